@@ -1,0 +1,40 @@
+// The one message shape on the data path: sources (broker, serial, internal) produce it,
+// the rules engine consumes it. JSON is parsed lazily by the rules engine, once, only when a
+// rule needs payload fields, so the payload stays a Buffer here.
+
+export type SourceKind = 'mqtt' | 'serial' | 'file' | 'internal';
+
+export interface MessageSource {
+  kind: SourceKind;
+  /** MQTT client id, serial link name, file path, or rule name for internal republishes. */
+  id: string;
+  /** Remote address of an MQTT client (sourceip()). */
+  ip?: string;
+  /** Authenticated user name (principal()). */
+  principal?: string;
+}
+
+/** MQTT 5 properties that rules can read (get_mqtt_property, get_user_properties). */
+export interface MessageProperties {
+  contentType?: string;
+  payloadFormatIndicator?: boolean;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  messageExpiryInterval?: number;
+  userProperties?: Record<string, string | string[]>;
+}
+
+export interface Message {
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain?: boolean;
+  source: MessageSource;
+  /** Epoch milliseconds when the gateway received it. */
+  receivedAt: number;
+  properties?: MessageProperties;
+  /** Republish depth: internal messages derived from other messages carry depth + 1 (loop guard). */
+  hops?: number;
+  /** Serial acknowledged mode / tracing id. */
+  traceId?: string;
+}

@@ -1,0 +1,101 @@
+// Contract of the local stream store (gateway/store/). Other components depend only on this file.
+//
+// A local stream is a named, append-only, sequence-numbered log. Sequence numbers start at 1 and
+// never repeat within a stream (not even after reclaim or restart). A consumer (an exporter) keeps
+// a checkpoint: the last sequence it has delivered (0 = nothing yet). Records at or below the
+// minimum checkpoint of all registered consumers are reclaimed. Retention (maxBytes, ttl) applies
+// on top: under onFull 'drop-oldest' the oldest records are dropped (counted, never silent); under
+// 'reject' an append waits for space (backpressure) and fails with GH_STREAM_FULL after
+// appendTimeoutMs.
+
+export type OnFull = 'reject' | 'drop-oldest';
+export type Durability = 'fsync' | 'os';
+
+export interface StreamOptions {
+  name: string;
+  /** Upper bound of payload+topic bytes held by the stream. */
+  maxBytes: number;
+  /** Records older than this (by receivedAt) are reclaimed; undefined = keep until exported/full. */
+  ttlMs?: number;
+  onFull: OnFull;
+}
+
+export interface AppendRecord {
+  topic: string;
+  payload: Buffer;
+  /** Epoch ms when the source message arrived. */
+  receivedAt: number;
+  /** Partition key (per-device ordering upstream); optional. */
+  key?: string;
+  /** Small string attributes (e.g. dead-letter error, original stream/seq, destination). */
+  attrs?: Record<string, string>;
+}
+
+export interface StoredRecord extends AppendRecord {
+  stream: string;
+  seq: number;
+}
+
+export interface ConsumerInfo {
+  name: string;
+  /** Last delivered sequence (0 = none). */
+  checkpoint: number;
+}
+
+export interface StreamInfo {
+  name: string;
+  options: StreamOptions;
+  /** First sequence still held (lastSeq + 1 when empty). */
+  firstSeq: number;
+  /** Last sequence ever appended (0 = none). */
+  lastSeq: number;
+  records: number;
+  bytes: number;
+  /** receivedAt of the oldest held record, if any. */
+  oldestAt: number | undefined;
+  consumers: ConsumerInfo[];
+  /** Records dropped by retention before every consumer had them (drop-oldest, ttl). */
+  droppedRecords: number;
+  /** Appends that failed with GH_STREAM_FULL. */
+  rejectedAppends: number;
+}
+
+export interface ReadOptions {
+  /** Max records returned (default 500). */
+  limit?: number;
+  /** Soft cap on summed payload bytes; at least one record is returned if any exists. */
+  maxBytes?: number;
+}
+
+export interface LocalStreams {
+  open(): Promise<void>;
+  /** Flush pending group commits, then close the database. */
+  close(): Promise<void>;
+  /** Create or update a stream's options. Idempotent. */
+  defineStream(options: StreamOptions): Promise<void>;
+  streamNames(): string[];
+  hasStream(name: string): boolean;
+  /**
+   * Append one record. Resolves with its sequence number once it is committed with the store's
+   * durability (fsync: on disk). Many concurrent appends share one batch write (group commit).
+   */
+  append(stream: string, record: AppendRecord): Promise<number>;
+  /** Records with seq >= fromSeq, in order. Returns [] when none. */
+  read(stream: string, fromSeq: number, options?: ReadOptions): Promise<StoredRecord[]>;
+  /** Resolves when the stream's lastSeq >= seq, or rejects with an AbortError when signal aborts. */
+  waitFor(stream: string, seq: number, signal?: AbortSignal): Promise<void>;
+  /** Register a consumer (idempotent); reclaim waits for every registered consumer. */
+  addConsumer(stream: string, consumer: string): Promise<void>;
+  removeConsumer(stream: string, consumer: string): Promise<void>;
+  getCheckpoint(stream: string, consumer: string): Promise<number>;
+  /** Durably record that consumer delivered everything up to seq; may reclaim space. */
+  setCheckpoint(stream: string, consumer: string, seq: number): Promise<void>;
+  info(stream: string): StreamInfo;
+  /** Small durable key/value area for control state (rule sets, window checkpoints). */
+  getMeta(key: string): Promise<Buffer | undefined>;
+  putMeta(key: string, value: Buffer): Promise<void>;
+  /** Apply ttl now (also runs on a timer). */
+  sweep(): Promise<void>;
+  /** Compact the underlying database (maintenance job). */
+  compact(): Promise<void>;
+}

@@ -1,0 +1,38 @@
+// Contract between the exporter loop (gateway/upstream/exporter.ts) and destinations.
+// A destination only sends; batching, checkpoints, retries, backoff and dead letters are the loop's.
+import type { StoredRecord } from '../store/types.js';
+
+export interface DestinationLimits {
+  /** Max records per send() call. */
+  maxRecords: number;
+  /** Max bytes of one record's payload; larger records are dead-lettered as permanent errors. */
+  maxRecordBytes: number;
+  /** Max summed payload bytes per send() call. */
+  maxBatchBytes: number;
+}
+
+export type RecordResult =
+  | { ok: true }
+  | { ok: false; retryable: boolean; error: string; code?: string };
+
+export interface Destination {
+  /** 'file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'. */
+  readonly kind: string;
+  /** Where it sends (endpoint, stream name, bucket): for status pages. Never contains secrets. */
+  readonly target: string;
+  readonly limits: DestinationLimits;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * Send a batch that respects limits. Returns one result per record, in order.
+   * Throwing means the whole batch failed with a retryable error (network down, timeout).
+   * A throttling signal (e.g. ProvisionedThroughputExceeded) should be returned as retryable
+   * results with code 'THROTTLED' so the loop slows down.
+   */
+  send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]>;
+}
+
+/** Stable id for downstream deduplication: "<stream>:<seq>". */
+export function recordId(record: Pick<StoredRecord, 'stream' | 'seq'>): string {
+  return `${record.stream}:${record.seq}`;
+}

@@ -1,0 +1,105 @@
+// Shared test helpers: temp dirs, free ports, waiting on events (never sleeping), system peers.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { once, type EventEmitter } from 'node:events';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import type { RuntimeDeps } from '../../gateway/deps.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** Repository root, whether tests run from dist/test (compiled) or test/ (tsx). */
+export const repoRoot: string = here.includes(`${join('dist', 'test')}`) ? resolve(here, '../../..') : resolve(here, '../..');
+/** True when running compiled JS from dist/. */
+export const compiled: boolean = here.includes(join('dist', 'test'));
+
+/** A fresh temp dir removed after the test. */
+export async function tempDir(t: TestContext, prefix = 'gatehouse-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. Prefer listening on port 0 where possible. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Wait for an event with a timeout; rejects with a message naming the event. */
+export async function waitForEvent<T = unknown[]>(emitter: EventEmitter, event: string, timeoutMs = 5000): Promise<T> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), timeoutMs);
+  try {
+    return (await once(emitter, event, { signal: ac.signal })) as T;
+  } catch (err) {
+    if (ac.signal.aborted) throw new Error(`timed out after ${timeoutMs} ms waiting for '${event}'`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Poll a condition until it holds (for state with no event to wait on, e.g. a file appearing).
+ * Polls with setImmediate/short timers; fails with `what` after timeoutMs.
+ */
+export async function waitUntil<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 5000, intervalMs = 10): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Absolute path of a system binary, or undefined. */
+export function which(bin: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
+  const out = r.stdout.trim();
+  return r.status === 0 && out ? out : undefined;
+}
+
+/**
+ * Skip message for a missing Debian package, or undefined when the binary exists.
+ * Use: `const skip = needBinary('mosquitto', 'mosquitto'); test('x', { skip }, ...)`.
+ */
+export function needBinary(bin: string, debianPackage: string): string | undefined {
+  if (which(bin)) return undefined;
+  return `needs '${bin}': install the Debian package '${debianPackage}' (apt-get install ${debianPackage})`;
+}
+
+/** Quiet logger + private metrics registry for a component under test. */
+export function testDeps(): RuntimeDeps {
+  return { logger: pino({ level: process.env.GATEHOUSE_TEST_LOG ?? 'silent' }), registry: new Registry() };
+}
+
+/** Read a counter/gauge value (summed over labels matching `labels`) from a registry. */
+export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) return 0;
+  const data = await metric.get();
+  let sum = 0;
+  for (const v of data.values) {
+    const l = v.labels as Record<string, string | number>;
+    if (Object.entries(labels).every(([k, want]) => String(l[k]) === want)) sum += v.value;
+  }
+  return sum;
+}
