@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   GH_RULESET_SIGNATURE: 'A signed rule set update failed signature verification',
   GH_ACTION_FAILED: 'A rule action failed',
   GH_TEMPLATE_INVALID: 'A ${...} substitution template is malformed',
+  GH_DETECTOR_PARAM: 'An anomaly detector name or parameter is unknown or out of range',
   // upstream
   GH_EXPORT_RETRYABLE: 'A destination rejected a record with a retryable error',
   GH_EXPORT_PERMANENT: 'A destination rejected a record permanently',
@@ -37,11 +38,15 @@ export const ERROR_CODES = {
   GH_SERIAL_OPEN: 'A serial port could not be opened',
   GH_FRAME_INVALID: 'A serial frame failed to decode (CRC, length, delimiter)',
   GH_CODEC_INVALID: 'A frame decoded but its payload did not match the codec',
+  GH_SERIAL_NOT_OPEN: 'A write was attempted on a serial link that is not open (closed or retrying)',
+  GH_SERIAL_QUEUE_FULL: 'A serial link write queue is full (the device reads slower than commands arrive)',
+  GH_SERIAL_LINK_UNKNOWN: 'A serial link name is not configured',
   // admin / control
   GH_ADMIN_BAD_REQUEST: 'An admin API request was malformed',
   GH_ADMIN_UNAUTHORIZED: 'An admin API request lacked a valid token',
   GH_ADMIN_NOT_FOUND: 'An admin API resource does not exist',
   GH_ADMIN_TOO_LARGE: 'An admin API request body was too large',
+  GH_ADMIN_LISTEN: 'The admin API could not bind its address',
   GH_INTERNAL: 'An unexpected internal error (a bug: please report it)',
 } as const;
 

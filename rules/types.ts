@@ -1,6 +1,9 @@
 // Contract of the rules engine (rules/). The gateway depends only on this file and on
 // rules/index.ts exports. Rules never import gateway internals other than Message and errors.
 import type { Message } from '../gateway/message.js';
+import type { CompiledRuleSet } from './ruleset.js';
+
+export type { CompiledRuleSet };
 
 export type SqlVersion = '2016-03-23' | '2015-10-08';
 
@@ -75,4 +78,10 @@ export interface RuleEngine {
    */
   handle(msg: Message): Promise<void> | undefined;
   counters(): Map<string, RuleCounters>;
+  /** Replace the active rule set in one step (per-rule counters carry over by rule name). */
+  swap(next: CompiledRuleSet): void;
+  /** The active rule set. */
+  ruleSet(): CompiledRuleSet;
+  /** Unregister the engine's metrics. */
+  close(): void;
 }

@@ -13,7 +13,7 @@ export type Durability = 'fsync' | 'os';
 
 export interface StreamOptions {
   name: string;
-  /** Upper bound of payload+topic bytes held by the stream. */
+  /** Upper bound of the record bytes held by the stream (topic + payload + key + attrs, UTF-8). */
   maxBytes: number;
   /** Records older than this (by receivedAt) are reclaimed; undefined = keep until exported/full. */
   ttlMs?: number;
@@ -51,7 +51,7 @@ export interface StreamInfo {
   lastSeq: number;
   records: number;
   bytes: number;
-  /** receivedAt of the oldest held record, if any. */
+  /** receivedAt of the oldest held record, if any (to the granularity of one commit batch). */
   oldestAt: number | undefined;
   consumers: ConsumerInfo[];
   /** Records dropped by retention before every consumer had them (drop-oldest, ttl). */

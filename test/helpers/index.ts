@@ -36,11 +36,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Wait for an event with a timeout; rejects with a message naming the event. */
-export async function waitForEvent<T = unknown[]>(emitter: EventEmitter, event: string, timeoutMs = 5000): Promise<T> {
+export async function waitForEvent<T = unknown[]>(emitter: EventEmitter | { on(event: string, listener: (...args: never[]) => void): unknown }, event: string, timeoutMs = 5000): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
-    return (await once(emitter, event, { signal: ac.signal })) as T;
+    // Typed emitters (mqtt.js) are EventEmitters at run time but not in their declared types.
+    return (await once(emitter as EventEmitter, event, { signal: ac.signal })) as T;
   } catch (err) {
     if (ac.signal.aborted) throw new Error(`timed out after ${timeoutMs} ms waiting for '${event}'`);
     throw err;

@@ -1,0 +1,35 @@
+// Rule action `{ serial: { link: 'name' } }`: writes the rule's output to a serial link (a JSON
+// object is encoded with the link's codec; anything else is framed raw). Non-durable: it doesn't
+// gate the source's acknowledgement; a failure (link down, queue full) rejects the promise so the
+// rules engine can count it and run the error action.
+import { GatehouseError } from '../gateway/errors.js';
+import type { Action, ActionFactory } from '../rules/types.js';
+import type { SerialLink } from './link.js';
+
+export interface SerialLinkLookup {
+  get(name: string): SerialLink | undefined;
+}
+
+export function serialAction(links: SerialLinkLookup): ActionFactory {
+  return (options): Action => {
+    const name = options.link;
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new GatehouseError('GH_RULESET_INVALID', "serial action needs 'link': the name of a serial link", { where: 'actions.serial.link', hint: "write { serial: { link: 'uart0' } }" });
+    }
+    return {
+      kind: 'serial',
+      resource: name,
+      durable: false,
+      validate() {
+        if (!links.get(name)) {
+          throw new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, { where: 'actions.serial.link', hint: 'add the link under serial: in the config or fix the name' });
+        }
+      },
+      execute(output) {
+        const link = links.get(name);
+        if (!link) return Promise.reject(new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, { where: 'actions.serial.link' }));
+        return link.writeCommand(output);
+      },
+    };
+  };
+}

@@ -1,0 +1,34 @@
+// All serial links of a gateway: start/stop together, status for /api/links, lookup by name
+// (rule action `serial`).
+import { GatehouseError } from '../gateway/errors.js';
+import { createSerialLink, type SerialLink, type SerialLinkDeps, type SerialLinkStatus } from './link.js';
+import type { SerialLinkOptions, SerialLinkOptionsInput } from './options.js';
+
+export interface SerialBridge {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  status(): SerialLinkStatus[];
+  get(name: string): SerialLink | undefined;
+}
+
+export function createSerialBridge(options: Array<SerialLinkOptionsInput | SerialLinkOptions>, deps: SerialLinkDeps): SerialBridge {
+  const links = new Map<string, SerialLink>();
+  for (const o of options) {
+    const link = createSerialLink(o, deps);
+    if (links.has(link.name)) {
+      throw new GatehouseError('GH_CONFIG_INVALID', `duplicate serial link name '${link.name}'`, { where: `serial.${link.name}`, hint: 'give each link a unique name' });
+    }
+    links.set(link.name, link);
+  }
+  return {
+    // Links open in parallel; a missing device doesn't fail start (the link keeps retrying).
+    async start() {
+      await Promise.all([...links.values()].map((l) => l.start()));
+    },
+    async stop() {
+      await Promise.all([...links.values()].map((l) => l.stop()));
+    },
+    status: () => [...links.values()].map((l) => l.status()),
+    get: (name) => links.get(name),
+  };
+}

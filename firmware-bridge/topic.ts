@@ -1,0 +1,74 @@
+// Topic templates: '{link}' and '{field}' placeholders, compiled once per link.
+// Field values are sanitised: '/', '+', '#' become '_' so a value can't change the topic's shape;
+// a missing field renders as 'unknown'.
+import { GatehouseError } from '../gateway/errors.js';
+
+type Part = { lit: string } | { field: string };
+
+export interface TopicTemplate {
+  readonly source: string;
+  /** True when the template needs fields of the decoded object. */
+  readonly usesFields: boolean;
+  render(fields: Record<string, unknown>): string;
+  /** MQTT subscription filter: every segment holding a field placeholder becomes '+'. */
+  filter(): string;
+}
+
+function clean(v: unknown): string {
+  if (v === undefined || v === null || v === '') return 'unknown';
+  const s = typeof v === 'string' ? v : String(v);
+  let bad = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 47 || c === 43 || c === 35 || c === 0) {
+      bad = true;
+      break;
+    }
+  }
+  return bad ? s.replace(/[/+#\u0000]/g, '_') : s;
+}
+
+export function compileTopic(source: string, link: string, where = 'topic'): TopicTemplate {
+  const parts: Part[] = [];
+  let i = 0;
+  while (i < source.length) {
+    const open = source.indexOf('{', i);
+    if (open < 0) {
+      parts.push({ lit: source.slice(i) });
+      break;
+    }
+    const close = source.indexOf('}', open);
+    if (close < 0) throw new GatehouseError('GH_CONFIG_INVALID', `unclosed '{' in topic template '${source}'`, { where, hint: 'write e.g. devices/{deviceId}/telemetry' });
+    const name = source.slice(open + 1, close);
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new GatehouseError('GH_CONFIG_INVALID', `bad placeholder '{${name}}' in '${source}'`, { where, hint: 'placeholders are {link} or a field name' });
+    if (open > i) parts.push({ lit: source.slice(i, open) });
+    parts.push(name === 'link' ? { lit: link } : { field: name });
+    i = close + 1;
+  }
+  // Merge adjacent literals so a fixed topic renders with no work.
+  const merged: Part[] = [];
+  for (const p of parts) {
+    const last = merged[merged.length - 1];
+    if ('lit' in p && last && 'lit' in last) merged[merged.length - 1] = { lit: last.lit + p.lit };
+    else merged.push(p);
+  }
+  const usesFields = merged.some((p) => 'field' in p);
+  const fixed = usesFields ? '' : merged.map((p) => ('lit' in p ? p.lit : '')).join('');
+  return {
+    source,
+    usesFields,
+    render(fields) {
+      if (!usesFields) return fixed;
+      let s = '';
+      for (const p of merged) s += 'lit' in p ? p.lit : clean(fields[p.field]);
+      return s;
+    },
+    filter() {
+      const withMarks = merged.map((p) => ('lit' in p ? p.lit : '\u0000')).join('');
+      return withMarks
+        .split('/')
+        .map((seg) => (seg.includes('\u0000') ? '+' : seg))
+        .join('/');
+    },
+  };
+}

@@ -1,0 +1,84 @@
+// Bounded, ordered writes to a port: at most `max` writes pending; when the port's write()
+// returns false we wait for 'drain' before the next one (backpressure honoured, no unbounded
+// buffering inside the stream).
+import { GatehouseError } from '../gateway/errors.js';
+
+export interface WritablePort {
+  write(data: Buffer, cb: (err: Error | null | undefined) => void): boolean;
+  once(event: 'drain', fn: () => void): unknown;
+}
+
+interface Pending {
+  data: Buffer;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class WriteQueue {
+  private port: WritablePort | null = null;
+  private queue: Pending[] = [];
+  private waitingDrain = false;
+  private inFlight = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly where: string,
+    private readonly onWritten: (bytes: number) => void,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  attach(port: WritablePort): void {
+    this.port = port;
+    this.waitingDrain = false;
+    this.pump();
+  }
+
+  /** Port lost: fail everything queued (callers may retry; ACKs are simply resent by firmware). */
+  detach(reason: string): void {
+    this.port = null;
+    this.waitingDrain = false;
+    const q = this.queue;
+    this.queue = [];
+    for (const p of q) p.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', `serial link ${reason}`, { where: this.where }));
+  }
+
+  write(data: Buffer): Promise<void> {
+    if (!this.port) {
+      return Promise.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', 'serial port is not open', { where: this.where, hint: 'the link retries by itself; check the cable or device path' }));
+    }
+    if (this.pending >= this.max) {
+      return Promise.reject(new GatehouseError('GH_SERIAL_QUEUE_FULL', `${this.pending} writes pending`, { where: this.where, hint: 'send commands slower or raise writeQueue' }));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ data, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.port && !this.waitingDrain && this.queue.length > 0) {
+      const p = this.queue.shift()!;
+      const port = this.port;
+      this.inFlight++;
+      const ok = port.write(p.data, (err) => {
+        this.inFlight--;
+        if (err) p.reject(err);
+        else {
+          this.onWritten(p.data.length);
+          p.resolve();
+        }
+      });
+      if (!ok) {
+        this.waitingDrain = true;
+        port.once('drain', () => {
+          if (this.port !== port) return;
+          this.waitingDrain = false;
+          this.pump();
+        });
+      }
+    }
+  }
+}

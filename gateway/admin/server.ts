@@ -1,0 +1,205 @@
+// Admin HTTP API: health, Prometheus metrics, streams/exporters, rules, clients, links, status page.
+// Loopback by default; a token is required when it listens beyond loopback (checked in config).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { Counter } from 'prom-client';
+import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError, errorMessage, type ErrorCode } from '../errors.js';
+import type { StoredRecord } from '../store/types.js';
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  /** Bearer token; required by config validation when host is not loopback. */
+  token?: string;
+  /** Largest accepted request body (PUT /api/rules). */
+  maxBodyBytes: number;
+}
+
+/** What the admin API reads from the running gateway. Every method returns JSON-serialisable data. */
+export interface AdminSource {
+  health(): { ok: boolean; [k: string]: unknown };
+  streams(): unknown[];
+  streamNames(): string[];
+  readRecords(stream: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
+  rules(): unknown;
+  clients(): unknown[];
+  links(): unknown[];
+  /** PUT /api/rules body (a rule set, YAML or JSON); resolves with the resulting status. */
+  applyRules?(body: Buffer, contentType: string | undefined, force: boolean): Promise<unknown>;
+  rollbackRules?(): Promise<unknown>;
+  /** Extra routes (status page assets) served as-is: path -> [contentType, body]. */
+  staticFiles?(): Map<string, [string, string | Buffer]>;
+  /** Recent events for the status page (alerts, errors). */
+  events?(): unknown[];
+}
+
+export interface AdminServer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  address(): { host: string; port: number };
+}
+
+const RECORDS_MAX_LIMIT = 1000;
+
+class HttpError extends GatehouseError {
+  constructor(readonly status: number, code: ErrorCode, message: string, hint?: string) {
+    super(code, message, hint ? { hint } : {});
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function parseIntParam(value: string | null, name: string, fallback: number, min: number, max: number): number {
+  if (value === null || value === '') return fallback;
+  if (!/^\d+$/.test(value)) throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', `query parameter '${name}' must be a whole number, got '${value.slice(0, 40)}'`, `e.g. ?${name}=${fallback}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', `query parameter '${name}' must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'GH_ADMIN_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit}`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new HttpError(413, 'GH_ADMIN_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function recordJson(r: StoredRecord): Record<string, unknown> {
+  // Payload as UTF-8 when it is valid UTF-8 text, else base64 (binary telemetry).
+  const text = r.payload.toString('utf8');
+  const isText = Buffer.byteLength(text) === r.payload.length && !text.includes('\uFFFD');
+  return {
+    seq: r.seq,
+    topic: r.topic,
+    receivedAt: new Date(r.receivedAt).toISOString(),
+    key: r.key,
+    attrs: r.attrs,
+    ...(isText ? { payload: text } : { payloadBase64: r.payload.toString('base64') }),
+  };
+}
+
+export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { source: AdminSource }): AdminServer {
+  const { source, registry, logger } = deps;
+  const requests = new Counter({ name: 'gatehouse_admin_requests_total', help: 'Admin API requests by status class', labelNames: ['status'], registers: [registry] });
+  const tokenBuf = options.token ? Buffer.from(options.token) : undefined;
+  let server: Server | undefined;
+
+  const authorized = (req: IncomingMessage): boolean => {
+    if (!tokenBuf) return true;
+    const h = req.headers.authorization ?? '';
+    const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
+    return given.length === tokenBuf.length && timingSafeEqual(given, tokenBuf);
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin.local');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path === '/healthz' && method === 'GET') {
+      const h = source.health();
+      return sendJson(res, h.ok ? 200 : 503, h);
+    }
+    if (!authorized(req)) throw new HttpError(401, 'GH_ADMIN_UNAUTHORIZED', 'missing or wrong bearer token', 'send Authorization: Bearer <admin.token>');
+    if (path === '/metrics' && method === 'GET') {
+      const text = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType });
+      res.end(text);
+      return;
+    }
+    const files = source.staticFiles?.();
+    const file = files?.get(path === '/' ? '/index.html' : path);
+    if (file && method === 'GET') {
+      res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-cache' });
+      res.end(file[1]);
+      return;
+    }
+    if (path === '/api/streams' && method === 'GET') return sendJson(res, 200, { streams: source.streams() });
+    const m = /^\/api\/streams\/([^/]+)\/records$/.exec(path);
+    if (m && method === 'GET') {
+      const name = decodeURIComponent(m[1] ?? '');
+      if (!source.streamNames().includes(name)) throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no local stream named '${name}'`, `known streams: ${source.streamNames().join(', ') || '(none)'}`);
+      const from = parseIntParam(url.searchParams.get('from'), 'from', 1, 0, Number.MAX_SAFE_INTEGER);
+      const limit = parseIntParam(url.searchParams.get('limit'), 'limit', 100, 1, RECORDS_MAX_LIMIT);
+      const records = await source.readRecords(name, from, limit);
+      const last = records[records.length - 1];
+      return sendJson(res, 200, { stream: name, records: records.map(recordJson), next: last ? last.seq + 1 : from });
+    }
+    if (path === '/api/rules' && method === 'GET') return sendJson(res, 200, source.rules());
+    if (path === '/api/rules' && method === 'PUT' && source.applyRules) {
+      const body = await readBody(req, options.maxBodyBytes);
+      return sendJson(res, 200, await source.applyRules(body, req.headers['content-type'], url.searchParams.get('force') === '1'));
+    }
+    if (path === '/api/rules/rollback' && method === 'POST' && source.rollbackRules) return sendJson(res, 200, await source.rollbackRules());
+    if (path === '/api/clients' && method === 'GET') return sendJson(res, 200, { clients: source.clients() });
+    if (path === '/api/links' && method === 'GET') return sendJson(res, 200, { links: source.links() });
+    if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
+    const known = ['/healthz', '/metrics', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/events'];
+    if (known.includes(path) || m) throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${method} not allowed on ${path}`);
+    throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${method} ${path}`, `routes: ${known.join(', ')}`);
+  }
+
+  function handler(req: IncomingMessage, res: ServerResponse): void {
+    route(req, res).then(
+      () => requests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` }),
+      (err: unknown) => {
+        let status = 500;
+        let body: Record<string, unknown>;
+        if (err instanceof HttpError) {
+          status = err.status;
+          body = { error: err.toJSON() };
+        } else if (err instanceof GatehouseError) {
+          status = err.code === 'GH_RULESET_INVALID' || err.code === 'GH_RULESET_STALE' || err.code === 'GH_RULESET_SIGNATURE' || err.code.startsWith('GH_SQL') ? 400 : 500;
+          body = { error: err.toJSON() };
+        } else {
+          logger.error({ err }, 'admin API request failed');
+          body = { error: { code: 'GH_INTERNAL', message: errorMessage(err) } };
+        }
+        requests.inc({ status: `${Math.floor(status / 100)}xx` });
+        if (!res.headersSent) sendJson(res, status, body);
+        else res.destroy();
+      },
+    );
+  }
+
+  return {
+    async start() {
+      server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, handler);
+      server.keepAliveTimeout = 5000;
+      server.listen(options.port, options.host);
+      try {
+        await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+      } catch (err) {
+        throw new GatehouseError('GH_ADMIN_LISTEN', `admin API cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`, {
+          where: 'admin',
+          hint: 'choose another admin.port (or --admin-port), or stop the process holding it',
+          cause: err,
+        });
+      }
+      logger.info({ host: options.host, port: this.address().port }, 'admin API listening');
+    },
+    async stop() {
+      if (!server) return;
+      const s = server;
+      server = undefined;
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    },
+    address() {
+      const a = server?.address() as AddressInfo | null | undefined;
+      return { host: options.host, port: a?.port ?? options.port };
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// Broker metrics. The hot path bumps plain numbers on a stats object; prom-client reads them at
+// scrape time through collect(), so a publish costs an integer add, not a labelled inc().
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export class BrokerStats {
+  clients = 0;
+  connections = 0;
+  authFailures = 0;
+  aclDeniedPublish = 0;
+  aclDeniedSubscribe = 0;
+  /** Indexed by QoS 0..2. */
+  readonly messagesIn = [0, 0, 0];
+  bytesIn = 0;
+  messagesOut = 0;
+  protocolErrors = 0;
+  payloadTooLarge = 0;
+  publishRejected = 0;
+  connectionsRefused = 0;
+}
+
+/** A counter mirroring a monotonically growing number read at scrape time. */
+function mirrorCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  let reported = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = read();
+      if (v > reported) {
+        this.inc(v - reported);
+        reported = v;
+      }
+    },
+  });
+}
+
+export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void {
+  new Gauge({
+    name: 'gatehouse_mqtt_clients',
+    help: 'MQTT clients currently connected (authenticated)',
+    registers: [registry],
+    collect() {
+      this.set(s.clients);
+    },
+  });
+  mirrorCounter(registry, 'gatehouse_mqtt_connections_total', 'TCP/TLS connections accepted by the broker listeners', () => s.connections);
+  mirrorCounter(registry, 'gatehouse_mqtt_connections_refused_total', 'Connections refused because maxConnections was reached', () => s.connectionsRefused);
+  mirrorCounter(registry, 'gatehouse_mqtt_auth_failures_total', 'CONNECTs refused for a wrong user name/password or anonymous access not allowed', () => s.authFailures);
+  const acl = new Counter({
+    name: 'gatehouse_mqtt_acl_denied_total',
+    help: 'Publishes and subscriptions refused by the ACL',
+    labelNames: ['action'],
+    registers: [registry],
+    collect() {
+      // set absolute values: reset then inc (labelled counters have no set())
+      this.reset();
+      this.inc({ action: 'publish' }, s.aclDeniedPublish);
+      this.inc({ action: 'subscribe' }, s.aclDeniedSubscribe);
+    },
+  });
+  void acl;
+  new Counter({
+    name: 'gatehouse_mqtt_messages_in_total',
+    help: 'PUBLISH packets received from clients (accepted by ACL and size checks), by QoS',
+    labelNames: ['qos'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (let q = 0; q < 3; q++) this.inc({ qos: String(q) }, s.messagesIn[q]!);
+    },
+  });
+  mirrorCounter(registry, 'gatehouse_mqtt_bytes_in_total', 'Payload bytes of PUBLISH packets received from clients', () => s.bytesIn);
+  mirrorCounter(registry, 'gatehouse_mqtt_messages_out_total', 'PUBLISH packets forwarded to subscribed clients', () => s.messagesOut);
+  mirrorCounter(registry, 'gatehouse_mqtt_protocol_errors_total', 'Connections closed for malformed packets, protocol violations or failed TLS handshakes', () => s.protocolErrors);
+  mirrorCounter(registry, 'gatehouse_mqtt_payload_too_large_total', 'PUBLISH packets refused for exceeding maxPayloadBytes', () => s.payloadTooLarge);
+  mirrorCounter(registry, 'gatehouse_mqtt_publish_rejected_total', 'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent', () => s.publishRejected);
+}

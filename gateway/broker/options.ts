@@ -1,0 +1,145 @@
+// Broker options (zod): listeners, authentication, ACL, limits. The lead composes this schema
+// into the config file schema; defaults and .describe() texts feed the generated defaults doc.
+import { z } from 'zod';
+import { GatehouseError } from '../errors.js';
+import { validFilter } from './topic.js';
+
+const tlsSchema = z
+  .object({
+    cert: z.string().min(1).describe('Path to the PEM certificate (chain) file of this listener.'),
+    key: z.string().min(1).describe('Path to the PEM private key file of this listener.'),
+    ca: z.string().min(1).optional().describe('Path to a PEM CA bundle used to verify client certificates (with requestCert).'),
+    requestCert: z
+      .boolean()
+      .default(false)
+      .describe('Require clients to present a certificate signed by `ca` (mutual TLS); unverified clients are refused.'),
+  })
+  .describe('TLS for this listener; omit for plain TCP.');
+
+export const listenerSchema = z.object({
+  name: z.string().min(1).optional().describe('Name shown in clients() and metrics; default "mqtt" / "mqtts" (with an index when repeated).'),
+  host: z.string().default('127.0.0.1').describe('Address to bind. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.'),
+  port: z.number().int().min(0).max(65535).default(1883).describe('TCP port; 0 picks a free port (tests).'),
+  tls: tlsSchema.optional(),
+});
+
+const aclTopic = z
+  .string()
+  .min(1)
+  .refine((s) => validFilter(s), { message: "not a valid MQTT topic filter ('#' only as the last level, '+' alone in its level)" });
+
+export const aclRuleSchema = z.object({
+  topic: aclTopic.describe('Topic filter; may contain %u (user name) and %c (client id) in pattern rules.'),
+  access: z
+    .enum(['read', 'write', 'readwrite', 'deny'])
+    .default('readwrite')
+    .describe('read = subscribe/receive, write = publish, deny = neither (wins over any allow).'),
+});
+
+export const aclSchema = z
+  .object({
+    anonymous: z.array(aclRuleSchema).default([]).describe('Rules for clients without a user name.'),
+    users: z.record(z.string(), z.array(aclRuleSchema)).default({}).describe('Rules per user name.'),
+    patterns: z
+      .array(aclRuleSchema)
+      .default([])
+      .describe('Rules for every client, with %u and %c substituted (a rule whose %u/%c value contains / + # is skipped).'),
+  })
+  .describe('Mosquitto-like topic ACL. When present, anything not allowed is denied; when absent, every topic is allowed.');
+
+export const userSchema = z.object({
+  username: z.string().min(1).describe('MQTT user name.'),
+  password: z
+    .string()
+    .regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/, {
+      message: 'must be a scrypt hash as printed by `gatehouse passwd` (scrypt$N$r$p$salt$hash), never a plain password',
+    })
+    .describe('scrypt hash made by `gatehouse passwd`.'),
+});
+
+export const brokerOptionsSchema = z
+  .object({
+    listeners: z
+      .array(listenerSchema)
+      .min(1)
+      .default([{ host: '127.0.0.1', port: 1883 }])
+      .describe('Where the broker listens. Each listener is plain TCP, or TLS when `tls` is set.'),
+    allowAnonymous: z
+      .boolean()
+      .default(true)
+      .describe('Accept clients without a user name. Only allowed while every listener is on loopback (as mosquitto 2).'),
+    users: z
+      .array(userSchema)
+      .default([])
+      .refine((u) => new Set(u.map((x) => x.username)).size === u.length, { message: 'user names must be unique' })
+      .describe('Users with scrypt-hashed passwords.'),
+    acl: aclSchema.optional(),
+    maxConnections: z.number().int().min(1).default(1000).describe('Connected clients beyond this get CONNACK 0x03 (server unavailable).'),
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(256 * 1024 * 1024)
+      .default(256 * 1024)
+      .describe(
+        'Largest PUBLISH payload accepted (bytes). Default 256 KiB: AWS IoT caps at 128 KiB, too small for some (images, batched readings). Bigger publishes disconnect the client.',
+      ),
+    maxInflight: z
+      .number()
+      .int()
+      .min(1)
+      .default(100)
+      .describe('Per client: QoS 1/2 publishes handed to the gateway and not yet committed. Further publishes wait (no ack, socket not read).'),
+    connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection must send CONNECT within this time.'),
+    keepaliveLimit: z.number().int().min(0).default(0).describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
+    drainTimeoutMs: z.number().int().min(0).default(30_000).describe('A subscriber whose socket stays full this long is disconnected (0 = wait forever: not recommended).'),
+  })
+  .describe('Embedded MQTT broker (aedes).');
+
+export type BrokerOptions = z.infer<typeof brokerOptionsSchema>;
+export type BrokerOptionsInput = z.input<typeof brokerOptionsSchema>;
+export type ListenerOptions = z.infer<typeof listenerSchema>;
+export type AclOptions = z.infer<typeof aclSchema>;
+export type AclRule = z.infer<typeof aclRuleSchema>;
+
+/** True for addresses only reachable from this host. */
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase();
+  if (h === 'localhost' || h === '::1' || h === '[::1]' || h === '0:0:0:0:0:0:0:1') return true;
+  if (h.startsWith('::ffff:')) return isLoopback(h.slice(7));
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Name of listener i as shown in clients()/addresses(). */
+export function listenerName(listeners: readonly ListenerOptions[], i: number): string {
+  const l = listeners[i]!;
+  if (l.name) return l.name;
+  const base = l.tls ? 'mqtts' : 'mqtt';
+  const same = listeners.filter((x) => !x.name && !!x.tls === !!l.tls).length;
+  if (same === 1) return base;
+  return `${base}-${listeners.slice(0, i).filter((x) => !x.name && !!x.tls === !!l.tls).length}`;
+}
+
+/**
+ * Refuse a configuration that would let anyone on the network publish: anonymous access with a
+ * listener beyond loopback (mosquitto 2 does the same). Mutual TLS (requestCert with a CA)
+ * authenticates clients by certificate, so such a listener may stay open to anonymous users.
+ */
+export function checkBrokerSecurity(options: BrokerOptions): void {
+  if (!options.allowAnonymous) return;
+  options.listeners.forEach((l, i) => {
+    if (isLoopback(l.host)) return;
+    if (l.tls?.requestCert && l.tls.ca) return;
+    throw new GatehouseError(
+      'GH_CONFIG_INSECURE',
+      `broker listener ${l.host}:${l.port} is reachable beyond loopback while anonymous clients are allowed`,
+      {
+        where: `broker.listeners[${i}].host`,
+        hint:
+          options.users.length > 0
+            ? 'set broker.allowAnonymous: false (users are configured), or bind the listener to 127.0.0.1'
+            : 'add broker.users (hash passwords with `gatehouse passwd`) and set broker.allowAnonymous: false, use mutual TLS (tls.requestCert + tls.ca), or bind the listener to 127.0.0.1',
+      },
+    );
+  });
+}

@@ -1,0 +1,63 @@
+// `gatehouse` command-line entry: dispatches subcommands. Heavy modules load lazily so that small
+// commands (passwd, detect, rules eval) start fast on a Pi.
+import { GatehouseError, errorMessage } from '../errors.js';
+import type { CliIO, Command } from './io.js';
+import { writeLine } from './io.js';
+
+const USAGE = `gatehouse: edge gateway runtime (MQTT broker, serial bridge, AWS IoT SQL rules, durable streams, upstream export)
+
+usage: gatehouse <command> [options]
+
+commands:
+  start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N]   run the gateway
+  check-config FILE                 validate a configuration file (and its rule set) without starting
+  config-docs                       print every configuration key with its default (Markdown)
+  streams [--admin URL | --config FILE]   list local streams and exporters of the running gateway
+  passwd [PASSWORD]                 hash a password for broker.users (reads stdin when omitted)
+  rules eval|check|list|apply|rollback|sign ...   evaluate, validate and manage rule sets
+  detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
+  simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices
+  errors                            list every error code
+
+Run 'gatehouse <command> --help' for a command's options.`;
+
+type Loader = () => Promise<Command>;
+
+const COMMANDS: Record<string, Loader> = {
+  start: async () => (await import('./start.js')).runStart,
+  'check-config': async () => (await import('./check-config.js')).runCheckConfig,
+  'config-docs': async () => (await import('./config-docs.js')).runConfigDocs,
+  streams: async () => (await import('./streams.js')).runStreams,
+  passwd: async () => (await import('./passwd.js')).runPasswd,
+  rules: async () => (await import('./rules.js')).runRules,
+  detect: async () => (await import('../../rules/anomaly/cli.js')).runDetect,
+  simulate: async () => (await import('./simulate.js')).runSimulate,
+  errors: async () => (await import('./errors-cmd.js')).runErrors,
+};
+
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    writeLine(name === undefined ? io.stderr : io.stdout, USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    writeLine(io.stdout, (await import('./version.js')).VERSION);
+    return 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    writeLine(io.stderr, `gatehouse: unknown command '${name}'\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await (await load())(rest, io);
+  } catch (err) {
+    if (err instanceof GatehouseError) {
+      writeLine(io.stderr, `gatehouse ${name}: ${err.describe()}`);
+      return err.code === 'GH_ARG_INVALID' ? 2 : 1;
+    }
+    writeLine(io.stderr, `gatehouse ${name}: ${errorMessage(err)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,86 @@
+// `gatehouse rules ...`: evaluate and check rules offline; list, apply and roll back on a running gateway.
+import { readFile } from 'node:fs/promises';
+import { runRulesEval, runRulesCheck } from '../../rules/index.js';
+import { inertActionRegistry } from '../runtime/inert-actions.js';
+import { GatehouseError } from '../errors.js';
+import { adminRequest, resolveAdmin } from './admin-client.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
+
+const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
+       gatehouse rules check FILE
+       gatehouse rules list     [--admin URL | --config FILE] [--json]
+       gatehouse rules apply FILE [--force] [--admin URL | --config FILE]
+       gatehouse rules rollback [--admin URL | --config FILE]
+       gatehouse rules sign FILE --key PRIVATE_KEY.pem [--key-id ID] [--out ENVELOPE.json]
+       gatehouse rules keygen --out PREFIX`;
+
+const remoteOptions = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const;
+
+interface RuleRow {
+  name: string;
+  enabled: boolean;
+  matched?: number;
+  emitted?: number;
+  errors?: number;
+  actionFailures?: number;
+  sql: string;
+}
+
+export async function runRules(argv: string[], io: CliIO): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'eval':
+      return runRulesEval(rest, io);
+    case 'check':
+      return runRulesCheck(rest, io, inertActionRegistry());
+    case 'list': {
+      const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, USAGE);
+      if (values.help) return help(io);
+      const body = (await adminRequest(await resolveAdmin(values.admin, values.config), 'GET', '/api/rules')) as { activeVersion: number | null; lastUpdate: unknown; rules: RuleRow[] };
+      if (values.json) {
+        writeLine(io.stdout, JSON.stringify(body, null, 2));
+        return 0;
+      }
+      writeLine(io.stdout, `active rule set version ${body.activeVersion ?? '-'}`);
+      for (const r of body.rules) {
+        writeLine(io.stdout, `  ${r.enabled ? ' ' : '-'} ${r.name}: matched ${r.matched ?? 0}, emitted ${r.emitted ?? 0}, errors ${r.errors ?? 0}, action failures ${r.actionFailures ?? 0}\n      ${r.sql}`);
+      }
+      return 0;
+    }
+    case 'apply': {
+      const { values, positionals } = parseCliArgs(rest, { ...remoteOptions, force: { type: 'boolean' } }, USAGE, true);
+      if (values.help) return help(io);
+      const file = positionals[0];
+      if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: USAGE });
+      const body = await readFile(file);
+      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'PUT', `/api/rules${values.force ? '?force=1' : ''}`, body, 'application/yaml')) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
+      writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
+      for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.rule ? `rule ${e.rule}` : 'rule set'}${e.where ? ` (${e.where})` : ''}: ${e.message}`);
+      return status.state === 'rejected' ? 1 : 0;
+    }
+    case 'rollback': {
+      const { values } = parseCliArgs(rest, remoteOptions, USAGE);
+      if (values.help) return help(io);
+      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'POST', '/api/rules/rollback')) as { state: string; version?: number; errors?: Array<{ message: string }> };
+      writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
+      for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.message}`);
+      return status.state === 'rejected' ? 1 : 0;
+    }
+    case 'sign':
+      return (await import('../control/sign-cli.js')).runRulesSign(rest, io);
+    case 'keygen':
+      return (await import('../control/sign-cli.js')).runRulesKeygen(rest, io);
+    case '--help':
+    case '-h':
+    case undefined:
+      return help(io, sub === undefined ? 2 : 0);
+    default:
+      writeLine(io.stderr, `gatehouse rules: unknown subcommand '${sub}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+function help(io: CliIO, code = 0): number {
+  writeLine(code ? io.stderr : io.stdout, USAGE);
+  return code;
+}

@@ -1,0 +1,47 @@
+// `gatehouse streams`: local streams and their exporters, from the running gateway.
+import type { ExporterStatus } from '../upstream/status.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { adminRequest, resolveAdmin } from './admin-client.js';
+
+const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--json]';
+
+
+type ExporterRow = ExporterStatus;
+
+interface StreamRow {
+  name: string;
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+  bytes: number;
+  exporters: ExporterRow[];
+}
+
+function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export async function runStreams(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseCliArgs(argv, { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  if (values.help) {
+    writeLine(io.stdout, `usage: ${USAGE}\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.`);
+    return 0;
+  }
+  const target = await resolveAdmin(values.admin, values.config);
+  const body = (await adminRequest(target, 'GET', '/api/streams')) as { streams: StreamRow[] };
+  if (values.json) {
+    writeLine(io.stdout, JSON.stringify(body, null, 2));
+    return 0;
+  }
+  for (const s of body.streams) {
+    writeLine(io.stdout, `${s.name}: seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records, ${fmtBytes(s.bytes)}`);
+    for (const e of s.exporters) {
+      const err = e.lastError ? `; last error: ${e.lastError.message}` : '';
+      const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
+      writeLine(io.stdout, `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${err}`);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,88 @@
+// Load a configuration: file (optional) + command-line overrides -> validated config with defaults,
+// plus the cross-section checks a schema alone cannot express.
+import { resolve, dirname, isAbsolute } from 'node:path';
+import { GatehouseError } from '../errors.js';
+import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
+import { readConfigFile, validateConfig } from './load.js';
+import { configSchema, type GatehouseConfig } from './schema.js';
+
+export { configSchema, DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from './schema.js';
+export { readConfigFile, validateConfig, parseConfigText, zodProblems, formatProblems } from './load.js';
+
+export interface ConfigOverrides {
+  dataDir?: string;
+  mqttPort?: number;
+  adminPort?: number;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Apply CLI flags onto the raw (pre-validation) config object. Flags win over the file. */
+function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw };
+  if (o.dataDir !== undefined) out.dataDir = o.dataDir;
+  if (o.adminPort !== undefined) out.admin = { ...(isRecord(out.admin) ? out.admin : {}), port: o.adminPort };
+  if (o.mqttPort !== undefined) {
+    const broker = isRecord(out.broker) ? { ...out.broker } : {};
+    const listeners = Array.isArray(broker.listeners) && broker.listeners.length > 0 ? [...broker.listeners] : [{}];
+    listeners[0] = { ...(isRecord(listeners[0]) ? listeners[0] : {}), port: o.mqttPort };
+    broker.listeners = listeners;
+    out.broker = broker;
+  }
+  return out;
+}
+
+/** Checks across sections; each throws a GatehouseError naming the key and the fix. */
+export function checkConfig(config: GatehouseConfig): void {
+  checkBrokerSecurity(config.broker);
+  if (config.admin.enabled && !isLoopback(config.admin.host) && !config.admin.token) {
+    throw new GatehouseError('GH_CONFIG_INSECURE', `admin API on ${config.admin.host} is reachable beyond loopback without a token`, {
+      where: 'admin.token',
+      hint: 'set admin.token to a random string of 16+ characters (e.g. `openssl rand -hex 24`), or bind admin.host to 127.0.0.1',
+    });
+  }
+  const streams = Object.keys(config.streams);
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    if (!config.streams[e.stream]) {
+      throw new GatehouseError('GH_CONFIG_INVALID', `exporter '${e.name}' exports stream '${e.stream}', which is not defined`, {
+        where: `exporters.${i}.stream`,
+        hint: `define it under streams: (known: ${streams.join(', ') || 'none'})`,
+      });
+    }
+  }
+  const names = new Set<string>();
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    if (names.has(e.name)) throw new GatehouseError('GH_CONFIG_INVALID', `exporter name '${e.name}' is used twice`, { where: `exporters.${i}.name`, hint: 'give each exporter its own name (it is its checkpoint name)' });
+    names.add(e.name);
+  }
+  const links = new Set<string>();
+  for (const [i, l] of config.serial.entries()) {
+    if (links.has(l.name)) throw new GatehouseError('GH_CONFIG_INVALID', `serial link name '${l.name}' is used twice`, { where: `serial.${i}.name`, hint: 'give each link its own name' });
+    links.add(l.name);
+  }
+  if (config.rules !== undefined && config.rulesFile !== undefined) {
+    throw new GatehouseError('GH_CONFIG_INVALID', 'both rules and rulesFile are set', { where: 'rulesFile', hint: 'keep one of them' });
+  }
+}
+
+/**
+ * Read (optional) file, apply overrides, validate, check. Relative paths in the file (dataDir,
+ * rulesFile) are resolved against the file's folder, as users expect from a config file.
+ */
+export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<GatehouseConfig> {
+  let raw: unknown = {};
+  if (file) raw = await readConfigFile(file);
+  if (!isRecord(raw)) {
+    throw new GatehouseError('GH_CONFIG_INVALID', `${file} must hold a mapping of settings, found ${Array.isArray(raw) ? 'a list' : typeof raw}`, { where: file, hint: 'start from systemd/gatehouse.example.yaml' });
+  }
+  const base = file ? dirname(resolve(file)) : process.cwd();
+  const withPaths: Record<string, unknown> = { ...raw };
+  if (typeof withPaths.dataDir === 'string' && !isAbsolute(withPaths.dataDir)) withPaths.dataDir = resolve(base, withPaths.dataDir);
+  if (typeof withPaths.rulesFile === 'string' && !isAbsolute(withPaths.rulesFile)) withPaths.rulesFile = resolve(base, withPaths.rulesFile);
+  const config = validateConfig(configSchema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
+  config.dataDir = resolve(config.dataDir);
+  checkConfig(config);
+  return config;
+}

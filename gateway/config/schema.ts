@@ -1,0 +1,77 @@
+// The configuration file schema: composed from each component's own options schema, so every
+// default lives next to the code that uses it. docs/configuration.md is generated from this
+// (`gatehouse config-docs`).
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { brokerOptionsSchema } from '../broker/options.js';
+import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
+import { exporterOptionsSchema } from '../upstream/options.js';
+import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
+
+const KiB = 1024;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function defaultGatewayId(): string {
+  return hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64) || 'gateway';
+}
+
+export const adminOptionsSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Serve the admin HTTP API and status page.'),
+    host: z.string().default('127.0.0.1').describe('Address to bind. Beyond loopback, `token` is required.'),
+    port: z.number().int().min(0).max(65535).default(9883).describe('TCP port of the admin API (0 picks a free port).'),
+    token: z.string().min(16).optional().describe('Bearer token required on every route but /healthz (required when host is not loopback).'),
+    maxBodyBytes: z.number().int().min(1024).default(1024 * KiB).describe('Largest accepted request body (PUT /api/rules).'),
+  })
+  .describe('Admin HTTP API: /healthz, /metrics, /api/*, status page.');
+
+export const logOptionsSchema = z
+  .object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level (JSON lines on stdout).'),
+  })
+  .describe('Logging.');
+
+export const configSchema = z
+  .object({
+    gatewayId: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (max 64)')
+      .default(defaultGatewayId)
+      .describe('Identity of this gateway in control topics, heartbeats and metrics (default: the host name).'),
+    dataDir: z.string().min(1).default('./gatehouse-data').describe('Folder holding the store and default file exports (relative to the working directory).'),
+    log: logOptionsSchema.prefault({}),
+    broker: brokerOptionsSchema.prefault({}),
+    store: storeOptionsSchema.omit({ path: true }).prefault({}).describe('The local stream store (LevelDB under <dataDir>/store).'),
+    streams: z
+      .record(z.string().regex(NAME, 'stream names: letters, digits, _ . - (max 64)'), streamDefaultsSchema.prefault({}))
+      .default({ archive: { maxBytes: 256 * KiB * KiB, onFull: 'reject' } })
+      .describe('Local streams by name, each { maxBytes, ttl, onFull }. Default: one stream `archive`.'),
+    rules: z
+      .unknown()
+      .optional()
+      .describe('The rule set { version, rules: [...] } (validated by the rules engine). Default: one rule archiving every publish to `archive`.'),
+    rulesFile: z.string().min(1).optional().describe('Read the rule set from this YAML/JSON file instead of `rules`.'),
+    exporters: z
+      .array(exporterOptionsSchema)
+      .optional()
+      .describe('Upstream exporters. Default: `archive` exported to NDJSON files under <dataDir>/export.'),
+    serial: z.array(SerialLinkOptionsSchema).default([]).describe('Serial links of the firmware bridge.'),
+    admin: adminOptionsSchema.prefault({}),
+    shutdownTimeoutMs: z.number().int().min(0).default(20_000).describe('On SIGTERM/SIGINT, how long to wait for in-flight commits and exports before closing anyway.'),
+  })
+  .strict()
+  .describe('Gatehouse configuration file (YAML or JSON).');
+
+export type GatehouseConfig = z.output<typeof configSchema>;
+export type GatehouseConfigInput = z.input<typeof configSchema>;
+
+/** The rule set used when the config names none: archive every publish. */
+export const DEFAULT_RULE_SET = {
+  version: 1,
+  rules: [{ name: 'archive_all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] }],
+};
+
+/** The exporter used when the config names none and an `archive` stream exists. */
+export function defaultExporters(): z.input<typeof exporterOptionsSchema>[] {
+  return [{ name: 'archive-files', stream: 'archive', destination: { type: 'file' } }];
+}

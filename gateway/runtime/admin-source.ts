@@ -1,0 +1,40 @@
+// Adapts the running gateway to what the admin API reads.
+import type { AdminSource } from '../admin/server.js';
+import type { Gateway } from './index.js';
+
+export function buildAdminSource(gw: Gateway, stopping: () => boolean): AdminSource {
+  return {
+    health() {
+      const listening = gw.broker.addresses().length > 0;
+      const ok = listening && !stopping();
+      return { ok, status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded', uptimeSeconds: Math.round((Date.now() - gw.startedAt) / 1000), gatewayId: gw.config.gatewayId };
+    },
+    streams() {
+      const exporters = gw.exporters.status();
+      return gw.streams.streamNames().map((name) => {
+        const info = gw.streams.info(name);
+        return {
+          name,
+          firstSeq: info.firstSeq,
+          lastSeq: info.lastSeq,
+          records: info.records,
+          bytes: info.bytes,
+          oldestAt: info.oldestAt === undefined ? null : new Date(info.oldestAt).toISOString(),
+          maxBytes: info.options.maxBytes,
+          onFull: info.options.onFull,
+          ttlMs: info.options.ttlMs ?? null,
+          droppedRecords: info.droppedRecords,
+          rejectedAppends: info.rejectedAppends,
+          exporters: exporters.filter((e) => e.stream === name),
+        };
+      });
+    },
+    streamNames: () => gw.streams.streamNames(),
+    readRecords: (stream, from, limit) => gw.streams.read(stream, from, { limit }),
+    rules: () => gw.rules.status(),
+    clients: () => gw.broker.clients(),
+    links: () => gw.serial.status(),
+    applyRules: (body, contentType, force) => gw.rules.applyFromBytes(body, contentType, 'admin', force),
+    rollbackRules: () => gw.rules.rollback('admin'),
+  };
+}

@@ -1,0 +1,233 @@
+// The gateway's rule set holder: builds the action registry, compiles and validates rule sets,
+// swaps them into the engine in one step, persists the active and last good sets in the store,
+// rolls back, and reports status (for the admin API, CLI and remote control).
+import { EventEmitter } from 'node:events';
+import { parseDocument } from 'yaml';
+import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError, errorMessage } from '../errors.js';
+import type { LocalStreams } from '../store/types.js';
+import type { Message } from '../message.js';
+import {
+  builtinActionRegistry,
+  compileRuleSet,
+  createRuleEngine,
+  loadRuleSetFile,
+  validateRuleSet,
+  type ActionFactory,
+  type CompiledRuleSet,
+  type Publisher,
+  type RuleEngine,
+  type RuleSetDefinition,
+} from '../../rules/index.js';
+import { serialAction, type SerialBridge } from '../../firmware-bridge/index.js';
+
+const META_ACTIVE = 'rules/active';
+const META_LAST_GOOD = 'rules/last-good';
+
+export interface PersistedRuleSet {
+  definition: RuleSetDefinition;
+  appliedAt: number;
+  source: string;
+}
+
+export interface RuleUpdateStatus {
+  state: 'applied' | 'rejected' | 'unchanged' | 'rolled-back';
+  version: number | undefined;
+  source: string;
+  at: number;
+  errors: Array<{ rule: string; where: string; message: string }>;
+}
+
+export interface RuleHostDeps extends RuntimeDeps {
+  streams: LocalStreams;
+  serial: SerialBridge;
+  publish: Publisher['publish'];
+  /** Extra action kinds (upstream shorthands). */
+  extraActions?: Map<string, ActionFactory>;
+}
+
+export interface ApplyOptions {
+  source: string;
+  /** Accept a version lower than the active one. */
+  force?: boolean;
+}
+
+function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
+  if (err instanceof GatehouseError && Array.isArray(err.details)) {
+    return (err.details as Array<{ rule?: string; where?: string; message?: string }>).map((d) => ({ rule: d.rule ?? '', where: d.where ?? '', message: d.message ?? '' }));
+  }
+  return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
+}
+
+export class RuleHost extends EventEmitter {
+  private engine: RuleEngine | undefined;
+  private active: PersistedRuleSet | undefined;
+  private lastGood: PersistedRuleSet | undefined;
+  private lastUpdate: RuleUpdateStatus | undefined;
+  private readonly registry;
+  /** Serialises apply/rollback so two updates never interleave. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: RuleHostDeps) {
+    super();
+    this.registry = builtinActionRegistry({ publisher: { publish: deps.publish }, streams: deps.streams });
+    this.registry.set('serial', serialAction(deps.serial));
+    for (const [k, f] of deps.extraActions ?? []) this.registry.set(k, f);
+  }
+
+  handle(msg: Message): Promise<void> | undefined {
+    return this.engine?.handle(msg);
+  }
+
+  /** Compile + validate without applying (check-config, dry runs). */
+  async check(def: unknown, source: string): Promise<CompiledRuleSet> {
+    const compiled = compileRuleSet(def, this.registry, { source });
+    await validateRuleSet(compiled, source);
+    return compiled;
+  }
+
+  /**
+   * Start-up: the configured set, unless the store holds an active set (from a remote or admin
+   * update) with a version at least as high: an update outlives restarts until the config file
+   * carries a higher version.
+   */
+  async loadInitial(configured: unknown, isFile: boolean): Promise<void> {
+    const def: unknown = isFile ? await loadRuleSetFile(configured as string) : configured;
+    const persisted = await this.readMeta(META_ACTIVE);
+    this.lastGood = await this.readMeta(META_LAST_GOOD);
+    const configuredVersion = typeof (def as { version?: unknown })?.version === 'number' ? (def as { version: number }).version : -1;
+    if (persisted && persisted.definition.version >= configuredVersion) {
+      try {
+        const compiled = await this.check(persisted.definition, 'stored active rule set');
+        this.install(compiled, persisted);
+        this.deps.logger.info({ version: persisted.definition.version, source: persisted.source }, 'rule set restored from the store');
+        return;
+      } catch (err) {
+        this.deps.logger.error({ err: errorMessage(err) }, 'stored rule set no longer valid: using the configured one');
+      }
+    }
+    const compiled = await this.check(def, isFile ? String(configured) : 'config rules');
+    const entry = { definition: compiled.definition, appliedAt: Date.now(), source: isFile ? 'file' : 'config' };
+    this.install(compiled, entry);
+    await this.writeMeta(META_ACTIVE, entry);
+  }
+
+  /** Apply a new rule set: compile and validate fully, then swap in one step. Never half-applies. */
+  apply(def: unknown, opts: ApplyOptions): Promise<RuleUpdateStatus> {
+    const run = async (): Promise<RuleUpdateStatus> => {
+      const version = typeof (def as { version?: unknown })?.version === 'number' ? (def as { version: number }).version : undefined;
+      try {
+        const current = this.active?.definition;
+        if (current && version !== undefined && !opts.force) {
+          if (version === current.version && JSON.stringify(def) === JSON.stringify(current)) return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
+          if (version <= current.version) {
+            throw new GatehouseError('GH_RULESET_STALE', `rule set version ${version} is not newer than the active version ${current.version}`, {
+              hint: 'raise the version, or force the update (rules apply --force)',
+            });
+          }
+        }
+        const compiled = await this.check(def, `rule set from ${opts.source}`);
+        const entry = { definition: compiled.definition, appliedAt: Date.now(), source: opts.source };
+        if (this.active) {
+          this.lastGood = this.active;
+          await this.writeMeta(META_LAST_GOOD, this.lastGood);
+        }
+        this.install(compiled, entry);
+        await this.writeMeta(META_ACTIVE, entry);
+        this.deps.logger.info({ version: compiled.version, source: opts.source }, 'rule set applied');
+        return this.report({ state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] });
+      } catch (err) {
+        this.deps.logger.warn({ err: errorMessage(err), source: opts.source }, 'rule set rejected');
+        return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err) });
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p;
+    return p;
+  }
+
+  /** Parse a request body (JSON or YAML) and apply it. */
+  async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, force = false): Promise<RuleUpdateStatus> {
+    let def: unknown;
+    try {
+      const doc = parseDocument(body.toString('utf8'));
+      if (doc.errors.length) throw doc.errors[0];
+      def = doc.toJS();
+    } catch (err) {
+      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }] });
+    }
+    return this.apply(def, { source, force });
+  }
+
+  /** Swap back to the last good set. */
+  rollback(source: string): Promise<RuleUpdateStatus> {
+    const run = async (): Promise<RuleUpdateStatus> => {
+      const target = this.lastGood;
+      if (!target) return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message: 'no previous rule set to roll back to' }] });
+      try {
+        const compiled = await this.check(target.definition, 'last good rule set');
+        const previous = this.active;
+        const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
+        this.install(compiled, entry);
+        this.lastGood = previous;
+        await this.writeMeta(META_ACTIVE, entry);
+        if (previous) await this.writeMeta(META_LAST_GOOD, previous);
+        return this.report({ state: 'rolled-back', version: compiled.version, source, at: Date.now(), errors: [] });
+      } catch (err) {
+        return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors: errorsOf(err) });
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p;
+    return p;
+  }
+
+  status(): Record<string, unknown> {
+    const counters = this.engine?.counters() ?? new Map();
+    const set = this.engine?.ruleSet();
+    return {
+      activeVersion: this.active?.definition.version ?? null,
+      appliedAt: this.active ? new Date(this.active.appliedAt).toISOString() : null,
+      source: this.active?.source ?? null,
+      lastGoodVersion: this.lastGood?.definition.version ?? null,
+      lastUpdate: this.lastUpdate ? { ...this.lastUpdate, at: new Date(this.lastUpdate.at).toISOString() } : null,
+      rules: (set?.rules ?? []).map((r) => ({ name: r.name, sql: r.definition.sql, enabled: r.enabled, actions: r.actions.map((a) => a.kind), ...(counters.get(r.name) ?? {}) })),
+    };
+  }
+
+  activeDefinition(): RuleSetDefinition | undefined {
+    return this.active?.definition;
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    this.engine?.close();
+  }
+
+  private install(compiled: CompiledRuleSet, entry: PersistedRuleSet): void {
+    if (this.engine) this.engine.swap(compiled);
+    else this.engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry });
+    this.active = entry;
+  }
+
+  private report(s: RuleUpdateStatus): RuleUpdateStatus {
+    this.lastUpdate = s;
+    this.emit('status', s);
+    return s;
+  }
+
+  private async readMeta(key: string): Promise<PersistedRuleSet | undefined> {
+    const buf = await this.deps.streams.getMeta(key);
+    if (!buf) return undefined;
+    try {
+      return JSON.parse(buf.toString('utf8')) as PersistedRuleSet;
+    } catch {
+      this.deps.logger.warn({ key }, 'stored rule set is not valid JSON: ignored');
+      return undefined;
+    }
+  }
+
+  private async writeMeta(key: string, value: PersistedRuleSet): Promise<void> {
+    await this.deps.streams.putMeta(key, Buffer.from(JSON.stringify(value)));
+  }
+}

@@ -1,0 +1,253 @@
+// Group commit: appends of every stream join one pending batch; one committer writes it with ONE
+// db.batch (one fsync with durability fsync), then resolves every append in it. While a write is
+// in flight new appends accumulate for the next one (natural batching: no linger timer). The
+// pending queue is bounded (maxPendingBytes); a full 'reject' stream holds appends back until
+// space is freed or appendTimeoutMs passes. The same lock serialises every structural write of
+// the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
+import type { Level } from 'level';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../errors.js';
+import { encodeSegment } from './codec.js';
+import type { BatchOp, HeadOps, HeadPlan } from './head.js';
+import type { StoreMetrics } from './metrics.js';
+import type { StoreOptions } from './options.js';
+import { newBatch, type PendingBatch, type Reject, type Resolve, type StreamState, type WaitingAppend } from './state.js';
+import type { AppendRecord, StreamOptions } from './types.js';
+
+export class GroupCommitter {
+  private pendingList: StreamState[] = [];
+  private pendingBytes = 0;
+  private readonly memWaiters: WaitingAppend[] = [];
+  private flushing = false;
+  private readonly idleWaiters: Array<() => void> = [];
+  private readonly flushBound = (): void => void this.flushLoop();
+  private readonly sync: boolean;
+
+  // The structural lock (handoff: release passes ownership to the next waiter).
+  private locked = false;
+  private readonly lockQueue: Array<() => void> = [];
+
+  // Promise executor reused for every append instead of a closure per append.
+  private capRes: Resolve | undefined;
+  private capRej: Reject | undefined;
+  private readonly capture = (res: Resolve, rej: Reject): void => {
+    this.capRes = res;
+    this.capRej = rej;
+  };
+
+  constructor(
+    private readonly db: () => Level<Buffer, Buffer>,
+    private readonly head: HeadOps,
+    private readonly metrics: StoreMetrics,
+    private readonly log: Logger,
+    private readonly options: StoreOptions,
+  ) {
+    this.sync = options.durability === 'fsync';
+  }
+
+  /** Admit a measured, validated record; resolves with its sequence once committed. */
+  submit(s: StreamState, record: AppendRecord, bytes: number, encoded: number): Promise<number> {
+    const p = new Promise<number>(this.capture);
+    const resolve = this.capRes as Resolve;
+    const reject = this.capRej as Reject;
+    if ((s.options as StreamOptions).onFull === 'reject' && (s.fullWaiters.length > 0 || !s.fits(bytes))) {
+      this.waitForSpace(s, record, bytes, encoded, resolve, reject);
+      return p;
+    }
+    s.reserved += bytes;
+    if (this.memWaiters.length > 0 || (this.pendingBytes > 0 && this.pendingBytes + encoded > this.options.maxPendingBytes)) {
+      this.memWaiters.push({ stream: s, rec: record, bytes, encoded, resolve, reject, timer: undefined });
+    } else {
+      this.enqueue(s, record, bytes, encoded, resolve, reject);
+    }
+    return p;
+  }
+
+  /** Resolves when nothing is pending or being written (close flushes through this). */
+  idle(): Promise<void> {
+    if (!this.flushing) return Promise.resolve();
+    return new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  private enqueue(s: StreamState, rec: AppendRecord, bytes: number, encoded: number, resolve: Resolve, reject: Reject): void {
+    let b = s.pend;
+    if (b === undefined) {
+      b = s.pend = newBatch();
+      this.pendingList.push(s);
+    }
+    b.recs.push(rec);
+    b.resolves.push(resolve);
+    b.rejects.push(reject);
+    b.encoded += encoded;
+    b.bytes += bytes;
+    if (rec.receivedAt < b.minAt) b.minAt = rec.receivedAt;
+    if (rec.receivedAt > b.maxAt) b.maxAt = rec.receivedAt;
+    this.pendingBytes += encoded;
+    if (!this.flushing) {
+      this.flushing = true;
+      // setImmediate, not a linger timer: appends made during this turn of the event loop (e.g.
+      // one socket read of many publishes) join the first batch; later ones batch naturally
+      // behind the write in flight.
+      setImmediate(this.flushBound);
+    }
+  }
+
+  private waitForSpace(s: StreamState, rec: AppendRecord, bytes: number, encoded: number, resolve: Resolve, reject: Reject): void {
+    const w: WaitingAppend = { stream: s, rec, bytes, encoded, resolve, reject, timer: undefined };
+    w.timer = setTimeout(() => {
+      const i = s.fullWaiters.indexOf(w);
+      if (i < 0) return;
+      s.fullWaiters.splice(i, 1);
+      s.rejectedAppends++;
+      s.counters?.rejected.inc();
+      const max = (s.options as StreamOptions).maxBytes;
+      reject(
+        new GatehouseError('GH_STREAM_FULL', `local stream '${s.name}' is full (${s.bytes} of ${max} bytes held, ${s.reserved} pending) for ${this.options.appendTimeoutMs} ms`, {
+          where: s.name,
+          hint: `its exporters are behind or down: fix the destination, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`,
+        }),
+      );
+      this.wakeFull(s);
+    }, this.options.appendTimeoutMs);
+    s.fullWaiters.push(w);
+  }
+
+  /** Admit appends waiting for space in a 'reject' stream, in order, while they fit. */
+  wakeFull(s: StreamState): void {
+    const q = s.fullWaiters;
+    while (q.length > 0) {
+      const w = q[0] as WaitingAppend;
+      if (s.options?.onFull === 'reject' && !s.fits(w.bytes)) break;
+      q.shift();
+      clearTimeout(w.timer);
+      s.reserved += w.bytes;
+      if (this.memWaiters.length > 0 || (this.pendingBytes > 0 && this.pendingBytes + w.encoded > this.options.maxPendingBytes)) {
+        this.memWaiters.push(w);
+      } else {
+        this.enqueue(s, w.rec, w.bytes, w.encoded, w.resolve, w.reject);
+      }
+    }
+  }
+
+  private admitMemWaiters(): void {
+    const q = this.memWaiters;
+    while (q.length > 0) {
+      const w = q[0] as WaitingAppend;
+      if (this.pendingBytes > 0 && this.pendingBytes + w.encoded > this.options.maxPendingBytes) break;
+      q.shift();
+      this.enqueue(w.stream, w.rec, w.bytes, w.encoded, w.resolve, w.reject);
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.pendingList.length > 0) {
+        await this.acquire();
+        try {
+          await this.commitOnce();
+        } finally {
+          this.release();
+        }
+      }
+    } finally {
+      this.flushing = false;
+      for (const r of this.idleWaiters.splice(0)) r();
+    }
+  }
+
+  /** Write every pending batch (all streams) with one db.batch, then resolve their appends. */
+  private async commitOnce(): Promise<void> {
+    const streams = this.pendingList;
+    this.pendingList = [];
+    this.pendingBytes = 0;
+    const batches: PendingBatch[] = [];
+    for (const s of streams) {
+      batches.push(s.pend as PendingBatch);
+      s.pend = undefined;
+    }
+    this.admitMemWaiters(); // they form the next batch while this one is written
+    const ops: BatchOp[] = [];
+    const plans: Array<HeadPlan | undefined> = [];
+    const trims: number[] = [];
+    let total = 0;
+    try {
+      for (let i = 0; i < streams.length; i++) {
+        const s = streams[i] as StreamState;
+        const b = batches[i] as PendingBatch;
+        const firstSeq = s.lastSeq + 1;
+        let plan: HeadPlan | undefined;
+        let trim = 0;
+        if (s.options?.onFull === 'drop-oldest' && s.bytes + b.bytes > s.options.maxBytes) {
+          const r = await this.head.planDropOldest(s, b, ops);
+          plan = r.plan;
+          trim = r.trim;
+        }
+        plans.push(plan);
+        trims.push(trim);
+        if (trim < b.recs.length) {
+          const encoded = trim === 0 ? b.encoded : this.head.encodedFrom(b, trim);
+          const bytes = trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
+          const key = this.head.segmentKeyFor(s, firstSeq + trim, b.recs.length - trim, bytes, b.minAt, b.maxAt);
+          ops.push({ type: 'put', key, value: encodeSegment(b.recs, trim, encoded) });
+        }
+        total += b.recs.length;
+      }
+      const t0 = process.hrtime.bigint();
+      await this.db().batch(ops, { sync: this.sync });
+      this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      this.metrics.batchRecords.observe(total);
+    } catch (err) {
+      const e = err instanceof GatehouseError ? err : new GatehouseError('GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
+      this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');
+      for (let i = 0; i < streams.length; i++) {
+        const s = streams[i] as StreamState;
+        const b = batches[i] as PendingBatch;
+        s.reserved -= b.bytes;
+        for (const rj of b.rejects) rj(e);
+        this.wakeFull(s);
+      }
+      return;
+    }
+    for (let i = 0; i < streams.length; i++) {
+      const s = streams[i] as StreamState;
+      const b = batches[i] as PendingBatch;
+      const plan = plans[i];
+      const trim = trims[i] as number;
+      const firstSeq = s.lastSeq + 1;
+      const n = b.recs.length;
+      if (plan) {
+        this.head.apply(s, plan);
+        this.head.countDropped(s, plan.records, 'full');
+      }
+      if (trim > 0) this.head.countDropped(s, trim, 'full');
+      if (trim < n) {
+        const bytes = trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
+        if (s.headSeq === 0) {
+          s.headSeq = firstSeq + trim;
+          s.oldestAt = b.minAt;
+        }
+        s.physRecords += n - trim;
+        s.physBytes += bytes;
+      }
+      s.lastSeq = firstSeq + n - 1;
+      s.reserved -= b.bytes;
+      s.counters?.appended.inc(n);
+      for (let j = 0; j < n; j++) (b.resolves[j] as Resolve)(firstSeq + j);
+      if (s.seqWaiters.length > 0) s.wakeSeq();
+    }
+  }
+
+  acquire(): Promise<void> | void {
+    if (!this.locked) {
+      this.locked = true;
+      return;
+    }
+    return new Promise<void>((r) => this.lockQueue.push(r));
+  }
+
+  release(): void {
+    const next = this.lockQueue.shift();
+    if (next) next();
+    else this.locked = false;
+  }
+}

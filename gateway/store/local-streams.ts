@@ -1,0 +1,435 @@
+// LocalStreams on LevelDB: opening (state rebuilt from segment keys), reads, consumers and
+// reclaim, ttl, meta. The append path and the structural lock live in committer.ts; work on the
+// oldest segments in head.ts; the binary format in codec.ts.
+import { Level } from 'level';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../errors.js';
+import type { RuntimeDeps } from '../deps.js';
+import {
+  FORMAT_VERSION,
+  KEY_CHECKPOINT,
+  KEY_FORMAT,
+  KEY_HWM,
+  KEY_SEGMENT,
+  checkpointKey,
+  measureRecord,
+  metaKey,
+  parseSegmentKey,
+  readU64,
+  u64,
+  validStreamName,
+  type RecordSize,
+} from './codec.js';
+import { GroupCommitter } from './committer.js';
+import { readRecords } from './reader.js';
+import { HeadOps, type BatchOp, type HeadPlan } from './head.js';
+import { createStoreMetrics, type StoreMetrics } from './metrics.js';
+import type { StoreOptions } from './options.js';
+import { StreamState } from './state.js';
+import type { AppendRecord, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
+
+type Db = Level<Buffer, Buffer>;
+
+export class LevelLocalStreams implements LocalStreams {
+  private db: Db;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly metrics: StoreMetrics;
+  private readonly streams = new Map<string, StreamState>();
+  private readonly head: HeadOps;
+  private readonly sync: boolean;
+  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private openPromise: Promise<void> | undefined;
+  private closePromise: Promise<void> | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  private readonly commits: GroupCommitter;
+  /** measureRecord output, reused: no allocation per append. */
+  private readonly size: RecordSize = { bytes: 0, encoded: 0 };
+
+  constructor(
+    private readonly options: StoreOptions,
+    deps: RuntimeDeps,
+  ) {
+    this.log = deps.logger.child({ component: 'store' });
+    this.now = deps.now ?? Date.now;
+    this.sync = options.durability === 'fsync';
+    this.db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
+    this.head = new HeadOps(() => this.db, this.log);
+    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options);
+  }
+
+  open(): Promise<void> {
+    this.openPromise ??= this.doOpen();
+    return this.openPromise;
+  }
+
+  private async doOpen(): Promise<void> {
+    try {
+      await this.db.open();
+    } catch (err) {
+      throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${(err as Error).message}`, {
+        where: this.options.path,
+        hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
+        cause: err,
+      });
+    }
+    const fmt = await this.db.get(Buffer.from([KEY_FORMAT]));
+    if (fmt === undefined) await this.db.put(Buffer.from([KEY_FORMAT]), u64(FORMAT_VERSION), { sync: true });
+    else if (readU64(fmt, 0) !== FORMAT_VERSION) {
+      await this.db.close();
+      throw new GatehouseError('GH_STORE_OPEN', `store format ${readU64(fmt, 0)} is not supported (this version reads ${FORMAT_VERSION})`, {
+        where: this.options.path,
+        hint: 'run the gatehouse version that wrote this data directory, or move the directory away',
+      });
+    }
+    const t0 = Date.now();
+    await this.scanSegments();
+    await this.scanCheckpoints();
+    for (const s of this.streams.values()) {
+      // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
+      // partial-head accounting, which is not persisted.
+      if (s.consumers.size > 0) await this.reclaim(s, []);
+    }
+    this.state = 'open';
+    this.sweepTimer = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'));
+    }, this.options.sweepIntervalMs);
+    this.sweepTimer.unref();
+    this.log.info({ path: this.options.path, streams: this.streams.size, ms: Date.now() - t0 }, 'store opened');
+  }
+
+  /** Rebuild per-stream counters from segment keys alone (values are not read). */
+  private async scanSegments(): Promise<void> {
+    const it = this.db.keys({ gte: Buffer.from([KEY_SEGMENT]), lt: Buffer.from([KEY_SEGMENT + 1]) });
+    let cur: StreamState | undefined;
+    try {
+      for (;;) {
+        const keys = await it.nextv(1024);
+        if (keys.length === 0) break;
+        for (const k of keys) {
+          if (!cur || k.length < cur.prefix.length || k.compare(cur.prefix, 0, cur.prefix.length, 0, cur.prefix.length) !== 0) {
+            const z = k.indexOf(0, 1);
+            if (z < 0) {
+              this.log.warn({ key: k.toString('hex') }, 'ignoring a malformed key in the segment range');
+              continue;
+            }
+            cur = this.stateFor(k.toString('utf8', 1, z));
+          }
+          const h = parseSegmentKey(k, cur.prefix.length);
+          if (!h) {
+            this.log.warn({ key: k.toString('hex'), stream: cur.name }, 'malformed segment key: it will be deleted by the next reclaim');
+            continue;
+          }
+          if (cur.headSeq === 0) {
+            cur.headSeq = h.firstSeq;
+            cur.oldestAt = h.minAt;
+          }
+          cur.physRecords += h.count;
+          cur.physBytes += h.bytes;
+          const last = h.firstSeq + h.count - 1;
+          if (last > cur.lastSeq) cur.lastSeq = last;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  private async scanCheckpoints(): Promise<void> {
+    for await (const [k, v] of this.db.iterator({ gte: Buffer.from([KEY_CHECKPOINT]), lt: Buffer.from([KEY_CHECKPOINT + 1]) })) {
+      const z = k.indexOf(0, 1);
+      if (z < 0 || v.length !== 8) continue;
+      this.stateFor(k.toString('utf8', 1, z)).consumers.set(k.toString('utf8', z + 1), readU64(v, 0));
+    }
+    for await (const [k, v] of this.db.iterator({ gte: Buffer.from([KEY_HWM]), lt: Buffer.from([KEY_HWM + 1]) })) {
+      if (v.length !== 8) continue;
+      const s = this.stateFor(k.toString('utf8', 1));
+      s.lastSeq = Math.max(s.lastSeq, readU64(v, 0));
+    }
+  }
+
+  private stateFor(name: string): StreamState {
+    let s = this.streams.get(name);
+    if (!s) {
+      s = new StreamState(name);
+      this.streams.set(name, s);
+    }
+    return s;
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.openPromise) await this.openPromise.catch(() => undefined);
+    this.state = 'closing';
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    const closed = (): GatehouseError => this.closedError();
+    for (const s of this.streams.values()) {
+      for (const w of s.fullWaiters.splice(0)) {
+        clearTimeout(w.timer);
+        s.reserved -= w.bytes;
+        w.reject(closed());
+      }
+      for (const w of s.seqWaiters.splice(0)) {
+        w.signal?.removeEventListener('abort', w.onAbort as () => void);
+        w.reject(closed());
+      }
+    }
+    // Pending commits (and appends waiting for queue space) are flushed, not dropped.
+    await this.commits.idle();
+    await this.commits.acquire();
+    try {
+      if (this.db.status === 'open') await this.db.close();
+    } finally {
+      this.state = 'closed';
+      this.commits.release();
+    }
+  }
+
+  private closedError(): GatehouseError {
+    return new GatehouseError('GH_STORE_CLOSED', 'the local stream store is closed', {
+      where: this.options.path,
+      hint: 'the gateway is shutting down; retry after restart',
+    });
+  }
+
+  private ensureOpen(): void {
+    if (this.state !== 'open') {
+      if (this.state === 'new') throw new GatehouseError('GH_STORE_CLOSED', 'the local stream store is not open yet', { hint: 'await open() first' });
+      throw this.closedError();
+    }
+  }
+
+  private stream(name: string): StreamState {
+    this.ensureOpen();
+    const s = this.streams.get(name);
+    if (s === undefined || s.options === undefined) {
+      const defined = this.streamNames();
+      throw new GatehouseError('GH_STREAM_UNKNOWN', `local stream '${name}' is not defined`, {
+        where: name,
+        hint: defined.length ? `use one of: ${defined.join(', ')}, or define '${name}' under streams in the config` : `define '${name}' under streams in the config (no stream is defined)`,
+      });
+    }
+    return s;
+  }
+
+  async defineStream(options: StreamOptions): Promise<void> {
+    this.ensureOpen();
+    if (!validStreamName(options.name)) {
+      throw new GatehouseError('GH_CONFIG_INVALID', `invalid stream name '${options.name}'`, {
+        where: `streams.${options.name}`,
+        hint: 'use a non-empty name of at most 200 bytes without NUL characters',
+      });
+    }
+    if (!(options.maxBytes > 0)) {
+      throw new GatehouseError('GH_CONFIG_INVALID', `stream '${options.name}': maxBytes must be positive`, { where: `streams.${options.name}.maxBytes` });
+    }
+    const s = this.stateFor(options.name);
+    s.options = { ...options };
+    s.counters ??= this.metrics.countersFor(options.name);
+    this.commits.wakeFull(s); // maxBytes may have grown
+  }
+
+  streamNames(): string[] {
+    const out: string[] = [];
+    for (const s of this.streams.values()) if (s.options) out.push(s.name);
+    return out.sort();
+  }
+
+  hasStream(name: string): boolean {
+    return this.streams.get(name)?.options !== undefined;
+  }
+
+  // ---- append path -------------------------------------------------------------------------
+
+  append(stream: string, record: AppendRecord): Promise<number> {
+    let s: StreamState;
+    const size = this.size;
+    try {
+      s = this.stream(stream);
+      measureRecord(record, size);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const opts = s.options as StreamOptions;
+    const bytes = size.bytes;
+    const encoded = size.encoded;
+    if (bytes > opts.maxBytes) {
+      return Promise.reject(
+        new GatehouseError('GH_RECORD_TOO_LARGE', `record of ${bytes} bytes is larger than stream '${stream}' can hold (maxBytes ${opts.maxBytes})`, {
+          where: `${stream} ${record.topic}`,
+          hint: `raise streams.${stream}.maxBytes or limit the payload size`,
+        }),
+      );
+    }
+    return this.commits.submit(s, record, bytes, encoded);
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  async read(stream: string, fromSeq: number, options: ReadOptions = {}): Promise<StoredRecord[]> {
+    return readRecords(this.db, this.stream(stream), fromSeq, options, this.metrics, this.log);
+  }
+
+  waitFor(stream: string, seq: number, signal?: AbortSignal): Promise<void> {
+    let s: StreamState;
+    try {
+      s = this.stream(stream);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (s.lastSeq >= seq) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(abortError());
+    return new Promise<void>((resolve, reject) => {
+      const w = { seq, resolve, reject, signal, onAbort: undefined as (() => void) | undefined };
+      if (signal) {
+        w.onAbort = (): void => {
+          const i = s.seqWaiters.indexOf(w);
+          if (i >= 0) s.seqWaiters.splice(i, 1);
+          reject(abortError());
+        };
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      s.seqWaiters.push(w);
+    });
+  }
+
+  // ---- consumers, reclaim, retention ---------------------------------------------------------
+
+  async addConsumer(stream: string, consumer: string): Promise<void> {
+    const s = this.stream(stream);
+    if (s.consumers.has(consumer)) return;
+    await this.db.put(checkpointKey(stream, consumer), u64(0), { sync: this.sync });
+    s.consumers.set(consumer, 0);
+  }
+
+  async removeConsumer(stream: string, consumer: string): Promise<void> {
+    const s = this.stream(stream);
+    if (!s.consumers.has(consumer)) return;
+    await this.commits.acquire();
+    try {
+      s.consumers.delete(consumer);
+      const ops: BatchOp[] = [{ type: 'del', key: checkpointKey(stream, consumer) }];
+      await this.reclaim(s, ops);
+    } finally {
+      this.commits.release();
+    }
+    this.commits.wakeFull(s);
+  }
+
+  async getCheckpoint(stream: string, consumer: string): Promise<number> {
+    return this.stream(stream).consumers.get(consumer) ?? 0;
+  }
+
+  async setCheckpoint(stream: string, consumer: string, seq: number): Promise<void> {
+    const s = this.stream(stream);
+    if (!Number.isSafeInteger(seq) || seq < 0) {
+      throw new GatehouseError('GH_INTERNAL', `checkpoint ${seq} of '${consumer}' on '${stream}' is not a sequence number`, { where: stream });
+    }
+    if (seq > s.lastSeq) {
+      this.log.warn({ stream, consumer, seq, lastSeq: s.lastSeq }, 'checkpoint beyond the last sequence; clamped');
+      seq = s.lastSeq;
+    }
+    await this.commits.acquire();
+    const prev = s.consumers.get(consumer);
+    try {
+      s.consumers.set(consumer, seq); // registers it if it was not (setCheckpoint implies a consumer)
+      await this.reclaim(s, [{ type: 'put', key: checkpointKey(stream, consumer), value: u64(seq) }]);
+    } catch (err) {
+      if (prev === undefined) s.consumers.delete(consumer);
+      else s.consumers.set(consumer, prev);
+      throw err;
+    } finally {
+      this.commits.release();
+    }
+    this.commits.wakeFull(s);
+  }
+
+  /** Under the lock: write ops plus the deletes of segments behind every checkpoint, atomically. */
+  private async reclaim(s: StreamState, ops: BatchOp[]): Promise<void> {
+    const min = s.minCheckpoint();
+    let plan: HeadPlan | undefined;
+    let skip: { count: number; bytes: number } | undefined;
+    if (min !== undefined && s.records > 0 && min >= s.firstSeq) {
+      plan = await this.head.plan(s, (h) => h.firstSeq + h.count - 1 <= min);
+      if (plan.keys.length > 0) this.head.pushDeletes(s, plan, ops);
+      skip = await this.head.partialSkip(s, plan, min);
+    }
+    if (ops.length > 0) await this.db.batch(ops, { sync: this.sync });
+    if (plan) this.head.apply(s, plan);
+    if (skip) {
+      s.headSkipCount = skip.count;
+      s.headSkipBytes = skip.bytes;
+    }
+  }
+
+  async sweep(): Promise<void> {
+    this.ensureOpen();
+    const now = this.now();
+    for (const s of this.streams.values()) {
+      const ttl = s.options?.ttlMs;
+      if (ttl === undefined || s.records === 0) continue;
+      const cutoff = now - ttl;
+      if (s.oldestAt !== undefined && s.oldestAt >= cutoff) continue;
+      await this.commits.acquire();
+      try {
+        if (this.state !== 'open') return;
+        const plan = await this.head.plan(s, (h) => h.maxAt < cutoff);
+        if (plan.keys.length === 0) continue;
+        const ops: BatchOp[] = [];
+        this.head.pushDeletes(s, plan, ops);
+        await this.db.batch(ops, { sync: this.sync });
+        this.head.apply(s, plan);
+        this.head.countDropped(s, plan.records, 'ttl');
+        this.log.info({ stream: s.name, records: plan.records, bytes: plan.bytes }, 'ttl dropped records');
+      } finally {
+        this.commits.release();
+      }
+      this.commits.wakeFull(s);
+    }
+  }
+
+  info(stream: string): StreamInfo {
+    const s = this.stream(stream);
+    return {
+      name: s.name,
+      options: { ...(s.options as StreamOptions) },
+      firstSeq: s.firstSeq,
+      lastSeq: s.lastSeq,
+      records: s.records,
+      bytes: s.bytes,
+      oldestAt: s.records > 0 ? s.oldestAt : undefined,
+      consumers: [...s.consumers].map(([name, checkpoint]) => ({ name, checkpoint })),
+      droppedRecords: s.droppedRecords,
+      rejectedAppends: s.rejectedAppends,
+    };
+  }
+
+  // ---- meta, maintenance ---------------------------------------------------------------------
+
+  async getMeta(key: string): Promise<Buffer | undefined> {
+    this.ensureOpen();
+    return this.db.get(metaKey(key));
+  }
+
+  async putMeta(key: string, value: Buffer): Promise<void> {
+    this.ensureOpen();
+    await this.db.put(metaKey(key), value, { sync: true });
+  }
+
+  async compact(): Promise<void> {
+    this.ensureOpen();
+    // compactRange is classic-level's (Node); level's browser typing does not declare it.
+    const db = this.db as unknown as Partial<{ compactRange(start: Buffer, end: Buffer): Promise<void> }>;
+    if (typeof db.compactRange === 'function') await db.compactRange(Buffer.from([0]), Buffer.from([0xff]));
+  }
+}
+
+function abortError(): Error {
+  return new DOMException('waitFor was aborted', 'AbortError');
+}

@@ -1,0 +1,103 @@
+// Options of the local stream store and of each stream (zod schemas; the lead composes them into
+// the config file schema and generates the defaults documentation from the descriptions).
+import { z } from 'zod';
+import type { StreamOptions } from './types.js';
+
+const MiB = 1024 * 1024;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/**
+ * Milliseconds of a duration: a number (already ms) or a string like '7d', '12h', '30m', '45s',
+ * '250ms', '1h30m'. Throws a RangeError naming the accepted forms on anything else.
+ */
+export function parseDuration(input: number | string): number {
+  if (typeof input === 'number') {
+    if (!Number.isFinite(input) || input <= 0) throw new RangeError(`duration must be a positive number of ms, got ${input}`);
+    return input;
+  }
+  const text = input.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return parseDuration(Number(text));
+  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m = part.exec(text); m !== null; m = part.exec(text)) {
+    total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+    end = part.lastIndex;
+  }
+  if (end === 0 || end !== text.length || total <= 0) {
+    throw new RangeError(`'${input}' is not a duration: use a number of ms or e.g. '7d', '12h', '30m', '45s', '250ms'`);
+  }
+  return Math.round(total);
+}
+
+export const storeOptionsSchema = z
+  .object({
+    path: z.string().min(1).describe('Directory of the LevelDB database holding every local stream'),
+    durability: z
+      .enum(['fsync', 'os'])
+      .default('fsync')
+      .describe("'fsync': an append is acknowledged after the batch is fsynced; 'os': after the OS has the write (survives a process crash, not a power loss)"),
+    appendTimeoutMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(30_000)
+      .describe("How long an append to a full stream with onFull 'reject' waits for space before failing with GH_STREAM_FULL"),
+    maxPendingBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(16 * MiB)
+      .describe('Bound of the in-memory group-commit queue (encoded bytes); appends beyond it wait for the running commit'),
+    sweepIntervalMs: z.number().int().positive().default(60_000).describe('Interval of the ttl sweep timer'),
+  })
+  .strict();
+
+export type StoreOptions = z.output<typeof storeOptionsSchema>;
+/** What callers may pass: defaults filled in by the factory. */
+export type StoreOptionsInput = z.input<typeof storeOptionsSchema>;
+
+export const durationSchema = z.union([z.number(), z.string()]).transform((value, ctx): number => {
+  try {
+    return parseDuration(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+export const streamDefaultsSchema = z
+  .object({
+    maxBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * MiB)
+      .describe('Upper bound of the record bytes (topic + payload + key + attributes) a stream holds'),
+    ttl: durationSchema
+      .optional()
+      .describe("Records older than this (by receivedAt) are dropped by the sweep: ms or a duration like '7d', '12h'"),
+    onFull: z
+      .enum(['reject', 'drop-oldest'])
+      .default('reject')
+      .describe("When an append does not fit: 'reject' holds it back (backpressure, then GH_STREAM_FULL), 'drop-oldest' drops the oldest records (counted)"),
+  })
+  .strict();
+
+export type StreamDefaults = z.output<typeof streamDefaultsSchema>;
+export type StreamDefaultsInput = z.input<typeof streamDefaultsSchema>;
+
+/** The StreamOptions of the store contract from a name and its parsed per-stream options. */
+export function toStreamOptions(name: string, parsed: StreamDefaults): StreamOptions {
+  const out: StreamOptions = { name, maxBytes: parsed.maxBytes, onFull: parsed.onFull };
+  if (parsed.ttl !== undefined) out.ttlMs = parsed.ttl;
+  return out;
+}

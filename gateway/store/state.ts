@@ -1,0 +1,128 @@
+// In-memory state of one stream: counters rebuilt from segment keys on open, the pending group
+// commit batch, and the appends waiting for space or for a sequence.
+import { prefixEnd, streamPrefix } from './codec.js';
+import type { AppendRecord, StreamOptions } from './types.js';
+
+export type Resolve = (seq: number) => void;
+export type Reject = (err: unknown) => void;
+
+/** Records of one stream waiting for the next commit (one segment). */
+export interface PendingBatch {
+  recs: AppendRecord[];
+  resolves: Resolve[];
+  rejects: Reject[];
+  /** Encoded size of recs (segment value minus header). */
+  encoded: number;
+  /** Accounted bytes of recs. */
+  bytes: number;
+  minAt: number;
+  maxAt: number;
+}
+
+export function newBatch(): PendingBatch {
+  return { recs: [], resolves: [], rejects: [], encoded: 0, bytes: 0, minAt: Infinity, maxAt: -Infinity };
+}
+
+/** An append held back: by a full 'reject' stream, or by the bound of the commit queue. */
+export interface WaitingAppend {
+  stream: StreamState;
+  rec: AppendRecord;
+  bytes: number;
+  encoded: number;
+  resolve: Resolve;
+  reject: Reject;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface SeqWaiter {
+  seq: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/** A labelled counter child (prom-client's Counter.Internal). */
+export interface Inc {
+  inc(value?: number): void;
+}
+
+export interface StreamCounters {
+  appended: Inc;
+  droppedFull: Inc;
+  droppedTtl: Inc;
+  rejected: Inc;
+}
+
+export class StreamState {
+  readonly prefix: Buffer;
+  readonly end: Buffer;
+  options: StreamOptions | undefined;
+  /** Last committed sequence (0 = none). */
+  lastSeq = 0;
+  /** Sums over the segments physically held. */
+  physRecords = 0;
+  physBytes = 0;
+  /** firstSeq of the oldest segment held (0 = none). */
+  headSeq = 0;
+  /**
+   * Records of the head segment already behind every checkpoint: counted out of records/bytes
+   * at once, though the segment is only deleted when all of its records are.
+   */
+  headSkipCount = 0;
+  headSkipBytes = 0;
+  /** minAt of the head segment (receivedAt is near-monotonic: the oldest held, to a batch). */
+  oldestAt: number | undefined = undefined;
+  readonly consumers = new Map<string, number>();
+  droppedRecords = 0;
+  rejectedAppends = 0;
+  pend: PendingBatch | undefined = undefined;
+  /** Accounted bytes pending or in flight (admitted, not yet committed). */
+  reserved = 0;
+  readonly fullWaiters: WaitingAppend[] = [];
+  readonly seqWaiters: SeqWaiter[] = [];
+  counters: StreamCounters | undefined = undefined;
+
+  constructor(readonly name: string) {
+    this.prefix = streamPrefix(name);
+    this.end = prefixEnd(this.prefix);
+  }
+
+  get records(): number {
+    return this.physRecords - this.headSkipCount;
+  }
+
+  get bytes(): number {
+    return this.physBytes - this.headSkipBytes;
+  }
+
+  get firstSeq(): number {
+    return this.records === 0 ? this.lastSeq + 1 : this.headSeq + this.headSkipCount;
+  }
+
+  /** Minimum checkpoint of the registered consumers, or undefined without consumers. */
+  minCheckpoint(): number | undefined {
+    let min: number | undefined;
+    for (const ck of this.consumers.values()) if (min === undefined || ck < min) min = ck;
+    return min;
+  }
+
+  /** Resolve the waitFor calls the committed lastSeq satisfies. */
+  wakeSeq(): void {
+    const keep: SeqWaiter[] = [];
+    for (const w of this.seqWaiters) {
+      if (w.seq <= this.lastSeq) {
+        if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+        w.resolve();
+      } else keep.push(w);
+    }
+    this.seqWaiters.length = 0;
+    this.seqWaiters.push(...keep);
+  }
+
+  /** Whether a record of `bytes` fits under maxBytes now (reject mode). */
+  fits(bytes: number): boolean {
+    const max = this.options ? this.options.maxBytes : Infinity;
+    return this.bytes + this.reserved + bytes <= max;
+  }
+}

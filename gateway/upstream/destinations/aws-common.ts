@@ -1,0 +1,104 @@
+// Shared by the AWS destinations (kinesis, firehose, s3): connection options, SDK client
+// configuration, and the whole-call error classification (retryable -> throw, else permanent).
+// HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
+// endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
+// (Installed with the AWS SDK clients; the lead should list it as a direct dependency.)
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { z } from 'zod';
+import { shortError } from './common.js';
+
+/** Options every AWS destination accepts. Credentials default to the SDK's provider chain. */
+export const awsConnectionShape = {
+  region: z.string().min(1).default('us-east-1')
+    .describe('AWS region of the service (e.g. eu-west-1).'),
+  endpoint: z.string().url().optional()
+    .describe('Endpoint override for a local or compatible service (kinesalite, s3rver, MinIO, a VPC endpoint). Default: the AWS endpoint of the region.'),
+  accessKeyId: z.string().min(1).optional()
+    .describe('Explicit access key id (for local peers). Default: the AWS SDK default provider chain (environment, shared profile, SSO, container/instance metadata).'),
+  secretAccessKey: z.string().min(1).optional()
+    .describe('Explicit secret access key, with accessKeyId. Never logged or shown in status.'),
+  sessionToken: z.string().min(1).optional()
+    .describe('Optional session token with explicit temporary credentials.'),
+  requestTimeoutMs: z.number().int().positive().default(30_000)
+    .describe('Socket timeout of one call; a timed-out call is retried by the exporter loop.'),
+  sdkMaxAttempts: z.number().int().min(1).max(10).default(1)
+    .describe('Attempts the AWS SDK makes itself per call. Default 1: the exporter loop already retries with backoff and jitter, and SDK retries would multiply them.'),
+};
+
+export interface AwsConnectionOptions {
+  region: string;
+  endpoint?: string | undefined;
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  sessionToken?: string | undefined;
+  requestTimeoutMs: number;
+  sdkMaxAttempts: number;
+}
+
+/** Both keys or neither: checked in each schema's superRefine. */
+export function checkCredentialPair(o: { accessKeyId?: string | undefined; secretAccessKey?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((o.accessKeyId === undefined) !== (o.secretAccessKey === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['secretAccessKey'], message: 'accessKeyId and secretAccessKey go together: give both, or neither to use the default provider chain' });
+  }
+}
+
+/** Config object for any @aws-sdk/client-* constructor. */
+export function awsClientConfig(o: AwsConnectionOptions, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const cfg: Record<string, unknown> = {
+    region: o.region,
+    maxAttempts: o.sdkMaxAttempts,
+    requestHandler: new NodeHttpHandler({ requestTimeout: o.requestTimeoutMs, connectionTimeout: Math.min(o.requestTimeoutMs, 10_000) }),
+    ...extra,
+  };
+  if (o.endpoint) cfg.endpoint = o.endpoint;
+  if (o.accessKeyId && o.secretAccessKey) {
+    cfg.credentials = { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey, sessionToken: o.sessionToken };
+  }
+  return cfg;
+}
+
+/** Shape of the SDK's service exceptions we look at (any thrown value may lack all of it). */
+interface AwsErrorLike {
+  name?: string;
+  code?: string;
+  $fault?: 'client' | 'server';
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+const THROTTLING = new Set([
+  'ThrottlingException', 'Throttling', 'ThrottledException', 'ProvisionedThroughputExceededException',
+  'LimitExceededException', 'RequestLimitExceeded', 'TooManyRequestsException', 'SlowDown',
+  'RequestThrottled', 'RequestThrottledException', 'KMSThrottlingException', 'ServiceUnavailableException',
+]);
+// Client errors that heal by themselves (credentials refresh, a stream still being created).
+const TRANSIENT_CLIENT = new Set([
+  'ExpiredToken', 'ExpiredTokenException', 'RequestTimeout', 'RequestTimeoutException',
+  'ResourceInUseException', 'ResourceNotFoundException', 'NoSuchBucket', 'RequestExpired',
+]);
+
+export interface AwsErrorClass {
+  retryable: boolean;
+  /** 'THROTTLED' for throttling, else the service's error name. */
+  code: string;
+  message: string;
+}
+
+/**
+ * Whole-call failure: throttling, 5xx, network and timeouts are retryable (the caller throws,
+ * the loop backs off); validation and authorisation errors are permanent for the records.
+ * ResourceNotFound/NoSuchBucket count as retryable: a missing stream or bucket is a setup fault
+ * that should hold the backlog (visible as last error), not dead-letter every record.
+ */
+export function classifyAwsError(err: unknown): AwsErrorClass {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as AwsErrorLike;
+  const name = e.name ?? e.code ?? 'Error';
+  const status = e.$metadata?.httpStatusCode;
+  const message = shortError(err);
+  if (THROTTLING.has(name) || status === 429) return { retryable: true, code: 'THROTTLED', message };
+  if (TRANSIENT_CLIENT.has(name) || status === 408) return { retryable: true, code: name, message };
+  if (status !== undefined && status >= 500) return { retryable: true, code: name, message };
+  if (e.$fault === 'client' || (status !== undefined && status >= 400)) return { retryable: false, code: name, message };
+  // No HTTP status: network error, timeout, abort, or an unparseable response: retryable.
+  return { retryable: true, code: name, message };
+}

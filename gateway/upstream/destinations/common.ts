@@ -1,0 +1,123 @@
+// Small helpers shared by the cloud destinations (kinesis, firehose, s3, mqtt, nats):
+// per-destination metrics, limit checks, and compiled string templates.
+import { Counter, type Registry } from 'prom-client';
+import { GatehouseError } from '../../errors.js';
+import type { StoredRecord } from '../../store/types.js';
+import type { DestinationLimits, RecordResult } from '../types.js';
+
+/** Metrics every cloud destination reports; created once per registry and shared by label. */
+export interface DestinationMetrics {
+  /** Remote calls by outcome: ok | partial | retryable | permanent. */
+  calls: Counter<'kind' | 'target' | 'outcome'>;
+  /** Records the remote (or a local check) rejected, by code. */
+  recordFailures: Counter<'kind' | 'target' | 'code'>;
+  /** Records acknowledged without sending (e.g. MQTT loop prevention). */
+  skipped: Counter<'kind' | 'target' | 'reason'>;
+}
+
+export function destinationMetrics(registry: Registry): DestinationMetrics {
+  // Several destinations share one registry: reuse what an earlier one registered.
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  return {
+    calls: get('gatehouse_destination_calls_total', () => new Counter({
+      name: 'gatehouse_destination_calls_total',
+      help: 'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent)',
+      labelNames: ['kind', 'target', 'outcome'] as const,
+      registers: [registry],
+    })),
+    recordFailures: get('gatehouse_destination_record_failures_total', () => new Counter({
+      name: 'gatehouse_destination_record_failures_total',
+      help: 'Records rejected by a destination (remote per-record errors and local limit checks), by code',
+      labelNames: ['kind', 'target', 'code'] as const,
+      registers: [registry],
+    })),
+    skipped: get('gatehouse_destination_skipped_total', () => new Counter({
+      name: 'gatehouse_destination_skipped_total',
+      help: 'Records acknowledged without sending (loop prevention), by reason',
+      labelNames: ['kind', 'target', 'reason'] as const,
+      registers: [registry],
+    })),
+  };
+}
+
+export const OK: RecordResult = Object.freeze({ ok: true }) as RecordResult;
+
+/** Fill `results` at the given indexes with one shared failure. */
+export function failAll(results: RecordResult[], indexes: readonly number[], failure: RecordResult): void {
+  for (const i of indexes) results[i] = failure;
+}
+
+/**
+ * Split record indexes into calls that respect the limits (the loop already batches within
+ * them; this keeps a direct caller from tripping a service-side validation of the whole call).
+ * `size` is the bytes one record costs in the call. Oversized records are left out (caller
+ * marks them permanent).
+ */
+export function chunkIndexes(
+  records: readonly StoredRecord[],
+  limits: DestinationLimits,
+  size: (r: StoredRecord, i: number) => number,
+  oversized: number[],
+): number[][] {
+  const chunks: number[][] = [];
+  let cur: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const s = size(records[i]!, i);
+    if (s > limits.maxRecordBytes) {
+      oversized.push(i);
+      continue;
+    }
+    if (cur.length > 0 && (cur.length >= limits.maxRecords || bytes + s > limits.maxBatchBytes)) {
+      chunks.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(i);
+    bytes += s;
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
+}
+
+/**
+ * A `{name}` template compiled once into literal and field parts, so rendering per record is a
+ * few string concatenations (no regex per message). Unknown names fail at construction.
+ */
+export type TemplatePart = string | { field: string };
+
+export function compileTemplate(template: string, allowed: readonly string[], where: string): TemplatePart[] {
+  const parts: TemplatePart[] = [];
+  let i = 0;
+  while (i < template.length) {
+    const open = template.indexOf('{', i);
+    if (open < 0) {
+      parts.push(template.slice(i));
+      break;
+    }
+    if (open > i) parts.push(template.slice(i, open));
+    const close = template.indexOf('}', open);
+    if (close < 0) throw new GatehouseError('GH_DESTINATION_CONFIG', `unclosed '{' in template '${template}'`, { where, hint: 'close every {field} with }' });
+    const field = template.slice(open + 1, close);
+    if (!allowed.includes(field)) {
+      const list = allowed.map((a) => `{${a}}`).join(', ');
+      throw new GatehouseError('GH_DESTINATION_CONFIG', `unknown field '{${field}}' in template '${template}'`, { where, hint: `use only ${list}` });
+    }
+    parts.push({ field });
+    i = close + 1;
+  }
+  return parts;
+}
+
+export function renderTemplate(parts: readonly TemplatePart[], value: (field: string) => string): string {
+  let s = '';
+  for (const p of parts) s += typeof p === 'string' ? p : value(p.field);
+  return s;
+}
+
+/** Error text for a status field: first line only, bounded, never a stack. */
+export function shortError(err: unknown): string {
+  const msg = err instanceof Error ? `${err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}` : String(err);
+  const line = msg.split('\n', 1)[0] ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+}

@@ -1,0 +1,167 @@
+// HTTP destination speaking the Amazon Data Firehose HTTP endpoint delivery protocol v1.0:
+// POST application/json { requestId, timestamp, records: [{ data: base64 }] } with the
+// X-Amz-Firehose-* headers; success only on 200 with a JSON body echoing the requestId.
+// The protocol has no per-record results: the whole batch succeeds or fails together.
+//
+// Request ids: a batch keeps its request id while it is retried (the exporter resends exactly
+// the failed batch), so receivers can deduplicate; any other batch gets a new UUID.
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID } from 'node:crypto';
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import type { RuntimeDeps } from '../../deps.js';
+import { GatehouseError } from '../../errors.js';
+import type { StoredRecord } from '../../store/types.js';
+import type { Destination, DestinationLimits, RecordResult } from '../types.js';
+import { httpDestinationSchema, type HttpDestinationOptions } from '../options.js';
+
+const gzipAsync = promisify(gzip);
+/** Largest response body read (the protocol's responses are tiny). */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+/** URL without user info or query string: safe for status pages and logs. */
+export function safeTarget(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+export class HttpDestination implements Destination {
+  readonly kind = 'http';
+  readonly target: string;
+  readonly limits: DestinationLimits;
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+  private readonly headers: Record<string, string>;
+  /** Batch identity -> request id, kept while that batch is retried. */
+  private pending: { key: string; id: string } | undefined;
+
+  constructor(private readonly options: HttpDestinationOptions, private readonly deps: RuntimeDeps) {
+    this.url = new URL(options.url);
+    this.target = safeTarget(this.url);
+    this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
+    const isHttps = this.url.protocol === 'https:';
+    this.agent = isHttps
+      ? new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized })
+      : new http.Agent({ keepAlive: true, maxSockets: 4 });
+    this.headers = {
+      'Content-Type': 'application/json',
+      'X-Amz-Firehose-Protocol-Version': '1.0',
+    };
+    if (options.accessKey !== undefined) this.headers['X-Amz-Firehose-Access-Key'] = options.accessKey;
+    if (options.commonAttributes) {
+      this.headers['X-Amz-Firehose-Common-Attributes'] = JSON.stringify({ commonAttributes: options.commonAttributes });
+    }
+    if (options.gzip) this.headers['Content-Encoding'] = 'gzip';
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    this.agent.destroy();
+  }
+
+  async send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]> {
+    const first = records[0]!;
+    const last = records[records.length - 1]!;
+    const key = `${first.stream}:${first.seq}:${last.seq}:${records.length}`;
+    if (this.pending?.key !== key) this.pending = { key, id: randomUUID() };
+    const requestId = this.pending.id;
+
+    // Build the body as one string: no intermediate objects per record.
+    let body = `{"requestId":"${requestId}","timestamp":${Date.now()},"records":[`;
+    for (let i = 0; i < records.length; i++) {
+      body += i === 0 ? '{"data":"' : ',{"data":"';
+      body += records[i]!.payload.toString('base64');
+      body += '"}';
+    }
+    body += ']}';
+    let buf = Buffer.from(body, 'utf8');
+    if (this.options.gzip) buf = await gzipAsync(buf);
+
+    const reply = await this.post(buf, requestId, signal);
+    const verdict = this.judge(reply, requestId);
+    if (verdict.ok) this.pending = undefined;
+    const out: RecordResult[] = new Array(records.length);
+    out.fill(verdict);
+    return out;
+  }
+
+  private judge(reply: Reply, requestId: string): RecordResult {
+    const { status } = reply;
+    const detail = errorDetail(reply.body);
+    if (status === 200) {
+      let echoed: unknown;
+      try {
+        echoed = (JSON.parse(reply.body) as { requestId?: unknown }).requestId;
+      } catch {
+        return { ok: false, retryable: true, error: `HTTP 200 with a body that is not JSON from ${this.target}` };
+      }
+      if (echoed !== requestId) {
+        return { ok: false, retryable: true, error: `HTTP 200 with requestId ${JSON.stringify(echoed)} instead of ${requestId} from ${this.target}` };
+      }
+      return { ok: true };
+    }
+    const error = `HTTP ${status} from ${this.target}${detail ? `: ${detail}` : ''}`;
+    if (status === 429) return { ok: false, retryable: true, error, code: 'THROTTLED' };
+    if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
+    // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
+    return { ok: false, retryable: false, error, code: status === 413 ? 'TOO_LARGE' : undefined };
+  }
+
+  private post(body: Buffer, requestId: string, signal: AbortSignal): Promise<Reply> {
+    const mod = this.url.protocol === 'https:' ? https : http;
+    return new Promise<Reply>((resolve, reject) => {
+      const fail = (err: unknown): void => {
+        reject(new GatehouseError('GH_EXPORT_RETRYABLE', `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}`, {
+          where: this.target, cause: err, hint: 'check that the endpoint is reachable; the batch is retried with the same request id',
+        }));
+      };
+      const req = mod.request(this.url, {
+        method: 'POST',
+        agent: this.agent,
+        headers: { ...this.headers, 'X-Amz-Firehose-Request-Id': requestId, 'Content-Length': String(body.length) },
+        timeout: this.options.timeoutMs,
+        signal,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', fail);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no response within ${this.options.timeoutMs} ms`)));
+      req.on('error', fail);
+      req.end(body);
+    });
+  }
+}
+
+/** errorMessage of a protocol error body, shortened; never echoes request headers. */
+function errorDetail(body: string): string {
+  if (!body) return '';
+  try {
+    const parsed = JSON.parse(body) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage.slice(0, 200);
+  } catch {
+    // not JSON: fall through
+  }
+  return body.slice(0, 200);
+}
+
+export function createHttpDestination(options: unknown, deps: RuntimeDeps): HttpDestination {
+  const parsed = httpDestinationSchema.safeParse(options);
+  if (!parsed.success) {
+    throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid http destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
+      where: 'destination', hint: 'see docs/upstream.md (http destination)', details: parsed.error.issues,
+    });
+  }
+  return new HttpDestination(parsed.data, deps);
+}

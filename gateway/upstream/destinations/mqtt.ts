@@ -1,0 +1,240 @@
+// MQTT bridge destination: forwards records to an upstream (cloud) broker with mqtt.js, QoS 1,
+// persistent session (clean: false, stable clientId). A record is ok only after its PUBACK.
+// While disconnected, send() throws (retryable); publishes cut off by a disconnect come back as
+// retryable results. Reconnects use exponential backoff with full jitter.
+//
+// Loop prevention: every message bridged up carries the MQTT 5 user property
+// `gatehouse-bridged: <clientId>` (and `gatehouse-id: <stream>:<seq>`). A record whose attrs
+// hold `gatehouse-bridged` (set when a message arrived through a bridge) or whose topic matches
+// a `neverForward` filter is acknowledged without sending, so a message bridged down is never
+// bridged back up.
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { z } from 'zod';
+import type { RuntimeDeps } from '../../deps.js';
+import { GatehouseError } from '../../errors.js';
+import type { StoredRecord } from '../../store/types.js';
+import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
+import { OK, destinationMetrics, shortError } from './common.js';
+
+const MiB = 1024 * 1024;
+export const BRIDGED_PROPERTY = 'gatehouse-bridged';
+export const ID_PROPERTY = 'gatehouse-id';
+
+const topicMapSchema = z.object({
+  local: z.string().min(1).default('#').describe('MQTT filter (+ and # allowed) a record topic must match.'),
+  stripPrefix: z.string().default('').describe('Removed from the start of the local topic before mapping (e.g. "fleet/").'),
+  remotePrefix: z.string().default('').describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
+});
+
+export const mqttBridgeOptionsSchema = z.object({
+  url: z.string().min(1).describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+  clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
+  username: z.string().optional().describe('User name.'),
+  password: z.string().optional().describe('Password. Never logged or shown in status.'),
+  caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss).'),
+  certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core).'),
+  keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
+  rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
+  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5)
+    .describe('MQTT 5 (default) carries the record id and the loop-prevention mark as user properties; with 4 (3.1.1) they are not sent, and loop prevention relies on neverForward filters / topic prefixes.'),
+  sessionExpirySec: z.number().int().min(0).default(86_400).describe('MQTT 5 session expiry: how long the broker keeps the session while the gateway is offline.'),
+  keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
+  topics: z.array(topicMapSchema).min(1).default([{ local: '#', stripPrefix: '', remotePrefix: '' }])
+    .describe('Topic mapping, first match wins: remote topic = remotePrefix + (topic without stripPrefix). Records matching none are rejected as permanent (UNMAPPED).'),
+  neverForward: z.array(z.string().min(1)).default([])
+    .describe('MQTT filters of topics never bridged up (e.g. the topics a down-bridge writes): acknowledged without sending.'),
+  retain: z.boolean().default(false).describe('Publish with the retain flag.'),
+  ackTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for a PUBACK before the record is reported retryable.'),
+  connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
+  reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
+  reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
+  maxRecords: z.number().int().min(1).max(65_000).default(200).describe('Records published concurrently per batch (QoS 1 in flight).'),
+  maxRecordBytes: z.number().int().min(1).max(256 * MiB).default(128 * 1024).describe('Max payload of one record (AWS IoT Core allows 128 KiB).'),
+  maxBatchBytes: z.number().int().min(1).max(256 * MiB).default(4 * MiB).describe('Max summed payload bytes per batch.'),
+}).describe('MQTT bridge to an upstream broker (QoS 1, persistent session).');
+
+export type MqttBridgeOptions = z.infer<typeof mqttBridgeOptionsSchema>;
+
+/** A filter split once into levels; matching walks the topic without allocating. */
+export function compileFilter(filter: string): string[] {
+  return filter.split('/');
+}
+
+export function matchFilter(levels: readonly string[], topic: string): boolean {
+  let pos = 0;
+  for (let i = 0; i < levels.length; i++) {
+    const f = levels[i]!;
+    if (f === '#') return i > 0 || topic[0] !== '$';
+    if (pos > topic.length) return false;
+    let end = topic.indexOf('/', pos);
+    if (end < 0) end = topic.length;
+    if (f === '+') {
+      if (i === 0 && topic[0] === '$') return false;
+    } else if (end - pos !== f.length || !topic.startsWith(f, pos)) {
+      return false;
+    }
+    pos = end + 1;
+  }
+  return pos === topic.length + 1;
+}
+
+interface CompiledMap { levels: string[]; strip: string; prefix: string }
+
+export function createMqttBridgeDestination(options: MqttBridgeOptions, deps: RuntimeDeps): Destination {
+  const o = mqttBridgeOptionsSchema.parse(options);
+  const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
+  const never = o.neverForward.map(compileFilter);
+  const target = `mqtt:${o.url.replace(/\/\/[^@/]*@/, '//')} (${o.clientId})`;
+  const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
+  const metrics = destinationMetrics(deps.registry);
+  const log = deps.logger.child({ component: 'destination', kind: 'mqtt', target });
+  let client: MqttClient | undefined;
+  let stopping = false;
+  let attempts = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  // Resolved at each disconnect: in-flight batches stop waiting for PUBACKs.
+  let disconnected: { promise: Promise<void>; resolve: () => void } = deferred();
+
+  function deferred(): { promise: Promise<void>; resolve: () => void } {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => { resolve = r; });
+    return { promise, resolve };
+  }
+
+  function remoteTopic(topic: string): string | undefined {
+    for (const m of maps) {
+      if (!matchFilter(m.levels, topic)) continue;
+      const rest = m.strip && topic.startsWith(m.strip) ? topic.slice(m.strip.length) : topic;
+      return m.prefix + rest;
+    }
+    return undefined;
+  }
+
+  function scheduleReconnect(): void {
+    if (stopping || reconnectTimer || !client) return;
+    // Exponential backoff with full jitter, capped.
+    const cap = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(attempts, 20));
+    const delay = Math.max(50, Math.floor(Math.random() * cap));
+    attempts++;
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      const c = client;
+      if (stopping || !c || c.connected) return;
+      // Keep the stores: unacknowledged QoS 1 publishes are resent in the same session.
+      c.reconnect({ incomingStore: c.incomingStore, outgoingStore: c.outgoingStore });
+    }, delay);
+  }
+
+  function clientOptions(): IClientOptions {
+    const co: IClientOptions = {
+      clientId: o.clientId,
+      clean: false,
+      protocolVersion: o.protocolVersion,
+      keepalive: o.keepaliveSec,
+      connectTimeout: o.connectTimeoutMs,
+      reconnectPeriod: 0, // our own backoff (mqtt.js retries at a fixed interval)
+      rejectUnauthorized: o.rejectUnauthorized,
+    };
+    if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
+    if (o.username !== undefined) co.username = o.username;
+    if (o.password !== undefined) co.password = o.password;
+    // Files are read once at start; a bad path is a config error naming the option.
+    const read = (file: string | undefined, key: string): Buffer | undefined => {
+      if (!file) return undefined;
+      try { return readFileSync(file); } catch (err) {
+        throw new GatehouseError('GH_DESTINATION_CONFIG', `cannot read ${key} '${file}': ${shortError(err)}`, { where: `mqtt.${key}`, hint: 'check the path and its permissions' });
+      }
+    };
+    const ca = read(o.caFile, 'caFile'); const cert = read(o.certFile, 'certFile'); const key = read(o.keyFile, 'keyFile');
+    if (ca) co.ca = ca;
+    if (cert) co.cert = cert;
+    if (key) co.key = key;
+    return co;
+  }
+
+  function publishOne(c: MqttClient, r: StoredRecord, topic: string): Promise<RecordResult> {
+    const opts: IClientPublishOptions = { qos: 1, retain: o.retain };
+    if (o.protocolVersion === 5) opts.properties = { userProperties: { [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: o.clientId } };
+    return new Promise<RecordResult>((resolve) => {
+      c.publish(topic, r.payload, opts, (err) => {
+        resolve(err ? { ok: false, retryable: true, error: shortError(err), code: 'PUBLISH_FAILED' } : OK);
+      });
+    });
+  }
+
+  return {
+    kind: 'mqtt',
+    target,
+    limits,
+    async start() {
+      if (client) return;
+      stopping = false;
+      const c = mqtt.connect(o.url, clientOptions());
+      client = c;
+      c.on('connect', (connack) => {
+        attempts = 0;
+        log.info({ sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
+      });
+      c.on('close', () => {
+        const d = disconnected;
+        disconnected = deferred();
+        d.resolve();
+        scheduleReconnect();
+      });
+      c.on('error', (err) => log.warn({ err: shortError(err) }, 'upstream MQTT error'));
+    },
+    async stop() {
+      stopping = true;
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      reconnectTimer = undefined;
+      const c = client;
+      client = undefined;
+      disconnected.resolve();
+      if (c) await c.endAsync(!c.connected).catch(() => undefined);
+    },
+    async send(records, signal) {
+      const c = client;
+      if (!c || !c.connected) {
+        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
+        throw new GatehouseError('GH_EXPORT_RETRYABLE', 'upstream MQTT broker not connected', { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
+      }
+      const results: RecordResult[] = new Array(records.length);
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        if (r.attrs?.[BRIDGED_PROPERTY] !== undefined || never.some((f) => matchFilter(f, r.topic))) {
+          results[i] = OK;
+          metrics.skipped.inc({ kind: 'mqtt', target, reason: 'loop-prevention' });
+          continue;
+        }
+        const topic = remoteTopic(r.topic);
+        if (topic === undefined) {
+          results[i] = { ok: false, retryable: false, error: `topic '${r.topic}' matches no mqtt.topics mapping`, code: 'UNMAPPED' };
+          metrics.recordFailures.inc({ kind: 'mqtt', target, code: 'UNMAPPED' });
+          continue;
+        }
+        pending.push(publishOne(c, r, topic).then((res) => { results[i] = res; }));
+      }
+      // Wait for every PUBACK, or a disconnect / timeout / abort, whichever first.
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: (() => void) | undefined;
+      const cutOff = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, o.ackTimeoutMs);
+        onAbort = resolve;
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      await Promise.race([Promise.all(pending), disconnected.promise, cutOff]);
+      clearTimeout(timer);
+      // The loop's signal outlives this call: never leave a listener per batch on it.
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+      let failed = 0;
+      for (let i = 0; i < results.length; i++) {
+        if (results[i] === undefined) results[i] = { ok: false, retryable: true, error: c.connected ? 'no PUBACK in time' : 'disconnected before PUBACK', code: c.connected ? 'TIMEOUT' : 'DISCONNECTED' };
+        if (!results[i]!.ok) failed++;
+      }
+      metrics.calls.inc({ kind: 'mqtt', target, outcome: failed === 0 ? 'ok' : failed === records.length ? 'retryable' : 'partial' });
+      return results;
+    },
+  };
+}

@@ -1,0 +1,213 @@
+// NATS JetStream destination: every record is published with an acknowledgement and the message
+// id "<stream>:<seq>" (Nats-Msg-Id), so JetStream drops resends of a record within the stream's
+// duplicate window. The connection is made in the background: start() never blocks on the
+// network, and send() throws (retryable) while disconnected.
+import { readFile } from 'node:fs/promises';
+import {
+  connect, credsAuthenticator, headers, nanos, type ConnectionOptions, type JetStreamClient, type NatsConnection, type PubAck,
+} from 'nats';
+import { z } from 'zod';
+import type { RuntimeDeps } from '../../deps.js';
+import { GatehouseError } from '../../errors.js';
+import type { StoredRecord } from '../../store/types.js';
+import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
+
+const MiB = 1024 * 1024;
+
+export const natsOptionsSchema = z.object({
+  servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nats://127.0.0.1:4222')
+    .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
+  subject: z.string().min(1).default('gatehouse.{stream}')
+    .describe("Subject template: {stream}, {key}, {topic} (the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_')."),
+  stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
+  createStream: z.boolean().default(false)
+    .describe('Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.'),
+  duplicateWindowMs: z.number().int().positive().default(120_000)
+    .describe('Deduplication window of a stream created by createStream: resends within it are dropped by Nats-Msg-Id.'),
+  credsFile: z.string().min(1).optional().describe('NATS .creds file (JWT + NKey seed) for decentralised auth.'),
+  user: z.string().optional().describe('User name (with password).'),
+  password: z.string().optional().describe('Password. Never logged or shown in status.'),
+  token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
+  tls: z.object({
+    caFile: z.string().optional().describe('CA bundle to verify the server.'),
+    certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
+    keyFile: z.string().optional().describe('Client key (mutual TLS).'),
+  }).optional().describe('TLS files; also implied by a tls:// server URL.'),
+  name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
+  ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
+  reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
+  maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
+  maxRecordBytes: z.number().int().min(1).max(64 * MiB).default(MiB).describe("Max payload of one record; keep at or below the server's max_payload (default 1 MiB)."),
+  maxBatchBytes: z.number().int().min(1).max(256 * MiB).default(8 * MiB).describe('Max summed payload bytes per batch.'),
+}).describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).');
+
+export type NatsOptions = z.infer<typeof natsOptionsSchema>;
+
+/** MQTT topic -> NATS subject tokens: '/' -> '.', characters illegal in a token -> '_'. */
+export function topicToSubject(topic: string): string {
+  let s = '';
+  let levelLen = 0;
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic[i]!;
+    if (c === '/') {
+      s += levelLen === 0 ? '_.' : '.';
+      levelLen = 0;
+      continue;
+    }
+    s += c === '.' || c === '*' || c === '>' || c === ' ' || c === '\t' ? '_' : c;
+    levelLen++;
+  }
+  return levelLen === 0 ? `${s}_` : s;
+}
+
+/** Subjects a created stream captures: the template's literal head + '>' (e.g. 'gatehouse.>'). */
+export function streamSubjects(template: string): string[] {
+  const open = template.indexOf('{');
+  if (open < 0) return [template];
+  const head = template.slice(0, open);
+  const dot = head.lastIndexOf('.');
+  return [dot < 0 ? '>' : `${head.slice(0, dot)}.>`];
+}
+
+interface NatsErrorLike { code?: string; api_error?: { err_code?: number; code?: number }; message?: string }
+
+function recordFailure(err: unknown): RecordResult {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as NatsErrorLike;
+  const error = shortError(err);
+  if (e.code === 'MAX_PAYLOAD_EXCEEDED' || e.api_error?.err_code === 10054) return { ok: false, retryable: false, error, code: 'TOO_LARGE' };
+  if (e.code === '503') return { ok: false, retryable: true, error: `no JetStream stream captures this subject: ${error}`, code: 'NO_STREAM' };
+  if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
+  return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
+}
+
+export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): Destination {
+  const o = natsOptionsSchema.parse(options);
+  const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject');
+  const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
+  // Strip any user:pass@ from URLs shown in status.
+  const target = `nats:${servers.map((s) => s.replace(/\/\/[^@/]*@/, '//')).join(',')}/${o.stream}`;
+  const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
+  const metrics = destinationMetrics(deps.registry);
+  const log = deps.logger.child({ component: 'destination', kind: 'nats', target });
+  let nc: NatsConnection | undefined;
+  let js: JetStreamClient | undefined;
+  let connected = false;
+  let stopping = false;
+  let connecting: Promise<void> | undefined;
+  let streamReady: Promise<void> | undefined;
+
+  async function connectOptions(): Promise<ConnectionOptions> {
+    const co: ConnectionOptions = {
+      servers, name: o.name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectWaitMs,
+      waitOnFirstConnect: true, timeout: 5000,
+    };
+    if (o.credsFile) co.authenticator = credsAuthenticator(new Uint8Array(await readFile(o.credsFile)));
+    if (o.user !== undefined) { co.user = o.user; co.pass = o.password; }
+    if (o.token !== undefined) co.token = o.token;
+    if (o.tls) co.tls = { ...o.tls };
+    return co;
+  }
+
+  async function watchStatus(c: NatsConnection): Promise<void> {
+    for await (const s of c.status()) {
+      if (s.type === 'disconnect') { connected = false; streamReady = undefined; log.warn('NATS disconnected'); }
+      else if (s.type === 'reconnect') { connected = true; log.info('NATS reconnected'); }
+    }
+  }
+
+  function ensureStream(): Promise<void> {
+    streamReady ??= (async () => {
+      const jsm = await nc!.jetstreamManager({ timeout: o.ackTimeoutMs });
+      try {
+        await jsm.streams.info(o.stream);
+      } catch (err) {
+        const e = err as NatsErrorLike;
+        const missing = e.api_error?.err_code === 10059 || e.code === '404';
+        if (!missing) throw err;
+        if (!o.createStream) {
+          throw new GatehouseError('GH_DESTINATION_CONFIG', `JetStream stream '${o.stream}' does not exist`, {
+            where: 'nats.stream', hint: `create it (nats stream add ${o.stream} --subjects '${streamSubjects(o.subject)[0]}') or set createStream: true`,
+          });
+        }
+        await jsm.streams.add({ name: o.stream, subjects: streamSubjects(o.subject), duplicate_window: nanos(o.duplicateWindowMs) });
+        log.info({ stream: o.stream, subjects: streamSubjects(o.subject) }, 'created JetStream stream');
+      }
+    })().catch((err: unknown) => { streamReady = undefined; throw err; });
+    return streamReady;
+  }
+
+  function subjectOf(r: StoredRecord): string {
+    return renderTemplate(subjectParts, (f) => (f === 'stream' ? r.stream : f === 'key' ? (r.key ? topicToSubject(r.key) : '_') : topicToSubject(r.topic)));
+  }
+
+  return {
+    kind: 'nats',
+    target,
+    limits,
+    async start() {
+      if (connecting) return;
+      stopping = false;
+      const co = await connectOptions();
+      connecting = connect(co).then((c) => {
+        if (stopping) { void c.close(); return; }
+        nc = c;
+        js = c.jetstream({ timeout: o.ackTimeoutMs });
+        connected = true;
+        void watchStatus(c);
+        log.info('NATS connected');
+      }, (err: unknown) => { log.error({ err: shortError(err) }, 'NATS connection failed'); });
+    },
+    async stop() {
+      stopping = true;
+      const c = nc;
+      nc = undefined;
+      js = undefined;
+      connected = false;
+      connecting = undefined;
+      streamReady = undefined;
+      if (c) await c.drain().catch(() => c.close());
+    },
+    async send(records, signal) {
+      if (!nc || !js || !connected || nc.isClosed()) {
+        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
+        throw new GatehouseError('GH_EXPORT_RETRYABLE', 'NATS is not connected', { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' });
+      }
+      try {
+        await ensureStream();
+      } catch (err) {
+        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
+        if (err instanceof GatehouseError) throw err;
+        throw new GatehouseError('GH_EXPORT_RETRYABLE', `JetStream stream check failed: ${shortError(err)}`, { where: target, cause: err });
+      }
+      signal.throwIfAborted();
+      const client = js;
+      const pending: Promise<PubAck>[] = new Array(records.length);
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        const h = headers();
+        h.set('Gatehouse-Topic', r.topic);
+        pending[i] = client.publish(subjectOf(r), r.payload, { msgID: recordId(r), headers: h, timeout: o.ackTimeoutMs });
+      }
+      const settled = await Promise.allSettled(pending);
+      const results: RecordResult[] = new Array(records.length);
+      let failed = 0;
+      let duplicates = 0;
+      for (let i = 0; i < settled.length; i++) {
+        const s = settled[i]!;
+        if (s.status === 'fulfilled') {
+          results[i] = OK;
+          if (s.value.duplicate) duplicates++;
+        } else {
+          failed++;
+          const res = recordFailure(s.reason);
+          results[i] = res;
+          metrics.recordFailures.inc({ kind: 'nats', target, code: res.ok ? 'OK' : (res.code ?? 'NATS_ERROR') });
+        }
+      }
+      if (duplicates > 0) log.debug({ duplicates }, 'JetStream dropped resent records as duplicates');
+      metrics.calls.inc({ kind: 'nats', target, outcome: failed === 0 ? 'ok' : failed === records.length ? 'retryable' : 'partial' });
+      return results;
+    },
+  };
+}

@@ -1,0 +1,191 @@
+// S3 destination: one object per batch, NDJSON (one record per line, optionally gzip), written
+// with PutObject from @aws-sdk/client-s3. The key is derived only from the batch's records (the
+// first record's time, the stream, first and last sequence), so a retried batch overwrites the
+// same object: retries are idempotent.
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import type { RuntimeDeps } from '../../deps.js';
+import { GatehouseError } from '../../errors.js';
+import type { StoredRecord } from '../../store/types.js';
+import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
+import { awsClientConfig, awsConnectionShape, checkCredentialPair, classifyAwsError } from './aws-common.js';
+import { OK, destinationMetrics } from './common.js';
+
+const gzip = promisify(gzipCb);
+const MiB = 1024 * 1024;
+
+export const S3_DEFAULT_KEY_TEMPLATE = '!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/{stream}-{firstSeq}-{lastSeq}.ndjson';
+
+export const s3OptionsSchema = z.object({
+  bucket: z.string().min(3).max(63).describe('Bucket name.'),
+  ...awsConnectionShape,
+  prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
+  keyTemplate: z.string().min(1).default(S3_DEFAULT_KEY_TEMPLATE)
+    .describe('Object key after the prefix. !{timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); {stream}, {firstSeq}, {lastSeq}, {records} come from the batch. ".gz" is appended when gzip is on. Keep {stream}, {firstSeq} and {lastSeq} in it so a retried batch overwrites its own object.'),
+  gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
+  payloadFormat: z.enum(['auto', 'base64', 'utf8']).default('auto')
+    .describe('How the payload appears in each line: auto = as JSON ("payload") when it is valid JSON, else base64 ("payloadBase64"); base64 = always "payloadBase64"; utf8 = "payloadText" string.'),
+  forcePathStyle: z.boolean().default(false).describe('Path-style URLs (http://host/bucket/key): needed for s3rver, MinIO and most compatible stores.'),
+  storageClass: z.enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR']).optional()
+    .describe('S3 storage class of the objects. Default: the bucket default (STANDARD).'),
+  maxRecords: z.number().int().min(1).max(100_000).default(10_000).describe('Records per object.'),
+  maxRecordBytes: z.number().int().min(1).max(64 * MiB).default(4 * MiB).describe('Max payload bytes of one record; larger records are rejected as permanent.'),
+  maxBatchBytes: z.number().int().min(1).max(256 * MiB).default(8 * MiB)
+    .describe('Max summed payload bytes per object (the object is built in memory: keep it small on a Raspberry Pi).'),
+}).superRefine(checkCredentialPair).describe('S3 destination: one NDJSON object per batch (PutObject).');
+
+export type S3Options = z.infer<typeof s3OptionsSchema>;
+
+type KeyPart = string | { field: 'stream' | 'firstSeq' | 'lastSeq' | 'records' } | { time: 'yyyy' | 'MM' | 'dd' | 'HH' | 'mm' };
+const KEY_FIELDS = new Set(['stream', 'firstSeq', 'lastSeq', 'records']);
+const TIME_FIELDS = new Set(['yyyy', 'MM', 'dd', 'HH', 'mm']);
+
+/** Compile the key template once; unknown fields fail at construction with the allowed list. */
+export function compileS3KeyTemplate(template: string): KeyPart[] {
+  const parts: KeyPart[] = [];
+  let i = 0;
+  while (i < template.length) {
+    const open = template.indexOf('{', i);
+    if (open < 0) { parts.push(template.slice(i)); break; }
+    const bang = open > 0 && template[open - 1] === '!';
+    const litEnd = bang ? open - 1 : open;
+    if (litEnd > i) parts.push(template.slice(i, litEnd));
+    const close = template.indexOf('}', open);
+    const bad = (what: string): GatehouseError => new GatehouseError('GH_DESTINATION_CONFIG', `${what} in S3 key template '${template}'`, {
+      where: 's3.keyTemplate', hint: 'use !{timestamp:yyyy|MM|dd|HH|mm}, {stream}, {firstSeq}, {lastSeq}, {records}',
+    });
+    if (close < 0) throw bad("unclosed '{'");
+    const name = template.slice(open + 1, close);
+    if (bang) {
+      const fmt = name.startsWith('timestamp:') ? name.slice('timestamp:'.length) : '';
+      if (!TIME_FIELDS.has(fmt)) throw bad(`unknown time partition '!{${name}}'`);
+      parts.push({ time: fmt as 'yyyy' });
+    } else {
+      if (!KEY_FIELDS.has(name)) throw bad(`unknown field '{${name}}'`);
+      parts.push({ field: name as 'stream' });
+    }
+    i = close + 1;
+  }
+  return parts;
+}
+
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+
+export function renderS3Key(parts: readonly KeyPart[], records: readonly StoredRecord[]): string {
+  const first = records[0]!;
+  const last = records[records.length - 1]!;
+  const d = new Date(first.receivedAt);
+  let s = '';
+  for (const p of parts) {
+    if (typeof p === 'string') s += p;
+    else if ('field' in p) {
+      s += p.field === 'stream' ? first.stream : p.field === 'firstSeq' ? String(first.seq) : p.field === 'lastSeq' ? String(last.seq) : String(records.length);
+    } else {
+      s += p.time === 'yyyy' ? String(d.getUTCFullYear()) : p.time === 'MM' ? pad2(d.getUTCMonth() + 1)
+        : p.time === 'dd' ? pad2(d.getUTCDate()) : p.time === 'HH' ? pad2(d.getUTCHours()) : pad2(d.getUTCMinutes());
+    }
+  }
+  return s;
+}
+
+// First bytes a JSON text can start with (after optional whitespace): worth trying JSON.parse.
+function maybeJson(b: Buffer): boolean {
+  let i = 0;
+  while (i < b.length && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
+  if (i >= b.length) return false;
+  const c = b[i]!;
+  return c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e;
+}
+
+/** One NDJSON line (without the newline) for a record. */
+export function ndjsonLine(r: StoredRecord, format: 'auto' | 'base64' | 'utf8'): string {
+  let head = `{"id":${JSON.stringify(recordId(r))},"stream":${JSON.stringify(r.stream)},"seq":${r.seq},"topic":${JSON.stringify(r.topic)},"receivedAt":${r.receivedAt}`;
+  if (r.key !== undefined) head += `,"key":${JSON.stringify(r.key)}`;
+  if (r.attrs !== undefined) head += `,"attrs":${JSON.stringify(r.attrs)}`;
+  if (format === 'utf8') return `${head},"payloadText":${JSON.stringify(r.payload.toString('utf8'))}}`;
+  if (format === 'auto' && maybeJson(r.payload)) {
+    const text = r.payload.toString('utf8');
+    try {
+      const parsed: unknown = JSON.parse(text);
+      // Embed the original text unless it spans lines (that would break NDJSON).
+      const body = text.includes('\n') || text.includes('\r') ? JSON.stringify(parsed) : text.trim();
+      return `${head},"payload":${body}}`;
+    } catch {
+      // not JSON: fall through to base64
+    }
+  }
+  return `${head},"payloadBase64":"${r.payload.toString('base64')}"}`;
+}
+
+export function createS3Destination(options: S3Options, deps: RuntimeDeps): Destination {
+  const o = s3OptionsSchema.parse(options);
+  const keyParts = compileS3KeyTemplate(o.keyTemplate);
+  const suffix = o.gzip ? '.gz' : '';
+  const target = `s3://${o.bucket}/${o.prefix}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
+  const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
+  const metrics = destinationMetrics(deps.registry);
+  const log = deps.logger.child({ component: 'destination', kind: 's3', target });
+  let client: S3Client | undefined;
+
+  return {
+    kind: 's3',
+    target,
+    limits,
+    async start() {
+      client ??= new S3Client(awsClientConfig(o, { forcePathStyle: o.forcePathStyle }));
+    },
+    async stop() {
+      client?.destroy();
+      client = undefined;
+    },
+    async send(records, signal) {
+      if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'S3 destination used before start()', { where: target, hint: 'call start() first' });
+      const results: RecordResult[] = new Array(records.length);
+      // Oversized records are rejected alone; the rest still form the object.
+      const keep: StoredRecord[] = [];
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        if (r.payload.length > o.maxRecordBytes) {
+          metrics.recordFailures.inc({ kind: 's3', target, code: 'TOO_LARGE' });
+          results[i] = { ok: false, retryable: false, error: `record of ${r.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`, code: 'TOO_LARGE' };
+        } else {
+          keep.push(r);
+        }
+      }
+      if (keep.length === 0) return results;
+      const lines = new Array<string>(keep.length);
+      for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
+      let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      if (o.gzip) body = await gzip(body);
+      const key = `${o.prefix}${renderS3Key(keyParts, keep)}${suffix}`;
+      try {
+        await client.send(new PutObjectCommand({
+          Bucket: o.bucket,
+          Key: key,
+          Body: body,
+          ContentType: 'application/x-ndjson',
+          ContentEncoding: o.gzip ? 'gzip' : undefined,
+          StorageClass: o.storageClass,
+          Metadata: { 'gatehouse-stream': keep[0]!.stream, 'gatehouse-first-seq': String(keep[0]!.seq), 'gatehouse-last-seq': String(keep[keep.length - 1]!.seq), 'gatehouse-records': String(keep.length) },
+        }), { abortSignal: signal });
+      } catch (err) {
+        const c = classifyAwsError(err);
+        if (c.retryable) {
+          metrics.calls.inc({ kind: 's3', target, outcome: 'retryable' });
+          throw new GatehouseError('GH_EXPORT_RETRYABLE', `S3 PutObject ${key} failed: ${c.message}`, { where: target, cause: err, details: { code: c.code } });
+        }
+        metrics.calls.inc({ kind: 's3', target, outcome: 'permanent' });
+        metrics.recordFailures.inc({ kind: 's3', target, code: c.code }, keep.length);
+        log.warn({ code: c.code, err: c.message, key }, 'S3 rejected PutObject');
+        const fail: RecordResult = { ok: false, retryable: false, error: `S3 PutObject rejected: ${c.message}`, code: c.code };
+        for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = fail;
+        return results;
+      }
+      metrics.calls.inc({ kind: 's3', target, outcome: 'ok' });
+      for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = OK;
+      return results;
+    },
+  };
+}

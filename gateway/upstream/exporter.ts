@@ -1,0 +1,513 @@
+// The exporter loop: one per (local stream, destination), at least once.
+//
+//   read from checkpoint+1 -> batch (count / bytes / linger, within destination limits) -> send
+//   -> per-record results -> dead-letter what must be -> advance the checkpoint over the
+//   contiguous prefix of delivered or dead-lettered records.
+//
+// Choices (see docs/upstream.md):
+// - Partial failure: only the failed records are resent; records after a failed one that were
+//   delivered are remembered in the window and not resent (unless the process restarts before
+//   the checkpoint passes them: at-least-once, duplicates possible).
+// - A retry resends exactly the failed records of the previous batch (no new records join it),
+//   so destinations can keep a batch identity (the HTTP request id) across retries.
+// - maxAttempts (default 10) sends per record, then the record is dead-lettered with its error;
+//   0 retries forever. Permanent errors and records over limits.maxRecordBytes are dead-lettered
+//   at once. Dead letters are appended durably before the checkpoint passes them.
+// - A whole multi-record batch failing permanently (HTTP 413: the protocol has no per-record
+//   results) is split in halves until the bad records are isolated, so one bad record never
+//   takes good ones with it (isolatePermanent).
+import { performance } from 'node:perf_hooks';
+import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError, errorMessage } from '../errors.js';
+import type { LocalStreams, StoredRecord } from '../store/types.js';
+import type { Destination, RecordResult } from './types.js';
+import type { ExporterOptions } from './options.js';
+import { fullJitterDelay, sleep, ThrottlePacer } from './backoff.js';
+import { newEntry, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
+import { CheckpointWriter } from './checkpoint.js';
+import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
+
+export interface ExporterDeps extends RuntimeDeps {
+  streams: LocalStreams;
+  destination: Destination;
+  /** Replaces the default dead-letter stream append; must be durable when it resolves. */
+  deadLetter?: (rec: StoredRecord, error: string) => Promise<void>;
+  /** Shared uplink cap (priority between exporters); see rate-limit.ts. */
+  uplink?: BandwidthLimiter;
+  /** Random source for jitter (tests). */
+  random?: () => number;
+}
+
+export interface Exporter {
+  readonly name: string;
+  start(): Promise<void>;
+  /** Finish (or after stopTimeoutMs abort) the in-flight send, then stop; never passes unsent records. */
+  stop(): Promise<void>;
+  status(): ExporterStatus;
+}
+
+const GAUGE_REFRESH_MS = 5000;
+
+export function createExporter(options: ExporterOptions, deps: ExporterDeps): Exporter {
+  return new ExporterLoop(options, deps);
+}
+
+class ExporterLoop implements Exporter {
+  readonly name: string;
+  private readonly stream: string;
+  private readonly dest: Destination;
+  private readonly streams: LocalStreams;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly metrics;
+  private readonly limits: BatchLimits;
+  private readonly dlqName: string;
+  private readonly ownBucket: TokenBucket | undefined;
+  private readonly pacer: ThrottlePacer;
+
+  private state: ExporterState = 'stopped';
+  /** Checkpoint, written behind the sends (checkpoint.ts). */
+  private readonly ckpt: CheckpointWriter;
+  private nextReadSeq = 1;
+  private window: Entry[] = [];
+  private batch: Entry[] = [];
+  /** Entries of the last batch still to be retried (retry mode when non-empty). */
+  private retrySet: Entry[] = [];
+  /** Batch size cap while isolating permanent failures; Infinity when not isolating. */
+  private splitLimit = Infinity;
+  private splitUntilSeq = 0;
+  private failStreak = 0;
+
+  private stopAc = new AbortController();
+  private sendAc: AbortController | undefined;
+  private loopDone: Promise<void> | undefined;
+  private gaugeTimer: NodeJS.Timeout | undefined;
+
+  private lastExportAt: number | undefined;
+  private lastError: { message: string; at: number } | undefined;
+  private exportedRecords = 0;
+  private exportedBytes = 0;
+  private retries = 0;
+  private deadLetters = 0;
+
+  constructor(private readonly options: ExporterOptions, private readonly deps: ExporterDeps) {
+    this.name = options.name;
+    this.stream = options.stream;
+    this.dest = deps.destination;
+    this.streams = deps.streams;
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.metrics = exporterMetrics(deps.registry);
+    const l = this.dest.limits;
+    this.limits = {
+      maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
+      maxBytes: Math.max(1, Math.min(options.batch.maxBytes, l.maxBatchBytes)),
+    };
+    this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
+    this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, this.now) : undefined;
+    this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
+    this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs,
+      (err) => this.noteError(`checkpoint write failed: ${errorMessage(err)}`));
+  }
+
+  private get checkpoint(): number {
+    return this.ckpt.durable;
+  }
+
+  async start(): Promise<void> {
+    if (this.loopDone) return;
+    if (!this.streams.hasStream(this.stream)) {
+      throw new GatehouseError('GH_STREAM_UNKNOWN', `exporter '${this.name}' reads stream '${this.stream}', which is not defined`, {
+        where: `exporters.${this.name}.stream`,
+        hint: 'define the stream under streams: or fix the exporter\'s stream name',
+      });
+    }
+    if (!this.deps.deadLetter && !this.streams.hasStream(this.dlqName)) {
+      await this.streams.defineStream({ name: this.dlqName, maxBytes: this.options.deadLetterMaxBytes, onFull: 'drop-oldest' });
+    }
+    await this.streams.addConsumer(this.stream, this.name);
+    this.ckpt.reset(await this.streams.getCheckpoint(this.stream, this.name));
+    this.nextReadSeq = this.checkpoint + 1;
+    await this.dest.start();
+    this.stopAc = new AbortController();
+    this.state = 'running';
+    this.gaugeTimer = setInterval(() => this.updateGauges(), GAUGE_REFRESH_MS);
+    this.gaugeTimer.unref();
+    this.loopDone = this.run();
+    this.deps.logger.info({ exporter: this.name, stream: this.stream, destination: this.dest.kind, target: this.dest.target, checkpoint: this.checkpoint }, 'exporter started');
+  }
+
+  async stop(): Promise<void> {
+    const loop = this.loopDone;
+    if (!loop) return;
+    this.stopAc.abort(new Error('exporter stopping'));
+    const sendAc = this.sendAc;
+    const timer = sendAc ? setTimeout(() => sendAc.abort(new Error('exporter stopped: send aborted')), this.options.stopTimeoutMs) : undefined;
+    try {
+      await loop;
+      await this.ckpt.flush();
+    } finally {
+      if (timer) clearTimeout(timer);
+      clearInterval(this.gaugeTimer);
+      this.loopDone = undefined;
+      this.state = 'stopped';
+      // Forget the window: what was not checkpointed is re-read on the next start.
+      this.window = [];
+      this.retrySet = [];
+      this.updateGauges();
+      await this.dest.stop();
+      this.deps.logger.info({ exporter: this.name, checkpoint: this.checkpoint }, 'exporter stopped');
+    }
+  }
+
+  status(): ExporterStatus {
+    const backlog = this.backlog();
+    return {
+      name: this.name,
+      stream: this.stream,
+      destination: { kind: this.dest.kind, target: this.dest.target },
+      state: this.state,
+      lastExportedSeq: this.checkpoint,
+      lastExportAt: this.lastExportAt,
+      lastError: this.lastError,
+      exportedRecords: this.exportedRecords,
+      exportedBytes: this.exportedBytes,
+      retries: this.retries,
+      deadLetters: this.deadLetters,
+      backlog,
+    };
+  }
+
+  // ---- the loop ---------------------------------------------------------------------------
+
+  private get stopping(): boolean {
+    return this.stopAc.signal.aborted;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        await this.step();
+      } catch (err) {
+        if (this.stopping) break;
+        // Store trouble (read, checkpoint, dead-letter append): note it, back off, try again.
+        this.noteError(`exporter loop: ${errorMessage(err)}`);
+        await this.backoff();
+      }
+    }
+  }
+
+  private async step(): Promise<void> {
+    const retrying = this.retrySet.length > 0;
+    let full = false;
+    if (retrying) {
+      this.batch = this.retrySet.filter((e) => !e.done && e.deadError === undefined);
+      this.retrySet = [];
+      if (this.batch.length === 0) return;
+    } else {
+      await this.fill();
+      const dlOk = await this.flushDeadLetters();
+      this.advance();
+      if (!dlOk) await this.backoff();
+      full = takeBatch(this.window, this.currentLimits(), this.batch);
+      if (this.batch.length === 0) {
+        // A dead letter still pending: retry it (after the backoff above) rather than sleep.
+        if (!dlOk) return;
+        this.updateGauges();
+        await this.waitForData(this.nextReadSeq, undefined);
+        return;
+      }
+      if (!full) full = await this.linger();
+    }
+    const batch = this.batch.slice();
+    let bytes = 0;
+    for (const e of batch) bytes += e.bytes;
+
+    if (this.pacer.delayMs > 0) await sleep(this.pacer.delayMs, this.stopAc.signal);
+    if (this.ownBucket) await this.ownBucket.acquire(bytes, this.options.priority, this.stopAc.signal);
+    if (this.deps.uplink) await this.deps.uplink.acquire(bytes, this.options.priority, this.stopAc.signal);
+
+    // Read the next batch from the store while this one is on the wire.
+    const prefetch = retrying ? undefined : this.fill().then(() => undefined, (err: unknown) => err);
+    const results = await this.send(batch);
+    await this.handleResults(batch, results);
+    const prefetchErr = await prefetch;
+    const dlOk = await this.flushDeadLetters();
+    this.advance();
+    if (prefetchErr !== undefined) throw prefetchErr;
+    if (this.retrySet.length > 0 || !dlOk) await this.backoff();
+    else this.failStreak = 0;
+  }
+
+  /** Batch limits, narrowed while isolating a permanently failing batch. */
+  private currentLimits(): BatchLimits {
+    if (this.splitLimit === Infinity) return this.limits;
+    return { maxRecords: Math.min(this.limits.maxRecords, this.splitLimit), maxBytes: this.limits.maxBytes };
+  }
+
+  /** Read more records while the window holds less than two batches of undelivered records. */
+  private async fill(): Promise<void> {
+    // Up to two batches of undelivered records: the one being sent and the next (read ahead).
+    const load = pendingLoad(this.window);
+    const wantRecords = 2 * this.limits.maxRecords - load.records;
+    const wantBytes = 2 * this.limits.maxBytes - load.bytes;
+    // The window also holds delivered records behind a failed one; cap it at a few batches.
+    if (wantRecords <= 0 || wantBytes <= 0 || this.window.length >= this.limits.maxRecords * 4) return;
+    const recs = await this.streams.read(this.stream, this.nextReadSeq, { limit: wantRecords, maxBytes: wantBytes });
+    if (recs.length === 0) {
+      // Records in [nextReadSeq, lastSeq] may have been dropped by retention: skip the gap.
+      const last = this.streams.info(this.stream).lastSeq;
+      if (last >= this.nextReadSeq) this.nextReadSeq = last + 1;
+      return;
+    }
+    const seenAt = performance.now();
+    const maxRecordBytes = this.dest.limits.maxRecordBytes;
+    for (const rec of recs) {
+      const e = newEntry(rec, seenAt);
+      if (e.bytes > maxRecordBytes) {
+        e.deadError = `record of ${e.bytes} bytes exceeds the destination limit of ${maxRecordBytes} bytes (${this.dest.kind}.maxRecordBytes)`;
+        this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' });
+      }
+      this.window.push(e);
+    }
+    this.nextReadSeq = recs[recs.length - 1]!.seq + 1;
+  }
+
+  /** Wait for more records until the batch fills or its linger time ends. Returns whether full. */
+  private async linger(): Promise<boolean> {
+    const first = this.batch[0]!;
+    // Linger runs on the monotonic clock from when the first record was read, shortened by the
+    // record's age (wall clock) so backlog records go at once; a receivedAt in the future (clock
+    // jumped back) cannot lengthen it.
+    const lingerMs = this.options.batch.lingerMs;
+    const age = Date.now() - first.rec.receivedAt;
+    const deadline = first.seenAt + Math.min(lingerMs, Math.max(0, lingerMs - age));
+    let full = false;
+    while (!full && !this.stopping) {
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) break;
+      const need = this.limits.maxRecords - pendingLoad(this.window).records;
+      await this.waitForData(this.nextReadSeq + Math.max(0, need - 1), remaining);
+      if (this.stopping) break;
+      await this.fill();
+      full = takeBatch(this.window, this.currentLimits(), this.batch);
+    }
+    if (this.stopping) throw new Error('exporter stopping');
+    // Dead letters read during linger are flushed before the send.
+    await this.flushDeadLetters();
+    return takeBatch(this.window, this.currentLimits(), this.batch) || full;
+  }
+
+  /** Sleep until the stream reaches seq (or timeoutMs passes, or stop). Never polls. */
+  private async waitForData(seq: number, timeoutMs: number | undefined): Promise<void> {
+    const ac = new AbortController();
+    const onStop = (): void => ac.abort();
+    this.stopAc.signal.addEventListener('abort', onStop, { once: true });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => ac.abort(), timeoutMs);
+    try {
+      await this.streams.waitFor(this.stream, seq, ac.signal);
+    } catch (err) {
+      if (!ac.signal.aborted) throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.stopAc.signal.removeEventListener('abort', onStop);
+    }
+  }
+
+  private async send(batch: Entry[]): Promise<RecordResult[] | Error> {
+    const recs: StoredRecord[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) recs[i] = batch[i]!.rec;
+    this.sendAc = new AbortController();
+    this.metrics.batchRecords.observe(batch.length);
+    const t0 = performance.now();
+    try {
+      const results = await this.dest.send(recs, this.sendAc.signal);
+      if (!Array.isArray(results) || results.length !== batch.length) {
+        return new Error(`destination ${this.dest.kind} returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} records (a destination bug)`);
+      }
+      return results;
+    } catch (err) {
+      return err instanceof Error ? err : new Error(String(err));
+    } finally {
+      this.metrics.sendSeconds.observe((performance.now() - t0) / 1000);
+      this.sendAc = undefined;
+    }
+  }
+
+  private async handleResults(batch: Entry[], results: RecordResult[] | Error): Promise<void> {
+    const lbl = { exporter: this.name };
+    if (results instanceof Error) {
+      // The whole batch failed retryably (network down, timeout, abort on stop).
+      const msg = errorMessage(results);
+      this.noteError(`send failed: ${msg}`);
+      this.metrics.errors.inc({ exporter: this.name, kind: 'retryable' }, batch.length);
+      for (const e of batch) this.retryOne(e, msg);
+      return;
+    }
+    let okRecords = 0;
+    let okBytes = 0;
+    let permanent = 0;
+    let retryable = 0;
+    let throttled = false;
+    let lastMsg = '';
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (r.ok) {
+        const e = batch[i]!;
+        e.done = true;
+        okRecords++;
+        okBytes += e.bytes;
+      } else if (r.retryable) {
+        retryable++;
+        lastMsg = r.error;
+        if (r.code === 'THROTTLED') throttled = true;
+      } else {
+        permanent++;
+        lastMsg = r.error;
+      }
+    }
+    if (okRecords > 0) {
+      this.exportedRecords += okRecords;
+      this.exportedBytes += okBytes;
+      this.lastExportAt = this.now();
+      this.metrics.records.inc(lbl, okRecords);
+      this.metrics.bytes.inc(lbl, okBytes);
+    }
+    if (throttled) this.pacer.throttled();
+    else if (okRecords === batch.length) this.pacer.clean();
+    if (retryable > 0) this.metrics.errors.inc({ exporter: this.name, kind: 'retryable' }, retryable);
+    if (permanent > 0) this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }, permanent);
+    if (okRecords === batch.length) {
+      if (this.splitLimit !== Infinity && this.checkpointCandidate() >= this.splitUntilSeq) this.splitLimit = Infinity;
+      return;
+    }
+    this.noteError(lastMsg);
+
+    if (permanent === batch.length && batch.length > 1 && this.options.isolatePermanent) {
+      // No per-record verdict (e.g. HTTP 413 for the whole request): split to find the bad ones.
+      this.splitLimit = Math.ceil(batch.length / 2);
+      this.splitUntilSeq = Math.max(this.splitUntilSeq, batch[batch.length - 1]!.rec.seq);
+      this.deps.logger.warn({ exporter: this.name, records: batch.length, error: lastMsg }, 'whole batch failed permanently: splitting it to isolate the bad records');
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (r.ok) continue;
+      const e = batch[i]!;
+      if (r.retryable) this.retryOne(e, r.error);
+      else {
+        e.attempts++;
+        e.deadError = r.error;
+      }
+    }
+  }
+
+  private retryOne(e: Entry, msg: string): void {
+    e.attempts++;
+    if (this.options.maxAttempts > 0 && e.attempts >= this.options.maxAttempts) {
+      e.deadError = `${msg} (gave up after ${e.attempts} attempts)`;
+      return;
+    }
+    this.retries++;
+    this.metrics.retries.inc({ exporter: this.name });
+    this.retrySet.push(e);
+  }
+
+  /**
+   * Append pending dead letters durably; the checkpoint cannot pass them before this. On failure
+   * (dead-letter stream unwritable) the record stays pending, the checkpoint stops before it and
+   * the loop backs off; returns false then.
+   */
+  private async flushDeadLetters(): Promise<boolean> {
+    for (const e of this.window) {
+      if (e.done || e.deadError === undefined) continue;
+      try {
+        await this.deadLetter(e, e.deadError);
+      } catch (err) {
+        this.noteError(`dead-letter append to '${this.dlqName}' failed: ${errorMessage(err)}`);
+        return false;
+      }
+      e.done = true;
+      this.deadLetters++;
+      this.metrics.deadLetters.inc({ exporter: this.name });
+    }
+    return true;
+  }
+
+  private async deadLetter(e: Entry, error: string): Promise<void> {
+    const rec = e.rec;
+    this.deps.logger.warn({ exporter: this.name, stream: rec.stream, seq: rec.seq, attempts: e.attempts, error }, 'record dead-lettered');
+    if (this.deps.deadLetter) {
+      await this.deps.deadLetter(rec, error);
+      return;
+    }
+    const attrs: Record<string, string> = {
+      ...rec.attrs,
+      error,
+      sourceStream: rec.stream,
+      sourceSeq: String(rec.seq),
+      destination: `${this.dest.kind}:${this.dest.target}`,
+      attempts: String(e.attempts),
+    };
+    const dl = { topic: rec.topic, payload: rec.payload, receivedAt: rec.receivedAt, attrs };
+    await this.streams.append(this.dlqName, rec.key === undefined ? dl : { ...dl, key: rec.key });
+  }
+
+  /** Highest sequence the checkpoint may reach now. */
+  private checkpointCandidate(): number {
+    let i = 0;
+    while (i < this.window.length && this.window[i]!.done) i++;
+    return i < this.window.length ? this.window[i]!.rec.seq - 1 : this.nextReadSeq - 1;
+  }
+
+  /** Drop the done prefix of the window and move the checkpoint over it (written behind). */
+  private advance(): void {
+    let i = 0;
+    while (i < this.window.length && this.window[i]!.done) i++;
+    if (i > 0) this.window.splice(0, i);
+    const target = this.window.length > 0 ? this.window[0]!.rec.seq - 1 : this.nextReadSeq - 1;
+    if (this.splitLimit !== Infinity && target >= this.splitUntilSeq) this.splitLimit = Infinity;
+    this.ckpt.advance(target);
+  }
+
+  private async backoff(): Promise<void> {
+    const ms = fullJitterDelay(this.failStreak, this.options.backoff.initialMs, this.options.backoff.maxMs, this.random);
+    this.failStreak++;
+    this.state = 'backoff';
+    this.updateGauges();
+    try {
+      await sleep(ms, this.stopAc.signal);
+    } catch {
+      // stopped while backing off
+    } finally {
+      if (!this.stopping) this.state = 'running';
+    }
+  }
+
+  private noteError(message: string): void {
+    this.lastError = { message, at: this.now() };
+    this.deps.logger.warn({ exporter: this.name, error: message }, 'export error');
+  }
+
+  private backlog(): ExporterStatus['backlog'] {
+    let info;
+    try {
+      info = this.streams.info(this.stream);
+    } catch {
+      return { records: 0, bytes: 0, ageSeconds: 0 };
+    }
+    const records = Math.max(0, info.lastSeq - this.checkpoint);
+    const bytes = info.records > 0 ? Math.round(info.bytes * Math.min(1, records / info.records)) : 0;
+    const head = this.window.find((e) => !e.done);
+    const oldest = head ? head.rec.receivedAt : records > 0 ? info.oldestAt : undefined;
+    const ageSeconds = oldest === undefined ? 0 : Math.max(0, (this.now() - oldest) / 1000);
+    return { records, bytes, ageSeconds };
+  }
+
+  private updateGauges(): void {
+    const b = this.backlog();
+    this.metrics.backlogRecords.set({ exporter: this.name }, b.records);
+    this.metrics.backlogAge.set({ exporter: this.name }, b.ageSeconds);
+  }
+}

@@ -1,0 +1,46 @@
+// republish: publish the rule output to a topic (a ${...} template) through the broker. Non-durable.
+import { z } from 'zod';
+import { GatehouseError } from '../../gateway/errors.js';
+import type { Action, ActionFactory } from '../types.js';
+import type { CompiledTemplate } from '../sql/template.js';
+import { evalContextOf } from '../sql/context.js';
+
+export interface Publisher {
+  publish(p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean; hops?: number; sourceRule?: string }): void | Promise<void>;
+}
+
+export const republishOptionsSchema = z.object({
+  topic: z.string().min(1).describe('Target topic; may use ${...} substitution templates, e.g. alerts/${topic(2)}'),
+  qos: z.union([z.literal(0), z.literal(1)]).default(0).describe('QoS of the republished message'),
+  retain: z.boolean().default(false).describe('Publish with the retain flag'),
+});
+
+/** Republish depth limit: a rule republishing onto its own FROM filter stops here instead of looping. */
+export const MAX_REPUBLISH_HOPS = 8;
+
+export function republishAction(publisher: Publisher): ActionFactory {
+  return (options, tools) => {
+    const o = republishOptionsSchema.parse(options);
+    const topic = tools.compileTemplate(o.topic) as CompiledTemplate;
+    if (topic.constant && /[+#]/.test(o.topic)) {
+      throw new GatehouseError('GH_ACTION_FAILED', `republish topic '${o.topic}' contains a wildcard`, { hint: 'publish to a concrete topic' });
+    }
+    const action: Action = {
+      kind: 'republish',
+      resource: o.topic,
+      durable: false,
+      execute(output, ctx) {
+        const hops = (ctx.message.hops ?? 0) + 1;
+        if (hops > MAX_REPUBLISH_HOPS) {
+          throw new GatehouseError('GH_ACTION_FAILED', `republish loop: message already republished ${hops - 1} times`, { where: ctx.ruleName });
+        }
+        const t = topic.constant ? o.topic : topic.renderWith(evalContextOf(ctx));
+        if (t === '' || t.includes('+') || t.includes('#')) {
+          throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic '${t}'`, { where: ctx.ruleName });
+        }
+        return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
+      },
+    };
+    return action;
+  };
+}

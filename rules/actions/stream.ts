@@ -1,0 +1,42 @@
+// stream: append the rule output to a local stream. Durable: the source message's PUBACK waits
+// for the append's commit. The record keeps the source topic and receivedAt.
+import { z } from 'zod';
+import { GatehouseError } from '../../gateway/errors.js';
+import type { AppendRecord } from '../../gateway/store/types.js';
+import type { Action, ActionFactory } from '../types.js';
+import type { CompiledTemplate } from '../sql/template.js';
+import { evalContextOf } from '../sql/context.js';
+
+export interface StreamAppender {
+  append(stream: string, rec: AppendRecord): Promise<number>;
+  /** Optional: lets validate() refuse a rule set naming an undefined stream. */
+  hasStream?(name: string): boolean;
+}
+
+export const streamOptionsSchema = z.object({
+  name: z.string().min(1).describe('Local stream to append to'),
+  partitionKey: z.string().optional().describe('Partition key template, e.g. ${topic(2)} (per-device ordering upstream)'),
+});
+
+export function streamAction(appender: StreamAppender): ActionFactory {
+  return (options, tools) => {
+    const o = streamOptionsSchema.parse(options);
+    const key = o.partitionKey !== undefined ? (tools.compileTemplate(o.partitionKey) as CompiledTemplate) : undefined;
+    const action: Action = {
+      kind: 'stream',
+      resource: o.name,
+      durable: true,
+      execute(output, ctx) {
+        const rec: AppendRecord = { topic: ctx.message.topic, payload: output, receivedAt: ctx.message.receivedAt };
+        if (key) rec.key = key.renderWith(evalContextOf(ctx));
+        return appender.append(o.name, rec).then(() => undefined);
+      },
+      validate() {
+        if (appender.hasStream && !appender.hasStream(o.name)) {
+          throw new GatehouseError('GH_STREAM_UNKNOWN', `stream '${o.name}' is not configured`, { hint: 'define it under streams in the config, or fix the name' });
+        }
+      },
+    };
+    return action;
+  };
+}

@@ -1,0 +1,76 @@
+// EWMA scoring: |x - mean| / std with an exponentially weighted mean and variance (West's
+// incremental form), scored before the point is learnt. O(1), no buffer.
+import type { DetectorInfo, DetectorParams, StatefulDetector } from './types.js';
+import { allFinite, num, valueAt } from './params.js';
+import { encodeSnapshot } from './snapshot.js';
+
+export const EWMA_INFO: DetectorInfo = {
+  name: 'ewma',
+  description: 'Exponentially weighted mean/variance; score |x - mean| / std before learning the point.',
+  params: [
+    { name: 'halfLife', type: 'number', default: 50, min: 1, max: 1e9, description: 'points after which an observation weighs half (used when alpha = 0)' },
+    { name: 'alpha', type: 'number', default: 0, min: 0, max: 1, description: 'smoothing factor in (0, 1]; 0 = derive from halfLife: 1 - 2^(-1/halfLife)' },
+    { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point (score = max over inputs)' },
+  ],
+};
+
+const STD_FLOOR = 1e-9;
+
+export class EwmaDetector implements StatefulDetector {
+  readonly name = 'ewma';
+  readonly inputs: number;
+  private readonly alpha: number;
+  private readonly warmAfter: number;
+  private readonly mean: Float64Array;
+  private readonly variance: Float64Array;
+  /** [count seen] */
+  private readonly s = new Float64Array(1);
+
+  constructor(readonly params: Readonly<DetectorParams>) {
+    const a = num(params, 'alpha');
+    this.alpha = a > 0 ? a : 1 - Math.pow(2, -1 / num(params, 'halfLife'));
+    this.warmAfter = Math.ceil(1 / this.alpha);
+    this.inputs = num(params, 'inputs');
+    this.mean = new Float64Array(this.inputs);
+    this.variance = new Float64Array(this.inputs);
+  }
+
+  get warm(): boolean {
+    return this.s[0]! >= this.warmAfter;
+  }
+
+  update(values: ArrayLike<number> | number, _timestampMs?: number): number {
+    const k = this.inputs;
+    if (!allFinite(values, k)) return 0;
+    const a = this.alpha;
+    const first = this.s[0] === 0;
+    let score = 0;
+    for (let i = 0; i < k; i++) {
+      const x = valueAt(values, i);
+      if (first) {
+        this.mean[i] = x;
+        continue;
+      }
+      const m = this.mean[i]!;
+      const diff = x - m;
+      if (this.s[0]! >= 2) {
+        const std = Math.max(Math.sqrt(this.variance[i]!), STD_FLOOR * (1 + Math.abs(m)));
+        const z = Math.abs(diff) / std;
+        if (z > score) score = z;
+      }
+      const incr = a * diff;
+      this.mean[i] = m + incr;
+      this.variance[i] = (1 - a) * (this.variance[i]! + diff * incr);
+    }
+    this.s[0]! += 1;
+    return score;
+  }
+
+  stateArrays(): ArrayBufferView[] {
+    return [this.s, this.mean, this.variance];
+  }
+
+  snapshot(): Uint8Array {
+    return encodeSnapshot(this);
+  }
+}

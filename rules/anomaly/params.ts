@@ -1,0 +1,70 @@
+// Parameter validation shared by every detector: one place that turns user input (numbers, or
+// strings from the CLI / SQL) into checked values, with errors that say what is allowed.
+import { GatehouseError } from '../../gateway/errors.js';
+import type { DetectorInfo, DetectorParams, ParamSpec, ParamValue } from './types.js';
+
+function example(spec: ParamSpec): string {
+  return `${spec.name}=${spec.default}`;
+}
+
+function allowed(spec: ParamSpec): string {
+  if (spec.type === 'string') return `one of ${(spec.choices ?? []).join(', ')}`;
+  const kind = spec.type === 'integer' ? 'an integer' : 'a number';
+  return `${kind} in [${spec.min ?? '-inf'}, ${spec.max ?? 'inf'}]`;
+}
+
+function checkOne(info: DetectorInfo, spec: ParamSpec, raw: ParamValue): ParamValue {
+  const where = `detector ${info.name}, param ${spec.name}`;
+  const bad = (): GatehouseError =>
+    new GatehouseError('GH_DETECTOR_PARAM', `${info.name}: ${spec.name}=${String(raw)} is not allowed: expected ${allowed(spec)}`, {
+      where,
+      hint: `use e.g. ${example(spec)} (${spec.description})`,
+    });
+  if (spec.type === 'string') {
+    const v = String(raw);
+    if (spec.choices && !spec.choices.includes(v)) throw bad();
+    return v;
+  }
+  const v = typeof raw === 'number' ? raw : raw.trim() === '' ? NaN : Number(raw);
+  if (!Number.isFinite(v)) throw bad();
+  if (spec.type === 'integer' && !Number.isInteger(v)) throw bad();
+  if (spec.min !== undefined && v < spec.min) throw bad();
+  if (spec.max !== undefined && v > spec.max) throw bad();
+  return v;
+}
+
+/** Fill defaults and validate; unknown keys are an error naming the known ones. */
+export function resolveParams(info: DetectorInfo, given: Readonly<Record<string, ParamValue>>): DetectorParams {
+  const out: DetectorParams = {};
+  for (const key of Object.keys(given)) {
+    if (!info.params.some((p) => p.name === key)) {
+      throw new GatehouseError('GH_DETECTOR_PARAM', `${info.name}: unknown param '${key}'`, {
+        where: `detector ${info.name}`,
+        hint: `known params: ${info.params.map((p) => p.name).join(', ')}; e.g. ${info.params[0] ? example(info.params[0]) : ''}`,
+      });
+    }
+  }
+  for (const spec of info.params) {
+    const raw = given[spec.name];
+    out[spec.name] = raw === undefined ? spec.default : checkOne(info, spec, raw);
+  }
+  return out;
+}
+
+/** Typed getter for a resolved numeric param (resolveParams guarantees the type). */
+export function num(params: DetectorParams, name: string): number {
+  return params[name] as number;
+}
+
+/** Read the i-th value of a scalar-or-array input without allocating. */
+export function valueAt(values: ArrayLike<number> | number, i: number): number {
+  return typeof values === 'number' ? (i === 0 ? values : NaN) : values[i]!;
+}
+
+/** True when every one of the first n inputs is a finite number. */
+export function allFinite(values: ArrayLike<number> | number, n: number): boolean {
+  if (typeof values === 'number') return n === 1 && Number.isFinite(values);
+  if (values.length < n) return false;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
+}

@@ -1,0 +1,263 @@
+// The rules engine: topic index -> WHERE -> SELECT -> actions, per message. Hot path: one Map lookup
+// for the matching rules, no allocation at all for messages that match nothing, one EvalContext per
+// matched message (JSON parsed once, lazily, shared by the rules), output serialised once per rule
+// and shared by its actions. Counters are plain numbers exposed to Prometheus through collect().
+import { randomUUID } from 'node:crypto';
+import { Counter } from 'prom-client';
+import type { Logger } from 'pino';
+import { errorMessage } from '../gateway/errors.js';
+import type { RuntimeDeps } from '../gateway/deps.js';
+import type { Message } from '../gateway/message.js';
+import type { Action, RuleCounters, RuleEngine } from './types.js';
+import { EvalContext, RuleActionContext } from './sql/context.js';
+import { serializeOutput } from './sql/compiler.js';
+import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
+
+export interface ActionFailure {
+  failedAction: string;
+  failedResource: string;
+  errorMessage: string;
+}
+
+/** AWS IoT error action message (one per rule and message, listing every failed action). */
+export interface ErrorActionPayload {
+  ruleName: string;
+  topic: string;
+  traceId: string;
+  clientId: string;
+  base64OriginalPayload: string;
+  failures: ActionFailure[];
+}
+
+/** 'republish' -> 'RepublishAction', as AWS names failed actions ('S3Action', 'KinesisAction'). */
+export function awsActionName(kind: string): string {
+  return `${kind.charAt(0).toUpperCase()}${kind.slice(1)}Action`;
+}
+
+const noop = (): void => undefined;
+
+class Engine implements RuleEngine {
+  private set: CompiledRuleSet;
+  private readonly stats = new Map<string, RuleStats>();
+  private messages = 0;
+  private nonJson = 0;
+  private readonly log: Logger;
+  private readonly metricNames: string[] = [];
+
+  constructor(ruleSet: CompiledRuleSet, private readonly deps: RuntimeDeps) {
+    this.log = deps.logger.child({ component: 'rules' });
+    this.set = ruleSet;
+    this.attach(ruleSet);
+    this.registerMetrics();
+  }
+
+  private attach(set: CompiledRuleSet): void {
+    const keep = new Set<string>();
+    for (const rule of set.rules) {
+      let st = this.stats.get(rule.name);
+      if (!st) {
+        st = newStats();
+        this.stats.set(rule.name, st);
+      }
+      rule.stats = st;
+      keep.add(rule.name);
+    }
+    // Counters of removed rules are dropped so remote updates cannot grow this map without bound.
+    for (const name of [...this.stats.keys()]) if (!keep.has(name)) this.stats.delete(name);
+  }
+
+  swap(next: CompiledRuleSet): void {
+    this.attach(next);
+    this.set = next; // one assignment: a message sees either the old or the new set, never a mix
+    this.log.info({ version: next.version, rules: next.rules.length }, 'rule set applied');
+  }
+
+  ruleSet(): CompiledRuleSet {
+    return this.set;
+  }
+
+  counters(): Map<string, RuleCounters> {
+    const out = new Map<string, RuleCounters>();
+    for (const [name, s] of this.stats) out.set(name, { matched: s.matched, emitted: s.emitted, errors: s.errors, actionFailures: s.actionFailures });
+    return out;
+  }
+
+  handle(msg: Message): Promise<void> | undefined {
+    this.messages++;
+    const rules = this.set.index.match(msg.topic);
+    if (rules.length === 0) return undefined;
+    const c = new EvalContext(msg);
+    let durable: Promise<void>[] | undefined;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      const st = rule.stats;
+      st.matched++;
+      let out: Buffer | undefined;
+      try {
+        const q = rule.query;
+        if (q.where) {
+          if (q.whereUsesPayload && c.isNonJson()) {
+            this.nonJson++;
+            continue;
+          }
+          if (!q.where(c)) continue;
+        }
+        out = serializeOutput(q.select(c));
+      } catch (err) {
+        st.errors++;
+        this.log.warn({ rule: rule.name, topic: msg.topic, err: errorMessage(err) }, 'rule evaluation failed');
+        continue;
+      }
+      if (out === undefined) continue;
+      st.emitted++;
+      const p = this.runActions(rule, out, msg, c);
+      if (p) (durable ??= []).push(p);
+    }
+    if (!durable) return undefined;
+    return durable.length === 1 ? durable[0] : Promise.all(durable).then(noop);
+  }
+
+  private failure(rule: CompiledRule, a: Action, err: unknown): ActionFailure {
+    const st = rule.stats;
+    st.actionFailures++;
+    st.failuresByAction.set(a.kind, (st.failuresByAction.get(a.kind) ?? 0) + 1);
+    this.log.warn({ rule: rule.name, action: a.kind, resource: a.resource, err: errorMessage(err) }, 'rule action failed');
+    return { failedAction: awsActionName(a.kind), failedResource: a.resource, errorMessage: errorMessage(err) };
+  }
+
+  /** Runs the actions; returns a promise only when durable work (or a durable failure) must gate the ack. */
+  private runActions(rule: CompiledRule, out: Buffer, msg: Message, c: EvalContext): Promise<void> | undefined {
+    const actx = new RuleActionContext(msg, rule.name, c);
+    let failures: ActionFailure[] | undefined;
+    let asyncs: Promise<void>[] | undefined;
+    let durableStarted = false;
+    let durableErr: unknown;
+    let durableFailed = false;
+    const actions = rule.actions;
+    for (let i = 0; i < actions.length; i++) {
+      const a = actions[i]!;
+      let r: void | Promise<void>;
+      try {
+        r = a.execute(out, actx);
+      } catch (err) {
+        (failures ??= []).push(this.failure(rule, a, err));
+        if (a.durable && !durableFailed) {
+          durableFailed = true;
+          durableErr = err;
+        }
+        continue;
+      }
+      if (r && typeof (r as Promise<void>).then === 'function') {
+        if (a.durable) durableStarted = true;
+        (asyncs ??= []).push(
+          (r as Promise<void>).then(undefined, (err: unknown) => {
+            (failures ??= []).push(this.failure(rule, a, err));
+            if (a.durable && !durableFailed) {
+              durableFailed = true;
+              durableErr = err;
+            }
+          }),
+        );
+      }
+    }
+    const finish = (): Promise<void> | undefined => {
+      const ep = failures ? this.fireErrorAction(rule, msg, actx, failures) : undefined;
+      if (durableFailed) return (ep ?? Promise.resolve()).then(() => Promise.reject(durableErr));
+      return ep;
+    };
+    if (!asyncs) return finish();
+    const all = Promise.all(asyncs).then(finish);
+    if (durableStarted || durableFailed) return all;
+    all.catch(noop); // non-durable async work: failures already counted and routed to the error action
+    return undefined;
+  }
+
+  /** One AWS-format error message to the rule's errorAction; a promise when that action is durable. */
+  private fireErrorAction(rule: CompiledRule, msg: Message, actx: RuleActionContext, failures: ActionFailure[]): Promise<void> | undefined {
+    const ea = rule.errorAction;
+    if (!ea) return undefined;
+    const payload: ErrorActionPayload = {
+      ruleName: rule.name,
+      topic: msg.topic,
+      traceId: msg.traceId ?? randomUUID(),
+      clientId: msg.source.id,
+      base64OriginalPayload: msg.payload.toString('base64'),
+      failures,
+    };
+    const buf = Buffer.from(JSON.stringify(payload), 'utf8');
+    const onErr = (err: unknown): void => {
+      rule.stats.errors++;
+      this.log.error({ rule: rule.name, action: ea.kind, err: errorMessage(err) }, 'error action failed too');
+    };
+    try {
+      const r = ea.execute(buf, actx);
+      if (r && typeof (r as Promise<void>).then === 'function') {
+        const p = (r as Promise<void>).then(noop, onErr);
+        return ea.durable ? p : undefined;
+      }
+    } catch (err) {
+      onErr(err);
+    }
+    return undefined;
+  }
+
+  private registerMetrics(): void {
+    const registry = this.deps.registry;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const engine = this;
+    const perRule = (name: string, help: string, pick: (s: RuleStats) => number): void => {
+      this.metricNames.push(name);
+      new Counter({
+        name,
+        help,
+        labelNames: ['rule'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [rule, s] of engine.stats) this.inc({ rule }, pick(s));
+        },
+      });
+    };
+    perRule('gatehouse_rule_matched_total', 'Messages whose topic matched the rule FROM filter', (s) => s.matched);
+    perRule('gatehouse_rule_emitted_total', 'Messages for which the rule produced an output (WHERE true)', (s) => s.emitted);
+    perRule('gatehouse_rule_errors_total', 'Rule evaluation errors (and failed error actions)', (s) => s.errors);
+    this.metricNames.push('gatehouse_rule_action_failures_total', 'gatehouse_rules_messages_total', 'gatehouse_rules_non_json_total');
+    new Counter({
+      name: 'gatehouse_rule_action_failures_total',
+      help: 'Failed rule actions, by rule and action kind',
+      labelNames: ['rule', 'action'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [rule, s] of engine.stats) for (const [action, n] of s.failuresByAction) this.inc({ rule, action }, n);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_rules_messages_total',
+      help: 'Messages handed to the rules engine',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(engine.messages);
+      },
+    });
+    new Counter({
+      name: 'gatehouse_rules_non_json_total',
+      help: 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(engine.nonJson);
+      },
+    });
+  }
+
+  close(): void {
+    for (const n of this.metricNames) this.deps.registry.removeSingleMetric(n);
+  }
+}
+
+/** Create the engine over a compiled rule set; metrics go on deps.registry. */
+export function createRuleEngine(ruleSet: CompiledRuleSet, deps: RuntimeDeps): RuleEngine {
+  return new Engine(ruleSet, deps);
+}

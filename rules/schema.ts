@@ -1,0 +1,86 @@
+// Rule set validation (zod) and loading from a YAML or JSON file.
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { parseDocument } from 'yaml';
+import { GatehouseError } from '../gateway/errors.js';
+import type { RuleSetDefinition } from './types.js';
+
+const actionConfigSchema = z
+  .record(z.string(), z.record(z.string(), z.unknown()))
+  .refine((o) => Object.keys(o).length === 1, { message: 'an action is an object with exactly one key, its kind, e.g. { republish: { topic: "out/x" } }' })
+  .describe('An action in AWS IoT shape: { kind: { ...options } }');
+
+export const ruleSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_]+$/, 'rule names use letters, digits and _ only (as in AWS IoT)').max(128).describe('Unique rule name'),
+  sql: z.string().min(1).describe("AWS IoT SQL statement, e.g. SELECT * FROM 'sensors/#'"),
+  sqlVersion: z.enum(['2016-03-23', '2015-10-08']).optional().describe('AWS IoT SQL version (default 2016-03-23)'),
+  enabled: z.boolean().default(true).describe('Disabled rules are compiled (checked) but never run'),
+  description: z.string().optional().describe('Free text'),
+  actions: z.array(actionConfigSchema).min(1, 'a rule needs at least one action').describe('Actions run with the SELECT output'),
+  errorAction: actionConfigSchema.optional().describe('Receives one AWS-format error message when an action fails'),
+});
+
+export const ruleSetSchema = z
+  .object({
+    version: z.number().int().nonnegative().describe('Rule set version; remote updates must increase it'),
+    rules: z.array(ruleSchema).describe('The rules'),
+  })
+  .superRefine((rs, ctx) => {
+    const seen = new Set<string>();
+    rs.rules.forEach((r, i) => {
+      if (seen.has(r.name)) ctx.addIssue({ code: 'custom', message: `duplicate rule name '${r.name}'`, path: ['rules', i, 'name'] });
+      seen.add(r.name);
+    });
+  });
+
+export type RuleSetInput = z.input<typeof ruleSetSchema>;
+
+export interface RuleSetIssue {
+  /** Rule name, or '' for set-level problems. */
+  rule: string;
+  /** line:column inside the SQL / template, or a key path. */
+  where: string;
+  message: string;
+  code?: string;
+}
+
+/** Validate an unknown value as a rule set; throws GH_RULESET_INVALID listing every issue. */
+export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefinition {
+  const r = ruleSetSchema.safeParse(input);
+  if (r.success) return r.data as RuleSetDefinition;
+  const rules = (input as { rules?: Array<{ name?: unknown }> } | null)?.rules;
+  const issues: RuleSetIssue[] = r.error.issues.map((iss) => {
+    const idx = iss.path[0] === 'rules' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
+    const name = idx !== undefined && Array.isArray(rules) && typeof rules[idx]?.name === 'string' ? String(rules[idx]!.name) : '';
+    return { rule: name, where: iss.path.join('.') || '(root)', message: iss.message };
+  });
+  throw rulesetError(issues, source);
+}
+
+export function rulesetError(issues: RuleSetIssue[], source = 'rule set'): GatehouseError {
+  const lines = issues.map((i) => `  - ${i.rule ? `rule ${i.rule}` : source}${i.where ? ` (${i.where})` : ''}: ${i.message}`);
+  return new GatehouseError('GH_RULESET_INVALID', `${source} has ${issues.length} error${issues.length === 1 ? '' : 's'}:\n${lines.join('\n')}`, {
+    details: issues,
+    hint: 'fix each listed rule; nothing of this rule set was applied',
+  });
+}
+
+/** Read a rule set from a YAML or JSON file (YAML is a superset of JSON) and validate its shape. */
+export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new GatehouseError('GH_CONFIG_READ', `cannot read rule set file: ${(err as Error).message}`, { where: path, cause: err });
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) {
+    const e = doc.errors[0]!;
+    const lp = e.linePos?.[0];
+    throw new GatehouseError('GH_RULESET_INVALID', `rule set file is not valid YAML/JSON: ${e.message.split('\n')[0]}`, {
+      where: lp ? `${path}:${lp.line}:${lp.col}` : path,
+      hint: 'check indentation and quoting; SQL containing quotes is easiest in a YAML block scalar (sql: >-)',
+    });
+  }
+  return parseRuleSet(doc.toJS(), path);
+}

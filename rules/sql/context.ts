@@ -1,0 +1,77 @@
+// Per-message evaluation context: created once per message and shared by every rule the message
+// meets, so the payload is parsed as JSON at most once (lazily: a rule that never touches fields,
+// like the archive rule `SELECT * FROM '#'`, never parses it).
+import type { Message } from '../../gateway/message.js';
+import type { ActionContext } from '../types.js';
+
+const UNPARSED = 0;
+const JSON_OK = 1;
+const NOT_JSON = 2;
+
+export class EvalContext {
+  /** Current row for field references inside a nested SELECT (set/restored by the compiler). */
+  cur: unknown = undefined;
+  private state = UNPARSED;
+  private json: unknown = undefined;
+  private levels: string[] | undefined;
+
+  constructor(readonly message: Message) {}
+
+  /** The payload parsed as JSON, or undefined when it is not JSON. Parsed once. */
+  root(): unknown {
+    if (this.state === UNPARSED) this.parse();
+    return this.json;
+  }
+
+  /** True when the payload is not valid JSON (binary payload). */
+  isNonJson(): boolean {
+    if (this.state === UNPARSED) this.parse();
+    return this.state === NOT_JSON;
+  }
+
+  private parse(): void {
+    const p = this.message.payload;
+    // Cheap pre-check on the first non-blank byte avoids throwing (slow) on obvious binary data.
+    let i = 0;
+    while (i < p.length && (p[i] === 32 || p[i] === 9 || p[i] === 10 || p[i] === 13)) i++;
+    const c = p[i];
+    const plausible =
+      c !== undefined &&
+      (c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e);
+    if (plausible) {
+      try {
+        this.json = JSON.parse(p.toString('utf8'));
+        this.state = JSON_OK;
+        return;
+      } catch {
+        // fall through: not JSON
+      }
+    }
+    this.json = undefined;
+    this.state = NOT_JSON;
+  }
+
+  /** Topic levels, split once per message (topic(n)). */
+  topicLevels(): string[] {
+    if (!this.levels) this.levels = this.message.topic.split('/');
+    return this.levels;
+  }
+}
+
+/** The ActionContext handed to actions of one rule for one message (templates evaluate through it). */
+export class RuleActionContext implements ActionContext {
+  constructor(
+    readonly message: Message,
+    readonly ruleName: string,
+    readonly evalContext: EvalContext,
+  ) {}
+
+  get payloadJson(): unknown {
+    return this.evalContext.root();
+  }
+}
+
+/** The EvalContext behind an ActionContext (or a fresh one for contexts built elsewhere). */
+export function evalContextOf(ctx: ActionContext): EvalContext {
+  return ctx instanceof RuleActionContext ? ctx.evalContext : new EvalContext(ctx.message);
+}

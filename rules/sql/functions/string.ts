@@ -1,0 +1,192 @@
+// String functions. Non-string arguments go through the standard To String conversion; Null and
+// Undefined have no string form, so they give Undefined.
+import { define, type FunctionRegistry, type SqlFunctionDef } from './types.js';
+import { toIntFloor, toStr, type Value } from '../values.js';
+
+function str1(name: string, f: (s: string) => Value, since?: '2016-03-23'): SqlFunctionDef {
+  const d: SqlFunctionDef = {
+    name,
+    minArgs: 1,
+    maxArgs: 1,
+    pure: true,
+    impl: (_c, a) => {
+      const s = toStr(a[0]);
+      return s === undefined ? undefined : f(s);
+    },
+  };
+  if (since) d.since = since;
+  return d;
+}
+
+function str2(name: string, f: (s: string, t: string) => Value, since?: '2016-03-23'): SqlFunctionDef {
+  const d: SqlFunctionDef = {
+    name,
+    minArgs: 2,
+    maxArgs: 2,
+    pure: true,
+    impl: (_c, a) => {
+      const s = toStr(a[0]);
+      const t = toStr(a[1]);
+      return s === undefined || t === undefined ? undefined : f(s, t);
+    },
+  };
+  if (since) d.since = since;
+  return d;
+}
+
+function pad(name: string, left: boolean): SqlFunctionDef {
+  return {
+    name,
+    minArgs: 2,
+    maxArgs: 2,
+    pure: true,
+    impl: (_c, a) => {
+      const s = toStr(a[0]);
+      let n = toIntFloor(a[1]);
+      if (s === undefined || n === undefined) return undefined;
+      n = Math.min(1000, Math.max(0, n));
+      const spaces = ' '.repeat(n);
+      return left ? spaces + s : s + spaces;
+    },
+  };
+}
+
+/**
+ * Regular expressions: AWS uses Java regexes; JavaScript's are close for common patterns. Each call
+ * site keeps the last compiled pattern (rules nearly always pass a literal), so no per-message
+ * compilation. An invalid pattern gives Undefined.
+ */
+class RegexCache {
+  private src: string | undefined;
+  private re: RegExp | null = null;
+  constructor(private readonly flags: string) {}
+  get(pattern: string): RegExp | null {
+    if (pattern !== this.src) {
+      this.src = pattern;
+      try {
+        this.re = new RegExp(pattern, this.flags);
+      } catch {
+        this.re = null;
+      }
+    }
+    if (this.re) this.re.lastIndex = 0;
+    return this.re;
+  }
+}
+
+function regexFn(name: string, arity: number, flags: string, f: (re: RegExp, s: string, rest: string[]) => Value): SqlFunctionDef {
+  return {
+    name,
+    kind: 'stateful',
+    minArgs: arity,
+    maxArgs: arity,
+    check: () => undefined,
+    factory: () => {
+      const cache = new RegexCache(flags);
+      return (_c, a) => {
+        const s = toStr(a[0]);
+        const p = toStr(a[1]);
+        if (s === undefined || p === undefined) return undefined;
+        const re = cache.get(p);
+        if (!re) return undefined;
+        const rest: string[] = [];
+        for (let i = 2; i < arity; i++) {
+          const r = toStr(a[i]);
+          if (r === undefined) return undefined;
+          rest.push(r);
+        }
+        return f(re, s, rest);
+      };
+    },
+  };
+}
+
+export function registerString(reg: FunctionRegistry): void {
+  define(reg, [
+    {
+      name: 'chr',
+      minArgs: 1,
+      maxArgs: 1,
+      pure: true,
+      impl: (_c, a) => {
+        if (typeof a[0] === 'boolean') return undefined;
+        const n = toIntFloor(a[0]);
+        return n === undefined || n < 0 || n > 127 ? undefined : String.fromCharCode(n);
+      },
+    },
+    {
+      name: 'concat',
+      minArgs: 0,
+      maxArgs: Infinity,
+      pure: true,
+      impl: (_c, a) => {
+        if (a.length === 0) return undefined;
+        if (a.length === 1) return a[0];
+        if (a.some((v) => Array.isArray(v))) {
+          const out: Value[] = [];
+          for (const v of a) {
+            if (Array.isArray(v)) out.push(...v);
+            else out.push(v);
+          }
+          return out;
+        }
+        let s = '';
+        for (const v of a) {
+          const t = toStr(v);
+          if (t === undefined) return undefined;
+          s += t;
+        }
+        return s;
+      },
+    },
+    str2('endswith', (s, t) => s.endsWith(t)),
+    str2('startswith', (s, t) => s.startsWith(t)),
+    str2('indexof', (s, t) => s.indexOf(t), '2016-03-23'),
+    str1('length', (s) => s.length, '2016-03-23'),
+    str1('lower', (s) => s.toLowerCase()),
+    str1('upper', (s) => s.toUpperCase()),
+    pad('lpad', true),
+    pad('rpad', false),
+    str1('ltrim', (s) => s.replace(/^[ \t]+/, '')),
+    str1('rtrim', (s) => s.replace(/[ \t]+$/, '')),
+    str1('trim', (s) => s.trim()),
+    str1('numbytes', (s) => Buffer.byteLength(s, 'utf8'), '2016-03-23'),
+    regexFn('regexp_matches', 2, '', (re, s) => re.test(s)),
+    regexFn('regexp_replace', 3, 'g', (re, s, [rep]) => s.replace(re, rep!)),
+    regexFn('regexp_substr', 2, '', (re, s) => {
+      const m = re.exec(s);
+      return m ? m[0] : undefined;
+    }),
+    {
+      name: 'replace',
+      minArgs: 3,
+      maxArgs: 3,
+      pure: true,
+      impl: (_c, a) => {
+        const s = toStr(a[0]);
+        const f = toStr(a[1]);
+        const r = toStr(a[2]);
+        if (s === undefined || f === undefined || r === undefined) return undefined;
+        return f === '' ? s : s.split(f).join(r);
+      },
+    },
+    {
+      name: 'substring',
+      minArgs: 2,
+      maxArgs: 3,
+      pure: true,
+      impl: (_c, a) => {
+        const s = toStr(a[0]);
+        const b = toIntFloor(a[1]);
+        if (s === undefined || b === undefined) return undefined;
+        const clamp = (n: number): number => Math.min(s.length, Math.max(0, n));
+        if (a.length < 3) return s.slice(clamp(b));
+        const e = toIntFloor(a[2]);
+        if (e === undefined) return undefined;
+        const from = clamp(b);
+        const to = clamp(e);
+        return from >= to ? '' : s.slice(from, to);
+      },
+    },
+  ]);
+}

@@ -1,0 +1,203 @@
+// Tokenizer for AWS IoT SQL. Keywords are plain identifiers here; the parser decides (SQL keywords
+// are case-insensitive and several, like VALUE or LIMIT, are only keywords in some positions).
+import { GatehouseError } from '../../gateway/errors.js';
+import type { Pos } from './ast.js';
+
+export type TokenType = 'ident' | 'qident' | 'string' | 'number' | 'punct' | 'eof';
+
+export interface Token {
+  type: TokenType;
+  /** Identifier / string content / punctuation text / number source. */
+  text: string;
+  /** For numbers: the value; isInt tells Int (no '.', no exponent) from Decimal. */
+  num?: number;
+  isInt?: boolean;
+  pos: Pos;
+  /** Offset just past the token. */
+  end: number;
+}
+
+const PUNCT2 = new Set(['<>', '!=', '<=', '>=']);
+const PUNCT1 = new Set(['(', ')', '[', ']', '{', '}', ',', '.', ':', '+', '-', '*', '/', '%', '=', '<', '>']);
+
+export function describeToken(t: Token): string {
+  switch (t.type) {
+    case 'eof':
+      return 'end of statement';
+    case 'string':
+      return `string '${t.text}'`;
+    case 'number':
+      return `number ${t.text}`;
+    case 'qident':
+      return `\`${t.text}\``;
+    case 'ident':
+      return `'${t.text}'`;
+    default:
+      return `'${t.text}'`;
+  }
+}
+
+export class Lexer {
+  private i = 0;
+  private line = 1;
+  private lineStart = 0;
+  private peeked: Token | undefined;
+
+  constructor(readonly src: string) {}
+
+  posAt(offset: number): Pos {
+    // Only used for error positions computed from offsets behind the cursor.
+    let line = 1;
+    let ls = 0;
+    for (let k = 0; k < offset && k < this.src.length; k++) {
+      if (this.src.charCodeAt(k) === 10) {
+        line++;
+        ls = k + 1;
+      }
+    }
+    return { line, column: offset - ls + 1, offset };
+  }
+
+  private here(): Pos {
+    return { line: this.line, column: this.i - this.lineStart + 1, offset: this.i };
+  }
+
+  private skipSpace(): void {
+    const s = this.src;
+    while (this.i < s.length) {
+      const c = s.charCodeAt(this.i);
+      if (c === 10) {
+        this.i++;
+        this.line++;
+        this.lineStart = this.i;
+      } else if (c === 32 || c === 9 || c === 13) {
+        this.i++;
+      } else {
+        break;
+      }
+    }
+  }
+
+  peek(): Token {
+    if (!this.peeked) this.peeked = this.read();
+    return this.peeked;
+  }
+
+  next(): Token {
+    const t = this.peek();
+    this.peeked = undefined;
+    return t;
+  }
+
+  /**
+   * FROM accepts an unquoted topic filter (`FROM topic/#`): read raw characters up to whitespace.
+   * Returns undefined when the next thing is a quoted string (the normal form).
+   */
+  rawTopic(): Token | undefined {
+    if (this.peeked) {
+      if (this.peeked.type === 'string') return undefined;
+      // Rewind: the raw scan starts where the peeked token started.
+      this.i = this.peeked.pos.offset;
+      this.peeked = undefined;
+    }
+    this.skipSpace();
+    const pos = this.here();
+    const s = this.src;
+    const c0 = s[this.i];
+    if (c0 === "'" || c0 === '"') return undefined;
+    const start = this.i;
+    while (this.i < s.length && !/\s/.test(s[this.i]!) && s[this.i] !== ')') this.i++;
+    return { type: 'string', text: s.slice(start, this.i), pos, end: this.i };
+  }
+
+  private err(msg: string, pos: Pos, hint?: string): GatehouseError {
+    return new GatehouseError('GH_SQL_SYNTAX', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
+  }
+
+  private read(): Token {
+    this.skipSpace();
+    const s = this.src;
+    const pos = this.here();
+    if (this.i >= s.length) return { type: 'eof', text: '', pos, end: this.i };
+    const c = s[this.i]!;
+    // identifiers
+    if (/[A-Za-z_$]/.test(c)) {
+      const start = this.i;
+      while (this.i < s.length && /[A-Za-z0-9_$]/.test(s[this.i]!)) this.i++;
+      return { type: 'ident', text: s.slice(start, this.i), pos, end: this.i };
+    }
+    if (c === '`') {
+      const close = s.indexOf('`', this.i + 1);
+      if (close < 0) throw this.err('unterminated `quoted identifier`', pos, 'close it with a backquote');
+      const text = s.slice(this.i + 1, close);
+      this.advanceTo(close + 1);
+      return { type: 'qident', text, pos, end: this.i };
+    }
+    if (c === "'" || c === '"') return this.readString(c, pos);
+    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(s[this.i + 1] ?? ''))) {
+      const m = /^(\d*\.?\d*)([eE][+-]?\d+)?/.exec(s.slice(this.i, this.i + 400));
+      const text = m ? m[0] : c;
+      if (m && m[2] === undefined && /[eE]/.test(s[this.i + text.length] ?? '')) {
+        throw this.err(`malformed number '${text}${s[this.i + text.length]}'`, pos, 'an exponent needs digits, e.g. 1e5');
+      }
+      this.i += text.length;
+      if (/[A-Za-z_]/.test(s[this.i] ?? '')) {
+        throw this.err(`malformed number '${text}${s[this.i]}'`, pos, 'separate numbers from names with a space or operator');
+      }
+      const isInt = !text.includes('.') && !/[eE]/.test(text);
+      return { type: 'number', text, num: Number(text), isInt, pos, end: this.i };
+    }
+    const two = s.slice(this.i, this.i + 2);
+    if (PUNCT2.has(two)) {
+      this.i += 2;
+      return { type: 'punct', text: two === '!=' ? '<>' : two, pos, end: this.i };
+    }
+    if (PUNCT1.has(c)) {
+      this.i++;
+      return { type: 'punct', text: c, pos, end: this.i };
+    }
+    throw this.err(`unexpected character '${c}'`, pos);
+  }
+
+  private advanceTo(j: number): void {
+    for (let k = this.i; k < j; k++) {
+      if (this.src.charCodeAt(k) === 10) {
+        this.line++;
+        this.lineStart = k + 1;
+      }
+    }
+    this.i = j;
+  }
+
+  /**
+   * Strings: '...' or "...". A quote is escaped by doubling it ('it''s') or with a backslash (\');
+   * \\ is a backslash. Other backslash sequences are kept verbatim so regular expressions such
+   * as '\d+' reach the regex engine unchanged (recorded in docs/rules-sql.md).
+   */
+  private readString(q: string, pos: Pos): Token {
+    const s = this.src;
+    let out = '';
+    let j = this.i + 1;
+    for (;;) {
+      if (j >= s.length) throw this.err('unterminated string literal', pos, `close it with ${q}`);
+      const ch = s[j]!;
+      if (ch === '\\' && (s[j + 1] === q || s[j + 1] === '\\')) {
+        out += s[j + 1];
+        j += 2;
+      } else if (ch === q) {
+        if (s[j + 1] === q) {
+          out += q;
+          j += 2;
+        } else {
+          j++;
+          break;
+        }
+      } else {
+        out += ch;
+        j++;
+      }
+    }
+    this.advanceTo(j);
+    return { type: 'string', text: out, pos, end: this.i };
+  }
+}

@@ -1,0 +1,393 @@
+// Recursive-descent / Pratt parser for AWS IoT SQL. Produces the AST of ast.ts; every syntax
+// error is a GH_SQL_SYNTAX GatehouseError with `where: 'line L, column C'` and what was expected.
+import { GatehouseError } from '../../gateway/errors.js';
+import type { BinaryOp, Expr, OrderItem, OverClause, Pos, SelectItem, SelectQuery } from './ast.js';
+import { Lexer, describeToken, type Token } from './lexer.js';
+
+/** Words that can never be field names (use `backquotes` or get(*, 'name') for such fields). */
+const RESERVED = new Set(['SELECT', 'FROM', 'WHERE', 'AND', 'OR', 'NOT', 'CASE', 'WHEN', 'THEN', 'ELSE', 'END', 'AS', 'IN', 'TRUE', 'FALSE', 'NULL']);
+
+const BP: Record<string, number> = {
+  OR: 10,
+  AND: 20,
+  '=': 40, '<>': 40, '<': 40, '<=': 40, '>': 40, '>=': 40, IN: 40,
+  '+': 50, '-': 50,
+  '*': 60, '/': 60, '%': 60,
+};
+const NOT_BP = 30;
+const UNARY_BP = 70;
+
+function where(pos: Pos): string {
+  return `line ${pos.line}, column ${pos.column}`;
+}
+
+export class Parser {
+  private readonly lx: Lexer;
+
+  constructor(readonly src: string) {
+    this.lx = new Lexer(src);
+  }
+
+  private fail(msg: string, pos: Pos, hint?: string): never {
+    throw new GatehouseError('GH_SQL_SYNTAX', msg, { where: where(pos), hint });
+  }
+
+  private expected(what: string, t: Token = this.lx.peek(), hint?: string): never {
+    this.fail(`expected ${what}, found ${describeToken(t)}`, t.pos, hint);
+  }
+
+  private isKw(t: Token, kw: string): boolean {
+    return t.type === 'ident' && t.text.length === kw.length && t.text.toUpperCase() === kw;
+  }
+
+  private acceptKw(kw: string): Token | undefined {
+    const t = this.lx.peek();
+    if (this.isKw(t, kw)) return this.lx.next();
+    return undefined;
+  }
+
+  private expectKw(kw: string, hint?: string): Token {
+    const t = this.lx.peek();
+    if (!this.isKw(t, kw)) this.expected(kw, t, hint);
+    return this.lx.next();
+  }
+
+  private isPunct(t: Token, p: string): boolean {
+    return t.type === 'punct' && t.text === p;
+  }
+
+  private acceptPunct(p: string): Token | undefined {
+    const t = this.lx.peek();
+    if (this.isPunct(t, p)) return this.lx.next();
+    return undefined;
+  }
+
+  private expectPunct(p: string, hint?: string): Token {
+    const t = this.lx.peek();
+    if (!this.isPunct(t, p)) this.expected(`'${p}'`, t, hint);
+    return this.lx.next();
+  }
+
+  /** A complete statement: SELECT ... FROM 'filter' [WHERE ...] [GROUP BY ...] [HAVING ...] [ORDER BY ...] [LIMIT n]. */
+  parseStatement(): SelectQuery {
+    const q = this.parseSelect(true);
+    const t = this.lx.peek();
+    if (t.type !== 'eof') this.expected('end of statement (or WHERE, GROUP BY, HAVING, ORDER BY, LIMIT)', t);
+    return q;
+  }
+
+  /** A standalone expression (substitution templates). */
+  parseStandaloneExpression(): Expr {
+    const e = this.parseExpr(0);
+    const t = this.lx.peek();
+    if (t.type !== 'eof') this.expected('end of expression', t);
+    return e;
+  }
+
+  private parseSelect(topLevel: boolean): SelectQuery {
+    const selectTok = this.lx.peek();
+    if (!this.isKw(selectTok, 'SELECT')) this.expected('SELECT', selectTok, 'a rule starts with SELECT ... FROM \'topic/filter\'');
+    this.lx.next();
+    let value = false;
+    const items: SelectItem[] = [];
+    const vt = this.lx.peek();
+    if (this.isKw(vt, 'VALUE')) {
+      this.lx.next();
+      const after = this.lx.peek();
+      // `value` is also a common field name: it is the keyword only when an expression follows.
+      const fieldUse =
+        after.type === 'eof' ||
+        this.isKw(after, 'FROM') ||
+        this.isKw(after, 'AS') ||
+        (after.type === 'punct' && !['(', '[', '{', '-', '*'].includes(after.text));
+      if (fieldUse) {
+        const left = this.parseInfix({ kind: 'field', name: vt.text, pos: vt.pos }, 0);
+        items.push(this.finishItem(left, vt.pos));
+      } else {
+        value = true;
+      }
+    }
+    if (items.length === 0 || this.acceptPunct(',')) {
+      for (;;) {
+        items.push(this.parseItem());
+        if (!this.acceptPunct(',')) break;
+      }
+    }
+    if (value && items.length !== 1) this.fail('SELECT VALUE takes exactly one expression', selectTok.pos, 'remove the other items or drop VALUE');
+    const fromTok = this.lx.peek();
+    if (!this.isKw(fromTok, 'FROM')) this.expected(items.length ? "',' or FROM" : 'FROM', fromTok);
+    this.lx.next();
+    let from: SelectQuery['from'];
+    if (topLevel) {
+      const raw = this.lx.rawTopic();
+      const tok = raw ?? this.lx.next();
+      if (tok.type !== 'string' || tok.text === '') this.expected("a topic filter such as 'sensors/+/temp'", tok);
+      from = { kind: 'topic', filter: tok.text, pos: tok.pos };
+    } else {
+      const p = this.lx.peek().pos;
+      from = { kind: 'expr', expr: this.parseExpr(0), pos: p };
+    }
+    const q: SelectQuery = { value, items, from, pos: selectTok.pos };
+    if (this.acceptKw('WHERE')) q.where = this.parseExpr(0);
+    if (!topLevel) return q;
+    if (this.acceptKw('GROUP')) {
+      this.expectKw('BY');
+      q.groupBy = this.parseExprList();
+    }
+    if (this.acceptKw('HAVING')) q.having = this.parseExpr(0);
+    if (this.acceptKw('ORDER')) {
+      this.expectKw('BY');
+      const order: OrderItem[] = [];
+      for (;;) {
+        const expr = this.parseExpr(0);
+        let descending = false;
+        if (this.acceptKw('DESC')) descending = true;
+        else this.acceptKw('ASC');
+        order.push({ expr, descending });
+        if (!this.acceptPunct(',')) break;
+      }
+      q.orderBy = order;
+    }
+    const lim = this.acceptKw('LIMIT');
+    if (lim) {
+      const n = this.lx.next();
+      if (n.type !== 'number' || !n.isInt) this.expected('a whole number after LIMIT', n);
+      q.limit = { value: n.num!, pos: n.pos };
+    }
+    return q;
+  }
+
+  private parseExprList(): Expr[] {
+    const out = [this.parseExpr(0)];
+    while (this.acceptPunct(',')) out.push(this.parseExpr(0));
+    return out;
+  }
+
+  private parseItem(): SelectItem {
+    const t = this.lx.peek();
+    if (this.isPunct(t, '*')) {
+      this.lx.next();
+      return { kind: 'star', pos: t.pos };
+    }
+    if (this.isKw(t, 'FROM')) this.expected('a select item (a field, *, or an expression)', t);
+    return this.finishItem(this.parseExpr(0), t.pos);
+  }
+
+  private finishItem(expr: Expr, pos: Pos): SelectItem {
+    if (!this.acceptKw('AS')) return { kind: 'expr', expr, pos };
+    // Aliases may be dotted (`AS bar.baz` builds nested output objects).
+    let alias = this.aliasPart();
+    while (this.acceptPunct('.')) alias += '.' + this.aliasPart();
+    return { kind: 'expr', expr, alias, pos };
+  }
+
+  private aliasPart(): string {
+    const t = this.lx.peek();
+    if ((t.type === 'ident' && !RESERVED.has(t.text.toUpperCase())) || t.type === 'qident' || t.type === 'string') return this.lx.next().text;
+    this.expected('an alias name after AS', t, 'quote reserved words used as names in backquotes');
+  }
+
+  parseExpr(minBp: number): Expr {
+    return this.parseInfix(this.parsePrefix(), minBp);
+  }
+
+  private binaryOp(t: Token): BinaryOp | undefined {
+    if (t.type === 'punct' && BP[t.text] !== undefined) return t.text as BinaryOp;
+    if (t.type === 'ident') {
+      const u = t.text.toUpperCase();
+      if (u === 'AND' || u === 'OR' || u === 'IN') return u;
+    }
+    return undefined;
+  }
+
+  private parseInfix(left: Expr, minBp: number): Expr {
+    for (;;) {
+      const t = this.lx.peek();
+      // postfix: member access and indexing bind tightest
+      if (this.isPunct(t, '.')) {
+        this.lx.next();
+        const n = this.lx.next();
+        if (n.type !== 'ident' && n.type !== 'qident') this.expected('a field name after \'.\'', n);
+        left = { kind: 'member', object: left, name: n.text, pos: n.pos };
+        continue;
+      }
+      if (this.isPunct(t, '[')) {
+        this.lx.next();
+        const index = this.parseExpr(0);
+        this.expectPunct(']');
+        left = { kind: 'index', object: left, index, pos: t.pos };
+        continue;
+      }
+      // `a NOT IN b`
+      if (this.isKw(t, 'NOT') && minBp < BP.IN!) {
+        this.lx.next();
+        const inTok = this.lx.peek();
+        if (!this.isKw(inTok, 'IN')) this.expected('IN after NOT', inTok);
+        this.lx.next();
+        const right = this.parseExpr(BP.IN! + 1);
+        left = { kind: 'unary', op: 'NOT', operand: { kind: 'binary', op: 'IN', left, right, pos: inTok.pos }, pos: t.pos };
+        continue;
+      }
+      const op = this.binaryOp(t);
+      if (!op) return left;
+      const bp = BP[op]!;
+      if (bp <= minBp) return left;
+      this.lx.next();
+      const right = this.parseExpr(bp);
+      left = { kind: 'binary', op, left, right, pos: t.pos };
+    }
+  }
+
+  private parsePrefix(): Expr {
+    const t = this.lx.next();
+    switch (t.type) {
+      case 'number':
+        return { kind: 'literal', value: t.num!, pos: t.pos };
+      case 'string':
+        return { kind: 'literal', value: t.text, pos: t.pos };
+      case 'qident':
+        return { kind: 'field', name: t.text, pos: t.pos };
+      case 'eof':
+        this.expected('an expression', t);
+      // eslint-disable-next-line no-fallthrough
+      case 'punct':
+        return this.parsePunctPrefix(t);
+      case 'ident':
+        return this.parseIdentPrefix(t);
+    }
+  }
+
+  private parsePunctPrefix(t: Token): Expr {
+    switch (t.text) {
+      case '-': {
+        const operand = this.parseExpr(UNARY_BP);
+        if (operand.kind === 'literal' && typeof operand.value === 'number') return { kind: 'literal', value: -operand.value, pos: t.pos };
+        return { kind: 'unary', op: '-', operand, pos: t.pos };
+      }
+      case '+':
+        return this.parseExpr(UNARY_BP);
+      case '(': {
+        if (this.isKw(this.lx.peek(), 'SELECT')) {
+          const query = this.parseSelect(false);
+          this.expectPunct(')', 'close the nested SELECT with )');
+          return { kind: 'select', query, pos: t.pos };
+        }
+        const e = this.parseExpr(0);
+        this.expectPunct(')');
+        return e;
+      }
+      case '{': {
+        const entries: Array<{ key: string; value: Expr }> = [];
+        if (!this.acceptPunct('}')) {
+          for (;;) {
+            const k = this.lx.next();
+            if (k.type !== 'string' && k.type !== 'ident' && k.type !== 'qident') this.expected('an object key (a string)', k);
+            this.expectPunct(':');
+            entries.push({ key: k.text, value: this.parseExpr(0) });
+            if (this.acceptPunct('}')) break;
+            if (!this.acceptPunct(',')) this.expected("',' or '}'", this.lx.peek());
+          }
+        }
+        return { kind: 'object', entries, pos: t.pos };
+      }
+      case '[': {
+        const items: Expr[] = [];
+        if (!this.acceptPunct(']')) {
+          for (;;) {
+            items.push(this.parseExpr(0));
+            if (this.acceptPunct(']')) break;
+            if (!this.acceptPunct(',')) this.expected("',' or ']'", this.lx.peek());
+          }
+        }
+        return { kind: 'array', items, pos: t.pos };
+      }
+      default:
+        this.expected('an expression', t);
+    }
+  }
+
+  private parseIdentPrefix(t: Token): Expr {
+    const u = t.text.toUpperCase();
+    if (u === 'TRUE') return { kind: 'literal', value: true, pos: t.pos };
+    if (u === 'FALSE') return { kind: 'literal', value: false, pos: t.pos };
+    if (u === 'NULL') return { kind: 'literal', value: null, pos: t.pos };
+    if (u === 'NOT') return { kind: 'unary', op: 'NOT', operand: this.parseExpr(NOT_BP), pos: t.pos };
+    if (u === 'CASE') return this.parseCase(t);
+    if (this.isPunct(this.lx.peek(), '(')) {
+      this.lx.next();
+      if (u === 'CAST') return this.parseCast(t);
+      const args: Expr[] = [];
+      if (!this.acceptPunct(')')) {
+        for (;;) {
+          const a = this.lx.peek();
+          if (this.isPunct(a, '*')) {
+            this.lx.next();
+            args.push({ kind: 'star', pos: a.pos });
+          } else {
+            args.push(this.parseExpr(0));
+          }
+          if (this.acceptPunct(')')) break;
+          if (!this.acceptPunct(',')) this.expected("',' or ')'", this.lx.peek(), `separate the arguments of ${t.text}() with ',' or close with ')'`);
+        }
+      }
+      const call: Expr = { kind: 'call', name: t.text, args, pos: t.pos };
+      const o = this.lx.peek();
+      if (this.isKw(o, 'OVER')) {
+        this.lx.next();
+        call.over = this.parseOver(o.pos);
+      }
+      return call;
+    }
+    if (RESERVED.has(u)) {
+      this.expected('an expression', t, `${u} is a reserved word; quote a field with that name in backquotes (\`${t.text}\`)`);
+    }
+    return { kind: 'field', name: t.text, pos: t.pos };
+  }
+
+  private parseOver(pos: Pos): OverClause {
+    this.expectPunct('(');
+    const partitionBy: Expr[] = [];
+    if (this.acceptKw('PARTITION')) {
+      this.expectKw('BY');
+      partitionBy.push(...this.parseExprList());
+    }
+    this.expectPunct(')');
+    return { partitionBy, pos };
+  }
+
+  private parseCast(t: Token): Expr {
+    const expr = this.parseExpr(0);
+    this.expectKw('AS', 'write cast(value AS type), e.g. cast(temp AS Int)');
+    const ty = this.lx.next();
+    if (ty.type !== 'ident') this.expected('a type name (String, Int, Decimal, Boolean, ...)', ty);
+    this.expectPunct(')');
+    return { kind: 'cast', expr, type: ty.text, typePos: ty.pos, pos: t.pos };
+  }
+
+  private parseCase(t: Token): Expr {
+    let subject: Expr | undefined;
+    if (!this.isKw(this.lx.peek(), 'WHEN')) subject = this.parseExpr(0);
+    const whens: Array<{ when: Expr; then: Expr }> = [];
+    while (this.acceptKw('WHEN')) {
+      const when = this.parseExpr(0);
+      this.expectKw('THEN');
+      whens.push({ when, then: this.parseExpr(0) });
+    }
+    if (whens.length === 0) this.expected('WHEN', this.lx.peek(), 'CASE needs at least one WHEN ... THEN ...');
+    let otherwise: Expr | undefined;
+    if (this.acceptKw('ELSE')) otherwise = this.parseExpr(0);
+    this.expectKw('END', 'close CASE with END');
+    const node: Expr = { kind: 'case', whens, pos: t.pos };
+    if (subject) node.subject = subject;
+    if (otherwise) node.otherwise = otherwise;
+    return node;
+  }
+}
+
+export function parseSql(sql: string): SelectQuery {
+  return new Parser(sql).parseStatement();
+}
+
+export function parseExpression(src: string): Expr {
+  return new Parser(src).parseStandaloneExpression();
+}

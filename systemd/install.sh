@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Install (or uninstall) Gatehouse as a systemd service. Idempotent: running it twice changes nothing
+# the second time. Prints what it does.
+#
+#   sudo systemd/install.sh                 # install from this checkout (built: npm ci && npm run build)
+#   sudo systemd/install.sh --uninstall     # remove unit, program and user; keep config and data
+#   sudo systemd/install.sh --uninstall --purge   # also remove /etc/gatehouse and /var/lib/gatehouse
+#   DESTDIR=/tmp/root systemd/install.sh    # stage into a directory (no user, no systemctl): for packaging and tests
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/.." && pwd)
+destdir=${DESTDIR:-}
+mode=install
+purge=no
+for arg in "$@"; do
+  case "$arg" in
+    --uninstall) mode=uninstall ;;
+    --purge) purge=yes ;;
+    --help|-h) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+prefix="$destdir/opt/gatehouse"
+etc="$destdir/etc/gatehouse"
+state="$destdir/var/lib/gatehouse"
+unit="$destdir/etc/systemd/system/gatehouse.service"
+user=gatehouse
+
+say() { printf 'gatehouse-install: %s\n' "$*"; }
+have_systemctl() { [ -z "$destdir" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; }
+
+if [ "$mode" = uninstall ]; then
+  if have_systemctl; then
+    systemctl disable --now gatehouse.service 2>/dev/null && say "stopped and disabled gatehouse.service" || true
+  fi
+  [ -f "$unit" ] && rm -f "$unit" && say "removed $unit"
+  have_systemctl && systemctl daemon-reload || true
+  [ -d "$prefix" ] && rm -rf "$prefix" && say "removed $prefix"
+  if [ "$purge" = yes ]; then
+    [ -d "$etc" ] && rm -rf "$etc" && say "removed $etc (--purge)"
+    [ -d "$state" ] && rm -rf "$state" && say "removed $state (--purge)"
+  else
+    say "kept $etc and $state (use --purge to remove them)"
+  fi
+  if [ -z "$destdir" ] && id "$user" >/dev/null 2>&1; then
+    userdel "$user" && say "removed user $user"
+  fi
+  exit 0
+fi
+
+[ -f "$src/dist/gateway/cli/main.js" ] || { echo "install.sh: $src is not built: run 'npm ci && npm run build' first" >&2; exit 1; }
+
+# 1. user, in dialout for serial ports
+if [ -z "$destdir" ]; then
+  if id "$user" >/dev/null 2>&1; then
+    say "user $user exists"
+  else
+    useradd --system --home-dir /var/lib/gatehouse --no-create-home --shell /usr/sbin/nologin --user-group "$user"
+    say "created system user $user"
+  fi
+  if getent group dialout >/dev/null; then usermod -a -G dialout "$user"; say "user $user is in group dialout"; fi
+else
+  say "DESTDIR set: skipping user creation"
+fi
+
+# 2. folders
+install -d -m 0755 "$prefix" "$etc" "$(dirname "$unit")"
+install -d -m 0750 "$state"
+[ -z "$destdir" ] && chown "$user:$user" "$state" && chgrp "$user" "$etc"
+say "folders: $prefix $etc $state"
+
+# 3. program (built JS + production dependencies)
+for part in bin dist package.json package-lock.json README.md; do
+  [ -e "$src/$part" ] || continue
+  rm -rf "${prefix:?}/$part"
+  cp -R "$src/$part" "$prefix/$part"
+done
+if [ -d "$src/node_modules" ]; then
+  rm -rf "$prefix/node_modules"
+  cp -R "$src/node_modules" "$prefix/node_modules"
+  # Dev-only packages are not needed at run time.
+  (cd "$prefix" && npm prune --omit=dev --no-audit --no-fund >/dev/null 2>&1) || true
+fi
+say "installed program into $prefix"
+
+# 4. starter config (never overwritten)
+if [ -f "$etc/gatehouse.yaml" ]; then
+  say "kept existing $etc/gatehouse.yaml"
+else
+  install -m 0640 "$here/gatehouse.example.yaml" "$etc/gatehouse.yaml"
+  [ -z "$destdir" ] && chgrp "$user" "$etc/gatehouse.yaml"
+  say "wrote starter config $etc/gatehouse.yaml"
+fi
+
+# 5. unit
+if [ -f "$unit" ] && cmp -s "$here/gatehouse.service" "$unit"; then
+  say "unit $unit is up to date"
+else
+  install -m 0644 "$here/gatehouse.service" "$unit"
+  say "installed unit $unit"
+fi
+if command -v systemd-analyze >/dev/null 2>&1 && [ -z "$destdir" ]; then
+  systemd-analyze verify "$unit" && say "systemd-analyze verify: ok"
+fi
+if have_systemctl; then
+  systemctl daemon-reload
+  systemctl enable --now gatehouse.service
+  say "enabled and started gatehouse.service (journalctl -u gatehouse -f)"
+else
+  say "systemd not running here: start it later with 'systemctl enable --now gatehouse'"
+fi

@@ -1,0 +1,101 @@
+// Run the real gateway CLI in a child process (so tests can kill -9 it), and find its ports from
+// its own start-up log line instead of guessing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { repoRoot, compiled } from './index.js';
+
+export interface GatewayProcess {
+  proc: ChildProcess;
+  mqttPort: number;
+  adminPort: number;
+  mqttUrl: string;
+  adminUrl: string;
+  /** Every log line seen so far (parsed pino JSON). */
+  logs: Array<Record<string, unknown>>;
+  /** SIGKILL and wait for exit. */
+  kill9(): Promise<void>;
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Command to run the CLI: compiled JS under dist/, or the TS sources through tsx. */
+export function cliCommand(): { cmd: string; args: string[] } {
+  if (compiled) return { cmd: process.execPath, args: [join(repoRoot, 'bin', 'gatehouse.js')] };
+  return { cmd: process.execPath, args: ['--import', 'tsx', join(repoRoot, 'test', 'helpers', 'cli-entry.ts')] };
+}
+
+export async function writeConfig(dir: string, yamlText: string): Promise<string> {
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, yamlText);
+  return file;
+}
+
+/**
+ * Start `gatehouse start --config FILE --mqtt-port 0 --admin-port 0` and wait for its
+ * 'gatehouse started' log line (timeout), which carries the bound ports.
+ */
+export async function startGatewayProcess(configFile: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<GatewayProcess> {
+  const { cmd, args } = cliCommand();
+  const proc = spawn(cmd, [...args, 'start', '--config', configFile, '--mqtt-port', '0', '--admin-port', '0', ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = once(proc, 'exit');
+  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout! });
+    rl.on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry.msg === 'gatehouse started') resolve(entry);
+      } catch {
+        logs.push({ raw: line });
+      }
+    });
+    exited.then(([code]) => reject(new Error(`gateway exited with ${String(code)} before starting: ${stderr}${JSON.stringify(logs.slice(-5))}`)), reject);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`gateway did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+  });
+  let entry: Record<string, unknown>;
+  try {
+    entry = await Promise.race([started, timeout]);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  const mqtt = (entry.mqtt as Array<{ port: number }>)[0]!;
+  const admin = entry.admin as { port: number } | undefined;
+  const waitExit = async (): Promise<number | null> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+    const [code] = (await exited) as [number | null];
+    return code;
+  };
+  return {
+    proc,
+    mqttPort: mqtt.port,
+    adminPort: admin?.port ?? 0,
+    mqttUrl: `mqtt://127.0.0.1:${mqtt.port}`,
+    adminUrl: `http://127.0.0.1:${admin?.port ?? 0}`,
+    logs,
+    async kill9() {
+      proc.kill('SIGKILL');
+      await waitExit();
+    },
+    async stop() {
+      proc.kill('SIGTERM');
+      return waitExit();
+    },
+  };
+}

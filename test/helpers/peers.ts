@@ -1,0 +1,182 @@
+// Real upstream peers for tests: kinesalite and s3rver (npm, in-process), nats-server and
+// mosquitto (Debian binaries, child processes). Each listens on 127.0.0.1 on a free port, keeps
+// its data in a temp dir (or in memory for kinesalite), and offers down()/up() for outages that
+// keep the data, restart() = down + up, and stop() (also registered with t.after).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { connect as netConnect, type Server } from 'node:net';
+import { Server as HttpServer } from 'node:http';
+import type { TestContext } from 'node:test';
+import { freePort, tempDir, waitUntil, which } from './index.js';
+
+export interface Peer {
+  /** Base URL (http://127.0.0.1:PORT, nats://..., mqtt://...). */
+  url: string;
+  port: number;
+  /** Make the peer unreachable, keeping its data. */
+  down(): Promise<void>;
+  /** Bring it back on the same port. */
+  up(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const require = createRequire(import.meta.url);
+
+/** True once something accepts TCP connections on the port. */
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+  });
+}
+
+/** Close a listener and its open keep-alive sockets, without the subclass' own close(). */
+function closeHttp(server: HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    HttpServer.prototype.close.call(server, () => resolve());
+    server.closeAllConnections();
+  });
+}
+
+type KinesaliteFactory = (opts: { createStreamMs?: number; deleteStreamMs?: number; updateStreamMs?: number; shardLimit?: number }) => HttpServer;
+
+/**
+ * kinesalite in this process, in memory. down() closes only the HTTP listener (kinesalite's own
+ * close() would drop its in-memory database), so data survives an outage.
+ */
+export async function startKinesalite(t: TestContext): Promise<Peer> {
+  const kinesalite = require('kinesalite') as KinesaliteFactory;
+  const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+  await listen(server, 0);
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  let listening = true;
+  const peer: Peer = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async down() { if (listening) { listening = false; await closeHttp(server); } },
+    async up() { if (!listening) { (HttpServer.prototype.listen as (this: HttpServer, port: number, host: string) => unknown).call(server, port, '127.0.0.1'); listening = true; await waitUntil(() => portOpen(port), `kinesalite back on ${port}`); } },
+    async restart() { await peer.down(); await peer.up(); },
+    async stop() {
+      if (listening) { listening = false; await closeHttp(server); }
+    },
+  };
+  t.after(() => peer.stop());
+  return peer;
+}
+
+interface S3rverInstance {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  httpServer?: HttpServer;
+}
+type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
+
+/** s3rver in this process, storing objects under a temp dir, with the given buckets. */
+export async function startS3rver(t: TestContext, buckets: string[]): Promise<Peer & { directory: string }> {
+  const S3rver = require('s3rver') as S3rverCtor;
+  const directory = await tempDir(t, 'gatehouse-s3rver-');
+  let port = 0;
+  let inst: S3rverInstance | undefined;
+  const boot = async (): Promise<void> => {
+    inst = new S3rver({ port, address: '127.0.0.1', silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
+    const addr = await inst.run();
+    port = addr.port;
+  };
+  await boot();
+  const halt = async (): Promise<void> => {
+    const i = inst;
+    inst = undefined;
+    if (!i) return;
+    i.httpServer?.closeAllConnections();
+    await i.close();
+  };
+  const peer = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    directory,
+    down: halt,
+    async up() { if (!inst) await boot(); },
+    async restart() { await halt(); await boot(); },
+    stop: halt,
+  };
+  t.after(() => peer.stop());
+  return peer;
+}
+
+/** A child process peer: spawned with args, ready when its port accepts connections. */
+async function childPeer(t: TestContext, scheme: string, bin: string, args: (port: number) => string[], before?: (port: number) => Promise<void>): Promise<Peer> {
+  const path = which(bin);
+  if (!path) throw new Error(`${bin} is not installed`);
+  const port = await freePort();
+  if (before) await before(port);
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const boot = async (): Promise<void> => {
+    stderr = '';
+    const c = spawn(path, args(port), { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    c.stderr?.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4000) stderr += d; });
+    await waitUntil(async () => {
+      if (c.exitCode !== null) throw new Error(`${bin} exited with ${c.exitCode}: ${stderr}`);
+      return portOpen(port);
+    }, `${bin} listening on ${port}`, 10_000, 20);
+  };
+  const halt = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.kill('SIGTERM');
+    const timer = setTimeout(() => c.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await boot();
+  const peer: Peer = {
+    url: `${scheme}://127.0.0.1:${port}`,
+    port,
+    down: halt,
+    async up() { if (!child) await boot(); },
+    async restart() { await halt(); await boot(); },
+    stop: halt,
+  };
+  t.after(() => peer.stop());
+  return peer;
+}
+
+/** nats-server with JetStream, file storage in a temp dir (survives restart). */
+export async function startNats(t: TestContext): Promise<Peer> {
+  const dir = await tempDir(t, 'gatehouse-nats-');
+  return childPeer(t, 'nats', 'nats-server', (port) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir]);
+}
+
+/** mosquitto with persistence in a temp dir (queued QoS 1 messages survive restart), anonymous on loopback. */
+export async function startMosquitto(t: TestContext): Promise<Peer> {
+  const dir = await tempDir(t, 'gatehouse-mosquitto-');
+  const conf = join(dir, 'mosquitto.conf');
+  return childPeer(t, 'mqtt', 'mosquitto', () => ['-c', conf], async (port) => {
+    await writeFile(conf, [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence true',
+      `persistence_location ${dir}/`,
+      'autosave_interval 1',
+      'max_queued_messages 100000',
+      'log_dest stderr',
+      'log_type error',
+      '',
+    ].join('\n'));
+  });
+}

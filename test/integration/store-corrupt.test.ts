@@ -1,0 +1,41 @@
+// Damaged data on a real LevelDB: a segment value overwritten with garbage is reported with
+// GH_STORE_CORRUPT and its key, counted, and skipped; the store keeps working.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Level } from 'level';
+import { openLocalStreams } from '../../gateway/store/index.js';
+import { isGatehouseError } from '../../gateway/errors.js';
+import { metricValue, tempDir, testDeps } from '../helpers/index.js';
+
+test('a segment that does not decode is skipped with GH_STORE_CORRUPT, never a crash', async (t) => {
+  const dir = await tempDir(t);
+  let store = await openLocalStreams({ path: dir }, testDeps());
+  await store.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject' });
+  await Promise.all([1, 2, 3].map((i) => store.append('s', { topic: 't', payload: Buffer.from(`a${i}`), receivedAt: 1 })));
+  await Promise.all([4, 5].map((i) => store.append('s', { topic: 't', payload: Buffer.from(`b${i}`), receivedAt: 2 })));
+  await store.close();
+
+  // Damage the second segment (seqs 4-5): the newest key of the stream's range.
+  const raw = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const keys = await raw.keys({ gte: Buffer.from('S'), lt: Buffer.from('T') }).all();
+  assert.equal(keys.length, 2, 'one segment per commit batch');
+  await raw.put(keys[1] as Buffer, Buffer.from('garbage that is not a segment'));
+  await raw.close();
+
+  const deps = testDeps();
+  store = await openLocalStreams({ path: dir }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject' });
+  assert.equal(store.info('s').lastSeq, 5, 'counters come from keys, so open is unaffected');
+  assert.deepEqual((await store.read('s', 1)).map((r) => r.seq), [1, 2, 3]);
+  // Nothing decodable from 4 on: the reader gets the error with the key, not an empty page.
+  await assert.rejects(store.read('s', 4), (e: unknown) => isGatehouseError(e, 'GH_STORE_CORRUPT') && /key [0-9a-f]+/.test(e.where ?? ''));
+  assert.equal(await store.append('s', { topic: 't', payload: Buffer.from('c6'), receivedAt: 3 }), 6);
+  // Readers move past the damaged segment.
+  assert.deepEqual((await store.read('s', 4)).map((r) => r.payload.toString()), ['c6']);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_store_corrupt_segments_total', { stream: 's' })) >= 2);
+  // Reclaim deletes it like any other segment.
+  await store.addConsumer('s', 'exp');
+  await store.setCheckpoint('s', 'exp', 5);
+  assert.deepEqual([store.info('s').records, store.info('s').firstSeq], [1, 6]);
+});

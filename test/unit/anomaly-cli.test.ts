@@ -1,0 +1,105 @@
+// The `gatehouse detect` contract on small CSVs in a temp dir (in-process, real files/streams).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { tempDir } from '../helpers/index.js';
+import { runDetect } from '../../rules/anomaly/cli.js';
+
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const outChunks: Buffer[] = [];
+  const errChunks: Buffer[] = [];
+  stdout.on('data', (c: Buffer) => outChunks.push(c));
+  stderr.on('data', (c: Buffer) => errChunks.push(c));
+  const code = await runDetect(argv, { stdout, stderr });
+  return { code, out: Buffer.concat(outChunks).toString('utf8'), err: Buffer.concat(errChunks).toString('utf8') };
+}
+
+function csv(n: number, spikeAt = -1): string {
+  const rows = ['timestamp,value'];
+  for (let i = 0; i < n; i++) {
+    const v = i === spikeAt ? 60 : 20 + Math.sin(i / 5) + ((i * 7919) % 13) / 26;
+    rows.push(`2024-01-01 00:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')},${v}`);
+  }
+  return rows.join('\n') + '\n';
+}
+
+test('detect writes timestamp,value,anomaly_score, one row per input row', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'series.csv');
+  await writeFile(file, csv(400, 350));
+  const r = await run(['--input', file]);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.equal(lines[0], 'timestamp,value,anomaly_score');
+  assert.equal(lines.length, 401);
+  const scores = lines.slice(1).map((l) => Number(l.split(',')[2]));
+  assert.ok(scores.every(Number.isFinite));
+  assert.equal(lines[1]!.split(',')[0], '2024-01-01 00:00:00');
+  const spike = scores[350]!;
+  assert.ok(spike > Math.max(...scores.slice(300, 350)), 'the spike row has the top recent score');
+});
+
+test('strictly online: a prefix file scores exactly like the first rows of the full file', async (t) => {
+  const dir = await tempDir(t);
+  const full = csv(500, 420);
+  const prefix = full.split('\n').slice(0, 301).join('\n') + '\n';
+  await writeFile(join(dir, 'full.csv'), full);
+  await writeFile(join(dir, 'prefix.csv'), prefix);
+  for (const args of [[], ['--detector', 'rcf', '--param', 'numberOfTrees=20', '--param', 'subSampleSize=64'], ['--detector', 'zscore']]) {
+    const a = await run([...args, '--input', join(dir, 'full.csv')]);
+    const b = await run(['detect', ...args, '--input', join(dir, 'prefix.csv')]);
+    assert.equal(a.code, 0, a.err);
+    assert.equal(b.code, 0, b.err);
+    const fullRows = a.out.trimEnd().split('\n');
+    const prefixRows = b.out.trimEnd().split('\n');
+    assert.equal(prefixRows.length, 301);
+    assert.deepEqual(prefixRows, fullRows.slice(0, 301), `detector args ${args.join(' ')}`);
+  }
+});
+
+test('a non-numeric value keeps its row with score 0 and warns once', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'bad.csv');
+  await writeFile(file, 'timestamp,value\n1,1.5\n2,abc\n3,\n4,2.5\n');
+  const r = await run(['--detector', 'ewma', '--input', file]);
+  assert.equal(r.code, 0);
+  assert.deepEqual(r.out.trimEnd().split('\n').slice(1, 4), ['1,1.5,0', '2,abc,0', '3,,0']);
+  assert.equal(r.out.trimEnd().split('\n').length, 5);
+  assert.match(r.err, /bad\.csv:3: value 'abc' is not a number/);
+  assert.match(r.err, /2 rows with a non-numeric value/);
+});
+
+test('bad input exits 2 with a clear message', async (t) => {
+  const dir = await tempDir(t);
+  const header = join(dir, 'header.csv');
+  await writeFile(header, 'time,val\n1,2\n');
+  const empty = join(dir, 'empty.csv');
+  await writeFile(empty, '');
+  const cases: Array<[string[], RegExp]> = [
+    [['--input', join(dir, 'missing.csv')], /cannot read input .*missing\.csv/],
+    [['--input', header], /header must be 'timestamp,value'/],
+    [['--input', empty], /is empty/],
+    [[], /--input FILE\.csv is required/],
+    [['--detector', 'magic', '--input', header], /unknown detector 'magic'/],
+    [['--detector', 'zscore', '--param', 'window=1', '--input', header], /GH_DETECTOR_PARAM: zscore: window=1/],
+    [['--param', 'oops', '--input', header], /--param needs key=value/],
+    [['--bogus'], /unknown argument '--bogus'/],
+  ];
+  for (const [argv, re] of cases) {
+    const r = await run(argv);
+    assert.equal(r.code, 2, `exit code for ${argv.join(' ')}`);
+    assert.match(r.err, re);
+  }
+});
+
+test('--help lists every detector and its params', async () => {
+  const r = await run(['--help']);
+  assert.equal(r.code, 0);
+  for (const word of ['auto (default)', 'zscore', 'ewma', 'rcf', 'numberOfTrees=100', 'subSampleSize=256', 'timeDecay=100000', 'shingleSize=1', 'window=100']) {
+    assert.ok(r.out.includes(word), `help mentions ${word}`);
+  }
+});

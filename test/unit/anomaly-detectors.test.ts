@@ -1,0 +1,157 @@
+// Detectors as pure logic: warm-up, determinism, spikes, attribution, snapshot/restore, params.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isGatehouseError } from '../../gateway/errors.js';
+import { createDetector, restoreDetector, rcfExplain, DETECTORS } from '../../rules/anomaly/index.js';
+
+const isGatehouseErrorCode = isGatehouseError;
+
+/** Deterministic noise (LCG) so tests never depend on Math.random. */
+function noise(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647 - 0.5;
+  };
+}
+
+function series(n: number, seed = 7): number[] {
+  const r = noise(seed);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) out.push(10 + Math.sin(i / 8) + 0.2 * r());
+  return out;
+}
+
+const SMALL_RCF = { numberOfTrees: 30, subSampleSize: 64 };
+
+test('rcf scores 0 during warm-up (subSampleSize points), then scores', () => {
+  const det = createDetector('rcf', SMALL_RCF);
+  const xs = series(200);
+  for (let i = 0; i < 64; i++) {
+    assert.equal(det.update(xs[i]!), 0, `point ${i} is in warm-up`);
+    assert.equal(det.warm, i + 1 >= 64);
+  }
+  assert.ok(det.update(xs[64]!) > 0, 'first point after warm-up has a score');
+});
+
+test('rcf warm-up counts shingles: shingleSize 4 needs 3 more points', () => {
+  const det = createDetector('rcf', { ...SMALL_RCF, shingleSize: 4 });
+  const xs = series(200);
+  for (let i = 0; i < 64 + 3; i++) assert.equal(det.update(xs[i]!), 0);
+  assert.ok(det.update(xs[67]!) > 0);
+});
+
+test('same input + seed = identical scores; another seed differs', () => {
+  const xs = series(400);
+  const run = (seed: number): number[] => {
+    const det = createDetector('rcf', { ...SMALL_RCF, seed });
+    return xs.map((x) => det.update(x));
+  };
+  assert.deepEqual(run(3), run(3));
+  assert.notDeepEqual(run(3), run(4));
+  const auto = (): number[] => {
+    const det = createDetector('auto', {});
+    return series(600).map((x) => det.update(x));
+  };
+  assert.deepEqual(auto(), auto());
+});
+
+for (const info of DETECTORS) {
+  test(`${info.name}: a clear spike scores higher than every normal point`, () => {
+    const det = createDetector(info.name, info.name === 'rcf' ? SMALL_RCF : {});
+    const xs = series(700);
+    let maxNormal = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const s = det.update(xs[i]!);
+      if (i >= 400) maxNormal = Math.max(maxNormal, s);
+    }
+    assert.ok(det.warm, 'warm after 700 points');
+    const spike = det.update(25);
+    assert.ok(spike > maxNormal, `spike ${spike} > max normal ${maxNormal}`);
+  });
+}
+
+test('rcf attribution points at the input that moved, with its direction', () => {
+  const det = createDetector('rcf', { ...SMALL_RCF, inputs: 3 });
+  const r = noise(11);
+  for (let i = 0; i < 500; i++) rcfExplain(det, [r(), 5 + r(), -3 + r()]);
+  const low = rcfExplain(det, [0, -4, -3]);
+  const sum = low.attribution.reduce((a, b) => a + b.strength, 0);
+  assert.ok(Math.abs(sum - low.score) < 1e-9 * Math.max(1, low.score), 'strengths sum to the score');
+  assert.equal(low.attribution.length, 3);
+  assert.ok(low.attribution[1]!.strength > 0.8 * low.score, 'input 1 carries the score');
+  assert.equal(low.attribution[1]!.directionalExplanation, 'LOW');
+  const high = rcfExplain(det, [0, 5, 9]);
+  assert.ok(high.attribution[2]!.strength > 0.8 * high.score);
+  assert.equal(high.attribution[2]!.directionalExplanation, 'HIGH');
+  assert.throws(() => rcfExplain(createDetector('zscore', {}), 1), (e: unknown) => isGatehouseErrorCode(e, 'GH_DETECTOR_PARAM'));
+});
+
+for (const info of DETECTORS) {
+  test(`${info.name}: snapshot/restore continues identically`, () => {
+    const params = info.name === 'rcf' ? { ...SMALL_RCF, shingleSize: 2 } : {};
+    const a = createDetector(info.name, params);
+    const xs = series(900, 5);
+    for (let i = 0; i < 450; i++) a.update(xs[i]!);
+    const bytes = a.snapshot();
+    const b = restoreDetector(bytes);
+    assert.equal(b.name, info.name);
+    assert.deepEqual(b.params, a.params);
+    for (let i = 450; i < 900; i++) assert.equal(b.update(xs[i]!), a.update(xs[i]!), `point ${i}`);
+    assert.deepEqual(b.snapshot(), a.snapshot());
+  });
+}
+
+test('restoreDetector rejects garbage with GH_STORE_CORRUPT, never crashes', () => {
+  const good = createDetector('zscore', {}).snapshot();
+  for (const bad of [new Uint8Array(0), new Uint8Array(64), good.subarray(0, good.length - 3), Uint8Array.from(good).fill(7, 12, 20)]) {
+    assert.throws(() => restoreDetector(bad), (e: unknown) => isGatehouseErrorCode(e, 'GH_STORE_CORRUPT'));
+  }
+});
+
+test('non-finite inputs score 0 and leave the state untouched', () => {
+  const a = createDetector('ewma', {});
+  const b = createDetector('ewma', {});
+  const xs = series(100);
+  for (const x of xs) {
+    a.update(x);
+    b.update(x);
+    assert.equal(b.update(NaN), 0);
+    assert.equal(b.update(Infinity), 0);
+  }
+  assert.equal(a.update(12), b.update(12));
+});
+
+test('param validation names the param, the allowed range and an example', () => {
+  const cases: Array<[string, Record<string, number | string>, RegExp]> = [
+    ['rcf', { numberOfTrees: 0 }, /numberOfTrees=0 .*integer in \[1, 1000\]/],
+    ['rcf', { subSampleSize: 'lots' }, /subSampleSize=lots/],
+    ['zscore', { window: 2.5 }, /window=2.5 .*integer/],
+    ['ewma', { alpha: 2 }, /alpha=2 .*\[0, 1\]/],
+    ['rcf', { numberOfTree: 10 }, /unknown param 'numberOfTree'/],
+    ['nope', {}, /unknown detector 'nope'/],
+  ];
+  for (const [name, params, re] of cases) {
+    assert.throws(
+      () => createDetector(name, params),
+      (e: unknown) => {
+        assert.ok(isGatehouseErrorCode(e, 'GH_DETECTOR_PARAM'));
+        const err = e as Error & { hint?: string };
+        assert.match(err.message, re);
+        assert.ok(err.hint && err.hint.length > 0, 'has a hint with an example');
+        return true;
+      },
+    );
+  }
+  // strings from the CLI are accepted when numeric
+  assert.equal(createDetector('zscore', { window: '50' }).params.window, 50);
+});
+
+test('DETECTORS metadata: every param has a default accepted by its own validation', () => {
+  for (const info of DETECTORS) {
+    const defaults = Object.fromEntries(info.params.map((p) => [p.name, p.default]));
+    const det = createDetector(info.name, defaults);
+    assert.deepEqual(det.params, defaults);
+    for (const p of info.params) assert.ok(p.description.length > 0);
+  }
+});

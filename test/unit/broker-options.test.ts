@@ -1,0 +1,63 @@
+// Broker options schema, security check and password hashing (pure logic).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { brokerOptionsSchema, checkBrokerSecurity, isLoopback, listenerName } from '../../gateway/broker/options.js';
+import { hashPassword, verifyPassword } from '../../gateway/broker/password.js';
+import { isGatehouseError } from '../../gateway/errors.js';
+
+test('defaults', () => {
+  const o = brokerOptionsSchema.parse({});
+  assert.deepEqual(o.listeners, [{ host: '127.0.0.1', port: 1883 }]);
+  assert.equal(o.allowAnonymous, true);
+  assert.equal(o.maxConnections, 1000);
+  assert.equal(o.maxPayloadBytes, 256 * 1024);
+  assert.equal(o.maxInflight, 100);
+  assert.equal(o.acl, undefined);
+  checkBrokerSecurity(o);
+});
+
+test('checkBrokerSecurity refuses anonymous beyond loopback, with a hint', () => {
+  for (const host of ['0.0.0.0', '::', '192.168.1.5', '']) {
+    const o = brokerOptionsSchema.parse({ listeners: [{ host: '127.0.0.1' }, { host, port: 1884 }] });
+    assert.throws(
+      () => checkBrokerSecurity(o),
+      (err) => isGatehouseError(err, 'GH_CONFIG_INSECURE') && err.where === 'broker.listeners[1].host' && /127\.0\.0\.1/.test(err.hint ?? ''),
+      host,
+    );
+  }
+  checkBrokerSecurity(brokerOptionsSchema.parse({ listeners: [{ host: '0.0.0.0' }], allowAnonymous: false }));
+  checkBrokerSecurity(brokerOptionsSchema.parse({ listeners: [{ host: '::1' }, { host: '127.0.0.2' }, { host: 'localhost' }] }));
+  // mutual TLS authenticates clients by certificate
+  checkBrokerSecurity(brokerOptionsSchema.parse({ listeners: [{ host: '0.0.0.0', tls: { cert: 'c', key: 'k', ca: 'ca', requestCert: true } }] }));
+  const withUsers = brokerOptionsSchema.parse({ listeners: [{ host: '0.0.0.0' }], users: [{ username: 'u', password: hashPassword('p') }] });
+  assert.throws(() => checkBrokerSecurity(withUsers), (err) => isGatehouseError(err) && /allowAnonymous: false/.test(err.hint ?? ''));
+});
+
+test('isLoopback and listener names', () => {
+  assert.equal(isLoopback('127.0.0.1'), true);
+  assert.equal(isLoopback('::ffff:127.0.0.1'), true);
+  assert.equal(isLoopback('10.0.0.1'), false);
+  const ls = brokerOptionsSchema.parse({ listeners: [{ port: 1 }, { port: 2, tls: { cert: 'c', key: 'k' } }, { port: 3 }] }).listeners;
+  assert.deepEqual([0, 1, 2].map((i) => listenerName(ls, i)), ['mqtt-0', 'mqtts', 'mqtt-1']);
+});
+
+test('plain passwords and duplicate users are refused with the key path', () => {
+  const r = brokerOptionsSchema.safeParse({ users: [{ username: 'u', password: 'hunter2' }] });
+  assert.equal(r.success, false);
+  assert.deepEqual(r.error?.issues[0]?.path, ['users', 0, 'password']);
+  const h = hashPassword('x');
+  assert.equal(brokerOptionsSchema.safeParse({ users: [{ username: 'u', password: h }, { username: 'u', password: h }] }).success, false);
+  assert.equal(brokerOptionsSchema.safeParse({ maxPayloadBytes: 0 }).success, false);
+});
+
+test('hashPassword / verifyPassword', async () => {
+  const h = hashPassword('s3cret');
+  assert.match(h, /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+  assert.notEqual(hashPassword('s3cret'), h, 'random salt');
+  assert.equal(await verifyPassword('s3cret', h), true);
+  assert.equal(await verifyPassword(Buffer.from('s3cret'), h), true);
+  assert.equal(await verifyPassword('wrong', h), false);
+  assert.equal(await verifyPassword('s3cret', 'garbage'), false);
+  assert.equal(await verifyPassword('s3cret', 'scrypt$1048577$8$1$AAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), false, 'absurd cost refused');
+  assert.equal(brokerOptionsSchema.safeParse({ users: [{ username: 'u', password: h }] }).success, true);
+});

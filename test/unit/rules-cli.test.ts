@@ -1,0 +1,80 @@
+// `gatehouse rules eval` / `rules check` contract, driven through in-memory streams.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runRulesEval, runRulesCheck } from '../../rules/cli.js';
+import { tempDir } from '../helpers/index.js';
+
+async function run(fn: typeof runRulesEval, argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await fn(argv, { stdout, stderr });
+  return { code, out, err };
+}
+
+test('rules eval prints each output as one compact JSON line', async () => {
+  const cases: Array<[string[], string]> = [
+    [['--sql', "SELECT color AS rgb FROM 'a/b'", '--topic', 'a/b', '--payload', '{"color": "red"}'], '{"rgb":"red"}\n'],
+    [['--sql', "SELECT VALUE color FROM 'a/b'", '--topic', 'a/b', '--payload', '{"color":"red"}'], '"red"\n'],
+    [['--sql', "SELECT VALUE arr FROM 'a/b'", '--topic', 'a/b', '--payload', '{"arr":[1,2]}'], '[1,2]\n'],
+    [['--sql', "SELECT * FROM 'a/#'", '--topic', 'a/b', '--payload', '{ "x" : [ 1, 2 ] }'], '{"x":[1,2]}\n'],
+    [['--sql', "SELECT clientid() AS c, topic(2) AS t FROM 'a/+'", '--topic', 'a/b', '--payload', '{}', '--clientid', 'dev7'], '{"c":"dev7","t":"b"}\n'],
+    [['--sql', "SELECT sql_version() AS v FROM 'a'", '--topic', 'a', '--payload', '{}', '--sql-version', '2015-10-08'], '{"v":"2015-10-08"}\n'],
+  ];
+  for (const [argv, want] of cases) {
+    const r = await run(runRulesEval, argv);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, want, argv.join(' '));
+  }
+});
+
+test('rules eval prints nothing and exits 0 when FROM does not match or WHERE is false', async () => {
+  for (const argv of [
+    ['--sql', "SELECT * FROM 'a/+'", '--topic', 'b/c', '--payload', '{}'],
+    ['--sql', "SELECT * FROM 'a' WHERE t > 5", '--topic', 'a', '--payload', '{"t":1}'],
+    ['--sql', "SELECT * FROM 'a' WHERE t > 5", '--topic', 'a', '--payload', 'not json'],
+  ]) {
+    const r = await run(runRulesEval, argv);
+    assert.equal(r.code, 0);
+    assert.equal(r.out, '');
+  }
+});
+
+test('rules eval: SQL errors exit 2 with line, column and message on stderr', async () => {
+  const r = await run(runRulesEval, ['--sql', "SELECT a FROM 'x' WHERE", '--topic', 'x', '--payload', '{}']);
+  assert.equal(r.code, 2);
+  assert.equal(r.out, '');
+  assert.match(r.err, /GH_SQL_SYNTAX at line 1, column 24: expected an expression/);
+  const s = await run(runRulesEval, ['--sql', "SELECT nope() FROM 'x'", '--topic', 'x', '--payload', '{}']);
+  assert.equal(s.code, 2);
+  assert.match(s.err, /line 1, column 8: unknown function nope/);
+  const a = await run(runRulesEval, ['--sql', "SELECT * FROM 'x'"]);
+  assert.equal(a.code, 2);
+  assert.match(a.err, /missing --topic, --payload/);
+  const h = await run(runRulesEval, ['--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.out, /Usage: gatehouse rules eval/);
+});
+
+test('rules check validates a file, listing every error', async (t) => {
+  const dir = await tempDir(t);
+  const good = join(dir, 'good.yaml');
+  await writeFile(good, "version: 2\nrules:\n  - name: a\n    sql: SELECT * FROM 'x'\n    actions: [ { stream: { name: s } } ]\n  - name: b\n    enabled: false\n    sql: SELECT * FROM 'y'\n    actions: [ { republish: { topic: z } } ]\n");
+  const ok = await run(runRulesCheck, [good]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /OK, rule set version 2, 2 rules \(1 enabled\)/);
+  const bad = join(dir, 'bad.json');
+  await writeFile(bad, JSON.stringify({ version: 1, rules: [{ name: 'a', sql: 'SELECT', actions: [{ stream: { name: 's' } }] }, { name: 'b', sql: "SELECT x( FROM 'y'", actions: [{ nope: {} }] }] }));
+  const r = await run(runRulesCheck, [bad]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /3 errors/);
+  assert.match(r.err, /rule a \(line 1, column 7\)/);
+  assert.match(r.err, /rule b \(line 1, column 11\): GH_SQL_SYNTAX/);
+  assert.match(r.err, /unknown action kind 'nope'/);
+});

@@ -1,0 +1,263 @@
+// Rules engine: topic index, rule sets, actions, error actions, durability gating, swap, metrics.
+// Test doubles: the Publisher and StreamAppender here are in-memory recorders, because the real
+// ones (broker publish, LevelDB store) belong to other components; the engine only sees these
+// interfaces. Everything else (compiler, index, engine, metrics registry) is the real code.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { testDeps, metricValue, tempDir } from '../helpers/index.js';
+import { TopicIndex, topicMatches } from '../../rules/topic-index.js';
+import { compileRuleSet, validateRuleSet } from '../../rules/ruleset.js';
+import { createRuleEngine, type ErrorActionPayload } from '../../rules/engine.js';
+import { loadRuleSetFile } from '../../rules/schema.js';
+import { builtinActionRegistry, createActionRegistry, republishAction, streamAction, type Publisher, type StreamAppender } from '../../rules/actions/index.js';
+import { GatehouseError } from '../../gateway/errors.js';
+import type { Message } from '../../gateway/message.js';
+import type { AppendRecord } from '../../gateway/store/types.js';
+import type { RuleSetDefinition } from '../../rules/types.js';
+
+function msg(topic: string, payload: string | Buffer, extra: Partial<Message> = {}): Message {
+  return { topic, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), qos: 1, source: { kind: 'mqtt', id: 'dev-1' }, receivedAt: 1234, ...extra };
+}
+
+class Recorder implements Publisher, StreamAppender {
+  published: Array<{ topic: string; payload: string; qos: number; hops?: number }> = [];
+  appended: Array<{ stream: string; rec: AppendRecord }> = [];
+  failStream = false;
+  failPublish = false;
+  pending: Array<() => void> = [];
+  hold = false;
+  publish(p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; hops?: number }): void {
+    if (this.failPublish) throw new Error('broker down');
+    this.published.push({ topic: p.topic, payload: p.payload.toString(), qos: p.qos, hops: p.hops });
+  }
+  append(stream: string, rec: AppendRecord): Promise<number> {
+    if (this.failStream) return Promise.reject(new GatehouseError('GH_STREAM_FULL', `stream ${stream} is full`));
+    this.appended.push({ stream, rec });
+    if (this.hold) return new Promise((r) => this.pending.push(() => r(this.appended.length)));
+    return Promise.resolve(this.appended.length);
+  }
+  hasStream(name: string): boolean {
+    return name !== 'missing';
+  }
+}
+
+function setup(def: RuleSetDefinition) {
+  const rec = new Recorder();
+  const registry = builtinActionRegistry({ publisher: rec, streams: rec });
+  const deps = testDeps();
+  const engine = createRuleEngine(compileRuleSet(def, registry), deps);
+  return { rec, registry, deps, engine };
+}
+
+test('topic index: +, #, $-topics, parent of #, order, many filters', () => {
+  const idx = new TopicIndex<string>();
+  const filters = ['a/b', 'a/+', 'a/#', '#', '+/b', '+/+/c', 'x/y/#', '$SYS/#', 'a/b/c'];
+  filters.forEach((f) => idx.add(f, f));
+  assert.deepEqual([...idx.match('a/b')], ['a/b', 'a/+', 'a/#', '#', '+/b']);
+  assert.deepEqual([...idx.match('a')], ['a/#', '#']);
+  assert.deepEqual([...idx.match('a/b/c')], ['a/#', '#', '+/+/c', 'a/b/c']);
+  assert.deepEqual([...idx.match('x/y')], ['#', 'x/y/#']);
+  assert.deepEqual([...idx.match('$SYS/load')], ['$SYS/#']);
+  assert.deepEqual([...idx.match('q/r/s/t')], ['#']);
+  assert.equal(idx.match('a/b'), idx.match('a/b')); // memoised
+  const big = new TopicIndex<number>(100);
+  for (let i = 0; i < 1000; i++) big.add(`fleet/${i}/+`, i);
+  for (let i = 0; i < 1000; i += 97) assert.deepEqual([...big.match(`fleet/${i}/engine`)], [i]);
+  assert.equal(big.match('fleet/1000/engine').length, 0);
+  assert.ok(topicMatches('s/+/t', 's/x/t') && !topicMatches('s/+/t', 's/x/y/t'));
+});
+
+test('republish with templates, SELECT VALUE, non-durable: handle returns undefined', async () => {
+  const { rec, engine, deps } = setup({
+    version: 1,
+    rules: [
+      { name: 'hot', sql: "SELECT temp, topic(2) AS id FROM 'fleet/+/engine' WHERE temp > 50", actions: [{ republish: { topic: 'alerts/${topic(2)}/${upper(kind)}', qos: 1 } }] },
+      { name: 'colour', sql: "SELECT VALUE rgb FROM 'fleet/#'", actions: [{ republish: { topic: 'colours' } }] },
+      { name: 'off', enabled: false, sql: "SELECT * FROM '#'", actions: [{ republish: { topic: 'never' } }] },
+    ],
+  });
+  assert.equal(engine.handle(msg('fleet/t1/engine', '{"temp":60,"kind":"oil","rgb":"red"}')), undefined);
+  assert.equal(engine.handle(msg('fleet/t1/engine', '{"temp":40}')), undefined);
+  assert.equal(engine.handle(msg('other/topic', '{"temp":99}')), undefined);
+  assert.deepEqual(rec.published, [
+    { topic: 'alerts/t1/OIL', payload: '{"temp":60,"id":"t1"}', qos: 1, hops: 1 },
+    { topic: 'colours', payload: '"red"', qos: 0, hops: 1 },
+  ]);
+  const c = engine.counters();
+  assert.deepEqual(c.get('hot'), { matched: 2, emitted: 1, errors: 0, actionFailures: 0 });
+  assert.deepEqual(c.get('off'), { matched: 0, emitted: 0, errors: 0, actionFailures: 0 });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_rule_matched_total', { rule: 'hot' }), 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_rule_emitted_total', { rule: 'colour' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_rules_messages_total'), 3);
+  engine.close();
+});
+
+test('stream action is durable: handle returns a promise that waits for the append; record keeps topic, receivedAt, key', async () => {
+  const { rec, engine } = setup({
+    version: 1,
+    rules: [{ name: 'archive', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive', partitionKey: '${topic(2)}' } }] }],
+  });
+  rec.hold = true;
+  const p = engine.handle(msg('fleet/t9/x', '{"a":1}'));
+  assert.ok(p instanceof Promise);
+  let done = false;
+  void p.then(() => (done = true));
+  await Promise.resolve();
+  assert.equal(done, false);
+  rec.pending.forEach((f) => f());
+  await p;
+  assert.deepEqual(rec.appended, [{ stream: 'archive', rec: { topic: 'fleet/t9/x', payload: Buffer.from('{"a":1}'), receivedAt: 1234, key: 't9' } }]);
+  engine.close();
+});
+
+test('action failure: one AWS-format error message to errorAction; durable failure rejects handle()', async () => {
+  const { rec, engine, deps } = setup({
+    version: 1,
+    rules: [
+      {
+        name: 'both',
+        sql: "SELECT * FROM 'dev/#'",
+        actions: [{ stream: { name: 'archive' } }, { republish: { topic: 'copy/${topic()}' } }],
+        errorAction: { republish: { topic: 'errors/rules' } },
+      },
+    ],
+  });
+  rec.failStream = true;
+  rec.failPublish = false;
+  const p = engine.handle(msg('dev/1', '{"x":1}', { traceId: 't-1' }));
+  assert.ok(p);
+  await assert.rejects(p, /stream archive is full/);
+  const err = rec.published.find((x) => x.topic === 'errors/rules');
+  assert.ok(err, 'error action published');
+  const body = JSON.parse(err.payload) as ErrorActionPayload;
+  assert.deepEqual(body, {
+    ruleName: 'both',
+    topic: 'dev/1',
+    traceId: 't-1',
+    clientId: 'dev-1',
+    base64OriginalPayload: Buffer.from('{"x":1}').toString('base64'),
+    failures: [{ failedAction: 'StreamAction', failedResource: 'archive', errorMessage: 'GH_STREAM_FULL: stream archive is full' }],
+  });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_rule_action_failures_total', { rule: 'both', action: 'stream' }), 1);
+  assert.equal(engine.counters().get('both')!.actionFailures, 1);
+  engine.close();
+});
+
+test('non-durable failures never gate the ack; two failures make one error message', async () => {
+  const { rec, engine } = setup({
+    version: 1,
+    rules: [{ name: 'r', sql: "SELECT * FROM 'a'", actions: [{ republish: { topic: 'x' } }, { republish: { topic: 'y' } }], errorAction: { stream: { name: 'errors' } } }],
+  });
+  rec.failPublish = true;
+  const p = engine.handle(msg('a', '{}'));
+  assert.ok(p, 'the durable error action gates the ack');
+  await p;
+  assert.equal(rec.appended.length, 1);
+  const body = JSON.parse(rec.appended[0]!.rec.payload.toString()) as ErrorActionPayload;
+  assert.equal(body.failures.length, 2);
+  assert.deepEqual(body.failures.map((f) => f.failedResource), ['x', 'y']);
+  engine.close();
+});
+
+test('non-JSON payload: WHERE on fields is false and counted; SELECT * passes bytes', async () => {
+  const { rec, engine, deps } = setup({
+    version: 1,
+    rules: [
+      { name: 'w', sql: "SELECT * FROM 'bin' WHERE level > 3", actions: [{ republish: { topic: 'w' } }] },
+      { name: 'raw', sql: "SELECT * FROM 'bin'", actions: [{ republish: { topic: 'raw' } }] },
+    ],
+  });
+  engine.handle(msg('bin', Buffer.from([0xde, 0xad, 0xbe, 0xef])));
+  assert.deepEqual(rec.published.map((p) => p.topic), ['raw']);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_rules_non_json_total'), 1);
+  engine.close();
+});
+
+test('swap replaces the rule set in one step and keeps counters by rule name', () => {
+  const { rec, engine, registry } = setup({ version: 1, rules: [{ name: 'a', sql: "SELECT 1 AS v FROM 't'", actions: [{ republish: { topic: 'o1' } }] }] });
+  engine.handle(msg('t', '{}'));
+  engine.swap(compileRuleSet({ version: 2, rules: [{ name: 'a', sql: "SELECT 2 AS v FROM 't'", actions: [{ republish: { topic: 'o2' } }] }, { name: 'b', sql: "SELECT 3 AS v FROM 't'", actions: [{ republish: { topic: 'o3' } }] }] }, registry));
+  engine.handle(msg('t', '{}'));
+  assert.deepEqual(rec.published.map((p) => `${p.topic}:${p.payload}`), ['o1:{"v":1}', 'o2:{"v":2}', 'o3:{"v":3}']);
+  assert.equal(engine.counters().get('a')!.matched, 2);
+  assert.equal(engine.ruleSet().version, 2);
+  engine.close();
+});
+
+test('republish loop guard stops a rule that feeds itself', () => {
+  const { rec, engine } = setup({ version: 1, rules: [{ name: 'loop', sql: "SELECT * FROM 'l/#'", actions: [{ republish: { topic: 'l/x' } }] }] });
+  engine.handle(msg('l/x', '{}', { hops: 8 }));
+  assert.equal(rec.published.length, 0);
+  assert.equal(engine.counters().get('loop')!.actionFailures, 1);
+  engine.close();
+});
+
+test('compileRuleSet lists every error with rule name and line:column', async () => {
+  const registry = builtinActionRegistry({ publisher: new Recorder(), streams: new Recorder() });
+  let err: unknown;
+  try {
+    compileRuleSet(
+      {
+        version: 1,
+        rules: [
+          { name: 'bad_sql', sql: "SELECT a FROM 'x' WHERE", actions: [{ republish: { topic: 'o' } }] },
+          { name: 'bad_fn', sql: "SELECT\n  nope(a) FROM 'x'", actions: [{ republish: { topic: 'o' } }] },
+          { name: 'bad_action', sql: "SELECT * FROM 'x'", actions: [{ kinesis: { stream: 'k' } }, { republish: { qos: 3 } }] },
+          { name: 'bad_template', sql: "SELECT * FROM 'x'", actions: [{ republish: { topic: 'o/${topic(}' } }] },
+        ],
+      },
+      registry,
+    );
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof GatehouseError && err.code === 'GH_RULESET_INVALID');
+  const text = err.message;
+  assert.match(text, /rule bad_sql \(line 1, column 24\): GH_SQL_SYNTAX/);
+  assert.match(text, /rule bad_fn \(line 2, column 3\): GH_SQL_SEMANTIC: unknown function nope/);
+  assert.match(text, /rule bad_action \(actions\[0\]\): unknown action kind 'kinesis'/);
+  assert.match(text, /rule bad_action \(actions\[1\]\.republish\): .*topic/);
+  assert.match(text, /rule bad_template \(actions\[0\]\.republish, column 5/);
+  assert.equal((err.details as unknown[]).length, 5);
+  // shape errors: duplicate names, bad names, no actions
+  assert.throws(
+    () => compileRuleSet({ version: 1, rules: [{ name: 'x', sql: "SELECT * FROM 'a'", actions: [{ stream: { name: 's' } }] }, { name: 'x', sql: "SELECT * FROM 'a'", actions: [] }, { name: 'bad-name', sql: 'x', actions: [{ stream: { name: 's' } }] }] }, registry),
+    (e: GatehouseError) => /duplicate rule name 'x'/.test(e.message) && /at least one action/.test(e.message) && /letters, digits/.test(e.message),
+  );
+  const set = compileRuleSet({ version: 1, rules: [{ name: 'm', sql: "SELECT * FROM 'a'", actions: [{ stream: { name: 'missing' } }] }] }, registry);
+  await assert.rejects(validateRuleSet(set), /stream 'missing' is not configured/);
+});
+
+test('loadRuleSetFile reads YAML and JSON, with clear errors', async (t) => {
+  const dir = await tempDir(t);
+  const yml = join(dir, 'rules.yaml');
+  await writeFile(yml, "version: 3\nrules:\n  - name: archive\n    sql: SELECT * FROM '#'\n    actions:\n      - stream: { name: archive }\n");
+  const def = await loadRuleSetFile(yml);
+  assert.equal(def.version, 3);
+  assert.equal(def.rules[0]!.enabled, true);
+  const js = join(dir, 'rules.json');
+  await writeFile(js, JSON.stringify({ version: 1, rules: [{ name: 'a', sql: "SELECT * FROM 'a'", actions: [{ republish: { topic: 'b' } }] }] }));
+  assert.equal((await loadRuleSetFile(js)).rules.length, 1);
+  const broken = join(dir, 'broken.yaml');
+  await writeFile(broken, 'version: [1\n');
+  await assert.rejects(loadRuleSetFile(broken), (e: GatehouseError) => e.code === 'GH_RULESET_INVALID' && /broken\.yaml:\d+:\d+/.test(e.where ?? ''));
+  await assert.rejects(loadRuleSetFile(join(dir, 'nope.yaml')), (e: GatehouseError) => e.code === 'GH_CONFIG_READ');
+});
+
+test('custom action kinds plug into the registry', () => {
+  const seen: string[] = [];
+  const registry = createActionRegistry({
+    republish: republishAction(new Recorder()),
+    stream: streamAction(new Recorder()),
+    probe: (opts, tools) => {
+      const tpl = tools.compileTemplate(String(opts.label));
+      return { kind: 'probe', resource: 'probe', durable: false, execute: (out, ctx) => void seen.push(`${tpl.render(ctx)}=${out.toString()}`) };
+    },
+  });
+  const engine = createRuleEngine(compileRuleSet({ version: 1, rules: [{ name: 'p', sql: "SELECT VALUE n FROM 's/+'", actions: [{ probe: { label: 'dev ${topic(2)}' } }] }] }, registry), testDeps());
+  engine.handle(msg('s/d1', '{"n":5}'));
+  assert.deepEqual(seen, ['dev d1=5']);
+  engine.close();
+});

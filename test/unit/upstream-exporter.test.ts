@@ -1,0 +1,343 @@
+// Exporter loop, with test doubles on both sides because this tests the loop's logic alone:
+// - MemoryStreams (test/helpers/memory-streams.ts) stands in for the store (the real store is
+//   exercised in test/integration/upstream-*.test.ts);
+// - ScriptedDestination is a destination whose per-record verdicts each test scripts (no real
+//   peer returns arbitrary per-record mixes on demand; the real destinations have their own tests).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
+import { parseExporterOptions, type ExporterOptionsInput } from '../../gateway/upstream/options.js';
+import type { Destination, DestinationLimits, RecordResult } from '../../gateway/upstream/types.js';
+import type { StoredRecord } from '../../gateway/store/types.js';
+import { MemoryStreams } from '../helpers/memory-streams.js';
+import { metricValue, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
+
+type Verdict = (rec: StoredRecord, call: number) => RecordResult;
+
+class ScriptedDestination extends EventEmitter implements Destination {
+  readonly kind = 'scripted';
+  readonly target = 'memory';
+  readonly limits: DestinationLimits;
+  /** Sequences of each send, in order. */
+  readonly sends: number[][] = [];
+  readonly delivered: number[] = [];
+  verdict: Verdict = () => ({ ok: true });
+  /** Throw (whole-batch retryable failure) for the next N sends. */
+  throwNext = 0;
+  /** When set, send() waits for this promise (or the abort signal). */
+  gate: Promise<void> | undefined;
+  started = 0;
+  stopped = 0;
+
+  constructor(limits: Partial<DestinationLimits> = {}) {
+    super();
+    this.limits = { maxRecords: 500, maxRecordBytes: 1024, maxBatchBytes: 1 << 20, ...limits };
+  }
+
+  async start(): Promise<void> {
+    this.started++;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped++;
+  }
+
+  async send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]> {
+    const call = this.sends.length;
+    this.sends.push(records.map((r) => r.seq));
+    this.emit('send', records);
+    if (this.gate) {
+      await new Promise<void>((resolve, reject) => {
+        signal.addEventListener('abort', () => reject(new Error('aborted by stop')), { once: true });
+        this.gate!.then(resolve, reject);
+      });
+    }
+    if (this.throwNext > 0) {
+      this.throwNext--;
+      throw new Error('network down (scripted)');
+    }
+    const out = records.map((r) => this.verdict(r, call));
+    records.forEach((r, i) => {
+      if (out[i]!.ok) this.delivered.push(r.seq);
+    });
+    this.emit('sent', out);
+    return out;
+  }
+}
+
+async function setup(t: import('node:test').TestContext, opts: Partial<ExporterOptionsInput> = {}, limits: Partial<DestinationLimits> = {}) {
+  const streams = new MemoryStreams();
+  await streams.open();
+  await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
+  const dest = new ScriptedDestination(limits);
+  const deps = testDeps();
+  const options = parseExporterOptions({
+    name: 'exp1', stream: 'telemetry', destination: { type: 'http' },
+    batch: { maxRecords: 10, lingerMs: 0 }, backoff: { initialMs: 2, maxMs: 20 }, ...opts,
+  });
+  const exporter = createExporter(options, { ...deps, streams, destination: dest, random: () => 0.5 });
+  t.after(() => exporter.stop());
+  return { streams, dest, deps, exporter };
+}
+
+function rec(i: number, size = 10): { topic: string; payload: Buffer; receivedAt: number } {
+  return { topic: `dev/${i % 3}`, payload: Buffer.from(String(i).padStart(size, '0')), receivedAt: Date.now() };
+}
+
+async function fill(streams: MemoryStreams, n: number, size = 10): Promise<void> {
+  for (let i = 1; i <= n; i++) await streams.append('telemetry', rec(i, size));
+}
+
+async function drained(streams: MemoryStreams, exporter: Exporter, n: number): Promise<void> {
+  await waitUntil(() => exporter.status().lastExportedSeq >= n, `checkpoint reaches ${n}`);
+  assert.equal(await streams.getCheckpoint('telemetry', 'exp1'), n);
+}
+
+test('batches respect maxRecords and the checkpoint advances and reclaims', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  await fill(streams, 25);
+  await exporter.start();
+  await drained(streams, exporter, 25);
+  assert.deepEqual(dest.sends.map((s) => s.length), [10, 10, 5]);
+  assert.deepEqual(dest.delivered, Array.from({ length: 25 }, (_, i) => i + 1));
+  assert.equal(streams.info('telemetry').records, 0, 'records behind the only consumer are reclaimed');
+});
+
+test('batches respect maxBytes and the destination limits (the smaller wins)', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { batch: { maxRecords: 100, maxBytes: 35, lingerMs: 0 } }, { maxRecords: 3 });
+  await fill(streams, 7, 10);
+  await exporter.start();
+  await drained(streams, exporter, 7);
+  for (const s of dest.sends) assert.ok(s.length <= 3, `batch of ${s.length} > destination maxRecords 3`);
+  assert.deepEqual(dest.sends, [[1, 2, 3], [4, 5, 6], [7]]);
+  const { dest: d2, streams: s2, exporter: e2 } = await setup(t, { batch: { maxRecords: 100, maxBytes: 25, lingerMs: 0 } });
+  await fill(s2, 5, 10);
+  await e2.start();
+  await drained(s2, e2, 5);
+  assert.deepEqual(d2.sends, [[1, 2], [3, 4], [5]], 'two 10-byte records fit in 25 bytes, three do not');
+});
+
+test('linger: a partial batch waits for more records, then goes', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { batch: { maxRecords: 10, lingerMs: 300 } });
+  await exporter.start();
+  const firstSend = waitForEvent(dest, 'send', 5000);
+  const t0 = Date.now();
+  await streams.append('telemetry', rec(1));
+  await streams.append('telemetry', rec(2));
+  await streams.append('telemetry', rec(3));
+  await firstSend;
+  assert.ok(Date.now() - t0 >= 250, 'sent before the linger time');
+  assert.deepEqual(dest.sends[0], [1, 2, 3], 'records appended during linger join the batch');
+  // A full batch does not wait for linger.
+  const t1 = Date.now();
+  await fill(streams, 10);
+  await drained(streams, exporter, 13);
+  assert.ok(Date.now() - t1 < 250, 'full batch waited for linger');
+});
+
+test('whole-batch retryable failures are retried with backoff; nothing lost, retries counted', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t);
+  dest.throwNext = 3;
+  await fill(streams, 5);
+  await exporter.start();
+  await drained(streams, exporter, 5);
+  assert.equal(dest.sends.length, 4);
+  assert.deepEqual(dest.sends.every((s) => s.join() === '1,2,3,4,5'), true, 'a retry resends the same batch');
+  assert.deepEqual(dest.delivered, [1, 2, 3, 4, 5]);
+  const st = exporter.status();
+  assert.equal(st.retries, 15);
+  assert.equal(st.exportedRecords, 5);
+  assert.equal(st.deadLetters, 0);
+  assert.match(st.lastError?.message ?? '', /network down/);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_retries_total', { exporter: 'exp1' }), 15);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_errors_total', { exporter: 'exp1', kind: 'retryable' }), 15);
+});
+
+test('partial failure: only the failed records are resent', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  dest.verdict = (r, call) => (r.seq === 3 && call === 0 ? { ok: false, retryable: true, error: 'busy', code: 'THROTTLED' } : { ok: true });
+  await fill(streams, 6);
+  await exporter.start();
+  await drained(streams, exporter, 6);
+  assert.deepEqual(dest.sends[0], [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(dest.sends[1], [3], 'the retry holds only the failed record');
+  assert.deepEqual([...dest.delivered].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6], 'no duplicates, nothing missing');
+});
+
+test('permanent errors are dead-lettered at once without blocking later records', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t);
+  dest.verdict = (r) => (r.seq === 2 ? { ok: false, retryable: false, error: 'schema mismatch' } : { ok: true });
+  await fill(streams, 12);
+  await exporter.start();
+  await drained(streams, exporter, 12);
+  assert.deepEqual(dest.sends.flat().filter((s) => s === 2).length, 1, 'a permanent error is not retried');
+  const dlq = await streams.read('telemetry-dlq', 1);
+  assert.equal(dlq.length, 1);
+  assert.equal(dlq[0]!.payload.toString(), rec(2).payload.toString());
+  assert.deepEqual(
+    { ...dlq[0]!.attrs },
+    { error: 'schema mismatch', sourceStream: 'telemetry', sourceSeq: '2', destination: 'scripted:memory', attempts: '1' },
+  );
+  assert.equal(dlq[0]!.topic, 'dev/2');
+  assert.equal(exporter.status().deadLetters, 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_dead_letters_total', { exporter: 'exp1' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_errors_total', { kind: 'permanent' }), 1);
+});
+
+test('retry budget: a record failing maxAttempts times goes to the dead-letter stream', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { maxAttempts: 3 });
+  dest.verdict = (r) => (r.seq === 4 ? { ok: false, retryable: true, error: 'flaky' } : { ok: true });
+  await fill(streams, 8);
+  await exporter.start();
+  await drained(streams, exporter, 8);
+  assert.equal(dest.sends.flat().filter((s) => s === 4).length, 3);
+  const dlq = await streams.read('telemetry-dlq', 1);
+  assert.equal(dlq.length, 1);
+  assert.equal(dlq[0]!.attrs?.attempts, '3');
+  assert.match(dlq[0]!.attrs?.error ?? '', /flaky \(gave up after 3 attempts\)/);
+  assert.deepEqual(dest.delivered.sort((a, b) => a - b), [1, 2, 3, 5, 6, 7, 8]);
+});
+
+test('a record over the destination maxRecordBytes is dead-lettered, never sent', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t, {}, { maxRecordBytes: 50 });
+  await streams.append('telemetry', rec(1));
+  await streams.append('telemetry', { topic: 'big', payload: Buffer.alloc(51, 0x41), receivedAt: Date.now() });
+  await streams.append('telemetry', rec(3));
+  await exporter.start();
+  await drained(streams, exporter, 3);
+  assert.ok(!dest.sends.flat().includes(2));
+  const dlq = await streams.read('telemetry-dlq', 1);
+  assert.equal(dlq.length, 1);
+  assert.match(dlq[0]!.attrs?.error ?? '', /51 bytes exceeds the destination limit of 50/);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_errors_total', { kind: 'permanent' }), 1);
+});
+
+test('a whole batch failing permanently is split to isolate the bad record', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  // Like HTTP 413: the batch fails as a whole whenever it contains the bad record.
+  dest.verdict = () => ({ ok: true });
+  const orig = dest.send.bind(dest);
+  dest.send = async (records, signal) => {
+    const out = await orig(records, signal);
+    if (records.some((r) => r.seq === 6)) {
+      dest.delivered.splice(dest.delivered.length - records.length, records.length);
+      return records.map(() => ({ ok: false as const, retryable: false, error: 'HTTP 413' }));
+    }
+    return out;
+  };
+  await fill(streams, 10);
+  await exporter.start();
+  await drained(streams, exporter, 10);
+  const dlq = await streams.read('telemetry-dlq', 1);
+  assert.deepEqual(dlq.map((r) => r.attrs?.sourceSeq), ['6'], 'only the bad record is dead-lettered');
+  assert.deepEqual([...dest.delivered].sort((a, b) => a - b), [1, 2, 3, 4, 5, 7, 8, 9, 10]);
+});
+
+test('stop during a send: aborted send does not advance the checkpoint; restart resends', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { stopTimeoutMs: 50 });
+  let release!: () => void;
+  dest.gate = new Promise<void>((r) => (release = r));
+  await fill(streams, 4);
+  const sending = waitForEvent(dest, 'send');
+  await exporter.start();
+  await sending;
+  await exporter.stop();
+  assert.equal(exporter.status().state, 'stopped');
+  assert.equal(await streams.getCheckpoint('telemetry', 'exp1'), 0, 'checkpoint moved past unsent records');
+  assert.equal(dest.stopped, 1);
+  release();
+  dest.gate = undefined;
+  await exporter.start();
+  await drained(streams, exporter, 4);
+  assert.deepEqual(dest.delivered, [1, 2, 3, 4]);
+});
+
+test('stop lets an in-flight send finish within the timeout and keeps its progress', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { stopTimeoutMs: 5000 });
+  let release!: () => void;
+  dest.gate = new Promise<void>((r) => (release = r));
+  await fill(streams, 3);
+  const sending = waitForEvent(dest, 'send');
+  await exporter.start();
+  await sending;
+  const stopped = exporter.stop();
+  release();
+  await stopped;
+  assert.equal(await streams.getCheckpoint('telemetry', 'exp1'), 3);
+});
+
+test('store failures (checkpoint write, dead-letter append) never crash the loop nor skip records', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  streams.failSetCheckpoint = 2;
+  streams.failAppends.add('telemetry-dlq');
+  dest.verdict = (r) => (r.seq === 2 ? { ok: false, retryable: false, error: 'bad' } : { ok: true });
+  await fill(streams, 3);
+  await exporter.start();
+  await waitUntil(() => dest.sends.length >= 1 && exporter.status().lastError, 'an error is noted');
+  // The dead letter cannot be written: the checkpoint must not pass seq 2.
+  await waitUntil(() => streams.calls.setCheckpoint >= 3, 'checkpoint retried');
+  assert.ok((await streams.getCheckpoint('telemetry', 'exp1')) < 2);
+  streams.failAppends.delete('telemetry-dlq');
+  await drained(streams, exporter, 3);
+  assert.equal((await streams.read('telemetry-dlq', 1)).length, 1);
+});
+
+test('waits for new data without polling and exports it when it arrives', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  await exporter.start();
+  await waitUntil(() => streams.calls.read >= 1, 'first read');
+  const reads = streams.calls.read;
+  await new Promise((r) => setImmediate(r));
+  assert.ok(streams.calls.read <= reads + 1, 'idle exporter keeps reading');
+  await fill(streams, 2);
+  await drained(streams, exporter, 2);
+  assert.deepEqual(dest.delivered, [1, 2]);
+});
+
+test('status and metrics: backlog, exported records/bytes, destination, state', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t);
+  await fill(streams, 5);
+  dest.throwNext = 1_000_000; // destination down
+  await exporter.start();
+  await waitUntil(() => exporter.status().state === 'backoff', 'backoff state');
+  let st = exporter.status();
+  assert.equal(st.backlog.records, 5);
+  assert.equal(st.backlog.bytes, 5 * (10 + 5)); // payload + topic bytes as the store counts them
+  assert.ok(st.backlog.ageSeconds >= 0);
+  assert.deepEqual(st.destination, { kind: 'scripted', target: 'memory' });
+  assert.equal(st.name, 'exp1');
+  assert.equal(st.stream, 'telemetry');
+  dest.throwNext = 0;
+  await drained(streams, exporter, 5);
+  st = exporter.status();
+  assert.equal(st.exportedRecords, 5);
+  assert.equal(st.exportedBytes, 50);
+  assert.equal(st.backlog.records, 0);
+  assert.equal(st.lastExportedSeq, 5);
+  assert.ok(st.lastExportAt !== undefined);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_records_total', { exporter: 'exp1' }), 5);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_bytes_total', { exporter: 'exp1' }), 50);
+  const text = await deps.registry.metrics();
+  for (const m of ['gatehouse_export_batch_records_bucket', 'gatehouse_export_send_seconds_bucket', 'gatehouse_export_backlog_records', 'gatehouse_export_backlog_age_seconds']) {
+    assert.ok(text.includes(m), `missing ${m}`);
+  }
+  await exporter.stop();
+  assert.equal(exporter.status().state, 'stopped');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_backlog_records', { exporter: 'exp1' }), 0);
+});
+
+test('an unknown stream is refused with a clear error', async (t) => {
+  const { exporter } = await setup(t, { stream: 'nope' });
+  await assert.rejects(exporter.start(), /GH_STREAM_UNKNOWN|not defined/);
+});
+
+test('options: defaults and validation', () => {
+  const o = parseExporterOptions({ name: 'a', stream: 's', destination: { type: 'file' } });
+  assert.deepEqual(o.batch, { maxRecords: 500, maxBytes: 4 * 1024 * 1024, lingerMs: 1000 });
+  assert.deepEqual(o.backoff, { initialMs: 200, maxMs: 30000 });
+  assert.equal(o.maxAttempts, 10);
+  assert.equal(o.priority, 0);
+  assert.throws(() => parseExporterOptions({ name: 'bad name!', stream: 's', destination: { type: 'file' } }));
+  assert.throws(() => parseExporterOptions({ name: 'a', stream: 's', destination: { type: 'ftp' } }));
+});
