@@ -34,6 +34,8 @@ export interface AdminSource {
   staticFiles?(): Map<string, [string, string | Buffer]>;
   /** Recent events for the status page (alerts, errors). */
   events?(): unknown[];
+  /** Everything the status page shows, in one call. */
+  overview?(): unknown;
 }
 
 export interface AdminServer {
@@ -146,7 +148,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/clients' && method === 'GET') return sendJson(res, 200, { clients: source.clients() });
     if (path === '/api/links' && method === 'GET') return sendJson(res, 200, { links: source.links() });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
-    const known = ['/healthz', '/metrics', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/events'];
+    if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
+    const known = ['/healthz', '/metrics', '/api/overview', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/events'];
     if (known.includes(path) || m) throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${method} not allowed on ${path}`);
     throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${method} ${path}`, `routes: ${known.join(', ')}`);
   }

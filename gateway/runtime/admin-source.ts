@@ -1,9 +1,10 @@
 // Adapts the running gateway to what the admin API reads.
 import type { AdminSource } from '../admin/server.js';
 import type { Gateway } from './index.js';
+import { statusPageFiles } from '../admin/status-page.js';
 
-export function buildAdminSource(gw: Gateway, stopping: () => boolean): AdminSource {
-  return {
+export function buildAdminSource(gw: Gateway, stopping: () => boolean, version: string): AdminSource {
+  const source: AdminSource = {
     health() {
       const listening = gw.broker.addresses().length > 0;
       const ok = listening && !stopping();
@@ -36,5 +37,24 @@ export function buildAdminSource(gw: Gateway, stopping: () => boolean): AdminSou
     links: () => gw.serial.status(),
     applyRules: (body, contentType, force) => gw.rules.applyFromBytes(body, contentType, 'admin', force),
     rollbackRules: () => gw.rules.rollback('admin'),
+    events: () => gw.activity.recent(),
+    overview() {
+      const rates = gw.activity.rates();
+      const last = rates[rates.length - 1];
+      return {
+        gatewayId: gw.config.gatewayId,
+        version,
+        health: source.health(),
+        rates,
+        current: { in: last?.in ?? 0, out: last?.out ?? 0 },
+        clients: gw.broker.clients(),
+        links: gw.serial.status(),
+        streams: source.streams(),
+        rules: gw.rules.status(),
+        events: gw.activity.recent(),
+      };
+    },
+    staticFiles: () => statusPageFiles(),
   };
+  return source;
 }

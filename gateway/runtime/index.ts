@@ -21,9 +21,10 @@ import { errorMessage } from '../errors.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
 import { createExporterSet, type ExporterSet } from './exporters.js';
-import { RuleHost } from './rule-host.js';
+import { RuleHost, type RuleUpdateStatus } from './rule-host.js';
 import { buildAdminSource } from './admin-source.js';
 import { InflightTracker } from './inflight.js';
+import { Activity } from './activity.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -39,6 +40,7 @@ export interface Gateway {
   readonly serial: SerialBridge;
   readonly exporters: ExporterSet;
   readonly admin: AdminServer | undefined;
+  readonly activity: Activity;
   readonly startedAt: number;
   /** Graceful stop: stop accepting, flush, close. Idempotent. */
   stop(): Promise<void>;
@@ -105,6 +107,17 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     await serial.start();
     cleanup.push(() => serial.stop());
 
+    // Recent activity for the status page: rates, alerts seen on the broker, rule set updates.
+    const activity = new Activity(registry);
+    activity.start();
+    cleanup.push(async () => activity.stop());
+    for (const filter of config.admin.alertTopics) {
+      broker.subscribe(filter, (topic, payload) => activity.record({ kind: 'alert', message: `alert on ${topic}`, topic, payload: payload.toString('utf8') }));
+    }
+    rules.on('status', (s: RuleUpdateStatus) =>
+      activity.record({ kind: 'rules', message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}` }),
+    );
+
     let admin: AdminServer | undefined;
     let stopping = false;
     const gateway: Gateway = {
@@ -115,6 +128,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       serial,
       exporters,
       admin: undefined,
+      activity,
       startedAt,
       stop: async () => {
         if (stopping) return;
@@ -127,12 +141,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         await exporters.stop();
         await rules.stop();
         await streams.close();
+        activity.stop();
         await admin?.stop();
         logger.info('stopped');
       },
     };
     if (config.admin.enabled) {
-      admin = createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(gateway, () => stopping) });
+      admin = createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(gateway, () => stopping, opts.version) });
       await admin.start();
       (gateway as { admin: AdminServer | undefined }).admin = admin;
     }

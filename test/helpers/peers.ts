@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { connect as netConnect, type Server } from 'node:net';
 import { Server as HttpServer } from 'node:http';
 import type { TestContext } from 'node:test';
@@ -170,6 +171,8 @@ export async function startMosquitto(t: TestContext): Promise<Peer> {
     await writeFile(conf, [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
+      // Run as ourselves: as root, mosquitto drops to user 'mosquitto', which cannot write the temp dir.
+      `user ${userInfo().username}`,
       'persistence true',
       `persistence_location ${dir}/`,
       'autosave_interval 1',

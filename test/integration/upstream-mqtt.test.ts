@@ -101,7 +101,10 @@ test('mqtt: broker stopped and restarted mid-stream, everything acknowledged arr
   }
   assert.equal(acked.size, total);
   assert.ok(failedAttempts > 0, 'the outage was noticed');
-  await waitUntil(() => new Set(got.map((g) => g.id)).size >= total, 'every acknowledged record at the subscriber', 15_000).catch((e: unknown) => { const ids = new Set(got.map((g) => g.id)); console.log('MISSING', [...acked].filter((s) => !ids.has(`telemetry:${s}`)).join(',')); throw e; });
+  await waitUntil(() => new Set(got.map((g) => g.id)).size >= total, 'every acknowledged record at the subscriber', 15_000).catch((e: unknown) => {
+    const ids = new Set(got.map((g) => g.id));
+    throw new Error(`${String(e)}; missing: ${[...acked].filter((s) => !ids.has(`telemetry:${s}`)).join(',')}`);
+  });
   const ids = new Set(got.map((g) => g.id));
   for (const s of acked) assert.ok(ids.has(`telemetry:${s}`), `record ${s} arrived`);
 });
