@@ -47,6 +47,8 @@ export const ERROR_CODES = {
   GH_ADMIN_NOT_FOUND: 'An admin API resource does not exist',
   GH_ADMIN_TOO_LARGE: 'An admin API request body was too large',
   GH_ADMIN_LISTEN: 'The admin API could not bind its address',
+  GH_CONTROL_CHANNEL: 'The MQTT control channel is not connected or a control message was refused',
+  GH_JOB_FAILED: 'A scheduled job failed (it runs again at its next time)',
   GH_INTERNAL: 'An unexpected internal error (a bug: please report it)',
 } as const;
 

@@ -131,7 +131,12 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/streams' && method === 'GET') return sendJson(res, 200, { streams: source.streams() });
     const m = /^\/api\/streams\/([^/]+)\/records$/.exec(path);
     if (m && method === 'GET') {
-      const name = decodeURIComponent(m[1] ?? '');
+      let name: string;
+      try {
+        name = decodeURIComponent(m[1] ?? '');
+      } catch {
+        throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', 'stream name in the path is not valid percent-encoding');
+      }
       if (!source.streamNames().includes(name)) throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no local stream named '${name}'`, `known streams: ${source.streamNames().join(', ') || '(none)'}`);
       const from = parseIntParam(url.searchParams.get('from'), 'from', 1, 0, Number.MAX_SAFE_INTEGER);
       const limit = parseIntParam(url.searchParams.get('limit'), 'limit', 100, 1, RECORDS_MAX_LIMIT);
@@ -142,9 +147,14 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/rules' && method === 'GET') return sendJson(res, 200, source.rules());
     if (path === '/api/rules' && method === 'PUT' && source.applyRules) {
       const body = await readBody(req, options.maxBodyBytes);
-      return sendJson(res, 200, await source.applyRules(body, req.headers['content-type'], url.searchParams.get('force') === '1'));
+      const result = (await source.applyRules(body, req.headers['content-type'], url.searchParams.get('force') === '1')) as { state?: string };
+      // A rejected rule set is the client's error: 400 with every error listed in the body.
+      return sendJson(res, result.state === 'rejected' ? 400 : 200, result);
     }
-    if (path === '/api/rules/rollback' && method === 'POST' && source.rollbackRules) return sendJson(res, 200, await source.rollbackRules());
+    if (path === '/api/rules/rollback' && method === 'POST' && source.rollbackRules) {
+      const result = (await source.rollbackRules()) as { state?: string };
+      return sendJson(res, result.state === 'rejected' ? 409 : 200, result);
+    }
     if (path === '/api/clients' && method === 'GET') return sendJson(res, 200, { clients: source.clients() });
     if (path === '/api/links' && method === 'GET') return sendJson(res, 200, { links: source.links() });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });

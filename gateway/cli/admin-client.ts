@@ -17,7 +17,8 @@ export async function resolveAdmin(adminUrl: string | undefined, configFile: str
   return { url: `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`, ...(t ? { token: t } : {}) };
 }
 
-export async function adminRequest(target: AdminTarget, method: string, path: string, body?: string | Buffer, contentType?: string): Promise<unknown> {
+/** Request the admin API; statuses in `accept` (besides 2xx) return their body instead of throwing. */
+export async function adminRequest(target: AdminTarget, method: string, path: string, body?: string | Buffer, contentType?: string, accept: number[] = []): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${target.url}${path}`, {
@@ -41,7 +42,7 @@ export async function adminRequest(target: AdminTarget, method: string, path: st
   } catch {
     json = text;
   }
-  if (!res.ok) {
+  if (!res.ok && !accept.includes(res.status)) {
     const e = (json as { error?: { code?: string; message?: string; hint?: string } }).error;
     throw new GatehouseError('GH_ADMIN_BAD_REQUEST', `admin API ${method} ${path} answered ${res.status}: ${e?.code ?? ''} ${e?.message ?? text}`.trim(), e?.hint ? { hint: e.hint } : {});
   }

@@ -53,7 +53,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       const file = positionals[0];
       if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: USAGE });
       const body = await readFile(file);
-      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'PUT', `/api/rules${values.force ? '?force=1' : ''}`, body, 'application/yaml')) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
+      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'PUT', `/api/rules${values.force ? '?force=1' : ''}`, body, 'application/yaml', [400])) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.rule ? `rule ${e.rule}` : 'rule set'}${e.where ? ` (${e.where})` : ''}: ${e.message}`);
       return status.state === 'rejected' ? 1 : 0;
@@ -61,7 +61,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'rollback': {
       const { values } = parseCliArgs(rest, remoteOptions, USAGE);
       if (values.help) return help(io);
-      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'POST', '/api/rules/rollback')) as { state: string; version?: number; errors?: Array<{ message: string }> };
+      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'POST', '/api/rules/rollback', undefined, undefined, [409])) as { state: string; version?: number; errors?: Array<{ message: string }> };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.message}`);
       return status.state === 'rejected' ? 1 : 0;

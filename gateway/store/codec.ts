@@ -304,27 +304,63 @@ export interface DecodeLimits {
   payloadBytes: number;
 }
 
+/** A position inside a segment value: the record with sequence `seq` starts at byte `off`. */
+export interface SegmentCursor {
+  seq: number;
+  off: number;
+}
+
 /**
  * Append the segment's records with seq in [fromSeq, toSeq] to out, within limits. Returns true
  * when a limit stopped it. Throws GH_STORE_CORRUPT (without the key: the caller adds it).
+ * `cur`, when given, is where a previous decode of this same value stopped: the walk starts there
+ * if it is not past fromSeq (sequential reads do not re-walk the records before it), and it is
+ * set to the first record not returned.
  */
-export function decodeSegment(value: Buffer, stream: string, firstSeq: number, fromSeq: number, toSeq: number, out: StoredRecord[], lim: DecodeLimits): boolean {
+export function decodeSegment(
+  value: Buffer,
+  stream: string,
+  firstSeq: number,
+  fromSeq: number,
+  toSeq: number,
+  out: StoredRecord[],
+  lim: DecodeLimits,
+  cur?: SegmentCursor,
+): boolean {
   const count = segmentCount(value);
   const walk = { bytes: 0, rec: undefined as StoredRecord | undefined };
+  let seq = firstSeq;
   let off = SEG_HEADER;
-  const last = Math.min(firstSeq + count - 1, toSeq);
-  for (let seq = firstSeq; seq <= last; seq++) {
-    const want = seq >= fromSeq;
-    if (want && out.length >= lim.limit) return true;
-    off = walkRecord(value, off, walk, want, stream, seq);
-    if (!want) continue;
-    const rec = walk.rec as StoredRecord;
-    if ((out.length > 0 && lim.payloadBytes + rec.payload.length > lim.maxBytes)) return true;
-    out.push(rec);
-    lim.payloadBytes += rec.payload.length;
+  if (cur !== undefined && cur.seq > firstSeq && cur.seq <= fromSeq && cur.seq < firstSeq + count) {
+    seq = cur.seq;
+    off = cur.off;
   }
-  if (last === firstSeq + count - 1 && off !== value.length) throw corrupt('trailing bytes');
-  return false;
+  const last = Math.min(firstSeq + count - 1, toSeq);
+  let stopped = false;
+  for (; seq <= last; seq++) {
+    const want = seq >= fromSeq;
+    if (want && out.length >= lim.limit) {
+      stopped = true;
+      break;
+    }
+    const next = walkRecord(value, off, walk, want, stream, seq);
+    if (want) {
+      const rec = walk.rec as StoredRecord;
+      if (out.length > 0 && lim.payloadBytes + rec.payload.length > lim.maxBytes) {
+        stopped = true;
+        break;
+      }
+      out.push(rec);
+      lim.payloadBytes += rec.payload.length;
+    }
+    off = next;
+  }
+  if (cur !== undefined) {
+    cur.seq = seq;
+    cur.off = off;
+  }
+  if (!stopped && last === firstSeq + count - 1 && off !== value.length) throw corrupt('trailing bytes');
+  return stopped;
 }
 
 /** Summed accounted bytes of the segment's first n records (partial reclaim accounting). */

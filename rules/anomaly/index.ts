@@ -8,21 +8,23 @@ import { ZScoreDetector, ZSCORE_INFO } from './zscore.js';
 import { EwmaDetector, EWMA_INFO } from './ewma.js';
 import { RcfDetector, RCF_INFO } from './rcf.js';
 import { AutoDetector, AUTO_INFO, AUTO_THRESHOLD } from './auto.js';
+import { CadDetector, CAD_INFO } from './cad.js';
 
 export type { Detector, DetectorInfo, ParamSpec, ParamValue, DetectorParams, InputAttribution, RcfExplanation } from './types.js';
-export { ZScoreDetector, EwmaDetector, RcfDetector, AutoDetector, AUTO_THRESHOLD };
+export { ZScoreDetector, EwmaDetector, RcfDetector, AutoDetector, CadDetector, AUTO_THRESHOLD };
 
 /** Name of the detector used when none is given (CLI, rules). */
 export const DEFAULT_DETECTOR = 'auto';
 
 /** Every detector with its params (defaults and descriptions), for docs and --help. */
-export const DETECTORS: readonly DetectorInfo[] = [AUTO_INFO, ZSCORE_INFO, EWMA_INFO, RCF_INFO];
+export const DETECTORS: readonly DetectorInfo[] = [AUTO_INFO, CAD_INFO, ZSCORE_INFO, EWMA_INFO, RCF_INFO];
 
 const BUILDERS: Record<string, (p: ReturnType<typeof resolveParams>) => StatefulDetector> = {
   auto: (p) => new AutoDetector(p),
   zscore: (p) => new ZScoreDetector(p),
   ewma: (p) => new EwmaDetector(p),
   rcf: (p) => new RcfDetector(p),
+  cad: (p) => new CadDetector(p),
 };
 
 function infoOf(name: string): DetectorInfo {

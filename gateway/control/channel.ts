@@ -1,0 +1,137 @@
+// The control channel: where control topics are subscribed and status/heartbeats published.
+// Either the local broker (default) or a dedicated mqtt.js connection to an upstream broker
+// (persistent session, QoS 1, reconnect with doubling backoff), so updates published while the
+// gateway was offline are delivered when it reconnects.
+import { readFile } from 'node:fs/promises';
+import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError, errorMessage } from '../errors.js';
+import type { ControlUpstreamOptions } from './options.js';
+
+export type ControlHandler = (topic: string, payload: Buffer) => void;
+
+export interface ControlChannel {
+  /** 'local' or the upstream URL (for logs and status). */
+  readonly kind: string;
+  /** False while an upstream connection is down (heartbeats are skipped then, not queued). */
+  connected(): boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Subscribe (QoS 1 upstream) to one exact topic; the handler gets every message on it. */
+  subscribe(topic: string, handler: ControlHandler): void;
+  /** Publish; resolves when handed to the broker (upstream: PUBACK for QoS 1, or queued while offline). */
+  publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+}
+
+export interface LocalBrokerPort {
+  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
+  /** Publish to local subscribers (and, when wired so, into the rules so exporters can carry it). */
+  publish(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void>;
+}
+
+export function localChannel(broker: LocalBrokerPort): ControlChannel {
+  const unsubs: Array<() => void> = [];
+  return {
+    kind: 'local',
+    connected: () => true,
+    async start() {},
+    async stop() {
+      for (const u of unsubs.splice(0)) u();
+    },
+    subscribe(topic, handler) {
+      unsubs.push(broker.subscribe(topic, handler));
+    },
+    publish(topic, payload, opts) {
+      return broker.publish({ topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts.qos, retain: opts.retain });
+    },
+  };
+}
+
+export interface UpstreamChannelDeps extends RuntimeDeps {
+  gatewayId: string;
+}
+
+export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
+  const log = deps.logger;
+  const handlers = new Map<string, ControlHandler[]>();
+  let client: MqttClient | undefined;
+  let delay = opts.reconnectMinMs;
+
+  const onMessage = (topic: string, payload: Buffer): void => {
+    for (const h of handlers.get(topic) ?? []) {
+      try {
+        h(topic, payload);
+      } catch (err) {
+        log.error({ err: errorMessage(err), topic }, 'control handler threw');
+      }
+    }
+  };
+
+  return {
+    kind: opts.url,
+    connected: () => client?.connected === true,
+    async start() {
+      const readOpt = async (f: string | undefined, what: string): Promise<Buffer | undefined> => {
+        if (f === undefined) return undefined;
+        try {
+          return await readFile(f);
+        } catch (err) {
+          throw new GatehouseError('GH_CONFIG_INVALID', `control.upstream.${what}: cannot read '${f}': ${errorMessage(err)}`, { where: `control.upstream.${what}`, hint: 'give the path of a readable PEM file' });
+        }
+      };
+      const clientOptions: IClientOptions = {
+        clientId: opts.clientId ?? `gatehouse-control-${deps.gatewayId}`,
+        clean: false,
+        protocolVersion: 4,
+        keepalive: opts.keepaliveSeconds,
+        reconnectPeriod: opts.reconnectMinMs,
+        connectTimeout: 10_000,
+        rejectUnauthorized: opts.rejectUnauthorized,
+        ...(opts.username !== undefined ? { username: opts.username } : {}),
+        ...(opts.password !== undefined ? { password: opts.password } : {}),
+      };
+      const [ca, cert, key] = await Promise.all([readOpt(opts.ca, 'ca'), readOpt(opts.cert, 'cert'), readOpt(opts.key, 'key')]);
+      if (ca) clientOptions.ca = ca;
+      if (cert) clientOptions.cert = cert;
+      if (key) clientOptions.key = key;
+      const c = connect(opts.url, clientOptions);
+      client = c;
+      c.on('message', onMessage);
+      c.on('connect', (connack) => {
+        delay = opts.reconnectMinMs;
+        c.options.reconnectPeriod = delay;
+        log.info({ url: opts.url, sessionPresent: connack.sessionPresent }, 'control channel connected');
+        // Re-subscribe even with a session present: cheap, and covers a broker that lost it.
+        const topics = [...handlers.keys()];
+        if (topics.length) {
+          c.subscribe(topics, { qos: 1 }, (err) => {
+            if (err) log.error({ err: errorMessage(err) }, 'control channel subscribe failed');
+          });
+        }
+      });
+      c.on('close', () => {
+        // Double the delay before the next reconnect attempt (mqtt.js reads it when scheduling).
+        delay = Math.min(opts.reconnectMaxMs, delay * 2);
+        c.options.reconnectPeriod = delay;
+      });
+      c.on('error', (err) => log.warn({ err: errorMessage(err), url: opts.url }, 'control channel error'));
+      c.on('offline', () => log.warn({ url: opts.url, retryInMs: delay }, 'control channel offline'));
+    },
+    async stop() {
+      const c = client;
+      client = undefined;
+      if (c) await c.endAsync(false).catch(() => c.end(true));
+    },
+    subscribe(topic, handler) {
+      const list = handlers.get(topic);
+      if (list) list.push(handler);
+      else handlers.set(topic, [handler]);
+      if (client?.connected) client.subscribe(topic, { qos: 1 });
+    },
+    async publish(topic, payload, o) {
+      if (!client) throw new GatehouseError('GH_CONTROL_CHANNEL', 'control channel is not started', { where: opts.url });
+      // Offline: mqtt.js queues it and sends it after reconnecting (queueQoSZero default true).
+      await client.publishAsync(topic, payload, { qos: o.qos, retain: o.retain });
+    },
+  };
+}

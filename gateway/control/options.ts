@@ -1,0 +1,98 @@
+// Options of the control plane: the MQTT control channel for remote rule updates (`control`) and
+// the scheduled jobs (`jobs`). The lead composes these into the config file schema.
+import { z } from 'zod';
+import { validateDetailed } from 'node-cron';
+
+const KiB = 1024;
+const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** MQTT topic levels of the prefix: no wildcards, no empty levels at the ends. */
+const TOPIC_PREFIX = /^[^#+/\0]+(\/[^#+/\0]+)*$/;
+
+export const controlUpstreamSchema = z
+  .object({
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl|tls):\/\//, 'an MQTT URL such as mqtts://broker.example.com:8883').describe('Upstream MQTT broker carrying the control topics (mqtt://, mqtts://, ws://, wss://).'),
+    username: z.string().optional().describe('MQTT user name on the upstream broker.'),
+    password: z.string().optional().describe('MQTT password on the upstream broker.'),
+    clientId: z.string().min(1).max(128).optional().describe('MQTT client id (default gatehouse-control-<gatewayId>); stable, so the persistent session keeps updates sent while offline.'),
+    ca: z.string().min(1).optional().describe('PEM file of the CA that signed the upstream broker certificate.'),
+    cert: z.string().min(1).optional().describe('PEM client certificate file (mutual TLS).'),
+    key: z.string().min(1).optional().describe('PEM client key file (mutual TLS).'),
+    rejectUnauthorized: z.boolean().default(true).describe('Verify the upstream broker certificate (keep true outside tests).'),
+    keepaliveSeconds: z.number().int().min(5).max(3600).default(60).describe('MQTT keepalive.'),
+    reconnectMinMs: z.number().int().min(100).default(1000).describe('First reconnect delay; doubles per failed attempt.'),
+    reconnectMaxMs: z.number().int().min(1000).default(60_000).describe('Largest reconnect delay.'),
+  })
+  .strict()
+  .refine((u) => (u.cert === undefined) === (u.key === undefined), { message: 'cert and key go together (mutual TLS needs both)', path: ['cert'] })
+  .describe('Dedicated MQTT connection for the control topics (persistent session, QoS 1). Default: the local broker.');
+
+export const controlOptionsSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Listen for remote rule updates and publish the retained rule status.'),
+    prefix: z.string().regex(TOPIC_PREFIX, 'topic levels without wildcards, e.g. gatehouse or acme/site1').default('gatehouse').describe('First topic levels of the control topics: <prefix>/<gatewayId>/rules/set, .../rules/rollback, .../rules/status, .../heartbeat.'),
+    upstream: controlUpstreamSchema.optional(),
+    publicKeys: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('ed25519 public keys (PEM text, or paths of PEM files) that may sign remote updates. With keys, every remote update must carry a valid signature.'),
+    allowUnsigned: z.boolean().default(false).describe('Accept unsigned remote updates when no publicKeys are configured (trusted networks only).'),
+    requireSignedAdmin: z.boolean().default(false).describe('With publicKeys, also require a valid signature on PUT /api/rules and `gatehouse rules apply`.'),
+    maxPayloadBytes: z.number().int().min(KiB).default(1024 * KiB).describe('Largest accepted control payload (a rule set or envelope); larger ones are rejected.'),
+    maxPending: z.number().int().min(1).max(100).default(4).describe('Remote updates waiting behind the one being applied; more are rejected (status rejected).'),
+  })
+  .strict()
+  .describe('Remote control over MQTT: signed rule set updates, rollback, retained status.');
+
+export type ControlOptions = z.output<typeof controlOptionsSchema>;
+export type ControlOptionsInput = z.input<typeof controlOptionsSchema>;
+export type ControlUpstreamOptions = z.output<typeof controlUpstreamSchema>;
+
+export const JOB_TYPES = ['heartbeat', 'compact', 'sweep', 'enable-rule', 'disable-rule'] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+/** Clear reason a cron expression is invalid, or undefined when it is valid. */
+export function cronProblem(expr: string): string | undefined {
+  const r = validateDetailed(expr);
+  if (r.valid) return undefined;
+  const why = r.errors.map((e) => `${e.field}${e.value !== undefined ? ` '${e.value}'` : ''}: ${e.message}`).join('; ');
+  return `invalid cron expression '${expr}'${why ? ` (${why})` : ''}; expected 5 fields (minute hour day month weekday) or 6 with seconds first, e.g. '*/5 * * * *'`;
+}
+
+export const jobOptionsSchema = z
+  .object({
+    name: z.string().regex(JOB_NAME, 'letters, digits, _ . - (max 64)').describe('Job name (metrics label, logs, rule update source job:<name>).'),
+    schedule: z
+      .string()
+      .min(1)
+      .superRefine((s, ctx) => {
+        const p = cronProblem(s);
+        if (p) ctx.addIssue({ code: 'custom', message: p });
+      })
+      .describe("Cron expression; an optional sixth, first field gives seconds, e.g. '*/5 * * * *' or '*/10 * * * * *'."),
+    type: z.enum(JOB_TYPES).describe('heartbeat (status report on <prefix>/<gatewayId>/heartbeat), compact, sweep (TTL), enable-rule, disable-rule.'),
+    rule: z.string().min(1).optional().describe('Rule name for enable-rule / disable-rule.'),
+    topic: z.string().min(1).optional().describe('heartbeat: topic instead of <prefix>/<gatewayId>/heartbeat.'),
+    timezone: z.string().min(1).optional().describe('IANA time zone of the schedule (default: the system zone).'),
+  })
+  .strict()
+  .superRefine((j, ctx) => {
+    if ((j.type === 'enable-rule' || j.type === 'disable-rule') && !j.rule) {
+      ctx.addIssue({ code: 'custom', message: `a ${j.type} job needs rule: <rule name>`, path: ['rule'] });
+    }
+  })
+  .describe('A scheduled job (node-cron).');
+
+export const jobsOptionsSchema = z
+  .array(jobOptionsSchema)
+  .default([])
+  .superRefine((jobs, ctx) => {
+    const seen = new Set<string>();
+    jobs.forEach((j, i) => {
+      if (seen.has(j.name)) ctx.addIssue({ code: 'custom', message: `duplicate job name '${j.name}'`, path: [i, 'name'] });
+      seen.add(j.name);
+    });
+  })
+  .describe("Scheduled jobs, e.g. [{ name: hb, schedule: '*/1 * * * *', type: heartbeat }]. Jobs never overlap themselves; failures are logged and counted.");
+
+export type JobOptions = z.output<typeof jobOptionsSchema>;
+export type JobOptionsInput = z.input<typeof jobOptionsSchema>;

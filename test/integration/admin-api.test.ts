@@ -1,0 +1,131 @@
+// The admin HTTP API of a real in-process gateway: happy paths and abuse (bad parameters, unknown
+// routes, wrong methods, oversized bodies, missing tokens). Real broker, store and mqtt.js client.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import mqtt from 'mqtt';
+import { loadConfig } from '../../gateway/config/index.js';
+import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
+import { writeFile } from 'node:fs/promises';
+import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+
+async function startInProcess(t: import('node:test').TestContext, extraYaml = ''): Promise<Gateway> {
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\n${extraYaml}`);
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const deps = testDeps();
+  const gw = await startGateway(config, { logger: deps.logger, registry: createMetricsRegistry('test', 'gw-test'), version: 'test' });
+  t.after(() => gw.stop());
+  return gw;
+}
+
+function base(gw: Gateway): string {
+  return `http://127.0.0.1:${gw.admin!.address().port}`;
+}
+
+async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> & { error?: { code: string; message: string } } }> {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { text };
+  }
+  return { status: res.status, body };
+}
+
+test('health, metrics, streams and records after a real publish', async (t) => {
+  const gw = await startInProcess(t);
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`, { reconnectPeriod: 0 });
+  await client.publishAsync('fleet/truck7/engine', '{"temp":96.5}', { qos: 1 });
+  await client.publishAsync('fleet/truck7/raw', Buffer.from([0, 1, 2, 255]), { qos: 1 });
+  await client.endAsync();
+
+  const health = await call(`${base(gw)}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal(health.body.ok, true);
+
+  const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
+  for (const name of ['gatehouse_mqtt_messages_in_total', 'gatehouse_stream_records', 'gatehouse_store_commit_seconds_bucket', 'gatehouse_rule_matched_total', 'gatehouse_process_cpu_user_seconds_total']) {
+    assert.ok(metrics.includes(name), `metrics expose ${name}`);
+  }
+
+  const streams = await call(`${base(gw)}/api/streams`);
+  const archive = (streams.body.streams as Array<{ name: string; lastSeq: number; records: number }>).find((s) => s.name === 'archive');
+  assert.equal(archive?.lastSeq, 2);
+
+  const records = await call(`${base(gw)}/api/streams/archive/records?from=1&limit=10`);
+  const list = records.body.records as Array<{ seq: number; topic: string; payload?: string; payloadBase64?: string }>;
+  assert.equal(list.length, 2);
+  assert.equal(list[0]!.payload, '{"temp":96.5}');
+  assert.equal(list[1]!.payloadBase64, Buffer.from([0, 1, 2, 255]).toString('base64'), 'binary payloads come back as base64');
+  assert.equal(records.body.next, 3);
+});
+
+test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
+  const gw = await startInProcess(t);
+  const cases: Array<[string, RequestInit, number, string]> = [
+    ['/api/streams/archive/records?from=abc', {}, 400, 'GH_ADMIN_BAD_REQUEST'],
+    ['/api/streams/archive/records?limit=0', {}, 400, 'GH_ADMIN_BAD_REQUEST'],
+    ['/api/streams/archive/records?limit=99999', {}, 400, 'GH_ADMIN_BAD_REQUEST'],
+    ['/api/streams/nope/records', {}, 404, 'GH_ADMIN_NOT_FOUND'],
+    ['/api/streams/%E0%A4%A/records', {}, 400, 'GH_ADMIN_BAD_REQUEST'],
+    ['/no/such/route', {}, 404, 'GH_ADMIN_NOT_FOUND'],
+    ['/api/streams', { method: 'DELETE' }, 405, 'GH_ADMIN_BAD_REQUEST'],
+    ['/api/rules', { method: 'PUT', body: 'version: [unclosed' }, 400, ''],
+    ['/api/rules', { method: 'PUT', body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: 'SELECT FROM', actions: [{ stream: { name: 'archive' } }] }] }) }, 400, ''],
+  ];
+  for (const [path, init, status, code] of cases) {
+    const r = await call(`${base(gw)}${path}`, init);
+    assert.equal(r.status, status, `${init.method ?? 'GET'} ${path}`);
+    if (code) assert.equal(r.body.error?.code, code, `${path} error code`);
+  }
+  // A rejected rule set lists its errors and leaves the running set alone.
+  const rejected = await call(`${base(gw)}/api/rules`, { method: 'PUT', body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: "SELECT * FROM 'a' WHERE", actions: [{ stream: { name: 'archive' } }] }] }) });
+  assert.equal(rejected.body.state, 'rejected');
+  assert.match(JSON.stringify(rejected.body.errors), /line 1, column/);
+  const rules = await call(`${base(gw)}/api/rules`);
+  assert.equal(rules.body.activeVersion, 1);
+
+  // Oversized body: 413 before reading it all.
+  const big = await call(`${base(gw)}/api/rules`, { method: 'PUT', body: Buffer.alloc(2 * 1024 * 1024, 0x61) });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.error?.code, 'GH_ADMIN_TOO_LARGE');
+
+  // A malformed HTTP request gets a 400 from node and the server keeps serving.
+  await new Promise<void>((resolve) => {
+    const req = request({ host: '127.0.0.1', port: gw.admin!.address().port, path: '/healthz', method: 'GET', headers: { 'content-length': 'abc' } });
+    req.on('response', (res) => { res.resume(); resolve(); });
+    req.on('error', () => resolve());
+    req.end();
+  });
+  assert.equal((await call(`${base(gw)}/healthz`)).status, 200);
+  await waitUntil(async () => (await (await fetch(`${base(gw)}/metrics`)).text()).includes('gatehouse_admin_requests_total{status="4xx"}'), 'admin 4xx counted', 5000);
+});
+
+test('with a token, every route but /healthz needs it; rules apply and rollback work', async (t) => {
+  const gw = await startInProcess(t, 'admin: { token: "0123456789abcdef0123" }\n');
+  assert.equal((await call(`${base(gw)}/healthz`)).status, 200);
+  const denied = await call(`${base(gw)}/api/streams`);
+  assert.equal(denied.status, 401);
+  assert.equal(denied.body.error?.code, 'GH_ADMIN_UNAUTHORIZED');
+  assert.equal((await call(`${base(gw)}/api/streams`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
+  const auth = { authorization: 'Bearer 0123456789abcdef0123' };
+  assert.equal((await call(`${base(gw)}/metrics`, { headers: auth })).status, 200);
+  const applied = await call(`${base(gw)}/api/rules`, {
+    method: 'PUT',
+    headers: auth,
+    body: 'version: 2\nrules:\n  - name: hot\n    sql: "SELECT temp FROM \'fleet/+/engine\' WHERE temp > 100"\n    actions: [{ stream: { name: archive } }]\n',
+  });
+  assert.equal(applied.status, 200);
+  assert.equal(applied.body.state, 'applied');
+  const stale = await call(`${base(gw)}/api/rules`, { method: 'PUT', headers: auth, body: 'version: 1\nrules: []\n' });
+  assert.equal(stale.body.state, 'rejected');
+  const back = await call(`${base(gw)}/api/rules/rollback`, { method: 'POST', headers: auth });
+  assert.equal(back.body.state, 'rolled-back');
+  assert.equal(back.body.version, 1);
+});
