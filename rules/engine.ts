@@ -10,7 +10,10 @@ import type { RuntimeDeps } from '../gateway/deps.js';
 import type { Message } from '../gateway/message.js';
 import type { Action, RuleCounters, RuleEngine } from './types.js';
 import { EvalContext, RuleActionContext } from './sql/context.js';
-import { serializeOutput } from './sql/compiler.js';
+import { serializeOutput, type WindowEmission } from './sql/compiler.js';
+import { StatefulRules, statefulOptionsSchema, type StatefulOptions } from './windows/host.js';
+import { realTimers, type Timers } from './windows/clock.js';
+import type { StateStore } from './windows/state.js';
 import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
 
 export interface ActionFailure {
@@ -36,6 +39,14 @@ export function awsActionName(kind: string): string {
 
 const noop = (): void => undefined;
 
+/** Engine options beyond RuntimeDeps: state checkpoints and window bounds. */
+export interface RuleEngineOptions extends Partial<StatefulOptions> {
+  /** Where window and detector state is checkpointed (LocalStreams meta via metaStateStore()). */
+  stateStore?: StateStore;
+  /** Clock and timers for windows and checkpoints (default: real timers over deps.now). */
+  timers?: Timers;
+}
+
 class Engine implements RuleEngine {
   private set: CompiledRuleSet;
   private readonly stats = new Map<string, RuleStats>();
@@ -44,11 +55,58 @@ class Engine implements RuleEngine {
   private readonly log: Logger;
   private readonly metricNames: string[] = [];
 
-  constructor(ruleSet: CompiledRuleSet, private readonly deps: RuntimeDeps) {
+  private readonly stateful: StatefulRules;
+
+  constructor(ruleSet: CompiledRuleSet, private readonly deps: RuntimeDeps, opts: RuleEngineOptions = {}) {
     this.log = deps.logger.child({ component: 'rules' });
     this.set = ruleSet;
+    this.stateful = new StatefulRules({
+      log: this.log,
+      registry: deps.registry,
+      timers: opts.timers ?? realTimers(deps.now),
+      store: opts.stateStore,
+      options: statefulOptionsSchema.parse({ checkpointIntervalMs: opts.checkpointIntervalMs, maxGroups: opts.maxGroups, maxRowsPerWindow: opts.maxRowsPerWindow }),
+      emit: (rule, rows) => this.emitLater(rule, rows),
+    });
     this.attach(ruleSet);
     this.registerMetrics();
+  }
+
+  async start(): Promise<void> {
+    await this.stateful.restore(this.set);
+    this.stateful.start();
+  }
+
+  async install(next: CompiledRuleSet): Promise<void> {
+    await this.stateful.restore(next);
+    this.swap(next);
+  }
+
+  checkpoint(): Promise<void> {
+    return this.stateful.checkpoint();
+  }
+
+  async stop(): Promise<void> {
+    await this.stateful.stop();
+    this.close();
+  }
+
+  /** Rows a window emitted from a timer: same actions as per-message output; nothing to acknowledge. */
+  private emitLater(rule: CompiledRule, rows: WindowEmission[]): void {
+    for (const row of rows) {
+      let out: Buffer | undefined;
+      try {
+        out = serializeOutput(row.value);
+      } catch (err) {
+        rule.stats.errors++;
+        this.log.warn({ rule: rule.name, err: errorMessage(err) }, 'window output could not be serialised');
+        continue;
+      }
+      if (out === undefined) continue;
+      rule.stats.emitted++;
+      // Failures were counted and routed to the error action by runActions; no PUBACK to gate.
+      this.runActions(rule, out, row.message, new EvalContext(row.message))?.catch(noop);
+    }
   }
 
   private attach(set: CompiledRuleSet): void {
@@ -62,6 +120,7 @@ class Engine implements RuleEngine {
       rule.stats = st;
       keep.add(rule.name);
     }
+    this.stateful.attach(set);
     // Counters of removed rules are dropped so remote updates cannot grow this map without bound.
     for (const name of [...this.stats.keys()]) if (!keep.has(name)) this.stats.delete(name);
   }
@@ -101,6 +160,19 @@ class Engine implements RuleEngine {
             continue;
           }
           if (!q.where(c)) continue;
+        }
+        if (q.windowed) {
+          const rows = q.windowed.add(c);
+          if (rows) {
+            for (const row of rows) {
+              const o = serializeOutput(row.value);
+              if (o === undefined) continue;
+              st.emitted++;
+              const p = this.runActions(rule, o, row.message, c);
+              if (p) (durable ??= []).push(p);
+            }
+          }
+          continue;
         }
         out = serializeOutput(q.select(c));
       } catch (err) {
@@ -253,11 +325,13 @@ class Engine implements RuleEngine {
   }
 
   close(): void {
+    this.stateful.close();
     for (const n of this.metricNames) this.deps.registry.removeSingleMetric(n);
+    this.metricNames.length = 0;
   }
 }
 
 /** Create the engine over a compiled rule set; metrics go on deps.registry. */
-export function createRuleEngine(ruleSet: CompiledRuleSet, deps: RuntimeDeps): RuleEngine {
-  return new Engine(ruleSet, deps);
+export function createRuleEngine(ruleSet: CompiledRuleSet, deps: RuntimeDeps, opts: RuleEngineOptions = {}): RuleEngine {
+  return new Engine(ruleSet, deps, opts);
 }

@@ -82,6 +82,14 @@ export interface RuleEngine {
   swap(next: CompiledRuleSet): void;
   /** The active rule set. */
   ruleSet(): CompiledRuleSet;
-  /** Unregister the engine's metrics. */
+  /** Restore window/detector state from the state store and start periodic checkpoints. */
+  start(): Promise<void>;
+  /** Restore the state of new stateful rules from the store, then swap (rules with the same name and SQL keep their live state). */
+  install(next: CompiledRuleSet): Promise<void>;
+  /** Checkpoint changed window/detector state now. */
+  checkpoint(): Promise<void>;
+  /** Final checkpoint, stop window timers, unregister metrics. */
+  stop(): Promise<void>;
+  /** Stop window timers and unregister the engine's metrics (no checkpoint). */
   close(): void;
 }

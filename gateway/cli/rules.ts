@@ -12,6 +12,7 @@ const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload '
        gatehouse rules apply FILE [--force] [--admin URL | --config FILE]
        gatehouse rules rollback [--admin URL | --config FILE]
        gatehouse rules sign FILE --key PRIVATE_KEY.pem [--key-id ID] [--out ENVELOPE.json]
+       gatehouse rules sign --rollback GATEWAY_ID --key PRIVATE_KEY.pem
        gatehouse rules keygen --out PREFIX`;
 
 const remoteOptions = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const;

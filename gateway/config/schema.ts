@@ -7,6 +7,7 @@ import { brokerOptionsSchema } from '../broker/options.js';
 import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
 import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
+import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -58,6 +59,8 @@ export const configSchema = z
       .describe('Upstream exporters. Default: `archive` exported to NDJSON files under <dataDir>/export.'),
     serial: z.array(SerialLinkOptionsSchema).default([]).describe('Serial links of the firmware bridge.'),
     admin: adminOptionsSchema.prefault({}),
+    control: controlOptionsSchema.prefault({}),
+    jobs: jobsOptionsSchema,
     shutdownTimeoutMs: z.number().int().min(0).default(20_000).describe('On SIGTERM/SIGINT, how long to wait for in-flight commits and exports before closing anyway.'),
   })
   .strict()

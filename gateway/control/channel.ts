@@ -19,14 +19,20 @@ export interface ControlChannel {
   stop(): Promise<void>;
   /** Subscribe (QoS 1 upstream) to one exact topic; the handler gets every message on it. */
   subscribe(topic: string, handler: ControlHandler): void;
-  /** Publish; resolves when handed to the broker (upstream: PUBACK for QoS 1, or queued while offline). */
-  publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1; retain: boolean }): Promise<void>;
+  /**
+   * Publish; resolves when handed to the broker (upstream: PUBACK for QoS 1). `ingest` (local
+   * channel only): also hand the message to the rules, so an archive rule and the MQTT bridge
+   * exporter carry it upstream (heartbeats), as if a client had published it.
+   */
+  publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1; retain: boolean; ingest?: boolean }): Promise<void>;
 }
 
 export interface LocalBrokerPort {
   subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
-  /** Publish to local subscribers (and, when wired so, into the rules so exporters can carry it). */
+  /** Publish to local subscribers. */
   publish(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void>;
+  /** Hand a message to the rules (durable once resolved), or undefined when no rule takes it. */
+  ingest(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void> | undefined;
 }
 
 export function localChannel(broker: LocalBrokerPort): ControlChannel {
@@ -42,7 +48,10 @@ export function localChannel(broker: LocalBrokerPort): ControlChannel {
       unsubs.push(broker.subscribe(topic, handler));
     },
     publish(topic, payload, opts) {
-      return broker.publish({ topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts.qos, retain: opts.retain });
+      const packet = { topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts.qos, retain: opts.retain };
+      const done = broker.publish(packet);
+      const durable = opts.ingest ? broker.ingest(packet) : undefined;
+      return durable === undefined ? done : Promise.all([done, durable]).then(() => undefined);
     },
   };
 }

@@ -23,6 +23,28 @@ const SAMPLE_MS = 1000;
 const KEEP_POINTS = 600; // 10 minutes at 1 s
 const KEEP_EVENTS = 200;
 const EVENT_PAYLOAD_CHARS = 500;
+/** While an exporter keeps failing, a changed error message is logged at most this often. */
+const EXPORTER_REPEAT_MS = 60_000;
+
+/** The part of an exporter's status the event watch reads (see upstream/status.ts). */
+export interface WatchedExporter {
+  name: string;
+  lastExportAt: number | undefined;
+  lastError: { message: string; at: number } | undefined;
+}
+
+/** The part of a serial link's status the event watch reads (see firmware-bridge/link-types.ts). */
+export interface WatchedLink {
+  name: string;
+  state: string;
+  lastError?: string | undefined;
+}
+
+interface ExporterWatchState {
+  failing: boolean;
+  message: string;
+  eventAt: number;
+}
 
 async function sumCounter(registry: Registry, name: string): Promise<number> {
   const m = registry.getSingleMetric(name);
@@ -41,6 +63,10 @@ export class Activity {
   private readonly events: ActivityEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private last: { t: number; in: number; out: number } | undefined;
+  private exporterSource: (() => WatchedExporter[]) | undefined;
+  private readonly exporterSeen = new Map<string, ExporterWatchState>();
+  private linkSource: (() => WatchedLink[]) | undefined;
+  private readonly linkSeen = new Map<string, string>();
 
   constructor(private readonly registry: Registry) {}
 
@@ -53,8 +79,64 @@ export class Activity {
     clearInterval(this.timer);
   }
 
+  /**
+   * Turn exporter failures into events, checked once a second: one event when an exporter starts
+   * failing (not one per retry, which would flush alerts out of the ring), one when it recovers,
+   * and a changed error while still failing at most once a minute.
+   */
+  watchExporters(source: () => WatchedExporter[]): void {
+    this.exporterSource = source;
+  }
+
+  /** Turn serial link state changes (open / retrying / closed) into events. */
+  watchLinks(source: () => WatchedLink[]): void {
+    this.linkSource = source;
+  }
+
+  private checkExporters(now: number): void {
+    if (!this.exporterSource) return;
+    for (const e of this.exporterSource()) {
+      const err = e.lastError;
+      const failing = err !== undefined && !(e.lastExportAt !== undefined && e.lastExportAt > err.at);
+      const seen = this.exporterSeen.get(e.name);
+      if (!failing) {
+        if (seen?.failing) {
+          seen.failing = false;
+          this.record({ kind: 'exporter', message: `exporter ${e.name} recovered: exporting again` });
+        }
+        continue;
+      }
+      if (!seen || !seen.failing) {
+        this.exporterSeen.set(e.name, { failing: true, message: err.message, eventAt: now });
+        this.record({ kind: 'exporter', message: `exporter ${e.name} failing: ${err.message}` });
+      } else if (seen.message !== err.message && now - seen.eventAt >= EXPORTER_REPEAT_MS) {
+        seen.message = err.message;
+        seen.eventAt = now;
+        this.record({ kind: 'exporter', message: `exporter ${e.name} still failing: ${err.message}` });
+      }
+    }
+  }
+
+  private checkLinks(): void {
+    if (!this.linkSource) return;
+    for (const l of this.linkSource()) {
+      const before = this.linkSeen.get(l.name);
+      if (before === l.state) continue;
+      this.linkSeen.set(l.name, l.state);
+      // The first sight of a link that is open is its normal start, not news.
+      if (before === undefined && l.state === 'open') continue;
+      this.record({ kind: 'link', message: `serial link ${l.name} ${before ? `${before} → ` : ''}${l.state}${l.state !== 'open' && l.lastError ? `: ${l.lastError}` : ''}` });
+    }
+  }
+
   private async sample(): Promise<void> {
     const now = Date.now();
+    try {
+      this.checkExporters(now);
+      this.checkLinks();
+    } catch {
+      // A status read failing must not stop the rate sampling; the page shows status directly too.
+    }
     const msgIn = (await sumCounter(this.registry, 'gatehouse_mqtt_messages_in_total')) + (await sumCounter(this.registry, 'gatehouse_serial_frames_in_total'));
     const out = await sumCounter(this.registry, 'gatehouse_export_records_total');
     if (this.last) {

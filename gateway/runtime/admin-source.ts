@@ -4,6 +4,9 @@ import type { Gateway } from './index.js';
 import { statusPageFiles } from '../admin/status-page.js';
 
 export function buildAdminSource(gw: Gateway, stopping: () => boolean, version: string): AdminSource {
+  // Exporter errors and serial link state changes become events on the status page.
+  gw.activity.watchExporters(() => gw.exporters.status());
+  gw.activity.watchLinks(() => gw.serial.status());
   const source: AdminSource = {
     health() {
       const listening = gw.broker.addresses().length > 0;

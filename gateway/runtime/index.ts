@@ -25,6 +25,8 @@ import { RuleHost, type RuleUpdateStatus } from './rule-host.js';
 import { buildAdminSource } from './admin-source.js';
 import { InflightTracker } from './inflight.js';
 import { Activity } from './activity.js';
+import { createUpdateVerifier } from '../control/verify.js';
+import { startControlPlane, type ControlPlane } from '../control/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -41,6 +43,8 @@ export interface Gateway {
   readonly exporters: ExporterSet;
   readonly admin: AdminServer | undefined;
   readonly activity: Activity;
+  /** Remote rule updates and scheduled jobs. */
+  readonly control: ControlPlane;
   readonly startedAt: number;
   /** Graceful stop: stop accepting, flush, close. Idempotent. */
   stop(): Promise<void>;
@@ -81,11 +85,14 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
     });
 
+    // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
+    const verifier = createUpdateVerifier(config.control, registry);
     rules = new RuleHost({
       logger: logger.child({ c: 'rules' }),
       registry,
       streams,
       serial,
+      verifier,
       // Republished messages go to subscribers and re-enter the rules, as in AWS IoT; the
       // republish action stops loops by a hop limit.
       publish: (p) => {
@@ -118,6 +125,28 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       activity.record({ kind: 'rules', message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}` }),
     );
 
+    // Control plane: remote rule updates and scheduled jobs. Local heartbeats also enter the rules,
+    // so an archive rule and the MQTT bridge exporter can carry them upstream.
+    const control: ControlPlane = await startControlPlane({
+      logger,
+      registry,
+      gatewayId: config.gatewayId,
+      version: opts.version,
+      startedAt,
+      dataDir: config.dataDir,
+      control: config.control,
+      jobs: config.jobs,
+      rules,
+      streams,
+      verifier,
+      local: {
+        subscribe: (filter, handler) => broker.subscribe(filter, handler),
+        publish: (p) => broker.publish(p),
+        ingest: (p) => ingest({ topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, source: { kind: 'internal', id: 'control' }, receivedAt: Date.now() }),
+      },
+    });
+    cleanup.push(() => control.stop());
+
     let admin: AdminServer | undefined;
     let stopping = false;
     const gateway: Gateway = {
@@ -129,11 +158,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       exporters,
       admin: undefined,
       activity,
+      control,
       startedAt,
       stop: async () => {
         if (stopping) return;
         stopping = true;
         logger.info('stopping: closing listeners and serial links');
+        await control.stop();
         await broker.stop();
         await serial.stop();
         const drained = await inflight.drain(config.shutdownTimeoutMs);

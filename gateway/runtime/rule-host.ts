@@ -12,6 +12,7 @@ import {
   compileRuleSet,
   createRuleEngine,
   loadRuleSetFile,
+  metaStateStore,
   validateRuleSet,
   type ActionFactory,
   type CompiledRuleSet,
@@ -20,6 +21,8 @@ import {
   type RuleSetDefinition,
 } from '../../rules/index.js';
 import { serialAction, type SerialBridge } from '../../firmware-bridge/index.js';
+import { parseRuleSet } from '../../rules/index.js';
+import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
 
 const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
@@ -44,6 +47,8 @@ export interface RuleHostDeps extends RuntimeDeps {
   publish: Publisher['publish'];
   /** Extra action kinds (upstream shorthands). */
   extraActions?: Map<string, ActionFactory>;
+  /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
+  verifier?: UpdateVerifier;
 }
 
 export interface ApplyOptions {
@@ -73,7 +78,10 @@ export class RuleHost extends EventEmitter {
     this.registry = builtinActionRegistry({ publisher: { publish: deps.publish }, streams: deps.streams });
     this.registry.set('serial', serialAction(deps.serial));
     for (const [k, f] of deps.extraActions ?? []) this.registry.set(k, f);
+    this.verifier = deps.verifier ?? defaultVerifier(deps.registry);
   }
+
+  private readonly verifier: UpdateVerifier;
 
   handle(msg: Message): Promise<void> | undefined {
     return this.engine?.handle(msg);
@@ -99,7 +107,7 @@ export class RuleHost extends EventEmitter {
     if (persisted && persisted.definition.version >= configuredVersion) {
       try {
         const compiled = await this.check(persisted.definition, 'stored active rule set');
-        this.install(compiled, persisted);
+        await this.install(compiled, persisted);
         this.deps.logger.info({ version: persisted.definition.version, source: persisted.source }, 'rule set restored from the store');
         return;
       } catch (err) {
@@ -108,7 +116,7 @@ export class RuleHost extends EventEmitter {
     }
     const compiled = await this.check(def, isFile ? String(configured) : 'config rules');
     const entry = { definition: compiled.definition, appliedAt: Date.now(), source: isFile ? 'file' : 'config' };
-    this.install(compiled, entry);
+    await this.install(compiled, entry);
     await this.writeMeta(META_ACTIVE, entry);
   }
 
@@ -119,7 +127,7 @@ export class RuleHost extends EventEmitter {
       try {
         const current = this.active?.definition;
         if (current && version !== undefined && !opts.force) {
-          if (version === current.version && JSON.stringify(def) === JSON.stringify(current)) return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
+          if (version === current.version && JSON.stringify(parseRuleSet(def)) === JSON.stringify(current)) return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
           if (version <= current.version) {
             throw new GatehouseError('GH_RULESET_STALE', `rule set version ${version} is not newer than the active version ${current.version}`, {
               hint: 'raise the version, or force the update (rules apply --force)',
@@ -132,7 +140,7 @@ export class RuleHost extends EventEmitter {
           this.lastGood = this.active;
           await this.writeMeta(META_LAST_GOOD, this.lastGood);
         }
-        this.install(compiled, entry);
+        await this.install(compiled, entry);
         await this.writeMeta(META_ACTIVE, entry);
         this.deps.logger.info({ version: compiled.version, source: opts.source }, 'rule set applied');
         return this.report({ state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] });
@@ -146,13 +154,25 @@ export class RuleHost extends EventEmitter {
     return p;
   }
 
-  /** Parse a request body (JSON or YAML) and apply it. */
-  async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, force = false): Promise<RuleUpdateStatus> {
+  /**
+   * Parse a request body (a rule set in JSON or YAML, or a signed envelope of one) and apply it.
+   * The signature policy depends on the origin (remote MQTT or local admin/CLI). A top-level
+   * `force: true` inside the (signed) document also forces an older version.
+   */
+  async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, force = false, origin: UpdateOrigin = 'admin'): Promise<RuleUpdateStatus> {
     let def: unknown;
+    let bytes: Buffer;
     try {
-      const doc = parseDocument(body.toString('utf8'));
+      bytes = this.verifier.unwrap(body, origin).bytes;
+    } catch (err) {
+      this.deps.logger.warn({ err: errorMessage(err), source }, 'rule set refused');
+      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err) });
+    }
+    try {
+      const doc = parseDocument(bytes.toString('utf8'));
       if (doc.errors.length) throw doc.errors[0];
       def = doc.toJS();
+      if (def && typeof def === 'object' && (def as { force?: unknown }).force === true) force = true;
     } catch (err) {
       return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }] });
     }
@@ -168,7 +188,7 @@ export class RuleHost extends EventEmitter {
         const compiled = await this.check(target.definition, 'last good rule set');
         const previous = this.active;
         const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
-        this.install(compiled, entry);
+        await this.install(compiled, entry);
         this.lastGood = previous;
         await this.writeMeta(META_ACTIVE, entry);
         if (previous) await this.writeMeta(META_LAST_GOOD, previous);
@@ -195,18 +215,60 @@ export class RuleHost extends EventEmitter {
     };
   }
 
+  /**
+   * Enable or disable one rule of the active set (scheduled jobs): the same version with one flag
+   * changed, swapped in like any update and persisted. The last good set is left as it is, so a
+   * rollback still returns to the previous version.
+   */
+  setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus> {
+    const run = async (): Promise<RuleUpdateStatus> => {
+      const current = this.active?.definition;
+      const version = current?.version;
+      try {
+        const rule = current?.rules.find((r) => r.name === name);
+        if (!current || !rule) {
+          throw new GatehouseError('GH_RULESET_INVALID', `no rule named '${name}' in the active rule set${current ? ` (version ${current.version})` : ''}`, {
+            where: `jobs (${source})`,
+            hint: `rules: ${current?.rules.map((r) => r.name).join(', ') || '(none)'}`,
+          });
+        }
+        if ((rule.enabled !== false) === enabled) return this.report({ state: 'unchanged', version, source, at: Date.now(), errors: [] });
+        const def: RuleSetDefinition = { ...current, rules: current.rules.map((r) => (r.name === name ? { ...r, enabled } : r)) };
+        const compiled = await this.check(def, `rule set from ${source}`);
+        const entry = { definition: compiled.definition, appliedAt: Date.now(), source };
+        await this.install(compiled, entry);
+        await this.writeMeta(META_ACTIVE, entry);
+        this.deps.logger.info({ version, rule: name, enabled, source }, enabled ? 'rule enabled' : 'rule disabled');
+        return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
+      } catch (err) {
+        this.deps.logger.warn({ err: errorMessage(err), source }, 'rule toggle rejected');
+        return this.report({ state: 'rejected', version, source, at: Date.now(), errors: errorsOf(err) });
+      }
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p;
+    return p;
+  }
+
   activeDefinition(): RuleSetDefinition | undefined {
     return this.active?.definition;
   }
 
   async stop(): Promise<void> {
     await this.queue.catch(() => undefined);
-    this.engine?.close();
+    // Final checkpoint of window/detector state, then timers stop.
+    await this.engine?.stop();
   }
 
-  private install(compiled: CompiledRuleSet, entry: PersistedRuleSet): void {
-    if (this.engine) this.engine.swap(compiled);
-    else this.engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry });
+  private async install(compiled: CompiledRuleSet, entry: PersistedRuleSet): Promise<void> {
+    if (this.engine) {
+      await this.engine.install(compiled);
+    } else {
+      // Window and detector state lives in the store's meta area and is restored before the first message.
+      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { stateStore: metaStateStore(this.deps.streams) });
+      this.engine = engine;
+      await engine.start();
+    }
     this.active = entry;
   }
 

@@ -87,9 +87,11 @@ export class HeadOps {
     if (plan.next) {
       s.headSeq = plan.next.firstSeq;
       s.oldestAt = plan.next.minAt;
+      s.cache.dropBefore(s.headSeq);
     } else if (plan.keys.length > 0) {
       s.headSeq = 0;
       s.oldestAt = undefined;
+      s.cache.clear();
     }
   }
 
@@ -104,7 +106,8 @@ export class HeadOps {
     if (!plan.removedHead && count === s.headSkipCount) return undefined;
     let bytes: number;
     try {
-      const value = await this.db().get(plan.nextKey);
+      // Usually the segment an exporter has just read: take it from the read cache.
+      const value = s.cache.find(h.firstSeq)?.value ?? (await this.db().get(plan.nextKey));
       if (value === undefined) throw new Error('segment vanished');
       bytes = prefixBytes(value, count);
     } catch (err) {

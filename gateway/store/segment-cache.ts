@@ -15,6 +15,12 @@ export interface CachedSegment {
   cur: SegmentCursor;
 }
 
+/**
+ * Default byte bound per stream. Reclaim drops segments behind every checkpoint, so with an
+ * exporter the cache holds about its read-ahead window; the bound matters only for big segments.
+ */
+export const READ_CACHE_BYTES = 4 * 1024 * 1024;
+
 /** At most this many entries, whatever their size (bounds the array work of small segments). */
 const MAX_ENTRIES = 512;
 
@@ -24,7 +30,7 @@ export class SegmentCache {
   private held = 0;
 
   /** Byte bound of the values held; 0 disables the cache. */
-  constructor(public maxBytes = 0) {}
+  constructor(public maxBytes = READ_CACHE_BYTES) {}
 
   get bytes(): number {
     return this.held;

@@ -1,6 +1,7 @@
 // In-memory state of one stream: counters rebuilt from segment keys on open, the pending group
 // commit batch, and the appends waiting for space or for a sequence.
 import { prefixEnd, streamPrefix } from './codec.js';
+import { SegmentCache } from './segment-cache.js';
 import type { AppendRecord, StreamOptions } from './types.js';
 
 export type Resolve = (seq: number) => void;
@@ -82,6 +83,8 @@ export class StreamState {
   readonly fullWaiters: WaitingAppend[] = [];
   readonly seqWaiters: SeqWaiter[] = [];
   counters: StreamCounters | undefined = undefined;
+  /** Recently read segments (sequential reads resume in them); bound set by the store. */
+  readonly cache = new SegmentCache();
 
   constructor(readonly name: string) {
     this.prefix = streamPrefix(name);

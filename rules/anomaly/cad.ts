@@ -13,6 +13,7 @@ export const CAD_PARAMS: DetectorInfo['params'] = [
   { name: 'order', type: 'integer', default: 4, min: 0, max: 32, description: 'longest context, in past bins' },
   { name: 'slots', type: 'integer', default: 16384, min: 64, max: 1048576, description: 'context table capacity per input (bounded memory; least recently used evicted)' },
   { name: 'rangeHalfLife', type: 'number', default: 5000, min: 0, max: 1e12, description: 'points for the running range to contract half-way toward recent values (0 = never contracts)' },
+  { name: 'calibration', type: 'integer', default: 300, min: 1, max: 1e9, description: 'first points only measure the range that sets the bin width (score 0)' },
   { name: 'restPeriod', type: 'integer', default: 150, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold (one alarm per event)' },
   { name: 'restThreshold', type: 'number', default: 0.75, min: 0, max: 1, description: 'score that starts a rest period' },
   { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point (score = max over inputs)' },
@@ -40,11 +41,11 @@ export class CadDetector implements StatefulDetector {
     const order = num(params, 'order');
     this.models = [];
     for (let i = 0; i < this.inputs; i++) {
-      this.models.push(new ContextModel(num(params, 'levels'), order, num(params, 'slots'), num(params, 'rangeHalfLife')));
+      this.models.push(new ContextModel(num(params, 'levels'), order, num(params, 'slots'), num(params, 'rangeHalfLife'), num(params, 'calibration')));
     }
     this.restPeriod = num(params, 'restPeriod');
     this.restThreshold = num(params, 'restThreshold');
-    this.warmAfter = Math.max(this.restPeriod, 10 * (order + 1));
+    this.warmAfter = Math.max(this.restPeriod, num(params, 'calibration') + 10 * (order + 1));
     // like CAD OSE, start "just after an alarm": the first restPeriod points are the warm-up
     this.s[1] = 0;
   }

@@ -16,6 +16,8 @@
 
 const WAYS = 4;
 const COUNT_CAP = 255;
+/** factor by which the running range may outgrow (or undershoot) the grid before a re-grid */
+const REGRID = 4;
 
 function mix(h: number, v: number): number {
   // 32-bit multiplicative hash step (Murmur-style constants): cheap, allocation-free
@@ -38,8 +40,8 @@ export class ContextModel {
   readonly counts: Uint8Array;
   /** last `order` bins, newest last */
   readonly hist: Int32Array;
-  /** [lo, hi, values seen, tick] */
-  readonly s = new Float64Array(4);
+  /** [lo, hi, values seen, tick, bin width (0 = not set)] */
+  readonly s = new Float64Array(5);
   // scratch: slot index per order for the current step (not state)
   private readonly slot: Int32Array;
 
@@ -49,7 +51,7 @@ export class ContextModel {
    * @param slots hash-table capacity (rounded up to a multiple of 4)
    * @param rangeHalfLife points for the running range to contract half-way toward recent values
    */
-  constructor(levels: number, order: number, slots: number, rangeHalfLife: number) {
+  constructor(levels: number, order: number, slots: number, rangeHalfLife: number, private readonly calib: number) {
     this.levels = levels;
     this.order = order;
     this.buckets = Math.max(1, Math.ceil(slots / WAYS));
@@ -66,14 +68,30 @@ export class ContextModel {
     return [this.s, this.hist, this.keys, this.used, this.counts];
   }
 
+  /**
+   * Bin of x on an absolute grid of width s[4] (bins are hashed, so any integer is a symbol: a
+   * value beyond everything seen lands in a bin no context has predicted). The width comes from
+   * the range of the calibration points; it is re-derived (and the contexts start over) only
+   * when the running range outgrows the grid by `regrid` x or shrinks below 1/regrid of it.
+   */
   private bin(x: number): number {
     const s = this.s;
-    const lo = s[0]!;
-    const span = s[1]! - lo;
-    // a flat range (or one far below float resolution of the level) is one bin
-    if (!(span > 1e-12 * (Math.abs(lo) + Math.abs(s[1]!)))) return 0;
-    const b = Math.floor(((x - lo) / span) * this.levels);
-    return b < 0 ? 0 : b >= this.levels ? this.levels - 1 : b;
+    const span = s[1]! - s[0]!;
+    let w = s[4]!;
+    const flat = !(span > 1e-12 * (Math.abs(s[0]!) + Math.abs(s[1]!)));
+    if (w === 0 || (!flat && (span > w * this.levels * REGRID || span * REGRID < w * this.levels))) {
+      if (w !== 0) this.reset();
+      // a flat calibration gets a grid relative to the level, so any real change shows
+      w = flat ? Math.max(Math.abs(s[0]!), 1e-9) / (4 * this.levels) : span / this.levels;
+      s[4] = w;
+    }
+    return Math.floor(x / w);
+  }
+
+  private reset(): void {
+    this.keys.fill(0);
+    this.used.fill(0);
+    this.counts.fill(0);
   }
 
   /** Find (or claim) the slot of a context key; evicts the least recently used way. */
@@ -108,10 +126,14 @@ export class ContextModel {
     else s[0] = s[0]! + (x - s[0]!) * this.contract;
     if (x > s[1]!) s[1] = x;
     else s[1] = s[1]! + (x - s[1]!) * this.contract;
+    if (s[2]! < this.calib) {
+      s[2] = s[2]! + 1;
+      return 0;
+    }
     const b = this.bin(x);
     const tick = (s[3]! + 1) >>> 0;
     s[3] = tick;
-    const known = Math.min(s[2]!, this.order);
+    const known = Math.min(s[2]! - this.calib, this.order);
     let considered = 0;
     let missed = 0;
     let h = 0x811c9dc5;

@@ -74,3 +74,66 @@ export class Likelihood {
     return out;
   }
 }
+
+// Rank (conformal) anomaly likelihood: how many of the last `window` averaged raw scores were at
+// least as high as the current one. p = (n_ge + 1) / (n + 1) is a distribution-free tail
+// probability (no Gaussian assumption, so heavy-tailed raw scores do not saturate it); the
+// output is -log10(p), so "likelihood >= 1 - 1e-3" is "score >= 3". Averaged raw scores are
+// counted in log-spaced bins (1% apart), so the window costs a ring of bin indices plus a
+// histogram, O(bins) per point, and a fixed amount of memory.
+const RANK_BINS = 1024;
+const RANK_LOG_STEP = Math.log(1.01);
+const RANK_FLOOR = 1e-3; // smallest raw score told apart (RCF scores are ~1 for normal points)
+
+function rankBin(v: number): number {
+  if (!(v > RANK_FLOOR)) return 0;
+  const b = 1 + Math.floor(Math.log(v / RANK_FLOOR) / RANK_LOG_STEP);
+  return b >= RANK_BINS ? RANK_BINS - 1 : b;
+}
+
+export class RankLikelihood {
+  private readonly avgRing: Float64Array;
+  private readonly binRing: Uint16Array;
+  private readonly hist: Uint32Array;
+  /** [scores seen, avg ring pos, avg ring sum, bin ring pos] */
+  readonly s = new Float64Array(4);
+
+  constructor(avgWindow: number, window: number, private readonly learn: number) {
+    this.avgRing = new Float64Array(avgWindow);
+    this.binRing = new Uint16Array(window);
+    this.hist = new Uint32Array(RANK_BINS);
+  }
+
+  stateArrays(): ArrayBufferView[] {
+    return [this.s, this.avgRing, this.binRing, this.hist];
+  }
+
+  /** Feed one raw score; returns -log10 of its conformal tail probability (0 while learning). */
+  update(raw: number): number {
+    const s = this.s;
+    const A = this.avgRing.length;
+    const ap = s[1]!;
+    s[2] = s[2]! + raw - this.avgRing[ap]!;
+    this.avgRing[ap] = raw;
+    s[1] = ap + 1 === A ? 0 : ap + 1;
+    const seen = s[0]!;
+    const avg = s[2]! / Math.min(seen + 1, A);
+    const b = rankBin(avg);
+    const N = this.binRing.length;
+    const n = Math.min(seen, N);
+    let out = 0;
+    if (seen >= this.learn && n > 0) {
+      let ge = 0;
+      for (let j = b; j < RANK_BINS; j++) ge += this.hist[j]!;
+      out = -Math.log10((ge + 1) / (n + 1));
+    }
+    // learn after scoring (strictly online): slide the window
+    const bp = s[3]!;
+    if (seen >= N) this.hist[this.binRing[bp]!] = this.hist[this.binRing[bp]!]! - 1;
+    this.binRing[bp] = b;
+    this.hist[b] = this.hist[b]! + 1;
+    s[3] = bp + 1 === N ? 0 : bp + 1;
+    s[0] = seen + 1;
+    return out;
+  }
+}

@@ -46,6 +46,8 @@ export interface SelectQuery {
   items: SelectItem[];
   /** Top-level statement: an MQTT topic filter. Nested SELECT: an expression (array or object). */
   from: { kind: 'topic'; filter: string; pos: Pos } | { kind: 'expr'; expr: Expr; pos: Pos };
+  /** `FROM 'filter' TIMESTAMP BY expr [LATENESS(unit, n)]`: event time for windows. */
+  timestampBy?: { expr: Expr; lateness?: { unit: string; value: number }; pos: Pos };
   where?: Expr;
   groupBy?: Expr[];
   having?: Expr;

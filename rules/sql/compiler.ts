@@ -10,15 +10,21 @@
 //     uses GROUP BY / HAVING / ORDER BY / LIMIT. Return a CompiledQuery to take over evaluation (with
 //     `tools.compileExpr` to compile sub-expressions), or undefined to refuse. Without a hook these
 //     clauses are refused with GH_SQL_SEMANTIC "... not supported yet".
+//  3. Stateful queries: a hook may set `CompiledQuery.windowed` (rules/windows); the engine then
+//     hands every event that passes WHERE to `windowed.add(c)` instead of SELECT, and routes
+//     emissions (per event, or later from a timer) to the rule's actions. Analytic call sites with
+//     a `state` are listed in `CompiledQuery.stateSites` for checkpoints.
 // Evaluation contract: WHERE is evaluated first and cannot see SELECT aliases; field references
 // read the payload parsed once per message (EvalContext.root()); functions never throw, they
 // return Undefined on bad input.
 import { GatehouseError } from '../../gateway/errors.js';
 import type { SqlVersion } from '../types.js';
+import type { Message } from '../../gateway/message.js';
 import type { Expr, Pos, SelectItem, SelectQuery } from './ast.js';
 import { EvalContext } from './context.js';
-import { CLOUD_FUNCTIONS, createFunctionRegistry, type FunctionRegistry, type SqlFunctionDef } from './functions/index.js';
+import { CLOUD_FUNCTIONS, createFunctionRegistry, type FunctionRegistry, type SqlFunctionDef, type StatefulState } from './functions/index.js';
 import { parseSql } from './parser.js';
+import { windowHooks } from '../windows/compile.js';
 import {
   arith, getField, isObject, logical, sqlCompare, sqlEquals, toBoolean, toIntFloor, toNumber, toStr, truthy, type Value,
 } from './values.js';
@@ -40,10 +46,58 @@ export interface CompiledQuery {
   select: Compiled;
   /** `SELECT *` alone: the output is the source payload, byte for byte. */
   passthrough: boolean;
+  /** Windowed aggregation (GROUP BY window): the engine feeds events to it instead of SELECT. */
+  windowed?: WindowedQuery;
+  /** Analytic call sites holding state (detectors), in call-site order, for checkpoints. */
+  stateSites?: StateSite[];
+}
+
+export interface StateSite {
+  /** Stable identity of the call site inside the rule (function + canonical arguments). */
+  key: string;
+  state: StatefulState;
+}
+
+/** One output row of a windowed query and the message its actions see (topic, templates). */
+export interface WindowEmission {
+  value: Value;
+  message: Message;
+}
+
+/** What the engine gives a windowed query: clock, timers, limits, and a sink for timer emissions. */
+export interface WindowRuntime {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+  /** Emissions that happen outside handle(msg) (window close on a timer). */
+  emit(rows: WindowEmission[]): void;
+  maxGroups: number;
+  maxRowsPerWindow: number;
+}
+
+export interface WindowStats {
+  late: number;
+  evicted: number;
+  droppedRows: number;
+  invalidTimestamps: number;
+}
+
+export interface WindowedQuery {
+  /** One event that passed WHERE; returns rows emitted now (sliding/count/event-time), if any. */
+  add(c: EvalContext): WindowEmission[] | undefined;
+  /** Attach to the engine (timers start); stop() detaches. */
+  start(rt: WindowRuntime): void;
+  stop(): void;
+  snapshot(): Buffer;
+  /** Replace the state (legal before or after start); throws on corrupt bytes. */
+  restore(bytes: Buffer): void;
+  readonly stats: WindowStats;
 }
 
 export interface CompilerTools {
   compileExpr(e: Expr, scope?: Scope): Compiled;
+  /** SELECT list -> output value (aliases, nested aliases, `*`), as for plain rules. */
+  compileProjection(q: SelectQuery, scope: Scope): { fn: Compiled; passthrough: boolean };
   sqlVersion: SqlVersion;
   functions: FunctionRegistry;
   ruleName: string;
@@ -96,6 +150,9 @@ class Compiler implements CompilerTools {
   readonly ruleName: string;
   /** Set while compiling WHERE: did it read the payload? */
   private touchesPayload = false;
+  /** Stateful call sites by canonical text: one instance (and one computation per event) each. */
+  private readonly statefulCalls = new Map<string, Compiled>();
+  readonly stateSites: StateSite[] = [];
 
   constructor(opts: CompileOptions) {
     this.sqlVersion = opts.sqlVersion ?? V2;
@@ -323,14 +380,32 @@ class Compiler implements CompilerTools {
       if (e.over && !(def as { analytic?: boolean }).analytic) {
         throw semantic(`${def.name}() OVER (...) is not supported yet`, e.over.pos, 'remove the OVER clause');
       }
+      // The same call (function, arguments, partition) in SELECT and WHERE shares one instance and
+      // is computed once per event: the result is cached against the EvalContext of the event.
+      const siteKey = `${scope}:${def.name}(${e.args.map(canonical).join(',')})/${(e.over?.partitionBy ?? []).map(canonical).join(',')}`;
+      const known = this.statefulCalls.get(siteKey);
+      if (known) return known;
       const partition = (e.over?.partitionBy ?? []).map((p) => this.compileExpr(p, scope));
       const inst = def.factory({ rule: this.ruleName, name: def.name, args: e.args, pos: e.pos, sqlVersion: this.sqlVersion, partitionBy: e.over?.partitionBy ?? [] });
-      return (c) => {
+      if (inst.state) this.stateSites.push({ key: siteKey, state: inst.state });
+      let lastCtx: EvalContext | undefined;
+      let lastVal: Value;
+      // Inside a nested SELECT one context serves several rows: no caching there.
+      const cache = scope === 'root';
+      const fn: Compiled = (c) => {
+        if (cache && c === lastCtx) return lastVal;
         for (let i = 0; i < n; i++) args[i] = argFns[i]!(c);
         let key = '';
         for (let i = 0; i < partition.length; i++) key += (i ? '\u0001' : '') + (toStr(partition[i]!(c)) ?? '');
-        return inst(c, args, key);
+        const v = inst(c, args, key);
+        if (cache) {
+          lastCtx = c;
+          lastVal = v;
+        }
+        return v;
       };
+      this.statefulCalls.set(siteKey, fn);
+      return fn;
     }
     if (e.over) throw semantic(`analytic call ${def.name}() OVER (...) is not supported yet`, e.over.pos, 'remove the OVER clause');
     const impl = def.impl;
@@ -469,11 +544,15 @@ class Compiler implements CompilerTools {
   compileStatement(sql: string, q: SelectQuery, hooks?: CompilerHooks): CompiledQuery {
     if (q.from.kind !== 'topic') throw semantic('FROM needs a topic filter', q.pos);
     validateFilter(q.from.filter, q.from.pos);
-    const clause = q.groupBy ? 'GROUP BY' : q.having ? 'HAVING' : q.orderBy ? 'ORDER BY' : q.limit ? 'LIMIT' : undefined;
+    const clause = q.groupBy ? 'GROUP BY' : q.having ? 'HAVING' : q.orderBy ? 'ORDER BY' : q.limit ? 'LIMIT' : q.timestampBy ? 'TIMESTAMP BY' : undefined;
     if (clause) {
       const taken = hooks?.compileClauses?.(q, this);
-      if (taken) return taken;
-      const p = q.groupBy?.[0]?.pos ?? q.having?.pos ?? q.orderBy?.[0]?.expr.pos ?? q.limit?.pos ?? q.pos;
+      if (taken) {
+        taken.sql = sql;
+        if (this.stateSites.length) taken.stateSites = this.stateSites;
+        return taken;
+      }
+      const p = q.groupBy?.[0]?.pos ?? q.having?.pos ?? q.orderBy?.[0]?.expr.pos ?? q.limit?.pos ?? q.timestampBy?.pos ?? q.pos;
       throw semantic(`${clause} is not supported yet`, p, 'windowed aggregation arrives with the windows feature; remove the clause');
     }
     this.touchesPayload = false;
@@ -489,8 +568,14 @@ class Compiler implements CompilerTools {
       whereUsesPayload,
       select: proj.fn,
       passthrough: proj.passthrough,
+      ...(this.stateSites.length ? { stateSites: this.stateSites } : {}),
     };
   }
+}
+
+/** Position-free text of an expression, to recognise the same call written twice. */
+function canonical(e: Expr): string {
+  return JSON.stringify(e, (k, v: unknown) => (k === 'pos' || k === 'typePos' ? undefined : v));
 }
 
 function cmp(a: Value, b: Value, test: (s: number) => boolean): boolean | undefined {
@@ -512,7 +597,7 @@ export function validateFilter(filter: string, pos: Pos): void {
 /** Parse and compile one statement. Throws GH_SQL_SYNTAX / GH_SQL_SEMANTIC with line and column. */
 export function compileSql(sql: string, opts: CompileOptions = {}): CompiledQuery {
   const q = parseSql(sql);
-  return new Compiler(opts).compileStatement(sql, q, opts.hooks);
+  return new Compiler(opts).compileStatement(sql, q, opts.hooks ?? windowHooks);
 }
 
 /** Compile a standalone expression (substitution templates) in the payload scope. */

@@ -72,7 +72,7 @@ export class Parser {
   parseStatement(): SelectQuery {
     const q = this.parseSelect(true);
     const t = this.lx.peek();
-    if (t.type !== 'eof') this.expected('end of statement (or WHERE, GROUP BY, HAVING, ORDER BY, LIMIT)', t);
+    if (t.type !== 'eof') this.expected('end of statement (or TIMESTAMP BY, WHERE, GROUP BY, HAVING, ORDER BY, LIMIT)', t);
     return q;
   }
 
@@ -128,6 +128,22 @@ export class Parser {
       from = { kind: 'expr', expr: this.parseExpr(0), pos: p };
     }
     const q: SelectQuery = { value, items, from, pos: selectTok.pos };
+    const tsTok = topLevel ? this.acceptKw('TIMESTAMP') : undefined;
+    if (tsTok) {
+      this.expectKw('BY', 'write TIMESTAMP BY <expression>, e.g. TIMESTAMP BY ts');
+      const expr = this.parseExpr(0);
+      q.timestampBy = { expr, pos: tsTok.pos };
+      if (this.acceptKw('LATENESS')) {
+        this.expectPunct('(', 'write LATENESS(ss, 5)');
+        const u = this.lx.next();
+        if (u.type !== 'ident') this.expected('a time unit (ms, ss, mi, hh, dd)', u);
+        this.expectPunct(',');
+        const n = this.lx.next();
+        if (n.type !== 'number' || !n.isInt || n.num! < 0) this.expected('a whole number of time units', n);
+        this.expectPunct(')');
+        q.timestampBy.lateness = { unit: u.text, value: n.num! };
+      }
+    }
     if (this.acceptKw('WHERE')) q.where = this.parseExpr(0);
     if (!topLevel) return q;
     if (this.acceptKw('GROUP')) {

@@ -1,8 +1,9 @@
 // NAB benchmark: run detectors over every CSV of ../shared/nab/data (or $NAB_DIR), write NAB's
 // results layout in a temp dir, and score with the benchmark's own score.py, at the best
 // threshold (NAB's scoreboard) and at the gateway's fixed default threshold.
-// Usage: node --import tsx test/bench/nab.ts [detector ...] [--param key=value ...] [--keep]
-//   default detectors: auto rcf zscore. --param applies to the first detector named.
+// Usage: node --import tsx test/bench/nab.ts [detector ...] [--param key=value ...] [--threshold X] [--keep]
+//   default detectors: auto rcf zscore. --param and --threshold (fixed threshold) apply to the
+//   first detector named.
 import { mkdtemp, mkdir, readdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -18,18 +19,21 @@ const argv = process.argv.slice(2);
 const names: string[] = [];
 const params: Record<string, ParamValue> = {};
 let keep = false;
+let fixedFirst = NaN;
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]!;
   if (a === '--param') {
     const kv = argv[++i] ?? '';
     params[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
-  } else if (a === '--keep') keep = true;
+  } else if (a === '--threshold') fixedFirst = Number(argv[++i]);
+  else if (a === '--keep') keep = true;
   else names.push(a);
 }
 if (names.length === 0) names.push('auto', 'rcf', 'zscore');
 
 // Fixed thresholds for the non-default detectors: their documented alert levels.
-const FIXED: Record<string, number> = { auto: AUTO_THRESHOLD, rcf: 3, zscore: 4, ewma: 4 };
+const FIXED: Record<string, number> = { auto: AUTO_THRESHOLD, cad: 0.8, rcf: 3, zscore: 4, ewma: 4 };
+if (Number.isFinite(fixedFirst) && names[0]) FIXED[names[0]] = fixedFirst;
 
 const out = await mkdtemp(join(tmpdir(), 'gatehouse-nab-'));
 const results = join(out, 'RESULTS');

@@ -104,3 +104,16 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
   }
   return sum;
 }
+
+/** Await a promise, failing with `what` after timeoutMs (the timer is cleared either way). */
+export async function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting until ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,7 +1,7 @@
 // Gatehouse status page: polls /api/overview once a second while the tab is visible and renders it.
 // Plain browser ES module, no framework, no external resource. Everything that comes from the
 // gateway (topics, payloads, client ids, error messages) is untrusted device data: it only ever
-// reaches the DOM through textContent, never innerHTML.
+// reaches the DOM as text nodes (textContent), never as parsed markup.
 
 const POLL_MS = 1000;
 const FETCH_TIMEOUT_MS = 4000;
@@ -144,6 +144,7 @@ function renderStreams(o) {
   $('streams-body').replaceChildren(...(rows.length ? rows : [emptyRow(7, 'No local streams.')]));
 
   const exRows = [];
+  const errItems = [];
   for (const s of streams) {
     for (const e of s.exporters ?? []) {
       const err = e.lastError;
@@ -167,17 +168,23 @@ function renderStreams(o) {
         ),
       );
       if (err) {
-        exRows.push(
+        // Below the table rather than in a row: long messages wrap to the screen, even on a phone.
+        errItems.push(
           h(
-            'tr',
-            { class: `error-row ${current ? 'current' : 'past'}`, 'data-exporter-error': e.name },
-            h('td', { colspan: 10 }, h('strong', null, current ? 'Last error ' : 'Earlier error '), h('time', { datetime: new Date(err.at).toISOString() }, fmtTime(err.at)), ': ', h('span', { class: 'exporter-error' }, err.message)),
+            'li',
+            { class: `exporter-error-item ${current ? 'current' : 'past'}`, 'data-exporter-error': e.name },
+            h('strong', null, `${e.name}: ${current ? 'last error' : 'earlier error (recovered since)'} `),
+            h('time', { datetime: new Date(err.at).toISOString() }, fmtTime(err.at)),
+            ' ',
+            h('span', { class: 'exporter-error' }, err.message),
           ),
         );
       }
     }
   }
   $('exporters-body').replaceChildren(...(exRows.length ? exRows : [emptyRow(10, 'No exporters configured.')]));
+  $('exporter-errors').replaceChildren(...errItems);
+  $('exporter-errors').hidden = errItems.length === 0;
 }
 
 function renderRules(o) {
@@ -196,7 +203,7 @@ function renderRules(o) {
       { 'data-rule': rule.name, class: (rule.errors ?? 0) + (rule.actionFailures ?? 0) > 0 ? 'warn' : rule.enabled === false ? 'muted' : undefined },
       h('th', { scope: 'row' }, rule.name),
       h('td', null, rule.enabled === false ? 'off' : 'on'),
-      h('td', null, h('code', { class: 'sql' }, rule.sql ?? '')),
+      h('td', { class: 'sql' }, h('code', null, rule.sql ?? '')),
       h('td', null, (rule.actions ?? []).join(', ')),
       num(rule.matched ?? 0),
       num(rule.emitted ?? 0),

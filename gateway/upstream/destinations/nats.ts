@@ -94,13 +94,15 @@ export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): 
   let js: JetStreamClient | undefined;
   let connected = false;
   let stopping = false;
-  let connecting: Promise<void> | undefined;
+  let started = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let firstAttempts = 0;
   let streamReady: Promise<void> | undefined;
 
   async function connectOptions(): Promise<ConnectionOptions> {
     const co: ConnectionOptions = {
       servers, name: o.name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectWaitMs,
-      waitOnFirstConnect: true, timeout: 5000,
+      timeout: 5000,
     };
     if (o.credsFile) co.authenticator = credsAuthenticator(new Uint8Array(await readFile(o.credsFile)));
     if (o.user !== undefined) { co.user = o.user; co.pass = o.password; }
@@ -137,6 +139,27 @@ export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): 
     return streamReady;
   }
 
+  /**
+   * First connection: our own retry loop (backoff with full jitter, capped) instead of
+   * waitOnFirstConnect, whose endless attempt cannot be cancelled by stop(). Once connected,
+   * the client's own reconnect logic takes over.
+   */
+  function firstConnect(co: ConnectionOptions): void {
+    connect(co).then((c) => {
+      if (stopping) { void c.close(); return; }
+      nc = c;
+      js = c.jetstream({ timeout: o.ackTimeoutMs });
+      connected = true;
+      void watchStatus(c);
+      log.info('NATS connected');
+    }, (err: unknown) => {
+      if (stopping) return;
+      const cap = Math.min(30_000, o.reconnectWaitMs * 2 ** Math.min(firstAttempts++, 10));
+      log.warn({ err: shortError(err) }, 'NATS connection failed; retrying');
+      retryTimer = setTimeout(() => { retryTimer = undefined; if (!stopping) firstConnect(co); }, Math.max(50, Math.floor(Math.random() * cap)));
+    });
+  }
+
   function subjectOf(r: StoredRecord): string {
     return renderTemplate(subjectParts, (f) => (f === 'stream' ? r.stream : f === 'key' ? (r.key ? topicToSubject(r.key) : '_') : topicToSubject(r.topic)));
   }
@@ -146,27 +169,29 @@ export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): 
     target,
     limits,
     async start() {
-      if (connecting) return;
+      if (started) return;
+      started = true;
       stopping = false;
       const co = await connectOptions();
-      connecting = connect(co).then((c) => {
-        if (stopping) { void c.close(); return; }
-        nc = c;
-        js = c.jetstream({ timeout: o.ackTimeoutMs });
-        connected = true;
-        void watchStatus(c);
-        log.info('NATS connected');
-      }, (err: unknown) => { log.error({ err: shortError(err) }, 'NATS connection failed'); });
+      firstConnect(co);
     },
     async stop() {
       stopping = true;
+      started = false;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
       const c = nc;
       nc = undefined;
       js = undefined;
       connected = false;
-      connecting = undefined;
       streamReady = undefined;
-      if (c) await c.drain().catch(() => c.close());
+      if (!c) return;
+      // drain() waits for the server: bound it, then close regardless (the server may be down).
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); });
+      await Promise.race([c.drain().catch(() => undefined), bounded]);
+      clearTimeout(timer);
+      if (!c.isClosed()) await c.close().catch(() => undefined);
     },
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {

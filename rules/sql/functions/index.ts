@@ -6,6 +6,8 @@ import { registerHash } from './hash.js';
 import { registerMqtt } from './mqtt.js';
 import { registerTime } from './time.js';
 import { registerMisc } from './misc.js';
+import { registerAnomaly } from './anomaly.js';
+import { registerWindowFunctions } from '../../windows/context.js';
 
 export * from './types.js';
 
@@ -23,5 +25,7 @@ export function createFunctionRegistry(): FunctionRegistry {
   registerMqtt(reg);
   registerTime(reg);
   registerMisc(reg);
+  registerAnomaly(reg);
+  registerWindowFunctions(reg);
   return reg;
 }

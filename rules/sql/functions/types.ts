@@ -24,7 +24,19 @@ export interface CallSite {
  * call site; the instance receives the evaluated arguments and the partition key (the PARTITION BY
  * values joined, '' without OVER). State must be bounded by the implementer.
  */
-export type StatefulInstance = (ctx: EvalContext, args: Value[], partitionKey: string) => Value;
+export type StatefulInstance = ((ctx: EvalContext, args: Value[], partitionKey: string) => Value) & {
+  /** Optional checkpoint support: the engine snapshots it periodically and restores it at start. */
+  state?: StatefulState;
+};
+
+/** The durable side of a stateful call site (e.g. one detector per partition). */
+export interface StatefulState {
+  snapshot(): Buffer;
+  /** Replace the state with a snapshot; throws on corrupt or incompatible bytes. */
+  restore(bytes: Buffer): void;
+  /** Partitions evicted by the call site's bound so far (metrics). */
+  evicted(): number;
+}
 
 interface BaseDef {
   name: string;
@@ -47,6 +59,8 @@ export interface PlainFunctionDef extends BaseDef {
 
 export interface StatefulFunctionDef extends BaseDef {
   kind: 'stateful';
+  /** Accepts `OVER (PARTITION BY ...)` (analytic function, computed once per event and partition). */
+  analytic?: boolean;
   factory(site: CallSite): StatefulInstance;
 }
 

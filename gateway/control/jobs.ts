@@ -1,0 +1,167 @@
+// Scheduled jobs (node-cron 4): heartbeat, store compaction and TTL sweep, rule enable/disable.
+// A job never overlaps itself (a tick while the previous run is still going is skipped and
+// counted), and a failing job is logged and counted, never fatal: it runs again at its next time.
+import { EventEmitter } from 'node:events';
+import { createTask, type ScheduledTask } from 'node-cron';
+import { Counter, Histogram } from 'prom-client';
+import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError, errorMessage } from '../errors.js';
+import type { LocalStreams } from '../store/types.js';
+import type { RuleUpdateStatus } from '../runtime/rule-host.js';
+import type { ControlChannel } from './channel.js';
+import type { HeartbeatCollector } from './heartbeat.js';
+import type { JobOptions } from './options.js';
+
+export type JobResult = 'ok' | 'failed' | 'skipped';
+
+/** Emitted as 'run' after every tick of a job (also for skipped ticks). */
+export interface JobRunEvent {
+  job: string;
+  type: JobOptions['type'];
+  result: JobResult;
+  durationMs: number;
+  error?: string;
+}
+
+/** Runs one job once; rejects when the job failed. */
+export type JobRunner = (job: JobOptions) => Promise<void>;
+
+export interface JobTargets {
+  streams: Pick<LocalStreams, 'compact' | 'sweep'>;
+  rules: { setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus> };
+  channel: ControlChannel;
+  heartbeat: HeartbeatCollector;
+  /** Default heartbeat topic: <prefix>/<gatewayId>/heartbeat. */
+  heartbeatTopic: string;
+}
+
+/** The runner for the built-in job types, against the running gateway's parts. */
+export function builtinJobRunner(t: JobTargets): JobRunner {
+  return async (job) => {
+    switch (job.type) {
+      case 'heartbeat': {
+        // Offline upstream: skip rather than queue stale reports without bound.
+        if (!t.channel.connected()) throw new GatehouseError('GH_CONTROL_CHANNEL', `control channel ${t.channel.kind} is not connected: heartbeat not sent`, { where: `jobs.${job.name}` });
+        const report = await t.heartbeat.collect();
+        await t.channel.publish(job.topic ?? t.heartbeatTopic, JSON.stringify(report), { qos: 1, retain: false, ingest: true });
+        return;
+      }
+      case 'compact':
+        return t.streams.compact();
+      case 'sweep':
+        return t.streams.sweep();
+      case 'enable-rule':
+      case 'disable-rule': {
+        const s = await t.rules.setRuleEnabled(job.rule!, job.type === 'enable-rule', `job:${job.name}`);
+        if (s.state === 'rejected') throw new GatehouseError('GH_JOB_FAILED', s.errors.map((e) => e.message).join('; ') || 'rule toggle rejected', { where: `jobs.${job.name}` });
+        return;
+      }
+    }
+  };
+}
+
+export interface JobSchedulerDeps extends RuntimeDeps {
+  run: JobRunner;
+}
+
+interface Entry {
+  job: JobOptions;
+  task: ScheduledTask;
+  running: boolean;
+}
+
+export class JobScheduler extends EventEmitter {
+  private readonly entries: Entry[] = [];
+  private readonly runs: Counter<'job' | 'result'>;
+  private readonly seconds: Histogram<'job'>;
+  private readonly inflight = new Set<Promise<void>>();
+
+  constructor(private readonly jobs: readonly JobOptions[], private readonly deps: JobSchedulerDeps) {
+    super();
+    const r = deps.registry;
+    this.runs = (r.getSingleMetric('gatehouse_job_runs_total') as Counter<'job' | 'result'> | undefined) ??
+      new Counter({ name: 'gatehouse_job_runs_total', help: 'Scheduled job ticks by job and result (ok, failed, skipped: previous run still going)', labelNames: ['job', 'result'], registers: [r] });
+    this.seconds = (r.getSingleMetric('gatehouse_job_duration_seconds') as Histogram<'job'> | undefined) ??
+      new Histogram({ name: 'gatehouse_job_duration_seconds', help: 'Scheduled job run time', labelNames: ['job'], buckets: [0.01, 0.1, 1, 10, 60], registers: [r] });
+  }
+
+  start(): void {
+    if (this.entries.length) return;
+    const log = this.deps.logger;
+    // node-cron logs missed ticks etc.; route them to pino instead of the console.
+    const cronLogger = {
+      info: (m: string) => log.debug({ c: 'cron' }, m),
+      warn: (m: string) => log.warn({ c: 'cron' }, m),
+      error: (m: string | Error, e?: Error) => log.error({ c: 'cron', err: errorMessage(e ?? m) }, String(m)),
+      debug: (m: string | Error) => log.debug({ c: 'cron' }, String(m)),
+    };
+    for (const job of this.jobs) {
+      const entry: Entry = { job, running: false, task: undefined as unknown as ScheduledTask };
+      // Our own overlap guard (not node-cron's noOverlap) so a skipped tick is counted and reported.
+      entry.task = createTask(job.schedule, () => {
+        this.tick(entry);
+      }, { name: `gatehouse-${job.name}`, logger: cronLogger, ...(job.timezone ? { timezone: job.timezone } : {}) });
+      void entry.task.start();
+      this.entries.push(entry);
+    }
+    if (this.jobs.length) log.info({ jobs: this.jobs.map((j) => `${j.name} (${j.type}, ${j.schedule})`) }, 'scheduled jobs started');
+  }
+
+  /** Run a job now, outside its schedule (admin, tests); same overlap rule. */
+  runNow(name: string): Promise<JobRunEvent> {
+    const entry = this.entries.find((e) => e.job.name === name);
+    if (!entry) return Promise.reject(new GatehouseError('GH_ARG_INVALID', `no scheduled job named '${name}'`, { hint: `jobs: ${this.jobs.map((j) => j.name).join(', ') || '(none)'}` }));
+    return this.tick(entry);
+  }
+
+  status(): Array<{ name: string; type: string; schedule: string; running: boolean; nextRun: string | null }> {
+    return this.entries.map((e) => ({ name: e.job.name, type: e.job.type, schedule: e.job.schedule, running: e.running, nextRun: e.task.getNextRun()?.toISOString() ?? null }));
+  }
+
+  /** Stop scheduling, then wait (bounded) for runs in progress. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    for (const e of this.entries.splice(0)) await e.task.destroy();
+    if (!this.inflight.size) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  private tick(entry: Entry): Promise<JobRunEvent> {
+    const { job } = entry;
+    if (entry.running) {
+      this.runs.inc({ job: job.name, result: 'skipped' });
+      this.deps.logger.warn({ job: job.name }, 'job skipped: its previous run is still going');
+      return Promise.resolve(this.report({ job: job.name, type: job.type, result: 'skipped', durationMs: 0 }));
+    }
+    entry.running = true;
+    const t0 = performance.now();
+    const p = (async (): Promise<JobRunEvent> => {
+      try {
+        await this.deps.run(job);
+        const durationMs = performance.now() - t0;
+        this.runs.inc({ job: job.name, result: 'ok' });
+        this.seconds.observe({ job: job.name }, durationMs / 1000);
+        this.deps.logger.debug({ job: job.name, durationMs }, 'job done');
+        return this.report({ job: job.name, type: job.type, result: 'ok', durationMs });
+      } catch (err) {
+        const durationMs = performance.now() - t0;
+        this.runs.inc({ job: job.name, result: 'failed' });
+        this.seconds.observe({ job: job.name }, durationMs / 1000);
+        this.deps.logger.error({ job: job.name, type: job.type, err: errorMessage(err) }, 'job failed (runs again at its next time)');
+        return this.report({ job: job.name, type: job.type, result: 'failed', durationMs, error: errorMessage(err) });
+      } finally {
+        entry.running = false;
+      }
+    })();
+    const tracked = p.then(() => undefined);
+    this.inflight.add(tracked);
+    void tracked.finally(() => this.inflight.delete(tracked));
+    return p;
+  }
+
+  private report(e: JobRunEvent): JobRunEvent {
+    this.emit('run', e);
+    return e;
+  }
+}

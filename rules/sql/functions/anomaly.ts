@@ -1,0 +1,189 @@
+// Anomaly detectors as analytic SQL functions: one detector per partition (OVER (PARTITION BY ...)),
+// scored and trained once per event (the compiler caches a call site's result per EvalContext).
+// Only the public API of rules/anomaly is used. Detector params come from a trailing object
+// literal, e.g. random_cut_forest(temp, rpm, {numberOfTrees: 50, shingleSize: 4, maxPartitions: 32}).
+import { GatehouseError } from '../../../gateway/errors.js';
+import { AUTO_THRESHOLD, DEFAULT_DETECTOR, createDetector, rcfExplain, restoreDetector, type Detector, type ParamValue } from '../../anomaly/index.js';
+import type { Expr } from '../ast.js';
+import { toNumber, type Value } from '../values.js';
+import { define, type CallSite, type FunctionRegistry, type StatefulInstance } from './types.js';
+
+/** Default bound on partitions per call site: an RCF is ~1.5 MB, z-score/EWMA about 1-2 kB. */
+export const DEFAULT_MAX_PARTITIONS: Record<string, number> = { heavy: 256, light: 10_000 };
+
+interface Variant {
+  sqlName: string;
+  detector: string;
+  /** Name of a positional numeric param allowed as the 2nd argument (zscore window, ewma halfLife). */
+  positional?: string;
+  single?: boolean;
+  heavy: boolean;
+  explain?: boolean;
+}
+
+const VARIANTS: Variant[] = [
+  { sqlName: 'anomaly_score', detector: DEFAULT_DETECTOR, heavy: true },
+  { sqlName: 'zscore', detector: 'zscore', positional: 'window', single: true, heavy: false },
+  { sqlName: 'ewma_score', detector: 'ewma', positional: 'halfLife', single: true, heavy: false },
+  { sqlName: 'random_cut_forest', detector: 'rcf', heavy: true },
+  { sqlName: 'random_cut_forest_with_explanation', detector: 'rcf', heavy: true, explain: true },
+];
+
+function semantic(msg: string, e: { pos: { line: number; column: number } }, hint?: string): GatehouseError {
+  return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${e.pos.line}, column ${e.pos.column}`, hint });
+}
+
+function literalParams(o: Extract<Expr, { kind: 'object' }>, fn: string): Record<string, ParamValue> {
+  const out: Record<string, ParamValue> = {};
+  for (const en of o.entries) {
+    const v = en.value;
+    if (v.kind !== 'literal' || (typeof v.value !== 'number' && typeof v.value !== 'string')) {
+      throw semantic(`${fn}(): param '${en.key}' must be a number or string literal`, v, `e.g. ${fn}(temp, {numberOfTrees: 50})`);
+    }
+    out[en.key] = v.value;
+  }
+  return out;
+}
+
+interface SiteConfig {
+  inputs: number;
+  names: string[];
+  params: Record<string, ParamValue>;
+  maxPartitions: number;
+}
+
+/** Split the call's arguments into numeric inputs and params, and validate the params once. */
+function configure(v: Variant, site: CallSite): SiteConfig {
+  const args = site.args;
+  let params: Record<string, ParamValue> = {};
+  let n = args.length;
+  const last = args[n - 1];
+  if (last?.kind === 'object') {
+    params = literalParams(last, v.sqlName);
+    n--;
+  } else if (v.positional && n === 2) {
+    const p = args[1]!;
+    if (p.kind !== 'literal' || typeof p.value !== 'number') throw semantic(`${v.sqlName}(): the 2nd argument (${v.positional}) must be a number literal`, p, `e.g. ${v.sqlName}(temp, 50)`);
+    params[v.positional] = p.value;
+    n = 1;
+  }
+  if (n < 1) throw semantic(`${v.sqlName}() needs at least one numeric input`, site);
+  if (v.single && n > 1) throw semantic(`${v.sqlName}() takes one input (and an optional ${v.positional})`, args[1]!, `e.g. ${v.sqlName}(temp, 50)`);
+  for (let i = 0; i < n; i++) if (args[i]!.kind === 'object' || args[i]!.kind === 'star') throw semantic(`${v.sqlName}(): input ${i + 1} must be a numeric expression`, args[i]!);
+  let maxPartitions = v.heavy ? DEFAULT_MAX_PARTITIONS.heavy! : DEFAULT_MAX_PARTITIONS.light!;
+  if ('maxPartitions' in params) {
+    const m = Number(params.maxPartitions);
+    if (!Number.isInteger(m) || m < 1 || m > 1_000_000) throw semantic(`${v.sqlName}(): maxPartitions must be an integer in [1, 1000000]`, last!);
+    maxPartitions = m;
+    delete params.maxPartitions;
+  }
+  if (n > 1) params.inputs = n;
+  // Validate name + params now (GH_DETECTOR_PARAM at rule compile time, not at the first event).
+  createDetector(v.detector, params);
+  const names = args.slice(0, n).map((a, i) => (a.kind === 'field' || a.kind === 'member' ? a.name : `input${i + 1}`));
+  return { inputs: n, names, params, maxPartitions };
+}
+
+function factory(v: Variant) {
+  return (site: CallSite): StatefulInstance => {
+    const cfg = configure(v, site);
+    let parts = new Map<string, Detector>();
+    let evicted = 0;
+    let lastKey: string | undefined;
+    const buf = cfg.inputs > 1 ? new Float64Array(cfg.inputs) : undefined;
+    const detectorFor = (key: string): Detector => {
+      let d = parts.get(key);
+      if (d) {
+        if (key !== lastKey) {
+          // LRU order: move to the end (skipped for the common run of one partition).
+          parts.delete(key);
+          parts.set(key, d);
+        }
+      } else {
+        if (parts.size >= cfg.maxPartitions) {
+          parts.delete(parts.keys().next().value as string);
+          evicted++;
+        }
+        d = createDetector(v.detector, cfg.params);
+        parts.set(key, d);
+      }
+      lastKey = key;
+      return d;
+    };
+    const inst: StatefulInstance = (c, args: Value[], key: string): Value => {
+      let input: number | Float64Array;
+      if (buf) {
+        for (let i = 0; i < cfg.inputs; i++) {
+          const a = args[i];
+          const x = typeof a === 'number' ? a : toNumber(a);
+          if (x === undefined || !Number.isFinite(x)) return undefined;
+          buf[i] = x;
+        }
+        input = buf;
+      } else {
+        const a = args[0];
+        const x = typeof a === 'number' ? a : toNumber(a);
+        if (x === undefined || !Number.isFinite(x)) return undefined;
+        input = x;
+      }
+      const det = detectorFor(key);
+      const ts = c.message.receivedAt;
+      if (!v.explain) return det.update(input, ts);
+      const ex = rcfExplain(det, input, ts);
+      const attribution: Record<string, Value> = {};
+      ex.attribution.forEach((a, i) => {
+        attribution[cfg.names[i] ?? `input${i + 1}`] = { strength: a.strength, directionalExplanation: a.directionalExplanation };
+      });
+      return { anomaly_score: ex.score, attribution };
+    };
+    inst.state = {
+      evicted: () => evicted,
+      snapshot(): Buffer {
+        const entries = [...parts].map(([k, d]) => [k, Buffer.from(d.snapshot())] as const);
+        const header = Buffer.from(JSON.stringify(entries.map(([k, b]) => [k, b.length])), 'utf8');
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(header.length);
+        return Buffer.concat([len, header, ...entries.map(([, b]) => b)]);
+      },
+      restore(bytes: Buffer): void {
+        const hl = bytes.readUInt32BE(0);
+        const header = JSON.parse(bytes.subarray(4, 4 + hl).toString('utf8')) as Array<[string, number]>;
+        const next = new Map<string, Detector>();
+        let off = 4 + hl;
+        for (const [k, n] of header) {
+          if (off + n > bytes.length) throw new GatehouseError('GH_STORE_CORRUPT', `detector state of ${v.sqlName}() is truncated`, { where: 'rule state' });
+          // Copy: restoreDetector may keep views on the bytes, which belong to the store's buffer.
+          next.set(k, restoreDetector(new Uint8Array(bytes.subarray(off, off + n))));
+          off += n;
+        }
+        while (next.size > cfg.maxPartitions) next.delete(next.keys().next().value as string);
+        parts = next;
+        lastKey = undefined;
+      },
+    };
+    return inst;
+  };
+}
+
+/** Register the analytic anomaly functions and is_anomaly(score[, threshold]). */
+export function registerAnomaly(reg: FunctionRegistry): void {
+  for (const v of VARIANTS) {
+    define(reg, [{ name: v.sqlName, kind: 'stateful', analytic: true, minArgs: 1, maxArgs: 65, factory: factory(v) }]);
+  }
+  define(reg, [
+    {
+      name: 'is_anomaly',
+      minArgs: 1,
+      maxArgs: 2,
+      pure: true,
+      // is_anomaly(anomaly_score(temp) OVER (PARTITION BY topic(2))): score >= AUTO_THRESHOLD (or the given threshold).
+      impl: (_c, a) => {
+        const s = a[0];
+        const score = typeof s === 'number' ? s : toNumber(s);
+        if (score === undefined) return undefined;
+        const t = a[1] === undefined ? AUTO_THRESHOLD : toNumber(a[1]);
+        return t === undefined ? undefined : score >= t;
+      },
+    },
+  ]);
+}

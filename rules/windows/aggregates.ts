@@ -1,0 +1,193 @@
+// Window aggregates: small accumulators with a JSON-able state (checkpoints). Numeric aggregates
+// read numbers (numeric strings are converted, other values ignored, like SQL ignores NULL).
+// Memory: count/sum/avg/min/max/var/first/last hold O(1); collect and percentile keep up to
+// maxRowsPerWindow values per group and window (beyond: dropped and counted).
+import { toNumber, type Value } from '../sql/values.js';
+
+export interface Acc {
+  add(v: Value): void;
+  result(): Value;
+  save(): unknown;
+  load(s: unknown): void;
+}
+
+export interface AggContext {
+  maxRows: number;
+  onDrop(): void;
+}
+
+export interface AggDef {
+  name: string;
+  minArgs: number;
+  maxArgs: number;
+  /** count(*): counts events, the argument is not evaluated. */
+  acceptsStar?: boolean;
+  create(param: number | undefined, ctx: AggContext): Acc;
+}
+
+class Count implements Acc {
+  n = 0;
+  add(v: Value): void {
+    if (v !== undefined && v !== null) this.n++;
+  }
+  result(): Value {
+    return this.n;
+  }
+  save(): unknown {
+    return this.n;
+  }
+  load(s: unknown): void {
+    this.n = Number(s) || 0;
+  }
+}
+
+/** Sum, mean and Welford's running variance in one accumulator. */
+class Moments implements Acc {
+  n = 0;
+  sum = 0;
+  mean = 0;
+  m2 = 0;
+  constructor(private readonly out: 'sum' | 'avg' | 'var' | 'vars' | 'stddev' | 'stddevs') {}
+  add(v: Value): void {
+    const x = typeof v === 'number' ? v : toNumber(v);
+    if (x === undefined || !Number.isFinite(x)) return;
+    this.n++;
+    this.sum += x;
+    const d = x - this.mean;
+    this.mean += d / this.n;
+    this.m2 += d * (x - this.mean);
+  }
+  result(): Value {
+    const n = this.n;
+    switch (this.out) {
+      case 'sum':
+        return n ? this.sum : undefined;
+      case 'avg':
+        return n ? this.sum / n : undefined;
+      case 'var':
+        return n ? this.m2 / n : undefined;
+      case 'stddev':
+        return n ? Math.sqrt(this.m2 / n) : undefined;
+      case 'vars':
+        return n > 1 ? this.m2 / (n - 1) : undefined;
+      case 'stddevs':
+        return n > 1 ? Math.sqrt(this.m2 / (n - 1)) : undefined;
+    }
+  }
+  save(): unknown {
+    return [this.n, this.sum, this.mean, this.m2];
+  }
+  load(s: unknown): void {
+    const a = s as number[];
+    [this.n, this.sum, this.mean, this.m2] = [a[0] ?? 0, a[1] ?? 0, a[2] ?? 0, a[3] ?? 0];
+  }
+}
+
+class Extreme implements Acc {
+  v: number | undefined;
+  constructor(private readonly max: boolean) {}
+  add(v: Value): void {
+    const x = typeof v === 'number' ? v : toNumber(v);
+    if (x === undefined || Number.isNaN(x)) return;
+    if (this.v === undefined || (this.max ? x > this.v : x < this.v)) this.v = x;
+  }
+  result(): Value {
+    return this.v;
+  }
+  save(): unknown {
+    return this.v ?? null;
+  }
+  load(s: unknown): void {
+    this.v = typeof s === 'number' ? s : undefined;
+  }
+}
+
+class FirstLast implements Acc {
+  v: Value = undefined;
+  has = false;
+  constructor(private readonly last: boolean) {}
+  add(v: Value): void {
+    if (v === undefined) return;
+    if (!this.has || this.last) {
+      this.v = Buffer.isBuffer(v) ? v.toString('utf8') : v;
+      this.has = true;
+    }
+  }
+  result(): Value {
+    return this.v;
+  }
+  save(): unknown {
+    return this.has ? [this.v] : [];
+  }
+  load(s: unknown): void {
+    const a = s as Value[];
+    this.has = a.length > 0;
+    this.v = a[0];
+  }
+}
+
+class Collect implements Acc {
+  items: Value[] = [];
+  constructor(private readonly ctx: AggContext) {}
+  add(v: Value): void {
+    if (v === undefined) return;
+    if (this.items.length >= this.ctx.maxRows) return this.ctx.onDrop();
+    this.items.push(Buffer.isBuffer(v) ? v.toString('utf8') : v);
+  }
+  result(): Value {
+    return this.items.slice();
+  }
+  save(): unknown {
+    return this.items;
+  }
+  load(s: unknown): void {
+    this.items = Array.isArray(s) ? s : [];
+  }
+}
+
+/** percentile(expr, p), p in [0, 1]: linear interpolation between closest ranks (R-7, numpy's default). */
+class Percentile implements Acc {
+  xs: number[] = [];
+  constructor(private readonly p: number, private readonly ctx: AggContext) {}
+  add(v: Value): void {
+    const x = typeof v === 'number' ? v : toNumber(v);
+    if (x === undefined || !Number.isFinite(x)) return;
+    if (this.xs.length >= this.ctx.maxRows) return this.ctx.onDrop();
+    this.xs.push(x);
+  }
+  result(): Value {
+    const n = this.xs.length;
+    if (!n) return undefined;
+    const s = Float64Array.from(this.xs).sort();
+    const h = (n - 1) * this.p;
+    const lo = Math.floor(h);
+    const hi = Math.min(n - 1, lo + 1);
+    return s[lo]! + (h - lo) * (s[hi]! - s[lo]!);
+  }
+  save(): unknown {
+    return this.xs;
+  }
+  load(s: unknown): void {
+    this.xs = Array.isArray(s) ? (s as number[]) : [];
+  }
+}
+
+const moments = (name: 'sum' | 'avg' | 'var' | 'vars' | 'stddev' | 'stddevs'): AggDef => ({ name, minArgs: 1, maxArgs: 1, create: () => new Moments(name) });
+
+export const AGGREGATES: ReadonlyMap<string, AggDef> = new Map(
+  [
+    { name: 'count', minArgs: 1, maxArgs: 1, acceptsStar: true, create: () => new Count() } as AggDef,
+    moments('sum'),
+    moments('avg'),
+    moments('var'),
+    moments('vars'),
+    moments('stddev'),
+    moments('stddevs'),
+    { name: 'min', minArgs: 1, maxArgs: 1, create: () => new Extreme(false) },
+    { name: 'max', minArgs: 1, maxArgs: 1, create: () => new Extreme(true) },
+    { name: 'first', minArgs: 1, maxArgs: 1, create: () => new FirstLast(false) },
+    { name: 'last', minArgs: 1, maxArgs: 1, create: () => new FirstLast(true) },
+    { name: 'collect', minArgs: 1, maxArgs: 1, acceptsStar: true, create: (_p: number | undefined, ctx: AggContext) => new Collect(ctx) },
+    { name: 'percentile', minArgs: 2, maxArgs: 2, create: (p: number | undefined, ctx: AggContext) => new Percentile(p ?? 0.5, ctx) },
+  ].map((d) => [d.name, d]),
+);

@@ -1,0 +1,75 @@
+// Time source for windows and checkpoints: the real clock and timers in production, a manual one
+// in tests (advance 15 minutes in a microsecond, deterministically).
+
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Real timers (unref'd: a pending window close never keeps the process alive). */
+export function realTimers(now: () => number = Date.now): Timers {
+  return {
+    now,
+    setTimeout(fn, ms) {
+      const t = setTimeout(fn, Math.max(0, ms));
+      t.unref();
+      return t;
+    },
+    clearTimeout(h) {
+      clearTimeout(h as NodeJS.Timeout);
+    },
+  };
+}
+
+interface Pending {
+  id: number;
+  at: number;
+  fn: () => void;
+}
+
+/** A manual clock: timers fire only inside advance()/advanceTo(), in due-time order. */
+export class ManualTimers implements Timers {
+  private t: number;
+  private seq = 0;
+  private pending: Pending[] = [];
+
+  constructor(start = 0) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const p = { id: ++this.seq, at: this.t + Math.max(0, ms), fn };
+    this.pending.push(p);
+    return p.id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.pending = this.pending.filter((p) => p.id !== handle);
+  }
+
+  /** Number of scheduled timers (tests check nothing leaks). */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  advance(ms: number): void {
+    this.advanceTo(this.t + ms);
+  }
+
+  advanceTo(target: number): void {
+    for (;;) {
+      let next: Pending | undefined;
+      for (const p of this.pending) if (p.at <= target && (!next || p.at < next.at || (p.at === next.at && p.id < next.id))) next = p;
+      if (!next) break;
+      this.pending = this.pending.filter((p) => p !== next);
+      this.t = Math.max(this.t, next.at);
+      next.fn();
+    }
+    this.t = Math.max(this.t, target);
+  }
+}

@@ -1,0 +1,249 @@
+// Remote rule updates over the MQTT control channel of a real in-process gateway (aedes broker,
+// LevelDB store, rules engine), driven and observed by real mqtt.js clients. The retained status
+// topic is read by a subscriber that connects after the update, so retention is checked too.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import mqtt, { type MqttClient } from 'mqtt';
+import { loadConfig } from '../../gateway/config/index.js';
+import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
+import { rollbackCommandBytes } from '../../gateway/control/sign-cli.js';
+import type { ControlStatus } from '../../gateway/control/remote.js';
+import type { JobRunEvent } from '../../gateway/control/jobs.js';
+import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
+import type { Registry } from 'prom-client';
+import { metricValue, tempDir, testDeps } from '../helpers/index.js';
+
+const ID = 'gw-test';
+const SET = `gatehouse/${ID}/rules/set`;
+const STATUS = `gatehouse/${ID}/rules/status`;
+
+/** Each gateway's metrics registry (the one passed to startGateway). */
+const registries = new WeakMap<Gateway, Registry>();
+
+/** Resolve p or fail after ms naming what was awaited. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function startInProcess(t: TestContext, extraYaml: string, dir?: string): Promise<Gateway> {
+  const d = dir ?? (await tempDir(t));
+  const file = join(d, 'g.yaml');
+  await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(d, 'data'))}\nexporters: []\n${extraYaml}`);
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const registry = createMetricsRegistry('test', ID);
+  const gw = await startGateway(config, { logger: testDeps().logger, registry, version: 'test' });
+  registries.set(gw, registry);
+  t.after(() => gw.stop());
+  return gw;
+}
+
+function url(gw: Gateway): string {
+  return `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`;
+}
+
+async function client(t: TestContext, u: string): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(u, { reconnectPeriod: 0 });
+  t.after(() => c.endAsync(true));
+  return c;
+}
+
+/** The retained status as a fresh subscriber sees it. */
+async function retainedStatus(t: TestContext, u: string, want: (s: ControlStatus) => boolean, topic = STATUS): Promise<ControlStatus> {
+  const c = await client(t, u);
+  let last: ControlStatus | undefined;
+  const seen = new Promise<ControlStatus>((resolve) => {
+    c.on('message', (_topic, payload, packet) => {
+      const s = JSON.parse(payload.toString()) as ControlStatus;
+      last = s;
+      if (packet.retain && want(s)) resolve(s);
+    });
+  });
+  await c.subscribeAsync(topic, { qos: 1 });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`retained status not as expected; last: ${JSON.stringify(last)}`)), 5000)));
+  try {
+    return await Promise.race([seen, timeout]);
+  } finally {
+    clearTimeout(timer);
+    await c.endAsync();
+  }
+}
+
+/** Publish an update and wait for the gateway's resulting status (first one after publishing). */
+async function update(gw: Gateway, c: MqttClient, payload: string | Buffer, topic = SET): Promise<ControlStatus> {
+  const got = new Promise<ControlStatus>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no status within 5 s')), 5000);
+    gw.control.remote!.once('status', (s: ControlStatus) => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+  });
+  await c.publishAsync(topic, payload, { qos: 1 });
+  return got;
+}
+
+const RULES_V1 = `rules:\n  version: 1\n  rules:\n    - name: keep\n      sql: "SELECT * FROM 'data/#'"\n      actions: [{ stream: { name: archive } }]\n`;
+const v = (version: number, sql = "SELECT * FROM 'data/#'", stream = 'archive', extra = ''): string =>
+  JSON.stringify({ version, rules: [{ name: 'keep', sql, actions: [{ stream: { name: stream } }] }, ...(extra ? [{ name: extra, sql: "SELECT * FROM 'other/#'", actions: [{ stream: { name: 'archive' } }] }] : [])] });
+
+test('remote update applied, idempotent, older refused, bad SQL, failing at start, rollback; status retained', async (t) => {
+  const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  maxPayloadBytes: 2048\n${RULES_V1}`);
+  const u = url(gw);
+  const start = await retainedStatus(t, u, (s) => s.activeVersion === 1);
+  assert.equal(start.gatewayId, ID);
+  assert.equal(start.state, 'applied');
+
+  const c = await client(t, u);
+  let s = await update(gw, c, v(2, undefined, undefined, 'extra'));
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.equal(gw.rules.activeDefinition()?.version, 2);
+  const retained = await retainedStatus(t, u, (x) => x.version === 2);
+  assert.equal(retained.state, 'applied');
+  assert.equal(retained.activeVersion, 2);
+  assert.equal(retained.lastGoodVersion, 1);
+  assert.ok(retained.appliedAt && retained.at, 'timestamps');
+  assert.match(retained.source, /^mqtt/);
+
+  s = await update(gw, c, v(2, undefined, undefined, 'extra'));
+  assert.equal(s.state, 'unchanged', 'same version twice is a no-op');
+
+  s = await update(gw, c, v(1));
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /GH_RULESET_STALE/);
+  assert.equal(s.activeVersion, 2);
+
+  s = await update(gw, c, v(3, "SELECT * FROM 'data/#' WHERE temp >>> 3"));
+  assert.equal(s.state, 'rejected');
+  assert.equal(s.errors[0]!.rule, 'keep');
+  assert.match(s.errors[0]!.where, /line 1, column \d+/);
+  const bad = await retainedStatus(t, u, (x) => x.version === 3);
+  assert.equal(bad.state, 'rejected');
+  assert.match(bad.errors[0]!.where, /line 1, column/);
+
+  // Compiles, but fails when started: the stream does not exist. The old set keeps running.
+  s = await update(gw, c, v(4, undefined, 'no_such_stream'));
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors.map((e) => e.message).join(' '), /no_such_stream/);
+  assert.equal(gw.rules.activeDefinition()?.version, 2);
+  const before = gw.streams.info('archive').lastSeq;
+  await c.publishAsync('data/x', '{"a":1}', { qos: 1 });
+  assert.equal(gw.streams.info('archive').lastSeq, before + 1, 'the old set still archives');
+
+  // Garbage and oversize payloads are rejected with a clear message, never a crash.
+  s = await update(gw, c, Buffer.from([0xff, 0xfe, 0x00, 0x7b]));
+  assert.equal(s.state, 'rejected');
+  s = await update(gw, c, JSON.stringify({ version: 9, rules: [], pad: 'x'.repeat(3000) }));
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /maxPayloadBytes/);
+
+  // The older version with force: true in the document.
+  s = await update(gw, c, JSON.stringify({ ...JSON.parse(v(1)), force: true }));
+  assert.equal(s.state, 'applied');
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+
+  s = await update(gw, c, '', `gatehouse/${ID}/rules/rollback`);
+  assert.equal(s.state, 'rolled-back');
+  assert.equal(gw.rules.activeDefinition()?.version, 2);
+  const rb = await retainedStatus(t, u, (x) => x.state === 'rolled-back');
+  assert.equal(rb.activeVersion, 2);
+
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_control_updates_total', { result: 'rejected' }), 5);
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_control_updates_total', { result: 'rolled-back' }), 1);
+});
+
+test('unsigned remote updates are refused unless allowUnsigned, with a message saying how', async (t) => {
+  const gw = await startInProcess(t, RULES_V1);
+  const c = await client(t, url(gw));
+  const s = await update(gw, c, v(2));
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /GH_RULESET_SIGNATURE/);
+  assert.match(s.errors[0]!.message, /allowUnsigned: true/);
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+  // The admin API still accepts a local unsigned update.
+  const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
+  const res = await fetch(`${admin}/api/rules`, { method: 'PUT', body: v(2) });
+  assert.equal(((await res.json()) as { state: string }).state, 'applied');
+});
+
+test('signed updates: a valid signature applies, a bad one is refused and counted', async (t) => {
+  const dir = await tempDir(t);
+  const keys = generateSigningKeys();
+  const pub = join(dir, 'ops.pub');
+  await writeFile(pub, keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(pub)}]\n${RULES_V1}`);
+  const c = await client(t, url(gw));
+  const registry = registries.get(gw)!;
+
+  const bytes = Buffer.from(v(2));
+  let s = await update(gw, c, makeEnvelope(bytes, signRuleSetBytes(bytes, keys.privateKeyPem), 'ops'));
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+
+  const evil = generateSigningKeys();
+  const b3 = Buffer.from(v(3));
+  s = await update(gw, c, makeEnvelope(b3, signRuleSetBytes(b3, evil.privateKeyPem)));
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /GH_RULESET_SIGNATURE/);
+  s = await update(gw, c, makeEnvelope(b3, signRuleSetBytes(bytes, keys.privateKeyPem)));
+  assert.equal(s.state, 'rejected', 'a signature over other bytes');
+  s = await update(gw, c, v(3));
+  assert.equal(s.state, 'rejected', 'unsigned with keys configured');
+  assert.equal(gw.rules.activeDefinition()?.version, 2);
+  assert.equal(await metricValue(registry, 'gatehouse_control_signature_failures_total'), 3);
+
+  // Rollback needs a signed command naming this gateway.
+  s = await update(gw, c, '', `gatehouse/${ID}/rules/rollback`);
+  assert.equal(s.state, 'rejected');
+  const other = rollbackCommandBytes('other-gw');
+  s = await update(gw, c, makeEnvelope(other, signRuleSetBytes(other, keys.privateKeyPem)), `gatehouse/${ID}/rules/rollback`);
+  assert.equal(s.state, 'rejected');
+  const cmd = rollbackCommandBytes(ID);
+  s = await update(gw, c, makeEnvelope(cmd, signRuleSetBytes(cmd, keys.privateKeyPem)), `gatehouse/${ID}/rules/rollback`);
+  assert.equal(s.state, 'rolled-back');
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+
+  // Admin PUT: a present signature must verify.
+  const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
+  const res = await fetch(`${admin}/api/rules`, { method: 'PUT', body: makeEnvelope(b3, signRuleSetBytes(b3, evil.privateKeyPem)) });
+  assert.equal(((await res.json()) as { state: string }).state, 'rejected');
+});
+
+test('the active set survives a restart; jobs toggle a rule and send heartbeats', async (t) => {
+  const dir = await tempDir(t);
+  const jobs = `jobs:\n  - { name: off, schedule: '*/1 * * * * *', type: disable-rule, rule: extra }\n  - { name: hb, schedule: '*/1 * * * * *', type: heartbeat }\n`;
+  let gw = await startInProcess(t, `control:\n  allowUnsigned: true\n${RULES_V1}`, dir);
+  let c = await client(t, url(gw));
+  assert.equal((await update(gw, c, v(5, undefined, undefined, 'extra'))).state, 'applied');
+  await c.endAsync();
+  await gw.stop();
+
+  gw = await startInProcess(t, `control:\n  allowUnsigned: true\n${RULES_V1}${jobs}`, dir);
+  assert.equal(gw.rules.activeDefinition()?.version, 5, 'restored from the store, not the config version 1');
+  c = await client(t, url(gw));
+  const hb = new Promise<HeartbeatReport>((resolve) => c.on('message', (topic, p) => topic.endsWith('/heartbeat') && resolve(JSON.parse(p.toString()) as HeartbeatReport)));
+  await c.subscribeAsync(`gatehouse/${ID}/heartbeat`, { qos: 1 });
+  const off = await within(new Promise<JobRunEvent>((resolve) => gw.control.jobs.on('run', (e: JobRunEvent) => e.job === 'off' && resolve(e))), 5000, 'the disable-rule job');
+  assert.equal(off.result, 'ok', off.error);
+  const extra = gw.rules.activeDefinition()!.rules.find((r) => r.name === 'extra');
+  assert.equal(extra?.enabled, false);
+  assert.equal(gw.rules.activeDefinition()?.version, 5, 'same version');
+  const report = await within(hb, 5000, 'a heartbeat');
+  assert.equal(report.gatewayId, ID);
+  assert.equal(report.ruleSetVersion, 5);
+  assert.ok(report.disk && 'freeBytes' in report.disk && report.disk.freeBytes > 0);
+  assert.ok(report.streams.some((s) => s.name === 'archive'));
+  await c.endAsync();
+  await gw.stop();
+
+  // The toggle was persisted.
+  gw = await startInProcess(t, `control:\n  allowUnsigned: true\n${RULES_V1}`, dir);
+  assert.equal(gw.rules.activeDefinition()!.rules.find((r) => r.name === 'extra')?.enabled, false);
+});

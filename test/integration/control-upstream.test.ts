@@ -1,0 +1,87 @@
+// The control channel on an upstream broker (a real mosquitto): updates arrive on a dedicated
+// mqtt.js connection with a persistent session, so an update published while the gateway is down
+// is applied when it comes back; status (retained) and heartbeats go to the upstream broker.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import mqtt from 'mqtt';
+import { loadConfig } from '../../gateway/config/index.js';
+import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import type { ControlStatus } from '../../gateway/control/remote.js';
+import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
+import { needBinary, tempDir, testDeps } from '../helpers/index.js';
+import { startMosquitto } from '../helpers/peers.js';
+
+const ID = 'site7';
+const skip = needBinary('mosquitto', 'mosquitto');
+
+async function startInProcess(t: TestContext, dir: string, yaml: string): Promise<Gateway> {
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\n${yaml}`);
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const gw = await startGateway(config, { logger: testDeps().logger, registry: createMetricsRegistry('test', ID), version: 'test' });
+  t.after(() => gw.stop());
+  return gw;
+}
+
+/** Subscribe on the upstream broker and resolve with the first message matching want. */
+async function upstreamMessage<T>(t: TestContext, url: string, topic: string, want: (v: T, retained: boolean) => boolean, timeoutMs = 8000): Promise<T> {
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  t.after(() => c.endAsync(true));
+  let last: unknown;
+  const got = new Promise<T>((resolve) => {
+    c.on('message', (_t, payload, packet) => {
+      const v = JSON.parse(payload.toString()) as T;
+      last = v;
+      if (want(v, packet.retain)) resolve(v);
+    });
+  });
+  await c.subscribeAsync(topic, { qos: 1 });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([got, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no matching message on ${topic}; last: ${JSON.stringify(last)}`)), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+    await c.endAsync();
+  }
+}
+
+test('control channel on an upstream mosquitto: status, heartbeat, updates queued while offline', { skip }, async (t) => {
+  const broker = await startMosquitto(t);
+  const dir = await tempDir(t);
+  const yaml = [
+    'control:',
+    '  allowUnsigned: true',
+    `  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200 }`,
+    'jobs:',
+    "  - { name: hb, schedule: '*/1 * * * * *', type: heartbeat }",
+    'rules:',
+    '  version: 1',
+    '  rules: [{ name: keep, sql: "SELECT * FROM \'data/#\'", actions: [{ stream: { name: archive } }] }]',
+    '',
+  ].join('\n');
+  let gw = await startInProcess(t, dir, yaml);
+  const status = await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s, retained) => retained && s.activeVersion === 1);
+  assert.equal(status.gatewayId, ID);
+  const hb = await upstreamMessage<HeartbeatReport>(t, broker.url, `gatehouse/${ID}/heartbeat`, (h) => h.gatewayId === ID);
+  assert.equal(hb.ruleSetVersion, 1);
+
+  // Apply through the upstream broker.
+  const ops = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  t.after(() => ops.endAsync(true));
+  const set = { version: 2, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }, { name: 'more', sql: "SELECT * FROM 'more/#'", actions: [{ stream: { name: 'archive' } }] }] };
+  await ops.publishAsync(`gatehouse/${ID}/rules/set`, JSON.stringify(set), { qos: 1 });
+  const applied = await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.version === 2);
+  assert.equal(applied.state, 'applied');
+  assert.equal(gw.rules.activeDefinition()?.version, 2);
+
+  // Gateway down; the office publishes v3; the persistent session keeps it for the gateway.
+  await gw.stop();
+  await ops.publishAsync(`gatehouse/${ID}/rules/set`, JSON.stringify({ ...set, version: 3 }), { qos: 1 });
+  gw = await startInProcess(t, dir, yaml);
+  const later = await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.version === 3 && s.state === 'applied');
+  assert.equal(later.activeVersion, 3);
+  assert.equal(gw.rules.activeDefinition()?.version, 3);
+});

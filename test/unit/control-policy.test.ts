@@ -1,0 +1,133 @@
+// Control plane logic without a gateway: option validation (cron expressions), the signature
+// policy, and the job scheduler (real node-cron timers, second-resolution schedules).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { jobsOptionsSchema, controlOptionsSchema, cronProblem, type JobOptions } from '../../gateway/control/options.js';
+import { createUpdateVerifier } from '../../gateway/control/verify.js';
+import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
+import { JobScheduler, type JobRunEvent } from '../../gateway/control/jobs.js';
+import { configSchema } from '../../gateway/config/schema.js';
+import { validateConfig } from '../../gateway/config/index.js';
+import { isGatehouseError } from '../../gateway/errors.js';
+import { metricValue, testDeps, waitForEvent } from '../helpers/index.js';
+
+test('cron expressions are validated at config load with a clear error', () => {
+  assert.equal(cronProblem('*/5 * * * *'), undefined);
+  assert.equal(cronProblem('*/1 * * * * *'), undefined, 'a seconds field is allowed');
+  for (const bad of ['*/5 * * *', '61 * * * *', 'every minute', '* * * * * * *']) {
+    const p = cronProblem(bad);
+    assert.ok(p?.includes('invalid cron expression'), `${bad}: ${p}`);
+  }
+  assert.throws(
+    () => validateConfig(configSchema, { jobs: [{ name: 'hb', schedule: '*/5 * * *', type: 'heartbeat' }] }, 'gatehouse.yaml'),
+    (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && /jobs\.0\.schedule/.test(err.message) && /invalid cron expression/.test(err.message),
+  );
+});
+
+test('job options: enable/disable need a rule, names are unique, defaults apply', () => {
+  assert.equal(jobsOptionsSchema.safeParse([{ name: 'off', schedule: '0 22 * * *', type: 'disable-rule' }]).success, false);
+  assert.equal(jobsOptionsSchema.safeParse([{ name: 'a', schedule: '* * * * *', type: 'sweep' }, { name: 'a', schedule: '* * * * *', type: 'compact' }]).success, false);
+  assert.equal(jobsOptionsSchema.safeParse([{ name: 'x', schedule: '* * * * *', type: 'reboot' }]).success, false);
+  const c = controlOptionsSchema.parse({});
+  assert.equal(c.prefix, 'gatehouse');
+  assert.equal(c.allowUnsigned, false);
+  assert.equal(c.requireSignedAdmin, false);
+  assert.deepEqual(c.publicKeys, []);
+  assert.equal(controlOptionsSchema.safeParse({ prefix: 'a/#' }).success, false, 'wildcards in the prefix are refused');
+  assert.equal(controlOptionsSchema.safeParse({ upstream: { url: 'mqtt://h', cert: 'c.pem' } }).success, false, 'cert without key');
+});
+
+test('signature policy: remote needs a signature with keys, admin only when required', async () => {
+  const { privateKeyPem, publicKeyPem } = generateSigningKeys();
+  const other = generateSigningKeys();
+  const deps = testDeps();
+  const bytes = Buffer.from('version: 2\nrules: []\n');
+  const good = Buffer.from(makeEnvelope(bytes, signRuleSetBytes(bytes, privateKeyPem)));
+  const wrongKey = Buffer.from(makeEnvelope(bytes, signRuleSetBytes(bytes, other.privateKeyPem)));
+  const tampered = Buffer.from(makeEnvelope(Buffer.from('version: 3\nrules: []\n'), signRuleSetBytes(bytes, privateKeyPem)));
+
+  const v = createUpdateVerifier({ publicKeys: [publicKeyPem], allowUnsigned: false, requireSignedAdmin: false }, deps.registry);
+  assert.deepEqual(v.unwrap(good, 'remote').bytes, bytes);
+  assert.equal(v.unwrap(good, 'remote').signed, true);
+  const sigErr = (err: unknown): boolean => isGatehouseError(err, 'GH_RULESET_SIGNATURE');
+  assert.throws(() => v.unwrap(wrongKey, 'remote'), sigErr);
+  assert.throws(() => v.unwrap(tampered, 'remote'), sigErr);
+  assert.throws(() => v.unwrap(bytes, 'remote'), (err: unknown) => sigErr(err) && /must be signed/.test((err as Error).message));
+  assert.throws(() => v.unwrap(Buffer.from('{"ruleSet":"eA==","signature":42}'), 'remote'), sigErr);
+  assert.deepEqual(v.unwrap(bytes, 'admin').bytes, bytes, 'admin may send unsigned sets unless requireSignedAdmin');
+  assert.throws(() => v.unwrap(wrongKey, 'admin'), sigErr, 'a present signature must verify, also on the admin API');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_control_signature_failures_total'), 5);
+
+  const strict = createUpdateVerifier({ publicKeys: [publicKeyPem], allowUnsigned: false, requireSignedAdmin: true }, testDeps().registry);
+  assert.throws(() => strict.unwrap(bytes, 'admin'), sigErr);
+
+  const none = createUpdateVerifier({ publicKeys: [], allowUnsigned: false, requireSignedAdmin: false }, testDeps().registry);
+  assert.throws(() => none.unwrap(bytes, 'remote'), (err: unknown) => sigErr(err) && /allowUnsigned: true/.test((err as { hint?: string }).hint ?? ''));
+  const open = createUpdateVerifier({ publicKeys: [], allowUnsigned: true, requireSignedAdmin: false }, testDeps().registry);
+  assert.deepEqual(open.unwrap(bytes, 'remote').bytes, bytes);
+
+  assert.throws(() => createUpdateVerifier({ publicKeys: ['/nonexistent/key.pub'], allowUnsigned: false, requireSignedAdmin: false }, testDeps().registry), (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID'));
+});
+
+function job(name: string): JobOptions {
+  return { name, schedule: '*/1 * * * * *', type: 'sweep' };
+}
+
+function nextRun(s: JobScheduler, name: string, result?: JobRunEvent['result']): Promise<JobRunEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${result ?? ''} run of ${name} within 5 s`)), 5000);
+    const on = (e: JobRunEvent): void => {
+      if (e.job !== name || (result && e.result !== result)) return;
+      clearTimeout(timer);
+      s.off('run', on);
+      resolve(e);
+    };
+    s.on('run', on);
+  });
+}
+
+test('a scheduled job runs on its cron schedule', async (t) => {
+  const deps = testDeps();
+  let runs = 0;
+  // The runner is a stand-in for the store maintenance call: this test is about the scheduling.
+  const s = new JobScheduler([job('tick')], { ...deps, run: async () => void runs++ });
+  s.start();
+  t.after(() => s.stop());
+  const [e] = await waitForEvent<[JobRunEvent]>(s, 'run', 3000);
+  assert.equal(e.job, 'tick');
+  assert.equal(e.result, 'ok');
+  assert.equal(runs, 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'tick', result: 'ok' }), 1);
+  assert.ok(s.status()[0]!.nextRun, 'next run is known');
+});
+
+test('a job never overlaps itself: ticks during a run are skipped and counted', async (t) => {
+  const deps = testDeps();
+  let release!: () => void;
+  const blocked = new Promise<void>((r) => (release = r));
+  let started = 0;
+  // A blocking stand-in job: no real maintenance call can be held open on demand.
+  const s = new JobScheduler([job('slow')], { ...deps, run: async () => { started++; await blocked; } });
+  s.start();
+  t.after(() => s.stop());
+  await nextRun(s, 'slow', 'skipped');
+  assert.equal(started, 1, 'the second tick did not start a second run');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'slow', result: 'skipped' }), 1);
+  const ok = nextRun(s, 'slow', 'ok');
+  release();
+  assert.equal((await ok).result, 'ok');
+  assert.equal(started, 1);
+});
+
+test('a failing job is logged and counted, and keeps its schedule', async (t) => {
+  const deps = testDeps();
+  let n = 0;
+  const s = new JobScheduler([job('flaky')], { ...deps, run: async () => { n++; if (n === 1) throw new Error('disk on fire'); } });
+  s.start();
+  t.after(() => s.stop());
+  const failed = await nextRun(s, 'flaky', 'failed');
+  assert.match(failed.error ?? '', /disk on fire/);
+  await nextRun(s, 'flaky', 'ok');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'flaky', result: 'failed' }), 1);
+  await assert.rejects(s.runNow('nope'), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'));
+});
