@@ -114,18 +114,19 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       const h = source.health();
       return sendJson(res, h.ok ? 200 : 503, h);
     }
+    // The status page's own files hold no data, and a browser cannot add a bearer header to a
+    // plain navigation: they are served without the token; the page then asks for it (docs/status-page.md).
+    const file = method === 'GET' ? source.staticFiles?.().get(path === '/' ? '/index.html' : path) : undefined;
+    if (file) {
+      res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+      res.end(file[1]);
+      return;
+    }
     if (!authorized(req)) throw new HttpError(401, 'GH_ADMIN_UNAUTHORIZED', 'missing or wrong bearer token', 'send Authorization: Bearer <admin.token>');
     if (path === '/metrics' && method === 'GET') {
       const text = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType });
       res.end(text);
-      return;
-    }
-    const files = source.staticFiles?.();
-    const file = files?.get(path === '/' ? '/index.html' : path);
-    if (file && method === 'GET') {
-      res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-cache' });
-      res.end(file[1]);
       return;
     }
     if (path === '/api/streams' && method === 'GET') return sendJson(res, 200, { streams: source.streams() });

@@ -3,6 +3,9 @@ import { loadConfig, DEFAULT_RULE_SET } from '../config/index.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { inertActionRegistry } from '../runtime/inert-actions.js';
 import { GatehouseError } from '../errors.js';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { createDestination } from '../upstream/index.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = 'gatehouse check-config FILE';
@@ -20,6 +23,9 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const registry = inertActionRegistry([...Object.keys(config.streams)], config.serial.map((l) => l.name));
   const compiled = compileRuleSet(def, registry, { source: config.rulesFile ?? `${file} (rules)` });
   await validateRuleSet(compiled, config.rulesFile ?? `${file} (rules)`);
+  // Build (not start) every configured destination: each validates its own options.
+  const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
+  for (const e of config.exporters ?? []) createDestination(e.destination, quiet);
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   writeLine(
     io.stdout,

@@ -1,46 +1,58 @@
-// The set of exporters of a running gateway: one loop per configured (stream, destination), with
-// dead-letter streams defined before the loops start.
+// The set of exporters of a running gateway: one loop per configured (stream, destination), plus
+// the loops that rule actions such as `kinesis` create on demand (see upstream-actions.ts).
+// Dead-letter streams are defined before a loop starts.
 import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError } from '../errors.js';
 import type { LocalStreams } from '../store/types.js';
-import { createExporter, destinationFactories, UplinkScheduler, type Exporter, type ExporterOptions, type ExporterStatus, type DestinationFactories } from '../upstream/index.js';
+import { createDestination, createExporter, destinationFactories, UplinkScheduler, type Exporter, type ExporterOptions, type ExporterStatus, type DestinationFactories } from '../upstream/index.js';
 
 export interface ExporterSet {
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Create and (when the set is running) start one more exporter. */
+  add(options: ExporterOptions): Promise<void>;
+  has(name: string): boolean;
   status(): ExporterStatus[];
 }
 
-export const allDestinationFactories: DestinationFactories = { ...destinationFactories };
+export interface ExporterSetDeps extends RuntimeDeps {
+  streams: LocalStreams;
+  dataDir: string;
+  factories?: DestinationFactories;
+  /** One shared uplink cap (kbit/s) arbitrating between exporters by priority. */
+  uplinkKbps?: number;
+}
 
-export async function createExporterSet(
-  options: ExporterOptions[],
-  deps: RuntimeDeps & { streams: LocalStreams; dataDir: string; factories?: DestinationFactories; uplinkKbps?: number },
-): Promise<ExporterSet> {
-  const factories = deps.factories ?? allDestinationFactories;
-  // One shared uplink cap, when configured, arbitrates between exporters by priority.
+export async function createExporterSet(options: ExporterOptions[], deps: ExporterSetDeps): Promise<ExporterSet> {
+  const factories = deps.factories ?? destinationFactories;
   const uplink = deps.uplinkKbps ? new UplinkScheduler(deps.uplinkKbps) : undefined;
-  const exporters: Exporter[] = [];
-  for (const [i, o] of options.entries()) {
-    const factory = factories[o.destination.type];
-    if (!factory) {
-      throw new GatehouseError('GH_DESTINATION_CONFIG', `exporter '${o.name}': no destination of type '${o.destination.type}'`, {
-        where: `exporters.${i}.destination.type`,
-        hint: `use one of: ${Object.keys(factories).join(', ')}`,
-      });
-    }
+  const exporters = new Map<string, Exporter>();
+  let running = false;
+
+  async function build(o: ExporterOptions): Promise<Exporter> {
     const dlq = o.deadLetterStream ?? `${o.stream}-dlq`;
     if (!deps.streams.hasStream(dlq)) await deps.streams.defineStream({ name: dlq, maxBytes: o.deadLetterMaxBytes, onFull: 'drop-oldest' });
-    const destination = factory(o.destination, { logger: deps.logger.child({ exporter: o.name }), registry: deps.registry, dataDir: deps.dataDir });
-    exporters.push(createExporter(o, { logger: deps.logger.child({ exporter: o.name }), registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) }));
+    const logger = deps.logger.child({ exporter: o.name });
+    const destination = createDestination(o.destination, { logger, registry: deps.registry, dataDir: deps.dataDir }, factories);
+    return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
+
+  for (const o of options) exporters.set(o.name, await build(o));
   return {
     async start() {
-      for (const e of exporters) await e.start();
+      running = true;
+      for (const e of exporters.values()) await e.start();
     },
     async stop() {
-      await Promise.all(exporters.map((e) => e.stop()));
+      running = false;
+      await Promise.all([...exporters.values()].map((e) => e.stop()));
     },
-    status: () => exporters.map((e) => e.status()),
+    async add(o) {
+      if (exporters.has(o.name)) return;
+      const e = await build(o);
+      exporters.set(o.name, e);
+      if (running) await e.start();
+    },
+    has: (name) => exporters.has(name),
+    status: () => [...exporters.values()].map((e) => e.status()),
   };
 }

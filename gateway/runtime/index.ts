@@ -21,6 +21,7 @@ import { errorMessage } from '../errors.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
 import { createExporterSet, type ExporterSet } from './exporters.js';
+import { upstreamActionFactories } from './upstream-actions.js';
 import { RuleHost, type RuleUpdateStatus } from './rule-host.js';
 import { buildAdminSource } from './admin-source.js';
 import { InflightTracker } from './inflight.js';
@@ -87,12 +88,17 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
     const verifier = createUpdateVerifier(config.control, registry);
+    // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
+    const exporterOptions = config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []);
+    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir });
+
     rules = new RuleHost({
       logger: logger.child({ c: 'rules' }),
       registry,
       streams,
       serial,
       verifier,
+      extraActions: upstreamActionFactories({ logger: logger.child({ c: 'upstream-actions' }), registry, dataDir: config.dataDir, streams, exporters }),
       // Republished messages go to subscribers and re-enter the rules, as in AWS IoT; the
       // republish action stops loops by a hop limit.
       publish: (p) => {
@@ -105,8 +111,6 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     const ruleSet = config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET;
     await rules.loadInitial(ruleSet, config.rulesFile !== undefined);
 
-    const exporterOptions = (config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []));
-    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir });
     await exporters.start();
     cleanup.push(() => exporters.stop());
 

@@ -3,6 +3,9 @@
 import { builtinActionRegistry, type ActionRegistry } from '../../rules/index.js';
 import { serialAction } from '../../firmware-bridge/index.js';
 import type { SerialLink } from '../../firmware-bridge/index.js';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { upstreamActionFactories } from './upstream-actions.js';
 
 export function inertActionRegistry(streamNames?: readonly string[], linkNames?: readonly string[]): ActionRegistry {
   const streams = new Set(streamNames ?? []);
@@ -15,6 +18,8 @@ export function inertActionRegistry(streamNames?: readonly string[], linkNames?:
     },
   });
   // Only existence is checked offline; an inert link is never written to.
+  // Upstream shorthands validate their destination options offline, creating nothing.
+  for (const [kind, factory] of upstreamActionFactories({ logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: '.' })) registry.set(kind, factory);
   registry.set('serial', serialAction({ get: (n: string) => (linkNames === undefined || links.has(n) ? ({} as SerialLink) : undefined) }));
   return registry;
 }

@@ -10,7 +10,10 @@
 //   the checkpoint passes them: at-least-once, duplicates possible).
 // - A retry resends exactly the failed records of the previous batch (no new records join it),
 //   so destinations can keep a batch identity (the HTTP request id) across retries.
-// - maxAttempts (default 10) sends per record, then the record is dead-lettered with its error;
+// - maxAttempts (default 10) failed sends per record, then the record is dead-lettered with its
+//   error. Transport failures (send() throws: connection refused, timeout, 502/503/504) and
+//   throttling are outages, not record failures: they are retried for as long as they last
+//   without spending the budget;
 //   0 retries forever. Permanent errors and records over limits.maxRecordBytes are dead-lettered
 //   at once. Dead letters are appended durably before the checkpoint passes them.
 // - A whole multi-record batch failing permanently (HTTP 413: the protocol has no per-record
@@ -342,7 +345,10 @@ class ExporterLoop implements Exporter {
       const msg = errorMessage(results);
       this.noteError(`send failed: ${msg}`);
       this.metrics.errors.inc({ exporter: this.name, kind: 'retryable' }, batch.length);
-      for (const e of batch) this.retryOne(e, msg);
+      // A transport failure says nothing about the records: it is an outage, retried with backoff
+      // for as long as it lasts without spending the records' retry budget (an outage of hours
+      // must not dead-letter the backlog).
+      for (const e of batch) this.retryOne(e, msg, false);
       return;
     }
     let okRecords = 0;
@@ -395,7 +401,8 @@ class ExporterLoop implements Exporter {
       const r = results[i]!;
       if (r.ok) continue;
       const e = batch[i]!;
-      if (r.retryable) this.retryOne(e, r.error);
+      // Throttling is the destination's state, not the record's: it does not spend the budget.
+      if (r.retryable) this.retryOne(e, r.error, r.code !== 'THROTTLED');
       else {
         e.attempts++;
         e.deadError = r.error;
@@ -403,9 +410,9 @@ class ExporterLoop implements Exporter {
     }
   }
 
-  private retryOne(e: Entry, msg: string): void {
-    e.attempts++;
-    if (this.options.maxAttempts > 0 && e.attempts >= this.options.maxAttempts) {
+  private retryOne(e: Entry, msg: string, spendBudget = true): void {
+    if (spendBudget) e.attempts++;
+    if (spendBudget && this.options.maxAttempts > 0 && e.attempts >= this.options.maxAttempts) {
       e.deadError = `${msg} (gave up after ${e.attempts} attempts)`;
       return;
     }

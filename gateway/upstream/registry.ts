@@ -1,7 +1,7 @@
 // Destination factories by type. The exporter wiring (gateway start-up) looks up
 // `destinationFactories[options.destination.type]` and passes the destination block as is;
 // each factory validates it with the destination's own zod schema and throws
-// GH_DESTINATION_CONFIG listing every problem. 'mqtt' is added here once its module exists.
+// GH_DESTINATION_CONFIG listing every problem.
 import type { z } from 'zod';
 import type { RuntimeDeps } from '../deps.js';
 import { GatehouseError } from '../errors.js';
@@ -13,6 +13,7 @@ import { createKinesisDestination, kinesisOptionsSchema } from './destinations/k
 import { createFirehoseDestination, firehoseOptionsSchema } from './destinations/firehose.js';
 import { createS3Destination, s3OptionsSchema } from './destinations/s3.js';
 import { createNatsDestination, natsOptionsSchema } from './destinations/nats.js';
+import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinations/mqtt.js';
 
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export). */
@@ -29,7 +30,7 @@ export function parseDestinationOptions<S extends z.ZodType>(schema: S, options:
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `destination.${i.path.join('.')}: ${i.message}`);
   throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid ${kind} destination: ${issues.join('; ')}`, {
-    where: 'destination', hint: `see docs/upstream.md (${kind} destination)`, details: parsed.error.issues,
+    where: 'destination', hint: `see docs/destinations.md (${kind} destination)`, details: parsed.error.issues,
   });
 }
 
@@ -45,6 +46,7 @@ export const destinationFactories: DestinationFactories = {
   firehose: validated(firehoseOptionsSchema, 'firehose', createFirehoseDestination),
   s3: validated(s3OptionsSchema, 's3', createS3Destination),
   nats: validated(natsOptionsSchema, 'nats', createNatsDestination),
+  mqtt: validated(mqttBridgeOptionsSchema, 'mqtt', createMqttBridgeDestination),
 };
 
 /** Build the destination of an exporter's `destination` block. */

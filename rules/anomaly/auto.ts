@@ -1,41 +1,50 @@
-// The default detector ("auto"): a random cut forest as the base model (scale-free: its score
-// depends on ratios of ranges, so no input normalisation is needed) with a short sample memory,
-// plus optional post-processing stages (anomaly likelihood, ratio to the long-run mean score)
-// that were measured and are NOT on by default: on the NAB subset they scored worse than the
-// raw forest score (see docs/anomaly.md). One parameter set for every series; strictly online.
+// The default detector ("auto"), three stages, one parameter set for every series, strictly
+// online (docs/anomaly.md has the measurements behind each stage):
+//  1. Base model: a random cut forest with a short sample memory (timeDecay 2000 points), so it
+//     re-learns after level shifts. Its raw score is scale-free (ratios of ranges).
+//  2. Rank likelihood: the raw score's conformal tail probability among the last
+//     historyWindow raw scores, p = (#{past >= now} + 1) / (n + 1); output -log10(p). This
+//     calibrates each series against its own score distribution (a noisy series must beat its
+//     own noise), assumes no distribution, and needs evidence: after n scores p >= 1/(n+1).
+//  3. Rest period: after an alarm (score >= restThreshold = AUTO_THRESHOLD) the detector stays
+//     quiet for restPeriod points, so one event raises one alarm, at its start.
+// AUTO_THRESHOLD = -log10(0.0027): a score as rare as a two-sided 3-sigma Gaussian event, here
+// measured by rank rather than assumed. post=raw|likelihood|ratio keep the earlier variants.
 import type { DetectorInfo, DetectorParams, StatefulDetector } from './types.js';
 import { allFinite, num, valueAt } from './params.js';
 import { encodeSnapshot } from './snapshot.js';
 import { Forest } from './rcf-forest.js';
 import { Likelihood, RankLikelihood } from './likelihood.js';
-import { ContextModel } from './context-model.js';
+
+/** The fixed threshold the gateway uses to flag an anomaly with the default detector. */
+export const AUTO_THRESHOLD = -Math.log10(0.0027);
 
 export const AUTO_INFO: DetectorInfo = {
   name: 'auto',
   description:
-    'Default detector: random cut forest with a short memory (timeDecay 2000) so it re-learns after level shifts; optional anomaly-likelihood or ratio post-processing (post=). Flag at >= 2.5 with the defaults.',
+    'Default detector: random cut forest with a short memory (timeDecay 2000), scored as -log10 of the rank tail probability of its raw score among the last historyWindow scores, quiet for restPeriod points after an alarm. Flag at >= 2.57 (AUTO_THRESHOLD: tail probability 0.27%, the 3-sigma rate).',
   params: [
     { name: 'numberOfTrees', type: 'integer', default: 100, min: 1, max: 1000, description: 'trees of the base forest' },
     { name: 'subSampleSize', type: 'integer', default: 256, min: 8, max: 16384, description: 'points sampled per tree (also the base warm-up)' },
     { name: 'timeDecay', type: 'number', default: 2000, min: 0, max: 1e12, description: 'base forest memory in points (decay rate 1/timeDecay)' },
     { name: 'shingleSize', type: 'integer', default: 1, min: 1, max: 64, description: 'consecutive points per sample (captures shape, not just level)' },
-    { name: 'averageWindow', type: 'integer', default: 10, min: 1, max: 10000, description: 'points in the short average of raw scores' },
-    { name: 'historyHalfLife', type: 'number', default: 1000, min: 10, max: 1e9, description: 'half-life (points) of the raw-score distribution' },
-    { name: 'post', type: 'string', default: 'raw', choices: ['likelihood', 'ratio', 'raw', 'rank'], description: 'post-processing of the raw forest score' },
+    { name: 'post', type: 'string', default: 'rank', choices: ['rank', 'raw', 'likelihood', 'ratio'], description: 'post-processing of the raw forest score: rank likelihood (-log10 tail probability), raw, Gaussian likelihood in [0, 1], ratio to the long-run mean' },
+    { name: 'historyWindow', type: 'integer', default: 8640, min: 10, max: 1000000, description: 'rank: raw scores the tail probability is measured against' },
+    { name: 'averageWindow', type: 'integer', default: 1, min: 1, max: 10000, description: 'rank/likelihood: points in the short average of raw scores' },
+    { name: 'historyHalfLife', type: 'number', default: 1000, min: 10, max: 1e9, description: 'likelihood: half-life (points) of the raw-score mean/variance' },
     { name: 'stdFloor', type: 'number', default: 0.05, min: 0, max: 10, description: 'likelihood: floor on the raw-score std, relative to its mean' },
-    { name: 'cadScale', type: 'number', default: 0, min: 0, max: 1e9, description: 'x' },
-    { name: 'levels', type: 'integer', default: 8, min: 2, max: 64, description: 'x' },
-    { name: 'order', type: 'integer', default: 4, min: 0, max: 32, description: 'x' },
-    { name: 'calibration', type: 'integer', default: 300, min: 1, max: 1e9, description: 'x' },
-    { name: 'restPeriod', type: 'integer', default: 0, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold' },
-    { name: 'restThreshold', type: 'number', default: 2.5, min: 0, max: 1e9, description: 'score that starts a rest period' },
+    { name: 'rawGate', type: 'number', default: 0, min: 0, max: 1e9, description: 'rank: raw forest score below which the output stays under the alarm level' },
+    { name: 'restPeriod', type: 'integer', default: 150, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold (one alarm per event; 0 = off)' },
+    { name: 'restThreshold', type: 'number', default: AUTO_THRESHOLD, min: 0, max: 1e9, description: 'score that starts a rest period (the alarm level)' },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point' },
     { name: 'seed', type: 'integer', default: 42, min: 0, max: 2147483647, description: 'random seed' },
   ],
 };
 
-/** The fixed threshold the gateway uses to flag an anomaly with the default detector. */
-export const AUTO_THRESHOLD = 2.5;
+const POST_RANK = 0;
+const POST_RAW = 1;
+const POST_LIKELIHOOD = 2;
+const POST_RATIO = 3;
 
 export class AutoDetector implements StatefulDetector {
   readonly name = 'auto';
@@ -44,12 +53,15 @@ export class AutoDetector implements StatefulDetector {
   private readonly shingleSize: number;
   private readonly sample: number;
   private readonly forest: Forest;
-  private readonly lik: Likelihood;
-  private readonly shingle: Float64Array;
   private readonly post: number;
-  private readonly ratioMean = new Float64Array(1);
-  /** [points inserted, input vectors seen] */
-  private readonly s = new Float64Array(3);
+  private readonly rank: RankLikelihood;
+  private readonly lik: Likelihood;
+  private readonly restPeriod: number;
+  private readonly rawGate: number;
+  private readonly restThreshold: number;
+  private readonly shingle: Float64Array;
+  /** [points inserted, input vectors seen, points since the last alarm, ratio mean] */
+  private readonly s = new Float64Array(4);
 
   constructor(readonly params: Readonly<DetectorParams>) {
     this.inputs = num(params, 'inputs');
@@ -57,61 +69,62 @@ export class AutoDetector implements StatefulDetector {
     this.dimension = this.inputs * this.shingleSize;
     this.sample = num(params, 'subSampleSize');
     this.forest = new Forest(num(params, 'numberOfTrees'), this.sample, this.dimension, num(params, 'timeDecay'), num(params, 'seed'));
-    this.lik = new Likelihood(num(params, 'averageWindow'), num(params, 'historyHalfLife'), this.sample, num(params, 'stdFloor'));
-    this.post = params.post === 'ratio' ? 1 : params.post === 'raw' ? 2 : params.post === 'rank' ? 3 : 0;
-    this.rank = new RankLikelihood(num(params, 'averageWindow'), num(params, 'historyHalfLife'), 0);
-    this.rankC = new RankLikelihood(num(params, 'averageWindow'), num(params, 'historyHalfLife'), 256);
+    const post = params.post;
+    this.post = post === 'raw' ? POST_RAW : post === 'likelihood' ? POST_LIKELIHOOD : post === 'ratio' ? POST_RATIO : POST_RANK;
+    // only the selected stage gets real buffers (a 1-slot stand-in otherwise: no wasted memory)
+    const rank = this.post === POST_RANK;
+    this.rank = new RankLikelihood(rank ? num(params, 'averageWindow') : 1, rank ? num(params, 'historyWindow') : 1, 0);
+    const gauss = this.post === POST_LIKELIHOOD;
+    this.lik = new Likelihood(gauss ? num(params, 'averageWindow') : 1, num(params, 'historyHalfLife'), this.sample, num(params, 'stdFloor'));
+    this.restPeriod = num(params, 'restPeriod');
+    this.rawGate = num(params, 'rawGate');
+    this.restThreshold = num(params, 'restThreshold');
     this.shingle = new Float64Array(this.dimension);
-    this.ctx = new ContextModel(num(params, 'levels'), num(params, 'order'), 16384, 5000, num(params, 'calibration'));
+    // s[2] starts at 0, as if just after an alarm (like CAD OSE); those points fall inside the
+    // forest's warm-up anyway, which scores 0 until subSampleSize points
+    this.s[2] = 0;
   }
-  private readonly ctx: ContextModel;
-  private readonly rank: RankLikelihood;
-  private readonly rankC: RankLikelihood;
 
   get warm(): boolean {
-    return this.s[0] >= 2 * this.sample;
+    return this.s[0]! >= 2 * this.sample;
   }
 
   update(values: ArrayLike<number> | number, _timestampMs?: number): number {
     const k = this.inputs;
     if (!allFinite(values, k)) return 0;
+    const s = this.s;
     const sh = this.shingle;
     sh.copyWithin(0, k);
     for (let i = 0; i < k; i++) sh[this.dimension - k + i] = valueAt(values, i);
-    this.s[1] += 1;
-    if (this.s[1] < this.shingleSize) return 0;
+    s[1] = s[1]! + 1;
+    if (s[1]! < this.shingleSize) return 0;
     let out = 0;
-    if (this.s[0] >= this.sample) {
+    if (s[0]! >= this.sample) {
       const raw = this.forest.score(sh);
-      if (this.post === 0) out = this.lik.update(raw);
-      else if (this.post === 2) out = raw;
-      else if (this.post === 3) out = this.rank.update(raw);
+      if (this.post === POST_RANK) {
+        out = this.rank.update(raw);
+        if (raw < this.rawGate) out = Math.min(out, this.restThreshold * 0.999);
+      }
+      else if (this.post === POST_RAW) out = raw;
+      else if (this.post === POST_LIKELIHOOD) out = this.lik.update(raw);
       else {
-        const m = this.ratioMean[0] === 0 ? raw : this.ratioMean[0];
+        const m = s[3] === 0 ? raw : s[3]!;
         out = raw / m;
-        this.ratioMean[0] = m + (raw - m) * 0.001;
+        s[3] = m + (raw - m) * 0.001;
       }
     }
-    this.forest.update(sh, this.s[0]);
-    this.s[0] += 1;
-    const cs = this.params.cadScale as number;
-    if (cs > 0) {
-      const craw = this.ctx.update(valueAt(values, 0));
-      const c = this.post === 3 ? this.rankC.update(craw + 1e-3) : craw * cs;
-      if (this.post === 3 && out > 0) out = Math.max(out, c) - Math.log10(2);
-      else if (c > out) out = c;
-    }
-    const rp = this.params.restPeriod as number;
-    if (rp > 0) {
-      const quiet = this.s[2] < rp;
-      this.s[2] = out >= (this.params.restThreshold as number) ? 0 : this.s[2] + 1;
+    this.forest.update(sh, s[0]!);
+    s[0] = s[0]! + 1;
+    if (this.restPeriod > 0) {
+      const quiet = s[2]! < this.restPeriod;
+      s[2] = out >= this.restThreshold ? 0 : s[2]! + 1;
       if (quiet) return 0;
     }
     return out;
   }
 
   stateArrays(): ArrayBufferView[] {
-    return [this.s, this.shingle, this.ratioMean, ...this.lik.stateArrays(), ...this.ctx.stateArrays(), ...this.rank.stateArrays(), ...this.rankC.stateArrays(), ...this.forest.stateArrays()];
+    return [this.s, this.shingle, ...this.rank.stateArrays(), ...this.lik.stateArrays(), ...this.forest.stateArrays()];
   }
 
   snapshot(): Uint8Array {

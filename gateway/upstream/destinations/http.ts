@@ -108,6 +108,9 @@ export class HttpDestination implements Destination {
     }
     const error = `HTTP ${status} from ${this.target}${detail ? `: ${detail}` : ''}`;
     if (status === 429) return { ok: false, retryable: true, error, code: 'THROTTLED' };
+    // 502/503/504: the endpoint (or a proxy in front of it) is down: an outage, thrown so the loop
+    // retries without spending the records' retry budget.
+    if (status === 502 || status === 503 || status === 504) throw new GatehouseError('GH_EXPORT_RETRYABLE', error, { hint: 'the endpoint is unavailable; records wait in the local stream' });
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
     // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
     return { ok: false, retryable: false, error, code: status === 413 ? 'TOO_LARGE' : undefined };

@@ -1,0 +1,75 @@
+// Rule actions named as in AWS IoT (`kinesis`, `firehose`, `http`, `s3`) plus `mqtt` and `nats`:
+// shorthand for "append to a local stream that is exported to that destination", so every upstream
+// action is durable (the source's PUBACK waits for the append) and goes through the exporter loop
+// (batching, retries, dead letters).
+//
+//   actions: [{ kinesis: { streamName: fleet, region: eu-west-1, partitionKey: '${topic(2)}' } }]
+//
+// The options are the destination's options (docs/destinations.md) plus `partitionKey` (a ${...}
+// template; the record key), `stream` (local stream options: maxBytes, ttl, onFull) and `exporter`
+// (batch, backoff, maxAttempts, ...). The local stream and its exporter are named
+// `<kind>-<hash of the destination options>`: the same destination used by several rules shares
+// one stream and one checkpoint, and the name is stable across restarts and rule updates.
+import { createHash } from 'node:crypto';
+import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError } from '../errors.js';
+import type { LocalStreams } from '../store/types.js';
+import { streamDefaultsSchema, toStreamOptions } from '../store/options.js';
+import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../upstream/index.js';
+import type { Action, ActionFactory } from '../../rules/types.js';
+import type { CompiledTemplate } from '../../rules/index.js';
+import { evalContextOf } from '../../rules/sql/context.js';
+import type { ExporterSet } from './exporters.js';
+
+export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'firehose', 'http', 's3', 'mqtt', 'nats'];
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+export interface UpstreamActionDeps extends RuntimeDeps {
+  dataDir: string;
+  /** Absent in offline checks: options are validated, nothing is created. */
+  streams?: LocalStreams;
+  exporters?: ExporterSet;
+}
+
+/** Action factories for every upstream kind. */
+export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, ActionFactory> {
+  const out = new Map<string, ActionFactory>();
+  for (const kind of UPSTREAM_ACTION_KINDS) {
+    if (!DESTINATION_TYPES.includes(kind)) continue;
+    out.set(kind, (options, tools) => {
+      const { partitionKey, stream, exporter, roleArn: _roleArn, ...destination } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown; roleArn?: unknown };
+      if (partitionKey !== undefined && typeof partitionKey !== 'string') throw new GatehouseError('GH_ACTION_FAILED', `${kind}.partitionKey must be a template string`, { hint: "e.g. partitionKey: '${topic(2)}'" });
+      const block = { type: kind, ...destination };
+      // Constructing the destination validates its options (nothing connects until start()).
+      const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
+      const name = `${kind}-${createHash('sha256').update(stableJson(block)).digest('hex').slice(0, 10)}`;
+      const streamOptions = toStreamOptions(name, streamDefaultsSchema.parse(stream ?? {}));
+      const exporterOptions = exporterOptionsSchema.parse({ ...(typeof exporter === 'object' && exporter ? exporter : {}), name, stream: name, destination: block });
+      const key = partitionKey !== undefined ? (tools.compileTemplate(partitionKey) as CompiledTemplate) : undefined;
+      const action: Action = {
+        kind,
+        resource: probe.target,
+        durable: true,
+        execute(output, ctx) {
+          if (!deps.streams) throw new GatehouseError('GH_ACTION_FAILED', `${kind} action is not connected to a store`);
+          const rec = { topic: ctx.message.topic, payload: output, receivedAt: ctx.message.receivedAt, ...(key ? { key: key.renderWith(evalContextOf(ctx)) } : {}) };
+          return deps.streams.append(name, rec).then(() => undefined);
+        },
+        async validate() {
+          if (!deps.streams || !deps.exporters) return;
+          if (!deps.streams.hasStream(name)) await deps.streams.defineStream(streamOptions);
+          await deps.exporters.add(exporterOptions);
+        },
+      };
+      return action;
+    });
+  }
+  return out;
+}

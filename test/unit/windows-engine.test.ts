@@ -1,0 +1,295 @@
+// Windows through the real compiler and engine: boundaries, hops, sessions, count and sliding
+// windows, group keys, HAVING, top-N, event time with late events, bounds, checkpoints/restore and
+// swap. Time is a ManualTimers clock (no real waiting). The action is an in-memory recorder
+// (the engine only sees the Action interface; real actions are covered by the rules tests).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { metricValue, testDeps } from '../helpers/index.js';
+import { compileRuleSet } from '../../rules/ruleset.js';
+import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js';
+import { createActionRegistry } from '../../rules/actions/index.js';
+import { ManualTimers } from '../../rules/windows/clock.js';
+import { memoryStateStore } from '../../rules/windows/state.js';
+import { GatehouseError } from '../../gateway/errors.js';
+import type { Message } from '../../gateway/message.js';
+import type { ActionContext } from '../../rules/types.js';
+
+interface Out {
+  v: Record<string, unknown>;
+  topic: string;
+  kind: string;
+  at: number;
+}
+
+function setup(sql: string | string[], opts: RuleEngineOptions & { start?: number } = {}) {
+  const timers = opts.timers instanceof ManualTimers ? opts.timers : new ManualTimers(opts.start ?? 0);
+  const out: Out[] = [];
+  const registry = createActionRegistry({
+    probe: () => ({
+      kind: 'probe',
+      resource: 'mem',
+      durable: false,
+      execute: (b: Buffer, ctx: ActionContext) => void out.push({ v: JSON.parse(b.toString()) as Record<string, unknown>, topic: ctx.message.topic, kind: ctx.message.source.kind, at: ctx.message.receivedAt }),
+    }),
+  });
+  const sqls = Array.isArray(sql) ? sql : [sql];
+  const def = { version: 1, rules: sqls.map((s, i) => ({ name: `w${i}`, sql: s, actions: [{ probe: {} }] })) };
+  const deps = testDeps();
+  const engine = createRuleEngine(compileRuleSet(def, registry), deps, { ...opts, timers });
+  const send = (topic: string, payload: unknown): void => {
+    const m: Message = { topic, payload: Buffer.from(JSON.stringify(payload)), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: timers.now() };
+    void engine.handle(m);
+  };
+  return { engine, timers, out, send, deps, registry, def };
+}
+
+test('tumbling window: epoch-aligned boundaries, group keys, aggregates, window bounds, action message', () => {
+  const { timers, out, send, engine } = setup(
+    "SELECT topic(2) AS dev, count(*) AS n, avg(t) AS a, min(t) AS lo, max(t) AS hi, window_start() AS ws, window_end() AS we FROM 'f/+' GROUP BY topic(2), TUMBLINGWINDOW(ss, 10)",
+    { start: 1000 },
+  );
+  send('f/a', { t: 1 });
+  timers.advanceTo(5000);
+  send('f/a', { t: 3 });
+  timers.advanceTo(9999);
+  send('f/b', { t: 10 });
+  assert.equal(out.length, 0, 'nothing before the window closes');
+  timers.advanceTo(10_000);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { dev: 'a', n: 2, a: 2, lo: 1, hi: 3, ws: 0, we: 10_000 },
+      { dev: 'b', n: 1, a: 10, lo: 10, hi: 10, ws: 0, we: 10_000 },
+    ],
+  );
+  assert.equal(out[0]!.topic, 'f/a');
+  assert.equal(out[0]!.kind, 'internal');
+  assert.equal(out[0]!.at, 10_000);
+  send('f/a', { t: 7 }); // t = 10000 belongs to the next window
+  timers.advanceTo(19_999);
+  assert.equal(out.length, 2);
+  timers.advanceTo(20_000);
+  assert.deepEqual(out[2]!.v, { dev: 'a', n: 1, a: 7, lo: 7, hi: 7, ws: 10_000, we: 20_000 });
+  timers.advanceTo(100_000);
+  assert.equal(out.length, 3, 'empty windows emit nothing');
+  assert.equal(engine.counters().get('w0')!.emitted, 3);
+  engine.close();
+  assert.equal(timers.size, 0, 'no timer left after close');
+});
+
+test('hopping window: an event joins size/hop windows', () => {
+  const { timers, out, send, engine } = setup("SELECT count(*) AS n, window_start() AS ws FROM 'f/+' GROUP BY HOPPINGWINDOW(ss, 10, 5)");
+  timers.advanceTo(7000);
+  send('f/a', {});
+  timers.advanceTo(12_000);
+  send('f/a', {});
+  timers.advanceTo(10_000 + 10_000);
+  assert.deepEqual(out.map((o) => o.v), [{ n: 1, ws: 0 }, { n: 2, ws: 5000 }, { n: 1, ws: 10_000 }]);
+  engine.close();
+});
+
+test('session window: closes after the timeout gap or at the max duration (eKuiper order: unit, maxDuration, timeout)', () => {
+  const { timers, out, send, engine } = setup("SELECT topic(2) AS d, count(*) AS n, window_start() AS ws, window_end() AS we FROM 's/+' GROUP BY topic(2), SESSIONWINDOW(ss, 20, 5)");
+  for (const t of [0, 2000, 4000]) {
+    timers.advanceTo(t);
+    send('s/a', {});
+  }
+  timers.advanceTo(8999);
+  assert.equal(out.length, 0);
+  timers.advanceTo(9000);
+  assert.deepEqual(out.map((o) => o.v), [{ d: 'a', n: 3, ws: 0, we: 9000 }]);
+  // A busy session: an event every 4 s never leaves a 5 s gap; it closes at start + 20 s.
+  for (let t = 30_000; t <= 60_000; t += 4000) {
+    timers.advanceTo(t);
+    send('s/a', {});
+  }
+  assert.deepEqual(out[1]!.v, { d: 'a', n: 5, ws: 30_000, we: 50_000 });
+  engine.close();
+});
+
+test('count windows: tumbling COUNTWINDOW(3) and COUNTWINDOW(3, 1) emit per event, per group', () => {
+  const { out, send, engine } = setup([
+    "SELECT 'tumble' AS k, topic(2) AS d, collect(v) AS vs FROM 'c/+' GROUP BY topic(2), COUNTWINDOW(3)",
+    "SELECT 'slide' AS k, sum(v) AS s FROM 'c/+' GROUP BY COUNTWINDOW(3, 1)",
+  ]);
+  for (let i = 1; i <= 6; i++) send(i % 2 ? 'c/odd' : 'c/even', { v: i });
+  const tumble = out.filter((o) => o.v.k === 'tumble').map((o) => o.v);
+  const slide = out.filter((o) => o.v.k === 'slide').map((o) => o.v.s);
+  assert.deepEqual(tumble, [{ k: 'tumble', d: 'odd', vs: [1, 3, 5] }, { k: 'tumble', d: 'even', vs: [2, 4, 6] }]);
+  assert.deepEqual(slide, [6, 9, 12, 15]);
+  engine.close();
+});
+
+test('sliding window: one output per event over the last size', () => {
+  const { timers, out, send, engine } = setup("SELECT count(*) AS n, sum(v) AS s FROM 'x' GROUP BY SLIDINGWINDOW(ss, 10)");
+  for (const [t, v] of [[0, 1], [4000, 2], [9000, 3], [10_000, 4], [15_000, 5]] as const) {
+    timers.advanceTo(t);
+    send('x', { v });
+  }
+  // At 10000 the event of t=0 left the window (t - size, t]; at 15000 so did 4000.
+  assert.deepEqual(out.map((o) => o.v), [{ n: 1, s: 1 }, { n: 2, s: 3 }, { n: 3, s: 6 }, { n: 3, s: 9 }, { n: 3, s: 12 }]);
+  engine.close();
+});
+
+test('HAVING and per-window ORDER BY ... DESC LIMIT n: top-N groups', () => {
+  const { timers, out, send, engine } = setup(
+    "SELECT area, count(*) AS reads FROM 'badge/+' GROUP BY area, TUMBLINGWINDOW(mi, 15) HAVING count(*) >= 2 ORDER BY reads DESC LIMIT 2",
+  );
+  const reads: Record<string, number> = { dock: 5, gate: 3, office: 1, lab: 2, yard: 4 };
+  for (const [area, n] of Object.entries(reads)) for (let i = 0; i < n; i++) send('badge/r1', { area });
+  timers.advance(15 * 60_000);
+  assert.deepEqual(out.map((o) => o.v), [{ area: 'dock', reads: 5 }, { area: 'yard', reads: 4 }]);
+  engine.close();
+});
+
+test('stddev/var (population), stddevs/vars (sample), percentile (linear), first/last, non-numbers ignored', () => {
+  const { timers, out, send, engine } = setup(
+    "SELECT stddev(v) AS sd, var(v) AS va, vars(v) AS vs, stddevs(v) AS sds, percentile(v, 0.5) AS p50, percentile(v, 0.9) AS p90, first(v) AS f, last(v) AS l, count(v) AS n, count(*) AS all FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 1)",
+  );
+  for (const v of [2, 4, 4, 4, 5, 5, 7, 9, 'oops', null]) send('x', { v });
+  timers.advance(1000);
+  const r = out[0]!.v;
+  assert.equal(r.sd, 2);
+  assert.equal(r.va, 4);
+  assert.ok(Math.abs((r.vs as number) - 32 / 7) < 1e-12);
+  assert.ok(Math.abs((r.sds as number) - Math.sqrt(32 / 7)) < 1e-12);
+  assert.equal(r.p50, 4.5);
+  assert.ok(Math.abs((r.p90 as number) - 7.6) < 1e-12);
+  assert.equal(r.f, 2);
+  assert.equal(r.l, null, 'last() keeps the last defined value, null included');
+  assert.equal(r.n, 9, 'count(expr) skips missing values only');
+  assert.equal(r.all, 10);
+  engine.close();
+});
+
+test('event time: TIMESTAMP BY with a lateness bound; watermark closes windows; late events counted and dropped', async () => {
+  const { out, send, engine, deps } = setup("SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts LATENESS(ss, 2) GROUP BY TUMBLINGWINDOW(ss, 10)");
+  send('e', { ts: 1000 });
+  send('e', { ts: 9500 });
+  send('e', { ts: 11_000 }); // watermark 9000: window [0,10000) still open
+  send('e', { ts: 8000 }); // not late (>= watermark 9000? no: 8000 < 9000) -> late
+  assert.equal(out.length, 0);
+  send('e', { ts: 12_500 }); // watermark 10500 -> closes [0, 10000)
+  assert.deepEqual(out.map((o) => o.v), [{ n: 2, ws: 0 }]);
+  send('e', { ts: 5000 }); // late
+  send('e', { ts: 'not a time' });
+  send('e', { ts: '1970-01-01T00:00:25.000Z' }); // ISO strings work: closes [10000, 20000)
+  assert.deepEqual(out[1]!.v, { n: 2, ws: 10_000 });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_late_events_total', { rule: 'w0' }), 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_invalid_timestamps_total', { rule: 'w0' }), 1);
+  engine.close();
+});
+
+test('bounded state: maxGroups evicts the oldest group (counted), sliding rows capped (counted)', async () => {
+  const { timers, out, send, engine, deps } = setup(
+    ["SELECT k, count(*) AS n FROM 'g' GROUP BY k, TUMBLINGWINDOW(ss, 10)", "SELECT count(*) AS n FROM 's' GROUP BY SLIDINGWINDOW(hh, 1)"],
+    { maxGroups: 3, maxRowsPerWindow: 5 },
+  );
+  for (const k of ['a', 'b', 'c', 'd', 'e']) send('g', { k });
+  for (let i = 0; i < 8; i++) send('s', {});
+  timers.advance(10_000);
+  assert.deepEqual(out.filter((o) => 'k' in o.v).map((o) => o.v.k), ['c', 'd', 'e']);
+  assert.deepEqual(out.filter((o) => !('k' in o.v)).map((o) => o.v.n), [1, 2, 3, 4, 5, 5, 5, 5]);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_evicted_groups_total', { rule: 'w0' }), 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_dropped_rows_total', { rule: 'w1' }), 3);
+  engine.close();
+});
+
+test('checkpoint -> new engine -> restore gives the same output as an uninterrupted run', async () => {
+  const sql = "SELECT topic(2) AS d, count(*) AS n, sum(v) AS s, percentile(v, 0.5) AS med FROM 'f/+' GROUP BY topic(2), TUMBLINGWINDOW(mi, 15) ORDER BY d";
+  const feed = (send: (t: string, p: unknown) => void, timers: ManualTimers, from: number, to: number): void => {
+    for (let i = from; i < to; i++) {
+      timers.advanceTo(i * 60_000);
+      send(`f/t${i % 3}`, { v: i });
+    }
+  };
+  // Uninterrupted reference.
+  const ref = setup(sql);
+  feed(ref.send, ref.timers, 0, 10);
+  feed(ref.send, ref.timers, 10, 20);
+  ref.timers.advanceTo(30 * 60_000);
+  ref.engine.close();
+
+  const store = memoryStateStore();
+  const a = setup(sql, { stateStore: store, checkpointIntervalMs: 60_000 });
+  await a.engine.start();
+  feed(a.send, a.timers, 0, 10);
+  await a.engine.stop(); // final checkpoint
+  assert.equal(store.data.size, 1);
+  assert.match([...store.data.keys()][0]!, /^rules\/state\/w0\/[0-9a-f]{16}$/);
+
+  const timers = new ManualTimers(a.timers.now());
+  const b = setup(sql, { stateStore: store, timers });
+  await b.engine.start();
+  feed(b.send, b.timers, 10, 20);
+  b.timers.advanceTo(30 * 60_000);
+  assert.deepEqual(a.out.concat(b.out).map((o) => o.v), ref.out.map((o) => o.v));
+  assert.equal(ref.out.length, 6);
+  await b.engine.stop();
+
+  // A different SQL under the same rule name never restores the old state.
+  const c = setup(sql.replace('ORDER BY d', 'ORDER BY d DESC'), { stateStore: store, timers: new ManualTimers(0) });
+  await c.engine.start();
+  c.timers.advanceTo(60 * 60_000);
+  assert.equal(c.out.length, 0);
+  c.engine.close();
+});
+
+test('corrupt checkpoint: logged, counted, the rule starts fresh', async () => {
+  const store = memoryStateStore();
+  const sql = "SELECT count(*) AS n FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 10)";
+  const a = setup(sql, { stateStore: store });
+  await a.engine.start();
+  a.send('x', {});
+  await a.engine.stop();
+  const key = [...store.data.keys()][0]!;
+  store.data.set(key, Buffer.from('GHQ1garbage'));
+  const b = setup(sql, { stateStore: store });
+  await b.engine.start();
+  assert.equal(await metricValue(b.deps.registry, 'gatehouse_rule_state_restores_total', { result: 'failed' }), 1);
+  b.send('x', {});
+  b.timers.advance(10_000);
+  assert.deepEqual(b.out.map((o) => o.v), [{ n: 1 }]);
+  b.engine.close();
+});
+
+test('engine.swap keeps the live window state of rules with the same name and SQL', () => {
+  const { timers, out, send, engine, registry, def } = setup("SELECT count(*) AS n FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 10)");
+  send('x', {});
+  send('x', {});
+  engine.swap(compileRuleSet({ ...def, version: 2 }, registry));
+  send('x', {});
+  timers.advance(10_000);
+  assert.deepEqual(out.map((o) => o.v), [{ n: 3 }]);
+  // A changed SQL starts fresh.
+  send('x', {});
+  engine.swap(compileRuleSet({ version: 3, rules: [{ ...def.rules[0]!, sql: "SELECT count(*) AS m FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 10)" }] }, registry));
+  send('x', {});
+  timers.advance(10_000);
+  assert.deepEqual(out[1]!.v, { m: 1 });
+  engine.close();
+  assert.equal(timers.size, 0);
+});
+
+test('window SQL errors are clear and positioned', () => {
+  const reg = createActionRegistry({ probe: () => ({ kind: 'probe', resource: '', durable: false, execute: () => undefined }) });
+  const cases: Array<[string, RegExp]> = [
+    ["SELECT count(*) FROM 'x' GROUP BY TUMBLINGWINDOW(weeks, 1)", /unknown time unit 'weeks'/],
+    ["SELECT count(*) FROM 'x' GROUP BY HOPPINGWINDOW(ss, 5, 10)", /hop .* must not exceed size/],
+    ["SELECT count(*) FROM 'x' GROUP BY SESSIONWINDOW(ss, 1, 5)", /timeout .* must not exceed the max duration/],
+    ["SELECT count(*) FROM 'x' GROUP BY COUNTWINDOW(0)", /n must be a whole number > 0/],
+    ["SELECT count(*) FROM 'x' WHERE count(*) > 1 GROUP BY COUNTWINDOW(2)", /not allowed in WHERE/],
+    ["SELECT sum(max(a)) FROM 'x' GROUP BY COUNTWINDOW(2)", /cannot be nested/],
+    ["SELECT percentile(a, 2) FROM 'x' GROUP BY COUNTWINDOW(2)", /p must be a number literal in \[0, 1\]/],
+    ["SELECT a FROM 'x' GROUP BY COUNTWINDOW(2), TUMBLINGWINDOW(ss, 1)", /one window function/],
+    ["SELECT a FROM 'x' TIMESTAMP BY ts", /TIMESTAMP BY is not supported yet without a window/],
+    ["SELECT a FROM 'x' TIMESTAMP BY ts LATENESS(5)", /expected a time unit/],
+  ];
+  for (const [sql, re] of cases) {
+    assert.throws(
+      () => compileRuleSet({ version: 1, rules: [{ name: 'r', sql, actions: [{ probe: {} }] }] }, reg),
+      (e: unknown) => e instanceof GatehouseError && e.code === 'GH_RULESET_INVALID' && re.test(JSON.stringify(e.details)) && /line 1, column \d+/.test(JSON.stringify(e.details)),
+      sql,
+    );
+  }
+});
