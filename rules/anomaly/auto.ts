@@ -33,7 +33,7 @@ export const AUTO_INFO: DetectorInfo = {
     { name: 'averageWindow', type: 'integer', default: 1, min: 1, max: 10000, description: 'rank/likelihood: points in the short average of raw scores' },
     { name: 'historyHalfLife', type: 'number', default: 1000, min: 10, max: 1e9, description: 'likelihood: half-life (points) of the raw-score mean/variance' },
     { name: 'stdFloor', type: 'number', default: 0.05, min: 0, max: 10, description: 'likelihood: floor on the raw-score std, relative to its mean' },
-    { name: 'rawGate', type: 'number', default: 0, min: 0, max: 1e9, description: 'rank: raw forest score below which the output stays under the alarm level' },
+    { name: 'rawGate', type: 'number', default: 2, min: 0, max: 1e9, description: 'rank: raw forest score needed as well (~1 = ordinary point; 2 = twice as easy to isolate); score = min(rank score, AUTO_THRESHOLD x raw / rawGate); 0 = off' },
     { name: 'restPeriod', type: 'integer', default: 150, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold (one alarm per event; 0 = off)' },
     { name: 'restThreshold', type: 'number', default: AUTO_THRESHOLD, min: 0, max: 1e9, description: 'score that starts a rest period (the alarm level)' },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point' },
@@ -102,8 +102,10 @@ export class AutoDetector implements StatefulDetector {
     if (s[0]! >= this.sample) {
       const raw = this.forest.score(sh);
       if (this.post === POST_RANK) {
+        // both must agree: rare for this series AND isolated in absolute terms (min of the two
+        // evidences, each scaled so that it reaches the alarm level at its own bar)
         out = this.rank.update(raw);
-        if (raw < this.rawGate) out = Math.min(out, this.restThreshold * 0.999);
+        if (this.rawGate > 0) out = Math.min(out, (AUTO_THRESHOLD * raw) / this.rawGate);
       }
       else if (this.post === POST_RAW) out = raw;
       else if (this.post === POST_LIKELIHOOD) out = this.lik.update(raw);

@@ -29,6 +29,7 @@ function mix(h: number, v: number): number {
 
 export class ContextModel {
   readonly levels: number;
+  private readonly width: number;
   readonly order: number;
   private readonly buckets: number;
   private readonly contract: number;
@@ -36,7 +37,10 @@ export class ContextModel {
   readonly keys: Uint32Array;
   /** slot last use (tick) for LRU eviction */
   readonly used: Uint32Array;
-  /** per slot: `levels` saturating counts of the bins that followed this context */
+  /**
+   * per slot: `width` saturating counts of the bins that followed this context, indexed by bin
+   * mod width; the grid never spans more than REGRID x levels bins, so bins in range never share
+   */
   readonly counts: Uint8Array;
   /** last `order` bins, newest last */
   readonly hist: Int32Array;
@@ -44,6 +48,7 @@ export class ContextModel {
   readonly s = new Float64Array(5);
   // scratch: slot index per order for the current step (not state)
   private readonly slot: Int32Array;
+  private regridded = false;
 
   /**
    * @param levels bins over the running range
@@ -53,12 +58,13 @@ export class ContextModel {
    */
   constructor(levels: number, order: number, slots: number, rangeHalfLife: number, private readonly calib: number) {
     this.levels = levels;
+    this.width = REGRID * levels + 1;
     this.order = order;
     this.buckets = Math.max(1, Math.ceil(slots / WAYS));
     const n = this.buckets * WAYS;
     this.keys = new Uint32Array(n);
     this.used = new Uint32Array(n);
-    this.counts = new Uint8Array(n * levels);
+    this.counts = new Uint8Array(n * this.width);
     this.hist = new Int32Array(Math.max(1, order));
     this.slot = new Int32Array(order + 1);
     this.contract = rangeHalfLife > 0 ? 1 - Math.pow(2, -1 / rangeHalfLife) : 0;
@@ -80,7 +86,10 @@ export class ContextModel {
     let w = s[4]!;
     const flat = !(span > 1e-12 * (Math.abs(s[0]!) + Math.abs(s[1]!)));
     if (w === 0 || (!flat && (span > w * this.levels * REGRID || span * REGRID < w * this.levels))) {
-      if (w !== 0) this.reset();
+      if (w !== 0) {
+        this.reset();
+        this.regridded = true;
+      }
       // a flat calibration gets a grid relative to the level, so any real change shows
       w = flat ? Math.max(Math.abs(s[0]!), 1e-9) / (4 * this.levels) : span / this.levels;
       s[4] = w;
@@ -109,14 +118,14 @@ export class ContextModel {
     }
     this.keys[victim] = key;
     this.used[victim] = tick;
-    this.counts.fill(0, victim * this.levels, (victim + 1) * this.levels);
+    this.counts.fill(0, victim * this.width, (victim + 1) * this.width);
     return victim;
   }
 
   /** Score x against what the contexts predicted, then learn it. Returns a value in [0, 1]. */
   update(x: number): number {
     const s = this.s;
-    const L = this.levels;
+    const L = this.width;
     if (s[2] === 0) {
       s[0] = x;
       s[1] = x;
@@ -130,7 +139,9 @@ export class ContextModel {
       s[2] = s[2]! + 1;
       return 0;
     }
-    const b = this.bin(x);
+    this.regridded = false;
+    const bx = this.bin(x);
+    const b = ((bx % L) + L) % L;
     const tick = (s[3]! + 1) >>> 0;
     s[3] = tick;
     const known = Math.min(s[2]! - this.calib, this.order);
@@ -160,9 +171,11 @@ export class ContextModel {
     }
     if (this.order > 0) {
       this.hist.copyWithin(0, 1);
-      this.hist[this.order - 1] = b;
+      this.hist[this.order - 1] = bx;
     }
     s[2] = s[2]! + 1;
+    // a value that outgrew the grid (and restarted the contexts) is by definition novel
+    if (this.regridded) return 1;
     return considered > 0 ? missed / considered : 0;
   }
 }

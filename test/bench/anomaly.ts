@@ -18,6 +18,7 @@ const CASES: Case[] = [
   { label: 'rcf defaults, 1 input', name: 'rcf', params: {}, inputs: 1, points: 40_000, memCount: 100 },
   { label: 'rcf defaults, 3 inputs', name: 'rcf', params: { inputs: 3 }, inputs: 3, points: 30_000, memCount: 100 },
   { label: 'auto (default detector)', name: 'auto', params: {}, inputs: 1, points: 40_000, memCount: 100 },
+  { label: 'cad', name: 'cad', params: {}, inputs: 1, points: 400_000, memCount: 100 },
 ];
 
 function feed(det: Detector, n: number, inputs: number): number {

@@ -110,11 +110,11 @@ async function main(): Promise<void> {
     // Warm-up (JIT, LevelDB files), not reported.
     await runMqttFleet({ ...common, qos: 1, ratePerDevice: 0, durationMs: 500, prefix: `${variant}-warm` });
     // Steady 5,000 msgs/s (10 x 500), QoS 1: the RSS target's load.
-    await ask(child, 'reset');
+    child.send('reset');
     const steady = await runMqttFleet({ ...common, qos: 1, ratePerDevice: 500, prefix: `${variant}-steady` });
     rows.push(row(variant, 'steady 5k/s', 1, steady, (await ask<{ peakRssMiB: number }>(child, 'rss')).peakRssMiB));
     for (const qos of [0, 1] as const) {
-      await ask(child, 'reset');
+      child.send('reset');
       const r = await runMqttFleet({ ...common, qos, ratePerDevice: 0, prefix: `${variant}-q${qos}` });
       rows.push(row(variant, 'max', qos, r, (await ask<{ peakRssMiB: number }>(child, 'rss')).peakRssMiB));
     }
