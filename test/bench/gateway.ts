@@ -10,7 +10,7 @@
 // as-fast-as-possible runs at QoS 0 and QoS 1 (msgs/s, PUBACK p50/p99, peak RSS).
 //
 // Run: node --import tsx test/bench/gateway.ts [seconds per run, default 3]
-//      BENCH_VARIANTS=bare,gateway  BENCH_PROFILE=1 (child runs with --cpu-prof into ./.bench-prof)
+//      BENCH_VARIANTS=bare,gateway  BENCH_PROFILE=DIR (children run with --cpu-prof into DIR)
 // Figures are noisy on a shared 2-core machine; nothing is asserted.
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   for (const variant of variants) {
     const execArgv = [...process.execArgv];
-    if (process.env.BENCH_PROFILE) execArgv.push('--cpu-prof', '--cpu-prof-dir=.bench-prof');
+    if (process.env.BENCH_PROFILE) execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
     const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv });
     const { port, note } = await ask<{ port: number; note: string }>(child);
     notes.push(`${variant}: ${note}`);
