@@ -6,6 +6,7 @@
 #   sudo systemd/install.sh --uninstall     # remove unit, program and user; keep config and data
 #   sudo systemd/install.sh --uninstall --purge   # also remove /etc/gatehouse and /var/lib/gatehouse
 #   DESTDIR=/tmp/root systemd/install.sh    # stage into a directory (no user, no systemctl): for packaging and tests
+#   systemd/install.sh --no-modules         # program files only (dependencies installed separately)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,11 +14,13 @@ src=$(cd "$here/.." && pwd)
 destdir=${DESTDIR:-}
 mode=install
 purge=no
+modules=yes
 for arg in "$@"; do
   case "$arg" in
     --uninstall) mode=uninstall ;;
     --purge) purge=yes ;;
-    --help|-h) sed -n '2,9p' "$0"; exit 0 ;;
+    --no-modules) modules=no ;;
+    --help|-h) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,7 +80,7 @@ for part in bin dist package.json package-lock.json README.md; do
   rm -rf "${prefix:?}/$part"
   cp -R "$src/$part" "$prefix/$part"
 done
-if [ -d "$src/node_modules" ]; then
+if [ "$modules" = yes ] && [ -d "$src/node_modules" ]; then
   rm -rf "$prefix/node_modules"
   cp -R "$src/node_modules" "$prefix/node_modules"
   # Dev-only packages are not needed at run time.

@@ -77,6 +77,9 @@ class ConnState {
   source: MessageSource;
   inflight = 0;
   waiting: Waiting[] = [];
+  /** Settle handlers of this connection's QoS 0 commits (made once, not per message). */
+  qos0Done: (() => void) | undefined = undefined;
+  qos0Failed: ((err: unknown) => void) | undefined = undefined;
   constructor(
     readonly client: Client,
     readonly listener: string,
@@ -259,22 +262,37 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     stats.bytesIn += payload.length;
     const msg: Message = { topic, payload, qos, retain: packet.retain, source: st.source, receivedAt: now() };
     if (packet.properties) msg.properties = toProperties(packet.properties);
-    if (qos === 0) {
-      let p: Promise<void> | undefined;
-      try {
-        p = deps.onPublish(msg);
-      } catch (err) {
-        onQos0Rejected(err);
-      }
-      if (p) p.catch(onQos0Rejected);
-      return cb(null);
-    }
     if (st.inflight >= maxInflight || st.waiting.length > 0) {
       if (st.waiting.length >= MAX_WAITING) return cb(new Error('too many publishes waiting for the gateway'));
       st.waiting.push({ msg, cb });
       return;
     }
-    dispatch(st, msg, cb);
+    if (qos === 0) dispatch0(st, msg, cb);
+    else dispatch(st, msg, cb);
+  }
+
+  /**
+   * QoS 0: nothing to ack, but the commit still takes one of the client's in-flight slots, so a
+   * QoS 0 flood meets the same bound as QoS 1 (the socket is not read while the client is at
+   * maxInflight) instead of piling up pending appends in memory without limit.
+   */
+  function dispatch0(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {
+    let p: Promise<void> | undefined;
+    try {
+      p = deps.onPublish(msg);
+    } catch (err) {
+      onQos0Rejected(err);
+    }
+    if (p) {
+      st.inflight++;
+      st.qos0Done ??= () => release(st);
+      st.qos0Failed ??= (err: unknown) => {
+        onQos0Rejected(err);
+        release(st);
+      };
+      p.then(st.qos0Done, st.qos0Failed);
+    }
+    cb(null);
   }
 
   /** Hand a QoS 1/2 message to the gateway; ack (call back) when it is committed. */
@@ -296,16 +314,22 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   }
 
   function settle(st: ConnState, cb: (err?: Error | null) => void, err: unknown, topic: string): void {
-    st.inflight--;
     if (err === null) cb(null);
     else {
       logRejection(err, topic);
       cb(err instanceof Error ? err : new Error(String(err)));
     }
+    release(st);
+  }
+
+  /** One in-flight slot is free: hand waiting publishes on, in order. */
+  function release(st: ConnState): void {
+    st.inflight--;
     while (st.inflight < maxInflight && st.waiting.length > 0) {
       const w = st.waiting.shift()!;
       // the client is gone: it gets no ack and will resend, so do not store it now
       if (st.closed) w.cb(new Error('connection closed'));
+      else if (w.msg.qos === 0) dispatch0(st, w.msg, w.cb);
       else dispatch(st, w.msg, w.cb);
     }
   }

@@ -57,6 +57,12 @@ export const configSchema = z
       .array(exporterOptionsSchema)
       .optional()
       .describe('Upstream exporters. Default: `archive` exported to NDJSON files under <dataDir>/export.'),
+    uplink: z
+      .object({
+        bandwidthKbps: z.number().min(0).default(0).describe('One bandwidth cap (kbit/s of payload) shared by every exporter, for metered uplinks; higher `priority` exporters go first. 0 = no shared cap.'),
+      })
+      .prefault({})
+      .describe('The shared uplink.'),
     serial: z.array(SerialLinkOptionsSchema).default([]).describe('Serial links of the firmware bridge.'),
     admin: adminOptionsSchema.prefault({}),
     control: controlOptionsSchema.prefault({}),

@@ -90,7 +90,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     const verifier = createUpdateVerifier(config.control, registry);
     // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
     const exporterOptions = config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []);
-    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir });
+    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir, uplinkKbps: config.uplink.bandwidthKbps });
 
     rules = new RuleHost({
       logger: logger.child({ c: 'rules' }),
