@@ -36,7 +36,8 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   for (const s of body.streams) {
-    writeLine(io.stdout, `${s.name}: seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records, ${fmtBytes(s.bytes)}`);
+    const held = s.records === 0 ? `empty (${s.lastSeq} appended so far)` : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held, ${fmtBytes(s.bytes)}`;
+    writeLine(io.stdout, `${s.name}: ${held}`);
     for (const e of s.exporters) {
       const err = e.lastError ? `; last error: ${e.lastError.message}` : '';
       const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';

@@ -31,7 +31,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   async function build(o: ExporterOptions): Promise<Exporter> {
     const dlq = o.deadLetterStream ?? `${o.stream}-dlq`;
     if (!deps.streams.hasStream(dlq)) await deps.streams.defineStream({ name: dlq, maxBytes: o.deadLetterMaxBytes, onFull: 'drop-oldest' });
-    const logger = deps.logger.child({ exporter: o.name });
+    const logger = deps.logger; // the exporter and destination add their own name to each line
     const destination = createDestination(o.destination, { logger, registry: deps.registry, dataDir: deps.dataDir }, factories);
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
