@@ -1,16 +1,17 @@
-// One serial link: port (with hot-plug retry), framing decoder, codec, topic template,
-// acknowledged mode and downlink. Turns every decoded frame into a Message for deps.onMessage.
-import { stat } from 'node:fs/promises';
-import type { EventEmitter } from 'node:events';
-import { SerialPort } from 'serialport';
+// One serial link: port (kept open by PortKeeper: retry, hot-plug), framing decoder, codec, topic
+// template, acknowledged mode (Acknowledger) and downlink. Turns every decoded frame into a
+// Message for deps.onMessage, with backpressure (reading pauses at maxInFlight uncommitted frames).
+import type { SerialPort } from 'serialport';
 import type { Counter, Gauge } from 'prom-client';
 import { GatehouseError, errorMessage } from '../gateway/errors.js';
 import type { Message, MessageSource } from '../gateway/message.js';
+import { Acknowledger, resolveAckMode } from './ack.js';
 import { createCodec, type Codec, type Decoded } from './codecs/index.js';
 import { createFraming, type FrameDecoder, type FrameErrorReason, type Framing } from './framing/index.js';
 import { SerialLinkOptionsSchema, type SerialLinkOptions, type SerialLinkOptionsInput } from './options.js';
 import { serialMetrics, type SerialMetrics } from './metrics.js';
-import { HEADER_BYTES, KIND_ACK, KIND_CMD, KIND_DATA, KIND_NAK, header, textReply } from './protocol.js';
+import { closeQuietly, PortKeeper } from './port-keeper.js';
+import { HEADER_BYTES, KIND_DATA } from './protocol.js';
 import { compileTopic, type TopicTemplate } from './topic.js';
 import { WriteQueue } from './writer.js';
 import { RateLimitedLog } from './rate-log.js';
@@ -18,19 +19,13 @@ import { RateLimitedLog } from './rate-log.js';
 export type { SerialLinkState, SerialLinkStatus, SubscribeFn, SerialLinkDeps, SerialLink } from './link-types.js';
 import type { SerialLinkState, SerialLinkStatus, SerialLinkDeps, SerialLink } from './link-types.js';
 
-type AckMode = 'off' | 'header' | 'field';
-
-/** serialport's Linux binding exposes its fd poller; polling for 'disconnect' makes pty hang-ups surface. */
-interface PollerHolder {
-  poller?: EventEmitter;
-}
-
 class Link implements SerialLink {
   readonly name: string;
   private readonly framing: Framing;
   private readonly codec: Codec;
   private readonly topic: TopicTemplate;
-  private readonly ackMode: AckMode;
+  private readonly ack: Acknowledger;
+  private readonly keeper: PortKeeper;
   private readonly source: MessageSource;
   private readonly writer: WriteQueue;
   private readonly errLog: RateLimitedLog;
@@ -43,24 +38,15 @@ class Link implements SerialLink {
     bytesOut: ReturnType<Counter<'link'>['labels']>;
     reconnects: ReturnType<Counter<'link'>['labels']>;
     decodeErrors: ReturnType<Counter<'link'>['labels']>;
-    duplicates: ReturnType<Counter<'link'>['labels']>;
     all: SerialMetrics;
   };
   private decoder: FrameDecoder;
-  private port: SerialPort | null = null;
   private state: SerialLinkState = 'closed';
   private stopped = true;
-  private attempt = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private watchTimer: NodeJS.Timeout | null = null;
-  private watching = false;
-  private rdev = -1;
   private lastDataAt = 0;
   private inFlight = 0;
   private paused = false;
-  private cmdSeq = 0;
   private unsubscribe: (() => void) | null = null;
-  private readonly dedup: { set: Set<number>; ring: number[]; pos: number } | null;
   private readonly st = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, frameErrors: 0, decodeErrors: 0, reconnects: 0 };
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
@@ -77,13 +63,7 @@ class Link implements SerialLink {
     if (o.codec.type === 'struct' && !this.framing.binarySafe) {
       throw new GatehouseError('GH_CONFIG_INVALID', 'the struct codec needs a binary-safe framing', { where: `${where}.framing`, hint: 'use framing type cobs, slip or crc' });
     }
-    if (!o.ack.enabled) this.ackMode = 'off';
-    else if (o.ack.mode === 'auto') this.ackMode = this.framing.binarySafe ? 'header' : 'field';
-    else this.ackMode = o.ack.mode;
-    if (this.ackMode === 'header' && !this.framing.binarySafe) {
-      throw new GatehouseError('GH_CONFIG_INVALID', "ack mode 'header' needs a binary-safe framing", { where: `${where}.ack.mode`, hint: "use ack.mode 'field' with line framing" });
-    }
-    this.dedup = o.ack.enabled && o.ack.dedupWindow > 0 ? { set: new Set(), ring: new Array<number>(o.ack.dedupWindow).fill(-1), pos: 0 } : null;
+    const ackMode = resolveAckMode(o, this.framing);
     this.source = { kind: 'serial', id: o.name };
     const all = serialMetrics(deps.registry);
     const l = { link: o.name };
@@ -95,7 +75,6 @@ class Link implements SerialLink {
       bytesOut: all.bytesOut.labels(l),
       reconnects: all.reconnects.labels(l),
       decodeErrors: all.decodeErrors.labels(l),
-      duplicates: all.duplicates.labels(l),
       all,
     };
     all.linkUp.set(l, 0);
@@ -106,7 +85,14 @@ class Link implements SerialLink {
       this.m.bytesOut.inc(n);
       this.m.framesOut.inc();
     });
+    this.ack = new Acknowledger(ackMode, o, o.name, this.framing, this.writer, all.acks, all.duplicates.labels(l));
     this.decoder = this.framing.createDecoder(this.onFrameError);
+    this.keeper = new PortKeeper(o, Math.min(o.reconnect.watchMs, o.frameTimeoutMs), {
+      opened: (port) => this.portOpened(port),
+      openFailed: (err, attempt) => this.portOpenFailed(err, attempt),
+      lost: (err) => this.portLost(err),
+      tick: () => this.flushIdle(),
+    });
   }
 
   // ---- lifecycle -------------------------------------------------------------------------
@@ -114,7 +100,6 @@ class Link implements SerialLink {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    this.attempt = 0;
     const o = this.options;
     if (o.commandTopic && this.deps.subscribe) {
       const filter = compileTopic(o.commandTopic, o.name, `serial.${o.name}.commandTopic`).filter();
@@ -122,9 +107,7 @@ class Link implements SerialLink {
         this.writeCommand(payload).catch((err) => this.errLog.warn({ err: errorMessage(err), topic }, 'serial downlink command not written'));
       });
     }
-    this.watchTimer = setInterval(this.watch, Math.min(o.reconnect.watchMs, o.frameTimeoutMs));
-    this.watchTimer.unref();
-    await new Promise<void>((resolve) => this.openPort(resolve));
+    await this.keeper.start();
   }
 
   async stop(): Promise<void> {
@@ -138,11 +121,7 @@ class Link implements SerialLink {
       }
       this.unsubscribe = null;
     }
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.watchTimer) clearInterval(this.watchTimer);
-    this.retryTimer = this.watchTimer = null;
-    const port = this.port;
-    this.port = null;
+    const port = this.keeper.release();
     this.writer.detach('stopped');
     this.setState('closed');
     if (port) await closeQuietly(port);
@@ -171,107 +150,43 @@ class Link implements SerialLink {
     this.lastErrorAt = this.now();
   }
 
-  private openPort(done?: () => void): void {
-    if (this.stopped) {
-      done?.();
-      return;
-    }
+  private portOpened(port: SerialPort): void {
     const o = this.options;
-    const port = new SerialPort({ path: o.path, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, autoOpen: false });
-    this.port = port;
-    // Listeners are per port object; events from a replaced port are ignored.
-    port.on('error', (err: Error) => this.lost(port, err));
-    port.on('close', (err: Error | null) => this.lost(port, err ?? new Error('port closed')));
-    port.open((err) => {
-      if (this.port !== port) {
-        done?.();
-        return;
-      }
-      if (err) {
-        this.port = null;
-        port.removeAllListeners();
-        port.on('error', () => undefined);
-        const msg = errorMessage(new GatehouseError('GH_SERIAL_OPEN', `cannot open ${o.path}: ${err.message}`, { where: `serial.${o.name}.path`, hint: 'check the device is plugged in and the user is in the dialout group' }));
-        this.noteError(msg);
-        if (this.attempt === 0) this.deps.logger.warn({ link: o.name, path: o.path }, msg);
-        else this.deps.logger.debug({ link: o.name, path: o.path }, msg);
-        this.setState('retrying');
-        this.scheduleRetry();
-        done?.();
-        return;
-      }
-      this.attempt = 0;
-      this.openedAt = this.now();
-      this.lastDataAt = this.now();
-      this.decoder = this.framing.createDecoder(this.onFrameError);
-      this.paused = false;
-      port.on('data', this.onData);
-      const poller = (port.port as PollerHolder | undefined)?.poller;
-      if (poller && typeof poller.once === 'function') poller.once('disconnect', () => undefined);
-      this.rdev = -1;
-      stat(o.path).then(
-        (s) => {
-          if (this.port === port) this.rdev = s.rdev;
-        },
-        () => undefined,
-      );
-      this.writer.attach(port);
-      this.setState('open');
-      this.deps.logger.info({ link: o.name, path: o.path, baudRate: o.baudRate }, 'serial link open');
-      done?.();
-    });
+    this.openedAt = this.now();
+    this.lastDataAt = this.now();
+    this.decoder = this.framing.createDecoder(this.onFrameError);
+    this.paused = false;
+    port.on('data', this.onData);
+    this.writer.attach(port);
+    this.setState('open');
+    this.deps.logger.info({ link: o.name, path: o.path, baudRate: o.baudRate }, 'serial link open');
   }
 
-  /** The port failed, closed or vanished: drop it and retry with backoff. Never throws. */
-  private lost(port: SerialPort, err: Error): void {
-    if (this.port !== port || this.stopped) return;
-    this.port = null;
+  private portOpenFailed(err: GatehouseError, attempt: number): void {
+    const o = this.options;
+    const msg = errorMessage(err);
+    this.noteError(msg);
+    // The first failure in a row is worth a warning; the retries after it only at debug level.
+    if (attempt === 0) this.deps.logger.warn({ link: o.name, path: o.path }, msg);
+    else this.deps.logger.debug({ link: o.name, path: o.path }, msg);
+    this.setState('retrying');
+  }
+
+  private portLost(err: Error): void {
     this.noteError(`${this.options.path}: ${err.message}`);
     this.deps.logger.warn({ link: this.name, path: this.options.path, err: err.message }, 'serial port lost, retrying');
-    port.removeAllListeners('data');
-    port.on('error', () => undefined);
-    void closeQuietly(port);
     this.writer.detach('lost its port');
     this.st.reconnects++;
     this.m.reconnects.inc();
     this.setState('retrying');
-    this.scheduleRetry();
   }
 
-  private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer) return;
-    const r = this.options.reconnect;
-    const base = Math.min(r.maxMs, r.initialMs * 2 ** Math.min(this.attempt, 20));
-    this.attempt++;
-    // Equal jitter: half fixed, half random, so many links don't retry in lockstep.
-    const delay = base / 2 + Math.random() * (base / 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.openPort();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  /** Periodic: device path gone or replaced (USB unplug) and idle partial frames. */
-  private readonly watch = (): void => {
-    const port = this.port;
-    if (!port || this.state !== 'open') return;
+  /** A partial frame idle for frameTimeoutMs is handed to the decoder's flush (counted as truncated). */
+  private flushIdle(): void {
     if (this.decoder.buffered > 0 && this.now() - this.lastDataAt >= this.options.frameTimeoutMs) {
       for (const f of this.decoder.flush()) this.onFrame(f);
     }
-    if (this.watching) return;
-    this.watching = true;
-    stat(this.options.path).then(
-      (s) => {
-        this.watching = false;
-        if (this.rdev >= 0 && s.rdev !== this.rdev) this.lost(port, new Error('device path now points to another device'));
-      },
-      (err: Error) => {
-        this.watching = false;
-        this.lost(port, err);
-      },
-    );
-  };
+  }
 
   // ---- uplink ----------------------------------------------------------------------------
 
@@ -306,9 +221,10 @@ class Link implements SerialLink {
   }
 
   private onFrame(frame: Buffer): void {
+    const ack = this.ack;
     let seq = -1;
     let body = frame;
-    if (this.ackMode === 'header') {
+    if (ack.mode === 'header') {
       if (frame.length < HEADER_BYTES || frame[0] !== KIND_DATA) {
         this.decodeError(`frame without a DATA header (kind 0x${(frame[0] ?? 0).toString(16)})`);
         return;
@@ -322,19 +238,14 @@ class Link implements SerialLink {
     } catch (err) {
       this.decodeError(errorMessage(err));
       // A frame that can never decode is acknowledged, so it can't block the firmware's buffer.
-      if (seq >= 0) this.reply(true, seq);
+      if (seq >= 0) ack.reply(true, seq);
       return;
     }
-    if (this.ackMode === 'field') {
-      const s = obj[this.options.ack.field];
-      if (typeof s === 'number' && Number.isInteger(s) && s >= 0) seq = s;
-      else this.decodeError(`acknowledged frame without an integer '${this.options.ack.field}' field`);
+    if (ack.mode === 'field') {
+      seq = ack.fieldSeq(obj);
+      if (seq < 0) this.decodeError(`acknowledged frame without an integer '${ack.field}' field`);
     }
-    if (seq >= 0 && this.dedup && this.dedup.set.has(seq)) {
-      this.m.duplicates.inc();
-      this.reply(true, seq);
-      return;
-    }
+    if (seq >= 0 && ack.duplicate(seq)) return;
     const msg: Message = {
       topic: this.topic.render(obj),
       payload: this.codec.toJson(body, obj),
@@ -352,24 +263,25 @@ class Link implements SerialLink {
       r = Promise.reject(err);
     }
     if (!r) {
-      if (seq >= 0) this.committed(seq);
+      if (seq >= 0) ack.committed(seq);
       return;
     }
     this.inFlight++;
-    if (this.inFlight >= this.options.maxInFlight && !this.paused && this.port) {
+    const port = this.keeper.port;
+    if (this.inFlight >= this.options.maxInFlight && !this.paused && port) {
       this.paused = true;
-      this.port.pause();
+      port.pause();
     }
     if (seq < 0) r.then(this.settled, this.failedNoAck);
     else
       r.then(
         () => {
           this.settled();
-          this.committed(seq);
+          ack.committed(seq);
         },
         (err: unknown) => {
           this.failedNoAck(err);
-          this.reply(false, seq);
+          ack.reply(false, seq);
         },
       );
   }
@@ -378,7 +290,7 @@ class Link implements SerialLink {
     this.inFlight--;
     if (this.paused && this.inFlight <= this.options.maxInFlight >> 1) {
       this.paused = false;
-      this.port?.resume();
+      this.keeper.port?.resume();
     }
   };
 
@@ -387,28 +299,6 @@ class Link implements SerialLink {
     this.noteError(`handing on failed: ${errorMessage(err)}`);
     this.errLog.warn({ err: errorMessage(err) }, 'serial frame was not committed');
   };
-
-  private committed(seq: number): void {
-    const d = this.dedup;
-    if (d) {
-      const old = d.ring[d.pos]!;
-      if (old >= 0) d.set.delete(old);
-      d.ring[d.pos] = seq;
-      d.set.add(seq);
-      d.pos = (d.pos + 1) % d.ring.length;
-    }
-    this.reply(true, seq);
-  }
-
-  private reply(ok: boolean, seq: number): void {
-    const payload = this.ackMode === 'header' ? header(ok ? KIND_ACK : KIND_NAK, seq) : textReply(ok, seq);
-    const kind = ok ? 'ack' : 'nak';
-    this.writer.write(this.framing.encode(payload)).then(
-      () => this.m.all.acks.inc({ link: this.name, kind }),
-      // Lost ACKs are fine: the firmware resends and the frame is handed on again (at-least-once).
-      () => this.m.all.acks.inc({ link: this.name, kind: 'dropped' }),
-    );
-  }
 
   // ---- downlink --------------------------------------------------------------------------
 
@@ -419,11 +309,7 @@ class Link implements SerialLink {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.ackMode === 'header') {
-      this.cmdSeq = (this.cmdSeq + 1) & 0xffff;
-      body = header(KIND_CMD, this.cmdSeq, body);
-    }
-    return this.writer.write(this.framing.encode(body));
+    return this.writer.write(this.framing.encode(this.ack.command(body)));
   }
 
   writeCommand(payload: Buffer): Promise<void> {
@@ -439,17 +325,6 @@ class Link implements SerialLink {
     }
     return this.write(payload);
   }
-}
-
-async function closeQuietly(port: SerialPort): Promise<void> {
-  if (!port.isOpen) return;
-  await new Promise<void>((resolve) => {
-    try {
-      port.close(() => resolve());
-    } catch {
-      resolve();
-    }
-  });
 }
 
 export function createSerialLink(options: SerialLinkOptionsInput | SerialLinkOptions, deps: SerialLinkDeps): SerialLink {

@@ -169,6 +169,8 @@ export class GroupCommitter {
     const ops: BatchOp[] = [];
     const plans: Array<HeadPlan | undefined> = [];
     const trims: number[] = [];
+    /** Each stream's new segment value (undefined when the batch was trimmed away). */
+    const values: Array<Buffer | undefined> = [];
     let total = 0;
     try {
       for (let i = 0; i < streams.length; i++) {
@@ -188,8 +190,10 @@ export class GroupCommitter {
           const encoded = trim === 0 ? b.encoded : this.head.encodedFrom(b, trim);
           const bytes = trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
           const key = this.head.segmentKeyFor(s, firstSeq + trim, b.recs.length - trim, bytes, b.minAt, b.maxAt);
-          ops.push({ type: 'put', key, value: encodeSegment(b.recs, trim, encoded) });
-        }
+          const value = encodeSegment(b.recs, trim, encoded);
+          ops.push({ type: 'put', key, value });
+          values.push(value);
+        } else values.push(undefined);
         total += b.recs.length;
       }
       const t0 = process.hrtime.bigint();
@@ -228,6 +232,11 @@ export class GroupCommitter {
         }
         s.physRecords += n - trim;
         s.physBytes += bytes;
+        // A stream with consumers is read right behind its appends (an exporter tailing it): the
+        // segment is in memory already, so its first read costs no database round trip. Reclaim
+        // drops it once every consumer is past it; without consumers nothing is cached here.
+        const value = values[i];
+        if (value !== undefined && s.consumers.size > 0) s.cache.add(firstSeq + trim, n - trim, value);
       }
       s.lastSeq = firstSeq + n - 1;
       s.reserved -= b.bytes;

@@ -15,6 +15,7 @@ import {
   measureRecord,
   metaKey,
   parseSegmentKey,
+  prefixBytes,
   readU64,
   u64,
   validStreamName,
@@ -355,12 +356,23 @@ export class LevelLocalStreams implements LocalStreams {
     const min = s.minCheckpoint();
     let plan: HeadPlan | undefined;
     let skip: { count: number; bytes: number } | undefined;
-    if (min !== undefined && s.records > 0 && min >= s.firstSeq) {
+    const head = min !== undefined && s.records > 0 && min >= s.firstSeq ? s.cache.find(s.headSeq) : undefined;
+    if (min !== undefined && head !== undefined && head.firstSeq === s.headSeq && min < head.firstSeq + head.count - 1) {
+      // Fast path (an exporter checkpointing inside the head segment it has just read): nothing
+      // to delete, and the skipped part is sized from the cached value, without a key scan.
+      const count = min - head.firstSeq + 1;
+      if (count !== s.headSkipCount) skip = { count, bytes: prefixBytes(head.value, count) };
+    } else if (min !== undefined && s.records > 0 && min >= s.firstSeq) {
       plan = await this.head.plan(s, (h) => h.firstSeq + h.count - 1 <= min);
       if (plan.keys.length > 0) this.head.pushDeletes(s, plan, ops);
       skip = await this.head.partialSkip(s, plan, min);
     }
-    if (ops.length > 0) await this.db.batch(ops, { sync: this.sync });
+    // Not fsynced even under durability 'fsync': LevelDB replays its log in order, so a power loss
+    // can only lose this write together with everything after it (never the segments it deletes
+    // without their checkpoint), and the next group commit's fsync makes it durable anyway. A lost
+    // checkpoint advance means resends, which at-least-once delivery allows. An fsync here, under
+    // the structural lock, per exporter batch, stalled the group commit (see docs/benchmarks.md).
+    if (ops.length > 0) await this.db.batch(ops, { sync: false });
     if (plan) this.head.apply(s, plan);
     if (skip) {
       s.headSkipCount = skip.count;

@@ -46,3 +46,27 @@ test('paged sequential reads with checkpoints return every record once, in order
   const from = await store.read('s', n - 9, { limit: 100 });
   assert.deepEqual(from.map((r) => r.payload.toString()), Array.from({ length: 10 }, (_, i) => `{"i":${n - 9 + i}}`));
 });
+
+test('checkpoints inside a cached head segment count records and bytes as a reopen does', async (t) => {
+  const dir = await tempDir(t);
+  let store = await openLocalStreams({ path: dir, durability: 'os' }, testDeps());
+  await store.defineStream({ name: 's', maxBytes: 1 << 26, onFull: 'reject' });
+  await store.addConsumer('s', 'exp');
+  // One segment of 100 records of growing size (committed with a consumer: cached at commit).
+  const recs = Array.from({ length: 100 }, (_, i) => ({ topic: 't/x', payload: Buffer.alloc(i + 1, 0x61), receivedAt: i }));
+  await Promise.all(recs.map((r) => store.append('s', r)));
+  const bytesFrom = (seq: number): number => recs.slice(seq - 1).reduce((n, r) => n + r.topic.length + r.payload.length, 0);
+  for (const ck of [10, 11, 57, 99]) {
+    await store.setCheckpoint('s', 'exp', ck);
+    assert.deepEqual([store.info('s').records, store.info('s').bytes, store.info('s').firstSeq], [100 - ck, bytesFrom(ck + 1), ck + 1], `checkpoint ${ck}`);
+    const next = await store.read('s', 1, { limit: 1 });
+    assert.equal(next[0]?.seq, ck + 1, 'reads start after the checkpoint');
+  }
+  await store.close();
+  store = await openLocalStreams({ path: dir, durability: 'os' }, testDeps());
+  t.after(() => store.close());
+  await store.defineStream({ name: 's', maxBytes: 1 << 26, onFull: 'reject' });
+  assert.deepEqual([store.info('s').records, store.info('s').bytes], [1, bytesFrom(100)], 'the reopened store agrees');
+  await store.setCheckpoint('s', 'exp', 100);
+  assert.deepEqual([store.info('s').records, store.info('s').bytes], [0, 0]);
+});

@@ -10,6 +10,7 @@ import { GatehouseError } from '../../errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsClientConfig, awsConnectionShape, checkCredentialPair, classifyAwsError } from './aws-common.js';
+import { aggregateBatch, DEFAULT_AGGREGATE_MAX_BYTES } from './kinesis-agg.js';
 import { OK, chunkIndexes, compileTemplate, destinationMetrics, failAll, renderTemplate, type TemplatePart } from './common.js';
 
 const MiB = 1024 * 1024;
@@ -24,11 +25,17 @@ export const kinesisOptionsSchema = z.object({
     .describe('Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.'),
   maxBatchBytes: z.number().int().min(1).max(10 * MiB).default(5 * MiB)
     .describe('Max bytes per PutRecords call; service limit 5 MiB (10 MiB on newer streams).'),
+  aggregate: z.boolean().default(false)
+    .describe('KPL-compatible aggregation: pack the records of a batch that share a partition key into KPL aggregated records (up to 50 KiB each), so a shard\'s 1,000 records/s limit stops being the bottleneck. Consumers must de-aggregate (KCL, aws-kinesis-agg). Raise the exporter\'s batch.maxRecords to benefit.'),
 }).superRefine(checkCredentialPair).describe('Kinesis Data Streams destination (PutRecords).');
 
 export type KinesisOptions = z.infer<typeof kinesisOptionsSchema>;
+/** What callers may pass (defaults not yet applied): createKinesisDestination parses it. */
+export type KinesisOptionsInput = z.input<typeof kinesisOptionsSchema>;
 
 const KEY_FIELDS = ['key', 'topic', 'stream'] as const;
+/** User records per send() when aggregating (the loop's batch.maxRecords still applies). */
+const AGGREGATE_MAX_USER_RECORDS = 10_000;
 
 /** Per-record ErrorCode -> result. Every documented per-record code is transient. */
 function recordFailure(code: string, message: string | undefined): RecordResult {
@@ -41,13 +48,17 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
   return { ok: false, retryable: true, error, code };
 }
 
-export function createKinesisDestination(options: KinesisOptions, deps: RuntimeDeps): Destination {
+export function createKinesisDestination(options: KinesisOptionsInput, deps: RuntimeDeps): Destination {
   const o = kinesisOptionsSchema.parse(options);
   const keyParts: TemplatePart[] | undefined = o.partitionKey === undefined
     ? undefined
     : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey');
   const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
-  const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
+  // Limits of one PutRecords call (in Kinesis records), and what the loop may hand to send():
+  // with aggregation many user records fit in one Kinesis record, so a batch may hold more.
+  const callLimits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
+  const limits: DestinationLimits = o.aggregate ? { ...callLimits, maxRecords: AGGREGATE_MAX_USER_RECORDS } : callLimits;
+  const aggregateMaxBytes = Math.min(DEFAULT_AGGREGATE_MAX_BYTES, o.maxRecordBytes);
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   let client: KinesisClient | undefined;
@@ -61,11 +72,12 @@ export function createKinesisDestination(options: KinesisOptions, deps: RuntimeD
     return k.length <= 256 ? k : createHash('md5').update(k).digest('hex');
   }
 
-  async function putChunk(records: readonly StoredRecord[], idx: readonly number[], keys: readonly string[], results: RecordResult[], signal: AbortSignal): Promise<void> {
+  /** One PutRecords call for the Kinesis records data[i]/keys[i] of idx; results[i] per Kinesis record. */
+  async function putChunk(data: readonly Buffer[], idx: readonly number[], keys: readonly string[], results: RecordResult[], signal: AbortSignal): Promise<void> {
     const entries: PutRecordsRequestEntry[] = new Array(idx.length);
     for (let j = 0; j < idx.length; j++) {
       const i = idx[j]!;
-      entries[j] = { Data: records[i]!.payload, PartitionKey: keys[i]! };
+      entries[j] = { Data: data[i]!, PartitionKey: keys[i]! };
     }
     let out;
     try {
@@ -102,6 +114,32 @@ export function createKinesisDestination(options: KinesisOptions, deps: RuntimeD
     metrics.calls.inc({ kind: 'kinesis', target, outcome: failed === 0 ? 'ok' : 'partial' });
   }
 
+  /** Aggregated send: user records -> KPL aggregates per key; an aggregate's result is its members'. */
+  async function sendAggregated(records: readonly StoredRecord[], keys: readonly string[], results: RecordResult[], signal: AbortSignal): Promise<RecordResult[]> {
+    const payloads: Buffer[] = new Array(records.length);
+    for (let i = 0; i < records.length; i++) payloads[i] = records[i]!.payload;
+    const units = aggregateBatch(payloads, keys, aggregateMaxBytes);
+    const unitData: Buffer[] = new Array(units.length);
+    const unitKeys: string[] = new Array(units.length);
+    for (let u = 0; u < units.length; u++) {
+      unitData[u] = units[u]!.data;
+      unitKeys[u] = units[u]!.key;
+    }
+    const unitResults: RecordResult[] = new Array(units.length);
+    const oversized: number[] = [];
+    const unitChunks = chunkUnits(unitData, unitKeys, callLimits, oversized);
+    for (const u of oversized) {
+      metrics.recordFailures.inc({ kind: 'kinesis', target, code: 'TOO_LARGE' });
+      unitResults[u] = { ok: false, retryable: false, error: `record of ${unitData[u]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`, code: 'TOO_LARGE' };
+    }
+    for (const idx of unitChunks) await putChunk(unitData, idx, unitKeys, unitResults, signal);
+    for (let u = 0; u < units.length; u++) {
+      const r = unitResults[u]!;
+      for (const i of units[u]!.members) results[i] = r;
+    }
+    return results;
+  }
+
   return {
     kind: 'kinesis',
     target,
@@ -119,14 +157,40 @@ export function createKinesisDestination(options: KinesisOptions, deps: RuntimeD
       // Partition keys are computed once: they count toward the record and call size limits.
       const keys: string[] = new Array(records.length);
       for (let i = 0; i < records.length; i++) keys[i] = partitionKey(records[i]!);
+      if (o.aggregate) return sendAggregated(records, keys, results, signal);
+      const payloads: Buffer[] = new Array(records.length);
+      for (let i = 0; i < records.length; i++) payloads[i] = records[i]!.payload;
       const oversized: number[] = [];
       const chunks = chunkIndexes(records, limits, (r, i) => r.payload.length + Buffer.byteLength(keys[i]!), oversized);
       for (const i of oversized) {
         metrics.recordFailures.inc({ kind: 'kinesis', target, code: 'TOO_LARGE' });
         results[i] = { ok: false, retryable: false, error: `record of ${records[i]!.payload.length} bytes exceeds the Kinesis limit of ${limits.maxRecordBytes} bytes (data + partition key)`, code: 'TOO_LARGE' };
       }
-      for (const idx of chunks) await putChunk(records, idx, keys, results, signal);
+      for (const idx of chunks) await putChunk(payloads, idx, keys, results, signal);
       return results;
     },
   };
+}
+
+/** chunkIndexes for Kinesis records given as data + key arrays (aggregated sends). */
+function chunkUnits(data: readonly Buffer[], keys: readonly string[], limits: DestinationLimits, oversized: number[]): number[][] {
+  const chunks: number[][] = [];
+  let cur: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < data.length; i++) {
+    const s = data[i]!.length + Buffer.byteLength(keys[i]!);
+    if (s > limits.maxRecordBytes) {
+      oversized.push(i);
+      continue;
+    }
+    if (cur.length > 0 && (cur.length >= limits.maxRecords || bytes + s > limits.maxBatchBytes)) {
+      chunks.push(cur);
+      cur = [];
+      bytes = 0;
+    }
+    cur.push(i);
+    bytes += s;
+  }
+  if (cur.length > 0) chunks.push(cur);
+  return chunks;
 }

@@ -1,0 +1,89 @@
+// Acknowledged mode of one serial link: where the sequence number lives (3-byte header or a field
+// of the decoded object), the dedup window of committed sequence numbers, the ACK/NAK replies and
+// the CMD header of downlink writes. Wire format: protocol.ts and docs/firmware-protocol.md.
+import type { Counter } from 'prom-client';
+import { GatehouseError } from '../gateway/errors.js';
+import type { Decoded } from './codecs/index.js';
+import type { Framing } from './framing/index.js';
+import type { SerialLinkOptions } from './options.js';
+import { KIND_ACK, KIND_CMD, KIND_NAK, header, textReply } from './protocol.js';
+import type { WriteQueue } from './writer.js';
+
+export type AckMode = 'off' | 'header' | 'field';
+
+/** The effective mode ('auto' resolved by the framing); refuses header mode on a text framing. */
+export function resolveAckMode(o: SerialLinkOptions, framing: Framing): AckMode {
+  let mode: AckMode;
+  if (!o.ack.enabled) mode = 'off';
+  else if (o.ack.mode === 'auto') mode = framing.binarySafe ? 'header' : 'field';
+  else mode = o.ack.mode;
+  if (mode === 'header' && !framing.binarySafe) {
+    throw new GatehouseError('GH_CONFIG_INVALID', "ack mode 'header' needs a binary-safe framing", { where: `serial.${o.name}.ack.mode`, hint: "use ack.mode 'field' with line framing" });
+  }
+  return mode;
+}
+
+export class Acknowledger {
+  /** Sequence field name in 'field' mode. */
+  readonly field: string;
+  /** Bounded memory of committed sequence numbers: a Set for lookup, a ring for eviction order. */
+  private readonly dedup: { set: Set<number>; ring: number[]; pos: number } | null;
+  private cmdSeq = 0;
+
+  constructor(
+    readonly mode: AckMode,
+    o: SerialLinkOptions,
+    private readonly link: string,
+    private readonly framing: Framing,
+    private readonly writer: WriteQueue,
+    private readonly acks: Counter<'link' | 'kind'>,
+    private readonly duplicates: { inc(): void },
+  ) {
+    this.field = o.ack.field;
+    this.dedup = o.ack.enabled && o.ack.dedupWindow > 0 ? { set: new Set(), ring: new Array<number>(o.ack.dedupWindow).fill(-1), pos: 0 } : null;
+  }
+
+  /** 'field' mode: the frame's sequence number, or -1 when the field is missing or not an integer >= 0. */
+  fieldSeq(obj: Decoded): number {
+    const s = obj[this.field];
+    return typeof s === 'number' && Number.isInteger(s) && s >= 0 ? s : -1;
+  }
+
+  /** A resent frame already committed: counted and acknowledged again (it is not handed on twice). */
+  duplicate(seq: number): boolean {
+    if (!this.dedup || !this.dedup.set.has(seq)) return false;
+    this.duplicates.inc();
+    this.reply(true, seq);
+    return true;
+  }
+
+  /** The frame's records are committed: remember the sequence number and ACK it. */
+  committed(seq: number): void {
+    const d = this.dedup;
+    if (d) {
+      const old = d.ring[d.pos]!;
+      if (old >= 0) d.set.delete(old);
+      d.ring[d.pos] = seq;
+      d.set.add(seq);
+      d.pos = (d.pos + 1) % d.ring.length;
+    }
+    this.reply(true, seq);
+  }
+
+  reply(ok: boolean, seq: number): void {
+    const payload = this.mode === 'header' ? header(ok ? KIND_ACK : KIND_NAK, seq) : textReply(ok, seq);
+    const kind = ok ? 'ack' : 'nak';
+    this.writer.write(this.framing.encode(payload)).then(
+      () => this.acks.inc({ link: this.link, kind }),
+      // Lost ACKs are fine: the firmware resends and the frame is handed on again (at-least-once).
+      () => this.acks.inc({ link: this.link, kind: 'dropped' }),
+    );
+  }
+
+  /** Downlink body: prefixed with a CMD header (next 16-bit sequence) in header mode, else as is. */
+  command(body: Buffer): Buffer {
+    if (this.mode !== 'header') return body;
+    this.cmdSeq = (this.cmdSeq + 1) & 0xffff;
+    return header(KIND_CMD, this.cmdSeq, body);
+  }
+}

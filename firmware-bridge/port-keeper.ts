@@ -1,0 +1,168 @@
+// Keeps one serial port open: opens it, retries with capped exponential backoff and jitter when
+// opening fails or the port is lost, and watches the device path for hot-plug (a USB unplug or a
+// pty hang-up raises no event, so the path is stat'ed periodically and its device number compared).
+// The link reacts through hooks; this module never reads or writes frames.
+import { stat } from 'node:fs/promises';
+import type { EventEmitter } from 'node:events';
+import { SerialPort } from 'serialport';
+import { GatehouseError } from '../gateway/errors.js';
+import type { SerialLinkOptions } from './options.js';
+
+/** serialport's Linux binding exposes its fd poller; polling for 'disconnect' makes pty hang-ups surface. */
+interface PollerHolder {
+  poller?: EventEmitter;
+}
+
+export interface PortKeeperHooks {
+  /** The port opened: attach the reader and the writer. */
+  opened(port: SerialPort): void;
+  /** Opening failed (GH_SERIAL_OPEN); a retry is scheduled. `attempt` is 0 for the first failure in a row. */
+  openFailed(err: GatehouseError, attempt: number): void;
+  /** The open port failed, closed or vanished; it is already dropped and closing, a retry is scheduled. */
+  lost(err: Error): void;
+  /** Periodic, while the port is open (e.g. flush idle partial frames). */
+  tick(): void;
+}
+
+export class PortKeeper {
+  private current: SerialPort | null = null;
+  private isOpen = false;
+  private stopped = true;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
+  private watching = false;
+  private rdev = -1;
+
+  constructor(
+    private readonly o: SerialLinkOptions,
+    /** Tick period: the path watch and the idle-frame check share one timer. */
+    private readonly tickMs: number,
+    private readonly hooks: PortKeeperHooks,
+  ) {}
+
+  /** The current port (opening or open), or null while retrying / stopped. */
+  get port(): SerialPort | null {
+    return this.current;
+  }
+
+  /** Start the watch and the first open; resolves after that first attempt, open or not. */
+  start(): Promise<void> {
+    this.stopped = false;
+    this.attempt = 0;
+    this.watchTimer = setInterval(this.watch, this.tickMs);
+    this.watchTimer.unref();
+    return new Promise<void>((resolve) => this.openPort(resolve));
+  }
+
+  /** Stop retrying and watching; hands back the port (if any) for the caller to close. */
+  release(): SerialPort | null {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.retryTimer = this.watchTimer = null;
+    const port = this.current;
+    this.current = null;
+    this.isOpen = false;
+    return port;
+  }
+
+  private openPort(done?: () => void): void {
+    if (this.stopped) {
+      done?.();
+      return;
+    }
+    const o = this.o;
+    const port = new SerialPort({ path: o.path, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, autoOpen: false });
+    this.current = port;
+    // Listeners are per port object; events from a replaced port are ignored.
+    port.on('error', (err: Error) => this.lost(port, err));
+    port.on('close', (err: Error | null) => this.lost(port, err ?? new Error('port closed')));
+    port.open((err) => {
+      if (this.current !== port) {
+        done?.();
+        return;
+      }
+      if (err) {
+        this.current = null;
+        this.isOpen = false;
+        port.removeAllListeners();
+        port.on('error', () => undefined);
+        const failure = new GatehouseError('GH_SERIAL_OPEN', `cannot open ${o.path}: ${err.message}`, { where: `serial.${o.name}.path`, hint: 'check the device is plugged in and the user is in the dialout group' });
+        this.hooks.openFailed(failure, this.attempt);
+        this.scheduleRetry();
+        done?.();
+        return;
+      }
+      this.attempt = 0;
+      this.isOpen = true;
+      const poller = (port.port as PollerHolder | undefined)?.poller;
+      if (poller && typeof poller.once === 'function') poller.once('disconnect', () => undefined);
+      this.rdev = -1;
+      stat(o.path).then(
+        (s) => {
+          if (this.current === port) this.rdev = s.rdev;
+        },
+        () => undefined,
+      );
+      this.hooks.opened(port);
+      done?.();
+    });
+  }
+
+  /** The port failed, closed or vanished: drop it and retry with backoff. Never throws. */
+  private lost(port: SerialPort, err: Error): void {
+    if (this.current !== port || this.stopped) return;
+    this.current = null;
+    this.isOpen = false;
+    port.removeAllListeners('data');
+    port.on('error', () => undefined);
+    void closeQuietly(port);
+    this.hooks.lost(err);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const r = this.o.reconnect;
+    const base = Math.min(r.maxMs, r.initialMs * 2 ** Math.min(this.attempt, 20));
+    this.attempt++;
+    // Equal jitter: half fixed, half random, so many links don't retry in lockstep.
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.openPort();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Periodic: the link's tick, then device path gone or replaced (USB unplug). */
+  private readonly watch = (): void => {
+    const port = this.current;
+    if (!port || !this.isOpen) return;
+    this.hooks.tick();
+    if (this.watching) return;
+    this.watching = true;
+    stat(this.o.path).then(
+      (s) => {
+        this.watching = false;
+        if (this.rdev >= 0 && s.rdev !== this.rdev) this.lost(port, new Error('device path now points to another device'));
+      },
+      (err: Error) => {
+        this.watching = false;
+        this.lost(port, err);
+      },
+    );
+  };
+}
+
+export async function closeQuietly(port: SerialPort): Promise<void> {
+  if (!port.isOpen) return;
+  await new Promise<void>((resolve) => {
+    try {
+      port.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,113 @@
+// Function calls -> closures: plain functions (with constant folding and fixed-arity fast paths
+// reusing one argument array), stateful ones (one instance per call site, computed once per event)
+// and analytic `OVER (PARTITION BY ...)` calls. Unknown / cloud-only functions and wrong arity are
+// refused here, at compile time, with the position of the call.
+import type { Expr } from './ast.js';
+import { canonical, semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
+import { EvalContext } from './context.js';
+import { CLOUD_FUNCTIONS, type SqlFunctionDef } from './functions/index.js';
+import { toStr, type Value } from './values.js';
+
+export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call' }>, scope: Scope): Compiled {
+  const lname = e.name.toLowerCase();
+  if (lname === 'sql_version') {
+    if (e.args.length) throw semantic('sql_version() takes no arguments', e.pos);
+    const v = cx.sqlVersion;
+    return () => v;
+  }
+  const def: SqlFunctionDef | undefined = cx.functions.get(lname);
+  if (!def) {
+    if (CLOUD_FUNCTIONS.has(lname)) throw semantic(`${e.name}() calls an AWS cloud service and is not available on the gateway`, e.pos, 'compute the value upstream or remove the call');
+    if (lname === 'md2') throw semantic('md2() is not available in this Node.js build (OpenSSL 3 disabled MD2)', e.pos, 'use md5() or sha256()');
+    throw semantic(`unknown function ${e.name}()`, e.pos, 'see docs/rules-sql.md for the function list');
+  }
+  if (def.since === V2) cx.needV2(`${def.name}()`, e.pos);
+  const n = e.args.length;
+  if (n < def.minArgs || n > def.maxArgs) {
+    const want = def.minArgs === def.maxArgs ? `${def.minArgs}` : def.maxArgs === Infinity ? `at least ${def.minArgs}` : `${def.minArgs} to ${def.maxArgs}`;
+    throw semantic(`${def.name}() takes ${want} argument${want === '1' ? '' : 's'}, got ${n}`, e.pos);
+  }
+  const problem = def.check?.(e.args, cx.sqlVersion);
+  if (problem) throw semantic(problem, e.pos);
+  const argFns: Compiled[] = e.args.map((a) => {
+    if (a.kind === 'star' && def.rawStar && scope === 'root') return (c: EvalContext) => c.message.payload;
+    return cx.compileExpr(a, scope);
+  });
+  // One argument array per call site, refilled per evaluation (no per-message allocation).
+  const args: Value[] = new Array<Value>(n).fill(undefined);
+
+  if (def.kind === 'stateful') return compileStateful(cx, e, def, scope, argFns, args);
+  if (e.over) throw semantic(`analytic call ${def.name}() OVER (...) is not supported yet`, e.over.pos, 'remove the OVER clause');
+  const impl = def.impl;
+  // Constant folding: a pure function of literals is evaluated once, here.
+  if (def.pure && e.args.every((a) => a.kind === 'literal')) {
+    const dummy = new EvalContext({ topic: '', payload: Buffer.alloc(0), qos: 0, source: { kind: 'internal', id: '' }, receivedAt: 0 });
+    for (let i = 0; i < n; i++) args[i] = argFns[i]!(dummy);
+    const v = impl(dummy, args);
+    return () => v;
+  }
+  if (n === 0) return (c) => impl(c, args);
+  if (n === 1) {
+    const a0 = argFns[0]!;
+    return (c) => {
+      args[0] = a0(c);
+      return impl(c, args);
+    };
+  }
+  if (n === 2) {
+    const a0 = argFns[0]!;
+    const a1 = argFns[1]!;
+    return (c) => {
+      const v0 = a0(c);
+      args[1] = a1(c);
+      args[0] = v0;
+      return impl(c, args);
+    };
+  }
+  return (c) => {
+    const vals = argFns.map((f) => f(c));
+    for (let i = 0; i < n; i++) args[i] = vals[i];
+    return impl(c, args);
+  };
+}
+
+/** A stateful (optionally analytic OVER) call site: one instance per rule and canonical call. */
+function compileStateful(
+  cx: CompilerContext,
+  e: Extract<Expr, { kind: 'call' }>,
+  def: Extract<SqlFunctionDef, { kind: 'stateful' }>,
+  scope: Scope,
+  argFns: Compiled[],
+  args: Value[],
+): Compiled {
+  if (e.over && !(def as { analytic?: boolean }).analytic) {
+    throw semantic(`${def.name}() OVER (...) is not supported yet`, e.over.pos, 'remove the OVER clause');
+  }
+  const n = argFns.length;
+  // The same call (function, arguments, partition) in SELECT and WHERE shares one instance and
+  // is computed once per event: the result is cached against the EvalContext of the event.
+  const siteKey = `${scope}:${def.name}(${e.args.map(canonical).join(',')})/${(e.over?.partitionBy ?? []).map(canonical).join(',')}`;
+  const known = cx.statefulCalls.get(siteKey);
+  if (known) return known;
+  const partition = (e.over?.partitionBy ?? []).map((p) => cx.compileExpr(p, scope));
+  const inst = def.factory({ rule: cx.ruleName, name: def.name, args: e.args, pos: e.pos, sqlVersion: cx.sqlVersion, partitionBy: e.over?.partitionBy ?? [] });
+  if (inst.state) cx.stateSites.push({ key: siteKey, state: inst.state });
+  let lastCtx: EvalContext | undefined;
+  let lastVal: Value;
+  // Inside a nested SELECT one context serves several rows: no caching there.
+  const cache = scope === 'root';
+  const fn: Compiled = (c) => {
+    if (cache && c === lastCtx) return lastVal;
+    for (let i = 0; i < n; i++) args[i] = argFns[i]!(c);
+    let key = '';
+    for (let i = 0; i < partition.length; i++) key += (i ? '\u0001' : '') + (toStr(partition[i]!(c)) ?? '');
+    const v = inst(c, args, key);
+    if (cache) {
+      lastCtx = c;
+      lastVal = v;
+    }
+    return v;
+  };
+  cx.statefulCalls.set(siteKey, fn);
+  return fn;
+}

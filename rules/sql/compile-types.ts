@@ -1,0 +1,117 @@
+// Types shared by the SQL compiler modules (public ones are re-exported by compiler.ts), plus the
+// internal CompilerContext the per-concern modules compile against, so they need no import cycle:
+// recursion always goes back through `cx.compileExpr`.
+import { GatehouseError } from '../../gateway/errors.js';
+import type { Message } from '../../gateway/message.js';
+import type { SqlVersion } from '../types.js';
+import type { Expr, Pos, SelectQuery } from './ast.js';
+import type { EvalContext } from './context.js';
+import type { FunctionRegistry, StatefulState } from './functions/index.js';
+import type { Value } from './values.js';
+
+export type Compiled = (c: EvalContext) => Value;
+export type Scope = 'root' | 'row';
+
+export interface CompiledQuery {
+  sql: string;
+  sqlVersion: SqlVersion;
+  /** The FROM topic filter. */
+  topicFilter: string;
+  ast: SelectQuery;
+  /** WHERE as a predicate (undefined when there is no WHERE). */
+  where: ((c: EvalContext) => boolean) | undefined;
+  /** True when WHERE reads payload fields (then a non-JSON payload makes it false, counted). */
+  whereUsesPayload: boolean;
+  /** SELECT: the output value (object, bare value, or the raw payload Buffer); undefined = no output. */
+  select: Compiled;
+  /** `SELECT *` alone: the output is the source payload, byte for byte. */
+  passthrough: boolean;
+  /** Windowed aggregation (GROUP BY window): the engine feeds events to it instead of SELECT. */
+  windowed?: WindowedQuery;
+  /** Analytic call sites holding state (detectors), in call-site order, for checkpoints. */
+  stateSites?: StateSite[];
+}
+
+export interface StateSite {
+  /** Stable identity of the call site inside the rule (function + canonical arguments). */
+  key: string;
+  state: StatefulState;
+}
+
+/** One output row of a windowed query and the message its actions see (topic, templates). */
+export interface WindowEmission {
+  value: Value;
+  message: Message;
+}
+
+/** What the engine gives a windowed query: clock, timers, limits, and a sink for timer emissions. */
+export interface WindowRuntime {
+  now(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+  /** Emissions that happen outside handle(msg) (window close on a timer). */
+  emit(rows: WindowEmission[]): void;
+  maxGroups: number;
+  maxRowsPerWindow: number;
+}
+
+export interface WindowStats {
+  late: number;
+  evicted: number;
+  droppedRows: number;
+  invalidTimestamps: number;
+}
+
+export interface WindowedQuery {
+  /** One event that passed WHERE; returns rows emitted now (sliding/count/event-time), if any. */
+  add(c: EvalContext): WindowEmission[] | undefined;
+  /** Attach to the engine (timers start); stop() detaches. */
+  start(rt: WindowRuntime): void;
+  stop(): void;
+  snapshot(): Buffer;
+  /** Replace the state (legal before or after start); throws on corrupt bytes. */
+  restore(bytes: Buffer): void;
+  readonly stats: WindowStats;
+}
+
+export interface CompilerTools {
+  compileExpr(e: Expr, scope?: Scope): Compiled;
+  /** SELECT list -> output value (aliases, nested aliases, `*`), as for plain rules. */
+  compileProjection(q: SelectQuery, scope: Scope): { fn: Compiled; passthrough: boolean };
+  sqlVersion: SqlVersion;
+  functions: FunctionRegistry;
+  ruleName: string;
+}
+
+export interface CompilerHooks {
+  compileClauses?(query: SelectQuery, tools: CompilerTools): CompiledQuery | undefined;
+}
+
+export interface CompileOptions {
+  sqlVersion?: SqlVersion;
+  functions?: FunctionRegistry;
+  ruleName?: string;
+  hooks?: CompilerHooks;
+}
+
+/** What the per-concern compile modules see of the one compiler instance of a statement. */
+export interface CompilerContext extends CompilerTools {
+  /** Throws GH_SQL_SEMANTIC unless the rule uses SQL version 2016-03-23. */
+  needV2(what: string, pos: Pos): void;
+  /** The expression being compiled reads the payload (tracked while compiling WHERE). */
+  touchPayload(): void;
+  /** Stateful call sites by canonical text: one instance (and one computation per event) each. */
+  readonly statefulCalls: Map<string, Compiled>;
+  readonly stateSites: StateSite[];
+}
+
+export const V2: SqlVersion = '2016-03-23';
+
+export function semantic(msg: string, pos: Pos, hint?: string): GatehouseError {
+  return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
+}
+
+/** Position-free text of an expression, to recognise the same call written twice. */
+export function canonical(e: Expr): string {
+  return JSON.stringify(e, (k, v: unknown) => (k === 'pos' || k === 'typePos' ? undefined : v));
+}

@@ -1,0 +1,171 @@
+// `npm run bench`: every benchmark of test/bench, one after the other, each in its own child
+// process (so one bench's heap, native handles and RSS never colour the next), with short runs by
+// default (the whole run stays under ~5 minutes) and longer ones with BENCH_FULL=1. Prints each
+// bench's own table as it runs, then a summary. A bench whose peer is missing (socat, the NAB
+// data, python3) is skipped with the reason. Nothing here asserts timings.
+//
+//   npm run bench                          (compiled: dist/test/bench/*.js)
+//   node --import tsx test/bench/run.ts    (from the sources, through tsx)
+//   BENCH_FULL=1 npm run bench             (1,000,000-record drain, 5 s runs, NAB)
+//   BENCH_ONLY=gateway,export npm run bench
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadavg, cpus } from 'node:os';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const compiled = import.meta.url.endsWith('.js');
+const ext = compiled ? '.js' : '.ts';
+const full = process.env.BENCH_FULL === '1';
+/** The repository root, from test/bench (sources) or dist/test/bench (compiled). */
+const root = resolve(here, compiled ? '../../..' : '../..');
+
+interface Bench {
+  name: string;
+  what: string;
+  args: string[];
+  env?: Record<string, string>;
+  nodeArgs?: string[];
+  /** A reason to skip, or undefined when the bench can run. */
+  missing?: () => string | undefined;
+  /** Kill it after this long (a stuck peer must not hang the whole run). */
+  timeoutS: number;
+}
+
+function onPath(bin: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+const nabDir = process.env.NAB_DIR ? resolve(process.env.NAB_DIR) : resolve(root, '../shared/nab');
+
+const BENCHES: Bench[] = [
+  { name: 'store', what: 'group commit appends/s and reads/s (fsync, os)', args: [full ? '3' : '1'], timeoutS: 120 },
+  { name: 'broker', what: 'bare aedes vs the Gatehouse broker (onPublish resolving at once)', args: [full ? '5' : '2'], timeoutS: 120 },
+  { name: 'gateway', what: 'issue 2: bare aedes vs the real gateway (archive rule, fsync), msgs/s, PUBACK p50/p99, peak RSS', args: [full ? '5' : '2'], timeoutS: 240 },
+  { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
+  { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
+  {
+    name: 'export',
+    what: 'issue 5: backlog drain to the Firehose-protocol HTTP receiver and to kinesalite',
+    args: [],
+    env: full ? { BENCH_RECORDS: '1000000', BENCH_KINESIS_RECORDS: '50000' } : { BENCH_RECORDS: '200000', BENCH_KINESIS_RECORDS: '10000' },
+    timeoutS: full ? 900 : 180,
+  },
+  { name: 'serial', what: 'serial link frames/s over a socat pty pair', args: [], missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'), timeoutS: 120 },
+  { name: 'anomaly', what: 'anomaly detectors points/s and memory', args: [], nodeArgs: ['--expose-gc'], timeoutS: 120 },
+  {
+    name: 'nab',
+    what: 'NAB anomaly benchmark scores',
+    args: [],
+    missing: () => {
+      if (!full) return 'long: runs with BENCH_FULL=1 only';
+      if (!existsSync(join(nabDir, 'data'))) return `the NAB data is not at ${nabDir} (set NAB_DIR)`;
+      if (!onPath('python3')) return 'python3 is not installed (NAB scoring)';
+      return undefined;
+    },
+    timeoutS: 1800,
+  },
+];
+
+interface Outcome {
+  name: string;
+  status: 'ok' | 'skipped' | 'failed';
+  detail: string;
+  seconds: number;
+  json: unknown[];
+}
+
+function runOne(b: Bench): Promise<Outcome> {
+  const file = join(here, b.name + ext);
+  if (!existsSync(file)) return Promise.resolve({ name: b.name, status: 'skipped', detail: `${file} not found`, seconds: 0, json: [] });
+  const reason = b.missing?.();
+  if (reason) return Promise.resolve({ name: b.name, status: 'skipped', detail: reason, seconds: 0, json: [] });
+  const nodeArgs = [...(b.nodeArgs ?? []), ...(compiled ? [] : ['--import', 'tsx'])];
+  const t0 = performance.now();
+  return new Promise<Outcome>((done) => {
+    const child = spawn(process.execPath, [...nodeArgs, file, ...b.args], {
+      cwd: root,
+      env: { ...process.env, ...b.env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const json: unknown[] = [];
+    let partial = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      partial += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl);
+        partial = partial.slice(nl + 1);
+        // Machine-readable lines feed the summary; everything else is the bench's own table.
+        if (line.startsWith('BENCH_JSON ')) {
+          try {
+            json.push(JSON.parse(line.slice(11)));
+          } catch {
+            process.stdout.write(line + '\n');
+          }
+        } else process.stdout.write(line + '\n');
+      }
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+    }, b.timeoutS * 1000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (partial) process.stdout.write(partial + '\n');
+      const seconds = (performance.now() - t0) / 1000;
+      if (code === 0) done({ name: b.name, status: 'ok', detail: b.what, seconds, json });
+      else done({ name: b.name, status: 'failed', detail: timedOut ? `killed after ${b.timeoutS} s` : `exit ${code ?? signal}`, seconds, json });
+    });
+  });
+}
+
+/** Headline figures of the benches that print a BENCH_JSON line. */
+function headline(o: Outcome): string[] {
+  const out: string[] = [];
+  for (const j of o.json as Array<{ bench?: string; rows?: Array<Record<string, unknown>> }>) {
+    if (j.bench === 'gateway' && j.rows) {
+      const find = (b: string, run: string, qos: number): Record<string, unknown> | undefined => j.rows!.find((r) => r.broker === b && r.run === run && r.qos === qos);
+      for (const r of j.rows) {
+        out.push(`${String(r.broker).padEnd(16)} ${String(r.run).padEnd(11)} QoS ${r.qos}: ${r.msgsPerSec} msgs/s, p50 ${Number(r.p50).toFixed(2)} ms, p99 ${Number(r.p99).toFixed(2)} ms, peak RSS ${Number(r.peakRssMiB).toFixed(0)} MiB`);
+      }
+      const bare = find('bare', 'max', 1);
+      const bareSteady = find('bare', 'steady 5k/s', 1);
+      for (const gw of ['gateway', 'gateway-noexport']) {
+        const g = find(gw, 'max', 1);
+        const s = find(gw, 'steady 5k/s', 1);
+        if (bare && g) out.push(`${gw}: QoS 1 rate ${(Number(g.msgsPerSec) / Number(bare.msgsPerSec)).toFixed(2)}x bare aedes (target >= 0.70)`);
+        if (bareSteady && s) out.push(`${gw}: RSS at 5,000 msgs/s ${(Number(s.peakRssMiB) / Number(bareSteady.peakRssMiB)).toFixed(2)}x bare aedes (target <= 1.20)`);
+      }
+    }
+    if (j.bench === 'export' && j.rows) {
+      for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
+  const list = only ? BENCHES.filter((b) => only.includes(b.name)) : BENCHES;
+  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+  console.log(`Gatehouse benchmarks (${full ? 'BENCH_FULL' : 'short runs; BENCH_FULL=1 for long ones'}), ${compiled ? 'compiled' : 'via tsx'}, node ${process.version}, ${cpus().length} cores, load average ${load} at start`);
+  const outcomes: Outcome[] = [];
+  for (const b of list) {
+    console.log(`\n=== ${b.name}: ${b.what}`);
+    const o = await runOne(b);
+    if (o.status === 'skipped') console.log(`skipped: ${o.detail}`);
+    if (o.status === 'failed') console.log(`FAILED: ${o.detail}`);
+    outcomes.push(o);
+  }
+  console.log(`\n=== summary (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; figures are noisy on a shared machine)`);
+  for (const o of outcomes) {
+    console.log(`${o.name.padEnd(8)} ${o.status.padEnd(7)} ${o.status === 'ok' ? `${o.seconds.toFixed(0).padStart(4)} s` : '      '}  ${o.status === 'ok' ? '' : o.detail}`);
+    for (const h of headline(o)) console.log(`           ${h}`);
+  }
+  if (outcomes.some((o) => o.status === 'failed')) process.exitCode = 1;
+}
+
+await main();
