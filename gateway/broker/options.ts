@@ -89,7 +89,7 @@ export const brokerOptionsSchema = z
       .int()
       .min(1)
       .default(100)
-      .describe('Per client: QoS 1/2 publishes handed to the gateway and not yet committed. Further publishes wait (no ack, socket not read).'),
+      .describe('Per client: publishes (any QoS) handed to the gateway and not yet committed. Further publishes wait (no ack, socket not read): backpressure instead of memory growth.'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection must send CONNECT within this time.'),
     keepaliveLimit: z.number().int().min(0).default(0).describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
     drainTimeoutMs: z.number().int().min(0).default(30_000).describe('A subscriber whose socket stays full this long is disconnected (0 = wait forever: not recommended).'),

@@ -88,7 +88,11 @@ export interface LocalStreams {
   addConsumer(stream: string, consumer: string): Promise<void>;
   removeConsumer(stream: string, consumer: string): Promise<void>;
   getCheckpoint(stream: string, consumer: string): Promise<number>;
-  /** Durably record that consumer delivered everything up to seq; may reclaim space. */
+  /**
+   * Record that consumer delivered everything up to seq; may reclaim space. Written without its own
+   * fsync: LevelDB replays its log in order, so a power cut can only lose a checkpoint together with
+   * later writes, and the worst case is resending records (at least once), never a gap.
+   */
   setCheckpoint(stream: string, consumer: string, seq: number): Promise<void>;
   info(stream: string): StreamInfo;
   /** Small durable key/value area for control state (rule sets, window checkpoints). */

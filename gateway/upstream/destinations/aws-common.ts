@@ -3,7 +3,6 @@
 // HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
 // endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
 // (Installed with the AWS SDK clients; the lead should list it as a direct dependency.)
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { shortError } from './common.js';
 
@@ -42,8 +41,13 @@ export function checkCredentialPair(o: { accessKeyId?: string | undefined; secre
   }
 }
 
-/** Config object for any @aws-sdk/client-* constructor. */
-export function awsClientConfig(o: AwsConnectionOptions, extra: Record<string, unknown> = {}): Record<string, unknown> {
+/**
+ * Config object for any @aws-sdk/client-* constructor. The SDK modules are imported only when a
+ * destination starts (here and in each destination's start()): a gateway that exports to files
+ * does not carry three AWS clients in memory (~30 MiB on a Pi).
+ */
+export async function awsClientConfig(o: AwsConnectionOptions, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   const cfg: Record<string, unknown> = {
     region: o.region,
     maxAttempts: o.sdkMaxAttempts,

@@ -1,7 +1,8 @@
 // Amazon Data Firehose destination: PutRecordBatch with @aws-sdk/client-firehose.
 // Per-record ErrorCodes map to per-record results; an optional separator (e.g. "\n") is appended
 // to each record so that the objects Firehose writes to S3 split back into records.
-import { FirehoseClient, PutRecordBatchCommand, type _Record as FirehoseRecord } from '@aws-sdk/client-firehose';
+import type { FirehoseClient, PutRecordBatchCommand, _Record as FirehoseRecord } from '@aws-sdk/client-firehose';
+type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../deps.js';
 import { GatehouseError } from '../../errors.js';
@@ -49,6 +50,7 @@ export function createFirehoseDestination(options: FirehoseOptions, deps: Runtim
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'firehose', target });
   let client: FirehoseClient | undefined;
+  let sdk: FirehoseSdk | undefined;
 
   async function putChunk(records: readonly StoredRecord[], idx: readonly number[], results: RecordResult[], signal: AbortSignal): Promise<void> {
     const entries: FirehoseRecord[] = new Array(idx.length);
@@ -58,7 +60,7 @@ export function createFirehoseDestination(options: FirehoseOptions, deps: Runtim
     }
     let out;
     try {
-      out = await client!.send(new PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStreamName, Records: entries }), { abortSignal: signal });
+      out = await client!.send(new sdk!.PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStreamName, Records: entries }), { abortSignal: signal });
     } catch (err) {
       const c = classifyAwsError(err);
       if (c.retryable) {
@@ -94,7 +96,8 @@ export function createFirehoseDestination(options: FirehoseOptions, deps: Runtim
     target,
     limits,
     async start() {
-      client ??= new FirehoseClient(awsClientConfig(o));
+      sdk ??= await import('@aws-sdk/client-firehose');
+      client ??= new sdk.FirehoseClient(await awsClientConfig(o));
     },
     async stop() {
       client?.destroy();

@@ -3,7 +3,8 @@
 // aws-common.ts. The partition key defaults to the record's key, else its topic, so each
 // device's records land on one shard, in order.
 import { createHash } from 'node:crypto';
-import { KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsCommand, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+type KinesisSdk = typeof import('@aws-sdk/client-kinesis');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../deps.js';
 import { GatehouseError } from '../../errors.js';
@@ -62,6 +63,7 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   let client: KinesisClient | undefined;
+  let sdk: KinesisSdk | undefined;
 
   function partitionKey(r: StoredRecord): string {
     let k: string;
@@ -81,7 +83,7 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
     }
     let out;
     try {
-      out = await client!.send(new PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: signal });
+      out = await client!.send(new sdk!.PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: signal });
     } catch (err) {
       const c = classifyAwsError(err);
       if (c.retryable) {
@@ -145,7 +147,8 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
     target,
     limits,
     async start() {
-      client ??= new KinesisClient(awsClientConfig(o));
+      sdk ??= await import('@aws-sdk/client-kinesis');
+      client ??= new sdk.KinesisClient(await awsClientConfig(o));
     },
     async stop() {
       client?.destroy();

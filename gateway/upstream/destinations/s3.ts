@@ -4,7 +4,8 @@
 // same object: retries are idempotent.
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+type S3Sdk = typeof import('@aws-sdk/client-s3');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../deps.js';
 import { GatehouseError } from '../../errors.js';
@@ -128,13 +129,15 @@ export function createS3Destination(options: S3Options, deps: RuntimeDeps): Dest
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 's3', target });
   let client: S3Client | undefined;
+  let sdk: S3Sdk | undefined;
 
   return {
     kind: 's3',
     target,
     limits,
     async start() {
-      client ??= new S3Client(awsClientConfig(o, { forcePathStyle: o.forcePathStyle }));
+      sdk ??= await import('@aws-sdk/client-s3');
+      client ??= new sdk.S3Client(await awsClientConfig(o, { forcePathStyle: o.forcePathStyle }));
     },
     async stop() {
       client?.destroy();
@@ -161,7 +164,7 @@ export function createS3Destination(options: S3Options, deps: RuntimeDeps): Dest
       if (o.gzip) body = await gzip(body);
       const key = `${o.prefix}${renderS3Key(keyParts, keep)}${suffix}`;
       try {
-        await client.send(new PutObjectCommand({
+        await client.send(new sdk!.PutObjectCommand({
           Bucket: o.bucket,
           Key: key,
           Body: body,
