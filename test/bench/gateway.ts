@@ -102,13 +102,17 @@ async function main(): Promise<void> {
   for (const variant of variants) {
     const execArgv = [...process.execArgv];
     if (process.env.BENCH_PROFILE) execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
+    // The gateway runs with the flag it ships with (bin/gatehouse.js, npm start, systemd unit);
+    // bare aedes with Node's defaults.
+    if (variant !== 'bare' && !execArgv.some((a) => a.includes('semi-space'))) execArgv.push('--max-semi-space-size=8');
     const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv });
     const { port, note } = await ask<{ port: number; note: string }>(child);
     notes.push(`${variant}: ${note}`);
     const url = `mqtt://127.0.0.1:${port}`;
     const common = { url, devices: 10, payloadBytes: 200, durationMs: seconds * 1000 };
-    // Warm-up (JIT, LevelDB files), not reported.
-    await runMqttFleet({ ...common, qos: 1, ratePerDevice: 0, durationMs: 500, prefix: `${variant}-warm` });
+    // Warm-up (JIT, LevelDB files), not reported. At the steady rate: a flat-out warm-up would
+    // grow the heap first and the steady run would then report that peak, not its own.
+    await runMqttFleet({ ...common, qos: 1, ratePerDevice: 500, durationMs: 1000, prefix: `${variant}-warm` });
     // Steady 5,000 msgs/s (10 x 500), QoS 1: the RSS target's load.
     child.send('reset');
     const steady = await runMqttFleet({ ...common, qos: 1, ratePerDevice: 500, prefix: `${variant}-steady` });
