@@ -19,6 +19,10 @@
 // - A whole multi-record batch failing permanently (HTTP 413: the protocol has no per-record
 //   results) is split in halves until the bad records are isolated, so one bad record never
 //   takes good ones with it (isolatePermanent).
+//
+// The parts: outcomes.ts (per-record results, retries, dead letters, isolation), batcher.ts (the
+// window's batches), checkpoint.ts (checkpoint written behind), backoff.ts / rate-limit.ts
+// (pacing); this file is the loop: read, batch, linger, send, advance.
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../deps.js';
 import { GatehouseError, errorMessage } from '../errors.js';
@@ -29,6 +33,7 @@ import { fullJitterDelay, sleep, ThrottlePacer } from './backoff.js';
 import { newEntry, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
+import { ExportOutcomes } from './outcomes.js';
 import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
 
 export interface ExporterDeps extends RuntimeDeps {
@@ -68,6 +73,8 @@ class ExporterLoop implements Exporter {
   private readonly dlqName: string;
   private readonly ownBucket: TokenBucket | undefined;
   private readonly pacer: ThrottlePacer;
+  /** Results, retries, dead letters and the counters status() reports. */
+  private readonly out: ExportOutcomes;
 
   private state: ExporterState = 'stopped';
   /** Checkpoint, written behind the sends (checkpoint.ts). */
@@ -75,11 +82,6 @@ class ExporterLoop implements Exporter {
   private nextReadSeq = 1;
   private window: Entry[] = [];
   private batch: Entry[] = [];
-  /** Entries of the last batch still to be retried (retry mode when non-empty). */
-  private retrySet: Entry[] = [];
-  /** Batch size cap while isolating permanent failures; Infinity when not isolating. */
-  private splitLimit = Infinity;
-  private splitUntilSeq = 0;
   private failStreak = 0;
 
   private stopAc = new AbortController();
@@ -87,12 +89,7 @@ class ExporterLoop implements Exporter {
   private loopDone: Promise<void> | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
-  private lastExportAt: number | undefined;
   private lastError: { message: string; at: number } | undefined;
-  private exportedRecords = 0;
-  private exportedBytes = 0;
-  private retries = 0;
-  private deadLetters = 0;
 
   constructor(private readonly options: ExporterOptions, private readonly deps: ExporterDeps) {
     this.name = options.name;
@@ -112,6 +109,11 @@ class ExporterLoop implements Exporter {
     this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
     this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs,
       (err) => this.noteError(`checkpoint write failed: ${errorMessage(err)}`));
+    this.out = new ExportOutcomes({
+      name: this.name, options, metrics: this.metrics, pacer: this.pacer, logger: deps.logger, now: this.now,
+      streams: this.streams, dest: this.dest, dlqName: this.dlqName, sink: deps,
+      noteError: (message) => this.noteError(message),
+    });
   }
 
   private get checkpoint(): number {
@@ -157,7 +159,7 @@ class ExporterLoop implements Exporter {
       this.state = 'stopped';
       // Forget the window: what was not checkpointed is re-read on the next start.
       this.window = [];
-      this.retrySet = [];
+      this.out.retrySet = [];
       this.updateGauges();
       await this.dest.stop();
       this.deps.logger.info({ exporter: this.name, checkpoint: this.checkpoint }, 'exporter stopped');
@@ -172,12 +174,12 @@ class ExporterLoop implements Exporter {
       destination: { kind: this.dest.kind, target: this.dest.target },
       state: this.state,
       lastExportedSeq: this.checkpoint,
-      lastExportAt: this.lastExportAt,
+      lastExportAt: this.out.lastExportAt,
       lastError: this.lastError,
-      exportedRecords: this.exportedRecords,
-      exportedBytes: this.exportedBytes,
-      retries: this.retries,
-      deadLetters: this.deadLetters,
+      exportedRecords: this.out.exportedRecords,
+      exportedBytes: this.out.exportedBytes,
+      retries: this.out.retries,
+      deadLetters: this.out.deadLetters,
       backlog,
     };
   }
@@ -202,15 +204,14 @@ class ExporterLoop implements Exporter {
   }
 
   private async step(): Promise<void> {
-    const retrying = this.retrySet.length > 0;
+    const retrying = this.out.retrySet.length > 0;
     let full = false;
     if (retrying) {
-      this.batch = this.retrySet.filter((e) => !e.done && e.deadError === undefined);
-      this.retrySet = [];
+      this.batch = this.out.takeRetries();
       if (this.batch.length === 0) return;
     } else {
       await this.fill();
-      const dlOk = await this.flushDeadLetters();
+      const dlOk = await this.out.flushDeadLetters(this.window);
       this.advance();
       if (!dlOk) await this.backoff();
       full = takeBatch(this.window, this.currentLimits(), this.batch);
@@ -234,19 +235,18 @@ class ExporterLoop implements Exporter {
     // Read the next batch from the store while this one is on the wire.
     const prefetch = retrying ? undefined : this.fill().then(() => undefined, (err: unknown) => err);
     const results = await this.send(batch);
-    await this.handleResults(batch, results);
+    await this.out.handleResults(batch, results, this.window, this.nextReadSeq);
     const prefetchErr = await prefetch;
-    const dlOk = await this.flushDeadLetters();
+    const dlOk = await this.out.flushDeadLetters(this.window);
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
-    if (this.retrySet.length > 0 || !dlOk) await this.backoff();
+    if (this.out.retrySet.length > 0 || !dlOk) await this.backoff();
     else this.failStreak = 0;
   }
 
   /** Batch limits, narrowed while isolating a permanently failing batch. */
   private currentLimits(): BatchLimits {
-    if (this.splitLimit === Infinity) return this.limits;
-    return { maxRecords: Math.min(this.limits.maxRecords, this.splitLimit), maxBytes: this.limits.maxBytes };
+    return this.out.limits(this.limits);
   }
 
   /** Read more records while the window holds less than two batches of undelivered records. */
@@ -298,7 +298,7 @@ class ExporterLoop implements Exporter {
     }
     if (this.stopping) throw new Error('exporter stopping');
     // Dead letters read during linger are flushed before the send.
-    await this.flushDeadLetters();
+    await this.out.flushDeadLetters(this.window);
     return takeBatch(this.window, this.currentLimits(), this.batch) || full;
   }
 
@@ -338,143 +338,13 @@ class ExporterLoop implements Exporter {
     }
   }
 
-  private async handleResults(batch: Entry[], results: RecordResult[] | Error): Promise<void> {
-    const lbl = { exporter: this.name };
-    if (results instanceof Error) {
-      // The whole batch failed retryably (network down, timeout, abort on stop).
-      const msg = errorMessage(results);
-      this.noteError(`send failed: ${msg}`);
-      this.metrics.errors.inc({ exporter: this.name, kind: 'retryable' }, batch.length);
-      // A transport failure says nothing about the records: it is an outage, retried with backoff
-      // for as long as it lasts without spending the records' retry budget (an outage of hours
-      // must not dead-letter the backlog).
-      for (const e of batch) this.retryOne(e, msg, false);
-      return;
-    }
-    let okRecords = 0;
-    let okBytes = 0;
-    let permanent = 0;
-    let retryable = 0;
-    let throttled = false;
-    let lastMsg = '';
-    for (let i = 0; i < batch.length; i++) {
-      const r = results[i]!;
-      if (r.ok) {
-        const e = batch[i]!;
-        e.done = true;
-        okRecords++;
-        okBytes += e.bytes;
-      } else if (r.retryable) {
-        retryable++;
-        lastMsg = r.error;
-        if (r.code === 'THROTTLED') throttled = true;
-      } else {
-        permanent++;
-        lastMsg = r.error;
-      }
-    }
-    if (okRecords > 0) {
-      this.exportedRecords += okRecords;
-      this.exportedBytes += okBytes;
-      this.lastExportAt = this.now();
-      this.metrics.records.inc(lbl, okRecords);
-      this.metrics.bytes.inc(lbl, okBytes);
-    }
-    if (throttled) this.pacer.throttled();
-    else if (okRecords === batch.length) this.pacer.clean();
-    if (retryable > 0) this.metrics.errors.inc({ exporter: this.name, kind: 'retryable' }, retryable);
-    if (permanent > 0) this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }, permanent);
-    if (okRecords === batch.length) {
-      if (this.splitLimit !== Infinity && this.checkpointCandidate() >= this.splitUntilSeq) this.splitLimit = Infinity;
-      return;
-    }
-    this.noteError(lastMsg);
-
-    if (permanent === batch.length && batch.length > 1 && this.options.isolatePermanent) {
-      // No per-record verdict (e.g. HTTP 413 for the whole request): split to find the bad ones.
-      this.splitLimit = Math.ceil(batch.length / 2);
-      this.splitUntilSeq = Math.max(this.splitUntilSeq, batch[batch.length - 1]!.rec.seq);
-      this.deps.logger.warn({ exporter: this.name, records: batch.length, error: lastMsg }, 'whole batch failed permanently: splitting it to isolate the bad records');
-      return;
-    }
-    for (let i = 0; i < batch.length; i++) {
-      const r = results[i]!;
-      if (r.ok) continue;
-      const e = batch[i]!;
-      // Throttling is the destination's state, not the record's: it does not spend the budget.
-      if (r.retryable) this.retryOne(e, r.error, r.code !== 'THROTTLED');
-      else {
-        e.attempts++;
-        e.deadError = r.error;
-      }
-    }
-  }
-
-  private retryOne(e: Entry, msg: string, spendBudget = true): void {
-    if (spendBudget) e.attempts++;
-    if (spendBudget && this.options.maxAttempts > 0 && e.attempts >= this.options.maxAttempts) {
-      e.deadError = `${msg} (gave up after ${e.attempts} attempts)`;
-      return;
-    }
-    this.retries++;
-    this.metrics.retries.inc({ exporter: this.name });
-    this.retrySet.push(e);
-  }
-
-  /**
-   * Append pending dead letters durably; the checkpoint cannot pass them before this. On failure
-   * (dead-letter stream unwritable) the record stays pending, the checkpoint stops before it and
-   * the loop backs off; returns false then.
-   */
-  private async flushDeadLetters(): Promise<boolean> {
-    for (const e of this.window) {
-      if (e.done || e.deadError === undefined) continue;
-      try {
-        await this.deadLetter(e, e.deadError);
-      } catch (err) {
-        this.noteError(`dead-letter append to '${this.dlqName}' failed: ${errorMessage(err)}`);
-        return false;
-      }
-      e.done = true;
-      this.deadLetters++;
-      this.metrics.deadLetters.inc({ exporter: this.name });
-    }
-    return true;
-  }
-
-  private async deadLetter(e: Entry, error: string): Promise<void> {
-    const rec = e.rec;
-    this.deps.logger.warn({ exporter: this.name, stream: rec.stream, seq: rec.seq, attempts: e.attempts, error }, 'record dead-lettered');
-    if (this.deps.deadLetter) {
-      await this.deps.deadLetter(rec, error);
-      return;
-    }
-    const attrs: Record<string, string> = {
-      ...rec.attrs,
-      error,
-      sourceStream: rec.stream,
-      sourceSeq: String(rec.seq),
-      destination: `${this.dest.kind}:${this.dest.target}`,
-      attempts: String(e.attempts),
-    };
-    const dl = { topic: rec.topic, payload: rec.payload, receivedAt: rec.receivedAt, attrs };
-    await this.streams.append(this.dlqName, rec.key === undefined ? dl : { ...dl, key: rec.key });
-  }
-
-  /** Highest sequence the checkpoint may reach now. */
-  private checkpointCandidate(): number {
-    let i = 0;
-    while (i < this.window.length && this.window[i]!.done) i++;
-    return i < this.window.length ? this.window[i]!.rec.seq - 1 : this.nextReadSeq - 1;
-  }
-
   /** Drop the done prefix of the window and move the checkpoint over it (written behind). */
   private advance(): void {
     let i = 0;
     while (i < this.window.length && this.window[i]!.done) i++;
     if (i > 0) this.window.splice(0, i);
     const target = this.window.length > 0 ? this.window[0]!.rec.seq - 1 : this.nextReadSeq - 1;
-    if (this.splitLimit !== Infinity && target >= this.splitUntilSeq) this.splitLimit = Infinity;
+    this.out.passed(target);
     this.ckpt.advance(target);
   }
 

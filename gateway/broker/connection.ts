@@ -1,0 +1,65 @@
+// Per-connection state of the broker, and the packet-size cap put on each connection's parser.
+import type { Client } from 'aedes';
+import type { Message, MessageSource } from '../message.js';
+import { OPEN_ACL, type ClientAcl } from './acl.js';
+import type { BrokerStats } from './metrics.js';
+
+/** A client publish beyond maxInflight, waiting for a slot (FIFO keeps per-client order). */
+export interface Waiting {
+  msg: Message;
+  cb: (err?: Error | null) => void;
+}
+
+/** Per-connection state, created when the socket is handed to aedes. */
+export class ConnState {
+  user: string | undefined = undefined;
+  authorized = false;
+  closed = false;
+  emptyIdPersistent = false;
+  connectedAt = 0;
+  acl: ClientAcl = OPEN_ACL;
+  filterDeliveries = false;
+  source: MessageSource;
+  inflight = 0;
+  waiting: Waiting[] = [];
+  /** Settle handlers of this connection's QoS 0 commits (made once, not per message). */
+  qos0Done: (() => void) | undefined = undefined;
+  qos0Failed: ((err: unknown) => void) | undefined = undefined;
+  constructor(
+    readonly client: Client,
+    readonly listener: string,
+    readonly ip: string | undefined,
+  ) {
+    this.source = { kind: 'mqtt', id: '' };
+  }
+}
+
+/** aedes internals we rely on (not in its typings): the per-client packet parser and the client table. */
+interface ParserInternals {
+  packet: { length: number };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+  on(event: 'error', fn: (err: Error) => void): void;
+}
+export type ClientInternals = Client & { _parser: ParserInternals };
+
+/**
+ * aedes gives the parser no size limit: refuse an oversized packet as soon as its length prefix
+ * is read, before buffering it. Parser errors other than that count as protocol errors.
+ */
+export function capPacketLength(client: ClientInternals, maxPacketBytes: number, stats: BrokerStats): void {
+  const parser = client._parser;
+  const parseLength = parser._parseLength;
+  parser._parseLength = function parseLengthCapped(this: ParserInternals): boolean {
+    const ok = parseLength.call(this);
+    if (ok && this.packet.length > maxPacketBytes) {
+      stats.payloadTooLarge++;
+      this._emitError(Object.assign(new Error(`packet of ${this.packet.length} bytes exceeds the broker limit`), { tooLarge: true }));
+      return false;
+    }
+    return ok;
+  };
+  parser.on('error', (err: Error & { tooLarge?: boolean }) => {
+    if (!err.tooLarge) stats.protocolErrors++;
+  });
+}

@@ -1,0 +1,117 @@
+// The durability side of authorizePublish: every client publish is handed to the gateway
+// (deps.onPublish), at most maxInflight commits per client at a time, in order. For QoS 1/2 the
+// aedes callback (which sends the PUBACK/PUBREC) waits for the commit; see index.ts.
+import type { Logger } from 'pino';
+import type { Message } from '../message.js';
+import { errorMessage } from '../errors.js';
+import type { ConnState } from './connection.js';
+import type { BrokerStats } from './metrics.js';
+
+/** Waiting publishes per client beyond maxInflight. aedes reads no more from a socket until every
+ * packet of the last read chunk is handled, so this is bounded by one chunk; the cap is a guard. */
+const MAX_WAITING = 65_536;
+
+export interface CommitDeps {
+  stats: BrokerStats;
+  log: Logger;
+  now: () => number;
+  maxInflight: number;
+  /** The broker's deps: onPublish is called as its method, as aedes' caller would. */
+  sink: { onPublish(msg: Message): Promise<void> | undefined };
+}
+
+export interface CommitWindow {
+  /** Commit msg now, or queue it behind the client's in-flight commits; cb acks (or refuses) it. */
+  submit(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void;
+}
+
+export function createCommitWindow(deps: CommitDeps): CommitWindow {
+  const { stats, log, now, maxInflight, sink } = deps;
+  let lastRejectLog = 0;
+
+  const logRejection = (err: unknown, topic: string): void => {
+    stats.publishRejected++;
+    const t = now();
+    // one warning per second at most: a failing store would otherwise flood the log
+    if (t - lastRejectLog >= 1000) {
+      lastRejectLog = t;
+      log.warn({ err: errorMessage(err), topic, rejectedTotal: stats.publishRejected }, 'gateway refused a client publish (no PUBACK sent)');
+    }
+  };
+  const onQos0Rejected = (err: unknown): void => logRejection(err, '(qos 0)');
+
+  function submit(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {
+    if (st.inflight >= maxInflight || st.waiting.length > 0) {
+      if (st.waiting.length >= MAX_WAITING) return cb(new Error('too many publishes waiting for the gateway'));
+      st.waiting.push({ msg, cb });
+      return;
+    }
+    if (msg.qos === 0) dispatch0(st, msg, cb);
+    else dispatch(st, msg, cb);
+  }
+
+  /**
+   * QoS 0: nothing to ack, but the commit still takes one of the client's in-flight slots, so a
+   * QoS 0 flood meets the same bound as QoS 1 (the socket is not read while the client is at
+   * maxInflight) instead of piling up pending appends in memory without limit.
+   */
+  function dispatch0(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {
+    let p: Promise<void> | undefined;
+    try {
+      p = sink.onPublish(msg);
+    } catch (err) {
+      onQos0Rejected(err);
+    }
+    if (p) {
+      st.inflight++;
+      st.qos0Done ??= () => release(st);
+      st.qos0Failed ??= (err: unknown) => {
+        onQos0Rejected(err);
+        release(st);
+      };
+      p.then(st.qos0Done, st.qos0Failed);
+    }
+    cb(null);
+  }
+
+  /** Hand a QoS 1/2 message to the gateway; ack (call back) when it is committed. */
+  function dispatch(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {
+    let p: Promise<void> | undefined;
+    try {
+      p = sink.onPublish(msg);
+    } catch (err) {
+      logRejection(err, msg.topic);
+      return cb(err instanceof Error ? err : new Error(String(err)));
+    }
+    if (p === undefined) return cb(null);
+    st.inflight++;
+    // two small closures per QoS 1/2 message: the promise API offers no cheaper way to carry cb
+    p.then(
+      () => settle(st, cb, null, msg.topic),
+      (err: unknown) => settle(st, cb, err, msg.topic),
+    );
+  }
+
+  function settle(st: ConnState, cb: (err?: Error | null) => void, err: unknown, topic: string): void {
+    if (err === null) cb(null);
+    else {
+      logRejection(err, topic);
+      cb(err instanceof Error ? err : new Error(String(err)));
+    }
+    release(st);
+  }
+
+  /** One in-flight slot is free: hand waiting publishes on, in order. */
+  function release(st: ConnState): void {
+    st.inflight--;
+    while (st.inflight < maxInflight && st.waiting.length > 0) {
+      const w = st.waiting.shift()!;
+      // the client is gone: it gets no ack and will resend, so do not store it now
+      if (st.closed) w.cb(new Error('connection closed'));
+      else if (w.msg.qos === 0) dispatch0(st, w.msg, w.cb);
+      else dispatch(st, w.msg, w.cb);
+    }
+  }
+
+  return { submit };
+}

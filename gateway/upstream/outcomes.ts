@@ -1,0 +1,200 @@
+// What an exporter does with the per-record results of a send: count the delivered, retry the
+// retryable (within maxAttempts), dead-letter the permanent, split a batch that failed as a
+// whole (isolatePermanent), and append dead letters durably before the checkpoint passes them.
+// The rules are in the behaviour contract at the top of exporter.ts.
+import type { RuntimeDeps } from '../deps.js';
+import { errorMessage } from '../errors.js';
+import type { LocalStreams, StoredRecord } from '../store/types.js';
+import type { ThrottlePacer } from './backoff.js';
+import type { BatchLimits, Entry } from './batcher.js';
+import type { ExporterOptions } from './options.js';
+import type { ExporterMetrics } from './status.js';
+import type { Destination, RecordResult } from './types.js';
+
+export interface OutcomeDeps {
+  name: string;
+  options: ExporterOptions;
+  metrics: ExporterMetrics;
+  pacer: ThrottlePacer;
+  logger: RuntimeDeps['logger'];
+  now: () => number;
+  streams: LocalStreams;
+  dest: Destination;
+  dlqName: string;
+  /** The exporter's deps: deadLetter, when set, replaces the default dead-letter stream append
+   * (called as their method). */
+  sink: { deadLetter?: (rec: StoredRecord, error: string) => Promise<void> };
+  /** Record an error for status() and the log. */
+  noteError: (message: string) => void;
+}
+
+/** Highest sequence the checkpoint may reach: just before the first entry not yet done. */
+export function checkpointCandidate(window: readonly Entry[], nextReadSeq: number): number {
+  let i = 0;
+  while (i < window.length && window[i]!.done) i++;
+  return i < window.length ? window[i]!.rec.seq - 1 : nextReadSeq - 1;
+}
+
+export class ExportOutcomes {
+  /** Entries of the last batch still to be retried (retry mode when non-empty). */
+  retrySet: Entry[] = [];
+  /** Batch size cap while isolating permanent failures; Infinity when not isolating. */
+  splitLimit = Infinity;
+  splitUntilSeq = 0;
+
+  lastExportAt: number | undefined;
+  exportedRecords = 0;
+  exportedBytes = 0;
+  retries = 0;
+  deadLetters = 0;
+
+  constructor(private readonly d: OutcomeDeps) {}
+
+  /** Batch limits, narrowed while isolating a permanently failing batch. */
+  limits(limits: BatchLimits): BatchLimits {
+    if (this.splitLimit === Infinity) return limits;
+    return { maxRecords: Math.min(limits.maxRecords, this.splitLimit), maxBytes: limits.maxBytes };
+  }
+
+  /** The checkpoint is moving to `target`: isolation ends once it passes the split batch. */
+  passed(target: number): void {
+    if (this.splitLimit !== Infinity && target >= this.splitUntilSeq) this.splitLimit = Infinity;
+  }
+
+  /** Entries of the last batch to resend, leaving retry mode. */
+  takeRetries(): Entry[] {
+    const batch = this.retrySet.filter((e) => !e.done && e.deadError === undefined);
+    this.retrySet = [];
+    return batch;
+  }
+
+  /**
+   * Apply a send's outcome to its batch. `window` and `nextReadSeq` are the exporter's, read now
+   * (for ending isolation when the whole batch went through).
+   */
+  async handleResults(batch: Entry[], results: RecordResult[] | Error, window: readonly Entry[], nextReadSeq: number): Promise<void> {
+    const { name, metrics, options } = this.d;
+    const lbl = { exporter: name };
+    if (results instanceof Error) {
+      // The whole batch failed retryably (network down, timeout, abort on stop).
+      const msg = errorMessage(results);
+      this.d.noteError(`send failed: ${msg}`);
+      metrics.errors.inc({ exporter: name, kind: 'retryable' }, batch.length);
+      // A transport failure says nothing about the records: it is an outage, retried with backoff
+      // for as long as it lasts without spending the records' retry budget (an outage of hours
+      // must not dead-letter the backlog).
+      for (const e of batch) this.retryOne(e, msg, false);
+      return;
+    }
+    let okRecords = 0;
+    let okBytes = 0;
+    let permanent = 0;
+    let retryable = 0;
+    let throttled = false;
+    let lastMsg = '';
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (r.ok) {
+        const e = batch[i]!;
+        e.done = true;
+        okRecords++;
+        okBytes += e.bytes;
+      } else if (r.retryable) {
+        retryable++;
+        lastMsg = r.error;
+        if (r.code === 'THROTTLED') throttled = true;
+      } else {
+        permanent++;
+        lastMsg = r.error;
+      }
+    }
+    if (okRecords > 0) {
+      this.exportedRecords += okRecords;
+      this.exportedBytes += okBytes;
+      this.lastExportAt = this.d.now();
+      metrics.records.inc(lbl, okRecords);
+      metrics.bytes.inc(lbl, okBytes);
+    }
+    if (throttled) this.d.pacer.throttled();
+    else if (okRecords === batch.length) this.d.pacer.clean();
+    if (retryable > 0) metrics.errors.inc({ exporter: name, kind: 'retryable' }, retryable);
+    if (permanent > 0) metrics.errors.inc({ exporter: name, kind: 'permanent' }, permanent);
+    if (okRecords === batch.length) {
+      if (this.splitLimit !== Infinity && checkpointCandidate(window, nextReadSeq) >= this.splitUntilSeq) this.splitLimit = Infinity;
+      return;
+    }
+    this.d.noteError(lastMsg);
+
+    if (permanent === batch.length && batch.length > 1 && options.isolatePermanent) {
+      // No per-record verdict (e.g. HTTP 413 for the whole request): split to find the bad ones.
+      this.splitLimit = Math.ceil(batch.length / 2);
+      this.splitUntilSeq = Math.max(this.splitUntilSeq, batch[batch.length - 1]!.rec.seq);
+      this.d.logger.warn({ exporter: name, records: batch.length, error: lastMsg }, 'whole batch failed permanently: splitting it to isolate the bad records');
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (r.ok) continue;
+      const e = batch[i]!;
+      // Throttling is the destination's state, not the record's: it does not spend the budget.
+      if (r.retryable) this.retryOne(e, r.error, r.code !== 'THROTTLED');
+      else {
+        e.attempts++;
+        e.deadError = r.error;
+      }
+    }
+  }
+
+  private retryOne(e: Entry, msg: string, spendBudget = true): void {
+    if (spendBudget) e.attempts++;
+    if (spendBudget && this.d.options.maxAttempts > 0 && e.attempts >= this.d.options.maxAttempts) {
+      e.deadError = `${msg} (gave up after ${e.attempts} attempts)`;
+      return;
+    }
+    this.retries++;
+    this.d.metrics.retries.inc({ exporter: this.d.name });
+    this.retrySet.push(e);
+  }
+
+  /**
+   * Append pending dead letters durably; the checkpoint cannot pass them before this. On failure
+   * (dead-letter stream unwritable) the record stays pending, the checkpoint stops before it and
+   * the loop backs off; returns false then.
+   */
+  async flushDeadLetters(window: readonly Entry[]): Promise<boolean> {
+    for (const e of window) {
+      if (e.done || e.deadError === undefined) continue;
+      try {
+        await this.deadLetter(e, e.deadError);
+      } catch (err) {
+        this.d.noteError(`dead-letter append to '${this.d.dlqName}' failed: ${errorMessage(err)}`);
+        return false;
+      }
+      e.done = true;
+      this.deadLetters++;
+      this.d.metrics.deadLetters.inc({ exporter: this.d.name });
+    }
+    return true;
+  }
+
+  private async deadLetter(e: Entry, error: string): Promise<void> {
+    const rec = e.rec;
+    const { dest } = this.d;
+    this.d.logger.warn({ exporter: this.d.name, stream: rec.stream, seq: rec.seq, attempts: e.attempts, error }, 'record dead-lettered');
+    const sink = this.d.sink;
+    if (sink.deadLetter) {
+      await sink.deadLetter(rec, error);
+      return;
+    }
+    const attrs: Record<string, string> = {
+      ...rec.attrs,
+      error,
+      sourceStream: rec.stream,
+      sourceSeq: String(rec.seq),
+      destination: `${dest.kind}:${dest.target}`,
+      attempts: String(e.attempts),
+    };
+    const dl = { topic: rec.topic, payload: rec.payload, receivedAt: rec.receivedAt, attrs };
+    await this.d.streams.append(this.d.dlqName, rec.key === undefined ? dl : { ...dl, key: rec.key });
+  }
+}
