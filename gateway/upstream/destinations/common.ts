@@ -53,10 +53,10 @@ export function failAll(results: RecordResult[], indexes: readonly number[], fai
  * `size` is the bytes one record costs in the call. Oversized records are left out (caller
  * marks them permanent).
  */
-export function chunkIndexes(
-  records: readonly StoredRecord[],
+export function chunkIndexes<T = StoredRecord>(
+  records: readonly T[],
   limits: DestinationLimits,
-  size: (r: StoredRecord, i: number) => number,
+  size: (r: T, i: number) => number,
   oversized: number[],
 ): number[][] {
   const chunks: number[][] = [];

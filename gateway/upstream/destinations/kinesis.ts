@@ -129,7 +129,7 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
     }
     const unitResults: RecordResult[] = new Array(units.length);
     const oversized: number[] = [];
-    const unitChunks = chunkUnits(unitData, unitKeys, callLimits, oversized);
+    const unitChunks = chunkIndexes(unitData, callLimits, (d, i) => d.length + Buffer.byteLength(unitKeys[i]!), oversized);
     for (const u of oversized) {
       metrics.recordFailures.inc({ kind: 'kinesis', target, code: 'TOO_LARGE' });
       unitResults[u] = { ok: false, retryable: false, error: `record of ${unitData[u]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`, code: 'TOO_LARGE' };
@@ -173,27 +173,4 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
       return results;
     },
   };
-}
-
-/** chunkIndexes for Kinesis records given as data + key arrays (aggregated sends). */
-function chunkUnits(data: readonly Buffer[], keys: readonly string[], limits: DestinationLimits, oversized: number[]): number[][] {
-  const chunks: number[][] = [];
-  let cur: number[] = [];
-  let bytes = 0;
-  for (let i = 0; i < data.length; i++) {
-    const s = data[i]!.length + Buffer.byteLength(keys[i]!);
-    if (s > limits.maxRecordBytes) {
-      oversized.push(i);
-      continue;
-    }
-    if (cur.length > 0 && (cur.length >= limits.maxRecords || bytes + s > limits.maxBatchBytes)) {
-      chunks.push(cur);
-      cur = [];
-      bytes = 0;
-    }
-    cur.push(i);
-    bytes += s;
-  }
-  if (cur.length > 0) chunks.push(cur);
-  return chunks;
 }
