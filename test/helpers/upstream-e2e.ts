@@ -195,6 +195,20 @@ export function assertExactPerPartitionOrder(arrivals: readonly Arrival[], pub: 
   }
 }
 
+/**
+ * The shared "one bad record" scenario: 150 records, a poison record, 150 more; every acknowledged
+ * record arrives exactly once in per-device order and the poison never reaches the destination.
+ */
+export async function publishAroundPoison(sink: Sink, url: string, pub: Publisher, poisonBytes: number, poisonTopic?: string): Promise<Tally> {
+  await pub.publish(url, 150);
+  await pub.poison(url, poisonBytes, poisonTopic);
+  await pub.publish(url, 150);
+  const done = await waitAllArrived(sink, pub.acked);
+  assert.equal(done.poison, 0);
+  assertExactPerPartitionOrder(await sink.read(), pub);
+  return done;
+}
+
 /** Per device, first occurrences come in increasing order (what at-least-once can promise). */
 export function assertFirstSeenOrder(arrivals: readonly Arrival[]): void {
   const seen = new Set<string>();
