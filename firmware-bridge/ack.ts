@@ -2,7 +2,7 @@
 // of the decoded object), the dedup window of committed sequence numbers, the ACK/NAK replies and
 // the CMD header of downlink writes. Wire format: protocol.ts and docs/firmware-protocol.md.
 import type { Counter } from 'prom-client';
-import { GatehouseError } from '../gateway/errors.js';
+import { GatehouseError } from '../core/errors.js';
 import type { Decoded } from './codecs/index.js';
 import type { Framing } from './framing/index.js';
 import type { SerialLinkOptions } from './options.js';

@@ -1,6 +1,6 @@
 // All serial links of a gateway: start/stop together, status for /api/links, lookup by name
 // (rule action `serial`).
-import { GatehouseError } from '../gateway/errors.js';
+import { GatehouseError } from '../core/errors.js';
 import { createSerialLink, type SerialLink, type SerialLinkDeps, type SerialLinkStatus } from './link.js';
 import type { SerialLinkOptions, SerialLinkOptionsInput } from './options.js';
 

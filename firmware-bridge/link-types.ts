@@ -1,6 +1,6 @@
 // Public types of a serial link (kept apart from the implementation in link.ts).
-import type { RuntimeDeps } from '../gateway/deps.js';
-import type { Message } from '../gateway/message.js';
+import type { RuntimeDeps } from '../core/deps.js';
+import type { Message } from '../core/message.js';
 import type { Decoded } from './codecs/index.js';
 import type { SerialLinkOptions } from './options.js';
 

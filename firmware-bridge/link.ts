@@ -3,8 +3,8 @@
 // Message for deps.onMessage, with backpressure (reading pauses at maxInFlight uncommitted frames).
 import type { SerialPort } from 'serialport';
 import type { Counter, Gauge } from 'prom-client';
-import { GatehouseError, errorMessage } from '../gateway/errors.js';
-import type { Message, MessageSource } from '../gateway/message.js';
+import { GatehouseError, errorMessage } from '../core/errors.js';
+import type { Message, MessageSource } from '../core/message.js';
 import { Acknowledger, resolveAckMode } from './ack.js';
 import { createCodec, type Codec, type Decoded } from './codecs/index.js';
 import { createFraming, type FrameDecoder, type FrameErrorReason, type Framing } from './framing/index.js';

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
-import { GatehouseError } from '../gateway/errors.js';
+import { GatehouseError } from '../core/errors.js';
 import type { SerialLinkOptions } from './options.js';
 
 /** serialport's Linux binding exposes its fd poller; polling for 'disconnect' makes pty hang-ups surface. */

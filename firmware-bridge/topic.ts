@@ -1,7 +1,7 @@
 // Topic templates: '{link}' and '{field}' placeholders, compiled once per link.
 // Field values are sanitised: '/', '+', '#' become '_' so a value can't change the topic's shape;
 // a missing field renders as 'unknown'.
-import { GatehouseError } from '../gateway/errors.js';
+import { GatehouseError } from '../core/errors.js';
 
 type Part = { lit: string } | { field: string };
 

@@ -1,7 +1,7 @@
 // Bounded, ordered writes to a port: at most `max` writes pending; when the port's write()
 // returns false we wait for 'drain' before the next one (backpressure honoured, no unbounded
 // buffering inside the stream).
-import { GatehouseError } from '../gateway/errors.js';
+import { GatehouseError } from '../core/errors.js';
 
 export interface WritablePort {
   write(data: Buffer, cb: (err: Error | null | undefined) => void): boolean;

@@ -1,7 +1,7 @@
 // `gatehouse rules eval` and `gatehouse rules check` (the lead wires them into bin/gatehouse).
 import { parseArgs } from 'node:util';
-import { GatehouseError, errorMessage } from '../gateway/errors.js';
-import type { Message } from '../gateway/message.js';
+import { GatehouseError, errorMessage } from '../core/errors.js';
+import type { Message } from '../core/message.js';
 import type { ActionRegistry, SqlVersion } from './types.js';
 import { compileSql, serializeOutput } from './sql/compiler.js';
 import { EvalContext } from './sql/context.js';

@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
-import { errorMessage } from '../gateway/errors.js';
-import type { RuntimeDeps } from '../gateway/deps.js';
-import type { Message } from '../gateway/message.js';
+import { errorMessage } from '../core/errors.js';
+import type { RuntimeDeps } from '../core/deps.js';
+import type { Message } from '../core/message.js';
 import type { Action, RuleCounters, RuleEngine } from './types.js';
 import { EvalContext, RuleActionContext } from './sql/context.js';
 import { serializeOutput, type WindowEmission } from './sql/compiler.js';

@@ -1,7 +1,7 @@
 // Rule set compilation: validate the shape, compile every rule's SQL and actions, index by topic
 // filter. Every error of every rule is collected and reported at once (GH_RULESET_INVALID).
 import { z } from 'zod';
-import { GatehouseError, errorMessage } from '../gateway/errors.js';
+import { GatehouseError, errorMessage } from '../core/errors.js';
 import type { Action, ActionConfig, ActionFactoryTools, ActionRegistry, RuleCounters, RuleDefinition, RuleSetDefinition } from './types.js';
 import { compileSql, type CompiledQuery, type CompilerHooks } from './sql/compiler.js';
 import { createFunctionRegistry, type FunctionRegistry } from './sql/functions/index.js';

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseDocument } from 'yaml';
-import { GatehouseError } from '../gateway/errors.js';
+import { GatehouseError } from '../core/errors.js';
 import type { RuleSetDefinition } from './types.js';
 
 const actionConfigSchema = z

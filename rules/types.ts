@@ -1,6 +1,6 @@
 // Contract of the rules engine (rules/). The gateway depends only on this file and on
 // rules/index.ts exports. Rules never import gateway internals other than Message and errors.
-import type { Message } from '../gateway/message.js';
+import type { Message } from '../core/message.js';
 import type { CompiledRuleSet } from './ruleset.js';
 
 export type { CompiledRuleSet };

@@ -1,6 +1,6 @@
 // CSV records with configured column names. No quoting: firmware emits plain values; a record
 // with a different number of fields than columns is a decode error.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Codec, Decoded } from './types.js';
 import { parseScalar, scalarToText } from './types.js';
 

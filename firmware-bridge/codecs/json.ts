@@ -1,4 +1,4 @@
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Codec, Decoded } from './types.js';
 
 export function jsonCodec(): Codec {

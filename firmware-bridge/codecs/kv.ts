@@ -1,6 +1,6 @@
 // key=value pairs separated by any of pairSeparators ("t=21.5 h=40", "t=21.5,h=40").
 // A token without the key/value separator is a decode error.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Codec, Decoded } from './types.js';
 import { parseScalar, scalarToText } from './types.js';
 

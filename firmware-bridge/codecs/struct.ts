@@ -1,6 +1,6 @@
 // Packed binary structs declared in config: fields in wire order, no padding.
 // Decoded value = raw * scale + offset (scale/offset applied only when given, so integers stay exact).
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { StructField } from '../options.js';
 import type { Codec, Decoded } from './types.js';
 

@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Counter } from 'prom-client';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError, errorMessage, type ErrorCode } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 
 export interface AdminOptions {

@@ -1,7 +1,7 @@
 // Mosquitto-like topic ACL. Rules are compiled once per client at CONNECT (with %u and %c
 // substituted), so a publish check is a walk over a few pre-split filters and no allocation.
 import type { AclOptions, AclRule } from './options.js';
-import { filterCovers, filtersOverlap, matchTopic } from './topic.js';
+import { filterCovers, filtersOverlap, matchTopic } from '../../core/topic-filter.js';
 
 interface CompiledRule {
   levels: string[];

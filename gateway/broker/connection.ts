@@ -1,6 +1,6 @@
 // Per-connection state of the broker, and the packet-size cap put on each connection's parser.
 import type { Client } from 'aedes';
-import type { Message, MessageSource } from '../message.js';
+import type { Message, MessageSource } from '../../core/message.js';
 import { OPEN_ACL, type ClientAcl } from './acl.js';
 import type { BrokerStats } from './metrics.js';
 

@@ -2,8 +2,8 @@
 // $SYS, size) ahead of the durability hand-off, subscribe ACL (SUBACK 0x80) and delivery filtering.
 import type { Client, PublishPacket, Subscription, AedesPublishPacket, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
-import type { Message, MessageProperties, MessageSource } from '../message.js';
-import { errorMessage } from '../errors.js';
+import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
+import { errorMessage } from '../../core/errors.js';
 import { aclHasDeny, compileClientAcl } from './acl.js';
 import type { ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';

@@ -12,9 +12,9 @@
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 'aedes';
-import type { RuntimeDeps } from '../deps.js';
-import type { Message } from '../message.js';
-import { errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import type { Message } from '../../core/message.js';
+import { errorMessage } from '../../core/errors.js';
 import { capPacketLength, ConnState, type ClientInternals } from './connection.js';
 import { createAedesHooks } from './hooks.js';
 import { createCommitWindow } from './inflight.js';

@@ -2,8 +2,8 @@
 // (deps.onPublish), at most maxInflight commits per client at a time, in order. For QoS 1/2 the
 // aedes callback (which sends the PUBACK/PUBREC) waits for the commit; see index.ts.
 import type { Logger } from 'pino';
-import type { Message } from '../message.js';
-import { errorMessage } from '../errors.js';
+import type { Message } from '../../core/message.js';
+import { errorMessage } from '../../core/errors.js';
 import type { ConnState } from './connection.js';
 import type { BrokerStats } from './metrics.js';
 

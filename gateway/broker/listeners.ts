@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 
 export interface BoundListener {

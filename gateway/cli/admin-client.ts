@@ -1,6 +1,6 @@
 // Small client of the running gateway's admin API, for CLI commands (streams, rules list/apply).
 import { loadConfig } from '../config/index.js';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 
 export interface AdminTarget {
   url: string;

@@ -2,7 +2,7 @@
 import { loadConfig, DEFAULT_RULE_SET } from '../config/index.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { inertActionRegistry } from '../runtime/inert-actions.js';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createDestination } from '../upstream/index.js';

@@ -1,5 +1,5 @@
 // `gatehouse errors`: the error code catalogue (also in docs/errors.md).
-import { ERROR_CODES } from '../errors.js';
+import { ERROR_CODES } from '../../core/errors.js';
 import { writeLine, type CliIO } from './io.js';
 
 export async function runErrors(argv: string[], io: CliIO): Promise<number> {

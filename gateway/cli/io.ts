@@ -1,6 +1,6 @@
 // CLI plumbing shared by every subcommand.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream;

@@ -1,6 +1,6 @@
 // `gatehouse` command-line entry: dispatches subcommands. Heavy modules load lazily so that small
 // commands (passwd, detect, rules eval) start fast on a Pi.
-import { GatehouseError, errorMessage } from '../errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { CliIO, Command } from './io.js';
 import { writeLine } from './io.js';
 

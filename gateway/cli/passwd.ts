@@ -1,6 +1,6 @@
 // `gatehouse passwd`: hash a password for broker.users[].password.
 import { hashPassword } from '../broker/password.js';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = 'gatehouse passwd [PASSWORD]   (reads the password from stdin when omitted)';

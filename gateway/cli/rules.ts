@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from '../../rules/index.js';
 import { inertActionRegistry } from '../runtime/inert-actions.js';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { adminRequest, resolveAdmin } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 

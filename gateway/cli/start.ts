@@ -3,7 +3,7 @@ import pino from 'pino';
 import { loadConfig } from '../config/index.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway } from '../runtime/index.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 

@@ -1,7 +1,7 @@
 // Load a configuration: file (optional) + command-line overrides -> validated config with defaults,
 // plus the cross-section checks a schema alone cannot express.
 import { resolve, dirname, isAbsolute } from 'node:path';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { configSchema, type GatehouseConfig } from './schema.js';

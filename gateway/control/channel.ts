@@ -4,8 +4,8 @@
 // gateway was offline are delivered when it reconnects.
 import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError, errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
 
 export type ControlHandler = (topic: string, payload: Buffer) => void;

@@ -1,7 +1,7 @@
 // The control plane of a running gateway: the control channel (local broker or upstream MQTT),
 // remote rule updates, and the scheduled jobs. startGateway() calls startControlPlane() once the
 // broker listens, and stops it first on shutdown (before the rules and the store).
-import type { RuntimeDeps } from '../deps.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleHost } from '../runtime/rule-host.js';
 import { localChannel, upstreamChannel, type ControlChannel, type LocalBrokerPort } from './channel.js';

@@ -4,8 +4,8 @@
 import { EventEmitter } from 'node:events';
 import { createTask, type ScheduledTask } from 'node-cron';
 import { Counter, Histogram } from 'prom-client';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError, errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleUpdateStatus } from '../runtime/rule-host.js';
 import type { ControlChannel } from './channel.js';

@@ -8,8 +8,8 @@
 // serialises updates, so this class only bounds how many wait and reports the outcome.
 import { EventEmitter } from 'node:events';
 import { Counter } from 'prom-client';
-import type { RuntimeDeps } from '../deps.js';
-import { errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { errorMessage } from '../../core/errors.js';
 import type { RuleHost, RuleUpdateStatus } from '../runtime/rule-host.js';
 import type { ControlChannel } from './channel.js';
 import type { ControlOptions } from './options.js';

@@ -1,6 +1,6 @@
 // `gatehouse rules sign FILE --key KEY.pem` and `gatehouse rules keygen`.
 import { readFile, writeFile } from 'node:fs/promises';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { parseCliArgs, writeLine, type CliIO } from '../cli/io.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from './signing.js';
 

@@ -4,7 +4,7 @@
 //   { "ruleSet": "<base64 of the rule set file, YAML or JSON>", "signature": "<base64 ed25519 signature of those bytes>", "keyId": "optional" }
 // Unsigned updates are either that envelope without signature, or the rule set document itself.
 import { createPrivateKey, createPublicKey, sign, verify, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 
 export interface RuleSetEnvelope {
   /** Exact bytes of the rule set document. */

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { loadPublicKeys, parseEnvelope, verifyEnvelope } from './signing.js';
 
 export type UpdateOrigin = 'remote' | 'admin';

@@ -1,7 +1,7 @@
 // The set of exporters of a running gateway: one loop per configured (stream, destination), plus
 // the loops that rule actions such as `kinesis` create on demand (see upstream-actions.ts).
 // Dead-letter streams are defined before a loop starts.
-import type { RuntimeDeps } from '../deps.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams } from '../store/types.js';
 import { createDestination, createExporter, destinationFactories, UplinkScheduler, type Exporter, type ExporterOptions, type ExporterStatus, type DestinationFactories } from '../upstream/index.js';
 

@@ -3,10 +3,10 @@
 // rolls back, and reports status (for the admin API, CLI and remote control).
 import { EventEmitter } from 'node:events';
 import { parseDocument } from 'yaml';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError, errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
-import type { Message } from '../message.js';
+import type { Message } from '../../core/message.js';
 import {
   builtinActionRegistry,
   compileRuleSet,

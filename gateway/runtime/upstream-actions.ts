@@ -11,8 +11,8 @@
 // `<kind>-<hash of the destination options>`: the same destination used by several rules shares
 // one stream and one checkpoint, and the name is stable across restarts and rule updates.
 import { createHash } from 'node:crypto';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../store/options.js';
 import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../upstream/index.js';

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { GatehouseError, errorMessage } from '../errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 
 export interface MqttFleetOptions {
   url: string;

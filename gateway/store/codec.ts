@@ -12,7 +12,7 @@
 // Segment value: magic 'G', version 1, count:u32, then `count` records:
 //   receivedAt:f64 flags:u8 topicLen:u16 payloadLen:u32 [keyLen:u16] [attrCount:u16]
 //   topic payload [key] [attrs: (keyLen:u16 valueLen:u32 key value)*]
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { AppendRecord, StoredRecord } from './types.js';
 
 export const KEY_SEGMENT = 0x53; // 'S'

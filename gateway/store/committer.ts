@@ -6,7 +6,7 @@
 // the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
 import type { StoreMetrics } from './metrics.js';

@@ -1,5 +1,5 @@
 // The local stream store: factory and public exports.
-import type { RuntimeDeps } from '../deps.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 import { LevelLocalStreams } from './local-streams.js';
 import { storeOptionsSchema, type StoreOptionsInput } from './options.js';
 import type { LocalStreams } from './types.js';

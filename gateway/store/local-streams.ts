@@ -3,8 +3,8 @@
 // oldest segments in head.ts; the binary format in codec.ts.
 import { Level } from 'level';
 import type { Logger } from 'pino';
-import { GatehouseError } from '../errors.js';
-import type { RuntimeDeps } from '../deps.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 import {
   FORMAT_VERSION,
   KEY_CHECKPOINT,

@@ -7,7 +7,7 @@
 // i.e. up to 16 MiB of 1 MiB segments, out of LevelDB to return 500 records).
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { GatehouseError } from '../errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import { decodeSegment, parseSegmentKey, seqKey, type DecodeLimits } from './codec.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StreamState } from './state.js';

@@ -24,8 +24,8 @@
 // window's batches), checkpoint.ts (checkpoint written behind), backoff.ts / rate-limit.ts
 // (pacing); this file is the loop: read, batch, linger, send, advance.
 import { performance } from 'node:perf_hooks';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError, errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';

@@ -2,8 +2,8 @@
 // retryable (within maxAttempts), dead-letter the permanent, split a batch that failed as a
 // whole (isolatePermanent), and append dead letters durably before the checkpoint passes them.
 // The rules are in the behaviour contract at the top of exporter.ts.
-import type { RuntimeDeps } from '../deps.js';
-import { errorMessage } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { ThrottlePacer } from './backoff.js';
 import type { BatchLimits, Entry } from './batcher.js';

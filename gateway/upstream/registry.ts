@@ -3,8 +3,8 @@
 // each factory validates it with the destination's own zod schema and throws
 // GH_DESTINATION_CONFIG listing every problem.
 import type { z } from 'zod';
-import type { RuntimeDeps } from '../deps.js';
-import { GatehouseError } from '../errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Destination } from './types.js';
 import type { DestinationType } from './options.js';
 import { createFileDestination } from './destinations/file.js';

@@ -1,6 +1,6 @@
 // republish: publish the rule output to a topic (a ${...} template) through the broker. Non-durable.
 import { z } from 'zod';
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Action, ActionFactory } from '../types.js';
 import type { CompiledTemplate } from '../sql/template.js';
 import { evalContextOf } from '../sql/context.js';

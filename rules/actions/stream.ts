@@ -1,7 +1,7 @@
 // stream: append the rule output to a local stream. Durable: the source message's PUBACK waits
 // for the append's commit. The record keeps the source topic and receivedAt.
 import { z } from 'zod';
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { AppendRecord } from '../../gateway/store/types.js';
 import type { Action, ActionFactory } from '../types.js';
 import type { CompiledTemplate } from '../sql/template.js';

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { errorMessage } from '../../gateway/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import { createDetector, DEFAULT_DETECTOR, detectorsHelp } from './index.js';
 import type { Detector, ParamValue } from './types.js';
 

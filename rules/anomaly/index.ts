@@ -1,6 +1,6 @@
 // Public entry of the anomaly detectors: factory with validated params, metadata for docs and
 // --help, snapshot restore, and the RCF explanation variant.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Detector, DetectorInfo, ParamValue, RcfExplanation, StatefulDetector } from './types.js';
 import { resolveParams } from './params.js';
 import { decodeHeader, fillState } from './snapshot.js';

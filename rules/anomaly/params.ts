@@ -1,6 +1,6 @@
 // Parameter validation shared by every detector: one place that turns user input (numbers, or
 // strings from the CLI / SQL) into checked values, with errors that say what is allowed.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { DetectorInfo, DetectorParams, ParamSpec, ParamValue } from './types.js';
 
 function example(spec: ParamSpec): string {

@@ -1,7 +1,7 @@
 // Binary snapshot of a detector: header (magic, version, name, params as JSON) followed by each
 // state array's bytes with a length prefix. Restore rebuilds the detector from name + params
 // (same array sizes) and copies the bytes back, so no per-field (de)serialisation code exists.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { DetectorParams, StatefulDetector } from './types.js';
 
 const MAGIC = 0x47484431; // 'GHD1'

@@ -1,8 +1,8 @@
 // Types shared by the SQL compiler modules (public ones are re-exported by compiler.ts), plus the
 // internal CompilerContext the per-concern modules compile against, so they need no import cycle:
 // recursion always goes back through `cx.compileExpr`.
-import { GatehouseError } from '../../gateway/errors.js';
-import type { Message } from '../../gateway/message.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
 import type { SqlVersion } from '../types.js';
 import type { Expr, Pos, SelectQuery } from './ast.js';
 import type { EvalContext } from './context.js';

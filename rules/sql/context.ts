@@ -1,7 +1,7 @@
 // Per-message evaluation context: created once per message and shared by every rule the message
 // meets, so the payload is parsed as JSON at most once (lazily: a rule that never touches fields,
 // like the archive rule `SELECT * FROM '#'`, never parses it).
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import type { ActionContext } from '../types.js';
 
 const UNPARSED = 0;

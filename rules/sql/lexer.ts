@@ -1,6 +1,6 @@
 // Tokenizer for AWS IoT SQL. Keywords are plain identifiers here; the parser decides (SQL keywords
 // are case-insensitive and several, like VALUE or LIMIT, are only keywords in some positions).
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Pos } from './ast.js';
 
 export type TokenType = 'ident' | 'qident' | 'string' | 'number' | 'punct' | 'eof';

@@ -1,6 +1,6 @@
 // Recursive-descent / Pratt parser for AWS IoT SQL. Produces the AST of ast.ts; every syntax
 // error is a GH_SQL_SYNTAX GatehouseError with `where: 'line L, column C'` and what was expected.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { BinaryOp, Expr, OrderItem, OverClause, Pos, SelectItem, SelectQuery } from './ast.js';
 import { Lexer, describeToken, type Token } from './lexer.js';
 

@@ -1,7 +1,7 @@
 // ${expr} substitution templates, compiled once at load: text parts and compiled expressions.
 // An expression sees the source payload and message (not SELECT aliases), like AWS. Its value is
 // converted to a string (objects/arrays as JSON); Undefined and Null render as ''.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { ActionContext, SqlVersion, Template } from '../types.js';
 import { evalContextOf, type EvalContext } from './context.js';
 import { compileExpression, type Compiled } from './compiler.js';

@@ -1,6 +1,6 @@
 // The evaluation context of one window output row: the group's last message (for bare fields and
 // topic()), the aggregate values, and the window bounds (window_start(), window_end()).
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import { EvalContext } from '../sql/context.js';
 import type { Value } from '../sql/values.js';
 import { define, type FunctionRegistry } from '../sql/functions/types.js';

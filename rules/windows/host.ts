@@ -4,7 +4,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { errorMessage } from '../../gateway/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import type { CompiledQuery, WindowEmission } from '../sql/compiler.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
 import type { Timers } from './clock.js';

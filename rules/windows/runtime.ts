@@ -2,8 +2,8 @@
 // event time), HAVING / ORDER BY / LIMIT over the rows of one close, bounded state, snapshots.
 // Time windows (tumbling, hopping) are aligned to multiples of the hop since the epoch (UTC), so
 // every group shares the same boundaries and one timer per rule serves them all.
-import type { Message } from '../../gateway/message.js';
-import { GatehouseError } from '../../gateway/errors.js';
+import type { Message } from '../../core/message.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { EvalContext } from '../sql/context.js';
 import type { Compiled, WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compiler.js';
 import { getField, sqlCompare, toStr, type Value } from '../sql/values.js';

@@ -1,5 +1,5 @@
 // Window functions of GROUP BY (eKuiper syntax) -> a WindowSpec with sizes in milliseconds.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { Expr, Pos } from '../sql/ast.js';
 
 export type WindowSpec =

@@ -1,7 +1,7 @@
 // Checkpoints of stateful rules (windows, detectors): one blob per rule in the store's meta area,
 // keyed by rule name + a hash of its SQL, so a changed rule never restores a foreign state.
 import { createHash } from 'node:crypto';
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type { CompiledQuery } from '../sql/compiler.js';
 
 /** The slice of LocalStreams the engine needs (getMeta/putMeta). */

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine } from '../../rules/engine.js';
 import { createActionRegistry } from '../../rules/actions/index.js';
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import type { RuleDefinition } from '../../rules/types.js';
 
 const SQL = "SELECT temp, topic(2) AS id FROM 'fleet/+/engine' WHERE temp > 50";

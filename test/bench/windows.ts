@@ -6,7 +6,7 @@ import pino from 'pino';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine } from '../../rules/engine.js';
 import { createActionRegistry } from '../../rules/actions/index.js';
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 
 let sink = 0;
 const registry = createActionRegistry({ noop: () => ({ kind: 'noop', resource: 'noop', durable: false, execute: (out: Buffer) => void (sink += out.length) }) });

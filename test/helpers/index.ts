@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { RuntimeDeps } from '../../gateway/deps.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root, whether tests run from dist/test (compiled) or test/ (tsx). */

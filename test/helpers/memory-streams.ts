@@ -4,7 +4,7 @@
 // sequence numbers from 1, read from a sequence with limit/maxBytes, waitFor, consumer
 // checkpoints with reclaim behind the slowest consumer, and onFull 'drop-oldest' by maxBytes.
 // Knobs let tests inject failures (failAppends, failSetCheckpoint) and count calls.
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 import type {
   AppendRecord, ConsumerInfo, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions,
 } from '../../gateway/store/types.js';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { createBroker } from '../../gateway/broker/index.js';
 import { fleetPayload, parseDuration, runMqttFleet, runSimulateMqtt } from '../../gateway/simulate/mqtt-fleet.js';
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import { testDeps } from '../helpers/index.js';
 
 function collect(): { stream: PassThrough; text: () => string } {

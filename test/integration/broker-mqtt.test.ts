@@ -6,8 +6,8 @@ import { once } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { TestContext } from 'node:test';
 import { createBroker, hashPassword, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
-import type { Message } from '../../gateway/message.js';
-import type { RuntimeDeps } from '../../gateway/deps.js';
+import type { Message } from '../../core/message.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 import { testDeps, metricValue, waitForEvent, waitUntil } from '../helpers/index.js';
 
 interface Setup {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { connect as tlsConnect } from 'node:tls';
 import mqtt from 'mqtt';
 import { createBroker } from '../../gateway/broker/index.js';
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import { metricValue, needBinary, tempDir, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
 
 const skip = needBinary('openssl', 'openssl');

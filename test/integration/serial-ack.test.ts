@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSerialLink, type SerialLink } from '../../firmware-bridge/link.js';
 import { createSimulatedDevice, simulatorLinkOptions, type SimCodec, type SimFraming } from '../../firmware-bridge/simulator.js';
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 

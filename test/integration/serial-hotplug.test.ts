@@ -8,8 +8,8 @@ import { createSerialBridge } from '../../firmware-bridge/bridge.js';
 import { serialAction } from '../../firmware-bridge/action.js';
 import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 import type { Decoded } from '../../firmware-bridge/codecs/index.js';
-import { isGatehouseError } from '../../gateway/errors.js';
-import type { Message } from '../../gateway/message.js';
+import { isGatehouseError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 

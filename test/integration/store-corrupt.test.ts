@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Level } from 'level';
 import { openLocalStreams } from '../../gateway/store/index.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, tempDir, testDeps } from '../helpers/index.js';
 
 test('a segment that does not decode is skipped with GH_STORE_CORRUPT, never a crash', async (t) => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Registry } from 'prom-client';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 
 interface Opened {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Registry } from 'prom-client';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import type { LocalStreams, StoredRecord } from '../../gateway/store/types.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, tempDir, testDeps } from '../helpers/index.js';
 
 async function open(t: TestContext, path: string, extra: Record<string, unknown> = {}): Promise<{ store: LocalStreams; registry: Registry }> {

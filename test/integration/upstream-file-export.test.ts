@@ -11,7 +11,7 @@ import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { createFileDestination } from '../../gateway/upstream/destinations/file.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
-import type { RuntimeDeps } from '../../gateway/deps.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 
 async function listFiles(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -14,7 +14,7 @@ import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
 import { startFirehoseReceiver, type FirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
-import type { RuntimeDeps } from '../../gateway/deps.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -1,7 +1,7 @@
 // Detectors as pure logic: warm-up, determinism, spikes, attribution, snapshot/restore, params.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { createDetector, restoreDetector, rcfExplain, DETECTORS } from '../../rules/anomaly/index.js';
 
 const isGatehouseErrorCode = isGatehouseError;

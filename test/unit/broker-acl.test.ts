@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileClientAcl, aclHasDeny } from '../../gateway/broker/acl.js';
 import { aclSchema } from '../../gateway/broker/options.js';
-import { filterCovers, matchTopic, validFilter } from '../../gateway/broker/topic.js';
+import { filterCovers, matchTopic, validFilter } from '../../core/topic-filter.js';
 
 const lv = (f: string): string[] => f.split('/');
 

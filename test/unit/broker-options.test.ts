@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { brokerOptionsSchema, checkBrokerSecurity, isLoopback, listenerName } from '../../gateway/broker/options.js';
 import { hashPassword, verifyPassword } from '../../gateway/broker/password.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 
 test('defaults', () => {
   const o = brokerOptionsSchema.parse({});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
 import { loadConfig, parseConfigText } from '../../gateway/config/index.js';
-import { isGatehouseError, ERROR_CODES } from '../../gateway/errors.js';
+import { isGatehouseError, ERROR_CODES } from '../../core/errors.js';
 import { configDocsMarkdown } from '../../gateway/cli/config-docs.js';
 import { main } from '../../gateway/cli/main.js';
 import { repoRoot, tempDir } from '../helpers/index.js';

@@ -8,7 +8,7 @@ import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gatew
 import { JobScheduler, type JobRunEvent } from '../../gateway/control/jobs.js';
 import { configSchema } from '../../gateway/config/schema.js';
 import { validateConfig } from '../../gateway/config/index.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, testDeps, waitForEvent } from '../helpers/index.js';
 
 test('cron expressions are validated at config load with a clear error', () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GatehouseError, ERROR_CODES, errorMessage, isGatehouseError } from '../../gateway/errors.js';
+import { GatehouseError, ERROR_CODES, errorMessage, isGatehouseError } from '../../core/errors.js';
 
 test('GatehouseError carries a stable code, where and hint', () => {
   const err = new GatehouseError('GH_CONFIG_INVALID', 'broker.port must be a number', { where: 'broker.port', hint: 'write port: 1883' });

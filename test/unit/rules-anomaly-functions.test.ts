@@ -11,8 +11,8 @@ import { createActionRegistry } from '../../rules/actions/index.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { ManualTimers } from '../../rules/windows/clock.js';
 import { createDetector, AUTO_THRESHOLD } from '../../rules/anomaly/index.js';
-import { GatehouseError } from '../../gateway/errors.js';
-import type { Message } from '../../gateway/message.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
 
 function setup(sql: string, opts: RuleEngineOptions = {}) {
   const out: Array<Record<string, unknown>> = [];

@@ -12,8 +12,8 @@ import { compileRuleSet, validateRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine, type ErrorActionPayload } from '../../rules/engine.js';
 import { loadRuleSetFile } from '../../rules/schema.js';
 import { builtinActionRegistry, createActionRegistry, republishAction, streamAction, type Publisher, type StreamAppender } from '../../rules/actions/index.js';
-import { GatehouseError } from '../../gateway/errors.js';
-import type { Message } from '../../gateway/message.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
 import type { AppendRecord } from '../../gateway/store/types.js';
 import type { RuleSetDefinition } from '../../rules/types.js';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { compileSql, evaluateQuery } from '../../rules/sql/compiler.js';
 import { EvalContext } from '../../rules/sql/context.js';
 import { parseSql } from '../../rules/sql/parser.js';
-import { GatehouseError } from '../../gateway/errors.js';
+import { GatehouseError } from '../../core/errors.js';
 
 function failure(sql: string): GatehouseError {
   try {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { compileSql, evaluateQuery } from '../../rules/sql/compiler.js';
 import { EvalContext } from '../../rules/sql/context.js';
 import { compileTemplate } from '../../rules/sql/template.js';
-import type { Message } from '../../gateway/message.js';
+import type { Message } from '../../core/message.js';
 import type { SqlVersion } from '../../rules/types.js';
 
 function msg(payload: string | Buffer, topic = 'a/b', extra: Partial<Message> = {}): Message {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCodec } from '../../firmware-bridge/codecs/index.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { compileTopic } from '../../firmware-bridge/topic.js';
 import { parseTextReply, textReply } from '../../firmware-bridge/protocol.js';
 import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';

@@ -15,7 +15,7 @@ import {
   type RecordSize,
 } from '../../gateway/store/codec.js';
 import { parseDuration, storeOptionsSchema, streamDefaultsSchema, toStreamOptions } from '../../gateway/store/options.js';
-import { isGatehouseError } from '../../gateway/errors.js';
+import { isGatehouseError } from '../../core/errors.js';
 import type { AppendRecord, StoredRecord } from '../../gateway/store/types.js';
 
 function encode(recs: AppendRecord[], from = 0): Buffer {

@@ -10,8 +10,8 @@ import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js'
 import { createActionRegistry } from '../../rules/actions/index.js';
 import { ManualTimers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
-import { GatehouseError } from '../../gateway/errors.js';
-import type { Message } from '../../gateway/message.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
 import type { ActionContext } from '../../rules/types.js';
 
 interface Out {

@@ -1,7 +1,7 @@
 // Small helpers shared by the cloud destinations (kinesis, firehose, s3, mqtt, nats):
 // per-destination metrics, limit checks, and compiled string templates.
 import { Counter, type Registry } from 'prom-client';
-import { GatehouseError } from '../../errors.js';
+import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 

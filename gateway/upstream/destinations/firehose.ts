@@ -4,8 +4,8 @@
 import type { FirehoseClient, PutRecordBatchCommand, _Record as FirehoseRecord } from '@aws-sdk/client-firehose';
 type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
 import { z } from 'zod';
-import type { RuntimeDeps } from '../../deps.js';
-import { GatehouseError } from '../../errors.js';
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsClientConfig, awsConnectionShape, checkCredentialPair, classifyAwsError } from './aws-common.js';

@@ -11,8 +11,8 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { z } from 'zod';
-import type { RuntimeDeps } from '../../deps.js';
-import { GatehouseError } from '../../errors.js';
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';

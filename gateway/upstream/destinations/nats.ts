@@ -7,8 +7,8 @@ import {
   connect, credsAuthenticator, headers, nanos, type ConnectionOptions, type JetStreamClient, type NatsConnection, type PubAck,
 } from 'nats';
 import { z } from 'zod';
-import type { RuntimeDeps } from '../../deps.js';
-import { GatehouseError } from '../../errors.js';
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';

@@ -2,7 +2,7 @@
 // scored and trained once per event (the compiler caches a call site's result per EvalContext).
 // Only the public API of rules/anomaly is used. Detector params come from a trailing object
 // literal, e.g. random_cut_forest(temp, rpm, {numberOfTrees: 50, shingleSize: 4, maxPartitions: 32}).
-import { GatehouseError } from '../../../gateway/errors.js';
+import { GatehouseError } from '../../../core/errors.js';
 import { AUTO_THRESHOLD, DEFAULT_DETECTOR, createDetector, rcfExplain, restoreDetector, type Detector, type ParamValue } from '../../anomaly/index.js';
 import type { Expr } from '../ast.js';
 import { toNumber, type Value } from '../values.js';

@@ -1,0 +1,55 @@
+// Contract of the pipeline's two doors: the intake every source hands messages to, and the
+// Source interface every source implements. Sources depend on this file and core/ only.
+//
+// Invariants:
+// - One intake. Every source (MQTT broker, serial links, Modbus/OPC UA pollers, file tailers,
+//   control, rule republish) calls `intake.submit(message)`, and acknowledges its device (PUBACK,
+//   serial ACK, committed file offset, a poll cycle counted as read) only when the returned promise
+//   resolves. `undefined` means nothing durable derived from the message: acknowledge at once.
+// - A rejected promise is never an acknowledgement: the source refuses (no PUBACK / negative
+//   PUBACK, no serial ACK, the file offset does not move) and the device or the source retries.
+// - `commitMeta` writes a small key/value in the same group commit as every append submitted
+//   before it whose commit is not yet written (or in a later one, never an earlier one), so a
+//   source's own position (a file offset) is durable together with the records read before it.
+//   A source awaits the submits of a chunk only when it must know they were committed.
+// - Backpressure: while the store refuses or delays appends (a full `reject` stream, the pending
+//   batch over its byte bound, a full disk) the promises stay pending or reject; a source must not
+//   keep reading without bound while its submits are pending (await them, or cap what is in flight).
+// - A source's `start()` resolves once it is accepting (or retrying in the background: an
+//   unreachable device is a state, not a start failure); `stop()` stops reading, then resolves
+//   once every submit it made has settled or been abandoned, and is idempotent.
+import type { Message } from '../../core/message.js';
+
+export interface Intake {
+  /** Run the rules on a message; resolves once everything durable it derived is committed. */
+  submit(message: Message): Promise<void> | undefined;
+  /**
+   * Durably write `value` under the source's own key in the next group commit (after every
+   * append already submitted). Keys are namespaced per source by the intake.
+   */
+  commitMeta(key: string, value: Buffer): Promise<void>;
+  /** Read back what commitMeta wrote (at start, to resume). */
+  readMeta(key: string): Promise<Buffer | undefined>;
+  /** False while the store cannot take writes (disk full, closed): sources may pause reading. */
+  accepting(): boolean;
+}
+
+/** What `/api/sources`, the status page and /metrics show per source instance. */
+export interface SourceStatus {
+  /** Source kind, e.g. 'mqtt', 'serial', 'modbus', 'opcua', 'file'. */
+  kind: string;
+  /** Instance name from the config. */
+  name: string;
+  /** 'running' | 'connecting' | 'retrying' | 'stopped' | 'failed', or a kind-specific state. */
+  state: string;
+  /** Free-form, JSON-serialisable details (devices, files, last error, counters...). */
+  details?: Record<string, unknown>;
+}
+
+export interface Source {
+  readonly kind: string;
+  readonly name: string;
+  start(intake: Intake): Promise<void>;
+  stop(): Promise<void>;
+  status(): SourceStatus;
+}
