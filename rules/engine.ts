@@ -8,13 +8,38 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
 import type { RuntimeDeps } from '../core/deps.js';
 import type { Message } from '../core/message.js';
-import type { Action, RuleCounters, RuleEngine } from './types.js';
+import type { Action, RuleCounters } from './types.js';
 import { EvalContext, RuleActionContext } from './sql/context.js';
 import { serializeOutput, type WindowEmission } from './sql/compiler.js';
 import { StatefulRules, statefulOptionsSchema, type StatefulOptions } from './windows/host.js';
 import { realTimers, type Timers } from './windows/clock.js';
 import type { StateStore } from './windows/state.js';
 import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
+
+export interface RuleEngine {
+  /**
+   * Evaluate every enabled rule whose FROM filter matches msg.topic and run their actions.
+   * Returns undefined when no durable action was started (ack at once), else a promise that
+   * resolves when every durable action completed, and rejects if one failed (the source must
+   * then not be acknowledged).
+   */
+  handle(msg: Message): Promise<void> | undefined;
+  counters(): Map<string, RuleCounters>;
+  /** Replace the active rule set in one step (per-rule counters carry over by rule name). */
+  swap(next: CompiledRuleSet): void;
+  /** The active rule set. */
+  ruleSet(): CompiledRuleSet;
+  /** Restore window/detector state from the state store and start periodic checkpoints. */
+  start(): Promise<void>;
+  /** Restore the state of new stateful rules from the store, then swap (rules with the same name and SQL keep their live state). */
+  install(next: CompiledRuleSet): Promise<void>;
+  /** Checkpoint changed window/detector state now. */
+  checkpoint(): Promise<void>;
+  /** Final checkpoint, stop window timers, unregister metrics. */
+  stop(): Promise<void>;
+  /** Stop window timers and unregister the engine's metrics (no checkpoint). */
+  close(): void;
+}
 
 export interface ActionFailure {
   failedAction: string;

@@ -1,7 +1,7 @@
 // Public surface of the rules engine (the gateway imports only this and rules/types.ts).
 export type * from './types.js';
-export { compileRuleSet, validateRuleSet, ruleSetCompileOptionsSchema, type CompiledRule, type RuleSetCompileOptions, type RuleStats } from './ruleset.js';
-export { createRuleEngine, awsActionName, type ErrorActionPayload, type ActionFailure, type RuleEngineOptions } from './engine.js';
+export { compileRuleSet, validateRuleSet, ruleSetCompileOptionsSchema, type CompiledRule, type CompiledRuleSet, type RuleSetCompileOptions, type RuleStats } from './ruleset.js';
+export { createRuleEngine, awsActionName, type RuleEngine, type ErrorActionPayload, type ActionFailure, type RuleEngineOptions } from './engine.js';
 export { ruleSetSchema, ruleSchema, parseRuleSet, loadRuleSetFile, type RuleSetIssue } from './schema.js';
 export { TopicIndex, topicMatches } from './topic-index.js';
 export { compileSql, compileExpression, evaluateQuery, serializeOutput, type CompiledQuery, type CompilerHooks, type CompileOptions, type WindowedQuery, type WindowEmission, type StateSite } from './sql/compiler.js';

@@ -1,9 +1,8 @@
-// Contract of the rules engine (rules/). The gateway depends only on this file and on
-// rules/index.ts exports. Rules never import gateway internals other than Message and errors.
+// Contract of the rules engine (rules/): rule definitions and the action interface the engine
+// executes (action kinds themselves live in gateway/pipeline/actions/). rules/ imports core/ only;
+// the gateway depends on this file and on rules/index.ts exports. The engine's own interface
+// (RuleEngine) is in engine.ts, beside the compiled rule set it runs.
 import type { Message } from '../core/message.js';
-import type { CompiledRuleSet } from './ruleset.js';
-
-export type { CompiledRuleSet };
 
 export type SqlVersion = '2016-03-23' | '2015-10-08';
 
@@ -67,29 +66,4 @@ export interface RuleCounters {
   emitted: number;
   errors: number;
   actionFailures: number;
-}
-
-export interface RuleEngine {
-  /**
-   * Evaluate every enabled rule whose FROM filter matches msg.topic and run their actions.
-   * Returns undefined when no durable action was started (ack at once), else a promise that
-   * resolves when every durable action completed, and rejects if one failed (the source must
-   * then not be acknowledged).
-   */
-  handle(msg: Message): Promise<void> | undefined;
-  counters(): Map<string, RuleCounters>;
-  /** Replace the active rule set in one step (per-rule counters carry over by rule name). */
-  swap(next: CompiledRuleSet): void;
-  /** The active rule set. */
-  ruleSet(): CompiledRuleSet;
-  /** Restore window/detector state from the state store and start periodic checkpoints. */
-  start(): Promise<void>;
-  /** Restore the state of new stateful rules from the store, then swap (rules with the same name and SQL keep their live state). */
-  install(next: CompiledRuleSet): Promise<void>;
-  /** Checkpoint changed window/detector state now. */
-  checkpoint(): Promise<void>;
-  /** Final checkpoint, stop window timers, unregister metrics. */
-  stop(): Promise<void>;
-  /** Stop window timers and unregister the engine's metrics (no checkpoint). */
-  close(): void;
 }

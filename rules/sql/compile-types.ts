@@ -6,7 +6,7 @@ import type { Message } from '../../core/message.js';
 import type { SqlVersion } from '../types.js';
 import type { Expr, Pos, SelectQuery } from './ast.js';
 import type { EvalContext } from './context.js';
-import type { FunctionRegistry, StatefulState } from './functions/index.js';
+import type { FunctionRegistry, StatefulState } from './functions/types.js';
 import type { Value } from './values.js';
 
 export type Compiled = (c: EvalContext) => Value;

@@ -3,7 +3,7 @@
 // compiled to run per event, and the rest is compiled to run per output row against a
 // WindowEvalContext (the group's last message + aggregate values + window bounds).
 import type { Expr, SelectItem, SelectQuery } from '../sql/ast.js';
-import type { Compiled, CompiledQuery, CompilerHooks, CompilerTools } from '../sql/compiler.js';
+import type { Compiled, CompiledQuery, CompilerHooks, CompilerTools } from '../sql/compile-types.js';
 import { truthy } from '../sql/values.js';
 import { AGGREGATES } from './aggregates.js';
 import { AGG_SLOT_FN } from './context.js';

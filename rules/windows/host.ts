@@ -5,7 +5,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../../core/errors.js';
-import type { CompiledQuery, WindowEmission } from '../sql/compiler.js';
+import type { CompiledQuery, WindowEmission } from '../sql/compile-types.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
 import type { Timers } from './clock.js';
 import { isStateful, restoreQuery, snapshotQuery, stateKey, type StateStore } from './state.js';

@@ -5,7 +5,7 @@
 import type { Message } from '../../core/message.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { EvalContext } from '../sql/context.js';
-import type { Compiled, WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compiler.js';
+import type { Compiled, WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
 import { getField, sqlCompare, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext, AggDef } from './aggregates.js';
 import { WindowEvalContext } from './context.js';

@@ -2,7 +2,7 @@
 // keyed by rule name + a hash of its SQL, so a changed rule never restores a foreign state.
 import { createHash } from 'node:crypto';
 import { GatehouseError } from '../../core/errors.js';
-import type { CompiledQuery } from '../sql/compiler.js';
+import type { CompiledQuery } from '../sql/compile-types.js';
 
 /** The slice of LocalStreams the engine needs (getMeta/putMeta). */
 export interface StateStore {
