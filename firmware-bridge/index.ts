@@ -1,7 +1,6 @@
 // Public API of the firmware bridge.
 export { createSerialLink, type SerialLink, type SerialLinkDeps, type SerialLinkStatus, type SerialLinkState, type SubscribeFn } from './link.js';
 export { createSerialBridge, type SerialBridge } from './bridge.js';
-export { serialAction, type SerialLinkLookup } from './action.js';
 export {
   SerialLinkOptionsSchema,
   SerialBridgeOptionsSchema,

@@ -8,7 +8,6 @@ import { EvalContext } from './sql/context.js';
 import { topicMatches } from './topic-index.js';
 import { loadRuleSetFile } from './schema.js';
 import { compileRuleSet } from './ruleset.js';
-import { builtinActionRegistry } from './actions/index.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -103,15 +102,11 @@ export async function runRulesEval(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-/** An action registry whose built-ins never run (check only constructs and validates options). */
-function inertRegistry(): ActionRegistry {
-  return builtinActionRegistry({
-    publisher: { publish: () => undefined },
-    streams: { append: () => Promise.resolve(0) },
-  });
-}
-
-export async function runRulesCheck(argv: string[], io: CliIo, registry: ActionRegistry = inertRegistry()): Promise<number> {
+/**
+ * `registry`: the action kinds to check against. The gateway passes its one registry builder's inert
+ * mode (gateway/pipeline/actions), so `rules check` accepts exactly what `start` accepts.
+ */
+export async function runRulesCheck(argv: string[], io: CliIo, registry: ActionRegistry): Promise<number> {
   let positionals: string[];
   let help = false;
   try {

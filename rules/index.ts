@@ -7,7 +7,6 @@ export { TopicIndex, topicMatches } from './topic-index.js';
 export { compileSql, compileExpression, evaluateQuery, serializeOutput, type CompiledQuery, type CompilerHooks, type CompileOptions, type WindowedQuery, type WindowEmission, type StateSite } from './sql/compiler.js';
 export * from './windows/index.js';
 export { compileTemplate, type CompiledTemplate } from './sql/template.js';
-export { EvalContext } from './sql/context.js';
+export { EvalContext, evalContextOf } from './sql/context.js';
 export { createFunctionRegistry, type FunctionRegistry, type SqlFunctionDef } from './sql/functions/index.js';
-export * from './actions/index.js';
 export { runRulesEval, runRulesCheck } from './cli.js';

@@ -1,7 +1,7 @@
 // `gatehouse check-config FILE`: validate a configuration and its rule set without starting.
 import { loadConfig, DEFAULT_RULE_SET } from '../config/index.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
-import { inertActionRegistry } from '../runtime/inert-actions.js';
+import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -20,7 +20,7 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   if (!file || positionals.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one FILE', { hint: `usage: ${USAGE}` });
   const config = await loadConfig(file);
   const def: unknown = config.rulesFile ? await loadRuleSetFile(config.rulesFile) : (config.rules ?? DEFAULT_RULE_SET);
-  const registry = inertActionRegistry([...Object.keys(config.streams)], config.serial.map((l) => l.name));
+  const registry = buildActionRegistry({ mode: 'inert', streamNames: Object.keys(config.streams), linkNames: config.serial.map((l) => l.name) });
   const compiled = compileRuleSet(def, registry, { source: config.rulesFile ?? `${file} (rules)` });
   await validateRuleSet(compiled, config.rulesFile ?? `${file} (rules)`);
   // Build (not start) every configured destination: each validates its own options.

@@ -1,7 +1,7 @@
 // `gatehouse rules ...`: evaluate and check rules offline; list, apply and roll back on a running gateway.
 import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from '../../rules/index.js';
-import { inertActionRegistry } from '../runtime/inert-actions.js';
+import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
 import { adminRequest, resolveAdmin } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
@@ -33,7 +33,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'eval':
       return runRulesEval(rest, io);
     case 'check':
-      return runRulesCheck(rest, io, inertActionRegistry());
+      return runRulesCheck(rest, io, buildActionRegistry({ mode: 'inert' }));
     case 'list': {
       const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, USAGE);
       if (values.help) return help(io);

@@ -3,7 +3,7 @@
 // broker listens, and stops it first on shutdown (before the rules and the store).
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams } from '../store/types.js';
-import type { RuleHost } from '../runtime/rule-host.js';
+import type { RuleSetTarget } from './rule-set-target.js';
 import { localChannel, upstreamChannel, type ControlChannel, type LocalBrokerPort } from './channel.js';
 import { HeartbeatCollector } from './heartbeat.js';
 import { JobScheduler, builtinJobRunner } from './jobs.js';
@@ -25,7 +25,7 @@ export interface ControlPlaneDeps extends RuntimeDeps {
   dataDir: string;
   control: ControlOptions;
   jobs: readonly JobOptions[];
-  rules: RuleHost;
+  rules: RuleSetTarget;
   streams: LocalStreams;
   verifier: UpdateVerifier;
   /** The local broker (heartbeats published there also enter the rules, so exporters can carry them). */

@@ -7,7 +7,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
-import type { RuleUpdateStatus } from '../runtime/rule-host.js';
+import type { RuleUpdateStatus } from './rule-set-target.js';
 import type { ControlChannel } from './channel.js';
 import type { HeartbeatCollector } from './heartbeat.js';
 import type { JobOptions } from './options.js';

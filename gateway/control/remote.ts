@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { errorMessage } from '../../core/errors.js';
-import type { RuleHost, RuleUpdateStatus } from '../runtime/rule-host.js';
+import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
 import type { ControlChannel } from './channel.js';
 import type { ControlOptions } from './options.js';
 import type { UpdateVerifier } from './verify.js';
@@ -44,7 +44,7 @@ export interface ControlStatus {
 
 export interface RemoteControlDeps extends RuntimeDeps {
   gatewayId: string;
-  rules: RuleHost;
+  rules: RuleSetTarget;
   channel: ControlChannel;
   verifier: UpdateVerifier;
 }

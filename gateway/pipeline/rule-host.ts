@@ -1,5 +1,5 @@
-// The gateway's rule set holder: builds the action registry, compiles and validates rule sets,
-// swaps them into the engine in one step, persists the active and last good sets in the store,
+// The gateway's rule set holder (the "rules engine" step of pipeline/index.ts): compiles and
+// validates rule sets against the action registry it is handed (pipeline/actions), swaps them into the engine in one step, persists the active and last good sets in the store,
 // rolls back, and reports status (for the admin API, CLI and remote control).
 import { EventEmitter } from 'node:events';
 import { parseDocument } from 'yaml';
@@ -8,21 +8,21 @@ import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import {
-  builtinActionRegistry,
   compileRuleSet,
   createRuleEngine,
   loadRuleSetFile,
   metaStateStore,
   validateRuleSet,
-  type ActionFactory,
+  type ActionRegistry,
   type CompiledRuleSet,
-  type Publisher,
   type RuleEngine,
   type RuleSetDefinition,
 } from '../../rules/index.js';
-import { serialAction, type SerialBridge } from '../../firmware-bridge/index.js';
 import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
+import type { RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
+
+export type { RuleUpdateStatus };
 
 const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
@@ -33,20 +33,11 @@ export interface PersistedRuleSet {
   source: string;
 }
 
-export interface RuleUpdateStatus {
-  state: 'applied' | 'rejected' | 'unchanged' | 'rolled-back';
-  version: number | undefined;
-  source: string;
-  at: number;
-  errors: Array<{ rule: string; where: string; message: string }>;
-}
-
 export interface RuleHostDeps extends RuntimeDeps {
+  /** Meta area of the store: active and last good rule sets, window/detector checkpoints. */
   streams: LocalStreams;
-  serial: SerialBridge;
-  publish: Publisher['publish'];
-  /** Extra action kinds (upstream shorthands). */
-  extraActions?: Map<string, ActionFactory>;
+  /** Every action kind (pipeline/actions buildActionRegistry, live mode). */
+  actions: ActionRegistry;
   /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
   verifier?: UpdateVerifier;
 }
@@ -64,7 +55,7 @@ function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
   return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
 }
 
-export class RuleHost extends EventEmitter {
+export class RuleHost extends EventEmitter implements RuleSetTarget {
   private engine: RuleEngine | undefined;
   private active: PersistedRuleSet | undefined;
   private lastGood: PersistedRuleSet | undefined;
@@ -75,9 +66,7 @@ export class RuleHost extends EventEmitter {
 
   constructor(private readonly deps: RuleHostDeps) {
     super();
-    this.registry = builtinActionRegistry({ publisher: { publish: deps.publish }, streams: deps.streams });
-    this.registry.set('serial', serialAction(deps.serial));
-    for (const [k, f] of deps.extraActions ?? []) this.registry.set(k, f);
+    this.registry = deps.actions;
     this.verifier = deps.verifier ?? defaultVerifier(deps.registry);
   }
 

@@ -2,9 +2,9 @@
 // object is encoded with the link's codec; anything else is framed raw). Non-durable: it doesn't
 // gate the source's acknowledgement; a failure (link down, queue full) rejects the promise so the
 // rules engine can count it and run the error action.
-import { GatehouseError } from '../core/errors.js';
-import type { Action, ActionFactory } from '../rules/types.js';
-import type { SerialLink } from './link.js';
+import { GatehouseError } from '../../../core/errors.js';
+import type { Action, ActionFactory } from '../../../rules/index.js';
+import type { SerialLink } from '../../../firmware-bridge/index.js';
 
 export interface SerialLinkLookup {
   get(name: string): SerialLink | undefined;

@@ -1,11 +1,9 @@
 // stream: append the rule output to a local stream. Durable: the source message's PUBACK waits
 // for the append's commit. The record keeps the source topic and receivedAt.
 import { z } from 'zod';
-import { GatehouseError } from '../../core/errors.js';
-import type { AppendRecord } from '../../gateway/store/types.js';
-import type { Action, ActionFactory } from '../types.js';
-import type { CompiledTemplate } from '../sql/template.js';
-import { evalContextOf } from '../sql/context.js';
+import { GatehouseError } from '../../../core/errors.js';
+import type { AppendRecord } from '../../store/types.js';
+import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 
 export interface StreamAppender {
   append(stream: string, rec: AppendRecord): Promise<number>;

@@ -11,15 +11,13 @@
 // `<kind>-<hash of the destination options>`: the same destination used by several rules shares
 // one stream and one checkpoint, and the name is stable across restarts and rule updates.
 import { createHash } from 'node:crypto';
-import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError } from '../../core/errors.js';
-import type { LocalStreams } from '../store/types.js';
-import { streamDefaultsSchema, toStreamOptions } from '../store/options.js';
-import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../upstream/index.js';
-import type { Action, ActionFactory } from '../../rules/types.js';
-import type { CompiledTemplate } from '../../rules/index.js';
-import { evalContextOf } from '../../rules/sql/context.js';
-import type { ExporterSet } from './exporters.js';
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { GatehouseError } from '../../../core/errors.js';
+import type { LocalStreams } from '../../store/types.js';
+import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
+import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../../upstream/index.js';
+import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
+import type { ExporterSet } from '../exporters.js';
 
 export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'firehose', 'http', 's3', 'mqtt', 'nats'];
 

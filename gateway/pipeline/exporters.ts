@@ -1,5 +1,5 @@
 // The set of exporters of a running gateway: one loop per configured (stream, destination), plus
-// the loops that rule actions such as `kinesis` create on demand (see upstream-actions.ts).
+// the loops that rule actions such as `kinesis` create on demand (see actions/upstream.ts).
 // Dead-letter streams are defined before a loop starts.
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams } from '../store/types.js';

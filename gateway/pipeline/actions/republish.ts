@@ -1,9 +1,8 @@
 // republish: publish the rule output to a topic (a ${...} template) through the broker. Non-durable.
+// The published message re-enters the rules through the republish source (pipeline/sources/republish.ts).
 import { z } from 'zod';
-import { GatehouseError } from '../../core/errors.js';
-import type { Action, ActionFactory } from '../types.js';
-import type { CompiledTemplate } from '../sql/template.js';
-import { evalContextOf } from '../sql/context.js';
+import { GatehouseError } from '../../../core/errors.js';
+import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 
 export interface Publisher {
   publish(p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean; hops?: number; sourceRule?: string }): void | Promise<void>;
