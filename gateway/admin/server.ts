@@ -27,6 +27,8 @@ export interface AdminSource {
   rules(): unknown;
   clients(): unknown[];
   links(): unknown[];
+  /** GET /api/sources: every source's status (pipeline/contract.ts SourceStatus). */
+  sources?(): unknown[];
   /** PUT /api/rules body (a rule set, YAML or JSON); resolves with the resulting status. */
   applyRules?(body: Buffer, contentType: string | undefined, force: boolean): Promise<unknown>;
   rollbackRules?(): Promise<unknown>;
@@ -158,9 +160,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     }
     if (path === '/api/clients' && method === 'GET') return sendJson(res, 200, { clients: source.clients() });
     if (path === '/api/links' && method === 'GET') return sendJson(res, 200, { links: source.links() });
+    if (path === '/api/sources' && method === 'GET' && source.sources) return sendJson(res, 200, { sources: source.sources() });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
-    const known = ['/healthz', '/metrics', '/api/overview', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/events'];
+    const known = ['/healthz', '/metrics', '/api/overview', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/sources', '/api/events'];
     if (known.includes(path) || m) throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${method} not allowed on ${path}`);
     throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${method} ${path}`, `routes: ${known.join(', ')}`);
   }

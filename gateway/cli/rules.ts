@@ -68,9 +68,9 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       return status.state === 'rejected' ? 1 : 0;
     }
     case 'sign':
-      return (await import('../control/sign-cli.js')).runRulesSign(rest, io);
+      return (await import('./rules-sign.js')).runRulesSign(rest, io);
     case 'keygen':
-      return (await import('../control/sign-cli.js')).runRulesKeygen(rest, io);
+      return (await import('./rules-sign.js')).runRulesKeygen(rest, io);
     case '--help':
     case '-h':
     case undefined:

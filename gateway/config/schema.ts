@@ -8,6 +8,7 @@ import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
 import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
+import { sourcesSchema } from '../pipeline/sources/registry.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -64,6 +65,9 @@ export const configSchema = z
       .prefault({})
       .describe('The shared uplink.'),
     serial: z.array(SerialLinkOptionsSchema).default([]).describe('Serial links of the firmware bridge.'),
+    sources: sourcesSchema()
+      .default([])
+      .describe('More data sources, each { type, name, enabled, ...options of its type } (gateway/pipeline/sources). `name` is unique; it names the source in /api/sources, metrics and logs.'),
     admin: adminOptionsSchema.prefault({}),
     control: controlOptionsSchema.prefault({}),
     jobs: jobsOptionsSchema,

@@ -1,5 +1,7 @@
-// Tracks durable work in flight (commits a PUBACK waits for), so shutdown can wait for it.
-export class InflightTracker {
+// Tracks durable work in flight (the commits a PUBACK, serial ACK or file offset waits for), so
+// shutdown can wait for it (Ingest.drain). Not to be confused with broker/inflight.ts (MQTT QoS
+// packets in flight).
+export class InFlightCommits {
   private readonly pending = new Set<Promise<void>>();
 
   get size(): number {

@@ -1,9 +1,30 @@
-// Adapts the running gateway to what the admin API reads.
+// Adapts the running gateway's parts to what the admin API reads. It takes the parts (not the
+// Gateway object of index.ts), so the admin server is built before that object and nothing
+// imports back into index.ts.
 import type { AdminSource } from '../admin/server.js';
-import type { Gateway } from './index.js';
 import { statusPageFiles } from '../admin/status-page.js';
+import type { GatehouseConfig } from '../config/index.js';
+import type { LocalStreams } from '../store/types.js';
+import type { Broker } from '../broker/index.js';
+import type { SerialBridge } from '../../firmware-bridge/index.js';
+import type { ExporterSet } from '../pipeline/exporters.js';
+import type { RuleHost } from '../pipeline/rule-host.js';
+import type { SourceSet } from '../pipeline/sources/index.js';
+import type { Activity } from './activity.js';
 
-export function buildAdminSource(gw: Gateway, stopping: () => boolean, version: string): AdminSource {
+export interface AdminParts {
+  config: GatehouseConfig;
+  streams: LocalStreams;
+  broker: Broker;
+  rules: RuleHost;
+  serial: SerialBridge;
+  sources: SourceSet;
+  exporters: ExporterSet;
+  activity: Activity;
+  startedAt: number;
+}
+
+export function buildAdminSource(gw: AdminParts, stopping: () => boolean, version: string): AdminSource {
   // Exporter errors and serial link state changes become events on the status page.
   gw.activity.watchExporters(() => gw.exporters.status());
   gw.activity.watchLinks(() => gw.serial.status());
@@ -38,6 +59,7 @@ export function buildAdminSource(gw: Gateway, stopping: () => boolean, version: 
     rules: () => gw.rules.status(),
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),
+    sources: () => gw.sources.status(),
     applyRules: (body, contentType, force) => gw.rules.applyFromBytes(body, contentType, 'admin', force),
     rollbackRules: () => gw.rules.rollback('admin'),
     events: () => gw.activity.recent(),
@@ -52,6 +74,7 @@ export function buildAdminSource(gw: Gateway, stopping: () => boolean, version: 
         current: { in: last?.in ?? 0, out: last?.out ?? 0 },
         clients: gw.broker.clients(),
         links: gw.serial.status(),
+        sources: gw.sources.status(),
         streams: source.streams(),
         rules: gw.rules.status(),
         events: gw.activity.recent(),

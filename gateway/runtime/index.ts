@@ -1,30 +1,39 @@
-// A running gateway: the data path of the design wired end to end.
+// A running gateway: the parts of gateway/pipeline/ (read pipeline/index.ts for the data path)
+// built in construction order, started, and stopped in reverse.
 //
-//   broker (aedes) ─┐
-//   serial links ───┴─► rules engine ─► actions ─► local streams (group commit) ─► exporters ─► upstream
-//
-// Start order is store -> rules -> exporters -> sources -> admin; stop is the reverse for sources
-// (stop accepting first), then in-flight durable work is awaited, exporters stop, the store flushes
-// and closes, and the admin API goes last.
+// Construction: store -> sources (created, not reading) -> actions -> exporters -> rules ->
+// ingest -> control -> admin. Start: internal sources, rules, exporters, broker, serial and
+// configured sources, control, admin. Stop: control, sources (stop reading), drain in-flight
+// commits, exporters, rules, store, admin.
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createBroker, type Broker } from '../broker/index.js';
+import type { Broker } from '../broker/index.js';
 import { openLocalStreams } from '../store/index.js';
 import { toStreamOptions } from '../store/options.js';
 import type { LocalStreams } from '../store/types.js';
 import { createAdminServer, type AdminServer } from '../admin/server.js';
-import { createSerialBridge, type SerialBridge } from '../../firmware-bridge/index.js';
-import type { Message } from '../../core/message.js';
+import type { SerialBridge } from '../../firmware-bridge/index.js';
 import { errorMessage } from '../../core/errors.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
-import { createExporterSet, type ExporterSet } from './exporters.js';
-import { upstreamActionFactories } from './upstream-actions.js';
-import { RuleHost, type RuleUpdateStatus } from './rule-host.js';
+import {
+  BrokerSource,
+  ControlSource,
+  Ingest,
+  RepublishSource,
+  RuleHost,
+  SerialSource,
+  SourceSet,
+  buildActionRegistry,
+  createConfiguredSources,
+  createExporterSet,
+  type ExporterSet,
+  type RuleUpdateStatus,
+  type SourceEntry,
+} from '../pipeline/index.js';
 import { buildAdminSource } from './admin-source.js';
-import { InflightTracker } from './inflight.js';
 import { Activity } from './activity.js';
 import { createUpdateVerifier } from '../control/verify.js';
 import { startControlPlane, type ControlPlane } from '../control/index.js';
@@ -41,6 +50,9 @@ export interface Gateway {
   readonly broker: Broker;
   readonly rules: RuleHost;
   readonly serial: SerialBridge;
+  /** Every source (built in and configured), for /api/sources and metrics. */
+  readonly sources: SourceSet;
+  readonly ingest: Ingest;
   readonly exporters: ExporterSet;
   readonly admin: AdminServer | undefined;
   readonly activity: Activity;
@@ -65,58 +77,45 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   try {
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
 
-    const inflight = new InflightTracker();
-    // The broker is created before the rules (republish needs it) but listens only at the end.
-    let rules!: RuleHost;
-    const ingest = (msg: Message): Promise<void> | undefined => {
-      const p = rules.handle(msg);
-      return p === undefined ? undefined : inflight.track(p);
-    };
-    const broker = await createBroker(config.broker, { logger: logger.child({ c: 'broker' }), registry, onPublish: ingest });
+    // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
+    const mqtt = await BrokerSource.create(config.broker, { logger: logger.child({ c: 'broker' }), registry });
+    const broker = mqtt.broker;
     cleanup.push(() => broker.stop());
-
-    const serial = createSerialBridge(config.serial, {
-      logger: logger.child({ c: 'serial' }),
+    const serial = new SerialSource(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });
+    const republish = new RepublishSource(broker);
+    const controlSource = new ControlSource();
+    const configured = await createConfiguredSources((config.sources ?? []) as SourceEntry[], {
+      logger: logger.child({ c: 'sources' }),
       registry,
-      onMessage: (msg) => {
-        // Serial telemetry is also visible to MQTT subscribers on its topic.
-        broker.publish({ topic: msg.topic, payload: msg.payload, qos: 0 }).catch(() => undefined);
-        return ingest(msg);
-      },
+      dataDir: config.dataDir,
+      publish: (topic, payload) => void broker.publish({ topic, payload, qos: 0 }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
     });
 
-    // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
-    const verifier = createUpdateVerifier(config.control, registry);
     // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
     const exporterOptions = config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []);
     const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir, uplinkKbps: config.uplink.bandwidthKbps });
-
-    rules = new RuleHost({
-      logger: logger.child({ c: 'rules' }),
-      registry,
+    const actions = buildActionRegistry({
+      mode: 'live',
+      deps: { logger: logger.child({ c: 'actions' }), registry, dataDir: config.dataDir },
+      publisher: republish.publisher,
       streams,
-      serial,
-      verifier,
-      extraActions: upstreamActionFactories({ logger: logger.child({ c: 'upstream-actions' }), registry, dataDir: config.dataDir, streams, exporters }),
-      // Republished messages go to subscribers and re-enter the rules, as in AWS IoT; the
-      // republish action stops loops by a hop limit.
-      publish: (p) => {
-        const done = broker.publish({ topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain ?? false });
-        const msg: Message = { topic: p.topic, payload: p.payload, qos: p.qos, source: { kind: 'internal', id: p.sourceRule ?? 'rule' }, receivedAt: Date.now(), hops: p.hops ?? 1 };
-        const durable = ingest(msg);
-        return durable === undefined ? done : Promise.all([done, durable]).then(() => undefined);
-      },
+      links: serial.bridge,
+      exporters,
     });
-    const ruleSet = config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET;
-    await rules.loadInitial(ruleSet, config.rulesFile !== undefined);
+    // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
+    const verifier = createUpdateVerifier(config.control, registry);
+    const rules = new RuleHost({ logger: logger.child({ c: 'rules' }), registry, streams, actions, verifier });
+    const ingest = new Ingest(rules, streams);
+    const sources = new SourceSet([mqtt, serial, ...configured, controlSource, republish], ingest, registry);
+    cleanup.push(() => sources.stop());
 
+    // Internal sources first: rules restored from the store may republish as soon as they start.
+    await sources.start((s) => s === republish || s === controlSource);
+    await rules.loadInitial(config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET, config.rulesFile !== undefined);
     await exporters.start();
     cleanup.push(() => exporters.stop());
-
-    await broker.start();
-    await serial.start();
-    cleanup.push(() => serial.stop());
+    await sources.start();
 
     // Recent activity for the status page: rates, alerts seen on the broker, rule set updates.
     const activity = new Activity(registry);
@@ -129,8 +128,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       activity.record({ kind: 'rules', message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}` }),
     );
 
-    // Control plane: remote rule updates and scheduled jobs. Local heartbeats also enter the rules,
-    // so an archive rule and the MQTT bridge exporter can carry them upstream.
+    // Control plane: remote rule updates and scheduled jobs; its heartbeats enter the rules
+    // through the control source, so an archive rule and the MQTT bridge exporter carry them.
     const control: ControlPlane = await startControlPlane({
       logger,
       registry,
@@ -146,33 +145,31 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       local: {
         subscribe: (filter, handler) => broker.subscribe(filter, handler),
         publish: (p) => broker.publish(p),
-        ingest: (p) => ingest({ topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, source: { kind: 'internal', id: 'control' }, receivedAt: Date.now() }),
+        ingest: controlSource.ingest,
       },
     });
     cleanup.push(() => control.stop());
 
-    let admin: AdminServer | undefined;
     let stopping = false;
+    const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt };
+    const admin = config.admin.enabled ? createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(parts, () => stopping, opts.version) }) : undefined;
+    if (admin) {
+      await admin.start();
+      cleanup.push(() => admin.stop());
+    }
     const gateway: Gateway = {
-      config,
-      streams,
-      broker,
-      rules,
-      serial,
-      exporters,
-      admin: undefined,
-      activity,
+      ...parts,
+      ingest,
+      admin,
       control,
-      startedAt,
       stop: async () => {
         if (stopping) return;
         stopping = true;
         logger.info('stopping: closing listeners and serial links');
         await control.stop();
-        await broker.stop();
-        await serial.stop();
-        const drained = await inflight.drain(config.shutdownTimeoutMs);
-        if (!drained) logger.warn({ pending: inflight.size }, 'shutdown timeout: some commits were still pending (their publishers were not acknowledged)');
+        await sources.stop(() => true, (err, s) => logger.warn({ err, source: s.name }, 'source stop failed'));
+        const drained = await ingest.drain(config.shutdownTimeoutMs);
+        if (!drained) logger.warn({ pending: ingest.inFlight }, 'shutdown timeout: some commits were still pending (their publishers were not acknowledged)');
         await exporters.stop();
         await rules.stop();
         await streams.close();
@@ -181,11 +178,6 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         logger.info('stopped');
       },
     };
-    if (config.admin.enabled) {
-      admin = createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(gateway, () => stopping, opts.version) });
-      await admin.start();
-      (gateway as { admin: AdminServer | undefined }).admin = admin;
-    }
     logger.info({ mqtt: broker.addresses(), admin: admin?.address(), dataDir: config.dataDir, version: opts.version }, 'gatehouse started');
     return gateway;
   } catch (err) {

@@ -4,6 +4,8 @@
 // pending queue is bounded (maxPendingBytes); a full 'reject' stream holds appends back until
 // space is freed or appendTimeoutMs passes. The same lock serialises every structural write of
 // the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
+// Meta puts (commitMeta) join the same batches in FIFO order with appends: a meta put waits while
+// an append submitted before it is still held back (by the queue bound or a full 'reject' stream).
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
@@ -14,6 +16,15 @@ import type { StoreOptions } from './options.js';
 import { newBatch, type PendingBatch, type Reject, type Resolve, type StreamState, type WaitingAppend } from './state.js';
 import type { AppendRecord, StreamOptions } from './types.js';
 
+interface PendingMeta {
+  key: Buffer;
+  value: Buffer;
+  /** Ticket of the last append submitted before it. */
+  barrier: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
 export class GroupCommitter {
   private pendingList: StreamState[] = [];
   private pendingBytes = 0;
@@ -22,6 +33,13 @@ export class GroupCommitter {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly flushBound = (): void => void this.flushLoop();
   private readonly sync: boolean;
+
+  /** Appends submitted so far (the ticket of the latest one). */
+  private tickets = 0;
+  /** Appends held back (memWaiters, fullWaiters): a meta put with a later barrier waits for them. */
+  private readonly held = new Set<WaitingAppend>();
+  /** Meta puts not yet written, in submission order (barriers non-decreasing). */
+  private readonly metas: PendingMeta[] = [];
 
   // The structural lock (handoff: release passes ownership to the next waiter).
   private locked = false;
@@ -50,17 +68,59 @@ export class GroupCommitter {
     const p = new Promise<number>(this.capture);
     const resolve = this.capRes as Resolve;
     const reject = this.capRej as Reject;
+    const ticket = ++this.tickets;
     if ((s.options as StreamOptions).onFull === 'reject' && (s.fullWaiters.length > 0 || !s.fits(bytes))) {
-      this.waitForSpace(s, record, bytes, encoded, resolve, reject);
+      this.waitForSpace(s, record, bytes, encoded, resolve, reject, ticket);
       return p;
     }
     s.reserved += bytes;
     if (this.memWaiters.length > 0 || (this.pendingBytes > 0 && this.pendingBytes + encoded > this.options.maxPendingBytes)) {
-      this.memWaiters.push({ stream: s, rec: record, bytes, encoded, resolve, reject, timer: undefined });
+      const w: WaitingAppend = { stream: s, rec: record, bytes, encoded, resolve, reject, timer: undefined, ticket };
+      this.memWaiters.push(w);
+      this.held.add(w);
     } else {
       this.enqueue(s, record, bytes, encoded, resolve, reject);
     }
     return p;
+  }
+
+  /** Write key/value in the group commit after every append submitted before it (see types.ts commitMeta). */
+  submitMeta(key: Buffer, value: Buffer): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.metas.push({ key, value, barrier: this.tickets, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Start the flush loop when a meta put became writable and nothing else will start it. */
+  private kick(): void {
+    if (this.flushing || !this.metaReady()) return;
+    this.flushing = true;
+    setImmediate(this.flushBound);
+  }
+
+  /** How many queued meta puts may join the batch being formed now (no append before them is held back). */
+  private readyMetas(): number {
+    if (this.metas.length === 0) return 0;
+    let minHeld = Infinity;
+    for (const w of this.held) if (w.ticket < minHeld) minHeld = w.ticket;
+    let n = 0;
+    while (n < this.metas.length && (this.metas[n] as PendingMeta).barrier < minHeld) n++;
+    return n;
+  }
+
+  private metaReady(): boolean {
+    return this.readyMetas() > 0;
+  }
+
+  /** An append held back was refused from outside (the store closes): meta puts behind it may go. */
+  forgetHeld(w: WaitingAppend): void {
+    if (this.held.delete(w)) this.kick();
+  }
+
+  /** Close: meta puts still queued (none once idle, unless held back forever) are refused. */
+  rejectMetas(err: unknown): void {
+    for (const m of this.metas.splice(0)) m.reject(err);
   }
 
   /** Resolves when nothing is pending or being written (close flushes through this). */
@@ -92,12 +152,14 @@ export class GroupCommitter {
     }
   }
 
-  private waitForSpace(s: StreamState, rec: AppendRecord, bytes: number, encoded: number, resolve: Resolve, reject: Reject): void {
-    const w: WaitingAppend = { stream: s, rec, bytes, encoded, resolve, reject, timer: undefined };
+  private waitForSpace(s: StreamState, rec: AppendRecord, bytes: number, encoded: number, resolve: Resolve, reject: Reject, ticket: number): void {
+    const w: WaitingAppend = { stream: s, rec, bytes, encoded, resolve, reject, timer: undefined, ticket };
+    this.held.add(w);
     w.timer = setTimeout(() => {
       const i = s.fullWaiters.indexOf(w);
       if (i < 0) return;
       s.fullWaiters.splice(i, 1);
+      this.held.delete(w);
       s.rejectedAppends++;
       s.counters?.rejected.inc();
       const max = (s.options as StreamOptions).maxBytes;
@@ -108,6 +170,7 @@ export class GroupCommitter {
         }),
       );
       this.wakeFull(s);
+      this.kick(); // a meta put behind the refused append may go now
     }, this.options.appendTimeoutMs);
     s.fullWaiters.push(w);
   }
@@ -124,6 +187,7 @@ export class GroupCommitter {
       if (this.memWaiters.length > 0 || (this.pendingBytes > 0 && this.pendingBytes + w.encoded > this.options.maxPendingBytes)) {
         this.memWaiters.push(w);
       } else {
+        this.held.delete(w);
         this.enqueue(s, w.rec, w.bytes, w.encoded, w.resolve, w.reject);
       }
     }
@@ -135,13 +199,14 @@ export class GroupCommitter {
       const w = q[0] as WaitingAppend;
       if (this.pendingBytes > 0 && this.pendingBytes + w.encoded > this.options.maxPendingBytes) break;
       q.shift();
+      this.held.delete(w);
       this.enqueue(w.stream, w.rec, w.bytes, w.encoded, w.resolve, w.reject);
     }
   }
 
   private async flushLoop(): Promise<void> {
     try {
-      while (this.pendingList.length > 0) {
+      while (this.pendingList.length > 0 || this.metaReady()) {
         await this.acquire();
         try {
           await this.commitOnce();
@@ -165,6 +230,9 @@ export class GroupCommitter {
       batches.push(s.pend as PendingBatch);
       s.pend = undefined;
     }
+    // Meta puts whose earlier appends are all in this batch or already written (decided before
+    // held-back appends are admitted to the next batch).
+    const metas = this.metas.splice(0, this.readyMetas());
     this.admitMemWaiters(); // they form the next batch while this one is written
     const ops: BatchOp[] = [];
     const plans: Array<HeadPlan | undefined> = [];
@@ -196,10 +264,11 @@ export class GroupCommitter {
         } else values.push(undefined);
         total += b.recs.length;
       }
+      for (const m of metas) ops.push({ type: 'put', key: m.key, value: m.value });
       const t0 = process.hrtime.bigint();
       await this.db().batch(ops, { sync: this.sync });
       this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
-      this.metrics.batchRecords.observe(total);
+      if (total > 0) this.metrics.batchRecords.observe(total);
     } catch (err) {
       const e = err instanceof GatehouseError ? err : new GatehouseError('GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
       this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');
@@ -210,6 +279,7 @@ export class GroupCommitter {
         for (const rj of b.rejects) rj(e);
         this.wakeFull(s);
       }
+      for (const m of metas) m.reject(e);
       return;
     }
     for (let i = 0; i < streams.length; i++) {
@@ -244,6 +314,7 @@ export class GroupCommitter {
       for (let j = 0; j < n; j++) (b.resolves[j] as Resolve)(firstSeq + j);
       if (s.seqWaiters.length > 0) s.wakeSeq();
     }
+    for (const m of metas) m.resolve();
   }
 
   acquire(): Promise<void> | void {

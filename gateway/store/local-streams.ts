@@ -174,6 +174,7 @@ export class LevelLocalStreams implements LocalStreams {
       for (const w of s.fullWaiters.splice(0)) {
         clearTimeout(w.timer);
         s.reserved -= w.bytes;
+        this.commits.forgetHeld(w);
         w.reject(closed());
       }
       for (const w of s.seqWaiters.splice(0)) {
@@ -183,6 +184,7 @@ export class LevelLocalStreams implements LocalStreams {
     }
     // Pending commits (and appends waiting for queue space) are flushed, not dropped.
     await this.commits.idle();
+    this.commits.rejectMetas(closed());
     await this.commits.acquire();
     try {
       if (this.db.status === 'open') await this.db.close();
@@ -432,6 +434,11 @@ export class LevelLocalStreams implements LocalStreams {
   async putMeta(key: string, value: Buffer): Promise<void> {
     this.ensureOpen();
     await this.db.put(metaKey(key), value, { sync: true });
+  }
+
+  commitMeta(key: string, value: Buffer): Promise<void> {
+    this.ensureOpen();
+    return this.commits.submitMeta(metaKey(key), value);
   }
 
   async compact(): Promise<void> {

@@ -33,6 +33,8 @@ export interface WaitingAppend {
   resolve: Resolve;
   reject: Reject;
   timer: NodeJS.Timeout | undefined;
+  /** Submission order among all appends (a commitMeta after it must not be written before it). */
+  ticket: number;
 }
 
 export interface SeqWaiter {

@@ -98,6 +98,14 @@ export interface LocalStreams {
   /** Small durable key/value area for control state (rule sets, window checkpoints). */
   getMeta(key: string): Promise<Buffer | undefined>;
   putMeta(key: string, value: Buffer): Promise<void>;
+  /**
+   * Write a meta key/value in the group commit, in FIFO order with appends: it is written in the
+   * same db.batch as every append submitted before it that is not yet written, or in a later one,
+   * never an earlier one. So a source's position (a file offset) is never on disk without the
+   * records read before it. Resolves once written with the store's durability; rejects when that
+   * batch fails. Appends submitted before it that fail (GH_STREAM_FULL) do not hold it back.
+   */
+  commitMeta(key: string, value: Buffer): Promise<void>;
   /** Apply ttl now (also runs on a timer). */
   sweep(): Promise<void>;
   /** Compact the underlying database (maintenance job). */

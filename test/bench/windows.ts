@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import pino from 'pino';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine } from '../../rules/engine.js';
-import { createActionRegistry } from '../../rules/actions/index.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
 import type { Message } from '../../core/message.js';
 
 let sink = 0;

@@ -185,6 +185,11 @@ export class MemoryStreams implements LocalStreams {
     this.meta.set(key, value);
   }
 
+  /** In memory every append is "written" when it resolves, so FIFO order holds trivially. */
+  async commitMeta(key: string, value: Buffer): Promise<void> {
+    this.meta.set(key, value);
+  }
+
   async sweep(): Promise<void> {}
 
   async compact(): Promise<void> {}

@@ -10,7 +10,7 @@ import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
-import { rollbackCommandBytes } from '../../gateway/control/sign-cli.js';
+import { rollbackCommandBytes } from '../../gateway/cli/rules-sign.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import type { JobRunEvent } from '../../gateway/control/jobs.js';
 import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';

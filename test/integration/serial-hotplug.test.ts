@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { createSerialLink } from '../../firmware-bridge/link.js';
 import { createSerialBridge } from '../../firmware-bridge/bridge.js';
-import { serialAction } from '../../firmware-bridge/action.js';
+import { serialAction } from '../../gateway/pipeline/actions/index.js';
 import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 import type { Decoded } from '../../firmware-bridge/codecs/index.js';
 import { isGatehouseError } from '../../core/errors.js';

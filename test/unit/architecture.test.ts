@@ -116,6 +116,24 @@ test('the import graph has no cycles (type-only imports included)', () => {
   assert.deepEqual(found.map((c) => c.join('\n  -> ')), [], `import cycles:\n${found.map((c) => `  ${c.join('\n  -> ')}`).join('\n\n')}`);
 });
 
+/** A file's unit for the folder check: gateway/<part>, or the top folder (core, rules, firmware-bridge). */
+function unitOf(file: string): string {
+  const parts = file.split('/');
+  return parts[0] === 'gateway' && parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]!;
+}
+
+test('folders do not depend on each other both ways (gateway/<part>, core, rules, firmware-bridge)', () => {
+  const folders = new Map<string, string[]>();
+  for (const [file, deps] of g) {
+    const from = unitOf(file);
+    const out = folders.get(from) ?? [];
+    for (const d of deps) if (unitOf(d) !== from && !out.includes(unitOf(d))) out.push(unitOf(d));
+    folders.set(from, out);
+  }
+  const found = cycles(folders);
+  assert.deepEqual(found.map((c) => c.join(' -> ')), [], `folder cycles:\n${found.map((c) => `  ${c.join(' -> ')}`).join('\n')}`);
+});
+
 test('layering: core/ imports only core/; rules/ and firmware-bridge/ import only core/ and themselves', () => {
   const allowed: Record<string, string[]> = { core: ['core'], rules: ['rules', 'core'], 'firmware-bridge': ['firmware-bridge', 'core'], gateway: [...TOP] };
   const bad: string[] = [];

@@ -7,7 +7,7 @@ import { metricValue, testDeps } from '../helpers/index.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { compileSql } from '../../rules/sql/compiler.js';
 import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js';
-import { createActionRegistry } from '../../rules/actions/index.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { ManualTimers } from '../../rules/windows/clock.js';
 import { createDetector, AUTO_THRESHOLD } from '../../rules/anomaly/index.js';

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runRulesEval, runRulesCheck } from '../../rules/cli.js';
+import { runRulesEval, runRulesCheck, type CliIo } from '../../rules/cli.js';
+import { buildActionRegistry } from '../../gateway/pipeline/actions/index.js';
+
+/** `rules check` as the CLI runs it: against the gateway's one action registry, inert. */
+const rulesCheck = (argv: string[], io: CliIo): Promise<number> => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' }));
 import { tempDir } from '../helpers/index.js';
 
 async function run(fn: typeof runRulesEval, argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -66,12 +70,12 @@ test('rules check validates a file, listing every error', async (t) => {
   const dir = await tempDir(t);
   const good = join(dir, 'good.yaml');
   await writeFile(good, "version: 2\nrules:\n  - name: a\n    sql: SELECT * FROM 'x'\n    actions: [ { stream: { name: s } } ]\n  - name: b\n    enabled: false\n    sql: SELECT * FROM 'y'\n    actions: [ { republish: { topic: z } } ]\n");
-  const ok = await run(runRulesCheck, [good]);
+  const ok = await run(rulesCheck, [good]);
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /OK, rule set version 2, 2 rules \(1 enabled\)/);
   const bad = join(dir, 'bad.json');
   await writeFile(bad, JSON.stringify({ version: 1, rules: [{ name: 'a', sql: 'SELECT', actions: [{ stream: { name: 's' } }] }, { name: 'b', sql: "SELECT x( FROM 'y'", actions: [{ nope: {} }] }] }));
-  const r = await run(runRulesCheck, [bad]);
+  const r = await run(rulesCheck, [bad]);
   assert.equal(r.code, 1);
   assert.match(r.err, /3 errors/);
   assert.match(r.err, /rule a \(line 1, column 7\)/);

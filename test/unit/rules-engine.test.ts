@@ -11,7 +11,8 @@ import { TopicIndex, topicMatches } from '../../rules/topic-index.js';
 import { compileRuleSet, validateRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine, type ErrorActionPayload } from '../../rules/engine.js';
 import { loadRuleSetFile } from '../../rules/schema.js';
-import { builtinActionRegistry, createActionRegistry, republishAction, streamAction, type Publisher, type StreamAppender } from '../../rules/actions/index.js';
+import { republishAction, streamAction, type Publisher, type StreamAppender } from '../../gateway/pipeline/actions/index.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import type { AppendRecord } from '../../gateway/store/types.js';
@@ -45,7 +46,7 @@ class Recorder implements Publisher, StreamAppender {
 
 function setup(def: RuleSetDefinition) {
   const rec = new Recorder();
-  const registry = builtinActionRegistry({ publisher: rec, streams: rec });
+  const registry = createActionRegistry({ republish: republishAction(rec), stream: streamAction(rec) });
   const deps = testDeps();
   const engine = createRuleEngine(compileRuleSet(def, registry), deps);
   return { rec, registry, deps, engine };
@@ -195,7 +196,7 @@ test('republish loop guard stops a rule that feeds itself', () => {
 });
 
 test('compileRuleSet lists every error with rule name and line:column', async () => {
-  const registry = builtinActionRegistry({ publisher: new Recorder(), streams: new Recorder() });
+  const registry = createActionRegistry({ republish: republishAction(new Recorder()), stream: streamAction(new Recorder()) });
   let err: unknown;
   try {
     compileRuleSet(

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { metricValue, testDeps } from '../helpers/index.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js';
-import { createActionRegistry } from '../../rules/actions/index.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
 import { ManualTimers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { GatehouseError } from '../../core/errors.js';

@@ -1,8 +1,8 @@
-// `gatehouse rules sign FILE --key KEY.pem` and `gatehouse rules keygen`.
+// `gatehouse rules sign FILE --key KEY.pem` and `gatehouse rules keygen` (the signing itself: control/signing.ts).
 import { readFile, writeFile } from 'node:fs/promises';
 import { GatehouseError } from '../../core/errors.js';
-import { parseCliArgs, writeLine, type CliIO } from '../cli/io.js';
-import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from './signing.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../control/signing.js';
 
 const USAGE = 'gatehouse rules sign FILE --key PRIVATE_KEY.pem [--key-id ID] [--out ENVELOPE.json]\n       gatehouse rules sign --rollback GATEWAY_ID --key PRIVATE_KEY.pem [--out ENVELOPE.json]';
 

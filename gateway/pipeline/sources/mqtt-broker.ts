@@ -1,0 +1,41 @@
+// Source `mqtt` (built in, named 'broker'): the embedded aedes broker. A client's PUBLISH reaches
+// intake.submit from the broker's authorizePublish hook; for QoS 1/2 the PUBACK/PUBREC waits for
+// the returned promise (broker/hooks.ts, broker/inflight.ts). The broker is also an output of the
+// pipeline (republish, serial echo, control publish to its subscribers): `broker` is exposed for that.
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { createBroker, type Broker, type BrokerOptions } from '../../broker/index.js';
+import type { Intake, Source, SourceStatus } from '../contract.js';
+import { BoundIntake } from './bound-intake.js';
+
+export class BrokerSource implements Source {
+  readonly kind = 'mqtt';
+  readonly name = 'broker';
+  private readonly intake = new BoundIntake(this.name);
+  private state: 'created' | 'running' | 'stopped' = 'created';
+
+  private constructor(readonly broker: Broker) {}
+
+  /** Create the broker (not listening): other parts may subscribe and publish before start(). */
+  static async create(options: BrokerOptions, deps: RuntimeDeps): Promise<BrokerSource> {
+    let self: BrokerSource | undefined;
+    const broker = await createBroker(options, { ...deps, onPublish: (msg) => (self as BrokerSource).intake.submit(msg) });
+    self = new BrokerSource(broker);
+    return self;
+  }
+
+  async start(intake: Intake): Promise<void> {
+    this.intake.bind(intake);
+    await this.broker.start();
+    this.state = 'running';
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    await this.broker.stop();
+  }
+
+  status(): SourceStatus {
+    return { kind: this.kind, name: this.name, state: this.state === 'created' ? 'stopped' : this.state, details: { listeners: this.broker.addresses(), clients: this.broker.clients().length } };
+  }
+}

@@ -1,0 +1,46 @@
+// Source `serial` (built in, named 'serial'): the firmware-bridge links. A decoded frame is
+// echoed on the local broker (QoS 0, so MQTT subscribers see serial telemetry on its topic) and
+// submitted; the link sends its ACK only once the submit's promise resolves (firmware-bridge/ack.ts).
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { createSerialBridge, type SerialBridge, type SerialLinkOptions } from '../../../firmware-bridge/index.js';
+import type { Broker } from '../../broker/index.js';
+import type { Intake, Source, SourceStatus } from '../contract.js';
+import { BoundIntake } from './bound-intake.js';
+
+export class SerialSource implements Source {
+  readonly kind = 'serial';
+  readonly name = 'serial';
+  readonly bridge: SerialBridge;
+  private readonly intake = new BoundIntake(this.name);
+  private state: 'created' | 'running' | 'stopped' = 'created';
+
+  constructor(options: SerialLinkOptions[], deps: RuntimeDeps & { broker: Broker }) {
+    const { broker, ...runtime } = deps;
+    this.bridge = createSerialBridge(options, {
+      ...runtime,
+      onMessage: (msg) => {
+        broker.publish({ topic: msg.topic, payload: msg.payload, qos: 0 }).catch(() => undefined);
+        return this.intake.submit(msg);
+      },
+      subscribe: (filter, handler) => broker.subscribe(filter, handler),
+    });
+  }
+
+  async start(intake: Intake): Promise<void> {
+    this.intake.bind(intake);
+    await this.bridge.start();
+    this.state = 'running';
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    await this.bridge.stop();
+  }
+
+  status(): SourceStatus {
+    const links = this.bridge.status();
+    const state = this.state !== 'running' ? 'stopped' : links.every((l) => l.state === 'open') ? 'running' : 'retrying';
+    return { kind: this.kind, name: this.name, state, details: { links: links.map((l) => ({ name: l.name, path: l.path, state: l.state })) } };
+  }
+}
