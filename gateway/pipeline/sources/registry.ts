@@ -41,7 +41,7 @@ export const sourceBaseSchema = z.object({
 export function sourcesSchema(): z.ZodType {
   if (SOURCE_KINDS.length === 0) {
     // No kind yet: refuse every entry at its `type` key path (sources.<i>.type).
-    return z.array(sourceBaseSchema.extend({ type: z.string().refine(() => false, { message: 'unknown source type: no source types are available in this build' }) }));
+    return z.array(sourceBaseSchema.extend({ type: z.string().refine(() => false, { message: 'unknown source type: no source types are available in this build' }).describe('Source type.') }));
   }
   const schemas = SOURCE_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]];
   return z.array(schemas.length === 1 ? schemas[0] : z.discriminatedUnion('type', schemas));
