@@ -66,6 +66,18 @@ test('health, metrics, streams and records after a real publish', async (t) => {
   assert.equal(records.body.next, 3);
 });
 
+test('GET /api/sources and /api/overview list every source; /metrics has gatehouse_source_up', async (t) => {
+  const gw = await startInProcess(t);
+  const res = await call(`${base(gw)}/api/sources`);
+  assert.equal(res.status, 200);
+  const sources = res.body.sources as Array<{ kind: string; name: string; state: string }>;
+  assert.deepEqual(sources.map((s) => `${s.kind}/${s.name}:${s.state}`), ['mqtt/broker:running', 'serial/serial:running', 'control/control:running', 'republish/republish:running']);
+  const overview = await call(`${base(gw)}/api/overview`);
+  assert.equal((overview.body.sources as unknown[]).length, 4);
+  const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
+  assert.match(metrics, /gatehouse_source_up\{kind="mqtt",name="broker"\} 1/);
+});
+
 test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
   const gw = await startInProcess(t);
   const cases: Array<[string, RequestInit, number, string]> = [
