@@ -7,7 +7,10 @@ export interface AdminTarget {
   token?: string;
 }
 
-/** --admin URL wins; else the admin address of --config; else the default. */
+/**
+ * --admin URL wins; else the admin address of --config; else the default. The token: --token, else
+ * the GATEHOUSE_ADMIN_TOKEN environment variable, else admin.token of --config.
+ */
 export async function resolveAdmin(adminUrl: string | undefined, configFile: string | undefined, token?: string): Promise<AdminTarget> {
   const envToken = token ?? process.env.GATEHOUSE_ADMIN_TOKEN;
   if (adminUrl) return { url: adminUrl.replace(/\/$/, ''), ...(envToken ? { token: envToken } : {}) };

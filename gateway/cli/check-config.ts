@@ -1,5 +1,6 @@
 // `gatehouse check-config FILE`: validate a configuration and its rule set without starting.
-import { loadConfig, DEFAULT_RULE_SET } from '../config/index.js';
+import { loadConfig, DEFAULT_RULE_SET, defaultExporters } from '../config/index.js';
+import { checkConfigFiles, configWarnings } from '../config/checks.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
@@ -13,12 +14,13 @@ const USAGE = 'gatehouse check-config FILE';
 export async function runCheckConfig(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCliArgs(argv, { help: { type: 'boolean', short: 'h' } }, USAGE, true);
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}\nValidates the file (every problem listed with its key path), the security rules, and the rule set (SQL, actions, streams). Exit 0 when valid, 1 otherwise.`);
+    writeLine(io.stdout, `usage: ${USAGE}\nValidates the file (every problem listed with its key path), the security rules, and the rule set (SQL, actions, streams). Warnings (valid but probably unintended, e.g. a stream that rules write and nothing exports) go to stderr. Exit 0 when valid, 1 otherwise.`);
     return 0;
   }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one FILE', { hint: `usage: ${USAGE}` });
   const config = await loadConfig(file);
+  checkConfigFiles(config);
   const def: unknown = config.rulesFile ? await loadRuleSetFile(config.rulesFile) : (config.rules ?? DEFAULT_RULE_SET);
   const registry = buildActionRegistry({ mode: 'inert', streamNames: Object.keys(config.streams), linkNames: config.serial.map((l) => l.name) });
   const compiled = compileRuleSet(def, registry, { source: config.rulesFile ?? `${file} (rules)` });
@@ -27,6 +29,8 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
   for (const e of config.exporters ?? []) createDestination(e.destination, quiet);
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
+  const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
+  for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);
   writeLine(
     io.stdout,
     `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s); data in ${config.dataDir}`,

@@ -8,14 +8,14 @@ import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
        gatehouse rules check FILE
-       gatehouse rules list     [--admin URL | --config FILE] [--json]
-       gatehouse rules apply FILE [--force] [--admin URL | --config FILE]
-       gatehouse rules rollback [--admin URL | --config FILE]
+       gatehouse rules list     [--admin URL | --config FILE] [--token T] [--json]
+       gatehouse rules apply FILE [--force] [--admin URL | --config FILE] [--token T]
+       gatehouse rules rollback [--admin URL | --config FILE] [--token T]
        gatehouse rules sign FILE --key PRIVATE_KEY.pem [--key-id ID] [--out ENVELOPE.json]
        gatehouse rules sign --rollback GATEWAY_ID --key PRIVATE_KEY.pem
        gatehouse rules keygen --out PREFIX`;
 
-const remoteOptions = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } as const;
+const remoteOptions = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
 
 interface RuleRow {
   name: string;
@@ -37,7 +37,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'list': {
       const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, USAGE);
       if (values.help) return help(io);
-      const body = (await adminRequest(await resolveAdmin(values.admin, values.config), 'GET', '/api/rules')) as { activeVersion: number | null; lastUpdate: unknown; rules: RuleRow[] };
+      const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as { activeVersion: number | null; lastUpdate: unknown; rules: RuleRow[] };
       if (values.json) {
         writeLine(io.stdout, JSON.stringify(body, null, 2));
         return 0;
@@ -54,7 +54,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       const file = positionals[0];
       if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: USAGE });
       const body = await readFile(file);
-      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'PUT', `/api/rules${values.force ? '?force=1' : ''}`, body, 'application/yaml', [400])) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
+      const status = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'PUT', `/api/rules${values.force ? '?force=1' : ''}`, body, 'application/yaml', [400])) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.rule ? `rule ${e.rule}` : 'rule set'}${e.where ? ` (${e.where})` : ''}: ${e.message}`);
       return status.state === 'rejected' ? 1 : 0;
@@ -62,7 +62,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'rollback': {
       const { values } = parseCliArgs(rest, remoteOptions, USAGE);
       if (values.help) return help(io);
-      const status = (await adminRequest(await resolveAdmin(values.admin, values.config), 'POST', '/api/rules/rollback', undefined, undefined, [409])) as { state: string; version?: number; errors?: Array<{ message: string }> };
+      const status = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'POST', '/api/rules/rollback', undefined, undefined, [409])) as { state: string; version?: number; errors?: Array<{ message: string }> };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.message}`);
       return status.state === 'rejected' ? 1 : 0;

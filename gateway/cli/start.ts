@@ -1,6 +1,7 @@
 // `gatehouse start`: run the gateway until SIGINT/SIGTERM, then stop gracefully.
 import pino from 'pino';
 import { loadConfig } from '../config/index.js';
+import { checkConfigFiles } from '../config/checks.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway } from '../runtime/index.js';
 import { errorMessage } from '../../core/errors.js';
@@ -14,6 +15,19 @@ Runs the gateway: MQTT broker (default 127.0.0.1:1883), admin API (default 127.0
 data under ./gatehouse-data. Flags override the config file. With no config file, every
 publish is archived to the local stream 'archive' and exported to NDJSON files.
 SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store).`;
+
+/**
+ * Node 20 reached its end of life in April 2026 and AWS SDK releases after January 2027 need 22:
+ * say so once, as one log line, instead of the SDK's multi-line stderr warning at the first
+ * AWS exporter (which AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED turns off; a user who set
+ * that variable keeps their choice).
+ */
+function warnOldNode(logger: pino.Logger): void {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 22) return;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  logger.warn({ node: process.versions.node, recommended: '22 or 24' }, 'Node.js 20 is past its end of life (April 2026): Gatehouse runs on it, but upgrade to Node 22 or 24 LTS');
+}
 
 export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(
@@ -37,7 +51,9 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     ...(values['mqtt-port'] !== undefined ? { mqttPort: portArg(values['mqtt-port'], '--mqtt-port') } : {}),
     ...(values['admin-port'] !== undefined ? { adminPort: portArg(values['admin-port'], '--admin-port') } : {}),
   });
+  checkConfigFiles(config);
   const logger = pino({ level: values['log-level'] ?? config.log.level, base: { gw: config.gatewayId } });
+  warnOldNode(logger);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   const gateway = await startGateway(config, { logger, registry, version: VERSION });
 

@@ -3,7 +3,7 @@ import type { ExporterStatus } from '../upstream/status.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 import { adminRequest, resolveAdmin } from './admin-client.js';
 
-const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--json]';
+const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
 
 type ExporterRow = ExporterStatus;
@@ -24,19 +24,23 @@ function fmtBytes(n: number): string {
 }
 
 export async function runStreams(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseCliArgs(argv, { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  const { values } = parseCliArgs(argv, { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
   if (values.help) {
     writeLine(io.stdout, `usage: ${USAGE}\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.`);
     return 0;
   }
-  const target = await resolveAdmin(values.admin, values.config);
+  const target = await resolveAdmin(values.admin, values.config, values.token);
   const body = (await adminRequest(target, 'GET', '/api/streams')) as { streams: StreamRow[] };
   if (values.json) {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;
   }
   for (const s of body.streams) {
-    const held = s.records === 0 ? `empty (${s.lastSeq} appended so far)` : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held, ${fmtBytes(s.bytes)}`;
+    // An exported record is reclaimed: say so, so an empty stream does not look like a lost record.
+    const held =
+      s.records === 0
+        ? `empty: ${s.lastSeq} appended${s.lastSeq > 0 && s.exporters.length > 0 ? ', all exported and reclaimed' : ''}`
+        : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended), ${fmtBytes(s.bytes)}`;
     writeLine(io.stdout, `${s.name}: ${held}`);
     for (const e of s.exporters) {
       const err = e.lastError ? `; last error: ${e.lastError.message}` : '';

@@ -69,7 +69,8 @@ export function checkConfig(config: GatehouseConfig): void {
 
 /**
  * Read (optional) file, apply overrides, validate, check. Relative paths in the file (dataDir,
- * rulesFile) are resolved against the file's folder, as users expect from a config file.
+ * rulesFile, TLS files) are resolved against the file's folder, as users expect from a config file;
+ * --data-dir on the command line against the working directory.
  */
 export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<GatehouseConfig> {
   let raw: unknown = {};
@@ -83,6 +84,13 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
   if (typeof withPaths.rulesFile === 'string' && !isAbsolute(withPaths.rulesFile)) withPaths.rulesFile = resolve(base, withPaths.rulesFile);
   const config = validateConfig(configSchema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
   config.dataDir = resolve(config.dataDir);
+  // One rule for every path in a config file: relative to the file's folder.
+  for (const l of config.broker.listeners) {
+    if (!l.tls) continue;
+    l.tls.cert = resolve(base, l.tls.cert);
+    l.tls.key = resolve(base, l.tls.key);
+    if (l.tls.ca !== undefined) l.tls.ca = resolve(base, l.tls.ca);
+  }
   checkConfig(config);
   return config;
 }

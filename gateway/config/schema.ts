@@ -41,13 +41,13 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (max 64)')
       .default(defaultGatewayId)
       .describe('Identity of this gateway in control topics, heartbeats and metrics (default: the host name).'),
-    dataDir: z.string().min(1).default('./gatehouse-data').describe('Folder holding the store and default file exports (relative to the working directory).'),
+    dataDir: z.string().min(1).default('./gatehouse-data').describe("Folder holding the store and default file exports. Relative paths in a config file (dataDir, rulesFile, TLS files) are resolved against the config file's folder; --data-dir against the working directory."),
     log: logOptionsSchema.prefault({}),
     broker: brokerOptionsSchema.prefault({}),
     store: storeOptionsSchema.omit({ path: true }).prefault({}).describe('The local stream store (LevelDB under <dataDir>/store).'),
     streams: z
       .record(z.string().regex(NAME, 'stream names: letters, digits, _ . - (max 64)'), streamDefaultsSchema.prefault({}))
-      .default({ archive: { maxBytes: 256 * KiB * KiB, onFull: 'reject' } })
+      .default({ archive: { maxBytes: 256 * KiB * KiB, onFull: 'reject', localOnly: false } })
       .describe('Local streams by name, each { maxBytes, ttl, onFull }. Default: one stream `archive`.'),
     rules: z
       .unknown()

@@ -166,7 +166,10 @@ export class GroupCommitter {
       reject(
         new GatehouseError('GH_STREAM_FULL', `local stream '${s.name}' is full (${s.bytes} of ${max} bytes held, ${s.reserved} pending) for ${this.options.appendTimeoutMs} ms`, {
           where: s.name,
-          hint: `its exporters are behind or down: fix the destination, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`,
+          hint:
+            s.consumers.size === 0
+              ? `no exporter drains it: add an exporter with stream: ${s.name}, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`
+              : `its exporters are behind or down: fix the destination, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`,
         }),
       );
       this.wakeFull(s);

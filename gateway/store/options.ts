@@ -89,6 +89,10 @@ export const streamDefaultsSchema = z
       .enum(['reject', 'drop-oldest'])
       .default('reject')
       .describe("When an append does not fit: 'reject' holds it back (backpressure, then GH_STREAM_FULL), 'drop-oldest' drops the oldest records (counted)"),
+    localOnly: z
+      .boolean()
+      .default(false)
+      .describe('The stream is only read locally (admin API, inspection): check-config does not warn that no exporter drains it'),
   })
   .strict();
 

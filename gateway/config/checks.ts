@@ -1,0 +1,78 @@
+// Checks that need more than the schema: files the config names must exist (so `check-config`
+// fails where `start` would), and warnings about configurations that are valid but would lose or
+// hold data in a way users rarely intend (a stream that rules write and nothing exports fills up,
+// then every publish is refused).
+import { accessSync, constants } from 'node:fs';
+import { GatehouseError } from '../../core/errors.js';
+import type { GatehouseConfig } from './schema.js';
+
+/** Paths in the config are resolved against the config file's folder (see loadConfig). */
+const PATH_RULE = "relative paths are resolved against the config file's folder";
+
+function mustRead(path: string, where: string, what: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new GatehouseError('GH_CONFIG_INVALID', `${what} ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, {
+      where,
+      hint: `fix the path (${PATH_RULE}) or the file's permissions`,
+    });
+  }
+}
+
+/** Every file the configuration names exists and is readable; throws naming the key otherwise. */
+export function checkConfigFiles(config: GatehouseConfig): void {
+  if (config.rulesFile !== undefined) mustRead(config.rulesFile, 'rulesFile', 'the rule set file');
+  for (const [i, l] of config.broker.listeners.entries()) {
+    if (!l.tls) continue;
+    mustRead(l.tls.cert, `broker.listeners.${i}.tls.cert`, 'the TLS certificate');
+    mustRead(l.tls.key, `broker.listeners.${i}.tls.key`, 'the TLS private key');
+    if (l.tls.ca !== undefined) mustRead(l.tls.ca, `broker.listeners.${i}.tls.ca`, 'the TLS CA bundle');
+  }
+}
+
+export interface ConfigWarning {
+  where: string;
+  message: string;
+  hint: string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Local streams a rule set definition writes with `stream` actions (and error actions). */
+export function streamsWrittenByRules(ruleSet: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  const rules = isRecord(ruleSet) && Array.isArray(ruleSet.rules) ? ruleSet.rules : [];
+  for (const rule of rules) {
+    if (!isRecord(rule)) continue;
+    const name = typeof rule.name === 'string' ? rule.name : '?';
+    const actions = [...(Array.isArray(rule.actions) ? rule.actions : []), ...(rule.errorAction !== undefined ? [rule.errorAction] : [])];
+    for (const a of actions) {
+      if (isRecord(a) && isRecord(a.stream) && typeof a.stream.name === 'string' && !out.has(a.stream.name)) out.set(a.stream.name, name);
+    }
+  }
+  return out;
+}
+
+/**
+ * Valid but probably wrong: a stream that rules write, that no exporter drains and that is not
+ * marked `localOnly`, fills up and then (onFull: reject) refuses every publish routed to it.
+ */
+export function configWarnings(config: GatehouseConfig, ruleSet: unknown, exportedStreams: Iterable<string>): ConfigWarning[] {
+  const exported = new Set(exportedStreams);
+  const warnings: ConfigWarning[] = [];
+  for (const [stream, rule] of streamsWrittenByRules(ruleSet)) {
+    const opts = config.streams[stream];
+    if (exported.has(stream) || opts?.localOnly) continue;
+    const full = opts?.onFull === 'drop-oldest' ? 'then drops its oldest records' : 'then refuses every publish routed to it (no PUBACK)';
+    warnings.push({
+      where: `streams.${stream}`,
+      message: `rule '${rule}' writes stream '${stream}', but no exporter exports it: it fills up to maxBytes and ${full}`,
+      hint: `add an exporter with stream: ${stream} under exporters:, or mark the stream localOnly: true if it is only read locally`,
+    });
+  }
+  return warnings;
+}

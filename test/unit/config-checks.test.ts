@@ -1,0 +1,67 @@
+// check-config catches what `start` would trip over: files the config names (rule set, TLS), and
+// a stream that rules write while nothing exports it (it would fill up, then refuse publishes).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { main } from '../../gateway/cli/main.js';
+import { tempDir } from '../helpers/index.js';
+
+async function checkConfig(file: string): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const w = (f: (s: string) => void): Writable => new Writable({ write: (c: Buffer, _e, cb) => (f(c.toString()), cb()) });
+  let code: number;
+  try {
+    code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });
+  } catch (e) {
+    code = 1;
+    err += String(e);
+  }
+  return { code, out, err };
+}
+
+test('a missing rulesFile is named with its key and the path rule', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, 'rulesFile: rules/missing.yaml\n');
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /GH_CONFIG_INVALID/);
+  assert.match(r.err, /rules\/missing\.yaml does not exist/);
+  assert.match(r.err, /at rulesFile/);
+  assert.match(r.err, /resolved against the config file's folder/);
+});
+
+test('TLS files that do not exist fail check-config, not only start', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, 'broker:\n  listeners:\n    - { host: 127.0.0.1, port: 8883, tls: { cert: tls/cert.pem, key: tls/key.pem } }\n');
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /the TLS certificate .*tls\/cert\.pem does not exist/);
+  assert.match(r.err, /broker\.listeners\.0\.tls\.cert/);
+});
+
+test('a stream that rules write and nothing exports is a warning; localOnly silences it', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const rules = "rules:\n  version: 1\n  rules:\n    - { name: keep, sql: \"SELECT * FROM 'a/#'\", actions: [{ stream: { name: alerts } }] }\n";
+  await writeFile(file, `streams: { archive: {}, alerts: {} }\n${rules}`);
+  const warned = await checkConfig(file);
+  assert.equal(warned.code, 0, warned.err);
+  assert.match(warned.err, /warning: rule 'keep' writes stream 'alerts', but no exporter exports it/);
+  assert.match(warned.err, /localOnly: true/);
+
+  await writeFile(file, `streams: { archive: {}, alerts: { localOnly: true } }\n${rules}`);
+  const quiet = await checkConfig(file);
+  assert.equal(quiet.code, 0, quiet.err);
+  assert.doesNotMatch(quiet.err, /warning/);
+
+  // The default config: archive is written by the default rule and exported by the default exporter.
+  await writeFile(file, 'gatewayId: gw1\n');
+  const dflt = await checkConfig(file);
+  assert.equal(dflt.code, 0, dflt.err);
+  assert.doesNotMatch(dflt.err, /warning/);
+});
