@@ -19,8 +19,7 @@ import { Registry } from 'prom-client';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
-import { createKinesisDestination, kinesisOptionsSchema } from '../../gateway/upstream/destinations/kinesis.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { startKinesalite } from '../helpers/peers.js';
@@ -57,13 +56,13 @@ async function startTarget(target: Target, maxRecords: number, deps: { logger: p
     if (process.env.BENCH_RX_INPROC) {
       const rx = await startFirehoseReceiver({ recordRequests: false });
       const destinationOptions = { type: 'http', url: rx.url, maxRecords };
-      return { destination: createHttpDestination(destinationOptions, deps), destinationOptions, count: async () => rx.acceptedRecords, close: () => rx.close() };
+      return { destination: createDestination(destinationOptions as { type: 'http' }, deps), destinationOptions, count: async () => rx.acceptedRecords, close: () => rx.close() };
     }
     const child = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: process.execArgv });
     const [{ url }] = (await once(child, 'message')) as [{ url: string }];
     const destinationOptions = { type: 'http', url, maxRecords };
     return {
-      destination: createHttpDestination(destinationOptions, deps),
+      destination: createDestination(destinationOptions as { type: 'http' }, deps),
       destinationOptions,
       count: async () => {
         const reply = once(child, 'message') as Promise<[{ accepted: number }]>;
@@ -84,7 +83,7 @@ async function startTarget(target: Target, maxRecords: number, deps: { logger: p
   await admin.send(new CreateStreamCommand({ StreamName: 'bench', ShardCount: 2 }));
   admin.destroy();
   const destinationOptions = { type: 'kinesis', streamName: 'bench', region: 'us-east-1', endpoint: peer.url, ...creds, maxRecords };
-  return { destination: createKinesisDestination(kinesisOptionsSchema.parse(destinationOptions), deps), destinationOptions, count: async () => NaN, close: () => peer.stop() };
+  return { destination: createDestination(destinationOptions as { type: 'kinesis' }, deps), destinationOptions, count: async () => NaN, close: () => peer.stop() };
 }
 
 async function runOnce(target: Target, maxRecords: number, N: number): Promise<Record<string, string | number>> {

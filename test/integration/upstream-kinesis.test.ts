@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { TestContext } from 'node:test';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createKinesisDestination } from '../../gateway/upstream/destinations/kinesis.js';
+import { createKinesisDestination, kinesisOptionsSchema } from '../../gateway/upstream/destinations/kinesis.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
@@ -24,7 +24,7 @@ async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: K
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: shards }));
   const deps = testDeps();
-  const dest = createKinesisDestination({ streamName: 'gh', region: 'us-east-1', endpoint: peer.url, ...creds, requestTimeoutMs: 3000, sdkMaxAttempts: 1, maxRecords: 500, maxRecordBytes: 1024 * 1024, maxBatchBytes: 5 * 1024 * 1024 }, deps);
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', region: 'us-east-1', endpoint: peer.url, ...creds, requestTimeoutMs: 3000, sdkMaxAttempts: 1, maxRecords: 500, maxRecordBytes: 1024 * 1024, maxBatchBytes: 5 * 1024 * 1024 }), deps);
   await dest.start();
   t.after(() => dest.stop());
   return { peer, admin, dest, deps };
@@ -86,10 +86,10 @@ test('kinesis: partition key template and fallback to topic', async (t) => {
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: 1 }));
   const deps = testDeps();
-  const dest = createKinesisDestination({ streamName: 'gh', endpoint: peer.url, ...creds, partitionKey: '{stream}/{key}' } as never, deps);
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds, partitionKey: '{stream}/{key}' }), deps);
   await dest.start();
   t.after(() => dest.stop());
-  const plain = createKinesisDestination({ streamName: 'gh', endpoint: peer.url, ...creds } as never, deps);
+  const plain = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds }), deps);
   await plain.start();
   t.after(() => plain.stop());
   assert.ok(allOk(await dest.send([rec(1, 'k1')], new AbortController().signal)));
@@ -97,7 +97,7 @@ test('kinesis: partition key template and fallback to topic', async (t) => {
   assert.ok(allOk(await plain.send([noKey], new AbortController().signal)));
   const keys = (await readAll(admin)).flat().map((x) => x.key);
   assert.deepEqual(keys, ['telemetry/k1', 'plain/topic']);
-  assert.throws(() => createKinesisDestination({ streamName: 'gh', partitionKey: '{nope}' } as never, deps), /unknown field/);
+  assert.throws(() => createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', partitionKey: '{nope}' }), deps), /unknown field/);
 });
 
 test('kinesis: a record over 1 MiB is rejected as permanent, the others go through', async (t) => {
@@ -115,7 +115,7 @@ test('kinesis: a record over 1 MiB is rejected as permanent, the others go throu
 test('kinesis: a missing stream is a retryable whole-batch error (throws), no record lost', async (t) => {
   const peer = await startKinesalite(t);
   const deps = testDeps();
-  const dest = createKinesisDestination({ streamName: 'absent', endpoint: peer.url, ...creds } as never, deps);
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'absent', endpoint: peer.url, ...creds }), deps);
   await dest.start();
   t.after(() => dest.stop());
   await assert.rejects(dest.send([rec(1, 'a')], new AbortController().signal), (err: Error & { code?: string }) => err.code === 'GH_EXPORT_RETRYABLE' && /ResourceNotFound/.test(err.message));

@@ -18,7 +18,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { fileDestinationSchema, type FileDestinationOptions } from '../options.js';
+import type { FileDestinationOptions } from '../options.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -171,13 +171,8 @@ export class FileDestination implements Destination {
   }
 }
 
-export function createFileDestination(options: unknown, deps: RuntimeDeps & { dataDir?: string }): FileDestination {
-  const parsed = fileDestinationSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid file destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
-      where: 'destination', hint: 'see docs/upstream.md (file destination)', details: parsed.error.issues,
-    });
-  }
-  const dir = parsed.data.dir ?? join(deps.dataDir ?? './gatehouse-data', 'export');
-  return new FileDestination({ ...parsed.data, dir }, deps);
+/** Options arrive validated (registry.ts); `dir` defaults to <dataDir>/export. */
+export function createFileDestination(options: FileDestinationOptions, deps: RuntimeDeps & { dataDir?: string }): FileDestination {
+  const dir = options.dir ?? join(deps.dataDir ?? './gatehouse-data', 'export');
+  return new FileDestination({ ...options, dir }, deps);
 }

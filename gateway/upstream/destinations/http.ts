@@ -14,7 +14,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { httpDestinationSchema, type HttpDestinationOptions } from '../options.js';
+import type { HttpDestinationOptions } from '../options.js';
 
 const gzipAsync = promisify(gzip);
 /** Largest response body read (the protocol's responses are tiny). */
@@ -159,12 +159,7 @@ function errorDetail(body: string): string {
   return body.slice(0, 200);
 }
 
-export function createHttpDestination(options: unknown, deps: RuntimeDeps): HttpDestination {
-  const parsed = httpDestinationSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid http destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
-      where: 'destination', hint: 'see docs/upstream.md (http destination)', details: parsed.error.issues,
-    });
-  }
-  return new HttpDestination(parsed.data, deps);
+/** Options arrive validated (registry.ts). */
+export function createHttpDestination(options: HttpDestinationOptions, deps: RuntimeDeps): HttpDestination {
+  return new HttpDestination(options, deps);
 }

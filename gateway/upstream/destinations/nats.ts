@@ -15,7 +15,7 @@ import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } f
 
 const MiB = 1024 * 1024;
 
-export const natsOptionsSchema = z.object({
+export const natsOptionsSchema = z.strictObject({
   servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nats://127.0.0.1:4222')
     .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
   subject: z.string().min(1).default('gatehouse.{stream}')
@@ -29,7 +29,7 @@ export const natsOptionsSchema = z.object({
   user: z.string().optional().describe('User name (with password).'),
   password: z.string().optional().describe('Password. Never logged or shown in status.'),
   token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
-  tls: z.object({
+  tls: z.strictObject({
     caFile: z.string().optional().describe('CA bundle to verify the server.'),
     certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
     keyFile: z.string().optional().describe('Client key (mutual TLS).'),
@@ -81,8 +81,7 @@ function recordFailure(err: unknown): RecordResult {
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
 }
 
-export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): Destination {
-  const o = natsOptionsSchema.parse(options);
+export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destination {
   const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject');
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.

@@ -4,22 +4,23 @@
 // same object: retries are idempotent.
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
-import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { awsClientConfig, awsConnectionShape, checkCredentialPair, classifyAwsError } from './aws-common.js';
-import { OK, destinationMetrics } from './common.js';
+import { recordId, type Destination, type DestinationLimits } from '../types.js';
+import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
+import { destinationMetrics } from './common.js';
 
 const gzip = promisify(gzipCb);
 const MiB = 1024 * 1024;
 
 export const S3_DEFAULT_KEY_TEMPLATE = '!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/{stream}-{firstSeq}-{lastSeq}.ndjson';
 
-export const s3OptionsSchema = z.object({
+export const s3OptionsSchema = z.strictObject({
   bucket: z.string().min(3).max(63).describe('Bucket name.'),
   ...awsConnectionShape,
   prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
@@ -120,8 +121,7 @@ export function ndjsonLine(r: StoredRecord, format: 'auto' | 'base64' | 'utf8'):
   return `${head},"payloadBase64":"${r.payload.toString('base64')}"}`;
 }
 
-export function createS3Destination(options: S3Options, deps: RuntimeDeps): Destination {
-  const o = s3OptionsSchema.parse(options);
+export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destination {
   const keyParts = compileS3KeyTemplate(o.keyTemplate);
   const suffix = o.gzip ? '.gz' : '';
   const target = `s3://${o.bucket}/${o.prefix}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
@@ -145,50 +145,39 @@ export function createS3Destination(options: S3Options, deps: RuntimeDeps): Dest
     },
     async send(records, signal) {
       if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'S3 destination used before start()', { where: target, hint: 'call start() first' });
-      const results: RecordResult[] = new Array(records.length);
-      // Oversized records are rejected alone; the rest still form the object.
-      const keep: StoredRecord[] = [];
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!;
-        if (r.payload.length > o.maxRecordBytes) {
-          metrics.recordFailures.inc({ kind: 's3', target, code: 'TOO_LARGE' });
-          results[i] = { ok: false, retryable: false, error: `record of ${r.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`, code: 'TOO_LARGE' };
-        } else {
-          keep.push(r);
-        }
-      }
-      if (keep.length === 0) return results;
-      const lines = new Array<string>(keep.length);
-      for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
-      let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-      if (o.gzip) body = await gzip(body);
-      const key = `${o.prefix}${renderS3Key(keyParts, keep)}${suffix}`;
-      try {
-        await client.send(new sdk!.PutObjectCommand({
-          Bucket: o.bucket,
-          Key: key,
-          Body: body,
-          ContentType: 'application/x-ndjson',
-          ContentEncoding: o.gzip ? 'gzip' : undefined,
-          StorageClass: o.storageClass,
-          Metadata: { 'gatehouse-stream': keep[0]!.stream, 'gatehouse-first-seq': String(keep[0]!.seq), 'gatehouse-last-seq': String(keep[keep.length - 1]!.seq), 'gatehouse-records': String(keep.length) },
-        }), { abortSignal: signal });
-      } catch (err) {
-        const c = classifyAwsError(err);
-        if (c.retryable) {
-          metrics.calls.inc({ kind: 's3', target, outcome: 'retryable' });
-          throw new GatehouseError('GH_EXPORT_RETRYABLE', `S3 PutObject ${key} failed: ${c.message}`, { where: target, cause: err, details: { code: c.code } });
-        }
-        metrics.calls.inc({ kind: 's3', target, outcome: 'permanent' });
-        metrics.recordFailures.inc({ kind: 's3', target, code: c.code }, keep.length);
-        log.warn({ code: c.code, err: c.message, key }, 'S3 rejected PutObject');
-        const fail: RecordResult = { ok: false, retryable: false, error: `S3 PutObject rejected: ${c.message}`, code: c.code };
-        for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = fail;
-        return results;
-      }
-      metrics.calls.inc({ kind: 's3', target, outcome: 'ok' });
-      for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = OK;
-      return results;
+      // Oversized records are rejected alone; the rest form the object (one per call: the loop
+      // already batches within the limits, so a batch is normally one object).
+      const keyOf = (idx: readonly number[]): string => `${o.prefix}${renderS3Key(keyParts, idx.map((i) => records[i]!))}${suffix}`;
+      return sendAwsBatch({
+        kind: 's3',
+        target,
+        operation: 'S3 PutObject',
+        limits,
+        metrics,
+        log,
+        size: (i) => records[i]!.payload.length,
+        tooLarge: (i) => `record of ${records[i]!.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`,
+        // PutObject has no per-entry results: the object is stored whole or not at all.
+        entryFailure: (code, message) => ({ ok: false, retryable: true, error: `${code}: ${message ?? ''}`, code }),
+        describeCall: (idx) => `S3 PutObject ${keyOf(idx)}`,
+        async put(idx, sig) {
+          const keep = idx.map((i) => records[i]!);
+          const lines = new Array<string>(keep.length);
+          for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
+          let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+          if (o.gzip) body = await gzip(body);
+          await client!.send(new sdk!.PutObjectCommand({
+            Bucket: o.bucket,
+            Key: keyOf(idx),
+            Body: body,
+            ContentType: 'application/x-ndjson',
+            ContentEncoding: o.gzip ? 'gzip' : undefined,
+            StorageClass: o.storageClass,
+            Metadata: { 'gatehouse-stream': keep[0]!.stream, 'gatehouse-first-seq': String(keep[0]!.seq), 'gatehouse-last-seq': String(keep[keep.length - 1]!.seq), 'gatehouse-records': String(keep.length) },
+          }), { abortSignal: sig });
+          return idx.map((): AwsEntryOutcome => ({ ok: true }));
+        },
+      }, records.length, signal);
     },
   };
 }
