@@ -29,6 +29,7 @@ const N_HTTP = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const N_KINESIS = Number(process.env.BENCH_KINESIS_RECORDS ?? Math.min(N_HTTP, 50_000));
 const BATCHES = (process.env.BENCH_BATCH ?? '500').split(',').map(Number);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'http,kinesis').split(',') as Target[];
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 let peakRss = 0;
@@ -79,7 +80,7 @@ async function startTarget(target: Target, maxRecords: number, deps: { logger: p
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   const peer = await startKinesalite(t);
   // HTTP/1.1: kinesalite does not speak the SDK's default HTTP/2.
-  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   await admin.send(new CreateStreamCommand({ StreamName: 'bench', ShardCount: 2 }));
   admin.destroy();
   const destinationOptions = { type: 'kinesis', streamName: 'bench', region: 'us-east-1', endpoint: peer.url, ...creds, maxRecords };

@@ -10,6 +10,7 @@ import type { LocalStreams } from '../../gateway/store/types.js';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { createDestination } from '../../gateway/upstream/registry.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 
@@ -142,7 +143,11 @@ test('file export: restart resumes from the checkpoint after reopening the store
 });
 
 test('file export: a bad destination config is refused with a clear error', () => {
-  assert.throws(() => createDestination({ type: 'file', maxFileBytes: 'big' } as { type: 'file' }, testDeps()), /GH_DESTINATION_CONFIG|invalid file destination: maxFileBytes/);
+  assert.throws(() => createDestination({ type: 'file', maxFileBytes: 'big' } as { type: 'file' }, testDeps()), (err: unknown) => {
+    assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
+    assert.match(err.message, /destination\.maxFileBytes: .*expected number/);
+    return true;
+  });
 });
 
 test('file export: an unwritable folder is a retryable error, never a crash or a skipped record', async (t) => {

@@ -72,6 +72,7 @@ function rec(seq: number, data = `r${seq}`): StoredRecord {
   return { stream: 's', seq, topic: 't', receivedAt: seq, payload: Buffer.from(data) };
 }
 
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 test('firehose: partial failures map per record; the resend of only the failed ones succeeds', async (t) => {

@@ -12,6 +12,7 @@ import type { Destination, RecordResult } from '../../gateway/upstream/types.js'
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
 import { startKinesalite, type Peer } from '../helpers/peers.js';
 
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 function rec(seq: number, key: string, payload?: Buffer): StoredRecord {
@@ -20,7 +21,7 @@ function rec(seq: number, key: string, payload?: Buffer): StoredRecord {
 
 async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: KinesisClient; dest: Destination; deps: ReturnType<typeof testDeps> }> {
   const peer = await startKinesalite(t);
-  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: shards }));
   const deps = testDeps();
@@ -82,7 +83,7 @@ test('kinesis: records arrive complete and in per-partition order, keyed by devi
 
 test('kinesis: partition key template and fallback to topic', async (t) => {
   const peer = await startKinesalite(t);
-  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: 1 }));
   const deps = testDeps();

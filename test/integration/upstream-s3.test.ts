@@ -11,6 +11,7 @@ import type { Destination } from '../../gateway/upstream/types.js';
 import { testDeps } from '../helpers/index.js';
 import { startS3rver, type Peer } from '../helpers/peers.js';
 
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 // 2024-03-05T07:08:09Z
 const T0 = Date.UTC(2024, 2, 5, 7, 8, 9);
@@ -21,7 +22,7 @@ function rec(seq: number, payload: string | Buffer, extra: Partial<StoredRecord>
 
 async function setup(t: TestContext, opts: Partial<S3Options> = {}): Promise<{ peer: Peer; admin: S3Client; dest: Destination }> {
   const peer = await startS3rver(t, ['archive']);
-  const admin = new S3Client({ region: 'us-east-1', endpoint: peer.url, forcePathStyle: true, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new S3Client({ region: 'us-east-1', endpoint: peer.url, forcePathStyle: true, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
   const dest = createS3Destination(s3OptionsSchema.parse({ bucket: 'archive', endpoint: peer.url, forcePathStyle: true, ...creds, requestTimeoutMs: 3000, ...opts }), testDeps());
   await dest.start();
