@@ -3,7 +3,7 @@
 import type { Client, PublishPacket, Subscription, AedesPublishPacket, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
-import { errorMessage } from '../../core/errors.js';
+import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { aclHasDeny, compileClientAcl } from './acl.js';
 import type { ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
@@ -14,7 +14,8 @@ import { DUMMY_HASH, verifyPassword } from './password.js';
 /** Protocol violations aedes reports through clientError/connectionError (parser errors are counted at the parser). */
 const PROTOCOL_ERROR = /Invalid protocol|not allowed in PUBLISH|empty topic|too many levels|queue limit|maxInflightInbound|unacceptable protocol|did not arrive in time|invalid topic/i;
 
-type AuthCallback = (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void;
+type AuthError = GatehouseError & { returnCode: number };
+type AuthCallback = (err: AuthError | null, ok: boolean | null) => void;
 
 export interface HookDeps {
   options: BrokerOptions;
@@ -40,8 +41,9 @@ export interface AedesHooks {
   onClientError(client: Client, err: Error): void;
 }
 
-function authError(returnCode: 2 | 3 | 4 | 5, message: string): Error & { returnCode: number } {
-  return Object.assign(new Error(message), { returnCode });
+/** A refusal aedes turns into a CONNACK with `returnCode` (2 id rejected, 3 unavailable, 4 bad credentials, 5 not authorized). */
+function authError(returnCode: 2 | 3 | 4 | 5, err: GatehouseError): AuthError {
+  return Object.assign(err, { returnCode });
 }
 
 function toProperties(p: NonNullable<PublishPacket['properties']>): MessageProperties {
@@ -84,17 +86,17 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     cb: AuthCallback,
   ): void {
     const st = states.get(client);
-    if (!st) return cb(authError(3, 'unknown connection'), null);
+    if (!st) return cb(authError(3, ERRORS.GH_INTERNAL({ reason: 'authenticate() for an unknown connection' })), null);
     if (st.emptyIdPersistent) {
       stats.protocolErrors++;
-      return cb(authError(2, 'a zero-length client id needs clean session'), null);
+      return cb(authError(2, ERRORS.GH_CLIENT_ID_REJECTED({ reason: 'a zero-length client id needs clean session' })), null);
     }
     const anonymous = username === undefined || username === '';
     if (anonymous || (usersByName.size === 0 && options.allowAnonymous)) {
       // With no users configured, a user name proves nothing: the client is anonymous.
       if (!options.allowAnonymous) {
         stats.authFailures++;
-        return cb(authError(5, 'anonymous clients are not allowed'), null);
+        return cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: 'anonymous clients are not allowed' })), null);
       }
       return accept(st, undefined, cb);
     }
@@ -104,8 +106,8 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       if (ok && hash !== undefined) return accept(st, username, cb);
       stats.authFailures++;
       log.info({ user: username, ip: st.ip }, 'MQTT authentication failed');
-      cb(authError(4, 'bad user name or password'), null);
-    }, (err: unknown) => cb(authError(3, errorMessage(err)), null));
+      cb(authError(4, ERRORS.GH_AUTH_FAILED({ reason: 'bad user name or password' })), null);
+    }, (err: unknown) => cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null));
   }
 
   function accept(st: ConnState, user: string | undefined, cb: AuthCallback): void {
@@ -115,7 +117,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (stats.clients >= maxConnections && !deps.hasClient(client.id)) {
       stats.connectionsRefused++;
       log.warn({ maxConnections }, 'connection limit reached, refusing client');
-      return cb(authError(3, 'server connection limit reached'), null);
+      return cb(authError(3, ERRORS.GH_TOO_MANY_CLIENTS({ maxConnections })), null);
     }
     st.authorized = true;
     stats.clients++;
@@ -134,23 +136,23 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     const st = client ? states.get(client) : undefined;
     if (!st) {
       // a will published by aedes for a client that is gone (only with persistent sessions)
-      return cb(new Error('no connection state'));
+      return cb(ERRORS.GH_INTERNAL({ reason: 'publish without connection state' }));
     }
     const topic = packet.topic;
     if (topic.charCodeAt(0) === 36 && topic.startsWith('$SYS')) {
       stats.aclDeniedPublish++;
-      return cb(new Error('$SYS topics are reserved'));
+      return cb(ERRORS.GH_ACL_DENIED({ topic, reason: '$SYS topics are reserved for the broker' }));
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     if (payload.length > maxPayloadBytes) {
       stats.payloadTooLarge++;
       log.info({ client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
-      return cb(new Error(`payload of ${payload.length} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`));
+      return cb(ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: payload.length, maxPayloadBytes }));
     }
     if (!st.acl.canWrite(topic)) {
       stats.aclDeniedPublish++;
       log.info({ client: st.client.id, user: st.user, topic }, 'publish denied by ACL: disconnecting');
-      return cb(new Error(`publish to ${topic} denied by ACL`));
+      return cb(ERRORS.GH_ACL_DENIED({ topic, reason: 'not granted by the client ACL' }));
     }
     const qos = packet.qos;
     stats.messagesIn[qos]!++;
@@ -162,7 +164,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
 
   function authorizeSubscribe(client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void {
     const st = states.get(client);
-    if (!st) return cb(new Error('no connection state'));
+    if (!st) return cb(ERRORS.GH_INTERNAL({ reason: 'subscribe without connection state' }));
     const verdict = st.acl.subscribe(sub.topic);
     if (verdict === 'deny') {
       stats.aclDeniedSubscribe++;
