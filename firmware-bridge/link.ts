@@ -60,7 +60,7 @@ class Link implements SerialLink {
     this.now = deps.now ?? Date.now;
     this.framing = createFraming(o.framing);
     this.codec = createCodec(o.codec);
-    this.topic = compileTopic(o.topic, o.name, `${where}.topic`);
+    this.topic = compileTopic(o.topic, o.name, `${where}.topic`, (m) => deps.logger.warn({ link: o.name }, m));
     if (o.codec.type === 'struct' && !this.framing.binarySafe) {
       throw new GatehouseError('GH_CONFIG_INVALID', 'the struct codec needs a binary-safe framing', { where: `${where}.framing`, hint: 'use framing type cobs, slip or crc' });
     }
@@ -103,7 +103,7 @@ class Link implements SerialLink {
     this.stopped = false;
     const o = this.options;
     if (o.commandTopic && this.deps.subscribe) {
-      const filter = compileTopic(o.commandTopic, o.name, `serial.${o.name}.commandTopic`).filter();
+      const filter = compileTopic(o.commandTopic, o.name, `serial.${o.name}.commandTopic`, (m) => this.deps.logger.warn({ link: o.name }, m)).filter();
       this.unsubscribe = this.deps.subscribe(filter, (topic, payload) => {
         this.writeCommand(payload).catch((err) => this.errLog.warn({ err: errorMessage(err), topic }, 'serial downlink command not written'));
       });

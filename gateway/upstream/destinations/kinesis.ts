@@ -21,7 +21,7 @@ export const kinesisOptionsSchema = z.strictObject({
   streamName: z.string().min(1).max(128).describe('Name of the Kinesis data stream.'),
   ...awsConnectionShape,
   partitionKey: z.string().min(1).optional()
-    .describe("Partition key template with {key}, {topic}, {stream}. Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex."),
+    .describe("Partition key template with ${key}, ${topic}, ${stream} ({key} etc. still read, deprecated). Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex."),
   maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecords call (service limit 500).'),
   maxRecordBytes: z.number().int().min(1).max(10 * MiB).default(MiB)
     .describe('Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.'),
@@ -51,17 +51,17 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
 }
 
 export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): Destination {
+  const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
+  const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   const keyParts: TemplatePart[] | undefined = o.partitionKey === undefined
     ? undefined
-    : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey');
-  const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
+    : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey', (m) => log.warn(m));
   // Limits of one PutRecords call (in Kinesis records), and what the loop may hand to send():
   // with aggregation many user records fit in one Kinesis record, so a batch may hold more.
   const callLimits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const limits: DestinationLimits = o.aggregate ? { ...callLimits, maxRecords: AGGREGATE_MAX_USER_RECORDS } : callLimits;
   const aggregateMaxBytes = Math.min(DEFAULT_AGGREGATE_MAX_BYTES, o.maxRecordBytes);
   const metrics = destinationMetrics(deps.registry);
-  const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   let client: KinesisClient | undefined;
   let sdk: KinesisSdk | undefined;
 

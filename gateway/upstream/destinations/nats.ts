@@ -18,8 +18,8 @@ const MiB = 1024 * 1024;
 export const natsOptionsSchema = z.strictObject({
   servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nats://127.0.0.1:4222')
     .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
-  subject: z.string().min(1).default('gatehouse.{stream}')
-    .describe("Subject template: {stream}, {key}, {topic} (the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_')."),
+  subject: z.string().min(1).default('gatehouse.${stream}')
+    .describe("Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_')."),
   stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
   createStream: z.boolean().default(false)
     .describe('Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.'),
@@ -82,13 +82,13 @@ function recordFailure(err: unknown): RecordResult {
 }
 
 export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destination {
-  const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject');
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
   const target = `nats:${servers.map((s) => s.replace(/\/\/[^@/]*@/, '//')).join(',')}/${o.stream}`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'nats', target });
+  const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject', (m) => log.warn(m));
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let connected = false;
