@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { FileDestinationOptions } from '../options.js';
@@ -131,7 +131,7 @@ export class FileDestination implements Destination {
     } catch (err) {
       // Leave the file (a partial line may end it); the batch is retried into a new file.
       await this.closeCurrent().catch(() => undefined);
-      throw new GatehouseError('GH_EXPORT_RETRYABLE', `writing ${file.path} failed: ${err instanceof Error ? err.message : String(err)}`, {
+      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `writing ${file.path} failed: ${err instanceof Error ? err.message : String(err)}` }, {
         where: file.path, cause: err, hint: 'check free disk space and permissions of the export folder',
       });
     }
@@ -149,7 +149,7 @@ export class FileDestination implements Destination {
     try {
       handle = await open(path, 'a');
     } catch (err) {
-      throw new GatehouseError('GH_EXPORT_RETRYABLE', `cannot create export file ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `cannot create export file ${path}: ${err instanceof Error ? err.message : String(err)}` }, {
         where: path, cause: err, hint: 'check that the export folder is writable',
       });
     }

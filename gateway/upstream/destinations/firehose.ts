@@ -5,7 +5,7 @@ import type { FirehoseClient, _Record as FirehoseRecord } from '@aws-sdk/client-
 type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
@@ -64,7 +64,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
       client = undefined;
     },
     async send(records, signal) {
-      if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'Firehose destination used before start()', { where: target, hint: 'call start() first' });
+      if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'Firehose destination used before start()' }, { where: target, hint: 'call start() first' });
       return sendAwsBatch({
         kind: 'firehose',
         target,

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
@@ -110,7 +110,7 @@ export class HttpDestination implements Destination {
     if (status === 429) return { ok: false, retryable: true, error, code: 'THROTTLED' };
     // 502/503/504: the endpoint (or a proxy in front of it) is down: an outage, thrown so the loop
     // retries without spending the records' retry budget.
-    if (status === 502 || status === 503 || status === 504) throw new GatehouseError('GH_EXPORT_RETRYABLE', error, { hint: 'the endpoint is unavailable; records wait in the local stream' });
+    if (status === 502 || status === 503 || status === 504) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
     // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
     return { ok: false, retryable: false, error, code: status === 413 ? 'TOO_LARGE' : undefined };
@@ -120,7 +120,7 @@ export class HttpDestination implements Destination {
     const mod = this.url.protocol === 'https:' ? https : http;
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
-        reject(new GatehouseError('GH_EXPORT_RETRYABLE', `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}`, {
+        reject(ERRORS.GH_EXPORT_RETRYABLE({ reason: `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}` }, {
           where: this.target, cause: err, hint: 'check that the endpoint is reachable; the batch is retried with the same request id',
         }));
       };

@@ -7,7 +7,7 @@ import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kine
 type KinesisSdk = typeof import('@aws-sdk/client-kinesis');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
@@ -137,7 +137,7 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
       client = undefined;
     },
     async send(records, signal) {
-      if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'Kinesis destination used before start()', { where: target, hint: 'call start() first' });
+      if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'Kinesis destination used before start()' }, { where: target, hint: 'call start() first' });
       // Partition keys are computed once: they count toward the record and call size limits.
       const keys: string[] = new Array(records.length);
       for (let i = 0; i < records.length; i++) keys[i] = partitionKey(records[i]!);

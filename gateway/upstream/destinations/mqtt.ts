@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';
@@ -196,7 +196,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const c = client;
       if (!c || !c.connected) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', 'upstream MQTT broker not connected', { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'upstream MQTT broker not connected' }, { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
       }
       const results: RecordResult[] = new Array(records.length);
       const pending: Promise<void>[] = [];

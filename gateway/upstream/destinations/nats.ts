@@ -8,7 +8,7 @@ import {
 } from 'nats';
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
@@ -195,14 +195,14 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', 'NATS is not connected', { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' });
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'NATS is not connected' }, { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' });
       }
       try {
         await ensureStream();
       } catch (err) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
         if (err instanceof GatehouseError) throw err;
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', `JetStream stream check failed: ${shortError(err)}`, { where: target, cause: err });
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `JetStream stream check failed: ${shortError(err)}` }, { where: target, cause: err });
       }
       signal.throwIfAborted();
       const client = js;

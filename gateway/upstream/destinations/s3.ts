@@ -8,7 +8,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import { legacyNote, scanTemplate } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits } from '../types.js';
@@ -143,7 +143,7 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
       client = undefined;
     },
     async send(records, signal) {
-      if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'S3 destination used before start()', { where: target, hint: 'call start() first' });
+      if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'S3 destination used before start()' }, { where: target, hint: 'call start() first' });
       // Oversized records are rejected alone; the rest form the object (one per call: the loop
       // already batches within the limits, so a batch is normally one object).
       const keyOf = (idx: readonly number[]): string => `${o.prefix}${renderS3Key(keyParts, idx.map((i) => records[i]!))}${suffix}`;
