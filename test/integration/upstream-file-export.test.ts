@@ -11,7 +11,7 @@ import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { createDestination } from '../../gateway/upstream/registry.js';
 import { isGatehouseError } from '../../core/errors.js';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -175,4 +175,7 @@ test('file export: an unwritable folder is a retryable error, never a crash or a
   assert.match(exporter.status().lastError?.message ?? '', /GH_EXPORT_RETRYABLE|ENOTDIR|EEXIST/);
   await rm(join(out, year));
   await waitUntil(() => exporter.status().lastExportedSeq === 1, 'exported once writable');
+  // Counted like every destination's calls.
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'retryable' }) >= 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'ok' }), 1);
 });

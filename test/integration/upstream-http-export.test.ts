@@ -125,7 +125,7 @@ test('http: a 200 with a wrong requestId is a failure and is retried', async (t)
 });
 
 test('http: 413 is permanent: the bad record is dead-lettered, the rest delivered', async (t) => {
-  const { streams, rx, exporter } = await rig(t);
+  const { streams, rx, exporter, deps } = await rig(t);
   rx.rejectWhen((records) => records.some((b) => b.includes('POISON')), 413);
   await append(streams, 1, 12, (i) => (i === 7 ? '{"n":7,"POISON":true}' : `{"n":${i}}`));
   await exporter.start();
@@ -134,8 +134,12 @@ test('http: 413 is permanent: the bad record is dead-lettered, the rest delivere
   const dlq = await streams.read('telemetry-dlq', 1);
   assert.equal(dlq.length, 1);
   assert.equal(dlq[0]!.attrs?.sourceSeq, '7');
-  assert.match(dlq[0]!.attrs?.error ?? '', /HTTP 413/);
+  assert.match(dlq[0]!.attrs?.error ?? '', /^GH_EXPORT_PERMANENT: HTTP 413/);
   assert.equal(dlq[0]!.attrs?.destination, `http:${rx.url}`);
+  // Counted like every destination's calls: the rejected requests (whole batch, then the halves) and the good ones.
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'permanent' }) >= 1);
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'ok' }) >= 1);
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'http', code: 'TOO_LARGE' }) >= 1);
   // Later records still flow.
   await append(streams, 13, 15);
   await waitUntil(() => exporter.status().lastExportedSeq === 15, 'later records exported');

@@ -1,4 +1,4 @@
-// Small helpers shared by the cloud destinations (kinesis, firehose, s3, mqtt, nats):
+// Small helpers shared by the destinations (file, http, kinesis, firehose, s3, mqtt, nats):
 // per-destination metrics, limit checks, and compiled string templates.
 import { Counter, type Registry } from 'prom-client';
 import { GatehouseError } from '../../../core/errors.js';

@@ -19,6 +19,7 @@ import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { FileDestinationOptions } from '../options.js';
+import { destinationMetrics, type DestinationMetrics } from './common.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -73,9 +74,12 @@ export class FileDestination implements Destination {
   private busy: Promise<void> = Promise.resolve();
   /** Files closed since start (for tests and status). */
   filesWritten = 0;
+  /** The metrics every destination reports (common.ts). */
+  private readonly metrics: DestinationMetrics;
 
   constructor(private readonly options: FileDestinationOptions & { dir: string }, private readonly deps: RuntimeDeps) {
     this.target = options.dir;
+    this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
   }
 
@@ -105,7 +109,13 @@ export class FileDestination implements Destination {
     // Serialise with the age timer's close so a write never races a close.
     const run = this.busy.then(() => this.write(records));
     this.busy = run.catch(() => undefined);
-    await run;
+    try {
+      await run;
+    } catch (err) {
+      this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'retryable' });
+      throw err;
+    }
+    this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'ok' });
     const out: RecordResult[] = new Array(records.length);
     out.fill({ ok: true });
     return out;
