@@ -19,6 +19,8 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinat
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export). */
   dataDir?: string;
+  /** Where the block sits in the configuration, for problem paths (default "destination"). */
+  where?: string;
 }
 
 /** Builds a destination from a raw `{ type, ...options }` block (validating it first). */
@@ -41,7 +43,7 @@ export function parseDestinationOptions<S extends z.ZodType>(schema: S, options:
 
 /** A destination kind: its options schema and a factory that takes the parsed options. */
 export function destinationKind<S extends z.ZodType>(schema: S, kind: string, create: (o: z.output<S>, deps: DestinationDeps) => Destination): DestinationFactory {
-  return (options, deps) => create(parseDestinationOptions(schema, options, kind), deps);
+  return (options, deps) => create(parseDestinationOptions(schema, options, kind, deps.where), deps);
 }
 
 /** Built-in factories; copy or extend it (no global mutation needed). */

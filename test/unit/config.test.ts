@@ -88,6 +88,15 @@ test('check-config: exit 0 on a good file, 1 with the rule errors on a bad rule 
   assert.match(err2.text(), /line 1, column \d+/);
 });
 
+test('check-config: an unknown destination key is refused with its full config path (issue #17)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'typo.yaml');
+  await writeFile(file, 'exporters:\n  - { name: a, stream: archive, destination: { type: file, dirr: /tmp/out } }\n');
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  assert.match(err.text(), /GH_DESTINATION_CONFIG: file destination is invalid \(1 problem\):\n {2}- exporters\.0\.destination\.dirr: unknown key 'dirr'/);
+});
+
 test('unknown command and bad flags exit 2 with usage', async () => {
   const err = sink();
   assert.equal(await main(['frobnicate'], { stdout: sink().stream, stderr: err.stream }), 2);
