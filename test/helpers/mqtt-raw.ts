@@ -26,10 +26,15 @@ function packet(firstByte: number, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from([firstByte]), remainingLength(body.length), body]);
 }
 
-export function connectPacket(clientId: Buffer | string, opts: { level?: number; will?: { topic: Buffer | string; payload: Buffer } } = {}): Buffer {
-  const flags = 0x02 | (opts.will ? 0x04 : 0);
+export function connectPacket(
+  clientId: Buffer | string,
+  opts: { level?: number; will?: { topic: Buffer | string; payload: Buffer }; username?: string; password?: string } = {},
+): Buffer {
+  const flags = 0x02 | (opts.will ? 0x04 : 0) | (opts.username !== undefined ? 0x80 : 0) | (opts.password !== undefined ? 0x40 : 0);
   const parts = [mqttString('MQTT'), Buffer.from([opts.level ?? 4, flags, 0x00, 0x3c]), mqttString(clientId)];
   if (opts.will) parts.push(mqttString(opts.will.topic), mqttString(opts.will.payload));
+  if (opts.username !== undefined) parts.push(mqttString(opts.username));
+  if (opts.password !== undefined) parts.push(mqttString(opts.password));
   return packet(0x10, Buffer.concat(parts));
 }
 
