@@ -49,6 +49,8 @@ export const ERROR_CODES = {
   GH_ADMIN_LISTEN: 'The admin API could not bind its address',
   GH_CONTROL_CHANNEL: 'The MQTT control channel is not connected or a control message was refused',
   GH_JOB_FAILED: 'A scheduled job failed (it runs again at its next time)',
+  GH_CONTROL_DOCUMENT: 'A remote update document is malformed, not for this gateway, or expired',
+  GH_CONTROL_REPLAY: 'A remote update document is not newer than the highest version accepted (replay or downgrade)',
   GH_INTERNAL: 'An unexpected internal error (a bug: please report it)',
 } as const;
 
