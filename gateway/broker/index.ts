@@ -213,6 +213,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     stop() {
       stopping ??= (async () => {
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
+        preConnect.stop();
         await new Promise<void>((r) => aedes.close(() => r()));
         for (const s of sockets) s.destroy();
         await Promise.all(closed);

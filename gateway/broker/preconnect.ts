@@ -2,10 +2,15 @@
 //
 // A silent socket costs a file descriptor and a parser, and before this guard 1,200 of them
 // pushed a legitimate device past the listener's connection cap (closed, no CONNACK, nothing
-// logged). Pre-CONNECT sockets do not count against maxConnections; when one more would exceed
-// either limit, the OLDEST pre-CONNECT socket (of that address, else overall) is closed, so a
-// fresh device that sends its CONNECT promptly always gets in. Every socket also has
+// logged). Pre-CONNECT sockets do not count against maxConnections; when there are more than
+// either limit allows, the OLDEST pre-CONNECT sockets (of that address, else overall) are closed,
+// so a fresh device that sends its CONNECT promptly always gets in. Every socket also has
 // connectTimeoutMs to send CONNECT (aedes closes it after that).
+//
+// The limits are enforced `graceMs` after they are exceeded, not at accept: a burst of honest
+// clients (a fleet reconnecting after a gateway restart) is accepted in one go before any of their
+// CONNECTs is read, and shedding at accept would close sockets whose CONNECT is already on its
+// way. Meanwhile the listener's own cap (maxConnections + maxPendingConnections + 64) bounds them.
 import type { Socket } from 'node:net';
 
 export interface PreConnectLimits {
@@ -23,21 +28,21 @@ export class PreConnectGuard {
   private readonly byAddress = new Map<string, Set<Socket>>();
   private readonly addressOf = new WeakMap<Socket, string>();
 
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly limits: PreConnectLimits,
     private readonly onShed: (socket: Socket, reason: ShedReason, address: string) => void,
+    private readonly graceMs = 100,
   ) {}
 
   get size(): number {
     return this.all.size;
   }
 
-  /** A new socket: make room (shedding the oldest silent ones), then track it. */
+  /** A new socket: track it; over a limit, shed the oldest pending sockets after the grace time. */
   admit(socket: Socket, address = 'unknown'): void {
     let mine = this.byAddress.get(address);
-    if (mine && mine.size >= this.limits.maxPendingPerAddress) this.shed(mine.values().next().value!, 'address');
-    if (this.all.size >= this.limits.maxPending) this.shed(this.all.values().next().value!, 'total');
-    mine = this.byAddress.get(address);
     if (!mine) {
       mine = new Set();
       this.byAddress.set(address, mine);
@@ -45,6 +50,25 @@ export class PreConnectGuard {
     mine.add(socket);
     this.all.add(socket);
     this.addressOf.set(socket, address);
+    if ((mine.size > this.limits.maxPendingPerAddress || this.all.size > this.limits.maxPending) && !this.timer) {
+      this.timer = setTimeout(() => this.enforce(), this.graceMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Shed the oldest pending sockets until every limit holds. */
+  enforce(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const mine of [...this.byAddress.values()]) {
+      while (mine.size > this.limits.maxPendingPerAddress) this.shed(mine.values().next().value!, 'address');
+    }
+    while (this.all.size > this.limits.maxPending) this.shed(this.all.values().next().value!, 'total');
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** The socket sent CONNECT (or closed): it no longer counts here. */
