@@ -114,10 +114,11 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       rateLog(`shed-${reason}`, { ip, reason, pending: preConnect.size, shed: stats.preConnectShedAddress + stats.preConnectShedTotal }, 'too many sockets without CONNECT: closed the oldest');
     },
   );
+  const authGuard = new AuthGuard(options.authBackoff, now);
   const hooks = createAedesHooks({
     options, stats, log, now, states, live, commit,
     hasClient: (id) => aedes.clients[id] !== undefined,
-    authGuard: new AuthGuard(options.authBackoff, now),
+    authGuard,
     rateLog,
     topicGuard: deps.topicGuard,
     onPublishRefused: publishRefused,
@@ -142,6 +143,14 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   function onSocket(socket: Socket, listener: string): void {
     stats.connections++;
     if (stopping) {
+      socket.destroy();
+      return;
+    }
+    // A banned address is closed at accept: no parser, no CONNECT, no password check. This is
+    // what keeps a wrong-password flood cheap once it is banned (thousands of attempts a second).
+    if (authGuard.banned(socket.remoteAddress, undefined) === 'address') {
+      stats.authBannedAttempts++;
+      rateLog('banned-accept', { ip: socket.remoteAddress, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
       socket.destroy();
       return;
     }
