@@ -88,6 +88,10 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
 
   function onClientError(client: Client, err: Error): void {
     if (PROTOCOL_ERROR.test(err.message)) stats.protocolErrors++;
+    if (err.message === 'drain timeout') {
+      stats.slowConsumerDisconnects++;
+      log.warn({ client: client?.id, ip: states.get(client)?.ip, drainTimeoutMs: options.drainTimeoutMs }, 'slow subscriber: socket full for drainTimeoutMs, disconnected');
+    }
     if (err.message === 'connect did not arrive in time') {
       stats.connectTimeouts++;
       deps.rateLog('connect-timeout', { ip: states.get(client)?.ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');

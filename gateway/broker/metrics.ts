@@ -129,6 +129,6 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     },
   });
   mirrorCounter(registry, 'gatehouse_mqtt_outbound_dropped_total', 'QoS 0 deliveries dropped because the subscriber queue was over half full', () => s.outboundDropped);
-  mirrorCounter(registry, 'gatehouse_mqtt_slow_consumer_disconnects_total', 'Subscribers disconnected because their outgoing queue overflowed with QoS 1/2 messages', () => s.slowConsumerDisconnects);
+  mirrorCounter(registry, 'gatehouse_mqtt_slow_consumer_disconnects_total', 'Subscribers disconnected as slow consumers: outgoing queue overflowed with QoS 1/2 messages, or socket full for drainTimeoutMs', () => s.slowConsumerDisconnects);
   mirrorCounter(registry, 'gatehouse_mqtt_publish_rejected_total', 'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent', () => s.publishRejected);
 }

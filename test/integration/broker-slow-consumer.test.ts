@@ -6,14 +6,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type MqttClient } from 'mqtt';
-import { createBroker, type Broker } from '../../gateway/broker/index.js';
+import { createBroker, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { metricValue, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 
-async function start(t: TestContext): Promise<{ broker: Broker; deps: RuntimeDeps; url: string }> {
+async function start(t: TestContext, limits: BrokerOptionsInput = { drainTimeoutMs: 600_000, outbound: { maxQueueMessages: 200, maxQueueBytes: 512 * 1024 } }): Promise<{ broker: Broker; deps: RuntimeDeps; url: string }> {
   const deps = testDeps();
   const broker = await createBroker(
-    { listeners: [{ host: '127.0.0.1', port: 0 }], drainTimeoutMs: 600_000, outbound: { maxQueueMessages: 200, maxQueueBytes: 512 * 1024 } },
+    { listeners: [{ host: '127.0.0.1', port: 0 }], ...limits },
     { ...deps, onPublish: () => Promise.resolve() },
   );
   await broker.start();
@@ -72,4 +72,21 @@ test('a paused QoS 0 subscriber: deliveries are dropped (counted), it stays conn
   assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total'), 0);
   assert.ok(broker.clients().some((c) => c.id === 'slow-0'), 'a QoS 0 subscriber is not disconnected for being slow');
   console.log(`# QoS 0 deliveries dropped to the frozen subscriber: ${dropped} of 400`);
+});
+
+test('a paused subscriber within the queue limits is disconnected after drainTimeoutMs (logged, counted); the publisher never waited', async (t) => {
+  const { broker, deps, url } = await start(t, { drainTimeoutMs: 300, outbound: { maxQueueMessages: 100_000, maxQueueBytes: 256 * 1024 * 1024 } });
+  await pausedSubscriber(t, url, 'big/#', 1);
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub-drain' });
+  t.after(() => pub.endAsync(true));
+  const payload = Buffer.alloc(64 * 1024, 7);
+  // publish until the broker gives up on the frozen subscriber (its socket stays full)
+  await withTimeout(
+    (async () => {
+      while ((await metricValue(deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total')) === 0) await pub.publishAsync('big/x', payload, { qos: 1 });
+    })(),
+    60_000,
+    'the drain timeout to disconnect the subscriber',
+  );
+  await waitUntil(() => !broker.clients().some((c) => c.id === 'slow-1'), 'the slow subscriber to be gone', 5000);
 });
