@@ -68,6 +68,8 @@ export const ERROR_CATALOGUE = {
   GH_ADMIN_LISTEN: { group: 'admin / control', meaning: 'The admin API could not bind its address', message: 'admin API cannot listen on {host}:{port}: {reason}', hint: 'free the port or change admin.port' },
   GH_CONTROL_CHANNEL: { group: 'admin / control', meaning: 'The MQTT control channel is not connected or a control message was refused', message: '{reason}', hint: 'check the control channel configuration and connection' },
   GH_JOB_FAILED: { group: 'admin / control', meaning: 'A scheduled job failed (it runs again at its next time)', message: '{reason}', hint: 'see the job log; it runs again at its next time' },
+  GH_CONTROL_DOCUMENT: { group: 'admin / control', meaning: 'A remote update document is malformed, not for this gateway, or expired', message: 'update document refused: {reason}', hint: 'sign a new document for this gateway (targets) with a later expiresAt: gatehouse rules sign --targets ID' },
+  GH_CONTROL_REPLAY: { group: 'admin / control', meaning: 'A remote update document is not newer than the highest version accepted (replay or downgrade)', message: 'update document version {version} is not above the accepted version {accepted}', hint: 'sign the update (or rollback) with a document version above the accepted one: gatehouse rules sign --version N' },
   GH_INTERNAL: { group: 'admin / control', meaning: 'An unexpected internal error (a bug: please report it)', message: '{reason}', hint: 'please report it with the log lines around it' },
 } as const satisfies Record<string, ErrorSpec>;
 
