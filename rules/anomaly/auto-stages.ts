@@ -12,8 +12,9 @@
 // The point's score is the largest of the three; `stage` records which one it was.
 // Suppression follows the score: after an alarm (score >= restThreshold) the output is 0 for
 // restPeriod points, restarted by every further high score (one event, one alarm, at its
-// start), unless a score reaches the bar = alarm score + breakThrough (a far stronger event, or a
-// value far outside everything seen), which is reported and raises the bar in turn.
+// start), unless the spatial rule fires (a value outside everything seen) or a score reaches the
+// bar = alarm score + breakThrough (a far stronger event); either is reported and sets the bar
+// from its own score.
 
 /** Which stage gave a point its score (index into STAGE_NAMES). */
 export const STAGE_NONE = 0;
@@ -134,13 +135,14 @@ export class AutoStages {
     s[5] = far;
     let quiet = false;
     if (p.restPeriod > 0) {
-      quiet = s[1]! < p.restPeriod && score < s[2]!;
+      // a value outside everything seen, or a far stronger score, is never held back
+      quiet = s[1]! < p.restPeriod && score < s[2]! && stage !== STAGE_SPATIAL;
       if (score >= p.restThreshold) {
         s[1] = 0;
         if (!quiet) s[2] = score + p.breakThrough;
       } else s[1] = s[1]! + 1;
     }
-    s[4] = quiet ? 1 : 0;
+    s[4] = quiet && score >= p.restThreshold ? 1 : 0;
     return quiet ? 0 : score;
   }
 }
