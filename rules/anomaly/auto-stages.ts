@@ -5,7 +5,7 @@
 //  - warm-up z-score (points WARMUP_MIN .. warmPoints): before the forest and its rank likelihood
 //    can reach the alarm level, |x - mean| / std over every point seen so far, scaled so that
 //    z = warmupZ reaches AUTO_THRESHOLD. Warm-up is short-sighted, not blind.
-//  - spatial rule (from warmPoints on; HTM's NAB detector): a value outside the running min/max
+//  - spatial rule (from spatialFrom points on; HTM's NAB detector): a value outside the running min/max
 //    by more than spatialMargin x (max - min) scores AUTO_THRESHOLD + log10(distance / margin),
 //    so one decade further out is one decade rarer.
 //  - forest: the forest stage's score, computed by the caller (rank likelihood, raw gate).
@@ -39,8 +39,10 @@ export interface StageParams {
   spatialMargin: number;
   /** z-score that reaches the alarm level during warm-up (0 = no warm-up stage). */
   warmupZ: number;
-  /** Points after which the forest stage can alarm: the warm-up stage hands over to spatial. */
+  /** Points after which the forest stage can alarm: the warm-up z-score stops there. */
   warmPoints: number;
+  /** Points after which the spatial rule speaks (the range must mean something first). */
+  spatialFrom: number;
 }
 
 export class AutoStages {
@@ -94,17 +96,16 @@ export class AutoStages {
       if (n > 0) {
         const lo = st[o]!;
         const hi = st[o + 1]!;
-        if (!warm) {
-          if (p.warmupZ > 0 && n >= WARMUP_MIN) {
-            const mean = st[o + 2]!;
-            const std = Math.max(Math.sqrt(st[o + 3]! / (n - 1)), 1e-9 * (1 + Math.abs(mean)));
-            const w = (p.threshold * Math.abs(x - mean)) / (std * p.warmupZ);
-            if (w > score) {
-              score = w;
-              stage = STAGE_WARMUP;
-            }
+        if (!warm && p.warmupZ > 0 && n >= WARMUP_MIN) {
+          const mean = st[o + 2]!;
+          const std = Math.max(Math.sqrt(st[o + 3]! / (n - 1)), 1e-9 * (1 + Math.abs(mean)));
+          const w = (p.threshold * Math.abs(x - mean)) / (std * p.warmupZ);
+          if (w > score) {
+            score = w;
+            stage = STAGE_WARMUP;
           }
-        } else if (p.spatialMargin > 0) {
+        }
+        if (n >= p.spatialFrom && p.spatialMargin > 0) {
           const out = x > hi ? x - hi : x < lo ? lo - x : 0;
           if (out > 0) {
             const range = Math.max(hi - lo, 1e-9 * (1 + Math.abs(hi) + Math.abs(lo)));

@@ -42,7 +42,7 @@ export const AUTO_INFO: DetectorInfo = {
     { name: 'restPeriod', type: 'integer', default: 150, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold (one alarm per event; 0 = off)' },
     { name: 'restThreshold', type: 'number', default: AUTO_THRESHOLD, min: 0, max: 1e9, description: 'score that starts a rest period (the alarm level)' },
     { name: 'breakThrough', type: 'number', default: 1, min: 0, max: 1e9, description: 'a score this far above the one that started the rest period is reported anyway (1 = ten times rarer; 1e9 = never)' },
-    { name: 'spatialMargin', type: 'number', default: 0.05, min: 0, max: 1e9, description: 'after warm-up, a value outside the running min/max by more than this share of the range scores >= AUTO_THRESHOLD (HTM NAB spatial rule; 0 = off)' },
+    { name: 'spatialMargin', type: 'number', default: 0.1, min: 0, max: 1e9, description: 'from point subSampleSize on, a value outside the running min/max by more than this share of the range scores >= AUTO_THRESHOLD and breaks through a rest period (HTM NAB spatial rule; 0 = off)' },
     { name: 'warmupZ', type: 'number', default: 6, min: 0, max: 1e9, description: 'during warm-up, |x - mean| / std over the points seen that reaches AUTO_THRESHOLD (0 = silent warm-up)' },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point' },
     { name: 'seed', type: 'integer', default: 42, min: 0, max: 2147483647, description: 'random seed' },
@@ -123,6 +123,8 @@ export class AutoDetector implements StatefulDetector {
       spatialMargin: num(params, 'spatialMargin'),
       warmupZ: num(params, 'warmupZ'),
       warmPoints: this.warmPoints,
+      // from the forest's warm-up on (cross-validated against from warmPoints: docs/anomaly.md)
+      spatialFrom: this.sample,
     });
     this.shingle = new Float64Array(this.dimension);
     this.input = new Float64Array(this.inputs);

@@ -194,7 +194,7 @@ test('auto: the spatial rule fires outside the running range by the margin, not 
   const outside = autoExplain(det, hi + 0.5 * (hi - lo));
   assert.equal(outside.stage, 'spatial');
   assert.ok(Math.abs(outside.spatial - 0.5) < 1e-9, `distance in ranges: ${outside.spatial}`);
-  assert.ok(Math.abs(outside.score - (AUTO_THRESHOLD + Math.log10(0.5 / 0.05))) < 1e-9, `score ${outside.score}`);
+  assert.ok(Math.abs(outside.score - (AUTO_THRESHOLD + Math.log10(0.5 / 0.1))) < 1e-9, `score ${outside.score}`);
 });
 
 test('auto breakthrough: a much stronger score inside a rest period is reported; a similar one is not', () => {
