@@ -41,6 +41,8 @@ interface Knobs {
   spatialEarly: number;
   /** tail fit from this many scores (0 = rank evidence) */
   tailFrom: number;
+  /** raw scores averaged before the rank (Numenta's is 10) */
+  averageWindow: number;
 }
 const NEVER = 1e9;
 const AXES: { [K in keyof Knobs]: number[] } = {
@@ -53,9 +55,18 @@ const AXES: { [K in keyof Knobs]: number[] } = {
   spatialMargin: [0, 0.05, 0.1],
   spatialEarly: [0, 1],
   tailFrom: [0, 100],
+  averageWindow: [1],
 };
+// --axes name=v1,v2;name=v3 replaces axes (e.g. a focused run)
+const axesArg = process.argv[process.argv.indexOf('--axes') + 1];
+if (process.argv.includes('--axes') && axesArg) {
+  for (const part of axesArg.split(';')) {
+    const [name, list] = part.split('=');
+    (AXES as Record<string, number[]>)[name!] = list!.split(',').map(Number);
+  }
+}
 /** The defaults: principled values, spatialMargin and spatial-from-256 chosen by this CV (docs/anomaly.md). */
-const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 1, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0 };
+const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 1, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0, averageWindow: 1 };
 
 const t0 = performance.now();
 const nab = await loadNab(nabDir);
@@ -85,11 +96,11 @@ for (const td of AXES.timeDecay) {
     perFile.push(raw);
   }
   raws.set(td, perFile);
-  for (const hw of AXES.historyWindow) for (const tail of AXES.tail) for (const tf of AXES.tailFrom) {
+  for (const hw of AXES.historyWindow) for (const tail of AXES.tail) for (const tf of AXES.tailFrom) for (const aw of AXES.averageWindow) {
     ranks.set(
-      `${td}/${hw}/${tail}/${tf}`,
+      `${td}/${hw}/${tail}/${tf}/${aw}`,
       perFile.map((raw) => {
-        const r = new RankLikelihood(1, hw, 0, tail, tf || rankEvidence(AUTO_THRESHOLD));
+        const r = new RankLikelihood(aw, hw, 0, tail, tf || rankEvidence(AUTO_THRESHOLD));
         return raw.map((v) => (Number.isNaN(v) ? 0 : r.update(v)));
       }),
     );
@@ -99,7 +110,7 @@ console.log(`forest + rank scores for ${corpus.length} series in ${((performance
 
 function runStages(k: Knobs, fi: number, out: Float64Array): void {
   const raw = raws.get(k.timeDecay)![fi]!;
-  const rank = ranks.get(`${k.timeDecay}/${k.historyWindow}/${k.tail}/${k.tailFrom}`)![fi]!;
+  const rank = ranks.get(`${k.timeDecay}/${k.historyWindow}/${k.tail}/${k.tailFrom}/${k.averageWindow}`)![fi]!;
   const x = corpus[fi]!.series.values;
   const st = new AutoStages(1, { threshold: AUTO_THRESHOLD, restThreshold: AUTO_THRESHOLD, restPeriod: k.restPeriod, breakThrough: k.breakThrough, spatialMargin: k.spatialMargin, warmupZ: 6, warmPoints, spatialFrom: k.spatialEarly ? SAMPLE : warmPoints });
   const v = new Float64Array(1);
@@ -240,6 +251,10 @@ const families: Array<[string, (k: Knobs) => boolean]> = [
   ['new defaults, spatialMargin tuned', tuned('spatialMargin')],
   ['new defaults, restPeriod tuned', tuned('restPeriod')],
   ['new defaults, tail + tailFrom tuned', tuned('tail', 'tailFrom')],
+  ['new defaults + averageWindow 10 (Numenta)', only({ averageWindow: 10 })],
+  ['new defaults + rawGate 3', only({ rawGate: 3 })],
+  ['new defaults, averageWindow tuned', tuned('averageWindow')],
+  ['new defaults, rawGate tuned', tuned('rawGate')],
   [`all ${variants.length} variants tuned`, () => true],
 ];
 
@@ -247,6 +262,7 @@ console.log(`\nNAB subset: ${nabFiles.length} files, ${windowsOf(nabFiles)} wind
 console.log('in-sample = best variant + threshold chosen on the 18 NAB files; LOFO = leave one NAB file out (train: other 17 + synthetic); LOCO = leave one category out (9 folds), reported on NAB files | on synthetic\n');
 for (const [label, pred] of families) {
   const fam = variants.map((k, i) => (pred(k) ? i : -1)).filter((i) => i >= 0);
+  if (fam.length === 0) continue; // not on this run's axes
   for (const fixed of [false, true]) {
     const ins = choose(fam, nabFiles, fixed);
     const inSample = scoreOn(ins, nabFiles);
