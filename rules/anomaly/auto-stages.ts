@@ -13,8 +13,9 @@
 // Suppression follows the score: after an alarm (score >= restThreshold) the output is 0 for
 // restPeriod points, restarted by every further high score (one event, one alarm, at its
 // start), unless the spatial rule fires (a value outside everything seen) or a score reaches the
-// bar = alarm score + breakThrough (a far stronger event); either is reported and sets the bar
-// from its own score.
+// bar = alarm strength + breakThrough (a far stronger event; for the forest, strength is its
+// ungated evidence AUTO_THRESHOLD x raw / rawGate, which has no ceiling); either is reported and
+// sets the bar from its own strength.
 
 /** Which stage gave a point its score (index into STAGE_NAMES). */
 export const STAGE_NONE = 0;
@@ -80,8 +81,11 @@ export class AutoStages {
   /**
    * Combine the stages for one point (values: the k inputs) and learn it.
    * @param forest the forest stage's score for this point (0 while the forest is cold)
+   * @param forestStrength the forest's evidence on the same scale without the rank's ceiling
+   *   (AUTO_THRESHOLD x raw / rawGate): what a breakthrough is measured on, since the rank
+   *   score cannot exceed log10(n + 1) and so cannot rise far above the alarm that started a rest
    */
-  update(values: ArrayLike<number>, forest: number): number {
+  update(values: ArrayLike<number>, forest: number, forestStrength = forest): number {
     const p = this.p;
     const s = this.s;
     const st = this.stats;
@@ -137,10 +141,13 @@ export class AutoStages {
     let quiet = false;
     if (p.restPeriod > 0) {
       // a value outside everything seen, or a far stronger score, is never held back
-      quiet = s[1]! < p.restPeriod && score < s[2]! && stage !== STAGE_SPATIAL;
+      // the forest's strength counts whichever stage gave the score, so the bar set by a spatial
+      // alarm is not undercut by the same outlier's forest evidence a point later
+      const strength = Math.max(score, forestStrength);
+      quiet = s[1]! < p.restPeriod && strength < s[2]! && stage !== STAGE_SPATIAL;
       if (score >= p.restThreshold) {
         s[1] = 0;
-        if (!quiet) s[2] = score + p.breakThrough;
+        if (!quiet) s[2] = strength + p.breakThrough;
       } else s[1] = s[1]! + 1;
     }
     s[4] = quiet && score >= p.restThreshold ? 1 : 0;

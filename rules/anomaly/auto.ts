@@ -64,6 +64,11 @@ export function gateScore(rankScore: number, raw: number, rawGate: number): numb
   return rawGate > 0 ? Math.min(rankScore, (AUTO_THRESHOLD * raw) / rawGate) : rankScore;
 }
 
+/** The forest's evidence without the rank's ceiling (what a breakthrough is measured on). */
+export function forestStrength(raw: number, rawGate: number): number {
+  return (AUTO_THRESHOLD * raw) / (rawGate > 0 ? rawGate : 2);
+}
+
 /** What the default detector saw in one point (anomaly_explain in SQL). */
 export interface AutoExplanation {
   score: number;
@@ -149,6 +154,7 @@ export class AutoDetector implements StatefulDetector {
     }
     s[1] = s[1]! + 1;
     let out = 0;
+    let strength = 0;
     s[3] = 0;
     s[4] = 0;
     if (s[1]! >= this.shingleSize) {
@@ -159,6 +165,7 @@ export class AutoDetector implements StatefulDetector {
           const r = this.rank.update(raw);
           s[4] = r;
           out = gateScore(r, raw, this.rawGate);
+          strength = forestStrength(raw, this.rawGate);
         } else if (this.post === POST_RAW) out = raw;
         else if (this.post === POST_LIKELIHOOD) out = this.lik.update(raw);
         else {
@@ -170,7 +177,7 @@ export class AutoDetector implements StatefulDetector {
       this.forest.update(sh, s[0]!);
       s[0] = s[0]! + 1;
     }
-    return this.stages.update(inp, out);
+    return this.stages.update(inp, out, this.post === POST_RANK ? strength : out);
   }
 
   /** update(), plus which stage gave the score and the evidence behind it. */

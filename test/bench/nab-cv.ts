@@ -16,7 +16,7 @@ import { resolve, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AUTO_THRESHOLD, createDetector } from '../../rules/anomaly/index.js';
 import { AutoStages } from '../../rules/anomaly/auto-stages.js';
-import { gateScore, rankEvidence } from '../../rules/anomaly/auto.js';
+import { forestStrength, gateScore, rankEvidence } from '../../rules/anomaly/auto.js';
 import { Forest } from '../../rules/anomaly/rcf-forest.js';
 import { RankLikelihood } from '../../rules/anomaly/likelihood.js';
 import { bestIndex, curve, loadNab, normalized, prepare, rawAt, sumCurves, thresholdGrid, PROFILE_NAMES, type Curve, type Prepared, type Profile } from './nab-lib.js';
@@ -43,6 +43,10 @@ interface Knobs {
   tailFrom: number;
   /** raw scores averaged before the rank (Numenta's is 10) */
   averageWindow: number;
+  /** z-score reaching the alarm level during warm-up (0 = silent warm-up) */
+  warmupZ: number;
+  /** breakthrough measured on the forest's ungated strength (1) or on the score (0) */
+  strengthBar: number;
 }
 const NEVER = 1e9;
 const AXES: { [K in keyof Knobs]: number[] } = {
@@ -56,6 +60,8 @@ const AXES: { [K in keyof Knobs]: number[] } = {
   spatialEarly: [0, 1],
   tailFrom: [0, 100],
   averageWindow: [1],
+  warmupZ: [6],
+  strengthBar: [0, 1],
 };
 // --axes name=v1,v2;name=v3 replaces axes (e.g. a focused run)
 const axesArg = process.argv[process.argv.indexOf('--axes') + 1];
@@ -66,7 +72,7 @@ if (process.argv.includes('--axes') && axesArg) {
   }
 }
 /** The defaults: principled values, spatialMargin and spatial-from-256 chosen by this CV (docs/anomaly.md). */
-const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 1, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0, averageWindow: 1 };
+const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 1, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0, averageWindow: 1, warmupZ: 6, strengthBar: 1 };
 
 const t0 = performance.now();
 const nab = await loadNab(nabDir);
@@ -112,12 +118,13 @@ function runStages(k: Knobs, fi: number, out: Float64Array): void {
   const raw = raws.get(k.timeDecay)![fi]!;
   const rank = ranks.get(`${k.timeDecay}/${k.historyWindow}/${k.tail}/${k.tailFrom}/${k.averageWindow}`)![fi]!;
   const x = corpus[fi]!.series.values;
-  const st = new AutoStages(1, { threshold: AUTO_THRESHOLD, restThreshold: AUTO_THRESHOLD, restPeriod: k.restPeriod, breakThrough: k.breakThrough, spatialMargin: k.spatialMargin, warmupZ: 6, warmPoints, spatialFrom: k.spatialEarly ? SAMPLE : warmPoints });
+  const st = new AutoStages(1, { threshold: AUTO_THRESHOLD, restThreshold: AUTO_THRESHOLD, restPeriod: k.restPeriod, breakThrough: k.breakThrough, spatialMargin: k.spatialMargin, warmupZ: k.warmupZ, warmPoints, spatialFrom: k.spatialEarly ? SAMPLE : warmPoints });
   const v = new Float64Array(1);
   for (let i = 0; i < x.length; i++) {
     v[0] = x[i]!;
-    const f = Number.isNaN(raw[i]!) ? 0 : gateScore(rank[i]!, raw[i]!, k.rawGate);
-    out[i] = st.update(v, f);
+    const cold = Number.isNaN(raw[i]!);
+    const f = cold ? 0 : gateScore(rank[i]!, raw[i]!, k.rawGate);
+    out[i] = st.update(v, f, cold ? 0 : k.strengthBar ? forestStrength(raw[i]!, k.rawGate) : f);
   }
 }
 
@@ -251,6 +258,12 @@ const families: Array<[string, (k: Knobs) => boolean]> = [
   ['new defaults, spatialMargin tuned', tuned('spatialMargin')],
   ['new defaults, restPeriod tuned', tuned('restPeriod')],
   ['new defaults, tail + tailFrom tuned', tuned('tail', 'tailFrom')],
+  ['new defaults, breakthrough on the score (rank-capped)', only({ strengthBar: 0 })],
+  ['new defaults, breakthrough 2', only({ breakThrough: 2 })],
+  ['new defaults, silent warm-up (warmupZ 0)', only({ warmupZ: 0 })],
+  ['new defaults, warmupZ 4', only({ warmupZ: 4 })],
+  ['new defaults, warmupZ 8', only({ warmupZ: 8 })],
+  ['new defaults, warmupZ tuned', tuned('warmupZ')],
   ['new defaults + averageWindow 10 (Numenta)', only({ averageWindow: 10 })],
   ['new defaults + rawGate 3', only({ rawGate: 3 })],
   ['new defaults, averageWindow tuned', tuned('averageWindow')],

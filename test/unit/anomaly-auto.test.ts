@@ -236,3 +236,15 @@ test('rank likelihood tail fit: beyond the record the score keeps rising; pure r
   const t10 = make(10).update(10);
   assert.ok(t5 > 3 && t10 > t5, `tail scores ${t5} < ${t10}`);
 });
+
+test('issue 16 regression: a repeated spike (35 at point 50 and again at 1,000) is flagged both times, rest period or not', () => {
+  for (const seed of [3, 6, 7]) {
+    const xs = gaussSeries(1200, seed);
+    xs[50] = 35;
+    xs[1000] = 35; // not outside the running range any more: the forest must carry it
+    const det = createDetector('auto');
+    const scores = xs.map((x) => det.update(x));
+    assert.ok(scores[50]! >= AUTO_THRESHOLD, `seed ${seed}: first spike ${scores[50]}`);
+    assert.ok(scores[1000]! >= AUTO_THRESHOLD, `seed ${seed}: second spike ${scores[1000]}`);
+  }
+});
