@@ -41,7 +41,7 @@ export const AUTO_INFO: DetectorInfo = {
     { name: 'rawGate', type: 'number', default: 2, min: 0, max: 1e9, description: 'rank: raw forest score needed as well (~1 = ordinary point; 2 = twice as easy to isolate); score = min(rank score, AUTO_THRESHOLD x raw / rawGate); 0 = off' },
     { name: 'restPeriod', type: 'integer', default: 150, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold (one alarm per event; 0 = off)' },
     { name: 'restThreshold', type: 'number', default: AUTO_THRESHOLD, min: 0, max: 1e9, description: 'score that starts a rest period (the alarm level)' },
-    { name: 'breakThrough', type: 'number', default: 1, min: 0, max: 1e9, description: 'a score this far above the one that started the rest period is reported anyway (1 = ten times rarer; 1e9 = never)' },
+    { name: 'breakThrough', type: 'number', default: 2, min: 0, max: 1e9, description: 'inside a rest period, a point whose strength (max of its score and the forest evidence AUTO_THRESHOLD x raw / rawGate) is this far above the alarm\'s is reported anyway (2 = the forest finds it 1.6 ordinary-point units easier to isolate; 1e9 = never)' },
     { name: 'spatialMargin', type: 'number', default: 0.1, min: 0, max: 1e9, description: 'from point subSampleSize on, a value outside the running min/max by more than this share of the range scores >= AUTO_THRESHOLD and breaks through a rest period (HTM NAB spatial rule; 0 = off)' },
     { name: 'warmupZ', type: 'number', default: 6, min: 0, max: 1e9, description: 'during warm-up, |x - mean| / std over the points seen that reaches AUTO_THRESHOLD (0 = silent warm-up)' },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point' },

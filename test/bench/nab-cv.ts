@@ -72,7 +72,7 @@ if (process.argv.includes('--axes') && axesArg) {
   }
 }
 /** The defaults: principled values, spatialMargin and spatial-from-256 chosen by this CV (docs/anomaly.md). */
-const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 1, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0, averageWindow: 1, warmupZ: 6, strengthBar: 1 };
+const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 2, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0, averageWindow: 1, warmupZ: 6, strengthBar: 1 };
 
 const t0 = performance.now();
 const nab = await loadNab(nabDir);
@@ -131,7 +131,7 @@ function runStages(k: Knobs, fi: number, out: Float64Array): void {
 // check: the harness reproduces the real detector (full 100 trees only)
 if (!quick) {
   const fi = corpus.findIndex((p) => p.series.key.includes('ec2_request_latency'));
-  const det = createDetector('auto', { timeDecay: DEFAULTS.timeDecay, tail: DEFAULTS.tail, spatialMargin: DEFAULTS.spatialMargin });
+  const det = createDetector('auto', { timeDecay: DEFAULTS.timeDecay, tail: DEFAULTS.tail, spatialMargin: DEFAULTS.spatialMargin, breakThrough: DEFAULTS.breakThrough });
   const mine = new Float64Array(corpus[fi]!.series.values.length);
   runStages(DEFAULTS, fi, mine);
   corpus[fi]!.series.values.forEach((x, i) => {
@@ -249,9 +249,10 @@ const tuned = (...axes: Array<keyof Knobs>) => (k: Knobs): boolean => {
 };
 const families: Array<[string, (k: Knobs) => boolean]> = [
   ['previous auto (rest 150, no spatial, no breakthrough)', only({ breakThrough: NEVER, spatialMargin: 0 })],
-  ['previous auto + breakthrough 1', only({ spatialMargin: 0 })],
-  ['previous auto + spatial 0.05 from point 626 + breakthrough 1 (first cut)', only({ spatialMargin: 0.05, spatialEarly: 0 })],
-  ['new defaults (spatial 0.1 from point 256, breakthrough 1)', only({})],
+  ['previous auto + breakthrough 2', only({ spatialMargin: 0 })],
+  ['previous auto + spatial 0.05 from point 626 + breakthrough 1 on the score (first cut)', only({ spatialMargin: 0.05, spatialEarly: 0, breakThrough: 1, strengthBar: 0 })],
+  ['new defaults (spatial 0.1 from point 256, breakthrough 2 on strength)', only({})],
+  ['new defaults, breakthrough 1', only({ breakThrough: 1 })],
   ['new defaults, no breakthrough', only({ breakThrough: NEVER })],
   ['new defaults, spatial from point 626', only({ spatialEarly: 0 })],
   ['new defaults + tail 10 (from 370 scores)', only({ tail: 10 })],
@@ -259,7 +260,7 @@ const families: Array<[string, (k: Knobs) => boolean]> = [
   ['new defaults, restPeriod tuned', tuned('restPeriod')],
   ['new defaults, tail + tailFrom tuned', tuned('tail', 'tailFrom')],
   ['new defaults, breakthrough on the score (rank-capped)', only({ strengthBar: 0 })],
-  ['new defaults, breakthrough 2', only({ breakThrough: 2 })],
+
   ['new defaults, silent warm-up (warmupZ 0)', only({ warmupZ: 0 })],
   ['new defaults, warmupZ 4', only({ warmupZ: 4 })],
   ['new defaults, warmupZ 8', only({ warmupZ: 8 })],
