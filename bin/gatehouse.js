@@ -14,7 +14,7 @@ function finish(code) {
 main(process.argv.slice(2)).then(
   (code) => finish(typeof code === 'number' ? code : 0),
   (err) => {
-    process.stderr.write(`gatehouse: ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(`gatehouse: ${err?.stack ? err.stack : err}\n`);
     finish(1);
   },
 );

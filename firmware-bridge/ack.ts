@@ -51,7 +51,7 @@ export class Acknowledger {
 
   /** A resent frame already committed: counted and acknowledged again (it is not handed on twice). */
   duplicate(seq: number): boolean {
-    if (!this.dedup || !this.dedup.set.has(seq)) return false;
+    if (!this.dedup?.set.has(seq)) return false;
     this.duplicates.inc();
     this.reply(true, seq);
     return true;

@@ -26,6 +26,7 @@ function clean(v: unknown): string {
       break;
     }
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be replaced in a topic level
   return bad ? s.replace(/[/+#\u0000]/g, '_') : s;
 }
 

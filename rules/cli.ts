@@ -4,6 +4,7 @@ import { GatehouseError, errorMessage } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { ActionRegistry, SqlVersion } from './types.js';
 import { compileSql, serializeOutput } from './sql/compiler.js';
+import type { CompiledQuery } from './sql/compile-types.js';
 import { EvalContext } from './sql/context.js';
 import { topicMatches } from './topic-index.js';
 import { loadRuleSetFile } from './schema.js';
@@ -71,7 +72,7 @@ export async function runRulesEval(argv: string[], io: CliIo): Promise<number> {
     io.stderr.write(`GH_ARG_INVALID: --sql-version must be 2016-03-23 or 2015-10-08, got '${version}'\n`);
     return 2;
   }
-  let query;
+  let query: CompiledQuery;
   try {
     query = compileSql(values.sql!, { sqlVersion: version as SqlVersion });
   } catch (err) {

@@ -63,7 +63,7 @@ export function parseEnvelope(payload: Buffer): RuleSetEnvelope {
 
 /** True when any of the keys verifies the signature over bytes. */
 export function verifyEnvelope(env: RuleSetEnvelope, keys: readonly KeyObject[]): boolean {
-  if (!env.signature || env.signature.length !== 64) return false;
+  if (env.signature?.length !== 64) return false;
   return keys.some((k) => verify(null, env.bytes, k, env.signature!));
 }
 

@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
 import { GatehouseError } from '../../core/errors.js';
-import { loadPublicKeys, parseEnvelope, verifyEnvelope } from './signing.js';
+import { loadPublicKeys, parseEnvelope, verifyEnvelope, type RuleSetEnvelope } from './signing.js';
 
 export type UpdateOrigin = 'remote' | 'admin';
 
@@ -63,7 +63,7 @@ export function createUpdateVerifier(opts: VerifierOptions, registry: Registry):
   return {
     hasKeys: keys.length > 0,
     unwrap(payload, origin) {
-      let env;
+      let env: RuleSetEnvelope;
       try {
         env = parseEnvelope(payload);
       } catch (err) {

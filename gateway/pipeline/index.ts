@@ -27,7 +27,7 @@ import { createDestination } from '../upstream/index.js';
 import { Ingest } from './ingest.js';
 import { RuleHost } from './rule-host.js';
 import { buildActionRegistry, streamAction, republishAction, serialAction, upstreamActionFactories } from './actions/index.js';
-import { BrokerSource, SerialSource, ControlSource, RepublishSource, createConfiguredSources } from './sources/index.js';
+import { ControlSource, RepublishSource, createConfiguredSources } from './sources/index.js';
 import { createExporterSet } from './exporters.js';
 
 /** The ingest half, in order. */

@@ -106,7 +106,7 @@ export class Activity {
         }
         continue;
       }
-      if (!seen || !seen.failing) {
+      if (!seen?.failing) {
         this.exporterSeen.set(e.name, { failing: true, message: err.message, eventAt: now });
         this.record({ kind: 'exporter', message: `exporter ${e.name} failing: ${err.message}` });
       } else if (seen.message !== err.message && now - seen.eventAt >= EXPORTER_REPEAT_MS) {

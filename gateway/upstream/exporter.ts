@@ -26,7 +26,7 @@
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
-import type { LocalStreams, StoredRecord } from '../store/types.js';
+import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { fullJitterDelay, sleep, ThrottlePacer } from './backoff.js';
@@ -368,7 +368,7 @@ class ExporterLoop implements Exporter {
   }
 
   private backlog(): ExporterStatus['backlog'] {
-    let info;
+    let info: StreamInfo;
     try {
       info = this.streams.info(this.stream);
     } catch {

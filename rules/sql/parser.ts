@@ -193,7 +193,7 @@ export class Parser {
     if (!this.acceptKw('AS')) return { kind: 'expr', expr, pos };
     // Aliases may be dotted (`AS bar.baz` builds nested output objects).
     let alias = this.aliasPart();
-    while (this.acceptPunct('.')) alias += '.' + this.aliasPart();
+    while (this.acceptPunct('.')) alias += `.${this.aliasPart()}`;
     return { kind: 'expr', expr, alias, pos };
   }
 
@@ -264,8 +264,7 @@ export class Parser {
       case 'qident':
         return { kind: 'field', name: t.text, pos: t.pos };
       case 'eof':
-        this.expected('an expression', t);
-      // eslint-disable-next-line no-fallthrough
+        return this.expected('an expression', t);
       case 'punct':
         return this.parsePunctPrefix(t);
       case 'ident':

@@ -39,7 +39,7 @@ const rssTimer = setInterval(() => {
 
 function payload(i: number): Buffer {
   const head = `{"device":"truck${i % 100}","seq":${i},"temp":${(90 + (i % 10) / 10).toFixed(1)},"pad":"`;
-  return Buffer.from(head + 'x'.repeat(200 - head.length - 2) + '"}');
+  return Buffer.from(`${head}${'x'.repeat(200 - head.length - 2)}"}`);
 }
 
 /** A TestContext stand-in for the peer helpers: collects their cleanups. */

@@ -54,7 +54,7 @@ for (const [n, name] of names.entries()) {
         rows.push(`${line.slice(0, c)},${score}`);
         points++;
       }
-      await writeFile(join(results, name, cat, `${name}_${file}`), rows.join('\n') + '\n');
+      await writeFile(join(results, name, cat, `${name}_${file}`), `${rows.join('\n')}\n`);
     }
   }
   const secs = (performance.now() - t0) / 1000;

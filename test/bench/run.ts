@@ -103,9 +103,9 @@ function runOne(b: Bench): Promise<Outcome> {
           try {
             json.push(JSON.parse(line.slice(11)));
           } catch {
-            process.stdout.write(line + '\n');
+            process.stdout.write(`${line}\n`);
           }
-        } else process.stdout.write(line + '\n');
+        } else process.stdout.write(`${line}\n`);
       }
     });
     let timedOut = false;
@@ -115,7 +115,7 @@ function runOne(b: Bench): Promise<Outcome> {
     }, b.timeoutS * 1000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (partial) process.stdout.write(partial + '\n');
+      if (partial) process.stdout.write(`${partial}\n`);
       const seconds = (performance.now() - t0) / 1000;
       if (code === 0) done({ name: b.name, status: 'ok', detail: b.what, seconds, json });
       else done({ name: b.name, status: 'failed', detail: timedOut ? `killed after ${b.timeoutS} s` : `exit ${code ?? signal}`, seconds, json });

@@ -40,5 +40,5 @@ for (const [label, sql, seconds] of CASES) {
   rows.push(`| ${label} | ${Math.round(rate).toLocaleString('en-US')} |`);
   engine.close();
 }
-console.log('| case | msgs/s |\n| --- | ---: |\n' + rows.join('\n'));
+console.log(`| case | msgs/s |\n| --- | ---: |\n${rows.join('\n')}`);
 if (sink < 0) console.log(sink);

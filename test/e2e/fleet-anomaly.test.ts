@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
 import { repoRoot, tempDir, waitUntil } from '../helpers/index.js';
@@ -13,7 +14,7 @@ import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helper
 async function exported(dir: string): Promise<string> {
   let text = '';
   const walk = async (d: string): Promise<void> => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(d, { withFileTypes: true });
     } catch {

@@ -24,7 +24,7 @@ function csv(n: number, spikeAt = -1): string {
     const v = i === spikeAt ? 60 : 20 + Math.sin(i / 5) + ((i * 7919) % 13) / 26;
     rows.push(`2024-01-01 00:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')},${v}`);
   }
-  return rows.join('\n') + '\n';
+  return `${rows.join('\n')}\n`;
 }
 
 test('detect writes timestamp,value,anomaly_score, one row per input row', async (t) => {
@@ -46,7 +46,7 @@ test('detect writes timestamp,value,anomaly_score, one row per input row', async
 test('strictly online: a prefix file scores exactly like the first rows of the full file', async (t) => {
   const dir = await tempDir(t);
   const full = csv(500, 420);
-  const prefix = full.split('\n').slice(0, 301).join('\n') + '\n';
+  const prefix = `${full.split('\n').slice(0, 301).join('\n')}\n`;
   await writeFile(join(dir, 'full.csv'), full);
   await writeFile(join(dir, 'prefix.csv'), prefix);
   for (const args of [[], ['--detector', 'rcf', '--param', 'numberOfTrees=20', '--param', 'subSampleSize=64'], ['--detector', 'zscore']]) {

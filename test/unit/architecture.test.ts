@@ -37,7 +37,7 @@ function importsOf(file: string): string[] {
   const out = new Set<string>();
   for (const m of src.matchAll(IMPORT)) {
     const spec = m[1] ?? m[2];
-    if (!spec || !spec.startsWith('.')) continue; // npm packages and node: builtins
+    if (!spec?.startsWith('.')) continue; // npm packages and node: builtins
     const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
     const candidates = [target, `${target}.ts`, join(target, 'index.ts')];
     const hit = candidates.find((c) => existsSync(c) && statSync(c).isFile());

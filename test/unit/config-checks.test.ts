@@ -11,7 +11,10 @@ import { tempDir } from '../helpers/index.js';
 async function checkConfig(file: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const w = (f: (s: string) => void): Writable => new Writable({ write: (c: Buffer, _e, cb) => (f(c.toString()), cb()) });
+  const w = (f: (s: string) => void): Writable => new Writable({ write: (c: Buffer, _e, cb) => {
+        f(c.toString());
+        cb();
+      } });
   let code: number;
   try {
     code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });

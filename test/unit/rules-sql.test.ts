@@ -194,7 +194,7 @@ test('binary payloads: SELECT * passes the bytes, function-only selects work, fi
   const bin = Buffer.from([0x00, 0xff, 0x10, 0x80]);
   const q = compileSql("SELECT * FROM 'a/b'");
   const out = evaluateQuery(q, new EvalContext(msg(bin)));
-  assert.ok(out && out.equals(bin));
+  assert.ok(out?.equals(bin));
   assert.equal(runRaw("SELECT encode(*, 'base64') AS data, topic() AS t FROM 'a/b'", bin), `{"data":"${bin.toString('base64')}","t":"a/b"}`);
   assert.equal(runRaw("SELECT x, topic() AS t FROM 'a/b'", bin), '{"t":"a/b"}');
   assert.equal(runRaw("SELECT * FROM 'a/b' WHERE x = 1", bin), undefined);

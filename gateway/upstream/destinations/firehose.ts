@@ -5,7 +5,7 @@ import type { FirehoseClient, _Record as FirehoseRecord } from '@aws-sdk/client-
 type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
@@ -43,7 +43,7 @@ export class HttpDestination implements Destination {
   /** The metrics every destination reports (common.ts). */
   private readonly metrics: DestinationMetrics;
 
-  constructor(private readonly options: HttpDestinationOptions, private readonly deps: RuntimeDeps) {
+  constructor(private readonly options: HttpDestinationOptions, deps: RuntimeDeps) {
     this.url = new URL(options.url);
     this.target = safeTarget(this.url);
     this.metrics = destinationMetrics(deps.registry);

@@ -7,7 +7,7 @@ import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kine
 type KinesisSdk = typeof import('@aws-sdk/client-kinesis');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';

@@ -194,7 +194,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     },
     async send(records, signal) {
       const c = client;
-      if (!c || !c.connected) {
+      if (!c?.connected) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'upstream MQTT broker not connected' }, { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
       }

@@ -119,7 +119,7 @@ export function registerMath(reg: FunctionRegistry): void {
       impl: (_c, a) => {
         const x = toNumber(a[0]);
         const y = toNumber(a[1]);
-        return x === undefined || y === undefined ? undefined : num(Math.pow(x, y));
+        return x === undefined || y === undefined ? undefined : num(x ** y);
       },
     },
     { name: 'rand', minArgs: 0, maxArgs: 0, impl: () => Math.random() },

@@ -21,7 +21,7 @@ export function registerMisc(reg: FunctionRegistry): void {
           return i === undefined || i < 0 || i >= coll.length ? undefined : coll[i];
         }
         if (isObject(coll) && typeof a[1] === 'string') {
-          return Object.prototype.hasOwnProperty.call(coll, a[1]) ? coll[a[1]] : undefined;
+          return Object.hasOwn(coll, a[1]) ? coll[a[1]] : undefined;
         }
         return undefined;
       },

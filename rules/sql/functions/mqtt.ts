@@ -68,7 +68,7 @@ export function registerMqtt(reg: FunctionRegistry): void {
           return out;
         }
         const key = toStr(a[0]);
-        if (key === undefined || !Object.prototype.hasOwnProperty.call(up, key)) return undefined;
+        if (key === undefined || !Object.hasOwn(up, key)) return undefined;
         const v = up[key]!;
         return Array.isArray(v) ? [...v] : [v];
       },
