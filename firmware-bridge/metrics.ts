@@ -1,6 +1,7 @@
-// Serial metrics on the registry passed in. Several links share one registry, so a metric is
-// created once per registry and looked up afterwards (no module-level state).
-import { Counter, Gauge, type Registry } from 'prom-client';
+// Serial metrics on the registry passed in. Several links share one registry: core/metrics.ts
+// declares each metric once per registry and returns it afterwards (no module-level state).
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../core/metrics.js';
 
 export interface SerialMetrics {
   linkUp: Gauge<'link'>;
@@ -15,16 +16,9 @@ export interface SerialMetrics {
   duplicates: Counter<'link'>;
 }
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter<L>({ name, help, labelNames, registers: [registry] });
-}
-
 export function serialMetrics(registry: Registry): SerialMetrics {
-  const up = registry.getSingleMetric('gatehouse_serial_link_up');
   return {
-    linkUp: (up as Gauge<'link'> | undefined) ?? new Gauge({ name: 'gatehouse_serial_link_up', help: '1 while the serial port is open', labelNames: ['link'], registers: [registry] }),
+    linkUp: gauge(registry, 'gatehouse_serial_link_up', '1 while the serial port is open', ['link']),
     framesIn: counter(registry, 'gatehouse_serial_frames_in_total', 'Frames decoded and handed on', ['link']),
     bytesIn: counter(registry, 'gatehouse_serial_bytes_in_total', 'Bytes read from the port', ['link']),
     framesOut: counter(registry, 'gatehouse_serial_frames_out_total', 'Frames written (ACKs and commands)', ['link']),

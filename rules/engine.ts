@@ -3,10 +3,11 @@
 // matched message (JSON parsed once, lazily, shared by the rules), output serialised once per rule
 // and shared by its actions. Counters are plain numbers exposed to Prometheus through collect().
 import { randomUUID } from 'node:crypto';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
 import type { RuntimeDeps } from '../core/deps.js';
+import { counter } from '../core/metrics.js';
 import type { Message } from '../core/message.js';
 import type { Action, RuleCounters } from './types.js';
 import { EvalContext, RuleActionContext } from './sql/context.js';
@@ -300,53 +301,30 @@ class Engine implements RuleEngine {
 
   private registerMetrics(): void {
     const registry = this.deps.registry;
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const engine = this;
-    const perRule = (name: string, help: string, pick: (s: RuleStats) => number): void => {
+    const stats = this.stats;
+    const declare = <L extends string>(name: string, help: string, labels: readonly L[], fill: (m: Counter<L>) => void): void => {
       this.metricNames.push(name);
-      new Counter({
-        name,
-        help,
-        labelNames: ['rule'],
-        registers: [registry],
+      counter(registry, name, help, labels, {
         collect() {
           this.reset();
-          for (const [rule, s] of engine.stats) this.inc({ rule }, pick(s));
-        },
+          fill(this);
+        }
       });
     };
+    const perRule = (name: string, help: string, pick: (s: RuleStats) => number): void =>
+      declare(name, help, ['rule'], (m) => {
+        for (const [rule, s] of stats) m.inc({ rule }, pick(s));
+      });
     perRule('gatehouse_rule_matched_total', 'Messages whose topic matched the rule FROM filter', (s) => s.matched);
     perRule('gatehouse_rule_emitted_total', 'Messages for which the rule produced an output (WHERE true)', (s) => s.emitted);
     perRule('gatehouse_rule_errors_total', 'Rule evaluation errors (and failed error actions)', (s) => s.errors);
-    this.metricNames.push('gatehouse_rule_action_failures_total', 'gatehouse_rules_messages_total', 'gatehouse_rules_non_json_total');
-    new Counter({
-      name: 'gatehouse_rule_action_failures_total',
-      help: 'Failed rule actions, by rule and action kind',
-      labelNames: ['rule', 'action'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [rule, s] of engine.stats) for (const [action, n] of s.failuresByAction) this.inc({ rule, action }, n);
-      },
+    declare('gatehouse_rule_action_failures_total', 'Failed rule actions, by rule and action kind', ['rule', 'action'], (m) => {
+      for (const [rule, s] of stats) for (const [action, n] of s.failuresByAction) m.inc({ rule, action }, n);
     });
-    new Counter({
-      name: 'gatehouse_rules_messages_total',
-      help: 'Messages handed to the rules engine',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(engine.messages);
-      },
-    });
-    new Counter({
-      name: 'gatehouse_rules_non_json_total',
-      help: 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)',
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(engine.nonJson);
-      },
-    });
+    declare('gatehouse_rules_messages_total', 'Messages handed to the rules engine', [], (m) => m.inc(this.messages));
+    declare('gatehouse_rules_non_json_total', 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)', [], (m) =>
+      m.inc(this.nonJson)
+    );
   }
 
   close(): void {

@@ -3,9 +3,10 @@
 // counted), and a failing job is logged and counted, never fatal: it runs again at its next time.
 import { EventEmitter } from 'node:events';
 import { createTask, type ScheduledTask } from 'node-cron';
-import { Counter, Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { counter, histogram } from '../../core/metrics.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleUpdateStatus } from './rule-set-target.js';
 import type { ControlChannel } from './channel.js';
@@ -79,10 +80,8 @@ export class JobScheduler extends EventEmitter {
   constructor(private readonly jobs: readonly JobOptions[], private readonly deps: JobSchedulerDeps) {
     super();
     const r = deps.registry;
-    this.runs = (r.getSingleMetric('gatehouse_job_runs_total') as Counter<'job' | 'result'> | undefined) ??
-      new Counter({ name: 'gatehouse_job_runs_total', help: 'Scheduled job ticks by job and result (ok, failed, skipped: previous run still going)', labelNames: ['job', 'result'], registers: [r] });
-    this.seconds = (r.getSingleMetric('gatehouse_job_duration_seconds') as Histogram<'job'> | undefined) ??
-      new Histogram({ name: 'gatehouse_job_duration_seconds', help: 'Scheduled job run time', labelNames: ['job'], buckets: [0.01, 0.1, 1, 10, 60], registers: [r] });
+    this.runs = counter(r, 'gatehouse_job_runs_total', 'Scheduled job ticks by job and result (ok, failed, skipped: previous run still going)', ['job', 'result']);
+    this.seconds = histogram(r, 'gatehouse_job_duration_seconds', 'Scheduled job run time', ['job'], { buckets: [0.01, 0.1, 1, 10, 60] });
   }
 
   start(): void {

@@ -10,9 +10,10 @@
 // GH_CONTROL_REPLAY. Updates are handled one at a time here (check, apply, record the version),
 // at most maxPending wait; every refusal is a `rejected` status, a log line and a counter.
 import { EventEmitter } from 'node:events';
-import { Counter } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { errorMessage } from '../../core/errors.js';
+import { counter } from '../../core/metrics.js';
 import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
 import type { LocalStreams } from '../store/types.js';
 import { AcceptedVersion } from './accepted.js';
@@ -65,15 +66,13 @@ type RemoteOptions = Pick<ControlOptions, 'prefix' | 'maxPayloadBytes' | 'maxPen
 type Refusal = RefusalReason | 'signature' | 'unauthorized';
 
 function refusedCounter(deps: RuntimeDeps): Counter<'reason'> {
-  const name = 'gatehouse_control_refused_total';
-  return (deps.registry.getSingleMetric(name) as Counter<'reason'> | undefined) ??
-    new Counter({ name, help: 'Remote control messages refused before applying, by reason (malformed, target, expired, replay, too-large, busy, signature, unauthorized)', labelNames: ['reason'], registers: [deps.registry] });
+  const help = 'Remote control messages refused before applying, by reason (malformed, target, expired, replay, too-large, busy, signature, unauthorized)';
+  return counter(deps.registry, 'gatehouse_control_refused_total', help, ['reason']);
 }
 
 function updatesCounter(deps: RuntimeDeps): Counter<'result'> {
-  const name = 'gatehouse_control_updates_total';
-  return (deps.registry.getSingleMetric(name) as Counter<'result'> | undefined) ??
-    new Counter({ name, help: 'Rule set update attempts by result (applied, rejected, unchanged, rolled-back), any source', labelNames: ['result'], registers: [deps.registry] });
+  const help = 'Rule set update attempts by result (applied, rejected, unchanged, rolled-back), any source';
+  return counter(deps.registry, 'gatehouse_control_updates_total', help, ['result']);
 }
 
 /** Emits 'status' (ControlStatus) for every update attempt it reports, whatever its source. */

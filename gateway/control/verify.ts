@@ -7,8 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import { GatehouseError } from '../../core/errors.js';
+import { counter } from '../../core/metrics.js';
 import { loadPublicKeys, parseEnvelope, verifyEnvelope, type RuleSetEnvelope } from './signing.js';
 
 export type UpdateOrigin = 'remote' | 'admin';
@@ -49,8 +50,7 @@ export function resolvePemList(entries: readonly string[], baseDir = process.cwd
 }
 
 function signatureFailures(registry: Registry): Counter {
-  const name = 'gatehouse_control_signature_failures_total';
-  return (registry.getSingleMetric(name) as Counter | undefined) ?? new Counter({ name, help: 'Rule set updates refused for a missing or invalid signature', registers: [registry] });
+  return counter(registry, 'gatehouse_control_signature_failures_total', 'Rule set updates refused for a missing or invalid signature');
 }
 
 export function createUpdateVerifier(opts: VerifierOptions, registry: Registry): UpdateVerifier {

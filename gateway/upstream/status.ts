@@ -1,7 +1,8 @@
 // Exporter status (for /api/streams) and Prometheus metrics (for /metrics).
 // Metrics are registered once per registry and labelled by exporter, so several exporters share
 // them; counters are bumped once per batch, never per record.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../../core/metrics.js';
 
 export type ExporterState = 'running' | 'backoff' | 'stopped';
 
@@ -40,24 +41,6 @@ export interface ExporterMetrics {
   sendSeconds: Histogram<string>;
 }
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter<L>({ name, help, labelNames, registers: [registry] });
-}
-
-function gauge(registry: Registry, name: string, help: string): Gauge<'exporter'> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Gauge<'exporter'>;
-  return new Gauge<'exporter'>({ name, help, labelNames: ['exporter'], registers: [registry] });
-}
-
-function histogram(registry: Registry, name: string, help: string, buckets: number[]): Histogram<string> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Histogram<string>;
-  return new Histogram({ name, help, buckets, registers: [registry] });
-}
-
 /** Get (or create on first use) the exporter metrics of a registry. */
 export function exporterMetrics(registry: Registry): ExporterMetrics {
   return {
@@ -66,11 +49,11 @@ export function exporterMetrics(registry: Registry): ExporterMetrics {
     retries: counter(registry, 'gatehouse_export_retries_total', 'Record sends that failed retryably and will be retried', ['exporter']),
     deadLetters: counter(registry, 'gatehouse_export_dead_letters_total', 'Records moved to the dead-letter stream', ['exporter']),
     errors: counter(registry, 'gatehouse_export_errors_total', 'Record send failures by kind (retryable|permanent)', ['exporter', 'kind']),
-    backlogRecords: gauge(registry, 'gatehouse_export_backlog_records', 'Records in the stream not yet exported'),
-    backlogAge: gauge(registry, 'gatehouse_export_backlog_age_seconds', 'Age of the oldest unexported record'),
-    batchRecords: histogram(registry, 'gatehouse_export_batch_records', 'Records per send',
-      [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000]),
-    sendSeconds: histogram(registry, 'gatehouse_export_send_seconds', 'Duration of a destination send',
-      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]),
+    backlogRecords: gauge(registry, 'gatehouse_export_backlog_records', 'Records in the stream not yet exported', ['exporter']),
+    backlogAge: gauge(registry, 'gatehouse_export_backlog_age_seconds', 'Age of the oldest unexported record', ['exporter']),
+    batchRecords: histogram(registry, 'gatehouse_export_batch_records', 'Records per send', [], { buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000] }),
+    sendSeconds: histogram(registry, 'gatehouse_export_send_seconds', 'Duration of a destination send', [], {
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+    }),
   };
 }

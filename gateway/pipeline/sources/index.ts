@@ -2,8 +2,8 @@
 // configured under `sources:` (created through registry.ts, lazily). Starts each with its own
 // intake view (meta keys namespaced by source name), stops them in reverse order, reports their
 // statuses (GET /api/sources, /api/overview) and `gatehouse_source_up{kind,name}` in /metrics.
-import { Gauge } from 'prom-client';
 import { GatehouseError, errorMessage } from '../../../core/errors.js';
+import { gauge } from '../../../core/metrics.js';
 import type { Source, SourceStatus } from '../contract.js';
 import type { Ingest } from '../ingest.js';
 import { sourceKind, type SourceDeps } from './registry.js';
@@ -45,16 +45,12 @@ export class SourceSet {
     private readonly ingest: Ingest,
     registry: SourceDeps['registry'],
   ) {
-    const self = this;
-    new Gauge({
-      name: 'gatehouse_source_up',
-      help: 'Whether a source is running (1) or not (0: stopped, connecting, retrying, failed)',
-      labelNames: ['kind', 'name'],
-      registers: [registry],
+    const status = () => this.status();
+    gauge(registry, 'gatehouse_source_up', 'Whether a source is running (1) or not (0: stopped, connecting, retrying, failed)', ['kind', 'name'], {
       collect(): void {
         this.reset();
-        for (const s of self.status()) this.set({ kind: s.kind, name: s.name }, s.state === 'running' ? 1 : 0);
-      },
+        for (const s of status()) this.set({ kind: s.kind, name: s.name }, s.state === 'running' ? 1 : 0);
+      }
     });
   }
 

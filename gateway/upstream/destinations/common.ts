@@ -1,6 +1,7 @@
 // Small helpers shared by the destinations (file, http, kinesis, firehose, s3, mqtt, nats):
 // per-destination metrics, limit checks, and compiled string templates.
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counter } from '../../../core/metrics.js';
 import { GatehouseError } from '../../../core/errors.js';
 import { legacyNote, scanTemplate } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
@@ -17,27 +18,18 @@ export interface DestinationMetrics {
 }
 
 export function destinationMetrics(registry: Registry): DestinationMetrics {
-  // Several destinations share one registry: reuse what an earlier one registered.
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
-    calls: get('gatehouse_destination_calls_total', () => new Counter({
-      name: 'gatehouse_destination_calls_total',
-      help: 'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent)',
-      labelNames: ['kind', 'target', 'outcome'] as const,
-      registers: [registry],
-    })),
-    recordFailures: get('gatehouse_destination_record_failures_total', () => new Counter({
-      name: 'gatehouse_destination_record_failures_total',
-      help: 'Records rejected by a destination (remote per-record errors and local limit checks), by code',
-      labelNames: ['kind', 'target', 'code'] as const,
-      registers: [registry],
-    })),
-    skipped: get('gatehouse_destination_skipped_total', () => new Counter({
-      name: 'gatehouse_destination_skipped_total',
-      help: 'Records acknowledged without sending (loop prevention), by reason',
-      labelNames: ['kind', 'target', 'reason'] as const,
-      registers: [registry],
-    })),
+    calls: counter(registry, 'gatehouse_destination_calls_total', 'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent)', [
+      'kind',
+      'target',
+      'outcome'
+    ]),
+    recordFailures: counter(registry, 'gatehouse_destination_record_failures_total', 'Records rejected by a destination (remote per-record errors and local limit checks), by code', [
+      'kind',
+      'target',
+      'code'
+    ]),
+    skipped: counter(registry, 'gatehouse_destination_skipped_total', 'Records acknowledged without sending (loop prevention), by reason', ['kind', 'target', 'reason'])
   };
 }
 
