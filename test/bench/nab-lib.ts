@@ -29,7 +29,7 @@ function sigmoid(y: number): number {
 const MAX_TP = sigmoid(-1);
 
 function parseTs(s: string): number {
-  return Date.parse(s.trim().replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1') + 'Z');
+  return Date.parse(`${s.trim().replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1')}Z`);
 }
 
 /** The NAB files under dir/data with their windows (labels/combined_windows.json). */
