@@ -13,4 +13,4 @@ export {
 } from './options.js';
 export { createFraming } from './framing/index.js';
 export { createCodec } from './codecs/index.js';
-export { runSimulateSerial, createSimulatedDevice, simulatorLinkOptions, type SimulatedDevice, type SimulatorOptions } from './simulator.js';
+export { createSimulatedDevice, simulatorLinkOptions, type SimulatedDevice, type SimulatorOptions } from './simulator.js';

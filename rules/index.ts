@@ -9,4 +9,3 @@ export * from './windows/index.js';
 export { compileTemplate, type CompiledTemplate } from './sql/template.js';
 export { EvalContext, evalContextOf } from './sql/context.js';
 export { createFunctionRegistry, type FunctionRegistry, type SqlFunctionDef } from './sql/functions/index.js';
-export { runRulesEval, runRulesCheck } from './cli.js';

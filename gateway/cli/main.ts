@@ -30,7 +30,7 @@ const COMMANDS: Record<string, Loader> = {
   streams: async () => (await import('./streams.js')).runStreams,
   passwd: async () => (await import('./passwd.js')).runPasswd,
   rules: async () => (await import('./rules.js')).runRules,
-  detect: async () => (await import('../../rules/anomaly/cli.js')).runDetect,
+  detect: async () => (await import('./detect.js')).runDetect,
   simulate: async () => (await import('./simulate.js')).runSimulate,
   errors: async () => (await import('./errors-cmd.js')).runErrors,
 };

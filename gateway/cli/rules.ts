@@ -1,6 +1,6 @@
 // `gatehouse rules ...`: evaluate and check rules offline; list, apply and roll back on a running gateway.
 import { readFile } from 'node:fs/promises';
-import { runRulesEval, runRulesCheck } from '../../rules/index.js';
+import { runRulesEval, runRulesCheck } from './rules-offline.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
 import { adminRequest, resolveAdmin } from './admin-client.js';

@@ -6,8 +6,8 @@ const USAGE = `usage: gatehouse simulate serial --port PATH --rate N --framing l
 
 export async function runSimulate(argv: string[], io: CliIO): Promise<number> {
   const [kind, ...rest] = argv;
-  if (kind === 'serial') return (await import('../../firmware-bridge/simulator.js')).runSimulateSerial(rest, io);
-  if (kind === 'mqtt') return (await import('../simulate/mqtt-fleet.js')).runSimulateMqtt(rest, io);
+  if (kind === 'serial') return (await import('./simulate-serial.js')).runSimulateSerial(rest, io);
+  if (kind === 'mqtt') return (await import('./simulate-mqtt.js')).runSimulateMqtt(rest, io);
   writeLine(kind === '--help' || kind === '-h' ? io.stdout : io.stderr, USAGE);
   return kind === '--help' || kind === '-h' ? 0 : 2;
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { createBroker } from '../../gateway/broker/index.js';
-import { fleetPayload, parseDuration, runMqttFleet, runSimulateMqtt } from '../../gateway/simulate/mqtt-fleet.js';
+import { fleetPayload, runMqttFleet } from '../../gateway/simulate/mqtt-fleet.js';
+import { parseDuration, runSimulateMqtt } from '../../gateway/cli/simulate-mqtt.js';
 import type { Message } from '../../core/message.js';
 import { testDeps } from '../helpers/index.js';
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { runSimulateSerial } from '../../firmware-bridge/simulator.js';
+import { runSimulateSerial } from '../../gateway/cli/simulate-serial.js';
 import { createSerialLink } from '../../firmware-bridge/link.js';
 import { simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 import { testDeps, waitUntil } from '../helpers/index.js';

@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { tempDir } from '../helpers/index.js';
-import { runDetect } from '../../rules/anomaly/cli.js';
+import { runDetect } from '../../gateway/cli/detect.js';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const stdout = new PassThrough();

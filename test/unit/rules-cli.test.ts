@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runRulesEval, runRulesCheck, type CliIo } from '../../rules/cli.js';
+import { runRulesEval, runRulesCheck } from '../../gateway/cli/rules-offline.js';
+import type { CliIO } from '../../gateway/cli/io.js';
 import { buildActionRegistry } from '../../gateway/pipeline/actions/index.js';
 
 /** `rules check` as the CLI runs it: against the gateway's one action registry, inert. */
-const rulesCheck = (argv: string[], io: CliIo): Promise<number> => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' }));
+const rulesCheck = (argv: string[], io: CliIO): Promise<number> => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' }));
 import { tempDir } from '../helpers/index.js';
 
 async function run(fn: typeof runRulesEval, argv: string[]): Promise<{ code: number; out: string; err: string }> {

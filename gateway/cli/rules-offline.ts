@@ -1,19 +1,11 @@
-// `gatehouse rules eval` and `gatehouse rules check` (the lead wires them into bin/gatehouse).
+// `gatehouse rules eval` and `gatehouse rules check`: evaluate one statement, validate a rule set
+// file, offline. The rules engine itself stays in rules/; this is only its command-line face.
 import { parseArgs } from 'node:util';
-import { GatehouseError, errorMessage } from '../core/errors.js';
-import type { Message } from '../core/message.js';
-import type { ActionRegistry, SqlVersion } from './types.js';
-import { compileSql, serializeOutput } from './sql/compiler.js';
-import type { CompiledQuery } from './sql/compile-types.js';
-import { EvalContext } from './sql/context.js';
-import { topicMatches } from './topic-index.js';
-import { loadRuleSetFile } from './schema.js';
-import { compileRuleSet } from './ruleset.js';
-
-export interface CliIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
+import { GatehouseError, errorMessage } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
+import { compileRuleSet, compileSql, EvalContext, loadRuleSetFile, serializeOutput, topicMatches } from '../../rules/index.js';
+import type { ActionRegistry, CompiledQuery, SqlVersion } from '../../rules/index.js';
+import type { CliIO } from './io.js';
 
 const EVAL_USAGE = `Usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
 
@@ -38,7 +30,7 @@ function renderOutput(out: Buffer, passthrough: boolean): string {
   }
 }
 
-export async function runRulesEval(argv: string[], io: CliIo): Promise<number> {
+export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   let values: { sql?: string; topic?: string; payload?: string; clientid?: string; 'sql-version'?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
@@ -107,7 +99,7 @@ export async function runRulesEval(argv: string[], io: CliIo): Promise<number> {
  * `registry`: the action kinds to check against. The gateway passes its one registry builder's inert
  * mode (gateway/pipeline/actions), so `rules check` accepts exactly what `start` accepts.
  */
-export async function runRulesCheck(argv: string[], io: CliIo, registry: ActionRegistry): Promise<number> {
+export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionRegistry): Promise<number> {
   let positionals: string[];
   let help = false;
   try {

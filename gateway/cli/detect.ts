@@ -8,13 +8,8 @@ import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { errorMessage } from '../../core/errors.js';
-import { createDetector, DEFAULT_DETECTOR, detectorsHelp } from './index.js';
-import type { Detector, ParamValue } from './types.js';
-
-export interface DetectIo {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
+import { createDetector, DEFAULT_DETECTOR, detectorsHelp, type Detector, type ParamValue } from '../../rules/anomaly/index.js';
+import type { CliIO } from './io.js';
 
 const USAGE = 'usage: gatehouse detect [--detector NAME] [--param key=value ...] --input FILE.csv';
 
@@ -57,7 +52,7 @@ async function write(out: NodeJS.WritableStream, text: string): Promise<void> {
   if (!out.write(text)) await once(out, 'drain');
 }
 
-export async function runDetect(argv: string[], io: DetectIo): Promise<number> {
+export async function runDetect(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseArgs(argv);
   if (typeof parsed === 'string') {
     io.stderr.write(`gatehouse detect: ${parsed}\n${USAGE}\n`);
