@@ -62,7 +62,6 @@ export const AckSchema = z
     dedupWindow: z.number().int().min(0).max(65536).default(0).describe('Remember this many committed sequence numbers and drop resent duplicates (0: pass duplicates on, at-least-once)'),
   })
   .default({ enabled: false, mode: 'auto', field: 'seq', dedupWindow: 0 });
-export type AckOptions = z.infer<typeof AckSchema>;
 
 export const SerialLinkOptionsSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe('Link name (metrics label, ${link} in topics, rule action target)'),

@@ -34,8 +34,6 @@ export const ruleSetSchema = z
     });
   });
 
-export type RuleSetInput = z.input<typeof ruleSetSchema>;
-
 export interface RuleSetIssue {
   /** Rule name, or '' for set-level problems. */
   rule: string;

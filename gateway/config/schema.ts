@@ -77,7 +77,6 @@ export const configSchema = z
   .describe('Gatehouse configuration file (YAML or JSON).');
 
 export type GatehouseConfig = z.output<typeof configSchema>;
-export type GatehouseConfigInput = z.input<typeof configSchema>;
 
 /** The rule set used when the config names none: archive every publish. */
 export const DEFAULT_RULE_SET = {

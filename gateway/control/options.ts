@@ -52,11 +52,9 @@ export const controlOptionsSchema = z
   .describe('Remote control over MQTT: signed rule set updates, rollback, retained status.');
 
 export type ControlOptions = z.output<typeof controlOptionsSchema>;
-export type ControlOptionsInput = z.input<typeof controlOptionsSchema>;
 export type ControlUpstreamOptions = z.output<typeof controlUpstreamSchema>;
 
 export const JOB_TYPES = ['heartbeat', 'compact', 'sweep', 'enable-rule', 'disable-rule'] as const;
-export type JobType = (typeof JOB_TYPES)[number];
 
 /** Clear reason a cron expression is invalid, or undefined when it is valid. */
 export function cronProblem(expr: string): string | undefined {
@@ -103,4 +101,3 @@ export const jobsOptionsSchema = z
   .describe("Scheduled jobs, e.g. [{ name: hb, schedule: '*/1 * * * *', type: heartbeat }]. Jobs never overlap themselves; failures are logged and counted.");
 
 export type JobOptions = z.output<typeof jobOptionsSchema>;
-export type JobOptionsInput = z.input<typeof jobOptionsSchema>;

@@ -32,8 +32,6 @@ export const kinesisOptionsSchema = z.strictObject({
 }).superRefine(checkCredentialPair).describe('Kinesis Data Streams destination (PutRecords).');
 
 export type KinesisOptions = z.infer<typeof kinesisOptionsSchema>;
-/** What a config may hold (defaults not yet applied): the registry parses it into KinesisOptions. */
-export type KinesisOptionsInput = z.input<typeof kinesisOptionsSchema>;
 
 const KEY_FIELDS = ['key', 'topic', 'stream'] as const;
 /** User records per send() when aggregating (the loop's batch.maxRecords still applies). */
