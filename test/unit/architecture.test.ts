@@ -3,7 +3,8 @@
 //   1. no import cycles, type-only imports included (a cycle is printed file by file);
 //   2. layering: core/ imports nothing of ours outside core/; rules/ and firmware-bridge/ import
 //      only core/ and their own files (npm packages are free everywhere);
-//   3. rules/ defines the action interface it executes and nothing else of the pipeline.
+//   3. rules/ defines the action interface it executes and nothing else of the pipeline;
+//   4. command-line code (parseArgs, process.argv) lives in gateway/cli/ only.
 // Run alone: npx tsc -p tsconfig.json && node --test dist/test/unit/architecture.test.js
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -154,6 +155,11 @@ test('the checker sees the graph (sanity: it is not vacuous)', () => {
 });
 
 test('rule actions live in gateway/pipeline/actions/ only', () => {
-  const stray = [...g.keys()].filter((f) => /(^|\/)actions?(\/|\.ts$)/.test(f) && !f.startsWith('gateway/pipeline/actions/') && f !== 'rules/action.ts');
+  const stray = [...g.keys()].filter((f) => /(^|\/)actions?(\/|\.ts$)/.test(f) && !f.startsWith('gateway/pipeline/actions/'));
+  assert.deepEqual(stray, []);
+});
+
+test('command-line code lives in gateway/cli/ only (argument parsing, process.argv)', () => {
+  const stray = [...g.keys()].filter((f) => !f.startsWith('gateway/cli/') && /\bparseArgs\(|process\.argv/.test(stripComments(readFileSync(join(ROOT, f), 'utf8'))));
   assert.deepEqual(stray, []);
 });
