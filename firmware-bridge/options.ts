@@ -1,5 +1,5 @@
-// Options of one serial link (zod schema with defaults and descriptions; the lead composes it into
-// the config file schema). Inferred types are exported next to each schema.
+// Options of one serial link (zod schema with defaults and descriptions; gateway/config/schema.ts
+// composes it into the config file schema). Inferred types are exported next to each schema.
 import { z } from 'zod';
 
 const maxFrameBytes = z.number().int().min(1).max(65535).default(4096).describe('Largest frame payload accepted; longer frames are counted as errors and skipped');

@@ -2,7 +2,6 @@
 // configuration, and the whole-call error classification (retryable -> throw, else permanent).
 // HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
 // endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
-// (Installed with the AWS SDK clients; the lead should list it as a direct dependency.)
 import { z } from 'zod';
 import { shortError } from './common.js';
 
