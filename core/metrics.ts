@@ -41,7 +41,7 @@ export function counter<L extends string = string>(
   name: string,
   help: string,
   labelNames: readonly L[] = [],
-  options: MetricOptions<Counter<L>> = {}
+  options: MetricOptions<Counter<L>> = {},
 ): Counter<L> {
   return (
     existing<Counter<L>>(registry, Counter, name, labelNames, options.collect !== undefined) ??
@@ -55,7 +55,7 @@ export function gauge<L extends string = string>(
   name: string,
   help: string,
   labelNames: readonly L[] = [],
-  options: MetricOptions<Gauge<L>> = {}
+  options: MetricOptions<Gauge<L>> = {},
 ): Gauge<L> {
   return (
     existing<Gauge<L>>(registry, Gauge, name, labelNames, options.collect !== undefined) ??
@@ -69,7 +69,7 @@ export function histogram<L extends string = string>(
   name: string,
   help: string,
   labelNames: readonly L[] = [],
-  options: HistogramOptions<Histogram<L>> = {}
+  options: HistogramOptions<Histogram<L>> = {},
 ): Histogram<L> {
   return (
     existing<Histogram<L>>(registry, Histogram, name, labelNames, options.collect !== undefined) ??

@@ -308,7 +308,7 @@ class Engine implements RuleEngine {
         collect() {
           this.reset();
           fill(this);
-        }
+        },
       });
     };
     const perRule = (name: string, help: string, pick: (s: RuleStats) => number): void =>
@@ -322,9 +322,8 @@ class Engine implements RuleEngine {
       for (const [rule, s] of stats) for (const [action, n] of s.failuresByAction) m.inc({ rule, action }, n);
     });
     declare('gatehouse_rules_messages_total', 'Messages handed to the rules engine', [], (m) => m.inc(this.messages));
-    declare('gatehouse_rules_non_json_total', 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)', [], (m) =>
-      m.inc(this.nonJson)
-    );
+    const nonJsonHelp = 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)';
+    declare('gatehouse_rules_non_json_total', nonJsonHelp, [], (m) => m.inc(this.nonJson));
   }
 
   close(): void {

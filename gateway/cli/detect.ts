@@ -89,7 +89,10 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
     for await (const raw of lines) {
       lineNo++;
       if (lineNo === 1) {
-        const header = raw.replace(/^\uFEFF/, '').trim().toLowerCase();
+        const header = raw
+          .replace(/^\uFEFF/, '')
+          .trim()
+          .toLowerCase();
         if (header !== 'timestamp,value') {
           io.stderr.write(`gatehouse detect: ${parsed.input}:1: header must be 'timestamp,value', got '${raw.slice(0, 80)}'\n`);
           return 2;

@@ -95,7 +95,9 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
   const onSigint = (): void => ac.abort();
   process.once('SIGINT', onSigint);
   try {
-    io.stdout.write(`simulating ${opts.devices} devices at ${opts.ratePerDevice || 'max'} msg/s each, QoS ${opts.qos}, ${opts.payloadBytes} B -> ${opts.url}\n`);
+    io.stdout.write(
+      `simulating ${opts.devices} devices at ${opts.ratePerDevice || 'max'} msg/s each, QoS ${opts.qos}, ${opts.payloadBytes} B -> ${opts.url}\n`,
+    );
     const r = await runMqttFleet({ ...opts, signal: ac.signal });
     io.stdout.write(
       `sent ${r.sent}, acked ${r.acked}, errors ${r.errors} in ${(r.elapsedMs / 1000).toFixed(2)} s: ${r.msgsPerSec} msgs/s, ` +

@@ -53,7 +53,7 @@ export function exporterMetrics(registry: Registry): ExporterMetrics {
     backlogAge: gauge(registry, 'gatehouse_export_backlog_age_seconds', 'Age of the oldest unexported record', ['exporter']),
     batchRecords: histogram(registry, 'gatehouse_export_batch_records', 'Records per send', [], { buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000] }),
     sendSeconds: histogram(registry, 'gatehouse_export_send_seconds', 'Duration of a destination send', [], {
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
   };
 }

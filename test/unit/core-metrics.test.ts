@@ -28,11 +28,11 @@ test('another type or other label names is refused with GH_INTERNAL naming the m
   counter(registry, 'm', 'help', ['a']);
   assert.throws(
     () => gauge(registry, 'm', 'help', ['a']),
-    (err) => isGatehouseError(err, 'GH_INTERNAL') && /metric m .*another type/.test(err.message)
+    (err) => isGatehouseError(err, 'GH_INTERNAL') && /metric m .*another type/.test(err.message),
   );
   assert.throws(
     () => counter(registry, 'm', 'help', ['a', 'b']),
-    (err) => isGatehouseError(err, 'GH_INTERNAL') && /labels \[a\] then \[a,b\]/.test(err.message)
+    (err) => isGatehouseError(err, 'GH_INTERNAL') && /labels \[a\] then \[a,b\]/.test(err.message),
   );
 });
 
@@ -42,12 +42,12 @@ test('a scrape-time metric has one owner; histogram buckets are honoured', async
   gauge(registry, 'live', 'help', [], {
     collect() {
       this.set(++n);
-    }
+    },
   });
   assert.match(await registry.metrics(), /live 1/);
   assert.throws(
     () => gauge(registry, 'live', 'help', [], { collect() {} }),
-    (err) => isGatehouseError(err, 'GH_INTERNAL') && /one owner/.test(err.message)
+    (err) => isGatehouseError(err, 'GH_INTERNAL') && /one owner/.test(err.message),
   );
   const h = histogram(registry, 'h_seconds', 'help', [], { buckets: [1, 2] });
   h.observe(1.5);

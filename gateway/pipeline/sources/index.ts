@@ -50,7 +50,7 @@ export class SourceSet {
       collect(): void {
         this.reset();
         for (const s of status()) this.set({ kind: s.kind, name: s.name }, s.state === 'running' ? 1 : 0);
-      }
+      },
     });
   }
 

@@ -19,17 +19,19 @@ export interface DestinationMetrics {
 
 export function destinationMetrics(registry: Registry): DestinationMetrics {
   return {
-    calls: counter(registry, 'gatehouse_destination_calls_total', 'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent)', [
-      'kind',
-      'target',
-      'outcome'
-    ]),
-    recordFailures: counter(registry, 'gatehouse_destination_record_failures_total', 'Records rejected by a destination (remote per-record errors and local limit checks), by code', [
-      'kind',
-      'target',
-      'code'
-    ]),
-    skipped: counter(registry, 'gatehouse_destination_skipped_total', 'Records acknowledged without sending (loop prevention), by reason', ['kind', 'target', 'reason'])
+    calls: counter(
+      registry,
+      'gatehouse_destination_calls_total',
+      'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent)',
+      ['kind', 'target', 'outcome'],
+    ),
+    recordFailures: counter(
+      registry,
+      'gatehouse_destination_record_failures_total',
+      'Records rejected by a destination (remote per-record errors and local limit checks), by code',
+      ['kind', 'target', 'code'],
+    ),
+    skipped: counter(registry, 'gatehouse_destination_skipped_total', 'Records acknowledged without sending (loop prevention), by reason', ['kind', 'target', 'reason']),
   };
 }
 
