@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GH_STREAM_FULL: 'A local stream reached maxBytes under onFull: reject',
   GH_RECORD_TOO_LARGE: 'A single record is larger than its stream can ever hold',
   GH_STORE_CORRUPT: 'Data read from the store did not decode',
+  GH_STORE_DISK_FULL: 'The store refused a data append: the disk is full (free space under store.reserveBytes) or a write failed',
   // rules
   GH_SQL_SYNTAX: 'A rule SQL statement could not be parsed',
   GH_SQL_SEMANTIC: 'A rule SQL statement parsed but is not valid (unknown function, wrong arity, ...)',

@@ -10,6 +10,7 @@ import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
+import { isStorageWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
@@ -59,6 +60,8 @@ export class GroupCommitter {
     private readonly metrics: StoreMetrics,
     private readonly log: Logger,
     private readonly options: StoreOptions,
+    /** Told of every failed commit (the disk guard counts it; an I/O error stops data appends). */
+    private readonly onWriteError: (err: unknown) => void = () => undefined,
   ) {
     this.sync = options.durability === 'fsync';
   }
@@ -273,8 +276,11 @@ export class GroupCommitter {
       this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       if (total > 0) this.metrics.batchRecords.observe(total);
     } catch (err) {
-      const e = err instanceof GatehouseError ? err : new GatehouseError('GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
-      this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');
+      this.onWriteError(err);
+      const e = err instanceof GatehouseError ? err : new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
+      // An I/O error (disk full) is logged once by the disk guard's state change, not per commit.
+      if (isStorageWriteError(err)) this.log.debug({ err, records: total }, 'group commit failed; its appends are rejected');
+      else this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');
       for (let i = 0; i < streams.length; i++) {
         const s = streams[i] as StreamState;
         const b = batches[i] as PendingBatch;

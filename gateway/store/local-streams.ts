@@ -22,6 +22,7 @@ import {
   type RecordSize,
 } from './codec.js';
 import { GroupCommitter } from './committer.js';
+import { DiskGuard, type DiskState } from './disk-guard.js';
 import { readRecords } from './reader.js';
 import { HeadOps, type BatchOp, type HeadPlan } from './head.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
@@ -45,6 +46,8 @@ export class LevelLocalStreams implements LocalStreams {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private readonly commits: GroupCommitter;
+  /** Free space and write health: data appends are refused while it says not writable. */
+  private readonly guard: DiskGuard;
   /** measureRecord output, reused: no allocation per append. */
   private readonly size: RecordSize = { bytes: 0, encoded: 0 };
 
@@ -58,7 +61,56 @@ export class LevelLocalStreams implements LocalStreams {
     this.db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
     this.head = new HeadOps(() => this.db, this.log);
-    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options);
+    this.guard = new DiskGuard({
+      path: options.path,
+      reserveBytes: options.reserveBytes,
+      probeMs: options.diskProbeMs,
+      log: this.log,
+      registry: deps.registry,
+      recover: () => this.reopen(),
+    });
+    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options, (err) => this.guard.writeFailed(err));
+  }
+
+  diskState(): DiskState {
+    return this.guard.state();
+  }
+
+  /** Every write but the group commit goes through here, so the guard sees its I/O errors. */
+  private async write(ops: BatchOp[], sync: boolean): Promise<void> {
+    try {
+      await this.db.batch(ops, { sync });
+    } catch (err) {
+      this.guard.writeFailed(err);
+      throw err;
+    }
+  }
+
+  /**
+   * After a failed write LevelDB refuses every later write until it is reopened. Reopen under the
+   * structural lock and rebuild every stream's counters from disk: the failed batch may or may not
+   * have reached the log, and sequence numbers must follow what is really there. Reads in flight
+   * on the old handle fail (their callers retry); appends are refused meanwhile by the guard.
+   */
+  private async reopen(): Promise<void> {
+    await this.commits.acquire();
+    try {
+      if (this.state !== 'open') return;
+      if (this.db.status === 'open') await this.db.close().catch(() => undefined);
+      const db = new Level<Buffer, Buffer>(this.options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await db.open();
+      this.db = db;
+      for (const s of this.streams.values()) s.resetPhysical();
+      await this.scanSegments();
+      await this.scanCheckpoints();
+      for (const s of this.streams.values()) {
+        if (s.consumers.size > 0) await this.reclaim(s, []);
+        if (s.seqWaiters.length > 0) s.wakeSeq();
+      }
+      this.log.info({ path: this.options.path }, 'store reopened after a failed write');
+    } finally {
+      this.commits.release();
+    }
   }
 
   open(): Promise<void> {
@@ -94,6 +146,7 @@ export class LevelLocalStreams implements LocalStreams {
       if (s.consumers.size > 0) await this.reclaim(s, []);
     }
     this.state = 'open';
+    await this.guard.start();
     this.sweepTimer = setInterval(() => {
       this.sweep().catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'));
     }, this.options.sweepIntervalMs);
@@ -169,6 +222,7 @@ export class LevelLocalStreams implements LocalStreams {
     if (this.openPromise) await this.openPromise.catch(() => undefined);
     this.state = 'closing';
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.guard.stop();
     const closed = (): GatehouseError => this.closedError();
     for (const s of this.streams.values()) {
       for (const w of s.fullWaiters.splice(0)) {
@@ -262,6 +316,7 @@ export class LevelLocalStreams implements LocalStreams {
     const opts = s.options as StreamOptions;
     const bytes = size.bytes;
     const encoded = size.encoded;
+    if (!this.guard.writable) return Promise.reject(this.guard.refusal(stream));
     if (bytes > opts.maxBytes) {
       return Promise.reject(
         new GatehouseError('GH_RECORD_TOO_LARGE', `record of ${bytes} bytes is larger than stream '${stream}' can hold (maxBytes ${opts.maxBytes})`, {
@@ -307,7 +362,7 @@ export class LevelLocalStreams implements LocalStreams {
   async addConsumer(stream: string, consumer: string): Promise<void> {
     const s = this.stream(stream);
     if (s.consumers.has(consumer)) return;
-    await this.db.put(checkpointKey(stream, consumer), u64(0), { sync: this.sync });
+    await this.write([{ type: 'put', key: checkpointKey(stream, consumer), value: u64(0) }], this.sync);
     s.consumers.set(consumer, 0);
   }
 
@@ -374,7 +429,7 @@ export class LevelLocalStreams implements LocalStreams {
     // without their checkpoint), and the next group commit's fsync makes it durable anyway. A lost
     // checkpoint advance means resends, which at-least-once delivery allows. An fsync here, under
     // the structural lock, per exporter batch, stalled the group commit (see docs/benchmarks.md).
-    if (ops.length > 0) await this.db.batch(ops, { sync: false });
+    if (ops.length > 0) await this.write(ops, false);
     if (plan) this.head.apply(s, plan);
     if (skip) {
       s.headSkipCount = skip.count;
@@ -397,7 +452,7 @@ export class LevelLocalStreams implements LocalStreams {
         if (plan.keys.length === 0) continue;
         const ops: BatchOp[] = [];
         this.head.pushDeletes(s, plan, ops);
-        await this.db.batch(ops, { sync: this.sync });
+        await this.write(ops, this.sync);
         this.head.apply(s, plan);
         this.head.countDropped(s, plan.records, 'ttl');
         this.log.info({ stream: s.name, records: plan.records, bytes: plan.bytes }, 'ttl dropped records');
@@ -433,7 +488,7 @@ export class LevelLocalStreams implements LocalStreams {
 
   async putMeta(key: string, value: Buffer): Promise<void> {
     this.ensureOpen();
-    await this.db.put(metaKey(key), value, { sync: true });
+    await this.write([{ type: 'put', key: metaKey(key), value }], true);
   }
 
   commitMeta(key: string, value: Buffer): Promise<void> {

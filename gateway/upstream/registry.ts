@@ -18,6 +18,8 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinat
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export). */
   dataDir?: string;
+  /** Free bytes to leave on disk (store.reserveBytes): the file destination refuses to eat them. */
+  reserveBytes?: number;
 }
 
 export type DestinationFactory = (options: unknown, deps: DestinationDeps) => Destination;
