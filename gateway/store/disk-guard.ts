@@ -42,6 +42,7 @@ export interface DiskGuardOptions {
 
 /** Whether an error from LevelDB or fs is the disk refusing writes (not a logic error). */
 export function isStorageWriteError(err: unknown): boolean {
+  if (isDiskFullError(err)) return true;
   const e = err as { code?: unknown; message?: unknown } | undefined;
   const code = typeof e?.code === 'string' ? e.code : '';
   if (code === 'LEVEL_IO_ERROR' || code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT' || code === 'EROFS') return true;
@@ -112,6 +113,22 @@ export class DiskGuard {
     return this.condition === 'ok';
   }
 
+  /**
+   * After a failed write nothing more may be written until the database is reopened: a later
+   * write landing behind a partial log record would be dropped with it when the log is replayed.
+   */
+  get failed(): boolean {
+    return this.condition === 'write-error';
+  }
+
+  /** The error of a write attempted while failed. */
+  failedError(where: string): GatehouseError {
+    return new GatehouseError('GH_STORE_DISK_FULL', `the store is not writable until it is reopened: ${this.reason ?? 'a write failed'}`, {
+      where,
+      hint: `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
+    });
+  }
+
   state(): DiskState {
     return { writable: this.writable, condition: this.condition, reason: this.reason, freeBytes: this.free, reserveBytes: this.o.reserveBytes, since: this.since };
   }
@@ -158,7 +175,9 @@ export class DiskGuard {
       if (free < reserve) this.change('low-space', `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`);
       return;
     }
-    if (free < resumeAt(reserve)) {
+    // Reopening replays LevelDB's log into a new table (up to a 4 MiB memtable): wait for room.
+    const need = this.condition === 'write-error' ? Math.max(resumeAt(reserve), REOPEN_MIN_FREE) : resumeAt(reserve);
+    if (free < need) {
       if (this.condition === 'low-space') this.reason = `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`;
       return;
     }
@@ -166,7 +185,9 @@ export class DiskGuard {
       try {
         await this.o.recover();
       } catch (err) {
-        this.reason = `a store write failed and reopening the store failed: ${errorMessage(err).split('\n', 1)[0]}`;
+        const cause = (err as { cause?: unknown }).cause;
+        this.reason = `a store write failed and reopening the store failed: ${errorMessage(cause ?? err).split('\n', 1)[0]}`;
+        this.o.log.debug({ reason: this.reason, freeBytes: free }, 'store reopen failed; retrying at the next probe');
         return;
       }
     }
@@ -183,6 +204,9 @@ export class DiskGuard {
     else this.o.log.error({ condition: to, reason, freeBytes: this.free, reserveBytes: this.o.reserveBytes, path: this.o.path }, 'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns');
   }
 }
+
+/** Free bytes needed before reopening the database after a failed write. */
+export const REOPEN_MIN_FREE = 8 * 1024 * 1024;
 
 /** Free bytes needed to resume: the reserve plus an eighth (hysteresis), at least 1 byte more. */
 export function resumeAt(reserve: number): number {

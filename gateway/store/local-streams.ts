@@ -48,6 +48,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly commits: GroupCommitter;
   /** Free space and write health: data appends are refused while it says not writable. */
   private readonly guard: DiskGuard;
+  /** True while reopen() rebuilds state (its own writes are allowed). */
+  private reopening = false;
   /** measureRecord output, reused: no allocation per append. */
   private readonly size: RecordSize = { bytes: 0, encoded: 0 };
 
@@ -69,7 +71,10 @@ export class LevelLocalStreams implements LocalStreams {
       registry: deps.registry,
       recover: () => this.reopen(),
     });
-    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options, (err) => this.guard.writeFailed(err));
+    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options,
+      (err) => this.guard.writeFailed(err),
+      () => (this.guard.failed ? this.guard.failedError(this.options.path) : undefined),
+    );
   }
 
   diskState(): DiskState {
@@ -78,6 +83,7 @@ export class LevelLocalStreams implements LocalStreams {
 
   /** Every write but the group commit goes through here, so the guard sees its I/O errors. */
   private async write(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.guard.failed && !this.reopening) throw this.guard.failedError(this.options.path);
     try {
       await this.db.batch(ops, { sync });
     } catch (err) {
@@ -96,6 +102,7 @@ export class LevelLocalStreams implements LocalStreams {
     await this.commits.acquire();
     try {
       if (this.state !== 'open') return;
+      this.reopening = true;
       if (this.db.status === 'open') await this.db.close().catch(() => undefined);
       const db = new Level<Buffer, Buffer>(this.options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
       await db.open();
@@ -109,6 +116,7 @@ export class LevelLocalStreams implements LocalStreams {
       }
       this.log.info({ path: this.options.path }, 'store reopened after a failed write');
     } finally {
+      this.reopening = false;
       this.commits.release();
     }
   }
