@@ -83,6 +83,8 @@ class ExporterLoop implements Exporter {
   private window: Entry[] = [];
   private batch: Entry[] = [];
   private failStreak = 0;
+  /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
+  private outage = false;
 
   private stopAc = new AbortController();
   private sendAc: AbortController | undefined;
@@ -198,6 +200,7 @@ class ExporterLoop implements Exporter {
         if (this.stopping) break;
         // Store trouble (read, checkpoint, dead-letter append): note it, back off, try again.
         this.noteError(`exporter loop: ${errorMessage(err)}`);
+        this.outage = false;
         await this.backoff();
       }
     }
@@ -235,6 +238,7 @@ class ExporterLoop implements Exporter {
     // Read the next batch from the store while this one is on the wire.
     const prefetch = retrying ? undefined : this.fill().then(() => undefined, (err: unknown) => err);
     const results = await this.send(batch);
+    this.outage = results instanceof Error;
     await this.out.handleResults(batch, results, this.window, this.nextReadSeq);
     const prefetchErr = await prefetch;
     const dlOk = await this.out.flushDeadLetters(this.window);
@@ -349,7 +353,12 @@ class ExporterLoop implements Exporter {
   }
 
   private async backoff(): Promise<void> {
-    const ms = fullJitterDelay(this.failStreak, this.options.backoff.initialMs, this.options.backoff.maxMs, this.random);
+    // An outage backs off to a low cap: the point is noticing the destination's return within
+    // seconds, not waiting out a 30 s window that grew while it was down (full jitter still spreads
+    // a fleet). Record-level failures keep the full cap.
+    const { initialMs, maxMs, outageMaxMs } = this.options.backoff;
+    const cap = this.outage ? Math.min(maxMs, outageMaxMs) : maxMs;
+    const ms = fullJitterDelay(this.failStreak, initialMs, cap, this.random);
     this.failStreak++;
     this.state = 'backoff';
     this.updateGauges();
