@@ -115,7 +115,6 @@ test('ndjson line: id; payload (JSON), payloadText (other UTF-8) or payloadBase6
   const empty = JSON.parse(ndjsonLine({ ...base, payload: Buffer.alloc(0) }));
   assert.equal(empty.payloadText, '');
 });
-});
 
 test('partitions are UTC YYYY/MM/DD/HH', () => {
   assert.equal(partitionOf(Date.UTC(2024, 0, 2, 3, 59, 59)), '2024/01/02/03');
