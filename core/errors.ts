@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   GH_ADMIN_LISTEN: 'The admin API could not bind its address',
   GH_CONTROL_CHANNEL: 'The MQTT control channel is not connected or a control message was refused',
   GH_JOB_FAILED: 'A scheduled job failed (it runs again at its next time)',
+  GH_ADMIN_FORBIDDEN: 'An admin API request was refused: unknown Host header (DNS rebinding) or a cross-origin state change (CSRF)',
   GH_INTERNAL: 'An unexpected internal error (a bug: please report it)',
 } as const;
 

@@ -67,7 +67,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       });
     },
     streamNames: () => gw.streams.streamNames(),
-    readRecords: (stream, from, limit) => gw.streams.read(stream, from, { limit }),
+    readRecords: (stream, from, limit, maxBytes) => gw.streams.read(stream, from, maxBytes === undefined ? { limit } : { limit, maxBytes }),
     rules: () => gw.rules.status(),
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),
