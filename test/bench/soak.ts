@@ -8,7 +8,8 @@
 //
 // The gateway runs in its own child process (its RSS and heap are its own); the publishers and
 // the upstream run here. The only config change from the defaults: the exporter goes to the HTTP
-// upstream instead of files (an hour at 5,000 msgs/s would write ~4 GB of NDJSON).
+// upstream instead of files (an hour at 5,000 msgs/s would write ~4 GB of NDJSON). Gateway log
+// level 'error' (every failed send is a warning line: thousands here).
 //
 //   npm run bench -- soak --minutes 10
 //   node --import tsx test/bench/soak.ts --minutes 60 [--rate 5000] [--down-every 10] [--down-for 1] [--fail 0.2]
@@ -46,7 +47,7 @@ async function serveGateway(upstreamUrl: string): Promise<void> {
   const file = join(dir, 'gatehouse.json');
   await writeFile(file, JSON.stringify({ exporters: [{ name: 'upstream', stream: 'archive', destination: { type: 'http', url: upstreamUrl, timeoutMs: 5000 } }] }));
   const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
-  const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry: new Registry(), version: 'soak' });
+  const gw = await startGateway(config, { logger: pino({ level: 'error' }), registry: new Registry(), version: 'soak' });
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   process.send!({ port: gw.broker.addresses()[0]!.port });
