@@ -12,7 +12,10 @@ import type { LocalStreams } from '../../gateway/store/types.js';
 import { isGatehouseError } from '../../core/errors.js';
 import { createFileDestination } from '../../gateway/upstream/destinations/file.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
-import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
+import { metricValue, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { socatSkip, startSocat } from '../helpers/socat.js';
+import { createSerialLink } from '../../firmware-bridge/link.js';
+import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 import { freeBytes, mountSmallFs, smallFsSkip, writeFiller } from '../helpers/small-fs.js';
 
 const skip = smallFsSkip();
@@ -200,4 +203,34 @@ test('file destination keeps the reserve: refuses a batch that would eat into re
   const lines = await exportedLines(dir);
   assert.equal(lines.bad, 0);
   assert.equal(lines.seqs.length, ok);
+});
+
+test('serial ACK mode on a full disk: no ACK while full (NAKs, frames held by the device), all committed once space returns', { skip: skip ?? socatSkip }, async (t) => {
+  const root = await mountSmallFs(t, 8);
+  const streams = await openLocalStreams({ path: join(root, 'db'), reserveBytes: 3 * MiB, diskProbeMs: 50, durability: 'os' }, testDeps());
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'serial', maxBytes: 64 * MiB, onFull: 'reject' });
+  await writeFiller(join(root, 'filler'), freeBytes(root) - 2 * MiB);
+  await waitUntil(() => streams.diskState!().condition === 'low-space', 'the store sees low space', 5000);
+
+  const pair = await startSocat(t);
+  const link = createSerialLink(simulatorLinkOptions('full', pair.dev1, 'crc', 'json', true), {
+    ...testDeps(),
+    onMessage: (m) => streams.append('serial', { topic: m.topic, payload: m.payload, receivedAt: m.receivedAt }).then(() => undefined),
+  });
+  await link.start();
+  t.after(() => link.stop());
+  const N = 40;
+  const dev = createSimulatedDevice({ path: pair.dev0, rate: 200, framing: 'crc', codec: 'json', ack: true, count: N, ackTimeoutMs: 200, bufferSize: 64 });
+  await dev.start();
+  t.after(() => dev.stop());
+  await waitUntil(() => dev.stats().naks >= 20 && dev.stats().unacked >= 10, 'the device is refused (NAKs) and holds its frames', 10_000);
+  assert.equal(dev.stats().acked, 0, 'no ACK while the disk is full');
+  assert.equal(streams.info('serial').lastSeq, 0);
+
+  await unlink(join(root, 'filler'));
+  await withTimeout(dev.done, 20_000, 'every frame is ACKed after space returns');
+  const got = new Set((await streams.read('serial', 1, { limit: 10_000 })).map((r) => (JSON.parse(r.payload.toString()) as { seq: number }).seq));
+  for (let i = 0; i < N; i++) assert.ok(got.has(i), `frame ${i} committed`);
+  console.log(`# serial on a full disk: ${dev.stats().naks} NAKs while full, then ${N} frames committed, ${dev.stats().resent} resends`);
 });
