@@ -85,6 +85,9 @@ class ExporterLoop implements Exporter {
   private failStreak = 0;
   /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
   private outage = false;
+  /** Consecutive outage backoffs, apart from failStreak: a long outage must not leave the first
+   * record-level failure after it with a window of maxMs. */
+  private outageStreak = 0;
 
   private stopAc = new AbortController();
   private sendAc: AbortController | undefined;
@@ -245,7 +248,10 @@ class ExporterLoop implements Exporter {
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
     if (this.out.retrySet.length > 0 || !dlOk) await this.backoff();
-    else this.failStreak = 0;
+    else {
+      this.failStreak = 0;
+      this.outageStreak = 0;
+    }
   }
 
   /** Batch limits, narrowed while isolating a permanently failing batch. */
@@ -357,9 +363,13 @@ class ExporterLoop implements Exporter {
     // seconds, not waiting out a 30 s window that grew while it was down (full jitter still spreads
     // a fleet). Record-level failures keep the full cap.
     const { initialMs, maxMs, outageMaxMs } = this.options.backoff;
-    const cap = this.outage ? Math.min(maxMs, outageMaxMs) : maxMs;
-    const ms = fullJitterDelay(this.failStreak, initialMs, cap, this.random);
-    this.failStreak++;
+    let ms: number;
+    if (this.outage) ms = fullJitterDelay(this.outageStreak++, initialMs, Math.min(maxMs, outageMaxMs), this.random);
+    else {
+      // The destination answers again: what the outage counted says nothing about these failures.
+      this.outageStreak = 0;
+      ms = fullJitterDelay(this.failStreak++, initialMs, maxMs, this.random);
+    }
     this.state = 'backoff';
     this.updateGauges();
     try {
