@@ -1,6 +1,7 @@
 // Browser-borne attacks on the admin API, refused before any route runs:
-//  - DNS rebinding: a hostile page whose name is re-pointed to 127.0.0.1 can make the browser
-//    talk to the loopback admin API, but the Host header still carries the page's name. Only the
+//  - DNS rebinding (admin on loopback): a hostile page whose name is re-pointed to 127.0.0.1 can
+//    make the browser talk to the loopback admin API, but the Host header still carries the page's
+//    name. Beyond loopback a token is required (config check), so no Host check there. Only the
 //    names the admin is really reached by are accepted: localhost, 127.0.0.1, [::1], the
 //    configured admin.host, the address the request arrived on (an IP literal cannot be rebound),
 //    and admin.allowedHosts. Anything else: 421 Misdirected Request.
@@ -50,10 +51,10 @@ function normalizeAddress(a: string | undefined): string {
   return l.startsWith('::ffff:') ? l.slice(7) : l;
 }
 
-/** A refusal, or undefined when the request may be routed. */
-export function checkRequestOrigin(req: IncomingMessage, allowed: Set<string>): OriginVerdict | undefined {
+/** A refusal, or undefined when the request may be routed. `allowed` undefined: no Host check. */
+export function checkRequestOrigin(req: IncomingMessage, allowed: Set<string> | undefined): OriginVerdict | undefined {
   const hostHeader = req.headers.host;
-  if (hostHeader !== undefined) {
+  if (allowed !== undefined && hostHeader !== undefined) {
     const name = normalizeAddress(hostName(hostHeader));
     if (!allowed.has(name) && name !== normalizeAddress(req.socket.localAddress)) {
       return {

@@ -5,6 +5,7 @@
 // Records responses are streamed under a byte cap (maxResponseBytes / ?maxBytes=).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
+import { isLoopback } from '../broker/options.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
@@ -112,7 +113,9 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   const requests = new Counter({ name: 'gatehouse_admin_requests_total', help: 'Admin API requests by status class', labelNames: ['status'], registers: [registry] });
   const refused = new Counter({ name: 'gatehouse_admin_refused_total', help: 'Admin API requests refused before routing, by reason (host: unknown Host header; origin: cross-origin state change)', labelNames: ['reason'], registers: [registry] });
   const tokenBuf = options.token ? Buffer.from(options.token) : undefined;
-  const allowedHosts = hostAllowList(options.host, options.allowedHosts ?? []);
+  // The Host check is for loopback, where a rebinding page is the way in; beyond loopback a token
+  // is required (config check) and the admin is reached by names we cannot list.
+  const allowedHosts = isLoopback(options.host) ? hostAllowList(options.host, options.allowedHosts ?? []) : undefined;
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   let server: Server | undefined;
   let lastRefusalLog = 0;

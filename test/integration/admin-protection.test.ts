@@ -130,6 +130,13 @@ test('records: streamed under a byte cap (?maxBytes and admin.maxResponseBytes),
   assert.equal(one.next, 2);
 });
 
+test('beyond loopback (token required) any Host is accepted; cross-origin state changes are still refused', async (t) => {
+  const gw = await startInProcess(t, `admin: { host: 0.0.0.0, token: ${TOKEN} }\n`);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  assert.equal((await call(gw, 'GET', '/api/streams', { ...auth, host: 'gateway.plant.example:9883' })).status, 200);
+  assert.equal((await call(gw, 'POST', '/api/rules/rollback', { ...auth, host: 'gateway.plant.example:9883', origin: 'http://evil.example' })).status, 403);
+});
+
 test('bearer scheme is case-insensitive; a wrong token is still 401', async (t) => {
   const gw = await startInProcess(t, `admin: { token: ${TOKEN} }\n`);
   for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
