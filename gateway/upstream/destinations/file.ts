@@ -153,8 +153,9 @@ export class FileDestination implements Destination {
     if (this.reserveBytes > 0) {
       // One statfs per batch (a syscall, microseconds): export files must not eat the reserve the
       // store keeps for checkpoints, or a full disk could not even record what was exported.
-      const free = await freeBytes(this.options.dir);
-      if (free - data.length < this.reserveBytes) {
+      // A folder removed under us cannot be measured: skip the check, openFile recreates it.
+      const free = await freeBytes(this.options.dir).catch(() => undefined);
+      if (free !== undefined && free - data.length < this.reserveBytes) {
         throw diskFull(this.options.dir, `export folder ${this.options.dir} is full: ${free} bytes free, ${data.length} to write, ${this.reserveBytes} reserved (store.reserveBytes)`);
       }
     }
