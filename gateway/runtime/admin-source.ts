@@ -34,9 +34,10 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       // A full or failing disk: acknowledgements stop, so the gateway is not healthy (503).
       const disk = gw.streams.diskState?.();
       const reasons: string[] = [];
-      if (!listening) reasons.push('the MQTT broker is not listening');
+      if (stopping()) reasons.push('the gateway is stopping');
+      else if (!listening) reasons.push('the MQTT broker is not listening');
       if (disk && !disk.writable) reasons.push(`store not writable (${disk.condition}): ${disk.reason ?? 'disk full'}`);
-      const ok = reasons.length === 0 && !stopping();
+      const ok = reasons.length === 0;
       return {
         ok,
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
