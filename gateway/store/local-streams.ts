@@ -7,14 +7,10 @@ import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import {
   FORMAT_VERSION,
-  KEY_CHECKPOINT,
   KEY_FORMAT,
-  KEY_HWM,
-  KEY_SEGMENT,
   checkpointKey,
   measureRecord,
   metaKey,
-  parseSegmentKey,
   prefixBytes,
   readU64,
   u64,
@@ -24,6 +20,7 @@ import {
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
 import { readRecords } from './reader.js';
+import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp, type HeadPlan } from './head.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
@@ -108,8 +105,7 @@ export class LevelLocalStreams implements LocalStreams {
       await db.open();
       this.db = db;
       for (const s of this.streams.values()) s.resetPhysical();
-      await this.scanSegments();
-      await this.scanCheckpoints();
+      await scanStreams(this.db, (name) => this.stateFor(name), this.log);
       for (const s of this.streams.values()) {
         if (s.consumers.size > 0) await this.reclaim(s, []);
         if (s.seqWaiters.length > 0) s.wakeSeq();
@@ -146,8 +142,7 @@ export class LevelLocalStreams implements LocalStreams {
       });
     }
     const t0 = Date.now();
-    await this.scanSegments();
-    await this.scanCheckpoints();
+    await scanStreams(this.db, (name) => this.stateFor(name), this.log);
     for (const s of this.streams.values()) {
       // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
       // partial-head accounting, which is not persisted.
@@ -160,56 +155,6 @@ export class LevelLocalStreams implements LocalStreams {
     }, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
     this.log.info({ path: this.options.path, streams: this.streams.size, ms: Date.now() - t0 }, 'store opened');
-  }
-
-  /** Rebuild per-stream counters from segment keys alone (values are not read). */
-  private async scanSegments(): Promise<void> {
-    const it = this.db.keys({ gte: Buffer.from([KEY_SEGMENT]), lt: Buffer.from([KEY_SEGMENT + 1]) });
-    let cur: StreamState | undefined;
-    try {
-      for (;;) {
-        const keys = await it.nextv(1024);
-        if (keys.length === 0) break;
-        for (const k of keys) {
-          if (!cur || k.length < cur.prefix.length || k.compare(cur.prefix, 0, cur.prefix.length, 0, cur.prefix.length) !== 0) {
-            const z = k.indexOf(0, 1);
-            if (z < 0) {
-              this.log.warn({ key: k.toString('hex') }, 'ignoring a malformed key in the segment range');
-              continue;
-            }
-            cur = this.stateFor(k.toString('utf8', 1, z));
-          }
-          const h = parseSegmentKey(k, cur.prefix.length);
-          if (!h) {
-            this.log.warn({ key: k.toString('hex'), stream: cur.name }, 'malformed segment key: it will be deleted by the next reclaim');
-            continue;
-          }
-          if (cur.headSeq === 0) {
-            cur.headSeq = h.firstSeq;
-            cur.oldestAt = h.minAt;
-          }
-          cur.physRecords += h.count;
-          cur.physBytes += h.bytes;
-          const last = h.firstSeq + h.count - 1;
-          if (last > cur.lastSeq) cur.lastSeq = last;
-        }
-      }
-    } finally {
-      await it.close();
-    }
-  }
-
-  private async scanCheckpoints(): Promise<void> {
-    for await (const [k, v] of this.db.iterator({ gte: Buffer.from([KEY_CHECKPOINT]), lt: Buffer.from([KEY_CHECKPOINT + 1]) })) {
-      const z = k.indexOf(0, 1);
-      if (z < 0 || v.length !== 8) continue;
-      this.stateFor(k.toString('utf8', 1, z)).consumers.set(k.toString('utf8', z + 1), readU64(v, 0));
-    }
-    for await (const [k, v] of this.db.iterator({ gte: Buffer.from([KEY_HWM]), lt: Buffer.from([KEY_HWM + 1]) })) {
-      if (v.length !== 8) continue;
-      const s = this.stateFor(k.toString('utf8', 1));
-      s.lastSeq = Math.max(s.lastSeq, readU64(v, 0));
-    }
   }
 
   private stateFor(name: string): StreamState {
