@@ -150,8 +150,8 @@ function headline(o: Outcome): string[] {
       }
     }
     if (j.bench === 'soak') {
-      const k = j as unknown as { minutes: number; acked: number; lost: number; deadLetters: number; rssGrowthPct: number | null; lagP99Ms: number };
-      out.push(`soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`);
+      const k = j as unknown as { minutes: number; acked: number; lost: number | null; deadLetters: number; rssGrowthPct: number | null; lagP99Ms: number };
+      out.push(`soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost === null ? 'unknown (backlog not drained)' : k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`);
     }
     if (j.bench === 'export' && j.rows) {
       for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);
