@@ -36,7 +36,7 @@ import {
 import { buildAdminSource } from './admin-source.js';
 import { Activity } from './activity.js';
 import { createUpdateVerifier } from '../control/verify.js';
-import { startControlPlane, type ControlPlane } from '../control/index.js';
+import { controlTopicGuard, startControlPlane, type ControlPlane } from '../control/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -78,7 +78,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
 
     // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
-    const mqtt = await BrokerSource.create(config.broker, { logger: logger.child({ c: 'broker' }), registry });
+    const mqtt = await BrokerSource.create(config.broker, { logger: logger.child({ c: 'broker' }), registry, topicGuard: controlTopicGuard(config.control, config.gatewayId) });
     const broker = mqtt.broker;
     cleanup.push(() => broker.stop());
     const serial = new SerialSource(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });
@@ -146,6 +146,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         subscribe: (filter, handler) => broker.subscribe(filter, handler),
         publish: (p) => broker.publish(p),
         ingest: controlSource.ingest,
+        onPublishRefused: (l) => broker.onPublishRefused(l),
       },
     });
     cleanup.push(() => control.stop());

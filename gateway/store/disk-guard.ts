@@ -11,7 +11,7 @@
 import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 
 export type DiskCondition = 'ok' | 'low-space' | 'write-error';
 
@@ -123,7 +123,7 @@ export class DiskGuard {
 
   /** The error of a write attempted while failed. */
   failedError(where: string): GatehouseError {
-    return new GatehouseError('GH_STORE_DISK_FULL', `the store is not writable until it is reopened: ${this.reason ?? 'a write failed'}`, {
+    return ERRORS.GH_STORE_DISK_FULL({ reason: `not writable until it is reopened: ${this.reason ?? 'a write failed'}` }, {
       where,
       hint: `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
     });
@@ -136,7 +136,7 @@ export class DiskGuard {
   /** The rejection of a data append while not writable (counted). */
   refusal(where: string): GatehouseError {
     this.refused.inc();
-    return new GatehouseError('GH_STORE_DISK_FULL', `the store refuses data appends: ${this.reason ?? 'disk full'}`, {
+    return ERRORS.GH_STORE_DISK_FULL({ reason: this.reason ?? 'disk full' }, {
       where,
       hint: `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`,
     });

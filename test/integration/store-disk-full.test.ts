@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 import { isGatehouseError } from '../../core/errors.js';
-import { createFileDestination } from '../../gateway/upstream/destinations/file.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import { metricValue, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
@@ -153,7 +153,7 @@ test('file destination on a full disk: short writes and ENOSPC fail the send, no
   const root = await mountSmallFs(t, 4);
   const dir = join(root, 'export');
   await writeFiller(join(root, 'filler'), MiB);
-  const dest = createFileDestination({ type: 'file', dir }, { ...testDeps(), reserveBytes: 0 });
+  const dest = createDestination({ type: 'file', dir } as { type: 'file' }, { ...testDeps(), reserveBytes: 0 });
   await dest.start();
   t.after(() => dest.stop());
   const ac = new AbortController();
@@ -187,7 +187,7 @@ test('file destination on a full disk: short writes and ENOSPC fail the send, no
 test('file destination keeps the reserve: refuses a batch that would eat into reserveBytes', { skip }, async (t) => {
   const root = await mountSmallFs(t, 4);
   const dir = join(root, 'export');
-  const dest = createFileDestination({ type: 'file', dir }, { ...testDeps(), reserveBytes: 3 * MiB });
+  const dest = createDestination({ type: 'file', dir } as { type: 'file' }, { ...testDeps(), reserveBytes: 3 * MiB });
   await dest.start();
   t.after(() => dest.stop());
   const ac = new AbortController();

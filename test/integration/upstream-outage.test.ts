@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { tempDir, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
 
@@ -25,7 +25,7 @@ test('http upstream down for 8 s then back: the backlog drains within seconds of
   t.after(() => rx.close());
   // Default backoff (initialMs 200, maxMs 30 s, outageMaxMs 3 s) and default retries.
   const options = parseExporterOptions({ name: 'cloud', stream: 'telemetry', destination: { type: 'http', url: rx.url, timeoutMs: 2000 }, batch: { lingerMs: 20 } });
-  const destination = createHttpDestination(options.destination, deps);
+  const destination = createDestination(options.destination, deps);
   const exporter = createExporter(options, { ...deps, streams, destination });
   await exporter.start();
   t.after(() => exporter.stop());
