@@ -40,6 +40,7 @@ export const ERROR_CATALOGUE = {
   GH_STREAM_FULL: { group: 'store', meaning: 'A local stream reached maxBytes under onFull: reject', message: "local stream '{stream}' is full ({held} of {maxBytes} bytes held)", hint: 'raise the stream maxBytes, export faster, or use onFull: drop-oldest' },
   GH_RECORD_TOO_LARGE: { group: 'store', meaning: 'A single record is larger than its stream can ever hold', message: '{what} exceeds {limit}', hint: 'send smaller records or raise the stream maxBytes' },
   GH_STORE_CORRUPT: { group: 'store', meaning: 'Data read from the store did not decode', message: 'corrupt data in {where}: {reason}', hint: 'restore the data directory from a backup, or remove the damaged stream' },
+  GH_STORE_DISK_FULL: { group: 'store', meaning: 'The store refused a data append: the disk is full (free space under store.reserveBytes) or a write failed', message: 'the store refuses data appends: {reason}', hint: 'free space on the filesystem of the data directory (the gateway resumes by itself), or lower store.reserveBytes' },
   // rules
   GH_SQL_SYNTAX: { group: 'rules', meaning: 'A rule SQL statement could not be parsed', message: '{reason}', hint: 'see docs/rules-sql.md for the AWS IoT SQL grammar' },
   GH_SQL_SEMANTIC: { group: 'rules', meaning: 'A rule SQL statement parsed but is not valid (unknown function, wrong arity, ...)', message: '{reason}', hint: 'see docs/rules-sql.md for the functions and their arguments' },
@@ -70,6 +71,7 @@ export const ERROR_CATALOGUE = {
   GH_JOB_FAILED: { group: 'admin / control', meaning: 'A scheduled job failed (it runs again at its next time)', message: '{reason}', hint: 'see the job log; it runs again at its next time' },
   GH_CONTROL_DOCUMENT: { group: 'admin / control', meaning: 'A remote update document is malformed, not for this gateway, or expired', message: 'update document refused: {reason}', hint: 'sign a new document for this gateway (targets) with a later expiresAt: gatehouse rules sign --targets ID' },
   GH_CONTROL_REPLAY: { group: 'admin / control', meaning: 'A remote update document is not newer than the highest version accepted (replay or downgrade)', message: 'update document version {version} is not above the accepted version {accepted}', hint: 'sign the update (or rollback) with a document version above the accepted one: gatehouse rules sign --version N' },
+  GH_ADMIN_FORBIDDEN: { group: 'admin / control', meaning: 'An admin API request was refused: unknown Host header (DNS rebinding) or a cross-origin state change (CSRF)', message: '{reason}', hint: 'use http://127.0.0.1:<port>/ (or add the name to admin.allowedHosts); change state from the status page itself or a non-browser client' },
   GH_INTERNAL: { group: 'admin / control', meaning: 'An unexpected internal error (a bug: please report it)', message: '{reason}', hint: 'please report it with the log lines around it' },
 } as const satisfies Record<string, ErrorSpec>;
 

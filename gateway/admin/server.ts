@@ -1,6 +1,11 @@
 // Admin HTTP API: health, Prometheus metrics, streams/exporters, rules, clients, links, status page.
 // Loopback by default; a token is required when it listens beyond loopback (checked in config).
+// Browser-borne attacks are refused before routing (origin-guard.ts): a Host header that is not
+// one of ours (DNS rebinding) gets 421, a state-changing request from another origin (CSRF) 403.
+// Records responses are streamed under a byte cap (maxResponseBytes / ?maxBytes=).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
+import { isLoopback } from '../broker/options.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
@@ -16,6 +21,10 @@ export interface AdminOptions {
   token?: string;
   /** Largest accepted request body (PUT /api/rules). */
   maxBodyBytes: number;
+  /** Extra names accepted in the Host header (DNS rebinding protection). */
+  allowedHosts?: string[];
+  /** Cap of a records response in bytes (default 4 MiB). */
+  maxResponseBytes?: number;
 }
 
 /** What the admin API reads from the running gateway. Every method returns JSON-serialisable data. */
@@ -23,7 +32,8 @@ export interface AdminSource {
   health(): { ok: boolean; [k: string]: unknown };
   streams(): unknown[];
   streamNames(): string[];
-  readRecords(stream: string, fromSeq: number, limit: number): Promise<StoredRecord[]>;
+  /** maxBytes: soft cap on summed payload bytes (at least one record is returned if any). */
+  readRecords(stream: string, fromSeq: number, limit: number, maxBytes?: number): Promise<StoredRecord[]>;
   rules(): unknown;
   clients(): unknown[];
   links(): unknown[];
@@ -47,6 +57,9 @@ export interface AdminServer {
 }
 
 const RECORDS_MAX_LIMIT = 1000;
+const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** Records read from the store per step while streaming a response. */
+const RECORDS_STEP = 100;
 
 class HttpError extends GatehouseError {
   constructor(readonly status: number, code: ErrorCode, message: string, hint?: string) {
@@ -98,13 +111,20 @@ function recordJson(r: StoredRecord): Record<string, unknown> {
 export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { source: AdminSource }): AdminServer {
   const { source, registry, logger } = deps;
   const requests = new Counter({ name: 'gatehouse_admin_requests_total', help: 'Admin API requests by status class', labelNames: ['status'], registers: [registry] });
+  const refused = new Counter({ name: 'gatehouse_admin_refused_total', help: 'Admin API requests refused before routing, by reason (host: unknown Host header; origin: cross-origin state change)', labelNames: ['reason'], registers: [registry] });
   const tokenBuf = options.token ? Buffer.from(options.token) : undefined;
+  // The Host check is for loopback, where a rebinding page is the way in; beyond loopback a token
+  // is required (config check) and the admin is reached by names we cannot list.
+  const allowedHosts = isLoopback(options.host) ? hostAllowList(options.host, options.allowedHosts ?? []) : undefined;
+  const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   let server: Server | undefined;
+  let lastRefusalLog = 0;
 
   const authorized = (req: IncomingMessage): boolean => {
     if (!tokenBuf) return true;
-    const h = req.headers.authorization ?? '';
-    const given = Buffer.from(h.startsWith('Bearer ') ? h.slice(7) : '');
+    // RFC 7235: the auth scheme is case-insensitive ("bearer", "Bearer", "BEARER").
+    const m = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(req.headers.authorization ?? '');
+    const given = Buffer.from(m ? (m[1] as string) : '');
     return given.length === tokenBuf.length && timingSafeEqual(given, tokenBuf);
   };
 
@@ -112,6 +132,16 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     const url = new URL(req.url ?? '/', 'http://admin.local');
     const path = url.pathname;
     const method = req.method ?? 'GET';
+    const verdict = checkRequestOrigin(req, allowedHosts);
+    if (verdict) {
+      refused.inc({ reason: verdict.reason });
+      const now = Date.now();
+      if (now - lastRefusalLog >= 10_000) {
+        lastRefusalLog = now; // at most one line per 10 s: a hostile page may retry in a loop
+        logger.warn({ reason: verdict.reason, host: req.headers.host, origin: req.headers.origin, method, path }, 'admin API request refused');
+      }
+      throw new HttpError(verdict.status, 'GH_ADMIN_FORBIDDEN', verdict.message, verdict.hint);
+    }
     if (path === '/healthz' && method === 'GET') {
       const h = source.health();
       return sendJson(res, h.ok ? 200 : 503, h);
@@ -143,9 +173,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       if (!source.streamNames().includes(name)) throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no local stream named '${name}'`, `known streams: ${source.streamNames().join(', ') || '(none)'}`);
       const from = parseIntParam(url.searchParams.get('from'), 'from', 1, 0, Number.MAX_SAFE_INTEGER);
       const limit = parseIntParam(url.searchParams.get('limit'), 'limit', 100, 1, RECORDS_MAX_LIMIT);
-      const records = await source.readRecords(name, from, limit);
-      const last = records[records.length - 1];
-      return sendJson(res, 200, { stream: name, records: records.map(recordJson), next: last ? last.seq + 1 : from });
+      const maxBytes = parseIntParam(url.searchParams.get('maxBytes'), 'maxBytes', maxResponseBytes, 1, maxResponseBytes);
+      return streamRecords(res, name, from, limit, maxBytes);
     }
     if (path === '/api/rules' && method === 'GET') return sendJson(res, 200, source.rules());
     if (path === '/api/rules' && method === 'PUT' && source.applyRules) {
@@ -166,6 +195,48 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     const known = ['/healthz', '/metrics', '/api/overview', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/sources', '/api/events'];
     if (known.includes(path) || m) throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${method} not allowed on ${path}`);
     throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${method} ${path}`, `routes: ${known.join(', ')}`);
+  }
+
+  /**
+   * { stream, records: [...], next, truncated } written record by record under a byte cap, reading
+   * the store a step at a time: memory stays bounded whatever the records' size. `next` is where
+   * to continue; `truncated` says the byte cap (not the count or the end) stopped it.
+   */
+  async function streamRecords(res: ServerResponse, name: string, from: number, limit: number, maxBytes: number): Promise<void> {
+    let next = from;
+    let count = 0;
+    let bytes = 0;
+    let truncated = false;
+    let started = false;
+    const write = async (text: string): Promise<void> => {
+      bytes += Buffer.byteLength(text);
+      if (!res.write(text)) await once(res, 'drain');
+    };
+    while (count < limit && !truncated) {
+      const recs = await source.readRecords(name, next, Math.min(RECORDS_STEP, limit - count), Math.max(1, maxBytes - bytes));
+      if (!started) {
+        // Headers only once the first read worked, so a store error is still a clean JSON error.
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        started = true;
+        await write(`{"stream":${JSON.stringify(name)},"records":[`);
+      }
+      if (recs.length === 0) break;
+      for (const r of recs) {
+        const text = JSON.stringify(recordJson(r));
+        // The first record always goes (a client must be able to make progress), later ones only
+        // within the cap.
+        if (count > 0 && bytes + text.length + 1 > maxBytes) {
+          truncated = true;
+          break;
+        }
+        await write(count === 0 ? text : `,${text}`);
+        count++;
+        next = r.seq + 1;
+        if (count >= limit) break;
+      }
+    }
+    if (!started) res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(`${started ? '' : `{"stream":${JSON.stringify(name)},"records":[`}],"next":${next},"truncated":${truncated}}`);
   }
 
   function handler(req: IncomingMessage, res: ServerResponse): void {

@@ -24,6 +24,8 @@ export const adminOptionsSchema = z
     port: z.number().int().min(0).max(65535).default(9883).describe('TCP port of the admin API (0 picks a free port).'),
     token: z.string().min(16).optional().describe('Bearer token required on every route but /healthz (required when host is not loopback).'),
     maxBodyBytes: z.number().int().min(1024).default(1024 * KiB).describe('Largest accepted request body (PUT /api/rules).'),
+    allowedHosts: z.array(z.string().min(1)).default([]).describe('With `host` on loopback: extra names accepted in the Host header (besides localhost, 127.0.0.1, [::1], `host` and the address a request arrived on); any other Host is refused with 421 (DNS rebinding).'),
+    maxResponseBytes: z.number().int().min(1024).default(4096 * KiB).describe('Cap of a records response (GET /api/streams/<name>/records, also `?maxBytes=`), streamed; a single larger record is sent alone.'),
     alertTopics: z.array(z.string().min(1)).default(['alerts/#']).describe('Topic filters whose messages are shown as alerts on the status page (/api/events).'),
   })
   .describe('Admin HTTP API: /healthz, /metrics, /api/*, status page.');

@@ -20,6 +20,8 @@ export interface ExporterSetDeps extends RuntimeDeps {
   factories?: DestinationFactories;
   /** One shared uplink cap (kbit/s) arbitrating between exporters by priority. */
   uplinkKbps?: number;
+  /** store.reserveBytes, for destinations writing files. */
+  reserveBytes?: number;
 }
 
 export async function createExporterSet(options: ExporterOptions[], deps: ExporterSetDeps): Promise<ExporterSet> {
@@ -32,7 +34,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     const dlq = o.deadLetterStream ?? `${o.stream}-dlq`;
     if (!deps.streams.hasStream(dlq)) await deps.streams.defineStream({ name: dlq, maxBytes: o.deadLetterMaxBytes, onFull: 'drop-oldest' });
     const logger = deps.logger; // the exporter and destination add their own name to each line
-    const destination = createDestination(o.destination, { logger, registry: deps.registry, dataDir: deps.dataDir }, factories);
+    const destination = createDestination(o.destination, { logger, registry: deps.registry, dataDir: deps.dataDir, ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }) }, factories);
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
 

@@ -31,8 +31,21 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
   const source: AdminSource = {
     health() {
       const listening = gw.broker.addresses().length > 0;
-      const ok = listening && !stopping();
-      return { ok, status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded', uptimeSeconds: Math.round((Date.now() - gw.startedAt) / 1000), gatewayId: gw.config.gatewayId };
+      // A full or failing disk: acknowledgements stop, so the gateway is not healthy (503).
+      const disk = gw.streams.diskState?.();
+      const reasons: string[] = [];
+      if (stopping()) reasons.push('the gateway is stopping');
+      else if (!listening) reasons.push('the MQTT broker is not listening');
+      if (disk && !disk.writable) reasons.push(`store not writable (${disk.condition}): ${disk.reason ?? 'disk full'}`);
+      const ok = reasons.length === 0;
+      return {
+        ok,
+        status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
+        ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+        ...(disk ? { store: { writable: disk.writable, condition: disk.condition, freeBytes: disk.freeBytes ?? null, reserveBytes: disk.reserveBytes } } : {}),
+        uptimeSeconds: Math.round((Date.now() - gw.startedAt) / 1000),
+        gatewayId: gw.config.gatewayId,
+      };
     },
     streams() {
       const exporters = gw.exporters.status();
@@ -55,7 +68,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       });
     },
     streamNames: () => gw.streams.streamNames(),
-    readRecords: (stream, from, limit) => gw.streams.read(stream, from, { limit }),
+    readRecords: (stream, from, limit, maxBytes) => gw.streams.read(stream, from, maxBytes === undefined ? { limit } : { limit, maxBytes }),
     rules: () => gw.rules.status(),
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),

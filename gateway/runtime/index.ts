@@ -94,7 +94,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
     const exporterOptions = config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []);
-    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir, uplinkKbps: config.uplink.bandwidthKbps });
+    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir, uplinkKbps: config.uplink.bandwidthKbps, reserveBytes: config.store.reserveBytes });
     const actions = buildActionRegistry({
       mode: 'live',
       deps: { logger: logger.child({ c: 'actions' }), registry, dataDir: config.dataDir },

@@ -10,6 +10,7 @@ import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
+import { isDiskFullError, isStorageWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
@@ -59,6 +60,10 @@ export class GroupCommitter {
     private readonly metrics: StoreMetrics,
     private readonly log: Logger,
     private readonly options: StoreOptions,
+    /** Told of every failed commit (the disk guard counts it; an I/O error stops data appends). */
+    private readonly onWriteError: (err: unknown) => void = () => undefined,
+    /** Set after a failed write until the store is reopened: batches admitted before it fail too. */
+    private readonly refuseWrites: () => Error | undefined = () => undefined,
   ) {
     this.sync = options.durability === 'fsync';
   }
@@ -268,13 +273,18 @@ export class GroupCommitter {
         total += b.recs.length;
       }
       for (const m of metas) ops.push({ type: 'put', key: m.key, value: m.value });
+      const refused = this.refuseWrites();
+      if (refused) throw refused;
       const t0 = process.hrtime.bigint();
       await this.db().batch(ops, { sync: this.sync });
       this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - t0) / 1e9);
       if (total > 0) this.metrics.batchRecords.observe(total);
     } catch (err) {
-      const e = err instanceof GatehouseError ? err : new GatehouseError('GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
-      this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');
+      if (!isDiskFullError(err)) this.onWriteError(err);
+      const e = err instanceof GatehouseError ? err : new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
+      // An I/O error (disk full) is logged once by the disk guard's state change, not per commit.
+      if (isStorageWriteError(err)) this.log.debug({ err, records: total }, 'group commit failed; its appends are rejected');
+      else this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');
       for (let i = 0; i < streams.length; i++) {
         const s = streams[i] as StreamState;
         const b = batches[i] as PendingBatch;

@@ -5,6 +5,7 @@ import { storeOptionsSchema, type StoreOptionsInput } from './options.js';
 import type { LocalStreams } from './types.js';
 
 export type * from './types.js';
+export { isDiskFullError, isStorageWriteError } from './disk-guard.js';
 export {
   parseDuration,
   storeOptionsSchema,

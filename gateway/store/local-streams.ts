@@ -7,14 +7,10 @@ import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import {
   FORMAT_VERSION,
-  KEY_CHECKPOINT,
   KEY_FORMAT,
-  KEY_HWM,
-  KEY_SEGMENT,
   checkpointKey,
   measureRecord,
   metaKey,
-  parseSegmentKey,
   prefixBytes,
   readU64,
   u64,
@@ -22,7 +18,9 @@ import {
   type RecordSize,
 } from './codec.js';
 import { GroupCommitter } from './committer.js';
+import { DiskGuard, type DiskState } from './disk-guard.js';
 import { readRecords } from './reader.js';
+import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp, type HeadPlan } from './head.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
@@ -45,6 +43,10 @@ export class LevelLocalStreams implements LocalStreams {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private readonly commits: GroupCommitter;
+  /** Free space and write health: data appends are refused while it says not writable. */
+  private readonly guard: DiskGuard;
+  /** True while reopen() rebuilds state (its own writes are allowed). */
+  private reopening = false;
   /** measureRecord output, reused: no allocation per append. */
   private readonly size: RecordSize = { bytes: 0, encoded: 0 };
 
@@ -58,7 +60,61 @@ export class LevelLocalStreams implements LocalStreams {
     this.db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
     this.head = new HeadOps(() => this.db, this.log);
-    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options);
+    this.guard = new DiskGuard({
+      path: options.path,
+      reserveBytes: options.reserveBytes,
+      probeMs: options.diskProbeMs,
+      log: this.log,
+      registry: deps.registry,
+      recover: () => this.reopen(),
+    });
+    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options,
+      (err) => this.guard.writeFailed(err),
+      () => (this.guard.failed ? this.guard.failedError(this.options.path) : undefined),
+    );
+  }
+
+  diskState(): DiskState {
+    return this.guard.state();
+  }
+
+  /** Every write but the group commit goes through here, so the guard sees its I/O errors. */
+  private async write(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.guard.failed && !this.reopening) throw this.guard.failedError(this.options.path);
+    try {
+      await this.db.batch(ops, { sync });
+    } catch (err) {
+      this.guard.writeFailed(err);
+      throw err;
+    }
+  }
+
+  /**
+   * After a failed write LevelDB refuses every later write until it is reopened. Reopen under the
+   * structural lock and rebuild every stream's counters from disk: the failed batch may or may not
+   * have reached the log, and sequence numbers must follow what is really there. Reads in flight
+   * on the old handle fail (their callers retry); appends are refused meanwhile by the guard.
+   */
+  private async reopen(): Promise<void> {
+    await this.commits.acquire();
+    try {
+      if (this.state !== 'open') return;
+      this.reopening = true;
+      if (this.db.status === 'open') await this.db.close().catch(() => undefined);
+      const db = new Level<Buffer, Buffer>(this.options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      await db.open();
+      this.db = db;
+      for (const s of this.streams.values()) s.resetPhysical();
+      await scanStreams(this.db, (name) => this.stateFor(name), this.log);
+      for (const s of this.streams.values()) {
+        if (s.consumers.size > 0) await this.reclaim(s, []);
+        if (s.seqWaiters.length > 0) s.wakeSeq();
+      }
+      this.log.info({ path: this.options.path }, 'store reopened after a failed write');
+    } finally {
+      this.reopening = false;
+      this.commits.release();
+    }
   }
 
   open(): Promise<void> {
@@ -86,69 +142,19 @@ export class LevelLocalStreams implements LocalStreams {
       });
     }
     const t0 = Date.now();
-    await this.scanSegments();
-    await this.scanCheckpoints();
+    await scanStreams(this.db, (name) => this.stateFor(name), this.log);
     for (const s of this.streams.values()) {
       // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
       // partial-head accounting, which is not persisted.
       if (s.consumers.size > 0) await this.reclaim(s, []);
     }
     this.state = 'open';
+    await this.guard.start();
     this.sweepTimer = setInterval(() => {
       this.sweep().catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'));
     }, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
     this.log.info({ path: this.options.path, streams: this.streams.size, ms: Date.now() - t0 }, 'store opened');
-  }
-
-  /** Rebuild per-stream counters from segment keys alone (values are not read). */
-  private async scanSegments(): Promise<void> {
-    const it = this.db.keys({ gte: Buffer.from([KEY_SEGMENT]), lt: Buffer.from([KEY_SEGMENT + 1]) });
-    let cur: StreamState | undefined;
-    try {
-      for (;;) {
-        const keys = await it.nextv(1024);
-        if (keys.length === 0) break;
-        for (const k of keys) {
-          if (!cur || k.length < cur.prefix.length || k.compare(cur.prefix, 0, cur.prefix.length, 0, cur.prefix.length) !== 0) {
-            const z = k.indexOf(0, 1);
-            if (z < 0) {
-              this.log.warn({ key: k.toString('hex') }, 'ignoring a malformed key in the segment range');
-              continue;
-            }
-            cur = this.stateFor(k.toString('utf8', 1, z));
-          }
-          const h = parseSegmentKey(k, cur.prefix.length);
-          if (!h) {
-            this.log.warn({ key: k.toString('hex'), stream: cur.name }, 'malformed segment key: it will be deleted by the next reclaim');
-            continue;
-          }
-          if (cur.headSeq === 0) {
-            cur.headSeq = h.firstSeq;
-            cur.oldestAt = h.minAt;
-          }
-          cur.physRecords += h.count;
-          cur.physBytes += h.bytes;
-          const last = h.firstSeq + h.count - 1;
-          if (last > cur.lastSeq) cur.lastSeq = last;
-        }
-      }
-    } finally {
-      await it.close();
-    }
-  }
-
-  private async scanCheckpoints(): Promise<void> {
-    for await (const [k, v] of this.db.iterator({ gte: Buffer.from([KEY_CHECKPOINT]), lt: Buffer.from([KEY_CHECKPOINT + 1]) })) {
-      const z = k.indexOf(0, 1);
-      if (z < 0 || v.length !== 8) continue;
-      this.stateFor(k.toString('utf8', 1, z)).consumers.set(k.toString('utf8', z + 1), readU64(v, 0));
-    }
-    for await (const [k, v] of this.db.iterator({ gte: Buffer.from([KEY_HWM]), lt: Buffer.from([KEY_HWM + 1]) })) {
-      if (v.length !== 8) continue;
-      const s = this.stateFor(k.toString('utf8', 1));
-      s.lastSeq = Math.max(s.lastSeq, readU64(v, 0));
-    }
   }
 
   private stateFor(name: string): StreamState {
@@ -169,6 +175,7 @@ export class LevelLocalStreams implements LocalStreams {
     if (this.openPromise) await this.openPromise.catch(() => undefined);
     this.state = 'closing';
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.guard.stop();
     const closed = (): GatehouseError => this.closedError();
     for (const s of this.streams.values()) {
       for (const w of s.fullWaiters.splice(0)) {
@@ -262,6 +269,7 @@ export class LevelLocalStreams implements LocalStreams {
     const opts = s.options as StreamOptions;
     const bytes = size.bytes;
     const encoded = size.encoded;
+    if (!this.guard.writable) return Promise.reject(this.guard.refusal(stream));
     if (bytes > opts.maxBytes) {
       return Promise.reject(
         new GatehouseError('GH_RECORD_TOO_LARGE', `record of ${bytes} bytes is larger than stream '${stream}' can hold (maxBytes ${opts.maxBytes})`, {
@@ -307,7 +315,7 @@ export class LevelLocalStreams implements LocalStreams {
   async addConsumer(stream: string, consumer: string): Promise<void> {
     const s = this.stream(stream);
     if (s.consumers.has(consumer)) return;
-    await this.db.put(checkpointKey(stream, consumer), u64(0), { sync: this.sync });
+    await this.write([{ type: 'put', key: checkpointKey(stream, consumer), value: u64(0) }], this.sync);
     s.consumers.set(consumer, 0);
   }
 
@@ -374,7 +382,7 @@ export class LevelLocalStreams implements LocalStreams {
     // without their checkpoint), and the next group commit's fsync makes it durable anyway. A lost
     // checkpoint advance means resends, which at-least-once delivery allows. An fsync here, under
     // the structural lock, per exporter batch, stalled the group commit (see docs/benchmarks.md).
-    if (ops.length > 0) await this.db.batch(ops, { sync: false });
+    if (ops.length > 0) await this.write(ops, false);
     if (plan) this.head.apply(s, plan);
     if (skip) {
       s.headSkipCount = skip.count;
@@ -397,7 +405,7 @@ export class LevelLocalStreams implements LocalStreams {
         if (plan.keys.length === 0) continue;
         const ops: BatchOp[] = [];
         this.head.pushDeletes(s, plan, ops);
-        await this.db.batch(ops, { sync: this.sync });
+        await this.write(ops, this.sync);
         this.head.apply(s, plan);
         this.head.countDropped(s, plan.records, 'ttl');
         this.log.info({ stream: s.name, records: plan.records, bytes: plan.bytes }, 'ttl dropped records');
@@ -433,7 +441,7 @@ export class LevelLocalStreams implements LocalStreams {
 
   async putMeta(key: string, value: Buffer): Promise<void> {
     this.ensureOpen();
-    await this.db.put(metaKey(key), value, { sync: true });
+    await this.write([{ type: 'put', key: metaKey(key), value }], true);
   }
 
   commitMeta(key: string, value: Buffer): Promise<void> {

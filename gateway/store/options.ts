@@ -58,6 +58,18 @@ export const storeOptionsSchema = z
       .default(16 * MiB)
       .describe('Bound of the in-memory group-commit queue (encoded bytes); appends beyond it wait for the running commit'),
     sweepIntervalMs: z.number().int().positive().default(60_000).describe('Interval of the ttl sweep timer'),
+    reserveBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(32 * MiB)
+      .describe('Free space kept on the data directory\'s filesystem for checkpoints and control state: data appends and file exports are refused (no PUBACK, healthz 503) while less is free, and resume once reserveBytes + 1/8 is free again. 0 disables the check'),
+    diskProbeMs: z
+      .number()
+      .int()
+      .min(50)
+      .default(500)
+      .describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
   })
   .strict();
 

@@ -125,6 +125,17 @@ export class StreamState {
     this.seqWaiters.push(...keep);
   }
 
+  /** Forget what is known of the segments on disk (the store rescans them after a reopen). */
+  resetPhysical(): void {
+    this.physRecords = 0;
+    this.physBytes = 0;
+    this.headSeq = 0;
+    this.headSkipCount = 0;
+    this.headSkipBytes = 0;
+    this.oldestAt = undefined;
+    this.cache.clear();
+  }
+
   /** Whether a record of `bytes` fits under maxBytes now (reject mode). */
   fits(bytes: number): boolean {
     const max = this.options ? this.options.maxBytes : Infinity;

@@ -110,4 +110,12 @@ export interface LocalStreams {
   sweep(): Promise<void>;
   /** Compact the underlying database (maintenance job). */
   compact(): Promise<void>;
+  /**
+   * Whether data appends are taken (disk-guard.ts): false while free space is under
+   * store.reserveBytes or after a failed write, until recovery. Optional: in-memory test stores.
+   */
+  diskState?(): DiskState;
 }
+
+export type { DiskState, DiskCondition } from './disk-guard.js';
+import type { DiskState } from './disk-guard.js';

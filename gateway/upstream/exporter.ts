@@ -83,6 +83,11 @@ class ExporterLoop implements Exporter {
   private window: Entry[] = [];
   private batch: Entry[] = [];
   private failStreak = 0;
+  /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
+  private outage = false;
+  /** Consecutive outage backoffs, apart from failStreak: a long outage must not leave the first
+   * record-level failure after it with a window of maxMs. */
+  private outageStreak = 0;
 
   private stopAc = new AbortController();
   private sendAc: AbortController | undefined;
@@ -198,6 +203,7 @@ class ExporterLoop implements Exporter {
         if (this.stopping) break;
         // Store trouble (read, checkpoint, dead-letter append): note it, back off, try again.
         this.noteError(`exporter loop: ${errorMessage(err)}`);
+        this.outage = false;
         await this.backoff();
       }
     }
@@ -235,13 +241,17 @@ class ExporterLoop implements Exporter {
     // Read the next batch from the store while this one is on the wire.
     const prefetch = retrying ? undefined : this.fill().then(() => undefined, (err: unknown) => err);
     const results = await this.send(batch);
+    this.outage = results instanceof Error;
     await this.out.handleResults(batch, results, this.window, this.nextReadSeq);
     const prefetchErr = await prefetch;
     const dlOk = await this.out.flushDeadLetters(this.window);
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
     if (this.out.retrySet.length > 0 || !dlOk) await this.backoff();
-    else this.failStreak = 0;
+    else {
+      this.failStreak = 0;
+      this.outageStreak = 0;
+    }
   }
 
   /** Batch limits, narrowed while isolating a permanently failing batch. */
@@ -349,8 +359,17 @@ class ExporterLoop implements Exporter {
   }
 
   private async backoff(): Promise<void> {
-    const ms = fullJitterDelay(this.failStreak, this.options.backoff.initialMs, this.options.backoff.maxMs, this.random);
-    this.failStreak++;
+    // An outage backs off to a low cap: the point is noticing the destination's return within
+    // seconds, not waiting out a 30 s window that grew while it was down (full jitter still spreads
+    // a fleet). Record-level failures keep the full cap.
+    const { initialMs, maxMs, outageMaxMs } = this.options.backoff;
+    let ms: number;
+    if (this.outage) ms = fullJitterDelay(this.outageStreak++, initialMs, Math.min(maxMs, outageMaxMs), this.random);
+    else {
+      // The destination answers again: what the outage counted says nothing about these failures.
+      this.outageStreak = 0;
+      ms = fullJitterDelay(this.failStreak++, initialMs, maxMs, this.random);
+    }
     this.state = 'backoff';
     this.updateGauges();
     try {

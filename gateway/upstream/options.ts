@@ -25,8 +25,10 @@ export const backoffOptionsSchema = z
   .object({
     initialMs: z.number().int().min(1).default(200).describe('Backoff cap of the first retry (full jitter: the wait is random in [0, cap]).'),
     maxMs: z.number().int().min(1).default(30_000).describe('Upper bound of the backoff cap; the cap doubles per consecutive failure up to this.'),
+    outageMaxMs: z.number().int().min(1).default(3000)
+      .describe('Upper bound of the backoff cap while the destination is unreachable (the whole send failed: connection refused, timeout, 502/503/504, disk full): low, so export resumes within seconds of its return; full jitter still spreads a fleet. The lower of this and maxMs applies.'),
   })
-  .describe('Retry backoff: exponential with full jitter, capped.');
+  .describe('Retry backoff: exponential with full jitter, capped (lower cap during outages).');
 
 export const exporterOptionsSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (max 64, starting with a letter or digit)')

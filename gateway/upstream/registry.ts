@@ -19,6 +19,8 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinat
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export). */
   dataDir?: string;
+  /** Free bytes to leave on disk (store.reserveBytes): the file destination refuses to eat them. */
+  reserveBytes?: number;
   /** Where the block sits in the configuration, for problem paths (default "destination"). */
   where?: string;
 }

@@ -8,6 +8,8 @@
 //   node --import tsx test/bench/run.ts    (from the sources, through tsx)
 //   BENCH_FULL=1 npm run bench             (1,000,000-record drain, 5 s runs, NAB)
 //   BENCH_ONLY=gateway,export npm run bench
+//   npm run bench -- soak --minutes 10     (bench names first; the arguments after them go to
+//                                           that one bench instead of its defaults)
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -55,6 +57,13 @@ const BENCHES: Bench[] = [
   },
   { name: 'serial', what: 'serial link frames/s over a socat pty pair', args: [], missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'), timeoutS: 120 },
   { name: 'anomaly', what: 'anomaly detectors points/s and memory', args: [], nodeArgs: ['--expose-gc'], timeoutS: 120 },
+  {
+    name: 'soak',
+    what: 'issue 10: 5,000 QoS 1 msgs/s to a flaky HTTP upstream (20% failing, down 1 min in 10): RSS, heap, lag p99, lost',
+    // Short by default (3 min, upstream down 30 s every 90 s); an hour with BENCH_FULL=1.
+    args: full ? ['--minutes', '60'] : ['--minutes', '3', '--down-every', '1.5', '--down-for', '0.5', '--sample-seconds', '30'],
+    timeoutS: full ? 4200 : 600,
+  },
   {
     name: 'nab',
     what: 'NAB anomaly benchmark scores',
@@ -141,6 +150,10 @@ function headline(o: Outcome): string[] {
         if (bareSteady && s) out.push(`${gw}: RSS at 5,000 msgs/s ${(Number(s.peakRssMiB) / Number(bareSteady.peakRssMiB)).toFixed(2)}x bare aedes (target <= 1.20)`);
       }
     }
+    if (j.bench === 'soak') {
+      const k = j as unknown as { minutes: number; acked: number; lost: number | null; deadLetters: number; rssGrowthPct: number | null; lagP99Ms: number };
+      out.push(`soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost === null ? 'unknown (backlog not drained)' : k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`);
+    }
     if (j.bench === 'export' && j.rows) {
       for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);
     }
@@ -148,9 +161,24 @@ function headline(o: Outcome): string[] {
   return out;
 }
 
+/** `run.js soak --minutes 10`: leading bench names select; the rest replaces that bench's args. */
+function fromArgv(argv: string[]): Bench[] | undefined {
+  const names: string[] = [];
+  let i = 0;
+  while (i < argv.length && BENCHES.some((b) => b.name === argv[i])) names.push(argv[i++]!);
+  if (names.length === 0) return undefined;
+  const rest = argv.slice(i);
+  return BENCHES.filter((b) => names.includes(b.name)).map((b) => {
+    if (rest.length === 0 || names.length !== 1) return b;
+    // A soak of N minutes needs N minutes (plus the drain) before the timeout.
+    const minutes = rest.indexOf('--minutes') >= 0 ? Number(rest[rest.indexOf('--minutes') + 1]) : 0;
+    return { ...b, args: rest, timeoutS: Math.max(b.timeoutS, minutes * 60 + 600) };
+  });
+}
+
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
-  const list = only ? BENCHES.filter((b) => only.includes(b.name)) : BENCHES;
+  const list = fromArgv(process.argv.slice(2)) ?? (only ? BENCHES.filter((b) => only.includes(b.name)) : BENCHES);
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   console.log(`Gatehouse benchmarks (${full ? 'BENCH_FULL' : 'short runs; BENCH_FULL=1 for long ones'}), ${compiled ? 'compiled' : 'via tsx'}, node ${process.version}, ${cpus().length} cores, load average ${load} at start`);
   const outcomes: Outcome[] = [];

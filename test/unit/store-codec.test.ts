@@ -141,7 +141,7 @@ test('parseDuration accepts ms numbers and unit strings, refuses the rest', () =
 
 test('option schemas fill defaults and report bad values', () => {
   const o = storeOptionsSchema.parse({ path: '/tmp/x' });
-  assert.deepEqual(o, { path: '/tmp/x', durability: 'fsync', appendTimeoutMs: 30000, maxPendingBytes: 16 * 1024 * 1024, sweepIntervalMs: 60000 });
+  assert.deepEqual(o, { path: '/tmp/x', durability: 'fsync', appendTimeoutMs: 30000, maxPendingBytes: 16 * 1024 * 1024, sweepIntervalMs: 60000, reserveBytes: 32 * 1024 * 1024, diskProbeMs: 500 });
   assert.equal(storeOptionsSchema.safeParse({ path: '/x', durability: 'never' }).success, false);
   assert.equal(storeOptionsSchema.safeParse({}).success, false);
   const d = streamDefaultsSchema.parse({ ttl: '7d' });

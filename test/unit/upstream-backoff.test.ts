@@ -93,21 +93,27 @@ test('takeBatch: count, bytes, skips done and dead entries, reports fullness', (
   assert.equal(takeBatch([mk(1, 50)], { maxRecords: 5, maxBytes: 15 }, out), true, 'an oversized first entry still goes alone');
 });
 
-test('ndjson line: id, JSON payload embedded, non-JSON as base64, multi-line JSON flattened', () => {
+test('ndjson line: id; payload (JSON), payloadText (other UTF-8) or payloadBase64 (binary); multi-line JSON flattened', () => {
   const base = { stream: 'archive', seq: 7, topic: 'a/"b"', receivedAt: 1700000000000 };
   const j = JSON.parse(ndjsonLine({ ...base, payload: Buffer.from('{"temp":96.5}') }));
   assert.deepEqual(j, { id: 'archive:7', stream: 'archive', seq: 7, topic: 'a/"b"', receivedAt: 1700000000000, payload: { temp: 96.5 } });
   const bin = JSON.parse(ndjsonLine({ ...base, payload: Buffer.from([0xff, 0x00, 0x7b]), key: 'k1', attrs: { error: 'e' } }));
-  assert.deepEqual(bin.payload, { base64: Buffer.from([0xff, 0x00, 0x7b]).toString('base64') });
+  assert.equal(bin.payloadBase64, Buffer.from([0xff, 0x00, 0x7b]).toString('base64'));
+  assert.equal('payload' in bin || 'payloadText' in bin, false, 'exactly one payload field');
   assert.equal(bin.key, 'k1');
   assert.deepEqual(bin.attrs, { error: 'e' });
   const multi = ndjsonLine({ ...base, payload: Buffer.from('{\n "a": 1\n}') });
   assert.equal(multi.split('\n').length, 2, 'exactly one line');
   assert.deepEqual(JSON.parse(multi).payload, { a: 1 });
   const broken = JSON.parse(ndjsonLine({ ...base, payload: Buffer.from('{"temp":') }));
-  assert.ok(broken.payload.base64, 'invalid JSON goes as base64');
+  assert.equal(broken.payloadText, '{"temp":', 'invalid JSON that is UTF-8 goes as text');
+  // A JSON payload that looks like the old base64 wrapper is no longer ambiguous.
+  const wrapper = JSON.parse(ndjsonLine({ ...base, payload: Buffer.from('{"base64":"AAE="}') }));
+  assert.deepEqual(wrapper.payload, { base64: 'AAE=' });
+  const text = JSON.parse(ndjsonLine({ ...base, payload: Buffer.from('temp=21.5 ok') }));
+  assert.equal(text.payloadText, 'temp=21.5 ok');
   const empty = JSON.parse(ndjsonLine({ ...base, payload: Buffer.alloc(0) }));
-  assert.deepEqual(empty.payload, { base64: '' });
+  assert.equal(empty.payloadText, '');
 });
 
 test('partitions are UTC YYYY/MM/DD/HH', () => {

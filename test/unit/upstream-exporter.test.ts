@@ -335,7 +335,7 @@ test('an unknown stream is refused with a clear error', async (t) => {
 test('options: defaults and validation', () => {
   const o = parseExporterOptions({ name: 'a', stream: 's', destination: { type: 'file' } });
   assert.deepEqual(o.batch, { maxRecords: 500, maxBytes: 4 * 1024 * 1024, lingerMs: 1000 });
-  assert.deepEqual(o.backoff, { initialMs: 200, maxMs: 30000 });
+  assert.deepEqual(o.backoff, { initialMs: 200, maxMs: 30000, outageMaxMs: 3000 });
   assert.equal(o.maxAttempts, 10);
   assert.equal(o.priority, 0);
   assert.throws(() => parseExporterOptions({ name: 'bad name!', stream: 's', destination: { type: 'file' } }));

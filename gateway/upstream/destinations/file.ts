@@ -4,18 +4,26 @@
 //
 // One line per record:
 //   {"id":"<stream>:<seq>","stream":..,"seq":..,"topic":..,"receivedAt":<epoch ms>,
-//    "key":..(if any),"attrs":{..}(if any),"payload":<the payload JSON if it parses, else {"base64":".."}>}
+//    "key":..(if any),"attrs":{..}(if any), then exactly one of
+//    "payload":<the payload as a JSON value, when it parses as JSON>
+//    "payloadText":"<the payload as a string, when it is valid UTF-8 but not JSON>"
+//    "payloadBase64":"<the payload in base64, otherwise>"}
 //
-// A batch is written with one awaited write (backpressure: the loop waits for the disk) and
+// A batch is written with awaited writes (backpressure: the loop waits for the disk) and
 // fsynced (durability 'fsync') before send() returns ok, so the checkpoint never passes
-// unwritten data. With gzip each batch is its own gzip member: a file is always decodable
-// (gunzip reads concatenated members) up to its last complete batch, even after a crash.
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+// unwritten data. A short write, ENOSPC or EIO (write or fsync) fails the send and the file is
+// truncated back to its last complete batch, so no partial line is left for a reader to count.
+// While free space on the export folder's filesystem is under the store's reserve
+// (store.reserveBytes) nothing is written: the send fails retryably (disk full). With gzip each
+// batch is its own gzip member: a file is always decodable (gunzip reads concatenated members)
+// up to its last complete batch, even after a crash.
+import { isUtf8 } from 'node:buffer';
+import { mkdir, open, statfs, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { FileDestinationOptions } from '../options.js';
@@ -55,14 +63,28 @@ function embeddableJson(payload: Buffer): string | undefined {
   }
 }
 
-/** One NDJSON line (with trailing newline) for a record. */
+/** One NDJSON line (with trailing newline) for a record: payload, payloadText or payloadBase64. */
 export function ndjsonLine(rec: StoredRecord): string {
   let line = `{"id":${JSON.stringify(`${rec.stream}:${rec.seq}`)},"stream":${JSON.stringify(rec.stream)},"seq":${rec.seq},"topic":${JSON.stringify(rec.topic)},"receivedAt":${rec.receivedAt}`;
   if (rec.key !== undefined) line += `,"key":${JSON.stringify(rec.key)}`;
   if (rec.attrs !== undefined) line += `,"attrs":${JSON.stringify(rec.attrs)}`;
   const json = embeddableJson(rec.payload);
-  line += json === undefined ? `,"payload":{"base64":"${rec.payload.toString('base64')}"}}\n` : `,"payload":${json}}\n`;
+  if (json !== undefined) line += `,"payload":${json}}\n`;
+  else if (isUtf8(rec.payload)) line += `,"payloadText":${JSON.stringify(rec.payload.toString('utf8'))}}\n`;
+  else line += `,"payloadBase64":"${rec.payload.toString('base64')}"}\n`;
   return line;
+}
+
+/** Free bytes on the filesystem holding dir (what an unprivileged writer may use). */
+async function freeBytes(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
+function diskFull(where: string, message: string, cause?: unknown): GatehouseError {
+  return ERRORS.GH_EXPORT_RETRYABLE({ reason: message }, {
+    where, ...(cause === undefined ? {} : { cause }), hint: 'free disk space on the export folder\'s filesystem (export resumes by itself), or export to another disk',
+  });
 }
 
 export class FileDestination implements Destination {
@@ -72,13 +94,17 @@ export class FileDestination implements Destination {
   private current: OpenFile | undefined;
   private ageTimer: NodeJS.Timeout | undefined;
   private busy: Promise<void> = Promise.resolve();
+  /** A file whose failed write could not be cut back yet: [path, good length]. Retried first. */
+  private pendingTruncate: [string, number] | undefined;
+  private readonly reserveBytes: number;
   /** Files closed since start (for tests and status). */
   filesWritten = 0;
   /** The metrics every destination reports (common.ts). */
   private readonly metrics: DestinationMetrics;
 
-  constructor(private readonly options: FileDestinationOptions & { dir: string }, private readonly deps: RuntimeDeps) {
+  constructor(private readonly options: FileDestinationOptions & { dir: string }, private readonly deps: RuntimeDeps & { reserveBytes?: number }) {
     this.target = options.dir;
+    this.reserveBytes = deps.reserveBytes ?? 0;
     this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
   }
@@ -127,6 +153,22 @@ export class FileDestination implements Destination {
     let data = Buffer.from(text, 'utf8');
     if (this.options.gzip) data = await gzipAsync(data);
 
+    if (this.pendingTruncate) {
+      const [path, len] = this.pendingTruncate;
+      await truncate(path, len).catch((err: unknown) => {
+        throw diskFull(path, `cannot cut ${path} back to its last complete batch (${len} bytes): ${err instanceof Error ? err.message : String(err)}`, err);
+      });
+      this.pendingTruncate = undefined;
+    }
+    if (this.reserveBytes > 0) {
+      // One statfs per batch (a syscall, microseconds): export files must not eat the reserve the
+      // store keeps for checkpoints, or a full disk could not even record what was exported.
+      // A folder removed under us cannot be measured: skip the check, openFile recreates it.
+      const free = await freeBytes(this.options.dir).catch(() => undefined);
+      if (free !== undefined && free - data.length < this.reserveBytes) {
+        throw diskFull(this.options.dir, `export folder ${this.options.dir} is full: ${free} bytes free, ${data.length} to write, ${this.reserveBytes} reserved (store.reserveBytes)`);
+      }
+    }
     const now = this.now();
     const partition = partitionOf(now);
     const cur = this.current;
@@ -135,15 +177,26 @@ export class FileDestination implements Destination {
     }
     const file = this.current ?? (await this.openFile(partition, records[0]!, now));
     try {
-      // One awaited write per batch: the loop waits for the disk (backpressure).
-      await file.handle.write(data, 0, data.length, null);
+      // Awaited writes: the loop waits for the disk (backpressure). write(2) may write less than
+      // asked (a filling disk does exactly that before ENOSPC): loop on the rest, and a write of 0
+      // bytes is a failure, never a success.
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await file.handle.write(data, off, data.length - off, null);
+        if (bytesWritten <= 0) throw Object.assign(new Error(`short write: ${off} of ${data.length} bytes written`), { code: 'ENOSPC' });
+        off += bytesWritten;
+      }
       if (this.options.durability === 'fsync') await file.handle.sync();
     } catch (err) {
-      // Leave the file (a partial line may end it); the batch is retried into a new file.
-      await this.closeCurrent().catch(() => undefined);
-      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `writing ${file.path} failed: ${err instanceof Error ? err.message : String(err)}` }, {
-        where: file.path, cause: err, hint: 'check free disk space and permissions of the export folder',
+      // Cut the file back to its last complete batch (no partial line for readers), close it; the
+      // batch is retried into a new file. Truncating never needs space; if it still fails it is
+      // retried before the next write.
+      const good = file.bytes;
+      await file.handle.truncate(good).catch(() => {
+        this.pendingTruncate = [file.path, good];
       });
+      await this.closeCurrent().catch(() => undefined);
+      throw diskFull(file.path, `writing ${file.path} failed: ${err instanceof Error ? err.message : String(err)}`, err);
     }
     file.bytes += data.length;
   }
@@ -182,7 +235,7 @@ export class FileDestination implements Destination {
 }
 
 /** Options arrive validated (registry.ts); `dir` defaults to <dataDir>/export. */
-export function createFileDestination(options: FileDestinationOptions, deps: RuntimeDeps & { dataDir?: string }): FileDestination {
+export function createFileDestination(options: FileDestinationOptions, deps: RuntimeDeps & { dataDir?: string; reserveBytes?: number }): FileDestination {
   const dir = options.dir ?? join(deps.dataDir ?? './gatehouse-data', 'export');
   return new FileDestination({ ...options, dir }, deps);
 }

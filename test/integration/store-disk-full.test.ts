@@ -1,0 +1,236 @@
+// The store and the file destination on a REAL full filesystem (a size-limited tmpfs; needs root,
+// skipped otherwise with a message): a failed write is never an acknowledgement, nothing
+// acknowledged is lost, the store reopens by itself once space returns, the reserve keeps
+// checkpoints writable, and the file destination never leaves a partial line behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openLocalStreams } from '../../gateway/store/index.js';
+import type { LocalStreams } from '../../gateway/store/types.js';
+import { isGatehouseError } from '../../core/errors.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
+import type { StoredRecord } from '../../gateway/store/types.js';
+import { metricValue, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { socatSkip, startSocat } from '../helpers/socat.js';
+import { createSerialLink } from '../../firmware-bridge/link.js';
+import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
+import { freeBytes, mountSmallFs, smallFsSkip, writeFiller } from '../helpers/small-fs.js';
+
+const skip = smallFsSkip();
+const MiB = 1024 * 1024;
+
+/** Append until `rejections` appends failed; returns the acknowledged seq -> payload. */
+async function fillStore(streams: LocalStreams, rejections: number, payloadBytes: number): Promise<{ acked: Map<number, Buffer>; errors: unknown[] }> {
+  const acked = new Map<number, Buffer>();
+  const errors: unknown[] = [];
+  let inflight = 0;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      while (inflight < 64 && errors.length < rejections) {
+        const payload = randomBytes(payloadBytes); // incompressible: LevelDB's snappy cannot shrink it
+        inflight++;
+        streams.append('a', { topic: 't', payload, receivedAt: Date.now() }).then(
+          (seq) => acked.set(seq, payload),
+          (err: unknown) => errors.push(err),
+        ).finally(() => {
+          inflight--;
+          if (errors.length >= rejections && inflight === 0) resolve();
+          else setImmediate(pump);
+        });
+      }
+    };
+    pump();
+  });
+  return { acked, errors };
+}
+
+async function assertAllHeld(streams: LocalStreams, acked: Map<number, Buffer>): Promise<void> {
+  const got = new Map<number, Buffer>();
+  for (let from = 1; ;) {
+    const recs = await streams.read('a', from, { limit: 500 });
+    if (recs.length === 0) break;
+    for (const r of recs) got.set(r.seq, r.payload);
+    from = recs[recs.length - 1]!.seq + 1;
+  }
+  let missing = 0;
+  for (const [seq, payload] of acked) if (!got.get(seq)?.equals(payload)) missing++;
+  assert.equal(missing, 0, `${missing} of ${acked.size} acknowledged records missing or different`);
+}
+
+test('store on a full disk: failed writes are refused, nothing acknowledged is lost, it reopens by itself', { skip }, async (t) => {
+  const root = await mountSmallFs(t, 24);
+  const deps = testDeps();
+  const path = join(root, 'db');
+  await writeFiller(join(root, 'filler'), 12 * MiB);
+  const streams = await openLocalStreams({ path, reserveBytes: 0, diskProbeMs: 50 }, deps);
+  let closed = false;
+  t.after(() => (closed ? undefined : streams.close()));
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+
+  const { acked, errors } = await fillStore(streams, 50, 4096);
+  assert.ok(acked.size > 100, `some appends were acknowledged first (${acked.size})`);
+  assert.ok(errors.every((e) => isGatehouseError(e, 'GH_STORE_DISK_FULL')), `every refusal is GH_STORE_DISK_FULL: ${String(errors.find((e) => !isGatehouseError(e, 'GH_STORE_DISK_FULL')))}`);
+  const state = streams.diskState!();
+  // Free space may have come back already (LevelDB removed a temporary file): then it recovered.
+  assert.ok(!state.writable || state.condition === 'ok');
+  assert.ok((await metricValue(deps.registry, 'gatehouse_store_failed_commits_total')) >= 1, 'failed commits are counted');
+  assert.ok((await metricValue(deps.registry, 'gatehouse_store_refused_appends_total')) + (await metricValue(deps.registry, 'gatehouse_store_failed_commits_total')) >= 1);
+  console.log(`# store full: ${acked.size} acknowledged, ${errors.length} refused, state ${state.condition}`);
+
+  await unlink(join(root, 'filler'));
+  await waitUntil(() => streams.diskState!().writable, 'the store is writable again', 10_000);
+  const maxAcked = Math.max(...acked.keys());
+  for (let i = 0; i < 20; i++) {
+    const payload = randomBytes(512);
+    const seq = await streams.append('a', { topic: 't', payload, receivedAt: Date.now() });
+    assert.ok(seq > maxAcked, 'sequence numbers never repeat after recovery');
+    acked.set(seq, payload);
+  }
+  await assertAllHeld(streams, acked);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_store_writable'), 1);
+
+  // And after a restart, from disk alone.
+  await streams.close();
+  closed = true;
+  const again = await openLocalStreams({ path, reserveBytes: 0 }, testDeps());
+  t.after(() => again.close());
+  await again.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  await assertAllHeld(again, acked);
+});
+
+test('store reserve: data appends refused under reserveBytes while checkpoints still go to disk', { skip }, async (t) => {
+  const root = await mountSmallFs(t, 8);
+  const deps = testDeps();
+  const streams = await openLocalStreams({ path: join(root, 'db'), reserveBytes: 3 * MiB, diskProbeMs: 50, durability: 'os' }, deps);
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  await streams.addConsumer('a', 'c');
+  for (let i = 0; i < 10; i++) await streams.append('a', { topic: 't', payload: Buffer.from(`r${i}`), receivedAt: Date.now() });
+  assert.ok(streams.diskState!().writable);
+
+  // Leave 2 MiB free: under the 3 MiB reserve.
+  await writeFiller(join(root, 'filler'), freeBytes(root) - 2 * MiB);
+  await waitUntil(() => streams.diskState!().condition === 'low-space', 'the guard sees low space', 5000);
+  await assert.rejects(streams.append('a', { topic: 't', payload: Buffer.from('x'), receivedAt: Date.now() }), (e: unknown) => isGatehouseError(e, 'GH_STORE_DISK_FULL'));
+  assert.match(streams.diskState!().reason ?? '', /reserve/);
+  await streams.setCheckpoint('a', 'c', 10); // out of the reserve
+  assert.equal(await streams.getCheckpoint('a', 'c'), 10);
+  await streams.putMeta('control', Buffer.from('state'));
+  assert.equal(await metricValue(deps.registry, 'gatehouse_store_writable'), 0);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_store_refused_appends_total'), 1);
+
+  await unlink(join(root, 'filler'));
+  await waitUntil(() => streams.diskState!().writable, 'writable again', 5000);
+  assert.equal(await streams.append('a', { topic: 't', payload: Buffer.from('y'), receivedAt: Date.now() }), 11);
+});
+
+function rec(seq: number, bytes: number): StoredRecord {
+  return { stream: 'a', seq, topic: 't', receivedAt: 1_700_000_000_000, payload: Buffer.from(JSON.stringify({ seq, pad: 'x'.repeat(bytes) })) };
+}
+
+async function exportedLines(dir: string): Promise<{ seqs: number[]; bad: number }> {
+  const seqs: number[] = [];
+  let bad = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const text = await readFile(join(e.parentPath, e.name), 'utf8');
+    if (text.length > 0 && !text.endsWith('\n')) bad++;
+    for (const l of text.split('\n')) {
+      if (!l) continue;
+      try {
+        seqs.push((JSON.parse(l) as { seq: number }).seq);
+      } catch {
+        bad++;
+      }
+    }
+  }
+  return { seqs, bad };
+}
+
+test('file destination on a full disk: short writes and ENOSPC fail the send, no partial line is left', { skip }, async (t) => {
+  const root = await mountSmallFs(t, 4);
+  const dir = join(root, 'export');
+  await writeFiller(join(root, 'filler'), MiB);
+  const dest = createDestination({ type: 'file', dir } as { type: 'file' }, { ...testDeps(), reserveBytes: 0 });
+  await dest.start();
+  t.after(() => dest.stop());
+  const ac = new AbortController();
+  let seq = 1;
+  let ok = 0;
+  let failedBatch: StoredRecord[] | undefined;
+  while (!failedBatch) {
+    const batch = Array.from({ length: 100 }, () => rec(seq++, 900));
+    try {
+      const results = await dest.send(batch, ac.signal);
+      assert.ok(results.every((r) => r.ok));
+      ok += batch.length;
+    } catch (err) {
+      assert.match(String(err), /ENOSPC|no space|short write/i);
+      failedBatch = batch;
+    }
+  }
+  let lines = await exportedLines(dir);
+  assert.equal(lines.bad, 0, 'no truncated line');
+  assert.equal(lines.seqs.length, ok, 'exactly the records of successful sends are on disk');
+
+  await unlink(join(root, 'filler'));
+  await dest.send(failedBatch, ac.signal);
+  lines = await exportedLines(dir);
+  assert.equal(lines.bad, 0);
+  assert.equal(lines.seqs.length, ok + failedBatch.length);
+  assert.deepEqual(lines.seqs.sort((a, b) => a - b), Array.from({ length: ok + failedBatch.length }, (_, i) => i + 1));
+  console.log(`# file destination full: ${ok} records written before the disk filled, then the failed batch of ${failedBatch.length} after space returned`);
+});
+
+test('file destination keeps the reserve: refuses a batch that would eat into reserveBytes', { skip }, async (t) => {
+  const root = await mountSmallFs(t, 4);
+  const dir = join(root, 'export');
+  const dest = createDestination({ type: 'file', dir } as { type: 'file' }, { ...testDeps(), reserveBytes: 3 * MiB });
+  await dest.start();
+  t.after(() => dest.stop());
+  const ac = new AbortController();
+  let seq = 1;
+  let ok = 0;
+  await assert.rejects(async () => {
+    for (;;) {
+      await dest.send(Array.from({ length: 50 }, () => rec(seq++, 900)), ac.signal);
+      ok += 50;
+    }
+  }, /is full: \d+ bytes free/);
+  assert.ok(freeBytes(root) >= 3 * MiB - 64 * 1024, `the reserve is left free (${freeBytes(root)} bytes)`);
+  const lines = await exportedLines(dir);
+  assert.equal(lines.bad, 0);
+  assert.equal(lines.seqs.length, ok);
+});
+
+test('serial ACK mode on a full disk: no ACK while full (NAKs, frames held by the device), all committed once space returns', { skip: skip ?? socatSkip }, async (t) => {
+  const root = await mountSmallFs(t, 8);
+  const streams = await openLocalStreams({ path: join(root, 'db'), reserveBytes: 3 * MiB, diskProbeMs: 50, durability: 'os' }, testDeps());
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'serial', maxBytes: 64 * MiB, onFull: 'reject' });
+  await writeFiller(join(root, 'filler'), freeBytes(root) - 2 * MiB);
+  await waitUntil(() => streams.diskState!().condition === 'low-space', 'the store sees low space', 5000);
+
+  const pair = await startSocat(t);
+  const link = createSerialLink(simulatorLinkOptions('full', pair.dev1, 'crc', 'json', true), {
+    ...testDeps(),
+    onMessage: (m) => streams.append('serial', { topic: m.topic, payload: m.payload, receivedAt: m.receivedAt }).then(() => undefined),
+  });
+  await link.start();
+  t.after(() => link.stop());
+  const N = 40;
+  const dev = createSimulatedDevice({ path: pair.dev0, rate: 200, framing: 'crc', codec: 'json', ack: true, count: N, ackTimeoutMs: 200, bufferSize: 64 });
+  await dev.start();
+  t.after(() => dev.stop());
+  await waitUntil(() => dev.stats().naks >= 20 && dev.stats().unacked >= 10, 'the device is refused (NAKs) and holds its frames', 10_000);
+  assert.equal(dev.stats().acked, 0, 'no ACK while the disk is full');
+  assert.equal(streams.info('serial').lastSeq, 0);
+
+  await unlink(join(root, 'filler'));
+  await withTimeout(dev.done, 20_000, 'every frame is ACKed after space returns');
+  const got = new Set((await streams.read('serial', 1, { limit: 10_000 })).map((r) => (JSON.parse(r.payload.toString()) as { seq: number }).seq));
+  for (let i = 0; i < N; i++) assert.ok(got.has(i), `frame ${i} committed`);
+  console.log(`# serial on a full disk: ${dev.stats().naks} NAKs while full, then ${N} frames committed, ${dev.stats().resent} resends`);
+});

@@ -1,0 +1,113 @@
+// The disk guard's state machine with an injected free-space source (the real-filesystem tests are
+// in test/integration/store-disk-full.test.ts and need root): low space with hysteresis, write
+// errors that wait for room and a successful reopen, one log line per state change, metrics.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { DiskGuard, REOPEN_MIN_FREE, isStorageWriteError, resumeAt } from '../../gateway/store/disk-guard.js';
+import { isGatehouseError } from '../../core/errors.js';
+import { metricValue } from '../helpers/index.js';
+
+const MiB = 1024 * 1024;
+
+function rig(reserve: number) {
+  const lines: Array<{ msg: string; level: number }> = [];
+  const logger = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { lines.push(JSON.parse(c.toString()) as { msg: string; level: number }); cb(); } }));
+  const registry = new Registry();
+  let free = 100 * MiB;
+  let reopens = 0;
+  let reopenFails = false;
+  const guard = new DiskGuard({
+    path: '/data', reserveBytes: reserve, probeMs: 1_000_000, log: logger, registry,
+    freeBytes: async () => free,
+    recover: async () => {
+      reopens++;
+      if (reopenFails) throw Object.assign(new Error('Database failed to open'), { cause: new Error('IO error: No space left on device') });
+    },
+  });
+  return {
+    guard, registry, lines,
+    setFree: (n: number) => { free = n; },
+    reopens: () => reopens,
+    failReopen: (v: boolean) => { reopenFails = v; },
+  };
+}
+
+test('low space: refused under the reserve, resumes only above reserve + 1/8, one log line per change', async () => {
+  const r = rig(8 * MiB);
+  await r.guard.start();
+  manualProbes(r.guard);
+  assert.equal(r.guard.writable, true);
+  r.setFree(7 * MiB);
+  await r.guard.probe();
+  assert.equal(r.guard.writable, false);
+  assert.equal(r.guard.state().condition, 'low-space');
+  assert.match(r.guard.state().reason ?? '', /under the reserve/);
+  const err = r.guard.refusal('archive');
+  assert.ok(isGatehouseError(err, 'GH_STORE_DISK_FULL'));
+  assert.equal(await metricValue(r.registry, 'gatehouse_store_refused_appends_total'), 1);
+  assert.equal(await metricValue(r.registry, 'gatehouse_store_writable'), 0);
+  // Hovering just above the reserve does not flap.
+  for (const f of [8 * MiB + 1, 7 * MiB, resumeAt(8 * MiB) - 1]) {
+    r.setFree(f);
+    await r.guard.probe();
+    assert.equal(r.guard.writable, false, `free ${f}`);
+  }
+  r.setFree(resumeAt(8 * MiB));
+  await r.guard.probe();
+  assert.equal(r.guard.writable, true);
+  assert.equal(await metricValue(r.registry, 'gatehouse_store_writable'), 1);
+  assert.deepEqual(r.lines.map((l) => l.msg), [
+    'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns',
+    'store writable again: data appends resume',
+  ]);
+  assert.equal(r.reopens(), 0, 'low space alone needs no reopen');
+});
+
+test('write error: everything refused until there is room and the reopen succeeds', async () => {
+  const r = rig(0);
+  await r.guard.start();
+  manualProbes(r.guard);
+  r.setFree(1 * MiB); // under REOPEN_MIN_FREE
+  r.guard.writeFailed(Object.assign(new Error('IO error: /data/000007.ldb: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
+  await r.guard.probe();
+  assert.equal(r.guard.failed, true);
+  assert.equal(r.guard.state().condition, 'write-error');
+  assert.equal(r.reopens(), 0, 'no reopen attempt without room for the log replay');
+  assert.equal(await metricValue(r.registry, 'gatehouse_store_failed_commits_total', { reason: 'no-space' }), 1);
+  // A second failure (a batch admitted before) is counted but changes nothing.
+  r.guard.writeFailed(Object.assign(new Error('IO error: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
+  assert.equal(await metricValue(r.registry, 'gatehouse_store_failed_commits_total'), 2);
+
+  r.setFree(REOPEN_MIN_FREE);
+  r.failReopen(true);
+  await r.guard.probe();
+  assert.equal(r.reopens(), 1);
+  assert.equal(r.guard.failed, true, 'a failed reopen keeps the store refusing');
+  assert.match(r.guard.state().reason ?? '', /reopening the store failed: IO error/);
+  r.failReopen(false);
+  await r.guard.probe();
+  assert.equal(r.reopens(), 2);
+  assert.equal(r.guard.writable, true);
+  assert.equal(r.lines.filter((l) => l.level >= 50).length, 1, 'one error line for the whole episode');
+});
+
+test('only I/O errors make the store unwritable', async () => {
+  const r = rig(0);
+  await r.guard.start();
+  manualProbes(r.guard);
+  r.guard.writeFailed(new Error('a bug'));
+  assert.equal(r.guard.writable, true);
+  assert.equal(await metricValue(r.registry, 'gatehouse_store_failed_commits_total', { reason: 'other' }), 1);
+  for (const e of [{ code: 'ENOSPC' }, { code: 'EIO' }, { code: 'LEVEL_IO_ERROR' }, { message: 'write EIO' }, { message: 'Read-only file system' }]) {
+    assert.equal(isStorageWriteError(Object.assign(new Error(e.message ?? 'x'), e)), true, JSON.stringify(e));
+  }
+  assert.equal(isStorageWriteError(new Error('LEVEL_NOT_FOUND')), false);
+});
+
+/** Stop the probe timer: these tests call probe() themselves. */
+function manualProbes(guard: DiskGuard): void {
+  guard.stop();
+}
