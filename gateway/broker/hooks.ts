@@ -10,6 +10,7 @@ import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
+import { RC, coded } from './v5/codes.js';
 
 /** Protocol violations aedes reports through clientError/connectionError (parser errors are counted at the parser). */
 const PROTOCOL_ERROR = /Invalid protocol|not allowed in PUBLISH|empty topic|too many levels|queue limit|maxInflightInbound|unacceptable protocol|did not arrive in time|invalid topic/i;
@@ -139,18 +140,18 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     const topic = packet.topic;
     if (topic.charCodeAt(0) === 36 && topic.startsWith('$SYS')) {
       stats.aclDeniedPublish++;
-      return cb(new Error('$SYS topics are reserved'));
+      return cb(coded(RC.NOT_AUTHORIZED, '$SYS topics are reserved'));
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     if (payload.length > maxPayloadBytes) {
       stats.payloadTooLarge++;
       log.info({ client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
-      return cb(new Error(`payload of ${payload.length} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`));
+      return cb(coded(RC.PACKET_TOO_LARGE, `payload of ${payload.length} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`));
     }
     if (!st.acl.canWrite(topic)) {
       stats.aclDeniedPublish++;
       log.info({ client: st.client.id, user: st.user, topic }, 'publish denied by ACL: disconnecting');
-      return cb(new Error(`publish to ${topic} denied by ACL`));
+      return cb(coded(RC.NOT_AUTHORIZED, `publish to ${topic} denied by ACL`));
     }
     const qos = packet.qos;
     stats.messagesIn[qos]!++;

@@ -21,6 +21,8 @@ import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
+import { sniffProtocol } from './v5/sniff.js';
+import { createV5Layer } from './v5/context.js';
 
 export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
 export { hashPassword, verifyPassword } from './password.js';
@@ -62,6 +64,8 @@ export type BrokerDeps = RuntimeDeps & {
    * PUBACK/PUBREC waits for the returned promise; a rejection means no ack and a disconnect.
    */
   onPublish(msg: Message): Promise<void> | undefined;
+  /** File keeping MQTT 5 sessions (with a session expiry) across restarts; none: memory only. */
+  sessionFile?: string;
 };
 
 /** aedes internals we rely on (not in its typings): the client table. */
@@ -87,7 +91,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const commit = createCommitWindow({ stats, log, now, maxInflight, sink: deps });
   const hooks = createAedesHooks({
     options, stats, log, now, states, live, commit,
-    hasClient: (id) => aedes.clients[id] !== undefined,
+    hasClient: (id) => aedes.clients[id] !== undefined || v5.has(id),
   });
   const aedes = new Aedes({
     connectTimeout: options.connectTimeoutMs,
@@ -99,6 +103,13 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     authorizeSubscribe: hooks.authorizeSubscribe,
     authorizeForward: hooks.authorizeForward,
   }) as AedesInternals;
+
+  // MQTT 5 clients: our own protocol layer (gateway/broker/v5/), with aedes as the message bus
+  const v5 = createV5Layer({
+    aedes, hooks, states, live, stats, log, now, options,
+    maxPacketBytes,
+    sessionFile: deps.sessionFile,
+  });
 
   aedes.on('clientError', hooks.onClientError);
   aedes.on('connectionError', hooks.onClientError);
@@ -112,11 +123,21 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       return;
     }
     sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    if (!options.mqtt5.enabled) return handle311(socket, listener);
+    // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
+    sniffProtocol(socket, options.connectTimeoutMs, (level) => {
+      if (socket.destroyed) return;
+      if (level === 5) v5.handle(socket, listener);
+      else handle311(socket, listener);
+    });
+  }
+
+  function handle311(socket: Socket, listener: string): void {
     const client = aedes.handle(socket) as ClientInternals;
     const st = new ConnState(client, listener, socket.remoteAddress);
     states.set(client, st);
     socket.once('close', () => {
-      sockets.delete(socket);
       st.closed = true;
       if (st.authorized) {
         st.authorized = false;
@@ -146,6 +167,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       if (started) return;
       started = true;
       await aedes.listen();
+      await v5.start();
       try {
         for (let i = 0; i < bound.length; i++) await listen(bound[i]!, i);
       } catch (err) {
@@ -158,6 +180,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     stop() {
       stopping ??= (async () => {
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
+        await v5.stop();
         await new Promise<void>((r) => aedes.close(() => r()));
         for (const s of sockets) s.destroy();
         await Promise.all(closed);

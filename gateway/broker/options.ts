@@ -57,6 +57,26 @@ export const userSchema = z.object({
     .describe('scrypt hash made by `gatehouse passwd`.'),
 });
 
+export const mqtt5Schema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Serve MQTT 5 clients (protocol level 5) beside 3.1.1/3.1 on every listener; false refuses them with CONNACK 0x01 as before.'),
+    topicAliasMaximum: z.number().int().min(0).max(65535).default(64).describe('Topic aliases a v5 client may set per connection (CONNACK Topic Alias Maximum).'),
+    maxKeepaliveSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(60)
+      .describe('Largest keep alive granted to a v5 client; a larger request is answered with Server Keep Alive (0 = grant any).'),
+    maxQueuedMessages: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum). Further ones are dropped and counted.'),
+  })
+  .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');
+
 export const brokerOptionsSchema = z
   .object({
     listeners: z
@@ -93,6 +113,7 @@ export const brokerOptionsSchema = z
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection must send CONNECT within this time.'),
     keepaliveLimit: z.number().int().min(0).default(0).describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
     drainTimeoutMs: z.number().int().min(0).default(30_000).describe('A subscriber whose socket stays full this long is disconnected (0 = wait forever: not recommended).'),
+    mqtt5: mqtt5Schema.prefault({}),
   })
   .describe('Embedded MQTT broker (aedes).');
 

@@ -59,7 +59,7 @@ export async function fails(p: Promise<unknown>): Promise<boolean> {
   }
 }
 
-export async function runSuite(name: string, tests: Record<string, ConformanceTest>, target: Target, version: 3 | 4 | 5): Promise<Outcome[]> {
+export async function runSuite(name: string, tests: Record<string, ConformanceTest>, target: Target, version: 3 | 4 | 5, serial = false): Promise<Outcome[]> {
   const run = async (testName: string, fn: ConformanceTest, index: number): Promise<Outcome> => {
     // short: the maximum packet size test needs a 32-byte payload to fit in 64 bytes with its topic
     const prefix = `${name}-${index}/`;
@@ -85,7 +85,11 @@ export async function runSuite(name: string, tests: Record<string, ConformanceTe
       for (const c of made) c.terminate();
     }
   };
-  return Promise.all(Object.entries(tests).map(([n, fn], i) => run(n, fn, i)));
+  const entries = Object.entries(tests);
+  if (!serial) return Promise.all(entries.map(([n, fn], i) => run(n, fn, i)));
+  const out: Outcome[] = [];
+  for (let i = 0; i < entries.length; i++) out.push(await run(entries[i]![0], entries[i]![1], i));
+  return out;
 }
 
 export function summary(suite: string, outcomes: Outcome[]): string {

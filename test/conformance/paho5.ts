@@ -488,7 +488,8 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     const t = ctx.client('a');
     const connack = await connect(ctx, t, { clean: true });
     const serverMax = connack.properties?.receiveMaximum ?? 65535;
-    // QoS 2 without PUBREL: every message stays in flight at the server
+    // QoS 2 without PUBREL (Paho's receiver is not running yet): every message stays in flight
+    t.paused = true;
     for (let i = 1; i <= serverMax + 1 && !t.closed; i++) await t.publish(ctx.topics[0]!, `message ${i}`, 2, { waitAck: false });
     await waitFor(() => t.disconnectCount() >= 1, 5000);
     assert(t.disconnectCount() === 1, 'no DISCONNECT after exceeding the server receive maximum');
