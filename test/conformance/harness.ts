@@ -60,6 +60,9 @@ export async function fails(p: Promise<unknown>): Promise<boolean> {
 }
 
 export async function runSuite(name: string, tests: Record<string, ConformanceTest>, target: Target, version: 3 | 4 | 5, serial = false): Promise<Outcome[]> {
+  // client ids unique per run: a session left by an earlier run (expiry 99999) must not leak in,
+  // which the Paho suite gets by cleaning its two fixed client ids first
+  const runId = Date.now().toString(36);
   const run = async (testName: string, fn: ConformanceTest, index: number): Promise<Outcome> => {
     // short: the maximum packet size test needs a 32-byte payload to fit in 64 bytes with its topic
     const prefix = `${name}-${index}/`;
@@ -70,7 +73,7 @@ export async function runSuite(name: string, tests: Record<string, ConformanceTe
       topics: ['TopicA', 'TopicA/B', 'Topic/C', 'TopicA/C', '/TopicA'].map((t) => prefix + t),
       wild: ['TopicA/+', '+/C', '#', '/#', '/+', '+/+', 'TopicA/#'].map((t) => prefix + t),
       client(suffix, v = version) {
-        const c = new RawClient(suffix === '' ? '' : `${name}-${testName}-${suffix}`, v);
+        const c = new RawClient(suffix === '' ? '' : `${name}-${runId}-${testName}-${suffix}`, v);
         made.push(c);
         return c;
       },

@@ -142,7 +142,7 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     b.paused = false;
     await connect(ctx, b, { clean: false, properties });
     await waitFor(() => b.count() >= 2, 3000);
-    assert(b.count() === 2, `expected 2 redelivered, got ${b.count()}`);
+    assert(b.count() === 2, `expected 2 redelivered, got ${b.count()}: ${b.messages.map((m) => `${m.topic} q${m.qos}`).join(', ')}; packets ${b.packets.map((p) => p.cmd).join(',')}`);
     await b.disconnect();
   },
 
