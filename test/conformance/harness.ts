@@ -2,6 +2,14 @@
 // concurrently against one broker), waiting helpers, and the runner that reports x of n.
 import { RawClient } from './raw-client.js';
 
+/** The ACL the conformance runs use: everything allowed but subscribing to test/nosubscribe. */
+export const conformanceAcl = {
+  anonymous: [
+    { topic: '#', access: 'readwrite' as const },
+    { topic: 'test/nosubscribe', access: 'deny' as const },
+  ],
+};
+
 export interface Target {
   host: string;
   port: number;

@@ -4,14 +4,8 @@
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createBroker } from '../../gateway/broker/index.js';
+import { conformanceAcl } from './harness.js';
 
-export const conformanceAcl = {
-  anonymous: [
-    { topic: '#', access: 'readwrite' as const },
-    { topic: '$share/#', access: 'readwrite' as const },
-    { topic: 'test/nosubscribe', access: 'deny' as const },
-  ],
-};
 
 const port = Number(process.argv[2] ?? 1883);
 const broker = await createBroker(

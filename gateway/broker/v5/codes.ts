@@ -53,8 +53,9 @@ function causeChain(err: unknown): unknown[] {
 }
 
 /**
- * The reason code for a publish the gateway could not commit: 0x97 when a stream is full or the
- * disk is, 0x95 when a record can never fit, 0x87 for an ACL refusal, 0x80 otherwise.
+ * The reason code for a publish the gateway could not commit: 0x97 when a stream is full, the disk
+ * is, or the record can never fit its stream; 0x87 for an ACL refusal; 0x95 for a payload over
+ * maxPayloadBytes (sent as DISCONNECT: PUBACK has no 0x95); 0x80 otherwise.
  */
 export function reasonForCommitError(err: unknown): number {
   for (const e of causeChain(err)) {
@@ -62,7 +63,10 @@ export function reasonForCommitError(err: unknown): number {
     if (typeof rc === 'number') return rc;
     const code = e instanceof GatehouseError ? e.code : (e as { code?: unknown }).code;
     if (code === 'GH_STREAM_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return RC.QUOTA_EXCEEDED;
-    if (code === 'GH_RECORD_TOO_LARGE' || code === 'GH_PAYLOAD_TOO_LARGE') return RC.PACKET_TOO_LARGE;
+    // PUBACK cannot carry 0x95 (MQTT 5 3.4.2.1): a payload over the broker limit is a DISCONNECT
+    // 0x95 (connection.ts), a record too big for its stream is a quota matter
+    if (code === 'GH_PAYLOAD_TOO_LARGE') return RC.PACKET_TOO_LARGE;
+    if (code === 'GH_RECORD_TOO_LARGE') return RC.QUOTA_EXCEEDED;
     if (code === 'GH_ACL_DENIED') return RC.NOT_AUTHORIZED;
     if (e instanceof Error && /ENOSPC|no space left/i.test(e.message)) return RC.QUOTA_EXCEEDED;
   }

@@ -266,11 +266,10 @@ export class V5Connection {
       return;
     }
     const rc = reasonForCommitError(err);
-    if (p.qos === 0) {
-      // nothing to answer; an oversized packet is a protocol matter, the rest is dropped (counted by the hooks)
-      if (rc === RC.PACKET_TOO_LARGE) this.disconnect(rc, reasonString(err));
-      return;
-    }
+    // an oversized publish is answered by DISCONNECT 0x95 (not a PUBACK code); at QoS 0 the rest is
+    // dropped, as there is nothing to answer (counted by the hooks)
+    if (rc === RC.PACKET_TOO_LARGE) return this.disconnect(rc, reasonString(err));
+    if (p.qos === 0) return;
     this.ctx.stats.v5NegativeAcks++;
     this.write({ cmd: p.qos === 1 ? 'puback' : 'pubrec', messageId: p.messageId!, reasonCode: rc, properties: { reasonString: reasonString(err) } });
   }
