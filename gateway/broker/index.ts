@@ -199,7 +199,12 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
           retain: packet.retain ?? false,
           dup: false,
         };
-        if (packet.properties) p.properties = packet.properties;
+        if (packet.properties) {
+          p.properties = packet.properties;
+          // the absolute deadline v5 subscribers' Message Expiry counts down from (v5/router.ts)
+          const e = packet.properties.messageExpiryInterval;
+          if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = now() + e * 1000;
+        }
         aedes.publish(p, (err?: Error) => (err ? reject(err) : resolve()));
       });
     },
