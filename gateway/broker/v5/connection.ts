@@ -11,7 +11,7 @@ import type { Client, PublishPacket } from 'aedes';
 import { validFilter } from '../../../core/topic-filter.js';
 import { ConnState } from '../connection.js';
 import { RC, coded, reasonForCommitError, reasonString } from './codes.js';
-import { Outbound } from './outbound.js';
+import { Outbound, writeBatched } from './outbound.js';
 import { forwardProperties, fit } from './router.js';
 import { NEVER_EXPIRES, type PublishProperties, type Session, type SubEntry } from './session.js';
 import type { V5Context } from './context.js';
@@ -66,7 +66,7 @@ export class V5Connection {
 
   private write(p: Packet): void {
     if (this.out) this.out.write(p);
-    else if (!this.socket.destroyed) this.socket.write(mqttPacket.generate(p, { protocolVersion: 5 }));
+    else if (!this.socket.destroyed) writeBatched(this.socket, mqttPacket.generate(p, { protocolVersion: 5 }));
   }
 
   /** Server-initiated DISCONNECT with a reason, then close. */

@@ -8,6 +8,22 @@ import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { BrokerStats } from '../metrics.js';
 import type { OutMsg, PublishProperties, Session } from './session.js';
 
+const uncork = (socket: Socket): void => {
+  socket.uncork();
+};
+
+/**
+ * Write through a cork held until the end of the tick: the PUBACKs and PUBLISHes of one read go
+ * out in one writev instead of one syscall each (aedes does the same for 3.1.1).
+ */
+export function writeBatched(socket: Socket, buf: Buffer): boolean {
+  if (socket.writableCorked === 0) {
+    socket.cork();
+    process.nextTick(uncork, socket);
+  }
+  return socket.write(buf);
+}
+
 export interface OutboundLimits {
   receiveMaximum: number;
   maximumPacketSize: number;
@@ -37,7 +53,7 @@ export class Outbound {
   }
 
   private writeBuf(buf: Buffer): boolean {
-    const ok = this.socket.write(buf);
+    const ok = writeBatched(this.socket, buf);
     if (!ok && !this.blocked) {
       this.blocked = true;
       this.socket.once('drain', this.onDrain);
