@@ -74,6 +74,12 @@ export const mqtt5Schema = z
       .min(1)
       .default(1000)
       .describe('Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum). Further ones are dropped and counted.'),
+    maxSessions: z
+      .number()
+      .int()
+      .min(1)
+      .default(10_000)
+      .describe('v5 sessions held at once (connected or within their Session Expiry Interval); a CONNECT that would start one more gets CONNACK 0x97 (quota exceeded).'),
   })
   .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');
 

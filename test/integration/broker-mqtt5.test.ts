@@ -189,6 +189,15 @@ test('2. enhanced authentication is refused with CONNACK 0x8C; server DISCONNECT
   assert.equal((await shutdown)[0].reasonCode, 0x8b);
 });
 
+test('sessions are bounded: past mqtt5.maxSessions a new session gets CONNACK 0x97, a known one still resumes', async (t) => {
+  const s = await startBroker(t, { mqtt5: { maxSessions: 2 } });
+  await (await client(t, s.url, { clientId: 's1', properties: { sessionExpiryInterval: 60 } })).endAsync();
+  await client(t, s.url, { clientId: 's2' });
+  await assert.rejects(mqtt.connectAsync(s.url, { protocolVersion: 5, clientId: 's3', reconnectPeriod: 0 }), (e: { code?: number }) => e.code === 0x97);
+  const back = await client(t, s.url, { clientId: 's1', clean: false, properties: { sessionExpiryInterval: 60 } });
+  assert.equal(back.connected, true);
+});
+
 test('2. topic aliases and Receive Maximum in both directions with mqtt.js', async (t) => {
   const s = await startBroker(t, { maxInflight: 8 });
   // inbound: mqtt.js assigns aliases automatically within the server's Topic Alias Maximum

@@ -164,8 +164,13 @@ export class V5Connection {
     const ctx = this.ctx;
     const id = this.clientId;
     const props = p.properties ?? {};
+    const existing = ctx.sessions.get(id);
+    if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) {
+      this.write({ cmd: 'connack', reasonCode: RC.QUOTA_EXCEEDED, sessionPresent: false, properties: { reasonString: `the broker holds its maximum of ${ctx.options.mqtt5.maxSessions} MQTT 5 sessions` } });
+      return void this.socket.end();
+    }
     ctx.takeOver(id, this);
-    let session = p.clean ? undefined : ctx.sessions.get(id);
+    let session = p.clean ? undefined : existing;
     const sessionPresent = session !== undefined;
     session ??= ctx.newSession(id);
     session.expiryInterval = props.sessionExpiryInterval ?? 0;
