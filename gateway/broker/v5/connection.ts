@@ -73,11 +73,12 @@ export class V5Connection {
   disconnect(reasonCode: number, why?: string, properties?: IDisconnectPacket['properties']): void {
     if (this.closed) return;
     this.noWill = this.noWill || reasonCode === RC.SHUTTING_DOWN;
-    if (this.session || reasonCode !== RC.MALFORMED) {
+    // DISCONNECT only after a CONNACK [MQTT-4.13.1-1 ff.]; before it the socket is just closed
+    if (this.session) {
       const d: IDisconnectPacket = { cmd: 'disconnect', reasonCode };
       const props = { ...properties, ...(why ? { reasonString: why.slice(0, 200) } : {}) };
       if (Object.keys(props).length > 0) d.properties = props;
-      if (this.session) this.write(d);
+      this.write(d);
     }
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();

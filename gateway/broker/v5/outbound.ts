@@ -84,6 +84,8 @@ export class Outbound {
   /** Send queued messages while the client's receive window and the socket allow. */
   pump(): void {
     const s = this.session;
+    // a connection taken over keeps its socket a moment: it must not send the session's messages
+    if (s.link !== this) return;
     while (!this.closed && !this.blocked && s.queue.length > 0) {
       const m = s.queue[0]!;
       if (m.expiresAt !== undefined && m.expiresAt <= this.now()) {

@@ -140,6 +140,8 @@ export class SessionStore {
   /** The connection ended: expire now, later, or never. */
   detached(s: Session): void {
     s.link = undefined;
+    // a session replaced meanwhile (a clean start under the same id) is already gone
+    if (this.sessions.get(s.clientId) !== s) return;
     s.disconnectedAt = this.opts.now();
     if (s.expiryInterval === 0) return this.remove(s.clientId);
     this.armExpiry(s, s.expiryInterval * 1000);
