@@ -198,6 +198,38 @@ test('sessions are bounded: past mqtt5.maxSessions a new session gets CONNACK 0x
   assert.equal(back.connected, true);
 });
 
+test('2. takeover with a clean start: the old connection closing does not end the new session', async (t) => {
+  const s = await startBroker(t);
+  const a = new RawClient('take-1');
+  const b = new RawClient('take-1');
+  t.after(() => (a.terminate(), b.terminate()));
+  await a.connect('127.0.0.1', s.port, { properties: { sessionExpiryInterval: 0 } });
+  await b.connect('127.0.0.1', s.port, { clean: true });
+  await b.subscribe([{ topic: 'tk/#', qos: 1, nl: false, rap: false, rh: 0 }]);
+  await a.waitClosed();
+  assert.equal(a.disconnects[0]?.reasonCode, 0x8e);
+  const pub = await client(t, s.url, { clientId: 'take-pub' });
+  await pub.publishAsync('tk/1', 'still subscribed', { qos: 1 });
+  await waitUntil(() => b.count() === 1, 'the new connection still gets its messages');
+});
+
+test('2. message expiry: an expired retained message is not delivered, the interval is counted down', async (t) => {
+  const s = await startBroker(t);
+  const pub = await client(t, s.url, { clientId: 'exp-pub' });
+  await pub.publishAsync('ex/short', 'gone', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+  await pub.publishAsync('ex/long', 'kept', { qos: 1, retain: true, properties: { messageExpiryInterval: 100 } });
+  const deadline = Date.now() + 1100;
+  await new Promise((r) => setTimeout(r, deadline - Date.now())); // the behaviour under test is a deadline
+  const sub = new RawClient('exp-sub');
+  t.after(() => sub.terminate());
+  await sub.connect('127.0.0.1', s.port);
+  await sub.subscribe([{ topic: 'ex/#', qos: 1, nl: false, rap: false, rh: 0 }]);
+  await waitUntil(() => sub.count() >= 1, 'the unexpired retained message');
+  assert.deepEqual(sub.messages.map((m) => m.topic), ['ex/long']);
+  const left = sub.messages[0]!.properties.messageExpiryInterval!;
+  assert.ok(left >= 98 && left <= 99, `expiry counted down: ${left}`);
+});
+
 test('2. topic aliases and Receive Maximum in both directions with mqtt.js', async (t) => {
   const s = await startBroker(t, { maxInflight: 8 });
   // inbound: mqtt.js assigns aliases automatically within the server's Topic Alias Maximum

@@ -52,7 +52,14 @@ export class V5Connection {
       this.disconnect(RC.MALFORMED, err.message);
     });
     socket.on('data', (chunk: Buffer) => {
-      this.parser.parse(chunk);
+      try {
+        this.parser.parse(chunk);
+      } catch (err) {
+        // a bug here must cost this connection, never the gateway
+        ctx.stats.protocolErrors++;
+        ctx.log.error({ err: (err as Error).message, client: this.clientId }, 'MQTT 5 connection failed');
+        return void socket.destroy();
+      }
       // QoS 0 floods queue behind the commit window: stop reading until it drains
       if (this.st && this.st.waiting.length > 0) socket.pause();
     });
