@@ -1,58 +1,88 @@
-// One error type for the whole runtime, with stable codes (documented in docs/errors.md).
-// A code never changes meaning once released; add new ones at the end of their group.
+// The error catalogue: one error type for the whole runtime, with stable codes. Each code owns its
+// meaning (one line, for docs/errors.md), its message template and its default hint, the way
+// fastify's error constructors do: `ERRORS.GH_STREAM_FULL({ stream, held, maxBytes, waitedMs })` or
+// `createError('GH_STREAM_FULL', params)` builds the GatehouseError. docs/errors.md is generated
+// from this table (`gatehouse errors --markdown`) and a unit test checks that every code is thrown
+// somewhere (or marked reserved with a reason) and that no other GH_ code exists in the source.
+// A code never changes meaning once released; add new ones at the END of their group.
 
-export const ERROR_CODES = {
+export interface ErrorSpec {
+  /** Section of docs/errors.md. */
+  readonly group: string;
+  /** What the code means, in one line. */
+  readonly meaning: string;
+  /** Message template: `{name}` is replaced by params.name. */
+  readonly message: string;
+  /** Default "how to fix" (a throw site may give a more precise one). */
+  readonly hint: string;
+  /** Set when no code path reports this code today: why it stays in the catalogue. */
+  readonly reserved?: string;
+}
+
+export const ERROR_CATALOGUE = {
   // configuration
-  GH_CONFIG_INVALID: 'The configuration file failed validation',
-  GH_CONFIG_READ: 'The configuration file could not be read or parsed',
-  GH_CONFIG_INSECURE: 'The configuration would expose the gateway beyond loopback without authentication',
-  GH_ARG_INVALID: 'A command-line argument is missing or malformed',
+  GH_CONFIG_INVALID: { group: 'configuration', meaning: 'The configuration file failed validation', message: '{source} is invalid ({count}):\n{problems}', hint: 'see docs/configuration.md for every key, its type and default' },
+  GH_CONFIG_READ: { group: 'configuration', meaning: 'The configuration file could not be read or parsed', message: 'cannot read {file}: {reason}', hint: 'check the path and the YAML/JSON syntax' },
+  GH_CONFIG_INSECURE: { group: 'configuration', meaning: 'The configuration would expose the gateway beyond loopback without authentication', message: '{what} listens on {host} without authentication', hint: 'configure users/tokens, or bind to 127.0.0.1' },
+  GH_ARG_INVALID: { group: 'configuration', meaning: 'A command-line argument is missing or malformed', message: '{reason}', hint: 'run the command with --help for its usage' },
   // broker
-  GH_BROKER_LISTEN: 'A broker listener could not bind its address',
-  GH_BROKER_TLS: 'TLS certificate or key files could not be loaded',
-  GH_AUTH_FAILED: 'A client presented a wrong user name or password',
-  GH_ACL_DENIED: 'A client tried to publish or subscribe outside its ACL',
-  GH_PAYLOAD_TOO_LARGE: 'A publish exceeded the configured maximum payload size',
-  GH_TOO_MANY_CLIENTS: 'The broker reached its configured connection limit',
+  GH_BROKER_LISTEN: { group: 'broker', meaning: 'A broker listener could not bind its address', message: 'cannot listen on {host}:{port}: {reason}', hint: 'free the port or change broker.listeners' },
+  GH_BROKER_TLS: { group: 'broker', meaning: 'TLS certificate or key files could not be loaded', message: 'cannot load TLS files of {listener}: {reason}', hint: 'check certFile/keyFile paths and permissions' },
+  GH_AUTH_FAILED: { group: 'broker', meaning: 'A client presented a wrong user name or password', message: 'authentication refused: {reason}', hint: 'check the client credentials against broker.users (gatehouse passwd makes hashes)' },
+  GH_ACL_DENIED: { group: 'broker', meaning: 'A client tried to publish or subscribe outside its ACL', message: 'publish to {topic} denied: {reason}', hint: 'grant the topic in broker.acl, or publish elsewhere' },
+  GH_PAYLOAD_TOO_LARGE: { group: 'broker', meaning: 'A publish exceeded the configured maximum payload size', message: 'payload of {bytes} bytes exceeds maxPayloadBytes {maxPayloadBytes}', hint: 'send smaller messages or raise broker.maxPayloadBytes' },
+  GH_TOO_MANY_CLIENTS: { group: 'broker', meaning: 'The broker reached its configured connection limit', message: 'server connection limit reached ({maxConnections} clients)', hint: 'raise broker.maxConnections or close idle clients' },
+  GH_CLIENT_ID_REJECTED: { group: 'broker', meaning: 'A client connected with a client id the broker must refuse (CONNACK identifier rejected)', message: 'client id refused: {reason}', hint: 'give the client a non-empty client id, or connect with clean session' },
   // store
-  GH_STORE_OPEN: 'The local stream store could not be opened',
-  GH_STORE_CLOSED: 'The store was used after close()',
-  GH_STREAM_UNKNOWN: 'A local stream name is not configured',
-  GH_STREAM_FULL: 'A local stream reached maxBytes under onFull: reject',
-  GH_RECORD_TOO_LARGE: 'A single record is larger than its stream can ever hold',
-  GH_STORE_CORRUPT: 'Data read from the store did not decode',
+  GH_STORE_OPEN: { group: 'store', meaning: 'The local stream store could not be opened', message: 'cannot open the local stream store at {dir}: {reason}', hint: 'check the data directory and that no other gateway uses it' },
+  GH_STORE_CLOSED: { group: 'store', meaning: 'The store was used after close()', message: 'the local stream store is {state}', hint: 'the gateway is stopping; retry after restart' },
+  GH_STREAM_UNKNOWN: { group: 'store', meaning: 'A local stream name is not configured', message: "local stream '{stream}' is not defined", hint: 'define it under streams in the config, or fix the name' },
+  GH_STREAM_FULL: { group: 'store', meaning: 'A local stream reached maxBytes under onFull: reject', message: "local stream '{stream}' is full ({held} of {maxBytes} bytes held)", hint: 'raise the stream maxBytes, export faster, or use onFull: drop-oldest' },
+  GH_RECORD_TOO_LARGE: { group: 'store', meaning: 'A single record is larger than its stream can ever hold', message: '{what} exceeds {limit}', hint: 'send smaller records or raise the stream maxBytes' },
+  GH_STORE_CORRUPT: { group: 'store', meaning: 'Data read from the store did not decode', message: 'corrupt data in {where}: {reason}', hint: 'restore the data directory from a backup, or remove the damaged stream' },
   // rules
-  GH_SQL_SYNTAX: 'A rule SQL statement could not be parsed',
-  GH_SQL_SEMANTIC: 'A rule SQL statement parsed but is not valid (unknown function, wrong arity, ...)',
-  GH_RULESET_INVALID: 'A rule set failed validation',
-  GH_RULESET_STALE: 'A rule set update has an older version than the active one',
-  GH_RULESET_SIGNATURE: 'A signed rule set update failed signature verification',
-  GH_ACTION_FAILED: 'A rule action failed',
-  GH_TEMPLATE_INVALID: 'A ${...} substitution template is malformed',
-  GH_DETECTOR_PARAM: 'An anomaly detector name or parameter is unknown or out of range',
+  GH_SQL_SYNTAX: { group: 'rules', meaning: 'A rule SQL statement could not be parsed', message: '{reason}', hint: 'see docs/rules-sql.md for the AWS IoT SQL grammar' },
+  GH_SQL_SEMANTIC: { group: 'rules', meaning: 'A rule SQL statement parsed but is not valid (unknown function, wrong arity, ...)', message: '{reason}', hint: 'see docs/rules-sql.md for the functions and their arguments' },
+  GH_RULESET_INVALID: { group: 'rules', meaning: 'A rule set failed validation', message: '{source} has {count} error(s):\n{problems}', hint: 'fix each listed rule; nothing of this rule set was applied' },
+  GH_RULESET_STALE: { group: 'rules', meaning: 'A rule set update has an older version than the active one', message: 'rule set version {version} is not newer than the active version {active}', hint: 'raise the version of the update' },
+  GH_RULESET_SIGNATURE: { group: 'rules', meaning: 'A signed rule set update failed signature verification', message: 'rule set signature rejected: {reason}', hint: 'sign the update with a key listed in the gateway configuration' },
+  GH_ACTION_FAILED: { group: 'rules', meaning: 'A rule action failed', message: "action '{action}' of rule '{rule}' failed: {reason}", hint: 'see the rule errorAction output and the action options' },
+  GH_TEMPLATE_INVALID: { group: 'rules', meaning: 'A ${...} substitution template is malformed', message: "template '{template}' is malformed: {reason}", hint: 'close every ${ with } and use a valid SQL expression inside' },
+  GH_DETECTOR_PARAM: { group: 'rules', meaning: 'An anomaly detector name or parameter is unknown or out of range', message: '{reason}', hint: 'see docs/anomaly.md for the detectors and their parameters' },
   // upstream
-  GH_EXPORT_RETRYABLE: 'A destination rejected a record with a retryable error',
-  GH_EXPORT_PERMANENT: 'A destination rejected a record permanently',
-  GH_DESTINATION_CONFIG: 'A destination is misconfigured',
+  GH_EXPORT_RETRYABLE: { group: 'upstream', meaning: 'A destination rejected a record with a retryable error', message: '{reason}', hint: 'the records wait in the local stream and are retried with backoff' },
+  GH_EXPORT_PERMANENT: { group: 'upstream', meaning: 'A destination rejected a record permanently', message: '{reason}', hint: 'the record goes to the dead-letter stream; fix its size or content' },
+  GH_DESTINATION_CONFIG: { group: 'upstream', meaning: 'A destination is misconfigured', message: '{source} is invalid ({count}):\n{problems}', hint: 'see docs/destinations.md for the options of each destination type' },
   // serial
-  GH_SERIAL_OPEN: 'A serial port could not be opened',
-  GH_FRAME_INVALID: 'A serial frame failed to decode (CRC, length, delimiter)',
-  GH_CODEC_INVALID: 'A frame decoded but its payload did not match the codec',
-  GH_SERIAL_NOT_OPEN: 'A write was attempted on a serial link that is not open (closed or retrying)',
-  GH_SERIAL_QUEUE_FULL: 'A serial link write queue is full (the device reads slower than commands arrive)',
-  GH_SERIAL_LINK_UNKNOWN: 'A serial link name is not configured',
+  GH_SERIAL_OPEN: { group: 'serial', meaning: 'A serial port could not be opened', message: 'cannot open {path}: {reason}', hint: 'check the device path, permissions (dialout group) and cable; the link retries by itself' },
+  GH_FRAME_INVALID: { group: 'serial', meaning: 'A serial frame failed to decode (CRC, length, delimiter)', message: 'frame {reason}: {detail}', hint: 'check the baud rate and the framing of the link; broken frames are counted and skipped' },
+  GH_CODEC_INVALID: { group: 'serial', meaning: 'A frame decoded but its payload did not match the codec', message: '{reason}', hint: 'check that the link codec matches what the firmware sends' },
+  GH_SERIAL_NOT_OPEN: { group: 'serial', meaning: 'A write was attempted on a serial link that is not open (closed or retrying)', message: 'serial link {state}', hint: 'the link retries by itself; check the cable or device path' },
+  GH_SERIAL_QUEUE_FULL: { group: 'serial', meaning: 'A serial link write queue is full (the device reads slower than commands arrive)', message: '{pending} writes pending', hint: 'send commands slower or raise writeQueue' },
+  GH_SERIAL_LINK_UNKNOWN: { group: 'serial', meaning: 'A serial link name is not configured', message: "serial link '{link}' is not configured", hint: 'add the link under serial: in the config or fix the name' },
   // admin / control
-  GH_ADMIN_BAD_REQUEST: 'An admin API request was malformed',
-  GH_ADMIN_UNAUTHORIZED: 'An admin API request lacked a valid token',
-  GH_ADMIN_NOT_FOUND: 'An admin API resource does not exist',
-  GH_ADMIN_TOO_LARGE: 'An admin API request body was too large',
-  GH_ADMIN_LISTEN: 'The admin API could not bind its address',
-  GH_CONTROL_CHANNEL: 'The MQTT control channel is not connected or a control message was refused',
-  GH_JOB_FAILED: 'A scheduled job failed (it runs again at its next time)',
-  GH_INTERNAL: 'An unexpected internal error (a bug: please report it)',
-} as const;
+  GH_ADMIN_BAD_REQUEST: { group: 'admin / control', meaning: 'An admin API request was malformed', message: '{reason}', hint: 'see docs/status-page.md for the admin API requests' },
+  GH_ADMIN_UNAUTHORIZED: { group: 'admin / control', meaning: 'An admin API request lacked a valid token', message: 'missing or wrong admin token', hint: 'send Authorization: Bearer <admin token>' },
+  GH_ADMIN_NOT_FOUND: { group: 'admin / control', meaning: 'An admin API resource does not exist', message: '{what} not found', hint: 'check the name in the URL' },
+  GH_ADMIN_TOO_LARGE: { group: 'admin / control', meaning: 'An admin API request body was too large', message: 'request body exceeds {limit} bytes', hint: 'send a smaller body' },
+  GH_ADMIN_LISTEN: { group: 'admin / control', meaning: 'The admin API could not bind its address', message: 'admin API cannot listen on {host}:{port}: {reason}', hint: 'free the port or change admin.port' },
+  GH_CONTROL_CHANNEL: { group: 'admin / control', meaning: 'The MQTT control channel is not connected or a control message was refused', message: '{reason}', hint: 'check the control channel configuration and connection' },
+  GH_JOB_FAILED: { group: 'admin / control', meaning: 'A scheduled job failed (it runs again at its next time)', message: '{reason}', hint: 'see the job log; it runs again at its next time' },
+  GH_CONTROL_DOCUMENT: { group: 'admin / control', meaning: 'A remote update document is malformed, not for this gateway, or expired', message: 'update document refused: {reason}', hint: 'sign a new document for this gateway (targets) with a later expiresAt: gatehouse rules sign --targets ID' },
+  GH_CONTROL_REPLAY: { group: 'admin / control', meaning: 'A remote update document is not newer than the highest version accepted (replay or downgrade)', message: 'update document version {version} is not above the accepted version {accepted}', hint: 'sign the update (or rollback) with a document version above the accepted one: gatehouse rules sign --version N' },
+  GH_INTERNAL: { group: 'admin / control', meaning: 'An unexpected internal error (a bug: please report it)', message: '{reason}', hint: 'please report it with the log lines around it' },
+} as const satisfies Record<string, ErrorSpec>;
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** Code -> one-line meaning (the catalogue's `meaning`, kept for existing callers). */
+export const ERROR_CODES = Object.fromEntries(
+  Object.entries(ERROR_CATALOGUE).map(([code, spec]) => [code, spec.meaning]),
+) as { readonly [C in ErrorCode]: (typeof ERROR_CATALOGUE)[C]['meaning'] };
+
+/** `{a} and {b}` -> 'a' | 'b'. */
+type ParamNames<S extends string> = S extends `${string}{${infer P}}${infer Rest}` ? P | ParamNames<Rest> : never;
+export type ErrorParams<C extends ErrorCode> = { readonly [K in ParamNames<(typeof ERROR_CATALOGUE)[C]['message']>]: string | number | bigint | boolean };
 
 export interface GatehouseErrorOptions {
   /** How to fix it, in one sentence. */
@@ -79,7 +109,7 @@ export class GatehouseError extends Error {
     this.details = options.details;
   }
 
-  /** One human line: "GH_X: message (at where). Fix: hint". */
+  /** One human line: "<code>: message (at where). Fix: hint". */
   describe(): string {
     let s = `${this.code}: ${this.message}`;
     if (this.where) s += ` (at ${this.where})`;
@@ -91,6 +121,22 @@ export class GatehouseError extends Error {
     return { code: this.code, message: this.message, where: this.where, hint: this.hint, details: this.details };
   }
 }
+
+/** Fill a catalogue message template; a missing parameter stays visible as {name}. */
+export function formatErrorMessage(template: string, params: Readonly<Record<string, unknown>>): string {
+  return template.replace(/\{([A-Za-z0-9_]+)\}/g, (all, name: string) => (params[name] === undefined ? all : String(params[name])));
+}
+
+/** Build the catalogue error of `code`: its message template filled from params, its default hint unless overridden. */
+export function createError<C extends ErrorCode>(code: C, params: ErrorParams<C>, options: GatehouseErrorOptions = {}): GatehouseError {
+  const spec: ErrorSpec = ERROR_CATALOGUE[code];
+  return new GatehouseError(code, formatErrorMessage(spec.message, params), { ...options, hint: options.hint ?? spec.hint });
+}
+
+/** One constructor per code: `ERRORS.GH_STREAM_UNKNOWN({ stream: 'x' })`. */
+export const ERRORS = Object.fromEntries(
+  Object.keys(ERROR_CATALOGUE).map((code) => [code, (params: Record<string, unknown>, options?: GatehouseErrorOptions) => createError(code as ErrorCode, params as never, options)]),
+) as unknown as { readonly [C in ErrorCode]: (params: ErrorParams<C>, options?: GatehouseErrorOptions) => GatehouseError };
 
 export function isGatehouseError(err: unknown, code?: ErrorCode): err is GatehouseError {
   return err instanceof GatehouseError && (code === undefined || err.code === code);

@@ -2,7 +2,7 @@
 // what was expected and what was found. Config files, rule sets, destination options and serial
 // link options all validate through here, so every part reports problems the same way.
 import type { z } from 'zod';
-import { GatehouseError, type ErrorCode } from './errors.js';
+import { ERROR_CATALOGUE, GatehouseError, type ErrorCode } from './errors.js';
 
 export interface ConfigProblem {
   /** Dotted key path, e.g. "broker.listeners.0.port" ("(root)" for the whole file). */
@@ -20,8 +20,11 @@ function describeFound(input: unknown): string {
   return `${typeof input} ${s.length > 60 ? `${s.slice(0, 57)}...` : s}`;
 }
 
-/** Flatten zod issues into ConfigProblems (union errors contribute their closest branch). */
-export function zodProblems(error: z.ZodError): ConfigProblem[] {
+/**
+ * Flatten zod issues into ConfigProblems (union errors contribute their closest branch; an unknown
+ * key is one problem at its own path). `prefix` is prepended to every path (e.g. "destination").
+ */
+export function zodProblems(error: z.ZodError, prefix = ''): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const visit = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): void => {
     for (const issue of issues) {
@@ -32,12 +35,16 @@ export function zodProblems(error: z.ZodError): ConfigProblem[] {
         visit(best, path);
         continue;
       }
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) out.push({ path: [...path, key].map(String).join('.'), message: `unknown key '${key}' (not an option here: misspelt or misplaced?)` });
+        continue;
+      }
       const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message: issue.message };
-      if ('input' in issue && issue.code !== 'unrecognized_keys') problem.found = describeFound(issue.input);
+      if ('input' in issue) problem.found = describeFound(issue.input);
       out.push(problem);
     }
   };
-  visit(error.issues, []);
+  visit(error.issues, prefix ? prefix.split('.') : []);
   return out;
 }
 
@@ -49,13 +56,29 @@ export function formatProblems(problems: ConfigProblem[]): string {
  * Validate and apply defaults; throws a GatehouseError (GH_CONFIG_INVALID unless another code is
  * given) listing every problem. The one door from zod issues to a GatehouseError.
  */
-export function validateConfig<S extends z.ZodType>(schema: S, input: unknown, source: string, code: ErrorCode = 'GH_CONFIG_INVALID', hint = 'see docs/configuration.md for every key, its type and default'): z.output<S> {
+export function validateConfig<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  source: string,
+  code: ErrorCode = 'GH_CONFIG_INVALID',
+  hint?: string,
+  at: { where?: string; pathPrefix?: string } = {},
+): z.output<S> {
   const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
-  const problems = zodProblems(result.error);
-  throw new GatehouseError(code, `${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`, {
-    where: source,
-    hint,
+  throw problemsError(code, zodProblems(result.error, at.pathPrefix), source, hint, at.where ?? source);
+}
+
+/**
+ * The GatehouseError for a list of problems: "<source> is invalid (N problems):" then one line per
+ * problem. The hint defaults to the code's hint in the catalogue.
+ */
+export function problemsError(code: ErrorCode, problems: ConfigProblem[], source: string, hint?: string, where = source): GatehouseError {
+  return new GatehouseError(code, `${source} is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${formatProblems(problems)}`, {
+    where,
+    hint: hint ?? ERROR_CATALOGUE[code].hint,
     details: problems,
   });
 }
+
+

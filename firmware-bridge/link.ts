@@ -3,7 +3,8 @@
 // Message for deps.onMessage, with backpressure (reading pauses at maxInFlight uncommitted frames).
 import type { SerialPort } from 'serialport';
 import type { Counter, Gauge } from 'prom-client';
-import { GatehouseError, errorMessage } from '../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../core/errors.js';
+import { validateConfig } from '../core/validation.js';
 import type { Message, MessageSource } from '../core/message.js';
 import { Acknowledger, resolveAckMode } from './ack.js';
 import { createCodec, type Codec, type Decoded } from './codecs/index.js';
@@ -59,7 +60,7 @@ class Link implements SerialLink {
     this.now = deps.now ?? Date.now;
     this.framing = createFraming(o.framing);
     this.codec = createCodec(o.codec);
-    this.topic = compileTopic(o.topic, o.name, `${where}.topic`);
+    this.topic = compileTopic(o.topic, o.name, `${where}.topic`, (m) => deps.logger.warn({ link: o.name }, m));
     if (o.codec.type === 'struct' && !this.framing.binarySafe) {
       throw new GatehouseError('GH_CONFIG_INVALID', 'the struct codec needs a binary-safe framing', { where: `${where}.framing`, hint: 'use framing type cobs, slip or crc' });
     }
@@ -102,7 +103,7 @@ class Link implements SerialLink {
     this.stopped = false;
     const o = this.options;
     if (o.commandTopic && this.deps.subscribe) {
-      const filter = compileTopic(o.commandTopic, o.name, `serial.${o.name}.commandTopic`).filter();
+      const filter = compileTopic(o.commandTopic, o.name, `serial.${o.name}.commandTopic`, (m) => this.deps.logger.warn({ link: o.name }, m)).filter();
       this.unsubscribe = this.deps.subscribe(filter, (topic, payload) => {
         this.writeCommand(payload).catch((err) => this.errLog.warn({ err: errorMessage(err), topic }, 'serial downlink command not written'));
       });
@@ -209,8 +210,9 @@ class Link implements SerialLink {
   private readonly onFrameError = (reason: FrameErrorReason, detail: string): void => {
     this.st.frameErrors++;
     this.m.all.frameErrors.inc({ link: this.name, reason });
-    this.noteError(`frame ${reason}: ${detail}`);
-    this.errLog.warn({ reason, detail }, 'broken serial frame skipped');
+    // Decoders never throw (a broken frame is skipped, not fatal): the error is reported, not thrown.
+    this.noteError(errorMessage(ERRORS.GH_FRAME_INVALID({ reason, detail }, { where: `serial.${this.name}` })));
+    this.errLog.warn({ code: 'GH_FRAME_INVALID', reason, detail }, 'broken serial frame skipped');
   };
 
   private decodeError(detail: string): void {
@@ -328,14 +330,7 @@ class Link implements SerialLink {
 }
 
 export function createSerialLink(options: SerialLinkOptionsInput | SerialLinkOptions, deps: SerialLinkDeps): SerialLink {
-  const parsed = SerialLinkOptionsSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new GatehouseError('GH_CONFIG_INVALID', `serial link options: ${issue?.message ?? 'invalid'}`, {
-      where: `serial.${(options as { name?: string }).name ?? '?'}.${issue?.path.join('.') ?? ''}`,
-      hint: 'see docs/firmware-bridge.md for the link options',
-      details: parsed.error.issues,
-    });
-  }
-  return new Link(parsed.data, deps);
+  const at = `serial.${(options as { name?: string }).name ?? '?'}`;
+  const parsed = validateConfig(SerialLinkOptionsSchema, options, `serial link options (${at})`, 'GH_CONFIG_INVALID', 'see docs/firmware-bridge.md for the link options', { where: at, pathPrefix: at });
+  return new Link(parsed, deps);
 }

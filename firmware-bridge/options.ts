@@ -65,7 +65,7 @@ export const AckSchema = z
 export type AckOptions = z.infer<typeof AckSchema>;
 
 export const SerialLinkOptionsSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe('Link name (metrics label, {link} in topics, rule action target)'),
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe('Link name (metrics label, ${link} in topics, rule action target)'),
   path: z.string().min(1).describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/usb-...'),
   baudRate: z.number().int().positive().default(115200).describe('Baud rate'),
   dataBits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8).describe('Data bits'),
@@ -73,8 +73,8 @@ export const SerialLinkOptionsSchema = z.object({
   stopBits: z.union([z.literal(1), z.literal(1.5), z.literal(2)]).default(1).describe('Stop bits'),
   framing: FramingSchema.default({ type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 }).describe('How frames are delimited on the wire'),
   codec: CodecSchema.default({ type: 'json' }).describe('How a frame payload decodes to a JSON object'),
-  topic: z.string().min(1).default('serial/{link}/telemetry').describe('Topic template for decoded frames: {link} and {field} placeholders from the decoded object'),
-  commandTopic: z.string().min(1).optional().describe('Downlink topic template (e.g. devices/{deviceId}/cmd); field placeholders subscribe as +'),
+  topic: z.string().min(1).default('serial/${link}/telemetry').describe('Topic template for decoded frames: ${link} and ${field} placeholders from the decoded object ({link}, {field}: deprecated)'),
+  commandTopic: z.string().min(1).optional().describe('Downlink topic template (e.g. devices/${deviceId}/cmd); field placeholders subscribe as +'),
   ack: AckSchema.describe('Acknowledged mode'),
   reconnect: z
     .object({

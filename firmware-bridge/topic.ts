@@ -1,7 +1,8 @@
-// Topic templates: '{link}' and '{field}' placeholders, compiled once per link.
+// Topic templates: '${link}' and '${field}' placeholders, compiled once per link.
 // Field values are sanitised: '/', '+', '#' become '_' so a value can't change the topic's shape;
 // a missing field renders as 'unknown'.
 import { GatehouseError } from '../core/errors.js';
+import { legacyNote, scanTemplate } from '../core/template.js';
 
 type Part = { lit: string } | { field: string };
 
@@ -28,23 +29,21 @@ function clean(v: unknown): string {
   return bad ? s.replace(/[/+#\u0000]/g, '_') : s;
 }
 
-export function compileTopic(source: string, link: string, where = 'topic'): TopicTemplate {
+export function compileTopic(source: string, link: string, where = 'topic', warn?: (msg: string) => void): TopicTemplate {
+  // core/template.ts syntax: ${link} and ${field}; the deprecated {link} and {field} are still read.
+  const pieces = scanTemplate(source, { legacy: true, code: 'GH_CONFIG_INVALID', where });
   const parts: Part[] = [];
-  let i = 0;
-  while (i < source.length) {
-    const open = source.indexOf('{', i);
-    if (open < 0) {
-      parts.push({ lit: source.slice(i) });
-      break;
+  for (const p of pieces) {
+    if (typeof p === 'string') {
+      parts.push({ lit: p });
+      continue;
     }
-    const close = source.indexOf('}', open);
-    if (close < 0) throw new GatehouseError('GH_CONFIG_INVALID', `unclosed '{' in topic template '${source}'`, { where, hint: 'write e.g. devices/{deviceId}/telemetry' });
-    const name = source.slice(open + 1, close);
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new GatehouseError('GH_CONFIG_INVALID', `bad placeholder '{${name}}' in '${source}'`, { where, hint: 'placeholders are {link} or a field name' });
-    if (open > i) parts.push({ lit: source.slice(i, open) });
+    const name = p.body;
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new GatehouseError('GH_CONFIG_INVALID', `bad placeholder '\${${name}}' in '${source}'`, { where, hint: 'placeholders are ${link} or a field name, e.g. devices/${deviceId}/telemetry' });
     parts.push(name === 'link' ? { lit: link } : { field: name });
-    i = close + 1;
   }
+  const note = legacyNote(source, pieces, where);
+  if (note !== undefined) warn?.(note);
   // Merge adjacent literals so a fixed topic renders with no work.
   const merged: Part[] = [];
   for (const p of parts) {

@@ -1,4 +1,4 @@
-// Public surface of the rules engine (the gateway imports only this and rules/types.ts).
+// Public surface of the rules engine: the gateway imports rules/ only through this file and rules/types.ts.
 export type * from './types.js';
 export { compileRuleSet, validateRuleSet, ruleSetCompileOptionsSchema, type CompiledRule, type CompiledRuleSet, type RuleSetCompileOptions, type RuleStats } from './ruleset.js';
 export { createRuleEngine, awsActionName, type RuleEngine, type ErrorActionPayload, type ActionFailure, type RuleEngineOptions } from './engine.js';

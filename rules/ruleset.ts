@@ -2,6 +2,7 @@
 // filter. Every error of every rule is collected and reported at once (GH_RULESET_INVALID).
 import { z } from 'zod';
 import { GatehouseError, errorMessage } from '../core/errors.js';
+import { zodProblems } from '../core/validation.js';
 import type { Action, ActionConfig, ActionFactoryTools, ActionRegistry, RuleCounters, RuleDefinition, RuleSetDefinition } from './types.js';
 import { compileSql, type CompiledQuery, type CompilerHooks } from './sql/compiler.js';
 import { createFunctionRegistry, type FunctionRegistry } from './sql/functions/index.js';
@@ -55,7 +56,7 @@ function describeError(err: unknown): { where: string; message: string; code?: s
     return { where: err.where ?? '', message: `${err.code}: ${err.message}${err.hint ? ` (fix: ${err.hint})` : ''}`, code: err.code };
   }
   if (err instanceof z.ZodError) {
-    return { where: '', message: err.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ') };
+    return { where: '', message: zodProblems(err).map((p) => `${p.path === '(root)' ? 'options' : p.path}: ${p.message}`).join('; ') };
   }
   return { where: '', message: errorMessage(err) };
 }

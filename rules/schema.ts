@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { parseDocument } from 'yaml';
 import { GatehouseError } from '../core/errors.js';
+import { zodProblems } from '../core/validation.js';
 import type { RuleSetDefinition } from './types.js';
 
 const actionConfigSchema = z
@@ -46,13 +47,15 @@ export interface RuleSetIssue {
 
 /** Validate an unknown value as a rule set; throws GH_RULESET_INVALID listing every issue. */
 export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefinition {
-  const r = ruleSetSchema.safeParse(input);
+  const r = ruleSetSchema.safeParse(input, { reportInput: true });
   if (r.success) return r.data as RuleSetDefinition;
   const rules = (input as { rules?: Array<{ name?: unknown }> } | null)?.rules;
-  const issues: RuleSetIssue[] = r.error.issues.map((iss) => {
-    const idx = iss.path[0] === 'rules' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
-    const name = idx !== undefined && Array.isArray(rules) && typeof rules[idx]?.name === 'string' ? String(rules[idx]!.name) : '';
-    return { rule: name, where: iss.path.join('.') || '(root)', message: iss.message };
+  // The validation door lists every problem with its key path and what was found.
+  const issues: RuleSetIssue[] = zodProblems(r.error).map((p) => {
+    const [head, at] = p.path.split('.');
+    const idx = head === 'rules' ? Number(at) : NaN;
+    const name = Number.isInteger(idx) && Array.isArray(rules) && typeof rules[idx]?.name === 'string' ? String(rules[idx]!.name) : '';
+    return { rule: name, where: p.path, message: p.found ? `${p.message} (found ${p.found})` : p.message };
   });
   throw rulesetError(issues, source);
 }

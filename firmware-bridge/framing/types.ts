@@ -30,5 +30,3 @@ export interface Framing {
   /** One frame on the wire for `payload` (a fresh buffer). */
   encode(payload: Buffer): Buffer;
 }
-
-export const NO_FRAMES: Buffer[] = [];

@@ -178,7 +178,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
           status = err.status;
           body = { error: err.toJSON() };
         } else if (err instanceof GatehouseError) {
-          status = err.code === 'GH_RULESET_INVALID' || err.code === 'GH_RULESET_STALE' || err.code === 'GH_RULESET_SIGNATURE' || err.code.startsWith('GH_SQL') ? 400 : 500;
+          status = err.code === 'GH_RULESET_INVALID' || err.code === 'GH_RULESET_STALE' || err.code === 'GH_RULESET_SIGNATURE' || err.code === 'GH_SQL_SYNTAX' || err.code === 'GH_SQL_SEMANTIC' ? 400 : 500;
           body = { error: err.toJSON() };
         } else {
           logger.error({ err }, 'admin API request failed');

@@ -36,30 +36,46 @@ export class ConnState {
 
 /** aedes internals we rely on (not in its typings): the per-client packet parser and the client table. */
 interface ParserInternals {
-  packet: { length: number };
+  packet: { length: number; cmd?: string };
+  _list: { length: number; readUInt16BE(offset: number): number; toString(enc: 'utf8', start: number, end: number): string };
   _parseLength(): boolean;
   _emitError(err: Error): void;
   on(event: 'error', fn: (err: Error) => void): void;
 }
 export type ClientInternals = Client & { _parser: ParserInternals };
 
+/** An oversized packet refused at its length prefix; the topic when the first bytes held it. */
+export interface OversizeInfo {
+  bytes: number;
+  topic: string | undefined;
+}
+
+/** The PUBLISH topic at the start of the buffered variable header, if it has arrived yet. */
+function peekTopic(p: ParserInternals): string | undefined {
+  if (p.packet.cmd !== 'publish' || p._list.length < 2) return undefined;
+  const len = p._list.readUInt16BE(0);
+  if (p._list.length < 2 + len) return undefined;
+  return p._list.toString('utf8', 2, 2 + len);
+}
+
 /**
  * aedes gives the parser no size limit: refuse an oversized packet as soon as its length prefix
  * is read, before buffering it. Parser errors other than that count as protocol errors.
  */
-export function capPacketLength(client: ClientInternals, maxPacketBytes: number, stats: BrokerStats): void {
+export function capPacketLength(client: ClientInternals, maxPacketBytes: number, stats: BrokerStats, onOversize?: (info: OversizeInfo) => void): void {
   const parser = client._parser;
   const parseLength = parser._parseLength;
   parser._parseLength = function parseLengthCapped(this: ParserInternals): boolean {
     const ok = parseLength.call(this);
     if (ok && this.packet.length > maxPacketBytes) {
       stats.payloadTooLarge++;
+      onOversize?.({ bytes: this.packet.length, topic: peekTopic(this) });
       this._emitError(Object.assign(new Error(`packet of ${this.packet.length} bytes exceeds the broker limit`), { tooLarge: true }));
       return false;
     }
     return ok;
   };
-  parser.on('error', (err: Error & { tooLarge?: boolean }) => {
+  parser.on('error', (err: Error & { tooLarge?: boolean; strict?: boolean }) => {
     if (!err.tooLarge) stats.protocolErrors++;
   });
 }

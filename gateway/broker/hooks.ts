@@ -3,19 +3,35 @@
 import type { Client, PublishPacket, Subscription, AedesPublishPacket, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
 import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
-import { errorMessage } from '../../core/errors.js';
+import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { aclHasDeny, compileClientAcl } from './acl.js';
 import type { ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
-import { RC, coded } from './v5/codes.js';
+import type { AuthGuard, BanScope } from './auth-guard.js';
+import type { RateLog } from './rate-log.js';
+
+/** A client publish the broker refused before the gateway saw it (for the control plane's status). */
+export interface PublishRefusal {
+  topic: string;
+  reason: 'too-large' | 'denied';
+  bytes: number;
+  client: string;
+}
+
+/** Topics only the gateway may publish on, or only some users (control topics). */
+export interface TopicGuard {
+  /** A reason to refuse this client publish, or undefined to allow it. */
+  refusePublish(topic: string, user: string | undefined): string | undefined;
+}
 
 /** Protocol violations aedes reports through clientError/connectionError (parser errors are counted at the parser). */
 const PROTOCOL_ERROR = /Invalid protocol|not allowed in PUBLISH|empty topic|too many levels|queue limit|maxInflightInbound|unacceptable protocol|did not arrive in time|invalid topic/i;
 
-type AuthCallback = (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void;
+type AuthError = GatehouseError & { returnCode: number };
+type AuthCallback = (err: AuthError | null, ok: boolean | null) => void;
 
 export interface HookDeps {
   options: BrokerOptions;
@@ -29,6 +45,13 @@ export interface HookDeps {
   commit: CommitWindow;
   /** Whether aedes already has a client with this id (a reconnect taking over its session). */
   hasClient(id: string): boolean;
+  authGuard: AuthGuard;
+  /** Bounded-rate warnings (floods, bans). */
+  rateLog: RateLog;
+  topicGuard: TopicGuard | undefined;
+  onPublishRefused(r: PublishRefusal): void;
+  /** The client sent CONNECT: it leaves the pre-CONNECT limits. */
+  onConnectReceived(client: Client): void;
 }
 
 export interface AedesHooks {
@@ -41,8 +64,9 @@ export interface AedesHooks {
   onClientError(client: Client, err: Error): void;
 }
 
-function authError(returnCode: 2 | 3 | 4 | 5, message: string): Error & { returnCode: number } {
-  return Object.assign(new Error(message), { returnCode });
+/** A refusal aedes turns into a CONNACK with `returnCode` (2 id rejected, 3 unavailable, 4 bad credentials, 5 not authorized). */
+function authError(returnCode: 2 | 3 | 4 | 5, err: GatehouseError): AuthError {
+  return Object.assign(err, { returnCode });
 }
 
 function toProperties(p: NonNullable<PublishPacket['properties']>): MessageProperties {
@@ -59,16 +83,26 @@ function toProperties(p: NonNullable<PublishPacket['properties']>): MessagePrope
 /** The hooks are made once per broker; none allocates a closure per message. */
 export function createAedesHooks(deps: HookDeps): AedesHooks {
   const { options, stats, log, now, states, live, commit } = deps;
+  const guard = deps.authGuard;
   const usersByName = new Map(options.users.map((u) => [u.username, u.password]));
   const hasDeny = aclHasDeny(options.acl);
   const { maxPayloadBytes, maxConnections } = options;
 
   function onClientError(client: Client, err: Error): void {
     if (PROTOCOL_ERROR.test(err.message)) stats.protocolErrors++;
+    if (err.message === 'drain timeout') {
+      stats.slowConsumerDisconnects++;
+      log.warn({ client: client?.id, ip: states.get(client)?.ip, drainTimeoutMs: options.drainTimeoutMs }, 'slow subscriber: socket full for drainTimeoutMs, disconnected');
+    }
+    if (err.message === 'connect did not arrive in time') {
+      stats.connectTimeouts++;
+      deps.rateLog('connect-timeout', { ip: states.get(client)?.ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
+    }
     log.debug({ client: client?.id, err: err.message }, 'client connection error');
   }
 
   function preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {
+    deps.onConnectReceived(client);
     // [MQTT-3.1.3-8]: a zero-length client id requires clean session; aedes would invent an id.
     // Refused in authenticate(), the one hook that can send a CONNACK return code.
     if (packet.clientId === '' && !packet.clean) {
@@ -85,28 +119,71 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     cb: AuthCallback,
   ): void {
     const st = states.get(client);
-    if (!st) return cb(authError(3, 'unknown connection'), null);
+    if (!st) return cb(authError(3, ERRORS.GH_INTERNAL({ reason: 'authenticate() for an unknown connection' })), null);
     if (st.emptyIdPersistent) {
       stats.protocolErrors++;
-      return cb(authError(2, 'a zero-length client id needs clean session'), null);
+      return cb(authError(2, ERRORS.GH_CLIENT_ID_REJECTED({ reason: 'a zero-length client id needs clean session' })), null);
     }
     const anonymous = username === undefined || username === '';
     if (anonymous || (usersByName.size === 0 && options.allowAnonymous)) {
       // With no users configured, a user name proves nothing: the client is anonymous.
       if (!options.allowAnonymous) {
-        stats.authFailures++;
-        return cb(authError(5, 'anonymous clients are not allowed'), null);
+        const banned = guard.banned(st.ip, undefined);
+        if (banned) return refuseBanned(st, undefined, banned, cb);
+        failed(st, undefined);
+        return cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: 'anonymous clients are not allowed' })), null);
       }
       return accept(st, undefined, cb);
     }
-    const hash = usersByName.get(username);
-    // unknown user: spend the same scrypt time as for a known one (no enumeration by timing)
-    verifyPassword(password ?? '', hash ?? DUMMY_HASH).then((ok) => {
-      if (ok && hash !== undefined) return accept(st, username, cb);
-      stats.authFailures++;
-      log.info({ user: username, ip: st.ip }, 'MQTT authentication failed');
-      cb(authError(4, 'bad user name or password'), null);
-    }, (err: unknown) => cb(authError(3, errorMessage(err)), null));
+    const banned = guard.banned(st.ip, username);
+    if (banned) return refuseBanned(st, username, banned, cb);
+    guard.acquire().then((release) => {
+      if (!release) {
+        stats.authBusy++;
+        deps.rateLog('auth-busy', { maxQueuedChecks: options.authBackoff.maxQueuedChecks }, 'too many password checks waiting: CONNACK 0x03');
+        return cb(authError(3, ERRORS.GH_AUTH_FAILED({ reason: 'too many authentication attempts in progress' })), null);
+      }
+      if (st.closed) {
+        release();
+        return cb(null, false);
+      }
+      // the ban may have started while this attempt waited for its slot
+      const late = guard.banned(st.ip, username);
+      if (late) {
+        release();
+        return refuseBanned(st, username, late, cb);
+      }
+      const hash = usersByName.get(username);
+      // unknown user: spend the same scrypt time as for a known one (no enumeration by timing)
+      verifyPassword(password ?? '', hash ?? DUMMY_HASH).then((ok) => {
+        release();
+        if (ok && hash !== undefined) {
+          guard.succeeded(st.ip, username);
+          return accept(st, username, cb);
+        }
+        failed(st, username);
+        cb(authError(4, ERRORS.GH_AUTH_FAILED({ reason: 'bad user name or password' })), null);
+      }, (err: unknown) => {
+        release();
+        cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null);
+      });
+    }, (err: unknown) => cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null));
+  }
+
+  function failed(st: ConnState, user: string | undefined): void {
+    stats.authFailures++;
+    deps.rateLog('auth-failed', { user, ip: st.ip, failures: stats.authFailures }, 'MQTT authentication failed');
+    for (const scope of guard.failed(st.ip, user)) {
+      if (scope === 'address') stats.authBansAddress++;
+      else stats.authBansUser++;
+      deps.rateLog(`ban-${scope}`, { scope, ip: st.ip, user, bans: stats.authBansAddress + stats.authBansUser }, 'repeated failed authentication: temporary ban');
+    }
+  }
+
+  function refuseBanned(st: ConnState, user: string | undefined, scope: BanScope, cb: AuthCallback): void {
+    stats.authBannedAttempts++;
+    deps.rateLog('banned-attempt', { scope, ip: st.ip, user, refused: stats.authBannedAttempts }, 'CONNECT from a banned address or user name: CONNACK 0x05');
+    cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: `temporarily banned (${scope}) after repeated failed authentication` })), null);
   }
 
   function accept(st: ConnState, user: string | undefined, cb: AuthCallback): void {
@@ -116,7 +193,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (stats.clients >= maxConnections && !deps.hasClient(client.id)) {
       stats.connectionsRefused++;
       log.warn({ maxConnections }, 'connection limit reached, refusing client');
-      return cb(authError(3, 'server connection limit reached'), null);
+      return cb(authError(3, ERRORS.GH_TOO_MANY_CLIENTS({ maxConnections })), null);
     }
     st.authorized = true;
     stats.clients++;
@@ -135,23 +212,31 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     const st = client ? states.get(client) : undefined;
     if (!st) {
       // a will published by aedes for a client that is gone (only with persistent sessions)
-      return cb(new Error('no connection state'));
+      return cb(ERRORS.GH_INTERNAL({ reason: 'publish without connection state' }));
     }
     const topic = packet.topic;
     if (topic.charCodeAt(0) === 36 && topic.startsWith('$SYS')) {
       stats.aclDeniedPublish++;
-      return cb(coded(RC.NOT_AUTHORIZED, '$SYS topics are reserved'));
+      return cb(ERRORS.GH_ACL_DENIED({ topic, reason: '$SYS topics are reserved for the broker' }));
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     if (payload.length > maxPayloadBytes) {
       stats.payloadTooLarge++;
       log.info({ client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
-      return cb(coded(RC.PACKET_TOO_LARGE, `payload of ${payload.length} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`));
+      deps.onPublishRefused({ topic, reason: 'too-large', bytes: payload.length, client: st.client.id });
+      return cb(ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: payload.length, maxPayloadBytes }));
     }
     if (!st.acl.canWrite(topic)) {
       stats.aclDeniedPublish++;
       log.info({ client: st.client.id, user: st.user, topic }, 'publish denied by ACL: disconnecting');
-      return cb(coded(RC.NOT_AUTHORIZED, `publish to ${topic} denied by ACL`));
+      return cb(ERRORS.GH_ACL_DENIED({ topic, reason: 'not granted by the client ACL' }));
+    }
+    const refusal = deps.topicGuard?.refusePublish(topic, st.user);
+    if (refusal !== undefined) {
+      stats.aclDeniedPublish++;
+      log.info({ client: st.client.id, user: st.user, topic, why: refusal }, 'publish to a reserved topic refused: disconnecting');
+      deps.onPublishRefused({ topic, reason: 'denied', bytes: payload.length, client: st.client.id });
+      return cb(ERRORS.GH_ACL_DENIED({ topic, reason: refusal }));
     }
     const qos = packet.qos;
     stats.messagesIn[qos]!++;
@@ -163,7 +248,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
 
   function authorizeSubscribe(client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void {
     const st = states.get(client);
-    if (!st) return cb(new Error('no connection state'));
+    if (!st) return cb(ERRORS.GH_INTERNAL({ reason: 'subscribe without connection state' }));
     const verdict = st.acl.subscribe(sub.topic);
     if (verdict === 'deny') {
       stats.aclDeniedSubscribe++;

@@ -16,7 +16,12 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { errorMessage } from '../../core/errors.js';
 import { capPacketLength, ConnState, type ClientInternals } from './connection.js';
-import { createAedesHooks } from './hooks.js';
+import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
+import { AuthGuard } from './auth-guard.js';
+import { boundOutbound, type DeliverInternals } from './outbound.js';
+import { PreConnectGuard } from './preconnect.js';
+import { rateLimitedLog } from './rate-log.js';
+import { makeParserStrict, type StrictParserInternals } from './strict.js';
 import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
@@ -26,6 +31,7 @@ import { createV5Layer } from './v5/context.js';
 
 export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
 export { hashPassword, verifyPassword } from './password.js';
+export type { PublishRefusal, TopicGuard } from './hooks.js';
 
 export interface ClientInfo {
   id: string;
@@ -56,6 +62,8 @@ export interface Broker {
   clients(): ClientInfo[];
   /** Actually bound addresses (port 0 resolved). */
   addresses(): { name: string; host: string; port: number; tls: boolean }[];
+  /** Be told of client publishes refused before the gateway saw them (too large, reserved topic). Returns unsubscribe. */
+  onPublishRefused(listener: (r: PublishRefusal) => void): () => void;
 }
 
 export type BrokerDeps = RuntimeDeps & {
@@ -66,6 +74,8 @@ export type BrokerDeps = RuntimeDeps & {
   onPublish(msg: Message): Promise<void> | undefined;
   /** File keeping MQTT 5 sessions (with a session expiry) across restarts; none: memory only. */
   sessionFile?: string;
+  /** Topics reserved for the gateway or some users (control topics); checked after the ACL. */
+  topicGuard?: TopicGuard;
 };
 
 /** aedes internals we rely on (not in its typings): the client table. */
@@ -89,9 +99,34 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   let stopping: Promise<void> | undefined;
 
   const commit = createCommitWindow({ stats, log, now, maxInflight, sink: deps });
+  const rateLog = rateLimitedLog(log, 'warn', 10_000, now);
+  const refusedListeners = new Set<(r: PublishRefusal) => void>();
+  const publishRefused = (r: PublishRefusal): void => {
+    for (const l of refusedListeners) {
+      try {
+        l(r);
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'publish-refused listener threw');
+      }
+    }
+  };
+  const preConnect = new PreConnectGuard(
+    { maxPending: options.maxPendingConnections, maxPendingPerAddress: options.maxPendingPerAddress },
+    (_socket, reason, ip) => {
+      if (reason === 'address') stats.preConnectShedAddress++;
+      else stats.preConnectShedTotal++;
+      rateLog(`shed-${reason}`, { ip, reason, pending: preConnect.size, shed: stats.preConnectShedAddress + stats.preConnectShedTotal }, 'too many sockets without CONNECT: closed the oldest');
+    },
+  );
+  const authGuard = new AuthGuard(options.authBackoff, now);
   const hooks = createAedesHooks({
     options, stats, log, now, states, live, commit,
     hasClient: (id) => aedes.clients[id] !== undefined || v5.has(id),
+    authGuard,
+    rateLog,
+    topicGuard: deps.topicGuard,
+    onPublishRefused: publishRefused,
+    onConnectReceived: (client) => preConnect.release((client as DeliverInternals).conn),
   });
   const aedes = new Aedes({
     connectTimeout: options.connectTimeoutMs,
@@ -109,6 +144,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     aedes, hooks, states, live, stats, log, now, options,
     maxPacketBytes,
     sessionFile: deps.sessionFile,
+    onConnectReceived: (socket) => preConnect.release(socket),
+    rateLog,
   });
 
   aedes.on('clientError', hooks.onClientError);
@@ -122,14 +159,29 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       socket.destroy();
       return;
     }
+    // A banned address is closed at accept: no parser, no CONNECT, no password check. This is
+    // what keeps a wrong-password flood cheap once it is banned (thousands of attempts a second).
+    if (authGuard.banned(socket.remoteAddress, undefined) === 'address') {
+      stats.authBannedAttempts++;
+      rateLog('banned-accept', { ip: socket.remoteAddress, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
+      socket.destroy();
+      return;
+    }
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    preConnect.admit(socket, socket.remoteAddress);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      preConnect.release(socket);
+    });
     if (!options.mqtt5.enabled) return handle311(socket, listener);
     // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
     sniffProtocol(socket, options.connectTimeoutMs, (level) => {
       if (socket.destroyed) return;
       if (level === 5) v5.handle(socket, listener);
       else handle311(socket, listener);
+    }, () => {
+      stats.connectTimeouts++;
+      rateLog('connect-timeout', { ip: socket.remoteAddress, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
     });
   }
 
@@ -145,7 +197,25 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         live.delete(st);
       }
     });
-    capPacketLength(client, maxPacketBytes, stats);
+    capPacketLength(client, maxPacketBytes, stats, (o) => {
+      rateLog('too-large', { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes }, 'packet over maxPayloadBytes: disconnecting');
+      if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
+    });
+    makeParserStrict(client._parser as unknown as StrictParserInternals, socket, (v) => {
+      if (v === 'utf8') stats.strictUtf8++;
+      else if (v === 'nul') stats.strictNul++;
+      else stats.strictProtocolLevel++;
+      rateLog(`strict-${v}`, { ip: st.ip, client: client.id ?? undefined, violation: v }, v === 'protocol-level' ? 'unsupported MQTT protocol level: CONNACK 0x01, closing' : 'malformed MQTT string (invalid UTF-8 or U+0000): closing the connection');
+    });
+    boundOutbound(client as unknown as DeliverInternals, options.outbound, {
+      onDrop: () => {
+        stats.outboundDropped++;
+      },
+      onOverflow: (c, messages, bytes) => {
+        stats.slowConsumerDisconnects++;
+        log.warn({ client: c.id, ip: st.ip, queuedMessages: messages, queuedBytes: bytes, ...options.outbound }, 'slow subscriber: outgoing queue full, disconnecting');
+      },
+    });
   }
 
   const bound: BoundListener[] = await createListeners(options.listeners, {
@@ -158,7 +228,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   for (const b of bound) {
     // accepted sockets beyond this are dropped by the kernel-facing server; the headroom lets
     // connections over maxConnections still get a CONNACK 0x03 instead of a reset
-    b.server.maxConnections = maxConnections + 64;
+    // pre-CONNECT sockets are bounded separately (shed oldest first), so they get their own room
+    b.server.maxConnections = maxConnections + options.maxPendingConnections + 64;
   }
   let started = false;
 
@@ -181,6 +252,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       stopping ??= (async () => {
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
         await v5.stop();
+        preConnect.stop();
         await new Promise<void>((r) => aedes.close(() => r()));
         for (const s of sockets) s.destroy();
         await Promise.all(closed);
@@ -249,6 +321,11 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
 
     addresses() {
       return bound.map(address);
+    },
+
+    onPublishRefused(listener) {
+      refusedListeners.add(listener);
+      return () => refusedListeners.delete(listener);
     },
   };
   return broker;

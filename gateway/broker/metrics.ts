@@ -16,6 +16,23 @@ export class BrokerStats {
   payloadTooLarge = 0;
   publishRejected = 0;
   connectionsRefused = 0;
+  /** Pre-CONNECT sockets closed to make room, by limit. */
+  preConnectShedAddress = 0;
+  preConnectShedTotal = 0;
+  connectTimeouts = 0;
+  /** CONNECTs refused at once because the address or user name is banned. */
+  authBannedAttempts = 0;
+  /** Bans imposed, by scope. */
+  authBansAddress = 0;
+  authBansUser = 0;
+  /** CONNECTs refused because too many password checks were waiting. */
+  authBusy = 0;
+  /** Malformed strings and unsupported protocol levels (connection closed). */
+  strictUtf8 = 0;
+  strictNul = 0;
+  strictProtocolLevel = 0;
+  outboundDropped = 0;
+  slowConsumerDisconnects = 0;
   /** MQTT 5: QoS 1/2 publishes answered with a negative PUBACK/PUBREC (connection kept). */
   v5NegativeAcks = 0;
   /** MQTT 5: messages not sent to a subscriber (over its Maximum Packet Size, or its queue full). */
@@ -80,6 +97,45 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   mirrorCounter(registry, 'gatehouse_mqtt_messages_out_total', 'PUBLISH packets forwarded to subscribed clients', () => s.messagesOut);
   mirrorCounter(registry, 'gatehouse_mqtt_protocol_errors_total', 'Connections closed for malformed packets, protocol violations or failed TLS handshakes', () => s.protocolErrors);
   mirrorCounter(registry, 'gatehouse_mqtt_payload_too_large_total', 'PUBLISH packets refused for exceeding maxPayloadBytes', () => s.payloadTooLarge);
+  new Counter({
+    name: 'gatehouse_mqtt_preconnect_shed_total',
+    help: 'Sockets closed before sending CONNECT to make room for new ones, by the limit hit (address: maxPendingPerAddress, total: maxPendingConnections)',
+    labelNames: ['limit'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ limit: 'address' }, s.preConnectShedAddress);
+      this.inc({ limit: 'total' }, s.preConnectShedTotal);
+    },
+  });
+  mirrorCounter(registry, 'gatehouse_mqtt_connect_timeouts_total', 'Sockets closed for not sending CONNECT within connectTimeoutMs', () => s.connectTimeouts);
+  mirrorCounter(registry, 'gatehouse_mqtt_auth_banned_attempts_total', 'CONNECTs refused (CONNACK 0x05) without a password check because the address or user name is banned', () => s.authBannedAttempts);
+  new Counter({
+    name: 'gatehouse_mqtt_auth_bans_total',
+    help: 'Temporary bans imposed after repeated failed authentication, by scope (address, user)',
+    labelNames: ['scope'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ scope: 'address' }, s.authBansAddress);
+      this.inc({ scope: 'user' }, s.authBansUser);
+    },
+  });
+  mirrorCounter(registry, 'gatehouse_mqtt_auth_busy_total', 'CONNECTs refused (CONNACK 0x03) because too many password checks were waiting', () => s.authBusy);
+  new Counter({
+    name: 'gatehouse_mqtt_strict_violations_total',
+    help: 'Connections closed for ill-formed UTF-8 or U+0000 in an MQTT string, or refused (CONNACK 0x01) for an unsupported protocol level',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ kind: 'utf8' }, s.strictUtf8);
+      this.inc({ kind: 'nul' }, s.strictNul);
+      this.inc({ kind: 'protocol-level' }, s.strictProtocolLevel);
+    },
+  });
+  mirrorCounter(registry, 'gatehouse_mqtt_outbound_dropped_total', 'QoS 0 deliveries dropped because the subscriber queue was over half full', () => s.outboundDropped);
+  mirrorCounter(registry, 'gatehouse_mqtt_slow_consumer_disconnects_total', 'Subscribers disconnected as slow consumers: outgoing queue overflowed with QoS 1/2 messages, or socket full for drainTimeoutMs', () => s.slowConsumerDisconnects);
   mirrorCounter(registry, 'gatehouse_mqtt_publish_rejected_total', 'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent', () => s.publishRejected);
   mirrorCounter(registry, 'gatehouse_mqtt5_negative_acks_total', 'MQTT 5 QoS 1/2 publishes answered with a negative PUBACK/PUBREC reason code (not committed)', () => s.v5NegativeAcks);
   mirrorCounter(registry, 'gatehouse_mqtt5_dropped_total', 'MQTT 5 messages not delivered to a subscriber (over its Maximum Packet Size or its session queue full)', () => s.v5Dropped);

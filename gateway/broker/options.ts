@@ -83,6 +83,29 @@ export const mqtt5Schema = z
   })
   .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');
 
+export const authBackoffSchema = z
+  .object({
+    maxFailures: z.number().int().min(1).default(5).describe('Failed CONNECTs from one address (or for one user name) within windowMs before a ban.'),
+    windowMs: z.number().int().min(1000).default(60_000).describe('Window in which failures are counted.'),
+    banMs: z.number().int().min(0).default(10_000).describe('First ban; each further ban of the same address or user name doubles it (0 = never ban).'),
+    maxBanMs: z.number().int().min(0).default(600_000).describe('Longest ban.'),
+    maxConcurrentChecks: z
+      .number()
+      .int()
+      .min(1)
+      .default(2)
+      .describe('Password checks (scrypt, on the libuv thread pool shared with the store) running at once; keeps store writes from queueing behind an attack.'),
+    maxQueuedChecks: z.number().int().min(0).default(64).describe('Password checks waiting for a slot; beyond this CONNECT gets CONNACK 0x03 (server unavailable).'),
+  })
+  .describe('Failed-authentication backoff: temporary bans per client address and per user name (a user name ban spares addresses that authenticated as it before). Banned CONNECTs get CONNACK 0x05 without a password check.');
+
+export const outboundSchema = z
+  .object({
+    maxQueueMessages: z.number().int().min(2).default(1000).describe('Per subscriber: messages handed to its socket and not yet flushed.'),
+    maxQueueBytes: z.number().int().min(1024).default(4 * 1024 * 1024).describe('Per subscriber: bytes handed to its socket and not yet flushed.'),
+  })
+  .describe('Slow consumers. Over half of either limit QoS 0 deliveries to that subscriber are dropped; a QoS 1/2 delivery over the limit disconnects it (logged, counted). Publishers never wait on a subscriber socket.');
+
 export const brokerOptionsSchema = z
   .object({
     listeners: z
@@ -116,9 +139,33 @@ export const brokerOptionsSchema = z
       .min(1)
       .default(100)
       .describe('Per client: publishes (any QoS) handed to the gateway and not yet committed. Further publishes wait (no ack, socket not read): backpressure instead of memory growth.'),
-    connectTimeoutMs: z.number().int().min(100).default(10_000).describe('A connection must send CONNECT within this time.'),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(5_000)
+      .describe('A connection must send CONNECT within this time (after the TLS handshake), else it is closed and counted.'),
+    maxPendingConnections: z
+      .number()
+      .int()
+      .min(1)
+      .default(256)
+      .describe('Sockets open without a CONNECT yet, overall. They do not count against maxConnections; one more closes the oldest of them (counted).'),
+    maxPendingPerAddress: z
+      .number()
+      .int()
+      .min(1)
+      .default(32)
+      .describe('Sockets without a CONNECT yet from one source address; one more closes the oldest from that address (counted).'),
+    authBackoff: authBackoffSchema.prefault({}),
+    outbound: outboundSchema.prefault({}),
     keepaliveLimit: z.number().int().min(0).default(0).describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
-    drainTimeoutMs: z.number().int().min(0).default(30_000).describe('A subscriber whose socket stays full this long is disconnected (0 = wait forever: not recommended).'),
+    drainTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30_000)
+      .describe('A subscriber whose socket stays full this long is disconnected (0 = only the outbound limits apply). Publishers never wait for it.'),
     mqtt5: mqtt5Schema.prefault({}),
   })
   .describe('Embedded MQTT broker (aedes).');

@@ -27,7 +27,7 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   await validateRuleSet(compiled, config.rulesFile ?? `${file} (rules)`);
   // Build (not start) every configured destination: each validates its own options.
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
-  for (const e of config.exporters ?? []) createDestination(e.destination, quiet);
+  (config.exporters ?? []).forEach((e, i) => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
   for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);

@@ -1,27 +1,93 @@
-// `gatehouse rules sign FILE --key KEY.pem` and `gatehouse rules keygen` (the signing itself: control/signing.ts).
+// `gatehouse rules sign` and `gatehouse rules keygen` (the signing itself: control/signing.ts).
+//
+// `sign` wraps a rule set (or a rollback) in an update document (document.ts) bound to its
+// targets, a version and an expiry, and signs the document's exact bytes.
 import { readFile, writeFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
 import { GatehouseError } from '../../core/errors.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { parseDuration } from '../store/options.js';
+import { buildUpdateDocument } from '../control/document.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../control/signing.js';
 
-const USAGE = 'gatehouse rules sign FILE --key PRIVATE_KEY.pem [--key-id ID] [--out ENVELOPE.json]\n       gatehouse rules sign --rollback GATEWAY_ID --key PRIVATE_KEY.pem [--out ENVELOPE.json]';
+const USAGE =
+  'gatehouse rules sign FILE --key PRIVATE_KEY.pem --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]\n' +
+  '       gatehouse rules sign --rollback-to VERSION --version N --targets ID[,ID...|*] --key PRIVATE_KEY.pem [--expires-in 7d] [--out ENVELOPE.json]';
 
-/** The bytes of a signed rollback command (published to <prefix>/<id>/rules/rollback). */
-export function rollbackCommandBytes(gatewayId: string): Buffer {
-  return Buffer.from(JSON.stringify({ command: 'rollback', gatewayId }));
+const HELP = `usage: ${USAGE}
+Prints (or writes) the signed update envelope to publish on <prefix>/<id>/rules/set (or PUT to /api/rules).
+--targets      gateway ids or control.groups names the update is for, or '*' for every gateway that trusts the key
+--version      document version; must be above the highest the gateway ever accepted (default: the rule set's version)
+--expires-in   how long the document may be applied (default 7d)
+--rollback-to  a rollback to the gateway's last good rule set, which must have this version`;
+
+function arg(name: string, value: string | undefined): string {
+  if (value === undefined || value === '') throw new GatehouseError('GH_ARG_INVALID', `--${name} is required`, { hint: USAGE });
+  return value;
+}
+
+function intArg(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new GatehouseError('GH_ARG_INVALID', `--${name} must be a non-negative integer, got '${value}'`, { hint: USAGE });
+  return n;
 }
 
 export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCliArgs(argv, { key: { type: 'string' }, 'key-id': { type: 'string' }, out: { type: 'string' }, rollback: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE, true);
+  const { values, positionals } = parseCliArgs(
+    argv,
+    {
+      key: { type: 'string' },
+      'key-id': { type: 'string' },
+      out: { type: 'string' },
+      targets: { type: 'string' },
+      version: { type: 'string' },
+      'expires-in': { type: 'string' },
+      'rollback-to': { type: 'string' },
+      rollback: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+    true,
+  );
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}\nPrints (or writes) the signed update envelope {ruleSet, signature} to publish on gatehouse/<id>/rules/set or PUT to /api/rules.`);
+    writeLine(io.stdout, HELP);
     return 0;
   }
+  if (values.rollback !== undefined) {
+    throw new GatehouseError('GH_ARG_INVALID', '--rollback GATEWAY_ID made a replayable command and is gone', { hint: 'use --rollback-to VERSION --version N --targets GATEWAY_ID' });
+  }
   const file = positionals[0];
-  if ((!file && !values.rollback) || !values.key) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE (or --rollback GATEWAY_ID) and --key', { hint: USAGE });
-  const bytes = values.rollback ? rollbackCommandBytes(values.rollback) : await readFile(file!);
-  const signature = signRuleSetBytes(bytes, await readFile(values.key, 'utf8'));
-  const envelope = makeEnvelope(bytes, signature, values['key-id']);
+  const rollbackTo = values['rollback-to'];
+  if ((file === undefined) === (rollbackTo === undefined)) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE or --rollback-to VERSION (one of them)', { hint: USAGE });
+  const key = await readFile(arg('key', values.key), 'utf8');
+  const targets = arg('targets', values.targets).split(',').map((s) => s.trim()).filter(Boolean);
+  let expiresInMs: number;
+  try {
+    expiresInMs = parseDuration(values['expires-in'] ?? '7d');
+  } catch (err) {
+    throw new GatehouseError('GH_ARG_INVALID', `--expires-in: ${(err as Error).message}`, { hint: USAGE });
+  }
+  const now = new Date();
+  let bytes: Buffer;
+  if (file !== undefined) {
+    let ruleSet: unknown;
+    try {
+      ruleSet = parseYaml(await readFile(file, 'utf8'));
+    } catch (err) {
+      throw new GatehouseError('GH_ARG_INVALID', `${file} is not JSON/YAML: ${(err as Error).message}`, { hint: 'give a rule set file' });
+    }
+    if (typeof ruleSet !== 'object' || ruleSet === null || Array.isArray(ruleSet)) throw new GatehouseError('GH_ARG_INVALID', `${file} does not hold a rule set object`, { hint: 'give a rule set file: { version, rules: [...] }' });
+    // a config-style file with the set under `rules:` is accepted too
+    const set = (ruleSet as { rules?: unknown }).rules && !Array.isArray((ruleSet as { rules?: unknown }).rules) ? ((ruleSet as { rules: Record<string, unknown> }).rules) : (ruleSet as Record<string, unknown>);
+    const fileVersion = typeof set.version === 'number' ? set.version : undefined;
+    const version = values.version !== undefined ? intArg('version', values.version) : fileVersion;
+    if (version === undefined) throw new GatehouseError('GH_ARG_INVALID', `${file} has no version: give --version N`, { hint: USAGE });
+    bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), ruleSet: set });
+  } else {
+    const version = intArg('version', arg('version', values.version));
+    bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), rollbackTo: intArg('rollback-to', rollbackTo!) });
+  }
+  const envelope = makeEnvelope(bytes, signRuleSetBytes(bytes, key), values['key-id']);
   if (values.out) await writeFile(values.out, `${envelope}\n`);
   else writeLine(io.stdout, envelope);
   return 0;

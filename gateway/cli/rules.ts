@@ -11,8 +11,8 @@ const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload '
        gatehouse rules list     [--admin URL | --config FILE] [--token T] [--json]
        gatehouse rules apply FILE [--force] [--admin URL | --config FILE] [--token T]
        gatehouse rules rollback [--admin URL | --config FILE] [--token T]
-       gatehouse rules sign FILE --key PRIVATE_KEY.pem [--key-id ID] [--out ENVELOPE.json]
-       gatehouse rules sign --rollback GATEWAY_ID --key PRIVATE_KEY.pem
+       gatehouse rules sign FILE --key PRIVATE_KEY.pem --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]
+       gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PRIVATE_KEY.pem
        gatehouse rules keygen --out PREFIX`;
 
 const remoteOptions = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;

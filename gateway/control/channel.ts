@@ -33,6 +33,16 @@ export interface LocalBrokerPort {
   publish(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void>;
   /** Hand a message to the rules (durable once resolved), or undefined when no rule takes it. */
   ingest(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void> | undefined;
+  /** Publishes the broker refused before delivery (control payloads over broker.maxPayloadBytes get a status). */
+  onPublishRefused?(listener: (r: PublishRefusal) => void): () => void;
+}
+
+/** A client publish the local broker refused before delivery (the broker's PublishRefusal, structurally). */
+export interface PublishRefusal {
+  topic: string;
+  reason: 'too-large' | 'denied';
+  bytes: number;
+  client: string;
 }
 
 export function localChannel(broker: LocalBrokerPort): ControlChannel {

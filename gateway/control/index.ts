@@ -17,6 +17,7 @@ export { RemoteControl, controlTopics, type ControlStatus, type ControlTopics } 
 export { JobScheduler, builtinJobRunner, type JobRunEvent, type JobRunner } from './jobs.js';
 export { HeartbeatCollector, type HeartbeatReport } from './heartbeat.js';
 export { localChannel, upstreamChannel, type ControlChannel } from './channel.js';
+export { controlTopicGuard } from './topic-guard.js';
 
 export interface ControlPlaneDeps extends RuntimeDeps {
   gatewayId: string;
@@ -49,7 +50,17 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
   const topics = controlTopics(control.prefix, deps.gatewayId);
   let remote: RemoteControl | undefined;
   if (control.enabled) {
-    remote = new RemoteControl(control, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId, rules: deps.rules, channel, verifier: deps.verifier });
+    const local = deps.local;
+    remote = new RemoteControl(control, {
+      logger: log,
+      registry: deps.registry,
+      gatewayId: deps.gatewayId,
+      rules: deps.rules,
+      channel,
+      verifier: deps.verifier,
+      meta: deps.streams,
+      ...(control.upstream || !local.onPublishRefused ? {} : { onPublishRefused: (l: Parameters<NonNullable<LocalBrokerPort['onPublishRefused']>>[0]) => local.onPublishRefused!(l) }),
+    });
     await remote.start();
   } else {
     await channel.start();

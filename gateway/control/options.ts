@@ -39,6 +39,14 @@ export const controlOptionsSchema = z
     requireSignedAdmin: z.boolean().default(false).describe('With publicKeys, also require a valid signature on PUT /api/rules and `gatehouse rules apply`.'),
     maxPayloadBytes: z.number().int().min(KiB).default(1024 * KiB).describe('Largest accepted control payload (a rule set or envelope); larger ones are rejected.'),
     maxPending: z.number().int().min(1).max(100).default(4).describe('Remote updates waiting behind the one being applied; more are rejected (status rejected).'),
+    groups: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Group names this gateway answers to in the `targets` of a signed update document, besides its gatewayId and "*" (e.g. [depot, eu-west]).'),
+    publishers: z
+      .array(z.string())
+      .optional()
+      .describe('Local broker user names allowed to publish on the rules/set and rules/rollback topics; absent = any client (signatures decide). Nobody but the gateway may publish the rules/status topic.'),
   })
   .strict()
   .describe('Remote control over MQTT: signed rule set updates, rollback, retained status.');

@@ -4,14 +4,20 @@
 //   <prefix>/<id>/rules/rollback  swap back to the last good set
 //   <prefix>/<id>/rules/status    retained: the result of the last update attempt (any source)
 //
-// The signature policy is applied by the RuleHost's verifier (origin 'remote'); the RuleHost
-// serialises updates, so this class only bounds how many wait and reports the outcome.
+// The signature policy is applied by the verifier (origin 'remote'). A signed payload must be an
+// update document (document.ts): bound to this gateway (targets), to a version above the highest
+// ever accepted (accepted.ts, persisted) and to an expiry; replays are refused with
+// GH_CONTROL_REPLAY. Updates are handled one at a time here (check, apply, record the version),
+// at most maxPending wait; every refusal is a `rejected` status, a log line and a counter.
 import { EventEmitter } from 'node:events';
 import { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { errorMessage } from '../../core/errors.js';
 import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
-import type { ControlChannel } from './channel.js';
+import type { LocalStreams } from '../store/types.js';
+import { AcceptedVersion } from './accepted.js';
+import type { ControlChannel, PublishRefusal } from './channel.js';
+import { DocumentRefused, checkBinding, isUpdateDocument, parseUpdateDocument, type RefusalReason, type UpdateDocument } from './document.js';
 import type { ControlOptions } from './options.js';
 import type { UpdateVerifier } from './verify.js';
 
@@ -32,6 +38,8 @@ export interface ControlStatus {
   gatewayId: string;
   activeVersion: number | null;
   lastGoodVersion: number | null;
+  /** Highest update document version ever accepted (replays at or below it are refused). */
+  acceptedVersion: number;
   state: RuleUpdateStatus['state'];
   version: number | null;
   source: string;
@@ -47,9 +55,20 @@ export interface RemoteControlDeps extends RuntimeDeps {
   rules: RuleSetTarget;
   channel: ControlChannel;
   verifier: UpdateVerifier;
+  /** Where the accepted version is persisted. */
+  meta: Pick<LocalStreams, 'getMeta' | 'putMeta'>;
+  /** Publishes the local broker refused before delivery (too large, not allowed); local channel only. */
+  onPublishRefused?: (listener: (r: PublishRefusal) => void) => () => void;
 }
 
-type RemoteOptions = Pick<ControlOptions, 'prefix' | 'maxPayloadBytes' | 'maxPending'>;
+type RemoteOptions = Pick<ControlOptions, 'prefix' | 'maxPayloadBytes' | 'maxPending' | 'groups'>;
+type Refusal = RefusalReason | 'signature' | 'unauthorized';
+
+function refusedCounter(deps: RuntimeDeps): Counter<'reason'> {
+  const name = 'gatehouse_control_refused_total';
+  return (deps.registry.getSingleMetric(name) as Counter<'reason'> | undefined) ??
+    new Counter({ name, help: 'Remote control messages refused before applying, by reason (malformed, target, expired, replay, too-large, busy, signature, unauthorized)', labelNames: ['reason'], registers: [deps.registry] });
+}
 
 function updatesCounter(deps: RuntimeDeps): Counter<'result'> {
   const name = 'gatehouse_control_updates_total';
@@ -63,8 +82,16 @@ export class RemoteControl extends EventEmitter {
   private pending = 0;
   private started = false;
   private readonly updates: Counter<'result'>;
+  private readonly refused: Counter<'reason'>;
+  private readonly accepted: AcceptedVersion;
+  /** One remote update at a time: check, apply, record the accepted version. */
+  private chain: Promise<void> = Promise.resolve();
+  private unsubscribeRefusals: (() => void) | undefined;
   private readonly onStatus = (s: RuleUpdateStatus): void => {
     this.updates.inc({ result: s.state });
+    if (s.state === 'rejected' && s.source.startsWith('mqtt')) {
+      this.deps.logger.warn({ source: s.source, version: s.version, errors: s.errors.map((e) => e.message) }, 'remote rule update refused');
+    }
     this.publishStatus(s);
   };
 
@@ -72,13 +99,22 @@ export class RemoteControl extends EventEmitter {
     super();
     this.topics = controlTopics(opts.prefix, deps.gatewayId);
     this.updates = updatesCounter(deps);
+    this.refused = refusedCounter(deps);
+    this.accepted = new AcceptedVersion(deps.meta);
+  }
+
+  /** Highest update document version accepted so far. */
+  acceptedVersion(): number {
+    return this.accepted.version;
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     const { channel, rules } = this.deps;
+    await this.accepted.load(rules.activeDefinition()?.version ?? -1);
     rules.on('status', this.onStatus);
+    this.unsubscribeRefusals = this.deps.onPublishRefused?.((r) => this.brokerRefused(r));
     channel.subscribe(this.topics.set, (_t, payload) => this.receive('set', payload));
     channel.subscribe(this.topics.rollback, (_t, payload) => this.receive('rollback', payload));
     await channel.start();
@@ -92,6 +128,8 @@ export class RemoteControl extends EventEmitter {
     if (!this.started) return;
     this.started = false;
     this.deps.rules.off('status', this.onStatus);
+    this.unsubscribeRefusals?.();
+    await this.chain;
     await this.deps.channel.stop();
   }
 
@@ -102,6 +140,7 @@ export class RemoteControl extends EventEmitter {
       gatewayId: this.deps.gatewayId,
       activeVersion: st.activeVersion,
       lastGoodVersion: st.lastGoodVersion,
+      acceptedVersion: this.accepted.version,
       state: s.state,
       version: s.version ?? null,
       source: s.source,
@@ -121,54 +160,92 @@ export class RemoteControl extends EventEmitter {
     });
   }
 
-  /** A refusal decided here (before the RuleHost): reported like any other attempt. */
-  private refuse(source: string, message: string): void {
+  /** A refusal decided here (before the RuleHost): counted, logged and reported like any other attempt. */
+  private refuse(source: string, message: string, reason: Refusal): void {
+    this.refused.inc({ reason });
     this.onStatus({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message }] });
+  }
+
+  /** The local broker refused a publish on a control topic before it reached us. */
+  private brokerRefused(r: PublishRefusal): void {
+    if (r.topic !== this.topics.set && r.topic !== this.topics.rollback) return;
+    const source = `mqtt:${this.deps.channel.kind} (client ${r.client || '?'})`;
+    if (r.reason === 'too-large') {
+      this.refuse(source, `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected)`, 'too-large');
+    } else {
+      // not reported on the status topic: a client that may not publish updates must not be able to write status either
+      this.refused.inc({ reason: 'unauthorized' });
+    }
   }
 
   private receive(kind: 'set' | 'rollback', payload: Buffer): void {
     const source = kind === 'set' ? `mqtt:${this.deps.channel.kind}` : `mqtt rollback:${this.deps.channel.kind}`;
     if (payload.length > this.opts.maxPayloadBytes) {
-      this.refuse(source, `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})`);
+      this.refuse(source, `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})`, 'too-large');
       return;
     }
     if (this.pending > this.opts.maxPending) {
-      this.refuse(source, `GH_CONTROL_CHANNEL: ${this.pending} updates already waiting (control.maxPending ${this.opts.maxPending}); publish again later`);
+      this.refuse(source, `GH_CONTROL_CHANNEL: ${this.pending} updates already waiting (control.maxPending ${this.opts.maxPending}); publish again later`, 'busy');
       return;
     }
     this.pending++;
-    const done = (): void => {
-      this.pending--;
-    };
-    const run = kind === 'set' ? this.deps.rules.applyFromBytes(payload, undefined, source, false, 'remote') : this.rollback(payload, source);
-    run.then(done, (err: unknown) => {
-      done();
-      this.deps.logger.error({ err: errorMessage(err) }, 'remote control update failed');
-    });
+    this.chain = this.chain
+      .then(() => this.handle(kind, payload, source))
+      .catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'remote control update failed'))
+      .finally(() => {
+        this.pending--;
+      });
   }
 
-  private async rollback(payload: Buffer, source: string): Promise<void> {
+  private async handle(kind: 'set' | 'rollback', payload: Buffer, source: string): Promise<void> {
     let bytes: Buffer;
     let signed: boolean;
     try {
       ({ bytes, signed } = this.deps.verifier.unwrap(payload, 'remote'));
     } catch (err) {
-      this.refuse(source, errorMessage(err));
+      this.refuse(source, errorMessage(err), 'signature');
       return;
     }
-    if (signed) {
-      // A signed rollback names its gateway, so a command signed for one cannot be replayed on another.
-      let cmd: { command?: unknown; gatewayId?: unknown } | undefined;
-      try {
-        cmd = JSON.parse(bytes.toString('utf8')) as typeof cmd;
-      } catch {
-        cmd = undefined;
-      }
-      if (cmd?.command !== 'rollback' || (cmd.gatewayId !== this.deps.gatewayId && cmd.gatewayId !== '*')) {
-        this.refuse(source, `GH_RULESET_SIGNATURE: a signed rollback must be {"command":"rollback","gatewayId":"${this.deps.gatewayId}"} (gatehouse rules sign --rollback ${this.deps.gatewayId})`);
-        return;
-      }
+    if (!signed && !looksLikeDocument(bytes)) {
+      // unsigned updates (control.allowUnsigned, trusted networks only): a bare rule set, or an empty rollback
+      if (kind === 'set') await this.deps.rules.applyFromBytes(payload, undefined, source, false, 'remote');
+      else await this.deps.rules.rollback(source);
+      return;
     }
-    await this.deps.rules.rollback(source);
+    let doc: UpdateDocument;
+    try {
+      doc = parseUpdateDocument(bytes);
+      checkBinding(doc, { gatewayId: this.deps.gatewayId, groups: this.opts.groups, acceptedVersion: this.accepted.version, now: Date.now() });
+    } catch (err) {
+      if (err instanceof DocumentRefused) this.refuse(source, `${err.message}. Fix: ${err.hint}`, err.reason);
+      else this.refuse(source, errorMessage(err), 'malformed');
+      return;
+    }
+    // The document version is consumed once the document passed every check, before applying:
+    // if the set then fails (bad SQL, missing stream), the office signs a fixed one with a new version.
+    if (doc.ruleSet) {
+      await this.accepted.record(doc.version, source);
+      await this.deps.rules.apply(doc.ruleSet, { source });
+      return;
+    }
+    const to = doc.rollback!.toVersion;
+    const st = this.deps.rules.status() as { activeVersion: number | null; lastGoodVersion: number | null };
+    if (st.lastGoodVersion !== to) {
+      this.refuse(source, `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`, 'malformed');
+      return;
+    }
+    await this.accepted.record(doc.version, source);
+    await this.deps.rules.rollback(`${source} doc v${doc.version}`);
+  }
+}
+
+/** Unsigned payloads may still be update documents (checked the same way, without a signature). */
+function looksLikeDocument(bytes: Buffer): boolean {
+  const text = bytes.toString('utf8').trimStart();
+  if (!text.startsWith('{')) return false;
+  try {
+    return isUpdateDocument(JSON.parse(text));
+  } catch {
+    return false;
   }
 }

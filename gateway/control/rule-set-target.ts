@@ -14,6 +14,8 @@ export interface RuleUpdateStatus {
 
 export interface RuleSetTarget {
   applyFromBytes(body: Buffer, contentType: string | undefined, source: string, force?: boolean, origin?: UpdateOrigin): Promise<RuleUpdateStatus>;
+  /** Apply a parsed rule set (remote update documents, after their checks). */
+  apply(def: unknown, opts: { source: string; force?: boolean }): Promise<RuleUpdateStatus>;
   rollback(source: string): Promise<RuleUpdateStatus>;
   setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus>;
   status(): Record<string, unknown>;

@@ -20,6 +20,7 @@ import {
 } from '../../rules/index.js';
 import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
+import { isUpdateDocument } from '../control/document.js';
 import type { RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 
 export type { RuleUpdateStatus };
@@ -161,6 +162,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       const doc = parseDocument(bytes.toString('utf8'));
       if (doc.errors.length) throw doc.errors[0];
       def = doc.toJS();
+      // A signed update document (gateway/control/document.ts) given locally: the operator's action
+      // needs no replay binding, the rule set inside is applied like any other.
+      if (isUpdateDocument(def)) def = (def as { ruleSet?: unknown }).ruleSet ?? def;
       if (def && typeof def === 'object' && (def as { force?: unknown }).force === true) force = true;
     } catch (err) {
       return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }] });

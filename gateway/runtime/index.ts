@@ -36,7 +36,7 @@ import {
 import { buildAdminSource } from './admin-source.js';
 import { Activity } from './activity.js';
 import { createUpdateVerifier } from '../control/verify.js';
-import { startControlPlane, type ControlPlane } from '../control/index.js';
+import { controlTopicGuard, startControlPlane, type ControlPlane } from '../control/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -78,8 +78,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
 
     // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
-    // MQTT 5 sessions with a Session Expiry Interval survive restarts in this file
-    const mqtt = await BrokerSource.create(config.broker, { logger: logger.child({ c: 'broker' }), registry, sessionFile: join(config.dataDir, 'mqtt5-sessions.json') });
+    // MQTT 5 sessions with a Session Expiry Interval survive restarts in mqtt5-sessions.json
+    const mqtt = await BrokerSource.create(config.broker, {
+      logger: logger.child({ c: 'broker' }),
+      registry,
+      topicGuard: controlTopicGuard(config.control, config.gatewayId),
+      sessionFile: join(config.dataDir, 'mqtt5-sessions.json'),
+    });
     const broker = mqtt.broker;
     cleanup.push(() => broker.stop());
     const serial = new SerialSource(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });
@@ -147,6 +152,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         subscribe: (filter, handler) => broker.subscribe(filter, handler),
         publish: (p) => broker.publish(p),
         ingest: controlSource.ingest,
+        onPublishRefused: (l) => broker.onPublishRefused(l),
       },
     });
     cleanup.push(() => control.stop());

@@ -64,8 +64,7 @@ export function parseExporterOptions(input: unknown): ExporterOptions {
 }
 
 // ---- file destination -------------------------------------------------------------------------
-export const fileDestinationSchema = z.object({
-  type: z.literal('file'),
+export const fileDestinationSchema = z.strictObject({
   dir: z.string().min(1).optional().describe('Output folder (default "<dataDir>/export"); files go under YYYY/MM/DD/HH/ (UTC) below it.'),
   gzip: z.boolean().default(false).describe('Gzip files (each batch is one gzip member, so a file is always readable up to its last batch).'),
   maxFileBytes: z.number().int().min(1024).default(64 * MiB).describe('Rotate to a new file once the current one reaches this size (bytes written, compressed if gzip).'),
@@ -78,8 +77,7 @@ export const fileDestinationSchema = z.object({
 export type FileDestinationOptions = z.infer<typeof fileDestinationSchema>;
 
 // ---- http destination (Firehose HTTP endpoint delivery protocol v1.0) --------------------------
-export const httpDestinationSchema = z.object({
-  type: z.literal('http'),
+export const httpDestinationSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).describe('Endpoint URL (http or https), e.g. https://ingest.example.com/firehose.'),
   accessKey: z.string().max(4096).optional().describe('Sent verbatim as X-Amz-Firehose-Access-Key; never logged or shown in status.'),
   commonAttributes: z.record(z.string(), z.string()).optional()

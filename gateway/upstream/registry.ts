@@ -1,12 +1,13 @@
-// Destination factories by type. The exporter wiring (gateway start-up) looks up
-// `destinationFactories[options.destination.type]` and passes the destination block as is;
-// each factory validates it with the destination's own zod schema and throws
-// GH_DESTINATION_CONFIG listing every problem.
+// Destination kinds by type. The registry is the one place a destination block is validated: it
+// takes `{ type, ...options }`, checks the options against the kind's strict zod schema (unknown
+// keys refused, every problem listed with its key path, GH_DESTINATION_CONFIG) and hands the parsed
+// options, defaults applied, to the kind's factory. Factories never parse again.
 import type { z } from 'zod';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
+import { validateConfig } from '../../core/validation.js';
 import type { Destination } from './types.js';
-import type { DestinationType } from './options.js';
+import { fileDestinationSchema, httpDestinationSchema, type DestinationType } from './options.js';
 import { createFileDestination } from './destinations/file.js';
 import { createHttpDestination } from './destinations/http.js';
 import { createKinesisDestination, kinesisOptionsSchema } from './destinations/kinesis.js';
@@ -18,42 +19,49 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinat
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export). */
   dataDir?: string;
+  /** Where the block sits in the configuration, for problem paths (default "destination"). */
+  where?: string;
 }
 
+/** Builds a destination from a raw `{ type, ...options }` block (validating it first). */
 export type DestinationFactory = (options: unknown, deps: DestinationDeps) => Destination;
 
 export type DestinationFactories = Partial<Record<DestinationType, DestinationFactory>>;
 
-/** Validate a destination block with its schema, or throw GH_DESTINATION_CONFIG with every issue. */
-export function parseDestinationOptions<S extends z.ZodType>(schema: S, options: unknown, kind: string): z.output<S> {
-  const parsed = schema.safeParse(options);
-  if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((i) => `destination.${i.path.join('.')}: ${i.message}`);
-  throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid ${kind} destination: ${issues.join('; ')}`, {
-    where: 'destination', hint: `see docs/destinations.md (${kind} destination)`, details: parsed.error.issues,
-  });
+/**
+ * Validate a destination block (its `type` key aside) with the kind's schema, or throw
+ * GH_DESTINATION_CONFIG listing every problem as "destination.<key path>: what is wrong".
+ */
+export function parseDestinationOptions<S extends z.ZodType>(schema: S, options: unknown, kind: string, where = 'destination'): z.output<S> {
+  let rest: unknown = options;
+  if (typeof options === 'object' && options !== null && !Array.isArray(options) && 'type' in options) {
+    const { type: _type, ...others } = options as Record<string, unknown>;
+    rest = others;
+  }
+  return validateConfig(schema, rest, `${kind} destination`, 'GH_DESTINATION_CONFIG', `see docs/destinations.md (${kind} destination) for its options`, { where, pathPrefix: where });
 }
 
-function validated<S extends z.ZodType>(schema: S, kind: string, create: (o: z.output<S>, deps: RuntimeDeps) => Destination): DestinationFactory {
-  return (options, deps) => create(parseDestinationOptions(schema, options, kind), deps);
+/** A destination kind: its options schema and a factory that takes the parsed options. */
+export function destinationKind<S extends z.ZodType>(schema: S, kind: string, create: (o: z.output<S>, deps: DestinationDeps) => Destination): DestinationFactory {
+  return (options, deps) => create(parseDestinationOptions(schema, options, kind, deps.where), deps);
 }
 
 /** Built-in factories; copy or extend it (no global mutation needed). */
 export const destinationFactories: DestinationFactories = {
-  file: createFileDestination,
-  http: createHttpDestination,
-  kinesis: validated(kinesisOptionsSchema, 'kinesis', createKinesisDestination),
-  firehose: validated(firehoseOptionsSchema, 'firehose', createFirehoseDestination),
-  s3: validated(s3OptionsSchema, 's3', createS3Destination),
-  nats: validated(natsOptionsSchema, 'nats', createNatsDestination),
-  mqtt: validated(mqttBridgeOptionsSchema, 'mqtt', createMqttBridgeDestination),
+  file: destinationKind(fileDestinationSchema, 'file', createFileDestination),
+  http: destinationKind(httpDestinationSchema, 'http', createHttpDestination),
+  kinesis: destinationKind(kinesisOptionsSchema, 'kinesis', createKinesisDestination),
+  firehose: destinationKind(firehoseOptionsSchema, 'firehose', createFirehoseDestination),
+  s3: destinationKind(s3OptionsSchema, 's3', createS3Destination),
+  nats: destinationKind(natsOptionsSchema, 'nats', createNatsDestination),
+  mqtt: destinationKind(mqttBridgeOptionsSchema, 'mqtt', createMqttBridgeDestination),
 };
 
 /** Build the destination of an exporter's `destination` block. */
 export function createDestination(options: { type: DestinationType }, deps: DestinationDeps, factories: DestinationFactories = destinationFactories): Destination {
   const factory = factories[options.type];
   if (!factory) {
-    throw new GatehouseError('GH_DESTINATION_CONFIG', `destination type '${options.type}' is not available in this build`, {
+    throw ERRORS.GH_DESTINATION_CONFIG({ source: 'destination', count: '1 problem', problems: `  - destination.type: type '${options.type}' is not available in this build` }, {
       where: 'destination.type', hint: `use one of: ${Object.keys(factories).join(', ')}`,
     });
   }

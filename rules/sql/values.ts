@@ -28,18 +28,6 @@ export function getField(obj: unknown, key: string): Value {
 
 const DECIMAL_RE = /^-?\d+(\.\d+)?([eE]-?\d+)?$/;
 
-/** To Decimal (AWS table): numbers as is, numeric strings parsed, null stays null, else Undefined. */
-export function toDecimal(v: Value): number | null | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string') {
-    if (!DECIMAL_RE.test(v)) return undefined;
-    const n = Number(v);
-    return Number.isFinite(n) ? n : undefined;
-  }
-  if (v === null) return null;
-  return undefined;
-}
-
 /** Numeric conversion for operators and functions: a finite number or undefined (null -> undefined). */
 export function toNumber(v: Value): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;

@@ -19,8 +19,7 @@ import { Registry } from 'prom-client';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
-import { createKinesisDestination, kinesisOptionsSchema } from '../../gateway/upstream/destinations/kinesis.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { startKinesalite } from '../helpers/peers.js';
@@ -30,6 +29,7 @@ const N_HTTP = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const N_KINESIS = Number(process.env.BENCH_KINESIS_RECORDS ?? Math.min(N_HTTP, 50_000));
 const BATCHES = (process.env.BENCH_BATCH ?? '500').split(',').map(Number);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'http,kinesis').split(',') as Target[];
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 let peakRss = 0;
@@ -57,13 +57,13 @@ async function startTarget(target: Target, maxRecords: number, deps: { logger: p
     if (process.env.BENCH_RX_INPROC) {
       const rx = await startFirehoseReceiver({ recordRequests: false });
       const destinationOptions = { type: 'http', url: rx.url, maxRecords };
-      return { destination: createHttpDestination(destinationOptions, deps), destinationOptions, count: async () => rx.acceptedRecords, close: () => rx.close() };
+      return { destination: createDestination(destinationOptions as { type: 'http' }, deps), destinationOptions, count: async () => rx.acceptedRecords, close: () => rx.close() };
     }
     const child = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: process.execArgv });
     const [{ url }] = (await once(child, 'message')) as [{ url: string }];
     const destinationOptions = { type: 'http', url, maxRecords };
     return {
-      destination: createHttpDestination(destinationOptions, deps),
+      destination: createDestination(destinationOptions as { type: 'http' }, deps),
       destinationOptions,
       count: async () => {
         const reply = once(child, 'message') as Promise<[{ accepted: number }]>;
@@ -80,11 +80,11 @@ async function startTarget(target: Target, maxRecords: number, deps: { logger: p
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   const peer = await startKinesalite(t);
   // HTTP/1.1: kinesalite does not speak the SDK's default HTTP/2.
-  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   await admin.send(new CreateStreamCommand({ StreamName: 'bench', ShardCount: 2 }));
   admin.destroy();
   const destinationOptions = { type: 'kinesis', streamName: 'bench', region: 'us-east-1', endpoint: peer.url, ...creds, maxRecords };
-  return { destination: createKinesisDestination(kinesisOptionsSchema.parse(destinationOptions), deps), destinationOptions, count: async () => NaN, close: () => peer.stop() };
+  return { destination: createDestination(destinationOptions as { type: 'kinesis' }, deps), destinationOptions, count: async () => NaN, close: () => peer.stop() };
 }
 
 async function runOnce(target: Target, maxRecords: number, N: number): Promise<Record<string, string | number>> {

@@ -43,6 +43,7 @@ const BENCHES: Bench[] = [
   { name: 'store', what: 'group commit appends/s and reads/s (fsync, os)', args: [full ? '3' : '1'], timeoutS: 120 },
   { name: 'broker', what: 'bare aedes vs the Gatehouse broker (onPublish resolving at once)', args: [full ? '5' : '2'], timeoutS: 120 },
   { name: 'gateway', what: 'issue 2: bare aedes vs the real gateway (archive rule, fsync), msgs/s, PUBACK p50/p99, peak RSS', args: [full ? '5' : '2'], timeoutS: 240 },
+  { name: 'floods', what: 'issue 10: device PUBACK p50/p99 under 1,200 silent sockets and 32 wrong-password clients', args: [full ? '5000' : '2000'], timeoutS: 240 },
   { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
   {

@@ -10,7 +10,7 @@ import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
-import { rollbackCommandBytes } from '../../gateway/cli/rules-sign.js';
+import { buildUpdateDocument } from '../../gateway/control/document.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import type { JobRunEvent } from '../../gateway/control/jobs.js';
 import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
@@ -174,46 +174,150 @@ test('unsigned remote updates are refused unless allowUnsigned, with a message s
   assert.equal(((await res.json()) as { state: string }).state, 'applied');
 });
 
-test('signed updates: a valid signature applies, a bad one is refused and counted', async (t) => {
-  const dir = await tempDir(t);
+/** A signed update document (what `gatehouse rules sign` makes). */
+function signedDoc(privateKeyPem: string, o: { version: number; targets?: string[]; ruleSet?: Record<string, unknown>; rollbackTo?: number; expiresAt?: Date }): string {
+  const now = new Date();
+  const bytes = buildUpdateDocument({
+    targets: o.targets ?? [ID],
+    version: o.version,
+    issuedAt: now,
+    expiresAt: o.expiresAt ?? new Date(now.getTime() + 3600_000),
+    ...(o.ruleSet ? { ruleSet: o.ruleSet } : { rollbackTo: o.rollbackTo! }),
+  });
+  return makeEnvelope(bytes, signRuleSetBytes(bytes, privateKeyPem), 'ops');
+}
+
+async function signedGateway(t: TestContext, extra = '', dir?: string): Promise<{ gw: Gateway; keys: { privateKeyPem: string; publicKeyPem: string }; dir: string }> {
+  const d = dir ?? (await tempDir(t));
+  const pub = join(d, 'ops.pub');
   const keys = generateSigningKeys();
-  const pub = join(dir, 'ops.pub');
-  await writeFile(pub, keys.publicKeyPem);
-  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(pub)}]\n${RULES_V1}`);
+  if (!dir) await writeFile(pub, keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(pub)}]\n${extra}${RULES_V1}`, d);
+  return { gw, keys, dir: d };
+}
+
+test('signed updates: a valid signature applies, a bad one is refused and counted', async (t) => {
+  const { gw, keys } = await signedGateway(t);
   const c = await client(t, url(gw));
   const registry = registries.get(gw)!;
 
-  const bytes = Buffer.from(v(2));
-  let s = await update(gw, c, makeEnvelope(bytes, signRuleSetBytes(bytes, keys.privateKeyPem), 'ops'));
+  let s = await update(gw, c, signedDoc(keys.privateKeyPem, { version: 2, ruleSet: JSON.parse(v(2)) as Record<string, unknown> }));
   assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.equal(s.acceptedVersion, 2);
 
   const evil = generateSigningKeys();
-  const b3 = Buffer.from(v(3));
-  s = await update(gw, c, makeEnvelope(b3, signRuleSetBytes(b3, evil.privateKeyPem)));
+  s = await update(gw, c, signedDoc(evil.privateKeyPem, { version: 3, ruleSet: JSON.parse(v(3)) as Record<string, unknown> }));
   assert.equal(s.state, 'rejected');
   assert.match(s.errors[0]!.message, /GH_RULESET_SIGNATURE/);
-  s = await update(gw, c, makeEnvelope(b3, signRuleSetBytes(bytes, keys.privateKeyPem)));
-  assert.equal(s.state, 'rejected', 'a signature over other bytes');
   s = await update(gw, c, v(3));
   assert.equal(s.state, 'rejected', 'unsigned with keys configured');
+  // the old signed format (a bare rule set under the signature) is replayable: refused
+  const b3 = Buffer.from(v(3));
+  s = await update(gw, c, makeEnvelope(b3, signRuleSetBytes(b3, keys.privateKeyPem)));
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /GH_CONTROL_DOCUMENT: .*gatehouse/);
   assert.equal(gw.rules.activeDefinition()?.version, 2);
-  assert.equal(await metricValue(registry, 'gatehouse_control_signature_failures_total'), 3);
+  assert.equal(await metricValue(registry, 'gatehouse_control_signature_failures_total'), 2);
+  assert.equal(await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'malformed' }), 1);
 
-  // Rollback needs a signed command naming this gateway.
+  // Rollback needs a signed document for this gateway; an unsigned or foreign one is refused.
   s = await update(gw, c, '', `gatehouse/${ID}/rules/rollback`);
   assert.equal(s.state, 'rejected');
-  const other = rollbackCommandBytes('other-gw');
-  s = await update(gw, c, makeEnvelope(other, signRuleSetBytes(other, keys.privateKeyPem)), `gatehouse/${ID}/rules/rollback`);
+  s = await update(gw, c, signedDoc(keys.privateKeyPem, { version: 3, rollbackTo: 1, targets: ['other-gw'] }), `gatehouse/${ID}/rules/rollback`);
   assert.equal(s.state, 'rejected');
-  const cmd = rollbackCommandBytes(ID);
-  s = await update(gw, c, makeEnvelope(cmd, signRuleSetBytes(cmd, keys.privateKeyPem)), `gatehouse/${ID}/rules/rollback`);
-  assert.equal(s.state, 'rolled-back');
+  assert.match(s.errors[0]!.message, /targets \["other-gw"\]/);
+  s = await update(gw, c, signedDoc(keys.privateKeyPem, { version: 3, rollbackTo: 1 }), `gatehouse/${ID}/rules/rollback`);
+  assert.equal(s.state, 'rolled-back', JSON.stringify(s));
   assert.equal(gw.rules.activeDefinition()?.version, 1);
 
   // Admin PUT: a present signature must verify.
   const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
   const res = await fetch(`${admin}/api/rules`, { method: 'PUT', body: makeEnvelope(b3, signRuleSetBytes(b3, evil.privateKeyPem)) });
   assert.equal(((await res.json()) as { state: string }).state, 'rejected');
+});
+
+test('replay: v3 active, a captured rollback and older signed sets replayed stay at v3, also after a restart', async (t) => {
+  const { gw, keys, dir } = await signedGateway(t, '  groups: [depot]\n');
+  const registry = registries.get(gw)!;
+  const c = await client(t, url(gw));
+  const set = (version: number, targets?: string[]): string => signedDoc(keys.privateKeyPem, { version, ruleSet: JSON.parse(v(version)) as Record<string, unknown>, ...(targets ? { targets } : {}) });
+  const ROLLBACK = `gatehouse/${ID}/rules/rollback`;
+
+  // The office's history: v2 (for the group), a rollback to v1 (doc 3), then v4 for every gateway ('*').
+  const docV2 = set(2, ['depot']);
+  const rollbackDoc = signedDoc(keys.privateKeyPem, { version: 3, rollbackTo: 1 });
+  const docV4 = set(4, ['*']);
+  assert.equal((await update(gw, c, docV2)).state, 'applied');
+  assert.equal((await update(gw, c, rollbackDoc, ROLLBACK)).state, 'rolled-back');
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+  let s = await update(gw, c, docV4);
+  assert.equal(s.state, 'applied');
+  assert.equal(s.activeVersion, 4);
+  assert.equal(s.acceptedVersion, 4);
+
+  // An attacker replays what they captured: the rollback, then the older sets.
+  for (const [payload, topic] of [[rollbackDoc, ROLLBACK], [docV2, SET], [docV4, SET]] as const) {
+    s = await update(gw, c, payload, topic);
+    assert.equal(s.state, 'rejected', `replay of ${topic} refused`);
+    assert.match(s.errors[0]!.message, /GH_CONTROL_REPLAY/);
+    assert.equal(gw.rules.activeDefinition()?.version, 4, 'still at v4');
+  }
+  assert.equal(await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'replay' }), 3);
+  const retained = await retainedStatus(t, url(gw), (x) => x.state === 'rejected');
+  assert.equal(retained.activeVersion, 4);
+  assert.equal(retained.acceptedVersion, 4);
+
+  // Expired and wrong-target documents with fresh versions are refused too.
+  s = await update(gw, c, signedDoc(keys.privateKeyPem, { version: 9, ruleSet: JSON.parse(v(9)) as Record<string, unknown>, expiresAt: new Date(Date.now() - 1000) }));
+  assert.match(s.errors[0]!.message, /expired/);
+  s = await update(gw, c, set(9, ['depot-8']));
+  assert.match(s.errors[0]!.message, /not this gateway/);
+  assert.equal(await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'expired' }), 1);
+  assert.equal(await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'target' }), 1);
+
+  // A restart keeps the accepted version: the captured documents stay refused.
+  await c.endAsync();
+  await gw.stop();
+  const again = await signedGateway(t, '  groups: [depot]\n', dir);
+  const c2 = await client(t, url(again.gw));
+  s = await update(again.gw, c2, rollbackDoc, ROLLBACK);
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /GH_CONTROL_REPLAY/);
+  assert.equal(again.gw.rules.activeDefinition()?.version, 4);
+});
+
+test('control topic authorization: local clients may not write the status; control.publishers limits updates', async (t) => {
+  const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  publishers: [ops]\n${RULES_V1}`);
+  const registry = registries.get(gw)!;
+  const u = url(gw);
+  const c = await mqtt.connectAsync(u, { reconnectPeriod: 0, clientId: 'spoofer' });
+  t.after(() => c.endAsync(true));
+  const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+  c.publish(STATUS, JSON.stringify({ state: 'applied', activeVersion: 99 }), { qos: 1, retain: true });
+  await within(closed, 5000, 'the spoofing client to be disconnected');
+  const st = await retainedStatus(t, u, (x) => x.gatewayId === ID);
+  assert.equal(st.activeVersion, 1, 'the retained status is still the gateway\'s own');
+
+  const anon = await mqtt.connectAsync(u, { reconnectPeriod: 0, clientId: 'anon-updater' });
+  t.after(() => anon.endAsync(true));
+  const closed2 = new Promise<void>((resolve) => anon.once('close', () => resolve()));
+  anon.publish(SET, v(2), { qos: 1 });
+  await within(closed2, 5000, 'the unauthorized updater to be disconnected');
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+  assert.equal(await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'unauthorized' }), 1);
+});
+
+test('a control payload over broker.maxPayloadBytes gets a rejected status and a counter (the sender is disconnected)', async (t) => {
+  const gw = await startInProcess(t, `broker:\n  maxPayloadBytes: 65536\ncontrol:\n  allowUnsigned: true\n${RULES_V1}`);
+  const c = await mqtt.connectAsync(url(gw), { reconnectPeriod: 0, clientId: 'big' });
+  t.after(() => c.endAsync(true));
+  const got = new Promise<ControlStatus>((resolve) => gw.control.remote!.once('status', resolve));
+  c.publish(SET, Buffer.alloc(5 * 1024 * 1024, 0x20), { qos: 1 });
+  const s = await within(got, 10_000, 'a status for the oversized update');
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /GH_PAYLOAD_TOO_LARGE: control payload of \d+ bytes exceeds broker.maxPayloadBytes/);
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_control_refused_total', { reason: 'too-large' }), 1);
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
 });
 
 test('the active set survives a restart; jobs toggle a rule and send heartbeats', async (t) => {

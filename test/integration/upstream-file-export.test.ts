@@ -9,8 +9,9 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createFileDestination } from '../../gateway/upstream/destinations/file.js';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
+import { isGatehouseError } from '../../core/errors.js';
+import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -39,7 +40,7 @@ async function openStore(path: string, deps: RuntimeDeps): Promise<LocalStreams>
 
 function exporterFor(streams: LocalStreams, deps: RuntimeDeps, dest: Record<string, unknown>, dataDir: string) {
   const options = parseExporterOptions({ name: 'files', stream: 'archive', destination: dest, batch: { maxRecords: 50, lingerMs: 10 } });
-  const destination = createFileDestination(options.destination, { ...deps, dataDir });
+  const destination = createDestination(options.destination, { ...deps, dataDir });
   return createExporter(options, { ...deps, streams, destination });
 }
 
@@ -142,7 +143,11 @@ test('file export: restart resumes from the checkpoint after reopening the store
 });
 
 test('file export: a bad destination config is refused with a clear error', () => {
-  assert.throws(() => createFileDestination({ type: 'file', maxFileBytes: 'big' }, testDeps()), /GH_DESTINATION_CONFIG|invalid file destination: maxFileBytes/);
+  assert.throws(() => createDestination({ type: 'file', maxFileBytes: 'big' } as { type: 'file' }, testDeps()), (err: unknown) => {
+    assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
+    assert.match(err.message, /destination\.maxFileBytes: .*expected number/);
+    return true;
+  });
 });
 
 test('file export: an unwritable folder is a retryable error, never a crash or a skipped record', async (t) => {
@@ -152,7 +157,7 @@ test('file export: an unwritable folder is a retryable error, never a crash or a
   t.after(() => streams.close());
   // A regular file where the output folder's hour partition should go: mkdir fails.
   const out = join(dataDir, 'out');
-  const destination = createFileDestination({ type: 'file', dir: out }, deps);
+  const destination = createDestination({ type: 'file', dir: out } as { type: 'file' }, deps);
   await destination.start();
   const { writeFile, rm } = await import('node:fs/promises');
   const now = Date.now();
@@ -161,7 +166,7 @@ test('file export: an unwritable folder is a retryable error, never a crash or a
   await writeFile(join(out, year), 'blocker');
   await destination.stop();
   const options = parseExporterOptions({ name: 'files', stream: 'archive', destination: { type: 'file', dir: out }, batch: { lingerMs: 0 }, backoff: { initialMs: 5, maxMs: 20 } });
-  const exporter = createExporter(options, { ...deps, streams, destination: createFileDestination(options.destination, deps) });
+  const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
   t.after(() => exporter.stop());
   await exporter.start();
   await streams.append('archive', { topic: 't', payload: Buffer.from('{}'), receivedAt: now });
@@ -170,4 +175,7 @@ test('file export: an unwritable folder is a retryable error, never a crash or a
   assert.match(exporter.status().lastError?.message ?? '', /GH_EXPORT_RETRYABLE|ENOTDIR|EEXIST/);
   await rm(join(out, year));
   await waitUntil(() => exporter.status().lastExportedSeq === 1, 'exported once writable');
+  // Counted like every destination's calls.
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'retryable' }) >= 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'ok' }), 1);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
-import { createFirehoseDestination } from '../../gateway/upstream/destinations/firehose.js';
+import { createFirehoseDestination, firehoseOptionsSchema } from '../../gateway/upstream/destinations/firehose.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import { metricValue, testDeps } from '../helpers/index.js';
 
@@ -72,12 +72,13 @@ function rec(seq: number, data = `r${seq}`): StoredRecord {
   return { stream: 's', seq, topic: 't', receivedAt: seq, payload: Buffer.from(data) };
 }
 
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 test('firehose: partial failures map per record; the resend of only the failed ones succeeds', async (t) => {
   const fake = await startFakeFirehose(t);
   const deps = testDeps();
-  const dest = createFirehoseDestination({ deliveryStreamName: 'ds', endpoint: fake.url, ...creds, recordSeparator: '\n' } as never, deps);
+  const dest = createFirehoseDestination(firehoseOptionsSchema.parse({ deliveryStreamName: 'ds', endpoint: fake.url, ...creds, recordSeparator: '\n' }), deps);
   await dest.start();
   t.after(() => dest.stop());
   const records = [rec(1), rec(2), rec(3), rec(4)];
@@ -99,7 +100,7 @@ test('firehose: partial failures map per record; the resend of only the failed o
 test('firehose: whole-call throttling throws (retryable), validation errors are permanent, oversized records rejected alone', async (t) => {
   const fake = await startFakeFirehose(t);
   const deps = testDeps();
-  const dest = createFirehoseDestination({ deliveryStreamName: 'ds', endpoint: fake.url, ...creds } as never, deps);
+  const dest = createFirehoseDestination(firehoseOptionsSchema.parse({ deliveryStreamName: 'ds', endpoint: fake.url, ...creds }), deps);
   await dest.start();
   t.after(() => dest.stop());
   fake.nextStatus = { status: 400, type: 'ThrottlingException' };
@@ -120,7 +121,7 @@ test('firehose: whole-call throttling throws (retryable), validation errors are 
 
 test('firehose: a batch over the call limits is split into several calls', async (t) => {
   const fake = await startFakeFirehose(t);
-  const dest = createFirehoseDestination({ deliveryStreamName: 'ds', endpoint: fake.url, ...creds, maxRecords: 2 } as never, testDeps());
+  const dest = createFirehoseDestination(firehoseOptionsSchema.parse({ deliveryStreamName: 'ds', endpoint: fake.url, ...creds, maxRecords: 2 }), testDeps());
   await dest.start();
   t.after(() => dest.stop());
   const res = await dest.send([rec(1), rec(2), rec(3), rec(4), rec(5)], new AbortController().signal);

@@ -11,7 +11,7 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
 import { startFirehoseReceiver, type FirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -41,7 +41,7 @@ async function rig(t: TestContext, dest: Record<string, unknown> = {}, opts: Rec
     destination: { type: 'http', url: rx.url, timeoutMs: 2000, ...dest },
     batch: { maxRecords: 20, lingerMs: 5 }, backoff: { initialMs: 5, maxMs: 50 }, ...opts,
   });
-  const destination = createHttpDestination(options.destination, deps);
+  const destination = createDestination(options.destination, deps);
   const exporter = createExporter(options, { ...deps, streams, destination });
   t.after(() => exporter.stop());
   return { streams, rx, exporter, deps, logs };
@@ -125,7 +125,7 @@ test('http: a 200 with a wrong requestId is a failure and is retried', async (t)
 });
 
 test('http: 413 is permanent: the bad record is dead-lettered, the rest delivered', async (t) => {
-  const { streams, rx, exporter } = await rig(t);
+  const { streams, rx, exporter, deps } = await rig(t);
   rx.rejectWhen((records) => records.some((b) => b.includes('POISON')), 413);
   await append(streams, 1, 12, (i) => (i === 7 ? '{"n":7,"POISON":true}' : `{"n":${i}}`));
   await exporter.start();
@@ -134,8 +134,12 @@ test('http: 413 is permanent: the bad record is dead-lettered, the rest delivere
   const dlq = await streams.read('telemetry-dlq', 1);
   assert.equal(dlq.length, 1);
   assert.equal(dlq[0]!.attrs?.sourceSeq, '7');
-  assert.match(dlq[0]!.attrs?.error ?? '', /HTTP 413/);
+  assert.match(dlq[0]!.attrs?.error ?? '', /^GH_EXPORT_PERMANENT: HTTP 413/);
   assert.equal(dlq[0]!.attrs?.destination, `http:${rx.url}`);
+  // Counted like every destination's calls: the rejected requests (whole batch, then the halves) and the good ones.
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'permanent' }) >= 1);
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'ok' }) >= 1);
+  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'http', code: 'TOO_LARGE' }) >= 1);
   // Later records still flow.
   await append(streams, 13, 15);
   await waitUntil(() => exporter.status().lastExportedSeq === 15, 'later records exported');
@@ -186,7 +190,7 @@ test('http: a request that never gets an answer times out and is retried', async
     name: 'cloud', stream: 'telemetry', destination: { type: 'http', url: `http://127.0.0.1:${port}/`, timeoutMs: 200 },
     batch: { lingerMs: 0 }, backoff: { initialMs: 5, maxMs: 20 },
   });
-  const exporter = createExporter(options, { ...deps, streams, destination: createHttpDestination(options.destination, deps) });
+  const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
   t.after(() => exporter.stop());
   await exporter.start();
   await append(streams, 1, 3);
@@ -196,8 +200,8 @@ test('http: a request that never gets an answer times out and is retried', async
 });
 
 test('http: bad destination options are refused with the key path', () => {
-  assert.throws(() => createHttpDestination({ type: 'http', url: 'ftp://x' }, testDeps()), /GH_DESTINATION_CONFIG|invalid http destination: url/);
-  assert.throws(() => createHttpDestination({ type: 'http' }, testDeps()), /url/);
+  assert.throws(() => createDestination({ type: 'http', url: 'ftp://x' } as { type: 'http' }, testDeps()), /destination\.url: /);
+  assert.throws(() => createDestination({ type: 'http' } as { type: 'http' }, testDeps()), /url/);
 });
 
 test('http: stop during an outage, reopen the store, restart: no gaps (duplicates counted)', async (t) => {
@@ -213,7 +217,7 @@ test('http: stop during an outage, reopen the store, restart: no gaps (duplicate
       name: 'cloud', stream: 'telemetry', destination: { type: 'http', url: rx.url, timeoutMs: 1000 },
       batch: { maxRecords: 10, lingerMs: 0 }, backoff: { initialMs: 5, maxMs: 20 }, stopTimeoutMs: 100,
     });
-    return { streams, exporter: createExporter(options, { ...deps, streams, destination: createHttpDestination(options.destination, deps) }) };
+    return { streams, exporter: createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) }) };
   };
   let { streams, exporter } = await make();
   await exporter.start();

@@ -6,12 +6,13 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { TestContext } from 'node:test';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createKinesisDestination } from '../../gateway/upstream/destinations/kinesis.js';
+import { createKinesisDestination, kinesisOptionsSchema } from '../../gateway/upstream/destinations/kinesis.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
 import { startKinesalite, type Peer } from '../helpers/peers.js';
 
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 function rec(seq: number, key: string, payload?: Buffer): StoredRecord {
@@ -20,11 +21,11 @@ function rec(seq: number, key: string, payload?: Buffer): StoredRecord {
 
 async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: KinesisClient; dest: Destination; deps: ReturnType<typeof testDeps> }> {
   const peer = await startKinesalite(t);
-  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: shards }));
   const deps = testDeps();
-  const dest = createKinesisDestination({ streamName: 'gh', region: 'us-east-1', endpoint: peer.url, ...creds, requestTimeoutMs: 3000, sdkMaxAttempts: 1, maxRecords: 500, maxRecordBytes: 1024 * 1024, maxBatchBytes: 5 * 1024 * 1024 }, deps);
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', region: 'us-east-1', endpoint: peer.url, ...creds, requestTimeoutMs: 3000, sdkMaxAttempts: 1, maxRecords: 500, maxRecordBytes: 1024 * 1024, maxBatchBytes: 5 * 1024 * 1024 }), deps);
   await dest.start();
   t.after(() => dest.stop());
   return { peer, admin, dest, deps };
@@ -82,14 +83,14 @@ test('kinesis: records arrive complete and in per-partition order, keyed by devi
 
 test('kinesis: partition key template and fallback to topic', async (t) => {
   const peer = await startKinesalite(t);
-  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: 1 }));
   const deps = testDeps();
-  const dest = createKinesisDestination({ streamName: 'gh', endpoint: peer.url, ...creds, partitionKey: '{stream}/{key}' } as never, deps);
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds, partitionKey: '{stream}/{key}' }), deps);
   await dest.start();
   t.after(() => dest.stop());
-  const plain = createKinesisDestination({ streamName: 'gh', endpoint: peer.url, ...creds } as never, deps);
+  const plain = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds }), deps);
   await plain.start();
   t.after(() => plain.stop());
   assert.ok(allOk(await dest.send([rec(1, 'k1')], new AbortController().signal)));
@@ -97,7 +98,7 @@ test('kinesis: partition key template and fallback to topic', async (t) => {
   assert.ok(allOk(await plain.send([noKey], new AbortController().signal)));
   const keys = (await readAll(admin)).flat().map((x) => x.key);
   assert.deepEqual(keys, ['telemetry/k1', 'plain/topic']);
-  assert.throws(() => createKinesisDestination({ streamName: 'gh', partitionKey: '{nope}' } as never, deps), /unknown field/);
+  assert.throws(() => createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', partitionKey: '{nope}' }), deps), /unknown field/);
 });
 
 test('kinesis: a record over 1 MiB is rejected as permanent, the others go through', async (t) => {
@@ -106,16 +107,39 @@ test('kinesis: a record over 1 MiB is rejected as permanent, the others go throu
   const res = await dest.send([rec(1, 'dev-a'), big, rec(3, 'dev-a')], new AbortController().signal);
   assert.equal(res[0]!.ok, true);
   assert.deepEqual(res[1], { ok: false, retryable: false, error: res[1]!.ok ? '' : res[1]!.error, code: 'TOO_LARGE' });
+  assert.match(res[1]!.ok ? '' : res[1]!.error, /^GH_EXPORT_PERMANENT: record of 1048577 bytes exceeds the Kinesis limit/);
   assert.equal(res[2]!.ok, true);
   const got = (await readAll(admin)).flat().map((x) => (JSON.parse(x.data) as { seq: number }).seq);
   assert.deepEqual(got, [1, 3]);
   assert.equal(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'kinesis', code: 'TOO_LARGE' }), 1);
 });
 
+test('kinesis: a batch larger than one PutRecords call is cut into calls within the limits, in order', async (t) => {
+  const peer = await startKinesalite(t);
+  const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
+  t.after(() => admin.destroy());
+  await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: 1 }));
+  const deps = testDeps();
+  // At most 3 records and 200 bytes (data + key) per call, 180 per record.
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds, maxRecords: 3, maxBatchBytes: 200, maxRecordBytes: 180 }), deps);
+  await dest.start();
+  t.after(() => dest.stop());
+  const batch = [1, 2, 3, 4, 5, 6, 7].map((s) => rec(s, 'k'));
+  batch.push(rec(8, 'k', Buffer.alloc(170, 0x62)), rec(9, 'k'), rec(10, 'k', Buffer.alloc(181, 0x63)));
+  const res = await dest.send(batch, new AbortController().signal);
+  assert.deepEqual(res.map((r) => r.ok), [true, true, true, true, true, true, true, true, true, false]);
+  assert.equal(res[9]!.ok ? '' : res[9]!.code, 'TOO_LARGE');
+  // Records of 20 bytes: [1,2,3] [4,5,6] by count, [7,8] (20 + 171 bytes) then [9] by bytes; 10 (182) alone is too large.
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'kinesis', outcome: 'ok' }), 4);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'kinesis', code: 'TOO_LARGE' }), 1);
+  const got = (await readAll(admin)).flat().map((x) => (x.data.startsWith('{') ? (JSON.parse(x.data) as { seq: number }).seq : x.data.length));
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 170, 9]);
+});
+
 test('kinesis: a missing stream is a retryable whole-batch error (throws), no record lost', async (t) => {
   const peer = await startKinesalite(t);
   const deps = testDeps();
-  const dest = createKinesisDestination({ streamName: 'absent', endpoint: peer.url, ...creds } as never, deps);
+  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'absent', endpoint: peer.url, ...creds }), deps);
   await dest.start();
   t.after(() => dest.stop());
   await assert.rejects(dest.send([rec(1, 'a')], new AbortController().signal), (err: Error & { code?: string }) => err.code === 'GH_EXPORT_RETRYABLE' && /ResourceNotFound/.test(err.message));

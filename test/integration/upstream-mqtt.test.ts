@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { createMqttBridgeDestination, compileFilter, matchFilter, type MqttBridgeOptions } from '../../gateway/upstream/destinations/mqtt.js';
+import { createMqttBridgeDestination, mqttBridgeOptionsSchema, compileFilter, matchFilter, type MqttBridgeOptions } from '../../gateway/upstream/destinations/mqtt.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { metricValue, needBinary, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
@@ -34,7 +34,7 @@ async function subscriber(t: TestContext, peer: Peer, filter: string): Promise<{
 
 async function bridge(t: TestContext, peer: Peer, opts: Partial<MqttBridgeOptions> = {}): Promise<{ dest: Destination; deps: ReturnType<typeof testDeps> }> {
   const deps = testDeps();
-  const dest = createMqttBridgeDestination({ url: peer.url, clientId: 'gh-bridge-1', reconnectMinMs: 50, reconnectMaxMs: 500, ackTimeoutMs: 3000, ...opts } as MqttBridgeOptions, deps);
+  const dest = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url: peer.url, clientId: 'gh-bridge-1', reconnectMinMs: 50, reconnectMaxMs: 500, ackTimeoutMs: 3000, ...opts }), deps);
   await dest.start();
   t.after(() => dest.stop());
   return { dest, deps };
@@ -111,11 +111,11 @@ test('mqtt: broker stopped and restarted mid-stream, everything acknowledged arr
 
 test('mqtt: not connected -> send throws a retryable error; bad TLS file is a config error', async (t) => {
   const deps = testDeps();
-  const dest = createMqttBridgeDestination({ url: 'mqtt://127.0.0.1:1', clientId: 'x', reconnectMinMs: 1000 } as MqttBridgeOptions, deps);
+  const dest = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url: 'mqtt://127.0.0.1:1', clientId: 'x', reconnectMinMs: 1000 }), deps);
   await dest.start();
   t.after(() => dest.stop());
   await assert.rejects(dest.send([rec(1)], AbortSignal.timeout(1000)), (err: { code?: string }) => err.code === 'GH_EXPORT_RETRYABLE');
-  const bad = createMqttBridgeDestination({ url: 'mqtts://127.0.0.1:1', clientId: 'y', caFile: '/nonexistent/ca.pem' } as MqttBridgeOptions, deps);
+  const bad = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url: 'mqtts://127.0.0.1:1', clientId: 'y', caFile: '/nonexistent/ca.pem' }), deps);
   await assert.rejects(bad.start(), (err: { code?: string }) => err.code === 'GH_DESTINATION_CONFIG');
   assert.equal(dest.target.includes('secret'), false);
 });

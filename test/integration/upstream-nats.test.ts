@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
-import { createNatsDestination, streamSubjects, topicToSubject, type NatsOptions } from '../../gateway/upstream/destinations/nats.js';
+import { createNatsDestination, natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from '../../gateway/upstream/destinations/nats.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
 import { needBinary, testDeps, waitUntil } from '../helpers/index.js';
@@ -17,7 +17,7 @@ function rec(seq: number, topic = `fleet/d${seq % 3}/data`): StoredRecord {
 
 async function setup(t: TestContext, opts: Partial<NatsOptions> = {}): Promise<{ peer: Peer; dest: Destination; reader: NatsConnection }> {
   const peer = await startNats(t);
-  const dest = createNatsDestination({ servers: peer.url, createStream: true, stream: 'GH', reconnectWaitMs: 100, ackTimeoutMs: 2000, ...opts } as NatsOptions, testDeps());
+  const dest = createNatsDestination(natsOptionsSchema.parse({ servers: peer.url, createStream: true, stream: 'GH', reconnectWaitMs: 100, ackTimeoutMs: 2000, ...opts }), testDeps());
   await dest.start();
   t.after(() => dest.stop());
   const reader = await connect({ servers: peer.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
@@ -56,7 +56,7 @@ test('nats: subjects and stream subjects from templates', () => {
   assert.deepEqual(streamSubjects('gatehouse.{stream}'), ['gatehouse.>']);
   assert.deepEqual(streamSubjects('{topic}'), ['>']);
   assert.deepEqual(streamSubjects('fixed.subject'), ['fixed.subject']);
-  assert.throws(() => createNatsDestination({ subject: 'x.{nope}' } as NatsOptions, testDeps()), /unknown field/);
+  assert.throws(() => createNatsDestination(natsOptionsSchema.parse({ subject: 'x.{nope}' }), testDeps()), /unknown field/);
 });
 
 test('nats: publish with ack, read back with a consumer, ids and topics carried', { skip }, async (t) => {
@@ -84,7 +84,7 @@ test('nats: the same ids sent twice are stored once (JetStream dedup)', { skip }
 
 test('nats: a missing stream without createStream is a clear retryable config error', { skip }, async (t) => {
   const peer = await startNats(t);
-  const dest = createNatsDestination({ servers: peer.url, stream: 'ABSENT', createStream: false } as NatsOptions, testDeps());
+  const dest = createNatsDestination(natsOptionsSchema.parse({ servers: peer.url, stream: 'ABSENT', createStream: false }), testDeps());
   await dest.start();
   t.after(() => dest.stop());
   const err = await waitUntil(async () => {

@@ -5,12 +5,13 @@ import { gunzipSync } from 'node:zlib';
 import type { TestContext } from 'node:test';
 import { S3Client, ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { createS3Destination, compileS3KeyTemplate, ndjsonLine, type S3Options } from '../../gateway/upstream/destinations/s3.js';
+import { createS3Destination, s3OptionsSchema, compileS3KeyTemplate, ndjsonLine, type S3Options } from '../../gateway/upstream/destinations/s3.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { testDeps } from '../helpers/index.js';
 import { startS3rver, type Peer } from '../helpers/peers.js';
 
+// Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 // 2024-03-05T07:08:09Z
 const T0 = Date.UTC(2024, 2, 5, 7, 8, 9);
@@ -21,9 +22,9 @@ function rec(seq: number, payload: string | Buffer, extra: Partial<StoredRecord>
 
 async function setup(t: TestContext, opts: Partial<S3Options> = {}): Promise<{ peer: Peer; admin: S3Client; dest: Destination }> {
   const peer = await startS3rver(t, ['archive']);
-  const admin = new S3Client({ region: 'us-east-1', endpoint: peer.url, forcePathStyle: true, credentials: creds, requestHandler: new NodeHttpHandler() });
+  const admin = new S3Client({ region: 'us-east-1', endpoint: peer.url, forcePathStyle: true, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
-  const dest = createS3Destination({ bucket: 'archive', endpoint: peer.url, forcePathStyle: true, ...creds, requestTimeoutMs: 3000, ...opts } as S3Options, testDeps());
+  const dest = createS3Destination(s3OptionsSchema.parse({ bucket: 'archive', endpoint: peer.url, forcePathStyle: true, ...creds, requestTimeoutMs: 3000, ...opts }), testDeps());
   await dest.start();
   t.after(() => dest.stop());
   return { peer, admin, dest };
@@ -81,7 +82,7 @@ test('s3: peer down -> retryable throw; after restart the same batch lands; over
 
 test('s3: a missing bucket is retryable (holds the backlog), bad templates fail at construction', async (t) => {
   const { peer } = await setup(t);
-  const other = createS3Destination({ bucket: 'nope-bucket', endpoint: peer.url, forcePathStyle: true, ...creds } as S3Options, testDeps());
+  const other = createS3Destination(s3OptionsSchema.parse({ bucket: 'nope-bucket', endpoint: peer.url, forcePathStyle: true, ...creds }), testDeps());
   await other.start();
   t.after(() => other.stop());
   await assert.rejects(other.send([rec(1, 'x')], new AbortController().signal), /NoSuchBucket/);

@@ -129,7 +129,7 @@ test('options: defaults applied, bad values rejected', () => {
   assert.equal(o.stopBits, 1);
   assert.deepEqual(o.framing, { type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 });
   assert.deepEqual(o.codec, { type: 'json' });
-  assert.equal(o.topic, 'serial/{link}/telemetry');
+  assert.equal(o.topic, 'serial/${link}/telemetry');
   assert.equal(o.ack.enabled, false);
   assert.deepEqual(o.reconnect, { initialMs: 500, maxMs: 10000, watchMs: 1000 });
   const c = SerialLinkOptionsSchema.parse({ name: 'u', path: '/x', framing: { type: 'cobs' }, codec: { type: 'csv', columns: ['a'] } });

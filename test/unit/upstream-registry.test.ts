@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createDestination, destinationFactories } from '../../gateway/upstream/registry.js';
 import { DESTINATION_TYPES } from '../../gateway/upstream/options.js';
 import { testDeps } from '../helpers/index.js';
+import { isGatehouseError } from '../../core/errors.js';
 
 test('file and http factories build destinations with limits and a safe target', () => {
   const deps = { ...testDeps(), dataDir: '/var/lib/gatehouse' };
@@ -25,4 +26,33 @@ test('bad blocks and unavailable kinds are refused clearly', () => {
   assert.throws(() => createDestination({ type: 'http' }, testDeps()), /GH_DESTINATION_CONFIG|url/);
   assert.throws(() => createDestination({ type: 'file', gzip: 'yes' } as { type: 'file' }, testDeps()), /gzip/);
   assert.throws(() => createDestination({ type: 'http' }, testDeps(), {}), /not available/);
+});
+
+test('an unknown key inside a destination is refused with its key path (every kind, nested blocks too)', () => {
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ type: 'file', dirr: '/tmp/out' }, 'destination.dirr'],
+    [{ type: 'http', url: 'http://127.0.0.1:1/', bogus: 1 }, 'destination.bogus'],
+    [{ type: 'kinesis', streamName: 's', bogus: true }, 'destination.bogus'],
+    [{ type: 'firehose', deliveryStreamName: 'd', recordSeperator: '\n' }, 'destination.recordSeperator'],
+    [{ type: 's3', bucket: 'archive', gzipp: true }, 'destination.gzipp'],
+    [{ type: 'nats', tls: { caFile: '/x', bogus: 1 } }, 'destination.tls.bogus'],
+    [{ type: 'mqtt', url: 'mqtt://h', clientId: 'c', topics: [{ local: '#', remotePrfix: 'x/' }] }, 'destination.topics.0.remotePrfix'],
+  ];
+  for (const [block, path] of cases) {
+    assert.throws(() => createDestination(block as { type: 'file' }, testDeps()), (err: unknown) => {
+      assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'), `${String(block.type)}: ${String(err)}`);
+      assert.ok(err.message.includes(`${path}: unknown key`), `${String(block.type)}: ${err.message}`);
+      assert.deepEqual((err.details as Array<{ path: string }>).map((p) => p.path), [path]);
+      return true;
+    });
+  }
+});
+
+test('every problem of a destination block is listed, not only the first', () => {
+  assert.throws(() => createDestination({ type: 'file', gzip: 'yes', maxFileBytes: 1, dirr: 'x' } as { type: 'file' }, testDeps()), (err: unknown) => {
+    assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
+    assert.deepEqual((err.details as Array<{ path: string }>).map((p) => p.path).sort(), ['destination.dirr', 'destination.gzip', 'destination.maxFileBytes']);
+    assert.match(err.message, /file destination is invalid \(3 problems\)/);
+    return true;
+  });
 });

@@ -10,6 +10,7 @@ import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacke
 import type { Client, PublishPacket } from 'aedes';
 import { validFilter } from '../../../core/topic-filter.js';
 import { ConnState } from '../connection.js';
+import { makeParserStrict, type StrictParserInternals } from '../strict.js';
 import { RC, coded, reasonForCommitError, reasonString } from './codes.js';
 import { Outbound, writeBatched } from './outbound.js';
 import { forwardProperties, fit } from './router.js';
@@ -45,6 +46,13 @@ export class V5Connection {
       ctx.stats.payloadTooLarge++;
       this.disconnect(RC.PACKET_TOO_LARGE, `packet over the maximum packet size ${ctx.maxPacketBytes}`);
     });
+    // the same string strictness as 3.1.1 (UTF-8, no U+0000): a bad string is DISCONNECT 0x81
+    makeParserStrict(this.parser as unknown as StrictParserInternals, socket, (v) => {
+      if (v === 'utf8') ctx.stats.strictUtf8++;
+      else if (v === 'nul') ctx.stats.strictNul++;
+      else ctx.stats.strictProtocolLevel++;
+      ctx.rateLog(`strict-${v}`, { ip: socket.remoteAddress, client: this.clientId, violation: v }, 'malformed MQTT 5 string (invalid UTF-8 or U+0000): closing the connection');
+    });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (err: Error & { tooLarge?: boolean }) => {
       if (err.tooLarge) return;
@@ -65,7 +73,10 @@ export class V5Connection {
     });
     socket.on('error', () => undefined);
     socket.once('close', () => this.onClose());
-    this.connectTimer = setTimeout(() => socket.destroy(), ctx.options.connectTimeoutMs);
+    this.connectTimer = setTimeout(() => {
+      ctx.stats.connectTimeouts++;
+      socket.destroy();
+    }, ctx.options.connectTimeoutMs);
     socket.resume();
   }
 
@@ -143,6 +154,7 @@ export class V5Connection {
     }
     this.connecting = true;
     clearTimeout(this.connectTimer);
+    this.ctx.connectReceived(this.socket);
     const props = p.properties ?? {};
     if (props.authenticationMethod !== undefined) {
       ctx.stats.authFailures++;

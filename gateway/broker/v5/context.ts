@@ -9,6 +9,7 @@ import type { ConnState } from '../connection.js';
 import type { AedesHooks } from '../hooks.js';
 import type { BrokerStats } from '../metrics.js';
 import type { BrokerOptions } from '../options.js';
+import type { RateLog } from '../rate-log.js';
 import { V5Connection } from './connection.js';
 import { RC } from './codes.js';
 import { V5Router, forwardProperties, type RoutedPacket } from './router.js';
@@ -40,6 +41,8 @@ export interface V5Context {
   released(conn: V5Connection): void;
   stopping(): boolean;
   scheduleWill(clientId: string, client: Client, will: NonNullable<IConnectPacket['will']>, delaySeconds: number): void;
+  connectReceived(socket: Socket): void;
+  rateLog: RateLog;
 }
 
 export interface V5LayerDeps {
@@ -54,6 +57,10 @@ export interface V5LayerDeps {
   maxPacketBytes: number;
   /** Where sessions with an expiry are kept across restarts (none: memory only). */
   sessionFile: string | undefined;
+  /** The socket sent its CONNECT: it leaves the pre-CONNECT bound (preconnect.ts). */
+  onConnectReceived(socket: Socket): void;
+  /** Bounded-rate warnings (rate-log.ts). */
+  rateLog: RateLog;
 }
 
 export interface V5Layer {
@@ -156,6 +163,8 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
       stats.v5Sessions = sessions.sessions.size;
     },
     stopping: () => stopping,
+    connectReceived: (socket) => deps.onConnectReceived(socket),
+    rateLog: deps.rateLog,
     scheduleWill(clientId, client, will, delaySeconds) {
       if (delaySeconds <= 0) return publishWill(clientId, client, will);
       const old = wills.get(clientId);

@@ -34,9 +34,12 @@ export function protocolLevel(buf: Buffer): number | null | undefined {
  * `route`. A connection that sends nothing is destroyed after timeoutMs (aedes' connect timeout
  * starts only once it has the socket).
  */
-export function sniffProtocol(socket: Socket, timeoutMs: number, route: (level: number | null) => void): void {
+export function sniffProtocol(socket: Socket, timeoutMs: number, route: (level: number | null) => void, onTimeout: () => void = () => undefined): void {
   let head: Buffer = Buffer.alloc(0);
-  const timer = setTimeout(() => socket.destroy(), timeoutMs);
+  const timer = setTimeout(() => {
+    onTimeout();
+    socket.destroy();
+  }, timeoutMs);
   const done = (level: number | null): void => {
     clearTimeout(timer);
     socket.removeListener('data', onData);

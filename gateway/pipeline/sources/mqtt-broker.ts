@@ -3,7 +3,7 @@
 // the returned promise (broker/hooks.ts, broker/inflight.ts). The broker is also an output of the
 // pipeline (republish, serial echo, control publish to its subscribers): `broker` is exposed for that.
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { createBroker, type Broker, type BrokerOptions } from '../../broker/index.js';
+import { createBroker, type Broker, type BrokerOptions, type TopicGuard } from '../../broker/index.js';
 import type { Intake, Source, SourceStatus } from '../contract.js';
 import { BoundIntake } from './bound-intake.js';
 
@@ -16,7 +16,7 @@ export class BrokerSource implements Source {
   private constructor(readonly broker: Broker) {}
 
   /** Create the broker (not listening): other parts may subscribe and publish before start(). */
-  static async create(options: BrokerOptions, deps: RuntimeDeps & { sessionFile?: string }): Promise<BrokerSource> {
+  static async create(options: BrokerOptions, deps: RuntimeDeps & { topicGuard?: TopicGuard; sessionFile?: string }): Promise<BrokerSource> {
     let self: BrokerSource | undefined;
     const broker = await createBroker(options, { ...deps, onPublish: (msg) => (self as BrokerSource).intake.submit(msg) });
     self = new BrokerSource(broker);

@@ -1,7 +1,8 @@
-// Small helpers shared by the cloud destinations (kinesis, firehose, s3, mqtt, nats):
+// Small helpers shared by the destinations (file, http, kinesis, firehose, s3, mqtt, nats):
 // per-destination metrics, limit checks, and compiled string templates.
 import { Counter, type Registry } from 'prom-client';
 import { GatehouseError } from '../../../core/errors.js';
+import { legacyNote, scanTemplate } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 
@@ -81,31 +82,28 @@ export function chunkIndexes<T = StoredRecord>(
 }
 
 /**
- * A `{name}` template compiled once into literal and field parts, so rendering per record is a
- * few string concatenations (no regex per message). Unknown names fail at construction.
+ * A `${name}` template (core/template.ts syntax; the deprecated `{name}` is still read) compiled
+ * once into literal and field parts, so rendering per record is a few string concatenations (no
+ * regex per message). Unknown names fail at construction; `warn` hears about deprecated forms.
  */
 export type TemplatePart = string | { field: string };
 
-export function compileTemplate(template: string, allowed: readonly string[], where: string): TemplatePart[] {
+export function compileTemplate(template: string, allowed: readonly string[], where: string, warn?: (msg: string) => void): TemplatePart[] {
+  const pieces = scanTemplate(template, { legacy: true, code: 'GH_DESTINATION_CONFIG', where });
   const parts: TemplatePart[] = [];
-  let i = 0;
-  while (i < template.length) {
-    const open = template.indexOf('{', i);
-    if (open < 0) {
-      parts.push(template.slice(i));
-      break;
+  for (const p of pieces) {
+    if (typeof p === 'string') {
+      parts.push(p);
+      continue;
     }
-    if (open > i) parts.push(template.slice(i, open));
-    const close = template.indexOf('}', open);
-    if (close < 0) throw new GatehouseError('GH_DESTINATION_CONFIG', `unclosed '{' in template '${template}'`, { where, hint: 'close every {field} with }' });
-    const field = template.slice(open + 1, close);
-    if (!allowed.includes(field)) {
-      const list = allowed.map((a) => `{${a}}`).join(', ');
-      throw new GatehouseError('GH_DESTINATION_CONFIG', `unknown field '{${field}}' in template '${template}'`, { where, hint: `use only ${list}` });
+    if (!allowed.includes(p.body)) {
+      const list = allowed.map((a) => `\${${a}}`).join(', ');
+      throw new GatehouseError('GH_DESTINATION_CONFIG', `unknown field '\${${p.body}}' in template '${template}'`, { where, hint: `use only ${list}` });
     }
-    parts.push({ field });
-    i = close + 1;
+    parts.push({ field: p.body });
   }
+  const note = legacyNote(template, pieces, where);
+  if (note !== undefined) warn?.(note);
   return parts;
 }
 

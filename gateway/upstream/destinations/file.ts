@@ -15,10 +15,11 @@ import { join } from 'node:path';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { fileDestinationSchema, type FileDestinationOptions } from '../options.js';
+import type { FileDestinationOptions } from '../options.js';
+import { destinationMetrics, type DestinationMetrics } from './common.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -73,9 +74,12 @@ export class FileDestination implements Destination {
   private busy: Promise<void> = Promise.resolve();
   /** Files closed since start (for tests and status). */
   filesWritten = 0;
+  /** The metrics every destination reports (common.ts). */
+  private readonly metrics: DestinationMetrics;
 
   constructor(private readonly options: FileDestinationOptions & { dir: string }, private readonly deps: RuntimeDeps) {
     this.target = options.dir;
+    this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
   }
 
@@ -105,7 +109,13 @@ export class FileDestination implements Destination {
     // Serialise with the age timer's close so a write never races a close.
     const run = this.busy.then(() => this.write(records));
     this.busy = run.catch(() => undefined);
-    await run;
+    try {
+      await run;
+    } catch (err) {
+      this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'retryable' });
+      throw err;
+    }
+    this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'ok' });
     const out: RecordResult[] = new Array(records.length);
     out.fill({ ok: true });
     return out;
@@ -131,7 +141,7 @@ export class FileDestination implements Destination {
     } catch (err) {
       // Leave the file (a partial line may end it); the batch is retried into a new file.
       await this.closeCurrent().catch(() => undefined);
-      throw new GatehouseError('GH_EXPORT_RETRYABLE', `writing ${file.path} failed: ${err instanceof Error ? err.message : String(err)}`, {
+      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `writing ${file.path} failed: ${err instanceof Error ? err.message : String(err)}` }, {
         where: file.path, cause: err, hint: 'check free disk space and permissions of the export folder',
       });
     }
@@ -149,7 +159,7 @@ export class FileDestination implements Destination {
     try {
       handle = await open(path, 'a');
     } catch (err) {
-      throw new GatehouseError('GH_EXPORT_RETRYABLE', `cannot create export file ${path}: ${err instanceof Error ? err.message : String(err)}`, {
+      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `cannot create export file ${path}: ${err instanceof Error ? err.message : String(err)}` }, {
         where: path, cause: err, hint: 'check that the export folder is writable',
       });
     }
@@ -171,13 +181,8 @@ export class FileDestination implements Destination {
   }
 }
 
-export function createFileDestination(options: unknown, deps: RuntimeDeps & { dataDir?: string }): FileDestination {
-  const parsed = fileDestinationSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid file destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
-      where: 'destination', hint: 'see docs/upstream.md (file destination)', details: parsed.error.issues,
-    });
-  }
-  const dir = parsed.data.dir ?? join(deps.dataDir ?? './gatehouse-data', 'export');
-  return new FileDestination({ ...parsed.data, dir }, deps);
+/** Options arrive validated (registry.ts); `dir` defaults to <dataDir>/export. */
+export function createFileDestination(options: FileDestinationOptions, deps: RuntimeDeps & { dataDir?: string }): FileDestination {
+  const dir = options.dir ?? join(deps.dataDir ?? './gatehouse-data', 'export');
+  return new FileDestination({ ...options, dir }, deps);
 }

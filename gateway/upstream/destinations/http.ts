@@ -11,10 +11,11 @@ import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { httpDestinationSchema, type HttpDestinationOptions } from '../options.js';
+import type { HttpDestinationOptions } from '../options.js';
+import { destinationMetrics, type DestinationMetrics } from './common.js';
 
 const gzipAsync = promisify(gzip);
 /** Largest response body read (the protocol's responses are tiny). */
@@ -39,10 +40,13 @@ export class HttpDestination implements Destination {
   private readonly headers: Record<string, string>;
   /** Batch identity -> request id, kept while that batch is retried. */
   private pending: { key: string; id: string } | undefined;
+  /** The metrics every destination reports (common.ts). */
+  private readonly metrics: DestinationMetrics;
 
   constructor(private readonly options: HttpDestinationOptions, private readonly deps: RuntimeDeps) {
     this.url = new URL(options.url);
     this.target = safeTarget(this.url);
+    this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
     const isHttps = this.url.protocol === 'https:';
     this.agent = isHttps
@@ -83,12 +87,28 @@ export class HttpDestination implements Destination {
     let buf = Buffer.from(body, 'utf8');
     if (this.options.gzip) buf = await gzipAsync(buf);
 
-    const reply = await this.post(buf, requestId, signal);
-    const verdict = this.judge(reply, requestId);
+    let verdict: RecordResult;
+    try {
+      verdict = this.judge(await this.post(buf, requestId, signal), requestId);
+    } catch (err) {
+      this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable' });
+      throw err;
+    }
+    this.count(verdict, records.length);
     if (verdict.ok) this.pending = undefined;
     const out: RecordResult[] = new Array(records.length);
     out.fill(verdict);
     return out;
+  }
+
+  private count(verdict: RecordResult, records: number): void {
+    const lbl = { kind: 'http', target: this.target };
+    if (verdict.ok) {
+      this.metrics.calls.inc({ ...lbl, outcome: 'ok' });
+      return;
+    }
+    this.metrics.calls.inc({ ...lbl, outcome: verdict.retryable ? 'retryable' : 'permanent' });
+    this.metrics.recordFailures.inc({ ...lbl, code: verdict.code ?? 'HTTP_ERROR' }, records);
   }
 
   private judge(reply: Reply, requestId: string): RecordResult {
@@ -110,17 +130,17 @@ export class HttpDestination implements Destination {
     if (status === 429) return { ok: false, retryable: true, error, code: 'THROTTLED' };
     // 502/503/504: the endpoint (or a proxy in front of it) is down: an outage, thrown so the loop
     // retries without spending the records' retry budget.
-    if (status === 502 || status === 503 || status === 504) throw new GatehouseError('GH_EXPORT_RETRYABLE', error, { hint: 'the endpoint is unavailable; records wait in the local stream' });
+    if (status === 502 || status === 503 || status === 504) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
     // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
-    return { ok: false, retryable: false, error, code: status === 413 ? 'TOO_LARGE' : undefined };
+    return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}`, code: status === 413 ? 'TOO_LARGE' : undefined };
   }
 
   private post(body: Buffer, requestId: string, signal: AbortSignal): Promise<Reply> {
     const mod = this.url.protocol === 'https:' ? https : http;
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
-        reject(new GatehouseError('GH_EXPORT_RETRYABLE', `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}`, {
+        reject(ERRORS.GH_EXPORT_RETRYABLE({ reason: `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}` }, {
           where: this.target, cause: err, hint: 'check that the endpoint is reachable; the batch is retried with the same request id',
         }));
       };
@@ -159,12 +179,7 @@ function errorDetail(body: string): string {
   return body.slice(0, 200);
 }
 
-export function createHttpDestination(options: unknown, deps: RuntimeDeps): HttpDestination {
-  const parsed = httpDestinationSchema.safeParse(options);
-  if (!parsed.success) {
-    throw new GatehouseError('GH_DESTINATION_CONFIG', `invalid http destination: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`, {
-      where: 'destination', hint: 'see docs/upstream.md (http destination)', details: parsed.error.issues,
-    });
-  }
-  return new HttpDestination(parsed.data, deps);
+/** Options arrive validated (registry.ts). */
+export function createHttpDestination(options: HttpDestinationOptions, deps: RuntimeDeps): HttpDestination {
+  return new HttpDestination(options, deps);
 }

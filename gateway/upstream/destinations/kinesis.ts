@@ -3,24 +3,25 @@
 // aws-common.ts. The partition key defaults to the record's key, else its topic, so each
 // device's records land on one shard, in order.
 import { createHash } from 'node:crypto';
-import type { KinesisClient, PutRecordsCommand, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 type KinesisSdk = typeof import('@aws-sdk/client-kinesis');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { awsClientConfig, awsConnectionShape, checkCredentialPair, classifyAwsError } from './aws-common.js';
+import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { aggregateBatch, DEFAULT_AGGREGATE_MAX_BYTES } from './kinesis-agg.js';
-import { OK, chunkIndexes, compileTemplate, destinationMetrics, failAll, renderTemplate, type TemplatePart } from './common.js';
+import { compileTemplate, destinationMetrics, renderTemplate, type TemplatePart } from './common.js';
 
 const MiB = 1024 * 1024;
 
-export const kinesisOptionsSchema = z.object({
+export const kinesisOptionsSchema = z.strictObject({
   streamName: z.string().min(1).max(128).describe('Name of the Kinesis data stream.'),
   ...awsConnectionShape,
   partitionKey: z.string().min(1).optional()
-    .describe("Partition key template with {key}, {topic}, {stream}. Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex."),
+    .describe("Partition key template with ${key}, ${topic}, ${stream} ({key} etc. still read, deprecated). Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex."),
   maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecords call (service limit 500).'),
   maxRecordBytes: z.number().int().min(1).max(10 * MiB).default(MiB)
     .describe('Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.'),
@@ -31,7 +32,7 @@ export const kinesisOptionsSchema = z.object({
 }).superRefine(checkCredentialPair).describe('Kinesis Data Streams destination (PutRecords).');
 
 export type KinesisOptions = z.infer<typeof kinesisOptionsSchema>;
-/** What callers may pass (defaults not yet applied): createKinesisDestination parses it. */
+/** What a config may hold (defaults not yet applied): the registry parses it into KinesisOptions. */
 export type KinesisOptionsInput = z.input<typeof kinesisOptionsSchema>;
 
 const KEY_FIELDS = ['key', 'topic', 'stream'] as const;
@@ -49,19 +50,18 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
   return { ok: false, retryable: true, error, code };
 }
 
-export function createKinesisDestination(options: KinesisOptionsInput, deps: RuntimeDeps): Destination {
-  const o = kinesisOptionsSchema.parse(options);
+export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): Destination {
+  const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
+  const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   const keyParts: TemplatePart[] | undefined = o.partitionKey === undefined
     ? undefined
-    : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey');
-  const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
+    : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey', (m) => log.warn(m));
   // Limits of one PutRecords call (in Kinesis records), and what the loop may hand to send():
   // with aggregation many user records fit in one Kinesis record, so a batch may hold more.
   const callLimits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const limits: DestinationLimits = o.aggregate ? { ...callLimits, maxRecords: AGGREGATE_MAX_USER_RECORDS } : callLimits;
   const aggregateMaxBytes = Math.min(DEFAULT_AGGREGATE_MAX_BYTES, o.maxRecordBytes);
   const metrics = destinationMetrics(deps.registry);
-  const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   let client: KinesisClient | undefined;
   let sdk: KinesisSdk | undefined;
 
@@ -74,50 +74,38 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
     return k.length <= 256 ? k : createHash('md5').update(k).digest('hex');
   }
 
-  /** One PutRecords call for the Kinesis records data[i]/keys[i] of idx; results[i] per Kinesis record. */
-  async function putChunk(data: readonly Buffer[], idx: readonly number[], keys: readonly string[], results: RecordResult[], signal: AbortSignal): Promise<void> {
-    const entries: PutRecordsRequestEntry[] = new Array(idx.length);
-    for (let j = 0; j < idx.length; j++) {
-      const i = idx[j]!;
-      entries[j] = { Data: data[i]!, PartitionKey: keys[i]! };
-    }
-    let out;
-    try {
-      out = await client!.send(new sdk!.PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: signal });
-    } catch (err) {
-      const c = classifyAwsError(err);
-      if (c.retryable) {
-        metrics.calls.inc({ kind: 'kinesis', target, outcome: 'retryable' });
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', `Kinesis PutRecords failed: ${c.message}`, { where: target, cause: err, details: { code: c.code } });
-      }
-      metrics.calls.inc({ kind: 'kinesis', target, outcome: 'permanent' });
-      metrics.recordFailures.inc({ kind: 'kinesis', target, code: c.code }, idx.length);
-      log.warn({ code: c.code, err: c.message }, 'Kinesis rejected a whole PutRecords call');
-      failAll(results, idx, { ok: false, retryable: false, error: `Kinesis PutRecords rejected: ${c.message}`, code: c.code });
-      return;
-    }
-    const rs = out.Records ?? [];
-    let failed = 0;
-    for (let j = 0; j < idx.length; j++) {
-      const r = rs[j];
-      if (r && r.ErrorCode) {
-        failed++;
-        const res = recordFailure(r.ErrorCode, r.ErrorMessage);
-        results[idx[j]!] = res;
-        metrics.recordFailures.inc({ kind: 'kinesis', target, code: r.ErrorCode });
-      } else if (r && r.SequenceNumber) {
-        results[idx[j]!] = OK;
-      } else {
-        // A response shorter than the request should not happen; never claim success for it.
-        failed++;
-        results[idx[j]!] = { ok: false, retryable: true, error: 'Kinesis response had no result for this record', code: 'NO_RESULT' };
-      }
-    }
-    metrics.calls.inc({ kind: 'kinesis', target, outcome: failed === 0 ? 'ok' : 'partial' });
+  /**
+   * Send Kinesis records data[i] with partition keys keys[i] through the shared AWS batch loop
+   * (oversize, chunking within one PutRecords call's limits, error classification, metrics).
+   */
+  function putRecords(data: readonly Buffer[], keys: readonly string[], signal: AbortSignal): Promise<RecordResult[]> {
+    return sendAwsBatch({
+      kind: 'kinesis',
+      target,
+      operation: 'Kinesis PutRecords',
+      limits: callLimits,
+      metrics,
+      log,
+      size: (i) => data[i]!.length + Buffer.byteLength(keys[i]!),
+      tooLarge: (i) => `record of ${data[i]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`,
+      entryFailure: recordFailure,
+      async put(idx, sig) {
+        const entries: PutRecordsRequestEntry[] = new Array(idx.length);
+        for (let j = 0; j < idx.length; j++) entries[j] = { Data: data[idx[j]!]!, PartitionKey: keys[idx[j]!]! };
+        const out = await client!.send(new sdk!.PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: sig });
+        const rs = out.Records ?? [];
+        const outcomes: AwsEntryOutcome[] = new Array(idx.length);
+        for (let j = 0; j < idx.length; j++) {
+          const r = rs[j];
+          outcomes[j] = r?.ErrorCode ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage } : r?.SequenceNumber ? { ok: true } : undefined;
+        }
+        return outcomes;
+      },
+    }, data.length, signal);
   }
 
   /** Aggregated send: user records -> KPL aggregates per key; an aggregate's result is its members'. */
-  async function sendAggregated(records: readonly StoredRecord[], keys: readonly string[], results: RecordResult[], signal: AbortSignal): Promise<RecordResult[]> {
+  async function sendAggregated(records: readonly StoredRecord[], keys: readonly string[], signal: AbortSignal): Promise<RecordResult[]> {
     const payloads: Buffer[] = new Array(records.length);
     for (let i = 0; i < records.length; i++) payloads[i] = records[i]!.payload;
     const units = aggregateBatch(payloads, keys, aggregateMaxBytes);
@@ -127,14 +115,8 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
       unitData[u] = units[u]!.data;
       unitKeys[u] = units[u]!.key;
     }
-    const unitResults: RecordResult[] = new Array(units.length);
-    const oversized: number[] = [];
-    const unitChunks = chunkIndexes(unitData, callLimits, (d, i) => d.length + Buffer.byteLength(unitKeys[i]!), oversized);
-    for (const u of oversized) {
-      metrics.recordFailures.inc({ kind: 'kinesis', target, code: 'TOO_LARGE' });
-      unitResults[u] = { ok: false, retryable: false, error: `record of ${unitData[u]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`, code: 'TOO_LARGE' };
-    }
-    for (const idx of unitChunks) await putChunk(unitData, idx, unitKeys, unitResults, signal);
+    const unitResults = await putRecords(unitData, unitKeys, signal);
+    const results: RecordResult[] = new Array(records.length);
     for (let u = 0; u < units.length; u++) {
       const r = unitResults[u]!;
       for (const i of units[u]!.members) results[i] = r;
@@ -155,22 +137,14 @@ export function createKinesisDestination(options: KinesisOptionsInput, deps: Run
       client = undefined;
     },
     async send(records, signal) {
-      if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'Kinesis destination used before start()', { where: target, hint: 'call start() first' });
-      const results: RecordResult[] = new Array(records.length);
+      if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'Kinesis destination used before start()' }, { where: target, hint: 'call start() first' });
       // Partition keys are computed once: they count toward the record and call size limits.
       const keys: string[] = new Array(records.length);
       for (let i = 0; i < records.length; i++) keys[i] = partitionKey(records[i]!);
-      if (o.aggregate) return sendAggregated(records, keys, results, signal);
+      if (o.aggregate) return sendAggregated(records, keys, signal);
       const payloads: Buffer[] = new Array(records.length);
       for (let i = 0; i < records.length; i++) payloads[i] = records[i]!.payload;
-      const oversized: number[] = [];
-      const chunks = chunkIndexes(records, limits, (r, i) => r.payload.length + Buffer.byteLength(keys[i]!), oversized);
-      for (const i of oversized) {
-        metrics.recordFailures.inc({ kind: 'kinesis', target, code: 'TOO_LARGE' });
-        results[i] = { ok: false, retryable: false, error: `record of ${records[i]!.payload.length} bytes exceeds the Kinesis limit of ${limits.maxRecordBytes} bytes (data + partition key)`, code: 'TOO_LARGE' };
-      }
-      for (const idx of chunks) await putChunk(payloads, idx, keys, results, signal);
-      return results;
+      return putRecords(payloads, keys, signal);
     },
   };
 }

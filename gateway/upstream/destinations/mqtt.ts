@@ -13,7 +13,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { attrsToProperties } from '../../store/mqtt5-attrs.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';
@@ -22,13 +22,13 @@ const MiB = 1024 * 1024;
 export const BRIDGED_PROPERTY = 'gatehouse-bridged';
 export const ID_PROPERTY = 'gatehouse-id';
 
-const topicMapSchema = z.object({
+const topicMapSchema = z.strictObject({
   local: z.string().min(1).default('#').describe('MQTT filter (+ and # allowed) a record topic must match.'),
   stripPrefix: z.string().default('').describe('Removed from the start of the local topic before mapping (e.g. "fleet/").'),
   remotePrefix: z.string().default('').describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
 });
 
-export const mqttBridgeOptionsSchema = z.object({
+export const mqttBridgeOptionsSchema = z.strictObject({
   url: z.string().min(1).describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
   clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
   username: z.string().optional().describe('User name.'),
@@ -82,8 +82,7 @@ export function matchFilter(levels: readonly string[], topic: string): boolean {
 
 interface CompiledMap { levels: string[]; strip: string; prefix: string }
 
-export function createMqttBridgeDestination(options: MqttBridgeOptions, deps: RuntimeDeps): Destination {
-  const o = mqttBridgeOptionsSchema.parse(options);
+export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeDeps): Destination {
   const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
   const never = o.neverForward.map(compileFilter);
   const target = `mqtt:${o.url.replace(/\/\/[^@/]*@/, '//')} (${o.clientId})`;
@@ -202,7 +201,7 @@ export function createMqttBridgeDestination(options: MqttBridgeOptions, deps: Ru
       const c = client;
       if (!c || !c.connected) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', 'upstream MQTT broker not connected', { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'upstream MQTT broker not connected' }, { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
       }
       const results: RecordResult[] = new Array(records.length);
       const pending: Promise<void>[] = [];

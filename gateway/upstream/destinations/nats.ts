@@ -8,18 +8,18 @@ import {
 } from 'nats';
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
 
 const MiB = 1024 * 1024;
 
-export const natsOptionsSchema = z.object({
+export const natsOptionsSchema = z.strictObject({
   servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nats://127.0.0.1:4222')
     .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
-  subject: z.string().min(1).default('gatehouse.{stream}')
-    .describe("Subject template: {stream}, {key}, {topic} (the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_')."),
+  subject: z.string().min(1).default('gatehouse.${stream}')
+    .describe("Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_')."),
   stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
   createStream: z.boolean().default(false)
     .describe('Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.'),
@@ -29,7 +29,7 @@ export const natsOptionsSchema = z.object({
   user: z.string().optional().describe('User name (with password).'),
   password: z.string().optional().describe('Password. Never logged or shown in status.'),
   token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
-  tls: z.object({
+  tls: z.strictObject({
     caFile: z.string().optional().describe('CA bundle to verify the server.'),
     certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
     keyFile: z.string().optional().describe('Client key (mutual TLS).'),
@@ -81,15 +81,14 @@ function recordFailure(err: unknown): RecordResult {
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
 }
 
-export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): Destination {
-  const o = natsOptionsSchema.parse(options);
-  const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject');
+export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
   const target = `nats:${servers.map((s) => s.replace(/\/\/[^@/]*@/, '//')).join(',')}/${o.stream}`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'nats', target });
+  const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject', (m) => log.warn(m));
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let connected = false;
@@ -196,14 +195,14 @@ export function createNatsDestination(options: NatsOptions, deps: RuntimeDeps): 
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', 'NATS is not connected', { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' });
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'NATS is not connected' }, { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' });
       }
       try {
         await ensureStream();
       } catch (err) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
         if (err instanceof GatehouseError) throw err;
-        throw new GatehouseError('GH_EXPORT_RETRYABLE', `JetStream stream check failed: ${shortError(err)}`, { where: target, cause: err });
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `JetStream stream check failed: ${shortError(err)}` }, { where: target, cause: err });
       }
       signal.throwIfAborted();
       const client = js;

@@ -4,27 +4,29 @@
 // same object: retries are idempotent.
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
-import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { legacyNote, scanTemplate } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
-import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { awsClientConfig, awsConnectionShape, checkCredentialPair, classifyAwsError } from './aws-common.js';
-import { OK, destinationMetrics } from './common.js';
+import { recordId, type Destination, type DestinationLimits } from '../types.js';
+import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
+import { destinationMetrics } from './common.js';
 
 const gzip = promisify(gzipCb);
 const MiB = 1024 * 1024;
 
-export const S3_DEFAULT_KEY_TEMPLATE = '!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:dd}/!{timestamp:HH}/{stream}-{firstSeq}-{lastSeq}.ndjson';
+export const S3_DEFAULT_KEY_TEMPLATE = '${timestamp:yyyy}/${timestamp:MM}/${timestamp:dd}/${timestamp:HH}/${stream}-${firstSeq}-${lastSeq}.ndjson';
 
-export const s3OptionsSchema = z.object({
+export const s3OptionsSchema = z.strictObject({
   bucket: z.string().min(3).max(63).describe('Bucket name.'),
   ...awsConnectionShape,
   prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
   keyTemplate: z.string().min(1).default(S3_DEFAULT_KEY_TEMPLATE)
-    .describe('Object key after the prefix. !{timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); {stream}, {firstSeq}, {lastSeq}, {records} come from the batch. ".gz" is appended when gzip is on. Keep {stream}, {firstSeq} and {lastSeq} in it so a retried batch overwrites its own object.'),
+    .describe('Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object.'),
   gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
   payloadFormat: z.enum(['auto', 'base64', 'utf8']).default('auto')
     .describe('How the payload appears in each line: auto = as JSON ("payload") when it is valid JSON, else base64 ("payloadBase64"); base64 = always "payloadBase64"; utf8 = "payloadText" string.'),
@@ -43,32 +45,30 @@ type KeyPart = string | { field: 'stream' | 'firstSeq' | 'lastSeq' | 'records' }
 const KEY_FIELDS = new Set(['stream', 'firstSeq', 'lastSeq', 'records']);
 const TIME_FIELDS = new Set(['yyyy', 'MM', 'dd', 'HH', 'mm']);
 
-/** Compile the key template once; unknown fields fail at construction with the allowed list. */
-export function compileS3KeyTemplate(template: string): KeyPart[] {
+/**
+ * Compile the key template once (core/template.ts syntax; the deprecated !{timestamp:X} and {field}
+ * forms are still read); unknown fields fail at construction with the allowed list.
+ */
+export function compileS3KeyTemplate(template: string, warn?: (msg: string) => void): KeyPart[] {
+  const where = 's3.keyTemplate';
+  const pieces = scanTemplate(template, { legacy: true, code: 'GH_DESTINATION_CONFIG', where });
+  const bad = (what: string): GatehouseError => new GatehouseError('GH_DESTINATION_CONFIG', `${what} in S3 key template '${template}'`, {
+    where, hint: 'use ${timestamp:yyyy|MM|dd|HH|mm}, ${stream}, ${firstSeq}, ${lastSeq}, ${records}',
+  });
   const parts: KeyPart[] = [];
-  let i = 0;
-  while (i < template.length) {
-    const open = template.indexOf('{', i);
-    if (open < 0) { parts.push(template.slice(i)); break; }
-    const bang = open > 0 && template[open - 1] === '!';
-    const litEnd = bang ? open - 1 : open;
-    if (litEnd > i) parts.push(template.slice(i, litEnd));
-    const close = template.indexOf('}', open);
-    const bad = (what: string): GatehouseError => new GatehouseError('GH_DESTINATION_CONFIG', `${what} in S3 key template '${template}'`, {
-      where: 's3.keyTemplate', hint: 'use !{timestamp:yyyy|MM|dd|HH|mm}, {stream}, {firstSeq}, {lastSeq}, {records}',
-    });
-    if (close < 0) throw bad("unclosed '{'");
-    const name = template.slice(open + 1, close);
-    if (bang) {
-      const fmt = name.startsWith('timestamp:') ? name.slice('timestamp:'.length) : '';
-      if (!TIME_FIELDS.has(fmt)) throw bad(`unknown time partition '!{${name}}'`);
+  for (const p of pieces) {
+    if (typeof p === 'string') parts.push(p);
+    else if (p.body.startsWith('timestamp:')) {
+      const fmt = p.body.slice('timestamp:'.length);
+      if (!TIME_FIELDS.has(fmt)) throw bad(`unknown time partition '${template.slice(p.at, p.at + p.body.length + 3)}'`);
       parts.push({ time: fmt as 'yyyy' });
     } else {
-      if (!KEY_FIELDS.has(name)) throw bad(`unknown field '{${name}}'`);
-      parts.push({ field: name as 'stream' });
+      if (!KEY_FIELDS.has(p.body)) throw bad(`unknown field '${template.slice(p.at, p.at + p.body.length + (p.legacy ? 2 : 3))}'`);
+      parts.push({ field: p.body as 'stream' });
     }
-    i = close + 1;
   }
+  const note = legacyNote(template, pieces, where);
+  if (note !== undefined) warn?.(note);
   return parts;
 }
 
@@ -120,11 +120,10 @@ export function ndjsonLine(r: StoredRecord, format: 'auto' | 'base64' | 'utf8'):
   return `${head},"payloadBase64":"${r.payload.toString('base64')}"}`;
 }
 
-export function createS3Destination(options: S3Options, deps: RuntimeDeps): Destination {
-  const o = s3OptionsSchema.parse(options);
-  const keyParts = compileS3KeyTemplate(o.keyTemplate);
+export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destination {
   const suffix = o.gzip ? '.gz' : '';
   const target = `s3://${o.bucket}/${o.prefix}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
+  const keyParts = compileS3KeyTemplate(o.keyTemplate, (m) => deps.logger.warn({ component: 'destination', kind: 's3', target }, m));
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 's3', target });
@@ -144,51 +143,40 @@ export function createS3Destination(options: S3Options, deps: RuntimeDeps): Dest
       client = undefined;
     },
     async send(records, signal) {
-      if (!client) throw new GatehouseError('GH_EXPORT_RETRYABLE', 'S3 destination used before start()', { where: target, hint: 'call start() first' });
-      const results: RecordResult[] = new Array(records.length);
-      // Oversized records are rejected alone; the rest still form the object.
-      const keep: StoredRecord[] = [];
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i]!;
-        if (r.payload.length > o.maxRecordBytes) {
-          metrics.recordFailures.inc({ kind: 's3', target, code: 'TOO_LARGE' });
-          results[i] = { ok: false, retryable: false, error: `record of ${r.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`, code: 'TOO_LARGE' };
-        } else {
-          keep.push(r);
-        }
-      }
-      if (keep.length === 0) return results;
-      const lines = new Array<string>(keep.length);
-      for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
-      let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-      if (o.gzip) body = await gzip(body);
-      const key = `${o.prefix}${renderS3Key(keyParts, keep)}${suffix}`;
-      try {
-        await client.send(new sdk!.PutObjectCommand({
-          Bucket: o.bucket,
-          Key: key,
-          Body: body,
-          ContentType: 'application/x-ndjson',
-          ContentEncoding: o.gzip ? 'gzip' : undefined,
-          StorageClass: o.storageClass,
-          Metadata: { 'gatehouse-stream': keep[0]!.stream, 'gatehouse-first-seq': String(keep[0]!.seq), 'gatehouse-last-seq': String(keep[keep.length - 1]!.seq), 'gatehouse-records': String(keep.length) },
-        }), { abortSignal: signal });
-      } catch (err) {
-        const c = classifyAwsError(err);
-        if (c.retryable) {
-          metrics.calls.inc({ kind: 's3', target, outcome: 'retryable' });
-          throw new GatehouseError('GH_EXPORT_RETRYABLE', `S3 PutObject ${key} failed: ${c.message}`, { where: target, cause: err, details: { code: c.code } });
-        }
-        metrics.calls.inc({ kind: 's3', target, outcome: 'permanent' });
-        metrics.recordFailures.inc({ kind: 's3', target, code: c.code }, keep.length);
-        log.warn({ code: c.code, err: c.message, key }, 'S3 rejected PutObject');
-        const fail: RecordResult = { ok: false, retryable: false, error: `S3 PutObject rejected: ${c.message}`, code: c.code };
-        for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = fail;
-        return results;
-      }
-      metrics.calls.inc({ kind: 's3', target, outcome: 'ok' });
-      for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = OK;
-      return results;
+      if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'S3 destination used before start()' }, { where: target, hint: 'call start() first' });
+      // Oversized records are rejected alone; the rest form the object (one per call: the loop
+      // already batches within the limits, so a batch is normally one object).
+      const keyOf = (idx: readonly number[]): string => `${o.prefix}${renderS3Key(keyParts, idx.map((i) => records[i]!))}${suffix}`;
+      return sendAwsBatch({
+        kind: 's3',
+        target,
+        operation: 'S3 PutObject',
+        limits,
+        metrics,
+        log,
+        size: (i) => records[i]!.payload.length,
+        tooLarge: (i) => `record of ${records[i]!.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`,
+        // PutObject has no per-entry results: the object is stored whole or not at all.
+        entryFailure: (code, message) => ({ ok: false, retryable: true, error: `${code}: ${message ?? ''}`, code }),
+        describeCall: (idx) => `S3 PutObject ${keyOf(idx)}`,
+        async put(idx, sig) {
+          const keep = idx.map((i) => records[i]!);
+          const lines = new Array<string>(keep.length);
+          for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
+          let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+          if (o.gzip) body = await gzip(body);
+          await client!.send(new sdk!.PutObjectCommand({
+            Bucket: o.bucket,
+            Key: keyOf(idx),
+            Body: body,
+            ContentType: 'application/x-ndjson',
+            ContentEncoding: o.gzip ? 'gzip' : undefined,
+            StorageClass: o.storageClass,
+            Metadata: { 'gatehouse-stream': keep[0]!.stream, 'gatehouse-first-seq': String(keep[0]!.seq), 'gatehouse-last-seq': String(keep[keep.length - 1]!.seq), 'gatehouse-records': String(keep.length) },
+          }), { abortSignal: sig });
+          return idx.map((): AwsEntryOutcome => ({ ok: true }));
+        },
+      }, records.length, signal);
     },
   };
 }

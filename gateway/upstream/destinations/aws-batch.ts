@@ -1,0 +1,102 @@
+// The one batch-send loop of the AWS destinations (kinesis, firehose, s3): records too large for
+// one call are rejected alone (permanent, TOO_LARGE, GH_EXPORT_PERMANENT), the rest are cut into
+// calls within the service limits, each call's failure is classified (aws-common.ts: throttling,
+// 5xx, network -> thrown GH_EXPORT_RETRYABLE so the loop backs off and resends; validation and
+// authorisation -> permanent for the call's records), per-entry service errors map to per-record
+// results, and every outcome is counted. A destination only says how to size, send and read one call.
+import type { Logger } from 'pino';
+import { ERRORS } from '../../../core/errors.js';
+import type { DestinationLimits, RecordResult } from '../types.js';
+import { classifyAwsError } from './aws-common.js';
+import { OK, chunkIndexes, failAll, type DestinationMetrics } from './common.js';
+
+/** What the service said about one entry of a call. */
+export type AwsEntryOutcome =
+  | { ok: true }
+  | { ok: false; errorCode: string; errorMessage?: string | undefined }
+  /** The response had no result for the entry (should not happen; never counted as success). */
+  | undefined;
+
+export interface AwsBatchCall {
+  /** 'kinesis' | 'firehose' | 's3': the metrics' kind label. */
+  kind: string;
+  /** Where it sends (status, metrics label, error `where`). */
+  target: string;
+  /** Service and operation for messages, e.g. "Kinesis PutRecords". */
+  operation: string;
+  /** Limits of ONE call (the service's), which chunking respects. */
+  limits: DestinationLimits;
+  metrics: DestinationMetrics;
+  log: Logger;
+  /** Bytes item i costs in a call (payload plus what the call adds: key, separator...). */
+  size(i: number): number;
+  /** Why item i (of `bytes`) is too large, for its dead-letter error. */
+  tooLarge(i: number, bytes: number): string;
+  /** One call with the items at `idx`; resolves one outcome per item in order, or throws the SDK error. */
+  put(idx: readonly number[], signal: AbortSignal): Promise<readonly AwsEntryOutcome[]>;
+  /** Per-entry service error -> result (each service names its throttling differently). */
+  entryFailure(code: string, message: string | undefined): RecordResult;
+  /** Label of a call in messages (default: the operation). */
+  describeCall?(idx: readonly number[]): string;
+}
+
+/** A permanent verdict carrying the catalogue code in its text (it ends up in the dead-letter attrs). */
+export function permanentResult(code: string, reason: string, where: string): RecordResult {
+  const err = ERRORS.GH_EXPORT_PERMANENT({ reason }, { where });
+  return { ok: false, retryable: false, error: `${err.code}: ${err.message}`, code };
+}
+
+/** Send `count` items as calls within limits; returns one result per item. */
+export async function sendAwsBatch(call: AwsBatchCall, count: number, signal: AbortSignal): Promise<RecordResult[]> {
+  const { kind, target, metrics } = call;
+  const results: RecordResult[] = new Array(count);
+  const items: number[] = new Array(count);
+  const sizes: number[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    items[i] = i;
+    sizes[i] = call.size(i);
+  }
+  const oversized: number[] = [];
+  const chunks = chunkIndexes(items, call.limits, (_, i) => sizes[i]!, oversized);
+  for (const i of oversized) {
+    metrics.recordFailures.inc({ kind, target, code: 'TOO_LARGE' });
+    results[i] = permanentResult('TOO_LARGE', call.tooLarge(i, sizes[i]!), target);
+  }
+  for (const idx of chunks) await sendCall(call, idx, results, signal);
+  return results;
+}
+
+async function sendCall(call: AwsBatchCall, idx: readonly number[], results: RecordResult[], signal: AbortSignal): Promise<void> {
+  const { kind, target, metrics } = call;
+  let outcomes: readonly AwsEntryOutcome[];
+  try {
+    outcomes = await call.put(idx, signal);
+  } catch (err) {
+    const c = classifyAwsError(err);
+    const label = call.describeCall?.(idx) ?? call.operation;
+    if (c.retryable) {
+      metrics.calls.inc({ kind, target, outcome: 'retryable' });
+      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `${label} failed: ${c.message}` }, { where: target, cause: err, details: { code: c.code } });
+    }
+    metrics.calls.inc({ kind, target, outcome: 'permanent' });
+    metrics.recordFailures.inc({ kind, target, code: c.code }, idx.length);
+    call.log.warn({ code: c.code, err: c.message, call: label }, `${call.operation}: the service rejected a whole call`);
+    failAll(results, idx, permanentResult(c.code, `${label} rejected: ${c.message}`, target));
+    return;
+  }
+  let failed = 0;
+  for (let j = 0; j < idx.length; j++) {
+    const r = outcomes[j];
+    if (r === undefined) {
+      failed++;
+      results[idx[j]!] = { ok: false, retryable: true, error: `${call.operation} response had no result for this record`, code: 'NO_RESULT' };
+    } else if (r.ok) {
+      results[idx[j]!] = OK;
+    } else {
+      failed++;
+      results[idx[j]!] = call.entryFailure(r.errorCode, r.errorMessage);
+      metrics.recordFailures.inc({ kind, target, code: r.errorCode });
+    }
+  }
+  metrics.calls.inc({ kind, target, outcome: failed === 0 ? 'ok' : 'partial' });
+}

@@ -1,0 +1,79 @@
+// The signed update document: shape checks, the binding policy (target, expiry, monotonic
+// version), and `gatehouse rules sign` producing documents the gateway accepts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
+import { DocumentRefused, buildUpdateDocument, checkBinding, parseUpdateDocument } from '../../gateway/control/document.js';
+import { runRulesSign } from '../../gateway/cli/rules-sign.js';
+import { generateSigningKeys, parseEnvelope, verifyEnvelope, loadPublicKeys } from '../../gateway/control/signing.js';
+import { tempDir } from '../helpers/index.js';
+import { isGatehouseError } from '../../core/errors.js';
+
+const hour = 3600_000;
+const ctx = { gatewayId: 'depot-7', groups: ['depot'], acceptedVersion: 4, now: Date.parse('2026-12-02T12:00:00Z') };
+const doc = (o: Partial<{ targets: string[]; version: number; expiresAt: Date; rollbackTo: number }> = {}): Buffer =>
+  buildUpdateDocument({
+    targets: o.targets ?? ['depot-7'],
+    version: o.version ?? 5,
+    issuedAt: new Date(ctx.now),
+    expiresAt: o.expiresAt ?? new Date(ctx.now + hour),
+    ...(o.rollbackTo !== undefined ? { rollbackTo: o.rollbackTo } : { ruleSet: { rules: [] } }),
+  });
+const refusedFor = (reason: string) => (err: unknown) => err instanceof DocumentRefused && err.reason === reason;
+
+test('binding: target by id, group or *; expiry; the version must exceed the accepted one', () => {
+  for (const targets of [['depot-7'], ['depot'], ['*'], ['x', 'depot-7']]) checkBinding(parseUpdateDocument(doc({ targets })), ctx);
+  assert.throws(() => checkBinding(parseUpdateDocument(doc({ targets: ['depot-8'] })), ctx), refusedFor('target'));
+  assert.throws(() => checkBinding(parseUpdateDocument(doc({ expiresAt: new Date(ctx.now - 1) })), ctx), refusedFor('expired'));
+  assert.throws(() => checkBinding(parseUpdateDocument(doc({ version: 4 })), ctx), refusedFor('replay'));
+  assert.throws(() => checkBinding(parseUpdateDocument(doc({ version: 1, rollbackTo: 1 })), ctx), refusedFor('replay'));
+  const d = parseUpdateDocument(doc({ version: 6, rollbackTo: 3 }));
+  assert.deepEqual(d.rollback, { toVersion: 3 });
+  assert.equal(parseUpdateDocument(doc()).ruleSet?.version, 5, 'the rule set carries the document version');
+});
+
+test('malformed documents are refused with a reason, never thrown as anything else', () => {
+  const bad = [
+    'not json',
+    '{"version":1,"rules":[]}',
+    '{"gatehouse":"rules-update/9","targets":["a"],"version":1,"expiresAt":"2030-01-01T00:00:00Z","ruleSet":{}}',
+    '{"gatehouse":"rules-update/1","targets":[],"version":1,"expiresAt":"2030-01-01T00:00:00Z","ruleSet":{}}',
+    '{"gatehouse":"rules-update/1","targets":["a"],"version":-1,"expiresAt":"2030-01-01T00:00:00Z","ruleSet":{}}',
+    '{"gatehouse":"rules-update/1","targets":["a"],"version":1,"expiresAt":"soon","ruleSet":{}}',
+    '{"gatehouse":"rules-update/1","targets":["a"],"version":1,"expiresAt":"2030-01-01T00:00:00Z"}',
+    '{"gatehouse":"rules-update/1","targets":["a"],"version":1,"expiresAt":"2030-01-01T00:00:00Z","ruleSet":{"version":2}}',
+    '{"gatehouse":"rules-update/1","targets":["a"],"version":1,"expiresAt":"2030-01-01T00:00:00Z","ruleSet":{"force":true}}',
+    '{"gatehouse":"rules-update/1","targets":["a"],"version":1,"expiresAt":"2030-01-01T00:00:00Z","rollback":{}}',
+  ];
+  for (const b of bad) assert.throws(() => parseUpdateDocument(Buffer.from(b)), refusedFor('malformed'), b);
+});
+
+test('gatehouse rules sign makes a verifiable document with targets, version and expiry', async (t) => {
+  const dir = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(dir, 'k.key'), keys.privateKeyPem);
+  await writeFile(join(dir, 'rules.yaml'), 'version: 7\nrules: []\n');
+  const run = async (argv: string[]): Promise<string> => {
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    assert.equal(await runRulesSign(argv, { stdout, stderr: new PassThrough() }), 0);
+    return out;
+  };
+  const env = parseEnvelope(Buffer.from(await run([join(dir, 'rules.yaml'), '--key', join(dir, 'k.key'), '--targets', 'depot-7,depot', '--expires-in', '2h'])));
+  assert.ok(verifyEnvelope(env, loadPublicKeys([keys.publicKeyPem])));
+  const d = parseUpdateDocument(env.bytes);
+  assert.deepEqual(d.targets, ['depot-7', 'depot']);
+  assert.equal(d.version, 7);
+  const ttl = Date.parse(d.expiresAt) - Date.now();
+  assert.ok(ttl > 1.9 * hour && ttl <= 2 * hour, `expires in 2h (${ttl} ms)`);
+
+  const rb = parseUpdateDocument(parseEnvelope(Buffer.from(await run(['--rollback-to', '6', '--version', '8', '--targets', '*', '--key', join(dir, 'k.key')]))).bytes);
+  assert.deepEqual(rb.rollback, { toVersion: 6 });
+  assert.equal(rb.version, 8);
+
+  await assert.rejects(runRulesSign([join(dir, 'rules.yaml'), '--key', join(dir, 'k.key')], { stdout: new PassThrough(), stderr: new PassThrough() }), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID') && /--targets/.test((err as Error).message));
+  await assert.rejects(runRulesSign(['--rollback', 'gw', '--key', join(dir, 'k.key')], { stdout: new PassThrough(), stderr: new PassThrough() }), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'));
+});

@@ -1,0 +1,80 @@
+// The error catalogue (core/errors.ts) against the code and the docs: docs/errors.md is exactly what
+// the generator prints, every catalogued code is used by the source (or marked reserved with a
+// reason), and every GH_ code the source names is catalogued.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { ERROR_CATALOGUE, ERRORS, createError, isGatehouseError, type ErrorSpec } from '../../core/errors.js';
+import { errorsDocsMarkdown } from '../../gateway/cli/errors-cmd.js';
+import { repoRoot } from '../helpers/index.js';
+
+/** Runtime sources (tests excluded: a test naming a code proves nothing about the runtime). */
+const SOURCE_DIRS = ['core', 'gateway', 'rules', 'firmware-bridge', 'bin'];
+const CATALOGUE_FILE = join('core', 'errors.ts');
+
+async function sourceFiles(dir: string, out: string[] = []): Promise<string[]> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await sourceFiles(p, out);
+    else if (/\.(ts|js)$/.test(e.name) && !e.name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+async function codesUsedInSource(): Promise<Map<string, string[]>> {
+  const used = new Map<string, string[]>();
+  for (const d of SOURCE_DIRS) {
+    for (const file of await sourceFiles(join(repoRoot, d))) {
+      const rel = relative(repoRoot, file);
+      if (rel === CATALOGUE_FILE) continue;
+      const text = await readFile(file, 'utf8');
+      for (const m of text.matchAll(/\bGH_[A-Z0-9_]+\b/g)) used.set(m[0], [...(used.get(m[0]) ?? []), rel]);
+    }
+  }
+  return used;
+}
+
+test('docs/errors.md equals the generator output (regenerate: node bin/gatehouse.js errors --markdown > docs/errors.md)', async () => {
+  const docs = await readFile(join(repoRoot, 'docs', 'errors.md'), 'utf8');
+  assert.equal(docs, errorsDocsMarkdown());
+});
+
+test('every catalogued code is used by the runtime source, or marked reserved with a reason', async () => {
+  const used = await codesUsedInSource();
+  for (const [code, spec] of Object.entries(ERROR_CATALOGUE) as Array<[string, ErrorSpec]>) {
+    if (spec.reserved !== undefined) {
+      assert.ok(spec.reserved.length > 10, `${code}: say why it is reserved`);
+      assert.ok(!used.has(code), `${code} is marked reserved but used in ${used.get(code)?.join(', ')}: drop the mark`);
+      continue;
+    }
+    assert.ok(used.has(code), `${code} is never used outside core/errors.ts: throw it where it happens, remove it, or mark it reserved with a reason`);
+  }
+});
+
+test('every GH_ code named in the runtime source is in the catalogue', async () => {
+  const used = await codesUsedInSource();
+  const unknown = [...used.keys()].filter((c) => !(c in ERROR_CATALOGUE));
+  assert.deepEqual(unknown, [], `not in core/errors.ts: ${unknown.map((c) => `${c} (${used.get(c)!.join(', ')})`).join('; ')}`);
+});
+
+test('a catalogue constructor fills the message template and the default hint; the hint can be overridden', () => {
+  const err = ERRORS.GH_STREAM_UNKNOWN({ stream: 'telemetry' }, { where: 'rules.r1' });
+  assert.ok(isGatehouseError(err, 'GH_STREAM_UNKNOWN'));
+  assert.equal(err.message, "local stream 'telemetry' is not defined");
+  assert.equal(err.hint, ERROR_CATALOGUE.GH_STREAM_UNKNOWN.hint);
+  assert.equal(err.describe(), `GH_STREAM_UNKNOWN: local stream 'telemetry' is not defined (at rules.r1). Fix: ${ERROR_CATALOGUE.GH_STREAM_UNKNOWN.hint}`);
+  const own = createError('GH_PAYLOAD_TOO_LARGE', { bytes: 300, maxPayloadBytes: 256 }, { hint: 'send less' });
+  assert.equal(own.message, 'payload of 300 bytes exceeds maxPayloadBytes 256');
+  assert.equal(own.hint, 'send less');
+  assert.deepEqual(own.toJSON(), { code: 'GH_PAYLOAD_TOO_LARGE', message: own.message, where: undefined, hint: 'send less', details: undefined });
+});
+
+test('codes are grouped contiguously (a new code goes at the end of its group)', () => {
+  const groups = (Object.values(ERROR_CATALOGUE) as ErrorSpec[]).map((s) => s.group);
+  const seen = new Set<string>();
+  for (let i = 0; i < groups.length; i++) {
+    if (i > 0 && groups[i] !== groups[i - 1]) assert.ok(!seen.has(groups[i]!), `group '${groups[i]}' appears twice`);
+    seen.add(groups[i]!);
+  }
+});
