@@ -73,7 +73,7 @@ export const mqtt5Schema = z
       .int()
       .min(1)
       .default(1000)
-      .describe('Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum). Further ones are dropped and counted.'),
+      .describe('Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum); their bytes are bounded by outbound.maxQueueBytes. Further ones are dropped and counted.'),
     maxSessions: z
       .number()
       .int()

@@ -3,6 +3,9 @@
 // -V mqttv5. One test per numbered behaviour of issue #12 (the full protocol list is covered by the
 // ported Paho interoperability suites, run here too).
 import { test } from 'node:test';
+import { connect as netConnect } from 'node:net';
+import { once } from 'node:events';
+import mqttPacket from 'mqtt-packet';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -252,6 +255,71 @@ test('2. topic aliases and Receive Maximum in both directions with mqtt.js', asy
   assert.ok(topics.every((x) => x === 'al/same/topic'));
   assert.ok(aliased.length === 30 && aliased.every((a) => a === aliased[0]), 'one outbound alias reused');
   assert.equal(s.received.length, 30);
+});
+
+test('fuzz: mutated MQTT 5 sessions on raw sockets; no crash, and every PUBACKed witness publish reached the gateway', async (t) => {
+  const committed = new Set<string>();
+  const s = await startBroker(t, { maxConnections: 100 }, (m) => {
+    if (m.topic.startsWith('witness/')) committed.add(m.payload.toString());
+    return Promise.resolve();
+  });
+  // a real v5 session's bytes (properties, aliases, subscription options, will with delay)
+  const rec = new RawClient('fuzz5');
+  t.after(() => rec.terminate());
+  const sent: Buffer[] = [];
+  const { generate } = mqttPacket;
+  const packets = [
+    { cmd: 'connect', protocolVersion: 5, protocolId: 'MQTT', clientId: 'fz', clean: false, keepalive: 10, properties: { sessionExpiryInterval: 5, receiveMaximum: 5, topicAliasMaximum: 3, maximumPacketSize: 500 }, will: { topic: 'fz/will', payload: Buffer.from('w'), qos: 1, retain: true, properties: { willDelayInterval: 1, userProperties: { a: 'b' } } } },
+    { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fz/#', qos: 2, nl: true, rap: true, rh: 1 }, { topic: '$share/g/fz/+', qos: 1 }], properties: { subscriptionIdentifier: 9 } },
+    { cmd: 'publish', topic: 'fz/a', payload: Buffer.from('{"v":1}'), qos: 1, messageId: 2, retain: true, dup: false, properties: { topicAlias: 1, contentType: 'application/json', payloadFormatIndicator: true, correlationData: Buffer.from('c'), userProperties: { k: 'v' }, messageExpiryInterval: 9 } },
+    { cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 2, messageId: 3, retain: false, dup: false, properties: { topicAlias: 1 } },
+    { cmd: 'pubrel', messageId: 3 },
+    { cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['fz/#'] },
+    { cmd: 'pingreq' },
+    { cmd: 'disconnect', reasonCode: 4, properties: { sessionExpiryInterval: 2 } },
+  ] as const;
+  for (const p of packets) sent.push(generate(p as never, { protocolVersion: 5 }));
+  const session = Buffer.concat(sent);
+  let seed = 12345;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const int = (n: number): number => Math.floor(rnd() * n);
+  const mutate = (src: Buffer): Buffer => {
+    const b = Buffer.from(src);
+    const k = int(4);
+    if (k === 0) for (let i = 0; i < 1 + int(8); i++) b[int(b.length)]! ^= 1 << int(8);
+    if (k === 1) return b.subarray(0, int(b.length + 1));
+    if (k === 2) { const at = int(b.length); return Buffer.concat([b.subarray(0, at), Buffer.from([int(256), int(256), int(256)]), b.subarray(at)]); }
+    if (k === 3) for (let i = 0; i < 1 + int(4); i++) b[int(b.length)] = [0, 0x7f, 0x80, 0xff][int(4)]!;
+    return b;
+  };
+  // the witness: a 3.1.1 device publishing QoS 1 all along
+  const witness = await client(t, s.url, { protocolVersion: 4, clientId: 'witness' });
+  const acked: string[] = [];
+  let stop = false;
+  const publishing = (async () => {
+    for (let i = 0; !stop; i++) {
+      await witness.publishAsync(`witness/${i % 3}`, String(i), { qos: 1 });
+      acked.push(String(i));
+    }
+  })();
+  for (let round = 0; round < 40; round++) {
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      const sock = netConnect(s.port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      sock.on('data', () => undefined);
+      const closed = once(sock, 'close').catch(() => undefined);
+      sock.on('connect', () => sock.end(mutate(session)));
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 200).unref())]);
+      sock.destroy();
+    }));
+  }
+  stop = true;
+  await publishing;
+  assert.ok(acked.length > 0, 'the witness got PUBACKs during the fuzz');
+  assert.deepEqual(acked.filter((id) => !committed.has(id)), [], 'PUBACKed but never handed to the gateway');
+  // still serving v5
+  const fresh = await client(t, s.url, { clientId: 'after-fuzz' });
+  await fresh.publishAsync('after/x', 'ok', { qos: 1 });
 });
 
 test('conformance: ported Eclipse Paho interoperability suites against the embedded broker', async (t) => {

@@ -15,12 +15,12 @@ import { RC, coded, reasonForCommitError, reasonString } from './codes.js';
 import { Outbound, writeBatched } from './outbound.js';
 import { forwardProperties, fit } from './router.js';
 import { NEVER_EXPIRES, type PublishProperties, type Session, type SubEntry } from './session.js';
-import type { V5Context } from './context.js';
+import type { V5Context, V5ConnectionHandle } from './types.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
 const CONNACK_FROM_RETURN_CODE: Record<number, number> = { 2: RC.CLIENT_ID_NOT_VALID, 3: RC.SERVER_UNAVAILABLE, 4: RC.BAD_USER_OR_PASSWORD, 5: RC.NOT_AUTHORIZED };
 
-export class V5Connection {
+export class V5Connection implements V5ConnectionHandle {
   private readonly parser = mqttPacket.parser({ protocolVersion: 5 });
   private st: ConnState | undefined;
   private client: Client | undefined;

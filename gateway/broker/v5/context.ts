@@ -1,4 +1,4 @@
-// The MQTT 5 layer of the broker: what its connections share (context), and the layer itself.
+// The MQTT 5 layer of the broker: it builds what its connections share (types.ts V5Context).
 // aedes keeps serving 3.1.1/3.1 unchanged; connections whose CONNECT says protocol level 5 come
 // here (see sniff.ts), and every message still travels through aedes (router.ts).
 import type { Socket } from 'node:net';
@@ -6,6 +6,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { IConnectPacket } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { ConnState } from '../connection.js';
+import type { V5Context, V5ConnectionHandle } from './types.js';
 import type { AedesHooks } from '../hooks.js';
 import type { BrokerStats } from '../metrics.js';
 import type { BrokerOptions } from '../options.js';
@@ -14,36 +15,6 @@ import { V5Connection } from './connection.js';
 import { RC } from './codes.js';
 import { V5Router, forwardProperties, type RoutedPacket } from './router.js';
 import { SessionStore, type OutMsg, type Session } from './session.js';
-
-export interface V5Context {
-  options: BrokerOptions;
-  stats: BrokerStats;
-  log: Logger;
-  now: () => number;
-  hooks: AedesHooks;
-  states: WeakMap<Client, ConnState>;
-  live: Set<ConnState>;
-  sessions: SessionStore;
-  router: V5Router;
-  /** Largest packet accepted (CONNACK Maximum Packet Size). */
-  maxPacketBytes: number;
-  /** Server Receive Maximum: QoS 1/2 publishes a client may have unanswered. */
-  receiveMaximum: number;
-  /** Server Topic Alias Maximum (inbound aliases per connection). */
-  topicAliasMaximum: number;
-  /** Largest keep alive granted; a larger request is answered with Server Keep Alive (0 = none). */
-  maxKeepalive: number;
-  takeOver(clientId: string, conn: V5Connection): void;
-  newSession(clientId: string): Session;
-  route(packet: RoutedPacket): void;
-  retained(filter: string): AsyncIterable<RoutedPacket>;
-  deliver(s: Session, msg: OutMsg): void;
-  released(conn: V5Connection): void;
-  stopping(): boolean;
-  scheduleWill(clientId: string, client: Client, will: NonNullable<IConnectPacket['will']>, delaySeconds: number): void;
-  connectReceived(socket: Socket): void;
-  rateLog: RateLog;
-}
 
 export interface V5LayerDeps {
   aedes: Aedes;
@@ -78,8 +49,8 @@ const noop = (): void => undefined;
 
 export function createV5Layer(deps: V5LayerDeps): V5Layer {
   const { aedes, stats, log, now, options } = deps;
-  const byId = new Map<string, V5Connection>();
-  const conns = new Set<V5Connection>();
+  const byId = new Map<string, V5ConnectionHandle>();
+  const conns = new Set<V5ConnectionHandle>();
   const wills = new Map<string, NodeJS.Timeout>();
   let stopping = false;
 
@@ -90,18 +61,19 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     now,
     onExpire(s) {
       router.removeAll(s);
-      s.queue.length = 0;
+      s.clearQueue();
       stats.v5Sessions = sessions.sessions.size;
     },
   });
 
   function deliver(s: Session, m: OutMsg): void {
     if (!s.link && m.qos === 0) return; // QoS 0 is not queued for offline sessions
-    if (s.queue.length >= options.mqtt5.maxQueuedMessages) {
+    // bounded by count and bytes (outbound.maxQueueBytes, the limit 3.1.1 subscribers have too)
+    if (s.queue.length >= options.mqtt5.maxQueuedMessages || s.queueBytes + m.payload.length > options.outbound.maxQueueBytes) {
       stats.v5Dropped++;
       return;
     }
-    s.queue.push(m);
+    s.enqueue(m);
     if (s.link) s.link.pump();
     else sessions.changed();
   }

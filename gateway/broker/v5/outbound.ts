@@ -89,11 +89,11 @@ export class Outbound {
     while (!this.closed && !this.blocked && s.queue.length > 0) {
       const m = s.queue[0]!;
       if (m.expiresAt !== undefined && m.expiresAt <= this.now()) {
-        s.queue.shift();
+        s.dequeue();
         continue;
       }
       if (m.qos > 0 && s.inflight.size >= this.limits.receiveMaximum) return;
-      s.queue.shift();
+      s.dequeue();
       if (m.topic.length > 0 && !this.canRead(m.topic)) continue;
       this.sendPublish(m, m.qos > 0 ? s.packetId() : undefined, false);
     }

@@ -53,6 +53,8 @@ export class Session {
   expiryInterval = 0;
   subs = new Map<string, SubEntry>();
   queue: OutMsg[] = [];
+  /** Payload bytes in `queue` (bounded with the message count, context.ts deliver()). */
+  queueBytes = 0;
   inflight = new Map<number, InflightOut>();
   /** QoS 2 packet ids received, PUBREC sent, PUBREL not yet received. */
   inboundQos2 = new Set<number>();
@@ -62,6 +64,22 @@ export class Session {
   disconnectedAt: number | undefined = undefined;
   expiryTimer: NodeJS.Timeout | undefined = undefined;
   constructor(readonly clientId: string) {}
+
+  enqueue(m: OutMsg): void {
+    this.queue.push(m);
+    this.queueBytes += m.payload.length;
+  }
+
+  dequeue(): OutMsg | undefined {
+    const m = this.queue.shift();
+    if (m) this.queueBytes -= m.payload.length;
+    return m;
+  }
+
+  clearQueue(): void {
+    this.queue.length = 0;
+    this.queueBytes = 0;
+  }
 
   packetId(): number {
     for (let i = 0; i < 65535; i++) {
@@ -207,7 +225,7 @@ export class SessionStore {
       for (const e of st.subs) s.subs.set(e.filter, { ...e, levels: e.topicFilter.split('/') });
       for (const m of st.queue) {
         if (m.expiresAt !== undefined && m.expiresAt <= now) continue;
-        s.queue.push({ ...m, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) });
+        s.enqueue({ ...m, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) });
       }
       this.sessions.set(s.clientId, s);
       if (left !== Infinity) this.armExpiry(s, left);
