@@ -7,9 +7,11 @@ import { decodeHeader, fillState } from './snapshot.js';
 import { ZScoreDetector, ZSCORE_INFO } from './zscore.js';
 import { EwmaDetector, EWMA_INFO } from './ewma.js';
 import { RcfDetector, RCF_INFO } from './rcf.js';
-import { AutoDetector, AUTO_INFO, AUTO_THRESHOLD } from './auto.js';
+import { AutoDetector, AUTO_INFO, AUTO_THRESHOLD, type AutoExplanation } from './auto.js';
 import { CadDetector, CAD_INFO } from './cad.js';
 
+export type { AutoExplanation } from './auto.js';
+export type { StageName } from './auto-stages.js';
 export type { Detector, DetectorInfo, ParamSpec, ParamValue, DetectorParams, InputAttribution, RcfExplanation } from './types.js';
 export { ZScoreDetector, EwmaDetector, RcfDetector, AutoDetector, CadDetector, AUTO_THRESHOLD };
 
@@ -62,6 +64,20 @@ export function rcfExplain(det: Detector, values: ArrayLike<number> | number, ti
     throw new GatehouseError('GH_DETECTOR_PARAM', `rcfExplain needs an rcf detector, got '${det.name}'`, {
       where: 'rcfExplain',
       hint: "create it with createDetector('rcf', { inputs: 2 })",
+    });
+  }
+  return det.explain(values, timestampMs);
+}
+
+/**
+ * anomaly_explain: update() of the default detector, plus which stage gave the score (none,
+ * warmup, forest, spatial), whether a rest period held it at 0, and the evidence behind it.
+ */
+export function autoExplain(det: Detector, values: ArrayLike<number> | number, timestampMs?: number): AutoExplanation {
+  if (!(det instanceof AutoDetector)) {
+    throw new GatehouseError('GH_DETECTOR_PARAM', `autoExplain needs an auto detector, got '${det.name}'`, {
+      where: 'autoExplain',
+      hint: "create it with createDetector('auto')",
     });
   }
   return det.explain(values, timestampMs);

@@ -79,8 +79,8 @@ export class Likelihood {
 // least as high as the current one. p = (n_ge + 1) / (n + 1) is a distribution-free tail
 // probability (no Gaussian assumption, so heavy-tailed raw scores do not saturate it); the
 // output is -log10(p), so "likelihood >= 1 - 1e-3" is "score >= 3". Averaged raw scores are
-// counted in log-spaced bins (1% apart), so the window costs a ring of bin indices plus a
-// histogram, O(bins) per point, and a fixed amount of memory.
+// counted in log-spaced bins (1% apart) held in a Fenwick (binary indexed) tree, so the window
+// costs a ring of bin indices plus the tree, O(log bins) per point, and a fixed amount of memory.
 const RANK_BINS = 1024;
 const RANK_LOG_STEP = Math.log(1.01);
 const RANK_FLOOR = 1e-3; // smallest raw score told apart (RCF scores are ~1 for normal points)
@@ -91,21 +91,70 @@ function rankBin(v: number): number {
   return b >= RANK_BINS ? RANK_BINS - 1 : b;
 }
 
+/** Log of a bin's middle value. */
+function binLog(b: number): number {
+  return Math.log(RANK_FLOOR) + (b - 0.5) * RANK_LOG_STEP;
+}
+
 export class RankLikelihood {
   private readonly avgRing: Float64Array;
   private readonly binRing: Uint16Array;
+  /** Fenwick tree over the bins (1-based; slot 0 unused): prefix counts in O(log bins). */
+  private readonly tree: Uint32Array;
+  /** Plain per-bin counts (the tail fit walks the top bins). */
   private readonly hist: Uint32Array;
   /** [scores seen, avg ring pos, avg ring sum, bin ring pos] */
   readonly s = new Float64Array(4);
 
-  constructor(avgWindow: number, window: number, private readonly learn: number) {
+  /**
+   * @param tail top scores the tail is fitted to (0 = pure rank): a score among the `tail`
+   *   highest of the window also gets a peaks-over-threshold estimate, an exponential tail in
+   *   log(score) fitted to those top scores (Pareto tail of the raw score), and the smaller p
+   *   wins. Beyond the window's record the rank alone stops at 1/(n+1); the fitted tail keeps
+   *   telling a record by a hair from a score twice the record. Used once n >= tailFrom.
+   */
+  constructor(avgWindow: number, window: number, private readonly learn: number, private readonly tail = 0, private readonly tailFrom = 0) {
     this.avgRing = new Float64Array(avgWindow);
     this.binRing = new Uint16Array(window);
-    this.hist = new Uint32Array(RANK_BINS);
+    this.tree = new Uint32Array(RANK_BINS + 1);
+    this.hist = new Uint32Array(tail > 0 ? RANK_BINS : 0);
   }
 
   stateArrays(): ArrayBufferView[] {
-    return [this.s, this.avgRing, this.binRing, this.hist];
+    return [this.s, this.avgRing, this.binRing, this.tree, this.hist];
+  }
+
+  /** Peaks over threshold: tail probability of log score L from the top k scores (k <= n). */
+  private tailP(L: number, n: number): number {
+    const k = this.tail;
+    const h = this.hist;
+    let c = 0;
+    let sum = 0;
+    let b = RANK_BINS - 1;
+    for (; b >= 0; b--) {
+      const m = h[b]!;
+      if (m === 0) continue;
+      const take = Math.min(m, k - c);
+      c += take;
+      sum += take * binLog(b);
+      if (c >= k) break;
+    }
+    const base = binLog(b);
+    const beta = Math.max(sum / k - base, RANK_LOG_STEP);
+    return L <= base ? 1 : (k / (n + 1)) * Math.exp(-(L - base) / beta);
+  }
+
+  private add(bin: number, delta: number): void {
+    const t = this.tree;
+    for (let i = bin + 1; i <= RANK_BINS; i += i & -i) t[i] = t[i]! + delta;
+  }
+
+  /** Scores in bins [0, bin). */
+  private below(bin: number): number {
+    const t = this.tree;
+    let c = 0;
+    for (let i = bin; i > 0; i -= i & -i) c += t[i]!;
+    return c;
   }
 
   /** Feed one raw score; returns -log10 of its conformal tail probability (0 while learning). */
@@ -123,15 +172,22 @@ export class RankLikelihood {
     const n = Math.min(seen, N);
     let out = 0;
     if (seen >= this.learn && n > 0) {
-      let ge = 0;
-      for (let j = b; j < RANK_BINS; j++) ge += this.hist[j]!;
-      out = -Math.log10((ge + 1) / (n + 1));
+      const ge = n - this.below(b);
+      let p = (ge + 1) / (n + 1);
+      if (ge < this.tail && n >= this.tailFrom && n >= this.tail) p = Math.min(p, this.tailP(Math.log(Math.max(avg, RANK_FLOOR)), n));
+      out = -Math.log10(p);
     }
     // learn after scoring (strictly online): slide the window
     const bp = s[3]!;
-    if (seen >= N) this.hist[this.binRing[bp]!] = this.hist[this.binRing[bp]!]! - 1;
+    const hist = this.tail > 0;
+    if (seen >= N) {
+      const old = this.binRing[bp]!;
+      this.add(old, -1);
+      if (hist) this.hist[old] = this.hist[old]! - 1;
+    }
     this.binRing[bp] = b;
-    this.hist[b] = this.hist[b]! + 1;
+    this.add(b, 1);
+    if (hist) this.hist[b] = this.hist[b]! + 1;
     s[3] = bp + 1 === N ? 0 : bp + 1;
     s[0] = seen + 1;
     return out;

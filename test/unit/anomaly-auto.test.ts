@@ -2,7 +2,7 @@
 // model behind `cad`, as pure logic on deterministic series.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDetector, restoreDetector, AUTO_THRESHOLD, DEFAULT_DETECTOR } from '../../rules/anomaly/index.js';
+import { createDetector, restoreDetector, autoExplain, AUTO_THRESHOLD, DEFAULT_DETECTOR } from '../../rules/anomaly/index.js';
 import { RankLikelihood } from '../../rules/anomaly/likelihood.js';
 import { ContextModel } from '../../rules/anomaly/context-model.js';
 
@@ -62,8 +62,9 @@ test('auto flags a spike once, then rests for restPeriod points', () => {
   assert.ok(det.warm);
   const first = det.update(40);
   assert.ok(first >= AUTO_THRESHOLD, `spike scores ${first}`);
-  // another outlier inside the rest is muted, and (like CAD OSE) restarts the rest
-  assert.equal(det.update(45), 0);
+  // another outlier inside the rest, within the range the spike widened, is muted, and (like
+  // CAD OSE) restarts the rest
+  assert.equal(det.update(38), 0);
   for (let i = 0; i < 100; i++) assert.equal(det.update(10 + r()), 0, `rest point ${i}`);
   for (let i = 0; i < 5; i++) det.update(10 + r());
   assert.ok(det.update(60) > 0, 'scores again after the rest period');
@@ -126,4 +127,124 @@ test('cad rests after an alarm; a flat series never alarms', () => {
   for (let i = 0; i < 500; i++) assert.equal(det.update(7), 0);
   assert.equal(det.update(9), 1, 'first change of a flat series: fully novel');
   for (let i = 0; i < 40; i++) assert.equal(det.update(i % 2 ? 20 : -5), 0, `rest point ${i}`);
+});
+
+/** 20 + 0.3 N(0, 1), seeded (Box-Muller over a Park-Miller stream). */
+function gaussSeries(n: number, seed: number): number[] {
+  const r = noise(seed);
+  return Array.from({ length: n }, () => {
+    const u = r() + 0.5;
+    const v = r() + 0.5;
+    return 20 + 0.3 * Math.sqrt(-2 * Math.log(Math.max(u, 1e-12))) * Math.cos(2 * Math.PI * v);
+  });
+}
+
+test('issue 16 regression: a 50-sigma spike at point 1,000 scores high although a false alarm at 868 started a rest period', () => {
+  const xs = gaussSeries(1200, 21);
+  xs[868] = 22.1; // a 7-sigma blip standing in for the false alarm that started the rest period
+  xs[1000] = 35; // the 50-sigma spike
+  const det = createDetector('auto');
+  const old = createDetector('auto', { breakThrough: 1e9, spatialMargin: 0 }); // the previous design
+  const scores: number[] = [];
+  const oldScores: number[] = [];
+  let stage = '';
+  xs.forEach((x, i) => {
+    oldScores.push(old.update(x));
+    if (i === 1000) {
+      const e = autoExplain(det, x);
+      scores.push(e.score);
+      stage = e.stage;
+    } else scores.push(det.update(x));
+  });
+  assert.ok(scores[868]! >= AUTO_THRESHOLD && oldScores[868]! >= AUTO_THRESHOLD, 'the blip alarms and starts a rest period');
+  assert.equal(oldScores[1000], 0, 'the previous design silenced the spike (the bug)');
+  assert.ok(scores[1000]! >= AUTO_THRESHOLD + 1, `the spike breaks through the rest period: ${scores[1000]}`);
+  assert.equal(stage, 'spatial');
+});
+
+test('issue 16 regression: warm-up is not blindness: a spike at point 50 is flagged, plain noise is not', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const xs = gaussSeries(640, seed);
+    const quiet = createDetector('auto');
+    const flagged = xs.filter((x) => quiet.update(x) >= AUTO_THRESHOLD).length;
+    assert.equal(flagged, 0, `seed ${seed}: no alarm on noise during the warm-up`);
+    xs[50] = 35;
+    const det = createDetector('auto');
+    const e = xs.slice(0, 51).map((x) => autoExplain(det, x)).at(-1)!;
+    assert.ok(e.score >= AUTO_THRESHOLD, `seed ${seed}: spike at point 50 scores ${e.score}`);
+    assert.equal(e.stage, 'warmup');
+    assert.ok(!det.warm, 'still in warm-up');
+  }
+});
+
+test('auto: the spatial rule fires outside the running range by the margin, not inside it', () => {
+  const det = createDetector('auto', { numberOfTrees: 20 });
+  const xs = gaussSeries(1500, 8);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of xs) {
+    det.update(x);
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
+  const inside = autoExplain(det, (lo + hi) / 2);
+  assert.notEqual(inside.stage, 'spatial');
+  assert.equal(inside.spatial, 0);
+  for (let i = 0; i < 200; i++) det.update(xs[i]!); // let any rest period end
+  const outside = autoExplain(det, hi + 0.5 * (hi - lo));
+  assert.equal(outside.stage, 'spatial');
+  assert.ok(Math.abs(outside.spatial - 0.5) < 1e-9, `distance in ranges: ${outside.spatial}`);
+  assert.ok(Math.abs(outside.score - (AUTO_THRESHOLD + Math.log10(0.5 / 0.1))) < 1e-9, `score ${outside.score}`);
+});
+
+test('auto breakthrough: a much stronger score inside a rest period is reported; a similar one is not', () => {
+  const det = createDetector('auto', { numberOfTrees: 20, restPeriod: 100 });
+  const xs = gaussSeries(1500, 9);
+  xs.forEach((x) => det.update(x));
+  const first = autoExplain(det, 21.5);
+  assert.ok(first.score >= AUTO_THRESHOLD, `first alarm ${first.score}`);
+  const similar = autoExplain(det, 21.6);
+  assert.equal(similar.score, 0);
+  assert.ok(similar.suppressed, 'held at 0 by the rest period');
+  const strong = autoExplain(det, 40);
+  assert.ok(strong.score >= first.score + 1, `breaks through: ${strong.score}`);
+  assert.equal(strong.suppressed, false);
+});
+
+test('auto snapshot during warm-up and after the spatial stage continues bit-identically', () => {
+  const xs = gaussSeries(900, 31);
+  xs[300] = 30;
+  xs[700] = 26;
+  for (const cut of [100, 650]) {
+    const a = createDetector('auto', { numberOfTrees: 20 });
+    for (let i = 0; i < cut; i++) a.update(xs[i]!);
+    const b = restoreDetector(a.snapshot());
+    for (let i = cut; i < xs.length; i++) assert.equal(b.update(xs[i]!), a.update(xs[i]!), `cut ${cut}, point ${i}`);
+  }
+});
+
+test('rank likelihood tail fit: beyond the record the score keeps rising; pure rank stops at log10(n + 1)', () => {
+  const make = (tail: number): RankLikelihood => {
+    const r = noise(4);
+    const lik = new RankLikelihood(1, 1000, 0, tail, 100);
+    for (let i = 0; i < 999; i++) lik.update(1 + 0.5 * r());
+    return lik;
+  };
+  assert.ok(Math.abs(make(0).update(5) - 3) < 1e-9);
+  assert.ok(Math.abs(make(0).update(10) - 3) < 1e-9);
+  const t5 = make(10).update(5);
+  const t10 = make(10).update(10);
+  assert.ok(t5 > 3 && t10 > t5, `tail scores ${t5} < ${t10}`);
+});
+
+test('issue 16 regression: a repeated spike (35 at point 50 and again at 1,000) is flagged both times, rest period or not', () => {
+  for (const seed of [3, 6, 7]) {
+    const xs = gaussSeries(1200, seed);
+    xs[50] = 35;
+    xs[1000] = 35; // not outside the running range any more: the forest must carry it
+    const det = createDetector('auto');
+    const scores = xs.map((x) => det.update(x));
+    assert.ok(scores[50]! >= AUTO_THRESHOLD, `seed ${seed}: first spike ${scores[50]}`);
+    assert.ok(scores[1000]! >= AUTO_THRESHOLD, `seed ${seed}: second spike ${scores[1000]}`);
+  }
 });

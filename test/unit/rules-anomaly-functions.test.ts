@@ -153,3 +153,25 @@ test('bad detector params and arguments are compile errors with positions', () =
     );
   }
 });
+
+test('anomaly_explain: the default detector says which stage gave the score, in step with anomaly_score', () => {
+  const sql =
+    "SELECT anomaly_score(temp) OVER (PARTITION BY topic(2)) AS score, anomaly_explain(temp) OVER (PARTITION BY topic(2)) AS why, is_anomaly(anomaly_explain(temp) OVER (PARTITION BY topic(2))) AS flag FROM 'f/+'";
+  const { out, send, engine } = setup(sql);
+  const xs = series(60);
+  xs[45] = 130; // a spike during the warm-up: the z-score stage sees it
+  xs.forEach((x) => send('f/a', { temp: x }));
+  type Why = { anomaly_score: number; stage: string; suppressed: boolean; forest: number; likelihood: number; spatial: number };
+  const rows = out as Array<{ score: number; why: Why; flag: boolean }>;
+  assert.equal(rows.length, 60);
+  assert.deepEqual(Object.keys(rows[0]!.why).sort(), ['anomaly_score', 'forest', 'likelihood', 'spatial', 'stage', 'suppressed']);
+  // two call sites, two detectors fed the same stream: identical scores
+  rows.forEach((r, i) => assert.equal(r.why.anomaly_score, r.score, `row ${i}`));
+  // is_anomaly reads an explanation's anomaly_score
+  rows.forEach((r, i) => assert.equal(r.flag, r.score >= AUTO_THRESHOLD, `flag ${i}`));
+  assert.equal(rows[45]!.flag, true);
+  assert.equal(rows[45]!.why.stage, 'warmup');
+  assert.ok(rows[45]!.score >= AUTO_THRESHOLD, `spike scores ${rows[45]!.score}`);
+  assert.ok(rows.slice(0, 45).every((r) => r.score < AUTO_THRESHOLD), 'no alarm before the spike');
+  engine.close();
+});

@@ -3,7 +3,7 @@
 // Only the public API of rules/anomaly is used. Detector params come from a trailing object
 // literal, e.g. random_cut_forest(temp, rpm, {numberOfTrees: 50, shingleSize: 4, maxPartitions: 32}).
 import { GatehouseError } from '../../../core/errors.js';
-import { AUTO_THRESHOLD, DEFAULT_DETECTOR, createDetector, rcfExplain, restoreDetector, type Detector, type ParamValue } from '../../anomaly/index.js';
+import { AUTO_THRESHOLD, DEFAULT_DETECTOR, autoExplain, createDetector, rcfExplain, restoreDetector, type Detector, type ParamValue } from '../../anomaly/index.js';
 import type { Expr } from '../ast.js';
 import { toNumber, type Value } from '../values.js';
 import { define, type CallSite, type FunctionRegistry, type StatefulInstance } from './types.js';
@@ -18,15 +18,17 @@ interface Variant {
   positional?: string;
   single?: boolean;
   heavy: boolean;
-  explain?: boolean;
+  /** rcf: per-input attribution (KDA); auto: which stage gave the score, and its evidence. */
+  explain?: 'rcf' | 'auto';
 }
 
 const VARIANTS: Variant[] = [
   { sqlName: 'anomaly_score', detector: DEFAULT_DETECTOR, heavy: true },
+  { sqlName: 'anomaly_explain', detector: DEFAULT_DETECTOR, heavy: true, explain: 'auto' },
   { sqlName: 'zscore', detector: 'zscore', positional: 'window', single: true, heavy: false },
   { sqlName: 'ewma_score', detector: 'ewma', positional: 'halfLife', single: true, heavy: false },
   { sqlName: 'random_cut_forest', detector: 'rcf', heavy: true },
-  { sqlName: 'random_cut_forest_with_explanation', detector: 'rcf', heavy: true, explain: true },
+  { sqlName: 'random_cut_forest_with_explanation', detector: 'rcf', heavy: true, explain: 'rcf' },
 ];
 
 function semantic(msg: string, e: { pos: { line: number; column: number } }, hint?: string): GatehouseError {
@@ -129,6 +131,10 @@ function factory(v: Variant) {
       const det = detectorFor(key);
       const ts = c.message.receivedAt;
       if (!v.explain) return det.update(input, ts);
+      if (v.explain === 'auto') {
+        const e = autoExplain(det, input, ts);
+        return { anomaly_score: e.score, stage: e.stage, suppressed: e.suppressed, forest: e.forest, likelihood: e.likelihood, spatial: e.spatial };
+      }
       const ex = rcfExplain(det, input, ts);
       const attribution: Record<string, Value> = {};
       ex.attribution.forEach((a, i) => {
@@ -177,8 +183,10 @@ export function registerAnomaly(reg: FunctionRegistry): void {
       maxArgs: 2,
       pure: true,
       // is_anomaly(anomaly_score(temp) OVER (PARTITION BY topic(2))): score >= AUTO_THRESHOLD (or the given threshold).
+      // An explanation object (anomaly_explain, random_cut_forest_with_explanation) counts by its anomaly_score.
       impl: (_c, a) => {
-        const s = a[0];
+        const a0 = a[0];
+        const s = a0 !== null && typeof a0 === 'object' && !Array.isArray(a0) ? (a0 as Record<string, Value>).anomaly_score : a0;
         const score = typeof s === 'number' ? s : toNumber(s);
         if (score === undefined) return undefined;
         const t = a[1] === undefined ? AUTO_THRESHOLD : toNumber(a[1]);
