@@ -26,6 +26,8 @@ import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
+import { sniffProtocol } from './v5/sniff.js';
+import { createV5Layer } from './v5/context.js';
 
 export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
 export { hashPassword, verifyPassword } from './password.js';
@@ -70,6 +72,8 @@ export type BrokerDeps = RuntimeDeps & {
    * PUBACK/PUBREC waits for the returned promise; a rejection means no ack and a disconnect.
    */
   onPublish(msg: Message): Promise<void> | undefined;
+  /** File keeping MQTT 5 sessions (with a session expiry) across restarts; none: memory only. */
+  sessionFile?: string;
   /** Topics reserved for the gateway or some users (control topics); checked after the ACL. */
   topicGuard?: TopicGuard;
 };
@@ -117,7 +121,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const authGuard = new AuthGuard(options.authBackoff, now);
   const hooks = createAedesHooks({
     options, stats, log, now, states, live, commit,
-    hasClient: (id) => aedes.clients[id] !== undefined,
+    hasClient: (id) => aedes.clients[id] !== undefined || v5.has(id),
     authGuard,
     rateLog,
     topicGuard: deps.topicGuard,
@@ -134,6 +138,15 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     authorizeSubscribe: hooks.authorizeSubscribe,
     authorizeForward: hooks.authorizeForward,
   }) as AedesInternals;
+
+  // MQTT 5 clients: our own protocol layer (gateway/broker/v5/), with aedes as the message bus
+  const v5 = createV5Layer({
+    aedes, hooks, states, live, stats, log, now, options,
+    maxPacketBytes,
+    sessionFile: deps.sessionFile,
+    onConnectReceived: (socket) => preConnect.release(socket),
+    rateLog,
+  });
 
   aedes.on('clientError', hooks.onClientError);
   aedes.on('connectionError', hooks.onClientError);
@@ -156,12 +169,27 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     }
     sockets.add(socket);
     preConnect.admit(socket, socket.remoteAddress);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      preConnect.release(socket);
+    });
+    if (!options.mqtt5.enabled) return handle311(socket, listener);
+    // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
+    sniffProtocol(socket, options.connectTimeoutMs, (level) => {
+      if (socket.destroyed) return;
+      if (level === 5) v5.handle(socket, listener);
+      else handle311(socket, listener);
+    }, () => {
+      stats.connectTimeouts++;
+      rateLog('connect-timeout', { ip: socket.remoteAddress, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
+    });
+  }
+
+  function handle311(socket: Socket, listener: string): void {
     const client = aedes.handle(socket) as ClientInternals;
     const st = new ConnState(client, listener, socket.remoteAddress);
     states.set(client, st);
     socket.once('close', () => {
-      sockets.delete(socket);
-      preConnect.release(socket);
       st.closed = true;
       if (st.authorized) {
         st.authorized = false;
@@ -210,6 +238,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       if (started) return;
       started = true;
       await aedes.listen();
+      await v5.start();
       try {
         for (let i = 0; i < bound.length; i++) await listen(bound[i]!, i);
       } catch (err) {
@@ -222,6 +251,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     stop() {
       stopping ??= (async () => {
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
+        await v5.stop();
         preConnect.stop();
         await new Promise<void>((r) => aedes.close(() => r()));
         for (const s of sockets) s.destroy();
@@ -241,7 +271,12 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
           retain: packet.retain ?? false,
           dup: false,
         };
-        if (packet.properties) p.properties = packet.properties;
+        if (packet.properties) {
+          p.properties = packet.properties;
+          // the absolute deadline v5 subscribers' Message Expiry counts down from (v5/router.ts)
+          const e = packet.properties.messageExpiryInterval;
+          if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = now() + e * 1000;
+        }
         aedes.publish(p, (err?: Error) => (err ? reject(err) : resolve()));
       });
     },

@@ -33,6 +33,12 @@ export class BrokerStats {
   strictProtocolLevel = 0;
   outboundDropped = 0;
   slowConsumerDisconnects = 0;
+  /** MQTT 5: QoS 1/2 publishes answered with a negative PUBACK/PUBREC (connection kept). */
+  v5NegativeAcks = 0;
+  /** MQTT 5: messages not sent to a subscriber (over its Maximum Packet Size, or its queue full). */
+  v5Dropped = 0;
+  /** MQTT 5: sessions held (connected or within their Session Expiry Interval). */
+  v5Sessions = 0;
 }
 
 /** A counter mirroring a monotonically growing number read at scrape time. */
@@ -131,4 +137,14 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   mirrorCounter(registry, 'gatehouse_mqtt_outbound_dropped_total', 'QoS 0 deliveries dropped because the subscriber queue was over half full', () => s.outboundDropped);
   mirrorCounter(registry, 'gatehouse_mqtt_slow_consumer_disconnects_total', 'Subscribers disconnected as slow consumers: outgoing queue overflowed with QoS 1/2 messages, or socket full for drainTimeoutMs', () => s.slowConsumerDisconnects);
   mirrorCounter(registry, 'gatehouse_mqtt_publish_rejected_total', 'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent', () => s.publishRejected);
+  mirrorCounter(registry, 'gatehouse_mqtt5_negative_acks_total', 'MQTT 5 QoS 1/2 publishes answered with a negative PUBACK/PUBREC reason code (not committed)', () => s.v5NegativeAcks);
+  mirrorCounter(registry, 'gatehouse_mqtt5_dropped_total', 'MQTT 5 messages not delivered to a subscriber (over its Maximum Packet Size or its session queue full)', () => s.v5Dropped);
+  new Gauge({
+    name: 'gatehouse_mqtt5_sessions',
+    help: 'MQTT 5 sessions held (connected, or disconnected within their Session Expiry Interval)',
+    registers: [registry],
+    collect() {
+      this.set(s.v5Sessions);
+    },
+  });
 }

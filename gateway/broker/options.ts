@@ -57,6 +57,32 @@ export const userSchema = z.object({
     .describe('scrypt hash made by `gatehouse passwd`.'),
 });
 
+export const mqtt5Schema = z
+  .object({
+    enabled: z.boolean().default(true).describe('Serve MQTT 5 clients (protocol level 5) beside 3.1.1/3.1 on every listener; false refuses them with CONNACK 0x01 as before.'),
+    topicAliasMaximum: z.number().int().min(0).max(65535).default(64).describe('Topic aliases a v5 client may set per connection (CONNACK Topic Alias Maximum).'),
+    maxKeepaliveSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(60)
+      .describe('Largest keep alive granted to a v5 client; a larger request is answered with Server Keep Alive (0 = grant any).'),
+    maxQueuedMessages: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe('Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum); their bytes are bounded by outbound.maxQueueBytes. Further ones are dropped and counted.'),
+    maxSessions: z
+      .number()
+      .int()
+      .min(1)
+      .default(10_000)
+      .describe('v5 sessions held at once (connected or within their Session Expiry Interval); a CONNECT that would start one more gets CONNACK 0x97 (quota exceeded).'),
+  })
+  .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');
+
 export const authBackoffSchema = z
   .object({
     maxFailures: z.number().int().min(1).default(5).describe('Failed CONNECTs from one address (or for one user name) within windowMs before a ban.'),
@@ -140,6 +166,7 @@ export const brokerOptionsSchema = z
       .min(0)
       .default(30_000)
       .describe('A subscriber whose socket stays full this long is disconnected (0 = only the outbound limits apply). Publishers never wait for it.'),
+    mqtt5: mqtt5Schema.prefault({}),
   })
   .describe('Embedded MQTT broker (aedes).');
 

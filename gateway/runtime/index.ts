@@ -78,7 +78,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
 
     // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
-    const mqtt = await BrokerSource.create(config.broker, { logger: logger.child({ c: 'broker' }), registry, topicGuard: controlTopicGuard(config.control, config.gatewayId) });
+    // MQTT 5 sessions with a Session Expiry Interval survive restarts in mqtt5-sessions.json
+    const mqtt = await BrokerSource.create(config.broker, {
+      logger: logger.child({ c: 'broker' }),
+      registry,
+      topicGuard: controlTopicGuard(config.control, config.gatewayId),
+      sessionFile: join(config.dataDir, 'mqtt5-sessions.json'),
+    });
     const broker = mqtt.broker;
     cleanup.push(() => broker.stop());
     const serial = new SerialSource(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });

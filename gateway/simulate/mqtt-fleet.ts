@@ -26,6 +26,8 @@ export interface MqttFleetOptions {
   username?: string;
   password?: string;
   signal?: AbortSignal;
+  /** MQTT protocol of the simulated devices: 4 (3.1.1, default) or 5. */
+  protocolVersion?: 4 | 5;
   /** Unacknowledged publishes per device when ratePerDevice is 0; default 64. */
   window?: number;
   /** Device name prefix (client ids are `${prefix}-${i}`); default 'sim'. */
@@ -108,6 +110,7 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
         clientId: `${prefix}-${i}`,
         reconnectPeriod: 0,
         connectTimeout: 10_000,
+        ...(opts.protocolVersion !== undefined ? { protocolVersion: opts.protocolVersion } : {}),
         ...(opts.username !== undefined ? { username: opts.username } : {}),
         ...(opts.password !== undefined ? { password: opts.password } : {}),
       });

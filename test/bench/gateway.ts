@@ -24,7 +24,9 @@ import { Registry } from 'prom-client';
 import { Aedes } from 'aedes';
 import { runMqttFleet, type MqttFleetResult } from '../../gateway/simulate/mqtt-fleet.js';
 
-type Variant = 'bare' | 'gateway' | 'gateway-noexport';
+// gateway-v5off: MQTT 5 disabled (broker.mqtt5.enabled false), i.e. 3.1.1 connections go to aedes
+// without the protocol sniff, as before issue #12; run it by name (BENCH_VARIANTS=gateway,gateway-v5off).
+type Variant = 'bare' | 'gateway' | 'gateway-noexport' | 'gateway-v5off';
 const VARIANTS: Variant[] = ['bare', 'gateway', 'gateway-noexport'];
 type ToParent = { port: number; note: string } | { peakRssMiB: number };
 
@@ -43,7 +45,7 @@ async function serve(variant: Variant): Promise<void> {
     const { startGateway } = await import('../../gateway/runtime/index.js');
     const dir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-gw-'));
     const file = join(dir, 'gatehouse.json');
-    await writeFile(file, JSON.stringify(variant === 'gateway-noexport' ? { exporters: [] } : {}));
+    await writeFile(file, JSON.stringify(variant === 'gateway-noexport' ? { exporters: [] } : variant === 'gateway-v5off' ? { broker: { mqtt5: { enabled: false } } } : {}));
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry: new Registry(), version: 'bench' });
     port = gw.broker.addresses()[0]!.port;
@@ -122,6 +124,12 @@ async function main(): Promise<void> {
       const r = await runMqttFleet({ ...common, qos, ratePerDevice: 0, prefix: `${variant}-q${qos}` });
       rows.push(row(variant, 'max', qos, r, (await ask<{ peakRssMiB: number }>(child, 'rss')).peakRssMiB));
     }
+    if (variant === 'gateway' || variant === 'gateway-noexport') {
+      // the same durable QoS 1 run with MQTT 5 publishers (issue #12: within 10% of 3.1.1)
+      child.send('reset');
+      const r = await runMqttFleet({ ...common, qos: 1, ratePerDevice: 0, protocolVersion: 5, prefix: `${variant}-v5` });
+      rows.push(row(variant, 'max MQTT 5', 1, r, (await ask<{ peakRssMiB: number }>(child, 'rss')).peakRssMiB));
+    }
     child.send('exit');
     await once(child, 'exit');
   }
@@ -144,6 +152,8 @@ function printTable(rows: GatewayBenchRow[], seconds: number, notes: string[]): 
   const bareSteady = pick('bare', 'steady 5k/s', 1);
   for (const gw of ['gateway', 'gateway-noexport'] as const) {
     const g1 = pick(gw, 'max', 1);
+    const g5 = pick(gw, 'max MQTT 5', 1);
+    if (g1 && g5) console.log(`${gw}: QoS 1 rate with MQTT 5 clients ${(g5.msgsPerSec / g1.msgsPerSec).toFixed(2)}x 3.1.1 clients (target >= 0.90)`);
     const gs = pick(gw, 'steady 5k/s', 1);
     if (bare1 && g1) console.log(`${gw}: QoS 1 rate ${(g1.msgsPerSec / bare1.msgsPerSec).toFixed(2)}x bare aedes (target >= 0.70)`);
     if (bareSteady && gs) console.log(`${gw}: peak RSS at 5,000 msgs/s ${(gs.peakRssMiB / bareSteady.peakRssMiB).toFixed(2)}x bare aedes (target <= 1.20)`);

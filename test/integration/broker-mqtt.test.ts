@@ -260,9 +260,12 @@ test('zero-length client id with clean session 0 gets CONNACK 0x02; with clean 1
   assert.equal(s.broker.clients().length, 1);
 });
 
-test('MQTT 5 clients are refused with CONNACK 0x01 (aedes 1.2 speaks 3.1/3.1.1)', async (t) => {
+test('MQTT 5 clients are served; with mqtt5.enabled false they get CONNACK 0x01 as before', async (t) => {
   const s = await startBroker(t);
-  assert.equal(await refusedCode(s.url, { protocolVersion: 5 }), 1);
+  const c = await client(t, s.url, { protocolVersion: 5, clientId: 'v5-ok' });
+  assert.equal(c.options.protocolVersion, 5);
+  const off = await startBroker(t, { mqtt5: { enabled: false } });
+  assert.equal(await refusedCode(off.url, { protocolVersion: 5 }), 1);
 });
 
 test('maxConnections: the client over the limit gets CONNACK 0x03, a freed slot is reusable', async (t) => {

@@ -2,16 +2,19 @@
 // The published message re-enters the rules through the republish source (pipeline/sources/republish.ts).
 import { z } from 'zod';
 import { GatehouseError } from '../../../core/errors.js';
+import type { MessageProperties } from '../../../core/message.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
+import { compileHeaders, republishHeadersSchema } from './republish-headers.js';
 
 export interface Publisher {
-  publish(p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean; hops?: number; sourceRule?: string }): void | Promise<void>;
+  publish(p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean; hops?: number; sourceRule?: string; properties?: MessageProperties }): void | Promise<void>;
 }
 
 export const republishOptionsSchema = z.object({
   topic: z.string().min(1).describe('Target topic; may use ${...} substitution templates, e.g. alerts/${topic(2)}'),
   qos: z.union([z.literal(0), z.literal(1)]).default(0).describe('QoS of the republished message'),
   retain: z.boolean().default(false).describe('Publish with the retain flag'),
+  headers: republishHeadersSchema.optional(),
 });
 
 /** Republish depth limit: a rule republishing onto its own FROM filter stops here instead of looping. */
@@ -24,6 +27,7 @@ export function republishAction(publisher: Publisher): ActionFactory {
     if (topic.constant && /[+#]/.test(o.topic)) {
       throw new GatehouseError('GH_ACTION_FAILED', `republish topic '${o.topic}' contains a wildcard`, { hint: 'publish to a concrete topic' });
     }
+    const headers = o.headers ? compileHeaders(o.headers, (src) => tools.compileTemplate(src) as CompiledTemplate) : undefined;
     const action: Action = {
       kind: 'republish',
       resource: o.topic,
@@ -37,7 +41,9 @@ export function republishAction(publisher: Publisher): ActionFactory {
         if (t === '' || t.includes('+') || t.includes('#')) {
           throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic '${t}'`, { where: ctx.ruleName });
         }
-        return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
+        if (!headers) return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
+        const properties = headers(evalContextOf(ctx), ctx.ruleName);
+        return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName, properties });
       },
     };
     return action;

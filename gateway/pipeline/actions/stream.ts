@@ -1,8 +1,9 @@
 // stream: append the rule output to a local stream. Durable: the source message's PUBACK waits
-// for the append's commit. The record keeps the source topic and receivedAt.
+// for the append's commit. The record keeps the source topic, receivedAt and MQTT 5 properties.
 import { z } from 'zod';
 import { GatehouseError } from '../../../core/errors.js';
 import type { AppendRecord } from '../../store/types.js';
+import { propertiesToAttrs } from '../../store/mqtt5-attrs.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 
 export interface StreamAppender {
@@ -27,6 +28,11 @@ export function streamAction(appender: StreamAppender): ActionFactory {
       execute(output, ctx) {
         const rec: AppendRecord = { topic: ctx.message.topic, payload: output, receivedAt: ctx.message.receivedAt };
         if (key) rec.key = key.renderWith(evalContextOf(ctx));
+        // MQTT 5 properties travel with the record (attrs `mqtt5.*`, see store/mqtt5-attrs.ts)
+        if (ctx.message.properties) {
+          const attrs = propertiesToAttrs(ctx.message.properties);
+          if (attrs) rec.attrs = attrs;
+        }
         return appender.append(o.name, rec).then(() => undefined);
       },
       validate() {

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
+import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
@@ -154,7 +155,11 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
 
   function publishOne(c: MqttClient, r: StoredRecord, topic: string): Promise<RecordResult> {
     const opts: IClientPublishOptions = { qos: 1, retain: o.retain };
-    if (o.protocolVersion === 5) opts.properties = { userProperties: { [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: o.clientId } };
+    if (o.protocolVersion === 5) {
+      // the record's own MQTT 5 properties go upstream as v5 properties, with our two marks added
+      const p = attrsToProperties(r.attrs);
+      opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: o.clientId } };
+    }
     return new Promise<RecordResult>((resolve) => {
       c.publish(topic, r.payload, opts, (err) => {
         resolve(err ? { ok: false, retryable: true, error: shortError(err), code: 'PUBLISH_FAILED' } : OK);

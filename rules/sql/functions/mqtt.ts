@@ -36,6 +36,7 @@ export function registerMqtt(reg: FunctionRegistry): void {
         if (!p || name === undefined) return undefined;
         switch (name.toLowerCase()) {
           case 'format':
+          case 'format_indicator':
           case 'payload_format_indicator':
             return p.payloadFormatIndicator === undefined ? undefined : p.payloadFormatIndicator ? 'UTF8_DATA' : 'UNSPECIFIED_BYTES';
           case 'content_type':

@@ -1,0 +1,437 @@
+// One MQTT 5 connection: CONNECT (with the broker's users, limits and ACL through the same aedes
+// hooks 3.1.1 clients go through), inbound PUBLISH (topic aliases, Receive Maximum, commit then
+// PUBACK, or a negative PUBACK with a reason code: the connection stays up), SUBSCRIBE with
+// options and identifiers, UNSUBSCRIBE, keep alive, DISCONNECT both ways, the will (with delay).
+import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
+import mqttPacket from 'mqtt-packet';
+import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import type { Client, PublishPacket } from 'aedes';
+import { validFilter } from '../../../core/topic-filter.js';
+import { ConnState } from '../connection.js';
+import { makeParserStrict, type StrictParserInternals } from '../strict.js';
+import { RC, coded, reasonForCommitError, reasonString } from './codes.js';
+import { Outbound, writeBatched } from './outbound.js';
+import { forwardProperties, fit } from './router.js';
+import { NEVER_EXPIRES, type PublishProperties, type Session, type SubEntry } from './session.js';
+import type { V5Context, V5ConnectionHandle } from './types.js';
+
+type Will = NonNullable<IConnectPacket['will']>;
+const CONNACK_FROM_RETURN_CODE: Record<number, number> = { 2: RC.CLIENT_ID_NOT_VALID, 3: RC.SERVER_UNAVAILABLE, 4: RC.BAD_USER_OR_PASSWORD, 5: RC.NOT_AUTHORIZED };
+
+export class V5Connection implements V5ConnectionHandle {
+  private readonly parser = mqttPacket.parser({ protocolVersion: 5 });
+  private st: ConnState | undefined;
+  private client: Client | undefined;
+  session: Session | undefined;
+  private out: Outbound | undefined;
+  private will: Will | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private readonly aliasesIn = new Map<number, string>();
+  /** QoS 1/2 publishes received and not yet answered (with inboundQos2: the Receive Maximum count). */
+  private inboundPending = 0;
+  private connecting = false;
+  private closed = false;
+  /** Set by a client DISCONNECT without 0x04 and by a server DISCONNECT: no will. */
+  private noWill = false;
+  clientId = '';
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly listener: string,
+    private readonly ctx: V5Context,
+  ) {
+    capParserLength(this.parser, ctx.maxPacketBytes, () => {
+      ctx.stats.payloadTooLarge++;
+      this.disconnect(RC.PACKET_TOO_LARGE, `packet over the maximum packet size ${ctx.maxPacketBytes}`);
+    });
+    // the same string strictness as 3.1.1 (UTF-8, no U+0000): a bad string is DISCONNECT 0x81
+    makeParserStrict(this.parser as unknown as StrictParserInternals, socket, (v) => {
+      if (v === 'utf8') ctx.stats.strictUtf8++;
+      else if (v === 'nul') ctx.stats.strictNul++;
+      else ctx.stats.strictProtocolLevel++;
+      ctx.rateLog(`strict-${v}`, { ip: socket.remoteAddress, client: this.clientId, violation: v }, 'malformed MQTT 5 string (invalid UTF-8 or U+0000): closing the connection');
+    });
+    this.parser.on('packet', (p: Packet) => this.onPacket(p));
+    this.parser.on('error', (err: Error & { tooLarge?: boolean }) => {
+      if (err.tooLarge) return;
+      ctx.stats.protocolErrors++;
+      this.disconnect(RC.MALFORMED, err.message);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.parser.parse(chunk);
+      } catch (err) {
+        // a bug here must cost this connection, never the gateway
+        ctx.stats.protocolErrors++;
+        ctx.log.error({ err: (err as Error).message, client: this.clientId }, 'MQTT 5 connection failed');
+        return void socket.destroy();
+      }
+      // QoS 0 floods queue behind the commit window: stop reading until it drains
+      if (this.st && this.st.waiting.length > 0) socket.pause();
+    });
+    socket.on('error', () => undefined);
+    socket.once('close', () => this.onClose());
+    this.connectTimer = setTimeout(() => {
+      ctx.stats.connectTimeouts++;
+      socket.destroy();
+    }, ctx.options.connectTimeoutMs);
+    socket.resume();
+  }
+
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  private write(p: Packet): void {
+    if (this.out) this.out.write(p);
+    else if (!this.socket.destroyed) writeBatched(this.socket, mqttPacket.generate(p, { protocolVersion: 5 }));
+  }
+
+  /** Server-initiated DISCONNECT with a reason, then close. */
+  disconnect(reasonCode: number, why?: string, properties?: IDisconnectPacket['properties']): void {
+    if (this.closed) return;
+    this.noWill = this.noWill || reasonCode === RC.SHUTTING_DOWN;
+    // DISCONNECT only after a CONNACK [MQTT-4.13.1-1 ff.]; before it the socket is just closed
+    if (this.session) {
+      const d: IDisconnectPacket = { cmd: 'disconnect', reasonCode };
+      const props = { ...properties, ...(why ? { reasonString: why.slice(0, 200) } : {}) };
+      if (Object.keys(props).length > 0) d.properties = props;
+      this.write(d);
+    }
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  /** Another connection took this client id over: its will is not sent (the session goes on). */
+  takenOver(): void {
+    this.noWill = true;
+    this.disconnect(RC.SESSION_TAKEN_OVER, 'another connection with this client id');
+  }
+
+  private onPacket(p: Packet): void {
+    this.keepaliveTimer?.refresh();
+    if (p.cmd === 'connect') return this.onConnect(p);
+    if (!this.session) {
+      // [MQTT-3.1.0-1]: the first packet must be CONNECT
+      this.ctx.stats.protocolErrors++;
+      return void this.socket.destroy();
+    }
+    switch (p.cmd) {
+      case 'publish':
+        return this.onPublish(p);
+      case 'puback':
+        return this.out!.onPuback(p.messageId!);
+      case 'pubrec':
+        return this.out!.onPubrec(p.messageId!, p.reasonCode);
+      case 'pubcomp':
+        return this.out!.onPubcomp(p.messageId!);
+      case 'pubrel': {
+        const known = this.session.inboundQos2.delete(p.messageId!);
+        this.write({ cmd: 'pubcomp', messageId: p.messageId!, reasonCode: known ? RC.SUCCESS : RC.PACKET_ID_NOT_FOUND });
+        return;
+      }
+      case 'subscribe':
+        return this.onSubscribe(p);
+      case 'unsubscribe':
+        return this.onUnsubscribe(p);
+      case 'pingreq':
+        return this.write({ cmd: 'pingresp' });
+      case 'disconnect':
+        return this.onClientDisconnect(p);
+      case 'auth':
+        return this.disconnect(RC.PROTOCOL_ERROR, 'AUTH without an authentication method in CONNECT');
+      default:
+        this.ctx.stats.protocolErrors++;
+        return this.disconnect(RC.PROTOCOL_ERROR, `unexpected ${p.cmd} packet`);
+    }
+  }
+
+  private onConnect(p: IConnectPacket): void {
+    const ctx = this.ctx;
+    if (this.session || this.connecting) {
+      ctx.stats.protocolErrors++;
+      return this.disconnect(RC.PROTOCOL_ERROR, 'second CONNECT');
+    }
+    this.connecting = true;
+    clearTimeout(this.connectTimer);
+    this.ctx.connectReceived(this.socket);
+    const props = p.properties ?? {};
+    if (props.authenticationMethod !== undefined) {
+      ctx.stats.authFailures++;
+      this.write({ cmd: 'connack', reasonCode: RC.BAD_AUTH_METHOD, sessionPresent: false, properties: { reasonString: 'enhanced authentication is not supported: use a user name and password or TLS client certificates' } });
+      return void this.socket.end();
+    }
+    const assigned = p.clientId === '' ? `gh5-${randomUUID()}` : undefined;
+    this.clientId = assigned ?? p.clientId;
+    // a stand-in aedes client so the 3.1.1 hooks (users, limits, ACL, commit window) serve v5 too
+    this.client = { id: this.clientId, version: 5, conn: this.socket } as unknown as Client;
+    const st = new ConnState(this.client, this.listener, this.socket.remoteAddress);
+    this.st = st;
+    ctx.states.set(this.client, st);
+    const password = p.password === undefined ? undefined : Buffer.isBuffer(p.password) ? p.password : Buffer.from(p.password);
+    ctx.hooks.authenticate(this.client, p.username, password, (err, ok) => {
+      if (this.closed) return;
+      if (err || !ok) {
+        const rc = err ? (CONNACK_FROM_RETURN_CODE[err.returnCode] ?? RC.UNSPECIFIED) : RC.UNSPECIFIED;
+        this.write({ cmd: 'connack', reasonCode: rc, sessionPresent: false, properties: { reasonString: err?.message ?? 'refused' } });
+        return void this.socket.end();
+      }
+      this.accepted(p, assigned);
+    });
+  }
+
+  private accepted(p: IConnectPacket, assigned: string | undefined): void {
+    const ctx = this.ctx;
+    const id = this.clientId;
+    const props = p.properties ?? {};
+    const existing = ctx.sessions.get(id);
+    if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) {
+      this.write({ cmd: 'connack', reasonCode: RC.QUOTA_EXCEEDED, sessionPresent: false, properties: { reasonString: `the broker holds its maximum of ${ctx.options.mqtt5.maxSessions} MQTT 5 sessions` } });
+      return void this.socket.end();
+    }
+    ctx.takeOver(id, this);
+    let session = p.clean ? undefined : existing;
+    const sessionPresent = session !== undefined;
+    session ??= ctx.newSession(id);
+    session.expiryInterval = props.sessionExpiryInterval ?? 0;
+    ctx.sessions.attached(session);
+    this.session = session;
+    this.will = p.will;
+    let keepalive = p.keepalive ?? 0;
+    const max = ctx.maxKeepalive;
+    const serverKeepAlive = max > 0 && keepalive > max ? max : undefined;
+    if (serverKeepAlive !== undefined) keepalive = serverKeepAlive;
+    if (keepalive > 0) {
+      this.keepaliveTimer = setTimeout(() => this.disconnect(RC.KEEP_ALIVE_TIMEOUT, 'keep alive timeout'), keepalive * 1500);
+      this.keepaliveTimer.unref();
+    }
+    const st = this.st!;
+    this.out = new Outbound(
+      this.socket,
+      session,
+      {
+        receiveMaximum: props.receiveMaximum ?? 65535,
+        maximumPacketSize: props.maximumPacketSize ?? 268_435_455,
+        topicAliasMaximum: props.topicAliasMaximum ?? 0,
+        drainTimeoutMs: ctx.options.drainTimeoutMs,
+      },
+      ctx.stats,
+      ctx.now,
+      (topic) => !st.filterDeliveries || st.acl.canRead(topic),
+    );
+    session.link = this.out;
+    const connackProps: NonNullable<import('mqtt-packet').IConnackPacket['properties']> = {
+      receiveMaximum: ctx.receiveMaximum,
+      maximumPacketSize: ctx.maxPacketBytes,
+      topicAliasMaximum: ctx.topicAliasMaximum,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+    };
+    if (assigned) connackProps.assignedClientIdentifier = assigned;
+    if (serverKeepAlive !== undefined) connackProps.serverKeepAlive = serverKeepAlive;
+    this.write({ cmd: 'connack', reasonCode: RC.SUCCESS, sessionPresent, properties: connackProps });
+    ctx.log.debug({ client: id, sessionPresent, listener: this.listener }, 'MQTT 5 client connected');
+    this.out.resume();
+  }
+
+  private onPublish(p: IPublishPacket): void {
+    const ctx = this.ctx;
+    const session = this.session!;
+    const props = p.properties;
+    let topic = p.topic;
+    const alias = props?.topicAlias;
+    if (alias !== undefined) {
+      if (alias === 0 || alias > ctx.topicAliasMaximum) return this.disconnect(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias} outside 1..${ctx.topicAliasMaximum}`);
+      if (topic === '') {
+        const known = this.aliasesIn.get(alias);
+        if (known === undefined) return this.disconnect(RC.PROTOCOL_ERROR, `topic alias ${alias} was never set on this connection`);
+        topic = known;
+      } else this.aliasesIn.set(alias, topic);
+    }
+    if (topic === '' || topic.includes('+') || topic.includes('#')) return this.disconnect(RC.TOPIC_NAME_INVALID, `invalid topic name '${topic}'`);
+    const qos = p.qos;
+    const id = p.messageId;
+    if (qos === 2 && session.inboundQos2.has(id!)) {
+      // a resent QoS 2 PUBLISH already committed: only the PUBREC again
+      return this.write({ cmd: 'pubrec', messageId: id!, reasonCode: RC.SUCCESS });
+    }
+    if (qos > 0) {
+      if (this.inboundPending + session.inboundQos2.size >= ctx.receiveMaximum) {
+        return this.disconnect(RC.RECEIVE_MAXIMUM_EXCEEDED, `more than ${ctx.receiveMaximum} QoS 1/2 publishes in flight`);
+      }
+      this.inboundPending++;
+    }
+    const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+    if (props?.payloadFormatIndicator === true && !isUtf8(payload)) {
+      return this.answer(p, coded(RC.PAYLOAD_FORMAT_INVALID, 'payload format indicator says UTF-8 but the payload is not valid UTF-8'));
+    }
+    const fwd = forwardProperties(props);
+    const packet = { cmd: 'publish', topic, payload, qos, retain: p.retain, dup: false, ...(fwd ? { properties: fwd } : {}) } as PublishPacket;
+    ctx.hooks.authorizePublish(this.client!, packet, (err) => {
+      this.answer(p, err ?? undefined);
+      if (err) return;
+      const expiry = fwd?.messageExpiryInterval;
+      ctx.route({ ...packet, clientId: this.clientId, ...(expiry !== undefined ? { messageExpiry: ctx.now() + expiry * 1000 } : {}) });
+    });
+  }
+
+  /** PUBACK/PUBREC after the commit (or its refusal: a negative reason code, the connection stays). */
+  private answer(p: IPublishPacket, err: Error | undefined): void {
+    if (p.qos > 0) this.inboundPending--;
+    if (this.closed) return;
+    if (this.st && this.st.waiting.length === 0 && this.socket.isPaused()) this.socket.resume();
+    if (!err) {
+      if (p.qos === 1) this.write({ cmd: 'puback', messageId: p.messageId!, reasonCode: RC.SUCCESS });
+      else if (p.qos === 2) {
+        this.session!.inboundQos2.add(p.messageId!);
+        this.write({ cmd: 'pubrec', messageId: p.messageId!, reasonCode: RC.SUCCESS });
+      }
+      return;
+    }
+    const rc = reasonForCommitError(err);
+    // an oversized publish is answered by DISCONNECT 0x95 (not a PUBACK code); at QoS 0 the rest is
+    // dropped, as there is nothing to answer (counted by the hooks)
+    if (rc === RC.PACKET_TOO_LARGE) return this.disconnect(rc, reasonString(err));
+    if (p.qos === 0) return;
+    this.ctx.stats.v5NegativeAcks++;
+    this.write({ cmd: p.qos === 1 ? 'puback' : 'pubrec', messageId: p.messageId!, reasonCode: rc, properties: { reasonString: reasonString(err) } });
+  }
+
+  private onSubscribe(p: ISubscribePacket): void {
+    const ctx = this.ctx;
+    const session = this.session!;
+    const st = this.st!;
+    const subId = p.properties?.subscriptionIdentifier;
+    const granted: number[] = [];
+    const retainedFor: SubEntry[] = [];
+    let why: string | undefined;
+    for (const s of p.subscriptions) {
+      let share: string | undefined;
+      let topicFilter = s.topic;
+      if (topicFilter.startsWith('$share/')) {
+        const rest = topicFilter.slice(7);
+        const slash = rest.indexOf('/');
+        share = slash > 0 ? rest.slice(0, slash) : '';
+        topicFilter = slash > 0 ? rest.slice(slash + 1) : '';
+        if (share === '' || /[+#]/.test(share) || s.nl) {
+          granted.push(RC.TOPIC_FILTER_INVALID);
+          why = `invalid shared subscription '${s.topic}'`;
+          continue;
+        }
+      }
+      if (!validFilter(topicFilter)) {
+        granted.push(RC.TOPIC_FILTER_INVALID);
+        why = `invalid topic filter '${s.topic}'`;
+        continue;
+      }
+      const verdict = st.acl.subscribe(topicFilter);
+      if (verdict === 'deny') {
+        ctx.stats.aclDeniedSubscribe++;
+        // 0x80 as for 3.1.1 (what the Paho suite checks); the reason string says why
+        granted.push(RC.UNSPECIFIED);
+        why = `subscription to '${s.topic}' not authorized`;
+        continue;
+      }
+      if (verdict === 'filter') st.filterDeliveries = true;
+      const entry: SubEntry = { filter: s.topic, topicFilter, levels: topicFilter.split('/'), share, qos: s.qos, nl: s.nl ?? false, rap: s.rap ?? false, rh: s.rh ?? 0, id: subId };
+      const existed = session.subs.get(s.topic);
+      if (existed) ctx.router.remove(session, existed);
+      session.subs.set(s.topic, entry);
+      ctx.router.add(session, entry);
+      granted.push(s.qos);
+      if (share === undefined && (entry.rh === 0 || (entry.rh === 1 && !existed))) retainedFor.push(entry);
+    }
+    this.write({ cmd: 'suback', messageId: p.messageId!, granted, ...(why ? { properties: { reasonString: why } } : {}) });
+    ctx.sessions.changed();
+    for (const e of retainedFor) void this.sendRetained(e);
+  }
+
+  /** Retained messages for a new subscription, after its SUBACK. */
+  private async sendRetained(e: SubEntry): Promise<void> {
+    const ctx = this.ctx;
+    const session = this.session!;
+    try {
+      for await (const r of ctx.retained(e.topicFilter)) {
+        if (this.closed) return;
+        if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.now()) continue;
+        const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
+        ctx.deliver(session, fit({ topic: r.topic, payload, qos: r.qos, retain: true, properties: forwardProperties(r.properties as PublishProperties | undefined), expiresAt: r.messageExpiry }, [e], true));
+      }
+    } catch (err) {
+      ctx.log.warn({ err: (err as Error).message, filter: e.filter }, 'reading retained messages failed');
+    }
+  }
+
+  private onUnsubscribe(p: IUnsubscribePacket): void {
+    const session = this.session!;
+    const codes: number[] = [];
+    for (const f of p.unsubscriptions) {
+      const e = session.subs.get(f);
+      if (!e) {
+        codes.push(0x11); // no subscription existed
+        continue;
+      }
+      this.ctx.router.remove(session, e);
+      session.subs.delete(f);
+      codes.push(RC.SUCCESS);
+    }
+    this.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
+    this.ctx.sessions.changed();
+  }
+
+  private onClientDisconnect(p: IDisconnectPacket): void {
+    const session = this.session!;
+    const next = p.properties?.sessionExpiryInterval;
+    if (next !== undefined) {
+      // [MQTT-3.14.2-2]: a session that ends at disconnect cannot be revived by DISCONNECT
+      if (session.expiryInterval === 0 && next !== 0) return this.disconnect(RC.PROTOCOL_ERROR, 'session expiry interval was 0 at CONNECT');
+      session.expiryInterval = next;
+    }
+    this.noWill = (p.reasonCode ?? 0) !== RC.DISCONNECT_WITH_WILL;
+    this.socket.end();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.connectTimer);
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
+    this.out?.close();
+    const ctx = this.ctx;
+    const st = this.st;
+    if (st) {
+      st.closed = true;
+      if (st.authorized) {
+        st.authorized = false;
+        ctx.stats.clients--;
+        ctx.live.delete(st);
+      }
+    }
+    ctx.released(this);
+    const session = this.session;
+    if (!session || session.link !== this.out) return;
+    if (this.will && !this.noWill && !ctx.stopping()) {
+      const delay = Math.min(this.will.properties?.willDelayInterval ?? 0, session.expiryInterval === NEVER_EXPIRES ? Infinity : session.expiryInterval);
+      ctx.scheduleWill(this.clientId, this.client!, this.will, delay);
+    }
+    ctx.sessions.detached(session);
+  }
+}
+
+/** Refuse a packet over the limit as soon as its length prefix is read (mqtt-packet buffers whole packets). */
+function capParserLength(parser: ReturnType<typeof mqttPacket.parser>, max: number, onTooLarge: () => void): void {
+  type P = { packet: { length: number }; _parseLength(): boolean; _emitError(e: Error): void };
+  const internals = parser as unknown as P;
+  const parseLength = internals._parseLength;
+  internals._parseLength = function capped(this: P): boolean {
+    const ok = parseLength.call(this);
+    if (ok && this.packet.length > max) {
+      this._emitError(Object.assign(new Error(`packet of ${this.packet.length} bytes exceeds the broker limit`), { tooLarge: true }));
+      onTooLarge();
+      return false;
+    }
+    return ok;
+  };
+}

@@ -1,0 +1,172 @@
+// The MQTT 5 layer of the broker: it builds what its connections share (types.ts V5Context).
+// aedes keeps serving 3.1.1/3.1 unchanged; connections whose CONNECT says protocol level 5 come
+// here (see sniff.ts), and every message still travels through aedes (router.ts).
+import type { Socket } from 'node:net';
+import type { Aedes, Client, PublishPacket } from 'aedes';
+import type { IConnectPacket } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { ConnState } from '../connection.js';
+import type { V5Context, V5ConnectionHandle } from './types.js';
+import type { AedesHooks } from '../hooks.js';
+import type { BrokerStats } from '../metrics.js';
+import type { BrokerOptions } from '../options.js';
+import type { RateLog } from '../rate-log.js';
+import { V5Connection } from './connection.js';
+import { RC } from './codes.js';
+import { V5Router, forwardProperties, type RoutedPacket } from './router.js';
+import { SessionStore, type OutMsg, type Session } from './session.js';
+
+export interface V5LayerDeps {
+  aedes: Aedes;
+  hooks: AedesHooks;
+  states: WeakMap<Client, ConnState>;
+  live: Set<ConnState>;
+  stats: BrokerStats;
+  log: Logger;
+  now: () => number;
+  options: BrokerOptions;
+  maxPacketBytes: number;
+  /** Where sessions with an expiry are kept across restarts (none: memory only). */
+  sessionFile: string | undefined;
+  /** The socket sent its CONNECT: it leaves the pre-CONNECT bound (preconnect.ts). */
+  onConnectReceived(socket: Socket): void;
+  /** Bounded-rate warnings (rate-log.ts). */
+  rateLog: RateLog;
+}
+
+export interface V5Layer {
+  /** Serve a socket whose CONNECT said protocol level 5 (its bytes are still unread). */
+  handle(socket: Socket, listener: string): void;
+  /** Is a v5 client with this id connected? */
+  has(clientId: string): boolean;
+  /** Load saved sessions. */
+  start(): Promise<void>;
+  /** DISCONNECT 0x8B to every v5 client, save sessions. */
+  stop(): Promise<void>;
+}
+
+const noop = (): void => undefined;
+
+export function createV5Layer(deps: V5LayerDeps): V5Layer {
+  const { aedes, stats, log, now, options } = deps;
+  const byId = new Map<string, V5ConnectionHandle>();
+  const conns = new Set<V5ConnectionHandle>();
+  const wills = new Map<string, NodeJS.Timeout>();
+  let stopping = false;
+
+  const router = new V5Router({ aedes, now, deliver: (s, m) => deliver(s, m) });
+  const sessions = new SessionStore({
+    file: deps.sessionFile,
+    log,
+    now,
+    onExpire(s) {
+      router.removeAll(s);
+      s.clearQueue();
+      stats.v5Sessions = sessions.sessions.size;
+    },
+  });
+
+  function deliver(s: Session, m: OutMsg): void {
+    if (!s.link && m.qos === 0) return; // QoS 0 is not queued for offline sessions
+    // bounded by count and bytes (outbound.maxQueueBytes, the limit 3.1.1 subscribers have too)
+    if (s.queue.length >= options.mqtt5.maxQueuedMessages || s.queueBytes + m.payload.length > options.outbound.maxQueueBytes) {
+      stats.v5Dropped++;
+      return;
+    }
+    s.enqueue(m);
+    if (s.link) s.link.pump();
+    else sessions.changed();
+  }
+
+  function publishWill(clientId: string, client: Client, will: NonNullable<IConnectPacket['will']>): void {
+    const { willDelayInterval: _d, ...props } = will.properties ?? {};
+    const fwd = forwardProperties(props as never);
+    const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload;
+    const packet = { cmd: 'publish', topic: will.topic, payload, qos: will.qos ?? 0, retain: will.retain ?? false, dup: false, ...(fwd ? { properties: fwd } : {}) } as PublishPacket;
+    deps.hooks.authorizePublish(client, packet, (err) => {
+      if (err) return log.info({ client: clientId, topic: will.topic, err: err.message }, 'will refused');
+      const expiry = fwd?.messageExpiryInterval;
+      ctx.route({ ...packet, clientId, ...(expiry !== undefined ? { messageExpiry: now() + expiry * 1000 } : {}) } as RoutedPacket);
+    });
+  }
+
+  const ctx: V5Context = {
+    options,
+    stats,
+    log,
+    now,
+    hooks: deps.hooks,
+    states: deps.states,
+    live: deps.live,
+    sessions,
+    router,
+    maxPacketBytes: deps.maxPacketBytes,
+    receiveMaximum: options.maxInflight,
+    topicAliasMaximum: options.mqtt5.topicAliasMaximum,
+    maxKeepalive: options.keepaliveLimit > 0 ? Math.min(options.keepaliveLimit, options.mqtt5.maxKeepaliveSeconds) : options.mqtt5.maxKeepaliveSeconds,
+    takeOver(clientId, conn) {
+      const w = wills.get(clientId);
+      if (w) {
+        clearTimeout(w);
+        wills.delete(clientId);
+      }
+      const old = byId.get(clientId);
+      if (old && old !== conn) old.takenOver();
+      byId.set(clientId, conn);
+      // a 3.1.1 client with the same id is taken over too [MQTT-3.1.4-3]
+      (aedes as Aedes & { clients: Record<string, { close(cb?: () => void): void } | undefined> }).clients[clientId]?.close();
+    },
+    newSession(clientId) {
+      const s = sessions.create(clientId);
+      stats.v5Sessions = sessions.sessions.size;
+      return s;
+    },
+    route(packet) {
+      aedes.publish(packet as PublishPacket, noop);
+    },
+    retained(filter) {
+      const p = (aedes as Aedes & { persistence: { createRetainedStreamCombi(patterns: string[]): AsyncIterable<RoutedPacket> } }).persistence;
+      return p.createRetainedStreamCombi([filter]);
+    },
+    deliver,
+    released(conn) {
+      conns.delete(conn);
+      if (byId.get(conn.clientId) === conn) byId.delete(conn.clientId);
+      stats.v5Sessions = sessions.sessions.size;
+    },
+    stopping: () => stopping,
+    connectReceived: (socket) => deps.onConnectReceived(socket),
+    rateLog: deps.rateLog,
+    scheduleWill(clientId, client, will, delaySeconds) {
+      if (delaySeconds <= 0) return publishWill(clientId, client, will);
+      const old = wills.get(clientId);
+      if (old) clearTimeout(old);
+      const t = setTimeout(() => {
+        wills.delete(clientId);
+        publishWill(clientId, client, will);
+      }, delaySeconds * 1000);
+      t.unref();
+      wills.set(clientId, t);
+    },
+  };
+
+  return {
+    handle(socket, listener) {
+      if (stopping) return void socket.destroy();
+      conns.add(new V5Connection(socket, listener, ctx));
+    },
+    has: (clientId) => byId.has(clientId),
+    async start() {
+      for (const s of await sessions.load()) for (const e of s.subs.values()) router.add(s, e);
+      stats.v5Sessions = sessions.sessions.size;
+    },
+    async stop() {
+      stopping = true;
+      for (const c of conns) c.disconnect(RC.SHUTTING_DOWN, 'the gateway is shutting down');
+      for (const t of wills.values()) clearTimeout(t);
+      wills.clear();
+      router.close();
+      await sessions.close();
+    },
+  };
+}

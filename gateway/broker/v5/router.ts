@@ -1,0 +1,171 @@
+// Routing to MQTT 5 sessions. aedes stays the message bus of the broker: every publish (from 3.1.1
+// clients, v5 clients, wills and the gateway itself) goes through aedes.publish, so 3.1.1
+// subscribers and the retained store see it; one aedes listener hands each message to this index
+// of v5 subscriptions, which fits it to each session (QoS, no local, retain as published,
+// subscription identifiers) and to one member of each matching $share group.
+import type { Aedes, AedesPublishPacket } from 'aedes';
+import { matchTopic } from '../../../core/topic-filter.js';
+import type { OutMsg, PublishProperties, Session, SubEntry } from './session.js';
+
+/** A routed message as aedes carries it (aedes-packet keeps clientId and messageExpiry). */
+export type RoutedPacket = Omit<AedesPublishPacket, 'brokerId' | 'brokerCounter'> & { clientId?: string; messageExpiry?: number };
+
+interface Bucket {
+  levels: string[];
+  members: Map<Session, SubEntry>;
+}
+
+interface ShareBucket extends Bucket {
+  next: number;
+}
+
+export interface RouterDeps {
+  aedes: Aedes;
+  /** Give a fitted message to a session (queue + pump). */
+  deliver(s: Session, msg: OutMsg): void;
+  now(): number;
+}
+
+/** Properties forwarded to subscribers: the publisher's, without its alias and subscription ids. */
+export function forwardProperties(p: PublishProperties | undefined): PublishProperties | undefined {
+  if (!p) return undefined;
+  const { topicAlias: _a, subscriptionIdentifier: _s, ...rest } = p;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
+export class V5Router {
+  private readonly plain = new Map<string, Bucket>();
+  private readonly shares = new Map<string, ShareBucket>();
+  private listening = false;
+  private readonly onMessage = (packet: RoutedPacket, done: () => void): void => {
+    try {
+      this.route(packet);
+    } finally {
+      done();
+    }
+  };
+
+  constructor(private readonly deps: RouterDeps) {}
+
+  /** Listen on the aedes bus (once, when the first v5 subscription appears). */
+  private ensureListening(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.deps.aedes.subscribe('#', this.onMessage as never, () => undefined);
+  }
+
+  add(s: Session, e: SubEntry): void {
+    this.ensureListening();
+    if (e.share !== undefined) {
+      const key = `${e.share}\u0000${e.topicFilter}`;
+      let b = this.shares.get(key);
+      if (!b) this.shares.set(key, (b = { levels: e.levels, members: new Map(), next: 0 }));
+      b.members.set(s, e);
+      return;
+    }
+    let b = this.plain.get(e.topicFilter);
+    if (!b) this.plain.set(e.topicFilter, (b = { levels: e.levels, members: new Map() }));
+    b.members.set(s, e);
+  }
+
+  remove(s: Session, e: SubEntry): void {
+    if (e.share !== undefined) {
+      const key = `${e.share}\u0000${e.topicFilter}`;
+      const b = this.shares.get(key);
+      if (b?.members.get(s) === e) b.members.delete(s);
+      if (b && b.members.size === 0) this.shares.delete(key);
+      return;
+    }
+    const b = this.plain.get(e.topicFilter);
+    if (b?.members.get(s) === e) b.members.delete(s);
+    if (b && b.members.size === 0) this.plain.delete(e.topicFilter);
+  }
+
+  removeAll(s: Session): void {
+    for (const e of s.subs.values()) this.remove(s, e);
+  }
+
+  close(): void {
+    if (this.listening) this.deps.aedes.unsubscribe('#', this.onMessage as never, () => undefined);
+    this.listening = false;
+  }
+
+  /** Every matching subscription of every session, then one message per session. */
+  route(packet: RoutedPacket): void {
+    const topic = packet.topic;
+    // the gateway's own $SYS chatter never goes to v5 clients
+    if (topic.startsWith('$SYS')) return;
+    let matched: Map<Session, SubEntry[]> | undefined;
+    const add = (s: Session, e: SubEntry): void => {
+      matched ??= new Map();
+      const l = matched.get(s);
+      if (l) l.push(e);
+      else matched.set(s, [e]);
+    };
+    for (const b of this.plain.values()) {
+      if (!matchTopic(b.levels, topic)) continue;
+      for (const [s, e] of b.members) {
+        if (e.nl && packet.clientId === s.clientId) continue; // no local [MQTT-3.8.3-3]
+        add(s, e);
+      }
+    }
+    for (const b of this.shares.values()) {
+      if (!matchTopic(b.levels, topic)) continue;
+      const pick = this.pickMember(b);
+      if (pick) add(pick[0], pick[1]);
+    }
+    if (!matched) return;
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const properties = forwardProperties(packet.properties as PublishProperties | undefined);
+    const expiresAt = packet.messageExpiry;
+    if (expiresAt !== undefined && expiresAt <= this.deps.now()) return;
+    for (const [s, entries] of matched) {
+      this.deps.deliver(s, fit({ topic, payload, qos: packet.qos, retain: packet.retain, properties, expiresAt }, entries, false));
+    }
+  }
+
+  /** Round robin over the group, connected members first (an offline member's queue would hold it). */
+  private pickMember(b: ShareBucket): [Session, SubEntry] | undefined {
+    const members = [...b.members];
+    if (members.length === 0) return undefined;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[(b.next + i) % members.length]!;
+      if (m[0].link) {
+        b.next = (b.next + i + 1) % members.length;
+        return m;
+      }
+    }
+    const m = members[b.next % members.length]!;
+    b.next = (b.next + 1) % members.length;
+    return m;
+  }
+}
+
+/**
+ * Fit a message to a session's matching subscriptions: the highest granted QoS (at most the
+ * published one), every subscription identifier, and the retain flag per Retain As Published
+ * (always set for retained messages sent on SUBSCRIBE).
+ */
+export function fit(
+  m: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean; properties: PublishProperties | undefined; expiresAt: number | undefined },
+  entries: SubEntry[],
+  onSubscribe: boolean,
+): OutMsg {
+  let qos = 0;
+  let rap = false;
+  let subIds: number[] | undefined;
+  for (const e of entries) {
+    if (e.qos > qos) qos = e.qos;
+    if (e.rap) rap = true;
+    if (e.id !== undefined) (subIds ??= []).push(e.id);
+  }
+  return {
+    topic: m.topic,
+    payload: m.payload,
+    qos: Math.min(qos, m.qos) as 0 | 1 | 2,
+    retain: onSubscribe ? true : rap && m.retain,
+    properties: m.properties,
+    expiresAt: m.expiresAt,
+    subIds,
+  };
+}

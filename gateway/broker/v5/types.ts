@@ -1,0 +1,51 @@
+// What the MQTT 5 connections share (the layer in context.ts builds it). Kept apart from both so
+// connection.ts and context.ts do not import each other.
+import type { Socket } from 'node:net';
+import type { Client } from 'aedes';
+import type { IConnectPacket } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import type { ConnState } from '../connection.js';
+import type { AedesHooks } from '../hooks.js';
+import type { BrokerStats } from '../metrics.js';
+import type { BrokerOptions } from '../options.js';
+import type { RateLog } from '../rate-log.js';
+import type { RoutedPacket, V5Router } from './router.js';
+import type { OutMsg, Session, SessionStore } from './session.js';
+
+/** What the layer needs of a connection (connection.ts). */
+export interface V5ConnectionHandle {
+  clientId: string;
+  /** Another connection took this client id over: DISCONNECT 0x8E, no will. */
+  takenOver(): void;
+  disconnect(reasonCode: number, why?: string): void;
+}
+
+export interface V5Context {
+  options: BrokerOptions;
+  stats: BrokerStats;
+  log: Logger;
+  now: () => number;
+  hooks: AedesHooks;
+  states: WeakMap<Client, ConnState>;
+  live: Set<ConnState>;
+  sessions: SessionStore;
+  router: V5Router;
+  /** Largest packet accepted (CONNACK Maximum Packet Size). */
+  maxPacketBytes: number;
+  /** Server Receive Maximum: QoS 1/2 publishes a client may have unanswered. */
+  receiveMaximum: number;
+  /** Server Topic Alias Maximum (inbound aliases per connection). */
+  topicAliasMaximum: number;
+  /** Largest keep alive granted; a larger request is answered with Server Keep Alive (0 = none). */
+  maxKeepalive: number;
+  takeOver(clientId: string, conn: V5ConnectionHandle): void;
+  newSession(clientId: string): Session;
+  route(packet: RoutedPacket): void;
+  retained(filter: string): AsyncIterable<RoutedPacket>;
+  deliver(s: Session, msg: OutMsg): void;
+  released(conn: V5ConnectionHandle): void;
+  stopping(): boolean;
+  scheduleWill(clientId: string, client: Client, will: NonNullable<IConnectPacket['will']>, delaySeconds: number): void;
+  connectReceived(socket: Socket): void;
+  rateLog: RateLog;
+}
