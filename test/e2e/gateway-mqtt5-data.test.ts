@@ -95,8 +95,8 @@ test('v5 properties through rules, republish headers, the store and the MQTT bri
   assert.equal(u.properties?.contentType, 'application/json');
   assert.equal(u.properties?.responseTopic, 'dev/7/reply');
   assert.equal(Buffer.from(u.properties!.correlationData!).toString(), 'req-42');
-  assert.equal((u.properties?.userProperties as Record<string, string>).site, 'north');
-  assert.match(String((u.properties?.userProperties as Record<string, string>)['gatehouse-id']), /^up:\d+$/);
+  assert.equal((u.properties!.userProperties as Record<string, string>).site, 'north');
+  assert.match(String((u.properties!.userProperties as Record<string, string>)['gatehouse-id']), /^up:\d+$/);
 
   // /api/clients: each client's protocol version
   const res = (await (await fetch(`${gw.adminUrl}/api/clients`)).json()) as { clients: Array<{ id: string; protocolVersion: number }> };

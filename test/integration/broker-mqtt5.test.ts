@@ -25,7 +25,10 @@ async function startBroker(t: TestContext, options: BrokerOptionsInput = {}, onP
   const received: Message[] = [];
   const broker = await createBroker(
     { listeners: [{ host: '127.0.0.1', port: 0 }], ...options },
-    { ...deps, onPublish: (msg) => (received.push(msg), onPublish ? onPublish(msg) : undefined) },
+    { ...deps, onPublish: (msg) => {
+      received.push(msg);
+      return onPublish ? onPublish(msg) : undefined;
+    } },
   );
   await broker.start();
   t.after(() => broker.stop());
@@ -205,7 +208,10 @@ test('2. takeover with a clean start: the old connection closing does not end th
   const s = await startBroker(t);
   const a = new RawClient('take-1');
   const b = new RawClient('take-1');
-  t.after(() => (a.terminate(), b.terminate()));
+  t.after(() => {
+    a.terminate();
+    b.terminate();
+  });
   await a.connect('127.0.0.1', s.port, { properties: { sessionExpiryInterval: 0 } });
   await b.connect('127.0.0.1', s.port, { clean: true });
   await b.subscribe([{ topic: 'tk/#', qos: 1, nl: false, rap: false, rh: 0 }]);
