@@ -115,7 +115,8 @@ async function serve(variant: Variant): Promise<void> {
     // (no write_bytes there; measure bytes on a real disk).
     const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'gatehouse-bench-pi-'));
     const file = join(dir, 'gatehouse.json');
-    await writeFile(file, '{}');
+    // BENCH_CONFIG='{...}': another gateway config (e.g. a gzip file exporter); default: none (defaults).
+    await writeFile(file, process.env.BENCH_CONFIG ?? '{}');
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
     const registry = new Registry();
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry, version: 'bench' });
@@ -197,7 +198,8 @@ const MiB = 1048576;
 async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 5);
   const variants = (process.env.BENCH_VARIANTS?.split(',') as Variant[] | undefined) ?? ['bare', 'gateway'];
-  const rates = (process.env.BENCH_RATES?.split(',').map(Number) ?? [500, 5000, 0]);
+  // BENCH_RATES=none: idle figures only.
+  const rates = process.env.BENCH_RATES === 'none' ? [] : (process.env.BENCH_RATES?.split(',').map(Number) ?? [500, 5000, 0]);
   const payloadBytes = 200;
   const { runMqttFleet } = await import('../../gateway/simulate/mqtt-fleet.js');
   const rows: PiRow[] = [];
@@ -212,7 +214,7 @@ async function main(): Promise<void> {
     idle.push({ broker: variant, load1: loadavg()[0]!, phases: hello.phases });
     const url = `mqtt://127.0.0.1:${hello.port}`;
     const common = { url, devices: 10, payloadBytes, qos: 1 as const };
-    await runMqttFleet({ ...common, ratePerDevice: 500, durationMs: 1000, prefix: `${variant}-warm` });
+    if (rates.length > 0) await runMqttFleet({ ...common, ratePerDevice: 500, durationMs: 1000, prefix: `${variant}-warm` });
     for (const rate of rates) {
       child.send('reset');
       const before = (await ask<{ sample: Sample }>(child, 'sample')).sample;
