@@ -29,6 +29,8 @@ import type { AppendRecord, StreamOptions } from './types.js';
 
 /** A paced batch this large commits at once (high rates need no window to fill their commits). */
 export const PACE_MAX_BYTES = 32 * 1024;
+/** commitDelayMs when not configured and durability is fsync. */
+export const DEFAULT_COMMIT_DELAY_MS = 7;
 /** After this long without commits, arrivals no longer count as concurrent. */
 const PACE_IDLE_MS = 100;
 
@@ -49,6 +51,8 @@ export class GroupCommitter {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly flushBound = (): void => void this.flushLoop();
   private readonly sync: boolean;
+  /** options.commitDelayMs, or its default: 7 ms with fsync (fsyncs wear flash), 0 with 'os'. */
+  private readonly commitDelayMs: number;
 
   // Commit pacing (see the header).
   /** performance.now() when the oldest pending append was enqueued. */
@@ -104,6 +108,7 @@ export class GroupCommitter {
     private readonly refuseWrites: () => Error | undefined = () => undefined,
   ) {
     this.sync = options.durability === 'fsync';
+    this.commitDelayMs = options.commitDelayMs ?? (this.sync ? DEFAULT_COMMIT_DELAY_MS : 0);
   }
 
   /** Admit a measured, validated record; resolves with its sequence once committed. */
@@ -282,7 +287,7 @@ export class GroupCommitter {
 
   /** How long the next commit waits for more appends (0: commit now). See the header. */
   private paceWait(): number {
-    const delay = this.options.commitDelayMs;
+    const delay = this.commitDelayMs;
     if (delay <= 0 || this.closing || this.pendingList.length === 0) return 0;
     const now = performance.now();
     if (!this.concurrent || now - this.lastCommitEnd > PACE_IDLE_MS) return 0;

@@ -46,6 +46,7 @@ const BENCHES: Bench[] = [
   { name: 'broker', what: 'bare aedes vs the Gatehouse broker (onPublish resolving at once)', args: [full ? '5' : '2'], timeoutS: 120 },
   { name: 'gateway', what: 'issue 2: bare aedes vs the real gateway (archive rule, fsync), msgs/s, PUBACK p50/p99, peak RSS', args: [full ? '5' : '2'], timeoutS: 240 },
   { name: 'pi', what: 'issue 15: every figure of the Pi-efficiency table (commits/s, PUBACK p50/p99, CPU us/msg, bytes written per payload byte, idle RSS) vs bare aedes', args: [full ? '10' : '4'], timeoutS: 300 },
+  { name: 'pacing', what: 'issue 15: store commit pacing alone (commitDelayMs 0 vs 7) at 500, 5,000 appends/s and flat out', args: [full ? '5' : '2'], timeoutS: 120 },
   { name: 'floods', what: 'issue 10: device PUBACK p50/p99 under 1,200 silent sockets and 32 wrong-password clients', args: [full ? '5000' : '2000'], timeoutS: 240 },
   { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },

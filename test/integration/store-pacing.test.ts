@@ -75,3 +75,14 @@ test('close flushes a paced batch at once', async (t) => {
   assert.deepEqual(await Promise.all(late), [3, 4]);
   assert.ok(performance.now() - t0 < 900, 'close waited for the pacing window instead of hurrying it');
 });
+
+test('the default paces with durability fsync only', async (t) => {
+  for (const durability of ['fsync', 'os'] as const) {
+    const { store } = await open(t, { durability });
+    // Bursts of two appends, each burst awaited: the second burst on finds company.
+    for (let i = 0; i < 5; i++) await Promise.all([store.append('s', rec(2 * i)), store.append('s', rec(2 * i + 1))]);
+    const paced = (store as unknown as { commits: { pacedCommits: number } }).commits.pacedCommits;
+    if (durability === 'fsync') assert.ok(paced > 0, 'fsync: bursts with company should wait for the pacing window');
+    else assert.equal(paced, 0, "os: the default is no pacing (a commit costs no fsync)");
+  }
+});
