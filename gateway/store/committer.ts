@@ -126,6 +126,7 @@ export class GroupCommitter {
       const w: WaitingAppend = { stream: s, rec: record, bytes, encoded, resolve, reject, timer: undefined, ticket };
       this.memWaiters.push(w);
       this.held.add(w);
+      this.endPaceWait();
     } else {
       this.enqueue(s, record, bytes, encoded, resolve, reject);
     }
@@ -193,10 +194,7 @@ export class GroupCommitter {
     if (rec.receivedAt < b.minAt) b.minAt = rec.receivedAt;
     if (rec.receivedAt > b.maxAt) b.maxAt = rec.receivedAt;
     this.pendingBytes += encoded;
-    if (this.paceTimer !== undefined && this.pendingBytes >= PACE_MAX_BYTES) {
-      clearTimeout(this.paceTimer);
-      this.paceDone();
-    }
+    if (this.pendingBytes >= PACE_MAX_BYTES) this.endPaceWait();
     if (!this.flushing) {
       this.flushing = true;
       // setImmediate, not a linger timer: appends made during this turn of the event loop (e.g.
@@ -243,6 +241,7 @@ export class GroupCommitter {
       s.reserved += w.bytes;
       if (this.memWaiters.length > 0 || (this.pendingBytes > 0 && this.pendingBytes + w.encoded > this.options.maxPendingBytes)) {
         this.memWaiters.push(w);
+        this.endPaceWait();
       } else {
         this.held.delete(w);
         this.enqueue(s, w.rec, w.bytes, w.encoded, w.resolve, w.reject);
@@ -291,16 +290,22 @@ export class GroupCommitter {
     if (delay <= 0 || this.closing || this.pendingList.length === 0) return 0;
     const now = performance.now();
     if (!this.concurrent || now - this.lastCommitEnd > PACE_IDLE_MS) return 0;
-    if (this.pendingBytes >= PACE_MAX_BYTES) return 0;
+    // Full enough, or appends wait for queue space: waiting would only hold them back.
+    if (this.pendingBytes >= PACE_MAX_BYTES || this.memWaiters.length > 0) return 0;
     return Math.max(0, this.firstPendingAt + delay - now);
+  }
+
+  /** Commit now instead of at the end of the pacing window. */
+  private endPaceWait(): void {
+    if (this.paceTimer === undefined) return;
+    clearTimeout(this.paceTimer);
+    this.paceDone();
   }
 
   /** Stop pacing for good (close: the pending appends are written at once). */
   hurry(): void {
     this.closing = true;
-    if (this.paceTimer === undefined) return;
-    clearTimeout(this.paceTimer);
-    this.paceDone();
+    this.endPaceWait();
   }
 
   /** Write every pending batch (all streams) with one db.batch, then resolve their appends. */
