@@ -72,7 +72,7 @@ async function tableBytes(dir: string | undefined): Promise<number> {
 async function treeBytes(dir: string | undefined): Promise<number> {
   if (!dir) return 0;
   let total = 0;
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true, recursive: true });
   } catch {
@@ -272,7 +272,8 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
   for (const c of cells) console.log(line(c));
   console.log('\nidle memory by start-up phase (MiB: rss / heapUsed / external+arrayBuffers):');
   for (const i of idle) {
-    console.log(`  ${i.broker} (load1 ${i.load1.toFixed(1)}): ` + i.phases.map(([name, m]) => `${name} ${(m.rss / MiB).toFixed(0)}/${(m.heapUsed / MiB).toFixed(0)}/${((m.external + m.arrayBuffers) / MiB).toFixed(0)}`).join(', '));
+    const phases = i.phases.map(([name, m]) => `${name} ${(m.rss / MiB).toFixed(0)}/${(m.heapUsed / MiB).toFixed(0)}/${((m.external + m.arrayBuffers) / MiB).toFixed(0)}`);
+    console.log(`  ${i.broker} (load1 ${i.load1.toFixed(1)}): ${phases.join(', ')}`);
   }
   const pick = (b: Variant, run: string): PiRow | undefined => rows.find((r) => r.broker === b && r.run === run);
   const g5 = pick('gateway', '5000/s');
