@@ -1,6 +1,6 @@
 // Group commit: appends of every stream join one pending batch; one committer writes it with ONE
 // db.batch (one fsync with durability fsync), then resolves every append in it. While a write is
-// in flight new appends accumulate for the next one (natural batching: no linger timer). The
+// in flight new appends accumulate for the next one (natural batching, paced below). The
 // pending queue is bounded (maxPendingBytes); a full 'reject' stream holds appends back until
 // space is freed or appendTimeoutMs passes. The same lock serialises every structural write of
 // the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
@@ -197,9 +197,9 @@ export class GroupCommitter {
     if (this.pendingBytes >= PACE_MAX_BYTES) this.endPaceWait();
     if (!this.flushing) {
       this.flushing = true;
-      // setImmediate, not a linger timer: appends made during this turn of the event loop (e.g.
-      // one socket read of many publishes) join the first batch; later ones batch naturally
-      // behind the write in flight.
+      // setImmediate (then flushLoop's pacing wait, if any): appends made during this turn of
+      // the event loop (e.g. one socket read of many publishes) join the first batch; later ones
+      // batch behind the write in flight.
       setImmediate(this.flushBound);
     }
   }
