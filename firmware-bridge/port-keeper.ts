@@ -4,7 +4,7 @@
 // The link reacts through hooks; this module never reads or writes frames.
 import { stat } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { GatehouseError } from '../core/errors.js';
 import type { SerialLinkOptions } from './options.js';
 
@@ -26,6 +26,8 @@ export interface PortKeeperHooks {
 
 export class PortKeeper {
   private current: SerialPort | null = null;
+  /** The serialport class, loaded by start(). */
+  private SerialPortCtor: typeof SerialPort | undefined;
   private isOpen = false;
   private stopped = true;
   private attempt = 0;
@@ -50,9 +52,14 @@ export class PortKeeper {
   start(): Promise<void> {
     this.stopped = false;
     this.attempt = 0;
-    this.watchTimer = setInterval(this.watch, this.tickMs);
-    this.watchTimer.unref();
-    return new Promise<void>((resolve) => this.openPort(resolve));
+    // serialport (and its native binding) loads when a serial link starts, not with every gateway.
+    return import('serialport').then(({ SerialPort: ctor }) => {
+      this.SerialPortCtor = ctor;
+      if (this.stopped) return;
+      this.watchTimer = setInterval(this.watch, this.tickMs);
+      this.watchTimer.unref();
+      return new Promise<void>((resolve) => this.openPort(resolve));
+    });
   }
 
   /** Stop retrying and watching; hands back the port (if any) for the caller to close. */
@@ -73,7 +80,7 @@ export class PortKeeper {
       return;
     }
     const o = this.o;
-    const port = new SerialPort({ path: o.path, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, autoOpen: false });
+    const port = new (this.SerialPortCtor as typeof SerialPort)({ path: o.path, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, autoOpen: false });
     this.current = port;
     // Listeners are per port object; events from a replaced port are ignored.
     port.on('error', (err: Error) => this.lost(port, err));

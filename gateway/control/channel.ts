@@ -3,7 +3,7 @@
 // (persistent session, QoS 1, reconnect with doubling backoff), so updates published while the
 // gateway was offline are delivered when it reconnects.
 import { readFile } from 'node:fs/promises';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
@@ -113,6 +113,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       if (ca) clientOptions.ca = ca;
       if (cert) clientOptions.cert = cert;
       if (key) clientOptions.key = key;
+      // mqtt.js loads when the control channel starts (control enabled), not with every gateway.
+      const { connect } = await import('mqtt');
       const c = connect(opts.url, clientOptions);
       client = c;
       c.on('message', onMessage);

@@ -190,6 +190,7 @@ export class LevelLocalStreams implements LocalStreams {
       }
     }
     // Pending commits (and appends waiting for queue space) are flushed, not dropped.
+    this.commits.hurry();
     await this.commits.idle();
     this.commits.rejectMetas(closed());
     await this.commits.acquire();

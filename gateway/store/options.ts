@@ -57,6 +57,14 @@ export const storeOptionsSchema = z
       .positive()
       .default(16 * MiB)
       .describe('Bound of the in-memory group-commit queue (encoded bytes); appends beyond it wait for the running commit'),
+    commitDelayMs: z
+      .number()
+      .nonnegative()
+      .max(1000)
+      .optional()
+      .describe(
+        'Commit pacing (default 7 with durability fsync, 0 with os): while appends keep arriving concurrently, the group commit waits until its oldest append is this old (ms) before its one write + fsync, so a steady stream makes few full commits (at most ~1000/commitDelayMs fsyncs/s) instead of many tiny ones. A lone writer (nothing arrived during the last commit) and a full-speed stream (the previous commit took longer than this) commit at once. Bounds the added PUBACK latency; 0 = commit on the next event-loop turn',
+      ),
     sweepIntervalMs: z.number().int().positive().default(60_000).describe('Interval of the ttl sweep timer'),
     reserveBytes: z
       .number()

@@ -45,6 +45,8 @@ const BENCHES: Bench[] = [
   { name: 'store', what: 'group commit appends/s and reads/s (fsync, os)', args: [full ? '3' : '1'], timeoutS: 120 },
   { name: 'broker', what: 'bare aedes vs the Gatehouse broker (onPublish resolving at once)', args: [full ? '5' : '2'], timeoutS: 120 },
   { name: 'gateway', what: 'issue 2: bare aedes vs the real gateway (archive rule, fsync), msgs/s, PUBACK p50/p99, peak RSS', args: [full ? '5' : '2'], timeoutS: 240 },
+  { name: 'pi', what: 'issue 15: every figure of the Pi-efficiency table (commits/s, PUBACK p50/p99, CPU us/msg, bytes written per payload byte, idle RSS) vs bare aedes', args: [full ? '10' : '4'], timeoutS: 300 },
+  { name: 'pacing', what: 'issue 15: store commit pacing alone (commitDelayMs 0 vs 7) at 500, 5,000 appends/s and flat out', args: [full ? '5' : '2'], timeoutS: 120 },
   { name: 'floods', what: 'issue 10: device PUBACK p50/p99 under 1,200 silent sockets and 32 wrong-password clients', args: [full ? '5000' : '2000'], timeoutS: 240 },
   { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
@@ -153,6 +155,12 @@ function headline(o: Outcome): string[] {
     if (j.bench === 'soak') {
       const k = j as unknown as { minutes: number; acked: number; lost: number | null; deadLetters: number; rssGrowthPct: number | null; lagP99Ms: number };
       out.push(`soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost === null ? 'unknown (backlog not drained)' : k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`);
+    }
+    if (j.bench === 'pi' && j.rows) {
+      for (const r of j.rows as Array<Record<string, number | string>>) {
+        out.push(`${String(r.broker).padEnd(8)} ${String(r.run).padEnd(9)} load ${Number(r.load1).toFixed(1)}: ${r.msgsPerSec} msgs/s, p50/p99 ${Number(r.p50).toFixed(1)}/${Number(r.p99).toFixed(1)} ms, ${r.broker === 'gateway' ? `${Number(r.commitsPerSec).toFixed(0)} commits/s, ${Number(r.writePerPayload).toFixed(2)} bytes written/payload byte, ` : ''}${Number(r.cpuUsPerMsg).toFixed(1)} us CPU/msg`);
+      }
+      for (const i of (j as { idle?: Array<{ broker: string; rssMiB: number }> }).idle ?? []) out.push(`${i.broker.padEnd(8)} idle RSS ${i.rssMiB.toFixed(0)} MiB`);
     }
     if (j.bench === 'export' && j.rows) {
       for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);

@@ -2,7 +2,9 @@
 // echoed on the local broker (QoS 0, so MQTT subscribers see serial telemetry on its topic) and
 // submitted; the link sends its ACK only once the submit's promise resolves (firmware-bridge/ack.ts).
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { createSerialBridge, type SerialBridge, type SerialLinkOptions } from '../../../firmware-bridge/index.js';
+// From bridge.js, not index.js: the index re-exports the simulator, which loads serialport.
+import { createSerialBridge } from '../../../firmware-bridge/bridge.js';
+import type { SerialBridge, SerialLinkOptions } from '../../../firmware-bridge/index.js';
 import type { Broker } from '../../broker/index.js';
 import type { Intake, Source, SourceStatus } from '../contract.js';
 import { BoundIntake } from './bound-intake.js';

@@ -9,7 +9,7 @@
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
 // bridged back up.
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { attrsToProperties } from '../../store/mqtt5-attrs.js';
@@ -174,7 +174,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     async start() {
       if (client) return;
       stopping = false;
-      const c = mqtt.connect(o.url, clientOptions());
+      // mqtt.js loads when an MQTT destination starts, not with every gateway.
+      const { connect } = await import('mqtt');
+      if (client) return;
+      const c = connect(o.url, clientOptions());
       client = c;
       c.on('connect', (connack) => {
         attempts = 0;

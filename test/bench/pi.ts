@@ -1,0 +1,299 @@
+// Pi-class efficiency benchmark (issue 15): every figure of the issue's table in one run.
+//
+// The gateway (default config: archive rule, durability fsync, default file exporter) and bare
+// aedes (in memory) each run in their own child process; the same load generator (runMqttFleet:
+// 10 publishers, 200-byte JSON, QoS 1) drives them at 500 and 5,000 msgs/s and flat out. Per run:
+//   commits/s    store group commits (one db.batch + fsync each) per second
+//   p50/p99      publish-to-PUBACK latency
+//   CPU us/msg   user+system CPU time of the broker's process / acknowledged messages
+//   write/payload  /proc/PID/io write_bytes of the broker's process / payload bytes acknowledged,
+//                split into LevelDB log (+MANIFEST), LevelDB tables (level-0 flushes and
+//                compactions, from LevelDB's LOG), and export files (their sizes)
+//   peak RSS
+// plus idle RSS after start (and process.memoryUsage() by start-up phase).
+// These are load-robust measures (counts and ratios at a FIXED offered rate), but CPU time still
+// grows on a busy machine (cache, frequency): every figure is printed with the load average.
+//
+// Run: node dist/test/bench/pi.js [seconds per run, default 5]
+//      BENCH_VARIANTS=gateway  BENCH_PROFILE=DIR (gateway child with --cpu-prof into DIR)
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type Variant = 'bare' | 'gateway';
+
+interface Sample {
+  cpuUs: number;
+  writeBytes: number;
+  commits: number;
+  rss: number;
+  tableBytes: number;
+  exportBytes: number;
+}
+
+interface Hello {
+  port: number;
+  phases: Array<[string, NodeJS.MemoryUsage]>;
+}
+
+type ToParent = Hello | { sample: Sample } | { peakRss: number };
+
+async function ioWriteBytes(): Promise<number> {
+  try {
+    const text = await readFile('/proc/self/io', 'utf8');
+    const m = /^write_bytes:\s*(\d+)/m.exec(text);
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes of level-0 tables and compaction outputs LevelDB reported in its LOG. */
+async function tableBytes(dir: string | undefined): Promise<number> {
+  if (!dir) return 0;
+  let total = 0;
+  for (const name of ['LOG.old', 'LOG']) {
+    let text = '';
+    try {
+      text = await readFile(join(dir, name), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of text.matchAll(/Level-0 table #\d+: (\d+) bytes/g)) total += Number(m[1]);
+    for (const m of text.matchAll(/Generated table #\d+@\d+: \d+ keys, (\d+) bytes/g)) total += Number(m[1]);
+  }
+  return total;
+}
+
+async function treeBytes(dir: string | undefined): Promise<number> {
+  if (!dir) return 0;
+  let total = 0;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    try {
+      total += (await stat(join(e.parentPath, e.name))).size;
+    } catch {
+      /* rotated away */
+    }
+  }
+  return total;
+}
+
+async function serve(variant: Variant): Promise<void> {
+  const phases: Array<[string, NodeJS.MemoryUsage]> = [['node started', process.memoryUsage()]];
+  let port: number;
+  let stop: () => Promise<void> = async () => undefined;
+  let commits = (): number => 0;
+  let storeDir: string | undefined;
+  let exportDir: string | undefined;
+  if (variant === 'bare') {
+    const { Aedes } = await import('aedes');
+    phases.push(['modules loaded', process.memoryUsage()]);
+    const aedes = await Aedes.createBroker();
+    const server = createServer({ noDelay: true }, aedes.handle);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  } else {
+    const [{ default: pino }, { Registry }, { loadConfig }, { startGateway }] = await Promise.all([
+      import('pino'),
+      import('prom-client'),
+      import('../../gateway/config/index.js'),
+      import('../../gateway/runtime/index.js'),
+    ]);
+    phases.push(['modules loaded', process.memoryUsage()]);
+    // BENCH_DIR=/dev/shm: a RAM disk whose fsync costs nothing shows the commit pacing policy alone
+    // (no write_bytes there; measure bytes on a real disk).
+    const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'gatehouse-bench-pi-'));
+    const file = join(dir, 'gatehouse.json');
+    // BENCH_CONFIG='{...}': another gateway config (e.g. a gzip file exporter); default: none (defaults).
+    await writeFile(file, process.env.BENCH_CONFIG ?? '{}');
+    const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
+    const registry = new Registry();
+    const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry, version: 'bench' });
+    port = gw.broker.addresses()[0]!.port;
+    storeDir = join(config.dataDir, 'store');
+    exportDir = join(config.dataDir, 'export');
+    commits = () => {
+      // prom-client's Histogram keeps its count in hashMap; get() is async in v15, so read it sync.
+      const h = registry.getSingleMetric('gatehouse_store_commit_seconds') as unknown as { hashMap?: Record<string, { count: number }> } | undefined;
+      let n = 0;
+      for (const v of Object.values(h?.hashMap ?? {})) n += v.count;
+      return n;
+    };
+    stop = async () => {
+      await gw.stop();
+      await rm(dir, { recursive: true, force: true });
+    };
+  }
+  phases.push(['started', process.memoryUsage()]);
+  // Idle: let start-up garbage go (timers of the admin page, JIT) the way a running gateway would.
+  await new Promise((r) => setTimeout(r, 2000));
+  phases.push(['idle 2 s', process.memoryUsage()]);
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 50);
+  timer.unref();
+  process.send!({ port, phases } satisfies ToParent);
+  process.on('message', (m: string) => {
+    if (m === 'reset') peak = process.memoryUsage.rss();
+    if (m === 'rss') process.send!({ peakRss: Math.max(peak, process.memoryUsage.rss()) } satisfies ToParent);
+    if (m === 'sample') {
+      void (async () => {
+        const cpu = process.cpuUsage();
+        const sample: Sample = {
+          cpuUs: cpu.user + cpu.system,
+          writeBytes: await ioWriteBytes(),
+          commits: commits(),
+          rss: process.memoryUsage.rss(),
+          tableBytes: await tableBytes(storeDir),
+          exportBytes: await treeBytes(exportDir),
+        };
+        process.send!({ sample } satisfies ToParent);
+      })();
+    }
+    if (m === 'exit') {
+      clearInterval(timer);
+      void stop().finally(() => process.exit(0));
+    }
+  });
+}
+
+async function ask<T extends ToParent>(child: ChildProcess, msg?: string): Promise<T> {
+  const reply = once(child, 'message') as Promise<[T]>;
+  if (msg) child.send(msg);
+  return (await reply)[0];
+}
+
+export interface PiRow {
+  broker: Variant;
+  run: string;
+  load1: number;
+  msgsPerSec: number;
+  acked: number;
+  p50: number;
+  p99: number;
+  commitsPerSec: number;
+  recordsPerCommit: number;
+  cpuUsPerMsg: number;
+  writePerPayload: number;
+  logPerPayload: number;
+  tablesPerPayload: number;
+  exportPerPayload: number;
+  peakRssMiB: number;
+}
+
+const MiB = 1048576;
+
+async function main(): Promise<void> {
+  const seconds = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 5);
+  const variants = (process.env.BENCH_VARIANTS?.split(',') as Variant[] | undefined) ?? ['bare', 'gateway'];
+  // BENCH_RATES=none: idle figures only.
+  const rates = process.env.BENCH_RATES === 'none' ? [] : (process.env.BENCH_RATES?.split(',').map(Number) ?? [500, 5000, 0]);
+  const payloadBytes = 200;
+  const { runMqttFleet } = await import('../../gateway/simulate/mqtt-fleet.js');
+  const rows: PiRow[] = [];
+  const idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }> = [];
+  for (const variant of variants) {
+    const execArgv = [...process.execArgv];
+    if (process.env.BENCH_PROFILE && variant === 'gateway') execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
+    // The gateway runs with the flags it ships with (bin/gatehouse.js); bare aedes with Node's defaults.
+    if (variant === 'gateway') execArgv.push(...gatewayNodeFlags());
+    const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv });
+    const hello = await ask<Hello>(child);
+    idle.push({ broker: variant, load1: loadavg()[0]!, phases: hello.phases });
+    const url = `mqtt://127.0.0.1:${hello.port}`;
+    const common = { url, devices: 10, payloadBytes, qos: 1 as const };
+    if (rates.length > 0) await runMqttFleet({ ...common, ratePerDevice: 500, durationMs: 1000, prefix: `${variant}-warm` });
+    for (const rate of rates) {
+      child.send('reset');
+      const before = (await ask<{ sample: Sample }>(child, 'sample')).sample;
+      const r = await runMqttFleet({ ...common, ratePerDevice: rate / 10, durationMs: seconds * 1000, prefix: `${variant}-${rate}` });
+      // The exporter catches up and LevelDB flushes in the background: give them a moment so their
+      // bytes land in this run (a short wait, then the sample).
+      await new Promise((res) => setTimeout(res, variant === 'gateway' ? 1500 : 100));
+      const after = (await ask<{ sample: Sample }>(child, 'sample')).sample;
+      const peak = (await ask<{ peakRss: number }>(child, 'rss')).peakRss;
+      const payload = Math.max(1, r.acked * payloadBytes);
+      const writes = after.writeBytes - before.writeBytes;
+      const tables = after.tableBytes - before.tableBytes;
+      const exported = Math.max(0, after.exportBytes - before.exportBytes);
+      rows.push({
+        broker: variant,
+        run: rate === 0 ? 'flat out' : `${rate}/s`,
+        load1: loadavg()[0]!,
+        msgsPerSec: r.msgsPerSec,
+        acked: r.acked,
+        p50: r.latencyMs.p50,
+        p99: r.latencyMs.p99,
+        commitsPerSec: ((after.commits - before.commits) * 1000) / r.elapsedMs,
+        recordsPerCommit: after.commits > before.commits ? r.acked / (after.commits - before.commits) : 0,
+        cpuUsPerMsg: (after.cpuUs - before.cpuUs) / Math.max(1, r.acked),
+        writePerPayload: writes / payload,
+        logPerPayload: Math.max(0, writes - tables - exported) / payload,
+        tablesPerPayload: tables / payload,
+        exportPerPayload: exported / payload,
+        peakRssMiB: peak / MiB,
+      });
+    }
+    child.send('exit');
+    await once(child, 'exit');
+  }
+  print(rows, idle, seconds);
+  console.log(`BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: i.phases.at(-1)![1].rss / MiB })) })}`);
+}
+
+/** The V8 flags bin/gatehouse.js starts the gateway with. */
+function gatewayNodeFlags(): string[] {
+  return ['--max-semi-space-size=8'];
+}
+
+function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }>, seconds: number): void {
+  console.log(`pi bench: 10 publishers, 200-byte JSON, QoS 1, ${seconds} s per run; gateway = default config (archive rule, fsync, file exporter). Shared machine: see load1 per row.`);
+  const head = ['broker', 'run', 'load1', 'msgs/s', 'p50 ms', 'p99 ms', 'commits/s', 'rec/commit', 'CPU us/msg', 'write/payload', 'log', 'tables', 'export', 'peak RSS MiB'];
+  const cells = rows.map((r) => [
+    r.broker, r.run, r.load1.toFixed(1), String(r.msgsPerSec), r.p50.toFixed(2), r.p99.toFixed(2),
+    r.broker === 'bare' ? '-' : r.commitsPerSec.toFixed(0), r.broker === 'bare' ? '-' : r.recordsPerCommit.toFixed(1),
+    r.cpuUsPerMsg.toFixed(1), r.writePerPayload.toFixed(2), r.logPerPayload.toFixed(2), r.tablesPerPayload.toFixed(2), r.exportPerPayload.toFixed(2), r.peakRssMiB.toFixed(0),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
+  console.log(line(head));
+  for (const c of cells) console.log(line(c));
+  console.log('\nidle memory by start-up phase (MiB: rss / heapUsed / external+arrayBuffers):');
+  for (const i of idle) {
+    const phases = i.phases.map(([name, m]) => `${name} ${(m.rss / MiB).toFixed(0)}/${(m.heapUsed / MiB).toFixed(0)}/${((m.external + m.arrayBuffers) / MiB).toFixed(0)}`);
+    console.log(`  ${i.broker} (load1 ${i.load1.toFixed(1)}): ${phases.join(', ')}`);
+  }
+  const pick = (b: Variant, run: string): PiRow | undefined => rows.find((r) => r.broker === b && r.run === run);
+  const g5 = pick('gateway', '5000/s');
+  const gMax = pick('gateway', 'flat out');
+  const bMax = pick('bare', 'flat out');
+  const gIdle = idle.find((i) => i.broker === 'gateway');
+  const bIdle = idle.find((i) => i.broker === 'bare');
+  console.log('\nissue 15 table:');
+  if (g5) {
+    console.log(`  commits (fsyncs)/s at 5,000 msgs/s: ${g5.commitsPerSec.toFixed(0)} (${g5.recordsPerCommit.toFixed(1)} records each), PUBACK p99 ${g5.p99.toFixed(2)} ms (target <= 150, p99 <= 10 ms)`);
+    console.log(`  bytes written per payload byte at 5,000 msgs/s: ${g5.writePerPayload.toFixed(2)} = log ${g5.logPerPayload.toFixed(2)} + tables ${g5.tablesPerPayload.toFixed(2)} + export ${g5.exportPerPayload.toFixed(2)} (target <= 2.5)`);
+    const b5 = pick('bare', '5000/s');
+    console.log(`  CPU per message at 5,000 msgs/s: ${g5.cpuUsPerMsg.toFixed(1)} us${b5 ? ` (bare aedes ${b5.cpuUsPerMsg.toFixed(1)} us)` : ''} (target <= 20)`);
+  }
+  if (gIdle) {
+    const mib = (i: typeof gIdle): string => (i.phases.at(-1)![1].rss / MiB).toFixed(0);
+    console.log(`  idle RSS after start: ${mib(gIdle)} MiB${bIdle ? ` (bare aedes ${mib(bIdle)} MiB)` : ''} (target <= 64)`);
+  }
+  if (gMax && bMax) console.log(`  flat-out QoS 1: ${gMax.msgsPerSec} vs bare ${bMax.msgsPerSec} msgs/s = ${(gMax.msgsPerSec / bMax.msgsPerSec).toFixed(2)}x (target >= 0.7), peak RSS ${gMax.peakRssMiB.toFixed(0)} MiB`);
+}
+
+if (process.argv[2] === 'serve') await serve(process.argv[3] as Variant);
+else await main();
