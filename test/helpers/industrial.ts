@@ -1,0 +1,165 @@
+// Helpers of the industrial source tests: a small Intake over a REAL store (LevelDB in a temp dir,
+// one stream 'values'), a broker-less pub/sub for command topics, and a jsmodbus TCP server (the
+// peer library: the gateway's client is modbus-serial) that can be killed, restarted on the same
+// port and made to stop answering (half-open).
+import { createServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import jsmodbus from 'jsmodbus';
+import { openLocalStreams, type LocalStreams, type StoredRecord } from '../../gateway/store/index.js';
+import type { Intake } from '../../gateway/pipeline/contract.js';
+import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
+import { matchTopic } from '../../core/topic-filter.js';
+import { tempDir, testDeps } from './index.js';
+
+export interface StoreIntake extends Intake {
+  store: LocalStreams;
+  /** Every committed record so far. */
+  records(): Promise<StoredRecord[]>;
+  /** Make submits reject (store refuses) until set back to false. */
+  failing: boolean;
+}
+
+export async function storeIntake(t: TestContext): Promise<StoreIntake> {
+  const dir = await tempDir(t, 'gatehouse-industrial-');
+  const deps = testDeps();
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  await store.defineStream({ name: 'values', maxBytes: 256 * 1024 * 1024, onFull: 'reject' });
+  t.after(() => store.close());
+  const intake: StoreIntake = {
+    store,
+    failing: false,
+    submit(m) {
+      if (intake.failing) return Promise.reject(new Error('store refuses (test)'));
+      return store.append('values', { topic: m.topic, payload: m.payload, receivedAt: m.receivedAt }).then(() => undefined);
+    },
+    commitMeta: (key, value) => store.putMeta(key, value),
+    readMeta: (key) => store.getMeta(key),
+    accepting: () => true,
+    records: () => store.read('values', 1, { limit: 1_000_000, maxBytes: 1024 * 1024 * 1024 }),
+  };
+  return intake;
+}
+
+/** A broker-less pub/sub standing in for the local broker's publish/subscribe (command topics). */
+export function localBus(): { deps: Pick<SourceDeps, 'publish' | 'subscribe'>; published: { topic: string; payload: Buffer }[]; send(topic: string, body: unknown): void; next(topic: string, timeoutMs?: number): Promise<Record<string, unknown>> } {
+  const subs = new Set<{ filter: string; handler: (topic: string, payload: Buffer) => void }>();
+  const published: { topic: string; payload: Buffer }[] = [];
+  const waiters = new Set<{ topic: string; resolve: (v: Record<string, unknown>) => void }>();
+  return {
+    published,
+    deps: {
+      publish(topic, payload) {
+        published.push({ topic, payload });
+        for (const w of waiters) if (w.topic === topic) {
+          waiters.delete(w);
+          w.resolve(JSON.parse(payload.toString()) as Record<string, unknown>);
+        }
+      },
+      subscribe(filter, handler) {
+        const s = { filter, handler };
+        subs.add(s);
+        return () => subs.delete(s);
+      },
+    },
+    send(topic, body) {
+      for (const s of subs) if (matchTopic(s.filter.split('/'), topic)) s.handler(topic, Buffer.from(JSON.stringify(body)));
+    },
+    next(topic, timeoutMs = 5000) {
+      return new Promise((resolve, reject) => {
+        const w = { topic, resolve: (v: Record<string, unknown>) => (clearTimeout(timer), resolve(v)) };
+        const timer = setTimeout(() => (waiters.delete(w), reject(new Error(`no message on ${topic} within ${timeoutMs} ms`))), timeoutMs);
+        waiters.add(w);
+      });
+    },
+  };
+}
+
+export function sourceDeps(t: TestContext, extra: Partial<SourceDeps> = {}): SourceDeps {
+  return { ...testDeps(), dataDir: '/nonexistent', ...extra };
+}
+
+export interface ModbusTcpPeer {
+  port: number;
+  holding: Buffer;
+  input: Buffer;
+  coils: Buffer;
+  discrete: Buffer;
+  /** Requests answered so far. */
+  requests: number;
+  /** Kill the server and every connection (RST). */
+  kill(): Promise<void>;
+  /** Listen again on the same port with the same tables. */
+  restart(): Promise<void>;
+  /** Stop answering: connections stay open, requests are read and ignored (half-open peer). */
+  mute(on: boolean): void;
+}
+
+export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<ModbusTcpPeer> {
+  const holding = Buffer.alloc(registers * 2);
+  const input = Buffer.alloc(registers * 2);
+  const coils = Buffer.alloc(Math.ceil(registers / 8));
+  const discrete = Buffer.alloc(Math.ceil(registers / 8));
+  let server: Server | null = null;
+  const sockets = new Set<Socket>();
+  let muted = false;
+  let port = 0;
+  const peer: ModbusTcpPeer = {
+    get port() {
+      return port;
+    },
+    holding,
+    input,
+    coils,
+    discrete,
+    requests: 0,
+    async kill() {
+      const s = server;
+      server = null;
+      if (!s) return;
+      for (const sock of sockets) sock.destroy();
+      sockets.clear();
+      await new Promise<void>((r) => s.close(() => r()));
+    },
+    async restart() {
+      await peer.kill();
+      await listen(port);
+    },
+    mute(on) {
+      muted = on;
+      for (const sock of sockets) (on ? sock.pause() : sock.resume());
+    },
+  };
+  async function listen(at: number): Promise<void> {
+    const s = createServer();
+    s.on('connection', (sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+      sock.on('error', () => undefined);
+      sock.on('data', () => peer.requests++);
+      if (muted) sock.pause();
+    });
+    // jsmodbus answers holding/coils/discrete from these buffers. Its range check is broken
+    // (a read past the end gets an empty reply, not an exception), so input registers are served
+    // by its per-request handler with the standard behaviour: exception 0x02 past the end.
+    const modbusServer = new jsmodbus.server.TCP(s, { holding, input: null as unknown as Buffer, coils, discrete }) as unknown as import('node:events').EventEmitter;
+    modbusServer.on('readInputRegisters', (request: { id: number; unitId: number; body: { start: number; count: number } }, cb: (b: Buffer) => void) => {
+      const { start, count } = request.body;
+      const pdu = start + count > input.length / 2 ? Buffer.from([0x84, 0x02]) : Buffer.concat([Buffer.from([0x04, count * 2]), input.subarray(start * 2, (start + count) * 2)]);
+      const mbap = Buffer.alloc(7);
+      mbap.writeUInt16BE(request.id, 0);
+      mbap.writeUInt16BE(pdu.length + 1, 4);
+      mbap.writeUInt8(request.unitId, 6);
+      cb(Buffer.concat([mbap, pdu]));
+    });
+    s.listen(at, '127.0.0.1');
+    await once(s, 'listening');
+    const addr = s.address();
+    port = typeof addr === 'object' && addr ? addr.port : 0;
+    server = s;
+  }
+  await listen(0);
+  t.after(() => peer.kill());
+  return peer;
+}
