@@ -47,7 +47,7 @@ const deviceSchema = z
 
 export const modbusOptionsSchema = sourceBaseSchema
   .extend({
-    type: z.literal('modbus'),
+    type: z.literal('modbus').describe('modbus: a Modbus TCP endpoint or RTU bus polled by the gateway (docs/industrial.md)'),
     tcp: z
       .object({
         host: z.string().min(1).describe('Host name or address of the Modbus TCP server (or TCP gateway)'),

@@ -44,7 +44,7 @@ const authSchema = z.discriminatedUnion('type', [
 
 export const opcuaOptionsSchema = sourceBaseSchema
   .extend({
-    type: z.literal('opcua'),
+    type: z.literal('opcua').describe('opcua: an OPC UA server subscribed to by the gateway (docs/industrial.md)'),
     endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, "an endpoint URL like 'opc.tcp://host:4840'").describe('Server endpoint URL'),
     securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None').describe('Message security mode'),
     securityPolicy: z.enum(['None', 'Basic256Sha256']).default('None').describe('Security policy (Basic256Sha256 with Sign or SignAndEncrypt)'),
