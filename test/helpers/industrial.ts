@@ -163,3 +163,94 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
   t.after(() => peer.kill());
   return peer;
 }
+
+export interface RtuBus {
+  units: Map<number, { holding: Buffer; coils: Buffer }>;
+  /** Frames answered per unit. */
+  answered: Map<number, number>;
+  /** Send garbage bytes on the line before the next answer. */
+  garbageBeforeNextAnswer(bytes: Buffer): void;
+  /** Reopen the device end (after the cable was replugged). */
+  reopen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Several RTU slaves on one serial line (the device end of a socat pair): each unit id is its own
+ * jsmodbus RTU server; frames are routed by their address byte, and an address nobody has gets
+ * no answer (as on a real bus).
+ */
+export async function modbusRtuBus(t: TestContext, path: string, unitIds: number[], registers = 100): Promise<RtuBus> {
+  const { SerialPort } = await import('serialport');
+  const { EventEmitter } = await import('node:events');
+  const units = new Map(unitIds.map((id) => [id, { holding: Buffer.alloc(registers * 2), coils: Buffer.alloc(Math.ceil(registers / 8)) }]));
+  const answered = new Map<number, number>();
+  let port: InstanceType<typeof SerialPort> | null = null;
+  let garbage: Buffer | null = null;
+  let pending = Buffer.alloc(0);
+  const sockets = new Map<number, InstanceType<typeof EventEmitter> & { write(b: Buffer, cb?: () => void): void }>();
+  for (const [id, tables] of units) {
+    const sock = Object.assign(new EventEmitter(), {
+      write(b: Buffer, cb?: () => void) {
+        answered.set(id, (answered.get(id) ?? 0) + 1);
+        if (garbage) {
+          port?.write(garbage);
+          garbage = null;
+        }
+        port?.write(b);
+        cb?.();
+      },
+    });
+    sockets.set(id, sock);
+    new jsmodbus.server.RTU(sock as never, { holding: tables.holding, coils: tables.coils });
+  }
+  function frameLength(buf: Buffer): number | undefined {
+    if (buf.length < 2) return undefined;
+    const fc = buf[1] as number;
+    if (fc >= 1 && fc <= 6) return 8;
+    if (fc === 15 || fc === 16) return buf.length >= 7 ? 9 + (buf[6] as number) : undefined;
+    return -1; // not a request we know: drop the buffer (resync)
+  }
+  function onData(d: Buffer): void {
+    pending = Buffer.concat([pending, d]);
+    for (;;) {
+      const len = frameLength(pending);
+      if (len === undefined) return;
+      if (len === -1) {
+        pending = Buffer.alloc(0);
+        return;
+      }
+      if (pending.length < len) return;
+      const frame = pending.subarray(0, len);
+      pending = pending.subarray(len);
+      sockets.get(frame[0] as number)?.emit('data', Buffer.from(frame));
+    }
+  }
+  async function open(): Promise<void> {
+    const p = new SerialPort({ path, baudRate: 38400, autoOpen: false });
+    await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())));
+    p.on('data', onData);
+    p.on('error', () => undefined);
+    port = p;
+  }
+  async function close(): Promise<void> {
+    const p = port;
+    port = null;
+    pending = Buffer.alloc(0);
+    if (p?.isOpen) await new Promise<void>((r) => p.close(() => r()));
+  }
+  await open();
+  t.after(close);
+  return {
+    units,
+    answered,
+    garbageBeforeNextAnswer(bytes) {
+      garbage = bytes;
+    },
+    async reopen() {
+      await close();
+      await open();
+    },
+    close,
+  };
+}
