@@ -2,7 +2,9 @@
 // values committed to a real store: payload fields, Bad status codes, refused nodes, a server
 // restart (session and every subscription rebuilt by themselves, gap reported), secure channel
 // with user login, and writes through the command topic.
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,10 +14,21 @@ import { metricValue, tempDir, waitUntil } from '../helpers/index.js';
 import { localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
+// Key generation is the slow part of an OPC UA start (seconds per RSA key on a busy machine): the
+// tests of this file share one server PKI and one client PKI (each test still has its own server,
+// port and data dir; the secure test uses the default <dataDir>/opcua/pki on purpose).
+let shared = '';
+before(async () => {
+  shared = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-pki-'));
+});
+after(() => rm(shared, { recursive: true, force: true }));
+const serverPki = (): string => join(shared, 'server');
+const clientPki = (): string => join(shared, 'client');
+
 async function startSource(t: import('node:test').TestContext, raw: Record<string, unknown>, intake: StoreIntake, extra = {}): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
   const dataDir = await tempDir(t, 'gatehouse-opcua-data-');
   const deps = sourceDeps(t, { dataDir, ...extra });
-  const source = await opcuaKind.create(opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }), deps);
+  const source = await opcuaKind.create(opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }), deps);
   await source.start(intake);
   t.after(() => source.stop());
   return { source, deps };
@@ -34,7 +47,7 @@ const items = [
 ];
 
 test('subscribes, commits values with timestamps and status codes, flags refused nodes and Bad values', async (t) => {
-  const peer = await opcuaPeer(t);
+  const peer = await opcuaPeer(t, {}, serverPki());
   const intake = await storeIntake(t);
   const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items }] }, intake);
   await waitUntil(async () => (await values(intake, 'speed')).length >= 1 && (await values(intake, 'label')).length >= 1, 'first values', 20_000);
@@ -55,7 +68,7 @@ test('subscribes, commits values with timestamps and status codes, flags refused
 });
 
 test('server restart: the session and every subscription come back by themselves and the gap is reported', async (t) => {
-  const peer = await opcuaPeer(t);
+  const peer = await opcuaPeer(t, {}, serverPki());
   const intake = await storeIntake(t);
   const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }, { name: 'second', publishingIntervalMs: 200, items: items.slice(2, 3) }] }, intake);
   await waitUntil(async () => (await values(intake, 'label')).length >= 1 && (await values(intake, 'count')).length >= 1, 'subscribed', 20_000);
@@ -75,9 +88,9 @@ test('server restart: the session and every subscription come back by themselves
 });
 
 test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcua/pki; a wrong password retries with a clear error', async (t) => {
-  const peer = await opcuaPeer(t, { secure: true, users: { op: 'secret' } });
+  const peer = await opcuaPeer(t, { secure: true, users: { op: 'secret' } }, serverPki());
   const intake = await storeIntake(t);
-  const secure = { endpoint: peer.endpoint, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', trustUnknownServer: true, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 1) }] };
+  const secure = { pkiDir: undefined, endpoint: peer.endpoint, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', trustUnknownServer: true, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 1) }] };
   const { source, deps } = await startSource(t, { ...secure, auth: { type: 'username', username: 'op', password: 'secret' } }, intake);
   await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'values over the encrypted channel', 30_000);
   assert.ok(existsSync(join(deps.dataDir, 'opcua', 'pki', 'own')), 'application certificate under the data dir');
@@ -88,7 +101,7 @@ test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcu
 });
 
 test('writes a node through the command topic and replies with the server status code', async (t) => {
-  const peer = await opcuaPeer(t);
+  const peer = await opcuaPeer(t, {}, serverPki());
   const intake = await storeIntake(t);
   const bus = localBus();
   await startSource(t, { endpoint: peer.endpoint, commands: { topic: 'cmd/ua' }, subscriptions: [{ publishingIntervalMs: 100, items }] }, intake, bus.deps);
@@ -102,4 +115,31 @@ test('writes a node through the command topic and replies with the server status
   reply = bus.next('cmd/ua/reply');
   bus.send('cmd/ua', { id: 'b', tag: 'speed', value: 1 });
   assert.match(String((await reply).error), /not a writable item/);
+});
+
+test('gatehouse opcua browse lists node ids, data types and values; PKI under --data-dir', async (t) => {
+  const { PassThrough } = await import('node:stream');
+  const { main } = await import('../../gateway/cli/main.js');
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const dataDir = await tempDir(t, 'gatehouse-opcua-cli-');
+  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await main(argv, { stdout, stderr });
+    return { code, out, err };
+  };
+  const r = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--data-dir', dataDir]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /ns=1;s=Speed\s+Variable\s+1:Speed\s+Double = 1\.5/);
+  assert.match(r.out, /ns=1;s=Label\s+Variable\s+1:Label\s+String = "line-1"/);
+  assert.ok(existsSync(join(dataDir, 'opcua', 'pki')));
+  const json = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--node', 'ns=0;i=84', '--data-dir', dataDir, '--json']);
+  assert.ok((JSON.parse(json.out) as { browseName: string }[]).some((row) => row.browseName === 'Objects'));
+  const bad = await run(['opcua', 'browse', '--endpoint', 'opc.tcp://127.0.0.1:1/x', '--data-dir', dataDir, '--timeout', '2000']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /GH_SOURCE_CONNECT/);
 });
