@@ -22,6 +22,11 @@ export interface SourceKind<S extends z.ZodType = z.ZodType> {
   schema: S;
   /** Create the source (not started); import heavy libraries here, lazily. */
   create(options: z.output<S>, deps: SourceDeps): Promise<Source>;
+  /**
+   * Optional: check what create() will need without loading or connecting anything (e.g. that an
+   * optional library is installed); throws a GatehouseError. Run by check-config.
+   */
+  preflight?(options: z.output<S>): void;
 }
 
 /** Base fields every source entry has. Kinds extend this with `.extend({ type: z.literal('x'), ... })`. */

@@ -1,6 +1,8 @@
 // `type: opcua` source kind: options schema (light) and a factory that loads node-opcua (an
 // optional install, ~33 MB on disk, ~110 MB RSS) only when an OPC UA source is configured.
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { GatehouseError } from '../../../../core/errors.js';
 import type { SourceKind } from '../kind.js';
 import type { Source } from '../../contract.js';
 import { opcuaOptionsSchema, type OpcuaOptions } from './options.js';
@@ -10,6 +12,17 @@ export { opcuaOptionsSchema, type OpcuaOptions } from './options.js';
 export const opcuaKind: SourceKind<typeof opcuaOptionsSchema> = {
   type: 'opcua',
   schema: opcuaOptionsSchema,
+  preflight(options: OpcuaOptions): void {
+    try {
+      createRequire(import.meta.url).resolve('node-opcua-client');
+    } catch (err) {
+      throw new GatehouseError('GH_SOURCE_UNAVAILABLE', `OPC UA source '${options.name}' needs the optional package node-opcua-client, which is not installed`, {
+        where: `sources.${options.name}`,
+        hint: 'run `npm install node-opcua-client` in the gateway folder (about 33 MB), or set enabled: false on the source',
+        cause: err,
+      });
+    }
+  },
   async create(options: OpcuaOptions, deps): Promise<Source> {
     const { loadOpcua } = await import('./connect.js');
     const { ua, certs } = await loadOpcua();
