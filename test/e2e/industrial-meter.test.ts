@@ -4,7 +4,7 @@
 // shows in /api/sources and /metrics; a write through the command topic changes a register.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startKinesalite } from '../helpers/peers.js';
@@ -26,7 +26,14 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
     .replace('tcp: { host: 192.168.10.20, port: 502 }', `tcp: { host: 127.0.0.1, port: ${meter.port} }`)
     .replace('destination: { type: kinesis, streamName: plant-energy, region: eu-west-1 }', `destination: { type: kinesis, streamName: plant-energy, region: eu-west-1, endpoint: ${JSON.stringify(k.url)}, accessKeyId: x, secretAccessKey: y }`);
   assert.match(yaml, new RegExp(`port: ${meter.port}`));
-  await copyFile(join(repoRoot, 'docs/examples/meter-rules.yaml'), join(dir, 'meter-rules.yaml'));
+  // Plus one rule of this test: a rule action writes a register by republishing to the command topic.
+  const rules = await readFile(join(repoRoot, 'docs/examples/meter-rules.yaml'), 'utf8');
+  await writeFile(join(dir, 'meter-rules.yaml'), `${rules}
+  - name: ct_from_ops
+    sql: SELECT 'meter-1' AS device, 'ct_ratio' AS tag, ratio AS value, 'r1' AS id FROM 'ops/ct'
+    actions:
+      - republish: { topic: 'plant/cmd/main-meter' }
+`);
   const gw = await startGatewayProcess(await writeConfig(dir, yaml), [], 60_000);
   t.after(() => gw.kill9());
 
@@ -60,5 +67,12 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   const r = await reply;
   assert.equal(r.ok, true, JSON.stringify(r));
   assert.equal(meter.holding.readUInt16BE(40), 50);
+  const viaRule = new Promise<Record<string, unknown>>((resolve) => client.on('message', (_t, p) => {
+    const m = JSON.parse(p.toString()) as Record<string, unknown>;
+    if (m.id === 'r1') resolve(m);
+  }));
+  await client.publishAsync('ops/ct', JSON.stringify({ ratio: 75 }), { qos: 1 });
+  assert.equal((await viaRule).ok, true);
+  assert.equal(meter.holding.readUInt16BE(40), 75);
   assert.equal(await gw.stop(), 0);
 });
