@@ -22,7 +22,10 @@ export function sourcesSchema(): z.ZodType {
     return z.array(sourceBaseSchema.extend({ type: z.string().refine(() => false, { message: 'unknown source type: no source types are available in this build' }).describe('Source type.') }));
   }
   const schemas = SOURCE_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]];
-  return z.array(schemas.length === 1 ? schemas[0] : z.discriminatedUnion('type', schemas));
+  const types = SOURCE_KINDS.map((k) => k.type).join(', ');
+  // An entry whose `type` matches no kind: name the type found and the ones this build has.
+  const unknownType = (iss: { input?: unknown }): string => `unknown source type ${JSON.stringify((iss.input as { type?: unknown } | undefined)?.type ?? null)}: this build has ${types}`;
+  return z.array(schemas.length === 1 ? schemas[0] : z.discriminatedUnion('type', schemas, { error: unknownType }));
 }
 
 export function sourceKind(type: string): SourceKind | undefined {

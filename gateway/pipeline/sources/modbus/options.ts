@@ -108,7 +108,7 @@ function checkTopic(topic: string, publish: 'tag' | 'group', ctx: z.RefinementCt
   for (const m of topic.matchAll(/\{([^}]*)\}/g)) {
     const name = m[1] as string;
     if (!(TOPIC_PLACEHOLDERS as readonly string[]).includes(name)) {
-      ctx.addIssue({ code: 'custom', path: ['topic'], message: `unknown placeholder {${name}}: use ${TOPIC_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}` });
+      ctx.addIssue({ code: 'custom', path: ['topic'], input: topic, message: `unknown placeholder {${name}}: use ${TOPIC_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}` });
     } else if (name === 'tag' && publish === 'group') {
       ctx.addIssue({ code: 'custom', path: ['topic'], message: "{tag} cannot be used with publish: 'group' (one message holds every tag of the group)" });
     }
@@ -125,7 +125,7 @@ export function tagSize(tag: { area: Area; type: DataType; length?: number | und
 function checkDevices(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): void {
   const deviceNames = new Set<string>();
   devices.forEach((device, d) => {
-    if (deviceNames.has(device.name)) ctx.addIssue({ code: 'custom', path: ['devices', d, 'name'], message: `device name '${device.name}' is used twice` });
+    if (deviceNames.has(device.name)) ctx.addIssue({ code: 'custom', path: ['devices', d, 'name'], input: device.name, message: `device name '${device.name}' is used twice` });
     deviceNames.add(device.name);
     const tagNames = new Map<string, string>();
     const ranges: { area: Area; start: number; end: number; tag: string }[] = [];
@@ -133,21 +133,21 @@ function checkDevices(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): 
       group.tags.forEach((tag, t) => {
         const path = ['devices', d, 'groups', g, 'tags', t];
         const where = `device '${device.name}' tag '${tag.name}'`;
-        if (tagNames.has(tag.name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], message: `${where}: the name is used twice in this device` });
+        if (tagNames.has(tag.name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], input: tag.name, message: `${where}: the name is used twice in this device` });
         tagNames.set(tag.name, group.name);
         const bitArea = tag.area === 'coil' || tag.area === 'discrete';
-        if (bitArea && tag.type !== 'bool') ctx.addIssue({ code: 'custom', path: [...path, 'type'], message: `${where}: ${tag.area}s are single bits, use type: bool` });
+        if (bitArea && tag.type !== 'bool') ctx.addIssue({ code: 'custom', path: [...path, 'type'], input: tag.type, message: `${where}: ${tag.area}s are single bits, use type: bool` });
         if (tag.type === 'string' && tag.length === undefined) ctx.addIssue({ code: 'custom', path: [...path, 'length'], message: `${where}: a string tag needs length (registers)` });
-        if (tag.writable && (tag.area === 'discrete' || tag.area === 'input')) ctx.addIssue({ code: 'custom', path: [...path, 'writable'], message: `${where}: ${tag.area} tables are read-only` });
+        if (tag.writable && (tag.area === 'discrete' || tag.area === 'input')) ctx.addIssue({ code: 'custom', path: [...path, 'writable'], input: tag.writable, message: `${where}: ${tag.area} tables are read-only` });
         const size = bitArea ? 1 : registerCount(tag.type, tag.length);
         const end = tag.address + size - 1;
         if (end > 65535) {
-          ctx.addIssue({ code: 'custom', path: [...path, 'address'], message: `${where}: ${tag.area} ${tag.address}..${end} runs past the last address 65535` });
+          ctx.addIssue({ code: 'custom', path: [...path, 'address'], input: tag.address, message: `${where}: ${tag.area} ${tag.address}..${end} runs past the last address 65535` });
           return;
         }
         for (const r of ranges) {
           if (r.area === tag.area && tag.address <= r.end && r.start <= end) {
-            ctx.addIssue({ code: 'custom', path: [...path, 'address'], message: `${where}: ${tag.area} ${tag.address}..${end} overlaps tag '${r.tag}' (${r.start}..${r.end})` });
+            ctx.addIssue({ code: 'custom', path: [...path, 'address'], input: tag.address, message: `${where}: ${tag.area} ${tag.address}..${end} overlaps tag '${r.tag}' (${r.start}..${r.end})` });
           }
         }
         ranges.push({ area: tag.area, start: tag.address, end, tag: tag.name });
