@@ -254,3 +254,48 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
     close,
   };
 }
+
+export interface TcpProxy {
+  port: number;
+  /** Stop forwarding in both directions, sockets kept open (a half-open / frozen peer). */
+  mute(on: boolean): void;
+}
+
+/** A TCP proxy to 127.0.0.1:target that can freeze its connections (for half-open tests). */
+export async function tcpProxy(t: TestContext, target: number): Promise<TcpProxy> {
+  const { connect } = await import('node:net');
+  let muted = false;
+  const pairs = new Set<[Socket, Socket]>();
+  const server = createServer((down) => {
+    const up = connect(target, '127.0.0.1');
+    const pair: [Socket, Socket] = [down, up];
+    pairs.add(pair);
+    const forward = (from: Socket, to: Socket): void => {
+      from.on('data', (d) => {
+        if (!muted) to.write(d);
+      });
+    };
+    forward(down, up);
+    forward(up, down);
+    const end = (): void => {
+      pairs.delete(pair);
+      down.destroy();
+      up.destroy();
+    };
+    down.on('close', end).on('error', end);
+    up.on('close', end).on('error', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const [a, b] of pairs) (a.destroy(), b.destroy());
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : 0,
+    mute(on) {
+      muted = on;
+    },
+  };
+}

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, tempDir, waitUntil } from '../helpers/index.js';
-import { localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { localBus, sourceDeps, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
 // Key generation is the slow part of an OPC UA start (seconds per RSA key on a busy machine): the
@@ -85,6 +85,21 @@ test('server restart: the session and every subscription come back by themselves
   assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_gaps_total')) >= 1);
   const after = await intake.records();
   for (const r of before) assert.deepEqual(after.find((a) => a.seq === r.seq)?.payload, r.payload, `record ${r.seq} kept`);
+});
+
+test('a server that stops answering (connection open, nothing flows) is detected by the keepalive watchdog and the session rebuilt', async (t) => {
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const proxy = await tcpProxy(t, peer.port);
+  const intake = await storeIntake(t);
+  const { source } = await startSource(t, { endpoint: `opc.tcp://127.0.0.1:${proxy.port}/UA/Test`, connectTimeoutMs: 2000, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }] }, intake);
+  await waitUntil(async () => (await values(intake, 'count')).length >= 1, 'subscribed', 20_000);
+  proxy.mute(true);
+  await waitUntil(() => source.status().state === 'retrying', 'the frozen link is noticed', 20_000);
+  peer.values.Count = 99;
+  proxy.mute(false);
+  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 99), 'values flow again', 30_000);
+  const d = source.status().details as { reconnects: number; gaps: number; lastError: string };
+  assert.ok(d.reconnects >= 1 && d.gaps >= 1);
 });
 
 test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcua/pki; a wrong password retries with a clear error', async (t) => {
