@@ -56,7 +56,7 @@ async function modbusBench(publish: 'tag' | 'group'): Promise<Record<string, unk
   const sources: Source[] = [];
   for (const [i, port] of (info.ports as number[]).entries()) {
     const s = await modbusKind.create(modbusOptionsSchema.parse({
-      type: 'modbus', name: `dev${i}`, tcp: { host: '127.0.0.1', port }, publish, topic: publish === 'tag' ? 'plant/{device}/{tag}' : 'plant/{device}/{group}',
+      type: 'modbus', name: `dev${i}`, tcp: { host: '127.0.0.1', port }, publish, topic: publish === 'tag' ? 'plant/${device}/${tag}' : 'plant/${device}/${group}',
       devices: [{ name: `dev${i}`, groups: [{ name: 'fast', intervalMs: 100, tags: Array.from({ length: 100 }, (_, k) => ({ name: `r${k}`, area: 'holding', address: k })) }] }],
     }), d);
     await s.start(intake);

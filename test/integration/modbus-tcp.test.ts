@@ -80,7 +80,7 @@ test('report by exception: unchanged values are not committed again; a change be
   peer.holding.writeUInt16BE(100, 0);
   const intake = await storeIntake(t);
   const { deps } = await startSource(t, {
-    type: 'modbus', name: 'rbe', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, topic: 'plant/{device}/{group}', publish: 'group',
+    type: 'modbus', name: 'rbe', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, topic: 'plant/${device}/${group}', publish: 'group',
     devices: [{ name: 'd', groups: [{ name: 'slow', intervalMs: 30, report: 'change', deadband: 5, tags: [{ name: 'level', area: 'holding', address: 0 }, { name: 'other', area: 'holding', address: 1 }] }] }],
   }, intake);
   await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= 20), '10 polls');

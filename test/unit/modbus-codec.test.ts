@@ -77,7 +77,8 @@ test('config refuses overlapping and out-of-range registers, naming the device a
   assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'c', area: 'coil', address: 0, type: 'float32' }] }] }] }, 's'), /coils are single bits/);
   assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 's', area: 'holding', address: 0, type: 'string' }] }] }] }, 's'), /needs length/);
   assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, rtu: { path: '/dev/x' }, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /exactly one of tcp/);
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, topic: 'x/{dev}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /unknown placeholder \{dev\}/);
+  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, topic: 'x/${dev}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /unknown placeholder \$\{dev\}/);
+  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, topic: 'x/{device}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /deprecated template syntax; write 'x\/\$\{device\}'/);
   assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'input', address: 0, writable: true }] }] }] }, 's'), /read-only/);
   // Same address in different tables is fine.
   validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }, { name: 'b', area: 'input', address: 0 }] }] }] }, 's');

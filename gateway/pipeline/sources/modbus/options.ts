@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { sourceBaseSchema } from '../kind.js';
 import { BYTE_ORDERS, DATA_TYPES, registerCount, type DataType } from './codec.js';
+import { topicProblems } from '../topic-template.js';
 
 export const AREAS = ['coil', 'discrete', 'holding', 'input'] as const;
 export type Area = (typeof AREAS)[number];
@@ -79,7 +80,7 @@ export const modbusOptionsSchema = sourceBaseSchema
       .describe('Reconnect backoff after a socket error or timeout, and retry delay of a device that stopped answering'),
     mergeGap: z.number().int().min(0).max(124).default(0).describe('Unused registers (or coils) a merged read may span between two tags (0: only adjacent tags are merged)'),
     publish: z.enum(['tag', 'group']).default('tag').describe("'tag': one message per tag value; 'group': one message per poll of a group with every value"),
-    topic: z.string().min(1).default('modbus/{source}/{device}/{tag}').describe('Topic template; placeholders {source} {device} {unitId} {group} {tag} ({tag} only in per-tag mode)'),
+    topic: z.string().min(1).default('modbus/${source}/${device}/${tag}').describe('Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode)'),
     commands: z
       .object({
         topic: z.string().min(1).describe('Local broker topic (filter) whose messages write tags: {"device","tag","value","id"}'),
@@ -105,15 +106,10 @@ export type ModbusGroup = ModbusDevice['groups'][number];
 export type ModbusTag = ModbusGroup['tags'][number];
 
 function checkTopic(topic: string, publish: 'tag' | 'group', ctx: z.RefinementCtx): void {
-  for (const m of topic.matchAll(/\{([^}]*)\}/g)) {
-    const name = m[1] as string;
-    if (!(TOPIC_PLACEHOLDERS as readonly string[]).includes(name)) {
-      ctx.addIssue({ code: 'custom', path: ['topic'], input: topic, message: `unknown placeholder {${name}}: use ${TOPIC_PLACEHOLDERS.map((p) => `{${p}}`).join(' ')}` });
-    } else if (name === 'tag' && publish === 'group') {
-      ctx.addIssue({ code: 'custom', path: ['topic'], message: "{tag} cannot be used with publish: 'group' (one message holds every tag of the group)" });
-    }
+  for (const message of topicProblems(topic, TOPIC_PLACEHOLDERS)) ctx.addIssue({ code: 'custom', path: ['topic'], input: topic, message });
+  if (publish === 'group' && topic.includes('${tag}')) {
+    ctx.addIssue({ code: 'custom', path: ['topic'], input: topic, message: "${tag} cannot be used with publish: 'group' (one message holds every tag of the group)" });
   }
-  if (/[#+]/.test(topic)) ctx.addIssue({ code: 'custom', path: ['topic'], message: 'a topic template cannot contain MQTT wildcards # or +' });
 }
 
 /** Size of a tag in its table: registers for holding/input, bits for coils/discrete inputs. */

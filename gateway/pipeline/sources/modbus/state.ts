@@ -2,6 +2,7 @@
 // the messages a poll produces (topic template, per-tag or per-group payloads, report by exception).
 import type { Message } from '../../../../core/message.js';
 import { RateMeter } from '../industrial-metrics.js';
+import { topicRenderer } from '../topic-template.js';
 import { changed, type TagValue } from './codec.js';
 import type { ErrorKind } from './link.js';
 import { tagSize, type ModbusDevice, type ModbusGroup, type ModbusOptions, type ModbusTag } from './options.js';
@@ -61,7 +62,7 @@ export function buildDevices(opts: ModbusOptions, now: () => number): DeviceStat
 }
 
 export function renderTopic(template: string, vars: Record<string, string | number>): string {
-  return template.replace(/\{(\w+)\}/g, (_, name: string) => String(vars[name] ?? ''));
+  return topicRenderer(template)(vars);
 }
 
 export interface ReadValue {

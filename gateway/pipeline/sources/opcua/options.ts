@@ -1,6 +1,7 @@
 // Options of a `type: opcua` source (zod only: loaded with the config; node-opcua is not).
 import { z } from 'zod';
 import { sourceBaseSchema } from '../kind.js';
+import { topicProblems } from '../topic-template.js';
 
 export const OPCUA_TOPIC_PLACEHOLDERS = ['source', 'subscription', 'tag', 'nodeId'] as const;
 
@@ -61,7 +62,7 @@ export const opcuaOptionsSchema = sourceBaseSchema
       .strict()
       .default({ initialMs: 1000, maxMs: 30_000 })
       .describe('Reconnect backoff after a lost connection or session'),
-    topic: z.string().min(1).default('opcua/{source}/{tag}').describe('Topic template; placeholders {source} {subscription} {tag} {nodeId}'),
+    topic: z.string().min(1).default('opcua/${source}/${tag}').describe('Topic template; placeholders ${source} ${subscription} ${tag} ${nodeId}'),
     maxInFlight: z.number().int().min(1).default(10_000).describe('Values submitted and not yet committed before new values are dropped (counted)'),
     commands: z
       .object({
@@ -78,9 +79,7 @@ export const opcuaOptionsSchema = sourceBaseSchema
     if ((o.securityMode === 'None') !== (o.securityPolicy === 'None')) {
       ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: "securityMode None goes with securityPolicy None; Sign and SignAndEncrypt need Basic256Sha256" });
     }
-    for (const m of o.topic.matchAll(/\{([^}]*)\}/g)) {
-      if (!(OPCUA_TOPIC_PLACEHOLDERS as readonly string[]).includes(m[1] as string)) ctx.addIssue({ code: 'custom', path: ['topic'], message: `unknown placeholder {${m[1]}}: use {source} {subscription} {tag} {nodeId}` });
-    }
+    for (const message of topicProblems(o.topic, OPCUA_TOPIC_PLACEHOLDERS)) ctx.addIssue({ code: 'custom', path: ['topic'], input: o.topic, message });
     const seen = new Set<string>();
     o.subscriptions.forEach((s, i) =>
       s.items.forEach((item, j) => {

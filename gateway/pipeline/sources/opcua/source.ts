@@ -12,6 +12,7 @@ import { closeQuietly, openSession, type ConnectOptions, type OpcuaClient, type 
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
 import { itemsByParameters, toJson } from './values.js';
+import { topicRenderer } from '../topic-template.js';
 
 const KIND = 'opcua';
 type DataValue = import('node-opcua-client').DataValue;
@@ -30,6 +31,7 @@ export class OpcuaSource implements Source {
   private readonly metrics: IndustrialMetrics;
   private readonly items = new Map<string, ItemState>();
   private readonly rate: RateMeter;
+  private readonly topic: (vars: Readonly<Record<string, string>>) => string;
   private readonly commands: OpcuaCommands;
   private intake: Intake | null = null;
   private loop: Promise<void> | null = null;
@@ -60,6 +62,7 @@ export class OpcuaSource implements Source {
     this.now = deps.now ?? Date.now;
     this.metrics = industrialMetrics(deps.registry);
     this.rate = new RateMeter(this.now);
+    this.topic = topicRenderer(opts.topic);
     for (const s of opts.subscriptions) for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
     this.commands = new OpcuaCommands(opts, ua, deps, this.metrics, () => this.session);
   }
@@ -261,7 +264,7 @@ export class OpcuaSource implements Source {
       serverTimestamp: dv.serverTimestamp ? dv.serverTimestamp.toISOString() : null,
       statusCode: status.name,
     };
-    const topic = this.opts.topic.replace(/\{(\w+)\}/g, (_, k: string) => ({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId })[k] ?? '');
+    const topic = this.topic({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId });
     const p = this.intake.submit({ topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, source: { kind: 'opcua', id: `${this.name}/${item.name}` }, receivedAt: now });
     const committed = (): void => {
       this.counts.values++;
