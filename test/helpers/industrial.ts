@@ -168,8 +168,8 @@ export interface RtuBus {
   units: Map<number, { holding: Buffer; coils: Buffer }>;
   /** Frames answered per unit. */
   answered: Map<number, number>;
-  /** Send garbage bytes on the line before the next answer. */
-  garbageBeforeNextAnswer(bytes: Buffer): void;
+  /** Send garbage bytes on the line before the next answer of `unit`. */
+  garbageBeforeNextAnswer(bytes: Buffer, unit: number): void;
   /** Reopen the device end (after the cable was replugged). */
   reopen(): Promise<void>;
   close(): Promise<void>;
@@ -186,15 +186,15 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
   const units = new Map(unitIds.map((id) => [id, { holding: Buffer.alloc(registers * 2), coils: Buffer.alloc(Math.ceil(registers / 8)) }]));
   const answered = new Map<number, number>();
   let port: InstanceType<typeof SerialPort> | null = null;
-  let garbage: Buffer | null = null;
+  let garbage: { bytes: Buffer; unit: number } | null = null;
   let pending = Buffer.alloc(0);
   const sockets = new Map<number, InstanceType<typeof EventEmitter> & { write(b: Buffer, cb?: () => void): void }>();
   for (const [id, tables] of units) {
     const sock = Object.assign(new EventEmitter(), {
       write(b: Buffer, cb?: () => void) {
         answered.set(id, (answered.get(id) ?? 0) + 1);
-        if (garbage) {
-          port?.write(garbage);
+        if (garbage && garbage.unit === id) {
+          port?.write(garbage.bytes);
           garbage = null;
         }
         port?.write(b);
@@ -244,8 +244,8 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
   return {
     units,
     answered,
-    garbageBeforeNextAnswer(bytes) {
-      garbage = bytes;
+    garbageBeforeNextAnswer(bytes, unit) {
+      garbage = { bytes, unit };
     },
     async reopen() {
       await close();

@@ -37,10 +37,11 @@ test('several unit ids on one RTU bus polled in turn; a missing unit and garbage
   assert.equal(devices()[0]!.state, 'ok');
   // Garbage before an answer: a CRC / framing error is counted, the next polls read fine.
   const before = await count('modbus/bus/meter1/v');
-  bus.garbageBeforeNextAnswer(Buffer.from([0x01, 0x03, 0x02, 0xff, 0x13, 0x37, 0x00]));
+  // A truncated answer of unit 1 (no CRC) runs into the real one: the frame fails its CRC.
+  bus.garbageBeforeNextAnswer(Buffer.from([0x01, 0x03, 0x02, 0xff]), 1);
   await waitUntil(async () => (await count('modbus/bus/meter1/v')) >= before + 5, 'reads continue after garbage', 10_000);
-  const errs = devices()[0]!.readErrors.protocol! + devices()[0]!.readErrors.timeout! + devices()[1]!.readErrors.protocol! + devices()[1]!.readErrors.timeout!;
-  assert.ok(errs >= 1, 'the garbage was noticed and counted');
+  const errs = devices()[0]!.readErrors.protocol! + devices()[0]!.readErrors.timeout!;
+  assert.ok(errs >= 1, `the garbage was noticed and counted on meter1 (${JSON.stringify(devices()[0]!.readErrors)})`);
   assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'ghost', error: 'timeout' })) >= 1);
 });
 

@@ -280,7 +280,14 @@ export class ModbusSource implements Source {
     const pending: Promise<void>[] = [];
     try {
       for (const m of out.messages) {
-        const p = this.intake?.submit(m);
+        // A submit that throws (intake closed) becomes a rejection, so every earlier promise is
+        // still awaited (handled) below.
+        let p: Promise<void> | undefined;
+        try {
+          p = this.intake?.submit(m);
+        } catch (err) {
+          p = Promise.reject(err);
+        }
         if (p) pending.push(p);
       }
       if (pending.length > 0) await abortable(Promise.all(pending), this.stopSignal.signal);
@@ -332,7 +339,10 @@ function decodeTag(t: TagState, req: ReadRequest<TagState>, res: ReadResult): Re
 }
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error('stopped'));
+  if (signal.aborted) {
+    p.catch(() => undefined); // abandoned: its outcome no longer matters, but must not go unhandled
+    return Promise.reject(new Error('stopped'));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(new Error('stopped'));
     signal.addEventListener('abort', onAbort, { once: true });

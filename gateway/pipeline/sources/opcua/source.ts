@@ -265,7 +265,12 @@ export class OpcuaSource implements Source {
       statusCode: status.name,
     };
     const topic = this.topic({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId });
-    const p = this.intake.submit({ topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, source: { kind: 'opcua', id: `${this.name}/${item.name}` }, receivedAt: now });
+    let p: Promise<void> | undefined;
+    try {
+      p = this.intake.submit({ topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, source: { kind: 'opcua', id: `${this.name}/${item.name}` }, receivedAt: now });
+    } catch (err) {
+      p = Promise.reject(err);
+    }
     const committed = (): void => {
       this.counts.values++;
       this.rate.add(1);
