@@ -91,6 +91,12 @@ export class ModbusLink {
     try {
       await this.guard(connecting, Math.max(this.timeoutMs, 1000), 'connect');
     } catch (err) {
+      // The open may still complete after our guard gave up: close that late socket/port too,
+      // or its handle would leak (and keep the process alive).
+      connecting.then(
+        () => client.destroy(() => undefined),
+        () => undefined,
+      );
       await this.close();
       throw new ModbusRequestError('connection', `cannot open ${this.describe()}: ${classify(err).message}`);
     }
