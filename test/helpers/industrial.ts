@@ -237,7 +237,14 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
     const p = port;
     port = null;
     pending = Buffer.alloc(0);
-    if (p?.isOpen) await new Promise<void>((r) => p.close(() => r()));
+    // Bounded: closing a pty whose other end (socat) is already gone may never call back.
+    if (p?.isOpen) {
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 2000);
+        p.close(() => (clearTimeout(timer), r()));
+      });
+      if (p.isOpen) p.destroy();
+    }
   }
   await open();
   t.after(close);
