@@ -29,19 +29,25 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   if (!values.endpoint || !/^opc\.tcp:\/\//.test(values.endpoint)) throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
   const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';
   if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode)) throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
-  const { loadOpcua, openSession, closeQuietly } = await import('../pipeline/sources/opcua/connect.js');
+  const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
   const { toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
   const dataDir = resolve(values['data-dir'] ?? './gatehouse-data');
-  const { client, session } = await openSession(ua, certs, {
+  const pkiDir = join(dataDir, 'opcua', 'pki');
+  const pki = await certificateManager(certs, pkiDir, values['trust-server'] === true);
+  const opened = await openSession(ua, pki, {
     endpoint: values.endpoint,
     securityMode: mode,
     securityPolicy: mode === 'None' ? 'None' : 'Basic256Sha256',
     auth: values.user ? { type: 'username', username: values.user, password: values.password ?? '' } : { type: 'anonymous' },
-    pkiDir: join(dataDir, 'opcua', 'pki'),
+    pkiDir,
     trustUnknownServer: values['trust-server'] === true,
     timeoutMs: Number(values.timeout ?? 10_000),
+  }).catch(async (err: unknown) => {
+    await pki.dispose().catch(() => undefined);
+    throw err;
   });
+  const { client, session } = opened;
   try {
     const nodeId = values.node ?? 'ns=0;i=85';
     const result = await session.browse({ nodeId, browseDirection: ua.BrowseDirection.Forward, referenceTypeId: 'HierarchicalReferences', includeSubtypes: true, resultMask: 63 });
@@ -72,5 +78,6 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     return 0;
   } finally {
     await closeQuietly(client, session, 2000);
+    await pki.dispose().catch(() => undefined);
   }
 }

@@ -26,11 +26,15 @@ const serverPki = (): string => join(shared, 'server');
 const clientPki = (): string => join(shared, 'client');
 
 async function startSource(t: import('node:test').TestContext, raw: Record<string, unknown>, intake: StoreIntake, extra = {}): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
-  const dataDir = await tempDir(t, 'gatehouse-opcua-data-');
+  // The data dir is removed only after the source stopped (it writes its PKI there).
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   const deps = sourceDeps(t, { dataDir, ...extra });
   const source = await opcuaKind.create(opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }), deps);
   await source.start(intake);
-  t.after(() => source.stop());
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
   return { source, deps };
 }
 

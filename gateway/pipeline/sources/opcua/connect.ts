@@ -43,10 +43,20 @@ function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string): 
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+export type CertificateManager = import('node-opcua-certificate-manager').OPCUACertificateManager;
+
+/**
+ * The PKI (application certificate, trust list) of one source or one CLI run: created once and
+ * reused by every reconnection (it watches its folders: one per attempt would leak watchers);
+ * dispose() it when done.
+ */
+export async function certificateManager(certs: CertificateManagerModule, pkiDir: string, trustUnknownServer: boolean): Promise<CertificateManager> {
+  await mkdir(pkiDir, { recursive: true });
+  return new certs.OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: trustUnknownServer, name: 'pki' });
+}
+
 /** Connect and open a session; on failure everything created is disposed before the rejection. */
-export async function openSession(ua: OpcuaModule, certs: CertificateManagerModule, o: ConnectOptions): Promise<{ client: OpcuaClient; session: OpcuaSession }> {
-  await mkdir(o.pkiDir, { recursive: true });
-  const manager = new certs.OPCUACertificateManager({ rootFolder: o.pkiDir, automaticallyAcceptUnknownCertificate: o.trustUnknownServer, name: 'pki' });
+export async function openSession(ua: OpcuaModule, manager: CertificateManager, o: ConnectOptions): Promise<{ client: OpcuaClient; session: OpcuaSession }> {
   const client = ua.OPCUAClient.create({
     applicationName: 'Gatehouse',
     applicationUri: 'urn:gatehouse:opcua-client',

@@ -8,7 +8,7 @@ import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { errorMessage } from '../../../../core/errors.js';
 import { backoffMs, industrialMetrics, RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
-import { closeQuietly, openSession, type ConnectOptions, type OpcuaClient, type OpcuaModule, type OpcuaSession } from './connect.js';
+import { certificateManager, closeQuietly, openSession, type CertificateManager, type ConnectOptions, type OpcuaClient, type OpcuaModule, type OpcuaSession } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
 import { itemsByParameters, toJson } from './values.js';
@@ -40,6 +40,7 @@ export class OpcuaSource implements Source {
   private lost: ((reason: string) => void) | null = null;
   private client: OpcuaClient | undefined;
   private session: OpcuaSession | undefined;
+  private pki: CertificateManager | undefined;
   private state = 'stopped';
   private attempts = 0;
   private everConnected = false;
@@ -87,6 +88,9 @@ export class OpcuaSource implements Source {
     this.wake?.();
     await this.loop;
     this.loop = null;
+    const pki = this.pki;
+    this.pki = undefined;
+    await pki?.dispose().catch(() => undefined);
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     this.state = 'stopped';
   }
@@ -155,7 +159,8 @@ export class OpcuaSource implements Source {
     const lost = new Promise<string>((resolve) => {
       this.lost = resolve;
     });
-    const { client, session } = await openSession(this.ua, this.certs, this.connect);
+    this.pki ??= await certificateManager(this.certs, this.connect.pkiDir, this.connect.trustUnknownServer);
+    const { client, session } = await openSession(this.ua, this.pki, this.connect);
     this.client = client;
     this.session = session;
     const onLost = (why: string) => () => this.lost?.(why);
