@@ -61,6 +61,9 @@ export const ERROR_CATALOGUE = {
   GH_SERIAL_NOT_OPEN: { group: 'serial', meaning: 'A write was attempted on a serial link that is not open (closed or retrying)', message: 'serial link {state}', hint: 'the link retries by itself; check the cable or device path' },
   GH_SERIAL_QUEUE_FULL: { group: 'serial', meaning: 'A serial link write queue is full (the device reads slower than commands arrive)', message: '{pending} writes pending', hint: 'send commands slower or raise writeQueue' },
   GH_SERIAL_LINK_UNKNOWN: { group: 'serial', meaning: 'A serial link name is not configured', message: "serial link '{link}' is not configured", hint: 'add the link under serial: in the config or fix the name' },
+  // industrial sources (Modbus, OPC UA)
+  GH_SOURCE_UNAVAILABLE: { group: 'industrial sources', meaning: "A source kind's optional library is not installed (e.g. node-opcua-client for OPC UA)", message: "source '{source}' needs the optional package {package}, which is not installed", hint: 'run `npm install {package}` in the gateway folder, or set enabled: false on the source' },
+  GH_SOURCE_CONNECT: { group: 'industrial sources', meaning: 'An industrial source could not reach its device or server (unreachable, refused, security mismatch)', message: 'cannot reach {endpoint}: {reason}', hint: 'check the endpoint, the network, the security settings and the login' },
   // admin / control
   GH_ADMIN_BAD_REQUEST: { group: 'admin / control', meaning: 'An admin API request was malformed', message: '{reason}', hint: 'see docs/status-page.md for the admin API requests' },
   GH_ADMIN_UNAUTHORIZED: { group: 'admin / control', meaning: 'An admin API request lacked a valid token', message: 'missing or wrong admin token', hint: 'send Authorization: Bearer <admin token>' },

@@ -7,6 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createDestination } from '../upstream/index.js';
+import { sourceKind } from '../pipeline/sources/registry.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = 'gatehouse check-config FILE';
@@ -28,12 +29,15 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   // Build (not start) every configured destination: each validates its own options.
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
   (config.exporters ?? []).forEach((e, i) => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
+  // Sources: a kind may check its optional libraries (OPC UA) without loading them.
+  const sources = (config.sources ?? []) as Array<{ type: string; enabled: boolean }>;
+  for (const s of sources) if (s.enabled) sourceKind(s.type)?.preflight?.(s);
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
   for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);
   writeLine(
     io.stdout,
-    `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s); data in ${config.dataDir}`,
+    `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s), ${sources.length} source(s); data in ${config.dataDir}`,
   );
   return 0;
 }

@@ -17,6 +17,7 @@ commands:
   rules eval|check|list|apply|rollback|sign ...   evaluate, validate and manage rule sets
   detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
   simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices
+  opcua browse --endpoint URL [--node ID]   list OPC UA nodes (ids, types, values) to configure an opcua source
   errors                            list every error code
 
 Run 'gatehouse <command> --help' for a command's options.`;
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Loader> = {
   detect: async () => (await import('./detect.js')).runDetect,
   simulate: async () => (await import('./simulate.js')).runSimulate,
   errors: async () => (await import('./errors-cmd.js')).runErrors,
+  opcua: async () => (await import('./opcua.js')).runOpcua,
 };
 
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {

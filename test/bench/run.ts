@@ -58,6 +58,7 @@ const BENCHES: Bench[] = [
     timeoutS: full ? 900 : 180,
   },
   { name: 'serial', what: 'serial link frames/s over a socat pty pair', args: [], missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'), timeoutS: 120 },
+  { name: 'industrial', what: 'issue 13: Modbus TCP 10 devices x 100 registers @10 Hz (CPU per poll), OPC UA 5,000 items @1 s (RSS, CPU), idle gateway RSS with/without industrial sources', args: [full ? '30' : '10'], timeoutS: 600 },
   { name: 'anomaly', what: 'anomaly detectors points/s and memory', args: [], nodeArgs: ['--expose-gc'], timeoutS: 120 },
   {
     name: 'soak',

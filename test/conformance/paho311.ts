@@ -131,7 +131,7 @@ export const paho311Tests: Record<string, ConformanceTest> = {
     await b.subscribe([sub(ctx.wild[5]!)]);
     await quiet(200);
     b.clear();
-    await b.publish('$' + ctx.topics[1]!, '', 1).catch(() => undefined);
+    await b.publish(`$${ctx.topics[1]!}`, '', 1).catch(() => undefined);
     await quiet(200);
     assert(b.count() === 0, 'a wildcard subscription received a $ topic');
     await b.disconnect();

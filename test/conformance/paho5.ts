@@ -22,7 +22,7 @@ async function connect(ctx: Ctx, c: ReturnType<Ctx['client']>, opts: Parameters<
 async function cleanRetained(ctx: Ctx): Promise<void> {
   const c = ctx.client('clean');
   await connect(ctx, c, { clean: true });
-  await c.subscribe([sub(ctx.prefix + '#', 0)]);
+  await c.subscribe([sub(`${ctx.prefix}#`, 0)]);
   await quiet(300);
   for (const m of c.messages) if (m.retain) await c.publish(m.topic, '', 0, { retain: true });
   await c.disconnect();
@@ -160,7 +160,7 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     await b.subscribe([sub(ctx.wild[5]!)]);
     await quiet(200);
     b.clear();
-    await b.publish('$' + ctx.topics[1]!, '', 1).catch(() => undefined);
+    await b.publish(`$${ctx.topics[1]!}`, '', 1).catch(() => undefined);
     await quiet(200);
     assert(b.count() === 0, 'a wildcard subscription received a $ topic');
     await b.disconnect();
@@ -349,7 +349,7 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     await a.subscribe([sub(ctx.topics[0]!)], { subscriptionIdentifier: 456789 });
     await connect(ctx, b, { clean: true });
     await b.subscribe([sub(ctx.topics[0]!)], { subscriptionIdentifier: 2 });
-    await b.subscribe([sub(ctx.topics[0]! + '/#')], { subscriptionIdentifier: 3 });
+    await b.subscribe([sub(`${ctx.topics[0]!}/#`)], { subscriptionIdentifier: 3 });
     await b.publish(ctx.topics[0]!, 'sub identifier test', 1);
     await waitFor(() => a.count() >= 1 && b.count() >= 1, 3000);
     assert(a.count() === 1, `a got ${a.count()}`);

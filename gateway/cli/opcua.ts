@@ -1,0 +1,83 @@
+// `gatehouse opcua browse --endpoint URL [--node ID]`: list the children of a node (default: the
+// Objects folder) with their node ids, classes, data types and current values, so a user can
+// find the node ids for an `opcua` source. Loads node-opcua only when run.
+import { join, resolve } from 'node:path';
+import { GatehouseError } from '../../core/errors.js';
+import type { CliIO } from './io.js';
+import { parseCliArgs, writeLine } from './io.js';
+
+const USAGE = 'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--json]';
+
+export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === '--help' || sub === '-h' || sub === undefined) {
+    writeLine(sub === undefined ? io.stderr : io.stdout, `usage: ${USAGE}`);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub !== 'browse') throw new GatehouseError('GH_ARG_INVALID', `unknown opcua subcommand '${sub}'`, { hint: `usage: ${USAGE}` });
+  const { values } = parseCliArgs(rest, {
+    endpoint: { type: 'string' },
+    node: { type: 'string' },
+    'security-mode': { type: 'string' },
+    user: { type: 'string' },
+    password: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'trust-server': { type: 'boolean' },
+    json: { type: 'boolean' },
+    timeout: { type: 'string' },
+  }, USAGE);
+  if (!values.endpoint || !/^opc\.tcp:\/\//.test(values.endpoint)) throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
+  const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';
+  if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode)) throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
+  const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
+  const { toJson } = await import('../pipeline/sources/opcua/values.js');
+  const { ua, certs } = await loadOpcua();
+  const dataDir = resolve(values['data-dir'] ?? './gatehouse-data');
+  const pkiDir = join(dataDir, 'opcua', 'pki');
+  const pki = await certificateManager(certs, pkiDir, values['trust-server'] === true);
+  const opened = await openSession(ua, pki, {
+    endpoint: values.endpoint,
+    securityMode: mode,
+    securityPolicy: mode === 'None' ? 'None' : 'Basic256Sha256',
+    auth: values.user ? { type: 'username', username: values.user, password: values.password ?? '' } : { type: 'anonymous' },
+    pkiDir,
+    trustUnknownServer: values['trust-server'] === true,
+    timeoutMs: Number(values.timeout ?? 10_000),
+  }).catch(async (err: unknown) => {
+    await pki.dispose().catch(() => undefined);
+    throw err;
+  });
+  const { client, session } = opened;
+  try {
+    const nodeId = values.node ?? 'ns=0;i=85';
+    const result = await session.browse({ nodeId, browseDirection: ua.BrowseDirection.Forward, referenceTypeId: 'HierarchicalReferences', includeSubtypes: true, resultMask: 63 });
+    if (result.statusCode.isNotGood()) throw new GatehouseError('GH_ARG_INVALID', `cannot browse ${nodeId}: ${result.statusCode.name}`, { hint: 'give a node id such as ns=0;i=85 (Objects) or one printed by a previous browse' });
+    const refs = result.references ?? [];
+    const rows: { nodeId: string; nodeClass: string; browseName: string; dataType: string | null; value: unknown }[] = [];
+    const variables = refs.filter((r) => r.nodeClass === ua.NodeClass.Variable);
+    const reads = variables.length
+      ? await session.read(variables.flatMap((r) => [{ nodeId: r.nodeId, attributeId: ua.AttributeIds.Value }, { nodeId: r.nodeId, attributeId: ua.AttributeIds.DataType }]))
+      : [];
+    for (const r of refs) {
+      const i = variables.indexOf(r);
+      const value = i >= 0 ? reads[i * 2] : undefined;
+      const dt = i >= 0 ? reads[i * 2 + 1]?.value?.value : undefined;
+      rows.push({
+        nodeId: r.nodeId.toString(),
+        nodeClass: ua.NodeClass[r.nodeClass] ?? String(r.nodeClass),
+        browseName: r.browseName.toString(),
+        dataType: dt ? (ua.DataType[(dt as { value: number }).value] ?? String(dt)) : null,
+        value: value ? (value.statusCode.isGood() ? toJson(value.value.value) : value.statusCode.name) : null,
+      });
+    }
+    if (values.json) writeLine(io.stdout, JSON.stringify(rows, null, 2));
+    else {
+      writeLine(io.stdout, `${nodeId} on ${values.endpoint}: ${rows.length} child node(s)`);
+      for (const r of rows) writeLine(io.stdout, `  ${r.nodeId.padEnd(28)} ${r.nodeClass.padEnd(13)} ${r.browseName}${r.dataType ? `  ${r.dataType} = ${JSON.stringify(r.value)}` : ''}`);
+    }
+    return 0;
+  } finally {
+    await closeQuietly(client, session, 2000);
+    await pki.dispose().catch(() => undefined);
+  }
+}

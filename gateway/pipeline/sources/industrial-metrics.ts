@@ -1,0 +1,73 @@
+// Metrics shared by the industrial sources (Modbus, OPC UA), labelled by kind and source name.
+// Several sources share one registry: the first creates each metric, the others reuse it, and a
+// source removes only its own label sets when it stops (remove()).
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface IndustrialMetrics {
+  values: Counter<'kind' | 'source' | 'device'>;
+  readErrors: Counter<'kind' | 'source' | 'device' | 'error'>;
+  reconnects: Counter<'kind' | 'source'>;
+  pollSeconds: Histogram<'kind' | 'source' | 'group'>;
+  lastGoodRead: Gauge<'kind' | 'source' | 'device'>;
+  connected: Gauge<'kind' | 'source'>;
+  gaps: Counter<'kind' | 'source'>;
+  gapSeconds: Counter<'kind' | 'source'>;
+  writes: Counter<'kind' | 'source' | 'outcome'>;
+  dropped: Counter<'kind' | 'source' | 'reason'>;
+}
+
+function reuse<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export function industrialMetrics(registry: Registry): IndustrialMetrics {
+  const registers = [registry];
+  return {
+    values: reuse(registry, 'gatehouse_industrial_values_total', () => new Counter({ name: 'gatehouse_industrial_values_total', help: 'Values read and committed by industrial sources', labelNames: ['kind', 'source', 'device'] as const, registers })),
+    readErrors: reuse(registry, 'gatehouse_industrial_read_errors_total', () => new Counter({ name: 'gatehouse_industrial_read_errors_total', help: 'Failed reads by kind of error (timeout, exception, connection, protocol, bad_status, commit)', labelNames: ['kind', 'source', 'device', 'error'] as const, registers })),
+    reconnects: reuse(registry, 'gatehouse_industrial_reconnects_total', () => new Counter({ name: 'gatehouse_industrial_reconnects_total', help: 'Connections (re)established after a loss', labelNames: ['kind', 'source'] as const, registers })),
+    pollSeconds: reuse(registry, 'gatehouse_industrial_poll_seconds', () => new Histogram({ name: 'gatehouse_industrial_poll_seconds', help: 'Latency of one poll cycle: requests plus commit of its values', labelNames: ['kind', 'source', 'group'] as const, buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })),
+    lastGoodRead: reuse(registry, 'gatehouse_industrial_last_good_read_timestamp_seconds', () => new Gauge({ name: 'gatehouse_industrial_last_good_read_timestamp_seconds', help: 'Time of the last successful read (epoch seconds)', labelNames: ['kind', 'source', 'device'] as const, registers })),
+    connected: reuse(registry, 'gatehouse_industrial_connected', () => new Gauge({ name: 'gatehouse_industrial_connected', help: '1 while the source is connected to its device/server', labelNames: ['kind', 'source'] as const, registers })),
+    gaps: reuse(registry, 'gatehouse_industrial_gaps_total', () => new Counter({ name: 'gatehouse_industrial_gaps_total', help: 'Data gaps (connection or session lost, later restored)', labelNames: ['kind', 'source'] as const, registers })),
+    gapSeconds: reuse(registry, 'gatehouse_industrial_gap_seconds_total', () => new Counter({ name: 'gatehouse_industrial_gap_seconds_total', help: 'Total length of data gaps', labelNames: ['kind', 'source'] as const, registers })),
+    writes: reuse(registry, 'gatehouse_industrial_writes_total', () => new Counter({ name: 'gatehouse_industrial_writes_total', help: 'Downlink writes by outcome (ok, refused, failed)', labelNames: ['kind', 'source', 'outcome'] as const, registers })),
+    dropped: reuse(registry, 'gatehouse_industrial_dropped_total', () => new Counter({ name: 'gatehouse_industrial_dropped_total', help: 'Values not submitted (intake paused, overrun, too many in flight)', labelNames: ['kind', 'source', 'reason'] as const, registers })),
+  };
+}
+
+/** Values per second over the last `windowS` seconds (ring of one-second buckets, O(1) memory). */
+export class RateMeter {
+  private readonly buckets: number[];
+  private lastSecond = 0;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly windowS = 10,
+  ) {
+    this.buckets = new Array<number>(windowS).fill(0);
+  }
+
+  private advance(): number {
+    const sec = Math.floor(this.now() / 1000);
+    if (sec - this.lastSecond >= this.windowS) this.buckets.fill(0);
+    else for (let s = this.lastSecond + 1; s <= sec; s++) this.buckets[s % this.windowS] = 0;
+    this.lastSecond = Math.max(sec, this.lastSecond);
+    return sec;
+  }
+
+  add(n: number): void {
+    const sec = this.advance();
+    this.buckets[sec % this.windowS] = (this.buckets[sec % this.windowS] as number) + n;
+  }
+
+  perSecond(): number {
+    this.advance();
+    return Math.round((this.buckets.reduce((a, b) => a + b, 0) / this.windowS) * 100) / 100;
+  }
+}
+
+/** Exponential backoff with full jitter avoided (deterministic doubling, capped). */
+export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
+  return Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+}

@@ -1,0 +1,102 @@
+// Downlink writes: messages on the source's command topic (local broker) become coil/register
+// writes with the tag's type encoding, queued (bounded) for the poll loop, and answered on the
+// reply topic with the device's response: {"id","device","tag","value","ok":true,"response":{...}}
+// or {"ok":false,"error":...}. Only tags marked `writable: true` can be written.
+import type { SourceDeps } from '../kind.js';
+import type { IndustrialMetrics } from '../industrial-metrics.js';
+import { encodeRegisters } from './codec.js';
+import type { ModbusOptions } from './options.js';
+import type { DeviceState } from './state.js';
+
+const MAX_QUEUED = 100;
+
+export interface PendingWrite {
+  id: unknown;
+  device: string;
+  tag: string;
+  value: unknown;
+  unitId: number;
+  area: 'coil' | 'holding';
+  address: number;
+  data: boolean | Buffer;
+}
+
+export class CommandQueue {
+  private readonly queue: PendingWrite[] = [];
+  private unsubscribe: (() => void) | null = null;
+  private readonly replyTopic: string | undefined;
+  private readonly outcome = { ok: 0, refused: 0, failed: 0 };
+
+  constructor(
+    private readonly opts: ModbusOptions,
+    private readonly devices: DeviceState[],
+    private readonly deps: SourceDeps,
+    private readonly metrics: IndustrialMetrics,
+    private readonly connected: () => boolean,
+    private readonly notify: () => void,
+  ) {
+    this.replyTopic = opts.commands ? (opts.commands.replyTopic ?? `${opts.commands.topic.replace(/\/[#+]$/, '')}/reply`) : undefined;
+  }
+
+  start(): void {
+    const cmd = this.opts.commands;
+    if (!cmd || this.unsubscribe) return;
+    if (!this.deps.subscribe) {
+      this.deps.logger.warn({ source: this.opts.name }, 'modbus commands configured but this runtime offers no broker subscription; writes are disabled');
+      return;
+    }
+    this.unsubscribe = this.deps.subscribe(cmd.topic, (_topic, payload) => this.onCommand(payload));
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    for (const w of this.queue.splice(0)) this.reply(w, { ok: false, error: 'source stopped' });
+  }
+
+  next(): PendingWrite | undefined {
+    return this.queue.shift();
+  }
+
+  counts(): Record<string, number> {
+    return { ...this.outcome };
+  }
+
+  reply(w: Pick<PendingWrite, 'id' | 'device' | 'tag' | 'value'>, result: Record<string, unknown>): void {
+    const outcome = result.ok === true ? 'ok' : 'data' in w ? 'failed' : 'refused';
+    this.outcome[outcome]++;
+    this.metrics.writes.inc({ kind: 'modbus', source: this.opts.name, outcome });
+    if (result.ok !== true) this.deps.logger.warn({ source: this.opts.name, device: w.device, tag: w.tag, err: result.error }, 'modbus write not done');
+    if (this.replyTopic && this.deps.publish) {
+      this.deps.publish(this.replyTopic, Buffer.from(JSON.stringify({ id: w.id ?? null, device: w.device, tag: w.tag, value: w.value, ...result })));
+    }
+  }
+
+  private onCommand(payload: Buffer): void {
+    let cmd: { id?: unknown; device?: unknown; tag?: unknown; value?: unknown };
+    try {
+      cmd = JSON.parse(payload.toString('utf8')) as typeof cmd;
+    } catch {
+      this.reply({ id: null, device: '', tag: '', value: null }, { ok: false, error: 'command is not JSON: expected {"device","tag","value","id"}' });
+      return;
+    }
+    const base = { id: cmd.id, device: String(cmd.device ?? ''), tag: String(cmd.tag ?? ''), value: cmd.value };
+    const dev = this.devices.find((d) => d.device.name === cmd.device);
+    const tag = dev?.tags.get(base.tag)?.tag;
+    if (!dev || !tag) return this.reply(base, { ok: false, error: `unknown device '${base.device}' or tag '${base.tag}'` });
+    if (!tag.writable || (tag.area !== 'coil' && tag.area !== 'holding')) return this.reply(base, { ok: false, error: `tag '${tag.name}' of device '${dev.device.name}' is not writable (set writable: true on a coil or holding tag)` });
+    if (!this.connected()) return this.reply(base, { ok: false, error: 'not connected to the device (retrying); write refused' });
+    if (this.queue.length >= MAX_QUEUED) return this.reply(base, { ok: false, error: `too many writes queued (${MAX_QUEUED})` });
+    let data: boolean | Buffer;
+    try {
+      if (tag.area === 'coil') {
+        if (typeof cmd.value !== 'boolean' && cmd.value !== 0 && cmd.value !== 1) throw new RangeError('a coil needs true/false');
+        data = cmd.value === true || cmd.value === 1;
+      } else data = encodeRegisters(cmd.value, tag.type, tag.order, tag, tag.length);
+    } catch (err) {
+      return this.reply(base, { ok: false, error: (err as Error).message });
+    }
+    this.queue.push({ ...base, unitId: dev.device.unitId, area: tag.area, address: tag.address, data });
+    this.notify();
+  }
+}

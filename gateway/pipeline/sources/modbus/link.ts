@@ -1,0 +1,188 @@
+// Transport glue around the modbus-serial client: one TCP socket or one RTU serial port, with
+// every request bounded by our own guard timer (the library's timeout plus a margin), so a lost
+// response, a half-open socket or a silent bus can never hang the poller. Errors come out
+// classified (timeout / exception / connection / protocol) for the status and the counters.
+// modbus-serial is imported lazily (by the source's create()), never at config load.
+import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
+import type { Area } from './options.js';
+
+export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol';
+
+const EXCEPTION_NAMES: Record<number, string> = {
+  1: 'illegal function',
+  2: 'illegal data address',
+  3: 'illegal data value',
+  4: 'server device failure',
+  5: 'acknowledge',
+  6: 'server device busy',
+  8: 'memory parity error',
+  10: 'gateway path unavailable',
+  11: 'gateway target device failed to respond',
+};
+
+export class ModbusRequestError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** Modbus exception code for kind 'exception'. */
+    readonly exceptionCode?: number,
+  ) {
+    super(message);
+    this.name = 'ModbusRequestError';
+  }
+}
+
+export function exceptionText(code: number): string {
+  return `exception 0x${code.toString(16).padStart(2, '0')} ${EXCEPTION_NAMES[code] ?? 'unknown'}`;
+}
+
+export type LinkTarget = { kind: 'tcp'; host: string; port: number } | { kind: 'rtu'; path: string; baudRate: number; dataBits: number; parity: 'none' | 'even' | 'odd'; stopBits: number };
+
+export type ModbusCtor = new () => ModbusRTU;
+
+/** A read result: register bytes (2 per register, wire order) or bits. */
+export type ReadResult = { registers: Buffer } | { bits: boolean[] };
+
+function classify(err: unknown): ModbusRequestError {
+  if (err instanceof ModbusRequestError) return err;
+  const e = err as { modbusCode?: number; errno?: string; message?: string; name?: string };
+  if (typeof e.modbusCode === 'number') return new ModbusRequestError('exception', exceptionText(e.modbusCode), e.modbusCode);
+  const message = e.message ?? String(err);
+  if (e.errno === 'ETIMEDOUT' || /timed out/i.test(message)) return new ModbusRequestError('timeout', 'no response (timed out)');
+  if (/crc|data length|unexpected data|invalid|length error/i.test(message)) return new ModbusRequestError('protocol', message);
+  return new ModbusRequestError('connection', message);
+}
+
+export class ModbusLink {
+  private client: ModbusRTU | null = null;
+  private closed = true;
+  private onLost: ((reason: string) => void) | null = null;
+
+  constructor(
+    private readonly Modbus: ModbusCtor,
+    private readonly target: LinkTarget,
+    private readonly timeoutMs: number,
+  ) {}
+
+  get isOpen(): boolean {
+    return !this.closed && this.client !== null && this.client.isOpen;
+  }
+
+  describe(): string {
+    return this.target.kind === 'tcp' ? `tcp://${this.target.host}:${this.target.port}` : `rtu:${this.target.path}@${this.target.baudRate}`;
+  }
+
+  /** Silent interval between RTU frames (3.5 characters of 11 bits, at least 2 ms); 0 on TCP. */
+  interFrameMs(): number {
+    return this.target.kind === 'rtu' ? Math.max(2, Math.ceil((3.5 * 11 * 1000) / this.target.baudRate)) : 0;
+  }
+
+  /** Open the socket / port; rejects (classified) within timeoutMs. `lost` fires once if it drops later. */
+  async open(lost: (reason: string) => void): Promise<void> {
+    await this.close();
+    const client = new this.Modbus();
+    this.client = client;
+    this.onLost = lost;
+    const t = this.target;
+    const connecting =
+      t.kind === 'tcp'
+        ? client.connectTCP(t.host, { port: t.port, timeout: this.timeoutMs })
+        : client.connectRTUBuffered(t.path, { baudRate: t.baudRate, dataBits: t.dataBits, parity: t.parity, stopBits: t.stopBits });
+    try {
+      await this.guard(connecting, Math.max(this.timeoutMs, 1000), 'connect');
+    } catch (err) {
+      // The open may still complete after our guard gave up: close that late socket/port too,
+      // or its handle would leak (and keep the process alive).
+      connecting.then(
+        () => client.destroy(() => undefined),
+        () => undefined,
+      );
+      await this.close();
+      throw new ModbusRequestError('connection', `cannot open ${this.describe()}: ${classify(err).message}`);
+    }
+    client.setTimeout(this.timeoutMs);
+    this.closed = false;
+    // modbus-serial emits 'close' on socket end / port loss; 'error' events must be handled or they throw.
+    const c = client as unknown as NodeJS.EventEmitter;
+    c.on('error', (err: Error) => this.lose(`error: ${err.message}`));
+    c.on('close', () => this.lose('closed by peer'));
+  }
+
+  private lose(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    const cb = this.onLost;
+    this.onLost = null;
+    cb?.(reason);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.onLost = null;
+    const client = this.client;
+    this.client = null;
+    if (!client) return;
+    // destroy() (not close()) so a half-open TCP socket is torn down at once.
+    await new Promise<void>((resolve) => {
+      const done = setTimeout(resolve, 1000);
+      try {
+        client.destroy(() => {
+          clearTimeout(done);
+          resolve();
+        });
+      } catch {
+        clearTimeout(done);
+        resolve();
+      }
+    });
+  }
+
+  private guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ModbusRequestError('timeout', `no response to ${what} within ${ms} ms`)), ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  private call<T>(what: string, fn: (client: ModbusRTU, cb: (err: unknown, value: T) => void) => void): Promise<T> {
+    const client = this.client;
+    if (!client || !this.isOpen) return Promise.reject(new ModbusRequestError('connection', `${this.describe()} is not open`));
+    const p = new Promise<T>((resolve, reject) => {
+      try {
+        fn(client, (err, value) => (err ? reject(classify(err)) : resolve(value)));
+      } catch (err) {
+        reject(classify(err));
+      }
+    });
+    // The library's own timeout normally fires first; the guard catches a callback that never comes.
+    return this.guard(p, this.timeoutMs + 250, what).catch((err: unknown) => {
+      throw classify(err);
+    });
+  }
+
+  async read(unitId: number, area: Area, address: number, count: number): Promise<ReadResult> {
+    const what = `read ${area} ${address}+${count} unit ${unitId}`;
+    switch (area) {
+      case 'coil':
+        return { bits: (await this.call<{ data: boolean[] }>(what, (c, cb) => c.writeFC1(unitId, address, count, cb))).data };
+      case 'discrete':
+        return { bits: (await this.call<{ data: boolean[] }>(what, (c, cb) => c.writeFC2(unitId, address, count, cb))).data };
+      case 'holding':
+        return { registers: (await this.call<{ buffer: Buffer }>(what, (c, cb) => c.writeFC3(unitId, address, count, cb))).buffer };
+      case 'input':
+        return { registers: (await this.call<{ buffer: Buffer }>(what, (c, cb) => c.writeFC4(unitId, address, count, cb))).buffer };
+    }
+  }
+
+  /** Write one coil (FC5) or registers (FC6 for one, FC16 for several); resolves with the device's echo. */
+  async write(unitId: number, area: 'coil' | 'holding', address: number, value: boolean | Buffer): Promise<object> {
+    const what = `write ${area} ${address} unit ${unitId}`;
+    if (area === 'coil') return this.call<object>(what, (c, cb) => c.writeFC5(unitId, address, value === true, cb));
+    const regs = value as Buffer;
+    const words: number[] = [];
+    for (let i = 0; i < regs.length; i += 2) words.push(regs.readUInt16BE(i));
+    if (words.length === 1) return this.call<object>(what, (c, cb) => c.writeFC6(unitId, address, words[0] as number, cb));
+    return this.call<object>(what, (c, cb) => c.writeFC16(unitId, address, words, cb));
+  }
+}

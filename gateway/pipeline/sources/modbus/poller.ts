@@ -1,0 +1,351 @@
+// The Modbus source: one loop per connection that (re)connects with backoff, runs each poll group
+// when it is due, decodes the values, submits them to the intake and awaits their commit before
+// the cycle counts as read, and runs queued downlink writes between polls. One loop means one
+// request in flight per connection: RTU devices on one bus are polled in turn by construction.
+// Every await is bounded (request guard timers, stop() abandons pending commits), so the loop
+// cannot hang; a device that stops answering is retried with backoff without delaying the others.
+import { performance } from 'node:perf_hooks';
+import type { SourceDeps } from '../kind.js';
+import type { Intake, Source, SourceStatus } from '../../contract.js';
+import { errorMessage } from '../../../../core/errors.js';
+import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
+import { decodeRegisters } from './codec.js';
+import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js';
+import type { ModbusOptions } from './options.js';
+import { splitRequest, type ReadRequest } from './planner.js';
+import { buildDevices, deviceStatus, pollMessages, type DeviceState, type GroupState, type ReadValue, type TagState } from './state.js';
+import { CommandQueue, type PendingWrite } from './commands.js';
+
+const KIND = 'modbus';
+
+export class ModbusSource implements Source {
+  readonly kind = KIND;
+  readonly name: string;
+  private readonly now: () => number;
+  private readonly metrics: IndustrialMetrics;
+  private readonly devices: DeviceState[];
+  private readonly commands: CommandQueue;
+  private intake: Intake | null = null;
+  private loop: Promise<void> | null = null;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private stopSignal = new AbortController();
+  private state: 'stopped' | 'connecting' | 'running' | 'retrying' | 'paused' = 'stopped';
+  private connectAttempts = 0;
+  private everConnected = false;
+  private lostAt: number | undefined;
+  private lastError: string | undefined;
+  private reconnects = 0;
+  private gaps = 0;
+
+  constructor(
+    private readonly opts: ModbusOptions,
+    private readonly link: ModbusLink,
+    private readonly deps: SourceDeps,
+  ) {
+    this.name = opts.name;
+    this.now = deps.now ?? Date.now;
+    this.metrics = industrialMetrics(deps.registry);
+    this.devices = buildDevices(opts, this.now);
+    this.commands = new CommandQueue(opts, this.devices, deps, this.metrics, () => this.link.isOpen, () => this.wake?.());
+  }
+
+  async start(intake: Intake): Promise<void> {
+    if (this.loop) return;
+    this.intake = intake;
+    this.stopping = false;
+    this.stopSignal = new AbortController();
+    this.state = 'connecting';
+    this.commands.start();
+    this.loop = this.run().catch((err: unknown) => {
+      // A bug, not a device fault: log it loudly; the source shows 'failed'.
+      this.deps.logger.error({ err, source: this.name }, 'modbus source loop failed');
+      this.lastError = errorMessage(err);
+      this.state = 'stopped';
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopSignal.abort();
+    this.commands.stop();
+    this.wake?.();
+    await this.loop;
+    this.loop = null;
+    await this.link.close();
+    this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
+    this.state = 'stopped';
+  }
+
+  status(): SourceStatus {
+    return {
+      kind: KIND,
+      name: this.name,
+      state: this.state,
+      details: {
+        endpoint: this.link.describe(),
+        connected: this.link.isOpen,
+        lastError: this.lastError ?? null,
+        reconnects: this.reconnects,
+        gaps: this.gaps,
+        writes: this.commands.counts(),
+        devices: this.devices.map(deviceStatus),
+      },
+    };
+  }
+
+  /** Wait up to ms, woken early by stop() or a queued write. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.wake === done) self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      if (!this.link.isOpen) {
+        await this.connect();
+        continue;
+      }
+      const write = this.commands.next();
+      if (write) {
+        await this.runWrite(write);
+        continue;
+      }
+      const g = this.nextGroup();
+      const wait = g ? Math.max(g.nextDue, g.device.retryAt) - this.now() : 1000;
+      if (wait > 0) {
+        await this.sleep(wait);
+        continue;
+      }
+      if (g) await this.poll(g);
+    }
+  }
+
+  private nextGroup(): GroupState | undefined {
+    let best: GroupState | undefined;
+    let bestAt = Infinity;
+    for (const d of this.devices) {
+      for (const g of d.groups) {
+        const at = Math.max(g.nextDue, d.retryAt);
+        if (at < bestAt) {
+          best = g;
+          bestAt = at;
+        }
+      }
+    }
+    return best;
+  }
+
+  private async connect(): Promise<void> {
+    this.state = this.everConnected || this.connectAttempts > 0 ? 'retrying' : 'connecting';
+    try {
+      await this.link.open((reason) => this.onLost(reason));
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
+      if (this.connectAttempts === 0 || this.connectAttempts % 10 === 0) this.deps.logger.warn({ source: this.name, endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 }, 'modbus connect failed, retrying with backoff');
+      this.lostAt ??= this.now();
+      this.state = 'retrying';
+      await this.sleep(backoffMs(this.connectAttempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
+      return;
+    }
+    if (this.everConnected) {
+      this.reconnects++;
+      this.metrics.reconnects.inc({ kind: KIND, source: this.name });
+    }
+    if (this.lostAt !== undefined && this.everConnected) {
+      const gapMs = this.now() - this.lostAt;
+      this.gaps++;
+      this.metrics.gaps.inc({ kind: KIND, source: this.name });
+      this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, gapMs / 1000);
+      this.deps.logger.warn({ source: this.name, endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
+    }
+    this.lostAt = undefined;
+    this.everConnected = true;
+    this.connectAttempts = 0;
+    this.state = 'running';
+    this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
+    // A reconnect gives every device a fresh chance at once.
+    for (const d of this.devices) d.retryAt = 0;
+  }
+
+  private onLost(reason: string): void {
+    this.lastError = `connection lost: ${reason}`;
+    this.lostAt ??= this.now();
+    this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
+    if (!this.stopping) {
+      this.state = 'retrying';
+      this.deps.logger.warn({ source: this.name, endpoint: this.link.describe(), reason }, 'modbus connection lost, reconnecting');
+    }
+    this.wake?.();
+  }
+
+  private async dropLink(reason: string): Promise<void> {
+    this.onLost(reason);
+    await this.link.close();
+  }
+
+  private async readWithRetry(unitId: number, req: ReadRequest<TagState>): Promise<ReadResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.link.read(unitId, req.area, req.address, req.count);
+      } catch (err) {
+        if (!(err instanceof ModbusRequestError) || err.kind !== 'timeout' || attempt >= this.opts.retries || this.stopping) throw err;
+      }
+    }
+  }
+
+  private countError(d: DeviceState, kind: DeviceErrorKind, message: string): void {
+    d.errors[kind]++;
+    d.lastError = message;
+    this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: d.device.name, error: kind });
+  }
+
+  private async poll(g: GroupState): Promise<void> {
+    const d = g.device;
+    if (this.intake && !this.intake.accepting()) {
+      // The store cannot take writes: skip this poll (counted) rather than queue values without bound.
+      this.state = 'paused';
+      this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: 'paused' });
+      this.advance(g);
+      return;
+    }
+    this.state = 'running';
+    const t0 = performance.now();
+    const values: ReadValue[] = [];
+    let answered = false;
+    let deviceDown: string | undefined;
+    for (let i = 0; i < g.requests.length && !this.stopping; i++) {
+      const req = g.requests[i] as ReadRequest<TagState>;
+      try {
+        const res = await this.readWithRetry(d.device.unitId, req);
+        answered = true;
+        for (const t of req.tags) {
+          t.error = undefined;
+          values.push({ tag: t, value: decodeTag(t, req, res) });
+        }
+      } catch (err) {
+        const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
+        const where = `device '${d.device.name}' (unit ${d.device.unitId}) ${req.area} ${req.address}+${req.count}`;
+        this.countError(d, e.kind, `${where}: ${e.message}`);
+        if (e.kind === 'exception') {
+          answered = true;
+          if (req.tags.length > 1 && (e.exceptionCode === 2 || e.exceptionCode === 3)) {
+            // Find the tag the device refuses: from now on read these tags one by one.
+            g.requests.splice(i, 1, ...splitRequest(req));
+            i--;
+            continue;
+          }
+          for (const t of req.tags) t.error = e.message;
+          this.deps.logger.warn({ source: this.name, device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message }, 'modbus exception response');
+          continue;
+        }
+        for (const t of req.tags) t.error = e.message;
+        if (e.kind === 'protocol') continue; // garbage / CRC: the next request resynchronises
+        deviceDown = `${where}: ${e.message}`;
+        if (e.kind === 'timeout' && this.link.describe().startsWith('tcp')) await this.dropLink('request timed out (half-open connection?)');
+        break;
+      } finally {
+        const gap = this.link.interFrameMs();
+        if (gap > 0) await this.sleep(gap);
+      }
+    }
+    if (deviceDown !== undefined && !answered) {
+      d.failures++;
+      d.retryAt = this.now() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
+      if (d.failures === 1 || d.failures % 10 === 0) this.deps.logger.warn({ source: this.name, device: d.device.name, failures: d.failures, err: deviceDown }, 'modbus device not answering, retrying with backoff');
+    } else if (answered) {
+      d.failures = 0;
+      d.retryAt = 0;
+    }
+    if (values.length > 0 || this.opts.publish === 'group') await this.commit(g, values);
+    g.lastPollMs = Math.round((performance.now() - t0) * 100) / 100;
+    this.metrics.pollSeconds.observe({ kind: KIND, source: this.name, group: `${d.device.name}/${g.group.name}` }, g.lastPollMs / 1000);
+    this.advance(g);
+  }
+
+  /** Submit a poll's messages and wait for their commit (abandoned, never acknowledged, on stop()). */
+  private async commit(g: GroupState, values: ReadValue[]): Promise<void> {
+    const d = g.device;
+    const ts = this.now();
+    const out = pollMessages(this.opts, g, values, ts);
+    const pending: Promise<void>[] = [];
+    try {
+      for (const m of out.messages) {
+        // A submit that throws (intake closed) becomes a rejection, so every earlier promise is
+        // still awaited (handled) below.
+        let p: Promise<void> | undefined;
+        try {
+          p = this.intake?.submit(m);
+        } catch (err) {
+          p = Promise.reject(err);
+        }
+        if (p) pending.push(p);
+      }
+      if (pending.length > 0) await abortable(Promise.all(pending), this.stopSignal.signal);
+    } catch (err) {
+      if (this.stopping) return;
+      this.countError(d, 'commit', `device '${d.device.name}' group '${g.group.name}': values not committed: ${errorMessage(err)}`);
+      this.deps.logger.warn({ source: this.name, device: d.device.name, err: errorMessage(err) }, 'modbus poll not committed; values are read again next poll');
+      return;
+    }
+    for (const v of out.reported) v.tag.reported = v.value;
+    if (values.length > 0) {
+      d.lastGoodRead = ts;
+      this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: d.device.name }, ts / 1000);
+    }
+    d.rate.add(values.length);
+    this.metrics.values.inc({ kind: KIND, source: this.name, device: d.device.name }, values.length);
+  }
+
+  private advance(g: GroupState): void {
+    const now = this.now();
+    g.nextDue += g.group.intervalMs;
+    if (g.nextDue <= now) {
+      const missed = Math.ceil((now - g.nextDue) / g.group.intervalMs);
+      g.overruns += missed;
+      g.nextDue += missed * g.group.intervalMs;
+      if (g.nextDue <= now) g.nextDue += g.group.intervalMs;
+    }
+  }
+
+  private async runWrite(w: PendingWrite): Promise<void> {
+    try {
+      const response = await this.link.write(w.unitId, w.area, w.address, w.data);
+      this.commands.reply(w, { ok: true, response });
+    } catch (err) {
+      const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
+      this.commands.reply(w, { ok: false, error: e.message, errorKind: e.kind, exceptionCode: e.exceptionCode });
+      if (e.kind === 'timeout' && this.link.describe().startsWith('tcp')) await this.dropLink('write timed out');
+    }
+  }
+}
+
+type DeviceErrorKind = import('./state.js').DeviceErrorKind;
+
+function decodeTag(t: TagState, req: ReadRequest<TagState>, res: ReadResult): ReadValue['value'] {
+  const offset = t.address - req.address;
+  if ('bits' in res) return res.bits[offset] === true;
+  const wire = res.registers.subarray(offset * 2, (offset + t.size) * 2);
+  return decodeRegisters(wire, t.tag.type, t.tag.order, t.tag);
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined); // abandoned: its outcome no longer matters, but must not go unhandled
+    return Promise.reject(new Error('stopped'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

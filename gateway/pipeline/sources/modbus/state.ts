@@ -1,0 +1,120 @@
+// Run-time state of a Modbus source's devices, poll groups and tags (what status() reports), and
+// the messages a poll produces (topic template, per-tag or per-group payloads, report by exception).
+import type { Message } from '../../../../core/message.js';
+import { RateMeter } from '../industrial-metrics.js';
+import { topicRenderer } from '../topic-template.js';
+import { changed, type TagValue } from './codec.js';
+import type { ErrorKind } from './link.js';
+import { tagSize, type ModbusDevice, type ModbusGroup, type ModbusOptions, type ModbusTag } from './options.js';
+import { planReads, type PlannedTag, type ReadRequest } from './planner.js';
+
+export type DeviceErrorKind = ErrorKind | 'commit';
+
+export interface TagState extends PlannedTag {
+  tag: ModbusTag;
+  /** Last value committed (report by exception compares against it). */
+  reported: TagValue | undefined;
+  error: string | undefined;
+}
+
+export interface GroupState {
+  group: ModbusGroup;
+  device: DeviceState;
+  requests: ReadRequest<TagState>[];
+  nextDue: number;
+  lastPollMs: number | undefined;
+  overruns: number;
+}
+
+export interface DeviceState {
+  device: ModbusDevice;
+  groups: GroupState[];
+  tags: Map<string, TagState>;
+  /** Consecutive failed polls (no answer): drives the device's retry backoff. */
+  failures: number;
+  retryAt: number;
+  lastGoodRead: number | undefined;
+  lastError: string | undefined;
+  errors: Record<DeviceErrorKind, number>;
+  rate: RateMeter;
+}
+
+export function buildDevices(opts: ModbusOptions, now: () => number): DeviceState[] {
+  return opts.devices.map((device) => {
+    const state: DeviceState = {
+      device,
+      groups: [],
+      tags: new Map(),
+      failures: 0,
+      retryAt: 0,
+      lastGoodRead: undefined,
+      lastError: undefined,
+      errors: { timeout: 0, exception: 0, connection: 0, protocol: 0, commit: 0 },
+      rate: new RateMeter(now),
+    };
+    for (const group of device.groups) {
+      const tags = group.tags.map((tag): TagState => ({ tag, area: tag.area, address: tag.address, size: tagSize(tag), reported: undefined, error: undefined }));
+      for (const t of tags) state.tags.set(t.tag.name, t);
+      state.groups.push({ group, device: state, requests: planReads(tags, opts.mergeGap), nextDue: now(), lastPollMs: undefined, overruns: 0 });
+    }
+    return state;
+  });
+}
+
+export function renderTopic(template: string, vars: Record<string, string | number>): string {
+  return topicRenderer(template)(vars);
+}
+
+export interface ReadValue {
+  tag: TagState;
+  value: TagValue;
+}
+
+export interface PollOutput {
+  messages: Message[];
+  /** Tag values the messages carry (marked reported once the messages are committed). */
+  reported: ReadValue[];
+}
+
+/** Messages of one poll of a group, honouring the report mode and the publish mode. */
+export function pollMessages(opts: ModbusOptions, g: GroupState, values: ReadValue[], ts: number): PollOutput {
+  const dev = g.device.device;
+  const due = g.group.report === 'poll' ? values : values.filter((v) => changed(v.tag.reported, v.value, v.tag.tag.deadband ?? g.group.deadband));
+  const base = { source: opts.name, device: dev.name, unitId: dev.unitId, group: g.group.name };
+  const source = { kind: 'modbus' as const, id: `${opts.name}/${dev.name}` };
+  const messages: Message[] = [];
+  if (opts.publish === 'tag') {
+    for (const v of due) {
+      const payload = Buffer.from(JSON.stringify({ device: dev.name, tag: v.tag.tag.name, value: v.value, ts }));
+      messages.push({ topic: renderTopic(opts.topic, { ...base, tag: v.tag.tag.name }), payload, qos: 1, source, receivedAt: ts });
+    }
+  } else {
+    const errors: Record<string, string> = {};
+    for (const t of g.group.tags) {
+      const err = g.device.tags.get(t.name)?.error;
+      if (err) errors[t.name] = err;
+    }
+    if (due.length > 0 || Object.keys(errors).length > 0) {
+      const body: Record<string, unknown> = { device: dev.name, group: g.group.name, ts, values: Object.fromEntries(due.map((v) => [v.tag.tag.name, v.value])) };
+      if (Object.keys(errors).length > 0) body.errors = errors;
+      messages.push({ topic: renderTopic(opts.topic, base), payload: Buffer.from(JSON.stringify(body)), qos: 1, source, receivedAt: ts });
+    }
+  }
+  return { messages, reported: due };
+}
+
+export function deviceStatus(d: DeviceState): Record<string, unknown> {
+  const tagErrors: Record<string, string> = {};
+  for (const [name, t] of d.tags) if (t.error) tagErrors[name] = t.error;
+  return {
+    name: d.device.name,
+    unitId: d.device.unitId,
+    state: d.failures > 0 ? 'failing' : d.lastGoodRead === undefined ? 'waiting' : 'ok',
+    lastGoodRead: d.lastGoodRead === undefined ? null : new Date(d.lastGoodRead).toISOString(),
+    lastError: d.lastError ?? null,
+    readErrors: { ...d.errors },
+    valuesPerSecond: d.rate.perSecond(),
+    groups: d.groups.map((g) => ({ name: g.group.name, intervalMs: g.group.intervalMs, requests: g.requests.length, pollLatencyMs: g.lastPollMs ?? null, overruns: g.overruns })),
+    tagErrors,
+  };
+}

@@ -1,0 +1,111 @@
+// Connecting to an OPC UA server with node-opcua, shared by the source and `gatehouse opcua
+// browse`: the application certificate and trust list live under a PKI folder we choose (never
+// node-opcua's default in the home folder), node-opcua's own reconnection is off (the source
+// rebuilds client, session and subscriptions itself, so nothing can silently stay half-alive),
+// and every step is bounded by a timeout.
+import { mkdir, readFile } from 'node:fs/promises';
+import { GatehouseError } from '../../../../core/errors.js';
+
+// node-opcua is an optional install, loaded on first use only.
+export type OpcuaModule = typeof import('node-opcua-client');
+type CertificateManagerModule = typeof import('node-opcua-certificate-manager');
+export type OpcuaClient = import('node-opcua-client').OPCUAClient;
+export type OpcuaSession = import('node-opcua-client').ClientSession;
+
+export async function loadOpcua(): Promise<{ ua: OpcuaModule; certs: CertificateManagerModule }> {
+  try {
+    const [ua, certs] = await Promise.all([import('node-opcua-client'), import('node-opcua-certificate-manager')]);
+    return { ua, certs };
+  } catch (err) {
+    throw new GatehouseError('GH_SOURCE_UNAVAILABLE', 'OPC UA sources need the optional package node-opcua-client, which is not installed', {
+      hint: 'run `npm install node-opcua-client` in the gateway folder (about 33 MB), then start again',
+      cause: err,
+    });
+  }
+}
+
+export interface ConnectOptions {
+  endpoint: string;
+  securityMode: 'None' | 'Sign' | 'SignAndEncrypt';
+  securityPolicy: 'None' | 'Basic256Sha256';
+  auth: { type: 'anonymous' } | { type: 'username'; username: string; password: string } | { type: 'certificate'; certFile: string; keyFile: string };
+  pkiDir: string;
+  trustUnknownServer: boolean;
+  timeoutMs: number;
+  sessionTimeoutMs?: number;
+}
+
+function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new GatehouseError('GH_SOURCE_CONNECT', `${what} at ${endpoint} did not finish within ${ms} ms`, { where: endpoint, hint: 'check the endpoint URL, the network and the server' })), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export type CertificateManager = import('node-opcua-certificate-manager').OPCUACertificateManager;
+
+/**
+ * The PKI (application certificate, trust list) of one source or one CLI run: created once and
+ * reused by every reconnection (it watches its folders: one per attempt would leak watchers);
+ * dispose() it when done.
+ */
+export async function certificateManager(certs: CertificateManagerModule, pkiDir: string, trustUnknownServer: boolean): Promise<CertificateManager> {
+  await mkdir(pkiDir, { recursive: true });
+  return new certs.OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: trustUnknownServer, name: 'pki' });
+}
+
+/** Connect and open a session; on failure everything created is disposed before the rejection. */
+export async function openSession(ua: OpcuaModule, manager: CertificateManager, o: ConnectOptions): Promise<{ client: OpcuaClient; session: OpcuaSession }> {
+  const client = ua.OPCUAClient.create({
+    applicationName: 'Gatehouse',
+    applicationUri: 'urn:gatehouse:opcua-client',
+    clientName: 'gatehouse',
+    securityMode: ua.MessageSecurityMode[o.securityMode],
+    securityPolicy: o.securityPolicy === 'None' ? ua.SecurityPolicy.None : ua.SecurityPolicy.Basic256Sha256,
+    endpointMustExist: false,
+    keepSessionAlive: true,
+    requestedSessionTimeout: o.sessionTimeoutMs ?? 60_000,
+    // One attempt: the source owns the retry loop (with its backoff, counters and gap report).
+    connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
+    clientCertificateManager: manager,
+  });
+  try {
+    await bounded(client.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint);
+    const identity = await userIdentity(ua, o.auth);
+    const session = await bounded(client.createSession(identity), o.timeoutMs, 'session creation', o.endpoint);
+    return { client, session };
+  } catch (err) {
+    await closeQuietly(client, undefined, 2000);
+    if (err instanceof GatehouseError) throw err;
+    throw new GatehouseError('GH_SOURCE_CONNECT', `cannot open an OPC UA session at ${o.endpoint}: ${(err as Error).message}`, {
+      where: o.endpoint,
+      hint: `check the endpoint, the security mode/policy and the login; an untrusted server certificate lands in ${o.pkiDir}/rejected (move it to trusted/certs)`,
+      cause: err,
+    });
+  }
+}
+
+async function userIdentity(ua: OpcuaModule, auth: ConnectOptions['auth']): Promise<import('node-opcua-client').UserIdentityInfo> {
+  if (auth.type === 'username') return { type: ua.UserTokenType.UserName, userName: auth.username, password: auth.password };
+  if (auth.type === 'certificate') {
+    const pem = await readFile(auth.certFile, 'utf8');
+    const b64 = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
+    if (!b64) throw new GatehouseError('GH_SOURCE_CONNECT', `${auth.certFile} holds no PEM certificate`, { where: auth.certFile, hint: 'give a PEM (BEGIN CERTIFICATE) user certificate' });
+    const privateKey = await readFile(auth.keyFile, 'utf8');
+    return { type: ua.UserTokenType.Certificate, certificateData: Buffer.from(b64.replace(/\s+/g, ''), 'base64'), privateKey };
+  }
+  return { type: ua.UserTokenType.Anonymous };
+}
+
+/** Close session and client, bounded: a dead server must not hold the source. */
+export async function closeQuietly(client: OpcuaClient | undefined, session: OpcuaSession | undefined, ms: number): Promise<void> {
+  const step = async (p: (() => Promise<unknown>) | undefined): Promise<void> => {
+    if (!p) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([p().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  };
+  await step(session ? () => session.close(true) : undefined);
+  await step(client ? () => client.disconnect() : undefined);
+}

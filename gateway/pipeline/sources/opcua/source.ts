@@ -1,0 +1,306 @@
+// The OPC UA source: a supervisor loop that opens a session, creates every subscription and its
+// monitored items, and turns each data change into a message {value, sourceTimestamp,
+// serverTimestamp, statusCode}. Any sign of a dead link (connection lost, session closed,
+// subscription terminated, or no keepalive for 3 keepalive periods) tears the client down and
+// rebuilds client, session and every subscription from scratch after a backoff, so a subscription
+// can never silently stop; the outage is reported as a gap (status, warning log, counters).
+import type { Intake, Source, SourceStatus } from '../../contract.js';
+import type { SourceDeps } from '../kind.js';
+import { errorMessage } from '../../../../core/errors.js';
+import { backoffMs, industrialMetrics, RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
+import { certificateManager, closeQuietly, openSession, type CertificateManager, type ConnectOptions, type OpcuaClient, type OpcuaModule, type OpcuaSession } from './connect.js';
+import type { OpcuaItem, OpcuaOptions } from './options.js';
+import { OpcuaCommands } from './commands.js';
+import { itemsByParameters, toJson } from './values.js';
+import { topicRenderer } from '../topic-template.js';
+
+const KIND = 'opcua';
+type DataValue = import('node-opcua-client').DataValue;
+
+interface ItemState {
+  item: OpcuaItem;
+  subscription: string;
+  error: string | undefined;
+  lastValueAt: number | undefined;
+}
+
+export class OpcuaSource implements Source {
+  readonly kind = KIND;
+  readonly name: string;
+  private readonly now: () => number;
+  private readonly metrics: IndustrialMetrics;
+  private readonly items = new Map<string, ItemState>();
+  private readonly rate: RateMeter;
+  private readonly topic: (vars: Readonly<Record<string, string>>) => string;
+  private readonly commands: OpcuaCommands;
+  private intake: Intake | null = null;
+  private loop: Promise<void> | null = null;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private lost: ((reason: string) => void) | null = null;
+  private client: OpcuaClient | undefined;
+  private session: OpcuaSession | undefined;
+  private pki: CertificateManager | undefined;
+  private state = 'stopped';
+  private attempts = 0;
+  private everConnected = false;
+  private lostAt: number | undefined;
+  private lastError: string | undefined;
+  private lastGap: { from: string; to: string; ms: number } | undefined;
+  private lastActivity = 0;
+  private lastGoodRead: number | undefined;
+  private inFlight = 0;
+  private readonly counts = { values: 0, reconnects: 0, gaps: 0, badStatus: 0, commitErrors: 0, dropped: 0 };
+
+  constructor(
+    private readonly opts: OpcuaOptions,
+    private readonly ua: OpcuaModule,
+    private readonly certs: typeof import('node-opcua-certificate-manager'),
+    private readonly connect: ConnectOptions,
+    private readonly deps: SourceDeps,
+  ) {
+    this.name = opts.name;
+    this.now = deps.now ?? Date.now;
+    this.metrics = industrialMetrics(deps.registry);
+    this.rate = new RateMeter(this.now);
+    this.topic = topicRenderer(opts.topic);
+    for (const s of opts.subscriptions) for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
+    this.commands = new OpcuaCommands(opts, ua, deps, this.metrics, () => this.session);
+  }
+
+  async start(intake: Intake): Promise<void> {
+    if (this.loop) return;
+    this.intake = intake;
+    this.stopping = false;
+    this.state = 'connecting';
+    this.commands.start();
+    this.loop = this.run().catch((err: unknown) => {
+      this.deps.logger.error({ err, source: this.name }, 'opcua source loop failed');
+      this.lastError = errorMessage(err);
+      this.state = 'failed';
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.commands.stop();
+    this.lost?.('stopping');
+    this.wake?.();
+    await this.loop;
+    this.loop = null;
+    const pki = this.pki;
+    this.pki = undefined;
+    await pki?.dispose().catch(() => undefined);
+    this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
+    this.state = 'stopped';
+  }
+
+  status(): SourceStatus {
+    const tagErrors: Record<string, string> = {};
+    for (const [name, s] of this.items) if (s.error) tagErrors[name] = s.error;
+    return {
+      kind: KIND,
+      name: this.name,
+      state: this.state,
+      details: {
+        endpoint: this.opts.endpoint,
+        securityMode: this.opts.securityMode,
+        connected: this.session !== undefined,
+        lastError: this.lastError ?? null,
+        lastGoodRead: this.lastGoodRead === undefined ? null : new Date(this.lastGoodRead).toISOString(),
+        lastGap: this.lastGap ?? null,
+        valuesPerSecond: this.rate.perSecond(),
+        inFlight: this.inFlight,
+        items: this.items.size,
+        ...this.counts,
+        writes: this.commands.counts(),
+        tagErrors,
+      },
+    };
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.wake === done) self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      let reason: string;
+      try {
+        reason = await this.session_();
+        this.attempts = 0;
+      } catch (err) {
+        reason = errorMessage(err);
+        this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
+        if (this.attempts === 0 || this.attempts % 10 === 0) this.deps.logger.warn({ source: this.name, endpoint: this.opts.endpoint, err: reason, attempt: this.attempts + 1 }, 'opcua connect failed, retrying with backoff');
+      }
+      await this.teardown();
+      if (this.stopping) break;
+      this.lastError = reason;
+      this.lostAt ??= this.now();
+      this.state = 'retrying';
+      await this.sleep(backoffMs(this.attempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
+    }
+    await this.teardown();
+  }
+
+  /** One session's life: resolves with the reason it ended. */
+  private async session_(): Promise<string> {
+    this.state = this.everConnected ? 'retrying' : 'connecting';
+    const lost = new Promise<string>((resolve) => {
+      this.lost = resolve;
+    });
+    this.pki ??= await certificateManager(this.certs, this.connect.pkiDir, this.connect.trustUnknownServer);
+    const { client, session } = await openSession(this.ua, this.pki, this.connect);
+    this.client = client;
+    this.session = session;
+    const onLost = (why: string) => () => this.lost?.(why);
+    client.on('connection_lost', onLost('connection lost'));
+    client.on('close', onLost('connection closed'));
+    session.on('session_closed', onLost('session closed by the server'));
+    session.on('keepalive_failure', onLost('session keepalive failed'));
+    let keepaliveMs = 0;
+    for (const sub of this.opts.subscriptions) keepaliveMs = Math.max(keepaliveMs, await this.subscribe(session, sub));
+    this.lastActivity = this.now();
+    this.markConnected();
+    const watchdogMs = 3 * keepaliveMs + 2000;
+    const watchdog = setInterval(() => {
+      if (this.now() - this.lastActivity > watchdogMs) this.lost?.(`no data or keepalive from the server for ${watchdogMs} ms`);
+    }, Math.min(1000, watchdogMs));
+    try {
+      const reason = await lost;
+      if (!this.stopping) {
+        this.lostAt = this.now();
+        this.deps.logger.warn({ source: this.name, endpoint: this.opts.endpoint, reason }, 'opcua session lost; rebuilding client, session and subscriptions');
+      }
+      return reason;
+    } finally {
+      clearInterval(watchdog);
+    }
+  }
+
+  private markConnected(): void {
+    if (this.everConnected) {
+      this.counts.reconnects++;
+      this.metrics.reconnects.inc({ kind: KIND, source: this.name });
+    }
+    if (this.everConnected && this.lostAt !== undefined) {
+      const ms = this.now() - this.lostAt;
+      this.lastGap = { from: new Date(this.lostAt).toISOString(), to: new Date(this.now()).toISOString(), ms };
+      this.counts.gaps++;
+      this.metrics.gaps.inc({ kind: KIND, source: this.name });
+      this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, ms / 1000);
+      this.deps.logger.warn({ source: this.name, endpoint: this.opts.endpoint, gapMs: ms, from: this.lastGap.from }, 'opcua session and subscriptions restored after a gap');
+    }
+    this.lostAt = undefined;
+    this.everConnected = true;
+    this.state = 'running';
+    this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
+  }
+
+  /** Create one subscription and its monitored items; returns its keepalive period (ms). */
+  private async subscribe(session: OpcuaSession, sub: OpcuaOptions['subscriptions'][number]): Promise<number> {
+    const ua = this.ua;
+    const keepAliveCount = Math.max(1, Math.min(10, Math.ceil(5000 / sub.publishingIntervalMs)));
+    const subscription = await session.createSubscription2({
+      requestedPublishingInterval: sub.publishingIntervalMs,
+      requestedMaxKeepAliveCount: keepAliveCount,
+      requestedLifetimeCount: keepAliveCount * 6,
+      maxNotificationsPerPublish: 0,
+      publishingEnabled: true,
+      priority: 1,
+    });
+    subscription.on('keepalive', () => (this.lastActivity = this.now()));
+    subscription.on('received_notifications', () => (this.lastActivity = this.now()));
+    subscription.on('terminated', () => this.lost?.(`subscription '${sub.name}' terminated`));
+    for (const { params, items } of itemsByParameters(ua, sub)) {
+      // Chunks keep a request within the server's per-call limits.
+      for (let i = 0; i < items.length; i += 1000) {
+        const chunk = items.slice(i, i + 1000);
+        const group = await subscription.monitorItems(
+          chunk.map((it) => ({ nodeId: it.nodeId, attributeId: ua.AttributeIds.Value })),
+          params,
+          ua.TimestampsToReturn.Both,
+        );
+        group.monitoredItems.forEach((mi, k) => {
+          const item = chunk[k] as OpcuaItem;
+          const st = this.items.get(item.name) as ItemState;
+          const code = mi.statusCode;
+          st.error = code?.isNotGood() ? `monitored item refused: ${code.name}` : undefined;
+          if (st.error) {
+            this.counts.badStatus++;
+            this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
+            this.deps.logger.warn({ source: this.name, tag: item.name, nodeId: item.nodeId, status: code.name }, 'opcua monitored item refused by the server');
+          }
+        });
+        group.on('changed', (_mi, dataValue, index) => this.onValue(sub.name, chunk[index] as OpcuaItem, dataValue));
+      }
+    }
+    return subscription.publishingInterval * subscription.maxKeepAliveCount;
+  }
+
+  private onValue(subscription: string, item: OpcuaItem, dv: DataValue): void {
+    const now = this.now();
+    this.lastActivity = now;
+    const st = this.items.get(item.name) as ItemState;
+    const status = dv.statusCode;
+    if (status.isNotGood()) {
+      st.error = `bad status ${status.name}`;
+      this.counts.badStatus++;
+      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
+    } else st.error = undefined;
+    if (!this.intake?.accepting() || this.inFlight >= this.opts.maxInFlight) {
+      this.counts.dropped++;
+      this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: this.inFlight >= this.opts.maxInFlight ? 'in_flight' : 'paused' });
+      return;
+    }
+    const payload = {
+      value: toJson(dv.value?.value),
+      sourceTimestamp: dv.sourceTimestamp ? dv.sourceTimestamp.toISOString() : null,
+      serverTimestamp: dv.serverTimestamp ? dv.serverTimestamp.toISOString() : null,
+      statusCode: status.name,
+    };
+    const topic = this.topic({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId });
+    let p: Promise<void> | undefined;
+    try {
+      p = this.intake.submit({ topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, source: { kind: 'opcua', id: `${this.name}/${item.name}` }, receivedAt: now });
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    const committed = (): void => {
+      this.counts.values++;
+      this.rate.add(1);
+      this.lastGoodRead = this.now();
+      st.lastValueAt = this.lastGoodRead;
+      this.metrics.values.inc({ kind: KIND, source: this.name, device: item.name });
+      this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: '*' }, this.lastGoodRead / 1000);
+    };
+    if (!p) return committed();
+    this.inFlight++;
+    p.then(committed, (err: unknown) => {
+      this.counts.commitErrors++;
+      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'commit' });
+      this.deps.logger.warn({ source: this.name, tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
+    }).finally(() => this.inFlight--);
+  }
+
+  private async teardown(): Promise<void> {
+    const client = this.client;
+    const session = this.session;
+    this.client = undefined;
+    this.session = undefined;
+    this.lost = null;
+    this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
+    if (client) client.removeAllListeners();
+    await closeQuietly(client, session, 2000);
+  }
+}

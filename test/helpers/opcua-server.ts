@@ -1,0 +1,98 @@
+// A real node-opcua server started inside the test (certificates and PKI in a temp dir), with a
+// few variables under ns=1 and optional username login. stop() + start() on the same port plays a
+// server restart (new sessions, old subscriptions gone).
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { OPCUAServer } from 'node-opcua-server';
+import { Variant, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy } from 'node-opcua-client';
+import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
+import { freePort, tempDir } from './index.js';
+
+export interface OpcuaPeer {
+  endpoint: string;
+  port: number;
+  /** Current values, by variable name (Speed: Double, Count: Int32, Label: String, Setpoint: Double writable). */
+  values: Record<string, number | string>;
+  /** Make a variable return a Bad status code. */
+  bad: Set<string>;
+  running: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface OpcuaPeerOptions {
+  users?: Record<string, string>;
+  secure?: boolean;
+  /** Extra Double variables Var0..Var{n-1} (benchmarks). */
+  extra?: number;
+}
+
+export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptions = {}, dir?: string): Promise<OpcuaPeer> {
+  const root = dir ?? (t ? await tempDir(t, 'gatehouse-opcua-server-') : '/tmp');
+  const port = await freePort();
+  let server: OPCUAServer | null = null;
+  const peer: OpcuaPeer = {
+    endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
+    port,
+    values: { Speed: 1.5, Count: 0, Label: 'line-1', Setpoint: 0 },
+    bad: new Set(),
+    get running() {
+      return server !== null;
+    },
+    async start() {
+      const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(root, 'pki'), automaticallyAcceptUnknownCertificate: true });
+      const s = new OPCUAServer({
+        port,
+        resourcePath: '/UA/Test',
+        hostname: '127.0.0.1',
+        alternateHostname: ['127.0.0.1'],
+        serverCertificateManager,
+        allowAnonymous: !opts.users,
+        securityModes: opts.secure ? [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
+        securityPolicies: opts.secure ? [SecurityPolicy.None, SecurityPolicy.Basic256Sha256] : [SecurityPolicy.None],
+        userManager: opts.users ? { isValidUser: (u: string, p: string) => opts.users?.[u] === p } : undefined,
+        buildInfo: { productName: 'gatehouse-test' },
+      });
+      await s.initialize();
+      const ns = s.engine.addressSpace!.getOwnNamespace();
+      const folder = s.engine.addressSpace!.rootFolder.objects;
+      const variable = (name: string, dataType: DataType, writable = false): void => {
+        ns.addVariable({
+          organizedBy: folder,
+          minimumSamplingInterval: 50,
+          browseName: name,
+          nodeId: `s=${name}`,
+          dataType: DataType[dataType],
+          accessLevel: writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
+          userAccessLevel: writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
+          value: {
+            get: () => (peer.bad.has(name) ? StatusCodes.BadDeviceFailure : new Variant({ dataType, value: peer.values[name] })) as never,
+            set: (v: Variant) => {
+              peer.values[name] = v.value as number;
+              return StatusCodes.Good;
+            },
+          },
+        });
+      };
+      variable('Speed', DataType.Double);
+      variable('Count', DataType.Int32);
+      variable('Label', DataType.String);
+      variable('Setpoint', DataType.Double, true);
+      for (let i = 0; i < (opts.extra ?? 0); i++) {
+        const name = `Var${i}`;
+        peer.values[name] = i;
+        variable(name, DataType.Double);
+      }
+      await s.start();
+      server = s;
+    },
+    async stop() {
+      const s = server;
+      server = null;
+      if (s) await s.shutdown(0);
+    },
+  };
+  await peer.start();
+  t?.after(() => peer.stop());
+  return peer;
+}

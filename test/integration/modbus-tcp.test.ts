@@ -1,0 +1,228 @@
+// Modbus TCP source against a real jsmodbus server (a different library from the gateway's
+// modbus-serial client), values committed to a real store. Faults: server killed and restarted
+// mid-poll, a half-open peer that stops answering, an unreachable host, exception responses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
+import type { Source } from '../../gateway/pipeline/contract.js';
+import { freePort, metricValue, waitUntil } from '../helpers/index.js';
+import { localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+
+const FAST = { timeoutMs: 300, retries: 0, backoff: { initialMs: 50, maxMs: 400 } };
+
+async function startSource(t: import('node:test').TestContext, raw: unknown, intake: StoreIntake, extra = {}): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
+  const deps = sourceDeps(t, extra);
+  const source = await modbusKind.create(modbusOptionsSchema.parse(raw), deps);
+  await source.start(intake);
+  t.after(() => source.stop());
+  return { source, deps };
+}
+
+async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
+  return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
+}
+
+function details(source: Source): { devices: { readErrors: Record<string, number>; tagErrors: Record<string, string>; groups: { requests: number }[] }[]; reconnects: number; gaps: number } {
+  return source.status().details as never;
+}
+
+test('reads every table and type with its byte order, merges adjacent tags into few requests, commits values', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeFloatBE(230.5, 0); // ABCD float at 0..1
+  const cdab = Buffer.alloc(4);
+  cdab.writeFloatBE(-12.25, 0);
+  peer.holding.writeUInt16BE(cdab.readUInt16BE(2), 4); // CDAB float at 2..3 (words swapped)
+  peer.holding.writeUInt16BE(cdab.readUInt16BE(0), 6);
+  peer.holding.writeInt16BE(-5, 8); // int16 at 4
+  peer.holding.writeBigInt64BE(123456789012n, 10); // int64 at 5..8
+  peer.holding.write('AB12', 18, 'latin1'); // string at 9..10
+  peer.holding.writeUInt32LE(70000, 22); // DCBA uint32 at 11..12
+  peer.input.writeUInt16BE(1234, 0); // input uint16 at 0, scale 0.1
+  peer.coils[0] = 0b101;
+  peer.discrete[0] = 0b10;
+  const intake = await storeIntake(t);
+  const { source } = await startSource(t, {
+    type: 'modbus', name: 'm1', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
+    devices: [{ name: 'meter', unitId: 1, groups: [{ name: 'g', intervalMs: 50, tags: [
+      { name: 'voltage', area: 'holding', address: 0, type: 'float32' },
+      { name: 'flow', area: 'holding', address: 2, type: 'float32', order: 'CDAB' },
+      { name: 'temp', area: 'holding', address: 4, type: 'int16' },
+      { name: 'energy', area: 'holding', address: 5, type: 'int64' },
+      { name: 'serial', area: 'holding', address: 9, type: 'string', length: 2 },
+      { name: 'count', area: 'holding', address: 11, type: 'uint32', order: 'DCBA' },
+      { name: 'pressure', area: 'input', address: 0, type: 'uint16', scale: 0.1, offset: 1 },
+      { name: 'pump', area: 'coil', address: 0, type: 'bool' },
+      { name: 'valve', area: 'coil', address: 1, type: 'bool' },
+      { name: 'door', area: 'discrete', address: 1, type: 'bool' },
+    ] }] }],
+  }, intake);
+  await waitUntil(async () => (await payloads(intake, 'modbus/m1/meter/door')).length >= 2, 'two polls committed');
+  const last = async (tag: string): Promise<unknown> => (await payloads(intake, `modbus/m1/meter/${tag}`)).at(-1)?.value;
+  assert.equal(await last('voltage'), 230.5);
+  assert.equal(await last('flow'), -12.25);
+  assert.equal(await last('temp'), -5);
+  assert.equal(await last('energy'), 123456789012);
+  assert.equal(await last('serial'), 'AB12');
+  assert.equal(await last('count'), 70000);
+  assert.ok(Math.abs((await last('pressure')) as number - 124.4) < 1e-9);
+  assert.equal(await last('pump'), true);
+  assert.equal(await last('valve'), false);
+  assert.equal(await last('door'), true);
+  // 7 holding tags in one request, plus input, coils, discrete: 4 requests per poll.
+  assert.equal(details(source).devices[0]!.groups[0]!.requests, 4);
+  const st = source.status();
+  assert.equal(st.state, 'running');
+  assert.ok((st.details as { devices: { lastGoodRead: string | null }[] }).devices[0]!.lastGoodRead);
+});
+
+test('report by exception: unchanged values are not committed again; a change beyond the deadband is', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeUInt16BE(100, 0);
+  const intake = await storeIntake(t);
+  const { deps } = await startSource(t, {
+    type: 'modbus', name: 'rbe', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, topic: 'plant/${device}/${group}', publish: 'group',
+    devices: [{ name: 'd', groups: [{ name: 'slow', intervalMs: 30, report: 'change', deadband: 5, tags: [{ name: 'level', area: 'holding', address: 0 }, { name: 'other', area: 'holding', address: 1 }] }] }],
+  }, intake);
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= 20), '10 polls');
+  assert.equal((await payloads(intake, 'plant/d/slow')).length, 1, 'only the first poll is reported');
+  peer.holding.writeUInt16BE(103, 0); // within the deadband
+  const before = await metricValue(deps.registry, 'gatehouse_industrial_values_total');
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= before + 10), '5 more polls');
+  assert.equal((await payloads(intake, 'plant/d/slow')).length, 1);
+  peer.holding.writeUInt16BE(110, 0);
+  await waitUntil(async () => (await payloads(intake, 'plant/d/slow')).length === 2, 'the change reported');
+  assert.deepEqual((await payloads(intake, 'plant/d/slow'))[1]!.values, { level: 110 });
+});
+
+test('an exception response is surfaced on its tag while the other tags keep being read', async (t) => {
+  const peer = await modbusTcpPeer(t, 100);
+  peer.input.writeUInt16BE(7, 0);
+  const intake = await storeIntake(t);
+  // good (98) and missing (100, past the device's 100 registers) are merged into one request
+  // (mergeGap 2): the device refuses it, the source splits it and pins the exception on 'missing'.
+  const { source, deps } = await startSource(t, {
+    type: 'modbus', name: 'exc', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, mergeGap: 2,
+    devices: [{ name: 'd', groups: [{ intervalMs: 30, tags: [{ name: 'first', area: 'input', address: 0 }, { name: 'good', area: 'input', address: 98 }, { name: 'missing', area: 'input', address: 100 }] }] }],
+  }, intake);
+  await waitUntil(async () => (await payloads(intake, 'modbus/exc/d/good')).length >= 3, 'good tag read 3 times');
+  const d = details(source).devices[0]!;
+  assert.match(d.tagErrors.missing ?? '', /0x02 illegal data address/);
+  assert.equal(d.tagErrors.good, undefined);
+  assert.equal((await payloads(intake, 'modbus/exc/d/first')).at(-1)?.value, 7);
+  assert.equal(d.groups[0]!.requests, 3, 'the refused merged request was split per tag');
+  assert.ok(d.readErrors.exception! >= 1);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'exception' })) >= 1);
+  assert.equal(source.status().state, 'running');
+});
+
+test('writes through the command topic with the tag encoding, acknowledged with the device response', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  await startSource(t, {
+    type: 'modbus', name: 'w', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, commands: { topic: 'cmd/w' },
+    devices: [{ name: 'plc', groups: [{ intervalMs: 50, tags: [
+      { name: 'setpoint', area: 'holding', address: 10, type: 'float32', order: 'CDAB', writable: true },
+      { name: 'speed', area: 'holding', address: 12, type: 'int16', scale: 0.1, writable: true },
+      { name: 'run', area: 'coil', address: 3, type: 'bool', writable: true },
+      { name: 'ro', area: 'holding', address: 13 },
+    ] }] }],
+  }, intake, bus.deps);
+  await waitUntil(async () => (await intake.records()).length > 0, 'connected and polling');
+  let reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 1, device: 'plc', tag: 'setpoint', value: 42.5 });
+  assert.equal((await reply).ok, true);
+  const be = Buffer.from([peer.holding[22]!, peer.holding[23]!, peer.holding[20]!, peer.holding[21]!]);
+  assert.equal(be.readFloatBE(0), 42.5, 'CDAB float written word-swapped');
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 2, device: 'plc', tag: 'speed', value: -12.3 });
+  assert.equal((await reply).ok, true);
+  assert.equal(peer.holding.readInt16BE(24), -123);
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 3, device: 'plc', tag: 'run', value: true });
+  assert.equal((await reply).ok, true);
+  assert.equal(peer.coils[0]! & 0b1000, 0b1000);
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 4, device: 'plc', tag: 'ro', value: 1 });
+  const refused = await reply;
+  assert.equal(refused.ok, false);
+  assert.match(String(refused.error), /not writable/);
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 5, device: 'plc', tag: 'speed', value: 99999 });
+  assert.match(String((await reply).error), /outside int16/);
+});
+
+test('server killed and restarted mid-poll: reconnects by itself, nothing committed is lost', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  let counter = 0;
+  const tick = setInterval(() => peer.holding.writeUInt16BE(++counter % 65536, 0), 5);
+  t.after(() => clearInterval(tick));
+  const { source, deps } = await startSource(t, {
+    type: 'modbus', name: 'k', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
+    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+  }, intake);
+  await waitUntil(async () => (await intake.records()).length >= 5, '5 values committed');
+  const before = await intake.records();
+  await peer.kill();
+  await waitUntil(() => source.status().state === 'retrying', 'source retrying');
+  await peer.restart();
+  await waitUntil(() => details(source).reconnects >= 1, 'reconnected', 10_000);
+  await waitUntil(async () => (await intake.records()).length >= before.length + 5, 'values flow again');
+  const after = await intake.records();
+  for (const r of before) assert.deepEqual(after.find((a) => a.seq === r.seq)?.payload, r.payload, `record ${r.seq} kept`);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_reconnects_total')) >= 1);
+  assert.ok(details(source).gaps >= 1);
+});
+
+test('half-open peer (stops answering, socket open): timeouts, reconnect, recovery once it answers again', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const { source, deps } = await startSource(t, {
+    type: 'modbus', name: 'h', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
+    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+  }, intake);
+  await waitUntil(async () => (await intake.records()).length >= 3, 'polling');
+  peer.mute(true);
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }).then((v) => v >= 2), 'timeouts counted', 10_000);
+  const n = (await intake.records()).length;
+  peer.mute(false);
+  await waitUntil(async () => (await intake.records()).length >= n + 3, 'values flow again after the peer answers', 10_000);
+  assert.ok(details(source).reconnects >= 1, 'the half-open connection was replaced');
+  assert.equal(source.status().state, 'running');
+});
+
+test('an unreachable host is a retrying state with counted errors and never blocks another source', async (t) => {
+  const dead = await freePort();
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const { source: bad, deps } = await startSource(t, {
+    type: 'modbus', name: 'bad', tcp: { host: '127.0.0.1', port: dead }, ...FAST,
+    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+  }, intake);
+  await startSource(t, {
+    type: 'modbus', name: 'good', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
+    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+  }, intake);
+  await waitUntil(async () => (await payloads(intake, 'modbus/good/d/n')).length >= 5, 'the good source reads');
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { source: 'bad', error: 'connection' }).then((v) => v >= 2), 'connection errors counted');
+  assert.equal(bad.status().state, 'retrying');
+  assert.match(String((bad.status().details as { lastError: string }).lastError), /cannot open tcp:\/\/127\.0\.0\.1/);
+  await bad.stop(); // stops promptly while retrying
+  assert.equal(bad.status().state, 'stopped');
+});
+
+test('values not committed (store refusing) are not counted as read and are reported again', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeUInt16BE(9, 0);
+  const intake = await storeIntake(t);
+  intake.failing = true;
+  const { source } = await startSource(t, {
+    type: 'modbus', name: 'c', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
+    devices: [{ name: 'd', groups: [{ intervalMs: 20, report: 'change', tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+  }, intake);
+  await waitUntil(() => details(source).devices[0]!.readErrors.commit! >= 2, 'commit failures counted');
+  assert.equal((source.status().details as { devices: { lastGoodRead: unknown }[] }).devices[0]!.lastGoodRead, null);
+  intake.failing = false;
+  await waitUntil(async () => (await payloads(intake, 'modbus/c/d/n')).length === 1, 'the unchanged value is committed once the store accepts');
+});

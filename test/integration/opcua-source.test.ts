@@ -1,0 +1,164 @@
+// OPC UA source against a real node-opcua server started in the test (certificates in temp dirs),
+// values committed to a real store: payload fields, Bad status codes, refused nodes, a server
+// restart (session and every subscription rebuilt by themselves, gap reported), secure channel
+// with user login, and writes through the command topic.
+import { test, before, after } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
+import type { Source } from '../../gateway/pipeline/contract.js';
+import { metricValue, tempDir, waitUntil } from '../helpers/index.js';
+import { localBus, sourceDeps, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
+import { opcuaPeer } from '../helpers/opcua-server.js';
+
+// Key generation is the slow part of an OPC UA start (seconds per RSA key on a busy machine): the
+// tests of this file share one server PKI and one client PKI (each test still has its own server,
+// port and data dir; the secure test uses the default <dataDir>/opcua/pki on purpose).
+let shared = '';
+before(async () => {
+  shared = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-pki-'));
+});
+after(() => rm(shared, { recursive: true, force: true }));
+const serverPki = (): string => join(shared, 'server');
+const clientPki = (): string => join(shared, 'client');
+
+async function startSource(t: import('node:test').TestContext, raw: Record<string, unknown>, intake: StoreIntake, extra = {}): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
+  // The data dir is removed only after the source stopped (it writes its PKI there).
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const deps = sourceDeps(t, { dataDir, ...extra });
+  const source = await opcuaKind.create(opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }), deps);
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  return { source, deps };
+}
+
+async function values(intake: StoreIntake, tag: string): Promise<Record<string, unknown>[]> {
+  return (await intake.records()).filter((r) => r.topic === `opcua/ua/${tag}`).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
+}
+
+const items = [
+  { nodeId: 'ns=1;s=Speed', name: 'speed', samplingIntervalMs: 50 },
+  { nodeId: 'ns=1;s=Count', name: 'count', samplingIntervalMs: 50 },
+  { nodeId: 'ns=1;s=Label', name: 'label' },
+  { nodeId: 'ns=1;s=Nope', name: 'nope' },
+  { nodeId: 'ns=1;s=Setpoint', name: 'setpoint', writable: true },
+];
+
+test('subscribes, commits values with timestamps and status codes, flags refused nodes and Bad values', async (t) => {
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const intake = await storeIntake(t);
+  const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items }] }, intake);
+  await waitUntil(async () => (await values(intake, 'speed')).length >= 1 && (await values(intake, 'label')).length >= 1, 'first values', 20_000);
+  const speed = (await values(intake, 'speed'))[0]!;
+  assert.equal(speed.value, 1.5);
+  assert.equal(speed.statusCode, 'Good');
+  assert.ok(typeof speed.serverTimestamp === 'string');
+  assert.ok('sourceTimestamp' in speed);
+  assert.equal((await values(intake, 'label'))[0]!.value, 'line-1');
+  const d = source.status().details as { tagErrors: Record<string, string>; badStatus: number };
+  assert.match(d.tagErrors.nope ?? '', /BadNodeIdUnknown/);
+  peer.values.Count = 42;
+  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 42), 'the change is committed', 10_000);
+  peer.bad.add('Count');
+  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.statusCode === 'BadDeviceFailure'), 'the Bad status reaches the message', 10_000);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'bad_status' })) >= 2);
+  assert.equal(source.status().state, 'running');
+});
+
+test('server restart: the session and every subscription come back by themselves and the gap is reported', async (t) => {
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const intake = await storeIntake(t);
+  const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }, { name: 'second', publishingIntervalMs: 200, items: items.slice(2, 3) }] }, intake);
+  await waitUntil(async () => (await values(intake, 'label')).length >= 1 && (await values(intake, 'count')).length >= 1, 'subscribed', 20_000);
+  const before = await intake.records();
+  await peer.stop();
+  await waitUntil(() => source.status().state === 'retrying', 'the loss is noticed', 20_000);
+  peer.values.Count = 7;
+  peer.values.Label = 'after-restart';
+  await peer.start();
+  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 7) && (await values(intake, 'label')).some((v) => v.value === 'after-restart'), 'both subscriptions deliver again', 30_000);
+  const d = source.status().details as { reconnects: number; gaps: number; lastGap: { ms: number } | null };
+  assert.ok(d.reconnects >= 1);
+  assert.ok(d.gaps >= 1 && d.lastGap && d.lastGap.ms > 0);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_gaps_total')) >= 1);
+  const after = await intake.records();
+  for (const r of before) assert.deepEqual(after.find((a) => a.seq === r.seq)?.payload, r.payload, `record ${r.seq} kept`);
+});
+
+test('a server that stops answering (connection open, nothing flows) is detected by the keepalive watchdog and the session rebuilt', async (t) => {
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const proxy = await tcpProxy(t, peer.port);
+  const intake = await storeIntake(t);
+  const { source } = await startSource(t, { endpoint: `opc.tcp://127.0.0.1:${proxy.port}/UA/Test`, connectTimeoutMs: 2000, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }] }, intake);
+  await waitUntil(async () => (await values(intake, 'count')).length >= 1, 'subscribed', 20_000);
+  proxy.mute(true);
+  await waitUntil(() => source.status().state === 'retrying', 'the frozen link is noticed', 20_000);
+  peer.values.Count = 99;
+  proxy.mute(false);
+  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 99), 'values flow again', 30_000);
+  const d = source.status().details as { reconnects: number; gaps: number; lastError: string };
+  assert.ok(d.reconnects >= 1 && d.gaps >= 1);
+});
+
+test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcua/pki; a wrong password retries with a clear error', async (t) => {
+  const peer = await opcuaPeer(t, { secure: true, users: { op: 'secret' } }, serverPki());
+  const intake = await storeIntake(t);
+  const secure = { pkiDir: undefined, endpoint: peer.endpoint, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', trustUnknownServer: true, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 1) }] };
+  const { source, deps } = await startSource(t, { ...secure, auth: { type: 'username', username: 'op', password: 'secret' } }, intake);
+  await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'values over the encrypted channel', 30_000);
+  assert.ok(existsSync(join(deps.dataDir, 'opcua', 'pki', 'own')), 'application certificate under the data dir');
+  assert.equal(source.status().state, 'running');
+  const { source: wrong } = await startSource(t, { ...secure, name: 'wrong', auth: { type: 'username', username: 'op', password: 'nope' } }, intake);
+  await waitUntil(() => wrong.status().state === 'retrying' && (wrong.status().details as { lastError: string | null }).lastError, 'refused login', 30_000);
+  assert.match(String((wrong.status().details as { lastError: string }).lastError), /session|Bad/i);
+});
+
+test('writes a node through the command topic and replies with the server status code', async (t) => {
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  await startSource(t, { endpoint: peer.endpoint, commands: { topic: 'cmd/ua' }, subscriptions: [{ publishingIntervalMs: 100, items }] }, intake, bus.deps);
+  await waitUntil(async () => (await values(intake, 'setpoint')).length >= 1, 'subscribed', 20_000);
+  let reply = bus.next('cmd/ua/reply', 10_000);
+  bus.send('cmd/ua', { id: 'a', tag: 'setpoint', value: 12.5 });
+  const ok = await reply;
+  assert.equal(ok.ok, true, JSON.stringify(ok));
+  assert.equal(ok.statusCode, 'Good');
+  assert.equal(peer.values.Setpoint, 12.5);
+  reply = bus.next('cmd/ua/reply');
+  bus.send('cmd/ua', { id: 'b', tag: 'speed', value: 1 });
+  assert.match(String((await reply).error), /not a writable item/);
+});
+
+test('gatehouse opcua browse lists node ids, data types and values; PKI under --data-dir', async (t) => {
+  const { PassThrough } = await import('node:stream');
+  const { main } = await import('../../gateway/cli/main.js');
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const dataDir = await tempDir(t, 'gatehouse-opcua-cli-');
+  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await main(argv, { stdout, stderr });
+    return { code, out, err };
+  };
+  const r = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--data-dir', dataDir]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /ns=1;s=Speed\s+Variable\s+1:Speed\s+Double = 1\.5/);
+  assert.match(r.out, /ns=1;s=Label\s+Variable\s+1:Label\s+String = "line-1"/);
+  assert.ok(existsSync(join(dataDir, 'opcua', 'pki')));
+  const json = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--node', 'ns=0;i=84', '--data-dir', dataDir, '--json']);
+  assert.ok((JSON.parse(json.out) as { browseName: string }[]).some((row) => row.browseName === 'Objects'));
+  const bad = await run(['opcua', 'browse', '--endpoint', 'opc.tcp://127.0.0.1:1/x', '--data-dir', dataDir, '--timeout', '2000']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /GH_SOURCE_CONNECT/);
+});
