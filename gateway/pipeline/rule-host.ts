@@ -11,7 +11,6 @@ import {
   compileRuleSet,
   createRuleEngine,
   loadRuleSetFile,
-  metaStateStore,
   validateRuleSet,
   type ActionRegistry,
   type CompiledRuleSet,
@@ -22,11 +21,14 @@ import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
 import { isUpdateDocument } from '../control/document.js';
 import type { RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
+import { openRuleInputLog } from './rule-input-log.js';
 
 export type { RuleUpdateStatus };
 
 const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
+/** Bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
+const INPUT_LOG_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface PersistedRuleSet {
   definition: RuleSetDefinition;
@@ -257,8 +259,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     if (this.engine) {
       await this.engine.install(compiled);
     } else {
-      // Window and detector state lives in the store's meta area and is restored before the first message.
-      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { stateStore: metaStateStore(this.deps.streams) });
+      // Window and detector state lives in the store's meta area and is restored before the first
+      // message, then the input log behind it is replayed. Checkpoints go through commitMeta, in the
+      // group commit after the inputs and rows they cover (docs/windows.md "Crash safety").
+      const streams = this.deps.streams;
+      const inputLog = await openRuleInputLog(streams, INPUT_LOG_MAX_BYTES);
+      const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => streams.commitMeta(k, v) };
+      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { stateStore, inputLog });
       this.engine = engine;
       await engine.start();
     }
