@@ -1,7 +1,7 @@
 // Adapts the running gateway's parts to what the admin API reads. It takes the parts (not the
 // Gateway object of index.ts), so the admin server is built before that object and nothing
-// import { isInternalStream } from '../pipeline/rule-input-log.js';
-imports back into index.ts.
+// imports back into index.ts.
+import { isInternalStream } from '../pipeline/rule-input-log.js';
 import type { AdminSource } from '../admin/server.js';
 import { statusPageFiles } from '../admin/status-page.js';
 import type { GatehouseConfig } from '../config/index.js';
