@@ -16,6 +16,7 @@ import {
   type CompiledRuleSet,
   type RuleEngine,
   type RuleSetDefinition,
+  type StatefulOptions,
 } from '../../rules/index.js';
 import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
@@ -27,7 +28,7 @@ export type { RuleUpdateStatus };
 
 const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
-/** Bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
+/** Default bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
 const INPUT_LOG_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface PersistedRuleSet {
@@ -43,6 +44,8 @@ export interface RuleHostDeps extends RuntimeDeps {
   actions: ActionRegistry;
   /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
   verifier?: UpdateVerifier;
+  /** Config `ruleState`: checkpoint interval, bounds, input log size. */
+  ruleState?: Partial<StatefulOptions> & { inputLogMaxBytes?: number };
 }
 
 export interface ApplyOptions {
@@ -263,9 +266,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       // message, then the input log behind it is replayed. Checkpoints go through commitMeta, in the
       // group commit after the inputs and rows they cover (docs/windows.md "Crash safety").
       const streams = this.deps.streams;
-      const inputLog = await openRuleInputLog(streams, INPUT_LOG_MAX_BYTES);
+      const { inputLogMaxBytes, ...stateOptions } = this.deps.ruleState ?? {};
+      const inputLog = await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES);
       const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => streams.commitMeta(k, v) };
-      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { stateStore, inputLog });
+      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { ...stateOptions, stateStore, inputLog });
       this.engine = engine;
       await engine.start();
     }
