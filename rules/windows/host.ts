@@ -267,7 +267,12 @@ export class StatefulRules {
       let bytes: Buffer | undefined;
       try {
         bytes = await store.get(key);
-        if (!bytes) continue;
+        if (!bytes) {
+          // Start-up, no checkpoint: a rule new in this run (a checkpoint is written as soon as a
+          // rule is attached, before any input reaches it), so no logged input is its own.
+          if (live && live.query === rule.query) live.n = Infinity;
+          continue;
+        }
         const pos = parsePosition(restoreQuery(rule.query, bytes).get('pos'));
         if (live && live.query === rule.query) {
           // Start-up: the entry exists; the replay continues from the input its checkpoint covers.
@@ -300,7 +305,7 @@ export class StatefulRules {
     if (!j || !log) return;
     await j.open();
     for (const e of this.live.values()) {
-      if (e.n > j.inputNo) j.inputNo = e.n;
+      if (Number.isFinite(e.n) && e.n > j.inputNo) j.inputNo = e.n;
       const m = await log.getMeta(`${e.key}/emitted`).catch(() => undefined);
       const marker = parseMarker(m);
       if (marker && marker.e === e.e && marker.r > e.r) e.committedRows = marker.r;
@@ -325,7 +330,11 @@ export class StatefulRules {
     for (const e of this.live.values()) {
       e.n = j.inputNo;
       e.committedRows = 0;
+      e.dirty = true;
     }
+    // Checkpoint now (submitted before any new input): the replayed state, and the first
+    // checkpoint of rules new in this run, which fixes where their inputs start.
+    void this.checkpoint();
     const inputs = j.counts.replayed - before.inputs;
     if (inputs > 0 || this.rowsAfterCrash.reemitted > before.reemitted) {
       this.deps.log.info(
