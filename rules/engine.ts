@@ -116,9 +116,7 @@ class Engine implements RuleEngine {
 
   async install(next: CompiledRuleSet): Promise<void> {
     await this.stateful.restore(next);
-    this.swap(next);
-    // Durable mode: the new rules' checkpoints record the input they start from right away.
-    if (this.stateful.journal) await this.stateful.checkpoint();
+    this.swap(next); // durable mode: new stateful rules write their first checkpoint here
   }
 
   checkpoint(): Promise<void> {

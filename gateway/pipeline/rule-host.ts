@@ -270,8 +270,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       const inputLog = await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES);
       const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => streams.commitMeta(k, v) };
       const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { ...stateOptions, stateStore, inputLog });
-      this.engine = engine;
+      // Published only once started: no message meets the rules while the input log is replayed.
       await engine.start();
+      this.engine = engine;
     }
     this.active = entry;
   }

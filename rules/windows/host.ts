@@ -114,6 +114,8 @@ export class StatefulRules {
   /** While replaying: the processing time of the input being replayed. */
   private replayAt: number | undefined;
   private replaying = false;
+  /** attach() ran once (the engine's first rule set): later calls are swaps. */
+  private attached = false;
   /** Per live stateful rule: log its inputs on a topic match (detectors) or on a window add only. */
   private logModes = new Map<CompiledRule, 'match' | 'add'>();
 
@@ -176,7 +178,12 @@ export class StatefulRules {
       };
       next.set(rule.name, entry);
       this.startQuery(entry);
+      // Durable mode, a rule joining a running set: its first checkpoint is submitted now, before
+      // any input reaches it, so after a crash its inputs are replayed into it and only those.
+      // (At start the stored checkpoints are read first: restore() and replay() handle them.)
+      if (this.journal && this.attached) void this.save(entry, entry.n);
     }
+    this.attached = true;
     for (const gone of this.live.values()) this.retire(gone);
     this.live = next;
     this.logModes = modes;

@@ -87,6 +87,8 @@ interface Proc {
   deps: RuntimeDeps;
   /** Every row the actions saw (committed or not). */
   seen: Array<Record<string, unknown>>;
+  /** Install another rule set (a rule set update while running). */
+  install(sqls: string[]): Promise<void>;
   send(topic: string, payload: unknown): Promise<void> | undefined;
 }
 
@@ -106,9 +108,9 @@ async function boot(disk: Disk, sqls: string[], at: number): Promise<Proc> {
       },
     }),
   });
-  const def = { version: 1, rules: sqls.map((sql, i) => ({ name: `r${i}`, sql, actions: [{ out: {} }] })) };
+  const def = (list: string[]) => ({ version: 1, rules: list.map((sql, i) => ({ name: `r${i}`, sql, actions: [{ out: {} }] })) });
   const deps = testDeps();
-  const engine = createRuleEngine(compileRuleSet(def, registry), deps, {
+  const engine = createRuleEngine(compileRuleSet(def(sqls), registry), deps, {
     timers,
     checkpointIntervalMs: 0,
     stateStore: { get: (k) => run.getMeta(k), put: (k, v) => run.commitMeta(k, v) },
@@ -119,7 +121,7 @@ async function boot(disk: Disk, sqls: string[], at: number): Promise<Proc> {
     const m: Message = { topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, source: { kind: 'mqtt', id: 'c' }, receivedAt: timers.now() };
     return engine.handle(m);
   };
-  return { engine, run, timers, deps, seen, send };
+  return { engine, run, timers, deps, seen, send, install: (list) => engine.install(compileRuleSet(def(list), registry)) };
 }
 
 /** Checkpoint now and commit it. */
@@ -266,5 +268,23 @@ test('a crash during the replay itself: the next start replays again, nothing co
   p.send('w/a', { v: 0, ts: 10_000 });
   await p.run.flush();
   assert.deepEqual(disk.out, [{ n: 10, s: 55 }]);
+  p.engine.close();
+});
+
+test('a stateful rule added while running: after a crash it gets exactly the inputs it saw since it was added', async () => {
+  const disk = new Disk();
+  const a = "SELECT 'a' AS k, count(*) AS n FROM 'w/+' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)";
+  const b = "SELECT 'b' AS k, count(*) AS n FROM 'w/+' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)";
+  let p = await boot(disk, [a], 0);
+  for (let i = 1; i <= 5; i++) p.send('w/a', { ts: i });
+  await p.run.flush();
+  await p.install([a, b]);
+  for (let i = 6; i <= 12; i++) p.send('w/a', { ts: i });
+  await p.run.flush();
+  kill(p);
+  p = await boot(disk, [a, b], 0);
+  p.send('w/a', { ts: 10_000 });
+  await p.run.flush();
+  assert.deepEqual(disk.out, [{ k: 'a', n: 12 }, { k: 'b', n: 7 }]);
   p.engine.close();
 });
