@@ -59,6 +59,10 @@ export const configSchema = z
     rulesFile: z.string().min(1).optional().describe('Read the rule set from this YAML/JSON file instead of `rules`.'),
     ruleState: statefulOptionsSchema
       .extend({
+        inputLog: z
+          .boolean()
+          .default(true)
+          .describe('Log the inputs of windows and detectors in the commit that acknowledges them and replay them at start, so a crash loses none (docs/windows.md). false: after a crash their state is that of the last checkpoint (cheaper ingest).'),
         inputLogMaxBytes: z
           .number()
           .int()

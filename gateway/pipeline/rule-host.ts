@@ -45,7 +45,7 @@ export interface RuleHostDeps extends RuntimeDeps {
   /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
   verifier?: UpdateVerifier;
   /** Config `ruleState`: checkpoint interval, bounds, input log size. */
-  ruleState?: Partial<StatefulOptions> & { inputLogMaxBytes?: number };
+  ruleState?: Partial<StatefulOptions> & { inputLog?: boolean; inputLogMaxBytes?: number };
 }
 
 export interface ApplyOptions {
@@ -266,9 +266,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       // message, then the input log behind it is replayed. Checkpoints go through commitMeta, in the
       // group commit after the inputs and rows they cover (docs/windows.md "Crash safety").
       const streams = this.deps.streams;
-      const { inputLogMaxBytes, ...stateOptions } = this.deps.ruleState ?? {};
-      const inputLog = await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES);
-      const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => streams.commitMeta(k, v) };
+      const { inputLogMaxBytes, inputLog: logInputs = true, ...stateOptions } = this.deps.ruleState ?? {};
+      const inputLog = logInputs ? await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES) : undefined;
+      const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => (inputLog ? streams.commitMeta(k, v) : streams.putMeta(k, v)) };
       const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { ...stateOptions, stateStore, inputLog });
       // Published only once started: no message meets the rules while the input log is replayed.
       await engine.start();
