@@ -10,7 +10,7 @@ import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine, type RuleEngine } from '../../rules/engine.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
 import { ManualTimers } from '../../rules/windows/clock.js';
-import type { InputLog, InputLogRecord } from '../../rules/windows/input-log.js';
+import { decodeInput, encodeInput, type InputLog, type InputLogRecord } from '../../rules/windows/input-log.js';
 import type { Message } from '../../core/message.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 
@@ -286,5 +286,38 @@ test('a stateful rule added while running: after a crash it gets exactly the inp
   p.send('w/a', { ts: 10_000 });
   await p.run.flush();
   assert.deepEqual(disk.out, [{ k: 'a', n: 12 }, { k: 'b', n: 7 }]);
+  p.engine.close();
+});
+
+test('input log records: every message field the rules read survives the round trip; an unreadable record is skipped and counted', async () => {
+  const m: Message = {
+    topic: 'a/b',
+    payload: Buffer.from([0, 1, 2, 255]),
+    qos: 2,
+    retain: true,
+    source: { kind: 'serial', id: 'tank', ip: '10.0.0.7', principal: 'truck7' },
+    receivedAt: 1_700_000_000_123,
+    properties: { contentType: 'x', correlationData: Buffer.from('cd'), userProperties: { k: ['1', '2'] } },
+    hops: 3,
+    traceId: 't-1',
+  };
+  const rec = { seq: 9, topic: m.topic, payload: encodeInput({ no: 42, at: 77, message: m }), receivedAt: m.receivedAt };
+  assert.deepEqual(decodeInput(rec), { no: 42, at: 77, message: m });
+  const bare: Message = { topic: 't', payload: Buffer.alloc(0), qos: 0, source: { kind: 'mqtt', id: '' }, receivedAt: 1 };
+  assert.deepEqual(decodeInput({ seq: 1, topic: 't', payload: encodeInput({ no: 1, at: 1, message: bare }), receivedAt: 1 }).message, bare);
+  assert.throws(() => decodeInput({ seq: 3, topic: 't', payload: Buffer.from('garbage'), receivedAt: 1 }), /GH_STORE_CORRUPT|unreadable/);
+
+  const disk = new Disk();
+  const sql = "SELECT count(*) AS n FROM 'w/+' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)";
+  let p = await boot(disk, [sql], 0);
+  p.send('w/a', { ts: 1 });
+  await p.run.flush();
+  disk.log.push({ seq: ++disk.lastSeq, topic: 'w/a', payload: Buffer.from('not a record'), receivedAt: 0 });
+  kill(p);
+  p = await boot(disk, [sql], 0);
+  assert.equal(await metricValue(p.deps.registry, 'gatehouse_rule_input_log_total', { result: 'corrupt' }), 1);
+  p.send('w/a', { ts: 10_000 });
+  await p.run.flush();
+  assert.deepEqual(disk.out, [{ n: 1 }]);
   p.engine.close();
 });
