@@ -5,17 +5,18 @@
 // input number it covers, and at start the log behind it is replayed through each rule before the
 // first new message; rows re-emitted by the replay that are known to be committed already (the
 // per-rule emission marker, written in the group commit after their appends) are suppressed.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../../core/errors.js';
-import { randomBytes } from 'node:crypto';
 import type { CompiledQuery, WindowEmission } from '../sql/compile-types.js';
 import { EvalContext } from '../sql/context.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
 import type { Timers } from './clock.js';
 import type { InputLog, LoggedInput } from './input-log.js';
 import { InputJournal } from './journal.js';
+import { newEpoch, parseMarker, parsePosition, stateStep, type Position } from './recovery.js';
+import { registerStatefulMetrics } from './metrics.js';
 import { isStateful, restoreQuery, snapshotQuery, stateKey, type StateStore } from './state.js';
 
 export const statefulOptionsSchema = z.object({
@@ -40,16 +41,6 @@ export interface StatefulHostDeps {
   inputLog?: InputLog;
 }
 
-/** Where a rule's state stands in its lineage (the `pos` section of a checkpoint). */
-interface Position {
-  /** Input number the state covers (inputs above it are replayed). */
-  n: number;
-  /** Rows the rule emitted since its state started (deterministic under replay). */
-  r: number;
-  /** Lineage id: a marker only applies to the state it was written for. */
-  e: string;
-}
-
 interface Live extends Position {
   rule: CompiledRule;
   key: string;
@@ -59,42 +50,6 @@ interface Live extends Position {
   /** Rows up to this count are committed (emission marker read at start; replay suppresses them). */
   committedRows: number;
   marker: { inFlight: boolean; wanted: boolean };
-}
-
-function parsePosition(b: Buffer | undefined): Position | undefined {
-  if (!b) return undefined;
-  try {
-    const p = JSON.parse(b.toString('utf8')) as Partial<Position>;
-    return typeof p.n === 'number' && typeof p.r === 'number' && typeof p.e === 'string' ? (p as Position) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseMarker(b: Buffer | undefined): { e: string; r: number } | undefined {
-  if (!b) return undefined;
-  try {
-    const m = JSON.parse(b.toString('utf8')) as { e?: unknown; r?: unknown };
-    return typeof m.e === 'string' && typeof m.r === 'number' ? { e: m.e, r: m.r } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
-}
-
-/** A message through one rule for its state only: WHERE, then the window or the detectors. */
-function stateStep(rule: CompiledRule, c: EvalContext): WindowEmission[] | undefined {
-  const q = rule.query;
-  if (q.where) {
-    if (q.whereUsesPayload && c.isNonJson()) return undefined;
-    if (!q.where(c)) return undefined;
-  }
-  if (q.windowed) return q.windowed.add(c);
-  q.select(c); // detectors in SELECT learn the event; its output was committed with its ack
-  return undefined;
 }
 
 export class StatefulRules {
@@ -464,72 +419,12 @@ export class StatefulRules {
   }
 
   private registerMetrics(): void {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const host = this;
-    const reg = this.deps.registry;
-    const perRule = (name: string, help: string, pick: (q: CompiledQuery) => number, gauge = false): void => {
-      this.metricNames.push(name);
-      const collect = function (this: Counter | Gauge): void {
-        this.reset();
-        for (const [rule, e] of host.live) {
-          const v = pick(e.query);
-          if (v || gauge) this.inc({ rule }, v);
-        }
-      };
-      if (gauge) new Gauge({ name, help, labelNames: ['rule'], registers: [reg], collect });
-      else new Counter({ name, help, labelNames: ['rule'], registers: [reg], collect });
-    };
-    perRule('gatehouse_window_late_events_total', 'Event-time events older than the watermark (dropped)', (q) => q.windowed?.stats.late ?? 0);
-    perRule('gatehouse_window_evicted_groups_total', 'Window groups evicted by the maxGroups bound', (q) => q.windowed?.stats.evicted ?? 0);
-    perRule('gatehouse_window_dropped_rows_total', 'Rows dropped by the maxRowsPerWindow bound (sliding, collect, percentile)', (q) => q.windowed?.stats.droppedRows ?? 0);
-    perRule('gatehouse_window_invalid_timestamps_total', 'Events whose TIMESTAMP BY value is not a time (dropped)', (q) => q.windowed?.stats.invalidTimestamps ?? 0);
-    perRule('gatehouse_anomaly_partitions_evicted_total', 'Detector partitions evicted by the maxPartitions bound', (q) => (q.stateSites ?? []).reduce((n, s) => n + s.state.evicted(), 0));
-    this.metricNames.push('gatehouse_rule_state_checkpoints_total', 'gatehouse_rule_state_restores_total', 'gatehouse_rule_input_log_total', 'gatehouse_window_rows_after_crash_total');
-    new Counter({
-      name: 'gatehouse_rule_input_log_total',
-      help: 'Inputs of stateful rules in the input log, by result: appended, failed (append refused: not acknowledged), replayed at start, corrupt (skipped)',
-      labelNames: ['result'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        const c = host.journal?.counts;
-        if (!c) return;
-        for (const [result, n] of Object.entries(c)) this.inc({ result }, n);
-      },
-    });
-    new Counter({
-      name: 'gatehouse_window_rows_after_crash_total',
-      help: 'Window rows the replay after a restart produced again: reemitted (sent to the actions again: possible duplicates) or suppressed (known to be committed before the crash)',
-      labelNames: ['result'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ result: 'reemitted' }, host.rowsAfterCrash.reemitted);
-        this.inc({ result: 'suppressed' }, host.rowsAfterCrash.suppressed);
-        this.inc({ result: 'marker_failed' }, host.markerFailures);
-      },
-    });
-    new Counter({
-      name: 'gatehouse_rule_state_checkpoints_total',
-      help: 'Rule state checkpoints written to the store, by result',
-      labelNames: ['result'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ result: 'ok' }, host.checkpoints.ok);
-        this.inc({ result: 'failed' }, host.checkpoints.failed);
-      },
-    });
-    new Counter({
-      name: 'gatehouse_rule_state_restores_total',
-      help: 'Rule states restored from the store at install, by result',
-      labelNames: ['result'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ result: 'ok' }, host.restores.ok);
-        this.inc({ result: 'failed' }, host.restores.failed);
-      },
+    registerStatefulMetrics(this.deps.registry, this.metricNames, {
+      queries: () => [...this.live].map(([rule, e]) => [rule, e.query] as const),
+      checkpoints: () => this.checkpoints,
+      restores: () => this.restores,
+      inputLog: () => this.journal?.counts,
+      rowsAfterCrash: () => ({ ...this.rowsAfterCrash, marker_failed: this.markerFailures }),
     });
   }
 }
