@@ -225,8 +225,11 @@ test('sliding and count windows: rows of replayed events are not duplicated when
   p.engine.close();
 });
 
-test('RCF detector: scores after a crash and replay equal those of an uninterrupted run, bit for bit', async () => {
-  const sql = "SELECT VALUE random_cut_forest(v, {numberOfTrees: 20, subSampleSize: 32, seed: 7}) OVER (PARTITION BY topic(2)) FROM 'd/+'";
+for (const [name, sql] of [
+  ['RCF detector', "SELECT VALUE random_cut_forest(v, {numberOfTrees: 20, subSampleSize: 32, seed: 7}) OVER (PARTITION BY topic(2)) FROM 'd/+'"],
+  ['default detector (anomaly_score)', "SELECT VALUE anomaly_score(v) OVER (PARTITION BY topic(2)) FROM 'd/+'"],
+] as const)
+test(`${name}: scores after a crash and replay equal those of an uninterrupted run, bit for bit`, async () => {
   const value = (i: number): number => 50 + 10 * Math.sin(i / 3) + (i === 150 ? 80 : 0);
   const ref = await boot(new Disk(), [sql], 0);
   const want: number[] = [];
