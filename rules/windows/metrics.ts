@@ -1,7 +1,8 @@
 // Prometheus metrics of the stateful rules (host.ts): per-rule window bounds and detector
 // evictions, checkpoints, restores, the input log and rows after a crash. Values are read at
 // scrape time through the accessors.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../../core/metrics.js';
 import type { CompiledQuery } from '../sql/compile-types.js';
 
 export interface StatefulMetricsSource {
@@ -14,17 +15,17 @@ export interface StatefulMetricsSource {
 
 /** Register the metrics on reg; their names are pushed to `names` (to unregister on close). */
 export function registerStatefulMetrics(reg: Registry, names: string[], src: StatefulMetricsSource): void {
-  const perRule = (name: string, help: string, pick: (q: CompiledQuery) => number, gauge = false): void => {
+  const perRule = (name: string, help: string, pick: (q: CompiledQuery) => number, isGauge = false): void => {
     names.push(name);
     const collect = function (this: Counter | Gauge): void {
       this.reset();
       for (const [rule, q] of src.queries()) {
         const v = pick(q);
-        if (v || gauge) this.inc({ rule }, v);
+        if (v || isGauge) this.inc({ rule }, v);
       }
     };
-    if (gauge) new Gauge({ name, help, labelNames: ['rule'], registers: [reg], collect });
-    else new Counter({ name, help, labelNames: ['rule'], registers: [reg], collect });
+    if (isGauge) gauge(reg, name, help, ['rule'], { collect });
+    else counter(reg, name, help, ['rule'], { collect });
   };
   perRule('gatehouse_window_late_events_total', 'Event-time events older than the watermark (dropped)', (q) => q.windowed?.stats.late ?? 0);
   perRule('gatehouse_window_evicted_groups_total', 'Window groups evicted by the maxGroups bound', (q) => q.windowed?.stats.evicted ?? 0);
@@ -33,11 +34,7 @@ export function registerStatefulMetrics(reg: Registry, names: string[], src: Sta
   perRule('gatehouse_anomaly_partitions_evicted_total', 'Detector partitions evicted by the maxPartitions bound', (q) => (q.stateSites ?? []).reduce((n, s) => n + s.state.evicted(), 0));
   const byResult = (name: string, help: string, read: () => Record<string, number> | undefined): void => {
     names.push(name);
-    new Counter({
-      name,
-      help,
-      labelNames: ['result'],
-      registers: [reg],
+    counter(reg, name, help, ['result'], {
       collect() {
         this.reset();
         for (const [result, n] of Object.entries(read() ?? {})) this.inc({ result }, n);
