@@ -15,6 +15,7 @@ import { serializeOutput, type WindowEmission } from './sql/compiler.js';
 import { StatefulRules, statefulOptionsSchema, type StatefulOptions } from './windows/host.js';
 import { realTimers, type Timers } from './windows/clock.js';
 import type { StateStore } from './windows/state.js';
+import type { InputLog } from './windows/input-log.js';
 import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
 
 export interface RuleEngine {
@@ -30,7 +31,10 @@ export interface RuleEngine {
   swap(next: CompiledRuleSet): void;
   /** The active rule set. */
   ruleSet(): CompiledRuleSet;
-  /** Restore window/detector state from the state store and start periodic checkpoints. */
+  /**
+   * Restore window/detector state from the state store, replay the input log behind it (durable
+   * mode), close what came due while stopped, and start periodic checkpoints.
+   */
   start(): Promise<void>;
   /** Restore the state of new stateful rules from the store, then swap (rules with the same name and SQL keep their live state). */
   install(next: CompiledRuleSet): Promise<void>;
@@ -71,6 +75,11 @@ export interface RuleEngineOptions extends Partial<StatefulOptions> {
   stateStore?: StateStore;
   /** Clock and timers for windows and checkpoints (default: real timers over deps.now). */
   timers?: Timers;
+  /**
+   * Durable mode: the inputs of stateful rules are appended here in the commit that gates their
+   * acknowledgement and replayed at start (stateStore.put must then be the store's commitMeta).
+   */
+  inputLog?: InputLog;
 }
 
 class Engine implements RuleEngine {
@@ -93,6 +102,7 @@ class Engine implements RuleEngine {
       store: opts.stateStore,
       options: statefulOptionsSchema.parse({ checkpointIntervalMs: opts.checkpointIntervalMs, maxGroups: opts.maxGroups, maxRowsPerWindow: opts.maxRowsPerWindow }),
       emit: (rule, rows) => this.emitLater(rule, rows),
+      inputLog: opts.inputLog,
     });
     this.attach(ruleSet);
     this.registerMetrics();
@@ -100,12 +110,13 @@ class Engine implements RuleEngine {
 
   async start(): Promise<void> {
     await this.stateful.restore(this.set);
+    await this.stateful.replay(this.set);
     this.stateful.start();
   }
 
   async install(next: CompiledRuleSet): Promise<void> {
     await this.stateful.restore(next);
-    this.swap(next);
+    this.swap(next); // durable mode: new stateful rules write their first checkpoint here
   }
 
   checkpoint(): Promise<void> {
@@ -173,11 +184,15 @@ class Engine implements RuleEngine {
     if (rules.length === 0) return undefined;
     const c = new EvalContext(msg);
     let durable: Promise<void>[] | undefined;
+    let logInput = false;
+    const stateful = this.stateful;
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
       const st = rule.stats;
       st.matched++;
       let out: Buffer | undefined;
+      const logMode = stateful.logMode(rule);
+      if (logMode === 'match') logInput = true; // detectors learn even when WHERE is false
       try {
         const q = rule.query;
         if (q.where) {
@@ -188,14 +203,20 @@ class Engine implements RuleEngine {
           if (!q.where(c)) continue;
         }
         if (q.windowed) {
+          if (logMode !== undefined) logInput = true;
           const rows = q.windowed.add(c);
           if (rows) {
-            for (const row of rows) {
-              const o = serializeOutput(row.value);
-              if (o === undefined) continue;
-              st.emitted++;
-              const p = this.runActions(rule, o, row.message, c);
-              if (p) (durable ??= []).push(p);
+            try {
+              for (const row of rows) {
+                const o = serializeOutput(row.value);
+                if (o === undefined) continue;
+                st.emitted++;
+                const p = this.runActions(rule, o, row.message, c);
+                if (p) (durable ??= []).push(p);
+              }
+            } finally {
+              // Counted as the replay counts them (every row the window produced), after their appends.
+              if (logMode !== undefined) stateful.noteRows(rule, rows.length);
             }
           }
           continue;
@@ -211,6 +232,9 @@ class Engine implements RuleEngine {
       const p = this.runActions(rule, out, msg, c);
       if (p) (durable ??= []).push(p);
     }
+    // Durable mode: the input of the stateful rules joins the group commit that gates the ack,
+    // after the appends of the rows it produced.
+    if (logInput) (durable ??= []).push(stateful.journal!.append(msg, stateful.now()));
     if (!durable) return undefined;
     return durable.length === 1 ? durable[0] : Promise.all(durable).then(noop);
   }

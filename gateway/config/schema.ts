@@ -9,6 +9,7 @@ import { exporterOptionsSchema } from '../upstream/options.js';
 import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
 import { sourcesSchema } from '../pipeline/sources/registry.js';
+import { statefulOptionsSchema } from '../../rules/index.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -56,6 +57,21 @@ export const configSchema = z
       .optional()
       .describe('The rule set { version, rules: [...] } (validated by the rules engine). Default: one rule archiving every publish to `archive`.'),
     rulesFile: z.string().min(1).optional().describe('Read the rule set from this YAML/JSON file instead of `rules`.'),
+    ruleState: statefulOptionsSchema
+      .extend({
+        inputLog: z
+          .boolean()
+          .default(true)
+          .describe('Log the inputs of windows and detectors in the commit that acknowledges them and replay them at start, so a crash loses none (docs/windows.md). false: after a crash their state is that of the last checkpoint (cheaper ingest).'),
+        inputLogMaxBytes: z
+          .number()
+          .int()
+          .min(1024 * KiB)
+          .default(256 * KiB * KiB)
+          .describe('Bound of the input log of windows and detectors (stream `$rule-inputs`, about one checkpoint interval of their inputs). When full, acknowledgements wait (backpressure); nothing is dropped.'),
+      })
+      .prefault({})
+      .describe('State of windows and detectors: checkpoints, bounds, and the input log that rebuilds it after a crash (docs/windows.md).'),
     exporters: z
       .array(exporterOptionsSchema)
       .optional()

@@ -26,6 +26,7 @@ import { createExporter } from '../upstream/exporter.js';
 import { createDestination } from '../upstream/index.js';
 import { Ingest } from './ingest.js';
 import { RuleHost } from './rule-host.js';
+import { openRuleInputLog } from './rule-input-log.js';
 import { buildActionRegistry, streamAction, republishAction, serialAction, upstreamActionFactories } from './actions/index.js';
 import { ControlSource, RepublishSource, createConfiguredSources } from './sources/index.js';
 import { createExporterSet } from './exporters.js';
@@ -45,6 +46,7 @@ export const PUBLISH_PATH = [
   RuleHost.prototype.handle,
   createRuleEngine, //       engine.handle -> runActions -> action.execute
   compileRuleSet, //         actions are built from the registry below when a rule set is compiled
+  openRuleInputLog, //       windows/detectors: their inputs join the same commit (replayed after a crash)
   // 4. Actions (actions/): one registry, live or inert.
   buildActionRegistry,
   streamAction, //           durable: the ack waits for the append

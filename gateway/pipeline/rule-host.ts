@@ -11,22 +11,25 @@ import {
   compileRuleSet,
   createRuleEngine,
   loadRuleSetFile,
-  metaStateStore,
   validateRuleSet,
   type ActionRegistry,
   type CompiledRuleSet,
   type RuleEngine,
   type RuleSetDefinition,
+  type StatefulOptions,
 } from '../../rules/index.js';
 import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
 import { isUpdateDocument } from '../control/document.js';
 import type { RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
+import { openRuleInputLog } from './rule-input-log.js';
 
 export type { RuleUpdateStatus };
 
 const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
+/** Default bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
+const INPUT_LOG_MAX_BYTES = 256 * 1024 * 1024;
 
 export interface PersistedRuleSet {
   definition: RuleSetDefinition;
@@ -41,6 +44,8 @@ export interface RuleHostDeps extends RuntimeDeps {
   actions: ActionRegistry;
   /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
   verifier?: UpdateVerifier;
+  /** Config `ruleState`: checkpoint interval, bounds, input log size. */
+  ruleState?: Partial<StatefulOptions> & { inputLog?: boolean; inputLogMaxBytes?: number };
 }
 
 export interface ApplyOptions {
@@ -257,10 +262,17 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     if (this.engine) {
       await this.engine.install(compiled);
     } else {
-      // Window and detector state lives in the store's meta area and is restored before the first message.
-      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { stateStore: metaStateStore(this.deps.streams) });
-      this.engine = engine;
+      // Window and detector state lives in the store's meta area and is restored before the first
+      // message, then the input log behind it is replayed. Checkpoints go through commitMeta, in the
+      // group commit after the inputs and rows they cover (docs/windows.md "Crash safety").
+      const streams = this.deps.streams;
+      const { inputLogMaxBytes, inputLog: logInputs = true, ...stateOptions } = this.deps.ruleState ?? {};
+      const inputLog = logInputs ? await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES) : undefined;
+      const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => (inputLog ? streams.commitMeta(k, v) : streams.putMeta(k, v)) };
+      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { ...stateOptions, stateStore, inputLog });
+      // Published only once started: no message meets the rules while the input log is replayed.
       await engine.start();
+      this.engine = engine;
     }
     this.active = entry;
   }

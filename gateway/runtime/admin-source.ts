@@ -1,6 +1,7 @@
 // Adapts the running gateway's parts to what the admin API reads. It takes the parts (not the
 // Gateway object of index.ts), so the admin server is built before that object and nothing
 // imports back into index.ts.
+import { isInternalStream } from '../pipeline/rule-input-log.js';
 import type { AdminSource } from '../admin/server.js';
 import { statusPageFiles } from '../admin/status-page.js';
 import type { GatehouseConfig } from '../config/index.js';
@@ -53,6 +54,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         const info = gw.streams.info(name);
         return {
           name,
+          // The gateway's own streams ('$rule-inputs': inputs of windows and detectors, replayed after a crash).
+          internal: isInternalStream(name),
           firstSeq: info.firstSeq,
           lastSeq: info.lastSeq,
           records: info.records,

@@ -68,6 +68,8 @@ export interface WindowedQuery {
   /** Attach to the engine (timers start); stop() detaches. */
   start(rt: WindowRuntime): void;
   stop(): void;
+  /** Processing time: close what is due at the runtime's now() and return the rows (replay). */
+  tick(): WindowEmission[] | undefined;
   snapshot(): Buffer;
   /** Replace the state (legal before or after start); throws on corrupt bytes. */
   restore(bytes: Buffer): void;

@@ -1,13 +1,22 @@
 // Life cycle of the stateful rules of an engine (windows, detectors): start their timers, keep
 // their live state across engine.swap when name + SQL are unchanged, checkpoint them to the
 // store periodically and on stop, restore them when a rule set is installed, and export metrics.
-import { Counter, Gauge, type Registry } from 'prom-client';
+// With an input log (durable mode, docs/windows.md "Crash safety"): every checkpoint records the
+// input number it covers, and at start the log behind it is replayed through each rule before the
+// first new message; rows re-emitted by the replay that are known to be committed already (the
+// per-rule emission marker, written in the group commit after their appends) are suppressed.
+import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { errorMessage } from '../../core/errors.js';
 import type { CompiledQuery, WindowEmission } from '../sql/compile-types.js';
+import { EvalContext } from '../sql/context.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
 import type { Timers } from './clock.js';
+import type { InputLog, LoggedInput } from './input-log.js';
+import { InputJournal } from './journal.js';
+import { newEpoch, parseMarker, parsePosition, stateStep, type Position } from './recovery.js';
+import { registerStatefulMetrics } from './metrics.js';
 import { isStateful, restoreQuery, snapshotQuery, stateKey, type StateStore } from './state.js';
 
 export const statefulOptionsSchema = z.object({
@@ -23,16 +32,24 @@ export interface StatefulHostDeps {
   timers: Timers;
   store: StateStore | undefined;
   options: StatefulOptions;
-  /** Route rows emitted outside handle() (timers) to the rule's actions. */
+  /** Route rows emitted outside handle() (timers, replay) to the rule's actions. */
   emit(rule: CompiledRule, rows: WindowEmission[]): void;
+  /**
+   * Durable mode: the inputs of stateful rules are logged and replayed at start. `store.put`
+   * must then be the store's commitMeta (FIFO with the appends), which the gateway provides.
+   */
+  inputLog?: InputLog;
 }
 
-interface Live {
+interface Live extends Position {
   rule: CompiledRule;
   key: string;
   query: CompiledQuery;
   dirty: boolean;
   lastMatched: number;
+  /** Rows up to this count are committed (emission marker read at start; replay suppresses them). */
+  committedRows: number;
+  marker: { inFlight: boolean; wanted: boolean };
 }
 
 export class StatefulRules {
@@ -43,18 +60,53 @@ export class StatefulRules {
   private readonly metricNames: string[] = [];
   private checkpoints = { ok: 0, failed: 0 };
   private restores = { ok: 0, failed: 0 };
+  private rowsAfterCrash = { reemitted: 0, suppressed: 0 };
+  private markerFailures = 0;
+  /** Durable mode only. */
+  readonly journal: InputJournal | undefined;
+  /** Positions restored for rules not attached yet (a rule set being installed). */
+  private readonly restored = new Map<string, Position>();
+  /** While replaying: the processing time of the input being replayed. */
+  private replayAt: number | undefined;
+  private replaying = false;
+  /** attach() ran once (the engine's first rule set): later calls are swaps. */
+  private attached = false;
+  /** Per live stateful rule: log its inputs on a topic match (detectors) or on a window add only. */
+  private logModes = new Map<CompiledRule, 'match' | 'add'>();
 
   constructor(private readonly deps: StatefulHostDeps) {
+    this.journal = deps.inputLog ? new InputJournal(deps.inputLog) : undefined;
     this.registerMetrics();
+  }
+
+  /** Processing time of the engine (the replayed time during a replay). */
+  now(): number {
+    return this.replayAt ?? this.deps.timers.now();
+  }
+
+  /** Durable mode: when a matched rule's inputs go to the input log (undefined: never). */
+  logMode(rule: CompiledRule): 'match' | 'add' | undefined {
+    return this.logModes.get(rule);
+  }
+
+  /** Rows a rule emitted inside handle() (their actions were started): count them, mark them. */
+  noteRows(rule: CompiledRule, n: number): void {
+    const e = this.live.get(rule.name);
+    if (!e || e.rule !== rule) return;
+    e.r += n;
+    e.dirty = true;
+    this.writeMarker(e);
   }
 
   /** Synchronously take over the stateful rules of `set` (the engine calls it on create/swap). */
   attach(set: CompiledRuleSet): void {
     const next = new Map<string, Live>();
+    const modes = new Map<CompiledRule, 'match' | 'add'>();
     for (const rule of set.rules) {
       if (!rule.enabled || !isStateful(rule.query)) continue;
       const key = stateKey(rule.name, rule.query);
       const old = this.live.get(rule.name);
+      if (this.journal) modes.set(rule, (rule.query.stateSites?.length ?? 0) > 0 ? 'match' : 'add');
       if (old && old.key === key) {
         // Same name and SQL: keep the live state (and its timers) instead of resetting it.
         (rule as { query: CompiledQuery }).query = old.query;
@@ -63,33 +115,103 @@ export class StatefulRules {
         this.live.delete(rule.name);
         continue;
       }
-      const entry: Live = { rule, key, query: rule.query, dirty: false, lastMatched: rule.stats.matched };
+      // A rule joining a running set covers every input so far: the inputs logged before it was
+      // installed never matched it. (At start, restore() sets the position of its checkpoint.)
+      const pos = this.restored.get(rule.name);
+      this.restored.delete(rule.name);
+      const entry: Live = {
+        rule,
+        key,
+        query: rule.query,
+        dirty: true,
+        lastMatched: rule.stats.matched,
+        n: this.journal?.inputNo ?? 0,
+        r: pos?.r ?? 0,
+        e: pos?.e ?? newEpoch(),
+        committedRows: 0,
+        marker: { inFlight: false, wanted: false },
+      };
       next.set(rule.name, entry);
       this.startQuery(entry);
+      // Durable mode, a rule joining a running set: its first checkpoint is submitted now, before
+      // any input reaches it, so after a crash its inputs are replayed into it and only those.
+      // (At start the stored checkpoints are read first: restore() and replay() handle them.)
+      if (this.journal && this.attached) void this.save(entry, entry.n);
     }
+    this.attached = true;
     for (const gone of this.live.values()) this.retire(gone);
     this.live = next;
+    this.logModes = modes;
   }
 
   private startQuery(entry: Live): void {
     const t = this.deps.timers;
     entry.query.windowed?.start({
-      now: () => t.now(),
+      now: () => this.replayAt ?? t.now(),
       setTimer: (fn, ms) => t.setTimeout(fn, ms),
       clearTimer: (h) => t.clearTimeout(h),
-      emit: (rows) => {
-        entry.dirty = true;
-        this.deps.emit(entry.rule, rows);
-      },
+      emit: (rows) => this.emitRows(entry, rows),
       maxGroups: this.deps.options.maxGroups,
       maxRowsPerWindow: this.deps.options.maxRowsPerWindow,
     });
   }
 
+  /**
+   * Rows emitted outside handle() (a timer, the replay, the catch-up after it): during and after a
+   * replay, rows the emission marker says are committed already are suppressed; the others are
+   * re-emitted (at least once: possibly duplicates, counted).
+   */
+  private emitRows(entry: Live, rows: WindowEmission[]): void {
+    entry.dirty = true;
+    let out = rows;
+    if (entry.committedRows > entry.r) {
+      const skip = Math.min(rows.length, entry.committedRows - entry.r);
+      this.rowsAfterCrash.suppressed += skip;
+      out = rows.slice(skip);
+    }
+    if (this.replaying) this.rowsAfterCrash.reemitted += out.length;
+    entry.r += rows.length;
+    if (out.length) this.deps.emit(entry.rule, out);
+    this.writeMarker(entry);
+  }
+
+  /**
+   * The emission marker: after rows' actions were started, record how many rows the rule has
+   * emitted, in the group commit after their appends (commitMeta). One write in flight per rule;
+   * later emissions are covered by the next one.
+   */
+  private writeMarker(entry: Live): void {
+    const log = this.deps.inputLog;
+    if (!log) return;
+    const m = entry.marker;
+    if (m.inFlight) {
+      m.wanted = true;
+      return;
+    }
+    m.inFlight = true;
+    const value = Buffer.from(JSON.stringify({ e: entry.e, r: entry.r }), 'utf8');
+    log.commitMeta(`${entry.key}/emitted`, value).then(
+      () => this.markerDone(entry),
+      (err: unknown) => {
+        this.markerFailures++;
+        this.deps.log.warn({ rule: entry.rule.name, err: errorMessage(err) }, 'window emission marker not written (rows may be re-emitted after a crash)');
+        this.markerDone(entry);
+      },
+    );
+  }
+
+  private markerDone(entry: Live): void {
+    entry.marker.inFlight = false;
+    if (entry.marker.wanted && !this.stopped) {
+      entry.marker.wanted = false;
+      this.writeMarker(entry);
+    }
+  }
+
   /** A rule left the set (or changed its SQL): stop it and keep its last state in the store. */
   private retire(entry: Live): void {
     entry.query.windowed?.stop();
-    if (this.deps.store) void this.save(entry);
+    if (this.deps.store) void this.save(entry, this.journal?.inputNo ?? 0);
   }
 
   /**
@@ -107,13 +229,101 @@ export class StatefulRules {
       let bytes: Buffer | undefined;
       try {
         bytes = await store.get(key);
-        if (!bytes) continue;
-        restoreQuery(rule.query, bytes);
+        if (!bytes) {
+          // Start-up, no checkpoint: a rule new in this run (a checkpoint is written as soon as a
+          // rule is attached, before any input reaches it), so no logged input is its own.
+          if (live && live.query === rule.query) live.n = Infinity;
+          continue;
+        }
+        const pos = parsePosition(restoreQuery(rule.query, bytes).get('pos'));
+        if (live && live.query === rule.query) {
+          // Start-up: the entry exists; the replay continues from the input its checkpoint covers.
+          live.n = pos?.n ?? 0;
+          if (pos) {
+            live.r = pos.r;
+            live.e = pos.e;
+          }
+        } else if (pos) {
+          this.restored.set(rule.name, pos);
+        }
         this.restores.ok++;
-        this.deps.log.info({ rule: rule.name, bytes: bytes.length }, 'rule state restored');
+        this.deps.log.info({ rule: rule.name, bytes: bytes.length, covers: pos?.n }, 'rule state restored');
       } catch (err) {
         this.restores.failed++;
         this.deps.log.warn({ rule: rule.name, err: errorMessage(err) }, 'rule state not restored: starting fresh');
+      }
+    }
+  }
+
+  /**
+   * Durable mode, at start (after restore, before the first message): replay the input log behind
+   * each rule's checkpoint through the rule, then close the processing-time windows that came due
+   * while the gateway was down. Rows the replay emits go to the rule's actions unless the emission
+   * marker says they were committed before the crash.
+   */
+  async replay(set: CompiledRuleSet): Promise<void> {
+    const j = this.journal;
+    const log = this.deps.inputLog;
+    if (!j || !log) return;
+    await j.open();
+    for (const e of this.live.values()) {
+      if (Number.isFinite(e.n) && e.n > j.inputNo) j.inputNo = e.n;
+      const m = await log.getMeta(`${e.key}/emitted`).catch(() => undefined);
+      const marker = parseMarker(m);
+      if (marker && marker.e === e.e && marker.r > e.r) e.committedRows = marker.r;
+    }
+    const t0 = Date.now();
+    const before = { inputs: j.counts.replayed, ...this.rowsAfterCrash };
+    this.replaying = true;
+    try {
+      for await (const input of j.replay((err) => this.deps.log.warn({ err: errorMessage(err) }, 'input log record skipped'))) this.replayOne(set, input);
+    } finally {
+      this.replayAt = undefined;
+    }
+    try {
+      // Processing-time windows that should have closed while the gateway was down close now.
+      for (const e of this.live.values()) {
+        const rows = e.query.windowed?.tick();
+        if (rows?.length) this.emitRows(e, rows);
+      }
+    } finally {
+      this.replaying = false;
+    }
+    for (const e of this.live.values()) {
+      e.n = j.inputNo;
+      e.committedRows = 0;
+      e.dirty = true;
+    }
+    // Checkpoint now (submitted before any new input): the replayed state, and the first
+    // checkpoint of rules new in this run, which fixes where their inputs start.
+    void this.checkpoint();
+    const inputs = j.counts.replayed - before.inputs;
+    if (inputs > 0 || this.rowsAfterCrash.reemitted > before.reemitted) {
+      this.deps.log.info(
+        { inputs, reemittedRows: this.rowsAfterCrash.reemitted - before.reemitted, suppressedRows: this.rowsAfterCrash.suppressed - before.suppressed, ms: Date.now() - t0 },
+        'rule state rebuilt from the input log',
+      );
+    }
+  }
+
+  private replayOne(set: CompiledRuleSet, input: LoggedInput): void {
+    const rules = set.index.match(input.message.topic);
+    let c: EvalContext | undefined;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      const e = this.live.get(rule.name);
+      if (!e || e.rule !== rule || e.n >= input.no) continue;
+      this.replayAt = input.at;
+      e.dirty = true;
+      e.n = input.no;
+      try {
+        const due = e.query.windowed?.tick(); // what a timer closed before this input arrived
+        if (due?.length) this.emitRows(e, due);
+        const rows = stateStep(rule, (c ??= new EvalContext(input.message)));
+        if (rows?.length) this.emitRows(e, rows);
+      } catch (err) {
+        rule.stats.errors++;
+        this.deps.log.warn({ rule: rule.name, err: errorMessage(err) }, 'rule evaluation failed during the replay');
       }
     }
   }
@@ -132,16 +342,36 @@ export class StatefulRules {
     tick();
   }
 
-  /** Write the state of every rule that changed since its last checkpoint. */
+  /**
+   * Write the state of every rule that changed since its last checkpoint. The snapshots are taken
+   * together, synchronously, at one input number (the round's cover); once all are written, the
+   * input log behind the cover is reclaimed.
+   */
   checkpoint(): Promise<void> {
     if (this.checkpointing) return this.checkpointing;
     const run = async (): Promise<void> => {
+      const j = this.journal;
+      const round = j?.beginRound();
+      const writes: Array<Promise<boolean>> = [];
       for (const entry of [...this.live.values()]) {
         const matched = entry.rule.stats.matched;
         if (!entry.dirty && matched === entry.lastMatched) continue;
         entry.dirty = false;
         entry.lastMatched = matched;
-        await this.save(entry);
+        writes.push(this.save(entry, round?.cover ?? 0));
+      }
+      if (!j || !round) {
+        await Promise.all(writes);
+        return;
+      }
+      if (writes.length > 0) {
+        const [k, v] = j.counterMeta();
+        writes.push(j.log.commitMeta(k, v).then(() => true, () => false));
+      }
+      if ((await Promise.all(writes)).every(Boolean)) {
+        await j.endRound(round).catch((err: unknown) => this.deps.log.warn({ err: errorMessage(err) }, 'input log not reclaimed'));
+      } else {
+        j.dropRound(round);
       }
     };
     this.checkpointing = run().finally(() => {
@@ -150,16 +380,20 @@ export class StatefulRules {
     return this.checkpointing;
   }
 
-  private async save(entry: Live): Promise<void> {
+  /** Snapshot now (synchronously), write it; resolves false when the write failed. */
+  private async save(entry: Live, cover: number): Promise<boolean> {
     const store = this.deps.store;
-    if (!store) return;
+    if (!store) return true;
     try {
-      await store.put(entry.key, snapshotQuery(entry.query));
+      const extra: Array<[string, Buffer]> = this.journal ? [['pos', Buffer.from(JSON.stringify({ n: cover, r: entry.r, e: entry.e } satisfies Position), 'utf8')]] : [];
+      await store.put(entry.key, snapshotQuery(entry.query, extra));
       this.checkpoints.ok++;
+      return true;
     } catch (err) {
       entry.dirty = true;
       this.checkpoints.failed++;
       this.deps.log.warn({ rule: entry.rule.name, err: errorMessage(err) }, 'rule state checkpoint failed');
+      return false;
     }
   }
 
@@ -185,48 +419,12 @@ export class StatefulRules {
   }
 
   private registerMetrics(): void {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const host = this;
-    const reg = this.deps.registry;
-    const perRule = (name: string, help: string, pick: (q: CompiledQuery) => number, gauge = false): void => {
-      this.metricNames.push(name);
-      const collect = function (this: Counter | Gauge): void {
-        this.reset();
-        for (const [rule, e] of host.live) {
-          const v = pick(e.query);
-          if (v || gauge) this.inc({ rule }, v);
-        }
-      };
-      if (gauge) new Gauge({ name, help, labelNames: ['rule'], registers: [reg], collect });
-      else new Counter({ name, help, labelNames: ['rule'], registers: [reg], collect });
-    };
-    perRule('gatehouse_window_late_events_total', 'Event-time events older than the watermark (dropped)', (q) => q.windowed?.stats.late ?? 0);
-    perRule('gatehouse_window_evicted_groups_total', 'Window groups evicted by the maxGroups bound', (q) => q.windowed?.stats.evicted ?? 0);
-    perRule('gatehouse_window_dropped_rows_total', 'Rows dropped by the maxRowsPerWindow bound (sliding, collect, percentile)', (q) => q.windowed?.stats.droppedRows ?? 0);
-    perRule('gatehouse_window_invalid_timestamps_total', 'Events whose TIMESTAMP BY value is not a time (dropped)', (q) => q.windowed?.stats.invalidTimestamps ?? 0);
-    perRule('gatehouse_anomaly_partitions_evicted_total', 'Detector partitions evicted by the maxPartitions bound', (q) => (q.stateSites ?? []).reduce((n, s) => n + s.state.evicted(), 0));
-    this.metricNames.push('gatehouse_rule_state_checkpoints_total', 'gatehouse_rule_state_restores_total');
-    new Counter({
-      name: 'gatehouse_rule_state_checkpoints_total',
-      help: 'Rule state checkpoints written to the store, by result',
-      labelNames: ['result'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ result: 'ok' }, host.checkpoints.ok);
-        this.inc({ result: 'failed' }, host.checkpoints.failed);
-      },
-    });
-    new Counter({
-      name: 'gatehouse_rule_state_restores_total',
-      help: 'Rule states restored from the store at install, by result',
-      labelNames: ['result'],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ result: 'ok' }, host.restores.ok);
-        this.inc({ result: 'failed' }, host.restores.failed);
-      },
+    registerStatefulMetrics(this.deps.registry, this.metricNames, {
+      queries: () => [...this.live].map(([rule, e]) => [rule, e.query] as const),
+      checkpoints: () => this.checkpoints,
+      restores: () => this.restores,
+      inputLog: () => this.journal?.counts,
+      rowsAfterCrash: () => ({ ...this.rowsAfterCrash, marker_failed: this.markerFailures }),
     });
   }
 }

@@ -36,9 +36,12 @@ export function stateKey(ruleName: string, q: CompiledQuery): string {
 
 const MAGIC = Buffer.from('GHQ1');
 
-/** GHQ1 | u32 header length | header JSON [[name, length]...] | sections. */
-export function snapshotQuery(q: CompiledQuery): Buffer {
-  const parts: Array<[string, Buffer]> = [];
+/**
+ * GHQ1 | u32 header length | header JSON [[name, length]...] | sections. `extra` sections (the
+ * input log position a checkpoint covers) ride along; older readers ignore unknown sections.
+ */
+export function snapshotQuery(q: CompiledQuery, extra: Array<[string, Buffer]> = []): Buffer {
+  const parts: Array<[string, Buffer]> = [...extra];
   if (q.windowed) parts.push(['window', q.windowed.snapshot()]);
   for (const s of q.stateSites ?? []) parts.push([`site:${s.key}`, s.state.snapshot()]);
   const header = Buffer.from(JSON.stringify(parts.map(([k, b]) => [k, b.length])), 'utf8');
@@ -47,8 +50,8 @@ export function snapshotQuery(q: CompiledQuery): Buffer {
   return Buffer.concat([MAGIC, len, header, ...parts.map(([, b]) => b)]);
 }
 
-/** Restore every section that matches a part of q; unknown sections are ignored. */
-export function restoreQuery(q: CompiledQuery, bytes: Buffer): void {
+/** Restore every section that matches a part of q; returns every section (callers read their own). */
+export function restoreQuery(q: CompiledQuery, bytes: Buffer): Map<string, Buffer> {
   const corrupt = (why: string): GatehouseError => new GatehouseError('GH_STORE_CORRUPT', `rule state checkpoint is corrupt: ${why}`, { where: 'rule state', hint: 'the state is ignored; the rule starts fresh' });
   if (bytes.length < 8 || !bytes.subarray(0, 4).equals(MAGIC)) throw corrupt('bad magic');
   const hl = bytes.readUInt32BE(4);
@@ -72,4 +75,5 @@ export function restoreQuery(q: CompiledQuery, bytes: Buffer): void {
     const b = sections.get(`site:${s.key}`);
     if (b) s.state.restore(b);
   }
+  return sections;
 }

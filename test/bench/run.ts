@@ -50,6 +50,7 @@ const BENCHES: Bench[] = [
   { name: 'floods', what: 'issue 10: device PUBACK p50/p99 under 1,200 silent sockets and 32 wrong-password clients', args: [full ? '5000' : '2000'], timeoutS: 240 },
   { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
+  { name: 'window-state', what: 'issue 18: ingest msgs/s and disk bytes per message with a windowed rule, input log on and off', args: [full ? '5' : '2'], timeoutS: 180 },
   {
     name: 'export',
     what: 'issue 5: backlog drain to the Firehose-protocol HTTP receiver and to kinesalite',
