@@ -1,0 +1,31 @@
+// Base fields of every `sources:` entry, in their own module so that kinds' option schemas can
+// extend them without importing the registry (which imports the kinds: an import cycle).
+import { z } from 'zod';
+import type { RuntimeDeps } from '../../../core/deps.js';
+import type { Source } from '../contract.js';
+
+export const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Base fields every source entry has. Kinds extend this with `.extend({ type: z.literal('x'), ... })`. */
+export const sourceBaseSchema = z.object({
+  name: z.string().regex(SOURCE_NAME, 'source names: letters, digits, _ . - (max 64)').describe('Unique name of this source (status, metrics, logs).'),
+  enabled: z.boolean().default(true).describe('Set false to keep the entry but not start it.'),
+});
+
+export interface SourceDeps extends RuntimeDeps {
+  /** The gateway's data folder (certificates, trust lists and other per-source files live below it). */
+  dataDir: string;
+  /** Publish on the local broker (QoS 0, not durable), for sources whose readings MQTT subscribers also see. */
+  publish?: (topic: string, payload: Buffer) => void;
+  /** Subscribe on the local broker (command topics for downlink writes); returns an unsubscribe. */
+  subscribe?: (filter: string, handler: (topic: string, payload: Buffer) => void) => () => void;
+}
+
+export interface SourceKind<S extends z.ZodType = z.ZodType> {
+  type: string;
+  /** zod schema of one `sources:` entry of this kind, including `type` (a literal) and `name`. */
+  schema: S;
+  /** Create the source (not started); import heavy libraries here, lazily. */
+  create(options: z.output<S>, deps: SourceDeps): Promise<Source>;
+}
+

@@ -1,0 +1,480 @@
+// The `file` source: discovers files by glob (fs.watch on the glob folders, plus a periodic rescan
+// as a backstop), tails each through a FileTracker, and commits the offsets of all its files as one
+// meta value ('state') with intake.commitMeta after the records read before it.
+import { watch, type FSWatcher } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { basename, dirname, extname, sep } from 'node:path';
+import { isUtf8 } from 'node:buffer';
+import type { Message } from '../../../../core/message.js';
+import type { Intake, Source, SourceStatus } from '../../contract.js';
+import type { SourceDeps } from '../base.js';
+import type { FileSourceOptions } from './options.js';
+import { compileGlob, expandGlob, type CompiledGlob } from './glob.js';
+import { fingerprint, identityKey } from './identity.js';
+import { LineSplitter, type SplitRecord } from './splitter.js';
+import { FileTracker, type SavedFile, type TrackerContext } from './tracker.js';
+import { findByIdentity, findRotatedCopy } from './discovery.js';
+import { buildChain, type ChainResult } from './parsers/converters.js';
+import { fileMetrics, type FileCounter, type FileMetrics } from './metrics.js';
+
+const STATE_KEY = 'state';
+const MAX_VANISHED = 50;
+const MAX_UNREADABLE = 50;
+
+interface SavedState {
+  v: 1;
+  files: SavedFile[];
+}
+
+interface Vanished {
+  path: string;
+  unreadBytes: number | null;
+  at: number;
+}
+
+export class FileSource implements Source {
+  readonly kind = 'file';
+  readonly name: string;
+  private intake: Intake | undefined;
+  private readonly trackers = new Map<string, FileTracker>();
+  private readonly globs: CompiledGlob[];
+  private readonly excludeRes: RegExp[];
+  private readonly chain: ((text: string, now: number) => ChainResult) | undefined;
+  private readonly marker: Buffer;
+  private readonly metrics: FileMetrics;
+  private readonly now: () => number;
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private scanSoon: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private started = false;
+  private firstRun = true;
+  private inflightBytes = 0;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private settleWaiters: Array<() => void> = [];
+  private ticking: Promise<void> | undefined;
+  private readonly vanished: Vanished[] = [];
+  private readonly unreadable = new Map<string, string>();
+  private state = 'stopped';
+  private lastError: string | undefined;
+  private readonly ctx: TrackerContext;
+
+  constructor(
+    private readonly options: FileSourceOptions,
+    private readonly deps: SourceDeps,
+  ) {
+    this.name = options.name;
+    this.now = deps.now ?? Date.now;
+    this.globs = options.paths.map((p) => compileGlob(p));
+    this.excludeRes = options.exclude.map((g) => compileGlob('/' + g).segments[0] as RegExp);
+    this.chain = options.dataProcessingOptions.length > 0 ? buildChain(options.dataProcessingOptions, options.onParseError) : undefined;
+    this.marker = Buffer.from(options.partialLineMarker);
+    this.metrics = fileMetrics(deps.registry);
+    const startRe = options.multiLineStartPattern === undefined ? undefined : new RegExp(options.multiLineStartPattern);
+    const self = this;
+    this.ctx = {
+      chunkBytes: options.readChunkBytes,
+      fingerprintBytes: options.fingerprintBytes,
+      partialLineTimeoutMs: options.partialLineTimeoutMs,
+      rotateWaitMs: options.rotateWaitMs,
+      exclude: (name) => this.excluded(name),
+      now: () => this.now(),
+      stopping: () => this.stopped,
+      waitForRoom: () => this.waitForRoom(),
+      submit: (t, r) => this.submit(t, r),
+      commitState: () => this.commitState(),
+      track: (done, bytes) => this.track(done, bytes),
+      newSplitter: (offset, headersLeft) =>
+        new LineSplitter(
+          { maxLineBytes: options.maxLineBytes, skipHeaderLines: options.skipHeaderLines, ...(startRe ? { isRecordStart: (l: Buffer) => startRe.test(l.toString(options.encoding)) } : {}) },
+          offset,
+          headersLeft,
+        ),
+      onEvent: (t, event, detail) => {
+        if (event === 'renamed' || event === 'deleted') this.count('rotations');
+        if (event === 'truncated' || event === 'copytruncate') this.count('truncations');
+        if (event === 'rewind') this.count('rewinds');
+        self.deps.logger.info({ source: this.name, file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
+      },
+      retire: (t) => {
+        this.trackers.delete(t.key);
+        this.commitState().catch(() => undefined);
+      },
+    };
+  }
+
+  private count(c: FileCounter, n = 1): void {
+    this.metrics[c].inc({ source: this.name }, n);
+  }
+
+  private excluded(name: string): boolean {
+    return this.excludeRes.some((re) => re.test(name));
+  }
+
+  async start(intake: Intake): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.intake = intake;
+    const raw = await intake.readMeta(STATE_KEY);
+    const saved: SavedFile[] = [];
+    if (raw) {
+      this.firstRun = false;
+      try {
+        saved.push(...(JSON.parse(raw.toString('utf8')) as SavedState).files);
+      } catch (err) {
+        this.deps.logger.warn({ source: this.name, err }, `file source ${this.name}: saved offsets unreadable, starting over`);
+      }
+    }
+    await this.resume(saved);
+    this.firstRun = false;
+    for (const g of this.globs) this.watchFolder(g.base);
+    this.timer = setInterval(() => void this.tick(), this.options.scanIntervalMs);
+    this.timer.unref();
+    this.state = 'running';
+    void this.tick();
+  }
+
+  private watchFolder(dir: string): void {
+    try {
+      const w = watch(dir, { persistent: false }, (event) => {
+        if (event === 'rename') this.scheduleScan();
+        else for (const t of this.trackers.values()) if (t.fh) void t.pump().catch((err: unknown) => this.readFailed(t, err));
+      });
+      w.on('error', () => undefined);
+      this.watchers.push(w);
+    } catch {
+      // The folder does not exist yet: the periodic rescan finds files once it does.
+    }
+  }
+
+  private scheduleScan(): void {
+    if (this.scanSoon || this.stopped) return;
+    this.scanSoon = setTimeout(() => {
+      this.scanSoon = undefined;
+      void this.tick();
+    }, 20);
+  }
+
+  /** Match the saved offsets with the files found now (first scan). */
+  private async resume(saved: SavedFile[]): Promise<void> {
+    const byKey = new Map(saved.map((s) => [identityKey(s.dev, s.ino), s]));
+    const found = await this.scan();
+    for (const [path, key] of found) {
+      const s = byKey.get(key);
+      byKey.delete(key);
+      if (s) await this.resumeSaved(s, path);
+    }
+    // Files known before but not found under the globs now: renamed (or copied) while we were down.
+    for (const s of byKey.values()) {
+      const path = await findByIdentity(dirname(s.path), basename(s.path), s.dev, s.ino, s.fp, (n) => this.excluded(n));
+      if (path) {
+        const t = this.addTracker(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
+        t.detached = true;
+        continue;
+      }
+      const copy = await findRotatedCopy(dirname(s.path), basename(s.path), s.fp, s.offset, (n) => this.excluded(n));
+      if (copy) await this.drainCopy(copy, s);
+      else this.reportVanished(s.path, null);
+    }
+    await this.discover(found);
+  }
+
+  private async resumeSaved(s: SavedFile, path: string): Promise<void> {
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return;
+    let same = false;
+    let size = 0;
+    try {
+      size = (await fh.stat()).size;
+      const fp = await fingerprint(fh, s.fp.len);
+      same = fp.len === s.fp.len && fp.hash === s.fp.hash && size >= s.offset;
+    } finally {
+      await fh.close();
+    }
+    if (same) {
+      this.addTracker(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
+      return;
+    }
+    // Truncated (copytruncate) or a reused inode while we were down: the old content's unread
+    // rest may be in a rotated copy; the file itself is read from its start.
+    const copy = await findRotatedCopy(dirname(path), basename(path), s.fp, s.offset, (n) => this.excluded(n));
+    if (copy) await this.drainCopy(copy, s);
+    this.addTracker(path, s.dev, s.ino, { hash: '', len: 0 }, 0, undefined);
+  }
+
+  /** Read a rotated copy from a saved offset to its end, as a detached tracker. */
+  private async drainCopy(copy: string, s: SavedFile): Promise<void> {
+    const st = await stat(copy, { bigint: true }).catch(() => undefined);
+    if (!st) return;
+    const t = this.addTracker(copy, String(st.dev), String(st.ino), s.fp, s.offset, s.headersLeft);
+    t.detached = true;
+  }
+
+  /** Current glob matches: path -> identity key (non-regular entries reported as unreadable). */
+  private async scan(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const g of this.globs) {
+      for (const path of await expandGlob(g)) {
+        if (this.excluded(basename(path)) || out.has(path)) continue;
+        const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => err);
+        if (st instanceof Error) {
+          if (st.code !== 'ENOENT') this.markUnreadable(path, st.message);
+          continue;
+        }
+        if (!st.isFile()) {
+          this.markUnreadable(path, 'not a regular file');
+          continue;
+        }
+        out.set(path, identityKey(st.dev, st.ino));
+      }
+    }
+    return out;
+  }
+
+  private markUnreadable(path: string, why: string): void {
+    if (!this.unreadable.has(path)) {
+      this.count('readErrors');
+      this.deps.logger.warn({ source: this.name, file: path, error: why }, `file source ${this.name}: cannot read ${path}: ${why}`);
+      if (this.unreadable.size >= MAX_UNREADABLE) this.unreadable.delete(this.unreadable.keys().next().value!);
+    }
+    this.unreadable.set(path, why);
+  }
+
+  /** New matches become trackers; known ones get their (possibly new) path. */
+  private async discover(found: Map<string, string>): Promise<void> {
+    for (const [path, key] of found) {
+      const known = this.trackers.get(key);
+      if (known) {
+        if (known.path !== path && !known.detached) known.path = path;
+        continue;
+      }
+      const fh = await open(path, 'r').catch((err: Error) => err);
+      if (fh instanceof Error) {
+        this.markUnreadable(path, fh.message);
+        continue;
+      }
+      this.unreadable.delete(path);
+      let size: number;
+      let fp;
+      try {
+        size = (await fh.stat()).size;
+        fp = await fingerprint(fh, Math.min(size, this.options.fingerprintBytes));
+      } finally {
+        await fh.close();
+      }
+      const [dev, ino] = key.split(':') as [string, string];
+      const offset = this.firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
+      this.addTracker(path, dev, ino, fp, offset, undefined);
+    }
+  }
+
+  private addTracker(path: string, dev: string, ino: string, fp: SavedFile['fp'], offset: number, headersLeft: number | undefined): FileTracker {
+    const t = new FileTracker(this.ctx, path, dev, ino, fp, offset, headersLeft);
+    t.topic = this.topicFor(path);
+    this.trackers.set(t.key, t);
+    return t;
+  }
+
+  private topicFor(path: string): string {
+    const file = basename(path);
+    const clean = (v: string): string => v.replace(/[+#\u0000]/g, '_');
+    const values: Record<string, string> = {
+      name: this.name,
+      file,
+      stem: file.slice(0, file.length - extname(file).length) || file,
+      dir: basename(dirname(path)),
+      path: path.split(sep).filter(Boolean).join('/'),
+    };
+    return this.options.topic.replace(/\{(name|file|stem|dir|path)\}/g, (_, k: string) => clean(values[k]!));
+  }
+
+  /** Periodic work: rescan, open waiting files, check every open one. One at a time. */
+  private tick(): Promise<void> {
+    this.ticking ??= this.doTick()
+      .catch((err: unknown) => {
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.deps.logger.error({ source: this.name, err }, `file source ${this.name}: scan failed`);
+      })
+      .finally(() => {
+        this.ticking = undefined;
+      });
+    return this.ticking;
+  }
+
+  private async doTick(): Promise<void> {
+    if (this.stopped) return;
+    await this.discover(await this.scan());
+    const all = [...this.trackers.values()];
+    let open = all.filter((t) => t.fh).length;
+    const waiting = all.filter((t) => !t.fh);
+    if (waiting.length > 0 && open >= this.options.maxOpenFiles) {
+      // Make room: close files at their end that have been quiet for closeIdleMs.
+      for (const t of all) {
+        if (open < this.options.maxOpenFiles || waiting.length === 0) break;
+        if (t.fh && !t.detached && t.splitter.heldBytes === 0 && t.splitter.readOffset >= t.size && this.now() - t.lastGrowthAt >= this.options.closeIdleMs) {
+          await t.close();
+          open--;
+        }
+      }
+    }
+    for (const t of waiting) {
+      if (this.stopped || open >= this.options.maxOpenFiles) break;
+      if (await this.reopen(t)) open++;
+    }
+    await Promise.all(all.filter((t) => t.fh).map((t) => t.check().catch((err: unknown) => this.readFailed(t, err))));
+  }
+
+  /** Open a waiting (or idle-closed) tracker, checking its path still holds the same file. */
+  private async reopen(t: FileTracker): Promise<boolean> {
+    const st = await stat(t.path, { bigint: true }).catch(() => undefined);
+    if (!st || identityKey(st.dev, st.ino) !== t.key) {
+      const moved = await findByIdentity(dirname(t.path), basename(t.path), t.dev, t.ino, t.fp, (n) => this.excluded(n));
+      if (!moved) {
+        this.trackers.delete(t.key);
+        const unread = t.size > t.submittedOffset ? t.size - t.submittedOffset : 0;
+        if (unread > 0) this.reportVanished(t.path, unread);
+        void this.commitState().catch(() => undefined);
+        return false;
+      }
+      t.path = moved;
+      t.detached = true;
+    }
+    try {
+      await t.open();
+      return true;
+    } catch (err) {
+      this.readFailed(t, err);
+      return false;
+    }
+  }
+
+  private readFailed(t: FileTracker, err: unknown): void {
+    t.lastError = err instanceof Error ? err.message : String(err);
+    this.count('readErrors');
+    this.deps.logger.warn({ source: this.name, file: t.path, err }, `file source ${this.name}: read of ${t.path} failed`);
+  }
+
+  private reportVanished(path: string, unreadBytes: number | null): void {
+    this.count('vanished');
+    this.vanished.push({ path, unreadBytes, at: this.now() });
+    if (this.vanished.length > MAX_VANISHED) this.vanished.shift();
+    this.deps.logger.warn({ source: this.name, file: path, unreadBytes }, `file source ${this.name}: ${path} disappeared with unread data`);
+  }
+
+  private submit(t: FileTracker, r: SplitRecord): Promise<void> | undefined {
+    const now = this.now();
+    let payload = r.payload;
+    const props: Record<string, string> = {};
+    if (!isUtf8(payload)) {
+      t.invalidUtf8++;
+      this.count('invalidUtf8');
+    }
+    const marked = r.partial === true || r.cut === true;
+    if (r.cut) props.cut = 'true';
+    if (r.partial) {
+      props.partial = 'true';
+      t.partialLines++;
+      this.count('partialLines');
+    }
+    if (this.chain) {
+      const res = this.chain(payload.toString(this.options.encoding) + (marked ? this.options.partialLineMarker : ''), now);
+      if (res.error !== undefined) {
+        t.parseErrors++;
+        this.count('parseErrors');
+        props['parse-error'] = res.error.slice(0, 200);
+      }
+      if (res.text === undefined) return undefined;
+      payload = Buffer.from(res.text);
+    } else if (marked && this.marker.length > 0) payload = Buffer.concat([payload, this.marker]);
+    if (r.cut) this.count('linesCut');
+    const message: Message = { topic: t.topic, payload, qos: 1, source: { kind: 'file', id: t.path }, receivedAt: now };
+    if (Object.keys(props).length > 0) message.properties = { userProperties: props };
+    this.count('lines');
+    try {
+      return this.intake!.submit(message);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private commitState(): Promise<void> {
+    const files = [...this.trackers.values()].map((t) => t.saved());
+    const state: SavedState = { v: 1, files };
+    return this.intake!.commitMeta(STATE_KEY, Buffer.from(JSON.stringify(state)));
+  }
+
+  private track(done: Promise<unknown>, bytes: number): void {
+    this.inflightBytes += bytes;
+    this.count('bytes', bytes);
+    const p = done.finally(() => {
+      this.inflightBytes -= bytes;
+      this.inflight.delete(p);
+      const w = this.settleWaiters;
+      this.settleWaiters = [];
+      for (const f of w) f();
+    });
+    this.inflight.add(p);
+    p.catch(() => undefined);
+  }
+
+  private async waitForRoom(): Promise<void> {
+    while (!this.stopped && (this.inflightBytes >= this.options.maxInFlightBytes || !this.intake!.accepting())) {
+      if (this.inflight.size === 0) {
+        // Not accepting and nothing in flight: look again shortly (the store reports recovery by state only).
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      await new Promise<void>((r) => this.settleWaiters.push(r));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.state = 'stopped';
+    if (this.timer) clearInterval(this.timer);
+    if (this.scanSoon) clearTimeout(this.scanSoon);
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    await this.ticking;
+    await Promise.all([...this.trackers.values()].map((t) => t.pump().catch(() => undefined)));
+    await Promise.allSettled([...this.inflight]);
+    for (const f of this.settleWaiters) f();
+    await Promise.all([...this.trackers.values()].map((t) => t.close()));
+  }
+
+  status(): SourceStatus {
+    const now = this.now();
+    const files = [...this.trackers.values()].map((t) => ({
+      path: t.path,
+      state: t.fh ? (t.detached ? 'draining' : 'open') : 'waiting',
+      offset: t.committedOffset,
+      size: t.size,
+      lagBytes: Math.max(0, t.size - t.committedOffset),
+      lagSeconds: t.behindSince === undefined ? 0 : Math.round((now - t.behindSince) / 100) / 10,
+      linesRead: t.linesRead,
+      bytesRead: t.bytesRead,
+      parseErrors: t.parseErrors,
+      invalidUtf8: t.invalidUtf8,
+      linesCut: t.splitter.counters.linesCut,
+      partialLines: t.partialLines,
+      rotations: t.rotations,
+      truncations: t.truncations,
+      ...(t.lastError ? { lastError: t.lastError } : {}),
+    }));
+    return {
+      kind: this.kind,
+      name: this.name,
+      state: this.state,
+      details: {
+        files,
+        openFiles: files.filter((f) => f.state !== 'waiting').length,
+        waitingFiles: files.filter((f) => f.state === 'waiting').length,
+        inflightBytes: this.inflightBytes,
+        unreadable: [...this.unreadable].map(([path, error]) => ({ path, error })),
+        vanished: [...this.vanished],
+        ...(this.lastError ? { lastError: this.lastError } : {}),
+      },
+    };
+  }
+}
