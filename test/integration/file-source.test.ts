@@ -26,7 +26,20 @@ async function rig(t: TestContext, options: Partial<FileSourceOptionsInput> & { 
   await store.defineStream({ name: 'logs', maxBytes: 1 << 30, onFull: 'reject' });
   const intake = storeIntake(store, 'logs', 'app');
   const make = (extra: Partial<FileSourceOptionsInput> = {}): FileSource =>
-    new FileSource(fileSourceSchema.parse({ type: 'file', name: 'app', paths: [join(dir!, 'logs', '*.log')], initialPosition: 'start_of_file', scanIntervalMs: 50, rotateWaitMs: 200, ...options, ...extra }), { ...testDeps(), dataDir: dir! });
+    new FileSource(
+      fileSourceSchema.parse({
+        type: 'file',
+        name: 'app',
+        initialPosition: 'start_of_file',
+        scanIntervalMs: 50,
+        rotateWaitMs: 200,
+        ...options,
+        ...extra,
+        // Relative patterns are below the test's folder.
+        paths: (extra.paths ?? options.paths ?? ['logs/*.log']).map((p) => join(dir!, p)),
+      }),
+      { ...testDeps(), dataDir: dir! },
+    );
   const r: Rig = {
     dir,
     store,
@@ -102,10 +115,7 @@ test('initialPosition end_of_file skips what exists at first start only', async 
 });
 
 test('globs with ** pick up new files in new folders while running; compressed files are ignored', async (t) => {
-  const r = await rig(t, { paths: [] as string[] });
-  await r.source.stop();
-  const pattern = join(r.dir, 'plc', '**', '*.csv');
-  r.source = new FileSource(fileSourceSchema.parse({ type: 'file', name: 'plc', paths: [pattern], initialPosition: 'start_of_file', scanIntervalMs: 50 }), { ...testDeps(), dataDir: r.dir });
+  const r = await rig(t, { paths: ['plc/**/*.csv'] });
   await mkdir(join(r.dir, 'plc'), { recursive: true });
   await writeFile(join(r.dir, 'plc', 'top.csv'), 'a,1\n');
   await r.source.start(r.intake);
@@ -247,8 +257,8 @@ test('binary garbage and invalid UTF-8 pass through as bytes, counted; a FIFO ma
 });
 
 test('CSVTOJSON with skipHeaderLines: rows with the wrong number of fields are counted, missing ones null', async (t) => {
-  const r = await rig(t, { paths: [] as string[], skipHeaderLines: 1, dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['ts', 'temp', 'unit'] }] });
-  await r.restart({ paths: [join(r.dir, 'logs', '*.csv')] });
+  const r = await rig(t, { paths: ['logs/*.csv'], skipHeaderLines: 1, dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['ts', 'temp', 'unit'] }] });
+  await r.source.start(r.intake);
   await writeFile(join(r.dir, 'logs', 'plc.csv'), 'ts,temp,unit\n1,20.5,C\n2,21\n3,22,C,extra\n');
   const lines = await waitLines(r, 3, 'three rows');
   assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), [

@@ -306,22 +306,41 @@ export class FileSource implements Source {
     await this.discover(await this.scan());
     const all = [...this.trackers.values()];
     let open = all.filter((t) => t.fh).length;
-    const waiting = all.filter((t) => !t.fh);
+    // Never-opened files first; files closed while idle only once they grew or moved.
+    const waiting = all.filter((t) => !t.fh && !t.dormant);
+    for (const t of all) if (!t.fh && t.dormant && (await this.wantsReopen(t))) waiting.push(t);
     if (waiting.length > 0 && open >= this.options.maxOpenFiles) {
       // Make room: close files at their end that have been quiet for closeIdleMs.
+      let need = waiting.length;
       for (const t of all) {
-        if (open < this.options.maxOpenFiles || waiting.length === 0) break;
+        if (need === 0) break;
         if (t.fh && !t.detached && t.splitter.heldBytes === 0 && t.splitter.readOffset >= t.size && this.now() - t.lastGrowthAt >= this.options.closeIdleMs) {
           await t.close();
+          t.dormant = true;
           open--;
+          need--;
         }
       }
     }
     for (const t of waiting) {
       if (this.stopped || open >= this.options.maxOpenFiles) break;
-      if (await this.reopen(t)) open++;
+      if (await this.reopen(t)) {
+        t.dormant = false;
+        open++;
+      }
     }
     await Promise.all(all.filter((t) => t.fh).map((t) => t.check().catch((err: unknown) => this.readFailed(t, err))));
+  }
+
+  /** An idle-closed file needs reading again: it grew, shrank or its path holds another file now. */
+  private async wantsReopen(t: FileTracker): Promise<boolean> {
+    const st = await stat(t.path, { bigint: true }).catch(() => undefined);
+    if (!st || identityKey(st.dev, st.ino) !== t.key) return true;
+    if (Number(st.size) !== t.size) {
+      t.size = Number(st.size);
+      return true;
+    }
+    return false;
   }
 
   /** Open a waiting (or idle-closed) tracker, checking its path still holds the same file. */
@@ -447,7 +466,7 @@ export class FileSource implements Source {
     const now = this.now();
     const files = [...this.trackers.values()].map((t) => ({
       path: t.path,
-      state: t.fh ? (t.detached ? 'draining' : 'open') : 'waiting',
+      state: t.fh ? (t.detached ? 'draining' : 'open') : t.dormant ? 'idle-closed' : 'waiting',
       offset: t.committedOffset,
       size: t.size,
       lagBytes: Math.max(0, t.size - t.committedOffset),
@@ -468,8 +487,9 @@ export class FileSource implements Source {
       state: this.state,
       details: {
         files,
-        openFiles: files.filter((f) => f.state !== 'waiting').length,
+        openFiles: files.filter((f) => f.state === 'open' || f.state === 'draining').length,
         waitingFiles: files.filter((f) => f.state === 'waiting').length,
+        openLimit: this.options.maxOpenFiles,
         inflightBytes: this.inflightBytes,
         unreadable: [...this.unreadable].map(([path, error]) => ({ path, error })),
         vanished: [...this.vanished],

@@ -57,6 +57,8 @@ export class FileTracker {
   epoch = 0;
   /** Renamed away or deleted: drained through the open handle, then retired. */
   detached = false;
+  /** Closed while idle to make room for waiting files; reopened when it grows. */
+  dormant = false;
   pausedUntil = 0;
   lastGrowthAt: number;
   behindSince: number | undefined;
