@@ -96,6 +96,14 @@ export class FileSource implements Source {
         if (event === 'rewind') this.count('rewinds');
         self.deps.logger.info({ source: this.name, file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
+      isTracked: async (path) => {
+        const st = await stat(path, { bigint: true }).catch(() => undefined);
+        return st !== undefined && this.trackers.has(identityKey(st.dev, st.ino));
+      },
+      readUpTo: (fp, offset) => {
+        this.readContent.push({ fp, offset });
+        if (this.readContent.length > 100) this.readContent.shift();
+      },
       retire: (t) => {
         this.trackers.delete(t.key);
         this.commitState().catch(() => undefined);
@@ -263,9 +271,39 @@ export class FileSource implements Source {
         await fh.close();
       }
       const [dev, ino] = key.split(':') as [string, string];
-      const offset = this.firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
+      let offset = this.firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
+      if (!this.firstRun) {
+        // A copy of content already read (copytruncate's rotated copy matching the glob too):
+        // continue after what was read of it, never from its start.
+        const copied = await this.copiedFrom(path, size);
+        if (copied !== undefined) {
+          offset = copied;
+          this.deps.logger.info({ source: this.name, file: path, offset }, `file source ${this.name}: ${path} is a copy of a tailed file, read from ${offset}`);
+        }
+      }
       this.addTracker(path, dev, ino, fp, offset, undefined);
     }
+  }
+
+  /** Content fingerprints already read up to an offset: tracked files, and truncated content (bounded). */
+  private readonly readContent: Array<{ fp: SavedFile['fp']; offset: number }> = [];
+
+  private async copiedFrom(path: string, size: number): Promise<number | undefined> {
+    const candidates = [...[...this.trackers.values()].filter((t) => !t.detached).map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset() })), ...this.readContent];
+    // Only fingerprints long enough to tell content apart (a few bytes could match by chance).
+    const wanted = candidates.filter((c) => c.fp.len >= Math.min(64, this.options.fingerprintBytes) && c.fp.len <= size);
+    if (wanted.length === 0) return undefined;
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return undefined;
+    try {
+      for (const c of wanted) {
+        const fp = await fingerprint(fh, c.fp.len);
+        if (fp.len === c.fp.len && fp.hash === c.fp.hash) return Math.min(c.offset, size);
+      }
+    } finally {
+      await fh.close();
+    }
+    return undefined;
   }
 
   private addTracker(path: string, dev: string, ino: string, fp: SavedFile['fp'], offset: number, headersLeft: number | undefined): FileTracker {

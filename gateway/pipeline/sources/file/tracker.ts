@@ -33,6 +33,10 @@ export interface TrackerContext {
   newSplitter(offset: number, headersLeft?: number): LineSplitter;
   onEvent(tracker: FileTracker, event: string, detail?: Record<string, unknown>): void;
   retire(tracker: FileTracker): void;
+  /** Whether a path is a file the source tails itself (then it reads it, not this tracker). */
+  isTracked(path: string): Promise<boolean>;
+  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
+  readUpTo(fp: Fingerprint, offset: number): void;
 }
 
 export interface SavedFile {
@@ -205,7 +209,11 @@ export class FileTracker {
     this.truncations++;
     // The bytes between our position and the truncation are in the rotated copy, if one exists.
     const copy = await findRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
-    if (copy) {
+    if (copy && (await this.ctx.isTracked(copy))) {
+      // The copy matches the globs and is tailed on its own from where we were: leave it to it.
+      this.ctx.onEvent(this, 'copytruncate', { copy, tailedSeparately: true });
+      this.splitter = this.ctx.newSplitter(pos);
+    } else if (copy) {
       this.ctx.onEvent(this, 'copytruncate', { copy, from: pos });
       const orig = this.fh;
       try {
@@ -220,6 +228,7 @@ export class FileTracker {
     }
     const held = this.splitter.flush();
     this.emit(held.map((r) => ({ ...r, partial: true })), 0);
+    this.ctx.readUpTo(this.fp, this.splitter.readOffset);
     this.epoch++;
     this.fp = { hash: '', len: 0 };
     this.splitter = this.ctx.newSplitter(0);
