@@ -55,6 +55,7 @@ const BENCHES: Bench[] = [
     env: full ? { BENCH_RECORDS: '1000000', BENCH_KINESIS_RECORDS: '50000' } : { BENCH_RECORDS: '200000', BENCH_KINESIS_RECORDS: '10000' },
     timeoutS: full ? 900 : 180,
   },
+  { name: 'tail', what: 'issue 14: file tail lines/s and CPU/line, 4 files of 200-byte lines into a stream (fsync), raw and LOGTOJSON', args: [full ? '250000' : '100000'], timeoutS: 300 },
   { name: 'serial', what: 'serial link frames/s over a socat pty pair', args: [], missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'), timeoutS: 120 },
   { name: 'anomaly', what: 'anomaly detectors points/s and memory', args: [], nodeArgs: ['--expose-gc'], timeoutS: 120 },
   {
@@ -153,6 +154,9 @@ function headline(o: Outcome): string[] {
     if (j.bench === 'soak') {
       const k = j as unknown as { minutes: number; acked: number; lost: number | null; deadLetters: number; rssGrowthPct: number | null; lagP99Ms: number };
       out.push(`soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost === null ? 'unknown (backlog not drained)' : k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`);
+    }
+    if (j.bench === 'tail' && j.rows) {
+      for (const r of j.rows) out.push(`${String(r.case).padEnd(28)} ${r.linesPerSec} lines/s, ${r.cpuUsPerLine} us CPU/line (target >= 100,000 lines/s)`);
     }
     if (j.bench === 'export' && j.rows) {
       for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);
