@@ -1,7 +1,6 @@
-// A small Intake over a REAL store, for testing sources before/without the gateway's runtime:
-// every message is appended to one stream; commitMeta is emulated by awaiting the appends
-// submitted before it and then putMeta (the real intake writes both in one group commit; this
-// emulation only differs after a crash between the two, which in-process tests do not cause).
+// A small Intake over a REAL store, for testing a source without the rules engine: every message
+// is appended to one stream, and commitMeta is the store's own (the meta joins the group commit of
+// the appends submitted before it), as in gateway/pipeline/ingest.ts.
 import type { Intake } from '../../gateway/pipeline/contract.js';
 import type { Message } from '../../core/message.js';
 import type { LocalStreams } from '../../gateway/store/index.js';
@@ -13,7 +12,6 @@ export interface StoreIntake extends Intake {
 }
 
 export function storeIntake(store: LocalStreams, stream: string, namespace: string): StoreIntake {
-  let pending: Array<Promise<unknown>> = [];
   let failures = 0;
   const intake: StoreIntake = {
     submitted: 0,
@@ -25,21 +23,16 @@ export function storeIntake(store: LocalStreams, stream: string, namespace: stri
       if (failures > 0) {
         failures--;
         const p = Promise.reject(new Error('test: append refused'));
-        pending.push(p.catch(() => undefined));
         return p;
       }
       const attrs: Record<string, string> = {};
       const up = message.properties?.userProperties;
       if (up) for (const [k, v] of Object.entries(up)) attrs[k] = String(v);
       const p = store.append(stream, { topic: message.topic, payload: message.payload, receivedAt: message.receivedAt, ...(up ? { attrs } : {}) }).then(() => undefined);
-      pending.push(p.catch(() => undefined));
       return p;
     },
-    async commitMeta(key, value) {
-      const before = pending;
-      pending = [];
-      await Promise.all(before);
-      await store.putMeta(`source/${namespace}/${key}`, value);
+    commitMeta(key, value) {
+      return store.commitMeta(`source/${namespace}/${key}`, value);
     },
     readMeta(key) {
       return store.getMeta(`source/${namespace}/${key}`);

@@ -21,7 +21,9 @@ export function sourcesSchema(): z.ZodType {
     return z.array(sourceBaseSchema.extend({ type: z.string().refine(() => false, { message: 'unknown source type: no source types are available in this build' }).describe('Source type.') }));
   }
   const schemas = SOURCE_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]];
-  return z.array(schemas.length === 1 ? schemas[0] : z.discriminatedUnion('type', schemas));
+  const known = SOURCE_KINDS.map((k) => k.type).join(', ');
+  // A discriminated union even for one kind, so an unknown type gets one clear message at sources.<i>.type.
+  return z.array(z.discriminatedUnion('type', schemas, { error: (iss) => (iss.code === 'invalid_union' ? `unknown source type: this build has ${known}` : undefined) }));
 }
 
 export function sourceKind(type: string): SourceKind | undefined {

@@ -42,7 +42,7 @@ export const fileSourceSchema = sourceBaseSchema
     topic: z.string().min(1).default('file/{name}').describe('Topic template of the messages: {name} source name, {file} file name, {stem} file name without extension, {dir} parent folder name, {path} full path without the leading /. `+` and `#` in values become `_`.'),
     initialPosition: z
       .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(['start_of_file', 'end_of_file']))
-      .default('end_of_file').describe('Where a file seen for the first time is read from (a file created while running is always read from its start). START_OF_FILE / END_OF_FILE are accepted too.'),
+      .default('end_of_file').describe('Where a file seen at the first start is read from: end_of_file (default) or start_of_file; START_OF_FILE / END_OF_FILE are accepted too. Files found later (created, or matched while running) are read from their start.'),
     multiLineStartPattern: z.string().min(1).optional().describe('Regex matching the first line of a record; following lines that do not match join it.'),
     skipHeaderLines: z.number().int().min(0).default(0).describe('Lines skipped at the start of every file (CSV headers).'),
     dataProcessingOptions: z.array(dataProcessingOptionSchema).default([]).describe('Kinesis Agent processing options, applied in order.'),
@@ -55,7 +55,7 @@ export const fileSourceSchema = sourceBaseSchema
     readChunkBytes: z.number().int().min(4 * KiB).max(16 * MiB).default(256 * KiB).describe('Bytes read per read() call.'),
     maxInFlightBytes: z.number().int().min(64 * KiB).default(8 * MiB).describe('Bytes submitted and not yet committed per source before reading pauses (backpressure).'),
     fingerprintBytes: z.number().int().min(16).max(64 * KiB).default(1024).describe('Bytes at the start of a file hashed into its identity (with device and inode, since inodes are reused).'),
-    encoding: z.enum(['utf8', 'latin1']).default('utf8').describe('Text encoding of the files; invalid UTF-8 becomes U+FFFD (counted).'),
+    encoding: z.enum(['utf8', 'latin1']).default('utf8').describe('Text encoding for multiLineStartPattern and dataProcessingOptions (lines without them pass through as bytes). Invalid UTF-8 is counted; when decoded it becomes U+FFFD.'),
     rotateWaitMs: z.number().int().min(0).default(5000).describe('A renamed or deleted file is read through its open handle until it has been quiet this long (writers keep writing to it until they reopen), then closed.'),
     closeIdleMs: z.number().int().min(1000).default(60_000).describe('A file at its end with no growth for this long is closed while other files wait for a slot (reopened when it grows).'),
   })

@@ -20,6 +20,8 @@ import { fileMetrics, type FileCounter, type FileMetrics } from './metrics.js';
 const STATE_KEY = 'state';
 const MAX_VANISHED = 50;
 const MAX_UNREADABLE = 50;
+/** How long a copy of a tailed file waits for that file's truncation before it is tailed on its own. */
+const PENDING_COPY_MS = 30_000;
 
 interface SavedState {
   v: 1;
@@ -273,11 +275,18 @@ export class FileSource implements Source {
       const [dev, ino] = key.split(':') as [string, string];
       let offset = this.firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
       if (!this.firstRun) {
-        // A copy of content already read (copytruncate's rotated copy matching the glob too):
-        // continue after what was read of it, never from its start.
+        // A copy of content already read (copytruncate's rotated copy matching the glob too).
         const copied = await this.copiedFrom(path, size);
+        if (copied?.live) {
+          // Copy of a file still being tailed: its tracker reads the copy's tail itself once it
+          // sees the truncation. Tail the copy separately only if no truncation comes (a plain cp).
+          const since = this.pendingCopies.get(path) ?? this.now();
+          this.pendingCopies.set(path, since);
+          if (this.now() - since < PENDING_COPY_MS) continue;
+        }
+        this.pendingCopies.delete(path);
         if (copied !== undefined) {
-          offset = copied;
+          offset = copied.offset;
           this.deps.logger.info({ source: this.name, file: path, offset }, `file source ${this.name}: ${path} is a copy of a tailed file, read from ${offset}`);
         }
       }
@@ -288,8 +297,12 @@ export class FileSource implements Source {
   /** Content fingerprints already read up to an offset: tracked files, and truncated content (bounded). */
   private readonly readContent: Array<{ fp: SavedFile['fp']; offset: number }> = [];
 
-  private async copiedFrom(path: string, size: number): Promise<number | undefined> {
-    const candidates = [...[...this.trackers.values()].filter((t) => !t.detached).map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset() })), ...this.readContent];
+  /** Paths that look like a copy of a file being tailed, since when (bounded by the globs). */
+  private readonly pendingCopies = new Map<string, number>();
+
+  private async copiedFrom(path: string, size: number): Promise<{ offset: number; live: boolean } | undefined> {
+    const live = [...this.trackers.values()].filter((t) => !t.detached).map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset(), live: true }));
+    const candidates = [...live, ...this.readContent.map((c) => ({ ...c, live: false }))];
     // Only fingerprints long enough to tell content apart (a few bytes could match by chance).
     const wanted = candidates.filter((c) => c.fp.len >= Math.min(64, this.options.fingerprintBytes) && c.fp.len <= size);
     if (wanted.length === 0) return undefined;
@@ -298,7 +311,7 @@ export class FileSource implements Source {
     try {
       for (const c of wanted) {
         const fp = await fingerprint(fh, c.fp.len);
-        if (fp.len === c.fp.len && fp.hash === c.fp.hash) return Math.min(c.offset, size);
+        if (fp.len === c.fp.len && fp.hash === c.fp.hash) return { offset: Math.min(c.offset, size), live: c.live };
       }
     } finally {
       await fh.close();
