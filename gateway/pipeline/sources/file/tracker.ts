@@ -270,14 +270,13 @@ export class FileTracker {
       }
     }
     const now = this.ctx.now();
+    if (this.behindSince === undefined && this.size > this.committedOffset) this.behindSince = now;
     const quietFor = now - this.lastGrowthAt;
     const atEnd = this.splitter.readOffset >= this.size;
     if (atEnd && this.splitter.heldBytes > 0) {
       const timeout = this.detached ? Math.min(this.ctx.rotateWaitMs, this.ctx.partialLineTimeoutMs || this.ctx.rotateWaitMs) : this.ctx.partialLineTimeoutMs;
       if (timeout > 0 && quietFor >= timeout) {
-        const records = this.splitter.flush();
-        for (const r of records) if (r.end === this.splitter.readOffset && r.partial) this.partialLines++;
-        this.emit(records, 0);
+        this.emit(this.splitter.flush(), 0);
       }
     }
     if (this.detached && atEnd && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
