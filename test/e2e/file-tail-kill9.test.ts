@@ -51,7 +51,7 @@ for (const mode of ['create', 'copytruncate'] as const) {
         '',
       ].join('\n'),
     );
-    let gw: GatewayProcess | undefined = await startGatewayProcess(config);
+    let gw: GatewayProcess | undefined = await startGatewayProcess(config, [], 60_000);
     t.after(() => gw?.kill9());
     const total = 30_000;
     const writer = await startWriter(t, file, total, 30);
@@ -66,7 +66,7 @@ for (const mode of ['create', 'copytruncate'] as const) {
       rotate(bin, dir, conf);
       await killing;
       kills++;
-      gw = await startGatewayProcess(config);
+      gw = await startGatewayProcess(config, [], 60_000);
     }
     await writer.done;
     const onDisk = await linesOnDisk(logs);

@@ -28,8 +28,8 @@ export interface TrackerContext {
   submit(tracker: FileTracker, record: SplitRecord): Promise<void> | undefined;
   /** Commit every file's offset (after the submits already made). */
   commitState(): Promise<void>;
-  /** Count bytes in flight until `done` settles. */
-  track(done: Promise<unknown>, bytes: number): void;
+  /** Count bytes in flight until `done` settles (and the chunk's bytes and records in the metrics). */
+  track(done: Promise<unknown>, bytes: number, lines: number): void;
   newSplitter(offset: number, headersLeft?: number): LineSplitter;
   onEvent(tracker: FileTracker, event: string, detail?: Record<string, unknown>): void;
   retire(tracker: FileTracker): void;
@@ -176,7 +176,7 @@ export class FileTracker {
       },
       (err: unknown) => this.rewind(err, epoch),
     );
-    this.ctx.track(done, bytes);
+    this.ctx.track(done, bytes, records.length);
   }
 
   /** A submit or commit failed: nothing after the last committed offset counts as read. */
