@@ -61,6 +61,9 @@ export const ERROR_CATALOGUE = {
   GH_SERIAL_NOT_OPEN: { group: 'serial', meaning: 'A write was attempted on a serial link that is not open (closed or retrying)', message: 'serial link {state}', hint: 'the link retries by itself; check the cable or device path' },
   GH_SERIAL_QUEUE_FULL: { group: 'serial', meaning: 'A serial link write queue is full (the device reads slower than commands arrive)', message: '{pending} writes pending', hint: 'send commands slower or raise writeQueue' },
   GH_SERIAL_LINK_UNKNOWN: { group: 'serial', meaning: 'A serial link name is not configured', message: "serial link '{link}' is not configured", hint: 'add the link under serial: in the config or fix the name' },
+  // file sources
+  GH_FILE_UNREADABLE: { group: 'file sources', meaning: 'A file matching a file source pattern could not be opened or read (permissions, not a regular file)', message: 'cannot read {path}: {reason}', hint: 'check its permissions and type (only regular files are tailed); the source retries at each scan' },
+  GH_FILE_VANISHED: { group: 'file sources', meaning: 'A tailed file disappeared while unread data remained', message: '{path} disappeared with {bytes} unread bytes', hint: 'rotate with delaycompress (a compressed copy cannot be read), or raise maxOpenFiles if the file waited for a slot' },
   // admin / control
   GH_ADMIN_BAD_REQUEST: { group: 'admin / control', meaning: 'An admin API request was malformed', message: '{reason}', hint: 'see docs/status-page.md for the admin API requests' },
   GH_ADMIN_UNAUTHORIZED: { group: 'admin / control', meaning: 'An admin API request lacked a valid token', message: 'missing or wrong admin token', hint: 'send Authorization: Bearer <admin token>' },

@@ -244,7 +244,7 @@ export class FileSource implements Source {
   private markUnreadable(path: string, why: string): void {
     if (!this.unreadable.has(path)) {
       this.count('readErrors');
-      this.deps.logger.warn({ source: this.name, file: path, error: why }, `file source ${this.name}: cannot read ${path}: ${why}`);
+      this.deps.logger.warn({ source: this.name, file: path, code: 'GH_FILE_UNREADABLE', error: why }, `file source ${this.name}: cannot read ${path}: ${why} (check its permissions and type: only regular files are tailed)`);
       if (this.unreadable.size >= MAX_UNREADABLE) this.unreadable.delete(this.unreadable.keys().next().value!);
     }
     this.unreadable.set(path, why);
@@ -421,14 +421,14 @@ export class FileSource implements Source {
   private readFailed(t: FileTracker, err: unknown): void {
     t.lastError = err instanceof Error ? err.message : String(err);
     this.count('readErrors');
-    this.deps.logger.warn({ source: this.name, file: t.path, err }, `file source ${this.name}: read of ${t.path} failed`);
+    this.deps.logger.warn({ source: this.name, file: t.path, code: 'GH_FILE_UNREADABLE', err }, `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`);
   }
 
   private reportVanished(path: string, unreadBytes: number | null): void {
     this.count('vanished');
     this.vanished.push({ path, unreadBytes, at: this.now() });
     if (this.vanished.length > MAX_VANISHED) this.vanished.shift();
-    this.deps.logger.warn({ source: this.name, file: path, unreadBytes }, `file source ${this.name}: ${path} disappeared with unread data`);
+    this.deps.logger.warn({ source: this.name, file: path, code: 'GH_FILE_VANISHED', unreadBytes }, `file source ${this.name}: ${path} disappeared with unread data (${unreadBytes ?? 'an unknown number of'} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`);
   }
 
   private submit(t: FileTracker, r: SplitRecord): Promise<void> | undefined {
