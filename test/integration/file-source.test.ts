@@ -301,3 +301,15 @@ test('maxOpenFiles bounds open files; waiting files are read once idle ones are 
   assert.ok(maxOpen <= 2, `open files ${maxOpen}`);
   expectExactly(lines, [0, 1, 2, 3, 4].flatMap((i) => range(0, 10, `f${i}`)));
 });
+
+test('a file without read permission is reported unreadable; the others are read', async (t) => {
+  if (process.getuid?.() === 0) return t.skip('runs as root, which can read any file: the FIFO case above covers an unreadable entry');
+  const r = await rig(t, {});
+  await writeFile(join(r.dir, 'logs', 'ok.log'), 'fine\n');
+  await writeFile(join(r.dir, 'logs', 'secret.log'), 'hidden\n', { mode: 0o000 });
+  await r.source.start(r.intake);
+  await waitLines(r, 1, 'the readable file');
+  const st = r.source.status().details!;
+  assert.deepEqual((st.unreadable as Array<{ path: string }>).map((u) => u.path), [join(r.dir, 'logs', 'secret.log')]);
+  assert.deepEqual(await r.lines(), ['fine']);
+});
