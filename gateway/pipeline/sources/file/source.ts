@@ -180,6 +180,7 @@ export class FileSource implements Source {
       if (path) {
         const t = this.addTracker(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
         t.detached = true;
+        this.deps.logger.info({ source: this.name, file: path, was: s.path, offset: s.offset }, `file source ${this.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`);
         continue;
       }
       const copy = await findRotatedCopy(dirname(s.path), basename(s.path), s.fp, s.offset, (n) => this.excluded(n));
@@ -203,12 +204,14 @@ export class FileSource implements Source {
     }
     if (same) {
       this.addTracker(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
+      this.deps.logger.info({ source: this.name, file: path, offset: s.offset }, `file source ${this.name}: ${path} resumes at ${s.offset}`);
       return;
     }
     // Truncated (copytruncate) or a reused inode while we were down: the old content's unread
     // rest may be in a rotated copy; the file itself is read from its start.
     const copy = await findRotatedCopy(dirname(path), basename(path), s.fp, s.offset, (n) => this.excluded(n));
     if (copy) await this.drainCopy(copy, s);
+    this.deps.logger.info({ source: this.name, file: path, size, saved: s, copy }, `file source ${this.name}: ${path} was truncated or replaced while stopped; ${copy ? `reading the rest of ${copy} from ${s.offset}, then ` : ''}reading it from its start`);
     this.addTracker(path, s.dev, s.ino, { hash: '', len: 0 }, 0, undefined);
   }
 
