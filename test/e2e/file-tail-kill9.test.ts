@@ -61,7 +61,10 @@ for (const mode of ['create', 'copytruncate'] as const) {
     for (let round = 1; round <= 5; round++) {
       // Let the gateway read some, rotate, and kill it at a random moment around the rotation.
       const target = Math.floor((total * round) / 7);
-      await waitUntil(async () => ((await lastSeq(gw!)) >= target * 0.8 ? true : undefined), `gateway read ${target * 0.8} lines`, 60_000, 20);
+      await waitUntil(async () => ((await lastSeq(gw!)) >= target * 0.8 ? true : undefined), `gateway read ${target * 0.8} lines`, 60_000, 20).catch(async (err: unknown) => {
+        t.diagnostic(JSON.stringify({ round, sources: await getJson(`${gw!.adminUrl}/api/sources`), logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }));
+        throw err;
+      });
       const killAfter = Math.floor(Math.random() * 150);
       const killing = new Promise<void>((resolve) => setTimeout(() => void gw!.kill9().then(resolve), killAfter));
       rotate(bin, dir, conf);
