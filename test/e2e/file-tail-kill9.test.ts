@@ -80,6 +80,13 @@ for (const mode of ['create', 'copytruncate'] as const) {
     const sources = (await getJson(`${gw.adminUrl}/api/sources`)) as { sources: Array<{ kind: string; name: string; details?: { files?: Array<{ path: string; lagBytes: number }> } }> };
     const app = sources.sources.find((s) => s.kind === 'file' && s.name === 'app');
     if ((await lastSeq(gw)) < onDisk.length) {
+      const { readdir: rd, readFile: rf } = await import('node:fs/promises');
+      const files = [];
+      for (const n of await rd(logs)) {
+        const lines = (await rf(join(logs, n), 'utf8')).split('\n');
+        files.push({ n, lines: lines.length - 1, first: lines[0]?.slice(0, 8), last: lines[lines.length - 2]?.slice(0, 8), partial: lines[lines.length - 1]!.length });
+      }
+      t.diagnostic(JSON.stringify({ files }));
       // What each run of the gateway decided about the files (resume, rotation, truncation).
       t.diagnostic(JSON.stringify({ status: app, logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }));
     }

@@ -313,3 +313,23 @@ test('a file without read permission is reported unreadable; the others are read
   assert.deepEqual((st.unreadable as Array<{ path: string }>).map((u) => u.path), [join(r.dir, 'logs', 'secret.log')]);
   assert.deepEqual(await r.lines(), ['fine']);
 });
+
+test('files rotated away while stopped before any of their lines were committed are found and read once', async (t) => {
+  const r = await rig(t, {});
+  const file = join(r.dir, 'logs', 'app.log');
+  await writeFile(file, numbered(0, 100));
+  await r.source.start(r.intake);
+  await waitLines(r, 100, 'first file');
+  await r.source.stop();
+  // Two rotations while stopped: the second file is rotated away before the gateway saw it.
+  await rename(file, join(r.dir, 'logs', 'app.log.1'));
+  await writeFile(file, numbered(100, 200));
+  await rename(join(r.dir, 'logs', 'app.log.1'), join(r.dir, 'logs', 'app.log.2'));
+  await rename(file, join(r.dir, 'logs', 'app.log.1'));
+  await writeFile(file, numbered(200, 300));
+  await r.restart();
+  const lines = await waitLines(r, 300, 'all three files');
+  await waitUntil(() => (r.source.status().details!.files as unknown[]).length === 1, 'rotated files retired');
+  expectExactly(await r.lines(), range(0, 300));
+  assert.equal(lines.length, 300);
+});

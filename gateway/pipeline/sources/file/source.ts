@@ -2,8 +2,8 @@
 // as a backstop), tails each through a FileTracker, and commits the offsets of all its files as one
 // meta value ('state') with intake.commitMeta after the records read before it.
 import { watch, type FSWatcher } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { basename, dirname, extname, sep } from 'node:path';
+import { open, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, sep } from 'node:path';
 import { isUtf8 } from 'node:buffer';
 import type { Message } from '../../../../core/message.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
@@ -25,6 +25,8 @@ const PENDING_COPY_MS = 30_000;
 
 interface SavedState {
   v: 1;
+  /** When this state was committed (epoch ms): rotated files modified later hold unread data. */
+  at?: number;
   files: SavedFile[];
 }
 
@@ -127,15 +129,19 @@ export class FileSource implements Source {
     this.intake = intake;
     const raw = await intake.readMeta(STATE_KEY);
     const saved: SavedFile[] = [];
+    let savedAt: number | undefined;
     if (raw) {
       this.firstRun = false;
       try {
-        saved.push(...(JSON.parse(raw.toString('utf8')) as SavedState).files);
+        const state = JSON.parse(raw.toString('utf8')) as SavedState;
+        saved.push(...state.files);
+        savedAt = state.at;
       } catch (err) {
         this.deps.logger.warn({ source: this.name, err }, `file source ${this.name}: saved offsets unreadable, starting over`);
       }
     }
     await this.resume(saved);
+    if (savedAt !== undefined) await this.sweepRotated(saved, savedAt);
     this.firstRun = false;
     for (const g of this.globs) this.watchFolder(g.base);
     this.timer = setInterval(() => void this.tick(), this.options.scanIntervalMs);
@@ -188,6 +194,63 @@ export class FileSource implements Source {
       else this.reportVanished(s.path, null);
     }
     await this.discover(found);
+  }
+
+  /**
+   * Rotated files that appeared while the gateway was down (or before any of their records were
+   * committed): siblings of a known file (its name + a suffix, as logrotate names them), not
+   * matched by the globs, not known by identity, modified after the last committed state. None of
+   * their records can have been committed (records and offsets commit together), so they are read
+   * from their start, oldest first.
+   */
+  private async sweepRotated(saved: SavedFile[], savedAt: number): Promise<void> {
+    const seen = new Set<string>();
+    const candidates: Array<{ path: string; dev: string; ino: string; mtime: number }> = [];
+    for (const s of saved) {
+      const dir = dirname(s.path);
+      const base = basename(s.path);
+      if (seen.has(s.path)) continue;
+      seen.add(s.path);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (n === base || !n.startsWith(base) || this.excluded(n)) continue;
+        const p = join(dir, n);
+        if (this.globs.some((g) => g.full.test(p))) continue; // tailed on its own
+        const st = await stat(p, { bigint: true }).catch(() => undefined);
+        if (!st?.isFile() || Number(st.mtimeMs) <= savedAt) continue;
+        const key = identityKey(st.dev, st.ino);
+        if (this.trackers.has(key) || saved.some((x) => identityKey(x.dev, x.ino) === key)) continue;
+        // A copy of content known to the state (copytruncate) was read up to its saved offset.
+        if (await this.startsLikeSaved(p, Number(st.size), saved)) continue;
+        candidates.push({ path: p, dev: String(st.dev), ino: String(st.ino), mtime: Number(st.mtimeMs) });
+      }
+    }
+    candidates.sort((a, b) => a.mtime - b.mtime);
+    for (const c of candidates) {
+      const t = this.addTracker(c.path, c.dev, c.ino, { hash: '', len: 0 }, 0, undefined);
+      t.detached = true;
+      this.deps.logger.info({ source: this.name, file: c.path }, `file source ${this.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from its start`);
+    }
+  }
+
+  private async startsLikeSaved(path: string, size: number, saved: SavedFile[]): Promise<boolean> {
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return true; // unreadable: nothing to read anyway
+    try {
+      for (const x of saved) {
+        if (x.fp.len === 0 || x.fp.len > size) continue;
+        const fp = await fingerprint(fh, x.fp.len);
+        if (fp.hash === x.fp.hash) return true;
+      }
+      return false;
+    } finally {
+      await fh.close();
+    }
   }
 
   private async resumeSaved(s: SavedFile, path: string): Promise<void> {
@@ -471,7 +534,7 @@ export class FileSource implements Source {
 
   private commitState(): Promise<void> {
     const files = [...this.trackers.values()].map((t) => t.saved());
-    const state: SavedState = { v: 1, files };
+    const state: SavedState = { v: 1, at: this.now(), files };
     return this.intake!.commitMeta(STATE_KEY, Buffer.from(JSON.stringify(state)));
   }
 
