@@ -1,5 +1,6 @@
 // prom-client counters of file sources, shared by every file source on the registry (label: source).
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counter } from '../../../../core/metrics.js';
 
 export type FileCounter = 'lines' | 'bytes' | 'parseErrors' | 'linesCut' | 'partialLines' | 'invalidUtf8' | 'rotations' | 'truncations' | 'vanished' | 'readErrors' | 'rewinds';
 
@@ -22,7 +23,7 @@ export type FileMetrics = Record<FileCounter, Counter<'source'>>;
 export function fileMetrics(registry: Registry): FileMetrics {
   const out = {} as FileMetrics;
   for (const [k, [name, help]] of Object.entries(DEFS) as Array<[FileCounter, [string, string]]>) {
-    out[k] = (registry.getSingleMetric(name) as Counter<'source'> | undefined) ?? new Counter({ name, help, labelNames: ['source'], registers: [registry] });
+    out[k] = counter(registry, name, help, ['source'] as const);
   }
   return out;
 }
