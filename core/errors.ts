@@ -64,6 +64,9 @@ export const ERROR_CATALOGUE = {
   // industrial sources (Modbus, OPC UA)
   GH_SOURCE_UNAVAILABLE: { group: 'industrial sources', meaning: "A source kind's optional library is not installed (e.g. node-opcua-client for OPC UA)", message: "source '{source}' needs the optional package {package}, which is not installed", hint: 'run `npm install {package}` in the gateway folder, or set enabled: false on the source' },
   GH_SOURCE_CONNECT: { group: 'industrial sources', meaning: 'An industrial source could not reach its device or server (unreachable, refused, security mismatch)', message: 'cannot reach {endpoint}: {reason}', hint: 'check the endpoint, the network, the security settings and the login' },
+  // file sources
+  GH_FILE_UNREADABLE: { group: 'file sources', meaning: 'A file matching a file source pattern could not be opened or read (permissions, not a regular file)', message: 'cannot read {path}: {reason}', hint: 'check its permissions and type (only regular files are tailed); the source retries at each scan' },
+  GH_FILE_VANISHED: { group: 'file sources', meaning: 'A tailed file disappeared while unread data remained', message: '{path} disappeared with {bytes} unread bytes', hint: 'rotate with delaycompress (a compressed copy cannot be read), or raise maxOpenFiles if the file waited for a slot' },
   // admin / control
   GH_ADMIN_BAD_REQUEST: { group: 'admin / control', meaning: 'An admin API request was malformed', message: '{reason}', hint: 'see docs/status-page.md for the admin API requests' },
   GH_ADMIN_UNAUTHORIZED: { group: 'admin / control', meaning: 'An admin API request lacked a valid token', message: 'missing or wrong admin token', hint: 'send Authorization: Bearer <admin token>' },

@@ -11,6 +11,7 @@ usage: gatehouse <command> [options]
 commands:
   start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N]   run the gateway
   check-config FILE                 validate a configuration file (and its rule set) without starting
+  import-agent-config AGENT.json [--out FILE]   convert a Kinesis Agent configuration into a Gatehouse one
   config-docs                       print every configuration key with its default (Markdown)
   streams [--admin URL | --config FILE]   list local streams and exporters of the running gateway
   passwd [PASSWORD]                 hash a password for broker.users (reads stdin when omitted)
@@ -27,6 +28,7 @@ type Loader = () => Promise<Command>;
 const COMMANDS: Record<string, Loader> = {
   start: async () => (await import('./start.js')).runStart,
   'check-config': async () => (await import('./check-config.js')).runCheckConfig,
+  'import-agent-config': async () => (await import('./import-agent-config.js')).runImportAgentConfig,
   'config-docs': async () => (await import('./config-docs.js')).runConfigDocs,
   streams: async () => (await import('./streams.js')).runStreams,
   passwd: async () => (await import('./passwd.js')).runPasswd,

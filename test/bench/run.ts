@@ -58,6 +58,7 @@ const BENCHES: Bench[] = [
     env: full ? { BENCH_RECORDS: '1000000', BENCH_KINESIS_RECORDS: '50000' } : { BENCH_RECORDS: '200000', BENCH_KINESIS_RECORDS: '10000' },
     timeoutS: full ? 900 : 180,
   },
+  { name: 'tail', what: 'issue 14: file tail lines/s and CPU/line, 4 files of 200-byte lines into a stream (fsync), raw and LOGTOJSON', args: [full ? '250000' : '100000'], timeoutS: 300 },
   { name: 'serial', what: 'serial link frames/s over a socat pty pair', args: [], missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'), timeoutS: 120 },
   { name: 'industrial', what: 'issue 13: Modbus TCP 10 devices x 100 registers @10 Hz (CPU per poll), OPC UA 5,000 items @1 s (RSS, CPU), idle gateway RSS with/without industrial sources', args: [full ? '30' : '10'], timeoutS: 600 },
   { name: 'anomaly', what: 'anomaly detectors points/s and memory', args: [], nodeArgs: ['--expose-gc'], timeoutS: 120 },
@@ -163,6 +164,9 @@ function headline(o: Outcome): string[] {
         out.push(`${String(r.broker).padEnd(8)} ${String(r.run).padEnd(9)} load ${Number(r.load1).toFixed(1)}: ${r.msgsPerSec} msgs/s, p50/p99 ${Number(r.p50).toFixed(1)}/${Number(r.p99).toFixed(1)} ms, ${r.broker === 'gateway' ? `${Number(r.commitsPerSec).toFixed(0)} commits/s, ${Number(r.writePerPayload).toFixed(2)} bytes written/payload byte, ` : ''}${Number(r.cpuUsPerMsg).toFixed(1)} us CPU/msg`);
       }
       for (const i of (j as { idle?: Array<{ broker: string; rssMiB: number }> }).idle ?? []) out.push(`${i.broker.padEnd(8)} idle RSS ${i.rssMiB.toFixed(0)} MiB`);
+    }
+    if (j.bench === 'tail' && j.rows) {
+      for (const r of j.rows) out.push(`${String(r.case).padEnd(28)} ${r.linesPerSec} lines/s, ${r.cpuUsPerLine} us CPU/line (target >= 100,000 lines/s)`);
     }
     if (j.bench === 'export' && j.rows) {
       for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);

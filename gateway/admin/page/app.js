@@ -263,6 +263,35 @@ function renderLinks(o) {
   $('links-body').replaceChildren(...(rows.length ? rows : [emptyRow(8, 'No serial links configured.')]));
 }
 
+/** Files of the `file` sources (details.files, .unreadable, .vanished of each source status). */
+function renderFiles(o) {
+  const rows = [];
+  for (const src of (o.sources ?? []).filter((s) => s.kind === 'file')) {
+    const d = src.details ?? {};
+    for (const f of d.files ?? []) {
+      rows.push(
+        h(
+          'tr',
+          { 'data-file': f.path },
+          h('th', { scope: 'row' }, h('code', null, f.path)),
+          h('td', null, src.name),
+          h('td', null, h('span', { class: f.state === 'open' || f.state === 'idle-closed' ? 'badge ok' : 'badge' }, f.state)),
+          h('td', { class: 'num' }, fmtBytes(f.offset)),
+          h('td', { class: 'num' }, fmtBytes(f.size)),
+          h('td', { class: 'num' }, f.lagBytes > 0 ? `${fmtBytes(f.lagBytes)} (${fmtDuration(f.lagSeconds)})` : '0'),
+          num(f.linesRead),
+          num(f.parseErrors),
+          h('td', { class: f.lastError ? 'error-text' : undefined }, f.lastError ?? (f.linesCut ? `${f.linesCut} lines cut` : '–')),
+        ),
+      );
+    }
+    for (const u of [...(d.unreadable ?? []), ...(d.vanished ?? []).map((v) => ({ path: v.path, error: `disappeared with ${v.unreadBytes ?? 'unknown'} unread bytes` }))]) {
+      rows.push(h('tr', { 'data-file': u.path }, h('th', { scope: 'row' }, h('code', null, u.path)), h('td', null, src.name), h('td', null, h('span', { class: 'badge bad' }, 'problem')), h('td', { colspan: '5' }, ''), h('td', { class: 'error-text' }, u.error)));
+    }
+  }
+  $('files-body').replaceChildren(...(rows.length ? rows : [emptyRow(9, 'No file sources configured.')]));
+}
+
 // ---- chart ------------------------------------------------------------------------------------
 
 function svg(tag, attrs) {
@@ -355,6 +384,7 @@ function render(o) {
   renderEvents(o);
   renderClients(o);
   renderLinks(o);
+  renderFiles(o);
 }
 
 function askToken(message) {

@@ -7,6 +7,7 @@
 // `name` is unique across all sources; it names the source in /api/sources, metrics and logs, and
 // namespaces the source's durable meta keys (Intake.commitMeta).
 import { z } from 'zod';
+import { fileSourceKind } from './file/index.js';
 import { sourceBaseSchema, type SourceKind } from './kind.js';
 import { modbusKind } from './modbus/index.js';
 import { opcuaKind } from './opcua/index.js';
@@ -14,7 +15,11 @@ import { opcuaKind } from './opcua/index.js';
 export { SOURCE_NAME, sourceBaseSchema, type SourceDeps, type SourceKind } from './kind.js';
 
 /** Every known kind; the config's `sources` entries are validated against their union. */
-export const SOURCE_KINDS: readonly SourceKind[] = [modbusKind as unknown as SourceKind, opcuaKind as unknown as SourceKind];
+export const SOURCE_KINDS: readonly SourceKind[] = [
+  fileSourceKind as unknown as SourceKind,
+  modbusKind as unknown as SourceKind,
+  opcuaKind as unknown as SourceKind,
+];
 
 export function sourcesSchema(): z.ZodType {
   if (SOURCE_KINDS.length === 0) {

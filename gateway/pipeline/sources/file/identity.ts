@@ -1,0 +1,33 @@
+// File identity: device + inode + a hash of the first bytes. Inodes are reused as soon as a file
+// is deleted, so dev+ino alone would make a new file look like an old one (and resume it at the
+// old offset); the fingerprint tells them apart. The fingerprint covers the first `len` bytes
+// (fewer than fingerprintBytes while the file is that short; it is extended as the file grows).
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+
+export interface Fingerprint {
+  /** sha1 (hex, 16 chars) of the first `len` bytes. */
+  hash: string;
+  len: number;
+}
+
+export function identityKey(dev: number | bigint | string, ino: number | bigint | string): string {
+  return `${String(dev)}:${String(ino)}`;
+}
+
+export async function fingerprint(fh: FileHandle, len: number): Promise<Fingerprint> {
+  const buf = Buffer.allocUnsafe(len);
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return { hash: createHash('sha1').update(buf.subarray(0, got)).digest('hex').slice(0, 16), len: got };
+}
+
+/** Whether the file still starts with the fingerprinted bytes. */
+export async function sameStart(fh: FileHandle, fp: Fingerprint): Promise<boolean> {
+  const now = await fingerprint(fh, fp.len);
+  return now.len === fp.len && now.hash === fp.hash;
+}

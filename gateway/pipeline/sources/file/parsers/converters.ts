@@ -1,0 +1,107 @@
+// Kinesis Agent `dataProcessingOptions` as a chain of converters over one record (a line, or a
+// multi-line record). Semantics follow the agent: CSVTOJSON fills missing columns with null and
+// drops extra ones; LOGTOJSON needs the whole record to match (anchored), one group per field.
+// Where the agent silently drops a record it cannot parse, we count it (parse error) and, by
+// default, keep it raw (onParseError).
+import type { DataProcessingOption } from '../options.js';
+import { LOG_FORMATS } from './patterns.js';
+
+export type ConvertResult = { ok: true; text: string } | { ok: false; text: string; error: string };
+export type Converter = (text: string, now: number) => ConvertResult;
+
+function singleLine(text: string): ConvertResult {
+  // Each line trimmed, newlines removed (the agent's SingleLineDataConverter).
+  if (!text.includes('\n')) return { ok: true, text: text.trim() };
+  return { ok: true, text: text.split('\n').map((l) => l.trim()).join('') };
+}
+
+function csvToJson(fields: readonly string[], delimiter: string): Converter {
+  return (text) => {
+    const columns = text.split(delimiter);
+    const obj: Record<string, string | null> = {};
+    for (let i = 0; i < fields.length; i++) obj[fields[i]!] = i < columns.length ? columns[i]! : null;
+    const json = JSON.stringify(obj);
+    if (columns.length !== fields.length) return { ok: false, text: json, error: `expected ${fields.length} fields, found ${columns.length}` };
+    return { ok: true, text: json };
+  };
+}
+
+function logToJson(opt: Extract<DataProcessingOption, { optionName: 'LOGTOJSON' }>): Converter {
+  const def = LOG_FORMATS[opt.logFormat]!;
+  const source = opt.matchPattern ?? def.pattern + (def.trailing ? '.*' : '');
+  // Java's Matcher.matches() needs the whole input to match: anchor both ends.
+  const re = new RegExp(`^(?:${source.replace(/^\^/, '').replace(/\$$/, '')})$`, 's');
+  const fields = opt.customFieldNames ?? def.fields;
+  const dashIsNull = opt.matchPattern === undefined ? def.dashIsNull : opt.logFormat.includes('APACHE');
+  return (text) => {
+    const m = re.exec(text);
+    if (!m) return { ok: false, text, error: `does not match ${opt.logFormat}${opt.matchPattern ? ' matchPattern' : ''}` };
+    if (m.length - 1 !== fields.length) return { ok: false, text, error: `pattern has ${m.length - 1} groups for ${fields.length} field names` };
+    const obj: Record<string, string | null> = {};
+    for (let i = 0; i < fields.length; i++) {
+      const v = m[i + 1];
+      obj[fields[i]!] = v === undefined || (dashIsNull && v === '-') ? null : v;
+    }
+    return { ok: true, text: JSON.stringify(obj) };
+  };
+}
+
+function addMetadata(opt: Extract<DataProcessingOption, { optionName: 'ADDMETADATA' }>): Converter {
+  const meta = JSON.stringify(opt.metadata);
+  return (text, now) => {
+    let data: string;
+    try {
+      JSON.parse(text);
+      data = text;
+    } catch {
+      data = JSON.stringify(text);
+    }
+    return { ok: true, text: `{${opt.timestamp ? `"timestamp":${now},` : ''}"metadata":${meta},"data":${data}}` };
+  };
+}
+
+export function buildConverter(opt: DataProcessingOption): Converter {
+  switch (opt.optionName) {
+    case 'SINGLELINE':
+      return singleLine;
+    case 'CSVTOJSON':
+      return csvToJson(opt.customFieldNames, opt.delimiter === '\\t' ? '\t' : opt.delimiter);
+    case 'LOGTOJSON':
+      return logToJson(opt);
+    case 'ADDBRACKETS':
+      return (text) => ({ ok: true, text: `{${text}}` });
+    case 'ADDMETADATA':
+      return addMetadata(opt);
+  }
+}
+
+export interface ChainResult {
+  /** The converted text, or undefined when the record is dropped. */
+  text: string | undefined;
+  /** First conversion error, if any. */
+  error?: string;
+}
+
+/** The options in order; a failing LOGTOJSON stops the chain (the record stays as it was). */
+export function buildChain(options: readonly DataProcessingOption[], onParseError: 'raw' | 'drop'): (text: string, now: number) => ChainResult {
+  const steps = options.map((o) => ({ name: o.optionName, run: buildConverter(o) }));
+  if (steps.length === 0) return (text) => ({ text });
+  return (text, now) => {
+    let cur = text;
+    let error: string | undefined;
+    for (const step of steps) {
+      const r = step.run(cur, now);
+      if (r.ok) {
+        cur = r.text;
+        continue;
+      }
+      error ??= `${step.name}: ${r.error}`;
+      if (step.name === 'CSVTOJSON') {
+        cur = r.text; // the agent's behaviour: nulls for missing columns, extra ones dropped
+        continue;
+      }
+      return onParseError === 'drop' ? { text: undefined, error } : { text: cur, error };
+    }
+    return error === undefined ? { text: cur } : { text: cur, error };
+  };
+}

@@ -1,0 +1,293 @@
+// One tailed file: its open handle, identity, read position and the splitter of its bytes.
+// Reading: read a chunk, split it into records, submit them, then commit the source's state (the
+// offset of every file) with intake.commitMeta: the offset is durable in the same group commit as
+// the records read before it. A rejected submit rewinds to the last committed offset.
+//
+// Rotation: a file renamed or deleted keeps being read through its open handle until it has been
+// quiet for rotateWaitMs (the writer may still write to it until it reopens), then it is retired.
+// A file whose size dropped below the read position, or whose first bytes changed, was truncated
+// (copytruncate or in place): the rest of the old content is read from the rotated copy when one
+// exists (same first bytes), then reading restarts at 0.
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, basename } from 'node:path';
+import type { LineSplitter, SplitRecord } from './splitter.js';
+import { fingerprint, identityKey, sameStart, type Fingerprint } from './identity.js';
+import { findRotatedCopy } from './discovery.js';
+
+export interface TrackerContext {
+  readonly chunkBytes: number;
+  readonly fingerprintBytes: number;
+  readonly partialLineTimeoutMs: number;
+  readonly rotateWaitMs: number;
+  readonly exclude: (name: string) => boolean;
+  now(): number;
+  stopping(): boolean;
+  /** Wait until the source may read more (in-flight bound, intake accepting). */
+  waitForRoom(): Promise<void>;
+  /** Turn a record into a message and submit it; undefined when nothing durable derived. */
+  submit(tracker: FileTracker, record: SplitRecord): Promise<void> | undefined;
+  /** Commit every file's offset (after the submits already made). */
+  commitState(): Promise<void>;
+  /** Count bytes in flight until `done` settles (and the chunk's bytes and records in the metrics). */
+  track(done: Promise<unknown>, bytes: number, lines: number): void;
+  newSplitter(offset: number, headersLeft?: number): LineSplitter;
+  onEvent(tracker: FileTracker, event: string, detail?: Record<string, unknown>): void;
+  retire(tracker: FileTracker): void;
+  /** Whether a path is a file the source tails itself (then it reads it, not this tracker). */
+  isTracked(path: string): Promise<boolean>;
+  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
+  readUpTo(fp: Fingerprint, offset: number): void;
+}
+
+export interface SavedFile {
+  path: string;
+  dev: string;
+  ino: string;
+  fp: Fingerprint;
+  offset: number;
+  headersLeft: number;
+}
+
+export class FileTracker {
+  fh: FileHandle | undefined;
+  splitter: LineSplitter;
+  /** Offset whose records are submitted (what the next commitState writes). */
+  submittedOffset: number;
+  submittedHeadersLeft: number;
+  /** Offset known committed (its commitMeta resolved). */
+  committedOffset: number;
+  committedHeadersLeft: number;
+  size = 0;
+  epoch = 0;
+  /** Renamed away or deleted: drained through the open handle, then retired. */
+  detached = false;
+  /** Closed while idle to make room for waiting files; reopened when it grows. */
+  dormant = false;
+  pausedUntil = 0;
+  lastGrowthAt: number;
+  behindSince: number | undefined;
+  linesRead = 0;
+  bytesRead = 0;
+  parseErrors = 0;
+  invalidUtf8 = 0;
+  partialLines = 0;
+  rotations = 0;
+  truncations = 0;
+  lastError: string | undefined;
+  topic = '';
+  private pumping: Promise<void> | undefined;
+  private chunksSinceCheck = 0;
+
+  constructor(
+    private readonly ctx: TrackerContext,
+    public path: string,
+    public readonly dev: string,
+    public readonly ino: string,
+    public fp: Fingerprint,
+    offset: number,
+    headersLeft: number | undefined,
+  ) {
+    this.splitter = ctx.newSplitter(offset, headersLeft);
+    this.submittedOffset = this.committedOffset = offset;
+    this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
+    this.lastGrowthAt = ctx.now();
+  }
+
+  get key(): string {
+    return identityKey(this.dev, this.ino);
+  }
+
+  saved(): SavedFile {
+    return { path: this.path, dev: this.dev, ino: this.ino, fp: this.fp, offset: this.submittedOffset, headersLeft: this.submittedHeadersLeft };
+  }
+
+  async open(): Promise<void> {
+    this.fh = await open(this.path, 'r');
+    const st = await this.fh.stat({ bigint: true });
+    if (identityKey(st.dev, st.ino) !== this.key) {
+      await this.close();
+      throw new Error(`${this.path} was replaced before it could be opened`);
+    }
+    this.size = Number(st.size);
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+  }
+
+  /** Read everything available now (one reader per file at a time). */
+  pump(): Promise<void> {
+    this.pumping ??= this.readAvailable().finally(() => {
+      this.pumping = undefined;
+    });
+    return this.pumping;
+  }
+
+  private async readAvailable(): Promise<void> {
+    if (await this.checkTruncated()) return;
+    for (;;) {
+      const fh = this.fh;
+      if (!fh || this.ctx.stopping() || this.ctx.now() < this.pausedUntil) return;
+      await this.ctx.waitForRoom();
+      if (this.ctx.stopping() || this.fh !== fh) return;
+      if (++this.chunksSinceCheck >= 16) {
+        this.chunksSinceCheck = 0;
+        if (await this.checkTruncated()) return;
+      }
+      const splitter = this.splitter;
+      const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
+      if (bytesRead === 0 || splitter !== this.splitter) return;
+      this.lastGrowthAt = this.ctx.now();
+      this.bytesRead += bytesRead;
+      if (splitter.readOffset + bytesRead > this.size) this.size = splitter.readOffset + bytesRead;
+      this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+      if (this.fp.len < this.ctx.fingerprintBytes && splitter.readOffset > this.fp.len) this.fp = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, splitter.readOffset));
+      if (bytesRead < buf.length) return;
+    }
+  }
+
+  /** Submit the records, then commit the offset; count the bytes in flight until both settle. */
+  emit(records: SplitRecord[], bytes: number): void {
+    const promises: Array<Promise<void>> = [];
+    for (const r of records) {
+      const p = this.ctx.submit(this, r);
+      if (p) promises.push(p);
+    }
+    this.linesRead += records.length;
+    const offset = this.splitter.safeOffset();
+    const headersLeft = this.splitter.headersLeft;
+    if (offset === this.submittedOffset && headersLeft === this.submittedHeadersLeft && promises.length === 0) return;
+    this.submittedOffset = offset;
+    this.submittedHeadersLeft = headersLeft;
+    if (this.behindSince === undefined) this.behindSince = this.ctx.now();
+    promises.push(this.ctx.commitState());
+    const epoch = this.epoch;
+    const done = Promise.all(promises).then(
+      () => {
+        if (epoch !== this.epoch) return;
+        if (offset >= this.committedOffset) {
+          this.committedOffset = offset;
+          this.committedHeadersLeft = headersLeft;
+        }
+        if (this.committedOffset >= this.size) this.behindSince = undefined;
+      },
+      (err: unknown) => this.rewind(err, epoch),
+    );
+    this.ctx.track(done, bytes, records.length);
+  }
+
+  /** A submit or commit failed: nothing after the last committed offset counts as read. */
+  private rewind(err: unknown, epoch: number): void {
+    if (epoch !== this.epoch) return;
+    this.epoch++;
+    this.lastError = err instanceof Error ? err.message : String(err);
+    this.splitter = this.ctx.newSplitter(this.committedOffset, this.committedHeadersLeft);
+    this.submittedOffset = this.committedOffset;
+    this.submittedHeadersLeft = this.committedHeadersLeft;
+    this.pausedUntil = this.ctx.now() + 1000;
+    this.ctx.onEvent(this, 'rewind', { offset: this.committedOffset, error: this.lastError });
+    // Overwrite any later offset a commit may already have written past the refused records.
+    this.ctx.commitState().catch(() => undefined);
+  }
+
+  /**
+   * Truncation check (copytruncate, truncated in place): the open file is shorter than the read
+   * position or no longer starts with the fingerprinted bytes. Returns true when it handled one.
+   */
+  async checkTruncated(): Promise<boolean> {
+    const fh = this.fh;
+    if (!fh) return false;
+    const st = await fh.stat();
+    const pos = this.splitter.readOffset;
+    let truncated = st.size < pos;
+    if (!truncated && this.fp.len > 0 && pos > 0) truncated = !(await sameStart(fh, this.fp));
+    this.size = st.size;
+    if (!truncated) return false;
+    this.truncations++;
+    // The bytes between our position and the truncation are in the rotated copy, if one exists.
+    const copy = await findRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
+    if (copy && (await this.ctx.isTracked(copy))) {
+      // The copy matches the globs and is tailed on its own from where we were: leave it to it.
+      this.ctx.onEvent(this, 'copytruncate', { copy, tailedSeparately: true });
+      this.splitter = this.ctx.newSplitter(pos);
+    } else if (copy) {
+      this.ctx.onEvent(this, 'copytruncate', { copy, from: pos });
+      const orig = this.fh;
+      try {
+        this.fh = await open(copy, 'r');
+        await this.readCopy();
+      } finally {
+        await this.fh?.close().catch(() => undefined);
+        this.fh = orig;
+      }
+    } else {
+      this.ctx.onEvent(this, 'truncated', { at: pos, size: st.size });
+    }
+    const held = this.splitter.flush();
+    this.emit(held.map((r) => ({ ...r, partial: true })), 0);
+    this.ctx.readUpTo(this.fp, this.splitter.readOffset);
+    this.epoch++;
+    this.fp = { hash: '', len: 0 };
+    this.splitter = this.ctx.newSplitter(0);
+    this.submittedOffset = this.committedOffset = 0;
+    this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
+    this.size = (await fh.stat()).size;
+    this.fp = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, this.size));
+    this.emit([], 0);
+    this.ctx.commitState().catch(() => undefined);
+    return true;
+  }
+
+  private async readCopy(): Promise<void> {
+    const fh = this.fh!;
+    for (;;) {
+      await this.ctx.waitForRoom();
+      const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, this.splitter.readOffset);
+      if (bytesRead === 0) return;
+      this.bytesRead += bytesRead;
+      this.emit(this.splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+    }
+  }
+
+  /**
+   * Periodic check: truncation, rename/delete of the path, the partial-line timeout, and
+   * retirement of a detached file once it is drained and quiet.
+   */
+  async check(): Promise<void> {
+    if (!this.fh) return;
+    await this.pump();
+    if (!this.fh) return;
+    if (!this.detached) {
+      try {
+        const st = await stat(this.path, { bigint: true });
+        if (identityKey(st.dev, st.ino) !== this.key) this.detach('renamed');
+      } catch {
+        this.detach('deleted');
+      }
+    }
+    const now = this.ctx.now();
+    if (this.behindSince === undefined && this.size > this.committedOffset) this.behindSince = now;
+    const quietFor = now - this.lastGrowthAt;
+    const atEnd = this.splitter.readOffset >= this.size;
+    if (atEnd && this.splitter.heldBytes > 0) {
+      const timeout = this.detached ? Math.min(this.ctx.rotateWaitMs, this.ctx.partialLineTimeoutMs || this.ctx.rotateWaitMs) : this.ctx.partialLineTimeoutMs;
+      if (timeout > 0 && quietFor >= timeout) {
+        this.emit(this.splitter.flush(), 0);
+      }
+    }
+    if (this.detached && atEnd && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
+      await this.close();
+      this.ctx.retire(this);
+    }
+  }
+
+  private detach(why: string): void {
+    this.detached = true;
+    this.rotations++;
+    this.ctx.onEvent(this, why);
+  }
+}

@@ -1,0 +1,51 @@
+// The file source's pure parts: the glob matcher and the line splitter (offsets, bounds).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileGlob } from '../../gateway/pipeline/sources/file/glob.js';
+import { LineSplitter } from '../../gateway/pipeline/sources/file/splitter.js';
+
+test('glob: base folder, * ? [..] and ** segments', () => {
+  const g = compileGlob('/var/log/app/*.log');
+  assert.equal(g.base, '/var/log/app');
+  assert.ok(g.full.test('/var/log/app/x.log'));
+  assert.ok(!g.full.test('/var/log/app/x.log.1'));
+  assert.ok(!g.full.test('/var/log/app/sub/x.log'));
+  const d = compileGlob('/data/plc/**/*.csv');
+  assert.equal(d.base, '/data/plc');
+  for (const p of ['/data/plc/a.csv', '/data/plc/l1/a.csv', '/data/plc/l1/c2/a.csv']) assert.ok(d.full.test(p), p);
+  assert.ok(!d.full.test('/data/plc/a.csv.gz'));
+  const c = compileGlob('/x/log-[0-9]?.txt');
+  assert.ok(c.full.test('/x/log-1a.txt'));
+  assert.ok(!c.full.test('/x/log-ab.txt'));
+  assert.equal(compileGlob('/etc/hosts').base, '/etc');
+});
+
+test('splitter: offsets, CRLF, safe offset before an incomplete line', () => {
+  const s = new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 0 }, 10);
+  const out = s.push(Buffer.from('ab\r\ncd\nef'));
+  assert.deepEqual(out.map((r) => [r.payload.toString(), r.start, r.end]), [['ab', 10, 14], ['cd', 14, 17]]);
+  assert.equal(s.safeOffset(), 17);
+  assert.equal(s.readOffset, 19);
+  const more = s.push(Buffer.from('gh\n'));
+  assert.deepEqual(more.map((r) => [r.payload.toString(), r.start, r.end]), [['efgh', 17, 22]]);
+  assert.equal(s.safeOffset(), 22);
+});
+
+test('splitter: over-long lines are cut (counted) and never held beyond maxLineBytes', () => {
+  const s = new LineSplitter({ maxLineBytes: 8, skipHeaderLines: 0 }, 0);
+  const out = [...s.push(Buffer.from('0123456789')), ...s.push(Buffer.from('abcdef')), ...s.push(Buffer.from('gh\nok\n'))];
+  assert.ok(s.heldBytes <= 8);
+  assert.deepEqual(out.map((r) => [r.payload.toString(), r.cut === true]), [['01234567', true], ['ok', false]]);
+  assert.equal(s.counters.linesCut, 1);
+  assert.equal(s.counters.bytesSkipped, 10);
+});
+
+test('splitter: header lines skipped only from the start; multi-line records keep the start line offset as safe offset', () => {
+  const s = new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 1, isRecordStart: (l) => l[0] === 0x5b }, 0);
+  const out = s.push(Buffer.from('h1,h2\n[1] a\n b\n[2] c\n'));
+  assert.deepEqual(out.map((r) => r.payload.toString()), ['[1] a\n b']);
+  assert.equal(s.safeOffset(), 15); // start of "[2] c", still being assembled
+  assert.deepEqual(s.flush().map((r) => r.payload.toString()), ['[2] c']);
+  assert.equal(s.safeOffset(), 21);
+  assert.equal(new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 1 }, 50).headersLeft, 0);
+});
