@@ -74,7 +74,8 @@ export function scanTemplate(source: string, opts: ScanOptions = {}): TemplatePi
     const shown = modern ? '${' : source.slice(start, open + 1);
     if (close < 0) throw new GatehouseError(code, `unclosed ${shown} in template '${source}'`, { where, hint: 'close the placeholder with }' });
     const body = source.slice(open + 1, close);
-    if (body.trim() === '') throw new GatehouseError(code, `empty ${shown}} in template '${source}'`, { where, hint: 'write a name or an expression between the braces' });
+    if (body.trim() === '')
+      throw new GatehouseError(code, `empty ${shown}} in template '${source}'`, { where, hint: 'write a name or an expression between the braces' });
     if (text) pieces.push(text);
     text = '';
     pieces.push({ body, at: start, legacy: !modern });

@@ -36,7 +36,8 @@ export function zodProblems(error: z.ZodError, prefix = ''): ConfigProblem[] {
         continue;
       }
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) out.push({ path: [...path, key].map(String).join('.'), message: `unknown key '${key}' (not an option here: misspelt or misplaced?)` });
+        for (const key of issue.keys)
+          out.push({ path: [...path, key].map(String).join('.'), message: `unknown key '${key}' (not an option here: misspelt or misplaced?)` });
         continue;
       }
       const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message: issue.message };
@@ -80,5 +81,3 @@ export function problemsError(code: ErrorCode, problems: ConfigProblem[], source
     details: problems,
   });
 }
-
-

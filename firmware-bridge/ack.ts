@@ -18,7 +18,10 @@ export function resolveAckMode(o: SerialLinkOptions, framing: Framing): AckMode 
   else if (o.ack.mode === 'auto') mode = framing.binarySafe ? 'header' : 'field';
   else mode = o.ack.mode;
   if (mode === 'header' && !framing.binarySafe) {
-    throw new GatehouseError('GH_CONFIG_INVALID', "ack mode 'header' needs a binary-safe framing", { where: `serial.${o.name}.ack.mode`, hint: "use ack.mode 'field' with line framing" });
+    throw new GatehouseError('GH_CONFIG_INVALID', "ack mode 'header' needs a binary-safe framing", {
+      where: `serial.${o.name}.ack.mode`,
+      hint: "use ack.mode 'field' with line framing",
+    });
   }
   return mode;
 }

@@ -16,7 +16,10 @@ export function createSerialBridge(options: Array<SerialLinkOptionsInput | Seria
   for (const o of options) {
     const link = createSerialLink(o, deps);
     if (links.has(link.name)) {
-      throw new GatehouseError('GH_CONFIG_INVALID', `duplicate serial link name '${link.name}'`, { where: `serial.${link.name}`, hint: 'give each link a unique name' });
+      throw new GatehouseError('GH_CONFIG_INVALID', `duplicate serial link name '${link.name}'`, {
+        where: `serial.${link.name}`,
+        hint: 'give each link a unique name',
+      });
     }
     links.set(link.name, link);
   }

@@ -53,7 +53,10 @@ class Link implements SerialLink {
   private lastErrorAt: number | undefined;
   private openedAt: number | undefined;
 
-  constructor(readonly options: SerialLinkOptions, private readonly deps: SerialLinkDeps) {
+  constructor(
+    readonly options: SerialLinkOptions,
+    private readonly deps: SerialLinkDeps,
+  ) {
     const o = options;
     this.name = o.name;
     const where = `serial.${o.name}`;
@@ -62,7 +65,10 @@ class Link implements SerialLink {
     this.codec = createCodec(o.codec);
     this.topic = compileTopic(o.topic, o.name, `${where}.topic`, (m) => deps.logger.warn({ link: o.name }, m));
     if (o.codec.type === 'struct' && !this.framing.binarySafe) {
-      throw new GatehouseError('GH_CONFIG_INVALID', 'the struct codec needs a binary-safe framing', { where: `${where}.framing`, hint: 'use framing type cobs, slip or crc' });
+      throw new GatehouseError('GH_CONFIG_INVALID', 'the struct codec needs a binary-safe framing', {
+        where: `${where}.framing`,
+        hint: 'use framing type cobs, slip or crc',
+      });
     }
     const ackMode = resolveAckMode(o, this.framing);
     this.source = { kind: 'serial', id: o.name };
@@ -331,6 +337,13 @@ class Link implements SerialLink {
 
 export function createSerialLink(options: SerialLinkOptionsInput | SerialLinkOptions, deps: SerialLinkDeps): SerialLink {
   const at = `serial.${(options as { name?: string }).name ?? '?'}`;
-  const parsed = validateConfig(SerialLinkOptionsSchema, options, `serial link options (${at})`, 'GH_CONFIG_INVALID', 'see docs/firmware-bridge.md for the link options', { where: at, pathPrefix: at });
+  const parsed = validateConfig(
+    SerialLinkOptionsSchema,
+    options,
+    `serial link options (${at})`,
+    'GH_CONFIG_INVALID',
+    'see docs/firmware-bridge.md for the link options',
+    { where: at, pathPrefix: at },
+  );
   return new Link(parsed, deps);
 }

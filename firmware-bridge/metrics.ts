@@ -24,7 +24,10 @@ export function serialMetrics(registry: Registry): SerialMetrics {
     framesOut: counter(registry, 'gatehouse_serial_frames_out_total', 'Frames written (ACKs and commands)', ['link']),
     bytesOut: counter(registry, 'gatehouse_serial_bytes_out_total', 'Bytes written to the port', ['link']),
     reconnects: counter(registry, 'gatehouse_serial_reconnects_total', 'Times the port was lost and retried', ['link']),
-    frameErrors: counter(registry, 'gatehouse_serial_frame_errors_total', 'Broken frames (crc, overlong, truncated, bad-escape, bad-encoding, junk)', ['link', 'reason']),
+    frameErrors: counter(registry, 'gatehouse_serial_frame_errors_total', 'Broken frames (crc, overlong, truncated, bad-escape, bad-encoding, junk)', [
+      'link',
+      'reason',
+    ]),
     decodeErrors: counter(registry, 'gatehouse_serial_decode_errors_total', 'Frames whose payload did not decode with the codec', ['link']),
     acks: counter(registry, 'gatehouse_serial_acks_total', 'Acknowledged mode replies written (kind: ack|nak|dropped)', ['link', 'kind']),
     duplicates: counter(registry, 'gatehouse_serial_duplicates_total', 'Resent frames dropped by the dedup window', ['link']),

@@ -2,7 +2,13 @@
 // composes it into the config file schema). Inferred types are exported next to each schema.
 import { z } from 'zod';
 
-const maxFrameBytes = z.number().int().min(1).max(65535).default(4096).describe('Largest frame payload accepted; longer frames are counted as errors and skipped');
+const maxFrameBytes = z
+  .number()
+  .int()
+  .min(1)
+  .max(65535)
+  .default(4096)
+  .describe('Largest frame payload accepted; longer frames are counted as errors and skipped');
 
 export const LineFramingSchema = z.object({
   type: z.literal('line').describe('Frames are the bytes between delimiters (newline by default)'),
@@ -57,22 +63,43 @@ export const AckSchema = z
     mode: z
       .enum(['auto', 'header', 'field'])
       .default('auto')
-      .describe("Where the sequence number lives: 'header' (3-byte kind+u16 seq prefix, binary framings), 'field' (a field of the decoded object, text framings), 'auto' (header for cobs/slip/crc, field for line)"),
+      .describe(
+        "Where the sequence number lives: 'header' (3-byte kind+u16 seq prefix, binary framings), 'field' (a field of the decoded object, text framings), 'auto' (header for cobs/slip/crc, field for line)",
+      ),
     field: z.string().min(1).default('seq').describe("Sequence field name in 'field' mode"),
-    dedupWindow: z.number().int().min(0).max(65536).default(0).describe('Remember this many committed sequence numbers and drop resent duplicates (0: pass duplicates on, at-least-once)'),
+    dedupWindow: z
+      .number()
+      .int()
+      .min(0)
+      .max(65536)
+      .default(0)
+      .describe('Remember this many committed sequence numbers and drop resent duplicates (0: pass duplicates on, at-least-once)'),
   })
   .default({ enabled: false, mode: 'auto', field: 'seq', dedupWindow: 0 });
 
 export const SerialLinkOptionsSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/).describe('Link name (metrics label, ${link} in topics, rule action target)'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .describe('Link name (metrics label, ${link} in topics, rule action target)'),
   path: z.string().min(1).describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/usb-...'),
   baudRate: z.number().int().positive().default(115200).describe('Baud rate'),
-  dataBits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8).describe('Data bits'),
+  dataBits: z
+    .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
+    .default(8)
+    .describe('Data bits'),
   parity: z.enum(['none', 'even', 'odd', 'mark', 'space']).default('none').describe('Parity'),
-  stopBits: z.union([z.literal(1), z.literal(1.5), z.literal(2)]).default(1).describe('Stop bits'),
+  stopBits: z
+    .union([z.literal(1), z.literal(1.5), z.literal(2)])
+    .default(1)
+    .describe('Stop bits'),
   framing: FramingSchema.default({ type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 }).describe('How frames are delimited on the wire'),
   codec: CodecSchema.default({ type: 'json' }).describe('How a frame payload decodes to a JSON object'),
-  topic: z.string().min(1).default('serial/${link}/telemetry').describe('Topic template for decoded frames: ${link} and ${field} placeholders from the decoded object ({link}, {field}: deprecated)'),
+  topic: z
+    .string()
+    .min(1)
+    .default('serial/${link}/telemetry')
+    .describe('Topic template for decoded frames: ${link} and ${field} placeholders from the decoded object ({link}, {field}: deprecated)'),
   commandTopic: z.string().min(1).optional().describe('Downlink topic template (e.g. devices/${deviceId}/cmd); field placeholders subscribe as +'),
   ack: AckSchema.describe('Acknowledged mode'),
   reconnect: z

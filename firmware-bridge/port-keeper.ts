@@ -80,7 +80,14 @@ export class PortKeeper {
       return;
     }
     const o = this.o;
-    const port = new (this.SerialPortCtor as typeof SerialPort)({ path: o.path, baudRate: o.baudRate, dataBits: o.dataBits, parity: o.parity, stopBits: o.stopBits, autoOpen: false });
+    const port = new (this.SerialPortCtor as typeof SerialPort)({
+      path: o.path,
+      baudRate: o.baudRate,
+      dataBits: o.dataBits,
+      parity: o.parity,
+      stopBits: o.stopBits,
+      autoOpen: false,
+    });
     this.current = port;
     // Listeners are per port object; events from a replaced port are ignored.
     port.on('error', (err: Error) => this.lost(port, err));
@@ -95,7 +102,10 @@ export class PortKeeper {
         this.isOpen = false;
         port.removeAllListeners();
         port.on('error', () => undefined);
-        const failure = new GatehouseError('GH_SERIAL_OPEN', `cannot open ${o.path}: ${err.message}`, { where: `serial.${o.name}.path`, hint: 'check the device is plugged in and the user is in the dialout group' });
+        const failure = new GatehouseError('GH_SERIAL_OPEN', `cannot open ${o.path}: ${err.message}`, {
+          where: `serial.${o.name}.path`,
+          hint: 'check the device is plugged in and the user is in the dialout group',
+        });
         this.hooks.openFailed(failure, this.attempt);
         this.scheduleRetry();
         done?.();

@@ -123,7 +123,8 @@ class Device implements SimulatedDevice {
   private writesPending = 0;
 
   constructor(private readonly o: SimulatorOptions) {
-    const f: FramingOptions = o.framing === 'line' ? { type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 } : { type: o.framing, maxFrameBytes: 4096 };
+    const f: FramingOptions =
+      o.framing === 'line' ? { type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 } : { type: o.framing, maxFrameBytes: 4096 };
     this.framing = createFraming(f);
     const lo = simulatorLinkOptions('sim', o.path, o.framing, o.codec);
     this.codec = createCodec(lo.codec as CodecOptions);

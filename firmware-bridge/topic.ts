@@ -40,7 +40,11 @@ export function compileTopic(source: string, link: string, where = 'topic', warn
       continue;
     }
     const name = p.body;
-    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new GatehouseError('GH_CONFIG_INVALID', `bad placeholder '\${${name}}' in '${source}'`, { where, hint: 'placeholders are ${link} or a field name, e.g. devices/${deviceId}/telemetry' });
+    if (!/^[A-Za-z0-9_.-]+$/.test(name))
+      throw new GatehouseError('GH_CONFIG_INVALID', `bad placeholder '\${${name}}' in '${source}'`, {
+        where,
+        hint: 'placeholders are ${link} or a field name, e.g. devices/${deviceId}/telemetry',
+      });
     parts.push(name === 'link' ? { lit: link } : { field: name });
   }
   const note = legacyNote(source, pieces, where);

@@ -47,10 +47,17 @@ export class WriteQueue {
 
   write(data: Buffer): Promise<void> {
     if (!this.port) {
-      return Promise.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', 'serial port is not open', { where: this.where, hint: 'the link retries by itself; check the cable or device path' }));
+      return Promise.reject(
+        new GatehouseError('GH_SERIAL_NOT_OPEN', 'serial port is not open', {
+          where: this.where,
+          hint: 'the link retries by itself; check the cable or device path',
+        }),
+      );
     }
     if (this.pending >= this.max) {
-      return Promise.reject(new GatehouseError('GH_SERIAL_QUEUE_FULL', `${this.pending} writes pending`, { where: this.where, hint: 'send commands slower or raise writeQueue' }));
+      return Promise.reject(
+        new GatehouseError('GH_SERIAL_QUEUE_FULL', `${this.pending} writes pending`, { where: this.where, hint: 'send commands slower or raise writeQueue' }),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ data, resolve, reject });

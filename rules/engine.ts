@@ -92,7 +92,11 @@ class Engine implements RuleEngine {
 
   private readonly stateful: StatefulRules;
 
-  constructor(ruleSet: CompiledRuleSet, private readonly deps: RuntimeDeps, opts: RuleEngineOptions = {}) {
+  constructor(
+    ruleSet: CompiledRuleSet,
+    private readonly deps: RuntimeDeps,
+    opts: RuleEngineOptions = {},
+  ) {
     this.log = deps.logger.child({ component: 'rules' });
     this.set = ruleSet;
     this.stateful = new StatefulRules({
@@ -100,7 +104,11 @@ class Engine implements RuleEngine {
       registry: deps.registry,
       timers: opts.timers ?? realTimers(deps.now),
       store: opts.stateStore,
-      options: statefulOptionsSchema.parse({ checkpointIntervalMs: opts.checkpointIntervalMs, maxGroups: opts.maxGroups, maxRowsPerWindow: opts.maxRowsPerWindow }),
+      options: statefulOptionsSchema.parse({
+        checkpointIntervalMs: opts.checkpointIntervalMs,
+        maxGroups: opts.maxGroups,
+        maxRowsPerWindow: opts.maxRowsPerWindow,
+      }),
       emit: (rule, rows) => this.emitLater(rule, rows),
       inputLog: opts.inputLog,
     });

@@ -1,10 +1,29 @@
 // Public surface of the rules engine: the gateway imports rules/ only through this file and rules/types.ts.
 export type * from './types.js';
-export { compileRuleSet, validateRuleSet, ruleSetCompileOptionsSchema, type CompiledRule, type CompiledRuleSet, type RuleSetCompileOptions, type RuleStats } from './ruleset.js';
+export {
+  compileRuleSet,
+  validateRuleSet,
+  ruleSetCompileOptionsSchema,
+  type CompiledRule,
+  type CompiledRuleSet,
+  type RuleSetCompileOptions,
+  type RuleStats,
+} from './ruleset.js';
 export { createRuleEngine, awsActionName, type RuleEngine, type ErrorActionPayload, type ActionFailure, type RuleEngineOptions } from './engine.js';
 export { ruleSetSchema, ruleSchema, parseRuleSet, loadRuleSetFile, type RuleSetIssue } from './schema.js';
 export { TopicIndex, topicMatches } from './topic-index.js';
-export { compileSql, compileExpression, evaluateQuery, serializeOutput, type CompiledQuery, type CompilerHooks, type CompileOptions, type WindowedQuery, type WindowEmission, type StateSite } from './sql/compiler.js';
+export {
+  compileSql,
+  compileExpression,
+  evaluateQuery,
+  serializeOutput,
+  type CompiledQuery,
+  type CompilerHooks,
+  type CompileOptions,
+  type WindowedQuery,
+  type WindowEmission,
+  type StateSite,
+} from './sql/compiler.js';
 export * from './windows/index.js';
 export { compileTemplate, type CompiledTemplate } from './sql/template.js';
 export { EvalContext, evalContextOf } from './sql/context.js';

@@ -56,7 +56,12 @@ function describeError(err: unknown): { where: string; message: string; code?: s
     return { where: err.where ?? '', message: `${err.code}: ${err.message}${err.hint ? ` (fix: ${err.hint})` : ''}`, code: err.code };
   }
   if (err instanceof z.ZodError) {
-    return { where: '', message: zodProblems(err).map((p) => `${p.path === '(root)' ? 'options' : p.path}: ${p.message}`).join('; ') };
+    return {
+      where: '',
+      message: zodProblems(err)
+        .map((p) => `${p.path === '(root)' ? 'options' : p.path}: ${p.message}`)
+        .join('; '),
+    };
   }
   return { where: '', message: errorMessage(err) };
 }

@@ -12,7 +12,11 @@ const actionConfigSchema = z
   .describe('An action in AWS IoT shape: { kind: { ...options } }');
 
 export const ruleSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_]+$/, 'rule names use letters, digits and _ only (as in AWS IoT)').max(128).describe('Unique rule name'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_]+$/, 'rule names use letters, digits and _ only (as in AWS IoT)')
+    .max(128)
+    .describe('Unique rule name'),
   sql: z.string().min(1).describe("AWS IoT SQL statement, e.g. SELECT * FROM 'sensors/#'"),
   sqlVersion: z.enum(['2016-03-23', '2015-10-08']).optional().describe('AWS IoT SQL version (default 2016-03-23)'),
   enabled: z.boolean().default(true).describe('Disabled rules are compiled (checked) but never run'),

@@ -62,7 +62,10 @@ class CobsDecoder implements FrameDecoder {
   private len = 0;
   private discarding = false;
 
-  constructor(private readonly max: number, private readonly onError: FrameErrorSink) {
+  constructor(
+    private readonly max: number,
+    private readonly onError: FrameErrorSink,
+  ) {
     this.acc = Buffer.allocUnsafe(cobsMaxEncoded(max));
     this.scratch = Buffer.allocUnsafe(cobsMaxEncoded(max));
   }

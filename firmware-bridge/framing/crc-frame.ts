@@ -35,7 +35,10 @@ class CrcDecoder implements FrameDecoder {
   /** After a reported error, the rest of that broken frame is not reported again as junk. */
   private quiet = false;
 
-  constructor(private readonly max: number, private readonly onError: FrameErrorSink) {}
+  constructor(
+    private readonly max: number,
+    private readonly onError: FrameErrorSink,
+  ) {}
 
   private report(reason: 'crc' | 'overlong', detail: string): void {
     this.quiet = true;

@@ -41,7 +41,10 @@ class SlipDecoder implements FrameDecoder {
   private esc = false;
   private discarding = false;
 
-  constructor(private readonly max: number, private readonly onError: FrameErrorSink) {
+  constructor(
+    private readonly max: number,
+    private readonly onError: FrameErrorSink,
+  ) {
     this.acc = Buffer.allocUnsafe(max);
   }
 

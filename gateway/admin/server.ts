@@ -62,7 +62,12 @@ const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const RECORDS_STEP = 100;
 
 class HttpError extends GatehouseError {
-  constructor(readonly status: number, code: ErrorCode, message: string, hint?: string) {
+  constructor(
+    readonly status: number,
+    code: ErrorCode,
+    message: string,
+    hint?: string,
+  ) {
     super(code, message, hint ? { hint } : {});
   }
 }
@@ -75,7 +80,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 function parseIntParam(value: string | null, name: string, fallback: number, min: number, max: number): number {
   if (value === null || value === '') return fallback;
-  if (!/^\d+$/.test(value)) throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', `query parameter '${name}' must be a whole number, got '${value.slice(0, 40)}'`, `e.g. ?${name}=${fallback}`);
+  if (!/^\d+$/.test(value))
+    throw new HttpError(
+      400,
+      'GH_ADMIN_BAD_REQUEST',
+      `query parameter '${name}' must be a whole number, got '${value.slice(0, 40)}'`,
+      `e.g. ?${name}=${fallback}`,
+    );
   const n = Number(value);
   if (n < min || n > max) throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', `query parameter '${name}' must be between ${min} and ${max}, got ${n}`);
   return n;
@@ -110,8 +121,18 @@ function recordJson(r: StoredRecord): Record<string, unknown> {
 
 export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { source: AdminSource }): AdminServer {
   const { source, registry, logger } = deps;
-  const requests = new Counter({ name: 'gatehouse_admin_requests_total', help: 'Admin API requests by status class', labelNames: ['status'], registers: [registry] });
-  const refused = new Counter({ name: 'gatehouse_admin_refused_total', help: 'Admin API requests refused before routing, by reason (host: unknown Host header; origin: cross-origin state change)', labelNames: ['reason'], registers: [registry] });
+  const requests = new Counter({
+    name: 'gatehouse_admin_requests_total',
+    help: 'Admin API requests by status class',
+    labelNames: ['status'],
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'gatehouse_admin_refused_total',
+    help: 'Admin API requests refused before routing, by reason (host: unknown Host header; origin: cross-origin state change)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const tokenBuf = options.token ? Buffer.from(options.token) : undefined;
   // The Host check is for loopback, where a rebinding page is the way in; beyond loopback a token
   // is required (config check) and the admin is reached by names we cannot list.
@@ -154,7 +175,13 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       res.end(file[1]);
       return;
     }
-    if (!authorized(req)) throw new HttpError(401, 'GH_ADMIN_UNAUTHORIZED', 'missing or wrong bearer token', 'send `Authorization: Bearer <admin.token>`; from the CLI pass --token T, set GATEHOUSE_ADMIN_TOKEN, or --config FILE (reads admin.token)');
+    if (!authorized(req))
+      throw new HttpError(
+        401,
+        'GH_ADMIN_UNAUTHORIZED',
+        'missing or wrong bearer token',
+        'send `Authorization: Bearer <admin.token>`; from the CLI pass --token T, set GATEHOUSE_ADMIN_TOKEN, or --config FILE (reads admin.token)',
+      );
     if (path === '/metrics' && method === 'GET') {
       const text = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType });
@@ -170,7 +197,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       } catch {
         throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', 'stream name in the path is not valid percent-encoding');
       }
-      if (!source.streamNames().includes(name)) throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no local stream named '${name}'`, `known streams: ${source.streamNames().join(', ') || '(none)'}`);
+      if (!source.streamNames().includes(name))
+        throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no local stream named '${name}'`, `known streams: ${source.streamNames().join(', ') || '(none)'}`);
       const from = parseIntParam(url.searchParams.get('from'), 'from', 1, 0, Number.MAX_SAFE_INTEGER);
       const limit = parseIntParam(url.searchParams.get('limit'), 'limit', 100, 1, RECORDS_MAX_LIMIT);
       const maxBytes = parseIntParam(url.searchParams.get('maxBytes'), 'maxBytes', maxResponseBytes, 1, maxResponseBytes);
@@ -249,7 +277,14 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
           status = err.status;
           body = { error: err.toJSON() };
         } else if (err instanceof GatehouseError) {
-          status = err.code === 'GH_RULESET_INVALID' || err.code === 'GH_RULESET_STALE' || err.code === 'GH_RULESET_SIGNATURE' || err.code === 'GH_SQL_SYNTAX' || err.code === 'GH_SQL_SEMANTIC' ? 400 : 500;
+          status =
+            err.code === 'GH_RULESET_INVALID' ||
+            err.code === 'GH_RULESET_STALE' ||
+            err.code === 'GH_RULESET_SIGNATURE' ||
+            err.code === 'GH_SQL_SYNTAX' ||
+            err.code === 'GH_SQL_SEMANTIC'
+              ? 400
+              : 500;
           body = { error: err.toJSON() };
         } else {
           logger.error({ err }, 'admin API request failed');

@@ -104,7 +104,7 @@ class CompiledAcl implements ClientAcl {
  */
 export function compileClientAcl(acl: AclOptions | undefined, user: string | undefined, clientId: string): ClientAcl {
   if (!acl) return OPEN_ACL;
-  const own = user === undefined ? acl.anonymous : (Object.hasOwn(acl.users, user) ? acl.users[user] : undefined) ?? [];
+  const own = user === undefined ? acl.anonymous : ((Object.hasOwn(acl.users, user) ? acl.users[user] : undefined) ?? []);
   const rules: CompiledRule[] = [];
   for (const r of own) rules.push(compileRule(r, user, clientId, false)!);
   for (const r of acl.patterns) {

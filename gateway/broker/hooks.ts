@@ -28,7 +28,8 @@ export interface TopicGuard {
 }
 
 /** Protocol violations aedes reports through clientError/connectionError (parser errors are counted at the parser). */
-const PROTOCOL_ERROR = /Invalid protocol|not allowed in PUBLISH|empty topic|too many levels|queue limit|maxInflightInbound|unacceptable protocol|did not arrive in time|invalid topic/i;
+const PROTOCOL_ERROR =
+  /Invalid protocol|not allowed in PUBLISH|empty topic|too many levels|queue limit|maxInflightInbound|unacceptable protocol|did not arrive in time|invalid topic/i;
 
 type AuthError = GatehouseError & { returnCode: number };
 type AuthCallback = (err: AuthError | null, ok: boolean | null) => void;
@@ -92,7 +93,10 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (PROTOCOL_ERROR.test(err.message)) stats.protocolErrors++;
     if (err.message === 'drain timeout') {
       stats.slowConsumerDisconnects++;
-      log.warn({ client: client?.id, ip: states.get(client)?.ip, drainTimeoutMs: options.drainTimeoutMs }, 'slow subscriber: socket full for drainTimeoutMs, disconnected');
+      log.warn(
+        { client: client?.id, ip: states.get(client)?.ip, drainTimeoutMs: options.drainTimeoutMs },
+        'slow subscriber: socket full for drainTimeoutMs, disconnected',
+      );
     }
     if (err.message === 'connect did not arrive in time') {
       stats.connectTimeouts++;
@@ -112,12 +116,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     cb(null, true);
   }
 
-  function authenticate(
-    client: Client,
-    username: Readonly<string | undefined>,
-    password: Readonly<Buffer | undefined>,
-    cb: AuthCallback,
-  ): void {
+  function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, cb: AuthCallback): void {
     const st = states.get(client);
     if (!st) return cb(authError(3, ERRORS.GH_INTERNAL({ reason: 'authenticate() for an unknown connection' })), null);
     if (st.emptyIdPersistent) {
@@ -137,37 +136,43 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     }
     const banned = guard.banned(st.ip, username);
     if (banned) return refuseBanned(st, username, banned, cb);
-    guard.acquire().then((release) => {
-      if (!release) {
-        stats.authBusy++;
-        deps.rateLog('auth-busy', { maxQueuedChecks: options.authBackoff.maxQueuedChecks }, 'too many password checks waiting: CONNACK 0x03');
-        return cb(authError(3, ERRORS.GH_AUTH_FAILED({ reason: 'too many authentication attempts in progress' })), null);
-      }
-      if (st.closed) {
-        release();
-        return cb(null, false);
-      }
-      // the ban may have started while this attempt waited for its slot
-      const late = guard.banned(st.ip, username);
-      if (late) {
-        release();
-        return refuseBanned(st, username, late, cb);
-      }
-      const hash = usersByName.get(username);
-      // unknown user: spend the same scrypt time as for a known one (no enumeration by timing)
-      verifyPassword(password ?? '', hash ?? DUMMY_HASH).then((ok) => {
-        release();
-        if (ok && hash !== undefined) {
-          guard.succeeded(st.ip, username);
-          return accept(st, username, cb);
+    guard.acquire().then(
+      (release) => {
+        if (!release) {
+          stats.authBusy++;
+          deps.rateLog('auth-busy', { maxQueuedChecks: options.authBackoff.maxQueuedChecks }, 'too many password checks waiting: CONNACK 0x03');
+          return cb(authError(3, ERRORS.GH_AUTH_FAILED({ reason: 'too many authentication attempts in progress' })), null);
         }
-        failed(st, username);
-        cb(authError(4, ERRORS.GH_AUTH_FAILED({ reason: 'bad user name or password' })), null);
-      }, (err: unknown) => {
-        release();
-        cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null);
-      });
-    }, (err: unknown) => cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null));
+        if (st.closed) {
+          release();
+          return cb(null, false);
+        }
+        // the ban may have started while this attempt waited for its slot
+        const late = guard.banned(st.ip, username);
+        if (late) {
+          release();
+          return refuseBanned(st, username, late, cb);
+        }
+        const hash = usersByName.get(username);
+        // unknown user: spend the same scrypt time as for a known one (no enumeration by timing)
+        verifyPassword(password ?? '', hash ?? DUMMY_HASH).then(
+          (ok) => {
+            release();
+            if (ok && hash !== undefined) {
+              guard.succeeded(st.ip, username);
+              return accept(st, username, cb);
+            }
+            failed(st, username);
+            cb(authError(4, ERRORS.GH_AUTH_FAILED({ reason: 'bad user name or password' })), null);
+          },
+          (err: unknown) => {
+            release();
+            cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null);
+          },
+        );
+      },
+      (err: unknown) => cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null),
+    );
   }
 
   function failed(st: ConnState, user: string | undefined): void {
@@ -176,7 +181,11 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     for (const scope of guard.failed(st.ip, user)) {
       if (scope === 'address') stats.authBansAddress++;
       else stats.authBansUser++;
-      deps.rateLog(`ban-${scope}`, { scope, ip: st.ip, user, bans: stats.authBansAddress + stats.authBansUser }, 'repeated failed authentication: temporary ban');
+      deps.rateLog(
+        `ban-${scope}`,
+        { scope, ip: st.ip, user, bans: stats.authBansAddress + stats.authBansUser },
+        'repeated failed authentication: temporary ban',
+      );
     }
   }
 

@@ -115,12 +115,22 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     (_socket, reason, ip) => {
       if (reason === 'address') stats.preConnectShedAddress++;
       else stats.preConnectShedTotal++;
-      rateLog(`shed-${reason}`, { ip, reason, pending: preConnect.size, shed: stats.preConnectShedAddress + stats.preConnectShedTotal }, 'too many sockets without CONNECT: closed the oldest');
+      rateLog(
+        `shed-${reason}`,
+        { ip, reason, pending: preConnect.size, shed: stats.preConnectShedAddress + stats.preConnectShedTotal },
+        'too many sockets without CONNECT: closed the oldest',
+      );
     },
   );
   const authGuard = new AuthGuard(options.authBackoff, now);
   const hooks = createAedesHooks({
-    options, stats, log, now, states, live, commit,
+    options,
+    stats,
+    log,
+    now,
+    states,
+    live,
+    commit,
     hasClient: (id) => aedes.clients[id] !== undefined || v5.has(id),
     authGuard,
     rateLog,
@@ -141,7 +151,14 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
 
   // MQTT 5 clients: our own protocol layer (gateway/broker/v5/), with aedes as the message bus
   const v5 = createV5Layer({
-    aedes, hooks, states, live, stats, log, now, options,
+    aedes,
+    hooks,
+    states,
+    live,
+    stats,
+    log,
+    now,
+    options,
     maxPacketBytes,
     sessionFile: deps.sessionFile,
     onConnectReceived: (socket) => preConnect.release(socket),
@@ -175,14 +192,19 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     });
     if (!options.mqtt5.enabled) return handle311(socket, listener);
     // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
-    sniffProtocol(socket, options.connectTimeoutMs, (level) => {
-      if (socket.destroyed) return;
-      if (level === 5) v5.handle(socket, listener);
-      else handle311(socket, listener);
-    }, () => {
-      stats.connectTimeouts++;
-      rateLog('connect-timeout', { ip: socket.remoteAddress, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
-    });
+    sniffProtocol(
+      socket,
+      options.connectTimeoutMs,
+      (level) => {
+        if (socket.destroyed) return;
+        if (level === 5) v5.handle(socket, listener);
+        else handle311(socket, listener);
+      },
+      () => {
+        stats.connectTimeouts++;
+        rateLog('connect-timeout', { ip: socket.remoteAddress, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
+      },
+    );
   }
 
   function handle311(socket: Socket, listener: string): void {
@@ -198,14 +220,24 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       }
     });
     capPacketLength(client, maxPacketBytes, stats, (o) => {
-      rateLog('too-large', { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes }, 'packet over maxPayloadBytes: disconnecting');
+      rateLog(
+        'too-large',
+        { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes },
+        'packet over maxPayloadBytes: disconnecting',
+      );
       if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
     });
     makeParserStrict(client._parser as unknown as StrictParserInternals, socket, (v) => {
       if (v === 'utf8') stats.strictUtf8++;
       else if (v === 'nul') stats.strictNul++;
       else stats.strictProtocolLevel++;
-      rateLog(`strict-${v}`, { ip: st.ip, client: client.id ?? undefined, violation: v }, v === 'protocol-level' ? 'unsupported MQTT protocol level: CONNACK 0x01, closing' : 'malformed MQTT string (invalid UTF-8 or U+0000): closing the connection');
+      rateLog(
+        `strict-${v}`,
+        { ip: st.ip, client: client.id ?? undefined, violation: v },
+        v === 'protocol-level'
+          ? 'unsupported MQTT protocol level: CONNACK 0x01, closing'
+          : 'malformed MQTT string (invalid UTF-8 or U+0000): closing the connection',
+      );
     });
     boundOutbound(client as unknown as DeliverInternals, options.outbound, {
       onDrop: () => {
@@ -213,7 +245,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       },
       onOverflow: (c, messages, bytes) => {
         stats.slowConsumerDisconnects++;
-        log.warn({ client: c.id, ip: st.ip, queuedMessages: messages, queuedBytes: bytes, ...options.outbound }, 'slow subscriber: outgoing queue full, disconnecting');
+        log.warn(
+          { client: c.id, ip: st.ip, queuedMessages: messages, queuedBytes: bytes, ...options.outbound },
+          'slow subscriber: outgoing queue full, disconnecting',
+        );
       },
     });
   }

@@ -69,7 +69,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   });
   mirrorCounter(registry, 'gatehouse_mqtt_connections_total', 'TCP/TLS connections accepted by the broker listeners', () => s.connections);
   mirrorCounter(registry, 'gatehouse_mqtt_connections_refused_total', 'Connections refused because maxConnections was reached', () => s.connectionsRefused);
-  mirrorCounter(registry, 'gatehouse_mqtt_auth_failures_total', 'CONNECTs refused for a wrong user name/password or anonymous access not allowed', () => s.authFailures);
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_auth_failures_total',
+    'CONNECTs refused for a wrong user name/password or anonymous access not allowed',
+    () => s.authFailures,
+  );
   const acl = new Counter({
     name: 'gatehouse_mqtt_acl_denied_total',
     help: 'Publishes and subscriptions refused by the ACL',
@@ -95,7 +100,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   });
   mirrorCounter(registry, 'gatehouse_mqtt_bytes_in_total', 'Payload bytes of PUBLISH packets received from clients', () => s.bytesIn);
   mirrorCounter(registry, 'gatehouse_mqtt_messages_out_total', 'PUBLISH packets forwarded to subscribed clients', () => s.messagesOut);
-  mirrorCounter(registry, 'gatehouse_mqtt_protocol_errors_total', 'Connections closed for malformed packets, protocol violations or failed TLS handshakes', () => s.protocolErrors);
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_protocol_errors_total',
+    'Connections closed for malformed packets, protocol violations or failed TLS handshakes',
+    () => s.protocolErrors,
+  );
   mirrorCounter(registry, 'gatehouse_mqtt_payload_too_large_total', 'PUBLISH packets refused for exceeding maxPayloadBytes', () => s.payloadTooLarge);
   new Counter({
     name: 'gatehouse_mqtt_preconnect_shed_total',
@@ -109,7 +119,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     },
   });
   mirrorCounter(registry, 'gatehouse_mqtt_connect_timeouts_total', 'Sockets closed for not sending CONNECT within connectTimeoutMs', () => s.connectTimeouts);
-  mirrorCounter(registry, 'gatehouse_mqtt_auth_banned_attempts_total', 'CONNECTs refused (CONNACK 0x05) without a password check because the address or user name is banned', () => s.authBannedAttempts);
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_auth_banned_attempts_total',
+    'CONNECTs refused (CONNACK 0x05) without a password check because the address or user name is banned',
+    () => s.authBannedAttempts,
+  );
   new Counter({
     name: 'gatehouse_mqtt_auth_bans_total',
     help: 'Temporary bans imposed after repeated failed authentication, by scope (address, user)',
@@ -134,11 +149,36 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
       this.inc({ kind: 'protocol-level' }, s.strictProtocolLevel);
     },
   });
-  mirrorCounter(registry, 'gatehouse_mqtt_outbound_dropped_total', 'QoS 0 deliveries dropped because the subscriber queue was over half full', () => s.outboundDropped);
-  mirrorCounter(registry, 'gatehouse_mqtt_slow_consumer_disconnects_total', 'Subscribers disconnected as slow consumers: outgoing queue overflowed with QoS 1/2 messages, or socket full for drainTimeoutMs', () => s.slowConsumerDisconnects);
-  mirrorCounter(registry, 'gatehouse_mqtt_publish_rejected_total', 'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent', () => s.publishRejected);
-  mirrorCounter(registry, 'gatehouse_mqtt5_negative_acks_total', 'MQTT 5 QoS 1/2 publishes answered with a negative PUBACK/PUBREC reason code (not committed)', () => s.v5NegativeAcks);
-  mirrorCounter(registry, 'gatehouse_mqtt5_dropped_total', 'MQTT 5 messages not delivered to a subscriber (over its Maximum Packet Size or its session queue full)', () => s.v5Dropped);
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_outbound_dropped_total',
+    'QoS 0 deliveries dropped because the subscriber queue was over half full',
+    () => s.outboundDropped,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_slow_consumer_disconnects_total',
+    'Subscribers disconnected as slow consumers: outgoing queue overflowed with QoS 1/2 messages, or socket full for drainTimeoutMs',
+    () => s.slowConsumerDisconnects,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_publish_rejected_total',
+    'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent',
+    () => s.publishRejected,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt5_negative_acks_total',
+    'MQTT 5 QoS 1/2 publishes answered with a negative PUBACK/PUBREC reason code (not committed)',
+    () => s.v5NegativeAcks,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt5_dropped_total',
+    'MQTT 5 messages not delivered to a subscriber (over its Maximum Packet Size or its session queue full)',
+    () => s.v5Dropped,
+  );
   new Gauge({
     name: 'gatehouse_mqtt5_sessions',
     help: 'MQTT 5 sessions held (connected, or disconnected within their Session Expiry Interval)',

@@ -9,10 +9,7 @@ const tlsSchema = z
     cert: z.string().min(1).describe('Path to the PEM certificate (chain) file of this listener.'),
     key: z.string().min(1).describe('Path to the PEM private key file of this listener.'),
     ca: z.string().min(1).optional().describe('Path to a PEM CA bundle used to verify client certificates (with requestCert).'),
-    requestCert: z
-      .boolean()
-      .default(false)
-      .describe('Require clients to present a certificate signed by `ca` (mutual TLS); unverified clients are refused.'),
+    requestCert: z.boolean().default(false).describe('Require clients to present a certificate signed by `ca` (mutual TLS); unverified clients are refused.'),
   })
   .describe('TLS for this listener; omit for plain TCP.');
 
@@ -59,8 +56,17 @@ export const userSchema = z.object({
 
 export const mqtt5Schema = z
   .object({
-    enabled: z.boolean().default(true).describe('Serve MQTT 5 clients (protocol level 5) beside 3.1.1/3.1 on every listener; false refuses them with CONNACK 0x01 as before.'),
-    topicAliasMaximum: z.number().int().min(0).max(65535).default(64).describe('Topic aliases a v5 client may set per connection (CONNACK Topic Alias Maximum).'),
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe('Serve MQTT 5 clients (protocol level 5) beside 3.1.1/3.1 on every listener; false refuses them with CONNACK 0x01 as before.'),
+    topicAliasMaximum: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(64)
+      .describe('Topic aliases a v5 client may set per connection (CONNACK Topic Alias Maximum).'),
     maxKeepaliveSeconds: z
       .number()
       .int()
@@ -73,13 +79,17 @@ export const mqtt5Schema = z
       .int()
       .min(1)
       .default(1000)
-      .describe('Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum); their bytes are bounded by outbound.maxQueueBytes. Further ones are dropped and counted.'),
+      .describe(
+        'Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum); their bytes are bounded by outbound.maxQueueBytes. Further ones are dropped and counted.',
+      ),
     maxSessions: z
       .number()
       .int()
       .min(1)
       .default(10_000)
-      .describe('v5 sessions held at once (connected or within their Session Expiry Interval); a CONNECT that would start one more gets CONNACK 0x97 (quota exceeded).'),
+      .describe(
+        'v5 sessions held at once (connected or within their Session Expiry Interval); a CONNECT that would start one more gets CONNACK 0x97 (quota exceeded).',
+      ),
   })
   .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');
 
@@ -95,16 +105,30 @@ export const authBackoffSchema = z
       .min(1)
       .default(2)
       .describe('Password checks (scrypt, on the libuv thread pool shared with the store) running at once; keeps store writes from queueing behind an attack.'),
-    maxQueuedChecks: z.number().int().min(0).default(64).describe('Password checks waiting for a slot; beyond this CONNECT gets CONNACK 0x03 (server unavailable).'),
+    maxQueuedChecks: z
+      .number()
+      .int()
+      .min(0)
+      .default(64)
+      .describe('Password checks waiting for a slot; beyond this CONNECT gets CONNACK 0x03 (server unavailable).'),
   })
-  .describe('Failed-authentication backoff: temporary bans per client address and per user name (a user name ban spares addresses that authenticated as it before). Banned CONNECTs get CONNACK 0x05 without a password check.');
+  .describe(
+    'Failed-authentication backoff: temporary bans per client address and per user name (a user name ban spares addresses that authenticated as it before). Banned CONNECTs get CONNACK 0x05 without a password check.',
+  );
 
 export const outboundSchema = z
   .object({
     maxQueueMessages: z.number().int().min(2).default(1000).describe('Per subscriber: messages handed to its socket and not yet flushed.'),
-    maxQueueBytes: z.number().int().min(1024).default(4 * 1024 * 1024).describe('Per subscriber: bytes handed to its socket and not yet flushed.'),
+    maxQueueBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4 * 1024 * 1024)
+      .describe('Per subscriber: bytes handed to its socket and not yet flushed.'),
   })
-  .describe('Slow consumers. Over half of either limit QoS 0 deliveries to that subscriber are dropped; a QoS 1/2 delivery over the limit disconnects it (logged, counted). Publishers never wait on a subscriber socket.');
+  .describe(
+    'Slow consumers. Over half of either limit QoS 0 deliveries to that subscriber are dropped; a QoS 1/2 delivery over the limit disconnects it (logged, counted). Publishers never wait on a subscriber socket.',
+  );
 
 export const brokerOptionsSchema = z
   .object({
@@ -138,7 +162,9 @@ export const brokerOptionsSchema = z
       .int()
       .min(1)
       .default(100)
-      .describe('Per client: publishes (any QoS) handed to the gateway and not yet committed. Further publishes wait (no ack, socket not read): backpressure instead of memory growth.'),
+      .describe(
+        'Per client: publishes (any QoS) handed to the gateway and not yet committed. Further publishes wait (no ack, socket not read): backpressure instead of memory growth.',
+      ),
     connectTimeoutMs: z
       .number()
       .int()
@@ -159,7 +185,12 @@ export const brokerOptionsSchema = z
       .describe('Sockets without a CONNECT yet from one source address; one more closes the oldest from that address (counted).'),
     authBackoff: authBackoffSchema.prefault({}),
     outbound: outboundSchema.prefault({}),
-    keepaliveLimit: z.number().int().min(0).default(0).describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
+    keepaliveLimit: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
     drainTimeoutMs: z
       .number()
       .int()
@@ -204,16 +235,12 @@ export function checkBrokerSecurity(options: BrokerOptions): void {
   options.listeners.forEach((l, i) => {
     if (isLoopback(l.host)) return;
     if (l.tls?.requestCert && l.tls.ca) return;
-    throw new GatehouseError(
-      'GH_CONFIG_INSECURE',
-      `broker listener ${l.host}:${l.port} is reachable beyond loopback while anonymous clients are allowed`,
-      {
-        where: `broker.listeners[${i}].host`,
-        hint:
-          options.users.length > 0
-            ? 'set broker.allowAnonymous: false (users are configured), or bind the listener to 127.0.0.1'
-            : 'add broker.users (hash passwords with `gatehouse passwd`) and set broker.allowAnonymous: false, use mutual TLS (tls.requestCert + tls.ca), or bind the listener to 127.0.0.1',
-      },
-    );
+    throw new GatehouseError('GH_CONFIG_INSECURE', `broker listener ${l.host}:${l.port} is reachable beyond loopback while anonymous clients are allowed`, {
+      where: `broker.listeners[${i}].host`,
+      hint:
+        options.users.length > 0
+          ? 'set broker.allowAnonymous: false (users are configured), or bind the listener to 127.0.0.1'
+          : 'add broker.users (hash passwords with `gatehouse passwd`) and set broker.allowAnonymous: false, use mutual TLS (tls.requestCert + tls.ca), or bind the listener to 127.0.0.1',
+    });
   });
 }

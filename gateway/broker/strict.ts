@@ -45,7 +45,11 @@ export function makeParserStrict(parser: StrictParserInternals, socket: Socket, 
         const v = stringViolation(this._list.slice(pos + 2, end));
         if (v) {
           onViolation(v);
-          this._emitError(Object.assign(new Error(v === 'nul' ? 'U+0000 in an MQTT string [MQTT-1.5.3-2]' : 'invalid UTF-8 in an MQTT string [MQTT-1.5.3-1]'), { strict: true }));
+          this._emitError(
+            Object.assign(new Error(v === 'nul' ? 'U+0000 in an MQTT string [MQTT-1.5.3-2]' : 'invalid UTF-8 in an MQTT string [MQTT-1.5.3-1]'), {
+              strict: true,
+            }),
+          );
           return null;
         }
       }

@@ -21,7 +21,14 @@ export async function resolveAdmin(adminUrl: string | undefined, configFile: str
 }
 
 /** Request the admin API; statuses in `accept` (besides 2xx) return their body instead of throwing. */
-export async function adminRequest(target: AdminTarget, method: string, path: string, body?: string | Buffer, contentType?: string, accept: number[] = []): Promise<unknown> {
+export async function adminRequest(
+  target: AdminTarget,
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  contentType?: string,
+  accept: number[] = [],
+): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${target.url}${path}`, {
@@ -34,9 +41,13 @@ export async function adminRequest(target: AdminTarget, method: string, path: st
       signal: AbortSignal.timeout(15_000),
     });
   } catch (err) {
-    throw new GatehouseError('GH_ARG_INVALID', `cannot reach the gateway's admin API at ${target.url}: ${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message}`, {
-      hint: 'start the gateway (gatehouse start), or point at it with --admin http://HOST:PORT or --config FILE',
-    });
+    throw new GatehouseError(
+      'GH_ARG_INVALID',
+      `cannot reach the gateway's admin API at ${target.url}: ${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message}`,
+      {
+        hint: 'start the gateway (gatehouse start), or point at it with --admin http://HOST:PORT or --config FILE',
+      },
+    );
   }
   const text = await res.text();
   let json: unknown;
@@ -47,7 +58,11 @@ export async function adminRequest(target: AdminTarget, method: string, path: st
   }
   if (!res.ok && !accept.includes(res.status)) {
     const e = (json as { error?: { code?: string; message?: string; hint?: string } }).error;
-    throw new GatehouseError('GH_ADMIN_BAD_REQUEST', `admin API ${method} ${path} answered ${res.status}: ${e?.code ?? ''} ${e?.message ?? text}`.trim(), e?.hint ? { hint: e.hint } : {});
+    throw new GatehouseError(
+      'GH_ADMIN_BAD_REQUEST',
+      `admin API ${method} ${path} answered ${res.status}: ${e?.code ?? ''} ${e?.message ?? text}`.trim(),
+      e?.hint ? { hint: e.hint } : {},
+    );
   }
   return json;
 }

@@ -36,7 +36,11 @@ function regionOf(endpoint: unknown): string | undefined {
 }
 
 function slug(s: string, fallback: string): string {
-  const v = s.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').replace(/-+$/, '').slice(0, 60);
+  const v = s
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/-+$/, '')
+    .slice(0, 60);
   return v || fallback;
 }
 
@@ -48,17 +52,24 @@ function unique(name: string, used: Set<string>): string {
 }
 
 export function convertAgentConfig(agent: unknown): AgentConversion {
-  if (typeof agent !== 'object' || agent === null || !Array.isArray((agent as Json).flows)) throw new Error('not a Kinesis Agent configuration: expected an object with a "flows" array');
+  if (typeof agent !== 'object' || agent === null || !Array.isArray((agent as Json).flows))
+    throw new Error('not a Kinesis Agent configuration: expected an object with a "flows" array');
   const a = agent as Json;
   const unmapped: string[] = [];
   for (const key of Object.keys(a)) {
     if (key === 'flows' || key === 'kinesis.endpoint' || key === 'firehose.endpoint' || key === 'awsAccessKeyId' || key === 'awsSecretAccessKey') continue;
     unmapped.push(`${key}: ${GLOBAL_IGNORED[key] ?? 'not supported'}`);
   }
-  if (a.awsAccessKeyId !== undefined) unmapped.push('awsAccessKeyId/awsSecretAccessKey: carried over into the exporters; prefer the AWS SDK provider chain (environment, profile, instance role) over keys in a config file');
+  if (a.awsAccessKeyId !== undefined)
+    unmapped.push(
+      'awsAccessKeyId/awsSecretAccessKey: carried over into the exporters; prefer the AWS SDK provider chain (environment, profile, instance role) over keys in a config file',
+    );
   const kinesisEndpoint = typeof a['kinesis.endpoint'] === 'string' ? a['kinesis.endpoint'] : undefined;
   const firehoseEndpoint = typeof a['firehose.endpoint'] === 'string' ? a['firehose.endpoint'] : undefined;
-  const credentials = typeof a.awsAccessKeyId === 'string' && typeof a.awsSecretAccessKey === 'string' ? { accessKeyId: a.awsAccessKeyId, secretAccessKey: a.awsSecretAccessKey } : {};
+  const credentials =
+    typeof a.awsAccessKeyId === 'string' && typeof a.awsSecretAccessKey === 'string'
+      ? { accessKeyId: a.awsAccessKeyId, secretAccessKey: a.awsSecretAccessKey }
+      : {};
 
   const sources: Json[] = [];
   const streams: Record<string, Json> = {};
@@ -122,7 +133,8 @@ export function convertAgentConfig(agent: unknown): AgentConversion {
       handled.add('truncatedRecordTerminator');
       unmapped.push(`${where}.truncatedRecordTerminator: over-long lines are cut at maxLineBytes and marked with partialLineMarker instead`);
     }
-    if (typeof f.maxBufferAgeMillis === 'number' && f.maxBufferAgeMillis > 600_000) unmapped.push(`${where}.maxBufferAgeMillis: capped at 600000 ms (batch.lingerMs)`);
+    if (typeof f.maxBufferAgeMillis === 'number' && f.maxBufferAgeMillis > 600_000)
+      unmapped.push(`${where}.maxBufferAgeMillis: capped at 600000 ms (batch.lingerMs)`);
     const batch: Json = {};
     if (typeof f.maxBufferAgeMillis === 'number') batch.lingerMs = Math.min(600_000, Math.max(0, f.maxBufferAgeMillis));
     if (typeof f.maxBufferSizeRecords === 'number') batch.maxRecords = Math.min(500, Math.max(1, f.maxBufferSizeRecords));
@@ -138,9 +150,14 @@ export function convertAgentConfig(agent: unknown): AgentConversion {
     if (kinesis) {
       handled.add('partitionKeyOption');
       const pk = typeof f.partitionKeyOption === 'string' ? f.partitionKeyOption.toUpperCase() : 'RANDOM';
-      if (pk === 'RANDOM') unmapped.push(`${where}.partitionKeyOption RANDOM: records are keyed by topic (one topic per source); set the rule's partitionKey (e.g. \${newuuid()}) to spread them over shards`);
+      if (pk === 'RANDOM')
+        unmapped.push(
+          `${where}.partitionKeyOption RANDOM: records are keyed by topic (one topic per source); set the rule's partitionKey (e.g. \${newuuid()}) to spread them over shards`,
+        );
       else if (pk === 'DETERMINISTIC') {
-        unmapped.push(`${where}.partitionKeyOption DETERMINISTIC: records are keyed by topic (one topic per source), not by a hash of their data; set the rule's partitionKey to a field of the record to spread them`);
+        unmapped.push(
+          `${where}.partitionKeyOption DETERMINISTIC: records are keyed by topic (one topic per source), not by a hash of their data; set the rule's partitionKey to a field of the record to spread them`,
+        );
       }
       if (f.aggregatedRecordSizeBytes !== undefined) {
         handled.add('aggregatedRecordSizeBytes');
@@ -152,7 +169,11 @@ export function convertAgentConfig(agent: unknown): AgentConversion {
     sources.push(source);
     streams[stream] = { maxBytes: 256 * 1024 * 1024, onFull: 'reject' };
     const action: Json = { name: stream };
-    rules.push({ name: `${name.replace(/[^A-Za-z0-9_]/g, '_')}_to_${stream.replace(/[^A-Za-z0-9_]/g, '_')}`, sql: `SELECT * FROM 'file/${name}'`, actions: [{ stream: action }] });
+    rules.push({
+      name: `${name.replace(/[^A-Za-z0-9_]/g, '_')}_to_${stream.replace(/[^A-Za-z0-9_]/g, '_')}`,
+      sql: `SELECT * FROM 'file/${name}'`,
+      actions: [{ stream: action }],
+    });
     const exporter: Json = { name: `${stream}-${kinesis ? 'kinesis' : 'firehose'}`, stream, destination };
     if (Object.keys(batch).length > 0) exporter.batch = batch;
     exporters.push(exporter);

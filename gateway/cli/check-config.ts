@@ -15,7 +15,10 @@ const USAGE = 'gatehouse check-config FILE';
 export async function runCheckConfig(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCliArgs(argv, { help: { type: 'boolean', short: 'h' } }, USAGE, true);
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}\nValidates the file (every problem listed with its key path), the security rules, and the rule set (SQL, actions, streams). Warnings (valid but probably unintended, e.g. a stream that rules write and nothing exports) go to stderr. Exit 0 when valid, 1 otherwise.`);
+    writeLine(
+      io.stdout,
+      `usage: ${USAGE}\nValidates the file (every problem listed with its key path), the security rules, and the rule set (SQL, actions, streams). Warnings (valid but probably unintended, e.g. a stream that rules write and nothing exports) go to stderr. Exit 0 when valid, 1 otherwise.`,
+    );
     return 0;
   }
   const file = positionals[0];

@@ -11,7 +11,10 @@ const USAGE = 'gatehouse import-agent-config AGENT.json [--out gatehouse.yaml]';
 export async function runImportAgentConfig(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCliArgs(argv, { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } }, USAGE, true);
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}\nConverts a Kinesis Agent agent.json (flows: filePattern, kinesisStream/deliveryStream, partitionKeyOption, buffer and data processing options) into a Gatehouse config: file sources, streams, rules, exporters. Settings that could not be mapped are listed on stderr. Check the result with 'gatehouse check-config'.`);
+    writeLine(
+      io.stdout,
+      `usage: ${USAGE}\nConverts a Kinesis Agent agent.json (flows: filePattern, kinesisStream/deliveryStream, partitionKeyOption, buffer and data processing options) into a Gatehouse config: file sources, streams, rules, exporters. Settings that could not be mapped are listed on stderr. Check the result with 'gatehouse check-config'.`,
+    );
     return 0;
   }
   const file = positionals[0];
@@ -20,7 +23,10 @@ export async function runImportAgentConfig(argv: string[], io: CliIO): Promise<n
   try {
     agent = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
-    throw new GatehouseError('GH_CONFIG_READ', `cannot read ${file} as JSON: ${(err as Error).message}`, { where: file, hint: 'pass the Kinesis Agent configuration, usually /etc/aws-kinesis/agent.json' });
+    throw new GatehouseError('GH_CONFIG_READ', `cannot read ${file} as JSON: ${(err as Error).message}`, {
+      where: file,
+      hint: 'pass the Kinesis Agent configuration, usually /etc/aws-kinesis/agent.json',
+    });
   }
   let result: ReturnType<typeof convertAgentConfig>;
   try {
@@ -31,7 +37,10 @@ export async function runImportAgentConfig(argv: string[], io: CliIO): Promise<n
   const yamlText = `# Converted from ${file} by gatehouse import-agent-config\n${stringify(result.config, { lineWidth: 0 })}`;
   if (values.out) {
     await writeFile(values.out, yamlText);
-    writeLine(io.stderr, `wrote ${values.out}: ${(result.config.sources as unknown[]).length} file source(s), ${(result.config.exporters as unknown[]).length} exporter(s)`);
+    writeLine(
+      io.stderr,
+      `wrote ${values.out}: ${(result.config.sources as unknown[]).length} file source(s), ${(result.config.exporters as unknown[]).length} exporter(s)`,
+    );
   } else io.stdout.write(yamlText);
   if (result.unmapped.length > 0) {
     writeLine(io.stderr, `not carried over (${result.unmapped.length}):`);

@@ -6,7 +6,8 @@ import { GatehouseError } from '../../core/errors.js';
 import type { CliIO } from './io.js';
 import { parseCliArgs, writeLine } from './io.js';
 
-const USAGE = 'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--json]';
+const USAGE =
+  'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--json]';
 
 export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
@@ -15,20 +16,26 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub !== 'browse') throw new GatehouseError('GH_ARG_INVALID', `unknown opcua subcommand '${sub}'`, { hint: `usage: ${USAGE}` });
-  const { values } = parseCliArgs(rest, {
-    endpoint: { type: 'string' },
-    node: { type: 'string' },
-    'security-mode': { type: 'string' },
-    user: { type: 'string' },
-    password: { type: 'string' },
-    'data-dir': { type: 'string' },
-    'trust-server': { type: 'boolean' },
-    json: { type: 'boolean' },
-    timeout: { type: 'string' },
-  }, USAGE);
-  if (!values.endpoint || !/^opc\.tcp:\/\//.test(values.endpoint)) throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
+  const { values } = parseCliArgs(
+    rest,
+    {
+      endpoint: { type: 'string' },
+      node: { type: 'string' },
+      'security-mode': { type: 'string' },
+      user: { type: 'string' },
+      password: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'trust-server': { type: 'boolean' },
+      json: { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (!values.endpoint || !/^opc\.tcp:\/\//.test(values.endpoint))
+    throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
   const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';
-  if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode)) throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
+  if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode))
+    throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
   const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
   const { toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
@@ -50,13 +57,27 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const { client, session } = opened;
   try {
     const nodeId = values.node ?? 'ns=0;i=85';
-    const result = await session.browse({ nodeId, browseDirection: ua.BrowseDirection.Forward, referenceTypeId: 'HierarchicalReferences', includeSubtypes: true, resultMask: 63 });
-    if (result.statusCode.isNotGood()) throw new GatehouseError('GH_ARG_INVALID', `cannot browse ${nodeId}: ${result.statusCode.name}`, { hint: 'give a node id such as ns=0;i=85 (Objects) or one printed by a previous browse' });
+    const result = await session.browse({
+      nodeId,
+      browseDirection: ua.BrowseDirection.Forward,
+      referenceTypeId: 'HierarchicalReferences',
+      includeSubtypes: true,
+      resultMask: 63,
+    });
+    if (result.statusCode.isNotGood())
+      throw new GatehouseError('GH_ARG_INVALID', `cannot browse ${nodeId}: ${result.statusCode.name}`, {
+        hint: 'give a node id such as ns=0;i=85 (Objects) or one printed by a previous browse',
+      });
     const refs = result.references ?? [];
     const rows: { nodeId: string; nodeClass: string; browseName: string; dataType: string | null; value: unknown }[] = [];
     const variables = refs.filter((r) => r.nodeClass === ua.NodeClass.Variable);
     const reads = variables.length
-      ? await session.read(variables.flatMap((r) => [{ nodeId: r.nodeId, attributeId: ua.AttributeIds.Value }, { nodeId: r.nodeId, attributeId: ua.AttributeIds.DataType }]))
+      ? await session.read(
+          variables.flatMap((r) => [
+            { nodeId: r.nodeId, attributeId: ua.AttributeIds.Value },
+            { nodeId: r.nodeId, attributeId: ua.AttributeIds.DataType },
+          ]),
+        )
       : [];
     for (const r of refs) {
       const i = variables.indexOf(r);
@@ -73,7 +94,11 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     if (values.json) writeLine(io.stdout, JSON.stringify(rows, null, 2));
     else {
       writeLine(io.stdout, `${nodeId} on ${values.endpoint}: ${rows.length} child node(s)`);
-      for (const r of rows) writeLine(io.stdout, `  ${r.nodeId.padEnd(28)} ${r.nodeClass.padEnd(13)} ${r.browseName}${r.dataType ? `  ${r.dataType} = ${JSON.stringify(r.value)}` : ''}`);
+      for (const r of rows)
+        writeLine(
+          io.stdout,
+          `  ${r.nodeId.padEnd(28)} ${r.nodeClass.padEnd(13)} ${r.browseName}${r.dataType ? `  ${r.dataType} = ${JSON.stringify(r.value)}` : ''}`,
+        );
     }
     return 0;
   } finally {

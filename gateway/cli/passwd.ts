@@ -8,13 +8,18 @@ const USAGE = 'gatehouse passwd [PASSWORD]   (reads the password from stdin when
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export async function runPasswd(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCliArgs(argv, { help: { type: 'boolean', short: 'h' } }, USAGE, true);
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}\nPrints a scrypt hash to put in broker.users[].password. Passing the password as an argument leaves it in shell history: prefer stdin.`);
+    writeLine(
+      io.stdout,
+      `usage: ${USAGE}\nPrints a scrypt hash to put in broker.users[].password. Passing the password as an argument leaves it in shell history: prefer stdin.`,
+    );
     return 0;
   }
   const plain = positionals[0] ?? (await readStdin());

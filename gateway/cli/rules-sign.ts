@@ -28,7 +28,8 @@ function arg(name: string, value: string | undefined): string {
 
 function intArg(name: string, value: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new GatehouseError('GH_ARG_INVALID', `--${name} must be a non-negative integer, got '${value}'`, { hint: USAGE });
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new GatehouseError('GH_ARG_INVALID', `--${name} must be a non-negative integer, got '${value}'`, { hint: USAGE });
   return n;
 }
 
@@ -54,13 +55,19 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   if (values.rollback !== undefined) {
-    throw new GatehouseError('GH_ARG_INVALID', '--rollback GATEWAY_ID made a replayable command and is gone', { hint: 'use --rollback-to VERSION --version N --targets GATEWAY_ID' });
+    throw new GatehouseError('GH_ARG_INVALID', '--rollback GATEWAY_ID made a replayable command and is gone', {
+      hint: 'use --rollback-to VERSION --version N --targets GATEWAY_ID',
+    });
   }
   const file = positionals[0];
   const rollbackTo = values['rollback-to'];
-  if ((file === undefined) === (rollbackTo === undefined)) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE or --rollback-to VERSION (one of them)', { hint: USAGE });
+  if ((file === undefined) === (rollbackTo === undefined))
+    throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE or --rollback-to VERSION (one of them)', { hint: USAGE });
   const key = await readFile(arg('key', values.key), 'utf8');
-  const targets = arg('targets', values.targets).split(',').map((s) => s.trim()).filter(Boolean);
+  const targets = arg('targets', values.targets)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let expiresInMs: number;
   try {
     expiresInMs = parseDuration(values['expires-in'] ?? '7d');
@@ -76,16 +83,26 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
     } catch (err) {
       throw new GatehouseError('GH_ARG_INVALID', `${file} is not JSON/YAML: ${(err as Error).message}`, { hint: 'give a rule set file' });
     }
-    if (typeof ruleSet !== 'object' || ruleSet === null || Array.isArray(ruleSet)) throw new GatehouseError('GH_ARG_INVALID', `${file} does not hold a rule set object`, { hint: 'give a rule set file: { version, rules: [...] }' });
+    if (typeof ruleSet !== 'object' || ruleSet === null || Array.isArray(ruleSet))
+      throw new GatehouseError('GH_ARG_INVALID', `${file} does not hold a rule set object`, { hint: 'give a rule set file: { version, rules: [...] }' });
     // a config-style file with the set under `rules:` is accepted too
-    const set = (ruleSet as { rules?: unknown }).rules && !Array.isArray((ruleSet as { rules?: unknown }).rules) ? ((ruleSet as { rules: Record<string, unknown> }).rules) : (ruleSet as Record<string, unknown>);
+    const set =
+      (ruleSet as { rules?: unknown }).rules && !Array.isArray((ruleSet as { rules?: unknown }).rules)
+        ? (ruleSet as { rules: Record<string, unknown> }).rules
+        : (ruleSet as Record<string, unknown>);
     const fileVersion = typeof set.version === 'number' ? set.version : undefined;
     const version = values.version !== undefined ? intArg('version', values.version) : fileVersion;
     if (version === undefined) throw new GatehouseError('GH_ARG_INVALID', `${file} has no version: give --version N`, { hint: USAGE });
     bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), ruleSet: set });
   } else {
     const version = intArg('version', arg('version', values.version));
-    bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), rollbackTo: intArg('rollback-to', rollbackTo!) });
+    bytes = buildUpdateDocument({
+      targets,
+      version,
+      issuedAt: now,
+      expiresAt: new Date(now.getTime() + expiresInMs),
+      rollbackTo: intArg('rollback-to', rollbackTo!),
+    });
   }
   const envelope = makeEnvelope(bytes, signRuleSetBytes(bytes, key), values['key-id']);
   if (values.out) await writeFile(values.out, `${envelope}\n`);
@@ -96,7 +113,10 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
 export async function runRulesKeygen(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(argv, { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, 'gatehouse rules keygen --out PREFIX');
   if (values.help || !values.out) {
-    writeLine(values.help ? io.stdout : io.stderr, 'usage: gatehouse rules keygen --out PREFIX\nWrites PREFIX.key (ed25519 private key, keep it in the office) and PREFIX.pub (put it in control.publicKeys).');
+    writeLine(
+      values.help ? io.stdout : io.stderr,
+      'usage: gatehouse rules keygen --out PREFIX\nWrites PREFIX.key (ed25519 private key, keep it in the office) and PREFIX.pub (put it in control.publicKeys).',
+    );
     return values.help ? 0 : 2;
   }
   const { privateKeyPem, publicKeyPem } = generateSigningKeys();

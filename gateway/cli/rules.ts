@@ -15,7 +15,12 @@ const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload '
        gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PRIVATE_KEY.pem
        gatehouse rules keygen --out PREFIX`;
 
-const remoteOptions = { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, token: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+const remoteOptions = {
+  admin: { type: 'string' },
+  config: { type: 'string', short: 'c' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 interface RuleRow {
   name: string;
@@ -37,14 +42,21 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'list': {
       const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, USAGE);
       if (values.help) return help(io);
-      const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as { activeVersion: number | null; lastUpdate: unknown; rules: RuleRow[] };
+      const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as {
+        activeVersion: number | null;
+        lastUpdate: unknown;
+        rules: RuleRow[];
+      };
       if (values.json) {
         writeLine(io.stdout, JSON.stringify(body, null, 2));
         return 0;
       }
       writeLine(io.stdout, `active rule set version ${body.activeVersion ?? '-'}`);
       for (const r of body.rules) {
-        writeLine(io.stdout, `  ${r.enabled ? ' ' : '-'} ${r.name}: matched ${r.matched ?? 0}, emitted ${r.emitted ?? 0}, errors ${r.errors ?? 0}, action failures ${r.actionFailures ?? 0}\n      ${r.sql}`);
+        writeLine(
+          io.stdout,
+          `  ${r.enabled ? ' ' : '-'} ${r.name}: matched ${r.matched ?? 0}, emitted ${r.emitted ?? 0}, errors ${r.errors ?? 0}, action failures ${r.actionFailures ?? 0}\n      ${r.sql}`,
+        );
       }
       return 0;
     }
@@ -54,7 +66,14 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       const file = positionals[0];
       if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: USAGE });
       const body = await readFile(file);
-      const status = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'PUT', `/api/rules${values.force ? '?force=1' : ''}`, body, 'application/yaml', [400])) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
+      const status = (await adminRequest(
+        await resolveAdmin(values.admin, values.config, values.token),
+        'PUT',
+        `/api/rules${values.force ? '?force=1' : ''}`,
+        body,
+        'application/yaml',
+        [400],
+      )) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.rule ? `rule ${e.rule}` : 'rule set'}${e.where ? ` (${e.where})` : ''}: ${e.message}`);
       return status.state === 'rejected' ? 1 : 0;
@@ -62,7 +81,14 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'rollback': {
       const { values } = parseCliArgs(rest, remoteOptions, USAGE);
       if (values.help) return help(io);
-      const status = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'POST', '/api/rules/rollback', undefined, undefined, [409])) as { state: string; version?: number; errors?: Array<{ message: string }> };
+      const status = (await adminRequest(
+        await resolveAdmin(values.admin, values.config, values.token),
+        'POST',
+        '/api/rules/rollback',
+        undefined,
+        undefined,
+        [409],
+      )) as { state: string; version?: number; errors?: Array<{ message: string }> };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.message}`);
       return status.state === 'rejected' ? 1 : 0;

@@ -26,7 +26,10 @@ function warnOldNode(logger: pino.Logger): void {
   const major = Number(process.versions.node.split('.')[0]);
   if (major >= 22) return;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  logger.warn({ node: process.versions.node, recommended: '22 or 24' }, 'Node.js 20 is past its end of life (April 2026): Gatehouse runs on it, but upgrade to Node 22 or 24 LTS');
+  logger.warn(
+    { node: process.versions.node, recommended: '22 or 24' },
+    'Node.js 20 is past its end of life (April 2026): Gatehouse runs on it, but upgrade to Node 22 or 24 LTS',
+  );
 }
 
 export async function runStart(argv: string[], io: CliIO): Promise<number> {

@@ -5,7 +5,6 @@ import { adminRequest, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
-
 type ExporterRow = ExporterStatus;
 
 interface StreamRow {
@@ -24,7 +23,17 @@ function fmtBytes(n: number): string {
 }
 
 export async function runStreams(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseCliArgs(argv, { admin: { type: 'string' }, config: { type: 'string', short: 'c' }, token: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  const { values } = parseCliArgs(
+    argv,
+    {
+      admin: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      token: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    USAGE,
+  );
   if (values.help) {
     writeLine(io.stdout, `usage: ${USAGE}\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.`);
     return 0;
@@ -45,7 +54,10 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     for (const e of s.exporters) {
       const err = e.lastError ? `; last error: ${e.lastError.message}` : '';
       const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
-      writeLine(io.stdout, `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${err}`);
+      writeLine(
+        io.stdout,
+        `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${err}`,
+      );
     }
   }
   return 0;

@@ -54,12 +54,20 @@ export function checkConfig(config: GatehouseConfig): void {
   }
   const names = new Set<string>();
   for (const [i, e] of (config.exporters ?? []).entries()) {
-    if (names.has(e.name)) throw new GatehouseError('GH_CONFIG_INVALID', `exporter name '${e.name}' is used twice`, { where: `exporters.${i}.name`, hint: 'give each exporter its own name (it is its checkpoint name)' });
+    if (names.has(e.name))
+      throw new GatehouseError('GH_CONFIG_INVALID', `exporter name '${e.name}' is used twice`, {
+        where: `exporters.${i}.name`,
+        hint: 'give each exporter its own name (it is its checkpoint name)',
+      });
     names.add(e.name);
   }
   const links = new Set<string>();
   for (const [i, l] of config.serial.entries()) {
-    if (links.has(l.name)) throw new GatehouseError('GH_CONFIG_INVALID', `serial link name '${l.name}' is used twice`, { where: `serial.${i}.name`, hint: 'give each link its own name' });
+    if (links.has(l.name))
+      throw new GatehouseError('GH_CONFIG_INVALID', `serial link name '${l.name}' is used twice`, {
+        where: `serial.${i}.name`,
+        hint: 'give each link its own name',
+      });
     links.add(l.name);
   }
   if (config.rules !== undefined && config.rulesFile !== undefined) {
@@ -76,7 +84,10 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
   let raw: unknown = {};
   if (file) raw = await readConfigFile(file);
   if (!isRecord(raw)) {
-    throw new GatehouseError('GH_CONFIG_INVALID', `${file} must hold a mapping of settings, found ${Array.isArray(raw) ? 'a list' : typeof raw}`, { where: file, hint: 'start from systemd/gatehouse.example.yaml' });
+    throw new GatehouseError('GH_CONFIG_INVALID', `${file} must hold a mapping of settings, found ${Array.isArray(raw) ? 'a list' : typeof raw}`, {
+      where: file,
+      hint: 'start from systemd/gatehouse.example.yaml',
+    });
   }
   const base = file ? dirname(resolve(file)) : process.cwd();
   const withPaths: Record<string, unknown> = { ...raw };

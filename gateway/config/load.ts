@@ -34,4 +34,3 @@ export async function readConfigFile(path: string): Promise<unknown> {
   }
   return parseConfigText(text, path) ?? {};
 }
-

@@ -15,7 +15,11 @@ const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 function defaultGatewayId(): string {
-  return hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64) || 'gateway';
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 64) || 'gateway'
+  );
 }
 
 export const adminOptionsSchema = z
@@ -24,10 +28,28 @@ export const adminOptionsSchema = z
     host: z.string().default('127.0.0.1').describe('Address to bind. Beyond loopback, `token` is required.'),
     port: z.number().int().min(0).max(65535).default(9883).describe('TCP port of the admin API (0 picks a free port).'),
     token: z.string().min(16).optional().describe('Bearer token required on every route but /healthz (required when host is not loopback).'),
-    maxBodyBytes: z.number().int().min(1024).default(1024 * KiB).describe('Largest accepted request body (PUT /api/rules).'),
-    allowedHosts: z.array(z.string().min(1)).default([]).describe('With `host` on loopback: extra names accepted in the Host header (besides localhost, 127.0.0.1, [::1], `host` and the address a request arrived on); any other Host is refused with 421 (DNS rebinding).'),
-    maxResponseBytes: z.number().int().min(1024).default(4096 * KiB).describe('Cap of a records response (GET /api/streams/<name>/records, also `?maxBytes=`), streamed; a single larger record is sent alone.'),
-    alertTopics: z.array(z.string().min(1)).default(['alerts/#']).describe('Topic filters whose messages are shown as alerts on the status page (/api/events).'),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * KiB)
+      .describe('Largest accepted request body (PUT /api/rules).'),
+    allowedHosts: z
+      .array(z.string().min(1))
+      .default([])
+      .describe(
+        'With `host` on loopback: extra names accepted in the Host header (besides localhost, 127.0.0.1, [::1], `host` and the address a request arrived on); any other Host is refused with 421 (DNS rebinding).',
+      ),
+    maxResponseBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(4096 * KiB)
+      .describe('Cap of a records response (GET /api/streams/<name>/records, also `?maxBytes=`), streamed; a single larger record is sent alone.'),
+    alertTopics: z
+      .array(z.string().min(1))
+      .default(['alerts/#'])
+      .describe('Topic filters whose messages are shown as alerts on the status page (/api/events).'),
   })
   .describe('Admin HTTP API: /healthz, /metrics, /api/*, status page.');
 
@@ -44,7 +66,13 @@ export const configSchema = z
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (max 64)')
       .default(defaultGatewayId)
       .describe('Identity of this gateway in control topics, heartbeats and metrics (default: the host name).'),
-    dataDir: z.string().min(1).default('./gatehouse-data').describe("Folder holding the store and default file exports. Relative paths in a config file (dataDir, rulesFile, TLS files) are resolved against the config file's folder; --data-dir against the working directory."),
+    dataDir: z
+      .string()
+      .min(1)
+      .default('./gatehouse-data')
+      .describe(
+        "Folder holding the store and default file exports. Relative paths in a config file (dataDir, rulesFile, TLS files) are resolved against the config file's folder; --data-dir against the working directory.",
+      ),
     log: logOptionsSchema.prefault({}),
     broker: brokerOptionsSchema.prefault({}),
     store: storeOptionsSchema.omit({ path: true }).prefault({}).describe('The local stream store (LevelDB under <dataDir>/store).'),
@@ -62,34 +90,48 @@ export const configSchema = z
         inputLog: z
           .boolean()
           .default(true)
-          .describe('Log the inputs of windows and detectors in the commit that acknowledges them and replay them at start, so a crash loses none (docs/windows.md). false: after a crash their state is that of the last checkpoint (cheaper ingest).'),
+          .describe(
+            'Log the inputs of windows and detectors in the commit that acknowledges them and replay them at start, so a crash loses none (docs/windows.md). false: after a crash their state is that of the last checkpoint (cheaper ingest).',
+          ),
         inputLogMaxBytes: z
           .number()
           .int()
           .min(1024 * KiB)
           .default(256 * KiB * KiB)
-          .describe('Bound of the input log of windows and detectors (stream `$rule-inputs`, about one checkpoint interval of their inputs). When full, acknowledgements wait (backpressure); nothing is dropped.'),
+          .describe(
+            'Bound of the input log of windows and detectors (stream `$rule-inputs`, about one checkpoint interval of their inputs). When full, acknowledgements wait (backpressure); nothing is dropped.',
+          ),
       })
       .prefault({})
       .describe('State of windows and detectors: checkpoints, bounds, and the input log that rebuilds it after a crash (docs/windows.md).'),
-    exporters: z
-      .array(exporterOptionsSchema)
-      .optional()
-      .describe('Upstream exporters. Default: `archive` exported to NDJSON files under <dataDir>/export.'),
+    exporters: z.array(exporterOptionsSchema).optional().describe('Upstream exporters. Default: `archive` exported to NDJSON files under <dataDir>/export.'),
     uplink: z
       .object({
-        bandwidthKbps: z.number().min(0).default(0).describe('One bandwidth cap (kbit/s of payload) shared by every exporter, for metered uplinks; higher `priority` exporters go first. 0 = no shared cap.'),
+        bandwidthKbps: z
+          .number()
+          .min(0)
+          .default(0)
+          .describe(
+            'One bandwidth cap (kbit/s of payload) shared by every exporter, for metered uplinks; higher `priority` exporters go first. 0 = no shared cap.',
+          ),
       })
       .prefault({})
       .describe('The shared uplink.'),
     serial: z.array(SerialLinkOptionsSchema).default([]).describe('Serial links of the firmware bridge.'),
     sources: sourcesSchema()
       .default([])
-      .describe('More data sources, each { type, name, enabled, ...options of its type } (gateway/pipeline/sources). `name` is unique; it names the source in /api/sources, metrics and logs.'),
+      .describe(
+        'More data sources, each { type, name, enabled, ...options of its type } (gateway/pipeline/sources). `name` is unique; it names the source in /api/sources, metrics and logs.',
+      ),
     admin: adminOptionsSchema.prefault({}),
     control: controlOptionsSchema.prefault({}),
     jobs: jobsOptionsSchema,
-    shutdownTimeoutMs: z.number().int().min(0).default(20_000).describe('On SIGTERM/SIGINT, how long to wait for in-flight commits and exports before closing anyway.'),
+    shutdownTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(20_000)
+      .describe('On SIGTERM/SIGINT, how long to wait for in-flight commits and exports before closing anyway.'),
   })
   .strict()
   .describe('Gatehouse configuration file (YAML or JSON).');

@@ -29,7 +29,10 @@ export class AcceptedVersion {
     } catch {
       r = undefined;
     }
-    this.current = r && typeof r.version === 'number' ? r : { version: floor, at: Date.now(), source: buf ? 'unreadable record: active version' : 'active version at first start' };
+    this.current =
+      r && typeof r.version === 'number'
+        ? r
+        : { version: floor, at: Date.now(), source: buf ? 'unreadable record: active version' : 'active version at first start' };
   }
 
   /** -1 when no document was ever accepted. */

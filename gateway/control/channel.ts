@@ -95,7 +95,10 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         try {
           return await readFile(f);
         } catch (err) {
-          throw new GatehouseError('GH_CONFIG_INVALID', `control.upstream.${what}: cannot read '${f}': ${errorMessage(err)}`, { where: `control.upstream.${what}`, hint: 'give the path of a readable PEM file' });
+          throw new GatehouseError('GH_CONFIG_INVALID', `control.upstream.${what}: cannot read '${f}': ${errorMessage(err)}`, {
+            where: `control.upstream.${what}`,
+            hint: 'give the path of a readable PEM file',
+          });
         }
       };
       const clientOptions: IClientOptions = {

@@ -58,11 +58,13 @@ export function parseUpdateDocument(bytes: Buffer): UpdateDocument {
   } catch {
     malformed('the signed document is not JSON');
   }
-  if (!isUpdateDocument(v)) malformed(`the signed document has no "gatehouse": "${DOCUMENT_KIND}" header (an older signed format, which can be replayed, is no longer accepted)`);
+  if (!isUpdateDocument(v))
+    malformed(`the signed document has no "gatehouse": "${DOCUMENT_KIND}" header (an older signed format, which can be replayed, is no longer accepted)`);
   const d = v as Record<string, unknown>;
   if (d.gatehouse !== DOCUMENT_KIND) malformed(`unknown document kind ${JSON.stringify(d.gatehouse)} (expected "${DOCUMENT_KIND}")`);
   const targets = d.targets;
-  if (!Array.isArray(targets) || targets.length === 0 || !targets.every((x) => typeof x === 'string' && x.length > 0)) malformed('"targets" must be a non-empty list of gateway ids, group names or "*"');
+  if (!Array.isArray(targets) || targets.length === 0 || !targets.every((x) => typeof x === 'string' && x.length > 0))
+    malformed('"targets" must be a non-empty list of gateway ids, group names or "*"');
   const version = d.version;
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) malformed('"version" must be a non-negative integer');
   if (typeof d.expiresAt !== 'string' || Number.isNaN(Date.parse(d.expiresAt))) malformed('"expiresAt" must be an ISO date-time');
@@ -75,12 +77,15 @@ export function parseUpdateDocument(bytes: Buffer): UpdateDocument {
   if (hasSet) {
     if (typeof d.ruleSet !== 'object' || d.ruleSet === null || Array.isArray(d.ruleSet)) malformed('"ruleSet" must be a rule set object');
     ruleSet = d.ruleSet as Record<string, unknown>;
-    if (ruleSet.version !== undefined && ruleSet.version !== version) malformed(`ruleSet.version ${String(ruleSet.version)} differs from the document version ${version}`);
-    if (ruleSet.force !== undefined) malformed('"force" is not allowed in a signed update document: versions only go forward (roll back with a rollback document)');
+    if (ruleSet.version !== undefined && ruleSet.version !== version)
+      malformed(`ruleSet.version ${String(ruleSet.version)} differs from the document version ${version}`);
+    if (ruleSet.force !== undefined)
+      malformed('"force" is not allowed in a signed update document: versions only go forward (roll back with a rollback document)');
     ruleSet = { ...ruleSet, version };
   } else {
     const r = d.rollback as { toVersion?: unknown } | null;
-    if (typeof r !== 'object' || r === null || typeof r.toVersion !== 'number' || !Number.isSafeInteger(r.toVersion)) malformed('"rollback" must be { "toVersion": <rule set version> }');
+    if (typeof r !== 'object' || r === null || typeof r.toVersion !== 'number' || !Number.isSafeInteger(r.toVersion))
+      malformed('"rollback" must be { "toVersion": <rule set version> }');
     rollback = { toVersion: r.toVersion };
   }
   return { targets: targets as string[], version, issuedAt: d.issuedAt as string | undefined, expiresAt: d.expiresAt, ruleSet, rollback };
@@ -98,19 +103,39 @@ export interface BindingContext {
 export function checkBinding(doc: UpdateDocument, ctx: BindingContext): void {
   const names = new Set([ctx.gatewayId, ...ctx.groups, '*']);
   if (!doc.targets.some((t) => names.has(t))) {
-    throw new DocumentRefused('target', `GH_CONTROL_DOCUMENT: the update targets ${JSON.stringify(doc.targets)}, not this gateway (${ctx.gatewayId}${ctx.groups.length ? `, groups ${ctx.groups.join(', ')}` : ''})`, 'sign it with --targets naming this gateway id or one of its control.groups');
+    throw new DocumentRefused(
+      'target',
+      `GH_CONTROL_DOCUMENT: the update targets ${JSON.stringify(doc.targets)}, not this gateway (${ctx.gatewayId}${ctx.groups.length ? `, groups ${ctx.groups.join(', ')}` : ''})`,
+      'sign it with --targets naming this gateway id or one of its control.groups',
+    );
   }
   if (Date.parse(doc.expiresAt) <= ctx.now) {
-    throw new DocumentRefused('expired', `GH_CONTROL_DOCUMENT: the update expired at ${doc.expiresAt}`, 'sign it again (a fresh expiresAt) with a version above the accepted one');
+    throw new DocumentRefused(
+      'expired',
+      `GH_CONTROL_DOCUMENT: the update expired at ${doc.expiresAt}`,
+      'sign it again (a fresh expiresAt) with a version above the accepted one',
+    );
   }
   if (doc.version <= ctx.acceptedVersion) {
-    throw new DocumentRefused('replay', `GH_CONTROL_REPLAY: document version ${doc.version} is not above the highest accepted version ${ctx.acceptedVersion} (a replayed or older update)`, `sign a new document with version ${ctx.acceptedVersion + 1} or higher (a rollback too: --rollback-to V --version N)`);
+    throw new DocumentRefused(
+      'replay',
+      `GH_CONTROL_REPLAY: document version ${doc.version} is not above the highest accepted version ${ctx.acceptedVersion} (a replayed or older update)`,
+      `sign a new document with version ${ctx.acceptedVersion + 1} or higher (a rollback too: --rollback-to V --version N)`,
+    );
   }
 }
 
 /** Build the document (the signer's side). */
-export function buildUpdateDocument(opts: { targets: string[]; version: number; expiresAt: Date; issuedAt: Date; ruleSet?: Record<string, unknown>; rollbackTo?: number }): Buffer {
-  if ((opts.ruleSet === undefined) === (opts.rollbackTo === undefined)) throw new GatehouseError('GH_ARG_INVALID', 'a document carries a rule set or a rollback, not both', {});
+export function buildUpdateDocument(opts: {
+  targets: string[];
+  version: number;
+  expiresAt: Date;
+  issuedAt: Date;
+  ruleSet?: Record<string, unknown>;
+  rollbackTo?: number;
+}): Buffer {
+  if ((opts.ruleSet === undefined) === (opts.rollbackTo === undefined))
+    throw new GatehouseError('GH_ARG_INVALID', 'a document carries a rule set or a rollback, not both', {});
   const doc: Record<string, unknown> = {
     gatehouse: DOCUMENT_KIND,
     targets: opts.targets,

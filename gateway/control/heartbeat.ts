@@ -30,7 +30,11 @@ export interface HeartbeatReport {
   errors: Record<string, number>;
 }
 
-const RATE_COUNTERS = { mqttIn: 'gatehouse_mqtt_messages_in_total', serialIn: 'gatehouse_serial_frames_in_total', exported: 'gatehouse_export_records_total' } as const;
+const RATE_COUNTERS = {
+  mqttIn: 'gatehouse_mqtt_messages_in_total',
+  serialIn: 'gatehouse_serial_frames_in_total',
+  exported: 'gatehouse_export_records_total',
+} as const;
 /** Error counters summed into the report (all labels). */
 const ERROR_COUNTERS = {
   rule: 'gatehouse_rule_errors_total',

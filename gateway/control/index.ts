@@ -59,7 +59,9 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
       channel,
       verifier: deps.verifier,
       meta: deps.streams,
-      ...(control.upstream || !local.onPublishRefused ? {} : { onPublishRefused: (l: Parameters<NonNullable<LocalBrokerPort['onPublishRefused']>>[0]) => local.onPublishRefused!(l) }),
+      ...(control.upstream || !local.onPublishRefused
+        ? {}
+        : { onPublishRefused: (l: Parameters<NonNullable<LocalBrokerPort['onPublishRefused']>>[0]) => local.onPublishRefused!(l) }),
     });
     await remote.start();
   } else {

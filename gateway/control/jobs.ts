@@ -42,7 +42,10 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
     switch (job.type) {
       case 'heartbeat': {
         // Offline upstream: skip rather than queue stale reports without bound.
-        if (!t.channel.connected()) throw new GatehouseError('GH_CONTROL_CHANNEL', `control channel ${t.channel.kind} is not connected: heartbeat not sent`, { where: `jobs.${job.name}` });
+        if (!t.channel.connected())
+          throw new GatehouseError('GH_CONTROL_CHANNEL', `control channel ${t.channel.kind} is not connected: heartbeat not sent`, {
+            where: `jobs.${job.name}`,
+          });
         const report = await t.heartbeat.collect();
         await t.channel.publish(job.topic ?? t.heartbeatTopic, JSON.stringify(report), { qos: 1, retain: false, ingest: true });
         return;
@@ -54,7 +57,8 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
       case 'enable-rule':
       case 'disable-rule': {
         const s = await t.rules.setRuleEnabled(job.rule!, job.type === 'enable-rule', `job:${job.name}`);
-        if (s.state === 'rejected') throw new GatehouseError('GH_JOB_FAILED', s.errors.map((e) => e.message).join('; ') || 'rule toggle rejected', { where: `jobs.${job.name}` });
+        if (s.state === 'rejected')
+          throw new GatehouseError('GH_JOB_FAILED', s.errors.map((e) => e.message).join('; ') || 'rule toggle rejected', { where: `jobs.${job.name}` });
         return;
       }
     }
@@ -77,10 +81,16 @@ export class JobScheduler extends EventEmitter {
   private readonly seconds: Histogram<'job'>;
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(private readonly jobs: readonly JobOptions[], private readonly deps: JobSchedulerDeps) {
+  constructor(
+    private readonly jobs: readonly JobOptions[],
+    private readonly deps: JobSchedulerDeps,
+  ) {
     super();
     const r = deps.registry;
-    this.runs = counter(r, 'gatehouse_job_runs_total', 'Scheduled job ticks by job and result (ok, failed, skipped: previous run still going)', ['job', 'result']);
+    this.runs = counter(r, 'gatehouse_job_runs_total', 'Scheduled job ticks by job and result (ok, failed, skipped: previous run still going)', [
+      'job',
+      'result',
+    ]);
     this.seconds = histogram(r, 'gatehouse_job_duration_seconds', 'Scheduled job run time', ['job'], { buckets: [0.01, 0.1, 1, 10, 60] });
   }
 
@@ -97,9 +107,13 @@ export class JobScheduler extends EventEmitter {
     for (const job of this.jobs) {
       const entry: Entry = { job, running: false, task: undefined as unknown as ScheduledTask };
       // Our own overlap guard (not node-cron's noOverlap) so a skipped tick is counted and reported.
-      entry.task = createTask(job.schedule, () => {
-        this.tick(entry);
-      }, { name: `gatehouse-${job.name}`, logger: cronLogger, ...(job.timezone ? { timezone: job.timezone } : {}) });
+      entry.task = createTask(
+        job.schedule,
+        () => {
+          this.tick(entry);
+        },
+        { name: `gatehouse-${job.name}`, logger: cronLogger, ...(job.timezone ? { timezone: job.timezone } : {}) },
+      );
       void entry.task.start();
       this.entries.push(entry);
     }
@@ -109,12 +123,21 @@ export class JobScheduler extends EventEmitter {
   /** Run a job now, outside its schedule (admin, tests); same overlap rule. */
   runNow(name: string): Promise<JobRunEvent> {
     const entry = this.entries.find((e) => e.job.name === name);
-    if (!entry) return Promise.reject(new GatehouseError('GH_ARG_INVALID', `no scheduled job named '${name}'`, { hint: `jobs: ${this.jobs.map((j) => j.name).join(', ') || '(none)'}` }));
+    if (!entry)
+      return Promise.reject(
+        new GatehouseError('GH_ARG_INVALID', `no scheduled job named '${name}'`, { hint: `jobs: ${this.jobs.map((j) => j.name).join(', ') || '(none)'}` }),
+      );
     return this.tick(entry);
   }
 
   status(): Array<{ name: string; type: string; schedule: string; running: boolean; nextRun: string | null }> {
-    return this.entries.map((e) => ({ name: e.job.name, type: e.job.type, schedule: e.job.schedule, running: e.running, nextRun: e.task.getNextRun()?.toISOString() ?? null }));
+    return this.entries.map((e) => ({
+      name: e.job.name,
+      type: e.job.type,
+      schedule: e.job.schedule,
+      running: e.running,
+      nextRun: e.task.getNextRun()?.toISOString() ?? null,
+    }));
   }
 
   /** Stop scheduling, then wait (bounded) for runs in progress. */

@@ -10,10 +10,18 @@ const TOPIC_PREFIX = /^[^#+/\0]+(\/[^#+/\0]+)*$/;
 
 export const controlUpstreamSchema = z
   .object({
-    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl|tls):\/\//, 'an MQTT URL such as mqtts://broker.example.com:8883').describe('Upstream MQTT broker carrying the control topics (mqtt://, mqtts://, ws://, wss://).'),
+    url: z
+      .string()
+      .regex(/^(mqtts?|wss?|tcp|ssl|tls):\/\//, 'an MQTT URL such as mqtts://broker.example.com:8883')
+      .describe('Upstream MQTT broker carrying the control topics (mqtt://, mqtts://, ws://, wss://).'),
     username: z.string().optional().describe('MQTT user name on the upstream broker.'),
     password: z.string().optional().describe('MQTT password on the upstream broker.'),
-    clientId: z.string().min(1).max(128).optional().describe('MQTT client id (default gatehouse-control-<gatewayId>); stable, so the persistent session keeps updates sent while offline.'),
+    clientId: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('MQTT client id (default gatehouse-control-<gatewayId>); stable, so the persistent session keeps updates sent while offline.'),
     ca: z.string().min(1).optional().describe('PEM file of the CA that signed the upstream broker certificate.'),
     cert: z.string().min(1).optional().describe('PEM client certificate file (mutual TLS).'),
     key: z.string().min(1).optional().describe('PEM client key file (mutual TLS).'),
@@ -29,16 +37,33 @@ export const controlUpstreamSchema = z
 export const controlOptionsSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Listen for remote rule updates and publish the retained rule status.'),
-    prefix: z.string().regex(TOPIC_PREFIX, 'topic levels without wildcards, e.g. gatehouse or acme/site1').default('gatehouse').describe('First topic levels of the control topics: <prefix>/<gatewayId>/rules/set, .../rules/rollback, .../rules/status, .../heartbeat.'),
+    prefix: z
+      .string()
+      .regex(TOPIC_PREFIX, 'topic levels without wildcards, e.g. gatehouse or acme/site1')
+      .default('gatehouse')
+      .describe('First topic levels of the control topics: <prefix>/<gatewayId>/rules/set, .../rules/rollback, .../rules/status, .../heartbeat.'),
     upstream: controlUpstreamSchema.optional(),
     publicKeys: z
       .array(z.string().min(1))
       .default([])
-      .describe('ed25519 public keys (PEM text, or paths of PEM files) that may sign remote updates. With keys, every remote update must carry a valid signature.'),
+      .describe(
+        'ed25519 public keys (PEM text, or paths of PEM files) that may sign remote updates. With keys, every remote update must carry a valid signature.',
+      ),
     allowUnsigned: z.boolean().default(false).describe('Accept unsigned remote updates when no publicKeys are configured (trusted networks only).'),
     requireSignedAdmin: z.boolean().default(false).describe('With publicKeys, also require a valid signature on PUT /api/rules and `gatehouse rules apply`.'),
-    maxPayloadBytes: z.number().int().min(KiB).default(1024 * KiB).describe('Largest accepted control payload (a rule set or envelope); larger ones are rejected.'),
-    maxPending: z.number().int().min(1).max(100).default(4).describe('Remote updates waiting behind the one being applied; more are rejected (status rejected).'),
+    maxPayloadBytes: z
+      .number()
+      .int()
+      .min(KiB)
+      .default(1024 * KiB)
+      .describe('Largest accepted control payload (a rule set or envelope); larger ones are rejected.'),
+    maxPending: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(4)
+      .describe('Remote updates waiting behind the one being applied; more are rejected (status rejected).'),
     groups: z
       .array(z.string().min(1))
       .default([])
@@ -46,7 +71,9 @@ export const controlOptionsSchema = z
     publishers: z
       .array(z.string())
       .optional()
-      .describe('Local broker user names allowed to publish on the rules/set and rules/rollback topics; absent = any client (signatures decide). Nobody but the gateway may publish the rules/status topic.'),
+      .describe(
+        'Local broker user names allowed to publish on the rules/set and rules/rollback topics; absent = any client (signatures decide). Nobody but the gateway may publish the rules/status topic.',
+      ),
   })
   .strict()
   .describe('Remote control over MQTT: signed rule set updates, rollback, retained status.');

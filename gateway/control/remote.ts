@@ -94,7 +94,10 @@ export class RemoteControl extends EventEmitter {
     this.publishStatus(s);
   };
 
-  constructor(private readonly opts: RemoteOptions, private readonly deps: RemoteControlDeps) {
+  constructor(
+    private readonly opts: RemoteOptions,
+    private readonly deps: RemoteControlDeps,
+  ) {
     super();
     this.topics = controlTopics(opts.prefix, deps.gatewayId);
     this.updates = updatesCounter(deps);
@@ -118,7 +121,11 @@ export class RemoteControl extends EventEmitter {
     channel.subscribe(this.topics.rollback, (_t, payload) => this.receive('rollback', payload));
     await channel.start();
     // Start-up status: the last attempt if this process saw one, else the active set as applied.
-    const st = rules.status() as { lastUpdate?: { state: RuleUpdateStatus['state']; source: string } | null; activeVersion: number | null; source: string | null };
+    const st = rules.status() as {
+      lastUpdate?: { state: RuleUpdateStatus['state']; source: string } | null;
+      activeVersion: number | null;
+      source: string | null;
+    };
     this.publishStatus({ state: 'applied', version: st.activeVersion ?? undefined, source: st.source ?? 'start', at: Date.now(), errors: [] });
     this.deps.logger.info({ channel: channel.kind, topics: this.topics }, 'remote control listening');
   }
@@ -170,7 +177,11 @@ export class RemoteControl extends EventEmitter {
     if (r.topic !== this.topics.set && r.topic !== this.topics.rollback) return;
     const source = `mqtt:${this.deps.channel.kind} (client ${r.client || '?'})`;
     if (r.reason === 'too-large') {
-      this.refuse(source, `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected)`, 'too-large');
+      this.refuse(
+        source,
+        `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected)`,
+        'too-large',
+      );
     } else {
       // not reported on the status topic: a client that may not publish updates must not be able to write status either
       this.refused.inc({ reason: 'unauthorized' });
@@ -180,11 +191,19 @@ export class RemoteControl extends EventEmitter {
   private receive(kind: 'set' | 'rollback', payload: Buffer): void {
     const source = kind === 'set' ? `mqtt:${this.deps.channel.kind}` : `mqtt rollback:${this.deps.channel.kind}`;
     if (payload.length > this.opts.maxPayloadBytes) {
-      this.refuse(source, `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})`, 'too-large');
+      this.refuse(
+        source,
+        `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})`,
+        'too-large',
+      );
       return;
     }
     if (this.pending > this.opts.maxPending) {
-      this.refuse(source, `GH_CONTROL_CHANNEL: ${this.pending} updates already waiting (control.maxPending ${this.opts.maxPending}); publish again later`, 'busy');
+      this.refuse(
+        source,
+        `GH_CONTROL_CHANNEL: ${this.pending} updates already waiting (control.maxPending ${this.opts.maxPending}); publish again later`,
+        'busy',
+      );
       return;
     }
     this.pending++;
@@ -230,7 +249,11 @@ export class RemoteControl extends EventEmitter {
     const to = doc.rollback!.toVersion;
     const st = this.deps.rules.status() as { activeVersion: number | null; lastGoodVersion: number | null };
     if (st.lastGoodVersion !== to) {
-      this.refuse(source, `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`, 'malformed');
+      this.refuse(
+        source,
+        `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
+        'malformed',
+      );
       return;
     }
     await this.accepted.record(doc.version, source);

@@ -15,7 +15,10 @@ export interface RuleSetEnvelope {
 
 export function signRuleSetBytes(bytes: Buffer, privateKeyPem: string): Buffer {
   const key = createPrivateKey(privateKeyPem);
-  if (key.asymmetricKeyType !== 'ed25519') throw new GatehouseError('GH_RULESET_SIGNATURE', `signing key is ${key.asymmetricKeyType}, not ed25519`, { hint: 'make one with `gatehouse rules keygen` or `openssl genpkey -algorithm ed25519`' });
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new GatehouseError('GH_RULESET_SIGNATURE', `signing key is ${key.asymmetricKeyType}, not ed25519`, {
+      hint: 'make one with `gatehouse rules keygen` or `openssl genpkey -algorithm ed25519`',
+    });
   return sign(null, bytes, key);
 }
 
@@ -50,7 +53,8 @@ export function parseEnvelope(payload: Buffer): RuleSetEnvelope {
     }
     if (obj && typeof obj === 'object' && typeof (obj as { ruleSet?: unknown }).ruleSet === 'string') {
       const e = obj as { ruleSet: string; signature?: unknown; keyId?: unknown };
-      if (e.signature !== undefined && typeof e.signature !== 'string') throw new GatehouseError('GH_RULESET_SIGNATURE', 'signature must be a base64 string', {});
+      if (e.signature !== undefined && typeof e.signature !== 'string')
+        throw new GatehouseError('GH_RULESET_SIGNATURE', 'signature must be a base64 string', {});
       return {
         bytes: Buffer.from(e.ruleSet, 'base64'),
         signature: typeof e.signature === 'string' ? Buffer.from(e.signature, 'base64') : undefined,

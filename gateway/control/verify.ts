@@ -74,19 +74,32 @@ export function createUpdateVerifier(opts: VerifierOptions, registry: Registry):
         if (keys.length === 0) {
           // A signature we cannot check is no reason to trust the update, nor to refuse it when unsigned ones are allowed.
           if (origin === 'remote' && !opts.allowUnsigned) {
-            refuse('signed update received but no control.publicKeys are configured to verify it', 'add the signer\'s public key to control.publicKeys in the gateway config');
+            refuse(
+              'signed update received but no control.publicKeys are configured to verify it',
+              "add the signer's public key to control.publicKeys in the gateway config",
+            );
           }
           return { bytes: env.bytes, signed: false, keyId: env.keyId };
         }
         if (!verifyEnvelope(env, keys)) {
-          refuse(`signature does not verify${env.keyId ? ` (keyId ${env.keyId})` : ''} against any of the ${keys.length} configured public key(s)`, 'sign the exact file bytes with `gatehouse rules sign FILE --key KEY` using a key whose public half is in control.publicKeys');
+          refuse(
+            `signature does not verify${env.keyId ? ` (keyId ${env.keyId})` : ''} against any of the ${keys.length} configured public key(s)`,
+            'sign the exact file bytes with `gatehouse rules sign FILE --key KEY` using a key whose public half is in control.publicKeys',
+          );
         }
         return { bytes: env.bytes, signed: true, keyId: env.keyId };
       }
       if (origin === 'remote') {
-        if (keys.length > 0) refuse('unsigned remote update refused: control.publicKeys are configured, so every remote update must be signed', 'publish the envelope made by `gatehouse rules sign FILE --key KEY`');
+        if (keys.length > 0)
+          refuse(
+            'unsigned remote update refused: control.publicKeys are configured, so every remote update must be signed',
+            'publish the envelope made by `gatehouse rules sign FILE --key KEY`',
+          );
         if (!opts.allowUnsigned) {
-          refuse('unsigned remote update refused: remote updates are disabled', 'configure control.publicKeys and sign updates (`gatehouse rules sign`), or set control.allowUnsigned: true on a trusted network');
+          refuse(
+            'unsigned remote update refused: remote updates are disabled',
+            'configure control.publicKeys and sign updates (`gatehouse rules sign`), or set control.allowUnsigned: true on a trusted network',
+          );
         }
       } else if (keys.length > 0 && opts.requireSignedAdmin) {
         refuse('unsigned update refused: control.requireSignedAdmin is set', 'send the envelope made by `gatehouse rules sign FILE --key KEY`');

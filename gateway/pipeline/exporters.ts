@@ -3,7 +3,16 @@
 // Dead-letter streams are defined before a loop starts.
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams } from '../store/types.js';
-import { createDestination, createExporter, destinationFactories, UplinkScheduler, type Exporter, type ExporterOptions, type ExporterStatus, type DestinationFactories } from '../upstream/index.js';
+import {
+  createDestination,
+  createExporter,
+  destinationFactories,
+  UplinkScheduler,
+  type Exporter,
+  type ExporterOptions,
+  type ExporterStatus,
+  type DestinationFactories,
+} from '../upstream/index.js';
 
 export interface ExporterSet {
   start(): Promise<void>;
@@ -34,7 +43,11 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     const dlq = o.deadLetterStream ?? `${o.stream}-dlq`;
     if (!deps.streams.hasStream(dlq)) await deps.streams.defineStream({ name: dlq, maxBytes: o.deadLetterMaxBytes, onFull: 'drop-oldest' });
     const logger = deps.logger; // the exporter and destination add their own name to each line
-    const destination = createDestination(o.destination, { logger, registry: deps.registry, dataDir: deps.dataDir, ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }) }, factories);
+    const destination = createDestination(
+      o.destination,
+      { logger, registry: deps.registry, dataDir: deps.dataDir, ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }) },
+      factories,
+    );
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
 

@@ -70,4 +70,15 @@ export { Ingest, sourceMetaKey, type RulesStep } from './ingest.js';
 export { RuleHost, type RuleUpdateStatus, type RuleHostDeps, type PersistedRuleSet, type ApplyOptions } from './rule-host.js';
 export { createExporterSet, type ExporterSet, type ExporterSetDeps } from './exporters.js';
 export { buildActionRegistry, type ActionRegistryMode, type ActionEnv } from './actions/index.js';
-export { BrokerSource, SerialSource, ControlSource, RepublishSource, SourceSet, createConfiguredSources, sourcesSchema, type SourceEntry, type SourceKind, type SourceDeps } from './sources/index.js';
+export {
+  BrokerSource,
+  SerialSource,
+  ControlSource,
+  RepublishSource,
+  SourceSet,
+  createConfiguredSources,
+  sourcesSchema,
+  type SourceEntry,
+  type SourceKind,
+  type SourceDeps,
+} from './sources/index.js';

@@ -56,7 +56,11 @@ export interface ApplyOptions {
 
 function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
   if (err instanceof GatehouseError && Array.isArray(err.details)) {
-    return (err.details as Array<{ rule?: string; where?: string; message?: string }>).map((d) => ({ rule: d.rule ?? '', where: d.where ?? '', message: d.message ?? '' }));
+    return (err.details as Array<{ rule?: string; where?: string; message?: string }>).map((d) => ({
+      rule: d.rule ?? '',
+      where: d.where ?? '',
+      message: d.message ?? '',
+    }));
   }
   return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
 }
@@ -122,7 +126,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       try {
         const current = this.active?.definition;
         if (current && version !== undefined && !opts.force) {
-          if (version === current.version && JSON.stringify(parseRuleSet(def)) === JSON.stringify(current)) return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
+          if (version === current.version && JSON.stringify(parseRuleSet(def)) === JSON.stringify(current))
+            return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
           if (version <= current.version) {
             throw new GatehouseError('GH_RULESET_STALE', `rule set version ${version} is not newer than the active version ${current.version}`, {
               hint: 'raise the version, or force the update (rules apply --force)',
@@ -154,7 +159,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * The signature policy depends on the origin (remote MQTT or local admin/CLI). A top-level
    * `force: true` inside the (signed) document also forces an older version.
    */
-  async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, force = false, origin: UpdateOrigin = 'admin'): Promise<RuleUpdateStatus> {
+  async applyFromBytes(
+    body: Buffer,
+    _contentType: string | undefined,
+    source: string,
+    force = false,
+    origin: UpdateOrigin = 'admin',
+  ): Promise<RuleUpdateStatus> {
     let def: unknown;
     let bytes: Buffer;
     try {
@@ -172,7 +183,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       if (isUpdateDocument(def)) def = (def as { ruleSet?: unknown }).ruleSet ?? def;
       if (def && typeof def === 'object' && (def as { force?: unknown }).force === true) force = true;
     } catch (err) {
-      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }] });
+      return this.report({
+        state: 'rejected',
+        version: undefined,
+        source,
+        at: Date.now(),
+        errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }],
+      });
     }
     return this.apply(def, { source, force });
   }
@@ -181,7 +198,14 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   rollback(source: string): Promise<RuleUpdateStatus> {
     const run = async (): Promise<RuleUpdateStatus> => {
       const target = this.lastGood;
-      if (!target) return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message: 'no previous rule set to roll back to' }] });
+      if (!target)
+        return this.report({
+          state: 'rejected',
+          version: undefined,
+          source,
+          at: Date.now(),
+          errors: [{ rule: '', where: '', message: 'no previous rule set to roll back to' }],
+        });
       try {
         const compiled = await this.check(target.definition, 'last good rule set');
         const previous = this.active;
@@ -209,7 +233,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       source: this.active?.source ?? null,
       lastGoodVersion: this.lastGood?.definition.version ?? null,
       lastUpdate: this.lastUpdate ? { ...this.lastUpdate, at: new Date(this.lastUpdate.at).toISOString() } : null,
-      rules: (set?.rules ?? []).map((r) => ({ name: r.name, sql: r.definition.sql, enabled: r.enabled, actions: r.actions.map((a) => a.kind), ...(counters.get(r.name) ?? {}) })),
+      rules: (set?.rules ?? []).map((r) => ({
+        name: r.name,
+        sql: r.definition.sql,
+        enabled: r.enabled,
+        actions: r.actions.map((a) => a.kind),
+        ...(counters.get(r.name) ?? {}),
+      })),
     };
   }
 
@@ -268,7 +298,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       const streams = this.deps.streams;
       const { inputLogMaxBytes, inputLog: logInputs = true, ...stateOptions } = this.deps.ruleState ?? {};
       const inputLog = logInputs ? await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES) : undefined;
-      const stateStore = { get: (k: string) => streams.getMeta(k), put: (k: string, v: Buffer) => (inputLog ? streams.commitMeta(k, v) : streams.putMeta(k, v)) };
+      const stateStore = {
+        get: (k: string) => streams.getMeta(k),
+        put: (k: string, v: Buffer) => (inputLog ? streams.commitMeta(k, v) : streams.putMeta(k, v)),
+      };
       const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { ...stateOptions, stateStore, inputLog });
       // Published only once started: no message meets the rules while the input log is replayed.
       await engine.start();

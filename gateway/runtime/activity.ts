@@ -125,7 +125,10 @@ export class Activity {
       this.linkSeen.set(l.name, l.state);
       // The first sight of a link that is open is its normal start, not news.
       if (before === undefined && l.state === 'open') continue;
-      this.record({ kind: 'link', message: `serial link ${l.name} ${before ? `${before} → ` : ''}${l.state}${l.state !== 'open' && l.lastError ? `: ${l.lastError}` : ''}` });
+      this.record({
+        kind: 'link',
+        message: `serial link ${l.name} ${before ? `${before} → ` : ''}${l.state}${l.state !== 'open' && l.lastError ? `: ${l.lastError}` : ''}`,
+      });
     }
   }
 

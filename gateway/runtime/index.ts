@@ -100,7 +100,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
     const exporterOptions = config.exporters ?? (config.streams.archive ? defaultExporters().map((e) => exporterOptionsSchema.parse(e)) : []);
-    const exporters = await createExporterSet(exporterOptions, { ...deps, streams, dataDir: config.dataDir, uplinkKbps: config.uplink.bandwidthKbps, reserveBytes: config.store.reserveBytes });
+    const exporters = await createExporterSet(exporterOptions, {
+      ...deps,
+      streams,
+      dataDir: config.dataDir,
+      uplinkKbps: config.uplink.bandwidthKbps,
+      reserveBytes: config.store.reserveBytes,
+    });
     const actions = buildActionRegistry({
       mode: 'live',
       deps: { logger: logger.child({ c: 'actions' }), registry, dataDir: config.dataDir },
@@ -131,7 +137,10 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       broker.subscribe(filter, (topic, payload) => activity.record({ kind: 'alert', message: `alert on ${topic}`, topic, payload: payload.toString('utf8') }));
     }
     rules.on('status', (s: RuleUpdateStatus) =>
-      activity.record({ kind: 'rules', message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}` }),
+      activity.record({
+        kind: 'rules',
+        message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}`,
+      }),
     );
 
     // Control plane: remote rule updates and scheduled jobs; its heartbeats enter the rules
@@ -159,7 +168,9 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     let stopping = false;
     const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt };
-    const admin = config.admin.enabled ? createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(parts, () => stopping, opts.version) }) : undefined;
+    const admin = config.admin.enabled
+      ? createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(parts, () => stopping, opts.version) })
+      : undefined;
     if (admin) {
       await admin.start();
       cleanup.push(() => admin.stop());
@@ -174,7 +185,10 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         stopping = true;
         logger.info('stopping: closing listeners and serial links');
         await control.stop();
-        await sources.stop(() => true, (err, s) => logger.warn({ err, source: s.name }, 'source stop failed'));
+        await sources.stop(
+          () => true,
+          (err, s) => logger.warn({ err, source: s.name }, 'source stop failed'),
+        );
         const drained = await ingest.drain(config.shutdownTimeoutMs);
         if (!drained) logger.warn({ pending: ingest.inFlight }, 'shutdown timeout: some commits were still pending (their publishers were not acknowledged)');
         await exporters.stop();

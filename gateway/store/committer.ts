@@ -216,13 +216,17 @@ export class GroupCommitter {
       s.counters?.rejected.inc();
       const max = (s.options as StreamOptions).maxBytes;
       reject(
-        new GatehouseError('GH_STREAM_FULL', `local stream '${s.name}' is full (${s.bytes} of ${max} bytes held, ${s.reserved} pending) for ${this.options.appendTimeoutMs} ms`, {
-          where: s.name,
-          hint:
-            s.consumers.size === 0
-              ? `no exporter drains it: add an exporter with stream: ${s.name}, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`
-              : `its exporters are behind or down: fix the destination, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`,
-        }),
+        new GatehouseError(
+          'GH_STREAM_FULL',
+          `local stream '${s.name}' is full (${s.bytes} of ${max} bytes held, ${s.reserved} pending) for ${this.options.appendTimeoutMs} ms`,
+          {
+            where: s.name,
+            hint:
+              s.consumers.size === 0
+                ? `no exporter drains it: add an exporter with stream: ${s.name}, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`
+                : `its exporters are behind or down: fix the destination, raise streams.${s.name}.maxBytes, or set onFull: drop-oldest`,
+          },
+        ),
       );
       this.wakeFull(s);
       this.kick(); // a meta put behind the refused append may go now
@@ -369,7 +373,13 @@ export class GroupCommitter {
       if (total > 0) this.metrics.batchRecords.observe(total);
     } catch (err) {
       if (!isDiskFullError(err)) this.onWriteError(err);
-      const e = err instanceof GatehouseError ? err : new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `store commit failed: ${(err as Error).message}`, { cause: err, hint: 'check disk space and permissions of the data directory' });
+      const e =
+        err instanceof GatehouseError
+          ? err
+          : new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `store commit failed: ${(err as Error).message}`, {
+              cause: err,
+              hint: 'check disk space and permissions of the data directory',
+            });
       // An I/O error (disk full) is logged once by the disk guard's state change, not per commit.
       if (isStorageWriteError(err)) this.log.debug({ err, records: total }, 'group commit failed; its appends are rejected');
       else this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');

@@ -81,7 +81,11 @@ export class DiskGuard {
     this.since = this.now();
     for (const n of METRICS) o.registry.removeSingleMetric(n);
     const registers = [o.registry];
-    this.writableGauge = new Gauge({ name: 'gatehouse_store_writable', help: '1 while the store takes data appends, 0 while the disk is full or failing (see /healthz for the reason)', registers });
+    this.writableGauge = new Gauge({
+      name: 'gatehouse_store_writable',
+      help: '1 while the store takes data appends, 0 while the disk is full or failing (see /healthz for the reason)',
+      registers,
+    });
     this.writableGauge.set(1);
     const self = this;
     new Gauge({
@@ -92,8 +96,17 @@ export class DiskGuard {
         if (self.free !== undefined) this.set(self.free);
       },
     });
-    this.failedCommits = new Counter({ name: 'gatehouse_store_failed_commits_total', help: 'Store writes (group commits, checkpoints, meta) that failed with an I/O error, by reason', labelNames: ['reason'] as const, registers });
-    this.refused = new Counter({ name: 'gatehouse_store_refused_appends_total', help: 'Data appends refused because the disk is full (free space under store.reserveBytes or a failed write)', registers });
+    this.failedCommits = new Counter({
+      name: 'gatehouse_store_failed_commits_total',
+      help: 'Store writes (group commits, checkpoints, meta) that failed with an I/O error, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'gatehouse_store_refused_appends_total',
+      help: 'Data appends refused because the disk is full (free space under store.reserveBytes or a failed write)',
+      registers,
+    });
   }
 
   /** First probe (awaited: a disk already full at start refuses appends from the first one). */
@@ -123,23 +136,36 @@ export class DiskGuard {
 
   /** The error of a write attempted while failed. */
   failedError(where: string): GatehouseError {
-    return ERRORS.GH_STORE_DISK_FULL({ reason: `not writable until it is reopened: ${this.reason ?? 'a write failed'}` }, {
-      where,
-      hint: `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
-    });
+    return ERRORS.GH_STORE_DISK_FULL(
+      { reason: `not writable until it is reopened: ${this.reason ?? 'a write failed'}` },
+      {
+        where,
+        hint: `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
+      },
+    );
   }
 
   state(): DiskState {
-    return { writable: this.writable, condition: this.condition, reason: this.reason, freeBytes: this.free, reserveBytes: this.o.reserveBytes, since: this.since };
+    return {
+      writable: this.writable,
+      condition: this.condition,
+      reason: this.reason,
+      freeBytes: this.free,
+      reserveBytes: this.o.reserveBytes,
+      since: this.since,
+    };
   }
 
   /** The rejection of a data append while not writable (counted). */
   refusal(where: string): GatehouseError {
     this.refused.inc();
-    return ERRORS.GH_STORE_DISK_FULL({ reason: this.reason ?? 'disk full' }, {
-      where,
-      hint: `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`,
-    });
+    return ERRORS.GH_STORE_DISK_FULL(
+      { reason: this.reason ?? 'disk full' },
+      {
+        where,
+        hint: `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`,
+      },
+    );
   }
 
   /** A store write failed: count it; an I/O error makes the store unwritable until recovered. */
@@ -201,7 +227,11 @@ export class DiskGuard {
     this.since = this.now();
     this.writableGauge.set(to === 'ok' ? 1 : 0);
     if (to === 'ok') this.o.log.info({ from, freeBytes: this.free, path: this.o.path }, 'store writable again: data appends resume');
-    else this.o.log.error({ condition: to, reason, freeBytes: this.free, reserveBytes: this.o.reserveBytes, path: this.o.path }, 'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns');
+    else
+      this.o.log.error(
+        { condition: to, reason, freeBytes: this.free, reserveBytes: this.o.reserveBytes, path: this.o.path },
+        'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns',
+      );
   }
 }
 

@@ -5,18 +5,7 @@ import { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
-import {
-  FORMAT_VERSION,
-  KEY_FORMAT,
-  checkpointKey,
-  measureRecord,
-  metaKey,
-  prefixBytes,
-  readU64,
-  u64,
-  validStreamName,
-  type RecordSize,
-} from './codec.js';
+import { FORMAT_VERSION, KEY_FORMAT, checkpointKey, measureRecord, metaKey, prefixBytes, readU64, u64, validStreamName, type RecordSize } from './codec.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
 import { readRecords } from './reader.js';
@@ -68,7 +57,12 @@ export class LevelLocalStreams implements LocalStreams {
       registry: deps.registry,
       recover: () => this.reopen(),
     });
-    this.commits = new GroupCommitter(() => this.db, this.head, this.metrics, this.log, options,
+    this.commits = new GroupCommitter(
+      () => this.db,
+      this.head,
+      this.metrics,
+      this.log,
+      options,
       (err) => this.guard.writeFailed(err),
       () => (this.guard.failed ? this.guard.failedError(this.options.path) : undefined),
     );
@@ -223,7 +217,9 @@ export class LevelLocalStreams implements LocalStreams {
       const defined = this.streamNames();
       throw new GatehouseError('GH_STREAM_UNKNOWN', `local stream '${name}' is not defined`, {
         where: name,
-        hint: defined.length ? `use one of: ${defined.join(', ')}, or define '${name}' under streams in the config` : `define '${name}' under streams in the config (no stream is defined)`,
+        hint: defined.length
+          ? `use one of: ${defined.join(', ')}, or define '${name}' under streams in the config`
+          : `define '${name}' under streams in the config (no stream is defined)`,
       });
     }
     return s;

@@ -71,13 +71,10 @@ export const storeOptionsSchema = z
       .int()
       .nonnegative()
       .default(32 * MiB)
-      .describe('Free space kept on the data directory\'s filesystem for checkpoints and control state: data appends and file exports are refused (no PUBACK, healthz 503) while less is free, and resume once reserveBytes + 1/8 is free again. 0 disables the check'),
-    diskProbeMs: z
-      .number()
-      .int()
-      .min(50)
-      .default(500)
-      .describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
+      .describe(
+        "Free space kept on the data directory's filesystem for checkpoints and control state: data appends and file exports are refused (no PUBACK, healthz 503) while less is free, and resume once reserveBytes + 1/8 is free again. 0 disables the check",
+      ),
+    diskProbeMs: z.number().int().min(50).default(500).describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
   })
   .strict();
 
@@ -102,9 +99,7 @@ export const streamDefaultsSchema = z
       .positive()
       .default(256 * MiB)
       .describe('Upper bound of the record bytes (topic + payload + key + attributes) a stream holds'),
-    ttl: durationSchema
-      .optional()
-      .describe("Records older than this (by receivedAt) are dropped by the sweep: ms or a duration like '7d', '12h'"),
+    ttl: durationSchema.optional().describe("Records older than this (by receivedAt) are dropped by the sweep: ms or a duration like '7d', '12h'"),
     onFull: z
       .enum(['reject', 'drop-oldest'])
       .default('reject')

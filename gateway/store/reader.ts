@@ -17,7 +17,14 @@ import type { ReadOptions, StoredRecord } from './types.js';
 const MAX_FETCH_SEGMENTS = 64;
 const FETCH_BYTES = 2 * 1024 * 1024;
 
-export async function readRecords(db: Level<Buffer, Buffer>, s: StreamState, fromSeq: number, options: ReadOptions, metrics: StoreMetrics, log: Logger): Promise<StoredRecord[]> {
+export async function readRecords(
+  db: Level<Buffer, Buffer>,
+  s: StreamState,
+  fromSeq: number,
+  options: ReadOptions,
+  metrics: StoreMetrics,
+  log: Logger,
+): Promise<StoredRecord[]> {
   const stream = s.name;
   const out: StoredRecord[] = [];
   const from = Math.max(fromSeq, s.firstSeq);

@@ -21,7 +21,10 @@ export function backoffCap(attempt: number, initialMs: number, maxMs: number): n
  */
 export class ThrottlePacer {
   private pauseMs = 0;
-  constructor(private readonly initialMs: number, private readonly maxMs: number) {}
+  constructor(
+    private readonly initialMs: number,
+    private readonly maxMs: number,
+  ) {}
   throttled(): void {
     this.pauseMs = this.pauseMs === 0 ? this.initialMs : Math.min(this.maxMs, this.pauseMs * 2);
   }

@@ -96,7 +96,10 @@ class ExporterLoop implements Exporter {
 
   private lastError: { message: string; at: number } | undefined;
 
-  constructor(private readonly options: ExporterOptions, private readonly deps: ExporterDeps) {
+  constructor(
+    private readonly options: ExporterOptions,
+    private readonly deps: ExporterDeps,
+  ) {
     this.name = options.name;
     this.stream = options.stream;
     this.dest = deps.destination;
@@ -112,11 +115,20 @@ class ExporterLoop implements Exporter {
     this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
     this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, this.now) : undefined;
     this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
-    this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs,
-      (err) => this.noteError(`checkpoint write failed: ${errorMessage(err)}`));
+    this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs, (err) =>
+      this.noteError(`checkpoint write failed: ${errorMessage(err)}`),
+    );
     this.out = new ExportOutcomes({
-      name: this.name, options, metrics: this.metrics, pacer: this.pacer, logger: deps.logger, now: this.now,
-      streams: this.streams, dest: this.dest, dlqName: this.dlqName, sink: deps,
+      name: this.name,
+      options,
+      metrics: this.metrics,
+      pacer: this.pacer,
+      logger: deps.logger,
+      now: this.now,
+      streams: this.streams,
+      dest: this.dest,
+      dlqName: this.dlqName,
+      sink: deps,
       noteError: (message) => this.noteError(message),
     });
   }
@@ -130,7 +142,7 @@ class ExporterLoop implements Exporter {
     if (!this.streams.hasStream(this.stream)) {
       throw new GatehouseError('GH_STREAM_UNKNOWN', `exporter '${this.name}' reads stream '${this.stream}', which is not defined`, {
         where: `exporters.${this.name}.stream`,
-        hint: 'define the stream under streams: or fix the exporter\'s stream name',
+        hint: "define the stream under streams: or fix the exporter's stream name",
       });
     }
     if (!this.deps.deadLetter && !this.streams.hasStream(this.dlqName)) {
@@ -145,7 +157,10 @@ class ExporterLoop implements Exporter {
     this.gaugeTimer = setInterval(() => this.updateGauges(), GAUGE_REFRESH_MS);
     this.gaugeTimer.unref();
     this.loopDone = this.run();
-    this.deps.logger.info({ exporter: this.name, stream: this.stream, destination: this.dest.kind, target: this.dest.target, checkpoint: this.checkpoint }, 'exporter started');
+    this.deps.logger.info(
+      { exporter: this.name, stream: this.stream, destination: this.dest.kind, target: this.dest.target, checkpoint: this.checkpoint },
+      'exporter started',
+    );
   }
 
   async stop(): Promise<void> {
@@ -239,7 +254,12 @@ class ExporterLoop implements Exporter {
     if (this.deps.uplink) await this.deps.uplink.acquire(bytes, this.options.priority, this.stopAc.signal);
 
     // Read the next batch from the store while this one is on the wire.
-    const prefetch = retrying ? undefined : this.fill().then(() => undefined, (err: unknown) => err);
+    const prefetch = retrying
+      ? undefined
+      : this.fill().then(
+          () => undefined,
+          (err: unknown) => err,
+        );
     const results = await this.send(batch);
     this.outage = results instanceof Error;
     await this.out.handleResults(batch, results, this.window, this.nextReadSeq);
@@ -337,7 +357,9 @@ class ExporterLoop implements Exporter {
     try {
       const results = await this.dest.send(recs, this.sendAc.signal);
       if (!Array.isArray(results) || results.length !== batch.length) {
-        return new Error(`destination ${this.dest.kind} returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} records (a destination bug)`);
+        return new Error(
+          `destination ${this.dest.kind} returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} records (a destination bug)`,
+        );
       }
       return results;
     } catch (err) {

@@ -3,12 +3,29 @@ export { createExporter, type Exporter, type ExporterDeps } from './exporter.js'
 export type { ExporterStatus, ExporterState } from './status.js';
 export { exporterMetrics } from './status.js';
 export {
-  exporterOptionsSchema, batchOptionsSchema, backoffOptionsSchema, fileDestinationSchema, httpDestinationSchema,
-  parseExporterOptions, DESTINATION_TYPES,
-  type ExporterOptions, type ExporterOptionsInput, type BatchOptions, type BackoffOptions,
-  type FileDestinationOptions, type HttpDestinationOptions, type DestinationType,
+  exporterOptionsSchema,
+  batchOptionsSchema,
+  backoffOptionsSchema,
+  fileDestinationSchema,
+  httpDestinationSchema,
+  parseExporterOptions,
+  DESTINATION_TYPES,
+  type ExporterOptions,
+  type ExporterOptionsInput,
+  type BatchOptions,
+  type BackoffOptions,
+  type FileDestinationOptions,
+  type HttpDestinationOptions,
+  type DestinationType,
 } from './options.js';
-export { destinationFactories, createDestination, parseDestinationOptions, type DestinationFactory, type DestinationFactories, type DestinationDeps } from './registry.js';
+export {
+  destinationFactories,
+  createDestination,
+  parseDestinationOptions,
+  type DestinationFactory,
+  type DestinationFactories,
+  type DestinationDeps,
+} from './registry.js';
 export { TokenBucket, UplinkScheduler, type BandwidthLimiter } from './rate-limit.js';
 export { fullJitterDelay, backoffCap } from './backoff.js';
 export { FileDestination, createFileDestination, ndjsonLine, partitionOf } from './destinations/file.js';

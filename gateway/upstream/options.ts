@@ -12,11 +12,25 @@ const MiB = 1024 * KiB;
 
 export const batchOptionsSchema = z
   .object({
-    maxRecords: z.number().int().min(1).max(100_000).default(500)
+    maxRecords: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(500)
       .describe('Max records per send; also capped by the destination limit (whichever is smaller).'),
-    maxBytes: z.number().int().min(1).default(4 * MiB)
+    maxBytes: z
+      .number()
+      .int()
+      .min(1)
+      .default(4 * MiB)
       .describe('Max summed payload bytes per send; also capped by the destination limit.'),
-    lingerMs: z.number().int().min(0).max(600_000).default(1000)
+    lingerMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(600_000)
+      .default(1000)
       .describe('How long a partly filled batch waits for more records before it is sent (a full batch goes at once).'),
   })
   .describe('Batching: a batch is sent when it reaches maxRecords or maxBytes, or lingerMs after its first record, whichever comes first.');
@@ -25,33 +39,60 @@ export const backoffOptionsSchema = z
   .object({
     initialMs: z.number().int().min(1).default(200).describe('Backoff cap of the first retry (full jitter: the wait is random in [0, cap]).'),
     maxMs: z.number().int().min(1).default(30_000).describe('Upper bound of the backoff cap; the cap doubles per consecutive failure up to this.'),
-    outageMaxMs: z.number().int().min(1).default(3000)
-      .describe('Upper bound of the backoff cap while the destination is unreachable (the whole send failed: connection refused, timeout, 502/503/504, disk full): low, so export resumes within seconds of its return; full jitter still spreads a fleet. The lower of this and maxMs applies.'),
+    outageMaxMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(3000)
+      .describe(
+        'Upper bound of the backoff cap while the destination is unreachable (the whole send failed: connection refused, timeout, 502/503/504, disk full): low, so export resumes within seconds of its return; full jitter still spreads a fleet. The lower of this and maxMs applies.',
+      ),
   })
   .describe('Retry backoff: exponential with full jitter, capped (lower cap during outages).');
 
 export const exporterOptionsSchema = z.object({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (max 64, starting with a letter or digit)')
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (max 64, starting with a letter or digit)')
     .describe('Exporter name; also its consumer name (checkpoint) in the local stream and its metrics label.'),
   stream: z.string().min(1).describe('Local stream to export.'),
-  destination: z.looseObject({
-    type: z.enum(DESTINATION_TYPES).describe('Destination kind; the other keys are that destination\'s options.'),
-  }).describe('Where records go: { type, ...destination options }.'),
+  destination: z
+    .looseObject({
+      type: z.enum(DESTINATION_TYPES).describe("Destination kind; the other keys are that destination's options."),
+    })
+    .describe('Where records go: { type, ...destination options }.'),
   batch: batchOptionsSchema.prefault({}),
   backoff: backoffOptionsSchema.prefault({}),
-  maxAttempts: z.number().int().min(0).default(10)
+  maxAttempts: z
+    .number()
+    .int()
+    .min(0)
+    .default(10)
     .describe('Sends per record before it is dead-lettered with its last error; 0 = retry forever (an outage then holds the backlog, never dead-letters it).'),
-  deadLetterStream: z.string().min(1).optional()
-    .describe('Local stream receiving dead letters (default "<stream>-dlq"; created if missing).'),
-  deadLetterMaxBytes: z.number().int().min(1).default(64 * MiB)
+  deadLetterStream: z.string().min(1).optional().describe('Local stream receiving dead letters (default "<stream>-dlq"; created if missing).'),
+  deadLetterMaxBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(64 * MiB)
     .describe('maxBytes of the dead-letter stream when the exporter creates it (onFull: drop-oldest, so dead letters never block export).'),
-  priority: z.number().int().min(0).max(100).default(0)
+  priority: z
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .default(0)
     .describe('Priority on a shared uplink (higher takes bandwidth first); only matters with a shared uplink bandwidth cap.'),
-  bandwidthKbps: z.number().min(0).default(0)
-    .describe('Bandwidth cap of this exporter in kbit/s of payload bytes sent (token bucket); 0 = unlimited.'),
-  stopTimeoutMs: z.number().int().min(0).default(5000)
+  bandwidthKbps: z.number().min(0).default(0).describe('Bandwidth cap of this exporter in kbit/s of payload bytes sent (token bucket); 0 = unlimited.'),
+  stopTimeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(5000)
     .describe('On stop, how long an in-flight send may finish before it is aborted (aborted records stay unexported).'),
-  isolatePermanent: z.boolean().default(true)
+  isolatePermanent: z
+    .boolean()
+    .default(true)
     .describe('When a whole multi-record batch fails permanently (e.g. HTTP 413), split it to find the bad records instead of dead-lettering all of them.'),
 });
 
@@ -69,12 +110,27 @@ export function parseExporterOptions(input: unknown): ExporterOptions {
 export const fileDestinationSchema = z.strictObject({
   dir: z.string().min(1).optional().describe('Output folder (default "<dataDir>/export"); files go under YYYY/MM/DD/HH/ (UTC) below it.'),
   gzip: z.boolean().default(false).describe('Gzip files (each batch is one gzip member, so a file is always readable up to its last batch).'),
-  maxFileBytes: z.number().int().min(1024).default(64 * MiB).describe('Rotate to a new file once the current one reaches this size (bytes written, compressed if gzip).'),
+  maxFileBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * MiB)
+    .describe('Rotate to a new file once the current one reaches this size (bytes written, compressed if gzip).'),
   maxFileAgeMs: z.number().int().min(1000).default(3_600_000).describe('Rotate (and close) a file once it is this old.'),
   durability: z.enum(['fsync', 'os']).default('fsync').describe('fsync: each batch is fsynced before it counts as exported; os: left to the OS page cache.'),
   maxRecords: z.number().int().min(1).default(10_000).describe('Max records per write.'),
-  maxRecordBytes: z.number().int().min(1).default(16 * MiB).describe('Larger records are dead-lettered.'),
-  maxBatchBytes: z.number().int().min(1).default(16 * MiB).describe('Max payload bytes per write.'),
+  maxRecordBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(16 * MiB)
+    .describe('Larger records are dead-lettered.'),
+  maxBatchBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(16 * MiB)
+    .describe('Max payload bytes per write.'),
 });
 export type FileDestinationOptions = z.infer<typeof fileDestinationSchema>;
 
@@ -82,13 +138,22 @@ export type FileDestinationOptions = z.infer<typeof fileDestinationSchema>;
 export const httpDestinationSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).describe('Endpoint URL (http or https), e.g. https://ingest.example.com/firehose.'),
   accessKey: z.string().max(4096).optional().describe('Sent verbatim as X-Amz-Firehose-Access-Key; never logged or shown in status.'),
-  commonAttributes: z.record(z.string(), z.string()).optional()
-    .describe('Sent as X-Amz-Firehose-Common-Attributes: {"commonAttributes": {...}}.'),
+  commonAttributes: z.record(z.string(), z.string()).optional().describe('Sent as X-Amz-Firehose-Common-Attributes: {"commonAttributes": {...}}.'),
   gzip: z.boolean().default(false).describe('Gzip request bodies (Content-Encoding: gzip).'),
   timeoutMs: z.number().int().min(100).default(30_000).describe('Request timeout; a timed-out request is retried with the same request id.'),
   maxRecords: z.number().int().min(1).max(100_000).default(500).describe('Max records per request (Firehose-like default).'),
-  maxRecordBytes: z.number().int().min(1).default(1000 * KiB).describe('Larger records are dead-lettered (Firehose: 1000 KiB).'),
-  maxBatchBytes: z.number().int().min(1).default(4 * MiB).describe('Max summed payload bytes per request before base64 (Firehose: 4 MiB).'),
+  maxRecordBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(1000 * KiB)
+    .describe('Larger records are dead-lettered (Firehose: 1000 KiB).'),
+  maxBatchBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(4 * MiB)
+    .describe('Max summed payload bytes per request before base64 (Firehose: 4 MiB).'),
   rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate (https).'),
 });
 export type HttpDestinationOptions = z.infer<typeof httpDestinationSchema>;

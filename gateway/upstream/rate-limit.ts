@@ -31,7 +31,11 @@ export class TokenBucket implements BandwidthLimiter {
   private timer: NodeJS.Timeout | undefined;
 
   /** kbps: kilobits per second (1 kbit = 1000 bits). burstMs: bucket size in ms of rate (default 1 s). */
-  constructor(kbps: number, private readonly now: () => number = Date.now, burstMs = 1000) {
+  constructor(
+    kbps: number,
+    private readonly now: () => number = Date.now,
+    burstMs = 1000,
+  ) {
     if (!(kbps > 0)) throw new RangeError('TokenBucket needs kbps > 0');
     this.bytesPerMs = (kbps * 1000) / 8 / 1000;
     this.capacity = Math.max(1, this.bytesPerMs * burstMs);
@@ -48,7 +52,11 @@ export class TokenBucket implements BandwidthLimiter {
     }
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
-        bytes, priority, resolve, reject, signal,
+        bytes,
+        priority,
+        resolve,
+        reject,
+        signal,
         onAbort: () => {
           const i = this.waiters.indexOf(w);
           if (i >= 0) this.waiters.splice(i, 1);

@@ -40,11 +40,18 @@ export function parseDestinationOptions<S extends z.ZodType>(schema: S, options:
     const { type: _type, ...others } = options as Record<string, unknown>;
     rest = others;
   }
-  return validateConfig(schema, rest, `${kind} destination`, 'GH_DESTINATION_CONFIG', `see docs/destinations.md (${kind} destination) for its options`, { where, pathPrefix: where });
+  return validateConfig(schema, rest, `${kind} destination`, 'GH_DESTINATION_CONFIG', `see docs/destinations.md (${kind} destination) for its options`, {
+    where,
+    pathPrefix: where,
+  });
 }
 
 /** A destination kind: its options schema and a factory that takes the parsed options. */
-export function destinationKind<S extends z.ZodType>(schema: S, kind: string, create: (o: z.output<S>, deps: DestinationDeps) => Destination): DestinationFactory {
+export function destinationKind<S extends z.ZodType>(
+  schema: S,
+  kind: string,
+  create: (o: z.output<S>, deps: DestinationDeps) => Destination,
+): DestinationFactory {
   return (options, deps) => create(parseDestinationOptions(schema, options, kind, deps.where), deps);
 }
 
@@ -60,12 +67,20 @@ export const destinationFactories: DestinationFactories = {
 };
 
 /** Build the destination of an exporter's `destination` block. */
-export function createDestination(options: { type: DestinationType }, deps: DestinationDeps, factories: DestinationFactories = destinationFactories): Destination {
+export function createDestination(
+  options: { type: DestinationType },
+  deps: DestinationDeps,
+  factories: DestinationFactories = destinationFactories,
+): Destination {
   const factory = factories[options.type];
   if (!factory) {
-    throw ERRORS.GH_DESTINATION_CONFIG({ source: 'destination', count: '1 problem', problems: `  - destination.type: type '${options.type}' is not available in this build` }, {
-      where: 'destination.type', hint: `use one of: ${Object.keys(factories).join(', ')}`,
-    });
+    throw ERRORS.GH_DESTINATION_CONFIG(
+      { source: 'destination', count: '1 problem', problems: `  - destination.type: type '${options.type}' is not available in this build` },
+      {
+        where: 'destination.type',
+        hint: `use one of: ${Object.keys(factories).join(', ')}`,
+      },
+    );
   }
   return factory(options, deps);
 }

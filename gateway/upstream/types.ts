@@ -11,9 +11,7 @@ export interface DestinationLimits {
   maxBatchBytes: number;
 }
 
-export type RecordResult =
-  | { ok: true }
-  | { ok: false; retryable: boolean; error: string; code?: string };
+export type RecordResult = { ok: true } | { ok: false; retryable: boolean; error: string; code?: string };
 
 export interface Destination {
   /** 'file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'. */

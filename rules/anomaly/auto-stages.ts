@@ -53,7 +53,10 @@ export class AutoStages {
   /** [points seen, points since the last alarm, breakthrough bar, last stage, last suppressed, last spatial distance] */
   readonly s = new Float64Array(6);
 
-  constructor(inputs: number, private readonly p: Readonly<StageParams>) {
+  constructor(
+    inputs: number,
+    private readonly p: Readonly<StageParams>,
+  ) {
     this.k = inputs;
     this.stats = new Float64Array(4 * inputs);
     // not "just after an alarm": the first points can alarm (warm-up is not blindness)

@@ -32,18 +32,70 @@ export const AUTO_INFO: DetectorInfo = {
     { name: 'subSampleSize', type: 'integer', default: 256, min: 8, max: 16384, description: 'points sampled per tree (also the base warm-up)' },
     { name: 'timeDecay', type: 'number', default: 2000, min: 0, max: 1e12, description: 'base forest memory in points (decay rate 1/timeDecay)' },
     { name: 'shingleSize', type: 'integer', default: 1, min: 1, max: 64, description: 'consecutive points per sample (captures shape, not just level)' },
-    { name: 'post', type: 'string', default: 'rank', choices: ['rank', 'raw', 'likelihood', 'ratio'], description: 'post-processing of the raw forest score: rank likelihood (-log10 tail probability), raw, Gaussian likelihood in [0, 1], ratio to the long-run mean' },
+    {
+      name: 'post',
+      type: 'string',
+      default: 'rank',
+      choices: ['rank', 'raw', 'likelihood', 'ratio'],
+      description:
+        'post-processing of the raw forest score: rank likelihood (-log10 tail probability), raw, Gaussian likelihood in [0, 1], ratio to the long-run mean',
+    },
     { name: 'historyWindow', type: 'integer', default: 8640, min: 10, max: 1000000, description: 'rank: raw scores the tail probability is measured against' },
-    { name: 'tail', type: 'integer', default: 0, min: 0, max: 10000, description: 'rank: top scores of the history a peaks-over-threshold tail is fitted to, so scores beyond the record keep rising (0 = pure rank)' },
+    {
+      name: 'tail',
+      type: 'integer',
+      default: 0,
+      min: 0,
+      max: 10000,
+      description: 'rank: top scores of the history a peaks-over-threshold tail is fitted to, so scores beyond the record keep rising (0 = pure rank)',
+    },
     { name: 'averageWindow', type: 'integer', default: 1, min: 1, max: 10000, description: 'rank/likelihood: points in the short average of raw scores' },
     { name: 'historyHalfLife', type: 'number', default: 1000, min: 10, max: 1e9, description: 'likelihood: half-life (points) of the raw-score mean/variance' },
     { name: 'stdFloor', type: 'number', default: 0.05, min: 0, max: 10, description: 'likelihood: floor on the raw-score std, relative to its mean' },
-    { name: 'rawGate', type: 'number', default: 2, min: 0, max: 1e9, description: 'rank: raw forest score needed as well (~1 = ordinary point; 2 = twice as easy to isolate); score = min(rank score, AUTO_THRESHOLD x raw / rawGate); 0 = off' },
-    { name: 'restPeriod', type: 'integer', default: 150, min: 0, max: 1e9, description: 'points kept quiet after a score >= restThreshold (one alarm per event; 0 = off)' },
+    {
+      name: 'rawGate',
+      type: 'number',
+      default: 2,
+      min: 0,
+      max: 1e9,
+      description:
+        'rank: raw forest score needed as well (~1 = ordinary point; 2 = twice as easy to isolate); score = min(rank score, AUTO_THRESHOLD x raw / rawGate); 0 = off',
+    },
+    {
+      name: 'restPeriod',
+      type: 'integer',
+      default: 150,
+      min: 0,
+      max: 1e9,
+      description: 'points kept quiet after a score >= restThreshold (one alarm per event; 0 = off)',
+    },
     { name: 'restThreshold', type: 'number', default: AUTO_THRESHOLD, min: 0, max: 1e9, description: 'score that starts a rest period (the alarm level)' },
-    { name: 'breakThrough', type: 'number', default: 2, min: 0, max: 1e9, description: 'inside a rest period, a point whose strength (max of its score and the forest evidence AUTO_THRESHOLD x raw / rawGate) is this far above the alarm\'s is reported anyway (2 = the forest finds it 1.6 ordinary-point units easier to isolate; 1e9 = never)' },
-    { name: 'spatialMargin', type: 'number', default: 0.1, min: 0, max: 1e9, description: 'from point subSampleSize on, a value outside the running min/max by more than this share of the range scores >= AUTO_THRESHOLD and breaks through a rest period (HTM NAB spatial rule; 0 = off)' },
-    { name: 'warmupZ', type: 'number', default: 6, min: 0, max: 1e9, description: 'during warm-up, |x - mean| / std over the points seen that reaches AUTO_THRESHOLD (0 = silent warm-up)' },
+    {
+      name: 'breakThrough',
+      type: 'number',
+      default: 2,
+      min: 0,
+      max: 1e9,
+      description:
+        "inside a rest period, a point whose strength (max of its score and the forest evidence AUTO_THRESHOLD x raw / rawGate) is this far above the alarm's is reported anyway (2 = the forest finds it 1.6 ordinary-point units easier to isolate; 1e9 = never)",
+    },
+    {
+      name: 'spatialMargin',
+      type: 'number',
+      default: 0.1,
+      min: 0,
+      max: 1e9,
+      description:
+        'from point subSampleSize on, a value outside the running min/max by more than this share of the range scores >= AUTO_THRESHOLD and breaks through a rest period (HTM NAB spatial rule; 0 = off)',
+    },
+    {
+      name: 'warmupZ',
+      type: 'number',
+      default: 6,
+      min: 0,
+      max: 1e9,
+      description: 'during warm-up, |x - mean| / std over the points seen that reaches AUTO_THRESHOLD (0 = silent warm-up)',
+    },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point' },
     { name: 'seed', type: 'integer', default: 42, min: 0, max: 2147483647, description: 'random seed' },
   ],
@@ -113,7 +165,13 @@ export class AutoDetector implements StatefulDetector {
     // only the selected stage gets real buffers (a 1-slot stand-in otherwise: no wasted memory)
     const rank = this.post === POST_RANK;
     const evidence = rankEvidence(num(params, 'restThreshold'));
-    this.rank = new RankLikelihood(rank ? num(params, 'averageWindow') : 1, rank ? num(params, 'historyWindow') : 1, 0, rank ? num(params, 'tail') : 0, evidence);
+    this.rank = new RankLikelihood(
+      rank ? num(params, 'averageWindow') : 1,
+      rank ? num(params, 'historyWindow') : 1,
+      0,
+      rank ? num(params, 'tail') : 0,
+      evidence,
+    );
     const gauss = this.post === POST_LIKELIHOOD;
     this.lik = new Likelihood(gauss ? num(params, 'averageWindow') : 1, num(params, 'historyHalfLife'), this.sample, num(params, 'stdFloor'));
     this.rawGate = num(params, 'rawGate');

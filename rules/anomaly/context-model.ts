@@ -56,7 +56,13 @@ export class ContextModel {
    * @param slots hash-table capacity (rounded up to a multiple of 4)
    * @param rangeHalfLife points for the running range to contract half-way toward recent values
    */
-  constructor(levels: number, order: number, slots: number, rangeHalfLife: number, private readonly calib: number) {
+  constructor(
+    levels: number,
+    order: number,
+    slots: number,
+    rangeHalfLife: number,
+    private readonly calib: number,
+  ) {
     this.levels = levels;
     this.width = REGRID * levels + 1;
     this.order = order;

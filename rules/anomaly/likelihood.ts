@@ -12,8 +12,13 @@ export function erfc(x: number): number {
   const r =
     t *
     Math.exp(
-      -z * z - 1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? r : 2 - r;
 }
@@ -32,7 +37,12 @@ export class Likelihood {
    * @param halfLife half-life (points) of the long-run mean/variance of that average
    * @param learn points before the likelihood is reported (0 until then)
    */
-  constructor(avgWindow: number, halfLife: number, learn: number, private readonly floor = 0.05) {
+  constructor(
+    avgWindow: number,
+    halfLife: number,
+    learn: number,
+    private readonly floor = 0.05,
+  ) {
     this.ring = new Float64Array(avgWindow);
     this.alpha = 1 - Math.pow(2, -1 / halfLife);
     this.learn = learn;
@@ -113,7 +123,13 @@ export class RankLikelihood {
    *   wins. Beyond the window's record the rank alone stops at 1/(n+1); the fitted tail keeps
    *   telling a record by a hair from a score twice the record. Used once n >= tailFrom.
    */
-  constructor(avgWindow: number, window: number, private readonly learn: number, private readonly tail = 0, private readonly tailFrom = 0) {
+  constructor(
+    avgWindow: number,
+    window: number,
+    private readonly learn: number,
+    private readonly tail = 0,
+    private readonly tailFrom = 0,
+  ) {
     this.avgRing = new Float64Array(avgWindow);
     this.binRing = new Uint16Array(window);
     this.tree = new Uint32Array(RANK_BINS + 1);

@@ -84,8 +84,23 @@ export class Forest {
   }
 
   stateArrays(): ArrayBufferView[] {
-    return [this.cutDim, this.cutVal, this.left, this.right, this.parentI, this.massI, this.box, this.leafPt,
-      this.leafMass, this.parentL, this.freeI, this.freeL, this.meta, this.heapW, this.heapLeaf];
+    return [
+      this.cutDim,
+      this.cutVal,
+      this.left,
+      this.right,
+      this.parentI,
+      this.massI,
+      this.box,
+      this.leafPt,
+      this.leafMass,
+      this.parentL,
+      this.freeI,
+      this.freeL,
+      this.meta,
+      this.heapW,
+      this.heapLeaf,
+    ];
   }
 
   /** mulberry32, state in meta so it is snapshotted. Returns [0, 1). */

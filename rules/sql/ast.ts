@@ -31,9 +31,7 @@ export interface OverClause {
   pos: Pos;
 }
 
-export type SelectItem =
-  | { kind: 'star'; pos: Pos }
-  | { kind: 'expr'; expr: Expr; alias?: string; pos: Pos };
+export type SelectItem = { kind: 'star'; pos: Pos } | { kind: 'expr'; expr: Expr; alias?: string; pos: Pos };
 
 export interface OrderItem {
   expr: Expr;

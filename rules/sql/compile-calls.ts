@@ -17,7 +17,8 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
   }
   const def: SqlFunctionDef | undefined = cx.functions.get(lname);
   if (!def) {
-    if (CLOUD_FUNCTIONS.has(lname)) throw semantic(`${e.name}() calls an AWS cloud service and is not available on the gateway`, e.pos, 'compute the value upstream or remove the call');
+    if (CLOUD_FUNCTIONS.has(lname))
+      throw semantic(`${e.name}() calls an AWS cloud service and is not available on the gateway`, e.pos, 'compute the value upstream or remove the call');
     if (lname === 'md2') throw semantic('md2() is not available in this Node.js build (OpenSSL 3 disabled MD2)', e.pos, 'use md5() or sha256()');
     throw semantic(`unknown function ${e.name}()`, e.pos, 'see docs/rules-sql.md for the function list');
   }

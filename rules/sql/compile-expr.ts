@@ -6,16 +6,22 @@ import type { Expr } from './ast.js';
 import { compileCall } from './compile-calls.js';
 import { compileNested } from './compile-select.js';
 import { semantic, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
-import {
-  arith, getField, logical, sqlCompare, sqlEquals, toBoolean, toIntFloor, toNumber, toStr, truthy, type Value,
-} from './values.js';
+import { arith, getField, logical, sqlCompare, sqlEquals, toBoolean, toIntFloor, toNumber, toStr, truthy, type Value } from './values.js';
 
 type CastTarget = 'string' | 'int' | 'double' | 'decimal' | 'bool';
 
 const CAST_TYPES: Record<string, { to: CastTarget; v2?: boolean }> = {
-  string: { to: 'string' }, nvarchar: { to: 'string' }, text: { to: 'string' }, ntext: { to: 'string' }, varchar: { to: 'string' },
-  int: { to: 'int' }, integer: { to: 'int' }, double: { to: 'double' },
-  decimal: { to: 'decimal', v2: true }, bool: { to: 'bool', v2: true }, boolean: { to: 'bool', v2: true },
+  string: { to: 'string' },
+  nvarchar: { to: 'string' },
+  text: { to: 'string' },
+  ntext: { to: 'string' },
+  varchar: { to: 'string' },
+  int: { to: 'int' },
+  integer: { to: 'int' },
+  double: { to: 'double' },
+  decimal: { to: 'decimal', v2: true },
+  bool: { to: 'bool', v2: true },
+  boolean: { to: 'bool', v2: true },
 };
 
 export function castValue(v: Value, to: CastTarget): Value {
@@ -194,8 +200,16 @@ function compileBinary(cx: CompilerContext, e: Extract<Expr, { kind: 'binary' }>
       // Fast path for the common `field > 50`: a numeric literal on the right.
       if (e.right.kind === 'literal' && typeof e.right.value === 'number') {
         const k = e.right.value;
-        if (op === '>') return (c) => { const v = l(c); return typeof v === 'number' ? v > k : cmp(v, k, test); };
-        if (op === '<') return (c) => { const v = l(c); return typeof v === 'number' ? v < k : cmp(v, k, test); };
+        if (op === '>')
+          return (c) => {
+            const v = l(c);
+            return typeof v === 'number' ? v > k : cmp(v, k, test);
+          };
+        if (op === '<')
+          return (c) => {
+            const v = l(c);
+            return typeof v === 'number' ? v < k : cmp(v, k, test);
+          };
       }
       return (c) => cmp(l(c), r(c), test);
     }

@@ -50,7 +50,13 @@ export function compileProjection(cx: CompilerContext, q: SelectQuery, scope: Sc
     const f = cx.compileExpr(item.expr, scope);
     if (cx.sqlVersion !== V2 && scope === 'root') {
       // 2015-10-08 cannot output an array as the top-level value.
-      return { fn: (c) => { const v = f(c); return Array.isArray(v) ? undefined : v; }, passthrough: false };
+      return {
+        fn: (c) => {
+          const v = f(c);
+          return Array.isArray(v) ? undefined : v;
+        },
+        passthrough: false,
+      };
     }
     return { fn: f, passthrough: false };
   }

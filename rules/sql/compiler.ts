@@ -27,8 +27,15 @@ import type { SqlVersion } from '../types.js';
 import { compileExpr as compileExprIn } from './compile-expr.js';
 import { compileProjection as compileProjectionIn, serializeOutput } from './compile-select.js';
 import {
-  semantic, V2,
-  type Compiled, type CompiledQuery, type CompilerContext, type CompilerHooks, type CompileOptions, type Scope, type StateSite,
+  semantic,
+  V2,
+  type Compiled,
+  type CompiledQuery,
+  type CompilerContext,
+  type CompilerHooks,
+  type CompileOptions,
+  type Scope,
+  type StateSite,
 } from './compile-types.js';
 import type { EvalContext } from './context.js';
 import { createFunctionRegistry, type FunctionRegistry } from './functions/index.js';
@@ -37,8 +44,17 @@ import { windowHooks } from '../windows/compile.js';
 import { truthy } from './values.js';
 
 export type {
-  Compiled, CompiledQuery, CompileOptions, CompilerHooks, CompilerTools, Scope, StateSite,
-  WindowedQuery, WindowEmission, WindowRuntime, WindowStats,
+  Compiled,
+  CompiledQuery,
+  CompileOptions,
+  CompilerHooks,
+  CompilerTools,
+  Scope,
+  StateSite,
+  WindowedQuery,
+  WindowEmission,
+  WindowRuntime,
+  WindowStats,
 } from './compile-types.js';
 export { castValue } from './compile-expr.js';
 export { serializeOutput } from './compile-select.js';

@@ -36,8 +36,7 @@ export class EvalContext {
     while (i < p.length && (p[i] === 32 || p[i] === 9 || p[i] === 10 || p[i] === 13)) i++;
     const c = p[i];
     const plausible =
-      c !== undefined &&
-      (c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e);
+      c !== undefined && (c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e);
     if (plausible) {
       try {
         this.json = JSON.parse(p.toString('utf8'));

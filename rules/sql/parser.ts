@@ -10,9 +10,18 @@ const RESERVED = new Set(['SELECT', 'FROM', 'WHERE', 'AND', 'OR', 'NOT', 'CASE',
 const BP: Record<string, number> = {
   OR: 10,
   AND: 20,
-  '=': 40, '<>': 40, '<': 40, '<=': 40, '>': 40, '>=': 40, IN: 40,
-  '+': 50, '-': 50,
-  '*': 60, '/': 60, '%': 60,
+  '=': 40,
+  '<>': 40,
+  '<': 40,
+  '<=': 40,
+  '>': 40,
+  '>=': 40,
+  IN: 40,
+  '+': 50,
+  '-': 50,
+  '*': 60,
+  '/': 60,
+  '%': 60,
 };
 const NOT_BP = 30;
 const UNARY_BP = 70;
@@ -86,7 +95,7 @@ export class Parser {
 
   private parseSelect(topLevel: boolean): SelectQuery {
     const selectTok = this.lx.peek();
-    if (!this.isKw(selectTok, 'SELECT')) this.expected('SELECT', selectTok, 'a rule starts with SELECT ... FROM \'topic/filter\'');
+    if (!this.isKw(selectTok, 'SELECT')) this.expected('SELECT', selectTok, "a rule starts with SELECT ... FROM 'topic/filter'");
     this.lx.next();
     let value = false;
     const items: SelectItem[] = [];
@@ -223,7 +232,7 @@ export class Parser {
       if (this.isPunct(t, '.')) {
         this.lx.next();
         const n = this.lx.next();
-        if (n.type !== 'ident' && n.type !== 'qident') this.expected('a field name after \'.\'', n);
+        if (n.type !== 'ident' && n.type !== 'qident') this.expected("a field name after '.'", n);
         left = { kind: 'member', object: left, name: n.text, pos: n.pos };
         continue;
       }

@@ -148,7 +148,10 @@ class Collect implements Acc {
 /** percentile(expr, p), p in [0, 1]: linear interpolation between closest ranks (R-7, numpy's default). */
 class Percentile implements Acc {
   xs: number[] = [];
-  constructor(private readonly p: number, private readonly ctx: AggContext) {}
+  constructor(
+    private readonly p: number,
+    private readonly ctx: AggContext,
+  ) {}
   add(v: Value): void {
     const x = typeof v === 'number' ? v : toNumber(v);
     if (x === undefined || !Number.isFinite(x)) return;

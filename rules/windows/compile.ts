@@ -75,7 +75,8 @@ class Rewriter {
         if (def) {
           if (e.over) throw semantic(`aggregate ${e.name}() takes no OVER clause`, e.over.pos);
           const n = e.args.length;
-          if (n < def.minArgs || n > def.maxArgs) throw semantic(`${e.name}() takes ${def.minArgs === def.maxArgs ? def.minArgs : `${def.minArgs} to ${def.maxArgs}`} argument(s), got ${n}`, e.pos);
+          if (n < def.minArgs || n > def.maxArgs)
+            throw semantic(`${e.name}() takes ${def.minArgs === def.maxArgs ? def.minArgs : `${def.minArgs} to ${def.maxArgs}`} argument(s), got ${n}`, e.pos);
           for (const a of e.args) {
             const inner = findAggregate(a);
             if (inner) throw semantic(`aggregate ${inner.name}() cannot be nested inside ${e.name}()`, inner.pos);
@@ -135,7 +136,12 @@ export function compileWindowClauses(q: SelectQuery, tools: CompilerTools): Comp
     if (agg) throw semantic(`aggregate ${agg.name}() is not allowed in GROUP BY`, agg.pos);
   }
   const whereAgg = findAggregate(q.where);
-  if (whereAgg) throw semantic(`aggregate ${whereAgg.name}() is not allowed in WHERE (it filters events before the window)`, whereAgg.pos, 'use HAVING for conditions on aggregates');
+  if (whereAgg)
+    throw semantic(
+      `aggregate ${whereAgg.name}() is not allowed in WHERE (it filters events before the window)`,
+      whereAgg.pos,
+      'use HAVING for conditions on aggregates',
+    );
   if (q.timestampBy && findAggregate(q.timestampBy.expr)) throw semantic('aggregates are not allowed in TIMESTAMP BY', q.timestampBy.pos);
   if (q.limit && q.limit.value <= 0) throw semantic('LIMIT must be > 0', q.limit.pos);
 

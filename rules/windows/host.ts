@@ -22,7 +22,12 @@ import { isStateful, restoreQuery, snapshotQuery, stateKey, type StateStore } fr
 export const statefulOptionsSchema = z.object({
   checkpointIntervalMs: z.number().int().min(0).default(10_000).describe('How often window and detector state is checkpointed to the store (0 = only on stop)'),
   maxGroups: z.number().int().min(1).default(10_000).describe('Groups kept per windowed rule (per window for time windows); the oldest is evicted and counted'),
-  maxRowsPerWindow: z.number().int().min(1).default(10_000).describe('Rows kept per group by sliding windows, collect() and percentile(); beyond that rows are dropped and counted'),
+  maxRowsPerWindow: z
+    .number()
+    .int()
+    .min(1)
+    .default(10_000)
+    .describe('Rows kept per group by sliding windows, collect() and percentile(); beyond that rows are dropped and counted'),
 });
 export type StatefulOptions = z.infer<typeof statefulOptionsSchema>;
 
@@ -300,7 +305,12 @@ export class StatefulRules {
     const inputs = j.counts.replayed - before.inputs;
     if (inputs > 0 || this.rowsAfterCrash.reemitted > before.reemitted) {
       this.deps.log.info(
-        { inputs, reemittedRows: this.rowsAfterCrash.reemitted - before.reemitted, suppressedRows: this.rowsAfterCrash.suppressed - before.suppressed, ms: Date.now() - t0 },
+        {
+          inputs,
+          reemittedRows: this.rowsAfterCrash.reemitted - before.reemitted,
+          suppressedRows: this.rowsAfterCrash.suppressed - before.suppressed,
+          ms: Date.now() - t0,
+        },
         'rule state rebuilt from the input log',
       );
     }
@@ -366,7 +376,12 @@ export class StatefulRules {
       }
       if (writes.length > 0) {
         const [k, v] = j.counterMeta();
-        writes.push(j.log.commitMeta(k, v).then(() => true, () => false));
+        writes.push(
+          j.log.commitMeta(k, v).then(
+            () => true,
+            () => false,
+          ),
+        );
       }
       if ((await Promise.all(writes)).every(Boolean)) {
         await j.endRound(round).catch((err: unknown) => this.deps.log.warn({ err: errorMessage(err) }, 'input log not reclaimed'));
@@ -385,7 +400,9 @@ export class StatefulRules {
     const store = this.deps.store;
     if (!store) return true;
     try {
-      const extra: Array<[string, Buffer]> = this.journal ? [['pos', Buffer.from(JSON.stringify({ n: cover, r: entry.r, e: entry.e } satisfies Position), 'utf8')]] : [];
+      const extra: Array<[string, Buffer]> = this.journal
+        ? [['pos', Buffer.from(JSON.stringify({ n: cover, r: entry.r, e: entry.e } satisfies Position), 'utf8')]]
+        : [];
       await store.put(entry.key, snapshotQuery(entry.query, extra));
       this.checkpoints.ok++;
       return true;

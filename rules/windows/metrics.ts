@@ -29,9 +29,19 @@ export function registerStatefulMetrics(reg: Registry, names: string[], src: Sta
   };
   perRule('gatehouse_window_late_events_total', 'Event-time events older than the watermark (dropped)', (q) => q.windowed?.stats.late ?? 0);
   perRule('gatehouse_window_evicted_groups_total', 'Window groups evicted by the maxGroups bound', (q) => q.windowed?.stats.evicted ?? 0);
-  perRule('gatehouse_window_dropped_rows_total', 'Rows dropped by the maxRowsPerWindow bound (sliding, collect, percentile)', (q) => q.windowed?.stats.droppedRows ?? 0);
-  perRule('gatehouse_window_invalid_timestamps_total', 'Events whose TIMESTAMP BY value is not a time (dropped)', (q) => q.windowed?.stats.invalidTimestamps ?? 0);
-  perRule('gatehouse_anomaly_partitions_evicted_total', 'Detector partitions evicted by the maxPartitions bound', (q) => (q.stateSites ?? []).reduce((n, s) => n + s.state.evicted(), 0));
+  perRule(
+    'gatehouse_window_dropped_rows_total',
+    'Rows dropped by the maxRowsPerWindow bound (sliding, collect, percentile)',
+    (q) => q.windowed?.stats.droppedRows ?? 0,
+  );
+  perRule(
+    'gatehouse_window_invalid_timestamps_total',
+    'Events whose TIMESTAMP BY value is not a time (dropped)',
+    (q) => q.windowed?.stats.invalidTimestamps ?? 0,
+  );
+  perRule('gatehouse_anomaly_partitions_evicted_total', 'Detector partitions evicted by the maxPartitions bound', (q) =>
+    (q.stateSites ?? []).reduce((n, s) => n + s.state.evicted(), 0),
+  );
   const byResult = (name: string, help: string, read: () => Record<string, number> | undefined): void => {
     names.push(name);
     counter(reg, name, help, ['result'], {

@@ -50,4 +50,3 @@ export function stateStep(rule: CompiledRule, c: EvalContext): WindowEmission[] 
   q.select(c); // detectors in SELECT learn the event; its output was committed with its ack
   return undefined;
 }
-

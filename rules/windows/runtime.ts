@@ -443,7 +443,10 @@ export class WindowRunner implements WindowedQuery {
       throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
     }
     if (st?.v !== 1 || st.kind !== this.plan.spec.kind || st.aggs !== this.plan.aggs.length) {
-      throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} does not match its SQL`, { where: 'window checkpoint', hint: 'the state is ignored; windows start empty' });
+      throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} does not match its SQL`, {
+        where: 'window checkpoint',
+        hint: 'the state is ignored; windows start empty',
+      });
     }
     const accGroup = (g: G): AccGroup => {
       const accs = this.newAccs();

@@ -53,7 +53,12 @@ export function parseWindow(e: Extract<Expr, { kind: 'call' }>): WindowSpec {
       const u = unitMs(a[0]!, a[0]!.pos);
       const size = u * posInt(a[1], 'size', fn, e.pos);
       const hop = u * posInt(a[2], 'hop', fn, e.pos);
-      if (hop > size) throw semantic(`${fn}(): hop (${a[2] && (a[2] as { value: number }).value}) must not exceed size`, a[2]!.pos, 'a hop larger than the size would skip events; use e.g. HOPPINGWINDOW(ss, 10, 5)');
+      if (hop > size)
+        throw semantic(
+          `${fn}(): hop (${a[2] && (a[2] as { value: number }).value}) must not exceed size`,
+          a[2]!.pos,
+          'a hop larger than the size would skip events; use e.g. HOPPINGWINDOW(ss, 10, 5)',
+        );
       if (size / hop > 1000) throw semantic(`${fn}(): size/hop must be at most 1000 (each event joins size/hop windows)`, a[2]!.pos);
       return { kind: 'hopping', size, hop };
     }
@@ -67,7 +72,12 @@ export function parseWindow(e: Extract<Expr, { kind: 'call' }>): WindowSpec {
       const u = unitMs(a[0]!, a[0]!.pos);
       const maxDuration = u * posInt(a[1], 'maxDuration', fn, e.pos);
       const timeout = u * posInt(a[2], 'timeout', fn, e.pos);
-      if (timeout > maxDuration) throw semantic(`${fn}(): the timeout (3rd argument) must not exceed the max duration (2nd)`, a[2]!.pos, 'eKuiper order: SESSIONWINDOW(unit, maxDuration, timeout), e.g. SESSIONWINDOW(mi, 2, 1)');
+      if (timeout > maxDuration)
+        throw semantic(
+          `${fn}(): the timeout (3rd argument) must not exceed the max duration (2nd)`,
+          a[2]!.pos,
+          'eKuiper order: SESSIONWINDOW(unit, maxDuration, timeout), e.g. SESSIONWINDOW(mi, 2, 1)',
+        );
       return { kind: 'session', maxDuration, timeout };
     }
     case 'COUNTWINDOW': {

@@ -52,7 +52,11 @@ export function snapshotQuery(q: CompiledQuery, extra: Array<[string, Buffer]> =
 
 /** Restore every section that matches a part of q; returns every section (callers read their own). */
 export function restoreQuery(q: CompiledQuery, bytes: Buffer): Map<string, Buffer> {
-  const corrupt = (why: string): GatehouseError => new GatehouseError('GH_STORE_CORRUPT', `rule state checkpoint is corrupt: ${why}`, { where: 'rule state', hint: 'the state is ignored; the rule starts fresh' });
+  const corrupt = (why: string): GatehouseError =>
+    new GatehouseError('GH_STORE_CORRUPT', `rule state checkpoint is corrupt: ${why}`, {
+      where: 'rule state',
+      hint: 'the state is ignored; the rule starts fresh',
+    });
   if (bytes.length < 8 || !bytes.subarray(0, 4).equals(MAGIC)) throw corrupt('bad magic');
   const hl = bytes.readUInt32BE(4);
   if (8 + hl > bytes.length) throw corrupt('truncated header');

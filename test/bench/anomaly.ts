@@ -58,9 +58,15 @@ for (const c of CASES) {
   for (let i = 0; i < c.memCount; i++) many.push(createDetector(c.name, c.params));
   gc?.();
   const perDet = (used() - before) / c.memCount;
-  rows.push([c.label, Math.round(pps).toLocaleString('en'), Math.round(ppcs).toLocaleString('en'), det.snapshot().byteLength.toLocaleString('en'), gc ? Math.round(perDet).toLocaleString('en') : 'run with --expose-gc']);
+  rows.push([
+    c.label,
+    Math.round(pps).toLocaleString('en'),
+    Math.round(ppcs).toLocaleString('en'),
+    det.snapshot().byteLength.toLocaleString('en'),
+    gc ? Math.round(perDet).toLocaleString('en') : 'run with --expose-gc',
+  ]);
   many.length = 0;
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
 for (const r of rows) console.log(r.map((cell, i) => cell.padEnd(widths[i]!)).join('  '));
-console.log('(noisy: 2 shared cores; points/CPU-s counts only this process\'s CPU time; memory via process.memoryUsage heapUsed + arrayBuffers)');
+console.log("(noisy: 2 shared cores; points/CPU-s counts only this process's CPU time; memory via process.memoryUsage heapUsed + arrayBuffers)");

@@ -56,7 +56,15 @@ async function main(): Promise<void> {
     const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv: process.execArgv });
     const { port } = await ask<{ port: number }>(child);
     for (const qos of [0, 1] as const) {
-      const r = await runMqttFleet({ url: `mqtt://127.0.0.1:${port}`, devices: 10, qos, payloadBytes: 200, ratePerDevice: 0, durationMs: seconds * 1000, prefix: `${variant}-q${qos}` });
+      const r = await runMqttFleet({
+        url: `mqtt://127.0.0.1:${port}`,
+        devices: 10,
+        qos,
+        payloadBytes: 200,
+        ratePerDevice: 0,
+        durationMs: seconds * 1000,
+        prefix: `${variant}-q${qos}`,
+      });
       const { maxRssMiB } = await ask<{ maxRssMiB: number }>(child, 'rss');
       rows.push([variant, String(qos), String(r.msgsPerSec), r.latencyMs.p50.toFixed(2), r.latencyMs.p99.toFixed(2), maxRssMiB.toFixed(0), String(r.errors)]);
     }

@@ -46,18 +46,33 @@ function payload(i: number): Buffer {
 function cleanupContext(): { t: TestContext; run(): Promise<void> } {
   const fns: Array<() => unknown> = [];
   const t = { after: (fn: () => unknown) => void fns.push(fn) } as unknown as TestContext;
-  return { t, run: async () => { for (const f of fns.reverse()) await f(); } };
+  return {
+    t,
+    run: async () => {
+      for (const f of fns.reverse()) await f();
+    },
+  };
 }
 
 /** The destination and a counter of what the peer has accepted. */
-async function startTarget(target: Target, maxRecords: number, deps: { logger: pino.Logger; registry: Registry }, t: TestContext): Promise<{ destination: Destination; destinationOptions: Record<string, unknown>; count: () => Promise<number>; close: () => Promise<void> }> {
+async function startTarget(
+  target: Target,
+  maxRecords: number,
+  deps: { logger: pino.Logger; registry: Registry },
+  t: TestContext,
+): Promise<{ destination: Destination; destinationOptions: Record<string, unknown>; count: () => Promise<number>; close: () => Promise<void> }> {
   if (target === 'http') {
     // The receiver runs in its own process (as a real endpoint would): its JSON parsing and base64
     // decoding are not charged to the exporter's event loop. BENCH_RX_INPROC=1 keeps it here.
     if (process.env.BENCH_RX_INPROC) {
       const rx = await startFirehoseReceiver({ recordRequests: false });
       const destinationOptions = { type: 'http', url: rx.url, maxRecords };
-      return { destination: createDestination(destinationOptions as { type: 'http' }, deps), destinationOptions, count: async () => rx.acceptedRecords, close: () => rx.close() };
+      return {
+        destination: createDestination(destinationOptions as { type: 'http' }, deps),
+        destinationOptions,
+        count: async () => rx.acceptedRecords,
+        close: () => rx.close(),
+      };
     }
     const child = fork(fileURLToPath(import.meta.url), ['receiver'], { execArgv: process.execArgv });
     const [{ url }] = (await once(child, 'message')) as [{ url: string }];
@@ -84,7 +99,12 @@ async function startTarget(target: Target, maxRecords: number, deps: { logger: p
   await admin.send(new CreateStreamCommand({ StreamName: 'bench', ShardCount: 2 }));
   admin.destroy();
   const destinationOptions = { type: 'kinesis', streamName: 'bench', region: 'us-east-1', endpoint: peer.url, ...creds, maxRecords };
-  return { destination: createDestination(destinationOptions as { type: 'kinesis' }, deps), destinationOptions, count: async () => NaN, close: () => peer.stop() };
+  return {
+    destination: createDestination(destinationOptions as { type: 'kinesis' }, deps),
+    destinationOptions,
+    count: async () => NaN,
+    close: () => peer.stop(),
+  };
 }
 
 async function runOnce(target: Target, maxRecords: number, N: number): Promise<Record<string, string | number>> {
@@ -167,12 +187,14 @@ if (process.argv[2] === 'receiver') {
 } else await main();
 
 async function main(): Promise<void> {
-const rows: Array<Record<string, string | number>> = [];
-for (const target of TARGETS) {
-  for (const b of BATCHES) rows.push(await runOnce(target, b, target === 'http' ? N_HTTP : N_KINESIS));
-}
-clearInterval(rssTimer);
-console.log('export backlog drain: 200-byte records, real store -> exporter (default batch settings) -> destination -> local peer in this process (2 shared cores: noisy)');
-console.table(rows);
-console.log(`BENCH_JSON ${JSON.stringify({ bench: 'export', rows })}`);
+  const rows: Array<Record<string, string | number>> = [];
+  for (const target of TARGETS) {
+    for (const b of BATCHES) rows.push(await runOnce(target, b, target === 'http' ? N_HTTP : N_KINESIS));
+  }
+  clearInterval(rssTimer);
+  console.log(
+    'export backlog drain: 200-byte records, real store -> exporter (default batch settings) -> destination -> local peer in this process (2 shared cores: noisy)',
+  );
+  console.table(rows);
+  console.log(`BENCH_JSON ${JSON.stringify({ bench: 'export', rows })}`);
 }

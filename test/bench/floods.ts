@@ -59,7 +59,13 @@ async function timedPublishes(c: MqttClient, n: number): Promise<number[]> {
 
 async function metric(adminUrl: string, name: string): Promise<string> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  return text.split('\n').filter((l) => l.startsWith(name)).map((l) => l.replace(/^gatehouse_mqtt_/, '')).join(', ') || '0';
+  return (
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(name))
+      .map((l) => l.replace(/^gatehouse_mqtt_/, ''))
+      .join(', ') || '0'
+  );
 }
 
 async function main(): Promise<void> {
@@ -85,8 +91,16 @@ async function main(): Promise<void> {
       silent.push(s);
     }
     await Promise.all(silent.map((s) => once(s, 'connect').catch(() => undefined)));
-    const late = await mqtt.connectAsync(gw.mqttUrl, { reconnectPeriod: 0, clientId: 'late-device', username: 'device', password: 'right', connectTimeout: 5000 });
-    notes.push(`1,200 silent sockets: a device connecting after them got CONNACK ${late.connected ? '0x00' : 'none'}; ${await metric(gw.adminUrl, 'gatehouse_mqtt_preconnect_shed_total')}`);
+    const late = await mqtt.connectAsync(gw.mqttUrl, {
+      reconnectPeriod: 0,
+      clientId: 'late-device',
+      username: 'device',
+      password: 'right',
+      connectTimeout: 5000,
+    });
+    notes.push(
+      `1,200 silent sockets: a device connecting after them got CONNACK ${late.connected ? '0x00' : 'none'}; ${await metric(gw.adminUrl, 'gatehouse_mqtt_preconnect_shed_total')}`,
+    );
     rows.push(['1,200 silent sockets', await timedPublishes(late, n)]);
     await late.endAsync();
     for (const s of silent) s.destroy();
@@ -97,14 +111,17 @@ async function main(): Promise<void> {
     const done = once(child, 'message');
     child.send('stop');
     const [msg] = (await done) as [{ tries: number }];
-    notes.push(`wrong-password CONNECTs: ${msg.tries}; ${await metric(gw.adminUrl, 'gatehouse_mqtt_auth_bans_total')}; ${await metric(gw.adminUrl, 'gatehouse_mqtt_auth_banned_attempts_total')}`);
+    notes.push(
+      `wrong-password CONNECTs: ${msg.tries}; ${await metric(gw.adminUrl, 'gatehouse_mqtt_auth_bans_total')}; ${await metric(gw.adminUrl, 'gatehouse_mqtt_auth_banned_attempts_total')}`,
+    );
     await device.endAsync();
   } finally {
     await gw.stop();
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`floods bench: device PUBACK latency, ${n} sequential QoS 1 publishes per phase, real gateway (fsync). Shared 2-core machine: noisy.`);
-  for (const [name, s] of rows) console.log(`  ${name.padEnd(28)} p50 ${pct(s, 0.5).toFixed(2).padStart(8)} ms   p99 ${pct(s, 0.99).toFixed(2).padStart(8)} ms`);
+  for (const [name, s] of rows)
+    console.log(`  ${name.padEnd(28)} p50 ${pct(s, 0.5).toFixed(2).padStart(8)} ms   p99 ${pct(s, 0.99).toFixed(2).padStart(8)} ms`);
   for (const note of notes) console.log(`  ${note}`);
   console.log(`BENCH_JSON ${JSON.stringify({ bench: 'floods', rows: rows.map(([name, s]) => ({ name, p50: pct(s, 0.5), p99: pct(s, 0.99) })) })}`);
 }

@@ -45,7 +45,10 @@ async function serve(variant: Variant): Promise<void> {
     const { startGateway } = await import('../../gateway/runtime/index.js');
     const dir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-gw-'));
     const file = join(dir, 'gatehouse.json');
-    await writeFile(file, JSON.stringify(variant === 'gateway-noexport' ? { exporters: [] } : variant === 'gateway-v5off' ? { broker: { mqtt5: { enabled: false } } } : {}));
+    await writeFile(
+      file,
+      JSON.stringify(variant === 'gateway-noexport' ? { exporters: [] } : variant === 'gateway-v5off' ? { broker: { mqtt5: { enabled: false } } } : {}),
+    );
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry: new Registry(), version: 'bench' });
     port = gw.broker.addresses()[0]!.port;
@@ -140,10 +143,22 @@ async function main(): Promise<void> {
 
 function printTable(rows: GatewayBenchRow[], seconds: number, notes: string[]): void {
   const head = ['broker', 'run', 'qos', 'msgs/s', 'p50 ms', 'p99 ms', 'peak RSS MiB', 'acked/sent', 'errors'];
-  const cells = rows.map((r) => [r.broker, r.run, String(r.qos), String(r.msgsPerSec), r.p50.toFixed(2), r.p99.toFixed(2), r.peakRssMiB.toFixed(0), `${r.acked}/${r.sent}`, String(r.errors)]);
+  const cells = rows.map((r) => [
+    r.broker,
+    r.run,
+    String(r.qos),
+    String(r.msgsPerSec),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    r.peakRssMiB.toFixed(0),
+    `${r.acked}/${r.sent}`,
+    String(r.errors),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
-  console.log(`gateway bench: 10 publishers, 200-byte JSON, ${seconds} s per run, 64 in flight per publisher when 'max' (QoS 0: msgs/s = written to socket; QoS 1: PUBACKed). Shared 2-core machine: noisy.`);
+  console.log(
+    `gateway bench: 10 publishers, 200-byte JSON, ${seconds} s per run, 64 in flight per publisher when 'max' (QoS 0: msgs/s = written to socket; QoS 1: PUBACKed). Shared 2-core machine: noisy.`,
+  );
   for (const n of notes) console.log(`  ${n}`);
   console.log(line(head));
   for (const c of cells) console.log(line(c));

@@ -28,7 +28,9 @@ const cleanups: Array<() => unknown> = [];
 const ctx = { after: (fn: () => unknown) => cleanups.push(fn) } as unknown as TestContext;
 
 async function peers(args: string[]): Promise<{ child: ChildProcess; info: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [...(ext === '.ts' ? ['--import', 'tsx'] : []), join(here, `industrial-peers${ext}`), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [...(ext === '.ts' ? ['--import', 'tsx'] : []), join(here, `industrial-peers${ext}`), ...args], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   cleanups.push(() => child.kill('SIGKILL'));
   const info = await new Promise<Record<string, unknown>>((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('PEERS ') && resolve(JSON.parse(l.slice(6)) as Record<string, unknown>));
@@ -55,20 +57,33 @@ async function modbusBench(publish: 'tag' | 'group'): Promise<Record<string, unk
   const d = deps();
   const sources: Source[] = [];
   for (const [i, port] of (info.ports as number[]).entries()) {
-    const s = await modbusKind.create(modbusOptionsSchema.parse({
-      type: 'modbus', name: `dev${i}`, tcp: { host: '127.0.0.1', port }, publish, topic: publish === 'tag' ? 'plant/${device}/${tag}' : 'plant/${device}/${group}',
-      devices: [{ name: `dev${i}`, groups: [{ name: 'fast', intervalMs: 100, tags: Array.from({ length: 100 }, (_, k) => ({ name: `r${k}`, area: 'holding', address: k })) }] }],
-    }), d);
+    const s = await modbusKind.create(
+      modbusOptionsSchema.parse({
+        type: 'modbus',
+        name: `dev${i}`,
+        tcp: { host: '127.0.0.1', port },
+        publish,
+        topic: publish === 'tag' ? 'plant/${device}/${tag}' : 'plant/${device}/${group}',
+        devices: [
+          {
+            name: `dev${i}`,
+            groups: [{ name: 'fast', intervalMs: 100, tags: Array.from({ length: 100 }, (_, k) => ({ name: `r${k}`, area: 'holding', address: k })) }],
+          },
+        ],
+      }),
+      d,
+    );
     await s.start(intake);
     sources.push(s);
   }
-  const values = async (): Promise<number> => ((await d.registry.getSingleMetric('gatehouse_industrial_values_total')?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
+  const values = async (): Promise<number> =>
+    ((await d.registry.getSingleMetric('gatehouse_industrial_values_total')?.get())?.values ?? []).reduce((a, v) => a + v.value, 0);
   await new Promise((r) => setTimeout(r, 2000)); // warm-up
   const v0 = await values();
   const w = await window(seconds * 1000, () => null);
   const v1 = await values();
   const polls = (v1 - v0) / 100;
-  const latencies = sources.map((s) => ((s.status().details as { devices: { groups: { pollLatencyMs: number }[] }[] }).devices[0]!.groups[0]!.pollLatencyMs));
+  const latencies = sources.map((s) => (s.status().details as { devices: { groups: { pollLatencyMs: number }[] }[] }).devices[0]!.groups[0]!.pollLatencyMs);
   for (const s of sources) await s.stop();
   return {
     part: `modbus 10x100 @10Hz publish=${publish}`,
@@ -89,10 +104,18 @@ async function opcuaBench(items: number): Promise<Record<string, unknown>> {
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const rss0 = process.memoryUsage().rss;
   const d = deps(dataDir);
-  const s = await opcuaKind.create(opcuaOptionsSchema.parse({
-    type: 'opcua', name: 'ua', endpoint: info.endpoint, connectTimeoutMs: 60_000,
-    subscriptions: [{ publishingIntervalMs: 1000, items: Array.from({ length: items }, (_, i) => ({ nodeId: `ns=1;s=Var${i}`, name: `v${i}`, samplingIntervalMs: 1000 })) }],
-  }), d);
+  const s = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: info.endpoint,
+      connectTimeoutMs: 60_000,
+      subscriptions: [
+        { publishingIntervalMs: 1000, items: Array.from({ length: items }, (_, i) => ({ nodeId: `ns=1;s=Var${i}`, name: `v${i}`, samplingIntervalMs: 1000 })) },
+      ],
+    }),
+    d,
+  );
   const t0 = performance.now();
   await s.start(intake);
   const st = (): { values: number; state: string } => s.status().details as { values: number; state: string };
@@ -130,8 +153,18 @@ try {
   const { info: mb } = await peers(['modbus', '1', '10']);
   const { info: ua } = await peers(['opcua', '10']);
   rows.push(await idleRss('no industrial source', ''));
-  rows.push(await idleRss('1 modbus source (10 registers @1 s)', `sources:\n  - { type: modbus, name: m, tcp: { host: 127.0.0.1, port: ${(mb.ports as number[])[0]} }, devices: [{ name: d, groups: [{ tags: [${Array.from({ length: 10 }, (_, i) => `{ name: r${i}, area: holding, address: ${i} }`).join(', ')}] }] }] }\n`));
-  rows.push(await idleRss('1 opcua source (10 items @1 s)', `sources:\n  - { type: opcua, name: u, endpoint: ${JSON.stringify(ua.endpoint)}, subscriptions: [{ items: [${Array.from({ length: 10 }, (_, i) => `{ nodeId: 'ns=1;s=Var${i}', name: v${i} }`).join(', ')}] }] }\n`));
+  rows.push(
+    await idleRss(
+      '1 modbus source (10 registers @1 s)',
+      `sources:\n  - { type: modbus, name: m, tcp: { host: 127.0.0.1, port: ${(mb.ports as number[])[0]} }, devices: [{ name: d, groups: [{ tags: [${Array.from({ length: 10 }, (_, i) => `{ name: r${i}, area: holding, address: ${i} }`).join(', ')}] }] }] }\n`,
+    ),
+  );
+  rows.push(
+    await idleRss(
+      '1 opcua source (10 items @1 s)',
+      `sources:\n  - { type: opcua, name: u, endpoint: ${JSON.stringify(ua.endpoint)}, subscriptions: [{ items: [${Array.from({ length: 10 }, (_, i) => `{ nodeId: 'ns=1;s=Var${i}', name: v${i} }`).join(', ')}] }] }\n`,
+    ),
+  );
 } finally {
   for (const c of cleanups.reverse()) await c();
 }

@@ -19,7 +19,20 @@ import { AutoStages } from '../../rules/anomaly/auto-stages.js';
 import { forestStrength, gateScore, rankEvidence } from '../../rules/anomaly/auto.js';
 import { Forest } from '../../rules/anomaly/rcf-forest.js';
 import { RankLikelihood } from '../../rules/anomaly/likelihood.js';
-import { bestIndex, curve, loadNab, normalized, prepare, rawAt, sumCurves, thresholdGrid, PROFILE_NAMES, type Curve, type Prepared, type Profile } from './nab-lib.js';
+import {
+  bestIndex,
+  curve,
+  loadNab,
+  normalized,
+  prepare,
+  rawAt,
+  sumCurves,
+  thresholdGrid,
+  PROFILE_NAMES,
+  type Curve,
+  type Prepared,
+  type Profile,
+} from './nab-lib.js';
 import { syntheticCorpus } from './synthetic.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,7 +85,20 @@ if (process.argv.includes('--axes') && axesArg) {
   }
 }
 /** The defaults: principled values, spatialMargin and spatial-from-256 chosen by this CV (docs/anomaly.md). */
-const DEFAULTS: Knobs = { timeDecay: 2000, historyWindow: 8640, tail: 0, rawGate: 2, restPeriod: 150, breakThrough: 2, spatialMargin: 0.1, spatialEarly: 1, tailFrom: 0, averageWindow: 1, warmupZ: 6, strengthBar: 1 };
+const DEFAULTS: Knobs = {
+  timeDecay: 2000,
+  historyWindow: 8640,
+  tail: 0,
+  rawGate: 2,
+  restPeriod: 150,
+  breakThrough: 2,
+  spatialMargin: 0.1,
+  spatialEarly: 1,
+  tailFrom: 0,
+  averageWindow: 1,
+  warmupZ: 6,
+  strengthBar: 1,
+};
 
 const t0 = performance.now();
 const nab = await loadNab(nabDir);
@@ -102,15 +128,18 @@ for (const td of AXES.timeDecay) {
     perFile.push(raw);
   }
   raws.set(td, perFile);
-  for (const hw of AXES.historyWindow) for (const tail of AXES.tail) for (const tf of AXES.tailFrom) for (const aw of AXES.averageWindow) {
-    ranks.set(
-      `${td}/${hw}/${tail}/${tf}/${aw}`,
-      perFile.map((raw) => {
-        const r = new RankLikelihood(aw, hw, 0, tail, tf || rankEvidence(AUTO_THRESHOLD));
-        return raw.map((v) => (Number.isNaN(v) ? 0 : r.update(v)));
-      }),
-    );
-  }
+  for (const hw of AXES.historyWindow)
+    for (const tail of AXES.tail)
+      for (const tf of AXES.tailFrom)
+        for (const aw of AXES.averageWindow) {
+          ranks.set(
+            `${td}/${hw}/${tail}/${tf}/${aw}`,
+            perFile.map((raw) => {
+              const r = new RankLikelihood(aw, hw, 0, tail, tf || rankEvidence(AUTO_THRESHOLD));
+              return raw.map((v) => (Number.isNaN(v) ? 0 : r.update(v)));
+            }),
+          );
+        }
 }
 console.log(`forest + rank scores for ${corpus.length} series in ${((performance.now() - t0) / 1000).toFixed(1)} s (${TREES} trees)`);
 
@@ -118,7 +147,16 @@ function runStages(k: Knobs, fi: number, out: Float64Array): void {
   const raw = raws.get(k.timeDecay)![fi]!;
   const rank = ranks.get(`${k.timeDecay}/${k.historyWindow}/${k.tail}/${k.tailFrom}/${k.averageWindow}`)![fi]!;
   const x = corpus[fi]!.series.values;
-  const st = new AutoStages(1, { threshold: AUTO_THRESHOLD, restThreshold: AUTO_THRESHOLD, restPeriod: k.restPeriod, breakThrough: k.breakThrough, spatialMargin: k.spatialMargin, warmupZ: k.warmupZ, warmPoints, spatialFrom: k.spatialEarly ? SAMPLE : warmPoints });
+  const st = new AutoStages(1, {
+    threshold: AUTO_THRESHOLD,
+    restThreshold: AUTO_THRESHOLD,
+    restPeriod: k.restPeriod,
+    breakThrough: k.breakThrough,
+    spatialMargin: k.spatialMargin,
+    warmupZ: k.warmupZ,
+    warmPoints,
+    spatialFrom: k.spatialEarly ? SAMPLE : warmPoints,
+  });
   const v = new Float64Array(1);
   for (let i = 0; i < x.length; i++) {
     v[0] = x[i]!;
@@ -131,7 +169,12 @@ function runStages(k: Knobs, fi: number, out: Float64Array): void {
 // check: the harness reproduces the real detector (full 100 trees only)
 if (!quick) {
   const fi = corpus.findIndex((p) => p.series.key.includes('ec2_request_latency'));
-  const det = createDetector('auto', { timeDecay: DEFAULTS.timeDecay, tail: DEFAULTS.tail, spatialMargin: DEFAULTS.spatialMargin, breakThrough: DEFAULTS.breakThrough });
+  const det = createDetector('auto', {
+    timeDecay: DEFAULTS.timeDecay,
+    tail: DEFAULTS.tail,
+    spatialMargin: DEFAULTS.spatialMargin,
+    breakThrough: DEFAULTS.breakThrough,
+  });
   const mine = new Float64Array(corpus[fi]!.series.values.length);
   runStages(DEFAULTS, fi, mine);
   corpus[fi]!.series.values.forEach((x, i) => {
@@ -201,7 +244,16 @@ function choose(family: number[], train: number[], fixed: boolean): Choice {
   const out = allFiles.filter((f) => !train.includes(f));
   const cheap = out.length < train.length;
   for (const v of family) {
-    const sum = cheap ? sumCurves([totals[v]!], G, out.map((f) => curves[v]![f]!)) : sumCurves(train.map((f) => curves[v]![f]!), G);
+    const sum = cheap
+      ? sumCurves(
+          [totals[v]!],
+          G,
+          out.map((f) => curves[v]![f]!),
+        )
+      : sumCurves(
+          train.map((f) => curves[v]![f]!),
+          G,
+        );
     const g: Record<Profile, number> = { standard: gFixed, lowFP: gFixed, lowFN: gFixed };
     if (!fixed) for (const prof of PROFILE_NAMES) g[prof] = bestIndex(sum, prof);
     const sc = normalized(rawAt(sum, g.standard, 'standard'), W, 'standard');
@@ -214,7 +266,10 @@ function choose(family: number[], train: number[], fixed: boolean): Choice {
 }
 
 function scoreOn(c: Choice, files: number[]): Record<Profile, number> {
-  const sum = sumCurves(files.map((f) => curves[c.v]![f]!), G);
+  const sum = sumCurves(
+    files.map((f) => curves[c.v]![f]!),
+    G,
+  );
   const W = windowsOf(files);
   return Object.fromEntries(PROFILE_NAMES.map((p) => [p, normalized(rawAt(sum, c.g[p], p), W, p)])) as Record<Profile, number>;
 }
@@ -229,7 +284,10 @@ function crossValidate(family: number[], folds: number[][], report: number[], fi
     picks.set(c.v, (picks.get(c.v) ?? 0) + 1);
     const held = fold.filter((f) => report.includes(f));
     if (held.length === 0) continue;
-    const sum = sumCurves(held.map((f) => curves[c.v]![f]!), G);
+    const sum = sumCurves(
+      held.map((f) => curves[c.v]![f]!),
+      G,
+    );
     for (const p of PROFILE_NAMES) raw[p] += rawAt(sum, c.g[p], p);
   }
   const W = windowsOf(report);
@@ -241,16 +299,24 @@ const lofo = nabFiles.map((f) => [f]);
 const categories = [...new Set(corpus.map((p) => p.series.category))];
 const loco = categories.map((c) => allFiles.filter((f) => corpus[f]!.series.category === c));
 
-const only = (over: Partial<Knobs>) => (k: Knobs): boolean => sameKnobs(k, { ...DEFAULTS, ...over });
-const tuned = (...axes: Array<keyof Knobs>) => (k: Knobs): boolean => {
-  const reset: Partial<Knobs> = {};
-  for (const a of axes) reset[a] = DEFAULTS[a];
-  return sameKnobs({ ...k, ...reset }, DEFAULTS);
-};
+const only =
+  (over: Partial<Knobs>) =>
+  (k: Knobs): boolean =>
+    sameKnobs(k, { ...DEFAULTS, ...over });
+const tuned =
+  (...axes: Array<keyof Knobs>) =>
+  (k: Knobs): boolean => {
+    const reset: Partial<Knobs> = {};
+    for (const a of axes) reset[a] = DEFAULTS[a];
+    return sameKnobs({ ...k, ...reset }, DEFAULTS);
+  };
 const families: Array<[string, (k: Knobs) => boolean]> = [
   ['previous auto (rest 150, no spatial, no breakthrough)', only({ breakThrough: NEVER, spatialMargin: 0 })],
   ['previous auto + breakthrough 2', only({ spatialMargin: 0 })],
-  ['previous auto + spatial 0.05 from point 626 + breakthrough 1 on the score (first cut)', only({ spatialMargin: 0.05, spatialEarly: 0, breakThrough: 1, strengthBar: 0 })],
+  [
+    'previous auto + spatial 0.05 from point 626 + breakthrough 1 on the score (first cut)',
+    only({ spatialMargin: 0.05, spatialEarly: 0, breakThrough: 1, strengthBar: 0 }),
+  ],
   ['new defaults (spatial 0.1 from point 256, breakthrough 2 on strength)', only({})],
   ['new defaults, breakthrough 1', only({ breakThrough: 1 })],
   ['new defaults, no breakthrough', only({ breakThrough: NEVER })],
@@ -272,8 +338,12 @@ const families: Array<[string, (k: Knobs) => boolean]> = [
   [`all ${variants.length} variants tuned`, () => true],
 ];
 
-console.log(`\nNAB subset: ${nabFiles.length} files, ${windowsOf(nabFiles)} windows; synthetic: ${corpus.length - nabFiles.length} series, ${windowsOf(allFiles) - windowsOf(nabFiles)} windows. Standard / LowFP / LowFN.`);
-console.log('in-sample = best variant + threshold chosen on the 18 NAB files; LOFO = leave one NAB file out (train: other 17 + synthetic); LOCO = leave one category out (9 folds), reported on NAB files | on synthetic\n');
+console.log(
+  `\nNAB subset: ${nabFiles.length} files, ${windowsOf(nabFiles)} windows; synthetic: ${corpus.length - nabFiles.length} series, ${windowsOf(allFiles) - windowsOf(nabFiles)} windows. Standard / LowFP / LowFN.`,
+);
+console.log(
+  'in-sample = best variant + threshold chosen on the 18 NAB files; LOFO = leave one NAB file out (train: other 17 + synthetic); LOCO = leave one category out (9 folds), reported on NAB files | on synthetic\n',
+);
 for (const [label, pred] of families) {
   const fam = variants.map((k, i) => (pred(k) ? i : -1)).filter((i) => i >= 0);
   if (fam.length === 0) continue; // not on this run's axes
@@ -282,15 +352,26 @@ for (const [label, pred] of families) {
     const inSample = scoreOn(ins, nabFiles);
     const cvFile = crossValidate(fam, lofo, nabFiles, fixed);
     const cvCatNab = crossValidate(fam, loco, nabFiles, fixed);
-    const cvCatSyn = crossValidate(fam, loco, allFiles.filter((f) => !isNab[f]), fixed);
+    const cvCatSyn = crossValidate(
+      fam,
+      loco,
+      allFiles.filter((f) => !isNab[f]),
+      fixed,
+    );
     const k = variants[ins.v]!;
     const tag = fixed ? 'fixed 2.5686' : `best (t=${grid[ins.g.standard]!.toFixed(3)})`;
     console.log(`${label} [${fam.length} variant(s)], ${tag}`);
-    console.log(`  in-sample ${fmt(inSample)} | LOFO ${fmt(cvFile)} | gap ${(inSample.standard - cvFile.standard).toFixed(2)} | LOCO nab ${fmt(cvCatNab)} | LOCO syn ${fmt(cvCatSyn)}`);
+    console.log(
+      `  in-sample ${fmt(inSample)} | LOFO ${fmt(cvFile)} | gap ${(inSample.standard - cvFile.standard).toFixed(2)} | LOCO nab ${fmt(cvCatNab)} | LOCO syn ${fmt(cvCatSyn)}`,
+    );
     if (fam.length > 1) console.log(`  in-sample pick: ${JSON.stringify(k)}`);
   }
 }
 // the defaults on synthetic data alone, and the pick over everything (NAB + synthetic)
-const everything = choose(variants.map((_, i) => i), allFiles, false);
+const everything = choose(
+  variants.map((_, i) => i),
+  allFiles,
+  false,
+);
 console.log(`\npick on NAB + synthetic: ${JSON.stringify(variants[everything.v])}, t=${grid[everything.g.standard]!.toFixed(3)}`);
 console.log(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

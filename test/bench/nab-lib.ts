@@ -29,7 +29,12 @@ function sigmoid(y: number): number {
 const MAX_TP = sigmoid(-1);
 
 function parseTs(s: string): number {
-  return Date.parse(`${s.trim().replace(' ', 'T').replace(/(\.\d{3})\d*$/, '$1')}Z`);
+  return Date.parse(
+    `${s
+      .trim()
+      .replace(' ', 'T')
+      .replace(/(\.\d{3})\d*$/, '$1')}Z`,
+  );
 }
 
 /** The NAB files under dir/data with their windows (labels/combined_windows.json). */
@@ -38,7 +43,10 @@ export async function loadNab(dir: string): Promise<Series[]> {
   const out: Series[] = [];
   for (const cat of (await readdir(join(dir, 'data'))).sort()) {
     for (const file of (await readdir(join(dir, 'data', cat))).filter((f) => f.endsWith('.csv')).sort()) {
-      const lines = (await readFile(join(dir, 'data', cat, file), 'utf8')).split('\n').slice(1).filter((l) => l.length > 0);
+      const lines = (await readFile(join(dir, 'data', cat, file), 'utf8'))
+        .split('\n')
+        .slice(1)
+        .filter((l) => l.length > 0);
       const ts = lines.map((l) => parseTs(l.slice(0, l.indexOf(','))));
       const values = Float64Array.from(lines, (l) => Number(l.slice(l.indexOf(',') + 1)));
       const key = `${cat}/${file}`;
@@ -180,7 +188,10 @@ export function rawAt(c: Curve, g: number, prof: Profile): number {
 /** Sum of curves, minus the `minus` curves (training set = total - held-out fold). */
 export function sumCurves(cs: Curve[], G: number, minus: Curve[] = []): Curve {
   const out: Curve = { fp: new Float64Array(G), tp: new Float64Array(G), missed: new Float64Array(G), windows: 0 };
-  for (const [sign, list] of [[1, cs], [-1, minus]] as const) {
+  for (const [sign, list] of [
+    [1, cs],
+    [-1, minus],
+  ] as const) {
     for (const c of list) {
       out.windows += sign * c.windows;
       for (let g = 0; g < G; g++) {

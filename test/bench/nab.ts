@@ -68,7 +68,7 @@ for (const name of names) {
 await writeFile(join(out, 'thresholds.json'), JSON.stringify(thresholds));
 const score = (extra: string[]): string => {
   const r = spawnSync('python3', [join(nab, 'score.py'), results, '--labels', join(nab, 'labels', 'combined_windows.json'), ...extra], { encoding: 'utf8' });
-  return (r.stdout ?? '') + (r.status === 0 ? '' : r.stderr ?? '');
+  return (r.stdout ?? '') + (r.status === 0 ? '' : (r.stderr ?? ''));
 };
 console.log(`NAB data: ${nab}`);
 console.log(timings.join('\n'));

@@ -259,12 +259,40 @@ function gatewayNodeFlags(): string[] {
 }
 
 function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }>, seconds: number): void {
-  console.log(`pi bench: 10 publishers, 200-byte JSON, QoS 1, ${seconds} s per run; gateway = default config (archive rule, fsync, file exporter). Shared machine: see load1 per row.`);
-  const head = ['broker', 'run', 'load1', 'msgs/s', 'p50 ms', 'p99 ms', 'commits/s', 'rec/commit', 'CPU us/msg', 'write/payload', 'log', 'tables', 'export', 'peak RSS MiB'];
+  console.log(
+    `pi bench: 10 publishers, 200-byte JSON, QoS 1, ${seconds} s per run; gateway = default config (archive rule, fsync, file exporter). Shared machine: see load1 per row.`,
+  );
+  const head = [
+    'broker',
+    'run',
+    'load1',
+    'msgs/s',
+    'p50 ms',
+    'p99 ms',
+    'commits/s',
+    'rec/commit',
+    'CPU us/msg',
+    'write/payload',
+    'log',
+    'tables',
+    'export',
+    'peak RSS MiB',
+  ];
   const cells = rows.map((r) => [
-    r.broker, r.run, r.load1.toFixed(1), String(r.msgsPerSec), r.p50.toFixed(2), r.p99.toFixed(2),
-    r.broker === 'bare' ? '-' : r.commitsPerSec.toFixed(0), r.broker === 'bare' ? '-' : r.recordsPerCommit.toFixed(1),
-    r.cpuUsPerMsg.toFixed(1), r.writePerPayload.toFixed(2), r.logPerPayload.toFixed(2), r.tablesPerPayload.toFixed(2), r.exportPerPayload.toFixed(2), r.peakRssMiB.toFixed(0),
+    r.broker,
+    r.run,
+    r.load1.toFixed(1),
+    String(r.msgsPerSec),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    r.broker === 'bare' ? '-' : r.commitsPerSec.toFixed(0),
+    r.broker === 'bare' ? '-' : r.recordsPerCommit.toFixed(1),
+    r.cpuUsPerMsg.toFixed(1),
+    r.writePerPayload.toFixed(2),
+    r.logPerPayload.toFixed(2),
+    r.tablesPerPayload.toFixed(2),
+    r.exportPerPayload.toFixed(2),
+    r.peakRssMiB.toFixed(0),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
@@ -272,7 +300,9 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
   for (const c of cells) console.log(line(c));
   console.log('\nidle memory by start-up phase (MiB: rss / heapUsed / external+arrayBuffers):');
   for (const i of idle) {
-    const phases = i.phases.map(([name, m]) => `${name} ${(m.rss / MiB).toFixed(0)}/${(m.heapUsed / MiB).toFixed(0)}/${((m.external + m.arrayBuffers) / MiB).toFixed(0)}`);
+    const phases = i.phases.map(
+      ([name, m]) => `${name} ${(m.rss / MiB).toFixed(0)}/${(m.heapUsed / MiB).toFixed(0)}/${((m.external + m.arrayBuffers) / MiB).toFixed(0)}`,
+    );
     console.log(`  ${i.broker} (load1 ${i.load1.toFixed(1)}): ${phases.join(', ')}`);
   }
   const pick = (b: Variant, run: string): PiRow | undefined => rows.find((r) => r.broker === b && r.run === run);
@@ -283,16 +313,25 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
   const bIdle = idle.find((i) => i.broker === 'bare');
   console.log('\nissue 15 table:');
   if (g5) {
-    console.log(`  commits (fsyncs)/s at 5,000 msgs/s: ${g5.commitsPerSec.toFixed(0)} (${g5.recordsPerCommit.toFixed(1)} records each), PUBACK p99 ${g5.p99.toFixed(2)} ms (target <= 150, p99 <= 10 ms)`);
-    console.log(`  bytes written per payload byte at 5,000 msgs/s: ${g5.writePerPayload.toFixed(2)} = log ${g5.logPerPayload.toFixed(2)} + tables ${g5.tablesPerPayload.toFixed(2)} + export ${g5.exportPerPayload.toFixed(2)} (target <= 2.5)`);
+    console.log(
+      `  commits (fsyncs)/s at 5,000 msgs/s: ${g5.commitsPerSec.toFixed(0)} (${g5.recordsPerCommit.toFixed(1)} records each), PUBACK p99 ${g5.p99.toFixed(2)} ms (target <= 150, p99 <= 10 ms)`,
+    );
+    console.log(
+      `  bytes written per payload byte at 5,000 msgs/s: ${g5.writePerPayload.toFixed(2)} = log ${g5.logPerPayload.toFixed(2)} + tables ${g5.tablesPerPayload.toFixed(2)} + export ${g5.exportPerPayload.toFixed(2)} (target <= 2.5)`,
+    );
     const b5 = pick('bare', '5000/s');
-    console.log(`  CPU per message at 5,000 msgs/s: ${g5.cpuUsPerMsg.toFixed(1)} us${b5 ? ` (bare aedes ${b5.cpuUsPerMsg.toFixed(1)} us)` : ''} (target <= 20)`);
+    console.log(
+      `  CPU per message at 5,000 msgs/s: ${g5.cpuUsPerMsg.toFixed(1)} us${b5 ? ` (bare aedes ${b5.cpuUsPerMsg.toFixed(1)} us)` : ''} (target <= 20)`,
+    );
   }
   if (gIdle) {
     const mib = (i: typeof gIdle): string => (i.phases.at(-1)![1].rss / MiB).toFixed(0);
     console.log(`  idle RSS after start: ${mib(gIdle)} MiB${bIdle ? ` (bare aedes ${mib(bIdle)} MiB)` : ''} (target <= 64)`);
   }
-  if (gMax && bMax) console.log(`  flat-out QoS 1: ${gMax.msgsPerSec} vs bare ${bMax.msgsPerSec} msgs/s = ${(gMax.msgsPerSec / bMax.msgsPerSec).toFixed(2)}x (target >= 0.7), peak RSS ${gMax.peakRssMiB.toFixed(0)} MiB`);
+  if (gMax && bMax)
+    console.log(
+      `  flat-out QoS 1: ${gMax.msgsPerSec} vs bare ${bMax.msgsPerSec} msgs/s = ${(gMax.msgsPerSec / bMax.msgsPerSec).toFixed(2)}x (target >= 0.7), peak RSS ${gMax.peakRssMiB.toFixed(0)} MiB`,
+    );
 }
 
 if (process.argv[2] === 'serve') await serve(process.argv[3] as Variant);

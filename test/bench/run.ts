@@ -44,13 +44,38 @@ const nabDir = process.env.NAB_DIR ? resolve(process.env.NAB_DIR) : resolve(root
 const BENCHES: Bench[] = [
   { name: 'store', what: 'group commit appends/s and reads/s (fsync, os)', args: [full ? '3' : '1'], timeoutS: 120 },
   { name: 'broker', what: 'bare aedes vs the Gatehouse broker (onPublish resolving at once)', args: [full ? '5' : '2'], timeoutS: 120 },
-  { name: 'gateway', what: 'issue 2: bare aedes vs the real gateway (archive rule, fsync), msgs/s, PUBACK p50/p99, peak RSS', args: [full ? '5' : '2'], timeoutS: 240 },
-  { name: 'pi', what: 'issue 15: every figure of the Pi-efficiency table (commits/s, PUBACK p50/p99, CPU us/msg, bytes written per payload byte, idle RSS) vs bare aedes', args: [full ? '10' : '4'], timeoutS: 300 },
-  { name: 'pacing', what: 'issue 15: store commit pacing alone (commitDelayMs 0 vs 7) at 500, 5,000 appends/s and flat out', args: [full ? '5' : '2'], timeoutS: 120 },
-  { name: 'floods', what: 'issue 10: device PUBACK p50/p99 under 1,200 silent sockets and 32 wrong-password clients', args: [full ? '5000' : '2000'], timeoutS: 240 },
+  {
+    name: 'gateway',
+    what: 'issue 2: bare aedes vs the real gateway (archive rule, fsync), msgs/s, PUBACK p50/p99, peak RSS',
+    args: [full ? '5' : '2'],
+    timeoutS: 240,
+  },
+  {
+    name: 'pi',
+    what: 'issue 15: every figure of the Pi-efficiency table (commits/s, PUBACK p50/p99, CPU us/msg, bytes written per payload byte, idle RSS) vs bare aedes',
+    args: [full ? '10' : '4'],
+    timeoutS: 300,
+  },
+  {
+    name: 'pacing',
+    what: 'issue 15: store commit pacing alone (commitDelayMs 0 vs 7) at 500, 5,000 appends/s and flat out',
+    args: [full ? '5' : '2'],
+    timeoutS: 120,
+  },
+  {
+    name: 'floods',
+    what: 'issue 10: device PUBACK p50/p99 under 1,200 silent sockets and 32 wrong-password clients',
+    args: [full ? '5000' : '2000'],
+    timeoutS: 240,
+  },
   { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
-  { name: 'window-state', what: 'issue 18: ingest msgs/s and disk bytes per message with a windowed rule, input log on and off', args: [full ? '5' : '2'], timeoutS: 180 },
+  {
+    name: 'window-state',
+    what: 'issue 18: ingest msgs/s and disk bytes per message with a windowed rule, input log on and off',
+    args: [full ? '5' : '2'],
+    timeoutS: 180,
+  },
   {
     name: 'export',
     what: 'issue 5: backlog drain to the Firehose-protocol HTTP receiver and to kinesalite',
@@ -58,9 +83,25 @@ const BENCHES: Bench[] = [
     env: full ? { BENCH_RECORDS: '1000000', BENCH_KINESIS_RECORDS: '50000' } : { BENCH_RECORDS: '200000', BENCH_KINESIS_RECORDS: '10000' },
     timeoutS: full ? 900 : 180,
   },
-  { name: 'tail', what: 'issue 14: file tail lines/s and CPU/line, 4 files of 200-byte lines into a stream (fsync), raw and LOGTOJSON', args: [full ? '250000' : '100000'], timeoutS: 300 },
-  { name: 'serial', what: 'serial link frames/s over a socat pty pair', args: [], missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'), timeoutS: 120 },
-  { name: 'industrial', what: 'issue 13: Modbus TCP 10 devices x 100 registers @10 Hz (CPU per poll), OPC UA 5,000 items @1 s (RSS, CPU), idle gateway RSS with/without industrial sources', args: [full ? '30' : '10'], timeoutS: 600 },
+  {
+    name: 'tail',
+    what: 'issue 14: file tail lines/s and CPU/line, 4 files of 200-byte lines into a stream (fsync), raw and LOGTOJSON',
+    args: [full ? '250000' : '100000'],
+    timeoutS: 300,
+  },
+  {
+    name: 'serial',
+    what: 'serial link frames/s over a socat pty pair',
+    args: [],
+    missing: () => (onPath('socat') ? undefined : 'socat is not installed (apt-get install socat)'),
+    timeoutS: 120,
+  },
+  {
+    name: 'industrial',
+    what: 'issue 13: Modbus TCP 10 devices x 100 registers @10 Hz (CPU per poll), OPC UA 5,000 items @1 s (RSS, CPU), idle gateway RSS with/without industrial sources',
+    args: [full ? '30' : '10'],
+    timeoutS: 600,
+  },
   { name: 'anomaly', what: 'anomaly detectors points/s and memory', args: [], nodeArgs: ['--expose-gc'], timeoutS: 120 },
   {
     name: 'soak',
@@ -142,9 +183,12 @@ function headline(o: Outcome): string[] {
   const out: string[] = [];
   for (const j of o.json as Array<{ bench?: string; rows?: Array<Record<string, unknown>> }>) {
     if (j.bench === 'gateway' && j.rows) {
-      const find = (b: string, run: string, qos: number): Record<string, unknown> | undefined => j.rows!.find((r) => r.broker === b && r.run === run && r.qos === qos);
+      const find = (b: string, run: string, qos: number): Record<string, unknown> | undefined =>
+        j.rows!.find((r) => r.broker === b && r.run === run && r.qos === qos);
       for (const r of j.rows) {
-        out.push(`${String(r.broker).padEnd(16)} ${String(r.run).padEnd(11)} QoS ${r.qos}: ${r.msgsPerSec} msgs/s, p50 ${Number(r.p50).toFixed(2)} ms, p99 ${Number(r.p99).toFixed(2)} ms, peak RSS ${Number(r.peakRssMiB).toFixed(0)} MiB`);
+        out.push(
+          `${String(r.broker).padEnd(16)} ${String(r.run).padEnd(11)} QoS ${r.qos}: ${r.msgsPerSec} msgs/s, p50 ${Number(r.p50).toFixed(2)} ms, p99 ${Number(r.p99).toFixed(2)} ms, peak RSS ${Number(r.peakRssMiB).toFixed(0)} MiB`,
+        );
       }
       const bare = find('bare', 'max', 1);
       const bareSteady = find('bare', 'steady 5k/s', 1);
@@ -152,24 +196,33 @@ function headline(o: Outcome): string[] {
         const g = find(gw, 'max', 1);
         const s = find(gw, 'steady 5k/s', 1);
         if (bare && g) out.push(`${gw}: QoS 1 rate ${(Number(g.msgsPerSec) / Number(bare.msgsPerSec)).toFixed(2)}x bare aedes (target >= 0.70)`);
-        if (bareSteady && s) out.push(`${gw}: RSS at 5,000 msgs/s ${(Number(s.peakRssMiB) / Number(bareSteady.peakRssMiB)).toFixed(2)}x bare aedes (target <= 1.20)`);
+        if (bareSteady && s)
+          out.push(`${gw}: RSS at 5,000 msgs/s ${(Number(s.peakRssMiB) / Number(bareSteady.peakRssMiB)).toFixed(2)}x bare aedes (target <= 1.20)`);
       }
     }
     if (j.bench === 'soak') {
       const k = j as unknown as { minutes: number; acked: number; lost: number | null; deadLetters: number; rssGrowthPct: number | null; lagP99Ms: number };
-      out.push(`soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost === null ? 'unknown (backlog not drained)' : k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`);
+      out.push(
+        `soak ${k.minutes} min: ${k.acked} PUBACKed, lost ${k.lost === null ? 'unknown (backlog not drained)' : k.lost} (must be 0), dead letters ${k.deadLetters}, RSS growth after 5 min ${k.rssGrowthPct === null ? 'n/a' : `${k.rssGrowthPct.toFixed(1)}%`} (target < 10%), worst lag p99 ${k.lagP99Ms.toFixed(1)} ms`,
+      );
     }
     if (j.bench === 'pi' && j.rows) {
       for (const r of j.rows as Array<Record<string, number | string>>) {
-        out.push(`${String(r.broker).padEnd(8)} ${String(r.run).padEnd(9)} load ${Number(r.load1).toFixed(1)}: ${r.msgsPerSec} msgs/s, p50/p99 ${Number(r.p50).toFixed(1)}/${Number(r.p99).toFixed(1)} ms, ${r.broker === 'gateway' ? `${Number(r.commitsPerSec).toFixed(0)} commits/s, ${Number(r.writePerPayload).toFixed(2)} bytes written/payload byte, ` : ''}${Number(r.cpuUsPerMsg).toFixed(1)} us CPU/msg`);
+        out.push(
+          `${String(r.broker).padEnd(8)} ${String(r.run).padEnd(9)} load ${Number(r.load1).toFixed(1)}: ${r.msgsPerSec} msgs/s, p50/p99 ${Number(r.p50).toFixed(1)}/${Number(r.p99).toFixed(1)} ms, ${r.broker === 'gateway' ? `${Number(r.commitsPerSec).toFixed(0)} commits/s, ${Number(r.writePerPayload).toFixed(2)} bytes written/payload byte, ` : ''}${Number(r.cpuUsPerMsg).toFixed(1)} us CPU/msg`,
+        );
       }
-      for (const i of (j as { idle?: Array<{ broker: string; rssMiB: number }> }).idle ?? []) out.push(`${i.broker.padEnd(8)} idle RSS ${i.rssMiB.toFixed(0)} MiB`);
+      for (const i of (j as { idle?: Array<{ broker: string; rssMiB: number }> }).idle ?? [])
+        out.push(`${i.broker.padEnd(8)} idle RSS ${i.rssMiB.toFixed(0)} MiB`);
     }
     if (j.bench === 'tail' && j.rows) {
       for (const r of j.rows) out.push(`${String(r.case).padEnd(28)} ${r.linesPerSec} lines/s, ${r.cpuUsPerLine} us CPU/line (target >= 100,000 lines/s)`);
     }
     if (j.bench === 'export' && j.rows) {
-      for (const r of j.rows) out.push(`${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`);
+      for (const r of j.rows)
+        out.push(
+          `${r.target}: ${r.records} records drained at ${r['drain rec/s']} records/s (batch ${r['batch records']}), peak RSS ${r['peak RSS MiB (drain)']} MiB${r.target === 'http receiver' ? ' (target >= 50,000/s)' : ''}`,
+        );
     }
   }
   return out;
@@ -193,8 +246,12 @@ function fromArgv(argv: string[]): Bench[] | undefined {
 async function main(): Promise<void> {
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim());
   const list = fromArgv(process.argv.slice(2)) ?? (only ? BENCHES.filter((b) => only.includes(b.name)) : BENCHES);
-  const load = loadavg().map((l) => l.toFixed(2)).join(' ');
-  console.log(`Gatehouse benchmarks (${full ? 'BENCH_FULL' : 'short runs; BENCH_FULL=1 for long ones'}), ${compiled ? 'compiled' : 'via tsx'}, node ${process.version}, ${cpus().length} cores, load average ${load} at start`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(
+    `Gatehouse benchmarks (${full ? 'BENCH_FULL' : 'short runs; BENCH_FULL=1 for long ones'}), ${compiled ? 'compiled' : 'via tsx'}, node ${process.version}, ${cpus().length} cores, load average ${load} at start`,
+  );
   const outcomes: Outcome[] = [];
   for (const b of list) {
     console.log(`\n=== ${b.name}: ${b.what}`);
@@ -203,9 +260,15 @@ async function main(): Promise<void> {
     if (o.status === 'failed') console.log(`FAILED: ${o.detail}`);
     outcomes.push(o);
   }
-  console.log(`\n=== summary (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end; figures are noisy on a shared machine)`);
+  console.log(
+    `\n=== summary (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end; figures are noisy on a shared machine)`,
+  );
   for (const o of outcomes) {
-    console.log(`${o.name.padEnd(8)} ${o.status.padEnd(7)} ${o.status === 'ok' ? `${o.seconds.toFixed(0).padStart(4)} s` : '      '}  ${o.status === 'ok' ? '' : o.detail}`);
+    console.log(
+      `${o.name.padEnd(8)} ${o.status.padEnd(7)} ${o.status === 'ok' ? `${o.seconds.toFixed(0).padStart(4)} s` : '      '}  ${o.status === 'ok' ? '' : o.detail}`,
+    );
     for (const h of headline(o)) console.log(`           ${h}`);
   }
   if (outcomes.some((o) => o.status === 'failed')) process.exitCode = 1;

@@ -32,14 +32,17 @@ async function run(framing: SimFraming, codec: SimCodec, baud: number, n: number
   let got = 0;
   let resolveAll!: () => void;
   const all = new Promise<void>((r) => (resolveAll = r));
-  const link = createSerialLink({ ...opts, baudRate: baud }, {
-    logger: pino({ level: 'silent' }),
-    registry: new Registry(),
-    onMessage: () => {
-      if (++got === n) resolveAll();
-      return undefined;
+  const link = createSerialLink(
+    { ...opts, baudRate: baud },
+    {
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      onMessage: () => {
+        if (++got === n) resolveAll();
+        return undefined;
+      },
     },
-  });
+  );
   await link.start();
   // Pre-encode the frames so the writer side costs little CPU.
   const f = createFraming(opts.framing as FramingOptions);

@@ -47,7 +47,10 @@ async function serveGateway(upstreamUrl: string): Promise<void> {
   const { startGateway } = await import('../../gateway/runtime/index.js');
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-soak-'));
   const file = join(dir, 'gatehouse.json');
-  await writeFile(file, JSON.stringify({ exporters: [{ name: 'upstream', stream: 'archive', destination: { type: 'http', url: upstreamUrl, timeoutMs: 5000 } }] }));
+  await writeFile(
+    file,
+    JSON.stringify({ exporters: [{ name: 'upstream', stream: 'archive', destination: { type: 'http', url: upstreamUrl, timeoutMs: 5000 } }] }),
+  );
   const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
   const gw = await startGateway(config, { logger: pino({ level: 'error' }), registry: new Registry(), version: 'soak' });
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -75,7 +78,10 @@ async function serveGateway(upstreamUrl: string): Promise<void> {
   // The parent killed (run.ts timeout, Ctrl-C): do not outlive it, and leave no data dir behind.
   process.on('disconnect', shutdown);
   function shutdown(): void {
-    void gw.stop().then(() => rm(dir, { recursive: true, force: true })).finally(() => process.exit(0));
+    void gw
+      .stop()
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .finally(() => process.exit(0));
   }
 }
 
@@ -90,7 +96,10 @@ class FlakyUpstream {
   private readonly sockets = new Set<Socket>();
   port = 0;
 
-  constructor(capacity: number, private readonly failRate: number) {
+  constructor(
+    capacity: number,
+    private readonly failRate: number,
+  ) {
     this.received = new Uint8Array(capacity);
   }
 
@@ -154,7 +163,13 @@ class Publishers {
   private timer: NodeJS.Timeout | undefined;
   private readonly inflight: number[];
 
-  constructor(private readonly url: string, private readonly n: number, private readonly rate: number, capacity: number, private readonly window = 2000) {
+  constructor(
+    private readonly url: string,
+    private readonly n: number,
+    private readonly rate: number,
+    capacity: number,
+    private readonly window = 2000,
+  ) {
     this.acked = new Uint8Array(capacity);
     this.inflight = new Array<number>(n).fill(0);
   }
@@ -233,8 +248,13 @@ async function main(): Promise<void> {
   const { port } = (await once(child, 'message'))[0] as { port: number };
   const pubs = new Publishers(`mqtt://127.0.0.1:${port}`, 10, rate, capacity);
   const load = loadavg()[0]!;
-  if (load > cpus().length) console.log(`WARNING: load average ${load.toFixed(1)} on ${cpus().length} cores at start: other work competes for the CPU, rates and lag will not be the gateway's own`);
-  console.log(`soak: ${minutes} min at ${rate} QoS 1 msgs/s (10 publishers, ~200-byte JSON), upstream failing ${Number(values.fail) * 100}% of requests with HTTP 500 and down ${downForS} s every ${downEveryS} s; a sample every ${sampleS} s. Shared machine: figures are noisy.`);
+  if (load > cpus().length)
+    console.log(
+      `WARNING: load average ${load.toFixed(1)} on ${cpus().length} cores at start: other work competes for the CPU, rates and lag will not be the gateway's own`,
+    );
+  console.log(
+    `soak: ${minutes} min at ${rate} QoS 1 msgs/s (10 publishers, ~200-byte JSON), upstream failing ${Number(values.fail) * 100}% of requests with HTTP 500 and down ${downForS} s every ${downEveryS} s; a sample every ${sampleS} s. Shared machine: figures are noisy.`,
+  );
   const head = ['min', 'RSS MiB', 'heap MiB', 'lag p99 ms', 'lag max ms', 'acked/s', 'exported/s', 'backlog', 'upstream', 'dead letters'];
   console.log(head.join('\t'));
   const t0 = Date.now();
@@ -266,7 +286,20 @@ async function main(): Promise<void> {
       const exportedRate = (s.exported - lastExported) / sampleS;
       lastAcked = pubs.ackedCount;
       lastExported = s.exported;
-      console.log([(atS / 60).toFixed(1), s.rssMiB.toFixed(0), s.heapUsedMiB.toFixed(1), s.lagP99Ms.toFixed(1), s.lagMaxMs.toFixed(0), ackedRate.toFixed(0), exportedRate.toFixed(0), String(s.backlog), isDown ? 'down' : 'up', String(s.deadLetters)].join('\t'));
+      console.log(
+        [
+          (atS / 60).toFixed(1),
+          s.rssMiB.toFixed(0),
+          s.heapUsedMiB.toFixed(1),
+          s.lagP99Ms.toFixed(1),
+          s.lagMaxMs.toFixed(0),
+          ackedRate.toFixed(0),
+          exportedRate.toFixed(0),
+          String(s.backlog),
+          isDown ? 'down' : 'up',
+          String(s.deadLetters),
+        ].join('\t'),
+      );
     }
   }
   await pubs.stop();
@@ -295,12 +328,21 @@ async function main(): Promise<void> {
   const growth = base && after5.length > 1 ? ((after5[after5.length - 1]!.rssMiB - base.rssMiB) / base.rssMiB) * 100 : undefined;
   const lagP99 = Math.max(0, ...samples.map((s) => s.lagP99Ms));
   const elapsedS = (Date.now() - t0) / 1000;
-  console.log(`\nsoak summary: ${pubs.ackedCount} PUBACKed of ${pubs.next} published (${pubs.refused} refused, ${pubs.skipped} not sent: publisher window full or reconnecting), ` +
-    `upstream ${upstream.requests} requests (${upstream.failed} failed on purpose), ${upstream.records} records received, backlog drained in ${drainS.toFixed(0)} s, dead letters ${last.deadLetters}`);
+  console.log(
+    `\nsoak summary: ${pubs.ackedCount} PUBACKed of ${pubs.next} published (${pubs.refused} refused, ${pubs.skipped} not sent: publisher window full or reconnecting), ` +
+      `upstream ${upstream.requests} requests (${upstream.failed} failed on purpose), ${upstream.records} records received, backlog drained in ${drainS.toFixed(0)} s, dead letters ${last.deadLetters}`,
+  );
   if (drained) console.log(`LOST (PUBACKed, never received upstream): ${undelivered}${undelivered === 0 ? '' : ' <-- BROKEN PROMISE'}`);
-  else console.log(`NOT DRAINED: backlog ${last.backlog} after ${drainS.toFixed(0)} s (--drain-minutes); ${undelivered} PUBACKed records not yet received, lost unknown. The machine was too slow for the rate (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores).`);
-  console.log(`RSS growth after the first 5 minutes: ${growth === undefined ? 'n/a (run >= 7 minutes)' : `${growth.toFixed(1)}% (target < 10%)`}; worst minute's event-loop lag p99 ${lagP99.toFixed(1)} ms`);
-  console.log(`BENCH_JSON ${JSON.stringify({ bench: 'soak', minutes, elapsedS, rate, published: pubs.next, acked: pubs.ackedCount, lost, deadLetters: last.deadLetters, rssGrowthPct: growth ?? null, lagP99Ms: lagP99, samples })}`);
+  else
+    console.log(
+      `NOT DRAINED: backlog ${last.backlog} after ${drainS.toFixed(0)} s (--drain-minutes); ${undelivered} PUBACKed records not yet received, lost unknown. The machine was too slow for the rate (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores).`,
+    );
+  console.log(
+    `RSS growth after the first 5 minutes: ${growth === undefined ? 'n/a (run >= 7 minutes)' : `${growth.toFixed(1)}% (target < 10%)`}; worst minute's event-loop lag p99 ${lagP99.toFixed(1)} ms`,
+  );
+  console.log(
+    `BENCH_JSON ${JSON.stringify({ bench: 'soak', minutes, elapsedS, rate, published: pubs.next, acked: pubs.ackedCount, lost, deadLetters: last.deadLetters, rssGrowthPct: growth ?? null, lagP99Ms: lagP99, samples })}`,
+  );
   if (lost === null) process.exitCode = 2;
   else if (lost > 0) process.exitCode = 1;
 }

@@ -60,7 +60,7 @@ export function syntheticCorpus(seed = 1, perKind = 4): Series[] {
       const b = baseSignal(base, r, n);
       const events = kind === 'none' ? 0 : 1 + Math.floor(r() * 2);
       const starts: number[] = [];
-      for (let e = 0; e < events; e++) starts.push(Math.floor(n * (0.3 + 0.6 * (e + r() * 0.8) / Math.max(events, 1))));
+      for (let e = 0; e < events; e++) starts.push(Math.floor(n * (0.3 + (0.6 * (e + r() * 0.8)) / Math.max(events, 1))));
       const values = new Float64Array(n);
       let phase = 0;
       let freq = 1;

@@ -62,7 +62,9 @@ async function runCase(label: string, dataProcessingOptions: unknown[]): Promise
       cpuUsPerLine: Number(((cpu.user + cpu.system) / total).toFixed(2)),
       cpuCores: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
     };
-    console.log(`${label.padEnd(28)} ${String(total).padStart(8)} lines  ${row.seconds.toFixed(2).padStart(6)} s  ${String(row.linesPerSec).padStart(8)} lines/s  ${row.cpuUsPerLine.toFixed(2).padStart(6)} us CPU/line  (${row.cpuCores} cores)`);
+    console.log(
+      `${label.padEnd(28)} ${String(total).padStart(8)} lines  ${row.seconds.toFixed(2).padStart(6)} s  ${String(row.linesPerSec).padStart(8)} lines/s  ${row.cpuUsPerLine.toFixed(2).padStart(6)} us CPU/line  (${row.cpuCores} cores)`,
+    );
     return row;
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -119,8 +121,17 @@ async function runGatewayCase(label: string, dataProcessingOptions: unknown[]): 
       }
       const seconds = (performance.now() - t0) / 1000;
       const cpu = (await procCpu(gw.proc.pid!)) - cpu0;
-      const row = { case: `gateway: ${label}`, lines: total, seconds: Number(seconds.toFixed(2)), linesPerSec: Math.round(total / seconds), cpuUsPerLine: Number(((cpu * 1e6) / total).toFixed(2)), cpuCores: Number((cpu / seconds).toFixed(2)) };
-      console.log(`${row.case.padEnd(37)} ${String(total).padStart(8)} lines  ${row.seconds.toFixed(2).padStart(6)} s  ${String(row.linesPerSec).padStart(8)} lines/s  ${row.cpuUsPerLine.toFixed(2).padStart(6)} us CPU/line  (${row.cpuCores} cores)`);
+      const row = {
+        case: `gateway: ${label}`,
+        lines: total,
+        seconds: Number(seconds.toFixed(2)),
+        linesPerSec: Math.round(total / seconds),
+        cpuUsPerLine: Number(((cpu * 1e6) / total).toFixed(2)),
+        cpuCores: Number((cpu / seconds).toFixed(2)),
+      };
+      console.log(
+        `${row.case.padEnd(37)} ${String(total).padStart(8)} lines  ${row.seconds.toFixed(2).padStart(6)} s  ${String(row.linesPerSec).padStart(8)} lines/s  ${row.cpuUsPerLine.toFixed(2).padStart(6)} us CPU/line  (${row.cpuCores} cores)`,
+      );
       return row;
     } finally {
       await gw.stop();
@@ -132,5 +143,10 @@ async function runGatewayCase(label: string, dataProcessingOptions: unknown[]): 
 
 const LOG = [{ optionName: 'LOGTOJSON', logFormat: 'COMBINEDAPACHELOG' }];
 console.log(`file tail: 4 files x ${perFile} lines of 200 bytes, into one stream (fsync); busy shared machine, figures are noisy`);
-const rows = [await runCase('raw lines', []), await runCase('LOGTOJSON COMBINEDAPACHELOG', LOG), await runGatewayCase('raw lines', []), await runGatewayCase('LOGTOJSON COMBINEDAPACHELOG', LOG)];
+const rows = [
+  await runCase('raw lines', []),
+  await runCase('LOGTOJSON COMBINEDAPACHELOG', LOG),
+  await runGatewayCase('raw lines', []),
+  await runGatewayCase('LOGTOJSON COMBINEDAPACHELOG', LOG),
+];
 console.log(`BENCH_JSON ${JSON.stringify({ bench: 'tail', rows })}`);

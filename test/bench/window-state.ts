@@ -25,7 +25,11 @@ const VARIANTS: Variant[] = ['archive', 'archive+window', 'archive+window-nolog'
 type ToParent = { port: number } | { writeBytes: number };
 
 const ARCHIVE = { name: 'archive_all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] };
-const WINDOW = { name: 'per_device_10s', sql: "SELECT topic(2) AS d, count(*) AS n, max(seq) AS last FROM 'fleet/+/engine' GROUP BY topic(2), TUMBLINGWINDOW(ss, 10)", actions: [{ stream: { name: 'rollups' } }] };
+const WINDOW = {
+  name: 'per_device_10s',
+  sql: "SELECT topic(2) AS d, count(*) AS n, max(seq) AS last FROM 'fleet/+/engine' GROUP BY topic(2), TUMBLINGWINDOW(ss, 10)",
+  actions: [{ stream: { name: 'rollups' } }],
+};
 
 async function writeBytes(): Promise<number> {
   const io = await readFile('/proc/self/io', 'utf8');
@@ -52,7 +56,11 @@ async function serve(variant: Variant): Promise<void> {
   process.send!({ port: gw.broker.addresses()[0]!.port } satisfies ToParent);
   process.on('message', (m: string) => {
     if (m === 'io') void writeBytes().then((n) => process.send!({ writeBytes: n } satisfies ToParent));
-    if (m === 'exit') void gw.stop().then(() => rm(dir, { recursive: true, force: true })).finally(() => process.exit(0));
+    if (m === 'exit')
+      void gw
+        .stop()
+        .then(() => rm(dir, { recursive: true, force: true }))
+        .finally(() => process.exit(0));
   });
 }
 
@@ -83,7 +91,8 @@ async function main(): Promise<void> {
   console.log(`window-state bench: 10 publishers, 200-byte JSON, QoS 1 max rate, ${seconds} s, fsync, no exporter. Shared 2-core machine: noisy.`);
   console.log('| rules | QoS 1 msgs/s | disk bytes written per msg | PUBACK p99 ms |');
   console.log('|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.variant} | ${Math.round(r.msgsPerSec).toLocaleString('en-US')} | ${Math.round(r.bytesPerMsg)} | ${r.p99.toFixed(1)} |`);
+  for (const r of rows)
+    console.log(`| ${r.variant} | ${Math.round(r.msgsPerSec).toLocaleString('en-US')} | ${Math.round(r.bytesPerMsg)} | ${r.p99.toFixed(1)} |`);
   console.log(`BENCH_JSON ${JSON.stringify({ bench: 'window-state', rows })}`);
 }
 

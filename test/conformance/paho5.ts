@@ -6,7 +6,13 @@ import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
 import { assert, fails, quiet, waitFor, type ConformanceTest, type Ctx } from './harness.js';
 import type { Received } from './raw-client.js';
 
-const sub = (topic: string, qos: 0 | 1 | 2 = 2, o: { nl?: boolean; rap?: boolean; rh?: number } = {}) => ({ topic, qos, nl: o.nl ?? false, rap: o.rap ?? false, rh: o.rh ?? 0 });
+const sub = (topic: string, qos: 0 | 1 | 2 = 2, o: { nl?: boolean; rap?: boolean; rh?: number } = {}) => ({
+  topic,
+  qos,
+  nl: o.nl ?? false,
+  rap: o.rap ?? false,
+  rh: o.rh ?? 0,
+});
 const ups = (m: Received | undefined): string => JSON.stringify(m?.properties.userProperties ?? null);
 const hasAC = (m: Received | undefined): boolean => {
   const u = m?.properties.userProperties;
@@ -70,7 +76,13 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     await connect(ctx, a, {
       clean: true,
       keepalive: 2,
-      will: { topic: ctx.topics[2]!, payload: Buffer.from('will message'), qos: 0, retain: false, properties: { willDelayInterval: 0, userProperties: { a: '2', c: '3' } } },
+      will: {
+        topic: ctx.topics[2]!,
+        payload: Buffer.from('will message'),
+        qos: 0,
+        retain: false,
+        properties: { willDelayInterval: 0, userProperties: { a: '2', c: '3' } },
+      },
     });
     await connect(ctx, b, { clean: false });
     await b.subscribe([sub(ctx.topics[2]!)]);
@@ -142,7 +154,10 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     b.paused = false;
     await connect(ctx, b, { clean: false, properties });
     await waitFor(() => b.count() >= 2, 3000);
-    assert(b.count() === 2, `expected 2 redelivered, got ${b.count()}: ${b.messages.map((m) => `${m.topic} q${m.qos}`).join(', ')}; packets ${b.packets.map((p) => p.cmd).join(',')}`);
+    assert(
+      b.count() === 2,
+      `expected 2 redelivered, got ${b.count()}: ${b.messages.map((m) => `${m.topic} q${m.qos}`).join(', ')}; packets ${b.packets.map((p) => p.cmd).join(',')}`,
+    );
     await b.disconnect();
   },
 
@@ -520,7 +535,10 @@ export const paho5Tests: Record<string, ConformanceTest> = {
       await waitFor(() => b.count() >= 1, 8000);
       const s = (Date.now() - start) / 1000;
       assert(b.count() >= 1, `no will (delay ${willDelayInterval}, expiry ${sessionExpiryInterval})`);
-      assert(Math.abs(s - expected) <= 1, `will after ${s.toFixed(1)} s, expected ${expected} +- 1 (delay ${willDelayInterval}, expiry ${sessionExpiryInterval})`);
+      assert(
+        Math.abs(s - expected) <= 1,
+        `will after ${s.toFixed(1)} s, expected ${expected} +- 1 (delay ${willDelayInterval}, expiry ${sessionExpiryInterval})`,
+      );
       assert(b.messages[0]!.payload.toString() === 'test_will_delay will message', 'will payload');
       await b.disconnect();
     }
@@ -534,7 +552,10 @@ export const paho5Tests: Record<string, ConformanceTest> = {
       const ack = await connect(ctx, c, { clean: true });
       assert(ack.sessionPresent === false, 'session present');
       const s: ISubackPacket = await c.subscribe([sub(shared), sub(ctx.topics[0]!)]);
-      assert(s.granted.every((g) => typeof g === 'number' && g < 0x80), `SUBACK ${JSON.stringify(s.granted)}`);
+      assert(
+        s.granted.every((g) => typeof g === 'number' && g < 0x80),
+        `SUBACK ${JSON.stringify(s.granted)}`,
+      );
     }
     await b.publish(ctx.topics[0]!, 'message 0', 0);
     await waitFor(() => a.count() + b.count() >= 2, 2000);

@@ -3,16 +3,7 @@
 // which mqtt.js refuses or hides. It acks incoming QoS 1/2 publishes unless paused or autoAck is off.
 import { connect as netConnect, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
-import type {
-  IConnackPacket,
-  IConnectPacket,
-  IDisconnectPacket,
-  IPublishPacket,
-  ISubackPacket,
-  ISubscription,
-  IUnsubackPacket,
-  Packet,
-} from 'mqtt-packet';
+import type { IConnackPacket, IConnectPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, ISubscription, IUnsubackPacket, Packet } from 'mqtt-packet';
 
 export interface ConnectOpts {
   clean?: boolean;
@@ -158,9 +149,21 @@ export class RawClient {
   }
 
   /** PUBLISH; for QoS 1 resolves with the PUBACK, for QoS 2 with the PUBREC (after sending PUBREL, the PUBCOMP). */
-  async publish(topic: string, payload: string | Buffer, qos: 0 | 1 | 2 = 0, opts: { retain?: boolean; properties?: IPublishPacket['properties']; waitAck?: boolean } = {}): Promise<Packet | undefined> {
+  async publish(
+    topic: string,
+    payload: string | Buffer,
+    qos: 0 | 1 | 2 = 0,
+    opts: { retain?: boolean; properties?: IPublishPacket['properties']; waitAck?: boolean } = {},
+  ): Promise<Packet | undefined> {
     const messageId = qos > 0 ? this.id() : undefined;
-    const p: IPublishPacket = { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos, retain: opts.retain ?? false, dup: false };
+    const p: IPublishPacket = {
+      cmd: 'publish',
+      topic,
+      payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+      qos,
+      retain: opts.retain ?? false,
+      dup: false,
+    };
     if (messageId !== undefined) p.messageId = messageId;
     if (opts.properties && this.version === 5) p.properties = opts.properties;
     if (messageId !== undefined) this.outMsgs.set(messageId, p);
@@ -265,10 +268,7 @@ export class RawClient {
   }
 
   private expect(cmd: string, messageId: number): Promise<Packet> {
-    return this.withTimeout(
-      new Promise<Packet>((resolve, reject) => this.waiters.set(`${cmd}:${messageId}`, { resolve, reject })),
-      `${cmd} ${messageId}`,
-    );
+    return this.withTimeout(new Promise<Packet>((resolve, reject) => this.waiters.set(`${cmd}:${messageId}`, { resolve, reject })), `${cmd} ${messageId}`);
   }
 
   private id(): number {

@@ -23,8 +23,20 @@ export async function runConformance(target: Target, suite: '5' | '311' | 'both'
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
-  const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '1883' }, suite: { type: 'string', default: 'both' }, nosub: { type: 'string', default: 'test/nosubscribe' }, serial: { type: 'boolean', default: false } } });
-  const r = await runConformance({ host: values.host!, port: Number(values.port), noSubscribe: values.nosub! }, values.suite as '5' | '311' | 'both', values.serial);
+  const { values } = parseArgs({
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '1883' },
+      suite: { type: 'string', default: 'both' },
+      nosub: { type: 'string', default: 'test/nosubscribe' },
+      serial: { type: 'boolean', default: false },
+    },
+  });
+  const r = await runConformance(
+    { host: values.host!, port: Number(values.port), noSubscribe: values.nosub! },
+    values.suite as '5' | '311' | 'both',
+    values.serial,
+  );
   console.log(r.text);
   process.exit(0);
 }

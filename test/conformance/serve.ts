@@ -6,7 +6,6 @@ import { Registry } from 'prom-client';
 import { createBroker } from '../../gateway/broker/index.js';
 import { conformanceAcl } from './harness.js';
 
-
 const port = Number(process.argv[2] ?? 1883);
 const broker = await createBroker(
   { listeners: [{ host: '127.0.0.1', port }], allowAnonymous: true, acl: conformanceAcl },

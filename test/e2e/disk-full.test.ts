@@ -93,15 +93,18 @@ for (const reserve of [4 * MiB, 0]) {
     const filler = join(root, 'filler');
     await writeFiller(filler, 12 * MiB);
     const dir = await tempDir(t);
-    const config = await writeConfig(dir, [
-      `dataDir: ${JSON.stringify(dataDir)}`,
-      'log: { level: info }',
-      `store: { reserveBytes: ${reserve}, diskProbeMs: 100 }`,
-      // the default exporter (archive -> files under <dataDir>/export), with a short linger
-      'exporters:',
-      '  - { name: archive-files, stream: archive, destination: { type: file }, batch: { lingerMs: 100 } }',
-      '',
-    ].join('\n'));
+    const config = await writeConfig(
+      dir,
+      [
+        `dataDir: ${JSON.stringify(dataDir)}`,
+        'log: { level: info }',
+        `store: { reserveBytes: ${reserve}, diskProbeMs: 100 }`,
+        // the default exporter (archive -> files under <dataDir>/export), with a short linger
+        'exporters:',
+        '  - { name: archive-files, stream: archive, destination: { type: file }, batch: { lingerMs: 100 } }',
+        '',
+      ].join('\n'),
+    );
     const gw = await startGatewayProcess(config);
     t.after(() => gw.kill9());
     const tally: Tally = { sent: new Set(), acked: new Set() };
@@ -115,10 +118,15 @@ for (const reserve of [4 * MiB, 0]) {
     const ackedWhileFilling = tally.acked.size;
 
     // 2. While full: healthz 503 with the reason, the metric, and no PUBACK for a new publish.
-    const h = await waitUntil(async () => {
-      const r = await health(gw);
-      return r.status === 503 ? r : undefined;
-    }, '/healthz says 503', 10_000, 50);
+    const h = await waitUntil(
+      async () => {
+        const r = await health(gw);
+        return r.status === 503 ? r : undefined;
+      },
+      '/healthz says 503',
+      10_000,
+      50,
+    );
     assert.match(h.body.reason ?? '', /store not writable/);
     const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
     assert.match(metrics, /^gatehouse_store_writable 0$/m);
@@ -142,21 +150,28 @@ for (const reserve of [4 * MiB, 0]) {
     // 4. Publishing works again, every publish acknowledged.
     const client = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'after', reconnectPeriod: 0 });
     for (let i = 0; i < 500; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, j) => {
-        const id = `after:${i + j}`;
-        tally.sent.add(id);
-        return client.publishAsync('fleet/disk', JSON.stringify({ id, pad: 'y' }), { qos: 1 }).then(() => tally.acked.add(id));
-      }));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, j) => {
+          const id = `after:${i + j}`;
+          tally.sent.add(id);
+          return client.publishAsync('fleet/disk', JSON.stringify({ id, pad: 'y' }), { qos: 1 }).then(() => tally.acked.add(id));
+        }),
+      );
     }
     await client.endAsync();
 
     // 5. Every acknowledged message reaches the export (the exporter retried what the full disk refused).
     const exportDir = join(dataDir, 'export');
-    await waitUntil(async () => {
-      const got = new Set((await exported(exportDir)).ids);
-      for (const id of tally.acked) if (!got.has(id)) return false;
-      return true;
-    }, 'every acknowledged message is exported', 90_000, 250);
+    await waitUntil(
+      async () => {
+        const got = new Set((await exported(exportDir)).ids);
+        for (const id of tally.acked) if (!got.has(id)) return false;
+        return true;
+      },
+      'every acknowledged message is exported',
+      90_000,
+      250,
+    );
     assert.equal(await gw.stop(), 0, 'clean exit');
     const { ids, bad } = await exported(exportDir);
     const unique = new Set(ids);
@@ -165,9 +180,11 @@ for (const reserve of [4 * MiB, 0]) {
     const notAckedButExported = [...unique].filter((id) => !tally.acked.has(id)).length;
     const down = gw.logs.filter((l) => l.msg === 'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns').length;
     const up = gw.logs.filter((l) => l.msg === 'store writable again: data appends resume').length;
-    console.log(`# disk full (reserve ${reserve}): filled in ${fillSeconds.toFixed(1)} s; sent ${tally.sent.size}, PUBACKed ${tally.acked.size} (${ackedWhileFilling} while filling), ` +
-      `exported ${ids.length} lines / ${unique.size} unique (${ids.length - unique.size} duplicates, ${notAckedButExported} not PUBACKed), missing ${missing.length}, ` +
-      `truncated lines ${bad}, free when full ${freeWhenFull} B, healthz 200 again ${recoverMs} ms after freeing, log lines: ${down} not-writable / ${up} writable-again`);
+    console.log(
+      `# disk full (reserve ${reserve}): filled in ${fillSeconds.toFixed(1)} s; sent ${tally.sent.size}, PUBACKed ${tally.acked.size} (${ackedWhileFilling} while filling), ` +
+        `exported ${ids.length} lines / ${unique.size} unique (${ids.length - unique.size} duplicates, ${notAckedButExported} not PUBACKed), missing ${missing.length}, ` +
+        `truncated lines ${bad}, free when full ${freeWhenFull} B, healthz 200 again ${recoverMs} ms after freeing, log lines: ${down} not-writable / ${up} writable-again`,
+    );
     assert.equal(missing.length, 0, `PUBACKed but not exported: ${missing.slice(0, 5).join(', ')}`);
     assert.equal(foreign.length, 0, 'the export holds only published messages');
     assert.equal(bad, 0, 'no truncated NDJSON line');

@@ -46,7 +46,7 @@ for (const mode of ['create', 'copytruncate'] as const) {
         'rules:',
         '  version: 1',
         '  rules:',
-        "    - { name: logs, sql: \"SELECT * FROM 'file/app'\", actions: [{ stream: { name: logs } }] }",
+        '    - { name: logs, sql: "SELECT * FROM \'file/app\'", actions: [{ stream: { name: logs } }] }',
         'exporters: []',
         '',
       ].join('\n'),
@@ -61,10 +61,18 @@ for (const mode of ['create', 'copytruncate'] as const) {
     for (let round = 1; round <= 5; round++) {
       // Let the gateway read some, rotate, and kill it at a random moment around the rotation.
       const target = Math.floor((total * round) / 7);
-      await waitUntil(async () => ((await lastSeq(gw!)) >= target * 0.8 ? true : undefined), `gateway read ${target * 0.8} lines`, 60_000, 20).catch(async (err: unknown) => {
-        t.diagnostic(JSON.stringify({ round, sources: await getJson(`${gw!.adminUrl}/api/sources`), logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }));
-        throw err;
-      });
+      await waitUntil(async () => ((await lastSeq(gw!)) >= target * 0.8 ? true : undefined), `gateway read ${target * 0.8} lines`, 60_000, 20).catch(
+        async (err: unknown) => {
+          t.diagnostic(
+            JSON.stringify({
+              round,
+              sources: await getJson(`${gw!.adminUrl}/api/sources`),
+              logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)),
+            }),
+          );
+          throw err;
+        },
+      );
       const killAfter = Math.floor(Math.random() * 150);
       const killing = new Promise<void>((resolve) => setTimeout(() => void gw!.kill9().then(resolve), killAfter));
       rotate(bin, dir, conf);
@@ -76,21 +84,36 @@ for (const mode of ['create', 'copytruncate'] as const) {
     await writer.done;
     const onDisk = await linesOnDisk(logs);
     // (On a timeout the check below says which lines are missing.)
-    await waitUntil(async () => ((await lastSeq(gw!)) >= onDisk.length ? true : undefined), `all ${onDisk.length} lines on disk read`, 60_000, 50).catch(() => undefined);
-    const sources = (await getJson(`${gw.adminUrl}/api/sources`)) as { sources: Array<{ kind: string; name: string; details?: { files?: Array<{ path: string; lagBytes: number }> } }> };
+    await waitUntil(async () => ((await lastSeq(gw!)) >= onDisk.length ? true : undefined), `all ${onDisk.length} lines on disk read`, 60_000, 50).catch(
+      () => undefined,
+    );
+    const sources = (await getJson(`${gw.adminUrl}/api/sources`)) as {
+      sources: Array<{ kind: string; name: string; details?: { files?: Array<{ path: string; lagBytes: number }> } }>;
+    };
     const app = sources.sources.find((s) => s.kind === 'file' && s.name === 'app');
     if ((await lastSeq(gw)) < onDisk.length) {
       const { readdir: rd, readFile: rf } = await import('node:fs/promises');
       const files = [];
       for (const n of await rd(logs)) {
         const lines = (await rf(join(logs, n), 'utf8')).split('\n');
-        files.push({ n, lines: lines.length - 1, first: lines[0]?.slice(0, 8), last: lines[lines.length - 2]?.slice(0, 8), partial: lines[lines.length - 1]!.length });
+        files.push({
+          n,
+          lines: lines.length - 1,
+          first: lines[0]?.slice(0, 8),
+          last: lines[lines.length - 2]?.slice(0, 8),
+          partial: lines[lines.length - 1]!.length,
+        });
       }
       t.diagnostic(JSON.stringify({ files }));
       // What each run of the gateway decided about the files (resume, rotation, truncation).
-      t.diagnostic(JSON.stringify({ status: app, logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }));
+      t.diagnostic(
+        JSON.stringify({ status: app, logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }),
+      );
     }
-    assert.ok(app?.details?.files?.some((f) => f.path === file), 'the tailed file is in /api/sources');
+    assert.ok(
+      app?.details?.files?.some((f) => f.path === file),
+      'the tailed file is in /api/sources',
+    );
     assert.equal(await gw.stop(), 0);
     gw = undefined;
 
@@ -102,7 +125,12 @@ for (const mode of ['create', 'copytruncate'] as const) {
     // Lines copytruncate lost on disk may still have been read from the file before its truncation.
     const written = new Set(Array.from({ length: total }, (_, i) => `w ${i} ${'x'.repeat(60)}`));
     check.extra = check.extra.filter((l) => !written.has(l));
-    t.diagnostic(`${mode}: ${kills} kill -9, ${total} written, ${onDisk.length} on disk (${total - new Set(onDisk).size} lost by copytruncate itself), ${streamed.length} streamed, ${check.duplicates} duplicates`);
-    assert.deepEqual({ duplicates: check.duplicates, missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) }, { duplicates: 0, missing: [], extra: [] });
+    t.diagnostic(
+      `${mode}: ${kills} kill -9, ${total} written, ${onDisk.length} on disk (${total - new Set(onDisk).size} lost by copytruncate itself), ${streamed.length} streamed, ${check.duplicates} duplicates`,
+    );
+    assert.deepEqual(
+      { duplicates: check.duplicates, missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) },
+      { duplicates: 0, missing: [], extra: [] },
+    );
   });
 }

@@ -97,7 +97,13 @@ async function recordSession(port: number): Promise<Buffer> {
   proxy.listen(0, '127.0.0.1');
   await once(proxy, 'listening');
   const p = (proxy.address() as { port: number }).port;
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${p}`, { reconnectPeriod: 0, clientId: 'fuzz-rec', username: 'rec', password: 'pw', will: { topic: 'fuzz/will', payload: Buffer.from('gone'), qos: 1, retain: false } });
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${p}`, {
+    reconnectPeriod: 0,
+    clientId: 'fuzz-rec',
+    username: 'rec',
+    password: 'pw',
+    will: { topic: 'fuzz/will', payload: Buffer.from('gone'), qos: 1, retain: false },
+  });
   await c.subscribeAsync(['fuzz/#', 'fuzz/+/x'], { qos: 1 });
   await c.publishAsync('fuzz/a', 'q0', { qos: 0 });
   await c.publishAsync('fuzz/b', '{"v":1}', { qos: 1 });
@@ -126,7 +132,44 @@ const SQL_SEEDS = [
   "SELECT CASE WHEN v > 1 THEN 'hi' ELSE 'lo' END AS lvl, timestamp() AS ts FROM 'x/#'",
   "SELECT get(arr, 0).name, concat(a, b) FROM 'a/b' WHERE NOT isUndefined(c)",
 ];
-const SQL_TOKENS = ['SELECT', '*', 'FROM', "'a/#'", 'WHERE', 'AND', 'OR', '(', ')', ',', '.', 'AS', 'x', '1', '1e999', "'", '"', 'CASE', 'WHEN', 'THEN', 'END', 'GROUP', 'BY', '[', ']', '+', '-', '/', '%', '<>', '=', 'NULL', 'topic(', 'abs(', '\u0000', '\uFFFF'];
+const SQL_TOKENS = [
+  'SELECT',
+  '*',
+  'FROM',
+  "'a/#'",
+  'WHERE',
+  'AND',
+  'OR',
+  '(',
+  ')',
+  ',',
+  '.',
+  'AS',
+  'x',
+  '1',
+  '1e999',
+  "'",
+  '"',
+  'CASE',
+  'WHEN',
+  'THEN',
+  'END',
+  'GROUP',
+  'BY',
+  '[',
+  ']',
+  '+',
+  '-',
+  '/',
+  '%',
+  '<>',
+  '=',
+  'NULL',
+  'topic(',
+  'abs(',
+  '\u0000',
+  '\uFFFF',
+];
 
 function randomSql(): string {
   if (rnd() < 0.5) {
@@ -169,12 +212,16 @@ const FRAMINGS: FramingOptions[] = [
 
 const WITNESS_RULE = { name: 'witness', sql: "SELECT * FROM 'witness/#'", actions: [{ stream: { name: 'archive' } }] };
 
-test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no hang, no loss of acknowledged data', { timeout: DURATION_MS + 120_000 }, async (t) => {
+test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no hang, no loss of acknowledged data', {
+  timeout: DURATION_MS + 120_000,
+}, async (t) => {
   console.log(`# fuzz seed ${SEED} (FUZZ_SEED to replay), duration ${DURATION_MS} ms (FUZZ_MS)`);
   const dir = await tempDir(t);
   const pty = socatSkip ? undefined : await startSocat(t);
   if (!pty) console.log(`# serial over a pty skipped: ${socatSkip}`);
-  const serialYaml = pty ? `serial:\n  - { name: fz, path: ${JSON.stringify(pty.dev1)}, framing: { type: crc, maxFrameBytes: 512 }, codec: { type: json }, topic: 'serial/{link}' }\n` : '';
+  const serialYaml = pty
+    ? `serial:\n  - { name: fz, path: ${JSON.stringify(pty.dev1)}, framing: { type: crc, maxFrameBytes: 512 }, codec: { type: json }, topic: 'serial/{link}' }\n`
+    : '';
   const file = join(dir, 'g.yaml');
   await writeFile(
     file,
@@ -225,9 +272,10 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
     }
 
     // PUT /api/rules: the witness rule always stays, next to a fuzzed one (or a fuzzed body)
-    const body = rnd() < 0.8
-      ? JSON.stringify({ version: ++version, rules: [WITNESS_RULE, { name: 'f', sql: randomSql(), actions: [{ stream: { name: 'archive' } }] }] })
-      : mutate(Buffer.from(JSON.stringify({ version: ++version, rules: [] }))).toString('latin1');
+    const body =
+      rnd() < 0.8
+        ? JSON.stringify({ version: ++version, rules: [WITNESS_RULE, { name: 'f', sql: randomSql(), actions: [{ stream: { name: 'archive' } }] }] })
+        : mutate(Buffer.from(JSON.stringify({ version: ++version, rules: [] }))).toString('latin1');
     const fromId = acked.length;
     const res = await fetch(`${admin}/api/rules`, { method: 'PUT', body });
     if (res.status >= 500) unexpected.push(`PUT /api/rules -> ${res.status}: ${await res.text()}`);
@@ -244,14 +292,20 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
     }
 
     for (let i = 0; i < 10; i++) {
-      const doc = rnd() < 0.8 ? mutateValue(BASE_CONFIG) : (() => {
-        try {
-          return parseConfigText(mutate(Buffer.from('gatewayId: a\nbroker: { maxConnections: 5 }\nrules: { version: 1, rules: [] }\n')).toString('latin1'), 'fuzz.yaml');
-        } catch (err) {
-          if (!isGatehouseError(err)) unexpected.push(`parseConfigText: ${(err as Error).stack}`);
-          return undefined;
-        }
-      })();
+      const doc =
+        rnd() < 0.8
+          ? mutateValue(BASE_CONFIG)
+          : (() => {
+              try {
+                return parseConfigText(
+                  mutate(Buffer.from('gatewayId: a\nbroker: { maxConnections: 5 }\nrules: { version: 1, rules: [] }\n')).toString('latin1'),
+                  'fuzz.yaml',
+                );
+              } catch (err) {
+                if (!isGatehouseError(err)) unexpected.push(`parseConfigText: ${(err as Error).stack}`);
+                return undefined;
+              }
+            })();
       try {
         validateConfig(configSchema, doc, 'fuzz config');
       } catch (err) {
@@ -311,7 +365,8 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
   }
   const isExcused = (id: number): boolean => excused.some(([a, b]) => id >= a && id < b);
   const missing = acked.filter((id) => !stored.has(id) && !isExcused(id));
-  if (excused.length > 0) t.diagnostic(`${excused.length} fuzzed rule sets without the witness rule were applied; ${acked.filter(isExcused).length} ids excused`);
+  if (excused.length > 0)
+    t.diagnostic(`${excused.length} fuzzed rule sets without the witness rule were applied; ${acked.filter(isExcused).length} ids excused`);
   assert.equal(missing.length, 0, `PUBACKed but not stored: ${missing.slice(0, 10).join(', ')}`);
   assert.ok(acked.length > 0, 'the device made progress during the fuzz');
 });

@@ -54,7 +54,10 @@ async function getJson(url: string): Promise<unknown> {
 
 test('acknowledged QoS 1 publishes survive kill -9 and are exported after restart', { timeout: 90_000 }, async (t) => {
   const dir = await tempDir(t);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nlog: { level: info }\nexporters:\n  - name: archive-files\n    stream: archive\n    destination: { type: file, dir: ${JSON.stringify(join(dir, 'export'))} }\n    batch: { lingerMs: 50 }\n`);
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nlog: { level: info }\nexporters:\n  - name: archive-files\n    stream: archive\n    destination: { type: file, dir: ${JSON.stringify(join(dir, 'export'))} }\n    batch: { lingerMs: 50 }\n`,
+  );
   let gw: GatewayProcess | undefined = await startGatewayProcess(config);
   t.after(() => gw?.kill9());
 
@@ -67,15 +70,22 @@ test('acknowledged QoS 1 publishes survive kill -9 and are exported after restar
   // The exporter resumes from its checkpoint and delivers every acknowledged record
   // (duplicates allowed, nothing missing). Exported records are reclaimed from the stream, so the
   // files are where to look.
-  const exported = await waitUntil(async () => {
-    const lines = await exportedLines(join(dir, 'export'));
-    const ids = new Set(lines.map((l) => (l.payload as { i: number }).i));
-    return ids.size >= N ? ids : undefined;
-  }, `all ${N} records are exported to files`, 30_000, 50);
+  const exported = await waitUntil(
+    async () => {
+      const lines = await exportedLines(join(dir, 'export'));
+      const ids = new Set(lines.map((l) => (l.payload as { i: number }).i));
+      return ids.size >= N ? ids : undefined;
+    },
+    `all ${N} records are exported to files`,
+    30_000,
+    50,
+  );
   assert.equal(exported.size, N);
   for (let i = 0; i < N; i++) assert.ok(exported.has(i), `acknowledged message ${i} was lost`);
 
-  const streams = (await getJson(`${gw.adminUrl}/api/streams`)) as { streams: Array<{ name: string; lastSeq: number; exporters: Array<{ name: string; lastExportedSeq: number }> }> };
+  const streams = (await getJson(`${gw.adminUrl}/api/streams`)) as {
+    streams: Array<{ name: string; lastSeq: number; exporters: Array<{ name: string; lastExportedSeq: number }> }>;
+  };
   const archive = streams.streams.find((s) => s.name === 'archive');
   assert.ok(archive && archive.lastSeq >= N);
   assert.equal(archive.exporters[0]?.name, 'archive-files');

@@ -12,7 +12,10 @@ import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js'
 
 const v5 = { protocolVersion: 5 as const, reconnectPeriod: 0, connectTimeout: 5000 };
 
-test('v5 properties through rules, republish headers, the store and the MQTT bridge; /api/clients shows versions', { skip: needBinary('mosquitto', 'mosquitto'), timeout: 90_000 }, async (t) => {
+test('v5 properties through rules, republish headers, the store and the MQTT bridge; /api/clients shows versions', {
+  skip: needBinary('mosquitto', 'mosquitto'),
+  timeout: 90_000,
+}, async (t) => {
   const peer = await startMosquitto(t);
   const dir = await tempDir(t);
   const config = {
@@ -36,7 +39,10 @@ test('v5 properties through rules, republish headers, the store and the MQTT bri
                   responseTopic: 'reply/${topic(2)}',
                   correlationData: "${get_mqtt_property('correlation_data')}",
                   messageExpiry: '120',
-                  userProperties: [{ key: 'origin', value: '${clientid()}' }, { key: 'rule', value: 'props' }],
+                  userProperties: [
+                    { key: 'origin', value: '${clientid()}' },
+                    { key: 'rule', value: 'props' },
+                  ],
                 },
               },
             },
@@ -74,7 +80,13 @@ test('v5 properties through rules, republish headers, the store and the MQTT bri
   t.after(() => old.end(true));
   await dev.publishAsync('dev/7/data', '{"t":21.5}', {
     qos: 1,
-    properties: { contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'dev/7/reply', correlationData: Buffer.from('req-42'), userProperties: { site: 'north' } },
+    properties: {
+      contentType: 'application/json',
+      payloadFormatIndicator: true,
+      responseTopic: 'dev/7/reply',
+      correlationData: Buffer.from('req-42'),
+      userProperties: { site: 'north' },
+    },
   });
 
   // rules saw the properties (SELECT output), republish set its headers

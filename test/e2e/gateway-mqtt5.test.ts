@@ -69,10 +69,10 @@ test('a full stream answers v5 publishes with PUBACK 0x97 and a reason string; t
   t.after(() => c.end(true));
   let refused: { code?: number; message?: string } | undefined;
   for (let i = 0; i < 50 && !refused; i++) {
-    refused = (await c.publishAsync('fill/x', Buffer.alloc(1000, 'a'), { qos: 1 }).then(
+    refused = await c.publishAsync('fill/x', Buffer.alloc(1000, 'a'), { qos: 1 }).then(
       () => undefined,
       (e: unknown) => e as { code?: number },
-    ));
+    );
   }
   assert.ok(refused, 'the stream filled up');
   assert.equal(refused.code, 0x97);
@@ -108,7 +108,10 @@ async function exportedIds(dir: string): Promise<Set<number>> {
 
 test('kill -9 with v5 publishers: every PUBACKed message is exported after restart', { timeout: 90_000 }, async (t) => {
   const dir = await tempDir(t);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters:\n  - name: archive-files\n    stream: archive\n    destination: { type: file, dir: ${JSON.stringify(join(dir, 'export'))} }\n    batch: { lingerMs: 50 }\n`);
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters:\n  - name: archive-files\n    stream: archive\n    destination: { type: file, dir: ${JSON.stringify(join(dir, 'export'))} }\n    batch: { lingerMs: 50 }\n`,
+  );
   let gw: GatewayProcess | undefined = await startGatewayProcess(config);
   t.after(() => gw?.kill9());
   const N = 300;
@@ -118,7 +121,10 @@ test('kill -9 with v5 publishers: every PUBACKed message is exported after resta
   void Promise.all(
     clients.map(async (c, k) => {
       for (let i = k; i < N; i += 3) {
-        const ok = await c.publishAsync(`fleet/v5/${k}`, JSON.stringify({ i }), { qos: 1, properties: { userProperties: { n: String(i) } } }).then(() => true, () => false);
+        const ok = await c.publishAsync(`fleet/v5/${k}`, JSON.stringify({ i }), { qos: 1, properties: { userProperties: { n: String(i) } } }).then(
+          () => true,
+          () => false,
+        );
         if (!ok) return;
         acked.add(i);
       }
@@ -131,10 +137,15 @@ test('kill -9 with v5 publishers: every PUBACKed message is exported after resta
   for (const c of clients) c.end(true);
   assert.ok(ackedAtKill.size >= N / 2);
   gw = await startGatewayProcess(config);
-  await waitUntil(async () => {
-    const ids = await exportedIds(join(dir, 'export'));
-    return [...ackedAtKill].every((i) => ids.has(i));
-  }, `all ${ackedAtKill.size} acknowledged v5 publishes exported`, 30_000, 50);
+  await waitUntil(
+    async () => {
+      const ids = await exportedIds(join(dir, 'export'));
+      return [...ackedAtKill].every((i) => ids.has(i));
+    },
+    `all ${ackedAtKill.size} acknowledged v5 publishes exported`,
+    30_000,
+    50,
+  );
   assert.equal(await gw.stop(), 0);
   gw = undefined;
 });

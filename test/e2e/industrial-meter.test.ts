@@ -16,24 +16,39 @@ import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js'
 test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources, /metrics, command write', { timeout: 120_000 }, async (t) => {
   const meter = await modbusTcpPeer(t, 400);
   const f = (addr: number, v: number): void => void meter.input.writeFloatBE(v, addr * 2);
-  f(0, 231.2); f(2, 229.8); f(4, 230.4); f(6, 4.5); f(8, 4.1); f(10, 3.9); f(12, 2875); f(70, 50.01); f(342, 1234.5);
+  f(0, 231.2);
+  f(2, 229.8);
+  f(4, 230.4);
+  f(6, 4.5);
+  f(8, 4.1);
+  f(10, 3.9);
+  f(12, 2875);
+  f(70, 50.01);
+  f(342, 1234.5);
   const k = await startKinesalite(t);
   const sink = await kinesisSink(t, k.url, 'plant-energy', 1);
   const dir = await tempDir(t, 'gatehouse-meter-e2e-');
   // The example as written, with only the addresses of this test's peers and a private data dir.
   let yaml = await readFile(join(repoRoot, 'docs/examples/meter.yaml'), 'utf8');
-  yaml = yaml.replace('dataDir: ../../gatehouse-data', `dataDir: ${JSON.stringify(join(dir, 'data'))}`)
+  yaml = yaml
+    .replace('dataDir: ../../gatehouse-data', `dataDir: ${JSON.stringify(join(dir, 'data'))}`)
     .replace('tcp: { host: 192.168.10.20, port: 502 }', `tcp: { host: 127.0.0.1, port: ${meter.port} }`)
-    .replace('destination: { type: kinesis, streamName: plant-energy, region: eu-west-1 }', `destination: { type: kinesis, streamName: plant-energy, region: eu-west-1, endpoint: ${JSON.stringify(k.url)}, accessKeyId: x, secretAccessKey: y }`);
+    .replace(
+      'destination: { type: kinesis, streamName: plant-energy, region: eu-west-1 }',
+      `destination: { type: kinesis, streamName: plant-energy, region: eu-west-1, endpoint: ${JSON.stringify(k.url)}, accessKeyId: x, secretAccessKey: y }`,
+    );
   assert.match(yaml, new RegExp(`port: ${meter.port}`));
   // Plus one rule of this test: a rule action writes a register by republishing to the command topic.
   const rules = await readFile(join(repoRoot, 'docs/examples/meter-rules.yaml'), 'utf8');
-  await writeFile(join(dir, 'meter-rules.yaml'), `${rules}
+  await writeFile(
+    join(dir, 'meter-rules.yaml'),
+    `${rules}
   - name: ct_from_ops
     sql: SELECT 'meter-1' AS device, 'ct_ratio' AS tag, ratio AS value, 'r1' AS id FROM 'ops/ct'
     actions:
       - republish: { topic: 'plant/cmd/main-meter' }
-`);
+`,
+  );
   const gw = await startGatewayProcess(await writeConfig(dir, yaml), [], 60_000);
   t.after(() => gw.kill9());
 
@@ -49,7 +64,9 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   assert.ok(Math.abs((energy.kwh as number) - 1234.5) < 1e-3);
   assert.equal(sink.raw[0]!.key, 'meter-1', 'partition key is the meter');
 
-  const api = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as { sources: { kind: string; name: string; state: string; details: { devices: { name: string; valuesPerSecond: number }[] } }[] };
+  const api = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as {
+    sources: { kind: string; name: string; state: string; details: { devices: { name: string; valuesPerSecond: number }[] } }[];
+  };
   const src = api.sources.find((s) => s.name === 'main-meter');
   assert.equal(src?.kind, 'modbus');
   assert.equal(src?.state, 'running');
@@ -62,15 +79,19 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   const client = await mqtt.connectAsync(gw.mqttUrl);
   t.after(() => client.endAsync());
   await client.subscribeAsync('plant/cmd/main-meter/reply');
-  const reply = new Promise<Record<string, unknown>>((resolve) => client.on('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)));
+  const reply = new Promise<Record<string, unknown>>((resolve) =>
+    client.on('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)),
+  );
   await client.publishAsync('plant/cmd/main-meter', JSON.stringify({ id: 'w1', device: 'meter-1', tag: 'ct_ratio', value: 50 }));
   const r = await reply;
   assert.equal(r.ok, true, JSON.stringify(r));
   assert.equal(meter.holding.readUInt16BE(40), 50);
-  const viaRule = new Promise<Record<string, unknown>>((resolve) => client.on('message', (_t, p) => {
-    const m = JSON.parse(p.toString()) as Record<string, unknown>;
-    if (m.id === 'r1') resolve(m);
-  }));
+  const viaRule = new Promise<Record<string, unknown>>((resolve) =>
+    client.on('message', (_t, p) => {
+      const m = JSON.parse(p.toString()) as Record<string, unknown>;
+      if (m.id === 'r1') resolve(m);
+    }),
+  );
   await client.publishAsync('ops/ct', JSON.stringify({ ratio: 75 }), { qos: 1 });
   assert.equal((await viaRule).ok, true);
   assert.equal(meter.holding.readUInt16BE(40), 75);

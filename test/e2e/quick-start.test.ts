@@ -39,10 +39,15 @@ test('quick start: publish, `gatehouse streams`, the record in the export file',
 
   // `gatehouse streams` (the CLI the README shows) once the exporter has delivered the record.
   const { cmd, args } = cliCommand();
-  const streamsOut = await waitUntil(() => {
-    const r = spawnSync(cmd, [...args, 'streams', '--admin', gw.adminUrl], { encoding: 'utf8', timeout: 10_000 });
-    return r.status === 0 && /archive-files .*exported through seq 1/.test(r.stdout) ? r.stdout : undefined;
-  }, 'the archive exporter to report seq 1 exported', 15_000, 100);
+  const streamsOut = await waitUntil(
+    () => {
+      const r = spawnSync(cmd, [...args, 'streams', '--admin', gw.adminUrl], { encoding: 'utf8', timeout: 10_000 });
+      return r.status === 0 && /archive-files .*exported through seq 1/.test(r.stdout) ? r.stdout : undefined;
+    },
+    'the archive exporter to report seq 1 exported',
+    15_000,
+    100,
+  );
   assert.match(streamsOut, /^archive: /m);
   assert.match(streamsOut, /1 appended/);
 

@@ -25,7 +25,10 @@ function ruleSet(version: number): string {
 test('no message lost or duplicated across remote swaps under QoS 1 load', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'g.yaml');
-  await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol: { allowUnsigned: true }\nrules: ${ruleSet(1)}\n`);
+  await writeFile(
+    file,
+    `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol: { allowUnsigned: true }\nrules: ${ruleSet(1)}\n`,
+  );
   const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
   const gw = await startGateway(config, { logger: testDeps().logger, registry: createMetricsRegistry('test', ID), version: 'test' });
   t.after(() => gw.stop());

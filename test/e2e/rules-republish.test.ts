@@ -34,7 +34,10 @@ rules:
 test('a rules file drives republish with templates, stream records, binary payloads and error actions', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t);
   await writeFile(join(dir, 'rules.yaml'), RULES);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nlog: { level: info }\nrulesFile: rules.yaml\nstreams: { hot: {} }\nexporters: []\n`);
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nlog: { level: info }\nrulesFile: rules.yaml\nstreams: { hot: {} }\nexporters: []\n`,
+  );
   // The serial link `none` does not exist: the rule set must be refused at start... unless a link
   // named none is configured; we configure none, so check that the gateway refuses to start first.
   const refused = await startGatewayProcess(config).then(
@@ -43,7 +46,7 @@ test('a rules file drives republish with templates, stream records, binary paylo
   );
   assert.ok(refused, 'a rule naming an unknown serial link is refused at start with its name');
 
-  await writeFile(join(dir, 'rules.yaml'), RULES.replace("serial: { link: none }", "republish: { topic: 'cmd/${newuuid()}/+' }"));
+  await writeFile(join(dir, 'rules.yaml'), RULES.replace('serial: { link: none }', "republish: { topic: 'cmd/${newuuid()}/+' }"));
   let gw: GatewayProcess | undefined = await startGatewayProcess(config);
   t.after(() => gw?.kill9());
 
@@ -71,7 +74,13 @@ test('a rules file drives republish with templates, stream records, binary paylo
   const byTopic = new Map(messages);
   assert.deepEqual(JSON.parse(byTopic.get('alerts/truck7/temp')!), { temp: 120.5, truck: 'truck7', critical: true });
   assert.deepEqual(JSON.parse(byTopic.get('decoded/truck7-ecu')!), { raw: '3q2+7w==', device: 'truck7-ecu' });
-  const error = JSON.parse(byTopic.get('errors/rules')!) as { ruleName: string; topic: string; clientId: string; base64OriginalPayload: string; failures: Array<{ failedAction: string; failedResource: string; errorMessage: string }> };
+  const error = JSON.parse(byTopic.get('errors/rules')!) as {
+    ruleName: string;
+    topic: string;
+    clientId: string;
+    base64OriginalPayload: string;
+    failures: Array<{ failedAction: string; failedResource: string; errorMessage: string }>;
+  };
   assert.equal(error.ruleName, 'broken_downlink');
   assert.equal(error.topic, 'cmd/valve');
   assert.equal(error.clientId, 'truck7-ecu');
@@ -81,11 +90,16 @@ test('a rules file drives republish with templates, stream records, binary paylo
   assert.ok(error.failures[0]!.errorMessage.length > 0);
   assert.ok(!messages.some(([topic]) => topic === 'alerts/truck9/temp'), 'a non-JSON payload does not pass a WHERE on fields');
 
-  const hot = (await (await fetch(`${gw.adminUrl}/api/streams/hot/records?from=1`)).json()) as { records: Array<{ payload: string; key: string; topic: string }> };
+  const hot = (await (await fetch(`${gw.adminUrl}/api/streams/hot/records?from=1`)).json()) as {
+    records: Array<{ payload: string; key: string; topic: string }>;
+  };
   assert.equal(hot.records.length, 1);
   assert.equal(hot.records[0]!.key, 'truck7');
   assert.equal(hot.records[0]!.topic, 'fleet/truck7/engine');
-  const rules = (await (await fetch(`${gw.adminUrl}/api/rules`)).json()) as { activeVersion: number; rules: Array<{ name: string; matched: number; emitted: number; actionFailures: number }> };
+  const rules = (await (await fetch(`${gw.adminUrl}/api/rules`)).json()) as {
+    activeVersion: number;
+    rules: Array<{ name: string; matched: number; emitted: number; actionFailures: number }>;
+  };
   assert.equal(rules.activeVersion, 3);
   const hotRule = rules.rules.find((r) => r.name === 'hot_engines')!;
   assert.equal(hotRule.matched, 3);

@@ -21,7 +21,17 @@ test('serial acknowledged mode: kill -9 the gateway mid-stream, the device resen
   t.after(() => gw?.kill9());
 
   const COUNT = 400;
-  const device = createSimulatedDevice({ path: pty.dev0, rate: 400, framing: 'crc', codec: 'json', ack: true, count: COUNT, ackTimeoutMs: 300, deviceId: 'tank1', seed: 7 });
+  const device = createSimulatedDevice({
+    path: pty.dev0,
+    rate: 400,
+    framing: 'crc',
+    codec: 'json',
+    ack: true,
+    count: COUNT,
+    ackTimeoutMs: 300,
+    deviceId: 'tank1',
+    seed: 7,
+  });
   await device.start();
   t.after(() => device.stop());
 

@@ -16,7 +16,16 @@ import { findPageDir, loadPageFiles } from '../../gateway/admin/status-page.js';
 
 const skip = needBinary('chromium', 'chromium');
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 // Functions given to page.waitForFunction run in the browser; the project compiles without the DOM
 // lib, so declare the little of it they use.
@@ -128,7 +137,8 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `status-page-${process.pid}`, reconnectPeriod: 0 });
   let sent = 0;
   publishing = setInterval(() => {
-    for (let i = 0; i < 5; i++) client!.publishAsync(`site/pump${i}/telemetry`, JSON.stringify({ n: sent++, pressure: 3.2 }), { qos: 1 }).catch(() => undefined);
+    for (let i = 0; i < 5; i++)
+      client!.publishAsync(`site/pump${i}/telemetry`, JSON.stringify({ n: sent++, pressure: 3.2 }), { qos: 1 }).catch(() => undefined);
   }, 20);
 
   // Live ingest rate and stream sequence change on the page while the client publishes.
@@ -194,7 +204,10 @@ test('status page with admin.token: asks for the token once, keeps it for the ta
     await rm(dir, { recursive: true, force: true });
   });
   const token = 'status-page-token-0123456789';
-  const config = await writeConfig(dir, [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'));
+  const config = await writeConfig(
+    dir,
+    [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'),
+  );
   gw = await startGatewayProcess(config);
   // The data stays behind the token...
   assert.equal((await fetch(`${gw.adminUrl}/api/overview`)).status, 401);

@@ -5,11 +5,22 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import {
-  GatewayHandle, Publisher, assertExactPerPartitionOrder, assertFirstSeenOrder, e2eConfig, exporterStatus, outageAndKill9,
-  receiverSink, tally, waitAllArrived, waitDeadLetters,
+  GatewayHandle,
+  Publisher,
+  assertExactPerPartitionOrder,
+  assertFirstSeenOrder,
+  e2eConfig,
+  exporterStatus,
+  outageAndKill9,
+  receiverSink,
+  tally,
+  waitAllArrived,
+  waitDeadLetters,
 } from '../helpers/upstream-e2e.js';
 
-test('http e2e: complete and in per-device order; a 413 record is isolated and dead-lettered, 503s retried with the same request id', { timeout: 90_000 }, async (t) => {
+test('http e2e: complete and in per-device order; a 413 record is isolated and dead-lettered, 503s retried with the same request id', {
+  timeout: 90_000,
+}, async (t) => {
   const rx = await startFirehoseReceiver({ accessKey: 'k-e2e' });
   t.after(() => rx.close());
   // Any request carrying a poison record is refused as too large (permanent, no per-record verdict).
@@ -33,7 +44,10 @@ test('http e2e: complete and in per-device order; a 413 record is isolated and d
   // The 503s were retried with the same request id, then accepted (a deduplicating receiver keeps one copy).
   const failed = rx.requests.filter((r) => r.status === 503);
   assert.equal(failed.length, 2);
-  assert.ok(rx.accepted.some((r) => r.requestId === failed[0]!.requestId), 'the retry of a 503 kept its request id');
+  assert.ok(
+    rx.accepted.some((r) => r.requestId === failed[0]!.requestId),
+    'the retry of a 503 kept its request id',
+  );
   assert.equal(rx.uniqueRecords().length, pub.acked.length, 'a deduplicating receiver sees each record once');
   // Exact per-device order: a failing batch (503 resent whole, 413 split in halves) holds back the
   // records behind it, so nothing overtakes.

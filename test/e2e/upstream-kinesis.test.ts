@@ -5,8 +5,18 @@ import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { startKinesalite } from '../helpers/peers.js';
 import {
-  GatewayHandle, Publisher, assertFirstSeenOrder, e2eConfig, exporterStatus, kinesisSink,
-  kinesisThrottlingProxy, outageAndKill9, waitAllArrived, waitDeadLetters, publishAroundPoison } from '../helpers/upstream-e2e.js';
+  GatewayHandle,
+  Publisher,
+  assertFirstSeenOrder,
+  e2eConfig,
+  exporterStatus,
+  kinesisSink,
+  kinesisThrottlingProxy,
+  outageAndKill9,
+  waitAllArrived,
+  waitDeadLetters,
+  publishAroundPoison,
+} from '../helpers/upstream-e2e.js';
 
 function destination(endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { type: 'kinesis', streamName: 'fleet', region: 'us-east-1', endpoint, accessKeyId: 'x', secretAccessKey: 'y', requestTimeoutMs: 5000, ...extra };
@@ -20,7 +30,9 @@ async function setup(t: TestContext, extra: Record<string, unknown>, exporter: R
   return { k, sink, gw, pub: new Publisher() };
 }
 
-test('kinesis e2e: complete, per-device order on the shards, partition key = device; an oversized record is dead-lettered without blocking', { timeout: 90_000 }, async (t) => {
+test('kinesis e2e: complete, per-device order on the shards, partition key = device; an oversized record is dead-lettered without blocking', {
+  timeout: 90_000,
+}, async (t) => {
   const { sink, gw, pub } = await setup(t, { maxRecordBytes: 1024 });
   await publishAroundPoison(sink, gw.current.mqttUrl, pub, 4000);
   // The default partition key is the record key the rule set (topic(2): the device), so a device

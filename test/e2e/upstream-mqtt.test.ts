@@ -7,8 +7,17 @@ import type { TestContext } from 'node:test';
 import { needBinary } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 import {
-  GatewayHandle, Publisher, STREAM, assertFirstSeenOrder, e2eConfig, exporterStatus, mqttSink,
-  outageAndKill9, waitDeadLetters, publishAroundPoison } from '../helpers/upstream-e2e.js';
+  GatewayHandle,
+  Publisher,
+  STREAM,
+  assertFirstSeenOrder,
+  e2eConfig,
+  exporterStatus,
+  mqttSink,
+  outageAndKill9,
+  waitDeadLetters,
+  publishAroundPoison,
+} from '../helpers/upstream-e2e.js';
 
 const skip = needBinary('mosquitto', 'mosquitto');
 
@@ -16,7 +25,12 @@ async function setup(t: TestContext, exporter: Record<string, unknown> = {}) {
   const peer = await startMosquitto(t);
   const sink = await mqttSink(t, peer.url, 'cloud/#');
   const destination = {
-    type: 'mqtt', url: peer.url, clientId: 'gh-e2e-bridge', reconnectMinMs: 50, reconnectMaxMs: 500, ackTimeoutMs: 3000,
+    type: 'mqtt',
+    url: peer.url,
+    clientId: 'gh-e2e-bridge',
+    reconnectMinMs: 50,
+    reconnectMaxMs: 500,
+    ackTimeoutMs: 3000,
     // Only device data is mapped; anything else in the stream is UNMAPPED (a permanent error).
     topics: [{ local: 'dev/+/data', stripPrefix: 'dev/', remotePrefix: 'cloud/' }],
   };
@@ -26,10 +40,16 @@ async function setup(t: TestContext, exporter: Record<string, unknown> = {}) {
   return { peer, sink, gw, pub: new Publisher() };
 }
 
-test('mqtt e2e: complete, per-device order, record ids as user properties; an unmapped topic is dead-lettered without blocking', { skip, timeout: 90_000 }, async (t) => {
+test('mqtt e2e: complete, per-device order, record ids as user properties; an unmapped topic is dead-lettered without blocking', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
   const { sink, gw, pub } = await setup(t);
   await publishAroundPoison(sink, gw.current.mqttUrl, pub, 100, 'other/x');
-  assert.ok(sink.ids.every((id) => /^up:\d+$/.test(id)), 'every bridged message carries gatehouse-id <stream>:<seq>');
+  assert.ok(
+    sink.ids.every((id) => /^up:\d+$/.test(id)),
+    'every bridged message carries gatehouse-id <stream>:<seq>',
+  );
   const dl = await waitDeadLetters(gw.current, 1);
   assert.equal(dl[0]!.topic, 'other/x');
   assert.match(dl[0]!.attrs?.error ?? '', /mapping|UNMAPPED|map/i);

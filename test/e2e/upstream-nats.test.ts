@@ -7,16 +7,30 @@ import type { TestContext } from 'node:test';
 import { needBinary } from '../helpers/index.js';
 import { startNats } from '../helpers/peers.js';
 import {
-  GatewayHandle, Publisher, assertFirstSeenOrder, e2eConfig, exporterStatus, natsSink,
-  outageAndKill9, waitDeadLetters, publishAroundPoison } from '../helpers/upstream-e2e.js';
+  GatewayHandle,
+  Publisher,
+  assertFirstSeenOrder,
+  e2eConfig,
+  exporterStatus,
+  natsSink,
+  outageAndKill9,
+  waitDeadLetters,
+  publishAroundPoison,
+} from '../helpers/upstream-e2e.js';
 
 const skip = needBinary('nats-server', 'nats-server');
 
 async function setup(t: TestContext, exporter: Record<string, unknown> = {}) {
   const peer = await startNats(t);
   const destination = {
-    type: 'nats', servers: peer.url, subject: 'gatehouse.{stream}.{key}', stream: 'GH', createStream: true,
-    reconnectWaitMs: 100, ackTimeoutMs: 2000, maxRecordBytes: 1024,
+    type: 'nats',
+    servers: peer.url,
+    subject: 'gatehouse.{stream}.{key}',
+    stream: 'GH',
+    createStream: true,
+    reconnectWaitMs: 100,
+    ackTimeoutMs: 2000,
+    maxRecordBytes: 1024,
   };
   const gw = new GatewayHandle(await e2eConfig(t, { destination, exporter }), t);
   await gw.start();
@@ -24,7 +38,10 @@ async function setup(t: TestContext, exporter: Record<string, unknown> = {}) {
   return { peer, sink, gw, pub: new Publisher() };
 }
 
-test('nats e2e: complete, per-device order, Nats-Msg-Id = <stream>:<seq>; an oversized record is dead-lettered without blocking', { skip, timeout: 90_000 }, async (t) => {
+test('nats e2e: complete, per-device order, Nats-Msg-Id = <stream>:<seq>; an oversized record is dead-lettered without blocking', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
   const { sink, gw, pub } = await setup(t);
   await publishAroundPoison(sink, gw.current.mqttUrl, pub, 4000);
   const ids = await sink.ids();

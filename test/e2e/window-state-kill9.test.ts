@@ -55,7 +55,7 @@ async function connect(gw: GatewayProcess): Promise<mqtt.MqttClient> {
   return mqtt.connectAsync(gw.mqttUrl, { clientId: `pub-${process.pid}-${Date.now()}-${Math.random()}`, reconnectPeriod: 0 });
 }
 
-test("issue #18: event-time tumbling window keeps the first 50 acknowledged events across kill -9 (n=100, s=5050)", { timeout: 90_000 }, async (t) => {
+test('issue #18: event-time tumbling window keeps the first 50 acknowledged events across kill -9 (n=100, s=5050)', { timeout: 90_000 }, async (t) => {
   const dir = await tempDir(t);
   const sql = "SELECT count(*) AS n, sum(v) AS s FROM 'w/+' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)";
   const config = await writeConfig(dir, configYaml(dir, [{ name: 'issue', sql }], 10_000));
@@ -85,12 +85,27 @@ test("issue #18: event-time tumbling window keeps the first 50 acknowledged even
 // ---- random kill points over every window kind and a detector ------------------------------------
 
 const RULES = [
-  { name: 'tumbling', sql: "SELECT 'tumbling' AS r, topic(2) AS d, window_start() AS ws, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), TUMBLINGWINDOW(ss, 10)" },
-  { name: 'hopping', sql: "SELECT 'hopping' AS r, topic(2) AS d, window_start() AS ws, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), HOPPINGWINDOW(ss, 10, 5)" },
-  { name: 'sliding', sql: "SELECT 'sliding' AS r, topic(2) AS d, max(i) AS last, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), SLIDINGWINDOW(ss, 5)" },
-  { name: 'session', sql: "SELECT 'session' AS r, topic(2) AS d, window_start() AS ws, window_end() AS we, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), SESSIONWINDOW(ss, 30, 4)" },
+  {
+    name: 'tumbling',
+    sql: "SELECT 'tumbling' AS r, topic(2) AS d, window_start() AS ws, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), TUMBLINGWINDOW(ss, 10)",
+  },
+  {
+    name: 'hopping',
+    sql: "SELECT 'hopping' AS r, topic(2) AS d, window_start() AS ws, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), HOPPINGWINDOW(ss, 10, 5)",
+  },
+  {
+    name: 'sliding',
+    sql: "SELECT 'sliding' AS r, topic(2) AS d, max(i) AS last, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), SLIDINGWINDOW(ss, 5)",
+  },
+  {
+    name: 'session',
+    sql: "SELECT 'session' AS r, topic(2) AS d, window_start() AS ws, window_end() AS we, count(*) AS n, sum(v) AS s FROM 'k/+' TIMESTAMP BY ts GROUP BY topic(2), SESSIONWINDOW(ss, 30, 4)",
+  },
   { name: 'count', sql: "SELECT 'count' AS r, topic(2) AS d, max(i) AS last, count(*) AS n, sum(v) AS s FROM 'k/+' GROUP BY topic(2), COUNTWINDOW(5)" },
-  { name: 'rcf', sql: "SELECT 'rcf' AS r, i, random_cut_forest(v, {numberOfTrees: 20, subSampleSize: 32, seed: 7}) OVER (PARTITION BY topic(2)) AS score FROM 'k/+'" },
+  {
+    name: 'rcf',
+    sql: "SELECT 'rcf' AS r, i, random_cut_forest(v, {numberOfTrees: 20, subSampleSize: 32, seed: 7}) OVER (PARTITION BY topic(2)) AS score FROM 'k/+'",
+  },
 ];
 
 interface Ev {
@@ -129,7 +144,9 @@ function message(e: Ev): Message {
 /** The rows of an uninterrupted run of RULES over evs (the engine alone, no store). */
 function reference(evs: Ev[]): string[] {
   const rows: string[] = [];
-  const registry = createActionRegistry({ probe: () => ({ kind: 'probe', resource: 'mem', durable: false, execute: (b: Buffer) => void rows.push(b.toString('utf8')) }) });
+  const registry = createActionRegistry({
+    probe: () => ({ kind: 'probe', resource: 'mem', durable: false, execute: (b: Buffer) => void rows.push(b.toString('utf8')) }),
+  });
   const engine = createRuleEngine(compileRuleSet({ version: 1, rules: RULES.map((r) => ({ ...r, actions: [{ probe: {} }] })) }, registry), testDeps());
   for (const e of evs) void engine.handle(message(e));
   engine.close();
@@ -209,15 +226,24 @@ test('every window kind and an RCF detector: kill -9 at random points gives the 
     const want = reference(evsIn);
     const wantSet = new Set(want);
     if (want.length === wantSet.size && wantSet.size === distinct.size && [...wantSet].every((r) => distinct.has(r))) matched = true;
-    else candidates.push(`in-doubt mask ${mask}: missing ${JSON.stringify([...wantSet].filter((r) => !distinct.has(r)).slice(0, 5))}, unexpected ${JSON.stringify([...distinct].filter((r) => !wantSet.has(r)).slice(0, 5))}`);
+    else
+      candidates.push(
+        `in-doubt mask ${mask}: missing ${JSON.stringify([...wantSet].filter((r) => !distinct.has(r)).slice(0, 5))}, unexpected ${JSON.stringify([...distinct].filter((r) => !wantSet.has(r)).slice(0, 5))}`,
+      );
   }
   assert.ok(matched, `output differs from an uninterrupted run (seed ${seed}):\n${candidates.join('\n')}`);
-  for (const r of RULES) assert.ok(got.some((row) => row.includes(`"r":"${r.name}"`)), `rule ${r.name} produced rows`);
+  for (const r of RULES)
+    assert.ok(
+      got.some((row) => row.includes(`"r":"${r.name}"`)),
+      `rule ${r.name} produced rows`,
+    );
   assert.equal(await gw.stop(), 0);
   gw = undefined;
 });
 
-test('processing time: a window due while the gateway was down closes right after the restart, with every acknowledged event', { timeout: 90_000 }, async (t) => {
+test('processing time: a window due while the gateway was down closes right after the restart, with every acknowledged event', {
+  timeout: 90_000,
+}, async (t) => {
   const dir = await tempDir(t);
   const sql = "SELECT count(*) AS n, sum(v) AS s FROM 'p/+' GROUP BY TUMBLINGWINDOW(ss, 2)";
   const config = await writeConfig(dir, configYaml(dir, [{ name: 'ptime', sql }], 10_000));
@@ -232,13 +258,24 @@ test('processing time: a window due while the gateway was down closes right afte
   const due = Math.ceil(lastAck / 2000) * 2000 + 50;
   await waitUntil(() => Date.now() >= due, 'the window end passed while the gateway was down', 5000, 20);
   gw = await startGatewayProcess(config);
-  const rows = await waitUntil(async () => {
-    const r = await rowsOf(gw!, 'out');
-    return r.reduce((n, row) => n + (row.n as number), 0) >= 5 ? r : undefined;
-  }, 'the overdue window is emitted after the restart', 10_000, 50);
+  const rows = await waitUntil(
+    async () => {
+      const r = await rowsOf(gw!, 'out');
+      return r.reduce((n, row) => n + (row.n as number), 0) >= 5 ? r : undefined;
+    },
+    'the overdue window is emitted after the restart',
+    10_000,
+    50,
+  );
   // The 5 events fall in one 2 s window, or two when the publishes straddled a boundary.
-  assert.equal(rows.reduce((n, row) => n + (row.n as number), 0), 5);
-  assert.equal(rows.reduce((n, row) => n + (row.s as number), 0), 15);
+  assert.equal(
+    rows.reduce((n, row) => n + (row.n as number), 0),
+    5,
+  );
+  assert.equal(
+    rows.reduce((n, row) => n + (row.s as number), 0),
+    15,
+  );
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   assert.match(metrics, new RegExp(`gatehouse_window_rows_after_crash_total\\{result="reemitted"\\} ${rows.length}`));
   assert.equal(await gw.stop(), 0);

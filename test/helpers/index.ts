@@ -36,7 +36,11 @@ export async function freePort(): Promise<number> {
 }
 
 /** Wait for an event with a timeout; rejects with a message naming the event. */
-export async function waitForEvent<T = unknown[]>(emitter: EventEmitter | { on(event: string, listener: (...args: never[]) => void): unknown }, event: string, timeoutMs = 5000): Promise<T> {
+export async function waitForEvent<T = unknown[]>(
+  emitter: EventEmitter | { on(event: string, listener: (...args: never[]) => void): unknown },
+  event: string,
+  timeoutMs = 5000,
+): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {

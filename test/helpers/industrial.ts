@@ -43,7 +43,12 @@ export async function storeIntake(t: TestContext): Promise<StoreIntake> {
 }
 
 /** A broker-less pub/sub standing in for the local broker's publish/subscribe (command topics). */
-export function localBus(): { deps: Pick<SourceDeps, 'publish' | 'subscribe'>; published: { topic: string; payload: Buffer }[]; send(topic: string, body: unknown): void; next(topic: string, timeoutMs?: number): Promise<Record<string, unknown>> } {
+export function localBus(): {
+  deps: Pick<SourceDeps, 'publish' | 'subscribe'>;
+  published: { topic: string; payload: Buffer }[];
+  send(topic: string, body: unknown): void;
+  next(topic: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+} {
   const subs = new Set<{ filter: string; handler: (topic: string, payload: Buffer) => void }>();
   const published: { topic: string; payload: Buffer }[] = [];
   const waiters = new Set<{ topic: string; resolve: (v: Record<string, unknown>) => void }>();
@@ -52,10 +57,11 @@ export function localBus(): { deps: Pick<SourceDeps, 'publish' | 'subscribe'>; p
     deps: {
       publish(topic, payload) {
         published.push({ topic, payload });
-        for (const w of waiters) if (w.topic === topic) {
-          waiters.delete(w);
-          w.resolve(JSON.parse(payload.toString()) as Record<string, unknown>);
-        }
+        for (const w of waiters)
+          if (w.topic === topic) {
+            waiters.delete(w);
+            w.resolve(JSON.parse(payload.toString()) as Record<string, unknown>);
+          }
       },
       subscribe(filter, handler) {
         const s = { filter, handler };
@@ -137,7 +143,7 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
     },
     mute(on) {
       muted = on;
-      for (const sock of sockets) (on ? sock.pause() : sock.resume());
+      for (const sock of sockets) on ? sock.pause() : sock.resume();
     },
   };
   async function listen(at: number): Promise<void> {
@@ -152,10 +158,18 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
     // jsmodbus answers holding/coils/discrete from these buffers. Its range check is broken
     // (a read past the end gets an empty reply, not an exception), so input registers are served
     // by its per-request handler with the standard behaviour: exception 0x02 past the end.
-    const modbusServer = new jsmodbus.server.TCP(s, { holding, input: null as unknown as Buffer, coils, discrete }) as unknown as import('node:events').EventEmitter;
+    const modbusServer = new jsmodbus.server.TCP(s, {
+      holding,
+      input: null as unknown as Buffer,
+      coils,
+      discrete,
+    }) as unknown as import('node:events').EventEmitter;
     modbusServer.on('readInputRegisters', (request: { id: number; unitId: number; body: { start: number; count: number } }, cb: (b: Buffer) => void) => {
       const { start, count } = request.body;
-      const pdu = start + count > input.length / 2 ? Buffer.from([0x84, 0x02]) : Buffer.concat([Buffer.from([0x04, count * 2]), input.subarray(start * 2, (start + count) * 2)]);
+      const pdu =
+        start + count > input.length / 2
+          ? Buffer.from([0x84, 0x02])
+          : Buffer.concat([Buffer.from([0x04, count * 2]), input.subarray(start * 2, (start + count) * 2)]);
       const mbap = Buffer.alloc(7);
       mbap.writeUInt16BE(request.id, 0);
       mbap.writeUInt16BE(pdu.length + 1, 4);

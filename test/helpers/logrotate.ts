@@ -67,4 +67,3 @@ export function duplicatesAndMissing(stream: string[], expected: string[]): { du
   const want = new Set(expected);
   return { duplicates, missing: expected.filter((l) => !seen.has(l)), extra: [...seen.keys()].filter((l) => !want.has(l)) };
 }
-

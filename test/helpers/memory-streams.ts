@@ -5,9 +5,7 @@
 // checkpoints with reclaim behind the slowest consumer, and onFull 'drop-oldest' by maxBytes.
 // Knobs let tests inject failures (failAppends, failSetCheckpoint) and count calls.
 import { GatehouseError } from '../../core/errors.js';
-import type {
-  AppendRecord, ConsumerInfo, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions,
-} from '../../gateway/store/types.js';
+import type { AppendRecord, ConsumerInfo, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from '../../gateway/store/types.js';
 
 interface MemStream {
   options: StreamOptions;

@@ -30,7 +30,10 @@ const require = createRequire(import.meta.url);
 function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = netConnect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -38,7 +41,10 @@ function portOpen(port: number): Promise<boolean> {
 function listen(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
 }
 
@@ -66,11 +72,28 @@ export async function startKinesalite(t: TestContext): Promise<Peer> {
   const peer: Peer = {
     url: `http://127.0.0.1:${port}`,
     port,
-    async down() { if (listening) { listening = false; await closeHttp(server); } },
-    async up() { if (!listening) { (HttpServer.prototype.listen as (this: HttpServer, port: number, host: string) => unknown).call(server, port, '127.0.0.1'); listening = true; await waitUntil(() => portOpen(port), `kinesalite back on ${port}`); } },
-    async restart() { await peer.down(); await peer.up(); },
+    async down() {
+      if (listening) {
+        listening = false;
+        await closeHttp(server);
+      }
+    },
+    async up() {
+      if (!listening) {
+        (HttpServer.prototype.listen as (this: HttpServer, port: number, host: string) => unknown).call(server, port, '127.0.0.1');
+        listening = true;
+        await waitUntil(() => portOpen(port), `kinesalite back on ${port}`);
+      }
+    },
+    async restart() {
+      await peer.down();
+      await peer.up();
+    },
     async stop() {
-      if (listening) { listening = false; await closeHttp(server); }
+      if (listening) {
+        listening = false;
+        await closeHttp(server);
+      }
     },
   };
   t.after(() => peer.stop());
@@ -108,8 +131,13 @@ export async function startS3rver(t: TestContext, buckets: string[]): Promise<Pe
     port,
     directory,
     down: halt,
-    async up() { if (!inst) await boot(); },
-    async restart() { await halt(); await boot(); },
+    async up() {
+      if (!inst) await boot();
+    },
+    async restart() {
+      await halt();
+      await boot();
+    },
     stop: halt,
   };
   t.after(() => peer.stop());
@@ -117,7 +145,13 @@ export async function startS3rver(t: TestContext, buckets: string[]): Promise<Pe
 }
 
 /** A child process peer: spawned with args, ready when its port accepts connections. */
-async function childPeer(t: TestContext, scheme: string, bin: string, args: (port: number) => string[], before?: (port: number) => Promise<void>): Promise<Peer> {
+async function childPeer(
+  t: TestContext,
+  scheme: string,
+  bin: string,
+  args: (port: number) => string[],
+  before?: (port: number) => Promise<void>,
+): Promise<Peer> {
   const path = which(bin);
   if (!path) throw new Error(`${bin} is not installed`);
   const port = await freePort();
@@ -128,11 +162,18 @@ async function childPeer(t: TestContext, scheme: string, bin: string, args: (por
     stderr = '';
     const c = spawn(path, args(port), { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
-    c.stderr?.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4000) stderr += d; });
-    await waitUntil(async () => {
-      if (c.exitCode !== null) throw new Error(`${bin} exited with ${c.exitCode}: ${stderr}`);
-      return portOpen(port);
-    }, `${bin} listening on ${port}`, 10_000, 20);
+    c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      if (stderr.length < 4000) stderr += d;
+    });
+    await waitUntil(
+      async () => {
+        if (c.exitCode !== null) throw new Error(`${bin} exited with ${c.exitCode}: ${stderr}`);
+        return portOpen(port);
+      },
+      `${bin} listening on ${port}`,
+      10_000,
+      20,
+    );
   };
   const halt = async (): Promise<void> => {
     const c = child;
@@ -149,8 +190,13 @@ async function childPeer(t: TestContext, scheme: string, bin: string, args: (por
     url: `${scheme}://127.0.0.1:${port}`,
     port,
     down: halt,
-    async up() { if (!child) await boot(); },
-    async restart() { await halt(); await boot(); },
+    async up() {
+      if (!child) await boot();
+    },
+    async restart() {
+      await halt();
+      await boot();
+    },
     stop: halt,
   };
   t.after(() => peer.stop());
@@ -167,19 +213,28 @@ export async function startNats(t: TestContext): Promise<Peer> {
 export async function startMosquitto(t: TestContext): Promise<Peer> {
   const dir = await tempDir(t, 'gatehouse-mosquitto-');
   const conf = join(dir, 'mosquitto.conf');
-  return childPeer(t, 'mqtt', 'mosquitto', () => ['-c', conf], async (port) => {
-    await writeFile(conf, [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      // Run as ourselves: as root, mosquitto drops to user 'mosquitto', which cannot write the temp dir.
-      `user ${userInfo().username}`,
-      'persistence true',
-      `persistence_location ${dir}/`,
-      'autosave_interval 1',
-      'max_queued_messages 100000',
-      'log_dest stderr',
-      'log_type error',
-      '',
-    ].join('\n'));
-  });
+  return childPeer(
+    t,
+    'mqtt',
+    'mosquitto',
+    () => ['-c', conf],
+    async (port) => {
+      await writeFile(
+        conf,
+        [
+          `listener ${port} 127.0.0.1`,
+          'allow_anonymous true',
+          // Run as ourselves: as root, mosquitto drops to user 'mosquitto', which cannot write the temp dir.
+          `user ${userInfo().username}`,
+          'persistence true',
+          `persistence_location ${dir}/`,
+          'autosave_interval 1',
+          'max_queued_messages 100000',
+          'log_dest stderr',
+          'log_type error',
+          '',
+        ].join('\n'),
+      );
+    },
+  );
 }

@@ -28,7 +28,9 @@ export function storeIntake(store: LocalStreams, stream: string, namespace: stri
       const attrs: Record<string, string> = {};
       const up = message.properties?.userProperties;
       if (up) for (const [k, v] of Object.entries(up)) attrs[k] = String(v);
-      const p = store.append(stream, { topic: message.topic, payload: message.payload, receivedAt: message.receivedAt, ...(up ? { attrs } : {}) }).then(() => undefined);
+      const p = store
+        .append(stream, { topic: message.topic, payload: message.payload, receivedAt: message.receivedAt, ...(up ? { attrs } : {}) })
+        .then(() => undefined);
       return p;
     },
     commitMeta(key, value) {

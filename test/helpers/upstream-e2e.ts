@@ -57,14 +57,16 @@ export async function e2eConfig(t: TestContext, o: E2eOptions): Promise<string> 
         ...(o.extraRules ?? []),
       ],
     },
-    exporters: [{
-      name: EXPORTER,
-      stream: STREAM,
-      destination: o.destination,
-      batch: { maxRecords: 25, lingerMs: 20 },
-      backoff: { initialMs: 50, maxMs: 500 },
-      ...o.exporter,
-    }],
+    exporters: [
+      {
+        name: EXPORTER,
+        stream: STREAM,
+        destination: o.destination,
+        batch: { maxRecords: 25, lingerMs: 20 },
+        backoff: { initialMs: 50, maxMs: 500 },
+        ...o.exporter,
+      },
+    ],
   };
   return writeConfig(dir, JSON.stringify(config, null, 2));
 }
@@ -72,8 +74,13 @@ export async function e2eConfig(t: TestContext, o: E2eOptions): Promise<string> 
 /** A gateway child process, killed after the test whatever happens. `current()` follows restarts. */
 export class GatewayHandle {
   private gw: GatewayProcess | undefined;
-  constructor(private readonly configFile: string, t: TestContext) {
-    t.after(async () => { await this.gw?.kill9(); });
+  constructor(
+    private readonly configFile: string,
+    t: TestContext,
+  ) {
+    t.after(async () => {
+      await this.gw?.kill9();
+    });
   }
   get current(): GatewayProcess {
     assert.ok(this.gw, 'gateway is running');
@@ -99,7 +106,10 @@ export class Publisher {
   readonly next = new Map<string, number>();
   readonly acked: Arrival[] = [];
   private count = 0;
-  constructor(readonly devices = 4, readonly padBytes = 150) {}
+  constructor(
+    readonly devices = 4,
+    readonly padBytes = 150,
+  ) {}
 
   /** Publish n records round-robin over the devices, QoS 1; resolves when every PUBACK arrived. */
   async publish(url: string, n: number, window = 100): Promise<void> {
@@ -158,7 +168,10 @@ export function tally(arrivals: readonly Arrival[], acked: readonly Arrival[]): 
   let duplicates = 0;
   let poison = 0;
   for (const a of arrivals) {
-    if (a.poison) { poison++; continue; }
+    if (a.poison) {
+      poison++;
+      continue;
+    }
     const k = `${a.d}:${a.i}`;
     if (seen.has(k)) duplicates++;
     else seen.add(k);
@@ -171,13 +184,23 @@ export function tally(arrivals: readonly Arrival[], acked: readonly Arrival[]): 
 export async function waitAllArrived(sink: Sink, acked: readonly Arrival[], timeoutMs = 45_000): Promise<Tally> {
   let last: Tally | undefined;
   try {
-    return await waitUntil(async () => {
-      last = tally(await sink.read(), acked);
-      return last.missing.length === 0 ? last : undefined;
-    }, `all ${acked.length} acknowledged records arrive`, timeoutMs, 200);
+    return await waitUntil(
+      async () => {
+        last = tally(await sink.read(), acked);
+        return last.missing.length === 0 ? last : undefined;
+      },
+      `all ${acked.length} acknowledged records arrive`,
+      timeoutMs,
+      200,
+    );
   } catch (err) {
     const m = last?.missing ?? [];
-    throw new Error(`${(err as Error).message}; missing ${m.length}: ${m.slice(0, 10).map((a) => `${a.d}:${a.i}`).join(', ')}`);
+    throw new Error(
+      `${(err as Error).message}; missing ${m.length}: ${m
+        .slice(0, 10)
+        .map((a) => `${a.d}:${a.i}`)
+        .join(', ')}`,
+    );
   }
 }
 
@@ -191,7 +214,11 @@ export function assertExactPerPartitionOrder(arrivals: readonly Arrival[], pub: 
     l.push(a.i);
   }
   for (const [d, n] of pub.next) {
-    assert.deepEqual(byDev.get(d), Array.from({ length: n }, (_, i) => i), `records of ${d} complete, once each, in order`);
+    assert.deepEqual(
+      byDev.get(d),
+      Array.from({ length: n }, (_, i) => i),
+      `records of ${d} complete, once each, in order`,
+    );
   }
 }
 
@@ -224,7 +251,12 @@ export function assertFirstSeenOrder(arrivals: readonly Arrival[]): void {
   }
 }
 
-interface AdminRecord { seq: number; topic: string; attrs?: Record<string, string>; payload?: string }
+interface AdminRecord {
+  seq: number;
+  topic: string;
+  attrs?: Record<string, string>;
+  payload?: string;
+}
 
 /** Records of a local stream through the admin API (e.g. the dead-letter stream). */
 export async function streamRecords(gw: GatewayProcess, stream: string): Promise<AdminRecord[]> {
@@ -254,10 +286,15 @@ export async function exporterStatus(gw: GatewayProcess): Promise<ExporterStatus
 
 /** Wait until the dead-letter stream holds n records; returns them. */
 export async function waitDeadLetters(gw: GatewayProcess, n: number, timeoutMs = 20_000): Promise<AdminRecord[]> {
-  return waitUntil(async () => {
-    const recs = await streamRecords(gw, `${STREAM}-dlq`);
-    return recs.length >= n ? recs : undefined;
-  }, `${n} dead letters in ${STREAM}-dlq`, timeoutMs, 200);
+  return waitUntil(
+    async () => {
+      const recs = await streamRecords(gw, `${STREAM}-dlq`);
+      return recs.length >= n ? recs : undefined;
+    },
+    `${n} dead letters in ${STREAM}-dlq`,
+    timeoutMs,
+    200,
+  );
 }
 
 export interface OutageReport {
@@ -271,7 +308,14 @@ export interface OutageReport {
  * it back, kill -9 the gateway while it drains the backlog, restart it, and wait until every
  * acknowledged record arrived. Returns the figures for the test output.
  */
-export async function outageAndKill9(t: TestContext, gw: GatewayHandle, peer: { down(): Promise<void>; up(): Promise<void> }, sink: Sink, pub: Publisher, perPhase = 300): Promise<OutageReport> {
+export async function outageAndKill9(
+  t: TestContext,
+  gw: GatewayHandle,
+  peer: { down(): Promise<void>; up(): Promise<void> },
+  sink: Sink,
+  pub: Publisher,
+  perPhase = 300,
+): Promise<OutageReport> {
   await pub.publish(gw.current.mqttUrl, perPhase);
   await waitUntil(async () => (await sink.read()).length >= 25, 'first records arrive', 30_000, 100);
   await peer.down();
@@ -286,7 +330,9 @@ export async function outageAndKill9(t: TestContext, gw: GatewayHandle, peer: { 
   assert.ok(atKill.missing.length > 0, `the kill landed mid-export (${atKill.unique}/${pub.acked.length} delivered): slow the exporter down`);
   await gw.start();
   const final = await waitAllArrived(sink, pub.acked);
-  t.diagnostic(`acknowledged ${pub.acked.length}, delivered before kill -9: ${atKill.unique}, arrived ${final.total}, unique ${final.unique}, duplicates ${final.duplicates}, missing ${final.missing.length}`);
+  t.diagnostic(
+    `acknowledged ${pub.acked.length}, delivered before kill -9: ${atKill.unique}, arrived ${final.total}, unique ${final.unique}, duplicates ${final.duplicates}, missing ${final.missing.length}`,
+  );
   const st = await exporterStatus(gw.current);
   assert.equal(st.deadLetters, 0, 'an outage dead-letters nothing');
   assert.deepEqual(await streamRecords(gw.current, `${STREAM}-dlq`), [], 'dead-letter stream empty');
@@ -301,14 +347,29 @@ export function receiverSink(rx: FirehoseReceiver): Sink {
 }
 
 /** kinesalite: create the stream, then read every shard from TRIM_HORIZON, incrementally. */
-export async function kinesisSink(t: TestContext, endpoint: string, streamName: string, shards = 2): Promise<Sink & { client: KinesisClient; raw: Array<{ shard: string; key: string; data: Buffer }> }> {
-  const client = new KinesisClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, requestHandler: new NodeHttpHandler({ requestTimeout: 5000 }), maxAttempts: 1 });
+export async function kinesisSink(
+  t: TestContext,
+  endpoint: string,
+  streamName: string,
+  shards = 2,
+): Promise<Sink & { client: KinesisClient; raw: Array<{ shard: string; key: string; data: Buffer }> }> {
+  const client = new KinesisClient({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    requestHandler: new NodeHttpHandler({ requestTimeout: 5000 }),
+    maxAttempts: 1,
+  });
   t.after(() => client.destroy());
   await client.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: shards }));
-  const desc = await waitUntil(async () => {
-    const d = await client.send(new DescribeStreamCommand({ StreamName: streamName }));
-    return d.StreamDescription?.StreamStatus === 'ACTIVE' ? d.StreamDescription : undefined;
-  }, `kinesis stream ${streamName} active`, 10_000);
+  const desc = await waitUntil(
+    async () => {
+      const d = await client.send(new DescribeStreamCommand({ StreamName: streamName }));
+      return d.StreamDescription?.StreamStatus === 'ACTIVE' ? d.StreamDescription : undefined;
+    },
+    `kinesis stream ${streamName} active`,
+    10_000,
+  );
   const iterators = new Map<string, string | undefined>();
   for (const s of desc.Shards ?? []) {
     const it = await client.send(new GetShardIteratorCommand({ StreamName: streamName, ShardId: s.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }));
@@ -344,7 +405,13 @@ export async function kinesisSink(t: TestContext, endpoint: string, streamName: 
 
 /** A persistent-session MQTT 5 subscriber on the cloud broker (mosquitto). */
 export async function mqttSink(t: TestContext, url: string, filter: string): Promise<Sink & { ids: string[] }> {
-  const client = mqtt.connect(url, { clientId: `upe2e-verifier-${process.pid}`, clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 100 });
+  const client = mqtt.connect(url, {
+    clientId: `upe2e-verifier-${process.pid}`,
+    clean: false,
+    protocolVersion: 5,
+    properties: { sessionExpiryInterval: 3600 },
+    reconnectPeriod: 100,
+  });
   t.after(() => client.endAsync(true));
   client.on('error', () => undefined);
   const got: Arrival[] = [];
@@ -383,12 +450,29 @@ export async function natsSink(t: TestContext, url: string, jsStream: string): P
     msgIds = ids;
     return out;
   };
-  return { read: readAll, ids: async () => { await readAll(); return msgIds; } };
+  return {
+    read: readAll,
+    ids: async () => {
+      await readAll();
+      return msgIds;
+    },
+  };
 }
 
 /** s3rver: every object of the bucket, NDJSON lines, objects ordered by their first sequence. */
-export async function s3Sink(t: TestContext, endpoint: string, bucket: string): Promise<Sink & { keys: () => string[]; lines: () => Array<Record<string, unknown>> }> {
-  const client = new S3Client({ region: 'us-east-1', endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, requestHandler: new NodeHttpHandler({ requestTimeout: 5000 }), maxAttempts: 1 });
+export async function s3Sink(
+  t: TestContext,
+  endpoint: string,
+  bucket: string,
+): Promise<Sink & { keys: () => string[]; lines: () => Array<Record<string, unknown>> }> {
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    requestHandler: new NodeHttpHandler({ requestTimeout: 5000 }),
+    maxAttempts: 1,
+  });
   t.after(() => client.destroy());
   const objects = new Map<string, Array<Record<string, unknown>>>();
   const firstSeq = (key: string): number => Number(/-(\d+)-\d+\.ndjson/.exec(key)?.[1] ?? 0);
@@ -402,7 +486,13 @@ export async function s3Sink(t: TestContext, endpoint: string, bucket: string): 
         if (objects.has(o.Key!)) continue;
         const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
         const text = Buffer.from(await body.Body!.transformToByteArray()).toString('utf8');
-        objects.set(o.Key!, text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>));
+        objects.set(
+          o.Key!,
+          text
+            .split('\n')
+            .filter((l) => l.length > 0)
+            .map((l) => JSON.parse(l) as Record<string, unknown>),
+        );
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
@@ -424,7 +514,11 @@ export async function s3Sink(t: TestContext, endpoint: string, bucket: string): 
  * thin double sits over the real peer: the other records of the call really reach kinesalite).
  * `failFirst(data)` decides, on a record's first sighting only, whether that attempt fails.
  */
-export async function kinesisThrottlingProxy(t: TestContext, target: string, failFirst: (data: string) => boolean): Promise<{ url: string; sends: Map<string, number>; failed: Set<string> }> {
+export async function kinesisThrottlingProxy(
+  t: TestContext,
+  target: string,
+  failFirst: (data: string) => boolean,
+): Promise<{ url: string; sends: Map<string, number>; failed: Set<string> }> {
   const sends = new Map<string, number>();
   const failed = new Set<string>();
   const server = createHttpServer((req, res) => {
@@ -462,7 +556,9 @@ export async function kinesisThrottlingProxy(t: TestContext, target: string, fai
         if (isPut && status === 200) {
           const got = kept === 0 ? { Records: [] as unknown[] } : (JSON.parse(out.toString('utf8')) as { Records: unknown[] });
           let j = 0;
-          const records = failAt.map((f) => (f ? { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded for shard (test proxy)' } : got.Records[j++]));
+          const records = failAt.map((f) =>
+            f ? { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded for shard (test proxy)' } : got.Records[j++],
+          );
           out = Buffer.from(JSON.stringify({ FailedRecordCount: failAt.filter(Boolean).length, Records: records }));
         }
         res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': out.length });
@@ -472,7 +568,13 @@ export async function kinesisThrottlingProxy(t: TestContext, target: string, fai
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   const addr = server.address();
   return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, sends, failed };
 }

@@ -26,7 +26,10 @@ function base(gw: Gateway): string {
   return `http://127.0.0.1:${gw.admin!.address().port}`;
 }
 
-async function call(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, unknown> & { error?: { code: string; message: string } } }> {
+async function call(
+  url: string,
+  init: RequestInit = {},
+): Promise<{ status: number; body: Record<string, unknown> & { error?: { code: string; message: string } } }> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: Record<string, unknown>;
@@ -50,7 +53,13 @@ test('health, metrics, streams and records after a real publish', async (t) => {
   assert.equal(health.body.ok, true);
 
   const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
-  for (const name of ['gatehouse_mqtt_messages_in_total', 'gatehouse_stream_records', 'gatehouse_store_commit_seconds_bucket', 'gatehouse_rule_matched_total', 'gatehouse_process_cpu_user_seconds_total']) {
+  for (const name of [
+    'gatehouse_mqtt_messages_in_total',
+    'gatehouse_stream_records',
+    'gatehouse_store_commit_seconds_bucket',
+    'gatehouse_rule_matched_total',
+    'gatehouse_process_cpu_user_seconds_total',
+  ]) {
     assert.ok(metrics.includes(name), `metrics expose ${name}`);
   }
 
@@ -71,7 +80,10 @@ test('GET /api/sources and /api/overview list every source; /metrics has gatehou
   const res = await call(`${base(gw)}/api/sources`);
   assert.equal(res.status, 200);
   const sources = res.body.sources as Array<{ kind: string; name: string; state: string }>;
-  assert.deepEqual(sources.map((s) => `${s.kind}/${s.name}:${s.state}`), ['mqtt/broker:running', 'serial/serial:running', 'control/control:running', 'republish/republish:running']);
+  assert.deepEqual(
+    sources.map((s) => `${s.kind}/${s.name}:${s.state}`),
+    ['mqtt/broker:running', 'serial/serial:running', 'control/control:running', 'republish/republish:running'],
+  );
   const overview = await call(`${base(gw)}/api/overview`);
   assert.equal((overview.body.sources as unknown[]).length, 4);
   const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
@@ -89,7 +101,12 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
     ['/no/such/route', {}, 404, 'GH_ADMIN_NOT_FOUND'],
     ['/api/streams', { method: 'DELETE' }, 405, 'GH_ADMIN_BAD_REQUEST'],
     ['/api/rules', { method: 'PUT', body: 'version: [unclosed' }, 400, ''],
-    ['/api/rules', { method: 'PUT', body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: 'SELECT FROM', actions: [{ stream: { name: 'archive' } }] }] }) }, 400, ''],
+    [
+      '/api/rules',
+      { method: 'PUT', body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: 'SELECT FROM', actions: [{ stream: { name: 'archive' } }] }] }) },
+      400,
+      '',
+    ],
   ];
   for (const [path, init, status, code] of cases) {
     const r = await call(`${base(gw)}${path}`, init);
@@ -97,7 +114,10 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
     if (code) assert.equal(r.body.error?.code, code, `${path} error code`);
   }
   // A rejected rule set lists its errors and leaves the running set alone.
-  const rejected = await call(`${base(gw)}/api/rules`, { method: 'PUT', body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: "SELECT * FROM 'a' WHERE", actions: [{ stream: { name: 'archive' } }] }] }) });
+  const rejected = await call(`${base(gw)}/api/rules`, {
+    method: 'PUT',
+    body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: "SELECT * FROM 'a' WHERE", actions: [{ stream: { name: 'archive' } }] }] }),
+  });
   assert.equal(rejected.body.state, 'rejected');
   assert.match(JSON.stringify(rejected.body.errors), /line 1, column/);
   const rules = await call(`${base(gw)}/api/rules`);
@@ -111,12 +131,19 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
   // A malformed HTTP request gets a 400 from node and the server keeps serving.
   await new Promise<void>((resolve) => {
     const req = request({ host: '127.0.0.1', port: gw.admin!.address().port, path: '/healthz', method: 'GET', headers: { 'content-length': 'abc' } });
-    req.on('response', (res) => { res.resume(); resolve(); });
+    req.on('response', (res) => {
+      res.resume();
+      resolve();
+    });
     req.on('error', () => resolve());
     req.end();
   });
   assert.equal((await call(`${base(gw)}/healthz`)).status, 200);
-  await waitUntil(async () => (await (await fetch(`${base(gw)}/metrics`)).text()).includes('gatehouse_admin_requests_total{status="4xx"}'), 'admin 4xx counted', 5000);
+  await waitUntil(
+    async () => (await (await fetch(`${base(gw)}/metrics`)).text()).includes('gatehouse_admin_requests_total{status="4xx"}'),
+    'admin 4xx counted',
+    5000,
+  );
 });
 
 test('with a token, every route but /healthz needs it; rules apply and rollback work', async (t) => {

@@ -64,7 +64,8 @@ test('DNS rebinding: an unknown Host header is refused (421); loopback names and
 test('CSRF: a cross-origin state change is refused (403) and changes nothing; same origin and non-browser clients pass', async (t) => {
   const gw = await startInProcess(t);
   const port = gw.admin!.address().port;
-  const rs = (v: number): string => JSON.stringify({ version: v, rules: [{ name: 'archive_all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] }] });
+  const rs = (v: number): string =>
+    JSON.stringify({ version: v, rules: [{ name: 'archive_all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] }] });
   // Two versions so a rollback has somewhere to go.
   assert.equal((await call(gw, 'PUT', '/api/rules', { 'content-type': 'application/json' }, rs(2))).status, 200);
   const version = (): unknown => gw.rules.status().activeVersion;

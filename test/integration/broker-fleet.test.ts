@@ -45,7 +45,10 @@ test('runMqttFleet: count at max rate with QoS 1 and a fixed rate with QoS 0, al
 
   const out = collect();
   const err = collect();
-  const code = await runSimulateMqtt(['--url', url, '--devices', '2', '--rate', '0', '--qos', '1', '--count', '50'], { stdout: out.stream, stderr: err.stream });
+  const code = await runSimulateMqtt(['--url', url, '--devices', '2', '--rate', '0', '--qos', '1', '--count', '50'], {
+    stdout: out.stream,
+    stderr: err.stream,
+  });
   assert.equal(code, 0, err.text());
   assert.match(out.text(), /sent 50, acked 50, errors 0/);
 });

@@ -43,7 +43,14 @@ test('1,200 silent sockets: a legitimate device still gets its CONNACK; the olde
   });
   for (let i = 0; i < 1200; i++) silent.push(await RawClient.open(port));
   // The broker sheds while it accepts: wait until every silent socket beyond the limits is gone.
-  await waitUntil(async () => (await metricValue(registry, 'gatehouse_mqtt_preconnect_shed_total', { limit: 'address' })) + (await metricValue(registry, 'gatehouse_mqtt_preconnect_shed_total', { limit: 'total' })) >= 1200 - 256, 'silent sockets shed', 10_000);
+  await waitUntil(
+    async () =>
+      (await metricValue(registry, 'gatehouse_mqtt_preconnect_shed_total', { limit: 'address' })) +
+        (await metricValue(registry, 'gatehouse_mqtt_preconnect_shed_total', { limit: 'total' })) >=
+      1200 - 256,
+    'silent sockets shed',
+    10_000,
+  );
 
   const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 5000, clientId: 'device-1' });
   t.after(() => device.endAsync(true));
@@ -106,7 +113,9 @@ test('32 parallel wrong-password clients: the device keeps getting PUBACKs; atta
   await Promise.all(attackers);
 
   const stored = gw.streams.info('archive').lastSeq;
-  console.log(`# PUBACK p99 baseline ${p99(baseline).toFixed(2)} ms, under 32 wrong-password clients ${p99(underAttack).toFixed(2)} ms (busy shared machine; target < 20 ms lives in the bench)`);
+  console.log(
+    `# PUBACK p99 baseline ${p99(baseline).toFixed(2)} ms, under 32 wrong-password clients ${p99(underAttack).toFixed(2)} ms (busy shared machine; target < 20 ms lives in the bench)`,
+  );
   console.log(`# attacker CONNECTs: ${tries}; CONNACK codes ${JSON.stringify(Object.fromEntries(codes))}; closed at accept ${closedAtAccept}`);
   assert.equal(underAttack.length, 1000, 'every device publish was acknowledged');
   assert.ok(stored >= 1300, `all acknowledged messages are in the store (${stored})`);

@@ -18,11 +18,7 @@ interface Setup {
   received: Message[];
 }
 
-async function startBroker(
-  t: TestContext,
-  options: BrokerOptionsInput = {},
-  onPublish?: (msg: Message) => Promise<void> | undefined,
-): Promise<Setup> {
+async function startBroker(t: TestContext, options: BrokerOptionsInput = {}, onPublish?: (msg: Message) => Promise<void> | undefined): Promise<Setup> {
   const deps = testDeps();
   const received: Message[] = [];
   const broker = await createBroker(
@@ -95,10 +91,13 @@ test('QoS 0/1/2 publishes reach subscribers and onPublish with source details', 
   assert.ok((await metricValue(s.deps.registry, 'gatehouse_mqtt_messages_out_total')) >= 3);
   assert.equal(await metricValue(s.deps.registry, 'gatehouse_mqtt_clients'), 2);
   const infos = s.broker.clients().sort((a, b) => a.id.localeCompare(b.id));
-  assert.deepEqual(infos.map((c) => [c.id, c.listener, c.protocolVersion, c.ip]), [
-    ['sub-1', 'mqtt', 4, '127.0.0.1'],
-    ['truck7', 'mqtt', 4, '127.0.0.1'],
-  ]);
+  assert.deepEqual(
+    infos.map((c) => [c.id, c.listener, c.protocolVersion, c.ip]),
+    [
+      ['sub-1', 'mqtt', 4, '127.0.0.1'],
+      ['truck7', 'mqtt', 4, '127.0.0.1'],
+    ],
+  );
 });
 
 test('QoS 1 PUBACK is sent only after the onPublish promise resolves', async (t) => {
@@ -140,7 +139,10 @@ test('onPublish rejection: no PUBACK, the client is disconnected, counted', asyn
   const s = await startBroker(t, {}, () => Promise.reject(new Error('stream full')));
   const pub = await client(t, s.url);
   let acked = false;
-  pub.publishAsync('fleet/a/engine', 'x', { qos: 1 }).then(() => (acked = true), () => undefined);
+  pub.publishAsync('fleet/a/engine', 'x', { qos: 1 }).then(
+    () => (acked = true),
+    () => undefined,
+  );
   await waitForEvent(pub, 'close');
   assert.equal(acked, false);
   assert.equal(await metricValue(s.deps.registry, 'gatehouse_mqtt_publish_rejected_total'), 1);
@@ -165,7 +167,10 @@ test('maxInflight: publishes beyond the window wait for earlier commits, in orde
     gates.shift()!();
   }
   await Promise.all(acks);
-  assert.deepEqual(s.received.map((m) => m.payload.toString()), ['1', '2', '3', '4', '5']);
+  assert.deepEqual(
+    s.received.map((m) => m.payload.toString()),
+    ['1', '2', '3', '4', '5'],
+  );
 });
 
 test('users: wrong password and anonymous refused and counted; right password accepted', async (t) => {
@@ -188,7 +193,12 @@ test('ACL: publish and subscribe allow/deny with %u and %c; SUBACK 0x80 keeps th
       { username: 'bob', password: hashPassword('b') },
     ],
     acl: {
-      users: { alice: [{ topic: 'shared/#', access: 'readwrite' }, { topic: 'shared/secret', access: 'deny' }] },
+      users: {
+        alice: [
+          { topic: 'shared/#', access: 'readwrite' },
+          { topic: 'shared/secret', access: 'deny' },
+        ],
+      },
       patterns: [
         { topic: 'devices/%u/#', access: 'readwrite' },
         { topic: 'clients/%c/cmd', access: 'read' },
@@ -198,17 +208,19 @@ test('ACL: publish and subscribe allow/deny with %u and %c; SUBACK 0x80 keeps th
   });
   const alice = await client(t, s.url, { username: 'alice', password: 'a', clientId: 'pump1' });
   // mqtt.js rejects a SUBACK with any 0x80 code; the packet rides on the error
-  const suback = await alice.subscribeAsync({
-    'devices/alice/#': { qos: 1 },
-    'devices/bob/#': { qos: 1 },
-    'clients/pump1/cmd': { qos: 1 },
-    'clients/other/cmd': { qos: 1 },
-    '#': { qos: 0 },
-    'shared/#': { qos: 1 },
-  }).then(
-    () => assert.fail('expected a SUBACK with failures'),
-    (err: Error & { code?: number; packet?: { granted: number[] } }) => err,
-  );
+  const suback = await alice
+    .subscribeAsync({
+      'devices/alice/#': { qos: 1 },
+      'devices/bob/#': { qos: 1 },
+      'clients/pump1/cmd': { qos: 1 },
+      'clients/other/cmd': { qos: 1 },
+      '#': { qos: 0 },
+      'shared/#': { qos: 1 },
+    })
+    .then(
+      () => assert.fail('expected a SUBACK with failures'),
+      (err: Error & { code?: number; packet?: { granted: number[] } }) => err,
+    );
   assert.deepEqual(suback.packet?.granted, [1, 128, 1, 128, 128, 1]);
   assert.equal(await metricValue(s.deps.registry, 'gatehouse_mqtt_acl_denied_total', { action: 'subscribe' }), 3);
   // still connected: an allowed publish round-trips
@@ -242,7 +254,10 @@ test('ACL: publish and subscribe allow/deny with %u and %c; SUBACK 0x80 keeps th
   );
   assert.deepEqual(anonSuback.packet?.granted, [0, 128]);
   assert.equal(anon.connected, true);
-  assert.deepEqual(s.received.map((m) => m.topic), ['devices/alice/temp', 'shared/open']);
+  assert.deepEqual(
+    s.received.map((m) => m.topic),
+    ['devices/alice/temp', 'shared/open'],
+  );
 });
 
 test('zero-length client id with clean session 0 gets CONNACK 0x02; with clean 1 it is accepted', async (t) => {
@@ -285,7 +300,10 @@ test('oversized payloads are refused (disconnect) and counted; the broker keeps 
   const s = await startBroker(t, { maxPayloadBytes: 1024 });
   const pub = await client(t, s.url);
   let acked = false;
-  pub.publishAsync('fleet/a/engine', Buffer.alloc(2000), { qos: 1 }).then(() => (acked = true), () => undefined);
+  pub.publishAsync('fleet/a/engine', Buffer.alloc(2000), { qos: 1 }).then(
+    () => (acked = true),
+    () => undefined,
+  );
   await waitForEvent(pub, 'close');
   assert.equal(acked, false);
   assert.equal(s.received.length, 0);

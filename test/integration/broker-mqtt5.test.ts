@@ -25,10 +25,13 @@ async function startBroker(t: TestContext, options: BrokerOptionsInput = {}, onP
   const received: Message[] = [];
   const broker = await createBroker(
     { listeners: [{ host: '127.0.0.1', port: 0 }], ...options },
-    { ...deps, onPublish: (msg) => {
-      received.push(msg);
-      return onPublish ? onPublish(msg) : undefined;
-    } },
+    {
+      ...deps,
+      onPublish: (msg) => {
+        received.push(msg);
+        return onPublish ? onPublish(msg) : undefined;
+      },
+    },
   );
   await broker.start();
   t.after(() => broker.stop());
@@ -50,11 +53,36 @@ test('1. v5, 3.1.1 and 3.1 clients side by side on TCP and TLS, with users and A
   const dir = await tempDir(t);
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   const deps = testDeps();
   const broker = await createBroker(
     {
-      listeners: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: { cert, key } }],
+      listeners: [
+        { host: '127.0.0.1', port: 0 },
+        { host: '127.0.0.1', port: 0, tls: { cert, key } },
+      ],
       allowAnonymous: false,
       users: [{ username: 'dev', password: await hashPassword('pw') }],
       acl: { users: { dev: [{ topic: 'fleet/#', access: 'readwrite' }] } },
@@ -84,8 +112,14 @@ test('1. v5, 3.1.1 and 3.1 clients side by side on TCP and TLS, with users and A
   await v311.publishAsync('fleet/b', 'from 3.1.1', { qos: 1 });
   assert.equal((await to5).payload.toString(), 'from 3.1.1');
   // users: a wrong password is CONNACK 0x86 for v5, 0x04 for 3.1.1
-  await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${tcp!.port}`, { protocolVersion: 5, username: 'dev', password: 'nope', reconnectPeriod: 0 }), (e: { code?: number }) => e.code === 0x86);
-  await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${tcp!.port}`, { protocolVersion: 4, username: 'dev', password: 'nope', reconnectPeriod: 0 }), (e: { code?: number }) => e.code === 4);
+  await assert.rejects(
+    mqtt.connectAsync(`mqtt://127.0.0.1:${tcp!.port}`, { protocolVersion: 5, username: 'dev', password: 'nope', reconnectPeriod: 0 }),
+    (e: { code?: number }) => e.code === 0x86,
+  );
+  await assert.rejects(
+    mqtt.connectAsync(`mqtt://127.0.0.1:${tcp!.port}`, { protocolVersion: 4, username: 'dev', password: 'nope', reconnectPeriod: 0 }),
+    (e: { code?: number }) => e.code === 4,
+  );
   // ACL: a v5 publish outside the ACL is a negative PUBACK 0x87, the connection stays up
   const denied = await v5.publishAsync('other/x', 'no', { qos: 1 }).catch((e: { code?: number }) => e);
   assert.equal((denied as { code?: number } | undefined)?.code, 0x87);
@@ -104,7 +138,14 @@ test('2. v5 properties carried end to end (user properties, content type, format
   const pub = await client(t, s.url, { clientId: 'p-pub' });
   await sub.subscribeAsync('p/#', { qos: 1 });
   const got = nextMessage(sub);
-  const properties = { userProperties: { a: '1', b: ['x', 'y'] }, contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'p/reply', correlationData: Buffer.from('c-1'), messageExpiryInterval: 60 };
+  const properties = {
+    userProperties: { a: '1', b: ['x', 'y'] },
+    contentType: 'application/json',
+    payloadFormatIndicator: true,
+    responseTopic: 'p/reply',
+    correlationData: Buffer.from('c-1'),
+    messageExpiryInterval: 60,
+  };
   await pub.publishAsync('p/1', '{"v":1}', { qos: 1, properties });
   const { packet } = await got;
   assert.deepEqual({ ...packet.properties?.userProperties }, { a: '1', b: ['x', 'y'] });
@@ -138,7 +179,9 @@ test('3. the promise in v5 words: a commit refused is a negative PUBACK/PUBREC w
   }
   refuse = undefined;
   // 0x99: flagged UTF-8 but is not
-  const bad = (await c.publishAsync('n/x', Buffer.from([0xff, 0xfe]), { qos: 1, properties: { payloadFormatIndicator: true } }).catch((x: unknown) => x)) as { code?: number };
+  const bad = (await c.publishAsync('n/x', Buffer.from([0xff, 0xfe]), { qos: 1, properties: { payloadFormatIndicator: true } }).catch((x: unknown) => x)) as {
+    code?: number;
+  };
   assert.equal(bad?.code, 0x99);
   // still connected, and a good publish is acknowledged
   assert.equal(c.connected, true);
@@ -234,7 +277,10 @@ test('2. message expiry: an expired retained message is not delivered, the inter
   await sub.connect('127.0.0.1', s.port);
   await sub.subscribe([{ topic: 'ex/#', qos: 1, nl: false, rap: false, rh: 0 }]);
   await waitUntil(() => sub.count() >= 1, 'the unexpired retained message');
-  assert.deepEqual(sub.messages.map((m) => m.topic), ['ex/long']);
+  assert.deepEqual(
+    sub.messages.map((m) => m.topic),
+    ['ex/long'],
+  );
   const left = sub.messages[0]!.properties.messageExpiryInterval!;
   assert.ok(left >= 98 && left <= 99, `expiry counted down: ${left}`);
 });
@@ -275,9 +321,42 @@ test('fuzz: mutated MQTT 5 sessions on raw sockets; no crash, and every PUBACKed
   const sent: Buffer[] = [];
   const { generate } = mqttPacket;
   const packets = [
-    { cmd: 'connect', protocolVersion: 5, protocolId: 'MQTT', clientId: 'fz', clean: false, keepalive: 10, properties: { sessionExpiryInterval: 5, receiveMaximum: 5, topicAliasMaximum: 3, maximumPacketSize: 500 }, will: { topic: 'fz/will', payload: Buffer.from('w'), qos: 1, retain: true, properties: { willDelayInterval: 1, userProperties: { a: 'b' } } } },
-    { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fz/#', qos: 2, nl: true, rap: true, rh: 1 }, { topic: '$share/g/fz/+', qos: 1 }], properties: { subscriptionIdentifier: 9 } },
-    { cmd: 'publish', topic: 'fz/a', payload: Buffer.from('{"v":1}'), qos: 1, messageId: 2, retain: true, dup: false, properties: { topicAlias: 1, contentType: 'application/json', payloadFormatIndicator: true, correlationData: Buffer.from('c'), userProperties: { k: 'v' }, messageExpiryInterval: 9 } },
+    {
+      cmd: 'connect',
+      protocolVersion: 5,
+      protocolId: 'MQTT',
+      clientId: 'fz',
+      clean: false,
+      keepalive: 10,
+      properties: { sessionExpiryInterval: 5, receiveMaximum: 5, topicAliasMaximum: 3, maximumPacketSize: 500 },
+      will: { topic: 'fz/will', payload: Buffer.from('w'), qos: 1, retain: true, properties: { willDelayInterval: 1, userProperties: { a: 'b' } } },
+    },
+    {
+      cmd: 'subscribe',
+      messageId: 1,
+      subscriptions: [
+        { topic: 'fz/#', qos: 2, nl: true, rap: true, rh: 1 },
+        { topic: '$share/g/fz/+', qos: 1 },
+      ],
+      properties: { subscriptionIdentifier: 9 },
+    },
+    {
+      cmd: 'publish',
+      topic: 'fz/a',
+      payload: Buffer.from('{"v":1}'),
+      qos: 1,
+      messageId: 2,
+      retain: true,
+      dup: false,
+      properties: {
+        topicAlias: 1,
+        contentType: 'application/json',
+        payloadFormatIndicator: true,
+        correlationData: Buffer.from('c'),
+        userProperties: { k: 'v' },
+        messageExpiryInterval: 9,
+      },
+    },
     { cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 2, messageId: 3, retain: false, dup: false, properties: { topicAlias: 1 } },
     { cmd: 'pubrel', messageId: 3 },
     { cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['fz/#'] },
@@ -287,14 +366,17 @@ test('fuzz: mutated MQTT 5 sessions on raw sockets; no crash, and every PUBACKed
   for (const p of packets) sent.push(generate(p as never, { protocolVersion: 5 }));
   const session = Buffer.concat(sent);
   let seed = 12345;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const int = (n: number): number => Math.floor(rnd() * n);
   const mutate = (src: Buffer): Buffer => {
     const b = Buffer.from(src);
     const k = int(4);
     if (k === 0) for (let i = 0; i < 1 + int(8); i++) b[int(b.length)]! ^= 1 << int(8);
     if (k === 1) return b.subarray(0, int(b.length + 1));
-    if (k === 2) { const at = int(b.length); return Buffer.concat([b.subarray(0, at), Buffer.from([int(256), int(256), int(256)]), b.subarray(at)]); }
+    if (k === 2) {
+      const at = int(b.length);
+      return Buffer.concat([b.subarray(0, at), Buffer.from([int(256), int(256), int(256)]), b.subarray(at)]);
+    }
     if (k === 3) for (let i = 0; i < 1 + int(4); i++) b[int(b.length)] = [0, 0x7f, 0x80, 0xff][int(4)]!;
     return b;
   };
@@ -309,20 +391,26 @@ test('fuzz: mutated MQTT 5 sessions on raw sockets; no crash, and every PUBACKed
     }
   })();
   for (let round = 0; round < 40; round++) {
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      const sock = netConnect(s.port, '127.0.0.1');
-      sock.on('error', () => undefined);
-      sock.on('data', () => undefined);
-      const closed = once(sock, 'close').catch(() => undefined);
-      sock.on('connect', () => sock.end(mutate(session)));
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 200).unref())]);
-      sock.destroy();
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const sock = netConnect(s.port, '127.0.0.1');
+        sock.on('error', () => undefined);
+        sock.on('data', () => undefined);
+        const closed = once(sock, 'close').catch(() => undefined);
+        sock.on('connect', () => sock.end(mutate(session)));
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 200).unref())]);
+        sock.destroy();
+      }),
+    );
   }
   stop = true;
   await publishing;
   assert.ok(acked.length > 0, 'the witness got PUBACKs during the fuzz');
-  assert.deepEqual(acked.filter((id) => !committed.has(id)), [], 'PUBACKed but never handed to the gateway');
+  assert.deepEqual(
+    acked.filter((id) => !committed.has(id)),
+    [],
+    'PUBACKed but never handed to the gateway',
+  );
   // still serving v5
   const fresh = await client(t, s.url, { clientId: 'after-fuzz' });
   await fresh.publishAsync('after/x', 'ok', { qos: 1 });
@@ -341,9 +429,45 @@ test('conformance: ported Eclipse Paho interoperability suites against the embed
 test('mosquitto_pub / mosquitto_sub -V mqttv5 with user properties', { skip: needBinary('mosquitto_sub', 'mosquitto-clients') }, async (t) => {
   const s = await startBroker(t);
   // retained, so the subscriber gets it whenever its SUBSCRIBE lands (and retained messages keep properties)
-  const pub = spawn('mosquitto_pub', ['-V', 'mqttv5', '-p', String(s.port), '-h', '127.0.0.1', '-t', 'mq/1', '-q', '1', '-r', '-m', 'hello5', '-D', 'publish', 'user-property', 'site', 'north']);
+  const pub = spawn('mosquitto_pub', [
+    '-V',
+    'mqttv5',
+    '-p',
+    String(s.port),
+    '-h',
+    '127.0.0.1',
+    '-t',
+    'mq/1',
+    '-q',
+    '1',
+    '-r',
+    '-m',
+    'hello5',
+    '-D',
+    'publish',
+    'user-property',
+    'site',
+    'north',
+  ]);
   assert.equal((await waitForEvent<[number]>(pub, 'exit', 5000))[0], 0);
-  const sub = spawn('mosquitto_sub', ['-V', 'mqttv5', '-p', String(s.port), '-h', '127.0.0.1', '-t', 'mq/#', '-q', '1', '-C', '1', '-F', '%t %p %P', '-i', 'mosq-sub']);
+  const sub = spawn('mosquitto_sub', [
+    '-V',
+    'mqttv5',
+    '-p',
+    String(s.port),
+    '-h',
+    '127.0.0.1',
+    '-t',
+    'mq/#',
+    '-q',
+    '1',
+    '-C',
+    '1',
+    '-F',
+    '%t %p %P',
+    '-i',
+    'mosq-sub',
+  ]);
   t.after(() => sub.kill());
   let out = '';
   sub.stdout.on('data', (d: Buffer) => (out += d.toString()));

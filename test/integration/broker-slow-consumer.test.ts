@@ -10,12 +10,12 @@ import { createBroker, type Broker, type BrokerOptionsInput } from '../../gatewa
 import type { RuntimeDeps } from '../../core/deps.js';
 import { metricValue, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 
-async function start(t: TestContext, limits: BrokerOptionsInput = { drainTimeoutMs: 600_000, outbound: { maxQueueMessages: 200, maxQueueBytes: 512 * 1024 } }): Promise<{ broker: Broker; deps: RuntimeDeps; url: string }> {
+async function start(
+  t: TestContext,
+  limits: BrokerOptionsInput = { drainTimeoutMs: 600_000, outbound: { maxQueueMessages: 200, maxQueueBytes: 512 * 1024 } },
+): Promise<{ broker: Broker; deps: RuntimeDeps; url: string }> {
   const deps = testDeps();
-  const broker = await createBroker(
-    { listeners: [{ host: '127.0.0.1', port: 0 }], ...limits },
-    { ...deps, onPublish: () => Promise.resolve() },
-  );
+  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }], ...limits }, { ...deps, onPublish: () => Promise.resolve() });
   await broker.start();
   t.after(() => broker.stop());
   return { broker, deps, url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}` };
@@ -49,8 +49,16 @@ test('a paused QoS 1 subscriber: the publisher gets every PUBACK, the subscriber
     120_000,
     'publisher PUBACKs (a publisher waiting on the frozen subscriber would stall here)',
   );
-  await waitUntil(async () => (await metricValue(deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total')) === 1, 'slow subscriber disconnected', 10_000);
-  assert.equal(broker.clients().some((c) => c.id === 'slow-1'), false, 'the slow subscriber is gone');
+  await waitUntil(
+    async () => (await metricValue(deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total')) === 1,
+    'slow subscriber disconnected',
+    10_000,
+  );
+  assert.equal(
+    broker.clients().some((c) => c.id === 'slow-1'),
+    false,
+    'the slow subscriber is gone',
+  );
   console.log(`# publisher: ${N} x 64 KiB QoS 1, slowest PUBACK ${Math.max(...worst)} ms while a subscriber was frozen`);
 });
 
@@ -70,7 +78,10 @@ test('a paused QoS 0 subscriber: deliveries are dropped (counted), it stays conn
   const dropped = await metricValue(deps.registry, 'gatehouse_mqtt_outbound_dropped_total');
   assert.ok(dropped > 0, 'QoS 0 deliveries to the frozen subscriber were dropped');
   assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total'), 0);
-  assert.ok(broker.clients().some((c) => c.id === 'slow-0'), 'a QoS 0 subscriber is not disconnected for being slow');
+  assert.ok(
+    broker.clients().some((c) => c.id === 'slow-0'),
+    'a QoS 0 subscriber is not disconnected for being slow',
+  );
   console.log(`# QoS 0 deliveries dropped to the frozen subscriber: ${dropped} of 400`);
 });
 

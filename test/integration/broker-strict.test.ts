@@ -12,10 +12,16 @@ import { CONNACK_OK, RawClient, connectPacket, publishPacket, subscribePacket } 
 async function start(t: TestContext): Promise<{ broker: Broker; deps: RuntimeDeps; port: number; received: Message[] }> {
   const deps = testDeps();
   const received: Message[] = [];
-  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...deps, onPublish: (m) => {
-    received.push(m);
-    return Promise.resolve();
-  } });
+  const broker = await createBroker(
+    { listeners: [{ host: '127.0.0.1', port: 0 }] },
+    {
+      ...deps,
+      onPublish: (m) => {
+        received.push(m);
+        return Promise.resolve();
+      },
+    },
+  );
   await broker.start();
   t.after(() => broker.stop());
   return { broker, deps, port: broker.addresses()[0]!.port, received };

@@ -16,14 +16,38 @@ test('TLS listener: a client trusting the certificate connects and publishes; ba
   const dir = await tempDir(t);
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
   const deps = testDeps();
   const received: Message[] = [];
   const broker = await createBroker(
-    { listeners: [{ host: '127.0.0.1', port: 0 }, { host: '127.0.0.1', port: 0, tls: { cert, key } }] },
+    {
+      listeners: [
+        { host: '127.0.0.1', port: 0 },
+        { host: '127.0.0.1', port: 0, tls: { cert, key } },
+      ],
+    },
     { ...deps, onPublish: (m) => void received.push(m) },
   );
   await broker.start();

@@ -28,7 +28,10 @@ const registries = new WeakMap<Gateway, Registry>();
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -69,7 +72,9 @@ async function retainedStatus(t: TestContext, u: string, want: (s: ControlStatus
   });
   await c.subscribeAsync(topic, { qos: 1 });
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`retained status not as expected; last: ${JSON.stringify(last)}`)), 5000)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`retained status not as expected; last: ${JSON.stringify(last)}`)), 5000)),
+  );
   try {
     return await Promise.race([seen, timeout]);
   } finally {
@@ -93,7 +98,13 @@ async function update(gw: Gateway, c: MqttClient, payload: string | Buffer, topi
 
 const RULES_V1 = `rules:\n  version: 1\n  rules:\n    - name: keep\n      sql: "SELECT * FROM 'data/#'"\n      actions: [{ stream: { name: archive } }]\n`;
 const v = (version: number, sql = "SELECT * FROM 'data/#'", stream = 'archive', extra = ''): string =>
-  JSON.stringify({ version, rules: [{ name: 'keep', sql, actions: [{ stream: { name: stream } }] }, ...(extra ? [{ name: extra, sql: "SELECT * FROM 'other/#'", actions: [{ stream: { name: 'archive' } }] }] : [])] });
+  JSON.stringify({
+    version,
+    rules: [
+      { name: 'keep', sql, actions: [{ stream: { name: stream } }] },
+      ...(extra ? [{ name: extra, sql: "SELECT * FROM 'other/#'", actions: [{ stream: { name: 'archive' } }] }] : []),
+    ],
+  });
 
 test('remote update applied, idempotent, older refused, bad SQL, failing at start, rollback; status retained', async (t) => {
   const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  maxPayloadBytes: 2048\n${RULES_V1}`);
@@ -175,7 +186,10 @@ test('unsigned remote updates are refused unless allowUnsigned, with a message s
 });
 
 /** A signed update document (what `gatehouse rules sign` makes). */
-function signedDoc(privateKeyPem: string, o: { version: number; targets?: string[]; ruleSet?: Record<string, unknown>; rollbackTo?: number; expiresAt?: Date }): string {
+function signedDoc(
+  privateKeyPem: string,
+  o: { version: number; targets?: string[]; ruleSet?: Record<string, unknown>; rollbackTo?: number; expiresAt?: Date },
+): string {
   const now = new Date();
   const bytes = buildUpdateDocument({
     targets: o.targets ?? [ID],
@@ -187,7 +201,11 @@ function signedDoc(privateKeyPem: string, o: { version: number; targets?: string
   return makeEnvelope(bytes, signRuleSetBytes(bytes, privateKeyPem), 'ops');
 }
 
-async function signedGateway(t: TestContext, extra = '', dir?: string): Promise<{ gw: Gateway; keys: { privateKeyPem: string; publicKeyPem: string }; dir: string }> {
+async function signedGateway(
+  t: TestContext,
+  extra = '',
+  dir?: string,
+): Promise<{ gw: Gateway; keys: { privateKeyPem: string; publicKeyPem: string }; dir: string }> {
   const d = dir ?? (await tempDir(t));
   const pub = join(d, 'ops.pub');
   const keys = generateSigningKeys();
@@ -240,7 +258,8 @@ test('replay: v3 active, a captured rollback and older signed sets replayed stay
   const { gw, keys, dir } = await signedGateway(t, '  groups: [depot]\n');
   const registry = registries.get(gw)!;
   const c = await client(t, url(gw));
-  const set = (version: number, targets?: string[]): string => signedDoc(keys.privateKeyPem, { version, ruleSet: JSON.parse(v(version)) as Record<string, unknown>, ...(targets ? { targets } : {}) });
+  const set = (version: number, targets?: string[]): string =>
+    signedDoc(keys.privateKeyPem, { version, ruleSet: JSON.parse(v(version)) as Record<string, unknown>, ...(targets ? { targets } : {}) });
   const ROLLBACK = `gatehouse/${ID}/rules/rollback`;
 
   // The office's history: v2 (for the group), a rollback to v1 (doc 3), then v4 for every gateway ('*').
@@ -256,7 +275,11 @@ test('replay: v3 active, a captured rollback and older signed sets replayed stay
   assert.equal(s.acceptedVersion, 4);
 
   // An attacker replays what they captured: the rollback, then the older sets.
-  for (const [payload, topic] of [[rollbackDoc, ROLLBACK], [docV2, SET], [docV4, SET]] as const) {
+  for (const [payload, topic] of [
+    [rollbackDoc, ROLLBACK],
+    [docV2, SET],
+    [docV4, SET],
+  ] as const) {
     s = await update(gw, c, payload, topic);
     assert.equal(s.state, 'rejected', `replay of ${topic} refused`);
     assert.match(s.errors[0]!.message, /GH_CONTROL_REPLAY/);
@@ -268,7 +291,11 @@ test('replay: v3 active, a captured rollback and older signed sets replayed stay
   assert.equal(retained.acceptedVersion, 4);
 
   // Expired and wrong-target documents with fresh versions are refused too.
-  s = await update(gw, c, signedDoc(keys.privateKeyPem, { version: 9, ruleSet: JSON.parse(v(9)) as Record<string, unknown>, expiresAt: new Date(Date.now() - 1000) }));
+  s = await update(
+    gw,
+    c,
+    signedDoc(keys.privateKeyPem, { version: 9, ruleSet: JSON.parse(v(9)) as Record<string, unknown>, expiresAt: new Date(Date.now() - 1000) }),
+  );
   assert.match(s.errors[0]!.message, /expired/);
   s = await update(gw, c, set(9, ['depot-8']));
   assert.match(s.errors[0]!.message, /not this gateway/);
@@ -296,7 +323,7 @@ test('control topic authorization: local clients may not write the status; contr
   c.publish(STATUS, JSON.stringify({ state: 'applied', activeVersion: 99 }), { qos: 1, retain: true });
   await within(closed, 5000, 'the spoofing client to be disconnected');
   const st = await retainedStatus(t, u, (x) => x.gatewayId === ID);
-  assert.equal(st.activeVersion, 1, 'the retained status is still the gateway\'s own');
+  assert.equal(st.activeVersion, 1, "the retained status is still the gateway's own");
 
   const anon = await mqtt.connectAsync(u, { reconnectPeriod: 0, clientId: 'anon-updater' });
   t.after(() => anon.endAsync(true));
@@ -332,9 +359,15 @@ test('the active set survives a restart; jobs toggle a rule and send heartbeats'
   gw = await startInProcess(t, `control:\n  allowUnsigned: true\n${RULES_V1}${jobs}`, dir);
   assert.equal(gw.rules.activeDefinition()?.version, 5, 'restored from the store, not the config version 1');
   c = await client(t, url(gw));
-  const hb = new Promise<HeartbeatReport>((resolve) => c.on('message', (topic, p) => topic.endsWith('/heartbeat') && resolve(JSON.parse(p.toString()) as HeartbeatReport)));
+  const hb = new Promise<HeartbeatReport>((resolve) =>
+    c.on('message', (topic, p) => topic.endsWith('/heartbeat') && resolve(JSON.parse(p.toString()) as HeartbeatReport)),
+  );
   await c.subscribeAsync(`gatehouse/${ID}/heartbeat`, { qos: 1 });
-  const off = await within(new Promise<JobRunEvent>((resolve) => gw.control.jobs.on('run', (e: JobRunEvent) => e.job === 'off' && resolve(e))), 5000, 'the disable-rule job');
+  const off = await within(
+    new Promise<JobRunEvent>((resolve) => gw.control.jobs.on('run', (e: JobRunEvent) => e.job === 'off' && resolve(e))),
+    5000,
+    'the disable-rule job',
+  );
   assert.equal(off.result, 'ok', off.error);
   const extra = gw.rules.activeDefinition()!.rules.find((r) => r.name === 'extra');
   assert.equal(extra?.enabled, false);

@@ -41,7 +41,12 @@ async function upstreamMessage<T>(t: TestContext, url: string, topic: string, wa
   await c.subscribeAsync(topic, { qos: 1 });
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([got, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no matching message on ${topic}; last: ${JSON.stringify(last)}`)), timeoutMs)))]);
+    return await Promise.race([
+      got,
+      new Promise<never>(
+        (_, reject) => (timer = setTimeout(() => reject(new Error(`no matching message on ${topic}; last: ${JSON.stringify(last)}`)), timeoutMs)),
+      ),
+    ]);
   } finally {
     clearTimeout(timer);
     await c.endAsync();
@@ -71,7 +76,13 @@ test('control channel on an upstream mosquitto: status, heartbeat, updates queue
   // Apply through the upstream broker.
   const ops = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
   t.after(() => ops.endAsync(true));
-  const set = { version: 2, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }, { name: 'more', sql: "SELECT * FROM 'more/#'", actions: [{ stream: { name: 'archive' } }] }] };
+  const set = {
+    version: 2,
+    rules: [
+      { name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] },
+      { name: 'more', sql: "SELECT * FROM 'more/#'", actions: [{ stream: { name: 'archive' } }] },
+    ],
+  };
   await ops.publishAsync(`gatehouse/${ID}/rules/set`, JSON.stringify(set), { qos: 1 });
   const applied = await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.version === 2);
   assert.equal(applied.state, 'applied');

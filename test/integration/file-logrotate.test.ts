@@ -29,7 +29,17 @@ for (const [mode, pattern] of [
     const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, testDeps());
     await store.defineStream({ name: 'logs', maxBytes: 1 << 30, onFull: 'reject' });
     const intake = storeIntake(store, 'logs', 'app');
-    const source = new FileSource(fileSourceSchema.parse({ type: 'file', name: 'app', paths: [join(logs, pattern)], initialPosition: 'start_of_file', scanIntervalMs: 100, rotateWaitMs: 500 }), { ...testDeps(), dataDir: dir });
+    const source = new FileSource(
+      fileSourceSchema.parse({
+        type: 'file',
+        name: 'app',
+        paths: [join(logs, pattern)],
+        initialPosition: 'start_of_file',
+        scanIntervalMs: 100,
+        rotateWaitMs: 500,
+      }),
+      { ...testDeps(), dataDir: dir },
+    );
     t.after(async () => {
       await source.stop();
       await store.close();
@@ -49,7 +59,12 @@ for (const [mode, pattern] of [
     await writer.done;
     const onDisk = await linesOnDisk(logs);
     const written = Array.from({ length: total }, (_, i) => `w ${i} ${'x'.repeat(60)}`);
-    await waitUntil(async () => ((await store.info('logs')).lastSeq >= onDisk.length ? true : undefined), `all ${onDisk.length} lines on disk read`, 60_000, 50);
+    await waitUntil(
+      async () => ((await store.info('logs')).lastSeq >= onDisk.length ? true : undefined),
+      `all ${onDisk.length} lines on disk read`,
+      60_000,
+      50,
+    );
     await source.stop();
     const streamed = (await readAll(store, 'logs')).map((r) => r.payload.toString());
     const check = duplicatesAndMissing(streamed, onDisk);
@@ -57,8 +72,13 @@ for (const [mode, pattern] of [
     const writtenSet = new Set(written);
     check.extra = check.extra.filter((l) => !writtenSet.has(l));
     const lostByLogrotate = written.length - new Set(onDisk).size;
-    t.diagnostic(`${mode}: ${rotations} rotations, ${total} written, ${onDisk.length} on disk (${lostByLogrotate} lost by copytruncate between copy and truncate), ${streamed.length} streamed, ${check.duplicates} duplicates`);
-    assert.deepEqual({ duplicates: check.duplicates, missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) }, { duplicates: 0, missing: [], extra: [] });
+    t.diagnostic(
+      `${mode}: ${rotations} rotations, ${total} written, ${onDisk.length} on disk (${lostByLogrotate} lost by copytruncate between copy and truncate), ${streamed.length} streamed, ${check.duplicates} duplicates`,
+    );
+    assert.deepEqual(
+      { duplicates: check.duplicates, missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) },
+      { duplicates: 0, missing: [], extra: [] },
+    );
     if (mode === 'create') assert.equal(lostByLogrotate, 0);
     const st = source.status().details!;
     assert.equal((st.vanished as unknown[]).length, 0);

@@ -67,10 +67,15 @@ function numbered(from: number, to: number, prefix = 'line'): string {
 }
 
 async function waitLines(r: Rig, n: number, what: string, timeoutMs = 10_000): Promise<string[]> {
-  return waitUntil(async () => {
-    const l = await r.lines();
-    return l.length >= n ? l : undefined;
-  }, what, timeoutMs, 20);
+  return waitUntil(
+    async () => {
+      const l = await r.lines();
+      return l.length >= n ? l : undefined;
+    },
+    what,
+    timeoutMs,
+    20,
+  );
 }
 
 function expectExactly(lines: string[], expected: string[]): void {
@@ -257,15 +262,22 @@ test('binary garbage and invalid UTF-8 pass through as bytes, counted; a FIFO ma
 });
 
 test('CSVTOJSON with skipHeaderLines: rows with the wrong number of fields are counted, missing ones null', async (t) => {
-  const r = await rig(t, { paths: ['logs/*.csv'], skipHeaderLines: 1, dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['ts', 'temp', 'unit'] }] });
+  const r = await rig(t, {
+    paths: ['logs/*.csv'],
+    skipHeaderLines: 1,
+    dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['ts', 'temp', 'unit'] }],
+  });
   await r.source.start(r.intake);
   await writeFile(join(r.dir, 'logs', 'plc.csv'), 'ts,temp,unit\n1,20.5,C\n2,21\n3,22,C,extra\n');
   const lines = await waitLines(r, 3, 'three rows');
-  assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), [
-    { ts: '1', temp: '20.5', unit: 'C' },
-    { ts: '2', temp: '21', unit: null },
-    { ts: '3', temp: '22', unit: 'C' },
-  ]);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l) as unknown),
+    [
+      { ts: '1', temp: '20.5', unit: 'C' },
+      { ts: '2', temp: '21', unit: null },
+      { ts: '3', temp: '22', unit: 'C' },
+    ],
+  );
   const f = (r.source.status().details!.files as Array<{ parseErrors: number }>)[0]!;
   assert.equal(f.parseErrors, 2);
 });
@@ -282,10 +294,13 @@ test('multi-line records by multiLineStartPattern, SINGLELINE then LOGTOJSON wit
   await writeFile(join(r.dir, 'logs', 'm.log'), '[SEQUENCE=1] first\n  continued\n[SEQUENCE=2] second\n  more\n  and more\n');
   await r.source.start(r.intake);
   const lines = await waitLines(r, 2, 'two records');
-  assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), [
-    { seq: '1', text: 'firstcontinued' },
-    { seq: '2', text: 'secondmoreand more' },
-  ]);
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l) as unknown),
+    [
+      { seq: '1', text: 'firstcontinued' },
+      { seq: '2', text: 'secondmoreand more' },
+    ],
+  );
 });
 
 test('maxOpenFiles bounds open files; waiting files are read once idle ones are closed', async (t) => {
@@ -293,13 +308,21 @@ test('maxOpenFiles bounds open files; waiting files are read once idle ones are 
   for (let i = 0; i < 5; i++) await writeFile(join(r.dir, 'logs', `f${i}.log`), numbered(0, 10, `f${i}`));
   await r.source.start(r.intake);
   let maxOpen = 0;
-  const lines = await waitUntil(async () => {
-    maxOpen = Math.max(maxOpen, r.source.status().details!.openFiles as number);
-    const l = await r.lines();
-    return l.length >= 50 ? l : undefined;
-  }, 'all five files', 20_000, 20);
+  const lines = await waitUntil(
+    async () => {
+      maxOpen = Math.max(maxOpen, r.source.status().details!.openFiles as number);
+      const l = await r.lines();
+      return l.length >= 50 ? l : undefined;
+    },
+    'all five files',
+    20_000,
+    20,
+  );
   assert.ok(maxOpen <= 2, `open files ${maxOpen}`);
-  expectExactly(lines, [0, 1, 2, 3, 4].flatMap((i) => range(0, 10, `f${i}`)));
+  expectExactly(
+    lines,
+    [0, 1, 2, 3, 4].flatMap((i) => range(0, 10, `f${i}`)),
+  );
 });
 
 test('a file without read permission is reported unreadable; the others are read', async (t) => {
@@ -310,7 +333,10 @@ test('a file without read permission is reported unreadable; the others are read
   await r.source.start(r.intake);
   await waitLines(r, 1, 'the readable file');
   const st = r.source.status().details!;
-  assert.deepEqual((st.unreadable as Array<{ path: string }>).map((u) => u.path), [join(r.dir, 'logs', 'secret.log')]);
+  assert.deepEqual(
+    (st.unreadable as Array<{ path: string }>).map((u) => u.path),
+    [join(r.dir, 'logs', 'secret.log')],
+  );
   assert.deepEqual(await r.lines(), ['fine']);
 });
 

@@ -17,14 +17,22 @@ test('several unit ids on one RTU bus polled in turn; a missing unit and garbage
   bus.units.get(2)!.holding.writeFloatBE(2.5, 0);
   const intake = await storeIntake(t);
   const deps = sourceDeps(t);
-  const source = await modbusKind.create(modbusOptionsSchema.parse({
-    type: 'modbus', name: 'bus', rtu: { path: cable.dev1, baudRate: 38400 }, timeoutMs: 200, retries: 0, backoff: { initialMs: 100, maxMs: 400 },
-    devices: [
-      { name: 'meter1', unitId: 1, groups: [{ intervalMs: 50, tags: [{ name: 'v', area: 'holding', address: 0 }] }] },
-      { name: 'meter2', unitId: 2, groups: [{ intervalMs: 50, tags: [{ name: 'f', area: 'holding', address: 0, type: 'float32' }] }] },
-      { name: 'ghost', unitId: 3, groups: [{ intervalMs: 50, tags: [{ name: 'x', area: 'holding', address: 0 }] }] },
-    ],
-  }), deps);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'bus',
+      rtu: { path: cable.dev1, baudRate: 38400 },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 100, maxMs: 400 },
+      devices: [
+        { name: 'meter1', unitId: 1, groups: [{ intervalMs: 50, tags: [{ name: 'v', area: 'holding', address: 0 }] }] },
+        { name: 'meter2', unitId: 2, groups: [{ intervalMs: 50, tags: [{ name: 'f', area: 'holding', address: 0, type: 'float32' }] }] },
+        { name: 'ghost', unitId: 3, groups: [{ intervalMs: 50, tags: [{ name: 'x', area: 'holding', address: 0 }] }] },
+      ],
+    }),
+    deps,
+  );
   await source.start(intake);
   t.after(() => source.stop());
   const count = async (topic: string): Promise<number> => (await intake.records()).filter((r) => r.topic === topic).length;
@@ -49,10 +57,18 @@ test('RTU cable pulled and replugged: the port is reopened with backoff and poll
   const cable = await startSocat(t);
   const bus = await modbusRtuBus(t, cable.dev0, [5]);
   const intake = await storeIntake(t);
-  const source = await modbusKind.create(modbusOptionsSchema.parse({
-    type: 'modbus', name: 'plug', rtu: { path: cable.dev1, baudRate: 38400 }, timeoutMs: 200, retries: 0, backoff: { initialMs: 50, maxMs: 300 },
-    devices: [{ name: 'd', unitId: 5, groups: [{ intervalMs: 30, tags: [{ name: 'v', area: 'holding', address: 0 }] }] }],
-  }), sourceDeps(t));
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'plug',
+      rtu: { path: cable.dev1, baudRate: 38400 },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 50, maxMs: 300 },
+      devices: [{ name: 'd', unitId: 5, groups: [{ intervalMs: 30, tags: [{ name: 'v', area: 'holding', address: 0 }] }] }],
+    }),
+    sourceDeps(t),
+  );
   await source.start(intake);
   t.after(() => source.stop());
   await waitUntil(async () => (await intake.records()).length >= 3, 'polling', 10_000);
@@ -63,5 +79,5 @@ test('RTU cable pulled and replugged: the port is reopened with backoff and poll
   await cable.restart();
   await bus.reopen();
   await waitUntil(async () => (await intake.records()).length >= n + 3, 'polling resumes', 15_000);
-  assert.ok(((source.status().details as { reconnects: number }).reconnects) >= 1);
+  assert.ok((source.status().details as { reconnects: number }).reconnects >= 1);
 });

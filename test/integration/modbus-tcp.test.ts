@@ -10,7 +10,12 @@ import { localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } fr
 
 const FAST = { timeoutMs: 300, retries: 0, backoff: { initialMs: 50, maxMs: 400 } };
 
-async function startSource(t: import('node:test').TestContext, raw: unknown, intake: StoreIntake, extra = {}): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
+async function startSource(
+  t: import('node:test').TestContext,
+  raw: unknown,
+  intake: StoreIntake,
+  extra = {},
+): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
   const deps = sourceDeps(t, extra);
   const source = await modbusKind.create(modbusOptionsSchema.parse(raw), deps);
   await source.start(intake);
@@ -22,7 +27,11 @@ async function payloads(intake: StoreIntake, topic: string): Promise<Record<stri
   return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
 }
 
-function details(source: Source): { devices: { readErrors: Record<string, number>; tagErrors: Record<string, string>; groups: { requests: number }[] }[]; reconnects: number; gaps: number } {
+function details(source: Source): {
+  devices: { readErrors: Record<string, number>; tagErrors: Record<string, string>; groups: { requests: number }[] }[];
+  reconnects: number;
+  gaps: number;
+} {
   return source.status().details as never;
 }
 
@@ -41,21 +50,40 @@ test('reads every table and type with its byte order, merges adjacent tags into 
   peer.coils[0] = 0b101;
   peer.discrete[0] = 0b10;
   const intake = await storeIntake(t);
-  const { source } = await startSource(t, {
-    type: 'modbus', name: 'm1', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
-    devices: [{ name: 'meter', unitId: 1, groups: [{ name: 'g', intervalMs: 50, tags: [
-      { name: 'voltage', area: 'holding', address: 0, type: 'float32' },
-      { name: 'flow', area: 'holding', address: 2, type: 'float32', order: 'CDAB' },
-      { name: 'temp', area: 'holding', address: 4, type: 'int16' },
-      { name: 'energy', area: 'holding', address: 5, type: 'int64' },
-      { name: 'serial', area: 'holding', address: 9, type: 'string', length: 2 },
-      { name: 'count', area: 'holding', address: 11, type: 'uint32', order: 'DCBA' },
-      { name: 'pressure', area: 'input', address: 0, type: 'uint16', scale: 0.1, offset: 1 },
-      { name: 'pump', area: 'coil', address: 0, type: 'bool' },
-      { name: 'valve', area: 'coil', address: 1, type: 'bool' },
-      { name: 'door', area: 'discrete', address: 1, type: 'bool' },
-    ] }] }],
-  }, intake);
+  const { source } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'm1',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      devices: [
+        {
+          name: 'meter',
+          unitId: 1,
+          groups: [
+            {
+              name: 'g',
+              intervalMs: 50,
+              tags: [
+                { name: 'voltage', area: 'holding', address: 0, type: 'float32' },
+                { name: 'flow', area: 'holding', address: 2, type: 'float32', order: 'CDAB' },
+                { name: 'temp', area: 'holding', address: 4, type: 'int16' },
+                { name: 'energy', area: 'holding', address: 5, type: 'int64' },
+                { name: 'serial', area: 'holding', address: 9, type: 'string', length: 2 },
+                { name: 'count', area: 'holding', address: 11, type: 'uint32', order: 'DCBA' },
+                { name: 'pressure', area: 'input', address: 0, type: 'uint16', scale: 0.1, offset: 1 },
+                { name: 'pump', area: 'coil', address: 0, type: 'bool' },
+                { name: 'valve', area: 'coil', address: 1, type: 'bool' },
+                { name: 'door', area: 'discrete', address: 1, type: 'bool' },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+  );
   await waitUntil(async () => (await payloads(intake, 'modbus/m1/meter/door')).length >= 2, 'two polls committed');
   const last = async (tag: string): Promise<unknown> => (await payloads(intake, `modbus/m1/meter/${tag}`)).at(-1)?.value;
   assert.equal(await last('voltage'), 230.5);
@@ -64,7 +92,7 @@ test('reads every table and type with its byte order, merges adjacent tags into 
   assert.equal(await last('energy'), 123456789012);
   assert.equal(await last('serial'), 'AB12');
   assert.equal(await last('count'), 70000);
-  assert.ok(Math.abs((await last('pressure')) as number - 124.4) < 1e-9);
+  assert.ok(Math.abs(((await last('pressure')) as number) - 124.4) < 1e-9);
   assert.equal(await last('pump'), true);
   assert.equal(await last('valve'), false);
   assert.equal(await last('door'), true);
@@ -79,10 +107,35 @@ test('report by exception: unchanged values are not committed again; a change be
   const peer = await modbusTcpPeer(t);
   peer.holding.writeUInt16BE(100, 0);
   const intake = await storeIntake(t);
-  const { deps } = await startSource(t, {
-    type: 'modbus', name: 'rbe', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, topic: 'plant/${device}/${group}', publish: 'group',
-    devices: [{ name: 'd', groups: [{ name: 'slow', intervalMs: 30, report: 'change', deadband: 5, tags: [{ name: 'level', area: 'holding', address: 0 }, { name: 'other', area: 'holding', address: 1 }] }] }],
-  }, intake);
+  const { deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'rbe',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      topic: 'plant/${device}/${group}',
+      publish: 'group',
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              name: 'slow',
+              intervalMs: 30,
+              report: 'change',
+              deadband: 5,
+              tags: [
+                { name: 'level', area: 'holding', address: 0 },
+                { name: 'other', area: 'holding', address: 1 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+  );
   await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= 20), '10 polls');
   assert.equal((await payloads(intake, 'plant/d/slow')).length, 1, 'only the first poll is reported');
   peer.holding.writeUInt16BE(103, 0); // within the deadband
@@ -100,10 +153,32 @@ test('an exception response is surfaced on its tag while the other tags keep bei
   const intake = await storeIntake(t);
   // good (98) and missing (100, past the device's 100 registers) are merged into one request
   // (mergeGap 2): the device refuses it, the source splits it and pins the exception on 'missing'.
-  const { source, deps } = await startSource(t, {
-    type: 'modbus', name: 'exc', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, mergeGap: 2,
-    devices: [{ name: 'd', groups: [{ intervalMs: 30, tags: [{ name: 'first', area: 'input', address: 0 }, { name: 'good', area: 'input', address: 98 }, { name: 'missing', area: 'input', address: 100 }] }] }],
-  }, intake);
+  const { source, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'exc',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      mergeGap: 2,
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              intervalMs: 30,
+              tags: [
+                { name: 'first', area: 'input', address: 0 },
+                { name: 'good', area: 'input', address: 98 },
+                { name: 'missing', area: 'input', address: 100 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+  );
   await waitUntil(async () => (await payloads(intake, 'modbus/exc/d/good')).length >= 3, 'good tag read 3 times');
   const d = details(source).devices[0]!;
   assert.match(d.tagErrors.missing ?? '', /0x02 illegal data address/);
@@ -119,15 +194,34 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
   const bus = localBus();
-  await startSource(t, {
-    type: 'modbus', name: 'w', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST, commands: { topic: 'cmd/w' },
-    devices: [{ name: 'plc', groups: [{ intervalMs: 50, tags: [
-      { name: 'setpoint', area: 'holding', address: 10, type: 'float32', order: 'CDAB', writable: true },
-      { name: 'speed', area: 'holding', address: 12, type: 'int16', scale: 0.1, writable: true },
-      { name: 'run', area: 'coil', address: 3, type: 'bool', writable: true },
-      { name: 'ro', area: 'holding', address: 13 },
-    ] }] }],
-  }, intake, bus.deps);
+  await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'w',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      commands: { topic: 'cmd/w' },
+      devices: [
+        {
+          name: 'plc',
+          groups: [
+            {
+              intervalMs: 50,
+              tags: [
+                { name: 'setpoint', area: 'holding', address: 10, type: 'float32', order: 'CDAB', writable: true },
+                { name: 'speed', area: 'holding', address: 12, type: 'int16', scale: 0.1, writable: true },
+                { name: 'run', area: 'coil', address: 3, type: 'bool', writable: true },
+                { name: 'ro', area: 'holding', address: 13 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+    bus.deps,
+  );
   await waitUntil(async () => (await intake.records()).length > 0, 'connected and polling');
   let reply = bus.next('cmd/w/reply');
   bus.send('cmd/w', { id: 1, device: 'plc', tag: 'setpoint', value: 42.5 });
@@ -158,10 +252,17 @@ test('server killed and restarted mid-poll: reconnects by itself, nothing commit
   let counter = 0;
   const tick = setInterval(() => peer.holding.writeUInt16BE(++counter % 65536, 0), 5);
   t.after(() => clearInterval(tick));
-  const { source, deps } = await startSource(t, {
-    type: 'modbus', name: 'k', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
-    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-  }, intake);
+  const { source, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'k',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
   await waitUntil(async () => (await intake.records()).length >= 5, '5 values committed');
   const before = await intake.records();
   await peer.kill();
@@ -178,13 +279,24 @@ test('server killed and restarted mid-poll: reconnects by itself, nothing commit
 test('half-open peer (stops answering, socket open): timeouts, reconnect, recovery once it answers again', async (t) => {
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { source, deps } = await startSource(t, {
-    type: 'modbus', name: 'h', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
-    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-  }, intake);
+  const { source, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'h',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
   await waitUntil(async () => (await intake.records()).length >= 3, 'polling');
   peer.mute(true);
-  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }).then((v) => v >= 2), 'timeouts counted', 10_000);
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }).then((v) => v >= 2),
+    'timeouts counted',
+    10_000,
+  );
   const n = (await intake.records()).length;
   peer.mute(false);
   await waitUntil(async () => (await intake.records()).length >= n + 3, 'values flow again after the peer answers', 10_000);
@@ -196,16 +308,33 @@ test('an unreachable host is a retrying state with counted errors and never bloc
   const dead = await freePort();
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { source: bad, deps } = await startSource(t, {
-    type: 'modbus', name: 'bad', tcp: { host: '127.0.0.1', port: dead }, ...FAST,
-    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-  }, intake);
-  await startSource(t, {
-    type: 'modbus', name: 'good', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
-    devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-  }, intake);
+  const { source: bad, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'bad',
+      tcp: { host: '127.0.0.1', port: dead },
+      ...FAST,
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
+  await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'good',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
   await waitUntil(async () => (await payloads(intake, 'modbus/good/d/n')).length >= 5, 'the good source reads');
-  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { source: 'bad', error: 'connection' }).then((v) => v >= 2), 'connection errors counted');
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { source: 'bad', error: 'connection' }).then((v) => v >= 2),
+    'connection errors counted',
+  );
   assert.equal(bad.status().state, 'retrying');
   assert.match(String((bad.status().details as { lastError: string }).lastError), /cannot open tcp:\/\/127\.0\.0\.1/);
   await bad.stop(); // stops promptly while retrying
@@ -217,10 +346,17 @@ test('values not committed (store refusing) are not counted as read and are repo
   peer.holding.writeUInt16BE(9, 0);
   const intake = await storeIntake(t);
   intake.failing = true;
-  const { source } = await startSource(t, {
-    type: 'modbus', name: 'c', tcp: { host: '127.0.0.1', port: peer.port }, ...FAST,
-    devices: [{ name: 'd', groups: [{ intervalMs: 20, report: 'change', tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-  }, intake);
+  const { source } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'c',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, report: 'change', tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
   await waitUntil(() => details(source).devices[0]!.readErrors.commit! >= 2, 'commit failures counted');
   assert.equal((source.status().details as { devices: { lastGoodRead: unknown }[] }).devices[0]!.lastGoodRead, null);
   intake.failing = false;

@@ -25,11 +25,19 @@ after(() => rm(shared, { recursive: true, force: true }));
 const serverPki = (): string => join(shared, 'server');
 const clientPki = (): string => join(shared, 'client');
 
-async function startSource(t: import('node:test').TestContext, raw: Record<string, unknown>, intake: StoreIntake, extra = {}): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
+async function startSource(
+  t: import('node:test').TestContext,
+  raw: Record<string, unknown>,
+  intake: StoreIntake,
+  extra = {},
+): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
   // The data dir is removed only after the source stopped (it writes its PKI there).
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   const deps = sourceDeps(t, { dataDir, ...extra });
-  const source = await opcuaKind.create(opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }), deps);
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }),
+    deps,
+  );
   await source.start(intake);
   t.after(async () => {
     await source.stop();
@@ -74,7 +82,17 @@ test('subscribes, commits values with timestamps and status codes, flags refused
 test('server restart: the session and every subscription come back by themselves and the gap is reported', async (t) => {
   const peer = await opcuaPeer(t, {}, serverPki());
   const intake = await storeIntake(t);
-  const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }, { name: 'second', publishingIntervalMs: 200, items: items.slice(2, 3) }] }, intake);
+  const { source, deps } = await startSource(
+    t,
+    {
+      endpoint: peer.endpoint,
+      subscriptions: [
+        { publishingIntervalMs: 100, items: items.slice(0, 2) },
+        { name: 'second', publishingIntervalMs: 200, items: items.slice(2, 3) },
+      ],
+    },
+    intake,
+  );
   await waitUntil(async () => (await values(intake, 'label')).length >= 1 && (await values(intake, 'count')).length >= 1, 'subscribed', 20_000);
   const before = await intake.records();
   await peer.stop();
@@ -82,7 +100,11 @@ test('server restart: the session and every subscription come back by themselves
   peer.values.Count = 7;
   peer.values.Label = 'after-restart';
   await peer.start();
-  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 7) && (await values(intake, 'label')).some((v) => v.value === 'after-restart'), 'both subscriptions deliver again', 30_000);
+  await waitUntil(
+    async () => (await values(intake, 'count')).some((v) => v.value === 7) && (await values(intake, 'label')).some((v) => v.value === 'after-restart'),
+    'both subscriptions deliver again',
+    30_000,
+  );
   const d = source.status().details as { reconnects: number; gaps: number; lastGap: { ms: number } | null };
   assert.ok(d.reconnects >= 1);
   assert.ok(d.gaps >= 1 && d.lastGap && d.lastGap.ms > 0);
@@ -95,7 +117,11 @@ test('a server that stops answering (connection open, nothing flows) is detected
   const peer = await opcuaPeer(t, {}, serverPki());
   const proxy = await tcpProxy(t, peer.port);
   const intake = await storeIntake(t);
-  const { source } = await startSource(t, { endpoint: `opc.tcp://127.0.0.1:${proxy.port}/UA/Test`, connectTimeoutMs: 2000, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }] }, intake);
+  const { source } = await startSource(
+    t,
+    { endpoint: `opc.tcp://127.0.0.1:${proxy.port}/UA/Test`, connectTimeoutMs: 2000, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }] },
+    intake,
+  );
   await waitUntil(async () => (await values(intake, 'count')).length >= 1, 'subscribed', 20_000);
   proxy.mute(true);
   await waitUntil(() => source.status().state === 'retrying', 'the frozen link is noticed', 20_000);
@@ -109,7 +135,14 @@ test('a server that stops answering (connection open, nothing flows) is detected
 test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcua/pki; a wrong password retries with a clear error', async (t) => {
   const peer = await opcuaPeer(t, { secure: true, users: { op: 'secret' } }, serverPki());
   const intake = await storeIntake(t);
-  const secure = { pkiDir: undefined, endpoint: peer.endpoint, securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', trustUnknownServer: true, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 1) }] };
+  const secure = {
+    pkiDir: undefined,
+    endpoint: peer.endpoint,
+    securityMode: 'SignAndEncrypt',
+    securityPolicy: 'Basic256Sha256',
+    trustUnknownServer: true,
+    subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 1) }],
+  };
   const { source, deps } = await startSource(t, { ...secure, auth: { type: 'username', username: 'op', password: 'secret' } }, intake);
   await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'values over the encrypted channel', 30_000);
   assert.ok(existsSync(join(deps.dataDir, 'opcua', 'pki', 'own')), 'application certificate under the data dir');

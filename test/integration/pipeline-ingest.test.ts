@@ -26,13 +26,20 @@ async function openStore(t: TestContext, path: string, extra: Record<string, unk
  */
 function ingestFor(store: LocalStreams, order: string[] = []): Ingest {
   const appender = {
-    append: (stream: string, rec: Parameters<LocalStreams['append']>[1]) => store.append(stream, rec).then((seq) => {
+    append: (stream: string, rec: Parameters<LocalStreams['append']>[1]) =>
+      store.append(stream, rec).then((seq) => {
         order.push(`append ${rec.topic}`);
         return seq;
       }),
   };
-  const metaStore = { getMeta: (k: string) => store.getMeta(k), commitMeta: (k: string, v: Buffer) => store.commitMeta(k, v).then(() => void order.push(`meta ${k}`)) };
-  const set = compileRuleSet({ version: 1, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 's' } }] }] }, new Map([['stream', streamAction(appender)]]));
+  const metaStore = {
+    getMeta: (k: string) => store.getMeta(k),
+    commitMeta: (k: string, v: Buffer) => store.commitMeta(k, v).then(() => void order.push(`meta ${k}`)),
+  };
+  const set = compileRuleSet(
+    { version: 1, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 's' } }] }] },
+    new Map([['stream', streamAction(appender)]]),
+  );
   const engine = createRuleEngine(set, testDeps());
   return new Ingest(engine, metaStore);
 }

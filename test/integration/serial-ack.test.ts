@@ -93,22 +93,39 @@ test('serial ack: dedupWindow drops a resent frame that was already committed, a
   const deps = testDeps();
   const seen: number[] = [];
   const opts = simulatorLinkOptions('dedup', pair.dev1, 'crc', 'json', true);
-  const link = createSerialLink({ ...opts, ack: { enabled: true, mode: 'header', field: 'seq', dedupWindow: 64 } }, {
-    ...deps,
-    onMessage: (m) => {
-      seen.push(seqOf(m));
-      return Promise.resolve();
+  const link = createSerialLink(
+    { ...opts, ack: { enabled: true, mode: 'header', field: 'seq', dedupWindow: 64 } },
+    {
+      ...deps,
+      onMessage: (m) => {
+        seen.push(seqOf(m));
+        return Promise.resolve();
+      },
     },
-  });
+  );
   await link.start();
   t.after(() => link.stop());
   // The device loses half of the ACKs, so it resends frames the link has already committed:
   // the window must drop them (and ACK them again so the device can forget them).
-  const dev = createSimulatedDevice({ path: pair.dev0, rate: 100, framing: 'crc', codec: 'json', ack: true, count: 20, ackTimeoutMs: 150, dropAcks: 0.5, seed: 3 });
+  const dev = createSimulatedDevice({
+    path: pair.dev0,
+    rate: 100,
+    framing: 'crc',
+    codec: 'json',
+    ack: true,
+    count: 20,
+    ackTimeoutMs: 150,
+    dropAcks: 0.5,
+    seed: 3,
+  });
   await dev.start();
   t.after(() => dev.stop());
   await dev.done;
-  assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => i), 'each frame handed on exactly once');
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 20 }, (_, i) => i),
+    'each frame handed on exactly once',
+  );
   assert.ok(dev.stats().resent > 0, 'the device resent frames');
   assert.ok((await metricValue(deps.registry, 'gatehouse_serial_duplicates_total', { link: 'dedup' })) > 0, 'duplicates dropped');
 });

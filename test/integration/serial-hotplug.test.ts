@@ -49,7 +49,10 @@ test('serial: a device missing at start is retried (ENOENT) and picked up when i
   await pair.stop();
   const deps = testDeps();
   const msgs: Message[] = [];
-  const link = createSerialLink({ ...simulatorLinkOptions('late', pair.dev1, 'line', 'kv'), reconnect: fastReconnect }, { ...deps, onMessage: (m) => void msgs.push(m) });
+  const link = createSerialLink(
+    { ...simulatorLinkOptions('late', pair.dev1, 'line', 'kv'), reconnect: fastReconnect },
+    { ...deps, onMessage: (m) => void msgs.push(m) },
+  );
   await link.start();
   t.after(() => link.stop());
   assert.equal(link.status().state, 'retrying');
@@ -75,10 +78,11 @@ test('serial downlink: command topic, write() and the rule action reach the devi
     bus.on('publish', handler);
     return () => bus.off('publish', handler);
   };
-  const bridge = createSerialBridge(
-    [{ ...simulatorLinkOptions('uart0', pair.dev1, 'crc', 'kv', true), commandTopic: 'devices/{deviceId}/cmd' }],
-    { ...deps, onMessage: () => undefined, subscribe },
-  );
+  const bridge = createSerialBridge([{ ...simulatorLinkOptions('uart0', pair.dev1, 'crc', 'kv', true), commandTopic: 'devices/{deviceId}/cmd' }], {
+    ...deps,
+    onMessage: () => undefined,
+    subscribe,
+  });
   await bridge.start();
   t.after(() => bridge.stop());
   assert.deepEqual(filters, ['devices/+/cmd']);
@@ -96,14 +100,31 @@ test('serial downlink: command topic, write() and the rule action reach the devi
   assert.deepEqual(commands[1], { reboot: 1 });
 
   const factory = serialAction(bridge);
-  const action = factory({ link: 'uart0' }, { compileTemplate: () => { throw new Error('unused'); } });
+  const action = factory(
+    { link: 'uart0' },
+    {
+      compileTemplate: () => {
+        throw new Error('unused');
+      },
+    },
+  );
   assert.equal(action.durable, false);
   action.validate?.();
   await action.execute(Buffer.from('{"fan":2}'), { message: {} as Message, ruleName: 'r', payloadJson: undefined });
   await waitUntil(() => commands.length >= 3, 'command from the rule action');
   assert.deepEqual(commands[2], { fan: 2 });
-  const bad = factory({ link: 'nope' }, { compileTemplate: () => { throw new Error('unused'); } });
-  assert.throws(() => bad.validate?.(), (e) => isGatehouseError(e, 'GH_SERIAL_LINK_UNKNOWN'));
+  const bad = factory(
+    { link: 'nope' },
+    {
+      compileTemplate: () => {
+        throw new Error('unused');
+      },
+    },
+  );
+  assert.throws(
+    () => bad.validate?.(),
+    (e) => isGatehouseError(e, 'GH_SERIAL_LINK_UNKNOWN'),
+  );
   assert.ok((await metricValue(deps.registry, 'gatehouse_serial_frames_out_total', { link: 'uart0' })) >= 3);
   assert.equal(bridge.status().length, 1);
 });

@@ -36,7 +36,10 @@ test('simulate serial: --ack --count runs until every reading is acknowledged by
   await link.start();
   t.after(() => link.stop());
   const h = io();
-  const code = await runSimulateSerial(['--port', pair.dev0, '--rate', '200', '--framing', 'cobs', '--codec', 'struct', '--ack', '--count', '20', '--garbage', '0.2'], h.io);
+  const code = await runSimulateSerial(
+    ['--port', pair.dev0, '--rate', '200', '--framing', 'cobs', '--codec', 'struct', '--ack', '--count', '20', '--garbage', '0.2'],
+    h.io,
+  );
   assert.equal(code, 0);
   const summary = JSON.parse(h.out().trim().split('\n').pop()!) as { simulator: { acked: number; unacked: number } };
   assert.equal(summary.simulator.unacked, 0);

@@ -27,12 +27,18 @@ test('a segment that does not decode is skipped with GH_STORE_CORRUPT, never a c
   t.after(() => store.close());
   await store.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject' });
   assert.equal(store.info('s').lastSeq, 5, 'counters come from keys, so open is unaffected');
-  assert.deepEqual((await store.read('s', 1)).map((r) => r.seq), [1, 2, 3]);
+  assert.deepEqual(
+    (await store.read('s', 1)).map((r) => r.seq),
+    [1, 2, 3],
+  );
   // Nothing decodable from 4 on: the reader gets the error with the key, not an empty page.
   await assert.rejects(store.read('s', 4), (e: unknown) => isGatehouseError(e, 'GH_STORE_CORRUPT') && /key [0-9a-f]+/.test(e.where ?? ''));
   assert.equal(await store.append('s', { topic: 't', payload: Buffer.from('c6'), receivedAt: 3 }), 6);
   // Readers move past the damaged segment.
-  assert.deepEqual((await store.read('s', 4)).map((r) => r.payload.toString()), ['c6']);
+  assert.deepEqual(
+    (await store.read('s', 4)).map((r) => r.payload.toString()),
+    ['c6'],
+  );
   assert.ok((await metricValue(deps.registry, 'gatehouse_store_corrupt_segments_total', { stream: 's' })) >= 2);
   // Reclaim deletes it like any other segment.
   await store.addConsumer('s', 'exp');

@@ -11,7 +11,12 @@ process.stdout.write('ready\n');
 
 async function worker(w: number): Promise<void> {
   for (let i = 0; ; i++) {
-    const seq = await store.append('crash', { topic: `dev/${w}`, payload: Buffer.from(`rec-${w}-${i}-`.padEnd(120, 'x')), receivedAt: Date.now(), key: `w${w}` });
+    const seq = await store.append('crash', {
+      topic: `dev/${w}`,
+      payload: Buffer.from(`rec-${w}-${i}-`.padEnd(120, 'x')),
+      receivedAt: Date.now(),
+      key: `w${w}`,
+    });
     process.stdout.write(`${seq} ${w} ${i}\n`);
   }
 }

@@ -31,14 +31,17 @@ async function fillStore(streams: LocalStreams, rejections: number, payloadBytes
       while (inflight < 64 && errors.length < rejections) {
         const payload = randomBytes(payloadBytes); // incompressible: LevelDB's snappy cannot shrink it
         inflight++;
-        streams.append('a', { topic: 't', payload, receivedAt: Date.now() }).then(
-          (seq) => acked.set(seq, payload),
-          (err: unknown) => errors.push(err),
-        ).finally(() => {
-          inflight--;
-          if (errors.length >= rejections && inflight === 0) resolve();
-          else setImmediate(pump);
-        });
+        streams
+          .append('a', { topic: 't', payload, receivedAt: Date.now() })
+          .then(
+            (seq) => acked.set(seq, payload),
+            (err: unknown) => errors.push(err),
+          )
+          .finally(() => {
+            inflight--;
+            if (errors.length >= rejections && inflight === 0) resolve();
+            else setImmediate(pump);
+          });
       }
     };
     pump();
@@ -48,7 +51,7 @@ async function fillStore(streams: LocalStreams, rejections: number, payloadBytes
 
 async function assertAllHeld(streams: LocalStreams, acked: Map<number, Buffer>): Promise<void> {
   const got = new Map<number, Buffer>();
-  for (let from = 1; ;) {
+  for (let from = 1; ; ) {
     const recs = await streams.read('a', from, { limit: 500 });
     if (recs.length === 0) break;
     for (const r of recs) got.set(r.seq, r.payload);
@@ -71,12 +74,18 @@ test('store on a full disk: failed writes are refused, nothing acknowledged is l
 
   const { acked, errors } = await fillStore(streams, 50, 4096);
   assert.ok(acked.size > 100, `some appends were acknowledged first (${acked.size})`);
-  assert.ok(errors.every((e) => isGatehouseError(e, 'GH_STORE_DISK_FULL')), `every refusal is GH_STORE_DISK_FULL: ${String(errors.find((e) => !isGatehouseError(e, 'GH_STORE_DISK_FULL')))}`);
+  assert.ok(
+    errors.every((e) => isGatehouseError(e, 'GH_STORE_DISK_FULL')),
+    `every refusal is GH_STORE_DISK_FULL: ${String(errors.find((e) => !isGatehouseError(e, 'GH_STORE_DISK_FULL')))}`,
+  );
   const state = streams.diskState!();
   // Free space may have come back already (LevelDB removed a temporary file): then it recovered.
   assert.ok(!state.writable || state.condition === 'ok');
   assert.ok((await metricValue(deps.registry, 'gatehouse_store_failed_commits_total')) >= 1, 'failed commits are counted');
-  assert.ok((await metricValue(deps.registry, 'gatehouse_store_refused_appends_total')) + (await metricValue(deps.registry, 'gatehouse_store_failed_commits_total')) >= 1);
+  assert.ok(
+    (await metricValue(deps.registry, 'gatehouse_store_refused_appends_total')) + (await metricValue(deps.registry, 'gatehouse_store_failed_commits_total')) >=
+      1,
+  );
   console.log(`# store full: ${acked.size} acknowledged, ${errors.length} refused, state ${state.condition}`);
 
   await unlink(join(root, 'filler'));
@@ -113,7 +122,9 @@ test('store reserve: data appends refused under reserveBytes while checkpoints s
   // Leave 2 MiB free: under the 3 MiB reserve.
   await writeFiller(join(root, 'filler'), freeBytes(root) - 2 * MiB);
   await waitUntil(() => streams.diskState!().condition === 'low-space', 'the guard sees low space', 5000);
-  await assert.rejects(streams.append('a', { topic: 't', payload: Buffer.from('x'), receivedAt: Date.now() }), (e: unknown) => isGatehouseError(e, 'GH_STORE_DISK_FULL'));
+  await assert.rejects(streams.append('a', { topic: 't', payload: Buffer.from('x'), receivedAt: Date.now() }), (e: unknown) =>
+    isGatehouseError(e, 'GH_STORE_DISK_FULL'),
+  );
   assert.match(streams.diskState!().reason ?? '', /reserve/);
   await streams.setCheckpoint('a', 'c', 10); // out of the reserve
   assert.equal(await streams.getCheckpoint('a', 'c'), 10);
@@ -180,7 +191,10 @@ test('file destination on a full disk: short writes and ENOSPC fail the send, no
   lines = await exportedLines(dir);
   assert.equal(lines.bad, 0);
   assert.equal(lines.seqs.length, ok + failedBatch.length);
-  assert.deepEqual(lines.seqs.sort((a, b) => a - b), Array.from({ length: ok + failedBatch.length }, (_, i) => i + 1));
+  assert.deepEqual(
+    lines.seqs.sort((a, b) => a - b),
+    Array.from({ length: ok + failedBatch.length }, (_, i) => i + 1),
+  );
   console.log(`# file destination full: ${ok} records written before the disk filled, then the failed batch of ${failedBatch.length} after space returned`);
 });
 
@@ -195,7 +209,10 @@ test('file destination keeps the reserve: refuses a batch that would eat into re
   let ok = 0;
   await assert.rejects(async () => {
     for (;;) {
-      await dest.send(Array.from({ length: 50 }, () => rec(seq++, 900)), ac.signal);
+      await dest.send(
+        Array.from({ length: 50 }, () => rec(seq++, 900)),
+        ac.signal,
+      );
       ok += 50;
     }
   }, /is full: \d+ bytes free/);
@@ -205,7 +222,9 @@ test('file destination keeps the reserve: refuses a batch that would eat into re
   assert.equal(lines.seqs.length, ok);
 });
 
-test('serial ACK mode on a full disk: no ACK while full (NAKs, frames held by the device), all committed once space returns', { skip: skip ?? socatSkip }, async (t) => {
+test('serial ACK mode on a full disk: no ACK while full (NAKs, frames held by the device), all committed once space returns', {
+  skip: skip ?? socatSkip,
+}, async (t) => {
   const root = await mountSmallFs(t, 8);
   const streams = await openLocalStreams({ path: join(root, 'db'), reserveBytes: 3 * MiB, diskProbeMs: 50, durability: 'os' }, testDeps());
   t.after(() => streams.close());

@@ -45,12 +45,18 @@ test('a steady stream of concurrent appends is paced into few full commits, in o
     }, 2);
   });
   const seqs = await Promise.all(pending);
-  assert.deepEqual(seqs, pending.map((_, i) => i + 1));
+  assert.deepEqual(
+    seqs,
+    pending.map((_, i) => i + 1),
+  );
   const { commits, records } = await commitStats(registry);
   assert.equal(records, 160);
   assert.ok(commits < 40, `expected the 80 ticks paced into few commits, got ${commits}`);
   const back = await store.read('s', 1, { limit: 1000 });
-  assert.deepEqual(back.map((r) => JSON.parse(r.payload.toString()).i), pending.map((_, i) => i));
+  assert.deepEqual(
+    back.map((r) => JSON.parse(r.payload.toString()).i),
+    pending.map((_, i) => i),
+  );
 });
 
 test('a lone writer awaiting each append commits at once (no pacing delay)', async (t) => {
@@ -83,6 +89,6 @@ test('the default paces with durability fsync only', async (t) => {
     for (let i = 0; i < 5; i++) await Promise.all([store.append('s', rec(2 * i)), store.append('s', rec(2 * i + 1))]);
     const paced = (store as unknown as { commits: { pacedCommits: number } }).commits.pacedCommits;
     if (durability === 'fsync') assert.ok(paced > 0, 'fsync: bursts with company should wait for the pacing window');
-    else assert.equal(paced, 0, "os: the default is no pacing (a commit costs no fsync)");
+    else assert.equal(paced, 0, 'os: the default is no pacing (a commit costs no fsync)');
   }
 });

@@ -42,9 +42,15 @@ test('paged sequential reads with checkpoints return every record once, in order
   // A random read behind the read position (a second reader, the admin API) is still right.
   await append(10);
   const tail = await store.read('s', n - 4, { limit: 3 });
-  assert.deepEqual(tail.map((r) => r.seq), [n - 4, n - 3, n - 2]);
+  assert.deepEqual(
+    tail.map((r) => r.seq),
+    [n - 4, n - 3, n - 2],
+  );
   const from = await store.read('s', n - 9, { limit: 100 });
-  assert.deepEqual(from.map((r) => r.payload.toString()), Array.from({ length: 10 }, (_, i) => `{"i":${n - 9 + i}}`));
+  assert.deepEqual(
+    from.map((r) => r.payload.toString()),
+    Array.from({ length: 10 }, (_, i) => `{"i":${n - 9 + i}}`),
+  );
 });
 
 test('checkpoints inside a cached head segment count records and bytes as a reopen does', async (t) => {

@@ -40,7 +40,10 @@ test('drop-oldest drops the oldest segments to make room and counts them', async
   assert.equal(info.droppedRecords, 5);
   assert.equal(await metricValue(registry, 'gatehouse_stream_dropped_total', { stream: 's', reason: 'full' }), 5);
   const got = await store.read('s', 0);
-  assert.deepEqual(got.map((r) => r.seq), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+  assert.deepEqual(
+    got.map((r) => r.seq),
+    [6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+  );
   assert.equal(got[0]?.payload.toString(), 'p00000006');
   // The consumer that lost records reads on from the first one held.
   await store.setCheckpoint('s', 'exp', 3);
@@ -51,10 +54,16 @@ test('drop-oldest: a single batch larger than maxBytes keeps its newest records'
   const { store } = await open(t);
   await store.defineStream({ name: 's', maxBytes: 100, onFull: 'drop-oldest' });
   const seqs = await Promise.all(Array.from({ length: 15 }, (_, i) => store.append('s', rec10(i + 1))));
-  assert.deepEqual(seqs, Array.from({ length: 15 }, (_, i) => i + 1));
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: 15 }, (_, i) => i + 1),
+  );
   const info = store.info('s');
   assert.deepEqual([info.firstSeq, info.lastSeq, info.records, info.bytes, info.droppedRecords], [6, 15, 10, 100, 5]);
-  assert.deepEqual((await store.read('s', 1)).map((r) => r.payload.toString()), Array.from({ length: 10 }, (_, i) => `p${String(i + 6).padStart(8, '0')}`));
+  assert.deepEqual(
+    (await store.read('s', 1)).map((r) => r.payload.toString()),
+    Array.from({ length: 10 }, (_, i) => `p${String(i + 6).padStart(8, '0')}`),
+  );
 });
 
 test('reject: a full stream holds the append back until a checkpoint frees space', async (t) => {
@@ -79,7 +88,10 @@ test('reject: an append that finds no space within appendTimeoutMs fails with GH
   const { store, registry } = await open(t, { appendTimeoutMs: 50 });
   await store.defineStream({ name: 's', maxBytes: 100, onFull: 'reject' });
   for (let i = 1; i <= 10; i++) await store.append('s', rec10(i));
-  await assert.rejects(store.append('s', rec10(11)), (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL') && e.where === 's' && /maxBytes|drop-oldest/.test(e.hint ?? ''));
+  await assert.rejects(
+    store.append('s', rec10(11)),
+    (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL') && e.where === 's' && /maxBytes|drop-oldest/.test(e.hint ?? ''),
+  );
   assert.equal(store.info('s').rejectedAppends, 1);
   assert.equal(await metricValue(registry, 'gatehouse_stream_rejected_total', { stream: 's' }), 1);
   assert.equal(store.info('s').lastSeq, 10);
@@ -119,11 +131,17 @@ test('appends beyond maxPendingBytes wait for the running commit and all complet
   const { store, registry } = await open(t, { maxPendingBytes: 1024 });
   await store.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject' });
   const seqs = await Promise.all(Array.from({ length: 500 }, (_, i) => store.append('s', rec10(i))));
-  assert.deepEqual(seqs, Array.from({ length: 500 }, (_, i) => i + 1));
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: 500 }, (_, i) => i + 1),
+  );
   // Each record encodes to 25 bytes: at most ~41 per batch, so the bound split the burst.
   const data = await registry.getSingleMetric('gatehouse_store_commit_batch_records')?.get();
   const count = data?.values.find((v) => (v as { metricName?: string }).metricName === 'gatehouse_store_commit_batch_records_count')?.value ?? 0;
   assert.ok(count >= 500 / 41, `expected the queue bound to split the burst, got ${count} commits`);
   const got = await store.read('s', 1, { limit: 1000 });
-  assert.deepEqual(got.map((r) => r.payload.toString()), Array.from({ length: 500 }, (_, i) => `p${String(i).padStart(8, '0')}`));
+  assert.deepEqual(
+    got.map((r) => r.payload.toString()),
+    Array.from({ length: 500 }, (_, i) => `p${String(i).padStart(8, '0')}`),
+  );
 });

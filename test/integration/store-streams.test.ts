@@ -95,14 +95,32 @@ test('read works from any sequence, inside a segment, with limit and maxBytes', 
   // Three batches of 10 (three segments).
   for (let b = 0; b < 3; b++) await Promise.all(Array.from({ length: 10 }, (_, i) => store.append('s', rec('t', `r${b * 10 + i + 1}`))));
   const mid = await store.read('s', 15, { limit: 8 });
-  assert.deepEqual(mid.map((r) => r.seq), [15, 16, 17, 18, 19, 20, 21, 22]);
-  assert.deepEqual(mid.map((r) => r.payload.toString()), mid.map((r) => `r${r.seq}`));
-  assert.deepEqual((await store.read('s', 0, { limit: 2 })).map((r) => r.seq), [1, 2]);
-  assert.deepEqual((await store.read('s', 30)).map((r) => r.seq), [30]);
+  assert.deepEqual(
+    mid.map((r) => r.seq),
+    [15, 16, 17, 18, 19, 20, 21, 22],
+  );
+  assert.deepEqual(
+    mid.map((r) => r.payload.toString()),
+    mid.map((r) => `r${r.seq}`),
+  );
+  assert.deepEqual(
+    (await store.read('s', 0, { limit: 2 })).map((r) => r.seq),
+    [1, 2],
+  );
+  assert.deepEqual(
+    (await store.read('s', 30)).map((r) => r.seq),
+    [30],
+  );
   assert.deepEqual(await store.read('s', 31), []);
   // Payloads are 2-3 bytes: a cap of 5 bytes gives two records; a cap of 0 still gives one.
-  assert.deepEqual((await store.read('s', 1, { maxBytes: 5 })).map((r) => r.seq), [1, 2]);
-  assert.deepEqual((await store.read('s', 12, { maxBytes: 0 })).map((r) => r.seq), [12]);
+  assert.deepEqual(
+    (await store.read('s', 1, { maxBytes: 5 })).map((r) => r.seq),
+    [1, 2],
+  );
+  assert.deepEqual(
+    (await store.read('s', 12, { maxBytes: 0 })).map((r) => r.seq),
+    [12],
+  );
 });
 
 test('checkpoints reclaim whole segments and count partial ones out of records and bytes', async (t) => {
@@ -122,7 +140,10 @@ test('checkpoints reclaim whole segments and count partial ones out of records a
   assert.equal(info.records, 15);
   assert.equal(info.bytes, 15 * 12);
   assert.equal(await store.getCheckpoint('s', 'exp2'), 15);
-  assert.deepEqual((await store.read('s', 1, { limit: 1 })).map((r) => r.seq), [16]);
+  assert.deepEqual(
+    (await store.read('s', 1, { limit: 1 })).map((r) => r.seq),
+    [16],
+  );
   await store.setCheckpoint('s', 'exp2', 30);
   info = store.info('s');
   assert.equal(info.firstSeq, 26);
@@ -161,10 +182,20 @@ test('sequences continue after reclaim-to-empty and reopen; state is restored on
   const kept = store.info('kept');
   assert.deepEqual(
     { firstSeq: kept.firstSeq, lastSeq: kept.lastSeq, records: kept.records, bytes: kept.bytes, oldestAt: kept.oldestAt, consumers: kept.consumers },
-    { firstSeq: keptBefore.firstSeq, lastSeq: keptBefore.lastSeq, records: keptBefore.records, bytes: keptBefore.bytes, oldestAt: keptBefore.oldestAt, consumers: keptBefore.consumers },
+    {
+      firstSeq: keptBefore.firstSeq,
+      lastSeq: keptBefore.lastSeq,
+      records: keptBefore.records,
+      bytes: keptBefore.bytes,
+      oldestAt: keptBefore.oldestAt,
+      consumers: keptBefore.consumers,
+    },
   );
   const got = await store.read('kept', 0);
-  assert.deepEqual(got.map((r: StoredRecord) => [r.seq, r.key, r.attrs?.n, r.payload.toString(), r.receivedAt]), [4, 5, 6, 7].map((s) => [s, `dev${s - 1}`, String(s - 1), `v${s - 1}`, 1000 + s - 1]));
+  assert.deepEqual(
+    got.map((r: StoredRecord) => [r.seq, r.key, r.attrs?.n, r.payload.toString(), r.receivedAt]),
+    [4, 5, 6, 7].map((s) => [s, `dev${s - 1}`, String(s - 1), `v${s - 1}`, 1000 + s - 1]),
+  );
   assert.deepEqual(await store.getMeta('rules'), Buffer.from('v1'));
   assert.equal(await store.getMeta('missing'), undefined);
   await store.compact();
@@ -191,7 +222,10 @@ test('unknown streams, bad input and closed store give clear errors', async (t) 
   const { store } = await open(t, await tempDir(t));
   await store.defineStream({ name: 'archive', maxBytes: 100, onFull: 'reject' });
   await assert.rejects(store.append('nope', rec('t', 'x')), (e: unknown) => isGatehouseError(e, 'GH_STREAM_UNKNOWN') && /archive/.test(e.hint ?? ''));
-  assert.throws(() => store.info('nope'), (e: unknown) => isGatehouseError(e, 'GH_STREAM_UNKNOWN'));
+  assert.throws(
+    () => store.info('nope'),
+    (e: unknown) => isGatehouseError(e, 'GH_STREAM_UNKNOWN'),
+  );
   await assert.rejects(store.append('archive', rec('t', 'x'.repeat(200))), (e: unknown) => isGatehouseError(e, 'GH_RECORD_TOO_LARGE'));
   await assert.rejects(store.defineStream({ name: 'a\0b', maxBytes: 1, onFull: 'reject' }), (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID'));
   assert.equal(store.hasStream('archive'), true);

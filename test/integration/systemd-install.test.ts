@@ -17,7 +17,14 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
   const root = await tempDir(t);
   const first = install(root);
   assert.equal(first.code, 0, first.out);
-  for (const p of ['opt/gatehouse/bin/gatehouse.js', 'opt/gatehouse/dist/gateway/cli/main.js', 'opt/gatehouse/package.json', 'etc/gatehouse/gatehouse.yaml', 'etc/systemd/system/gatehouse.service', 'var/lib/gatehouse']) {
+  for (const p of [
+    'opt/gatehouse/bin/gatehouse.js',
+    'opt/gatehouse/dist/gateway/cli/main.js',
+    'opt/gatehouse/package.json',
+    'etc/gatehouse/gatehouse.yaml',
+    'etc/systemd/system/gatehouse.service',
+    'var/lib/gatehouse',
+  ]) {
     assert.ok(existsSync(join(root, p)), `${p} installed`);
   }
   assert.match(first.out, /wrote starter config/);
@@ -47,14 +54,27 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
 });
 
 test('the starter config passes check-config', () => {
-  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'check-config', join(repoRoot, 'systemd', 'gatehouse.example.yaml')], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'check-config', join(repoRoot, 'systemd', 'gatehouse.example.yaml')], {
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /OK/);
 });
 
-test('the unit passes systemd-analyze verify and has the hardening the design asks for', { skip: which('systemd-analyze') ? undefined : "needs 'systemd-analyze': install the Debian package 'systemd'" }, () => {
+test('the unit passes systemd-analyze verify and has the hardening the design asks for', {
+  skip: which('systemd-analyze') ? undefined : "needs 'systemd-analyze': install the Debian package 'systemd'",
+}, () => {
   const unit = readFileSync(join(repoRoot, 'systemd', 'gatehouse.service'), 'utf8');
-  for (const line of ['User=gatehouse', 'SupplementaryGroups=dialout', 'Restart=on-failure', 'ProtectSystem=strict', 'ReadWritePaths=/var/lib/gatehouse', 'NoNewPrivileges=yes', 'PrivateTmp=yes', 'TimeoutStopSec=']) {
+  for (const line of [
+    'User=gatehouse',
+    'SupplementaryGroups=dialout',
+    'Restart=on-failure',
+    'ProtectSystem=strict',
+    'ReadWritePaths=/var/lib/gatehouse',
+    'NoNewPrivileges=yes',
+    'PrivateTmp=yes',
+    'TimeoutStopSec=',
+  ]) {
     assert.ok(unit.includes(line), `unit has ${line}`);
   }
   const r = spawnSync('systemd-analyze', ['verify', join(repoRoot, 'systemd', 'gatehouse.service')], { encoding: 'utf8' });

@@ -50,30 +50,53 @@ test('http action: records reach a Firehose-protocol endpoint through a durable 
 
 test('kinesis action with a partition key template: records land in kinesalite', async (t) => {
   const k = await startKinesalite(t);
-  const client = new KinesisClient({ region: 'us-east-1', endpoint: k.url, credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, requestHandler: new NodeHttpHandler() });
+  const client = new KinesisClient({
+    region: 'us-east-1',
+    endpoint: k.url,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    requestHandler: new NodeHttpHandler(),
+  });
   t.after(() => client.destroy());
   await client.send(new CreateStreamCommand({ StreamName: 'fleet', ShardCount: 1 }));
-  await waitUntil(async () => (await client.send(new DescribeStreamCommand({ StreamName: 'fleet' }))).StreamDescription?.StreamStatus === 'ACTIVE', 'stream active', 10_000);
+  await waitUntil(
+    async () => (await client.send(new DescribeStreamCommand({ StreamName: 'fleet' }))).StreamDescription?.StreamStatus === 'ACTIVE',
+    'stream active',
+    10_000,
+  );
   const gw = await gatewayWith(
     t,
     `rules:\n  version: 1\n  rules:\n    - name: up\n      sql: "SELECT * FROM 'fleet/+/engine'"\n      actions:\n        - kinesis: { streamName: fleet, region: us-east-1, endpoint: "${k.url}", accessKeyId: x, secretAccessKey: y, partitionKey: '\${topic(2)}', exporter: { batch: { lingerMs: 20 } } }\n`,
   );
   await publish(gw, 12);
   const shard = await client.send(new DescribeStreamCommand({ StreamName: 'fleet' }));
-  const it = await client.send(new GetShardIteratorCommand({ StreamName: 'fleet', ShardId: shard.StreamDescription!.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }));
+  const it = await client.send(
+    new GetShardIteratorCommand({ StreamName: 'fleet', ShardId: shard.StreamDescription!.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }),
+  );
   const seen: Array<{ key: string; i: number }> = [];
   let iterator = it.ShardIterator;
-  await waitUntil(async () => {
-    const r = await client.send(new GetRecordsCommand({ ShardIterator: iterator }));
-    iterator = r.NextShardIterator;
-    for (const rec of r.Records ?? []) seen.push({ key: rec.PartitionKey!, i: (JSON.parse(Buffer.from(rec.Data!).toString()) as { i: number }).i });
-    return seen.length >= 12;
-  }, '12 records in kinesalite', 20_000, 100);
+  await waitUntil(
+    async () => {
+      const r = await client.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      iterator = r.NextShardIterator;
+      for (const rec of r.Records ?? []) seen.push({ key: rec.PartitionKey!, i: (JSON.parse(Buffer.from(rec.Data!).toString()) as { i: number }).i });
+      return seen.length >= 12;
+    },
+    '12 records in kinesalite',
+    20_000,
+    100,
+  );
   assert.equal(new Set(seen.map((s) => s.i)).size, 12);
-  assert.ok(seen.every((s) => /^truck\d$/.test(s.key)), 'partition key rendered from the template');
+  assert.ok(
+    seen.every((s) => /^truck\d$/.test(s.key)),
+    'partition key rendered from the template',
+  );
   for (const key of ['truck0', 'truck1', 'truck2']) {
     const order = seen.filter((s) => s.key === key).map((s) => s.i);
-    assert.deepEqual(order, [...order].sort((a, b) => a - b), `per-partition order for ${key}`);
+    assert.deepEqual(
+      order,
+      [...order].sort((a, b) => a - b),
+      `per-partition order for ${key}`,
+    );
   }
 });
 
@@ -82,7 +105,22 @@ test('rules check knows the upstream action kinds and validates their options', 
   const file = join(dir, 'rules.yaml');
   await writeFile(file, "version: 1\nrules:\n  - name: a\n    sql: \"SELECT * FROM 'x'\"\n    actions: [{ http: { url: 'not a url' } }]\n");
   let err = '';
-  const sink = new Writable({ write(c: Buffer, _e, cb) { err += c.toString(); cb(); } });
-  assert.equal(await main(['rules', 'check', file], { stdout: new Writable({ write(_c, _e, cb) { cb(); } }), stderr: sink }), 1);
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      err += c.toString();
+      cb();
+    },
+  });
+  assert.equal(
+    await main(['rules', 'check', file], {
+      stdout: new Writable({
+        write(_c, _e, cb) {
+          cb();
+        },
+      }),
+      stderr: sink,
+    }),
+    1,
+  );
   assert.match(err, /url/);
 });

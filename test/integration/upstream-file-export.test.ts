@@ -55,8 +55,16 @@ test('file export: NDJSON lines under UTC hour folders, rotation by size, defaul
   t.after(() => exporter.stop());
   await exporter.start();
   const N = 200;
-  await Promise.all(Array.from({ length: N }, (_, i) =>
-    streams.append('archive', { topic: `fleet/truck${i % 4}/engine`, payload: Buffer.from(JSON.stringify({ i, temp: 90 + (i % 10) })), receivedAt: clock, key: `truck${i % 4}` })));
+  await Promise.all(
+    Array.from({ length: N }, (_, i) =>
+      streams.append('archive', {
+        topic: `fleet/truck${i % 4}/engine`,
+        payload: Buffer.from(JSON.stringify({ i, temp: 90 + (i % 10) })),
+        receivedAt: clock,
+        key: `truck${i % 4}`,
+      }),
+    ),
+  );
   await waitUntil(() => exporter.status().lastExportedSeq === N, 'all exported');
   // The next hour goes to a new folder.
   clock = Date.UTC(2024, 4, 6, 8, 0, 1);
@@ -66,7 +74,10 @@ test('file export: NDJSON lines under UTC hour folders, rotation by size, defaul
 
   const exportDir = join(dataDir, 'export');
   const files = await listFiles(exportDir);
-  assert.ok(files.every((f) => /^2024\/05\/06\/0[78]\/archive-\d+-\d+\.ndjson$/.test(f)), files.join());
+  assert.ok(
+    files.every((f) => /^2024\/05\/06\/0[78]\/archive-\d+-\d+\.ndjson$/.test(f)),
+    files.join(),
+  );
   const hour7 = files.filter((f) => f.startsWith('2024/05/06/07/'));
   assert.ok(hour7.length >= 3, `size rotation made ${hour7.length} files`);
   for (const f of hour7.slice(0, -1)) {
@@ -77,7 +88,11 @@ test('file export: NDJSON lines under UTC hour folders, rotation by size, defaul
 
   const lines = await readLines(exportDir);
   assert.equal(lines.length, N + 1);
-  assert.deepEqual(lines.map((l) => l.seq), Array.from({ length: N + 1 }, (_, i) => i + 1), 'in order, no gaps');
+  assert.deepEqual(
+    lines.map((l) => l.seq),
+    Array.from({ length: N + 1 }, (_, i) => i + 1),
+    'in order, no gaps',
+  );
   const first = lines[0]!;
   assert.equal(first.id, 'archive:1');
   assert.equal(first.stream, 'archive');
@@ -110,7 +125,10 @@ test('file export: gzip files are readable with zlib, rotation by age', async (t
   assert.ok(files.length >= 2, `age rotation: ${files.join()}`);
   assert.ok(files.every((f) => f.endsWith('.ndjson.gz') && f.startsWith('2024/01/01/00/')));
   const lines = await readLines(out);
-  assert.deepEqual(lines.map((l) => (l.payload as { n: number }).n), Array.from({ length: 40 }, (_, i) => i + 1));
+  assert.deepEqual(
+    lines.map((l) => (l.payload as { n: number }).n),
+    Array.from({ length: 40 }, (_, i) => i + 1),
+  );
 });
 
 test('file export: restart resumes from the checkpoint after reopening the store (no gaps)', async (t) => {
@@ -139,15 +157,21 @@ test('file export: restart resumes from the checkpoint after reopening the store
   const unique = new Set(seqs);
   assert.equal(unique.size, 150, 'every record exported');
   assert.equal(seqs.length - unique.size, 0, 'a clean stop leaves no duplicates');
-  assert.deepEqual([...unique].sort((a, b) => a - b), Array.from({ length: 150 }, (_, i) => i + 1));
+  assert.deepEqual(
+    [...unique].sort((a, b) => a - b),
+    Array.from({ length: 150 }, (_, i) => i + 1),
+  );
 });
 
 test('file export: a bad destination config is refused with a clear error', () => {
-  assert.throws(() => createDestination({ type: 'file', maxFileBytes: 'big' } as { type: 'file' }, testDeps()), (err: unknown) => {
-    assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
-    assert.match(err.message, /destination\.maxFileBytes: .*expected number/);
-    return true;
-  });
+  assert.throws(
+    () => createDestination({ type: 'file', maxFileBytes: 'big' } as { type: 'file' }, testDeps()),
+    (err: unknown) => {
+      assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
+      assert.match(err.message, /destination\.maxFileBytes: .*expected number/);
+      return true;
+    },
+  );
 });
 
 test('file export: an unwritable folder is a retryable error, never a crash or a skipped record', async (t) => {
@@ -165,7 +189,13 @@ test('file export: an unwritable folder is a retryable error, never a crash or a
   const year = partitionOf(now).split('/')[0]!;
   await writeFile(join(out, year), 'blocker');
   await destination.stop();
-  const options = parseExporterOptions({ name: 'files', stream: 'archive', destination: { type: 'file', dir: out }, batch: { lingerMs: 0 }, backoff: { initialMs: 5, maxMs: 20 } });
+  const options = parseExporterOptions({
+    name: 'files',
+    stream: 'archive',
+    destination: { type: 'file', dir: out },
+    batch: { lingerMs: 0 },
+    backoff: { initialMs: 5, maxMs: 20 },
+  });
   const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
   t.after(() => exporter.stop());
   await exporter.start();
@@ -176,6 +206,6 @@ test('file export: an unwritable folder is a retryable error, never a crash or a
   await rm(join(out, year));
   await waitUntil(() => exporter.status().lastExportedSeq === 1, 'exported once writable');
   // Counted like every destination's calls.
-  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'retryable' }) >= 2);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'retryable' })) >= 2);
   assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'file', outcome: 'ok' }), 1);
 });

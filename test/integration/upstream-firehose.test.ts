@@ -64,7 +64,13 @@ async function startFakeFirehose(t: TestContext): Promise<FakeFirehose> {
   await once(server, 'listening');
   const addr = server.address();
   fake.url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
-  t.after(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return fake;
 }
 
@@ -109,7 +115,10 @@ test('firehose: whole-call throttling throws (retryable), validation errors are 
   await assert.rejects(dest.send([rec(1)], new AbortController().signal));
   fake.nextStatus = { status: 400, type: 'InvalidArgumentException' };
   const res = await dest.send([rec(1), rec(2)], new AbortController().signal);
-  assert.ok(res.every((r) => !r.ok && !r.retryable && r.code === 'InvalidArgumentException'), JSON.stringify(res));
+  assert.ok(
+    res.every((r) => !r.ok && !r.retryable && r.code === 'InvalidArgumentException'),
+    JSON.stringify(res),
+  );
   const big = rec(2, 'x'.repeat(1000 * 1024 + 1));
   const mixed = await dest.send([rec(1), big, rec(3)], new AbortController().signal);
   assert.equal(mixed[0]!.ok, true);
@@ -126,6 +135,9 @@ test('firehose: a batch over the call limits is split into several calls', async
   t.after(() => dest.stop());
   const res = await dest.send([rec(1), rec(2), rec(3), rec(4), rec(5)], new AbortController().signal);
   assert.ok(res.every((r) => r.ok));
-  assert.deepEqual(fake.calls.map((c) => c.count), [2, 2, 1]);
+  assert.deepEqual(
+    fake.calls.map((c) => c.count),
+    [2, 2, 1],
+  );
   assert.deepEqual(fake.accepted, ['r1', 'r2', 'r3', 'r4', 'r5']);
 });

@@ -29,7 +29,12 @@ interface Rig {
 async function rig(t: TestContext, dest: Record<string, unknown> = {}, opts: Record<string, unknown> = {}, rxOpts: { accessKey?: string } = {}): Promise<Rig> {
   const dir = await tempDir(t);
   const logs: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { logs.push(chunk.toString()); cb(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString());
+      cb();
+    },
+  });
   const deps: RuntimeDeps = { ...testDeps(), logger: pino({ level: 'debug' }, sink) };
   const streams = await openLocalStreams({ path: join(dir, 'db'), durability: 'os' }, deps);
   t.after(() => streams.close());
@@ -37,9 +42,12 @@ async function rig(t: TestContext, dest: Record<string, unknown> = {}, opts: Rec
   const rx = await startFirehoseReceiver(rxOpts);
   t.after(() => rx.close());
   const options = parseExporterOptions({
-    name: 'cloud', stream: 'telemetry',
+    name: 'cloud',
+    stream: 'telemetry',
     destination: { type: 'http', url: rx.url, timeoutMs: 2000, ...dest },
-    batch: { maxRecords: 20, lingerMs: 5 }, backoff: { initialMs: 5, maxMs: 50 }, ...opts,
+    batch: { maxRecords: 20, lingerMs: 5 },
+    backoff: { initialMs: 5, maxMs: 50 },
+    ...opts,
   });
   const destination = createDestination(options.destination, deps);
   const exporter = createExporter(options, { ...deps, streams, destination });
@@ -48,8 +56,11 @@ async function rig(t: TestContext, dest: Record<string, unknown> = {}, opts: Rec
 }
 
 async function append(streams: LocalStreams, from: number, to: number, body = (i: number) => `{"n":${i}}`): Promise<void> {
-  await Promise.all(Array.from({ length: to - from + 1 }, (_, k) =>
-    streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(body(from + k)), receivedAt: Date.now() })));
+  await Promise.all(
+    Array.from({ length: to - from + 1 }, (_, k) =>
+      streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(body(from + k)), receivedAt: Date.now() }),
+    ),
+  );
 }
 
 function numbers(rx: FirehoseReceiver): number[] {
@@ -61,7 +72,10 @@ test('http: protocol headers, body shape, all records delivered in order', async
   await exporter.start();
   await append(streams, 1, 45);
   await waitUntil(() => exporter.status().lastExportedSeq === 45, 'all exported');
-  assert.deepEqual(numbers(rx), Array.from({ length: 45 }, (_, i) => i + 1));
+  assert.deepEqual(
+    numbers(rx),
+    Array.from({ length: 45 }, (_, i) => i + 1),
+  );
   const r = rx.accepted[0]!;
   assert.equal(r.headers['x-amz-firehose-protocol-version'], '1.0');
   assert.match(String(r.headers['x-amz-firehose-request-id']), UUID);
@@ -70,7 +84,10 @@ test('http: protocol headers, body shape, all records delivered in order', async
   assert.equal(r.headers['x-amz-firehose-access-key'], 's3cr3t-key');
   assert.deepEqual(JSON.parse(String(r.headers['x-amz-firehose-common-attributes'])), { commonAttributes: { site: 'plant-7' } });
   assert.equal(r.headers['content-encoding'], undefined);
-  assert.ok(rx.accepted.every((a) => a.records.length <= 20), 'batches respect maxRecords');
+  assert.ok(
+    rx.accepted.every((a) => a.records.length <= 20),
+    'batches respect maxRecords',
+  );
   assert.equal(new Set(rx.accepted.map((a) => a.requestId)).size, rx.accepted.length, 'each batch has its own id');
   const st = exporter.status();
   assert.deepEqual(st.destination, { kind: 'http', target: rx.url });
@@ -85,7 +102,10 @@ test('http: gzip bodies', async (t) => {
   await append(streams, 1, 10);
   await waitUntil(() => exporter.status().lastExportedSeq === 10, 'exported');
   assert.equal(rx.accepted[0]!.headers['content-encoding'], 'gzip');
-  assert.deepEqual(numbers(rx), Array.from({ length: 10 }, (_, i) => i + 1));
+  assert.deepEqual(
+    numbers(rx),
+    Array.from({ length: 10 }, (_, i) => i + 1),
+  );
 });
 
 test('http: 500 is retried with the same request id; nothing lost', async (t) => {
@@ -95,7 +115,10 @@ test('http: 500 is retried with the same request id; nothing lost', async (t) =>
   await exporter.start();
   await waitUntil(() => exporter.status().lastExportedSeq === 5, 'exported after retries');
   const ids = rx.requests.slice(0, 4).map((r) => r.requestId);
-  assert.deepEqual(rx.requests.slice(0, 4).map((r) => r.status), [500, 500, 500, 200]);
+  assert.deepEqual(
+    rx.requests.slice(0, 4).map((r) => r.status),
+    [500, 500, 500, 200],
+  );
   assert.equal(new Set(ids).size, 1, 'same request id across retries of the batch');
   assert.deepEqual(numbers(rx), [1, 2, 3, 4, 5]);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_retries_total', { exporter: 'cloud' }), 15);
@@ -108,7 +131,10 @@ test('http: 429 is retried (throttling)', async (t) => {
   await append(streams, 1, 3);
   await exporter.start();
   await waitUntil(() => exporter.status().lastExportedSeq === 3, 'exported after throttling');
-  assert.deepEqual(rx.requests.map((r) => r.status), [429, 429, 200]);
+  assert.deepEqual(
+    rx.requests.map((r) => r.status),
+    [429, 429, 200],
+  );
   assert.equal(exporter.status().deadLetters, 0);
 });
 
@@ -130,16 +156,19 @@ test('http: 413 is permanent: the bad record is dead-lettered, the rest delivere
   await append(streams, 1, 12, (i) => (i === 7 ? '{"n":7,"POISON":true}' : `{"n":${i}}`));
   await exporter.start();
   await waitUntil(() => exporter.status().lastExportedSeq === 12, 'everything passed');
-  assert.deepEqual(numbers(rx).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]);
+  assert.deepEqual(
+    numbers(rx).sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12],
+  );
   const dlq = await streams.read('telemetry-dlq', 1);
   assert.equal(dlq.length, 1);
   assert.equal(dlq[0]!.attrs?.sourceSeq, '7');
   assert.match(dlq[0]!.attrs?.error ?? '', /^GH_EXPORT_PERMANENT: HTTP 413/);
   assert.equal(dlq[0]!.attrs?.destination, `http:${rx.url}`);
   // Counted like every destination's calls: the rejected requests (whole batch, then the halves) and the good ones.
-  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'permanent' }) >= 1);
-  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'ok' }) >= 1);
-  assert.ok(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'http', code: 'TOO_LARGE' }) >= 1);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'permanent' })) >= 1);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'ok' })) >= 1);
+  assert.ok((await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'http', code: 'TOO_LARGE' })) >= 1);
   // Later records still flow.
   await append(streams, 13, 15);
   await waitUntil(() => exporter.status().lastExportedSeq === 15, 'later records exported');
@@ -184,11 +213,20 @@ test('http: a request that never gets an answer times out and is retried', async
   });
   front.listen(0, '127.0.0.1');
   await new Promise((r) => front.once('listening', r));
-  t.after(() => new Promise<void>((r) => { front.closeAllConnections(); front.close(() => r()); }));
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        front.closeAllConnections();
+        front.close(() => r());
+      }),
+  );
   const port = (front.address() as { port: number }).port;
   const options = parseExporterOptions({
-    name: 'cloud', stream: 'telemetry', destination: { type: 'http', url: `http://127.0.0.1:${port}/`, timeoutMs: 200 },
-    batch: { lingerMs: 0 }, backoff: { initialMs: 5, maxMs: 20 },
+    name: 'cloud',
+    stream: 'telemetry',
+    destination: { type: 'http', url: `http://127.0.0.1:${port}/`, timeoutMs: 200 },
+    batch: { lingerMs: 0 },
+    backoff: { initialMs: 5, maxMs: 20 },
   });
   const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
   t.after(() => exporter.stop());
@@ -214,8 +252,12 @@ test('http: stop during an outage, reopen the store, restart: no gaps (duplicate
     const streams = await openLocalStreams({ path: dbPath, durability: 'fsync' }, deps);
     await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 24, onFull: 'reject' });
     const options = parseExporterOptions({
-      name: 'cloud', stream: 'telemetry', destination: { type: 'http', url: rx.url, timeoutMs: 1000 },
-      batch: { maxRecords: 10, lingerMs: 0 }, backoff: { initialMs: 5, maxMs: 20 }, stopTimeoutMs: 100,
+      name: 'cloud',
+      stream: 'telemetry',
+      destination: { type: 'http', url: rx.url, timeoutMs: 1000 },
+      batch: { maxRecords: 10, lingerMs: 0 },
+      backoff: { initialMs: 5, maxMs: 20 },
+      stopTimeoutMs: 100,
     });
     return { streams, exporter: createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) }) };
   };
@@ -239,6 +281,10 @@ test('http: stop during an outage, reopen the store, restart: no gaps (duplicate
   await append(streams, 61, 70);
   await waitUntil(() => exporter.status().lastExportedSeq === 70, 'everything exported after restart');
   const got = numbers(rx);
-  assert.deepEqual([...new Set(got)].sort((a, b) => a - b), Array.from({ length: 70 }, (_, i) => i + 1), 'no gaps');
+  assert.deepEqual(
+    [...new Set(got)].sort((a, b) => a - b),
+    Array.from({ length: 70 }, (_, i) => i + 1),
+    'no gaps',
+  );
   t.diagnostic(`duplicates after restart: ${got.length - new Set(got).size}`);
 });

@@ -1,9 +1,7 @@
 // Kinesis destination against a real kinesalite (in process), read back with GetRecords.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  KinesisClient, CreateStreamCommand, ListShardsCommand, GetShardIteratorCommand, GetRecordsCommand,
-} from '@aws-sdk/client-kinesis';
+import { KinesisClient, CreateStreamCommand, ListShardsCommand, GetShardIteratorCommand, GetRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { TestContext } from 'node:test';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { createKinesisDestination, kinesisOptionsSchema } from '../../gateway/upstream/destinations/kinesis.js';
@@ -16,7 +14,14 @@ import { startKinesalite, type Peer } from '../helpers/peers.js';
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
 
 function rec(seq: number, key: string, payload?: Buffer): StoredRecord {
-  return { stream: 'telemetry', seq, topic: `fleet/${key}/data`, key, receivedAt: 1_700_000_000_000 + seq, payload: payload ?? Buffer.from(JSON.stringify({ seq, key })) };
+  return {
+    stream: 'telemetry',
+    seq,
+    topic: `fleet/${key}/data`,
+    key,
+    receivedAt: 1_700_000_000_000 + seq,
+    payload: payload ?? Buffer.from(JSON.stringify({ seq, key })),
+  };
 }
 
 async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: KinesisClient; dest: Destination; deps: ReturnType<typeof testDeps> }> {
@@ -25,7 +30,20 @@ async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: K
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: shards }));
   const deps = testDeps();
-  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', region: 'us-east-1', endpoint: peer.url, ...creds, requestTimeoutMs: 3000, sdkMaxAttempts: 1, maxRecords: 500, maxRecordBytes: 1024 * 1024, maxBatchBytes: 5 * 1024 * 1024 }), deps);
+  const dest = createKinesisDestination(
+    kinesisOptionsSchema.parse({
+      streamName: 'gh',
+      region: 'us-east-1',
+      endpoint: peer.url,
+      ...creds,
+      requestTimeoutMs: 3000,
+      sdkMaxAttempts: 1,
+      maxRecords: 500,
+      maxRecordBytes: 1024 * 1024,
+      maxBatchBytes: 5 * 1024 * 1024,
+    }),
+    deps,
+  );
   await dest.start();
   t.after(() => dest.stop());
   return { peer, admin, dest, deps };
@@ -121,13 +139,19 @@ test('kinesis: a batch larger than one PutRecords call is cut into calls within 
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: 1 }));
   const deps = testDeps();
   // At most 3 records and 200 bytes (data + key) per call, 180 per record.
-  const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds, maxRecords: 3, maxBatchBytes: 200, maxRecordBytes: 180 }), deps);
+  const dest = createKinesisDestination(
+    kinesisOptionsSchema.parse({ streamName: 'gh', endpoint: peer.url, ...creds, maxRecords: 3, maxBatchBytes: 200, maxRecordBytes: 180 }),
+    deps,
+  );
   await dest.start();
   t.after(() => dest.stop());
   const batch = [1, 2, 3, 4, 5, 6, 7].map((s) => rec(s, 'k'));
   batch.push(rec(8, 'k', Buffer.alloc(170, 0x62)), rec(9, 'k'), rec(10, 'k', Buffer.alloc(181, 0x63)));
   const res = await dest.send(batch, new AbortController().signal);
-  assert.deepEqual(res.map((r) => r.ok), [true, true, true, true, true, true, true, true, true, false]);
+  assert.deepEqual(
+    res.map((r) => r.ok),
+    [true, true, true, true, true, true, true, true, true, false],
+  );
   assert.equal(res[9]!.ok ? '' : res[9]!.code, 'TOO_LARGE');
   // Records of 20 bytes: [1,2,3] [4,5,6] by count, [7,8] (20 + 171 bytes) then [9] by bytes; 10 (182) alone is too large.
   assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'kinesis', outcome: 'ok' }), 4);
@@ -142,7 +166,10 @@ test('kinesis: a missing stream is a retryable whole-batch error (throws), no re
   const dest = createKinesisDestination(kinesisOptionsSchema.parse({ streamName: 'absent', endpoint: peer.url, ...creds }), deps);
   await dest.start();
   t.after(() => dest.stop());
-  await assert.rejects(dest.send([rec(1, 'a')], new AbortController().signal), (err: Error & { code?: string }) => err.code === 'GH_EXPORT_RETRYABLE' && /ResourceNotFound/.test(err.message));
+  await assert.rejects(
+    dest.send([rec(1, 'a')], new AbortController().signal),
+    (err: Error & { code?: string }) => err.code === 'GH_EXPORT_RETRYABLE' && /ResourceNotFound/.test(err.message),
+  );
   assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'kinesis', outcome: 'retryable' }), 1);
 });
 

@@ -4,7 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { createMqttBridgeDestination, mqttBridgeOptionsSchema, compileFilter, matchFilter, type MqttBridgeOptions } from '../../gateway/upstream/destinations/mqtt.js';
+import {
+  createMqttBridgeDestination,
+  mqttBridgeOptionsSchema,
+  compileFilter,
+  matchFilter,
+  type MqttBridgeOptions,
+} from '../../gateway/upstream/destinations/mqtt.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { metricValue, needBinary, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
@@ -16,10 +22,21 @@ function rec(seq: number, topic = `fleet/d${seq % 3}/data`, attrs?: Record<strin
   return { stream: 'telemetry', seq, topic, receivedAt: seq, payload: Buffer.from(`p${seq}`), ...(attrs ? { attrs } : {}) };
 }
 
-interface Got { topic: string; payload: string; id: unknown; bridged: unknown }
+interface Got {
+  topic: string;
+  payload: string;
+  id: unknown;
+  bridged: unknown;
+}
 
 async function subscriber(t: TestContext, peer: Peer, filter: string): Promise<{ client: MqttClient; got: Got[] }> {
-  const client = mqtt.connect(peer.url, { clientId: 'verifier', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 100 });
+  const client = mqtt.connect(peer.url, {
+    clientId: 'verifier',
+    clean: false,
+    protocolVersion: 5,
+    properties: { sessionExpiryInterval: 3600 },
+    reconnectPeriod: 100,
+  });
   t.after(() => client.endAsync(true));
   const got: Got[] = [];
   client.on('message', (topic, payload, packet) => {
@@ -34,7 +51,10 @@ async function subscriber(t: TestContext, peer: Peer, filter: string): Promise<{
 
 async function bridge(t: TestContext, peer: Peer, opts: Partial<MqttBridgeOptions> = {}): Promise<{ dest: Destination; deps: ReturnType<typeof testDeps> }> {
   const deps = testDeps();
-  const dest = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url: peer.url, clientId: 'gh-bridge-1', reconnectMinMs: 50, reconnectMaxMs: 500, ackTimeoutMs: 3000, ...opts }), deps);
+  const dest = createMqttBridgeDestination(
+    mqttBridgeOptionsSchema.parse({ url: peer.url, clientId: 'gh-bridge-1', reconnectMinMs: 50, reconnectMaxMs: 500, ackTimeoutMs: 3000, ...opts }),
+    deps,
+  );
   await dest.start();
   t.after(() => dest.stop());
   return { dest, deps };
@@ -56,14 +76,33 @@ test('mqtt: topic mapping, record ids as user properties, loop prevention, unmap
   const peer = await startMosquitto(t);
   const { got } = await subscriber(t, peer, 'site1/#');
   const { dest, deps } = await bridge(t, peer, {
-    topics: [{ local: 'fleet/+/data', stripPrefix: 'fleet/', remotePrefix: 'site1/telemetry/' }, { local: 'alerts/#', stripPrefix: '', remotePrefix: 'site1/' }],
+    topics: [
+      { local: 'fleet/+/data', stripPrefix: 'fleet/', remotePrefix: 'site1/telemetry/' },
+      { local: 'alerts/#', stripPrefix: '', remotePrefix: 'site1/' },
+    ],
     neverForward: ['cloud/#'],
   });
-  await waitUntil(async () => { try { await dest.send([], AbortSignal.timeout(1000)); return true; } catch { return false; } }, 'bridge connected', 10_000, 20);
-  const res = await dest.send([
-    rec(1), rec(2, 'alerts/fire'), rec(3, 'cloud/cmd/x'), rec(4, 'fleet/d4/data', { 'gatehouse-bridged': 'remote' }), rec(5, 'other/x'),
-  ], AbortSignal.timeout(5000));
-  assert.deepEqual(res.map((r) => r.ok), [true, true, true, true, false]);
+  await waitUntil(
+    async () => {
+      try {
+        await dest.send([], AbortSignal.timeout(1000));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    'bridge connected',
+    10_000,
+    20,
+  );
+  const res = await dest.send(
+    [rec(1), rec(2, 'alerts/fire'), rec(3, 'cloud/cmd/x'), rec(4, 'fleet/d4/data', { 'gatehouse-bridged': 'remote' }), rec(5, 'other/x')],
+    AbortSignal.timeout(5000),
+  );
+  assert.deepEqual(
+    res.map((r) => r.ok),
+    [true, true, true, true, false],
+  );
   assert.equal(!res[4]!.ok && res[4]!.code, 'UNMAPPED');
   await waitUntil(() => got.length >= 2, 'two messages bridged');
   assert.deepEqual(got, [
@@ -86,18 +125,23 @@ test('mqtt: broker stopped and restarted mid-stream, everything acknowledged arr
     if (next === 101) await peer.restart();
     // Resend what is not acknowledged until it is, as the exporter loop would.
     let todo = batch;
-    await waitUntil(async () => {
-      try {
-        const res = await dest.send(todo, AbortSignal.timeout(5000));
-        const left: StoredRecord[] = [];
-        res.forEach((r, i) => (r.ok ? acked.add(todo[i]!.seq) : left.push(todo[i]!)));
-        todo = left;
-      } catch {
-        // not connected: retry
-      }
-      if (todo.length > 0) failedAttempts++;
-      return todo.length === 0;
-    }, `batch at ${next} acknowledged`, 20_000, 25);
+    await waitUntil(
+      async () => {
+        try {
+          const res = await dest.send(todo, AbortSignal.timeout(5000));
+          const left: StoredRecord[] = [];
+          res.forEach((r, i) => (r.ok ? acked.add(todo[i]!.seq) : left.push(todo[i]!)));
+          todo = left;
+        } catch {
+          // not connected: retry
+        }
+        if (todo.length > 0) failedAttempts++;
+        return todo.length === 0;
+      },
+      `batch at ${next} acknowledged`,
+      20_000,
+      25,
+    );
   }
   assert.equal(acked.size, total);
   assert.ok(failedAttempts > 0, 'the outage was noticed');

@@ -17,7 +17,10 @@ function rec(seq: number, topic = `fleet/d${seq % 3}/data`): StoredRecord {
 
 async function setup(t: TestContext, opts: Partial<NatsOptions> = {}): Promise<{ peer: Peer; dest: Destination; reader: NatsConnection }> {
   const peer = await startNats(t);
-  const dest = createNatsDestination(natsOptionsSchema.parse({ servers: peer.url, createStream: true, stream: 'GH', reconnectWaitMs: 100, ackTimeoutMs: 2000, ...opts }), testDeps());
+  const dest = createNatsDestination(
+    natsOptionsSchema.parse({ servers: peer.url, createStream: true, stream: 'GH', reconnectWaitMs: 100, ackTimeoutMs: 2000, ...opts }),
+    testDeps(),
+  );
   await dest.start();
   t.after(() => dest.stop());
   const reader = await connect({ servers: peer.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
@@ -27,14 +30,22 @@ async function setup(t: TestContext, opts: Partial<NatsOptions> = {}): Promise<{
 
 /** Send until it succeeds: the client connects in the background. */
 async function sendOk(dest: Destination, records: StoredRecord[]): Promise<RecordResult[]> {
-  return waitUntil(async () => {
-    const res = await dest.send(records, AbortSignal.timeout(5000));
-    return res.every((r) => r.ok) ? res : undefined;
-  }, 'a successful send', 15_000, 50);
+  return waitUntil(
+    async () => {
+      const res = await dest.send(records, AbortSignal.timeout(5000));
+      return res.every((r) => r.ok) ? res : undefined;
+    },
+    'a successful send',
+    15_000,
+    50,
+  );
 }
 
 /** Read every message of the stream with an ordered consumer. */
-async function readStream(nc: NatsConnection, expected: number): Promise<{ subject: string; data: string; id: string | undefined; topic: string | undefined }[]> {
+async function readStream(
+  nc: NatsConnection,
+  expected: number,
+): Promise<{ subject: string; data: string; id: string | undefined; topic: string | undefined }[]> {
   const js = nc.jetstream();
   const consumer = await js.consumers.get('GH');
   const out: { subject: string; data: string; id: string | undefined; topic: string | undefined }[] = [];
@@ -79,7 +90,10 @@ test('nats: the same ids sent twice are stored once (JetStream dedup)', { skip }
   await sendOk(dest, [rec(3)]);
   const info = await (await reader.jetstreamManager()).streams.info('GH');
   assert.equal(info.state.messages, 3);
-  assert.deepEqual((await readStream(reader, 3)).map((m) => m.id), ['telemetry:1', 'telemetry:2', 'telemetry:3']);
+  assert.deepEqual(
+    (await readStream(reader, 3)).map((m) => m.id),
+    ['telemetry:1', 'telemetry:2', 'telemetry:3'],
+  );
 });
 
 test('nats: a missing stream without createStream is a clear retryable config error', { skip }, async (t) => {
@@ -87,10 +101,19 @@ test('nats: a missing stream without createStream is a clear retryable config er
   const dest = createNatsDestination(natsOptionsSchema.parse({ servers: peer.url, stream: 'ABSENT', createStream: false }), testDeps());
   await dest.start();
   t.after(() => dest.stop());
-  const err = await waitUntil(async () => {
-    try { await dest.send([rec(1)], AbortSignal.timeout(5000)); } catch (e) { return (e as { code?: string }).code === 'GH_DESTINATION_CONFIG' ? e : undefined; }
-    return undefined;
-  }, 'a config error', 10_000, 50);
+  const err = await waitUntil(
+    async () => {
+      try {
+        await dest.send([rec(1)], AbortSignal.timeout(5000));
+      } catch (e) {
+        return (e as { code?: string }).code === 'GH_DESTINATION_CONFIG' ? e : undefined;
+      }
+      return undefined;
+    },
+    'a config error',
+    10_000,
+    50,
+  );
   assert.match(String((err as Error).message), /ABSENT/);
 });
 
@@ -103,21 +126,31 @@ test('nats: server restarted mid-stream, every record arrives exactly once', { s
     for (let i = 0; i < 20; i++) batch.push(rec(next + i));
     if (next === 81) await peer.restart();
     // Resend the same batch (same ids) until it is acknowledged, as the exporter loop would.
-    await waitUntil(async () => {
-      try {
-        const res = await dest.send(batch, AbortSignal.timeout(5000));
-        if (res.every((r) => r.ok)) return true;
-      } catch {
-        // retryable: not connected yet
-      }
-      failedAttempts++;
-      return false;
-    }, `batch at ${next} acknowledged`, 20_000, 50);
+    await waitUntil(
+      async () => {
+        try {
+          const res = await dest.send(batch, AbortSignal.timeout(5000));
+          if (res.every((r) => r.ok)) return true;
+        } catch {
+          // retryable: not connected yet
+        }
+        failedAttempts++;
+        return false;
+      },
+      `batch at ${next} acknowledged`,
+      20_000,
+      50,
+    );
   }
   assert.ok(failedAttempts > 0, 'the restart was noticed');
-  const info = await waitUntil(async () => {
-    const i = await (await reader.jetstreamManager()).streams.info('GH');
-    return i.state.messages >= total ? i : undefined;
-  }, 'all messages in the stream', 10_000, 50);
+  const info = await waitUntil(
+    async () => {
+      const i = await (await reader.jetstreamManager()).streams.info('GH');
+      return i.state.messages >= total ? i : undefined;
+    },
+    'all messages in the stream',
+    10_000,
+    50,
+  );
   assert.equal(info.state.messages, total, 'no duplicates, nothing missing');
 });

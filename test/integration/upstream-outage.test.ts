@@ -24,14 +24,20 @@ test('http upstream down for 8 s then back: the backlog drains within seconds of
   const rx = await startFirehoseReceiver();
   t.after(() => rx.close());
   // Default backoff (initialMs 200, maxMs 30 s, outageMaxMs 3 s) and default retries.
-  const options = parseExporterOptions({ name: 'cloud', stream: 'telemetry', destination: { type: 'http', url: rx.url, timeoutMs: 2000 }, batch: { lingerMs: 20 } });
+  const options = parseExporterOptions({
+    name: 'cloud',
+    stream: 'telemetry',
+    destination: { type: 'http', url: rx.url, timeoutMs: 2000 },
+    batch: { lingerMs: 20 },
+  });
   const destination = createDestination(options.destination, deps);
   const exporter = createExporter(options, { ...deps, streams, destination });
   await exporter.start();
   t.after(() => exporter.stop());
 
   const append = async (from: number, n: number): Promise<void> => {
-    for (let i = from; i < from + n; i++) await streams.append('telemetry', { topic: 't', payload: Buffer.from(JSON.stringify({ i })), receivedAt: Date.now() });
+    for (let i = from; i < from + n; i++)
+      await streams.append('telemetry', { topic: 't', payload: Buffer.from(JSON.stringify({ i })), receivedAt: Date.now() });
   };
   await append(0, 50);
   await waitUntil(() => rx.acceptedRecords >= 50, 'the first records are delivered', 10_000);

@@ -17,14 +17,30 @@ const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const T0 = Date.UTC(2024, 2, 5, 7, 8, 9);
 
 function rec(seq: number, payload: string | Buffer, extra: Partial<StoredRecord> = {}): StoredRecord {
-  return { stream: 'telemetry', seq, topic: `fleet/d${seq % 3}/data`, receivedAt: T0 + seq, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), ...extra };
+  return {
+    stream: 'telemetry',
+    seq,
+    topic: `fleet/d${seq % 3}/data`,
+    receivedAt: T0 + seq,
+    payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+    ...extra,
+  };
 }
 
 async function setup(t: TestContext, opts: Partial<S3Options> = {}): Promise<{ peer: Peer; admin: S3Client; dest: Destination }> {
   const peer = await startS3rver(t, ['archive']);
-  const admin = new S3Client({ region: 'us-east-1', endpoint: peer.url, forcePathStyle: true, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
+  const admin = new S3Client({
+    region: 'us-east-1',
+    endpoint: peer.url,
+    forcePathStyle: true,
+    credentials: { ...creds },
+    requestHandler: new NodeHttpHandler(),
+  });
   t.after(() => admin.destroy());
-  const dest = createS3Destination(s3OptionsSchema.parse({ bucket: 'archive', endpoint: peer.url, forcePathStyle: true, ...creds, requestTimeoutMs: 3000, ...opts }), testDeps());
+  const dest = createS3Destination(
+    s3OptionsSchema.parse({ bucket: 'archive', endpoint: peer.url, forcePathStyle: true, ...creds, requestTimeoutMs: 3000, ...opts }),
+    testDeps(),
+  );
   await dest.start();
   t.after(() => dest.stop());
   return { peer, admin, dest };
@@ -57,14 +73,24 @@ test('s3: one NDJSON object per batch under time-partitioned keys; JSON payloads
 });
 
 test('s3: gzip objects, custom template, and a retried batch overwrites the same key (idempotent)', async (t) => {
-  const { admin, dest } = await setup(t, { gzip: true, prefix: 'site1/', keyTemplate: 'dt=!{timestamp:yyyy}-!{timestamp:MM}-!{timestamp:dd}/h=!{timestamp:HH}/{stream}/{firstSeq}-{lastSeq}-{records}' });
+  const { admin, dest } = await setup(t, {
+    gzip: true,
+    prefix: 'site1/',
+    keyTemplate: 'dt=!{timestamp:yyyy}-!{timestamp:MM}-!{timestamp:dd}/h=!{timestamp:HH}/{stream}/{firstSeq}-{lastSeq}-{records}',
+  });
   const batch = [rec(10, '1'), rec(11, '2')];
   assert.ok((await dest.send(batch, new AbortController().signal)).every((r) => r.ok));
   assert.ok((await dest.send(batch, new AbortController().signal)).every((r) => r.ok));
   const ks = await keys(admin);
   assert.deepEqual(ks, ['site1/dt=2024-03-05/h=07/telemetry/10-11-2.gz']);
   const text = gunzipSync(await getBody(admin, ks[0]!)).toString();
-  assert.deepEqual(text.trim().split('\n').map((l) => (JSON.parse(l) as { payload: number }).payload), [1, 2]);
+  assert.deepEqual(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { payload: number }).payload),
+    [1, 2],
+  );
 });
 
 test('s3: peer down -> retryable throw; after restart the same batch lands; oversized record rejected alone', async (t) => {

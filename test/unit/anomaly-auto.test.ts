@@ -119,7 +119,10 @@ test('context model memory is fixed: random input does not grow the table', () =
     const s = m.update(r() * 100);
     assert.ok(s >= 0 && s <= 1);
   }
-  assert.equal(m.stateArrays().reduce((n, a) => n + a.byteLength, 0), before);
+  assert.equal(
+    m.stateArrays().reduce((n, a) => n + a.byteLength, 0),
+    before,
+  );
 });
 
 test('cad rests after an alarm; a flat series never alarms', () => {
@@ -170,7 +173,10 @@ test('issue 16 regression: warm-up is not blindness: a spike at point 50 is flag
     assert.equal(flagged, 0, `seed ${seed}: no alarm on noise during the warm-up`);
     xs[50] = 35;
     const det = createDetector('auto');
-    const e = xs.slice(0, 51).map((x) => autoExplain(det, x)).at(-1)!;
+    const e = xs
+      .slice(0, 51)
+      .map((x) => autoExplain(det, x))
+      .at(-1)!;
     assert.ok(e.score >= AUTO_THRESHOLD, `seed ${seed}: spike at point 50 scores ${e.score}`);
     assert.equal(e.stage, 'warmup');
     assert.ok(!det.warm, 'still in warm-up');

@@ -86,7 +86,10 @@ test('rcf attribution points at the input that moved, with its direction', () =>
   const high = rcfExplain(det, [0, 5, 9]);
   assert.ok(high.attribution[2]!.strength > 0.8 * high.score);
   assert.equal(high.attribution[2]!.directionalExplanation, 'HIGH');
-  assert.throws(() => rcfExplain(createDetector('zscore', {}), 1), (e: unknown) => isGatehouseErrorCode(e, 'GH_DETECTOR_PARAM'));
+  assert.throws(
+    () => rcfExplain(createDetector('zscore', {}), 1),
+    (e: unknown) => isGatehouseErrorCode(e, 'GH_DETECTOR_PARAM'),
+  );
 });
 
 for (const info of DETECTORS) {
@@ -107,7 +110,10 @@ for (const info of DETECTORS) {
 test('restoreDetector rejects garbage with GH_STORE_CORRUPT, never crashes', () => {
   const good = createDetector('zscore', {}).snapshot();
   for (const bad of [new Uint8Array(0), new Uint8Array(64), good.subarray(0, good.length - 3), Uint8Array.from(good).fill(7, 12, 20)]) {
-    assert.throws(() => restoreDetector(bad), (e: unknown) => isGatehouseErrorCode(e, 'GH_STORE_CORRUPT'));
+    assert.throws(
+      () => restoreDetector(bad),
+      (e: unknown) => isGatehouseErrorCode(e, 'GH_STORE_CORRUPT'),
+    );
   }
 });
 

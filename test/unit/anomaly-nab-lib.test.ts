@@ -42,7 +42,10 @@ test('nab-lib: only the first detection in a window counts, later ones earn less
 test('synthetic corpus: seeded (same seed, same series), labelled, every kind present', () => {
   const a = syntheticCorpus(1, 2);
   const b = syntheticCorpus(1, 2);
-  assert.deepEqual(a.map((s) => Array.from(s.values.slice(0, 50))), b.map((s) => Array.from(s.values.slice(0, 50))));
+  assert.deepEqual(
+    a.map((s) => Array.from(s.values.slice(0, 50))),
+    b.map((s) => Array.from(s.values.slice(0, 50))),
+  );
   assert.notDeepEqual(syntheticCorpus(2, 2)[0]!.values.slice(0, 50), a[0]!.values.slice(0, 50));
   const kinds = new Set(a.map((s) => s.category));
   assert.deepEqual([...kinds].sort(), ['syn-drift', 'syn-frequency', 'syn-none', 'syn-shift', 'syn-spike', 'syn-variance']);

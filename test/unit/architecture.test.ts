@@ -114,7 +114,11 @@ const g = graph();
 
 test('the import graph has no cycles (type-only imports included)', () => {
   const found = cycles(g);
-  assert.deepEqual(found.map((c) => c.join('\n  -> ')), [], `import cycles:\n${found.map((c) => `  ${c.join('\n  -> ')}`).join('\n\n')}`);
+  assert.deepEqual(
+    found.map((c) => c.join('\n  -> ')),
+    [],
+    `import cycles:\n${found.map((c) => `  ${c.join('\n  -> ')}`).join('\n\n')}`,
+  );
 });
 
 /** A file's unit for the folder check: gateway/<part>, or the top folder (core, rules, firmware-bridge). */
@@ -132,7 +136,11 @@ test('folders do not depend on each other both ways (gateway/<part>, core, rules
     folders.set(from, out);
   }
   const found = cycles(folders);
-  assert.deepEqual(found.map((c) => c.join(' -> ')), [], `folder cycles:\n${found.map((c) => `  ${c.join(' -> ')}`).join('\n')}`);
+  assert.deepEqual(
+    found.map((c) => c.join(' -> ')),
+    [],
+    `folder cycles:\n${found.map((c) => `  ${c.join(' -> ')}`).join('\n')}`,
+  );
 });
 
 test('layering: core/ imports only core/; rules/ and firmware-bridge/ import only core/ and themselves', () => {
@@ -148,9 +156,17 @@ test('layering: core/ imports only core/; rules/ and firmware-bridge/ import onl
 test('the checker sees the graph (sanity: it is not vacuous)', () => {
   assert.ok(g.size > 150, `only ${g.size} files parsed`);
   assert.ok(g.get('gateway/runtime/index.ts')?.includes('gateway/pipeline/index.ts'), 'runtime/index.ts is expected to import the pipeline');
-  assert.ok(g.get('rules/engine.ts')?.some((d) => d.startsWith('core/')), 'rules/engine.ts imports core/');
+  assert.ok(
+    g.get('rules/engine.ts')?.some((d) => d.startsWith('core/')),
+    'rules/engine.ts imports core/',
+  );
   // The cycle finder itself finds a planted cycle.
-  const planted = new Map<string, string[]>([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]);
+  const planted = new Map<string, string[]>([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['a']],
+    ['d', ['a']],
+  ]);
   assert.deepEqual(cycles(planted)[0]!.slice(0, 4), ['a', 'b', 'c', 'a']);
 });
 
@@ -160,6 +176,8 @@ test('rule actions live in gateway/pipeline/actions/ only', () => {
 });
 
 test('command-line code lives in gateway/cli/ only (argument parsing, process.argv)', () => {
-  const stray = [...g.keys()].filter((f) => !f.startsWith('gateway/cli/') && /\bparseArgs\(|process\.argv/.test(stripComments(readFileSync(join(ROOT, f), 'utf8'))));
+  const stray = [...g.keys()].filter(
+    (f) => !f.startsWith('gateway/cli/') && /\bparseArgs\(|process\.argv/.test(stripComments(readFileSync(join(ROOT, f), 'utf8'))),
+  );
   assert.deepEqual(stray, []);
 });

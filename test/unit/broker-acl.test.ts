@@ -36,7 +36,13 @@ test('validFilter', () => {
 });
 
 const acl = aclSchema.parse({
-  users: { alice: [{ topic: 'plant/#', access: 'readwrite' }, { topic: 'plant/secret', access: 'deny' }, { topic: 'cfg/#', access: 'read' }] },
+  users: {
+    alice: [
+      { topic: 'plant/#', access: 'readwrite' },
+      { topic: 'plant/secret', access: 'deny' },
+      { topic: 'cfg/#', access: 'read' },
+    ],
+  },
   patterns: [{ topic: 'devices/%u/%c/#', access: 'write' }],
   anonymous: [{ topic: 'public/#', access: 'read' }],
 });

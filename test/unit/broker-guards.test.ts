@@ -16,10 +16,17 @@ test('pre-CONNECT guard sheds the oldest pending sockets per address, then overa
   g.release(a[1]!); // a[1] sent CONNECT
   for (const s of b) g.admit(s, '10.0.0.2');
   g.enforce();
-  assert.deepEqual(shed.map(([s, r]) => [a.includes(s) ? `a${a.indexOf(s)}` : `b${b.indexOf(s)}`, r]), [['b0', 'address']]);
+  assert.deepEqual(
+    shed.map(([s, r]) => [a.includes(s) ? `a${a.indexOf(s)}` : `b${b.indexOf(s)}`, r]),
+    [['b0', 'address']],
+  );
   g.admit(new Socket(), '10.0.0.3');
   g.enforce();
-  assert.deepEqual(shed.slice(1).map(([s, r]) => [a.includes(s) ? `a${a.indexOf(s)}` : `b${b.indexOf(s)}`, r]), [['a0', 'total']], 'the oldest pending overall');
+  assert.deepEqual(
+    shed.slice(1).map(([s, r]) => [a.includes(s) ? `a${a.indexOf(s)}` : `b${b.indexOf(s)}`, r]),
+    [['a0', 'total']],
+    'the oldest pending overall',
+  );
   assert.equal(g.size, 4);
   g.stop();
 });

@@ -30,7 +30,10 @@ test('checkBrokerSecurity refuses anonymous beyond loopback, with a hint', () =>
   // mutual TLS authenticates clients by certificate
   checkBrokerSecurity(brokerOptionsSchema.parse({ listeners: [{ host: '0.0.0.0', tls: { cert: 'c', key: 'k', ca: 'ca', requestCert: true } }] }));
   const withUsers = brokerOptionsSchema.parse({ listeners: [{ host: '0.0.0.0' }], users: [{ username: 'u', password: hashPassword('p') }] });
-  assert.throws(() => checkBrokerSecurity(withUsers), (err) => isGatehouseError(err) && /allowAnonymous: false/.test(err.hint ?? ''));
+  assert.throws(
+    () => checkBrokerSecurity(withUsers),
+    (err) => isGatehouseError(err) && /allowAnonymous: false/.test(err.hint ?? ''),
+  );
 });
 
 test('isLoopback and listener names', () => {
@@ -38,7 +41,10 @@ test('isLoopback and listener names', () => {
   assert.equal(isLoopback('::ffff:127.0.0.1'), true);
   assert.equal(isLoopback('10.0.0.1'), false);
   const ls = brokerOptionsSchema.parse({ listeners: [{ port: 1 }, { port: 2, tls: { cert: 'c', key: 'k' } }, { port: 3 }] }).listeners;
-  assert.deepEqual([0, 1, 2].map((i) => listenerName(ls, i)), ['mqtt-0', 'mqtts', 'mqtt-1']);
+  assert.deepEqual(
+    [0, 1, 2].map((i) => listenerName(ls, i)),
+    ['mqtt-0', 'mqtts', 'mqtt-1'],
+  );
 });
 
 test('plain passwords and duplicate users are refused with the key path', () => {
@@ -46,7 +52,15 @@ test('plain passwords and duplicate users are refused with the key path', () => 
   assert.equal(r.success, false);
   assert.deepEqual(r.error?.issues[0]?.path, ['users', 0, 'password']);
   const h = hashPassword('x');
-  assert.equal(brokerOptionsSchema.safeParse({ users: [{ username: 'u', password: h }, { username: 'u', password: h }] }).success, false);
+  assert.equal(
+    brokerOptionsSchema.safeParse({
+      users: [
+        { username: 'u', password: h },
+        { username: 'u', password: h },
+      ],
+    }).success,
+    false,
+  );
   assert.equal(brokerOptionsSchema.safeParse({ maxPayloadBytes: 0 }).success, false);
 });
 

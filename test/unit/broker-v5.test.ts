@@ -12,7 +12,11 @@ import { compileTemplate } from '../../rules/sql/template.js';
 import type { EvalContext } from '../../rules/index.js';
 
 test('protocolLevel reads the CONNECT protocol level of 3.1, 3.1.1 and 5, byte by byte', () => {
-  for (const [protocolVersion, protocolId] of [[3, 'MQIsdp'], [4, 'MQTT'], [5, 'MQTT']] as const) {
+  for (const [protocolVersion, protocolId] of [
+    [3, 'MQIsdp'],
+    [4, 'MQTT'],
+    [5, 'MQTT'],
+  ] as const) {
     const buf = mqttPacket.generate({ cmd: 'connect', protocolVersion, protocolId, clientId: 'x', clean: true, keepalive: 0 });
     for (let n = 0; n < buf.length; n++) {
       const got = protocolLevel(buf.subarray(0, n));
@@ -39,7 +43,14 @@ test('reasonForCommitError: stream full and disk full 0x97, ACL 0x87, oversize 0
 });
 
 test('v5 properties survive the record attributes round trip; none gives none', () => {
-  const p = { contentType: 'application/json', payloadFormatIndicator: true, responseTopic: 'r/1', correlationData: Buffer.from([0, 1, 255]), messageExpiryInterval: 30, userProperties: { a: '1', b: ['x', 'y'] } };
+  const p = {
+    contentType: 'application/json',
+    payloadFormatIndicator: true,
+    responseTopic: 'r/1',
+    correlationData: Buffer.from([0, 1, 255]),
+    messageExpiryInterval: 30,
+    userProperties: { a: '1', b: ['x', 'y'] },
+  };
   const attrs = propertiesToAttrs(p)!;
   assert.ok(Object.keys(attrs).every((k) => k.startsWith('mqtt5.')));
   assert.deepEqual(attrsToProperties(attrs), p);
@@ -52,7 +63,17 @@ test('v5 properties survive the record attributes round trip; none gives none', 
 test('republish headers render AWS-style templates into MQTT 5 properties; bad values are clear errors', () => {
   const ctx = {} as EvalContext;
   const render = compileHeaders(
-    { payloadFormatIndicator: 'UTF8_DATA', contentType: 'text/plain', responseTopic: 'r/${1+1}', correlationData: Buffer.from('abc').toString('base64'), messageExpiry: '${2*30}', userProperties: [{ key: 'k', value: 'v1' }, { key: 'k', value: 'v2' }] },
+    {
+      payloadFormatIndicator: 'UTF8_DATA',
+      contentType: 'text/plain',
+      responseTopic: 'r/${1+1}',
+      correlationData: Buffer.from('abc').toString('base64'),
+      messageExpiry: '${2*30}',
+      userProperties: [
+        { key: 'k', value: 'v1' },
+        { key: 'k', value: 'v2' },
+      ],
+    },
     (s) => compileTemplate(s),
   );
   const p = render(ctx, 'rule');

@@ -11,10 +11,13 @@ import { tempDir } from '../helpers/index.js';
 async function checkConfig(file: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const w = (f: (s: string) => void): Writable => new Writable({ write: (c: Buffer, _e, cb) => {
+  const w = (f: (s: string) => void): Writable =>
+    new Writable({
+      write: (c: Buffer, _e, cb) => {
         f(c.toString());
         cb();
-      } });
+      },
+    });
   let code: number;
   try {
     code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });
@@ -50,7 +53,7 @@ test('TLS files that do not exist fail check-config, not only start', async (t) 
 test('a stream that rules write and nothing exports is a warning; localOnly silences it', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
-  const rules = "rules:\n  version: 1\n  rules:\n    - { name: keep, sql: \"SELECT * FROM 'a/#'\", actions: [{ stream: { name: alerts } }] }\n";
+  const rules = 'rules:\n  version: 1\n  rules:\n    - { name: keep, sql: "SELECT * FROM \'a/#\'", actions: [{ stream: { name: alerts } }] }\n';
   await writeFile(file, `streams: { archive: {}, alerts: {} }\n${rules}`);
   const warned = await checkConfig(file);
   assert.equal(warned.code, 0, warned.err);

@@ -11,7 +11,12 @@ import { Writable } from 'node:stream';
 
 function sink(): { stream: Writable; text: () => string } {
   let buf = '';
-  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { buf += chunk.toString(); cb(); } });
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      buf += chunk.toString();
+      cb();
+    },
+  });
   return { stream, text: () => buf };
 }
 
@@ -53,7 +58,10 @@ test('an invalid file is refused with every problem: key path, expected, found',
 });
 
 test('YAML syntax errors name the line', () => {
-  assert.throws(() => parseConfigText('a: [1, 2\nb: c', 'x.yaml'), (err: unknown) => isGatehouseError(err, 'GH_CONFIG_READ') && /x\.yaml:\d+:\d+/.test(err.where ?? ''));
+  assert.throws(
+    () => parseConfigText('a: [1, 2\nb: c', 'x.yaml'),
+    (err: unknown) => isGatehouseError(err, 'GH_CONFIG_READ') && /x\.yaml:\d+:\d+/.test(err.where ?? ''),
+  );
 });
 
 test('listening beyond loopback with anonymous access is refused', async (t) => {
@@ -75,13 +83,19 @@ test('an exporter of an undefined stream is refused', async (t) => {
 test('check-config: exit 0 on a good file, 1 with the rule errors on a bad rule set', async (t) => {
   const dir = await tempDir(t);
   const good = join(dir, 'good.yaml');
-  await writeFile(good, "rules:\n  version: 1\n  rules:\n    - name: hot\n      sql: \"SELECT temp FROM 'fleet/+/engine' WHERE temp > 100\"\n      actions: [{ stream: { name: archive } }]\n");
+  await writeFile(
+    good,
+    'rules:\n  version: 1\n  rules:\n    - name: hot\n      sql: "SELECT temp FROM \'fleet/+/engine\' WHERE temp > 100"\n      actions: [{ stream: { name: archive } }]\n',
+  );
   const out = sink();
   const err = sink();
   assert.equal(await main(['check-config', good], { stdout: out.stream, stderr: err.stream }), 0);
   assert.match(out.text(), /OK/);
   const bad = join(dir, 'bad.yaml');
-  await writeFile(bad, "rules:\n  version: 1\n  rules:\n    - name: hot\n      sql: \"SELECT temp FROM 'fleet/+/engine' WHERE temp >\"\n      actions: [{ stream: { name: missing } }]\n");
+  await writeFile(
+    bad,
+    'rules:\n  version: 1\n  rules:\n    - name: hot\n      sql: "SELECT temp FROM \'fleet/+/engine\' WHERE temp >"\n      actions: [{ stream: { name: missing } }]\n',
+  );
   const err2 = sink();
   assert.equal(await main(['check-config', bad], { stdout: sink().stream, stderr: err2.stream }), 1);
   assert.match(err2.text(), /GH_RULESET_INVALID/);

@@ -70,10 +70,18 @@ test('gatehouse rules sign makes a verifiable document with targets, version and
   const ttl = Date.parse(d.expiresAt) - Date.now();
   assert.ok(ttl > 1.9 * hour && ttl <= 2 * hour, `expires in 2h (${ttl} ms)`);
 
-  const rb = parseUpdateDocument(parseEnvelope(Buffer.from(await run(['--rollback-to', '6', '--version', '8', '--targets', '*', '--key', join(dir, 'k.key')]))).bytes);
+  const rb = parseUpdateDocument(
+    parseEnvelope(Buffer.from(await run(['--rollback-to', '6', '--version', '8', '--targets', '*', '--key', join(dir, 'k.key')]))).bytes,
+  );
   assert.deepEqual(rb.rollback, { toVersion: 6 });
   assert.equal(rb.version, 8);
 
-  await assert.rejects(runRulesSign([join(dir, 'rules.yaml'), '--key', join(dir, 'k.key')], { stdout: new PassThrough(), stderr: new PassThrough() }), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID') && /--targets/.test((err as Error).message));
-  await assert.rejects(runRulesSign(['--rollback', 'gw', '--key', join(dir, 'k.key')], { stdout: new PassThrough(), stderr: new PassThrough() }), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'));
+  await assert.rejects(
+    runRulesSign([join(dir, 'rules.yaml'), '--key', join(dir, 'k.key')], { stdout: new PassThrough(), stderr: new PassThrough() }),
+    (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID') && /--targets/.test((err as Error).message),
+  );
+  await assert.rejects(
+    runRulesSign(['--rollback', 'gw', '--key', join(dir, 'k.key')], { stdout: new PassThrough(), stderr: new PassThrough() }),
+    (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'),
+  );
 });

@@ -26,7 +26,13 @@ test('cron expressions are validated at config load with a clear error', () => {
 
 test('job options: enable/disable need a rule, names are unique, defaults apply', () => {
   assert.equal(jobsOptionsSchema.safeParse([{ name: 'off', schedule: '0 22 * * *', type: 'disable-rule' }]).success, false);
-  assert.equal(jobsOptionsSchema.safeParse([{ name: 'a', schedule: '* * * * *', type: 'sweep' }, { name: 'a', schedule: '* * * * *', type: 'compact' }]).success, false);
+  assert.equal(
+    jobsOptionsSchema.safeParse([
+      { name: 'a', schedule: '* * * * *', type: 'sweep' },
+      { name: 'a', schedule: '* * * * *', type: 'compact' },
+    ]).success,
+    false,
+  );
   assert.equal(jobsOptionsSchema.safeParse([{ name: 'x', schedule: '* * * * *', type: 'reboot' }]).success, false);
   const c = controlOptionsSchema.parse({});
   assert.equal(c.prefix, 'gatehouse');
@@ -52,7 +58,10 @@ test('signature policy: remote needs a signature with keys, admin only when requ
   const sigErr = (err: unknown): boolean => isGatehouseError(err, 'GH_RULESET_SIGNATURE');
   assert.throws(() => v.unwrap(wrongKey, 'remote'), sigErr);
   assert.throws(() => v.unwrap(tampered, 'remote'), sigErr);
-  assert.throws(() => v.unwrap(bytes, 'remote'), (err: unknown) => sigErr(err) && /must be signed/.test((err as Error).message));
+  assert.throws(
+    () => v.unwrap(bytes, 'remote'),
+    (err: unknown) => sigErr(err) && /must be signed/.test((err as Error).message),
+  );
   assert.throws(() => v.unwrap(Buffer.from('{"ruleSet":"eA==","signature":42}'), 'remote'), sigErr);
   assert.deepEqual(v.unwrap(bytes, 'admin').bytes, bytes, 'admin may send unsigned sets unless requireSignedAdmin');
   assert.throws(() => v.unwrap(wrongKey, 'admin'), sigErr, 'a present signature must verify, also on the admin API');
@@ -62,11 +71,17 @@ test('signature policy: remote needs a signature with keys, admin only when requ
   assert.throws(() => strict.unwrap(bytes, 'admin'), sigErr);
 
   const none = createUpdateVerifier({ publicKeys: [], allowUnsigned: false, requireSignedAdmin: false }, testDeps().registry);
-  assert.throws(() => none.unwrap(bytes, 'remote'), (err: unknown) => sigErr(err) && /allowUnsigned: true/.test((err as { hint?: string }).hint ?? ''));
+  assert.throws(
+    () => none.unwrap(bytes, 'remote'),
+    (err: unknown) => sigErr(err) && /allowUnsigned: true/.test((err as { hint?: string }).hint ?? ''),
+  );
   const open = createUpdateVerifier({ publicKeys: [], allowUnsigned: true, requireSignedAdmin: false }, testDeps().registry);
   assert.deepEqual(open.unwrap(bytes, 'remote').bytes, bytes);
 
-  assert.throws(() => createUpdateVerifier({ publicKeys: ['/nonexistent/key.pub'], allowUnsigned: false, requireSignedAdmin: false }, testDeps().registry), (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID'));
+  assert.throws(
+    () => createUpdateVerifier({ publicKeys: ['/nonexistent/key.pub'], allowUnsigned: false, requireSignedAdmin: false }, testDeps().registry),
+    (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID'),
+  );
 });
 
 function job(name: string): JobOptions {
@@ -107,7 +122,13 @@ test('a job never overlaps itself: ticks during a run are skipped and counted', 
   const blocked = new Promise<void>((r) => (release = r));
   let started = 0;
   // A blocking stand-in job: no real maintenance call can be held open on demand.
-  const s = new JobScheduler([job('slow')], { ...deps, run: async () => { started++; await blocked; } });
+  const s = new JobScheduler([job('slow')], {
+    ...deps,
+    run: async () => {
+      started++;
+      await blocked;
+    },
+  });
   s.start();
   t.after(() => s.stop());
   await nextRun(s, 'slow', 'skipped');
@@ -122,7 +143,13 @@ test('a job never overlaps itself: ticks during a run are skipped and counted', 
 test('a failing job is logged and counted, and keeps its schedule', async (t) => {
   const deps = testDeps();
   let n = 0;
-  const s = new JobScheduler([job('flaky')], { ...deps, run: async () => { n++; if (n === 1) throw new Error('disk on fire'); } });
+  const s = new JobScheduler([job('flaky')], {
+    ...deps,
+    run: async () => {
+      n++;
+      if (n === 1) throw new Error('disk on fire');
+    },
+  });
   s.start();
   t.after(() => s.stop());
   const failed = await nextRun(s, 'flaky', 'failed');

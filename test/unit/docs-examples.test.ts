@@ -64,7 +64,24 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout: out.text(), stderr: err.text() };
 }
 
-const CONFIG_KEYS = new Set(['gatewayId', 'dataDir', 'log', 'broker', 'store', 'streams', 'rules', 'rulesFile', 'exporters', 'uplink', 'serial', 'sources', 'admin', 'control', 'jobs', 'shutdownTimeoutMs']);
+const CONFIG_KEYS = new Set([
+  'gatewayId',
+  'dataDir',
+  'log',
+  'broker',
+  'store',
+  'streams',
+  'rules',
+  'rulesFile',
+  'exporters',
+  'uplink',
+  'serial',
+  'sources',
+  'admin',
+  'control',
+  'jobs',
+  'shutdownTimeoutMs',
+]);
 
 test('every YAML example in README.md and docs/ passes the CLI checks as written', async (t) => {
   const blocks = await yamlBlocks();

@@ -49,11 +49,21 @@ test('LOGTOJSON COMMONAPACHELOG with matchPattern (only the first six fields)', 
     ],
     '64.242.88.10 - - [07/Mar/2004:16:10:02 -0800] "GET /mailman/listinfo/hsdivision HTTP/1.1" 200',
   );
-  assert.deepEqual(r.json, { host: '64.242.88.10', ident: null, authuser: null, datetime: '07/Mar/2004:16:10:02 -0800', request: 'GET /mailman/listinfo/hsdivision HTTP/1.1', response: '200' });
+  assert.deepEqual(r.json, {
+    host: '64.242.88.10',
+    ident: null,
+    authuser: null,
+    datetime: '07/Mar/2004:16:10:02 -0800',
+    request: 'GET /mailman/listinfo/hsdivision HTTP/1.1',
+    response: '200',
+  });
 });
 
 test('LOGTOJSON COMBINEDAPACHELOG and APACHEERRORLOG', () => {
-  const combined = run([{ optionName: 'LOGTOJSON', logFormat: 'COMBINEDAPACHELOG' }], '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"');
+  const combined = run(
+    [{ optionName: 'LOGTOJSON', logFormat: 'COMBINEDAPACHELOG' }],
+    '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)"',
+  );
   assert.deepEqual(combined.json, {
     host: '127.0.0.1',
     ident: null,
@@ -65,7 +75,10 @@ test('LOGTOJSON COMBINEDAPACHELOG and APACHEERRORLOG', () => {
     referer: 'http://www.example.com/start.html',
     agent: 'Mozilla/4.08 [en] (Win98; I ;Nav)',
   });
-  const err = run([{ optionName: 'LOGTOJSON', logFormat: 'APACHEERRORLOG' }], '[Fri Sep 09 10:42:29.902022 2011] [core:error] [pid 35708:tid 4328636416] [client 72.15.99.187] File does not exist: /usr/local/apache2/htdocs/favicon.ico');
+  const err = run(
+    [{ optionName: 'LOGTOJSON', logFormat: 'APACHEERRORLOG' }],
+    '[Fri Sep 09 10:42:29.902022 2011] [core:error] [pid 35708:tid 4328636416] [client 72.15.99.187] File does not exist: /usr/local/apache2/htdocs/favicon.ico',
+  );
   assert.deepEqual(err.json, {
     timestamp: 'Fri Sep 09 10:42:29.902022 2011',
     module: 'core',
@@ -78,23 +91,33 @@ test('LOGTOJSON COMBINEDAPACHELOG and APACHEERRORLOG', () => {
 });
 
 test('LOGTOJSON SYSLOG, RFC3164SYSLOG, RFC5424SYSLOG', () => {
-  assert.deepEqual(run([{ optionName: 'LOGTOJSON', logFormat: 'SYSLOG' }], 'Mar 12 12:00:08 server2 rcd[308]: Loaded 12 packages in \'ximian-red-carpet|351\' (0.01878 seconds)').json, {
-    timestamp: 'Mar 12 12:00:08',
-    hostname: 'server2',
-    program: 'rcd',
-    processid: '308',
-    message: "Loaded 12 packages in 'ximian-red-carpet|351' (0.01878 seconds)",
-  });
-  assert.deepEqual(run([{ optionName: 'LOGTOJSON', logFormat: 'RFC3164SYSLOG' }], '<34>Oct 11 22:14:15 mymachine su: \'su root\' failed for lonvick on /dev/pts/8').json, {
-    priority: '34',
-    timestamp: 'Oct 11 22:14:15',
-    hostname: 'mymachine',
-    program: 'su',
-    processid: null,
-    message: "'su root' failed for lonvick on /dev/pts/8",
-  });
   assert.deepEqual(
-    run([{ optionName: 'LOGTOJSON', logFormat: 'RFC5424SYSLOG' }], '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry...').json,
+    run([{ optionName: 'LOGTOJSON', logFormat: 'SYSLOG' }], "Mar 12 12:00:08 server2 rcd[308]: Loaded 12 packages in 'ximian-red-carpet|351' (0.01878 seconds)")
+      .json,
+    {
+      timestamp: 'Mar 12 12:00:08',
+      hostname: 'server2',
+      program: 'rcd',
+      processid: '308',
+      message: "Loaded 12 packages in 'ximian-red-carpet|351' (0.01878 seconds)",
+    },
+  );
+  assert.deepEqual(
+    run([{ optionName: 'LOGTOJSON', logFormat: 'RFC3164SYSLOG' }], "<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8").json,
+    {
+      priority: '34',
+      timestamp: 'Oct 11 22:14:15',
+      hostname: 'mymachine',
+      program: 'su',
+      processid: null,
+      message: "'su root' failed for lonvick on /dev/pts/8",
+    },
+  );
+  assert.deepEqual(
+    run(
+      [{ optionName: 'LOGTOJSON', logFormat: 'RFC5424SYSLOG' }],
+      '<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry...',
+    ).json,
     {
       priority: '165',
       version: '1',
@@ -128,9 +151,18 @@ test('CSVTOJSON: documented example, custom delimiter, wrong field counts', () =
 test('SINGLELINE, ADDBRACKETS and ADDMETADATA', () => {
   assert.equal(run([{ optionName: 'SINGLELINE' }], '  a\n   b  \nc').text, 'abc');
   assert.equal(run([{ optionName: 'ADDBRACKETS' }], '"a":1').text, '{"a":1}');
-  assert.deepEqual(run([{ optionName: 'CSVTOJSON', customFieldNames: ['x'] }, { optionName: 'ADDMETADATA', metadata: { site: 'plant-1' } }], '7').json, {
-    timestamp: 1_700_000_000_000,
-    metadata: { site: 'plant-1' },
-    data: { x: '7' },
-  });
+  assert.deepEqual(
+    run(
+      [
+        { optionName: 'CSVTOJSON', customFieldNames: ['x'] },
+        { optionName: 'ADDMETADATA', metadata: { site: 'plant-1' } },
+      ],
+      '7',
+    ).json,
+    {
+      timestamp: 1_700_000_000_000,
+      metadata: { site: 'plant-1' },
+      data: { x: '7' },
+    },
+  );
 });

@@ -23,11 +23,20 @@ test('glob: base folder, * ? [..] and ** segments', () => {
 test('splitter: offsets, CRLF, safe offset before an incomplete line', () => {
   const s = new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 0 }, 10);
   const out = s.push(Buffer.from('ab\r\ncd\nef'));
-  assert.deepEqual(out.map((r) => [r.payload.toString(), r.start, r.end]), [['ab', 10, 14], ['cd', 14, 17]]);
+  assert.deepEqual(
+    out.map((r) => [r.payload.toString(), r.start, r.end]),
+    [
+      ['ab', 10, 14],
+      ['cd', 14, 17],
+    ],
+  );
   assert.equal(s.safeOffset(), 17);
   assert.equal(s.readOffset, 19);
   const more = s.push(Buffer.from('gh\n'));
-  assert.deepEqual(more.map((r) => [r.payload.toString(), r.start, r.end]), [['efgh', 17, 22]]);
+  assert.deepEqual(
+    more.map((r) => [r.payload.toString(), r.start, r.end]),
+    [['efgh', 17, 22]],
+  );
   assert.equal(s.safeOffset(), 22);
 });
 
@@ -35,7 +44,13 @@ test('splitter: over-long lines are cut (counted) and never held beyond maxLineB
   const s = new LineSplitter({ maxLineBytes: 8, skipHeaderLines: 0 }, 0);
   const out = [...s.push(Buffer.from('0123456789')), ...s.push(Buffer.from('abcdef')), ...s.push(Buffer.from('gh\nok\n'))];
   assert.ok(s.heldBytes <= 8);
-  assert.deepEqual(out.map((r) => [r.payload.toString(), r.cut === true]), [['01234567', true], ['ok', false]]);
+  assert.deepEqual(
+    out.map((r) => [r.payload.toString(), r.cut === true]),
+    [
+      ['01234567', true],
+      ['ok', false],
+    ],
+  );
   assert.equal(s.counters.linesCut, 1);
   assert.equal(s.counters.bytesSkipped, 10);
 });
@@ -43,9 +58,15 @@ test('splitter: over-long lines are cut (counted) and never held beyond maxLineB
 test('splitter: header lines skipped only from the start; multi-line records keep the start line offset as safe offset', () => {
   const s = new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 1, isRecordStart: (l) => l[0] === 0x5b }, 0);
   const out = s.push(Buffer.from('h1,h2\n[1] a\n b\n[2] c\n'));
-  assert.deepEqual(out.map((r) => r.payload.toString()), ['[1] a\n b']);
+  assert.deepEqual(
+    out.map((r) => r.payload.toString()),
+    ['[1] a\n b'],
+  );
   assert.equal(s.safeOffset(), 15); // start of "[2] c", still being assembled
-  assert.deepEqual(s.flush().map((r) => r.payload.toString()), ['[2] c']);
+  assert.deepEqual(
+    s.flush().map((r) => r.payload.toString()),
+    ['[2] c'],
+  );
   assert.equal(s.safeOffset(), 21);
   assert.equal(new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 1 }, 50).headersLeft, 0);
 });

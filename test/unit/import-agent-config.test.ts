@@ -14,7 +14,8 @@ import { tempDir } from '../helpers/index.js';
 async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const sink = (add: (s: string) => void): Writable => new Writable({
+  const sink = (add: (s: string) => void): Writable =>
+    new Writable({
       write: (c: Buffer, _e, cb) => {
         add(c.toString());
         cb();
@@ -32,8 +33,18 @@ const EXAMPLE = {
   awsAccessKeyId: 'ACCESSKEY',
   awsSecretAccessKey: 'SECRETKEY',
   flows: [
-    { filePattern: '/tmp/aws-kinesis-agent-test1.log*', initialPosition: 'END_OF_FILE', kinesisStream: 'aws-kinesis-agent-test1', dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['field1', 'field2', 'field3'], delimiter: '\\t' }] },
-    { filePattern: '/tmp/aws-kinesis-agent-test2.log*', initialPosition: 'START_OF_FILE', kinesisStream: 'aws-kinesis-agent-test2', dataProcessingOptions: [{ optionName: 'LOGTOJSON', logFormat: 'COMMONAPACHELOG' }] },
+    {
+      filePattern: '/tmp/aws-kinesis-agent-test1.log*',
+      initialPosition: 'END_OF_FILE',
+      kinesisStream: 'aws-kinesis-agent-test1',
+      dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['field1', 'field2', 'field3'], delimiter: '\\t' }],
+    },
+    {
+      filePattern: '/tmp/aws-kinesis-agent-test2.log*',
+      initialPosition: 'START_OF_FILE',
+      kinesisStream: 'aws-kinesis-agent-test2',
+      dataProcessingOptions: [{ optionName: 'LOGTOJSON', logFormat: 'COMMONAPACHELOG' }],
+    },
   ],
 };
 
@@ -57,7 +68,11 @@ const MULTILINE = {
       skipHeaderLines: 1,
       maxBufferAgeMillis: 5000,
       maxBufferSizeRecords: 200,
-      dataProcessingOptions: [{ optionName: 'SINGLELINE' }, { optionName: 'LOGTOJSON', logFormat: 'SYSLOG', matchPattern: '^(\\w+) (.*)$', customFieldNames: ['level', 'text'] }, { optionName: 'ADDEC2METADATA' }],
+      dataProcessingOptions: [
+        { optionName: 'SINGLELINE' },
+        { optionName: 'LOGTOJSON', logFormat: 'SYSLOG', matchPattern: '^(\\w+) (.*)$', customFieldNames: ['level', 'text'] },
+        { optionName: 'ADDEC2METADATA' },
+      ],
       truncatedRecordTerminator: '\n',
     },
   ],
@@ -91,7 +106,11 @@ test('import-agent-config maps each flow setting and lists what it cannot map', 
   await writeFile(join(dir, 'a.json'), JSON.stringify(EXAMPLE));
   const r = await cli(['import-agent-config', join(dir, 'a.json')]);
   assert.equal(r.code, 0);
-  const c = parseYaml(r.stdout) as { sources: Array<Record<string, unknown>>; rules: { rules: Array<{ sql: string }> }; exporters: Array<{ stream: string; destination: Record<string, unknown> }> };
+  const c = parseYaml(r.stdout) as {
+    sources: Array<Record<string, unknown>>;
+    rules: { rules: Array<{ sql: string }> };
+    exporters: Array<{ stream: string; destination: Record<string, unknown> }>;
+  };
   assert.deepEqual(c.sources[0], {
     type: 'file',
     name: 'aws-kinesis-agent-test1',
@@ -101,8 +120,13 @@ test('import-agent-config maps each flow setting and lists what it cannot map', 
     dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['field1', 'field2', 'field3'], delimiter: '\\t' }],
   });
   assert.equal(c.rules.rules[1]!.sql, "SELECT * FROM 'file/aws-kinesis-agent-test2'");
-  assert.deepEqual(c.exporters[1], { name: 'aws-kinesis-agent-test2-kinesis', stream: 'aws-kinesis-agent-test2', destination: { type: 'kinesis', streamName: 'aws-kinesis-agent-test2', region: 'us-west-2', accessKeyId: 'ACCESSKEY', secretAccessKey: 'SECRETKEY' } });
-  for (const key of ['checkpointFile', 'cloudwatch.emitMetrics', 'cloudwatch.endpoint', 'awsAccessKeyId']) assert.match(r.stderr, new RegExp(key.replace('.', '\\.')), `unmapped ${key} listed`);
+  assert.deepEqual(c.exporters[1], {
+    name: 'aws-kinesis-agent-test2-kinesis',
+    stream: 'aws-kinesis-agent-test2',
+    destination: { type: 'kinesis', streamName: 'aws-kinesis-agent-test2', region: 'us-west-2', accessKeyId: 'ACCESSKEY', secretAccessKey: 'SECRETKEY' },
+  });
+  for (const key of ['checkpointFile', 'cloudwatch.emitMetrics', 'cloudwatch.endpoint', 'awsAccessKeyId'])
+    assert.match(r.stderr, new RegExp(key.replace('.', '\\.')), `unmapped ${key} listed`);
   const multi = join(dir, 'm.json');
   await writeFile(multi, JSON.stringify(MULTILINE));
   const m = await cli(['import-agent-config', multi]);

@@ -18,7 +18,15 @@ test('config, registry and runtime modules load neither modbus-serial nor node-o
   const { modbusKind, modbusOptionsSchema } = await import('../../gateway/pipeline/sources/modbus/index.js');
   const pino = (await import('pino')).default;
   const { Registry } = await import('prom-client');
-  await modbusKind.create(modbusOptionsSchema.parse({ type: 'modbus', name: 'm', tcp: { host: '127.0.0.1' }, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }), { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: '/tmp' });
+  await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'm',
+      tcp: { host: '127.0.0.1' },
+      devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }],
+    }),
+    { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: '/tmp' },
+  );
   assert.equal(loaded('modbus-serial'), true, 'the check can see a loaded package');
   assert.equal(loaded('node-opcua-client'), false);
 });

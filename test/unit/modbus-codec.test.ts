@@ -28,7 +28,16 @@ test('64-bit orders generalise: word order reversed (CDAB), bytes swapped (BADC)
 });
 
 test('every type round-trips through encode/decode in every order, with scale and offset', () => {
-  const cases: [DataType, unknown][] = [['int16', -1234], ['uint16', 65535], ['int32', -7654321], ['uint32', 4000000000], ['int64', -9007199254740991], ['float32', 1.5], ['float64', Math.PI], ['bool', true]];
+  const cases: [DataType, unknown][] = [
+    ['int16', -1234],
+    ['uint16', 65535],
+    ['int32', -7654321],
+    ['uint32', 4000000000],
+    ['int64', -9007199254740991],
+    ['float32', 1.5],
+    ['float64', Math.PI],
+    ['bool', true],
+  ];
   for (const order of BYTE_ORDERS) {
     for (const [type, v] of cases) assert.equal(decodeRegisters(encodeRegisters(v, type, order, S), type, order, S), v, `${type} ${order}`);
     assert.equal(decodeRegisters(encodeRegisters('PUMP-7', 'string', order, S, 4), 'string', order, S), 'PUMP-7');
@@ -55,39 +64,158 @@ test('planner merges adjacent tags within 125 registers / 2000 bits, and splits 
   assert.equal(planReads([reg(0, 2), reg(2), reg(3, 4), reg(10)], 3).length, 1, 'mergeGap bridges a hole');
   const many = Array.from({ length: 300 }, (_, i) => reg(i));
   const plan = planReads(many);
-  assert.deepEqual(plan.map((r) => r.count), [MAX_REGISTERS, MAX_REGISTERS, 50]);
+  assert.deepEqual(
+    plan.map((r) => r.count),
+    [MAX_REGISTERS, MAX_REGISTERS, 50],
+  );
   const coils = Array.from({ length: 4500 }, (_, i) => ({ area: 'coil' as const, address: i, size: 1 }));
-  assert.deepEqual(planReads(coils).map((r) => r.count), [MAX_BITS, MAX_BITS, 500]);
+  assert.deepEqual(
+    planReads(coils).map((r) => r.count),
+    [MAX_BITS, MAX_BITS, 500],
+  );
   const mixed = planReads([reg(0), { area: 'input', address: 1, size: 1 }, reg(1)]);
   assert.equal(mixed.length, 2, 'tables are never mixed');
-  assert.deepEqual(splitRequest(plan[2]!).map((r) => r.count), new Array(50).fill(1));
+  assert.deepEqual(
+    splitRequest(plan[2]!).map((r) => r.count),
+    new Array(50).fill(1),
+  );
 });
 
 const base = { type: 'modbus', name: 'm', tcp: { host: 'plc' } };
 
 test('config refuses overlapping and out-of-range registers, naming the device and the tag', () => {
   assert.throws(
-    () => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'meter-7', groups: [{ tags: [{ name: 'power', area: 'holding', address: 10, type: 'float32' }, { name: 'energy', area: 'holding', address: 11, type: 'uint32' }] }] }] }, 'sources.0'),
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        {
+          ...base,
+          devices: [
+            {
+              name: 'meter-7',
+              groups: [
+                {
+                  tags: [
+                    { name: 'power', area: 'holding', address: 10, type: 'float32' },
+                    { name: 'energy', area: 'holding', address: 11, type: 'uint32' },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+        'sources.0',
+      ),
     /device 'meter-7' tag 'energy': holding 11..12 overlaps tag 'power' \(10..11\)/,
   );
   assert.throws(
-    () => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'meter-7', groups: [{ tags: [{ name: 'total', area: 'input', address: 65534, type: 'float64' }] }] }] }, 'sources.0'),
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, devices: [{ name: 'meter-7', groups: [{ tags: [{ name: 'total', area: 'input', address: 65534, type: 'float64' }] }] }] },
+        'sources.0',
+      ),
     /device 'meter-7' tag 'total': input 65534..65537 runs past the last address 65535/,
   );
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'c', area: 'coil', address: 0, type: 'float32' }] }] }] }, 's'), /coils are single bits/);
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 's', area: 'holding', address: 0, type: 'string' }] }] }] }, 's'), /needs length/);
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, rtu: { path: '/dev/x' }, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /exactly one of tcp/);
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, topic: 'x/${dev}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /unknown placeholder \$\{dev\}/);
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, topic: 'x/{device}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] }, 's'), /deprecated template syntax; write 'x\/\$\{device\}'/);
-  assert.throws(() => validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'input', address: 0, writable: true }] }] }] }, 's'), /read-only/);
+  assert.throws(
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'c', area: 'coil', address: 0, type: 'float32' }] }] }] },
+        's',
+      ),
+    /coils are single bits/,
+  );
+  assert.throws(
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 's', area: 'holding', address: 0, type: 'string' }] }] }] },
+        's',
+      ),
+    /needs length/,
+  );
+  assert.throws(
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, rtu: { path: '/dev/x' }, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] },
+        's',
+      ),
+    /exactly one of tcp/,
+  );
+  assert.throws(
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, topic: 'x/${dev}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] },
+        's',
+      ),
+    /unknown placeholder \$\{dev\}/,
+  );
+  assert.throws(
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, topic: 'x/{device}', devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }] }] }] },
+        's',
+      ),
+    /deprecated template syntax; write 'x\/\$\{device\}'/,
+  );
+  assert.throws(
+    () =>
+      validateConfig(
+        modbusOptionsSchema,
+        { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'input', address: 0, writable: true }] }] }] },
+        's',
+      ),
+    /read-only/,
+  );
   // Same address in different tables is fine.
-  validateConfig(modbusOptionsSchema, { ...base, devices: [{ name: 'd', groups: [{ tags: [{ name: 'a', area: 'holding', address: 0 }, { name: 'b', area: 'input', address: 0 }] }] }] }, 's');
+  validateConfig(
+    modbusOptionsSchema,
+    {
+      ...base,
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              tags: [
+                { name: 'a', area: 'holding', address: 0 },
+                { name: 'b', area: 'input', address: 0 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    's',
+  );
 });
 
 test('opcua config: security mode and policy must agree, tag names are unique', () => {
   const ok = { type: 'opcua', name: 'ua', endpoint: 'opc.tcp://plc:4840', subscriptions: [{ items: [{ nodeId: 'ns=2;s=A', name: 'a' }] }] };
   validateConfig(opcuaOptionsSchema, ok, 's');
   assert.throws(() => validateConfig(opcuaOptionsSchema, { ...ok, securityMode: 'Sign' }, 's'), /Basic256Sha256/);
-  assert.throws(() => validateConfig(opcuaOptionsSchema, { ...ok, subscriptions: [{ items: [{ nodeId: 'ns=2;s=A', name: 'a' }, { nodeId: 'ns=2;s=B', name: 'a' }] }] }, 's'), /used twice/);
+  assert.throws(
+    () =>
+      validateConfig(
+        opcuaOptionsSchema,
+        {
+          ...ok,
+          subscriptions: [
+            {
+              items: [
+                { nodeId: 'ns=2;s=A', name: 'a' },
+                { nodeId: 'ns=2;s=B', name: 'a' },
+              ],
+            },
+          ],
+        },
+        's',
+      ),
+    /used twice/,
+  );
   assert.throws(() => validateConfig(opcuaOptionsSchema, { ...ok, endpoint: 'http://x' }, 's'), /opc\.tcp/);
 });

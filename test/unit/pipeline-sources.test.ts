@@ -21,14 +21,26 @@ test('sources: defaults to an empty list', async () => {
 test('a config with an unknown source type is refused with its key path', async (t) => {
   const file = join(await tempDir(t), 'g.yaml');
   await writeFile(file, 'sources:\n  - { type: warp-drive, name: w1 }\n');
-  await assert.rejects(loadConfig(file), (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && /sources\.0\.type/.test(err.message) && /unknown source type/.test(err.message));
+  await assert.rejects(
+    loadConfig(file),
+    (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && /sources\.0\.type/.test(err.message) && /unknown source type/.test(err.message),
+  );
 });
 
 test('createConfiguredSources refuses an unknown type and a duplicate name with the key path', async () => {
   const deps = { ...testDeps(), dataDir: '.' };
-  await assert.rejects(createConfiguredSources([{ type: 'warp-drive', name: 'w1', enabled: true }], deps), (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && err.where === 'sources.0.type');
   await assert.rejects(
-    createConfiguredSources([{ type: 'x', name: 'a', enabled: false }, { type: 'x', name: 'a', enabled: false }], deps),
+    createConfiguredSources([{ type: 'warp-drive', name: 'w1', enabled: true }], deps),
+    (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && err.where === 'sources.0.type',
+  );
+  await assert.rejects(
+    createConfiguredSources(
+      [
+        { type: 'x', name: 'a', enabled: false },
+        { type: 'x', name: 'a', enabled: false },
+      ],
+      deps,
+    ),
     (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && err.where === 'sources.1.name',
   );
   assert.deepEqual(await createConfiguredSources([{ type: 'warp-drive', name: 'off', enabled: false }], deps), [], 'a disabled entry is not created');
@@ -67,7 +79,10 @@ test('SourceSet starts in order with per-source intakes, stops in reverse, repor
   const set = new SourceSet([a, b], ingest, deps.registry);
   assert.equal(await metricValue(deps.registry, 'gatehouse_source_up', { kind: 'test', name: 'a' }), 0);
   await set.start();
-  assert.deepEqual(set.status().map((s) => s.state), ['running', 'running']);
+  assert.deepEqual(
+    set.status().map((s) => s.state),
+    ['running', 'running'],
+  );
   assert.equal(await metricValue(deps.registry, 'gatehouse_source_up', { kind: 'test', name: 'b' }), 1);
   await a.intake!.commitMeta('k', Buffer.from('va'));
   await b.intake!.commitMeta('k', Buffer.from('vb'));

@@ -17,10 +17,18 @@ import type { Message } from '../../core/message.js';
 function setup(sql: string, opts: RuleEngineOptions = {}) {
   const out: Array<Record<string, unknown>> = [];
   const registry = createActionRegistry({
-    probe: () => ({ kind: 'probe', resource: 'mem', durable: false, execute: (b: Buffer) => void out.push(JSON.parse(b.toString()) as Record<string, unknown>) }),
+    probe: () => ({
+      kind: 'probe',
+      resource: 'mem',
+      durable: false,
+      execute: (b: Buffer) => void out.push(JSON.parse(b.toString()) as Record<string, unknown>),
+    }),
   });
   const deps = testDeps();
-  const engine = createRuleEngine(compileRuleSet({ version: 1, rules: [{ name: 'a', sql, actions: [{ probe: {} }] }] }, registry), deps, { timers: new ManualTimers(0), ...opts });
+  const engine = createRuleEngine(compileRuleSet({ version: 1, rules: [{ name: 'a', sql, actions: [{ probe: {} }] }] }, registry), deps, {
+    timers: new ManualTimers(0),
+    ...opts,
+  });
   let t = 0;
   const send = (topic: string, payload: unknown): void => {
     const m: Message = { topic, payload: Buffer.from(JSON.stringify(payload)), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: (t += 1000) };
@@ -32,12 +40,13 @@ function setup(sql: string, opts: RuleEngineOptions = {}) {
 /** Deterministic noisy series (no Math.random: reproducible). */
 function series(n: number, seed = 1): number[] {
   let s = seed;
-  const rnd = (): number => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = (): number => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   return Array.from({ length: n }, () => 80 + (rnd() - 0.5) * 2);
 }
 
 test('zscore per partition, computed once per event even when used in SELECT and WHERE', () => {
-  const sql = "SELECT topic(2) AS truck, temp, zscore(temp, 20) OVER (PARTITION BY topic(2)) AS z FROM 'fleet/+/engine' WHERE zscore(temp, 20) OVER (PARTITION BY topic(2)) > 4";
+  const sql =
+    "SELECT topic(2) AS truck, temp, zscore(temp, 20) OVER (PARTITION BY topic(2)) AS z FROM 'fleet/+/engine' WHERE zscore(temp, 20) OVER (PARTITION BY topic(2)) > 4";
   const q = compileSql(sql);
   assert.equal(q.stateSites?.length, 1, 'one call site for the two identical calls');
   const { out, send, engine } = setup(sql);
@@ -52,7 +61,10 @@ test('zscore per partition, computed once per event even when used in SELECT and
     if (z > 4) expected.push(z);
   });
   // If the detector were updated twice per event (SELECT + WHERE), z would differ from the reference.
-  assert.deepEqual(out.map((o) => o.z), expected);
+  assert.deepEqual(
+    out.map((o) => o.z),
+    expected,
+  );
   assert.ok(out.some((o) => o.temp === 120 && o.truck === 't1'));
   engine.close();
 });
@@ -70,14 +82,19 @@ test('random_cut_forest: warm-up scores 0, then deterministic scores with a fixe
   const b = run();
   assert.deepEqual(a, b, 'same seed, same input -> same scores');
   assert.equal(a.length, 81);
-  assert.ok(a.slice(0, 31).every((s) => s === 0), 'score 0 during warm-up (subSampleSize points)');
+  assert.ok(
+    a.slice(0, 31).every((s) => s === 0),
+    'score 0 during warm-up (subSampleSize points)',
+  );
   assert.ok(a.slice(40, 80).every((s) => s > 0));
   const normal = a.slice(40, 80).reduce((m, s) => Math.max(m, s), 0);
   assert.ok(a[80]! > normal, `spike ${a[80]} scores above normal ${normal}`);
 });
 
 test('random_cut_forest_with_explanation: KDA shape with per-input strength and direction', () => {
-  const { out, send, engine } = setup("SELECT VALUE random_cut_forest_with_explanation(temp, oil, {numberOfTrees: 20, subSampleSize: 32}) OVER (PARTITION BY topic(2)) FROM 'f/+'");
+  const { out, send, engine } = setup(
+    "SELECT VALUE random_cut_forest_with_explanation(temp, oil, {numberOfTrees: 20, subSampleSize: 32}) OVER (PARTITION BY topic(2)) FROM 'f/+'",
+  );
   series(60).forEach((x) => send('f/a', { temp: x, oil: 3 }));
   send('f/a', { temp: 40, oil: 3 });
   const last = out.at(-1) as { anomaly_score: number; attribution: Record<string, { strength: number; directionalExplanation: string }> };
@@ -172,6 +189,9 @@ test('anomaly_explain: the default detector says which stage gave the score, in 
   assert.equal(rows[45]!.flag, true);
   assert.equal(rows[45]!.why.stage, 'warmup');
   assert.ok(rows[45]!.score >= AUTO_THRESHOLD, `spike scores ${rows[45]!.score}`);
-  assert.ok(rows.slice(0, 45).every((r) => r.score < AUTO_THRESHOLD), 'no alarm before the spike');
+  assert.ok(
+    rows.slice(0, 45).every((r) => r.score < AUTO_THRESHOLD),
+    'no alarm before the spike',
+  );
   engine.close();
 });

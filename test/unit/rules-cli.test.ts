@@ -70,12 +70,24 @@ test('rules eval: SQL errors exit 2 with line, column and message on stderr', as
 test('rules check validates a file, listing every error', async (t) => {
   const dir = await tempDir(t);
   const good = join(dir, 'good.yaml');
-  await writeFile(good, "version: 2\nrules:\n  - name: a\n    sql: SELECT * FROM 'x'\n    actions: [ { stream: { name: s } } ]\n  - name: b\n    enabled: false\n    sql: SELECT * FROM 'y'\n    actions: [ { republish: { topic: z } } ]\n");
+  await writeFile(
+    good,
+    "version: 2\nrules:\n  - name: a\n    sql: SELECT * FROM 'x'\n    actions: [ { stream: { name: s } } ]\n  - name: b\n    enabled: false\n    sql: SELECT * FROM 'y'\n    actions: [ { republish: { topic: z } } ]\n",
+  );
   const ok = await run(rulesCheck, [good]);
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /OK, rule set version 2, 2 rules \(1 enabled\)/);
   const bad = join(dir, 'bad.json');
-  await writeFile(bad, JSON.stringify({ version: 1, rules: [{ name: 'a', sql: 'SELECT', actions: [{ stream: { name: 's' } }] }, { name: 'b', sql: "SELECT x( FROM 'y'", actions: [{ nope: {} }] }] }));
+  await writeFile(
+    bad,
+    JSON.stringify({
+      version: 1,
+      rules: [
+        { name: 'a', sql: 'SELECT', actions: [{ stream: { name: 's' } }] },
+        { name: 'b', sql: "SELECT x( FROM 'y'", actions: [{ nope: {} }] },
+      ],
+    }),
+  );
   const r = await run(rulesCheck, [bad]);
   assert.equal(r.code, 1);
   assert.match(r.err, /3 errors/);

@@ -19,7 +19,14 @@ import type { AppendRecord } from '../../gateway/store/types.js';
 import type { RuleSetDefinition } from '../../rules/types.js';
 
 function msg(topic: string, payload: string | Buffer, extra: Partial<Message> = {}): Message {
-  return { topic, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), qos: 1, source: { kind: 'mqtt', id: 'dev-1' }, receivedAt: 1234, ...extra };
+  return {
+    topic,
+    payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+    qos: 1,
+    source: { kind: 'mqtt', id: 'dev-1' },
+    receivedAt: 1234,
+    ...extra,
+  };
 }
 
 class Recorder implements Publisher, StreamAppender {
@@ -74,7 +81,11 @@ test('republish with templates, SELECT VALUE, non-durable: handle returns undefi
   const { rec, engine, deps } = setup({
     version: 1,
     rules: [
-      { name: 'hot', sql: "SELECT temp, topic(2) AS id FROM 'fleet/+/engine' WHERE temp > 50", actions: [{ republish: { topic: 'alerts/${topic(2)}/${upper(kind)}', qos: 1 } }] },
+      {
+        name: 'hot',
+        sql: "SELECT temp, topic(2) AS id FROM 'fleet/+/engine' WHERE temp > 50",
+        actions: [{ republish: { topic: 'alerts/${topic(2)}/${upper(kind)}', qos: 1 } }],
+      },
       { name: 'colour', sql: "SELECT VALUE rgb FROM 'fleet/#'", actions: [{ republish: { topic: 'colours' } }] },
       { name: 'off', enabled: false, sql: "SELECT * FROM '#'", actions: [{ republish: { topic: 'never' } }] },
     ],
@@ -149,7 +160,14 @@ test('action failure: one AWS-format error message to errorAction; durable failu
 test('non-durable failures never gate the ack; two failures make one error message', async () => {
   const { rec, engine } = setup({
     version: 1,
-    rules: [{ name: 'r', sql: "SELECT * FROM 'a'", actions: [{ republish: { topic: 'x' } }, { republish: { topic: 'y' } }], errorAction: { stream: { name: 'errors' } } }],
+    rules: [
+      {
+        name: 'r',
+        sql: "SELECT * FROM 'a'",
+        actions: [{ republish: { topic: 'x' } }, { republish: { topic: 'y' } }],
+        errorAction: { stream: { name: 'errors' } },
+      },
+    ],
   });
   rec.failPublish = true;
   const p = engine.handle(msg('a', '{}'));
@@ -158,7 +176,10 @@ test('non-durable failures never gate the ack; two failures make one error messa
   assert.equal(rec.appended.length, 1);
   const body = JSON.parse(rec.appended[0]!.rec.payload.toString()) as ErrorActionPayload;
   assert.equal(body.failures.length, 2);
-  assert.deepEqual(body.failures.map((f) => f.failedResource), ['x', 'y']);
+  assert.deepEqual(
+    body.failures.map((f) => f.failedResource),
+    ['x', 'y'],
+  );
   engine.close();
 });
 
@@ -171,7 +192,10 @@ test('non-JSON payload: WHERE on fields is false and counted; SELECT * passes by
     ],
   });
   engine.handle(msg('bin', Buffer.from([0xde, 0xad, 0xbe, 0xef])));
-  assert.deepEqual(rec.published.map((p) => p.topic), ['raw']);
+  assert.deepEqual(
+    rec.published.map((p) => p.topic),
+    ['raw'],
+  );
   assert.equal(await metricValue(deps.registry, 'gatehouse_rules_non_json_total'), 1);
   engine.close();
 });
@@ -179,9 +203,23 @@ test('non-JSON payload: WHERE on fields is false and counted; SELECT * passes by
 test('swap replaces the rule set in one step and keeps counters by rule name', () => {
   const { rec, engine, registry } = setup({ version: 1, rules: [{ name: 'a', sql: "SELECT 1 AS v FROM 't'", actions: [{ republish: { topic: 'o1' } }] }] });
   engine.handle(msg('t', '{}'));
-  engine.swap(compileRuleSet({ version: 2, rules: [{ name: 'a', sql: "SELECT 2 AS v FROM 't'", actions: [{ republish: { topic: 'o2' } }] }, { name: 'b', sql: "SELECT 3 AS v FROM 't'", actions: [{ republish: { topic: 'o3' } }] }] }, registry));
+  engine.swap(
+    compileRuleSet(
+      {
+        version: 2,
+        rules: [
+          { name: 'a', sql: "SELECT 2 AS v FROM 't'", actions: [{ republish: { topic: 'o2' } }] },
+          { name: 'b', sql: "SELECT 3 AS v FROM 't'", actions: [{ republish: { topic: 'o3' } }] },
+        ],
+      },
+      registry,
+    ),
+  );
   engine.handle(msg('t', '{}'));
-  assert.deepEqual(rec.published.map((p) => `${p.topic}:${p.payload}`), ['o1:{"v":1}', 'o2:{"v":2}', 'o3:{"v":3}']);
+  assert.deepEqual(
+    rec.published.map((p) => `${p.topic}:${p.payload}`),
+    ['o1:{"v":1}', 'o2:{"v":2}', 'o3:{"v":3}'],
+  );
   assert.equal(engine.counters().get('a')!.matched, 2);
   assert.equal(engine.ruleSet().version, 2);
   engine.close();
@@ -224,7 +262,18 @@ test('compileRuleSet lists every error with rule name and line:column', async ()
   assert.equal((err.details as unknown[]).length, 5);
   // shape errors: duplicate names, bad names, no actions
   assert.throws(
-    () => compileRuleSet({ version: 1, rules: [{ name: 'x', sql: "SELECT * FROM 'a'", actions: [{ stream: { name: 's' } }] }, { name: 'x', sql: "SELECT * FROM 'a'", actions: [] }, { name: 'bad-name', sql: 'x', actions: [{ stream: { name: 's' } }] }] }, registry),
+    () =>
+      compileRuleSet(
+        {
+          version: 1,
+          rules: [
+            { name: 'x', sql: "SELECT * FROM 'a'", actions: [{ stream: { name: 's' } }] },
+            { name: 'x', sql: "SELECT * FROM 'a'", actions: [] },
+            { name: 'bad-name', sql: 'x', actions: [{ stream: { name: 's' } }] },
+          ],
+        },
+        registry,
+      ),
     (e: GatehouseError) => /duplicate rule name 'x'/.test(e.message) && /at least one action/.test(e.message) && /letters, digits/.test(e.message),
   );
   const set = compileRuleSet({ version: 1, rules: [{ name: 'm', sql: "SELECT * FROM 'a'", actions: [{ stream: { name: 'missing' } }] }] }, registry);
@@ -257,7 +306,10 @@ test('custom action kinds plug into the registry', () => {
       return { kind: 'probe', resource: 'probe', durable: false, execute: (out, ctx) => void seen.push(`${tpl.render(ctx)}=${out.toString()}`) };
     },
   });
-  const engine = createRuleEngine(compileRuleSet({ version: 1, rules: [{ name: 'p', sql: "SELECT VALUE n FROM 's/+'", actions: [{ probe: { label: 'dev ${topic(2)}' } }] }] }, registry), testDeps());
+  const engine = createRuleEngine(
+    compileRuleSet({ version: 1, rules: [{ name: 'p', sql: "SELECT VALUE n FROM 's/+'", actions: [{ probe: { label: 'dev ${topic(2)}' } }] }] }, registry),
+    testDeps(),
+  );
   engine.handle(msg('s/d1', '{"n":5}'));
   assert.deepEqual(seen, ['dev d1=5']);
   engine.close();

@@ -72,10 +72,15 @@ test('semantic errors: unknown function, arity, cloud functions, bad filters, un
 });
 
 test('window and anomaly clauses parse into the AST', () => {
-  const q = parseSql("SELECT device, avg(temp) OVER (PARTITION BY device, site) AS a FROM 'f/+' WHERE temp > 1 GROUP BY device, site HAVING count(*) > 2 ORDER BY device DESC, a LIMIT 10");
+  const q = parseSql(
+    "SELECT device, avg(temp) OVER (PARTITION BY device, site) AS a FROM 'f/+' WHERE temp > 1 GROUP BY device, site HAVING count(*) > 2 ORDER BY device DESC, a LIMIT 10",
+  );
   assert.equal(q.groupBy?.length, 2);
   assert.ok(q.having);
-  assert.deepEqual(q.orderBy?.map((o) => o.descending), [true, false]);
+  assert.deepEqual(
+    q.orderBy?.map((o) => o.descending),
+    [true, false],
+  );
   assert.equal(q.limit?.value, 10);
   const item = q.items[1];
   assert.ok(item && item.kind === 'expr' && item.expr.kind === 'call' && item.expr.over?.partitionBy.length === 2);
@@ -84,13 +89,23 @@ test('window and anomaly clauses parse into the AST', () => {
 test('unquoted FROM topics, case-insensitive keywords, multi-line statements', () => {
   assert.equal(compileSql('select * from topic/#').topicFilter, 'topic/#');
   assert.equal(compileSql("Select a\n  From 'x/+'\n  Where a > 1").topicFilter, 'x/+');
-  const q = compileSql('SELECT "it""s" AS s, \'a\\\'b\' AS t FROM \'a\'');
+  const q = compileSql("SELECT \"it\"\"s\" AS s, 'a\\'b' AS t FROM 'a'");
   const out = evaluateQuery(q, new EvalContext({ topic: 'a', payload: Buffer.from('{}'), qos: 0, source: { kind: 'internal', id: 'x' }, receivedAt: 0 }));
   assert.equal(out?.toString(), '{"s":"it\\"s","t":"a\'b"}');
 });
 
 test('garbage and oversized input never crash the parser', () => {
-  for (const junk of ['', '   ', '\u0000\u0001', 'SELECT', "SELECT * FROM ''", '((((((((', ']]]]', 'SELECT '.repeat(1000), `SELECT ${'('.repeat(500)}1${')'.repeat(500)} AS x FROM 'a'`]) {
+  for (const junk of [
+    '',
+    '   ',
+    '\u0000\u0001',
+    'SELECT',
+    "SELECT * FROM ''",
+    '((((((((',
+    ']]]]',
+    'SELECT '.repeat(1000),
+    `SELECT ${'('.repeat(500)}1${')'.repeat(500)} AS x FROM 'a'`,
+  ]) {
     try {
       compileSql(junk);
     } catch (err) {

@@ -56,7 +56,7 @@ test('operators and type conversions follow the AWS tables', () => {
     ['i > missing', undefined],
     ['i = 7', true],
     ['i = 7.0', true],
-    ["n5 = 5", false], // mismatched types are not equal
+    ['n5 = 5', false], // mismatched types are not equal
     ['z = null', true],
     ['missing = 1', undefined],
     ['arr = [1,2,3]', true],
@@ -91,15 +91,30 @@ test('field access: nested, indexes, missing fields are Undefined and dropped fr
 });
 
 test('AWS reference examples', () => {
-  assert.equal(runRaw("SELECT (temperature - 32) * 5 / 9 AS celsius, upper(color) as my_color FROM 'a/b'", '{"color":"red", "temperature":50}'), '{"celsius":10,"my_color":"RED"}');
+  assert.equal(
+    runRaw("SELECT (temperature - 32) * 5 / 9 AS celsius, upper(color) as my_color FROM 'a/b'", '{"color":"red", "temperature":50}'),
+    '{"celsius":10,"my_color":"RED"}',
+  );
   assert.equal(runRaw("SELECT VALUE color FROM 'a/b'", '{"color":"red"}'), '"red"');
   assert.equal(runRaw("SELECT color.red as red_value FROM 'a/b'", '{"color":{"red":255}}'), '{"red_value":255}');
-  assert.equal(runRaw("SELECT {'latitude': get(lat_long, 0),'longitude':get(lat_long, 1)} as lat_long FROM 'a/b'", '{"lat_long":[47.606,-122.332]}'), '{"lat_long":{"latitude":47.606,"longitude":-122.332}}');
+  assert.equal(
+    runRaw("SELECT {'latitude': get(lat_long, 0),'longitude':get(lat_long, 1)} as lat_long FROM 'a/b'", '{"lat_long":[47.606,-122.332]}'),
+    '{"lat_long":{"latitude":47.606,"longitude":-122.332}}',
+  );
   assert.equal(runRaw("SELECT [lat,long] as lat_long FROM 'a/b'", '{"lat":47.696,"long":-122.332}'), '{"lat_long":[47.696,-122.332]}');
-  assert.equal(runRaw("SELECT CASE color WHEN 'green' THEN 'go' WHEN 'yellow' THEN 'caution' WHEN 'red' THEN 'stop' ELSE 'you are not at a stop light' END as instructions FROM 'a/b'", '{"color":"yellow"}'), '{"instructions":"caution"}');
+  assert.equal(
+    runRaw(
+      "SELECT CASE color WHEN 'green' THEN 'go' WHEN 'yellow' THEN 'caution' WHEN 'red' THEN 'stop' ELSE 'you are not at a stop light' END as instructions FROM 'a/b'",
+      '{"color":"yellow"}',
+    ),
+    '{"instructions":"caution"}',
+  );
   assert.equal(runRaw("SELECT CASE missing WHEN 1 THEN 'a' ELSE 'b' END AS r FROM 'a/b'", '{}'), '{}');
   assert.equal(runRaw("SELECT CASE WHEN t > 10 THEN 'hot' ELSE 'cold' END AS r FROM 'a/b'", '{"t":12}'), '{"r":"hot"}');
-  assert.equal(runRaw("SELECT temp, md5(deviceid) AS hashed_id FROM 'a/b'", '{"deviceid":"iot123","temp":54.98}'), '{"temp":54.98,"hashed_id":"e37f81fb397e595c4aeb5645b8cbbbd1"}');
+  assert.equal(
+    runRaw("SELECT temp, md5(deviceid) AS hashed_id FROM 'a/b'", '{"deviceid":"iot123","temp":54.98}'),
+    '{"temp":54.98,"hashed_id":"e37f81fb397e595c4aeb5645b8cbbbd1"}',
+  );
 });
 
 test('nested object queries (2016-03-23)', () => {
@@ -112,47 +127,146 @@ test('nested object queries (2016-03-23)', () => {
     { x: { someInt: 5 }, y: true, a: 'first', b: 'second' },
     { x: { someInt: 10 }, y: false, a: 'first', b: 'second' },
   ]);
-  assert.deepEqual(JSON.parse(runRaw("select value transform('enrichArray', {'key': attributes.data1}, values) from 'A/B'", '{"attributes":{"data1":1,"data2":2},"values":[{"a":3},{"b":4}]}')!), [{ a: 3, key: 1 }, { b: 4, key: 1 }]);
+  assert.deepEqual(
+    JSON.parse(
+      runRaw(
+        "select value transform('enrichArray', {'key': attributes.data1}, values) from 'A/B'",
+        '{"attributes":{"data1":1,"data2":2},"values":[{"a":3},{"b":4}]}',
+      )!,
+    ),
+    [
+      { a: 3, key: 1 },
+      { b: 4, key: 1 },
+    ],
+  );
 });
 
 test('functions: table of results', () => {
   const cases: Array<[string, unknown]> = [
-    ['abs(-5)', 5], ["abs('-5.123')", 5.123], ['abs(true)', undefined], ['abs(null)', undefined],
-    ['acos(0)', 1.5707963267948966], ['asin(2)', undefined], ['atan2(1, 0)', 1.5707963267948966],
-    ['bitand(13, 5)', 5], ['bitor(8, 5)', 13], ['bitxor(13, 5)', 8], ['bitnot(13)', -14], ["bitand('13.9', 5)", 5],
-    ['cast(true as Int)', 1], ["cast('5.9' as Int)", 5], ['cast(2.5 as String)', '2.5'], ["cast('TRUE' as Boolean)", true], ['cast(0 as Bool)', false],
-    ['cast([1,2] as String)', '[1,2]'], ['cast(null as String)', undefined],
-    ['ceil(1.2)', 2], ['ceil(-1.2)', -1], ['floor(1.2)', 1], ['floor(-1.2)', -2],
-    ['chr(65)', 'A'], ["chr('49')", '1'], ['chr(300)', undefined],
-    ['concat()', undefined], ['concat(1)', 1], ['concat([1, 2, 3], 4)', [1, 2, 3, 4]], ["concat([1, 2, 3], 'hello')", [1, 2, 3, 'hello']],
-    ["concat('con', 'cat')", 'concat'], ["concat(1, 'hello')", '1hello'], ["concat('he','is','man')", 'heisman'],
-    ['cos(0)', 1], ['cosh(2.3)', 5.037220649268761], ['exp(0)', 1],
-    ["endswith('cat','at')", true], ["endswith(null,'at')", undefined], ["startswith('ranger','ran')", true], ['startswith(123, 1)', true],
-    ["get(['a', 'b', 'c'], 1)", 'b'], ["get({'a':'b'}, 'a')", 'b'], ["get('abc', 1)", 'b'], ["get(['a'], 5)", undefined],
-    ['get_or_default(missing, 3)', 3], ['get_or_default(null, 3)', 3], ['get_or_default(1, 3)', 1],
-    ["indexof('abcd', 'bc')", 1], ["indexof('abcd', 'x')", -1],
-    ['isNull(5)', false], ['isNull(null)', true], ['isNull(missing)', false], ['isUndefined(missing)', true], ['isUndefined(floor([1,2,3]))', true],
-    ["length('hi')", 2], ['length(false)', 5], ["numbytes('€')", 3],
-    ['ln(1)', 0], ['log(100)', 2], ["lower('HELLO')", 'hello'], ["upper('hello')", 'HELLO'], ["lower(['HELLO'])", '["hello"]'],
-    ["lpad('hello', 2)", '  hello'], ['lpad(1, 3)', '   1'], ["rpad('hello', 2)", 'hello  '], ["lpad('x', -5)", 'x'],
-    ["ltrim(' h i ')", 'h i '], ["rtrim(' h i ')", ' h i'], ["trim(' hi ')", 'hi'], ['trim(null)', undefined],
-    ['mod(8, 3)', 2], ['remainder(8, 3)', 2], ['mod(8, 0)', undefined], ["mod('8.5', 2)", 0.5],
-    ['nanvl(8, 3)', 8], ['nanvl(missing, 3)', 3], ['nanvl(null, 3)', 3],
-    ['power(2, 5)', 32], ["power('x', 2)", undefined],
-    ["regexp_matches('aaaa', 'a{2,}')", true], ["regexp_matches('aaaa', 'b')", false], ["regexp_matches('a', '(')", undefined],
-    ["regexp_replace('abcd', 'bc', 'x')", 'axd'], ["regexp_replace('abcd', 'b(.*)d', '$1')", 'ac'], ["regexp_replace('a1b22', '\\d+', '#')", 'a#b#'],
-    ["regexp_substr('hihihello', 'hi')", 'hi'], ["regexp_substr('hihihello', '(hi)*')", 'hihi'],
-    ["replace('abcd', 'bc', 'x')", 'axd'], ["replace('abcdabcd', 'b', 'x')", 'axcdaxcd'],
-    ['round(1.2)', 1], ['round(1.5)', 2], ['round(1.7)', 2], ['round(-1.1)', -1], ['round(-1.5)', -2],
-    ['sign(-7)', -1], ['sign(0)', 0], ['sign(13)', 1], ['sin(0)', 0], ['sinh(2.3)', 4.936961805545957], ['sqrt(9)', 3], ['sqrt(-1)', undefined],
-    ['tan(3)', -0.1425465430742778], ['tanh(2.3)', 0.9800963962661914],
-    ["substring('012345', 0)", '012345'], ["substring('012345', 2)", '2345'], ["substring('012345', 2.745)", '2345'], ['substring(123, 2)', '3'],
-    ["substring('012345', -1)", '012345'], ['substring(true, 1.2)', 'rue'], ['substring(false, -2.411E247)', 'false'],
-    ["substring('012345', 1, 3)", '12'], ["substring('012345', -50, 50)", '012345'], ["substring('012345', 3, 1)", ''],
-    ['trunc(2.3, 0)', 2], ['trunc(2.3123, 2)', 2.31], ['trunc(2.888, 2)', 2.88], ['trunc(2.00, 5)', 2], ['trunc(-2.899, 1)', -2.8],
-    ["md5('hello')", '5d41402abc4b2a76b9719d911017c592'], ["sha1('hello')", 'aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d'],
+    ['abs(-5)', 5],
+    ["abs('-5.123')", 5.123],
+    ['abs(true)', undefined],
+    ['abs(null)', undefined],
+    ['acos(0)', 1.5707963267948966],
+    ['asin(2)', undefined],
+    ['atan2(1, 0)', 1.5707963267948966],
+    ['bitand(13, 5)', 5],
+    ['bitor(8, 5)', 13],
+    ['bitxor(13, 5)', 8],
+    ['bitnot(13)', -14],
+    ["bitand('13.9', 5)", 5],
+    ['cast(true as Int)', 1],
+    ["cast('5.9' as Int)", 5],
+    ['cast(2.5 as String)', '2.5'],
+    ["cast('TRUE' as Boolean)", true],
+    ['cast(0 as Bool)', false],
+    ['cast([1,2] as String)', '[1,2]'],
+    ['cast(null as String)', undefined],
+    ['ceil(1.2)', 2],
+    ['ceil(-1.2)', -1],
+    ['floor(1.2)', 1],
+    ['floor(-1.2)', -2],
+    ['chr(65)', 'A'],
+    ["chr('49')", '1'],
+    ['chr(300)', undefined],
+    ['concat()', undefined],
+    ['concat(1)', 1],
+    ['concat([1, 2, 3], 4)', [1, 2, 3, 4]],
+    ["concat([1, 2, 3], 'hello')", [1, 2, 3, 'hello']],
+    ["concat('con', 'cat')", 'concat'],
+    ["concat(1, 'hello')", '1hello'],
+    ["concat('he','is','man')", 'heisman'],
+    ['cos(0)', 1],
+    ['cosh(2.3)', 5.037220649268761],
+    ['exp(0)', 1],
+    ["endswith('cat','at')", true],
+    ["endswith(null,'at')", undefined],
+    ["startswith('ranger','ran')", true],
+    ['startswith(123, 1)', true],
+    ["get(['a', 'b', 'c'], 1)", 'b'],
+    ["get({'a':'b'}, 'a')", 'b'],
+    ["get('abc', 1)", 'b'],
+    ["get(['a'], 5)", undefined],
+    ['get_or_default(missing, 3)', 3],
+    ['get_or_default(null, 3)', 3],
+    ['get_or_default(1, 3)', 1],
+    ["indexof('abcd', 'bc')", 1],
+    ["indexof('abcd', 'x')", -1],
+    ['isNull(5)', false],
+    ['isNull(null)', true],
+    ['isNull(missing)', false],
+    ['isUndefined(missing)', true],
+    ['isUndefined(floor([1,2,3]))', true],
+    ["length('hi')", 2],
+    ['length(false)', 5],
+    ["numbytes('€')", 3],
+    ['ln(1)', 0],
+    ['log(100)', 2],
+    ["lower('HELLO')", 'hello'],
+    ["upper('hello')", 'HELLO'],
+    ["lower(['HELLO'])", '["hello"]'],
+    ["lpad('hello', 2)", '  hello'],
+    ['lpad(1, 3)', '   1'],
+    ["rpad('hello', 2)", 'hello  '],
+    ["lpad('x', -5)", 'x'],
+    ["ltrim(' h i ')", 'h i '],
+    ["rtrim(' h i ')", ' h i'],
+    ["trim(' hi ')", 'hi'],
+    ['trim(null)', undefined],
+    ['mod(8, 3)', 2],
+    ['remainder(8, 3)', 2],
+    ['mod(8, 0)', undefined],
+    ["mod('8.5', 2)", 0.5],
+    ['nanvl(8, 3)', 8],
+    ['nanvl(missing, 3)', 3],
+    ['nanvl(null, 3)', 3],
+    ['power(2, 5)', 32],
+    ["power('x', 2)", undefined],
+    ["regexp_matches('aaaa', 'a{2,}')", true],
+    ["regexp_matches('aaaa', 'b')", false],
+    ["regexp_matches('a', '(')", undefined],
+    ["regexp_replace('abcd', 'bc', 'x')", 'axd'],
+    ["regexp_replace('abcd', 'b(.*)d', '$1')", 'ac'],
+    ["regexp_replace('a1b22', '\\d+', '#')", 'a#b#'],
+    ["regexp_substr('hihihello', 'hi')", 'hi'],
+    ["regexp_substr('hihihello', '(hi)*')", 'hihi'],
+    ["replace('abcd', 'bc', 'x')", 'axd'],
+    ["replace('abcdabcd', 'b', 'x')", 'axcdaxcd'],
+    ['round(1.2)', 1],
+    ['round(1.5)', 2],
+    ['round(1.7)', 2],
+    ['round(-1.1)', -1],
+    ['round(-1.5)', -2],
+    ['sign(-7)', -1],
+    ['sign(0)', 0],
+    ['sign(13)', 1],
+    ['sin(0)', 0],
+    ['sinh(2.3)', 4.936961805545957],
+    ['sqrt(9)', 3],
+    ['sqrt(-1)', undefined],
+    ['tan(3)', -0.1425465430742778],
+    ['tanh(2.3)', 0.9800963962661914],
+    ["substring('012345', 0)", '012345'],
+    ["substring('012345', 2)", '2345'],
+    ["substring('012345', 2.745)", '2345'],
+    ['substring(123, 2)', '3'],
+    ["substring('012345', -1)", '012345'],
+    ['substring(true, 1.2)', 'rue'],
+    ['substring(false, -2.411E247)', 'false'],
+    ["substring('012345', 1, 3)", '12'],
+    ["substring('012345', -50, 50)", '012345'],
+    ["substring('012345', 3, 1)", ''],
+    ['trunc(2.3, 0)', 2],
+    ['trunc(2.3123, 2)', 2.31],
+    ['trunc(2.888, 2)', 2.88],
+    ['trunc(2.00, 5)', 2],
+    ['trunc(-2.899, 1)', -2.8],
+    ["md5('hello')", '5d41402abc4b2a76b9719d911017c592'],
+    ["sha1('hello')", 'aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d'],
     ["sha256('hello')", '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824'],
-    ["encode('hello', 'base64')", 'aGVsbG8='], ["decode('aGVsbG8=', 'base64')", 'hello'], ["decode('eyAidGVtcGVyYXR1cmUiOiAzMyB9Cg==', 'base64').temperature", 33],
+    ["encode('hello', 'base64')", 'aGVsbG8='],
+    ["decode('aGVsbG8=', 'base64')", 'hello'],
+    ["decode('eyAidGVtcGVyYXR1cmUiOiAzMyB9Cg==', 'base64').temperature", 33],
     ["parse_time('yyyy.MM.dd G ''at'' HH:mm:ss z', 100000000, 'America/Belize')", '1970.01.01 AD at 21:46:40 CST'],
     ["parse_time('yyyy-MM-dd''T''HH:mm:ss.SSSZZ', 1700000000123)", '2023-11-14T22:13:20.123+00:00'],
     ["time_to_epoch('2020-04-03 09:45:18 UTC+01:00', 'yyyy-MM-dd HH:mm:ss VV')", 1585903518000],
@@ -169,7 +283,12 @@ test('functions: table of results', () => {
 
 test('context functions read the message', () => {
   const extra: Partial<Message> = {
-    properties: { contentType: 'application/json', payloadFormatIndicator: true, correlationData: Buffer.from('id-1'), userProperties: { site: ['A', 'B'], line: '7' } },
+    properties: {
+      contentType: 'application/json',
+      payloadFormatIndicator: true,
+      correlationData: Buffer.from('id-1'),
+      userProperties: { site: ['A', 'B'], line: '7' },
+    },
   };
   const out = runRaw(
     "SELECT topic() AS t, topic(2) AS t2, topic(9) AS t9, clientid() AS c, principal() AS p, sourceip() AS ip, timestamp() AS ts, traceid() AS tr, get_mqtt_property('content_type') AS ct, get_mqtt_property('format') AS f, get_mqtt_property('correlation_data') AS cd, get_user_properties('site') AS site, get_user_properties('nope') AS nope FROM 'fleet/#'",
@@ -177,8 +296,17 @@ test('context functions read the message', () => {
     { topic: 'fleet/truck7/engine', extra },
   );
   assert.deepEqual(JSON.parse(out!), {
-    t: 'fleet/truck7/engine', t2: 'truck7', c: 'dev-1', p: 'alice', ip: '10.0.0.7', ts: 1_700_000_000_123, tr: 'trace-1',
-    ct: 'application/json', f: 'UTF8_DATA', cd: Buffer.from('id-1').toString('base64'), site: ['A', 'B'],
+    t: 'fleet/truck7/engine',
+    t2: 'truck7',
+    c: 'dev-1',
+    p: 'alice',
+    ip: '10.0.0.7',
+    ts: 1_700_000_000_123,
+    tr: 'trace-1',
+    ct: 'application/json',
+    f: 'UTF8_DATA',
+    cd: Buffer.from('id-1').toString('base64'),
+    site: ['A', 'B'],
   });
   assert.equal(runRaw("SELECT VALUE clientid() FROM 'a/b'", '{}', { extra: { source: { kind: 'serial', id: 'tty0' } } }), '"n/a"');
 });
@@ -212,7 +340,12 @@ test('SQL versions: 2015-10-08 refuses 2016-only features and top-level arrays',
     "SELECT cast(1 AS Boolean) AS o FROM 'a/b'",
     "SELECT isUndefined(x) AS o FROM 'a/b'",
   ]) {
-    assert.throws(() => compileSql(sql, { sqlVersion: '2015-10-08' }), (e: Error & { code?: string; where?: string }) => e.code === 'GH_SQL_SEMANTIC' && /2016-03-23/.test(e.message) && /^line 1, column \d+$/.test(e.where ?? ''), sql);
+    assert.throws(
+      () => compileSql(sql, { sqlVersion: '2015-10-08' }),
+      (e: Error & { code?: string; where?: string }) =>
+        e.code === 'GH_SQL_SEMANTIC' && /2016-03-23/.test(e.message) && /^line 1, column \d+$/.test(e.where ?? ''),
+      sql,
+    );
     assert.doesNotThrow(() => compileSql(sql), sql);
   }
   assert.equal(runRaw("SELECT VALUE arr FROM 'a/b'", '{"arr":[1,2]}', { v: '2015-10-08' }), undefined);
@@ -223,12 +356,16 @@ test('SQL versions: 2015-10-08 refuses 2016-only features and top-level arrays',
 
 test('substitution templates accept any expression and are compiled once', () => {
   const ctx = new EvalContext(msg('{"device":{"id":"d9"},"n":3}', 'fleet/truck7/engine'));
-  const t = compileTemplate('out/${topic(2)}/${device.id}/${n * 2}/${missing}/${upper(\'x\')}');
+  const t = compileTemplate("out/${topic(2)}/${device.id}/${n * 2}/${missing}/${upper('x')}");
   assert.equal(t.renderWith(ctx), 'out/truck7/d9/6//X');
   assert.match(compileTemplate('${newuuid()}').renderWith(ctx), /^[0-9a-f-]{36}$/);
   assert.equal(compileTemplate("${concat('a}', '{b')}").renderWith(ctx), 'a}{b');
   assert.equal(compileTemplate('plain/topic').constant, true);
   for (const bad of ['x/${', 'x/${}', 'x/${topic(}', 'x/${nope()}']) {
-    assert.throws(() => compileTemplate(bad), (e: Error & { code?: string }) => e.code === 'GH_TEMPLATE_INVALID', bad);
+    assert.throws(
+      () => compileTemplate(bad),
+      (e: Error & { code?: string }) => e.code === 'GH_TEMPLATE_INVALID',
+      bad,
+    );
   }
 });

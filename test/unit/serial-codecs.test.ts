@@ -13,7 +13,11 @@ test('json: objects decode, payload bytes are reused; non-objects and bad JSON a
   assert.deepEqual(obj, { deviceId: 'd1', t: 21.5 });
   assert.equal(c.toJson(frame, obj).toString(), frame.toString());
   for (const bad of ['[1,2]', '42', 'null', '{"a":', '\u00ff\u00fe']) {
-    assert.throws(() => c.decode(Buffer.from(bad)), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'), bad);
+    assert.throws(
+      () => c.decode(Buffer.from(bad)),
+      (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+      bad,
+    );
   }
   assert.equal(c.encode({ led: 'on' }).toString(), '{"led":"on"}');
 });
@@ -21,7 +25,10 @@ test('json: objects decode, payload bytes are reused; non-objects and bad JSON a
 test('csv: configured columns, numbers parsed, wrong field count rejected, encode in column order', () => {
   const c = createCodec({ type: 'csv', columns: ['id', 't', 'h', 'note'], separator: ',', numbers: true });
   assert.deepEqual(c.decode(Buffer.from('d1, 21.5,-3,1e3x')), { id: 'd1', t: 21.5, h: -3, note: '1e3x' });
-  assert.throws(() => c.decode(Buffer.from('a,b')), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
+  assert.throws(
+    () => c.decode(Buffer.from('a,b')),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
   assert.equal(c.encode({ t: 1, id: 'x', h: null }).toString(), 'x,1,,');
   const s = createCodec({ type: 'csv', columns: ['a', 'b'], separator: ';', numbers: false });
   assert.deepEqual(s.decode(Buffer.from('1;2')), { a: '1', b: '2' });
@@ -30,9 +37,18 @@ test('csv: configured columns, numbers parsed, wrong field count rejected, encod
 test('kv: any configured pair separator, numbers parsed, tokens without = rejected', () => {
   const c = createCodec({ type: 'kv', pairSeparators: ' ,;\t', kvSeparator: '=', numbers: true });
   assert.deepEqual(c.decode(Buffer.from('t=21.5 h=40,id=dev-1;;x=')), { t: 21.5, h: 40, id: 'dev-1', x: '' });
-  assert.throws(() => c.decode(Buffer.from('t=1 oops')), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
-  assert.throws(() => c.decode(Buffer.from('   ')), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
-  assert.throws(() => c.decode(Buffer.from('=5')), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
+  assert.throws(
+    () => c.decode(Buffer.from('t=1 oops')),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
+  assert.throws(
+    () => c.decode(Buffer.from('   ')),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
+  assert.throws(
+    () => c.decode(Buffer.from('=5')),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
   assert.equal(c.encode({ led: 'on', level: 3 }).toString(), 'led=on level=3');
   const colon = createCodec({ type: 'kv', pairSeparators: '&', kvSeparator: ':', numbers: true });
   assert.deepEqual(colon.decode(Buffer.from('a:1&b:x')), { a: 1, b: 'x' });
@@ -57,11 +73,16 @@ test('struct: every type in both byte orders, scale/offset, length checks, encod
   let o = 0;
   buf.writeUInt8(200, o++);
   buf.writeInt8(-5, o++);
-  buf.writeUInt16BE(0xbeef, o); o += 2;
-  buf.writeInt16LE(-215, o); o += 2;
-  buf.writeUInt32BE(0xdeadbeef, o); o += 4;
-  buf.writeInt32LE(1500, o); o += 4;
-  buf.writeFloatBE(1.5, o); o += 4;
+  buf.writeUInt16BE(0xbeef, o);
+  o += 2;
+  buf.writeInt16LE(-215, o);
+  o += 2;
+  buf.writeUInt32BE(0xdeadbeef, o);
+  o += 4;
+  buf.writeInt32LE(1500, o);
+  o += 4;
+  buf.writeFloatBE(1.5, o);
+  o += 4;
   buf.writeDoubleLE(10.25, o);
   const v = c.decode(buf);
   assert.equal(v.a, 200);
@@ -73,15 +94,27 @@ test('struct: every type in both byte orders, scale/offset, length checks, encod
   assert.equal(v.g, 1.5);
   assert.equal(v.h, 21.5);
   assert.deepEqual(c.encode(v), buf);
-  assert.throws(() => c.decode(buf.subarray(0, 10)), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
-  assert.throws(() => c.decode(Buffer.concat([buf, Buffer.from([1])])), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
-  assert.throws(() => c.encode({ ...v, a: 999 }), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
-  assert.throws(() => c.encode({ ...v, a: 'x' }), (e) => isGatehouseError(e, 'GH_CODEC_INVALID'));
+  assert.throws(
+    () => c.decode(buf.subarray(0, 10)),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
+  assert.throws(
+    () => c.decode(Buffer.concat([buf, Buffer.from([1])])),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
+  assert.throws(
+    () => c.encode({ ...v, a: 999 }),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
+  assert.throws(
+    () => c.encode({ ...v, a: 'x' }),
+    (e) => isGatehouseError(e, 'GH_CODEC_INVALID'),
+  );
 });
 
 test('codecs: fuzz: random bytes either decode or throw GatehouseError, never anything else', () => {
   let a = 99;
-  const rnd = () => ((a = (a * 1103515245 + 12345) >>> 0) / 4294967296);
+  const rnd = () => (a = (a * 1103515245 + 12345) >>> 0) / 4294967296;
   const codecs = [
     createCodec({ type: 'json' }),
     createCodec({ type: 'csv', columns: ['a', 'b'], separator: ',', numbers: true }),
@@ -111,7 +144,10 @@ test('topic templates: {link}, fields, sanitising, fixed topics, subscription fi
   assert.equal(t.render({ deviceId: 7 }), 'devices/7/telemetry');
   assert.equal(compileTopic('devices/{deviceId}/cmd', 'u').filter(), 'devices/+/cmd');
   assert.equal(compileTopic('{link}/dev-{id}/cmd', 'u').filter(), 'u/+/cmd');
-  assert.throws(() => compileTopic('a/{oops', 'u'), (e) => isGatehouseError(e, 'GH_CONFIG_INVALID'));
+  assert.throws(
+    () => compileTopic('a/{oops', 'u'),
+    (e) => isGatehouseError(e, 'GH_CONFIG_INVALID'),
+  );
 });
 
 test('protocol text replies round-trip; other lines are not replies', () => {

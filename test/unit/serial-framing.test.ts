@@ -55,7 +55,13 @@ for (const name of ['cobs', 'slip', 'crc'] as const) {
   test(`${name}: binary payloads round-trip, split at every chunk size`, () => {
     const f = createFraming(OPTS[name]!);
     const rnd = prng(42);
-    const payloads: Buffer[] = [Buffer.from([0]), Buffer.from([0xc0, 0xdb, 0xdc, 0xdd, 0, 0xa5, 0x5a]), Buffer.alloc(254, 1), Buffer.alloc(255, 7), Buffer.alloc(600, 0)];
+    const payloads: Buffer[] = [
+      Buffer.from([0]),
+      Buffer.from([0xc0, 0xdb, 0xdc, 0xdd, 0, 0xa5, 0x5a]),
+      Buffer.alloc(254, 1),
+      Buffer.alloc(255, 7),
+      Buffer.alloc(600, 0),
+    ];
     for (let i = 0; i < 50; i++) {
       const p = Buffer.allocUnsafe(1 + Math.floor(rnd() * 300));
       for (let j = 0; j < p.length; j++) p[j] = Math.floor(rnd() * 256);
@@ -65,7 +71,11 @@ for (const name of ['cobs', 'slip', 'crc'] as const) {
     for (const n of [1, 3, 64, 100000]) {
       const h = harness(f);
       pushChunked(h, wire, rnd, n);
-      assert.deepEqual(h.frames, payloads.map((p) => p.toString('hex')), `chunk size ${n}`);
+      assert.deepEqual(
+        h.frames,
+        payloads.map((p) => p.toString('hex')),
+        `chunk size ${n}`,
+      );
       assert.deepEqual(h.errors, []);
     }
   });
@@ -75,11 +85,17 @@ test('line: frames, CRLF stripping, empty lines skipped, multi-byte delimiter sp
   const h = harness(createFraming(OPTS.line!));
   h.push(Buffer.from('a=1\r\n\nb'));
   h.push(Buffer.from('=2\n'));
-  assert.deepEqual(h.frames.map((x) => Buffer.from(x, 'hex').toString()), ['a=1', 'b=2']);
+  assert.deepEqual(
+    h.frames.map((x) => Buffer.from(x, 'hex').toString()),
+    ['a=1', 'b=2'],
+  );
   const h2 = harness(createFraming(OPTS.crlf!));
   h2.push(Buffer.from('one\r'));
   h2.push(Buffer.from('\ntwo\r\n'));
-  assert.deepEqual(h2.frames.map((x) => Buffer.from(x, 'hex').toString()), ['one', 'two']);
+  assert.deepEqual(
+    h2.frames.map((x) => Buffer.from(x, 'hex').toString()),
+    ['one', 'two'],
+  );
 });
 
 test('line: an overlong line is counted once, dropped up to the next delimiter, and the next line arrives', () => {
@@ -90,7 +106,10 @@ test('line: an overlong line is counted once, dropped up to the next delimiter, 
   assert.ok(h.dec.buffered <= 64 + 1, 'buffer stays bounded');
   h.push(Buffer.from('AAA\nok\n'));
   assert.deepEqual(h.errors, ['overlong']);
-  assert.deepEqual(h.frames.map((x) => Buffer.from(x, 'hex').toString()), ['ok']);
+  assert.deepEqual(
+    h.frames.map((x) => Buffer.from(x, 'hex').toString()),
+    ['ok'],
+  );
 });
 
 test('line: a partial line is dropped as truncated by flush()', () => {
@@ -99,7 +118,10 @@ test('line: a partial line is dropped as truncated by flush()', () => {
   assert.deepEqual(h.dec.flush(), []);
   h.push(Buffer.from('full\n'));
   assert.deepEqual(h.errors, ['truncated']);
-  assert.deepEqual(h.frames.map((x) => Buffer.from(x, 'hex').toString()), ['full']);
+  assert.deepEqual(
+    h.frames.map((x) => Buffer.from(x, 'hex').toString()),
+    ['full'],
+  );
 });
 
 test('crc: bad CRC, impossible length and junk are counted and the next frame is found', () => {
@@ -123,7 +145,10 @@ test('crc: a truncated frame that swallowed the next one is recovered by resync 
   h.push(Buffer.concat([truncated, good]));
   assert.deepEqual(h.frames, [], 'waits: the truncated length covers the good frame');
   const recovered = h.dec.flush();
-  assert.deepEqual(recovered.map((b) => b.toString()), ['after']);
+  assert.deepEqual(
+    recovered.map((b) => b.toString()),
+    ['after'],
+  );
   assert.ok(h.errors.includes('truncated'));
 });
 

@@ -57,14 +57,23 @@ test('decode from the middle of a segment, with limit and byte cap', () => {
   const value = encode(recs);
   const out: StoredRecord[] = [];
   decodeSegment(value, 's', 1, 3, 4, out, { limit: 100, maxBytes: Infinity, payloadBytes: 0 });
-  assert.deepEqual(out.map((r) => r.seq), [3, 4]);
+  assert.deepEqual(
+    out.map((r) => r.seq),
+    [3, 4],
+  );
   const limited: StoredRecord[] = [];
   assert.equal(decodeSegment(value, 's', 1, 1, 4, limited, { limit: 2, maxBytes: Infinity, payloadBytes: 0 }), true);
-  assert.deepEqual(limited.map((r) => r.seq), [1, 2]);
+  assert.deepEqual(
+    limited.map((r) => r.seq),
+    [1, 2],
+  );
   const capped: StoredRecord[] = [];
   // 5 payload bytes in the first record: the cap of 1 still returns one record, then stops.
   assert.equal(decodeSegment(value, 's', 1, 1, 4, capped, { limit: 100, maxBytes: 1, payloadBytes: 0 }), true);
-  assert.deepEqual(capped.map((r) => r.seq), [1]);
+  assert.deepEqual(
+    capped.map((r) => r.seq),
+    [1],
+  );
 });
 
 test('prefixBytes sums accounted bytes of the first records', () => {
@@ -119,7 +128,10 @@ test('segment keys sort by sequence within a stream and carry the summary', () =
 
 test('record limits are checked on measure', () => {
   const size: RecordSize = { bytes: 0, encoded: 0 };
-  assert.throws(() => measureRecord({ topic: 'x'.repeat(70000), payload: Buffer.alloc(0), receivedAt: 0 }, size), (e: unknown) => isGatehouseError(e, 'GH_RECORD_TOO_LARGE'));
+  assert.throws(
+    () => measureRecord({ topic: 'x'.repeat(70000), payload: Buffer.alloc(0), receivedAt: 0 }, size),
+    (e: unknown) => isGatehouseError(e, 'GH_RECORD_TOO_LARGE'),
+  );
   measureRecord({ topic: 'ab', payload: Buffer.alloc(10), receivedAt: 0, key: 'k', attrs: { a: 'bc' } }, size);
   assert.equal(size.bytes, 2 + 10 + 1 + 3);
   assert.ok(!validStreamName('') && !validStreamName('a\0b') && validStreamName('archive'));
@@ -141,7 +153,15 @@ test('parseDuration accepts ms numbers and unit strings, refuses the rest', () =
 
 test('option schemas fill defaults and report bad values', () => {
   const o = storeOptionsSchema.parse({ path: '/tmp/x' });
-  assert.deepEqual(o, { path: '/tmp/x', durability: 'fsync', appendTimeoutMs: 30000, maxPendingBytes: 16 * 1024 * 1024, sweepIntervalMs: 60000, reserveBytes: 32 * 1024 * 1024, diskProbeMs: 500 });
+  assert.deepEqual(o, {
+    path: '/tmp/x',
+    durability: 'fsync',
+    appendTimeoutMs: 30000,
+    maxPendingBytes: 16 * 1024 * 1024,
+    sweepIntervalMs: 60000,
+    reserveBytes: 32 * 1024 * 1024,
+    diskProbeMs: 500,
+  });
   assert.equal(storeOptionsSchema.safeParse({ path: '/x', durability: 'never' }).success, false);
   assert.equal(storeOptionsSchema.safeParse({}).success, false);
   const d = streamDefaultsSchema.parse({ ttl: '7d' });

@@ -14,13 +14,25 @@ const MiB = 1024 * 1024;
 
 function rig(reserve: number) {
   const lines: Array<{ msg: string; level: number }> = [];
-  const logger = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { lines.push(JSON.parse(c.toString()) as { msg: string; level: number }); cb(); } }));
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        lines.push(JSON.parse(c.toString()) as { msg: string; level: number });
+        cb();
+      },
+    }),
+  );
   const registry = new Registry();
   let free = 100 * MiB;
   let reopens = 0;
   let reopenFails = false;
   const guard = new DiskGuard({
-    path: '/data', reserveBytes: reserve, probeMs: 1_000_000, log: logger, registry,
+    path: '/data',
+    reserveBytes: reserve,
+    probeMs: 1_000_000,
+    log: logger,
+    registry,
     freeBytes: async () => free,
     recover: async () => {
       reopens++;
@@ -28,10 +40,16 @@ function rig(reserve: number) {
     },
   });
   return {
-    guard, registry, lines,
-    setFree: (n: number) => { free = n; },
+    guard,
+    registry,
+    lines,
+    setFree: (n: number) => {
+      free = n;
+    },
     reopens: () => reopens,
-    failReopen: (v: boolean) => { reopenFails = v; },
+    failReopen: (v: boolean) => {
+      reopenFails = v;
+    },
   };
 }
 
@@ -59,10 +77,10 @@ test('low space: refused under the reserve, resumes only above reserve + 1/8, on
   await r.guard.probe();
   assert.equal(r.guard.writable, true);
   assert.equal(await metricValue(r.registry, 'gatehouse_store_writable'), 1);
-  assert.deepEqual(r.lines.map((l) => l.msg), [
-    'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns',
-    'store writable again: data appends resume',
-  ]);
+  assert.deepEqual(
+    r.lines.map((l) => l.msg),
+    ['store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns', 'store writable again: data appends resume'],
+  );
   assert.equal(r.reopens(), 0, 'low space alone needs no reopen');
 });
 

@@ -32,11 +32,17 @@ test('decodeSegment with a cursor resumes where the last read stopped and matche
     assert.equal(stopped, from + out.length < 110);
     from += out.length;
   }
-  assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => 100 + i));
+  assert.deepEqual(
+    got,
+    Array.from({ length: 10 }, (_, i) => 100 + i),
+  );
   // A cursor past fromSeq (a reader going back) is ignored: the walk starts from the header.
   const back: StoredRecord[] = [];
   decodeSegment(value, 's', 100, 102, 200, back, { limit: 2, maxBytes: Infinity, payloadBytes: 0 }, { seq: 108, off: 5 });
-  assert.deepEqual(back.map((r) => r.seq), [102, 103]);
+  assert.deepEqual(
+    back.map((r) => r.seq),
+    [102, 103],
+  );
 });
 
 test('decodeSegment leaves the cursor on a record the byte cap kept out', () => {
@@ -44,10 +50,16 @@ test('decodeSegment leaves the cursor on a record the byte cap kept out', () => 
   const cur: SegmentCursor = { seq: 1, off: SEG_HEADER };
   const out: StoredRecord[] = [];
   assert.equal(decodeSegment(value, 's', 1, 1, 4, out, { limit: 100, maxBytes: 4, payloadBytes: 0 }, cur), true);
-  assert.deepEqual(out.map((r) => r.seq), [1, 2]);
+  assert.deepEqual(
+    out.map((r) => r.seq),
+    [1, 2],
+  );
   const next: StoredRecord[] = [];
   decodeSegment(value, 's', 1, 3, 4, next, { limit: 100, maxBytes: Infinity, payloadBytes: 0 }, cur);
-  assert.deepEqual(next.map((r) => r.payload.toString()), ['p2', 'p3']);
+  assert.deepEqual(
+    next.map((r) => r.payload.toString()),
+    ['p2', 'p3'],
+  );
 });
 
 test('SegmentCache finds by sequence, stays within its byte bound, drops reclaimed segments', () => {

@@ -13,25 +13,44 @@ import type { StoredRecord } from '../../gateway/store/types.js';
 test('the scanner splits text and placeholders, honouring quotes and nested braces', () => {
   assert.deepEqual(scanTemplate("a/${get(x, '}')}/b"), ['a/', { body: "get(x, '}')", at: 2, legacy: false }, '/b']);
   assert.deepEqual(scanTemplate('plain {not a placeholder}'), ['plain {not a placeholder}'], 'without legacy, braces are text (rule actions)');
-  assert.deepEqual(scanTemplate('x.{a}.!{t:y}.${b}', { legacy: true }).filter((p) => typeof p !== 'string'), [
-    { body: 'a', at: 2, legacy: true }, { body: 't:y', at: 6, legacy: true }, { body: 'b', at: 13, legacy: false },
-  ]);
-  assert.throws(() => scanTemplate('a/${topic(2)'), (e: unknown) => isGatehouseError(e, 'GH_TEMPLATE_INVALID') && /unclosed \$\{/.test(e.message));
-  assert.throws(() => scanTemplate('a/${ }'), (e: unknown) => isGatehouseError(e, 'GH_TEMPLATE_INVALID') && /empty/.test(e.message));
-  assert.throws(() => scanTemplate('a/{x', { legacy: true, code: 'GH_CONFIG_INVALID', where: 'k' }), (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID') && e.where === 'k');
+  assert.deepEqual(
+    scanTemplate('x.{a}.!{t:y}.${b}', { legacy: true }).filter((p) => typeof p !== 'string'),
+    [
+      { body: 'a', at: 2, legacy: true },
+      { body: 't:y', at: 6, legacy: true },
+      { body: 'b', at: 13, legacy: false },
+    ],
+  );
+  assert.throws(
+    () => scanTemplate('a/${topic(2)'),
+    (e: unknown) => isGatehouseError(e, 'GH_TEMPLATE_INVALID') && /unclosed \$\{/.test(e.message),
+  );
+  assert.throws(
+    () => scanTemplate('a/${ }'),
+    (e: unknown) => isGatehouseError(e, 'GH_TEMPLATE_INVALID') && /empty/.test(e.message),
+  );
+  assert.throws(
+    () => scanTemplate('a/{x', { legacy: true, code: 'GH_CONFIG_INVALID', where: 'k' }),
+    (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID') && e.where === 'k',
+  );
 });
 
 test('a deprecation note names the old placeholders and shows the ${} spelling', () => {
   const src = '!{timestamp:yyyy}/{stream}-${firstSeq}';
-  assert.equal(legacyNote(src, scanTemplate(src, { legacy: true }), 's3.keyTemplate'),
-    "s3.keyTemplate: !{timestamp:yyyy}, {stream} is deprecated template syntax; write '${timestamp:yyyy}/${stream}-${firstSeq}'");
+  assert.equal(
+    legacyNote(src, scanTemplate(src, { legacy: true }), 's3.keyTemplate'),
+    "s3.keyTemplate: !{timestamp:yyyy}, {stream} is deprecated template syntax; write '${timestamp:yyyy}/${stream}-${firstSeq}'",
+  );
   assert.equal(legacyNote('a.${b}', scanTemplate('a.${b}', { legacy: true }), 'w'), undefined);
 });
 
 test('rule action templates still compile SQL expressions inside ${}', () => {
   const t = compileRuleTemplate("out/${concat('a', '}')}/x");
   assert.equal(t.constant, false);
-  assert.throws(() => compileRuleTemplate('out/${nope('), (e: unknown) => isGatehouseError(e, 'GH_TEMPLATE_INVALID'));
+  assert.throws(
+    () => compileRuleTemplate('out/${nope('),
+    (e: unknown) => isGatehouseError(e, 'GH_TEMPLATE_INVALID'),
+  );
 });
 
 test('destination, S3 key and serial topic templates: ${} and the deprecated forms render the same', () => {
@@ -40,7 +59,10 @@ test('destination, S3 key and serial topic templates: ${} and the deprecated for
   const value = (f: string): string => (f === 'stream' ? 'telemetry' : f === 'key' ? 'dev-1' : 'a/b');
   assert.equal(renderTemplate(compileTemplate('${stream}/${key}', ['stream', 'key'], 'k', warn), value), 'telemetry/dev-1');
   assert.equal(renderTemplate(compileTemplate('{stream}/{key}', ['stream', 'key'], 'k', warn), value), 'telemetry/dev-1');
-  assert.throws(() => compileTemplate('${nope}', ['stream'], 'k'), (e: unknown) => isGatehouseError(e, 'GH_DESTINATION_CONFIG') && /unknown field '\$\{nope\}'/.test(e.message));
+  assert.throws(
+    () => compileTemplate('${nope}', ['stream'], 'k'),
+    (e: unknown) => isGatehouseError(e, 'GH_DESTINATION_CONFIG') && /unknown field '\$\{nope\}'/.test(e.message),
+  );
 
   const recs: StoredRecord[] = [
     { stream: 's', seq: 7, topic: 't', receivedAt: Date.UTC(2026, 0, 2, 3, 4), payload: Buffer.from('x') },

@@ -12,9 +12,12 @@ import { metricValue, testDeps } from '../helpers/index.js';
 function call(sizes: number[], answer: (idx: readonly number[]) => readonly AwsEntryOutcome[] | Error, deps = testDeps()) {
   const calls: number[][] = [];
   const spec: AwsBatchCall = {
-    kind: 'kinesis', target: 'test-target', operation: 'Test Put',
+    kind: 'kinesis',
+    target: 'test-target',
+    operation: 'Test Put',
     limits: { maxRecords: 3, maxRecordBytes: 100, maxBatchBytes: 150 },
-    metrics: destinationMetrics(deps.registry), log: deps.logger,
+    metrics: destinationMetrics(deps.registry),
+    log: deps.logger,
     size: (i) => sizes[i]!,
     tooLarge: (i, bytes) => `item ${i} of ${bytes} bytes is too large`,
     entryFailure: (code, message) => ({ ok: false, retryable: true, error: `${code}: ${message ?? ''}`, code: code === 'Slow' ? 'THROTTLED' : code }),
@@ -33,8 +36,15 @@ const allOk = (idx: readonly number[]): AwsEntryOutcome[] => idx.map(() => ({ ok
 test('oversize items are rejected alone (GH_EXPORT_PERMANENT, TOO_LARGE); the rest are cut by count and bytes, in order', async () => {
   const { spec, calls, deps } = call([10, 10, 10, 10, 101, 90, 60, 10], allOk);
   const res = await sendAwsBatch(spec, 8, new AbortController().signal);
-  assert.deepEqual(calls, [[0, 1, 2], [3, 5], [6, 7]]);
-  assert.deepEqual(res.map((r) => r.ok), [true, true, true, true, false, true, true, true]);
+  assert.deepEqual(calls, [
+    [0, 1, 2],
+    [3, 5],
+    [6, 7],
+  ]);
+  assert.deepEqual(
+    res.map((r) => r.ok),
+    [true, true, true, true, false, true, true, true],
+  );
   const bad = res[4]!;
   assert.ok(!bad.ok && !bad.retryable && bad.code === 'TOO_LARGE');
   assert.equal(bad.ok ? '' : bad.error, 'GH_EXPORT_PERMANENT: item 4 of 101 bytes is too large');
@@ -55,7 +65,10 @@ test('a whole-call client error is permanent for that call only; throttling and 
   const validation = Object.assign(new Error('bad request'), { name: 'ValidationException', $metadata: { httpStatusCode: 400 } });
   const first = call([10, 10, 10, 10], (idx) => (idx[0] === 0 ? validation : allOk(idx)));
   const res = await sendAwsBatch(first.spec, 4, new AbortController().signal);
-  assert.deepEqual(res.map((r) => r.ok), [false, false, false, true]);
+  assert.deepEqual(
+    res.map((r) => r.ok),
+    [false, false, false, true],
+  );
   assert.ok(!res[0]!.ok && !res[0]!.retryable && res[0]!.code === 'ValidationException' && res[0]!.error.startsWith('GH_EXPORT_PERMANENT: Test Put rejected'));
   assert.equal(await metricValue(first.deps.registry, 'gatehouse_destination_calls_total', { outcome: 'permanent' }), 1);
 
@@ -65,7 +78,10 @@ test('a whole-call client error is permanent for that call only; throttling and 
     Object.assign(new Error('oops'), { name: 'InternalFailure', $metadata: { httpStatusCode: 500 } }),
   ]) {
     const c = call([10], () => err);
-    await assert.rejects(sendAwsBatch(c.spec, 1, new AbortController().signal), (e: unknown) => isGatehouseError(e, 'GH_EXPORT_RETRYABLE') && e.where === 'test-target' && e.cause === err);
+    await assert.rejects(
+      sendAwsBatch(c.spec, 1, new AbortController().signal),
+      (e: unknown) => isGatehouseError(e, 'GH_EXPORT_RETRYABLE') && e.where === 'test-target' && e.cause === err,
+    );
     assert.equal(await metricValue(c.deps.registry, 'gatehouse_destination_calls_total', { outcome: 'retryable' }), 1);
   }
 });

@@ -12,8 +12,14 @@ test('full jitter: delay in [0, min(max, initial*2^n)]', () => {
   assert.equal(backoffCap(3, 200, 30000), 1600);
   assert.equal(backoffCap(20, 200, 30000), 30000);
   assert.equal(backoffCap(1e9, 200, 30000), 30000, 'huge attempt numbers do not overflow');
-  assert.equal(fullJitterDelay(3, 200, 30000, () => 0), 0);
-  assert.equal(fullJitterDelay(3, 200, 30000, () => 0.999999), 1599);
+  assert.equal(
+    fullJitterDelay(3, 200, 30000, () => 0),
+    0,
+  );
+  assert.equal(
+    fullJitterDelay(3, 200, 30000, () => 0.999999),
+    1599,
+  );
   for (let i = 0; i < 200; i++) {
     const d = fullJitterDelay(5, 200, 30000);
     assert.ok(d >= 0 && d < 6400);
@@ -86,10 +92,16 @@ test('takeBatch: count, bytes, skips done and dead entries, reports fullness', (
   w[2]!.deadError = 'x';
   const out: ReturnType<typeof mk>[] = [];
   assert.equal(takeBatch(w, { maxRecords: 5, maxBytes: 100 }, out), false);
-  assert.deepEqual(out.map((e) => e.rec.seq), [1, 4]);
+  assert.deepEqual(
+    out.map((e) => e.rec.seq),
+    [1, 4],
+  );
   assert.equal(takeBatch(w, { maxRecords: 1, maxBytes: 100 }, out), true);
   assert.equal(takeBatch(w, { maxRecords: 5, maxBytes: 15 }, out), true);
-  assert.deepEqual(out.map((e) => e.rec.seq), [1]);
+  assert.deepEqual(
+    out.map((e) => e.rec.seq),
+    [1],
+  );
   assert.equal(takeBatch([mk(1, 50)], { maxRecords: 5, maxBytes: 15 }, out), true, 'an oversized first entry still goes alone');
 });
 

@@ -73,8 +73,12 @@ async function setup(t: import('node:test').TestContext, opts: Partial<ExporterO
   const dest = new ScriptedDestination(limits);
   const deps = testDeps();
   const options = parseExporterOptions({
-    name: 'exp1', stream: 'telemetry', destination: { type: 'http' },
-    batch: { maxRecords: 10, lingerMs: 0 }, backoff: { initialMs: 2, maxMs: 20 }, ...opts,
+    name: 'exp1',
+    stream: 'telemetry',
+    destination: { type: 'http' },
+    batch: { maxRecords: 10, lingerMs: 0 },
+    backoff: { initialMs: 2, maxMs: 20 },
+    ...opts,
   });
   const exporter = createExporter(options, { ...deps, streams, destination: dest, random: () => 0.5 });
   t.after(() => exporter.stop());
@@ -99,8 +103,14 @@ test('batches respect maxRecords and the checkpoint advances and reclaims', asyn
   await fill(streams, 25);
   await exporter.start();
   await drained(streams, exporter, 25);
-  assert.deepEqual(dest.sends.map((s) => s.length), [10, 10, 5]);
-  assert.deepEqual(dest.delivered, Array.from({ length: 25 }, (_, i) => i + 1));
+  assert.deepEqual(
+    dest.sends.map((s) => s.length),
+    [10, 10, 5],
+  );
+  assert.deepEqual(
+    dest.delivered,
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  );
   assert.equal(streams.info('telemetry').records, 0, 'records behind the only consumer are reclaimed');
 });
 
@@ -143,7 +153,11 @@ test('whole-batch retryable failures are retried with backoff; nothing lost, ret
   await exporter.start();
   await drained(streams, exporter, 5);
   assert.equal(dest.sends.length, 4);
-  assert.deepEqual(dest.sends.every((s) => s.join() === '1,2,3,4,5'), true, 'a retry resends the same batch');
+  assert.deepEqual(
+    dest.sends.every((s) => s.join() === '1,2,3,4,5'),
+    true,
+    'a retry resends the same batch',
+  );
   assert.deepEqual(dest.delivered, [1, 2, 3, 4, 5]);
   const st = exporter.status();
   assert.equal(st.retries, 15);
@@ -162,7 +176,11 @@ test('partial failure: only the failed records are resent', async (t) => {
   await drained(streams, exporter, 6);
   assert.deepEqual(dest.sends[0], [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(dest.sends[1], [3], 'the retry holds only the failed record');
-  assert.deepEqual([...dest.delivered].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6], 'no duplicates, nothing missing');
+  assert.deepEqual(
+    [...dest.delivered].sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 6],
+    'no duplicates, nothing missing',
+  );
 });
 
 test('permanent errors are dead-lettered at once without blocking later records', async (t) => {
@@ -196,7 +214,10 @@ test('retry budget: a record failing maxAttempts times goes to the dead-letter s
   assert.equal(dlq.length, 1);
   assert.equal(dlq[0]!.attrs?.attempts, '3');
   assert.match(dlq[0]!.attrs?.error ?? '', /flaky \(gave up after 3 attempts\)/);
-  assert.deepEqual(dest.delivered.sort((a, b) => a - b), [1, 2, 3, 5, 6, 7, 8]);
+  assert.deepEqual(
+    dest.delivered.sort((a, b) => a - b),
+    [1, 2, 3, 5, 6, 7, 8],
+  );
 });
 
 test('a record over the destination maxRecordBytes is dead-lettered, never sent', async (t) => {
@@ -230,8 +251,15 @@ test('a whole batch failing permanently is split to isolate the bad record', asy
   await exporter.start();
   await drained(streams, exporter, 10);
   const dlq = await streams.read('telemetry-dlq', 1);
-  assert.deepEqual(dlq.map((r) => r.attrs?.sourceSeq), ['6'], 'only the bad record is dead-lettered');
-  assert.deepEqual([...dest.delivered].sort((a, b) => a - b), [1, 2, 3, 4, 5, 7, 8, 9, 10]);
+  assert.deepEqual(
+    dlq.map((r) => r.attrs?.sourceSeq),
+    ['6'],
+    'only the bad record is dead-lettered',
+  );
+  assert.deepEqual(
+    [...dest.delivered].sort((a, b) => a - b),
+    [1, 2, 3, 4, 5, 7, 8, 9, 10],
+  );
 });
 
 test('stop during a send: aborted send does not advance the checkpoint; restart resends', async (t) => {
@@ -319,7 +347,12 @@ test('status and metrics: backlog, exported records/bytes, destination, state', 
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_records_total', { exporter: 'exp1' }), 5);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_bytes_total', { exporter: 'exp1' }), 50);
   const text = await deps.registry.metrics();
-  for (const m of ['gatehouse_export_batch_records_bucket', 'gatehouse_export_send_seconds_bucket', 'gatehouse_export_backlog_records', 'gatehouse_export_backlog_age_seconds']) {
+  for (const m of [
+    'gatehouse_export_batch_records_bucket',
+    'gatehouse_export_send_seconds_bucket',
+    'gatehouse_export_backlog_records',
+    'gatehouse_export_backlog_age_seconds',
+  ]) {
     assert.ok(text.includes(m), `missing ${m}`);
   }
   await exporter.stop();

@@ -39,20 +39,33 @@ test('an unknown key inside a destination is refused with its key path (every ki
     [{ type: 'mqtt', url: 'mqtt://h', clientId: 'c', topics: [{ local: '#', remotePrfix: 'x/' }] }, 'destination.topics.0.remotePrfix'],
   ];
   for (const [block, path] of cases) {
-    assert.throws(() => createDestination(block as { type: 'file' }, testDeps()), (err: unknown) => {
-      assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'), `${String(block.type)}: ${String(err)}`);
-      assert.ok(err.message.includes(`${path}: unknown key`), `${String(block.type)}: ${err.message}`);
-      assert.deepEqual((err.details as Array<{ path: string }>).map((p) => p.path), [path]);
-      return true;
-    });
+    assert.throws(
+      () => createDestination(block as { type: 'file' }, testDeps()),
+      (err: unknown) => {
+        assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'), `${String(block.type)}: ${String(err)}`);
+        assert.ok(err.message.includes(`${path}: unknown key`), `${String(block.type)}: ${err.message}`);
+        assert.deepEqual(
+          (err.details as Array<{ path: string }>).map((p) => p.path),
+          [path],
+        );
+        return true;
+      },
+    );
   }
 });
 
 test('every problem of a destination block is listed, not only the first', () => {
-  assert.throws(() => createDestination({ type: 'file', gzip: 'yes', maxFileBytes: 1, dirr: 'x' } as { type: 'file' }, testDeps()), (err: unknown) => {
-    assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
-    assert.deepEqual((err.details as Array<{ path: string }>).map((p) => p.path).sort(), ['destination.dirr', 'destination.gzip', 'destination.maxFileBytes']);
-    assert.match(err.message, /file destination is invalid \(3 problems\)/);
-    return true;
-  });
+  assert.throws(
+    () => createDestination({ type: 'file', gzip: 'yes', maxFileBytes: 1, dirr: 'x' } as { type: 'file' }, testDeps()),
+    (err: unknown) => {
+      assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'));
+      assert.deepEqual((err.details as Array<{ path: string }>).map((p) => p.path).sort(), [
+        'destination.dirr',
+        'destination.gzip',
+        'destination.maxFileBytes',
+      ]);
+      assert.match(err.message, /file destination is invalid \(3 problems\)/);
+      return true;
+    },
+  );
 });

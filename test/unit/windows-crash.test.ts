@@ -161,7 +161,10 @@ test('event time: acknowledged events since the last checkpoint are replayed exa
 
 test('processing time: a window that should have closed while the gateway was down closes right after the replay', async () => {
   const disk = new Disk();
-  const sqls = ["SELECT count(*) AS n, sum(v) AS s FROM 'p/+' GROUP BY TUMBLINGWINDOW(ss, 10)", "SELECT count(*) AS n, window_start() AS ws FROM 'p/+' GROUP BY SESSIONWINDOW(ss, 60, 5)"];
+  const sqls = [
+    "SELECT count(*) AS n, sum(v) AS s FROM 'p/+' GROUP BY TUMBLINGWINDOW(ss, 10)",
+    "SELECT count(*) AS n, window_start() AS ws FROM 'p/+' GROUP BY SESSIONWINDOW(ss, 60, 5)",
+  ];
   let p = await boot(disk, sqls, 1_000);
   for (let v = 1; v <= 5; v++) {
     p.timers.advance(1_000);
@@ -172,7 +175,10 @@ test('processing time: a window that should have closed while the gateway was do
 
   p = await boot(disk, sqls, 60_000); // restarted long after both were due
   await p.run.flush();
-  assert.deepEqual(disk.out, [{ n: 5, s: 15 }, { n: 5, ws: 2_000 }]);
+  assert.deepEqual(disk.out, [
+    { n: 5, s: 15 },
+    { n: 5, ws: 2_000 },
+  ]);
   assert.equal(await metricValue(p.deps.registry, 'gatehouse_window_rows_after_crash_total', { result: 'reemitted' }), 2);
   p.engine.close();
 });
@@ -197,7 +203,14 @@ test('rows emitted before a crash: committed ones are not emitted again (marker)
 
   p = await boot(disk, [sql], 30_000);
   await p.run.flush();
-  assert.deepEqual(disk.out, [{ n: 2, ws: 0 }, { n: 1, ws: 10_000 }], 'the committed row is not repeated; the lost one is emitted again');
+  assert.deepEqual(
+    disk.out,
+    [
+      { n: 2, ws: 0 },
+      { n: 1, ws: 10_000 },
+    ],
+    'the committed row is not repeated; the lost one is emitted again',
+  );
   assert.equal(await metricValue(p.deps.registry, 'gatehouse_window_rows_after_crash_total', { result: 'suppressed' }), 1);
   assert.equal(await metricValue(p.deps.registry, 'gatehouse_window_rows_after_crash_total', { result: 'reemitted' }), 1);
   p.engine.close();
@@ -205,7 +218,10 @@ test('rows emitted before a crash: committed ones are not emitted again (marker)
 
 test('sliding and count windows: rows of replayed events are not duplicated when their marker was committed', async () => {
   const disk = new Disk();
-  const sqls = ["SELECT count(*) AS n, max(i) AS last FROM 's/+' TIMESTAMP BY ts GROUP BY SLIDINGWINDOW(ss, 5)", "SELECT 'c' AS k, count(*) AS n, max(i) AS last FROM 's/+' GROUP BY COUNTWINDOW(3)"];
+  const sqls = [
+    "SELECT count(*) AS n, max(i) AS last FROM 's/+' TIMESTAMP BY ts GROUP BY SLIDINGWINDOW(ss, 5)",
+    "SELECT 'c' AS k, count(*) AS n, max(i) AS last FROM 's/+' GROUP BY COUNTWINDOW(3)",
+  ];
   let p = await boot(disk, sqls, 0);
   for (let i = 1; i <= 4; i++) p.send('s/a', { i, ts: i * 1000 });
   await p.run.flush();
@@ -221,7 +237,11 @@ test('sliding and count windows: rows of replayed events are not duplicated when
   await p.run.flush();
   assert.deepEqual(disk.out.slice(-1), [{ n: 5, last: 10 }], 'the sliding window holds 6..10 (the replayed events included once)');
   const counts = disk.out.filter((r) => r.k === 'c');
-  assert.deepEqual(counts, [{ k: 'c', n: 3, last: 3 }, { k: 'c', n: 3, last: 6 }, { k: 'c', n: 3, last: 9 }]);
+  assert.deepEqual(counts, [
+    { k: 'c', n: 3, last: 3 },
+    { k: 'c', n: 3, last: 6 },
+    { k: 'c', n: 3, last: 9 },
+  ]);
   p.engine.close();
 });
 
@@ -229,34 +249,37 @@ for (const [name, sql] of [
   ['RCF detector', "SELECT VALUE random_cut_forest(v, {numberOfTrees: 20, subSampleSize: 32, seed: 7}) OVER (PARTITION BY topic(2)) FROM 'd/+'"],
   ['default detector (anomaly_score)', "SELECT VALUE anomaly_score(v) OVER (PARTITION BY topic(2)) FROM 'd/+'"],
 ] as const)
-test(`${name}: scores after a crash and replay equal those of an uninterrupted run, bit for bit`, async () => {
-  const value = (i: number): number => 50 + 10 * Math.sin(i / 3) + (i === 150 ? 80 : 0);
-  const ref = await boot(new Disk(), [sql], 0);
-  const want: number[] = [];
-  ref.seen.length = 0;
-  for (let i = 0; i < 200; i++) ref.send('d/a', { v: value(i) });
-  want.push(...ref.seen.map((r) => r as unknown as number));
-  ref.engine.close();
+  test(`${name}: scores after a crash and replay equal those of an uninterrupted run, bit for bit`, async () => {
+    const value = (i: number): number => 50 + 10 * Math.sin(i / 3) + (i === 150 ? 80 : 0);
+    const ref = await boot(new Disk(), [sql], 0);
+    const want: number[] = [];
+    ref.seen.length = 0;
+    for (let i = 0; i < 200; i++) ref.send('d/a', { v: value(i) });
+    want.push(...ref.seen.map((r) => r as unknown as number));
+    ref.engine.close();
 
-  const disk = new Disk();
-  let p = await boot(disk, [sql], 0);
-  const got: number[] = [];
-  for (let i = 0; i < 200; i++) {
-    p.send('d/a', { v: value(i) });
-    if (i === 60) await checkpoint(p);
-    if (i === 90 || i === 140) {
-      await p.run.flush(); // acknowledged
-      got.push(...(p.seen.splice(0) as unknown as number[]));
-      kill(p);
-      p = await boot(disk, [sql], 0);
+    const disk = new Disk();
+    let p = await boot(disk, [sql], 0);
+    const got: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      p.send('d/a', { v: value(i) });
+      if (i === 60) await checkpoint(p);
+      if (i === 90 || i === 140) {
+        await p.run.flush(); // acknowledged
+        got.push(...(p.seen.splice(0) as unknown as number[]));
+        kill(p);
+        p = await boot(disk, [sql], 0);
+      }
     }
-  }
-  got.push(...(p.seen.splice(0) as unknown as number[]));
-  assert.equal(got.length, 200);
-  for (let i = 0; i < 200; i++) assert.ok(Object.is(got[i], want[i]), `score ${i}: ${got[i]} != ${want[i]}`);
-  assert.ok(want.slice(60).some((s) => s > 0), 'the detector is warm (non-zero scores compared)');
-  p.engine.close();
-});
+    got.push(...(p.seen.splice(0) as unknown as number[]));
+    assert.equal(got.length, 200);
+    for (let i = 0; i < 200; i++) assert.ok(Object.is(got[i], want[i]), `score ${i}: ${got[i]} != ${want[i]}`);
+    assert.ok(
+      want.slice(60).some((s) => s > 0),
+      'the detector is warm (non-zero scores compared)',
+    );
+    p.engine.close();
+  });
 
 test('a crash during the replay itself: the next start replays again, nothing counted twice', async () => {
   const disk = new Disk();
@@ -288,7 +311,10 @@ test('a stateful rule added while running: after a crash it gets exactly the inp
   p = await boot(disk, [a, b], 0);
   p.send('w/a', { ts: 10_000 });
   await p.run.flush();
-  assert.deepEqual(disk.out, [{ k: 'a', n: 12 }, { k: 'b', n: 7 }]);
+  assert.deepEqual(disk.out, [
+    { k: 'a', n: 12 },
+    { k: 'b', n: 7 },
+  ]);
   p.engine.close();
 });
 

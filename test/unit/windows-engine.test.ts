@@ -29,7 +29,13 @@ function setup(sql: string | string[], opts: RuleEngineOptions & { start?: numbe
       kind: 'probe',
       resource: 'mem',
       durable: false,
-      execute: (b: Buffer, ctx: ActionContext) => void out.push({ v: JSON.parse(b.toString()) as Record<string, unknown>, topic: ctx.message.topic, kind: ctx.message.source.kind, at: ctx.message.receivedAt }),
+      execute: (b: Buffer, ctx: ActionContext) =>
+        void out.push({
+          v: JSON.parse(b.toString()) as Record<string, unknown>,
+          topic: ctx.message.topic,
+          kind: ctx.message.source.kind,
+          at: ctx.message.receivedAt,
+        }),
     }),
   });
   const sqls = Array.isArray(sql) ? sql : [sql];
@@ -84,12 +90,21 @@ test('hopping window: an event joins size/hop windows', () => {
   timers.advanceTo(12_000);
   send('f/a', {});
   timers.advanceTo(10_000 + 10_000);
-  assert.deepEqual(out.map((o) => o.v), [{ n: 1, ws: 0 }, { n: 2, ws: 5000 }, { n: 1, ws: 10_000 }]);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { n: 1, ws: 0 },
+      { n: 2, ws: 5000 },
+      { n: 1, ws: 10_000 },
+    ],
+  );
   engine.close();
 });
 
 test('session window: closes after the timeout gap or at the max duration (eKuiper order: unit, maxDuration, timeout)', () => {
-  const { timers, out, send, engine } = setup("SELECT topic(2) AS d, count(*) AS n, window_start() AS ws, window_end() AS we FROM 's/+' GROUP BY topic(2), SESSIONWINDOW(ss, 20, 5)");
+  const { timers, out, send, engine } = setup(
+    "SELECT topic(2) AS d, count(*) AS n, window_start() AS ws, window_end() AS we FROM 's/+' GROUP BY topic(2), SESSIONWINDOW(ss, 20, 5)",
+  );
   for (const t of [0, 2000, 4000]) {
     timers.advanceTo(t);
     send('s/a', {});
@@ -97,7 +112,10 @@ test('session window: closes after the timeout gap or at the max duration (eKuip
   timers.advanceTo(8999);
   assert.equal(out.length, 0);
   timers.advanceTo(9000);
-  assert.deepEqual(out.map((o) => o.v), [{ d: 'a', n: 3, ws: 0, we: 9000 }]);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [{ d: 'a', n: 3, ws: 0, we: 9000 }],
+  );
   // A busy session: an event every 4 s never leaves a 5 s gap; it closes at start + 20 s.
   for (let t = 30_000; t <= 60_000; t += 4000) {
     timers.advanceTo(t);
@@ -115,19 +133,37 @@ test('count windows: tumbling COUNTWINDOW(3) and COUNTWINDOW(3, 1) emit per even
   for (let i = 1; i <= 6; i++) send(i % 2 ? 'c/odd' : 'c/even', { v: i });
   const tumble = out.filter((o) => o.v.k === 'tumble').map((o) => o.v);
   const slide = out.filter((o) => o.v.k === 'slide').map((o) => o.v.s);
-  assert.deepEqual(tumble, [{ k: 'tumble', d: 'odd', vs: [1, 3, 5] }, { k: 'tumble', d: 'even', vs: [2, 4, 6] }]);
+  assert.deepEqual(tumble, [
+    { k: 'tumble', d: 'odd', vs: [1, 3, 5] },
+    { k: 'tumble', d: 'even', vs: [2, 4, 6] },
+  ]);
   assert.deepEqual(slide, [6, 9, 12, 15]);
   engine.close();
 });
 
 test('sliding window: one output per event over the last size', () => {
   const { timers, out, send, engine } = setup("SELECT count(*) AS n, sum(v) AS s FROM 'x' GROUP BY SLIDINGWINDOW(ss, 10)");
-  for (const [t, v] of [[0, 1], [4000, 2], [9000, 3], [10_000, 4], [15_000, 5]] as const) {
+  for (const [t, v] of [
+    [0, 1],
+    [4000, 2],
+    [9000, 3],
+    [10_000, 4],
+    [15_000, 5],
+  ] as const) {
     timers.advanceTo(t);
     send('x', { v });
   }
   // At 10000 the event of t=0 left the window (t - size, t]; at 15000 so did 4000.
-  assert.deepEqual(out.map((o) => o.v), [{ n: 1, s: 1 }, { n: 2, s: 3 }, { n: 3, s: 6 }, { n: 3, s: 9 }, { n: 3, s: 12 }]);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { n: 1, s: 1 },
+      { n: 2, s: 3 },
+      { n: 3, s: 6 },
+      { n: 3, s: 9 },
+      { n: 3, s: 12 },
+    ],
+  );
   engine.close();
 });
 
@@ -138,7 +174,13 @@ test('HAVING and per-window ORDER BY ... DESC LIMIT n: top-N groups', () => {
   const reads: Record<string, number> = { dock: 5, gate: 3, office: 1, lab: 2, yard: 4 };
   for (const [area, n] of Object.entries(reads)) for (let i = 0; i < n; i++) send('badge/r1', { area });
   timers.advance(15 * 60_000);
-  assert.deepEqual(out.map((o) => o.v), [{ area: 'dock', reads: 5 }, { area: 'yard', reads: 4 }]);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { area: 'dock', reads: 5 },
+      { area: 'yard', reads: 4 },
+    ],
+  );
   engine.close();
 });
 
@@ -163,14 +205,19 @@ test('stddev/var (population), stddevs/vars (sample), percentile (linear), first
 });
 
 test('event time: TIMESTAMP BY with a lateness bound; watermark closes windows; late events counted and dropped', async () => {
-  const { out, send, engine, deps } = setup("SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts LATENESS(ss, 2) GROUP BY TUMBLINGWINDOW(ss, 10)");
+  const { out, send, engine, deps } = setup(
+    "SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts LATENESS(ss, 2) GROUP BY TUMBLINGWINDOW(ss, 10)",
+  );
   send('e', { ts: 1000 });
   send('e', { ts: 9500 });
   send('e', { ts: 11_000 }); // watermark 9000: window [0,10000) still open
   send('e', { ts: 8000 }); // not late (>= watermark 9000? no: 8000 < 9000) -> late
   assert.equal(out.length, 0);
   send('e', { ts: 12_500 }); // watermark 10500 -> closes [0, 10000)
-  assert.deepEqual(out.map((o) => o.v), [{ n: 2, ws: 0 }]);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [{ n: 2, ws: 0 }],
+  );
   send('e', { ts: 5000 }); // late
   send('e', { ts: 'not a time' });
   send('e', { ts: '1970-01-01T00:00:25.000Z' }); // ISO strings work: closes [10000, 20000)
@@ -188,8 +235,14 @@ test('bounded state: maxGroups evicts the oldest group (counted), sliding rows c
   for (const k of ['a', 'b', 'c', 'd', 'e']) send('g', { k });
   for (let i = 0; i < 8; i++) send('s', {});
   timers.advance(10_000);
-  assert.deepEqual(out.filter((o) => 'k' in o.v).map((o) => o.v.k), ['c', 'd', 'e']);
-  assert.deepEqual(out.filter((o) => !('k' in o.v)).map((o) => o.v.n), [1, 2, 3, 4, 5, 5, 5, 5]);
+  assert.deepEqual(
+    out.filter((o) => 'k' in o.v).map((o) => o.v.k),
+    ['c', 'd', 'e'],
+  );
+  assert.deepEqual(
+    out.filter((o) => !('k' in o.v)).map((o) => o.v.n),
+    [1, 2, 3, 4, 5, 5, 5, 5],
+  );
   assert.equal(await metricValue(deps.registry, 'gatehouse_window_evicted_groups_total', { rule: 'w0' }), 2);
   assert.equal(await metricValue(deps.registry, 'gatehouse_window_dropped_rows_total', { rule: 'w1' }), 3);
   engine.close();
@@ -223,7 +276,10 @@ test('checkpoint -> new engine -> restore gives the same output as an uninterrup
   await b.engine.start();
   feed(b.send, b.timers, 10, 20);
   b.timers.advanceTo(30 * 60_000);
-  assert.deepEqual(a.out.concat(b.out).map((o) => o.v), ref.out.map((o) => o.v));
+  assert.deepEqual(
+    a.out.concat(b.out).map((o) => o.v),
+    ref.out.map((o) => o.v),
+  );
   assert.equal(ref.out.length, 6);
   await b.engine.stop();
 
@@ -249,7 +305,10 @@ test('corrupt checkpoint: logged, counted, the rule starts fresh', async () => {
   assert.equal(await metricValue(b.deps.registry, 'gatehouse_rule_state_restores_total', { result: 'failed' }), 1);
   b.send('x', {});
   b.timers.advance(10_000);
-  assert.deepEqual(b.out.map((o) => o.v), [{ n: 1 }]);
+  assert.deepEqual(
+    b.out.map((o) => o.v),
+    [{ n: 1 }],
+  );
   b.engine.close();
 });
 
@@ -260,7 +319,10 @@ test('engine.swap keeps the live window state of rules with the same name and SQ
   engine.swap(compileRuleSet({ ...def, version: 2 }, registry));
   send('x', {});
   timers.advance(10_000);
-  assert.deepEqual(out.map((o) => o.v), [{ n: 3 }]);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [{ n: 3 }],
+  );
   // A changed SQL starts fresh.
   send('x', {});
   engine.swap(compileRuleSet({ version: 3, rules: [{ ...def.rules[0]!, sql: "SELECT count(*) AS m FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 10)" }] }, registry));
@@ -288,7 +350,11 @@ test('window SQL errors are clear and positioned', () => {
   for (const [sql, re] of cases) {
     assert.throws(
       () => compileRuleSet({ version: 1, rules: [{ name: 'r', sql, actions: [{ probe: {} }] }] }, reg),
-      (e: unknown) => e instanceof GatehouseError && e.code === 'GH_RULESET_INVALID' && re.test(JSON.stringify(e.details)) && /line 1, column \d+/.test(JSON.stringify(e.details)),
+      (e: unknown) =>
+        e instanceof GatehouseError &&
+        e.code === 'GH_RULESET_INVALID' &&
+        re.test(JSON.stringify(e.details)) &&
+        /line 1, column \d+/.test(JSON.stringify(e.details)),
       sql,
     );
   }

@@ -18,7 +18,12 @@ import { NEVER_EXPIRES, type PublishProperties, type Session, type SubEntry } fr
 import type { V5Context, V5ConnectionHandle } from './types.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
-const CONNACK_FROM_RETURN_CODE: Record<number, number> = { 2: RC.CLIENT_ID_NOT_VALID, 3: RC.SERVER_UNAVAILABLE, 4: RC.BAD_USER_OR_PASSWORD, 5: RC.NOT_AUTHORIZED };
+const CONNACK_FROM_RETURN_CODE: Record<number, number> = {
+  2: RC.CLIENT_ID_NOT_VALID,
+  3: RC.SERVER_UNAVAILABLE,
+  4: RC.BAD_USER_OR_PASSWORD,
+  5: RC.NOT_AUTHORIZED,
+};
 
 export class V5Connection implements V5ConnectionHandle {
   private readonly parser = mqttPacket.parser({ protocolVersion: 5 });
@@ -51,7 +56,11 @@ export class V5Connection implements V5ConnectionHandle {
       if (v === 'utf8') ctx.stats.strictUtf8++;
       else if (v === 'nul') ctx.stats.strictNul++;
       else ctx.stats.strictProtocolLevel++;
-      ctx.rateLog(`strict-${v}`, { ip: socket.remoteAddress, client: this.clientId, violation: v }, 'malformed MQTT 5 string (invalid UTF-8 or U+0000): closing the connection');
+      ctx.rateLog(
+        `strict-${v}`,
+        { ip: socket.remoteAddress, client: this.clientId, violation: v },
+        'malformed MQTT 5 string (invalid UTF-8 or U+0000): closing the connection',
+      );
     });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
     this.parser.on('error', (err: Error & { tooLarge?: boolean }) => {
@@ -158,7 +167,12 @@ export class V5Connection implements V5ConnectionHandle {
     const props = p.properties ?? {};
     if (props.authenticationMethod !== undefined) {
       ctx.stats.authFailures++;
-      this.write({ cmd: 'connack', reasonCode: RC.BAD_AUTH_METHOD, sessionPresent: false, properties: { reasonString: 'enhanced authentication is not supported: use a user name and password or TLS client certificates' } });
+      this.write({
+        cmd: 'connack',
+        reasonCode: RC.BAD_AUTH_METHOD,
+        sessionPresent: false,
+        properties: { reasonString: 'enhanced authentication is not supported: use a user name and password or TLS client certificates' },
+      });
       return void this.socket.end();
     }
     const assigned = p.clientId === '' ? `gh5-${randomUUID()}` : undefined;
@@ -186,7 +200,12 @@ export class V5Connection implements V5ConnectionHandle {
     const props = p.properties ?? {};
     const existing = ctx.sessions.get(id);
     if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) {
-      this.write({ cmd: 'connack', reasonCode: RC.QUOTA_EXCEEDED, sessionPresent: false, properties: { reasonString: `the broker holds its maximum of ${ctx.options.mqtt5.maxSessions} MQTT 5 sessions` } });
+      this.write({
+        cmd: 'connack',
+        reasonCode: RC.QUOTA_EXCEEDED,
+        sessionPresent: false,
+        properties: { reasonString: `the broker holds its maximum of ${ctx.options.mqtt5.maxSessions} MQTT 5 sessions` },
+      });
       return void this.socket.end();
     }
     ctx.takeOver(id, this);
@@ -243,7 +262,8 @@ export class V5Connection implements V5ConnectionHandle {
     let topic = p.topic;
     const alias = props?.topicAlias;
     if (alias !== undefined) {
-      if (alias === 0 || alias > ctx.topicAliasMaximum) return this.disconnect(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias} outside 1..${ctx.topicAliasMaximum}`);
+      if (alias === 0 || alias > ctx.topicAliasMaximum)
+        return this.disconnect(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias} outside 1..${ctx.topicAliasMaximum}`);
       if (topic === '') {
         const known = this.aliasesIn.get(alias);
         if (known === undefined) return this.disconnect(RC.PROTOCOL_ERROR, `topic alias ${alias} was never set on this connection`);
@@ -335,7 +355,17 @@ export class V5Connection implements V5ConnectionHandle {
         continue;
       }
       if (verdict === 'filter') st.filterDeliveries = true;
-      const entry: SubEntry = { filter: s.topic, topicFilter, levels: topicFilter.split('/'), share, qos: s.qos, nl: s.nl ?? false, rap: s.rap ?? false, rh: s.rh ?? 0, id: subId };
+      const entry: SubEntry = {
+        filter: s.topic,
+        topicFilter,
+        levels: topicFilter.split('/'),
+        share,
+        qos: s.qos,
+        nl: s.nl ?? false,
+        rap: s.rap ?? false,
+        rh: s.rh ?? 0,
+        id: subId,
+      };
       const existed = session.subs.get(s.topic);
       if (existed) ctx.router.remove(session, existed);
       session.subs.set(s.topic, entry);
@@ -357,7 +387,21 @@ export class V5Connection implements V5ConnectionHandle {
         if (this.closed) return;
         if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.now()) continue;
         const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
-        ctx.deliver(session, fit({ topic: r.topic, payload, qos: r.qos, retain: true, properties: forwardProperties(r.properties as PublishProperties | undefined), expiresAt: r.messageExpiry }, [e], true));
+        ctx.deliver(
+          session,
+          fit(
+            {
+              topic: r.topic,
+              payload,
+              qos: r.qos,
+              retain: true,
+              properties: forwardProperties(r.properties as PublishProperties | undefined),
+              expiresAt: r.messageExpiry,
+            },
+            [e],
+            true,
+          ),
+        );
       }
     } catch (err) {
       ctx.log.warn({ err: (err as Error).message, filter: e.filter }, 'reading retained messages failed');

@@ -82,7 +82,15 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     const { willDelayInterval: _d, ...props } = will.properties ?? {};
     const fwd = forwardProperties(props as never);
     const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload;
-    const packet = { cmd: 'publish', topic: will.topic, payload, qos: will.qos ?? 0, retain: will.retain ?? false, dup: false, ...(fwd ? { properties: fwd } : {}) } as PublishPacket;
+    const packet = {
+      cmd: 'publish',
+      topic: will.topic,
+      payload,
+      qos: will.qos ?? 0,
+      retain: will.retain ?? false,
+      dup: false,
+      ...(fwd ? { properties: fwd } : {}),
+    } as PublishPacket;
     deps.hooks.authorizePublish(client, packet, (err) => {
       if (err) return log.info({ client: clientId, topic: will.topic, err: err.message }, 'will refused');
       const expiry = fwd?.messageExpiryInterval;

@@ -202,7 +202,8 @@ export class SessionStore {
     try {
       raw = await readFile(file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log.warn({ err: errorMessage(err), file }, 'cannot read MQTT 5 sessions: starting without them');
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.opts.log.warn({ err: errorMessage(err), file }, 'cannot read MQTT 5 sessions: starting without them');
       return [];
     }
     let stored: { savedAt: number; sessions: StoredSession[] };

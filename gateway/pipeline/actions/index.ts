@@ -39,7 +39,14 @@ const ACTION_KINDS: ReadonlyArray<(env: ActionEnv) => Iterable<[string, ActionFa
   (env) => [['republish', republishAction(env.publisher)]],
   (env) => [['stream', streamAction(env.streams)]],
   (env) => [['serial', serialAction(env.links)]],
-  (env) => upstreamActionFactories({ logger: env.logger, registry: env.registry, dataDir: env.dataDir, ...(env.store ? { streams: env.store } : {}), ...(env.exporters ? { exporters: env.exporters } : {}) }),
+  (env) =>
+    upstreamActionFactories({
+      logger: env.logger,
+      registry: env.registry,
+      dataDir: env.dataDir,
+      ...(env.store ? { streams: env.store } : {}),
+      ...(env.exporters ? { exporters: env.exporters } : {}),
+    }),
 ];
 
 export type ActionRegistryMode =

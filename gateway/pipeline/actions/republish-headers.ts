@@ -40,7 +40,10 @@ export function compileHeaders(h: RepublishHeaders, compile: Compile): (c: EvalC
     if (pfi) {
       const v = pfi.renderWith(c);
       if (v !== 'UTF8_DATA' && v !== 'UNSPECIFIED_BYTES') {
-        throw new GatehouseError('GH_ACTION_FAILED', `republish headers.payloadFormatIndicator rendered to '${v}'`, { where, hint: 'use UTF8_DATA or UNSPECIFIED_BYTES' });
+        throw new GatehouseError('GH_ACTION_FAILED', `republish headers.payloadFormatIndicator rendered to '${v}'`, {
+          where,
+          hint: 'use UTF8_DATA or UNSPECIFIED_BYTES',
+        });
       }
       p.payloadFormatIndicator = v === 'UTF8_DATA';
     }

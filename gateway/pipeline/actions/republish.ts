@@ -7,12 +7,23 @@ import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate }
 import { compileHeaders, republishHeadersSchema } from './republish-headers.js';
 
 export interface Publisher {
-  publish(p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean; hops?: number; sourceRule?: string; properties?: MessageProperties }): void | Promise<void>;
+  publish(p: {
+    topic: string;
+    payload: Buffer;
+    qos: 0 | 1 | 2;
+    retain?: boolean;
+    hops?: number;
+    sourceRule?: string;
+    properties?: MessageProperties;
+  }): void | Promise<void>;
 }
 
 export const republishOptionsSchema = z.object({
   topic: z.string().min(1).describe('Target topic; may use ${...} substitution templates, e.g. alerts/${topic(2)}'),
-  qos: z.union([z.literal(0), z.literal(1)]).default(0).describe('QoS of the republished message'),
+  qos: z
+    .union([z.literal(0), z.literal(1)])
+    .default(0)
+    .describe('QoS of the republished message'),
   retain: z.boolean().default(false).describe('Publish with the retain flag'),
   headers: republishHeadersSchema.optional(),
 });

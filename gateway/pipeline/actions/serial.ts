@@ -14,7 +14,10 @@ export function serialAction(links: SerialLinkLookup): ActionFactory {
   return (options): Action => {
     const name = options.link;
     if (typeof name !== 'string' || name.length === 0) {
-      throw new GatehouseError('GH_RULESET_INVALID', "serial action needs 'link': the name of a serial link", { where: 'actions.serial.link', hint: "write { serial: { link: 'uart0' } }" });
+      throw new GatehouseError('GH_RULESET_INVALID', "serial action needs 'link': the name of a serial link", {
+        where: 'actions.serial.link',
+        hint: "write { serial: { link: 'uart0' } }",
+      });
     }
     return {
       kind: 'serial',
@@ -22,12 +25,16 @@ export function serialAction(links: SerialLinkLookup): ActionFactory {
       durable: false,
       validate() {
         if (!links.get(name)) {
-          throw new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, { where: 'actions.serial.link', hint: 'add the link under serial: in the config or fix the name' });
+          throw new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, {
+            where: 'actions.serial.link',
+            hint: 'add the link under serial: in the config or fix the name',
+          });
         }
       },
       execute(output) {
         const link = links.get(name);
-        if (!link) return Promise.reject(new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, { where: 'actions.serial.link' }));
+        if (!link)
+          return Promise.reject(new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, { where: 'actions.serial.link' }));
         return link.writeCommand(output);
       },
     };

@@ -37,7 +37,9 @@ export function streamAction(appender: StreamAppender): ActionFactory {
       },
       validate() {
         if (appender.hasStream && !appender.hasStream(o.name)) {
-          throw new GatehouseError('GH_STREAM_UNKNOWN', `stream '${o.name}' is not configured`, { hint: 'define it under streams in the config, or fix the name' });
+          throw new GatehouseError('GH_STREAM_UNKNOWN', `stream '${o.name}' is not configured`, {
+            hint: 'define it under streams in the config, or fix the name',
+          });
         }
       },
     };

@@ -24,7 +24,10 @@ export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'fi
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(v as object)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -42,14 +45,26 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
   for (const kind of UPSTREAM_ACTION_KINDS) {
     if (!DESTINATION_TYPES.includes(kind)) continue;
     out.set(kind, (options, tools) => {
-      const { partitionKey, stream, exporter, roleArn: _roleArn, ...destination } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown; roleArn?: unknown };
-      if (partitionKey !== undefined && typeof partitionKey !== 'string') throw new GatehouseError('GH_ACTION_FAILED', `${kind}.partitionKey must be a template string`, { hint: "e.g. partitionKey: '${topic(2)}'" });
+      const {
+        partitionKey,
+        stream,
+        exporter,
+        roleArn: _roleArn,
+        ...destination
+      } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown; roleArn?: unknown };
+      if (partitionKey !== undefined && typeof partitionKey !== 'string')
+        throw new GatehouseError('GH_ACTION_FAILED', `${kind}.partitionKey must be a template string`, { hint: "e.g. partitionKey: '${topic(2)}'" });
       const block = { type: kind, ...destination };
       // Constructing the destination validates its options (nothing connects until start()).
       const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
       const name = `${kind}-${createHash('sha256').update(stableJson(block)).digest('hex').slice(0, 10)}`;
       const streamOptions = toStreamOptions(name, streamDefaultsSchema.parse(stream ?? {}));
-      const exporterOptions = exporterOptionsSchema.parse({ ...(typeof exporter === 'object' && exporter ? exporter : {}), name, stream: name, destination: block });
+      const exporterOptions = exporterOptionsSchema.parse({
+        ...(typeof exporter === 'object' && exporter ? exporter : {}),
+        name,
+        stream: name,
+        destination: block,
+      });
       const key = partitionKey !== undefined ? (tools.compileTemplate(partitionKey) as CompiledTemplate) : undefined;
       const action: Action = {
         kind,
@@ -57,7 +72,12 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
         durable: true,
         execute(output, ctx) {
           if (!deps.streams) throw new GatehouseError('GH_ACTION_FAILED', `${kind} action is not connected to a store`);
-          const rec = { topic: ctx.message.topic, payload: output, receivedAt: ctx.message.receivedAt, ...(key ? { key: key.renderWith(evalContextOf(ctx)) } : {}) };
+          const rec = {
+            topic: ctx.message.topic,
+            payload: output,
+            receivedAt: ctx.message.receivedAt,
+            ...(key ? { key: key.renderWith(evalContextOf(ctx)) } : {}),
+          };
           return deps.streams.append(name, rec).then(() => undefined);
         },
         async validate() {

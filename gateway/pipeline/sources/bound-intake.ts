@@ -22,7 +22,10 @@ export class BoundIntake {
   }
 
   submit(msg: Message): Promise<void> | undefined {
-    if (!this.intake) return Promise.reject(new GatehouseError('GH_INTERNAL', `source '${this.sourceName}' received a message while not started`, { where: `sources.${this.sourceName}` }));
+    if (!this.intake)
+      return Promise.reject(
+        new GatehouseError('GH_INTERNAL', `source '${this.sourceName}' received a message while not started`, { where: `sources.${this.sourceName}` }),
+      );
     return this.intake.submit(msg);
   }
 }

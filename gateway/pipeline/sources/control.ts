@@ -14,7 +14,14 @@ export class ControlSource implements Source {
   /** What control/channel.ts LocalBrokerPort.ingest calls. */
   readonly ingest = (p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void> | undefined => {
     this.submitted++;
-    const msg: Message = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, source: { kind: 'internal', id: 'control' }, receivedAt: Date.now() };
+    const msg: Message = {
+      topic: p.topic,
+      payload: p.payload,
+      qos: p.qos,
+      retain: p.retain,
+      source: { kind: 'internal', id: 'control' },
+      receivedAt: Date.now(),
+    };
     return this.intake.submit(msg);
   };
 

@@ -27,11 +27,19 @@ export async function createConfiguredSources(entries: readonly SourceEntry[], d
   const out: Source[] = [];
   const names = new Set<string>();
   for (const [i, e] of entries.entries()) {
-    if (names.has(e.name)) throw new GatehouseError('GH_CONFIG_INVALID', `duplicate source name '${e.name}'`, { where: `sources.${i}.name`, hint: 'give each source a unique name' });
+    if (names.has(e.name))
+      throw new GatehouseError('GH_CONFIG_INVALID', `duplicate source name '${e.name}'`, {
+        where: `sources.${i}.name`,
+        hint: 'give each source a unique name',
+      });
     names.add(e.name);
     if (!e.enabled) continue;
     const kind = sourceKind(e.type);
-    if (!kind) throw new GatehouseError('GH_CONFIG_INVALID', `unknown source type '${e.type}'`, { where: `sources.${i}.type`, hint: 'see docs/configuration.md (sources) for the types of this build' });
+    if (!kind)
+      throw new GatehouseError('GH_CONFIG_INVALID', `unknown source type '${e.type}'`, {
+        where: `sources.${i}.type`,
+        hint: 'see docs/configuration.md (sources) for the types of this build',
+      });
     out.push(await kind.create(e, { ...deps, logger: deps.logger.child({ source: e.name }) }));
   }
   return out;

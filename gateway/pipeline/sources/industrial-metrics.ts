@@ -23,16 +23,112 @@ function reuse<T>(registry: Registry, name: string, make: () => T): T {
 export function industrialMetrics(registry: Registry): IndustrialMetrics {
   const registers = [registry];
   return {
-    values: reuse(registry, 'gatehouse_industrial_values_total', () => new Counter({ name: 'gatehouse_industrial_values_total', help: 'Values read and committed by industrial sources', labelNames: ['kind', 'source', 'device'] as const, registers })),
-    readErrors: reuse(registry, 'gatehouse_industrial_read_errors_total', () => new Counter({ name: 'gatehouse_industrial_read_errors_total', help: 'Failed reads by kind of error (timeout, exception, connection, protocol, bad_status, commit)', labelNames: ['kind', 'source', 'device', 'error'] as const, registers })),
-    reconnects: reuse(registry, 'gatehouse_industrial_reconnects_total', () => new Counter({ name: 'gatehouse_industrial_reconnects_total', help: 'Connections (re)established after a loss', labelNames: ['kind', 'source'] as const, registers })),
-    pollSeconds: reuse(registry, 'gatehouse_industrial_poll_seconds', () => new Histogram({ name: 'gatehouse_industrial_poll_seconds', help: 'Latency of one poll cycle: requests plus commit of its values', labelNames: ['kind', 'source', 'group'] as const, buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })),
-    lastGoodRead: reuse(registry, 'gatehouse_industrial_last_good_read_timestamp_seconds', () => new Gauge({ name: 'gatehouse_industrial_last_good_read_timestamp_seconds', help: 'Time of the last successful read (epoch seconds)', labelNames: ['kind', 'source', 'device'] as const, registers })),
-    connected: reuse(registry, 'gatehouse_industrial_connected', () => new Gauge({ name: 'gatehouse_industrial_connected', help: '1 while the source is connected to its device/server', labelNames: ['kind', 'source'] as const, registers })),
-    gaps: reuse(registry, 'gatehouse_industrial_gaps_total', () => new Counter({ name: 'gatehouse_industrial_gaps_total', help: 'Data gaps (connection or session lost, later restored)', labelNames: ['kind', 'source'] as const, registers })),
-    gapSeconds: reuse(registry, 'gatehouse_industrial_gap_seconds_total', () => new Counter({ name: 'gatehouse_industrial_gap_seconds_total', help: 'Total length of data gaps', labelNames: ['kind', 'source'] as const, registers })),
-    writes: reuse(registry, 'gatehouse_industrial_writes_total', () => new Counter({ name: 'gatehouse_industrial_writes_total', help: 'Downlink writes by outcome (ok, refused, failed)', labelNames: ['kind', 'source', 'outcome'] as const, registers })),
-    dropped: reuse(registry, 'gatehouse_industrial_dropped_total', () => new Counter({ name: 'gatehouse_industrial_dropped_total', help: 'Values not submitted (intake paused, overrun, too many in flight)', labelNames: ['kind', 'source', 'reason'] as const, registers })),
+    values: reuse(
+      registry,
+      'gatehouse_industrial_values_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_values_total',
+          help: 'Values read and committed by industrial sources',
+          labelNames: ['kind', 'source', 'device'] as const,
+          registers,
+        }),
+    ),
+    readErrors: reuse(
+      registry,
+      'gatehouse_industrial_read_errors_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_read_errors_total',
+          help: 'Failed reads by kind of error (timeout, exception, connection, protocol, bad_status, commit)',
+          labelNames: ['kind', 'source', 'device', 'error'] as const,
+          registers,
+        }),
+    ),
+    reconnects: reuse(
+      registry,
+      'gatehouse_industrial_reconnects_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_reconnects_total',
+          help: 'Connections (re)established after a loss',
+          labelNames: ['kind', 'source'] as const,
+          registers,
+        }),
+    ),
+    pollSeconds: reuse(
+      registry,
+      'gatehouse_industrial_poll_seconds',
+      () =>
+        new Histogram({
+          name: 'gatehouse_industrial_poll_seconds',
+          help: 'Latency of one poll cycle: requests plus commit of its values',
+          labelNames: ['kind', 'source', 'group'] as const,
+          buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+          registers,
+        }),
+    ),
+    lastGoodRead: reuse(
+      registry,
+      'gatehouse_industrial_last_good_read_timestamp_seconds',
+      () =>
+        new Gauge({
+          name: 'gatehouse_industrial_last_good_read_timestamp_seconds',
+          help: 'Time of the last successful read (epoch seconds)',
+          labelNames: ['kind', 'source', 'device'] as const,
+          registers,
+        }),
+    ),
+    connected: reuse(
+      registry,
+      'gatehouse_industrial_connected',
+      () =>
+        new Gauge({
+          name: 'gatehouse_industrial_connected',
+          help: '1 while the source is connected to its device/server',
+          labelNames: ['kind', 'source'] as const,
+          registers,
+        }),
+    ),
+    gaps: reuse(
+      registry,
+      'gatehouse_industrial_gaps_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_gaps_total',
+          help: 'Data gaps (connection or session lost, later restored)',
+          labelNames: ['kind', 'source'] as const,
+          registers,
+        }),
+    ),
+    gapSeconds: reuse(
+      registry,
+      'gatehouse_industrial_gap_seconds_total',
+      () =>
+        new Counter({ name: 'gatehouse_industrial_gap_seconds_total', help: 'Total length of data gaps', labelNames: ['kind', 'source'] as const, registers }),
+    ),
+    writes: reuse(
+      registry,
+      'gatehouse_industrial_writes_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_writes_total',
+          help: 'Downlink writes by outcome (ok, refused, failed)',
+          labelNames: ['kind', 'source', 'outcome'] as const,
+          registers,
+        }),
+    ),
+    dropped: reuse(
+      registry,
+      'gatehouse_industrial_dropped_total',
+      () =>
+        new Counter({
+          name: 'gatehouse_industrial_dropped_total',
+          help: 'Values not submitted (intake paused, overrun, too many in flight)',
+          labelNames: ['kind', 'source', 'reason'] as const,
+          registers,
+        }),
+    ),
   };
 }
 

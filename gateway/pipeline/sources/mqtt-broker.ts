@@ -36,6 +36,11 @@ export class BrokerSource implements Source {
   }
 
   status(): SourceStatus {
-    return { kind: this.kind, name: this.name, state: this.state === 'created' ? 'stopped' : this.state, details: { listeners: this.broker.addresses(), clients: this.broker.clients().length } };
+    return {
+      kind: this.kind,
+      name: this.name,
+      state: this.state === 'created' ? 'stopped' : this.state,
+      details: { listeners: this.broker.addresses(), clients: this.broker.clients().length },
+    };
   }
 }

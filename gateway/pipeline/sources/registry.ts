@@ -24,12 +24,20 @@ export const SOURCE_KINDS: readonly SourceKind[] = [
 export function sourcesSchema(): z.ZodType {
   if (SOURCE_KINDS.length === 0) {
     // No kind yet: refuse every entry at its `type` key path (sources.<i>.type).
-    return z.array(sourceBaseSchema.extend({ type: z.string().refine(() => false, { message: 'unknown source type: no source types are available in this build' }).describe('Source type.') }));
+    return z.array(
+      sourceBaseSchema.extend({
+        type: z
+          .string()
+          .refine(() => false, { message: 'unknown source type: no source types are available in this build' })
+          .describe('Source type.'),
+      }),
+    );
   }
   const schemas = SOURCE_KINDS.map((k) => k.schema) as unknown as [z.ZodObject, ...z.ZodObject[]];
   const types = SOURCE_KINDS.map((k) => k.type).join(', ');
   // An entry whose `type` matches no kind: name the type found and the ones this build has.
-  const unknownType = (iss: { input?: unknown }): string => `unknown source type ${JSON.stringify((iss.input as { type?: unknown } | undefined)?.type ?? null)}: this build has ${types}`;
+  const unknownType = (iss: { input?: unknown }): string =>
+    `unknown source type ${JSON.stringify((iss.input as { type?: unknown } | undefined)?.type ?? null)}: this build has ${types}`;
   return z.array(schemas.length === 1 ? schemas[0] : z.discriminatedUnion('type', schemas, { error: unknownType }));
 }
 

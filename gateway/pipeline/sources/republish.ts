@@ -19,8 +19,21 @@ export class RepublishSource implements Source {
   readonly publisher: Publisher = {
     publish: (p) => {
       this.republished++;
-      const done = this.broker.publish({ topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain ?? false, ...(p.properties ? { properties: p.properties } : {}) });
-      const msg: Message = { topic: p.topic, payload: p.payload, qos: p.qos, source: { kind: 'internal', id: p.sourceRule ?? 'rule' }, receivedAt: Date.now(), hops: p.hops ?? 1 };
+      const done = this.broker.publish({
+        topic: p.topic,
+        payload: p.payload,
+        qos: p.qos,
+        retain: p.retain ?? false,
+        ...(p.properties ? { properties: p.properties } : {}),
+      });
+      const msg: Message = {
+        topic: p.topic,
+        payload: p.payload,
+        qos: p.qos,
+        source: { kind: 'internal', id: p.sourceRule ?? 'rule' },
+        receivedAt: Date.now(),
+        hops: p.hops ?? 1,
+      };
       if (p.properties) msg.properties = p.properties;
       const durable = this.intake.submit(msg);
       return durable === undefined ? done : Promise.all([done, durable]).then(() => undefined);

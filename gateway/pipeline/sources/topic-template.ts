@@ -16,7 +16,8 @@ export function topicProblems(template: string, vocabulary: readonly string[]): 
   const legacy = legacyNote(template, pieces, 'topic');
   if (legacy) out.push(legacy.replace(/^topic: /, ''));
   for (const p of pieces) {
-    if (typeof p !== 'string' && !vocabulary.includes(p.body)) out.push(`unknown placeholder \${${p.body}}: use ${vocabulary.map((v) => `\${${v}}`).join(' ')}`);
+    if (typeof p !== 'string' && !vocabulary.includes(p.body))
+      out.push(`unknown placeholder \${${p.body}}: use ${vocabulary.map((v) => `\${${v}}`).join(' ')}`);
   }
   if (/[#+]/.test(template)) out.push('a topic template cannot contain MQTT wildcards # or +');
   return out;

@@ -7,20 +7,31 @@ import { shortError } from './common.js';
 
 /** Options every AWS destination accepts. Credentials default to the SDK's provider chain. */
 export const awsConnectionShape = {
-  region: z.string().min(1).default('us-east-1')
-    .describe('AWS region of the service (e.g. eu-west-1).'),
-  endpoint: z.string().url().optional()
+  region: z.string().min(1).default('us-east-1').describe('AWS region of the service (e.g. eu-west-1).'),
+  endpoint: z
+    .string()
+    .url()
+    .optional()
     .describe('Endpoint override for a local or compatible service (kinesalite, s3rver, MinIO, a VPC endpoint). Default: the AWS endpoint of the region.'),
-  accessKeyId: z.string().min(1).optional()
-    .describe('Explicit access key id (for local peers). Default: the AWS SDK default provider chain (environment, shared profile, SSO, container/instance metadata).'),
-  secretAccessKey: z.string().min(1).optional()
-    .describe('Explicit secret access key, with accessKeyId. Never logged or shown in status.'),
-  sessionToken: z.string().min(1).optional()
-    .describe('Optional session token with explicit temporary credentials.'),
-  requestTimeoutMs: z.number().int().positive().default(30_000)
-    .describe('Socket timeout of one call; a timed-out call is retried by the exporter loop.'),
-  sdkMaxAttempts: z.number().int().min(1).max(10).default(1)
-    .describe('Attempts the AWS SDK makes itself per call. Default 1: the exporter loop already retries with backoff and jitter, and SDK retries would multiply them.'),
+  accessKeyId: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Explicit access key id (for local peers). Default: the AWS SDK default provider chain (environment, shared profile, SSO, container/instance metadata).',
+    ),
+  secretAccessKey: z.string().min(1).optional().describe('Explicit secret access key, with accessKeyId. Never logged or shown in status.'),
+  sessionToken: z.string().min(1).optional().describe('Optional session token with explicit temporary credentials.'),
+  requestTimeoutMs: z.number().int().positive().default(30_000).describe('Socket timeout of one call; a timed-out call is retried by the exporter loop.'),
+  sdkMaxAttempts: z
+    .number()
+    .int()
+    .min(1)
+    .max(10)
+    .default(1)
+    .describe(
+      'Attempts the AWS SDK makes itself per call. Default 1: the exporter loop already retries with backoff and jitter, and SDK retries would multiply them.',
+    ),
 };
 
 export interface AwsConnectionOptions {
@@ -36,7 +47,11 @@ export interface AwsConnectionOptions {
 /** Both keys or neither: checked in each schema's superRefine. */
 export function checkCredentialPair(o: { accessKeyId?: string | undefined; secretAccessKey?: string | undefined }, ctx: z.RefinementCtx): void {
   if ((o.accessKeyId === undefined) !== (o.secretAccessKey === undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['secretAccessKey'], message: 'accessKeyId and secretAccessKey go together: give both, or neither to use the default provider chain' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['secretAccessKey'],
+      message: 'accessKeyId and secretAccessKey go together: give both, or neither to use the default provider chain',
+    });
   }
 }
 
@@ -70,14 +85,29 @@ interface AwsErrorLike {
 }
 
 const THROTTLING = new Set([
-  'ThrottlingException', 'Throttling', 'ThrottledException', 'ProvisionedThroughputExceededException',
-  'LimitExceededException', 'RequestLimitExceeded', 'TooManyRequestsException', 'SlowDown',
-  'RequestThrottled', 'RequestThrottledException', 'KMSThrottlingException', 'ServiceUnavailableException',
+  'ThrottlingException',
+  'Throttling',
+  'ThrottledException',
+  'ProvisionedThroughputExceededException',
+  'LimitExceededException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'SlowDown',
+  'RequestThrottled',
+  'RequestThrottledException',
+  'KMSThrottlingException',
+  'ServiceUnavailableException',
 ]);
 // Client errors that heal by themselves (credentials refresh, a stream still being created).
 const TRANSIENT_CLIENT = new Set([
-  'ExpiredToken', 'ExpiredTokenException', 'RequestTimeout', 'RequestTimeoutException',
-  'ResourceInUseException', 'ResourceNotFoundException', 'NoSuchBucket', 'RequestExpired',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'ResourceInUseException',
+  'ResourceNotFoundException',
+  'NoSuchBucket',
+  'RequestExpired',
 ]);
 
 export interface AwsErrorClass {

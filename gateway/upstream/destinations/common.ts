@@ -31,7 +31,11 @@ export function destinationMetrics(registry: Registry): DestinationMetrics {
       'Records rejected by a destination (remote per-record errors and local limit checks), by code',
       ['kind', 'target', 'code'],
     ),
-    skipped: counter(registry, 'gatehouse_destination_skipped_total', 'Records acknowledged without sending (loop prevention), by reason', ['kind', 'target', 'reason']),
+    skipped: counter(registry, 'gatehouse_destination_skipped_total', 'Records acknowledged without sending (loop prevention), by reason', [
+      'kind',
+      'target',
+      'reason',
+    ]),
   };
 }
 

@@ -82,9 +82,14 @@ async function freeBytes(dir: string): Promise<number> {
 }
 
 function diskFull(where: string, message: string, cause?: unknown): GatehouseError {
-  return ERRORS.GH_EXPORT_RETRYABLE({ reason: message }, {
-    where, ...(cause === undefined ? {} : { cause }), hint: 'free disk space on the export folder\'s filesystem (export resumes by itself), or export to another disk',
-  });
+  return ERRORS.GH_EXPORT_RETRYABLE(
+    { reason: message },
+    {
+      where,
+      ...(cause === undefined ? {} : { cause }),
+      hint: "free disk space on the export folder's filesystem (export resumes by itself), or export to another disk",
+    },
+  );
 }
 
 export class FileDestination implements Destination {
@@ -102,7 +107,10 @@ export class FileDestination implements Destination {
   /** The metrics every destination reports (common.ts). */
   private readonly metrics: DestinationMetrics;
 
-  constructor(private readonly options: FileDestinationOptions & { dir: string }, private readonly deps: RuntimeDeps & { reserveBytes?: number }) {
+  constructor(
+    private readonly options: FileDestinationOptions & { dir: string },
+    private readonly deps: RuntimeDeps & { reserveBytes?: number },
+  ) {
     this.target = options.dir;
     this.reserveBytes = deps.reserveBytes ?? 0;
     this.metrics = destinationMetrics(deps.registry);
@@ -118,9 +126,11 @@ export class FileDestination implements Destination {
     // Close files that reached their age while no data came (so they are final for readers).
     const every = Math.max(1000, Math.min(60_000, Math.floor(this.options.maxFileAgeMs / 4)));
     this.ageTimer = setInterval(() => {
-      this.busy = this.busy.then(() => this.closeIfAged()).catch((err: unknown) => {
-        this.deps.logger.warn({ err, dir: this.target }, 'closing an aged export file failed');
-      });
+      this.busy = this.busy
+        .then(() => this.closeIfAged())
+        .catch((err: unknown) => {
+          this.deps.logger.warn({ err, dir: this.target }, 'closing an aged export file failed');
+        });
     }, every);
     this.ageTimer.unref();
   }
@@ -166,7 +176,10 @@ export class FileDestination implements Destination {
       // A folder removed under us cannot be measured: skip the check, openFile recreates it.
       const free = await freeBytes(this.options.dir).catch(() => undefined);
       if (free !== undefined && free - data.length < this.reserveBytes) {
-        throw diskFull(this.options.dir, `export folder ${this.options.dir} is full: ${free} bytes free, ${data.length} to write, ${this.reserveBytes} reserved (store.reserveBytes)`);
+        throw diskFull(
+          this.options.dir,
+          `export folder ${this.options.dir} is full: ${free} bytes free, ${data.length} to write, ${this.reserveBytes} reserved (store.reserveBytes)`,
+        );
       }
     }
     const now = this.now();
@@ -212,9 +225,14 @@ export class FileDestination implements Destination {
     try {
       handle = await open(path, 'a');
     } catch (err) {
-      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `cannot create export file ${path}: ${err instanceof Error ? err.message : String(err)}` }, {
-        where: path, cause: err, hint: 'check that the export folder is writable',
-      });
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `cannot create export file ${path}: ${err instanceof Error ? err.message : String(err)}` },
+        {
+          where: path,
+          cause: err,
+          hint: 'check that the export folder is writable',
+        },
+      );
     }
     this.current = { handle, path, partition, openedAt: now, bytes: 0 };
     return this.current;

@@ -14,16 +14,33 @@ import { destinationMetrics } from './common.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-export const firehoseOptionsSchema = z.strictObject({
-  deliveryStreamName: z.string().min(1).max(64).describe('Name of the Firehose delivery stream.'),
-  ...awsConnectionShape,
-  recordSeparator: z.string().max(16).optional()
-    .describe('Appended to every record (e.g. "\\n") so records stay apart in the S3 objects Firehose writes. Default: none.'),
-  maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecordBatch call (service limit 500).'),
-  maxRecordBytes: z.number().int().min(1).max(1000 * KiB).default(1000 * KiB)
-    .describe('Max bytes of one record including the separator (service limit 1,000 KiB); larger records are rejected as permanent.'),
-  maxBatchBytes: z.number().int().min(1).max(4 * MiB).default(4 * MiB).describe('Max bytes per PutRecordBatch call (service limit 4 MiB).'),
-}).superRefine(checkCredentialPair).describe('Amazon Data Firehose destination (PutRecordBatch).');
+export const firehoseOptionsSchema = z
+  .strictObject({
+    deliveryStreamName: z.string().min(1).max(64).describe('Name of the Firehose delivery stream.'),
+    ...awsConnectionShape,
+    recordSeparator: z
+      .string()
+      .max(16)
+      .optional()
+      .describe('Appended to every record (e.g. "\\n") so records stay apart in the S3 objects Firehose writes. Default: none.'),
+    maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecordBatch call (service limit 500).'),
+    maxRecordBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000 * KiB)
+      .default(1000 * KiB)
+      .describe('Max bytes of one record including the separator (service limit 1,000 KiB); larger records are rejected as permanent.'),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(4 * MiB)
+      .default(4 * MiB)
+      .describe('Max bytes per PutRecordBatch call (service limit 4 MiB).'),
+  })
+  .superRefine(checkCredentialPair)
+  .describe('Amazon Data Firehose destination (PutRecordBatch).');
 
 export type FirehoseOptions = z.infer<typeof firehoseOptionsSchema>;
 
@@ -65,32 +82,38 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
     },
     async send(records, signal) {
       if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'Firehose destination used before start()' }, { where: target, hint: 'call start() first' });
-      return sendAwsBatch({
-        kind: 'firehose',
-        target,
-        operation: 'Firehose PutRecordBatch',
-        limits: hard,
-        metrics,
-        log,
-        size: (i) => records[i]!.payload.length + sepLen,
-        tooLarge: (i) => `record of ${records[i]!.payload.length} bytes (+${sepLen} separator) exceeds the Firehose limit of ${hard.maxRecordBytes} bytes`,
-        entryFailure: recordFailure,
-        async put(idx, sig) {
-          const entries: FirehoseRecord[] = new Array(idx.length);
-          for (let j = 0; j < idx.length; j++) {
-            const p = records[idx[j]!]!.payload;
-            entries[j] = { Data: sep ? Buffer.concat([p, sep], p.length + sepLen) : p };
-          }
-          const out = await client!.send(new sdk!.PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStreamName, Records: entries }), { abortSignal: sig });
-          const rs = out.RequestResponses ?? [];
-          const outcomes: AwsEntryOutcome[] = new Array(idx.length);
-          for (let j = 0; j < idx.length; j++) {
-            const r = rs[j];
-            outcomes[j] = r?.ErrorCode ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage } : r?.RecordId ? { ok: true } : undefined;
-          }
-          return outcomes;
+      return sendAwsBatch(
+        {
+          kind: 'firehose',
+          target,
+          operation: 'Firehose PutRecordBatch',
+          limits: hard,
+          metrics,
+          log,
+          size: (i) => records[i]!.payload.length + sepLen,
+          tooLarge: (i) => `record of ${records[i]!.payload.length} bytes (+${sepLen} separator) exceeds the Firehose limit of ${hard.maxRecordBytes} bytes`,
+          entryFailure: recordFailure,
+          async put(idx, sig) {
+            const entries: FirehoseRecord[] = new Array(idx.length);
+            for (let j = 0; j < idx.length; j++) {
+              const p = records[idx[j]!]!.payload;
+              entries[j] = { Data: sep ? Buffer.concat([p, sep], p.length + sepLen) : p };
+            }
+            const out = await client!.send(new sdk!.PutRecordBatchCommand({ DeliveryStreamName: o.deliveryStreamName, Records: entries }), {
+              abortSignal: sig,
+            });
+            const rs = out.RequestResponses ?? [];
+            const outcomes: AwsEntryOutcome[] = new Array(idx.length);
+            for (let j = 0; j < idx.length; j++) {
+              const r = rs[j];
+              outcomes[j] = r?.ErrorCode ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage } : r?.RecordId ? { ok: true } : undefined;
+            }
+            return outcomes;
+          },
         },
-      }, records.length, signal);
+        records.length,
+        signal,
+      );
     },
   };
 }

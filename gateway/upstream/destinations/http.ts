@@ -43,7 +43,10 @@ export class HttpDestination implements Destination {
   /** The metrics every destination reports (common.ts). */
   private readonly metrics: DestinationMetrics;
 
-  constructor(private readonly options: HttpDestinationOptions, deps: RuntimeDeps) {
+  constructor(
+    private readonly options: HttpDestinationOptions,
+    deps: RuntimeDeps,
+  ) {
     this.url = new URL(options.url);
     this.target = safeTarget(this.url);
     this.metrics = destinationMetrics(deps.registry);
@@ -130,7 +133,8 @@ export class HttpDestination implements Destination {
     if (status === 429) return { ok: false, retryable: true, error, code: 'THROTTLED' };
     // 502/503/504: the endpoint (or a proxy in front of it) is down: an outage, thrown so the loop
     // retries without spending the records' retry budget.
-    if (status === 502 || status === 503 || status === 504) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
+    if (status === 502 || status === 503 || status === 504)
+      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
     // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
     return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}`, code: status === 413 ? 'TOO_LARGE' : undefined };
@@ -140,26 +144,37 @@ export class HttpDestination implements Destination {
     const mod = this.url.protocol === 'https:' ? https : http;
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
-        reject(ERRORS.GH_EXPORT_RETRYABLE({ reason: `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}` }, {
-          where: this.target, cause: err, hint: 'check that the endpoint is reachable; the batch is retried with the same request id',
-        }));
+        reject(
+          ERRORS.GH_EXPORT_RETRYABLE(
+            { reason: `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}` },
+            {
+              where: this.target,
+              cause: err,
+              hint: 'check that the endpoint is reachable; the batch is retried with the same request id',
+            },
+          ),
+        );
       };
-      const req = mod.request(this.url, {
-        method: 'POST',
-        agent: this.agent,
-        headers: { ...this.headers, 'X-Amz-Firehose-Request-Id': requestId, 'Content-Length': String(body.length) },
-        timeout: this.options.timeoutMs,
-        signal,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', fail);
-      });
+      const req = mod.request(
+        this.url,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { ...this.headers, 'X-Amz-Firehose-Request-Id': requestId, 'Content-Length': String(body.length) },
+          timeout: this.options.timeoutMs,
+          signal,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', fail);
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no response within ${this.options.timeoutMs} ms`)));
       req.on('error', fail);
       req.end(body);

@@ -101,12 +101,19 @@ export interface UserRecord {
 export function isAggregated(buf: Buffer): boolean {
   if (buf.length < AGGREGATE_OVERHEAD_BYTES || !buf.subarray(0, 4).equals(KPL_MAGIC)) return false;
   const pb = buf.subarray(4, buf.length - MD5_BYTES);
-  return createHash('md5').update(pb).digest().equals(buf.subarray(buf.length - MD5_BYTES));
+  return createHash('md5')
+    .update(pb)
+    .digest()
+    .equals(buf.subarray(buf.length - MD5_BYTES));
 }
 
 class Reader {
   pos: number;
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start;
   }
   varint(): number {

@@ -17,19 +17,43 @@ import { compileTemplate, destinationMetrics, renderTemplate, type TemplatePart 
 
 const MiB = 1024 * 1024;
 
-export const kinesisOptionsSchema = z.strictObject({
-  streamName: z.string().min(1).max(128).describe('Name of the Kinesis data stream.'),
-  ...awsConnectionShape,
-  partitionKey: z.string().min(1).optional()
-    .describe("Partition key template with ${key}, ${topic}, ${stream} ({key} etc. still read, deprecated). Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex."),
-  maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecords call (service limit 500).'),
-  maxRecordBytes: z.number().int().min(1).max(10 * MiB).default(MiB)
-    .describe('Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.'),
-  maxBatchBytes: z.number().int().min(1).max(10 * MiB).default(5 * MiB)
-    .describe('Max bytes per PutRecords call; service limit 5 MiB (10 MiB on newer streams).'),
-  aggregate: z.boolean().default(false)
-    .describe('KPL-compatible aggregation: pack the records of a batch that share a partition key into KPL aggregated records (up to 50 KiB each), so a shard\'s 1,000 records/s limit stops being the bottleneck. Consumers must de-aggregate (KCL, aws-kinesis-agg). Raise the exporter\'s batch.maxRecords to benefit.'),
-}).superRefine(checkCredentialPair).describe('Kinesis Data Streams destination (PutRecords).');
+export const kinesisOptionsSchema = z
+  .strictObject({
+    streamName: z.string().min(1).max(128).describe('Name of the Kinesis data stream.'),
+    ...awsConnectionShape,
+    partitionKey: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Partition key template with ${key}, ${topic}, ${stream} ({key} etc. still read, deprecated). Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex.",
+      ),
+    maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecords call (service limit 500).'),
+    maxRecordBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(10 * MiB)
+      .default(MiB)
+      .describe(
+        'Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.',
+      ),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(10 * MiB)
+      .default(5 * MiB)
+      .describe('Max bytes per PutRecords call; service limit 5 MiB (10 MiB on newer streams).'),
+    aggregate: z
+      .boolean()
+      .default(false)
+      .describe(
+        "KPL-compatible aggregation: pack the records of a batch that share a partition key into KPL aggregated records (up to 50 KiB each), so a shard's 1,000 records/s limit stops being the bottleneck. Consumers must de-aggregate (KCL, aws-kinesis-agg). Raise the exporter's batch.maxRecords to benefit.",
+      ),
+  })
+  .superRefine(checkCredentialPair)
+  .describe('Kinesis Data Streams destination (PutRecords).');
 
 export type KinesisOptions = z.infer<typeof kinesisOptionsSchema>;
 
@@ -51,9 +75,8 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
 export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): Destination {
   const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
   const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
-  const keyParts: TemplatePart[] | undefined = o.partitionKey === undefined
-    ? undefined
-    : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey', (m) => log.warn(m));
+  const keyParts: TemplatePart[] | undefined =
+    o.partitionKey === undefined ? undefined : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey', (m) => log.warn(m));
   // Limits of one PutRecords call (in Kinesis records), and what the loop may hand to send():
   // with aggregation many user records fit in one Kinesis record, so a batch may hold more.
   const callLimits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
@@ -77,29 +100,33 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
    * (oversize, chunking within one PutRecords call's limits, error classification, metrics).
    */
   function putRecords(data: readonly Buffer[], keys: readonly string[], signal: AbortSignal): Promise<RecordResult[]> {
-    return sendAwsBatch({
-      kind: 'kinesis',
-      target,
-      operation: 'Kinesis PutRecords',
-      limits: callLimits,
-      metrics,
-      log,
-      size: (i) => data[i]!.length + Buffer.byteLength(keys[i]!),
-      tooLarge: (i) => `record of ${data[i]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`,
-      entryFailure: recordFailure,
-      async put(idx, sig) {
-        const entries: PutRecordsRequestEntry[] = new Array(idx.length);
-        for (let j = 0; j < idx.length; j++) entries[j] = { Data: data[idx[j]!]!, PartitionKey: keys[idx[j]!]! };
-        const out = await client!.send(new sdk!.PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: sig });
-        const rs = out.Records ?? [];
-        const outcomes: AwsEntryOutcome[] = new Array(idx.length);
-        for (let j = 0; j < idx.length; j++) {
-          const r = rs[j];
-          outcomes[j] = r?.ErrorCode ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage } : r?.SequenceNumber ? { ok: true } : undefined;
-        }
-        return outcomes;
+    return sendAwsBatch(
+      {
+        kind: 'kinesis',
+        target,
+        operation: 'Kinesis PutRecords',
+        limits: callLimits,
+        metrics,
+        log,
+        size: (i) => data[i]!.length + Buffer.byteLength(keys[i]!),
+        tooLarge: (i) => `record of ${data[i]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`,
+        entryFailure: recordFailure,
+        async put(idx, sig) {
+          const entries: PutRecordsRequestEntry[] = new Array(idx.length);
+          for (let j = 0; j < idx.length; j++) entries[j] = { Data: data[idx[j]!]!, PartitionKey: keys[idx[j]!]! };
+          const out = await client!.send(new sdk!.PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: sig });
+          const rs = out.Records ?? [];
+          const outcomes: AwsEntryOutcome[] = new Array(idx.length);
+          for (let j = 0; j < idx.length; j++) {
+            const r = rs[j];
+            outcomes[j] = r?.ErrorCode ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage } : r?.SequenceNumber ? { ok: true } : undefined;
+          }
+          return outcomes;
+        },
       },
-    }, data.length, signal);
+      data.length,
+      signal,
+    );
   }
 
   /** Aggregated send: user records -> KPL aggregates per key; an aggregate's result is its members'. */

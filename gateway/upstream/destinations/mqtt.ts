@@ -28,32 +28,62 @@ const topicMapSchema = z.strictObject({
   remotePrefix: z.string().default('').describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
 });
 
-export const mqttBridgeOptionsSchema = z.strictObject({
-  url: z.string().min(1).describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
-  clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
-  username: z.string().optional().describe('User name.'),
-  password: z.string().optional().describe('Password. Never logged or shown in status.'),
-  caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss).'),
-  certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core).'),
-  keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
-  rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
-  protocolVersion: z.union([z.literal(4), z.literal(5)]).default(5)
-    .describe('MQTT 5 (default) carries the record id and the loop-prevention mark as user properties; with 4 (3.1.1) they are not sent, and loop prevention relies on neverForward filters / topic prefixes.'),
-  sessionExpirySec: z.number().int().min(0).default(86_400).describe('MQTT 5 session expiry: how long the broker keeps the session while the gateway is offline.'),
-  keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
-  topics: z.array(topicMapSchema).min(1).default([{ local: '#', stripPrefix: '', remotePrefix: '' }])
-    .describe('Topic mapping, first match wins: remote topic = remotePrefix + (topic without stripPrefix). Records matching none are rejected as permanent (UNMAPPED).'),
-  neverForward: z.array(z.string().min(1)).default([])
-    .describe('MQTT filters of topics never bridged up (e.g. the topics a down-bridge writes): acknowledged without sending.'),
-  retain: z.boolean().default(false).describe('Publish with the retain flag.'),
-  ackTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for a PUBACK before the record is reported retryable.'),
-  connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
-  reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
-  reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
-  maxRecords: z.number().int().min(1).max(65_000).default(200).describe('Records published concurrently per batch (QoS 1 in flight).'),
-  maxRecordBytes: z.number().int().min(1).max(256 * MiB).default(128 * 1024).describe('Max payload of one record (AWS IoT Core allows 128 KiB).'),
-  maxBatchBytes: z.number().int().min(1).max(256 * MiB).default(4 * MiB).describe('Max summed payload bytes per batch.'),
-}).describe('MQTT bridge to an upstream broker (QoS 1, persistent session).');
+export const mqttBridgeOptionsSchema = z
+  .strictObject({
+    url: z.string().min(1).describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+    clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
+    username: z.string().optional().describe('User name.'),
+    password: z.string().optional().describe('Password. Never logged or shown in status.'),
+    caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss).'),
+    certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core).'),
+    keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
+    rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
+    protocolVersion: z
+      .union([z.literal(4), z.literal(5)])
+      .default(5)
+      .describe(
+        'MQTT 5 (default) carries the record id and the loop-prevention mark as user properties; with 4 (3.1.1) they are not sent, and loop prevention relies on neverForward filters / topic prefixes.',
+      ),
+    sessionExpirySec: z
+      .number()
+      .int()
+      .min(0)
+      .default(86_400)
+      .describe('MQTT 5 session expiry: how long the broker keeps the session while the gateway is offline.'),
+    keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
+    topics: z
+      .array(topicMapSchema)
+      .min(1)
+      .default([{ local: '#', stripPrefix: '', remotePrefix: '' }])
+      .describe(
+        'Topic mapping, first match wins: remote topic = remotePrefix + (topic without stripPrefix). Records matching none are rejected as permanent (UNMAPPED).',
+      ),
+    neverForward: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('MQTT filters of topics never bridged up (e.g. the topics a down-bridge writes): acknowledged without sending.'),
+    retain: z.boolean().default(false).describe('Publish with the retain flag.'),
+    ackTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for a PUBACK before the record is reported retryable.'),
+    connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
+    reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
+    reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
+    maxRecords: z.number().int().min(1).max(65_000).default(200).describe('Records published concurrently per batch (QoS 1 in flight).'),
+    maxRecordBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(256 * MiB)
+      .default(128 * 1024)
+      .describe('Max payload of one record (AWS IoT Core allows 128 KiB).'),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(256 * MiB)
+      .default(4 * MiB)
+      .describe('Max summed payload bytes per batch.'),
+  })
+  .describe('MQTT bridge to an upstream broker (QoS 1, persistent session).');
 
 export type MqttBridgeOptions = z.infer<typeof mqttBridgeOptionsSchema>;
 
@@ -80,7 +110,11 @@ export function matchFilter(levels: readonly string[], topic: string): boolean {
   return pos === topic.length + 1;
 }
 
-interface CompiledMap { levels: string[]; strip: string; prefix: string }
+interface CompiledMap {
+  levels: string[];
+  strip: string;
+  prefix: string;
+}
 
 export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeDeps): Destination {
   const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
@@ -98,7 +132,9 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
 
   function deferred(): { promise: Promise<void>; resolve: () => void } {
     let resolve!: () => void;
-    const promise = new Promise<void>((r) => { resolve = r; });
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
     return { promise, resolve };
   }
 
@@ -142,11 +178,18 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     // Files are read once at start; a bad path is a config error naming the option.
     const read = (file: string | undefined, key: string): Buffer | undefined => {
       if (!file) return undefined;
-      try { return readFileSync(file); } catch (err) {
-        throw new GatehouseError('GH_DESTINATION_CONFIG', `cannot read ${key} '${file}': ${shortError(err)}`, { where: `mqtt.${key}`, hint: 'check the path and its permissions' });
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new GatehouseError('GH_DESTINATION_CONFIG', `cannot read ${key} '${file}': ${shortError(err)}`, {
+          where: `mqtt.${key}`,
+          hint: 'check the path and its permissions',
+        });
       }
     };
-    const ca = read(o.caFile, 'caFile'); const cert = read(o.certFile, 'certFile'); const key = read(o.keyFile, 'keyFile');
+    const ca = read(o.caFile, 'caFile');
+    const cert = read(o.certFile, 'certFile');
+    const key = read(o.keyFile, 'keyFile');
     if (ca) co.ca = ca;
     if (cert) co.cert = cert;
     if (key) co.key = key;
@@ -204,7 +247,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const c = client;
       if (!c?.connected) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
-        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'upstream MQTT broker not connected' }, { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' });
+        throw ERRORS.GH_EXPORT_RETRYABLE(
+          { reason: 'upstream MQTT broker not connected' },
+          { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' },
+        );
       }
       const results: RecordResult[] = new Array(records.length);
       const pending: Promise<void>[] = [];
@@ -221,7 +267,11 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
           metrics.recordFailures.inc({ kind: 'mqtt', target, code: 'UNMAPPED' });
           continue;
         }
-        pending.push(publishOne(c, r, topic).then((res) => { results[i] = res; }));
+        pending.push(
+          publishOne(c, r, topic).then((res) => {
+            results[i] = res;
+          }),
+        );
       }
       // Wait for every PUBACK, or a disconnect / timeout / abort, whichever first.
       let timer: NodeJS.Timeout | undefined;
@@ -237,7 +287,13 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       if (onAbort) signal.removeEventListener('abort', onAbort);
       let failed = 0;
       for (let i = 0; i < results.length; i++) {
-        if (results[i] === undefined) results[i] = { ok: false, retryable: true, error: c.connected ? 'no PUBACK in time' : 'disconnected before PUBACK', code: c.connected ? 'TIMEOUT' : 'DISCONNECTED' };
+        if (results[i] === undefined)
+          results[i] = {
+            ok: false,
+            retryable: true,
+            error: c.connected ? 'no PUBACK in time' : 'disconnected before PUBACK',
+            code: c.connected ? 'TIMEOUT' : 'DISCONNECTED',
+          };
         if (!results[i]!.ok) failed++;
       }
       metrics.calls.inc({ kind: 'mqtt', target, outcome: failed === 0 ? 'ok' : failed === records.length ? 'retryable' : 'partial' });

@@ -13,32 +13,64 @@ import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } f
 
 const MiB = 1024 * 1024;
 
-export const natsOptionsSchema = z.strictObject({
-  servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).default('nats://127.0.0.1:4222')
-    .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
-  subject: z.string().min(1).default('gatehouse.${stream}')
-    .describe("Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_')."),
-  stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
-  createStream: z.boolean().default(false)
-    .describe('Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.'),
-  duplicateWindowMs: z.number().int().positive().default(120_000)
-    .describe('Deduplication window of a stream created by createStream: resends within it are dropped by Nats-Msg-Id.'),
-  credsFile: z.string().min(1).optional().describe('NATS .creds file (JWT + NKey seed) for decentralised auth.'),
-  user: z.string().optional().describe('User name (with password).'),
-  password: z.string().optional().describe('Password. Never logged or shown in status.'),
-  token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
-  tls: z.strictObject({
-    caFile: z.string().optional().describe('CA bundle to verify the server.'),
-    certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
-    keyFile: z.string().optional().describe('Client key (mutual TLS).'),
-  }).optional().describe('TLS files; also implied by a tls:// server URL.'),
-  name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
-  ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
-  reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
-  maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
-  maxRecordBytes: z.number().int().min(1).max(64 * MiB).default(MiB).describe("Max payload of one record; keep at or below the server's max_payload (default 1 MiB)."),
-  maxBatchBytes: z.number().int().min(1).max(256 * MiB).default(8 * MiB).describe('Max summed payload bytes per batch.'),
-}).describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).');
+export const natsOptionsSchema = z
+  .strictObject({
+    servers: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .default('nats://127.0.0.1:4222')
+      .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
+    subject: z
+      .string()
+      .min(1)
+      .default('gatehouse.${stream}')
+      .describe(
+        "Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_').",
+      ),
+    stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
+    createStream: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.',
+      ),
+    duplicateWindowMs: z
+      .number()
+      .int()
+      .positive()
+      .default(120_000)
+      .describe('Deduplication window of a stream created by createStream: resends within it are dropped by Nats-Msg-Id.'),
+    credsFile: z.string().min(1).optional().describe('NATS .creds file (JWT + NKey seed) for decentralised auth.'),
+    user: z.string().optional().describe('User name (with password).'),
+    password: z.string().optional().describe('Password. Never logged or shown in status.'),
+    token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
+    tls: z
+      .strictObject({
+        caFile: z.string().optional().describe('CA bundle to verify the server.'),
+        certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
+        keyFile: z.string().optional().describe('Client key (mutual TLS).'),
+      })
+      .optional()
+      .describe('TLS files; also implied by a tls:// server URL.'),
+    name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
+    ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
+    reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
+    maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
+    maxRecordBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(64 * MiB)
+      .default(MiB)
+      .describe("Max payload of one record; keep at or below the server's max_payload (default 1 MiB)."),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(256 * MiB)
+      .default(8 * MiB)
+      .describe('Max summed payload bytes per batch.'),
+  })
+  .describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).');
 
 export type NatsOptions = z.infer<typeof natsOptionsSchema>;
 
@@ -68,7 +100,11 @@ export function streamSubjects(template: string): string[] {
   return [dot < 0 ? '>' : `${head.slice(0, dot)}.>`];
 }
 
-interface NatsErrorLike { code?: string; api_error?: { err_code?: number; code?: number }; message?: string }
+interface NatsErrorLike {
+  code?: string;
+  api_error?: { err_code?: number; code?: number };
+  message?: string;
+}
 
 function recordFailure(err: unknown): RecordResult {
   const e = (typeof err === 'object' && err !== null ? err : {}) as NatsErrorLike;
@@ -103,11 +139,18 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
     lib ??= await import('nats');
     const { credsAuthenticator } = lib;
     const co: ConnectionOptions = {
-      servers, name: o.name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: o.reconnectWaitMs,
+      servers,
+      name: o.name,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: o.reconnectWaitMs,
       timeout: 5000,
     };
     if (o.credsFile) co.authenticator = credsAuthenticator(new Uint8Array(await readFile(o.credsFile)));
-    if (o.user !== undefined) { co.user = o.user; co.pass = o.password; }
+    if (o.user !== undefined) {
+      co.user = o.user;
+      co.pass = o.password;
+    }
     if (o.token !== undefined) co.token = o.token;
     if (o.tls) co.tls = { ...o.tls };
     return co;
@@ -115,8 +158,14 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
 
   async function watchStatus(c: NatsConnection): Promise<void> {
     for await (const s of c.status()) {
-      if (s.type === 'disconnect') { connected = false; streamReady = undefined; log.warn('NATS disconnected'); }
-      else if (s.type === 'reconnect') { connected = true; log.info('NATS reconnected'); }
+      if (s.type === 'disconnect') {
+        connected = false;
+        streamReady = undefined;
+        log.warn('NATS disconnected');
+      } else if (s.type === 'reconnect') {
+        connected = true;
+        log.info('NATS reconnected');
+      }
     }
   }
 
@@ -131,13 +180,17 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         if (!missing) throw err;
         if (!o.createStream) {
           throw new GatehouseError('GH_DESTINATION_CONFIG', `JetStream stream '${o.stream}' does not exist`, {
-            where: 'nats.stream', hint: `create it (nats stream add ${o.stream} --subjects '${streamSubjects(o.subject)[0]}') or set createStream: true`,
+            where: 'nats.stream',
+            hint: `create it (nats stream add ${o.stream} --subjects '${streamSubjects(o.subject)[0]}') or set createStream: true`,
           });
         }
         await jsm.streams.add({ name: o.stream, subjects: streamSubjects(o.subject), duplicate_window: lib.nanos(o.duplicateWindowMs) });
         log.info({ stream: o.stream, subjects: streamSubjects(o.subject) }, 'created JetStream stream');
       }
-    })().catch((err: unknown) => { streamReady = undefined; throw err; });
+    })().catch((err: unknown) => {
+      streamReady = undefined;
+      throw err;
+    });
     return streamReady;
   }
 
@@ -147,19 +200,31 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
    * the client's own reconnect logic takes over.
    */
   function firstConnect(co: ConnectionOptions): void {
-    lib.connect(co).then((c) => {
-      if (stopping) { void c.close(); return; }
-      nc = c;
-      js = c.jetstream({ timeout: o.ackTimeoutMs });
-      connected = true;
-      void watchStatus(c);
-      log.info('NATS connected');
-    }, (err: unknown) => {
-      if (stopping) return;
-      const cap = Math.min(30_000, o.reconnectWaitMs * 2 ** Math.min(firstAttempts++, 10));
-      log.warn({ err: shortError(err) }, 'NATS connection failed; retrying');
-      retryTimer = setTimeout(() => { retryTimer = undefined; if (!stopping) firstConnect(co); }, Math.max(50, Math.floor(Math.random() * cap)));
-    });
+    lib.connect(co).then(
+      (c) => {
+        if (stopping) {
+          void c.close();
+          return;
+        }
+        nc = c;
+        js = c.jetstream({ timeout: o.ackTimeoutMs });
+        connected = true;
+        void watchStatus(c);
+        log.info('NATS connected');
+      },
+      (err: unknown) => {
+        if (stopping) return;
+        const cap = Math.min(30_000, o.reconnectWaitMs * 2 ** Math.min(firstAttempts++, 10));
+        log.warn({ err: shortError(err) }, 'NATS connection failed; retrying');
+        retryTimer = setTimeout(
+          () => {
+            retryTimer = undefined;
+            if (!stopping) firstConnect(co);
+          },
+          Math.max(50, Math.floor(Math.random() * cap)),
+        );
+      },
+    );
   }
 
   function subjectOf(r: StoredRecord): string {
@@ -190,7 +255,9 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       if (!c) return;
       // drain() waits for the server: bound it, then close regardless (the server may be down).
       let timer: NodeJS.Timeout | undefined;
-      const bounded = new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); });
+      const bounded = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      });
       await Promise.race([c.drain().catch(() => undefined), bounded]);
       clearTimeout(timer);
       if (!c.isClosed()) await c.close().catch(() => undefined);
@@ -198,7 +265,10 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
-        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'NATS is not connected' }, { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' });
+        throw ERRORS.GH_EXPORT_RETRYABLE(
+          { reason: 'NATS is not connected' },
+          { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' },
+        );
       }
       try {
         await ensureStream();

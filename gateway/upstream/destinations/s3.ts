@@ -21,23 +21,48 @@ const MiB = 1024 * 1024;
 
 export const S3_DEFAULT_KEY_TEMPLATE = '${timestamp:yyyy}/${timestamp:MM}/${timestamp:dd}/${timestamp:HH}/${stream}-${firstSeq}-${lastSeq}.ndjson';
 
-export const s3OptionsSchema = z.strictObject({
-  bucket: z.string().min(3).max(63).describe('Bucket name.'),
-  ...awsConnectionShape,
-  prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
-  keyTemplate: z.string().min(1).default(S3_DEFAULT_KEY_TEMPLATE)
-    .describe('Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object.'),
-  gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
-  payloadFormat: z.enum(['auto', 'base64', 'utf8']).default('auto')
-    .describe('How the payload appears in each line: auto = as JSON ("payload") when it is valid JSON, else base64 ("payloadBase64"); base64 = always "payloadBase64"; utf8 = "payloadText" string.'),
-  forcePathStyle: z.boolean().default(false).describe('Path-style URLs (http://host/bucket/key): needed for s3rver, MinIO and most compatible stores.'),
-  storageClass: z.enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR']).optional()
-    .describe('S3 storage class of the objects. Default: the bucket default (STANDARD).'),
-  maxRecords: z.number().int().min(1).max(100_000).default(10_000).describe('Records per object.'),
-  maxRecordBytes: z.number().int().min(1).max(64 * MiB).default(4 * MiB).describe('Max payload bytes of one record; larger records are rejected as permanent.'),
-  maxBatchBytes: z.number().int().min(1).max(256 * MiB).default(8 * MiB)
-    .describe('Max summed payload bytes per object (the object is built in memory: keep it small on a Raspberry Pi).'),
-}).superRefine(checkCredentialPair).describe('S3 destination: one NDJSON object per batch (PutObject).');
+export const s3OptionsSchema = z
+  .strictObject({
+    bucket: z.string().min(3).max(63).describe('Bucket name.'),
+    ...awsConnectionShape,
+    prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
+    keyTemplate: z
+      .string()
+      .min(1)
+      .default(S3_DEFAULT_KEY_TEMPLATE)
+      .describe(
+        'Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object.',
+      ),
+    gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
+    payloadFormat: z
+      .enum(['auto', 'base64', 'utf8'])
+      .default('auto')
+      .describe(
+        'How the payload appears in each line: auto = as JSON ("payload") when it is valid JSON, else base64 ("payloadBase64"); base64 = always "payloadBase64"; utf8 = "payloadText" string.',
+      ),
+    forcePathStyle: z.boolean().default(false).describe('Path-style URLs (http://host/bucket/key): needed for s3rver, MinIO and most compatible stores.'),
+    storageClass: z
+      .enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'])
+      .optional()
+      .describe('S3 storage class of the objects. Default: the bucket default (STANDARD).'),
+    maxRecords: z.number().int().min(1).max(100_000).default(10_000).describe('Records per object.'),
+    maxRecordBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(64 * MiB)
+      .default(4 * MiB)
+      .describe('Max payload bytes of one record; larger records are rejected as permanent.'),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(256 * MiB)
+      .default(8 * MiB)
+      .describe('Max summed payload bytes per object (the object is built in memory: keep it small on a Raspberry Pi).'),
+  })
+  .superRefine(checkCredentialPair)
+  .describe('S3 destination: one NDJSON object per batch (PutObject).');
 
 export type S3Options = z.infer<typeof s3OptionsSchema>;
 
@@ -52,9 +77,11 @@ const TIME_FIELDS = new Set(['yyyy', 'MM', 'dd', 'HH', 'mm']);
 export function compileS3KeyTemplate(template: string, warn?: (msg: string) => void): KeyPart[] {
   const where = 's3.keyTemplate';
   const pieces = scanTemplate(template, { legacy: true, code: 'GH_DESTINATION_CONFIG', where });
-  const bad = (what: string): GatehouseError => new GatehouseError('GH_DESTINATION_CONFIG', `${what} in S3 key template '${template}'`, {
-    where, hint: 'use ${timestamp:yyyy|MM|dd|HH|mm}, ${stream}, ${firstSeq}, ${lastSeq}, ${records}',
-  });
+  const bad = (what: string): GatehouseError =>
+    new GatehouseError('GH_DESTINATION_CONFIG', `${what} in S3 key template '${template}'`, {
+      where,
+      hint: 'use ${timestamp:yyyy|MM|dd|HH|mm}, ${stream}, ${firstSeq}, ${lastSeq}, ${records}',
+    });
   const parts: KeyPart[] = [];
   for (const p of pieces) {
     if (typeof p === 'string') parts.push(p);
@@ -84,8 +111,16 @@ export function renderS3Key(parts: readonly KeyPart[], records: readonly StoredR
     else if ('field' in p) {
       s += p.field === 'stream' ? first.stream : p.field === 'firstSeq' ? String(first.seq) : p.field === 'lastSeq' ? String(last.seq) : String(records.length);
     } else {
-      s += p.time === 'yyyy' ? String(d.getUTCFullYear()) : p.time === 'MM' ? pad2(d.getUTCMonth() + 1)
-        : p.time === 'dd' ? pad2(d.getUTCDate()) : p.time === 'HH' ? pad2(d.getUTCHours()) : pad2(d.getUTCMinutes());
+      s +=
+        p.time === 'yyyy'
+          ? String(d.getUTCFullYear())
+          : p.time === 'MM'
+            ? pad2(d.getUTCMonth() + 1)
+            : p.time === 'dd'
+              ? pad2(d.getUTCDate())
+              : p.time === 'HH'
+                ? pad2(d.getUTCHours())
+                : pad2(d.getUTCMinutes());
     }
   }
   return s;
@@ -146,37 +181,53 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
       if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'S3 destination used before start()' }, { where: target, hint: 'call start() first' });
       // Oversized records are rejected alone; the rest form the object (one per call: the loop
       // already batches within the limits, so a batch is normally one object).
-      const keyOf = (idx: readonly number[]): string => `${o.prefix}${renderS3Key(keyParts, idx.map((i) => records[i]!))}${suffix}`;
-      return sendAwsBatch({
-        kind: 's3',
-        target,
-        operation: 'S3 PutObject',
-        limits,
-        metrics,
-        log,
-        size: (i) => records[i]!.payload.length,
-        tooLarge: (i) => `record of ${records[i]!.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`,
-        // PutObject has no per-entry results: the object is stored whole or not at all.
-        entryFailure: (code, message) => ({ ok: false, retryable: true, error: `${code}: ${message ?? ''}`, code }),
-        describeCall: (idx) => `S3 PutObject ${keyOf(idx)}`,
-        async put(idx, sig) {
-          const keep = idx.map((i) => records[i]!);
-          const lines = new Array<string>(keep.length);
-          for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
-          let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-          if (o.gzip) body = await gzip(body);
-          await client!.send(new sdk!.PutObjectCommand({
-            Bucket: o.bucket,
-            Key: keyOf(idx),
-            Body: body,
-            ContentType: 'application/x-ndjson',
-            ContentEncoding: o.gzip ? 'gzip' : undefined,
-            StorageClass: o.storageClass,
-            Metadata: { 'gatehouse-stream': keep[0]!.stream, 'gatehouse-first-seq': String(keep[0]!.seq), 'gatehouse-last-seq': String(keep[keep.length - 1]!.seq), 'gatehouse-records': String(keep.length) },
-          }), { abortSignal: sig });
-          return idx.map((): AwsEntryOutcome => ({ ok: true }));
+      const keyOf = (idx: readonly number[]): string =>
+        `${o.prefix}${renderS3Key(
+          keyParts,
+          idx.map((i) => records[i]!),
+        )}${suffix}`;
+      return sendAwsBatch(
+        {
+          kind: 's3',
+          target,
+          operation: 'S3 PutObject',
+          limits,
+          metrics,
+          log,
+          size: (i) => records[i]!.payload.length,
+          tooLarge: (i) => `record of ${records[i]!.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`,
+          // PutObject has no per-entry results: the object is stored whole or not at all.
+          entryFailure: (code, message) => ({ ok: false, retryable: true, error: `${code}: ${message ?? ''}`, code }),
+          describeCall: (idx) => `S3 PutObject ${keyOf(idx)}`,
+          async put(idx, sig) {
+            const keep = idx.map((i) => records[i]!);
+            const lines = new Array<string>(keep.length);
+            for (let i = 0; i < keep.length; i++) lines[i] = ndjsonLine(keep[i]!, o.payloadFormat);
+            let body: Buffer = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+            if (o.gzip) body = await gzip(body);
+            await client!.send(
+              new sdk!.PutObjectCommand({
+                Bucket: o.bucket,
+                Key: keyOf(idx),
+                Body: body,
+                ContentType: 'application/x-ndjson',
+                ContentEncoding: o.gzip ? 'gzip' : undefined,
+                StorageClass: o.storageClass,
+                Metadata: {
+                  'gatehouse-stream': keep[0]!.stream,
+                  'gatehouse-first-seq': String(keep[0]!.seq),
+                  'gatehouse-last-seq': String(keep[keep.length - 1]!.seq),
+                  'gatehouse-records': String(keep.length),
+                },
+              }),
+              { abortSignal: sig },
+            );
+            return idx.map((): AwsEntryOutcome => ({ ok: true }));
+          },
         },
-      }, records.length, signal);
+        records.length,
+        signal,
+      );
     },
   };
 }

@@ -3,7 +3,16 @@
 // Only the public API of rules/anomaly is used. Detector params come from a trailing object
 // literal, e.g. random_cut_forest(temp, rpm, {numberOfTrees: 50, shingleSize: 4, maxPartitions: 32}).
 import { GatehouseError } from '../../../core/errors.js';
-import { AUTO_THRESHOLD, DEFAULT_DETECTOR, autoExplain, createDetector, rcfExplain, restoreDetector, type Detector, type ParamValue } from '../../anomaly/index.js';
+import {
+  AUTO_THRESHOLD,
+  DEFAULT_DETECTOR,
+  autoExplain,
+  createDetector,
+  rcfExplain,
+  restoreDetector,
+  type Detector,
+  type ParamValue,
+} from '../../anomaly/index.js';
 import type { Expr } from '../ast.js';
 import { toNumber, type Value } from '../values.js';
 import { define, type CallSite, type FunctionRegistry, type StatefulInstance } from './types.js';
@@ -65,13 +74,15 @@ function configure(v: Variant, site: CallSite): SiteConfig {
     n--;
   } else if (v.positional && n === 2) {
     const p = args[1]!;
-    if (p.kind !== 'literal' || typeof p.value !== 'number') throw semantic(`${v.sqlName}(): the 2nd argument (${v.positional}) must be a number literal`, p, `e.g. ${v.sqlName}(temp, 50)`);
+    if (p.kind !== 'literal' || typeof p.value !== 'number')
+      throw semantic(`${v.sqlName}(): the 2nd argument (${v.positional}) must be a number literal`, p, `e.g. ${v.sqlName}(temp, 50)`);
     params[v.positional] = p.value;
     n = 1;
   }
   if (n < 1) throw semantic(`${v.sqlName}() needs at least one numeric input`, site);
   if (v.single && n > 1) throw semantic(`${v.sqlName}() takes one input (and an optional ${v.positional})`, args[1]!, `e.g. ${v.sqlName}(temp, 50)`);
-  for (let i = 0; i < n; i++) if (args[i]!.kind === 'object' || args[i]!.kind === 'star') throw semantic(`${v.sqlName}(): input ${i + 1} must be a numeric expression`, args[i]!);
+  for (let i = 0; i < n; i++)
+    if (args[i]!.kind === 'object' || args[i]!.kind === 'star') throw semantic(`${v.sqlName}(): input ${i + 1} must be a numeric expression`, args[i]!);
   let maxPartitions = v.heavy ? DEFAULT_MAX_PARTITIONS.heavy! : DEFAULT_MAX_PARTITIONS.light!;
   if ('maxPartitions' in params) {
     const m = Number(params.maxPartitions);

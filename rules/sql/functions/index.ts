@@ -13,7 +13,13 @@ export * from './types.js';
 
 /** AWS functions that call cloud services: refused with a clear message instead of "unknown function". */
 export const CLOUD_FUNCTIONS = new Set([
-  'aws_lambda', 'get_dynamodb', 'get_secret', 'get_thing_shadow', 'get_registry_data', 'machinelearning_predict', 'accountid',
+  'aws_lambda',
+  'get_dynamodb',
+  'get_secret',
+  'get_thing_shadow',
+  'get_registry_data',
+  'machinelearning_predict',
+  'accountid',
 ]);
 
 /** A fresh registry with the built-in functions; callers may add their own (windows, anomaly). */

@@ -30,7 +30,12 @@ function formatter(zone: string): Intl.DateTimeFormat | undefined {
       f = new Intl.DateTimeFormat('en-US', {
         timeZone: zone,
         hourCycle: 'h23',
-        year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
         timeZoneName: 'short',
       });
     } catch {
@@ -59,14 +64,25 @@ function partsAt(ts: number, zone: string): Parts | undefined {
   const short = f.formatToParts(new Date(ts)).find((x) => x.type === 'timeZoneName')?.value ?? zone;
   let long = zone;
   try {
-    long = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'long' }).formatToParts(new Date(ts)).find((x) => x.type === 'timeZoneName')?.value ?? zone;
+    long =
+      new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'long' }).formatToParts(new Date(ts)).find((x) => x.type === 'timeZoneName')?.value ??
+      zone;
   } catch {
     /* keep id */
   }
   return {
-    year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(),
-    second: d.getUTCSeconds(), ms: d.getUTCMilliseconds(), weekday: d.getUTCDay(), offsetMin: off,
-    zoneShort: short === 'GMT' && (zone === 'UTC' || zone === 'Etc/UTC') ? 'UTC' : short, zoneLong: long, zoneId: zone,
+    year: d.getUTCFullYear(),
+    month: d.getUTCMonth() + 1,
+    day: d.getUTCDate(),
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+    ms: d.getUTCMilliseconds(),
+    weekday: d.getUTCDay(),
+    offsetMin: off,
+    zoneShort: short === 'GMT' && (zone === 'UTC' || zone === 'Etc/UTC') ? 'UTC' : short,
+    zoneLong: long,
+    zoneId: zone,
   };
 }
 
@@ -126,23 +142,59 @@ export function formatTime(pattern: string, ts: number, zone: string): string | 
     }
     const n = t.count;
     switch (t.letter) {
-      case 'G': out += p.year > 0 ? 'AD' : 'BC'; break;
-      case 'y': case 'Y': case 'u': out += n === 2 ? pad(p.year % 100, 2) : pad(p.year, n); break;
-      case 'M': out += n >= 4 ? MONTHS[p.month - 1] : n === 3 ? MONTHS[p.month - 1]!.slice(0, 3) : pad(p.month, n); break;
-      case 'd': out += pad(p.day, n); break;
-      case 'E': out += n >= 4 ? DAYS[p.weekday] : DAYS[p.weekday]!.slice(0, 3); break;
-      case 'a': out += p.hour < 12 ? 'AM' : 'PM'; break;
-      case 'H': out += pad(p.hour, n); break;
-      case 'k': out += pad(p.hour === 0 ? 24 : p.hour, n); break;
-      case 'h': out += pad(p.hour % 12 === 0 ? 12 : p.hour % 12, n); break;
-      case 'm': out += pad(p.minute, n); break;
-      case 's': out += pad(p.second, n); break;
-      case 'S': out += pad(p.ms, 3).padEnd(n, '0').slice(0, n); break;
-      case 'z': out += n >= 4 ? p.zoneLong : p.zoneShort; break;
-      case 'Z': out += n === 1 ? offsetStr(p.offsetMin, false) : n === 2 ? offsetStr(p.offsetMin, true) : p.zoneId; break;
-      case 'X': case 'x': out += p.offsetMin === 0 && t.letter === 'X' ? 'Z' : offsetStr(p.offsetMin, n >= 3); break;
-      case 'V': out += p.zoneId; break;
-      default: return undefined;
+      case 'G':
+        out += p.year > 0 ? 'AD' : 'BC';
+        break;
+      case 'y':
+      case 'Y':
+      case 'u':
+        out += n === 2 ? pad(p.year % 100, 2) : pad(p.year, n);
+        break;
+      case 'M':
+        out += n >= 4 ? MONTHS[p.month - 1] : n === 3 ? MONTHS[p.month - 1]!.slice(0, 3) : pad(p.month, n);
+        break;
+      case 'd':
+        out += pad(p.day, n);
+        break;
+      case 'E':
+        out += n >= 4 ? DAYS[p.weekday] : DAYS[p.weekday]!.slice(0, 3);
+        break;
+      case 'a':
+        out += p.hour < 12 ? 'AM' : 'PM';
+        break;
+      case 'H':
+        out += pad(p.hour, n);
+        break;
+      case 'k':
+        out += pad(p.hour === 0 ? 24 : p.hour, n);
+        break;
+      case 'h':
+        out += pad(p.hour % 12 === 0 ? 12 : p.hour % 12, n);
+        break;
+      case 'm':
+        out += pad(p.minute, n);
+        break;
+      case 's':
+        out += pad(p.second, n);
+        break;
+      case 'S':
+        out += pad(p.ms, 3).padEnd(n, '0').slice(0, n);
+        break;
+      case 'z':
+        out += n >= 4 ? p.zoneLong : p.zoneShort;
+        break;
+      case 'Z':
+        out += n === 1 ? offsetStr(p.offsetMin, false) : n === 2 ? offsetStr(p.offsetMin, true) : p.zoneId;
+        break;
+      case 'X':
+      case 'x':
+        out += p.offsetMin === 0 && t.letter === 'X' ? 'Z' : offsetStr(p.offsetMin, n >= 3);
+        break;
+      case 'V':
+        out += p.zoneId;
+        break;
+      default:
+        return undefined;
     }
   }
   return out;
@@ -153,7 +205,13 @@ export function parseTime(text: string, pattern: string): number | undefined {
   const toks = tokenize(pattern);
   if (!toks) return undefined;
   let i = 0;
-  let year = 1970, month = 1, day = 1, hour = 0, minute = 0, second = 0, ms = 0;
+  let year = 1970,
+    month = 1,
+    day = 1,
+    hour = 0,
+    minute = 0,
+    second = 0,
+    ms = 0;
   let pm: boolean | undefined;
   let offsetMin: number | undefined;
   let zone: string | undefined;
@@ -177,7 +235,9 @@ export function parseTime(text: string, pattern: string): number | undefined {
     const width = (def: number): number => (fixed ? t.count : def);
     let v: number | undefined;
     switch (t.letter) {
-      case 'y': case 'Y': case 'u':
+      case 'y':
+      case 'Y':
+      case 'u':
         v = num(width(t.count === 2 ? 2 : 9));
         if (v === undefined) return undefined;
         year = t.count === 2 ? 2000 + v : v;
@@ -194,11 +254,32 @@ export function parseTime(text: string, pattern: string): number | undefined {
           month = v;
         }
         break;
-      case 'd': v = num(width(2)); if (v === undefined) return undefined; day = v; break;
-      case 'H': case 'k': v = num(width(2)); if (v === undefined) return undefined; hour = v % 24; break;
-      case 'h': v = num(width(2)); if (v === undefined) return undefined; hour = v % 12; break;
-      case 'm': v = num(width(2)); if (v === undefined) return undefined; minute = v; break;
-      case 's': v = num(width(2)); if (v === undefined) return undefined; second = v; break;
+      case 'd':
+        v = num(width(2));
+        if (v === undefined) return undefined;
+        day = v;
+        break;
+      case 'H':
+      case 'k':
+        v = num(width(2));
+        if (v === undefined) return undefined;
+        hour = v % 24;
+        break;
+      case 'h':
+        v = num(width(2));
+        if (v === undefined) return undefined;
+        hour = v % 12;
+        break;
+      case 'm':
+        v = num(width(2));
+        if (v === undefined) return undefined;
+        minute = v;
+        break;
+      case 's':
+        v = num(width(2));
+        if (v === undefined) return undefined;
+        second = v;
+        break;
       case 'S': {
         const m = /^\d+/.exec(text.slice(i, i + (fixed ? t.count : 9)));
         if (!m) return undefined;
@@ -219,8 +300,16 @@ export function parseTime(text: string, pattern: string): number | undefined {
         i += t.count >= 4 ? DAYS[idx]!.length : 3;
         break;
       }
-      case 'G': if (text.startsWith('AD', i) || text.startsWith('BC', i)) i += 2; else return undefined; break;
-      case 'z': case 'Z': case 'X': case 'x': case 'V': case 'O': {
+      case 'G':
+        if (text.startsWith('AD', i) || text.startsWith('BC', i)) i += 2;
+        else return undefined;
+        break;
+      case 'z':
+      case 'Z':
+      case 'X':
+      case 'x':
+      case 'V':
+      case 'O': {
         const rest = text.slice(i);
         const m = /^(?:(?:UTC|GMT|UT)?([+-])(\d{1,2})(?::?(\d{2}))?|Z\b|Z$|(UTC|GMT|UT)\b|([A-Za-z_]+(?:\/[A-Za-z_+-]+)+)|([A-Z]{3,5}))/.exec(rest);
         if (!m) return undefined;
@@ -251,8 +340,18 @@ export function parseTime(text: string, pattern: string): number | undefined {
 
 /** A few North-American abbreviations Java accepts; others must be IANA ids or offsets. */
 const ABBREV: Record<string, string> = {
-  UTC: 'UTC', GMT: 'UTC', EST: 'America/New_York', EDT: 'America/New_York', CST: 'America/Chicago', CDT: 'America/Chicago',
-  MST: 'America/Denver', MDT: 'America/Denver', PST: 'America/Los_Angeles', PDT: 'America/Los_Angeles', CET: 'Europe/Paris', CEST: 'Europe/Paris',
+  UTC: 'UTC',
+  GMT: 'UTC',
+  EST: 'America/New_York',
+  EDT: 'America/New_York',
+  CST: 'America/Chicago',
+  CDT: 'America/Chicago',
+  MST: 'America/Denver',
+  MDT: 'America/Denver',
+  PST: 'America/Los_Angeles',
+  PDT: 'America/Los_Angeles',
+  CET: 'Europe/Paris',
+  CEST: 'Europe/Paris',
 };
 
 export function registerTime(reg: FunctionRegistry): void {

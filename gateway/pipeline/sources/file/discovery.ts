@@ -29,7 +29,13 @@ async function startsWith(path: string, fp: Fingerprint): Promise<boolean> {
 }
 
 /** A copy of a truncated file: another regular file in its folder with the same first bytes, at least minSize long. */
-export async function findRotatedCopy(dir: string, base: string, fp: Fingerprint, minSize: number, exclude: (name: string) => boolean): Promise<string | undefined> {
+export async function findRotatedCopy(
+  dir: string,
+  base: string,
+  fp: Fingerprint,
+  minSize: number,
+  exclude: (name: string) => boolean,
+): Promise<string | undefined> {
   if (fp.len === 0) return undefined;
   for (const p of await siblings(dir, base, exclude)) {
     const st = await stat(p).catch(() => undefined);
@@ -40,7 +46,14 @@ export async function findRotatedCopy(dir: string, base: string, fp: Fingerprint
 }
 
 /** Where a file known by identity went (renamed in its folder), if it still exists. */
-export async function findByIdentity(dir: string, base: string, dev: string, ino: string, fp: Fingerprint, exclude: (name: string) => boolean): Promise<string | undefined> {
+export async function findByIdentity(
+  dir: string,
+  base: string,
+  dev: string,
+  ino: string,
+  fp: Fingerprint,
+  exclude: (name: string) => boolean,
+): Promise<string | undefined> {
   for (const p of [join(dir, base), ...(await siblings(dir, base, exclude))]) {
     const st = await stat(p, { bigint: true }).catch(() => undefined);
     if (!st?.isFile() || identityKey(st.dev, st.ino) !== identityKey(dev, ino)) continue;

@@ -2,7 +2,18 @@
 import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../../../core/metrics.js';
 
-export type FileCounter = 'lines' | 'bytes' | 'parseErrors' | 'linesCut' | 'partialLines' | 'invalidUtf8' | 'rotations' | 'truncations' | 'vanished' | 'readErrors' | 'rewinds';
+export type FileCounter =
+  | 'lines'
+  | 'bytes'
+  | 'parseErrors'
+  | 'linesCut'
+  | 'partialLines'
+  | 'invalidUtf8'
+  | 'rotations'
+  | 'truncations'
+  | 'vanished'
+  | 'readErrors'
+  | 'rewinds';
 
 const DEFS: Record<FileCounter, [string, string]> = {
   lines: ['gatehouse_file_lines_total', 'Records (lines or multi-line records) read from tailed files'],

@@ -10,7 +10,9 @@ const MiB = 1024 * KiB;
 const fieldNames = z.array(z.string().min(1)).min(1);
 
 export const dataProcessingOptionSchema = z.discriminatedUnion('optionName', [
-  z.object({ optionName: z.literal('SINGLELINE') }).describe('Join a multi-line record into one line: newlines and leading/trailing spaces of each line removed.'),
+  z
+    .object({ optionName: z.literal('SINGLELINE') })
+    .describe('Join a multi-line record into one line: newlines and leading/trailing spaces of each line removed.'),
   z.object({
     optionName: z.literal('CSVTOJSON'),
     customFieldNames: fieldNames.describe('JSON keys, in column order. Missing columns become null, extra columns are dropped (both counted as parse errors).'),
@@ -18,46 +20,118 @@ export const dataProcessingOptionSchema = z.discriminatedUnion('optionName', [
   }),
   z.object({
     optionName: z.literal('LOGTOJSON'),
-    logFormat: z.enum(['COMMONAPACHELOG', 'COMBINEDAPACHELOG', 'APACHEERRORLOG', 'SYSLOG', 'RFC3339SYSLOG', 'RFC3164SYSLOG', 'RFC5424SYSLOG']).describe('Built-in log format.'),
-    matchPattern: z.string().min(1).optional().describe('Regex replacing the format\'s own pattern (one capture group per field).'),
-    customFieldNames: fieldNames.optional().describe('JSON keys replacing the format\'s own field names.'),
+    logFormat: z
+      .enum(['COMMONAPACHELOG', 'COMBINEDAPACHELOG', 'APACHEERRORLOG', 'SYSLOG', 'RFC3339SYSLOG', 'RFC3164SYSLOG', 'RFC5424SYSLOG'])
+      .describe('Built-in log format.'),
+    matchPattern: z.string().min(1).optional().describe("Regex replacing the format's own pattern (one capture group per field)."),
+    customFieldNames: fieldNames.optional().describe("JSON keys replacing the format's own field names."),
   }),
   z.object({ optionName: z.literal('ADDBRACKETS') }).describe('Wrap the record in { } (Kinesis Agent ADDBRACKETS).'),
-  z.object({
-    optionName: z.literal('ADDMETADATA'),
-    timestamp: z.boolean().default(true).describe('Add a "timestamp" field (ms since epoch).'),
-    metadata: z.record(z.string(), z.unknown()).default({}).describe('Static fields added under "metadata".'),
-  }).describe('Wrap the record as {"timestamp":..,"metadata":{..},"data":<record>} (Kinesis Agent ADDMETADATA).'),
+  z
+    .object({
+      optionName: z.literal('ADDMETADATA'),
+      timestamp: z.boolean().default(true).describe('Add a "timestamp" field (ms since epoch).'),
+      metadata: z.record(z.string(), z.unknown()).default({}).describe('Static fields added under "metadata".'),
+    })
+    .describe('Wrap the record as {"timestamp":..,"metadata":{..},"data":<record>} (Kinesis Agent ADDMETADATA).'),
 ]);
 export type DataProcessingOption = z.output<typeof dataProcessingOptionSchema>;
 
 export const fileSourceSchema = sourceBaseSchema
   .extend({
     type: z.literal('file'),
-    paths: z.array(z.string().min(1)).min(1).describe('Glob patterns of the files to tail, e.g. /var/log/app/*.log, /data/plc/**/*.csv (`*`, `?`, `[..]`, `**`).'),
+    paths: z
+      .array(z.string().min(1))
+      .min(1)
+      .describe('Glob patterns of the files to tail, e.g. /var/log/app/*.log, /data/plc/**/*.csv (`*`, `?`, `[..]`, `**`).'),
     exclude: z
       .array(z.string().min(1))
       .default(['*.gz', '*.bz2', '*.xz', '*.zst', '*.zip', '*.lz4'])
       .describe('File name globs never tailed (compressed rotated files by default).'),
-    topic: z.string().min(1).default('file/{name}').describe('Topic template of the messages: {name} source name, {file} file name, {stem} file name without extension, {dir} parent folder name, {path} full path without the leading /. `+` and `#` in values become `_`.'),
+    topic: z
+      .string()
+      .min(1)
+      .default('file/{name}')
+      .describe(
+        'Topic template of the messages: {name} source name, {file} file name, {stem} file name without extension, {dir} parent folder name, {path} full path without the leading /. `+` and `#` in values become `_`.',
+      ),
     initialPosition: z
       .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(['start_of_file', 'end_of_file']))
-      .default('end_of_file').describe('Where a file seen at the first start is read from: end_of_file (default) or start_of_file; START_OF_FILE / END_OF_FILE are accepted too. Files found later (created, or matched while running) are read from their start.'),
+      .default('end_of_file')
+      .describe(
+        'Where a file seen at the first start is read from: end_of_file (default) or start_of_file; START_OF_FILE / END_OF_FILE are accepted too. Files found later (created, or matched while running) are read from their start.',
+      ),
     multiLineStartPattern: z.string().min(1).optional().describe('Regex matching the first line of a record; following lines that do not match join it.'),
     skipHeaderLines: z.number().int().min(0).default(0).describe('Lines skipped at the start of every file (CSV headers).'),
     dataProcessingOptions: z.array(dataProcessingOptionSchema).default([]).describe('Kinesis Agent processing options, applied in order.'),
-    onParseError: z.enum(['raw', 'drop']).default('raw').describe('A record LOGTOJSON cannot parse: raw = emit it unparsed (user property parse-error), drop = skip it (Kinesis Agent\'s behaviour). Counted either way.'),
-    maxLineBytes: z.number().int().min(64).max(256 * MiB).default(1 * MiB).describe('Longer lines (or multi-line records) are cut to this many bytes; the rest up to the newline is skipped and counted.'),
-    partialLineTimeoutMs: z.number().int().min(0).default(10_000).describe('A last line without newline is emitted after this long without growth, with partialLineMarker appended (0 = wait forever).'),
+    onParseError: z
+      .enum(['raw', 'drop'])
+      .default('raw')
+      .describe(
+        "A record LOGTOJSON cannot parse: raw = emit it unparsed (user property parse-error), drop = skip it (Kinesis Agent's behaviour). Counted either way.",
+      ),
+    maxLineBytes: z
+      .number()
+      .int()
+      .min(64)
+      .max(256 * MiB)
+      .default(1 * MiB)
+      .describe('Longer lines (or multi-line records) are cut to this many bytes; the rest up to the newline is skipped and counted.'),
+    partialLineTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe('A last line without newline is emitted after this long without growth, with partialLineMarker appended (0 = wait forever).'),
     partialLineMarker: z.string().default(' [partial]').describe('Appended to a line emitted without its newline (timeout) and to a cut line.'),
-    maxOpenFiles: z.number().int().min(1).max(10_000).default(64).describe('Files read at once; more matching files wait (reported in status) and idle files are closed to make room.'),
+    maxOpenFiles: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(64)
+      .describe('Files read at once; more matching files wait (reported in status) and idle files are closed to make room.'),
     scanIntervalMs: z.number().int().min(50).default(1000).describe('Rescan of the globs and stat of every file (backstop to fs.watch events).'),
-    readChunkBytes: z.number().int().min(4 * KiB).max(16 * MiB).default(256 * KiB).describe('Bytes read per read() call.'),
-    maxInFlightBytes: z.number().int().min(64 * KiB).default(8 * MiB).describe('Bytes submitted and not yet committed per source before reading pauses (backpressure).'),
-    fingerprintBytes: z.number().int().min(16).max(64 * KiB).default(1024).describe('Bytes at the start of a file hashed into its identity (with device and inode, since inodes are reused).'),
-    encoding: z.enum(['utf8', 'latin1']).default('utf8').describe('Text encoding for multiLineStartPattern and dataProcessingOptions (lines without them pass through as bytes). Invalid UTF-8 is counted; when decoded it becomes U+FFFD.'),
-    rotateWaitMs: z.number().int().min(0).default(5000).describe('A renamed or deleted file is read through its open handle until it has been quiet this long (writers keep writing to it until they reopen), then closed.'),
-    closeIdleMs: z.number().int().min(1000).default(60_000).describe('A file at its end with no growth for this long is closed while other files wait for a slot (reopened when it grows).'),
+    readChunkBytes: z
+      .number()
+      .int()
+      .min(4 * KiB)
+      .max(16 * MiB)
+      .default(256 * KiB)
+      .describe('Bytes read per read() call.'),
+    maxInFlightBytes: z
+      .number()
+      .int()
+      .min(64 * KiB)
+      .default(8 * MiB)
+      .describe('Bytes submitted and not yet committed per source before reading pauses (backpressure).'),
+    fingerprintBytes: z
+      .number()
+      .int()
+      .min(16)
+      .max(64 * KiB)
+      .default(1024)
+      .describe('Bytes at the start of a file hashed into its identity (with device and inode, since inodes are reused).'),
+    encoding: z
+      .enum(['utf8', 'latin1'])
+      .default('utf8')
+      .describe(
+        'Text encoding for multiLineStartPattern and dataProcessingOptions (lines without them pass through as bytes). Invalid UTF-8 is counted; when decoded it becomes U+FFFD.',
+      ),
+    rotateWaitMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(5000)
+      .describe(
+        'A renamed or deleted file is read through its open handle until it has been quiet this long (writers keep writing to it until they reopen), then closed.',
+      ),
+    closeIdleMs: z
+      .number()
+      .int()
+      .min(1000)
+      .default(60_000)
+      .describe('A file at its end with no growth for this long is closed while other files wait for a slot (reopened when it grows).'),
   })
   .describe('Tail files (logs, CSV) into the rules, committing each file offset with the records read.');
 

@@ -89,7 +89,11 @@ export class FileSource implements Source {
       track: (done, bytes, lines) => this.track(done, bytes, lines),
       newSplitter: (offset, headersLeft) =>
         new LineSplitter(
-          { maxLineBytes: options.maxLineBytes, skipHeaderLines: options.skipHeaderLines, ...(startRe ? { isRecordStart: (l: Buffer) => startRe.test(l.toString(options.encoding)) } : {}) },
+          {
+            maxLineBytes: options.maxLineBytes,
+            skipHeaderLines: options.skipHeaderLines,
+            ...(startRe ? { isRecordStart: (l: Buffer) => startRe.test(l.toString(options.encoding)) } : {}),
+          },
           offset,
           headersLeft,
         ),
@@ -185,7 +189,10 @@ export class FileSource implements Source {
       if (path) {
         const t = this.addTracker(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
         t.detached = true;
-        this.deps.logger.info({ source: this.name, file: path, was: s.path, offset: s.offset }, `file source ${this.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`);
+        this.deps.logger.info(
+          { source: this.name, file: path, was: s.path, offset: s.offset },
+          `file source ${this.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`,
+        );
         continue;
       }
       const copy = await findRotatedCopy(dirname(s.path), basename(s.path), s.fp, s.offset, (n) => this.excluded(n));
@@ -233,7 +240,10 @@ export class FileSource implements Source {
     for (const c of candidates) {
       const t = this.addTracker(c.path, c.dev, c.ino, { hash: '', len: 0 }, 0, undefined);
       t.detached = true;
-      this.deps.logger.info({ source: this.name, file: c.path }, `file source ${this.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from its start`);
+      this.deps.logger.info(
+        { source: this.name, file: c.path },
+        `file source ${this.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from its start`,
+      );
     }
   }
 
@@ -273,7 +283,10 @@ export class FileSource implements Source {
     // rest may be in a rotated copy; the file itself is read from its start.
     const copy = await findRotatedCopy(dirname(path), basename(path), s.fp, s.offset, (n) => this.excluded(n));
     if (copy) await this.drainCopy(copy, s);
-    this.deps.logger.info({ source: this.name, file: path, size, saved: s, copy }, `file source ${this.name}: ${path} was truncated or replaced while stopped; ${copy ? `reading the rest of ${copy} from ${s.offset}, then ` : ''}reading it from its start`);
+    this.deps.logger.info(
+      { source: this.name, file: path, size, saved: s, copy },
+      `file source ${this.name}: ${path} was truncated or replaced while stopped; ${copy ? `reading the rest of ${copy} from ${s.offset}, then ` : ''}reading it from its start`,
+    );
     this.addTracker(path, s.dev, s.ino, { hash: '', len: 0 }, 0, undefined);
   }
 
@@ -309,7 +322,10 @@ export class FileSource implements Source {
   private markUnreadable(path: string, why: string): void {
     if (!this.unreadable.has(path)) {
       this.count('readErrors');
-      this.deps.logger.warn({ source: this.name, file: path, code: 'GH_FILE_UNREADABLE', error: why }, `file source ${this.name}: cannot read ${path}: ${why} (check its permissions and type: only regular files are tailed)`);
+      this.deps.logger.warn(
+        { source: this.name, file: path, code: 'GH_FILE_UNREADABLE', error: why },
+        `file source ${this.name}: cannot read ${path}: ${why} (check its permissions and type: only regular files are tailed)`,
+      );
       if (this.unreadable.size >= MAX_UNREADABLE) this.unreadable.delete(this.unreadable.keys().next().value!);
     }
     this.unreadable.set(path, why);
@@ -487,14 +503,20 @@ export class FileSource implements Source {
   private readFailed(t: FileTracker, err: unknown): void {
     t.lastError = err instanceof Error ? err.message : String(err);
     this.count('readErrors');
-    this.deps.logger.warn({ source: this.name, file: t.path, code: 'GH_FILE_UNREADABLE', err }, `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`);
+    this.deps.logger.warn(
+      { source: this.name, file: t.path, code: 'GH_FILE_UNREADABLE', err },
+      `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`,
+    );
   }
 
   private reportVanished(path: string, unreadBytes: number | null): void {
     this.count('vanished');
     this.vanished.push({ path, unreadBytes, at: this.now() });
     if (this.vanished.length > MAX_VANISHED) this.vanished.shift();
-    this.deps.logger.warn({ source: this.name, file: path, code: 'GH_FILE_VANISHED', unreadBytes }, `file source ${this.name}: ${path} disappeared with unread data (${unreadBytes ?? 'an unknown number of'} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`);
+    this.deps.logger.warn(
+      { source: this.name, file: path, code: 'GH_FILE_VANISHED', unreadBytes },
+      `file source ${this.name}: ${path} disappeared with unread data (${unreadBytes ?? 'an unknown number of'} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`,
+    );
   }
 
   private submit(t: FileTracker, r: SplitRecord): Promise<void> | undefined {

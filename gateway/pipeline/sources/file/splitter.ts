@@ -138,7 +138,12 @@ export class LineSplitter {
   /** Flush only a held multi-line record (not an incomplete line). */
   flushRecord(out: SplitRecord[] = []): SplitRecord[] {
     if (this.recordStart >= 0) {
-      out.push({ payload: Buffer.concat(this.record, this.recordBytes), start: this.recordStart, end: this.recordEnd, ...(this.recordCut ? { cut: true } : {}) });
+      out.push({
+        payload: Buffer.concat(this.record, this.recordBytes),
+        start: this.recordStart,
+        end: this.recordEnd,
+        ...(this.recordCut ? { cut: true } : {}),
+      });
       this.record = [];
       this.recordBytes = 0;
       this.recordStart = -1;

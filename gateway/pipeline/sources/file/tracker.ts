@@ -144,7 +144,8 @@ export class FileTracker {
       this.bytesRead += bytesRead;
       if (splitter.readOffset + bytesRead > this.size) this.size = splitter.readOffset + bytesRead;
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
-      if (this.fp.len < this.ctx.fingerprintBytes && splitter.readOffset > this.fp.len) this.fp = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, splitter.readOffset));
+      if (this.fp.len < this.ctx.fingerprintBytes && splitter.readOffset > this.fp.len)
+        this.fp = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, splitter.readOffset));
       if (bytesRead < buf.length) return;
     }
   }
@@ -227,7 +228,10 @@ export class FileTracker {
       this.ctx.onEvent(this, 'truncated', { at: pos, size: st.size });
     }
     const held = this.splitter.flush();
-    this.emit(held.map((r) => ({ ...r, partial: true })), 0);
+    this.emit(
+      held.map((r) => ({ ...r, partial: true })),
+      0,
+    );
     this.ctx.readUpTo(this.fp, this.splitter.readOffset);
     this.epoch++;
     this.fp = { hash: '', len: 0 };

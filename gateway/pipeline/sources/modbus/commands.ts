@@ -84,7 +84,11 @@ export class CommandQueue {
     const dev = this.devices.find((d) => d.device.name === cmd.device);
     const tag = dev?.tags.get(base.tag)?.tag;
     if (!dev || !tag) return this.reply(base, { ok: false, error: `unknown device '${base.device}' or tag '${base.tag}'` });
-    if (!tag.writable || (tag.area !== 'coil' && tag.area !== 'holding')) return this.reply(base, { ok: false, error: `tag '${tag.name}' of device '${dev.device.name}' is not writable (set writable: true on a coil or holding tag)` });
+    if (!tag.writable || (tag.area !== 'coil' && tag.area !== 'holding'))
+      return this.reply(base, {
+        ok: false,
+        error: `tag '${tag.name}' of device '${dev.device.name}' is not writable (set writable: true on a coil or holding tag)`,
+      });
     if (!this.connected()) return this.reply(base, { ok: false, error: 'not connected to the device (retrying); write refused' });
     if (this.queue.length >= MAX_QUEUED) return this.reply(base, { ok: false, error: `too many writes queued (${MAX_QUEUED})` });
     let data: boolean | Buffer;

@@ -18,7 +18,11 @@ export const modbusKind: SourceKind<typeof modbusOptionsSchema> = {
       const mod = (await import('modbus-serial')) as unknown as { default: ModbusCtor };
       Modbus = mod.default;
     } catch (err) {
-      throw new GatehouseError('GH_SOURCE_UNAVAILABLE', `Modbus source '${options.name}' cannot load its client library`, { where: `sources.${options.name}`, hint: 'reinstall the gateway (npm install modbus-serial)', cause: err });
+      throw new GatehouseError('GH_SOURCE_UNAVAILABLE', `Modbus source '${options.name}' cannot load its client library`, {
+        where: `sources.${options.name}`,
+        hint: 'reinstall the gateway (npm install modbus-serial)',
+        cause: err,
+      });
     }
     const [{ ModbusLink }, { ModbusSource }] = await Promise.all([import('./link.js'), import('./poller.js')]);
     const target = options.tcp ? { kind: 'tcp' as const, ...options.tcp } : { kind: 'rtu' as const, ...(options.rtu as NonNullable<ModbusOptions['rtu']>) };

@@ -36,7 +36,9 @@ export function exceptionText(code: number): string {
   return `exception 0x${code.toString(16).padStart(2, '0')} ${EXCEPTION_NAMES[code] ?? 'unknown'}`;
 }
 
-export type LinkTarget = { kind: 'tcp'; host: string; port: number } | { kind: 'rtu'; path: string; baudRate: number; dataBits: number; parity: 'none' | 'even' | 'odd'; stopBits: number };
+export type LinkTarget =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'rtu'; path: string; baudRate: number; dataBits: number; parity: 'none' | 'even' | 'odd'; stopBits: number };
 
 export type ModbusCtor = new () => ModbusRTU;
 

@@ -15,24 +15,43 @@ export const TOPIC_PLACEHOLDERS = ['source', 'device', 'unitId', 'group', 'tag']
 
 const tagSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names: letters, digits, _ . - (max 64)').describe('Tag name (in topics and payloads)'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names: letters, digits, _ . - (max 64)')
+      .describe('Tag name (in topics and payloads)'),
     area: z.enum(AREAS).describe('Register table: coil (FC1/5/15), discrete (FC2), holding (FC3/6/16) or input (FC4)'),
     address: z.number().int().min(0).max(65535).describe('Zero-based protocol address (register 40001 is holding address 0)'),
     type: z.enum(DATA_TYPES).default('uint16').describe('Data type; coils and discrete inputs are always bool'),
-    order: z.enum(BYTE_ORDERS).default('ABCD').describe('Byte/word order: ABCD big-endian, DCBA little-endian, BADC byte-swapped words, CDAB swapped words (strings: BADC/DCBA swap the bytes of each register)'),
+    order: z
+      .enum(BYTE_ORDERS)
+      .default('ABCD')
+      .describe(
+        'Byte/word order: ABCD big-endian, DCBA little-endian, BADC byte-swapped words, CDAB swapped words (strings: BADC/DCBA swap the bytes of each register)',
+      ),
     length: z.number().int().min(1).max(125).optional().describe('Registers of a string tag (2 characters each); required for type string'),
     scale: z.number().default(1).describe('Value = raw * scale + offset (numeric types)'),
     offset: z.number().default(0).describe('Value = raw * scale + offset (numeric types)'),
-    deadband: z.number().nonnegative().optional().describe("Report-by-exception threshold: a change smaller than this is not reported (default: the group's deadband)"),
+    deadband: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe("Report-by-exception threshold: a change smaller than this is not reported (default: the group's deadband)"),
     writable: z.boolean().default(false).describe('Allow writes to this tag through the command topic (coils and holding registers only)'),
   })
   .strict();
 
 const groupSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('default').describe('Poll group name (in topics in per-group mode)'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('default')
+      .describe('Poll group name (in topics in per-group mode)'),
     intervalMs: z.number().int().min(10).default(1000).describe('Poll interval of this group'),
-    report: z.enum(['change', 'poll']).default('poll').describe("'poll': every value every poll; 'change': only values that changed by more than the deadband (report by exception)"),
+    report: z
+      .enum(['change', 'poll'])
+      .default('poll')
+      .describe("'poll': every value every poll; 'change': only values that changed by more than the deadband (report by exception)"),
     deadband: z.number().nonnegative().default(0).describe("Default deadband of the group's tags in 'change' mode"),
     tags: z.array(tagSchema).min(1).describe('Tags read by this group'),
   })
@@ -40,7 +59,10 @@ const groupSchema = z
 
 const deviceSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'device names: letters, digits, _ . - (max 64)').describe('Device name (in topics, status and errors)'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'device names: letters, digits, _ . - (max 64)')
+      .describe('Device name (in topics, status and errors)'),
     unitId: z.number().int().min(0).max(255).default(1).describe('Modbus unit id (slave address) of the device'),
     groups: z.array(groupSchema).min(1).describe('Poll groups of this device, each with its own interval'),
   })
@@ -61,9 +83,15 @@ export const modbusOptionsSchema = sourceBaseSchema
       .object({
         path: z.string().min(1).describe('Serial device path, e.g. /dev/ttyUSB0'),
         baudRate: z.number().int().positive().default(9600).describe('Baud rate'),
-        dataBits: z.union([z.literal(7), z.literal(8)]).default(8).describe('Data bits'),
+        dataBits: z
+          .union([z.literal(7), z.literal(8)])
+          .default(8)
+          .describe('Data bits'),
         parity: z.enum(['none', 'even', 'odd']).default('none').describe('Parity'),
-        stopBits: z.union([z.literal(1), z.literal(2)]).default(1).describe('Stop bits'),
+        stopBits: z
+          .union([z.literal(1), z.literal(2)])
+          .default(1)
+          .describe('Stop bits'),
       })
       .strict()
       .optional()
@@ -78,9 +106,19 @@ export const modbusOptionsSchema = sourceBaseSchema
       .strict()
       .default({ initialMs: 500, maxMs: 30_000 })
       .describe('Reconnect backoff after a socket error or timeout, and retry delay of a device that stopped answering'),
-    mergeGap: z.number().int().min(0).max(124).default(0).describe('Unused registers (or coils) a merged read may span between two tags (0: only adjacent tags are merged)'),
+    mergeGap: z
+      .number()
+      .int()
+      .min(0)
+      .max(124)
+      .default(0)
+      .describe('Unused registers (or coils) a merged read may span between two tags (0: only adjacent tags are merged)'),
     publish: z.enum(['tag', 'group']).default('tag').describe("'tag': one message per tag value; 'group': one message per poll of a group with every value"),
-    topic: z.string().min(1).default('modbus/${source}/${device}/${tag}').describe('Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode)'),
+    topic: z
+      .string()
+      .min(1)
+      .default('modbus/${source}/${device}/${tag}')
+      .describe('Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode)'),
     commands: z
       .object({
         topic: z.string().min(1).describe('Local broker topic (filter) whose messages write tags: {"device","tag","value","id"}'),
@@ -108,7 +146,12 @@ export type ModbusTag = ModbusGroup['tags'][number];
 function checkTopic(topic: string, publish: 'tag' | 'group', ctx: z.RefinementCtx): void {
   for (const message of topicProblems(topic, TOPIC_PLACEHOLDERS)) ctx.addIssue({ code: 'custom', path: ['topic'], input: topic, message });
   if (publish === 'group' && topic.includes('${tag}')) {
-    ctx.addIssue({ code: 'custom', path: ['topic'], input: topic, message: "${tag} cannot be used with publish: 'group' (one message holds every tag of the group)" });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['topic'],
+      input: topic,
+      message: "${tag} cannot be used with publish: 'group' (one message holds every tag of the group)",
+    });
   }
 }
 
@@ -121,7 +164,8 @@ export function tagSize(tag: { area: Area; type: DataType; length?: number | und
 function checkDevices(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): void {
   const deviceNames = new Set<string>();
   devices.forEach((device, d) => {
-    if (deviceNames.has(device.name)) ctx.addIssue({ code: 'custom', path: ['devices', d, 'name'], input: device.name, message: `device name '${device.name}' is used twice` });
+    if (deviceNames.has(device.name))
+      ctx.addIssue({ code: 'custom', path: ['devices', d, 'name'], input: device.name, message: `device name '${device.name}' is used twice` });
     deviceNames.add(device.name);
     const tagNames = new Map<string, string>();
     const ranges: { area: Area; start: number; end: number; tag: string }[] = [];
@@ -129,21 +173,35 @@ function checkDevices(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): 
       group.tags.forEach((tag, t) => {
         const path = ['devices', d, 'groups', g, 'tags', t];
         const where = `device '${device.name}' tag '${tag.name}'`;
-        if (tagNames.has(tag.name)) ctx.addIssue({ code: 'custom', path: [...path, 'name'], input: tag.name, message: `${where}: the name is used twice in this device` });
+        if (tagNames.has(tag.name))
+          ctx.addIssue({ code: 'custom', path: [...path, 'name'], input: tag.name, message: `${where}: the name is used twice in this device` });
         tagNames.set(tag.name, group.name);
         const bitArea = tag.area === 'coil' || tag.area === 'discrete';
-        if (bitArea && tag.type !== 'bool') ctx.addIssue({ code: 'custom', path: [...path, 'type'], input: tag.type, message: `${where}: ${tag.area}s are single bits, use type: bool` });
-        if (tag.type === 'string' && tag.length === undefined) ctx.addIssue({ code: 'custom', path: [...path, 'length'], message: `${where}: a string tag needs length (registers)` });
-        if (tag.writable && (tag.area === 'discrete' || tag.area === 'input')) ctx.addIssue({ code: 'custom', path: [...path, 'writable'], input: tag.writable, message: `${where}: ${tag.area} tables are read-only` });
+        if (bitArea && tag.type !== 'bool')
+          ctx.addIssue({ code: 'custom', path: [...path, 'type'], input: tag.type, message: `${where}: ${tag.area}s are single bits, use type: bool` });
+        if (tag.type === 'string' && tag.length === undefined)
+          ctx.addIssue({ code: 'custom', path: [...path, 'length'], message: `${where}: a string tag needs length (registers)` });
+        if (tag.writable && (tag.area === 'discrete' || tag.area === 'input'))
+          ctx.addIssue({ code: 'custom', path: [...path, 'writable'], input: tag.writable, message: `${where}: ${tag.area} tables are read-only` });
         const size = bitArea ? 1 : registerCount(tag.type, tag.length);
         const end = tag.address + size - 1;
         if (end > 65535) {
-          ctx.addIssue({ code: 'custom', path: [...path, 'address'], input: tag.address, message: `${where}: ${tag.area} ${tag.address}..${end} runs past the last address 65535` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'address'],
+            input: tag.address,
+            message: `${where}: ${tag.area} ${tag.address}..${end} runs past the last address 65535`,
+          });
           return;
         }
         for (const r of ranges) {
           if (r.area === tag.area && tag.address <= r.end && r.start <= end) {
-            ctx.addIssue({ code: 'custom', path: [...path, 'address'], input: tag.address, message: `${where}: ${tag.area} ${tag.address}..${end} overlaps tag '${r.tag}' (${r.start}..${r.end})` });
+            ctx.addIssue({
+              code: 'custom',
+              path: [...path, 'address'],
+              input: tag.address,
+              message: `${where}: ${tag.area} ${tag.address}..${end} overlaps tag '${r.tag}' (${r.start}..${r.end})`,
+            });
           }
         }
         ranges.push({ area: tag.area, start: tag.address, end, tag: tag.name });

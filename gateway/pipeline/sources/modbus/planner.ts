@@ -32,7 +32,12 @@ export function planReads<T extends PlannedTag>(tags: readonly T[], mergeGap = 0
   let current: ReadRequest<T> | undefined;
   for (const tag of sorted) {
     const end = tag.address + tag.size; // exclusive
-    if (current && current.area === tag.area && tag.address <= current.address + current.count + mergeGap && Math.max(end, current.address + current.count) - current.address <= limitOf(tag.area)) {
+    if (
+      current &&
+      current.area === tag.area &&
+      tag.address <= current.address + current.count + mergeGap &&
+      Math.max(end, current.address + current.count) - current.address <= limitOf(tag.area)
+    ) {
       current.count = Math.max(end, current.address + current.count) - current.address;
       current.tags.push(tag);
       continue;

@@ -47,7 +47,14 @@ export class ModbusSource implements Source {
     this.now = deps.now ?? Date.now;
     this.metrics = industrialMetrics(deps.registry);
     this.devices = buildDevices(opts, this.now);
-    this.commands = new CommandQueue(opts, this.devices, deps, this.metrics, () => this.link.isOpen, () => this.wake?.());
+    this.commands = new CommandQueue(
+      opts,
+      this.devices,
+      deps,
+      this.metrics,
+      () => this.link.isOpen,
+      () => this.wake?.(),
+    );
   }
 
   async start(intake: Intake): Promise<void> {
@@ -151,7 +158,11 @@ export class ModbusSource implements Source {
     } catch (err) {
       this.lastError = errorMessage(err);
       this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
-      if (this.connectAttempts === 0 || this.connectAttempts % 10 === 0) this.deps.logger.warn({ source: this.name, endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 }, 'modbus connect failed, retrying with backoff');
+      if (this.connectAttempts === 0 || this.connectAttempts % 10 === 0)
+        this.deps.logger.warn(
+          { source: this.name, endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 },
+          'modbus connect failed, retrying with backoff',
+        );
       this.lostAt ??= this.now();
       this.state = 'retrying';
       await this.sleep(backoffMs(this.connectAttempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
@@ -245,7 +256,10 @@ export class ModbusSource implements Source {
             continue;
           }
           for (const t of req.tags) t.error = e.message;
-          this.deps.logger.warn({ source: this.name, device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message }, 'modbus exception response');
+          this.deps.logger.warn(
+            { source: this.name, device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
+            'modbus exception response',
+          );
           continue;
         }
         for (const t of req.tags) t.error = e.message;
@@ -261,7 +275,11 @@ export class ModbusSource implements Source {
     if (deviceDown !== undefined && !answered) {
       d.failures++;
       d.retryAt = this.now() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
-      if (d.failures === 1 || d.failures % 10 === 0) this.deps.logger.warn({ source: this.name, device: d.device.name, failures: d.failures, err: deviceDown }, 'modbus device not answering, retrying with backoff');
+      if (d.failures === 1 || d.failures % 10 === 0)
+        this.deps.logger.warn(
+          { source: this.name, device: d.device.name, failures: d.failures, err: deviceDown },
+          'modbus device not answering, retrying with backoff',
+        );
     } else if (answered) {
       d.failures = 0;
       d.retryAt = 0;

@@ -53,7 +53,9 @@ export function buildDevices(opts: ModbusOptions, now: () => number): DeviceStat
       rate: new RateMeter(now),
     };
     for (const group of device.groups) {
-      const tags = group.tags.map((tag): TagState => ({ tag, area: tag.area, address: tag.address, size: tagSize(tag), reported: undefined, error: undefined }));
+      const tags = group.tags.map(
+        (tag): TagState => ({ tag, area: tag.area, address: tag.address, size: tagSize(tag), reported: undefined, error: undefined }),
+      );
       for (const t of tags) state.tags.set(t.tag.name, t);
       state.groups.push({ group, device: state, requests: planReads(tags, opts.mergeGap), nextDue: now(), lastPollMs: undefined, overruns: 0 });
     }
@@ -95,7 +97,12 @@ export function pollMessages(opts: ModbusOptions, g: GroupState, values: ReadVal
       if (err) errors[t.name] = err;
     }
     if (due.length > 0 || Object.keys(errors).length > 0) {
-      const body: Record<string, unknown> = { device: dev.name, group: g.group.name, ts, values: Object.fromEntries(due.map((v) => [v.tag.tag.name, v.value])) };
+      const body: Record<string, unknown> = {
+        device: dev.name,
+        group: g.group.name,
+        ts,
+        values: Object.fromEntries(due.map((v) => [v.tag.tag.name, v.value])),
+      };
       if (Object.keys(errors).length > 0) body.errors = errors;
       messages.push({ topic: renderTopic(opts.topic, base), payload: Buffer.from(JSON.stringify(body)), qos: 1, source, receivedAt: ts });
     }
@@ -114,7 +121,13 @@ export function deviceStatus(d: DeviceState): Record<string, unknown> {
     lastError: d.lastError ?? null,
     readErrors: { ...d.errors },
     valuesPerSecond: d.rate.perSecond(),
-    groups: d.groups.map((g) => ({ name: g.group.name, intervalMs: g.group.intervalMs, requests: g.requests.length, pollLatencyMs: g.lastPollMs ?? null, overruns: g.overruns })),
+    groups: d.groups.map((g) => ({
+      name: g.group.name,
+      intervalMs: g.group.intervalMs,
+      requests: g.requests.length,
+      pollLatencyMs: g.lastPollMs ?? null,
+      overruns: g.overruns,
+    })),
     tagErrors,
   };
 }

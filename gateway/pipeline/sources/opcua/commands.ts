@@ -48,7 +48,11 @@ export class OpcuaCommands {
   private reply(base: { id: unknown; tag: string; value: unknown }, outcome: 'ok' | 'refused' | 'failed', result: Record<string, unknown>): void {
     this.outcome[outcome]++;
     this.metrics.writes.inc({ kind: 'opcua', source: this.opts.name, outcome });
-    if (this.replyTopic && this.deps.publish) this.deps.publish(this.replyTopic, Buffer.from(JSON.stringify({ id: base.id ?? null, tag: base.tag, value: base.value, ok: outcome === 'ok', ...result })));
+    if (this.replyTopic && this.deps.publish)
+      this.deps.publish(
+        this.replyTopic,
+        Buffer.from(JSON.stringify({ id: base.id ?? null, tag: base.tag, value: base.value, ok: outcome === 'ok', ...result })),
+      );
   }
 
   private async onCommand(payload: Buffer): Promise<void> {
@@ -60,7 +64,8 @@ export class OpcuaCommands {
     }
     const base = { id: cmd.id, tag: String(cmd.tag ?? ''), value: cmd.value };
     const item = this.items.get(base.tag);
-    if (!item?.writable) return this.reply(base, 'refused', { error: `tag '${base.tag}' is not a writable item of source '${this.opts.name}' (set writable: true)` });
+    if (!item?.writable)
+      return this.reply(base, 'refused', { error: `tag '${base.tag}' is not a writable item of source '${this.opts.name}' (set writable: true)` });
     const session = this.session();
     if (!session) return this.reply(base, 'refused', { error: 'no OPC UA session (reconnecting); write refused' });
     if (this.inFlight >= MAX_IN_FLIGHT) return this.reply(base, 'refused', { error: `too many writes in flight (${MAX_IN_FLIGHT})` });
@@ -71,11 +76,16 @@ export class OpcuaCommands {
       if (dataType === undefined) {
         const dv = await session.read({ nodeId: item.nodeId, attributeId: ua.AttributeIds.DataType });
         const id = (dv.value?.value as { value?: unknown } | undefined)?.value;
-        if (dv.statusCode.isNotGood() || typeof id !== 'number' || id < 1 || id > 25) throw new Error(`cannot write node ${item.nodeId}: its data type is not a built-in scalar (${dv.statusCode.name})`);
+        if (dv.statusCode.isNotGood() || typeof id !== 'number' || id < 1 || id > 25)
+          throw new Error(`cannot write node ${item.nodeId}: its data type is not a built-in scalar (${dv.statusCode.name})`);
         dataType = id;
         this.dataTypes.set(item.nodeId, dataType);
       }
-      const status = await session.write({ nodeId: item.nodeId, attributeId: ua.AttributeIds.Value, value: { value: new ua.Variant({ dataType, value: base.value }) } });
+      const status = await session.write({
+        nodeId: item.nodeId,
+        attributeId: ua.AttributeIds.Value,
+        value: { value: new ua.Variant({ dataType, value: base.value }) },
+      });
       this.reply(base, status.isGood() ? 'ok' : 'failed', { statusCode: status.name });
     } catch (err) {
       this.reply(base, 'failed', { error: (err as Error).message });

@@ -38,7 +38,16 @@ export interface ConnectOptions {
 function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new GatehouseError('GH_SOURCE_CONNECT', `${what} at ${endpoint} did not finish within ${ms} ms`, { where: endpoint, hint: 'check the endpoint URL, the network and the server' })), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new GatehouseError('GH_SOURCE_CONNECT', `${what} at ${endpoint} did not finish within ${ms} ms`, {
+            where: endpoint,
+            hint: 'check the endpoint URL, the network and the server',
+          }),
+        ),
+      ms,
+    );
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
@@ -91,7 +100,11 @@ async function userIdentity(ua: OpcuaModule, auth: ConnectOptions['auth']): Prom
   if (auth.type === 'certificate') {
     const pem = await readFile(auth.certFile, 'utf8');
     const b64 = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
-    if (!b64) throw new GatehouseError('GH_SOURCE_CONNECT', `${auth.certFile} holds no PEM certificate`, { where: auth.certFile, hint: 'give a PEM (BEGIN CERTIFICATE) user certificate' });
+    if (!b64)
+      throw new GatehouseError('GH_SOURCE_CONNECT', `${auth.certFile} holds no PEM certificate`, {
+        where: auth.certFile,
+        hint: 'give a PEM (BEGIN CERTIFICATE) user certificate',
+      });
     const privateKey = await readFile(auth.keyFile, 'utf8');
     return { type: ua.UserTokenType.Certificate, certificateData: Buffer.from(b64.replace(/\s+/g, ''), 'base64'), privateKey };
   }

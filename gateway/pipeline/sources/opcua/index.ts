@@ -16,11 +16,15 @@ export const opcuaKind: SourceKind<typeof opcuaOptionsSchema> = {
     try {
       createRequire(import.meta.url).resolve('node-opcua-client');
     } catch (err) {
-      throw new GatehouseError('GH_SOURCE_UNAVAILABLE', `OPC UA source '${options.name}' needs the optional package node-opcua-client, which is not installed`, {
-        where: `sources.${options.name}`,
-        hint: 'run `npm install node-opcua-client` in the gateway folder (about 33 MB), or set enabled: false on the source',
-        cause: err,
-      });
+      throw new GatehouseError(
+        'GH_SOURCE_UNAVAILABLE',
+        `OPC UA source '${options.name}' needs the optional package node-opcua-client, which is not installed`,
+        {
+          where: `sources.${options.name}`,
+          hint: 'run `npm install node-opcua-client` in the gateway folder (about 33 MB), or set enabled: false on the source',
+          cause: err,
+        },
+      );
     }
   },
   async create(options: OpcuaOptions, deps): Promise<Source> {
@@ -29,7 +33,12 @@ export const opcuaKind: SourceKind<typeof opcuaOptionsSchema> = {
     // node-opcua prints its warnings with console.log: route them into our JSON log instead.
     // (Process-wide setting of the library; every opcua source sets the same thing.)
     const lib = deps.logger.child({ lib: 'node-opcua' });
-    const text = (args: unknown[]): string => args.map((a) => (typeof a === 'string' ? a : String(a))).join(' ').replace(/\s+/g, ' ').trim();
+    const text = (args: unknown[]): string =>
+      args
+        .map((a) => (typeof a === 'string' ? a : String(a)))
+        .join(' ')
+        .replace(/\s+/g, ' ')
+        .trim();
     ua.setWarningLogger((...args: unknown[]) => lib.debug(text(args)));
     ua.setErrorLogger((...args: unknown[]) => lib.warn(text(args)));
     const { OpcuaSource } = await import('./source.js');

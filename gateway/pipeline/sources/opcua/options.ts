@@ -8,8 +8,16 @@ export const OPCUA_TOPIC_PLACEHOLDERS = ['source', 'subscription', 'tag', 'nodeI
 const itemSchema = z
   .object({
     nodeId: z.string().min(1).describe("Node id of the variable, e.g. 'ns=2;s=Line1.Speed' or 'i=2258' (find them with gatehouse opcua browse)"),
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names: letters, digits, _ . - (max 64)').describe('Tag name (in topics and payloads)'),
-    samplingIntervalMs: z.number().int().min(0).optional().describe("Server-side sampling interval (default: the subscription's publishing interval; 0: fastest)"),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names: letters, digits, _ . - (max 64)')
+      .describe('Tag name (in topics and payloads)'),
+    samplingIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("Server-side sampling interval (default: the subscription's publishing interval; 0: fastest)"),
     queueSize: z.number().int().min(1).max(10_000).default(10).describe('Server-side queue of samples between two publishes (oldest discarded)'),
     deadband: z
       .object({
@@ -25,7 +33,11 @@ const itemSchema = z
 
 const subscriptionSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).default('default').describe('Subscription name (in topics, status)'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/)
+      .default('default')
+      .describe('Subscription name (in topics, status)'),
     publishingIntervalMs: z.number().int().min(10).default(1000).describe('How often the server sends the changes it collected'),
     items: z.array(itemSchema).min(1).describe('Monitored items'),
   })
@@ -46,12 +58,26 @@ const authSchema = z.discriminatedUnion('type', [
 export const opcuaOptionsSchema = sourceBaseSchema
   .extend({
     type: z.literal('opcua').describe('opcua: an OPC UA server subscribed to by the gateway (docs/industrial.md)'),
-    endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, "an endpoint URL like 'opc.tcp://host:4840'").describe('Server endpoint URL'),
+    endpoint: z
+      .string()
+      .regex(/^opc\.tcp:\/\/.+/, "an endpoint URL like 'opc.tcp://host:4840'")
+      .describe('Server endpoint URL'),
     securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None').describe('Message security mode'),
     securityPolicy: z.enum(['None', 'Basic256Sha256']).default('None').describe('Security policy (Basic256Sha256 with Sign or SignAndEncrypt)'),
-    auth: authSchema.default({ type: 'anonymous' }).describe("Login: { type: anonymous } | { type: username, username, password } | { type: certificate, certFile, keyFile }"),
-    pkiDir: z.string().min(1).optional().describe("Application certificate and trust list (default <dataDir>/opcua/pki; trust a server by moving its certificate from rejected/ to trusted/certs/)"),
-    trustUnknownServer: z.boolean().default(false).describe('Accept (and store as trusted) a server certificate seen for the first time: convenient on a closed network, unsafe elsewhere'),
+    auth: authSchema
+      .default({ type: 'anonymous' })
+      .describe('Login: { type: anonymous } | { type: username, username, password } | { type: certificate, certFile, keyFile }'),
+    pkiDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Application certificate and trust list (default <dataDir>/opcua/pki; trust a server by moving its certificate from rejected/ to trusted/certs/)',
+      ),
+    trustUnknownServer: z
+      .boolean()
+      .default(false)
+      .describe('Accept (and store as trusted) a server certificate seen for the first time: convenient on a closed network, unsafe elsewhere'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Bound of connect + session creation'),
     sessionTimeoutMs: z.number().int().min(1000).default(60_000).describe('Requested session timeout'),
     backoff: z
@@ -77,13 +103,22 @@ export const opcuaOptionsSchema = sourceBaseSchema
   .strict()
   .superRefine((o, ctx) => {
     if ((o.securityMode === 'None') !== (o.securityPolicy === 'None')) {
-      ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: "securityMode None goes with securityPolicy None; Sign and SignAndEncrypt need Basic256Sha256" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['securityPolicy'],
+        message: 'securityMode None goes with securityPolicy None; Sign and SignAndEncrypt need Basic256Sha256',
+      });
     }
     for (const message of topicProblems(o.topic, OPCUA_TOPIC_PLACEHOLDERS)) ctx.addIssue({ code: 'custom', path: ['topic'], input: o.topic, message });
     const seen = new Set<string>();
     o.subscriptions.forEach((s, i) =>
       s.items.forEach((item, j) => {
-        if (seen.has(item.name)) ctx.addIssue({ code: 'custom', path: ['subscriptions', i, 'items', j, 'name'], message: `source '${o.name}': tag name '${item.name}' is used twice` });
+        if (seen.has(item.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['subscriptions', i, 'items', j, 'name'],
+            message: `source '${o.name}': tag name '${item.name}' is used twice`,
+          });
         seen.add(item.name);
       }),
     );

@@ -8,7 +8,16 @@ import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { errorMessage } from '../../../../core/errors.js';
 import { backoffMs, industrialMetrics, RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
-import { certificateManager, closeQuietly, openSession, type CertificateManager, type ConnectOptions, type OpcuaClient, type OpcuaModule, type OpcuaSession } from './connect.js';
+import {
+  certificateManager,
+  closeQuietly,
+  openSession,
+  type CertificateManager,
+  type ConnectOptions,
+  type OpcuaClient,
+  type OpcuaModule,
+  type OpcuaSession,
+} from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
 import { itemsByParameters, toJson } from './values.js';
@@ -64,7 +73,8 @@ export class OpcuaSource implements Source {
     this.metrics = industrialMetrics(deps.registry);
     this.rate = new RateMeter(this.now);
     this.topic = topicRenderer(opts.topic);
-    for (const s of opts.subscriptions) for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
+    for (const s of opts.subscriptions)
+      for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
     this.commands = new OpcuaCommands(opts, ua, deps, this.metrics, () => this.session);
   }
 
@@ -141,7 +151,11 @@ export class OpcuaSource implements Source {
       } catch (err) {
         reason = errorMessage(err);
         this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
-        if (this.attempts === 0 || this.attempts % 10 === 0) this.deps.logger.warn({ source: this.name, endpoint: this.opts.endpoint, err: reason, attempt: this.attempts + 1 }, 'opcua connect failed, retrying with backoff');
+        if (this.attempts === 0 || this.attempts % 10 === 0)
+          this.deps.logger.warn(
+            { source: this.name, endpoint: this.opts.endpoint, err: reason, attempt: this.attempts + 1 },
+            'opcua connect failed, retrying with backoff',
+          );
       }
       await this.teardown();
       if (this.stopping) break;
@@ -173,9 +187,12 @@ export class OpcuaSource implements Source {
     this.lastActivity = this.now();
     this.markConnected();
     const watchdogMs = 3 * keepaliveMs + 2000;
-    const watchdog = setInterval(() => {
-      if (this.now() - this.lastActivity > watchdogMs) this.lost?.(`no data or keepalive from the server for ${watchdogMs} ms`);
-    }, Math.min(1000, watchdogMs));
+    const watchdog = setInterval(
+      () => {
+        if (this.now() - this.lastActivity > watchdogMs) this.lost?.(`no data or keepalive from the server for ${watchdogMs} ms`);
+      },
+      Math.min(1000, watchdogMs),
+    );
     try {
       const reason = await lost;
       if (!this.stopping) {
@@ -199,7 +216,10 @@ export class OpcuaSource implements Source {
       this.counts.gaps++;
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
       this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, ms / 1000);
-      this.deps.logger.warn({ source: this.name, endpoint: this.opts.endpoint, gapMs: ms, from: this.lastGap.from }, 'opcua session and subscriptions restored after a gap');
+      this.deps.logger.warn(
+        { source: this.name, endpoint: this.opts.endpoint, gapMs: ms, from: this.lastGap.from },
+        'opcua session and subscriptions restored after a gap',
+      );
     }
     this.lostAt = undefined;
     this.everConnected = true;
@@ -272,7 +292,13 @@ export class OpcuaSource implements Source {
     const topic = this.topic({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId });
     let p: Promise<void> | undefined;
     try {
-      p = this.intake.submit({ topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, source: { kind: 'opcua', id: `${this.name}/${item.name}` }, receivedAt: now });
+      p = this.intake.submit({
+        topic,
+        payload: Buffer.from(JSON.stringify(payload)),
+        qos: 1,
+        source: { kind: 'opcua', id: `${this.name}/${item.name}` },
+        receivedAt: now,
+      });
     } catch (err) {
       p = Promise.reject(err);
     }

@@ -12,7 +12,13 @@ export type Converter = (text: string, now: number) => ConvertResult;
 function singleLine(text: string): ConvertResult {
   // Each line trimmed, newlines removed (the agent's SingleLineDataConverter).
   if (!text.includes('\n')) return { ok: true, text: text.trim() };
-  return { ok: true, text: text.split('\n').map((l) => l.trim()).join('') };
+  return {
+    ok: true,
+    text: text
+      .split('\n')
+      .map((l) => l.trim())
+      .join(''),
+  };
 }
 
 function csvToJson(fields: readonly string[], delimiter: string): Converter {

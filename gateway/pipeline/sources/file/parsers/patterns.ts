@@ -15,7 +15,8 @@ const URIHOST = `(?:${IPORHOST}(?::${POSINT})?)`;
 const USER = '(?:[a-zA-Z0-9._-]+)';
 const MONTHDAY = '(?:(?:0[1-9])|(?:[12][0-9])|(?:3[01])|[1-9])';
 const DAY = '(?:Mon(?:day)?|Tue(?:sday)?|Wed(?:nesday)?|Thu(?:rsday)?|Fri(?:day)?|Sat(?:urday)?|Sun(?:day)?)';
-const MONTH = '\\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\\b';
+const MONTH =
+  '\\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|Jun(?:e)?|Jul(?:y)?|Aug(?:ust)?|Sep(?:tember)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\\b';
 const YEAR = '(?:[1-9]\\d*)';
 const HOUR = '(?:2[0123]|[01]?[0-9])';
 const MINUTE = '(?:[0-5][0-9])';
@@ -55,7 +56,12 @@ const SYSLOG_FIELDS = ['timestamp', 'hostname', 'program', 'processid', 'message
 export const LOG_FORMATS: Record<string, LogFormatDef> = {
   COMMONAPACHELOG: { pattern: COMMON_APACHE_LOG, fields: COMMON_FIELDS, dashIsNull: true, trailing: true },
   COMBINEDAPACHELOG: { pattern: COMBINED_APACHE_LOG, fields: [...COMMON_FIELDS, 'referer', 'agent'], dashIsNull: true, trailing: true },
-  APACHEERRORLOG: { pattern: APACHE_ERROR_LOG, fields: ['timestamp', 'module', 'severity', 'processid', 'threadid', 'client', 'message'], dashIsNull: true, trailing: false },
+  APACHEERRORLOG: {
+    pattern: APACHE_ERROR_LOG,
+    fields: ['timestamp', 'module', 'severity', 'processid', 'threadid', 'client', 'message'],
+    dashIsNull: true,
+    trailing: false,
+  },
   SYSLOG: { pattern: SYSLOG_BASE, fields: SYSLOG_FIELDS, dashIsNull: false, trailing: false },
   RFC3339SYSLOG: { pattern: RFC3339_SYSLOG_BASE, fields: SYSLOG_FIELDS, dashIsNull: false, trailing: false },
   RFC3164SYSLOG: { pattern: RFC3164_SYSLOG, fields: ['priority', ...SYSLOG_FIELDS], dashIsNull: false, trailing: false },
