@@ -1,10 +1,14 @@
 // Rotation by Debian's logrotate itself (create and copytruncate) while a real writer process
 // appends at a steady pace and the file source reads: every line on disk is in the stream exactly
 // once. With copytruncate, lines written between logrotate's copy and its truncate exist in no
-// file (a known limit of copytruncate); they are counted, not blamed on the reader.
+// file (a known limit of copytruncate); they are counted, not blamed on the reader. A line can
+// also be split by it: logrotate's copy can end mid-write (it reads while the writer writes), the
+// rest of that line is then lost by the truncate, and the copy ends with a partial line. The
+// source emits that tail with the partial-line marker (or, if it read the whole line from the file
+// before the truncation, the whole line): either is expected, once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { duplicatesAndMissing, linesOnDisk, logrotateBinary, rotate, startWriter, writeLogrotateConf } from '../helpers/logrotate.js';
@@ -12,6 +16,38 @@ import { storeIntake, readAll } from '../helpers/store-intake.js';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { fileSourceSchema } from '../../gateway/pipeline/sources/file/options.js';
 import { FileSource } from '../../gateway/pipeline/sources/file/source.js';
+
+const MARKER = ' [partial]';
+
+/** The unterminated last piece of each rotated copy (logrotate's copy ended mid-line). */
+async function splitTails(logs: string, live: string): Promise<string[]> {
+  const tails: string[] = [];
+  for (const name of await readdir(logs)) {
+    if (join(logs, name) === live) continue;
+    const text = await readFile(join(logs, name), 'utf8');
+    const tail = text.slice(text.lastIndexOf('\n') + 1);
+    if (tail.length > 0) tails.push(tail);
+  }
+  return tails;
+}
+
+/**
+ * Exactly-once check against the lines on disk, where a copy's split tail T is satisfied by
+ * T + marker or by a whole written line starting with T (read before the truncation).
+ */
+function checkStream(streamed: string[], onDisk: string[], tails: string[], writtenSet: Set<string>): ReturnType<typeof duplicatesAndMissing> {
+  const check = duplicatesAndMissing(streamed, onDisk);
+  const seen = new Set(streamed);
+  const tailSet = new Set(tails);
+  for (const tail of tails) {
+    const ways = (seen.has(tail + MARKER) ? 1 : 0) + streamed.filter((l) => l.startsWith(tail) && l !== tail + MARKER && writtenSet.has(l)).length;
+    if (ways > 1) check.duplicates += ways - 1;
+    if (ways > 0) check.missing = check.missing.filter((l) => l !== tail);
+  }
+  // Lines copytruncate lost on disk may still have been read from the file before its truncation.
+  check.extra = check.extra.filter((l) => !writtenSet.has(l) && !(l.endsWith(MARKER) && tailSet.has(l.slice(0, -MARKER.length))));
+  return check;
+}
 
 for (const [mode, pattern] of [
   ['create', '*.log'],
@@ -59,21 +95,30 @@ for (const [mode, pattern] of [
     await writer.done;
     const onDisk = await linesOnDisk(logs);
     const written = Array.from({ length: total }, (_, i) => `w ${i} ${'x'.repeat(60)}`);
+    const writtenSet = new Set(written);
+    const tails = await splitTails(logs, file);
+    // Every line on disk read (not just as many records as lines on disk: lines copytruncate lost
+    // may have been read too, so the count alone is reached before the last lines are read).
+    let streamed: string[] = [];
+    let check = checkStream(streamed, onDisk, tails, writtenSet);
     await waitUntil(
-      async () => ((await store.info('logs')).lastSeq >= onDisk.length ? true : undefined),
+      async () => {
+        if ((await store.info('logs')).lastSeq < onDisk.length) return undefined;
+        streamed = (await readAll(store, 'logs')).map((r) => r.payload.toString());
+        check = checkStream(streamed, onDisk, tails, writtenSet);
+        return check.missing.length === 0 ? true : undefined;
+      },
       `all ${onDisk.length} lines on disk read`,
       60_000,
-      50,
-    );
+      200,
+    ).catch(() => undefined); // (on a timeout the check below says which lines are missing)
     await source.stop();
-    const streamed = (await readAll(store, 'logs')).map((r) => r.payload.toString());
-    const check = duplicatesAndMissing(streamed, onDisk);
-    // Lines copytruncate lost on disk may still have been read from the file before its truncation.
-    const writtenSet = new Set(written);
-    check.extra = check.extra.filter((l) => !writtenSet.has(l));
-    const lostByLogrotate = written.length - new Set(onDisk).size;
+    streamed = (await readAll(store, 'logs')).map((r) => r.payload.toString());
+    check = checkStream(streamed, onDisk, tails, writtenSet);
+    const onDiskSet = new Set(onDisk);
+    const lostByLogrotate = written.filter((l) => !onDiskSet.has(l)).length;
     t.diagnostic(
-      `${mode}: ${rotations} rotations, ${total} written, ${onDisk.length} on disk (${lostByLogrotate} lost by copytruncate between copy and truncate), ${streamed.length} streamed, ${check.duplicates} duplicates`,
+      `${mode}: ${rotations} rotations, ${total} written, ${onDisk.length} on disk (${lostByLogrotate} lost by copytruncate between copy and truncate, ${tails.length} split), ${streamed.length} streamed, ${check.duplicates} duplicates`,
     );
     assert.deepEqual(
       { duplicates: check.duplicates, missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) },
