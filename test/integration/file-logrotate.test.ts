@@ -8,7 +8,7 @@
 // before the truncation, the whole line): either is expected, once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { duplicatesAndMissing, linesOnDisk, logrotateBinary, rotate, startWriter, writeLogrotateConf } from '../helpers/logrotate.js';
@@ -89,6 +89,17 @@ for (const [mode, pattern] of [
       const target = Math.floor((total * r) / 7);
       // Rotate each time the reader got past the next seventh of the lines (events, not sleeps).
       await waitUntil(async () => (await store.info('logs')).lastSeq >= target || undefined, `reader at ${target}`, 60_000, 20);
+      // Rotating again before the source saw the file the last rotation created would race a
+      // documented limit (content rotated away twice within one scanIntervalMs before any of it
+      // was read can be missed; fs.watch usually sees it at once, a loaded machine may not).
+      const st = await stat(file, { bigint: true });
+      const live = `${st.dev}:${st.ino}`;
+      await waitUntil(
+        () => ((source.status().details!.files as Array<{ identity: string }>).some((f) => f.identity === live) ? true : undefined),
+        `the source tracks ${file} (${live})`,
+        60_000,
+        20,
+      );
       rotate(bin, dir, conf);
       rotations++;
     }
@@ -112,6 +123,16 @@ for (const [mode, pattern] of [
       60_000,
       200,
     ).catch(() => undefined); // (on a timeout the check below says which lines are missing)
+    if (check.missing.length > 0) {
+      // What the source and the disk looked like when lines were still missing.
+      const files = [];
+      for (const n of await readdir(logs)) {
+        const lines = (await readFile(join(logs, n), 'utf8')).split('\n');
+        files.push({ n, lines: lines.length - 1, first: lines[0]?.slice(0, 8), last: lines[lines.length - 2]?.slice(0, 8) });
+      }
+      const missingFirst = check.missing[0];
+      t.diagnostic(JSON.stringify({ missing: check.missing.length, missingFirst, missingLast: check.missing.at(-1), files, status: source.status() }));
+    }
     await source.stop();
     streamed = (await readAll(store, 'logs')).map((r) => r.payload.toString());
     check = checkStream(streamed, onDisk, tails, writtenSet);

@@ -606,6 +606,7 @@ export class FileSource implements Source {
     const now = this.now();
     const files = [...this.trackers.values()].map((t) => ({
       path: t.path,
+      identity: t.key,
       state: t.fh ? (t.detached ? 'draining' : 'open') : t.dormant ? 'idle-closed' : 'waiting',
       offset: t.committedOffset,
       size: t.size,
