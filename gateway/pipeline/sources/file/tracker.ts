@@ -204,10 +204,14 @@ export class FileTracker {
     const st = await fh.stat();
     const pos = this.splitter.readOffset;
     let truncated = st.size < pos;
-    if (!truncated && this.fp.len > 0 && pos > 0) truncated = !(await sameStart(fh, this.fp));
+    // (Also at position 0: the file may have been truncated again before any of it was read.)
+    if (!truncated && this.fp.len > 0) truncated = !(await sameStart(fh, this.fp));
     this.size = st.size;
     if (!truncated) return false;
     this.truncations++;
+    // The new content's first bytes, taken now: if the file is truncated again while the copy is
+    // read (a second rotation), the next check sees it and reads the new content's copy too.
+    const fresh = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, st.size));
     // The bytes between our position and the truncation are in the rotated copy, if one exists.
     const copy = await findRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
     if (copy && (await this.ctx.isTracked(copy))) {
@@ -239,7 +243,7 @@ export class FileTracker {
     this.submittedOffset = this.committedOffset = 0;
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
     this.size = (await fh.stat()).size;
-    this.fp = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, this.size));
+    this.fp = fresh;
     this.emit([], 0);
     this.ctx.commitState().catch(() => undefined);
     return true;
