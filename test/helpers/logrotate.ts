@@ -31,7 +31,8 @@ export async function startWriter(t: TestContext, file: string, count: number, p
   let sawDone = false;
   const ready = new Promise<void>((resolve) => rl.on('line', (l) => (l === 'ready' ? resolve() : l.startsWith('done') ? (sawDone = true) : undefined)));
   await ready;
-  const done = once(proc, 'exit').then(([code]) => {
+  // 'close', not 'exit': 'exit' can come before the last stdout line ('done') has been read.
+  const done = once(proc, 'close').then(([code]) => {
     assert.equal(code, 0, 'writer exited with an error');
     assert.ok(sawDone, 'writer did not finish');
   });
