@@ -2,13 +2,13 @@
 // plane (heartbeats, job reports) that also enter the rules, so an archive rule and the MQTT
 // bridge exporter can carry them upstream. The control plane calls `ingest` (its LocalBrokerPort).
 import type { Message } from '../../../core/message.js';
-import type { Intake, Source, SourceStatus } from '../contract.js';
-import { BoundIntake } from './bound-intake.js';
+import { InternalSource } from './internal-source.js';
 
-export class ControlSource implements Source {
-  readonly kind = 'control';
-  readonly name = 'control';
-  private readonly intake = new BoundIntake(this.name);
+export class ControlSource extends InternalSource {
+  constructor() {
+    super('control');
+  }
+
   private submitted = 0;
 
   /** What control/channel.ts LocalBrokerPort.ingest calls. */
@@ -25,22 +25,7 @@ export class ControlSource implements Source {
     return this.intake.submit(msg);
   };
 
-  private running = false;
-
-  async start(intake: Intake): Promise<void> {
-    this.intake.bind(intake);
-    this.running = true;
-  }
-
-  /**
-   * The intake stays bound: messages made while the gateway stops (by rules still finishing
-   * in-flight messages) are still submitted and tracked until the drain, as before the pipeline.
-   */
-  async stop(): Promise<void> {
-    this.running = false;
-  }
-
-  status(): SourceStatus {
-    return { kind: this.kind, name: this.name, state: this.running ? 'running' : 'stopped', details: { submitted: this.submitted } };
+  protected details(): Record<string, unknown> {
+    return { submitted: this.submitted };
   }
 }

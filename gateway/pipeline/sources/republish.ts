@@ -5,16 +5,14 @@
 import type { Message } from '../../../core/message.js';
 import type { Broker } from '../../broker/index.js';
 import type { Publisher } from '../actions/republish.js';
-import type { Intake, Source, SourceStatus } from '../contract.js';
-import { BoundIntake } from './bound-intake.js';
+import { InternalSource } from './internal-source.js';
 
-export class RepublishSource implements Source {
-  readonly kind = 'republish';
-  readonly name = 'republish';
-  private readonly intake = new BoundIntake(this.name);
+export class RepublishSource extends InternalSource {
   private republished = 0;
 
-  constructor(private readonly broker: Pick<Broker, 'publish'>) {}
+  constructor(private readonly broker: Pick<Broker, 'publish'>) {
+    super('republish');
+  }
 
   readonly publisher: Publisher = {
     publish: (p) => {
@@ -40,22 +38,7 @@ export class RepublishSource implements Source {
     },
   };
 
-  private running = false;
-
-  async start(intake: Intake): Promise<void> {
-    this.intake.bind(intake);
-    this.running = true;
-  }
-
-  /**
-   * The intake stays bound: messages made while the gateway stops (by rules still finishing
-   * in-flight messages) are still submitted and tracked until the drain, as before the pipeline.
-   */
-  async stop(): Promise<void> {
-    this.running = false;
-  }
-
-  status(): SourceStatus {
-    return { kind: this.kind, name: this.name, state: this.running ? 'running' : 'stopped', details: { republished: this.republished } };
+  protected details(): Record<string, unknown> {
+    return { republished: this.republished };
   }
 }
