@@ -18,14 +18,21 @@ import { duplicatesAndMissing, linesOnDisk, logrotateBinary, rotate, startWriter
 
 const MARKER = ' [partial]';
 
-/** The unterminated last piece of each rotated copy (logrotate's copy ended mid-line). */
-async function splitTails(logs: string, live: string): Promise<string[]> {
-  const tails: string[] = [];
+/**
+ * The unterminated last piece of each rotated copy (logrotate's copy ended mid-line), with the
+ * whole line it was cut from: the writer's line after the copy's last complete one.
+ */
+async function splitTails(logs: string, live: string): Promise<Array<{ tail: string; line: string }>> {
+  const tails: Array<{ tail: string; line: string }> = [];
   for (const name of await readdir(logs)) {
     if (join(logs, name) === live) continue;
     const text = await readFile(join(logs, name), 'utf8');
-    const tail = text.slice(text.lastIndexOf('\n') + 1);
-    if (tail.length > 0) tails.push(tail);
+    const cut = text.lastIndexOf('\n');
+    const tail = text.slice(cut + 1);
+    if (tail.length === 0) continue;
+    const lastWhole = /^w (\d+) /.exec(text.slice(text.lastIndexOf('\n', cut - 1) + 1, cut));
+    const n = lastWhole ? Number(lastWhole[1]) + 1 : Number(/^w (\d+)/.exec(tail)?.[1] ?? -1);
+    tails.push({ tail, line: `w ${n} ${'x'.repeat(60)}` });
   }
   return tails;
 }
@@ -155,13 +162,21 @@ for (const mode of ['create', 'copytruncate'] as const) {
     // A copy's split tail T is read once as T + marker, or as the whole line read before the truncation.
     const tails = await splitTails(logs, file);
     const seen = new Set(streamed);
-    for (const tail of tails) {
-      const ways = (seen.has(tail + MARKER) ? 1 : 0) + streamed.filter((l) => l.startsWith(tail) && l !== tail + MARKER && written.has(l)).length;
+    for (const { tail, line } of tails) {
+      const ways = (seen.has(tail + MARKER) ? 1 : 0) + streamed.filter((l) => l === line).length;
       if (ways > 1) check.duplicates += ways - 1;
       if (ways > 0) check.missing = check.missing.filter((l) => l !== tail);
     }
+    if (check.duplicates > 0) {
+      // Which lines came twice, and from which run: says which resume decision re-read them.
+      const counts = new Map<string, number>();
+      for (const l of streamed) counts.set(l, (counts.get(l) ?? 0) + 1);
+      const twice = [...counts].filter(([, n]) => n > 1).map(([l]) => l.slice(0, 8));
+      t.diagnostic(JSON.stringify({ twice: twice.slice(0, 5), lastTwice: twice.slice(-5), count: twice.length, tails }));
+      t.diagnostic(JSON.stringify({ logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }));
+    }
     // Lines copytruncate lost on disk may still have been read from the file before its truncation.
-    const tailSet = new Set(tails);
+    const tailSet = new Set(tails.map((x) => x.tail));
     check.extra = check.extra.filter((l) => !written.has(l) && !(l.endsWith(MARKER) && tailSet.has(l.slice(0, -MARKER.length))));
     const onDiskSet = new Set(onDisk);
     const lost = [...written].filter((l) => !onDiskSet.has(l)).length;

@@ -165,6 +165,32 @@ test('copytruncate: the lines written before the truncation are read from the co
   expectExactly(lines, range(0, 260));
 });
 
+test('copytruncate seen while the file is empty, then a stop and a second copytruncate: the second copy is read from the committed offset, not again from its start', async (t) => {
+  const r = await rig(t, {});
+  const file = join(r.dir, 'logs', 'app.log');
+  await writeFile(file, numbered(0, 100));
+  await r.source.start(r.intake);
+  await waitLines(r, 100, 'first');
+  await appendFile(file, numbered(100, 120));
+  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
+  await truncate(file, 0);
+  // The truncation is seen while the file is empty: its new fingerprint has no bytes yet.
+  await waitUntil(() => ((r.source.status().details?.files as Array<{ truncations: number }>)?.[0]?.truncations ? true : undefined), 'truncation seen');
+  await appendFile(file, numbered(120, 150));
+  await waitLines(r, 150, 'after the first copytruncate');
+  // A stop (or a kill -9 after this commit: records and offsets commit together), then a second
+  // copytruncate while stopped: the committed offset must come with the fingerprint of what it read.
+  await r.source.stop();
+  await appendFile(file, numbered(150, 170));
+  await rename(join(r.dir, 'logs', 'app.log.1'), join(r.dir, 'logs', 'app.log.2'));
+  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
+  await truncate(file, 0);
+  await appendFile(file, numbered(170, 180));
+  await r.restart();
+  const lines = await waitLines(r, 180, 'after the restart');
+  expectExactly(lines, range(0, 180));
+});
+
 test('copytruncate while running, truncated in place, deleted and re-created', async (t) => {
   const r = await rig(t, {});
   const file = join(r.dir, 'logs', 'app.log');

@@ -23,7 +23,12 @@ export async function fingerprint(fh: FileHandle, len: number): Promise<Fingerpr
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return { hash: createHash('sha1').update(buf.subarray(0, got)).digest('hex').slice(0, 16), len: got };
+  return fingerprintOf(buf.subarray(0, got));
+}
+
+/** The fingerprint of bytes already in hand (the first chunk of a file). */
+export function fingerprintOf(bytes: Buffer): Fingerprint {
+  return { hash: createHash('sha1').update(bytes).digest('hex').slice(0, 16), len: bytes.length };
 }
 
 /** Whether the file still starts with the fingerprinted bytes. */

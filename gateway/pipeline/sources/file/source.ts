@@ -267,15 +267,19 @@ export class FileSource implements Source {
     if (!fh) return;
     let same = false;
     let size = 0;
+    let fpNow = s.fp;
     try {
       size = (await fh.stat()).size;
       const fp = await fingerprint(fh, s.fp.len);
       same = fp.len === s.fp.len && fp.hash === s.fp.hash && size >= s.offset;
+      // A state written before fingerprints grew ahead of offsets (0.1.0) may hold a short one.
+      const want = Math.min(this.options.fingerprintBytes, s.offset);
+      if (same && s.fp.len < want) fpNow = await fingerprint(fh, want);
     } finally {
       await fh.close();
     }
     if (same) {
-      this.addTracker(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
+      this.addTracker(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft);
       this.deps.logger.info({ source: this.name, file: path, offset: s.offset }, `file source ${this.name}: ${path} resumes at ${s.offset}`);
       return;
     }

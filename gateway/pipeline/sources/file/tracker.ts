@@ -11,7 +11,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprint, identityKey, sameStart, type Fingerprint } from './identity.js';
+import { fingerprint, fingerprintOf, identityKey, sameStart, type Fingerprint } from './identity.js';
 import { findRotatedCopy } from './discovery.js';
 
 export interface TrackerContext {
@@ -142,10 +142,17 @@ export class FileTracker {
       if (bytesRead === 0 || splitter !== this.splitter) return;
       this.lastGrowthAt = this.ctx.now();
       this.bytesRead += bytesRead;
-      if (splitter.readOffset + bytesRead > this.size) this.size = splitter.readOffset + bytesRead;
+      const end = splitter.readOffset + bytesRead;
+      if (end > this.size) this.size = end;
+      // The fingerprint grows with the file up to fingerprintBytes, and before the emit: the state
+      // it commits must never pair an offset with a fingerprint shorter than what it read (after a
+      // kill, a copy of an empty-fingerprint file cannot be found, so its copy was re-read whole).
+      if (this.fp.len < this.ctx.fingerprintBytes && end > this.fp.len) {
+        const len = Math.min(this.ctx.fingerprintBytes, end);
+        this.fp = splitter.readOffset === 0 ? fingerprintOf(buf.subarray(0, len)) : await fingerprint(fh, len);
+        if (splitter !== this.splitter) return;
+      }
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
-      if (this.fp.len < this.ctx.fingerprintBytes && splitter.readOffset > this.fp.len)
-        this.fp = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, splitter.readOffset));
       if (bytesRead < buf.length) return;
     }
   }
