@@ -104,7 +104,7 @@ export const configSchema = z
       })
       .prefault({})
       .describe('State of windows and detectors: checkpoints, bounds, and the input log that rebuilds it after a crash (docs/windows.md).'),
-    exporters: z.array(exporterOptionsSchema).optional().describe('Upstream exporters. Default: `archive` exported to NDJSON files under <dataDir>/export.'),
+    exporters: z.array(exporterOptionsSchema).optional().describe('Upstream exporters. Default: `archive` exported to gzipped NDJSON files (.ndjson.gz, read them with zcat) under <dataDir>/export.'),
     uplink: z
       .object({
         bandwidthKbps: z
@@ -144,7 +144,12 @@ export const DEFAULT_RULE_SET = {
   rules: [{ name: 'archive_all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] }],
 };
 
-/** The exporter used when the config names none and an `archive` stream exists. */
+/**
+ * The exporter used when the config names none and an `archive` stream exists: gzip'd NDJSON
+ * (each batch one gzip member; `zcat` reads the files, also the one still being written). Plain
+ * NDJSON wraps each payload in ~130 bytes of fields, which on an SD card cost more flash writes
+ * than the payloads themselves (docs/decisions.md, "Round 3: efficiency").
+ */
 export function defaultExporters(): z.input<typeof exporterOptionsSchema>[] {
-  return [{ name: 'archive-files', stream: 'archive', destination: { type: 'file' } }];
+  return [{ name: 'archive-files', stream: 'archive', destination: { type: 'file', gzip: true } }];
 }

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { gunzipSync } from 'node:zlib';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -51,10 +52,14 @@ test('quick start: publish, `gatehouse streams`, the record in the export file',
   assert.match(streamsOut, /^archive: /m);
   assert.match(streamsOut, /1 appended/);
 
-  const files = (await filesBelow(join(dataDir, 'export'))).filter((f) => f.endsWith('.ndjson'));
+  // The default exporter writes gzip'd NDJSON (each batch one gzip member): what `zcat` shows.
+  const files = (await filesBelow(join(dataDir, 'export'))).filter((f) => f.endsWith('.ndjson.gz'));
   assert.equal(files.length, 1, `expected one export file, found ${files.join(', ')}`);
   assert.match(files[0]!, /export\/\d{4}\/\d{2}\/\d{2}\/\d{2}\//);
-  const lines = (await readFile(files[0]!, 'utf8')).trim().split('\n');
+  const text = gunzipSync(await readFile(files[0]!)).toString('utf8');
+  // The README's `zcat` line, as written (zcat is in every Debian: package gzip).
+  if (which('zcat')) assert.equal(spawnSync('zcat', [files[0]!], { encoding: 'utf8' }).stdout, text);
+  const lines = text.trim().split('\n');
   assert.equal(lines.length, 1);
   const rec = JSON.parse(lines[0]!) as Record<string, unknown>;
   assert.equal(rec.topic, 'fleet/truck7/engine');
