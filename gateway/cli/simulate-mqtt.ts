@@ -20,6 +20,8 @@ Options:
   --topic TEMPLATE      topic, {device} is the device name (default fleet/{device}/engine)
   --username U          user name
   --password P          password
+  --nagle               keep Nagle's algorithm on the devices' sockets (default: TCP_NODELAY,
+                        see docs/broker.md "Latency and Nagle")
   -h, --help            show this help
 
 Measured: for QoS 1, acked = PUBACKs and latency = publish to PUBACK; for QoS 0, acked =
@@ -62,6 +64,7 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
         topic: { type: 'string' },
         username: { type: 'string' },
         password: { type: 'string' },
+        nagle: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -86,6 +89,7 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
       ...(values.topic !== undefined ? { topicTemplate: values.topic } : {}),
       ...(values.username !== undefined ? { username: values.username } : {}),
       ...(values.password !== undefined ? { password: values.password } : {}),
+      ...(values.nagle ? { noDelay: false } : {}),
     };
   } catch (err) {
     io.stderr.write(`${errorMessage(err)}\n\n${HELP}`);
