@@ -7,6 +7,7 @@
 //
 //   node --import tsx test/bench/export.ts             # 1,000,000 records (http), 50,000 (kinesalite)
 //   BENCH_RECORDS=100000 BENCH_KINESIS_RECORDS=20000 BENCH_TARGETS=http,kinesis BENCH_BATCH=500,2000 node --import tsx test/bench/export.ts
+//   BENCH_TARGETS=file,file-gz: the file destination (NDJSON, gzipped NDJSON as the default exporter) in a temp dir
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,7 +25,7 @@ import type { Destination } from '../../gateway/upstream/types.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { startKinesalite } from '../helpers/peers.js';
 
-type Target = 'http' | 'kinesis';
+type Target = 'http' | 'kinesis' | 'file' | 'file-gz';
 const N_HTTP = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const N_KINESIS = Number(process.env.BENCH_KINESIS_RECORDS ?? Math.min(N_HTTP, 50_000));
 const BATCHES = (process.env.BENCH_BATCH ?? '500').split(',').map(Number);
@@ -61,6 +62,16 @@ async function startTarget(
   deps: { logger: pino.Logger; registry: Registry },
   t: TestContext,
 ): Promise<{ destination: Destination; destinationOptions: Record<string, unknown>; count: () => Promise<number>; close: () => Promise<void> }> {
+  if (target === 'file' || target === 'file-gz') {
+    const dir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-export-files-'));
+    const destinationOptions = { type: 'file', dir, gzip: target === 'file-gz' };
+    return {
+      destination: createDestination(destinationOptions as { type: 'file' }, deps),
+      destinationOptions,
+      count: async () => NaN,
+      close: () => rm(dir, { recursive: true, force: true }),
+    };
+  }
   if (target === 'http') {
     // The receiver runs in its own process (as a real endpoint would): its JSON parsing and base64
     // decoding are not charged to the exporter's event loop. BENCH_RX_INPROC=1 keeps it here.
@@ -151,7 +162,7 @@ async function runOnce(target: Target, maxRecords: number, N: number): Promise<R
     const sendSum = send.find((v) => (v as { metricName?: string }).metricName === 'gatehouse_export_send_seconds_sum')?.value ?? 0;
     const sendCount = send.find((v) => (v as { metricName?: string }).metricName === 'gatehouse_export_send_seconds_count')?.value ?? 1;
     return {
-      target: target === 'http' ? 'http receiver' : 'kinesalite',
+      target: target === 'http' ? 'http receiver' : target === 'kinesis' ? 'kinesalite' : target,
       'batch records': maxRecords,
       records: N,
       'fill rec/s': Math.round(N / fillS),
@@ -189,7 +200,7 @@ if (process.argv[2] === 'receiver') {
 async function main(): Promise<void> {
   const rows: Array<Record<string, string | number>> = [];
   for (const target of TARGETS) {
-    for (const b of BATCHES) rows.push(await runOnce(target, b, target === 'http' ? N_HTTP : N_KINESIS));
+    for (const b of BATCHES) rows.push(await runOnce(target, b, target === 'kinesis' ? N_KINESIS : N_HTTP));
   }
   clearInterval(rssTimer);
   console.log(

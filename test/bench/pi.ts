@@ -31,6 +31,8 @@ interface Sample {
   cpuUs: number;
   writeBytes: number;
   commits: number;
+  /** Seconds spent writing commits (db.batch + fsync), summed. */
+  commitSeconds: number;
   rss: number;
   tableBytes: number;
   exportBytes: number;
@@ -94,7 +96,7 @@ async function serve(variant: Variant): Promise<void> {
   const phases: Array<[string, NodeJS.MemoryUsage]> = [['node started', process.memoryUsage()]];
   let port: number;
   let stop: () => Promise<void> = async () => undefined;
-  let commits = (): number => 0;
+  let commits = (): { count: number; sum: number } => ({ count: 0, sum: 0 });
   let storeDir: string | undefined;
   let exportDir: string | undefined;
   if (variant === 'bare') {
@@ -126,10 +128,15 @@ async function serve(variant: Variant): Promise<void> {
     exportDir = join(config.dataDir, 'export');
     commits = () => {
       // prom-client's Histogram keeps its count in hashMap; get() is async in v15, so read it sync.
-      const h = registry.getSingleMetric('gatehouse_store_commit_seconds') as unknown as { hashMap?: Record<string, { count: number }> } | undefined;
-      let n = 0;
-      for (const v of Object.values(h?.hashMap ?? {})) n += v.count;
-      return n;
+      const h = registry.getSingleMetric('gatehouse_store_commit_seconds') as unknown as
+        | { hashMap?: Record<string, { count: number; sum: number }> }
+        | undefined;
+      const out = { count: 0, sum: 0 };
+      for (const v of Object.values(h?.hashMap ?? {})) {
+        out.count += v.count;
+        out.sum += v.sum;
+      }
+      return out;
     };
     stop = async () => {
       await gw.stop();
@@ -155,7 +162,8 @@ async function serve(variant: Variant): Promise<void> {
         const sample: Sample = {
           cpuUs: cpu.user + cpu.system,
           writeBytes: await ioWriteBytes(),
-          commits: commits(),
+          commits: commits().count,
+          commitSeconds: commits().sum,
           rss: process.memoryUsage.rss(),
           tableBytes: await tableBytes(storeDir),
           exportBytes: await treeBytes(exportDir),
@@ -186,6 +194,8 @@ export interface PiRow {
   p99: number;
   commitsPerSec: number;
   recordsPerCommit: number;
+  /** Mean time of one commit's write (db.batch + fsync). */
+  commitMs: number;
   cpuUsPerMsg: number;
   writePerPayload: number;
   logPerPayload: number;
@@ -244,6 +254,7 @@ async function main(): Promise<void> {
         p99: r.latencyMs.p99,
         commitsPerSec: ((after.commits - before.commits) * 1000) / r.elapsedMs,
         recordsPerCommit: after.commits > before.commits ? r.acked / (after.commits - before.commits) : 0,
+        commitMs: after.commits > before.commits ? ((after.commitSeconds - before.commitSeconds) * 1000) / (after.commits - before.commits) : 0,
         cpuUsPerMsg: (after.cpuUs - before.cpuUs) / Math.max(1, r.acked),
         writePerPayload: writes / payload,
         logPerPayload: Math.max(0, writes - tables - exported) / payload,
@@ -277,6 +288,7 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     'p99 ms',
     'commits/s',
     'rec/commit',
+    'commit ms',
     'CPU us/msg',
     'write/payload',
     'log',
@@ -293,6 +305,7 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     r.p99.toFixed(2),
     r.broker === 'bare' ? '-' : r.commitsPerSec.toFixed(0),
     r.broker === 'bare' ? '-' : r.recordsPerCommit.toFixed(1),
+    r.broker === 'bare' ? '-' : r.commitMs.toFixed(2),
     r.cpuUsPerMsg.toFixed(1),
     r.writePerPayload.toFixed(2),
     r.logPerPayload.toFixed(2),

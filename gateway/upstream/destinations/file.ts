@@ -2,12 +2,7 @@
 //   <dir>/YYYY/MM/DD/HH/<stream>-<firstSeq, 12 digits>-<epochMs>.ndjson[.gz]
 // rotated by size (maxFileBytes) and age (maxFileAgeMs) and whenever the hour folder changes.
 //
-// One line per record:
-//   {"id":"<stream>:<seq>","stream":..,"seq":..,"topic":..,"receivedAt":<epoch ms>,
-//    "key":..(if any),"attrs":{..}(if any), then exactly one of
-//    "payload":<the payload as a JSON value, when it parses as JSON>
-//    "payloadText":"<the payload as a string, when it is valid UTF-8 but not JSON>"
-//    "payloadBase64":"<the payload in base64, otherwise>"}
+// One line per record, built into one Buffer per batch by ndjson.ts (the format is stated there).
 //
 // A batch is written with awaited writes (backpressure: the loop waits for the disk) and
 // fsynced (durability 'fsync') before send() returns ok, so the checkpoint never passes
@@ -17,7 +12,6 @@
 // (store.reserveBytes) nothing is written: the send fails retryably (disk full). With gzip each
 // batch is its own gzip member: a file is always decodable (gunzip reads concatenated members)
 // up to its last complete batch, even after a crash.
-import { isUtf8 } from 'node:buffer';
 import { mkdir, open, statfs, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzip } from 'node:zlib';
@@ -28,6 +22,9 @@ import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { FileDestinationOptions } from '../options.js';
 import { destinationMetrics, type DestinationMetrics } from './common.js';
+import { NdjsonWriter } from './ndjson.js';
+
+export { ndjsonLine } from './ndjson.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -44,35 +41,6 @@ export function partitionOf(ms: number): string {
   const d = new Date(ms);
   const p2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
   return `${d.getUTCFullYear()}/${p2(d.getUTCMonth() + 1)}/${p2(d.getUTCDate())}/${p2(d.getUTCHours())}`;
-}
-
-/** Does a payload look like JSON that can be embedded as is (one line)? */
-function embeddableJson(payload: Buffer): string | undefined {
-  if (payload.length === 0) return undefined;
-  const c = payload[0]!;
-  // Quick reject: JSON text starts with { [ " - digit t f n (or whitespace).
-  const plausible = c === 0x7b || c === 0x5b || c === 0x22 || c === 0x2d || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e || c === 0x20;
-  if (!plausible) return undefined;
-  const text = payload.toString('utf8');
-  try {
-    const value: unknown = JSON.parse(text);
-    // Raw text may span lines (pretty-printed) or carry a BOM-less oddity: re-serialise then.
-    return text.includes('\n') || text.includes('\r') ? JSON.stringify(value) : text.trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** One NDJSON line (with trailing newline) for a record: payload, payloadText or payloadBase64. */
-export function ndjsonLine(rec: StoredRecord): string {
-  let line = `{"id":${JSON.stringify(`${rec.stream}:${rec.seq}`)},"stream":${JSON.stringify(rec.stream)},"seq":${rec.seq},"topic":${JSON.stringify(rec.topic)},"receivedAt":${rec.receivedAt}`;
-  if (rec.key !== undefined) line += `,"key":${JSON.stringify(rec.key)}`;
-  if (rec.attrs !== undefined) line += `,"attrs":${JSON.stringify(rec.attrs)}`;
-  const json = embeddableJson(rec.payload);
-  if (json !== undefined) line += `,"payload":${json}}\n`;
-  else if (isUtf8(rec.payload)) line += `,"payloadText":${JSON.stringify(rec.payload.toString('utf8'))}}\n`;
-  else line += `,"payloadBase64":"${rec.payload.toString('base64')}"}\n`;
-  return line;
 }
 
 /** Free bytes on the filesystem holding dir (what an unprivileged writer may use). */
@@ -106,6 +74,7 @@ export class FileDestination implements Destination {
   filesWritten = 0;
   /** The metrics every destination reports (common.ts). */
   private readonly metrics: DestinationMetrics;
+  private readonly lines = new NdjsonWriter();
 
   constructor(
     private readonly options: FileDestinationOptions & { dir: string },
@@ -158,9 +127,7 @@ export class FileDestination implements Destination {
   }
 
   private async write(records: readonly StoredRecord[]): Promise<void> {
-    let text = '';
-    for (const r of records) text += ndjsonLine(r);
-    let data = Buffer.from(text, 'utf8');
+    let data = this.lines.batch(records);
     if (this.options.gzip) data = await gzipAsync(data);
 
     if (this.pendingTruncate) {
