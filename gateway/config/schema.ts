@@ -104,7 +104,10 @@ export const configSchema = z
       })
       .prefault({})
       .describe('State of windows and detectors: checkpoints, bounds, and the input log that rebuilds it after a crash (docs/windows.md).'),
-    exporters: z.array(exporterOptionsSchema).optional().describe('Upstream exporters. Default: `archive` exported to gzipped NDJSON files (.ndjson.gz, read them with zcat) under <dataDir>/export.'),
+    exporters: z
+      .array(exporterOptionsSchema)
+      .optional()
+      .describe('Upstream exporters. Default: `archive` exported to gzipped NDJSON files (.ndjson.gz, read them with zcat) under <dataDir>/export.'),
     uplink: z
       .object({
         bandwidthKbps: z
