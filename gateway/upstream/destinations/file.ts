@@ -128,7 +128,7 @@ export class FileDestination implements Destination {
 
   private async write(records: readonly StoredRecord[]): Promise<void> {
     let data = this.lines.batch(records);
-    if (this.options.gzip) data = await gzipAsync(data);
+    if (this.options.gzip) data = await gzipAsync(data, { level: this.options.gzipLevel });
 
     if (this.pendingTruncate) {
       const [path, len] = this.pendingTruncate;
