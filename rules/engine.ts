@@ -141,7 +141,7 @@ class Engine implements RuleEngine {
     for (const row of rows) {
       let out: Buffer | undefined;
       try {
-        out = serializeOutput(row.value);
+        out = serializeOutput(row.value, rule.query.sqlVersion);
       } catch (err) {
         rule.stats.errors++;
         this.log.warn({ rule: rule.name, err: errorMessage(err) }, 'window output could not be serialised');
@@ -216,7 +216,7 @@ class Engine implements RuleEngine {
           if (rows) {
             try {
               for (const row of rows) {
-                const o = serializeOutput(row.value);
+                const o = serializeOutput(row.value, q.sqlVersion);
                 if (o === undefined) continue;
                 st.emitted++;
                 const p = this.runActions(rule, o, row.message, c);
@@ -229,7 +229,7 @@ class Engine implements RuleEngine {
           }
           continue;
         }
-        out = serializeOutput(q.select(c));
+        out = serializeOutput(q.select(c), q.sqlVersion);
       } catch (err) {
         st.errors++;
         this.log.warn({ rule: rule.name, topic: msg.topic, err: errorMessage(err) }, 'rule evaluation failed');

@@ -27,4 +27,5 @@ export {
 export * from './windows/index.js';
 export { compileTemplate, type CompiledTemplate } from './sql/template.js';
 export { EvalContext, evalContextOf } from './sql/context.js';
+export { compactJson } from './sql/json-decimal.js';
 export { createFunctionRegistry, type FunctionRegistry, type SqlFunctionDef } from './sql/functions/index.js';

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
-import { compileRuleSet, compileSql, EvalContext, loadRuleSetFile, serializeOutput, topicMatches } from '../../rules/index.js';
+import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, serializeOutput, topicMatches } from '../../rules/index.js';
 import type { ActionRegistry, CompiledQuery, SqlVersion } from '../../rules/index.js';
 import type { CliIO } from './io.js';
 
@@ -20,14 +20,10 @@ Validates a rule set file (YAML or JSON): shape, every rule's SQL, every action'
 Lists every error; exit 1 on errors, 0 with a summary otherwise.
 `;
 
-/** Compact one-line rendering of an output payload: JSON compacted, other bytes as UTF-8. */
+/** Compact one-line rendering of an output payload: JSON compacted (10.0 stays 10.0), other bytes as UTF-8. */
 function renderOutput(out: Buffer, passthrough: boolean): string {
-  if (!passthrough) return out.toString('utf8');
-  try {
-    return JSON.stringify(JSON.parse(out.toString('utf8')));
-  } catch {
-    return out.toString('utf8');
-  }
+  const text = out.toString('utf8');
+  return passthrough ? (compactJson(text) ?? text) : text;
 }
 
 export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
@@ -89,7 +85,7 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     if (query.whereUsesPayload && c.isNonJson()) return 0;
     if (!query.where(c)) return 0;
   }
-  const out = serializeOutput(query.select(c));
+  const out = serializeOutput(query.select(c), query.sqlVersion);
   if (out === undefined) return 0;
   io.stdout.write(`${renderOutput(out, query.passthrough)}\n`);
   return 0;

@@ -9,7 +9,8 @@ export interface Pos {
 }
 
 export type Expr =
-  | { kind: 'literal'; value: string | number | boolean | null; pos: Pos }
+  /** `decimal`: a number written with a decimal point or an exponent (1000.0, 1e3) is a Decimal even when whole. */
+  | { kind: 'literal'; value: string | number | boolean | null; decimal?: true; pos: Pos }
   | { kind: 'field'; name: string; pos: Pos }
   | { kind: 'star'; pos: Pos }
   | { kind: 'member'; object: Expr; name: string; pos: Pos }

@@ -5,8 +5,23 @@
 import type { Expr } from './ast.js';
 import { compileCall } from './compile-calls.js';
 import { compileNested } from './compile-select.js';
-import { semantic, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
-import { arith, getField, logical, sqlCompare, sqlEquals, toBoolean, toIntFloor, toNumber, toStr, truthy, type Value } from './values.js';
+import { payloadRoot, semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
+import {
+  arith,
+  decimal,
+  getField,
+  logical,
+  negate,
+  numeric,
+  sqlCompare,
+  sqlEquals,
+  toBoolean,
+  toIntFloor,
+  toNumber,
+  toStr,
+  truthy,
+  type Value,
+} from './values.js';
 
 type CastTarget = 'string' | 'int' | 'double' | 'decimal' | 'bool';
 
@@ -32,19 +47,25 @@ export function castValue(v: Value, to: CastTarget): Value {
       if (typeof v === 'boolean') return v ? 1 : 0;
       return toIntFloor(v);
     case 'double':
-    case 'decimal':
-      if (typeof v === 'boolean') return v ? 1 : 0;
-      return toNumber(v);
-    case 'bool':
-      if (typeof v === 'number') return v !== 0;
+    case 'decimal': {
+      // A Decimal even when whole (cast(2 AS Decimal) / 4 = 0.5); true = 1.0, false = 0.0.
+      if (typeof v === 'boolean') return decimal(v ? 1 : 0);
+      const n = toNumber(v);
+      return n === undefined ? undefined : decimal(n);
+    }
+    case 'bool': {
+      const n = numeric(v);
+      if (n !== undefined) return n !== 0;
       return toBoolean(v);
+    }
   }
 }
 
 export function compileExpr(cx: CompilerContext, e: Expr, scope: Scope): Compiled {
   switch (e.kind) {
     case 'literal': {
-      const v = e.value;
+      // 1000.0 stays a Decimal (boxed when whole): the type the rule author wrote.
+      const v = e.decimal && typeof e.value === 'number' ? decimal(e.value) : e.value;
       return () => v;
     }
     case 'field':
@@ -53,6 +74,7 @@ export function compileExpr(cx: CompilerContext, e: Expr, scope: Scope): Compile
     case 'star':
       if (scope === 'row') return (c) => c.cur;
       cx.touchPayload();
+      if (cx.sqlVersion !== V2) return (c) => (c.isNonJson() ? c.message.payload : c.rootV1());
       return (c) => (c.isNonJson() ? c.message.payload : c.root());
     case 'index': {
       const obj = cx.compileExpr(e.object, scope);
@@ -70,12 +92,7 @@ export function compileExpr(cx: CompilerContext, e: Expr, scope: Scope): Compile
     }
     case 'unary': {
       const f = cx.compileExpr(e.operand, scope);
-      if (e.op === '-') {
-        return (c) => {
-          const n = toNumber(f(c));
-          return n === undefined ? undefined : n === 0 ? 0 : -n;
-        };
-      }
+      if (e.op === '-') return (c) => negate(f(c));
       return (c) => {
         const b = logical(f(c));
         return b === undefined ? undefined : !b;
@@ -145,7 +162,7 @@ function compilePath(cx: CompilerContext, e: Expr, scope: Scope): Compiled {
     path.unshift(base.name);
     if (scope === 'root') {
       cx.touchPayload();
-      head = (c) => c.root();
+      head = payloadRoot(cx);
     } else {
       head = (c) => c.cur;
     }

@@ -1,8 +1,10 @@
 // SELECT lists -> output values (aliases, nested aliases `a.b`, `*`, SELECT VALUE), nested
 // `(SELECT ... FROM expr)` over arrays/objects, and the one-time serialisation of an output.
 import type { Pos, SelectItem, SelectQuery } from './ast.js';
-import { semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
+import { payloadRoot, semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
+import type { SqlVersion } from '../types.js';
 import type { EvalContext } from './context.js';
+import { stringifyKeepingDecimals } from './json-decimal.js';
 import { isObject, truthy, type Value } from './values.js';
 
 /** (SELECT ... FROM expr [WHERE ...]): over an array -> array of projections; over an object -> one. */
@@ -65,7 +67,7 @@ export function compileProjection(cx: CompilerContext, q: SelectQuery, scope: Sc
     if (scope === 'root') return { fn: (c) => c.message.payload, passthrough: true };
     return { fn: (c) => c.cur, passthrough: false };
   }
-  const star: Compiled | undefined = stars ? (scope === 'root' ? (c) => c.root() : (c) => c.cur) : undefined;
+  const star: Compiled | undefined = stars ? (scope === 'root' ? payloadRoot(cx) : (c) => c.cur) : undefined;
   const fields = q.items
     .filter((i): i is Extract<SelectItem, { kind: 'expr' }> => i.kind === 'expr')
     .map((it, idx) => ({ path: outputName(it, idx).split('.'), f: cx.compileExpr(it.expr, scope) }));
@@ -75,7 +77,8 @@ export function compileProjection(cx: CompilerContext, q: SelectQuery, scope: Sc
       let out: Record<string, Value>;
       if (star) {
         const base = star(c);
-        out = isObject(base) ? Object.assign({}, base) : {};
+        // Spread, not Object.assign: a payload key "__proto__" stays an own key (assign would set the prototype).
+        out = isObject(base) ? { ...base } : {};
       } else {
         out = {};
       }
@@ -111,9 +114,14 @@ function outputName(it: Extract<SelectItem, { kind: 'expr' }>, idx: number): str
   return `_${idx + 1}`;
 }
 
-/** Serialise a SELECT output once: Buffer as is, everything else compact JSON; undefined = no message. */
-export function serializeOutput(v: Value): Buffer | undefined {
+/**
+ * Serialise a SELECT output once: Buffer as is, everything else compact JSON; undefined = no
+ * message. A whole Decimal is written `2` under 2016-03-23 (AWS: whole numbers such as 10.0 are
+ * processed as Int) and `2.0` under 2015-10-08 (which AWS says keeps them Decimal).
+ */
+export function serializeOutput(v: Value, sqlVersion: SqlVersion = V2): Buffer | undefined {
   if (v === undefined) return undefined;
   if (Buffer.isBuffer(v)) return v;
-  return Buffer.from(JSON.stringify(v), 'utf8');
+  const text = sqlVersion === V2 ? JSON.stringify(v) : stringifyKeepingDecimals(v);
+  return text === undefined ? undefined : Buffer.from(text, 'utf8');
 }

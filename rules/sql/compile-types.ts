@@ -113,6 +113,11 @@ export function semantic(msg: string, pos: Pos, hint?: string): GatehouseError {
   return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
 }
 
+/** The parsed payload as a rule of this SQL version reads it (2015-10-08 keeps 10.0 a Decimal). */
+export function payloadRoot(cx: { sqlVersion: SqlVersion }): (c: EvalContext) => unknown {
+  return cx.sqlVersion === V2 ? (c) => c.root() : (c) => c.rootV1();
+}
+
 /** Position-free text of an expression, to recognise the same call written twice. */
 export function canonical(e: Expr): string {
   return JSON.stringify(e, (k, v: unknown) => (k === 'pos' || k === 'typePos' ? undefined : v));

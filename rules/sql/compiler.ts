@@ -154,5 +154,5 @@ export function evaluateQuery(q: CompiledQuery, c: EvalContext): Buffer | undefi
     if (q.whereUsesPayload && c.isNonJson()) return undefined;
     if (!q.where(c)) return undefined;
   }
-  return serializeOutput(q.select(c));
+  return serializeOutput(q.select(c), q.sqlVersion);
 }

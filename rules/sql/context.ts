@@ -3,16 +3,20 @@
 // like the archive rule `SELECT * FROM '#'`, never parses it).
 import type { Message } from '../../core/message.js';
 import type { ActionContext } from '../types.js';
+import { mayHoldWholeDecimal, parseJsonKeepingDecimals } from './json-decimal.js';
 
 const UNPARSED = 0;
 const JSON_OK = 1;
 const NOT_JSON = 2;
+const UNSET: unique symbol = Symbol('unset');
 
 export class EvalContext {
   /** Current row for field references inside a nested SELECT (set/restored by the compiler). */
   cur: unknown = undefined;
   private state = UNPARSED;
   private json: unknown = undefined;
+  /** The payload as 2015-10-08 reads it (10.0 a Decimal); UNSET until a V1 rule asks. */
+  private jsonV1: unknown = UNSET;
   private levels: string[] | undefined;
 
   constructor(readonly message: Message) {}
@@ -21,6 +25,31 @@ export class EvalContext {
   root(): unknown {
     if (this.state === UNPARSED) this.parse();
     return this.json;
+  }
+
+  /**
+   * The payload as a 2015-10-08 rule reads it: like root(), except that a number written as a
+   * whole Decimal (10.0, 1e3) stays a Decimal. Parsed once, and only when such a number may be
+   * there; otherwise it is root() itself.
+   */
+  rootV1(): unknown {
+    if (this.jsonV1 !== UNSET) return this.jsonV1;
+    const plain = this.root();
+    let v1 = plain;
+    if (this.state === JSON_OK) {
+      // Decoded again rather than kept from root(): 2016-03-23 rules (the default) hold no copy.
+      const text = this.message.payload.toString('utf8');
+      if (mayHoldWholeDecimal(text)) {
+        try {
+          v1 = parseJsonKeepingDecimals(text);
+        } catch {
+          // Deeper nesting than the recursive parser's stack: read the numbers as 2016-03-23 does.
+          v1 = plain;
+        }
+      }
+    }
+    this.jsonV1 = v1;
+    return v1;
   }
 
   /** True when the payload is not valid JSON (binary payload). */

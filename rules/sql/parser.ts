@@ -267,7 +267,7 @@ export class Parser {
     const t = this.lx.next();
     switch (t.type) {
       case 'number':
-        return { kind: 'literal', value: t.num!, pos: t.pos };
+        return t.isInt ? { kind: 'literal', value: t.num!, pos: t.pos } : { kind: 'literal', value: t.num!, decimal: true, pos: t.pos };
       case 'string':
         return { kind: 'literal', value: t.text, pos: t.pos };
       case 'qident':
@@ -285,7 +285,8 @@ export class Parser {
     switch (t.text) {
       case '-': {
         const operand = this.parseExpr(UNARY_BP);
-        if (operand.kind === 'literal' && typeof operand.value === 'number') return { kind: 'literal', value: -operand.value, pos: t.pos };
+        // A negative literal keeps its type (-2.0 is a Decimal); -0 is written 0.
+        if (operand.kind === 'literal' && typeof operand.value === 'number') return { ...operand, value: operand.value === 0 ? 0 : -operand.value, pos: t.pos };
         return { kind: 'unary', op: '-', operand, pos: t.pos };
       }
       case '+':

@@ -1,25 +1,69 @@
 // AWS IoT SQL values on plain JS values, so a parsed JSON payload is used as is (no wrapping):
-//   Int        a JS number that is whole        Decimal   a JS number that is not whole
-//   Boolean    boolean    String  string        Array     unknown[]     Object  plain object
-//   Null       null       Undefined  undefined  (binary payload via `*`: a Buffer)
-// One numeric representation means a whole Decimal (10.0) behaves as Int (10): that is the
-// documented 2016-03-23 behaviour, and this engine applies it under 2015-10-08 too
-// (docs/rules-sql.md). Conversions follow AWS's conversion tables.
+//   Int        a JS number that is whole        Decimal   a JS number that is not whole, or a
+//   Boolean    boolean    String  string                   WholeDecimal box (1000.0, see below)
+//   Array      unknown[]  Object  plain object  Null      null       Undefined  undefined
+//   (binary payload via `*`: a Buffer)
+// A Decimal whose value is whole (the literal 1000.0, cast(2 AS Decimal), 1.5 * 2) cannot be a
+// plain number without reading as Int, so it is boxed in a WholeDecimal: Int and Decimal then
+// follow the operator and function tables through evaluation (1500 / 1000.0 = 1.5). Non-whole
+// Decimals, the common case, stay plain numbers. Where the SQL version matters (a payload number
+// written 10.0, how a whole Decimal is written out) is recorded in docs/rules-sql.md.
+// Conversions follow AWS's conversion tables.
 
 export type Value = unknown;
 export type SqlObject = Record<string, unknown>;
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
-export function isObject(v: unknown): v is SqlObject {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v);
+/** The number inside a WholeDecimal: a symbol key, so no field reference (`x.value`) can reach it. */
+const AMOUNT: unique symbol = Symbol('decimal');
+
+/**
+ * A Decimal whose value is whole. Immutable; `toJSON` gives the plain number, so any
+ * JSON.stringify (string conversion, 2016-03-23 output, state snapshots) writes it as `2`; only
+ * the 2015-10-08 output writer (serializeOutput) writes `2.0`.
+ */
+export class WholeDecimal {
+  readonly [AMOUNT]: number;
+  constructor(n: number) {
+    // -0.0 is written 0: the sign of a zero carries no information in the output.
+    this[AMOUNT] = n === 0 ? 0 : n;
+  }
+  get amount(): number {
+    return this[AMOUNT];
+  }
+  toJSON(): number {
+    return this[AMOUNT];
+  }
 }
 
+export function isWholeDecimal(v: unknown): v is WholeDecimal {
+  return v instanceof WholeDecimal;
+}
+
+/** A Decimal result: finite or Undefined ("imaginary results are Undefined"); whole values boxed. */
+export function decimal(n: number): number | WholeDecimal | undefined {
+  if (!Number.isFinite(n)) return undefined;
+  return Number.isInteger(n) ? new WholeDecimal(n) : n;
+}
+
+/** The number of an Int or Decimal value (no string conversion), else undefined. */
+export function numeric(v: Value): number | undefined {
+  if (typeof v === 'number') return v;
+  return v instanceof WholeDecimal ? v.amount : undefined;
+}
+
+export function isObject(v: unknown): v is SqlObject {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && !(v instanceof WholeDecimal);
+}
+
+/** An Int value (a whole plain number; a WholeDecimal is a Decimal). */
 export function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
 export function getField(obj: unknown, key: string): Value {
+  // A WholeDecimal has no string-keyed own property, so it falls through to Undefined.
   if (obj !== null && typeof obj === 'object' && !Array.isArray(obj) && hasOwn.call(obj, key)) {
     return (obj as SqlObject)[key];
   }
@@ -36,6 +80,7 @@ export function toNumber(v: Value): number | undefined {
     const n = Number(v);
     return Number.isFinite(n) ? n : undefined;
   }
+  if (v instanceof WholeDecimal) return v.amount;
   return undefined;
 }
 
@@ -56,7 +101,7 @@ export function toBoolean(v: Value): boolean | undefined {
   return undefined;
 }
 
-/** Number formatting: Int in plain notation, Decimal possibly scientific (JS shortest form). */
+/** Number formatting: whole values in plain notation (also a WholeDecimal), others possibly scientific (JS shortest form). */
 export function numberToString(n: number): string {
   if (Number.isInteger(n) && Math.abs(n) < 1e21) return n.toFixed(0);
   return String(n);
@@ -73,6 +118,7 @@ export function toStr(v: Value): string | undefined {
       return v ? 'true' : 'false';
     case 'object':
       if (v === null) return undefined;
+      if (v instanceof WholeDecimal) return numberToString(v.amount);
       if (Buffer.isBuffer(v)) return v.toString('utf8');
       return JSON.stringify(v);
     default:
@@ -96,16 +142,25 @@ export function typeOf(v: Value): TypeName {
       if (v === null) return 'Null';
       if (Array.isArray(v)) return 'Array';
       if (Buffer.isBuffer(v)) return 'Binary';
+      if (v instanceof WholeDecimal) return 'Decimal';
       return 'Object';
     default:
       return 'Undefined';
   }
 }
 
-/** Deep equality for = and <> (arrays in order, objects regardless of key order). */
+/** Deep equality for = and <> (numbers by value, arrays in order, objects regardless of key order). */
 export function deepEqual(a: Value, b: Value): boolean {
   if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+    // "Int is converted to Decimal before being compared": 1 = 1.0 even inside arrays/objects.
+    const x = numeric(a);
+    return x !== undefined && x === numeric(b);
+  }
+  if (a instanceof WholeDecimal || b instanceof WholeDecimal) {
+    const x = numeric(a);
+    return x !== undefined && x === numeric(b);
+  }
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
@@ -122,10 +177,12 @@ export function deepEqual(a: Value, b: Value): boolean {
   return true;
 }
 
-/** `=` : Undefined if either side is Undefined; numbers numerically; same types deeply; mismatched types false. */
+/** `=` : Undefined if either side is Undefined; numbers numerically (Int = Decimal); same types deeply; mismatched types false. */
 export function sqlEquals(a: Value, b: Value): boolean | undefined {
   if (a === undefined || b === undefined) return undefined;
   if (typeof a === 'number' && typeof b === 'number') return a === b;
+  const x = numeric(a);
+  if (x !== undefined) return x === numeric(b);
   if (typeof a !== typeof b) return false;
   return deepEqual(a, b);
 }
@@ -144,33 +201,48 @@ export function num(n: number): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-/** Arithmetic per the operator tables. Int op Int stays Int (division truncates). */
+/**
+ * Arithmetic per the operator tables: Int op Int is an Int (division truncates toward zero,
+ * `%` keeps the dividend's sign); an operand that is a Decimal, or a String converted to one,
+ * makes the result a Decimal (1500 / 1000.0 = 1.5, 3.0 - 1 = 2.0).
+ */
 export function arith(op: '+' | '-' | '*' | '/' | '%', a: Value, b: Value): Value {
+  // Int op Int: both plain whole numbers (the hot path: no box, no conversion).
+  const ints = typeof a === 'number' && typeof b === 'number' && Number.isInteger(a) && Number.isInteger(b);
   if (op === '+') {
     if (typeof a === 'string' || typeof b === 'string') {
       const sa = toStr(a);
       const sb = toStr(b);
       return sa === undefined || sb === undefined ? undefined : sa + sb;
     }
-    if (typeof a !== 'number' || typeof b !== 'number') return undefined;
-    return num(a + b);
+    // The + table converts no strings (they concatenate): only Int and Decimal add.
+    const x = numeric(a);
+    const y = numeric(b);
+    if (x === undefined || y === undefined) return undefined;
+    return ints ? num(x + y) : decimal(x + y);
   }
   const x = typeof a === 'number' ? a : toNumber(a);
   const y = typeof b === 'number' ? b : toNumber(b);
   if (x === undefined || y === undefined) return undefined;
   switch (op) {
     case '-':
-      return num(x - y);
+      return ints ? num(x - y) : decimal(x - y);
     case '*':
-      return num(x * y);
+      return ints ? num(x * y) : decimal(x * y);
     case '/':
       if (y === 0) return undefined;
-      if (Number.isInteger(x) && Number.isInteger(y)) return Math.trunc(x / y);
-      return num(x / y);
+      return ints ? Math.trunc(x / y) : decimal(x / y);
     case '%':
       if (y === 0) return undefined;
-      return num(x % y);
+      return ints ? x % y : decimal(x % y);
   }
+}
+
+/** Unary minus keeps the type: Int stays Int, a Decimal (or a String converted to one) stays Decimal. */
+export function negate(v: Value): Value {
+  if (typeof v === 'number') return v === 0 ? 0 : -v;
+  const n = toNumber(v);
+  return n === undefined ? undefined : decimal(-n);
 }
 
 /** Logical operand: Boolean or "true"/"false" strings; anything else Undefined. */

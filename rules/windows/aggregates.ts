@@ -2,7 +2,10 @@
 // read numbers (numeric strings are converted, other values ignored, like SQL ignores NULL).
 // Memory: count/sum/avg/min/max/var/first/last hold O(1); collect and percentile keep up to
 // maxRowsPerWindow values per group and window (beyond: dropped and counted).
-import { toNumber, type Value } from '../sql/values.js';
+// Types as the operator tables would give them: sum of Ints is an Int, any Decimal input makes it
+// a Decimal; avg, var, stddev and percentile are Decimals (so avg(x) / 4 never divides as Int);
+// min and max keep the type of the value they picked.
+import { decimal, isInt, toNumber, type Value } from '../sql/values.js';
 
 export interface Acc {
   add(v: Value): void;
@@ -47,10 +50,13 @@ class Moments implements Acc {
   sum = 0;
   mean = 0;
   m2 = 0;
+  /** Every input so far was an Int (sum stays an Int). */
+  ints = true;
   constructor(private readonly out: 'sum' | 'avg' | 'var' | 'vars' | 'stddev' | 'stddevs') {}
   add(v: Value): void {
     const x = typeof v === 'number' ? v : toNumber(v);
     if (x === undefined || !Number.isFinite(x)) return;
+    if (!isInt(v)) this.ints = false;
     this.n++;
     this.sum += x;
     const d = x - this.mean;
@@ -61,44 +67,54 @@ class Moments implements Acc {
     const n = this.n;
     switch (this.out) {
       case 'sum':
-        return n ? this.sum : undefined;
+        return n ? (this.ints ? this.sum : decimal(this.sum)) : undefined;
       case 'avg':
-        return n ? this.sum / n : undefined;
+        return n ? decimal(this.sum / n) : undefined;
       case 'var':
-        return n ? this.m2 / n : undefined;
+        return n ? decimal(this.m2 / n) : undefined;
       case 'stddev':
-        return n ? Math.sqrt(this.m2 / n) : undefined;
+        return n ? decimal(Math.sqrt(this.m2 / n)) : undefined;
       case 'vars':
-        return n > 1 ? this.m2 / (n - 1) : undefined;
+        return n > 1 ? decimal(this.m2 / (n - 1)) : undefined;
       case 'stddevs':
-        return n > 1 ? Math.sqrt(this.m2 / (n - 1)) : undefined;
+        return n > 1 ? decimal(Math.sqrt(this.m2 / (n - 1))) : undefined;
     }
   }
   save(): unknown {
-    return [this.n, this.sum, this.mean, this.m2];
+    return [this.n, this.sum, this.mean, this.m2, this.ints ? 1 : 0];
   }
   load(s: unknown): void {
     const a = s as number[];
     [this.n, this.sum, this.mean, this.m2] = [a[0] ?? 0, a[1] ?? 0, a[2] ?? 0, a[3] ?? 0];
+    // Checkpoints written before the flag existed: sums were written as plain numbers.
+    this.ints = a[4] !== 0;
   }
 }
 
 class Extreme implements Acc {
   v: number | undefined;
+  /** The picked value was a Decimal (or a String, converted to one). */
+  dec = false;
   constructor(private readonly max: boolean) {}
   add(v: Value): void {
     const x = typeof v === 'number' ? v : toNumber(v);
     if (x === undefined || Number.isNaN(x)) return;
-    if (this.v === undefined || (this.max ? x > this.v : x < this.v)) this.v = x;
+    if (this.v === undefined || (this.max ? x > this.v : x < this.v)) {
+      this.v = x;
+      this.dec = !isInt(v);
+    }
   }
   result(): Value {
-    return this.v;
+    return this.dec && this.v !== undefined ? decimal(this.v) : this.v;
   }
   save(): unknown {
-    return this.v ?? null;
+    // A number (Int, or a checkpoint from before types were kept) or [value] for a Decimal.
+    return this.v === undefined ? null : this.dec ? [this.v] : this.v;
   }
   load(s: unknown): void {
-    this.v = typeof s === 'number' ? s : undefined;
+    const a = Array.isArray(s) ? (s[0] as unknown) : s;
+    this.v = typeof a === 'number' ? a : undefined;
+    this.dec = Array.isArray(s);
   }
 }
 
@@ -165,7 +181,7 @@ class Percentile implements Acc {
     const h = (n - 1) * this.p;
     const lo = Math.floor(h);
     const hi = Math.min(n - 1, lo + 1);
-    return s[lo]! + (h - lo) * (s[hi]! - s[lo]!);
+    return decimal(s[lo]! + (h - lo) * (s[hi]! - s[lo]!));
   }
   save(): unknown {
     return this.xs;

@@ -6,7 +6,7 @@ import type { Message } from '../../core/message.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { EvalContext } from '../sql/context.js';
 import type { Compiled, WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
-import { getField, sqlCompare, toStr, type Value } from '../sql/values.js';
+import { getField, numeric, sqlCompare, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext, AggDef } from './aggregates.js';
 import { WindowEvalContext } from './context.js';
 import type { WindowSpec } from './spec.js';
@@ -74,7 +74,8 @@ function loadMsg(s: SavedMessage): Message {
 }
 
 function toTimestamp(v: Value): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  const x = numeric(v);
+  if (x !== undefined) return Number.isFinite(x) ? x : undefined;
   if (typeof v === 'string') {
     const n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : Date.parse(v);
     return Number.isFinite(n) ? n : undefined;

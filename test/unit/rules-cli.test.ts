@@ -31,6 +31,15 @@ test('rules eval prints each output as one compact JSON line', async () => {
     [['--sql', "SELECT * FROM 'a/#'", '--topic', 'a/b', '--payload', '{ "x" : [ 1, 2 ] }'], '{"x":[1,2]}\n'],
     [['--sql', "SELECT clientid() AS c, topic(2) AS t FROM 'a/+'", '--topic', 'a/b', '--payload', '{}', '--clientid', 'dev7'], '{"c":"dev7","t":"b"}\n'],
     [['--sql', "SELECT sql_version() AS v FROM 'a'", '--topic', 'a', '--payload', '{}', '--sql-version', '2015-10-08'], '{"v":"2015-10-08"}\n'],
+    // A Decimal literal keeps its type: 1500 / 1000.0 is 1.5, not Int division.
+    [['--sql', "SELECT values.p / 1000.0 AS kpa FROM 't'", '--topic', 't', '--payload', '{"values":{"p":1500}}'], '{"kpa":1.5}\n'],
+    [['--sql', "SELECT p / 1000 AS a, p * 1.0 AS b FROM 't'", '--topic', 't', '--payload', '{"p":1500.0}'], '{"a":1,"b":1500}\n'],
+    [
+      ['--sql', "SELECT p / 1000 AS a, p * 1.0 AS b FROM 't'", '--topic', 't', '--payload', '{"p":1500.0}', '--sql-version', '2015-10-08'],
+      '{"a":1.5,"b":1500.0}\n',
+    ],
+    // SELECT * is the payload as it came, compacted: 10.0 stays 10.0.
+    [['--sql', "SELECT * FROM 't'", '--topic', 't', '--payload', '{ "p" : 10.0, "q": [ 1e3 ] }'], '{"p":10.0,"q":[1000.0]}\n'],
   ];
   for (const [argv, want] of cases) {
     const r = await run(runRulesEval, argv);

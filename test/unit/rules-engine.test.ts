@@ -106,6 +106,41 @@ test('republish with templates, SELECT VALUE, non-durable: handle returns undefi
   engine.close();
 });
 
+test('a Decimal literal divides as a Decimal end to end (p / 1000.0 = 1.5), and each SQL version writes whole Decimals its way', () => {
+  const { rec, engine } = setup({
+    version: 1,
+    rules: [
+      {
+        name: 'kpa',
+        sql: "SELECT values.p / 1000.0 AS kpa, values.p / 1000 AS whole FROM 'plant/+/pressure'",
+        actions: [{ republish: { topic: 'kpa/${values.p / 1000.0}' } }],
+      },
+      {
+        name: 'v1',
+        sqlVersion: '2015-10-08',
+        sql: "SELECT values.p / 1000.0 AS kpa, values.p / 1000 AS whole, values.t AS t FROM 'plant/+/pressure'",
+        actions: [{ republish: { topic: 'v1' } }],
+      },
+      { name: 'v2', sql: "SELECT values.t AS t, values.t / 2 AS half FROM 'plant/+/pressure'", actions: [{ republish: { topic: 'v2' } }] },
+    ],
+  });
+  engine.handle(msg('plant/7/pressure', '{"values":{"p":1500,"t":21.0}}'));
+  engine.handle(msg('plant/7/pressure', '{"values":{"p":2000.0,"t":21.5}}'));
+  assert.deepEqual(
+    rec.published.map((p) => [p.topic, p.payload]),
+    [
+      ['kpa/1.5', '{"kpa":1.5,"whole":1}'],
+      ['v1', '{"kpa":1.5,"whole":1,"t":21.0}'],
+      ['v2', '{"t":21,"half":10}'], // 2016-03-23 reads a payload 21.0 as Int 21, as AWS documents
+      ['kpa/2', '{"kpa":2,"whole":2}'], // a whole Decimal is written as 2 under 2016-03-23
+      ['v1', '{"kpa":2.0,"whole":2.0,"t":21.5}'], // 2015-10-08: payload 2000.0 stays a Decimal
+      ['v2', '{"t":21.5,"half":10.75}'],
+    ],
+  );
+  assert.deepEqual(engine.counters().get('v1'), { matched: 2, emitted: 2, errors: 0, actionFailures: 0 });
+  engine.close();
+});
+
 test('stream action is durable: handle returns a promise that waits for the append; record keeps topic, receivedAt, key', async () => {
   const { rec, engine } = setup({
     version: 1,

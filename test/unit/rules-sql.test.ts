@@ -38,7 +38,7 @@ test('operators and type conversions follow the AWS tables', () => {
   const cases: Array<[string, unknown]> = [
     ['1 + 2', 3],
     ['7 / 2', 3], // Int / Int stays Int
-    ['7.0 / 2', 3], // whole Decimal is Int (2016-03-23)
+    ['7.0 / 2', 3.5], // a literal written 7.0 is a Decimal, even whole
     ['7.5 / 2', 3.75],
     ['-7 / 2', -3],
     ['7 % 3', 1],
@@ -77,6 +77,193 @@ test('operators and type conversions follow the AWS tables', () => {
     ['(1 + 2) * 3', 9],
   ];
   for (const [expr, want] of cases) assert.deepEqual(val(expr, P), want, expr);
+});
+
+/** Raw text of `SELECT VALUE <expr>` under 2015-10-08, which writes a whole Decimal as 2.0 (the type is visible). */
+function v1(expr: string, payload = '{}'): string | undefined {
+  return runRaw(`SELECT VALUE ${expr} FROM 'a/b'`, payload, { v: '2015-10-08' });
+}
+
+test('a literal keeps its Int or Decimal type through evaluation: 1500 / 1000.0 = 1.5 (the reported bug)', () => {
+  const p = '{"values":{"p":1500}}';
+  for (const v of ['2016-03-23', '2015-10-08'] as const) {
+    assert.equal(runRaw("SELECT values.p / 1000.0 AS kpa FROM 'a/b'", p, { v }), '{"kpa":1.5}', v);
+    assert.equal(runRaw("SELECT values.p / 1000 AS kpa FROM 'a/b'", p, { v }), '{"kpa":1}', v); // Int / Int stays Int
+  }
+  // Every way of writing a Decimal literal: point, exponent, negative, zero, leading/trailing point.
+  const decimals: Array<[string, unknown]> = [
+    ['values.p / 1.0e3', 1.5],
+    ['values.p / 1e3', 1.5],
+    ['values.p / 1000.', 1.5],
+    ['values.p / -2.0', -750],
+    ['3 / 2.0', 1.5],
+    ['3.0 / 2', 1.5],
+    ['-3.0 / 2', -1.5],
+    ['0.0 + 3 / 2', 1], // 3 / 2 is Int division first; 0.0 + 1 is Decimal 1
+    ['(0.0 + 3) / 2', 1.5],
+    ['-(3.0) / 2', -1.5], // unary minus keeps the type
+    ['-(3) / 2', -1],
+    ['.5 * 4 / 8', 0.25],
+  ];
+  for (const [expr, want] of decimals) assert.deepEqual(val(expr, p), want, expr);
+  // The type is visible where 2015-10-08 writes a whole Decimal with its point.
+  const written: Array<[string, string]> = [
+    ['1000.0', '1000.0'],
+    ['1.0e3', '1000.0'],
+    ['1e3', '1000.0'],
+    ['-2.0', '-2.0'],
+    ['0.0', '0.0'],
+    ['-0.0', '0.0'],
+    ['1000', '1000'],
+    ['-2', '-2'],
+    ['2.5', '2.5'],
+  ];
+  for (const [expr, want] of written) assert.equal(v1(expr), want, expr);
+});
+
+test('Int and Decimal through every operator and comparison (AWS operator tables)', () => {
+  // 2015-10-08 output shows the result type: Int op Int is Int, any Decimal (or numeric String) operand makes a Decimal.
+  const typed: Array<[string, string | undefined]> = [
+    ['1 + 2', '3'],
+    ['1 + 2.0', '3.0'],
+    ['1.5 + 1.5', '3.0'],
+    ['5 - 2', '3'],
+    ['5.0 - 2', '3.0'],
+    ['2.5 - 0.5', '2.0'],
+    ['3 * 2', '6'],
+    ['3 * 2.0', '6.0'],
+    ['1.5 * 2', '3.0'],
+    ['7 / 2', '3'],
+    ['6.0 / 2', '3.0'],
+    ['7 / 2.0', '3.5'],
+    ['7 % 2', '1'],
+    ['7.0 % 2', '1.0'],
+    ['7 % 2.5', '2.0'],
+    ["'5' - 2", '3.0'], // String converted to Decimal
+    ["'6' * '1'", '6.0'],
+    ['-(2.0)', '-2.0'],
+    ["'a' + 2.0", '"a2"'], // + concatenates; a whole Decimal converts to the string "2"
+    ['1 + true', undefined],
+    ['1.0 / 0', undefined],
+    ['1.0 % 0.0', undefined],
+  ];
+  for (const [expr, want] of typed) assert.equal(v1(expr), want, expr);
+  // Comparisons convert both sides to Decimal; = converts an Int to Decimal first: 1 = 1.0.
+  const cmp: Array<[string, unknown]> = [
+    ['1 = 1.0', true],
+    ['1.0 = 1', true],
+    ['2.0 <> 2', false],
+    ['2.0 <> 3', true],
+    ['2.0 > 1', true],
+    ['2.0 >= 2', true],
+    ['2 < 2.0', false],
+    ['2 <= 2.0', true],
+    ["'2' = 2.0", false], // mismatched types
+    ["'2.0' > 1.5", true], // numeric string converted
+    ['[1, 2.0] = [1.0, 2]', true],
+    ["{'a': 1.0} = {'a': 1}", true],
+    ['2.0 IN [1, 2]', true],
+    ['2 IN [1.0, 2.0]', true],
+    ["CASE 1.0 WHEN 1 THEN 'one' ELSE 'other' END", 'one'],
+    ['i = 7.0', true],
+    ['i / 2.0', 3.5],
+    ['d * 2', 5],
+  ];
+  for (const [expr, want] of cmp) assert.deepEqual(val(expr, P), want, expr);
+});
+
+test('CAST and functions type their results as the AWS tables say', () => {
+  // 2016-03-23: the type shows in what follows (Decimal / 2 divides exactly, Int / 2 truncates).
+  const v2: Array<[string, unknown]> = [
+    ['cast(3 AS Decimal) / 2', 1.5],
+    ['cast(3 AS Double) / 2', 1.5],
+    ["cast('3' AS Decimal) / 2", 1.5],
+    ['cast(true AS Decimal) / 2', 0.5], // true = 1.0
+    ['cast(3.9 AS Int) / 2', 1], // rounded down to an Int
+    ['cast(3.0 AS Int) / 2', 1],
+    ['cast(2.0 AS Bool)', true],
+    ['cast(0.0 AS Boolean)', false],
+    ['cast(2.0 AS String)', '2'], // strings write a whole Decimal without a fraction
+    ['cast(2.5 AS String)', '2.5'],
+    ["concat('v', 2.0)", 'v2'],
+    ['length(cast(10.0 AS String))', 2],
+    ['sqrt(9) / 2', 1.5], // Decimal (double precision) even when whole
+    ['power(2, 2) / 8', 0.5],
+    ['log(100) / 4', 0.5],
+    ['exp(0) / 2', 0.5],
+    ['ceil(1.2) / 4', 0], // Int
+    ['floor(4.0) / 8', 0],
+    ['round(2.5) / 2', 1],
+    ['sign(-2.0) / 2', 0], // Int: -1 / 2 truncates to 0
+    ['abs(-3) / 2', 1], // Int stays Int
+    ['abs(-3.0) / 2', 1.5], // Decimal stays Decimal
+    ['mod(7, 2) / 2', 0],
+    ['mod(7.0, 2) / 2', 0.5],
+    ['remainder(7, 2.0) / 2', 0.5],
+    ['trunc(2.00, 5) / 4', 0], // "trailing zeroes are stripped": an Int
+    ['trunc(2.75, 1)', 2.7],
+    ['bitand(6.0, 3)', 2],
+    ['bitnot(0.0)', -1],
+    ["get(['a', 'b'], 1.0)", 'b'],
+    ["substring('012345', 2.0)", '2345'],
+    ["lpad('x', 2.0)", '  x'],
+    ['nanvl(2.0, 3) / 4', 0.5],
+    ["get(cast(2 AS Decimal), 'amount')", undefined], // a number has no fields
+  ];
+  for (const [expr, want] of v2) assert.deepEqual(val(expr), want, expr);
+  // 2015-10-08 writes the result type: the function examples of the reference (sqrt(9) = 3.0, power(2, 5) = 32.0, log(100) = 2.0).
+  const v1Cases: Array<[string, string]> = [
+    ['sqrt(9)', '3.0'],
+    ['power(2, 5)', '32.0'],
+    ['log(100)', '2.0'],
+    ['atan2(0, 1)', '0.0'],
+    ['ceil(1.2)', '2'],
+    ['floor(-1.2)', '-2'],
+    ['round(1.5)', '2'],
+    ['sign(-7.5)', '-1'],
+    ['abs(-5)', '5'],
+    ['abs(-5.0)', '5.0'],
+    ["abs('-5')", '5.0'],
+    ['mod(8, 3)', '2'],
+    ['mod(8.0, 3)', '2.0'],
+    ['trunc(2.3, 0)', '2'],
+    ['cast(2.0 AS Int)', '2'],
+    ['cast(2 AS Double)', '2.0'],
+  ];
+  for (const [expr, want] of v1Cases) assert.equal(v1(expr), want, expr);
+});
+
+test('payload numbers: 2016-03-23 reads 10.0 as Int 10 (documented), 2015-10-08 keeps it a Decimal', () => {
+  const p = '{"p":1500.0,"q":2.5,"e":1.5e3,"i":1500,"s":"1.0","arr":[1.0,2,3.50],"o":{"x":10.0}}';
+  assert.equal(runRaw("SELECT p / 1000 AS a, e / 1000 AS b, i / 1000 AS c FROM 'a/b'", p), '{"a":1,"b":1,"c":1}');
+  assert.equal(runRaw("SELECT p / 1000 AS a, e / 1000 AS b, i / 1000 AS c FROM 'a/b'", p, { v: '2015-10-08' }), '{"a":1.5,"b":1.5,"c":1}');
+  // What a 2015-10-08 rule writes keeps the point of every whole Decimal it read or computed.
+  assert.equal(
+    runRaw("SELECT p, q, i, s, arr, o.x AS x FROM 'a/b'", p, { v: '2015-10-08' }),
+    '{"p":1500.0,"q":2.5,"i":1500,"s":"1.0","arr":[1.0,2,3.5],"x":10.0}',
+  );
+  assert.equal(runRaw("SELECT *, p * 2 AS p2 FROM 'a/b'", '{"p":1.0,"n":null,"t":true}', { v: '2015-10-08' }), '{"p":1.0,"n":null,"t":true,"p2":2.0}');
+  assert.equal(runRaw("SELECT *, p * 2 AS p2 FROM 'a/b'", '{"p":1.0,"n":null,"t":true}'), '{"p":1,"n":null,"t":true,"p2":2}');
+  assert.equal(runRaw("SELECT VALUE arr FROM 'a/b'", p), '[1,2,3.5]');
+  // SELECT * alone still passes the bytes as they came, in both versions.
+  assert.equal(runRaw("SELECT * FROM 'a/b'", '{"p": 1.0}', { v: '2015-10-08' }), '{"p": 1.0}');
+  // Payload corner cases read exactly as JSON.parse reads them, except the whole Decimals.
+  const corner = '{"__proto__":{"x":1.0},"u":"\\u00e9\\"1.0","neg":-0.0,"big":1e400,"deep":[[[{"k":[2.0]}]]],"k":1,"k":2.0}';
+  assert.equal(
+    runRaw("SELECT * , 1 AS one FROM 'a/b'", corner, { v: '2015-10-08' }),
+    '{"__proto__":{"x":1.0},"u":"é\\"1.0","neg":0.0,"big":null,"deep":[[[{"k":[2.0]}]]],"k":2.0,"one":1}',
+  );
+  assert.equal(runRaw("SELECT constructor FROM 'a/b'", corner, { v: '2015-10-08' }), '{}');
+  // Nesting deeper than the parser's stack falls back to 2016-03-23 numbers, never an error.
+  const deep = `${'['.repeat(100_000)}1.0${']'.repeat(100_000)}`;
+  assert.equal(runRaw("SELECT topic() AS t FROM 'a/b' WHERE isNull(x) = false", deep, { v: '2015-10-08' }), '{"t":"a/b"}');
+  // 2015-10-08 and 2016-03-23 rules read one shared message each their way.
+  const ctx = new EvalContext(msg('{"p":3.0}'));
+  const q1 = compileSql("SELECT VALUE p / 2 FROM 'a/b'", { sqlVersion: '2015-10-08' });
+  const q2 = compileSql("SELECT VALUE p / 2 FROM 'a/b'");
+  assert.equal(evaluateQuery(q2, ctx)?.toString(), '1');
+  assert.equal(evaluateQuery(q1, ctx)?.toString(), '1.5');
+  assert.equal(evaluateQuery(q2, ctx)?.toString(), '1');
 });
 
 test('field access: nested, indexes, missing fields are Undefined and dropped from output', () => {
@@ -361,6 +548,8 @@ test('substitution templates accept any expression and are compiled once', () =>
   assert.match(compileTemplate('${newuuid()}').renderWith(ctx), /^[0-9a-f-]{36}$/);
   assert.equal(compileTemplate("${concat('a}', '{b')}").renderWith(ctx), 'a}{b');
   assert.equal(compileTemplate('plain/topic').constant, true);
+  // A Decimal literal divides exactly in templates too; whole Decimals render without a fraction.
+  assert.equal(compileTemplate('${n / 2.0}/${n * 1.0}/${n / 2}').renderWith(ctx), '1.5/3/1');
   for (const bad of ['x/${', 'x/${}', 'x/${topic(}', 'x/${nope()}']) {
     assert.throws(
       () => compileTemplate(bad),

@@ -14,7 +14,7 @@ import {
   type ParamValue,
 } from '../../anomaly/index.js';
 import type { Expr } from '../ast.js';
-import { toNumber, type Value } from '../values.js';
+import { isObject, toNumber, type Value } from '../values.js';
 import { define, type CallSite, type FunctionRegistry, type StatefulInstance } from './types.js';
 
 /** Default bound on partitions per call site: an RCF is ~1.5 MB, z-score/EWMA about 1-2 kB. */
@@ -197,7 +197,7 @@ export function registerAnomaly(reg: FunctionRegistry): void {
       // An explanation object (anomaly_explain, random_cut_forest_with_explanation) counts by its anomaly_score.
       impl: (_c, a) => {
         const a0 = a[0];
-        const s = a0 !== null && typeof a0 === 'object' && !Array.isArray(a0) ? (a0 as Record<string, Value>).anomaly_score : a0;
+        const s = isObject(a0) ? a0.anomaly_score : a0;
         const score = typeof s === 'number' ? s : toNumber(s);
         if (score === undefined) return undefined;
         const t = a[1] === undefined ? AUTO_THRESHOLD : toNumber(a[1]);

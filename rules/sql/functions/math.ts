@@ -1,8 +1,11 @@
 // Math functions (AWS IoT SQL reference). Strings are converted to Decimal per the conversion
-// table; anything unconvertible gives Undefined, never an exception.
+// table; anything unconvertible gives Undefined, never an exception. Result types follow the
+// function tables: the double-precision functions (sqrt, power, log...) give a Decimal even when
+// whole (sqrt(9) = 3.0), ceil/floor/round/sign an Int, abs and mod keep Int for Int arguments.
 import { define, type FunctionRegistry, type SqlFunctionDef } from './types.js';
-import { num, toNumber, toIntFloor, type Value } from '../values.js';
+import { decimal, isInt, num, toNumber, toIntFloor, type Value } from '../values.js';
 
+/** "Decimal (with double precision)" result. */
 function unaryDouble(name: string, f: (x: number) => number): SqlFunctionDef {
   return {
     name,
@@ -11,7 +14,23 @@ function unaryDouble(name: string, f: (x: number) => number): SqlFunctionDef {
     pure: true,
     impl: (_c, a) => {
       const x = toNumber(a[0]);
-      return x === undefined ? undefined : num(f(x));
+      return x === undefined ? undefined : decimal(f(x));
+    },
+  };
+}
+
+/** Int result (ceil, floor, round, sign). */
+function unaryInt(name: string, f: (x: number) => number): SqlFunctionDef {
+  return {
+    name,
+    minArgs: 1,
+    maxArgs: 1,
+    pure: true,
+    impl: (_c, a) => {
+      const x = toNumber(a[0]);
+      if (x === undefined) return undefined;
+      const r = num(f(x));
+      return r === 0 ? 0 : r;
     },
   };
 }
@@ -41,7 +60,8 @@ function modulo(name: string): SqlFunctionDef {
       const x = toNumber(a[0]);
       const y = toNumber(a[1]);
       if (x === undefined || y === undefined || y === 0) return undefined;
-      return num(x % y);
+      // Int, Int -> Int; any Decimal (or String) -> Decimal.
+      return isInt(a[0]) && isInt(a[1]) ? x % y : decimal(x % y);
     },
   };
 }
@@ -60,7 +80,8 @@ export function registerMath(reg: FunctionRegistry): void {
       pure: true,
       impl: (_c, a) => {
         const x = toNumber(a[0]);
-        return x === undefined ? undefined : Math.abs(x);
+        if (x === undefined) return undefined;
+        return isInt(a[0]) ? Math.abs(x) : decimal(Math.abs(x));
       },
     },
     unaryDouble('acos', Math.acos),
@@ -74,7 +95,7 @@ export function registerMath(reg: FunctionRegistry): void {
       impl: (_c, a) => {
         const y = toNumber(a[0]);
         const x = toNumber(a[1]);
-        return y === undefined || x === undefined ? undefined : num(Math.atan2(y, x));
+        return y === undefined || x === undefined ? undefined : decimal(Math.atan2(y, x));
       },
     },
     bitwise('bitand', (x, y) => x & y),
@@ -91,11 +112,11 @@ export function registerMath(reg: FunctionRegistry): void {
         return Number(~BigInt(x));
       },
     },
-    unaryDouble('ceil', Math.ceil),
+    unaryInt('ceil', Math.ceil),
     unaryDouble('cos', Math.cos),
     unaryDouble('cosh', Math.cosh),
     unaryDouble('exp', Math.exp),
-    unaryDouble('floor', Math.floor),
+    unaryInt('floor', Math.floor),
     unaryDouble('ln', Math.log),
     unaryDouble('log', Math.log10),
     modulo('mod'),
@@ -119,12 +140,12 @@ export function registerMath(reg: FunctionRegistry): void {
       impl: (_c, a) => {
         const x = toNumber(a[0]);
         const y = toNumber(a[1]);
-        return x === undefined || y === undefined ? undefined : num(x ** y);
+        return x === undefined || y === undefined ? undefined : decimal(x ** y);
       },
     },
-    { name: 'rand', minArgs: 0, maxArgs: 0, impl: () => Math.random() },
-    unaryDouble('round', roundHalfAway),
-    unaryDouble('sign', Math.sign),
+    { name: 'rand', minArgs: 0, maxArgs: 0, impl: () => decimal(Math.random()) },
+    unaryInt('round', roundHalfAway),
+    unaryInt('sign', Math.sign),
     unaryDouble('sin', Math.sin),
     unaryDouble('sinh', Math.sinh),
     unaryDouble('sqrt', Math.sqrt),
@@ -139,6 +160,7 @@ export function registerMath(reg: FunctionRegistry): void {
         const x = toNumber(a[0]);
         let d = toIntFloor(a[1]);
         if (x === undefined || d === undefined) return undefined;
+        // "Trailing zeroes are stripped": a whole result is an Int (trunc(2.00, 5) = 2).
         if (Number.isInteger(x)) return x;
         d = Math.min(34, Math.max(0, d));
         // Truncate through the decimal string form to avoid binary rounding (2.3 * 100 = 229.99...).
