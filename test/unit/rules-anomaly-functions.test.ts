@@ -122,6 +122,11 @@ test('anomaly_score (default detector), ewma_score and is_anomaly; non-numeric i
   d.send('f/a', { temp: 1 });
   assert.equal(d.out[0], 0, 'default detector warms up at 0');
   d.engine.close();
+  // A score is a Decimal even when whole: the warm-up 0 plus 1, halved, is 0.5 (not Int division).
+  const h = setup("SELECT VALUE (zscore(temp) OVER (PARTITION BY topic(2)) + 1) / 2 FROM 'f/+'");
+  h.send('f/a', { temp: 1 });
+  assert.equal(h.out[0], 0.5);
+  h.engine.close();
 });
 
 test('maxPartitions bounds detectors per call site (LRU, counted)', async () => {

@@ -10,6 +10,8 @@ import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js'
 import { createActionRegistry } from '../helpers/action-registry.js';
 import { ManualTimers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
+import { AGGREGATES } from '../../rules/windows/aggregates.js';
+import { WholeDecimal } from '../../rules/sql/values.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import type { ActionContext } from '../../rules/types.js';
@@ -202,6 +204,29 @@ test('stddev/var (population), stddevs/vars (sample), percentile (linear), first
   assert.equal(r.n, 9, 'count(expr) skips missing values only');
   assert.equal(r.all, 10);
   engine.close();
+});
+
+test('aggregates type their results like the operator tables: sum of Ints is Int, avg/percentile Decimal, min/max keep the type', () => {
+  const { timers, out, send, engine } = setup(
+    "SELECT sum(v) / 4 AS si, sum(v * 1.0) / 4 AS sd, avg(v) / 2 AS a, percentile(v, 0.5) / 2 AS p, max(v) / 8 AS mi, max(v * 1.0) / 8 AS md, min(v / 1.0) / 8 AS lo FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 1)",
+  );
+  for (const v of [2, 4]) send('x', { v });
+  timers.advance(1000);
+  assert.deepEqual(out[0]!.v, { si: 1, sd: 1.5, a: 1.5, p: 1.5, mi: 0, md: 0.5, lo: 0.25 });
+  engine.close();
+  // The picked Decimal of min/max and the Int-ness of sum survive a checkpoint.
+  for (const [name, inputs, want] of [
+    ['max', [2, new WholeDecimal(4)], new WholeDecimal(4)],
+    ['max', [4, 2.5], 4],
+    ['sum', [1, 2], 3],
+    ['sum', [1, new WholeDecimal(2)], new WholeDecimal(3)],
+  ] as const) {
+    const acc = AGGREGATES.get(name)!.create(undefined, { maxRows: 10, onDrop: () => {} });
+    for (const x of inputs) acc.add(x);
+    const again = AGGREGATES.get(name)!.create(undefined, { maxRows: 10, onDrop: () => {} });
+    again.load(JSON.parse(JSON.stringify(acc.save())));
+    assert.deepEqual(again.result(), want, `${name}(${JSON.stringify(inputs)})`);
+  }
 });
 
 test('event time: TIMESTAMP BY with a lateness bound; watermark closes windows; late events counted and dropped', async () => {

@@ -14,8 +14,13 @@ import {
   type ParamValue,
 } from '../../anomaly/index.js';
 import type { Expr } from '../ast.js';
-import { isObject, toNumber, type Value } from '../values.js';
+import { isObject, toNumber, WholeDecimal, type Value } from '../values.js';
 import { define, type CallSite, type FunctionRegistry, type StatefulInstance } from './types.js';
+
+/** A score is a Decimal even when it is exactly 0 or 1 (score * 100 / 3 must not divide as Int). */
+function score(s: number): Value {
+  return Number.isInteger(s) ? new WholeDecimal(s) : s;
+}
 
 /** Default bound on partitions per call site: an RCF is ~1.5 MB, z-score/EWMA about 1-2 kB. */
 export const DEFAULT_MAX_PARTITIONS: Record<string, number> = { heavy: 256, light: 10_000 };
@@ -141,17 +146,17 @@ function factory(v: Variant) {
       }
       const det = detectorFor(key);
       const ts = c.message.receivedAt;
-      if (!v.explain) return det.update(input, ts);
+      if (!v.explain) return score(det.update(input, ts));
       if (v.explain === 'auto') {
         const e = autoExplain(det, input, ts);
-        return { anomaly_score: e.score, stage: e.stage, suppressed: e.suppressed, forest: e.forest, likelihood: e.likelihood, spatial: e.spatial };
+        return { anomaly_score: score(e.score), stage: e.stage, suppressed: e.suppressed, forest: e.forest, likelihood: e.likelihood, spatial: e.spatial };
       }
       const ex = rcfExplain(det, input, ts);
       const attribution: Record<string, Value> = {};
       ex.attribution.forEach((a, i) => {
         attribution[cfg.names[i] ?? `input${i + 1}`] = { strength: a.strength, directionalExplanation: a.directionalExplanation };
       });
-      return { anomaly_score: ex.score, attribution };
+      return { anomaly_score: score(ex.score), attribution };
     };
     inst.state = {
       evicted: () => evicted,
