@@ -45,6 +45,12 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: 'run the command with --help for its usage',
   },
+  GH_PACKAGE_MISSING: {
+    group: 'configuration',
+    meaning: 'A package Gatehouse loads on first use (only when the configuration needs it) is not installed',
+    message: '{feature} needs the package {package}, which is not installed',
+    hint: 'reinstall the dependencies in the gateway folder (`npm ci`, or `npm install {package}`)',
+  },
   // broker
   GH_BROKER_LISTEN: {
     group: 'broker',

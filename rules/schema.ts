@@ -1,10 +1,13 @@
 // Rule set validation (zod) and loading from a YAML or JSON file.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { parseDocument } from 'yaml';
 import { GatehouseError } from '../core/errors.js';
+import { lazyPackage } from '../core/lazy-package.js';
 import { zodProblems } from '../core/validation.js';
 import type { RuleSetDefinition } from './types.js';
+
+// Loaded with the first rule set file (a rule set given inline in the config needs no YAML parser).
+const yaml = lazyPackage<typeof import('yaml')>('yaml', 'reading rule set files');
 
 const actionConfigSchema = z
   .record(z.string(), z.record(z.string(), z.unknown()))
@@ -78,7 +81,7 @@ export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> 
   } catch (err) {
     throw new GatehouseError('GH_CONFIG_READ', `cannot read rule set file: ${(err as Error).message}`, { where: path, cause: err });
   }
-  const doc = parseDocument(text, { prettyErrors: true });
+  const doc = yaml().parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const lp = e.linePos?.[0];

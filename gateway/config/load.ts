@@ -2,17 +2,22 @@
 // Every problem is reported at once: key path, what was expected, what was found.
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { GatehouseError } from '../../core/errors.js';
+import { lazyPackage } from '../../core/lazy-package.js';
 export { formatProblems, validateConfig, zodProblems, type ConfigProblem } from '../../core/validation.js';
+
+// Loaded with the first YAML file: a JSON config file (or none) never pays for the YAML parser.
+const yaml = lazyPackage<typeof import('yaml')>('yaml', 'reading YAML configuration files');
 
 /** Parse YAML or JSON text (JSON is valid YAML, but JSON files get JSON's clearer errors). */
 export function parseConfigText(text: string, fileName: string): unknown {
+  const isJson = extname(fileName).toLowerCase() === '.json';
+  const { parse: parseYaml, YAMLParseError } = isJson ? { parse: undefined, YAMLParseError: undefined } : yaml();
   try {
-    if (extname(fileName).toLowerCase() === '.json') return JSON.parse(text);
+    if (parseYaml === undefined) return JSON.parse(text);
     return parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
+    const where = YAMLParseError !== undefined && err instanceof YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
     throw new GatehouseError('GH_CONFIG_READ', `cannot parse ${fileName}: ${(err as Error).message.split('\n')[0]}`, {
       where,
       hint: 'fix the YAML/JSON syntax at that position',

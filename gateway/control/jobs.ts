@@ -2,7 +2,7 @@
 // A job never overlaps itself (a tick while the previous run is still going is skipped and
 // counted), and a failing job is logged and counted, never fatal: it runs again at its next time.
 import { EventEmitter } from 'node:events';
-import { createTask, type ScheduledTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import type { Counter, Histogram } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
@@ -12,6 +12,7 @@ import type { RuleUpdateStatus } from './rule-set-target.js';
 import type { ControlChannel } from './channel.js';
 import type { HeartbeatCollector } from './heartbeat.js';
 import type { JobOptions } from './options.js';
+import { nodeCron } from './cron.js';
 
 export type JobResult = 'ok' | 'failed' | 'skipped';
 
@@ -107,7 +108,7 @@ export class JobScheduler extends EventEmitter {
     for (const job of this.jobs) {
       const entry: Entry = { job, running: false, task: undefined as unknown as ScheduledTask };
       // Our own overlap guard (not node-cron's noOverlap) so a skipped tick is counted and reported.
-      entry.task = createTask(
+      entry.task = nodeCron().createTask(
         job.schedule,
         () => {
           this.tick(entry);

@@ -1,7 +1,7 @@
 // Options of the control plane: the MQTT control channel for remote rule updates (`control`) and
 // the scheduled jobs (`jobs`). The lead composes these into the config file schema.
 import { z } from 'zod';
-import { validateDetailed } from 'node-cron';
+import { nodeCron } from './cron.js';
 
 const KiB = 1024;
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -85,7 +85,7 @@ export const JOB_TYPES = ['heartbeat', 'compact', 'sweep', 'enable-rule', 'disab
 
 /** Clear reason a cron expression is invalid, or undefined when it is valid. */
 export function cronProblem(expr: string): string | undefined {
-  const r = validateDetailed(expr);
+  const r = nodeCron().validateDetailed(expr);
   if (r.valid) return undefined;
   const why = r.errors.map((e) => `${e.field}${e.value !== undefined ? ` '${e.value}'` : ''}: ${e.message}`).join('; ');
   return `invalid cron expression '${expr}'${why ? ` (${why})` : ''}; expected 5 fields (minute hour day month weekday) or 6 with seconds first, e.g. '*/5 * * * *'`;

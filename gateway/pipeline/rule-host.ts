@@ -2,9 +2,9 @@
 // validates rule sets against the action registry it is handed (pipeline/actions), swaps them into the engine in one step, persists the active and last good sets in the store,
 // rolls back, and reports status (for the admin API, CLI and remote control).
 import { EventEmitter } from 'node:events';
-import { parseDocument } from 'yaml';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { lazyPackage } from '../../core/lazy-package.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import {
@@ -30,6 +30,8 @@ const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
 /** Default bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
 const INPUT_LOG_MAX_BYTES = 256 * 1024 * 1024;
+// Loaded with the first rule set sent as text (admin API, control plane): not at start.
+const yaml = lazyPackage<typeof import('yaml')>('yaml', 'rule sets sent as JSON/YAML text');
 
 export interface PersistedRuleSet {
   definition: RuleSetDefinition;
@@ -174,8 +176,15 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       this.deps.logger.warn({ err: errorMessage(err), source }, 'rule set refused');
       return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err) });
     }
+    let yamlParser: typeof import('yaml');
     try {
-      const doc = parseDocument(bytes.toString('utf8'));
+      yamlParser = yaml();
+    } catch (err) {
+      this.deps.logger.error({ err: errorMessage(err), source }, 'rule set refused');
+      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err) });
+    }
+    try {
+      const doc = yamlParser.parseDocument(bytes.toString('utf8'));
       if (doc.errors.length) throw doc.errors[0];
       def = doc.toJS();
       // A signed update document (gateway/control/document.ts) given locally: the operator's action

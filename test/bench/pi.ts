@@ -270,8 +270,9 @@ async function main(): Promise<void> {
   console.log(`BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: i.phases.at(-1)![1].rss / MiB })) })}`);
 }
 
-/** The V8 flags bin/gatehouse.js starts the gateway with. */
+/** The V8 flags bin/gatehouse.js starts the gateway with; BENCH_NODE_FLAGS='--a --b' tries others. */
 function gatewayNodeFlags(): string[] {
+  if (process.env.BENCH_NODE_FLAGS !== undefined) return process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
   return ['--max-semi-space-size=8'];
 }
 
