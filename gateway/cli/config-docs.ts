@@ -1,7 +1,7 @@
 // `gatehouse config-docs`: every configuration key with its type, default and description, from
 // the zod schema itself, so docs/configuration.md can never drift from the code.
 import { z } from 'zod';
-import { configSchema } from '../config/schema.js';
+import { configSchema } from '../config/full-schema.js';
 import { writeLine, type CliIO } from './io.js';
 
 interface JsonSchema {

@@ -4,9 +4,9 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
 import { readConfigFile, validateConfig } from './load.js';
-import { configSchema, type GatehouseConfig } from './schema.js';
+import { withEntries, type EntrySchemas, type GatehouseConfig } from './schema.js';
 
-export { configSchema, DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from './schema.js';
+export { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from './schema.js';
 export { readConfigFile, validateConfig, parseConfigText, zodProblems, formatProblems } from './load.js';
 
 export interface ConfigOverrides {
@@ -76,6 +76,18 @@ export function checkConfig(config: GatehouseConfig): void {
 }
 
 /**
+ * The entry schemas `raw` needs: a `serial:` or `sources:` list with entries loads its kinds'
+ * schemas; an absent or empty one keeps the stand-ins (nothing to validate, same output).
+ */
+async function entrySchemasFor(raw: Record<string, unknown>): Promise<Partial<EntrySchemas>> {
+  const listed = (key: string): boolean => Array.isArray(raw[key]) && (raw[key] as unknown[]).length > 0;
+  const out: Partial<EntrySchemas> = {};
+  if (listed('serial')) out.serialLink = (await import('../../firmware-bridge/options.js')).SerialLinkOptionsSchema;
+  if (listed('sources')) out.sources = (await import('../pipeline/sources/registry.js')).sourcesSchema() as EntrySchemas['sources'];
+  return out;
+}
+
+/**
  * Read (optional) file, apply overrides, validate, check. Relative paths in the file (dataDir,
  * rulesFile, TLS files) are resolved against the file's folder, as users expect from a config file;
  * --data-dir on the command line against the working directory.
@@ -93,7 +105,8 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
   const withPaths: Record<string, unknown> = { ...raw };
   if (typeof withPaths.dataDir === 'string' && !isAbsolute(withPaths.dataDir)) withPaths.dataDir = resolve(base, withPaths.dataDir);
   if (typeof withPaths.rulesFile === 'string' && !isAbsolute(withPaths.rulesFile)) withPaths.rulesFile = resolve(base, withPaths.rulesFile);
-  const config = validateConfig(configSchema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
+  const schema = withEntries(await entrySchemasFor(withPaths));
+  const config = validateConfig(schema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
   config.dataDir = resolve(config.dataDir);
   // One rule for every path in a config file: relative to the file's folder.
   for (const l of config.broker.listeners) {

@@ -1,14 +1,18 @@
 // The configuration file schema: composed from each component's own options schema, so every
-// default lives next to the code that uses it. docs/configuration.md is generated from this
-// (`gatehouse config-docs`).
+// default lives next to the code that uses it. docs/configuration.md is generated from it
+// (`gatehouse config-docs`, through full-schema.ts).
+//
+// The entries of `serial:` and `sources:` (many kinds, large schemas) are stand-ins here:
+// loadConfig (index.ts) puts the real ones in (withEntries) only when the file lists entries, so a
+// gateway without serial links or extra sources never builds them (docs/benchmarks.md, "Idle
+// footprint"); full-schema.ts has the complete schema, for docs and checks.
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { brokerOptionsSchema } from '../broker/options.js';
 import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
-import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
+import type { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
-import { sourcesSchema } from '../pipeline/sources/registry.js';
 import { statefulOptionsSchema } from '../../rules/index.js';
 
 const KiB = 1024;
@@ -59,7 +63,28 @@ export const logOptionsSchema = z
   })
   .describe('Logging.');
 
-export const configSchema = z
+/** The schemas of one `serial:` entry and of the `sources:` list (pipeline/sources/registry.ts sourcesSchema()). */
+export interface EntrySchemas {
+  serialLink: typeof SerialLinkOptionsSchema;
+  sources: z.ZodType<unknown[]>;
+}
+
+/** Stand-ins: a list that is absent or empty never reaches its entry schema, so parse and output are those of the real ones. */
+const NO_ENTRIES: EntrySchemas = { serialLink: z.never() as unknown as EntrySchemas['serialLink'], sources: z.array(z.never()) };
+
+const serialSection = (e: EntrySchemas) => z.array(e.serialLink).default([]).describe('Serial links of the firmware bridge.');
+const sourcesSection = (e: EntrySchemas) =>
+  e.sources
+    .default([])
+    .describe(
+      'More data sources, each { type, name, enabled, ...options of its type } (gateway/pipeline/sources). `name` is unique; it names the source in /api/sources, metrics and logs.',
+    );
+
+/**
+ * Every section, with stand-ins for the `serial:` and `sources:` entries: validate with
+ * withEntries(...) (loadConfig) or full-schema.ts's configSchema, never with this one alone.
+ */
+export const configBaseSchema = z
   .object({
     gatewayId: z
       .string()
@@ -120,12 +145,8 @@ export const configSchema = z
       })
       .prefault({})
       .describe('The shared uplink.'),
-    serial: z.array(SerialLinkOptionsSchema).default([]).describe('Serial links of the firmware bridge.'),
-    sources: sourcesSchema()
-      .default([])
-      .describe(
-        'More data sources, each { type, name, enabled, ...options of its type } (gateway/pipeline/sources). `name` is unique; it names the source in /api/sources, metrics and logs.',
-      ),
+    serial: serialSection(NO_ENTRIES),
+    sources: sourcesSection(NO_ENTRIES),
     admin: adminOptionsSchema.prefault({}),
     control: controlOptionsSchema.prefault({}),
     jobs: jobsOptionsSchema,
@@ -139,7 +160,14 @@ export const configSchema = z
   .strict()
   .describe('Gatehouse configuration file (YAML or JSON).');
 
-export type GatehouseConfig = z.output<typeof configSchema>;
+export type GatehouseConfig = z.output<typeof configBaseSchema>;
+
+/** The config schema with the given entry schemas of `serial:` and `sources:` (others: stand-ins); same keys, same order. */
+export function withEntries(entries: Partial<EntrySchemas>): typeof configBaseSchema {
+  if (!entries.serialLink && !entries.sources) return configBaseSchema;
+  const all = { ...NO_ENTRIES, ...entries };
+  return configBaseSchema.extend({ serial: serialSection(all), sources: sourcesSection(all) }).describe(configBaseSchema.description ?? '');
+}
 
 /** The rule set used when the config names none: archive every publish. */
 export const DEFAULT_RULE_SET = {

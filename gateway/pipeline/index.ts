@@ -77,7 +77,6 @@ export {
   RepublishSource,
   SourceSet,
   createConfiguredSources,
-  sourcesSchema,
   type SourceEntry,
   type SourceKind,
   type SourceDeps,

@@ -87,7 +87,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     });
     const broker = mqtt.broker;
     cleanup.push(() => broker.stop());
-    const serial = new SerialSource(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });
+    const serial = await SerialSource.create(config.serial, { logger: logger.child({ c: 'serial' }), registry, broker });
     const republish = new RepublishSource(broker);
     const controlSource = new ControlSource();
     const configured = await createConfiguredSources((config.sources ?? []) as SourceEntry[], {

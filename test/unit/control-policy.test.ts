@@ -6,7 +6,7 @@ import { jobsOptionsSchema, controlOptionsSchema, cronProblem, type JobOptions }
 import { createUpdateVerifier } from '../../gateway/control/verify.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { JobScheduler, type JobRunEvent } from '../../gateway/control/jobs.js';
-import { configSchema } from '../../gateway/config/schema.js';
+import { configSchema } from '../../gateway/config/full-schema.js';
 import { validateConfig } from '../../gateway/config/index.js';
 import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, testDeps, waitForEvent } from '../helpers/index.js';

@@ -6,13 +6,14 @@ import { GatehouseError, errorMessage } from '../../../core/errors.js';
 import { gauge } from '../../../core/metrics.js';
 import type { Source, SourceStatus } from '../contract.js';
 import type { Ingest } from '../ingest.js';
-import { sourceKind, type SourceDeps } from './registry.js';
+import type { SourceDeps } from './registry.js';
 
 export { BrokerSource } from './mqtt-broker.js';
 export { SerialSource } from './serial.js';
 export { ControlSource } from './control.js';
 export { RepublishSource } from './republish.js';
-export { SOURCE_KINDS, sourceKind, sourcesSchema, sourceBaseSchema, type SourceKind, type SourceDeps } from './registry.js';
+// The kinds (registry.ts) load with the first `sources:` entry: import them from registry.ts.
+export type { SourceKind, SourceDeps } from './registry.js';
 
 /** One `sources:` entry after validation (its kind's schema output). */
 export interface SourceEntry {
@@ -24,6 +25,9 @@ export interface SourceEntry {
 
 /** Create (not start) the configured sources; a type the build does not know is refused with its key path. */
 export async function createConfiguredSources(entries: readonly SourceEntry[], deps: SourceDeps): Promise<Source[]> {
+  if (entries.length === 0) return [];
+  // The kinds' schemas and factories: loaded only when the config lists sources.
+  const { sourceKind } = await import('./registry.js');
   const out: Source[] = [];
   const names = new Set<string>();
   for (const [i, e] of entries.entries()) {

@@ -2,12 +2,14 @@
 // echoed on the local broker (QoS 0, so MQTT subscribers see serial telemetry on its topic) and
 // submitted; the link sends its ACK only once the submit's promise resolves (firmware-bridge/ack.ts).
 import type { RuntimeDeps } from '../../../core/deps.js';
-// From bridge.js, not index.js: the index re-exports the simulator, which loads serialport.
-import { createSerialBridge } from '../../../firmware-bridge/bridge.js';
 import type { SerialBridge, SerialLinkOptions } from '../../../firmware-bridge/index.js';
+import type { createSerialBridge } from '../../../firmware-bridge/bridge.js';
 import type { Broker } from '../../broker/index.js';
 import type { Intake, Source, SourceStatus } from '../contract.js';
 import { BoundIntake } from './bound-intake.js';
+
+/** The bridge of a gateway without serial links. */
+const NO_LINKS: SerialBridge = { start: async () => undefined, stop: async () => undefined, status: () => [], get: () => undefined };
 
 export class SerialSource implements Source {
   readonly kind = 'serial';
@@ -16,9 +18,23 @@ export class SerialSource implements Source {
   private readonly intake = new BoundIntake(this.name);
   private state: 'created' | 'running' | 'stopped' = 'created';
 
-  constructor(options: SerialLinkOptions[], deps: RuntimeDeps & { broker: Broker }) {
+  /**
+   * The firmware bridge (links, framing, codecs; serialport when a link opens) loads only when
+   * links are configured: an idle gateway without them does not pay for it.
+   */
+  static async create(options: SerialLinkOptions[], deps: RuntimeDeps & { broker: Broker }): Promise<SerialSource> {
+    // From bridge.js, not index.js: the index re-exports the simulator, which loads serialport.
+    const bridge = options.length > 0 ? (await import('../../../firmware-bridge/bridge.js')).createSerialBridge : undefined;
+    return new SerialSource(bridge, options, deps);
+  }
+
+  private constructor(createBridge: typeof createSerialBridge | undefined, options: SerialLinkOptions[], deps: RuntimeDeps & { broker: Broker }) {
     const { broker, ...runtime } = deps;
-    this.bridge = createSerialBridge(options, {
+    if (!createBridge) {
+      this.bridge = NO_LINKS;
+      return;
+    }
+    this.bridge = createBridge(options, {
       ...runtime,
       onMessage: (msg) => {
         broker.publish({ topic: msg.topic, payload: msg.payload, qos: 0 }).catch(() => undefined);

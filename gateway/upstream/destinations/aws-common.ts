@@ -5,8 +5,8 @@
 import { z } from 'zod';
 import { shortError } from './common.js';
 
-/** Options every AWS destination accepts. Credentials default to the SDK's provider chain. */
-export const awsConnectionShape = {
+/** Options every AWS destination accepts. Credentials default to the SDK's provider chain. (A function: built with the schema that uses it.) */
+export const awsConnectionShape = () => ({
   region: z.string().min(1).default('us-east-1').describe('AWS region of the service (e.g. eu-west-1).'),
   endpoint: z
     .string()
@@ -32,7 +32,7 @@ export const awsConnectionShape = {
     .describe(
       'Attempts the AWS SDK makes itself per call. Default 1: the exporter loop already retries with backoff and jitter, and SDK retries would multiply them.',
     ),
-};
+});
 
 export interface AwsConnectionOptions {
   region: string;

@@ -14,33 +14,36 @@ import { destinationMetrics } from './common.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-export const firehoseOptionsSchema = z
-  .strictObject({
-    deliveryStreamName: z.string().min(1).max(64).describe('Name of the Firehose delivery stream.'),
-    ...awsConnectionShape,
-    recordSeparator: z
-      .string()
-      .max(16)
-      .optional()
-      .describe('Appended to every record (e.g. "\\n") so records stay apart in the S3 objects Firehose writes. Default: none.'),
-    maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecordBatch call (service limit 500).'),
-    maxRecordBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(1000 * KiB)
-      .default(1000 * KiB)
-      .describe('Max bytes of one record including the separator (service limit 1,000 KiB); larger records are rejected as permanent.'),
-    maxBatchBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(4 * MiB)
-      .default(4 * MiB)
-      .describe('Max bytes per PutRecordBatch call (service limit 4 MiB).'),
-  })
-  .superRefine(checkCredentialPair)
-  .describe('Amazon Data Firehose destination (PutRecordBatch).');
+// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
+export const firehoseOptionsSchema = z.lazy(() =>
+  z
+    .strictObject({
+      deliveryStreamName: z.string().min(1).max(64).describe('Name of the Firehose delivery stream.'),
+      ...awsConnectionShape(),
+      recordSeparator: z
+        .string()
+        .max(16)
+        .optional()
+        .describe('Appended to every record (e.g. "\\n") so records stay apart in the S3 objects Firehose writes. Default: none.'),
+      maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecordBatch call (service limit 500).'),
+      maxRecordBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(1000 * KiB)
+        .default(1000 * KiB)
+        .describe('Max bytes of one record including the separator (service limit 1,000 KiB); larger records are rejected as permanent.'),
+      maxBatchBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(4 * MiB)
+        .default(4 * MiB)
+        .describe('Max bytes per PutRecordBatch call (service limit 4 MiB).'),
+    })
+    .superRefine(checkCredentialPair)
+    .describe('Amazon Data Firehose destination (PutRecordBatch).'),
+);
 
 export type FirehoseOptions = z.infer<typeof firehoseOptionsSchema>;
 

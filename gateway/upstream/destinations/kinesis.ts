@@ -17,43 +17,46 @@ import { compileTemplate, destinationMetrics, renderTemplate, type TemplatePart 
 
 const MiB = 1024 * 1024;
 
-export const kinesisOptionsSchema = z
-  .strictObject({
-    streamName: z.string().min(1).max(128).describe('Name of the Kinesis data stream.'),
-    ...awsConnectionShape,
-    partitionKey: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        "Partition key template with ${key}, ${topic}, ${stream} ({key} etc. still read, deprecated). Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex.",
-      ),
-    maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecords call (service limit 500).'),
-    maxRecordBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(10 * MiB)
-      .default(MiB)
-      .describe(
-        'Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.',
-      ),
-    maxBatchBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(10 * MiB)
-      .default(5 * MiB)
-      .describe('Max bytes per PutRecords call; service limit 5 MiB (10 MiB on newer streams).'),
-    aggregate: z
-      .boolean()
-      .default(false)
-      .describe(
-        "KPL-compatible aggregation: pack the records of a batch that share a partition key into KPL aggregated records (up to 50 KiB each), so a shard's 1,000 records/s limit stops being the bottleneck. Consumers must de-aggregate (KCL, aws-kinesis-agg). Raise the exporter's batch.maxRecords to benefit.",
-      ),
-  })
-  .superRefine(checkCredentialPair)
-  .describe('Kinesis Data Streams destination (PutRecords).');
+// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
+export const kinesisOptionsSchema = z.lazy(() =>
+  z
+    .strictObject({
+      streamName: z.string().min(1).max(128).describe('Name of the Kinesis data stream.'),
+      ...awsConnectionShape(),
+      partitionKey: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "Partition key template with ${key}, ${topic}, ${stream} ({key} etc. still read, deprecated). Default: the record's key, else its topic, so each device's records stay on one shard in order. Keys over 256 characters are replaced by their MD5 hex.",
+        ),
+      maxRecords: z.number().int().min(1).max(500).default(500).describe('Records per PutRecords call (service limit 500).'),
+      maxRecordBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(10 * MiB)
+        .default(MiB)
+        .describe(
+          'Max bytes of one record (data + partition key); service limit 1 MiB (10 MiB on streams configured for it). Larger records are rejected as permanent.',
+        ),
+      maxBatchBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(10 * MiB)
+        .default(5 * MiB)
+        .describe('Max bytes per PutRecords call; service limit 5 MiB (10 MiB on newer streams).'),
+      aggregate: z
+        .boolean()
+        .default(false)
+        .describe(
+          "KPL-compatible aggregation: pack the records of a batch that share a partition key into KPL aggregated records (up to 50 KiB each), so a shard's 1,000 records/s limit stops being the bottleneck. Consumers must de-aggregate (KCL, aws-kinesis-agg). Raise the exporter's batch.maxRecords to benefit.",
+        ),
+    })
+    .superRefine(checkCredentialPair)
+    .describe('Kinesis Data Streams destination (PutRecords).'),
+);
 
 export type KinesisOptions = z.infer<typeof kinesisOptionsSchema>;
 

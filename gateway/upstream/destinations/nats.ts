@@ -13,64 +13,67 @@ import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } f
 
 const MiB = 1024 * 1024;
 
-export const natsOptionsSchema = z
-  .strictObject({
-    servers: z
-      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
-      .default('nats://127.0.0.1:4222')
-      .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
-    subject: z
-      .string()
-      .min(1)
-      .default('gatehouse.${stream}')
-      .describe(
-        "Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_').",
-      ),
-    stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
-    createStream: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.',
-      ),
-    duplicateWindowMs: z
-      .number()
-      .int()
-      .positive()
-      .default(120_000)
-      .describe('Deduplication window of a stream created by createStream: resends within it are dropped by Nats-Msg-Id.'),
-    credsFile: z.string().min(1).optional().describe('NATS .creds file (JWT + NKey seed) for decentralised auth.'),
-    user: z.string().optional().describe('User name (with password).'),
-    password: z.string().optional().describe('Password. Never logged or shown in status.'),
-    token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
-    tls: z
-      .strictObject({
-        caFile: z.string().optional().describe('CA bundle to verify the server.'),
-        certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
-        keyFile: z.string().optional().describe('Client key (mutual TLS).'),
-      })
-      .optional()
-      .describe('TLS files; also implied by a tls:// server URL.'),
-    name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
-    ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
-    reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
-    maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
-    maxRecordBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(64 * MiB)
-      .default(MiB)
-      .describe("Max payload of one record; keep at or below the server's max_payload (default 1 MiB)."),
-    maxBatchBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(256 * MiB)
-      .default(8 * MiB)
-      .describe('Max summed payload bytes per batch.'),
-  })
-  .describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).');
+// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
+export const natsOptionsSchema = z.lazy(() =>
+  z
+    .strictObject({
+      servers: z
+        .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+        .default('nats://127.0.0.1:4222')
+        .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
+      subject: z
+        .string()
+        .min(1)
+        .default('gatehouse.${stream}')
+        .describe(
+          "Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_').",
+        ),
+      stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
+      createStream: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.',
+        ),
+      duplicateWindowMs: z
+        .number()
+        .int()
+        .positive()
+        .default(120_000)
+        .describe('Deduplication window of a stream created by createStream: resends within it are dropped by Nats-Msg-Id.'),
+      credsFile: z.string().min(1).optional().describe('NATS .creds file (JWT + NKey seed) for decentralised auth.'),
+      user: z.string().optional().describe('User name (with password).'),
+      password: z.string().optional().describe('Password. Never logged or shown in status.'),
+      token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
+      tls: z
+        .strictObject({
+          caFile: z.string().optional().describe('CA bundle to verify the server.'),
+          certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
+          keyFile: z.string().optional().describe('Client key (mutual TLS).'),
+        })
+        .optional()
+        .describe('TLS files; also implied by a tls:// server URL.'),
+      name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
+      ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
+      reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
+      maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
+      maxRecordBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(64 * MiB)
+        .default(MiB)
+        .describe("Max payload of one record; keep at or below the server's max_payload (default 1 MiB)."),
+      maxBatchBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(256 * MiB)
+        .default(8 * MiB)
+        .describe('Max summed payload bytes per batch.'),
+    })
+    .describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).'),
+);
 
 export type NatsOptions = z.infer<typeof natsOptionsSchema>;
 

@@ -21,48 +21,51 @@ const MiB = 1024 * 1024;
 
 export const S3_DEFAULT_KEY_TEMPLATE = '${timestamp:yyyy}/${timestamp:MM}/${timestamp:dd}/${timestamp:HH}/${stream}-${firstSeq}-${lastSeq}.ndjson';
 
-export const s3OptionsSchema = z
-  .strictObject({
-    bucket: z.string().min(3).max(63).describe('Bucket name.'),
-    ...awsConnectionShape,
-    prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
-    keyTemplate: z
-      .string()
-      .min(1)
-      .default(S3_DEFAULT_KEY_TEMPLATE)
-      .describe(
-        'Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object.',
-      ),
-    gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
-    payloadFormat: z
-      .enum(['auto', 'base64', 'utf8'])
-      .default('auto')
-      .describe(
-        'How the payload appears in each line: auto = as JSON ("payload") when it is valid JSON, else base64 ("payloadBase64"); base64 = always "payloadBase64"; utf8 = "payloadText" string.',
-      ),
-    forcePathStyle: z.boolean().default(false).describe('Path-style URLs (http://host/bucket/key): needed for s3rver, MinIO and most compatible stores.'),
-    storageClass: z
-      .enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'])
-      .optional()
-      .describe('S3 storage class of the objects. Default: the bucket default (STANDARD).'),
-    maxRecords: z.number().int().min(1).max(100_000).default(10_000).describe('Records per object.'),
-    maxRecordBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(64 * MiB)
-      .default(4 * MiB)
-      .describe('Max payload bytes of one record; larger records are rejected as permanent.'),
-    maxBatchBytes: z
-      .number()
-      .int()
-      .min(1)
-      .max(256 * MiB)
-      .default(8 * MiB)
-      .describe('Max summed payload bytes per object (the object is built in memory: keep it small on a Raspberry Pi).'),
-  })
-  .superRefine(checkCredentialPair)
-  .describe('S3 destination: one NDJSON object per batch (PutObject).');
+// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
+export const s3OptionsSchema = z.lazy(() =>
+  z
+    .strictObject({
+      bucket: z.string().min(3).max(63).describe('Bucket name.'),
+      ...awsConnectionShape(),
+      prefix: z.string().default('gatehouse/').describe('Prepended to every object key.'),
+      keyTemplate: z
+        .string()
+        .min(1)
+        .default(S3_DEFAULT_KEY_TEMPLATE)
+        .describe(
+          'Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object.',
+        ),
+      gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
+      payloadFormat: z
+        .enum(['auto', 'base64', 'utf8'])
+        .default('auto')
+        .describe(
+          'How the payload appears in each line: auto = as JSON ("payload") when it is valid JSON, else base64 ("payloadBase64"); base64 = always "payloadBase64"; utf8 = "payloadText" string.',
+        ),
+      forcePathStyle: z.boolean().default(false).describe('Path-style URLs (http://host/bucket/key): needed for s3rver, MinIO and most compatible stores.'),
+      storageClass: z
+        .enum(['STANDARD', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER_IR'])
+        .optional()
+        .describe('S3 storage class of the objects. Default: the bucket default (STANDARD).'),
+      maxRecords: z.number().int().min(1).max(100_000).default(10_000).describe('Records per object.'),
+      maxRecordBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(64 * MiB)
+        .default(4 * MiB)
+        .describe('Max payload bytes of one record; larger records are rejected as permanent.'),
+      maxBatchBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(256 * MiB)
+        .default(8 * MiB)
+        .describe('Max summed payload bytes per object (the object is built in memory: keep it small on a Raspberry Pi).'),
+    })
+    .superRefine(checkCredentialPair)
+    .describe('S3 destination: one NDJSON object per batch (PutObject).'),
+);
 
 export type S3Options = z.infer<typeof s3OptionsSchema>;
 
