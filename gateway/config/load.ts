@@ -17,7 +17,8 @@ export function parseConfigText(text: string, fileName: string): unknown {
     if (parseYaml === undefined) return JSON.parse(text);
     return parseYaml(text, { prettyErrors: true });
   } catch (err) {
-    const where = YAMLParseError !== undefined && err instanceof YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
+    const where =
+      YAMLParseError !== undefined && err instanceof YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
     throw new GatehouseError('GH_CONFIG_READ', `cannot parse ${fileName}: ${(err as Error).message.split('\n')[0]}`, {
       where,
       hint: 'fix the YAML/JSON syntax at that position',

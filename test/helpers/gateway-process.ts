@@ -35,11 +35,19 @@ export async function writeConfig(dir: string, yamlText: string): Promise<string
 
 /**
  * Start `gatehouse start --config FILE --mqtt-port 0 --admin-port 0` and wait for its
- * 'gatehouse started' log line (timeout), which carries the bound ports.
+ * 'gatehouse started' log line (timeout), which carries the bound ports. configFile undefined:
+ * no --config (the default configuration; give --data-dir in extraArgs). nodeArgs go to node
+ * before the CLI (e.g. --import of a loader hook).
  */
-export async function startGatewayProcess(configFile: string, extraArgs: string[] = [], timeoutMs = 20_000): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  configFile: string | undefined,
+  extraArgs: string[] = [],
+  timeoutMs = 20_000,
+  nodeArgs: string[] = [],
+): Promise<GatewayProcess> {
   const { cmd, args } = cliCommand();
-  const proc = spawn(cmd, [...args, 'start', '--config', configFile, '--mqtt-port', '0', '--admin-port', '0', ...extraArgs], {
+  const config = configFile === undefined ? [] : ['--config', configFile];
+  const proc = spawn(cmd, [...nodeArgs, ...args, 'start', ...config, '--mqtt-port', '0', '--admin-port', '0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });

@@ -1,0 +1,107 @@
+// The idle footprint (docs/benchmarks.md, "Idle footprint"): the real `gatehouse start` with the
+// default configuration must not load what that configuration does not use (serial links, the
+// `sources:` kinds, YAML, cron, the client libraries of upstream destinations), and a configuration
+// that uses them must load them. A module loader hook (node:module register) in the gateway process
+// records every module it imports, plus the CommonJS module cache at exit; read after a clean stop.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { tempDir } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+
+/** Node arguments that make the gateway append the URL of every module it loads to `out`. */
+async function traceArgs(dir: string, out: string): Promise<string[]> {
+  const hooks = join(dir, 'trace-hooks.mjs');
+  await writeFile(
+    hooks,
+    `import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) {
+  appendFileSync(${JSON.stringify(out)}, url + '\\n');
+  return next(url, context);
+}
+`,
+  );
+  // ESM imports go through the hook; CommonJS (also require() from ESM, as core/lazy-package.ts
+  // does) does not on Node 20: the CommonJS module cache is listed at exit.
+  const register = join(dir, 'trace-register.mjs');
+  await writeFile(
+    register,
+    `import { register, createRequire } from 'node:module';
+import { appendFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+register(${JSON.stringify(pathToFileURL(hooks).href)});
+const cache = createRequire(import.meta.url).cache;
+process.on('exit', () => appendFileSync(${JSON.stringify(out)}, Object.keys(cache).map((f) => pathToFileURL(f).href + '\\n').join('')));
+`,
+  );
+  return ['--import', pathToFileURL(register).href];
+}
+
+/** Start the gateway (config file or the default), stop it, and return the module URLs it loaded. */
+async function modulesLoaded(t: TestContext, configYaml: string | undefined): Promise<string[]> {
+  const dir = await tempDir(t, 'gatehouse-idle-lazy-');
+  const out = join(dir, 'modules.txt');
+  const config = configYaml === undefined ? undefined : await writeConfig(dir, configYaml);
+  const gw = await startGatewayProcess(config, ['--data-dir', join(dir, 'data')], 30_000, await traceArgs(dir, out));
+  assert.equal(await gw.stop(), 0, 'the gateway stops cleanly');
+  return (await readFile(out, 'utf8')).split('\n').filter(Boolean);
+}
+
+/** What the default configuration must not load: [what, URL fragment]. */
+const LAZY: ReadonlyArray<[string, string]> = [
+  ['YAML parser', '/node_modules/yaml/'],
+  ['node-cron', '/node_modules/node-cron/'],
+  ['serial links (firmware bridge)', '/firmware-bridge/link.'],
+  ['serial link options', '/firmware-bridge/options.'],
+  ['serialport', '/node_modules/serialport/'],
+  ['source kinds registry', '/gateway/pipeline/sources/registry.'],
+  ['file source', '/gateway/pipeline/sources/file/'],
+  ['modbus source', '/gateway/pipeline/sources/modbus/'],
+  ['opcua source', '/gateway/pipeline/sources/opcua/'],
+  ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
+  ['nats', '/node_modules/nats/'],
+  ['AWS SDK', '/node_modules/@aws-sdk/'],
+  ['modbus-serial', '/node_modules/modbus-serial/'],
+  ['node-opcua', '/node_modules/node-opcua'],
+];
+
+const loadedAny = (urls: string[], fragment: string): string | undefined => urls.find((u) => u.includes(fragment));
+
+test('the default configuration loads none of the parts it does not use', async (t) => {
+  const urls = await modulesLoaded(t, undefined);
+  assert.ok(loadedAny(urls, '/gateway/runtime/index.'), 'the trace sees the gateway modules');
+  assert.ok(loadedAny(urls, '/node_modules/aedes/'), 'the trace sees packages');
+  const loaded = LAZY.map(([what, fragment]) => [what, loadedAny(urls, fragment)] as const).filter(([, url]) => url !== undefined);
+  assert.deepEqual(loaded, [], `loaded by the default configuration: ${loaded.map(([w, u]) => `${w} (${u})`).join(', ')}`);
+});
+
+test('a configuration using serial links, sources, jobs and YAML loads them', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-idle-lazy-files-');
+  // A missing device does not fail the start (the link retries); the file source tails nothing yet.
+  const urls = await modulesLoaded(
+    t,
+    `serial:
+  - name: uart0
+    path: ${join(dir, 'no-such-tty')}
+sources:
+  - type: file
+    name: logs
+    paths: ['${join(dir, '*.log')}']
+jobs:
+  - name: hb
+    schedule: '*/5 * * * *'
+    type: heartbeat
+`,
+  );
+  for (const [what, fragment] of [
+    ['YAML parser', '/node_modules/yaml/'],
+    ['node-cron', '/node_modules/node-cron/'],
+    ['serial links (firmware bridge)', '/firmware-bridge/link.'],
+    ['source kinds registry', '/gateway/pipeline/sources/registry.'],
+    ['file source', '/gateway/pipeline/sources/file/'],
+  ] as const) {
+    assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
+  }
+});
