@@ -156,6 +156,8 @@ async function run(job: Job): Promise<Step[]> {
   return steps;
 }
 
+const signed = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(1)}`;
+
 function row(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
   lines.push(`Default start (\`${FLAGS[0]}\`), cumulative in load order; each row: what it adds after a full GC.`, '');
   lines.push(row(['part', 'RSS MiB', 'heapUsed MiB']), row(['---', '---:', '---:']));
   lines.push(row([base.name, base.rssMiB.toFixed(1), base.heapMiB.toFixed(1)]));
-  for (const s of def.slice(1)) lines.push(row([s.name, `+${s.rssMiB.toFixed(1)}`, `+${s.heapMiB.toFixed(1)}`]));
+  for (const s of def.slice(1)) lines.push(row([s.name, signed(s.rssMiB), signed(s.heapMiB)]));
   const total = def.slice(1, -1).reduce((a, s) => ({ rss: a.rss + s.rssMiB, heap: a.heap + s.heapMiB }), { rss: base.rssMiB, heap: base.heapMiB });
   lines.push(row(['**total after start (before idle)**', total.rss.toFixed(1), total.heap.toFixed(1)]));
   lines.push('', 'Loaded only when configured (each on top of the default start modules):', '');
@@ -175,7 +177,7 @@ async function main(): Promise<void> {
   for (const part of ON_DEMAND) {
     const steps = await run({ mode: 'on-demand', base: DEFAULT_PARTS, part });
     const s = steps.at(-1)!;
-    lines.push(row([part.name, s.error ? `not installed (${s.error})` : `+${s.rssMiB.toFixed(1)}`, s.error ? '' : `+${s.heapMiB.toFixed(1)}`]));
+    lines.push(row([part.name, s.error ? `not installed (${s.error})` : signed(s.rssMiB), s.error ? '' : signed(s.heapMiB)]));
   }
   console.log(lines.join('\n'));
 }

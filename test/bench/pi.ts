@@ -17,6 +17,8 @@
 //
 // Run: node dist/test/bench/pi.js [seconds per run, default 5]
 //      BENCH_VARIANTS=gateway  BENCH_PROFILE=DIR (gateway child with --cpu-prof into DIR)
+//      BENCH_RATES=none (idle figures only)  BENCH_SETTLE_S=30 (idle also once V8 gave back its young generation)
+//      BENCH_NODE_FLAGS='--max-semi-space-size=4' (other V8 flags for the gateway child)
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -147,6 +149,20 @@ async function serve(variant: Variant): Promise<void> {
   // Idle: let start-up garbage go (timers of the admin page, JIT) the way a running gateway would.
   await new Promise((r) => setTimeout(r, 2000));
   phases.push(['idle 2 s', process.memoryUsage()]);
+  // BENCH_SETTLE_S=30: also wait (at most that long) for V8's memory reducer to give back the young
+  // generation it grew while loading (it runs some 10-20 s into an idle period): the idle figure of
+  // a gateway that has been idle a while.
+  const settleS = Number(process.env.BENCH_SETTLE_S ?? 0);
+  if (settleS > 0) {
+    const { getHeapSpaceStatistics } = await import('node:v8');
+    const newSpace = (): number => getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')?.space_size ?? 0;
+    let waited = 2;
+    while (waited < settleS && newSpace() > 1024 * 1024) {
+      await new Promise((r) => setTimeout(r, 1000));
+      waited++;
+    }
+    phases.push([`settled ${waited} s`, process.memoryUsage()]);
+  }
   let peak = process.memoryUsage.rss();
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
@@ -267,7 +283,12 @@ async function main(): Promise<void> {
     await once(child, 'exit');
   }
   print(rows, idle, seconds);
-  console.log(`BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: i.phases.at(-1)![1].rss / MiB })) })}`);
+  console.log(`BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB })) })}`);
+}
+
+/** RSS at 'idle 2 s' (the issue's "idle RSS after start"; a 'settled' phase may follow it). */
+function idleRss(phases: Array<[string, NodeJS.MemoryUsage]>): number {
+  return (phases.find(([name]) => name === 'idle 2 s') ?? phases.at(-1)!)[1].rss;
 }
 
 /** The V8 flags bin/gatehouse.js starts the gateway with; BENCH_NODE_FLAGS='--a --b' tries others. */
@@ -350,8 +371,14 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     );
   }
   if (gIdle) {
-    const mib = (i: typeof gIdle): string => (i.phases.at(-1)![1].rss / MiB).toFixed(0);
+    const mib = (i: typeof gIdle): string => (idleRss(i.phases) / MiB).toFixed(0);
     console.log(`  idle RSS after start: ${mib(gIdle)} MiB${bIdle ? ` (bare aedes ${mib(bIdle)} MiB)` : ''} (target <= 64)`);
+    const settled = (i: typeof gIdle): string | undefined => {
+      const p = i.phases.find(([name]) => name.startsWith('settled'));
+      return p ? `${(p[1].rss / MiB).toFixed(0)} MiB (${p[0]})` : undefined;
+    };
+    if (settled(gIdle))
+      console.log(`  idle RSS once V8 gave back its young generation: ${settled(gIdle)}${bIdle && settled(bIdle) ? `, bare aedes ${settled(bIdle)}` : ''}`);
   }
   if (gMax && bMax)
     console.log(

@@ -57,6 +57,12 @@ const BENCHES: Bench[] = [
     timeoutS: 300,
   },
   {
+    name: 'footprint',
+    what: 'issue 15: idle memory by part (RSS, heapUsed), the default start in load order and what each configurable part adds',
+    args: [],
+    timeoutS: 180,
+  },
+  {
     name: 'pacing',
     what: 'issue 15: store commit pacing alone (commitDelayMs 0 vs 7) at 500, 5,000 appends/s and flat out',
     args: [full ? '5' : '2'],
