@@ -11,14 +11,12 @@ const yaml = lazyPackage<typeof import('yaml')>('yaml', 'reading YAML configurat
 
 /** Parse YAML or JSON text (JSON is valid YAML, but JSON files get JSON's clearer errors). */
 export function parseConfigText(text: string, fileName: string): unknown {
-  const isJson = extname(fileName).toLowerCase() === '.json';
-  const { parse: parseYaml, YAMLParseError } = isJson ? { parse: undefined, YAMLParseError: undefined } : yaml();
+  // Loaded outside the try: a missing package is GH_PACKAGE_MISSING, not a syntax error.
+  const lib = extname(fileName).toLowerCase() === '.json' ? undefined : yaml();
   try {
-    if (parseYaml === undefined) return JSON.parse(text);
-    return parseYaml(text, { prettyErrors: true });
+    return lib ? lib.parse(text, { prettyErrors: true }) : JSON.parse(text);
   } catch (err) {
-    const where =
-      YAMLParseError !== undefined && err instanceof YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
+    const where = lib && err instanceof lib.YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
     throw new GatehouseError('GH_CONFIG_READ', `cannot parse ${fileName}: ${(err as Error).message.split('\n')[0]}`, {
       where,
       hint: 'fix the YAML/JSON syntax at that position',
