@@ -100,3 +100,9 @@ export async function expandGlob(glob: CompiledGlob, maxEntries = 100_000, maxDe
 export function watchFolders(glob: CompiledGlob): string[] {
   return [glob.base];
 }
+
+/** Whether a file name (not a path) matches one of the `exclude` globs (`*.gz`...). */
+export function nameMatcher(globs: string[]): (name: string) => boolean {
+  const res = globs.map((g) => compileGlob(`/${g}`).segments[0] as RegExp);
+  return (name) => res.some((re) => re.test(name));
+}

@@ -1,0 +1,95 @@
+// The open-file budget of a file source: at most maxOpenFiles files open at once. Files beyond it
+// wait (status `waiting`); to make room, files at their end and quiet for closeIdleMs are closed
+// (`idle-closed`) and reopened only once they grew, shrank or their path holds another file. A
+// waiting file is looked up by identity before it is opened: it may have been renamed meanwhile,
+// or have disappeared (reported as vanished when unread data remained).
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { identityKey } from './identity.js';
+import { findByIdentity } from './discovery.js';
+import type { FileSet } from './file-set.js';
+import type { FileTracker } from './tracker.js';
+
+export interface OpenBudgetOptions {
+  maxOpenFiles: number;
+  closeIdleMs: number;
+  now(): number;
+  stopping(): boolean;
+  /** A file could not be opened (logged and counted; retried at the next scan). */
+  readFailed(t: FileTracker, err: unknown): void;
+  /** Commit the state (after a tracker was dropped). */
+  commitState(): Promise<void>;
+}
+
+export class OpenBudget {
+  constructor(
+    private readonly files: FileSet,
+    private readonly options: OpenBudgetOptions,
+  ) {}
+
+  /** Open waiting files within the budget, closing idle ones to make room. */
+  async admit(): Promise<void> {
+    const { options } = this;
+    const all = [...this.files.trackers.values()];
+    let open = all.filter((t) => t.fh).length;
+    // Never-opened files first; files closed while idle only once they grew or moved.
+    const waiting = all.filter((t) => !t.fh && !t.dormant);
+    for (const t of all) if (!t.fh && t.dormant && (await this.wantsReopen(t))) waiting.push(t);
+    if (waiting.length > 0 && open >= options.maxOpenFiles) {
+      // Make room: close files at their end that have been quiet for closeIdleMs.
+      let need = waiting.length;
+      for (const t of all) {
+        if (need === 0) break;
+        if (t.fh && !t.detached && t.splitter.heldBytes === 0 && t.splitter.readOffset >= t.size && options.now() - t.lastGrowthAt >= options.closeIdleMs) {
+          await t.close();
+          t.dormant = true;
+          open--;
+          need--;
+        }
+      }
+    }
+    for (const t of waiting) {
+      if (options.stopping() || open >= options.maxOpenFiles) break;
+      if (await this.reopen(t)) {
+        t.dormant = false;
+        open++;
+      }
+    }
+  }
+
+  /** An idle-closed file needs reading again: it grew, shrank or its path holds another file now. */
+  private async wantsReopen(t: FileTracker): Promise<boolean> {
+    const st = await stat(t.path, { bigint: true }).catch(() => undefined);
+    if (!st || identityKey(st.dev, st.ino) !== t.key) return true;
+    if (Number(st.size) !== t.size) {
+      t.size = Number(st.size);
+      return true;
+    }
+    return false;
+  }
+
+  /** Open a waiting (or idle-closed) tracker, checking its path still holds the same file. */
+  private async reopen(t: FileTracker): Promise<boolean> {
+    const { files } = this;
+    const st = await stat(t.path, { bigint: true }).catch(() => undefined);
+    if (!st || identityKey(st.dev, st.ino) !== t.key) {
+      const moved = await findByIdentity(dirname(t.path), basename(t.path), t.dev, t.ino, t.fp, (n) => files.excluded(n));
+      if (!moved) {
+        files.trackers.delete(t.key);
+        const unread = t.size > t.submittedOffset ? t.size - t.submittedOffset : 0;
+        if (unread > 0) files.reportVanished(t.path, unread);
+        void this.options.commitState().catch(() => undefined);
+        return false;
+      }
+      t.path = moved;
+      t.detached = true;
+    }
+    try {
+      await t.open();
+      return true;
+    } catch (err) {
+      this.options.readFailed(t, err);
+      return false;
+    }
+  }
+}

@@ -1,0 +1,156 @@
+// Resuming after a restart (a stop, a crash, kill -9, a power cut): the saved offsets are matched
+// with the files found now. A file still at its path with the same first bytes resumes at its
+// committed offset; one renamed while the gateway was down is found by identity in its folder and
+// read from there; one truncated (copytruncate) or replaced has the unread rest of its old content
+// read from the rotated copy (same first bytes) before it is read from its start. Rotated files
+// that appeared while the gateway was down, unknown to the state, are read from their start.
+import { open, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { CompiledGlob } from './glob.js';
+import { fingerprint, identityKey } from './identity.js';
+import { findByIdentity, findRotatedCopy } from './discovery.js';
+import type { FileSet } from './file-set.js';
+import type { SavedFile } from './tracker.js';
+
+export interface ResumeOptions {
+  globs: CompiledGlob[];
+  fingerprintBytes: number;
+}
+
+export class Resume {
+  constructor(
+    private readonly files: FileSet,
+    private readonly options: ResumeOptions,
+  ) {}
+
+  /** Match the saved offsets with the files found now (`found`: the first scan, path -> identity key). */
+  async resume(saved: SavedFile[], found: Map<string, string>): Promise<void> {
+    const { files } = this;
+    const byKey = new Map(saved.map((s) => [identityKey(s.dev, s.ino), s]));
+    for (const [path, key] of found) {
+      const s = byKey.get(key);
+      byKey.delete(key);
+      if (s) await this.resumeSaved(s, path);
+    }
+    // Files known before but not found under the globs now: renamed (or copied) while we were down.
+    for (const s of byKey.values()) {
+      const path = await findByIdentity(dirname(s.path), basename(s.path), s.dev, s.ino, s.fp, (n) => files.excluded(n));
+      if (path) {
+        const t = files.add(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
+        t.detached = true;
+        files.logger.info(
+          { source: files.name, file: path, was: s.path, offset: s.offset },
+          `file source ${files.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`,
+        );
+        continue;
+      }
+      const copy = await findRotatedCopy(dirname(s.path), basename(s.path), s.fp, s.offset, (n) => files.excluded(n));
+      if (copy) await this.drainCopy(copy, s);
+      else files.reportVanished(s.path, null);
+    }
+  }
+
+  /**
+   * Rotated files that appeared while the gateway was down (or before any of their records were
+   * committed): siblings of a known file (its name + a suffix, as logrotate names them), not
+   * matched by the globs, not known by identity, modified after the last committed state. None of
+   * their records can have been committed (records and offsets commit together), so they are read
+   * from their start, oldest first.
+   */
+  async sweepRotated(saved: SavedFile[], savedAt: number): Promise<void> {
+    const { files } = this;
+    const seen = new Set<string>();
+    const candidates: Array<{ path: string; dev: string; ino: string; mtime: number }> = [];
+    for (const s of saved) {
+      const dir = dirname(s.path);
+      const base = basename(s.path);
+      if (seen.has(s.path)) continue;
+      seen.add(s.path);
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        if (n === base || !n.startsWith(base) || files.excluded(n)) continue;
+        const p = join(dir, n);
+        if (this.options.globs.some((g) => g.full.test(p))) continue; // tailed on its own
+        const st = await stat(p, { bigint: true }).catch(() => undefined);
+        if (!st?.isFile() || Number(st.mtimeMs) <= savedAt) continue;
+        const key = identityKey(st.dev, st.ino);
+        if (files.trackers.has(key) || saved.some((x) => identityKey(x.dev, x.ino) === key)) continue;
+        // A copy of content known to the state (copytruncate) was read up to its saved offset.
+        if (await startsLikeSaved(p, Number(st.size), saved)) continue;
+        candidates.push({ path: p, dev: String(st.dev), ino: String(st.ino), mtime: Number(st.mtimeMs) });
+      }
+    }
+    candidates.sort((a, b) => a.mtime - b.mtime);
+    for (const c of candidates) {
+      const t = files.add(c.path, c.dev, c.ino, { hash: '', len: 0 }, 0, undefined);
+      t.detached = true;
+      files.logger.info(
+        { source: files.name, file: c.path },
+        `file source ${files.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from its start`,
+      );
+    }
+  }
+
+  /** A saved file found at a path matching the globs: same content (resume at its offset), or truncated/replaced. */
+  private async resumeSaved(s: SavedFile, path: string): Promise<void> {
+    const { files } = this;
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return;
+    let same = false;
+    let size = 0;
+    let fpNow = s.fp;
+    try {
+      size = (await fh.stat()).size;
+      const fp = await fingerprint(fh, s.fp.len);
+      same = fp.len === s.fp.len && fp.hash === s.fp.hash && size >= s.offset;
+      // A state written before fingerprints grew ahead of offsets (0.1.0) may hold a short one.
+      const want = Math.min(this.options.fingerprintBytes, s.offset);
+      if (same && s.fp.len < want) fpNow = await fingerprint(fh, want);
+    } finally {
+      await fh.close();
+    }
+    if (same) {
+      files.add(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft);
+      files.logger.info({ source: files.name, file: path, offset: s.offset }, `file source ${files.name}: ${path} resumes at ${s.offset}`);
+      return;
+    }
+    // Truncated (copytruncate) or a reused inode while we were down: the old content's unread
+    // rest may be in a rotated copy; the file itself is read from its start.
+    const copy = await findRotatedCopy(dirname(path), basename(path), s.fp, s.offset, (n) => files.excluded(n));
+    if (copy) await this.drainCopy(copy, s);
+    files.logger.info(
+      { source: files.name, file: path, size, saved: s, copy },
+      `file source ${files.name}: ${path} was truncated or replaced while stopped; ${copy ? `reading the rest of ${copy} from ${s.offset}, then ` : ''}reading it from its start`,
+    );
+    files.add(path, s.dev, s.ino, { hash: '', len: 0 }, 0, undefined);
+  }
+
+  /** Read a rotated copy from a saved offset to its end, as a detached tracker. */
+  private async drainCopy(copy: string, s: SavedFile): Promise<void> {
+    const st = await stat(copy, { bigint: true }).catch(() => undefined);
+    if (!st) return;
+    const t = this.files.add(copy, String(st.dev), String(st.ino), s.fp, s.offset, s.headersLeft);
+    t.detached = true;
+  }
+}
+
+/** Whether a file starts like some saved file's content (a copy of it, read up to its saved offset). */
+async function startsLikeSaved(path: string, size: number, saved: SavedFile[]): Promise<boolean> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return true; // unreadable: nothing to read anyway
+  try {
+    for (const x of saved) {
+      if (x.fp.len === 0 || x.fp.len > size) continue;
+      const fp = await fingerprint(fh, x.fp.len);
+      if (fp.hash === x.fp.hash) return true;
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
+}

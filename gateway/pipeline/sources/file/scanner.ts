@@ -1,0 +1,130 @@
+// Finding the files to tail while running: expand the globs, and turn each new match into a
+// tracker read from its start (or from the end at a first start with initialPosition end_of_file).
+// A new match that is a copy of content already read (copytruncate's rotated copy matching the
+// globs too, a cp of a tailed file) starts where that content was read up to, so nothing is read
+// twice; a copy of a file still being tailed waits for that file's truncation (its tracker reads
+// the copy's tail then) before it is tailed on its own.
+import { open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { expandGlob, type CompiledGlob } from './glob.js';
+import { fingerprint, identityKey, type Fingerprint } from './identity.js';
+import type { FileSet } from './file-set.js';
+
+/** How long a copy of a tailed file waits for that file's truncation before it is tailed on its own. */
+const PENDING_COPY_MS = 30_000;
+/** Fingerprints of content read before (truncated away, or retired) kept to recognise its copies. */
+const MAX_READ_CONTENT = 100;
+
+export interface ScannerOptions {
+  globs: CompiledGlob[];
+  fingerprintBytes: number;
+  initialPosition: 'start_of_file' | 'end_of_file';
+  now(): number;
+}
+
+export class FileScanner {
+  /** Content fingerprints already read up to an offset (truncated content), bounded. */
+  private readonly readContent: Array<{ fp: Fingerprint; offset: number }> = [];
+  /** Paths that look like a copy of a file being tailed, since when (bounded by the globs). */
+  private readonly pendingCopies = new Map<string, number>();
+
+  constructor(
+    private readonly files: FileSet,
+    private readonly options: ScannerOptions,
+  ) {}
+
+  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
+  readUpTo(fp: Fingerprint, offset: number): void {
+    this.readContent.push({ fp, offset });
+    if (this.readContent.length > MAX_READ_CONTENT) this.readContent.shift();
+  }
+
+  /** Current glob matches: path -> identity key (non-regular entries reported as unreadable). */
+  async scan(): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const g of this.options.globs) {
+      for (const path of await expandGlob(g)) {
+        if (this.files.excluded(basename(path)) || out.has(path)) continue;
+        const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => err);
+        if (st instanceof Error) {
+          if (st.code !== 'ENOENT') this.files.markUnreadable(path, st.message);
+          continue;
+        }
+        if (!st.isFile()) {
+          this.files.markUnreadable(path, 'not a regular file');
+          continue;
+        }
+        out.set(path, identityKey(st.dev, st.ino));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * New matches become trackers; known ones get their (possibly new) path. `firstRun`: the source
+   * starts without a saved state (initialPosition applies to the files present now).
+   */
+  async discover(found: Map<string, string>, firstRun: boolean): Promise<void> {
+    const { files } = this;
+    for (const [path, key] of found) {
+      const known = files.trackers.get(key);
+      if (known) {
+        if (known.path !== path && !known.detached) known.path = path;
+        continue;
+      }
+      const fh = await open(path, 'r').catch((err: Error) => err);
+      if (fh instanceof Error) {
+        files.markUnreadable(path, fh.message);
+        continue;
+      }
+      files.unreadable.delete(path);
+      let size: number;
+      let fp: Fingerprint;
+      try {
+        size = (await fh.stat()).size;
+        fp = await fingerprint(fh, Math.min(size, this.options.fingerprintBytes));
+      } finally {
+        await fh.close();
+      }
+      const [dev, ino] = key.split(':') as [string, string];
+      let offset = firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
+      if (!firstRun) {
+        // A copy of content already read (copytruncate's rotated copy matching the glob too).
+        const copied = await this.copiedFrom(path, size);
+        if (copied?.live) {
+          // Copy of a file still being tailed: its tracker reads the copy's tail itself once it
+          // sees the truncation. Tail the copy separately only if no truncation comes (a plain cp).
+          const since = this.pendingCopies.get(path) ?? this.options.now();
+          this.pendingCopies.set(path, since);
+          if (this.options.now() - since < PENDING_COPY_MS) continue;
+        }
+        this.pendingCopies.delete(path);
+        if (copied !== undefined) {
+          offset = copied.offset;
+          files.logger.info({ source: files.name, file: path, offset }, `file source ${files.name}: ${path} is a copy of a tailed file, read from ${offset}`);
+        }
+      }
+      files.add(path, dev, ino, fp, offset, undefined);
+    }
+  }
+
+  /** Whether a file starts with content read before: where that content was read up to, and whether it is still tailed. */
+  private async copiedFrom(path: string, size: number): Promise<{ offset: number; live: boolean } | undefined> {
+    const live = [...this.files.trackers.values()].filter((t) => !t.detached).map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset(), live: true }));
+    const candidates = [...live, ...this.readContent.map((c) => ({ ...c, live: false }))];
+    // Only fingerprints long enough to tell content apart (a few bytes could match by chance).
+    const wanted = candidates.filter((c) => c.fp.len >= Math.min(64, this.options.fingerprintBytes) && c.fp.len <= size);
+    if (wanted.length === 0) return undefined;
+    const fh = await open(path, 'r').catch(() => undefined);
+    if (!fh) return undefined;
+    try {
+      for (const c of wanted) {
+        const fp = await fingerprint(fh, c.fp.len);
+        if (fp.len === c.fp.len && fp.hash === c.fp.hash) return { offset: Math.min(c.offset, size), live: c.live };
+      }
+    } finally {
+      await fh.close();
+    }
+    return undefined;
+  }
+}
