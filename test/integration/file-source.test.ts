@@ -1,92 +1,13 @@
 // The file source against real files and a real store (through a small test intake, see
-// test/helpers/store-intake.ts): reading, globs, rotation schemes, resume, bounds and bad input.
+// test/helpers/file-rig.ts): reading, globs, rotation schemes, resume, bounds and bad input.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, mkdir, rename, rm, truncate, writeFile, copyFile, open } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
-import { storeIntake, readAll, type StoreIntake } from '../helpers/store-intake.js';
-import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
-import { fileSourceSchema, type FileSourceOptionsInput } from '../../gateway/pipeline/sources/file/options.js';
-import { FileSource } from '../../gateway/pipeline/sources/file/source.js';
-
-interface Rig {
-  dir: string;
-  store: LocalStreams;
-  intake: StoreIntake;
-  source: FileSource;
-  lines(): Promise<string[]>;
-  restart(extra?: Partial<FileSourceOptionsInput>): Promise<void>;
-}
-
-async function rig(t: TestContext, options: Partial<FileSourceOptionsInput> & { paths?: string[] }, dir?: string): Promise<Rig> {
-  dir ??= await tempDir(t, 'gatehouse-tail-');
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, testDeps());
-  await store.defineStream({ name: 'logs', maxBytes: 1 << 30, onFull: 'reject' });
-  const intake = storeIntake(store, 'logs', 'app');
-  const make = (extra: Partial<FileSourceOptionsInput> = {}): FileSource =>
-    new FileSource(
-      fileSourceSchema.parse({
-        type: 'file',
-        name: 'app',
-        initialPosition: 'start_of_file',
-        scanIntervalMs: 50,
-        rotateWaitMs: 200,
-        ...options,
-        ...extra,
-        // Relative patterns are below the test's folder.
-        paths: (extra.paths ?? options.paths ?? ['logs/*.log']).map((p) => join(dir!, p)),
-      }),
-      { ...testDeps(), dataDir: dir! },
-    );
-  const r: Rig = {
-    dir,
-    store,
-    intake,
-    source: make(),
-    lines: async () => (await readAll(store, 'logs')).map((rec) => rec.payload.toString()),
-    restart: async (extra) => {
-      await r.source.stop();
-      r.source = make(extra);
-      await r.source.start(intake);
-    },
-  };
-  await mkdir(join(dir, 'logs'), { recursive: true });
-  t.after(async () => {
-    await r.source.stop();
-    await store.close();
-  });
-  return r;
-}
-
-function numbered(from: number, to: number, prefix = 'line'): string {
-  let s = '';
-  for (let i = from; i < to; i++) s += `${prefix} ${i}\n`;
-  return s;
-}
-
-async function waitLines(r: Rig, n: number, what: string, timeoutMs = 10_000): Promise<string[]> {
-  return waitUntil(
-    async () => {
-      const l = await r.lines();
-      return l.length >= n ? l : undefined;
-    },
-    what,
-    timeoutMs,
-    20,
-  );
-}
-
-function expectExactly(lines: string[], expected: string[]): void {
-  const seen = new Map<string, number>();
-  for (const l of lines) seen.set(l, (seen.get(l) ?? 0) + 1);
-  const dups = [...seen].filter(([, n]) => n > 1).map(([l]) => l);
-  const missing = expected.filter((l) => !seen.has(l));
-  assert.deepEqual({ dups: dups.slice(0, 5), missing: missing.slice(0, 5), count: lines.length }, { dups: [], missing: [], count: expected.length });
-}
-
-const range = (from: number, to: number, prefix = 'line'): string[] => Array.from({ length: to - from }, (_, i) => `${prefix} ${from + i}`);
+import { waitUntil } from '../helpers/index.js';
+import { readAll } from '../helpers/store-intake.js';
+import { expectExactly, fileRig as rig, numbered, range, waitLines } from '../helpers/file-rig.js';
 
 test('reads existing and appended lines in order, with the topic template and the file as source', async (t) => {
   const r = await rig(t, { topic: 'logs/{name}/{stem}' });

@@ -6,11 +6,14 @@ import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { identityKey, type Fingerprint } from './identity.js';
 import { FileTracker, type TrackerContext } from './tracker.js';
+import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
 import { topicFor } from './records.js';
 
 const MAX_VANISHED = 50;
 const MAX_UNREADABLE = 50;
+/** Content read before (truncated away, or retired), kept to recognise its copies and renames. */
+const MAX_READ_CONTENT = 100;
 
 export interface Vanished {
   path: string;
@@ -34,6 +37,8 @@ export class FileSet {
   readonly vanished: Vanished[] = [];
   /** Path -> why it cannot be read. */
   readonly unreadable = new Map<string, string>();
+  /** Content no tracker holds any more, read up to an offset (oldest first, bounded). */
+  readonly readContent: ReadContent[] = [];
 
   constructor(
     private readonly deps: FileSetDeps,
@@ -52,10 +57,14 @@ export class FileSet {
     return this.deps.excluded(name);
   }
 
-  /** Start tracking a file (opened later, by the open-file budget). */
-  add(path: string, dev: string, ino: string, fp: Fingerprint, offset: number, headersLeft: number | undefined): FileTracker {
+  /**
+   * Start tracking a file (opened later, by the open-file budget). `topicPath`: the path its
+   * records' topic is made from when it is not its own (rotated content: the path it was written at).
+   */
+  add(path: string, dev: string, ino: string, fp: Fingerprint, offset: number, headersLeft: number | undefined, topicPath = path): FileTracker {
     const t = new FileTracker(this.ctx, path, dev, ino, fp, offset, headersLeft);
-    t.topic = topicFor(this.deps.topic, this.deps.name, path);
+    t.topic = topicFor(this.deps.topic, this.deps.name, topicPath);
+    if (topicPath !== path) t.from = topicPath;
     this.trackers.set(t.key, t);
     return t;
   }
@@ -64,6 +73,19 @@ export class FileSet {
   async isTracked(path: string): Promise<boolean> {
     const st = await stat(path, { bigint: true }).catch(() => undefined);
     return st !== undefined && this.trackers.has(identityKey(st.dev, st.ino));
+  }
+
+  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
+  readUpTo(fp: Fingerprint, offset: number, key?: string): void {
+    this.readContent.push(key === undefined ? { fp, offset } : { fp, offset, key });
+    if (this.readContent.length > MAX_READ_CONTENT) this.readContent.shift();
+  }
+
+  /** Every content known read up to an offset: the trackers' (live), then what was read before, newest first. */
+  knownContent(): ReadContent[] {
+    // (A tracker's offset: what it submitted; its copies are its own to read anyway.)
+    const live = [...this.trackers.values()].map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset(), key: t.key, live: true }));
+    return [...live, ...[...this.readContent].reverse()];
   }
 
   markUnreadable(path: string, why: string): void {
@@ -78,13 +100,21 @@ export class FileSet {
     this.unreadable.set(path, why);
   }
 
-  reportVanished(path: string, unreadBytes: number | null): void {
+  /**
+   * Unread data is gone: a file disappeared (deleted while waiting for a slot, not found at
+   * restart), or content was rotated away and its copy destroyed before it was read (`why` says
+   * how). Listed in the status, counted, logged as a warning.
+   */
+  reportVanished(path: string, unreadBytes: number | null, why?: string): void {
     this.deps.count('vanished');
     this.vanished.push({ path, unreadBytes, at: this.deps.now() });
     if (this.vanished.length > MAX_VANISHED) this.vanished.shift();
+    const bytes = unreadBytes ?? 'an unknown number of';
     this.deps.logger.warn(
       { source: this.deps.name, file: path, code: 'GH_FILE_VANISHED', unreadBytes },
-      `file source ${this.deps.name}: ${path} disappeared with unread data (${unreadBytes ?? 'an unknown number of'} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`,
+      why === undefined
+        ? `file source ${this.deps.name}: ${path} disappeared with unread data (${bytes} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`
+        : `file source ${this.deps.name}: ${path}: ${bytes} unread bytes lost: ${why}`,
     );
   }
 }

@@ -16,6 +16,11 @@ export function identityKey(dev: number | bigint | string, ino: number | bigint 
 }
 
 export async function fingerprint(fh: FileHandle, len: number): Promise<Fingerprint> {
+  return fingerprintOf(await readHead(fh, len));
+}
+
+/** The file's first `len` bytes (fewer when it is shorter). */
+export async function readHead(fh: FileHandle, len: number): Promise<Buffer> {
   const buf = Buffer.allocUnsafe(len);
   let got = 0;
   while (got < len) {
@@ -23,7 +28,7 @@ export async function fingerprint(fh: FileHandle, len: number): Promise<Fingerpr
     if (bytesRead === 0) break;
     got += bytesRead;
   }
-  return fingerprintOf(buf.subarray(0, got));
+  return buf.subarray(0, got);
 }
 
 /** The fingerprint of bytes already in hand (the first chunk of a file). */

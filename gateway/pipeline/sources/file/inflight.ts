@@ -29,9 +29,11 @@ export class InFlight {
     p.catch(() => undefined);
   }
 
-  /** Resolves once there is room to read more (or the source stops). */
-  async waitForRoom(): Promise<void> {
+  /** Resolves once there is room to read more (or the source stops): true when it had to wait. */
+  async waitForRoom(): Promise<boolean> {
+    let waited = false;
     while (!this.stopping() && (this.bytesNow >= this.maxBytes || !this.accepting())) {
+      waited = true;
       if (this.pending.size === 0) {
         // Not accepting and nothing in flight: look again shortly (the store reports recovery by state only).
         await new Promise((r) => setTimeout(r, 200));
@@ -39,6 +41,7 @@ export class InFlight {
       }
       await new Promise<void>((r) => this.waiters.push(r));
     }
+    return waited;
   }
 
   /** At stop: wait for everything in flight to settle, and release readers waiting for room. */

@@ -59,8 +59,10 @@ export class OpenBudget {
 
   /** An idle-closed file needs reading again: it grew, shrank or its path holds another file now. */
   private async wantsReopen(t: FileTracker): Promise<boolean> {
+    const lookAt = this.options.now();
     const st = await stat(t.path, { bigint: true }).catch(() => undefined);
     if (!st || identityKey(st.dev, st.ino) !== t.key) return true;
+    t.pathSeenAt = lookAt;
     if (Number(st.size) !== t.size) {
       t.size = Number(st.size);
       return true;
@@ -74,6 +76,8 @@ export class OpenBudget {
     const st = await stat(t.path, { bigint: true }).catch(() => undefined);
     if (!st || identityKey(st.dev, st.ino) !== t.key) {
       const moved = await findByIdentity(dirname(t.path), basename(t.path), t.dev, t.ino, t.fp, (n) => files.excluded(n));
+      // Rotated while closed: a file created at its path and rotated away since is read too.
+      if (!t.detached) await t.detach(moved ? 'renamed' : 'deleted');
       if (!moved) {
         files.trackers.delete(t.key);
         const unread = t.size > t.submittedOffset ? t.size - t.submittedOffset : 0;
@@ -81,8 +85,9 @@ export class OpenBudget {
         void this.options.commitState().catch(() => undefined);
         return false;
       }
+      // (Its records keep the topic of the path they were written at, also after a restart.)
+      t.from ??= t.path;
       t.path = moved;
-      t.detached = true;
     }
     try {
       await t.open();

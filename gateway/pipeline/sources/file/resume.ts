@@ -4,13 +4,14 @@
 // read from there; one truncated (copytruncate) or replaced has the unread rest of its old content
 // read from the rotated copy (same first bytes) before it is read from its start. Rotated files
 // that appeared while the gateway was down, unknown to the state, are read from their start.
-import { open, readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import type { CompiledGlob } from './glob.js';
 import { fingerprint, identityKey } from './identity.js';
 import { findByIdentity, findRotatedCopy } from './discovery.js';
 import type { FileSet } from './file-set.js';
 import type { SavedFile } from './tracker.js';
+import { findRotatedAway, LOOK_SLACK_MS, type ReadContent, type RotatedAway } from './rotated-away.js';
 
 export interface ResumeOptions {
   globs: CompiledGlob[];
@@ -36,7 +37,7 @@ export class Resume {
     for (const s of byKey.values()) {
       const path = await findByIdentity(dirname(s.path), basename(s.path), s.dev, s.ino, s.fp, (n) => files.excluded(n));
       if (path) {
-        const t = files.add(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft);
+        const t = files.add(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft, s.from ?? s.path);
         t.detached = true;
         files.logger.info(
           { source: files.name, file: path, was: s.path, offset: s.offset },
@@ -52,46 +53,47 @@ export class Resume {
 
   /**
    * Rotated files that appeared while the gateway was down (or before any of their records were
-   * committed): siblings of a known file (its name + a suffix, as logrotate names them), not
-   * matched by the globs, not known by identity, modified after the last committed state. None of
-   * their records can have been committed (records and offsets commit together), so they are read
-   * from their start, oldest first.
+   * committed): siblings of a saved file (its name + a suffix, as logrotate names them), not
+   * matched by the globs, modified after the last look at it before the state was committed
+   * (`seen`; states without it: the commit time), holding content neither known to the state nor
+   * read before (see rotated-away.ts). None of their records can have been committed (records and
+   * offsets commit together), so they are read from their start, oldest first.
    */
   async sweepRotated(saved: SavedFile[], savedAt: number): Promise<void> {
     const { files } = this;
-    const seen = new Set<string>();
-    const candidates: Array<{ path: string; dev: string; ino: string; mtime: number }> = [];
+    const since = new Map<string, number>();
     for (const s of saved) {
-      const dir = dirname(s.path);
-      const base = basename(s.path);
-      if (seen.has(s.path)) continue;
-      seen.add(s.path);
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch {
-        continue;
-      }
-      for (const n of names) {
-        if (n === base || !n.startsWith(base) || files.excluded(n)) continue;
-        const p = join(dir, n);
-        if (this.options.globs.some((g) => g.full.test(p))) continue; // tailed on its own
-        const st = await stat(p, { bigint: true }).catch(() => undefined);
-        if (!st?.isFile() || Number(st.mtimeMs) <= savedAt) continue;
-        const key = identityKey(st.dev, st.ino);
-        if (files.trackers.has(key) || saved.some((x) => identityKey(x.dev, x.ino) === key)) continue;
-        // A copy of content known to the state (copytruncate) was read up to its saved offset.
-        if (await startsLikeSaved(p, Number(st.size), saved)) continue;
-        candidates.push({ path: p, dev: String(st.dev), ino: String(st.ino), mtime: Number(st.mtimeMs) });
-      }
+      const t = s.seen === undefined ? savedAt : s.seen - LOOK_SLACK_MS;
+      since.set(s.path, Math.min(since.get(s.path) ?? t, t));
     }
-    candidates.sort((a, b) => a.mtime - b.mtime);
+    const savedKeys = new Set(saved.map((s) => identityKey(s.dev, s.ino)));
+    // Copies of saved content are read from the saved file's copy (drainCopy) or are the live file's.
+    const known: ReadContent[] = [
+      ...saved.map((s) => ({ fp: s.fp, offset: s.offset, key: identityKey(s.dev, s.ino), live: true })),
+      ...files.knownContent(),
+    ];
+    const candidates: Array<RotatedAway & { from: string }> = [];
+    for (const [path, after] of since) {
+      const found = await findRotatedAway({
+        dir: dirname(path),
+        base: basename(path),
+        since: after,
+        exclude: (n) => files.excluded(n),
+        skip: (p, key) => files.trackers.has(key) || savedKeys.has(key) || this.options.globs.some((g) => g.full.test(p)),
+        read: known,
+        fingerprintBytes: this.options.fingerprintBytes,
+      });
+      const from = saved.find((s) => s.path === path)?.from ?? path;
+      candidates.push(...found.map((f) => ({ ...f, from })));
+    }
+    candidates.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const c of candidates) {
-      const t = files.add(c.path, c.dev, c.ino, { hash: '', len: 0 }, 0, undefined);
+      if (files.trackers.has(identityKey(c.dev, c.ino))) continue; // a sibling of two saved files
+      const t = files.add(c.path, c.dev, c.ino, c.fp, c.offset, undefined, c.from);
       t.detached = true;
       files.logger.info(
-        { source: files.name, file: c.path },
-        `file source ${files.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from its start`,
+        { source: files.name, file: c.path, offset: c.offset },
+        `file source ${files.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from ${c.offset === 0 ? 'its start' : c.offset}`,
       );
     }
   }
@@ -115,7 +117,7 @@ export class Resume {
       await fh.close();
     }
     if (same) {
-      files.add(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft);
+      files.add(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft, s.from ?? path);
       files.logger.info({ source: files.name, file: path, offset: s.offset }, `file source ${files.name}: ${path} resumes at ${s.offset}`);
       return;
     }
@@ -134,23 +136,7 @@ export class Resume {
   private async drainCopy(copy: string, s: SavedFile): Promise<void> {
     const st = await stat(copy, { bigint: true }).catch(() => undefined);
     if (!st) return;
-    const t = this.files.add(copy, String(st.dev), String(st.ino), s.fp, s.offset, s.headersLeft);
+    const t = this.files.add(copy, String(st.dev), String(st.ino), s.fp, s.offset, s.headersLeft, s.from ?? s.path);
     t.detached = true;
-  }
-}
-
-/** Whether a file starts like some saved file's content (a copy of it, read up to its saved offset). */
-async function startsLikeSaved(path: string, size: number, saved: SavedFile[]): Promise<boolean> {
-  const fh = await open(path, 'r').catch(() => undefined);
-  if (!fh) return true; // unreadable: nothing to read anyway
-  try {
-    for (const x of saved) {
-      if (x.fp.len === 0 || x.fp.len > size) continue;
-      const fp = await fingerprint(fh, x.fp.len);
-      if (fp.hash === x.fp.hash) return true;
-    }
-    return false;
-  } finally {
-    await fh.close();
   }
 }

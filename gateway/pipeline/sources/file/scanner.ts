@@ -12,8 +12,6 @@ import type { FileSet } from './file-set.js';
 
 /** How long a copy of a tailed file waits for that file's truncation before it is tailed on its own. */
 const PENDING_COPY_MS = 30_000;
-/** Fingerprints of content read before (truncated away, or retired) kept to recognise its copies. */
-const MAX_READ_CONTENT = 100;
 
 export interface ScannerOptions {
   globs: CompiledGlob[];
@@ -23,8 +21,6 @@ export interface ScannerOptions {
 }
 
 export class FileScanner {
-  /** Content fingerprints already read up to an offset (truncated content), bounded. */
-  private readonly readContent: Array<{ fp: Fingerprint; offset: number }> = [];
   /** Paths that look like a copy of a file being tailed, since when (bounded by the globs). */
   private readonly pendingCopies = new Map<string, number>();
 
@@ -32,12 +28,6 @@ export class FileScanner {
     private readonly files: FileSet,
     private readonly options: ScannerOptions,
   ) {}
-
-  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
-  readUpTo(fp: Fingerprint, offset: number): void {
-    this.readContent.push({ fp, offset });
-    if (this.readContent.length > MAX_READ_CONTENT) this.readContent.shift();
-  }
 
   /** Current glob matches: path -> identity key (non-regular entries reported as unreadable). */
   async scan(): Promise<Map<string, string>> {
@@ -111,7 +101,7 @@ export class FileScanner {
   /** Whether a file starts with content read before: where that content was read up to, and whether it is still tailed. */
   private async copiedFrom(path: string, size: number): Promise<{ offset: number; live: boolean } | undefined> {
     const live = [...this.files.trackers.values()].filter((t) => !t.detached).map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset(), live: true }));
-    const candidates = [...live, ...this.readContent.map((c) => ({ ...c, live: false }))];
+    const candidates = [...live, ...this.files.readContent.map((c) => ({ fp: c.fp, offset: c.offset, live: false }))];
     // Only fingerprints long enough to tell content apart (a few bytes could match by chance).
     const wanted = candidates.filter((c) => c.fp.len >= Math.min(64, this.options.fingerprintBytes) && c.fp.len <= size);
     if (wanted.length === 0) return undefined;

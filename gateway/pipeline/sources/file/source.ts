@@ -6,8 +6,10 @@
 // file-set.ts (the trackers and the unreadable/vanished reports), resume.ts (matching the saved
 // state with the files found at start), scanner.ts (new files while running, copies of read
 // content), open-budget.ts (maxOpenFiles, idle-close, reopen), inflight.ts (maxInFlightBytes),
-// records.ts (record -> message), status.ts (what /api/sources shows), tracker.ts (one file).
+// records.ts (record -> message), status.ts (what /api/sources shows), tracker.ts (one file),
+// rotated-away.ts (content rotated away between two looks at a file).
 import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import type { FileSourceOptions } from './options.js';
@@ -23,6 +25,8 @@ import { InFlight } from './inflight.js';
 import { RecordEncoder } from './records.js';
 import { fileSourceStatus } from './status.js';
 import { STATE_KEY, decodeState, encodeState } from './state.js';
+import { identityKey } from './identity.js';
+import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
 
 export class FileSource implements Source {
   readonly kind = 'file';
@@ -96,7 +100,9 @@ export class FileSource implements Source {
         this.deps.logger.info({ source: this.name, file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
       isTracked: (path) => this.files.isTracked(path),
-      readUpTo: (fp, offset) => this.scanner.readUpTo(fp, offset),
+      readUpTo: (fp, offset, key) => this.files.readUpTo(fp, offset, key),
+      rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
+      lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, `${why}; rotate with delaycompress, and not twice within scanIntervalMs`),
       retire: (t) => {
         this.files.trackers.delete(t.key);
         this.commitState().catch(() => undefined);
@@ -119,6 +125,33 @@ export class FileSource implements Source {
     });
   }
 
+  /**
+   * Content rotated away from a tracker's path between two looks (see rotated-away.ts): tracked
+   * (detached: read to its end, then retired) with the topic of the path it was written at.
+   */
+  private async readRotatedAway(t: FileTracker, since: number, except: string[]): Promise<number> {
+    const found = await findRotatedAway({
+      dir: dirname(t.path),
+      base: basename(t.path),
+      since: since - LOOK_SLACK_MS,
+      exclude: (n) => this.files.excluded(n),
+      skip: (p, key) => except.includes(p) || this.files.trackers.has(key) || this.globs.some((g) => g.full.test(p)),
+      read: this.files.knownContent(),
+      fingerprintBytes: this.options.fingerprintBytes,
+    });
+    for (const f of found) {
+      if (this.files.trackers.has(identityKey(f.dev, f.ino))) continue; // queued by another look meanwhile
+      const rt = this.files.add(f.path, f.dev, f.ino, f.fp, f.offset, undefined, t.path);
+      rt.detached = true;
+      this.deps.logger.info(
+        { source: this.name, file: f.path, from: t.path, offset: f.offset },
+        `file source ${this.name}: ${f.path} holds content rotated away from ${t.path} before it was seen; reading it from ${f.offset}`,
+      );
+    }
+    if (found.length > 0) this.scheduleScan();
+    return found.length;
+  }
+
   private count(c: FileCounter, n = 1): void {
     this.metrics[c].inc({ source: this.name }, n);
   }
@@ -137,6 +170,7 @@ export class FileSource implements Source {
       } else {
         saved.push(...state.files);
         savedAt = state.at;
+        for (const r of state.read ?? []) this.files.readUpTo(r.fp, r.offset, r.key);
       }
     }
     // initialPosition applies only at the very first start (no state committed yet).
@@ -217,7 +251,7 @@ export class FileSource implements Source {
 
   private commitState(): Promise<void> {
     const files = [...this.files.trackers.values()].map((t) => t.saved());
-    return this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now()));
+    return this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now(), this.files.readContent));
   }
 
   async stop(): Promise<void> {

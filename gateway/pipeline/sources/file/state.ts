@@ -2,6 +2,10 @@
 // identity, fingerprint and offset, written with intake.commitMeta after the records read before
 // it (so records and offsets commit together), and read back at start to resume.
 import type { SavedFile } from './tracker.js';
+import type { ReadContent } from './rotated-away.js';
+
+/** Content read before, kept in the state so a restart recognises its renames and copies. */
+const MAX_SAVED_READ = 16;
 
 export const STATE_KEY = 'state';
 
@@ -10,10 +14,13 @@ export interface SavedState {
   /** When this state was committed (epoch ms): rotated files modified later hold unread data. */
   at?: number;
   files: SavedFile[];
+  /** Content no tracker holds any more, read up to an offset (retired rotated files, read copies), oldest first. */
+  read?: ReadContent[];
 }
 
-export function encodeState(files: SavedFile[], at: number): Buffer {
+export function encodeState(files: SavedFile[], at: number, read: ReadContent[]): Buffer {
   const state: SavedState = { v: 1, at, files };
+  if (read.length > 0) state.read = read.slice(-MAX_SAVED_READ);
   return Buffer.from(JSON.stringify(state));
 }
 

@@ -8,10 +8,16 @@
 // A file whose size dropped below the read position, or whose first bytes changed, was truncated
 // (copytruncate or in place): the rest of the old content is read from the rotated copy when one
 // exists (same first bytes), then reading restarts at 0.
+//
+// Two rotations between two looks (rotated-away.ts): content that lived at the path (or in the
+// truncated file) after the last look, and was rotated away before this one, is in siblings
+// modified since that look; the tracker asks the source to read them (ctx.rotatedAway) before the
+// state that moves its own look forward is committed. Unread content whose copy is gone is
+// reported (ctx.lost), never dropped silently.
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprint, fingerprintOf, identityKey, sameStart, type Fingerprint } from './identity.js';
+import { fingerprint, fingerprintOf, identityKey, readHead, sameStart, type Fingerprint } from './identity.js';
 import { findRotatedCopy } from './discovery.js';
 
 export interface TrackerContext {
@@ -22,8 +28,8 @@ export interface TrackerContext {
   readonly exclude: (name: string) => boolean;
   now(): number;
   stopping(): boolean;
-  /** Wait until the source may read more (in-flight bound, intake accepting). */
-  waitForRoom(): Promise<void>;
+  /** Wait until the source may read more (in-flight bound, intake accepting); true when it had to wait. */
+  waitForRoom(): Promise<boolean>;
   /** Turn a record into a message and submit it; undefined when nothing durable derived. */
   submit(tracker: FileTracker, record: SplitRecord): Promise<void> | undefined;
   /** Commit every file's offset (after the submits already made). */
@@ -36,7 +42,15 @@ export interface TrackerContext {
   /** Whether a path is a file the source tails itself (then it reads it, not this tracker). */
   isTracked(path: string): Promise<boolean>;
   /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
-  readUpTo(fp: Fingerprint, offset: number): void;
+  readUpTo(fp: Fingerprint, offset: number, key?: string): void;
+  /**
+   * Read the siblings of the tracker's path modified after `since` that hold content never read
+   * (rotated away between two looks), except `except` (paths handled already). Resolves with how
+   * many were queued, once they are tracked (so the next committed state includes them).
+   */
+  rotatedAway(tracker: FileTracker, since: number, except: string[]): Promise<number>;
+  /** Unread content is gone (its rotated copy was not found): report it. */
+  lost(tracker: FileTracker, bytes: number | null, why: string): void;
 }
 
 export interface SavedFile {
@@ -46,6 +60,10 @@ export interface SavedFile {
   fp: Fingerprint;
   offset: number;
   headersLeft: number;
+  /** The last look that found the file at its path, not truncated (epoch ms): content rotated away after it was not seen. */
+  seen?: number;
+  /** Rotated content: the path it was written at (its records' topic is that path's). */
+  from?: string;
 }
 
 export class FileTracker {
@@ -75,6 +93,12 @@ export class FileTracker {
   truncations = 0;
   lastError: string | undefined;
   topic = '';
+  /** Rotated content read under another name: the path it was written at. */
+  from: string | undefined;
+  /** When a look (a stat of the path) last found this file at its path. */
+  pathSeenAt: number;
+  /** When a look (fstat and first bytes) last found the file not truncated. */
+  contentSeenAt: number;
   private pumping: Promise<void> | undefined;
   private chunksSinceCheck = 0;
 
@@ -90,7 +114,7 @@ export class FileTracker {
     this.splitter = ctx.newSplitter(offset, headersLeft);
     this.submittedOffset = this.committedOffset = offset;
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
-    this.lastGrowthAt = ctx.now();
+    this.lastGrowthAt = this.pathSeenAt = this.contentSeenAt = ctx.now();
   }
 
   get key(): string {
@@ -98,7 +122,16 @@ export class FileTracker {
   }
 
   saved(): SavedFile {
-    return { path: this.path, dev: this.dev, ino: this.ino, fp: this.fp, offset: this.submittedOffset, headersLeft: this.submittedHeadersLeft };
+    return {
+      path: this.path,
+      dev: this.dev,
+      ino: this.ino,
+      fp: this.fp,
+      offset: this.submittedOffset,
+      headersLeft: this.submittedHeadersLeft,
+      seen: Math.min(this.pathSeenAt, this.contentSeenAt),
+      ...(this.from === undefined ? {} : { from: this.from }),
+    };
   }
 
   async open(): Promise<void> {
@@ -126,15 +159,18 @@ export class FileTracker {
   }
 
   private async readAvailable(): Promise<void> {
-    if (await this.checkTruncated()) return;
+    // (After a truncation the loop goes on: the file's new content is read from 0 at once.)
+    await this.checkTruncated();
     for (;;) {
       const fh = this.fh;
       if (!fh || this.ctx.stopping() || this.ctx.now() < this.pausedUntil) return;
-      await this.ctx.waitForRoom();
+      const waited = await this.ctx.waitForRoom();
       if (this.ctx.stopping() || this.fh !== fh) return;
-      if (++this.chunksSinceCheck >= 16) {
+      // After a wait (a full or slow store) the file may have been rotated meanwhile: look before
+      // reading on at the old position, which may now be in the middle of new content.
+      if (waited || ++this.chunksSinceCheck >= 16) {
         this.chunksSinceCheck = 0;
-        if (await this.checkTruncated()) return;
+        await this.checkTruncated();
       }
       const splitter = this.splitter;
       const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
@@ -149,12 +185,30 @@ export class FileTracker {
       // kill, a copy of an empty-fingerprint file cannot be found, so its copy was re-read whole).
       if (this.fp.len < this.ctx.fingerprintBytes && end > this.fp.len) {
         const len = Math.min(this.ctx.fingerprintBytes, end);
-        this.fp = splitter.readOffset === 0 ? fingerprintOf(buf.subarray(0, len)) : await fingerprint(fh, len);
+        const fp = splitter.readOffset === 0 ? fingerprintOf(buf.subarray(0, len)) : await this.grownFingerprint(fh, len);
         if (splitter !== this.splitter) return;
+        if (fp === undefined) {
+          // Truncated since the last look: the chunk may be old content or new; the truncation
+          // check reads the old content's rest from its copy (this chunk not taken), then the new.
+          if (await this.checkTruncated()) continue;
+          return;
+        }
+        this.fp = fp;
       }
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
     }
+  }
+
+  /**
+   * The fingerprint of the file's first `len` bytes, taken while reading on at a later offset; or
+   * undefined when the file no longer starts with the bytes fingerprinted so far (it was truncated,
+   * and a fingerprint of the new content would not find the old content's copy).
+   */
+  private async grownFingerprint(fh: FileHandle, len: number): Promise<Fingerprint | undefined> {
+    const head = await readHead(fh, len);
+    if (head.length < len || fingerprintOf(head.subarray(0, this.fp.len)).hash !== this.fp.hash) return undefined;
+    return fingerprintOf(head);
   }
 
   /** Submit the records, then commit the offset; count the bytes in flight until both settle. */
@@ -208,13 +262,19 @@ export class FileTracker {
   async checkTruncated(): Promise<boolean> {
     const fh = this.fh;
     if (!fh) return false;
+    const lookAt = this.ctx.now();
     const st = await fh.stat();
     const pos = this.splitter.readOffset;
     let truncated = st.size < pos;
     // (Also at position 0: the file may have been truncated again before any of it was read.)
     if (!truncated && this.fp.len > 0) truncated = !(await sameStart(fh, this.fp));
+    // What was known to be there before the truncation: the unread part of it is lost without a copy.
+    const knownSize = this.size;
     this.size = st.size;
-    if (!truncated) return false;
+    if (!truncated) {
+      this.contentSeenAt = lookAt;
+      return false;
+    }
     this.truncations++;
     // The new content's first bytes, taken now: if the file is truncated again while the copy is
     // read (a second rotation), the next check sees it and reads the new content's copy too.
@@ -243,7 +303,16 @@ export class FileTracker {
       held.map((r) => ({ ...r, partial: true })),
       0,
     );
-    this.ctx.readUpTo(this.fp, this.splitter.readOffset);
+    const copyKey = copy === undefined ? undefined : await keyOf(copy);
+    this.ctx.readUpTo(this.fp, this.splitter.readOffset, copyKey);
+    // Content written after the last look and copied away by a rotation not seen (copytruncate
+    // twice between two looks) is in newer copies: read them too.
+    const missed = await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
+    if (copy === undefined && knownSize > pos) {
+      this.ctx.lost(this, knownSize - pos, `truncated at ${pos} before the rest was read, and no rotated copy of it found (compressed or deleted first)`);
+    } else if (copy === undefined && missed > 0) {
+      this.ctx.lost(this, null, `rotated twice before it was looked at again, and the older copy (from offset ${pos}) is gone (compressed or deleted first)`);
+    }
     this.epoch++;
     this.fp = { hash: '', len: 0 };
     this.splitter = this.ctx.newSplitter(0);
@@ -251,6 +320,7 @@ export class FileTracker {
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
     this.size = (await fh.stat()).size;
     this.fp = fresh;
+    this.contentSeenAt = lookAt;
     this.emit([], 0);
     this.ctx.commitState().catch(() => undefined);
     return true;
@@ -277,12 +347,10 @@ export class FileTracker {
     await this.pump();
     if (!this.fh) return;
     if (!this.detached) {
-      try {
-        const st = await stat(this.path, { bigint: true });
-        if (identityKey(st.dev, st.ino) !== this.key) this.detach('renamed');
-      } catch {
-        this.detach('deleted');
-      }
+      const lookAt = this.ctx.now();
+      const st = await stat(this.path, { bigint: true }).catch(() => undefined);
+      if (st && identityKey(st.dev, st.ino) === this.key) this.pathSeenAt = lookAt;
+      else await this.detach(st ? 'renamed' : 'deleted');
     }
     const now = this.ctx.now();
     if (this.behindSince === undefined && this.size > this.committedOffset) this.behindSince = now;
@@ -296,13 +364,22 @@ export class FileTracker {
     }
     if (this.detached && atEnd && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
       await this.close();
+      // Its content stays known: a later rename or copy of it is not read again.
+      this.ctx.readUpTo(this.fp, this.splitter.readOffset, this.key);
       this.ctx.retire(this);
     }
   }
 
-  private detach(why: string): void {
+  /** Renamed away or deleted: read on through the handle; a file created at the path and rotated away since the last look is read too. */
+  async detach(why: string): Promise<void> {
     this.detached = true;
     this.rotations++;
     this.ctx.onEvent(this, why);
+    await this.ctx.rotatedAway(this, this.pathSeenAt, []);
   }
+}
+
+async function keyOf(path: string): Promise<string | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  return st === undefined ? undefined : identityKey(st.dev, st.ino);
 }

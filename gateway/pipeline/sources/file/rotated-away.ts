@@ -1,0 +1,108 @@
+// Content rotated away between two looks at a tailed path. The source looks at each file only now
+// and then (every scanIntervalMs, or when fs.watch reports something, and events coalesce), so two
+// rotations can happen between two looks: a file created at the path and renamed away again
+// (rename and create twice), or content written after a truncation and copied away by a second
+// copytruncate. That content never was at the path when the source looked, but it was written
+// after its last look: it sits in a sibling (the path's name + a suffix, as logrotate names them)
+// modified since then. Such siblings are read, unless their content is known:
+// - tracked by identity, or matched by the globs (then the scanner tails them on their own);
+// - a copy of content a tracker is reading (it reads the copy's tail when it sees the truncation);
+// - content read before up to an offset (a retired rotated file, a copy read after a truncation):
+//   read from that offset if it grew since, else skipped;
+// - a copy of what the path holds now (a copytruncate whose truncate is still to come, a `cp`).
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fingerprint, identityKey, type Fingerprint } from './identity.js';
+
+/**
+ * File timestamps come from the kernel's coarse clock (up to a tick behind Date.now()), and a file
+ * may be written just before the look that did not see it yet: a sibling modified this long before
+ * the last look is still a candidate. Known content is excluded by the rules above, not by time.
+ */
+export const LOOK_SLACK_MS = 1000;
+/** Siblings examined per sweep (a folder with thousands of rotated files is not walked whole). */
+const MAX_SIBLINGS = 500;
+
+/** Content read (or being read) up to an offset: known by its first bytes, and its identity when it is that file. */
+export interface ReadContent {
+  fp: Fingerprint;
+  offset: number;
+  /** device:inode of the file it was read from, when known. */
+  key?: string;
+  /** Still tailed by a tracker: its copies are that tracker's to read, never read on their own. */
+  live?: boolean;
+}
+
+export interface RotatedAway {
+  path: string;
+  dev: string;
+  ino: string;
+  /** Where to read it from: 0, or where its content was read up to before. */
+  offset: number;
+  /** The content it starts with, when it is known content that grew. */
+  fp: Fingerprint;
+  mtimeMs: number;
+}
+
+export interface SweepQuery {
+  dir: string;
+  /** The tailed file's name: siblings are the names that start with it. */
+  base: string;
+  /** Only siblings modified after this (epoch ms). */
+  since: number;
+  exclude(name: string): boolean;
+  /** Siblings that are someone else's to read (tracked identity, matched by the globs). */
+  skip(path: string, key: string): boolean;
+  read: ReadContent[];
+  fingerprintBytes: number;
+}
+
+export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
+  let names: string[];
+  try {
+    names = await readdir(q.dir);
+  } catch {
+    return [];
+  }
+  const minLen = Math.min(64, q.fingerprintBytes);
+  const live = await openQuietly(join(q.dir, q.base));
+  const out: RotatedAway[] = [];
+  try {
+    const liveSize = live ? (await live.stat()).size : 0;
+    for (const n of names.filter((x) => x !== q.base && x.startsWith(q.base) && !q.exclude(x)).slice(0, MAX_SIBLINGS)) {
+      const p = join(q.dir, n);
+      const st = await stat(p, { bigint: true }).catch(() => undefined);
+      if (!st?.isFile() || st.size === 0n || Number(st.mtimeMs) <= q.since) continue;
+      const key = identityKey(st.dev, st.ino);
+      if (q.skip(p, key)) continue;
+      const size = Number(st.size);
+      const fh = await openQuietly(p);
+      if (!fh) continue;
+      try {
+        let from: { offset: number; fp: Fingerprint } | undefined = { offset: 0, fp: { hash: '', len: 0 } };
+        for (const r of q.read) {
+          if (r.fp.len > size || (r.key !== key && r.fp.len < minLen)) continue;
+          if (r.fp.len > 0 && (await fingerprint(fh, r.fp.len)).hash !== r.fp.hash) continue;
+          from = r.live || size <= r.offset ? undefined : { offset: r.offset, fp: r.fp };
+          break;
+        }
+        // A copy of what the path holds now: the path's file has all of the sibling's first bytes.
+        if (from?.offset === 0 && live) {
+          const len = Math.min(size, q.fingerprintBytes);
+          if (liveSize >= len && (await fingerprint(fh, len)).hash === (await fingerprint(live, len)).hash) from = undefined;
+        }
+        if (from) out.push({ path: p, dev: String(st.dev), ino: String(st.ino), offset: from.offset, fp: from.fp, mtimeMs: Number(st.mtimeMs) });
+      } finally {
+        await fh.close().catch(() => undefined);
+      }
+    }
+  } finally {
+    await live?.close().catch(() => undefined);
+  }
+  // Oldest first, as they were written.
+  return out.sort((a, b) => a.mtimeMs - b.mtimeMs);
+}
+
+function openQuietly(path: string): Promise<FileHandle | undefined> {
+  return open(path, 'r').catch(() => undefined);
+}

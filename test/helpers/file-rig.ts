@@ -1,0 +1,127 @@
+// A file source over real files and a real store (through the small test intake of
+// store-intake.ts), for the file source's integration tests: options relative to a temp folder,
+// restart with the same store, the registry and the log lines it wrote, and a switch to make the
+// intake stop accepting writes (as a full disk does) so the reader lags behind deterministically.
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { tempDir, testDeps, waitUntil } from './index.js';
+import { storeIntake, readAll, type StoreIntake } from './store-intake.js';
+import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
+import { fileSourceSchema, type FileSourceOptionsInput } from '../../gateway/pipeline/sources/file/options.js';
+import { FileSource } from '../../gateway/pipeline/sources/file/source.js';
+
+export interface FileRig {
+  dir: string;
+  store: LocalStreams;
+  intake: StoreIntake;
+  source: FileSource;
+  registry: Registry;
+  /** Every log record the sources wrote (JSON objects, as pino writes them). */
+  logs: Array<Record<string, unknown>>;
+  /** While false, the intake reports it cannot take writes: the source pauses reading. */
+  accepting: boolean;
+  lines(): Promise<string[]>;
+  restart(extra?: Partial<FileSourceOptionsInput>): Promise<void>;
+}
+
+export async function fileRig(t: TestContext, options: Partial<FileSourceOptionsInput> & { paths?: string[] }, dir?: string): Promise<FileRig> {
+  dir ??= await tempDir(t, 'gatehouse-tail-');
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, testDeps());
+  await store.defineStream({ name: 'logs', maxBytes: 1 << 30, onFull: 'reject' });
+  const intake = storeIntake(store, 'logs', 'app');
+  const registry = new Registry();
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line.length > 0) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = pino({ level: 'info' }, sink);
+  const make = (extra: Partial<FileSourceOptionsInput> = {}): FileSource =>
+    new FileSource(
+      fileSourceSchema.parse({
+        type: 'file',
+        name: 'app',
+        initialPosition: 'start_of_file',
+        scanIntervalMs: 50,
+        rotateWaitMs: 200,
+        ...options,
+        ...extra,
+        // Relative patterns are below the test's folder.
+        paths: (extra.paths ?? options.paths ?? ['logs/*.log']).map((p) => join(dir!, p)),
+      }),
+      { logger, registry, dataDir: dir! },
+    );
+  const r: FileRig = {
+    dir,
+    store,
+    intake,
+    source: make(),
+    registry,
+    logs,
+    accepting: true,
+    lines: async () => (await readAll(store, 'logs')).map((rec) => rec.payload.toString()),
+    restart: async (extra) => {
+      await r.source.stop();
+      r.source = make(extra);
+      await r.source.start(intake);
+    },
+  };
+  intake.accepting = () => r.accepting;
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  t.after(async () => {
+    await r.source.stop();
+    await store.close();
+  });
+  return r;
+}
+
+export function numbered(from: number, to: number, prefix = 'line'): string {
+  let s = '';
+  for (let i = from; i < to; i++) s += `${prefix} ${i}\n`;
+  return s;
+}
+
+export const range = (from: number, to: number, prefix = 'line'): string[] => Array.from({ length: to - from }, (_, i) => `${prefix} ${from + i}`);
+
+export async function waitLines(r: FileRig, n: number, what: string, timeoutMs = 10_000): Promise<string[]> {
+  return waitUntil(
+    async () => {
+      const l = await r.lines();
+      return l.length >= n ? l : undefined;
+    },
+    what,
+    timeoutMs,
+    20,
+  );
+}
+
+/** Each expected line exactly once, nothing else. */
+export function expectExactly(lines: string[], expected: string[]): void {
+  const seen = new Map<string, number>();
+  for (const l of lines) seen.set(l, (seen.get(l) ?? 0) + 1);
+  const dups = [...seen].filter(([, n]) => n > 1).map(([l]) => l);
+  const missing = expected.filter((l) => !seen.has(l));
+  assert.deepEqual({ dups: dups.slice(0, 5), missing: missing.slice(0, 5), count: lines.length }, { dups: [], missing: [], count: expected.length });
+}
+
+export interface FileStatus {
+  path: string;
+  identity: string;
+  state: string;
+  offset: number;
+  size: number;
+  lagBytes: number;
+  truncations: number;
+  rotations: number;
+}
+
+export function fileStatuses(r: FileRig): FileStatus[] {
+  return (r.source.status().details?.files ?? []) as FileStatus[];
+}

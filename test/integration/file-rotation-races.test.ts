@@ -1,0 +1,193 @@
+// A tailed file rotated twice before the source looked again (within one scanIntervalMs, fs.watch
+// events coalesced): the content that lived at the path in between must still be read exactly
+// once, and content destroyed before any reader could see it must be reported, not silently lost.
+// Each rotation runs as one synchronous block of fs calls: the source (same process) gets no turn
+// in between, so it sees both rotations at once, every time. The source is idle before the block
+// (scanIntervalMs 60 s: only the fs.watch events of the block make it look).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, copyFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { metricValue, waitUntil } from '../helpers/index.js';
+import { expectExactly, fileRig, fileStatuses, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
+
+/** Wait until every tracked file is open and read to its end with nothing in flight. */
+async function caughtUp(r: FileRig, what: string): Promise<void> {
+  await waitUntil(
+    () => {
+      const files = fileStatuses(r);
+      const open = files.every((f) => (f.state === 'open' || f.state === 'draining') && f.offset === f.size && f.lagBytes === 0);
+      return open && r.source.status().details?.inflightBytes === 0 ? true : undefined;
+    },
+    what,
+    10_000,
+    20,
+  );
+}
+
+async function idleRig(t: Parameters<typeof fileRig>[0], paths = ['logs/*.log']): Promise<{ r: FileRig; file: string; log: (n: string) => string }> {
+  const r = await fileRig(t, { scanIntervalMs: 60_000, paths });
+  const log = (n: string): string => join(r.dir, 'logs', n);
+  const file = log('app.log');
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(r.intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  await caughtUp(r, 'the source idle at the end of app.log');
+  return { r, file, log };
+}
+
+test('rename and create twice within one scan: the file created and rotated away in between is read, nothing twice', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  // logrotate (create) twice: app.log -> app.log.1, a new app.log, then app.log.1 -> app.log.2,
+  // app.log -> app.log.1 and another new app.log. The writer writes to each file before the next
+  // rotation (the first file also after its rename, before it reopened).
+  appendFileSync(file, numbered(100, 110));
+  renameSync(file, log('app.log.1'));
+  appendFileSync(log('app.log.1'), numbered(110, 120));
+  writeFileSync(file, numbered(120, 150));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  renameSync(file, log('app.log.1'));
+  writeFileSync(file, numbered(150, 200));
+  await waitLines(r, 200, 'all 200 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 200));
+  assert.equal(r.source.status().details?.vanished instanceof Array && (r.source.status().details?.vanished as unknown[]).length, 0);
+});
+
+test('copytruncate twice within one scan: the content between the two truncations is read from the newer copy, nothing twice', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  appendFileSync(file, numbered(100, 120));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(120, 150));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 170));
+  await waitLines(r, 170, 'all 170 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 170));
+});
+
+test('copytruncate twice, the second copy made but its truncation not yet done when the first is seen: nothing twice', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  appendFileSync(file, numbered(100, 120));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(120, 150));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  // logrotate's second run has copied the file, not truncated it yet: the copy is the live content.
+  copyFileSync(file, log('app.log.1'));
+  await waitUntil(() => (fileStatuses(r).some((f) => f.path === file && f.truncations === 1) ? true : undefined), 'the first truncation seen');
+  await waitLines(r, 150, 'the first 150 lines');
+  await caughtUp(r, 'every file read');
+  // Now the truncate of the second run, and more lines.
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 170));
+  await waitLines(r, 170, 'all 170 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 170));
+});
+
+test('rotated twice within one scan with a glob matching the rotated names: every copy is tailed once', async (t) => {
+  const { r, file, log } = await idleRig(t, ['logs/app.log*']);
+  // create twice, then copytruncate twice.
+  renameSync(file, log('app.log.1'));
+  writeFileSync(file, numbered(100, 150));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  renameSync(file, log('app.log.1'));
+  writeFileSync(file, numbered(150, 200));
+  await waitLines(r, 200, '200 lines');
+  await caughtUp(r, 'every file read');
+  appendFileSync(file, numbered(200, 220));
+  renameSync(log('app.log.2'), log('app.log.3'));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(220, 250));
+  for (const n of [3, 2, 1]) renameSync(log(`app.log.${n}`), log(`app.log.${n + 1}`));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(250, 270));
+  await waitLines(r, 270, 'all 270 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 270));
+});
+
+test('copytruncate twice while stopped, and a copy of the live content made while stopped: read once at restart', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  await r.source.stop();
+  appendFileSync(file, numbered(100, 120));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(120, 150));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 170));
+  // A third run of logrotate copied the file and was stopped before its truncate.
+  renameSync(log('app.log.2'), log('app.log.3'));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  copyFileSync(file, log('app.log.1'));
+  await r.restart();
+  await waitLines(r, 170, 'all 170 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 170));
+  // Its truncate, later.
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(170, 180));
+  await waitLines(r, 180, 'all 180 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 180));
+});
+
+test('the rotated copy of unread lines compressed before it was read (reader behind): the loss is reported with its size', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  // The store stops taking writes (a full disk): the reader sees the file grow but cannot read on.
+  r.accepting = false;
+  appendFileSync(file, numbered(100, 120));
+  const size = statSync(file).size;
+  await waitUntil(() => (fileStatuses(r).some((f) => f.size === size) ? true : undefined), 'the source saw the file grow');
+  // copytruncate with compress and no delaycompress: the copy is gone (app.log.1.gz is excluded).
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(120, 150));
+  renameSync(log('app.log.1'), log('app.log.1.gz'));
+  r.accepting = true;
+  await waitLines(r, 130, 'the lines after the rotation');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), [...range(0, 100), ...range(120, 150)]);
+  const lost = Buffer.byteLength(numbered(100, 120));
+  const vanished = r.source.status().details?.vanished as Array<{ path: string; unreadBytes: number | null }>;
+  assert.deepEqual(
+    vanished.map((v) => ({ path: v.path, unreadBytes: v.unreadBytes })),
+    [{ path: file, unreadBytes: lost }],
+  );
+  assert.equal(await metricValue(r.registry, 'gatehouse_file_vanished_total', { source: 'app' }), 1);
+  const warn = r.logs.find((l) => l.code === 'GH_FILE_VANISHED');
+  assert.ok(warn, 'a GH_FILE_VANISHED warning is logged');
+  assert.equal(warn.level, 40);
+  assert.equal(warn.unreadBytes, lost);
+});
+
+test('copytruncate twice within one scan, the first copy deleted (rotate 1): the newer copy is read, the possible loss reported', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  appendFileSync(file, numbered(100, 120));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(120, 150));
+  unlinkSync(log('app.log.1'));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 170));
+  await waitLines(r, 150, 'the lines still on disk');
+  await caughtUp(r, 'every file read');
+  // Lines 100-119 were in the first copy only: destroyed before any reader could see them.
+  expectExactly(await r.lines(), [...range(0, 100), ...range(120, 170)]);
+  const vanished = r.source.status().details?.vanished as Array<{ path: string; unreadBytes: number | null }>;
+  assert.deepEqual(
+    vanished.map((v) => ({ path: v.path, unreadBytes: v.unreadBytes })),
+    [{ path: file, unreadBytes: null }],
+  );
+  assert.equal(await metricValue(r.registry, 'gatehouse_file_vanished_total', { source: 'app' }), 1);
+});
