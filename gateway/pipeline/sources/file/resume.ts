@@ -122,7 +122,10 @@ export class Resume {
       return;
     }
     // Truncated (copytruncate) or a reused inode while we were down: the old content's unread
-    // rest may be in a rotated copy; the file itself is read from its start.
+    // rest may be in a rotated copy; the file itself is read from its start. The old content stays
+    // known (read up to the saved offset), also when no copy holds more of it (copytruncate's own
+    // window): its copies are not taken for content rotated away unseen, now or at a later start.
+    files.readUpTo(s.fp, s.offset);
     const copy = await findRotatedCopy(dirname(path), basename(path), s.fp, s.offset, (n) => files.excluded(n));
     if (copy) await this.drainCopy(copy, s);
     files.logger.info(

@@ -15,11 +15,12 @@ import { join } from 'node:path';
 import { fingerprint, identityKey, type Fingerprint } from './identity.js';
 
 /**
- * File timestamps come from the kernel's coarse clock (up to a tick behind Date.now()), and a file
- * may be written just before the look that did not see it yet: a sibling modified this long before
- * the last look is still a candidate. Known content is excluded by the rules above, not by time.
+ * Content rotated away between two looks was written after the first one (the look found the path
+ * holding the file it tracks, not truncated), but file timestamps come from the kernel's coarse
+ * clock, up to a tick (1-10 ms) behind Date.now(): a sibling modified this long before the look is
+ * still a candidate. (Known content is excluded by the rules above, not by time.)
  */
-export const LOOK_SLACK_MS = 1000;
+export const LOOK_SLACK_MS = 100;
 /** Siblings examined per sweep (a folder with thousands of rotated files is not walked whole). */
 const MAX_SIBLINGS = 500;
 
