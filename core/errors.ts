@@ -264,9 +264,9 @@ export const ERROR_CATALOGUE = {
   },
   GH_FILE_VANISHED: {
     group: 'file sources',
-    meaning: 'A tailed file disappeared while unread data remained',
+    meaning: 'A tailed file, or the rotated copy of its unread content, disappeared while unread data remained',
     message: '{path} disappeared with {bytes} unread bytes',
-    hint: 'rotate with delaycompress (a compressed copy cannot be read), or raise maxOpenFiles if the file waited for a slot',
+    hint: 'rotate with delaycompress (a compressed copy cannot be read) and not twice within scanIntervalMs, prefer create to copytruncate, or raise maxOpenFiles if the file waited for a slot',
   },
   // admin / control
   GH_ADMIN_BAD_REQUEST: {

@@ -153,7 +153,13 @@ for (const [mode, pattern, twice] of [
       { duplicates: 0, missing: [], extra: [] },
     );
     if (mode === 'create') assert.equal(lostByLogrotate, 0);
-    const st = source.status().details!;
-    assert.equal((st.vanished as unknown[]).length, 0);
+    // Nothing vanished, except lines copytruncate lost (written between its copy and its truncate)
+    // that the source saw on disk before the truncate and could not read in time: reported, and
+    // never more than copytruncate lost.
+    const vanished = source.status().details!.vanished as Array<{ path: string; unreadBytes: number | null }>;
+    const lostBytes = written.filter((l) => !onDiskSet.has(l)).reduce((n, l) => n + l.length + 1, 0);
+    const reported = vanished.reduce((n, v) => n + (v.unreadBytes ?? Number.POSITIVE_INFINITY), 0);
+    if (mode === 'create') assert.deepEqual(vanished, []);
+    else assert.ok(reported <= lostBytes, `reported lost ${reported} bytes, copytruncate lost ${lostBytes}: ${JSON.stringify(vanished)}`);
   });
 }

@@ -1,6 +1,6 @@
 // The file source against real files and a real store (through a small test intake, see
 // test/helpers/file-rig.ts): reading, globs, rotation schemes, resume, bounds and bad input.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, mkdir, rename, rm, truncate, writeFile, copyFile, open } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';

@@ -68,10 +68,7 @@ export class Resume {
     }
     const savedKeys = new Set(saved.map((s) => identityKey(s.dev, s.ino)));
     // Copies of saved content are read from the saved file's copy (drainCopy) or are the live file's.
-    const known: ReadContent[] = [
-      ...saved.map((s) => ({ fp: s.fp, offset: s.offset, key: identityKey(s.dev, s.ino), live: true })),
-      ...files.knownContent(),
-    ];
+    const known: ReadContent[] = [...saved.map((s) => ({ fp: s.fp, offset: s.offset, key: identityKey(s.dev, s.ino), live: true })), ...files.knownContent()];
     const candidates: Array<RotatedAway & { from: string }> = [];
     for (const [path, after] of since) {
       const found = await findRotatedAway({

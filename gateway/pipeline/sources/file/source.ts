@@ -102,7 +102,7 @@ export class FileSource implements Source {
       isTracked: (path) => this.files.isTracked(path),
       readUpTo: (fp, offset, key) => this.files.readUpTo(fp, offset, key),
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
-      lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, `${why}; rotate with delaycompress, and not twice within scanIntervalMs`),
+      lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, why),
       retire: (t) => {
         this.files.trackers.delete(t.key);
         this.commitState().catch(() => undefined);
