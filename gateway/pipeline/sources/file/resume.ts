@@ -61,10 +61,12 @@ export class Resume {
    */
   async sweepRotated(saved: SavedFile[], savedAt: number): Promise<void> {
     const { files } = this;
+    // By the path content was written at (a rotated file read under another name: where it came from).
     const since = new Map<string, number>();
     for (const s of saved) {
       const t = s.seen === undefined ? savedAt : s.seen - LOOK_SLACK_MS;
-      since.set(s.path, Math.min(since.get(s.path) ?? t, t));
+      const at = s.from ?? s.path;
+      since.set(at, Math.min(since.get(at) ?? t, t));
     }
     const savedKeys = new Set(saved.map((s) => identityKey(s.dev, s.ino)));
     // Copies of saved content are read from the saved file's copy (drainCopy) or are the live file's.
@@ -80,8 +82,7 @@ export class Resume {
         read: known,
         fingerprintBytes: this.options.fingerprintBytes,
       });
-      const from = saved.find((s) => s.path === path)?.from ?? path;
-      candidates.push(...found.map((f) => ({ ...f, from })));
+      candidates.push(...found.map((f) => ({ ...f, from: path })));
     }
     candidates.sort((a, b) => a.mtimeMs - b.mtimeMs);
     for (const c of candidates) {

@@ -13,6 +13,7 @@
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fingerprint, identityKey, type Fingerprint } from './identity.js';
+import { findRotatedCopy } from './discovery.js';
 
 /**
  * Content rotated away between two looks was written after the first one (the look found the path
@@ -102,6 +103,41 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
   }
   // Oldest first, as they were written.
   return out.sort((a, b) => a.mtimeMs - b.mtimeMs);
+}
+
+/**
+ * A file was truncated at `pos` and no rotated copy holds its content from there on: what is known
+ * lost, if anything. `knownSize`: the size seen before the truncation (bytes past `pos` were seen
+ * and not read); `missed`: newer copies found (a second rotation came, so the older copy, now gone,
+ * may have held more than was read). Undefined when nothing is known lost.
+ */
+export async function lossWithoutCopy(q: {
+  dir: string;
+  base: string;
+  fp: Fingerprint;
+  pos: number;
+  knownSize: number;
+  missed: number;
+  exclude(name: string): boolean;
+}): Promise<{ bytes: number | null; why: string } | undefined> {
+  // A copy ending before `pos` was read whole: the reader read on into what was written after
+  // copytruncate's copy, before its truncate (those lines are in no file).
+  const short = await findRotatedCopy(q.dir, q.base, q.fp, 0, q.exclude);
+  if (q.knownSize > q.pos) {
+    return {
+      bytes: q.knownSize - q.pos,
+      why: short
+        ? `written after copytruncate copied it to ${short} and truncated before they were read (prefer create to copytruncate)`
+        : `truncated at ${q.pos} before they were read, and no rotated copy of them found (compressed or deleted before it was read: rotate with delaycompress, not twice within scanIntervalMs)`,
+    };
+  }
+  if (!short && q.missed > 0) {
+    return {
+      bytes: null,
+      why: `rotated twice before it was looked at again, and the older copy (its content from offset ${q.pos} on) was compressed or deleted before it was read (rotate with delaycompress, not twice within scanIntervalMs)`,
+    };
+  }
+  return undefined;
 }
 
 function openQuietly(path: string): Promise<FileHandle | undefined> {

@@ -17,9 +17,9 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprint, fingerprintOf, identityKey, readHead, sameStart, type Fingerprint } from './identity.js';
+import { fingerprint, fingerprintOf, identityKey, identityOf, readHead, sameStart, type Fingerprint } from './identity.js';
 import { findRotatedCopy } from './discovery.js';
-import { LOOK_SLACK_MS } from './rotated-away.js';
+import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
 
 export interface TrackerContext {
   readonly chunkBytes: number;
@@ -275,7 +275,9 @@ export class FileTracker {
     if (!truncated) {
       // Empty at the last look, there are no first bytes to compare: if it changed since, content
       // may have been written and copied away (copytruncate) before this look. Once per emptiness.
-      if (pos === 0 && this.fp.len === 0 && st.mtimeMs > this.contentSeenAt - LOOK_SLACK_MS) await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+      if (pos === 0 && this.fp.len === 0 && !this.detached && st.mtimeMs > this.contentSeenAt - LOOK_SLACK_MS) {
+        await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+      }
       this.contentSeenAt = lookAt;
       return false;
     }
@@ -307,12 +309,16 @@ export class FileTracker {
       held.map((r) => ({ ...r, partial: true })),
       0,
     );
-    const copyKey = copy === undefined ? undefined : await keyOf(copy);
-    this.ctx.readUpTo(this.fp, this.splitter.readOffset, copyKey);
+    this.ctx.readUpTo(this.fp, this.splitter.readOffset, copy === undefined ? undefined : await identityOf(copy));
     // Content written after the last look and copied away by a rotation not seen (copytruncate
-    // twice between two looks) is in newer copies: read them too.
-    const missed = await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
-    if (copy === undefined) await this.reportLost(pos, knownSize, missed);
+    // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
+    // drained: its name is not where content is written.)
+    const missed = this.detached ? 0 : await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
+    if (copy === undefined) {
+      const dir = dirname(this.path);
+      const loss = await lossWithoutCopy({ dir, base: basename(this.path), fp: this.fp, pos, knownSize, missed, exclude: this.ctx.exclude });
+      if (loss) this.ctx.lost(this, loss.bytes, loss.why);
+    }
     this.epoch++;
     this.fp = { hash: '', len: 0 };
     this.splitter = this.ctx.newSplitter(0);
@@ -324,32 +330,6 @@ export class FileTracker {
     this.emit([], 0);
     this.ctx.commitState().catch(() => undefined);
     return true;
-  }
-
-  /**
-   * Truncated and no rotated copy holds the old content from `pos` on: report what is known lost.
-   * `knownSize`: the size seen before the truncation (bytes past `pos` were known and not read);
-   * `missed`: newer copies found (a second rotation came, so the older copy may have held more).
-   */
-  private async reportLost(pos: number, knownSize: number, missed: number): Promise<void> {
-    // A copy ending before `pos` was read whole: the reader read on into what was written after
-    // copytruncate's copy, before its truncate (those lines are in no file).
-    const short = await findRotatedCopy(dirname(this.path), basename(this.path), this.fp, 0, this.ctx.exclude);
-    if (knownSize > pos) {
-      this.ctx.lost(
-        this,
-        knownSize - pos,
-        short
-          ? `written after copytruncate copied it to ${short} and truncated before they were read (prefer create to copytruncate)`
-          : `truncated at ${pos} before they were read, and no rotated copy of them found (compressed or deleted before it was read: rotate with delaycompress, not twice within scanIntervalMs)`,
-      );
-    } else if (!short && missed > 0) {
-      this.ctx.lost(
-        this,
-        null,
-        `rotated twice before it was looked at again, and the older copy (its content from offset ${pos} on) was compressed or deleted before it was read (rotate with delaycompress, not twice within scanIntervalMs)`,
-      );
-    }
   }
 
   private async readCopy(): Promise<void> {
@@ -403,9 +383,4 @@ export class FileTracker {
     this.ctx.onEvent(this, why);
     await this.ctx.rotatedAway(this, this.pathSeenAt, []);
   }
-}
-
-async function keyOf(path: string): Promise<string | undefined> {
-  const st = await stat(path, { bigint: true }).catch(() => undefined);
-  return st === undefined ? undefined : identityKey(st.dev, st.ino);
 }
