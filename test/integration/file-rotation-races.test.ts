@@ -89,6 +89,27 @@ test('copytruncate twice, the second copy made but its truncation not yet done w
   expectExactly(await r.lines(), range(0, 170));
 });
 
+test('copytruncate again while the copy of the first one is being read: the second copy is read, nothing twice', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  // The store stops taking writes: the source sees the first truncation, then waits before reading its copy.
+  r.accepting = false;
+  appendFileSync(file, numbered(100, 120));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(120, 150));
+  await waitUntil(() => (fileStatuses(r).some((f) => f.path === file && f.truncations === 1) ? true : undefined), 'the first truncation seen');
+  // The second copytruncate while the first copy waits to be read.
+  appendFileSync(file, numbered(150, 160));
+  renameSync(log('app.log.1'), log('app.log.2'));
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(160, 170));
+  r.accepting = true;
+  await waitLines(r, 170, 'all 170 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 170));
+});
+
 test('copytruncate of a file that was empty at the last look: the copied lines are read from the copy', async (t) => {
   const r = await fileRig(t, { scanIntervalMs: 60_000 });
   const log = (n: string): string => join(r.dir, 'logs', n);

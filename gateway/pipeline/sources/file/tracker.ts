@@ -160,9 +160,13 @@ export class FileTracker {
   }
 
   private async readAvailable(): Promise<void> {
-    // (After a truncation the loop goes on: the file's new content is read from 0 at once.)
-    await this.checkTruncated();
+    // Look for a truncation first; after one was handled, look again before reading the new
+    // content from 0: reading the old content's copy takes a while, and the file may have been
+    // truncated again meanwhile (its first bytes, taken when the first was seen, tell).
+    let look = true;
     for (;;) {
+      if (look && (await this.checkTruncated())) continue;
+      look = false;
       const fh = this.fh;
       if (!fh || this.ctx.stopping() || this.ctx.now() < this.pausedUntil) return;
       const waited = await this.ctx.waitForRoom();
@@ -171,7 +175,10 @@ export class FileTracker {
       // reading on at the old position, which may now be in the middle of new content.
       if (waited || ++this.chunksSinceCheck >= 16) {
         this.chunksSinceCheck = 0;
-        await this.checkTruncated();
+        if (await this.checkTruncated()) {
+          look = true;
+          continue;
+        }
       }
       const splitter = this.splitter;
       const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
@@ -191,8 +198,9 @@ export class FileTracker {
         if (fp === undefined) {
           // Truncated since the last look: the chunk may be old content or new; the truncation
           // check reads the old content's rest from its copy (this chunk not taken), then the new.
-          if (await this.checkTruncated()) continue;
-          return;
+          if (!(await this.checkTruncated())) return;
+          look = true;
+          continue;
         }
         this.fp = fp;
       }
