@@ -32,8 +32,8 @@ export async function startWriter(t: TestContext, file: string, count: number, p
   const ready = new Promise<void>((resolve) => rl.on('line', (l) => (l === 'ready' ? resolve() : l.startsWith('done') ? (sawDone = true) : undefined)));
   await ready;
   // 'close', not 'exit': 'exit' can come before the last stdout line ('done') has been read.
-  const done = once(proc, 'close').then(([code]) => {
-    assert.equal(code, 0, 'writer exited with an error');
+  const done = once(proc, 'close').then(([code, signal]) => {
+    assert.equal(code, 0, `writer exited with an error (code ${String(code)}, signal ${String(signal)})`);
     assert.ok(sawDone, 'writer did not finish');
   });
   return { pid: proc.pid!, done };
