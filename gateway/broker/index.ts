@@ -9,6 +9,8 @@
 // The parts: hooks.ts (the aedes hooks), inflight.ts (the per-client commit window behind
 // authorizePublish), connection.ts (per-connection state, parser size cap), listeners.ts,
 // acl.ts, metrics.ts; this file wires them and is the broker's public surface.
+// First: mqtt-packet must get its debug instances through it (see the module).
+import './quiet-debug.js';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 'aedes';

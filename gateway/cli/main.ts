@@ -1,5 +1,7 @@
 // `gatehouse` command-line entry: dispatches subcommands. Heavy modules load lazily so that small
 // commands (passwd, detect, rules eval) start fast on a Pi.
+// First: mqtt-packet must get its debug instances through it (see the module).
+import '../broker/quiet-debug.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { CliIO, Command } from './io.js';
 import { writeLine } from './io.js';

@@ -5,6 +5,8 @@
 // ingest -> control -> admin. Start: internal sources, rules, exporters, broker, serial and
 // configured sources, control, admin. Stop: control, sources (stop reading), drain in-flight
 // commits, exporters, rules, store, admin.
+// First: mqtt-packet must get its debug instances through it (see the module).
+import '../broker/quiet-debug.js';
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
