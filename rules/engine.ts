@@ -191,7 +191,9 @@ class Engine implements RuleEngine {
     const rules = this.set.index.match(msg.topic);
     if (rules.length === 0) return undefined;
     const c = new EvalContext(msg);
-    let durable: Promise<void>[] | undefined;
+    // The ack's promise: the first durable one alone (the common case), an array from the second on.
+    let first: Promise<void> | undefined;
+    let more: Promise<void>[] | undefined;
     let logInput = false;
     const stateful = this.stateful;
     for (let i = 0; i < rules.length; i++) {
@@ -220,7 +222,10 @@ class Engine implements RuleEngine {
                 if (o === undefined) continue;
                 st.emitted++;
                 const p = this.runActions(rule, o, row.message, c);
-                if (p) (durable ??= []).push(p);
+                if (p) {
+                  if (first === undefined) first = p;
+                  else (more ??= []).push(p);
+                }
               }
             } finally {
               // Counted as the replay counts them (every row the window produced), after their appends.
@@ -238,13 +243,20 @@ class Engine implements RuleEngine {
       if (out === undefined) continue;
       st.emitted++;
       const p = this.runActions(rule, out, msg, c);
-      if (p) (durable ??= []).push(p);
+      if (p) {
+        if (first === undefined) first = p;
+        else (more ??= []).push(p);
+      }
     }
     // Durable mode: the input of the stateful rules joins the group commit that gates the ack,
     // after the appends of the rows it produced.
-    if (logInput) (durable ??= []).push(stateful.journal!.append(msg, stateful.now()));
-    if (!durable) return undefined;
-    return durable.length === 1 ? durable[0] : Promise.all(durable).then(noop);
+    if (logInput) {
+      const p = stateful.journal!.append(msg, stateful.now());
+      if (first === undefined) first = p;
+      else (more ??= []).push(p);
+    }
+    if (more === undefined) return first;
+    return Promise.all([first!, ...more]).then(noop);
   }
 
   private failure(rule: CompiledRule, a: Action, err: unknown): ActionFailure {
@@ -258,6 +270,10 @@ class Engine implements RuleEngine {
   /** Runs the actions; returns a promise only when durable work (or a durable failure) must gate the ack. */
   private runActions(rule: CompiledRule, out: Buffer, msg: Message, c: EvalContext): Promise<void> | undefined {
     const actx = new RuleActionContext(msg, rule.name, c);
+    // The common rule (one action, no error action: `SELECT * ... -> stream`) takes a short way with
+    // the same outcome as the general one below: one promise per message instead of about six
+    // (the general path's arrays, closures and Promise.all were ~12% of the allocations per message).
+    if (rule.actions.length === 1 && !rule.errorAction) return this.runOneAction(rule, rule.actions[0]!, out, actx);
     let failures: ActionFailure[] | undefined;
     let asyncs: Promise<void>[] | undefined;
     let durableStarted = false;
@@ -299,6 +315,25 @@ class Engine implements RuleEngine {
     const all = Promise.all(asyncs).then(finish);
     if (durableStarted || durableFailed) return all;
     all.catch(noop); // non-durable async work: failures already counted and routed to the error action
+    return undefined;
+  }
+
+  /** runActions for one action and no error action: a failure is counted, logged and (durable) rejects. */
+  private runOneAction(rule: CompiledRule, a: Action, out: Buffer, actx: RuleActionContext): Promise<void> | undefined {
+    let r: void | Promise<void>;
+    try {
+      r = a.execute(out, actx);
+    } catch (err) {
+      this.failure(rule, a, err);
+      return a.durable ? Promise.reject(err) : undefined;
+    }
+    if (!r || typeof (r as Promise<void>).then !== 'function') return undefined;
+    const p = (r as Promise<void>).then(undefined, (err: unknown) => {
+      this.failure(rule, a, err);
+      throw err;
+    });
+    if (a.durable) return p;
+    p.catch(noop); // non-durable async work: the failure is counted and logged
     return undefined;
   }
 
