@@ -431,7 +431,7 @@ export async function natsSink(t: TestContext, url: string, jsStream: string): P
   const nc = await natsConnect({ servers: url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
   t.after(() => nc.close());
   let msgIds: string[] = [];
-  const readAll = async (): Promise<Arrival[]> => {
+  const readOnce = async (): Promise<Arrival[]> => {
     const info = await (await nc.jetstreamManager()).streams.info(jsStream);
     const want = info.state.messages;
     const consumer = await nc.jetstream().consumers.get(jsStream);
@@ -450,6 +450,11 @@ export async function natsSink(t: TestContext, url: string, jsStream: string): P
     msgIds = ids;
     return out;
   };
+  // Right after the server comes back (the outage tests restart it) JetStream may not answer its
+  // API for a moment (a request times out, or finds no responder): that is the peer recovering,
+  // not a result. A read is a fresh ordered consumer from the start, so it is simply made again
+  // until JetStream answers (bounded; the last error is reported on a timeout).
+  const readAll = (): Promise<Arrival[]> => waitUntil(readOnce, `JetStream stream ${jsStream} read back`, 30_000, 100);
   return {
     read: readAll,
     ids: async () => {
