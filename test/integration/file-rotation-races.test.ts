@@ -122,7 +122,10 @@ test('copytruncate of a file that was empty at the last look: the copied lines a
   copyFileSync(file, log('app.log.1'));
   truncateSync(file, 0);
   appendFileSync(file, numbered(50, 60));
-  await waitLines(r, 60, 'all 60 lines');
+  await waitLines(r, 60, 'all 60 lines').catch(async (err: unknown) => {
+    t.diagnostic(JSON.stringify({ lines: (await r.lines()).length, status: fileStatuses(r), logs: r.logs.map((l) => l.msg) }));
+    throw err;
+  });
   await caughtUp(r, 'every file read');
   expectExactly(await r.lines(), range(0, 60));
 });

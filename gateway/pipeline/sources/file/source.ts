@@ -46,6 +46,8 @@ export class FileSource implements Source {
   private stopped = false;
   private started = false;
   private ticking: Promise<void> | undefined;
+  /** A tick was asked for while one ran: run one more after it. */
+  private tickAgain = false;
   private state = 'stopped';
   private lastError: string | undefined;
 
@@ -211,13 +213,23 @@ export class FileSource implements Source {
 
   /** Periodic work: rescan, open waiting files, check every open one. One at a time. */
   private tick(): Promise<void> {
-    this.ticking ??= this.doTick()
+    if (this.ticking) {
+      // A scan asked for while one runs (a watch event for a file created meanwhile) must not be
+      // folded into it: that scan may have listed the folder before the file existed.
+      this.tickAgain = true;
+      return this.ticking;
+    }
+    this.ticking = this.doTick()
       .catch((err: unknown) => {
         this.lastError = err instanceof Error ? err.message : String(err);
         this.deps.logger.error({ source: this.name, err }, `file source ${this.name}: scan failed`);
       })
       .finally(() => {
         this.ticking = undefined;
+        if (this.tickAgain && !this.stopped) {
+          this.tickAgain = false;
+          void this.tick();
+        }
       });
     return this.ticking;
   }
