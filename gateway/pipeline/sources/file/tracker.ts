@@ -182,8 +182,17 @@ export class FileTracker {
       }
       const splitter = this.splitter;
       const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
+      const readAt = this.ctx.now();
       const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
       if (bytesRead === 0 || splitter !== this.splitter) return;
+      if (splitter.readOffset === 0 && this.fp.len === 0 && !this.detached) {
+        // Empty at the last look, content now: that look may have come before writes that a
+        // copytruncate then copied away, all while this read was on its way (checkTruncated saw
+        // the file still empty). Look for such a copy before taking the chunk.
+        await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+        if (splitter !== this.splitter) return;
+        this.contentSeenAt = readAt;
+      }
       this.lastGrowthAt = this.ctx.now();
       this.bytesRead += bytesRead;
       const end = splitter.readOffset + bytesRead;
