@@ -55,7 +55,6 @@ function install(): void {
   }) as CreateDebug;
   // Everything else the module offers (enable, disable, formatters, ...) stays the real one's.
   Object.assign(wrapper, real);
-  wrapper.enabled = real.enabled;
   wrapper.gatehouseQuiet = asked;
   const cached = here.cache[debugPath];
   if (cached) cached.exports = wrapper;

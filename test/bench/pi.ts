@@ -175,11 +175,12 @@ async function serve(variant: Variant): Promise<void> {
     if (m === 'sample') {
       void (async () => {
         const cpu = process.cpuUsage();
+        const commit = commits();
         const sample: Sample = {
           cpuUs: cpu.user + cpu.system,
           writeBytes: await ioWriteBytes(),
-          commits: commits().count,
-          commitSeconds: commits().sum,
+          commits: commit.count,
+          commitSeconds: commit.sum,
           rss: process.memoryUsage.rss(),
           tableBytes: await tableBytes(storeDir),
           exportBytes: await treeBytes(exportDir),
