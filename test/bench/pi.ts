@@ -17,8 +17,12 @@
 //
 // Run: node dist/test/bench/pi.js [seconds per run, default 5]
 //      BENCH_VARIANTS=gateway  BENCH_PROFILE=DIR (gateway child with --cpu-prof into DIR)
-//      BENCH_RATES=none (idle figures only)  BENCH_SETTLE_S=30 (idle also once V8 gave back its young generation)
+//      BENCH_RATES=none (idle figures only)  BENCH_SETTLE_S=0 (skip the idle figure once V8 gave back its
+//        young generation; default: wait up to 40 s for it)
 //      BENCH_NODE_FLAGS='--max-semi-space-size=4' (other V8 flags for the gateway child)
+//      BENCH_COMMIT_DELAYS=1,3,5,7,10 (instead of the table: the pacing frontier, one gateway per
+//        store.commitDelayMs at 5,000 msgs/s: fsyncs/s against PUBACK p50/p99 and the commit's own
+//        p99, i.e. what a lower latency costs in fsyncs on this disk)
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -31,10 +35,14 @@ type Variant = 'bare' | 'gateway';
 
 interface Sample {
   cpuUs: number;
+  /** The kernel's share of cpuUs (syscalls, loopback TCP, fsync). */
+  sysUs: number;
   writeBytes: number;
   commits: number;
   /** Seconds spent writing commits (db.batch + fsync), summed. */
   commitSeconds: number;
+  /** Commit-duration bucket counts (upper bound in seconds -> commits in that bucket alone). */
+  commitBuckets: Record<string, number>;
   rss: number;
   tableBytes: number;
   exportBytes: number;
@@ -98,7 +106,7 @@ async function serve(variant: Variant): Promise<void> {
   const phases: Array<[string, NodeJS.MemoryUsage]> = [['node started', process.memoryUsage()]];
   let port: number;
   let stop: () => Promise<void> = async () => undefined;
-  let commits = (): { count: number; sum: number } => ({ count: 0, sum: 0 });
+  let commits = (): { count: number; sum: number; buckets: Record<string, number> } => ({ count: 0, sum: 0, buckets: {} });
   let storeDir: string | undefined;
   let exportDir: string | undefined;
   if (variant === 'bare') {
@@ -131,12 +139,13 @@ async function serve(variant: Variant): Promise<void> {
     commits = () => {
       // prom-client's Histogram keeps its count in hashMap; get() is async in v15, so read it sync.
       const h = registry.getSingleMetric('gatehouse_store_commit_seconds') as unknown as
-        | { hashMap?: Record<string, { count: number; sum: number }> }
+        | { hashMap?: Record<string, { count: number; sum: number; bucketValues: Record<string, number> }> }
         | undefined;
-      const out = { count: 0, sum: 0 };
+      const out = { count: 0, sum: 0, buckets: {} as Record<string, number> };
       for (const v of Object.values(h?.hashMap ?? {})) {
         out.count += v.count;
         out.sum += v.sum;
+        for (const [le, n] of Object.entries(v.bucketValues)) out.buckets[le] = (out.buckets[le] ?? 0) + n;
       }
       return out;
     };
@@ -149,10 +158,10 @@ async function serve(variant: Variant): Promise<void> {
   // Idle: let start-up garbage go (timers of the admin page, JIT) the way a running gateway would.
   await new Promise((r) => setTimeout(r, 2000));
   phases.push(['idle 2 s', process.memoryUsage()]);
-  // BENCH_SETTLE_S=30: also wait (at most that long) for V8's memory reducer to give back the young
-  // generation it grew while loading (it runs some 10-20 s into an idle period): the idle figure of
-  // a gateway that has been idle a while.
-  const settleS = Number(process.env.BENCH_SETTLE_S ?? 0);
+  // BENCH_SETTLE_S (default 40; 0: skip): also wait (at most that long) for V8's memory reducer to
+  // give back the young generation grown while loading (it runs some 10-20 s into an idle period):
+  // the idle figure of a gateway that has been idle a while.
+  const settleS = Number(process.env.BENCH_SETTLE_S ?? 40);
   if (settleS > 0) {
     const { getHeapSpaceStatistics } = await import('node:v8');
     const newSpace = (): number => getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')?.space_size ?? 0;
@@ -178,9 +187,11 @@ async function serve(variant: Variant): Promise<void> {
         const commit = commits();
         const sample: Sample = {
           cpuUs: cpu.user + cpu.system,
+          sysUs: cpu.system,
           writeBytes: await ioWriteBytes(),
           commits: commit.count,
           commitSeconds: commit.sum,
+          commitBuckets: commit.buckets,
           rss: process.memoryUsage.rss(),
           tableBytes: await tableBytes(storeDir),
           exportBytes: await treeBytes(exportDir),
@@ -213,7 +224,13 @@ export interface PiRow {
   recordsPerCommit: number;
   /** Mean time of one commit's write (db.batch + fsync). */
   commitMs: number;
+  /** p99 of one commit's write, as the upper bound of its histogram bucket (the disk's fsync tail). */
+  commitP99Ms: number;
+  /** store.commitDelayMs of the run (the frontier), undefined for the default. */
+  commitDelayMs?: number;
   cpuUsPerMsg: number;
+  /** The kernel's part of cpuUsPerMsg. */
+  sysUsPerMsg: number;
   writePerPayload: number;
   logPerPayload: number;
   tablesPerPayload: number;
@@ -237,12 +254,19 @@ async function main(): Promise<void> {
   const { runMqttFleet } = await import('../../gateway/simulate/mqtt-fleet.js');
   const rows: PiRow[] = [];
   const idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }> = [];
-  for (const variant of variants) {
+  // The frontier: one gateway per commitDelayMs, at 5,000 msgs/s only.
+  const delays = process.env.BENCH_COMMIT_DELAYS?.split(',').map(Number);
+  const instances: Array<{ variant: Variant; delay?: number }> = delays
+    ? delays.map((delay) => ({ variant: 'gateway' as const, delay }))
+    : variants.map((variant) => ({ variant }));
+  if (delays) runs.splice(0, runs.length, { rate: 5000, nagle: false });
+  for (const { variant, delay } of instances) {
     const execArgv = [...process.execArgv];
     if (process.env.BENCH_PROFILE && variant === 'gateway') execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
     // The gateway runs with the flags it ships with (bin/gatehouse.js); bare aedes with Node's defaults.
     if (variant === 'gateway') execArgv.push(...gatewayNodeFlags());
-    const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv });
+    const env = delay === undefined ? process.env : { ...process.env, BENCH_CONFIG: JSON.stringify({ store: { commitDelayMs: delay } }) };
+    const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv, env });
     const hello = await ask<Hello>(child);
     idle.push({ broker: variant, load1: loadavg()[0]!, phases: hello.phases });
     const url = `mqtt://127.0.0.1:${hello.port}`;
@@ -272,7 +296,10 @@ async function main(): Promise<void> {
         commitsPerSec: ((after.commits - before.commits) * 1000) / r.elapsedMs,
         recordsPerCommit: after.commits > before.commits ? r.acked / (after.commits - before.commits) : 0,
         commitMs: after.commits > before.commits ? ((after.commitSeconds - before.commitSeconds) * 1000) / (after.commits - before.commits) : 0,
+        commitP99Ms: bucketQuantile(before.commitBuckets, after.commitBuckets, after.commits - before.commits, 0.99) * 1000,
+        ...(delay !== undefined ? { commitDelayMs: delay } : {}),
         cpuUsPerMsg: (after.cpuUs - before.cpuUs) / Math.max(1, r.acked),
+        sysUsPerMsg: (after.sysUs - before.sysUs) / Math.max(1, r.acked),
         writePerPayload: writes / payload,
         logPerPayload: Math.max(0, writes - tables - exported) / payload,
         tablesPerPayload: tables / payload,
@@ -283,8 +310,49 @@ async function main(): Promise<void> {
     child.send('exit');
     await once(child, 'exit');
   }
-  print(rows, idle, seconds);
+  if (delays) printFrontier(rows, seconds);
+  else print(rows, idle, seconds);
   console.log(`BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB })) })}`);
+}
+
+/**
+ * Quantile q of the observations made between two bucket snapshots (prom-client counts each
+ * observation in its own bucket only), as the upper bound of the bucket holding it.
+ */
+function bucketQuantile(before: Record<string, number>, after: Record<string, number>, count: number, q: number): number {
+  if (count <= 0) return 0;
+  const bounds = Object.keys(after)
+    .map(Number)
+    .sort((a, b) => a - b);
+  let seen = 0;
+  for (const le of bounds) {
+    seen += (after[String(le)] ?? 0) - (before[String(le)] ?? 0);
+    if (seen >= q * count) return le;
+  }
+  return Infinity;
+}
+
+function printFrontier(rows: PiRow[], seconds: number): void {
+  console.log(
+    `pi bench, pacing frontier: the gateway (default config) at 5,000 msgs/s from 10 publishers, ${seconds} s per store.commitDelayMs. p99 commit = the bucket bound holding the 99th percentile of one commit's write + fsync.`,
+  );
+  const head = ['commitDelayMs', 'load1', 'msgs/s', 'fsyncs/s', 'rec/commit', 'p50 ms', 'p99 ms', 'commit ms', 'p99 commit ms', 'CPU us/msg'];
+  const cells = rows.map((r) => [
+    String(r.commitDelayMs ?? '-'),
+    r.load1.toFixed(1),
+    String(r.msgsPerSec),
+    r.commitsPerSec.toFixed(0),
+    r.recordsPerCommit.toFixed(1),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    r.commitMs.toFixed(2),
+    `<=${r.commitP99Ms}`,
+    r.cpuUsPerMsg.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
+  console.log(line(head));
+  for (const c of cells) console.log(line(c));
 }
 
 /** RSS at 'idle 2 s' (the issue's "idle RSS after start"; a 'settled' phase may follow it). */
@@ -313,6 +381,7 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     'rec/commit',
     'commit ms',
     'CPU us/msg',
+    'of it sys',
     'write/payload',
     'log',
     'tables',
@@ -330,6 +399,7 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     r.broker === 'bare' ? '-' : r.recordsPerCommit.toFixed(1),
     r.broker === 'bare' ? '-' : r.commitMs.toFixed(2),
     r.cpuUsPerMsg.toFixed(1),
+    r.sysUsPerMsg.toFixed(1),
     r.writePerPayload.toFixed(2),
     r.logPerPayload.toFixed(2),
     r.tablesPerPayload.toFixed(2),
