@@ -1,18 +1,20 @@
-// LocalStreams on LevelDB: opening (state rebuilt from segment keys), reads, consumers and
-// reclaim, ttl, meta. The append path and the structural lock live in committer.ts; work on the
-// oldest segments in head.ts; the binary format in codec.ts.
+// LocalStreams on LevelDB: opening (state rebuilt from segment keys), reopening after a failed
+// write, closing, reads, meta. Consumers, checkpoints, reclaim and the ttl sweep live in
+// retention.ts; the append path and the structural lock in committer.ts; work on the oldest
+// segments in head.ts; the binary format in codec.ts.
 import { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { FORMAT_VERSION, KEY_FORMAT, checkpointKey, measureRecord, metaKey, prefixBytes, readU64, u64, validStreamName, type RecordSize } from './codec.js';
+import { FORMAT_VERSION, KEY_FORMAT, measureRecord, metaKey, readU64, u64, validStreamName, type RecordSize } from './codec.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
 import { readRecords } from './reader.js';
 import { scanStreams } from './scan.js';
-import { HeadOps, type BatchOp, type HeadPlan } from './head.js';
+import { HeadOps, type BatchOp } from './head.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
+import { Retention } from './retention.js';
 import { StreamState } from './state.js';
 import type { AppendRecord, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
 
@@ -32,6 +34,8 @@ export class LevelLocalStreams implements LocalStreams {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private readonly commits: GroupCommitter;
+  /** Consumers, checkpoints, reclaim and ttl: the deletes at the oldest end of each stream. */
+  private readonly retention: Retention;
   /** Free space and write health: data appends are refused while it says not writable. */
   private readonly guard: DiskGuard;
   /** True while reopen() rebuilds state (its own writes are allowed). */
@@ -65,6 +69,15 @@ export class LevelLocalStreams implements LocalStreams {
       options,
       (err) => this.guard.writeFailed(err),
       () => (this.guard.failed ? this.guard.failedError(this.options.path) : undefined),
+    );
+    this.retention = new Retention(
+      this.head,
+      this.commits,
+      (ops, sync) => this.write(ops, sync),
+      () => this.state === 'open',
+      this.log,
+      this.now,
+      this.sync,
     );
   }
 
@@ -101,7 +114,7 @@ export class LevelLocalStreams implements LocalStreams {
       for (const s of this.streams.values()) s.resetPhysical();
       await scanStreams(this.db, (name) => this.stateFor(name), this.log);
       for (const s of this.streams.values()) {
-        if (s.consumers.size > 0) await this.reclaim(s, []);
+        if (s.consumers.size > 0) await this.retention.reclaim(s, []);
         if (s.seqWaiters.length > 0) s.wakeSeq();
       }
       this.log.info({ path: this.options.path }, 'store reopened after a failed write');
@@ -140,7 +153,7 @@ export class LevelLocalStreams implements LocalStreams {
     for (const s of this.streams.values()) {
       // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
       // partial-head accounting, which is not persisted.
-      if (s.consumers.size > 0) await this.reclaim(s, []);
+      if (s.consumers.size > 0) await this.retention.reclaim(s, []);
     }
     this.state = 'open';
     await this.guard.start();
@@ -307,27 +320,14 @@ export class LevelLocalStreams implements LocalStreams {
     });
   }
 
-  // ---- consumers, reclaim, retention ---------------------------------------------------------
+  // ---- consumers, reclaim, retention (retention.ts) ------------------------------------------
 
   async addConsumer(stream: string, consumer: string): Promise<void> {
-    const s = this.stream(stream);
-    if (s.consumers.has(consumer)) return;
-    await this.write([{ type: 'put', key: checkpointKey(stream, consumer), value: u64(0) }], this.sync);
-    s.consumers.set(consumer, 0);
+    await this.retention.addConsumer(this.stream(stream), consumer);
   }
 
   async removeConsumer(stream: string, consumer: string): Promise<void> {
-    const s = this.stream(stream);
-    if (!s.consumers.has(consumer)) return;
-    await this.commits.acquire();
-    try {
-      s.consumers.delete(consumer);
-      const ops: BatchOp[] = [{ type: 'del', key: checkpointKey(stream, consumer) }];
-      await this.reclaim(s, ops);
-    } finally {
-      this.commits.release();
-    }
-    this.commits.wakeFull(s);
+    await this.retention.removeConsumer(this.stream(stream), consumer);
   }
 
   async getCheckpoint(stream: string, consumer: string): Promise<number> {
@@ -335,82 +335,12 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   async setCheckpoint(stream: string, consumer: string, seq: number): Promise<void> {
-    const s = this.stream(stream);
-    if (!Number.isSafeInteger(seq) || seq < 0) {
-      throw new GatehouseError('GH_INTERNAL', `checkpoint ${seq} of '${consumer}' on '${stream}' is not a sequence number`, { where: stream });
-    }
-    if (seq > s.lastSeq) {
-      this.log.warn({ stream, consumer, seq, lastSeq: s.lastSeq }, 'checkpoint beyond the last sequence; clamped');
-      seq = s.lastSeq;
-    }
-    await this.commits.acquire();
-    const prev = s.consumers.get(consumer);
-    try {
-      s.consumers.set(consumer, seq); // registers it if it was not (setCheckpoint implies a consumer)
-      await this.reclaim(s, [{ type: 'put', key: checkpointKey(stream, consumer), value: u64(seq) }]);
-    } catch (err) {
-      if (prev === undefined) s.consumers.delete(consumer);
-      else s.consumers.set(consumer, prev);
-      throw err;
-    } finally {
-      this.commits.release();
-    }
-    this.commits.wakeFull(s);
-  }
-
-  /** Under the lock: write ops plus the deletes of segments behind every checkpoint, atomically. */
-  private async reclaim(s: StreamState, ops: BatchOp[]): Promise<void> {
-    const min = s.minCheckpoint();
-    let plan: HeadPlan | undefined;
-    let skip: { count: number; bytes: number } | undefined;
-    const head = min !== undefined && s.records > 0 && min >= s.firstSeq ? s.cache.find(s.headSeq) : undefined;
-    if (min !== undefined && head !== undefined && head.firstSeq === s.headSeq && min < head.firstSeq + head.count - 1) {
-      // Fast path (an exporter checkpointing inside the head segment it has just read): nothing
-      // to delete, and the skipped part is sized from the cached value, without a key scan.
-      const count = min - head.firstSeq + 1;
-      if (count !== s.headSkipCount) skip = { count, bytes: prefixBytes(head.value, count) };
-    } else if (min !== undefined && s.records > 0 && min >= s.firstSeq) {
-      plan = await this.head.plan(s, (h) => h.firstSeq + h.count - 1 <= min);
-      if (plan.keys.length > 0) this.head.pushDeletes(s, plan, ops);
-      skip = await this.head.partialSkip(s, plan, min);
-    }
-    // Not fsynced even under durability 'fsync': LevelDB replays its log in order, so a power loss
-    // can only lose this write together with everything after it (never the segments it deletes
-    // without their checkpoint), and the next group commit's fsync makes it durable anyway. A lost
-    // checkpoint advance means resends, which at-least-once delivery allows. An fsync here, under
-    // the structural lock, per exporter batch, stalled the group commit (see docs/benchmarks.md).
-    if (ops.length > 0) await this.write(ops, false);
-    if (plan) this.head.apply(s, plan);
-    if (skip) {
-      s.headSkipCount = skip.count;
-      s.headSkipBytes = skip.bytes;
-    }
+    await this.retention.setCheckpoint(this.stream(stream), consumer, seq);
   }
 
   async sweep(): Promise<void> {
     this.ensureOpen();
-    const now = this.now();
-    for (const s of this.streams.values()) {
-      const ttl = s.options?.ttlMs;
-      if (ttl === undefined || s.records === 0) continue;
-      const cutoff = now - ttl;
-      if (s.oldestAt !== undefined && s.oldestAt >= cutoff) continue;
-      await this.commits.acquire();
-      try {
-        if (this.state !== 'open') return;
-        const plan = await this.head.plan(s, (h) => h.maxAt < cutoff);
-        if (plan.keys.length === 0) continue;
-        const ops: BatchOp[] = [];
-        this.head.pushDeletes(s, plan, ops);
-        await this.write(ops, this.sync);
-        this.head.apply(s, plan);
-        this.head.countDropped(s, plan.records, 'ttl');
-        this.log.info({ stream: s.name, records: plan.records, bytes: plan.bytes }, 'ttl dropped records');
-      } finally {
-        this.commits.release();
-      }
-      this.commits.wakeFull(s);
-    }
+    await this.retention.sweep(this.streams.values());
   }
 
   info(stream: string): StreamInfo {

@@ -1,21 +1,23 @@
-// One MQTT 5 connection: CONNECT (with the broker's users, limits and ACL through the same aedes
-// hooks 3.1.1 clients go through), inbound PUBLISH (topic aliases, Receive Maximum, commit then
-// PUBACK, or a negative PUBACK with a reason code: the connection stays up), SUBSCRIBE with
-// options and identifiers, UNSUBSCRIBE, keep alive, DISCONNECT both ways, the will (with delay).
+// One MQTT 5 connection: the socket and parser (packet size cap, strict strings), CONNECT (with
+// the broker's users, limits and ACL through the same aedes hooks 3.1.1 clients go through), the
+// dispatch of every packet to its handler, keep alive, DISCONNECT both ways, the will (with delay).
+// The handlers past CONNECT live beside it, one module per direction or packet group: inbound
+// PUBLISH/PUBREL in inbound.ts (topic aliases, Receive Maximum, commit then PUBACK, or a negative
+// PUBACK with a reason code: the connection stays up), SUBSCRIBE/UNSUBSCRIBE in subscribe.ts, the
+// server -> client side (PUBACK/PUBREC/PUBCOMP of our publishes) in outbound.ts.
 import { randomUUID } from 'node:crypto';
-import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
-import type { IConnectPacket, IDisconnectPacket, IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
-import type { Client, PublishPacket } from 'aedes';
-import { validFilter } from '../../../core/topic-filter.js';
+import type { IConnectPacket, IDisconnectPacket, Packet } from 'mqtt-packet';
+import type { Client } from 'aedes';
 import { ConnState } from '../connection.js';
 import { makeParserStrict, type StrictParserInternals } from '../strict.js';
-import { RC, coded, reasonForCommitError, reasonString } from './codes.js';
+import { RC } from './codes.js';
+import { Inbound } from './inbound.js';
 import { Outbound, writeBatched } from './outbound.js';
-import { forwardProperties, fit } from './router.js';
-import { NEVER_EXPIRES, type PublishProperties, type Session, type SubEntry } from './session.js';
-import type { V5Context, V5ConnectionHandle } from './types.js';
+import { NEVER_EXPIRES, type Session } from './session.js';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
 const CONNACK_FROM_RETURN_CODE: Record<number, number> = {
@@ -31,11 +33,11 @@ export class V5Connection implements V5ConnectionHandle {
   private client: Client | undefined;
   session: Session | undefined;
   private out: Outbound | undefined;
+  private in: Inbound | undefined;
+  /** What the handlers in subscribe.ts and inbound.ts use of this connection (set with session). */
+  private accepted: AcceptedConnection | undefined;
   private will: Will | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
-  private readonly aliasesIn = new Map<number, string>();
-  /** QoS 1/2 publishes received and not yet answered (with inboundQos2: the Receive Maximum count). */
-  private inboundPending = 0;
   private connecting = false;
   private closed = false;
   /** Set by a client DISCONNECT without 0x04 and by a server DISCONNECT: no will. */
@@ -127,22 +129,19 @@ export class V5Connection implements V5ConnectionHandle {
     }
     switch (p.cmd) {
       case 'publish':
-        return this.onPublish(p);
+        return this.in!.onPublish(p);
       case 'puback':
         return this.out!.onPuback(p.messageId!);
       case 'pubrec':
         return this.out!.onPubrec(p.messageId!, p.reasonCode);
       case 'pubcomp':
         return this.out!.onPubcomp(p.messageId!);
-      case 'pubrel': {
-        const known = this.session.inboundQos2.delete(p.messageId!);
-        this.write({ cmd: 'pubcomp', messageId: p.messageId!, reasonCode: known ? RC.SUCCESS : RC.PACKET_ID_NOT_FOUND });
-        return;
-      }
+      case 'pubrel':
+        return this.in!.onPubrel(p);
       case 'subscribe':
-        return this.onSubscribe(p);
+        return handleSubscribe(this.accepted!, p);
       case 'unsubscribe':
-        return this.onUnsubscribe(p);
+        return handleUnsubscribe(this.accepted!, p);
       case 'pingreq':
         return this.write({ cmd: 'pingresp' });
       case 'disconnect':
@@ -190,11 +189,11 @@ export class V5Connection implements V5ConnectionHandle {
         this.write({ cmd: 'connack', reasonCode: rc, sessionPresent: false, properties: { reasonString: err?.message ?? 'refused' } });
         return void this.socket.end();
       }
-      this.accepted(p, assigned);
+      this.accept(p, assigned);
     });
   }
 
-  private accepted(p: IConnectPacket, assigned: string | undefined): void {
+  private accept(p: IConnectPacket, assigned: string | undefined): void {
     const ctx = this.ctx;
     const id = this.clientId;
     const props = p.properties ?? {};
@@ -215,6 +214,18 @@ export class V5Connection implements V5ConnectionHandle {
     session.expiryInterval = props.sessionExpiryInterval ?? 0;
     ctx.sessions.attached(session);
     this.session = session;
+    this.accepted = {
+      ctx,
+      socket: this.socket,
+      session,
+      st: this.st!,
+      client: this.client!,
+      clientId: id,
+      write: (packet) => this.write(packet),
+      disconnect: (reasonCode, why) => this.disconnect(reasonCode, why),
+      isClosed: () => this.closed,
+    };
+    this.in = new Inbound(this.accepted);
     this.will = p.will;
     let keepalive = p.keepalive ?? 0;
     const max = ctx.maxKeepalive;
@@ -253,176 +264,6 @@ export class V5Connection implements V5ConnectionHandle {
     this.write({ cmd: 'connack', reasonCode: RC.SUCCESS, sessionPresent, properties: connackProps });
     ctx.log.debug({ client: id, sessionPresent, listener: this.listener }, 'MQTT 5 client connected');
     this.out.resume();
-  }
-
-  private onPublish(p: IPublishPacket): void {
-    const ctx = this.ctx;
-    const session = this.session!;
-    const props = p.properties;
-    let topic = p.topic;
-    const alias = props?.topicAlias;
-    if (alias !== undefined) {
-      if (alias === 0 || alias > ctx.topicAliasMaximum)
-        return this.disconnect(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias} outside 1..${ctx.topicAliasMaximum}`);
-      if (topic === '') {
-        const known = this.aliasesIn.get(alias);
-        if (known === undefined) return this.disconnect(RC.PROTOCOL_ERROR, `topic alias ${alias} was never set on this connection`);
-        topic = known;
-      } else this.aliasesIn.set(alias, topic);
-    }
-    if (topic === '' || topic.includes('+') || topic.includes('#')) return this.disconnect(RC.TOPIC_NAME_INVALID, `invalid topic name '${topic}'`);
-    const qos = p.qos;
-    const id = p.messageId;
-    if (qos === 2 && session.inboundQos2.has(id!)) {
-      // a resent QoS 2 PUBLISH already committed: only the PUBREC again
-      return this.write({ cmd: 'pubrec', messageId: id!, reasonCode: RC.SUCCESS });
-    }
-    if (qos > 0) {
-      if (this.inboundPending + session.inboundQos2.size >= ctx.receiveMaximum) {
-        return this.disconnect(RC.RECEIVE_MAXIMUM_EXCEEDED, `more than ${ctx.receiveMaximum} QoS 1/2 publishes in flight`);
-      }
-      this.inboundPending++;
-    }
-    const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
-    if (props?.payloadFormatIndicator === true && !isUtf8(payload)) {
-      return this.answer(p, coded(RC.PAYLOAD_FORMAT_INVALID, 'payload format indicator says UTF-8 but the payload is not valid UTF-8'));
-    }
-    const fwd = forwardProperties(props);
-    const packet = { cmd: 'publish', topic, payload, qos, retain: p.retain, dup: false, ...(fwd ? { properties: fwd } : {}) } as PublishPacket;
-    ctx.hooks.authorizePublish(this.client!, packet, (err) => {
-      this.answer(p, err ?? undefined);
-      if (err) return;
-      const expiry = fwd?.messageExpiryInterval;
-      ctx.route({ ...packet, clientId: this.clientId, ...(expiry !== undefined ? { messageExpiry: ctx.now() + expiry * 1000 } : {}) });
-    });
-  }
-
-  /** PUBACK/PUBREC after the commit (or its refusal: a negative reason code, the connection stays). */
-  private answer(p: IPublishPacket, err: Error | undefined): void {
-    if (p.qos > 0) this.inboundPending--;
-    if (this.closed) return;
-    if (this.st && this.st.waiting.length === 0 && this.socket.isPaused()) this.socket.resume();
-    if (!err) {
-      if (p.qos === 1) this.write({ cmd: 'puback', messageId: p.messageId!, reasonCode: RC.SUCCESS });
-      else if (p.qos === 2) {
-        this.session!.inboundQos2.add(p.messageId!);
-        this.write({ cmd: 'pubrec', messageId: p.messageId!, reasonCode: RC.SUCCESS });
-      }
-      return;
-    }
-    const rc = reasonForCommitError(err);
-    // an oversized publish is answered by DISCONNECT 0x95 (not a PUBACK code); at QoS 0 the rest is
-    // dropped, as there is nothing to answer (counted by the hooks)
-    if (rc === RC.PACKET_TOO_LARGE) return this.disconnect(rc, reasonString(err));
-    if (p.qos === 0) return;
-    this.ctx.stats.v5NegativeAcks++;
-    this.write({ cmd: p.qos === 1 ? 'puback' : 'pubrec', messageId: p.messageId!, reasonCode: rc, properties: { reasonString: reasonString(err) } });
-  }
-
-  private onSubscribe(p: ISubscribePacket): void {
-    const ctx = this.ctx;
-    const session = this.session!;
-    const st = this.st!;
-    const subId = p.properties?.subscriptionIdentifier;
-    const granted: number[] = [];
-    const retainedFor: SubEntry[] = [];
-    let why: string | undefined;
-    for (const s of p.subscriptions) {
-      let share: string | undefined;
-      let topicFilter = s.topic;
-      if (topicFilter.startsWith('$share/')) {
-        const rest = topicFilter.slice(7);
-        const slash = rest.indexOf('/');
-        share = slash > 0 ? rest.slice(0, slash) : '';
-        topicFilter = slash > 0 ? rest.slice(slash + 1) : '';
-        if (share === '' || /[+#]/.test(share) || s.nl) {
-          granted.push(RC.TOPIC_FILTER_INVALID);
-          why = `invalid shared subscription '${s.topic}'`;
-          continue;
-        }
-      }
-      if (!validFilter(topicFilter)) {
-        granted.push(RC.TOPIC_FILTER_INVALID);
-        why = `invalid topic filter '${s.topic}'`;
-        continue;
-      }
-      const verdict = st.acl.subscribe(topicFilter);
-      if (verdict === 'deny') {
-        ctx.stats.aclDeniedSubscribe++;
-        // 0x80 as for 3.1.1 (what the Paho suite checks); the reason string says why
-        granted.push(RC.UNSPECIFIED);
-        why = `subscription to '${s.topic}' not authorized`;
-        continue;
-      }
-      if (verdict === 'filter') st.filterDeliveries = true;
-      const entry: SubEntry = {
-        filter: s.topic,
-        topicFilter,
-        levels: topicFilter.split('/'),
-        share,
-        qos: s.qos,
-        nl: s.nl ?? false,
-        rap: s.rap ?? false,
-        rh: s.rh ?? 0,
-        id: subId,
-      };
-      const existed = session.subs.get(s.topic);
-      if (existed) ctx.router.remove(session, existed);
-      session.subs.set(s.topic, entry);
-      ctx.router.add(session, entry);
-      granted.push(s.qos);
-      if (share === undefined && (entry.rh === 0 || (entry.rh === 1 && !existed))) retainedFor.push(entry);
-    }
-    this.write({ cmd: 'suback', messageId: p.messageId!, granted, ...(why ? { properties: { reasonString: why } } : {}) });
-    ctx.sessions.changed();
-    for (const e of retainedFor) void this.sendRetained(e);
-  }
-
-  /** Retained messages for a new subscription, after its SUBACK. */
-  private async sendRetained(e: SubEntry): Promise<void> {
-    const ctx = this.ctx;
-    const session = this.session!;
-    try {
-      for await (const r of ctx.retained(e.topicFilter)) {
-        if (this.closed) return;
-        if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.now()) continue;
-        const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
-        ctx.deliver(
-          session,
-          fit(
-            {
-              topic: r.topic,
-              payload,
-              qos: r.qos,
-              retain: true,
-              properties: forwardProperties(r.properties as PublishProperties | undefined),
-              expiresAt: r.messageExpiry,
-            },
-            [e],
-            true,
-          ),
-        );
-      }
-    } catch (err) {
-      ctx.log.warn({ err: (err as Error).message, filter: e.filter }, 'reading retained messages failed');
-    }
-  }
-
-  private onUnsubscribe(p: IUnsubscribePacket): void {
-    const session = this.session!;
-    const codes: number[] = [];
-    for (const f of p.unsubscriptions) {
-      const e = session.subs.get(f);
-      if (!e) {
-        codes.push(0x11); // no subscription existed
-        continue;
-      }
-      this.ctx.router.remove(session, e);
-      session.subs.delete(f);
-      codes.push(RC.SUCCESS);
-    }
-    this.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
-    this.ctx.sessions.changed();
   }
 
   private onClientDisconnect(p: IDisconnectPacket): void {

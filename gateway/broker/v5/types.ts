@@ -1,8 +1,9 @@
-// What the MQTT 5 connections share (the layer in context.ts builds it). Kept apart from both so
-// connection.ts and context.ts do not import each other.
+// What the MQTT 5 connections share (the layer in context.ts builds it), and what the packet
+// handlers get of their connection. Kept apart so connection.ts, context.ts and the handler modules
+// (inbound.ts, subscribe.ts) do not import each other.
 import type { Socket } from 'node:net';
 import type { Client } from 'aedes';
-import type { IConnectPacket } from 'mqtt-packet';
+import type { IConnectPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { ConnState } from '../connection.js';
 import type { AedesHooks } from '../hooks.js';
@@ -11,6 +12,26 @@ import type { BrokerOptions } from '../options.js';
 import type { RateLog } from '../rate-log.js';
 import type { RoutedPacket, V5Router } from './router.js';
 import type { OutMsg, Session, SessionStore } from './session.js';
+
+/**
+ * A connection whose CONNECT was accepted, as its packet handlers (inbound.ts, subscribe.ts) see
+ * it: built once in connection.ts when the session is attached; none of it changes afterwards.
+ */
+export interface AcceptedConnection {
+  ctx: V5Context;
+  socket: Socket;
+  session: Session;
+  st: ConnState;
+  /** The stand-in aedes client the hooks (users, limits, ACL, commit window) see. */
+  client: Client;
+  clientId: string;
+  /** Send a packet (through the connection's Outbound). */
+  write(p: Packet): void;
+  /** Server-initiated DISCONNECT with a reason, then close. */
+  disconnect(reasonCode: number, why: string): void;
+  /** The socket closed (an answer that comes later is not sent). */
+  isClosed(): boolean;
+}
 
 /** What the layer needs of a connection (connection.ts). */
 export interface V5ConnectionHandle {

@@ -1,0 +1,117 @@
+// SUBSCRIBE and UNSUBSCRIBE of an MQTT 5 connection: subscription options (No Local, Retain As
+// Published, Retain Handling), subscription identifiers, shared subscriptions, the ACL, and the
+// retained messages a new subscription gets after its SUBACK. Apart from connection.ts, one
+// handler per packet type as in aedes (lib/handlers/subscribe.js, unsubscribe.js): what they
+// change is the session's subscriptions and the router, not the connection.
+import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
+import { validFilter } from '../../../core/topic-filter.js';
+import { RC } from './codes.js';
+import { forwardProperties, fit } from './router.js';
+import type { PublishProperties, SubEntry } from './session.js';
+import type { AcceptedConnection } from './types.js';
+
+export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): void {
+  const ctx = conn.ctx;
+  const session = conn.session;
+  const st = conn.st;
+  const subId = p.properties?.subscriptionIdentifier;
+  const granted: number[] = [];
+  const retainedFor: SubEntry[] = [];
+  let why: string | undefined;
+  for (const s of p.subscriptions) {
+    let share: string | undefined;
+    let topicFilter = s.topic;
+    if (topicFilter.startsWith('$share/')) {
+      const rest = topicFilter.slice(7);
+      const slash = rest.indexOf('/');
+      share = slash > 0 ? rest.slice(0, slash) : '';
+      topicFilter = slash > 0 ? rest.slice(slash + 1) : '';
+      if (share === '' || /[+#]/.test(share) || s.nl) {
+        granted.push(RC.TOPIC_FILTER_INVALID);
+        why = `invalid shared subscription '${s.topic}'`;
+        continue;
+      }
+    }
+    if (!validFilter(topicFilter)) {
+      granted.push(RC.TOPIC_FILTER_INVALID);
+      why = `invalid topic filter '${s.topic}'`;
+      continue;
+    }
+    const verdict = st.acl.subscribe(topicFilter);
+    if (verdict === 'deny') {
+      ctx.stats.aclDeniedSubscribe++;
+      // 0x80 as for 3.1.1 (what the Paho suite checks); the reason string says why
+      granted.push(RC.UNSPECIFIED);
+      why = `subscription to '${s.topic}' not authorized`;
+      continue;
+    }
+    if (verdict === 'filter') st.filterDeliveries = true;
+    const entry: SubEntry = {
+      filter: s.topic,
+      topicFilter,
+      levels: topicFilter.split('/'),
+      share,
+      qos: s.qos,
+      nl: s.nl ?? false,
+      rap: s.rap ?? false,
+      rh: s.rh ?? 0,
+      id: subId,
+    };
+    const existed = session.subs.get(s.topic);
+    if (existed) ctx.router.remove(session, existed);
+    session.subs.set(s.topic, entry);
+    ctx.router.add(session, entry);
+    granted.push(s.qos);
+    if (share === undefined && (entry.rh === 0 || (entry.rh === 1 && !existed))) retainedFor.push(entry);
+  }
+  conn.write({ cmd: 'suback', messageId: p.messageId!, granted, ...(why ? { properties: { reasonString: why } } : {}) });
+  ctx.sessions.changed();
+  for (const e of retainedFor) void sendRetained(conn, e);
+}
+
+/** Retained messages for a new subscription, after its SUBACK. */
+async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void> {
+  const ctx = conn.ctx;
+  const session = conn.session;
+  try {
+    for await (const r of ctx.retained(e.topicFilter)) {
+      if (conn.isClosed()) return;
+      if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.now()) continue;
+      const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
+      ctx.deliver(
+        session,
+        fit(
+          {
+            topic: r.topic,
+            payload,
+            qos: r.qos,
+            retain: true,
+            properties: forwardProperties(r.properties as PublishProperties | undefined),
+            expiresAt: r.messageExpiry,
+          },
+          [e],
+          true,
+        ),
+      );
+    }
+  } catch (err) {
+    ctx.log.warn({ err: (err as Error).message, filter: e.filter }, 'reading retained messages failed');
+  }
+}
+
+export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacket): void {
+  const session = conn.session;
+  const codes: number[] = [];
+  for (const f of p.unsubscriptions) {
+    const e = session.subs.get(f);
+    if (!e) {
+      codes.push(0x11); // no subscription existed
+      continue;
+    }
+    conn.ctx.router.remove(session, e);
+    session.subs.delete(f);
+    codes.push(RC.SUCCESS);
+  }
+  conn.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
+  conn.ctx.sessions.changed();
+}
