@@ -8,6 +8,7 @@ import type { EvalContext } from '../sql/context.js';
 import type { Compiled, WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
 import { getField, numeric, sqlCompare, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext, AggDef } from './aggregates.js';
+import { loadValue, saveValue } from './checkpoint-values.js';
 import { WindowEvalContext } from './context.js';
 import type { WindowSpec } from './spec.js';
 
@@ -416,13 +417,14 @@ export class WindowRunner implements WindowedQuery {
   snapshot(): Buffer {
     const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), saveMsg(g.last)];
     const state = {
-      v: 1,
+      // 2: row values saved with saveValue (1: as JSON.stringify wrote them, whole Decimals as Ints).
+      v: 2,
       kind: this.plan.spec.kind,
       aggs: this.plan.aggs.length,
       maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
       panes: [...this.panes].map(([s, pane]) => [s, [...pane].map(([k, g]) => [k, accGroup(g)])]),
       sessions: [...this.sessions].map(([k, g]) => [k, accGroup(g)]),
-      rows: [...this.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head), g.seen, saveMsg(g.last)]),
+      rows: [...this.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head).map((row) => row.map(saveValue)), g.seen, saveMsg(g.last)]),
     };
     return Buffer.from(JSON.stringify(state), 'utf8');
   }
@@ -436,14 +438,14 @@ export class WindowRunner implements WindowedQuery {
       maxTs: number | null;
       panes: Array<[number, Array<[string, G]>]>;
       sessions: Array<[string, G]>;
-      rows: Array<[string, number[], Value[][], number, SavedMessage]>;
+      rows: Array<[string, number[], unknown[][], number, SavedMessage]>;
     };
     try {
       st = JSON.parse(bytes.toString('utf8')) as typeof st;
     } catch (err) {
       throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
     }
-    if (st?.v !== 1 || st.kind !== this.plan.spec.kind || st.aggs !== this.plan.aggs.length) {
+    if ((st?.v !== 1 && st?.v !== 2) || st.kind !== this.plan.spec.kind || st.aggs !== this.plan.aggs.length) {
       throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} does not match its SQL`, {
         where: 'window checkpoint',
         hint: 'the state is ignored; windows start empty',
@@ -459,7 +461,8 @@ export class WindowRunner implements WindowedQuery {
     this.sessions = new Map(st.sessions.map(([k, g]) => [k, accGroup(g)]));
     this.nextDeadline = Infinity;
     for (const g of this.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
-    this.rowGroups = new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals, head: 0, seen, last: loadMsg(m) }]));
+    const loadRow = st.v === 1 ? (row: unknown[]): Value[] => row : (row: unknown[]): Value[] => row.map(loadValue);
+    this.rowGroups = new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, last: loadMsg(m) }]));
     if (this.rt) {
       if (this.timer !== undefined) this.rt.clearTimer(this.timer);
       this.timer = undefined;
