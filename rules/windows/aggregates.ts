@@ -4,8 +4,10 @@
 // maxRowsPerWindow values per group and window (beyond: dropped and counted).
 // Types as the operator tables would give them: sum of Ints is an Int, any Decimal input makes it
 // a Decimal; avg, var, stddev and percentile are Decimals (so avg(x) / 4 never divides as Int);
-// min and max keep the type of the value they picked.
-import { decimal, isInt, toNumber, type Value } from '../sql/values.js';
+// min and max keep the type of the value they picked, first, last and collect the values they hold
+// (saved with checkpoint-values.ts, so a whole Decimal is still one after a restore).
+import { decimal, isInt, isObject, toNumber, type Value } from '../sql/values.js';
+import { loadValue, saveValue } from './checkpoint-values.js';
 
 export interface Acc {
   add(v: Value): void;
@@ -133,12 +135,17 @@ class FirstLast implements Acc {
     return this.v;
   }
   save(): unknown {
-    return this.has ? [this.v] : [];
+    return this.has ? { value: saveValue(this.v) } : [];
   }
   load(s: unknown): void {
-    const a = s as Value[];
-    this.has = a.length > 0;
-    this.v = a[0];
+    if (Array.isArray(s)) {
+      // Checkpoints written before values kept their type: [] or [value].
+      this.has = s.length > 0;
+      this.v = s[0] as Value;
+      return;
+    }
+    this.has = isObject(s);
+    this.v = this.has ? loadValue((s as { value?: unknown }).value) : undefined;
   }
 }
 
@@ -154,10 +161,13 @@ class Collect implements Acc {
     return this.items.slice();
   }
   save(): unknown {
-    return this.items;
+    // One text for all (the items are never Undefined).
+    return { items: saveValue(this.items) };
   }
   load(s: unknown): void {
-    this.items = Array.isArray(s) ? s : [];
+    // An array: a checkpoint written before values kept their type.
+    const items = Array.isArray(s) ? s : isObject(s) ? loadValue(s.items) : undefined;
+    this.items = Array.isArray(items) ? items : [];
   }
 }
 

@@ -1,77 +1,23 @@
-// Window state machine for one rule: groups, window close (timer in processing time, watermark in
-// event time), HAVING / ORDER BY / LIMIT over the rows of one close, bounded state, snapshots.
-// Time windows (tumbling, hopping) are aligned to multiples of the hop since the epoch (UTC), so
-// every group shares the same boundaries and one timer per rule serves them all.
+// Window state machine for one rule: routes each event to its groups, closes windows (timer in
+// processing time, watermark in event time), bounds the state, and checkpoints it. Time windows
+// (tumbling, hopping) are aligned to multiples of the hop since the epoch (UTC), so every group
+// shares the same boundaries and one timer per rule serves them all. Around it: plan.ts (what the
+// compiler hands it), group-state.ts (the groups and their checkpoint form), emission.ts (HAVING /
+// ORDER BY / LIMIT over the rows of one close).
 import type { Message } from '../../core/message.js';
-import { GatehouseError } from '../../core/errors.js';
 import type { EvalContext } from '../sql/context.js';
-import type { Compiled, WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
-import { getField, numeric, sqlCompare, toStr, type Value } from '../sql/values.js';
-import type { Acc, AggContext, AggDef } from './aggregates.js';
-import { WindowEvalContext } from './context.js';
+import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
+import { numeric, toStr, type Value } from '../sql/values.js';
+import type { Acc, AggContext } from './aggregates.js';
+import { outputRows } from './emission.js';
+import { loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
+import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 
-export interface AggSlot {
-  def: AggDef;
-  /** Per-event argument; undefined for count(*). */
-  arg: Compiled | undefined;
-  param?: number;
-}
-
-export interface WindowPlan {
-  ruleName: string;
-  spec: WindowSpec;
-  keys: Compiled[];
-  eventTime: Compiled | undefined;
-  lateness: number;
-  aggs: AggSlot[];
-  project: Compiled;
-  having: ((c: EvalContext) => boolean) | undefined;
-  order: Array<{ alias: string | undefined; f: Compiled | undefined; desc: boolean }>;
-  limit: number | undefined;
-}
-
-/** A group of a time window or a session: incremental accumulators. */
-interface AccGroup {
-  accs: Acc[];
-  last: Message;
-  start: number;
-  lastTs: number;
-}
-
-/** A group of a sliding or count window: the rows themselves (aggregated at emission). */
-interface RowGroup {
-  ts: number[];
-  vals: Value[][];
-  head: number;
-  seen: number;
-  last: Message;
-}
-
-interface Closing {
-  accs: Value[];
-  last: Message;
-  start: number;
-  end: number;
-}
-
-interface SavedMessage {
-  t: string;
-  p: string;
-  q: 0 | 1 | 2;
-  r: number;
-  s: string;
-}
+// The compiler imports the plan types with the runner.
+export type { AggSlot, WindowPlan } from './plan.js';
 
 const DEFAULT_LIMITS = { maxGroups: 10_000, maxRowsPerWindow: 10_000 };
-
-function saveMsg(m: Message): SavedMessage {
-  return { t: m.topic, p: m.payload.toString('base64'), q: m.qos, r: m.receivedAt, s: m.source.id };
-}
-
-function loadMsg(s: SavedMessage): Message {
-  return { topic: s.t, payload: Buffer.from(s.p, 'base64'), qos: s.q, receivedAt: s.r, source: { kind: 'internal', id: s.s } };
-}
 
 function toTimestamp(v: Value): number | undefined {
   const x = numeric(v);
@@ -380,86 +326,27 @@ export class WindowRunner implements WindowedQuery {
 
   /** HAVING, projection, ORDER BY, LIMIT over the groups closing together. */
   private rows(closing: Closing[]): WindowEmission[] {
-    const p = this.plan;
-    const kept: Array<{ value: Value; message: Message; keys: Value[] }> = [];
-    for (const cl of closing) {
-      const ctx = new WindowEvalContext(cl.last, cl.accs, cl.start, cl.end);
-      if (p.having && !p.having(ctx)) continue;
-      const value = p.project(ctx);
-      if (value === undefined) continue;
-      const keys = p.order.map((o) => (o.alias !== undefined ? getField(value, o.alias) : o.f!(ctx)));
-      kept.push({ value, message: { ...cl.last, receivedAt: this.now(), source: { kind: 'internal', id: p.ruleName } }, keys });
-    }
-    if (p.order.length && kept.length > 1) {
-      kept.sort((a, b) => {
-        for (let i = 0; i < p.order.length; i++) {
-          const x = a.keys[i];
-          const y = b.keys[i];
-          if (x === undefined || y === undefined) {
-            if (x === y) continue;
-            return x === undefined ? 1 : -1; // missing values sort last either way
-          }
-          const s = sqlCompare(x, y) ?? 0;
-          if (s !== 0) return p.order[i]!.desc ? -s : s;
-        }
-        return 0;
-      });
-    }
-    const n = p.limit !== undefined ? Math.min(p.limit, kept.length) : kept.length;
-    const out: WindowEmission[] = new Array<WindowEmission>(n);
-    for (let i = 0; i < n; i++) out[i] = { value: kept[i]!.value, message: kept[i]!.message };
-    return out;
+    return outputRows(this.plan, closing, () => this.now());
   }
 
   // ---- checkpoints -------------------------------------------------------------------------
 
+  private get shape(): GroupShape {
+    return { ruleName: this.plan.ruleName, kind: this.plan.spec.kind, aggs: this.plan.aggs.length, newAccs: () => this.newAccs() };
+  }
+
   snapshot(): Buffer {
-    const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), saveMsg(g.last)];
-    const state = {
-      v: 1,
-      kind: this.plan.spec.kind,
-      aggs: this.plan.aggs.length,
-      maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null,
-      panes: [...this.panes].map(([s, pane]) => [s, [...pane].map(([k, g]) => [k, accGroup(g)])]),
-      sessions: [...this.sessions].map(([k, g]) => [k, accGroup(g)]),
-      rows: [...this.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head), g.seen, saveMsg(g.last)]),
-    };
-    return Buffer.from(JSON.stringify(state), 'utf8');
+    return saveGroups(this.shape, { maxTs: this.maxTs, panes: this.panes, sessions: this.sessions, rowGroups: this.rowGroups });
   }
 
   restore(bytes: Buffer): void {
-    type G = [number, number, unknown[], SavedMessage];
-    let st: {
-      v: number;
-      kind: string;
-      aggs: number;
-      maxTs: number | null;
-      panes: Array<[number, Array<[string, G]>]>;
-      sessions: Array<[string, G]>;
-      rows: Array<[string, number[], Value[][], number, SavedMessage]>;
-    };
-    try {
-      st = JSON.parse(bytes.toString('utf8')) as typeof st;
-    } catch (err) {
-      throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
-    }
-    if (st?.v !== 1 || st.kind !== this.plan.spec.kind || st.aggs !== this.plan.aggs.length) {
-      throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${this.plan.ruleName} does not match its SQL`, {
-        where: 'window checkpoint',
-        hint: 'the state is ignored; windows start empty',
-      });
-    }
-    const accGroup = (g: G): AccGroup => {
-      const accs = this.newAccs();
-      accs.forEach((a, i) => a.load(g[2][i]));
-      return { start: g[0], lastTs: g[1], accs, last: loadMsg(g[3]) };
-    };
-    this.maxTs = st.maxTs ?? -Infinity;
-    this.panes = new Map(st.panes.map(([s, groups]) => [s, new Map(groups.map(([k, g]) => [k, accGroup(g)]))]));
-    this.sessions = new Map(st.sessions.map(([k, g]) => [k, accGroup(g)]));
+    const st = loadGroups(this.shape, bytes);
+    this.maxTs = st.maxTs;
+    this.panes = st.panes;
+    this.sessions = st.sessions;
     this.nextDeadline = Infinity;
     for (const g of this.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
-    this.rowGroups = new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals, head: 0, seen, last: loadMsg(m) }]));
+    this.rowGroups = st.rowGroups;
     if (this.rt) {
       if (this.timer !== undefined) this.rt.clearTimer(this.timer);
       this.timer = undefined;

@@ -1,0 +1,122 @@
+// Per-group state of a window runner and its checkpoint form. Time windows and sessions keep
+// incremental accumulators per group; sliding and count windows keep the rows themselves
+// (aggregated at emission). A checkpoint is JSON; the raw values in it (row values, and those
+// first/last/collect hold) are saved with checkpoint-values.ts so they keep their SQL type.
+import type { Message } from '../../core/message.js';
+import { GatehouseError } from '../../core/errors.js';
+import type { Value } from '../sql/values.js';
+import type { Acc } from './aggregates.js';
+import { loadValue, saveValue } from './checkpoint-values.js';
+import type { WindowSpec } from './spec.js';
+
+/** A group of a time window or a session: incremental accumulators. */
+export interface AccGroup {
+  accs: Acc[];
+  last: Message;
+  start: number;
+  lastTs: number;
+}
+
+/** A group of a sliding or count window: the rows themselves (aggregated at emission). */
+export interface RowGroup {
+  ts: number[];
+  vals: Value[][];
+  head: number;
+  seen: number;
+  last: Message;
+}
+
+/** A group at its close: its aggregate values and what else its output row reads. */
+export interface Closing {
+  accs: Value[];
+  last: Message;
+  start: number;
+  end: number;
+}
+
+/** The state of a runner a checkpoint holds. */
+export interface GroupState {
+  /** Event time: the largest timestamp seen (-Infinity: none yet). */
+  maxTs: number;
+  /** Time windows: start -> group key -> accumulators. */
+  panes: Map<number, Map<string, AccGroup>>;
+  /** Sessions: group key -> state (Map order = creation order). */
+  sessions: Map<string, AccGroup>;
+  /** Sliding and count windows: group key -> rows (Map order = creation order). */
+  rowGroups: Map<string, RowGroup>;
+}
+
+/** What a checkpoint must match (the rule's window kind and aggregate count) and how to rebuild accumulators. */
+export interface GroupShape {
+  ruleName: string;
+  kind: WindowSpec['kind'];
+  aggs: number;
+  newAccs(): Acc[];
+}
+
+interface SavedMessage {
+  t: string;
+  p: string;
+  q: 0 | 1 | 2;
+  r: number;
+  s: string;
+}
+
+function saveMsg(m: Message): SavedMessage {
+  return { t: m.topic, p: m.payload.toString('base64'), q: m.qos, r: m.receivedAt, s: m.source.id };
+}
+
+function loadMsg(s: SavedMessage): Message {
+  return { topic: s.t, payload: Buffer.from(s.p, 'base64'), qos: s.q, receivedAt: s.r, source: { kind: 'internal', id: s.s } };
+}
+
+export function saveGroups(shape: GroupShape, st: GroupState): Buffer {
+  const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), saveMsg(g.last)];
+  const state = {
+    // 2: row values saved with saveValue (1: as JSON.stringify wrote them, whole Decimals as Ints).
+    v: 2,
+    kind: shape.kind,
+    aggs: shape.aggs,
+    maxTs: Number.isFinite(st.maxTs) ? st.maxTs : null,
+    panes: [...st.panes].map(([s, pane]) => [s, [...pane].map(([k, g]) => [k, accGroup(g)])]),
+    sessions: [...st.sessions].map(([k, g]) => [k, accGroup(g)]),
+    rows: [...st.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head).map((row) => row.map(saveValue)), g.seen, saveMsg(g.last)]),
+  };
+  return Buffer.from(JSON.stringify(state), 'utf8');
+}
+
+export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
+  type G = [number, number, unknown[], SavedMessage];
+  let st: {
+    v: number;
+    kind: string;
+    aggs: number;
+    maxTs: number | null;
+    panes: Array<[number, Array<[string, G]>]>;
+    sessions: Array<[string, G]>;
+    rows: Array<[string, number[], unknown[][], number, SavedMessage]>;
+  };
+  try {
+    st = JSON.parse(bytes.toString('utf8')) as typeof st;
+  } catch (err) {
+    throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
+  }
+  if ((st?.v !== 1 && st?.v !== 2) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
+    throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} does not match its SQL`, {
+      where: 'window checkpoint',
+      hint: 'the state is ignored; windows start empty',
+    });
+  }
+  const accGroup = (g: G): AccGroup => {
+    const accs = shape.newAccs();
+    accs.forEach((a, i) => a.load(g[2][i]));
+    return { start: g[0], lastTs: g[1], accs, last: loadMsg(g[3]) };
+  };
+  const loadRow = st.v === 1 ? (row: unknown[]): Value[] => row : (row: unknown[]): Value[] => row.map(loadValue);
+  return {
+    maxTs: st.maxTs ?? -Infinity,
+    panes: new Map(st.panes.map(([s, groups]) => [s, new Map(groups.map(([k, g]) => [k, accGroup(g)]))])),
+    sessions: new Map(st.sessions.map(([k, g]) => [k, accGroup(g)])),
+    rowGroups: new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, last: loadMsg(m) }])),
+  };
+}
