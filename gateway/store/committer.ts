@@ -1,38 +1,23 @@
 // Group commit: appends of every stream join one pending batch; one committer writes it with ONE
 // db.batch (one fsync with durability fsync), then resolves every append in it. While a write is
-// in flight new appends accumulate for the next one (natural batching, paced below). The
+// in flight new appends accumulate for the next one (natural batching, paced by pacing.ts). The
 // pending queue is bounded (maxPendingBytes); a full 'reject' stream holds appends back until
 // space is freed or appendTimeoutMs passes. The same lock serialises every structural write of
 // the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
 // Meta puts (commitMeta) join the same batches in FIFO order with appends: a meta put waits while
 // an append submitted before it is still held back (by the queue bound or a full 'reject' stream).
-//
-// Commit pacing (options.commitDelayMs, docs/store.md): each commit costs one fsync, i.e. at least
-// one flash page program on an SD card. When appends arrive concurrently (some arrived while the
-// last commit was being written, or it held more than one), the next commit waits until its
-// oldest append is commitDelayMs old, so a steady stream makes at most ~1000/commitDelayMs
-// commits/s of many records each. It commits at once when nothing suggests company (a lone
-// writer awaiting each append pays no delay), when the batch already holds PACE_MAX_BYTES (high
-// rates), or when the oldest append already waited that long (the previous commit was slower than
-// the window: at full speed commits run back to back). The window only delays the write: an
-// append still resolves after the fsync of the batch holding it.
+// Pacing (when to write: commitDelayMs) is pacing.ts; this file is how a commit is written.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
+import { CommitPacer, DEFAULT_COMMIT_DELAY_MS, PACE_MAX_BYTES } from './pacing.js';
 import { isDiskFullError, isStorageWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
 import { newBatch, type PendingBatch, type Reject, type Resolve, type StreamState, type WaitingAppend } from './state.js';
 import type { AppendRecord, StreamOptions } from './types.js';
-
-/** A paced batch this large commits at once (high rates need no window to fill their commits). */
-export const PACE_MAX_BYTES = 32 * 1024;
-/** commitDelayMs when not configured and durability is fsync. */
-export const DEFAULT_COMMIT_DELAY_MS = 7;
-/** After this long without commits, arrivals no longer count as concurrent. */
-const PACE_IDLE_MS = 100;
 
 interface PendingMeta {
   key: Buffer;
@@ -51,29 +36,8 @@ export class GroupCommitter {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly flushBound = (): void => void this.flushLoop();
   private readonly sync: boolean;
-  /** options.commitDelayMs, or its default: 7 ms with fsync (fsyncs wear flash), 0 with 'os'. */
-  private readonly commitDelayMs: number;
-
-  // Commit pacing (see the header).
-  /** performance.now() when the oldest pending append was enqueued. */
-  private firstPendingAt = 0;
-  /** A db.batch of appends is being written. */
-  private writing = false;
-  /** Appends arrived concurrently during the last commit cycle: the next one may wait for company. */
-  private concurrent = false;
-  private lastCommitEnd = 0;
-  /** The store closes: no more pacing waits. */
-  private closing = false;
-  private paceTimer: NodeJS.Timeout | undefined;
-  private paceWake: (() => void) | undefined;
-  private readonly paceDone = (): void => {
-    this.paceTimer = undefined;
-    const wake = this.paceWake;
-    this.paceWake = undefined;
-    wake?.();
-  };
-  /** Commits that waited for the pacing window (tests, docs/store.md). */
-  pacedCommits = 0;
+  /** When to write (commitDelayMs: 7 ms by default with fsync, where fsyncs wear flash; 0 with 'os'). */
+  private readonly pacer: CommitPacer;
   /** Commits written (appends and/or meta puts). */
   commits = 0;
 
@@ -108,7 +72,7 @@ export class GroupCommitter {
     private readonly refuseWrites: () => Error | undefined = () => undefined,
   ) {
     this.sync = options.durability === 'fsync';
-    this.commitDelayMs = options.commitDelayMs ?? (this.sync ? DEFAULT_COMMIT_DELAY_MS : 0);
+    this.pacer = new CommitPacer(options.commitDelayMs ?? (this.sync ? DEFAULT_COMMIT_DELAY_MS : 0));
   }
 
   /** Admit a measured, validated record; resolves with its sequence once committed. */
@@ -126,7 +90,7 @@ export class GroupCommitter {
       const w: WaitingAppend = { stream: s, rec: record, bytes, encoded, resolve, reject, timer: undefined, ticket };
       this.memWaiters.push(w);
       this.held.add(w);
-      this.endPaceWait();
+      this.pacer.endWait();
     } else {
       this.enqueue(s, record, bytes, encoded, resolve, reject);
     }
@@ -182,10 +146,9 @@ export class GroupCommitter {
     let b = s.pend;
     if (b === undefined) {
       b = s.pend = newBatch();
-      if (this.pendingList.length === 0) this.firstPendingAt = performance.now();
+      this.pacer.enqueued(this.pendingList.length === 0);
       this.pendingList.push(s);
-    }
-    if (this.writing) this.concurrent = true;
+    } else this.pacer.enqueued(false);
     b.recs.push(rec);
     b.resolves.push(resolve);
     b.rejects.push(reject);
@@ -194,7 +157,7 @@ export class GroupCommitter {
     if (rec.receivedAt < b.minAt) b.minAt = rec.receivedAt;
     if (rec.receivedAt > b.maxAt) b.maxAt = rec.receivedAt;
     this.pendingBytes += encoded;
-    if (this.pendingBytes >= PACE_MAX_BYTES) this.endPaceWait();
+    if (this.pendingBytes >= PACE_MAX_BYTES) this.pacer.endWait();
     if (!this.flushing) {
       this.flushing = true;
       // setImmediate (then flushLoop's pacing wait, if any): appends made during this turn of
@@ -245,7 +208,7 @@ export class GroupCommitter {
       s.reserved += w.bytes;
       if (this.memWaiters.length > 0 || (this.pendingBytes > 0 && this.pendingBytes + w.encoded > this.options.maxPendingBytes)) {
         this.memWaiters.push(w);
-        this.endPaceWait();
+        this.pacer.endWait();
       } else {
         this.held.delete(w);
         this.enqueue(s, w.rec, w.bytes, w.encoded, w.resolve, w.reject);
@@ -267,14 +230,8 @@ export class GroupCommitter {
   private async flushLoop(): Promise<void> {
     try {
       while (this.pendingList.length > 0 || this.metaReady()) {
-        const wait = this.paceWait();
-        if (wait > 0) {
-          this.pacedCommits++;
-          await new Promise<void>((r) => {
-            this.paceWake = r;
-            this.paceTimer = setTimeout(this.paceDone, wait);
-          });
-        }
+        const wait = this.pacer.wait(this.pendingBytes, this.memWaiters.length > 0);
+        if (wait) await wait;
         await this.acquire();
         try {
           await this.commitOnce();
@@ -288,28 +245,14 @@ export class GroupCommitter {
     }
   }
 
-  /** How long the next commit waits for more appends (0: commit now). See the header. */
-  private paceWait(): number {
-    const delay = this.commitDelayMs;
-    if (delay <= 0 || this.closing || this.pendingList.length === 0) return 0;
-    const now = performance.now();
-    if (!this.concurrent || now - this.lastCommitEnd > PACE_IDLE_MS) return 0;
-    // Full enough, or appends wait for queue space: waiting would only hold them back.
-    if (this.pendingBytes >= PACE_MAX_BYTES || this.memWaiters.length > 0) return 0;
-    return Math.max(0, this.firstPendingAt + delay - now);
-  }
-
-  /** Commit now instead of at the end of the pacing window. */
-  private endPaceWait(): void {
-    if (this.paceTimer === undefined) return;
-    clearTimeout(this.paceTimer);
-    this.paceDone();
+  /** Commits that waited for the pacing window (tests, docs/store.md). */
+  get pacedCommits(): number {
+    return this.pacer.pacedCommits;
   }
 
   /** Stop pacing for good (close: the pending appends are written at once). */
   hurry(): void {
-    this.closing = true;
-    this.endPaceWait();
+    this.pacer.hurry();
   }
 
   /** Write every pending batch (all streams) with one db.batch, then resolve their appends. */
@@ -360,16 +303,15 @@ export class GroupCommitter {
       const refused = this.refuseWrites();
       if (refused) throw refused;
       const t0 = performance.now();
-      this.writing = total > 0;
-      this.concurrent = total > 1;
+      this.pacer.writeStarts(total);
+      let t1: number;
       try {
         await this.db().batch(ops, { sync: this.sync });
       } finally {
-        this.writing = false;
-        this.lastCommitEnd = performance.now();
+        t1 = this.pacer.writeEnded();
         this.commits++;
       }
-      this.metrics.commitSeconds.observe((this.lastCommitEnd - t0) / 1e3);
+      this.metrics.commitSeconds.observe((t1 - t0) / 1e3);
       if (total > 0) this.metrics.batchRecords.observe(total);
     } catch (err) {
       if (!isDiskFullError(err)) this.onWriteError(err);
