@@ -1,5 +1,5 @@
-// The status page's files, served by the admin API at / (no build step): plain HTML, CSS and a
-// browser ES module kept in gateway/admin/page/. They are read once, at the first call, from the
+// The status page's files, served by the admin API at / (no build step): plain HTML, CSS and
+// browser ES modules kept in gateway/admin/page/. They are read once, at the first call, from the
 // source tree: the code runs from gateway/admin/ (tsx) or dist/gateway/admin/ (compiled), so the
 // folder is found by walking up to the directory holding package.json.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

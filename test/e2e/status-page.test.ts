@@ -65,9 +65,22 @@ test('status page files are found from the source tree and reference nothing ext
   const dir = findPageDir();
   assert.equal(dir, join(repoRoot, 'gateway', 'admin', 'page'));
   const files = loadPageFiles(dir!);
-  assert.deepEqual([...files.keys()].sort(), ['/app.js', '/favicon.svg', '/index.html', '/style.css']);
-  assert.equal(files.get('/app.js')?.[0], 'text/javascript; charset=utf-8');
+  const modules = ['/app.js', '/chart.js', '/connections.js', '/dom.js', '/format.js', '/poll.js', '/rules-events.js', '/streams.js', '/summary.js'];
+  assert.deepEqual([...files.keys()].sort(), [...modules, '/favicon.svg', '/index.html', '/style.css'].sort());
+  for (const m of modules) assert.equal(files.get(m)?.[0], 'text/javascript; charset=utf-8', m);
   assert.equal(files.get('/index.html')?.[0], 'text/html; charset=utf-8');
+  assert.match(files.get('/index.html')![1].toString(), /<script type="module" src="\/app\.js"><\/script>/);
+  // The page is split into ES modules loaded by the browser: every import must be a file served
+  // next to it (a typo would only show as a blank page).
+  const imported = new Set<string>();
+  for (const m of modules) {
+    const text = files.get(m)![1].toString();
+    for (const [, name] of text.matchAll(/^import [^;]+ from '\.\/([\w-]+\.js)';$/gm)) imported.add(`/${name}`);
+  }
+  const notServed = [...imported].filter((m) => !files.has(m));
+  assert.deepEqual(notServed, [], 'imports of files that are not served');
+  const unused = modules.filter((m) => m !== '/app.js' && !imported.has(m));
+  assert.deepEqual(unused, [], 'modules no other module imports');
   for (const [path, [, body]] of files) {
     const text = body.toString();
     // Offline cabinet: no CDN, no web font, no remote script (the SVG namespace URI is not a fetch).
@@ -75,7 +88,7 @@ test('status page files are found from the source tree and reference nothing ext
     assert.deepEqual(urls, [], `${path} references external resources`);
   }
   // Device data reaches the DOM as text only (an MQTT topic or payload must never be parsed as HTML).
-  assert.doesNotMatch(files.get('/app.js')![1].toString(), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+  for (const m of modules) assert.doesNotMatch(files.get(m)![1].toString(), /innerHTML|outerHTML|insertAdjacentHTML|document\.write/, m);
 });
 
 test('status page in Chromium: live figures while a client publishes, exporter error, unreachable banner', { skip, timeout: 120_000 }, async (t) => {

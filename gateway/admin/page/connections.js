@@ -1,0 +1,66 @@
+// Status page: what feeds the gateway: connected MQTT clients, serial links and tailed files.
+import { $, emptyRow, h, num } from './dom.js';
+import { fmtBytes, fmtDuration, fmtTime } from './format.js';
+
+export function renderClients(o) {
+  const rows = (o.clients ?? []).map((c) =>
+    h(
+      'tr',
+      null,
+      h('th', { scope: 'row' }, c.id),
+      h('td', null, c.user ?? '–'),
+      h('td', null, c.ip ?? '–'),
+      h('td', null, c.listener ?? '–'),
+      h('td', null, c.protocolVersion === 4 ? '3.1.1' : c.protocolVersion === 3 ? '3.1' : String(c.protocolVersion ?? '–')),
+      h('td', null, fmtTime(c.connectedAt), ' ', h('small', { class: 'muted' }, `(${fmtDuration((Date.now() - c.connectedAt) / 1000)})`)),
+    ),
+  );
+  $('clients-body').replaceChildren(...(rows.length ? rows : [emptyRow(6, 'No MQTT clients connected.')]));
+}
+
+export function renderLinks(o) {
+  const rows = (o.links ?? []).map((l) =>
+    h(
+      'tr',
+      { 'data-link': l.name },
+      h('th', { scope: 'row' }, l.name),
+      h('td', null, h('code', null, l.path ?? '')),
+      h('td', null, h('span', { class: `badge ${l.state === 'open' ? 'ok' : 'bad'}` }, l.state)),
+      num(l.framesIn),
+      num(l.framesOut),
+      num((l.frameErrors ?? 0) + (l.decodeErrors ?? 0)),
+      num(l.reconnects),
+      h('td', { class: l.lastError ? 'error-text' : undefined }, l.lastError ? `${fmtTime(l.lastErrorAt)}: ${l.lastError}` : '–'),
+    ),
+  );
+  $('links-body').replaceChildren(...(rows.length ? rows : [emptyRow(8, 'No serial links configured.')]));
+}
+
+/** Files of the `file` sources (details.files, .unreadable, .vanished of each source status). */
+export function renderFiles(o) {
+  const rows = [];
+  for (const src of (o.sources ?? []).filter((s) => s.kind === 'file')) {
+    const d = src.details ?? {};
+    for (const f of d.files ?? []) {
+      rows.push(
+        h(
+          'tr',
+          { 'data-file': f.path },
+          h('th', { scope: 'row' }, h('code', null, f.path)),
+          h('td', null, src.name),
+          h('td', null, h('span', { class: f.state === 'open' || f.state === 'idle-closed' ? 'badge ok' : 'badge' }, f.state)),
+          h('td', { class: 'num' }, fmtBytes(f.offset)),
+          h('td', { class: 'num' }, fmtBytes(f.size)),
+          h('td', { class: 'num' }, f.lagBytes > 0 ? `${fmtBytes(f.lagBytes)} (${fmtDuration(f.lagSeconds)})` : '0'),
+          num(f.linesRead),
+          num(f.parseErrors),
+          h('td', { class: f.lastError ? 'error-text' : undefined }, f.lastError ?? (f.linesCut ? `${f.linesCut} lines cut` : '–')),
+        ),
+      );
+    }
+    for (const u of [...(d.unreadable ?? []), ...(d.vanished ?? []).map((v) => ({ path: v.path, error: `disappeared with ${v.unreadBytes ?? 'unknown'} unread bytes` }))]) {
+      rows.push(h('tr', { 'data-file': u.path }, h('th', { scope: 'row' }, h('code', null, u.path)), h('td', null, src.name), h('td', null, h('span', { class: 'badge bad' }, 'problem')), h('td', { colspan: '5' }, ''), h('td', { class: 'error-text' }, u.error)));
+    }
+  }
+  $('files-body').replaceChildren(...(rows.length ? rows : [emptyRow(9, 'No file sources configured.')]));
+}

@@ -1,0 +1,35 @@
+// Status page: the header (gateway id, version, uptime, health) and the cards of current figures.
+import { $, setText } from './dom.js';
+import { fmtDuration, fmtInt, fmtRate, fmtTime } from './format.js';
+
+export function renderHeader(o) {
+  setText('gateway-id', o.gatewayId ?? '');
+  setText('version', o.version ?? '–');
+  setText('uptime', fmtDuration(o.health?.uptimeSeconds));
+  const health = $('health');
+  const status = o.health?.status ?? (o.health?.ok ? 'ok' : 'degraded');
+  setText('health', status);
+  health.className = `badge ${o.health?.ok ? 'ok' : 'bad'}`;
+  setText('updated', fmtTime(Date.now()));
+  document.title = `${o.gatewayId ?? 'Gatehouse'} · ${fmtRate(o.current?.in ?? 0)} msgs/s · Gatehouse`;
+}
+
+export function renderCards(o) {
+  setText('rate-in', fmtRate(o.current?.in ?? 0));
+  setText('rate-out', fmtRate(o.current?.out ?? 0));
+  setText('clients-count', fmtInt((o.clients ?? []).length));
+  const links = o.links ?? [];
+  const open = links.filter((l) => l.state === 'open').length;
+  setText('links-count', links.length === 0 ? 'none' : `${open} / ${links.length} open`);
+  $('links-count').parentElement.classList.toggle('warn', open < links.length);
+  let backlog = 0;
+  let failing = false;
+  for (const s of o.streams ?? []) {
+    for (const e of s.exporters ?? []) {
+      backlog += e.backlog?.records ?? 0;
+      if (e.state === 'backoff') failing = true;
+    }
+  }
+  setText('backlog-total', fmtInt(backlog));
+  $('backlog-total').parentElement.classList.toggle('warn', failing);
+}
