@@ -62,6 +62,9 @@ export function renderChart(o) {
     }
     root.append(svg('path', { d, class: `line line-${key}` }));
   }
-  box.setAttribute('aria-label', `Chart of messages per second: now ${fmtRate(o.current?.in ?? 0)} in, ${fmtRate(o.current?.out ?? 0)} exported; peak ${fmtRate(max)}`);
+  box.setAttribute(
+    'aria-label',
+    `Chart of messages per second: now ${fmtRate(o.current?.in ?? 0)} in, ${fmtRate(o.current?.out ?? 0)} exported; peak ${fmtRate(max)}`,
+  );
   box.replaceChildren(root);
 }

@@ -58,8 +58,21 @@ export function renderFiles(o) {
         ),
       );
     }
-    for (const u of [...(d.unreadable ?? []), ...(d.vanished ?? []).map((v) => ({ path: v.path, error: `disappeared with ${v.unreadBytes ?? 'unknown'} unread bytes` }))]) {
-      rows.push(h('tr', { 'data-file': u.path }, h('th', { scope: 'row' }, h('code', null, u.path)), h('td', null, src.name), h('td', null, h('span', { class: 'badge bad' }, 'problem')), h('td', { colspan: '5' }, ''), h('td', { class: 'error-text' }, u.error)));
+    for (const u of [
+      ...(d.unreadable ?? []),
+      ...(d.vanished ?? []).map((v) => ({ path: v.path, error: `disappeared with ${v.unreadBytes ?? 'unknown'} unread bytes` })),
+    ]) {
+      rows.push(
+        h(
+          'tr',
+          { 'data-file': u.path },
+          h('th', { scope: 'row' }, h('code', null, u.path)),
+          h('td', null, src.name),
+          h('td', null, h('span', { class: 'badge bad' }, 'problem')),
+          h('td', { colspan: '5' }, ''),
+          h('td', { class: 'error-text' }, u.error),
+        ),
+      );
     }
   }
   $('files-body').replaceChildren(...(rows.length ? rows : [emptyRow(9, 'No file sources configured.')]));

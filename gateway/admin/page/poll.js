@@ -57,8 +57,10 @@ async function poll() {
     render(overview);
   } catch (err) {
     failingSince ??= Date.now();
-    const why = err && err.name === 'AbortError' ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : String(err && err.message ? err.message : err);
-    banner(`Gateway unreachable since ${fmtTime(failingSince)} (${why}). ${lastOkAt ? `Figures below are from ${fmtTime(lastOkAt)}` : 'No figures yet'}; retrying every ${POLL_MS / 1000} s.`);
+    const why = err && err.name === 'AbortError' ? `no answer within ${FETCH_TIMEOUT_MS / 1000} s` : String(err?.message ? err.message : err);
+    banner(
+      `Gateway unreachable since ${fmtTime(failingSince)} (${why}). ${lastOkAt ? `Figures below are from ${fmtTime(lastOkAt)}` : 'No figures yet'}; retrying every ${POLL_MS / 1000} s.`,
+    );
   } finally {
     clearTimeout(abortTimer);
     inFlight = false;

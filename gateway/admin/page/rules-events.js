@@ -6,12 +6,18 @@ const EVENTS_SHOWN = 50;
 
 export function renderRules(o) {
   const r = o.rules ?? {};
-  setText('rules-version', r.activeVersion !== undefined && r.activeVersion !== null ? `version ${r.activeVersion}${r.source ? ` (from ${r.source})` : ''}` : '');
+  setText(
+    'rules-version',
+    r.activeVersion !== undefined && r.activeVersion !== null ? `version ${r.activeVersion}${r.source ? ` (from ${r.source})` : ''}` : '',
+  );
   const u = r.lastUpdate;
   const upd = $('rules-update');
   if (u) {
     const errors = (u.errors ?? []).map((e) => e.message ?? String(e)).join('; ');
-    setText('rules-update', `Last update ${fmtTime(u.at)}: version ${u.version ?? '?'} ${u.state ?? ''}${u.source ? ` (${u.source})` : ''}${errors ? ` — ${errors}` : ''}`);
+    setText(
+      'rules-update',
+      `Last update ${fmtTime(u.at)}: version ${u.version ?? '?'} ${u.state ?? ''}${u.source ? ` (${u.source})` : ''}${errors ? ` — ${errors}` : ''}`,
+    );
     upd.classList.toggle('bad', u.state === 'rejected' || u.state === 'rolled-back');
   } else setText('rules-update', '');
   const rows = (r.rules ?? []).map((rule) =>

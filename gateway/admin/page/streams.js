@@ -14,7 +14,13 @@ export function renderStreams(o) {
       h('td', { class: 'num last-seq' }, fmtInt(s.lastSeq)),
       num(s.records),
       h('td', { class: 'num' }, `${fmtBytes(s.bytes)} / ${fmtBytes(s.maxBytes)}`),
-      h('td', { class: 'num' }, h('meter', { min: 0, max: 1, value: full, high: 0.8, optimum: 0, title: pct }), ` ${pct}`, s.onFull ? h('small', { class: 'muted' }, ` ${s.onFull}`) : null),
+      h(
+        'td',
+        { class: 'num' },
+        h('meter', { min: 0, max: 1, value: full, high: 0.8, optimum: 0, title: pct }),
+        ` ${pct}`,
+        s.onFull ? h('small', { class: 'muted' }, ` ${s.onFull}`) : null,
+      ),
       num(s.droppedRecords),
       num(s.rejectedAppends),
     );
