@@ -10,10 +10,13 @@
 // isolation depth with separation probabilities on the way back up, normalised by
 // log2(mass + 1)), and attribution its AnomalyAttributionVisitor (the same sum split into a
 // LOW and a HIGH part per dimension).
+//
+// This file holds the layout, the reservoir sampler and the scoring; inserting and removing a
+// point in one tree (cut sampling, splits, splicing a leaf out) is in rcf-tree.ts.
 
-const NONE = -1;
+import { insertPoint, NONE, removePoint, type TreeArrays } from './rcf-tree.js';
 
-export class Forest {
+export class Forest implements TreeArrays {
   readonly trees: number;
   readonly size: number; // S, sample size per tree
   readonly dim: number;
@@ -103,8 +106,8 @@ export class Forest {
     ];
   }
 
-  /** mulberry32, state in meta so it is snapshotted. Returns [0, 1). */
-  private rand(k: number): number {
+  /** mulberry32, state in meta so it is snapshotted. Returns [0, 1). Also drawn by insertPoint (rcf-tree.ts). */
+  rand(k: number): number {
     const m = k * 5 + 4;
     const a = (this.meta[m] + 0x6d2b79f5) | 0;
     this.meta[m] = a;
@@ -130,7 +133,7 @@ export class Forest {
       const hs = this.meta[m + 3];
       const hb = k * S;
       if (hs < S) {
-        const leaf = this.insert(k, p);
+        const leaf = insertPoint(this, k, p);
         // sift up
         let i = hs;
         while (i > 0) {
@@ -144,8 +147,8 @@ export class Forest {
         this.heapLeaf[hb + i] = leaf;
         this.meta[m + 3] = hs + 1;
       } else if (w < this.heapW[hb]) {
-        this.remove(k, this.heapLeaf[hb]);
-        const leaf = this.insert(k, p);
+        removePoint(this, k, this.heapLeaf[hb]);
+        const leaf = insertPoint(this, k, p);
         // replace root, sift down
         let i = 0;
         for (;;) {
@@ -160,202 +163,6 @@ export class Forest {
         }
         this.heapW[hb + i] = w;
         this.heapLeaf[hb + i] = leaf;
-      }
-    }
-  }
-
-  private newLeaf(k: number, p: Float64Array, parent: number): number {
-    const m = k * 5 + 2;
-    const id = this.freeL[k * this.size + --this.meta[m]];
-    const g = k * this.size + id;
-    this.leafPt.set(p, g * this.dim);
-    this.leafMass[g] = 1;
-    this.parentL[g] = parent;
-    return id;
-  }
-
-  /** Insert p into tree k; returns the leaf id that now holds it. */
-  private insert(k: number, p: Float64Array): number {
-    const S = this.size;
-    const d = this.dim;
-    const base = k * S;
-    const m = k * 5;
-    if (this.meta[m + 2] === S) {
-      const id = this.newLeaf(k, p, NONE);
-      this.meta[m] = ~id;
-      return id;
-    }
-    let node = this.meta[m];
-    let parent = NONE;
-    for (;;) {
-      let r = 0;
-      if (node < 0) {
-        const g = (base + ~node) * d;
-        let same = true;
-        for (let j = 0; j < d; j++) {
-          const a = this.leafPt[g + j];
-          if (a !== p[j]) same = false;
-          r += Math.abs(p[j] - a);
-        }
-        if (same) {
-          this.leafMass[base + ~node]++;
-          return ~node;
-        }
-        // a leaf's box is a point: any cut in the merged range separates p from it
-        let u = this.rand(k) * r;
-        let j = -1;
-        let lastPos = 0;
-        for (let q = 0; q < d; q++) {
-          const span = Math.abs(p[q] - this.leafPt[g + q]);
-          if (span <= 0) continue;
-          lastPos = q;
-          if (u < span) {
-            j = q;
-            break;
-          }
-          u -= span;
-        }
-        if (j < 0) {
-          j = lastPos; // u rounded past the end: take the last dimension that differs
-          u = 0;
-        }
-        const lo = Math.min(p[j], this.leafPt[g + j]);
-        let cut = lo + u;
-        if (cut >= Math.max(p[j], this.leafPt[g + j])) cut = lo; // rounding guard: keep lo <= cut < hi
-        return this.split(k, node, parent, p, j, cut);
-      }
-      const gb = (base + node) * 2 * d;
-      for (let j = 0; j < d; j++) {
-        const lo = this.box[gb + j];
-        const hi = this.box[gb + d + j];
-        r += (p[j] > hi ? p[j] : hi) - (p[j] < lo ? p[j] : lo);
-      }
-      let u = this.rand(k) * r;
-      let j = 0;
-      for (; j < d; j++) {
-        const lo = this.box[gb + j];
-        const hi = this.box[gb + d + j];
-        const span = (p[j] > hi ? p[j] : hi) - (p[j] < lo ? p[j] : lo);
-        if (u < span || j === d - 1) break;
-        u -= span;
-      }
-      const lo = this.box[gb + j];
-      const hi = this.box[gb + d + j];
-      const cut = (p[j] < lo ? p[j] : lo) + u;
-      if (cut < lo || cut >= hi) {
-        // the cut separates p from this subtree (p below lo with cut < lo, or above hi)
-        if ((cut < lo && p[j] <= cut) || (cut >= hi && p[j] > cut)) return this.split(k, node, parent, p, j, cut);
-      }
-      // descend: p joins this subtree
-      this.massI[base + node]++;
-      for (let q = 0; q < d; q++) {
-        if (p[q] < this.box[gb + q]) this.box[gb + q] = p[q];
-        if (p[q] > this.box[gb + d + q]) this.box[gb + d + q] = p[q];
-      }
-      parent = node;
-      node = p[this.cutDim[base + node]] <= this.cutVal[base + node] ? this.left[base + node] : this.right[base + node];
-    }
-  }
-
-  /** New internal node above `node` (an encoded child) cutting p off at (j, cut). */
-  private split(k: number, node: number, parent: number, p: Float64Array, j: number, cut: number): number {
-    const S = this.size;
-    const d = this.dim;
-    const base = k * S;
-    const m = k * 5;
-    const id = this.freeI[base + --this.meta[m + 1]];
-    const g = base + id;
-    const leaf = this.newLeaf(k, p, id);
-    this.cutDim[g] = j;
-    this.cutVal[g] = cut;
-    if (p[j] <= cut) {
-      this.left[g] = ~leaf;
-      this.right[g] = node;
-    } else {
-      this.left[g] = node;
-      this.right[g] = ~leaf;
-    }
-    this.parentI[g] = parent;
-    const gb = g * 2 * d;
-    if (node >= 0) {
-      const cb = (base + node) * 2 * d;
-      this.massI[g] = this.massI[base + node] + 1;
-      for (let q = 0; q < d; q++) {
-        const lo = this.box[cb + q];
-        const hi = this.box[cb + d + q];
-        this.box[gb + q] = p[q] < lo ? p[q] : lo;
-        this.box[gb + d + q] = p[q] > hi ? p[q] : hi;
-      }
-      this.parentI[base + node] = id;
-    } else {
-      const lp = (base + ~node) * d;
-      this.massI[g] = this.leafMass[base + ~node] + 1;
-      for (let q = 0; q < d; q++) {
-        const a = this.leafPt[lp + q];
-        this.box[gb + q] = p[q] < a ? p[q] : a;
-        this.box[gb + d + q] = p[q] > a ? p[q] : a;
-      }
-      this.parentL[base + ~node] = id;
-    }
-    if (parent === NONE) this.meta[m] = id;
-    else if (this.left[base + parent] === node) this.left[base + parent] = id;
-    else this.right[base + parent] = id;
-    return leaf;
-  }
-
-  /** Remove one copy of leaf `leaf` from tree k (the reservoir evicted it). */
-  private remove(k: number, leaf: number): void {
-    const S = this.size;
-    const d = this.dim;
-    const base = k * S;
-    const m = k * 5;
-    const gl = base + leaf;
-    let up = this.parentL[gl];
-    if (--this.leafMass[gl] > 0) {
-      for (; up !== NONE; up = this.parentI[base + up]) this.massI[base + up]--;
-      return;
-    }
-    this.freeL[base + this.meta[m + 2]++] = leaf;
-    if (up === NONE) {
-      this.meta[m] = NONE;
-      return;
-    }
-    // splice the parent out: the sibling takes its place
-    const par = up;
-    const sib = this.left[base + par] === ~leaf ? this.right[base + par] : this.left[base + par];
-    const gp = this.parentI[base + par];
-    if (sib >= 0) this.parentI[base + sib] = gp;
-    else this.parentL[base + ~sib] = gp;
-    if (gp === NONE) this.meta[m] = sib;
-    else if (this.left[base + gp] === par) this.left[base + gp] = sib;
-    else this.right[base + gp] = sib;
-    this.freeI[base + this.meta[m + 1]++] = par;
-    // ancestors lose one point: mass down, box shrinks to the union of children
-    for (up = gp; up !== NONE; up = this.parentI[base + up]) {
-      const g = base + up;
-      this.massI[g]--;
-      const gb = g * 2 * d;
-      const l = this.left[g];
-      const r = this.right[g];
-      for (let q = 0; q < d; q++) {
-        let lo: number;
-        let hi: number;
-        if (l >= 0) {
-          lo = this.box[(base + l) * 2 * d + q];
-          hi = this.box[(base + l) * 2 * d + d + q];
-        } else lo = hi = this.leafPt[(base + ~l) * d + q];
-        if (r >= 0) {
-          const a = this.box[(base + r) * 2 * d + q];
-          const b = this.box[(base + r) * 2 * d + d + q];
-          if (a < lo) lo = a;
-          if (b > hi) hi = b;
-        } else {
-          const a = this.leafPt[(base + ~r) * d + q];
-          if (a < lo) lo = a;
-          if (a > hi) hi = a;
-        }
-        this.box[gb + q] = lo;
-        this.box[gb + d + q] = hi;
       }
     }
   }

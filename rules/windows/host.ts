@@ -5,9 +5,10 @@
 // input number it covers, and at start the log behind it is replayed through each rule before the
 // first new message; rows re-emitted by the replay that are known to be committed already (the
 // per-rule emission marker, written in the group commit after their appends) are suppressed.
+// This file decides when state is written and read; the store I/O itself (snapshot + position,
+// a checkpoint round, reading checkpoints back) is in checkpoints.ts, the options in options.ts.
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { z } from 'zod';
 import { errorMessage } from '../../core/errors.js';
 import type { CompiledQuery, WindowEmission } from '../sql/compile-types.js';
 import { EvalContext } from '../sql/context.js';
@@ -15,21 +16,14 @@ import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
 import type { Timers } from './clock.js';
 import type { InputLog, LoggedInput } from './input-log.js';
 import { InputJournal } from './journal.js';
-import { newEpoch, parseMarker, parsePosition, stateStep, type Position } from './recovery.js';
+import { type Live, RuleCheckpoints } from './checkpoints.js';
+import { newEpoch, parseMarker, stateStep, type Position } from './recovery.js';
 import { registerStatefulMetrics } from './metrics.js';
-import { isStateful, restoreQuery, snapshotQuery, stateKey, type StateStore } from './state.js';
+import type { StatefulOptions } from './options.js';
+import { isStateful, stateKey, type StateStore } from './state.js';
 
-export const statefulOptionsSchema = z.object({
-  checkpointIntervalMs: z.number().int().min(0).default(10_000).describe('How often window and detector state is checkpointed to the store (0 = only on stop)'),
-  maxGroups: z.number().int().min(1).default(10_000).describe('Groups kept per windowed rule (per window for time windows); the oldest is evicted and counted'),
-  maxRowsPerWindow: z
-    .number()
-    .int()
-    .min(1)
-    .default(10_000)
-    .describe('Rows kept per group by sliding windows, collect() and percentile(); beyond that rows are dropped and counted'),
-});
-export type StatefulOptions = z.infer<typeof statefulOptionsSchema>;
+// The options schema lives in options.ts; engine.ts imports it from here.
+export { statefulOptionsSchema, type StatefulOptions } from './options.js';
 
 export interface StatefulHostDeps {
   log: Logger;
@@ -46,29 +40,18 @@ export interface StatefulHostDeps {
   inputLog?: InputLog;
 }
 
-interface Live extends Position {
-  rule: CompiledRule;
-  key: string;
-  query: CompiledQuery;
-  dirty: boolean;
-  lastMatched: number;
-  /** Rows up to this count are committed (emission marker read at start; replay suppresses them). */
-  committedRows: number;
-  marker: { inFlight: boolean; wanted: boolean };
-}
-
 export class StatefulRules {
   private live = new Map<string, Live>();
   private timer: unknown;
   private checkpointing: Promise<void> | undefined;
   private stopped = false;
   private readonly metricNames: string[] = [];
-  private checkpoints = { ok: 0, failed: 0 };
-  private restores = { ok: 0, failed: 0 };
   private rowsAfterCrash = { reemitted: 0, suppressed: 0 };
   private markerFailures = 0;
   /** Durable mode only. */
   readonly journal: InputJournal | undefined;
+  /** Writes the checkpoints and reads them back (the when is decided here). */
+  private readonly states: RuleCheckpoints;
   /** Positions restored for rules not attached yet (a rule set being installed). */
   private readonly restored = new Map<string, Position>();
   /** While replaying: the processing time of the input being replayed. */
@@ -81,6 +64,7 @@ export class StatefulRules {
 
   constructor(private readonly deps: StatefulHostDeps) {
     this.journal = deps.inputLog ? new InputJournal(deps.inputLog) : undefined;
+    this.states = new RuleCheckpoints(deps.store, this.journal, deps.log);
     this.registerMetrics();
   }
 
@@ -141,7 +125,7 @@ export class StatefulRules {
       // Durable mode, a rule joining a running set: its first checkpoint is submitted now, before
       // any input reaches it, so after a crash its inputs are replayed into it and only those.
       // (At start the stored checkpoints are read first: restore() and replay() handle them.)
-      if (this.journal && this.attached) void this.save(entry, entry.n);
+      if (this.journal && this.attached) void this.states.save(entry, entry.n);
     }
     this.attached = true;
     for (const gone of this.live.values()) this.retire(gone);
@@ -216,48 +200,15 @@ export class StatefulRules {
   /** A rule left the set (or changed its SQL): stop it and keep its last state in the store. */
   private retire(entry: Live): void {
     entry.query.windowed?.stop();
-    if (this.deps.store) void this.save(entry, this.journal?.inputNo ?? 0);
+    if (this.deps.store) void this.states.save(entry, this.journal?.inputNo ?? 0);
   }
 
   /**
    * Restore, from the store, the state of the stateful rules of `set` that are not live yet
    * (start-up, or a rule set that adds rules). Corrupt or foreign state is logged and ignored.
    */
-  async restore(set: CompiledRuleSet): Promise<void> {
-    const store = this.deps.store;
-    if (!store) return;
-    for (const rule of set.rules) {
-      if (!rule.enabled || !isStateful(rule.query)) continue;
-      const key = stateKey(rule.name, rule.query);
-      const live = this.live.get(rule.name);
-      if (live && live.key === key && live.query !== rule.query) continue; // will keep its live state on swap
-      let bytes: Buffer | undefined;
-      try {
-        bytes = await store.get(key);
-        if (!bytes) {
-          // Start-up, no checkpoint: a rule new in this run (a checkpoint is written as soon as a
-          // rule is attached, before any input reaches it), so no logged input is its own.
-          if (live && live.query === rule.query) live.n = Infinity;
-          continue;
-        }
-        const pos = parsePosition(restoreQuery(rule.query, bytes).get('pos'));
-        if (live && live.query === rule.query) {
-          // Start-up: the entry exists; the replay continues from the input its checkpoint covers.
-          live.n = pos?.n ?? 0;
-          if (pos) {
-            live.r = pos.r;
-            live.e = pos.e;
-          }
-        } else if (pos) {
-          this.restored.set(rule.name, pos);
-        }
-        this.restores.ok++;
-        this.deps.log.info({ rule: rule.name, bytes: bytes.length, covers: pos?.n }, 'rule state restored');
-      } catch (err) {
-        this.restores.failed++;
-        this.deps.log.warn({ rule: rule.name, err: errorMessage(err) }, 'rule state not restored: starting fresh');
-      }
-    }
+  restore(set: CompiledRuleSet): Promise<void> {
+    return this.states.restore(set, (name) => this.live.get(name), this.restored);
   }
 
   /**
@@ -353,65 +304,15 @@ export class StatefulRules {
   }
 
   /**
-   * Write the state of every rule that changed since its last checkpoint. The snapshots are taken
-   * together, synchronously, at one input number (the round's cover); once all are written, the
-   * input log behind the cover is reclaimed.
+   * Write the state of every rule that changed since its last checkpoint (one round, see
+   * RuleCheckpoints.round); a call while a round is running gets that round's promise.
    */
   checkpoint(): Promise<void> {
     if (this.checkpointing) return this.checkpointing;
-    const run = async (): Promise<void> => {
-      const j = this.journal;
-      const round = j?.beginRound();
-      const writes: Array<Promise<boolean>> = [];
-      for (const entry of [...this.live.values()]) {
-        const matched = entry.rule.stats.matched;
-        if (!entry.dirty && matched === entry.lastMatched) continue;
-        entry.dirty = false;
-        entry.lastMatched = matched;
-        writes.push(this.save(entry, round?.cover ?? 0));
-      }
-      if (!j || !round) {
-        await Promise.all(writes);
-        return;
-      }
-      if (writes.length > 0) {
-        const [k, v] = j.counterMeta();
-        writes.push(
-          j.log.commitMeta(k, v).then(
-            () => true,
-            () => false,
-          ),
-        );
-      }
-      if ((await Promise.all(writes)).every(Boolean)) {
-        await j.endRound(round).catch((err: unknown) => this.deps.log.warn({ err: errorMessage(err) }, 'input log not reclaimed'));
-      } else {
-        j.dropRound(round);
-      }
-    };
-    this.checkpointing = run().finally(() => {
+    this.checkpointing = this.states.round(this.live.values()).finally(() => {
       this.checkpointing = undefined;
     });
     return this.checkpointing;
-  }
-
-  /** Snapshot now (synchronously), write it; resolves false when the write failed. */
-  private async save(entry: Live, cover: number): Promise<boolean> {
-    const store = this.deps.store;
-    if (!store) return true;
-    try {
-      const extra: Array<[string, Buffer]> = this.journal
-        ? [['pos', Buffer.from(JSON.stringify({ n: cover, r: entry.r, e: entry.e } satisfies Position), 'utf8')]]
-        : [];
-      await store.put(entry.key, snapshotQuery(entry.query, extra));
-      this.checkpoints.ok++;
-      return true;
-    } catch (err) {
-      entry.dirty = true;
-      this.checkpoints.failed++;
-      this.deps.log.warn({ rule: entry.rule.name, err: errorMessage(err) }, 'rule state checkpoint failed');
-      return false;
-    }
   }
 
   /** Final checkpoint, then stop timers. */
@@ -438,8 +339,8 @@ export class StatefulRules {
   private registerMetrics(): void {
     registerStatefulMetrics(this.deps.registry, this.metricNames, {
       queries: () => [...this.live].map(([rule, e]) => [rule, e.query] as const),
-      checkpoints: () => this.checkpoints,
-      restores: () => this.restores,
+      checkpoints: () => this.states.checkpoints,
+      restores: () => this.states.restores,
       inputLog: () => this.journal?.counts,
       rowsAfterCrash: () => ({ ...this.rowsAfterCrash, marker_failed: this.markerFailures }),
     });

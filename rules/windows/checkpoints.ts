@@ -1,0 +1,135 @@
+// Rule state in the store, for the host (host.ts), which decides when: one rule's checkpoint (its
+// snapshot and, in durable mode, its position), a round that writes every rule changed since its
+// last checkpoint and then reclaims the input log behind the round's cover, and reading the
+// checkpoints back when a rule set is installed. Separate from the host because this is the
+// store I/O with its failure handling (counted, logged, the rule marked dirty to be written
+// again); the host keeps the live rules, their timers and emissions, the replay and the schedule.
+import type { Logger } from 'pino';
+import { errorMessage } from '../../core/errors.js';
+import type { CompiledQuery } from '../sql/compile-types.js';
+import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
+import type { InputJournal } from './journal.js';
+import { parsePosition, type Position } from './recovery.js';
+import { isStateful, restoreQuery, snapshotQuery, stateKey, type StateStore } from './state.js';
+
+/** A live stateful rule, as the host keeps it between checkpoints. */
+export interface Live extends Position {
+  rule: CompiledRule;
+  key: string;
+  query: CompiledQuery;
+  dirty: boolean;
+  lastMatched: number;
+  /** Rows up to this count are committed (emission marker read at start; replay suppresses them). */
+  committedRows: number;
+  marker: { inFlight: boolean; wanted: boolean };
+}
+
+export class RuleCheckpoints {
+  readonly checkpoints = { ok: 0, failed: 0 };
+  readonly restores = { ok: 0, failed: 0 };
+
+  constructor(
+    private readonly store: StateStore | undefined,
+    /** Durable mode only: checkpoints record their position and rounds reclaim the log. */
+    private readonly journal: InputJournal | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Write the state of every rule that changed since its last checkpoint. The snapshots are taken
+   * together, synchronously, at one input number (the round's cover); once all are written, the
+   * input log behind the cover is reclaimed.
+   */
+  async round(live: Iterable<Live>): Promise<void> {
+    const j = this.journal;
+    const round = j?.beginRound();
+    const writes: Array<Promise<boolean>> = [];
+    for (const entry of [...live]) {
+      const matched = entry.rule.stats.matched;
+      if (!entry.dirty && matched === entry.lastMatched) continue;
+      entry.dirty = false;
+      entry.lastMatched = matched;
+      writes.push(this.save(entry, round?.cover ?? 0));
+    }
+    if (!j || !round) {
+      await Promise.all(writes);
+      return;
+    }
+    if (writes.length > 0) {
+      const [k, v] = j.counterMeta();
+      writes.push(
+        j.log.commitMeta(k, v).then(
+          () => true,
+          () => false,
+        ),
+      );
+    }
+    if ((await Promise.all(writes)).every(Boolean)) {
+      await j.endRound(round).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'input log not reclaimed'));
+    } else {
+      j.dropRound(round);
+    }
+  }
+
+  /** Snapshot now (synchronously), write it; resolves false when the write failed. */
+  async save(entry: Live, cover: number): Promise<boolean> {
+    const store = this.store;
+    if (!store) return true;
+    try {
+      const extra: Array<[string, Buffer]> = this.journal
+        ? [['pos', Buffer.from(JSON.stringify({ n: cover, r: entry.r, e: entry.e } satisfies Position), 'utf8')]]
+        : [];
+      await store.put(entry.key, snapshotQuery(entry.query, extra));
+      this.checkpoints.ok++;
+      return true;
+    } catch (err) {
+      entry.dirty = true;
+      this.checkpoints.failed++;
+      this.log.warn({ rule: entry.rule.name, err: errorMessage(err) }, 'rule state checkpoint failed');
+      return false;
+    }
+  }
+
+  /**
+   * Restore, from the store, the state of the stateful rules of `set` that are not live yet
+   * (start-up, or a rule set that adds rules). Corrupt or foreign state is logged and ignored.
+   * `liveRule` is asked again after every read (a swap may replace the live rules meanwhile);
+   * positions of rules not attached yet go to `pending`, for attach() to pick up.
+   */
+  async restore(set: CompiledRuleSet, liveRule: (name: string) => Live | undefined, pending: Map<string, Position>): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    for (const rule of set.rules) {
+      if (!rule.enabled || !isStateful(rule.query)) continue;
+      const key = stateKey(rule.name, rule.query);
+      const live = liveRule(rule.name);
+      if (live && live.key === key && live.query !== rule.query) continue; // will keep its live state on swap
+      let bytes: Buffer | undefined;
+      try {
+        bytes = await store.get(key);
+        if (!bytes) {
+          // Start-up, no checkpoint: a rule new in this run (a checkpoint is written as soon as a
+          // rule is attached, before any input reaches it), so no logged input is its own.
+          if (live && live.query === rule.query) live.n = Infinity;
+          continue;
+        }
+        const pos = parsePosition(restoreQuery(rule.query, bytes).get('pos'));
+        if (live && live.query === rule.query) {
+          // Start-up: the entry exists; the replay continues from the input its checkpoint covers.
+          live.n = pos?.n ?? 0;
+          if (pos) {
+            live.r = pos.r;
+            live.e = pos.e;
+          }
+        } else if (pos) {
+          pending.set(rule.name, pos);
+        }
+        this.restores.ok++;
+        this.log.info({ rule: rule.name, bytes: bytes.length, covers: pos?.n }, 'rule state restored');
+      } catch (err) {
+        this.restores.failed++;
+        this.log.warn({ rule: rule.name, err: errorMessage(err) }, 'rule state not restored: starting fresh');
+      }
+    }
+  }
+}
