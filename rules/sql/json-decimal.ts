@@ -145,11 +145,25 @@ export function wholeDecimalText(n: number): string {
  * (a Buffer nested in an output is written as JSON.stringify writes it).
  */
 export function stringifyKeepingDecimals(v: unknown): string | undefined {
+  return stringifyDecimals(v, false);
+}
+
+/**
+ * The same, for text parseJsonKeepingDecimals must read back to the same values (window
+ * checkpoints): an Int of 1e21 or more is also written in full digits, because JSON.stringify's
+ * `1e+21` would read back as a whole Decimal.
+ */
+export function stringifyForReparse(v: unknown): string | undefined {
+  return stringifyDecimals(v, true);
+}
+
+function stringifyDecimals(v: unknown, fullDigitInts: boolean): string | undefined {
   if (v instanceof WholeDecimal) return wholeDecimalText(v.amount);
   if (v === null) return 'null';
   switch (typeof v) {
-    case 'string':
     case 'number':
+      return fullDigitInts && Number.isInteger(v) && Math.abs(v) >= 1e21 ? BigInt(v).toString() : JSON.stringify(v);
+    case 'string':
     case 'boolean':
       return JSON.stringify(v);
     case 'object':
@@ -159,16 +173,16 @@ export function stringifyKeepingDecimals(v: unknown): string | undefined {
       return undefined;
   }
   const toJSON = (v as { toJSON?: unknown }).toJSON;
-  if (typeof toJSON === 'function') return stringifyKeepingDecimals((toJSON as () => unknown).call(v));
+  if (typeof toJSON === 'function') return stringifyDecimals((toJSON as () => unknown).call(v), fullDigitInts);
   if (Array.isArray(v)) {
     let out = '[';
-    for (let k = 0; k < v.length; k++) out += (k ? ',' : '') + (stringifyKeepingDecimals(v[k]) ?? 'null');
+    for (let k = 0; k < v.length; k++) out += (k ? ',' : '') + (stringifyDecimals(v[k], fullDigitInts) ?? 'null');
     return `${out}]`;
   }
   let out = '{';
   let first = true;
   for (const k of Object.keys(v as object)) {
-    const s = stringifyKeepingDecimals((v as Record<string, unknown>)[k]);
+    const s = stringifyDecimals((v as Record<string, unknown>)[k], fullDigitInts);
     if (s === undefined) continue;
     out += `${first ? '' : ','}${JSON.stringify(k)}:${s}`;
     first = false;
