@@ -21,7 +21,13 @@ export interface ScannerOptions {
 }
 
 export class FileScanner {
-  /** Paths that look like a copy of a file being tailed, since when (bounded by the globs). */
+  /**
+   * Copies of a file being tailed (identity key -> since when), bounded by the globs' matches.
+   * By identity, not path: logrotate moves each copy on to the next name and puts the next copy
+   * at the old one. A copy keeps its wait when renamed, and a new copy never inherits the wait of
+   * the file that was at its path before (after PENDING_COPY_MS it would be tailed at once, from
+   * the live tracker's offset of that moment, while the tracker still reads on in the live file).
+   */
   private readonly pendingCopies = new Map<string, number>();
 
   constructor(
@@ -56,6 +62,9 @@ export class FileScanner {
    */
   async discover(found: Map<string, string>, firstRun: boolean): Promise<void> {
     const { files } = this;
+    // A pending copy no longer matched (adopted meanwhile is removed below; deleted) is forgotten.
+    const matched = new Set(found.values());
+    for (const key of this.pendingCopies.keys()) if (!matched.has(key)) this.pendingCopies.delete(key);
     for (const [path, key] of found) {
       const known = files.trackers.get(key);
       if (known) {
@@ -84,11 +93,11 @@ export class FileScanner {
         if (copied?.live) {
           // Copy of a file still being tailed: its tracker reads the copy's tail itself once it
           // sees the truncation. Tail the copy separately only if no truncation comes (a plain cp).
-          const since = this.pendingCopies.get(path) ?? this.options.now();
-          this.pendingCopies.set(path, since);
+          const since = this.pendingCopies.get(key) ?? this.options.now();
+          this.pendingCopies.set(key, since);
           if (this.options.now() - since < PENDING_COPY_MS) continue;
         }
-        this.pendingCopies.delete(path);
+        this.pendingCopies.delete(key);
         if (copied !== undefined) {
           offset = copied.offset;
           files.logger.info({ source: files.name, file: path, offset }, `file source ${files.name}: ${path} is a copy of a tailed file, read from ${offset}`);

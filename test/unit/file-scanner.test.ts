@@ -1,0 +1,64 @@
+// The file source's scanner with a glob that also matches rotated copies (app.log*): a copy of a
+// file still being tailed waits for that file's truncation (its tracker reads the copy's tail)
+// before it is tailed on its own. Real files in a temp folder, the scanner's clock injected; the
+// tracker context is a test double (only its splitter factory and clock are used here: the scanner
+// decides, nothing is read).
+import assert from 'node:assert/strict';
+import { copyFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir, testDeps } from '../helpers/index.js';
+import { FileSet } from '../../gateway/pipeline/sources/file/file-set.js';
+import { compileGlob } from '../../gateway/pipeline/sources/file/glob.js';
+import { fingerprintOf, identityKey } from '../../gateway/pipeline/sources/file/identity.js';
+import { FileScanner } from '../../gateway/pipeline/sources/file/scanner.js';
+import { LineSplitter } from '../../gateway/pipeline/sources/file/splitter.js';
+import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker.js';
+
+async function keyOf(path: string): Promise<string> {
+  const st = await stat(path, { bigint: true });
+  return identityKey(st.dev, st.ino);
+}
+
+test('file scanner: a new copy at a rotated name does not inherit the wait of the copy that was there before', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-scanner-');
+  const live = join(dir, 'app.log');
+  const content = Array.from({ length: 50 }, (_, i) => `w ${i} ${'x'.repeat(60)}\n`).join('');
+  await writeFile(live, content);
+  let now = 0;
+  const ctx = {
+    now: () => now,
+    newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+  } as unknown as TrackerContext; // test double: the scanner never makes a tracker read
+  const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => now, count: () => undefined, excluded: () => false }, ctx);
+  const liveSt = await stat(live, { bigint: true });
+  const buf = Buffer.from(content);
+  const tracker = files.add(live, String(liveSt.dev), String(liveSt.ino), fingerprintOf(buf.subarray(0, 1024)), 1000, undefined);
+  const scanner = new FileScanner(files, {
+    globs: [compileGlob(join(dir, 'app.log*'))],
+    fingerprintBytes: 1024,
+    initialPosition: 'start_of_file',
+    now: () => now,
+  });
+
+  // copytruncate's copy of the live file: it waits for the truncation (the tracker reads its tail).
+  await copyFile(live, join(dir, 'app.log.1'));
+  const first = await keyOf(join(dir, 'app.log.1'));
+  await scanner.discover(await scanner.scan(), false);
+  assert.equal(files.trackers.has(first), false, 'a copy of a live file waits');
+
+  // Much later (no truncation came: a plain cp), the next rotation moves it on and makes a new copy.
+  now = 31_000;
+  await rename(join(dir, 'app.log.1'), join(dir, 'app.log.2'));
+  await copyFile(live, join(dir, 'app.log.1'));
+  const second = await keyOf(join(dir, 'app.log.1'));
+  await scanner.discover(await scanner.scan(), false);
+  assert.equal(files.trackers.has(first), true, 'the first copy waited its 30 s, renamed or not: tailed on its own');
+  assert.equal(files.trackers.get(first)?.splitter.safeOffset(), tracker.splitter.safeOffset(), 'from where the live tracker is');
+  assert.equal(files.trackers.has(second), false, 'the new copy at app.log.1 waits for its own truncation');
+
+  // Its own wait ends 30 s after it was first seen.
+  now = 61_001;
+  await scanner.discover(await scanner.scan(), false);
+  assert.equal(files.trackers.has(second), true);
+});
