@@ -143,12 +143,13 @@ export class GroupCommitter {
   }
 
   private enqueue(s: StreamState, rec: AppendRecord, bytes: number, encoded: number, resolve: Resolve, reject: Reject): void {
+    // (An empty pending list means no stream has a pending batch: this append opens the window.)
+    this.pacer.enqueued(this.pendingList.length === 0);
     let b = s.pend;
     if (b === undefined) {
       b = s.pend = newBatch();
-      this.pacer.enqueued(this.pendingList.length === 0);
       this.pendingList.push(s);
-    } else this.pacer.enqueued(false);
+    }
     b.recs.push(rec);
     b.resolves.push(resolve);
     b.rejects.push(reject);

@@ -37,11 +37,6 @@ export class CommitPacer {
     this.wake = undefined;
     wake?.();
   };
-  private readonly capture = (r: () => void): void => {
-    this.wake = r;
-    this.timer = setTimeout(this.done, this.lastWait);
-  };
-  private lastWait = 0;
   /** Commits that waited for the pacing window (tests, docs/store.md). */
   pacedCommits = 0;
 
@@ -62,8 +57,10 @@ export class CommitPacer {
     const ms = this.waitMs(pendingBytes, held);
     if (ms <= 0) return undefined;
     this.pacedCommits++;
-    this.lastWait = ms;
-    return new Promise<void>(this.capture);
+    return new Promise<void>((r) => {
+      this.wake = r;
+      this.timer = setTimeout(this.done, ms);
+    });
   }
 
   private waitMs(pendingBytes: number, held: boolean): number {
