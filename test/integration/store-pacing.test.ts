@@ -59,6 +59,34 @@ test('a steady stream of concurrent appends is paced into few full commits, in o
   );
 });
 
+test('a steady stream makes at most about one commit per commitDelayMs', async (t) => {
+  // A 5 ms window for ~300 ms of appends from two "devices" every 1 ms. Each window opens with the
+  // first append after a commit started, so commits start ~5 ms apart; a timer counts from the
+  // event loop's cached clock and may fire up to 1 ms early (docs/store.md): at most
+  // 1 + elapsed / 4 commits. Unpaced, every tick would be a commit (~300).
+  const delay = 5;
+  const { store, registry } = await open(t, { durability: 'os', commitDelayMs: delay });
+  const pending: Array<Promise<number>> = [];
+  const t0 = performance.now();
+  await new Promise<void>((done) => {
+    let ticks = 0;
+    const timer = setInterval(() => {
+      pending.push(store.append('s', rec(pending.length)), store.append('s', rec(pending.length + 1)));
+      if (++ticks === 300) {
+        clearInterval(timer);
+        done();
+      }
+    }, 1);
+  });
+  await Promise.all(pending);
+  const elapsed = performance.now() - t0;
+  const { commits, records } = await commitStats(registry);
+  assert.equal(records, 600);
+  const bound = 1 + Math.floor(elapsed / (delay - 1));
+  assert.ok(commits <= bound, `${commits} commits in ${elapsed.toFixed(0)} ms: more than one per ${delay - 1} ms (bound ${bound})`);
+  assert.ok(commits > 1, 'the stream was never committed in more than one batch');
+});
+
 test('a lone writer awaiting each append commits at once (no pacing delay)', async (t) => {
   // A 2 s window: had any of the 20 awaited appends waited for it, this would take 40 s.
   const { store, registry } = await open(t, { durability: 'fsync', commitDelayMs: 1000 });
