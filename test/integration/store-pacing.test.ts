@@ -29,21 +29,26 @@ async function commitStats(registry: Registry): Promise<{ commits: number; recor
 
 const rec = (i: number): { topic: string; payload: Buffer; receivedAt: number } => ({ topic: 't', payload: Buffer.from(`{"i":${i}}`), receivedAt: Date.now() });
 
+/** Two "devices" append one record each every `everyMs` (one timer tick) for `ticks` ticks. */
+function appendTwoEvery(store: LocalStreams, pending: Array<Promise<number>>, everyMs: number, ticks: number): Promise<void> {
+  return new Promise<void>((done) => {
+    let n = 0;
+    const timer = setInterval(() => {
+      pending.push(store.append('s', rec(pending.length)), store.append('s', rec(pending.length + 1)));
+      if (++n === ticks) {
+        clearInterval(timer);
+        done();
+      }
+    }, everyMs);
+  });
+}
+
 test('a steady stream of concurrent appends is paced into few full commits, in order', async (t) => {
   const { store, registry } = await open(t, { durability: 'os', commitDelayMs: 40 });
   const pending: Array<Promise<number>> = [];
   // Two "devices" appending every ~2 ms (one timer tick each) for 80 ticks: unpaced, every tick
   // would be its own commit (~80); paced at 40 ms, the ~160 ms+ run makes a handful.
-  await new Promise<void>((done) => {
-    let ticks = 0;
-    const timer = setInterval(() => {
-      pending.push(store.append('s', rec(pending.length)), store.append('s', rec(pending.length + 1)));
-      if (++ticks === 80) {
-        clearInterval(timer);
-        done();
-      }
-    }, 2);
-  });
+  await appendTwoEvery(store, pending, 2, 80);
   const seqs = await Promise.all(pending);
   assert.deepEqual(
     seqs,
@@ -68,16 +73,7 @@ test('a steady stream makes at most about one commit per commitDelayMs', async (
   const { store, registry } = await open(t, { durability: 'os', commitDelayMs: delay });
   const pending: Array<Promise<number>> = [];
   const t0 = performance.now();
-  await new Promise<void>((done) => {
-    let ticks = 0;
-    const timer = setInterval(() => {
-      pending.push(store.append('s', rec(pending.length)), store.append('s', rec(pending.length + 1)));
-      if (++ticks === 300) {
-        clearInterval(timer);
-        done();
-      }
-    }, 1);
-  });
+  await appendTwoEvery(store, pending, 1, 300);
   await Promise.all(pending);
   const elapsed = performance.now() - t0;
   const { commits, records } = await commitStats(registry);
