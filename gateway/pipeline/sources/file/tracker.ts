@@ -185,6 +185,17 @@ export class FileTracker {
       const readAt = this.ctx.now();
       const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
       if (bytesRead === 0 || splitter !== this.splitter) return;
+      if (splitter.readOffset < this.fp.len && !(await this.startsAsFingerprinted(fh, buf.subarray(0, bytesRead), splitter.readOffset))) {
+        // A chunk of the fingerprinted start, and the file no longer starts so: truncated (and
+        // written again) between the look and this read, as when copytruncate comes twice in a
+        // row while the previous truncation's copy was read. Taken as the old content, it would
+        // be read again as the new one, and the old content's copy read only from past it (its
+        // start lost). The truncation check reads the copy, then the new content (not this chunk).
+        if (splitter !== this.splitter) return;
+        if (!(await this.checkTruncated())) return;
+        look = true;
+        continue;
+      }
       if (splitter.readOffset === 0 && this.fp.len === 0 && !this.detached) {
         // Empty at the last look, content now: that look may have come before writes that a
         // copytruncate then copied away, all while this read was on its way (checkTruncated saw
@@ -216,6 +227,16 @@ export class FileTracker {
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
     }
+  }
+
+  /**
+   * Whether the file still starts with the fingerprinted bytes, for a chunk read at `at` (within
+   * them): a chunk read from 0 is the start itself (compared as read, nothing to race with);
+   * otherwise the start is read again after the chunk (a truncation before the chunk's read shows).
+   */
+  private async startsAsFingerprinted(fh: FileHandle, chunk: Buffer, at: number): Promise<boolean> {
+    if (at === 0 && chunk.length >= this.fp.len) return fingerprintOf(chunk.subarray(0, this.fp.len)).hash === this.fp.hash;
+    return sameStart(fh, this.fp);
   }
 
   /**
