@@ -62,3 +62,69 @@ test('file scanner: a new copy at a rotated name does not inherit the wait of th
   await scanner.discover(await scanner.scan(), false);
   assert.equal(files.trackers.has(second), true);
 });
+
+/** A FileSet and a scanner over `dir/app.log*`, on a clock that stays at 0 (nothing waits out). */
+function scannerRig(dir: string): { files: FileSet; scanner: FileScanner } {
+  const ctx = {
+    now: () => 0,
+    newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+  } as unknown as TrackerContext; // test double: the scanner never makes a tracker read
+  const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => 0, count: () => undefined, excluded: () => false }, ctx);
+  const scanner = new FileScanner(files, {
+    globs: [compileGlob(join(dir, 'app.log*'))],
+    fingerprintBytes: 1024,
+    initialPosition: 'start_of_file',
+    now: () => 0,
+  });
+  return { files, scanner };
+}
+
+function lines(prefix: string, n: number): string {
+  return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
+}
+
+test('file scanner: a rotated copy read to its end, retired, then renamed on is not read again from where the truncated original was left', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-scanner-');
+  const { files, scanner } = scannerRig(dir);
+  const content = lines('a', 50);
+  const fp = fingerprintOf(Buffer.from(content).subarray(0, 1024));
+  // The tailed file was truncated at 700: content known read up to 700, once with no file to tie it
+  // to (its copy not found yet), once tied to its copy app.log.1 (tailed on its own from there).
+  // The copy was then read to its end and retired.
+  await writeFile(join(dir, 'app.log.1'), content);
+  const copy = await keyOf(join(dir, 'app.log.1'));
+  files.readUpTo(fp, 700);
+  files.readUpTo(fp, 700, copy);
+  files.readUpTo(fp, content.length, copy);
+  // logrotate moves it on: the scanner finds it again under a new name, no longer tracked.
+  await rename(join(dir, 'app.log.1'), join(dir, 'app.log.2'));
+  await scanner.discover(await scanner.scan(), false);
+  const tracker = files.trackers.get(copy);
+  assert.ok(tracker, 'the renamed copy is tracked again');
+  assert.equal(tracker.splitter.safeOffset(), content.length, 'from its end, where it was read up to: nothing of it read twice');
+});
+
+test('file scanner: a file replaced at its name between the scan and its opening is tracked with its own first bytes', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-scanner-');
+  const { files, scanner } = scannerRig(dir);
+  const older = lines('old', 40);
+  const newer = lines('new', 30);
+  await writeFile(join(dir, 'app.log.1'), older);
+  const olderKey = await keyOf(join(dir, 'app.log.1'));
+  const found = await scanner.scan();
+  // logrotate runs between the scan and the look at what it found: app.log.1 moves on to
+  // app.log.2, and a new copy is made at app.log.1.
+  await rename(join(dir, 'app.log.1'), join(dir, 'app.log.2'));
+  await writeFile(join(dir, 'app.log.1'), newer);
+  const newerKey = await keyOf(join(dir, 'app.log.1'));
+  await scanner.discover(found, false);
+  const fpOf = (text: string): string => fingerprintOf(Buffer.from(text).subarray(0, 1024)).hash;
+  // (Paired with the newer file's first bytes, the older file's tracker would see a truncation at
+  // its first look and read the newer file as the rest of its content, then itself again from 0.)
+  assert.notEqual(files.trackers.get(olderKey)?.fp.hash, fpOf(newer), "the older file's identity is never paired with the newer file's first bytes");
+  await scanner.discover(await scanner.scan(), false);
+  assert.equal(files.trackers.get(olderKey)?.path, join(dir, 'app.log.2'));
+  assert.equal(files.trackers.get(olderKey)?.fp.hash, fpOf(older));
+  assert.equal(files.trackers.get(newerKey)?.path, join(dir, 'app.log.1'));
+  assert.equal(files.trackers.get(newerKey)?.fp.hash, fpOf(newer));
+});

@@ -1,8 +1,8 @@
 // Finding files: rotated siblings of a tailed file (rename-and-create while the gateway was down,
 // copytruncate copies), by identity or by first bytes. Compressed and excluded names are skipped.
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fingerprint, identityKey, type Fingerprint } from './identity.js';
+import { identityKey, sameStart, type Fingerprint } from './identity.js';
 
 async function siblings(dir: string, base: string, exclude: (name: string) => boolean): Promise<string[]> {
   let names: string[];
@@ -21,11 +21,78 @@ async function startsWith(path: string, fp: Fingerprint): Promise<boolean> {
   const fh = await open(path, 'r').catch(() => undefined);
   if (!fh) return false;
   try {
-    const now = await fingerprint(fh, fp.len);
-    return now.len === fp.len && now.hash === fp.hash;
+    return await sameStart(fh, fp);
   } finally {
     await fh.close().catch(() => undefined);
   }
+}
+
+/** A rotated copy found open: what was checked (size, first bytes) is what the handle reads. */
+export interface OpenCopy {
+  path: string;
+  /** device:inode of the copy. */
+  key: string;
+  fh: FileHandle;
+}
+
+/** Passes over the folder when it changed while it was searched (logrotate moving copies on). */
+const COPY_SEARCH_PASSES = 3;
+
+/**
+ * A copy of a truncated file, open: another regular file in its folder with the same first bytes,
+ * at least minSize long. The caller closes `fh`.
+ *
+ * logrotate moves its copies on (app.log.1 to app.log.2, then a new app.log.1) while the folder is
+ * searched: a copy listed as app.log.1 can be at app.log.2 (a name not listed yet) when it is
+ * looked at, and another file at app.log.1. So the copy is checked on the handle that will read
+ * it, and a search that found nothing is repeated while the names it looked at held other files
+ * (a miss that is only a race would make the caller take the copy's content for lost, and a copy
+ * found later for unread from where the truncated file was left).
+ */
+export async function openRotatedCopy(
+  dir: string,
+  base: string,
+  fp: Fingerprint,
+  minSize: number,
+  exclude: (name: string) => boolean,
+): Promise<OpenCopy | undefined> {
+  if (fp.len === 0) return undefined;
+  let before: Map<string, string> | undefined;
+  for (let pass = 0; pass < COPY_SEARCH_PASSES; pass++) {
+    const seen = new Map<string, string>();
+    for (const p of await siblings(dir, base, exclude)) {
+      const st = await stat(p, { bigint: true }).catch(() => undefined);
+      if (!st) continue;
+      seen.set(p, identityKey(st.dev, st.ino));
+      if (!st.isFile() || st.size < BigInt(minSize)) continue;
+      const found = await openIfCopy(p, fp, minSize);
+      if (found) return found;
+    }
+    if (before !== undefined && sameEntries(before, seen)) return undefined;
+    before = seen;
+  }
+  return undefined;
+}
+
+/** The file at `path`, open, if it is (on the handle) a regular file at least minSize long starting with fp. */
+async function openIfCopy(path: string, fp: Fingerprint, minSize: number): Promise<OpenCopy | undefined> {
+  const fh = await open(path, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  let keep = false;
+  try {
+    const st = await fh.stat({ bigint: true });
+    if (!st.isFile() || st.size < BigInt(minSize) || !(await sameStart(fh, fp))) return undefined;
+    keep = true;
+    return { path, key: identityKey(st.dev, st.ino), fh };
+  } finally {
+    if (!keep) await fh.close().catch(() => undefined);
+  }
+}
+
+function sameEntries(a: Map<string, string>, b: Map<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }
 
 /** A copy of a truncated file: another regular file in its folder with the same first bytes, at least minSize long. */
@@ -36,13 +103,9 @@ export async function findRotatedCopy(
   minSize: number,
   exclude: (name: string) => boolean,
 ): Promise<string | undefined> {
-  if (fp.len === 0) return undefined;
-  for (const p of await siblings(dir, base, exclude)) {
-    const st = await stat(p).catch(() => undefined);
-    if (!st?.isFile() || st.size < minSize) continue;
-    if (await startsWith(p, fp)) return p;
-  }
-  return undefined;
+  const copy = await openRotatedCopy(dir, base, fp, minSize, exclude);
+  await copy?.fh.close().catch(() => undefined);
+  return copy?.path;
 }
 
 /** Where a file known by identity went (renamed in its folder), if it still exists. */

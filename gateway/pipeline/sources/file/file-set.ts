@@ -2,9 +2,8 @@
 // about the files it cannot read (entries that are not regular files or cannot be opened, files
 // that disappeared with unread data). The parts of the source (resume, discovery, the open-file
 // budget, status) share one FileSet; both report lists are bounded.
-import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { identityKey, type Fingerprint } from './identity.js';
+import type { Fingerprint } from './identity.js';
 import { FileTracker, type TrackerContext } from './tracker.js';
 import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
@@ -67,12 +66,6 @@ export class FileSet {
     if (topicPath !== path) t.from = topicPath;
     this.trackers.set(t.key, t);
     return t;
-  }
-
-  /** Whether the file at a path (now) is one this source tracks. */
-  async isTracked(path: string): Promise<boolean> {
-    const st = await stat(path, { bigint: true }).catch(() => undefined);
-    return st !== undefined && this.trackers.has(identityKey(st.dev, st.ino));
   }
 
   /** Remember that content with this fingerprint was read up to offset (copies found later start there). */

@@ -3,7 +3,7 @@
 // old offset); the fingerprint tells them apart. The fingerprint covers the first `len` bytes
 // (fewer than fingerprintBytes while the file is that short; it is extended as the file grows).
 import { createHash } from 'node:crypto';
-import { stat, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 
 export interface Fingerprint {
   /** sha1 (hex, 16 chars) of the first `len` bytes. */
@@ -13,12 +13,6 @@ export interface Fingerprint {
 
 export function identityKey(dev: number | bigint | string, ino: number | bigint | string): string {
   return `${String(dev)}:${String(ino)}`;
-}
-
-/** The identity key of the file at a path now, if there is one. */
-export async function identityOf(path: string): Promise<string | undefined> {
-  const st = await stat(path, { bigint: true }).catch(() => undefined);
-  return st === undefined ? undefined : identityKey(st.dev, st.ino);
 }
 
 export async function fingerprint(fh: FileHandle, len: number): Promise<Fingerprint> {

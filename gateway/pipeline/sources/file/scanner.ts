@@ -4,7 +4,7 @@
 // globs too, a cp of a tailed file) starts where that content was read up to, so nothing is read
 // twice; a copy of a file still being tailed waits for that file's truncation (its tracker reads
 // the copy's tail then) before it is tailed on its own.
-import { open, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { expandGlob, type CompiledGlob } from './glob.js';
 import { fingerprint, identityKey, type Fingerprint } from './identity.js';
@@ -79,9 +79,18 @@ export class FileScanner {
       files.unreadable.delete(path);
       let size: number;
       let fp: Fingerprint;
+      let copied: { offset: number; live: boolean } | undefined;
       try {
-        size = (await fh.stat()).size;
+        const st = await fh.stat({ bigint: true });
+        // The identity comes from scan()'s stat, the content from this open: a rotation in between
+        // (logrotate moving app.log.1 on to app.log.2 and copying anew to app.log.1) puts another
+        // file at the path. A tracker pairing one file's identity with another's first bytes sees
+        // a "truncation" at its first look and reads both files' content again. Left to the next
+        // scan, which finds each file at its new name.
+        if (identityKey(st.dev, st.ino) !== key) continue;
+        size = Number(st.size);
         fp = await fingerprint(fh, Math.min(size, this.options.fingerprintBytes));
+        copied = firstRun ? undefined : await this.copiedFrom(fh, key, size);
       } finally {
         await fh.close();
       }
@@ -89,7 +98,6 @@ export class FileScanner {
       let offset = firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
       if (!firstRun) {
         // A copy of content already read (copytruncate's rotated copy matching the glob too).
-        const copied = await this.copiedFrom(path, size);
         if (copied?.live) {
           // Copy of a file still being tailed: its tracker reads the copy's tail itself once it
           // sees the truncation. Tail the copy separately only if no truncation comes (a plain cp).
@@ -107,22 +115,24 @@ export class FileScanner {
     }
   }
 
-  /** Whether a file starts with content read before: where that content was read up to, and whether it is still tailed. */
-  private async copiedFrom(path: string, size: number): Promise<{ offset: number; live: boolean } | undefined> {
+  /**
+   * Whether a file (open as `fh`, identity `key`) starts with content read before: where that
+   * content was read up to, and whether it is still tailed.
+   */
+  private async copiedFrom(fh: FileHandle, key: string, size: number): Promise<{ offset: number; live: boolean } | undefined> {
     const live = [...this.files.trackers.values()].filter((t) => !t.detached).map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset(), live: true }));
-    const candidates = [...live, ...this.files.readContent.map((c) => ({ fp: c.fp, offset: c.offset, live: false }))];
+    // What was read from this very file first, furthest first (a rotated copy tailed on its own,
+    // retired once drained, then moved on by logrotate: its retirement says where it ended). An
+    // entry of other files with the same first bytes may say less (where the truncated original
+    // was left): taken first, it had the copy read again from there at each of its renames.
+    const read = this.files.readContent.map((c) => ({ fp: c.fp, offset: c.offset, live: false, own: c.key === key }));
+    const own = read.filter((c) => c.own).sort((a, b) => b.offset - a.offset);
+    const candidates = [...live, ...own, ...read.filter((c) => !c.own)];
     // Only fingerprints long enough to tell content apart (a few bytes could match by chance).
     const wanted = candidates.filter((c) => c.fp.len >= Math.min(64, this.options.fingerprintBytes) && c.fp.len <= size);
-    if (wanted.length === 0) return undefined;
-    const fh = await open(path, 'r').catch(() => undefined);
-    if (!fh) return undefined;
-    try {
-      for (const c of wanted) {
-        const fp = await fingerprint(fh, c.fp.len);
-        if (fp.len === c.fp.len && fp.hash === c.fp.hash) return { offset: Math.min(c.offset, size), live: c.live };
-      }
-    } finally {
-      await fh.close();
+    for (const c of wanted) {
+      const fp = await fingerprint(fh, c.fp.len);
+      if (fp.len === c.fp.len && fp.hash === c.fp.hash) return { offset: Math.min(c.offset, size), live: c.live };
     }
     return undefined;
   }

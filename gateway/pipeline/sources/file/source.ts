@@ -101,7 +101,7 @@ export class FileSource implements Source {
         if (event === 'rewind') this.count('rewinds');
         this.deps.logger.info({ source: this.name, file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
-      isTracked: (path) => this.files.isTracked(path),
+      isTracked: (key) => this.files.trackers.has(key),
       readUpTo: (fp, offset, key) => this.files.readUpTo(fp, offset, key),
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
       lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, why),

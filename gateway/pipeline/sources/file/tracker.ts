@@ -17,8 +17,8 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprint, fingerprintOf, identityKey, identityOf, readHead, sameStart, type Fingerprint } from './identity.js';
-import { findRotatedCopy } from './discovery.js';
+import { fingerprint, fingerprintOf, identityKey, readHead, sameStart, type Fingerprint } from './identity.js';
+import { openRotatedCopy } from './discovery.js';
 import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
 
 export interface TrackerContext {
@@ -40,8 +40,8 @@ export interface TrackerContext {
   newSplitter(offset: number, headersLeft?: number): LineSplitter;
   onEvent(tracker: FileTracker, event: string, detail?: Record<string, unknown>): void;
   retire(tracker: FileTracker): void;
-  /** Whether a path is a file the source tails itself (then it reads it, not this tracker). */
-  isTracked(path: string): Promise<boolean>;
+  /** Whether a file (device:inode) is one the source tails itself (then it reads it, not this tracker). */
+  isTracked(key: string): boolean;
   /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
   readUpTo(fp: Fingerprint, offset: number, key?: string): void;
   /**
@@ -185,6 +185,17 @@ export class FileTracker {
       const readAt = this.ctx.now();
       const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
       if (bytesRead === 0 || splitter !== this.splitter) return;
+      if (splitter.readOffset < this.fp.len && !(await this.startsAsFingerprinted(fh, buf.subarray(0, bytesRead), splitter.readOffset))) {
+        // A chunk of the fingerprinted start, and the file no longer starts so: truncated (and
+        // written again) between the look and this read, as when copytruncate comes twice in a
+        // row while the previous truncation's copy was read. Taken as the old content, it would
+        // be read again as the new one, and the old content's copy read only from past it (its
+        // start lost). The truncation check reads the copy, then the new content (not this chunk).
+        if (splitter !== this.splitter) return;
+        if (!(await this.checkTruncated())) return;
+        look = true;
+        continue;
+      }
       if (splitter.readOffset === 0 && this.fp.len === 0 && !this.detached) {
         // Empty at the last look, content now: that look may have come before writes that a
         // copytruncate then copied away, all while this read was on its way (checkTruncated saw
@@ -216,6 +227,16 @@ export class FileTracker {
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
     }
+  }
+
+  /**
+   * Whether the file still starts with the fingerprinted bytes, for a chunk read at `at` (within
+   * them): a chunk read from 0 is the start itself (compared as read, nothing to race with);
+   * otherwise the start is read again after the chunk (a truncation before the chunk's read shows).
+   */
+  private async startsAsFingerprinted(fh: FileHandle, chunk: Buffer, at: number): Promise<boolean> {
+    if (at === 0 && chunk.length >= this.fp.len) return fingerprintOf(chunk.subarray(0, this.fp.len)).hash === this.fp.hash;
+    return sameStart(fh, this.fp);
   }
 
   /**
@@ -303,19 +324,22 @@ export class FileTracker {
     // read (a second rotation), the next check sees it and reads the new content's copy too.
     const fresh = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, st.size));
     // The bytes between our position and the truncation are in the rotated copy, if one exists.
-    const copy = await findRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
-    if (copy && (await this.ctx.isTracked(copy))) {
+    // (Found open: logrotate may move it on meanwhile, and another file take its name.)
+    const found = await openRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
+    const copy = found?.path;
+    if (found && this.ctx.isTracked(found.key)) {
+      await found.fh.close().catch(() => undefined);
       // The copy matches the globs and is tailed on its own from where we were: leave it to it.
       this.ctx.onEvent(this, 'copytruncate', { copy, tailedSeparately: true });
       this.splitter = this.ctx.newSplitter(pos);
-    } else if (copy) {
+    } else if (found) {
       this.ctx.onEvent(this, 'copytruncate', { copy, from: pos });
       const orig = this.fh;
       try {
-        this.fh = await open(copy, 'r');
+        this.fh = found.fh;
         await this.readCopy();
       } finally {
-        await this.fh?.close().catch(() => undefined);
+        await found.fh.close().catch(() => undefined);
         this.fh = orig;
       }
     } else {
@@ -326,7 +350,7 @@ export class FileTracker {
       held.map((r) => ({ ...r, partial: true })),
       0,
     );
-    this.ctx.readUpTo(this.fp, this.splitter.readOffset, copy === undefined ? undefined : await identityOf(copy));
+    this.ctx.readUpTo(this.fp, this.splitter.readOffset, found?.key);
     // Content written after the last look and copied away by a rotation not seen (copytruncate
     // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
     // drained: its name is not where content is written.)

@@ -1,0 +1,70 @@
+// One tailed file's tracker when copytruncate comes again right after the look that found the file
+// unchanged, before the read (two rotations in a row, the file written again from 0 meanwhile).
+// Real files in a temp folder; the tracker context is a test double that collects the records,
+// and the rotation is made to happen at the one point between the look and the read where the
+// tracker waits on its context (waitForRoom).
+import assert from 'node:assert/strict';
+import { copyFileSync, truncateSync, appendFileSync } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from '../helpers/index.js';
+import { fingerprintOf } from '../../gateway/pipeline/sources/file/identity.js';
+import { LineSplitter, type SplitRecord } from '../../gateway/pipeline/sources/file/splitter.js';
+import { FileTracker, type TrackerContext } from '../../gateway/pipeline/sources/file/tracker.js';
+
+function lines(prefix: string, n: number): string {
+  return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
+}
+
+test('file tracker: a truncation between the look and the read of the start is not taken for the old content', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-tracker-');
+  const live = join(dir, 'app.log');
+  const older = lines('old', 40);
+  const newer = lines('new', 20);
+  await writeFile(live, older);
+  const records: string[] = [];
+  let rotateBeforeRead = true;
+  const ctx: TrackerContext = {
+    chunkBytes: 64 * 1024,
+    fingerprintBytes: 1024,
+    partialLineTimeoutMs: 0,
+    rotateWaitMs: 1000,
+    exclude: () => false,
+    now: () => Date.now(),
+    stopping: () => false,
+    waitForRoom: async () => {
+      if (rotateBeforeRead) {
+        // copytruncate, after the look found the file as fingerprinted: copy, truncate, written again.
+        rotateBeforeRead = false;
+        copyFileSync(live, join(dir, 'app.log.1'));
+        truncateSync(live, 0);
+        appendFileSync(live, newer);
+      }
+      return false;
+    },
+    submit: (_t, r: SplitRecord) => {
+      records.push(r.payload.toString());
+      return Promise.resolve();
+    },
+    commitState: () => Promise.resolve(),
+    track: () => undefined,
+    newSplitter: (offset, headersLeft) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+    onEvent: () => undefined,
+    retire: () => undefined,
+    isTracked: () => false,
+    readUpTo: () => undefined,
+    rotatedAway: () => Promise.resolve(0),
+    lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
+  };
+  const st = await stat(live, { bigint: true });
+  // As after a truncation was handled: the file's first bytes taken, reading from 0.
+  const tracker = new FileTracker(ctx, live, String(st.dev), String(st.ino), fingerprintOf(Buffer.from(older).subarray(0, 1024)), 0, undefined);
+  await tracker.open();
+  t.after(() => tracker.close());
+  await tracker.pump();
+  await tracker.pump();
+  assert.equal(rotateBeforeRead, false, 'the rotation came between the look and the read');
+  const want = [...older.split('\n'), ...newer.split('\n')].filter((l) => l.length > 0);
+  assert.deepEqual(records, want, 'the old content from its copy, then the new content, each line once');
+});
