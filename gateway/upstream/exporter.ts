@@ -24,7 +24,6 @@
 // window's batches), checkpoint.ts (checkpoint written behind), backoff.ts / rate-limit.ts
 // (pacing); this file is the loop: read, batch, linger, send, advance.
 import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
@@ -226,10 +225,6 @@ class ExporterLoop implements Exporter {
   }
 
   private async step(): Promise<void> {
-    // One turn of the event loop per batch: the last batch's results, checkpoint and reclaim and
-    // this batch's read and lines would otherwise run as one chain of microtasks (several ms at
-    // 5,000 msgs/s), holding up the reads of publishes and so their PUBACKs (issue 15).
-    await yieldToLoop();
     const retrying = this.out.retrySet.length > 0;
     let full = false;
     if (retrying) {

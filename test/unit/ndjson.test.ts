@@ -170,19 +170,3 @@ test('a batch larger than the writer buffer grows it; later batches reuse it', (
   // The first batch's Buffer is a copy: the second did not overwrite it.
   assert.equal((JSON.parse(a[0]!) as { seq: number }).seq, 0);
 });
-
-test('a batch built in slices (begin, add..., take) is byte for byte the batch built in one go', () => {
-  const payloads = ['{"a":1}', 'plain text', '{\n  "pretty": true\n}', '\u0000\u00ff binary', '[1,2,3]'];
-  const recs = Array.from({ length: 1000 }, (_, i) => record(i, payloads[i % payloads.length]!));
-  const whole = new NdjsonWriter().batch(recs);
-  const w = new NdjsonWriter();
-  w.begin();
-  for (let from = 0; from < recs.length; from += 128) w.add(recs, from, Math.min(recs.length, from + 128));
-  const sliced = w.take();
-  assert.equal(sliced.length, whole.length);
-  assert.ok(sliced.equals(whole), 'the sliced batch differs from the whole one');
-  // begin() starts over: a second batch holds only its own lines.
-  w.begin();
-  w.add(recs, 0, 1);
-  assert.equal(w.take().toString('utf8').split('\n').length, 2);
-});

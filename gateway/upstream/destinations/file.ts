@@ -15,7 +15,6 @@
 import { mkdir, open, statfs, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzip } from 'node:zlib';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, type GatehouseError } from '../../../core/errors.js';
@@ -28,8 +27,6 @@ import { NdjsonWriter } from './ndjson.js';
 export { ndjsonLine } from './ndjson.js';
 
 const gzipAsync = promisify(gzip);
-/** Records whose NDJSON lines are built in one go (~0.25 ms of CPU) before the event loop gets a turn. */
-const LINES_PER_SLICE = 128;
 /** A free-space measure is reused this long... */
 const FREE_REUSE_MS = 1000;
 /** ...while it is this far above the reserve (other writers, e.g. the store, write meanwhile). */
@@ -136,7 +133,7 @@ export class FileDestination implements Destination {
   }
 
   private async write(records: readonly StoredRecord[]): Promise<void> {
-    let data = await this.linesOf(records);
+    let data = this.lines.batch(records);
     if (this.options.gzip) data = await gzipAsync(data, { level: this.options.gzipLevel });
 
     if (this.pendingTruncate) {
@@ -191,21 +188,6 @@ export class FileDestination implements Destination {
     }
     file.bytes += data.length;
     if (this.lastFree) this.lastFree.free -= data.length;
-  }
-
-  /**
-   * The NDJSON of a batch, built LINES_PER_SLICE records at a time with a turn of the event loop
-   * between slices: the broker's reads and the store's commits go on meanwhile (issue 15: a
-   * 500-record batch built in one go was the most common event-loop pause over 3 ms at 5,000
-   * msgs/s, and those pauses make the PUBACK p99).
-   */
-  private async linesOf(records: readonly StoredRecord[]): Promise<Buffer> {
-    this.lines.begin();
-    for (let from = 0; from < records.length; from += LINES_PER_SLICE) {
-      if (from > 0) await yieldToLoop();
-      this.lines.add(records, from, Math.min(records.length, from + LINES_PER_SLICE));
-    }
-    return this.lines.take();
   }
 
   /** Free bytes of the export folder's filesystem: measured, or the last measure if it is fresh and far from the reserve. */
