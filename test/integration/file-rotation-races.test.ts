@@ -10,6 +10,7 @@ import { appendFileSync, copyFileSync, renameSync, statSync, truncateSync, unlin
 import { join } from 'node:path';
 import { metricValue, waitUntil } from '../helpers/index.js';
 import { expectExactly, fileRig, fileStatuses, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
+import { decodeState, encodeState, STATE_KEY } from '../../gateway/pipeline/sources/file/state.js';
 
 /** Wait until every tracked file is open and read to its end with nothing in flight. */
 async function caughtUp(r: FileRig, what: string): Promise<void> {
@@ -180,6 +181,28 @@ test('copytruncate twice while stopped, and a copy of the live content made whil
   await waitLines(r, 180, 'all 180 lines');
   await caughtUp(r, 'every file read');
   expectExactly(await r.lines(), range(0, 180));
+});
+
+test('two saved states for one copy (its own at 0, the truncated file it was copied from further on): the copy is read once, from the further offset', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  await r.source.stop();
+  // copytruncate while stopped: the copy holds the 100 lines read and committed from app.log.
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(100, 130));
+  // A run killed just after it began to track the copy on its own, from its start, left a second
+  // state for it (at 0, nothing read yet); the state of app.log still says 100 lines were read.
+  const raw = await r.intake.readMeta(STATE_KEY);
+  assert.ok(raw, 'a state was committed');
+  const state = decodeState(raw);
+  assert.ok(!(state instanceof Error));
+  const copy = statSync(log('app.log.1'));
+  state.files.push({ path: log('app.log.1'), dev: String(copy.dev), ino: String(copy.ino), fp: { hash: '', len: 0 }, offset: 0, headersLeft: 0 });
+  await r.intake.commitMeta(STATE_KEY, encodeState(state.files, state.at ?? Date.now(), state.read ?? []));
+  await r.restart();
+  await waitLines(r, 130, 'all 130 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 130));
 });
 
 test('the rotated copy of unread lines compressed before it was read (reader behind): the loss is reported with its size', async (t) => {

@@ -7,7 +7,7 @@
 import { open, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { CompiledGlob } from './glob.js';
-import { fingerprint, identityKey } from './identity.js';
+import { fingerprint, identityKey, type Fingerprint } from './identity.js';
 import { findByIdentity, findRotatedCopy } from './discovery.js';
 import type { FileSet } from './file-set.js';
 import type { SavedFile } from './tracker.js';
@@ -37,8 +37,7 @@ export class Resume {
     for (const s of byKey.values()) {
       const path = await findByIdentity(dirname(s.path), basename(s.path), s.dev, s.ino, s.fp, (n) => files.excluded(n));
       if (path) {
-        const t = files.add(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft, s.from ?? s.path);
-        t.detached = true;
+        if (!this.claim(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft, s.from ?? s.path)) continue;
         files.logger.info(
           { source: files.name, file: path, was: s.path, offset: s.offset },
           `file source ${files.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`,
@@ -137,7 +136,20 @@ export class Resume {
   private async drainCopy(copy: string, s: SavedFile): Promise<void> {
     const st = await stat(copy, { bigint: true }).catch(() => undefined);
     if (!st) return;
-    const t = this.files.add(copy, String(st.dev), String(st.ino), s.fp, s.offset, s.headersLeft, s.from ?? s.path);
+    this.claim(copy, String(st.dev), String(st.ino), s.fp, s.offset, s.headersLeft, s.from ?? s.path);
+  }
+
+  /**
+   * Track a rotated file (detached) from `offset`, unless it is tracked already from as far or
+   * further. Two saved states can name one file: a copy tracked on its own and the truncated file
+   * it was copied from (its rest read from the copy). Both offsets were committed for the same
+   * bytes, so the further one holds; the nearer one would read committed lines again.
+   */
+  private claim(path: string, dev: string, ino: string, fp: Fingerprint, offset: number, headersLeft: number | undefined, from: string): boolean {
+    const had = this.files.trackers.get(identityKey(dev, ino));
+    if (had && had.committedOffset >= offset) return false;
+    const t = this.files.add(path, dev, ino, fp, offset, headersLeft, from);
     t.detached = true;
+    return true;
   }
 }

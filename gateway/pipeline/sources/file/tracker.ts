@@ -200,8 +200,19 @@ export class FileTracker {
         // Empty at the last look, content now: that look may have come before writes that a
         // copytruncate then copied away, all while this read was on its way (checkTruncated saw
         // the file still empty). Look for such a copy before taking the chunk.
-        await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+        const found = await this.ctx.rotatedAway(this, this.contentSeenAt, []);
         if (splitter !== this.splitter) return;
+        // The chunk itself may be what was copied away: read before the truncation, so the copy
+        // just found (read from its start) holds it too. If the file no longer starts with it, it
+        // is the copy's to read: drop it and read the new content from 0 after a look.
+        if (found > 0) {
+          const still = await this.stillStartsWith(fh, buf.subarray(0, bytesRead));
+          if (splitter !== this.splitter) return;
+          if (!still) {
+            look = true;
+            continue;
+          }
+        }
         this.contentSeenAt = readAt;
       }
       this.lastGrowthAt = this.ctx.now();
@@ -237,6 +248,13 @@ export class FileTracker {
   private async startsAsFingerprinted(fh: FileHandle, chunk: Buffer, at: number): Promise<boolean> {
     if (at === 0 && chunk.length >= this.fp.len) return fingerprintOf(chunk.subarray(0, this.fp.len)).hash === this.fp.hash;
     return sameStart(fh, this.fp);
+  }
+
+  /** Whether the file (read again now) still starts with `chunk`, a chunk read from offset 0 (compared up to fingerprintBytes). */
+  private async stillStartsWith(fh: FileHandle, chunk: Buffer): Promise<boolean> {
+    const len = Math.min(chunk.length, this.ctx.fingerprintBytes);
+    const head = await readHead(fh, len);
+    return head.length === len && head.equals(chunk.subarray(0, len));
   }
 
   /**
