@@ -187,6 +187,11 @@ for (const [mode, twice] of [
     // Lines copytruncate lost on disk may still have been read from the file before its truncation.
     const tailSet = new Set(tails.map((x) => x.tail));
     check.extra = check.extra.filter((l) => !written.has(l) && !(l.endsWith(MARKER) && tailSet.has(l.slice(0, -MARKER.length))));
+    if (check.extra.length > 0) {
+      // A fragment (partial marker) or a line no writer wrote: what each run decided says where it came from.
+      t.diagnostic(JSON.stringify({ extra: check.extra.slice(0, 5), tails }));
+      t.diagnostic(JSON.stringify({ logs: runs.map((r) => r.logs.filter((l) => (l.source !== undefined && l.c !== 'rules') || (l.level as number) > 40)) }));
+    }
     const onDiskSet = new Set(onDisk);
     const lost = [...written].filter((l) => !onDiskSet.has(l)).length;
     t.diagnostic(

@@ -4,7 +4,7 @@
 // and the rotation is made to happen at the one point between the look and the read where the
 // tracker waits on its context (waitForRoom).
 import assert from 'node:assert/strict';
-import { copyFileSync, truncateSync, appendFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -69,61 +69,71 @@ test('file tracker: a truncation between the look and the read of the start is n
   assert.deepEqual(records, want, 'the old content from its copy, then the new content, each line once');
 });
 
-test('file tracker: a first chunk copied away by copytruncate while it was read is left to the copy', async (t) => {
-  // The file was empty at the last look; a chunk is read from 0, and before it is taken
-  // copytruncate copies the file (the chunk's content) away and truncates it. The copy, found by
-  // the look for content rotated away, is read from its start by its own tracker (the double
-  // below says one was found), so this tracker must drop the chunk and read the new content.
-  const dir = await tempDir(t, 'gatehouse-tracker-');
-  const live = join(dir, 'app.log');
-  const older = lines('old', 40);
-  const newer = lines('new', 20);
-  await writeFile(live, '');
-  const records: string[] = [];
-  let armed = false;
-  let rotated = false;
-  const ctx: TrackerContext = {
-    chunkBytes: 64 * 1024,
-    fingerprintBytes: 1024,
-    partialLineTimeoutMs: 0,
-    rotateWaitMs: 1000,
-    exclude: () => false,
-    now: () => Date.now(),
-    stopping: () => false,
-    // (Called just before the read: the rotation comes after it, before the chunk is taken.)
-    waitForRoom: async () => {
-      armed = true;
-      return false;
-    },
-    submit: (_t, r: SplitRecord) => {
-      records.push(r.payload.toString());
-      return Promise.resolve();
-    },
-    commitState: () => Promise.resolve(),
-    track: () => undefined,
-    newSplitter: (offset, headersLeft) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
-    onEvent: () => undefined,
-    retire: () => undefined,
-    isTracked: () => false,
-    readUpTo: () => undefined,
-    rotatedAway: () => {
-      if (!armed || rotated) return Promise.resolve(0);
-      rotated = true;
-      copyFileSync(live, join(dir, 'app.log.1'));
-      truncateSync(live, 0);
-      appendFileSync(live, newer);
-      return Promise.resolve(1);
-    },
-    lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
-  };
-  const st = await stat(live, { bigint: true });
-  const tracker = new FileTracker(ctx, live, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
-  await tracker.open();
-  t.after(() => tracker.close());
-  await writeFile(live, older);
-  await tracker.pump();
-  await tracker.pump();
-  assert.equal(rotated, true, 'the rotation came after the read of the first chunk');
-  const want = newer.split('\n').filter((l) => l.length > 0);
-  assert.deepEqual(records, want, 'only the new content: the old one is for its copy to be read');
-});
+for (const inPlace of [false, true]) {
+  test(`file tracker: a first chunk ${inPlace ? 'truncated in place (no copy holds it) while it was read is taken' : 'copied away by copytruncate while it was read is left to the copy'}`, async (t) => {
+    // The file was empty at the last look; a chunk is read from 0, and before it is taken
+    // copytruncate copies the file (the chunk's content) away and truncates it. The copy, found by
+    // the look for content rotated away, is read from its start by its own tracker (the double
+    // below says one was found), so this tracker must drop the chunk and read the new content.
+    // inPlace: truncated in place instead, and the sibling found holds other content: the chunk
+    // is the only place its lines are, so it is taken.
+    const dir = await tempDir(t, 'gatehouse-tracker-');
+    const live = join(dir, 'app.log');
+    const older = lines('old', 40);
+    const newer = lines('new', 20);
+    await writeFile(live, '');
+    const records: string[] = [];
+    let armed = false;
+    let rotated = false;
+    let copyKey = '';
+    const ctx: TrackerContext = {
+      chunkBytes: 64 * 1024,
+      fingerprintBytes: 1024,
+      partialLineTimeoutMs: 0,
+      rotateWaitMs: 1000,
+      exclude: () => false,
+      now: () => Date.now(),
+      stopping: () => false,
+      // (Called just before the read: the rotation comes after it, before the chunk is taken.)
+      waitForRoom: async () => {
+        armed = true;
+        return false;
+      },
+      submit: (_t, r: SplitRecord) => {
+        records.push(r.payload.toString());
+        return Promise.resolve();
+      },
+      commitState: () => Promise.resolve(),
+      track: () => undefined,
+      newSplitter: (offset, headersLeft) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+      onEvent: () => undefined,
+      retire: () => undefined,
+      isTracked: (key) => key === copyKey,
+      readUpTo: () => undefined,
+      rotatedAway: () => {
+        if (!armed || rotated) return Promise.resolve(0);
+        rotated = true;
+        if (inPlace) {
+          // Truncated in place (no copy holds the chunk); the sibling found holds other content.
+          writeFileSync(join(dir, 'app.log.1'), lines('other', 5));
+        } else copyFileSync(live, join(dir, 'app.log.1'));
+        const st = statSync(join(dir, 'app.log.1'));
+        copyKey = `${st.dev}:${st.ino}`;
+        truncateSync(live, 0);
+        appendFileSync(live, newer);
+        return Promise.resolve(1);
+      },
+      lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
+    };
+    const st = await stat(live, { bigint: true });
+    const tracker = new FileTracker(ctx, live, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
+    await tracker.open();
+    t.after(() => tracker.close());
+    await writeFile(live, older);
+    await tracker.pump();
+    await tracker.pump();
+    assert.equal(rotated, true, 'the rotation came after the read of the first chunk');
+    const want = [...(inPlace ? older.split('\n') : []), ...newer.split('\n')].filter((l) => l.length > 0);
+    assert.deepEqual(records, want, inPlace ? 'the chunk read, then the new content' : 'only the new content: the old one is for its copy to be read');
+  });
+}

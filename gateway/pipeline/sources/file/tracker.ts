@@ -203,12 +203,14 @@ export class FileTracker {
         const found = await this.ctx.rotatedAway(this, this.contentSeenAt, []);
         if (splitter !== this.splitter) return;
         // The chunk itself may be what was copied away: read before the truncation, so the copy
-        // just found (read from its start) holds it too. If the file no longer starts with it, it
-        // is the copy's to read: drop it and read the new content from 0 after a look.
+        // just found (read from its start by its own tracker) holds it too. If the file no longer
+        // starts with it and a tracked copy does, it is the copy's to read: drop it and read the
+        // new content from 0 after a look. (Truncated in place, no copy: the chunk is taken.)
         if (found > 0) {
-          const still = await this.stillStartsWith(fh, buf.subarray(0, bytesRead));
+          const chunk = buf.subarray(0, bytesRead);
+          const leftToCopy = !(await this.stillStartsWith(fh, chunk)) && (await this.trackedCopyHolds(chunk));
           if (splitter !== this.splitter) return;
-          if (!still) {
+          if (leftToCopy) {
             look = true;
             continue;
           }
@@ -255,6 +257,15 @@ export class FileTracker {
     const len = Math.min(chunk.length, this.ctx.fingerprintBytes);
     const head = await readHead(fh, len);
     return head.length === len && head.equals(chunk.subarray(0, len));
+  }
+
+  /** Whether a rotated copy that starts with `chunk` (compared up to fingerprintBytes) is tracked on its own. */
+  private async trackedCopyHolds(chunk: Buffer): Promise<boolean> {
+    const len = Math.min(chunk.length, this.ctx.fingerprintBytes);
+    const copy = await openRotatedCopy(dirname(this.path), basename(this.path), fingerprintOf(chunk.subarray(0, len)), len, this.ctx.exclude);
+    if (!copy) return false;
+    await copy.fh.close().catch(() => undefined);
+    return this.ctx.isTracked(copy.key);
   }
 
   /**
