@@ -34,6 +34,8 @@ export class GroupCommitter {
   private readonly memWaiters: WaitingAppend[] = [];
   private flushing = false;
   private readonly idleWaiters: Array<() => void> = [];
+  /** Background readers waiting for the next cut (afterCut). */
+  private cutWaiters: Array<() => void> = [];
   private readonly flushBound = (): void => void this.flushLoop();
   private readonly sync: boolean;
   /** When to write (commitDelayMs: 7 ms by default with fsync, where fsyncs wear flash; 0 with 'os'). */
@@ -134,6 +136,24 @@ export class GroupCommitter {
   /** Close: meta puts still queued (none once idle, unless held back forever) are refused. */
   rejectMetas(err: unknown): void {
     for (const m of this.metas.splice(0)) m.reject(err);
+  }
+
+  /**
+   * Undefined while no append is pending (no commit window is open); else resolves just after the
+   * pending batch is cut for its write. Appends that arrive from then on wait for the next commit
+   * anyway, so CPU work done at that moment (an exporter's batch) delays no acknowledgement; done
+   * in the middle of a window, it delays the reads of publishes that would have made this commit.
+   */
+  afterCut(): Promise<void> | undefined {
+    if (this.pendingList.length === 0 && this.memWaiters.length === 0) return undefined;
+    return new Promise<void>((r) => this.cutWaiters.push(r));
+  }
+
+  private releaseCutWaiters(): void {
+    if (this.cutWaiters.length === 0) return;
+    const waiters = this.cutWaiters;
+    this.cutWaiters = [];
+    for (const r of waiters) r();
   }
 
   /** Resolves when nothing is pending or being written (close flushes through this). */
@@ -242,6 +262,7 @@ export class GroupCommitter {
       }
     } finally {
       this.flushing = false;
+      this.releaseCutWaiters();
       for (const r of this.idleWaiters.splice(0)) r();
     }
   }
@@ -270,6 +291,7 @@ export class GroupCommitter {
     // held-back appends are admitted to the next batch).
     const metas = this.metas.splice(0, this.readyMetas());
     this.admitMemWaiters(); // they form the next batch while this one is written
+    this.releaseCutWaiters();
     const ops: BatchOp[] = [];
     const plans: Array<HeadPlan | undefined> = [];
     const trims: number[] = [];

@@ -371,6 +371,10 @@ export class LevelLocalStreams implements LocalStreams {
     await this.write([{ type: 'put', key: metaKey(key), value }], true);
   }
 
+  afterCut(): Promise<void> | undefined {
+    return this.commits.afterCut();
+  }
+
   commitMeta(key: string, value: Buffer): Promise<void> {
     this.ensureOpen();
     return this.commits.submitMeta(metaKey(key), value);

@@ -115,6 +115,13 @@ export interface LocalStreams {
    * store.reserveBytes or after a failed write, until recovery. Optional: in-memory test stores.
    */
   diskState?(): DiskState;
+  /**
+   * Undefined while no append waits for a commit; else resolves just after the pending appends are
+   * cut for their write (committer.ts afterCut). Background readers (exporters) await it before a
+   * batch's CPU work, so their event-loop pauses fall where no acknowledgement waits on them.
+   * Optional: in-memory test stores.
+   */
+  afterCut?(): Promise<void> | undefined;
 }
 
 export type { DiskState, DiskCondition } from './disk-guard.js';

@@ -253,6 +253,10 @@ class ExporterLoop implements Exporter {
     if (this.ownBucket) await this.ownBucket.acquire(bytes, this.options.priority, this.stopAc.signal);
     if (this.deps.uplink) await this.deps.uplink.acquire(bytes, this.options.priority, this.stopAc.signal);
 
+    // A batch's CPU work (encoding it, decoding the next) right after a commit is cut, not in the
+    // middle of a commit window where it would delay publishes waiting for their PUBACK.
+    const cut = this.streams.afterCut?.();
+    if (cut) await cut;
     // Read the next batch from the store while this one is on the wire.
     const prefetch = retrying
       ? undefined

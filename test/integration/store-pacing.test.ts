@@ -116,3 +116,21 @@ test('the default paces with durability fsync only', async (t) => {
     else assert.equal(paced, 0, 'os: the default is no pacing (a commit costs no fsync)');
   }
 });
+
+test('afterCut: undefined with nothing pending; with appends in a window, it resolves when their batch is cut, before they are acknowledged', async (t) => {
+  const { store } = await open(t, { durability: 'fsync', commitDelayMs: 30 });
+  assert.equal(store.afterCut?.(), undefined, 'no window open: background work may run at once');
+  const order: string[] = [];
+  // The first append commits at once; one made while it is written waits for the window.
+  const first = store.append('s', rec(0));
+  const second = new Promise<number>((resolve) => setImmediate(() => resolve(store.append('s', rec(1)))));
+  await first;
+  const [cut, secondDone] = await new Promise<[Promise<void> | undefined, Promise<number>]>((resolve) =>
+    setImmediate(() => resolve([store.afterCut?.(), second.then((n) => (order.push('acknowledged'), n))])),
+  );
+  assert.ok(cut, 'a window is open: afterCut waits for its cut');
+  void cut.then(() => order.push('cut'));
+  assert.equal(await secondDone, 2);
+  assert.deepEqual(order, ['cut', 'acknowledged']);
+  assert.equal(store.afterCut?.(), undefined, 'nothing pending once written');
+});
