@@ -1,7 +1,7 @@
 // One validation door: zod issues -> a GatehouseError listing every problem with its key path,
 // what was expected and what was found. Config files, rule sets, destination options and serial
 // link options all validate through here, so every part reports problems the same way.
-import type { z } from 'zod';
+import type { z } from './zod.js';
 import { ERROR_CATALOGUE, GatehouseError, type ErrorCode } from './errors.js';
 
 export interface ConfigProblem {

@@ -1,6 +1,6 @@
 // Options of one serial link (zod schema with defaults and descriptions; gateway/config/schema.ts
 // composes it into the config file schema). Inferred types are exported next to each schema.
-import { z } from 'zod';
+import { z } from '../core/zod.js';
 
 const maxFrameBytes = z
   .number()

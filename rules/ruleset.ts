@@ -1,6 +1,6 @@
 // Rule set compilation: validate the shape, compile every rule's SQL and actions, index by topic
 // filter. Every error of every rule is collected and reported at once (GH_RULESET_INVALID).
-import { z } from 'zod';
+import { z } from '../core/zod.js';
 import { GatehouseError, errorMessage } from '../core/errors.js';
 import { zodProblems } from '../core/validation.js';
 import type { Action, ActionConfig, ActionFactoryTools, ActionRegistry, RuleCounters, RuleDefinition, RuleSetDefinition } from './types.js';

@@ -1,6 +1,6 @@
 // Rule set validation (zod) and loading from a YAML or JSON file.
 import { readFile } from 'node:fs/promises';
-import { z } from 'zod';
+import { z } from '../core/zod.js';
 import { GatehouseError } from '../core/errors.js';
 import { lazyPackage } from '../core/lazy-package.js';
 import { zodProblems } from '../core/validation.js';

@@ -1,6 +1,6 @@
 // Broker options (zod): listeners, authentication, ACL, limits. The lead composes this schema
 // into the config file schema; defaults and .describe() texts feed the generated defaults doc.
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 import { GatehouseError } from '../../core/errors.js';
 import { validFilter } from '../../core/topic-filter.js';
 

@@ -1,6 +1,6 @@
 // `gatehouse config-docs`: every configuration key with its type, default and description, from
 // the zod schema itself, so docs/configuration.md can never drift from the code.
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 import { configSchema } from '../config/full-schema.js';
 import { writeLine, type CliIO } from './io.js';
 

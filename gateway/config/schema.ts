@@ -7,7 +7,7 @@
 // gateway without serial links or extra sources never builds them (docs/benchmarks.md, "Idle
 // footprint"); full-schema.ts has the complete schema, for docs and checks.
 import { hostname } from 'node:os';
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 import { brokerOptionsSchema } from '../broker/options.js';
 import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
 import { exporterOptionsSchema } from '../upstream/options.js';

@@ -1,6 +1,6 @@
 // Options of the control plane: the MQTT control channel for remote rule updates (`control`) and
 // the scheduled jobs (`jobs`). The lead composes these into the config file schema.
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 import { nodeCron } from './cron.js';
 
 const KiB = 1024;

@@ -1,6 +1,6 @@
 // Options of the local stream store and of each stream (zod schemas; the lead composes them into
 // the config file schema and generates the defaults documentation from the descriptions).
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 import type { StreamOptions } from './types.js';
 
 const MiB = 1024 * 1024;

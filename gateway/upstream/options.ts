@@ -2,7 +2,7 @@
 // The destination block is validated loosely here ({ type, ...rest }) and strictly by the
 // destination's own schema when the factory in registry.ts builds it, so each destination module
 // owns its options. The lead composes these pieces into the config file schema.
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 
 export const DESTINATION_TYPES = ['file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];

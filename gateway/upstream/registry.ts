@@ -2,7 +2,7 @@
 // takes `{ type, ...options }`, checks the options against the kind's strict zod schema (unknown
 // keys refused, every problem listed with its key path, GH_DESTINATION_CONFIG) and hands the parsed
 // options, defaults applied, to the kind's factory. Factories never parse again.
-import type { z } from 'zod';
+import type { z } from '../../core/zod.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { ERRORS } from '../../core/errors.js';
 import { validateConfig } from '../../core/validation.js';

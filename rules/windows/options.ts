@@ -2,7 +2,7 @@
 // defaults and descriptions. Separate from the host (host.ts) because it is configuration, not
 // run time: the gateway's config schema embeds it as `ruleState` and `gatehouse config-docs`
 // prints its descriptions into docs/configuration.md.
-import { z } from 'zod';
+import { z } from '../../core/zod.js';
 
 export const statefulOptionsSchema = z.object({
   checkpointIntervalMs: z.number().int().min(0).default(10_000).describe('How often window and detector state is checkpointed to the store (0 = only on stop)'),

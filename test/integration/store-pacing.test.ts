@@ -126,7 +126,15 @@ test('afterCut: undefined with nothing pending; with appends in a window, it res
   const second = new Promise<number>((resolve) => setImmediate(() => resolve(store.append('s', rec(1)))));
   await first;
   const [cut, secondDone] = await new Promise<[Promise<void> | undefined, Promise<number>]>((resolve) =>
-    setImmediate(() => resolve([store.afterCut?.(), second.then((n) => (order.push('acknowledged'), n))])),
+    setImmediate(() =>
+      resolve([
+        store.afterCut?.(),
+        second.then((n) => {
+          order.push('acknowledged');
+          return n;
+        }),
+      ]),
+    ),
   );
   assert.ok(cut, 'a window is open: afterCut waits for its cut');
   void cut.then(() => order.push('cut'));

@@ -2,7 +2,7 @@
 // ${...} substitution template (AWS IoT SQL reference, "Republish action"). correlationData is
 // base64 (rendered, then decoded); messageExpiry is seconds; payloadFormatIndicator is
 // UNSPECIFIED_BYTES or UTF8_DATA.
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { MessageProperties } from '../../../core/message.js';
 import type { CompiledTemplate, EvalContext } from '../../../rules/index.js';

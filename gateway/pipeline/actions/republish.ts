@@ -1,6 +1,6 @@
 // republish: publish the rule output to a topic (a ${...} template) through the broker. Non-durable.
 // The published message re-enters the rules through the republish source (pipeline/sources/republish.ts).
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { MessageProperties } from '../../../core/message.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';

@@ -1,6 +1,6 @@
 // stream: append the rule output to a local stream. Durable: the source message's PUBACK waits
 // for the append's commit. The record keeps the source topic, receivedAt and MQTT 5 properties.
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { AppendRecord } from '../../store/types.js';
 import { propertiesToAttrs } from '../../store/mqtt5-attrs.js';

@@ -1,7 +1,7 @@
 // What a source kind is made of (its options schema base, its dependencies, its factory), apart
 // from the registry that lists the kinds: kinds import this file, the registry imports the kinds,
 // so there is no import cycle.
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import type { Source } from '../contract.js';
 

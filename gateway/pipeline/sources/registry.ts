@@ -6,7 +6,7 @@
 // Config shape: `sources: [{ type: 'file' | 'modbus' | 'opcua' | ..., name: 'meter-1', ...options }]`.
 // `name` is unique across all sources; it names the source in /api/sources, metrics and logs, and
 // namespaces the source's durable meta keys (Intake.commitMeta).
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import { fileSourceKind } from './file/index.js';
 import { sourceBaseSchema, type SourceKind } from './kind.js';
 import { modbusKind } from './modbus/index.js';

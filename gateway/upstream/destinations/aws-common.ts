@@ -2,7 +2,7 @@
 // configuration, and the whole-call error classification (retryable -> throw, else permanent).
 // HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
 // endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import { shortError } from './common.js';
 
 /** Options every AWS destination accepts. Credentials default to the SDK's provider chain. (A function: built with the schema that uses it.) */

@@ -3,7 +3,7 @@
 // to each record so that the objects Firehose writes to S3 split back into records.
 import type { FirehoseClient, _Record as FirehoseRecord } from '@aws-sdk/client-firehose';
 type FirehoseSdk = typeof import('@aws-sdk/client-firehose');
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';

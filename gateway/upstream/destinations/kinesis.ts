@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 type KinesisSdk = typeof import('@aws-sdk/client-kinesis');
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';

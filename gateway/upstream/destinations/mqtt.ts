@@ -10,7 +10,7 @@
 // bridged back up.
 import { readFileSync } from 'node:fs';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';

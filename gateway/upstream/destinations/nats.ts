@@ -4,7 +4,7 @@
 // network, and send() throws (retryable) while disconnected.
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions, JetStreamClient, NatsConnection, PubAck } from 'nats';
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';

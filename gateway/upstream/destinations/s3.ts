@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
-import { z } from 'zod';
+import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import { legacyNote, scanTemplate } from '../../../core/template.js';

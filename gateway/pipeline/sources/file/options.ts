@@ -1,7 +1,7 @@
 // Options of a `type: file` source (light: zod only, loaded with the config). Names follow Kinesis
 // Agent's flow settings where one exists (initialPosition, multiLineStartPattern, skipHeaderLines,
 // dataProcessingOptions), so an agent.json flow maps one to one.
-import { z } from 'zod';
+import { z } from '../../../../core/zod.js';
 import { sourceBaseSchema } from '../kind.js';
 
 const KiB = 1024;

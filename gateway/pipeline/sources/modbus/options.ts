@@ -2,7 +2,7 @@
 // One source = one connection: a Modbus TCP endpoint (one or more unit ids behind it) or one RTU
 // serial bus (several unit ids polled in turn). Config validation refuses register maps whose
 // tags overlap or run past the 16-bit address space, naming the device and the tag.
-import { z } from 'zod';
+import { z } from '../../../../core/zod.js';
 import { sourceBaseSchema } from '../kind.js';
 import { BYTE_ORDERS, DATA_TYPES, registerCount, type DataType } from './codec.js';
 import { topicProblems } from '../topic-template.js';

@@ -1,5 +1,5 @@
 // Options of a `type: opcua` source (zod only: loaded with the config; node-opcua is not).
-import { z } from 'zod';
+import { z } from '../../../../core/zod.js';
 import { sourceBaseSchema } from '../kind.js';
 import { topicProblems } from '../topic-template.js';
 
