@@ -44,6 +44,8 @@ export interface RotatedAway {
   /** The content it starts with, when it is known content that grew. */
   fp: Fingerprint;
   mtimeMs: number;
+  /** Its size when found (logged: which file a decision was about, when names move on). */
+  size: number;
 }
 
 export interface SweepQuery {
@@ -93,7 +95,7 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
           const len = Math.min(size, q.fingerprintBytes);
           if (liveSize >= len && (await fingerprint(fh, len)).hash === (await fingerprint(live, len)).hash) from = undefined;
         }
-        if (from) out.push({ path: p, dev: String(st.dev), ino: String(st.ino), offset: from.offset, fp: from.fp, mtimeMs: Number(st.mtimeMs) });
+        if (from) out.push({ path: p, dev: String(st.dev), ino: String(st.ino), offset: from.offset, fp: from.fp, mtimeMs: Number(st.mtimeMs), size });
       } finally {
         await fh.close().catch(() => undefined);
       }

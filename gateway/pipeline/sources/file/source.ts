@@ -132,13 +132,14 @@ export class FileSource implements Source {
    * (detached: read to its end, then retired) with the topic of the path it was written at.
    */
   private async readRotatedAway(t: FileTracker, since: number, except: string[]): Promise<number> {
+    const known = this.files.knownContent();
     const found = await findRotatedAway({
       dir: dirname(t.path),
       base: basename(t.path),
       since: since - LOOK_SLACK_MS,
       exclude: (n) => this.files.excluded(n),
       skip: (p, key) => except.includes(p) || this.files.trackers.has(key) || this.globs.some((g) => g.full.test(p)),
-      read: this.files.knownContent(),
+      read: known,
       fingerprintBytes: this.options.fingerprintBytes,
     });
     for (const f of found) {
@@ -146,7 +147,8 @@ export class FileSource implements Source {
       const rt = this.files.add(f.path, f.dev, f.ino, f.fp, f.offset, undefined, t.path);
       rt.detached = true;
       this.deps.logger.info(
-        { source: this.name, file: f.path, from: t.path, offset: f.offset },
+        // size, mtime, the look's start and what was known: enough to tell from a log which file this was
+        { source: this.name, file: f.path, from: t.path, offset: f.offset, size: f.size, mtimeMs: f.mtimeMs, since, known: known.length, trackerFpLen: t.fp.len },
         `file source ${this.name}: ${f.path} holds content rotated away from ${t.path} before it was seen; reading it from ${f.offset}`,
       );
     }
