@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { waitUntil } from '../helpers/index.js';
 import { readAll } from '../helpers/store-intake.js';
-import { expectExactly, fileRig as rig, numbered, range, waitLines } from '../helpers/file-rig.js';
+import { expectExactly, fileRig as rig, fileStatuses, numbered, range, waitLines } from '../helpers/file-rig.js';
 
 test('reads existing and appended lines in order, with the topic template and the file as source', async (t) => {
   const r = await rig(t, { topic: 'logs/{name}/{stem}' });
@@ -305,4 +305,30 @@ test('files rotated away while stopped before any of their lines were committed 
   await waitUntil(() => (r.source.status().details!.files as unknown[]).length === 1, 'rotated files retired');
   expectExactly(await r.lines(), range(0, 300));
   assert.equal(lines.length, 300);
+});
+
+test('copytruncate whose copy ends before what was read (lines written between the copy and the truncate were read from the file): the copy is not read again', async (t) => {
+  const r = await rig(t, { scanIntervalMs: 60_000 });
+  const file = join(r.dir, 'logs', 'app.log');
+  await writeFile(file, numbered(0, 100));
+  await r.source.start(r.intake);
+  await waitLines(r, 100, 'first lines');
+  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
+  await appendFile(file, numbered(100, 110));
+  await waitLines(r, 110, 'lines written after the copy');
+  await truncate(file, 0);
+  await appendFile(file, numbered(110, 140));
+  await waitLines(r, 140, 'all lines');
+  // Settled: only the live file tracked, read to its end (a copy taken for unread content would be
+  // listed until it is drained and retired, its lines streamed by then).
+  await waitUntil(
+    async () => {
+      const files = fileStatuses(r);
+      return files.length === 1 && files[0]!.path === file && files[0]!.lagBytes === 0 ? true : undefined;
+    },
+    'only app.log tracked, read to its end',
+    10_000,
+    20,
+  );
+  expectExactly(await r.lines(), range(0, 140));
 });

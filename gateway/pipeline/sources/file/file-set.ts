@@ -13,6 +13,8 @@ const MAX_VANISHED = 50;
 const MAX_UNREADABLE = 50;
 /** Content read before (truncated away, or retired), kept to recognise its copies and renames. */
 const MAX_READ_CONTENT = 100;
+/** Bytes of a read content's start kept with it (fingerprintBytes is 1 KiB by default; up to 64 KiB). */
+const MAX_HEAD_BYTES = 4096;
 
 export interface Vanished {
   path: string;
@@ -68,16 +70,22 @@ export class FileSet {
     return t;
   }
 
-  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
-  readUpTo(fp: Fingerprint, offset: number, key?: string): void {
-    this.readContent.push(key === undefined ? { fp, offset } : { fp, offset, key });
+  /**
+   * Remember that content with this fingerprint was read up to offset (copies found later start
+   * there). `head`: the fingerprinted bytes, kept when at most MAX_HEAD_BYTES (copies shorter than
+   * the fingerprint are recognised by them).
+   */
+  readUpTo(fp: Fingerprint, offset: number, key?: string, head?: Buffer): void {
+    const entry: ReadContent = key === undefined ? { fp, offset } : { fp, offset, key };
+    if (head !== undefined && head.length <= MAX_HEAD_BYTES) entry.head = head;
+    this.readContent.push(entry);
     if (this.readContent.length > MAX_READ_CONTENT) this.readContent.shift();
   }
 
   /** Every content known read up to an offset: the trackers' (live), then what was read before, newest first. */
   knownContent(): ReadContent[] {
     // (A tracker's offset: what it submitted; its copies are its own to read anyway.)
-    const live = [...this.trackers.values()].map((t) => ({ fp: t.fp, offset: t.splitter.safeOffset(), key: t.key, live: true }));
+    const live = [...this.trackers.values()].map((t) => ({ ...t.readContent(), offset: t.splitter.safeOffset(), key: t.key, live: true }));
     return [...live, ...[...this.readContent].reverse()];
   }
 

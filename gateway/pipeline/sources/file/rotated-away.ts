@@ -12,7 +12,7 @@
 // - a copy of what the path holds now (a copytruncate whose truncate is still to come, a `cp`).
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fingerprint, identityKey, type Fingerprint } from './identity.js';
+import { fingerprint, identityKey, readHead, type Fingerprint } from './identity.js';
 import { findRotatedCopy } from './discovery.js';
 
 /**
@@ -33,6 +33,8 @@ export interface ReadContent {
   key?: string;
   /** Still tailed by a tracker: its copies are that tracker's to read, never read on their own. */
   live?: boolean;
+  /** The fingerprinted bytes themselves, when held: a sibling shorter than them is compared with their start. */
+  head?: Buffer;
 }
 
 export interface RotatedAway {
@@ -85,7 +87,14 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
       try {
         let from: { offset: number; fp: Fingerprint } | undefined = { offset: 0, fp: { hash: '', len: 0 } };
         for (const r of q.read) {
-          if (r.fp.len > size || (r.key !== key && r.fp.len < minLen)) continue;
+          if (r.key !== key && Math.min(r.fp.len, size) < minLen) continue;
+          if (r.fp.len > size) {
+            // Shorter than the known content's fingerprint (a small file copied before more of it
+            // was read): known when it is all the start of that content; then nothing in it is new.
+            if (r.head === undefined || r.head.length < size || !(await readHead(fh, size)).equals(r.head.subarray(0, size))) continue;
+            from = undefined;
+            break;
+          }
           if (r.fp.len > 0 && (await fingerprint(fh, r.fp.len)).hash !== r.fp.hash) continue;
           from = r.live || size <= r.offset ? undefined : { offset: r.offset, fp: r.fp };
           break;

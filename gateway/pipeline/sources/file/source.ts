@@ -102,7 +102,7 @@ export class FileSource implements Source {
         this.deps.logger.info({ source: this.name, file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
       isTracked: (key) => this.files.trackers.has(key),
-      readUpTo: (fp, offset, key) => this.files.readUpTo(fp, offset, key),
+      readUpTo: (fp, offset, key, head) => this.files.readUpTo(fp, offset, key, head),
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
       lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, why),
       retire: (t) => {
@@ -148,7 +148,17 @@ export class FileSource implements Source {
       rt.detached = true;
       this.deps.logger.info(
         // size, mtime, the look's start and what was known: enough to tell from a log which file this was
-        { source: this.name, file: f.path, from: t.path, offset: f.offset, size: f.size, mtimeMs: f.mtimeMs, since, known: known.length, trackerFpLen: t.fp.len },
+        {
+          source: this.name,
+          file: f.path,
+          from: t.path,
+          offset: f.offset,
+          size: f.size,
+          mtimeMs: f.mtimeMs,
+          since,
+          known: known.length,
+          trackerFpLen: t.fp.len,
+        },
         `file source ${this.name}: ${f.path} holds content rotated away from ${t.path} before it was seen; reading it from ${f.offset}`,
       );
     }

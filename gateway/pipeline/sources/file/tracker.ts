@@ -17,7 +17,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprint, fingerprintOf, identityKey, readHead, sameStart, type Fingerprint } from './identity.js';
+import { fingerprintOf, identityKey, readHead, sameStart, type Fingerprint } from './identity.js';
 import { openRotatedCopy } from './discovery.js';
 import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
 
@@ -43,7 +43,7 @@ export interface TrackerContext {
   /** Whether a file (device:inode) is one the source tails itself (then it reads it, not this tracker). */
   isTracked(key: string): boolean;
   /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
-  readUpTo(fp: Fingerprint, offset: number, key?: string): void;
+  readUpTo(fp: Fingerprint, offset: number, key?: string, head?: Buffer): void;
   /**
    * Read the siblings of the tracker's path modified after `since` that hold content never read
    * (rotated away between two looks), except `except` (paths handled already). Resolves with how
@@ -101,6 +101,12 @@ export class FileTracker {
   /** When a look (fstat and first bytes) last found the file not truncated. */
   contentSeenAt: number;
   private pumping: Promise<void> | undefined;
+  /**
+   * The bytes `fp` hashes, when they were read in this run (not after a restart): a copy shorter
+   * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
+   * can only be recognised by them, its own first bytes being fewer than the hash covers.
+   */
+  private head: Buffer | undefined;
   private chunksSinceCheck = 0;
 
   constructor(
@@ -226,16 +232,17 @@ export class FileTracker {
       // kill, a copy of an empty-fingerprint file cannot be found, so its copy was re-read whole).
       if (this.fp.len < this.ctx.fingerprintBytes && end > this.fp.len) {
         const len = Math.min(this.ctx.fingerprintBytes, end);
-        const fp = splitter.readOffset === 0 ? fingerprintOf(buf.subarray(0, len)) : await this.grownFingerprint(fh, len);
+        const head = splitter.readOffset === 0 ? Buffer.from(buf.subarray(0, len)) : await this.grownHead(fh, len);
         if (splitter !== this.splitter) return;
-        if (fp === undefined) {
+        if (head === undefined) {
           // Truncated since the last look: the chunk may be old content or new; the truncation
           // check reads the old content's rest from its copy (this chunk not taken), then the new.
           if (!(await this.checkTruncated())) return;
           look = true;
           continue;
         }
-        this.fp = fp;
+        this.fp = fingerprintOf(head);
+        this.head = head;
       }
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
@@ -269,14 +276,19 @@ export class FileTracker {
   }
 
   /**
-   * The fingerprint of the file's first `len` bytes, taken while reading on at a later offset; or
+   * The file's first `len` bytes (to fingerprint), taken while reading on at a later offset; or
    * undefined when the file no longer starts with the bytes fingerprinted so far (it was truncated,
    * and a fingerprint of the new content would not find the old content's copy).
    */
-  private async grownFingerprint(fh: FileHandle, len: number): Promise<Fingerprint | undefined> {
+  private async grownHead(fh: FileHandle, len: number): Promise<Buffer | undefined> {
     const head = await readHead(fh, len);
     if (head.length < len || fingerprintOf(head.subarray(0, this.fp.len)).hash !== this.fp.hash) return undefined;
-    return fingerprintOf(head);
+    return head;
+  }
+
+  /** What this tracker knows it read of its current content: to recognise copies of it (FileSet.knownContent). */
+  readContent(): { fp: Fingerprint; head?: Buffer } {
+    return this.head?.length === this.fp.len ? { fp: this.fp, head: this.head } : { fp: this.fp };
   }
 
   /** Submit the records, then commit the offset; count the bytes in flight until both settle. */
@@ -351,7 +363,7 @@ export class FileTracker {
     this.truncations++;
     // The new content's first bytes, taken now: if the file is truncated again while the copy is
     // read (a second rotation), the next check sees it and reads the new content's copy too.
-    const fresh = await fingerprint(fh, Math.min(this.ctx.fingerprintBytes, st.size));
+    const freshHead = await readHead(fh, Math.min(this.ctx.fingerprintBytes, st.size));
     // The bytes between our position and the truncation are in the rotated copy, if one exists.
     // (Found open: logrotate may move it on meanwhile, and another file take its name.)
     const found = await openRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
@@ -379,7 +391,8 @@ export class FileTracker {
       held.map((r) => ({ ...r, partial: true })),
       0,
     );
-    this.ctx.readUpTo(this.fp, this.splitter.readOffset, found?.key);
+    const known = this.readContent();
+    this.ctx.readUpTo(known.fp, this.splitter.readOffset, found?.key, known.head);
     // Content written after the last look and copied away by a rotation not seen (copytruncate
     // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
     // drained: its name is not where content is written.)
@@ -391,11 +404,13 @@ export class FileTracker {
     }
     this.epoch++;
     this.fp = { hash: '', len: 0 };
+    this.head = undefined;
     this.splitter = this.ctx.newSplitter(0);
     this.submittedOffset = this.committedOffset = 0;
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
     this.size = (await fh.stat()).size;
-    this.fp = fresh;
+    this.fp = fingerprintOf(freshHead);
+    this.head = freshHead;
     this.contentSeenAt = lookAt;
     this.emit([], 0);
     this.ctx.commitState().catch(() => undefined);
@@ -441,7 +456,8 @@ export class FileTracker {
     if (this.detached && atEnd && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
       await this.close();
       // Its content stays known: a later rename or copy of it is not read again.
-      this.ctx.readUpTo(this.fp, this.splitter.readOffset, this.key);
+      const known = this.readContent();
+      this.ctx.readUpTo(known.fp, this.splitter.readOffset, this.key, known.head);
       this.ctx.retire(this);
     }
   }
