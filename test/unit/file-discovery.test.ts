@@ -3,13 +3,14 @@
 // rotation is made to happen between the folder's listing and the look at each name through the
 // `exclude` callback, which the search calls once per listed name, in between.
 import assert from 'node:assert/strict';
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/index.js';
 import { findRotatedCopy, openRotatedCopy } from '../../gateway/pipeline/sources/file/discovery.js';
 import { fingerprintOf } from '../../gateway/pipeline/sources/file/identity.js';
+import { findRotatedAway } from '../../gateway/pipeline/sources/file/rotated-away.js';
 
 function lines(prefix: string, n: number): string {
   return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
@@ -62,4 +63,33 @@ test('file discovery: no copy in a folder that does not change is a miss', async
   };
   assert.equal(await findRotatedCopy(dir, 'app.log', fp, 700, count), undefined, 'a file with other first bytes, and one too short, are no copy');
   assert.equal(listings, 2, 'listed again once to see that nothing moved, not more');
+});
+
+test('file discovery: content rotated away is judged on the file it reads, with that file identity, when logrotate moves copies on between a look at a name and its opening', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-discovery-');
+  const first = lines('a', 40); // the first copy: read whole from app.log before (known content)
+  const next = lines('b', 3); // the next copy: content never read
+  await writeFile(join(dir, 'app.log'), ''); // truncated by the next rotation
+  await writeFile(join(dir, 'app.log.1'), first);
+  const known = [{ fp: fingerprintOf(Buffer.from(first).subarray(0, 1024)), offset: first.length + 200 }];
+  let rotated = false;
+  // `skip` is asked after the name was looked at (stat) and before it is opened: logrotate's next run then.
+  const rotateOnce = (): boolean => {
+    if (!rotated) {
+      rotated = true;
+      renameSync(join(dir, 'app.log.1'), join(dir, 'app.log.2'));
+      writeFileSync(join(dir, 'app.log.1'), next);
+    }
+    return false;
+  };
+  const found = await findRotatedAway({ dir, base: 'app.log', since: 0, exclude: () => false, skip: rotateOnce, read: known, fingerprintBytes: 1024 });
+  assert.equal(rotated, true);
+  const ino = (name: string): string => String(statSync(join(dir, name)).ino);
+  // The next copy, by its own identity, from 0; the first (known content, now app.log.2) not taken
+  // for it (before: the first copy's identity and size with the next copy's first bytes, read again from 0).
+  assert.deepEqual(
+    found.map((f) => [f.path, f.ino, f.offset, f.size]),
+    [[join(dir, 'app.log.1'), ino('app.log.1'), 0, next.length]],
+  );
+  assert.notEqual(ino('app.log.1'), ino('app.log.2'));
 });

@@ -77,14 +77,23 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
     const liveSize = live ? (await live.stat()).size : 0;
     for (const n of names.filter((x) => x !== q.base && x.startsWith(q.base) && !q.exclude(x)).slice(0, MAX_SIBLINGS)) {
       const p = join(q.dir, n);
-      const st = await stat(p, { bigint: true }).catch(() => undefined);
-      if (!st?.isFile() || st.size === 0n || Number(st.mtimeMs) <= q.since) continue;
-      const key = identityKey(st.dev, st.ino);
-      if (q.skip(p, key)) continue;
-      const size = Number(st.size);
+      // (stat first: opening a FIFO for reading would block)
+      const named = await stat(p, { bigint: true }).catch(() => undefined);
+      if (!named?.isFile() || named.size === 0n || Number(named.mtimeMs) <= q.since) continue;
+      if (q.skip(p, identityKey(named.dev, named.ino))) continue;
       const fh = await openQuietly(p);
       if (!fh) continue;
       try {
+        // Identity, size and age from the handle whose bytes are compared below: logrotate moves
+        // copies on (app.log.1 to app.log.2, a new app.log.1) between a stat and an open, and the
+        // first copy, known content, was taken for new content by the stat's identity and size
+        // paired with the next copy's first bytes (streamed twice: 3 runs in ~300 of the
+        // copytruncate-twice kill -9 test under load).
+        const st = await fh.stat({ bigint: true });
+        if (!st.isFile() || st.size === 0n || Number(st.mtimeMs) <= q.since) continue;
+        const key = identityKey(st.dev, st.ino);
+        if (key !== identityKey(named.dev, named.ino) && q.skip(p, key)) continue;
+        const size = Number(st.size);
         let from: { offset: number; fp: Fingerprint } | undefined = { offset: 0, fp: { hash: '', len: 0 } };
         for (const r of q.read) {
           if (r.key !== key && Math.min(r.fp.len, size) < minLen) continue;
