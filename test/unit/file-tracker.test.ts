@@ -17,15 +17,9 @@ function lines(prefix: string, n: number): string {
   return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
 }
 
-test('file tracker: a truncation between the look and the read of the start is not taken for the old content', async (t) => {
-  const dir = await tempDir(t, 'gatehouse-tracker-');
-  const live = join(dir, 'app.log');
-  const older = lines('old', 40);
-  const newer = lines('new', 20);
-  await writeFile(live, older);
-  const records: string[] = [];
-  let rotateBeforeRead = true;
-  const ctx: TrackerContext = {
+/** The tracker's context as these tests need it: records collected, no other source around it. */
+function testContext(records: string[], overrides: Partial<TrackerContext>): TrackerContext {
+  return {
     chunkBytes: 64 * 1024,
     fingerprintBytes: 1024,
     partialLineTimeoutMs: 0,
@@ -33,16 +27,7 @@ test('file tracker: a truncation between the look and the read of the start is n
     exclude: () => false,
     now: () => Date.now(),
     stopping: () => false,
-    waitForRoom: async () => {
-      if (rotateBeforeRead) {
-        // copytruncate, after the look found the file as fingerprinted: copy, truncate, written again.
-        rotateBeforeRead = false;
-        copyFileSync(live, join(dir, 'app.log.1'));
-        truncateSync(live, 0);
-        appendFileSync(live, newer);
-      }
-      return false;
-    },
+    waitForRoom: async () => false,
     submit: (_t, r: SplitRecord) => {
       records.push(r.payload.toString());
       return Promise.resolve();
@@ -56,7 +41,30 @@ test('file tracker: a truncation between the look and the read of the start is n
     readUpTo: () => undefined,
     rotatedAway: () => Promise.resolve(0),
     lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
+    ...overrides,
   };
+}
+
+test('file tracker: a truncation between the look and the read of the start is not taken for the old content', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-tracker-');
+  const live = join(dir, 'app.log');
+  const older = lines('old', 40);
+  const newer = lines('new', 20);
+  await writeFile(live, older);
+  const records: string[] = [];
+  let rotateBeforeRead = true;
+  const ctx = testContext(records, {
+    waitForRoom: async () => {
+      if (rotateBeforeRead) {
+        // copytruncate, after the look found the file as fingerprinted: copy, truncate, written again.
+        rotateBeforeRead = false;
+        copyFileSync(live, join(dir, 'app.log.1'));
+        truncateSync(live, 0);
+        appendFileSync(live, newer);
+      }
+      return false;
+    },
+  });
   const st = await stat(live, { bigint: true });
   // As after a truncation was handled: the file's first bytes taken, reading from 0.
   const tracker = new FileTracker(ctx, live, String(st.dev), String(st.ino), fingerprintOf(Buffer.from(older).subarray(0, 1024)), 0, undefined);
@@ -86,30 +94,13 @@ for (const inPlace of [false, true]) {
     let armed = false;
     let rotated = false;
     let copyKey = '';
-    const ctx: TrackerContext = {
-      chunkBytes: 64 * 1024,
-      fingerprintBytes: 1024,
-      partialLineTimeoutMs: 0,
-      rotateWaitMs: 1000,
-      exclude: () => false,
-      now: () => Date.now(),
-      stopping: () => false,
+    const ctx = testContext(records, {
       // (Called just before the read: the rotation comes after it, before the chunk is taken.)
       waitForRoom: async () => {
         armed = true;
         return false;
       },
-      submit: (_t, r: SplitRecord) => {
-        records.push(r.payload.toString());
-        return Promise.resolve();
-      },
-      commitState: () => Promise.resolve(),
-      track: () => undefined,
-      newSplitter: (offset, headersLeft) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
-      onEvent: () => undefined,
-      retire: () => undefined,
       isTracked: (key) => key === copyKey,
-      readUpTo: () => undefined,
       rotatedAway: () => {
         if (!armed || rotated) return Promise.resolve(0);
         rotated = true;
@@ -123,8 +114,7 @@ for (const inPlace of [false, true]) {
         appendFileSync(live, newer);
         return Promise.resolve(1);
       },
-      lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
-    };
+    });
     const st = await stat(live, { bigint: true });
     const tracker = new FileTracker(ctx, live, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
     await tracker.open();
