@@ -2,7 +2,7 @@
 // this `z`, so the build can swap what it is: after tsc, scripts/vendor-zod.mjs replaces the
 // compiled dist/core/zod.js with one bundled file of zod without its ~40 locale tables and the `core`
 // namespace object (the package's ESM entry imports them all; Node cannot tree-shake, a bundler can).
-// That is ~2-4 MiB of RSS and ~1.5 MiB of heap on an idle gateway (docs/benchmarks.md, round 7;
+// That is 2-3 MiB of RSS on a settled idle gateway, 4-7 at start, and 1-4 MiB of heap (docs/benchmarks.md, round 7;
 // docs/decisions.md). Types still come from the package, and this file as compiled by tsc (a plain
 // re-export) stays valid wherever the bundle step does not run.
 //

@@ -3,7 +3,7 @@
 // `export { z } from 'zod'`) with one bundled file holding zod without `z.locales` and `z.core`.
 // Why: zod's ESM entry imports all ~40 locale tables and the core namespace on every start, and
 // Node loads what is imported; esbuild keeps only what the exported `z` reaches. An idle gateway
-// saves ~2-4 MiB of RSS and ~1.5 MiB of heap (docs/benchmarks.md round 7, docs/decisions.md).
+// saves 2-3 MiB of RSS once settled, 4-7 at start, and 1-4 MiB of heap (docs/benchmarks.md round 7, docs/decisions.md).
 // `z` keeps every other member of zod's own `z`, so code and options docs see the same API;
 // core/zod.ts states the contract, test/unit/zod-vendor.test.ts checks it.
 //
