@@ -3,7 +3,7 @@
 // that disappeared with unread data). The parts of the source (resume, discovery, the open-file
 // budget, status) share one FileSet; both report lists are bounded.
 import type { Logger } from 'pino';
-import type { Fingerprint } from './identity.js';
+import { MAX_HEAD_BYTES, type Fingerprint } from './identity.js';
 import { FileTracker, type TrackerContext } from './tracker.js';
 import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
@@ -13,8 +13,6 @@ const MAX_VANISHED = 50;
 const MAX_UNREADABLE = 50;
 /** Content read before (truncated away, or retired), kept to recognise its copies and renames. */
 const MAX_READ_CONTENT = 100;
-/** Bytes of a read content's start kept with it (fingerprintBytes is 1 KiB by default; up to 64 KiB). */
-const MAX_HEAD_BYTES = 4096;
 
 export interface Vanished {
   path: string;

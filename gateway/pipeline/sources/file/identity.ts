@@ -11,6 +11,12 @@ export interface Fingerprint {
   len: number;
 }
 
+/**
+ * The fingerprinted bytes themselves are kept in memory (trackers, content read before) only up to
+ * this many: they recognise copies shorter than the fingerprint, and fingerprintBytes may be 64 KiB.
+ */
+export const MAX_HEAD_BYTES = 4096;
+
 export function identityKey(dev: number | bigint | string, ino: number | bigint | string): string {
   return `${String(dev)}:${String(ino)}`;
 }

@@ -17,7 +17,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprintOf, identityKey, readHead, sameStart, type Fingerprint } from './identity.js';
+import { fingerprintOf, identityKey, MAX_HEAD_BYTES, readHead, sameStart, type Fingerprint } from './identity.js';
 import { openRotatedCopy } from './discovery.js';
 import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
 
@@ -102,7 +102,7 @@ export class FileTracker {
   contentSeenAt: number;
   private pumping: Promise<void> | undefined;
   /**
-   * The bytes `fp` hashes, when they were read in this run (not after a restart): a copy shorter
+   * The bytes `fp` hashes (up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
    * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
    * can only be recognised by them, its own first bytes being fewer than the hash covers.
    */
@@ -242,7 +242,7 @@ export class FileTracker {
           continue;
         }
         this.fp = fingerprintOf(head);
-        this.head = head;
+        this.head = head.length <= MAX_HEAD_BYTES ? head : undefined;
       }
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
@@ -410,7 +410,7 @@ export class FileTracker {
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
     this.size = (await fh.stat()).size;
     this.fp = fingerprintOf(freshHead);
-    this.head = freshHead;
+    this.head = freshHead.length <= MAX_HEAD_BYTES ? freshHead : undefined;
     this.contentSeenAt = lookAt;
     this.emit([], 0);
     this.ctx.commitState().catch(() => undefined);
