@@ -449,7 +449,9 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
       return p ? `${(p[1].rss / MiB).toFixed(0)} MiB (${p[0]})` : undefined;
     };
     if (settled(gIdle))
-      console.log(`  idle RSS once V8 gave back its young generation: ${settled(gIdle)}${bIdle && settled(bIdle) ? `, bare aedes ${settled(bIdle)}` : ''}`);
+      console.log(
+        `  idle RSS once V8 gave back its young generation: ${settled(gIdle)}${bIdle && settled(bIdle) ? `, bare aedes ${settled(bIdle)}` : ''} (target <= 64)`,
+      );
   }
   if (gMax && bMax)
     console.log(
