@@ -3,7 +3,7 @@
 // that disappeared with unread data). The parts of the source (resume, discovery, the open-file
 // budget, status) share one FileSet; both report lists are bounded.
 import type { Logger } from 'pino';
-import { MAX_HEAD_BYTES, type Fingerprint } from './identity.js';
+import type { Fingerprint } from './identity.js';
 import { FileTracker, type TrackerContext } from './tracker.js';
 import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
@@ -70,12 +70,12 @@ export class FileSet {
 
   /**
    * Remember that content with this fingerprint was read up to offset (copies found later start
-   * there). `head`: the fingerprinted bytes, kept when at most MAX_HEAD_BYTES (copies shorter than
-   * the fingerprint are recognised by them).
+   * there). `head`: the fingerprinted bytes when the tracker kept them (at most MAX_HEAD_BYTES:
+   * copies shorter than the fingerprint are recognised by them).
    */
   readUpTo(fp: Fingerprint, offset: number, key?: string, head?: Buffer): void {
     const entry: ReadContent = key === undefined ? { fp, offset } : { fp, offset, key };
-    if (head !== undefined && head.length <= MAX_HEAD_BYTES) entry.head = head;
+    if (head !== undefined) entry.head = head;
     this.readContent.push(entry);
     if (this.readContent.length > MAX_READ_CONTENT) this.readContent.shift();
   }

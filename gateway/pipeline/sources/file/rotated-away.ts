@@ -11,6 +11,7 @@
 //   read from that offset if it grew since, else skipped;
 // - a copy of what the path holds now (a copytruncate whose truncate is still to come, a `cp`).
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprint, identityKey, readHead, type Fingerprint } from './identity.js';
 import { findRotatedCopy } from './discovery.js';
@@ -71,6 +72,8 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
     return [];
   }
   const minLen = Math.min(64, q.fingerprintBytes);
+  /** A regular file with content, modified since the look. */
+  const candidate = (st: BigIntStats): boolean => st.isFile() && st.size > 0n && Number(st.mtimeMs) > q.since;
   const live = await openQuietly(join(q.dir, q.base));
   const out: RotatedAway[] = [];
   try {
@@ -79,8 +82,9 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
       const p = join(q.dir, n);
       // (stat first: opening a FIFO for reading would block)
       const named = await stat(p, { bigint: true }).catch(() => undefined);
-      if (!named?.isFile() || named.size === 0n || Number(named.mtimeMs) <= q.since) continue;
-      if (q.skip(p, identityKey(named.dev, named.ino))) continue;
+      if (!named || !candidate(named)) continue;
+      const namedKey = identityKey(named.dev, named.ino);
+      if (q.skip(p, namedKey)) continue;
       const fh = await openQuietly(p);
       if (!fh) continue;
       try {
@@ -90,9 +94,9 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
         // paired with the next copy's first bytes (streamed twice: 3 runs in ~300 of the
         // copytruncate-twice kill -9 test under load).
         const st = await fh.stat({ bigint: true });
-        if (!st.isFile() || st.size === 0n || Number(st.mtimeMs) <= q.since) continue;
+        if (!candidate(st)) continue;
         const key = identityKey(st.dev, st.ino);
-        if (key !== identityKey(named.dev, named.ino) && q.skip(p, key)) continue;
+        if (key !== namedKey && q.skip(p, key)) continue;
         const size = Number(st.size);
         let from: { offset: number; fp: Fingerprint } | undefined = { offset: 0, fp: { hash: '', len: 0 } };
         for (const r of q.read) {

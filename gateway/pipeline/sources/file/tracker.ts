@@ -102,7 +102,7 @@ export class FileTracker {
   contentSeenAt: number;
   private pumping: Promise<void> | undefined;
   /**
-   * The bytes `fp` hashes (up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
+   * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
    * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
    * can only be recognised by them, its own first bytes being fewer than the hash covers.
    */
@@ -241,8 +241,7 @@ export class FileTracker {
           look = true;
           continue;
         }
-        this.fp = fingerprintOf(head);
-        this.head = head.length <= MAX_HEAD_BYTES ? head : undefined;
+        this.startsWith(head);
       }
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
@@ -286,9 +285,15 @@ export class FileTracker {
     return head;
   }
 
+  /** The file's content starts with `head` (up to fingerprintBytes): its fingerprint, and the bytes when few enough to keep. */
+  private startsWith(head: Buffer): void {
+    this.fp = fingerprintOf(head);
+    this.head = head.length <= MAX_HEAD_BYTES ? head : undefined;
+  }
+
   /** What this tracker knows it read of its current content: to recognise copies of it (FileSet.knownContent). */
   readContent(): { fp: Fingerprint; head?: Buffer } {
-    return this.head?.length === this.fp.len ? { fp: this.fp, head: this.head } : { fp: this.fp };
+    return this.head ? { fp: this.fp, head: this.head } : { fp: this.fp };
   }
 
   /** Submit the records, then commit the offset; count the bytes in flight until both settle. */
@@ -409,8 +414,7 @@ export class FileTracker {
     this.submittedOffset = this.committedOffset = 0;
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
     this.size = (await fh.stat()).size;
-    this.fp = fingerprintOf(freshHead);
-    this.head = freshHead.length <= MAX_HEAD_BYTES ? freshHead : undefined;
+    this.startsWith(freshHead);
     this.contentSeenAt = lookAt;
     this.emit([], 0);
     this.ctx.commitState().catch(() => undefined);
