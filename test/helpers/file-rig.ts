@@ -23,6 +23,8 @@ export interface FileRig {
   registry: Registry;
   /** Every log record the sources wrote (JSON objects, as pino writes them). */
   logs: Array<Record<string, unknown>>;
+  /** Called with each log record as it is written (synchronously, inside the source's call). */
+  onLog: ((rec: Record<string, unknown>) => void) | undefined;
   /** While false, the intake reports it cannot take writes: the source pauses reading. */
   accepting: boolean;
   lines(): Promise<string[]>;
@@ -36,9 +38,15 @@ export async function fileRig(t: TestContext, options: Partial<FileSourceOptions
   const intake = storeIntake(store, 'logs', 'app');
   const registry = new Registry();
   const logs: Array<Record<string, unknown>> = [];
+  let rig: FileRig | undefined;
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n')) if (line.length > 0) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n')) {
+        if (line.length === 0) continue;
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        logs.push(rec);
+        rig?.onLog?.(rec);
+      }
       done();
     },
   });
@@ -65,6 +73,7 @@ export async function fileRig(t: TestContext, options: Partial<FileSourceOptions
     source: make(),
     registry,
     logs,
+    onLog: undefined,
     accepting: true,
     lines: async () => (await readAll(store, 'logs')).map((rec) => rec.payload.toString()),
     restart: async (extra) => {
@@ -73,6 +82,7 @@ export async function fileRig(t: TestContext, options: Partial<FileSourceOptions
       await r.source.start(intake);
     },
   };
+  rig = r;
   intake.accepting = () => r.accepting;
   await mkdir(join(dir, 'logs'), { recursive: true });
   t.after(async () => {

@@ -255,3 +255,29 @@ test('copytruncate twice within one scan, the first copy deleted (rotate 1): the
   );
   assert.equal(await metricValue(r.registry, 'gatehouse_file_vanished_total', { source: 'app' }), 1);
 });
+
+test('copytruncate whose copy appears only after the truncation was seen (a second rotation moving it on), the source holding the start of a line: the line is read whole from the copy, no fragment', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  // The writer is mid-line: the source reads the line's start and holds it (no newline yet).
+  appendFileSync(file, 'line 100 starts');
+  const size = statSync(file).size;
+  const read = (): number => {
+    const files = (r.source.status().details?.files ?? []) as Array<{ path: string; bytesRead: number }>;
+    return files.find((f) => f.path === file)?.bytesRead ?? 0;
+  };
+  await waitUntil(() => (read() >= size ? true : undefined), 'the line start read');
+  // logrotate's copy lands (under the name the truncation's look had already searched) only once
+  // the source saw the truncation: its log line of the event is that moment.
+  r.onLog = (rec) => {
+    if (rec.event !== 'truncated') return;
+    r.onLog = undefined;
+    writeFileSync(log('app.log.1'), `${numbered(0, 100)}line 100 starts and ends\n`);
+  };
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(101, 120));
+  await waitLines(r, 120, 'all 120 lines');
+  await caughtUp(r, 'every file read');
+  const lines = await r.lines();
+  expectExactly(lines, [...range(0, 100), 'line 100 starts and ends', ...range(101, 120)]);
+  assert.equal(await metricValue(r.registry, 'gatehouse_file_partial_lines_total'), 0, 'no line emitted partial');
+});

@@ -39,7 +39,7 @@ function testContext(records: string[], overrides: Partial<TrackerContext>): Tra
     retire: () => undefined,
     isTracked: () => false,
     readUpTo: () => undefined,
-    rotatedAway: () => Promise.resolve(0),
+    rotatedAway: () => Promise.resolve([]),
     lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
     ...overrides,
   };
@@ -102,7 +102,7 @@ for (const inPlace of [false, true]) {
       },
       isTracked: (key) => key === copyKey,
       rotatedAway: () => {
-        if (!armed || rotated) return Promise.resolve(0);
+        if (!armed || rotated) return Promise.resolve([]);
         rotated = true;
         if (inPlace) {
           // Truncated in place (no copy holds the chunk); the sibling found holds other content.
@@ -112,7 +112,7 @@ for (const inPlace of [false, true]) {
         copyKey = `${st.dev}:${st.ino}`;
         truncateSync(live, 0);
         appendFileSync(live, newer);
-        return Promise.resolve(1);
+        return Promise.resolve([{ path: join(dir, 'app.log.1'), fp: { hash: '', len: 0 }, offset: 0 }]);
       },
     });
     const st = await stat(live, { bigint: true });

@@ -15,7 +15,7 @@ import type { SourceDeps } from '../kind.js';
 import type { FileSourceOptions } from './options.js';
 import { compileGlob, nameMatcher, type CompiledGlob } from './glob.js';
 import { LineSplitter, type SplitRecord } from './splitter.js';
-import type { FileTracker, SavedFile, TrackerContext } from './tracker.js';
+import type { FileTracker, RotatedCopy, SavedFile, TrackerContext } from './tracker.js';
 import { fileMetrics, type FileCounter, type FileMetrics } from './metrics.js';
 import { FileSet } from './file-set.js';
 import { FileScanner } from './scanner.js';
@@ -131,7 +131,7 @@ export class FileSource implements Source {
    * Content rotated away from a tracker's path between two looks (see rotated-away.ts): tracked
    * (detached: read to its end, then retired) with the topic of the path it was written at.
    */
-  private async readRotatedAway(t: FileTracker, since: number, except: string[]): Promise<number> {
+  private async readRotatedAway(t: FileTracker, since: number, except: string[]): Promise<RotatedCopy[]> {
     const known = this.files.knownContent();
     const found = await findRotatedAway({
       dir: dirname(t.path),
@@ -163,7 +163,7 @@ export class FileSource implements Source {
       );
     }
     if (found.length > 0) this.scheduleScan();
-    return found.length;
+    return found.map((f) => ({ path: f.path, fp: f.fp, offset: f.offset }));
   }
 
   private count(c: FileCounter, n = 1): void {

@@ -46,12 +46,19 @@ export interface TrackerContext {
   readUpTo(fp: Fingerprint, offset: number, key?: string, head?: Buffer): void;
   /**
    * Read the siblings of the tracker's path modified after `since` that hold content never read
-   * (rotated away between two looks), except `except` (paths handled already). Resolves with how
-   * many were queued, once they are tracked (so the next committed state includes them).
+   * (rotated away between two looks), except `except` (paths handled already). Resolves with the
+   * ones queued, once they are tracked (so the next committed state includes them).
    */
-  rotatedAway(tracker: FileTracker, since: number, except: string[]): Promise<number>;
+  rotatedAway(tracker: FileTracker, since: number, except: string[]): Promise<RotatedCopy[]>;
   /** Unread content is gone (its rotated copy was not found): report it. */
   lost(tracker: FileTracker, bytes: number | null, why: string): void;
+}
+
+/** A sibling queued by the look for content rotated away: the content it starts with, read from `offset`. */
+export interface RotatedCopy {
+  path: string;
+  fp: Fingerprint;
+  offset: number;
 }
 
 export interface SavedFile {
@@ -100,6 +107,11 @@ export class FileTracker {
   pathSeenAt: number;
   /** When a look (fstat and first bytes) last found the file not truncated. */
   contentSeenAt: number;
+  /**
+   * Handling a truncation, its old content recorded with readUpTo: not offered as live content
+   * (FileSet.knownContent), so the look for rotated content reads that content's copy itself.
+   */
+  handingOver = false;
   private pumping: Promise<void> | undefined;
   /**
    * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
@@ -206,7 +218,7 @@ export class FileTracker {
         // Empty at the last look, content now: that look may have come before writes that a
         // copytruncate then copied away, all while this read was on its way (checkTruncated saw
         // the file still empty). Look for such a copy before taking the chunk.
-        const found = await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+        const found = (await this.ctx.rotatedAway(this, this.contentSeenAt, [])).length;
         if (splitter !== this.splitter) return;
         // The chunk itself may be what was copied away: read before the truncation, so the copy
         // just found (read from its start by its own tracker) holds it too. If the file no longer
@@ -391,20 +403,45 @@ export class FileTracker {
     } else {
       this.ctx.onEvent(this, 'truncated', { at: pos, size: st.size });
     }
-    const held = this.splitter.flush();
-    this.emit(
-      held.map((r) => ({ ...r, partial: true })),
-      0,
-    );
     const known = this.readContent();
-    this.ctx.readUpTo(known.fp, this.splitter.readOffset, found?.key, known.head);
+    let missed: RotatedCopy[] | undefined;
+    let restInCopy = false;
+    if (!found && !this.detached && this.splitter.heldBytes > 0) {
+      // No copy held the content from `pos` on when this look searched, and the start of a line is
+      // held: a second rotation may have been moving the copy on (app.log.1 to app.log.2). Look for
+      // it again before taking those bytes for a line whose rest is lost. Known read up to the
+      // line's start (and no longer live here), a copy found is read from there: the line whole.
+      const lineStart = this.splitter.safeOffset();
+      this.ctx.readUpTo(known.fp, lineStart, undefined, known.head);
+      this.handingOver = true;
+      try {
+        missed = await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+      } finally {
+        this.handingOver = false;
+      }
+      const late = missed.find((f) => f.offset === lineStart && f.fp.hash === known.fp.hash);
+      if (late) {
+        restInCopy = true;
+        // Its reader has the held bytes. (This tracker's state moves to the new content below
+        // without passing lineStart: committed past it, a restart would read the copy from `pos`.)
+        this.ctx.onEvent(this, 'copy found late', { copy: late.path, from: lineStart });
+      }
+    }
+    if (!restInCopy) {
+      const held = this.splitter.flush();
+      this.emit(
+        held.map((r) => ({ ...r, partial: true })),
+        0,
+      );
+      this.ctx.readUpTo(known.fp, this.splitter.readOffset, found?.key, known.head);
+    }
     // Content written after the last look and copied away by a rotation not seen (copytruncate
     // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
     // drained: its name is not where content is written.)
-    const missed = this.detached ? 0 : await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
-    if (copy === undefined) {
+    missed ??= this.detached ? [] : await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
+    if (copy === undefined && !restInCopy) {
       const dir = dirname(this.path);
-      const loss = await lossWithoutCopy({ dir, base: basename(this.path), fp: this.fp, pos, knownSize, missed, exclude: this.ctx.exclude });
+      const loss = await lossWithoutCopy({ dir, base: basename(this.path), fp: this.fp, pos, knownSize, missed: missed.length, exclude: this.ctx.exclude });
       if (loss) this.ctx.lost(this, loss.bytes, loss.why);
     }
     this.epoch++;
