@@ -13,7 +13,8 @@ import { compileGlob } from '../../gateway/pipeline/sources/file/glob.js';
 import { fingerprintOf, identityKey } from '../../gateway/pipeline/sources/file/identity.js';
 import { FileScanner } from '../../gateway/pipeline/sources/file/scanner.js';
 import { LineSplitter } from '../../gateway/pipeline/sources/file/splitter.js';
-import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker.js';
+import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker-context.js';
+import type { FileTracker } from '../../gateway/pipeline/sources/file/tracker.js';
 
 async function keyOf(path: string): Promise<string> {
   const st = await stat(path, { bigint: true });
@@ -29,7 +30,7 @@ test('file scanner: a new copy at a rotated name does not inherit the wait of th
   const ctx = {
     now: () => now,
     newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
-  } as unknown as TrackerContext; // test double: the scanner never makes a tracker read
+  } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
   const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => now, count: () => undefined, excluded: () => false }, ctx);
   const liveSt = await stat(live, { bigint: true });
   const buf = Buffer.from(content);
@@ -68,7 +69,7 @@ function scannerRig(dir: string): { files: FileSet; scanner: FileScanner } {
   const ctx = {
     now: () => 0,
     newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
-  } as unknown as TrackerContext; // test double: the scanner never makes a tracker read
+  } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
   const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => 0, count: () => undefined, excluded: () => false }, ctx);
   const scanner = new FileScanner(files, {
     globs: [compileGlob(join(dir, 'app.log*'))],

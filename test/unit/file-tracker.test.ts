@@ -11,14 +11,15 @@ import { test } from 'node:test';
 import { tempDir } from '../helpers/index.js';
 import { fingerprintOf } from '../../gateway/pipeline/sources/file/identity.js';
 import { LineSplitter, type SplitRecord } from '../../gateway/pipeline/sources/file/splitter.js';
-import { FileTracker, type TrackerContext } from '../../gateway/pipeline/sources/file/tracker.js';
+import { FileTracker } from '../../gateway/pipeline/sources/file/tracker.js';
+import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker-context.js';
 
 function lines(prefix: string, n: number): string {
   return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
 }
 
 /** The tracker's context as these tests need it: records collected, no other source around it. */
-function testContext(records: string[], overrides: Partial<TrackerContext>): TrackerContext {
+function testContext(records: string[], overrides: Partial<TrackerContext<FileTracker>>): TrackerContext<FileTracker> {
   return {
     chunkBytes: 64 * 1024,
     fingerprintBytes: 1024,

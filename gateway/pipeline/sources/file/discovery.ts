@@ -1,8 +1,8 @@
 // Finding files: rotated siblings of a tailed file (rename-and-create while the gateway was down,
 // copytruncate copies), by identity or by first bytes. Compressed and excluded names are skipped.
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import { identityKey, sameStart, type Fingerprint } from './identity.js';
+import { basename, dirname, join } from 'node:path';
+import { fingerprintOf, identityKey, sameStart, type Fingerprint } from './identity.js';
 
 async function siblings(dir: string, base: string, exclude: (name: string) => boolean): Promise<string[]> {
   let names: string[];
@@ -72,6 +72,24 @@ export async function openRotatedCopy(
     before = seen;
   }
   return undefined;
+}
+
+/**
+ * Whether a rotated copy of the file at `path` that starts with `chunk` (compared up to `maxBytes`)
+ * is tracked on its own (`isTracked`: by device:inode).
+ */
+export async function trackedCopyStartsWith(
+  path: string,
+  chunk: Buffer,
+  maxBytes: number,
+  exclude: (name: string) => boolean,
+  isTracked: (key: string) => boolean,
+): Promise<boolean> {
+  const len = Math.min(chunk.length, maxBytes);
+  const copy = await openRotatedCopy(dirname(path), basename(path), fingerprintOf(chunk.subarray(0, len)), len, exclude);
+  if (!copy) return false;
+  await copy.fh.close().catch(() => undefined);
+  return isTracked(copy.key);
 }
 
 /** The file at `path`, open, if it is (on the handle) a regular file at least minSize long starting with fp. */

@@ -4,7 +4,8 @@
 // budget, status) share one FileSet; both report lists are bounded.
 import type { Logger } from 'pino';
 import type { Fingerprint } from './identity.js';
-import { FileTracker, type TrackerContext } from './tracker.js';
+import { FileTracker } from './tracker.js';
+import type { TrackerContext } from './tracker-context.js';
 import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
 import { topicFor } from './records.js';
@@ -41,7 +42,7 @@ export class FileSet {
 
   constructor(
     private readonly deps: FileSetDeps,
-    private readonly ctx: TrackerContext,
+    private readonly ctx: TrackerContext<FileTracker>,
   ) {}
 
   get name(): string {

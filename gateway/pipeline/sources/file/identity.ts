@@ -47,3 +47,31 @@ export async function sameStart(fh: FileHandle, fp: Fingerprint): Promise<boolea
   const now = await fingerprint(fh, fp.len);
   return now.len === fp.len && now.hash === fp.hash;
 }
+
+/**
+ * Whether a file still starts with the fingerprinted bytes, for a chunk read at `at` (within
+ * them): a chunk read from 0 is the start itself (compared as read, nothing to race with);
+ * otherwise the start is read again after the chunk (a truncation before the chunk's read shows).
+ */
+export async function startsAsFingerprinted(fh: FileHandle, fp: Fingerprint, chunk: Buffer, at: number): Promise<boolean> {
+  if (at === 0 && chunk.length >= fp.len) return fingerprintOf(chunk.subarray(0, fp.len)).hash === fp.hash;
+  return sameStart(fh, fp);
+}
+
+/** Whether the file (read again now) still starts with `chunk`, a chunk read from offset 0 (compared up to `maxBytes`). */
+export async function startsWithBytes(fh: FileHandle, chunk: Buffer, maxBytes: number): Promise<boolean> {
+  const len = Math.min(chunk.length, maxBytes);
+  const head = await readHead(fh, len);
+  return head.length === len && head.equals(chunk.subarray(0, len));
+}
+
+/**
+ * The file's first `len` bytes (to fingerprint), taken while reading on at a later offset; or
+ * undefined when the file no longer starts with the bytes fingerprinted so far (`fp`: it was
+ * truncated, and a fingerprint of the new content would not find the old content's copy).
+ */
+export async function grownHead(fh: FileHandle, fp: Fingerprint, len: number): Promise<Buffer | undefined> {
+  const head = await readHead(fh, len);
+  if (head.length < len || fingerprintOf(head.subarray(0, fp.len)).hash !== fp.hash) return undefined;
+  return head;
+}

@@ -10,7 +10,7 @@ import type { CompiledGlob } from './glob.js';
 import { fingerprint, identityKey, type Fingerprint } from './identity.js';
 import { findByIdentity, findRotatedCopy } from './discovery.js';
 import type { FileSet } from './file-set.js';
-import type { SavedFile } from './tracker.js';
+import type { SavedFile } from './tracker-context.js';
 import { findRotatedAway, LOOK_SLACK_MS, type ReadContent, type RotatedAway } from './rotated-away.js';
 
 export interface ResumeOptions {

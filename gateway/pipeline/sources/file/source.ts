@@ -15,7 +15,8 @@ import type { SourceDeps } from '../kind.js';
 import type { FileSourceOptions } from './options.js';
 import { compileGlob, nameMatcher, type CompiledGlob } from './glob.js';
 import { LineSplitter, type SplitRecord } from './splitter.js';
-import type { FileTracker, RotatedCopy, SavedFile, TrackerContext } from './tracker.js';
+import type { FileTracker } from './tracker.js';
+import type { RotatedCopy, SavedFile, TrackerContext } from './tracker-context.js';
 import { fileMetrics, type FileCounter, type FileMetrics } from './metrics.js';
 import { FileSet } from './file-set.js';
 import { FileScanner } from './scanner.js';
@@ -68,7 +69,7 @@ export class FileSource implements Source {
       () => this.stopped,
     );
     const startRe = options.multiLineStartPattern === undefined ? undefined : new RegExp(options.multiLineStartPattern);
-    const ctx: TrackerContext = {
+    const ctx: TrackerContext<FileTracker> = {
       chunkBytes: options.readChunkBytes,
       fingerprintBytes: options.fingerprintBytes,
       partialLineTimeoutMs: options.partialLineTimeoutMs,

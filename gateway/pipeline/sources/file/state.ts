@@ -1,7 +1,7 @@
 // The committed state of a file source: one meta value (key 'state') holding every tracked file's
 // identity, fingerprint and offset, written with intake.commitMeta after the records read before
 // it (so records and offsets commit together), and read back at start to resume.
-import type { SavedFile } from './tracker.js';
+import type { SavedFile } from './tracker-context.js';
 import type { ReadContent } from './rotated-away.js';
 
 /** Content read before, kept in the state so a restart recognises its renames and copies. */

@@ -17,62 +17,20 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import { fingerprintOf, identityKey, MAX_HEAD_BYTES, readHead, sameStart, type Fingerprint } from './identity.js';
-import { openRotatedCopy } from './discovery.js';
+import type { RotatedCopy, SavedFile, TrackerContext } from './tracker-context.js';
+import {
+  fingerprintOf,
+  grownHead,
+  identityKey,
+  MAX_HEAD_BYTES,
+  readHead,
+  sameStart,
+  startsAsFingerprinted,
+  startsWithBytes,
+  type Fingerprint,
+} from './identity.js';
+import { openRotatedCopy, trackedCopyStartsWith } from './discovery.js';
 import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
-
-export interface TrackerContext {
-  readonly chunkBytes: number;
-  readonly fingerprintBytes: number;
-  readonly partialLineTimeoutMs: number;
-  readonly rotateWaitMs: number;
-  readonly exclude: (name: string) => boolean;
-  now(): number;
-  stopping(): boolean;
-  /** Wait until the source may read more (in-flight bound, intake accepting); true when it had to wait. */
-  waitForRoom(): Promise<boolean>;
-  /** Turn a record into a message and submit it; undefined when nothing durable derived. */
-  submit(tracker: FileTracker, record: SplitRecord): Promise<void> | undefined;
-  /** Commit every file's offset (after the submits already made). */
-  commitState(): Promise<void>;
-  /** Count bytes in flight until `done` settles (and the chunk's bytes and records in the metrics). */
-  track(done: Promise<unknown>, bytes: number, lines: number): void;
-  newSplitter(offset: number, headersLeft?: number): LineSplitter;
-  onEvent(tracker: FileTracker, event: string, detail?: Record<string, unknown>): void;
-  retire(tracker: FileTracker): void;
-  /** Whether a file (device:inode) is one the source tails itself (then it reads it, not this tracker). */
-  isTracked(key: string): boolean;
-  /** Remember that content with this fingerprint was read up to offset (copies found later start there). */
-  readUpTo(fp: Fingerprint, offset: number, key?: string, head?: Buffer): void;
-  /**
-   * Read the siblings of the tracker's path modified after `since` that hold content never read
-   * (rotated away between two looks), except `except` (paths handled already). Resolves with the
-   * ones queued, once they are tracked (so the next committed state includes them).
-   */
-  rotatedAway(tracker: FileTracker, since: number, except: string[]): Promise<RotatedCopy[]>;
-  /** Unread content is gone (its rotated copy was not found): report it. */
-  lost(tracker: FileTracker, bytes: number | null, why: string): void;
-}
-
-/** A sibling queued by the look for content rotated away: the content it starts with, read from `offset`. */
-export interface RotatedCopy {
-  path: string;
-  fp: Fingerprint;
-  offset: number;
-}
-
-export interface SavedFile {
-  path: string;
-  dev: string;
-  ino: string;
-  fp: Fingerprint;
-  offset: number;
-  headersLeft: number;
-  /** The last look that found the file at its path, not truncated (epoch ms): content rotated away after it was not seen. */
-  seen?: number;
-  /** Rotated content: the path it was written at (its records' topic is that path's). */
-  from?: string;
-}
 
 export class FileTracker {
   fh: FileHandle | undefined;
@@ -122,7 +80,7 @@ export class FileTracker {
   private chunksSinceCheck = 0;
 
   constructor(
-    private readonly ctx: TrackerContext,
+    private readonly ctx: TrackerContext<FileTracker>,
     public path: string,
     public readonly dev: string,
     public readonly ino: string,
@@ -203,7 +161,7 @@ export class FileTracker {
       const readAt = this.ctx.now();
       const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
       if (bytesRead === 0 || splitter !== this.splitter) return;
-      if (splitter.readOffset < this.fp.len && !(await this.startsAsFingerprinted(fh, buf.subarray(0, bytesRead), splitter.readOffset))) {
+      if (splitter.readOffset < this.fp.len && !(await startsAsFingerprinted(fh, this.fp, buf.subarray(0, bytesRead), splitter.readOffset))) {
         // A chunk of the fingerprinted start, and the file no longer starts so: truncated (and
         // written again) between the look and this read, as when copytruncate comes twice in a
         // row while the previous truncation's copy was read. Taken as the old content, it would
@@ -226,7 +184,10 @@ export class FileTracker {
         // new content from 0 after a look. (Truncated in place, no copy: the chunk is taken.)
         if (found > 0) {
           const chunk = buf.subarray(0, bytesRead);
-          const leftToCopy = !(await this.stillStartsWith(fh, chunk)) && (await this.trackedCopyHolds(chunk));
+          const fpBytes = this.ctx.fingerprintBytes;
+          const leftToCopy =
+            !(await startsWithBytes(fh, chunk, fpBytes)) &&
+            (await trackedCopyStartsWith(this.path, chunk, fpBytes, this.ctx.exclude, (key) => this.ctx.isTracked(key)));
           if (splitter !== this.splitter) return;
           if (leftToCopy) {
             look = true;
@@ -244,7 +205,7 @@ export class FileTracker {
       // kill, a copy of an empty-fingerprint file cannot be found, so its copy was re-read whole).
       if (this.fp.len < this.ctx.fingerprintBytes && end > this.fp.len) {
         const len = Math.min(this.ctx.fingerprintBytes, end);
-        const head = splitter.readOffset === 0 ? Buffer.from(buf.subarray(0, len)) : await this.grownHead(fh, len);
+        const head = splitter.readOffset === 0 ? Buffer.from(buf.subarray(0, len)) : await grownHead(fh, this.fp, len);
         if (splitter !== this.splitter) return;
         if (head === undefined) {
           // Truncated since the last look: the chunk may be old content or new; the truncation
@@ -258,43 +219,6 @@ export class FileTracker {
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       if (bytesRead < buf.length) return;
     }
-  }
-
-  /**
-   * Whether the file still starts with the fingerprinted bytes, for a chunk read at `at` (within
-   * them): a chunk read from 0 is the start itself (compared as read, nothing to race with);
-   * otherwise the start is read again after the chunk (a truncation before the chunk's read shows).
-   */
-  private async startsAsFingerprinted(fh: FileHandle, chunk: Buffer, at: number): Promise<boolean> {
-    if (at === 0 && chunk.length >= this.fp.len) return fingerprintOf(chunk.subarray(0, this.fp.len)).hash === this.fp.hash;
-    return sameStart(fh, this.fp);
-  }
-
-  /** Whether the file (read again now) still starts with `chunk`, a chunk read from offset 0 (compared up to fingerprintBytes). */
-  private async stillStartsWith(fh: FileHandle, chunk: Buffer): Promise<boolean> {
-    const len = Math.min(chunk.length, this.ctx.fingerprintBytes);
-    const head = await readHead(fh, len);
-    return head.length === len && head.equals(chunk.subarray(0, len));
-  }
-
-  /** Whether a rotated copy that starts with `chunk` (compared up to fingerprintBytes) is tracked on its own. */
-  private async trackedCopyHolds(chunk: Buffer): Promise<boolean> {
-    const len = Math.min(chunk.length, this.ctx.fingerprintBytes);
-    const copy = await openRotatedCopy(dirname(this.path), basename(this.path), fingerprintOf(chunk.subarray(0, len)), len, this.ctx.exclude);
-    if (!copy) return false;
-    await copy.fh.close().catch(() => undefined);
-    return this.ctx.isTracked(copy.key);
-  }
-
-  /**
-   * The file's first `len` bytes (to fingerprint), taken while reading on at a later offset; or
-   * undefined when the file no longer starts with the bytes fingerprinted so far (it was truncated,
-   * and a fingerprint of the new content would not find the old content's copy).
-   */
-  private async grownHead(fh: FileHandle, len: number): Promise<Buffer | undefined> {
-    const head = await readHead(fh, len);
-    if (head.length < len || fingerprintOf(head.subarray(0, this.fp.len)).hash !== this.fp.hash) return undefined;
-    return head;
   }
 
   /** The file's content starts with `head` (up to fingerprintBytes): its fingerprint, and the bytes when few enough to keep. */
