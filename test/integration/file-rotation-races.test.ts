@@ -281,3 +281,20 @@ test('copytruncate whose copy appears only after the truncation was seen (a seco
   expectExactly(lines, [...range(0, 100), 'line 100 starts and ends', ...range(101, 120)]);
   assert.equal(await metricValue(r.registry, 'gatehouse_file_partial_lines_total'), 0, 'no line emitted partial');
 });
+
+test('copytruncate whose copy appears only after the truncation was seen, with lines the source had not read yet: they are read from the copy, nothing twice', async (t) => {
+  const { r, file, log } = await idleRig(t);
+  // Lines written after the source's last read, copied away, then the file truncated: the copy
+  // lands only once the source saw the truncation (as when logrotate moves copies on meanwhile).
+  r.onLog = (rec) => {
+    if (rec.event !== 'truncated') return;
+    r.onLog = undefined;
+    writeFileSync(log('app.log.1'), numbered(0, 110));
+  };
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(110, 120));
+  await waitLines(r, 120, 'all 120 lines');
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), range(0, 120));
+  assert.deepEqual(r.source.status().details?.vanished, [], 'nothing reported lost');
+});

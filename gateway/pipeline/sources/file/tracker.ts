@@ -327,43 +327,41 @@ export class FileTracker {
     } else {
       this.ctx.onEvent(this, 'truncated', { at: pos, size: st.size });
     }
+    // From here on the old content is not this tracker's: what was read of it is recorded, and the
+    // look for content rotated away finds its copies through that record, from where it was read
+    // up to. That includes a copy that a second rotation was moving on (app.log.1 to app.log.2)
+    // when the search above looked, which holds the rest of a line held here: recorded as read up
+    // to the line's start, the line is read whole from that copy. Held bytes no copy holds are the
+    // start of a line whose rest is lost (as is the end of a copy that stops mid-line).
     const known = this.readContent();
-    let missed: RotatedCopy[] | undefined;
-    let restInCopy = false;
-    if (!found && !this.detached && this.splitter.heldBytes > 0) {
-      // No copy held the content from `pos` on when this look searched, and the start of a line is
-      // held: a second rotation may have been moving the copy on (app.log.1 to app.log.2). Look for
-      // it again before taking those bytes for a line whose rest is lost. Known read up to the
-      // line's start (and no longer live here), a copy found is read from there: the line whole.
-      const lineStart = this.splitter.safeOffset();
-      this.ctx.readUpTo(known.fp, lineStart, undefined, known.head);
+    const lineStart = this.splitter.safeOffset();
+    this.ctx.readUpTo(known.fp, found ? this.splitter.readOffset : lineStart, found?.key, known.head);
+    // Content written after the last look and copied away by a rotation not seen (copytruncate
+    // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
+    // drained: its name is not where content is written.)
+    let missed: RotatedCopy[] = [];
+    if (!this.detached) {
       this.handingOver = true;
       try {
-        missed = await this.ctx.rotatedAway(this, this.contentSeenAt, []);
+        missed = await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
       } finally {
         this.handingOver = false;
       }
-      const late = missed.find((f) => f.offset === lineStart && f.fp.hash === known.fp.hash);
-      if (late) {
-        restInCopy = true;
-        // Its reader has the held bytes. (This tracker's state moves to the new content below
-        // without passing lineStart: committed past it, a restart would read the copy from `pos`.)
-        this.ctx.onEvent(this, 'copy found late', { copy: late.path, from: lineStart });
-      }
     }
-    if (!restInCopy) {
+    const late = found ? undefined : missed.find((f) => f.offset === lineStart && f.fp.hash === known.fp.hash);
+    if (late) {
+      // (This tracker's state moves to the new content below without passing lineStart: committed
+      // past it, a restart would read the copy from the truncation's position.)
+      this.ctx.onEvent(this, 'copy found late', { copy: late.path, from: lineStart });
+    } else if (this.splitter.heldBytes > 0) {
       const held = this.splitter.flush();
       this.emit(
         held.map((r) => ({ ...r, partial: true })),
         0,
       );
-      this.ctx.readUpTo(known.fp, this.splitter.readOffset, found?.key, known.head);
+      if (!found) this.ctx.readUpTo(known.fp, this.splitter.readOffset, undefined, known.head);
     }
-    // Content written after the last look and copied away by a rotation not seen (copytruncate
-    // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
-    // drained: its name is not where content is written.)
-    missed ??= this.detached ? [] : await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
-    if (copy === undefined && !restInCopy) {
+    if (copy === undefined && !late) {
       const dir = dirname(this.path);
       const loss = await lossWithoutCopy({ dir, base: basename(this.path), fp: this.fp, pos, knownSize, missed: missed.length, exclude: this.ctx.exclude });
       if (loss) this.ctx.lost(this, loss.bytes, loss.why);
