@@ -83,10 +83,11 @@ export class FileSet {
 
   /** Every content known read up to an offset: the trackers' (live), then what was read before, newest first. */
   knownContent(): ReadContent[] {
-    // (A tracker's offset: what it submitted; its copies are its own to read anyway.)
-    const live = [...this.trackers.values()]
-      .filter((t) => !t.handingOver)
-      .map((t) => ({ ...t.readContent(), offset: t.splitter.safeOffset(), key: t.key, live: true }));
+    const live: ReadContent[] = [];
+    for (const t of this.trackers.values()) {
+      const c = t.liveContent();
+      if (c) live.push(c);
+    }
     return [...live, ...[...this.readContent].reverse()];
   }
 

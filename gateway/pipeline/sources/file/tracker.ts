@@ -30,7 +30,7 @@ import {
   type Fingerprint,
 } from './identity.js';
 import { openRotatedCopy, trackedCopyStartsWith } from './discovery.js';
-import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
+import { LOOK_SLACK_MS, lossWithoutCopy, type ReadContent } from './rotated-away.js';
 
 export class FileTracker {
   fh: FileHandle | undefined;
@@ -67,9 +67,9 @@ export class FileTracker {
   contentSeenAt: number;
   /**
    * Handling a truncation, its old content recorded with readUpTo: not offered as live content
-   * (FileSet.knownContent), so the look for rotated content reads that content's copy itself.
+   * (liveContent), so the look for rotated content reads that content's copies itself.
    */
-  handingOver = false;
+  private handingOver = false;
   private pumping: Promise<void> | undefined;
   /**
    * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
@@ -225,6 +225,15 @@ export class FileTracker {
   private startsWith(head: Buffer): void {
     this.fp = fingerprintOf(head);
     this.head = head.length <= MAX_HEAD_BYTES ? head : undefined;
+  }
+
+  /**
+   * The content this tracker reads, up to where records were made of it (FileSet.knownContent): its
+   * copies are its own to read. None while it hands its old content over at a truncation.
+   */
+  liveContent(): ReadContent | undefined {
+    if (this.handingOver) return undefined;
+    return { ...this.readContent(), offset: this.splitter.safeOffset(), key: this.key, live: true };
   }
 
   /** What this tracker knows it read of its current content: to recognise copies of it (FileSet.knownContent). */
