@@ -28,6 +28,8 @@ export class PortKeeper {
   private current: SerialPort | null = null;
   /** The serialport class, loaded by start(). */
   private SerialPortCtor: typeof SerialPort | undefined;
+  /** Options with the binding that reports a hung-up device (core/serial-binding.ts), loaded by start(). */
+  private withBinding: <T extends object>(options: T) => T = (o) => o;
   private isOpen = false;
   private stopped = true;
   private attempt = 0;
@@ -53,8 +55,9 @@ export class PortKeeper {
     this.stopped = false;
     this.attempt = 0;
     // serialport (and its native binding) loads when a serial link starts, not with every gateway.
-    return import('serialport').then(({ SerialPort: ctor }) => {
+    return Promise.all([import('serialport'), import('../core/serial-binding.js')]).then(([{ SerialPort: ctor }, { hangUpAware }]) => {
       this.SerialPortCtor = ctor;
+      this.withBinding = hangUpAware;
       if (this.stopped) return;
       this.watchTimer = setInterval(this.watch, this.tickMs);
       this.watchTimer.unref();
@@ -80,14 +83,16 @@ export class PortKeeper {
       return;
     }
     const o = this.o;
-    const port = new (this.SerialPortCtor as typeof SerialPort)({
-      path: o.path,
-      baudRate: o.baudRate,
-      dataBits: o.dataBits,
-      parity: o.parity,
-      stopBits: o.stopBits,
-      autoOpen: false,
-    });
+    const port = new (this.SerialPortCtor as typeof SerialPort)(
+      this.withBinding({
+        path: o.path,
+        baudRate: o.baudRate,
+        dataBits: o.dataBits,
+        parity: o.parity,
+        stopBits: o.stopBits,
+        autoOpen: false,
+      }),
+    );
     this.current = port;
     // Listeners are per port object; events from a replaced port are ignored.
     port.on('error', (err: Error) => this.lost(port, err));

@@ -5,6 +5,7 @@
 // `gatehouse simulate serial`, is gateway/cli/simulate-serial.ts.
 import type { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
+import { hangUpAware } from '../core/serial-binding.js';
 import { createCodec, type Codec, type Decoded } from './codecs/index.js';
 import { createFraming, type FrameDecoder, type Framing } from './framing/index.js';
 import type { CodecOptions, FramingOptions, SerialLinkOptionsInput, StructField } from './options.js';
@@ -157,7 +158,7 @@ class Device implements SimulatedDevice {
 
   private open(done?: () => void): void {
     if (this.stopped) return done?.();
-    const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate ?? 115200, autoOpen: false });
+    const port = new SerialPort(hangUpAware({ path: this.o.path, baudRate: this.o.baudRate ?? 115200, autoOpen: false }));
     const lost = (): void => {
       if (this.port !== port) return;
       this.port = null;

@@ -4,6 +4,7 @@
 // Run: node --import tsx test/bench/serial.ts   (figures are noisy on a shared machine)
 import type { TestContext } from 'node:test';
 import { SerialPort } from 'serialport';
+import { hangUpAware } from '../../core/serial-binding.js';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createSerialLink } from '../../firmware-bridge/link.js';
@@ -50,7 +51,7 @@ async function run(framing: SimFraming, codec: SimCodec, baud: number, n: number
   const frames: Buffer[] = [];
   for (let i = 0; i < n; i++) frames.push(f.encode(c.encode(simReading('sim-1', i, codec))));
   const wire = Buffer.concat(frames);
-  const dev = new SerialPort({ path: pair.dev0, baudRate: baud, autoOpen: false });
+  const dev = new SerialPort(hangUpAware({ path: pair.dev0, baudRate: baud, autoOpen: false }));
   await new Promise<void>((r, j) => dev.open((e) => (e ? j(e) : r())));
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();

@@ -205,6 +205,7 @@ export interface RtuBus {
  */
 export async function modbusRtuBus(t: TestContext, path: string, unitIds: number[], registers = 100): Promise<RtuBus> {
   const { SerialPort } = await import('serialport');
+  const { hangUpAware } = await import('../../core/serial-binding.js');
   const { EventEmitter } = await import('node:events');
   const units = new Map(unitIds.map((id) => [id, { holding: Buffer.alloc(registers * 2), coils: Buffer.alloc(Math.ceil(registers / 8)) }]));
   const answered = new Map<number, number>();
@@ -250,7 +251,7 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
     }
   }
   async function open(): Promise<void> {
-    const p = new SerialPort({ path, baudRate: 38400, autoOpen: false });
+    const p = new SerialPort(hangUpAware({ path, baudRate: 38400, autoOpen: false }));
     await new Promise<void>((resolve, reject) => p.open((err) => (err ? reject(err) : resolve())));
     p.on('data', onData);
     p.on('error', () => undefined);

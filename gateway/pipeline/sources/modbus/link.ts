@@ -89,7 +89,10 @@ export class ModbusLink {
     const connecting =
       t.kind === 'tcp'
         ? client.connectTCP(t.host, { port: t.port, timeout: this.timeoutMs })
-        : client.connectRTUBuffered(t.path, { baudRate: t.baudRate, dataBits: t.dataBits, parity: t.parity, stopBits: t.stopBits });
+        : // (a port whose device hangs up must close, not read end of file forever: core/serial-binding.ts)
+          import('../../../../core/serial-binding.js').then(({ hangUpAware }) =>
+            client.connectRTUBuffered(t.path, hangUpAware({ baudRate: t.baudRate, dataBits: t.dataBits, parity: t.parity, stopBits: t.stopBits })),
+          );
     try {
       await this.guard(connecting, Math.max(this.timeoutMs, 1000), 'connect');
     } catch (err) {
