@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 interface Row {
   run: string;
+  msgsPerSec: number;
   p50: number;
   p99: number;
   commitsPerSec: number;
@@ -24,7 +25,7 @@ interface Row {
   load1: number;
 }
 
-const FIGURES = ['p50', 'p99', 'commitsPerSec', 'cpuUsPerMsg'] as const;
+const FIGURES = ['msgsPerSec', 'p50', 'p99', 'commitsPerSec', 'cpuUsPerMsg'] as const;
 type Figure = (typeof FIGURES)[number];
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,14 +64,14 @@ function main(): void {
   }
   const got: Record<'A' | 'B', Row[][]> = { A: [], B: [] };
   console.log(`A/B: A = ${resolve(other)}, B = this checkout; ${pairs} pairs of ${seconds} s runs, alternated`);
-  console.log('pair side  run          load1  p50 ms  p99 ms  fsyncs/s  CPU us/msg');
+  console.log('pair side  run          load1   msgs/s  p50 ms  p99 ms  fsyncs/s  CPU us/msg');
   for (let i = 1; i <= pairs; i++) {
     for (const side of ['A', 'B'] as const) {
       const rows = runPi(sides[side], seconds);
       got[side].push(rows);
       for (const r of rows) {
         console.log(
-          `${String(i).padStart(4)} ${side.padStart(4)}  ${r.run.padEnd(11)} ${r.load1.toFixed(1).padStart(6)} ${fmt(r.p50).padStart(7)} ${fmt(r.p99).padStart(7)} ${fmt(r.commitsPerSec).padStart(9)} ${fmt(r.cpuUsPerMsg).padStart(11)}`,
+          `${String(i).padStart(4)} ${side.padStart(4)}  ${r.run.padEnd(11)} ${r.load1.toFixed(1).padStart(6)} ${fmt(r.msgsPerSec).padStart(8)} ${fmt(r.p50).padStart(7)} ${fmt(r.p99).padStart(7)} ${fmt(r.commitsPerSec).padStart(9)} ${fmt(r.cpuUsPerMsg).padStart(11)}`,
         );
       }
     }
