@@ -30,8 +30,9 @@ export interface TrackerContext<T> {
   readUpTo(fp: Fingerprint, offset: number, key?: string, head?: Buffer): void;
   /**
    * Read the siblings of the tracker's path modified after `since` that hold content never read
-   * (rotated away between two looks), except `except` (paths handled already). Resolves with the
-   * ones queued, once they are tracked (so the next committed state includes them).
+   * (rotated away between two looks), except `except` (paths handled already). Resolves with those
+   * found (queued by this look or, meanwhile, by another), once they are tracked (so the next
+   * committed state includes them).
    */
   rotatedAway(tracker: T, since: number, except: string[]): Promise<RotatedCopy[]>;
   /** Unread content is gone (its rotated copy was not found): report it. */

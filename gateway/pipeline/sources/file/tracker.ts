@@ -7,7 +7,9 @@
 // quiet for rotateWaitMs (the writer may still write to it until it reopens), then it is retired.
 // A file whose size dropped below the read position, or whose first bytes changed, was truncated
 // (copytruncate or in place): the rest of the old content is read from the rotated copy when one
-// exists (same first bytes), then reading restarts at 0.
+// exists (same first bytes), then reading restarts at 0. The old content is handed over first
+// (recorded as read up to where records were made of it, no longer offered as this tracker's), so
+// a copy that only appears after that search is read by the look below from there.
 //
 // Two rotations between two looks (rotated-away.ts): content that lived at the path (or in the
 // truncated file) after the last look, and was rotated away before this one, is in siblings
