@@ -1,6 +1,7 @@
 // Keeps one serial port open: opens it, retries with capped exponential backoff and jitter when
-// opening fails or the port is lost, and watches the device path for hot-plug (a USB unplug or a
-// pty hang-up raises no event, so the path is stat'ed periodically and its device number compared).
+// opening fails or the port is lost, and watches the device path for hot-plug. A hang-up closes the
+// port on its next read (core/serial-binding.ts); the path is also stat'ed periodically and its
+// device number compared, for a path gone or now naming another device (a quick replug).
 // The link reacts through hooks; this module never reads or writes frames.
 import { stat } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
