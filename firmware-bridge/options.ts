@@ -106,7 +106,7 @@ export const SerialLinkOptionsSchema = z.object({
     .object({
       initialMs: z.number().int().min(10).default(500).describe('First retry delay after the port fails or disappears'),
       maxMs: z.number().int().min(10).default(10000).describe('Retry delay cap (exponential backoff with jitter)'),
-      watchMs: z.number().int().min(50).default(1000).describe('How often the device path is checked: gone, or now naming another device (a replug the port itself may not report)'),
+      watchMs: z.number().int().min(50).default(1000).describe('How often the device path is checked (gone, or now naming another device)'),
     })
     .default({ initialMs: 500, maxMs: 10000, watchMs: 1000 })
     .describe('Reconnect behaviour'),
