@@ -93,7 +93,13 @@ for (const [mode, pattern, twice] of [
     for (let r = 1; r <= 6; r++) {
       const target = Math.floor((total * r) / 7);
       // Rotate each time the reader got past the next seventh of the lines (events, not sleeps).
-      await waitUntil(async () => (await store.info('logs')).lastSeq >= target || undefined, `reader at ${target}`, 60_000, 20);
+      await waitUntil(async () => (await store.info('logs')).lastSeq >= target || undefined, `reader at ${target}`, 60_000, 20).catch(async (err: unknown) => {
+        // A reader that stopped: what the source tracks and where, and what is on disk.
+        const files = [];
+        for (const n of await readdir(logs)) files.push({ n, size: (await stat(join(logs, n))).size });
+        t.diagnostic(JSON.stringify({ rotations, lastSeq: (await store.info('logs')).lastSeq, status: source.status(), files }));
+        throw err;
+      });
       // (The source tracks the file the last rotation left: each round starts from a known state.)
       const st = await stat(file, { bigint: true });
       const live = `${st.dev}:${st.ino}`;
