@@ -1,9 +1,10 @@
-// `gatehouse start`: run the gateway until SIGINT/SIGTERM, then stop gracefully.
+// `gatehouse start`: run the gateway until SIGINT/SIGTERM, then stop gracefully; SIGHUP reloads.
 import pino from 'pino';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type GatehouseConfig } from '../config/index.js';
 import { checkConfigFiles } from '../config/checks.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
-import { startGateway } from '../runtime/index.js';
+import { startGateway, type Gateway } from '../runtime/index.js';
+import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
 import { errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
@@ -14,7 +15,10 @@ const HELP = `usage: ${USAGE}
 Runs the gateway: MQTT broker (default 127.0.0.1:1883), admin API (default 127.0.0.1:9883),
 data under ./gatehouse-data. Flags override the config file. With no config file, every
 publish is archived to the local stream 'archive' and exported to NDJSON files.
-SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store).`;
+SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store).
+SIGHUP (systemctl reload gatehouse) reads the config file again: a changed rule set is applied
+(or refused, the running one kept); other changed settings are named in a warning and take
+effect at the next restart. An invalid file is logged and changes nothing.`;
 
 /**
  * Node 20 reached its end of life in April 2026 and AWS SDK releases after January 2027 need 22:
@@ -47,6 +51,43 @@ function noteV8Flags(logger: pino.Logger): void {
   );
 }
 
+/**
+ * SIGHUP: read the config file again and apply what a running gateway can take (reload.ts).
+ * Reloads run one at a time; a signal during one runs another after it.
+ */
+function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => Promise<GatehouseConfig>, logger: pino.Logger): () => void {
+  let current = started;
+  let rulesJson: Promise<string> = rulesJsonOf(started).catch(() => '');
+  let queue: Promise<void> = Promise.resolve();
+  const once = async (): Promise<void> => {
+    let next: GatehouseConfig;
+    try {
+      next = await readConfig();
+    } catch (err) {
+      logger.error({ err: errorMessage(err) }, 'reload: the config file is not valid; nothing changed');
+      return;
+    }
+    try {
+      const outcome = await reloadConfig(gateway.rules, current, await rulesJson, next);
+      current = next;
+      rulesJson = Promise.resolve(outcome.rulesJson);
+      if (outcome.restartNeeded.length > 0) {
+        logger.warn({ settings: outcome.restartNeeded }, 'reload: these settings changed and take effect at the next restart');
+      }
+      const r = outcome.rules;
+      if (r === undefined) logger.info('reload: the rule set did not change');
+      else if (r.state === 'rejected') logger.error({ errors: r.errors, version: r.version }, 'reload: the rule set was refused; the running one is kept');
+      else logger.info({ state: r.state, version: r.version }, 'reload: rule set');
+    } catch (err) {
+      logger.error({ err: errorMessage(err) }, 'reload failed; nothing changed');
+    }
+  };
+  return () => {
+    logger.info('SIGHUP: reloading the configuration');
+    queue = queue.then(once);
+  };
+}
+
 export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(
     argv,
@@ -64,12 +105,17 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, HELP);
     return 0;
   }
-  const config = await loadConfig(values.config, {
+  const overrides = {
     ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
     ...(values['mqtt-port'] !== undefined ? { mqttPort: portArg(values['mqtt-port'], '--mqtt-port') } : {}),
     ...(values['admin-port'] !== undefined ? { adminPort: portArg(values['admin-port'], '--admin-port') } : {}),
-  });
-  checkConfigFiles(config);
+  };
+  const readConfig = async (): Promise<GatehouseConfig> => {
+    const c = await loadConfig(values.config, overrides);
+    checkConfigFiles(c);
+    return c;
+  };
+  const config = await readConfig();
   const logger = pino({ level: values['log-level'] ?? config.log.level, base: { gw: config.gatewayId } });
   warnOldNode(logger);
   noteV8Flags(logger);
@@ -95,6 +141,9 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     };
     process.on('SIGINT', () => shutdown('SIGINT', 0));
     process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+    // Without a handler SIGHUP ends the process at once (no graceful stop) and systemd counts
+    // that as a clean exit, so Restart=on-failure would leave the gateway down.
+    process.on('SIGHUP', onReload(gateway, config, readConfig, logger));
     // A bug must not lose acknowledged data: it is already committed. Log, stop cleanly, exit non-zero
     // so systemd restarts us.
     process.on('uncaughtException', (err) => {

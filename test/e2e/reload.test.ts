@@ -1,0 +1,92 @@
+// SIGHUP (`systemctl reload gatehouse`, the unit's ExecReload) on the real CLI: the edited config's
+// rule set is applied, an invalid file or a stale rule set changes nothing, other changed settings
+// are named for the next restart, and the gateway never stops. Before, SIGHUP ended the process at
+// once (Node's default), which systemd counts as a clean exit and does not restart.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { tempDir, waitUntil } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+
+const config = (dataDir: string, version: number, stream: string, extra = ''): string => `dataDir: ${dataDir}
+streams:
+  a: {}
+  b: {}
+exporters: []
+rules:
+  version: ${version}
+  rules:
+    - { name: route, sql: "SELECT * FROM 'site/#'", actions: [{ stream: { name: ${stream} } }] }
+${extra}`;
+
+async function rules(gw: GatewayProcess): Promise<{ activeVersion: number; lastUpdate: { state: string; source: string } | null }> {
+  const res = await fetch(`${gw.adminUrl}/api/rules`);
+  return (await res.json()) as { activeVersion: number; lastUpdate: { state: string; source: string } | null };
+}
+
+async function streamLength(gw: GatewayProcess, name: string): Promise<number> {
+  const res = await fetch(`${gw.adminUrl}/api/streams`);
+  const body = (await res.json()) as { streams: Array<{ name: string; lastSeq: number }> };
+  return body.streams.find((s) => s.name === name)?.lastSeq ?? 0;
+}
+
+/** SIGHUP, then wait for the log line that ends this reload (one of `msgs`). */
+async function hup(gw: GatewayProcess, msgs: RegExp): Promise<Record<string, unknown>> {
+  const seen = gw.logs.length;
+  gw.proc.kill('SIGHUP');
+  return waitUntil(() => gw.logs.slice(seen).find((l) => typeof l.msg === 'string' && msgs.test(l.msg)), `a reload log line matching ${msgs}`, 15_000);
+}
+
+test('SIGHUP reloads the rule set from the config file; bad files and stale sets change nothing', async (t) => {
+  const dir = await tempDir(t);
+  const dataDir = join(dir, 'data');
+  const file = await writeConfig(dir, config(dataDir, 1, 'a'));
+  const gw = await startGatewayProcess(file);
+  t.after(() => gw.stop());
+  const client = await mqtt.connectAsync(gw.mqttUrl, { reconnectPeriod: 0 });
+  t.after(() => client.endAsync());
+
+  await client.publishAsync('site/1', '{"n":1}', { qos: 1 });
+  assert.equal(await streamLength(gw, 'a'), 1);
+
+  // A new version routing to stream b: applied without a restart.
+  await writeFile(file, config(dataDir, 2, 'b'));
+  const applied = await hup(gw, /^reload: rule set$/);
+  assert.equal(applied.state, 'applied');
+  const r = await rules(gw);
+  assert.equal(r.activeVersion, 2);
+  assert.equal(r.lastUpdate?.source, 'reload');
+  await client.publishAsync('site/1', '{"n":2}', { qos: 1 });
+  assert.equal(await streamLength(gw, 'b'), 1);
+  assert.equal(await streamLength(gw, 'a'), 1);
+
+  // The same file again: nothing to apply.
+  await hup(gw, /^reload: the rule set did not change$/);
+
+  // Not YAML: logged, nothing changed, still running.
+  await writeFile(file, 'rules: [unclosed\n');
+  const invalid = await hup(gw, /^reload: the config file is not valid/);
+  assert.match(String(invalid.err), /GH_CONFIG/);
+  assert.equal((await fetch(`${gw.adminUrl}/healthz`)).status, 200);
+  assert.equal((await rules(gw)).activeVersion, 2);
+
+  // An older version: refused (as at start, a set must be newer than the running one), v2 keeps running.
+  await writeFile(file, config(dataDir, 1, 'a'));
+  const stale = await hup(gw, /^reload: the rule set was refused/);
+  assert.match(JSON.stringify(stale.errors), /GH_RULESET_STALE|not newer/);
+  assert.equal((await rules(gw)).activeVersion, 2);
+
+  // Another setting changed with a new rule set: the set is applied, the setting named for a restart.
+  const seen = gw.logs.length;
+  await writeFile(file, config(dataDir, 3, 'a', 'log: { level: debug }\n'));
+  await hup(gw, /^reload: rule set$/);
+  const warn = gw.logs.slice(seen).find((l) => l.msg === 'reload: these settings changed and take effect at the next restart');
+  assert.deepEqual(warn?.settings, ['log']);
+  assert.equal((await rules(gw)).activeVersion, 3);
+
+  // Still the same process, and a graceful stop still works.
+  assert.equal(gw.proc.exitCode, null);
+  assert.equal(await gw.stop(), 0);
+});
