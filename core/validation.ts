@@ -81,3 +81,22 @@ export function problemsError(code: ErrorCode, problems: ConfigProblem[], source
     details: problems,
   });
 }
+
+/**
+ * Several independent problems found by checks past the schema (cross-section checks, files,
+ * destinations, the rule set) as one error, so a user fixes them in one pass: one problem is
+ * returned as it is; more keep the first one's code and list each with its place and its fix.
+ */
+export function combineProblems(errors: GatehouseError[], source: string): GatehouseError | undefined {
+  if (errors.length <= 1) return errors[0];
+  const lines = errors.map((e) => {
+    const [first, ...rest] = e.message.split('\n');
+    const head = `  - ${e.where ? `${e.where}: ` : ''}${e.code}: ${first}`;
+    const tail = rest.map((l) => `    ${l}`);
+    return [head, ...tail, ...(e.hint ? [`    fix: ${e.hint}`] : [])].join('\n');
+  });
+  return new GatehouseError((errors[0] as GatehouseError).code, `${source} has ${errors.length} problems:\n${lines.join('\n')}`, {
+    hint: 'fix each listed problem (each names its place and its fix)',
+    details: errors.map((e) => e.toJSON()),
+  });
+}

@@ -10,15 +10,15 @@ const maxFrameBytes = z
   .default(4096)
   .describe('Largest frame payload accepted; longer frames are counted as errors and skipped');
 
-export const LineFramingSchema = z.object({
+export const LineFramingSchema = z.strictObject({
   type: z.literal('line').describe('Frames are the bytes between delimiters (newline by default)'),
   delimiter: z.string().min(1).default('\n').describe('Delimiter string (any bytes, UTF-8), e.g. "\\n", "\\r\\n", ";"'),
   stripCR: z.boolean().default(true).describe("Remove a trailing '\\r' before the delimiter (CRLF line endings)"),
   maxFrameBytes,
 });
-export const CobsFramingSchema = z.object({ type: z.literal('cobs').describe('COBS-encoded frames, each terminated by 0x00'), maxFrameBytes });
-export const SlipFramingSchema = z.object({ type: z.literal('slip').describe('SLIP frames (RFC 1055), END 0xC0 delimited'), maxFrameBytes });
-export const CrcFramingSchema = z.object({
+export const CobsFramingSchema = z.strictObject({ type: z.literal('cobs').describe('COBS-encoded frames, each terminated by 0x00'), maxFrameBytes });
+export const SlipFramingSchema = z.strictObject({ type: z.literal('slip').describe('SLIP frames (RFC 1055), END 0xC0 delimited'), maxFrameBytes });
+export const CrcFramingSchema = z.strictObject({
   type: z.literal('crc').describe('0xA5 0x5A, u16 BE length, payload, u16 BE CRC-16/CCITT-FALSE over length+payload'),
   maxFrameBytes,
 });
@@ -27,7 +27,7 @@ export type FramingOptions = z.infer<typeof FramingSchema>;
 
 const numbers = z.boolean().default(true).describe('Parse numeric-looking values as numbers');
 
-export const StructFieldSchema = z.object({
+export const StructFieldSchema = z.strictObject({
   name: z.string().min(1).describe('Field name in the decoded JSON object'),
   type: z.enum(['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'f64']).describe('Wire type'),
   endian: z.enum(['le', 'be']).default('le').describe('Byte order'),
@@ -36,20 +36,20 @@ export const StructFieldSchema = z.object({
 });
 export type StructField = z.infer<typeof StructFieldSchema>;
 
-export const JsonCodecSchema = z.object({ type: z.literal('json').describe('Each frame is one JSON object') });
-export const CsvCodecSchema = z.object({
+export const JsonCodecSchema = z.strictObject({ type: z.literal('json').describe('Each frame is one JSON object') });
+export const CsvCodecSchema = z.strictObject({
   type: z.literal('csv').describe('Each frame is one CSV record with configured column names'),
   columns: z.array(z.string().min(1)).min(1).describe('Column names, in order'),
   separator: z.string().length(1).default(',').describe('Field separator (one character)'),
   numbers,
 });
-export const KvCodecSchema = z.object({
+export const KvCodecSchema = z.strictObject({
   type: z.literal('kv').describe('Each frame is key=value pairs, e.g. "t=21.5 h=40"'),
   pairSeparators: z.string().min(1).default(' ,;\t').describe('Characters that separate pairs (any of them)'),
   kvSeparator: z.string().length(1).default('=').describe('Character between a key and its value'),
   numbers,
 });
-export const StructCodecSchema = z.object({
+export const StructCodecSchema = z.strictObject({
   type: z.literal('struct').describe('Each frame is a packed binary struct decoded with the declared fields'),
   fields: z.array(StructFieldSchema).min(1).describe('Fields in wire order'),
   allowTrailing: z.boolean().default(false).describe('Accept (ignore) bytes after the last field'),
@@ -58,7 +58,7 @@ export const CodecSchema = z.discriminatedUnion('type', [JsonCodecSchema, CsvCod
 export type CodecOptions = z.infer<typeof CodecSchema>;
 
 export const AckSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(false).describe('Acknowledged mode: ACK each frame once its records are committed'),
     mode: z
       .enum(['auto', 'header', 'field'])
@@ -77,7 +77,7 @@ export const AckSchema = z
   })
   .default({ enabled: false, mode: 'auto', field: 'seq', dedupWindow: 0 });
 
-export const SerialLinkOptionsSchema = z.object({
+export const SerialLinkOptionsSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
@@ -103,7 +103,7 @@ export const SerialLinkOptionsSchema = z.object({
   commandTopic: z.string().min(1).optional().describe('Downlink topic template (e.g. devices/${deviceId}/cmd); field placeholders subscribe as +'),
   ack: AckSchema.describe('Acknowledged mode'),
   reconnect: z
-    .object({
+    .strictObject({
       initialMs: z.number().int().min(10).default(500).describe('First retry delay after the port fails or disappears'),
       maxMs: z.number().int().min(10).default(10000).describe('Retry delay cap (exponential backoff with jitter)'),
       watchMs: z.number().int().min(50).default(1000).describe('How often the device path is checked (gone, or now naming another device)'),
@@ -114,7 +114,7 @@ export const SerialLinkOptionsSchema = z.object({
   maxInFlight: z.number().int().min(1).default(256).describe('Frames handed on but not yet committed before reading pauses (backpressure)'),
   writeQueue: z.number().int().min(1).default(64).describe('Pending downlink writes before write() rejects'),
   errorLog: z
-    .object({
+    .strictObject({
       max: z.number().int().min(0).default(10).describe('Frame/decode errors logged per interval (the rest only counted)'),
       intervalMs: z.number().int().min(100).default(60000).describe('Error log rate-limit interval'),
     })

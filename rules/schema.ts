@@ -14,7 +14,7 @@ const actionConfigSchema = z
   .refine((o) => Object.keys(o).length === 1, { message: 'an action is an object with exactly one key, its kind, e.g. { republish: { topic: "out/x" } }' })
   .describe('An action in AWS IoT shape: { kind: { ...options } }');
 
-export const ruleSchema = z.object({
+export const ruleSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9_]+$/, 'rule names use letters, digits and _ only (as in AWS IoT)')
@@ -29,9 +29,10 @@ export const ruleSchema = z.object({
 });
 
 export const ruleSetSchema = z
-  .object({
+  .strictObject({
     version: z.number().int().nonnegative().describe('Rule set version; remote updates must increase it'),
     rules: z.array(ruleSchema).describe('The rules'),
+    force: z.boolean().optional().describe('Apply even when the version is not newer than the active one (docs/remote-control.md); not kept with the set'),
   })
   .superRefine((rs, ctx) => {
     const seen = new Set<string>();
@@ -53,7 +54,11 @@ export interface RuleSetIssue {
 /** Validate an unknown value as a rule set; throws GH_RULESET_INVALID listing every issue. */
 export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefinition {
   const r = ruleSetSchema.safeParse(input, { reportInput: true });
-  if (r.success) return r.data as RuleSetDefinition;
+  if (r.success) {
+    // `force` is an instruction to the update, not part of the set.
+    const { force: _force, ...def } = r.data;
+    return def as RuleSetDefinition;
+  }
   const rules = (input as { rules?: Array<{ name?: unknown }> } | null)?.rules;
   // The validation door lists every problem with its key path and what was found.
   const issues: RuleSetIssue[] = zodProblems(r.error).map((p) => {

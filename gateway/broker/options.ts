@@ -5,7 +5,7 @@ import { GatehouseError } from '../../core/errors.js';
 import { validFilter } from '../../core/topic-filter.js';
 
 const tlsSchema = z
-  .object({
+  .strictObject({
     cert: z.string().min(1).describe('Path to the PEM certificate (chain) file of this listener.'),
     key: z.string().min(1).describe('Path to the PEM private key file of this listener.'),
     ca: z.string().min(1).optional().describe('Path to a PEM CA bundle used to verify client certificates (with requestCert).'),
@@ -13,7 +13,7 @@ const tlsSchema = z
   })
   .describe('TLS for this listener; omit for plain TCP.');
 
-export const listenerSchema = z.object({
+export const listenerSchema = z.strictObject({
   name: z.string().min(1).optional().describe('Name shown in clients() and metrics; default "mqtt" / "mqtts" (with an index when repeated).'),
   host: z.string().default('127.0.0.1').describe('Address to bind. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.'),
   port: z.number().int().min(0).max(65535).default(1883).describe('TCP port; 0 picks a free port (tests).'),
@@ -25,7 +25,7 @@ const aclTopic = z
   .min(1)
   .refine((s) => validFilter(s), { message: "not a valid MQTT topic filter ('#' only as the last level, '+' alone in its level)" });
 
-export const aclRuleSchema = z.object({
+export const aclRuleSchema = z.strictObject({
   topic: aclTopic.describe('Topic filter; may contain %u (user name) and %c (client id) in pattern rules.'),
   access: z
     .enum(['read', 'write', 'readwrite', 'deny'])
@@ -34,7 +34,7 @@ export const aclRuleSchema = z.object({
 });
 
 export const aclSchema = z
-  .object({
+  .strictObject({
     anonymous: z.array(aclRuleSchema).default([]).describe('Rules for clients without a user name.'),
     users: z.record(z.string(), z.array(aclRuleSchema)).default({}).describe('Rules per user name.'),
     patterns: z
@@ -44,7 +44,7 @@ export const aclSchema = z
   })
   .describe('Mosquitto-like topic ACL. When present, anything not allowed is denied; when absent, every topic is allowed.');
 
-export const userSchema = z.object({
+export const userSchema = z.strictObject({
   username: z.string().min(1).describe('MQTT user name.'),
   password: z
     .string()
@@ -55,7 +55,7 @@ export const userSchema = z.object({
 });
 
 export const mqtt5Schema = z
-  .object({
+  .strictObject({
     enabled: z
       .boolean()
       .default(true)
@@ -94,7 +94,7 @@ export const mqtt5Schema = z
   .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');
 
 export const authBackoffSchema = z
-  .object({
+  .strictObject({
     maxFailures: z.number().int().min(1).default(5).describe('Failed CONNECTs from one address (or for one user name) within windowMs before a ban.'),
     windowMs: z.number().int().min(1000).default(60_000).describe('Window in which failures are counted.'),
     banMs: z.number().int().min(0).default(10_000).describe('First ban; each further ban of the same address or user name doubles it (0 = never ban).'),
@@ -117,7 +117,7 @@ export const authBackoffSchema = z
   );
 
 export const outboundSchema = z
-  .object({
+  .strictObject({
     maxQueueMessages: z.number().int().min(2).default(1000).describe('Per subscriber: messages handed to its socket and not yet flushed.'),
     maxQueueBytes: z
       .number()
@@ -131,7 +131,7 @@ export const outboundSchema = z
   );
 
 export const brokerOptionsSchema = z
-  .object({
+  .strictObject({
     listeners: z
       .array(listenerSchema)
       .min(1)

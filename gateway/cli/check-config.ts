@@ -1,6 +1,7 @@
 // `gatehouse check-config FILE`: validate a configuration and its rule set without starting.
-import { loadConfig, DEFAULT_RULE_SET, defaultExporters } from '../config/index.js';
-import { checkConfigFiles, configWarnings } from '../config/checks.js';
+import { configProblems, loadConfig, DEFAULT_RULE_SET, defaultExporters } from '../config/index.js';
+import { combineProblems } from '../../core/validation.js';
+import { configFileProblems, configWarnings } from '../config/checks.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
@@ -23,18 +24,40 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one FILE', { hint: `usage: ${USAGE}` });
-  const config = await loadConfig(file);
-  checkConfigFiles(config);
-  const def: unknown = config.rulesFile ? await loadRuleSetFile(config.rulesFile) : (config.rules ?? DEFAULT_RULE_SET);
+  const config = await loadConfig(file, {}, false);
+  // Every check past the schema runs, and all their problems are listed at once.
+  const problems: GatehouseError[] = [...configProblems(config), ...configFileProblems(config)];
+  const collect = async <T>(fn: () => T | Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!(err instanceof GatehouseError)) throw err;
+      problems.push(err);
+      return undefined;
+    }
+  };
+  // (A rules file already found missing or unreadable is not read again.)
+  const def: unknown = problems.some((p) => p.where === 'rulesFile')
+    ? undefined
+    : await collect(async () => (config.rulesFile ? await loadRuleSetFile(config.rulesFile) : (config.rules ?? DEFAULT_RULE_SET)));
   const registry = buildActionRegistry({ mode: 'inert', streamNames: Object.keys(config.streams), linkNames: config.serial.map((l) => l.name) });
-  const compiled = compileRuleSet(def, registry, { source: config.rulesFile ?? `${file} (rules)` });
-  await validateRuleSet(compiled, config.rulesFile ?? `${file} (rules)`);
+  const compiled =
+    def === undefined
+      ? undefined
+      : await collect(async () => {
+          const c = compileRuleSet(def, registry, { source: config.rulesFile ?? `${file} (rules)` });
+          await validateRuleSet(c, config.rulesFile ?? `${file} (rules)`);
+          return c;
+        });
   // Build (not start) every configured destination: each validates its own options.
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
-  (config.exporters ?? []).forEach((e, i) => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
+  for (const [i, e] of (config.exporters ?? []).entries())
+    await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
   // Sources: a kind may check its optional libraries (OPC UA) without loading them.
   const sources = (config.sources ?? []) as Array<{ type: string; enabled: boolean }>;
-  for (const s of sources) if (s.enabled) sourceKind(s.type)?.preflight?.(s);
+  for (const s of sources) if (s.enabled) await collect(() => sourceKind(s.type)?.preflight?.(s));
+  const failed = combineProblems(problems, file);
+  if (failed || compiled === undefined) throw failed;
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
   for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);

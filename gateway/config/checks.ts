@@ -4,6 +4,7 @@
 // then every publish is refused).
 import { accessSync, constants } from 'node:fs';
 import { GatehouseError } from '../../core/errors.js';
+import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 
 /** Paths in the config are resolved against the config file's folder (see loadConfig). */
@@ -21,15 +22,30 @@ function mustRead(path: string, where: string, what: string): void {
   }
 }
 
-/** Every file the configuration names exists and is readable; throws naming the key otherwise. */
-export function checkConfigFiles(config: GatehouseConfig): void {
-  if (config.rulesFile !== undefined) mustRead(config.rulesFile, 'rulesFile', 'the rule set file');
+/** Every file the configuration names that is missing or unreadable, each naming its key. */
+export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
+  const problems: GatehouseError[] = [];
+  const check = (path: string, where: string, what: string): void => {
+    try {
+      mustRead(path, where, what);
+    } catch (err) {
+      problems.push(err as GatehouseError);
+    }
+  };
+  if (config.rulesFile !== undefined) check(config.rulesFile, 'rulesFile', 'the rule set file');
   for (const [i, l] of config.broker.listeners.entries()) {
     if (!l.tls) continue;
-    mustRead(l.tls.cert, `broker.listeners.${i}.tls.cert`, 'the TLS certificate');
-    mustRead(l.tls.key, `broker.listeners.${i}.tls.key`, 'the TLS private key');
-    if (l.tls.ca !== undefined) mustRead(l.tls.ca, `broker.listeners.${i}.tls.ca`, 'the TLS CA bundle');
+    check(l.tls.cert, `broker.listeners.${i}.tls.cert`, 'the TLS certificate');
+    check(l.tls.key, `broker.listeners.${i}.tls.key`, 'the TLS private key');
+    if (l.tls.ca !== undefined) check(l.tls.ca, `broker.listeners.${i}.tls.ca`, 'the TLS CA bundle');
   }
+  return problems;
+}
+
+/** Every file the configuration names exists and is readable; throws naming each key otherwise. */
+export function checkConfigFiles(config: GatehouseConfig, source = 'the configuration'): void {
+  const err = combineProblems(configFileProblems(config), source);
+  if (err) throw err;
 }
 
 export interface ConfigWarning {

@@ -2,6 +2,7 @@
 // plus the cross-section checks a schema alone cannot express.
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
+import { combineProblems } from '../../core/validation.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { withEntries, type EntrySchemas, type GatehouseConfig } from './schema.js';
@@ -34,45 +35,69 @@ function applyOverrides(raw: Record<string, unknown>, o: ConfigOverrides): Recor
   return out;
 }
 
-/** Checks across sections; each throws a GatehouseError naming the key and the fix. */
-export function checkConfig(config: GatehouseConfig): void {
-  checkBrokerSecurity(config.broker);
+/** Checks across sections: every problem found, each a GatehouseError naming the key and the fix. */
+export function configProblems(config: GatehouseConfig): GatehouseError[] {
+  const problems: GatehouseError[] = [];
+  const check = (fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof GatehouseError) problems.push(err);
+      else throw err;
+    }
+  };
+  check(() => checkBrokerSecurity(config.broker));
   if (config.admin.enabled && !isLoopback(config.admin.host) && !config.admin.token) {
-    throw new GatehouseError('GH_CONFIG_INSECURE', `admin API on ${config.admin.host} is reachable beyond loopback without a token`, {
-      where: 'admin.token',
-      hint: 'set admin.token to a random string of 16+ characters (e.g. `openssl rand -hex 24`), or bind admin.host to 127.0.0.1',
-    });
+    problems.push(
+      new GatehouseError('GH_CONFIG_INSECURE', `admin API on ${config.admin.host} is reachable beyond loopback without a token`, {
+        where: 'admin.token',
+        hint: 'set admin.token to a random string of 16+ characters (e.g. `openssl rand -hex 24`), or bind admin.host to 127.0.0.1',
+      }),
+    );
   }
   const streams = Object.keys(config.streams);
   for (const [i, e] of (config.exporters ?? []).entries()) {
     if (!config.streams[e.stream]) {
-      throw new GatehouseError('GH_CONFIG_INVALID', `exporter '${e.name}' exports stream '${e.stream}', which is not defined`, {
-        where: `exporters.${i}.stream`,
-        hint: `define it under streams: (known: ${streams.join(', ') || 'none'})`,
-      });
+      problems.push(
+        new GatehouseError('GH_CONFIG_INVALID', `exporter '${e.name}' exports stream '${e.stream}', which is not defined`, {
+          where: `exporters.${i}.stream`,
+          hint: `define it under streams: (known: ${streams.join(', ') || 'none'})`,
+        }),
+      );
     }
   }
   const names = new Set<string>();
   for (const [i, e] of (config.exporters ?? []).entries()) {
     if (names.has(e.name))
-      throw new GatehouseError('GH_CONFIG_INVALID', `exporter name '${e.name}' is used twice`, {
-        where: `exporters.${i}.name`,
-        hint: 'give each exporter its own name (it is its checkpoint name)',
-      });
+      problems.push(
+        new GatehouseError('GH_CONFIG_INVALID', `exporter name '${e.name}' is used twice`, {
+          where: `exporters.${i}.name`,
+          hint: 'give each exporter its own name (it is its checkpoint name)',
+        }),
+      );
     names.add(e.name);
   }
   const links = new Set<string>();
   for (const [i, l] of config.serial.entries()) {
     if (links.has(l.name))
-      throw new GatehouseError('GH_CONFIG_INVALID', `serial link name '${l.name}' is used twice`, {
-        where: `serial.${i}.name`,
-        hint: 'give each link its own name',
-      });
+      problems.push(
+        new GatehouseError('GH_CONFIG_INVALID', `serial link name '${l.name}' is used twice`, {
+          where: `serial.${i}.name`,
+          hint: 'give each link its own name',
+        }),
+      );
     links.add(l.name);
   }
   if (config.rules !== undefined && config.rulesFile !== undefined) {
-    throw new GatehouseError('GH_CONFIG_INVALID', 'both rules and rulesFile are set', { where: 'rulesFile', hint: 'keep one of them' });
+    problems.push(new GatehouseError('GH_CONFIG_INVALID', 'both rules and rulesFile are set', { where: 'rulesFile', hint: 'keep one of them' }));
   }
+  return problems;
+}
+
+/** Checks across sections; throws one GatehouseError listing every problem (configProblems). */
+export function checkConfig(config: GatehouseConfig, source = 'the configuration'): void {
+  const err = combineProblems(configProblems(config), source);
+  if (err) throw err;
 }
 
 /**
@@ -92,7 +117,12 @@ async function entrySchemasFor(raw: Record<string, unknown>): Promise<Partial<En
  * rulesFile, TLS files) are resolved against the file's folder, as users expect from a config file;
  * --data-dir on the command line against the working directory.
  */
-export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<GatehouseConfig> {
+export async function loadConfig(
+  file: string | undefined,
+  overrides: ConfigOverrides = {},
+  /** false: skip the cross-section checks (check-config runs them with its other checks, to list all at once). */
+  crossChecks = true,
+): Promise<GatehouseConfig> {
   let raw: unknown = {};
   if (file) raw = await readConfigFile(file);
   if (!isRecord(raw)) {
@@ -115,6 +145,6 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     l.tls.key = resolve(base, l.tls.key);
     if (l.tls.ca !== undefined) l.tls.ca = resolve(base, l.tls.ca);
   }
-  checkConfig(config);
+  if (crossChecks) checkConfig(config, file ?? 'the configuration');
   return config;
 }

@@ -27,7 +27,7 @@ function defaultGatewayId(): string {
 }
 
 export const adminOptionsSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(true).describe('Serve the admin HTTP API and status page.'),
     host: z.string().default('127.0.0.1').describe('Address to bind. Beyond loopback, `token` is required.'),
     port: z.number().int().min(0).max(65535).default(9883).describe('TCP port of the admin API (0 picks a free port).'),
@@ -58,7 +58,7 @@ export const adminOptionsSchema = z
   .describe('Admin HTTP API: /healthz, /metrics, /api/*, status page.');
 
 export const logOptionsSchema = z
-  .object({
+  .strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level (JSON lines on stdout).'),
   })
   .describe('Logging.');
@@ -85,7 +85,7 @@ const sourcesSection = (e: EntrySchemas) =>
  * withEntries(...) (loadConfig) or full-schema.ts's configSchema, never with this one alone.
  */
 export const configBaseSchema = z
-  .object({
+  .strictObject({
     gatewayId: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (max 64)')
@@ -134,7 +134,7 @@ export const configBaseSchema = z
       .optional()
       .describe('Upstream exporters. Default: `archive` exported to gzipped NDJSON files (.ndjson.gz, read them with zcat) under <dataDir>/export.'),
     uplink: z
-      .object({
+      .strictObject({
         bandwidthKbps: z
           .number()
           .min(0)

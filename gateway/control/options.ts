@@ -9,7 +9,7 @@ const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const TOPIC_PREFIX = /^[^#+/\0]+(\/[^#+/\0]+)*$/;
 
 export const controlUpstreamSchema = z
-  .object({
+  .strictObject({
     url: z
       .string()
       .regex(/^(mqtts?|wss?|tcp|ssl|tls):\/\//, 'an MQTT URL such as mqtts://broker.example.com:8883')
@@ -35,7 +35,7 @@ export const controlUpstreamSchema = z
   .describe('Dedicated MQTT connection for the control topics (persistent session, QoS 1). Default: the local broker.');
 
 export const controlOptionsSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(true).describe('Listen for remote rule updates and publish the retained rule status.'),
     prefix: z
       .string()
@@ -92,7 +92,7 @@ export function cronProblem(expr: string): string | undefined {
 }
 
 export const jobOptionsSchema = z
-  .object({
+  .strictObject({
     name: z.string().regex(JOB_NAME, 'letters, digits, _ . - (max 64)').describe('Job name (metrics label, logs, rule update source job:<name>).'),
     schedule: z
       .string()

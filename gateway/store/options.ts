@@ -39,7 +39,7 @@ export function parseDuration(input: number | string): number {
 }
 
 export const storeOptionsSchema = z
-  .object({
+  .strictObject({
     path: z.string().min(1).describe('Directory of the LevelDB database holding every local stream'),
     durability: z
       .enum(['fsync', 'os'])
@@ -92,7 +92,7 @@ export const durationSchema = z.union([z.number(), z.string()]).transform((value
 });
 
 export const streamDefaultsSchema = z
-  .object({
+  .strictObject({
     maxBytes: z
       .number()
       .int()

@@ -11,7 +11,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 
 export const batchOptionsSchema = z
-  .object({
+  .strictObject({
     maxRecords: z
       .number()
       .int()
@@ -36,7 +36,7 @@ export const batchOptionsSchema = z
   .describe('Batching: a batch is sent when it reaches maxRecords or maxBytes, or lingerMs after its first record, whichever comes first.');
 
 export const backoffOptionsSchema = z
-  .object({
+  .strictObject({
     initialMs: z.number().int().min(1).default(200).describe('Backoff cap of the first retry (full jitter: the wait is random in [0, cap]).'),
     maxMs: z.number().int().min(1).default(30_000).describe('Upper bound of the backoff cap; the cap doubles per consecutive failure up to this.'),
     outageMaxMs: z
@@ -50,7 +50,7 @@ export const backoffOptionsSchema = z
   })
   .describe('Retry backoff: exponential with full jitter, capped (lower cap during outages).');
 
-export const exporterOptionsSchema = z.object({
+export const exporterOptionsSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, _ . - (max 64, starting with a letter or digit)')

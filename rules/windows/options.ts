@@ -4,7 +4,7 @@
 // prints its descriptions into docs/configuration.md.
 import { z } from '../../core/zod.js';
 
-export const statefulOptionsSchema = z.object({
+export const statefulOptionsSchema = z.strictObject({
   checkpointIntervalMs: z.number().int().min(0).default(10_000).describe('How often window and detector state is checkpointed to the store (0 = only on stop)'),
   maxGroups: z.number().int().min(1).default(10_000).describe('Groups kept per windowed rule (per window for time windows); the oldest is evicted and counted'),
   maxRowsPerWindow: z

@@ -71,3 +71,29 @@ test('a stream that rules write and nothing exports is a warning; localOnly sile
   assert.equal(dflt.code, 0, dflt.err);
   assert.doesNotMatch(dflt.err, /warning/);
 });
+
+test('check-config lists every problem past the schema in one run (cross-section, destinations, rules)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    [
+      'streams: { a: {} }',
+      'exporters:',
+      '  - { name: x, stream: nosuch, destination: { type: file } }',
+      '  - { name: x, stream: a, destination: { type: file } }',
+      '  - { name: k, stream: a, destination: { type: kinesis } }',
+      'rules: { version: 1, rules: [{ name: r, sql: "SELECT * FROM \'#\'", actions: [{ stream: { name: missing } }] }] }',
+      '',
+    ].join('\n'),
+  );
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /has 4 problems:/);
+  assert.match(r.err, /exporters\.0\.stream: GH_CONFIG_INVALID: exporter 'x' exports stream 'nosuch'/);
+  assert.match(r.err, /exporters\.1\.name: GH_CONFIG_INVALID: exporter name 'x' is used twice/);
+  assert.match(r.err, /exporters\.2\.destination: GH_DESTINATION_CONFIG: kinesis destination is invalid/);
+  assert.match(r.err, /GH_RULESET_INVALID: .*\n.*stream 'missing' is not configured/);
+  // Each problem keeps its own fix.
+  assert.match(r.err, /fix: give each exporter its own name/);
+});

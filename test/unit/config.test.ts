@@ -111,6 +111,53 @@ test('check-config: an unknown destination key is refused with its full config p
   assert.match(err.text(), /GH_DESTINATION_CONFIG: file destination is invalid \(1 problem\):\n {2}- exporters\.0\.destination\.dirr: unknown key 'dirr'/);
 });
 
+test('check-config: a misspelt key anywhere in the configuration is refused with its path (no silent default)', async (t) => {
+  const dir = await tempDir(t);
+  // Each was accepted before and ran with the default: `requireCert` (for requestCert) turned mutual TLS off.
+  const typos: Array<[string, string]> = [
+    ['broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: c.pem, key: k.pem, requireCert: true } }]\n', 'broker.listeners.0.tls.requireCert'],
+    ['broker:\n  listeners: [{ prot: 1884 }]\n', 'broker.listeners.0.prot'],
+    ['broker: { allowAnonymus: false }\n', 'broker.allowAnonymus'],
+    ['admin: { tokn: abc }\n', 'admin.tokn'],
+    ['log: { levl: debug }\n', 'log.levl'],
+    ['ruleState: { inputLg: false }\n', 'ruleState.inputLg'],
+    ['exporters: [{ name: a, stream: archive, destination: { type: file }, batch: { maxRecord: 5 } }]\n', 'exporters.0.batch.maxRecord'],
+    ['serial: [{ name: s, path: /dev/ttyUSB0, baudrat: 9600 }]\n', 'serial.0.baudrat'],
+    ['sources: [{ name: f, type: file, paths: [/var/log/x.log], encodin: utf8 }]\n', 'sources.0.encodin'],
+    [
+      'rules:\n  version: 1\n  rules: [{ name: r, sql: "SELECT * FROM \'#\'", actions: [{ stream: { name: archive } }], errorActon: { stream: { name: archive } } }]\n',
+      'errorActon',
+    ],
+    ['rules:\n  version: 1\n  rules: [{ name: r, sql: "SELECT * FROM \'#\'", actions: [{ republish: { topic: out, qoss: 1 } }] }]\n', 'qoss'],
+  ];
+  for (const [i, [text, key]] of typos.entries()) {
+    const file = join(dir, `typo${i}.yaml`);
+    await writeFile(file, text);
+    const err = sink();
+    assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1, `${key} was accepted`);
+    const last = key.split('.').at(-1) as string;
+    assert.ok(err.text().includes(key) || err.text().includes(`'${last}'`), `${key}: ${err.text()}`);
+    assert.match(err.text(), /unknown key|[Uu]nrecognized key/, `${key}: ${err.text()}`);
+  }
+});
+
+test('every object in the configuration schema refuses unknown keys (destinations validate their own)', async () => {
+  const { z } = await import('../../core/zod.js');
+  const { configSchema } = await import('../../gateway/config/full-schema.js');
+  const loose: string[] = [];
+  const walk = (n: Record<string, unknown> | undefined, path: string): void => {
+    if (!n || typeof n !== 'object') return;
+    const props = n.properties as Record<string, Record<string, unknown>> | undefined;
+    if (props && n.additionalProperties !== false && path !== 'exporters[].destination') loose.push(path || '(root)');
+    for (const [k, v] of Object.entries(props ?? {})) walk(v, path ? `${path}.${k}` : k);
+    walk(n.items as Record<string, unknown> | undefined, `${path}[]`);
+    for (const alt of [...((n.anyOf as []) ?? []), ...((n.oneOf as []) ?? [])]) walk(alt, path);
+    if (typeof n.additionalProperties === 'object') walk(n.additionalProperties as Record<string, unknown>, `${path}.<name>`);
+  };
+  walk(z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>, '');
+  assert.deepEqual(loose, [], 'objects that would drop a misspelt key silently');
+});
+
 test('unknown command and bad flags exit 2 with usage', async () => {
   const err = sink();
   assert.equal(await main(['frobnicate'], { stdout: sink().stream, stderr: err.stream }), 2);

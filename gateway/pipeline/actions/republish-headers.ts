@@ -8,14 +8,14 @@ import type { MessageProperties } from '../../../core/message.js';
 import type { CompiledTemplate, EvalContext } from '../../../rules/index.js';
 
 export const republishHeadersSchema = z
-  .object({
+  .strictObject({
     payloadFormatIndicator: z.string().optional().describe('UNSPECIFIED_BYTES or UTF8_DATA (template)'),
     contentType: z.string().optional().describe('Content type (template)'),
     responseTopic: z.string().optional().describe('Response topic (template)'),
     correlationData: z.string().optional().describe('Correlation data, base64 encoded (template)'),
     messageExpiry: z.string().optional().describe('Message expiry interval in seconds (template)'),
     userProperties: z
-      .array(z.object({ key: z.string().min(1), value: z.string() }))
+      .array(z.strictObject({ key: z.string().min(1), value: z.string() }))
       .optional()
       .describe('User properties, each { key, value } (value is a template)'),
   })

@@ -18,7 +18,7 @@ export interface Publisher {
   }): void | Promise<void>;
 }
 
-export const republishOptionsSchema = z.object({
+export const republishOptionsSchema = z.strictObject({
   topic: z.string().min(1).describe('Target topic; may use ${...} substitution templates, e.g. alerts/${topic(2)}'),
   qos: z
     .union([z.literal(0), z.literal(1)])

@@ -12,7 +12,7 @@ export interface StreamAppender {
   hasStream?(name: string): boolean;
 }
 
-export const streamOptionsSchema = z.object({
+export const streamOptionsSchema = z.strictObject({
   name: z.string().min(1).describe('Local stream to append to'),
   partitionKey: z.string().optional().describe('Partition key template, e.g. ${topic(2)} (per-device ordering upstream)'),
 });

@@ -30,7 +30,7 @@ export interface SourceKind<S extends z.ZodType = z.ZodType> {
 }
 
 /** Base fields every source entry has. Kinds extend this with `.extend({ type: z.literal('x'), ... })`. */
-export const sourceBaseSchema = z.object({
+export const sourceBaseSchema = z.strictObject({
   name: z.string().regex(SOURCE_NAME, 'source names: letters, digits, _ . - (max 64)').describe('Unique name of this source (status, metrics, logs).'),
   enabled: z.boolean().default(true).describe('Set false to keep the entry but not start it.'),
 });

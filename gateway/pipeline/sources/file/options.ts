@@ -11,14 +11,14 @@ const fieldNames = z.array(z.string().min(1)).min(1);
 
 export const dataProcessingOptionSchema = z.discriminatedUnion('optionName', [
   z
-    .object({ optionName: z.literal('SINGLELINE') })
+    .strictObject({ optionName: z.literal('SINGLELINE') })
     .describe('Join a multi-line record into one line: newlines and leading/trailing spaces of each line removed.'),
-  z.object({
+  z.strictObject({
     optionName: z.literal('CSVTOJSON'),
     customFieldNames: fieldNames.describe('JSON keys, in column order. Missing columns become null, extra columns are dropped (both counted as parse errors).'),
     delimiter: z.string().min(1).default(',').describe('Column delimiter (a literal string; "\\t" for tab).'),
   }),
-  z.object({
+  z.strictObject({
     optionName: z.literal('LOGTOJSON'),
     logFormat: z
       .enum(['COMMONAPACHELOG', 'COMBINEDAPACHELOG', 'APACHEERRORLOG', 'SYSLOG', 'RFC3339SYSLOG', 'RFC3164SYSLOG', 'RFC5424SYSLOG'])
@@ -26,9 +26,9 @@ export const dataProcessingOptionSchema = z.discriminatedUnion('optionName', [
     matchPattern: z.string().min(1).optional().describe("Regex replacing the format's own pattern (one capture group per field)."),
     customFieldNames: fieldNames.optional().describe("JSON keys replacing the format's own field names."),
   }),
-  z.object({ optionName: z.literal('ADDBRACKETS') }).describe('Wrap the record in { } (Kinesis Agent ADDBRACKETS).'),
+  z.strictObject({ optionName: z.literal('ADDBRACKETS') }).describe('Wrap the record in { } (Kinesis Agent ADDBRACKETS).'),
   z
-    .object({
+    .strictObject({
       optionName: z.literal('ADDMETADATA'),
       timestamp: z.boolean().default(true).describe('Add a "timestamp" field (ms since epoch).'),
       metadata: z.record(z.string(), z.unknown()).default({}).describe('Static fields added under "metadata".'),

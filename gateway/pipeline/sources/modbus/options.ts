@@ -14,7 +14,7 @@ export type Area = (typeof AREAS)[number];
 export const TOPIC_PLACEHOLDERS = ['source', 'device', 'unitId', 'group', 'tag'] as const;
 
 const tagSchema = z
-  .object({
+  .strictObject({
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names: letters, digits, _ . - (max 64)')
@@ -41,7 +41,7 @@ const tagSchema = z
   .strict();
 
 const groupSchema = z
-  .object({
+  .strictObject({
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/)
@@ -58,7 +58,7 @@ const groupSchema = z
   .strict();
 
 const deviceSchema = z
-  .object({
+  .strictObject({
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'device names: letters, digits, _ . - (max 64)')
@@ -72,7 +72,7 @@ export const modbusOptionsSchema = sourceBaseSchema
   .extend({
     type: z.literal('modbus').describe('modbus: a Modbus TCP endpoint or RTU bus polled by the gateway (docs/industrial.md)'),
     tcp: z
-      .object({
+      .strictObject({
         host: z.string().min(1).describe('Host name or address of the Modbus TCP server (or TCP gateway)'),
         port: z.number().int().min(1).max(65535).default(502).describe('TCP port'),
       })
@@ -80,7 +80,7 @@ export const modbusOptionsSchema = sourceBaseSchema
       .optional()
       .describe('Modbus TCP endpoint (exactly one of tcp and rtu)'),
     rtu: z
-      .object({
+      .strictObject({
         path: z.string().min(1).describe('Serial device path, e.g. /dev/ttyUSB0'),
         baudRate: z.number().int().positive().default(9600).describe('Baud rate'),
         dataBits: z
@@ -99,7 +99,7 @@ export const modbusOptionsSchema = sourceBaseSchema
     timeoutMs: z.number().int().min(10).default(1000).describe('Per-request response timeout'),
     retries: z.number().int().min(0).max(10).default(1).describe('Extra attempts of a request that timed out before it counts as failed'),
     backoff: z
-      .object({
+      .strictObject({
         initialMs: z.number().int().min(10).default(500).describe('First reconnect / device retry delay'),
         maxMs: z.number().int().min(10).default(30_000).describe('Largest reconnect / device retry delay (doubling from initialMs)'),
       })
@@ -120,7 +120,7 @@ export const modbusOptionsSchema = sourceBaseSchema
       .default('modbus/${source}/${device}/${tag}')
       .describe('Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode)'),
     commands: z
-      .object({
+      .strictObject({
         topic: z.string().min(1).describe('Local broker topic (filter) whose messages write tags: {"device","tag","value","id"}'),
         replyTopic: z.string().min(1).optional().describe('Topic the result of each write is published on (default: <topic>/reply)'),
       })

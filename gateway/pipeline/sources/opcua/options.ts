@@ -6,7 +6,7 @@ import { topicProblems } from '../topic-template.js';
 export const OPCUA_TOPIC_PLACEHOLDERS = ['source', 'subscription', 'tag', 'nodeId'] as const;
 
 const itemSchema = z
-  .object({
+  .strictObject({
     nodeId: z.string().min(1).describe("Node id of the variable, e.g. 'ns=2;s=Line1.Speed' or 'i=2258' (find them with gatehouse opcua browse)"),
     name: z
       .string()
@@ -20,7 +20,7 @@ const itemSchema = z
       .describe("Server-side sampling interval (default: the subscription's publishing interval; 0: fastest)"),
     queueSize: z.number().int().min(1).max(10_000).default(10).describe('Server-side queue of samples between two publishes (oldest discarded)'),
     deadband: z
-      .object({
+      .strictObject({
         type: z.enum(['absolute', 'percent']).describe("'absolute': change in engineering units; 'percent': of the variable's EURange"),
         value: z.number().nonnegative().describe('Changes smaller than this are not reported by the server'),
       })
@@ -32,7 +32,7 @@ const itemSchema = z
   .strict();
 
 const subscriptionSchema = z
-  .object({
+  .strictObject({
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/)
@@ -44,10 +44,10 @@ const subscriptionSchema = z
   .strict();
 
 const authSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('anonymous') }).strict(),
-  z.object({ type: z.literal('username'), username: z.string().min(1), password: z.string() }).strict(),
+  z.strictObject({ type: z.literal('anonymous') }).strict(),
+  z.strictObject({ type: z.literal('username'), username: z.string().min(1), password: z.string() }).strict(),
   z
-    .object({
+    .strictObject({
       type: z.literal('certificate'),
       certFile: z.string().min(1).describe('PEM user certificate'),
       keyFile: z.string().min(1).describe('PEM private key of the user certificate'),
@@ -81,7 +81,7 @@ export const opcuaOptionsSchema = sourceBaseSchema
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Bound of connect + session creation'),
     sessionTimeoutMs: z.number().int().min(1000).default(60_000).describe('Requested session timeout'),
     backoff: z
-      .object({
+      .strictObject({
         initialMs: z.number().int().min(10).default(1000).describe('First reconnect delay'),
         maxMs: z.number().int().min(10).default(30_000).describe('Largest reconnect delay (doubling)'),
       })
@@ -91,7 +91,7 @@ export const opcuaOptionsSchema = sourceBaseSchema
     topic: z.string().min(1).default('opcua/${source}/${tag}').describe('Topic template; placeholders ${source} ${subscription} ${tag} ${nodeId}'),
     maxInFlight: z.number().int().min(1).default(10_000).describe('Values submitted and not yet committed before new values are dropped (counted)'),
     commands: z
-      .object({
+      .strictObject({
         topic: z.string().min(1).describe('Local broker topic whose messages write nodes: {"tag","value","id"}'),
         replyTopic: z.string().min(1).optional().describe('Topic each write result is published on (default: <topic>/reply)'),
       })
