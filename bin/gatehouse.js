@@ -11,6 +11,16 @@ function finish(code) {
   setTimeout(() => process.exit(code), 2000).unref();
 }
 
+// A reader that went away (`gatehouse errors | head`) ends a command quietly, as Unix tools do,
+// instead of an unhandled EPIPE. Not for `start`: its stdout is the log, and losing the log's
+// reader is no reason to stop a gateway.
+if (process.argv[2] !== 'start') {
+  process.stdout.on('error', (err) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => finish(typeof code === 'number' ? code : 0),
   (err) => {

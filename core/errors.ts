@@ -162,6 +162,12 @@ export const ERROR_CATALOGUE = {
     message: 'rule set version {version} is not newer than the active version {active}',
     hint: 'raise the version of the update',
   },
+  GH_RULESET_NO_ROLLBACK: {
+    group: 'rules',
+    meaning: 'A rollback was asked for but there is no previous rule set to return to',
+    message: 'no previous rule set to roll back to',
+    hint: 'a rollback returns to the set that ran before the last update; apply the wanted set as a new version instead',
+  },
   GH_RULESET_SIGNATURE: {
     group: 'rules',
     meaning: 'A signed rule set update failed signature verification',

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 
 export interface AdminOptions {
@@ -68,8 +68,24 @@ class HttpError extends GatehouseError {
     message: string,
     hint?: string,
   ) {
-    super(code, message, hint ? { hint } : {});
+    // Each code owns its hint (the catalogue) unless the route gives a more precise one.
+    super(code, message, { hint: hint ?? ERROR_CATALOGUE[code].hint });
   }
+}
+
+/**
+ * A refused rule update in the API's error shape, `{ error: { code, message, hint } }`, with the
+ * rule status document beside it (state, version, every error with its rule and place).
+ */
+function rejectedBody(result: { state?: string; code?: ErrorCode; errors?: Array<{ rule: string; where: string; message: string }> }): unknown {
+  const code: ErrorCode = result.code ?? 'GH_RULESET_INVALID';
+  const errors = result.errors ?? [];
+  const first = errors[0];
+  const message =
+    first === undefined
+      ? 'rule set refused'
+      : `${first.rule ? `rule ${first.rule}: ` : ''}${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more: see errors)` : ''}`;
+  return { error: { code, message, hint: ERROR_CATALOGUE[code].hint }, ...result };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -171,7 +187,14 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     // plain navigation: they are served without the token; the page then asks for it (docs/status-page.md).
     const file = method === 'GET' ? source.staticFiles?.().get(path === '/' ? '/index.html' : path) : undefined;
     if (file) {
-      res.writeHead(200, { 'content-type': file[0], 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+      // No framing by other sites (clickjacking): a <meta> CSP cannot say frame-ancestors, a header can.
+      res.writeHead(200, {
+        'content-type': file[0],
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "frame-ancestors 'none'",
+        'x-frame-options': 'DENY',
+      });
       res.end(file[1]);
       return;
     }
@@ -207,13 +230,13 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/rules' && method === 'GET') return sendJson(res, 200, source.rules());
     if (path === '/api/rules' && method === 'PUT' && source.applyRules) {
       const body = await readBody(req, options.maxBodyBytes);
-      const result = (await source.applyRules(body, req.headers['content-type'], url.searchParams.get('force') === '1')) as { state?: string };
+      const result = (await source.applyRules(body, req.headers['content-type'], url.searchParams.get('force') === '1')) as Parameters<typeof rejectedBody>[0];
       // A rejected rule set is the client's error: 400 with every error listed in the body.
-      return sendJson(res, result.state === 'rejected' ? 400 : 200, result);
+      return result.state === 'rejected' ? sendJson(res, 400, rejectedBody(result)) : sendJson(res, 200, result);
     }
     if (path === '/api/rules/rollback' && method === 'POST' && source.rollbackRules) {
-      const result = (await source.rollbackRules()) as { state?: string };
-      return sendJson(res, result.state === 'rejected' ? 409 : 200, result);
+      const result = (await source.rollbackRules()) as Parameters<typeof rejectedBody>[0];
+      return result.state === 'rejected' ? sendJson(res, 409, rejectedBody(result)) : sendJson(res, 200, result);
     }
     if (path === '/api/clients' && method === 'GET') return sendJson(res, 200, { clients: source.clients() });
     if (path === '/api/links' && method === 'GET') return sendJson(res, 200, { links: source.links() });

@@ -9,6 +9,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createDestination } from '../upstream/index.js';
 import { sourceKind } from '../pipeline/sources/registry.js';
+import { loadPublicKeys } from '../control/signing.js';
+import { resolvePemList } from '../control/verify.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = 'gatehouse check-config FILE';
@@ -53,6 +55,8 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
   for (const [i, e] of (config.exporters ?? []).entries())
     await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
+  // Public keys that may sign updates: each must be an ed25519 key (a missing file is listed above).
+  if (!problems.some((p) => p.where?.startsWith('control.publicKeys'))) await collect(() => loadPublicKeys(resolvePemList(config.control.publicKeys)));
   // Sources: a kind may check its optional libraries (OPC UA) without loading them.
   const sources = (config.sources ?? []) as Array<{ type: string; enabled: boolean }>;
   for (const s of sources) if (s.enabled) await collect(() => sourceKind(s.type)?.preflight?.(s));

@@ -114,6 +114,8 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
       await write(io.stdout, `${ts},${text},${score}\n`);
     }
   } catch (err) {
+    // The reader of our output went away (`detect ... | head`): stop quietly, as Unix tools do.
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
     io.stderr.write(`gatehouse detect: reading ${parsed.input}: ${errorMessage(err)}\n`);
     return 2;
   } finally {

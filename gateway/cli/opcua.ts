@@ -7,7 +7,7 @@ import type { CliIO } from './io.js';
 import { parseCliArgs, writeLine } from './io.js';
 
 const USAGE =
-  'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--json]';
+  'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--timeout MS] [--json]';
 
 export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
@@ -28,9 +28,14 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
       'trust-server': { type: 'boolean' },
       json: { type: 'boolean' },
       timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     USAGE,
   );
+  if (values.help) {
+    writeLine(io.stdout, `usage: ${USAGE}`);
+    return 0;
+  }
   if (!values.endpoint || !/^opc\.tcp:\/\//.test(values.endpoint))
     throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
   const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';

@@ -72,7 +72,12 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     return 2;
   }
   const topic = values.topic!;
-  if (!topicMatches(query.topicFilter, topic)) return 0;
+  // No output on stdout (a rule would emit nothing); stderr says why, so "no match" is not taken for a fault.
+  const none = (why: string): number => {
+    io.stderr.write(`no output: ${why}\n`);
+    return 0;
+  };
+  if (!topicMatches(query.topicFilter, topic)) return none(`topic '${topic}' does not match the FROM filter '${query.topicFilter}'`);
   const msg: Message = {
     topic,
     payload: Buffer.from(values.payload!, 'utf8'),
@@ -82,11 +87,11 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   };
   const c = new EvalContext(msg);
   if (query.where) {
-    if (query.whereUsesPayload && c.isNonJson()) return 0;
-    if (!query.where(c)) return 0;
+    if (query.whereUsesPayload && c.isNonJson()) return none('the WHERE clause reads the payload, which is not JSON');
+    if (!query.where(c)) return none('the WHERE clause is not true for this message');
   }
   const out = serializeOutput(query.select(c), query.sqlVersion);
-  if (out === undefined) return 0;
+  if (out === undefined) return none('the SELECT result is undefined (no field of it had a value)');
   io.stdout.write(`${renderOutput(out, query.passthrough)}\n`);
   return 0;
 }

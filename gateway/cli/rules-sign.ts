@@ -2,6 +2,7 @@
 //
 // `sign` wraps a rule set (or a rollback) in an update document (document.ts) bound to its
 // targets, a version and an expiry, and signs the document's exact bytes.
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { GatehouseError } from '../../core/errors.js';
@@ -9,6 +10,8 @@ import { parseCliArgs, writeLine, type CliIO } from './io.js';
 import { parseDuration } from '../store/options.js';
 import { buildUpdateDocument } from '../control/document.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../control/signing.js';
+import { compileRuleSet } from '../../rules/index.js';
+import { buildActionRegistry } from '../pipeline/actions/index.js';
 
 const USAGE =
   'gatehouse rules sign FILE --key PRIVATE_KEY.pem --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]\n' +
@@ -63,7 +66,12 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
   const rollbackTo = values['rollback-to'];
   if ((file === undefined) === (rollbackTo === undefined))
     throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE or --rollback-to VERSION (one of them)', { hint: USAGE });
-  const key = await readFile(arg('key', values.key), 'utf8');
+  const keyFile = arg('key', values.key);
+  const key = await readFile(keyFile, 'utf8');
+  if (/-----BEGIN PUBLIC KEY-----/.test(key) && !/PRIVATE KEY-----/.test(key))
+    throw new GatehouseError('GH_ARG_INVALID', `--key ${keyFile} holds a public key: signing needs the private half`, {
+      hint: "give the .key file written by `gatehouse rules keygen` (the .pub goes into the gateways' control.publicKeys)",
+    });
   const targets = arg('targets', values.targets)
     .split(',')
     .map((s) => s.trim())
@@ -91,6 +99,10 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
         ? (ruleSet as { rules: Record<string, unknown> }).rules
         : (ruleSet as Record<string, unknown>);
     const fileVersion = typeof set.version === 'number' ? set.version : undefined;
+    // A signed set that does not compile would be refused by every gateway, and its document
+    // version would be spent (a gateway accepts no version twice): check it here first, as
+    // `rules check` does (streams and links are the gateway's to check).
+    compileRuleSet(set, buildActionRegistry({ mode: 'inert' }), { source: file });
     const version = values.version !== undefined ? intArg('version', values.version) : fileVersion;
     if (version === undefined) throw new GatehouseError('GH_ARG_INVALID', `${file} has no version: give --version N`, { hint: USAGE });
     bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), ruleSet: set });
@@ -111,17 +123,33 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
 }
 
 export async function runRulesKeygen(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseCliArgs(argv, { out: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, 'gatehouse rules keygen --out PREFIX');
+  const usage = 'gatehouse rules keygen --out PREFIX [--force]';
+  const { values } = parseCliArgs(argv, { out: { type: 'string' }, force: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, usage);
   if (values.help || !values.out) {
     writeLine(
       values.help ? io.stdout : io.stderr,
-      'usage: gatehouse rules keygen --out PREFIX\nWrites PREFIX.key (ed25519 private key, keep it in the office) and PREFIX.pub (put it in control.publicKeys).',
+      `usage: ${usage}\nWrites PREFIX.key (ed25519 private key, keep it in the office) and PREFIX.pub (put it in control.publicKeys).\nRefuses to replace existing files unless --force: gateways that trust the old key would refuse everything signed with a new one.`,
     );
     return values.help ? 0 : 2;
   }
   const { privateKeyPem, publicKeyPem } = generateSigningKeys();
-  await writeFile(`${values.out}.key`, privateKeyPem, { mode: 0o600 });
-  await writeFile(`${values.out}.pub`, publicKeyPem);
+  // 'wx': fail if the file exists (checked by the open itself); both are looked at first so that
+  // an existing .pub does not leave a new .key beside it.
+  const flag = values.force ? 'w' : 'wx';
+  try {
+    if (!values.force) {
+      for (const f of [`${values.out}.key`, `${values.out}.pub`]) {
+        if (existsSync(f)) throw Object.assign(new Error(`${f} exists`), { code: 'EEXIST', path: f });
+      }
+    }
+    await writeFile(`${values.out}.key`, privateKeyPem, { mode: 0o600, flag });
+    await writeFile(`${values.out}.pub`, publicKeyPem, { flag });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    throw new GatehouseError('GH_ARG_INVALID', `${(err as NodeJS.ErrnoException).path ?? values.out} exists: not replacing a signing key`, {
+      hint: 'gateways trust the existing key (control.publicKeys); pick another --out, or give --force to replace it and then update every gateway',
+    });
+  }
   writeLine(io.stdout, `wrote ${values.out}.key and ${values.out}.pub`);
   return 0;
 }

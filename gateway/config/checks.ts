@@ -39,6 +39,13 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
     check(l.tls.key, `broker.listeners.${i}.tls.key`, 'the TLS private key');
     if (l.tls.ca !== undefined) check(l.tls.ca, `broker.listeners.${i}.tls.ca`, 'the TLS CA bundle');
   }
+  const up = config.control.upstream;
+  if (up?.ca !== undefined) check(up.ca, 'control.upstream.ca', 'the CA bundle of the control broker');
+  if (up?.cert !== undefined) check(up.cert, 'control.upstream.cert', 'the client certificate for the control broker');
+  if (up?.key !== undefined) check(up.key, 'control.upstream.key', 'the client key for the control broker');
+  for (const [i, k] of config.control.publicKeys.entries()) {
+    if (!k.includes('-----BEGIN')) check(k, `control.publicKeys.${i}`, 'the public key file');
+  }
   return problems;
 }
 

@@ -145,6 +145,10 @@ export async function loadConfig(
     l.tls.key = resolve(base, l.tls.key);
     if (l.tls.ca !== undefined) l.tls.ca = resolve(base, l.tls.ca);
   }
+  const up = config.control.upstream;
+  if (up) for (const k of ['ca', 'cert', 'key'] as const) if (up[k] !== undefined) up[k] = resolve(base, up[k]);
+  // A public key is PEM text or the path of a PEM file.
+  config.control.publicKeys = config.control.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : resolve(base, k)));
   if (crossChecks) checkConfig(config, file ?? 'the configuration');
   return config;
 }

@@ -91,6 +91,16 @@ export function cronProblem(expr: string): string | undefined {
   return `invalid cron expression '${expr}'${why ? ` (${why})` : ''}; expected 5 fields (minute hour day month weekday) or 6 with seconds first, e.g. '*/5 * * * *'`;
 }
 
+/** The zone names node-cron accepts: those Intl knows (it formats the schedule's times with it). */
+function validTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const jobOptionsSchema = z
   .strictObject({
     name: z.string().regex(JOB_NAME, 'letters, digits, _ . - (max 64)').describe('Job name (metrics label, logs, rule update source job:<name>).'),
@@ -105,7 +115,12 @@ export const jobOptionsSchema = z
     type: z.enum(JOB_TYPES).describe('heartbeat (status report on <prefix>/<gatewayId>/heartbeat), compact, sweep (TTL), enable-rule, disable-rule.'),
     rule: z.string().min(1).optional().describe('Rule name for enable-rule / disable-rule.'),
     topic: z.string().min(1).optional().describe('heartbeat: topic instead of <prefix>/<gatewayId>/heartbeat.'),
-    timezone: z.string().min(1).optional().describe('IANA time zone of the schedule (default: the system zone).'),
+    timezone: z
+      .string()
+      .min(1)
+      .refine((tz) => validTimeZone(tz), { message: "not an IANA time zone known to this system (e.g. 'Europe/Paris', 'UTC')" })
+      .optional()
+      .describe('IANA time zone of the schedule (default: the system zone).'),
   })
   .strict()
   .superRefine((j, ctx) => {

@@ -3,6 +3,7 @@
 // the runtime or the pipeline: the runtime hands the holder in.
 import type { RuleSetDefinition } from '../../rules/index.js';
 import type { UpdateOrigin } from './verify.js';
+import type { ErrorCode } from '../../core/errors.js';
 
 export interface RuleUpdateStatus {
   state: 'applied' | 'rejected' | 'unchanged' | 'rolled-back';
@@ -10,6 +11,8 @@ export interface RuleUpdateStatus {
   source: string;
   at: number;
   errors: Array<{ rule: string; where: string; message: string }>;
+  /** When rejected: the error code of the refusal (GH_RULESET_INVALID, GH_RULESET_STALE, GH_RULESET_SIGNATURE, ...). */
+  code?: ErrorCode;
 }
 
 export interface RuleSetTarget {

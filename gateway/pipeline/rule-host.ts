@@ -3,7 +3,7 @@
 // rolls back, and reports status (for the admin API, CLI and remote control).
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import { lazyPackage } from '../../core/lazy-package.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
@@ -54,6 +54,11 @@ export interface ApplyOptions {
   source: string;
   /** Accept a version lower than the active one. */
   force?: boolean;
+}
+
+/** The code a refusal reports (RuleUpdateStatus.code): the error's own, or GH_INTERNAL for a bug. */
+function codeOf(err: unknown): ErrorCode {
+  return err instanceof GatehouseError ? err.code : 'GH_INTERNAL';
 }
 
 function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
@@ -148,7 +153,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] });
       } catch (err) {
         this.deps.logger.warn({ err: errorMessage(err), source: opts.source }, 'rule set rejected');
-        return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err) });
+        return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
     const p = this.queue.then(run, run);
@@ -174,14 +179,14 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       bytes = this.verifier.unwrap(body, origin).bytes;
     } catch (err) {
       this.deps.logger.warn({ err: errorMessage(err), source }, 'rule set refused');
-      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err) });
+      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
     }
     let yamlParser: typeof import('yaml');
     try {
       yamlParser = yaml();
     } catch (err) {
       this.deps.logger.error({ err: errorMessage(err), source }, 'rule set refused');
-      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err) });
+      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
     }
     try {
       const doc = yamlParser.parseDocument(bytes.toString('utf8'));
@@ -198,6 +203,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         source,
         at: Date.now(),
         errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }],
+        code: 'GH_RULESET_INVALID',
       });
     }
     return this.apply(def, { source, force });
@@ -213,7 +219,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
           version: undefined,
           source,
           at: Date.now(),
-          errors: [{ rule: '', where: '', message: 'no previous rule set to roll back to' }],
+          errors: [{ rule: '', where: '', message: ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK.message }],
+          code: 'GH_RULESET_NO_ROLLBACK',
         });
       try {
         const compiled = await this.check(target.definition, 'last good rule set');
@@ -225,7 +232,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         if (previous) await this.writeMeta(META_LAST_GOOD, previous);
         return this.report({ state: 'rolled-back', version: compiled.version, source, at: Date.now(), errors: [] });
       } catch (err) {
-        return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors: errorsOf(err) });
+        return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
     const p = this.queue.then(run, run);
@@ -279,7 +286,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
       } catch (err) {
         this.deps.logger.warn({ err: errorMessage(err), source }, 'rule toggle rejected');
-        return this.report({ state: 'rejected', version, source, at: Date.now(), errors: errorsOf(err) });
+        return this.report({ state: 'rejected', version, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
     const p = this.queue.then(run, run);

@@ -106,6 +106,8 @@ export class Lexer {
     const c0 = s[this.i];
     if (c0 === "'" || c0 === '"') return undefined;
     const start = this.i;
+    // Nothing left: the statement ended where a topic was expected (an error says so).
+    if (start >= s.length) return { type: 'eof', text: '', pos, end: start };
     while (this.i < s.length && !/\s/.test(s[this.i]!) && s[this.i] !== ')') this.i++;
     return { type: 'string', text: s.slice(start, this.i), pos, end: this.i };
   }

@@ -29,7 +29,7 @@ function base(gw: Gateway): string {
 async function call(
   url: string,
   init: RequestInit = {},
-): Promise<{ status: number; body: Record<string, unknown> & { error?: { code: string; message: string } } }> {
+): Promise<{ status: number; body: Record<string, unknown> & { error?: { code: string; message: string; hint?: string } } }> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: Record<string, unknown>;
@@ -100,18 +100,22 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
     ['/api/streams/%E0%A4%A/records', {}, 400, 'GH_ADMIN_BAD_REQUEST'],
     ['/no/such/route', {}, 404, 'GH_ADMIN_NOT_FOUND'],
     ['/api/streams', { method: 'DELETE' }, 405, 'GH_ADMIN_BAD_REQUEST'],
-    ['/api/rules', { method: 'PUT', body: 'version: [unclosed' }, 400, ''],
+    // Refused rule sets answer in the API's error shape too (with the rule status beside it).
+    ['/api/rules', { method: 'PUT', body: 'version: [unclosed' }, 400, 'GH_RULESET_INVALID'],
+    ['/api/rules', { method: 'PUT', body: '[1,2]' }, 400, 'GH_RULESET_INVALID'],
     [
       '/api/rules',
       { method: 'PUT', body: JSON.stringify({ version: 9, rules: [{ name: 'x', sql: 'SELECT FROM', actions: [{ stream: { name: 'archive' } }] }] }) },
       400,
-      '',
+      'GH_RULESET_INVALID',
     ],
+    ['/api/rules/rollback', { method: 'POST' }, 409, 'GH_RULESET_NO_ROLLBACK'],
   ];
   for (const [path, init, status, code] of cases) {
     const r = await call(`${base(gw)}${path}`, init);
     assert.equal(r.status, status, `${init.method ?? 'GET'} ${path}`);
     if (code) assert.equal(r.body.error?.code, code, `${path} error code`);
+    if (code) assert.ok(r.body.error?.message && r.body.error?.hint, `${path}: error message and hint: ${JSON.stringify(r.body)}`);
   }
   // A rejected rule set lists its errors and leaves the running set alone.
   const rejected = await call(`${base(gw)}/api/rules`, {
@@ -122,6 +126,13 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
   assert.match(JSON.stringify(rejected.body.errors), /line 1, column/);
   const rules = await call(`${base(gw)}/api/rules`);
   assert.equal(rules.body.activeVersion, 1);
+
+  // The status page cannot be framed by another site (clickjacking).
+  const page = await fetch(`${base(gw)}/`);
+  assert.equal(page.status, 200);
+  assert.equal(page.headers.get('content-security-policy'), "frame-ancestors 'none'");
+  assert.equal(page.headers.get('x-frame-options'), 'DENY');
+  await page.arrayBuffer();
 
   // Oversized body: 413 before reading it all.
   const big = await call(`${base(gw)}/api/rules`, { method: 'PUT', body: Buffer.alloc(2 * 1024 * 1024, 0x61) });
@@ -164,6 +175,7 @@ test('with a token, every route but /healthz needs it; rules apply and rollback 
   assert.equal(applied.body.state, 'applied');
   const stale = await call(`${base(gw)}/api/rules`, { method: 'PUT', headers: auth, body: 'version: 1\nrules: []\n' });
   assert.equal(stale.body.state, 'rejected');
+  assert.equal(stale.body.error?.code, 'GH_RULESET_STALE');
   const back = await call(`${base(gw)}/api/rules/rollback`, { method: 'POST', headers: auth });
   assert.equal(back.body.state, 'rolled-back');
   assert.equal(back.body.version, 1);

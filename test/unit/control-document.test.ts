@@ -85,3 +85,30 @@ test('gatehouse rules sign makes a verifiable document with targets, version and
     (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'),
   );
 });
+
+test('rules keygen never replaces a signing key without --force; sign refuses a public key and a set that does not compile', async (t) => {
+  const dir = await tempDir(t);
+  const { runRulesKeygen } = await import('../../gateway/cli/rules-sign.js');
+  const { readFile } = await import('node:fs/promises');
+  const io = (): { io: { stdout: PassThrough; stderr: PassThrough } } => ({ io: { stdout: new PassThrough(), stderr: new PassThrough() } });
+  const prefix = join(dir, 'ops');
+  assert.equal(await runRulesKeygen(['--out', prefix], io().io), 0);
+  const first = await readFile(`${prefix}.key`, 'utf8');
+  // A second keygen would lock every gateway that trusts the first key out of signed updates.
+  await assert.rejects(runRulesKeygen(['--out', prefix], io().io), (err: unknown) => isGatehouseError(err) && /exists: not replacing/.test(err.message));
+  assert.equal(await readFile(`${prefix}.key`, 'utf8'), first);
+  assert.equal(await runRulesKeygen(['--out', prefix, '--force'], io().io), 0);
+  assert.notEqual(await readFile(`${prefix}.key`, 'utf8'), first);
+
+  const set = join(dir, 'rules.yaml');
+  await writeFile(set, 'version: 5\nrules: [{ name: r, sql: "SELECT * FROM \'a\'", actions: [{ republish: { topic: b } }] }]\n');
+  await assert.rejects(
+    runRulesSign([set, '--key', `${prefix}.pub`, '--targets', 'depot-7'], io().io),
+    (err: unknown) => isGatehouseError(err) && err.code === 'GH_ARG_INVALID' && /holds a public key/.test(err.message),
+  );
+  await writeFile(set, 'version: 5\nrules: [{ name: r, sql: "SELECT * FROM", actions: [{ republish: { topic: b } }] }]\n');
+  await assert.rejects(
+    runRulesSign([set, '--key', `${prefix}.key`, '--targets', 'depot-7'], io().io),
+    (err: unknown) => isGatehouseError(err) && err.code === 'GH_RULESET_INVALID' && /end of statement/.test(err.message),
+  );
+});

@@ -48,15 +48,16 @@ test('rules eval prints each output as one compact JSON line', async () => {
   }
 });
 
-test('rules eval prints nothing and exits 0 when FROM does not match or WHERE is false', async () => {
-  for (const argv of [
-    ['--sql', "SELECT * FROM 'a/+'", '--topic', 'b/c', '--payload', '{}'],
-    ['--sql', "SELECT * FROM 'a' WHERE t > 5", '--topic', 'a', '--payload', '{"t":1}'],
-    ['--sql', "SELECT * FROM 'a' WHERE t > 5", '--topic', 'a', '--payload', 'not json'],
-  ]) {
-    const r = await run(runRulesEval, argv);
+test('rules eval prints nothing on stdout and exits 0 when FROM does not match or WHERE is false; stderr says why', async () => {
+  for (const [argv, why] of [
+    [['--sql', "SELECT * FROM 'a/+'", '--topic', 'b/c', '--payload', '{}'], /topic 'b\/c' does not match the FROM filter 'a\/\+'/],
+    [['--sql', "SELECT * FROM 'a' WHERE t > 5", '--topic', 'a', '--payload', '{"t":1}'], /WHERE clause is not true/],
+    [['--sql', "SELECT * FROM 'a' WHERE t > 5", '--topic', 'a', '--payload', 'not json'], /not JSON/],
+  ] as const) {
+    const r = await run(runRulesEval, [...argv]);
     assert.equal(r.code, 0);
     assert.equal(r.out, '');
+    assert.match(r.err, why);
   }
 });
 

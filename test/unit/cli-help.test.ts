@@ -1,0 +1,41 @@
+// The README says `--help` works on every command: each command and subcommand prints its usage on
+// stdout and exits 0 (before, `opcua browse --help` was refused as an unknown option).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { main } from '../../gateway/cli/main.js';
+
+const commands = [
+  ['start'],
+  ['check-config'],
+  ['import-agent-config'],
+  ['config-docs'],
+  ['streams'],
+  ['passwd'],
+  ['rules', 'eval'],
+  ['rules', 'check'],
+  ['rules', 'list'],
+  ['rules', 'apply'],
+  ['rules', 'rollback'],
+  ['rules', 'sign'],
+  ['rules', 'keygen'],
+  ['detect'],
+  ['simulate', 'serial'],
+  ['simulate', 'mqtt'],
+  ['errors'],
+  ['opcua', 'browse'],
+];
+
+test('--help works on every command and subcommand: usage on stdout, exit 0', async () => {
+  for (const argv of commands) {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await main([...argv, '--help'], { stdout, stderr });
+    assert.equal(code, 0, `${argv.join(' ')} --help exited ${code}: ${err}`);
+    assert.match(out, /usage|Usage|GH_|#/, `${argv.join(' ')} --help printed no usage: ${out.slice(0, 200)}`);
+  }
+});
