@@ -269,13 +269,20 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     b.server.maxConnections = maxConnections + options.maxPendingConnections + 64;
   }
   let started = false;
+  // aedes (its persistence) and the v5 side ready, before any listener takes a client: internal
+  // publishes may come first (a rule restored at start closing an overdue window republishes).
+  let opened: Promise<void> | undefined;
+  const open = (): Promise<void> =>
+    (opened ??= (async () => {
+      await aedes.listen();
+      await v5.start();
+    })());
 
   const broker: Broker = {
     async start() {
       if (started) return;
       started = true;
-      await aedes.listen();
-      await v5.start();
+      await open();
       try {
         for (let i = 0; i < bound.length; i++) await listen(bound[i]!, i);
       } catch (err) {
@@ -298,7 +305,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       return stopping;
     },
 
-    publish(packet) {
+    async publish(packet) {
+      await open();
       return new Promise<void>((resolve, reject) => {
         const p: PublishPacket = {
           cmd: 'publish',

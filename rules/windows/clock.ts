@@ -7,12 +7,21 @@ export interface Timers {
   clearTimeout(handle: unknown): void;
 }
 
-/** Real timers (unref'd: a pending window close never keeps the process alive). */
+/**
+ * Node's longest timer (2^31 - 1 ms, ~24.8 days): a longer delay is taken as 1 ms, with a warning,
+ * so a 30-day window would fire, find nothing due and re-arm at once, for good.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Real timers (unref'd: a pending window close never keeps the process alive). A delay beyond
+ * MAX_TIMER_MS fires at MAX_TIMER_MS: the caller finds nothing due yet and re-arms for the rest.
+ */
 export function realTimers(now: () => number = Date.now): Timers {
   return {
     now,
     setTimeout(fn, ms) {
-      const t = setTimeout(fn, Math.max(0, ms));
+      const t = setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
       t.unref();
       return t;
     },

@@ -284,3 +284,41 @@ test('processing time: a window due while the gateway was down closes right afte
   assert.equal(await gw.stop(), 0);
   gw = undefined;
 });
+
+test('a window that closed while the gateway was down is emitted at start to every action, republish included', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const yaml = [
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+    'exporters: []',
+    'streams:',
+    '  out: { localOnly: true }',
+    'rules:',
+    '  version: 1',
+    '  rules:',
+    '    - name: tw',
+    `      sql: "SELECT count(*) AS n FROM 'tw/in' GROUP BY TUMBLINGWINDOW(ss, 2)"`,
+    // Retained: the row is published while the gateway starts, before any client can subscribe.
+    "      actions: [{ stream: { name: out } }, { republish: { topic: 'tw/out', retain: true } }]",
+    '',
+  ].join('\n');
+  const config = await writeConfig(dir, yaml);
+  let gw: GatewayProcess | undefined = await startGatewayProcess(config);
+  t.after(() => gw?.kill9());
+  const client = await connect(gw);
+  for (let i = 0; i < 3; i++) await client.publishAsync('tw/in', '{}', { qos: 1 });
+  const windowEnd = Math.ceil(Date.now() / 2000) * 2000;
+  await client.endAsync();
+  assert.equal(await gw.stop(), 0); // graceful: the open window is checkpointed
+  gw = undefined;
+  // Down until the window's end has passed: the restart closes it at once.
+  await waitUntil(() => Date.now() > windowEnd + 50, 'the window end to pass', 5000, 20);
+  gw = await startGatewayProcess(config);
+  assert.deepEqual(await rowsOf(gw, 'out'), [{ n: 3 }]);
+  const failed = gw.logs.filter((l) => l.msg === 'rule action failed');
+  assert.deepEqual(failed, [], 'no action failed');
+  const sub = await connect(gw);
+  t.after(() => sub.endAsync());
+  const got = new Promise<string>((resolve) => sub.on('message', (_topic, payload) => resolve(payload.toString())));
+  await sub.subscribeAsync('tw/out', { qos: 1 });
+  assert.deepEqual(JSON.parse(await got), { n: 3 });
+});

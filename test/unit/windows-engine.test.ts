@@ -384,3 +384,24 @@ test('window SQL errors are clear and positioned', () => {
     );
   }
 });
+
+test('real timers: a window end beyond 24.8 days is armed at the longest timer, not taken as 1 ms (no re-arm spin)', async () => {
+  const { realTimers, MAX_TIMER_MS } = await import('../../rules/windows/clock.js');
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    warnings.push(w.name);
+  };
+  process.on('warning', onWarning);
+  try {
+    const timers = realTimers();
+    const handle = timers.setTimeout(() => assert.fail('fired early'), 30 * 24 * 3600_000) as NodeJS.Timeout & { _idleTimeout?: number };
+    // Node emits TimeoutOverflowWarning (on the next tick) when it shortens an overflowing delay to 1 ms.
+    await new Promise((r) => setImmediate(r));
+    const armedMs = handle._idleTimeout;
+    timers.clearTimeout(handle);
+    assert.deepEqual(warnings, []);
+    assert.equal(armedMs, MAX_TIMER_MS);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

@@ -149,12 +149,18 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
       if (delaySeconds <= 0) return publishWill(clientId, client, will);
       const old = wills.get(clientId);
       if (old) clearTimeout(old);
-      const t = setTimeout(() => {
-        wills.delete(clientId);
-        publishWill(clientId, client, will);
-      }, delaySeconds * 1000);
-      t.unref();
-      wills.set(clientId, t);
+      // setTimeout holds at most ~24.8 days (a longer delay fires at once): re-arm until the deadline.
+      const arm = (ms: number): void => {
+        const step = Math.min(ms, 2 ** 31 - 1);
+        const t = setTimeout(() => {
+          if (ms > step) return arm(ms - step);
+          wills.delete(clientId);
+          publishWill(clientId, client, will);
+        }, step);
+        t.unref();
+        wills.set(clientId, t);
+      };
+      arm(delaySeconds * 1000);
     },
   };
 
