@@ -150,6 +150,12 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: 'see docs/rules-sql.md for the functions and their arguments',
   },
+  GH_RULE_EVAL: {
+    group: 'rules',
+    meaning: 'A rule could not be evaluated for one message (the message goes to its error action, if any)',
+    message: 'rule {rule} could not be evaluated: {reason}',
+    hint: "give the rule an errorAction to keep such messages (they are acknowledged); check the payload (e.g. nested deeper than JSON tools handle) and the rule's SQL",
+  },
   GH_RULESET_INVALID: {
     group: 'rules',
     meaning: 'A rule set failed validation',

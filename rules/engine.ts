@@ -18,6 +18,15 @@ import type { StateStore } from './windows/state.js';
 import type { InputLog } from './windows/input-log.js';
 import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
 
+/**
+ * Why evaluating a rule threw. A RangeError for the call stack comes from a payload nested too
+ * deep for a recursive step (serialising the output, a deep copy): say that, not V8's words.
+ */
+function evaluationFailure(err: unknown): string {
+  if (err instanceof RangeError && /call stack/i.test(err.message)) return 'the payload is nested too deeply to evaluate (call stack exceeded)';
+  return errorMessage(err);
+}
+
 export interface RuleEngine {
   /**
    * Evaluate every enabled rule whose FROM filter matches msg.topic and run their actions.
@@ -237,7 +246,19 @@ class Engine implements RuleEngine {
         out = serializeOutput(q.select(c), q.sqlVersion);
       } catch (err) {
         st.errors++;
-        this.log.warn({ rule: rule.name, topic: msg.topic, err: errorMessage(err) }, 'rule evaluation failed');
+        const reason = evaluationFailure(err);
+        this.log.warn({ rule: rule.name, topic: msg.topic, code: 'GH_RULE_EVAL', err: reason }, 'rule evaluation failed');
+        // The message is acknowledged (nothing about it failed to be stored): its error action,
+        // when the rule has one, keeps it, as for a failed action.
+        const p = rule.errorAction
+          ? this.fireErrorAction(rule, msg, new RuleActionContext(msg, rule.name, c), [
+              { failedAction: 'RuleEvaluation', failedResource: rule.name, errorMessage: `GH_RULE_EVAL: ${reason}` },
+            ])
+          : undefined;
+        if (p) {
+          if (first === undefined) first = p;
+          else (more ??= []).push(p);
+        }
         continue;
       }
       if (out === undefined) continue;

@@ -8,6 +8,26 @@ import { EvalContext } from './context.js';
 import { CLOUD_FUNCTIONS, type SqlFunctionDef } from './functions/index.js';
 import { toStr, type Value } from './values.js';
 
+/**
+ * The aggregates of windowed rules (rules/windows/aggregates.ts, which imports this compiler, so the
+ * names are repeated here; a test keeps the two equal): outside a window they get their own error.
+ */
+export const WINDOW_AGGREGATES: ReadonlySet<string> = new Set([
+  'count',
+  'sum',
+  'avg',
+  'var',
+  'vars',
+  'stddev',
+  'stddevs',
+  'min',
+  'max',
+  'first',
+  'last',
+  'collect',
+  'percentile',
+]);
+
 export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call' }>, scope: Scope): Compiled {
   const lname = e.name.toLowerCase();
   if (lname === 'sql_version') {
@@ -20,6 +40,12 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
     if (CLOUD_FUNCTIONS.has(lname))
       throw semantic(`${e.name}() calls an AWS cloud service and is not available on the gateway`, e.pos, 'compute the value upstream or remove the call');
     if (lname === 'md2') throw semantic('md2() is not available in this Node.js build (OpenSSL 3 disabled MD2)', e.pos, 'use md5() or sha256()');
+    if (WINDOW_AGGREGATES.has(lname))
+      throw semantic(
+        `${e.name}() is an aggregate: it needs a window`,
+        e.pos,
+        'add GROUP BY with a window, e.g. GROUP BY TUMBLINGWINDOW(ss, 10) (docs/windows.md)',
+      );
     throw semantic(`unknown function ${e.name}()`, e.pos, 'see docs/rules-sql.md for the function list');
   }
   if (def.since === V2) cx.needV2(`${def.name}()`, e.pos);

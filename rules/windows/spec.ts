@@ -29,7 +29,11 @@ export function unitMs(e: Expr | string, pos: Pos): number {
 
 function posInt(e: Expr | undefined, what: string, fn: string, pos: Pos): number {
   if (!e || e.kind !== 'literal' || typeof e.value !== 'number' || !Number.isInteger(e.value) || e.value <= 0) {
-    throw semantic(`${fn}(): ${what} must be a whole number > 0`, e?.pos ?? pos, `e.g. ${fn}(ss, 10)`);
+    throw semantic(
+      `${fn}(): ${what} must be a whole number > 0`,
+      e?.pos ?? pos,
+      fn.toUpperCase() === 'COUNTWINDOW' ? 'e.g. COUNTWINDOW(10)' : `e.g. ${fn}(ss, 10)`,
+    );
   }
   return e.value;
 }

@@ -218,6 +218,27 @@ test('non-durable failures never gate the ack; two failures make one error messa
   engine.close();
 });
 
+test('a message the rule cannot evaluate (nested too deep) goes to the error action with GH_RULE_EVAL', async () => {
+  const { rec, engine } = setup({
+    version: 1,
+    rules: [{ name: 'deep', sql: "SELECT a, topic() AS t FROM 'deep/#'", actions: [{ stream: { name: 'out' } }], errorAction: { stream: { name: 'errors' } } }],
+  });
+  // 10,000 levels: JSON.parse takes it, a recursive step of the evaluation does not.
+  const payload = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
+  const p = engine.handle(msg('deep/1', payload));
+  assert.ok(p, 'the durable error action gates the ack');
+  await p;
+  assert.deepEqual(
+    rec.appended.map((a) => a.stream),
+    ['errors'],
+  );
+  const body = JSON.parse(rec.appended[0]!.rec.payload.toString()) as ErrorActionPayload;
+  assert.equal(body.failures[0]?.failedAction, 'RuleEvaluation');
+  assert.match(body.failures[0]?.errorMessage ?? '', /^GH_RULE_EVAL: the payload is nested too deeply/);
+  assert.equal(Buffer.from(body.base64OriginalPayload, 'base64').toString(), payload, 'the original message is kept');
+  engine.close();
+});
+
 test('non-JSON payload: WHERE on fields is false and counted; SELECT * passes bytes', async () => {
   const { rec, engine, deps } = setup({
     version: 1,

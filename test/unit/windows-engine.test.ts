@@ -405,3 +405,14 @@ test('real timers: a window end beyond 24.8 days is armed at the longest timer, 
     process.off('warning', onWarning);
   }
 });
+
+test('an aggregate outside a window says it needs one; the compiler knows every aggregate by name', async () => {
+  const { WINDOW_AGGREGATES } = await import('../../rules/sql/compile-calls.js');
+  assert.deepEqual([...WINDOW_AGGREGATES].sort(), [...AGGREGATES.keys()].sort());
+  const { compileSql } = await import('../../rules/sql/compiler.js');
+  assert.throws(
+    () => compileSql("SELECT count(*) AS n FROM 'a'"),
+    (err: unknown) =>
+      err instanceof GatehouseError && /count\(\) is an aggregate: it needs a window/.test(err.message) && /TUMBLINGWINDOW/.test(err.hint ?? ''),
+  );
+});
