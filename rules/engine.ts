@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
+import { rateLimitedLog, type RateLog } from '../core/rate-log.js';
 import { errorMessage } from '../core/errors.js';
 import type { RuntimeDeps } from '../core/deps.js';
 import { counter } from '../core/metrics.js';
@@ -18,6 +19,8 @@ import type { StateStore } from './windows/state.js';
 import type { InputLog } from './windows/input-log.js';
 import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
 
+/** At most one log line per rule and kind of failure in this long (rateLog). */
+const FAILURE_LOG_INTERVAL_MS = 5000;
 /**
  * Why evaluating a rule threw. A RangeError for the call stack comes from a payload nested too
  * deep for a recursive step (serialising the output, a deep copy): say that, not V8's words.
@@ -97,6 +100,12 @@ class Engine implements RuleEngine {
   private messages = 0;
   private nonJson = 0;
   private readonly log: Logger;
+  /**
+   * Per-message failures (an action or an evaluation), logged at most once per rule, action and
+   * 5 s with the count suppressed: a full disk refusing every append, or a flood of bad payloads,
+   * would otherwise write a log line per message to the disk that is already in trouble.
+   */
+  private readonly rateLog: RateLog;
   private readonly metricNames: string[] = [];
 
   private readonly stateful: StatefulRules;
@@ -107,6 +116,7 @@ class Engine implements RuleEngine {
     opts: RuleEngineOptions = {},
   ) {
     this.log = deps.logger.child({ component: 'rules' });
+    this.rateLog = rateLimitedLog(this.log, 'warn', FAILURE_LOG_INTERVAL_MS, deps.now);
     this.set = ruleSet;
     this.stateful = new StatefulRules({
       log: this.log,
@@ -247,7 +257,7 @@ class Engine implements RuleEngine {
       } catch (err) {
         st.errors++;
         const reason = evaluationFailure(err);
-        this.log.warn({ rule: rule.name, topic: msg.topic, code: 'GH_RULE_EVAL', err: reason }, 'rule evaluation failed');
+        this.rateLog(`eval\0${rule.name}`, { rule: rule.name, topic: msg.topic, code: 'GH_RULE_EVAL', err: reason }, 'rule evaluation failed');
         // The message is acknowledged (nothing about it failed to be stored): its error action,
         // when the rule has one, keeps it, as for a failed action.
         const p = rule.errorAction
@@ -284,7 +294,7 @@ class Engine implements RuleEngine {
     const st = rule.stats;
     st.actionFailures++;
     st.failuresByAction.set(a.kind, (st.failuresByAction.get(a.kind) ?? 0) + 1);
-    this.log.warn({ rule: rule.name, action: a.kind, resource: a.resource, err: errorMessage(err) }, 'rule action failed');
+    this.rateLog(`action\0${rule.name}\0${a.kind}`, { rule: rule.name, action: a.kind, resource: a.resource, err: errorMessage(err) }, 'rule action failed');
     return { failedAction: awsActionName(a.kind), failedResource: a.resource, errorMessage: errorMessage(err) };
   }
 
@@ -373,7 +383,7 @@ class Engine implements RuleEngine {
     const buf = Buffer.from(JSON.stringify(payload), 'utf8');
     const onErr = (err: unknown): void => {
       rule.stats.errors++;
-      this.log.error({ rule: rule.name, action: ea.kind, err: errorMessage(err) }, 'error action failed too');
+      this.rateLog(`error-action\0${rule.name}`, { rule: rule.name, action: ea.kind, err: errorMessage(err) }, 'error action failed too');
     };
     try {
       const r = ea.execute(buf, actx);

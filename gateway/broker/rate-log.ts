@@ -1,23 +1,2 @@
-// A log line at a bounded rate: the first event of a kind is logged at once, then at most one
-// line per interval carrying how many were suppressed. A flood of bad clients costs a counter
-// increment, never a flood of log lines (on an SD card, the log is a disk write).
-import type { Logger } from 'pino';
-
-export type RateLog = (key: string, fields: Record<string, unknown>, msg: string) => void;
-
-export function rateLimitedLog(log: Logger, level: 'info' | 'warn', intervalMs: number, now: () => number = Date.now): RateLog {
-  const last = new Map<string, { at: number; suppressed: number }>();
-  return (key, fields, msg) => {
-    const t = now();
-    const e = last.get(key);
-    if (e && t - e.at < intervalMs) {
-      e.suppressed++;
-      return;
-    }
-    const suppressed = e?.suppressed ?? 0;
-    // bounded: keys are a few fixed kinds; still, forget old ones if a caller keys by address
-    if (last.size > 1000) last.clear();
-    last.set(key, { at: t, suppressed: 0 });
-    log[level](suppressed ? { ...fields, suppressed } : fields, msg);
-  };
-}
+// The broker's bounded-rate log lines: the shared helper (core/rate-log.ts; rules use it too).
+export { rateLimitedLog, type RateLog } from '../../core/rate-log.js';

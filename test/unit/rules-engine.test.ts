@@ -370,3 +370,24 @@ test('custom action kinds plug into the registry', () => {
   assert.deepEqual(seen, ['dev d1=5']);
   engine.close();
 });
+
+test('a failure on every message (a full disk refusing each append) logs one line per rule and action per 5 s, with the count', async () => {
+  const { default: pino } = await import('pino');
+  const { Registry } = await import('prom-client');
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'warn' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
+  let now = 0;
+  const rec = new Recorder();
+  const registry = createActionRegistry({ republish: republishAction(rec), stream: streamAction(rec) });
+  const def: RuleSetDefinition = { version: 1, rules: [{ name: 'r', sql: "SELECT * FROM 'a'", enabled: true, actions: [{ stream: { name: 'out' } }] }] };
+  const engine = createRuleEngine(compileRuleSet(def, registry), { logger, registry: new Registry(), now: () => now });
+  rec.failStream = true;
+  for (let i = 0; i < 100; i++) await engine.handle(msg('a', '{}'))?.catch(() => undefined);
+  assert.equal(lines.filter((l) => l.msg === 'rule action failed').length, 1);
+  now += 5000;
+  await engine.handle(msg('a', '{}'))?.catch(() => undefined);
+  const failed = lines.filter((l) => l.msg === 'rule action failed');
+  assert.equal(failed.length, 2);
+  assert.equal(failed[1]?.suppressed, 99);
+  engine.close();
+});
