@@ -20,6 +20,13 @@ function describeFound(input: unknown): string {
   return `${typeof input} ${s.length > 60 ? `${s.slice(0, 57)}...` : s}`;
 }
 
+/** Keys whose values are secrets (passwords, tokens, AWS secret keys): never echoed in a problem. */
+const SECRET_KEY = /password|token|secret/i;
+
+function describeSecret(input: unknown): string {
+  return typeof input === 'string' ? `a string of ${input.length} characters (not shown)` : describeFound(input);
+}
+
 /**
  * Flatten zod issues into ConfigProblems (union errors contribute their closest branch; an unknown
  * key is one problem at its own path). `prefix` is prepended to every path (e.g. "destination").
@@ -41,7 +48,9 @@ export function zodProblems(error: z.ZodError, prefix = ''): ConfigProblem[] {
         continue;
       }
       const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message: issue.message };
-      if ('input' in issue) problem.found = describeFound(issue.input);
+      // A secret given in the wrong form (a plain password where a hash belongs) must not be
+      // echoed into the journal: say what kind of value it was, not the value.
+      if ('input' in issue) problem.found = SECRET_KEY.test(String(path.at(-1) ?? '')) ? describeSecret(issue.input) : describeFound(issue.input);
       out.push(problem);
     }
   };

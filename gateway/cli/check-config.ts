@@ -5,6 +5,8 @@ import { configFileProblems, configWarnings } from '../config/checks.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createDestination } from '../upstream/index.js';
@@ -55,6 +57,21 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
   for (const [i, e] of (config.exporters ?? []).entries())
     await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
+  // TLS listeners: the files must also make a TLS context (a cert and key of the same pair), as at start.
+  for (const [i, l] of config.broker.listeners.entries()) {
+    if (!l.tls || problems.some((p) => p.where?.startsWith(`broker.listeners.${i}.tls`))) continue;
+    const tlsFiles = l.tls;
+    await collect(() => {
+      try {
+        createSecureContext({ cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key), ...(tlsFiles.ca ? { ca: readFileSync(tlsFiles.ca) } : {}) });
+      } catch (err) {
+        throw new GatehouseError('GH_BROKER_TLS', `invalid TLS certificate or key: ${(err as Error).message}`, {
+          where: `broker.listeners.${i}.tls`,
+          hint: 'cert and key must be PEM files of the same key pair',
+        });
+      }
+    });
+  }
   // Public keys that may sign updates: each must be an ed25519 key (a missing file is listed above).
   if (!problems.some((p) => p.where?.startsWith('control.publicKeys'))) await collect(() => loadPublicKeys(resolvePemList(config.control.publicKeys)));
   // Sources: a kind may check its optional libraries (OPC UA) without loading them.

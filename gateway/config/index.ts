@@ -145,6 +145,11 @@ export async function loadConfig(
     l.tls.key = resolve(base, l.tls.key);
     if (l.tls.ca !== undefined) l.tls.ca = resolve(base, l.tls.ca);
   }
+  // File sources: a relative glob is relative to the config file's folder too (under systemd the
+  // working directory is the data directory, so a relative pattern would silently match nothing).
+  for (const src of (config.sources ?? []) as Array<{ type: string; paths?: string[] }>) {
+    if (src.type === 'file' && src.paths) src.paths = src.paths.map((p) => (isAbsolute(p) ? p : resolve(base, p)));
+  }
   const up = config.control.upstream;
   if (up) for (const k of ['ca', 'cert', 'key'] as const) if (up[k] !== undefined) up[k] = resolve(base, up[k]);
   // A public key is PEM text or the path of a PEM file.

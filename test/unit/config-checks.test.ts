@@ -6,7 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../../gateway/cli/main.js';
-import { tempDir } from '../helpers/index.js';
+import { execFileSync } from 'node:child_process';
+import { needBinary, tempDir } from '../helpers/index.js';
 
 async function checkConfig(file: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -96,4 +97,24 @@ test('check-config lists every problem past the schema in one run (cross-section
   assert.match(r.err, /GH_RULESET_INVALID: .*\n.*stream 'missing' is not configured/);
   // Each problem keeps its own fix.
   assert.match(r.err, /fix: give each exporter its own name/);
+});
+
+test("check-config loads TLS files as start does: a certificate with another pair's key is refused", { skip: needBinary('openssl', 'openssl') }, async (t) => {
+  const dir = await tempDir(t);
+  for (const n of ['a', 'b']) {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', join(dir, `${n}.key`), '-out', join(dir, `${n}.crt`), '-days', '1', '-subj', `/CN=${n}`],
+      {
+        stdio: 'ignore',
+      },
+    );
+  }
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, 'broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: b.key } }]\n');
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /GH_BROKER_TLS: invalid TLS certificate or key: .*key values mismatch \(at broker\.listeners\.0\.tls\)/);
+  await writeFile(file, 'broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: a.key } }]\n');
+  assert.equal((await checkConfig(file)).code, 0);
 });

@@ -171,3 +171,27 @@ test('docs/configuration.md is generated from the code (regenerate with gatehous
   const docs = await readFile(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
   assert.equal(docs, configDocsMarkdown(), 'docs/configuration.md is stale: run `node bin/gatehouse.js config-docs > docs/configuration.md`');
 });
+
+test('paths in a config file are relative to its folder (file source globs, control keys and TLS files); secrets are never echoed', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    [
+      'sources: [{ name: f, type: file, paths: [logs/*.log, /abs/x.log] }]',
+      'control: { publicKeys: [keys/ops.pub], upstream: { url: "mqtts://office:8883", ca: tls/ca.pem } }',
+      '',
+    ].join('\n'),
+  );
+  const c = await loadConfig(file);
+  assert.deepEqual((c.sources as Array<{ paths: string[] }>)[0]?.paths, [join(dir, 'logs/*.log'), '/abs/x.log']);
+  assert.deepEqual(c.control.publicKeys, [join(dir, 'keys/ops.pub')]);
+  assert.equal(c.control.upstream?.ca, join(dir, 'tls/ca.pem'));
+
+  await writeFile(file, 'broker:\n  users: [{ username: a, password: hunter2-plain }]\n');
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  assert.match(err.text(), /broker\.users\.0\.password: must be a scrypt hash/);
+  assert.doesNotMatch(err.text(), /hunter2/);
+  assert.match(err.text(), /a string of 13 characters \(not shown\)/);
+});
