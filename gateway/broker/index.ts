@@ -14,6 +14,8 @@ import './quiet-debug.js';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 'aedes';
+import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
+import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { errorMessage } from '../../core/errors.js';
@@ -76,12 +78,18 @@ export type BrokerDeps = RuntimeDeps & {
   onPublish(msg: Message): Promise<void> | undefined;
   /** File keeping MQTT 5 sessions (with a session expiry) across restarts; none: memory only. */
   sessionFile?: string;
+  /** File keeping retained messages across restarts (retained-file.ts); none: memory only. */
+  retainedFile?: string;
   /** Topics reserved for the gateway or some users (control topics); checked after the ACL. */
   topicGuard?: TopicGuard;
 };
 
 /** aedes internals we rely on (not in its typings): the client table. */
 type AedesInternals = Aedes & { clients: Record<string, Client | undefined> };
+
+// aedes' memory persistence is CommonJS (module.exports = factory) while its typings declare an ES
+// default export, so under NodeNext the default import, the factory at run time, is typed as the module.
+const memoryPersistence = memoryPersistenceCjs as unknown as () => AedesPersistence;
 
 export async function createBroker(input: BrokerOptions | BrokerOptionsInput, deps: BrokerDeps): Promise<Broker> {
   const options: BrokerOptions = brokerOptionsSchema.parse(input);
@@ -140,7 +148,19 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     onPublishRefused: publishRefused,
     onConnectReceived: (client) => preConnect.release((client as DeliverInternals).conn),
   });
+  // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
+  const persistence = memoryPersistence();
+  const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, now) : undefined;
+  if (retained) {
+    const storeRetained = persistence.storeRetained.bind(persistence);
+    // aedes 1.x calls it promise style (no callback): the result is passed through either way.
+    persistence.storeRetained = (packet, cb) => {
+      retained.note(packet as Parameters<RetainedFile['note']>[0]);
+      return storeRetained(packet, cb);
+    };
+  }
   const aedes = new Aedes({
+    persistence,
     connectTimeout: options.connectTimeoutMs,
     keepaliveLimit: options.keepaliveLimit,
     drainTimeout: options.drainTimeoutMs,
@@ -275,6 +295,11 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const open = (): Promise<void> =>
     (opened ??= (async () => {
       await aedes.listen();
+      // The retained messages of the last run, before any subscriber can ask for them.
+      // (Promise style, as aedes 1.x calls it: the callback style waits for a 'ready' event that an
+      // awaited setup() never emits.)
+      const store = persistence.storeRetained as unknown as (packet: RetainedPacket) => Promise<void>;
+      for (const packet of (await retained?.load()) ?? []) await store.call(persistence, packet);
       await v5.start();
     })());
 
@@ -298,6 +323,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         await v5.stop();
         preConnect.stop();
         await new Promise<void>((r) => aedes.close(() => r()));
+        await retained?.close();
         for (const s of sockets) s.destroy();
         await Promise.all(closed);
         log.info('MQTT broker stopped');

@@ -86,6 +86,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       registry,
       topicGuard: controlTopicGuard(config.control, config.gatewayId),
       sessionFile: join(config.dataDir, 'mqtt5-sessions.json'),
+      // Retained messages survive restarts too (mqtt-retained.json).
+      retainedFile: join(config.dataDir, 'mqtt-retained.json'),
     });
     const broker = mqtt.broker;
     cleanup.push(() => broker.stop());

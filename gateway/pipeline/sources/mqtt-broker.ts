@@ -16,7 +16,10 @@ export class BrokerSource implements Source {
   private constructor(readonly broker: Broker) {}
 
   /** Create the broker (not listening): other parts may subscribe and publish before start(). */
-  static async create(options: BrokerOptions, deps: RuntimeDeps & { topicGuard?: TopicGuard; sessionFile?: string }): Promise<BrokerSource> {
+  static async create(
+    options: BrokerOptions,
+    deps: RuntimeDeps & { topicGuard?: TopicGuard; sessionFile?: string; retainedFile?: string },
+  ): Promise<BrokerSource> {
     let self: BrokerSource | undefined;
     const broker = await createBroker(options, { ...deps, onPublish: (msg) => (self as BrokerSource).intake.submit(msg) });
     self = new BrokerSource(broker);

@@ -1,0 +1,139 @@
+// Retained messages across restarts: aedes keeps them in memory only, so a gateway restart (a
+// power cut, an update) lost every retained message (device status, configuration pushed to
+// devices), which mosquitto users expect to survive (its `persistence true`). This mirror follows
+// every retained store and delete, and writes the whole set as JSON, at most every 200 ms (atomic
+// by rename) and at stop, the way MQTT 5 sessions are kept (v5/session.ts). A retained message is
+// broker state, not data: the PUBACK does not wait for this file (the message itself is in its
+// local stream when a rule routes it there); a kill -9 loses at most the last 200 ms of changes.
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { errorMessage } from '../../core/errors.js';
+
+/** The fields of a retained packet that matter to subscribers (aedes rebuilds the packet on delivery). */
+export interface RetainedPacket {
+  cmd: 'publish';
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: true;
+  dup: false;
+  /** MQTT 5 properties (user properties, content type, correlation data, ...). */
+  properties?: Record<string, unknown>;
+  /** Absolute deadline (ms) of a v5 Message Expiry Interval (v5/router.ts). */
+  messageExpiry?: number;
+}
+
+interface StoredRetained {
+  topic: string;
+  payload: string;
+  qos: 0 | 1 | 2;
+  properties?: unknown;
+  messageExpiry?: number;
+}
+
+/** Buffers inside properties (correlation data) as { b64 } in JSON, and back. */
+function encodeProps(p: Record<string, unknown> | undefined): unknown {
+  if (!p) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p)) out[k] = Buffer.isBuffer(v) ? { b64: v.toString('base64') } : v;
+  return out;
+}
+
+function decodeProps(p: unknown): Record<string, unknown> | undefined {
+  if (!p || typeof p !== 'object') return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
+    const b64 = v && typeof v === 'object' ? (v as { b64?: unknown }).b64 : undefined;
+    out[k] = typeof b64 === 'string' ? Buffer.from(b64, 'base64') : v;
+  }
+  return out;
+}
+
+const SAVE_DELAY_MS = 200;
+
+export class RetainedFile {
+  private readonly byTopic = new Map<string, StoredRetained>();
+  private timer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A retained publish reached the store: an empty payload deletes the topic's message. */
+  note(packet: { topic: string; payload: Buffer | string; qos: number; properties?: unknown; messageExpiry?: number }): void {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (payload.length === 0) this.byTopic.delete(packet.topic);
+    else {
+      const stored: StoredRetained = { topic: packet.topic, payload: payload.toString('base64'), qos: Math.min(2, Math.max(0, packet.qos)) as 0 | 1 | 2 };
+      const properties = encodeProps(packet.properties as Record<string, unknown> | undefined);
+      if (properties !== undefined) stored.properties = properties;
+      if (packet.messageExpiry !== undefined) stored.messageExpiry = packet.messageExpiry;
+      this.byTopic.set(packet.topic, stored);
+    }
+    this.schedule();
+  }
+
+  /** The retained messages of the last run, expired ones left out (a missing file: none). */
+  async load(): Promise<RetainedPacket[]> {
+    let raw: string;
+    try {
+      raw = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot read retained messages: starting without them');
+      return [];
+    }
+    let stored: { retained?: StoredRetained[] };
+    try {
+      stored = JSON.parse(raw) as typeof stored;
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), file: this.file }, 'retained message file is corrupt: starting without retained messages');
+      return [];
+    }
+    const now = this.now();
+    const out: RetainedPacket[] = [];
+    for (const r of stored.retained ?? []) {
+      if (typeof r?.topic !== 'string' || typeof r.payload !== 'string') continue;
+      if (r.messageExpiry !== undefined && r.messageExpiry <= now) continue;
+      const packet: RetainedPacket = { cmd: 'publish', topic: r.topic, payload: Buffer.from(r.payload, 'base64'), qos: r.qos, retain: true, dup: false };
+      const properties = decodeProps(r.properties);
+      if (properties) packet.properties = properties;
+      if (r.messageExpiry !== undefined) packet.messageExpiry = r.messageExpiry;
+      out.push(packet);
+    }
+    return out;
+  }
+
+  private schedule(): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.saving = this.saving.then(() => this.save());
+    }, SAVE_DELAY_MS);
+    this.timer.unref();
+  }
+
+  private async save(): Promise<void> {
+    const tmp = `${this.file}.tmp`;
+    try {
+      await writeFile(tmp, JSON.stringify({ savedAt: this.now(), retained: [...this.byTopic.values()] }));
+      await rename(tmp, this.file);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot save retained messages');
+    }
+  }
+
+  /** Write the final set and stop. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.saving;
+    await this.save();
+  }
+}

@@ -1,0 +1,74 @@
+// Retained messages survive a broker restart (retained-file.ts): real mqtt.js clients, 3.1.1 and
+// MQTT 5 (properties kept), a cleared topic stays cleared, an expired one is not restored.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type IPublishPacket } from 'mqtt';
+import { createBroker, type Broker } from '../../gateway/broker/index.js';
+import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+
+async function startBroker(t: TestContext, retainedFile: string): Promise<{ broker: Broker; url: string }> {
+  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...testDeps(), onPublish: () => undefined, retainedFile });
+  await broker.start();
+  t.after(() => broker.stop());
+  return { broker, url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}` };
+}
+
+/** Subscribe and collect the retained messages sent after SUBACK (until `count` arrived). */
+async function retainedOn(url: string, filter: string, count: number, opts: IClientOptions = {}): Promise<IPublishPacket[]> {
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...opts });
+  const got: IPublishPacket[] = [];
+  c.on('message', (_t, _p, packet) => got.push(packet));
+  await c.subscribeAsync(filter, { qos: 1 });
+  await waitUntil(() => got.length >= count, `${count} retained message(s) on ${filter}`, 5000);
+  await c.endAsync();
+  return got;
+}
+
+test('retained messages survive a broker restart; a cleared topic stays cleared; expired ones are dropped', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'mqtt-retained.json');
+  const first = await startBroker(t, file);
+  const pub = await mqtt.connectAsync(first.url, { reconnectPeriod: 0, protocolVersion: 5 });
+  await pub.publishAsync('status/dev1', 'online', { qos: 1, retain: true });
+  await pub.publishAsync('config/dev2', '{"rate":5}', {
+    qos: 1,
+    retain: true,
+    properties: { contentType: 'application/json', userProperties: { site: 'depot-7' }, correlationData: Buffer.from([1, 2, 3]) },
+  });
+  await pub.publishAsync('status/dev3', 'gone soon', { qos: 1, retain: true });
+  await pub.publishAsync('status/dev3', '', { qos: 1, retain: true }); // cleared
+  await pub.publishAsync('status/dev4', 'short-lived', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } });
+  await pub.endAsync();
+  await first.broker.stop(); // writes the final set
+
+  // The expiry of status/dev4 passes while the broker is down.
+  const downAt = Date.now();
+  await waitUntil(() => Date.now() > downAt + 1100, 'status/dev4 to expire', 3000, 20);
+  const second = await startBroker(t, file);
+  const v3 = await retainedOn(second.url, 'status/#', 1);
+  assert.deepEqual(
+    v3.map((p) => [p.topic, p.payload.toString(), p.retain]),
+    [['status/dev1', 'online', true]],
+  );
+  const [v5] = await retainedOn(second.url, 'config/#', 1, { protocolVersion: 5 });
+  assert.equal(v5?.payload.toString(), '{"rate":5}');
+  assert.equal(v5?.properties?.contentType, 'application/json');
+  assert.deepEqual({ ...v5?.properties?.userProperties }, { site: 'depot-7' });
+  assert.deepEqual([...(v5?.properties?.correlationData ?? [])], [1, 2, 3]);
+});
+
+test('a corrupt retained file is logged and the broker starts without it', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'mqtt-retained.json');
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(file, '{"retained": [unclosed');
+  const { url } = await startBroker(t, file);
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  await c.publishAsync('a', 'x', { qos: 1, retain: true });
+  await c.endAsync();
+  assert.deepEqual(
+    (await retainedOn(url, 'a', 1)).map((p) => p.payload.toString()),
+    ['x'],
+  );
+});
