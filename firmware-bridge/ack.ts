@@ -6,10 +6,39 @@ import { GatehouseError } from '../core/errors.js';
 import type { Decoded } from './codecs/index.js';
 import type { Framing } from './framing/index.js';
 import type { SerialLinkOptions } from './options.js';
-import { KIND_ACK, KIND_CMD, KIND_NAK, header, textReply } from './protocol.js';
+import { HEADER_BYTES, KIND_ACK, KIND_CMD, KIND_DATA, KIND_NAK, MAX_FIELD_SEQ, header, textReply } from './protocol.js';
 import type { WriteQueue } from './writer.js';
 
 export type AckMode = 'off' | 'header' | 'field';
+
+/**
+ * Header mode: a frame split into its sequence number and codec bytes, or why it is not a DATA
+ * frame. `answer` is the SEQ to ACK (so the device can drop a frame that will never be stored), or
+ * -1 when the frame has none, or is of a kind the gateway sends itself (a line that echoes would
+ * otherwise have the gateway answer its own ACKs forever).
+ */
+export type HeaderFrame = { ok: true; seq: number; body: Buffer } | { ok: false; error: string; answer: number };
+
+const GATEWAY_KINDS: ReadonlyMap<number, string> = new Map([
+  [KIND_ACK, 'ACK'],
+  [KIND_NAK, 'NAK'],
+  [KIND_CMD, 'CMD'],
+]);
+
+export function splitHeader(frame: Buffer): HeaderFrame {
+  if (frame.length === 0) return { ok: false, error: 'empty frame (no acknowledged-mode header)', answer: -1 };
+  const kind = frame[0]!;
+  const hex = `0x${kind.toString(16).padStart(2, '0')}`;
+  if (frame.length < HEADER_BYTES) {
+    const what = kind === KIND_DATA ? 'DATA frame' : `frame of kind ${hex}`;
+    return { ok: false, error: `${what} of ${frame.length} byte(s), shorter than the ${HEADER_BYTES}-byte header`, answer: -1 };
+  }
+  const seq = frame.readUInt16BE(1);
+  if (kind === KIND_DATA) return { ok: true, seq, body: frame.subarray(HEADER_BYTES) };
+  const own = GATEWAY_KINDS.get(kind);
+  if (own) return { ok: false, error: `${own} frame (kind ${hex}, seq ${seq}) from the device: only the gateway sends these; not answered`, answer: -1 };
+  return { ok: false, error: `frame of unknown kind ${hex} (seq ${seq}), not DATA (0x44)`, answer: seq };
+}
 
 /** The effective mode ('auto' resolved by the framing); refuses header mode on a text framing. */
 export function resolveAckMode(o: SerialLinkOptions, framing: Framing): AckMode {
@@ -46,10 +75,14 @@ export class Acknowledger {
     this.dedup = o.ack.enabled && o.ack.dedupWindow > 0 ? { set: new Set(), ring: new Array<number>(o.ack.dedupWindow).fill(-1), pos: 0 } : null;
   }
 
-  /** 'field' mode: the frame's sequence number, or -1 when the field is missing or not an integer >= 0. */
+  /**
+   * 'field' mode: the frame's sequence number, or -1 when the field is missing or not an integer
+   * in 0..MAX_FIELD_SEQ. Beyond 2^53-1 a JSON number is rounded, so the ACK would name a number
+   * the device never sent.
+   */
   fieldSeq(obj: Decoded): number {
     const s = obj[this.field];
-    return typeof s === 'number' && Number.isInteger(s) && s >= 0 ? s : -1;
+    return typeof s === 'number' && Number.isSafeInteger(s) && s >= 0 && s <= MAX_FIELD_SEQ ? s : -1;
   }
 
   /** A resent frame already committed: counted and acknowledged again (it is not handed on twice). */

@@ -6,13 +6,13 @@ import type { Counter, Gauge } from 'prom-client';
 import { ERRORS, GatehouseError, errorMessage } from '../core/errors.js';
 import { validateConfig } from '../core/validation.js';
 import type { Message, MessageSource } from '../core/message.js';
-import { Acknowledger, resolveAckMode } from './ack.js';
+import { Acknowledger, resolveAckMode, splitHeader } from './ack.js';
 import { createCodec, type Codec, type Decoded } from './codecs/index.js';
 import { createFraming, type FrameDecoder, type FrameErrorReason, type Framing } from './framing/index.js';
 import { SerialLinkOptionsSchema, type SerialLinkOptions, type SerialLinkOptionsInput } from './options.js';
 import { serialMetrics, type SerialMetrics } from './metrics.js';
 import { closeQuietly, PortKeeper } from './port-keeper.js';
-import { HEADER_BYTES, KIND_DATA } from './protocol.js';
+import { MAX_FIELD_SEQ } from './protocol.js';
 import { compileTopic, type TopicTemplate } from './topic.js';
 import { WriteQueue } from './writer.js';
 import { RateLimitedLog } from './rate-log.js';
@@ -221,11 +221,16 @@ class Link implements SerialLink {
     this.errLog.warn({ code: 'GH_FRAME_INVALID', reason, detail }, 'broken serial frame skipped');
   };
 
-  private decodeError(detail: string): void {
+  /**
+   * A frame that is not stored: counted once as a decode error (never also as decoded), and, when
+   * `answer` is a sequence number, ACKed so the device drops it instead of resending it forever.
+   */
+  private decodeError(detail: string, answer = -1): void {
     this.st.decodeErrors++;
     this.m.decodeErrors.inc();
     this.noteError(`decode: ${detail}`);
-    this.errLog.warn({ detail }, 'serial frame did not decode');
+    this.errLog.warn(answer >= 0 ? { code: 'GH_CODEC_INVALID', detail, seq: answer } : { code: 'GH_CODEC_INVALID', detail }, 'serial frame did not decode');
+    if (answer >= 0) this.ack.reply(true, answer);
   }
 
   private onFrame(frame: Buffer): void {
@@ -233,25 +238,24 @@ class Link implements SerialLink {
     let seq = -1;
     let body = frame;
     if (ack.mode === 'header') {
-      if (frame.length < HEADER_BYTES || frame[0] !== KIND_DATA) {
-        this.decodeError(`frame without a DATA header (kind 0x${(frame[0] ?? 0).toString(16)})`);
-        return;
-      }
-      seq = frame.readUInt16BE(1);
-      body = frame.subarray(HEADER_BYTES);
+      const h = splitHeader(frame);
+      if (!h.ok) return this.decodeError(h.error, h.answer);
+      seq = h.seq;
+      body = h.body;
     }
     let obj: Decoded;
     try {
       obj = this.codec.decode(body);
     } catch (err) {
-      this.decodeError(errorMessage(err));
-      // A frame that can never decode is acknowledged, so it can't block the firmware's buffer.
-      if (seq >= 0) ack.reply(true, seq);
-      return;
+      // A frame that can never decode is acknowledged (header mode: its SEQ is readable), so it
+      // can't block the firmware's buffer. In field mode the SEQ was inside the payload: no answer.
+      return this.decodeError(errorMessage(err), seq);
     }
     if (ack.mode === 'field') {
       seq = ack.fieldSeq(obj);
-      if (seq < 0) this.decodeError(`acknowledged frame without an integer '${ack.field}' field`);
+      // No sequence number to answer with: dropped unanswered (docs/firmware-protocol.md, field mode).
+      if (seq < 0)
+        return this.decodeError(`acknowledged frame without a valid '${ack.field}' field (an integer 0..${MAX_FIELD_SEQ}): ${fieldText(obj[ack.field])}`);
     }
     if (seq >= 0 && ack.duplicate(seq)) return;
     const msg: Message = {
@@ -333,6 +337,13 @@ class Link implements SerialLink {
     }
     return this.write(payload);
   }
+}
+
+/** A sequence field's value for a log line: its JSON text, cut short (it came from the wire). */
+function fieldText(v: unknown): string {
+  if (v === undefined) return 'missing';
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 40)}...` : s;
 }
 
 export function createSerialLink(options: SerialLinkOptionsInput | SerialLinkOptions, deps: SerialLinkDeps): SerialLink {

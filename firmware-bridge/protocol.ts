@@ -5,13 +5,15 @@
 //   device -> gateway: KIND_DATA
 //   gateway -> device: KIND_ACK / KIND_NAK (no body), KIND_CMD (downlink command, codec body)
 // Field mode (line framing): the sequence number is a field of the decoded object ('seq' by
-// default); the gateway answers with the text frames "ACK <seq>" / "NAK <seq>".
+// default, an integer 0..2^53-1); the gateway answers with the text frames "ACK <seq>" / "NAK <seq>".
 
 export const KIND_DATA = 0x44; // 'D'
 export const KIND_ACK = 0x06;
 export const KIND_NAK = 0x15;
 export const KIND_CMD = 0x43; // 'C'
 export const HEADER_BYTES = 3;
+/** Largest field-mode sequence number: the largest integer a JSON number carries exactly (2^53-1). */
+export const MAX_FIELD_SEQ = Number.MAX_SAFE_INTEGER;
 
 export function header(kind: number, seq: number, body?: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + (body ? body.length : 0));
