@@ -2,7 +2,6 @@
 // of the decoded object), the dedup window of committed sequence numbers, the ACK/NAK replies and
 // the CMD header of downlink writes. Wire format: protocol.ts and docs/firmware-protocol.md.
 import type { Counter } from 'prom-client';
-import { GatehouseError } from '../core/errors.js';
 import type { Decoded } from './codecs/index.js';
 import type { Framing } from './framing/index.js';
 import type { SerialLinkOptions } from './options.js';
@@ -40,19 +39,11 @@ export function splitHeader(frame: Buffer): HeaderFrame {
   return { ok: false, error: `frame of unknown kind ${hex} (seq ${seq}), not DATA (0x44)`, answer: seq };
 }
 
-/** The effective mode ('auto' resolved by the framing); refuses header mode on a text framing. */
+/** The effective mode ('auto' resolved by the framing). Header mode on a text framing is refused by the options schema. */
 export function resolveAckMode(o: SerialLinkOptions, framing: Framing): AckMode {
-  let mode: AckMode;
-  if (!o.ack.enabled) mode = 'off';
-  else if (o.ack.mode === 'auto') mode = framing.binarySafe ? 'header' : 'field';
-  else mode = o.ack.mode;
-  if (mode === 'header' && !framing.binarySafe) {
-    throw new GatehouseError('GH_CONFIG_INVALID', "ack mode 'header' needs a binary-safe framing", {
-      where: `serial.${o.name}.ack.mode`,
-      hint: "use ack.mode 'field' with line framing",
-    });
-  }
-  return mode;
+  if (!o.ack.enabled) return 'off';
+  if (o.ack.mode === 'auto') return framing.binarySafe ? 'header' : 'field';
+  return o.ack.mode;
 }
 
 export class Acknowledger {

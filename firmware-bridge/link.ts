@@ -3,7 +3,7 @@
 // Message for deps.onMessage, with backpressure (reading pauses at maxInFlight uncommitted frames).
 import type { SerialPort } from 'serialport';
 import type { Counter, Gauge } from 'prom-client';
-import { ERRORS, GatehouseError, errorMessage } from '../core/errors.js';
+import { ERRORS, type GatehouseError, errorMessage } from '../core/errors.js';
 import { validateConfig } from '../core/validation.js';
 import type { Message, MessageSource } from '../core/message.js';
 import { Acknowledger, resolveAckMode, splitHeader } from './ack.js';
@@ -64,12 +64,6 @@ class Link implements SerialLink {
     this.framing = createFraming(o.framing);
     this.codec = createCodec(o.codec);
     this.topic = compileTopic(o.topic, o.name, `${where}.topic`, (m) => deps.logger.warn({ link: o.name }, m));
-    if (o.codec.type === 'struct' && !this.framing.binarySafe) {
-      throw new GatehouseError('GH_CONFIG_INVALID', 'the struct codec needs a binary-safe framing', {
-        where: `${where}.framing`,
-        hint: 'use framing type cobs, slip or crc',
-      });
-    }
     const ackMode = resolveAckMode(o, this.framing);
     this.source = { kind: 'serial', id: o.name };
     const all = serialMetrics(deps.registry);

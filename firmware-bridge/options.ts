@@ -77,50 +77,73 @@ export const AckSchema = z
   })
   .default({ enabled: false, mode: 'auto', field: 'seq', dedupWindow: 0 });
 
-export const SerialLinkOptionsSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+$/)
-    .describe('Link name (metrics label, ${link} in topics, rule action target)'),
-  path: z.string().min(1).describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/usb-...'),
-  baudRate: z.number().int().positive().default(115200).describe('Baud rate'),
-  dataBits: z
-    .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
-    .default(8)
-    .describe('Data bits'),
-  parity: z.enum(['none', 'even', 'odd', 'mark', 'space']).default('none').describe('Parity'),
-  stopBits: z
-    .union([z.literal(1), z.literal(1.5), z.literal(2)])
-    .default(1)
-    .describe('Stop bits'),
-  framing: FramingSchema.default({ type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 }).describe('How frames are delimited on the wire'),
-  codec: CodecSchema.default({ type: 'json' }).describe('How a frame payload decodes to a JSON object'),
-  topic: z
-    .string()
-    .min(1)
-    .default('serial/${link}/telemetry')
-    .describe('Topic template for decoded frames: ${link} and ${field} placeholders from the decoded object ({link}, {field}: deprecated)'),
-  commandTopic: z.string().min(1).optional().describe('Downlink topic template (e.g. devices/${deviceId}/cmd); field placeholders subscribe as +'),
-  ack: AckSchema.describe('Acknowledged mode'),
-  reconnect: z
-    .strictObject({
-      initialMs: z.number().int().min(10).default(500).describe('First retry delay after the port fails or disappears'),
-      maxMs: z.number().int().min(10).default(10000).describe('Retry delay cap (exponential backoff with jitter)'),
-      watchMs: z.number().int().min(50).default(1000).describe('How often the device path is checked (gone, or now naming another device)'),
-    })
-    .default({ initialMs: 500, maxMs: 10000, watchMs: 1000 })
-    .describe('Reconnect behaviour'),
-  frameTimeoutMs: z.number().int().min(10).default(1000).describe('A partial frame idle this long is counted as truncated and dropped'),
-  maxInFlight: z.number().int().min(1).default(256).describe('Frames handed on but not yet committed before reading pauses (backpressure)'),
-  writeQueue: z.number().int().min(1).default(64).describe('Pending downlink writes before write() rejects'),
-  errorLog: z
-    .strictObject({
-      max: z.number().int().min(0).default(10).describe('Frame/decode errors logged per interval (the rest only counted)'),
-      intervalMs: z.number().int().min(100).default(60000).describe('Error log rate-limit interval'),
-    })
-    .default({ max: 10, intervalMs: 60000 })
-    .describe('Error log rate limiting'),
-});
+/** Only line framing is text: the others carry any byte (framing/*.ts `binarySafe`). */
+const binarySafe = (framing: FramingOptions): boolean => framing.type !== 'line';
+
+export const SerialLinkOptionsSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .describe('Link name (metrics label, ${link} in topics, rule action target)'),
+    path: z.string().min(1).describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/usb-...'),
+    baudRate: z.number().int().positive().default(115200).describe('Baud rate'),
+    dataBits: z
+      .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
+      .default(8)
+      .describe('Data bits'),
+    parity: z.enum(['none', 'even', 'odd', 'mark', 'space']).default('none').describe('Parity'),
+    stopBits: z
+      .union([z.literal(1), z.literal(1.5), z.literal(2)])
+      .default(1)
+      .describe('Stop bits'),
+    framing: FramingSchema.default({ type: 'line', delimiter: '\n', stripCR: true, maxFrameBytes: 4096 }).describe('How frames are delimited on the wire'),
+    codec: CodecSchema.default({ type: 'json' }).describe('How a frame payload decodes to a JSON object'),
+    topic: z
+      .string()
+      .min(1)
+      .default('serial/${link}/telemetry')
+      .describe('Topic template for decoded frames: ${link} and ${field} placeholders from the decoded object ({link}, {field}: deprecated)'),
+    commandTopic: z.string().min(1).optional().describe('Downlink topic template (e.g. devices/${deviceId}/cmd); field placeholders subscribe as +'),
+    ack: AckSchema.describe('Acknowledged mode'),
+    reconnect: z
+      .strictObject({
+        initialMs: z.number().int().min(10).default(500).describe('First retry delay after the port fails or disappears'),
+        maxMs: z.number().int().min(10).default(10000).describe('Retry delay cap (exponential backoff with jitter)'),
+        watchMs: z.number().int().min(50).default(1000).describe('How often the device path is checked (gone, or now naming another device)'),
+      })
+      .default({ initialMs: 500, maxMs: 10000, watchMs: 1000 })
+      .describe('Reconnect behaviour'),
+    frameTimeoutMs: z.number().int().min(10).default(1000).describe('A partial frame idle this long is counted as truncated and dropped'),
+    maxInFlight: z.number().int().min(1).default(256).describe('Frames handed on but not yet committed before reading pauses (backpressure)'),
+    writeQueue: z.number().int().min(1).default(64).describe('Pending downlink writes before write() rejects'),
+    errorLog: z
+      .strictObject({
+        max: z.number().int().min(0).default(10).describe('Frame/decode errors logged per interval (the rest only counted)'),
+        intervalMs: z.number().int().min(100).default(60000).describe('Error log rate-limit interval'),
+      })
+      .default({ max: 10, intervalMs: 60000 })
+      .describe('Error log rate limiting'),
+  })
+  // Pairs that cannot work, refused with the config (check-config) rather than at start.
+  .superRefine((o, ctx) => {
+    if (o.codec.type === 'struct' && !binarySafe(o.framing)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['framing'],
+        input: o.framing,
+        message: 'the struct codec needs a binary-safe framing: use framing type cobs, slip or crc (a struct byte 0x0A would end a line)',
+      });
+    }
+    if (o.ack.enabled && o.ack.mode === 'header' && !binarySafe(o.framing)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ack', 'mode'],
+        input: o.ack.mode,
+        message: "ack mode 'header' needs a binary-safe framing: use ack.mode 'field' with line framing, or framing type cobs, slip or crc",
+      });
+    }
+  });
 export type SerialLinkOptions = z.infer<typeof SerialLinkOptionsSchema>;
 /** What a config file may contain (defaults not yet applied). */
 export type SerialLinkOptionsInput = z.input<typeof SerialLinkOptionsSchema>;
