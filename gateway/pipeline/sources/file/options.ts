@@ -3,11 +3,22 @@
 // dataProcessingOptions), so an agent.json flow maps one to one.
 import { z } from '../../../../core/zod.js';
 import { sourceBaseSchema } from '../kind.js';
+import { logMatchRegExp, multiLineStartRegExp, regexProblem } from './parsers/regex.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 const fieldNames = z.array(z.string().min(1)).min(1);
+
+/** A regular expression option: one that does not compile (as the source will build it) is refused here, with its key path. */
+const regexOption = (build: (source: string) => RegExp) =>
+  z
+    .string()
+    .min(1)
+    .superRefine((source, ctx) => {
+      const problem = regexProblem(source, build);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', input: source, message: problem });
+    });
 
 export const dataProcessingOptionSchema = z.discriminatedUnion('optionName', [
   z
@@ -23,7 +34,9 @@ export const dataProcessingOptionSchema = z.discriminatedUnion('optionName', [
     logFormat: z
       .enum(['COMMONAPACHELOG', 'COMBINEDAPACHELOG', 'APACHEERRORLOG', 'SYSLOG', 'RFC3339SYSLOG', 'RFC3164SYSLOG', 'RFC5424SYSLOG'])
       .describe('Built-in log format.'),
-    matchPattern: z.string().min(1).optional().describe("Regex replacing the format's own pattern (one capture group per field)."),
+    matchPattern: regexOption(logMatchRegExp)
+      .optional()
+      .describe("Regex replacing the format's own pattern (one capture group per field; anchored at both ends)."),
     customFieldNames: fieldNames.optional().describe("JSON keys replacing the format's own field names."),
   }),
   z.strictObject({ optionName: z.literal('ADDBRACKETS') }).describe('Wrap the record in { } (Kinesis Agent ADDBRACKETS).'),
@@ -61,7 +74,9 @@ export const fileSourceSchema = sourceBaseSchema
       .describe(
         'Where a file seen at the first start is read from: end_of_file (default) or start_of_file; START_OF_FILE / END_OF_FILE are accepted too. Files found later (created, or matched while running) are read from their start.',
       ),
-    multiLineStartPattern: z.string().min(1).optional().describe('Regex matching the first line of a record; following lines that do not match join it.'),
+    multiLineStartPattern: regexOption(multiLineStartRegExp)
+      .optional()
+      .describe('Regex matching the first line of a record; following lines that do not match join it.'),
     skipHeaderLines: z.number().int().min(0).default(0).describe('Lines skipped at the start of every file (CSV headers).'),
     dataProcessingOptions: z.array(dataProcessingOptionSchema).default([]).describe('Kinesis Agent processing options, applied in order.'),
     onParseError: z

@@ -28,6 +28,7 @@ import { fileSourceStatus } from './status.js';
 import { STATE_KEY, decodeState, encodeState } from './state.js';
 import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
+import { multiLineStartRegExp } from './parsers/regex.js';
 
 export class FileSource implements Source {
   readonly kind = 'file';
@@ -68,7 +69,7 @@ export class FileSource implements Source {
       () => this.intake!.accepting(),
       () => this.stopped,
     );
-    const startRe = options.multiLineStartPattern === undefined ? undefined : new RegExp(options.multiLineStartPattern);
+    const startRe = options.multiLineStartPattern === undefined ? undefined : multiLineStartRegExp(options.multiLineStartPattern);
     const ctx: TrackerContext<FileTracker> = {
       chunkBytes: options.readChunkBytes,
       fingerprintBytes: options.fingerprintBytes,

@@ -5,6 +5,7 @@
 // default, keep it raw (onParseError).
 import type { DataProcessingOption } from '../options.js';
 import { LOG_FORMATS } from './patterns.js';
+import { logMatchRegExp } from './regex.js';
 
 export type ConvertResult = { ok: true; text: string } | { ok: false; text: string; error: string };
 export type Converter = (text: string, now: number) => ConvertResult;
@@ -34,9 +35,9 @@ function csvToJson(fields: readonly string[], delimiter: string): Converter {
 
 function logToJson(opt: Extract<DataProcessingOption, { optionName: 'LOGTOJSON' }>): Converter {
   const def = LOG_FORMATS[opt.logFormat]!;
-  const source = opt.matchPattern ?? def.pattern + (def.trailing ? '.*' : '');
-  // Java's Matcher.matches() needs the whole input to match: anchor both ends.
-  const re = new RegExp(`^(?:${source.replace(/^\^/, '').replace(/\$$/, '')})$`, 's');
+  // Anchored at both ends (Java's Matcher.matches()); a matchPattern was compiled once by the
+  // options schema, so this does not throw.
+  const re = logMatchRegExp(opt.matchPattern ?? def.pattern + (def.trailing ? '.*' : ''));
   const fields = opt.customFieldNames ?? def.fields;
   const dashIsNull = opt.matchPattern === undefined ? def.dashIsNull : opt.logFormat.includes('APACHE');
   return (text) => {

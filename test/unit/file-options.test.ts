@@ -1,0 +1,65 @@
+// A file source's regular expressions are compiled by its options schema: one that does not
+// compile is a config error with its key path (check-config), not a bare SyntaxError at start.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileSourceSchema } from '../../gateway/pipeline/sources/file/options.js';
+import { buildChain } from '../../gateway/pipeline/sources/file/parsers/converters.js';
+import { checkConfigText } from '../helpers/check-config.js';
+
+const base = { type: 'file', name: 'f', paths: ['/var/log/app/*.log'] };
+
+test('options: an invalid multiLineStartPattern or matchPattern is refused at its key, naming the problem', () => {
+  const r = fileSourceSchema.safeParse({
+    ...base,
+    multiLineStartPattern: '([',
+    dataProcessingOptions: [{ optionName: 'LOGTOJSON', logFormat: 'SYSLOG', matchPattern: '(\\d+' }],
+  });
+  assert.equal(r.success, false);
+  assert.deepEqual(
+    r.error?.issues.map((i) => [i.path.join('.'), i.message]),
+    [
+      ['multiLineStartPattern', 'Invalid regular expression: /([/: Unterminated character class'],
+      ['dataProcessingOptions.0.matchPattern', 'Invalid regular expression: /(\\d+/: Unterminated group'],
+    ],
+  );
+  assert.equal(fileSourceSchema.safeParse({ ...base, multiLineStartPattern: '^\\d{4}-' }).success, true);
+});
+
+test('check-config refuses an invalid pattern with its key path, as start would', async (t) => {
+  const r = await checkConfigText(
+    t,
+    [
+      'sources:',
+      '  - type: file',
+      '    name: f',
+      '    paths: [/var/log/app/*.log]',
+      '    multiLineStartPattern: "(["',
+      '    dataProcessingOptions:',
+      "      - { optionName: LOGTOJSON, logFormat: SYSLOG, matchPattern: '(\\d+' }",
+      '',
+    ].join('\n'),
+  );
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.err, /GH_CONFIG_INVALID/);
+  assert.match(r.err, /sources\.0\.multiLineStartPattern: Invalid regular expression: \/\(\[\/: Unterminated character class/);
+  assert.match(r.err, /sources\.0\.dataProcessingOptions\.0\.matchPattern: Invalid regular expression: \/\(\\d\+\/: Unterminated group/);
+});
+
+test('matchPattern: a trailing escaped dollar is a literal dollar, not the end anchor to drop', () => {
+  const opt = fileSourceSchema.parse({
+    ...base,
+    dataProcessingOptions: [{ optionName: 'LOGTOJSON', logFormat: 'SYSLOG', matchPattern: '(\\w+) costs (\\d+)\\$', customFieldNames: ['item', 'price'] }],
+  }).dataProcessingOptions;
+  const run = buildChain(opt, 'raw');
+  assert.deepEqual(JSON.parse(run('tea costs 3$', 0).text!), { item: 'tea', price: '3' });
+  assert.equal(run('tea costs 3', 0).error, 'LOGTOJSON: does not match SYSLOG matchPattern');
+  // A trailing unescaped $ (and a leading ^) the user wrote are still dropped: the match is anchored anyway.
+  const anchored = buildChain(
+    fileSourceSchema.parse({
+      ...base,
+      dataProcessingOptions: [{ optionName: 'LOGTOJSON', logFormat: 'SYSLOG', matchPattern: '^(\\w+)$', customFieldNames: ['w'] }],
+    }).dataProcessingOptions,
+    'raw',
+  );
+  assert.deepEqual(JSON.parse(anchored('tea', 0).text!), { w: 'tea' });
+});
