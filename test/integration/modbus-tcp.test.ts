@@ -103,6 +103,44 @@ test('reads every table and type with its byte order, merges adjacent tags into 
   assert.ok((st.details as { devices: { lastGoodRead: string | null }[] }).devices[0]!.lastGoodRead);
 });
 
+test('defaults follow the mode: publish group without topic publishes per group; coils and discrete inputs without type read as bool', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeUInt16BE(321, 0);
+  peer.coils[0] = 0b1;
+  peer.discrete[0] = 0b1;
+  const intake = await storeIntake(t);
+  await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'dflt',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      publish: 'group',
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              name: 'g',
+              intervalMs: 50,
+              tags: [
+                { name: 'level', area: 'holding', address: 0 },
+                { name: 'pump', area: 'coil', address: 0 },
+                { name: 'door', area: 'discrete', address: 0 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+  );
+  await waitUntil(async () => (await payloads(intake, 'modbus/dflt/d/g')).length >= 1, 'a group message on modbus/dflt/d/g');
+  const first = (await payloads(intake, 'modbus/dflt/d/g'))[0]!;
+  assert.deepEqual(first.values, { level: 321, pump: true, door: true });
+});
+
 test('report by exception: unchanged values are not committed again; a change beyond the deadband is', async (t) => {
   const peer = await modbusTcpPeer(t);
   peer.holding.writeUInt16BE(100, 0);

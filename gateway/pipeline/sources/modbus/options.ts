@@ -13,6 +13,14 @@ export type Area = (typeof AREAS)[number];
 /** Placeholders a topic template may use. */
 export const TOPIC_PLACEHOLDERS = ['source', 'device', 'unitId', 'group', 'tag'] as const;
 
+/** The type of a tag that names none: bool in the bit tables, uint16 in the register tables. */
+export function defaultType(area: Area): DataType {
+  return area === 'coil' || area === 'discrete' ? 'bool' : 'uint16';
+}
+
+/** The topic of a source that names none: per tag, or per poll group (${tag} means nothing there). */
+export const DEFAULT_TOPIC = { tag: 'modbus/${source}/${device}/${tag}', group: 'modbus/${source}/${device}/${group}' } as const;
+
 const tagSchema = z
   .strictObject({
     name: z
@@ -21,7 +29,10 @@ const tagSchema = z
       .describe('Tag name (in topics and payloads)'),
     area: z.enum(AREAS).describe('Register table: coil (FC1/5/15), discrete (FC2), holding (FC3/6/16) or input (FC4)'),
     address: z.number().int().min(0).max(65535).describe('Zero-based protocol address (register 40001 is holding address 0)'),
-    type: z.enum(DATA_TYPES).default('uint16').describe('Data type; coils and discrete inputs are always bool'),
+    type: z
+      .enum(DATA_TYPES)
+      .optional()
+      .describe('Data type; default uint16 for holding and input registers, bool for coils and discrete inputs (which are always bool)'),
     order: z
       .enum(BYTE_ORDERS)
       .default('ABCD')
@@ -38,7 +49,9 @@ const tagSchema = z
       .describe("Report-by-exception threshold: a change smaller than this is not reported (default: the group's deadband)"),
     writable: z.boolean().default(false).describe('Allow writes to this tag through the command topic (coils and holding registers only)'),
   })
-  .strict();
+  .strict()
+  // The default type follows the area: a bit table holds only bools (a uint16 default would be refused).
+  .transform((tag) => ({ ...tag, type: tag.type ?? defaultType(tag.area) }));
 
 const groupSchema = z
   .strictObject({
@@ -117,8 +130,10 @@ export const modbusOptionsSchema = sourceBaseSchema
     topic: z
       .string()
       .min(1)
-      .default('modbus/${source}/${device}/${tag}')
-      .describe('Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode)'),
+      .optional()
+      .describe(
+        'Topic template; placeholders ${source} ${device} ${unitId} ${group} ${tag} (${tag} only in per-tag mode). Default: modbus/${source}/${device}/${tag} with publish: tag, modbus/${source}/${device}/${group} with publish: group',
+      ),
     commands: z
       .strictObject({
         topic: z.string().min(1).describe('Local broker topic (filter) whose messages write tags: {"device","tag","value","id"}'),
@@ -134,9 +149,11 @@ export const modbusOptionsSchema = sourceBaseSchema
     if ((opts.tcp === undefined) === (opts.rtu === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tcp'], message: 'give exactly one of tcp: { host, port } or rtu: { path, baudRate }' });
     }
-    checkTopic(opts.topic, opts.publish, ctx);
+    if (opts.topic !== undefined) checkTopic(opts.topic, opts.publish, ctx);
     checkDevices(opts.devices, ctx);
-  });
+  })
+  // The default topic follows publish (a per-tag default would be refused in group mode).
+  .transform((opts) => ({ ...opts, topic: opts.topic ?? DEFAULT_TOPIC[opts.publish] }));
 
 export type ModbusOptions = z.output<typeof modbusOptionsSchema>;
 export type ModbusDevice = ModbusOptions['devices'][number];
