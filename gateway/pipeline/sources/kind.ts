@@ -7,6 +7,10 @@ import type { Source } from '../contract.js';
 
 export const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
+/**
+ * `logger` comes bound to `{ source: name }` (createConfiguredSources in index.ts): a kind never
+ * logs a `source` field itself, which would write the key twice in one JSON line.
+ */
 export interface SourceDeps extends RuntimeDeps {
   /** The gateway's data folder (certificates, trust lists and other per-source files live below it). */
   dataDir: string;

@@ -95,7 +95,7 @@ export class FileSet {
     if (!this.unreadable.has(path)) {
       this.deps.count('readErrors');
       this.deps.logger.warn(
-        { source: this.deps.name, file: path, code: 'GH_FILE_UNREADABLE', error: why },
+        { file: path, code: 'GH_FILE_UNREADABLE', error: why },
         `file source ${this.deps.name}: cannot read ${path}: ${why} (check its permissions and type: only regular files are tailed)`,
       );
       if (this.unreadable.size >= MAX_UNREADABLE) this.unreadable.delete(this.unreadable.keys().next().value!);
@@ -114,7 +114,7 @@ export class FileSet {
     if (this.vanished.length > MAX_VANISHED) this.vanished.shift();
     const bytes = unreadBytes ?? 'an unknown number of';
     this.deps.logger.warn(
-      { source: this.deps.name, file: path, code: 'GH_FILE_VANISHED', unreadBytes },
+      { file: path, code: 'GH_FILE_VANISHED', unreadBytes },
       why === undefined
         ? `file source ${this.deps.name}: ${path} disappeared with unread data (${bytes} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`
         : `file source ${this.deps.name}: ${path}: ${bytes} unread bytes lost: ${why}`,

@@ -39,7 +39,7 @@ export class Resume {
       if (path) {
         if (!this.claim(path, s.dev, s.ino, s.fp, s.offset, s.headersLeft, s.from ?? s.path)) continue;
         files.logger.info(
-          { source: files.name, file: path, was: s.path, offset: s.offset },
+          { file: path, was: s.path, offset: s.offset },
           `file source ${files.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`,
         );
         continue;
@@ -89,7 +89,7 @@ export class Resume {
       const t = files.add(c.path, c.dev, c.ino, c.fp, c.offset, undefined, c.from);
       t.detached = true;
       files.logger.info(
-        { source: files.name, file: c.path, offset: c.offset },
+        { file: c.path, offset: c.offset },
         `file source ${files.name}: ${c.path} was rotated while stopped before any of it was committed; reading it from ${c.offset === 0 ? 'its start' : c.offset}`,
       );
     }
@@ -115,7 +115,7 @@ export class Resume {
     }
     if (same) {
       files.add(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft, s.from ?? path);
-      files.logger.info({ source: files.name, file: path, offset: s.offset }, `file source ${files.name}: ${path} resumes at ${s.offset}`);
+      files.logger.info({ file: path, offset: s.offset }, `file source ${files.name}: ${path} resumes at ${s.offset}`);
       return;
     }
     // Truncated (copytruncate) or a reused inode while we were down: the old content's unread
@@ -126,7 +126,7 @@ export class Resume {
     const copy = await findRotatedCopy(dirname(path), basename(path), s.fp, s.offset, (n) => files.excluded(n));
     if (copy) await this.drainCopy(copy, s);
     files.logger.info(
-      { source: files.name, file: path, size, saved: s, copy },
+      { file: path, size, saved: s, copy },
       `file source ${files.name}: ${path} was truncated or replaced while stopped; ${copy ? `reading the rest of ${copy} from ${s.offset}, then ` : ''}reading it from its start`,
     );
     files.add(path, s.dev, s.ino, { hash: '', len: 0 }, 0, undefined);

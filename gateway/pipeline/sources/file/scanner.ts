@@ -108,7 +108,7 @@ export class FileScanner {
         this.pendingCopies.delete(key);
         if (copied !== undefined) {
           offset = copied.offset;
-          files.logger.info({ source: files.name, file: path, offset }, `file source ${files.name}: ${path} is a copy of a tailed file, read from ${offset}`);
+          files.logger.info({ file: path, offset }, `file source ${files.name}: ${path} is a copy of a tailed file, read from ${offset}`);
         }
       }
       files.add(path, dev, ino, fp, offset, undefined);

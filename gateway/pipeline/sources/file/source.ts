@@ -101,7 +101,7 @@ export class FileSource implements Source {
         if (event === 'renamed' || event === 'deleted') this.count('rotations');
         if (event === 'truncated' || event === 'copytruncate') this.count('truncations');
         if (event === 'rewind') this.count('rewinds');
-        this.deps.logger.info({ source: this.name, file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
+        this.deps.logger.info({ file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
       isTracked: (key) => this.files.trackers.has(key),
       readUpTo: (fp, offset, key, head) => this.files.readUpTo(fp, offset, key, head),
@@ -151,7 +151,6 @@ export class FileSource implements Source {
       this.deps.logger.info(
         // size, mtime, the look's start and what was known: enough to tell from a log which file this was
         {
-          source: this.name,
           file: f.path,
           from: t.path,
           offset: f.offset,
@@ -182,7 +181,7 @@ export class FileSource implements Source {
     if (raw) {
       const state = decodeState(raw);
       if (state instanceof Error) {
-        this.deps.logger.warn({ source: this.name, err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
+        this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
       } else {
         saved.push(...state.files);
         savedAt = state.at;
@@ -236,7 +235,7 @@ export class FileSource implements Source {
     this.ticking = this.doTick()
       .catch((err: unknown) => {
         this.lastError = err instanceof Error ? err.message : String(err);
-        this.deps.logger.error({ source: this.name, err }, `file source ${this.name}: scan failed`);
+        this.deps.logger.error({ err }, `file source ${this.name}: scan failed`);
       })
       .finally(() => {
         this.ticking = undefined;
@@ -259,10 +258,7 @@ export class FileSource implements Source {
   private readFailed(t: FileTracker, err: unknown): void {
     t.lastError = err instanceof Error ? err.message : String(err);
     this.count('readErrors');
-    this.deps.logger.warn(
-      { source: this.name, file: t.path, code: 'GH_FILE_UNREADABLE', err },
-      `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`,
-    );
+    this.deps.logger.warn({ file: t.path, code: 'GH_FILE_UNREADABLE', err }, `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`);
   }
 
   private submit(t: FileTracker, r: SplitRecord): Promise<void> | undefined {

@@ -42,7 +42,7 @@ export class CommandQueue {
     const cmd = this.opts.commands;
     if (!cmd || this.unsubscribe) return;
     if (!this.deps.subscribe) {
-      this.deps.logger.warn({ source: this.opts.name }, 'modbus commands configured but this runtime offers no broker subscription; writes are disabled');
+      this.deps.logger.warn('modbus commands configured but this runtime offers no broker subscription; writes are disabled');
       return;
     }
     this.unsubscribe = this.deps.subscribe(cmd.topic, (_topic, payload) => this.onCommand(payload));
@@ -66,7 +66,7 @@ export class CommandQueue {
     const outcome = result.ok === true ? 'ok' : 'data' in w ? 'failed' : 'refused';
     this.outcome[outcome]++;
     this.metrics.writes.inc({ kind: 'modbus', source: this.opts.name, outcome });
-    if (result.ok !== true) this.deps.logger.warn({ source: this.opts.name, device: w.device, tag: w.tag, err: result.error }, 'modbus write not done');
+    if (result.ok !== true) this.deps.logger.warn({ device: w.device, tag: w.tag, err: result.error }, 'modbus write not done');
     if (this.replyTopic && this.deps.publish) {
       this.deps.publish(this.replyTopic, Buffer.from(JSON.stringify({ id: w.id ?? null, device: w.device, tag: w.tag, value: w.value, ...result })));
     }

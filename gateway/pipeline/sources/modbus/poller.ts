@@ -66,7 +66,7 @@ export class ModbusSource implements Source {
     this.commands.start();
     this.loop = this.run().catch((err: unknown) => {
       // A bug, not a device fault: log it loudly; the source shows 'failed'.
-      this.deps.logger.error({ err, source: this.name }, 'modbus source loop failed');
+      this.deps.logger.error({ err }, 'modbus source loop failed');
       this.lastError = errorMessage(err);
       this.state = 'stopped';
     });
@@ -160,7 +160,7 @@ export class ModbusSource implements Source {
       this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
       if (this.connectAttempts === 0 || this.connectAttempts % 10 === 0)
         this.deps.logger.warn(
-          { source: this.name, endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 },
+          { endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 },
           'modbus connect failed, retrying with backoff',
         );
       this.lostAt ??= this.now();
@@ -177,7 +177,7 @@ export class ModbusSource implements Source {
       this.gaps++;
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
       this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, gapMs / 1000);
-      this.deps.logger.warn({ source: this.name, endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
+      this.deps.logger.warn({ endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
     }
     this.lostAt = undefined;
     this.everConnected = true;
@@ -194,7 +194,7 @@ export class ModbusSource implements Source {
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
       this.state = 'retrying';
-      this.deps.logger.warn({ source: this.name, endpoint: this.link.describe(), reason }, 'modbus connection lost, reconnecting');
+      this.deps.logger.warn({ endpoint: this.link.describe(), reason }, 'modbus connection lost, reconnecting');
     }
     this.wake?.();
   }
@@ -256,10 +256,7 @@ export class ModbusSource implements Source {
             continue;
           }
           for (const t of req.tags) t.error = e.message;
-          this.deps.logger.warn(
-            { source: this.name, device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
-            'modbus exception response',
-          );
+          this.deps.logger.warn({ device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message }, 'modbus exception response');
           continue;
         }
         for (const t of req.tags) t.error = e.message;
@@ -276,10 +273,7 @@ export class ModbusSource implements Source {
       d.failures++;
       d.retryAt = this.now() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
       if (d.failures === 1 || d.failures % 10 === 0)
-        this.deps.logger.warn(
-          { source: this.name, device: d.device.name, failures: d.failures, err: deviceDown },
-          'modbus device not answering, retrying with backoff',
-        );
+        this.deps.logger.warn({ device: d.device.name, failures: d.failures, err: deviceDown }, 'modbus device not answering, retrying with backoff');
     } else if (answered) {
       d.failures = 0;
       d.retryAt = 0;
@@ -312,7 +306,7 @@ export class ModbusSource implements Source {
     } catch (err) {
       if (this.stopping) return;
       this.countError(d, 'commit', `device '${d.device.name}' group '${g.group.name}': values not committed: ${errorMessage(err)}`);
-      this.deps.logger.warn({ source: this.name, device: d.device.name, err: errorMessage(err) }, 'modbus poll not committed; values are read again next poll');
+      this.deps.logger.warn({ device: d.device.name, err: errorMessage(err) }, 'modbus poll not committed; values are read again next poll');
       return;
     }
     for (const v of out.reported) v.tag.reported = v.value;

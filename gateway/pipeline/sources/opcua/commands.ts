@@ -30,7 +30,7 @@ export class OpcuaCommands {
   start(): void {
     if (!this.opts.commands || this.unsubscribe) return;
     if (!this.deps.subscribe) {
-      this.deps.logger.warn({ source: this.opts.name }, 'opcua commands configured but this runtime offers no broker subscription; writes are disabled');
+      this.deps.logger.warn('opcua commands configured but this runtime offers no broker subscription; writes are disabled');
       return;
     }
     this.unsubscribe = this.deps.subscribe(this.opts.commands.topic, (_t, payload) => void this.onCommand(payload));

@@ -85,7 +85,7 @@ export class OpcuaSource implements Source {
     this.state = 'connecting';
     this.commands.start();
     this.loop = this.run().catch((err: unknown) => {
-      this.deps.logger.error({ err, source: this.name }, 'opcua source loop failed');
+      this.deps.logger.error({ err }, 'opcua source loop failed');
       this.lastError = errorMessage(err);
       this.state = 'failed';
     });
@@ -152,10 +152,7 @@ export class OpcuaSource implements Source {
         reason = errorMessage(err);
         this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
         if (this.attempts === 0 || this.attempts % 10 === 0)
-          this.deps.logger.warn(
-            { source: this.name, endpoint: this.opts.endpoint, err: reason, attempt: this.attempts + 1 },
-            'opcua connect failed, retrying with backoff',
-          );
+          this.deps.logger.warn({ endpoint: this.opts.endpoint, err: reason, attempt: this.attempts + 1 }, 'opcua connect failed, retrying with backoff');
       }
       await this.teardown();
       if (this.stopping) break;
@@ -197,7 +194,7 @@ export class OpcuaSource implements Source {
       const reason = await lost;
       if (!this.stopping) {
         this.lostAt = this.now();
-        this.deps.logger.warn({ source: this.name, endpoint: this.opts.endpoint, reason }, 'opcua session lost; rebuilding client, session and subscriptions');
+        this.deps.logger.warn({ endpoint: this.opts.endpoint, reason }, 'opcua session lost; rebuilding client, session and subscriptions');
       }
       return reason;
     } finally {
@@ -216,10 +213,7 @@ export class OpcuaSource implements Source {
       this.counts.gaps++;
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
       this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, ms / 1000);
-      this.deps.logger.warn(
-        { source: this.name, endpoint: this.opts.endpoint, gapMs: ms, from: this.lastGap.from },
-        'opcua session and subscriptions restored after a gap',
-      );
+      this.deps.logger.warn({ endpoint: this.opts.endpoint, gapMs: ms, from: this.lastGap.from }, 'opcua session and subscriptions restored after a gap');
     }
     this.lostAt = undefined;
     this.everConnected = true;
@@ -259,7 +253,7 @@ export class OpcuaSource implements Source {
           if (st.error) {
             this.counts.badStatus++;
             this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
-            this.deps.logger.warn({ source: this.name, tag: item.name, nodeId: item.nodeId, status: code.name }, 'opcua monitored item refused by the server');
+            this.deps.logger.warn({ tag: item.name, nodeId: item.nodeId, status: code.name }, 'opcua monitored item refused by the server');
           }
         });
         group.on('changed', (_mi, dataValue, index) => this.onValue(sub.name, chunk[index] as OpcuaItem, dataValue));
@@ -315,7 +309,7 @@ export class OpcuaSource implements Source {
     p.then(committed, (err: unknown) => {
       this.counts.commitErrors++;
       this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'commit' });
-      this.deps.logger.warn({ source: this.name, tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
+      this.deps.logger.warn({ tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
     }).finally(() => this.inFlight--);
   }
 
