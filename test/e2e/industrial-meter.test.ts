@@ -1,7 +1,8 @@
 // The worked example of docs/industrial.md, run as written through the real gateway (child
 // process): docs/examples/meter.yaml + meter-rules.yaml, pointed at a jsmodbus server playing the
 // meter and at kinesalite. The meter's registers arrive in Kinesis shaped by the rules; the source
-// shows in /api/sources and /metrics; a write through the command topic changes a register.
+// shows in /api/sources and /metrics; a write through the command topic changes a register. The
+// doc's shell block is checked too: its admin URL, reply-before-write order and shown reply.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,6 +13,26 @@ import { kinesisSink } from '../helpers/upstream-e2e.js';
 import { repoRoot, tempDir, waitUntil } from '../helpers/index.js';
 import { modbusTcpPeer } from '../helpers/industrial.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { adminOptionsSchema } from '../../gateway/config/schema.js';
+
+/**
+ * The shell block of the worked example in docs/industrial.md: the admin URL its curl uses, the
+ * reply it shows, and whether it subscribes to the reply topic before the write (the reply is not
+ * retained: a subscriber started after the write waits forever).
+ */
+async function docBlock(): Promise<{ apiUrl: string; reply: unknown; subscribesFirst: boolean }> {
+  const md = await readFile(join(repoRoot, 'docs/industrial.md'), 'utf8');
+  const start = md.indexOf('```sh\ngatehouse check-config docs/examples/meter.yaml');
+  assert.ok(start >= 0, 'the worked example block');
+  const lines = md.slice(start, md.indexOf('\n```\n', start)).split('\n');
+  const apiUrl = /curl -s (\S+\/api\/sources)/.exec(lines.join('\n'))?.[1] ?? '';
+  const reply = JSON.parse(lines.find((l) => l.startsWith('# {"id":"w1"'))?.slice(2) ?? 'null') as unknown;
+  const pub = lines.findIndex((l) => /mosquitto_(pub|rr) .*-t plant\/cmd\/main-meter /.test(l));
+  const sub = lines.findIndex(
+    (l) => /mosquitto_sub .*-t plant\/cmd\/main-meter\/reply .*&/.test(l) || /mosquitto_rr .*-e plant\/cmd\/main-meter\/reply/.test(l),
+  );
+  return { apiUrl, reply, subscribesFirst: pub >= 0 && sub >= 0 && sub <= pub };
+}
 
 test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources, /metrics, command write', { timeout: 120_000 }, async (t) => {
   const meter = await modbusTcpPeer(t, 400);
@@ -64,6 +85,11 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   assert.ok(Math.abs((energy.kwh as number) - 1234.5) < 1e-3);
   assert.equal(sink.raw[0]!.key, 'meter-1', 'partition key is the meter');
 
+  // The doc's curl names the default admin address; this gateway's admin port is a free one.
+  const doc = await docBlock();
+  const admin = adminOptionsSchema.parse({});
+  assert.equal(doc.apiUrl, `http://${admin.host}:${admin.port}/api/sources`, 'the doc queries the default admin address');
+  assert.ok(doc.subscribesFirst, 'the doc subscribes to the reply topic before the write');
   const api = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as {
     sources: { kind: string; name: string; state: string; details: { devices: { name: string; valuesPerSecond: number }[] } }[];
   };
@@ -85,6 +111,7 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   await client.publishAsync('plant/cmd/main-meter', JSON.stringify({ id: 'w1', device: 'meter-1', tag: 'ct_ratio', value: 50 }));
   const r = await reply;
   assert.equal(r.ok, true, JSON.stringify(r));
+  assert.deepEqual(r, doc.reply, 'the reply the doc shows');
   assert.equal(meter.holding.readUInt16BE(40), 50);
   const viaRule = new Promise<Record<string, unknown>>((resolve) =>
     client.on('message', (_t, p) => {
