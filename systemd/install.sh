@@ -82,7 +82,10 @@ for part in bin dist package.json package-lock.json README.md; do
 done
 if [ "$modules" = yes ] && [ -d "$src/node_modules" ]; then
   rm -rf "$prefix/node_modules"
-  cp -R "$src/node_modules" "$prefix/node_modules"
+  # Copy the contents ("/."), so a node_modules that is a symlink becomes a real folder here and
+  # the prune below can never reach into the source checkout through it.
+  mkdir -p "$prefix/node_modules"
+  cp -R "$src/node_modules/." "$prefix/node_modules/"
   # Dev-only packages are not needed at run time.
   (cd "$prefix" && npm prune --omit=dev --no-audit --no-fund >/dev/null 2>&1) || true
 fi
