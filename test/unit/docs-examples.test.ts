@@ -15,6 +15,7 @@ import { Writable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { main } from '../../gateway/cli/main.js';
 import { repoRoot, tempDir } from '../helpers/index.js';
+import { FIXTURE_CERT_PEM, FIXTURE_KEY_PEM } from '../helpers/tls-fixture.js';
 
 interface Block {
   file: string;
@@ -94,8 +95,16 @@ test('every YAML example in README.md and docs/ passes the CLI checks as written
     const text = b.text.replaceAll('/etc/gatehouse/', `${dir}/etc/gatehouse/`).replaceAll('/var/lib/gatehouse', `${dir}/var/lib/gatehouse`);
     for (const m of text.matchAll(new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/etc/gatehouse/[^\\s'",}\\]]+`, 'g'))) {
       await mkdir(dirname(m[0]), { recursive: true });
-      // A rule set file must parse; its rules are not the example's subject.
-      await writeFile(m[0], /rules[^/]*\.ya?ml$/.test(m[0]) ? 'version: 1\nrules: []\n' : 'placeholder\n');
+      // A rule set file must parse, TLS files must load (check-config builds a TLS context); their
+      // contents are not the example's subject.
+      const content = /rules[^/]*\.ya?ml$/.test(m[0])
+        ? 'version: 1\nrules: []\n'
+        : /key\.pem$/.test(m[0])
+          ? FIXTURE_KEY_PEM
+          : /\.pem$/.test(m[0])
+            ? FIXTURE_CERT_PEM
+            : 'placeholder\n';
+      await writeFile(m[0], content);
     }
     const doc = parseYaml(text) as Record<string, unknown>;
     const where = `${b.file}:${b.line}`;

@@ -1,0 +1,21 @@
+// A self-signed ed25519 certificate and its key (CN gatehouse-docs-fixture, valid to 2126), for
+// tests that need TLS files which load (check-config builds a TLS context from them) but never
+// serve a real client. Made once with:
+//   openssl req -x509 -newkey ed25519 -keyout key.pem -out cert.pem -days 36500 -nodes -subj /CN=gatehouse-docs-fixture
+// Tests that connect over TLS make their own with openssl (broker-tls.test.ts).
+export const FIXTURE_CERT_PEM = `-----BEGIN CERTIFICATE-----
+MIIBWTCCAQugAwIBAgIUENbowlIAtqm1PbzOMM+n7TSpwEMwBQYDK2VwMCExHzAd
+BgNVBAMMFmdhdGVob3VzZS1kb2NzLWZpeHR1cmUwIBcNMjYxMjAzMDk1NTI1WhgP
+MjEyNjExMDkwOTU1MjVaMCExHzAdBgNVBAMMFmdhdGVob3VzZS1kb2NzLWZpeHR1
+cmUwKjAFBgMrZXADIQD+I4sK42+CIv2N/ZleTNGCxcDGQ9KD1MNWdjYByWdR7qNT
+MFEwHQYDVR0OBBYEFADhnG9Y2gvFPnW21PKDqAYNgrHrMB8GA1UdIwQYMBaAFADh
+nG9Y2gvFPnW21PKDqAYNgrHrMA8GA1UdEwEB/wQFMAMBAf8wBQYDK2VwA0EAWsM7
+qaRIEDQDpRlJxoJ4JvxCVDpLrah64PFLQN1WF38oVNo6Ly7y42Tyv8FfMXM8IoMS
+abNgq5PSF1twHTxtAw==
+-----END CERTIFICATE-----
+`;
+
+export const FIXTURE_KEY_PEM = `-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIEaAe25xVnUnRIVy3mPWFZkGffejXCzW663vyAzEUysn
+-----END PRIVATE KEY-----
+`;
