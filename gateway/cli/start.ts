@@ -8,6 +8,7 @@ import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
 import { errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
+import { safeLogDestination } from './log-destination.js';
 
 const USAGE = 'gatehouse start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N] [--log-level LEVEL]';
 const HELP = `usage: ${USAGE}
@@ -116,10 +117,12 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     return c;
   };
   const config = await readConfig();
-  const logger = pino({ level: values['log-level'] ?? config.log.level, base: { gw: config.gatewayId } });
+  const logDestination = safeLogDestination();
+  const logger = pino({ level: values['log-level'] ?? config.log.level, base: { gw: config.gatewayId } }, logDestination.stream);
   warnOldNode(logger);
   noteV8Flags(logger);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
+  logDestination.registerMetrics(registry);
   const gateway = await startGateway(config, { logger, registry, version: VERSION });
 
   return await new Promise<number>((resolve) => {
