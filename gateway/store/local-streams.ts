@@ -133,7 +133,18 @@ export class LevelLocalStreams implements LocalStreams {
     try {
       await this.db.open();
     } catch (err) {
-      throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${(err as Error).message}`, {
+      // abstract-level says only "Database failed to open"; LevelDB's own words are in the cause.
+      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : undefined;
+      const detail = cause ? `${(err as Error).message}: ${cause}` : (err as Error).message;
+      if (/No space left|ENOSPC/i.test(detail)) {
+        // Reopening replays LevelDB's log into a new table: it needs room (a power cut on a full disk).
+        throw new GatehouseError('GH_STORE_DISK_FULL', `cannot open the store database: the disk is full (${detail})`, {
+          where: this.options.path,
+          hint: `free space on the filesystem of ${this.options.path} (at least store.reserveBytes), then start again: nothing stored is lost`,
+          cause: err,
+        });
+      }
+      throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${detail}`, {
         where: this.options.path,
         hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
         cause: err,

@@ -253,3 +253,30 @@ test('serial ACK mode on a full disk: no ACK while full (NAKs, frames held by th
   for (let i = 0; i < N; i++) assert.ok(got.has(i), `frame ${i} committed`);
   console.log(`# serial on a full disk: ${dev.stats().naks} NAKs while full, then ${N} frames committed, ${dev.stats().resent} resends`);
 });
+
+test('opening the store on a full disk says the disk is full (LevelDB must write a table to replay its log), and opens once space returns', {
+  skip,
+}, async (t) => {
+  const fs = await mountSmallFs(t, 4);
+  const path = join(fs, 'store');
+  const streams = await openLocalStreams({ path, reserveBytes: 0 }, testDeps());
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  for (let i = 0; i < 300; i++) await streams.append('a', { topic: 't', payload: randomBytes(1000), receivedAt: Date.now() });
+  await streams.close(); // the records are in LevelDB's log, not yet in a table
+  const filler = join(fs, 'filler');
+  try {
+    await writeFiller(filler, freeBytes(fs));
+  } catch {
+    // tmpfs may refuse the last block: full either way
+  }
+  await assert.rejects(
+    openLocalStreams({ path, reserveBytes: 0 }, testDeps()),
+    (err: unknown) =>
+      isGatehouseError(err) && err.code === 'GH_STORE_DISK_FULL' && /the disk is full .*No space left/.test(err.message) && /free space/.test(err.hint ?? ''),
+  );
+  await unlink(filler);
+  const again = await openLocalStreams({ path, reserveBytes: 0 }, testDeps());
+  await again.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  assert.equal(again.info('a')?.lastSeq, 300, 'nothing stored was lost');
+  await again.close();
+});

@@ -33,6 +33,8 @@ test('protocolLevel reads the CONNECT protocol level of 3.1, 3.1.1 and 5, byte b
 
 test('reasonForCommitError: stream full and disk full 0x97, ACL 0x87, oversize 0x95, otherwise 0x80; causes are followed', () => {
   assert.equal(reasonForCommitError(new GatehouseError('GH_STREAM_FULL', 'full')), 0x97);
+  // The store's refusal under store.reserveBytes (no ENOSPC in it): docs/broker.md promises 0x97.
+  assert.equal(reasonForCommitError(new GatehouseError('GH_STORE_DISK_FULL', 'free space 0 bytes is under the reserve')), 0x97);
   assert.equal(reasonForCommitError(Object.assign(new Error('write failed'), { code: 'ENOSPC' })), 0x97);
   assert.equal(reasonForCommitError(new GatehouseError('GH_RECORD_TOO_LARGE', 'big')), 0x97);
   assert.equal(reasonForCommitError(new GatehouseError('GH_ACL_DENIED', 'no')), 0x87);

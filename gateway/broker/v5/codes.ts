@@ -62,7 +62,8 @@ export function reasonForCommitError(err: unknown): number {
     const rc = (e as CodedError).reasonCode;
     if (typeof rc === 'number') return rc;
     const code = e instanceof GatehouseError ? e.code : (e as { code?: unknown }).code;
-    if (code === 'GH_STREAM_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return RC.QUOTA_EXCEEDED;
+    // GH_STORE_DISK_FULL: the store's own refusal below store.reserveBytes (before any ENOSPC)
+    if (code === 'GH_STREAM_FULL' || code === 'GH_STORE_DISK_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return RC.QUOTA_EXCEEDED;
     // PUBACK cannot carry 0x95 (MQTT 5 3.4.2.1): a payload over the broker limit is a DISCONNECT
     // 0x95 (connection.ts), a record too big for its stream is a quota matter
     if (code === 'GH_PAYLOAD_TOO_LARGE') return RC.PACKET_TOO_LARGE;
