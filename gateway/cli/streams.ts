@@ -13,6 +13,7 @@ interface StreamRow {
   lastSeq: number;
   records: number;
   bytes: number;
+  droppedRecords?: number;
   exporters: ExporterRow[];
 }
 
@@ -45,11 +46,15 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   for (const s of body.streams) {
-    // An exported record is reclaimed: say so, so an empty stream does not look like a lost record.
+    // An exported record is reclaimed: say so, so an empty stream does not look like a lost record;
+    // and records retention dropped before export are said, never hidden behind "all exported".
+    const dropped = s.droppedRecords ?? 0;
+    const droppedText = dropped > 0 ? `, ${dropped} dropped by retention (onFull/ttl) before export` : '';
+    const exportedAll = s.exporters.length > 0 && s.exporters.every((e) => e.lastExportedSeq >= s.lastSeq);
     const held =
       s.records === 0
-        ? `empty: ${s.lastSeq} appended${s.lastSeq > 0 && s.exporters.length > 0 ? ', all exported and reclaimed' : ''}`
-        : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended), ${fmtBytes(s.bytes)}`;
+        ? `empty: ${s.lastSeq} appended${droppedText}${s.lastSeq > 0 && exportedAll && dropped === 0 ? ', all exported and reclaimed' : ''}`
+        : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}`;
     writeLine(io.stdout, `${s.name}: ${held}`);
     for (const e of s.exporters) {
       const err = e.lastError ? `; last error: ${e.lastError.message}` : '';

@@ -419,7 +419,9 @@ class ExporterLoop implements Exporter {
     } catch {
       return { records: 0, bytes: 0, ageSeconds: 0 };
     }
-    const records = Math.max(0, info.lastSeq - this.checkpoint);
+    // Records retention dropped (below firstSeq) are no longer to export: they are counted as
+    // dropped by the stream, not as backlog.
+    const records = Math.max(0, info.lastSeq - Math.max(this.checkpoint, info.firstSeq - 1));
     const bytes = info.records > 0 ? Math.round(info.bytes * Math.min(1, records / info.records)) : 0;
     const head = this.window.find((e) => !e.done);
     const oldest = head ? head.rec.receivedAt : records > 0 ? info.oldestAt : undefined;

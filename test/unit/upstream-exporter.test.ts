@@ -323,6 +323,20 @@ test('waits for new data without polling and exports it when it arrives', async 
   assert.deepEqual(dest.delivered, [1, 2]);
 });
 
+test('backlog: records retention dropped before export are not counted as still to export', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  dest.throwNext = 1_000_000; // destination down
+  await exporter.start();
+  // drop-oldest keeps the last 4 records of 15 bytes (payload + topic) each.
+  await streams.defineStream({ name: 'telemetry', maxBytes: 60, onFull: 'drop-oldest' });
+  await fill(streams, 10);
+  await waitUntil(() => exporter.status().state === 'backoff', 'backoff state');
+  const info = streams.info('telemetry');
+  assert.equal(info.droppedRecords, 6);
+  // What is still to export: the 4 held records, not the 10 appended.
+  assert.equal(exporter.status().backlog.records, 4);
+});
+
 test('status and metrics: backlog, exported records/bytes, destination, state', async (t) => {
   const { streams, dest, exporter, deps } = await setup(t);
   await fill(streams, 5);
