@@ -63,7 +63,9 @@ export const controlOptionsSchema = z
       .min(1)
       .max(100)
       .default(4)
-      .describe('Remote updates waiting behind the one being applied; more are rejected (status rejected).'),
+      .describe(
+        'Remote updates waiting behind the one being applied; beyond, the oldest waiting one is refused (status rejected, reason busy) so the newest are applied.',
+      ),
     groups: z
       .array(z.string().min(1))
       .default([])

@@ -8,7 +8,8 @@
 // update document (document.ts): bound to this gateway (targets), to a version above the highest
 // ever accepted (accepted.ts, persisted) and to an expiry; replays are refused with
 // GH_CONTROL_REPLAY. Updates are handled one at a time here (check, apply, record the version),
-// at most maxPending wait; every refusal is a `rejected` status, a log line and a counter.
+// at most maxPending wait (beyond, the oldest waiting gives way: the newest win); every refusal is a
+// `rejected` status, a log line and a counter.
 import { EventEmitter } from 'node:events';
 import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -75,10 +76,17 @@ function updatesCounter(deps: RuntimeDeps): Counter<'result'> {
   return counter(deps.registry, 'gatehouse_control_updates_total', help, ['result']);
 }
 
+interface Waiting {
+  kind: 'set' | 'rollback';
+  payload: Buffer;
+  source: string;
+}
+
 /** Emits 'status' (ControlStatus) for every update attempt it reports, whatever its source. */
 export class RemoteControl extends EventEmitter {
   readonly topics: ControlTopics;
-  private pending = 0;
+  /** Updates received and not yet started (at most maxPending), oldest first. */
+  private readonly waiting: Waiting[] = [];
   private started = false;
   private readonly updates: Counter<'result'>;
   private readonly refused: Counter<'reason'>;
@@ -198,21 +206,27 @@ export class RemoteControl extends EventEmitter {
       );
       return;
     }
-    if (this.pending > this.opts.maxPending) {
+    // Full: the oldest waiting update gives way, not the newest. Updates queued by the broker while
+    // the gateway was offline arrive in a burst, and the last one the office sent is the one it
+    // wants running (a newer version makes the older ones replays anyway).
+    if (this.waiting.length >= this.opts.maxPending) {
+      const superseded = this.waiting.shift() as Waiting;
       this.refuse(
-        source,
-        `GH_CONTROL_CHANNEL: ${this.pending} updates already waiting (control.maxPending ${this.opts.maxPending}); publish again later`,
+        superseded.source,
+        `GH_CONTROL_CHANNEL: superseded by a later update (control.maxPending ${this.opts.maxPending} were already waiting; the newest are applied)`,
         'busy',
       );
-      return;
     }
-    this.pending++;
+    const update: Waiting = { kind, payload, source };
+    this.waiting.push(update);
     this.chain = this.chain
-      .then(() => this.handle(kind, payload, source))
-      .catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'remote control update failed'))
-      .finally(() => {
-        this.pending--;
-      });
+      .then(() => {
+        const i = this.waiting.indexOf(update);
+        if (i < 0) return undefined; // superseded while it waited
+        this.waiting.splice(i, 1);
+        return this.handle(kind, payload, source);
+      })
+      .catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'remote control update failed'));
   }
 
   private async handle(kind: 'set' | 'rollback', payload: Buffer, source: string): Promise<void> {

@@ -15,7 +15,7 @@ import type { ControlStatus } from '../../gateway/control/remote.js';
 import type { JobRunEvent } from '../../gateway/control/jobs.js';
 import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
 import type { Registry } from 'prom-client';
-import { metricValue, tempDir, testDeps } from '../helpers/index.js';
+import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 
 const ID = 'gw-test';
 const SET = `gatehouse/${ID}/rules/set`;
@@ -252,6 +252,22 @@ test('signed updates: a valid signature applies, a bad one is refused and counte
   const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
   const res = await fetch(`${admin}/api/rules`, { method: 'PUT', body: makeEnvelope(b3, signRuleSetBytes(b3, evil.privateKeyPem)) });
   assert.equal(((await res.json()) as { state: string }).state, 'rejected');
+});
+
+test('a burst of queued updates (the gateway was offline) ends on the newest: the oldest waiting ones give way', async (t) => {
+  const { gw, keys } = await signedGateway(t, '  maxPending: 1\n');
+  const c = await client(t, url(gw));
+  const registry = registries.get(gw)!;
+  // Published back to back, as a broker delivers what it queued for an offline gateway.
+  await Promise.all(
+    [2, 3, 4, 5, 6, 7].map((version) =>
+      c.publishAsync(SET, signedDoc(keys.privateKeyPem, { version, ruleSet: JSON.parse(v(version)) as Record<string, unknown> }), { qos: 1 }),
+    ),
+  );
+  await waitUntil(() => gw.rules.activeDefinition()?.version === 7, 'the newest update (v7) to run', 10_000);
+  const last = await retainedStatus(t, url(gw), (st) => st.activeVersion === 7);
+  assert.equal(last.acceptedVersion, 7);
+  assert.ok((await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'busy' })) >= 1, 'some older ones were superseded');
 });
 
 test('replay: v3 active, a captured rollback and older signed sets replayed stay at v3, also after a restart', async (t) => {
