@@ -329,6 +329,7 @@ test('half-open peer (stops answering, socket open): timeouts, reconnect, recove
     intake,
   );
   await waitUntil(async () => (await intake.records()).length >= 3, 'polling');
+  const mutedAt = Date.now();
   peer.mute(true);
   await waitUntil(
     () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }).then((v) => v >= 2),
@@ -336,10 +337,15 @@ test('half-open peer (stops answering, socket open): timeouts, reconnect, recove
     10_000,
   );
   const n = (await intake.records()).length;
+  const mutedMs = Date.now() - mutedAt;
   peer.mute(false);
   await waitUntil(async () => (await intake.records()).length >= n + 3, 'values flow again after the peer answers', 10_000);
   assert.ok(details(source).reconnects >= 1, 'the half-open connection was replaced');
   assert.equal(source.status().state, 'running');
+  // The outage is counted from the last good read (or reconnect), not from when a timeout noticed
+  // it: before, each reconnect to the silent peer counted a gap of a few milliseconds.
+  const gapMs = 1000 * (await metricValue(deps.registry, 'gatehouse_industrial_gap_seconds_total'));
+  assert.ok(gapMs >= 0.3 * mutedMs, `gap ${gapMs.toFixed(0)} ms for ${mutedMs} ms without answers`);
 });
 
 test('an unreachable host is a retrying state with counted errors and never blocks another source', async (t) => {

@@ -34,6 +34,13 @@ export class ModbusSource implements Source {
   private connectAttempts = 0;
   private everConnected = false;
   private lostAt: number | undefined;
+  /**
+   * The last time the connection was known good: its (re)connect or a good read. A gap counts from
+   * here, not from when the loss was noticed: a server that stops answering without closing the
+   * connection is noticed only after read timeouts, and each reconnect to it would otherwise count
+   * a gap of milliseconds for an outage of seconds.
+   */
+  private lastSignOfLife = 0;
   private lastError: string | undefined;
   private reconnects = 0;
   private gaps = 0;
@@ -163,7 +170,7 @@ export class ModbusSource implements Source {
           { endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 },
           'modbus connect failed, retrying with backoff',
         );
-      this.lostAt ??= this.now();
+      this.lostAt ??= this.lastSignOfLife || this.now();
       this.state = 'retrying';
       await this.sleep(backoffMs(this.connectAttempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
       return;
@@ -180,6 +187,7 @@ export class ModbusSource implements Source {
       this.deps.logger.warn({ endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
     }
     this.lostAt = undefined;
+    this.lastSignOfLife = this.now();
     this.everConnected = true;
     this.connectAttempts = 0;
     this.state = 'running';
@@ -190,7 +198,7 @@ export class ModbusSource implements Source {
 
   private onLost(reason: string): void {
     this.lastError = `connection lost: ${reason}`;
-    this.lostAt ??= this.now();
+    this.lostAt ??= this.lastSignOfLife || this.now();
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
       this.state = 'retrying';
@@ -312,6 +320,7 @@ export class ModbusSource implements Source {
     for (const v of out.reported) v.tag.reported = v.value;
     if (values.length > 0) {
       d.lastGoodRead = ts;
+      this.lastSignOfLife = Math.max(this.lastSignOfLife, ts);
       this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: d.device.name }, ts / 1000);
     }
     d.rate.add(values.length);

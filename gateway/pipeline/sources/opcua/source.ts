@@ -193,7 +193,9 @@ export class OpcuaSource implements Source {
     try {
       const reason = await lost;
       if (!this.stopping) {
-        this.lostAt = this.now();
+        // The gap starts at the last data or keepalive: a server that froze is noticed only when
+        // the watchdog fires, seconds later.
+        this.lostAt = Math.min(this.now(), this.lastActivity || this.now());
         this.deps.logger.warn({ endpoint: this.opts.endpoint, reason }, 'opcua session lost; rebuilding client, session and subscriptions');
       }
       return reason;
