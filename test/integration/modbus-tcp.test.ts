@@ -191,6 +191,9 @@ test('an exception response is surfaced on its tag while the other tags keep bei
   const intake = await storeIntake(t);
   // good (98) and missing (100, past the device's 100 registers) are merged into one request
   // (mergeGap 2): the device refuses it, the source splits it and pins the exception on 'missing'.
+  const lines: Array<Record<string, unknown>> = [];
+  const { default: pino } = await import('pino');
+  const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
   const { source, deps } = await startSource(
     t,
     {
@@ -216,8 +219,11 @@ test('an exception response is surfaced on its tag while the other tags keep bei
       ],
     },
     intake,
+    { logger },
   );
   await waitUntil(async () => (await payloads(intake, 'modbus/exc/d/good')).length >= 3, 'good tag read 3 times');
+  // Refused on every poll, logged once (a minute): the tag's error and the counters carry the rest.
+  assert.equal(lines.filter((l) => l.msg === 'modbus exception response').length, 1);
   const d = details(source).devices[0]!;
   assert.match(d.tagErrors.missing ?? '', /0x02 illegal data address/);
   assert.equal(d.tagErrors.good, undefined);

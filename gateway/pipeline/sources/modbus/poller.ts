@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { SourceDeps } from '../kind.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import { errorMessage } from '../../../../core/errors.js';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
 import { decodeRegisters } from './codec.js';
 import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js';
@@ -41,6 +42,8 @@ export class ModbusSource implements Source {
    * a gap of milliseconds for an outage of seconds.
    */
   private lastSignOfLife = 0;
+  /** Exception responses are logged at most once a minute per request (the tag's error and counters say the rest). */
+  private readonly exceptionLog: RateLog;
   private lastError: string | undefined;
   private reconnects = 0;
   private gaps = 0;
@@ -53,6 +56,7 @@ export class ModbusSource implements Source {
     this.name = opts.name;
     this.now = deps.now ?? Date.now;
     this.metrics = industrialMetrics(deps.registry);
+    this.exceptionLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.now);
     this.devices = buildDevices(opts, this.now);
     this.commands = new CommandQueue(
       opts,
@@ -264,7 +268,12 @@ export class ModbusSource implements Source {
             continue;
           }
           for (const t of req.tags) t.error = e.message;
-          this.deps.logger.warn({ device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message }, 'modbus exception response');
+          // A device that refuses a register refuses it on every poll: one line per request a minute, with the count.
+          this.exceptionLog(
+            `${d.device.name}\0${req.area}\0${req.address}`,
+            { device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
+            'modbus exception response',
+          );
           continue;
         }
         for (const t of req.tags) t.error = e.message;
