@@ -281,6 +281,12 @@ export const ERROR_CATALOGUE = {
     hint: 'rotate with delaycompress (a compressed copy cannot be read) and not twice within scanIntervalMs, prefer create to copytruncate, or raise maxOpenFiles if the file waited for a slot',
   },
   // admin / control
+  GH_ADMIN_UNREACHABLE: {
+    group: 'admin',
+    meaning: "A CLI command could not reach the running gateway's admin API",
+    message: "cannot reach the gateway's admin API at {url}: {reason}",
+    hint: 'start the gateway (gatehouse start), or point at it with --admin http://HOST:PORT or --config FILE',
+  },
   GH_ADMIN_BAD_REQUEST: {
     group: 'admin / control',
     meaning: 'An admin API request was malformed',

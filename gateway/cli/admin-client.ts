@@ -1,6 +1,6 @@
 // Small client of the running gateway's admin API, for CLI commands (streams, rules list/apply).
 import { loadConfig } from '../config/index.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERROR_CATALOGUE, GatehouseError, type ErrorCode } from '../../core/errors.js';
 
 export interface AdminTarget {
   url: string;
@@ -42,7 +42,7 @@ export async function adminRequest(
     });
   } catch (err) {
     throw new GatehouseError(
-      'GH_ARG_INVALID',
+      'GH_ADMIN_UNREACHABLE',
       `cannot reach the gateway's admin API at ${target.url}: ${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message}`,
       {
         hint: 'start the gateway (gatehouse start), or point at it with --admin http://HOST:PORT or --config FILE',
@@ -58,8 +58,11 @@ export async function adminRequest(
   }
   if (!res.ok && !accept.includes(res.status)) {
     const e = (json as { error?: { code?: string; message?: string; hint?: string } }).error;
+    // The gateway's own code when it gave one (401 is GH_ADMIN_UNAUTHORIZED, a refused rule set
+    // the ruleset codes), so scripts see the cause, not a generic wrapper.
+    const code = e?.code !== undefined && e.code in ERROR_CATALOGUE ? (e.code as ErrorCode) : 'GH_ADMIN_BAD_REQUEST';
     throw new GatehouseError(
-      'GH_ADMIN_BAD_REQUEST',
+      code,
       `admin API ${method} ${path} answered ${res.status}: ${e?.code ?? ''} ${e?.message ?? text}`.trim(),
       e?.hint ? { hint: e.hint } : {},
     );

@@ -39,3 +39,15 @@ test('--help works on every command and subcommand: usage on stdout, exit 0', as
     assert.match(out, /usage|Usage|GH_|#/, `${argv.join(' ')} --help printed no usage: ${out.slice(0, 200)}`);
   }
 });
+
+test('a command that cannot reach the gateway says so with its own code (not an argument error)', async () => {
+  const { freePort } = await import('../helpers/index.js');
+  const port = await freePort(); // free: nothing listens there
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let err = '';
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await main(['streams', '--admin', `http://127.0.0.1:${port}`], { stdout, stderr });
+  assert.equal(code, 1);
+  assert.match(err, /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+/);
+});
