@@ -23,7 +23,7 @@ import { capPacketLength, ConnState, type ClientInternals } from './connection.j
 import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
 import { AuthGuard } from './auth-guard.js';
 import { boundOutbound, type DeliverInternals } from './outbound.js';
-import { PreConnectGuard } from './preconnect.js';
+import { PreConnectGuard, type PendingDeadline } from './preconnect.js';
 import { rateLimitedLog } from './rate-log.js';
 import { makeParserStrict, type StrictParserInternals } from './strict.js';
 import { createCommitWindow } from './inflight.js';
@@ -120,6 +120,14 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       }
     }
   };
+  // MQTT socket -> the socket the pre-CONNECT guard tracks (a TLS socket's TCP socket)
+  const pendingOf = new WeakMap<Socket, Socket>();
+  const connectReceived = (socket: Socket): void => preConnect.release(pendingOf.get(socket) ?? socket);
+  const countConnectTimeout = (ip: string | undefined): void => {
+    stats.connectTimeouts++;
+    rateLog('connect-timeout', { ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
+  };
+  const tlsDeadline: PendingDeadline = { ms: options.connectTimeoutMs, onExpire: (_socket, ip) => countConnectTimeout(ip) };
   const preConnect = new PreConnectGuard(
     { maxPending: options.maxPendingConnections, maxPendingPerAddress: options.maxPendingPerAddress },
     (_socket, reason, ip) => {
@@ -146,7 +154,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     rateLog,
     topicGuard: deps.topicGuard,
     onPublishRefused: publishRefused,
-    onConnectReceived: (client) => preConnect.release((client as DeliverInternals).conn),
+    onConnectReceived: (client) => connectReceived((client as DeliverInternals).conn),
   });
   // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
   const persistence = memoryPersistence();
@@ -183,7 +191,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     options,
     maxPacketBytes,
     sessionFile: deps.sessionFile,
-    onConnectReceived: (socket) => preConnect.release(socket),
+    onConnectReceived: connectReceived,
     rateLog,
   });
 
@@ -192,11 +200,16 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   // aedes emits 'error' for persistence failures; unhandled it would crash the process
   (aedes as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'aedes error'));
 
-  function onSocket(socket: Socket, listener: string): void {
+  /**
+   * Every accepted TCP connection, on TLS listeners before the handshake: banned addresses are
+   * closed here, the rest count as pending (pre-CONNECT) until their CONNECT arrives. A TLS
+   * socket gets connectTimeoutMs from accept for its handshake and CONNECT together.
+   */
+  function onAccept(socket: Socket, _listener: string, tls: boolean): boolean {
     stats.connections++;
     if (stopping) {
       socket.destroy();
-      return;
+      return false;
     }
     // A banned address is closed at accept: no parser, no CONNECT, no password check. This is
     // what keeps a wrong-password flood cheap once it is banned (thousands of attempts a second).
@@ -204,14 +217,24 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       stats.authBannedAttempts++;
       rateLog('banned-accept', { ip: socket.remoteAddress, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
       socket.destroy();
-      return;
+      return false;
     }
     sockets.add(socket);
-    preConnect.admit(socket, socket.remoteAddress);
+    preConnect.admit(socket, socket.remoteAddress, tls ? tlsDeadline : undefined);
     socket.once('close', () => {
       sockets.delete(socket);
       preConnect.release(socket);
     });
+    return true;
+  }
+
+  function onSocket(socket: Socket, listener: string, accepted: Socket): void {
+    if (stopping || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    // the pre-CONNECT guard knows a TLS connection by its TCP socket
+    if (accepted !== socket) pendingOf.set(socket, accepted);
     if (!options.mqtt5.enabled) return handle311(socket, listener);
     // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
     sniffProtocol(
@@ -222,10 +245,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         if (level === 5) v5.handle(socket, listener);
         else handle311(socket, listener);
       },
-      () => {
-        stats.connectTimeouts++;
-        rateLog('connect-timeout', { ip: socket.remoteAddress, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
-      },
+      () => countConnectTimeout(socket.remoteAddress),
     );
   }
 
@@ -275,13 +295,23 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     });
   }
 
-  const bound: BoundListener[] = await createListeners(options.listeners, {
-    onSocket,
-    onTlsError: (err) => {
-      stats.protocolErrors++;
-      log.debug({ err: err.message }, 'TLS handshake failed');
+  const bound: BoundListener[] = await createListeners(
+    options.listeners,
+    {
+      onAccept,
+      onSocket,
+      onTlsError: (err, ip) => {
+        // only when a socket escaped the pending deadline (see handshakeTimeoutMs below)
+        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return countConnectTimeout(ip);
+        stats.protocolErrors++;
+        log.debug({ err: err.message, ip }, 'TLS handshake failed');
+      },
     },
-  });
+    // The pending deadline (connectTimeoutMs from accept, handshake and CONNECT together) closes
+    // slow handshakes. tls.Server's handshakeTimeout is an idle timeout (each byte restarts it):
+    // only a backstop, a little later so the deadline closes first and the socket counts once.
+    { handshakeTimeoutMs: options.connectTimeoutMs + 1000 },
+  );
   for (const b of bound) {
     // accepted sockets beyond this are dropped by the kernel-facing server; the headroom lets
     // connections over maxConnections still get a CONNACK 0x03 instead of a reset

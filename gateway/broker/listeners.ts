@@ -1,5 +1,11 @@
 // TCP and TLS listeners for the broker. Nagle is off on every socket: with it on, small PUBACKs
 // wait for the peer's delayed ACK and p99 latency grows by tens of milliseconds.
+//
+// Every TCP connection is announced at accept (onAccept), on TLS listeners before the handshake:
+// a socket stuck in the handshake is then under the same pre-CONNECT limits as a plain one.
+// Before, TLS sockets reached the broker only after the handshake, and silent TCP sockets (no
+// ClientHello) filled the listener's connection cap for two minutes: one address could lock every
+// device out of a TLS listener.
 import { readFile } from 'node:fs/promises';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -14,10 +20,25 @@ export interface BoundListener {
 }
 
 export interface ListenerHooks {
-  /** A socket ready for MQTT (after the TLS handshake for TLS listeners). */
-  onSocket(socket: Socket, listener: string): void;
-  /** A TLS handshake failed. */
-  onTlsError(err: Error): void;
+  /** A TCP connection was accepted (before any TLS handshake). False: the hook closed it. */
+  onAccept(socket: Socket, listener: string, tls: boolean): boolean;
+  /**
+   * A socket ready for MQTT (after the TLS handshake for TLS listeners). `accepted` is the socket
+   * given to onAccept: the same socket on plain listeners, the TCP socket under the TLS one.
+   */
+  onSocket(socket: Socket, listener: string, accepted: Socket): void;
+  /** A TLS handshake failed or timed out (the socket is closed); ip: the peer when still known. */
+  onTlsError(err: Error & { code?: string }, ip: string | undefined): void;
+}
+
+export interface ListenerSettings {
+  /** tls.Server handshakeTimeout: a handshake not done by then is closed. */
+  handshakeTimeoutMs: number;
+}
+
+/** One TCP connection's ends: the TLS socket at 'secureConnection' has the same ones as its TCP socket. */
+function connectionKey(s: Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
 }
 
 async function readTlsFile(path: string, where: string): Promise<Buffer> {
@@ -33,13 +54,15 @@ async function readTlsFile(path: string, where: string): Promise<Buffer> {
 }
 
 /** Create (not yet listening) servers for every listener; TLS files are read and checked here. */
-export async function createListeners(listeners: readonly ListenerOptions[], hooks: ListenerHooks): Promise<BoundListener[]> {
+export async function createListeners(listeners: readonly ListenerOptions[], hooks: ListenerHooks, settings: ListenerSettings): Promise<BoundListener[]> {
   const out: BoundListener[] = [];
   for (let i = 0; i < listeners.length; i++) {
     const l = listeners[i]!;
     const name = listenerName(listeners, i);
     if (!l.tls) {
-      const server = createNetServer({ noDelay: true }, (socket) => hooks.onSocket(socket, name));
+      const server = createNetServer({ noDelay: true }, (socket) => {
+        if (hooks.onAccept(socket, name, false)) hooks.onSocket(socket, name, socket);
+      });
       out.push({ name, options: l, server, tls: false });
       continue;
     }
@@ -47,6 +70,9 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
     const cert = await readTlsFile(l.tls.cert, `${where}.cert`);
     const key = await readTlsFile(l.tls.key, `${where}.key`);
     const ca = l.tls.ca ? await readTlsFile(l.tls.ca, `${where}.ca`) : undefined;
+    // TCP sockets accepted and not yet through the handshake, to hand the TLS socket's owner
+    // its TCP socket (node links them only through internals)
+    const handshaking = new Map<string, Socket>();
     let server: Server;
     try {
       server = createTlsServer(
@@ -56,11 +82,17 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
           ...(ca ? { ca } : {}),
           requestCert: l.tls.requestCert,
           rejectUnauthorized: l.tls.requestCert,
+          handshakeTimeout: settings.handshakeTimeoutMs,
           noDelay: true,
         },
         (socket: TLSSocket) => {
           socket.setNoDelay(true);
-          hooks.onSocket(socket, name);
+          const k = connectionKey(socket);
+          const raw = handshaking.get(k);
+          handshaking.delete(k);
+          if (raw) hooks.onSocket(socket, name, raw);
+          // not seen at accept (cannot happen while node emits 'connection' first): admit it now
+          else if (hooks.onAccept(socket, name, true)) hooks.onSocket(socket, name, socket);
         },
       );
     } catch (err) {
@@ -70,7 +102,21 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
         cause: err,
       });
     }
-    server.on('tlsClientError', (err) => hooks.onTlsError(err));
+    // tls.Server creates the TLS socket in its own 'connection' listener, which runs before this one
+    server.on('connection', (raw: Socket) => {
+      if (!hooks.onAccept(raw, name, true)) return;
+      const k = connectionKey(raw);
+      handshaking.set(k, raw);
+      raw.once('close', () => {
+        if (handshaking.get(k) === raw) handshaking.delete(k);
+      });
+    });
+    // node only reports a handshake timeout here and leaves the socket open: close it
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      const ip = socket.remoteAddress;
+      socket.destroy();
+      hooks.onTlsError(err, ip);
+    });
     out.push({ name, options: l, server, tls: true });
   }
   return out;

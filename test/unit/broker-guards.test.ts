@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
 import { PreConnectGuard } from '../../gateway/broker/preconnect.js';
 import { AuthGuard } from '../../gateway/broker/auth-guard.js';
+import { withTimeout } from '../helpers/index.js';
 
 test('pre-CONNECT guard sheds the oldest pending sockets per address, then overall; CONNECTed ones leave', () => {
   const shed: Array<[Socket, string]> = [];
@@ -28,6 +29,32 @@ test('pre-CONNECT guard sheds the oldest pending sockets per address, then overa
     'the oldest pending overall',
   );
   assert.equal(g.size, 4);
+  g.stop();
+});
+
+test('pre-CONNECT guard: a socket admitted with a deadline is closed when still pending; a released one is not', async () => {
+  const g = new PreConnectGuard({ maxPending: 10, maxPendingPerAddress: 10 }, () => undefined);
+  const expired: Socket[] = [];
+  let fired: () => void = () => undefined;
+  const firedP = new Promise<void>((r) => (fired = r));
+  const deadline = {
+    ms: 20,
+    onExpire: (s: Socket) => {
+      expired.push(s);
+      fired();
+    },
+  };
+  const silent = new Socket();
+  const prompt = new Socket();
+  g.admit(prompt, '10.0.0.1', deadline);
+  g.admit(silent, '10.0.0.1', deadline);
+  g.release(prompt); // sent CONNECT in time
+  // (the guard's timers do not hold the process open: withTimeout's does, and bounds the wait)
+  await withTimeout(firedP, 2000, 'the deadline fired');
+  assert.deepEqual(expired, [silent]);
+  assert.equal(silent.destroyed, true);
+  assert.equal(prompt.destroyed, false);
+  assert.equal(g.size, 0);
   g.stop();
 });
 
