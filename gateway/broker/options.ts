@@ -73,7 +73,9 @@ export const mqtt5Schema = z
       .min(0)
       .max(65535)
       .default(60)
-      .describe('Largest keep alive granted to a v5 client; a larger request is answered with Server Keep Alive (0 = grant any).'),
+      .describe(
+        'Largest keep alive granted to a v5 client; a larger request, or keep alive 0 (none), is answered with Server Keep Alive (0 = grant any, keepaliveLimit still applies).',
+      ),
     maxQueuedMessages: z
       .number()
       .int()
@@ -190,7 +192,9 @@ export const brokerOptionsSchema = z
       .int()
       .min(0)
       .default(0)
-      .describe('Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it: CONNACK 0x06 per aedes.'),
+      .describe(
+        'Largest keepalive (seconds) a client may ask for; 0 = no limit. Over it, or keepalive 0: a 3.1.1 client gets CONNACK 0x06 (aedes), a v5 client Server Keep Alive of at most this.',
+      ),
     drainTimeoutMs: z
       .number()
       .int()

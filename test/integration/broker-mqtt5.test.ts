@@ -15,7 +15,7 @@ import type { TestContext } from 'node:test';
 import { createBroker, hashPassword, type BrokerOptionsInput } from '../../gateway/broker/index.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
-import { metricValue, needBinary, tempDir, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
+import { metricValue, needBinary, tempDir, testDeps, waitForEvent, waitUntil, withTimeout } from '../helpers/index.js';
 import { RawClient } from '../conformance/raw-client.js';
 import { runConformance } from '../conformance/run.js';
 import { conformanceAcl } from '../conformance/harness.js';
@@ -47,6 +47,38 @@ async function client(t: TestContext, url: string, opts: IClientOptions = {}): P
 
 function nextMessage(c: MqttClient): Promise<{ topic: string; payload: Buffer; packet: IPublishPacket }> {
   return new Promise((resolve) => c.once('message', (topic, payload, packet) => resolve({ topic, payload, packet })));
+}
+
+/** A raw MQTT 5 socket: send packets built with mqtt-packet, read the broker's answers one by one. */
+async function rawV5(t: TestContext, port: number) {
+  const sock = netConnect(port, '127.0.0.1');
+  sock.on('error', () => undefined);
+  t.after(() => sock.destroy());
+  const parser = mqttPacket.parser({ protocolVersion: 5 });
+  const got: mqttPacket.Packet[] = [];
+  let wake: () => void = () => undefined;
+  parser.on('packet', (p) => {
+    got.push(p);
+    wake();
+  });
+  sock.on('data', (d: Buffer) => parser.parse(d));
+  const closed = once(sock, 'close').then(() => undefined);
+  await once(sock, 'connect');
+  return {
+    send: (p: mqttPacket.Packet): void => void sock.write(mqttPacket.generate(p, { protocolVersion: 5 })),
+    /** The next packet from the broker; rejects when the socket closes first or after ms. */
+    async next(ms = 5000): Promise<mqttPacket.Packet> {
+      const deadline = Date.now() + ms;
+      while (got.length === 0) {
+        if (sock.destroyed) throw new Error('closed before the next packet');
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no packet within ${ms} ms`);
+        await Promise.race([new Promise<void>((r) => (wake = r)), closed, new Promise((r) => setTimeout(r, left).unref())]);
+      }
+      return got.shift()!;
+    },
+    closed,
+  };
 }
 
 test('1. v5, 3.1.1 and 3.1 clients side by side on TCP and TLS, with users and ACL', { skip: needBinary('openssl', 'openssl') }, async (t) => {
@@ -476,4 +508,30 @@ test('mosquitto_pub / mosquitto_sub -V mqttv5 with user properties', { skip: nee
   assert.match(out, /site:north/);
   const m = s.received.find((r) => r.topic === 'mq/1')!;
   assert.deepEqual({ ...m.properties?.userProperties }, { site: 'north' });
+});
+
+test('keep alive 0 (none) is bounded too: Server Keep Alive = the maximum, and a silent v5 connection is closed with 0x8D', async (t) => {
+  const s = await startBroker(t, { mqtt5: { maxKeepaliveSeconds: 1 } });
+  const c = await rawV5(t, s.port);
+  c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: 'ka0', keepalive: 0 });
+  const connack = (await c.next()) as mqttPacket.IConnackPacket;
+  assert.equal(connack.cmd, 'connack');
+  assert.equal(connack.reasonCode, 0);
+  assert.equal(connack.properties?.serverKeepAlive, 1, 'keep alive 0 counts as more than maxKeepaliveSeconds (as mosquitto 2)');
+  // nothing sent: the keep alive timer runs (1.5 x 1 s)
+  const d = (await c.next(5000)) as mqttPacket.IDisconnectPacket;
+  assert.equal(d.cmd, 'disconnect');
+  assert.equal(d.reasonCode, 0x8d);
+  await withTimeout(c.closed, 5000, 'the connection closed');
+
+  // keepaliveLimit bounds v5 clients as well (3.1.1 ones are refused), also when
+  // mqtt5.maxKeepaliveSeconds is 0 (grant any)
+  const l = await startBroker(t, { keepaliveLimit: 30, mqtt5: { maxKeepaliveSeconds: 0 } });
+  for (const keepalive of [0, 31, 20]) {
+    const v = await rawV5(t, l.port);
+    v.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, clientId: `ka-${keepalive}`, keepalive });
+    const ack = (await v.next()) as mqttPacket.IConnackPacket;
+    assert.equal(ack.reasonCode, 0);
+    assert.equal(ack.properties?.serverKeepAlive, keepalive === 20 ? undefined : 30, `keep alive ${keepalive}`);
+  }
 });

@@ -229,7 +229,9 @@ export class V5Connection implements V5ConnectionHandle {
     this.will = p.will;
     let keepalive = p.keepalive ?? 0;
     const max = ctx.maxKeepalive;
-    const serverKeepAlive = max > 0 && keepalive > max ? max : undefined;
+    // keep alive 0 turns keep alive off: more than any maximum (as mosquitto 2 does), else a
+    // half-open v5 connection would stay forever
+    const serverKeepAlive = max > 0 && (keepalive === 0 || keepalive > max) ? max : undefined;
     if (serverKeepAlive !== undefined) keepalive = serverKeepAlive;
     if (keepalive > 0) {
       this.keepaliveTimer = setTimeout(() => this.disconnect(RC.KEEP_ALIVE_TIMEOUT, 'keep alive timeout'), keepalive * 1500);

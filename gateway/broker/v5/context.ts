@@ -111,7 +111,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     maxPacketBytes: deps.maxPacketBytes,
     receiveMaximum: options.maxInflight,
     topicAliasMaximum: options.mqtt5.topicAliasMaximum,
-    maxKeepalive: options.keepaliveLimit > 0 ? Math.min(options.keepaliveLimit, options.mqtt5.maxKeepaliveSeconds) : options.mqtt5.maxKeepaliveSeconds,
+    maxKeepalive: keepaliveMaximum(options.keepaliveLimit, options.mqtt5.maxKeepaliveSeconds),
     takeOver(clientId, conn) {
       const w = wills.get(clientId);
       if (w) {
@@ -183,4 +183,15 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
       await sessions.close();
     },
   };
+}
+
+/**
+ * The largest keep alive granted to v5 clients: the smaller of keepaliveLimit (which refuses
+ * 3.1.1 clients; v5 ones get Server Keep Alive instead) and mqtt5.maxKeepaliveSeconds, 0 in
+ * either meaning "no limit"; 0 overall: grant any.
+ */
+export function keepaliveMaximum(keepaliveLimit: number, maxKeepaliveSeconds: number): number {
+  if (keepaliveLimit === 0) return maxKeepaliveSeconds;
+  if (maxKeepaliveSeconds === 0) return keepaliveLimit;
+  return Math.min(keepaliveLimit, maxKeepaliveSeconds);
 }
