@@ -535,3 +535,34 @@ test('keep alive 0 (none) is bounded too: Server Keep Alive = the maximum, and a
     assert.equal(ack.properties?.serverKeepAlive, keepalive === 20 ? undefined : 30, `keep alive ${keepalive}`);
   }
 });
+
+test('Request Problem Information 0: no reason string on PUBACK or SUBACK [MQTT-3.1.2-29]; 1 (the default): a reason string', async (t) => {
+  const s = await startBroker(t);
+  for (const requestProblemInformation of [true, false]) {
+    const c = await rawV5(t, s.port);
+    c.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      clientId: `rp-${requestProblemInformation}`,
+      keepalive: 30,
+      properties: { requestProblemInformation },
+    });
+    assert.equal(((await c.next()) as mqttPacket.IConnackPacket).reasonCode, 0);
+    c.send({ cmd: 'publish', topic: '$SYS/x', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false });
+    const puback = (await c.next()) as mqttPacket.IPubackPacket;
+    assert.equal(puback.cmd, 'puback');
+    assert.equal(puback.reasonCode, 0x87, 'publish to $SYS denied');
+    c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'a/#/b', qos: 1 }] });
+    const suback = (await c.next()) as mqttPacket.ISubackPacket;
+    assert.deepEqual(suback.granted, [0x8f], 'invalid filter');
+    const strings = [puback.properties?.reasonString, suback.properties?.reasonString];
+    if (requestProblemInformation)
+      assert.ok(
+        strings.every((x) => typeof x === 'string' && x.length > 0),
+        'reason strings by default',
+      );
+    else assert.deepEqual(strings, [undefined, undefined], 'no reason strings when the client asked for none');
+  }
+});

@@ -1,5 +1,7 @@
-// MQTT 5 reason codes the broker sends, and the mapping from a refused commit to the reason code
-// of the negative PUBACK/PUBREC (the durability promise in v5 words: docs/broker.md).
+// MQTT 5 reason codes the broker sends, the mapping from a refused commit to the reason code
+// of the negative PUBACK/PUBREC (the durability promise in v5 words: docs/broker.md), and the
+// reason strings that go with them.
+import type { Packet } from 'mqtt-packet';
 import { GatehouseError } from '../../../core/errors.js';
 
 export const RC = {
@@ -78,4 +80,24 @@ export function reasonForCommitError(err: unknown): number {
 export function reasonString(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   return msg.length > 200 ? `${msg.slice(0, 197)}...` : msg;
+}
+
+/** The packets that keep their Reason String and User Properties whatever the client asked [MQTT-3.1.2-29]. */
+const ALWAYS_INFORMED: ReadonlySet<Packet['cmd']> = new Set(['publish', 'connack', 'disconnect']);
+
+/**
+ * A packet for a client that set Request Problem Information to 0 in its CONNECT: on anything
+ * but PUBLISH, CONNACK and DISCONNECT, no Reason String and no User Properties [MQTT-3.1.2-29]
+ * (a PUBACK 0x87 stays, without its "why").
+ */
+export function withoutProblemInformation(p: Packet): Packet {
+  if (ALWAYS_INFORMED.has(p.cmd) || !('properties' in p) || !p.properties) return p;
+  if (!('reasonString' in p.properties) && !('userProperties' in p.properties)) return p;
+  const properties: Record<string, unknown> = { ...p.properties };
+  delete properties.reasonString;
+  delete properties.userProperties;
+  const out: Record<string, unknown> = { ...p, properties };
+  if (Object.keys(properties).length === 0) delete out.properties;
+  // the same packet type as p with two optional properties fewer
+  return out as unknown as Packet;
 }

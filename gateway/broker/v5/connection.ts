@@ -12,7 +12,7 @@ import type { IConnectPacket, IDisconnectPacket, Packet } from 'mqtt-packet';
 import type { Client } from 'aedes';
 import { ConnState } from '../connection.js';
 import { makeParserStrict, type StrictParserInternals } from '../strict.js';
-import { RC } from './codes.js';
+import { RC, withoutProblemInformation } from './codes.js';
 import { Inbound } from './inbound.js';
 import { Outbound, writeBatched } from './outbound.js';
 import { NEVER_EXPIRES, type Session } from './session.js';
@@ -42,6 +42,8 @@ export class V5Connection implements V5ConnectionHandle {
   private closed = false;
   /** Set by a client DISCONNECT without 0x04 and by a server DISCONNECT: no will. */
   private noWill = false;
+  /** CONNECT's Request Problem Information (default 1): 0 = no reason strings or user properties. */
+  private problemInformation = true;
   clientId = '';
 
   constructor(
@@ -93,7 +95,12 @@ export class V5Connection implements V5ConnectionHandle {
 
   private connectTimer: NodeJS.Timeout | undefined;
 
-  private write(p: Packet): void {
+  /**
+   * Every packet to this client but PUBLISH (outbound.ts) goes out here, so this is where the
+   * client's Request Problem Information applies.
+   */
+  private write(packet: Packet): void {
+    const p = this.problemInformation ? packet : withoutProblemInformation(packet);
     if (this.out) this.out.write(p);
     else if (!this.socket.destroyed) writeBatched(this.socket, mqttPacket.generate(p, { protocolVersion: 5 }));
   }
@@ -164,6 +171,7 @@ export class V5Connection implements V5ConnectionHandle {
     clearTimeout(this.connectTimer);
     this.ctx.connectReceived(this.socket);
     const props = p.properties ?? {};
+    this.problemInformation = props.requestProblemInformation !== false;
     if (props.authenticationMethod !== undefined) {
       ctx.stats.authFailures++;
       this.write({
