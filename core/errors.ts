@@ -62,7 +62,7 @@ export const ERROR_CATALOGUE = {
     group: 'broker',
     meaning: 'TLS certificate or key files could not be loaded',
     message: 'cannot load TLS files of {listener}: {reason}',
-    hint: 'check certFile/keyFile paths and permissions',
+    hint: "check the listener's tls.cert and tls.key (PEM files of one key pair), tls.ca, and their permissions",
   },
   GH_AUTH_FAILED: {
     group: 'broker',
