@@ -7,10 +7,8 @@ import type { TestContext } from 'node:test';
 import { main } from '../../gateway/cli/main.js';
 import { tempDir } from './index.js';
 
-export async function checkConfigText(t: TestContext, yaml: string): Promise<{ code: number; out: string; err: string }> {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(file, yaml);
+/** `gatehouse check-config FILE`: its exit code and what it printed (a throw counts as exit 1). */
+export async function checkConfigFile(file: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const w = (f: (s: string) => void): Writable =>
@@ -20,6 +18,19 @@ export async function checkConfigText(t: TestContext, yaml: string): Promise<{ c
         cb();
       },
     });
-  const code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });
+  let code: number;
+  try {
+    code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });
+  } catch (e) {
+    code = 1;
+    err += String(e);
+  }
   return { code, out, err };
+}
+
+export async function checkConfigText(t: TestContext, yaml: string): Promise<{ code: number; out: string; err: string }> {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, yaml);
+  return checkConfigFile(file);
 }

@@ -4,30 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { main } from '../../gateway/cli/main.js';
 import { execFileSync } from 'node:child_process';
 import { needBinary, tempDir } from '../helpers/index.js';
-
-async function checkConfig(file: string): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w = (f: (s: string) => void): Writable =>
-    new Writable({
-      write: (c: Buffer, _e, cb) => {
-        f(c.toString());
-        cb();
-      },
-    });
-  let code: number;
-  try {
-    code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });
-  } catch (e) {
-    code = 1;
-    err += String(e);
-  }
-  return { code, out, err };
-}
+import { checkConfigFile as checkConfig } from '../helpers/check-config.js';
 
 test('a missing rulesFile is named with its key and the path rule', async (t) => {
   const dir = await tempDir(t);
