@@ -1,10 +1,11 @@
 // Retained messages across restarts: aedes keeps them in memory only, so a gateway restart (a
 // power cut, an update) lost every retained message (device status, configuration pushed to
 // devices), which mosquitto users expect to survive (its `persistence true`). This mirror follows
-// every retained store and delete, and writes the whole set as JSON, at most every 200 ms (atomic
-// by rename) and at stop, the way MQTT 5 sessions are kept (v5/session.ts). A retained message is
-// broker state, not data: the PUBACK does not wait for this file (the message itself is in its
-// local stream when a rule routes it there); a kill -9 loses at most the last 200 ms of changes.
+// every retained store and delete, and writes the whole set as JSON, at most once a second (atomic
+// by rename; an unchanged message is no change) and at stop, the way MQTT 5 sessions are kept
+// (v5/session.ts). A retained message is broker state, not data: the PUBACK does not wait for this
+// file (the message itself is in its local stream when a rule routes it there); a kill -9 loses at
+// most the last second of changes.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
@@ -49,29 +50,46 @@ function decodeProps(p: unknown): Record<string, unknown> | undefined {
   return out;
 }
 
-const SAVE_DELAY_MS = 200;
+/**
+ * Changes are gathered this long before the file is written again: the whole set is rewritten each
+ * time, so on an SD card a fleet that updates retained state every second must not cost a write per
+ * update. A kill -9 loses at most this long of changes.
+ */
+const SAVE_DELAY_MS = 1000;
 
 export class RetainedFile {
   private readonly byTopic = new Map<string, StoredRetained>();
   private timer: NodeJS.Timeout | undefined;
   private saving: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Writes of the file so far (tests). */
+  saves = 0;
 
   constructor(
     private readonly file: string,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly delayMs = SAVE_DELAY_MS,
   ) {}
+
+  /** A change waits to be written. */
+  get dirty(): boolean {
+    return this.timer !== undefined;
+  }
 
   /** A retained publish reached the store: an empty payload deletes the topic's message. */
   note(packet: { topic: string; payload: Buffer | string; qos: number; properties?: unknown; messageExpiry?: number }): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    if (payload.length === 0) this.byTopic.delete(packet.topic);
-    else {
+    if (payload.length === 0) {
+      if (!this.byTopic.delete(packet.topic)) return;
+    } else {
       const stored: StoredRetained = { topic: packet.topic, payload: payload.toString('base64'), qos: Math.min(2, Math.max(0, packet.qos)) as 0 | 1 | 2 };
       const properties = encodeProps(packet.properties as Record<string, unknown> | undefined);
       if (properties !== undefined) stored.properties = properties;
       if (packet.messageExpiry !== undefined) stored.messageExpiry = packet.messageExpiry;
+      // Devices often publish the same retained state again ("online" at every connect): no write.
+      const before = this.byTopic.get(packet.topic);
+      if (before !== undefined && JSON.stringify(before) === JSON.stringify(stored)) return;
       this.byTopic.set(packet.topic, stored);
     }
     this.schedule();
@@ -113,7 +131,7 @@ export class RetainedFile {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.saving = this.saving.then(() => this.save());
-    }, SAVE_DELAY_MS);
+    }, this.delayMs);
     this.timer.unref();
   }
 
@@ -122,6 +140,7 @@ export class RetainedFile {
     try {
       await writeFile(tmp, JSON.stringify({ savedAt: this.now(), retained: [...this.byTopic.values()] }));
       await rename(tmp, this.file);
+      this.saves++;
     } catch (err) {
       this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot save retained messages');
     }

@@ -72,3 +72,22 @@ test('a corrupt retained file is logged and the broker starts without it', async
     ['x'],
   );
 });
+
+test('the retained file is not rewritten for a message retained again unchanged', async (t) => {
+  const dir = await tempDir(t);
+  const { RetainedFile } = await import('../../gateway/broker/retained-file.js');
+  const rf = new RetainedFile(join(dir, 'r.json'), testDeps().logger, Date.now, 0);
+  t.after(() => rf.close());
+  const packet = { topic: 'status/dev1', payload: Buffer.from('online'), qos: 1 };
+  rf.note(packet);
+  assert.equal(rf.dirty, true);
+  await waitUntil(() => rf.saves === 1 && !rf.dirty, 'the first write');
+  rf.note({ ...packet, payload: Buffer.from('online') }); // the device says it again at its next connect
+  assert.equal(rf.dirty, false, 'no write for the same message');
+  rf.note({ ...packet, payload: Buffer.from('offline') });
+  assert.equal(rf.dirty, true);
+  rf.note({ topic: 'never/retained', payload: Buffer.alloc(0), qos: 0 });
+  await waitUntil(() => rf.saves === 2 && !rf.dirty, 'the second write');
+  rf.note({ topic: 'never/retained', payload: Buffer.alloc(0), qos: 0 }); // clearing what is not there
+  assert.equal(rf.dirty, false);
+});
