@@ -57,7 +57,11 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
         : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}`;
     writeLine(io.stdout, `${s.name}: ${held}`);
     for (const e of s.exporters) {
-      const err = e.lastError ? `; last error: ${e.lastError.message}` : '';
+      // An error older than the last successful export is history: said as such, not as the state.
+      const recovered = e.lastError && e.lastExportAt !== undefined && e.lastExportAt >= e.lastError.at;
+      const err = e.lastError
+        ? `; ${recovered ? 'recovered from' : 'last error'} (${new Date(e.lastError.at).toISOString()}): ${e.lastError.message}`
+        : '';
       const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
       writeLine(
         io.stdout,
