@@ -4,6 +4,7 @@ import { z } from '../core/zod.js';
 import { GatehouseError } from '../core/errors.js';
 import { lazyPackage } from '../core/lazy-package.js';
 import { zodProblems } from '../core/validation.js';
+import { compileSql } from './sql/compiler.js';
 import type { RuleSetDefinition } from './types.js';
 
 // Loaded with the first rule set file (a rule set given inline in the config needs no YAML parser).
@@ -66,6 +67,19 @@ export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefini
     const idx = head === 'rules' ? Number(at) : NaN;
     const name = Number.isInteger(idx) && Array.isArray(rules) && typeof rules[idx]?.name === 'string' ? String(rules[idx]!.name) : '';
     return { rule: name, where: p.path, message: p.found ? `${p.message} (found ${p.found})` : p.message };
+  });
+  // The SQL of every rule is checked too, so one pass lists the shape and the SQL errors together
+  // (before, the SQL ones showed only once the shape was right).
+  (Array.isArray(rules) ? rules : []).forEach((r, i) => {
+    const rule = r as { name?: unknown; sql?: unknown; sqlVersion?: unknown } | null;
+    if (typeof rule?.sql !== 'string' || rule.sql === '') return;
+    try {
+      compileSql(rule.sql, { sqlVersion: rule.sqlVersion === '2015-10-08' ? '2015-10-08' : '2016-03-23' });
+    } catch (err) {
+      const name = typeof rule.name === 'string' ? rule.name : `rules[${i}]`;
+      const e = err instanceof GatehouseError ? err : undefined;
+      issues.push({ rule: name, where: e?.where ?? '', message: e ? `${e.code}: ${e.message}` : String(err), ...(e ? { code: e.code } : {}) });
+    }
   });
   throw rulesetError(issues, source);
 }

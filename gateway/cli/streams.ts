@@ -59,9 +59,7 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     for (const e of s.exporters) {
       // An error older than the last successful export is history: said as such, not as the state.
       const recovered = e.lastError && e.lastExportAt !== undefined && e.lastExportAt >= e.lastError.at;
-      const err = e.lastError
-        ? `; ${recovered ? 'recovered from' : 'last error'} (${new Date(e.lastError.at).toISOString()}): ${e.lastError.message}`
-        : '';
+      const err = e.lastError ? `; ${recovered ? 'recovered from' : 'last error'} (${new Date(e.lastError.at).toISOString()}): ${e.lastError.message}` : '';
       const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
       writeLine(
         io.stdout,

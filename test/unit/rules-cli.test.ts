@@ -104,4 +104,12 @@ test('rules check validates a file, listing every error', async (t) => {
   assert.match(r.err, /rule a \(line 1, column 7\)/);
   assert.match(r.err, /rule b \(line 1, column 11\): GH_SQL_SYNTAX/);
   assert.match(r.err, /unknown action kind 'nope'/);
+  // A shape error (a name AWS IoT refuses) and the SQL error of the same set come in one run.
+  const both = join(dir, 'both.yaml');
+  await writeFile(both, 'version: 1\nrules:\n  - { name: "bad one", sql: "SELECT * FRM x", actions: [{ republish: { topic: x } }] }\n');
+  const b = await run(rulesCheck, [both]);
+  assert.equal(b.code, 1);
+  assert.match(b.err, /2 errors/);
+  assert.match(b.err, /rule names use letters, digits and _ only/);
+  assert.match(b.err, /GH_SQL_SYNTAX: expected ',' or FROM, found 'FRM'/);
 });
