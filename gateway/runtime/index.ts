@@ -193,6 +193,10 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
           () => true,
           (err, s) => logger.warn({ err, source: s.name }, 'source stop failed'),
         );
+        // Appends waiting for space in a full stream cannot be acknowledged any more (the clients
+        // are gone): refused now instead of holding the stop until shutdownTimeoutMs.
+        const refused = streams.refuseWaitingForSpace();
+        if (refused > 0) logger.info({ refused }, 'stopping: appends waiting for space in a full stream refused (not acknowledged; devices resend)');
         const drained = await ingest.drain(config.shutdownTimeoutMs);
         if (!drained) logger.warn({ pending: ingest.inFlight }, 'shutdown timeout: some commits were still pending (their publishers were not acknowledged)');
         await exporters.stop();

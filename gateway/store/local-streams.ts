@@ -189,19 +189,38 @@ export class LevelLocalStreams implements LocalStreams {
     return this.closePromise;
   }
 
+  refuseWaitingForSpace(): number {
+    return this.refuseHeld(
+      () =>
+        new GatehouseError('GH_STREAM_FULL', 'the gateway is stopping: an append still waiting for space in a full stream is refused', {
+          hint: 'the device resends it after the restart (it was not acknowledged)',
+        }),
+    );
+  }
+
+  /** Reject every append waiting for space in a full 'reject' stream. */
+  private refuseHeld(error: () => GatehouseError): number {
+    let n = 0;
+    for (const s of this.streams.values()) {
+      for (const w of s.fullWaiters.splice(0)) {
+        clearTimeout(w.timer);
+        s.reserved -= w.bytes;
+        this.commits.forgetHeld(w);
+        w.reject(error());
+        n++;
+      }
+    }
+    return n;
+  }
+
   private async doClose(): Promise<void> {
     if (this.openPromise) await this.openPromise.catch(() => undefined);
     this.state = 'closing';
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.guard.stop();
     const closed = (): GatehouseError => this.closedError();
+    this.refuseHeld(closed);
     for (const s of this.streams.values()) {
-      for (const w of s.fullWaiters.splice(0)) {
-        clearTimeout(w.timer);
-        s.reserved -= w.bytes;
-        this.commits.forgetHeld(w);
-        w.reject(closed());
-      }
       for (const w of s.seqWaiters.splice(0)) {
         w.signal?.removeEventListener('abort', w.onAbort as () => void);
         w.reject(closed());

@@ -71,6 +71,12 @@ export interface LocalStreams {
   open(): Promise<void>;
   /** Flush pending group commits, then close the database. */
   close(): Promise<void>;
+  /**
+   * Refuse (GH_STREAM_FULL) every append waiting for space in a full 'reject' stream, now: a
+   * stopping gateway has closed its clients, so such an append could no longer be acknowledged,
+   * and committing it later would only duplicate the device's resend. Returns how many.
+   */
+  refuseWaitingForSpace(): number;
   /** Create or update a stream's options. Idempotent. */
   defineStream(options: StreamOptions): Promise<void>;
   streamNames(): string[];

@@ -31,6 +31,11 @@ export class MemoryStreams implements LocalStreams {
     this.closed = false;
   }
 
+  /** No append ever waits for space here (appends never block in this double). */
+  refuseWaitingForSpace(): number {
+    return 0;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
   }
