@@ -123,7 +123,18 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   noteV8Flags(logger);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   logDestination.registerMetrics(registry);
-  const gateway = await startGateway(config, { logger, registry, version: VERSION });
+  // A stop signal during start (systemd stopping a unit that is still starting, a test that stops
+  // right after the 'gatehouse started' line) is held and honoured once started: without a handler
+  // the signal would kill the process on the spot, skipping the graceful stop.
+  // One listener for the whole life (removing a signal's last listener restores its default
+  // action, and a signal arriving then would still kill): it holds the signal until the gateway runs.
+  const early: string[] = [];
+  let onStop = (signal: string): void => {
+    early.push(signal);
+  };
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  const gateway: Gateway = await startGateway(config, { logger, registry, version: VERSION });
 
   return await new Promise<number>((resolve) => {
     let signals = 0;
@@ -142,8 +153,8 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
         },
       );
     };
-    process.on('SIGINT', () => shutdown('SIGINT', 0));
-    process.on('SIGTERM', () => shutdown('SIGTERM', 0));
+    onStop = (signal) => shutdown(signal, 0);
+    if (early.length > 0) shutdown(early[0] as string, 0);
     // Without a handler SIGHUP ends the process at once (no graceful stop) and systemd counts
     // that as a clean exit, so Restart=on-failure would leave the gateway down.
     process.on('SIGHUP', onReload(gateway, config, readConfig, logger));

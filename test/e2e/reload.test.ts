@@ -90,3 +90,16 @@ test('SIGHUP reloads the rule set from the config file; bad files and stale sets
   assert.equal(gw.proc.exitCode, null);
   assert.equal(await gw.stop(), 0);
 });
+
+test('SIGTERM right at start-up stops gracefully (exit 0), never by the default action', async (t) => {
+  for (let i = 0; i < 3; i++) {
+    const dir = await tempDir(t);
+    const gw = await startGatewayProcess(await writeConfig(dir, `dataDir: ${join(dir, 'data')}\n`));
+    // At once, as systemd stopping a unit that just started does.
+    assert.equal(await gw.stop(), 0, `run ${i}: exit code`);
+    assert.ok(
+      gw.logs.some((l) => l.msg === 'stopped'),
+      `run ${i}: the graceful stop ran`,
+    );
+  }
+});
