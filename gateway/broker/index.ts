@@ -322,6 +322,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   // aedes (its persistence) and the v5 side ready, before any listener takes a client: internal
   // publishes may come first (a rule restored at start closing an overdue window republishes).
   let opened: Promise<void> | undefined;
+  /** open() has finished: publishes go straight to aedes (no await per republished message). */
+  let isOpen = false;
   const open = (): Promise<void> =>
     (opened ??= (async () => {
       await aedes.listen();
@@ -331,6 +333,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       const store = persistence.storeRetained as unknown as (packet: RetainedPacket) => Promise<void>;
       for (const packet of (await retained?.load()) ?? []) await store.call(persistence, packet);
       await v5.start();
+      isOpen = true;
     })());
 
   const broker: Broker = {
@@ -362,7 +365,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     },
 
     async publish(packet) {
-      await open();
+      if (!isOpen) await open();
       return new Promise<void>((resolve, reject) => {
         const p: PublishPacket = {
           cmd: 'publish',
