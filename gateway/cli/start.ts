@@ -123,17 +123,20 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   noteV8Flags(logger);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   logDestination.registerMetrics(registry);
-  // A stop signal during start (systemd stopping a unit that is still starting, a test that stops
-  // right after the 'gatehouse started' line) is held and honoured once started: without a handler
-  // the signal would kill the process on the spot, skipping the graceful stop.
-  // One listener for the whole life (removing a signal's last listener restores its default
-  // action, and a signal arriving then would still kill): it holds the signal until the gateway runs.
+  // Signal listeners from before start, one per signal for the whole life: without a listener a
+  // signal takes its default action and ends the process on the spot (no graceful stop; for
+  // SIGHUP an exit systemd counts as clean, so Restart=on-failure would leave the gateway down),
+  // and removing a signal's last listener restores that default. A stop signal during start
+  // (systemd stopping a unit still starting) is held and honoured once started; a reload then has
+  // nothing to reload yet.
   const early: string[] = [];
   let onStop = (signal: string): void => {
     early.push(signal);
   };
+  let onHup = (): void => logger.info('SIGHUP during start: nothing to reload yet');
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGHUP', () => onHup());
   const gateway: Gateway = await startGateway(config, { logger, registry, version: VERSION });
 
   return await new Promise<number>((resolve) => {
@@ -155,9 +158,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     };
     onStop = (signal) => shutdown(signal, 0);
     if (early.length > 0) shutdown(early[0] as string, 0);
-    // Without a handler SIGHUP ends the process at once (no graceful stop) and systemd counts
-    // that as a clean exit, so Restart=on-failure would leave the gateway down.
-    process.on('SIGHUP', onReload(gateway, config, readConfig, logger));
+    onHup = onReload(gateway, config, readConfig, logger);
     // A bug must not lose acknowledged data: it is already committed. Log, stop cleanly, exit non-zero
     // so systemd restarts us.
     process.on('uncaughtException', (err) => {
