@@ -1,7 +1,7 @@
 // A log line at a bounded rate: the first event of a kind is logged at once, then at most one
 // line per interval carrying how many were suppressed. A flood (bad clients, a full disk refusing
 // every append) costs a counter increment, never a flood of log lines (on an SD card, the log is a
-// disk write). Used by the broker and the rules engine.
+// disk write). Used by the broker, the rules engine and the Modbus source.
 import type { Logger } from 'pino';
 
 export type RateLog = (key: string, fields: Record<string, unknown>, msg: string) => void;

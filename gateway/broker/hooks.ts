@@ -11,7 +11,7 @@ import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
 import type { AuthGuard, BanScope } from './auth-guard.js';
-import type { RateLog } from './rate-log.js';
+import type { RateLog } from '../../core/rate-log.js';
 
 /** A client publish the broker refused before the gateway saw it (for the control plane's status). */
 export interface PublishRefusal {

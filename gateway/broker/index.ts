@@ -24,7 +24,7 @@ import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.
 import { AuthGuard } from './auth-guard.js';
 import { boundOutbound, type DeliverInternals } from './outbound.js';
 import { PreConnectGuard, type PendingDeadline } from './preconnect.js';
-import { rateLimitedLog } from './rate-log.js';
+import { rateLimitedLog } from '../../core/rate-log.js';
 import { makeParserStrict, type StrictParserInternals } from './strict.js';
 import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';

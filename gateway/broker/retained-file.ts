@@ -9,6 +9,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
+import { decodeProps, encodeProps } from './props-json.js';
 
 /** The fields of a retained packet that matter to subscribers (aedes rebuilds the packet on delivery). */
 export interface RetainedPacket {
@@ -30,24 +31,6 @@ interface StoredRetained {
   qos: 0 | 1 | 2;
   properties?: unknown;
   messageExpiry?: number;
-}
-
-/** Buffers inside properties (correlation data) as { b64 } in JSON, and back. */
-function encodeProps(p: Record<string, unknown> | undefined): unknown {
-  if (!p) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p)) out[k] = Buffer.isBuffer(v) ? { b64: v.toString('base64') } : v;
-  return out;
-}
-
-function decodeProps(p: unknown): Record<string, unknown> | undefined {
-  if (!p || typeof p !== 'object') return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
-    const b64 = v && typeof v === 'object' ? (v as { b64?: unknown }).b64 : undefined;
-    out[k] = typeof b64 === 'string' ? Buffer.from(b64, 'base64') : v;
-  }
-  return out;
 }
 
 /**
@@ -84,7 +67,7 @@ export class RetainedFile {
       if (!this.byTopic.delete(packet.topic)) return;
     } else {
       const stored: StoredRetained = { topic: packet.topic, payload: payload.toString('base64'), qos: Math.min(2, Math.max(0, packet.qos)) as 0 | 1 | 2 };
-      const properties = encodeProps(packet.properties as Record<string, unknown> | undefined);
+      const properties = encodeProps(packet.properties as object | undefined);
       if (properties !== undefined) stored.properties = properties;
       if (packet.messageExpiry !== undefined) stored.messageExpiry = packet.messageExpiry;
       // Devices often publish the same retained state again ("online" at every connect): no write.

@@ -10,7 +10,7 @@ import type { V5Context, V5ConnectionHandle } from './types.js';
 import type { AedesHooks } from '../hooks.js';
 import type { BrokerStats } from '../metrics.js';
 import type { BrokerOptions } from '../options.js';
-import type { RateLog } from '../rate-log.js';
+import type { RateLog } from '../../../core/rate-log.js';
 import { V5Connection } from './connection.js';
 import { RC } from './codes.js';
 import { V5Router, forwardProperties, type RoutedPacket } from './router.js';

@@ -2,6 +2,7 @@
 // session store, which keeps sessions with a non-zero expiry in a JSON file so they survive a
 // gateway restart and still expire on time.
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { decodeProps, encodeProps } from '../props-json.js';
 import type { Logger } from 'pino';
 import type { IPublishPacket } from 'mqtt-packet';
 import { errorMessage } from '../../../core/errors.js';
@@ -100,19 +101,6 @@ interface StoredSession {
 }
 
 type StoredMsg = Omit<OutMsg, 'payload' | 'properties'> & { payload: string; properties?: unknown };
-
-function encodeProps(p: PublishProperties | undefined): unknown {
-  if (!p) return undefined;
-  return p.correlationData ? { ...p, correlationData: { b64: Buffer.from(p.correlationData).toString('base64') } } : p;
-}
-
-function decodeProps(p: unknown): PublishProperties | undefined {
-  if (!p || typeof p !== 'object') return undefined;
-  const o = { ...(p as Record<string, unknown>) };
-  const cd = o.correlationData as { b64?: string } | undefined;
-  if (cd && typeof cd.b64 === 'string') o.correlationData = Buffer.from(cd.b64, 'base64');
-  return o as PublishProperties;
-}
 
 export interface SessionStoreOptions {
   /** JSON file for sessions with a session expiry; none: sessions live in memory only. */
@@ -226,7 +214,7 @@ export class SessionStore {
       for (const e of st.subs) s.subs.set(e.filter, { ...e, levels: e.topicFilter.split('/') });
       for (const m of st.queue) {
         if (m.expiresAt !== undefined && m.expiresAt <= now) continue;
-        s.enqueue({ ...m, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) });
+        s.enqueue({ ...m, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) as PublishProperties | undefined });
       }
       this.sessions.set(s.clientId, s);
       if (left !== Infinity) this.armExpiry(s, left);

@@ -9,7 +9,7 @@ import type { ConnState } from '../connection.js';
 import type { AedesHooks } from '../hooks.js';
 import type { BrokerStats } from '../metrics.js';
 import type { BrokerOptions } from '../options.js';
-import type { RateLog } from '../rate-log.js';
+import type { RateLog } from '../../../core/rate-log.js';
 import type { RoutedPacket, V5Router } from './router.js';
 import type { OutMsg, Session, SessionStore } from './session.js';
 
