@@ -30,6 +30,7 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.js';
 
 type Variant = 'bare' | 'gateway';
 
@@ -278,6 +279,18 @@ async function main(): Promise<void> {
     ? delays.map((delay) => ({ variant: 'gateway' as const, delay }))
     : variants.map((variant) => ({ variant }));
   if (delays) runs.splice(0, runs.length, { rate: 5000, nagle: false });
+  // The floor this disk sets on PUBACK latency at the issue's cap of 150 commits/s (disk-floor.ts),
+  // probed before any broker runs. A commit at 5,000 msgs/s and 150/s is ~33 records of ~360 bytes
+  // in LevelDB's log (payload, topic, record header: 1.8 log bytes per payload byte, measured).
+  let disk: DiskProbe | undefined;
+  if (!delays && runs.some((r) => r.rate === 5000) && variants.includes('gateway')) {
+    const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'gatehouse-bench-disk-'));
+    try {
+      disk = await probeDisk(dir, 150, Math.min(seconds, 10), 12_000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
   for (const { variant, delay } of instances) {
     const execArgv = [...process.execArgv];
     if (process.env.BENCH_PROFILE && variant === 'gateway') execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
@@ -329,8 +342,15 @@ async function main(): Promise<void> {
     await once(child, 'exit');
   }
   if (delays) printFrontier(rows, seconds);
-  else print(rows, idle, seconds);
-  console.log(`BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB })) })}`);
+  else print(rows, idle, seconds, disk);
+  const bare5 = rows.find((r) => r.broker === 'bare' && r.run === '5000/s');
+  const floor = disk ? latencyFloor(disk, bare5?.p50 ?? 0) : undefined;
+  const diskJson = disk
+    ? { fsyncP50: quantile(disk.syncMs, 0.5), fsyncP99: quantile(disk.syncMs, 0.99), floorP50: floor!.p50, floorP99: floor!.p99 }
+    : undefined;
+  console.log(
+    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB })), ...(diskJson ? { disk: diskJson } : {}) })}`,
+  );
 }
 
 /**
@@ -384,7 +404,12 @@ function gatewayNodeFlags(): string[] {
   return ['--max-semi-space-size=8'];
 }
 
-function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }>, seconds: number): void {
+function print(
+  rows: PiRow[],
+  idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }>,
+  seconds: number,
+  disk: DiskProbe | undefined,
+): void {
   console.log(
     `pi bench: 10 publishers, 200-byte JSON, QoS 1, ${seconds} s per run; gateway = default config (archive rule, fsync, file exporter). Shared machine: see load1 per row.`,
   );
@@ -447,6 +472,13 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     console.log(
       `  commits (fsyncs)/s at 5,000 msgs/s: ${g5.commitsPerSec.toFixed(0)} (${g5.recordsPerCommit.toFixed(1)} records each), PUBACK p50/p99 ${g5.p50.toFixed(2)}/${g5.p99.toFixed(2)} ms (target <= 150, p99 <= 10 ms)`,
     );
+    const b5 = pick('bare', '5000/s');
+    if (disk) {
+      const floor = latencyFloor(disk, b5?.p50 ?? 0);
+      console.log(
+        `    floor this disk sets at 150 commits/s: PUBACK p50/p99 ${floor.p50.toFixed(2)}/${floor.p99.toFixed(2)} ms (wait for the next commit, U(0, 6.67 ms), + fdatasync of a ${disk.commitBytes / 1000} KB append here, p50/p99 ${quantile(disk.syncMs, 0.5).toFixed(2)}/${quantile(disk.syncMs, 0.99).toFixed(2)} ms${b5 ? ', + bare aedes p50' : ''}; no gateway acknowledges sooner)`,
+      );
+    }
     if (g5n)
       console.log(
         `    with Nagle on the devices: ${g5n.commitsPerSec.toFixed(0)} commits/s, PUBACK p50/p99 ${g5n.p50.toFixed(2)}/${g5n.p99.toFixed(2)} ms (each publish waits for the previous PUBACK to carry the TCP ACK)`,
@@ -454,7 +486,6 @@ function print(rows: PiRow[], idle: Array<{ broker: Variant; load1: number; phas
     console.log(
       `  bytes written per payload byte at 5,000 msgs/s: ${g5.writePerPayload.toFixed(2)} = log ${g5.logPerPayload.toFixed(2)} + tables ${g5.tablesPerPayload.toFixed(2)} + export ${g5.exportPerPayload.toFixed(2)} (target <= 2.5)`,
     );
-    const b5 = pick('bare', '5000/s');
     console.log(
       `  CPU per message at 5,000 msgs/s: ${g5.cpuUsPerMsg.toFixed(1)} us${b5 ? ` (bare aedes ${b5.cpuUsPerMsg.toFixed(1)} us)` : ''} (target <= 20)`,
     );
