@@ -163,6 +163,7 @@ class Engine implements RuleEngine {
         out = serializeOutput(row.value, rule.query.sqlVersion);
       } catch (err) {
         rule.stats.errors++;
+        rule.stats.lastError = `window output could not be serialised: ${errorMessage(err)}`;
         this.log.warn({ rule: rule.name, err: errorMessage(err) }, 'window output could not be serialised');
         continue;
       }
@@ -201,7 +202,11 @@ class Engine implements RuleEngine {
 
   counters(): Map<string, RuleCounters> {
     const out = new Map<string, RuleCounters>();
-    for (const [name, s] of this.stats) out.set(name, { matched: s.matched, emitted: s.emitted, errors: s.errors, actionFailures: s.actionFailures });
+    for (const [name, s] of this.stats) {
+      const c: RuleCounters = { matched: s.matched, emitted: s.emitted, errors: s.errors, actionFailures: s.actionFailures };
+      if (s.lastError !== undefined) c.lastError = s.lastError;
+      out.set(name, c);
+    }
     return out;
   }
 
@@ -257,6 +262,7 @@ class Engine implements RuleEngine {
       } catch (err) {
         st.errors++;
         const reason = evaluationFailure(err);
+        st.lastError = `GH_RULE_EVAL: ${reason}`;
         this.rateLog(`eval\0${rule.name}`, { rule: rule.name, topic: msg.topic, code: 'GH_RULE_EVAL', err: reason }, 'rule evaluation failed');
         // The message is acknowledged (nothing about it failed to be stored): its error action,
         // when the rule has one, keeps it, as for a failed action.
@@ -294,8 +300,10 @@ class Engine implements RuleEngine {
     const st = rule.stats;
     st.actionFailures++;
     st.failuresByAction.set(a.kind, (st.failuresByAction.get(a.kind) ?? 0) + 1);
-    this.rateLog(`action\0${rule.name}\0${a.kind}`, { rule: rule.name, action: a.kind, resource: a.resource, err: errorMessage(err) }, 'rule action failed');
-    return { failedAction: awsActionName(a.kind), failedResource: a.resource, errorMessage: errorMessage(err) };
+    const message = errorMessage(err);
+    st.lastError = `${a.kind} action: ${message}`;
+    this.rateLog(`action\0${rule.name}\0${a.kind}`, { rule: rule.name, action: a.kind, resource: a.resource, err: message }, 'rule action failed');
+    return { failedAction: awsActionName(a.kind), failedResource: a.resource, errorMessage: message };
   }
 
   /** Runs the actions; returns a promise only when durable work (or a durable failure) must gate the ack. */
@@ -383,6 +391,7 @@ class Engine implements RuleEngine {
     const buf = Buffer.from(JSON.stringify(payload), 'utf8');
     const onErr = (err: unknown): void => {
       rule.stats.errors++;
+      rule.stats.lastError = `error action ${ea.kind}: ${errorMessage(err)}`;
       this.rateLog(`error-action\0${rule.name}`, { rule: rule.name, action: ea.kind, err: errorMessage(err) }, 'error action failed too');
     };
     try {

@@ -18,6 +18,8 @@ export type RuleSetCompileOptions = z.infer<typeof ruleSetCompileOptionsSchema>;
 /** Mutable per-rule statistics; the engine attaches them (carried over across swaps by name). */
 export interface RuleStats extends RuleCounters {
   failuresByAction: Map<string, number>;
+  /** The latest failure, set on failure paths only (which build a message for the log anyway): nothing on success. */
+  lastError: string | undefined;
 }
 
 export interface CompiledRule {
@@ -48,7 +50,7 @@ export interface CompileRuleSetExtras {
 }
 
 export function newStats(): RuleStats {
-  return { matched: 0, emitted: 0, errors: 0, actionFailures: 0, failuresByAction: new Map() };
+  return { matched: 0, emitted: 0, errors: 0, actionFailures: 0, failuresByAction: new Map(), lastError: undefined };
 }
 
 function describeError(err: unknown): { where: string; message: string; code?: string } {

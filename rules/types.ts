@@ -66,4 +66,6 @@ export interface RuleCounters {
   emitted: number;
   errors: number;
   actionFailures: number;
+  /** The latest evaluation or action failure (absent while the rule has none). */
+  lastError?: string;
 }

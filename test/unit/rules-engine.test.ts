@@ -236,6 +236,10 @@ test('a message the rule cannot evaluate (nested too deep) goes to the error act
   assert.equal(body.failures[0]?.failedAction, 'RuleEvaluation');
   assert.match(body.failures[0]?.errorMessage ?? '', /^GH_RULE_EVAL: the payload is nested too deeply/);
   assert.equal(Buffer.from(body.base64OriginalPayload, 'base64').toString(), payload, 'the original message is kept');
+  // Counted for the rule with its last error (what a probation reports when it rolls an update back).
+  const c = engine.counters().get('deep')!;
+  assert.equal(c.errors, 1);
+  assert.match(c.lastError ?? '', /^GH_RULE_EVAL: the payload is nested too deeply/);
   engine.close();
 });
 
