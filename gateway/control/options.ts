@@ -34,6 +34,35 @@ export const controlUpstreamSchema = z
   .refine((u) => (u.cert === undefined) === (u.key === undefined), { message: 'cert and key go together (mutual TLS needs both)', path: ['cert'] })
   .describe('Dedicated MQTT connection for the control topics (persistent session, QoS 1). Default: the local broker.');
 
+export const probationOptionsSchema = z
+  .strictObject({
+    seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .default(60)
+      .describe(
+        'How long a rule set applied by a remote update (or PUT /api/rules?probation=1) is watched before it is confirmed; 0 = no probation (no automatic rollback).',
+      ),
+    minFailures: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('Failures (evaluation errors, failed actions) a rule added or changed by the update must reach before it can fail its probation.'),
+    failureRatio: z
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.5)
+      .describe(
+        "Share of that rule's evaluations its failures must also reach (failures >= failureRatio x evaluations) for the rule to fail its probation and the update to be rolled back.",
+      ),
+  })
+  .strict()
+  .describe('Probation of remote rule updates: automatic rollback of an update whose new or changed rules fail at run time (docs/remote-control.md).');
+
 export const controlOptionsSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Listen for remote rule updates and publish the retained rule status.'),
@@ -76,12 +105,14 @@ export const controlOptionsSchema = z
       .describe(
         'Local broker user names allowed to publish on the rules/set and rules/rollback topics; absent = any client (signatures decide). Nobody but the gateway may publish the rules/status topic.',
       ),
+    probation: probationOptionsSchema.prefault({}),
   })
   .strict()
   .describe('Remote control over MQTT: signed rule set updates, rollback, retained status.');
 
 export type ControlOptions = z.output<typeof controlOptionsSchema>;
 export type ControlUpstreamOptions = z.output<typeof controlUpstreamSchema>;
+export type ProbationOptions = z.output<typeof probationOptionsSchema>;
 
 export const JOB_TYPES = ['heartbeat', 'compact', 'sweep', 'enable-rule', 'disable-rule'] as const;
 
