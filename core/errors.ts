@@ -198,6 +198,12 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: 'see docs/anomaly.md for the detectors and their parameters',
   },
+  GH_RULESET_RUNTIME_FAILURE: {
+    group: 'rules',
+    meaning: 'A rule set update failed at run time during its probation and was rolled back automatically',
+    message: "rule '{rule}' of rule set {version} failed {failures} times in {evaluations} evaluations during its probation (last error: {reason})",
+    hint: 'fix the rule for the payloads it meets (see the last error) and send it again as a new version; control.probation sets the criterion',
+  },
   // upstream
   GH_EXPORT_RETRYABLE: {
     group: 'upstream',

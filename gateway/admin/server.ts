@@ -39,8 +39,8 @@ export interface AdminSource {
   links(): unknown[];
   /** GET /api/sources: every source's status (pipeline/contract.ts SourceStatus). */
   sources?(): unknown[];
-  /** PUT /api/rules body (a rule set, YAML or JSON); resolves with the resulting status. */
-  applyRules?(body: Buffer, contentType: string | undefined, force: boolean): Promise<unknown>;
+  /** PUT /api/rules body (a rule set, YAML or JSON); resolves with the resulting status. probation: ?probation=1. */
+  applyRules?(body: Buffer, contentType: string | undefined, force: boolean, probation: boolean): Promise<unknown>;
   rollbackRules?(): Promise<unknown>;
   /** Extra routes (status page assets) served as-is: path -> [contentType, body]. */
   staticFiles?(): Map<string, [string, string | Buffer]>;
@@ -230,7 +230,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/rules' && method === 'GET') return sendJson(res, 200, source.rules());
     if (path === '/api/rules' && method === 'PUT' && source.applyRules) {
       const body = await readBody(req, options.maxBodyBytes);
-      const result = (await source.applyRules(body, req.headers['content-type'], url.searchParams.get('force') === '1')) as Parameters<typeof rejectedBody>[0];
+      const flag = (name: string): boolean => url.searchParams.get(name) === '1';
+      const result = (await source.applyRules(body, req.headers['content-type'], flag('force'), flag('probation'))) as Parameters<typeof rejectedBody>[0];
       // A rejected rule set is the client's error: 400 with every error listed in the body.
       return result.state === 'rejected' ? sendJson(res, 400, rejectedBody(result)) : sendJson(res, 200, result);
     }

@@ -9,7 +9,7 @@ import { parseCliArgs, writeLine, type CliIO } from './io.js';
 const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
        gatehouse rules check FILE
        gatehouse rules list     [--admin URL | --config FILE] [--token T] [--json]
-       gatehouse rules apply FILE [--force] [--admin URL | --config FILE] [--token T]
+       gatehouse rules apply FILE [--force] [--probation] [--admin URL | --config FILE] [--token T]
        gatehouse rules rollback [--admin URL | --config FILE] [--token T]
        gatehouse rules sign FILE --key PRIVATE_KEY.pem --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]
        gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PRIVATE_KEY.pem
@@ -61,15 +61,17 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     case 'apply': {
-      const { values, positionals } = parseCliArgs(rest, { ...remoteOptions, force: { type: 'boolean' } }, USAGE, true);
+      const { values, positionals } = parseCliArgs(rest, { ...remoteOptions, force: { type: 'boolean' }, probation: { type: 'boolean' } }, USAGE, true);
       if (values.help) return help(io);
       const file = positionals[0];
       if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: USAGE });
       const body = await readFile(file);
+      // --probation: rolled back by the gateway itself if a new or changed rule fails at run time (control.probation).
+      const query = new URLSearchParams({ ...(values.force ? { force: '1' } : {}), ...(values.probation ? { probation: '1' } : {}) }).toString();
       const status = (await adminRequest(
         await resolveAdmin(values.admin, values.config, values.token),
         'PUT',
-        `/api/rules${values.force ? '?force=1' : ''}`,
+        `/api/rules${query ? `?${query}` : ''}`,
         body,
         'application/yaml',
         [400],

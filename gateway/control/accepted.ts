@@ -1,6 +1,8 @@
 // The highest update document version this gateway ever accepted, kept in the store's meta area
 // so it survives restarts: a replayed (older or equal) document is refused even after a reboot.
-// Only the local operator (admin API / CLI) can act below it; it never goes back by itself.
+// Only the local operator (admin API / CLI) can act below it; it never goes back by itself, not even
+// when the update is rolled back (by the office, or by its probation): the same document sent again
+// is a replay and cannot put a failing set back.
 import type { LocalStreams } from '../store/types.js';
 
 const KEY = 'control/accepted-version';

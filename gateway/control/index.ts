@@ -1,17 +1,29 @@
 // The control plane of a running gateway: the control channel (local broker or upstream MQTT),
-// remote rule updates, and the scheduled jobs. startGateway() calls startControlPlane() once the
+// remote rule updates, the probation of updates (automatic rollback), and the scheduled jobs. startGateway() calls startControlPlane() once the
 // broker listens, and stops it first on shutdown (before the rules and the store).
 import type { RuntimeDeps } from '../../core/deps.js';
+import { realTimers, type Timers } from '../../rules/index.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleSetTarget } from './rule-set-target.js';
 import { localChannel, upstreamChannel, type ControlChannel, type LocalBrokerPort } from './channel.js';
 import { HeartbeatCollector } from './heartbeat.js';
 import { JobScheduler, builtinJobRunner } from './jobs.js';
 import { RemoteControl, controlTopics } from './remote.js';
+import { ProbationMonitor } from './probation.js';
 import type { ControlOptions, JobOptions } from './options.js';
 import type { UpdateVerifier } from './verify.js';
 
-export { controlOptionsSchema, jobsOptionsSchema, jobOptionsSchema, cronProblem, type ControlOptions, type JobOptions } from './options.js';
+export {
+  controlOptionsSchema,
+  jobsOptionsSchema,
+  jobOptionsSchema,
+  probationOptionsSchema,
+  cronProblem,
+  type ControlOptions,
+  type JobOptions,
+  type ProbationOptions,
+} from './options.js';
+export { ProbationMonitor, type ProbationInfo } from './probation.js';
 export { createUpdateVerifier, type UpdateVerifier, type UpdateOrigin } from './verify.js';
 export { RemoteControl, controlTopics, type ControlStatus, type ControlTopics } from './remote.js';
 export { JobScheduler, builtinJobRunner, type JobRunEvent, type JobRunner } from './jobs.js';
@@ -31,12 +43,16 @@ export interface ControlPlaneDeps extends RuntimeDeps {
   verifier: UpdateVerifier;
   /** The local broker (heartbeats published there also enter the rules, so exporters can carry them). */
   local: LocalBrokerPort;
+  /** Clock and timers of the probation (default: the real ones over deps.now). */
+  timers?: Timers;
 }
 
 export interface ControlPlane {
   readonly channel: ControlChannel;
   /** undefined when control.enabled is false. */
   readonly remote: RemoteControl | undefined;
+  /** Watches updates applied on probation (remote ones, PUT /api/rules?probation=1). */
+  readonly probation: ProbationMonitor;
   readonly jobs: JobScheduler;
   stop(): Promise<void>;
 }
@@ -48,6 +64,16 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId })
     : localChannel(deps.local);
   const topics = controlTopics(control.prefix, deps.gatewayId);
+  // Started before the remote control: its status listener runs first, so a status document
+  // published for an update already shows the probation that update started.
+  const probation = new ProbationMonitor(control.probation, {
+    logger: log,
+    registry: deps.registry,
+    rules: deps.rules,
+    meta: deps.streams,
+    timers: deps.timers ?? realTimers(deps.now),
+  });
+  await probation.start();
   let remote: RemoteControl | undefined;
   if (control.enabled) {
     const local = deps.local;
@@ -59,13 +85,18 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
       channel,
       verifier: deps.verifier,
       meta: deps.streams,
+      probation,
       ...(control.upstream || !local.onPublishRefused
         ? {}
         : { onPublishRefused: (l: Parameters<NonNullable<LocalBrokerPort['onPublishRefused']>>[0]) => local.onPublishRefused!(l) }),
     });
-    await remote.start();
-  } else {
-    await channel.start();
+  }
+  try {
+    if (remote) await remote.start();
+    else await channel.start();
+  } catch (err) {
+    await probation.stop();
+    throw err;
   }
   const heartbeat = new HeartbeatCollector({
     gatewayId: deps.gatewayId,
@@ -86,13 +117,16 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
   return {
     channel,
     remote,
+    probation,
     jobs,
     async stop() {
       if (stopped) return;
       stopped = true;
       await jobs.stop();
+      // Remote first: an update it is still applying is put on probation (and recorded) before the monitor stops.
       if (remote) await remote.stop();
       else await channel.stop();
+      await probation.stop();
     },
   };
 }

@@ -9,7 +9,8 @@
 // ever accepted (accepted.ts, persisted) and to an expiry; replays are refused with
 // GH_CONTROL_REPLAY. Updates are handled one at a time here (check, apply, record the version),
 // at most maxPending wait (beyond, the oldest waiting gives way: the newest win); every refusal is a
-// `rejected` status, a log line and a counter.
+// `rejected` status, a log line and a counter. An applied update goes on probation (probation.ts):
+// rolled back by the gateway itself if its new or changed rules fail at run time.
 import { EventEmitter } from 'node:events';
 import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -21,6 +22,7 @@ import { AcceptedVersion } from './accepted.js';
 import type { ControlChannel, PublishRefusal } from './channel.js';
 import { DocumentRefused, checkBinding, isUpdateDocument, parseUpdateDocument, type RefusalReason, type UpdateDocument } from './document.js';
 import type { ControlOptions } from './options.js';
+import type { ProbationInfo } from './probation.js';
 import type { UpdateVerifier } from './verify.js';
 
 export interface ControlTopics {
@@ -46,6 +48,10 @@ export interface ControlStatus {
   version: number | null;
   source: string;
   errors: RuleUpdateStatus['errors'];
+  /** The error code of a refusal or of an automatic rollback (GH_RULESET_RUNTIME_FAILURE); absent otherwise. */
+  code?: RuleUpdateStatus['code'];
+  /** The probation running now (the active set, watched until endsAt), null when none. */
+  probation: ProbationInfo | null;
   /** When the active set was applied (ISO), null when none. */
   appliedAt: string | null;
   /** When this attempt happened (ISO). */
@@ -61,9 +67,11 @@ export interface RemoteControlDeps extends RuntimeDeps {
   meta: Pick<LocalStreams, 'getMeta' | 'putMeta'>;
   /** Publishes the local broker refused before delivery (too large, not allowed); local channel only. */
   onPublishRefused?: (listener: (r: PublishRefusal) => void) => () => void;
+  /** The probation monitor (probation.ts), for the status document. */
+  probation?: { current(): ProbationInfo | undefined };
 }
 
-type RemoteOptions = Pick<ControlOptions, 'prefix' | 'maxPayloadBytes' | 'maxPending' | 'groups'>;
+type RemoteOptions = Pick<ControlOptions, 'prefix' | 'maxPayloadBytes' | 'maxPending' | 'groups' | 'probation'>;
 type Refusal = RefusalReason | 'signature' | 'unauthorized';
 
 function refusedCounter(deps: RuntimeDeps): Counter<'reason'> {
@@ -72,7 +80,7 @@ function refusedCounter(deps: RuntimeDeps): Counter<'reason'> {
 }
 
 function updatesCounter(deps: RuntimeDeps): Counter<'result'> {
-  const help = 'Rule set update attempts by result (applied, rejected, unchanged, rolled-back), any source';
+  const help = 'Rule set update attempts by result (applied, rejected, unchanged, rolled-back, confirmed), any source';
   return counter(deps.registry, 'gatehouse_control_updates_total', help, ['result']);
 }
 
@@ -159,6 +167,8 @@ export class RemoteControl extends EventEmitter {
       version: s.version ?? null,
       source: s.source,
       errors: s.errors,
+      ...(s.code ? { code: s.code } : {}),
+      probation: this.deps.probation?.current() ?? null,
       appliedAt: st.appliedAt,
       at: new Date(s.at).toISOString(),
     };
@@ -240,7 +250,7 @@ export class RemoteControl extends EventEmitter {
     }
     if (!signed && !looksLikeDocument(bytes)) {
       // unsigned updates (control.allowUnsigned, trusted networks only): a bare rule set, or an empty rollback
-      if (kind === 'set') await this.deps.rules.applyFromBytes(payload, undefined, source, false, 'remote');
+      if (kind === 'set') await this.deps.rules.applyFromBytes(payload, undefined, source, { origin: 'remote', probation: this.onProbation() });
       else await this.deps.rules.rollback(source);
       return;
     }
@@ -257,7 +267,7 @@ export class RemoteControl extends EventEmitter {
     // if the set then fails (bad SQL, missing stream), the office signs a fixed one with a new version.
     if (doc.ruleSet) {
       await this.accepted.record(doc.version, source);
-      await this.deps.rules.apply(doc.ruleSet, { source });
+      await this.deps.rules.apply(doc.ruleSet, { source, probation: this.onProbation() });
       return;
     }
     const to = doc.rollback!.toVersion;
@@ -272,6 +282,11 @@ export class RemoteControl extends EventEmitter {
     }
     await this.accepted.record(doc.version, source);
     await this.deps.rules.rollback(`${source} doc v${doc.version}`);
+  }
+
+  /** Remote updates go on probation unless control.probation.seconds is 0. */
+  private onProbation(): boolean {
+    return this.opts.probation.seconds > 0;
   }
 }
 

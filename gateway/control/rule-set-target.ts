@@ -1,28 +1,56 @@
 // What the control plane needs of the gateway's rule set holder (the RuleHost in
 // gateway/pipeline/rule-host.ts implements it). Declared here so control/ depends on no part of
 // the runtime or the pipeline: the runtime hands the holder in.
-import type { RuleSetDefinition } from '../../rules/index.js';
+import type { RuleCounters, RuleSetDefinition } from '../../rules/index.js';
 import type { UpdateOrigin } from './verify.js';
 import type { ErrorCode } from '../../core/errors.js';
 
 export interface RuleUpdateStatus {
-  state: 'applied' | 'rejected' | 'unchanged' | 'rolled-back';
+  /** `confirmed`: a set on probation ran its probation without failing (probation.ts). */
+  state: 'applied' | 'rejected' | 'unchanged' | 'rolled-back' | 'confirmed';
   version: number | undefined;
   source: string;
   at: number;
   errors: Array<{ rule: string; where: string; message: string }>;
   /** When rejected: the error code of the refusal (GH_RULESET_INVALID, GH_RULESET_STALE, GH_RULESET_SIGNATURE, ...). */
   code?: ErrorCode;
+  /** Applied on probation: the probation monitor watches it and rolls it back if it fails at run time. */
+  probation?: boolean;
+}
+
+export interface ApplyBytesOptions {
+  /** Accept a version lower than the active one. */
+  force?: boolean;
+  /** Signature policy: remote (MQTT) or admin (API, CLI). Default admin. */
+  origin?: UpdateOrigin;
+  /** Put the set on probation once applied. */
+  probation?: boolean;
+}
+
+export interface RollbackOptions {
+  /** Roll back only if this version is still the active one (else nothing happens: state unchanged, not reported). */
+  fromVersion?: number;
+  /**
+   * Why (an automatic rollback): reported as the status code and errors, and the set rolled back
+   * from is dropped, not kept as the set to roll back to: it is known to fail.
+   */
+  failure?: { code: ErrorCode; errors: RuleUpdateStatus['errors'] };
 }
 
 export interface RuleSetTarget {
-  applyFromBytes(body: Buffer, contentType: string | undefined, source: string, force?: boolean, origin?: UpdateOrigin): Promise<RuleUpdateStatus>;
+  applyFromBytes(body: Buffer, contentType: string | undefined, source: string, opts?: ApplyBytesOptions): Promise<RuleUpdateStatus>;
   /** Apply a parsed rule set (remote update documents, after their checks). */
-  apply(def: unknown, opts: { source: string; force?: boolean }): Promise<RuleUpdateStatus>;
-  rollback(source: string): Promise<RuleUpdateStatus>;
+  apply(def: unknown, opts: { source: string; force?: boolean; probation?: boolean }): Promise<RuleUpdateStatus>;
+  rollback(source: string, opts?: RollbackOptions): Promise<RuleUpdateStatus>;
+  /** Report that `version` passed its probation (state confirmed), if it is still the active set. */
+  confirm(version: number, source: string): Promise<RuleUpdateStatus>;
   setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus>;
   status(): Record<string, unknown>;
   activeDefinition(): RuleSetDefinition | undefined;
+  /** The set a rollback returns to. */
+  lastGoodDefinition(): RuleSetDefinition | undefined;
+  /** Per-rule counters of the running engine (a copy). */
+  ruleCounters(): ReadonlyMap<string, RuleCounters>;
   on(event: 'status', listener: (s: RuleUpdateStatus) => void): unknown;
   off(event: 'status', listener: (s: RuleUpdateStatus) => void): unknown;
 }

@@ -8,6 +8,7 @@ import { lazyPackage } from '../../core/lazy-package.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import {
+  type RuleCounters,
   compileRuleSet,
   createRuleEngine,
   loadRuleSetFile,
@@ -21,7 +22,7 @@ import {
 import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
 import { isUpdateDocument } from '../control/document.js';
-import type { RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
+import type { ApplyBytesOptions, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { openRuleInputLog } from './rule-input-log.js';
 
 export type { RuleUpdateStatus };
@@ -54,6 +55,8 @@ export interface ApplyOptions {
   source: string;
   /** Accept a version lower than the active one. */
   force?: boolean;
+  /** Put it on probation once applied (the status says so; the control plane's probation monitor acts on it). */
+  probation?: boolean;
 }
 
 /** The code a refusal reports (RuleUpdateStatus.code): the error's own, or GH_INTERNAL for a bug. */
@@ -150,7 +153,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         await this.install(compiled, entry);
         await this.writeMeta(META_ACTIVE, entry);
         this.deps.logger.info({ version: compiled.version, source: opts.source }, 'rule set applied');
-        return this.report({ state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] });
+        const applied: RuleUpdateStatus = { state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] };
+        return this.report(opts.probation ? { ...applied, probation: true } : applied);
       } catch (err) {
         this.deps.logger.warn({ err: errorMessage(err), source: opts.source }, 'rule set rejected');
         return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
@@ -166,13 +170,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * The signature policy depends on the origin (remote MQTT or local admin/CLI). A top-level
    * `force: true` inside the (signed) document also forces an older version.
    */
-  async applyFromBytes(
-    body: Buffer,
-    _contentType: string | undefined,
-    source: string,
-    force = false,
-    origin: UpdateOrigin = 'admin',
-  ): Promise<RuleUpdateStatus> {
+  async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, opts: ApplyBytesOptions = {}): Promise<RuleUpdateStatus> {
+    const origin: UpdateOrigin = opts.origin ?? 'admin';
+    let force = opts.force === true;
     let def: unknown;
     let bytes: Buffer;
     try {
@@ -206,12 +206,20 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         code: 'GH_RULESET_INVALID',
       });
     }
-    return this.apply(def, { source, force });
+    return this.apply(def, { source, force, probation: opts.probation === true });
   }
 
-  /** Swap back to the last good set. */
-  rollback(source: string): Promise<RuleUpdateStatus> {
+  /**
+   * Swap back to the last good set. An operator rollback swaps the two (rolling back again returns
+   * to the set just left); an automatic one (opts.failure) drops the set it leaves, known to fail.
+   */
+  rollback(source: string, opts: RollbackOptions = {}): Promise<RuleUpdateStatus> {
     const run = async (): Promise<RuleUpdateStatus> => {
+      const activeVersion = this.active?.definition.version;
+      // The set the rollback was meant for was replaced meanwhile: nothing to do, nothing to report.
+      if (opts.fromVersion !== undefined && activeVersion !== opts.fromVersion)
+        return { state: 'unchanged', version: activeVersion, source, at: Date.now(), errors: [] };
+      const cause = opts.failure;
       const target = this.lastGood;
       if (!target)
         return this.report({
@@ -219,7 +227,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
           version: undefined,
           source,
           at: Date.now(),
-          errors: [{ rule: '', where: '', message: ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK.message }],
+          errors: [...(cause?.errors ?? []), { rule: '', where: '', message: ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK.message }],
           code: 'GH_RULESET_NO_ROLLBACK',
         });
       try {
@@ -227,12 +235,14 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const previous = this.active;
         const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
         await this.install(compiled, entry);
-        this.lastGood = previous;
+        this.lastGood = cause ? target : previous;
         await this.writeMeta(META_ACTIVE, entry);
-        if (previous) await this.writeMeta(META_LAST_GOOD, previous);
-        return this.report({ state: 'rolled-back', version: compiled.version, source, at: Date.now(), errors: [] });
+        if (previous && !cause) await this.writeMeta(META_LAST_GOOD, previous);
+        const done: RuleUpdateStatus = { state: 'rolled-back', version: compiled.version, source, at: Date.now(), errors: cause?.errors ?? [] };
+        return this.report(cause ? { ...done, code: cause.code } : done);
       } catch (err) {
-        return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
+        const errors = [...(cause?.errors ?? []), ...errorsOf(err)];
+        return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors, code: codeOf(err) });
       }
     };
     const p = this.queue.then(run, run);
@@ -294,8 +304,27 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     return p;
   }
 
+  /** Report that `version` passed its probation, if it is still the active set (else nothing is reported). */
+  confirm(version: number, source: string): Promise<RuleUpdateStatus> {
+    const run = async (): Promise<RuleUpdateStatus> => {
+      const s: RuleUpdateStatus = { state: 'confirmed', version, source, at: Date.now(), errors: [] };
+      return this.active?.definition.version === version ? this.report(s) : { ...s, state: 'unchanged' };
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p;
+    return p;
+  }
+
   activeDefinition(): RuleSetDefinition | undefined {
     return this.active?.definition;
+  }
+
+  lastGoodDefinition(): RuleSetDefinition | undefined {
+    return this.lastGood?.definition;
+  }
+
+  ruleCounters(): ReadonlyMap<string, RuleCounters> {
+    return this.engine?.counters() ?? new Map();
   }
 
   async stop(): Promise<void> {

@@ -76,7 +76,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),
     sources: () => gw.sources.status(),
-    applyRules: (body, contentType, force) => gw.rules.applyFromBytes(body, contentType, 'admin', force),
+    applyRules: (body, contentType, force, probation) => gw.rules.applyFromBytes(body, contentType, 'admin', { force, probation }),
     rollbackRules: () => gw.rules.rollback('admin'),
     events: () => gw.activity.recent(),
     overview() {

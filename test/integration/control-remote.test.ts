@@ -5,12 +5,14 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import mqtt, { type MqttClient } from 'mqtt';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { buildUpdateDocument } from '../../gateway/control/document.js';
+import { runRules } from '../../gateway/cli/rules.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import type { JobRunEvent } from '../../gateway/control/jobs.js';
 import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
@@ -399,4 +401,42 @@ test('the active set survives a restart; jobs toggle a rule and send heartbeats'
   // The toggle was persisted.
   gw = await startInProcess(t, `control:\n  allowUnsigned: true\n${RULES_V1}`, dir);
   assert.equal(gw.rules.activeDefinition()!.rules.find((r) => r.name === 'extra')?.enabled, false);
+});
+
+test('local updates go on probation only when asked: `rules apply --probation` (PUT /api/rules?probation=1) is rolled back if it fails', async (t) => {
+  const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  probation: { seconds: 60, minFailures: 3 }\n${RULES_V1}`);
+  const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
+  const dir = await tempDir(t);
+  const c = await client(t, url(gw));
+  // `keep` republishes to a topic built from a field the payloads do not have: every action fails.
+  const failing = (version: number): string =>
+    JSON.stringify({ version, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ republish: { topic: '${kind}' } }] }] });
+  const apply = async (version: number, body: string, ...flags: string[]): Promise<{ code: number; out: string }> => {
+    const file = join(dir, `v${version}.json`);
+    await writeFile(file, body);
+    let out = '';
+    const stdout = new PassThrough().on('data', (d: Buffer) => (out += d.toString()));
+    const code = await runRules(['apply', file, ...flags, '--admin', admin], { stdout, stderr: new PassThrough() });
+    return { code, out };
+  };
+
+  assert.deepEqual(await apply(2, failing(2)), { code: 0, out: 'applied version 2\n' });
+  assert.equal(gw.control.probation.current(), undefined, 'a local update without --probation is not watched');
+  assert.deepEqual(await apply(3, v(3)), { code: 0, out: 'applied version 3\n' });
+
+  assert.deepEqual(await apply(4, failing(4), '--probation'), { code: 0, out: 'applied version 4\n' });
+  assert.equal(gw.control.probation.current()?.version, 4);
+  const rolledBack = within(
+    new Promise<ControlStatus>((resolve) => gw.control.remote!.on('status', (s: ControlStatus) => s.state === 'rolled-back' && resolve(s))),
+    10_000,
+    'the automatic rollback',
+  );
+  let done = false;
+  void rolledBack.then(() => (done = true)).catch(() => undefined);
+  for (let i = 0; !done && i < 2000; i++) await c.publishAsync('data/x', `{"i":${i}}`, { qos: 1 });
+  const s = await rolledBack;
+  assert.equal(s.code, 'GH_RULESET_RUNTIME_FAILURE');
+  assert.equal(s.activeVersion, 3, 'back to the set before it');
+  assert.equal(gw.rules.activeDefinition()?.version, 3);
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_ruleset_auto_rollbacks_total'), 1);
 });

@@ -1,0 +1,186 @@
+// The probation monitor (gateway/control/probation.ts) over the real RuleHost and rules engine
+// (in-memory store, manual clock): rollback of a failing changed rule, confirmation, rules the
+// update did not change, updates replacing a set on probation, a restart during a probation.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProbationMonitor } from '../../gateway/control/probation.js';
+import type { ProbationOptions } from '../../gateway/control/options.js';
+import type { RuleUpdateStatus } from '../../gateway/control/rule-set-target.js';
+import { RuleHost } from '../../gateway/pipeline/rule-host.js';
+import { ManualTimers, type Action, type ActionFactory, type RuleSetDefinition } from '../../rules/index.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
+import { MemoryStreams } from '../helpers/memory-streams.js';
+import { metricValue, testDeps, waitForEvent } from '../helpers/index.js';
+
+const action =
+  (kind: string, fails: boolean): ActionFactory =>
+  (): Action => ({
+    kind,
+    resource: kind,
+    durable: false,
+    execute() {
+      if (fails) throw new Error(`${kind} refused the output`);
+    },
+  });
+const actions = createActionRegistry({ ok: action('ok', false), fail: action('fail', true) });
+
+/** A rule on FROM 'in/<name>' whose one action is `ok` or `fail`. */
+const rule = (name: string, kind: 'ok' | 'fail') => ({ name, sql: `SELECT * FROM 'in/${name}'`, actions: [{ [kind]: {} }] });
+const set = (version: number, ...rules: ReturnType<typeof rule>[]): RuleSetDefinition => ({ version, rules });
+
+const OPTS: ProbationOptions = { seconds: 60, minFailures: 3, failureRatio: 0.5 };
+
+interface Rig {
+  deps: RuntimeDeps;
+  streams: MemoryStreams;
+  rules: RuleHost;
+  timers: ManualTimers;
+  monitor: ProbationMonitor;
+  statuses: RuleUpdateStatus[];
+  /** n messages on in/<rule>. */
+  send(ruleName: string, n: number): void;
+  /** The next status the rule host reports (awaited with a timeout). */
+  next(): Promise<RuleUpdateStatus>;
+}
+
+async function rig(t: TestContext, initial: RuleSetDefinition, opts: Partial<ProbationOptions> = {}, reuse?: Rig): Promise<Rig> {
+  // A restarted gateway: the same store and clock, a new process (own metrics registry).
+  const deps = testDeps();
+  const streams = reuse?.streams ?? new MemoryStreams();
+  const rules = new RuleHost({ ...deps, streams, actions, ruleState: { inputLog: false, checkpointIntervalMs: 0 } });
+  await rules.loadInitial(initial, false);
+  t.after(() => rules.stop());
+  const timers = reuse?.timers ?? new ManualTimers(1_000_000);
+  const monitor = new ProbationMonitor({ ...OPTS, ...opts }, { ...deps, rules, meta: streams, timers });
+  const statuses: RuleUpdateStatus[] = [];
+  rules.on('status', (s: RuleUpdateStatus) => statuses.push(s));
+  await monitor.start();
+  t.after(() => monitor.stop());
+  return {
+    deps,
+    streams,
+    rules,
+    timers,
+    monitor,
+    statuses,
+    send(name, n) {
+      for (let i = 0; i < n; i++) {
+        rules.handle({ topic: `in/${name}`, payload: Buffer.from(`{"i":${i}}`), qos: 0, source: { kind: 'mqtt', id: 'dev' }, receivedAt: 0 });
+      }
+    },
+    async next() {
+      const [s] = await waitForEvent<[RuleUpdateStatus]>(rules, 'status');
+      return s;
+    },
+  };
+}
+
+test('a rule the update changed that fails at run time gets the update rolled back, with the code, rule, counts and error', async (t) => {
+  const r = await rig(t, set(1, rule('route', 'ok')));
+  const applied = await r.rules.apply(set(2, rule('route', 'fail')), { source: 'mqtt:local', probation: true });
+  assert.equal(applied.probation, true);
+  assert.deepEqual(r.monitor.current()?.rules, ['route']);
+  assert.equal(r.monitor.current()?.version, 2);
+
+  r.send('route', 2);
+  r.timers.advance(1000);
+  assert.equal(r.rules.activeDefinition()?.version, 2, 'below minFailures: kept');
+  assert.equal(r.timers.size, 1, 'checked again later');
+
+  r.send('route', 2);
+  const next = r.next();
+  r.timers.advance(1000);
+  const s = await next;
+  assert.equal(s.state, 'rolled-back');
+  assert.equal(s.source, 'probation');
+  assert.equal(s.code, 'GH_RULESET_RUNTIME_FAILURE');
+  assert.equal(s.version, 1);
+  assert.equal(s.errors[0]?.rule, 'route');
+  assert.match(s.errors[0]!.message, /rule 'route' of rule set 2 failed 4 times in 4 evaluations during its probation \(last error: fail action: fail refused/);
+  assert.equal(r.rules.activeDefinition()?.version, 1);
+  assert.equal(r.monitor.current(), undefined);
+  assert.equal(r.timers.size, 0, 'no timer once the probation ended');
+  assert.equal(await metricValue(r.deps.registry, 'gatehouse_ruleset_auto_rollbacks_total'), 1);
+
+  // The failed set is not kept as the rollback target: an operator rollback cannot bring it back.
+  assert.equal(r.rules.lastGoodDefinition()?.version, 1);
+  const again = await r.rules.rollback('admin');
+  assert.equal(again.state, 'rolled-back');
+  assert.equal(r.rules.activeDefinition()?.version, 1);
+});
+
+test('a set whose changed rules do not fail is confirmed when the probation ends; an unchanged failing rule is not judged', async (t) => {
+  const r = await rig(t, set(1, rule('broken', 'fail')));
+  await r.rules.apply(set(2, rule('broken', 'fail'), rule('added', 'ok')), { source: 'mqtt:local', probation: true });
+  assert.deepEqual(r.monitor.current()?.rules, ['added']);
+  r.send('broken', 50);
+  r.send('added', 5);
+  r.timers.advance(59_000);
+  assert.equal(r.rules.activeDefinition()?.version, 2);
+  const next = r.next();
+  r.timers.advance(1000);
+  const s = await next;
+  assert.equal(s.state, 'confirmed');
+  assert.equal(s.version, 2);
+  assert.equal(s.source, 'probation');
+  assert.equal(r.rules.activeDefinition()?.version, 2);
+  assert.equal(r.rules.lastGoodDefinition()?.version, 1, 'confirming does not move the rollback target');
+  assert.equal(r.timers.size, 0);
+  assert.equal(await metricValue(r.deps.registry, 'gatehouse_ruleset_auto_rollbacks_total'), 0);
+});
+
+test('a set replaced during its probation is not judged any more; the new one is, if it is on probation', async (t) => {
+  const r = await rig(t, set(1, rule('route', 'ok')));
+  await r.rules.apply(set(2, rule('route', 'fail')), { source: 'mqtt:local', probation: true });
+  r.send('route', 10);
+  await r.rules.apply(set(3, rule('route', 'ok')), { source: 'admin' });
+  assert.equal(r.monitor.current(), undefined, 'an update without probation ends it');
+  assert.equal(r.timers.size, 0);
+
+  await r.rules.apply(set(4, rule('route', 'fail')), { source: 'mqtt:local', probation: true });
+  assert.equal(r.monitor.current()?.version, 4);
+  await r.rules.apply(set(5, rule('route', 'fail'), rule('x', 'ok')), { source: 'mqtt:local', probation: true });
+  assert.equal(r.monitor.current()?.version, 5, 'a newer update on probation replaces it');
+  assert.deepEqual(r.monitor.current()?.rules, ['x'], 'judged against the set it replaced');
+  assert.equal(r.timers.size, 1);
+  const rb = await r.rules.rollback('admin');
+  assert.equal(rb.state, 'rolled-back');
+  assert.equal(r.monitor.current(), undefined, 'an operator rollback ends it');
+  assert.equal(r.timers.size, 0);
+  const before = r.statuses.length;
+  // An automatic rollback for a set that is no longer active does nothing.
+  const stale = await r.rules.rollback('probation', { fromVersion: 5, failure: { code: 'GH_RULESET_RUNTIME_FAILURE', errors: [] } });
+  assert.equal(stale.state, 'unchanged');
+  assert.equal(r.statuses.length, before, 'not reported');
+  assert.equal(r.rules.activeDefinition()?.version, 4);
+});
+
+test('a restart during a probation watches the set again for a whole period', async (t) => {
+  const first = await rig(t, set(1, rule('route', 'ok')));
+  await first.rules.apply(set(2, rule('route', 'fail')), { source: 'mqtt:local', probation: true });
+  await first.monitor.stop();
+  await first.rules.stop();
+
+  const r = await rig(t, set(1, rule('route', 'ok')), {}, first);
+  assert.equal(r.rules.activeDefinition()?.version, 2, 'the stored set is restored');
+  assert.equal(r.monitor.current()?.version, 2, 'its probation started again');
+  r.send('route', 3);
+  const next = r.next();
+  r.timers.advance(1000);
+  const s = await next;
+  assert.equal(s.state, 'rolled-back');
+  assert.equal(r.rules.activeDefinition()?.version, 1);
+  await r.monitor.stop();
+
+  // Ended probations are not resumed.
+  const later = await rig(t, set(1, rule('route', 'ok')), {}, r);
+  assert.equal(later.monitor.current(), undefined);
+});
+
+test('probation.seconds 0: no probation, no timer', async (t) => {
+  const r = await rig(t, set(1, rule('route', 'ok')), { seconds: 0 });
+  await r.rules.apply(set(2, rule('route', 'fail')), { source: 'mqtt:local', probation: true });
+  assert.equal(r.monitor.current(), undefined);
+  assert.equal(r.timers.size, 0);
+});
