@@ -11,7 +11,8 @@
 //                split into LevelDB log (+MANIFEST), LevelDB tables (level-0 flushes and
 //                compactions, from LevelDB's LOG), and export files (their sizes)
 //   peak RSS
-// plus idle RSS after start (and process.memoryUsage() by start-up phase).
+// plus idle RSS after start (and process.memoryUsage() by start-up phase), and the floor this
+// disk sets on PUBACK latency at the 150 commits/s (disk-floor.ts), probed first.
 // These are load-robust measures (counts and ratios at a FIXED offered rate), but CPU time still
 // grows on a busy machine (cache, frequency): every figure is printed with the load average.
 //
