@@ -20,9 +20,10 @@
 //   results) is split in halves until the bad records are isolated, so one bad record never
 //   takes good ones with it (isolatePermanent).
 //
-// The parts: outcomes.ts (per-record results, retries, dead letters, isolation), batcher.ts (the
-// window's batches), checkpoint.ts (checkpoint written behind), backoff.ts / rate-limit.ts
-// (pacing); this file is the loop: read, batch, linger, send, advance.
+// The parts: window.ts (reading the stream into the window), outcomes.ts (per-record results,
+// retries, dead letters, isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint
+// written behind), backoff.ts / rate-limit.ts (pacing); this file is the loop: read, batch, linger,
+// send, advance.
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
@@ -30,7 +31,8 @@ import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { fullJitterDelay, sleep, ThrottlePacer } from './backoff.js';
-import { newEntry, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { StreamWindow } from './window.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes } from './outcomes.js';
@@ -79,8 +81,8 @@ class ExporterLoop implements Exporter {
   private state: ExporterState = 'stopped';
   /** Checkpoint, written behind the sends (checkpoint.ts). */
   private readonly ckpt: CheckpointWriter;
-  private nextReadSeq = 1;
-  private window: Entry[] = [];
+  /** The records read and not yet behind the checkpoint (window.ts). */
+  private readonly win: StreamWindow;
   private batch: Entry[] = [];
   private failStreak = 0;
   /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
@@ -112,6 +114,14 @@ class ExporterLoop implements Exporter {
       maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
       maxBytes: Math.max(1, Math.min(options.batch.maxBytes, l.maxBatchBytes)),
     };
+    this.win = new StreamWindow({
+      streams: this.streams,
+      stream: this.stream,
+      limits: this.limits,
+      maxRecordBytes: l.maxRecordBytes,
+      destKind: this.dest.kind,
+      onOversize: () => this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }),
+    });
     this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
     this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, this.now) : undefined;
     this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
@@ -150,7 +160,7 @@ class ExporterLoop implements Exporter {
     }
     await this.streams.addConsumer(this.stream, this.name);
     this.ckpt.reset(await this.streams.getCheckpoint(this.stream, this.name));
-    this.nextReadSeq = this.checkpoint + 1;
+    this.win.nextReadSeq = this.checkpoint + 1;
     await this.dest.start();
     this.stopAc = new AbortController();
     this.state = 'running';
@@ -178,7 +188,7 @@ class ExporterLoop implements Exporter {
       this.loopDone = undefined;
       this.state = 'stopped';
       // Forget the window: what was not checkpointed is re-read on the next start.
-      this.window = [];
+      this.win.entries = [];
       this.out.retrySet = [];
       this.updateGauges();
       await this.dest.stop();
@@ -231,16 +241,16 @@ class ExporterLoop implements Exporter {
       this.batch = this.out.takeRetries();
       if (this.batch.length === 0) return;
     } else {
-      await this.fill();
-      const dlOk = await this.out.flushDeadLetters(this.window);
+      await this.win.fill();
+      const dlOk = await this.out.flushDeadLetters(this.win.entries);
       this.advance();
       if (!dlOk) await this.backoff();
-      full = takeBatch(this.window, this.currentLimits(), this.batch);
+      full = takeBatch(this.win.entries, this.currentLimits(), this.batch);
       if (this.batch.length === 0) {
         // A dead letter still pending: retry it (after the backoff above) rather than sleep.
         if (!dlOk) return;
         this.updateGauges();
-        await this.waitForData(this.nextReadSeq, undefined);
+        await this.win.waitFor(this.win.nextReadSeq, undefined, this.stopAc.signal);
         return;
       }
       if (!full) full = await this.linger();
@@ -260,15 +270,15 @@ class ExporterLoop implements Exporter {
     // Read the next batch from the store while this one is on the wire.
     const prefetch = retrying
       ? undefined
-      : this.fill().then(
+      : this.win.fill().then(
           () => undefined,
           (err: unknown) => err,
         );
     const results = await this.send(batch);
     this.outage = results instanceof Error;
-    await this.out.handleResults(batch, results, this.window, this.nextReadSeq);
+    await this.out.handleResults(batch, results, this.win.entries, this.win.nextReadSeq);
     const prefetchErr = await prefetch;
-    const dlOk = await this.out.flushDeadLetters(this.window);
+    const dlOk = await this.out.flushDeadLetters(this.win.entries);
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
     if (this.out.retrySet.length > 0 || !dlOk) await this.backoff();
@@ -281,34 +291,6 @@ class ExporterLoop implements Exporter {
   /** Batch limits, narrowed while isolating a permanently failing batch. */
   private currentLimits(): BatchLimits {
     return this.out.limits(this.limits);
-  }
-
-  /** Read more records while the window holds less than two batches of undelivered records. */
-  private async fill(): Promise<void> {
-    // Up to two batches of undelivered records: the one being sent and the next (read ahead).
-    const load = pendingLoad(this.window);
-    const wantRecords = 2 * this.limits.maxRecords - load.records;
-    const wantBytes = 2 * this.limits.maxBytes - load.bytes;
-    // The window also holds delivered records behind a failed one; cap it at a few batches.
-    if (wantRecords <= 0 || wantBytes <= 0 || this.window.length >= this.limits.maxRecords * 4) return;
-    const recs = await this.streams.read(this.stream, this.nextReadSeq, { limit: wantRecords, maxBytes: wantBytes });
-    if (recs.length === 0) {
-      // Records in [nextReadSeq, lastSeq] may have been dropped by retention: skip the gap.
-      const last = this.streams.info(this.stream).lastSeq;
-      if (last >= this.nextReadSeq) this.nextReadSeq = last + 1;
-      return;
-    }
-    const seenAt = performance.now();
-    const maxRecordBytes = this.dest.limits.maxRecordBytes;
-    for (const rec of recs) {
-      const e = newEntry(rec, seenAt);
-      if (e.bytes > maxRecordBytes) {
-        e.deadError = `record of ${e.bytes} bytes exceeds the destination limit of ${maxRecordBytes} bytes (${this.dest.kind}.maxRecordBytes)`;
-        this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' });
-      }
-      this.window.push(e);
-    }
-    this.nextReadSeq = recs[recs.length - 1]!.seq + 1;
   }
 
   /** Wait for more records until the batch fills or its linger time ends. Returns whether full. */
@@ -324,32 +306,16 @@ class ExporterLoop implements Exporter {
     while (!full && !this.stopping) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) break;
-      const need = this.limits.maxRecords - pendingLoad(this.window).records;
-      await this.waitForData(this.nextReadSeq + Math.max(0, need - 1), remaining);
+      const need = this.limits.maxRecords - pendingLoad(this.win.entries).records;
+      await this.win.waitFor(this.win.nextReadSeq + Math.max(0, need - 1), remaining, this.stopAc.signal);
       if (this.stopping) break;
-      await this.fill();
-      full = takeBatch(this.window, this.currentLimits(), this.batch);
+      await this.win.fill();
+      full = takeBatch(this.win.entries, this.currentLimits(), this.batch);
     }
     if (this.stopping) throw new Error('exporter stopping');
     // Dead letters read during linger are flushed before the send.
-    await this.out.flushDeadLetters(this.window);
-    return takeBatch(this.window, this.currentLimits(), this.batch) || full;
-  }
-
-  /** Sleep until the stream reaches seq (or timeoutMs passes, or stop). Never polls. */
-  private async waitForData(seq: number, timeoutMs: number | undefined): Promise<void> {
-    const ac = new AbortController();
-    const onStop = (): void => ac.abort();
-    this.stopAc.signal.addEventListener('abort', onStop, { once: true });
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => ac.abort(), timeoutMs);
-    try {
-      await this.streams.waitFor(this.stream, seq, ac.signal);
-    } catch (err) {
-      if (!ac.signal.aborted) throw err;
-    } finally {
-      if (timer) clearTimeout(timer);
-      this.stopAc.signal.removeEventListener('abort', onStop);
-    }
+    await this.out.flushDeadLetters(this.win.entries);
+    return takeBatch(this.win.entries, this.currentLimits(), this.batch) || full;
   }
 
   private async send(batch: Entry[]): Promise<RecordResult[] | Error> {
@@ -376,10 +342,7 @@ class ExporterLoop implements Exporter {
 
   /** Drop the done prefix of the window and move the checkpoint over it (written behind). */
   private advance(): void {
-    let i = 0;
-    while (i < this.window.length && this.window[i]!.done) i++;
-    if (i > 0) this.window.splice(0, i);
-    const target = this.window.length > 0 ? this.window[0]!.rec.seq - 1 : this.nextReadSeq - 1;
+    const target = this.win.dropDone();
     this.out.passed(target);
     this.ckpt.advance(target);
   }
@@ -423,7 +386,7 @@ class ExporterLoop implements Exporter {
     // dropped by the stream, not as backlog.
     const records = Math.max(0, info.lastSeq - Math.max(this.checkpoint, info.firstSeq - 1));
     const bytes = info.records > 0 ? Math.round(info.bytes * Math.min(1, records / info.records)) : 0;
-    const head = this.window.find((e) => !e.done);
+    const head = this.win.entries.find((e) => !e.done);
     const oldest = head ? head.rec.receivedAt : records > 0 ? info.oldestAt : undefined;
     const ageSeconds = oldest === undefined ? 0 : Math.max(0, (this.now() - oldest) / 1000);
     return { records, bytes, ageSeconds };

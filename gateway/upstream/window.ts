@@ -1,0 +1,83 @@
+// The exporter's window over its stream, read side: the records read but not yet behind the
+// checkpoint, in sequence order, and the next sequence to read. It reads ahead at most two batches
+// of undelivered records, skips records retention dropped, marks records over the destination's
+// per-record limit for the dead-letter stream, and sleeps on the store until more records arrive
+// (never polls). Batches are cut by batcher.ts, results applied by outcomes.ts.
+import { performance } from 'node:perf_hooks';
+import type { LocalStreams } from '../store/types.js';
+import { newEntry, pendingLoad, type BatchLimits, type Entry } from './batcher.js';
+
+export interface StreamWindowDeps {
+  streams: LocalStreams;
+  stream: string;
+  /** The exporter's batch limits: the window reads ahead two batches. */
+  limits: BatchLimits;
+  /** The destination's limit of one record, and its kind (for the dead-letter error). */
+  maxRecordBytes: number;
+  destKind: string;
+  /** A record over maxRecordBytes was read (a permanent error, for the metrics). */
+  onOversize: () => void;
+}
+
+export class StreamWindow {
+  /** Records read and not yet behind the checkpoint. */
+  entries: Entry[] = [];
+  /** The next sequence to read. */
+  nextReadSeq = 1;
+
+  constructor(private readonly d: StreamWindowDeps) {}
+
+  /** Read more records while the window holds less than two batches of undelivered records. */
+  async fill(): Promise<void> {
+    const { streams, stream, limits } = this.d;
+    // Up to two batches of undelivered records: the one being sent and the next (read ahead).
+    const load = pendingLoad(this.entries);
+    const wantRecords = 2 * limits.maxRecords - load.records;
+    const wantBytes = 2 * limits.maxBytes - load.bytes;
+    // The window also holds delivered records behind a failed one; cap it at a few batches.
+    if (wantRecords <= 0 || wantBytes <= 0 || this.entries.length >= limits.maxRecords * 4) return;
+    const recs = await streams.read(stream, this.nextReadSeq, { limit: wantRecords, maxBytes: wantBytes });
+    if (recs.length === 0) {
+      // Records in [nextReadSeq, lastSeq] may have been dropped by retention: skip the gap.
+      const last = streams.info(stream).lastSeq;
+      if (last >= this.nextReadSeq) this.nextReadSeq = last + 1;
+      return;
+    }
+    const seenAt = performance.now();
+    const maxRecordBytes = this.d.maxRecordBytes;
+    for (const rec of recs) {
+      const e = newEntry(rec, seenAt);
+      if (e.bytes > maxRecordBytes) {
+        e.deadError = `record of ${e.bytes} bytes exceeds the destination limit of ${maxRecordBytes} bytes (${this.d.destKind}.maxRecordBytes)`;
+        this.d.onOversize();
+      }
+      this.entries.push(e);
+    }
+    this.nextReadSeq = recs[recs.length - 1]!.seq + 1;
+  }
+
+  /** Sleep until the stream reaches seq (or timeoutMs passes, or `stop` aborts). Never polls. */
+  async waitFor(seq: number, timeoutMs: number | undefined, stop: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const onStop = (): void => ac.abort();
+    stop.addEventListener('abort', onStop, { once: true });
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => ac.abort(), timeoutMs);
+    try {
+      await this.d.streams.waitFor(this.d.stream, seq, ac.signal);
+    } catch (err) {
+      if (!ac.signal.aborted) throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+    }
+  }
+
+  /** Drop the done prefix of the window; returns the highest sequence the checkpoint may reach. */
+  dropDone(): number {
+    const w = this.entries;
+    let i = 0;
+    while (i < w.length && w[i]!.done) i++;
+    if (i > 0) w.splice(0, i);
+    return w.length > 0 ? w[0]!.rec.seq - 1 : this.nextReadSeq - 1;
+  }
+}
