@@ -30,7 +30,7 @@ import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
-import { fullJitterDelay, sleep, ThrottlePacer } from './backoff.js';
+import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
 import { pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { StreamWindow } from './window.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
@@ -69,7 +69,6 @@ class ExporterLoop implements Exporter {
   private readonly dest: Destination;
   private readonly streams: LocalStreams;
   private readonly now: () => number;
-  private readonly random: () => number;
   private readonly metrics;
   private readonly limits: BatchLimits;
   private readonly dlqName: string;
@@ -84,12 +83,9 @@ class ExporterLoop implements Exporter {
   /** The records read and not yet behind the checkpoint (window.ts). */
   private readonly win: StreamWindow;
   private batch: Entry[] = [];
-  private failStreak = 0;
   /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
   private outage = false;
-  /** Consecutive outage backoffs, apart from failStreak: a long outage must not leave the first
-   * record-level failure after it with a window of maxMs. */
-  private outageStreak = 0;
+  private readonly retryBackoff: RetryBackoff;
 
   private stopAc = new AbortController();
   private sendAc: AbortController | undefined;
@@ -107,7 +103,6 @@ class ExporterLoop implements Exporter {
     this.dest = deps.destination;
     this.streams = deps.streams;
     this.now = deps.now ?? Date.now;
-    this.random = deps.random ?? Math.random;
     this.metrics = exporterMetrics(deps.registry);
     const l = this.dest.limits;
     this.limits = {
@@ -125,6 +120,7 @@ class ExporterLoop implements Exporter {
     this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
     this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, this.now) : undefined;
     this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
+    this.retryBackoff = new RetryBackoff(options.backoff, deps.random ?? Math.random);
     this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs, (err) =>
       this.noteError(`checkpoint write failed: ${errorMessage(err)}`),
     );
@@ -282,10 +278,7 @@ class ExporterLoop implements Exporter {
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
     if (this.out.retrySet.length > 0 || !dlOk) await this.backoff();
-    else {
-      this.failStreak = 0;
-      this.outageStreak = 0;
-    }
+    else this.retryBackoff.reset();
   }
 
   /** Batch limits, narrowed while isolating a permanently failing batch. */
@@ -348,17 +341,7 @@ class ExporterLoop implements Exporter {
   }
 
   private async backoff(): Promise<void> {
-    // An outage backs off to a low cap: the point is noticing the destination's return within
-    // seconds, not waiting out a 30 s window that grew while it was down (full jitter still spreads
-    // a fleet). Record-level failures keep the full cap.
-    const { initialMs, maxMs, outageMaxMs } = this.options.backoff;
-    let ms: number;
-    if (this.outage) ms = fullJitterDelay(this.outageStreak++, initialMs, Math.min(maxMs, outageMaxMs), this.random);
-    else {
-      // The destination answers again: what the outage counted says nothing about these failures.
-      this.outageStreak = 0;
-      ms = fullJitterDelay(this.failStreak++, initialMs, maxMs, this.random);
-    }
+    const ms = this.retryBackoff.next(this.outage);
     this.state = 'backoff';
     this.updateGauges();
     try {
