@@ -15,10 +15,16 @@ export interface Entry {
   deadError: string | undefined;
   /** performance.now() when the exporter read it (linger starts here at the latest). */
   seenAt: number;
+  /** Records the destination had accepted in all (ExportOutcomes.exportedRecords) when this one last
+   * failed; -1 before its first failure. Evidence against the record = accepted records since. */
+  mark: number;
+  /** Failed alone with a record-level error (HTTP 500): it goes alone from now on, and only once the
+   * destination has accepted other records since its last failure (outcomes.ts). */
+  parked: boolean;
 }
 
 export function newEntry(rec: StoredRecord, seenAt: number): Entry {
-  return { rec, bytes: rec.payload.length, attempts: 0, done: false, deadError: undefined, seenAt };
+  return { rec, bytes: rec.payload.length, attempts: 0, done: false, deadError: undefined, seenAt, mark: -1, parked: false };
 }
 
 export interface BatchLimits {
@@ -32,19 +38,41 @@ export interface BatchLimits {
  * exceeds maxBytes (records over the destination's per-record limit never get here: they are
  * dead-lettered first). Returns true when the batch is full (count or bytes reached, or a record
  * was left out for lack of room), i.e. lingering for more records is pointless.
+ *
+ * Parked entries (outcomes.ts) go alone. `accepted` is the destination's count of accepted records:
+ * a parked entry with accepted records since its last failure (the evidence its next failure needs)
+ * is a batch of its own; one still waiting for that evidence is skipped, and the records after it
+ * go one per batch (probes: few records read ahead of a stuck checkpoint, each accepted one is
+ * evidence). When only waiting entries are left, the oldest goes (a storm ends when it is accepted).
  */
-export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: Entry[]): boolean {
+export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: Entry[], accepted = 0): boolean {
   out.length = 0;
   let bytes = 0;
+  let waiting: Entry | undefined;
   for (let i = 0; i < window.length; i++) {
     const e = window[i]!;
     if (e.done || e.deadError !== undefined) continue;
+    if (e.parked) {
+      if (e.mark >= accepted) {
+        waiting ??= e;
+        continue;
+      }
+      if (out.length === 0) out.push(e);
+      return true;
+    }
     if (out.length >= limits.maxRecords) return true;
-    if (out.length > 0 && bytes + e.bytes > limits.maxBytes) return true;
+    if (out.length > 0 && (waiting !== undefined || bytes + e.bytes > limits.maxBytes)) return true;
     bytes += e.bytes;
     out.push(e);
   }
-  return out.length >= limits.maxRecords || bytes >= limits.maxBytes;
+  if (out.length === 0 && waiting !== undefined) out.push(waiting);
+  return waiting !== undefined || out.length >= limits.maxRecords || bytes >= limits.maxBytes;
+}
+
+/** Whether an entry is parked (then the loop's failure streak lasts across accepted probes). */
+export function hasParked(window: readonly Entry[]): boolean {
+  for (const e of window) if (e.parked && !e.done) return true;
+  return false;
 }
 
 /** Count and bytes of entries not yet done (the window bound). */

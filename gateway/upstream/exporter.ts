@@ -10,12 +10,19 @@
 //   the checkpoint passes them: at-least-once, duplicates possible).
 // - A retry resends exactly the failed records of the previous batch (no new records join it),
 //   so destinations can keep a batch identity (the HTTP request id) across retries.
-// - maxAttempts (default 10) failed sends per record, then the record is dead-lettered with its
-//   error. Transport failures (send() throws: connection refused, timeout, 502/503/504) and
-//   throttling are outages, not record failures: they are retried for as long as they last
-//   without spending the budget;
-//   0 retries forever. Permanent errors and records over limits.maxRecordBytes are dead-lettered
-//   at once. Dead letters are appended durably before the checkpoint passes them.
+// - Retry budget: maxAttempts (default 10; 0 = forever) failures per record, counted only with
+//   evidence that the record is at fault; then the record is dead-lettered with its error.
+//   Transport failures (send() throws: connection refused, timeout, 502/503/504) and throttling
+//   never count: they are outages, retried for as long as they last. A record-level failure
+//   (HTTP 500/408, a per-record error like InternalFailure) counts only if the destination
+//   accepted other records in the same send or since the record's previous failure. A send in
+//   which nothing was accepted is resent once as it was, then split in halves (several records)
+//   or the record is parked: it goes alone, once per send in which the destination accepted others
+//   (the records behind it go one per send meanwhile: probes). So a storm (500 to everything)
+//   spends nothing and waits with outage backoff, and a poison record is dead-lettered after
+//   maxAttempts while the others go through. Permanent errors and records over
+//   limits.maxRecordBytes are dead-lettered at once. Dead letters are appended durably before the
+//   checkpoint passes them.
 // - A whole multi-record batch failing permanently (HTTP 413: the protocol has no per-record
 //   results) is split in halves until the bad records are isolated, so one bad record never
 //   takes good ones with it (isolatePermanent).
@@ -31,7 +38,7 @@ import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
-import { pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { hasParked, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { StreamWindow } from './window.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
@@ -113,6 +120,7 @@ class ExporterLoop implements Exporter {
       streams: this.streams,
       stream: this.stream,
       limits: this.limits,
+      maxAttempts: options.maxAttempts,
       maxRecordBytes: l.maxRecordBytes,
       destKind: this.dest.kind,
       onOversize: () => this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }),
@@ -185,7 +193,7 @@ class ExporterLoop implements Exporter {
       this.state = 'stopped';
       // Forget the window: what was not checkpointed is re-read on the next start.
       this.win.entries = [];
-      this.out.retrySet = [];
+      this.out.forget();
       this.updateGauges();
       await this.dest.stop();
       this.deps.logger.info({ exporter: this.name, checkpoint: this.checkpoint }, 'exporter stopped');
@@ -241,7 +249,7 @@ class ExporterLoop implements Exporter {
       const dlOk = await this.out.flushDeadLetters(this.win.entries);
       this.advance();
       if (!dlOk) await this.backoff();
-      full = takeBatch(this.win.entries, this.currentLimits(), this.batch);
+      full = this.takeBatch();
       if (this.batch.length === 0) {
         // A dead letter still pending: retry it (after the backoff above) rather than sleep.
         if (!dlOk) return;
@@ -271,19 +279,20 @@ class ExporterLoop implements Exporter {
           (err: unknown) => err,
         );
     const results = await this.send(batch);
-    this.outage = results instanceof Error;
-    await this.out.handleResults(batch, results, this.win.entries, this.win.nextReadSeq);
+    const verdict = this.out.handleResults(batch, results, this.win.entries, this.win.nextReadSeq);
+    this.outage = verdict.outage;
     const prefetchErr = await prefetch;
     const dlOk = await this.out.flushDeadLetters(this.win.entries);
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
-    if (this.out.retrySet.length > 0 || !dlOk) await this.backoff();
-    else this.retryBackoff.reset();
+    if (verdict.backoff || !dlOk) await this.backoff();
+    // While a record is parked, the sends accepted between its tries do not reset the backoff.
+    else if (!hasParked(this.win.entries)) this.retryBackoff.reset();
   }
 
-  /** Batch limits, narrowed while isolating a permanently failing batch. */
-  private currentLimits(): BatchLimits {
-    return this.out.limits(this.limits);
+  /** The next batch from the window, within the limits (narrowed while isolating a failing batch). */
+  private takeBatch(): boolean {
+    return takeBatch(this.win.entries, this.out.limits(this.limits), this.batch, this.out.exportedRecords);
   }
 
   /** Wait for more records until the batch fills or its linger time ends. Returns whether full. */
@@ -303,12 +312,12 @@ class ExporterLoop implements Exporter {
       await this.win.waitFor(this.win.nextReadSeq + Math.max(0, need - 1), remaining, this.stopAc.signal);
       if (this.stopping) break;
       await this.win.fill();
-      full = takeBatch(this.win.entries, this.currentLimits(), this.batch);
+      full = this.takeBatch();
     }
     if (this.stopping) throw new Error('exporter stopping');
     // Dead letters read during linger are flushed before the send.
     await this.out.flushDeadLetters(this.win.entries);
-    return takeBatch(this.win.entries, this.currentLimits(), this.batch) || full;
+    return this.takeBatch() || full;
   }
 
   private async send(batch: Entry[]): Promise<RecordResult[] | Error> {

@@ -1,7 +1,8 @@
 // What an exporter does with the per-record results of a send: count the delivered, retry the
-// retryable (within maxAttempts), dead-letter the permanent, split a batch that failed as a
-// whole (isolatePermanent), and append dead letters durably before the checkpoint passes them.
-// The rules are in the behaviour contract at the top of exporter.ts.
+// retryable (spending the retry budget only with evidence that the record is at fault), dead-letter
+// the permanent and the records out of budget, split a batch that failed as a whole, and append
+// dead letters durably before the checkpoint passes them. The rules are in the behaviour contract
+// at the top of exporter.ts.
 import type { RuntimeDeps } from '../../core/deps.js';
 import { errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
@@ -35,10 +36,24 @@ export function checkpointCandidate(window: readonly Entry[], nextReadSeq: numbe
   return i < window.length ? window[i]!.rec.seq - 1 : nextReadSeq - 1;
 }
 
+/** How the loop goes on after a send. */
+export interface SendVerdict {
+  /** Records failed and wait to be resent: back off before the next send. */
+  backoff: boolean;
+  /** Nothing says the records are at fault (transport failure, or nothing accepted): an outage,
+   * for the backoff cap (backoff.outageMaxMs). */
+  outage: boolean;
+}
+const NO_WAIT: SendVerdict = { backoff: false, outage: false };
+const FAILED: SendVerdict = { backoff: true, outage: false };
+const OUTAGE: SendVerdict = { backoff: true, outage: true };
+
 export class ExportOutcomes {
   /** Entries of the last batch still to be retried (retry mode when non-empty). */
   retrySet: Entry[] = [];
-  /** Batch size cap while isolating permanent failures; Infinity when not isolating. */
+  /** The retry set is a send that failed with record-level errors, resent once as it was. */
+  private resending = false;
+  /** Batch size cap while isolating failures of whole batches; Infinity when not isolating. */
   splitLimit = Infinity;
   splitUntilSeq = 0;
 
@@ -65,16 +80,26 @@ export class ExportOutcomes {
   takeRetries(): Entry[] {
     const batch = this.retrySet.filter((e) => !e.done && e.deadError === undefined);
     this.retrySet = [];
+    if (batch.length === 0) this.resending = false;
     return batch;
   }
 
+  /** The exporter stopped and forgets its window: forget the retries with it. */
+  forget(): void {
+    this.retrySet = [];
+    this.resending = false;
+  }
+
   /**
-   * Apply a send's outcome to its batch. `window` and `nextReadSeq` are the exporter's, read now
-   * (for ending isolation when the whole batch went through).
+   * Apply a send's outcome to its batch and say how the loop goes on. `window` and `nextReadSeq`
+   * are the exporter's, read now (for ending isolation when the whole batch went through).
    */
-  async handleResults(batch: Entry[], results: RecordResult[] | Error, window: readonly Entry[], nextReadSeq: number): Promise<void> {
+  handleResults(batch: Entry[], results: RecordResult[] | Error, window: readonly Entry[], nextReadSeq: number): SendVerdict {
     const { name, metrics, options } = this.d;
     const lbl = { exporter: name };
+    // Whether this send is the resend, as it was, of a send that failed with record-level errors.
+    const resent = this.resending;
+    this.resending = false;
     if (results instanceof Error) {
       // The whole batch failed retryably (network down, timeout, abort on stop).
       const msg = errorMessage(results);
@@ -83,8 +108,11 @@ export class ExportOutcomes {
       // A transport failure says nothing about the records: it is an outage, retried with backoff
       // for as long as it lasts without spending the records' retry budget (an outage of hours
       // must not dead-letter the backlog).
-      for (const e of batch) this.retryOne(e, msg, false);
-      return;
+      for (const e of batch) {
+        e.mark = this.exportedRecords;
+        this.retryOne(e, msg, false);
+      }
+      return OUTAGE;
     }
     let okRecords = 0;
     let okBytes = 0;
@@ -92,6 +120,7 @@ export class ExportOutcomes {
     let retryable = 0;
     let throttled = false;
     let lastMsg = '';
+    const faults: number[] = [];
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]!;
       if (r.ok) {
@@ -103,6 +132,7 @@ export class ExportOutcomes {
         retryable++;
         lastMsg = r.error;
         if (r.code === 'THROTTLED') throttled = true;
+        else faults.push(i);
       } else {
         permanent++;
         lastMsg = r.error;
@@ -121,31 +151,97 @@ export class ExportOutcomes {
     if (permanent > 0) metrics.errors.inc({ exporter: name, kind: 'permanent' }, permanent);
     if (okRecords === batch.length) {
       if (this.splitLimit !== Infinity && checkpointCandidate(window, nextReadSeq) >= this.splitUntilSeq) this.splitLimit = Infinity;
-      return;
+      return NO_WAIT;
     }
     this.d.noteError(lastMsg);
 
     if (permanent === batch.length && batch.length > 1 && options.isolatePermanent) {
       // No per-record verdict (e.g. HTTP 413 for the whole request): split to find the bad ones.
-      this.splitLimit = Math.ceil(batch.length / 2);
-      this.splitUntilSeq = Math.max(this.splitUntilSeq, batch[batch.length - 1]!.rec.seq);
+      this.split(batch);
       this.d.logger.warn({ exporter: name, records: batch.length, error: lastMsg }, 'whole batch failed permanently: splitting it to isolate the bad records');
-      return;
+      return NO_WAIT;
     }
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]!;
-      if (r.ok) continue;
+      if (r.ok || (r.retryable && r.code !== 'THROTTLED')) continue;
       const e = batch[i]!;
-      // Throttling is the destination's state, not the record's: it does not spend the budget.
-      if (r.retryable) this.retryOne(e, r.error, r.code !== 'THROTTLED');
-      else {
+      if (r.retryable) {
+        // Throttling is the destination's state, not the record's: it does not spend the budget.
+        e.mark = this.exportedRecords;
+        this.retryOne(e, r.error, false);
+      } else {
         e.attempts++;
         e.deadError = r.error;
       }
     }
+    if (faults.length === 0) return retryable > 0 ? FAILED : NO_WAIT;
+    return this.recordFaults(batch, results, faults, okRecords > 0, throttled, resent);
   }
 
-  private retryOne(e: Entry, msg: string, spendBudget = true): void {
+  /**
+   * Record-level failures (HTTP 500 or 408, a per-record InternalFailure): they spend a record's
+   * budget only with evidence that the record is at fault, i.e. that the destination accepted other
+   * records in the same send or since the record's previous failure. A send in which nothing was
+   * accepted is resent once as it is (same HTTP request id: a blip goes through unchanged); failing
+   * again, a batch is split in halves (no budget spent) and a single record is parked: it goes
+   * alone, each time after the destination accepted other records (takeBatch), and each of those
+   * failures spends its budget. In a storm nothing is accepted: nothing is spent, the loop backs off
+   * as in an outage. (`okInSend`: records of this send were accepted.)
+   */
+  private recordFaults(batch: Entry[], results: RecordResult[], faults: number[], okInSend: boolean, throttled: boolean, resent: boolean): SendVerdict {
+    const accepted = this.exportedRecords;
+    const error = (i: number): string => {
+      const r = results[i]!;
+      return r.ok ? '' : r.error;
+    };
+    if (okInSend || throttled) {
+      // Per-record verdicts. With others accepted in the same send, each failure is the record's
+      // own; with throttling in it, the destination is busy: resent without spending.
+      for (const i of faults) {
+        batch[i]!.mark = accepted;
+        this.retryOne(batch[i]!, error(i), okInSend);
+      }
+      this.resending = true;
+      return this.retrySet.length > 0 ? FAILED : NO_WAIT;
+    }
+    if (batch.length === 1) {
+      const e = batch[0]!;
+      const evidence = e.mark >= 0 && accepted > e.mark;
+      e.mark = accepted;
+      if (evidence || e.parked || resent) {
+        e.parked = true;
+        this.retryOne(e, error(0), evidence, false);
+        if (e.deadError !== undefined) return NO_WAIT;
+        return evidence ? FAILED : OUTAGE;
+      }
+      this.retryOne(e, error(0), false);
+      this.resending = true;
+      return OUTAGE;
+    }
+    for (const i of faults) batch[i]!.mark = accepted;
+    if (!resent) {
+      for (const i of faults) this.retryOne(batch[i]!, error(i), false);
+      this.resending = true;
+      return OUTAGE;
+    }
+    for (const i of faults) this.retryOne(batch[i]!, error(i), false, false);
+    this.split(batch);
+    this.d.logger.warn(
+      { exporter: this.d.name, records: batch.length, error: error(faults[0]!) },
+      'whole batch failed twice with nothing accepted: splitting it to find out whether a record is at fault',
+    );
+    return OUTAGE;
+  }
+
+  /** Narrow the batches to half of this one until the checkpoint passes it (isolation). */
+  private split(batch: readonly Entry[]): void {
+    this.splitLimit = Math.ceil(batch.length / 2);
+    this.splitUntilSeq = Math.max(this.splitUntilSeq, batch[batch.length - 1]!.rec.seq);
+  }
+
+  /** Count a retry; `spendBudget`: the failure is the record's (dead-lettered at maxAttempts);
+   * `queue`: resend it next (retry mode), else it waits in the window (split, parked). */
+  private retryOne(e: Entry, msg: string, spendBudget = true, queue = true): void {
     if (spendBudget) e.attempts++;
     if (spendBudget && this.d.options.maxAttempts > 0 && e.attempts >= this.d.options.maxAttempts) {
       e.deadError = `${msg} (gave up after ${e.attempts} attempts)`;
@@ -153,7 +249,7 @@ export class ExportOutcomes {
     }
     this.retries++;
     this.d.metrics.retries.inc({ exporter: this.d.name });
-    this.retrySet.push(e);
+    if (queue) this.retrySet.push(e);
   }
 
   /**

@@ -12,6 +12,8 @@ export interface StreamWindowDeps {
   stream: string;
   /** The exporter's batch limits: the window reads ahead two batches. */
   limits: BatchLimits;
+  /** The exporter's maxAttempts: room for the single-record probes sent past a parked record. */
+  maxAttempts: number;
   /** The destination's limit of one record, and its kind (for the dead-letter error). */
   maxRecordBytes: number;
   destKind: string;
@@ -34,8 +36,10 @@ export class StreamWindow {
     const load = pendingLoad(this.entries);
     const wantRecords = 2 * limits.maxRecords - load.records;
     const wantBytes = 2 * limits.maxBytes - load.bytes;
-    // The window also holds delivered records behind a failed one; cap it at a few batches.
-    if (wantRecords <= 0 || wantBytes <= 0 || this.entries.length >= limits.maxRecords * 4) return;
+    // The window also holds delivered records behind a failed one; cap it at a few batches, plus
+    // room for the single-record probes sent past a parked record (batcher.ts).
+    const cap = limits.maxRecords * 4 + this.d.maxAttempts;
+    if (wantRecords <= 0 || wantBytes <= 0 || this.entries.length >= cap) return;
     const recs = await streams.read(stream, this.nextReadSeq, { limit: wantRecords, maxBytes: wantBytes });
     if (recs.length === 0) {
       // Records in [nextReadSeq, lastSeq] may have been dropped by retention: skip the gap.

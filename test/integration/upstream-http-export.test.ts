@@ -108,20 +108,30 @@ test('http: gzip bodies', async (t) => {
   );
 });
 
-test('http: 500 is retried with the same request id; nothing lost', async (t) => {
+test('http: a 500 is resent once as it was (same request id), then the batch is split; nothing lost, no budget spent', async (t) => {
   const { streams, rx, exporter, deps } = await rig(t);
   rx.failNext(3, 500);
   await append(streams, 1, 5);
   await exporter.start();
   await waitUntil(() => exporter.status().lastExportedSeq === 5, 'exported after retries');
-  const ids = rx.requests.slice(0, 4).map((r) => r.requestId);
+  const reqs = rx.requests.slice(0, 5);
   assert.deepEqual(
-    rx.requests.slice(0, 4).map((r) => r.status),
-    [500, 500, 500, 200],
+    reqs.map((r) => [r.status, r.records.length]),
+    [
+      [500, 5],
+      [500, 5],
+      [500, 3],
+      [200, 3],
+      [200, 2],
+    ],
+    'resent as it was, then in halves (each half resent as it was)',
   );
-  assert.equal(new Set(ids).size, 1, 'same request id across retries of the batch');
+  assert.equal(reqs[1]!.requestId, reqs[0]!.requestId, 'a resend keeps the request id');
+  assert.equal(reqs[3]!.requestId, reqs[2]!.requestId);
+  assert.notEqual(reqs[2]!.requestId, reqs[0]!.requestId, 'a half is a new batch');
   assert.deepEqual(numbers(rx), [1, 2, 3, 4, 5]);
-  assert.equal(await metricValue(deps.registry, 'gatehouse_export_retries_total', { exporter: 'cloud' }), 15);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_retries_total', { exporter: 'cloud' }), 13);
+  assert.equal(exporter.status().deadLetters, 0);
   assert.match(exporter.status().lastError?.message ?? '', /HTTP 500/);
 });
 

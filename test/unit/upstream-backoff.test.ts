@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { backoffCap, fullJitterDelay, ThrottlePacer, sleep } from '../../gateway/upstream/backoff.js';
 import { TokenBucket, UplinkScheduler } from '../../gateway/upstream/rate-limit.js';
 import { ndjsonLine, partitionOf } from '../../gateway/upstream/destinations/file.js';
-import { takeBatch, newEntry } from '../../gateway/upstream/batcher.js';
+import { takeBatch, newEntry, type Entry } from '../../gateway/upstream/batcher.js';
 
 test('full jitter: delay in [0, min(max, initial*2^n)]', () => {
   assert.equal(backoffCap(0, 200, 30000), 200);
@@ -103,6 +103,34 @@ test('takeBatch: count, bytes, skips done and dead entries, reports fullness', (
     [1],
   );
   assert.equal(takeBatch([mk(1, 50)], { maxRecords: 5, maxBytes: 15 }, out), true, 'an oversized first entry still goes alone');
+});
+
+test('takeBatch: parked entries go alone once evidence came; past a waiting one, one record per batch; only waiting ones left, the oldest goes', () => {
+  const mk = (seq: number) => newEntry({ stream: 's', seq, topic: 't', payload: Buffer.alloc(10), receivedAt: 0 }, 0);
+  const seqs = (out: Entry[]) => out.map((e) => e.rec.seq);
+  const limits = { maxRecords: 5, maxBytes: 100 };
+  const w = [mk(1), mk(2), mk(3), mk(4)];
+  const out: Entry[] = [];
+  // Record 1 failed alone when the destination had accepted 5 records in all.
+  w[0]!.parked = true;
+  w[0]!.mark = 5;
+  assert.equal(takeBatch(w, limits, out, 5), true, 'a probe does not linger');
+  assert.deepEqual(seqs(out), [2], 'no evidence yet: the records after it go one per batch');
+  assert.equal(takeBatch(w, limits, out, 6), true);
+  assert.deepEqual(seqs(out), [1], 'the destination accepted a record since: it goes alone');
+  // A parked entry whose evidence came ends the batch before it.
+  w[0]!.done = true;
+  w[2]!.parked = true;
+  w[2]!.mark = 0;
+  assert.equal(takeBatch(w, limits, out, 1), true);
+  assert.deepEqual(seqs(out), [2]);
+  // Only entries waiting for evidence are left: the oldest goes (how the loop sees a storm end).
+  w[1]!.done = true;
+  w[3]!.parked = true;
+  w[2]!.mark = 1;
+  w[3]!.mark = 1;
+  assert.equal(takeBatch(w, limits, out, 1), true);
+  assert.deepEqual(seqs(out), [3]);
 });
 
 test('ndjson line: id; payload (JSON), payloadText (other UTF-8) or payloadBase64 (binary); multi-line JSON flattened', () => {

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions, type ExporterOptionsInput } from '../../gateway/upstream/options.js';
 import type { Destination, DestinationLimits, RecordResult } from '../../gateway/upstream/types.js';
@@ -203,21 +204,125 @@ test('permanent errors are dead-lettered at once without blocking later records'
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_errors_total', { kind: 'permanent' }), 1);
 });
 
-test('retry budget: a record failing maxAttempts times goes to the dead-letter stream', async (t) => {
+const FAULT: RecordResult = { ok: false, retryable: true, error: 'HTTP 500 (scripted)' };
+
+test('retry budget: a record failing per record while others are accepted spends it, then goes to the dead-letter stream', async (t) => {
   const { streams, dest, exporter } = await setup(t, { maxAttempts: 3 });
+  // Like Kinesis InternalFailure for one record: a per-record verdict, the others accepted.
   dest.verdict = (r) => (r.seq === 4 ? { ok: false, retryable: true, error: 'flaky' } : { ok: true });
-  await fill(streams, 8);
+  await fill(streams, 30);
   await exporter.start();
-  await drained(streams, exporter, 8);
-  assert.equal(dest.sends.flat().filter((s) => s === 4).length, 3);
+  await drained(streams, exporter, 30);
   const dlq = await streams.read('telemetry-dlq', 1);
   assert.equal(dlq.length, 1);
   assert.equal(dlq[0]!.attrs?.attempts, '3');
   assert.match(dlq[0]!.attrs?.error ?? '', /flaky \(gave up after 3 attempts\)/);
   assert.deepEqual(
     dest.delivered.sort((a, b) => a - b),
-    [1, 2, 3, 5, 6, 7, 8],
+    Array.from({ length: 30 }, (_, i) => i + 1).filter((i) => i !== 4),
   );
+  // Each counted failure had evidence: the first with others accepted in the same send, each later
+  // one with an accepted send between it and the record's previous failure.
+  const withFour = dest.sends.flatMap((s, i) => (s.includes(4) ? [i] : []));
+  assert.ok(withFour.length > 3, `record 4 was sent ${withFour.length} times, its failures without evidence not counted`);
+  assert.ok(withFour.length <= 3 + 1, 'a failed record is resent once; failing again with nothing accepted, it waits for evidence');
+});
+
+test('a storm (every send fails, nothing accepted) spends no budget: nothing dead-lettered, everything delivered after it', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { maxAttempts: 3 });
+  // 60 failing sends: under a budget spent by every failure the 25 records would all be dead after 9.
+  const STORM = 60;
+  dest.verdict = (_r, call) => (call < STORM ? FAULT : { ok: true });
+  await fill(streams, 25);
+  await exporter.start();
+  await drained(streams, exporter, 25);
+  assert.equal(exporter.status().deadLetters, 0);
+  assert.equal((await streams.read('telemetry-dlq', 1)).length, 0);
+  assert.deepEqual(
+    [...dest.delivered].sort((a, b) => a - b),
+    Array.from({ length: 25 }, (_, i) => i + 1),
+  );
+  const worst = Math.max(...Array.from({ length: 25 }, (_, i) => dest.sends.slice(0, STORM).filter((s) => s.includes(i + 1)).length));
+  assert.ok(worst > 3 * 3, `a record failed ${worst} times in the storm`);
+  // Per-record verdicts that fail every record (Kinesis InternalFailure for the whole call) are the
+  // same: nothing accepted, no evidence against any record.
+  const b = await setup(t, { maxAttempts: 2 });
+  b.dest.verdict = (_r, call) => (call < 30 ? { ok: false, retryable: true, error: 'InternalFailure', code: 'InternalFailure' } : { ok: true });
+  await fill(b.streams, 12);
+  await b.exporter.start();
+  await drained(b.streams, b.exporter, 12);
+  assert.equal(b.exporter.status().deadLetters, 0);
+});
+
+test('a whole-batch failure is resent once as it is, then split; a poison record is isolated and dead-lettered after maxAttempts', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t, { maxAttempts: 3 });
+  // Like HTTP 500 from an endpoint that crashes on record 6: the whole send fails when it carries it.
+  dest.verdict = () => ({ ok: true });
+  const orig = dest.send.bind(dest);
+  dest.send = async (records, signal) => {
+    const out = await orig(records, signal);
+    if (!records.some((r) => r.seq === 6)) return out;
+    dest.delivered.splice(dest.delivered.length - records.length, records.length);
+    return records.map(() => FAULT);
+  };
+  await fill(streams, 30);
+  await exporter.start();
+  await drained(streams, exporter, 30);
+  assert.deepEqual(dest.sends[0], dest.sends[1], 'the first resend is the same batch (same request id)');
+  assert.deepEqual(dest.sends[2], [1, 2, 3, 4, 5], 'then it is split in halves');
+  const dlq = await streams.read('telemetry-dlq', 1);
+  assert.deepEqual(
+    dlq.map((r) => [r.attrs?.sourceSeq, r.attrs?.attempts]),
+    [['6', '3']],
+    'only the poison record is dead-lettered, after maxAttempts counted failures',
+  );
+  assert.deepEqual(
+    [...dest.delivered].sort((a, b) => a - b),
+    Array.from({ length: 30 }, (_, i) => i + 1).filter((i) => i !== 6),
+  );
+  // Every counted failure of the poison record came alone and after other records were accepted.
+  const alone = dest.sends.filter((s) => s.length === 1 && s[0] === 6).length;
+  assert.ok(alone >= 3, `record 6 went alone ${alone} times`);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_dead_letters_total', { exporter: 'exp1' }), 1);
+});
+
+test('a failing record with nothing behind it waits (no evidence) until the destination accepts other records', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { maxAttempts: 2 });
+  dest.verdict = (r) => (r.seq === 3 ? FAULT : { ok: true });
+  await fill(streams, 3);
+  await exporter.start();
+  // Records 1-2 are delivered; 3 fails alone again and again: the destination accepts nothing in
+  // between, so nothing says the record is at fault.
+  await waitUntil(() => dest.sends.filter((s) => s.join() === '3').length >= 8, 'record 3 resent alone several times');
+  assert.equal(exporter.status().deadLetters, 0);
+  assert.equal(exporter.status().lastExportedSeq, 2);
+  // New records are accepted between its tries: now its failures count.
+  for (let i = 4; i <= 8; i++) await streams.append('telemetry', rec(i));
+  await drained(streams, exporter, 8);
+  const dlq = await streams.read('telemetry-dlq', 1);
+  assert.deepEqual(
+    dlq.map((r) => r.attrs?.sourceSeq),
+    ['3'],
+  );
+  assert.deepEqual(
+    [...dest.delivered].sort((a, b) => a - b),
+    [1, 2, 4, 5, 6, 7, 8],
+  );
+});
+
+test('no hot loop: the failed sends of a storm are paced by the backoff', async (t) => {
+  // random() is 0.5 (setup): each backoff is half its cap of 20 ms.
+  const { streams, dest, exporter } = await setup(t, { maxAttempts: 3, backoff: { initialMs: 20, maxMs: 20, outageMaxMs: 20 } });
+  const STORM = 12;
+  dest.verdict = (_r, call) => (call < STORM ? FAULT : { ok: true });
+  await fill(streams, 10);
+  const t0 = performance.now();
+  await exporter.start();
+  await waitUntil(() => dest.sends.length > STORM, 'the storm is over');
+  const elapsed = performance.now() - t0;
+  assert.ok(elapsed >= STORM * 9, `${STORM} failed sends took ${elapsed.toFixed(0)} ms (>= ${STORM} backoffs of >= 10 ms expected)`);
+  await drained(streams, exporter, 10);
+  assert.equal(exporter.status().deadLetters, 0);
 });
 
 test('a record over the destination maxRecordBytes is dead-lettered, never sent', async (t) => {

@@ -51,7 +51,8 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
   const error = `${code}: ${message ?? ''}`.slice(0, 300);
   // ServiceUnavailableException is Firehose's per-record throttling signal.
   if (code === 'ServiceUnavailableException' || code === 'ThrottlingException') return { ok: false, retryable: true, error, code: 'THROTTLED' };
-  // InternalFailure and anything else the service reports per record is transient on its side.
+  // InternalFailure and anything else the service reports per record is transient on its side:
+  // record-level, counted against the budget only with evidence against the record (outcomes.ts).
   return { ok: false, retryable: true, error, code };
 }
 

@@ -135,6 +135,9 @@ export class HttpDestination implements Destination {
     // retries without spending the records' retry budget.
     if (status === 502 || status === 503 || status === 504)
       throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
+    // 500 (and 408, other 5xx): record-level for the whole request. A broken endpoint and a record
+    // it cannot parse look the same; the loop resends, splits, and counts it against a record only
+    // with evidence that the record is at fault (outcomes.ts).
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
     // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
     return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}`, code: status === 413 ? 'TOO_LARGE' : undefined };

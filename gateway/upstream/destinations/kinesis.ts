@@ -71,7 +71,8 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
     return { ok: false, retryable: true, error, code: 'THROTTLED' };
   }
   // InternalFailure and the KMS errors (key disabled, access denied...) heal when the service or
-  // the key policy does; the loop's retry budget bounds them before they dead-letter.
+  // the key policy does: record-level, so the loop counts them against a record's retry budget only
+  // while the stream accepts other records (outcomes.ts); a call that fails them all counts nothing.
   return { ok: false, retryable: true, error, code };
 }
 
