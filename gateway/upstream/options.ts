@@ -68,7 +68,9 @@ export const exporterOptionsSchema = z.strictObject({
     .int()
     .min(0)
     .default(10)
-    .describe('Sends per record before it is dead-lettered with its last error; 0 = retry forever (an outage then holds the backlog, never dead-letters it).'),
+    .describe(
+      'Failures per record before it is dead-lettered with its last error, counted only with evidence that the record is at fault (a per-record error or HTTP 500 while the destination accepts other records); outages, throttling and a 500 storm never count. 0 = retry forever.',
+    ),
   deadLetterStream: z.string().min(1).optional().describe('Local stream receiving dead letters (default "<stream>-dlq"; created if missing).'),
   deadLetterMaxBytes: z
     .number()
