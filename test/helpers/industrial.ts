@@ -293,6 +293,8 @@ export interface TcpProxy {
   port: number;
   /** Stop forwarding in both directions, sockets kept open (a half-open / frozen peer). */
   mute(on: boolean): void;
+  /** The connections open now; close() ends just those later (the ones opened since go on). */
+  snapshot(): { size: number; close(): void };
 }
 
 /** A TCP proxy to 127.0.0.1:target that can freeze its connections (for half-open tests). */
@@ -333,6 +335,18 @@ export async function tcpProxy(t: TestContext, target: number): Promise<TcpProxy
     port: typeof addr === 'object' && addr ? addr.port : 0,
     mute(on) {
       muted = on;
+    },
+    snapshot() {
+      const open = [...pairs];
+      return {
+        size: open.length,
+        close() {
+          for (const [a, b] of open) {
+            a.destroy();
+            b.destroy();
+          }
+        },
+      };
     },
   };
 }

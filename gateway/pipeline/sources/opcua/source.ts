@@ -26,6 +26,22 @@ import { topicRenderer } from '../topic-template.js';
 const KIND = 'opcua';
 type DataValue = import('node-opcua-client').DataValue;
 
+/**
+ * One session's life: its events end only that session. A torn-down session can still speak: its
+ * close, given up on by the bounded teardown, completes when its connection ends or node-opcua's
+ * 15 s transaction timeout fires, and then emits session_closed. Routed to whatever session is
+ * current, that event ended the restored session and reported a second, spurious gap of about a
+ * second; bound to its own life, it is ignored (logged at debug).
+ */
+interface SessionLife {
+  /** False once the session this life belongs to has been lost or torn down. */
+  current(): boolean;
+  /** End this session (no-op once it is no longer current). */
+  lose(why: string): void;
+  /** A sign of life (data or keepalive) of this session, for the watchdog and the gap start. */
+  activity(): void;
+}
+
 interface ItemState {
   item: OpcuaItem;
   subscription: string;
@@ -167,26 +183,39 @@ export class OpcuaSource implements Source {
   /** One session's life: resolves with the reason it ended. */
   private async session_(): Promise<string> {
     this.state = this.everConnected ? 'retrying' : 'connecting';
+    let end: (reason: string) => void = () => undefined;
     const lost = new Promise<string>((resolve) => {
-      this.lost = resolve;
+      end = resolve;
     });
+    // stop() and teardown() reach this life through this.lost; it is current while it is there.
+    this.lost = end;
+    const life: SessionLife = {
+      current: () => this.lost === end,
+      lose: (why) => {
+        if (life.current()) end(why);
+        else this.deps.logger.debug({ endpoint: this.opts.endpoint, reason: why }, 'opcua event of a torn-down session ignored');
+      },
+      activity: () => {
+        if (life.current()) this.lastActivity = this.now();
+      },
+    };
     this.pki ??= await certificateManager(this.certs, this.connect.pkiDir, this.connect.trustUnknownServer);
     const { client, session } = await openSession(this.ua, this.pki, this.connect);
     this.client = client;
     this.session = session;
-    const onLost = (why: string) => () => this.lost?.(why);
+    const onLost = (why: string) => () => life.lose(why);
     client.on('connection_lost', onLost('connection lost'));
     client.on('close', onLost('connection closed'));
     session.on('session_closed', onLost('session closed by the server'));
     session.on('keepalive_failure', onLost('session keepalive failed'));
     let keepaliveMs = 0;
-    for (const sub of this.opts.subscriptions) keepaliveMs = Math.max(keepaliveMs, await this.subscribe(session, sub));
+    for (const sub of this.opts.subscriptions) keepaliveMs = Math.max(keepaliveMs, await this.subscribe(session, sub, life));
     this.lastActivity = this.now();
     this.markConnected();
     const watchdogMs = 3 * keepaliveMs + 2000;
     const watchdog = setInterval(
       () => {
-        if (this.now() - this.lastActivity > watchdogMs) this.lost?.(`no data or keepalive from the server for ${watchdogMs} ms`);
+        if (this.now() - this.lastActivity > watchdogMs) life.lose(`no data or keepalive from the server for ${watchdogMs} ms`);
       },
       Math.min(1000, watchdogMs),
     );
@@ -224,7 +253,7 @@ export class OpcuaSource implements Source {
   }
 
   /** Create one subscription and its monitored items; returns its keepalive period (ms). */
-  private async subscribe(session: OpcuaSession, sub: OpcuaOptions['subscriptions'][number]): Promise<number> {
+  private async subscribe(session: OpcuaSession, sub: OpcuaOptions['subscriptions'][number], life: SessionLife): Promise<number> {
     const ua = this.ua;
     const keepAliveCount = Math.max(1, Math.min(10, Math.ceil(5000 / sub.publishingIntervalMs)));
     const subscription = await session.createSubscription2({
@@ -235,9 +264,9 @@ export class OpcuaSource implements Source {
       publishingEnabled: true,
       priority: 1,
     });
-    subscription.on('keepalive', () => (this.lastActivity = this.now()));
-    subscription.on('received_notifications', () => (this.lastActivity = this.now()));
-    subscription.on('terminated', () => this.lost?.(`subscription '${sub.name}' terminated`));
+    subscription.on('keepalive', () => life.activity());
+    subscription.on('received_notifications', () => life.activity());
+    subscription.on('terminated', () => life.lose(`subscription '${sub.name}' terminated`));
     for (const { params, items } of itemsByParameters(ua, sub)) {
       // Chunks keep a request within the server's per-call limits.
       for (let i = 0; i < items.length; i += 1000) {
@@ -258,7 +287,12 @@ export class OpcuaSource implements Source {
             this.deps.logger.warn({ tag: item.name, nodeId: item.nodeId, status: code.name }, 'opcua monitored item refused by the server');
           }
         });
-        group.on('changed', (_mi, dataValue, index) => this.onValue(sub.name, chunk[index] as OpcuaItem, dataValue));
+        group.on('changed', (_mi, dataValue, index) => {
+          // A late value of a torn-down session is still the server's value: committed, but it is
+          // no sign of life of the current session.
+          life.activity();
+          this.onValue(sub.name, chunk[index] as OpcuaItem, dataValue);
+        });
       }
     }
     return subscription.publishingInterval * subscription.maxKeepAliveCount;
@@ -266,7 +300,6 @@ export class OpcuaSource implements Source {
 
   private onValue(subscription: string, item: OpcuaItem, dv: DataValue): void {
     const now = this.now();
-    this.lastActivity = now;
     const st = this.items.get(item.name) as ItemState;
     const status = dv.statusCode;
     if (status.isNotGood()) {
