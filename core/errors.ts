@@ -273,6 +273,12 @@ export const ERROR_CATALOGUE = {
     message: 'cannot reach {endpoint}: {reason}',
     hint: 'check the endpoint, the network, the security settings and the login',
   },
+  GH_WRITE_VALUE_INVALID: {
+    group: 'industrial sources',
+    meaning: "A downlink write's value cannot be held exactly by the tag (not a whole register value, out of range, wrong kind): refused, never rounded",
+    message: 'cannot write {value} to {point}: {reason}',
+    hint: "write a value the tag's type, scale and offset hold exactly (see docs/industrial.md, Writes)",
+  },
   // file sources
   GH_FILE_UNREADABLE: {
     group: 'file sources',

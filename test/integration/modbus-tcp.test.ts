@@ -238,7 +238,7 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
   const bus = localBus();
-  await startSource(
+  const { source, deps } = await startSource(
     t,
     {
       type: 'modbus',
@@ -288,6 +288,25 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   reply = bus.next('cmd/w/reply');
   bus.send('cmd/w', { id: 5, device: 'plc', tag: 'speed', value: 99999 });
   assert.match(String((await reply).error), /outside int16/);
+  // A value the register cannot hold exactly is refused, not rounded (21.37 at scale 0.1 would be 214).
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 6, device: 'plc', tag: 'speed', value: 21.37 });
+  const inexact = await reply;
+  assert.equal(inexact.ok, false, JSON.stringify(inexact));
+  assert.equal(inexact.code, 'GH_WRITE_VALUE_INVALID');
+  assert.match(String(inexact.error), /cannot write 21\.37 to device 'plc' tag 'speed' \(int16, scale 0\.1\).*Fix: .*e\.g\. 21\.3 or 21\.4/);
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 7, device: 'plc', tag: 'run', value: 2 });
+  assert.match(String((await reply).error), /tag 'run' \(coil\): .*only true\/false or 1\/0/);
+  assert.equal(peer.holding.readInt16BE(24), -123, 'the refused writes wrote nothing');
+  assert.equal(peer.coils[0]! & 0b1000, 0b1000);
+  // 21.3 / 0.1 is 212.99999999999997 in floating point: that is 213, not a refusal.
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 8, device: 'plc', tag: 'speed', value: 21.3 });
+  assert.equal((await reply).ok, true);
+  assert.equal(peer.holding.readInt16BE(24), 213);
+  assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 4, refused: 4, failed: 0 });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_writes_total', { outcome: 'refused' }), 4);
 });
 
 test('server killed and restarted mid-poll: reconnects by itself, nothing committed is lost', async (t) => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRegisters, encodeRegisters, changed, BYTE_ORDERS, type DataType } from '../../gateway/pipeline/sources/modbus/codec.js';
+import { decodeRegisters, encodeRegisters, encodeCoil, changed, BYTE_ORDERS, type DataType } from '../../gateway/pipeline/sources/modbus/codec.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { planReads, splitRequest, MAX_REGISTERS, MAX_BITS } from '../../gateway/pipeline/sources/modbus/planner.js';
 import { modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/options.js';
 import { opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/options.js';
@@ -48,6 +49,60 @@ test('every type round-trips through encode/decode in every order, with scale an
   assert.throws(() => encodeRegisters(70000, 'uint16', 'ABCD', S), /outside uint16/);
   assert.throws(() => encodeRegisters('x', 'float32', 'ABCD', S), /finite number/);
   assert.throws(() => encodeRegisters('too long', 'string', 'ABCD', S, 2), /longer/);
+});
+
+/** Assert that fn refuses its write with GH_WRITE_VALUE_INVALID and a description matching re. */
+function refused(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isGatehouseError(err, 'GH_WRITE_VALUE_INVALID'), `a GH_WRITE_VALUE_INVALID, got ${String(err)}`);
+    assert.match(err.describe(), re);
+    return true;
+  });
+}
+
+test('a write an integer register cannot hold exactly is refused with the fix, never rounded', () => {
+  const tenth = { scale: 0.1, offset: 0 };
+  refused(
+    () => encodeRegisters(1.5, 'int16', 'ABCD', S, undefined, "device 'plc' tag 'speed'"),
+    /cannot write 1\.5 to device 'plc' tag 'speed' \(int16\): 1\.5 is not a whole register value.*Fix: .*e\.g\. 1 or 2, or give the tag the type float32 or float64/,
+  );
+  refused(
+    () => encodeRegisters(21.37, 'int16', 'ABCD', tenth),
+    /\(int16, scale 0\.1\): 21\.37 \/ 0\.1 = 213\.7 is not a whole register value.*multiple of the scale.*e\.g\. 21\.3 or 21\.4/,
+  );
+  refused(
+    () => encodeRegisters(-40.05, 'int16', 'ABCD', { scale: 0.1, offset: -40 }),
+    /offset -40\): \(-40\.05 \+ 40\) \/ 0\.1 = -0\.5 is not a whole.*e\.g\. -40\.1 or -40,/,
+  );
+  for (const type of ['uint16', 'int32', 'uint32', 'int64'] as const) refused(() => encodeRegisters(2.5, type, 'ABCD', S), /2\.5 is not a whole/);
+  // A real fraction is refused even at the top of uint32, where the tolerance is largest.
+  refused(() => encodeRegisters(4294967294.5, 'uint32', 'ABCD', S), /not a whole/);
+  // Floating-point noise is not a fraction: 21.3 / 0.1 = 212.99999999999997 is 213.
+  assert.equal(encodeRegisters(21.3, 'int16', 'ABCD', tenth).readInt16BE(0), 213);
+  assert.equal(encodeRegisters(0.3, 'uint16', 'ABCD', tenth).readUInt16BE(0), 3);
+  assert.equal(encodeRegisters(-12.3, 'int32', 'ABCD', tenth).readInt32BE(0), -123);
+  assert.equal(encodeRegisters(429496729.5, 'uint32', 'ABCD', tenth).readUInt32BE(0), 4294967295);
+  assert.equal(encodeRegisters(-1.1, 'int64', 'ABCD', { scale: 0.01, offset: 0 }).readBigInt64BE(0), -110n);
+  // The noise is relative to the operands, not to the result: 1000000.1 - 1000000 = 0.10000000009313226.
+  assert.equal(encodeRegisters(1000000.1, 'uint16', 'ABCD', { scale: 0.1, offset: 1000000 }).readUInt16BE(0), 1);
+  // Floats take any value; ranges and kinds are refused with the same code.
+  assert.equal(encodeRegisters(21.37, 'float32', 'ABCD', tenth).readFloatBE(0), Math.fround(213.7));
+  refused(() => encodeRegisters(70000, 'uint16', 'ABCD', S), /70000 is outside uint16 \(0\.\.65535\)/);
+  refused(() => encodeRegisters('7', 'int16', 'ABCD', S), /cannot write "7" .*needs a finite number/);
+  refused(() => encodeRegisters(1, 'int16', 'ABCD', { scale: 0, offset: 0 }), /scale is 0/);
+});
+
+test('bools and coils take only true/false or 1/0', () => {
+  for (const v of [true, 1]) assert.equal(encodeRegisters(v, 'bool', 'ABCD', S).readUInt16BE(0), 1);
+  for (const v of [false, 0]) assert.equal(encodeRegisters(v, 'bool', 'ABCD', S).readUInt16BE(0), 0);
+  assert.deepEqual(
+    [true, 1, false, 0].map((v) => encodeCoil(v, "device 'plc' tag 'run'")),
+    [true, true, false, false],
+  );
+  for (const v of [2, -1, 0.5, '1', 'true', null]) {
+    refused(() => encodeRegisters(v, 'bool', 'ABCD', S), /only true\/false or 1\/0/);
+    refused(() => encodeCoil(v, "device 'plc' tag 'run'"), /to device 'plc' tag 'run' \(coil\): .*only true\/false or 1\/0/);
+  }
 });
 
 test('deadband: a change smaller than the deadband is not a change', () => {

@@ -5,6 +5,7 @@
 //   BADC  bytes swapped inside each word    CDAB  words swapped (common for floats)
 // 64-bit values generalise the same rule (word order reversed / bytes in each word swapped);
 // 16-bit values only see the byte swap (BADC, DCBA). Strings honour the byte swap only.
+import { ERRORS, type GatehouseError } from '../../../../core/errors.js';
 
 export const DATA_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'float32', 'float64', 'string'] as const;
 export type DataType = (typeof DATA_TYPES)[number];
@@ -102,37 +103,110 @@ const INT_RANGES: Partial<Record<DataType, [number, number]>> = {
   int32: [-2147483648, 2147483647],
   uint32: [0, 4294967295],
 };
+const INT64_RANGE = [-(2n ** 63n), 2n ** 63n - 1n] as const;
 
 /**
- * Encode a value for a write (inverse of decodeRegisters: raw = (value - offset) / scale, rounded
- * for integer types). Throws a RangeError naming the problem on a value the type cannot hold.
+ * How far (value - offset) / scale may lie from a whole number and still be that number, relative
+ * to the size of the operands in register units. The floating-point noise of that division is a
+ * few units in the 16th digit (21.3 / 0.1 = 212.99999999999997); 1e-12 accepts it with a wide
+ * margin yet refuses any real fraction for every 32-bit type (at |raw| = 2^32 it is under 0.005).
  */
-export function encodeRegisters(value: unknown, type: DataType, order: ByteOrder, s: ScaleOptions, length?: number): Buffer {
+export const WHOLE_TOLERANCE = 1e-12;
+
+/** Repeat a value as the user wrote it: numbers as they are, anything else as JSON. */
+function shown(value: unknown): string {
+  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
+}
+
+/** A number rid of the noise of its computation (21.400000000000002 -> 21.4), for messages. */
+function tidy(n: number): number {
+  return Number(n.toPrecision(12));
+}
+
+/** The refusal of a write: what, to which point, why, and how to fix it. */
+function refuse(value: unknown, point: string, reason: string, hint: string): GatehouseError {
+  return ERRORS.GH_WRITE_VALUE_INVALID({ value: shown(value), point, reason }, { hint });
+}
+
+/** Encode a coil write: only true/false or 1/0 (a coil is one bit: 2 or 0.5 is a mistake, not 1). */
+export function encodeCoil(value: unknown, point = 'a coil'): boolean {
+  if (value === true || value === 1) return true;
+  if (value === false || value === 0) return false;
+  throw refuse(value, `${point} (coil)`, 'a coil takes only true/false or 1/0', 'send true, false, 1 or 0');
+}
+
+/** The whole register value of a scaled integer write, or the refusal naming the nearest ones. */
+function wholeRaw(value: number, type: DataType, s: ScaleOptions, point: string): number {
+  if (s.scale === 0) throw refuse(value, point, "the tag's scale is 0, so every register value reads as the offset", 'give the tag a non-zero scale');
+  const raw = (value - s.offset) / s.scale;
+  const int = Math.round(raw);
+  const size = Math.max(1, Math.abs(value / s.scale), Math.abs(s.offset / s.scale));
+  if (Math.abs(raw - int) <= WHOLE_TOLERANCE * size) return int;
+  const [a, b] = [Math.floor(raw), Math.ceil(raw)].map((r) => tidy(r * s.scale + s.offset)).sort((x, y) => x - y);
+  const scaledTag = s.scale !== 1 || s.offset !== 0;
+  const shifted = s.offset === 0 ? `${value}` : s.offset > 0 ? `${value} - ${s.offset}` : `${value} + ${-s.offset}`;
+  const divided = s.scale === 1 ? shifted : s.offset === 0 ? `${shifted} / ${s.scale}` : `(${shifted}) / ${s.scale}`;
+  const formula = scaledTag ? `${divided} = ${tidy(raw)}` : String(value);
+  throw refuse(
+    value,
+    point,
+    `${formula} is not a whole register value, and ${type} holds whole numbers only (it would have to be rounded)`,
+    `write a value the register holds exactly${scaledTag ? ' (a multiple of the scale plus the offset)' : ''}, e.g. ${a} or ${b}, or give the tag the type float32 or float64 if the device stores a float there`,
+  );
+}
+
+/**
+ * Encode a value for a write (inverse of decodeRegisters: raw = (value - offset) / scale). A value
+ * the registers cannot hold exactly is refused with GH_WRITE_VALUE_INVALID naming `point`, never
+ * rounded: out of range, the wrong kind, or for integer types not a whole raw value (within
+ * WHOLE_TOLERANCE, so floating-point noise is not a refusal).
+ */
+export function encodeRegisters(value: unknown, type: DataType, order: ByteOrder, s: ScaleOptions, length?: number, point = 'the tag'): Buffer {
   const be = Buffer.alloc(registerCount(type, length) * 2);
+  const where = `${point} (${[type, s.scale !== 1 ? `scale ${s.scale}` : '', s.offset !== 0 ? `offset ${s.offset}` : ''].filter(Boolean).join(', ')})`;
   if (type === 'string') {
-    if (typeof value !== 'string') throw new RangeError('a string tag needs a string value');
-    if (Buffer.byteLength(value, 'latin1') > be.length) throw new RangeError(`'${value}' is longer than the tag's ${be.length} bytes`);
+    if (typeof value !== 'string') throw refuse(value, where, 'a string tag needs a string value', 'send a JSON string');
+    if (Buffer.byteLength(value, 'latin1') > be.length)
+      throw refuse(value, where, `'${value}' is longer than the tag's ${be.length} bytes`, `send at most ${be.length} characters, or raise the tag's length`);
     be.write(value, 'latin1');
     return toBigEndian(be, order, type);
   }
   if (type === 'bool') {
-    if (typeof value !== 'boolean' && value !== 0 && value !== 1) throw new RangeError('a bool tag needs true/false (or 1/0)');
+    if (value !== true && value !== false && value !== 0 && value !== 1)
+      throw refuse(value, where, 'a bool tag takes only true/false or 1/0', 'send true, false, 1 or 0');
     be.writeUInt16BE(value === true || value === 1 ? 1 : 0, 0);
     return toBigEndian(be, order, type);
   }
   if (type === 'int64' && typeof value === 'string' && /^-?\d+$/.test(value) && s.scale === 1 && s.offset === 0) {
-    be.writeBigInt64BE(BigInt(value), 0);
+    const big = BigInt(value);
+    if (big < INT64_RANGE[0] || big > INT64_RANGE[1]) throw refuse(value, where, `${value} is outside int64`, 'write a value within -2^63..2^63-1');
+    be.writeBigInt64BE(big, 0);
     return toBigEndian(be, order, type);
   }
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new RangeError(`a ${type} tag needs a finite number`);
-  const raw = (value - s.offset) / s.scale;
-  if (type === 'float32') be.writeFloatBE(raw, 0);
-  else if (type === 'float64') be.writeDoubleBE(raw, 0);
-  else if (type === 'int64') be.writeBigInt64BE(BigInt(Math.round(raw)), 0);
-  else {
-    const int = Math.round(raw);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw refuse(
+      value,
+      where,
+      `a ${type} tag needs a finite number`,
+      `send a JSON number${type === 'int64' ? ' (or, without scale/offset, a decimal string for exact 64-bit values)' : ''}`,
+    );
+  if (type === 'float32') be.writeFloatBE((value - s.offset) / s.scale, 0);
+  else if (type === 'float64') be.writeDoubleBE((value - s.offset) / s.scale, 0);
+  else if (type === 'int64') {
+    const big = BigInt(wholeRaw(value, type, s, where));
+    if (big < INT64_RANGE[0] || big > INT64_RANGE[1])
+      throw refuse(value, where, `${value} is outside int64 after scale/offset`, "write a smaller value, or change the tag's scale");
+    be.writeBigInt64BE(big, 0);
+  } else {
+    const int = wholeRaw(value, type, s, where);
     const [lo, hi] = INT_RANGES[type] as [number, number];
-    if (int < lo || int > hi) throw new RangeError(`${value} is outside ${type} (${lo}..${hi}) after scale/offset`);
+    if (int < lo || int > hi)
+      throw refuse(
+        value,
+        where,
+        `${value} is outside ${type} (${lo}..${hi}) after scale/offset`,
+        "write a value within the range, or change the tag's type or scale",
+      );
     if (type === 'int16') be.writeInt16BE(int, 0);
     else if (type === 'uint16') be.writeUInt16BE(int, 0);
     else if (type === 'int32') be.writeInt32BE(int, 0);

@@ -1,10 +1,12 @@
 // Downlink writes: messages on the source's command topic (local broker) become coil/register
 // writes with the tag's type encoding, queued (bounded) for the poll loop, and answered on the
 // reply topic with the device's response: {"id","device","tag","value","ok":true,"response":{...}}
-// or {"ok":false,"error":...}. Only tags marked `writable: true` can be written.
+// or {"ok":false,"error":...} ("code" too for a value the tag cannot hold exactly, which is refused,
+// never rounded). Only tags marked `writable: true` can be written.
 import type { SourceDeps } from '../kind.js';
 import type { IndustrialMetrics } from '../industrial-metrics.js';
-import { encodeRegisters } from './codec.js';
+import { errorMessage, isGatehouseError } from '../../../../core/errors.js';
+import { encodeCoil, encodeRegisters } from './codec.js';
 import type { ModbusOptions } from './options.js';
 import type { DeviceState } from './state.js';
 
@@ -92,13 +94,12 @@ export class CommandQueue {
     if (!this.connected()) return this.reply(base, { ok: false, error: 'not connected to the device (retrying); write refused' });
     if (this.queue.length >= MAX_QUEUED) return this.reply(base, { ok: false, error: `too many writes queued (${MAX_QUEUED})` });
     let data: boolean | Buffer;
+    const point = `device '${dev.device.name}' tag '${tag.name}'`;
     try {
-      if (tag.area === 'coil') {
-        if (typeof cmd.value !== 'boolean' && cmd.value !== 0 && cmd.value !== 1) throw new RangeError('a coil needs true/false');
-        data = cmd.value === true || cmd.value === 1;
-      } else data = encodeRegisters(cmd.value, tag.type, tag.order, tag, tag.length);
+      data = tag.area === 'coil' ? encodeCoil(cmd.value, point) : encodeRegisters(cmd.value, tag.type, tag.order, tag, tag.length, point);
     } catch (err) {
-      return this.reply(base, { ok: false, error: (err as Error).message });
+      // A value the tag cannot hold exactly (GH_WRITE_VALUE_INVALID): refused, never rounded.
+      return this.reply(base, { ok: false, error: errorMessage(err), ...(isGatehouseError(err) ? { code: err.code } : {}) });
     }
     this.queue.push({ ...base, unitId: dev.device.unitId, area: tag.area, address: tag.address, data });
     this.notify();
