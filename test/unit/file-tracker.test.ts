@@ -13,6 +13,7 @@ import { fingerprintOf } from '../../gateway/pipeline/sources/file/identity.js';
 import { LineSplitter, type SplitRecord } from '../../gateway/pipeline/sources/file/splitter.js';
 import { FileTracker } from '../../gateway/pipeline/sources/file/tracker.js';
 import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker-context.js';
+import { checkTruncated } from '../../gateway/pipeline/sources/file/truncation.js';
 
 function lines(prefix: string, n: number): string {
   return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
@@ -38,6 +39,7 @@ function testContext(records: string[], overrides: Partial<TrackerContext<FileTr
     newSplitter: (offset, headersLeft) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
     onEvent: () => undefined,
     retire: () => undefined,
+    checkTruncated,
     isTracked: () => false,
     readUpTo: () => undefined,
     rotatedAway: () => Promise.resolve([]),

@@ -28,6 +28,7 @@ import { fileSourceStatus } from './status.js';
 import { STATE_KEY, decodeState, encodeState } from './state.js';
 import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
+import { checkTruncated } from './truncation.js';
 import { multiLineStartRegExp } from './parsers/regex.js';
 
 export class FileSource implements Source {
@@ -111,6 +112,7 @@ export class FileSource implements Source {
         this.files.trackers.delete(t.key);
         this.commitState().catch(() => undefined);
       },
+      checkTruncated,
     };
     this.files = new FileSet({ name: this.name, topic: options.topic, logger: deps.logger, now: this.now, count, excluded }, ctx);
     this.scanner = new FileScanner(this.files, {

@@ -37,6 +37,11 @@ export interface TrackerContext<T> {
   rotatedAway(tracker: T, since: number, except: string[]): Promise<RotatedCopy[]>;
   /** Unread content is gone (its rotated copy was not found): report it. */
   lost(tracker: T, bytes: number | null, why: string): void;
+  /**
+   * Truncation check (copytruncate, truncated in place): returns true when it handled one. It is
+   * truncation.ts's, passed in here so that module and tracker.ts do not import each other.
+   */
+  checkTruncated(tracker: T): Promise<boolean>;
 }
 
 /** A sibling queued by the look for content rotated away: the content it starts with, read from `offset`. */

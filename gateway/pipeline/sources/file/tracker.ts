@@ -6,10 +6,8 @@
 // Rotation: a file renamed or deleted keeps being read through its open handle until it has been
 // quiet for rotateWaitMs (the writer may still write to it until it reopens), then it is retired.
 // A file whose size dropped below the read position, or whose first bytes changed, was truncated
-// (copytruncate or in place): the rest of the old content is read from the rotated copy when one
-// exists (same first bytes), then reading restarts at 0. The old content is handed over first
-// (recorded as read up to where records were made of it, no longer offered as this tracker's), so
-// a copy that only appears after that search is read by the look below from there.
+// (copytruncate or in place): truncation.ts reads the rest of the old content from its rotated
+// copy, hands the old content over, and restarts at 0.
 //
 // Two rotations between two looks (rotated-away.ts): content that lived at the path (or in the
 // truncated file) after the last look, and was rotated away before this one, is in siblings
@@ -17,22 +15,11 @@
 // state that moves its own look forward is committed. Unread content whose copy is gone is
 // reported (ctx.lost), never dropped silently.
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, basename } from 'node:path';
 import type { LineSplitter, SplitRecord } from './splitter.js';
-import type { RotatedCopy, SavedFile, TrackerContext } from './tracker-context.js';
-import {
-  fingerprintOf,
-  grownHead,
-  identityKey,
-  MAX_HEAD_BYTES,
-  readHead,
-  sameStart,
-  startsAsFingerprinted,
-  startsWithBytes,
-  type Fingerprint,
-} from './identity.js';
-import { openRotatedCopy, trackedCopyStartsWith } from './discovery.js';
-import { LOOK_SLACK_MS, lossWithoutCopy, type ReadContent } from './rotated-away.js';
+import type { SavedFile, TrackerContext } from './tracker-context.js';
+import { fingerprintOf, grownHead, identityKey, MAX_HEAD_BYTES, startsAsFingerprinted, startsWithBytes, type Fingerprint } from './identity.js';
+import { trackedCopyStartsWith } from './discovery.js';
+import type { ReadContent } from './rotated-away.js';
 
 export class FileTracker {
   fh: FileHandle | undefined;
@@ -69,20 +56,21 @@ export class FileTracker {
   contentSeenAt: number;
   /**
    * Handling a truncation, its old content recorded with readUpTo: not offered as live content
-   * (liveContent), so the look for rotated content reads that content's copies itself.
+   * (liveContent), so the look for rotated content reads that content's copies itself. (Not
+   * private: truncation.ts, which handles truncations, sets it, like `head` and `ctx`.)
    */
-  private handingOver = false;
+  handingOver = false;
   private pumping: Promise<void> | undefined;
   /**
    * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
    * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
    * can only be recognised by them, its own first bytes being fewer than the hash covers.
    */
-  private head: Buffer | undefined;
+  head: Buffer | undefined;
   private chunksSinceCheck = 0;
 
   constructor(
-    private readonly ctx: TrackerContext<FileTracker>,
+    readonly ctx: TrackerContext<FileTracker>,
     public path: string,
     public readonly dev: string,
     public readonly ino: string,
@@ -224,7 +212,7 @@ export class FileTracker {
   }
 
   /** The file's content starts with `head` (up to fingerprintBytes): its fingerprint, and the bytes when few enough to keep. */
-  private startsWith(head: Buffer): void {
+  startsWith(head: Buffer): void {
     this.fp = fingerprintOf(head);
     this.head = head.length <= MAX_HEAD_BYTES ? head : undefined;
   }
@@ -288,119 +276,11 @@ export class FileTracker {
   }
 
   /**
-   * Truncation check (copytruncate, truncated in place): the open file is shorter than the read
-   * position or no longer starts with the fingerprinted bytes. Returns true when it handled one.
+   * Truncation check (copytruncate, truncated in place; truncation.ts, through the context):
+   * returns true when it handled one.
    */
-  async checkTruncated(): Promise<boolean> {
-    const fh = this.fh;
-    if (!fh) return false;
-    const lookAt = this.ctx.now();
-    const st = await fh.stat();
-    const pos = this.splitter.readOffset;
-    let truncated = st.size < pos;
-    // (Also at position 0: the file may have been truncated again before any of it was read.)
-    if (!truncated && this.fp.len > 0) truncated = !(await sameStart(fh, this.fp));
-    // What was known to be there before the truncation: the unread part of it is lost without a copy.
-    const knownSize = this.size;
-    this.size = st.size;
-    if (!truncated) {
-      // Empty at the last look, there are no first bytes to compare: if it changed since, content
-      // may have been written and copied away (copytruncate) before this look. Once per emptiness.
-      if (pos === 0 && this.fp.len === 0 && !this.detached && st.mtimeMs > this.contentSeenAt - LOOK_SLACK_MS) {
-        await this.ctx.rotatedAway(this, this.contentSeenAt, []);
-      }
-      this.contentSeenAt = lookAt;
-      return false;
-    }
-    this.truncations++;
-    // The new content's first bytes, taken now: if the file is truncated again while the copy is
-    // read (a second rotation), the next check sees it and reads the new content's copy too.
-    const freshHead = await readHead(fh, Math.min(this.ctx.fingerprintBytes, st.size));
-    // The bytes between our position and the truncation are in the rotated copy, if one exists.
-    // (Found open: logrotate may move it on meanwhile, and another file take its name.)
-    const found = await openRotatedCopy(dirname(this.path), basename(this.path), this.fp, pos, this.ctx.exclude);
-    const copy = found?.path;
-    if (found && this.ctx.isTracked(found.key)) {
-      await found.fh.close().catch(() => undefined);
-      // The copy matches the globs and is tailed on its own from where we were: leave it to it.
-      this.ctx.onEvent(this, 'copytruncate', { copy, tailedSeparately: true });
-      this.splitter = this.ctx.newSplitter(pos);
-    } else if (found) {
-      this.ctx.onEvent(this, 'copytruncate', { copy, from: pos });
-      const orig = this.fh;
-      try {
-        this.fh = found.fh;
-        await this.readCopy();
-      } finally {
-        await found.fh.close().catch(() => undefined);
-        this.fh = orig;
-      }
-    } else {
-      this.ctx.onEvent(this, 'truncated', { at: pos, size: st.size });
-    }
-    // From here on the old content is not this tracker's: what was read of it is recorded, and the
-    // look for content rotated away finds its copies through that record, from where it was read
-    // up to. That includes a copy that a second rotation was moving on (app.log.1 to app.log.2)
-    // when the search above looked, which holds the rest of a line held here: recorded as read up
-    // to the line's start, the line is read whole from that copy. Held bytes no copy holds are the
-    // start of a line whose rest is lost (as is the end of a copy that stops mid-line).
-    const known = this.readContent();
-    const lineStart = this.splitter.safeOffset();
-    this.ctx.readUpTo(known.fp, found ? this.splitter.readOffset : lineStart, found?.key, known.head);
-    // Content written after the last look and copied away by a rotation not seen (copytruncate
-    // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
-    // drained: its name is not where content is written.)
-    let missed: RotatedCopy[] = [];
-    if (!this.detached) {
-      this.handingOver = true;
-      try {
-        missed = await this.ctx.rotatedAway(this, this.contentSeenAt, copy === undefined ? [] : [copy]);
-      } finally {
-        this.handingOver = false;
-      }
-    }
-    const late = found ? undefined : missed.find((f) => f.offset === lineStart && f.fp.hash === known.fp.hash);
-    if (late) {
-      // (This tracker's state moves to the new content below without passing lineStart: committed
-      // past it, a restart would read the copy from the truncation's position.)
-      this.ctx.onEvent(this, 'copy found late', { copy: late.path, from: lineStart });
-    } else if (this.splitter.heldBytes > 0) {
-      const held = this.splitter.flush();
-      this.emit(
-        held.map((r) => ({ ...r, partial: true })),
-        0,
-      );
-      if (!found) this.ctx.readUpTo(known.fp, this.splitter.readOffset, undefined, known.head);
-    }
-    if (copy === undefined && !late) {
-      const dir = dirname(this.path);
-      const loss = await lossWithoutCopy({ dir, base: basename(this.path), fp: this.fp, pos, knownSize, missed: missed.length, exclude: this.ctx.exclude });
-      if (loss) this.ctx.lost(this, loss.bytes, loss.why);
-    }
-    this.epoch++;
-    this.fp = { hash: '', len: 0 };
-    this.head = undefined;
-    this.splitter = this.ctx.newSplitter(0);
-    this.submittedOffset = this.committedOffset = 0;
-    this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
-    this.size = (await fh.stat()).size;
-    this.startsWith(freshHead);
-    this.contentSeenAt = lookAt;
-    this.emit([], 0);
-    this.ctx.commitState().catch(() => undefined);
-    return true;
-  }
-
-  private async readCopy(): Promise<void> {
-    const fh = this.fh!;
-    for (;;) {
-      await this.ctx.waitForRoom();
-      const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, this.splitter.readOffset);
-      if (bytesRead === 0) return;
-      this.bytesRead += bytesRead;
-      this.emit(this.splitter.push(buf.subarray(0, bytesRead)), bytesRead);
-    }
+  checkTruncated(): Promise<boolean> {
+    return this.ctx.checkTruncated(this);
   }
 
   /**

@@ -1,0 +1,130 @@
+// A truncation of a tailed file (copytruncate, or truncated in place): the file is shorter than the
+// read position, or its first bytes changed. The rest of the old content is read from the rotated
+// copy when one exists (same first bytes), then reading restarts at 0. The old content is handed
+// over first (recorded as read up to where records were made of it, no longer offered as the
+// tracker's), so a copy that only appears after that search is read by the look for content
+// rotated away (rotated-away.ts) from there. Unread content whose copy is gone is reported
+// (ctx.lost), never dropped silently. One job, moved out of tracker.ts; it works on the tracker's
+// own fields.
+import { basename, dirname } from 'node:path';
+import type { FileTracker } from './tracker.js';
+import type { RotatedCopy } from './tracker-context.js';
+import { readHead, sameStart } from './identity.js';
+import { openRotatedCopy } from './discovery.js';
+import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
+
+/**
+ * Truncation check (copytruncate, truncated in place): the open file is shorter than the read
+ * position or no longer starts with the fingerprinted bytes. Returns true when it handled one.
+ */
+export async function checkTruncated(t: FileTracker): Promise<boolean> {
+  const fh = t.fh;
+  if (!fh) return false;
+  const lookAt = t.ctx.now();
+  const st = await fh.stat();
+  const pos = t.splitter.readOffset;
+  let truncated = st.size < pos;
+  // (Also at position 0: the file may have been truncated again before any of it was read.)
+  if (!truncated && t.fp.len > 0) truncated = !(await sameStart(fh, t.fp));
+  // What was known to be there before the truncation: the unread part of it is lost without a copy.
+  const knownSize = t.size;
+  t.size = st.size;
+  if (!truncated) {
+    // Empty at the last look, there are no first bytes to compare: if it changed since, content
+    // may have been written and copied away (copytruncate) before t look. Once per emptiness.
+    if (pos === 0 && t.fp.len === 0 && !t.detached && st.mtimeMs > t.contentSeenAt - LOOK_SLACK_MS) {
+      await t.ctx.rotatedAway(t, t.contentSeenAt, []);
+    }
+    t.contentSeenAt = lookAt;
+    return false;
+  }
+  t.truncations++;
+  // The new content's first bytes, taken now: if the file is truncated again while the copy is
+  // read (a second rotation), the next check sees it and reads the new content's copy too.
+  const freshHead = await readHead(fh, Math.min(t.ctx.fingerprintBytes, st.size));
+  // The bytes between our position and the truncation are in the rotated copy, if one exists.
+  // (Found open: logrotate may move it on meanwhile, and another file take its name.)
+  const found = await openRotatedCopy(dirname(t.path), basename(t.path), t.fp, pos, t.ctx.exclude);
+  const copy = found?.path;
+  if (found && t.ctx.isTracked(found.key)) {
+    await found.fh.close().catch(() => undefined);
+    // The copy matches the globs and is tailed on its own from where we were: leave it to it.
+    t.ctx.onEvent(t, 'copytruncate', { copy, tailedSeparately: true });
+    t.splitter = t.ctx.newSplitter(pos);
+  } else if (found) {
+    t.ctx.onEvent(t, 'copytruncate', { copy, from: pos });
+    const orig = t.fh;
+    try {
+      t.fh = found.fh;
+      await readCopy(t);
+    } finally {
+      await found.fh.close().catch(() => undefined);
+      t.fh = orig;
+    }
+  } else {
+    t.ctx.onEvent(t, 'truncated', { at: pos, size: st.size });
+  }
+  // From here on the old content is not t tracker's: what was read of it is recorded, and the
+  // look for content rotated away finds its copies through that record, from where it was read
+  // up to. That includes a copy that a second rotation was moving on (app.log.1 to app.log.2)
+  // when the search above looked, which holds the rest of a line held here: recorded as read up
+  // to the line's start, the line is read whole from that copy. Held bytes no copy holds are the
+  // start of a line whose rest is lost (as is the end of a copy that stops mid-line).
+  const known = t.readContent();
+  const lineStart = t.splitter.safeOffset();
+  t.ctx.readUpTo(known.fp, found ? t.splitter.readOffset : lineStart, found?.key, known.head);
+  // Content written after the last look and copied away by a rotation not seen (copytruncate
+  // twice between two looks) is in newer copies: read them too. (Not for a rotated file being
+  // drained: its name is not where content is written.)
+  let missed: RotatedCopy[] = [];
+  if (!t.detached) {
+    t.handingOver = true;
+    try {
+      missed = await t.ctx.rotatedAway(t, t.contentSeenAt, copy === undefined ? [] : [copy]);
+    } finally {
+      t.handingOver = false;
+    }
+  }
+  const late = found ? undefined : missed.find((f) => f.offset === lineStart && f.fp.hash === known.fp.hash);
+  if (late) {
+    // (This tracker's state moves to the new content below without passing lineStart: committed
+    // past it, a restart would read the copy from the truncation's position.)
+    t.ctx.onEvent(t, 'copy found late', { copy: late.path, from: lineStart });
+  } else if (t.splitter.heldBytes > 0) {
+    const held = t.splitter.flush();
+    t.emit(
+      held.map((r) => ({ ...r, partial: true })),
+      0,
+    );
+    if (!found) t.ctx.readUpTo(known.fp, t.splitter.readOffset, undefined, known.head);
+  }
+  if (copy === undefined && !late) {
+    const dir = dirname(t.path);
+    const loss = await lossWithoutCopy({ dir, base: basename(t.path), fp: t.fp, pos, knownSize, missed: missed.length, exclude: t.ctx.exclude });
+    if (loss) t.ctx.lost(t, loss.bytes, loss.why);
+  }
+  t.epoch++;
+  t.fp = { hash: '', len: 0 };
+  t.head = undefined;
+  t.splitter = t.ctx.newSplitter(0);
+  t.submittedOffset = t.committedOffset = 0;
+  t.submittedHeadersLeft = t.committedHeadersLeft = t.splitter.headersLeft;
+  t.size = (await fh.stat()).size;
+  t.startsWith(freshHead);
+  t.contentSeenAt = lookAt;
+  t.emit([], 0);
+  t.ctx.commitState().catch(() => undefined);
+  return true;
+}
+
+async function readCopy(t: FileTracker): Promise<void> {
+  const fh = t.fh!;
+  for (;;) {
+    await t.ctx.waitForRoom();
+    const buf = Buffer.allocUnsafe(t.ctx.chunkBytes);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, t.splitter.readOffset);
+    if (bytesRead === 0) return;
+    t.bytesRead += bytesRead;
+    t.emit(t.splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+  }
+}
