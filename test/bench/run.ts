@@ -96,6 +96,13 @@ const BENCHES: Bench[] = [
     timeoutS: 300,
   },
   {
+    name: 'file-backfill',
+    what: 'round 10: 200 small files present at start through maxOpenFiles 8 (and every file open): seconds until all committed',
+    args: full ? ['2000', '50'] : ['200', '50'],
+    env: { BENCH_CAP_S: '120' },
+    timeoutS: 600,
+  },
+  {
     name: 'serial',
     what: 'serial link frames/s over a socat pty pair',
     args: [],
@@ -223,6 +230,10 @@ function headline(o: Outcome): string[] {
     }
     if (j.bench === 'tail' && j.rows) {
       for (const r of j.rows) out.push(`${String(r.case).padEnd(28)} ${r.linesPerSec} lines/s, ${r.cpuUsPerLine} us CPU/line (target >= 100,000 lines/s)`);
+    }
+    if (j.bench === 'file-backfill' && j.rows) {
+      for (const r of j.rows)
+        out.push(`${String(r.case).padEnd(46)} ${r.finished ? 'all' : `${r.filesRead} of`} ${r.files} files in ${r.seconds} s${r.finished ? '' : ' (cap)'}`);
     }
     if (j.bench === 'export' && j.rows) {
       for (const r of j.rows)
