@@ -130,6 +130,8 @@ export interface FileStatus {
   lagBytes: number;
   truncations: number;
   rotations: number;
+  /** Times the file was opened (reopened after giving its slot up). */
+  opens: number;
 }
 
 export function fileStatuses(r: FileRig): FileStatus[] {

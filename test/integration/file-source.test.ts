@@ -272,6 +272,60 @@ test('maxOpenFiles bounds open files; waiting files are read once idle ones are 
   );
 });
 
+test('a backfill beyond maxOpenFiles: a file read to its end and committed hands its slot over at once; each file opened once', async (t) => {
+  // 200 rotated files for 8 slots. The rescan (scanIntervalMs) and the idle close (closeIdleMs,
+  // 60 s by default) are both out of the test's reach: only the hand-over at each file's end can
+  // move the backfill on (before it, the first 8 files kept their slots for closeIdleMs).
+  const files = 200;
+  const r = await rig(t, { maxOpenFiles: 8, scanIntervalMs: 600_000, paths: ['logs/app.log.*'] });
+  const expected: string[] = [];
+  for (let i = 1; i <= files; i++) {
+    await writeFile(join(r.dir, 'logs', `app.log.${i}`), numbered(0, 5, `f${i}`));
+    expected.push(...range(0, 5, `f${i}`));
+  }
+  await r.source.start(r.intake);
+  let maxOpen = 0;
+  const sampleOpen = (): void => {
+    maxOpen = Math.max(maxOpen, r.source.status().details!.openFiles as number);
+  };
+  const lines = await waitUntil(
+    async () => {
+      sampleOpen();
+      const l = await r.lines();
+      return l.length >= expected.length ? l : undefined;
+    },
+    `the ${files} files`,
+    30_000,
+    20,
+  );
+  expectExactly(lines, expected);
+  await waitUntil(() => fileStatuses(r).every((f) => f.offset === f.size && f.size > 0), 'every offset committed');
+  let st = fileStatuses(r);
+  assert.equal(st.length, files);
+  assert.deepEqual(
+    st.filter((f) => f.opens !== 1).map((f) => `${f.path}: ${f.opens}`),
+    [],
+    'each file opened once, its slot given up at its end',
+  );
+  assert.ok(st.filter((f) => f.state === 'idle-closed').length >= files - 8, JSON.stringify(st.map((f) => f.state)));
+  assert.ok(maxOpen <= 8, `open files ${maxOpen}`);
+  // A restart resumes each file at its committed offset: nothing is read again, and the files,
+  // each at its end, still pass through the 8 slots (opened once more, handed over at once).
+  await r.restart();
+  st = await waitUntil(
+    () => {
+      sampleOpen();
+      const s = fileStatuses(r);
+      return s.length === files && s.every((f) => f.opens === 1 && (f.state === 'idle-closed' || f.state === 'open')) ? s : undefined;
+    },
+    'every file opened once after the restart',
+    30_000,
+  );
+  assert.ok(st.filter((f) => f.state === 'open').length <= 8);
+  assert.ok(maxOpen <= 8, `open files ${maxOpen}`);
+  expectExactly(await r.lines(), expected);
+});
+
 test('a file without read permission is reported unreadable; the others are read', async (t) => {
   if (process.getuid?.() === 0) return t.skip('runs as root, which can read any file: the FIFO case above covers an unreadable entry');
   const r = await rig(t, {});

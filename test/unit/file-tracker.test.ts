@@ -1,8 +1,8 @@
 // One tailed file's tracker when copytruncate comes again right after the look that found the file
-// unchanged, before the read (two rotations in a row, the file written again from 0 meanwhile).
-// Real files in a temp folder; the tracker context is a test double that collects the records,
-// and the rotation is made to happen at the one point between the look and the read where the
-// tracker waits on its context (waitForRoom).
+// unchanged, before the read (two rotations in a row, the file written again from 0 meanwhile);
+// and when it may give its open-file slot up. Real files in a temp folder; the tracker context is
+// a test double that collects the records, and the rotation is made to happen at the one point
+// between the look and the read where the tracker waits on its context (waitForRoom).
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
@@ -44,6 +44,7 @@ function testContext(records: string[], overrides: Partial<TrackerContext<FileTr
     readUpTo: () => undefined,
     rotatedAway: () => Promise.resolve([]),
     lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
+    caughtUp: () => undefined,
     ...overrides,
   };
 }
@@ -130,3 +131,35 @@ for (const inPlace of [false, true]) {
     assert.deepEqual(records, want, inPlace ? 'the chunk read, then the new content' : 'only the new content: the old one is for its copy to be read');
   });
 }
+
+test('file tracker: read to its end and committed, it can give its slot up at once, unless it grew while open (then after closeIdleMs)', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-tracker-');
+  const file = join(dir, 'app.log.1');
+  await writeFile(file, lines('old', 10));
+  let now = 1_000_000;
+  let onCaughtUp: (() => void) | undefined;
+  const caughtUp = (): Promise<void> => new Promise((resolve) => (onCaughtUp = resolve));
+  const records: string[] = [];
+  const ctx = testContext(records, { now: () => now, caughtUp: () => onCaughtUp?.() });
+  const st = await stat(file, { bigint: true });
+  const tracker = new FileTracker(ctx, file, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
+  await tracker.open();
+  t.after(() => tracker.close());
+  let settled = caughtUp();
+  await tracker.pump();
+  await settled;
+  assert.equal(records.length, 10);
+  assert.equal(tracker.canGiveUpSlot(60_000), true, 'not grown while open (a rotated file): done with, at once');
+  appendFileSync(file, 'a last line without its newline');
+  await tracker.pump();
+  assert.equal(tracker.canGiveUpSlot(60_000), false, 'a held partial line keeps the slot');
+  settled = caughtUp();
+  appendFileSync(file, ', ended\n');
+  await tracker.pump();
+  await settled;
+  assert.equal(records.at(-1), 'a last line without its newline, ended');
+  assert.equal(tracker.canGiveUpSlot(60_000), false, 'grown while open (a live file): it keeps its slot');
+  now += 60_000;
+  assert.equal(tracker.canGiveUpSlot(60_000), true, 'until it has been quiet for closeIdleMs');
+  assert.equal(tracker.opens, 1);
+});

@@ -1,8 +1,11 @@
 // The open-file budget of a file source: at most maxOpenFiles files open at once. Files beyond it
-// wait (status `waiting`); to make room, files at their end and quiet for closeIdleMs are closed
-// (`idle-closed`) and reopened only once they grew, shrank or their path holds another file. A
-// waiting file is looked up by identity before it is opened: it may have been renamed meanwhile,
-// or have disappeared (reported as vanished when unread data remained).
+// wait (status `waiting`); to make room, files read to their end with every record committed are
+// closed (`idle-closed`) and reopened only once they grew, shrank or their path holds another
+// file: at once for a file that did not grow while open (a backfill of rotated files would
+// otherwise go through the slots one closeIdleMs at a time), after closeIdleMs without growth for
+// a live one. A file reaching its end asks for the hand-over at once (handOverNow), not at the next
+// scan. A waiting file is looked up by identity before it is opened: it may have been renamed
+// meanwhile, or have disappeared (reported as vanished when unread data remained).
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { identityKey } from './identity.js';
@@ -36,11 +39,11 @@ export class OpenBudget {
     const waiting = all.filter((t) => !t.fh && !t.dormant);
     for (const t of all) if (!t.fh && t.dormant && (await this.wantsReopen(t))) waiting.push(t);
     if (waiting.length > 0 && open >= options.maxOpenFiles) {
-      // Make room: close files at their end that have been quiet for closeIdleMs.
+      // Make room: close files read to their end (see FileTracker.canGiveUpSlot).
       let need = waiting.length;
       for (const t of all) {
         if (need === 0) break;
-        if (t.fh && !t.detached && t.splitter.heldBytes === 0 && t.splitter.readOffset >= t.size && options.now() - t.lastGrowthAt >= options.closeIdleMs) {
+        if (t.canGiveUpSlot(options.closeIdleMs)) {
           await t.close();
           t.dormant = true;
           open--;
@@ -55,6 +58,22 @@ export class OpenBudget {
         open++;
       }
     }
+  }
+
+  /**
+   * A file read to its end and committed: whether admit() should run now to give its slot to a
+   * file that waits for one (never opened yet). Only when the budget is full (with room, the scan
+   * opens waiting files), so a waiting file that cannot be opened does not make a loop of it.
+   */
+  handOverNow(t: FileTracker): boolean {
+    if (this.options.stopping() || !t.canGiveUpSlot(this.options.closeIdleMs)) return false;
+    let open = 0;
+    let waiting = false;
+    for (const x of this.files.trackers.values()) {
+      if (x.fh) open++;
+      else if (!x.dormant) waiting = true;
+    }
+    return waiting && open >= this.options.maxOpenFiles;
   }
 
   /** An idle-closed file needs reading again: it grew, shrank or its path holds another file now. */

@@ -105,7 +105,9 @@ export const fileSourceSchema = sourceBaseSchema
       .min(1)
       .max(10_000)
       .default(64)
-      .describe('Files read at once; more matching files wait (reported in status) and idle files are closed to make room.'),
+      .describe(
+        'Files read at once; more matching files wait (reported in status). A file read to its end and committed hands its slot to a waiting file: at once when it did not grow while open (rotated files, a backfill), after closeIdleMs for a live file.',
+      ),
     scanIntervalMs: z.number().int().min(50).default(1000).describe('Rescan of the globs and stat of every file (backstop to fs.watch events).'),
     readChunkBytes: z
       .number()
@@ -146,7 +148,9 @@ export const fileSourceSchema = sourceBaseSchema
       .int()
       .min(1000)
       .default(60_000)
-      .describe('A file at its end with no growth for this long is closed while other files wait for a slot (reopened when it grows).'),
+      .describe(
+        'A file that grew while open (a live file), at its end with no growth for this long, is closed while other files wait for a slot (reopened when it grows). A file that did not grow while open gives its slot up at its end without waiting.',
+      ),
   })
   .describe('Tail files (logs, CSV) into the rules, committing each file offset with the records read.');
 

@@ -49,8 +49,9 @@ export class FileSource implements Source {
   private stopped = false;
   private started = false;
   private ticking: Promise<void> | undefined;
-  /** A tick was asked for while one ran: run one more after it. */
+  /** A tick was asked for while one ran: run one more after it (with a rescan if one was asked). */
   private tickAgain = false;
+  private scanAgain = false;
   private state = 'stopped';
   private lastError: string | undefined;
 
@@ -113,6 +114,10 @@ export class FileSource implements Source {
         this.commitState().catch(() => undefined);
       },
       checkTruncated,
+      // A file done with: its slot goes to a waiting file now, not at the next scan (no rescan).
+      caughtUp: (t) => {
+        if (this.budget.handOverNow(t)) void this.tick(false);
+      },
     };
     this.files = new FileSet({ name: this.name, topic: options.topic, logger: deps.logger, now: this.now, count, excluded }, ctx);
     this.scanner = new FileScanner(this.files, {
@@ -226,15 +231,19 @@ export class FileSource implements Source {
     }, 20);
   }
 
-  /** Periodic work: rescan, open waiting files, check every open one. One at a time. */
-  private tick(): Promise<void> {
+  /**
+   * Periodic work: rescan, open waiting files, check every open one. One at a time. Without `scan`
+   * (a slot handed over, see OpenBudget.handOverNow) the folders are not listed again.
+   */
+  private tick(scan = true): Promise<void> {
     if (this.ticking) {
       // A scan asked for while one runs (a watch event for a file created meanwhile) must not be
       // folded into it: that scan may have listed the folder before the file existed.
       this.tickAgain = true;
+      this.scanAgain ||= scan;
       return this.ticking;
     }
-    this.ticking = this.doTick()
+    this.ticking = this.doTick(scan)
       .catch((err: unknown) => {
         this.lastError = err instanceof Error ? err.message : String(err);
         this.deps.logger.error({ err }, `file source ${this.name}: scan failed`);
@@ -242,16 +251,17 @@ export class FileSource implements Source {
       .finally(() => {
         this.ticking = undefined;
         if (this.tickAgain && !this.stopped) {
-          this.tickAgain = false;
-          void this.tick();
+          const again = this.scanAgain;
+          this.tickAgain = this.scanAgain = false;
+          void this.tick(again);
         }
       });
     return this.ticking;
   }
 
-  private async doTick(): Promise<void> {
+  private async doTick(scan: boolean): Promise<void> {
     if (this.stopped) return;
-    await this.scanner.discover(await this.scanner.scan(), false);
+    if (scan) await this.scanner.discover(await this.scanner.scan(), false);
     await this.budget.admit();
     const open = [...this.files.trackers.values()].filter((t) => t.fh);
     await Promise.all(open.map((t) => t.check().catch((err: unknown) => this.readFailed(t, err))));

@@ -32,6 +32,7 @@ export function fileSourceStatus(s: StatusInputs): SourceStatus {
     partialLines: t.partialLines,
     rotations: t.rotations,
     truncations: t.truncations,
+    opens: t.opens,
     ...(t.lastError ? { lastError: t.lastError } : {}),
   }));
   return {

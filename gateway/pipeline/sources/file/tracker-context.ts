@@ -38,6 +38,11 @@ export interface TrackerContext<T> {
   /** Unread content is gone (its rotated copy was not found): report it. */
   lost(tracker: T, bytes: number | null, why: string): void;
   /**
+   * The tracker read its file to the end and every record of it is committed: its slot may go to
+   * a waiting file now rather than at the next scan (open-budget.ts).
+   */
+  caughtUp(tracker: T): void;
+  /**
    * Truncation check (copytruncate, truncated in place): returns true when it handled one. It is
    * truncation.ts's, passed in here so that module and tracker.ts do not import each other.
    */

@@ -34,8 +34,12 @@ export class FileTracker {
   epoch = 0;
   /** Renamed away or deleted: drained through the open handle, then retired. */
   detached = false;
-  /** Closed while idle to make room for waiting files; reopened when it grows. */
+  /** Closed to make room for waiting files (at its end, see canGiveUpSlot); reopened when it grows. */
   dormant = false;
+  /** Times opened: once, plus once per reopen after it gave its slot up (shown in the status). */
+  opens = 0;
+  /** Written to since it was opened (a live file): it keeps its slot until quiet for closeIdleMs. */
+  grewWhileOpen = false;
   pausedUntil = 0;
   lastGrowthAt: number;
   behindSince: number | undefined;
@@ -109,6 +113,8 @@ export class FileTracker {
       throw new Error(`${this.path} was replaced before it could be opened`);
     }
     this.size = Number(st.size);
+    this.opens++;
+    this.grewWhileOpen = false;
   }
 
   async close(): Promise<void> {
@@ -121,8 +127,31 @@ export class FileTracker {
   pump(): Promise<void> {
     this.pumping ??= this.readAvailable().finally(() => {
       this.pumping = undefined;
+      this.settled();
     });
     return this.pumping;
+  }
+
+  /**
+   * Whether this file can give its slot to a waiting file (open-budget.ts): open and not being read,
+   * not draining a rotation, read to its end with nothing held (no partial last line) and every
+   * record committed, so closing it loses nothing (reopened from its offset when it grows); and
+   * either it did not grow while open (a rotated file, a backfill: done with, so at once) or it has
+   * been quiet for closeIdleMs (a live file gone idle).
+   */
+  canGiveUpSlot(closeIdleMs: number): boolean {
+    if (!this.fh || this.pumping || this.detached || !this.readAndCommitted()) return false;
+    return !this.grewWhileOpen || this.ctx.now() - this.lastGrowthAt >= closeIdleMs;
+  }
+
+  private readAndCommitted(): boolean {
+    const s = this.splitter;
+    return s.heldBytes === 0 && s.readOffset >= this.size && this.committedOffset >= s.readOffset;
+  }
+
+  /** Read to its end and committed: tell the source, which may hand the slot over now (ctx.caughtUp). */
+  private settled(): void {
+    if (this.fh && !this.pumping && !this.detached && this.readAndCommitted()) this.ctx.caughtUp(this);
   }
 
   private async readAvailable(): Promise<void> {
@@ -189,7 +218,10 @@ export class FileTracker {
       this.lastGrowthAt = this.ctx.now();
       this.bytesRead += bytesRead;
       const end = splitter.readOffset + bytesRead;
-      if (end > this.size) this.size = end;
+      if (end > this.size) {
+        this.size = end;
+        this.grewWhileOpen = true;
+      }
       // The fingerprint grows with the file up to fingerprintBytes, and before the emit: the state
       // it commits must never pair an offset with a fingerprint shorter than what it read (after a
       // kill, a copy of an empty-fingerprint file cannot be found, so its copy was re-read whole).
@@ -254,7 +286,10 @@ export class FileTracker {
           this.committedOffset = offset;
           this.committedHeadersLeft = headersLeft;
         }
-        if (this.committedOffset >= this.size) this.behindSince = undefined;
+        if (this.committedOffset >= this.size) {
+          this.behindSince = undefined;
+          this.settled();
+        }
       },
       (err: unknown) => this.rewind(err, epoch),
     );

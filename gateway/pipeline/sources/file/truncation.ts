@@ -29,6 +29,8 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
   // What was known to be there before the truncation: the unread part of it is lost without a copy.
   const knownSize = t.size;
   t.size = st.size;
+  // Written to (or truncated) while open: a live file, which keeps its slot until idle (open-budget.ts).
+  if (st.size > knownSize || truncated) t.grewWhileOpen = true;
   if (!truncated) {
     // Empty at the last look, there are no first bytes to compare: if it changed since, content
     // may have been written and copied away (copytruncate) before t look. Once per emptiness.
