@@ -11,7 +11,7 @@ import { freePort, tempDir } from './index.js';
 export interface OpcuaPeer {
   endpoint: string;
   port: number;
-  /** Current values, by variable name (Speed: Double, Count: Int32, Label: String, Setpoint: Double writable). */
+  /** Current values, by variable name (Speed: Double, Count: Int32, Label: String, Setpoint: Double writable, Mode: Int16 writable). */
   values: Record<string, number | string>;
   /** Make a variable return a Bad status code. */
   bad: Set<string>;
@@ -34,7 +34,7 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
   const peer: OpcuaPeer = {
     endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
     port,
-    values: { Speed: 1.5, Count: 0, Label: 'line-1', Setpoint: 0 },
+    values: { Speed: 1.5, Count: 0, Label: 'line-1', Setpoint: 0, Mode: 0 },
     bad: new Set(),
     get running() {
       return server !== null;
@@ -78,6 +78,7 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
       variable('Count', DataType.Int32);
       variable('Label', DataType.String);
       variable('Setpoint', DataType.Double, true);
+      variable('Mode', DataType.Int16, true);
       for (let i = 0; i < (opts.extra ?? 0); i++) {
         const name = `Var${i}`;
         peer.values[name] = i;

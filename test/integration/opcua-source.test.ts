@@ -201,7 +201,13 @@ test('writes a node through the command topic and replies with the server status
   const peer = await opcuaPeer(t, {}, serverPki());
   const intake = await storeIntake(t);
   const bus = localBus();
-  await startSource(t, { endpoint: peer.endpoint, commands: { topic: 'cmd/ua' }, subscriptions: [{ publishingIntervalMs: 100, items }] }, intake, bus.deps);
+  const mode = { nodeId: 'ns=1;s=Mode', name: 'mode', writable: true };
+  const { source } = await startSource(
+    t,
+    { endpoint: peer.endpoint, commands: { topic: 'cmd/ua' }, subscriptions: [{ publishingIntervalMs: 100, items: [...items, mode] }] },
+    intake,
+    bus.deps,
+  );
   await waitUntil(async () => (await values(intake, 'setpoint')).length >= 1, 'subscribed', 20_000);
   let reply = bus.next('cmd/ua/reply', 10_000);
   bus.send('cmd/ua', { id: 'a', tag: 'setpoint', value: 12.5 });
@@ -212,6 +218,19 @@ test('writes a node through the command topic and replies with the server status
   reply = bus.next('cmd/ua/reply');
   bus.send('cmd/ua', { id: 'b', tag: 'speed', value: 1 });
   assert.match(String((await reply).error), /not a writable item/);
+  // node-opcua would send 1.5 to an Int16 node as 1: refused instead, nothing written.
+  reply = bus.next('cmd/ua/reply', 10_000);
+  bus.send('cmd/ua', { id: 'c', tag: 'mode', value: 1.5 });
+  const inexact = await reply;
+  assert.equal(inexact.ok, false, JSON.stringify(inexact));
+  assert.equal(inexact.code, 'GH_WRITE_VALUE_INVALID');
+  assert.match(String(inexact.error), /cannot write 1\.5 to tag 'mode' \(node ns=1;s=Mode, Int16\): .*Fix: write a whole number, e\.g\. 1 or 2/);
+  assert.equal(peer.values.Mode, 0, 'nothing written');
+  reply = bus.next('cmd/ua/reply', 10_000);
+  bus.send('cmd/ua', { id: 'd', tag: 'mode', value: 3 });
+  assert.equal((await reply).ok, true);
+  assert.equal(peer.values.Mode, 3);
+  assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 2, refused: 2, failed: 0 });
 });
 
 test('gatehouse opcua browse lists node ids, data types and values; PKI under --data-dir', async (t) => {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRegisters, encodeRegisters, encodeCoil, changed, BYTE_ORDERS, type DataType } from '../../gateway/pipeline/sources/modbus/codec.js';
 import { isGatehouseError } from '../../core/errors.js';
+import { writeValue } from '../../gateway/pipeline/sources/opcua/write-value.js';
 import { planReads, splitRequest, MAX_REGISTERS, MAX_BITS } from '../../gateway/pipeline/sources/modbus/planner.js';
 import { modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/options.js';
 import { opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/options.js';
@@ -273,4 +274,19 @@ test('opcua config: security mode and policy must agree, tag names are unique', 
     /used twice/,
   );
   assert.throws(() => validateConfig(opcuaOptionsSchema, { ...ok, endpoint: 'http://x' }, 's'), /opc\.tcp/);
+});
+
+test('opcua writes: a value the node type cannot hold exactly is refused, never truncated or made Infinity', () => {
+  const point = "tag 'mode' (node ns=1;s=Mode";
+  refused(() => writeValue(1.5, 4, point), /cannot write 1\.5 to tag 'mode' \(node ns=1;s=Mode, Int16\): .*truncated to 1.*e\.g\. 1 or 2/);
+  refused(() => writeValue(2.5, 8, point), /Int64\): 2\.5 is not a whole number/);
+  refused(() => writeValue(70000, 4, point), /70000 is outside Int16/);
+  refused(() => writeValue(-1, 3, point), /outside Byte \(0\.\.255\)/);
+  refused(() => writeValue(1e39, 10, point), /Float\): .*Infinity/);
+  refused(() => writeValue('7', 6, point), /needs a whole JSON number/);
+  refused(() => writeValue(2, 1, point), /Boolean\): a Boolean takes only true\/false or 1\/0/);
+  assert.deepEqual([writeValue(1, 1, point), writeValue(0, 1, point), writeValue(true, 1, point)], [true, false, true]);
+  assert.equal(writeValue(-32768, 4, point), -32768);
+  assert.equal(writeValue(0.1, 10, point), 0.1, "Float precision is the type's, not a refusal");
+  assert.equal(writeValue(1e300, 11, point), 1e300);
 });

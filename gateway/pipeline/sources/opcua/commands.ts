@@ -1,10 +1,13 @@
 // Downlink writes for OPC UA: {"tag","value","id"} on the command topic writes the tag's node
 // (items marked writable only), with the node's own data type (read once, then cached), and the
-// server's status code is published on the reply topic.
+// server's status code is published on the reply topic. A value the data type cannot hold exactly
+// is refused (write-value.ts), never written changed.
 import type { SourceDeps } from '../kind.js';
 import type { IndustrialMetrics } from '../industrial-metrics.js';
 import type { OpcuaModule, OpcuaSession } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
+import { errorMessage, isGatehouseError } from '../../../../core/errors.js';
+import { writeValue } from './write-value.js';
 
 const MAX_IN_FLIGHT = 50;
 
@@ -81,14 +84,16 @@ export class OpcuaCommands {
         dataType = id;
         this.dataTypes.set(item.nodeId, dataType);
       }
+      const value = writeValue(base.value, dataType, `tag '${item.name}' (node ${item.nodeId}`);
       const status = await session.write({
         nodeId: item.nodeId,
         attributeId: ua.AttributeIds.Value,
-        value: { value: new ua.Variant({ dataType, value: base.value }) },
+        value: { value: new ua.Variant({ dataType, value }) },
       });
       this.reply(base, status.isGood() ? 'ok' : 'failed', { statusCode: status.name });
     } catch (err) {
-      this.reply(base, 'failed', { error: (err as Error).message });
+      if (isGatehouseError(err, 'GH_WRITE_VALUE_INVALID')) this.reply(base, 'refused', { error: errorMessage(err), code: err.code });
+      else this.reply(base, 'failed', { error: (err as Error).message });
     } finally {
       this.inFlight--;
     }
