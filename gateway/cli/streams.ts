@@ -63,7 +63,7 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
       const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
       writeLine(
         io.stdout,
-        `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${err}`,
+        `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${e.parked > 0 ? `, ${e.parked} held alone (suspected of failing sends)` : ''}${err}`,
       );
     }
   }

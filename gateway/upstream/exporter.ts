@@ -38,7 +38,7 @@ import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
-import { hasParked, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { hasParked, parkedCount, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { StreamWindow } from './window.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
@@ -214,6 +214,7 @@ class ExporterLoop implements Exporter {
       exportedBytes: this.out.exportedBytes,
       retries: this.out.retries,
       deadLetters: this.out.deadLetters,
+      parked: parkedCount(this.win.entries),
       backlog,
     };
   }

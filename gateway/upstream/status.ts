@@ -20,6 +20,9 @@ export interface ExporterStatus {
   exportedBytes: number;
   retries: number;
   deadLetters: number;
+  /** Records held alone after failing a send by themselves (HTTP 500 with nothing else accepted):
+   * resent after other records go through, dead-lettered after maxAttempts such failures. */
+  parked: number;
   backlog: {
     records: number;
     /** Estimated from the stream's average record size when other consumers hold older data. */

@@ -296,6 +296,7 @@ test('a failing record with nothing behind it waits (no evidence) until the dest
   await waitUntil(() => dest.sends.filter((s) => s.join() === '3').length >= 8, 'record 3 resent alone several times');
   assert.equal(exporter.status().deadLetters, 0);
   assert.equal(exporter.status().lastExportedSeq, 2);
+  assert.equal(exporter.status().parked, 1, 'the status shows the record held alone');
   // New records are accepted between its tries: now its failures count.
   for (let i = 4; i <= 8; i++) await streams.append('telemetry', rec(i));
   await drained(streams, exporter, 8);
@@ -308,6 +309,7 @@ test('a failing record with nothing behind it waits (no evidence) until the dest
     [...dest.delivered].sort((a, b) => a - b),
     [1, 2, 4, 5, 6, 7, 8],
   );
+  assert.equal(exporter.status().parked, 0, 'dead-lettered, it is no longer held');
 });
 
 test('no hot loop: the failed sends of a storm are paced by the backoff', async (t) => {
