@@ -2,7 +2,7 @@
 // for the matching rules, no allocation at all for messages that match nothing, one EvalContext per
 // matched message (JSON parsed once, lazily, shared by the rules), output serialised once per rule
 // and shared by its actions. Counters are plain numbers exposed to Prometheus through collect().
-import { randomUUID } from 'node:crypto';
+// Running an output's actions, and the error action of their failures, is action-runner.ts's.
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import { rateLimitedLog, type RateLog } from '../core/rate-log.js';
@@ -10,13 +10,14 @@ import { errorMessage } from '../core/errors.js';
 import type { RuntimeDeps } from '../core/deps.js';
 import { counter } from '../core/metrics.js';
 import type { Message } from '../core/message.js';
-import type { Action, RuleCounters } from './types.js';
+import type { RuleCounters } from './types.js';
 import { EvalContext, RuleActionContext } from './sql/context.js';
 import { serializeOutput, type WindowEmission } from './sql/compiler.js';
 import { StatefulRules, statefulOptionsSchema, type StatefulOptions } from './windows/host.js';
 import { realTimers, type Timers } from './windows/clock.js';
 import type { StateStore } from './windows/state.js';
 import type { InputLog } from './windows/input-log.js';
+import { ActionRunner } from './action-runner.js';
 import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
 
 /** At most one log line per rule and kind of failure in this long (rateLog). */
@@ -58,27 +59,6 @@ export interface RuleEngine {
   close(): void;
 }
 
-export interface ActionFailure {
-  failedAction: string;
-  failedResource: string;
-  errorMessage: string;
-}
-
-/** AWS IoT error action message (one per rule and message, listing every failed action). */
-export interface ErrorActionPayload {
-  ruleName: string;
-  topic: string;
-  traceId: string;
-  clientId: string;
-  base64OriginalPayload: string;
-  failures: ActionFailure[];
-}
-
-/** 'republish' -> 'RepublishAction', as AWS names failed actions ('S3Action', 'KinesisAction'). */
-export function awsActionName(kind: string): string {
-  return `${kind.charAt(0).toUpperCase()}${kind.slice(1)}Action`;
-}
-
 const noop = (): void => undefined;
 
 /** Engine options beyond RuntimeDeps: state checkpoints and window bounds. */
@@ -106,6 +86,8 @@ class Engine implements RuleEngine {
    * would otherwise write a log line per message to the disk that is already in trouble.
    */
   private readonly rateLog: RateLog;
+  /** Runs the actions of an output and the error action of their failures (action-runner.ts). */
+  private readonly runner: ActionRunner;
   private readonly metricNames: string[] = [];
 
   private readonly stateful: StatefulRules;
@@ -117,6 +99,7 @@ class Engine implements RuleEngine {
   ) {
     this.log = deps.logger.child({ component: 'rules' });
     this.rateLog = rateLimitedLog(this.log, 'warn', FAILURE_LOG_INTERVAL_MS, deps.now);
+    this.runner = new ActionRunner(this.rateLog);
     this.set = ruleSet;
     this.stateful = new StatefulRules({
       log: this.log,
@@ -170,7 +153,7 @@ class Engine implements RuleEngine {
       if (out === undefined) continue;
       rule.stats.emitted++;
       // Failures were counted and routed to the error action by runActions; no PUBACK to gate.
-      this.runActions(rule, out, row.message, new EvalContext(row.message))?.catch(noop);
+      this.runner.runActions(rule, out, row.message, new EvalContext(row.message))?.catch(noop);
     }
   }
 
@@ -245,7 +228,7 @@ class Engine implements RuleEngine {
                 const o = serializeOutput(row.value, q.sqlVersion);
                 if (o === undefined) continue;
                 st.emitted++;
-                const p = this.runActions(rule, o, row.message, c);
+                const p = this.runner.runActions(rule, o, row.message, c);
                 if (p) {
                   if (first === undefined) first = p;
                   else (more ??= []).push(p);
@@ -267,7 +250,7 @@ class Engine implements RuleEngine {
         // The message is acknowledged (nothing about it failed to be stored): its error action,
         // when the rule has one, keeps it, as for a failed action.
         const p = rule.errorAction
-          ? this.fireErrorAction(rule, msg, new RuleActionContext(msg, rule.name, c), [
+          ? this.runner.fireErrorAction(rule, msg, new RuleActionContext(msg, rule.name, c), [
               { failedAction: 'RuleEvaluation', failedResource: rule.name, errorMessage: `GH_RULE_EVAL: ${reason}` },
             ])
           : undefined;
@@ -279,7 +262,7 @@ class Engine implements RuleEngine {
       }
       if (out === undefined) continue;
       st.emitted++;
-      const p = this.runActions(rule, out, msg, c);
+      const p = this.runner.runActions(rule, out, msg, c);
       if (p) {
         if (first === undefined) first = p;
         else (more ??= []).push(p);
@@ -294,116 +277,6 @@ class Engine implements RuleEngine {
     }
     if (more === undefined) return first;
     return Promise.all([first!, ...more]).then(noop);
-  }
-
-  private failure(rule: CompiledRule, a: Action, err: unknown): ActionFailure {
-    const st = rule.stats;
-    st.actionFailures++;
-    st.failuresByAction.set(a.kind, (st.failuresByAction.get(a.kind) ?? 0) + 1);
-    const message = errorMessage(err);
-    st.lastError = `${a.kind} action: ${message}`;
-    this.rateLog(`action\0${rule.name}\0${a.kind}`, { rule: rule.name, action: a.kind, resource: a.resource, err: message }, 'rule action failed');
-    return { failedAction: awsActionName(a.kind), failedResource: a.resource, errorMessage: message };
-  }
-
-  /** Runs the actions; returns a promise only when durable work (or a durable failure) must gate the ack. */
-  private runActions(rule: CompiledRule, out: Buffer, msg: Message, c: EvalContext): Promise<void> | undefined {
-    const actx = new RuleActionContext(msg, rule.name, c);
-    // The common rule (one action, no error action: `SELECT * ... -> stream`) takes a short way with
-    // the same outcome as the general one below: one promise per message instead of about six
-    // (the general path's arrays, closures and Promise.all were ~12% of the allocations per message).
-    if (rule.actions.length === 1 && !rule.errorAction) return this.runOneAction(rule, rule.actions[0]!, out, actx);
-    let failures: ActionFailure[] | undefined;
-    let asyncs: Promise<void>[] | undefined;
-    let durableStarted = false;
-    let durableErr: unknown;
-    let durableFailed = false;
-    const actions = rule.actions;
-    for (let i = 0; i < actions.length; i++) {
-      const a = actions[i]!;
-      let r: void | Promise<void>;
-      try {
-        r = a.execute(out, actx);
-      } catch (err) {
-        (failures ??= []).push(this.failure(rule, a, err));
-        if (a.durable && !durableFailed) {
-          durableFailed = true;
-          durableErr = err;
-        }
-        continue;
-      }
-      if (r && typeof (r as Promise<void>).then === 'function') {
-        if (a.durable) durableStarted = true;
-        (asyncs ??= []).push(
-          (r as Promise<void>).then(undefined, (err: unknown) => {
-            (failures ??= []).push(this.failure(rule, a, err));
-            if (a.durable && !durableFailed) {
-              durableFailed = true;
-              durableErr = err;
-            }
-          }),
-        );
-      }
-    }
-    const finish = (): Promise<void> | undefined => {
-      const ep = failures ? this.fireErrorAction(rule, msg, actx, failures) : undefined;
-      if (durableFailed) return (ep ?? Promise.resolve()).then(() => Promise.reject(durableErr));
-      return ep;
-    };
-    if (!asyncs) return finish();
-    const all = Promise.all(asyncs).then(finish);
-    if (durableStarted || durableFailed) return all;
-    all.catch(noop); // non-durable async work: failures already counted and routed to the error action
-    return undefined;
-  }
-
-  /** runActions for one action and no error action: a failure is counted, logged and (durable) rejects. */
-  private runOneAction(rule: CompiledRule, a: Action, out: Buffer, actx: RuleActionContext): Promise<void> | undefined {
-    let r: void | Promise<void>;
-    try {
-      r = a.execute(out, actx);
-    } catch (err) {
-      this.failure(rule, a, err);
-      return a.durable ? Promise.reject(err) : undefined;
-    }
-    if (!r || typeof (r as Promise<void>).then !== 'function') return undefined;
-    const p = (r as Promise<void>).then(undefined, (err: unknown) => {
-      this.failure(rule, a, err);
-      throw err;
-    });
-    if (a.durable) return p;
-    p.catch(noop); // non-durable async work: the failure is counted and logged
-    return undefined;
-  }
-
-  /** One AWS-format error message to the rule's errorAction; a promise when that action is durable. */
-  private fireErrorAction(rule: CompiledRule, msg: Message, actx: RuleActionContext, failures: ActionFailure[]): Promise<void> | undefined {
-    const ea = rule.errorAction;
-    if (!ea) return undefined;
-    const payload: ErrorActionPayload = {
-      ruleName: rule.name,
-      topic: msg.topic,
-      traceId: msg.traceId ?? randomUUID(),
-      clientId: msg.source.id,
-      base64OriginalPayload: msg.payload.toString('base64'),
-      failures,
-    };
-    const buf = Buffer.from(JSON.stringify(payload), 'utf8');
-    const onErr = (err: unknown): void => {
-      rule.stats.errors++;
-      rule.stats.lastError = `error action ${ea.kind}: ${errorMessage(err)}`;
-      this.rateLog(`error-action\0${rule.name}`, { rule: rule.name, action: ea.kind, err: errorMessage(err) }, 'error action failed too');
-    };
-    try {
-      const r = ea.execute(buf, actx);
-      if (r && typeof (r as Promise<void>).then === 'function') {
-        const p = (r as Promise<void>).then(noop, onErr);
-        return ea.durable ? p : undefined;
-      }
-    } catch (err) {
-      onErr(err);
-    }
-    return undefined;
   }
 
   private registerMetrics(): void {

@@ -9,7 +9,8 @@ export {
   type RuleSetCompileOptions,
   type RuleStats,
 } from './ruleset.js';
-export { createRuleEngine, awsActionName, type RuleEngine, type ErrorActionPayload, type ActionFailure, type RuleEngineOptions } from './engine.js';
+export { createRuleEngine, type RuleEngine, type RuleEngineOptions } from './engine.js';
+export { awsActionName, type ErrorActionPayload, type ActionFailure } from './action-runner.js';
 export { ruleSetSchema, ruleSchema, parseRuleSet, loadRuleSetFile, type RuleSetIssue } from './schema.js';
 export { TopicIndex, topicMatches } from './topic-index.js';
 export {
