@@ -8,7 +8,9 @@
 //
 // The parts: hooks.ts (the aedes hooks), inflight.ts (the per-client commit window behind
 // authorizePublish), connection.ts (per-connection state, parser size cap), listeners.ts,
-// acl.ts, metrics.ts; this file wires them and is the broker's public surface.
+// accept.ts (each accepted socket: admission, routing to aedes (3.1.1) or the v5 layer, the
+// 3.1.1 connection's set-up), acl.ts, metrics.ts; this file wires them and is the broker's
+// public surface.
 // First: mqtt-packet must get its debug instances through it (see the module).
 import './quiet-debug.js';
 import type { EventEmitter } from 'node:events';
@@ -19,18 +21,17 @@ import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { errorMessage } from '../../core/errors.js';
-import { capPacketLength, ConnState, type ClientInternals } from './connection.js';
+import type { ConnState } from './connection.js';
 import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
 import { AuthGuard } from './auth-guard.js';
-import { boundOutbound, type DeliverInternals } from './outbound.js';
-import { PreConnectGuard, type PendingDeadline } from './preconnect.js';
+import type { DeliverInternals } from './outbound.js';
+import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
-import { makeParserStrict, type StrictParserInternals } from './strict.js';
 import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
+import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
-import { sniffProtocol } from './v5/sniff.js';
 import { createV5Layer } from './v5/context.js';
 
 export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
@@ -123,11 +124,6 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   // MQTT socket -> the socket the pre-CONNECT guard tracks (a TLS socket's TCP socket)
   const pendingOf = new WeakMap<Socket, Socket>();
   const connectReceived = (socket: Socket): void => preConnect.release(pendingOf.get(socket) ?? socket);
-  const countConnectTimeout = (ip: string | undefined): void => {
-    stats.connectTimeouts++;
-    rateLog('connect-timeout', { ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
-  };
-  const tlsDeadline: PendingDeadline = { ms: options.connectTimeoutMs, onExpire: (_socket, ip) => countConnectTimeout(ip) };
   const preConnect = new PreConnectGuard(
     { maxPending: options.maxPendingConnections, maxPendingPerAddress: options.maxPendingPerAddress },
     (_socket, reason, ip) => {
@@ -200,113 +196,27 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   // aedes emits 'error' for persistence failures; unhandled it would crash the process
   (aedes as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'aedes error'));
 
-  /**
-   * Every accepted TCP connection, on TLS listeners before the handshake: banned addresses are
-   * closed here, the rest count as pending (pre-CONNECT) until their CONNECT arrives. A TLS
-   * socket gets connectTimeoutMs from accept for its handshake and CONNECT together.
-   */
-  function onAccept(socket: Socket, _listener: string, tls: boolean): boolean {
-    stats.connections++;
-    if (stopping) {
-      socket.destroy();
-      return false;
-    }
-    // A banned address is closed at accept: no parser, no CONNECT, no password check. This is
-    // what keeps a wrong-password flood cheap once it is banned (thousands of attempts a second).
-    if (authGuard.banned(socket.remoteAddress, undefined) === 'address') {
-      stats.authBannedAttempts++;
-      rateLog('banned-accept', { ip: socket.remoteAddress, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
-      socket.destroy();
-      return false;
-    }
-    sockets.add(socket);
-    preConnect.admit(socket, socket.remoteAddress, tls ? tlsDeadline : undefined);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      preConnect.release(socket);
-    });
-    return true;
-  }
-
-  function onSocket(socket: Socket, listener: string, accepted: Socket): void {
-    if (stopping || socket.destroyed) {
-      socket.destroy();
-      return;
-    }
-    // the pre-CONNECT guard knows a TLS connection by its TCP socket
-    if (accepted !== socket) pendingOf.set(socket, accepted);
-    if (!options.mqtt5.enabled) return handle311(socket, listener);
-    // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
-    sniffProtocol(
-      socket,
-      options.connectTimeoutMs,
-      (level) => {
-        if (socket.destroyed) return;
-        if (level === 5) v5.handle(socket, listener);
-        else handle311(socket, listener);
-      },
-      () => countConnectTimeout(socket.remoteAddress),
-    );
-  }
-
-  function handle311(socket: Socket, listener: string): void {
-    const client = aedes.handle(socket) as ClientInternals;
-    const st = new ConnState(client, listener, socket.remoteAddress);
-    states.set(client, st);
-    socket.once('close', () => {
-      st.closed = true;
-      if (st.authorized) {
-        st.authorized = false;
-        stats.clients--;
-        live.delete(st);
-      }
-    });
-    capPacketLength(client, maxPacketBytes, stats, (o) => {
-      rateLog(
-        'too-large',
-        { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes },
-        'packet over maxPayloadBytes: disconnecting',
-      );
-      if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
-    });
-    makeParserStrict(client._parser as unknown as StrictParserInternals, socket, (v) => {
-      if (v === 'utf8') stats.strictUtf8++;
-      else if (v === 'nul') stats.strictNul++;
-      else stats.strictProtocolLevel++;
-      rateLog(
-        `strict-${v}`,
-        { ip: st.ip, client: client.id ?? undefined, violation: v },
-        v === 'protocol-level'
-          ? 'unsupported MQTT protocol level: CONNACK 0x01, closing'
-          : 'malformed MQTT string (invalid UTF-8 or U+0000): closing the connection',
-      );
-    });
-    boundOutbound(client as unknown as DeliverInternals, options.outbound, {
-      onDrop: () => {
-        stats.outboundDropped++;
-      },
-      onOverflow: (c, messages, bytes) => {
-        stats.slowConsumerDisconnects++;
-        log.warn(
-          { client: c.id, ip: st.ip, queuedMessages: messages, queuedBytes: bytes, ...options.outbound },
-          'slow subscriber: outgoing queue full, disconnecting',
-        );
-      },
-    });
-  }
-
+  // What happens to each socket the listeners accept (accept.ts): admission, routing to aedes or v5.
+  const listenerHooks = createListenerHooks({
+    options,
+    stats,
+    log,
+    rateLog,
+    aedes,
+    v5,
+    states,
+    live,
+    sockets,
+    authGuard,
+    preConnect,
+    pendingOf,
+    maxPacketBytes,
+    stopping: () => stopping !== undefined,
+    publishRefused,
+  });
   const bound: BoundListener[] = await createListeners(
     options.listeners,
-    {
-      onAccept,
-      onSocket,
-      onTlsError: (err, ip) => {
-        // only when a socket escaped the pending deadline (see handshakeTimeoutMs below)
-        if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return countConnectTimeout(ip);
-        stats.protocolErrors++;
-        log.debug({ err: err.message, ip }, 'TLS handshake failed');
-      },
-    },
+    listenerHooks,
     // The pending deadline (connectTimeoutMs from accept, handshake and CONNECT together) closes
     // slow handshakes. tls.Server's handshakeTimeout is an idle timeout (each byte restarts it):
     // only a backstop, a little later so the deadline closes first and the socket counts once.

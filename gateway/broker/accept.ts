@@ -1,0 +1,164 @@
+// What the broker does with each socket its listeners hand it (listeners.ts ListenerHooks):
+// admission at accept (closed when stopping or from a banned address, else counted pending
+// until its CONNECT, with a deadline for a TLS handshake and CONNECT together), routing by the
+// CONNECT's protocol level (5 -> the v5 layer, anything else -> aedes), the set-up of a 3.1.1
+// connection over aedes (its state, packet size cap, strict parser, bounded outgoing queue), and
+// TLS handshake failures. createBroker (index.ts) creates these hooks once, before listening.
+import type { Socket } from 'node:net';
+import type { Aedes, Client } from 'aedes';
+import type { Logger } from 'pino';
+import type { RateLog } from '../../core/rate-log.js';
+import type { AuthGuard } from './auth-guard.js';
+import { capPacketLength, ConnState, type ClientInternals } from './connection.js';
+import type { PublishRefusal } from './hooks.js';
+import type { ListenerHooks } from './listeners.js';
+import type { BrokerStats } from './metrics.js';
+import type { BrokerOptions } from './options.js';
+import { boundOutbound, type DeliverInternals } from './outbound.js';
+import type { PendingDeadline, PreConnectGuard } from './preconnect.js';
+import { makeParserStrict, type StrictParserInternals } from './strict.js';
+import type { V5Layer } from './v5/context.js';
+import { sniffProtocol } from './v5/sniff.js';
+
+export interface AcceptDeps {
+  options: BrokerOptions;
+  stats: BrokerStats;
+  log: Logger;
+  /** Bounded-rate warnings (floods, bans, timeouts). */
+  rateLog: RateLog;
+  /** Serves the 3.1.1/3.1 connections. */
+  aedes: Pick<Aedes, 'handle'>;
+  /** Serves the connections whose CONNECT says protocol level 5 (when mqtt5 is enabled). */
+  v5: Pick<V5Layer, 'handle'>;
+  /** Connection state by aedes client (set here when the socket is handed to aedes). */
+  states: WeakMap<Client, ConnState>;
+  /** Authorized connections (for clients()). */
+  live: Set<ConnState>;
+  /** Every accepted socket until it closes (stop() destroys those left). */
+  sockets: Set<Socket>;
+  authGuard: AuthGuard;
+  preConnect: PreConnectGuard;
+  /** MQTT socket -> the socket the pre-CONNECT guard tracks (a TLS socket's TCP socket); filled here. */
+  pendingOf: WeakMap<Socket, Socket>;
+  /** The parser's cap on a packet's length (createBroker: the largest legal PUBLISH). */
+  maxPacketBytes: number;
+  /** Whether stop() has begun: sockets are then closed at once. */
+  stopping(): boolean;
+  /** Tell the publish-refused listeners (a PUBLISH over maxPayloadBytes). */
+  publishRefused(r: PublishRefusal): void;
+}
+
+export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
+  const { options, stats, log, rateLog, aedes, v5, states, live, sockets, authGuard, preConnect, pendingOf, maxPacketBytes, stopping, publishRefused } = deps;
+  const countConnectTimeout = (ip: string | undefined): void => {
+    stats.connectTimeouts++;
+    rateLog('connect-timeout', { ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
+  };
+  const tlsDeadline: PendingDeadline = { ms: options.connectTimeoutMs, onExpire: (_socket, ip) => countConnectTimeout(ip) };
+
+  /**
+   * Every accepted TCP connection, on TLS listeners before the handshake: banned addresses are
+   * closed here, the rest count as pending (pre-CONNECT) until their CONNECT arrives. A TLS
+   * socket gets connectTimeoutMs from accept for its handshake and CONNECT together.
+   */
+  function onAccept(socket: Socket, _listener: string, tls: boolean): boolean {
+    stats.connections++;
+    if (stopping()) {
+      socket.destroy();
+      return false;
+    }
+    // A banned address is closed at accept: no parser, no CONNECT, no password check. This is
+    // what keeps a wrong-password flood cheap once it is banned (thousands of attempts a second).
+    if (authGuard.banned(socket.remoteAddress, undefined) === 'address') {
+      stats.authBannedAttempts++;
+      rateLog('banned-accept', { ip: socket.remoteAddress, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
+      socket.destroy();
+      return false;
+    }
+    sockets.add(socket);
+    preConnect.admit(socket, socket.remoteAddress, tls ? tlsDeadline : undefined);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      preConnect.release(socket);
+    });
+    return true;
+  }
+
+  function onSocket(socket: Socket, listener: string, accepted: Socket): void {
+    if (stopping() || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    // the pre-CONNECT guard knows a TLS connection by its TCP socket
+    if (accepted !== socket) pendingOf.set(socket, accepted);
+    if (!options.mqtt5.enabled) return handle311(socket, listener);
+    // the CONNECT's protocol level picks the handler: 5 -> the v5 layer, anything else -> aedes
+    sniffProtocol(
+      socket,
+      options.connectTimeoutMs,
+      (level) => {
+        if (socket.destroyed) return;
+        if (level === 5) v5.handle(socket, listener);
+        else handle311(socket, listener);
+      },
+      () => countConnectTimeout(socket.remoteAddress),
+    );
+  }
+
+  function handle311(socket: Socket, listener: string): void {
+    const client = aedes.handle(socket) as ClientInternals;
+    const st = new ConnState(client, listener, socket.remoteAddress);
+    states.set(client, st);
+    socket.once('close', () => {
+      st.closed = true;
+      if (st.authorized) {
+        st.authorized = false;
+        stats.clients--;
+        live.delete(st);
+      }
+    });
+    capPacketLength(client, maxPacketBytes, stats, (o) => {
+      rateLog(
+        'too-large',
+        { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes },
+        'packet over maxPayloadBytes: disconnecting',
+      );
+      if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
+    });
+    makeParserStrict(client._parser as unknown as StrictParserInternals, socket, (v) => {
+      if (v === 'utf8') stats.strictUtf8++;
+      else if (v === 'nul') stats.strictNul++;
+      else stats.strictProtocolLevel++;
+      rateLog(
+        `strict-${v}`,
+        { ip: st.ip, client: client.id ?? undefined, violation: v },
+        v === 'protocol-level'
+          ? 'unsupported MQTT protocol level: CONNACK 0x01, closing'
+          : 'malformed MQTT string (invalid UTF-8 or U+0000): closing the connection',
+      );
+    });
+    boundOutbound(client as unknown as DeliverInternals, options.outbound, {
+      onDrop: () => {
+        stats.outboundDropped++;
+      },
+      onOverflow: (c, messages, bytes) => {
+        stats.slowConsumerDisconnects++;
+        log.warn(
+          { client: c.id, ip: st.ip, queuedMessages: messages, queuedBytes: bytes, ...options.outbound },
+          'slow subscriber: outgoing queue full, disconnecting',
+        );
+      },
+    });
+  }
+
+  return {
+    onAccept,
+    onSocket,
+    onTlsError: (err, ip) => {
+      // only when a socket escaped the pending deadline (index.ts: handshakeTimeoutMs)
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return countConnectTimeout(ip);
+      stats.protocolErrors++;
+      log.debug({ err: err.message, ip }, 'TLS handshake failed');
+    },
+  };
+}
