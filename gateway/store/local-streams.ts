@@ -101,6 +101,9 @@ export class LevelLocalStreams implements LocalStreams {
    * structural lock and rebuild every stream's counters from disk: the failed batch may or may not
    * have reached the log, and sequence numbers must follow what is really there. Reads in flight
    * on the old handle fail (their callers retry); appends are refused meanwhile by the guard.
+   * Reads are not under the lock: the rescan fills fresh states, adopted in one synchronous step.
+   * (Rebuilt in place, a stream read as empty with its old lastSeq for the whole scan, and an
+   * exporter takes that as records dropped by retention: it skipped acknowledged records.)
    */
   private async reopen(): Promise<void> {
     await this.commits.acquire();
@@ -111,8 +114,10 @@ export class LevelLocalStreams implements LocalStreams {
       const db = new Level<Buffer, Buffer>(this.options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
       await db.open();
       this.db = db;
-      for (const s of this.streams.values()) s.resetPhysical();
-      await scanStreams(this.db, (name) => this.stateFor(name), this.log);
+      const scanned = new Map<string, StreamState>();
+      await scanStreams(this.db, (name) => stateIn(scanned, name), this.log);
+      for (const s of this.streams.values()) s.adoptScan(scanned.get(s.name));
+      for (const [name, s] of scanned) if (!this.streams.has(name)) this.streams.set(name, s);
       for (const s of this.streams.values()) {
         if (s.consumers.size > 0) await this.retention.reclaim(s, []);
         if (s.seqWaiters.length > 0) s.wakeSeq();
@@ -176,12 +181,7 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   private stateFor(name: string): StreamState {
-    let s = this.streams.get(name);
-    if (!s) {
-      s = new StreamState(name);
-      this.streams.set(name, s);
-    }
-    return s;
+    return stateIn(this.streams, name);
   }
 
   close(): Promise<void> {
@@ -416,6 +416,16 @@ export class LevelLocalStreams implements LocalStreams {
     const db = this.db as unknown as Partial<{ compactRange(start: Buffer, end: Buffer): Promise<void> }>;
     if (typeof db.compactRange === 'function') await db.compactRange(Buffer.from([0]), Buffer.from([0xff]));
   }
+}
+
+/** The state of `name` in `states`, created when missing. */
+function stateIn(states: Map<string, StreamState>, name: string): StreamState {
+  let s = states.get(name);
+  if (!s) {
+    s = new StreamState(name);
+    states.set(name, s);
+  }
+  return s;
 }
 
 function abortError(): Error {

@@ -125,14 +125,22 @@ export class StreamState {
     this.seqWaiters.push(...keep);
   }
 
-  /** Forget what is known of the segments on disk (the store rescans them after a reopen). */
-  resetPhysical(): void {
-    this.physRecords = 0;
-    this.physBytes = 0;
-    this.headSeq = 0;
+  /**
+   * Take what a rescan of the disk found (reopen: `scan` was filled by scanStreams; undefined when
+   * no key of this stream is left), in one synchronous step so that no reader ever sees the stream
+   * half rebuilt. lastSeq never goes back; the head skip is recomputed by the reclaim that follows.
+   */
+  adoptScan(scan: StreamState | undefined): void {
+    this.physRecords = scan ? scan.physRecords : 0;
+    this.physBytes = scan ? scan.physBytes : 0;
+    this.headSeq = scan ? scan.headSeq : 0;
     this.headSkipCount = 0;
     this.headSkipBytes = 0;
-    this.oldestAt = undefined;
+    this.oldestAt = scan?.oldestAt;
+    if (scan) {
+      if (scan.lastSeq > this.lastSeq) this.lastSeq = scan.lastSeq;
+      for (const [consumer, checkpoint] of scan.consumers) this.consumers.set(consumer, checkpoint);
+    }
     this.cache.clear();
   }
 
