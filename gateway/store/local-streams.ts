@@ -1,15 +1,16 @@
 // LocalStreams on LevelDB: opening (state rebuilt from segment keys), reopening after a failed
 // write, closing, reads, meta. Consumers, checkpoints, reclaim and the ttl sweep live in
 // retention.ts; the append path and the structural lock in committer.ts; work on the oldest
-// segments in head.ts; the binary format in codec.ts.
-import { Level } from 'level';
+// segments in head.ts; the binary format in codec.ts; the database handle (open, format check,
+// compaction) in database.ts; reads and waiting for a sequence in reader.ts.
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { FORMAT_VERSION, KEY_FORMAT, measureRecord, metaKey, readU64, u64, validStreamName, type RecordSize } from './codec.js';
+import { measureRecord, metaKey, validStreamName, type RecordSize } from './codec.js';
+import { compactAll, newDb, openChecked, type Db } from './database.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
-import { readRecords } from './reader.js';
+import { readRecords, waitForSeq } from './reader.js';
 import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp } from './head.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
@@ -17,8 +18,6 @@ import type { StoreOptions } from './options.js';
 import { Retention } from './retention.js';
 import { StreamState } from './state.js';
 import type { AppendRecord, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
-
-type Db = Level<Buffer, Buffer>;
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -50,7 +49,7 @@ export class LevelLocalStreams implements LocalStreams {
     this.log = deps.logger.child({ component: 'store' });
     this.now = deps.now ?? Date.now;
     this.sync = options.durability === 'fsync';
-    this.db = new Level<Buffer, Buffer>(options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
     this.head = new HeadOps(() => this.db, this.log);
     this.guard = new DiskGuard({
@@ -111,7 +110,7 @@ export class LevelLocalStreams implements LocalStreams {
       if (this.state !== 'open') return;
       this.reopening = true;
       if (this.db.status === 'open') await this.db.close().catch(() => undefined);
-      const db = new Level<Buffer, Buffer>(this.options.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+      const db = newDb(this.options.path);
       await db.open();
       this.db = db;
       const scanned = new Map<string, StreamState>();
@@ -135,35 +134,7 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   private async doOpen(): Promise<void> {
-    try {
-      await this.db.open();
-    } catch (err) {
-      // abstract-level says only "Database failed to open"; LevelDB's own words are in the cause.
-      const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : undefined;
-      const detail = cause ? `${(err as Error).message}: ${cause}` : (err as Error).message;
-      if (/No space left|ENOSPC/i.test(detail)) {
-        // Reopening replays LevelDB's log into a new table: it needs room (a power cut on a full disk).
-        throw new GatehouseError('GH_STORE_DISK_FULL', `cannot open the store database: the disk is full (${detail})`, {
-          where: this.options.path,
-          hint: `free space on the filesystem of ${this.options.path} (at least store.reserveBytes), then start again: nothing stored is lost`,
-          cause: err,
-        });
-      }
-      throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${detail}`, {
-        where: this.options.path,
-        hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
-        cause: err,
-      });
-    }
-    const fmt = await this.db.get(Buffer.from([KEY_FORMAT]));
-    if (fmt === undefined) await this.db.put(Buffer.from([KEY_FORMAT]), u64(FORMAT_VERSION), { sync: true });
-    else if (readU64(fmt, 0) !== FORMAT_VERSION) {
-      await this.db.close();
-      throw new GatehouseError('GH_STORE_OPEN', `store format ${readU64(fmt, 0)} is not supported (this version reads ${FORMAT_VERSION})`, {
-        where: this.options.path,
-        hint: 'run the gatehouse version that wrote this data directory, or move the directory away',
-      });
-    }
+    await openChecked(this.db, this.options.path);
     const t0 = Date.now();
     await scanStreams(this.db, (name) => this.stateFor(name), this.log);
     for (const s of this.streams.values()) {
@@ -334,20 +305,7 @@ export class LevelLocalStreams implements LocalStreams {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (s.lastSeq >= seq) return Promise.resolve();
-    if (signal?.aborted) return Promise.reject(abortError());
-    return new Promise<void>((resolve, reject) => {
-      const w = { seq, resolve, reject, signal, onAbort: undefined as (() => void) | undefined };
-      if (signal) {
-        w.onAbort = (): void => {
-          const i = s.seqWaiters.indexOf(w);
-          if (i >= 0) s.seqWaiters.splice(i, 1);
-          reject(abortError());
-        };
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
-      s.seqWaiters.push(w);
-    });
+    return waitForSeq(s, seq, signal);
   }
 
   // ---- consumers, reclaim, retention (retention.ts) ------------------------------------------
@@ -412,9 +370,7 @@ export class LevelLocalStreams implements LocalStreams {
 
   async compact(): Promise<void> {
     this.ensureOpen();
-    // compactRange is classic-level's (Node); level's browser typing does not declare it.
-    const db = this.db as unknown as Partial<{ compactRange(start: Buffer, end: Buffer): Promise<void> }>;
-    if (typeof db.compactRange === 'function') await db.compactRange(Buffer.from([0]), Buffer.from([0xff]));
+    await compactAll(this.db);
   }
 }
 
@@ -426,8 +382,4 @@ function stateIn(states: Map<string, StreamState>, name: string): StreamState {
     states.set(name, s);
   }
   return s;
-}
-
-function abortError(): Error {
-  return new DOMException('waitFor was aborted', 'AbortError');
 }

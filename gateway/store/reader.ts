@@ -1,4 +1,5 @@
-// Reads: records with seq >= fromSeq, in order, from the segment holding fromSeq onwards.
+// Reads: records with seq >= fromSeq, in order, from the segment holding fromSeq onwards; and
+// waiting until a stream holds a sequence (a tailing reader, woken by the group commit).
 //
 // Sequential readers (exporters) ask for the records right after the ones they got last, usually
 // inside the segment they read last: those come from the stream's SegmentCache, resuming at the
@@ -93,4 +94,26 @@ export async function readRecords(
     });
   }
   return out;
+}
+
+/** Resolves once s holds seq (the group commit wakes it: StreamState.wakeSeq); rejects with an AbortError on abort. */
+export function waitForSeq(s: StreamState, seq: number, signal?: AbortSignal): Promise<void> {
+  if (s.lastSeq >= seq) return Promise.resolve();
+  if (signal?.aborted) return Promise.reject(abortError());
+  return new Promise<void>((resolve, reject) => {
+    const w = { seq, resolve, reject, signal, onAbort: undefined as (() => void) | undefined };
+    if (signal) {
+      w.onAbort = (): void => {
+        const i = s.seqWaiters.indexOf(w);
+        if (i >= 0) s.seqWaiters.splice(i, 1);
+        reject(abortError());
+      };
+      signal.addEventListener('abort', w.onAbort, { once: true });
+    }
+    s.seqWaiters.push(w);
+  });
+}
+
+function abortError(): Error {
+  return new DOMException('waitFor was aborted', 'AbortError');
 }

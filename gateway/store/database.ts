@@ -1,0 +1,56 @@
+// The store's LevelDB handle: creating it, opening it with errors that say what to do (LevelDB's
+// own words, a full disk named as such), the format check of a data directory, and compaction.
+// Apart from local-streams.ts, which decides when to open, reopen and close.
+import { Level } from 'level';
+import { GatehouseError } from '../../core/errors.js';
+import { FORMAT_VERSION, KEY_FORMAT, readU64, u64 } from './codec.js';
+
+export type Db = Level<Buffer, Buffer>;
+
+/** A handle on the database at path (not open yet): keys and values are Buffers. */
+export function newDb(path: string): Db {
+  return new Level<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+}
+
+/**
+ * Open db (the database at path) and check its format: a new database gets the current format
+ * version; one written in another format is closed again and refused.
+ */
+export async function openChecked(db: Db, path: string): Promise<void> {
+  try {
+    await db.open();
+  } catch (err) {
+    // abstract-level says only "Database failed to open"; LevelDB's own words are in the cause.
+    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : undefined;
+    const detail = cause ? `${(err as Error).message}: ${cause}` : (err as Error).message;
+    if (/No space left|ENOSPC/i.test(detail)) {
+      // Reopening replays LevelDB's log into a new table: it needs room (a power cut on a full disk).
+      throw new GatehouseError('GH_STORE_DISK_FULL', `cannot open the store database: the disk is full (${detail})`, {
+        where: path,
+        hint: `free space on the filesystem of ${path} (at least store.reserveBytes), then start again: nothing stored is lost`,
+        cause: err,
+      });
+    }
+    throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${detail}`, {
+      where: path,
+      hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
+      cause: err,
+    });
+  }
+  const fmt = await db.get(Buffer.from([KEY_FORMAT]));
+  if (fmt === undefined) await db.put(Buffer.from([KEY_FORMAT]), u64(FORMAT_VERSION), { sync: true });
+  else if (readU64(fmt, 0) !== FORMAT_VERSION) {
+    await db.close();
+    throw new GatehouseError('GH_STORE_OPEN', `store format ${readU64(fmt, 0)} is not supported (this version reads ${FORMAT_VERSION})`, {
+      where: path,
+      hint: 'run the gatehouse version that wrote this data directory, or move the directory away',
+    });
+  }
+}
+
+/** Compact the whole key range (a no-op where the backend has no compactRange). */
+export async function compactAll(db: Db): Promise<void> {
+  // compactRange is classic-level's (Node); level's browser typing does not declare it.
+  const d = db as unknown as Partial<{ compactRange(start: Buffer, end: Buffer): Promise<void> }>;
+  if (typeof d.compactRange === 'function') await d.compactRange(Buffer.from([0]), Buffer.from([0xff]));
+}
