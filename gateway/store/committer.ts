@@ -6,11 +6,13 @@
 // the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
 // Meta puts (commitMeta) join the same batches in FIFO order with appends: a meta put waits while
 // an append submitted before it is still held back (by the queue bound or a full 'reject' stream).
-// Pacing (when to write: commitDelayMs) is pacing.ts; this file is how a commit is written.
+// Pacing (when to write: commitDelayMs) is pacing.ts; what a written commit does to the streams'
+// state is commit-apply.ts; this file is how a commit is written.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
+import { applyCommit } from './commit-apply.js';
 import { CommitPacer, DEFAULT_COMMIT_DELAY_MS, PACE_MAX_BYTES } from './pacing.js';
 import { isDiskFullError, isStorageWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
@@ -358,38 +360,7 @@ export class GroupCommitter {
       for (const m of metas) m.reject(e);
       return;
     }
-    for (let i = 0; i < streams.length; i++) {
-      const s = streams[i] as StreamState;
-      const b = batches[i] as PendingBatch;
-      const plan = plans[i];
-      const trim = trims[i] as number;
-      const firstSeq = s.lastSeq + 1;
-      const n = b.recs.length;
-      if (plan) {
-        this.head.apply(s, plan);
-        this.head.countDropped(s, plan.records, 'full');
-      }
-      if (trim > 0) this.head.countDropped(s, trim, 'full');
-      if (trim < n) {
-        const bytes = trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
-        if (s.headSeq === 0) {
-          s.headSeq = firstSeq + trim;
-          s.oldestAt = b.minAt;
-        }
-        s.physRecords += n - trim;
-        s.physBytes += bytes;
-        // A stream with consumers is read right behind its appends (an exporter tailing it): the
-        // segment is in memory already, so its first read costs no database round trip. Reclaim
-        // drops it once every consumer is past it; without consumers nothing is cached here.
-        const value = values[i];
-        if (value !== undefined && s.consumers.size > 0) s.cache.add(firstSeq + trim, n - trim, value);
-      }
-      s.lastSeq = firstSeq + n - 1;
-      s.reserved -= b.bytes;
-      s.counters?.appended.inc(n);
-      for (let j = 0; j < n; j++) (b.resolves[j] as Resolve)(firstSeq + j);
-      if (s.seqWaiters.length > 0) s.wakeSeq();
-    }
+    applyCommit(this.head, streams, batches, plans, trims, values);
     for (const m of metas) m.resolve();
   }
 
