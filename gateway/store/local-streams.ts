@@ -169,13 +169,15 @@ export class LevelLocalStreams implements LocalStreams {
     );
   }
 
-  /** Reject every append waiting for space in a full 'reject' stream. */
+  /**
+   * Reject every append waiting for space in a full 'reject' stream. They hold no space yet
+   * (`reserved` counts an append from its admission: committer.ts wakeFull), so none is given back.
+   */
   private refuseHeld(error: () => GatehouseError): number {
     let n = 0;
     for (const s of this.streams.values()) {
       for (const w of s.fullWaiters.splice(0)) {
         clearTimeout(w.timer);
-        s.reserved -= w.bytes;
         this.commits.forgetHeld(w);
         w.reject(error());
         n++;

@@ -100,6 +100,23 @@ test('reject: an append that finds no space within appendTimeoutMs fails with GH
   assert.equal(await store.append('s', rec10(11)), 11);
 });
 
+test('reject: the appends refused while waiting for space (stop) took no space: the stream stays bounded', async (t) => {
+  const { store } = await open(t, { appendTimeoutMs: 60_000 });
+  await store.defineStream({ name: 's', maxBytes: 100, onFull: 'reject' });
+  await store.defineStream({ name: 'o', maxBytes: 100, onFull: 'reject' });
+  for (let i = 1; i <= 10; i++) await store.append('s', rec10(i));
+  const held = store.append('s', rec10(11));
+  assert.equal(store.refuseWaitingForSpace(), 1);
+  await assert.rejects(held, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+  // Still full: the next append waits. Had it been admitted, it would be committed by the time an
+  // append to another stream submitted after it is (one group commit, in submission order).
+  const next = store.append('s', rec10(12));
+  await store.append('o', rec10(1));
+  assert.deepEqual([store.info('s').lastSeq, store.info('s').bytes], [10, 100]);
+  assert.equal(store.refuseWaitingForSpace(), 1);
+  await assert.rejects(next, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+});
+
 test('ttl: sweep drops segments older than ttl and counts them', async (t) => {
   const { store, registry, clock } = await open(t);
   await store.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject', ttlMs: 60_000 });
