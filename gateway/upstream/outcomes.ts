@@ -119,6 +119,8 @@ export class ExportOutcomes {
     let permanent = 0;
     let retryable = 0;
     let throttled = false;
+    /** Records left without a verdict by a link that failed under the send (code DISCONNECTED). */
+    let linkLost = 0;
     let lastMsg = '';
     const faults: number[] = [];
     for (let i = 0; i < batch.length; i++) {
@@ -132,6 +134,7 @@ export class ExportOutcomes {
         retryable++;
         lastMsg = r.error;
         if (r.code === 'THROTTLED') throttled = true;
+        else if (r.code === 'DISCONNECTED') linkLost++;
         else faults.push(i);
       } else {
         permanent++;
@@ -163,10 +166,11 @@ export class ExportOutcomes {
     }
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]!;
-      if (r.ok || (r.retryable && r.code !== 'THROTTLED')) continue;
+      if (r.ok || (r.retryable && r.code !== 'THROTTLED' && r.code !== 'DISCONNECTED')) continue;
       const e = batch[i]!;
       if (r.retryable) {
-        // Throttling is the destination's state, not the record's: it does not spend the budget.
+        // Throttling and a link lost mid-send are the destination's state, not the record's: they
+        // do not spend the budget.
         e.mark = this.exportedRecords;
         this.retryOne(e, r.error, false);
       } else {
@@ -174,7 +178,7 @@ export class ExportOutcomes {
         e.deadError = r.error;
       }
     }
-    if (faults.length === 0) return retryable > 0 ? FAILED : NO_WAIT;
+    if (faults.length === 0) return retryable === 0 ? NO_WAIT : linkLost > 0 ? OUTAGE : FAILED;
     return this.recordFaults(batch, results, faults, okRecords > 0, throttled, resent);
   }
 

@@ -25,7 +25,9 @@ export interface Destination {
    * Send a batch that respects limits. Returns one result per record, in order.
    * Throwing means the whole batch failed with a retryable error (network down, timeout).
    * A throttling signal (e.g. ProvisionedThroughputExceeded) should be returned as retryable
-   * results with code 'THROTTLED' so the loop slows down.
+   * results with code 'THROTTLED' so the loop slows down. A record left without a verdict because
+   * the link to the destination failed under the batch (a disconnect after some acks) is a retryable
+   * result with code 'DISCONNECTED': an outage for that record, never counted against its budget.
    */
   send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]>;
 }

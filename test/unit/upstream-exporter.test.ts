@@ -312,6 +312,25 @@ test('a failing record with nothing behind it waits (no evidence) until the dest
   assert.equal(exporter.status().parked, 0, 'dead-lettered, it is no longer held');
 });
 
+test('records cut off by a lost link (DISCONNECTED after other acks) never spend their budget, however often it drops', async (t) => {
+  const { streams, dest, exporter } = await setup(t, { maxAttempts: 2 });
+  // Like an MQTT bridge whose link drops after the first PUBACK of every batch, six times over.
+  const DROPS = 6;
+  dest.verdict = (r, call) => {
+    const first = dest.sends[call]?.[0];
+    return call < DROPS && r.seq !== first ? { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' } : { ok: true };
+  };
+  await fill(streams, 10);
+  await exporter.start();
+  await drained(streams, exporter, 10);
+  assert.equal(exporter.status().deadLetters, 0, 'a flapping link dead-letters nothing');
+  assert.equal((await streams.read('telemetry-dlq', 1)).length, 0);
+  assert.deepEqual(
+    [...dest.delivered].sort((a, b) => a - b),
+    Array.from({ length: 10 }, (_, i) => i + 1),
+  );
+});
+
 test('no hot loop: the failed sends of a storm are paced by the backoff', async (t) => {
   // random() is 0.5 (setup): each backoff is half its cap of 20 ms.
   const { streams, dest, exporter } = await setup(t, { maxAttempts: 3, backoff: { initialMs: 20, maxMs: 20, outageMaxMs: 20 } });
