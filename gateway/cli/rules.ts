@@ -32,6 +32,22 @@ interface RuleRow {
   sql: string;
 }
 
+interface LastUpdate {
+  state: string;
+  version?: number | null;
+  source: string;
+  at: string;
+  code?: string;
+  errors?: Array<{ message: string }>;
+}
+
+/** `rules list`: the outcome of the last update attempt (what happened, when, why). */
+function describeLastUpdate(u: LastUpdate): string {
+  const to = u.state === 'rolled-back' ? ' to' : '';
+  const head = `  last update: ${u.state}${u.version == null ? '' : `${to} version ${u.version}`} (${u.source})${u.code ? `, ${u.code}` : ''} at ${u.at}`;
+  return [head, ...(u.errors ?? []).map((e) => `    - ${e.message}`)].join('\n');
+}
+
 export async function runRules(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -44,7 +60,8 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       if (values.help) return help(io);
       const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as {
         activeVersion: number | null;
-        lastUpdate: unknown;
+        lastUpdate: LastUpdate | null;
+        probation?: { endsAt: string; rules: string[] } | null;
         rules: RuleRow[];
       };
       if (values.json) {
@@ -52,6 +69,11 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
         return 0;
       }
       writeLine(io.stdout, `active rule set version ${body.activeVersion ?? '-'}`);
+      if (body.probation) {
+        const watched = body.probation.rules.join(', ') || '(no new or changed rule)';
+        writeLine(io.stdout, `  on probation until ${body.probation.endsAt}, watching: ${watched} (rolled back by itself if one fails; control.probation)`);
+      }
+      if (body.lastUpdate) writeLine(io.stdout, describeLastUpdate(body.lastUpdate));
       for (const r of body.rules) {
         writeLine(
           io.stdout,

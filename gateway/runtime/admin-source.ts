@@ -12,6 +12,7 @@ import type { ExporterSet } from '../pipeline/exporters.js';
 import type { RuleHost } from '../pipeline/rule-host.js';
 import type { SourceSet } from '../pipeline/sources/index.js';
 import type { Activity } from './activity.js';
+import type { ProbationInfo } from '../control/index.js';
 
 export interface AdminParts {
   config: GatehouseConfig;
@@ -23,6 +24,8 @@ export interface AdminParts {
   exporters: ExporterSet;
   activity: Activity;
   startedAt: number;
+  /** The probation of the active rule set (control plane), for GET /api/rules. */
+  probation?: { current(): ProbationInfo | undefined };
 }
 
 export function buildAdminSource(gw: AdminParts, stopping: () => boolean, version: string): AdminSource {
@@ -72,7 +75,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
     },
     streamNames: () => gw.streams.streamNames(),
     readRecords: (stream, from, limit, maxBytes) => gw.streams.read(stream, from, maxBytes === undefined ? { limit } : { limit, maxBytes }),
-    rules: () => gw.rules.status(),
+    rules: () => rulesStatus(gw),
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),
     sources: () => gw.sources.status(),
@@ -92,11 +95,16 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         links: gw.serial.status(),
         sources: gw.sources.status(),
         streams: source.streams(),
-        rules: gw.rules.status(),
+        rules: rulesStatus(gw),
         events: gw.activity.recent(),
       };
     },
     staticFiles: () => statusPageFiles(),
   };
   return source;
+}
+
+/** GET /api/rules: the rule set holder's status and the probation running now (null when none). */
+function rulesStatus(gw: AdminParts): Record<string, unknown> {
+  return { ...gw.rules.status(), probation: gw.probation?.current() ?? null };
 }

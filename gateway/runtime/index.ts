@@ -173,7 +173,11 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     let stopping = false;
     const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt };
     const admin = config.admin.enabled
-      ? createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: buildAdminSource(parts, () => stopping, opts.version) })
+      ? createAdminServer(config.admin, {
+          logger: logger.child({ c: 'admin' }),
+          registry,
+          source: buildAdminSource({ ...parts, probation: control.probation }, () => stopping, opts.version),
+        })
       : undefined;
     if (admin) {
       await admin.start();

@@ -10,6 +10,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { buildUpdateDocument } from '../../gateway/control/document.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
+import { PassThrough } from 'node:stream';
+import { runRules } from '../../gateway/cli/rules.js';
 import { tempDir, waitUntil, withTimeout } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 
@@ -82,6 +84,15 @@ rules: ${JSON.stringify(ruleSet(1, 'out/v1/${topic(2)}'))}
   };
 }
 
+/** `gatehouse rules list --admin URL` as a user runs it: its stdout. */
+async function rulesList(gw: GatewayProcess): Promise<string> {
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  assert.equal(await runRules(['list', '--admin', gw.adminUrl], { stdout, stderr: new PassThrough() }), 0);
+  return out;
+}
+
 async function metric(gw: GatewayProcess, line: RegExp): Promise<number> {
   const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   const m = text.split('\n').find((l) => line.test(l));
@@ -100,6 +111,11 @@ test('a remote update whose rule fails on every message is rolled back by the ga
   assert.equal(applied.state, 'applied', JSON.stringify(applied));
   assert.equal(applied.probation?.version, 2, 'the status says the update is on probation');
   assert.deepEqual(applied.probation?.rules, ['route']);
+  // The admin API and `gatehouse rules list` say so too.
+  const api = (await (await fetch(`${gw.adminUrl}/api/rules`)).json()) as { probation: { version: number; rules: string[] } | null };
+  assert.equal(api.probation?.version, 2, JSON.stringify(api));
+  assert.deepEqual(api.probation?.rules, ['route']);
+  assert.match(await rulesList(gw), /on probation until .*: route/);
 
   const rolledBackP = office.nextStatus((s) => s.state === 'rolled-back', 'automatic rollback', 20_000);
   // Messages flow (acknowledged: the rule ran and its action failed) until the gateway rolls back.
@@ -134,6 +150,11 @@ test('a remote update whose rule fails on every message is rolled back by the ga
   assert.match(String(warn.error), /invalid topic/);
   assert.ok((warn.failures as number) >= 5 && (warn.evaluations as number) >= 5, JSON.stringify(warn));
   assert.equal(await metric(gw, /^gatehouse_ruleset_auto_rollbacks_total\b/), 1);
+  // `gatehouse rules list` tells what happened, which rule and why.
+  const listed = await rulesList(gw);
+  assert.match(listed, /last update: rolled-back to version 1 \(probation\), GH_RULESET_RUNTIME_FAILURE/);
+  assert.match(listed, /rule 'route' of rule set 2 failed/);
+  assert.doesNotMatch(listed, /on probation/);
 
   // The same signed document again is a replay: its version was consumed when it was applied.
   const replayP = office.nextStatus((x) => x.state === 'rejected', 'replay refused');
