@@ -56,16 +56,30 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
         ? `empty: ${s.lastSeq} appended${droppedText}${s.lastSeq > 0 && exportedAll && dropped === 0 ? ', all exported and reclaimed' : ''}`
         : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}`;
     writeLine(io.stdout, `${s.name}: ${held}`);
-    for (const e of s.exporters) {
-      // An error older than the last successful export is history: said as such, not as the state.
-      const recovered = e.lastError && e.lastExportAt !== undefined && e.lastExportAt >= e.lastError.at;
-      const err = e.lastError ? `; ${recovered ? 'recovered from' : 'last error'} (${new Date(e.lastError.at).toISOString()}): ${e.lastError.message}` : '';
-      const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
-      writeLine(
-        io.stdout,
-        `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${e.parked > 0 ? `, ${e.parked} held alone (suspected of failing sends)` : ''}${err}`,
-      );
-    }
+    for (const e of s.exporters) writeLine(io.stdout, describeExporter(e));
   }
   return 0;
+}
+
+/** One exporter's line: state, checkpoint, backlog, dead letters, records held alone, last error. */
+export function describeExporter(e: ExporterRow): string {
+  // An error older than the last successful export is history: said as such, not as the state.
+  const recovered = e.lastError && e.lastExportAt !== undefined && e.lastExportAt >= e.lastError.at;
+  const err = e.lastError ? `; ${recovered ? 'recovered from' : 'last error'} (${new Date(e.lastError.at).toISOString()}): ${e.lastError.message}` : '';
+  const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
+  return `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${err}`;
+}
+
+/**
+ * Records held alone (docs/upstream.md, item 7). While sends fail with nothing accepted (`outage`:
+ * the destination down, a 500 storm) nothing is counted against them; while others go through and
+ * they keep failing alone, they are suspected and each such failure counts.
+ */
+function parkedText(e: ExporterRow): string {
+  if (e.parked <= 0) return '';
+  if (e.outage) {
+    const since = e.lastExportAt ? `no send accepted since ${new Date(e.lastExportAt).toISOString()}` : 'no send accepted yet';
+    return `, ${e.parked} held alone (${since}: every send fails, an outage or a storm at the destination; nothing counted against the records, resent when it recovers)`;
+  }
+  return `, ${e.parked} held alone (suspected of failing sends: each failure after an accepted send counts against maxAttempts)`;
 }

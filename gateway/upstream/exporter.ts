@@ -215,6 +215,7 @@ class ExporterLoop implements Exporter {
       retries: this.out.retries,
       deadLetters: this.out.deadLetters,
       parked: parkedCount(this.win.entries),
+      outage: this.outage,
       backlog,
     };
   }

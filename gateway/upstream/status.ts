@@ -23,6 +23,9 @@ export interface ExporterStatus {
   /** Records held alone after failing a send by themselves (HTTP 500 with nothing else accepted):
    * resent after other records go through, dead-lettered after maxAttempts such failures. */
   parked: number;
+  /** The last send failed with nothing accepted and nothing counted against its records (the
+   * destination unreachable, or a 500 storm: docs/upstream.md item 7); false once a send goes through. */
+  outage: boolean;
   backlog: {
     records: number;
     /** Estimated from the stream's average record size when other consumers hold older data. */

@@ -297,6 +297,7 @@ test('a failing record with nothing behind it waits (no evidence) until the dest
   assert.equal(exporter.status().deadLetters, 0);
   assert.equal(exporter.status().lastExportedSeq, 2);
   assert.equal(exporter.status().parked, 1, 'the status shows the record held alone');
+  assert.equal(exporter.status().outage, true, 'nothing accepted, nothing counted: said as an outage');
   // New records are accepted between its tries: now its failures count.
   for (let i = 4; i <= 8; i++) await streams.append('telemetry', rec(i));
   await drained(streams, exporter, 8);
@@ -310,6 +311,7 @@ test('a failing record with nothing behind it waits (no evidence) until the dest
     [1, 2, 4, 5, 6, 7, 8],
   );
   assert.equal(exporter.status().parked, 0, 'dead-lettered, it is no longer held');
+  assert.equal(exporter.status().outage, false, 'sends go through again');
 });
 
 test('records cut off by a lost link (DISCONNECTED after other acks) never spend their budget, however often it drops', async (t) => {

@@ -1,0 +1,54 @@
+// `gatehouse streams`: what an exporter line tells a user during an HTTP 500 storm (every send
+// failing: nothing counted against the records) and with a poison record (failing alone while
+// others go through: its tries count).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeExporter } from '../../gateway/cli/streams.js';
+import type { ExporterStatus } from '../../gateway/upstream/status.js';
+
+function row(over: Partial<ExporterStatus>): ExporterStatus {
+  return {
+    name: 'cloud',
+    stream: 'archive',
+    destination: { kind: 'http', target: 'http://127.0.0.1:1/firehose' },
+    state: 'backoff',
+    lastExportedSeq: 0,
+    lastExportAt: undefined,
+    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: Date.parse('2026-12-03T10:00:30Z') },
+    exportedRecords: 0,
+    exportedBytes: 0,
+    retries: 40,
+    deadLetters: 0,
+    parked: 7,
+    outage: true,
+    backlog: { records: 30, bytes: 552, ageSeconds: 30 },
+    ...over,
+  };
+}
+
+test('a 500 storm: records held alone are not said to be suspected; the line says every send fails and nothing is spent', () => {
+  const never = describeExporter(row({}));
+  assert.match(never, /7 held alone/);
+  assert.doesNotMatch(never, /suspected/);
+  assert.match(never, /no send accepted yet/);
+  assert.match(never, /nothing counted against the records/);
+
+  const since = describeExporter(row({ lastExportAt: Date.parse('2026-12-03T10:00:00Z'), lastExportedSeq: 5 }));
+  assert.match(since, /no send accepted since 2026-12-03T10:00:00.000Z/);
+  assert.doesNotMatch(since, /suspected|recovered/);
+});
+
+test('a poison record: held alone while other records go through, its failures count against maxAttempts', () => {
+  // Between its tries (the last error newer than the last accepted probe) as well as after them.
+  const waiting = describeExporter(row({ outage: false, lastExportAt: Date.parse('2026-12-03T10:00:29Z'), lastExportedSeq: 29 }));
+  assert.match(waiting, /7 held alone \(suspected/);
+  assert.doesNotMatch(waiting, /every send fails/);
+  const line = describeExporter(row({ outage: false, state: 'running', lastExportAt: Date.parse('2026-12-03T10:00:31Z'), lastExportedSeq: 29 }));
+  assert.match(line, /7 held alone \(suspected of failing sends: each failure after an accepted send counts against maxAttempts\)/);
+});
+
+test('no parked record: the line is unchanged', () => {
+  const line = describeExporter(row({ parked: 0, outage: false, state: 'running', lastExportAt: Date.parse('2026-12-03T10:00:31Z') }));
+  assert.doesNotMatch(line, /held alone/);
+  assert.match(line, /recovered from \(2026-12-03T10:00:30.000Z\)/);
+});
