@@ -300,11 +300,11 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   assert.match(String((await reply).error), /tag 'run' \(coil\): .*only true\/false or 1\/0/);
   assert.equal(peer.holding.readInt16BE(24), -123, 'the refused writes wrote nothing');
   assert.equal(peer.coils[0]! & 0b1000, 0b1000);
-  // 21.3 / 0.1 is 212.99999999999997 in floating point: that is 213, not a refusal.
+  // 21.4 / 0.1 is 213.99999999999997 in floating point: that is 214, not a refusal.
   reply = bus.next('cmd/w/reply');
-  bus.send('cmd/w', { id: 8, device: 'plc', tag: 'speed', value: 21.3 });
+  bus.send('cmd/w', { id: 8, device: 'plc', tag: 'speed', value: 21.4 });
   assert.equal((await reply).ok, true);
-  assert.equal(peer.holding.readInt16BE(24), 213);
+  assert.equal(peer.holding.readInt16BE(24), 214);
   assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 4, refused: 4, failed: 0 });
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_writes_total', { outcome: 'refused' }), 4);
 });

@@ -78,13 +78,14 @@ test('a write an integer register cannot hold exactly is refused with the fix, n
   for (const type of ['uint16', 'int32', 'uint32', 'int64'] as const) refused(() => encodeRegisters(2.5, type, 'ABCD', S), /2\.5 is not a whole/);
   // A real fraction is refused even at the top of uint32, where the tolerance is largest.
   refused(() => encodeRegisters(4294967294.5, 'uint32', 'ABCD', S), /not a whole/);
-  // Floating-point noise is not a fraction: 21.3 / 0.1 = 212.99999999999997 is 213.
-  assert.equal(encodeRegisters(21.3, 'int16', 'ABCD', tenth).readInt16BE(0), 213);
+  // Floating-point noise is not a fraction: 21.4 / 0.1 = 213.99999999999997 is 214 (21.3 / 0.1 is 213 exactly).
+  assert.notEqual(21.4 / 0.1, 214, 'the example does carry noise');
+  assert.equal(encodeRegisters(21.4, 'int16', 'ABCD', tenth).readInt16BE(0), 214);
   assert.equal(encodeRegisters(0.3, 'uint16', 'ABCD', tenth).readUInt16BE(0), 3);
   assert.equal(encodeRegisters(-12.3, 'int32', 'ABCD', tenth).readInt32BE(0), -123);
   assert.equal(encodeRegisters(429496729.5, 'uint32', 'ABCD', tenth).readUInt32BE(0), 4294967295);
   assert.equal(encodeRegisters(-1.1, 'int64', 'ABCD', { scale: 0.01, offset: 0 }).readBigInt64BE(0), -110n);
-  // The noise is relative to the operands, not to the result: 1000000.1 - 1000000 = 0.10000000009313226.
+  // The noise is relative to the operands, not to the result: 1000000.1 - 1000000 = 0.09999999997671694.
   assert.equal(encodeRegisters(1000000.1, 'uint16', 'ABCD', { scale: 0.1, offset: 1000000 }).readUInt16BE(0), 1);
   // Floats take any value; ranges and kinds are refused with the same code.
   assert.equal(encodeRegisters(21.37, 'float32', 'ABCD', tenth).readFloatBE(0), Math.fround(213.7));

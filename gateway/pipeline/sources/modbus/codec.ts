@@ -108,7 +108,7 @@ const INT64_RANGE = [-(2n ** 63n), 2n ** 63n - 1n] as const;
 /**
  * How far (value - offset) / scale may lie from a whole number and still be that number, relative
  * to the size of the operands in register units. The floating-point noise of that division is a
- * few units in the 16th digit (21.3 / 0.1 = 212.99999999999997); 1e-12 accepts it with a wide
+ * few units in the 16th digit (21.4 / 0.1 = 213.99999999999997); 1e-12 accepts it with a wide
  * margin yet refuses any real fraction for every 32-bit type (at |raw| = 2^32 it is under 0.005).
  */
 export const WHOLE_TOLERANCE = 1e-12;
