@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from './rules-offline.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
-import { adminRequest, resolveAdmin } from './admin-client.js';
+import { adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
@@ -48,6 +48,23 @@ function describeLastUpdate(u: LastUpdate): string {
   return [head, ...(u.errors ?? []).map((e) => `    - ${e.message}`)].join('\n');
 }
 
+/** `rules apply --probation`: whether the gateway watches the set now (control.probation.seconds 0: it does not). */
+async function sayProbation(admin: AdminTarget, version: number | undefined, io: CliIO): Promise<void> {
+  const body = (await adminRequest(admin, 'GET', '/api/rules')) as { probation?: { version: number; endsAt: string; rules: string[] } | null };
+  const p = body.probation;
+  if (p && p.version === version) writeLine(io.stdout, probationLine(p));
+  else
+    writeLine(
+      io.stderr,
+      '  not on probation now: control.probation.seconds is 0 on this gateway (no automatic rollback), or the probation already ended (see gatehouse rules list)',
+    );
+}
+
+function probationLine(p: { endsAt: string; rules: string[] }): string {
+  const watched = p.rules.join(', ') || '(no new or changed rule)';
+  return `  on probation until ${p.endsAt}, watching: ${watched} (rolled back by itself if one fails; control.probation)`;
+}
+
 export async function runRules(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -69,10 +86,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
         return 0;
       }
       writeLine(io.stdout, `active rule set version ${body.activeVersion ?? '-'}`);
-      if (body.probation) {
-        const watched = body.probation.rules.join(', ') || '(no new or changed rule)';
-        writeLine(io.stdout, `  on probation until ${body.probation.endsAt}, watching: ${watched} (rolled back by itself if one fails; control.probation)`);
-      }
+      if (body.probation) writeLine(io.stdout, probationLine(body.probation));
       if (body.lastUpdate) writeLine(io.stdout, describeLastUpdate(body.lastUpdate));
       for (const r of body.rules) {
         writeLine(
@@ -90,16 +104,15 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       const body = await readFile(file);
       // --probation: rolled back by the gateway itself if a new or changed rule fails at run time (control.probation).
       const query = new URLSearchParams({ ...(values.force ? { force: '1' } : {}), ...(values.probation ? { probation: '1' } : {}) }).toString();
-      const status = (await adminRequest(
-        await resolveAdmin(values.admin, values.config, values.token),
-        'PUT',
-        `/api/rules${query ? `?${query}` : ''}`,
-        body,
-        'application/yaml',
-        [400],
-      )) as { state: string; version?: number; errors?: Array<{ rule: string; where: string; message: string }> };
+      const admin = await resolveAdmin(values.admin, values.config, values.token);
+      const status = (await adminRequest(admin, 'PUT', `/api/rules${query ? `?${query}` : ''}`, body, 'application/yaml', [400])) as {
+        state: string;
+        version?: number;
+        errors?: Array<{ rule: string; where: string; message: string }>;
+      };
       writeLine(io.stdout, `${status.state}${status.version !== undefined ? ` version ${status.version}` : ''}`);
       for (const e of status.errors ?? []) writeLine(io.stderr, `  - ${e.rule ? `rule ${e.rule}` : 'rule set'}${e.where ? ` (${e.where})` : ''}: ${e.message}`);
+      if (values.probation && status.state === 'applied') await sayProbation(admin, status.version, io);
       return status.state === 'rejected' ? 1 : 0;
     }
     case 'rollback': {

@@ -424,7 +424,9 @@ test('local updates go on probation only when asked: `rules apply --probation` (
   assert.equal(gw.control.probation.current(), undefined, 'a local update without --probation is not watched');
   assert.deepEqual(await apply(3, v(3)), { code: 0, out: 'applied version 3\n' });
 
-  assert.deepEqual(await apply(4, failing(4), '--probation'), { code: 0, out: 'applied version 4\n' });
+  const onProbation = await apply(4, failing(4), '--probation');
+  assert.equal(onProbation.code, 0);
+  assert.match(onProbation.out, /^applied version 4\n {2}on probation until \S+, watching: keep /, 'the CLI says the set is on probation');
   assert.equal(gw.control.probation.current()?.version, 4);
   const rolledBack = within(
     new Promise<ControlStatus>((resolve) => gw.control.remote!.on('status', (s: ControlStatus) => s.state === 'rolled-back' && resolve(s))),
