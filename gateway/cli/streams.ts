@@ -72,14 +72,15 @@ export function describeExporter(e: ExporterRow): string {
 
 /**
  * Records held alone (docs/upstream.md, item 7). While sends fail with nothing accepted (`outage`:
- * the destination down, a 500 storm) nothing is counted against them; while others go through and
- * they keep failing alone, they are suspected and each such failure counts.
+ * the destination down, a 500 storm, or a failing record with nothing accepted since its last try)
+ * nothing is counted against them; once others go through and they still fail alone, they are
+ * suspected and each such failure counts.
  */
 function parkedText(e: ExporterRow): string {
   if (e.parked <= 0) return '';
   if (e.outage) {
     const since = e.lastExportAt ? `no send accepted since ${new Date(e.lastExportAt).toISOString()}` : 'no send accepted yet';
-    return `, ${e.parked} held alone (${since}: every send fails, an outage or a storm at the destination; nothing counted against the records, resent when it recovers)`;
+    return `, ${e.parked} held alone (${since}: nothing counted against them until the destination accepts other records; an outage or a storm if it lasts)`;
   }
   return `, ${e.parked} held alone (suspected of failing sends: each failure after an accepted send counts against maxAttempts)`;
 }
