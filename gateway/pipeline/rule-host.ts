@@ -221,7 +221,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return { state: 'unchanged', version: activeVersion, source, at: Date.now(), errors: [] };
       const cause = opts.failure;
       const target = this.lastGood;
-      if (!target)
+      // After an automatic rollback the last good set is the one running (the failed set is dropped):
+      // an operator rollback then has nowhere to go, and says so rather than reinstall the same set.
+      const sameAsActive = target !== undefined && this.active !== undefined && JSON.stringify(target.definition) === JSON.stringify(this.active.definition);
+      if (!target || sameAsActive)
         return this.report({
           state: 'rejected',
           version: undefined,

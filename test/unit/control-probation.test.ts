@@ -103,10 +103,12 @@ test('a rule the update changed that fails at run time gets the update rolled ba
   assert.equal(r.timers.size, 0, 'no timer once the probation ended');
   assert.equal(await metricValue(r.deps.registry, 'gatehouse_ruleset_auto_rollbacks_total'), 1);
 
-  // The failed set is not kept as the rollback target: an operator rollback cannot bring it back.
+  // The failed set is not kept as the rollback target: an operator rollback cannot bring it back,
+  // and says there is nothing to go back to rather than reinstall the set already running.
   assert.equal(r.rules.lastGoodDefinition()?.version, 1);
   const again = await r.rules.rollback('admin');
-  assert.equal(again.state, 'rolled-back');
+  assert.equal(again.state, 'rejected');
+  assert.equal(again.code, 'GH_RULESET_NO_ROLLBACK');
   assert.equal(r.rules.activeDefinition()?.version, 1);
 });
 
