@@ -69,17 +69,12 @@ export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: En
   return waiting !== undefined || out.length >= limits.maxRecords || bytes >= limits.maxBytes;
 }
 
-/** Entries parked and not yet delivered or dead-lettered (for status()). */
+/** Entries parked and not yet delivered or dead-lettered (status(); while any, the loop's failure
+ * streak lasts across the accepted probes between their tries). */
 export function parkedCount(window: readonly Entry[]): number {
   let n = 0;
   for (const e of window) if (e.parked && !e.done) n++;
   return n;
-}
-
-/** Whether an entry is parked (then the loop's failure streak lasts across accepted probes). */
-export function hasParked(window: readonly Entry[]): boolean {
-  for (const e of window) if (e.parked && !e.done) return true;
-  return false;
 }
 
 /** Count and bytes of entries not yet done (the window bound). */

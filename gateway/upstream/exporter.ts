@@ -38,7 +38,7 @@ import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
-import { hasParked, parkedCount, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { parkedCount, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { StreamWindow } from './window.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
@@ -289,7 +289,7 @@ class ExporterLoop implements Exporter {
     if (prefetchErr !== undefined) throw prefetchErr;
     if (verdict.backoff || !dlOk) await this.backoff();
     // While a record is parked, the sends accepted between its tries do not reset the backoff.
-    else if (!hasParked(this.win.entries)) this.retryBackoff.reset();
+    else if (parkedCount(this.win.entries) === 0) this.retryBackoff.reset();
   }
 
   /** The next batch from the window, within the limits (narrowed while isolating a failing batch). */

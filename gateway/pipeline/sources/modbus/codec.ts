@@ -5,7 +5,7 @@
 //   BADC  bytes swapped inside each word    CDAB  words swapped (common for floats)
 // 64-bit values generalise the same rule (word order reversed / bytes in each word swapped);
 // 16-bit values only see the byte swap (BADC, DCBA). Strings honour the byte swap only.
-import { ERRORS, type GatehouseError } from '../../../../core/errors.js';
+import { asBit, refuseWrite as refuse } from '../write-refusal.js';
 
 export const DATA_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'float32', 'float64', 'string'] as const;
 export type DataType = (typeof DATA_TYPES)[number];
@@ -113,25 +113,15 @@ const INT64_RANGE = [-(2n ** 63n), 2n ** 63n - 1n] as const;
  */
 export const WHOLE_TOLERANCE = 1e-12;
 
-/** Repeat a value as the user wrote it: numbers as they are, anything else as JSON. */
-function shown(value: unknown): string {
-  return typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
-}
-
 /** A number rid of the noise of its computation (21.400000000000002 -> 21.4), for messages. */
 function tidy(n: number): number {
   return Number(n.toPrecision(12));
 }
 
-/** The refusal of a write: what, to which point, why, and how to fix it. */
-function refuse(value: unknown, point: string, reason: string, hint: string): GatehouseError {
-  return ERRORS.GH_WRITE_VALUE_INVALID({ value: shown(value), point, reason }, { hint });
-}
-
 /** Encode a coil write: only true/false or 1/0 (a coil is one bit: 2 or 0.5 is a mistake, not 1). */
 export function encodeCoil(value: unknown, point = 'a coil'): boolean {
-  if (value === true || value === 1) return true;
-  if (value === false || value === 0) return false;
+  const bit = asBit(value);
+  if (bit !== undefined) return bit;
   throw refuse(value, `${point} (coil)`, 'a coil takes only true/false or 1/0', 'send true, false, 1 or 0');
 }
 

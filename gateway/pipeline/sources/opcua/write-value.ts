@@ -3,7 +3,7 @@
 // 1e39 into a Float as Infinity, and it refuses 1 for a Boolean with "Invalid variant". A value the
 // type cannot hold exactly is refused here (GH_WRITE_VALUE_INVALID, as for Modbus: what, which tag,
 // how to fix), never written changed. Float precision itself is the type's, not a refusal.
-import { ERRORS, type GatehouseError } from '../../../../core/errors.js';
+import { asBit, refuseWrite as refuse } from '../write-refusal.js';
 
 // OPC UA built-in type ids (Part 6, 5.1.2): only those with a rule here.
 const BOOLEAN = 1;
@@ -24,19 +24,14 @@ const INT_RANGES: Readonly<Record<number, readonly [number, number, string]>> = 
 };
 const FLOAT_MAX = 3.4028234663852886e38;
 
-function refuse(value: unknown, point: string, reason: string, hint: string): GatehouseError {
-  const shown = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
-  return ERRORS.GH_WRITE_VALUE_INVALID({ value: shown, point, reason }, { hint });
-}
-
 /**
  * The value to write to a node of built-in type `dataType` (1/0 become true/false for a Boolean),
  * or a GH_WRITE_VALUE_INVALID naming `point` when the type cannot hold it exactly.
  */
 export function writeValue(value: unknown, dataType: number, point: string): unknown {
   if (dataType === BOOLEAN) {
-    if (value === true || value === 1) return true;
-    if (value === false || value === 0) return false;
+    const bit = asBit(value);
+    if (bit !== undefined) return bit;
     throw refuse(value, `${point}, Boolean)`, 'a Boolean takes only true/false or 1/0', 'send true, false, 1 or 0');
   }
   const int = INT_RANGES[dataType];
