@@ -11,8 +11,10 @@
 //                split into LevelDB log (+MANIFEST), LevelDB tables (level-0 flushes and
 //                compactions, from LevelDB's LOG), and export files (their sizes)
 //   peak RSS
-// plus idle RSS after start (and process.memoryUsage() by start-up phase), and the floor this
-// disk sets on PUBACK latency at the issue's 150 commits/s (disk-floor.ts), probed first.
+// plus idle RSS after start (and process.memoryUsage() by start-up phase), the floor this disk
+// sets on PUBACK latency at the issue's 150 commits/s (disk-floor.ts), probed first, and where the
+// tail goes inside the broker's process (loop-watch.ts): main thread waiting for a CPU, GC pauses,
+// event-loop delay.
 // These are load-robust measures (counts and ratios at a FIXED offered rate), but CPU time still
 // grows on a busy machine (cache, frequency): every figure is printed with the load average.
 //
@@ -21,19 +23,21 @@
 //      BENCH_RATES=none (idle figures only)  BENCH_SETTLE_S=0 (skip the idle figure once V8 gave back its
 //        young generation; default: wait up to 40 s for it)
 //      BENCH_NODE_FLAGS='--max-semi-space-size=4' (other V8 flags for the gateway child)
+//      BENCH_ALLOC=DIR (an allocation profile of each run into DIR, and the top allocators per message)
 //      BENCH_COMMIT_DELAYS=1,3,5,7,10 (instead of the table: the pacing frontier, one gateway per
 //        store.commitDelayMs at 5,000 msgs/s: fsyncs/s against PUBACK p50/p99 and the commit's own
 //        p99, i.e. what a lower latency costs in fsyncs on this disk)
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { allocProfiler, topAllocators } from './alloc-profile.js';
 import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.js';
-
-type Variant = 'bare' | 'gateway';
+import { type LoopSnapshot, startLoopWatch } from './loop-watch.js';
+import { idleRss, type PiRow, print, printFrontier, type Variant } from './pi-report.js';
 
 interface Sample {
   cpuUs: number;
@@ -48,6 +52,10 @@ interface Sample {
   rss: number;
   tableBytes: number;
   exportBytes: number;
+  /** The main thread's scheduling, GC pauses and loop delay (loop-watch.ts). */
+  loop: LoopSnapshot;
+  /** performance.now() of the sample (the per-second figures divide by the span between two). */
+  at: number;
 }
 
 interface Hello {
@@ -55,7 +63,7 @@ interface Hello {
   phases: Array<[string, NodeJS.MemoryUsage]>;
 }
 
-type ToParent = Hello | { sample: Sample } | { peakRss: number };
+type ToParent = Hello | { sample: Sample } | { peakRss: number } | 'alloc-started' | 'alloc-stopped';
 
 async function ioWriteBytes(): Promise<number> {
   try {
@@ -174,6 +182,8 @@ async function serve(variant: Variant): Promise<void> {
     }
     phases.push([`settled ${waited} s`, process.memoryUsage()]);
   }
+  const watch = startLoopWatch();
+  const alloc = process.env.BENCH_ALLOC ? allocProfiler() : undefined;
   let peak = process.memoryUsage.rss();
   const timer = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage.rss());
@@ -181,7 +191,12 @@ async function serve(variant: Variant): Promise<void> {
   timer.unref();
   process.send!({ port, phases } satisfies ToParent);
   process.on('message', (m: string) => {
-    if (m === 'reset') peak = process.memoryUsage.rss();
+    if (m === 'reset') {
+      peak = process.memoryUsage.rss();
+      watch.resetLoop();
+    }
+    if (m === 'alloc-start') void alloc?.start().then(() => process.send!('alloc-started'));
+    if (m.startsWith('alloc-stop:')) void alloc?.stopTo(m.slice('alloc-stop:'.length)).then(() => process.send!('alloc-stopped'));
     if (m === 'rss') process.send!({ peakRss: Math.max(peak, process.memoryUsage.rss()) } satisfies ToParent);
     if (m === 'sample') {
       void (async () => {
@@ -197,12 +212,15 @@ async function serve(variant: Variant): Promise<void> {
           rss: process.memoryUsage.rss(),
           tableBytes: await tableBytes(storeDir),
           exportBytes: await treeBytes(exportDir),
+          loop: watch.snapshot(),
+          at: performance.now(),
         };
         process.send!({ sample } satisfies ToParent);
       })();
     }
     if (m === 'exit') {
       clearInterval(timer);
+      watch.stop();
       void stop().finally(() => process.exit(0));
     }
   });
@@ -212,32 +230,6 @@ async function ask<T extends ToParent>(child: ChildProcess, msg?: string): Promi
   const reply = once(child, 'message') as Promise<[T]>;
   if (msg) child.send(msg);
   return (await reply)[0];
-}
-
-export interface PiRow {
-  broker: Variant;
-  run: string;
-  load1: number;
-  msgsPerSec: number;
-  acked: number;
-  p50: number;
-  p99: number;
-  commitsPerSec: number;
-  recordsPerCommit: number;
-  /** Mean time of one commit's write (db.batch + fsync). */
-  commitMs: number;
-  /** p99 of one commit's write, as the upper bound of its histogram bucket (the disk's fsync tail). */
-  commitP99Ms: number;
-  /** store.commitDelayMs of the run (the frontier), undefined for the default. */
-  commitDelayMs?: number;
-  cpuUsPerMsg: number;
-  /** The kernel's part of cpuUsPerMsg. */
-  sysUsPerMsg: number;
-  writePerPayload: number;
-  logPerPayload: number;
-  tablesPerPayload: number;
-  exportPerPayload: number;
-  peakRssMiB: number;
 }
 
 const MiB = 1048576;
@@ -307,11 +299,23 @@ async function main(): Promise<void> {
     for (const { rate, nagle } of runs) {
       child.send('reset');
       const before = (await ask<{ sample: Sample }>(child, 'sample')).sample;
+      const allocDir = process.env.BENCH_ALLOC;
+      if (allocDir) {
+        await mkdir(allocDir, { recursive: true });
+        await ask(child, 'alloc-start');
+      }
       const r = await runMqttFleet({ ...common, ratePerDevice: rate / 10, durationMs: seconds * 1000, prefix: `${variant}-${rate}`, noDelay: !nagle });
       // The exporter catches up and LevelDB flushes in the background: give them a moment so their
       // bytes land in this run (a short wait, then the sample).
       await new Promise((res) => setTimeout(res, variant === 'gateway' ? 1500 : 100));
       const after = (await ask<{ sample: Sample }>(child, 'sample')).sample;
+      if (allocDir) {
+        const file = join(allocDir, `${variant}-${rate}${nagle ? 'n' : ''}${delay === undefined ? '' : `-d${delay}`}.heapprofile`);
+        await ask(child, `alloc-stop:${file}`);
+        console.error(`allocations, ${variant} at ${rate === 0 ? 'flat out' : `${rate}/s`} (${file}):\n  ${(await topAllocators(file, r.acked)).join('\n  ')}`);
+      }
+      // The loop figures cover the whole sampled span: the run and the short wait after it.
+      const spanS = (after.at - before.at) / 1000;
       const peak = (await ask<{ peakRss: number }>(child, 'rss')).peakRss;
       const payload = Math.max(1, r.acked * payloadBytes);
       const writes = after.writeBytes - before.writeBytes;
@@ -337,6 +341,11 @@ async function main(): Promise<void> {
         tablesPerPayload: tables / payload,
         exportPerPayload: exported / payload,
         peakRssMiB: peak / MiB,
+        mainWaitMsPerS: (after.loop.mainWaitMs - before.loop.mainWaitMs) / spanS,
+        gcMsPerS: (after.loop.gcMs - before.loop.gcMs) / spanS,
+        gcMaxMs: after.loop.gcMaxMs,
+        loopP99Ms: after.loop.loopP99Ms,
+        loopMaxMs: after.loop.loopMaxMs,
       });
     }
     child.send('exit');
@@ -371,142 +380,10 @@ function bucketQuantile(before: Record<string, number>, after: Record<string, nu
   return Infinity;
 }
 
-function printFrontier(rows: PiRow[], seconds: number): void {
-  console.log(
-    `pi bench, pacing frontier: the gateway (default config) at 5,000 msgs/s from 10 publishers, ${seconds} s per store.commitDelayMs. p99 commit = the bucket bound holding the 99th percentile of one commit's write + fsync.`,
-  );
-  const head = ['commitDelayMs', 'load1', 'msgs/s', 'fsyncs/s', 'rec/commit', 'p50 ms', 'p99 ms', 'commit ms', 'p99 commit ms', 'CPU us/msg'];
-  const cells = rows.map((r) => [
-    String(r.commitDelayMs ?? '-'),
-    r.load1.toFixed(1),
-    String(r.msgsPerSec),
-    r.commitsPerSec.toFixed(0),
-    r.recordsPerCommit.toFixed(1),
-    r.p50.toFixed(2),
-    r.p99.toFixed(2),
-    r.commitMs.toFixed(2),
-    `<=${r.commitP99Ms}`,
-    r.cpuUsPerMsg.toFixed(1),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
-  console.log(line(head));
-  for (const c of cells) console.log(line(c));
-}
-
-/** RSS at 'idle 2 s' (the issue's "idle RSS after start"; a 'settled' phase may follow it). */
-function idleRss(phases: Array<[string, NodeJS.MemoryUsage]>): number {
-  return (phases.find(([name]) => name === 'idle 2 s') ?? phases.at(-1)!)[1].rss;
-}
-
 /** The V8 flags bin/gatehouse.js starts the gateway with; BENCH_NODE_FLAGS='--a --b' tries others. */
 function gatewayNodeFlags(): string[] {
   if (process.env.BENCH_NODE_FLAGS !== undefined) return process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
   return ['--max-semi-space-size=8'];
-}
-
-function print(
-  rows: PiRow[],
-  idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }>,
-  seconds: number,
-  disk: DiskProbe | undefined,
-): void {
-  console.log(
-    `pi bench: 10 publishers, 200-byte JSON, QoS 1, ${seconds} s per run; gateway = default config (archive rule, fsync, file exporter). Shared machine: see load1 per row.`,
-  );
-  const head = [
-    'broker',
-    'run',
-    'load1',
-    'msgs/s',
-    'p50 ms',
-    'p99 ms',
-    'commits/s',
-    'rec/commit',
-    'commit ms',
-    'CPU us/msg',
-    'of it sys',
-    'write/payload',
-    'log',
-    'tables',
-    'export',
-    'peak RSS MiB',
-  ];
-  const cells = rows.map((r) => [
-    r.broker,
-    r.run,
-    r.load1.toFixed(1),
-    String(r.msgsPerSec),
-    r.p50.toFixed(2),
-    r.p99.toFixed(2),
-    r.broker === 'bare' ? '-' : r.commitsPerSec.toFixed(0),
-    r.broker === 'bare' ? '-' : r.recordsPerCommit.toFixed(1),
-    r.broker === 'bare' ? '-' : r.commitMs.toFixed(2),
-    r.cpuUsPerMsg.toFixed(1),
-    r.sysUsPerMsg.toFixed(1),
-    r.writePerPayload.toFixed(2),
-    r.logPerPayload.toFixed(2),
-    r.tablesPerPayload.toFixed(2),
-    r.exportPerPayload.toFixed(2),
-    r.peakRssMiB.toFixed(0),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
-  console.log(line(head));
-  for (const c of cells) console.log(line(c));
-  console.log('\nidle memory by start-up phase (MiB: rss / heapUsed / external+arrayBuffers):');
-  for (const i of idle) {
-    const phases = i.phases.map(
-      ([name, m]) => `${name} ${(m.rss / MiB).toFixed(0)}/${(m.heapUsed / MiB).toFixed(0)}/${((m.external + m.arrayBuffers) / MiB).toFixed(0)}`,
-    );
-    console.log(`  ${i.broker} (load1 ${i.load1.toFixed(1)}): ${phases.join(', ')}`);
-  }
-  const pick = (b: Variant, run: string): PiRow | undefined => rows.find((r) => r.broker === b && r.run === run);
-  const g5 = pick('gateway', '5000/s');
-  const g5n = pick('gateway', '5000/s nagle');
-  const gMax = pick('gateway', 'flat out');
-  const bMax = pick('bare', 'flat out');
-  const gIdle = idle.find((i) => i.broker === 'gateway');
-  const bIdle = idle.find((i) => i.broker === 'bare');
-  console.log('\nissue 15 table:');
-  if (g5) {
-    console.log(
-      `  commits (fsyncs)/s at 5,000 msgs/s: ${g5.commitsPerSec.toFixed(0)} (${g5.recordsPerCommit.toFixed(1)} records each), PUBACK p50/p99 ${g5.p50.toFixed(2)}/${g5.p99.toFixed(2)} ms (target <= 150, p99 <= 10 ms)`,
-    );
-    const b5 = pick('bare', '5000/s');
-    if (disk) {
-      const floor = latencyFloor(disk, b5?.p50 ?? 0);
-      console.log(
-        `    floor this disk sets at 150 commits/s: PUBACK p50/p99 ${floor.p50.toFixed(2)}/${floor.p99.toFixed(2)} ms (wait for the next commit, U(0, 6.67 ms), + fdatasync of a ${disk.commitBytes / 1000} KB append here, p50/p99 ${quantile(disk.syncMs, 0.5).toFixed(2)}/${quantile(disk.syncMs, 0.99).toFixed(2)} ms${b5 ? ', + bare aedes p50' : ''}; no gateway acknowledges sooner)`,
-      );
-    }
-    if (g5n)
-      console.log(
-        `    with Nagle on the devices: ${g5n.commitsPerSec.toFixed(0)} commits/s, PUBACK p50/p99 ${g5n.p50.toFixed(2)}/${g5n.p99.toFixed(2)} ms (each publish waits for the previous PUBACK to carry the TCP ACK)`,
-      );
-    console.log(
-      `  bytes written per payload byte at 5,000 msgs/s: ${g5.writePerPayload.toFixed(2)} = log ${g5.logPerPayload.toFixed(2)} + tables ${g5.tablesPerPayload.toFixed(2)} + export ${g5.exportPerPayload.toFixed(2)} (target <= 2.5)`,
-    );
-    console.log(
-      `  CPU per message at 5,000 msgs/s: ${g5.cpuUsPerMsg.toFixed(1)} us${b5 ? ` (bare aedes ${b5.cpuUsPerMsg.toFixed(1)} us)` : ''} (target <= 20)`,
-    );
-  }
-  if (gIdle) {
-    const mib = (i: typeof gIdle): string => (idleRss(i.phases) / MiB).toFixed(0);
-    console.log(`  idle RSS after start: ${mib(gIdle)} MiB${bIdle ? ` (bare aedes ${mib(bIdle)} MiB)` : ''} (target <= 64)`);
-    const settled = (i: typeof gIdle): string | undefined => {
-      const p = i.phases.find(([name]) => name.startsWith('settled'));
-      return p ? `${(p[1].rss / MiB).toFixed(0)} MiB (${p[0]})` : undefined;
-    };
-    if (settled(gIdle))
-      console.log(
-        `  idle RSS once V8 gave back its young generation: ${settled(gIdle)}${bIdle && settled(bIdle) ? `, bare aedes ${settled(bIdle)}` : ''} (target <= 64)`,
-      );
-  }
-  if (gMax && bMax)
-    console.log(
-      `  flat-out QoS 1: ${gMax.msgsPerSec} vs bare ${bMax.msgsPerSec} msgs/s = ${(gMax.msgsPerSec / bMax.msgsPerSec).toFixed(2)}x (target >= 0.7), peak RSS ${gMax.peakRssMiB.toFixed(0)} MiB`,
-    );
 }
 
 if (process.argv[2] === 'serve') await serve(process.argv[3] as Variant);
