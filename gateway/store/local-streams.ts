@@ -10,7 +10,7 @@ import { measureRecord, metaKey, validStreamName, type RecordSize } from './code
 import { compactAll, newDb, openChecked, type Db } from './database.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
-import { readRecords, waitForSeq } from './reader.js';
+import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp } from './head.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
@@ -298,6 +298,10 @@ export class LevelLocalStreams implements LocalStreams {
 
   async read(stream: string, fromSeq: number, options: ReadOptions = {}): Promise<StoredRecord[]> {
     return readRecords(this.db, this.stream(stream), fromSeq, options, this.metrics, this.log);
+  }
+
+  async firstHeld(stream: string, fromSeq: number): Promise<number | undefined> {
+    return firstHeldSeq(this.db, this.stream(stream), fromSeq);
   }
 
   waitFor(stream: string, seq: number, signal?: AbortSignal): Promise<void> {

@@ -46,8 +46,7 @@ export async function readRecords(
   // 2. The database. After a cached segment, seq is the first sequence of the next segment (or in
   // a gap before it), so a plain seek finds it; otherwise look for the segment holding seq: the
   // last one whose key sorts before prefix + (seq + 1).
-  let startKey: Buffer | undefined;
-  if (seq === from) [startKey] = await db.keys({ gte: seqKey(s.prefix, s.headSeq), lt: seqKey(s.prefix, seq + 1), reverse: true, limit: 1 }).all();
+  const startKey = seq === from ? await segmentAtOrBefore(db, s.prefix, seqKey(s.prefix, s.headSeq), seq) : undefined;
   const it = db.iterator({ gte: startKey ?? seqKey(s.prefix, seq), lt: s.end });
   let corruptKey: Buffer | undefined;
   let want = 1;
@@ -60,7 +59,14 @@ export async function readRecords(
       if (entries.length === 0) break;
       for (const [k, v] of entries) {
         const h = parseSegmentKey(k, s.prefix.length);
-        if (!h) continue;
+        if (!h) {
+          // A key of the wrong shape: its records cannot be located, so they are skipped like a
+          // segment that does not decode, counted and logged, never silently.
+          corruptKey = k;
+          metrics.corruptSegments.inc({ stream });
+          log.error({ stream, key: k.toString('hex') }, 'GH_STORE_CORRUPT: skipping a malformed segment key (its records cannot be located)');
+          continue;
+        }
         if (h.firstSeq > to) break fetch;
         const e = cache.add(h.firstSeq, h.count, v);
         segs++;
@@ -88,12 +94,42 @@ export async function readRecords(
     await it.close();
   }
   if (out.length === 0 && corruptKey) {
-    throw new GatehouseError('GH_STORE_CORRUPT', `stream '${stream}': the segment at ${from} does not decode and no later record exists yet`, {
+    throw new GatehouseError('GH_STORE_CORRUPT', `stream '${stream}': the segment at ${from} does not decode (or its key is malformed), no later record yet`, {
       where: `${stream} key ${corruptKey.toString('hex')}`,
-      hint: 'the records of that segment are lost; move the checkpoint past them or restore the data directory from a backup',
+      hint: 'the records of that segment are lost: readers pass it once a newer record is appended; or restore the data directory from a backup',
     });
   }
   return out;
+}
+
+/**
+ * The key of the segment that may hold seq: the last well-formed segment key in [lo, prefix +
+ * (seq + 1)), or undefined. A malformed key sorting there is passed over (it would otherwise hide
+ * the segment before it from the read).
+ */
+async function segmentAtOrBefore(db: Level<Buffer, Buffer>, prefix: Buffer, lo: Buffer, seq: number): Promise<Buffer | undefined> {
+  const range = { gte: lo, lt: seqKey(prefix, seq + 1), reverse: true };
+  const [k] = await db.keys({ ...range, limit: 1 }).all();
+  if (k === undefined || parseSegmentKey(k, prefix.length)) return k;
+  for await (const key of db.keys(range)) if (parseSegmentKey(key, prefix.length)) return key;
+  return undefined;
+}
+
+/**
+ * The first sequence >= fromSeq held in the database, found from the segment keys on disk, not
+ * from the in-memory counters; undefined when no well-formed segment key holds one. Exporters ask
+ * it before they skip records as dropped by retention: a claim of the counters is checked against
+ * the data (LocalStreams.firstHeld).
+ */
+export async function firstHeldSeq(db: Level<Buffer, Buffer>, s: StreamState, fromSeq: number): Promise<number | undefined> {
+  const at = await segmentAtOrBefore(db, s.prefix, s.prefix, fromSeq);
+  const h = at === undefined ? undefined : parseSegmentKey(at, s.prefix.length);
+  if (h && h.firstSeq + h.count - 1 >= fromSeq) return fromSeq;
+  for await (const k of db.keys({ gte: seqKey(s.prefix, fromSeq + 1), lt: s.end })) {
+    const next = parseSegmentKey(k, s.prefix.length);
+    if (next) return next.firstSeq;
+  }
+  return undefined;
 }
 
 /** Resolves once s holds seq (the group commit wakes it: StreamState.wakeSeq); rejects with an AbortError on abort. */

@@ -88,6 +88,13 @@ export interface LocalStreams {
   append(stream: string, record: AppendRecord): Promise<number>;
   /** Records with seq >= fromSeq, in order. Returns [] when none. */
   read(stream: string, fromSeq: number, options?: ReadOptions): Promise<StoredRecord[]>;
+  /**
+   * The first sequence >= fromSeq still held, looked up in the data (the segment keys on disk), not
+   * in the counters info() reports; undefined when none is held. A consumer checks with it before it
+   * skips records as dropped by retention (firstSeq past its position): a wrong counter must not
+   * make it skip records that are still there (docs/upstream.md).
+   */
+  firstHeld(stream: string, fromSeq: number): Promise<number | undefined>;
   /** Resolves when the stream's lastSeq >= seq, or rejects with an AbortError when signal aborts. */
   waitFor(stream: string, seq: number, signal?: AbortSignal): Promise<void>;
   /** Register a consumer (idempotent); reclaim waits for every registered consumer. */

@@ -107,6 +107,10 @@ export class MemoryStreams implements LocalStreams {
     return out;
   }
 
+  async firstHeld(stream: string, fromSeq: number): Promise<number | undefined> {
+    return this.get(stream).records.find((r) => r.seq >= fromSeq)?.seq;
+  }
+
   waitFor(stream: string, seq: number, signal?: AbortSignal): Promise<void> {
     const s = this.get(stream);
     if (s.lastSeq >= seq) return Promise.resolve();
