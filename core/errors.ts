@@ -223,6 +223,13 @@ export const ERROR_CATALOGUE = {
     message: '{source} is invalid ({count}):\n{problems}',
     hint: 'see docs/destinations.md for the options of each destination type',
   },
+  GH_EXPORT_READ_INCONSISTENT: {
+    group: 'upstream',
+    meaning:
+      'An exporter found no record where the store counts some (or the store calls records dropped that it still holds): it holds its position, skips nothing, and retries after its backoff',
+    message: '{reason}',
+    hint: 'a store bug: report it with the log lines around it. Restarting the gateway rebuilds the store counters from disk; the exporter resumes by itself once reads agree',
+  },
   // serial
   GH_SERIAL_OPEN: {
     group: 'serial',

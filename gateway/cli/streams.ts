@@ -5,7 +5,8 @@ import { adminRequest, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
-type ExporterRow = ExporterStatus;
+/** The exporter status as sent by /api/streams (fields newer than the gateway may be missing). */
+type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall'> & Partial<Pick<ExporterStatus, 'skipped' | 'readStall'>>;
 
 interface StreamRow {
   name: string;
@@ -67,7 +68,20 @@ export function describeExporter(e: ExporterRow): string {
   const recovered = e.lastError && e.lastExportAt !== undefined && e.lastExportAt >= e.lastError.at;
   const err = e.lastError ? `; ${recovered ? 'recovered from' : 'last error'} (${new Date(e.lastError.at).toISOString()}): ${e.lastError.message}` : '';
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
-  return `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${err}`;
+  return `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
+}
+
+/** Records passed without sending, and a position held because the store counts records it does not return (docs/upstream.md, "Gaps in a stream"). */
+function gapText(e: ExporterRow): string {
+  // Optional: a gateway older than this CLI does not send them.
+  const { retention = 0, unreadable = 0 } = e.skipped ?? {};
+  let s = retention > 0 ? `, ${retention} skipped (dropped by retention before export)` : '';
+  if (unreadable > 0) s += `, ${unreadable} skipped (the store could not return them: GH_STORE_CORRUPT in its log)`;
+  const h = e.readStall;
+  if (h) {
+    s += `, HOLDING at seq ${h.seq} since ${h.since}: reads there disagree with the store's counters (firstSeq ${h.firstSeq}, lastSeq ${h.lastSeq}; ${h.reads} reads, retried with backoff, nothing skipped)`;
+  }
+  return s;
 }
 
 /**

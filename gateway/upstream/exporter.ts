@@ -27,10 +27,10 @@
 //   results) is split in halves until the bad records are isolated, so one bad record never
 //   takes good ones with it (isolatePermanent).
 //
-// The parts: window.ts (reading the stream into the window), outcomes.ts (per-record results,
-// retries, dead letters, isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint
-// written behind), backoff.ts / rate-limit.ts (pacing); this file is the loop: read, batch, linger,
-// send, advance.
+// The parts: window.ts (reading the stream into the window; read-gaps.ts: reads that skip or find
+// nothing where records are counted), outcomes.ts (per-record results, retries, dead letters,
+// isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint written behind),
+// backoff.ts / rate-limit.ts (pacing); this file is the loop: read, batch, linger, send, advance.
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
@@ -40,10 +40,11 @@ import type { ExporterOptions } from './options.js';
 import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
 import { parkedCount, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { StreamWindow } from './window.js';
+import { ReadGaps } from './read-gaps.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes } from './outcomes.js';
-import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
+import { exporterBacklog, exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
 
 export interface ExporterDeps extends RuntimeDeps {
   streams: LocalStreams;
@@ -89,6 +90,8 @@ class ExporterLoop implements Exporter {
   private readonly ckpt: CheckpointWriter;
   /** The records read and not yet behind the checkpoint (window.ts). */
   private readonly win: StreamWindow;
+  /** Reads that skip sequences or find none where the store counts some (read-gaps.ts). */
+  private readonly gaps: ReadGaps;
   private batch: Entry[] = [];
   /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
   private outage = false;
@@ -116,6 +119,9 @@ class ExporterLoop implements Exporter {
       maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
       maxBytes: Math.max(1, Math.min(options.batch.maxBytes, l.maxBatchBytes)),
     };
+    // A run of reads the store cannot serve is logged by read-gaps.ts, once; here it is the last error.
+    const onStall = (err: GatehouseError): void => this.noteError(err.describe(), false);
+    this.gaps = new ReadGaps({ ...deps, stream: this.stream, exporter: this.name, metrics: this.metrics, now: this.now, onStall });
     this.win = new StreamWindow({
       streams: this.streams,
       stream: this.stream,
@@ -124,6 +130,7 @@ class ExporterLoop implements Exporter {
       maxRecordBytes: l.maxRecordBytes,
       destKind: this.dest.kind,
       onOversize: () => this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }),
+      gaps: this.gaps,
     });
     this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
     this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, this.now) : undefined;
@@ -202,6 +209,7 @@ class ExporterLoop implements Exporter {
 
   status(): ExporterStatus {
     const backlog = this.backlog();
+    const stall = this.gaps.stall;
     return {
       name: this.name,
       stream: this.stream,
@@ -216,6 +224,9 @@ class ExporterLoop implements Exporter {
       deadLetters: this.out.deadLetters,
       parked: parkedCount(this.win.entries),
       outage: this.outage,
+      skipped: { retention: this.gaps.retention, unreadable: this.gaps.unreadable },
+      inconsistentReads: this.gaps.inconsistentReads,
+      readStall: stall && { ...stall, since: new Date(stall.since).toISOString() },
       backlog,
     };
   }
@@ -255,6 +266,8 @@ class ExporterLoop implements Exporter {
       if (this.batch.length === 0) {
         // A dead letter still pending: retry it (after the backoff above) rather than sleep.
         if (!dlOk) return;
+        // Holding where the store counts records it does not return: retry after the backoff.
+        if (this.win.stalled) return this.backoff();
         this.updateGauges();
         await this.win.waitFor(this.win.nextReadSeq, undefined, this.stopAc.signal);
         return;
@@ -315,6 +328,7 @@ class ExporterLoop implements Exporter {
       if (this.stopping) break;
       await this.win.fill();
       full = this.takeBatch();
+      if (this.win.stalled) break;
     }
     if (this.stopping) throw new Error('exporter stopping');
     // Dead letters read during linger are flushed before the send.
@@ -364,9 +378,9 @@ class ExporterLoop implements Exporter {
     }
   }
 
-  private noteError(message: string): void {
+  private noteError(message: string, log = true): void {
     this.lastError = { message, at: this.now() };
-    this.deps.logger.warn({ exporter: this.name, error: message }, 'export error');
+    if (log) this.deps.logger.warn({ exporter: this.name, error: message }, 'export error');
   }
 
   private backlog(): ExporterStatus['backlog'] {
@@ -376,14 +390,7 @@ class ExporterLoop implements Exporter {
     } catch {
       return { records: 0, bytes: 0, ageSeconds: 0 };
     }
-    // Records retention dropped (below firstSeq) are no longer to export: they are counted as
-    // dropped by the stream, not as backlog.
-    const records = Math.max(0, info.lastSeq - Math.max(this.checkpoint, info.firstSeq - 1));
-    const bytes = info.records > 0 ? Math.round(info.bytes * Math.min(1, records / info.records)) : 0;
-    const head = this.win.entries.find((e) => !e.done);
-    const oldest = head ? head.rec.receivedAt : records > 0 ? info.oldestAt : undefined;
-    const ageSeconds = oldest === undefined ? 0 : Math.max(0, (this.now() - oldest) / 1000);
-    return { records, bytes, ageSeconds };
+    return exporterBacklog(info, this.checkpoint, this.win.entries.find((e) => !e.done)?.rec.receivedAt, this.now());
   }
 
   private updateGauges(): void {

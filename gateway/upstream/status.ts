@@ -3,6 +3,7 @@
 // them; counters are bumped once per batch, never per record.
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { counter, gauge, histogram } from '../../core/metrics.js';
+import type { StreamInfo } from '../store/types.js';
 
 export type ExporterState = 'running' | 'backoff' | 'stopped';
 
@@ -26,6 +27,13 @@ export interface ExporterStatus {
   /** The last send failed with nothing accepted and nothing counted against its records (the
    * destination unreachable, or a 500 storm: docs/upstream.md item 7); false once a send goes through. */
   outage: boolean;
+  /** Records passed without sending (docs/upstream.md, "Gaps in a stream"): dropped by retention
+   * before this exporter read them, or not returned by the store (corrupt; the store counts them). */
+  skipped: { retention: number; unreadable: number };
+  /** Reads that found no record where the store counts some: each held the position (never a skip). */
+  inconsistentReads: number;
+  /** Set while the exporter holds at `seq` because of such reads (retrying after its backoff). */
+  readStall: { seq: number; firstSeq: number; lastSeq: number; since: string; reads: number } | undefined;
   backlog: {
     records: number;
     /** Estimated from the stream's average record size when other consumers hold older data. */
@@ -41,6 +49,8 @@ export interface ExporterMetrics {
   retries: Counter<'exporter'>;
   deadLetters: Counter<'exporter'>;
   errors: Counter<'exporter' | 'kind'>;
+  skippedRecords: Counter<'exporter' | 'stream' | 'reason'>;
+  inconsistentReads: Counter<'exporter' | 'stream'>;
   backlogRecords: Gauge<'exporter'>;
   backlogAge: Gauge<'exporter'>;
   batchRecords: Histogram<string>;
@@ -55,6 +65,18 @@ export function exporterMetrics(registry: Registry): ExporterMetrics {
     retries: counter(registry, 'gatehouse_export_retries_total', 'Record sends that failed retryably and will be retried', ['exporter']),
     deadLetters: counter(registry, 'gatehouse_export_dead_letters_total', 'Records moved to the dead-letter stream', ['exporter']),
     errors: counter(registry, 'gatehouse_export_errors_total', 'Record send failures by kind (retryable|permanent)', ['exporter', 'kind']),
+    skippedRecords: counter(
+      registry,
+      'gatehouse_export_skipped_records_total',
+      'Records an exporter passed without sending: reason retention (dropped before it read them) or unreadable (the store could not return them)',
+      ['exporter', 'stream', 'reason'],
+    ),
+    inconsistentReads: counter(
+      registry,
+      'gatehouse_export_inconsistent_reads_total',
+      'Reads that found no record where the store counts some: the exporter held its position and retried',
+      ['exporter', 'stream'],
+    ),
     backlogRecords: gauge(registry, 'gatehouse_export_backlog_records', 'Records in the stream not yet exported', ['exporter']),
     backlogAge: gauge(registry, 'gatehouse_export_backlog_age_seconds', 'Age of the oldest unexported record', ['exporter']),
     batchRecords: histogram(registry, 'gatehouse_export_batch_records', 'Records per send', [], { buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000] }),
@@ -62,4 +84,15 @@ export function exporterMetrics(registry: Registry): ExporterMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
   };
+}
+
+/** An exporter's backlog: what is still to export past `checkpoint` (headAt: receivedAt of the oldest undelivered record read). */
+export function exporterBacklog(info: StreamInfo, checkpoint: number, headAt: number | undefined, now: number): ExporterStatus['backlog'] {
+  // Records retention dropped (below firstSeq) are no longer to export: they are counted as
+  // dropped by the stream, not as backlog.
+  const records = Math.max(0, info.lastSeq - Math.max(checkpoint, info.firstSeq - 1));
+  const bytes = info.records > 0 ? Math.round(info.bytes * Math.min(1, records / info.records)) : 0;
+  const oldest = headAt ?? (records > 0 ? info.oldestAt : undefined);
+  const ageSeconds = oldest === undefined ? 0 : Math.max(0, (now - oldest) / 1000);
+  return { records, bytes, ageSeconds };
 }

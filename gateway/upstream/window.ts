@@ -1,11 +1,15 @@
 // The exporter's window over its stream, read side: the records read but not yet behind the
 // checkpoint, in sequence order, and the next sequence to read. It reads ahead at most two batches
-// of undelivered records, skips records retention dropped, marks records over the destination's
-// per-record limit for the dead-letter stream, and sleeps on the store until more records arrive
-// (never polls). Batches are cut by batcher.ts, results applied by outcomes.ts.
+// of undelivered records, marks records over the destination's per-record limit for the
+// dead-letter stream, and sleeps on the store until more records arrive (never polls). A read that
+// does not continue at the next sequence (records retention dropped, records the store cannot
+// return) goes to read-gaps.ts, which skips only what is provably gone and otherwise holds the
+// position (`stalled`: the exporter backs off). Batches are cut by batcher.ts, results applied by
+// outcomes.ts.
 import { performance } from 'node:perf_hooks';
 import type { LocalStreams } from '../store/types.js';
 import { newEntry, pendingLoad, type BatchLimits, type Entry } from './batcher.js';
+import type { ReadGaps } from './read-gaps.js';
 
 export interface StreamWindowDeps {
   streams: LocalStreams;
@@ -19,6 +23,8 @@ export interface StreamWindowDeps {
   destKind: string;
   /** A record over maxRecordBytes was read (a permanent error, for the metrics). */
   onOversize: () => void;
+  /** Reads that do not continue at nextReadSeq. */
+  gaps: ReadGaps;
 }
 
 export class StreamWindow {
@@ -28,6 +34,11 @@ export class StreamWindow {
   nextReadSeq = 1;
 
   constructor(private readonly d: StreamWindowDeps) {}
+
+  /** The store counts records at nextReadSeq that it does not return: the position is held (read-gaps.ts). */
+  get stalled(): boolean {
+    return this.d.gaps.stall !== undefined;
+  }
 
   /** Read more records while the window holds less than two batches of undelivered records. */
   async fill(): Promise<void> {
@@ -40,12 +51,16 @@ export class StreamWindow {
     // room for the single-record probes sent past a parked record (batcher.ts).
     const cap = limits.maxRecords * 4 + this.d.maxAttempts;
     if (wantRecords <= 0 || wantBytes <= 0 || this.entries.length >= cap) return;
-    const recs = await streams.read(stream, this.nextReadSeq, { limit: wantRecords, maxBytes: wantBytes });
+    const pos = this.nextReadSeq;
+    const recs = await streams.read(stream, pos, { limit: wantRecords, maxBytes: wantBytes });
     if (recs.length === 0) {
-      // Records in [nextReadSeq, lastSeq] may have been dropped by retention: skip the gap.
-      const last = streams.info(stream).lastSeq;
-      if (last >= this.nextReadSeq) this.nextReadSeq = last + 1;
+      this.nextReadSeq = await this.d.gaps.afterEmpty(pos);
       return;
+    }
+    // Per read, not per record: the records continue at pos without a hole (sequences are dense).
+    const first = recs[0]!.seq;
+    if (first !== pos || recs[recs.length - 1]!.seq - first + 1 !== recs.length || this.d.gaps.stall) {
+      if (!(await this.d.gaps.afterRead(pos, recs))) return;
     }
     const seenAt = performance.now();
     const maxRecordBytes = this.d.maxRecordBytes;

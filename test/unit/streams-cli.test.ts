@@ -21,6 +21,9 @@ function row(over: Partial<ExporterStatus>): ExporterStatus {
     deadLetters: 0,
     parked: 7,
     outage: true,
+    skipped: { retention: 0, unreadable: 0 },
+    inconsistentReads: 0,
+    readStall: undefined,
     backlog: { records: 30, bytes: 552, ageSeconds: 30 },
     ...over,
   };
@@ -51,4 +54,19 @@ test('no parked record: the line is unchanged', () => {
   const line = describeExporter(row({ parked: 0, outage: false, state: 'running', lastExportAt: Date.parse('2026-12-03T10:00:31Z') }));
   assert.doesNotMatch(line, /held alone/);
   assert.match(line, /recovered from \(2026-12-03T10:00:30.000Z\)/);
+});
+
+test('records skipped past and a held position are said, not hidden behind the checkpoint', () => {
+  const line = describeExporter(
+    row({
+      skipped: { retention: 12, unreadable: 2 },
+      inconsistentReads: 3,
+      readStall: { seq: 31, firstSeq: 20, lastSeq: 40, since: '2026-12-03T10:00:31.000Z', reads: 3 },
+    }),
+  );
+  assert.match(line, /12 skipped \(dropped by retention before export\)/);
+  assert.match(line, /2 skipped \(the store could not return them: GH_STORE_CORRUPT in its log\)/);
+  assert.match(line, /HOLDING at seq 31 since 2026-12-03T10:00:31\.000Z: .*firstSeq 20, lastSeq 40; 3 reads, .*nothing skipped/);
+  const quiet = describeExporter(row({}));
+  assert.doesNotMatch(quiet, /skipped \(|HOLDING/);
 });
