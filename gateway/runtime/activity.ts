@@ -30,7 +30,8 @@ const EXPORTER_REPEAT_MS = 60_000;
 export interface WatchedExporter {
   name: string;
   lastExportAt: number | undefined;
-  lastError: { message: string; at: number } | undefined;
+  /** `at` in ISO 8601. */
+  lastError: { message: string; at: string } | undefined;
 }
 
 /** The part of a serial link's status the event watch reads (see firmware-bridge/link-types.ts). */
@@ -97,7 +98,7 @@ export class Activity {
     if (!this.exporterSource) return;
     for (const e of this.exporterSource()) {
       const err = e.lastError;
-      const failing = err !== undefined && !(e.lastExportAt !== undefined && e.lastExportAt > err.at);
+      const failing = err !== undefined && !(e.lastExportAt !== undefined && e.lastExportAt > Date.parse(err.at));
       const seen = this.exporterSeen.get(e.name);
       if (!failing) {
         if (seen?.failing) {

@@ -217,7 +217,7 @@ class ExporterLoop implements Exporter {
       state: this.state,
       lastExportedSeq: this.checkpoint,
       lastExportAt: this.out.lastExportAt,
-      lastError: this.lastError,
+      lastError: this.lastError && { message: this.lastError.message, at: new Date(this.lastError.at).toISOString() },
       exportedRecords: this.out.exportedRecords,
       exportedBytes: this.out.exportedBytes,
       retries: this.out.retries,

@@ -16,7 +16,8 @@ export interface ExporterStatus {
   lastExportedSeq: number;
   /** Epoch ms of the last successful send, if any. */
   lastExportAt: number | undefined;
-  lastError: { message: string; at: number } | undefined;
+  /** The last error, `at` in ISO 8601 like the other times of /api/streams. */
+  lastError: { message: string; at: string } | undefined;
   exportedRecords: number;
   exportedBytes: number;
   retries: number;

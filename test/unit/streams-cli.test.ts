@@ -14,7 +14,7 @@ function row(over: Partial<ExporterStatus>): ExporterStatus {
     state: 'backoff',
     lastExportedSeq: 0,
     lastExportAt: undefined,
-    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: Date.parse('2026-12-03T10:00:30Z') },
+    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z' },
     exportedRecords: 0,
     exportedBytes: 0,
     retries: 40,

@@ -165,6 +165,7 @@ test('whole-batch retryable failures are retried with backoff; nothing lost, ret
   assert.equal(st.exportedRecords, 5);
   assert.equal(st.deadLetters, 0);
   assert.match(st.lastError?.message ?? '', /network down/);
+  assert.ok(st.lastError && new Date(st.lastError.at).toISOString() === st.lastError.at, 'lastError.at is ISO 8601, like the API times');
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_retries_total', { exporter: 'exp1' }), 15);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_errors_total', { exporter: 'exp1', kind: 'retryable' }), 15);
 });

@@ -33,7 +33,8 @@ export function renderStreams(o) {
     for (const e of s.exporters ?? []) {
       const err = e.lastError;
       // An error is current unless a later export succeeded.
-      const current = err && !(e.lastExportAt && e.lastExportAt > err.at);
+      // lastError.at is ISO 8601, lastExportAt epoch ms.
+      const current = err && !(e.lastExportAt && e.lastExportAt > Date.parse(err.at));
       const stateClass = e.state === 'running' && !current ? 'ok' : e.state === 'stopped' ? 'muted' : 'bad';
       exRows.push(
         h(
@@ -58,7 +59,7 @@ export function renderStreams(o) {
             'li',
             { class: `exporter-error-item ${current ? 'current' : 'past'}`, 'data-exporter-error': e.name },
             h('strong', null, `${e.name}: ${current ? 'last error' : 'earlier error (recovered since)'} `),
-            h('time', { datetime: new Date(err.at).toISOString() }, fmtTime(err.at)),
+            h('time', { datetime: err.at }, fmtTime(err.at)),
             ' ',
             h('span', { class: 'exporter-error' }, err.message),
           ),
