@@ -29,6 +29,7 @@ import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
+import { BrokerTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
 import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
@@ -69,6 +70,10 @@ export interface Broker {
   addresses(): { name: string; host: string; port: number; tls: boolean }[];
   /** Be told of client publishes refused before the gateway saw them (too large, reserved topic). Returns unsubscribe. */
   onPublishRefused(listener: (r: PublishRefusal) => void): () => void;
+  /** Read every TLS listener's files again and swap in those that changed (SIGHUP; tls-reload.ts). */
+  reloadTls(): Promise<TlsReloadOutcome[]>;
+  /** The certificates TLS listeners serve, with their notAfter. */
+  tlsCertificates(): Array<{ listener: string; notAfter: string | undefined }>;
 }
 
 export type BrokerDeps = RuntimeDeps & {
@@ -228,6 +233,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     // pre-CONNECT sockets are bounded separately (shed oldest first), so they get their own room
     b.server.maxConnections = maxConnections + options.maxPendingConnections + 64;
   }
+  const tls = new BrokerTls(
+    bound.flatMap((b): TlsListener[] => (b.tlsListener ? [b.tlsListener] : [])),
+    { logger: log, registry: deps.registry, now },
+  );
   let started = false;
   // aedes (its persistence) and the v5 side ready, before any listener takes a client: internal
   // publishes may come first (a rule restored at start closing an overdue window republishes).
@@ -258,10 +267,12 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         throw err;
       }
       log.info({ listeners: bound.map(address) }, 'MQTT broker listening');
+      tls.start();
     },
 
     stop() {
       stopping ??= (async () => {
+        tls.stop();
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
         await v5.stop();
         preConnect.stop();
@@ -336,6 +347,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     addresses() {
       return bound.map(address);
     },
+
+    reloadTls: () => tls.reload(),
+    tlsCertificates: () => tls.certificates(),
 
     onPublishRefused(listener) {
       refusedListeners.add(listener);

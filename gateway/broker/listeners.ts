@@ -6,17 +6,19 @@
 // Before, TLS sockets reached the broker only after the handshake, and silent TCP sockets (no
 // ClientHello) filled the listener's connection cap for two minutes: one address could lock every
 // device out of a TLS listener.
-import { readFile } from 'node:fs/promises';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
+import { readTlsMaterial, type TlsListener } from './tls-reload.js';
 
 export interface BoundListener {
   name: string;
   options: ListenerOptions;
   server: Server;
   tls: boolean;
+  /** TLS listeners: their files and the bytes loaded (tls-reload.ts swaps them on SIGHUP). */
+  tlsListener?: TlsListener;
 }
 
 export interface ListenerHooks {
@@ -41,18 +43,6 @@ function connectionKey(s: Socket): string {
   return `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
 }
 
-async function readTlsFile(path: string, where: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (err) {
-    throw new GatehouseError('GH_BROKER_TLS', `cannot read ${path}: ${(err as Error).message}`, {
-      where,
-      hint: 'check the path and that the gatehouse user may read the file',
-      cause: err,
-    });
-  }
-}
-
 /** Create (not yet listening) servers for every listener; TLS files are read and checked here. */
 export async function createListeners(listeners: readonly ListenerOptions[], hooks: ListenerHooks, settings: ListenerSettings): Promise<BoundListener[]> {
   const out: BoundListener[] = [];
@@ -67,9 +57,9 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
       continue;
     }
     const where = `broker.listeners[${i}].tls`;
-    const cert = await readTlsFile(l.tls.cert, `${where}.cert`);
-    const key = await readTlsFile(l.tls.key, `${where}.key`);
-    const ca = l.tls.ca ? await readTlsFile(l.tls.ca, `${where}.ca`) : undefined;
+    const files = { cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca };
+    const material = await readTlsMaterial(files, name, where);
+    const { cert, key, ca } = material;
     // TCP sockets accepted and not yet through the handshake, to hand the TLS socket's owner
     // its TCP socket (node links them only through internals)
     const handshaking = new Map<string, Socket>();
@@ -117,7 +107,7 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
       socket.destroy();
       hooks.onTlsError(err, ip);
     });
-    out.push({ name, options: l, server, tls: true });
+    out.push({ name, options: l, server, tls: true, tlsListener: { name, index: i, files, server: server as TlsServer, material } });
   }
   return out;
 }

@@ -17,7 +17,8 @@ Runs the gateway: MQTT broker (default 127.0.0.1:1883), admin API (default 127.0
 data under ./gatehouse-data. Flags override the config file. With no config file, every
 publish is archived to the local stream 'archive' and exported to NDJSON files.
 SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store).
-SIGHUP (systemctl reload gatehouse) reads the config file again: a changed rule set is applied
+SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
+certificates are served to new connections) and reads the config file again: a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
 effect at the next restart. An invalid file is logged and changes nothing.`;
 
@@ -61,6 +62,13 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
   let rulesJson: Promise<string> = rulesJsonOf(started).catch(() => '');
   let queue: Promise<void> = Promise.resolve();
   const once = async (): Promise<void> => {
+    // TLS files first, whatever the config file holds: a certificate renewal agent runs
+    // `systemctl reload gatehouse` after writing them (tls-reload.ts logs each swap or refusal).
+    try {
+      await gateway.broker.reloadTls();
+    } catch (err) {
+      logger.error({ err: errorMessage(err) }, 'reload: TLS certificates could not be reloaded; the running ones are kept');
+    }
     let next: GatehouseConfig;
     try {
       next = await readConfig();

@@ -1,0 +1,207 @@
+// TLS certificates of the broker's listeners, renewed under a running gateway.
+//
+// Short-lived certificates (step-ca's 24 h, ACME's 90 days) are renewed by an agent that writes
+// new files and then runs `systemctl reload gatehouse` (SIGHUP), as it would for mosquitto or
+// nginx. reload() reads every TLS listener's cert, key and ca again and, when they changed, swaps
+// them in with tls.Server.setSecureContext: new handshakes get the new certificate, connected
+// clients keep their sessions. Files that do not load (unreadable, not PEM, a key that does not
+// match the certificate) are refused with GH_BROKER_TLS and the running certificate is kept.
+//
+// Expiry is watched, never enforced: the served certificate's notAfter is a gauge
+// (gatehouse_broker_tls_cert_expiry_timestamp_seconds, as blackbox_exporter's
+// probe_ssl_earliest_cert_expiry) and a warning in the log when it is near (EXPIRY_WARN_DAYS) or
+// past, at start, at every reload and once a day. A certificate is never refused for its dates: a
+// Pi without a real-time clock may run on a wrong wall clock until NTP steps it, and refusing a
+// good certificate then would lock every device out.
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
+
+/** Warn this many days before a served certificate's notAfter. */
+export const EXPIRY_WARN_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca?: string | undefined;
+}
+
+/** The bytes of one listener's TLS files, as last loaded. */
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+}
+
+export interface TlsReloadOutcome {
+  listener: string;
+  /** reloaded: new files swapped in; unchanged: same bytes as running; refused: the running certificate is kept. */
+  outcome: 'reloaded' | 'unchanged' | 'refused';
+  /** The served certificate's notAfter (ISO), after the reload. */
+  notAfter?: string;
+  error?: GatehouseError;
+}
+
+/** A TLS listener as the broker created it (listeners.ts). */
+export interface TlsListener {
+  name: string;
+  /** Index in broker.listeners (for `where` in errors). */
+  index: number;
+  files: TlsFiles;
+  server: TlsServer;
+  material: TlsMaterial;
+}
+
+async function readOne(path: string, listener: string, where: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw ERRORS.GH_BROKER_TLS({ listener, reason: `cannot read ${path}: ${errorMessage(err)}` }, { where, cause: err });
+  }
+}
+
+/** Read a listener's TLS files (GH_BROKER_TLS naming the file when one cannot be read). */
+export async function readTlsMaterial(files: TlsFiles, listener: string, where: string): Promise<TlsMaterial> {
+  const cert = await readOne(files.cert, listener, `${where}.cert`);
+  const key = await readOne(files.key, listener, `${where}.key`);
+  const ca = files.ca !== undefined ? await readOne(files.ca, listener, `${where}.ca`) : undefined;
+  return ca ? { cert, key, ca } : { cert, key };
+}
+
+/** The certificate's notAfter (the first certificate of a chain file: the leaf), or undefined when it does not parse. */
+export function certificateNotAfter(cert: Buffer): Date | undefined {
+  try {
+    const t = Date.parse(new X509Certificate(cert).validTo);
+    return Number.isNaN(t) ? undefined : new Date(t);
+  } catch {
+    return undefined;
+  }
+}
+
+function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
+  return a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
+}
+
+export interface BrokerTlsDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Wall clock (epoch ms): expiry is a calendar date. */
+  now: () => number;
+}
+
+export class BrokerTls {
+  private readonly expiry: Gauge<'listener'>;
+  private readonly reloads: Counter<'listener' | 'outcome'>;
+  private timer: NodeJS.Timeout | undefined;
+  /** Reloads run one at a time (two SIGHUPs in a row must not interleave reads and swaps). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly listeners: readonly TlsListener[],
+    private readonly deps: BrokerTlsDeps,
+  ) {
+    this.expiry = new Gauge({
+      name: 'gatehouse_broker_tls_cert_expiry_timestamp_seconds',
+      help: 'notAfter of the certificate a TLS listener serves (epoch seconds); alert before it passes and renew, then reload',
+      labelNames: ['listener'],
+      registers: [deps.registry],
+    });
+    this.reloads = new Counter({
+      name: 'gatehouse_broker_tls_reloads_total',
+      help: 'TLS file reloads of broker listeners (SIGHUP), by outcome: reloaded, unchanged, refused',
+      labelNames: ['listener', 'outcome'],
+      registers: [deps.registry],
+    });
+  }
+
+  /** Publish the expiry gauges, warn of near expiry, and check again once a day. */
+  start(): void {
+    if (this.listeners.length === 0) return;
+    for (const l of this.listeners) this.watchExpiry(l);
+    this.timer = setInterval(() => {
+      for (const l of this.listeners) this.watchExpiry(l);
+    }, DAY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Read every TLS listener's files again and swap in those that changed (SIGHUP). */
+  reload(): Promise<TlsReloadOutcome[]> {
+    const run = this.queue.then(async () => {
+      const out: TlsReloadOutcome[] = [];
+      for (const l of this.listeners) out.push(await this.reloadOne(l));
+      return out;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The served certificates' expiry (status, tests). */
+  certificates(): Array<{ listener: string; notAfter: string | undefined }> {
+    return this.listeners.map((l) => ({ listener: l.name, notAfter: certificateNotAfter(l.material.cert)?.toISOString() }));
+  }
+
+  private async reloadOne(l: TlsListener): Promise<TlsReloadOutcome> {
+    const where = `broker.listeners[${l.index}].tls`;
+    const log = this.deps.logger;
+    let next: TlsMaterial;
+    try {
+      next = await readTlsMaterial(l.files, l.name, where);
+      if (sameMaterial(next, l.material)) return this.done(l, 'unchanged');
+      // createSecureContext is what setSecureContext runs: a key that does not match the
+      // certificate, or a file that is not PEM, throws here and nothing is swapped.
+      const ctx = { cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}) };
+      createSecureContext(ctx);
+      l.server.setSecureContext(ctx);
+    } catch (err) {
+      const error =
+        (err as GatehouseError).code === 'GH_BROKER_TLS'
+          ? (err as GatehouseError)
+          : ERRORS.GH_BROKER_TLS(
+              { listener: l.name, reason: `the new files do not load (${errorMessage(err)}); the running certificate is kept` },
+              { where, cause: err },
+            );
+      log.error({ listener: l.name, err: errorMessage(error) }, 'TLS reload refused: the listener keeps serving its running certificate');
+      return { ...this.done(l, 'refused'), error };
+    }
+    l.material = next;
+    const notAfter = certificateNotAfter(next.cert);
+    log.info({ listener: l.name, notAfter: notAfter?.toISOString() }, 'TLS certificate reloaded: new connections get it, connected clients keep theirs');
+    return this.done(l, 'reloaded');
+  }
+
+  private done(l: TlsListener, outcome: TlsReloadOutcome['outcome']): TlsReloadOutcome {
+    this.reloads.inc({ listener: l.name, outcome });
+    const notAfter = this.watchExpiry(l);
+    return notAfter ? { listener: l.name, outcome, notAfter: notAfter.toISOString() } : { listener: l.name, outcome };
+  }
+
+  /** Set the listener's expiry gauge and warn when its certificate is near or past its notAfter. */
+  private watchExpiry(l: TlsListener): Date | undefined {
+    const notAfter = certificateNotAfter(l.material.cert);
+    if (notAfter === undefined) return undefined;
+    this.expiry.set({ listener: l.name }, Math.floor(notAfter.getTime() / 1000));
+    const left = notAfter.getTime() - this.deps.now();
+    const fix = 'renew it, write the new files and run `systemctl reload gatehouse` (SIGHUP): no restart needed';
+    if (left <= 0) {
+      this.deps.logger.error(
+        { listener: l.name, notAfter: notAfter.toISOString(), file: l.files.cert, fix },
+        'TLS certificate has expired: clients that check it refuse to connect',
+      );
+    } else if (left < EXPIRY_WARN_DAYS * DAY_MS) {
+      this.deps.logger.warn(
+        { listener: l.name, notAfter: notAfter.toISOString(), daysLeft: Math.floor(left / DAY_MS), file: l.files.cert, fix },
+        'TLS certificate expires soon',
+      );
+    }
+    return notAfter;
+  }
+}
