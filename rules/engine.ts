@@ -18,7 +18,8 @@ import { realTimers, type Timers } from './windows/clock.js';
 import type { StateStore } from './windows/state.js';
 import type { InputLog } from './windows/input-log.js';
 import { ActionRunner } from './action-runner.js';
-import { newStats, type CompiledRule, type CompiledRuleSet, type RuleStats } from './ruleset.js';
+import type { CompiledRule, CompiledRuleSet } from './ruleset.js';
+import { RuleCounterBook, type RuleTotals } from './rule-counters.js';
 
 /** At most one log line per rule and kind of failure in this long (rateLog). */
 const FAILURE_LOG_INTERVAL_MS = 5000;
@@ -40,7 +41,10 @@ export interface RuleEngine {
    */
   handle(msg: Message): Promise<void> | undefined;
   counters(): Map<string, RuleCounters>;
-  /** Replace the active rule set in one step (per-rule counters carry over by rule name). */
+  /**
+   * Replace the active rule set in one step. A rule keeps its counters when its definition (SQL,
+   * actions, error action) is unchanged, and starts from zero when it changed (rule-counters.ts).
+   */
   swap(next: CompiledRuleSet): void;
   /** The active rule set. */
   ruleSet(): CompiledRuleSet;
@@ -76,7 +80,8 @@ export interface RuleEngineOptions extends Partial<StatefulOptions> {
 
 class Engine implements RuleEngine {
   private set: CompiledRuleSet;
-  private readonly stats = new Map<string, RuleStats>();
+  /** Per-rule counters, by rule definition (rule-counters.ts). */
+  private readonly book = new RuleCounterBook();
   private messages = 0;
   private nonJson = 0;
   private readonly log: Logger;
@@ -158,19 +163,9 @@ class Engine implements RuleEngine {
   }
 
   private attach(set: CompiledRuleSet): void {
-    const keep = new Set<string>();
-    for (const rule of set.rules) {
-      let st = this.stats.get(rule.name);
-      if (!st) {
-        st = newStats();
-        this.stats.set(rule.name, st);
-      }
-      rule.stats = st;
-      keep.add(rule.name);
-    }
+    // Counters first: the stateful rules read them (checkpoint rounds compare `matched`).
+    this.book.attach(set);
     this.stateful.attach(set);
-    // Counters of removed rules are dropped so remote updates cannot grow this map without bound.
-    for (const name of [...this.stats.keys()]) if (!keep.has(name)) this.stats.delete(name);
   }
 
   swap(next: CompiledRuleSet): void {
@@ -184,13 +179,7 @@ class Engine implements RuleEngine {
   }
 
   counters(): Map<string, RuleCounters> {
-    const out = new Map<string, RuleCounters>();
-    for (const [name, s] of this.stats) {
-      const c: RuleCounters = { matched: s.matched, emitted: s.emitted, errors: s.errors, actionFailures: s.actionFailures };
-      if (s.lastError !== undefined) c.lastError = s.lastError;
-      out.set(name, c);
-    }
-    return out;
+    return this.book.counters();
   }
 
   handle(msg: Message): Promise<void> | undefined {
@@ -281,7 +270,7 @@ class Engine implements RuleEngine {
 
   private registerMetrics(): void {
     const registry = this.deps.registry;
-    const stats = this.stats;
+    const book = this.book;
     const declare = <L extends string>(name: string, help: string, labels: readonly L[], fill: (m: Counter<L>) => void): void => {
       this.metricNames.push(name);
       counter(registry, name, help, labels, {
@@ -291,15 +280,16 @@ class Engine implements RuleEngine {
         },
       });
     };
-    const perRule = (name: string, help: string, pick: (s: RuleStats) => number): void =>
+    // Monotonic: a rule's series adds the counts of the definitions it replaced (rule-counters.ts).
+    const perRule = (name: string, help: string, pick: (s: RuleTotals) => number): void =>
       declare(name, help, ['rule'], (m) => {
-        for (const [rule, s] of stats) m.inc({ rule }, pick(s));
+        for (const [rule, s] of book.totals()) m.inc({ rule }, pick(s));
       });
     perRule('gatehouse_rule_matched_total', 'Messages whose topic matched the rule FROM filter', (s) => s.matched);
     perRule('gatehouse_rule_emitted_total', 'Messages for which the rule produced an output (WHERE true)', (s) => s.emitted);
     perRule('gatehouse_rule_errors_total', 'Rule evaluation errors (and failed error actions)', (s) => s.errors);
     declare('gatehouse_rule_action_failures_total', 'Failed rule actions, by rule and action kind', ['rule', 'action'], (m) => {
-      for (const [rule, s] of stats) for (const [action, n] of s.failuresByAction) m.inc({ rule, action }, n);
+      for (const [rule, s] of book.totals()) for (const [action, n] of s.failuresByAction) m.inc({ rule, action }, n);
     });
     declare('gatehouse_rules_messages_total', 'Messages handed to the rules engine', [], (m) => m.inc(this.messages));
     const nonJsonHelp = 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)';

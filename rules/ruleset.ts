@@ -15,7 +15,7 @@ export const ruleSetCompileOptionsSchema = z.object({
 });
 export type RuleSetCompileOptions = z.infer<typeof ruleSetCompileOptionsSchema>;
 
-/** Mutable per-rule statistics; the engine attaches them (carried over across swaps by name). */
+/** Mutable per-rule statistics; the engine attaches them (kept across swaps while the rule's definition is unchanged: rule-counters.ts). */
 export interface RuleStats extends RuleCounters {
   failuresByAction: Map<string, number>;
   /** The latest failure, set on failure paths only (which build a message for the log anyway): nothing on success. */

@@ -99,6 +99,9 @@ export class StatefulRules {
       if (old && old.key === key) {
         // Same name and SQL: keep the live state (and its timers) instead of resetting it.
         (rule as { query: CompiledQuery }).query = old.query;
+        // Its actions changed: its counters started again (rules/rule-counters.ts), so `matched`
+        // no longer tells whether the state moved since the last checkpoint: write the next one.
+        if (old.rule.stats !== rule.stats) old.dirty = true;
         old.rule = rule;
         next.set(rule.name, old);
         this.live.delete(rule.name);

@@ -261,7 +261,7 @@ test('non-JSON payload: WHERE on fields is false and counted; SELECT * passes by
   engine.close();
 });
 
-test('swap replaces the rule set in one step and keeps counters by rule name', () => {
+test('swap replaces the rule set in one step; a rule whose definition changed starts its counters from zero', () => {
   const { rec, engine, registry } = setup({ version: 1, rules: [{ name: 'a', sql: "SELECT 1 AS v FROM 't'", actions: [{ republish: { topic: 'o1' } }] }] });
   engine.handle(msg('t', '{}'));
   engine.swap(
@@ -281,8 +281,61 @@ test('swap replaces the rule set in one step and keeps counters by rule name', (
     rec.published.map((p) => `${p.topic}:${p.payload}`),
     ['o1:{"v":1}', 'o2:{"v":2}', 'o3:{"v":3}'],
   );
-  assert.equal(engine.counters().get('a')!.matched, 2);
+  assert.equal(engine.counters().get('a')!.matched, 1, 'the changed rule counts from the swap on');
   assert.equal(engine.ruleSet().version, 2);
+  engine.close();
+});
+
+test('counters follow the rule definition: a rollback does not show the failed definition counts; Prometheus stays monotonic', async () => {
+  const good = { name: 'route', sql: "SELECT * FROM 't/#'", actions: [{ republish: { topic: 'ok/${topic(2)}' } }] };
+  const bad = { ...good, actions: [{ republish: { topic: '${missing}' } }] };
+  const other = { name: 'other', sql: "SELECT * FROM 'u'", actions: [{ republish: { topic: 'u2' } }] };
+  const { engine, registry, deps } = setup({ version: 1, rules: [good, other] });
+  const series = (name: string) => metricValue(deps.registry, name, { rule: 'route' });
+  const failures = () => metricValue(deps.registry, 'gatehouse_rule_action_failures_total', { rule: 'route', action: 'republish' });
+  engine.handle(msg('t/a', '{}'));
+  engine.handle(msg('u', '{}'));
+
+  // v2 breaks `route` (an empty topic on every message) and leaves `other` as it was.
+  engine.swap(compileRuleSet({ version: 2, rules: [bad, { ...other, description: 'same rule, new words' }] }, registry));
+  assert.deepEqual(engine.counters().get('route'), { matched: 0, emitted: 0, errors: 0, actionFailures: 0 }, 'changed: from zero');
+  assert.equal(engine.counters().get('other')!.matched, 1, 'unchanged (a description is not the definition): kept');
+  for (let i = 0; i < 3; i++) engine.handle(msg('t/a', '{}'));
+  assert.equal(engine.counters().get('route')!.actionFailures, 3);
+  assert.match(engine.counters().get('route')!.lastError ?? '', /republish action/);
+  assert.equal(await failures(), 3);
+  assert.equal(await series('gatehouse_rule_matched_total'), 4, 'Prometheus: both definitions');
+
+  // Rolled back to v1: the restored rule does not carry the failed definition's counts or error.
+  engine.swap(compileRuleSet({ version: 1, rules: [good, other] }, registry));
+  assert.deepEqual(engine.counters().get('route'), { matched: 0, emitted: 0, errors: 0, actionFailures: 0 });
+  engine.handle(msg('t/a', '{}'));
+  assert.deepEqual(engine.counters().get('route'), { matched: 1, emitted: 1, errors: 0, actionFailures: 0 });
+  assert.equal(await series('gatehouse_rule_matched_total'), 5, 'never goes backwards');
+  assert.equal(await series('gatehouse_rule_emitted_total'), 5);
+  assert.equal(await failures(), 3);
+
+  // Toggling a rule keeps it (same definition); a third definition folds the older ones into the total.
+  engine.swap(compileRuleSet({ version: 1, rules: [{ ...good, enabled: false }, other] }, registry));
+  assert.equal(engine.counters().get('route')!.matched, 1);
+  engine.swap(compileRuleSet({ version: 3, rules: [{ ...good, sql: "SELECT * FROM 't/+'" }, other] }, registry));
+  engine.handle(msg('t/b', '{}'));
+  assert.equal(engine.counters().get('route')!.matched, 1);
+  assert.equal(await series('gatehouse_rule_matched_total'), 6);
+  assert.equal(await failures(), 3);
+  engine.close();
+});
+
+test('a failure of an action in flight at the swap counts on the definition that ran it, not on its replacement', async () => {
+  const rule = { name: 'keep', sql: "SELECT * FROM 't'", actions: [{ stream: { name: 'archive' } }] };
+  const { rec, engine, registry, deps } = setup({ version: 2, rules: [rule] });
+  rec.failStream = true;
+  const pending = engine.handle(msg('t', '{}'));
+  assert.ok(pending, 'a durable action gates the ack');
+  engine.swap(compileRuleSet({ version: 1, rules: [{ ...rule, actions: [{ stream: { name: 'other' } }] }] }, registry));
+  await assert.rejects(pending, /is full/);
+  assert.equal(engine.counters().get('keep')!.actionFailures, 0, 'not the restored definition');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_rule_action_failures_total', { rule: 'keep', action: 'stream' }), 1, 'still in Prometheus');
   engine.close();
 });
 
