@@ -3,8 +3,7 @@
 // rolls back, and reports status (for the admin API, CLI and remote control).
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
-import { lazyPackage } from '../../core/lazy-package.js';
+import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import {
@@ -20,10 +19,10 @@ import {
   type StatefulOptions,
 } from '../../rules/index.js';
 import { parseRuleSet } from '../../rules/index.js';
-import { defaultVerifier, type UpdateOrigin, type UpdateVerifier } from '../control/verify.js';
-import { isUpdateDocument } from '../control/document.js';
+import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { openRuleInputLog } from './rule-input-log.js';
+import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
 
 export type { RuleUpdateStatus };
 
@@ -31,8 +30,6 @@ const META_ACTIVE = 'rules/active';
 const META_LAST_GOOD = 'rules/last-good';
 /** Default bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
 const INPUT_LOG_MAX_BYTES = 256 * 1024 * 1024;
-// Loaded with the first rule set sent as text (admin API, control plane): not at start.
-const yaml = lazyPackage<typeof import('yaml')>('yaml', 'rule sets sent as JSON/YAML text');
 
 export interface PersistedRuleSet {
   definition: RuleSetDefinition;
@@ -57,22 +54,6 @@ export interface ApplyOptions {
   force?: boolean;
   /** Put it on probation once applied (the status says so; the control plane's probation monitor acts on it). */
   probation?: boolean;
-}
-
-/** The code a refusal reports (RuleUpdateStatus.code): the error's own, or GH_INTERNAL for a bug. */
-function codeOf(err: unknown): ErrorCode {
-  return err instanceof GatehouseError ? err.code : 'GH_INTERNAL';
-}
-
-function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
-  if (err instanceof GatehouseError && Array.isArray(err.details)) {
-    return (err.details as Array<{ rule?: string; where?: string; message?: string }>).map((d) => ({
-      rule: d.rule ?? '',
-      where: d.where ?? '',
-      message: d.message ?? '',
-    }));
-  }
-  return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
 }
 
 export class RuleHost extends EventEmitter implements RuleSetTarget {
@@ -171,42 +152,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * `force: true` inside the (signed) document also forces an older version.
    */
   async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, opts: ApplyBytesOptions = {}): Promise<RuleUpdateStatus> {
-    const origin: UpdateOrigin = opts.origin ?? 'admin';
-    let force = opts.force === true;
-    let def: unknown;
-    let bytes: Buffer;
-    try {
-      bytes = this.verifier.unwrap(body, origin).bytes;
-    } catch (err) {
-      this.deps.logger.warn({ err: errorMessage(err), source }, 'rule set refused');
-      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
-    }
-    let yamlParser: typeof import('yaml');
-    try {
-      yamlParser = yaml();
-    } catch (err) {
-      this.deps.logger.error({ err: errorMessage(err), source }, 'rule set refused');
-      return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
-    }
-    try {
-      const doc = yamlParser.parseDocument(bytes.toString('utf8'));
-      if (doc.errors.length) throw doc.errors[0];
-      def = doc.toJS();
-      // A signed update document (gateway/control/document.ts) given locally: the operator's action
-      // needs no replay binding, the rule set inside is applied like any other.
-      if (isUpdateDocument(def)) def = (def as { ruleSet?: unknown }).ruleSet ?? def;
-      if (def && typeof def === 'object' && (def as { force?: unknown }).force === true) force = true;
-    } catch (err) {
-      return this.report({
-        state: 'rejected',
-        version: undefined,
-        source,
-        at: Date.now(),
-        errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }],
-        code: 'GH_RULESET_INVALID',
-      });
-    }
-    return this.apply(def, { source, force, probation: opts.probation === true });
+    const read = readRuleSetBytes(body, this.verifier, opts.origin ?? 'admin', this.deps.logger, source);
+    if (!read.ok) return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: read.errors, code: read.code });
+    return this.apply(read.def, { source, force: opts.force === true || read.force, probation: opts.probation === true });
   }
 
   /**

@@ -1,0 +1,64 @@
+// Reading a rule set sent as bytes (admin API body, CLI, remote control): the signature policy of
+// its origin, then JSON/YAML, then the rule set inside a locally given update document. The rule
+// host (rule-host.ts) applies what this returns, or reports the refusal. Also the status fields of
+// a refusal (errors, code), shared with the rule host.
+import { GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { lazyPackage } from '../../core/lazy-package.js';
+import type { Logger } from 'pino';
+import { isUpdateDocument } from '../control/document.js';
+import type { RuleUpdateStatus } from '../control/rule-set-target.js';
+import type { UpdateOrigin, UpdateVerifier } from '../control/verify.js';
+
+// Loaded with the first rule set sent as text (admin API, control plane): not at start.
+const yaml = lazyPackage<typeof import('yaml')>('yaml', 'rule sets sent as JSON/YAML text');
+
+/** The code a refusal reports (RuleUpdateStatus.code): the error's own, or GH_INTERNAL for a bug. */
+export function codeOf(err: unknown): ErrorCode {
+  return err instanceof GatehouseError ? err.code : 'GH_INTERNAL';
+}
+
+export function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
+  if (err instanceof GatehouseError && Array.isArray(err.details)) {
+    return (err.details as Array<{ rule?: string; where?: string; message?: string }>).map((d) => ({
+      rule: d.rule ?? '',
+      where: d.where ?? '',
+      message: d.message ?? '',
+    }));
+  }
+  return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
+}
+
+export type RuleSetBytes = { ok: true; def: unknown; force: boolean } | { ok: false; errors: RuleUpdateStatus['errors']; code: ErrorCode };
+
+/**
+ * A top-level `force: true` inside the (signed) document forces an older version. Refusals of the
+ * signature or of a missing parser are logged here (with `source`); unparsable text is not.
+ */
+export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin: UpdateOrigin, log: Logger, source: string): RuleSetBytes {
+  let bytes: Buffer;
+  try {
+    bytes = verifier.unwrap(body, origin).bytes;
+  } catch (err) {
+    log.warn({ err: errorMessage(err), source }, 'rule set refused');
+    return { ok: false, errors: errorsOf(err), code: codeOf(err) };
+  }
+  let yamlParser: typeof import('yaml');
+  try {
+    yamlParser = yaml();
+  } catch (err) {
+    log.error({ err: errorMessage(err), source }, 'rule set refused');
+    return { ok: false, errors: errorsOf(err), code: codeOf(err) };
+  }
+  try {
+    const doc = yamlParser.parseDocument(bytes.toString('utf8'));
+    if (doc.errors.length) throw doc.errors[0];
+    let def: unknown = doc.toJS();
+    // A signed update document (gateway/control/document.ts) given locally: the operator's action
+    // needs no replay binding, the rule set inside is applied like any other.
+    if (isUpdateDocument(def)) def = (def as { ruleSet?: unknown }).ruleSet ?? def;
+    const force = def !== null && typeof def === 'object' && (def as { force?: unknown }).force === true;
+    return { ok: true, def, force };
+  } catch (err) {
+    return { ok: false, errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }], code: 'GH_RULESET_INVALID' };
+  }
+}
