@@ -4,11 +4,16 @@
 // itself, as an operator rollback does, and reports it (state rolled-back, code
 // GH_RULESET_RUNTIME_FAILURE); if none fails, the set is confirmed (state confirmed).
 //
+// The last good set is the last CONFIRMED one (the rule host keeps a set applied on probation out
+// of that slot until it is confirmed): an update stacked on one still on probation is judged
+// against, and rolled back to, the set that ran before the first unconfirmed update.
+//
 // Cost: nothing per message. The engine's per-rule counters already exist; a probation snapshots
 // them when it starts and compares once per CHECK_INTERVAL_MS while it runs. No timer otherwise.
 //
-// The probation is recorded in the store's meta area, so a gateway restarted during one (power
-// cut, redeploy) watches the set again for a whole period instead of taking it as confirmed.
+// The probation is recorded in the store's meta area, and the rule host keeps the active set's
+// unconfirmed mark with it, so a gateway restarted during one (power cut, redeploy) watches the set
+// again for a whole period instead of taking it as confirmed, and rolls back to the same set.
 import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { createError, errorMessage } from '../../core/errors.js';
@@ -85,10 +90,22 @@ export class ProbationMonitor {
     this.started = true;
     this.deps.rules.on('status', this.onStatus);
     const r = await this.readRecord();
-    if (r?.state === 'running' && r.version === this.deps.rules.activeDefinition()?.version) {
-      this.deps.logger.warn({ version: r.version, source: r.source }, 'the gateway restarted during a rule set probation: the probation starts again');
-      this.begin(r.version, r.source);
+    const active = this.deps.rules.activeDefinition()?.version;
+    const unconfirmed = this.deps.rules.unconfirmedVersion();
+    const recorded = r?.version === active ? r : undefined;
+    if (unconfirmed === undefined && recorded?.state !== 'running') return;
+    // Unconfirmed, or recorded as running: the probation starts again, unless it had passed (the
+    // gateway stopped before the confirmation was stored) or there is no probation any more.
+    if (recorded?.state === 'confirmed' || this.opts.seconds === 0) {
+      if (unconfirmed === undefined) return;
+      this.deps.logger.info({ version: unconfirmed, seconds: this.opts.seconds }, 'rule set on probation at start taken as confirmed');
+      this.settle(this.deps.rules.confirm(unconfirmed, PROBATION_SOURCE));
+      return;
     }
+    const version = (recorded?.version ?? unconfirmed) as number;
+    const source = recorded?.source ?? 'restart';
+    this.deps.logger.warn({ version, source }, 'the gateway restarted during a rule set probation: the probation starts again');
+    this.begin(version, source);
   }
 
   /** Stop watching. A running probation stays recorded: the next start resumes it. */
@@ -110,7 +127,10 @@ export class ProbationMonitor {
 
   private statusSeen(s: RuleUpdateStatus): void {
     if (s.state === 'applied' && s.probation && s.version !== undefined) {
-      this.begin(s.version, s.source);
+      // No probation will run (control.probation.seconds 0): nothing will confirm the set, so it is
+      // confirmed now rather than left out of the last good slot for good.
+      if (this.opts.seconds === 0) this.settle(this.deps.rules.confirm(s.version, PROBATION_SOURCE));
+      else this.begin(s.version, s.source);
       return;
     }
     // Counted here, before the status is published (this listener is registered first).
@@ -187,6 +207,8 @@ export class ProbationMonitor {
         afterSeconds: seconds,
         failingRules: failing.map((t) => t.rule),
         criterion: { minFailures: this.opts.minFailures, failureRatio: this.opts.failureRatio },
+        // The last confirmed set (never an update still on probation it was stacked on).
+        rollbackTo: this.deps.rules.lastGoodDefinition()?.version ?? null,
       },
       'rule set failed its probation: rolling back to the last good set',
     );
@@ -209,8 +231,12 @@ export class ProbationMonitor {
     this.end(p, 'confirmed');
     const counts = Object.fromEntries(tallies.map((t) => [t.rule, { evaluations: t.evaluations, failures: t.failures }]));
     this.deps.logger.info({ version: p.version, seconds: this.opts.seconds, rules: counts }, 'rule set passed its probation: confirmed');
-    this.ending = this.deps.rules
-      .confirm(p.version, PROBATION_SOURCE)
+    this.settle(this.deps.rules.confirm(p.version, PROBATION_SOURCE));
+  }
+
+  /** A confirmation asked for (stop() waits for it). */
+  private settle(confirmation: Promise<RuleUpdateStatus>): void {
+    this.ending = confirmation
       .then(() => undefined)
       .catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'rule set confirmation failed'));
   }

@@ -41,11 +41,15 @@ export function controlTopics(prefix: string, gatewayId: string): ControlTopics 
 export interface ControlStatus {
   gatewayId: string;
   activeVersion: number | null;
+  /** The last confirmed set before the active one: where a rollback (operator or automatic) goes. */
   lastGoodVersion: number | null;
   /** Highest update document version ever accepted (replays at or below it are refused). */
   acceptedVersion: number;
   state: RuleUpdateStatus['state'];
+  /** The attempted set; for rolled-back, the version the gateway went back to. */
   version: number | null;
+  /** Rolled-back only: the version that was running before. */
+  fromVersion?: number;
   source: string;
   errors: RuleUpdateStatus['errors'];
   /** The error code of a refusal or of an automatic rollback (GH_RULESET_RUNTIME_FAILURE); absent otherwise. */
@@ -165,6 +169,7 @@ export class RemoteControl extends EventEmitter {
       acceptedVersion: this.accepted.version,
       state: s.state,
       version: s.version ?? null,
+      ...(s.fromVersion === undefined ? {} : { fromVersion: s.fromVersion }),
       source: s.source,
       errors: s.errors,
       ...(s.code ? { code: s.code } : {}),
@@ -275,7 +280,7 @@ export class RemoteControl extends EventEmitter {
     if (st.lastGoodVersion !== to) {
       this.refuse(
         source,
-        `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
+        `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
         'malformed',
       );
       return;

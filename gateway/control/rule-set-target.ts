@@ -8,7 +8,10 @@ import type { ErrorCode } from '../../core/errors.js';
 export interface RuleUpdateStatus {
   /** `confirmed`: a set on probation ran its probation without failing (probation.ts). */
   state: 'applied' | 'rejected' | 'unchanged' | 'rolled-back' | 'confirmed';
+  /** The version of the attempted set; rolled-back: the version the gateway went back to (the last confirmed set). */
   version: number | undefined;
+  /** Rolled-back: the version that was running before the rollback. */
+  fromVersion?: number;
   source: string;
   at: number;
   errors: Array<{ rule: string; where: string; message: string }>;
@@ -23,7 +26,7 @@ export interface ApplyBytesOptions {
   force?: boolean;
   /** Signature policy: remote (MQTT) or admin (API, CLI). Default admin. */
   origin?: UpdateOrigin;
-  /** Put the set on probation once applied. */
+  /** Put the set on probation once applied (unconfirmed until confirm()); only when a probation will run. */
   probation?: boolean;
 }
 
@@ -47,8 +50,10 @@ export interface RuleSetTarget {
   setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus>;
   status(): Record<string, unknown>;
   activeDefinition(): RuleSetDefinition | undefined;
-  /** The set a rollback returns to. */
+  /** The set a rollback returns to: the last confirmed set before the active one. */
   lastGoodDefinition(): RuleSetDefinition | undefined;
+  /** The active set's version while it is unconfirmed (applied on probation, not confirmed yet). */
+  unconfirmedVersion(): number | undefined;
   /** Per-rule counters of the running engine (a copy). */
   ruleCounters(): ReadonlyMap<string, RuleCounters>;
   on(event: 'status', listener: (s: RuleUpdateStatus) => void): unknown;

@@ -1,6 +1,11 @@
 // The gateway's rule set holder (the "rules engine" step of pipeline/index.ts): compiles and
 // validates rule sets against the action registry it is handed (pipeline/actions), swaps them into the engine in one step, persists the active and last good sets in the store,
 // rolls back, and reports status (for the admin API, CLI and remote control).
+//
+// Two slots, no history: the active set, and the last good set (the last CONFIRMED set before the
+// active one: where a rollback goes). A set applied on probation is unconfirmed until its probation
+// passes (confirm()); an update replacing an unconfirmed set leaves the last good set where it was,
+// so a rollback never lands on a set that was never confirmed, however many updates were stacked.
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
@@ -35,6 +40,8 @@ export interface PersistedRuleSet {
   definition: RuleSetDefinition;
   appliedAt: number;
   source: string;
+  /** Applied on probation and not confirmed yet (never kept as the last good set). Absent: confirmed. */
+  unconfirmed?: true;
 }
 
 export interface RuleHostDeps extends RuntimeDeps {
@@ -52,7 +59,11 @@ export interface ApplyOptions {
   source: string;
   /** Accept a version lower than the active one. */
   force?: boolean;
-  /** Put it on probation once applied (the status says so; the control plane's probation monitor acts on it). */
+  /**
+   * Put it on probation once applied (the status says so; the control plane's probation monitor
+   * acts on it). The set stays unconfirmed, and is never made the last good set, until confirm().
+   * Only when a probation will run (control.probation.seconds above 0).
+   */
   probation?: boolean;
 }
 
@@ -126,10 +137,16 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
           }
         }
         const compiled = await this.check(def, `rule set from ${opts.source}`);
-        const entry = { definition: compiled.definition, appliedAt: Date.now(), source: opts.source };
-        if (this.active) {
+        const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source: opts.source };
+        if (opts.probation) entry.unconfirmed = true;
+        if (this.active && !this.active.unconfirmed) {
           this.lastGood = this.active;
           await this.writeMeta(META_LAST_GOOD, this.lastGood);
+        } else if (this.active) {
+          this.deps.logger.info(
+            { replaced: this.active.definition.version, lastGood: this.lastGood?.definition.version ?? null },
+            'the replaced rule set was never confirmed: a rollback still returns to the last confirmed set',
+          );
         }
         await this.install(compiled, entry);
         await this.writeMeta(META_ACTIVE, entry);
@@ -158,8 +175,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   }
 
   /**
-   * Swap back to the last good set. An operator rollback swaps the two (rolling back again returns
-   * to the set just left); an automatic one (opts.failure) drops the set it leaves, known to fail.
+   * Swap back to the last good set (the last confirmed one). An operator rollback from a confirmed
+   * set swaps the two (rolling back again returns to the set just left); an automatic one
+   * (opts.failure), or any rollback from an unconfirmed set (on probation), drops the set it leaves:
+   * known to fail, or never confirmed, it is not kept as a set to roll back to.
    */
   rollback(source: string, opts: RollbackOptions = {}): Promise<RuleUpdateStatus> {
     const run = async (): Promise<RuleUpdateStatus> => {
@@ -184,12 +203,20 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       try {
         const compiled = await this.check(target.definition, 'last good rule set');
         const previous = this.active;
+        const drop = cause !== undefined || previous?.unconfirmed === true;
         const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
         await this.install(compiled, entry);
-        this.lastGood = cause ? target : previous;
+        this.lastGood = drop ? target : previous;
         await this.writeMeta(META_ACTIVE, entry);
-        if (previous && !cause) await this.writeMeta(META_LAST_GOOD, previous);
-        const done: RuleUpdateStatus = { state: 'rolled-back', version: compiled.version, source, at: Date.now(), errors: cause?.errors ?? [] };
+        if (previous && !drop) await this.writeMeta(META_LAST_GOOD, previous);
+        const done: RuleUpdateStatus = {
+          state: 'rolled-back',
+          version: compiled.version,
+          ...(activeVersion === undefined ? {} : { fromVersion: activeVersion }),
+          source,
+          at: Date.now(),
+          errors: cause?.errors ?? [],
+        };
         return this.report(cause ? { ...done, code: cause.code } : done);
       } catch (err) {
         const errors = [...(cause?.errors ?? []), ...errorsOf(err)];
@@ -209,6 +236,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       appliedAt: this.active ? new Date(this.active.appliedAt).toISOString() : null,
       source: this.active?.source ?? null,
       lastGoodVersion: this.lastGood?.definition.version ?? null,
+      /** False while the active set is on probation (applied on probation, not confirmed yet). */
+      activeConfirmed: this.active ? this.active.unconfirmed !== true : null,
       lastUpdate: this.lastUpdate ? { ...this.lastUpdate, at: new Date(this.lastUpdate.at).toISOString() } : null,
       rules: (set?.rules ?? []).map((r) => ({
         name: r.name,
@@ -240,7 +269,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         if ((rule.enabled !== false) === enabled) return this.report({ state: 'unchanged', version, source, at: Date.now(), errors: [] });
         const def: RuleSetDefinition = { ...current, rules: current.rules.map((r) => (r.name === name ? { ...r, enabled } : r)) };
         const compiled = await this.check(def, `rule set from ${source}`);
-        const entry = { definition: compiled.definition, appliedAt: Date.now(), source };
+        const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source };
+        if (this.active?.unconfirmed) entry.unconfirmed = true; // still on probation
         await this.install(compiled, entry);
         await this.writeMeta(META_ACTIVE, entry);
         this.deps.logger.info({ version, rule: name, enabled, source }, enabled ? 'rule enabled' : 'rule disabled');
@@ -255,11 +285,21 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     return p;
   }
 
-  /** Report that `version` passed its probation, if it is still the active set (else nothing is reported). */
+  /**
+   * `version` passed its probation: if it is still the active set, it is confirmed (the next update
+   * keeps it as the last good set) and reported; else nothing is reported.
+   */
   confirm(version: number, source: string): Promise<RuleUpdateStatus> {
     const run = async (): Promise<RuleUpdateStatus> => {
       const s: RuleUpdateStatus = { state: 'confirmed', version, source, at: Date.now(), errors: [] };
-      return this.active?.definition.version === version ? this.report(s) : { ...s, state: 'unchanged' };
+      const active = this.active;
+      if (active?.definition.version !== version) return { ...s, state: 'unchanged' };
+      if (active.unconfirmed) {
+        const { unconfirmed: _, ...confirmed } = active;
+        await this.writeMeta(META_ACTIVE, confirmed);
+        this.active = confirmed;
+      }
+      return this.report(s);
     };
     const p = this.queue.then(run, run);
     this.queue = p;
@@ -272,6 +312,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
 
   lastGoodDefinition(): RuleSetDefinition | undefined {
     return this.lastGood?.definition;
+  }
+
+  unconfirmedVersion(): number | undefined {
+    return this.active?.unconfirmed ? this.active.definition.version : undefined;
   }
 
   ruleCounters(): ReadonlyMap<string, RuleCounters> {

@@ -79,7 +79,9 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),
     sources: () => gw.sources.status(),
-    applyRules: (body, contentType, force, probation) => gw.rules.applyFromBytes(body, contentType, 'admin', { force, probation }),
+    // ?probation=1 with control.probation.seconds 0: no probation runs, so the set is not put on one.
+    applyRules: (body, contentType, force, probation) =>
+      gw.rules.applyFromBytes(body, contentType, 'admin', { force, probation: probation && gw.config.control.probation.seconds > 0 }),
     rollbackRules: () => gw.rules.rollback('admin'),
     events: () => gw.activity.recent(),
     overview() {

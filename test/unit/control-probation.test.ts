@@ -1,6 +1,7 @@
 // The probation monitor (gateway/control/probation.ts) over the real RuleHost and rules engine
 // (in-memory store, manual clock): rollback of a failing changed rule, confirmation, rules the
-// update did not change, updates replacing a set on probation, a restart during a probation.
+// update did not change, updates replacing a set on probation, updates stacked on one still on
+// probation (rolled back to the last confirmed set), a restart during a probation.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProbationMonitor } from '../../gateway/control/probation.js';
@@ -11,7 +12,7 @@ import { ManualTimers, type Action, type ActionFactory, type RuleSetDefinition }
 import type { RuntimeDeps } from '../../core/deps.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
 import { MemoryStreams } from '../helpers/memory-streams.js';
-import { metricValue, testDeps, waitForEvent } from '../helpers/index.js';
+import { metricValue, testDeps, waitForEvent, withTimeout } from '../helpers/index.js';
 
 const action =
   (kind: string, fails: boolean): ActionFactory =>
@@ -144,10 +145,12 @@ test('a set replaced during its probation is not judged any more; the new one is
   assert.equal(r.monitor.current()?.version, 4);
   await r.rules.apply(set(5, rule('route', 'fail'), rule('x', 'ok')), { source: 'mqtt:local', probation: true });
   assert.equal(r.monitor.current()?.version, 5, 'a newer update on probation replaces it');
-  assert.deepEqual(r.monitor.current()?.rules, ['x'], 'judged against the set it replaced');
+  assert.deepEqual(r.monitor.current()?.rules, ['route', 'x'], 'judged against the last confirmed set (3), not against 4, never confirmed');
   assert.equal(r.timers.size, 1);
   const rb = await r.rules.rollback('admin');
   assert.equal(rb.state, 'rolled-back');
+  assert.equal(rb.version, 3, 'an operator rollback goes to the last confirmed set too');
+  assert.equal(rb.fromVersion, 5);
   assert.equal(r.monitor.current(), undefined, 'an operator rollback ends it');
   assert.equal(r.timers.size, 0);
   const before = r.statuses.length;
@@ -155,7 +158,54 @@ test('a set replaced during its probation is not judged any more; the new one is
   const stale = await r.rules.rollback('probation', { fromVersion: 5, failure: { code: 'GH_RULESET_RUNTIME_FAILURE', errors: [] } });
   assert.equal(stale.state, 'unchanged');
   assert.equal(r.statuses.length, before, 'not reported');
-  assert.equal(r.rules.activeDefinition()?.version, 4);
+  assert.equal(r.rules.activeDefinition()?.version, 3);
+});
+
+test('an update stacked on one still on probation that fails rolls back to the last confirmed set, not to the unconfirmed one', async (t) => {
+  const r = await rig(t, set(1, rule('route', 'ok'), rule('other', 'ok')));
+  // A (2) changes `other` and is still on probation when B (3) arrives and breaks `route`.
+  await r.rules.apply(set(2, rule('route', 'ok'), rule('other', 'fail')), { source: 'mqtt:local', probation: true });
+  r.timers.advance(10_000);
+  await r.rules.apply(set(3, rule('route', 'fail'), rule('other', 'fail')), { source: 'mqtt:local', probation: true });
+  assert.equal(r.rules.lastGoodDefinition()?.version, 1, 'A was never confirmed: the rollback target stays 1');
+  assert.deepEqual(r.monitor.current()?.rules, ['route', 'other'], "A's change is judged with B's: a rollback undoes both");
+  assert.equal(r.rules.status().activeConfirmed, false);
+
+  r.send('route', 3);
+  const next = r.next();
+  r.timers.advance(1000);
+  const s = await next;
+  assert.equal(s.state, 'rolled-back');
+  assert.equal(s.code, 'GH_RULESET_RUNTIME_FAILURE');
+  assert.equal(s.version, 1, 'back to the last confirmed set');
+  assert.equal(s.fromVersion, 3);
+  assert.equal(r.rules.activeDefinition()?.version, 1);
+  assert.equal(r.rules.status().activeConfirmed, true);
+  assert.equal(r.rules.status().lastGoodVersion, 1);
+  assert.equal(r.monitor.current(), undefined, 'nothing left on probation: A is not running again');
+  assert.equal(r.timers.size, 0);
+  const again = await r.rules.rollback('admin');
+  assert.equal(again.code, 'GH_RULESET_NO_ROLLBACK', 'neither A nor B can be rolled back to');
+});
+
+test('confirmed sets move the rollback target; an operator rollback from a confirmed set swaps, from one on probation drops it', async (t) => {
+  const r = await rig(t, set(1, rule('route', 'ok')));
+  await r.rules.apply(set(2, rule('route', 'ok'), rule('a', 'ok')), { source: 'mqtt:local', probation: true });
+  const confirmed = r.next();
+  r.timers.advance(60_000);
+  assert.equal((await confirmed).state, 'confirmed');
+  assert.equal(r.rules.status().activeConfirmed, true);
+  // B (3) stacked on a confirmed A: the rollback target is A.
+  await r.rules.apply(set(3, rule('route', 'ok'), rule('a', 'ok'), rule('b', 'ok')), { source: 'mqtt:local', probation: true });
+  assert.equal(r.rules.lastGoodDefinition()?.version, 2);
+  assert.deepEqual(r.monitor.current()?.rules, ['b']);
+  // An update without probation replacing one on probation: confirmed at once, the target stays 2.
+  await r.rules.apply(set(4, rule('route', 'ok')), { source: 'admin' });
+  assert.equal(r.rules.lastGoodDefinition()?.version, 2, '3 was never confirmed');
+  let rb = await r.rules.rollback('admin');
+  assert.deepEqual([rb.state, rb.version, rb.fromVersion], ['rolled-back', 2, 4]);
+  rb = await r.rules.rollback('admin');
+  assert.deepEqual([rb.state, rb.version, rb.fromVersion], ['rolled-back', 4, 2], 'between confirmed sets a rollback swaps them');
 });
 
 test('a restart during a probation watches the set again for a whole period', async (t) => {
@@ -180,9 +230,57 @@ test('a restart during a probation watches the set again for a whole period', as
   assert.equal(later.monitor.current(), undefined);
 });
 
-test('probation.seconds 0: no probation, no timer', async (t) => {
+test('a restart during the probation of an update stacked on an unconfirmed one keeps the rollback target', async (t) => {
+  const first = await rig(t, set(1, rule('route', 'ok')));
+  await first.rules.apply(set(2, rule('route', 'ok'), rule('a', 'ok')), { source: 'mqtt:local', probation: true });
+  await first.rules.apply(set(3, rule('route', 'fail'), rule('a', 'ok')), { source: 'mqtt:local', probation: true });
+  await first.monitor.stop();
+  await first.rules.stop();
+
+  const r = await rig(t, set(1, rule('route', 'ok')), {}, first);
+  assert.equal(r.rules.activeDefinition()?.version, 3);
+  assert.equal(r.rules.lastGoodDefinition()?.version, 1, 'the stored rollback target is still the last confirmed set');
+  assert.equal(r.monitor.current()?.version, 3, 'its probation started again');
+  assert.deepEqual(r.monitor.current()?.rules, ['route', 'a']);
+  r.send('route', 3);
+  const next = r.next();
+  r.timers.advance(1000);
+  const s = await next;
+  assert.deepEqual([s.state, s.version, s.fromVersion], ['rolled-back', 1, 3]);
+});
+
+test('an unconfirmed set found at start is watched again even without a running record, and confirmed when it passes', async (t) => {
+  const first = await rig(t, set(1, rule('route', 'ok')));
+  await first.rules.apply(set(2, rule('route', 'ok'), rule('a', 'ok')), { source: 'mqtt:local', probation: true });
+  await first.monitor.stop();
+  await first.rules.stop();
+  // The gateway stopped before the probation record was written (only the rule set was).
+  await first.streams.putMeta('control/probation', Buffer.from('{}'));
+
+  const r = await rig(t, set(1, rule('route', 'ok')), {}, first);
+  assert.equal(r.monitor.current()?.version, 2);
+  const next = r.next();
+  r.timers.advance(60_000);
+  assert.equal((await next).state, 'confirmed');
+  await r.monitor.stop();
+  await r.rules.stop();
+
+  const later = await rig(t, set(1, rule('route', 'ok')), {}, r);
+  assert.equal(later.monitor.current(), undefined, 'a confirmed set is not watched again');
+  assert.equal(later.rules.status().activeConfirmed, true);
+});
+
+test('probation.seconds 0: no probation, no timer; a set applied with probation is confirmed at once', async (t) => {
   const r = await rig(t, set(1, rule('route', 'ok')), { seconds: 0 });
+  const confirmed = withTimeout(
+    new Promise<RuleUpdateStatus>((resolve) => r.rules.on('status', (s: RuleUpdateStatus) => s.state === 'confirmed' && resolve(s))),
+    5000,
+    'the confirmation',
+  );
   await r.rules.apply(set(2, rule('route', 'fail')), { source: 'mqtt:local', probation: true });
   assert.equal(r.monitor.current(), undefined);
   assert.equal(r.timers.size, 0);
+  assert.equal((await confirmed).version, 2);
+  await r.rules.apply(set(3, rule('route', 'ok')), { source: 'mqtt:local', probation: true });
+  assert.equal(r.rules.lastGoodDefinition()?.version, 2, 'nothing is left out of the rollback target for want of a probation');
 });
