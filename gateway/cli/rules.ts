@@ -35,6 +35,8 @@ interface RuleRow {
 interface LastUpdate {
   state: string;
   version?: number | null;
+  /** rolled-back: the version left. */
+  fromVersion?: number;
   source: string;
   at: string;
   code?: string;
@@ -44,15 +46,19 @@ interface LastUpdate {
 /** `rules list`: the outcome of the last update attempt (what happened, when, why). */
 function describeLastUpdate(u: LastUpdate): string {
   const to = u.state === 'rolled-back' ? ' to' : '';
-  const head = `  last update: ${u.state}${u.version == null ? '' : `${to} version ${u.version}`} (${u.source})${u.code ? `, ${u.code}` : ''} at ${u.at}`;
+  const from = u.state === 'rolled-back' && u.fromVersion !== undefined ? ` from version ${u.fromVersion}` : '';
+  const head = `  last update: ${u.state}${u.version == null ? '' : `${to} version ${u.version}`}${from} (${u.source})${u.code ? `, ${u.code}` : ''} at ${u.at}`;
   return [head, ...(u.errors ?? []).map((e) => `    - ${e.message}`)].join('\n');
 }
 
 /** `rules apply --probation`: whether the gateway watches the set now (control.probation.seconds 0: it does not). */
 async function sayProbation(admin: AdminTarget, version: number | undefined, io: CliIO): Promise<void> {
-  const body = (await adminRequest(admin, 'GET', '/api/rules')) as { probation?: { version: number; endsAt: string; rules: string[] } | null };
+  const body = (await adminRequest(admin, 'GET', '/api/rules')) as {
+    probation?: { version: number; endsAt: string; rules: string[] } | null;
+    lastGoodVersion?: number | null;
+  };
   const p = body.probation;
-  if (p && p.version === version) writeLine(io.stdout, probationLine(p));
+  if (p && p.version === version) writeLine(io.stdout, probationLine(p, body.lastGoodVersion));
   else
     writeLine(
       io.stderr,
@@ -60,9 +66,11 @@ async function sayProbation(admin: AdminTarget, version: number | undefined, io:
     );
 }
 
-function probationLine(p: { endsAt: string; rules: string[] }): string {
+/** The probation running now, and the set a failure rolls back to (the last confirmed one). */
+function probationLine(p: { endsAt: string; rules: string[] }, lastGood: number | null | undefined): string {
   const watched = p.rules.join(', ') || '(no new or changed rule)';
-  return `  on probation until ${p.endsAt}, watching: ${watched} (rolled back by itself if one fails; control.probation)`;
+  const to = lastGood == null ? '' : ` to version ${lastGood}, the last confirmed set,`;
+  return `  on probation until ${p.endsAt}, watching: ${watched} (rolled back${to} by itself if one fails; control.probation)`;
 }
 
 export async function runRules(argv: string[], io: CliIO): Promise<number> {
@@ -77,6 +85,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       if (values.help) return help(io);
       const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as {
         activeVersion: number | null;
+        lastGoodVersion?: number | null;
         lastUpdate: LastUpdate | null;
         probation?: { endsAt: string; rules: string[] } | null;
         rules: RuleRow[];
@@ -86,7 +95,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
         return 0;
       }
       writeLine(io.stdout, `active rule set version ${body.activeVersion ?? '-'}`);
-      if (body.probation) writeLine(io.stdout, probationLine(body.probation));
+      if (body.probation) writeLine(io.stdout, probationLine(body.probation, body.lastGoodVersion));
       if (body.lastUpdate) writeLine(io.stdout, describeLastUpdate(body.lastUpdate));
       for (const r of body.rules) {
         writeLine(

@@ -131,6 +131,7 @@ test('a remote update whose rule fails on every message is rolled back by the ga
   assert.equal(s.code, 'GH_RULESET_RUNTIME_FAILURE');
   assert.equal(s.activeVersion, 1, 'back to the previous set');
   assert.equal(s.version, 1);
+  assert.equal(s.fromVersion, 2);
   assert.equal(s.lastGoodVersion, 1, 'the failed set is not kept as a rollback target');
   assert.equal(s.probation, null);
   assert.equal(s.errors.length, 1);
@@ -147,12 +148,13 @@ test('a remote update whose rule fails on every message is rolled back by the ga
   const warn = gw.logs.find((l) => l.msg === 'rule set failed its probation: rolling back to the last good set');
   assert.ok(warn, 'warning logged');
   assert.equal(warn.rule, 'route');
+  assert.equal(warn.rollbackTo, 1, 'the warning names the set it goes back to');
   assert.match(String(warn.error), /invalid topic/);
   assert.ok((warn.failures as number) >= 5 && (warn.evaluations as number) >= 5, JSON.stringify(warn));
   assert.equal(await metric(gw, /^gatehouse_ruleset_auto_rollbacks_total\b/), 1);
   // `gatehouse rules list` tells what happened, which rule and why.
   const listed = await rulesList(gw);
-  assert.match(listed, /last update: rolled-back to version 1 \(probation\), GH_RULESET_RUNTIME_FAILURE/);
+  assert.match(listed, /last update: rolled-back to version 1 from version 2 \(probation\), GH_RULESET_RUNTIME_FAILURE/);
   assert.match(listed, /rule 'route' of rule set 2 failed/);
   assert.doesNotMatch(listed, /on probation/);
 

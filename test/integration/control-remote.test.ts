@@ -444,3 +444,83 @@ test('local updates go on probation only when asked: `rules apply --probation` (
   assert.equal(gw.rules.activeDefinition()?.version, 3);
   assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_ruleset_auto_rollbacks_total'), 1);
 });
+
+test('an update stacked on one still on probation fails: back to the last confirmed set (also across a restart), counters of the restored rule from zero, replays refused', async (t) => {
+  const probation = '  probation: { seconds: 60, minFailures: 3 }\n';
+  const first = await signedGateway(t, probation);
+  const { keys, dir } = first;
+  let gw = first.gw;
+  let c = await client(t, url(gw));
+  const doc = (version: number, ruleSet: string): string => signedDoc(keys.privateKeyPem, { version, ruleSet: JSON.parse(ruleSet) as Record<string, unknown> });
+  // `keep` republishes to a topic built from a field the payloads do not have: every action fails.
+  const failing = (version: number): string =>
+    JSON.stringify({
+      version,
+      rules: [
+        { name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ republish: { topic: '${kind}' } }] },
+        { name: 'extra', sql: "SELECT * FROM 'other/#'", actions: [{ stream: { name: 'archive' } }] },
+      ],
+    });
+  const rolledBack = async (g: Gateway, mqttClient: MqttClient): Promise<ControlStatus> => {
+    const p = within(
+      new Promise<ControlStatus>((resolve) => g.control.remote!.on('status', (s: ControlStatus) => s.state === 'rolled-back' && resolve(s))),
+      10_000,
+      'the automatic rollback',
+    );
+    let done = false;
+    void p.then(() => (done = true)).catch(() => undefined);
+    for (let i = 0; !done && i < 2000; i++) await mqttClient.publishAsync('data/x', `{"i":${i}}`, { qos: 1 });
+    return p;
+  };
+  const admin = (g: Gateway): string => `http://127.0.0.1:${g.admin!.address().port}`;
+  const list = async (g: Gateway): Promise<string> => {
+    let out = '';
+    const stdout = new PassThrough().on('data', (d: Buffer) => (out += d.toString()));
+    assert.equal(await runRules(['list', '--admin', admin(g)], { stdout, stderr: new PassThrough() }), 0);
+    return out;
+  };
+
+  // A (v2, healthy: adds `extra`) is on probation when B (v3, breaks `keep`) arrives.
+  const docA = doc(2, v(2, undefined, undefined, 'extra'));
+  let s = await update(gw, c, docA);
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.equal(s.probation?.version, 2);
+  await c.publishAsync('data/x', '{"kind":"k"}', { qos: 1 });
+  s = await update(gw, c, doc(3, failing(3)));
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.equal(s.lastGoodVersion, 1, 'A was never confirmed: a rollback still goes to v1');
+  assert.deepEqual(s.probation?.rules, ['keep', 'extra'], 'judged against v1: what A changed too');
+  assert.match(await list(gw), /on probation until \S+, watching: keep, extra \(rolled back to version 1, the last confirmed set, by itself/);
+
+  s = await rolledBack(gw, c);
+  assert.equal(s.code, 'GH_RULESET_RUNTIME_FAILURE');
+  assert.deepEqual([s.version, s.fromVersion, s.activeVersion, s.lastGoodVersion], [1, 3, 1, 1]);
+  assert.equal(s.probation, null, 'A is not running, nor on probation again');
+  const retained = await retainedStatus(t, url(gw), (x) => x.state === 'rolled-back');
+  assert.equal(retained.fromVersion, 3);
+  const listed = await list(gw);
+  assert.match(listed, /last update: rolled-back to version 1 from version 3 \(probation\), GH_RULESET_RUNTIME_FAILURE/);
+  // The restored `keep` counts from the rollback on (a message in flight may meet it): none of B's failures.
+  assert.match(listed, / keep: matched \d+, emitted \d+, errors 0, action failures 0\n/);
+  assert.ok((await metricValue(registries.get(gw)!, 'gatehouse_rule_action_failures_total', { rule: 'keep' })) >= 3, 'Prometheus keeps them');
+
+  // A replayed is still a replay (superseded, then rolled back with B); nor can a rollback document reach it.
+  s = await update(gw, c, docA);
+  assert.match(s.errors[0]!.message, /GH_CONTROL_REPLAY/);
+  s = await update(gw, c, signedDoc(keys.privateKeyPem, { version: 4, rollbackTo: 2 }), `gatehouse/${ID}/rules/rollback`);
+  assert.equal(s.state, 'rejected');
+  assert.match(s.errors[0]!.message, /last good \(confirmed\) set is 1/);
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+
+  // Again with a restart during B's probation: the rollback target survives it.
+  assert.equal((await update(gw, c, doc(5, v(5, undefined, undefined, 'extra')))).state, 'applied');
+  assert.equal((await update(gw, c, doc(6, failing(6)))).lastGoodVersion, 1);
+  await c.endAsync();
+  await gw.stop();
+  gw = (await signedGateway(t, probation, dir)).gw;
+  c = await client(t, url(gw));
+  assert.equal(gw.control.probation.current()?.version, 6, 'the probation starts again');
+  assert.equal(gw.rules.lastGoodDefinition()?.version, 1);
+  s = await rolledBack(gw, c);
+  assert.deepEqual([s.version, s.fromVersion, s.activeVersion], [1, 6, 1]);
+});

@@ -14,10 +14,12 @@ export function renderRules(o) {
   const upd = $('rules-update');
   if (u) {
     const errors = (u.errors ?? []).map((e) => e.message ?? String(e)).join('; ');
-    setText(
-      'rules-update',
-      `Last update ${fmtTime(u.at)}: version ${u.version ?? '?'} ${u.state ?? ''}${u.source ? ` (${u.source})` : ''}${errors ? ` — ${errors}` : ''}`,
-    );
+    // A rollback says where it went (the last confirmed set) and what it left.
+    const what =
+      u.state === 'rolled-back' && u.fromVersion !== undefined && u.fromVersion !== null
+        ? `rolled back from version ${u.fromVersion} to version ${u.version ?? '?'}`
+        : `version ${u.version ?? '?'} ${u.state ?? ''}`;
+    setText('rules-update', `Last update ${fmtTime(u.at)}: ${what}${u.source ? ` (${u.source})` : ''}${errors ? ` — ${errors}` : ''}`);
     upd.classList.toggle('bad', u.state === 'rejected' || u.state === 'rolled-back');
   } else setText('rules-update', '');
   const rows = (r.rules ?? []).map((rule) =>
