@@ -3,6 +3,7 @@
 // (persistent session, QoS 1, reconnect with doubling backoff), so updates published while the
 // gateway was offline are delivered when it reconnects.
 import { readFile } from 'node:fs/promises';
+import { refreshTlsFiles } from '../../core/tls-files.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
@@ -133,10 +134,18 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
           });
         }
       });
+      let lastTlsError: string | undefined;
       c.on('close', () => {
         // Double the delay before the next reconnect attempt (mqtt.js reads it when scheduling).
         delay = Math.min(opts.reconnectMaxMs, delay * 2);
         c.options.reconnectPeriod = delay;
+        // The reconnect takes its TLS options from c.options: a client certificate renewed on
+        // disk is presented at the next handshake (core/tls-files.ts).
+        if (opts.ca === undefined && opts.cert === undefined && opts.key === undefined) return;
+        const r = refreshTlsFiles(c.options, { ca: opts.ca, cert: opts.cert, key: opts.key });
+        if (r.changed) log.info({ url: opts.url, cert: opts.cert }, 'control channel: TLS files changed on disk; the reconnect uses them');
+        if ('error' in r && r.error !== lastTlsError) log.warn({ url: opts.url, err: r.error }, 'control channel: TLS files not reloaded');
+        lastTlsError = 'error' in r ? r.error : undefined;
       });
       c.on('error', (err) => log.warn({ err: errorMessage(err), url: opts.url }, 'control channel error'));
       c.on('offline', () => log.warn({ url: opts.url, retryInMs: delay }, 'control channel offline'));

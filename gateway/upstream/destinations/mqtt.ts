@@ -9,6 +9,7 @@
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
 // bridged back up.
 import { readFileSync } from 'node:fs';
+import { refreshTlsFiles } from '../../../core/tls-files.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
@@ -162,9 +163,20 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       reconnectTimer = undefined;
       const c = client;
       if (stopping || !c || c.connected) return;
+      refreshTls(c);
       // Keep the stores: unacknowledged QoS 1 publishes are resent in the same session.
       c.reconnect({ incomingStore: c.incomingStore, outgoingStore: c.outgoingStore });
     }, delay);
+  }
+
+  /** Read the TLS files again before a reconnect: a renewed client certificate is presented (core/tls-files.ts). */
+  let lastTlsError: string | undefined;
+  function refreshTls(c: MqttClient): void {
+    if (o.caFile === undefined && o.certFile === undefined && o.keyFile === undefined) return;
+    const r = refreshTlsFiles(c.options, { ca: o.caFile, cert: o.certFile, key: o.keyFile });
+    if (r.changed) log.info({ certFile: o.certFile, caFile: o.caFile }, 'upstream MQTT: TLS files changed on disk; the reconnect uses them');
+    if ('error' in r && r.error !== lastTlsError) log.warn({ err: r.error, certFile: o.certFile }, 'upstream MQTT: TLS files not reloaded');
+    lastTlsError = 'error' in r ? r.error : undefined;
   }
 
   function clientOptions(): IClientOptions {
@@ -180,7 +192,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
     if (o.username !== undefined) co.username = o.username;
     if (o.password !== undefined) co.password = o.password;
-    // Files are read once at start; a bad path is a config error naming the option.
+    // Files are read at start (a bad path is a config error naming the option) and again before
+    // each reconnect (refreshTls).
     const read = (file: string | undefined, key: string): Buffer | undefined => {
       if (!file) return undefined;
       try {

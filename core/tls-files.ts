@@ -1,0 +1,56 @@
+// A TLS client's files (ca, cert, key) read again before it reconnects, so a client certificate
+// renewed on disk is presented at the next connection without a restart. A server checks a
+// client's certificate only at the handshake: a connection outlives its certificate, and only the
+// next handshake needs the new one. Used by the MQTT bridge destination and the control channel
+// (both mqtt.js clients, whose reconnects take their TLS options from client.options).
+//
+// Files that cannot be read, or a key that does not match the certificate (a renewal caught half
+// written), leave the options as they were: the reconnect uses the previous files and the next
+// one tries again. Reading is synchronous (a few KB, once per reconnect attempt, which the
+// callers' backoff bounds).
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+
+export interface TlsFilePaths {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+/** The TLS fields of a client's options (mqtt.js IClientOptions has these). */
+export interface TlsFileOptions {
+  ca?: unknown;
+  cert?: unknown;
+  key?: unknown;
+}
+
+export type TlsRefresh = { changed: false } | { changed: true } | { changed: false; error: string };
+
+function same(a: unknown, b: Buffer | undefined): boolean {
+  return b === undefined ? a === undefined : Buffer.isBuffer(a) && a.equals(b);
+}
+
+/** Read the files again; when they changed and load as a pair, put them into `options`. */
+export function refreshTlsFiles(options: TlsFileOptions, paths: TlsFilePaths): TlsRefresh {
+  let next: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  try {
+    next = {};
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      const p = paths[k];
+      if (p !== undefined) next[k] = readFileSync(p);
+    }
+  } catch (err) {
+    return { changed: false, error: `cannot read the TLS files again: ${(err as Error).message}` };
+  }
+  if (same(options.ca, next.ca) && same(options.cert, next.cert) && same(options.key, next.key)) return { changed: false };
+  try {
+    // A certificate with another key fails here, not at the handshake.
+    if (next.cert !== undefined || next.key !== undefined) createSecureContext(next);
+  } catch (err) {
+    return { changed: false, error: `the new TLS files do not load as a pair (${(err as Error).message}); the previous ones are kept` };
+  }
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    if (next[k] !== undefined) options[k] = next[k];
+  }
+  return { changed: true };
+}
