@@ -3,13 +3,15 @@
 // every append) costs a counter increment, never a flood of log lines (on an SD card, the log is a
 // disk write). Used by the broker, the rules engine and the Modbus source.
 import type { Logger } from 'pino';
+import { monotonicNow } from './clock.js';
 
 export type RateLog = (key: string, fields: Record<string, unknown>, msg: string) => void;
 
-export function rateLimitedLog(log: Logger, level: 'info' | 'warn', intervalMs: number, now: () => number = Date.now): RateLog {
+/** `clock`: a monotonic clock (RuntimeDeps.monotonic): a wall clock stepped back would mute the key for the size of the step. */
+export function rateLimitedLog(log: Logger, level: 'info' | 'warn', intervalMs: number, clock: () => number = monotonicNow): RateLog {
   const last = new Map<string, { at: number; suppressed: number }>();
   return (key, fields, msg) => {
-    const t = now();
+    const t = clock();
     const e = last.get(key);
     if (e && t - e.at < intervalMs) {
       e.suppressed++;

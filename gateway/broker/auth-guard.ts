@@ -10,6 +10,9 @@
 //   share: 32 parallel wrong passwords stalled PUBACKs for 1.4 s. At most `maxConcurrentChecks`
 //   run at once; `maxQueuedChecks` more wait; beyond that CONNACK 0x03 (server unavailable).
 // Memory is bounded: at most MAX_TRACKED addresses/user names are remembered (oldest forgotten).
+// Time is the monotonic clock (RuntimeDeps.monotonic): on a wall clock stepped back a year by NTP a
+// ban would last a year (the device locked out), stepped forward it would end at once. Bans live in
+// memory only, so nothing here needs to survive a restart.
 export interface AuthGuardOptions {
   maxFailures: number;
   windowMs: number;
@@ -40,6 +43,7 @@ export class AuthGuard {
 
   constructor(
     private readonly opts: AuthGuardOptions,
+    /** Monotonic ms (RuntimeDeps.monotonic), never the wall clock. */
     private readonly now: () => number,
   ) {}
 

@@ -21,6 +21,7 @@ import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { errorMessage } from '../../core/errors.js';
+import { clocksOf } from '../../core/clock.js';
 import type { ConnState } from './connection.js';
 import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
 import { AuthGuard } from './auth-guard.js';
@@ -101,7 +102,11 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const options: BrokerOptions = brokerOptionsSchema.parse(input);
   checkBrokerSecurity(options);
   const log = deps.logger.child({ component: 'broker' });
-  const now = deps.now ?? Date.now;
+  // Wall time (`now`) for receivedAt and connectedAt; monotonic time for every duration: bans,
+  // rate-limited warnings, MQTT 5 message expiry (an interval by the spec, converted to wall time
+  // only in the session and retained files, which must survive a restart).
+  const clocks = clocksOf(deps);
+  const { now, monotonic } = clocks;
   const stats = new BrokerStats();
   registerBrokerMetrics(deps.registry, stats);
   // The parser buffers a whole packet before aedes sees it: cap the packet length at the
@@ -114,8 +119,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const sockets = new Set<Socket>();
   let stopping: Promise<void> | undefined;
 
-  const commit = createCommitWindow({ stats, log, now, maxInflight, sink: deps });
-  const rateLog = rateLimitedLog(log, 'warn', 10_000, now);
+  const commit = createCommitWindow({ stats, log, monotonic, maxInflight, sink: deps });
+  const rateLog = rateLimitedLog(log, 'warn', 10_000, monotonic);
   const refusedListeners = new Set<(r: PublishRefusal) => void>();
   const publishRefused = (r: PublishRefusal): void => {
     for (const l of refusedListeners) {
@@ -141,7 +146,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       );
     },
   );
-  const authGuard = new AuthGuard(options.authBackoff, now);
+  const authGuard = new AuthGuard(options.authBackoff, monotonic);
   const hooks = createAedesHooks({
     options,
     stats,
@@ -159,7 +164,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   });
   // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
   const persistence = memoryPersistence();
-  const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, now) : undefined;
+  const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, clocks) : undefined;
   if (retained) {
     const storeRetained = persistence.storeRetained.bind(persistence);
     // aedes 1.x calls it promise style (no callback): the result is passed through either way.
@@ -188,7 +193,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     live,
     stats,
     log,
-    now,
+    clocks,
     options,
     maxPacketBytes,
     sessionFile: deps.sessionFile,
@@ -298,9 +303,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         };
         if (packet.properties) {
           p.properties = packet.properties;
-          // the absolute deadline v5 subscribers' Message Expiry counts down from (v5/router.ts)
+          // the deadline (monotonic ms) v5 subscribers' Message Expiry counts down from (v5/router.ts)
           const e = packet.properties.messageExpiryInterval;
-          if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = now() + e * 1000;
+          if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = monotonic() + e * 1000;
         }
         aedes.publish(p, (err?: Error) => (err ? reject(err) : resolve()));
       });

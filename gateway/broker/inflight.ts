@@ -14,7 +14,8 @@ const MAX_WAITING = 65_536;
 export interface CommitDeps {
   stats: BrokerStats;
   log: Logger;
-  now: () => number;
+  /** Monotonic ms (the warnings' rate limit). */
+  monotonic: () => number;
   maxInflight: number;
   /** The broker's deps: onPublish is called as its method, as aedes' caller would. */
   sink: { onPublish(msg: Message): Promise<void> | undefined };
@@ -26,12 +27,12 @@ export interface CommitWindow {
 }
 
 export function createCommitWindow(deps: CommitDeps): CommitWindow {
-  const { stats, log, now, maxInflight, sink } = deps;
-  let lastRejectLog = 0;
+  const { stats, log, monotonic, maxInflight, sink } = deps;
+  let lastRejectLog = -Infinity;
 
   const logRejection = (err: unknown, topic: string): void => {
     stats.publishRejected++;
-    const t = now();
+    const t = monotonic();
     // one warning per second at most: a failing store would otherwise flood the log
     if (t - lastRejectLog >= 1000) {
       lastRejectLog = t;

@@ -9,6 +9,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
+import { clocksOf, monotonicOf, wallOf, type Clocks } from '../../core/clock.js';
 import { decodeProps, encodeProps } from './props-json.js';
 
 /** The fields of a retained packet that matter to subscribers (aedes rebuilds the packet on delivery). */
@@ -21,10 +22,11 @@ export interface RetainedPacket {
   dup: false;
   /** MQTT 5 properties (user properties, content type, correlation data, ...). */
   properties?: Record<string, unknown>;
-  /** Absolute deadline (ms) of a v5 Message Expiry Interval (v5/router.ts). */
+  /** Deadline of a v5 Message Expiry Interval, monotonic ms (v5/router.ts). */
   messageExpiry?: number;
 }
 
+/** In memory `messageExpiry` is monotonic ms; in the file, wall time (epoch ms): it must survive a restart. */
 interface StoredRetained {
   topic: string;
   payload: string;
@@ -51,7 +53,7 @@ export class RetainedFile {
   constructor(
     private readonly file: string,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly clocks: Clocks = clocksOf({}),
     private readonly delayMs = SAVE_DELAY_MS,
   ) {}
 
@@ -95,7 +97,7 @@ export class RetainedFile {
       this.log.warn({ err: errorMessage(err), file: this.file }, 'retained message file is corrupt: starting without retained messages');
       return [];
     }
-    const now = this.now();
+    const now = this.clocks.now();
     const out: RetainedPacket[] = [];
     for (const r of stored.retained ?? []) {
       if (typeof r?.topic !== 'string' || typeof r.payload !== 'string') continue;
@@ -103,7 +105,7 @@ export class RetainedFile {
       const packet: RetainedPacket = { cmd: 'publish', topic: r.topic, payload: Buffer.from(r.payload, 'base64'), qos: r.qos, retain: true, dup: false };
       const properties = decodeProps(r.properties);
       if (properties) packet.properties = properties;
-      if (r.messageExpiry !== undefined) packet.messageExpiry = r.messageExpiry;
+      if (r.messageExpiry !== undefined) packet.messageExpiry = monotonicOf(r.messageExpiry, this.clocks);
       out.push(packet);
     }
     return out;
@@ -121,7 +123,11 @@ export class RetainedFile {
   private async save(): Promise<void> {
     const tmp = `${this.file}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify({ savedAt: this.now(), retained: [...this.byTopic.values()] }));
+      // message deadlines as wall time: a monotonic value means nothing to the next process
+      const retained = [...this.byTopic.values()].map((r) =>
+        r.messageExpiry === undefined ? r : { ...r, messageExpiry: wallOf(r.messageExpiry, this.clocks) },
+      );
+      await writeFile(tmp, JSON.stringify({ savedAt: this.clocks.now(), retained }));
       await rename(tmp, this.file);
       this.saves++;
     } catch (err) {

@@ -76,7 +76,8 @@ test('a corrupt retained file is logged and the broker starts without it', async
 test('the retained file is not rewritten for a message retained again unchanged', async (t) => {
   const dir = await tempDir(t);
   const { RetainedFile } = await import('../../gateway/broker/retained-file.js');
-  const rf = new RetainedFile(join(dir, 'r.json'), testDeps().logger, Date.now, 0);
+  const { clocksOf } = await import('../../core/clock.js');
+  const rf = new RetainedFile(join(dir, 'r.json'), testDeps().logger, clocksOf({}), 0);
   t.after(() => rf.close());
   const packet = { topic: 'status/dev1', payload: Buffer.from('online'), qos: 1 };
   rf.note(packet);

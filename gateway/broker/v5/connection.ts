@@ -256,7 +256,7 @@ export class V5Connection implements V5ConnectionHandle {
         drainTimeoutMs: ctx.options.drainTimeoutMs,
       },
       ctx.stats,
-      ctx.now,
+      ctx.monotonic,
       (topic) => !st.filterDeliveries || st.acl.canRead(topic),
     );
     session.link = this.out;

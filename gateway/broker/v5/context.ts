@@ -11,6 +11,7 @@ import type { AedesHooks } from '../hooks.js';
 import type { BrokerStats } from '../metrics.js';
 import type { BrokerOptions } from '../options.js';
 import type { RateLog } from '../../../core/rate-log.js';
+import type { Clocks } from '../../../core/clock.js';
 import { V5Connection } from './connection.js';
 import { RC } from './codes.js';
 import { V5Router, forwardProperties, type RoutedPacket } from './router.js';
@@ -23,7 +24,8 @@ export interface V5LayerDeps {
   live: Set<ConnState>;
   stats: BrokerStats;
   log: Logger;
-  now: () => number;
+  /** Monotonic time for message expiry; wall time for what the session file keeps across restarts. */
+  clocks: Clocks;
   options: BrokerOptions;
   maxPacketBytes: number;
   /** Where sessions with an expiry are kept across restarts (none: memory only). */
@@ -48,17 +50,18 @@ export interface V5Layer {
 const noop = (): void => undefined;
 
 export function createV5Layer(deps: V5LayerDeps): V5Layer {
-  const { aedes, stats, log, now, options } = deps;
+  const { aedes, stats, log, clocks, options } = deps;
+  const { monotonic } = clocks;
   const byId = new Map<string, V5ConnectionHandle>();
   const conns = new Set<V5ConnectionHandle>();
   const wills = new Map<string, NodeJS.Timeout>();
   let stopping = false;
 
-  const router = new V5Router({ aedes, now, deliver: (s, m) => deliver(s, m) });
+  const router = new V5Router({ aedes, monotonic, deliver: (s, m) => deliver(s, m) });
   const sessions = new SessionStore({
     file: deps.sessionFile,
     log,
-    now,
+    clocks,
     onExpire(s) {
       router.removeAll(s);
       s.clearQueue();
@@ -94,7 +97,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     deps.hooks.authorizePublish(client, packet, (err) => {
       if (err) return log.info({ client: clientId, topic: will.topic, err: err.message }, 'will refused');
       const expiry = fwd?.messageExpiryInterval;
-      ctx.route({ ...packet, clientId, ...(expiry !== undefined ? { messageExpiry: now() + expiry * 1000 } : {}) } as RoutedPacket);
+      ctx.route({ ...packet, clientId, ...(expiry !== undefined ? { messageExpiry: monotonic() + expiry * 1000 } : {}) } as RoutedPacket);
     });
   }
 
@@ -102,7 +105,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     options,
     stats,
     log,
-    now,
+    monotonic,
     hooks: deps.hooks,
     states: deps.states,
     live: deps.live,

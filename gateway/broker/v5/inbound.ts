@@ -56,7 +56,7 @@ export class Inbound {
       this.answer(p, err ?? undefined);
       if (err) return;
       const expiry = fwd?.messageExpiryInterval;
-      ctx.route({ ...packet, clientId: conn.clientId, ...(expiry !== undefined ? { messageExpiry: ctx.now() + expiry * 1000 } : {}) });
+      ctx.route({ ...packet, clientId: conn.clientId, ...(expiry !== undefined ? { messageExpiry: ctx.monotonic() + expiry * 1000 } : {}) });
     });
   }
 

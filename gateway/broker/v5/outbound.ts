@@ -42,6 +42,7 @@ export class Outbound {
     private readonly session: Session,
     private readonly limits: OutboundLimits,
     private readonly stats: BrokerStats,
+    /** Monotonic ms (message expiry deadlines are on it). */
     private readonly now: () => number,
     /** May this connection read messages on the topic (ACL with deny rules)? */
     private readonly canRead: (topic: string) => boolean,

@@ -7,7 +7,10 @@ import type { Aedes, AedesPublishPacket } from 'aedes';
 import { matchTopic } from '../../../core/topic-filter.js';
 import type { OutMsg, PublishProperties, Session, SubEntry } from './session.js';
 
-/** A routed message as aedes carries it (aedes-packet keeps clientId and messageExpiry). */
+/**
+ * A routed message as aedes carries it (aedes-packet keeps clientId and messageExpiry).
+ * messageExpiry: the Message Expiry deadline on the monotonic clock (RuntimeDeps.monotonic).
+ */
 export type RoutedPacket = Omit<AedesPublishPacket, 'brokerId' | 'brokerCounter'> & { clientId?: string; messageExpiry?: number };
 
 interface Bucket {
@@ -23,7 +26,8 @@ export interface RouterDeps {
   aedes: Aedes;
   /** Give a fitted message to a session (queue + pump). */
   deliver(s: Session, msg: OutMsg): void;
-  now(): number;
+  /** Monotonic ms (message expiry). */
+  monotonic(): number;
 }
 
 /** Properties forwarded to subscribers: the publisher's, without its alias and subscription ids. */
@@ -118,7 +122,7 @@ export class V5Router {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const properties = forwardProperties(packet.properties as PublishProperties | undefined);
     const expiresAt = packet.messageExpiry;
-    if (expiresAt !== undefined && expiresAt <= this.deps.now()) return;
+    if (expiresAt !== undefined && expiresAt <= this.deps.monotonic()) return;
     for (const [s, entries] of matched) {
       this.deps.deliver(s, fit({ topic, payload, qos: packet.qos, retain: packet.retain, properties, expiresAt }, entries, false));
     }

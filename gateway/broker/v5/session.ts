@@ -6,6 +6,7 @@ import { decodeProps, encodeProps } from '../props-json.js';
 import type { Logger } from 'pino';
 import type { IPublishPacket } from 'mqtt-packet';
 import { errorMessage } from '../../../core/errors.js';
+import { monotonicOf, wallOf, type Clocks } from '../../../core/clock.js';
 
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
 
@@ -30,7 +31,11 @@ export interface OutMsg {
   retain: boolean;
   /** v5 properties as published, without topic alias and subscription identifiers. */
   properties: PublishProperties | undefined;
-  /** Epoch ms after which the message is not delivered (Message Expiry Interval). */
+  /**
+   * Monotonic ms (RuntimeDeps.monotonic) after which the message is not delivered (Message Expiry
+   * Interval: a time waited in the server, so a wall clock step must not expire or keep it). The
+   * session file keeps it as wall time (epoch ms), converted at save and load.
+   */
   expiresAt: number | undefined;
   subIds: number[] | undefined;
 }
@@ -61,7 +66,10 @@ export class Session {
   inboundQos2 = new Set<number>();
   private nextPacketId = 1;
   link: SessionLink | undefined = undefined;
-  /** Epoch ms the last connection ended (for expiry across a restart). */
+  /**
+   * Epoch ms (wall time) the last connection ended: only for the session file, where the expiry must
+   * survive a restart (the expiry in memory is a timer, on the monotonic clock).
+   */
   disconnectedAt: number | undefined = undefined;
   expiryTimer: NodeJS.Timeout | undefined = undefined;
   constructor(readonly clientId: string) {}
@@ -100,13 +108,15 @@ interface StoredSession {
   queue: StoredMsg[];
 }
 
+/** A queued message in the file: `expiresAt` there is wall time (epoch ms), not monotonic. */
 type StoredMsg = Omit<OutMsg, 'payload' | 'properties'> & { payload: string; properties?: unknown };
 
 export interface SessionStoreOptions {
   /** JSON file for sessions with a session expiry; none: sessions live in memory only. */
   file: string | undefined;
   log: Logger;
-  now: () => number;
+  /** Wall time for what the file keeps (disconnectedAt, savedAt, message deadlines), monotonic in memory. */
+  clocks: Clocks;
   /** Called when a session expires (its subscriptions must leave the router). */
   onExpire(s: Session): void;
 }
@@ -148,7 +158,7 @@ export class SessionStore {
     s.link = undefined;
     // a session replaced meanwhile (a clean start under the same id) is already gone
     if (this.sessions.get(s.clientId) !== s) return;
-    s.disconnectedAt = this.opts.now();
+    s.disconnectedAt = this.opts.clocks.now();
     if (s.expiryInterval === 0) return this.remove(s.clientId);
     this.armExpiry(s, s.expiryInterval * 1000);
     this.changed();
@@ -201,7 +211,7 @@ export class SessionStore {
       this.opts.log.warn({ err: errorMessage(err), file }, 'MQTT 5 session file is corrupt: starting without sessions');
       return [];
     }
-    const now = this.opts.now();
+    const now = this.opts.clocks.now();
     const out: Session[] = [];
     for (const st of stored.sessions ?? []) {
       // a session connected when the gateway stopped counts as disconnected from the last save
@@ -214,7 +224,8 @@ export class SessionStore {
       for (const e of st.subs) s.subs.set(e.filter, { ...e, levels: e.topicFilter.split('/') });
       for (const m of st.queue) {
         if (m.expiresAt !== undefined && m.expiresAt <= now) continue;
-        s.enqueue({ ...m, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) as PublishProperties | undefined });
+        const expiresAt = m.expiresAt === undefined ? undefined : monotonicOf(m.expiresAt, this.opts.clocks);
+        s.enqueue({ ...m, expiresAt, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) as PublishProperties | undefined });
       }
       this.sessions.set(s.clientId, s);
       if (left !== Infinity) this.armExpiry(s, left);
@@ -232,7 +243,9 @@ export class SessionStore {
       const queue: StoredMsg[] = [];
       for (const m of [...[...s.inflight.values()].map((i) => i.msg), ...s.queue]) {
         if (m.qos === 0) continue;
-        queue.push({ ...m, payload: m.payload.toString('base64'), properties: encodeProps(m.properties) });
+        // the deadline as wall time: a monotonic value means nothing to the next process
+        const expiresAt = m.expiresAt === undefined ? undefined : wallOf(m.expiresAt, this.opts.clocks);
+        queue.push({ ...m, expiresAt, payload: m.payload.toString('base64'), properties: encodeProps(m.properties) });
       }
       sessions.push({
         clientId: s.clientId,
@@ -244,7 +257,7 @@ export class SessionStore {
     }
     const tmp = `${file}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify({ savedAt: this.opts.now(), sessions }));
+      await writeFile(tmp, JSON.stringify({ savedAt: this.opts.clocks.now(), sessions }));
       await rename(tmp, file);
     } catch (err) {
       this.opts.log.warn({ err: errorMessage(err), file }, 'cannot save MQTT 5 sessions');

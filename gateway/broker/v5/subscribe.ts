@@ -76,7 +76,7 @@ async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void
   try {
     for await (const r of ctx.retained(e.topicFilter)) {
       if (conn.isClosed()) return;
-      if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.now()) continue;
+      if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.monotonic()) continue;
       const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
       ctx.deliver(
         session,

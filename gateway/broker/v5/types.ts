@@ -45,7 +45,8 @@ export interface V5Context {
   options: BrokerOptions;
   stats: BrokerStats;
   log: Logger;
-  now: () => number;
+  /** Monotonic ms: Message Expiry deadlines (an interval by the spec, so never the wall clock). */
+  monotonic: () => number;
   hooks: AedesHooks;
   states: WeakMap<Client, ConnState>;
   live: Set<ConnState>;
