@@ -29,6 +29,7 @@ test('file scanner: a new copy at a rotated name does not inherit the wait of th
   let now = 0;
   const ctx = {
     now: () => now,
+    monotonic: () => now,
     newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
   } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
   const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => now, count: () => undefined, excluded: () => false }, ctx);
@@ -39,7 +40,7 @@ test('file scanner: a new copy at a rotated name does not inherit the wait of th
     globs: [compileGlob(join(dir, 'app.log*'))],
     fingerprintBytes: 1024,
     initialPosition: 'start_of_file',
-    now: () => now,
+    monotonic: () => now,
   });
 
   // copytruncate's copy of the live file: it waits for the truncation (the tracker reads its tail).
@@ -68,6 +69,7 @@ test('file scanner: a new copy at a rotated name does not inherit the wait of th
 function scannerRig(dir: string): { files: FileSet; scanner: FileScanner } {
   const ctx = {
     now: () => 0,
+    monotonic: () => 0,
     newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
   } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
   const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => 0, count: () => undefined, excluded: () => false }, ctx);
@@ -75,7 +77,7 @@ function scannerRig(dir: string): { files: FileSet; scanner: FileScanner } {
     globs: [compileGlob(join(dir, 'app.log*'))],
     fingerprintBytes: 1024,
     initialPosition: 'start_of_file',
-    now: () => 0,
+    monotonic: () => 0,
   });
   return { files, scanner };
 }

@@ -28,6 +28,7 @@ function testContext(records: string[], overrides: Partial<TrackerContext<FileTr
     rotateWaitMs: 1000,
     exclude: () => false,
     now: () => Date.now(),
+    monotonic: () => performance.now(),
     stopping: () => false,
     waitForRoom: async () => false,
     submit: (_t, r: SplitRecord) => {
@@ -140,7 +141,7 @@ test('file tracker: read to its end and committed, it can give its slot up at on
   let onCaughtUp: (() => void) | undefined;
   const caughtUp = (): Promise<void> => new Promise((resolve) => (onCaughtUp = resolve));
   const records: string[] = [];
-  const ctx = testContext(records, { now: () => now, caughtUp: () => onCaughtUp?.() });
+  const ctx = testContext(records, { now: () => now, monotonic: () => now, caughtUp: () => onCaughtUp?.() });
   const st = await stat(file, { bigint: true });
   const tracker = new FileTracker(ctx, file, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
   await tracker.open();
@@ -162,4 +163,50 @@ test('file tracker: read to its end and committed, it can give its slot up at on
   now += 60_000;
   assert.equal(tracker.canGiveUpSlot(60_000), true, 'until it has been quiet for closeIdleMs');
   assert.equal(tracker.opens, 1);
+});
+
+test('file tracker: idle close and the partial-line timeout count elapsed time when the wall clock steps a year back or forward', async (t) => {
+  const YEAR = 365 * 24 * 3600 * 1000;
+  const dir = await tempDir(t, 'gatehouse-tracker-');
+  const file = join(dir, 'app.log');
+  await writeFile(file, 'a\n');
+  // The wall clock is stepped by NTP; the monotonic clock advances as time passes.
+  const clock = { wall: Date.UTC(2030, 0, 1), mono: 1_000 };
+  let onCaughtUp: (() => void) | undefined;
+  const records: string[] = [];
+  const ctx = testContext(records, {
+    now: () => clock.wall,
+    monotonic: () => clock.mono,
+    partialLineTimeoutMs: 5_000,
+    caughtUp: () => onCaughtUp?.(),
+  });
+  /** Append, read, and wait until it is committed (read to its end). */
+  const grow = async (text: string): Promise<void> => {
+    const settled = new Promise<void>((resolve) => (onCaughtUp = resolve));
+    appendFileSync(file, text);
+    await tracker.pump();
+    await settled;
+  };
+  const st = await stat(file, { bigint: true });
+  const tracker = new FileTracker(ctx, file, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
+  await tracker.open();
+  t.after(() => tracker.close());
+  await grow('b\n');
+  assert.equal(tracker.canGiveUpSlot(60_000), false, 'a live file keeps its slot');
+  clock.wall -= YEAR;
+  clock.mono += 60_000;
+  assert.equal(tracker.canGiveUpSlot(60_000), true, 'quiet for closeIdleMs after a step back: idle-closed, not held open for a year');
+  await grow('c\n');
+  clock.wall += 2 * YEAR;
+  clock.mono += 1_000;
+  assert.equal(tracker.canGiveUpSlot(60_000), false, 'a second quiet after a step forward: not idle yet');
+  clock.mono += 59_000;
+  assert.equal(tracker.canGiveUpSlot(60_000), true);
+
+  appendFileSync(file, 'partial');
+  await tracker.pump();
+  clock.wall -= YEAR;
+  clock.mono += 5_000;
+  await tracker.check();
+  assert.deepEqual(records, ['a', 'b', 'c', 'partial'], 'the partial line is flushed after partialLineTimeoutMs of quiet, across the step');
 });

@@ -138,6 +138,7 @@ export class RateMeter {
   private lastSecond = 0;
 
   constructor(
+    /** Monotonic ms (RuntimeDeps.monotonic): a wall clock step back would freeze the buckets. */
     private readonly now: () => number,
     private readonly windowS = 10,
   ) {

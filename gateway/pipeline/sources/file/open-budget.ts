@@ -16,6 +16,7 @@ import type { FileTracker } from './tracker.js';
 export interface OpenBudgetOptions {
   maxOpenFiles: number;
   closeIdleMs: number;
+  /** Wall time of a look at a path (pathSeenAt, compared with modification times); the idle time is the trackers' (monotonic). */
   now(): number;
   stopping(): boolean;
   /** A file could not be opened (logged and counted; retried at the next scan). */

@@ -17,7 +17,8 @@ export interface ScannerOptions {
   globs: CompiledGlob[];
   fingerprintBytes: number;
   initialPosition: 'start_of_file' | 'end_of_file';
-  now(): number;
+  /** Monotonic ms (how long a copy of a tailed file has waited for its truncation). */
+  monotonic(): number;
 }
 
 export class FileScanner {
@@ -101,9 +102,9 @@ export class FileScanner {
         if (copied?.live) {
           // Copy of a file still being tailed: its tracker reads the copy's tail itself once it
           // sees the truncation. Tail the copy separately only if no truncation comes (a plain cp).
-          const since = this.pendingCopies.get(key) ?? this.options.now();
+          const since = this.pendingCopies.get(key) ?? this.options.monotonic();
           this.pendingCopies.set(key, since);
-          if (this.options.now() - since < PENDING_COPY_MS) continue;
+          if (this.options.monotonic() - since < PENDING_COPY_MS) continue;
         }
         this.pendingCopies.delete(key);
         if (copied !== undefined) {

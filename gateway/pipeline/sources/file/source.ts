@@ -12,6 +12,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
+import { clocksOf } from '../../../../core/clock.js';
 import type { FileSourceOptions } from './options.js';
 import { compileGlob, nameMatcher, type CompiledGlob } from './glob.js';
 import { LineSplitter, type SplitRecord } from './splitter.js';
@@ -37,7 +38,10 @@ export class FileSource implements Source {
   private intake: Intake | undefined;
   private readonly globs: CompiledGlob[];
   private readonly metrics: FileMetrics;
+  /** Wall time: receivedAt, the saved state, looks at paths (compared with modification times). */
   private readonly now: () => number;
+  /** Monotonic time: idle, partial-line and rotation timeouts, lag. */
+  private readonly mono: () => number;
   private readonly files: FileSet;
   private readonly scanner: FileScanner;
   private readonly budget: OpenBudget;
@@ -60,7 +64,7 @@ export class FileSource implements Source {
     private readonly deps: SourceDeps,
   ) {
     this.name = options.name;
-    this.now = deps.now ?? Date.now;
+    ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.globs = options.paths.map((p) => compileGlob(p));
     this.metrics = fileMetrics(deps.registry);
     const count = (c: FileCounter, n?: number): void => this.count(c, n);
@@ -79,6 +83,7 @@ export class FileSource implements Source {
       rotateWaitMs: options.rotateWaitMs,
       exclude: excluded,
       now: () => this.now(),
+      monotonic: () => this.mono(),
       stopping: () => this.stopped,
       waitForRoom: () => this.inflight.waitForRoom(),
       submit: (t, r) => this.submit(t, r),
@@ -124,7 +129,7 @@ export class FileSource implements Source {
       globs: this.globs,
       fingerprintBytes: options.fingerprintBytes,
       initialPosition: options.initialPosition,
-      now: this.now,
+      monotonic: this.mono,
     });
     this.budget = new OpenBudget(this.files, {
       maxOpenFiles: options.maxOpenFiles,
@@ -311,7 +316,7 @@ export class FileSource implements Source {
       openLimit: this.options.maxOpenFiles,
       inflightBytes: this.inflight.bytes,
       lastError: this.lastError,
-      now: this.now(),
+      monotonicNow: this.mono(),
     });
   }
 }

@@ -12,7 +12,8 @@ export interface StatusInputs {
   openLimit: number;
   inflightBytes: number;
   lastError: string | undefined;
-  now: number;
+  /** Monotonic ms now (the trackers' behindSince is on that clock). */
+  monotonicNow: number;
 }
 
 export function fileSourceStatus(s: StatusInputs): SourceStatus {
@@ -23,7 +24,7 @@ export function fileSourceStatus(s: StatusInputs): SourceStatus {
     offset: t.committedOffset,
     size: t.size,
     lagBytes: Math.max(0, t.size - t.committedOffset),
-    lagSeconds: t.behindSince === undefined ? 0 : Math.round((s.now - t.behindSince) / 100) / 10,
+    lagSeconds: t.behindSince === undefined ? 0 : Math.round((s.monotonicNow - t.behindSince) / 100) / 10,
     linesRead: t.linesRead,
     bytesRead: t.bytesRead,
     parseErrors: t.parseErrors,

@@ -11,7 +11,13 @@ export interface TrackerContext<T> {
   readonly partialLineTimeoutMs: number;
   readonly rotateWaitMs: number;
   readonly exclude: (name: string) => boolean;
+  /**
+   * Wall time (epoch ms): only for the looks at the file (pathSeenAt, contentSeenAt), compared with
+   * file modification times and saved in the state.
+   */
   now(): number;
+  /** Monotonic ms (RuntimeDeps.monotonic): idle and partial-line timeouts, pauses, lag. */
+  monotonic(): number;
   stopping(): boolean;
   /** Wait until the source may read more (in-flight bound, intake accepting); true when it had to wait. */
   waitForRoom(): Promise<boolean>;

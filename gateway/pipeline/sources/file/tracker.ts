@@ -40,6 +40,7 @@ export class FileTracker {
   opens = 0;
   /** Written to since it was opened (a live file): it keeps its slot until quiet for closeIdleMs. */
   grewWhileOpen = false;
+  /** Monotonic ms (ctx.monotonic), as lastGrowthAt and behindSince: a wall clock step must not keep a file open or close it early. */
   pausedUntil = 0;
   lastGrowthAt: number;
   behindSince: number | undefined;
@@ -85,7 +86,8 @@ export class FileTracker {
     this.splitter = ctx.newSplitter(offset, headersLeft);
     this.submittedOffset = this.committedOffset = offset;
     this.submittedHeadersLeft = this.committedHeadersLeft = this.splitter.headersLeft;
-    this.lastGrowthAt = this.pathSeenAt = this.contentSeenAt = ctx.now();
+    this.pathSeenAt = this.contentSeenAt = ctx.now();
+    this.lastGrowthAt = ctx.monotonic();
   }
 
   get key(): string {
@@ -141,7 +143,7 @@ export class FileTracker {
    */
   canGiveUpSlot(closeIdleMs: number): boolean {
     if (!this.fh || this.pumping || this.detached || !this.readAndCommitted()) return false;
-    return !this.grewWhileOpen || this.ctx.now() - this.lastGrowthAt >= closeIdleMs;
+    return !this.grewWhileOpen || this.ctx.monotonic() - this.lastGrowthAt >= closeIdleMs;
   }
 
   private readAndCommitted(): boolean {
@@ -163,7 +165,7 @@ export class FileTracker {
       if (look && (await this.checkTruncated())) continue;
       look = false;
       const fh = this.fh;
-      if (!fh || this.ctx.stopping() || this.ctx.now() < this.pausedUntil) return;
+      if (!fh || this.ctx.stopping() || this.ctx.monotonic() < this.pausedUntil) return;
       const waited = await this.ctx.waitForRoom();
       if (this.ctx.stopping() || this.fh !== fh) return;
       // After a wait (a full or slow store) the file may have been rotated meanwhile: look before
@@ -215,7 +217,7 @@ export class FileTracker {
         }
         this.contentSeenAt = readAt;
       }
-      this.lastGrowthAt = this.ctx.now();
+      this.lastGrowthAt = this.ctx.monotonic();
       this.bytesRead += bytesRead;
       const end = splitter.readOffset + bytesRead;
       if (end > this.size) {
@@ -276,7 +278,7 @@ export class FileTracker {
     if (offset === this.submittedOffset && headersLeft === this.submittedHeadersLeft && promises.length === 0) return;
     this.submittedOffset = offset;
     this.submittedHeadersLeft = headersLeft;
-    if (this.behindSince === undefined) this.behindSince = this.ctx.now();
+    if (this.behindSince === undefined) this.behindSince = this.ctx.monotonic();
     promises.push(this.ctx.commitState());
     const epoch = this.epoch;
     const done = Promise.all(promises).then(
@@ -304,7 +306,7 @@ export class FileTracker {
     this.splitter = this.ctx.newSplitter(this.committedOffset, this.committedHeadersLeft);
     this.submittedOffset = this.committedOffset;
     this.submittedHeadersLeft = this.committedHeadersLeft;
-    this.pausedUntil = this.ctx.now() + 1000;
+    this.pausedUntil = this.ctx.monotonic() + 1000;
     this.ctx.onEvent(this, 'rewind', { offset: this.committedOffset, error: this.lastError });
     // Overwrite any later offset a commit may already have written past the refused records.
     this.ctx.commitState().catch(() => undefined);
@@ -332,7 +334,7 @@ export class FileTracker {
       if (st && identityKey(st.dev, st.ino) === this.key) this.pathSeenAt = lookAt;
       else await this.detach(st ? 'renamed' : 'deleted');
     }
-    const now = this.ctx.now();
+    const now = this.ctx.monotonic();
     if (this.behindSince === undefined && this.size > this.committedOffset) this.behindSince = now;
     const quietFor = now - this.lastGrowthAt;
     const atEnd = this.splitter.readOffset >= this.size;

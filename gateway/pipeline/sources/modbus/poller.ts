@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { SourceDeps } from '../kind.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import { errorMessage } from '../../../../core/errors.js';
+import { clocksOf } from '../../../../core/clock.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
 import { decodeRegisters } from './codec.js';
@@ -22,7 +23,10 @@ const KIND = 'modbus';
 export class ModbusSource implements Source {
   readonly kind = KIND;
   readonly name: string;
+  /** Wall time: the values' timestamps and lastGoodRead. */
   private readonly now: () => number;
+  /** Monotonic time: the poll schedule, backoff, gaps (a wall clock step must not stop or burst the polls). */
+  private readonly mono: () => number;
   private readonly metrics: IndustrialMetrics;
   private readonly devices: DeviceState[];
   private readonly commands: CommandQueue;
@@ -54,10 +58,10 @@ export class ModbusSource implements Source {
     private readonly deps: SourceDeps,
   ) {
     this.name = opts.name;
-    this.now = deps.now ?? Date.now;
+    ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.metrics = industrialMetrics(deps.registry);
-    this.exceptionLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.now);
-    this.devices = buildDevices(opts, this.now);
+    this.exceptionLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
+    this.devices = buildDevices(opts, this.mono);
     this.commands = new CommandQueue(
       opts,
       this.devices,
@@ -138,7 +142,7 @@ export class ModbusSource implements Source {
         continue;
       }
       const g = this.nextGroup();
-      const wait = g ? Math.max(g.nextDue, g.device.retryAt) - this.now() : 1000;
+      const wait = g ? Math.max(g.nextDue, g.device.retryAt) - this.mono() : 1000;
       if (wait > 0) {
         await this.sleep(wait);
         continue;
@@ -174,7 +178,7 @@ export class ModbusSource implements Source {
           { endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 },
           'modbus connect failed, retrying with backoff',
         );
-      this.lostAt ??= this.lastSignOfLife || this.now();
+      this.lostAt ??= this.lastSignOfLife || this.mono();
       this.state = 'retrying';
       await this.sleep(backoffMs(this.connectAttempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
       return;
@@ -184,14 +188,14 @@ export class ModbusSource implements Source {
       this.metrics.reconnects.inc({ kind: KIND, source: this.name });
     }
     if (this.lostAt !== undefined && this.everConnected) {
-      const gapMs = this.now() - this.lostAt;
+      const gapMs = this.mono() - this.lostAt;
       this.gaps++;
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
       this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, gapMs / 1000);
       this.deps.logger.warn({ endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
     }
     this.lostAt = undefined;
-    this.lastSignOfLife = this.now();
+    this.lastSignOfLife = this.mono();
     this.everConnected = true;
     this.connectAttempts = 0;
     this.state = 'running';
@@ -202,7 +206,7 @@ export class ModbusSource implements Source {
 
   private onLost(reason: string): void {
     this.lastError = `connection lost: ${reason}`;
-    this.lostAt ??= this.lastSignOfLife || this.now();
+    this.lostAt ??= this.lastSignOfLife || this.mono();
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
       this.state = 'retrying';
@@ -288,7 +292,7 @@ export class ModbusSource implements Source {
     }
     if (deviceDown !== undefined && !answered) {
       d.failures++;
-      d.retryAt = this.now() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
+      d.retryAt = this.mono() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
       if (d.failures === 1 || d.failures % 10 === 0)
         this.deps.logger.warn({ device: d.device.name, failures: d.failures, err: deviceDown }, 'modbus device not answering, retrying with backoff');
     } else if (answered) {
@@ -329,7 +333,7 @@ export class ModbusSource implements Source {
     for (const v of out.reported) v.tag.reported = v.value;
     if (values.length > 0) {
       d.lastGoodRead = ts;
-      this.lastSignOfLife = Math.max(this.lastSignOfLife, ts);
+      this.lastSignOfLife = Math.max(this.lastSignOfLife, this.mono());
       this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: d.device.name }, ts / 1000);
     }
     d.rate.add(values.length);
@@ -337,7 +341,7 @@ export class ModbusSource implements Source {
   }
 
   private advance(g: GroupState): void {
-    const now = this.now();
+    const now = this.mono();
     g.nextDue += g.group.intervalMs;
     if (g.nextDue <= now) {
       const missed = Math.ceil((now - g.nextDue) / g.group.intervalMs);

@@ -21,6 +21,7 @@ export interface GroupState {
   group: ModbusGroup;
   device: DeviceState;
   requests: ReadRequest<TagState>[];
+  /** Monotonic ms (RuntimeDeps.monotonic) the next poll is due. */
   nextDue: number;
   lastPollMs: number | undefined;
   overruns: number;
@@ -32,14 +33,17 @@ export interface DeviceState {
   tags: Map<string, TagState>;
   /** Consecutive failed polls (no answer): drives the device's retry backoff. */
   failures: number;
+  /** Monotonic ms before which the device is not polled again (backoff); 0: none. */
   retryAt: number;
+  /** Wall time (epoch ms) of the last committed read (status, metric). */
   lastGoodRead: number | undefined;
   lastError: string | undefined;
   errors: Record<DeviceErrorKind, number>;
   rate: RateMeter;
 }
 
-export function buildDevices(opts: ModbusOptions, now: () => number): DeviceState[] {
+/** `mono`: the monotonic clock (schedule, rates). */
+export function buildDevices(opts: ModbusOptions, mono: () => number): DeviceState[] {
   return opts.devices.map((device) => {
     const state: DeviceState = {
       device,
@@ -50,14 +54,14 @@ export function buildDevices(opts: ModbusOptions, now: () => number): DeviceStat
       lastGoodRead: undefined,
       lastError: undefined,
       errors: { timeout: 0, exception: 0, connection: 0, protocol: 0, commit: 0 },
-      rate: new RateMeter(now),
+      rate: new RateMeter(mono),
     };
     for (const group of device.groups) {
       const tags = group.tags.map(
         (tag): TagState => ({ tag, area: tag.area, address: tag.address, size: tagSize(tag), reported: undefined, error: undefined }),
       );
       for (const t of tags) state.tags.set(t.tag.name, t);
-      state.groups.push({ group, device: state, requests: planReads(tags, opts.mergeGap), nextDue: now(), lastPollMs: undefined, overruns: 0 });
+      state.groups.push({ group, device: state, requests: planReads(tags, opts.mergeGap), nextDue: mono(), lastPollMs: undefined, overruns: 0 });
     }
     return state;
   });

@@ -7,6 +7,7 @@
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { errorMessage } from '../../../../core/errors.js';
+import { clocksOf } from '../../../../core/clock.js';
 import { backoffMs, industrialMetrics, RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
 import {
   certificateManager,
@@ -52,7 +53,10 @@ interface ItemState {
 export class OpcuaSource implements Source {
   readonly kind = KIND;
   readonly name: string;
+  /** Wall time: receivedAt, lastGoodRead, the gap's from/to shown in the status. */
   private readonly now: () => number;
+  /** Monotonic time: the watchdog, gap lengths, rates (a wall clock step must not fake a gap or hide one). */
+  private readonly mono: () => number;
   private readonly metrics: IndustrialMetrics;
   private readonly items = new Map<string, ItemState>();
   private readonly rate: RateMeter;
@@ -69,9 +73,11 @@ export class OpcuaSource implements Source {
   private state = 'stopped';
   private attempts = 0;
   private everConnected = false;
+  /** Monotonic ms the connection was lost. */
   private lostAt: number | undefined;
   private lastError: string | undefined;
   private lastGap: { from: string; to: string; ms: number } | undefined;
+  /** Monotonic ms of the last data or keepalive. */
   private lastActivity = 0;
   private lastGoodRead: number | undefined;
   private inFlight = 0;
@@ -85,9 +91,9 @@ export class OpcuaSource implements Source {
     private readonly deps: SourceDeps,
   ) {
     this.name = opts.name;
-    this.now = deps.now ?? Date.now;
+    ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.metrics = industrialMetrics(deps.registry);
-    this.rate = new RateMeter(this.now);
+    this.rate = new RateMeter(this.mono);
     this.topic = topicRenderer(opts.topic);
     for (const s of opts.subscriptions)
       for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
@@ -173,7 +179,7 @@ export class OpcuaSource implements Source {
       await this.teardown();
       if (this.stopping) break;
       this.lastError = reason;
-      this.lostAt ??= this.now();
+      this.lostAt ??= this.mono();
       this.state = 'retrying';
       await this.sleep(backoffMs(this.attempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
     }
@@ -196,7 +202,7 @@ export class OpcuaSource implements Source {
         else this.deps.logger.debug({ endpoint: this.opts.endpoint, reason: why }, 'opcua event of a torn-down session ignored');
       },
       activity: () => {
-        if (life.current()) this.lastActivity = this.now();
+        if (life.current()) this.lastActivity = this.mono();
       },
     };
     this.pki ??= await certificateManager(this.certs, this.connect.pkiDir, this.connect.trustUnknownServer);
@@ -210,12 +216,12 @@ export class OpcuaSource implements Source {
     session.on('keepalive_failure', onLost('session keepalive failed'));
     let keepaliveMs = 0;
     for (const sub of this.opts.subscriptions) keepaliveMs = Math.max(keepaliveMs, await this.subscribe(session, sub, life));
-    this.lastActivity = this.now();
+    this.lastActivity = this.mono();
     this.markConnected();
     const watchdogMs = 3 * keepaliveMs + 2000;
     const watchdog = setInterval(
       () => {
-        if (this.now() - this.lastActivity > watchdogMs) life.lose(`no data or keepalive from the server for ${watchdogMs} ms`);
+        if (this.mono() - this.lastActivity > watchdogMs) life.lose(`no data or keepalive from the server for ${watchdogMs} ms`);
       },
       Math.min(1000, watchdogMs),
     );
@@ -224,7 +230,7 @@ export class OpcuaSource implements Source {
       if (!this.stopping) {
         // The gap starts at the last data or keepalive: a server that froze is noticed only when
         // the watchdog fires, seconds later.
-        this.lostAt = Math.min(this.now(), this.lastActivity || this.now());
+        this.lostAt = Math.min(this.mono(), this.lastActivity || this.mono());
         this.deps.logger.warn({ endpoint: this.opts.endpoint, reason }, 'opcua session lost; rebuilding client, session and subscriptions');
       }
       return reason;
@@ -239,8 +245,10 @@ export class OpcuaSource implements Source {
       this.metrics.reconnects.inc({ kind: KIND, source: this.name });
     }
     if (this.everConnected && this.lostAt !== undefined) {
-      const ms = this.now() - this.lostAt;
-      this.lastGap = { from: new Date(this.lostAt).toISOString(), to: new Date(this.now()).toISOString(), ms };
+      const ms = this.mono() - this.lostAt;
+      // from/to on today's wall clock: the gap's length is elapsed time, whatever the clock did meanwhile
+      const to = this.now();
+      this.lastGap = { from: new Date(to - ms).toISOString(), to: new Date(to).toISOString(), ms };
       this.counts.gaps++;
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
       this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, ms / 1000);
