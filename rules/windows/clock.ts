@@ -14,7 +14,10 @@ export interface Timers {
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
- * Real timers (unref'd: a pending window close never keeps the process alive). A delay beyond
+ * Real timers (unref'd: a pending window close never keeps the process alive). `now` is the wall
+ * clock on purpose: processing-time windows are aligned to the epoch, checkpointed and replayed
+ * after a restart; the timers themselves count elapsed time (runtime.ts closes a window whose timer
+ * fired even when the wall clock was stepped back meanwhile). A delay beyond
  * MAX_TIMER_MS fires at MAX_TIMER_MS: the caller finds nothing due yet and re-arms for the rest.
  */
 export function realTimers(now: () => number = Date.now): Timers {

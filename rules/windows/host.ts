@@ -10,6 +10,7 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
+import { monotonicNow } from '../../core/clock.js';
 import type { CompiledQuery, WindowEmission } from '../sql/compile-types.js';
 import { EvalContext } from '../sql/context.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
@@ -231,7 +232,7 @@ export class StatefulRules {
       const marker = parseMarker(m);
       if (marker && marker.e === e.e && marker.r > e.r) e.committedRows = marker.r;
     }
-    const t0 = Date.now();
+    const t0 = monotonicNow();
     const before = { inputs: j.counts.replayed, ...this.rowsAfterCrash };
     this.replaying = true;
     try {
@@ -263,7 +264,7 @@ export class StatefulRules {
           inputs,
           reemittedRows: this.rowsAfterCrash.reemitted - before.reemitted,
           suppressedRows: this.rowsAfterCrash.suppressed - before.suppressed,
-          ms: Date.now() - t0,
+          ms: Math.round(monotonicNow() - t0),
         },
         'rule state rebuilt from the input log',
       );

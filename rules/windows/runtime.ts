@@ -13,6 +13,7 @@ import { outputRows } from './emission.js';
 import { loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
+import { MAX_TIMER_MS } from './clock.js';
 
 // The compiler imports the plan types with the runner.
 export type { AggSlot, WindowPlan } from './plan.js';
@@ -34,6 +35,8 @@ export class WindowRunner implements WindowedQuery {
   private rt: WindowRuntime | undefined;
   private timer: unknown;
   private timerAt = Infinity;
+  /** The timer fires at timerAt itself (not early, at MAX_TIMER_MS, to be re-armed). */
+  private timerExact = false;
   private maxTs = -Infinity;
   /** Time windows: start -> group key -> accumulators. */
   private panes = new Map<number, Map<string, AccGroup>>();
@@ -296,7 +299,9 @@ export class WindowRunner implements WindowedQuery {
     this.timer = undefined;
     this.timerAt = due;
     if (due === Infinity) return;
-    this.timer = rt.setTimer(this.onTimer, due - rt.now());
+    const delay = due - rt.now();
+    this.timerExact = delay <= MAX_TIMER_MS;
+    this.timer = rt.setTimer(this.onTimer, delay);
   }
 
   /**
@@ -316,10 +321,16 @@ export class WindowRunner implements WindowedQuery {
 
   private onTimer = (): void => {
     const rt = this.rt;
+    const at = this.timerAt;
     this.timer = undefined;
     this.timerAt = Infinity;
     if (!rt) return;
-    const rows = this.advance(rt.now());
+    // Boundaries are wall time (aligned to the epoch, checkpointed, replayed), but timers count
+    // elapsed time: a timer firing means the window had its time. When the wall clock was stepped
+    // back meanwhile (NTP, no RTC), rt.now() is still before the close: close at the due time
+    // anyway, rather than hold the window (and a session's rows) until the clock catches up,
+    // possibly a year later. Stepped forward, rt.now() closes what is due by the new time.
+    const rows = this.advance(this.timerExact ? Math.max(rt.now(), at) : rt.now());
     this.reschedule();
     if (rows?.length) rt.emit(rows);
   };

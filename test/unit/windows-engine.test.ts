@@ -8,7 +8,7 @@ import { metricValue, testDeps } from '../helpers/index.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
-import { ManualTimers } from '../../rules/windows/clock.js';
+import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { AGGREGATES } from '../../rules/windows/aggregates.js';
 import { WholeDecimal } from '../../rules/sql/values.js';
@@ -415,4 +415,70 @@ test('an aggregate outside a window says it needs one; the compiler knows every 
     (err: unknown) =>
       err instanceof GatehouseError && /count\(\) is an aggregate: it needs a window/.test(err.message) && /TUMBLINGWINDOW/.test(err.hint ?? ''),
   );
+});
+
+/**
+ * A wall clock NTP may step (`offset`) over timers that count elapsed time (`elapsed`), as Node's
+ * do: a Raspberry Pi has no RTC.
+ */
+class SteppedClock implements Timers {
+  readonly elapsed = new ManualTimers(0);
+  offset = 0;
+  constructor(private readonly start: number) {}
+  now(): number {
+    return this.start + this.elapsed.now() + this.offset;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    return this.elapsed.setTimeout(fn, ms);
+  }
+  clearTimeout(h: unknown): void {
+    this.elapsed.clearTimeout(h);
+  }
+}
+
+test('processing-time windows close after their elapsed time when the wall clock steps a year back (not a year later); rows are stamped with the wall clock', () => {
+  const YEAR = 365 * 24 * 3600 * 1000;
+  const clock = new SteppedClock(1000);
+  const out: Out[] = [];
+  const registry = createActionRegistry({
+    probe: () => ({
+      kind: 'probe',
+      resource: 'mem',
+      durable: false,
+      execute: (b: Buffer, ctx: ActionContext) =>
+        void out.push({
+          v: JSON.parse(b.toString()) as Record<string, unknown>,
+          topic: ctx.message.topic,
+          kind: ctx.message.source.kind,
+          at: ctx.message.receivedAt,
+        }),
+    }),
+  });
+  const def = {
+    version: 1,
+    rules: [
+      { name: 'tumble', sql: "SELECT count(*) AS n, window_end() AS we FROM 't' GROUP BY TUMBLINGWINDOW(ss, 10)", actions: [{ probe: {} }] },
+      { name: 'sess', sql: "SELECT count(*) AS n, window_end() AS we FROM 's' GROUP BY SESSIONWINDOW(ss, 60, 5)", actions: [{ probe: {} }] },
+    ],
+  };
+  const engine = createRuleEngine(compileRuleSet(def, registry), testDeps(), { timers: clock });
+  const send = (topic: string): void =>
+    void engine.handle({ topic, payload: Buffer.from('{}'), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: clock.now() });
+  send('t'); // window [0, 10 s) of the wall clock, due in 9 s
+  send('s'); // session: closes after 5 s without events
+  clock.elapsed.advance(2000);
+  clock.offset = -YEAR;
+  send('s'); // an event after the step: stamped a year earlier
+  clock.elapsed.advance(5000);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    // (its end is in the wall time of before the step: the event after it did not move it)
+    [{ n: 2, we: 6000 }],
+    'the session closed by its timeout, not a year later',
+  );
+  clock.elapsed.advance(2000);
+  assert.deepEqual(out[1]?.v, { n: 1, we: 10_000 }, 'the tumbling window closed after its 10 s, not when the wall clock catches up');
+  assert.equal(out[1]!.at, clock.now(), 'its row is stamped with the (stepped) wall clock');
+  assert.ok(out[1]!.at < 0, 'a year before the epoch');
+  engine.close();
 });
