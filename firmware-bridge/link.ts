@@ -5,6 +5,7 @@ import type { SerialPort } from 'serialport';
 import type { Counter, Gauge } from 'prom-client';
 import { ERRORS, type GatehouseError, errorMessage } from '../core/errors.js';
 import { validateConfig } from '../core/validation.js';
+import { clocksOf } from '../core/clock.js';
 import type { Message, MessageSource } from '../core/message.js';
 import { Acknowledger, resolveAckMode, splitHeader } from './ack.js';
 import { createCodec, type Codec, type Decoded } from './codecs/index.js';
@@ -30,7 +31,10 @@ class Link implements SerialLink {
   private readonly source: MessageSource;
   private readonly writer: WriteQueue;
   private readonly errLog: RateLimitedLog;
+  /** Wall time: receivedAt, lastErrorAt and openedAt (status). */
   private readonly now: () => number;
+  /** Monotonic time: the partial-frame timeout and the error log's rate limit. */
+  private readonly mono: () => number;
   private readonly m: {
     up: Gauge<'link'>;
     framesIn: ReturnType<Counter<'link'>['labels']>;
@@ -44,6 +48,7 @@ class Link implements SerialLink {
   private decoder: FrameDecoder;
   private state: SerialLinkState = 'closed';
   private stopped = true;
+  /** Monotonic ms of the last bytes read. */
   private lastDataAt = 0;
   private inFlight = 0;
   private paused = false;
@@ -60,7 +65,7 @@ class Link implements SerialLink {
     const o = options;
     this.name = o.name;
     const where = `serial.${o.name}`;
-    this.now = deps.now ?? Date.now;
+    ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.framing = createFraming(o.framing);
     this.codec = createCodec(o.codec);
     this.topic = compileTopic(o.topic, o.name, `${where}.topic`, (m) => deps.logger.warn({ link: o.name }, m));
@@ -79,7 +84,7 @@ class Link implements SerialLink {
       all,
     };
     all.linkUp.set(l, 0);
-    this.errLog = new RateLimitedLog(deps.logger, o.errorLog.max, o.errorLog.intervalMs, { link: o.name }, this.now);
+    this.errLog = new RateLimitedLog(deps.logger, o.errorLog.max, o.errorLog.intervalMs, { link: o.name }, this.mono);
     this.writer = new WriteQueue(o.writeQueue, where, (n) => {
       this.st.bytesOut += n;
       this.st.framesOut++;
@@ -154,7 +159,7 @@ class Link implements SerialLink {
   private portOpened(port: SerialPort): void {
     const o = this.options;
     this.openedAt = this.now();
-    this.lastDataAt = this.now();
+    this.lastDataAt = this.mono();
     this.decoder = this.framing.createDecoder(this.onFrameError);
     this.paused = false;
     port.on('data', this.onData);
@@ -184,7 +189,7 @@ class Link implements SerialLink {
 
   /** A partial frame idle for frameTimeoutMs is handed to the decoder's flush (counted as truncated). */
   private flushIdle(): void {
-    if (this.decoder.buffered > 0 && this.now() - this.lastDataAt >= this.options.frameTimeoutMs) {
+    if (this.decoder.buffered > 0 && this.mono() - this.lastDataAt >= this.options.frameTimeoutMs) {
       for (const f of this.decoder.flush()) this.onFrame(f);
     }
   }
@@ -192,7 +197,7 @@ class Link implements SerialLink {
   // ---- uplink ----------------------------------------------------------------------------
 
   private readonly onData = (chunk: Buffer): void => {
-    this.lastDataAt = this.now();
+    this.lastDataAt = this.mono();
     this.st.bytesIn += chunk.length;
     this.m.bytesIn.inc(chunk.length);
     let frames: Buffer[];

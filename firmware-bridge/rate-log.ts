@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 
 export class RateLimitedLog {
-  private windowStart = 0;
+  private windowStart = -Infinity;
   private count = 0;
   private suppressed = 0;
 
@@ -12,6 +12,7 @@ export class RateLimitedLog {
     private readonly max: number,
     private readonly intervalMs: number,
     private readonly bindings: Record<string, unknown>,
+    /** Monotonic ms (RuntimeDeps.monotonic): a wall clock stepped back would mute the warnings for the size of the step. */
     private readonly now: () => number,
   ) {}
 

@@ -120,7 +120,7 @@ class Device implements SimulatedDevice {
   private reopenTimer: NodeJS.Timeout | null = null;
   private readonly unacked = new Map<number, { frame: Buffer; sentAt: number }>();
   private readonly s: SimulatorStats = { generated: 0, sent: 0, resent: 0, acked: 0, naks: 0, garbage: 0, commands: 0, unacked: 0, reopens: 0 };
-  private lastResendScan = 0;
+  private lastResendScan = -Infinity;
   private writesPending = 0;
 
   constructor(private readonly o: SimulatorOptions) {
@@ -141,7 +141,7 @@ class Device implements SimulatedDevice {
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.t0 = Date.now();
+    this.t0 = performance.now(); // pacing and resends are durations: the monotonic clock
     await new Promise<void>((resolve) => this.open(resolve));
     const tickMs = Math.max(5, Math.min(100, Math.floor(1000 / this.o.rate)));
     this.tick = setInterval(() => this.onTick(), tickMs);
@@ -225,7 +225,7 @@ class Device implements SimulatedDevice {
     this.s.naks++;
     const e = this.unacked.get(seq);
     if (e) {
-      e.sentAt = Date.now();
+      e.sentAt = performance.now();
       this.s.resent++;
       this.send(e.frame);
     }
@@ -288,7 +288,7 @@ class Device implements SimulatedDevice {
 
   private onTick(): void {
     if (!this.port) return;
-    const now = Date.now();
+    const now = performance.now();
     // Retransmit unacked frames after the timeout (firmware-like).
     const timeout = this.o.ackTimeoutMs ?? 1000;
     if (this.o.ack && now - this.lastResendScan >= timeout / 4) {

@@ -155,7 +155,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   const allowedHosts = isLoopback(options.host) ? hostAllowList(options.host, options.allowedHosts ?? []) : undefined;
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   let server: Server | undefined;
-  let lastRefusalLog = 0;
+  let lastRefusalLog = -Infinity;
 
   const authorized = (req: IncomingMessage): boolean => {
     if (!tokenBuf) return true;
@@ -172,7 +172,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     const verdict = checkRequestOrigin(req, allowedHosts);
     if (verdict) {
       refused.inc({ reason: verdict.reason });
-      const now = Date.now();
+      const now = performance.now(); // monotonic: a wall clock step must not mute this rate limit
       if (now - lastRefusalLog >= 10_000) {
         lastRefusalLog = now; // at most one line per 10 s: a hostile page may retry in a loop
         logger.warn({ reason: verdict.reason, host: req.headers.host, origin: req.headers.origin, method, path }, 'admin API request refused');

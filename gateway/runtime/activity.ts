@@ -2,6 +2,7 @@
 // from the metrics registry, no per-message cost) and a bounded ring of notable events (alerts,
 // rule set updates, exporter errors).
 import type { Registry } from 'prom-client';
+import { clocksOf, type Clock } from '../../core/clock.js';
 
 export interface ActivityEvent {
   at: string;
@@ -12,6 +13,7 @@ export interface ActivityEvent {
 }
 
 export interface RatePoint {
+  /** Wall time (epoch ms) of the sample, for the page's time axis. */
   t: number;
   /** Messages in per second (MQTT + serial). */
   in: number;
@@ -44,6 +46,7 @@ export interface WatchedLink {
 interface ExporterWatchState {
   failing: boolean;
   message: string;
+  /** Monotonic ms of the last event (its repeat is rate limited). */
   eventAt: number;
 }
 
@@ -63,13 +66,22 @@ export class Activity {
   private readonly points: RatePoint[] = [];
   private readonly events: ActivityEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The previous sample; `t` monotonic ms (the rate's time step). */
   private last: { t: number; in: number; out: number } | undefined;
   private exporterSource: (() => WatchedExporter[]) | undefined;
   private readonly exporterSeen = new Map<string, ExporterWatchState>();
   private linkSource: (() => WatchedLink[]) | undefined;
   private readonly linkSeen = new Map<string, string>();
 
-  constructor(private readonly registry: Registry) {}
+  private readonly now: Clock;
+  private readonly mono: Clock;
+
+  constructor(
+    private readonly registry: Registry,
+    clocks: { now?: Clock; monotonic?: Clock } = {},
+  ) {
+    ({ now: this.now, monotonic: this.mono } = clocksOf(clocks));
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
@@ -134,7 +146,7 @@ export class Activity {
   }
 
   private async sample(): Promise<void> {
-    const now = Date.now();
+    const now = this.mono();
     try {
       this.checkExporters(now);
       this.checkLinks();
@@ -146,7 +158,7 @@ export class Activity {
     if (this.last) {
       const dt = (now - this.last.t) / 1000;
       if (dt > 0) {
-        this.points.push({ t: now, in: Math.max(0, (msgIn - this.last.in) / dt), out: Math.max(0, (out - this.last.out) / dt) });
+        this.points.push({ t: this.now(), in: Math.max(0, (msgIn - this.last.in) / dt), out: Math.max(0, (out - this.last.out) / dt) });
         if (this.points.length > KEEP_POINTS) this.points.shift();
       }
     }

@@ -12,6 +12,7 @@ import type { ExporterSet } from '../pipeline/exporters.js';
 import type { RuleHost } from '../pipeline/rule-host.js';
 import type { SourceSet } from '../pipeline/sources/index.js';
 import type { Activity } from './activity.js';
+import { monotonicNow } from '../../core/clock.js';
 import type { ProbationInfo } from '../control/index.js';
 
 export interface AdminParts {
@@ -24,6 +25,8 @@ export interface AdminParts {
   exporters: ExporterSet;
   activity: Activity;
   startedAt: number;
+  /** Monotonic ms at start (uptime; a wall clock step must not change it). */
+  startedMono: number;
   /** The probation of the active rule set (control plane), for GET /api/rules. */
   probation?: { current(): ProbationInfo | undefined };
 }
@@ -47,7 +50,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
         ...(disk ? { store: { writable: disk.writable, condition: disk.condition, freeBytes: disk.freeBytes ?? null, reserveBytes: disk.reserveBytes } } : {}),
-        uptimeSeconds: Math.round((Date.now() - gw.startedAt) / 1000),
+        uptimeSeconds: Math.round((monotonicNow() - gw.startedMono) / 1000),
         gatewayId: gw.config.gatewayId,
       };
     },

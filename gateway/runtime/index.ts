@@ -18,6 +18,7 @@ import type { LocalStreams } from '../store/types.js';
 import { createAdminServer, type AdminServer } from '../admin/server.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
 import { errorMessage } from '../../core/errors.js';
+import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
 import {
@@ -60,7 +61,10 @@ export interface Gateway {
   readonly activity: Activity;
   /** Remote rule updates and scheduled jobs. */
   readonly control: ControlPlane;
+  /** Wall time (epoch ms) of the start: shown, never subtracted from (the wall clock is stepped). */
   readonly startedAt: number;
+  /** Monotonic ms (core/clock.ts monotonicNow) of the start: uptime = monotonicNow() - startedMono. */
+  readonly startedMono: number;
   /** Graceful stop: stop accepting, flush, close. Idempotent. */
   stop(): Promise<void>;
 }
@@ -70,6 +74,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const deps = { logger, registry };
   await mkdir(config.dataDir, { recursive: true });
   const startedAt = Date.now();
+  const startedMono = monotonicNow();
 
   const streams = await openLocalStreams({ ...config.store, path: join(config.dataDir, 'store') }, { logger: logger.child({ c: 'store' }), registry });
   const cleanup: Array<() => Promise<void>> = [() => streams.close()];
@@ -171,7 +176,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     cleanup.push(() => control.stop());
 
     let stopping = false;
-    const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt };
+    const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt, startedMono };
     const admin = config.admin.enabled
       ? createAdminServer(config.admin, {
           logger: logger.child({ c: 'admin' }),

@@ -23,7 +23,7 @@ export interface DiskState {
   /** Free bytes (for unprivileged users) at the last probe; undefined before the first. */
   freeBytes: number | undefined;
   reserveBytes: number;
-  /** Epoch ms of the last state change. */
+  /** Epoch ms (wall time, shown, never subtracted from) of the last state change. */
   since: number;
 }
 

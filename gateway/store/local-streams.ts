@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
+import { clocksOf } from '../../core/clock.js';
 import { measureRecord, metaKey, validStreamName, type RecordSize } from './codec.js';
 import { compactAll, newDb, openChecked, type Db } from './database.js';
 import { GroupCommitter } from './committer.js';
@@ -23,6 +24,7 @@ export class LevelLocalStreams implements LocalStreams {
   private db: Db;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly mono: () => number;
   private readonly metrics: StoreMetrics;
   private readonly streams = new Map<string, StreamState>();
   private readonly head: HeadOps;
@@ -47,7 +49,9 @@ export class LevelLocalStreams implements LocalStreams {
     deps: RuntimeDeps,
   ) {
     this.log = deps.logger.child({ component: 'store' });
-    this.now = deps.now ?? Date.now;
+    // ttl is by record age (receivedAt, wall time), so retention takes the wall clock; the open's
+    // duration in the log is elapsed time.
+    ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.sync = options.durability === 'fsync';
     this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
@@ -135,7 +139,7 @@ export class LevelLocalStreams implements LocalStreams {
 
   private async doOpen(): Promise<void> {
     await openChecked(this.db, this.options.path);
-    const t0 = Date.now();
+    const t0 = this.mono();
     await scanStreams(this.db, (name) => this.stateFor(name), this.log);
     for (const s of this.streams.values()) {
       // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
@@ -148,7 +152,7 @@ export class LevelLocalStreams implements LocalStreams {
       this.sweep().catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'));
     }, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
-    this.log.info({ path: this.options.path, streams: this.streams.size, ms: Date.now() - t0 }, 'store opened');
+    this.log.info({ path: this.options.path, streams: this.streams.size, ms: Math.round(this.mono() - t0) }, 'store opened');
   }
 
   private stateFor(name: string): StreamState {

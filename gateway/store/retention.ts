@@ -21,6 +21,11 @@ export class Retention {
     /** Whether the store is open (a sweep stops when it closes meanwhile). */
     private readonly isOpen: () => boolean,
     private readonly log: Logger,
+    /**
+     * Wall time, on purpose: ttl is by record age (receivedAt is wall time). After NTP steps the clock
+     * forward, records stamped before the step may be older than ttl at once and are dropped (counted
+     * as ttl drops); stepped back, they are kept longer.
+     */
     private readonly now: () => number,
     /** durability 'fsync': consumer registrations and ttl deletes are synced. */
     private readonly sync: boolean,
