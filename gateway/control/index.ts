@@ -1,6 +1,7 @@
 // The control plane of a running gateway: the control channel (local broker or upstream MQTT),
 // remote rule updates, the probation of updates (automatic rollback), and the scheduled jobs. startGateway() calls startControlPlane() once the
 // broker listens, and stops it first on shutdown (before the rules and the store).
+import { clocksOf } from '../../core/clock.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { realTimers, type Timers } from '../../rules/index.js';
 import type { LocalStreams } from '../store/types.js';
@@ -71,7 +72,8 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     registry: deps.registry,
     rules: deps.rules,
     meta: deps.streams,
-    timers: deps.timers ?? realTimers(deps.now),
+    // Injected timers (tests) drive both clocks; else the deadline is on the monotonic clock.
+    ...(deps.timers ? { timers: deps.timers } : { timers: realTimers(deps.now), monotonic: clocksOf(deps).monotonic }),
   });
   await probation.start();
   let remote: RemoteControl | undefined;

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { ScheduledTask } from 'node-cron';
 import type { Counter, Histogram } from 'prom-client';
+import { clocksOf } from '../../core/clock.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { counter, histogram } from '../../core/metrics.js';
@@ -68,7 +69,14 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
 
 export interface JobSchedulerDeps extends RuntimeDeps {
   run: JobRunner;
+  /** How often the wall clock is compared with the monotonic one (default STEP_CHECK_MS). */
+  stepCheckMs?: number;
 }
+
+/** node-cron plans each task's next run once, on the wall clock: look for steps this often. */
+const STEP_CHECK_MS = 60_000;
+/** A wall clock this far behind the elapsed time is a backward step (NTP, a fake-hwclock boot). */
+const STEP_BACK_MS = 5_000;
 
 interface Entry {
   job: JobOptions;
@@ -81,6 +89,7 @@ export class JobScheduler extends EventEmitter {
   private readonly runs: Counter<'job' | 'result'>;
   private readonly seconds: Histogram<'job'>;
   private readonly inflight = new Set<Promise<void>>();
+  private stepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly jobs: readonly JobOptions[],
@@ -98,6 +107,41 @@ export class JobScheduler extends EventEmitter {
   start(): void {
     if (this.entries.length) return;
     const log = this.deps.logger;
+    for (const job of this.jobs) {
+      const entry: Entry = { job, running: false, task: undefined as unknown as ScheduledTask };
+      this.plan(entry);
+      this.entries.push(entry);
+    }
+    if (this.jobs.length === 0) return;
+    log.info({ jobs: this.jobs.map((j) => `${j.name} (${j.type}, ${j.schedule})`) }, 'scheduled jobs started');
+    // node-cron plans a task's next run on the wall clock and keeps that plan: after a step back
+    // (NTP correcting a Pi that booted on fake-hwclock's time) its jobs would wait for the wall
+    // clock to reach the old plan, weeks or years. A step is seen as the wall clock moving less
+    // than the elapsed (monotonic) time; the tasks are then planned again from the new time.
+    const { now, monotonic } = clocksOf(this.deps);
+    let wall = now();
+    let mono = monotonic();
+    this.stepTimer = setInterval(() => {
+      const w = now();
+      const m = monotonic();
+      const behind = m - mono - (w - wall);
+      wall = w;
+      mono = m;
+      if (behind < STEP_BACK_MS) return;
+      log.warn({ steppedBackSeconds: Math.round(behind / 1000) }, 'the wall clock was stepped back: scheduled jobs are planned again from the new time');
+      for (const e of this.entries) {
+        void e.task.destroy();
+        this.plan(e);
+      }
+      this.emit('replanned', behind);
+    }, this.deps.stepCheckMs ?? STEP_CHECK_MS);
+    this.stepTimer.unref();
+  }
+
+  /** Create and start the entry's node-cron task (at start, and again after a backward clock step). */
+  private plan(entry: Entry): void {
+    const log = this.deps.logger;
+    const { job } = entry;
     // node-cron logs missed ticks etc.; route them to pino instead of the console.
     const cronLogger = {
       info: (m: string) => log.debug({ c: 'cron' }, m),
@@ -105,20 +149,15 @@ export class JobScheduler extends EventEmitter {
       error: (m: string | Error, e?: Error) => log.error({ c: 'cron', err: errorMessage(e ?? m) }, String(m)),
       debug: (m: string | Error) => log.debug({ c: 'cron' }, String(m)),
     };
-    for (const job of this.jobs) {
-      const entry: Entry = { job, running: false, task: undefined as unknown as ScheduledTask };
-      // Our own overlap guard (not node-cron's noOverlap) so a skipped tick is counted and reported.
-      entry.task = nodeCron().createTask(
-        job.schedule,
-        () => {
-          this.tick(entry);
-        },
-        { name: `gatehouse-${job.name}`, logger: cronLogger, ...(job.timezone ? { timezone: job.timezone } : {}) },
-      );
-      void entry.task.start();
-      this.entries.push(entry);
-    }
-    if (this.jobs.length) log.info({ jobs: this.jobs.map((j) => `${j.name} (${j.type}, ${j.schedule})`) }, 'scheduled jobs started');
+    // Our own overlap guard (not node-cron's noOverlap) so a skipped tick is counted and reported.
+    entry.task = nodeCron().createTask(
+      job.schedule,
+      () => {
+        this.tick(entry);
+      },
+      { name: `gatehouse-${job.name}`, logger: cronLogger, ...(job.timezone ? { timezone: job.timezone } : {}) },
+    );
+    void entry.task.start();
   }
 
   /** Run a job now, outside its schedule (admin, tests); same overlap rule. */
@@ -143,6 +182,8 @@ export class JobScheduler extends EventEmitter {
 
   /** Stop scheduling, then wait (bounded) for runs in progress. */
   async stop(timeoutMs = 10_000): Promise<void> {
+    clearInterval(this.stepTimer);
+    this.stepTimer = undefined;
     for (const e of this.entries.splice(0)) await e.task.destroy();
     if (!this.inflight.size) return;
     let timer: NodeJS.Timeout | undefined;

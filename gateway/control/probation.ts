@@ -43,8 +43,12 @@ interface ProbationRecord {
 interface Running {
   version: number;
   source: string;
+  /** Wall time (epoch ms): shown, and persisted (a restart starts the probation again). */
   startedAt: number;
   endsAt: number;
+  /** The same on the monotonic clock: what the deadline and the elapsed time are measured on. */
+  startedMono: number;
+  endsMono: number;
   /** The rules judged (added or changed by the update). */
   watched: string[];
   baseline: CounterSnapshot;
@@ -63,7 +67,13 @@ export interface ProbationDeps extends RuntimeDeps {
   rules: RuleSetTarget;
   /** Where the running probation is recorded (the store's meta area). */
   meta: Pick<LocalStreams, 'getMeta' | 'putMeta'>;
+  /** Timers, and the wall clock the shown times come from. */
   timers: Timers;
+  /**
+   * Monotonic ms for the deadline (default timers.now): an NTP step of the wall clock must neither
+   * end a probation at once nor make it last for the size of the step.
+   */
+  monotonic?: () => number;
 }
 
 export class ProbationMonitor {
@@ -154,11 +164,14 @@ export class ProbationMonitor {
     const def = this.deps.rules.activeDefinition();
     if (def?.version !== version) return;
     const now = this.deps.timers.now();
+    const mono = this.mono();
     const p: Running = {
       version,
       source,
       startedAt: now,
       endsAt: now + this.opts.seconds * 1000,
+      startedMono: mono,
+      endsMono: mono + this.opts.seconds * 1000,
       watched: watchedRules(def, this.deps.rules.lastGoodDefinition()),
       baseline: this.deps.rules.ruleCounters(),
       timer: undefined,
@@ -169,8 +182,12 @@ export class ProbationMonitor {
     this.deps.logger.info({ version, seconds: this.opts.seconds, rules: p.watched }, 'rule set on probation');
   }
 
+  private mono(): number {
+    return this.deps.monotonic ? this.deps.monotonic() : this.deps.timers.now();
+  }
+
   private arm(p: Running): void {
-    const left = Math.max(0, p.endsAt - this.deps.timers.now());
+    const left = Math.max(0, p.endsMono - this.mono());
     p.timer = this.deps.timers.setTimeout(() => this.check(p), Math.min(CHECK_INTERVAL_MS, left));
   }
 
@@ -183,7 +200,7 @@ export class ProbationMonitor {
     const tallies = tallySince(p.baseline, this.deps.rules.ruleCounters(), p.watched);
     const failing = failingRules(tallies, this.opts);
     if (failing.length > 0) this.fail(p, failing);
-    else if (this.deps.timers.now() >= p.endsAt) this.pass(p, tallies);
+    else if (this.mono() >= p.endsMono) this.pass(p, tallies);
     else this.arm(p);
   }
 
@@ -196,7 +213,7 @@ export class ProbationMonitor {
   private fail(p: Running, failing: RuleTally[]): void {
     this.end(p, 'rolled-back');
     const worst = failing[0]!;
-    const seconds = Math.round((this.deps.timers.now() - p.startedAt) / 1000);
+    const seconds = Math.round((this.mono() - p.startedMono) / 1000);
     this.deps.logger.warn(
       {
         version: p.version,

@@ -31,6 +31,7 @@
 // nothing where records are counted), outcomes.ts (per-record results, retries, dead letters,
 // isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint written behind),
 // backoff.ts / rate-limit.ts (pacing); this file is the loop: read, batch, linger, send, advance.
+import { clocksOf } from '../../core/clock.js';
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
@@ -133,7 +134,8 @@ class ExporterLoop implements Exporter {
       gaps: this.gaps,
     });
     this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
-    this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, this.now) : undefined;
+    // The bucket refills by elapsed time: on the monotonic clock, so an NTP step back does not stop it.
+    this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, clocksOf(deps).monotonic) : undefined;
     this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
     this.retryBackoff = new RetryBackoff(options.backoff, deps.random ?? Math.random);
     this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs, (err) =>

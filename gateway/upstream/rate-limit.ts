@@ -7,6 +7,7 @@
 //
 // A batch larger than the bucket may go when the bucket is full; the bucket then runs into debt
 // that later sends wait out, so the long-run rate holds without splitting batches.
+import { monotonicNow } from '../../core/clock.js';
 
 export interface BandwidthLimiter {
   /** Resolves when `bytes` may be sent; rejects when signal aborts. */
@@ -33,7 +34,8 @@ export class TokenBucket implements BandwidthLimiter {
   /** kbps: kilobits per second (1 kbit = 1000 bits). burstMs: bucket size in ms of rate (default 1 s). */
   constructor(
     kbps: number,
-    private readonly now: () => number = Date.now,
+    /** Monotonic ms (refill by elapsed time; a wall clock stepped back would stop it). */
+    private readonly now: () => number = monotonicNow,
     burstMs = 1000,
   ) {
     if (!(kbps > 0)) throw new RangeError('TokenBucket needs kbps > 0');

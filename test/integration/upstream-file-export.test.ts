@@ -109,6 +109,9 @@ test('file export: gzip files are readable with zlib, rotation by age', async (t
   const deps = testDeps();
   let clock = Date.UTC(2024, 0, 1, 0, 0, 0);
   deps.now = () => clock;
+  // A file's age is measured on the monotonic clock (an NTP step of the wall clock does not age it).
+  let mono = 0;
+  deps.monotonic = () => mono;
   const streams = await openStore(join(dataDir, 'db'), deps);
   t.after(() => streams.close());
   const out = join(dataDir, 'out');
@@ -117,8 +120,12 @@ test('file export: gzip files are readable with zlib, rotation by age', async (t
   await exporter.start();
   for (let i = 1; i <= 30; i++) await streams.append('archive', { topic: 't', payload: Buffer.from(`{"n":${i}}`), receivedAt: clock });
   await waitUntil(() => exporter.status().lastExportedSeq === 30, 'first part exported');
-  clock += 61_000; // the open file is now too old: the next batch opens a new one
-  for (let i = 31; i <= 40; i++) await streams.append('archive', { topic: 't', payload: Buffer.from(`{"n":${i}}`), receivedAt: clock });
+  clock += 61_000; // an NTP step forward: not an age
+  for (let i = 31; i <= 35; i++) await streams.append('archive', { topic: 't', payload: Buffer.from(`{"n":${i}}`), receivedAt: clock });
+  await waitUntil(() => exporter.status().lastExportedSeq === 35, 'written after the step');
+  assert.equal((await listFiles(out)).length, 1, 'a wall-clock step does not rotate the file');
+  mono += 61_000; // the open file is now too old: the next batch opens a new one
+  for (let i = 36; i <= 40; i++) await streams.append('archive', { topic: 't', payload: Buffer.from(`{"n":${i}}`), receivedAt: clock });
   await waitUntil(() => exporter.status().lastExportedSeq === 40, 'second part exported');
   // Read while the last file is still open: each batch is a complete gzip member.
   const files = await listFiles(out);

@@ -158,3 +158,28 @@ test('a failing job is logged and counted, and keeps its schedule', async (t) =>
   assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'flaky', result: 'failed' }), 1);
   await assert.rejects(s.runNow('nope'), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'));
 });
+
+test('after the wall clock is stepped back, scheduled jobs are planned again from the new time (node-cron keeps its old plan)', async (t) => {
+  const deps = testDeps();
+  // Injected clocks: the wall clock stepped back a year while 10 s pass on the monotonic one.
+  // node-cron itself plans on the real Date; what is checked here is that the step is seen and
+  // the tasks re-planned (their next run then comes from the real clock again).
+  let wall = Date.parse('2027-06-01T00:00:00Z');
+  let mono = 0;
+  const s = new JobScheduler([job('tick')], { ...deps, now: () => wall, monotonic: () => mono, stepCheckMs: 20, run: async () => undefined });
+  s.start();
+  t.after(() => s.stop());
+  const replanned = waitForEvent<[number]>(s, 'replanned', 3000);
+  wall -= 365 * 86_400_000;
+  mono += 10_000;
+  const [behind] = await replanned;
+  assert.ok(behind >= 365 * 86_400_000, `the step was measured: ${behind} ms`);
+  assert.ok(s.status()[0]!.nextRun, 'the re-planned task has a next run');
+  // A forward step or plain elapsed time is no backward step.
+  let again = 0;
+  s.on('replanned', () => again++);
+  wall += 2 * 365 * 86_400_000;
+  mono += 1000;
+  await new Promise<void>((r) => setTimeout(r, 100)); // (several step checks of 20 ms pass: no event expected)
+  assert.equal(again, 0);
+});

@@ -284,3 +284,29 @@ test('probation.seconds 0: no probation, no timer; a set applied with probation 
   await r.rules.apply(set(3, rule('route', 'ok')), { source: 'mqtt:local', probation: true });
   assert.equal(r.rules.lastGoodDefinition()?.version, 2, 'nothing is left out of the rollback target for want of a probation');
 });
+
+test('an NTP step of the wall clock neither ends a probation at once nor stretches it: the deadline is on the monotonic clock', async (t) => {
+  for (const step of [-365 * 86_400_000, 365 * 86_400_000]) {
+    const deps = testDeps();
+    const streams = new MemoryStreams();
+    const rules = new RuleHost({ ...deps, streams, actions, ruleState: { inputLog: false, checkpointIntervalMs: 0 } });
+    await rules.loadInitial(set(1, rule('a', 'ok')), false);
+    t.after(() => rules.stop());
+    // Timers run on the monotonic clock (as Node's do); the wall clock is stepped on its own.
+    const mono = new ManualTimers(1_000_000);
+    let wall = Date.parse('2026-12-03T10:00:00Z');
+    const timers = { now: () => wall, setTimeout: (fn: () => void, ms: number) => mono.setTimeout(fn, ms), clearTimeout: (h: unknown) => mono.clearTimeout(h) };
+    const monitor = new ProbationMonitor(OPTS, { ...deps, rules, meta: streams, timers, monotonic: () => mono.now() });
+    await monitor.start();
+    t.after(() => monitor.stop());
+    await rules.apply(set(2, rule('a', 'ok'), rule('b', 'ok')), { source: 'mqtt:local', probation: true });
+    assert.equal(monitor.current()?.version, 2);
+    wall += step;
+    mono.advance(30_000);
+    assert.equal(monitor.current()?.version, 2, `still on probation 30 s in, after a step of ${step / 86_400_000} days`);
+    const next = waitForEvent<[RuleUpdateStatus]>(rules, 'status');
+    mono.advance(30_000);
+    const [s] = await withTimeout(next, 5000, `confirmation 60 s in after a step of ${step / 86_400_000} days`);
+    assert.equal(s.state, 'confirmed');
+  }
+});

@@ -16,6 +16,7 @@ import { mkdir, open, statfs, truncate, type FileHandle } from 'node:fs/promises
 import { join } from 'node:path';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
+import { clocksOf } from '../../../core/clock.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, type GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
@@ -36,6 +37,7 @@ interface OpenFile {
   handle: FileHandle;
   path: string;
   partition: string;
+  /** Monotonic ms (file.ts mono()). */
   openedAt: number;
   bytes: number;
 }
@@ -92,8 +94,14 @@ export class FileDestination implements Destination {
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
   }
 
+  /** Wall time: partitions and file names. */
   private now(): number {
     return (this.deps.now ?? Date.now)();
+  }
+
+  /** Monotonic ms: a file's age (maxFileAgeMs) and the free-space measure's age, immune to NTP steps. */
+  private mono(): number {
+    return clocksOf(this.deps).monotonic();
   }
 
   async start(): Promise<void> {
@@ -160,7 +168,7 @@ export class FileDestination implements Destination {
     const now = this.now();
     const partition = partitionOf(now);
     const cur = this.current;
-    if (cur && (cur.partition !== partition || cur.bytes >= this.options.maxFileBytes || now - cur.openedAt >= this.options.maxFileAgeMs)) {
+    if (cur && (cur.partition !== partition || cur.bytes >= this.options.maxFileBytes || this.mono() - cur.openedAt >= this.options.maxFileAgeMs)) {
       await this.closeCurrent();
     }
     const file = this.current ?? (await this.openFile(partition, records[0]!, now));
@@ -192,7 +200,7 @@ export class FileDestination implements Destination {
 
   /** Free bytes of the export folder's filesystem: measured, or the last measure if it is fresh and far from the reserve. */
   private async freeBytesNow(toWrite: number): Promise<number | undefined> {
-    const now = this.now();
+    const now = this.mono();
     const last = this.lastFree;
     if (last && now - last.at < FREE_REUSE_MS && last.free - toWrite - this.reserveBytes > FREE_REUSE_MARGIN) return last.free;
     const free = await freeBytes(this.options.dir).catch(() => undefined);
@@ -220,13 +228,13 @@ export class FileDestination implements Destination {
         },
       );
     }
-    this.current = { handle, path, partition, openedAt: now, bytes: 0 };
+    this.current = { handle, path, partition, openedAt: this.mono(), bytes: 0 };
     return this.current;
   }
 
   private async closeIfAged(): Promise<void> {
     const cur = this.current;
-    if (cur && this.now() - cur.openedAt >= this.options.maxFileAgeMs) await this.closeCurrent();
+    if (cur && this.mono() - cur.openedAt >= this.options.maxFileAgeMs) await this.closeCurrent();
   }
 
   private async closeCurrent(): Promise<void> {
