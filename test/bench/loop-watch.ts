@@ -5,8 +5,10 @@
 // moves between store.commitDelayMs 0 and 7.
 //
 // Linux only for the runqueue figure (/proc/self/task/<pid>/schedstat: run ns, wait ns); 0
-// elsewhere. The loop-delay histogram runs a 1 ms timer in libuv (a few us of CPU per ms): both
-// the bare broker and the gateway carry it, so their CPU figures stay comparable.
+// elsewhere. The loop-delay histogram is opt-in (BENCH_LOOP_DELAY=1 in pi.ts): it runs a 1 ms
+// timer in libuv, 1,000 wake-ups a second, which added ~50 us per message to the CPU figure at
+// 500 msgs/s (A/B against a build without it) and would make CPU figures incomparable with
+// earlier rounds. The runqueue and GC figures cost nothing per message.
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 
@@ -21,6 +23,7 @@ export interface LoopSnapshot {
   gcCount: number;
   /** The longest single GC pause since resetLoop(). */
   gcMaxMs: number;
+  /** NaN unless the loop-delay histogram is on. */
   loopP99Ms: number;
   loopMaxMs: number;
 }
@@ -41,9 +44,9 @@ function schedstat(): [number, number] {
   }
 }
 
-export function startLoopWatch(): LoopWatch {
-  const delay = monitorEventLoopDelay({ resolution: 1 });
-  delay.enable();
+export function startLoopWatch(opts: { loopDelay: boolean }): LoopWatch {
+  const delay = opts.loopDelay ? monitorEventLoopDelay({ resolution: 1 }) : undefined;
+  delay?.enable();
   let gcMs = 0;
   let gcCount = 0;
   let gcMaxMs = 0;
@@ -58,14 +61,22 @@ export function startLoopWatch(): LoopWatch {
   return {
     snapshot: () => {
       const [mainRunMs, mainWaitMs] = schedstat();
-      return { mainRunMs, mainWaitMs, gcMs, gcCount, gcMaxMs, loopP99Ms: delay.percentile(99) / 1e6, loopMaxMs: delay.max / 1e6 };
+      return {
+        mainRunMs,
+        mainWaitMs,
+        gcMs,
+        gcCount,
+        gcMaxMs,
+        loopP99Ms: delay ? delay.percentile(99) / 1e6 : Number.NaN,
+        loopMaxMs: delay ? delay.max / 1e6 : Number.NaN,
+      };
     },
     resetLoop: () => {
-      delay.reset();
+      delay?.reset();
       gcMaxMs = 0;
     },
     stop: () => {
-      delay.disable();
+      delay?.disable();
       gc.disconnect();
     },
   };

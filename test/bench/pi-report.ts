@@ -5,6 +5,11 @@ export type Variant = 'bare' | 'gateway';
 
 const MiB = 1048576;
 
+/** A loop-delay figure, '-' when not measured (BENCH_LOOP_DELAY unset: NaN, null once through IPC). */
+function fmtLoop(ms: number | null, digits: number): string {
+  return ms === null || Number.isNaN(ms) ? '-' : ms.toFixed(digits);
+}
+
 export interface PiRow {
   broker: Variant;
   run: string;
@@ -42,7 +47,7 @@ export interface PiRow {
 /** Where the PUBACK tail goes inside the broker's process (loop-watch.ts), one row per run. */
 function printTail(rows: PiRow[]): void {
   console.log(
-    "\nthe broker's main thread per second of each sampled span (run + the wait after it): ms it was runnable but waited for a CPU (runqueue), ms GC paused it, longest GC pause; event-loop delay of a 1 ms timer",
+    "\nthe broker's main thread per second of each sampled span (run + the wait after it): ms it was runnable but waited for a CPU (runqueue), ms GC paused it, longest GC pause; event-loop delay of a 1 ms timer (with BENCH_LOOP_DELAY=1)",
   );
   const head = ['broker', 'run', 'p99 ms', 'runqueue ms/s', 'GC ms/s', 'GC max ms', 'loop p99 ms', 'loop max ms'];
   const cells = rows.map((r) => [
@@ -52,8 +57,8 @@ function printTail(rows: PiRow[]): void {
     r.mainWaitMsPerS.toFixed(1),
     r.gcMsPerS.toFixed(1),
     r.gcMaxMs.toFixed(1),
-    r.loopP99Ms.toFixed(2),
-    r.loopMaxMs.toFixed(1),
+    fmtLoop(r.loopP99Ms, 2),
+    fmtLoop(r.loopMaxMs, 1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
@@ -93,7 +98,7 @@ export function printFrontier(rows: PiRow[], seconds: number): void {
     r.cpuUsPerMsg.toFixed(1),
     r.mainWaitMsPerS.toFixed(1),
     r.gcMsPerS.toFixed(1),
-    r.loopP99Ms.toFixed(2),
+    fmtLoop(r.loopP99Ms, 2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]): string => c.map((x, i) => x.padStart(widths[i]!)).join('  ');
@@ -183,7 +188,7 @@ export function print(
       );
     }
     console.log(
-      `    inside the gateway at 5,000 msgs/s, per second: its main thread waited ${g5.mainWaitMsPerS.toFixed(0)} ms for a CPU and GC paused it ${g5.gcMsPerS.toFixed(0)} ms (longest ${g5.gcMaxMs.toFixed(1)}); event-loop delay p99/max ${g5.loopP99Ms.toFixed(1)}/${g5.loopMaxMs.toFixed(1)} ms${b5 ? ` (bare aedes: ${b5.mainWaitMsPerS.toFixed(0)} ms, ${b5.gcMsPerS.toFixed(0)} ms, ${b5.loopP99Ms.toFixed(1)}/${b5.loopMaxMs.toFixed(1)} ms)` : ''}`,
+      `    inside the gateway at 5,000 msgs/s, per second: its main thread waited ${g5.mainWaitMsPerS.toFixed(0)} ms for a CPU and GC paused it ${g5.gcMsPerS.toFixed(0)} ms (longest ${g5.gcMaxMs.toFixed(1)}); event-loop delay p99/max ${fmtLoop(g5.loopP99Ms, 1)}/${fmtLoop(g5.loopMaxMs, 1)} ms${b5 ? ` (bare aedes: ${b5.mainWaitMsPerS.toFixed(0)} ms, ${b5.gcMsPerS.toFixed(0)} ms, ${fmtLoop(b5.loopP99Ms, 1)}/${fmtLoop(b5.loopMaxMs, 1)} ms)` : ''}`,
     );
     if (g5n)
       console.log(

@@ -24,6 +24,7 @@
 //        young generation; default: wait up to 40 s for it)
 //      BENCH_NODE_FLAGS='--max-semi-space-size=4' (other V8 flags for the gateway child)
 //      BENCH_ALLOC=DIR (an allocation profile of each run into DIR, and the top allocators per message)
+//      BENCH_LOOP_DELAY=1 (also the event-loop delay: a 1 ms timer, which costs CPU: see loop-watch.ts)
 //      BENCH_COMMIT_DELAYS=1,3,5,7,10 (instead of the table: the pacing frontier, one gateway per
 //        store.commitDelayMs at 5,000 msgs/s: fsyncs/s against PUBACK p50/p99 and the commit's own
 //        p99, i.e. what a lower latency costs in fsyncs on this disk)
@@ -182,7 +183,7 @@ async function serve(variant: Variant): Promise<void> {
     }
     phases.push([`settled ${waited} s`, process.memoryUsage()]);
   }
-  const watch = startLoopWatch();
+  const watch = startLoopWatch({ loopDelay: process.env.BENCH_LOOP_DELAY === '1' });
   const alloc = process.env.BENCH_ALLOC ? allocProfiler() : undefined;
   let peak = process.memoryUsage.rss();
   const timer = setInterval(() => {
