@@ -6,7 +6,6 @@
 // a running gateway and every device was locked out until a restart.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,25 +13,11 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqtt from 'mqtt';
 import { needBinary, tempDir, waitForEvent, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('openssl', 'openssl');
 
-/** A self-signed EC certificate for 127.0.0.1, valid `days`, made by openssl in dir. */
-function makeCert(dir: string, days: number): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', String(days)].concat([
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ]),
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
+const makeCert = (dir: string, days: number): { cert: string; key: string } => opensslSelfSigned(dir, days, 'cert');
 
 /** The SHA-256 fingerprint of the certificate a new TLS handshake with the listener gets. */
 async function servedFingerprint(port: number): Promise<string> {

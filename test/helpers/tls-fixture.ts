@@ -3,6 +3,9 @@
 // serve a real client. Made once with:
 //   openssl req -x509 -newkey ed25519 -keyout key.pem -out cert.pem -days 36500 -nodes -subj /CN=gatehouse-docs-fixture
 // Tests that connect over TLS make their own with openssl (broker-tls.test.ts).
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
 export const FIXTURE_CERT_PEM = `-----BEGIN CERTIFICATE-----
 MIIBWTCCAQugAwIBAgIUENbowlIAtqm1PbzOMM+n7TSpwEMwBQYDK2VwMCExHzAd
 BgNVBAMMFmdhdGVob3VzZS1kb2NzLWZpeHR1cmUwIBcNMjYxMjAzMDk1NTI1WhgP
@@ -19,3 +22,23 @@ export const FIXTURE_KEY_PEM = `-----BEGIN PRIVATE KEY-----
 MC4CAQAwBQYDK2VwBCIEIEaAe25xVnUnRIVy3mPWFZkGffejXCzW663vyAzEUysn
 -----END PRIVATE KEY-----
 `;
+
+/**
+ * A self-signed EC (P-256) certificate for 127.0.0.1/localhost, valid `days`, made by openssl as
+ * dir/<name>.pem and dir/<name>.key (tests that connect over TLS; they skip without openssl).
+ */
+export function opensslSelfSigned(dir: string, days = 1, name = 'cert'): { cert: string; key: string } {
+  const cert = join(dir, `${name}.pem`);
+  const key = join(dir, `${name}.key`);
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', String(days)].concat([
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ]),
+    { stdio: 'ignore' },
+  );
+  return { cert, key };
+}

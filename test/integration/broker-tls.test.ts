@@ -1,7 +1,6 @@
 // TLS listener with a self-signed certificate made by openssl in the test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { connect as tlsConnect } from 'node:tls';
@@ -10,38 +9,12 @@ import { createBroker } from '../../gateway/broker/index.js';
 import type { Message } from '../../core/message.js';
 import { metricValue, needBinary, tempDir, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
 import { RawClient } from '../helpers/mqtt-raw.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('openssl', 'openssl');
 
-/** A self-signed EC certificate for 127.0.0.1/localhost, made by openssl. */
-function selfSignedCert(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key };
-}
+/** A self-signed EC certificate for 127.0.0.1/localhost, made by openssl (cert.pem, key.pem). */
+const selfSignedCert = (dir: string): { cert: string; key: string } => opensslSelfSigned(dir, 1, 'cert');
 
 test('TLS listener: a client trusting the certificate connects and publishes; bad files are refused', { skip }, async (t) => {
   const dir = await tempDir(t);
