@@ -129,6 +129,8 @@ export interface FileStatus {
   size: number;
   lagBytes: number;
   truncations: number;
+  /** Bytes read from the file (held bytes of a line without its newline included). */
+  bytesRead: number;
   rotations: number;
   /** Times the file was opened (reopened after giving its slot up). */
   opens: number;

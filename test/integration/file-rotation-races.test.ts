@@ -298,3 +298,39 @@ test('copytruncate whose copy appears only after the truncation was seen, with l
   expectExactly(await r.lines(), range(0, 120));
   assert.deepEqual(r.source.status().details?.vanished, [], 'nothing reported lost');
 });
+
+test('a line start held at a truncation with no copy: the state committed with its partial record already counts it read (a kill -9 right after cannot stream the line again)', async (t) => {
+  const { r, file } = await idleRig(t);
+  // A writer mid-line: its start is read and held (the rig's partial-line timeout is long).
+  const start = 'line 100 the start of a line whose rest';
+  appendFileSync(file, start);
+  const oldSize = statSync(file).size;
+  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= oldSize || undefined, 'the held start read', 10_000, 20);
+  // Every submit and meta commit from now on, in order (the intake is a plain object the source holds).
+  const seen: Array<{ partial?: string; read?: Array<{ offset: number }> }> = [];
+  const { submit, commitMeta } = r.intake;
+  r.intake.submit = (m) => {
+    const text = m.payload.toString();
+    if (text.endsWith(' [partial]')) seen.push({ partial: text });
+    return submit(m);
+  };
+  r.intake.commitMeta = (key, value) => {
+    const state = decodeState(value);
+    if (!(state instanceof Error)) seen.push({ read: state.read ?? [] });
+    return commitMeta(key, value);
+  };
+  // Truncated in place, no copy anywhere: the held start is emitted with the partial marker.
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(101, 110, 'new'));
+  await waitLines(r, 110, '100 lines, the partial start, 9 new lines');
+  const at = seen.findIndex((s) => s.partial !== undefined);
+  assert.ok(at >= 0, 'the held start was emitted as a partial record');
+  assert.equal(seen[at]!.partial, `${start} [partial]`);
+  // The meta committed in the same group commit as that record (the next one submitted).
+  const withIt = seen.slice(at + 1).find((s) => s.read !== undefined);
+  assert.ok(withIt, 'a state was committed with the partial record');
+  assert.ok(
+    withIt.read!.some((c) => c.offset === oldSize),
+    `the old content is recorded read up to ${oldSize} (past the held start), not up to the line's start: offsets ${JSON.stringify(withIt.read!.map((c) => c.offset))}`,
+  );
+});

@@ -94,11 +94,16 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
     t.ctx.onEvent(t, 'copy found late', { copy: late.path, from: lineStart });
   } else if (t.splitter.heldBytes > 0) {
     const held = t.splitter.flush();
+    // Recorded as read past the held start BEFORE its partial record is submitted: emit() commits
+    // the state in the same group commit as the record, so that state already says so. Recorded
+    // after it (as before), a kill -9 between that commit and the next state's let a restart read
+    // a copy found later from the line's start: the whole line streamed beside its partial start
+    // (the copytruncate kill -9 e2e's rare extra fragment, rounds 6-11).
+    if (!found) t.ctx.readUpTo(known.fp, t.splitter.readOffset, undefined, known.head);
     t.emit(
       held.map((r) => ({ ...r, partial: true })),
       0,
     );
-    if (!found) t.ctx.readUpTo(known.fp, t.splitter.readOffset, undefined, known.head);
   }
   if (copy === undefined && !late) {
     const dir = dirname(t.path);
