@@ -3,13 +3,19 @@
 // counter deltas since the previous report.
 import { statfs } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
+import { monotonicNow } from '../../core/clock.js';
 import type { LocalStreams } from '../store/types.js';
 
 export interface HeartbeatSources {
   gatewayId: string;
   /** Software version. */
   version: string;
+  /** Wall time of the start (epoch ms). */
   startedAt: number;
+  /** Monotonic ms of the start (uptime and rates are measured on the monotonic clock: NTP steps the wall clock). */
+  startedMono?: number;
+  /** Monotonic clock (default performance.now()). */
+  monotonic?: () => number;
   dataDir: string;
   registry: Registry;
   streams: LocalStreams;
@@ -59,21 +65,28 @@ async function counterSum(registry: Registry, name: string, label?: [string, str
 }
 
 export class HeartbeatCollector {
+  /** t: monotonic ms of the previous report. */
   private last: { t: number; totals: HeartbeatReport['totals'] };
+  private readonly mono: () => number;
+  private readonly startedMono: number;
 
   constructor(private readonly src: HeartbeatSources) {
-    this.last = { t: src.startedAt, totals: { mqttIn: 0, serialIn: 0, exported: 0 } };
+    this.mono = src.monotonic ?? monotonicNow;
+    this.startedMono = src.startedMono ?? this.mono();
+    this.last = { t: this.startedMono, totals: { mqttIn: 0, serialIn: 0, exported: 0 } };
   }
 
   async collect(): Promise<HeartbeatReport> {
     const { src } = this;
+    // Wall time for what is shown (`at`, record ages); elapsed time on the monotonic clock.
     const now = Date.now();
+    const mono = this.mono();
     const totals = { mqttIn: 0, serialIn: 0, exported: 0 };
     for (const k of Object.keys(RATE_COUNTERS) as Array<keyof typeof RATE_COUNTERS>) totals[k] = await counterSum(src.registry, RATE_COUNTERS[k]);
-    const dt = Math.max(0.001, (now - this.last.t) / 1000);
+    const dt = Math.max(0.001, (mono - this.last.t) / 1000);
     const rate = (k: keyof typeof totals): number => Math.max(0, Math.round(((totals[k] - this.last.totals[k]) / dt) * 100) / 100);
     const rates = { mqttIn: rate('mqttIn'), serialIn: rate('serialIn'), exported: rate('exported') };
-    this.last = { t: now, totals };
+    this.last = { t: mono, totals };
     const errors: Record<string, number> = {};
     for (const [k, name] of Object.entries(ERROR_COUNTERS)) errors[k] = await counterSum(src.registry, name);
     errors.jobs = await counterSum(src.registry, 'gatehouse_job_runs_total', ['result', 'failed']);
@@ -100,7 +113,7 @@ export class HeartbeatCollector {
       gatewayId: src.gatewayId,
       version: src.version,
       at: new Date(now).toISOString(),
-      uptimeSeconds: Math.round((now - src.startedAt) / 1000),
+      uptimeSeconds: Math.round((mono - this.startedMono) / 1000),
       ruleSetVersion: src.activeRuleSetVersion(),
       rates,
       totals,

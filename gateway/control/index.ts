@@ -36,6 +36,8 @@ export interface ControlPlaneDeps extends RuntimeDeps {
   gatewayId: string;
   version: string;
   startedAt: number;
+  /** Monotonic ms of the start (the heartbeat's uptime; core/clock.ts). */
+  startedMono?: number;
   dataDir: string;
   control: ControlOptions;
   jobs: readonly JobOptions[];
@@ -104,6 +106,8 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     gatewayId: deps.gatewayId,
     version: deps.version,
     startedAt: deps.startedAt,
+    ...(deps.startedMono !== undefined ? { startedMono: deps.startedMono } : {}),
+    monotonic: clocksOf(deps).monotonic,
     dataDir: deps.dataDir,
     registry: deps.registry,
     streams: deps.streams,

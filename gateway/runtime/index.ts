@@ -160,6 +160,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       gatewayId: config.gatewayId,
       version: opts.version,
       startedAt,
+      startedMono,
       dataDir: config.dataDir,
       control: config.control,
       jobs: config.jobs,
