@@ -22,6 +22,34 @@ function mustRead(path: string, where: string, what: string): void {
   }
 }
 
+/** A file an exporter's destination names: the object holding it, its key, its key path below the destination, what it is. */
+export interface DestinationFile {
+  holder: Record<string, unknown>;
+  key: string;
+  path: string;
+  what: string;
+}
+
+/** The files a destination block names (mqtt: caFile, certFile, keyFile; nats: credsFile, tls.*). */
+export function destinationFiles(destination: Record<string, unknown>): DestinationFile[] {
+  const out: DestinationFile[] = [];
+  const add = (holder: unknown, key: string, path: string, what: string): void => {
+    if (typeof holder === 'object' && holder !== null && typeof (holder as Record<string, unknown>)[key] === 'string')
+      out.push({ holder: holder as Record<string, unknown>, key, path, what });
+  };
+  if (destination.type === 'mqtt') {
+    add(destination, 'caFile', 'caFile', 'the CA bundle of the MQTT destination');
+    add(destination, 'certFile', 'certFile', 'the client certificate of the MQTT destination');
+    add(destination, 'keyFile', 'keyFile', 'the client key of the MQTT destination');
+  } else if (destination.type === 'nats') {
+    add(destination, 'credsFile', 'credsFile', 'the NATS credentials file');
+    add(destination.tls, 'caFile', 'tls.caFile', 'the CA bundle of the NATS destination');
+    add(destination.tls, 'certFile', 'tls.certFile', 'the client certificate of the NATS destination');
+    add(destination.tls, 'keyFile', 'tls.keyFile', 'the client key of the NATS destination');
+  }
+  return out;
+}
+
 /** Every file the configuration names that is missing or unreadable, each naming its key. */
 export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
   const problems: GatehouseError[] = [];
@@ -45,6 +73,9 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
   if (up?.key !== undefined) check(up.key, 'control.upstream.key', 'the client key for the control broker');
   for (const [i, k] of config.control.publicKeys.entries()) {
     if (!k.includes('-----BEGIN')) check(k, `control.publicKeys.${i}`, 'the public key file');
+  }
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    for (const f of destinationFiles(e.destination)) check(f.holder[f.key] as string, `exporters.${i}.destination.${f.path}`, f.what);
   }
   return problems;
 }

@@ -4,6 +4,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
+import { destinationFiles } from './checks.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { withEntries, type EntrySchemas, type GatehouseConfig } from './schema.js';
 
@@ -152,6 +153,11 @@ export async function loadConfig(
   }
   const up = config.control.upstream;
   if (up) for (const k of ['ca', 'cert', 'key'] as const) if (up[k] !== undefined) up[k] = resolve(base, up[k]);
+  // Destinations' client files (TLS, NATS credentials): the destination reads them at start and
+  // before each reconnect, from the data directory under systemd, so they too need the config's folder.
+  for (const { destination } of config.exporters ?? []) {
+    for (const f of destinationFiles(destination)) f.holder[f.key] = resolve(base, f.holder[f.key] as string);
+  }
   // A public key is PEM text or the path of a PEM file.
   config.control.publicKeys = config.control.publicKeys.map((k) => (k.includes('-----BEGIN') ? k : resolve(base, k)));
   if (crossChecks) checkConfig(config, file ?? 'the configuration');

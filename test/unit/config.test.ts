@@ -195,3 +195,38 @@ test('paths in a config file are relative to its folder (file source globs, cont
   assert.doesNotMatch(err.text(), /hunter2/);
   assert.match(err.text(), /a string of 13 characters \(not shown\)/);
 });
+
+test("a destination's client files (mqtt caFile/certFile/keyFile, nats credsFile and tls.*) are relative to the config folder, and check-config names a missing one", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    [
+      'streams: { up: {} }',
+      'exporters:',
+      '  - { name: m, stream: up, destination: { type: mqtt, url: "mqtts://hub:8883", clientId: site1, caFile: tls/ca.pem, certFile: tls/c.pem, keyFile: /abs/c.key } }',
+      '  - { name: n, stream: up, destination: { type: nats, servers: ["tls://hub:4222"], subject: x, credsFile: site1.creds, tls: { caFile: tls/ca.pem } } }',
+      '',
+    ].join('\n'),
+  );
+  const c = await loadConfig(file);
+  const [m, n] = (c.exporters ?? []).map((e) => e.destination as Record<string, unknown>);
+  assert.equal(m?.caFile, join(dir, 'tls/ca.pem'));
+  assert.equal(m?.certFile, join(dir, 'tls/c.pem'));
+  assert.equal(m?.keyFile, '/abs/c.key');
+  assert.equal(n?.credsFile, join(dir, 'site1.creds'));
+  assert.equal((n?.tls as Record<string, unknown> | undefined)?.caFile, join(dir, 'tls/ca.pem'));
+
+  // check-config fails where start would: every missing file, by its key
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  for (const key of [
+    'exporters.0.destination.caFile',
+    'exporters.0.destination.certFile',
+    'exporters.0.destination.keyFile',
+    'exporters.1.destination.credsFile',
+    'exporters.1.destination.tls.caFile',
+  ])
+    assert.match(err.text(), new RegExp(key.replaceAll('.', '\\.')), key);
+  assert.match(err.text(), new RegExp(`${join(dir, 'tls/ca.pem').replaceAll('.', '\\.')} does not exist`));
+});
