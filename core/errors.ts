@@ -172,7 +172,7 @@ export const ERROR_CATALOGUE = {
     group: 'rules',
     meaning: 'A rollback was asked for but there is no previous rule set to return to',
     message: 'no previous rule set to roll back to',
-    hint: 'a rollback returns to the set that ran before the last update; apply the wanted set as a new version instead',
+    hint: 'a rollback returns to the last confirmed set (lastGoodVersion), and there is none but the running one; to run another set, apply it as a new version (gatehouse rules apply FILE, or a signed update)',
   },
   GH_RULESET_SIGNATURE: {
     group: 'rules',

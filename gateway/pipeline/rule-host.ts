@@ -191,15 +191,21 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       // After an automatic rollback the last good set is the one running (the failed set is dropped):
       // an operator rollback then has nowhere to go, and says so rather than reinstall the same set.
       const sameAsActive = target !== undefined && this.active !== undefined && JSON.stringify(target.definition) === JSON.stringify(this.active.definition);
-      if (!target || sameAsActive)
+      if (!target || sameAsActive) {
+        const { message, hint } = ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK;
+        const why = target
+          ? `version ${target.definition.version}, the last confirmed set, is the one running (a set left by a rollback from its probation, or by a failed probation, is dropped, not kept)`
+          : 'no rule set was confirmed before the running one';
+        const refused = new GatehouseError('GH_RULESET_NO_ROLLBACK', `${message}: ${why}`, { hint });
         return this.report({
           state: 'rejected',
           version: undefined,
           source,
           at: Date.now(),
-          errors: [...(cause?.errors ?? []), { rule: '', where: '', message: ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK.message }],
+          errors: [...(cause?.errors ?? []), { rule: '', where: '', message: refused.describe() }],
           code: 'GH_RULESET_NO_ROLLBACK',
         });
+      }
       try {
         const compiled = await this.check(target.definition, 'last good rule set');
         const previous = this.active;

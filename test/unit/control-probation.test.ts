@@ -110,6 +110,11 @@ test('a rule the update changed that fails at run time gets the update rolled ba
   const again = await r.rules.rollback('admin');
   assert.equal(again.state, 'rejected');
   assert.equal(again.code, 'GH_RULESET_NO_ROLLBACK');
+  // what (the code), why (the failed set was dropped, the last confirmed one runs) and the fix
+  assert.match(
+    again.errors.at(-1)!.message,
+    /^GH_RULESET_NO_ROLLBACK: no previous rule set to roll back to: version 1, the last confirmed set, is the one running \(.*failed probation, is dropped, not kept\)\. Fix: .*apply it as a new version/,
+  );
   assert.equal(r.rules.activeDefinition()?.version, 1);
 });
 
