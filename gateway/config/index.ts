@@ -150,6 +150,12 @@ export async function loadConfig(
   // working directory is the data directory, so a relative pattern would silently match nothing).
   for (const src of (config.sources ?? []) as Array<{ type: string; paths?: string[] }>) {
     if (src.type === 'file' && src.paths) src.paths = src.paths.map((p) => (isAbsolute(p) ? p : resolve(base, p)));
+    // OPC UA certificate login: the user certificate and key, read when the source connects.
+    const auth = (src as { auth?: { type?: string; certFile?: string; keyFile?: string } }).auth;
+    if (src.type === 'opcua' && auth?.type === 'certificate') {
+      if (auth.certFile !== undefined) auth.certFile = resolve(base, auth.certFile);
+      if (auth.keyFile !== undefined) auth.keyFile = resolve(base, auth.keyFile);
+    }
   }
   const up = config.control.upstream;
   if (up) for (const k of ['ca', 'cert', 'key'] as const) if (up[k] !== undefined) up[k] = resolve(base, up[k]);

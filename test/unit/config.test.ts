@@ -230,3 +230,26 @@ test("a destination's client files (mqtt caFile/certFile/keyFile, nats credsFile
     assert.match(err.text(), new RegExp(key.replaceAll('.', '\\.')), key);
   assert.match(err.text(), new RegExp(`${join(dir, 'tls/ca.pem').replaceAll('.', '\\.')} does not exist`));
 });
+
+test("an OPC UA source's certificate login files are relative to the config folder", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    [
+      'sources:',
+      '  - type: opcua',
+      '    name: line-1',
+      '    endpoint: opc.tcp://10.0.0.5:4840',
+      '    securityMode: SignAndEncrypt',
+      '    securityPolicy: Basic256Sha256',
+      '    auth: { type: certificate, certFile: pki/user.pem, keyFile: /etc/gatehouse/user.key }',
+      "    subscriptions: [{ name: fast, items: [{ nodeId: 'ns=2;s=Line1.Speed', name: speed }] }]",
+      '',
+    ].join('\n'),
+  );
+  const c = await loadConfig(file);
+  const auth = (c.sources?.[0] as { auth?: { certFile?: string; keyFile?: string } } | undefined)?.auth;
+  assert.equal(auth?.certFile, join(dir, 'pki/user.pem'));
+  assert.equal(auth?.keyFile, '/etc/gatehouse/user.key');
+});
