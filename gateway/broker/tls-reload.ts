@@ -20,7 +20,11 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 
-/** Warn this many days before a served certificate's notAfter. */
+/**
+ * Warn this many days before a served certificate's notAfter, or in the last third of its lifetime
+ * when that is shorter: a 24 h certificate (step-ca) is renewed every 16 h or so, and warning about
+ * it from its first minute would only teach operators to ignore the warning.
+ */
 export const EXPIRY_WARN_DAYS = 14;
 const DAY_MS = 86_400_000;
 
@@ -72,14 +76,21 @@ export async function readTlsMaterial(files: TlsFiles, listener: string, where: 
   return ca ? { cert, key, ca } : { cert, key };
 }
 
-/** The certificate's notAfter (the first certificate of a chain file: the leaf), or undefined when it does not parse. */
-export function certificateNotAfter(cert: Buffer): Date | undefined {
+/** The certificate's validity (the first certificate of a chain file: the leaf), or undefined when it does not parse. */
+export function certificateValidity(cert: Buffer): { notBefore: Date; notAfter: Date } | undefined {
   try {
-    const t = Date.parse(new X509Certificate(cert).validTo);
-    return Number.isNaN(t) ? undefined : new Date(t);
+    const x = new X509Certificate(cert);
+    const from = Date.parse(x.validFrom);
+    const to = Date.parse(x.validTo);
+    return Number.isNaN(from) || Number.isNaN(to) ? undefined : { notBefore: new Date(from), notAfter: new Date(to) };
   } catch {
     return undefined;
   }
+}
+
+/** The certificate's notAfter, or undefined when it does not parse. */
+export function certificateNotAfter(cert: Buffer): Date | undefined {
+  return certificateValidity(cert)?.notAfter;
 }
 
 function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
@@ -186,8 +197,10 @@ export class BrokerTls {
 
   /** Set the listener's expiry gauge and warn when its certificate is near or past its notAfter. */
   private watchExpiry(l: TlsListener): Date | undefined {
-    const notAfter = certificateNotAfter(l.material.cert);
-    if (notAfter === undefined) return undefined;
+    const validity = certificateValidity(l.material.cert);
+    if (validity === undefined) return undefined;
+    const { notBefore, notAfter } = validity;
+    const warnMs = Math.min(EXPIRY_WARN_DAYS * DAY_MS, (notAfter.getTime() - notBefore.getTime()) / 3);
     this.expiry.set({ listener: l.name }, Math.floor(notAfter.getTime() / 1000));
     const left = notAfter.getTime() - this.deps.now();
     const fix = 'renew it, write the new files and run `systemctl reload gatehouse` (SIGHUP): no restart needed';
@@ -196,9 +209,16 @@ export class BrokerTls {
         { listener: l.name, notAfter: notAfter.toISOString(), file: l.files.cert, fix },
         'TLS certificate has expired: clients that check it refuse to connect',
       );
-    } else if (left < EXPIRY_WARN_DAYS * DAY_MS) {
+    } else if (left < warnMs) {
       this.deps.logger.warn(
-        { listener: l.name, notAfter: notAfter.toISOString(), daysLeft: Math.floor(left / DAY_MS), file: l.files.cert, fix },
+        {
+          listener: l.name,
+          notAfter: notAfter.toISOString(),
+          daysLeft: Math.floor(left / DAY_MS),
+          hoursLeft: Math.floor(left / 3_600_000),
+          file: l.files.cert,
+          fix,
+        },
         'TLS certificate expires soon',
       );
     }
