@@ -64,8 +64,10 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
 
 /** One exporter's line: state, checkpoint, backlog, dead letters, records held alone, last error. */
 export function describeExporter(e: ExporterRow): string {
-  // An error older than the last successful export is history: said as such, not as the state.
-  const recovered = e.lastError && e.lastExportAt !== undefined && e.lastExportAt >= Date.parse(e.lastError.at);
+  // An error followed by a successful export is history: said as such, not as the state. (A
+  // gateway before round 11 has no `current`: compare the times then.)
+  const recovered =
+    e.lastError && (e.lastError.current !== undefined ? !e.lastError.current : e.lastExportAt !== undefined && e.lastExportAt >= Date.parse(e.lastError.at));
   const err = e.lastError ? `; ${recovered ? 'recovered from' : 'last error'} (${e.lastError.at}): ${e.lastError.message}` : '';
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
   return `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;

@@ -32,8 +32,8 @@ const EXPORTER_REPEAT_MS = 60_000;
 export interface WatchedExporter {
   name: string;
   lastExportAt: number | undefined;
-  /** `at` in ISO 8601. */
-  lastError: { message: string; at: string } | undefined;
+  /** `at` in ISO 8601; current: no send has gone through since. */
+  lastError: { message: string; at: string; current: boolean } | undefined;
 }
 
 /** The part of a serial link's status the event watch reads (see firmware-bridge/link-types.ts). */
@@ -110,9 +110,8 @@ export class Activity {
     if (!this.exporterSource) return;
     for (const e of this.exporterSource()) {
       const err = e.lastError;
-      const failing = err !== undefined && !(e.lastExportAt !== undefined && e.lastExportAt > Date.parse(err.at));
       const seen = this.exporterSeen.get(e.name);
-      if (!failing) {
+      if (!err?.current) {
         if (seen?.failing) {
           seen.failing = false;
           this.record({ kind: 'exporter', message: `exporter ${e.name} recovered: exporting again` });

@@ -103,7 +103,8 @@ class ExporterLoop implements Exporter {
   private loopDone: Promise<void> | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
-  private lastError: { message: string; at: number } | undefined;
+  /** okSends: the destination's successful sends when it happened (is it still current?). */
+  private lastError: { message: string; at: number; okSends: number } | undefined;
 
   constructor(
     private readonly options: ExporterOptions,
@@ -219,7 +220,11 @@ class ExporterLoop implements Exporter {
       state: this.state,
       lastExportedSeq: this.checkpoint,
       lastExportAt: this.out.lastExportAt,
-      lastError: this.lastError && { message: this.lastError.message, at: new Date(this.lastError.at).toISOString() },
+      lastError: this.lastError && {
+        message: this.lastError.message,
+        at: new Date(this.lastError.at).toISOString(),
+        current: this.out.sendsOk === this.lastError.okSends,
+      },
       exportedRecords: this.out.exportedRecords,
       exportedBytes: this.out.exportedBytes,
       retries: this.out.retries,
@@ -381,7 +386,7 @@ class ExporterLoop implements Exporter {
   }
 
   private noteError(message: string, log = true): void {
-    this.lastError = { message, at: this.now() };
+    this.lastError = { message, at: this.now(), okSends: this.out.sendsOk };
     if (log) this.deps.logger.warn({ exporter: this.name, error: message }, 'export error');
   }
 

@@ -57,6 +57,8 @@ export class ExportOutcomes {
   splitLimit = Infinity;
   splitUntilSeq = 0;
 
+  /** Sends that delivered at least one record: orders errors and successes without a clock (lastError.current). */
+  sendsOk = 0;
   lastExportAt: number | undefined;
   exportedRecords = 0;
   exportedBytes = 0;
@@ -145,6 +147,7 @@ export class ExportOutcomes {
       this.exportedRecords += okRecords;
       this.exportedBytes += okBytes;
       this.lastExportAt = this.d.now();
+      this.sendsOk++;
       metrics.records.inc(lbl, okRecords);
       metrics.bytes.inc(lbl, okBytes);
     }

@@ -16,8 +16,12 @@ export interface ExporterStatus {
   lastExportedSeq: number;
   /** Epoch ms of the last successful send, if any. */
   lastExportAt: number | undefined;
-  /** The last error, `at` in ISO 8601 like the other times of /api/streams. */
-  lastError: { message: string; at: string } | undefined;
+  /**
+   * The last error, `at` in ISO 8601 like the other times of /api/streams. `current`: no send has
+   * gone through since (told by the order of events, not by comparing `at` with lastExportAt,
+   * which an NTP step of the wall clock would reverse).
+   */
+  lastError: { message: string; at: string; current: boolean } | undefined;
   exportedRecords: number;
   exportedBytes: number;
   retries: number;

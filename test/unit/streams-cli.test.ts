@@ -14,7 +14,7 @@ function row(over: Partial<ExporterStatus>): ExporterStatus {
     state: 'backoff',
     lastExportedSeq: 0,
     lastExportAt: undefined,
-    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z' },
+    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z', current: true },
     exportedRecords: 0,
     exportedBytes: 0,
     retries: 40,
@@ -51,9 +51,14 @@ test('a poison record: held alone while other records go through, its failures c
 });
 
 test('no parked record: the line is unchanged', () => {
-  const line = describeExporter(row({ parked: 0, outage: false, state: 'running', lastExportAt: Date.parse('2026-12-03T10:00:31Z') }));
+  const lastError = { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z', current: false };
+  const line = describeExporter(row({ parked: 0, outage: false, state: 'running', lastError, lastExportAt: Date.parse('2026-12-03T10:00:31Z') }));
   assert.doesNotMatch(line, /held alone/);
   assert.match(line, /recovered from \(2026-12-03T10:00:30.000Z\)/);
+  // The wall clock stepped back between the error and the next successful send: the order of
+  // events (current: false), not the times, says it recovered.
+  const stepped = describeExporter(row({ parked: 0, outage: false, state: 'running', lastError, lastExportAt: Date.parse('2025-12-03T10:00:31Z') }));
+  assert.match(stepped, /recovered from/);
 });
 
 test('records skipped past and a held position are said, not hidden behind the checkpoint', () => {

@@ -473,6 +473,7 @@ test('status and metrics: backlog, exported records/bytes, destination, state', 
   await exporter.start();
   await waitUntil(() => exporter.status().state === 'backoff', 'backoff state');
   let st = exporter.status();
+  assert.equal(st.lastError?.current, true, 'failing: no send went through since the error');
   assert.equal(st.backlog.records, 5);
   assert.equal(st.backlog.bytes, 5 * (10 + 5)); // payload + topic bytes as the store counts them
   assert.ok(st.backlog.ageSeconds >= 0);
@@ -487,6 +488,7 @@ test('status and metrics: backlog, exported records/bytes, destination, state', 
   assert.equal(st.backlog.records, 0);
   assert.equal(st.lastExportedSeq, 5);
   assert.ok(st.lastExportAt !== undefined);
+  assert.equal(st.lastError?.current, false, 'recovered: a send went through after the error');
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_records_total', { exporter: 'exp1' }), 5);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_bytes_total', { exporter: 'exp1' }), 50);
   const text = await deps.registry.metrics();

@@ -32,9 +32,8 @@ export function renderStreams(o) {
   for (const s of streams) {
     for (const e of s.exporters ?? []) {
       const err = e.lastError;
-      // An error is current unless a later export succeeded.
-      // lastError.at is ISO 8601, lastExportAt epoch ms.
-      const current = err && !(e.lastExportAt && e.lastExportAt > Date.parse(err.at));
+      // An error is current unless a later export succeeded (told by the gateway: `current`).
+      const current = err?.current === true;
       const stateClass = e.state === 'running' && !current ? 'ok' : e.state === 'stopped' ? 'muted' : 'bad';
       exRows.push(
         h(
