@@ -23,10 +23,9 @@ interface Out {
   at: number;
 }
 
-function setup(sql: string | string[], opts: RuleEngineOptions & { start?: number } = {}) {
-  const timers = opts.timers instanceof ManualTimers ? opts.timers : new ManualTimers(opts.start ?? 0);
-  const out: Out[] = [];
-  const registry = createActionRegistry({
+/** An action registry whose `probe` action records each output in `out`. */
+function probeActions(out: Out[]) {
+  return createActionRegistry({
     probe: () => ({
       kind: 'probe',
       resource: 'mem',
@@ -40,6 +39,12 @@ function setup(sql: string | string[], opts: RuleEngineOptions & { start?: numbe
         }),
     }),
   });
+}
+
+function setup(sql: string | string[], opts: RuleEngineOptions & { start?: number } = {}) {
+  const timers = opts.timers instanceof ManualTimers ? opts.timers : new ManualTimers(opts.start ?? 0);
+  const out: Out[] = [];
+  const registry = probeActions(out);
   const sqls = Array.isArray(sql) ? sql : [sql];
   const def = { version: 1, rules: sqls.map((s, i) => ({ name: `w${i}`, sql: s, actions: [{ probe: {} }] })) };
   const deps = testDeps();
@@ -440,20 +445,7 @@ test('processing-time windows close after their elapsed time when the wall clock
   const YEAR = 365 * 24 * 3600 * 1000;
   const clock = new SteppedClock(1000);
   const out: Out[] = [];
-  const registry = createActionRegistry({
-    probe: () => ({
-      kind: 'probe',
-      resource: 'mem',
-      durable: false,
-      execute: (b: Buffer, ctx: ActionContext) =>
-        void out.push({
-          v: JSON.parse(b.toString()) as Record<string, unknown>,
-          topic: ctx.message.topic,
-          kind: ctx.message.source.kind,
-          at: ctx.message.receivedAt,
-        }),
-    }),
-  });
+  const registry = probeActions(out);
   const def = {
     version: 1,
     rules: [
