@@ -56,7 +56,7 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
       out.push({ name, options: l, server, tls: false });
       continue;
     }
-    const where = `broker.listeners[${i}].tls`;
+    const where = `broker.listeners.${i}.tls`;
     const files = { cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca };
     const material = await readTlsMaterial(files, name, where);
     const { cert, key, ca } = material;
@@ -118,7 +118,7 @@ export function listen(b: BoundListener, index: number): Promise<void> {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(
         new GatehouseError('GH_BROKER_LISTEN', `cannot listen on ${b.options.host}:${b.options.port}: ${err.code ?? err.message}`, {
-          where: `broker.listeners[${index}]`,
+          where: `broker.listeners.${index}`,
           hint:
             err.code === 'EADDRINUSE'
               ? 'another process (a mosquitto service?) uses this port: stop it or choose another port'

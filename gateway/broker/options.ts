@@ -240,7 +240,7 @@ export function checkBrokerSecurity(options: BrokerOptions): void {
     if (isLoopback(l.host)) return;
     if (l.tls?.requestCert && l.tls.ca) return;
     throw new GatehouseError('GH_CONFIG_INSECURE', `broker listener ${l.host}:${l.port} is reachable beyond loopback while anonymous clients are allowed`, {
-      where: `broker.listeners[${i}].host`,
+      where: `broker.listeners.${i}.host`,
       hint:
         options.users.length > 0
           ? 'set broker.allowAnonymous: false (users are configured), or bind the listener to 127.0.0.1'

@@ -161,7 +161,7 @@ export class BrokerTls {
   }
 
   private async reloadOne(l: TlsListener): Promise<TlsReloadOutcome> {
-    const where = `broker.listeners[${l.index}].tls`;
+    const where = `broker.listeners.${l.index}.tls`;
     const log = this.deps.logger;
     let next: TlsMaterial;
     try {

@@ -48,7 +48,7 @@ test('TLS listener: a client trusting the certificate connects and publishes; ba
 
   await assert.rejects(
     createBroker({ listeners: [{ host: '127.0.0.1', port: 0, tls: { cert: join(dir, 'missing.pem'), key } }] }, { ...testDeps(), onPublish: () => undefined }),
-    (err: Error & { code?: string; where?: string }) => err.code === 'GH_BROKER_TLS' && err.where === 'broker.listeners[0].tls.cert',
+    (err: Error & { code?: string; where?: string }) => err.code === 'GH_BROKER_TLS' && err.where === 'broker.listeners.0.tls.cert',
   );
   await assert.rejects(
     createBroker({ listeners: [{ host: '127.0.0.1', port: 0, tls: { cert: key, key: cert } }] }, { ...testDeps(), onPublish: () => undefined }),

@@ -21,7 +21,7 @@ test('checkBrokerSecurity refuses anonymous beyond loopback, with a hint', () =>
     const o = brokerOptionsSchema.parse({ listeners: [{ host: '127.0.0.1' }, { host, port: 1884 }] });
     assert.throws(
       () => checkBrokerSecurity(o),
-      (err) => isGatehouseError(err, 'GH_CONFIG_INSECURE') && err.where === 'broker.listeners[1].host' && /127\.0\.0\.1/.test(err.hint ?? ''),
+      (err) => isGatehouseError(err, 'GH_CONFIG_INSECURE') && err.where === 'broker.listeners.1.host' && /127\.0\.0\.1/.test(err.hint ?? ''),
       host,
     );
   }
