@@ -93,8 +93,12 @@ export function certificateNotAfter(cert: Buffer): Date | undefined {
   return certificateValidity(cert)?.notAfter;
 }
 
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.equals(b);
+}
+
 function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
-  return a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
+  return sameBytes(a.cert, b.cert) && sameBytes(a.key, b.key) && sameBytes(a.ca, b.ca);
 }
 
 export interface BrokerTlsDeps {
@@ -183,9 +187,14 @@ export class BrokerTls {
       log.error({ listener: l.name, err: errorMessage(error) }, 'TLS reload refused: the listener keeps serving its running certificate');
       return { ...this.done(l, 'refused'), error };
     }
+    // Which files changed: a renewed CA bundle alone (mutual TLS) is a reload too.
+    const changed = (['cert', 'key', 'ca'] as const).filter((k) => !sameBytes(l.material[k], next[k]));
     l.material = next;
     const notAfter = certificateNotAfter(next.cert);
-    log.info({ listener: l.name, notAfter: notAfter?.toISOString() }, 'TLS certificate reloaded: new connections get it, connected clients keep theirs');
+    log.info(
+      { listener: l.name, changed, notAfter: notAfter?.toISOString() },
+      'TLS certificate reloaded: new connections get it, connected clients keep theirs',
+    );
     return this.done(l, 'reloaded');
   }
 

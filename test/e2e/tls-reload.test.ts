@@ -86,6 +86,7 @@ broker:
   await copyFile(renewed.key, live.key);
   const reloaded = await hup(gw, /^TLS certificate reloaded/);
   assert.equal(reloaded.notAfter, new Date(Date.parse(newX509.validTo)).toISOString());
+  assert.deepEqual(reloaded.changed, ['cert', 'key']);
   assert.equal(await servedFingerprint(port), newX509.fingerprint256);
   await before.publishAsync('site/a', '{"n":2}', { qos: 1 });
   assert.equal(before.connected, true);
