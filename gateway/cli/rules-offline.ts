@@ -4,13 +4,15 @@ import { parseArgs } from 'node:util';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, serializeOutput, topicMatches } from '../../rules/index.js';
-import type { ActionRegistry, CompiledQuery, SqlVersion } from '../../rules/index.js';
+import type { ActionRegistry, CompiledQuery, SqlVersion, WindowedQuery } from '../../rules/index.js';
 import type { CliIO } from './io.js';
 
 const EVAL_USAGE = `Usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
 
 Evaluates one AWS IoT SQL statement against one message and prints the payload each action would
 receive, one line, as compact JSON. Prints nothing when FROM does not match or WHERE is false.
+A windowed rule gets this one message: a per-event window (COUNTWINDOW(1), SLIDINGWINDOW) prints its
+row; a window that emits on close prints nothing (stderr says so).
 Exit codes: 0 ok, 2 SQL error or bad arguments.
 `;
 
@@ -90,10 +92,45 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     if (query.whereUsesPayload && c.isNonJson()) return none('the WHERE clause reads the payload, which is not JSON');
     if (!query.where(c)) return none('the WHERE clause is not true for this message');
   }
+  if (query.windowed) return evalWindowed(query, query.windowed, c, io, none);
   const out = serializeOutput(query.select(c), query.sqlVersion);
   if (out === undefined) return none('the SELECT result is undefined (no field of it had a value)');
   io.stdout.write(`${renderOutput(out, query.passthrough)}\n`);
   return 0;
+}
+
+/**
+ * A windowed rule fed this one message, as the engine feeds it: the rows a window emits per event
+ * (COUNTWINDOW, SLIDINGWINDOW) are printed, one line each. A window that emits on close (tumbling,
+ * hopping, session, event time) has none yet: say so, rather than that the SELECT was undefined.
+ */
+function evalWindowed(query: CompiledQuery, w: WindowedQuery, c: EvalContext, io: CliIO, none: (why: string) => number): number {
+  w.start({
+    now: () => c.message.receivedAt,
+    setTimer: () => undefined, // one message: no window closes on a timer here
+    clearTimer: () => undefined,
+    emit: () => undefined,
+    maxGroups: 10_000,
+    maxRowsPerWindow: 10_000,
+  });
+  let rows: ReturnType<WindowedQuery['add']>;
+  try {
+    rows = w.add(c);
+  } finally {
+    w.stop();
+  }
+  let printed = 0;
+  for (const row of rows ?? []) {
+    const out = serializeOutput(row.value, query.sqlVersion);
+    if (out === undefined) continue;
+    io.stdout.write(`${renderOutput(out, false)}\n`);
+    printed++;
+  }
+  if (printed > 0) return 0;
+  if (rows?.length) return none('the window emitted a row whose SELECT result is undefined (no field of it had a value)');
+  return none(
+    'windowed rule: this message entered its window, which emits nothing yet (a tumbling, hopping or session window emits when it closes, a COUNTWINDOW once it has n events, HAVING may be false); rules eval sees one message: run the rule in a gateway (docs/windows.md)',
+  );
 }
 
 /**

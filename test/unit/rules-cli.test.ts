@@ -61,6 +61,28 @@ test('rules eval prints nothing on stdout and exits 0 when FROM does not match o
   }
 });
 
+test('rules eval runs a windowed rule on its one message: per-event windows print their row, others say why nothing came', async () => {
+  // A window emitting per event (COUNTWINDOW(1), SLIDINGWINDOW) prints the row the gateway would emit.
+  for (const [sql, want] of [
+    ["SELECT count(*) AS n, topic(2) AS r FROM 'a/+' GROUP BY COUNTWINDOW(1)", '{"n":1,"r":"b"}\n'],
+    ["SELECT count(*) AS n, avg(t) AS a FROM 'a/+' GROUP BY SLIDINGWINDOW(ss, 10)", '{"n":1,"a":1}\n'],
+  ] as const) {
+    const r = await run(runRulesEval, ['--sql', sql, '--topic', 'a/b', '--payload', '{"t":1}']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, want, sql);
+  }
+  // A window that emits on close (or HAVING false): no output, and not "the SELECT result is undefined".
+  for (const sql of [
+    "SELECT area, count(*) AS reads FROM 'site/+/badge' GROUP BY area, TUMBLINGWINDOW(mi, 15)",
+    "SELECT count(*) AS n FROM 'site/+/badge' GROUP BY SLIDINGWINDOW(ss, 10) HAVING count(*) > 3",
+  ]) {
+    const r = await run(runRulesEval, ['--sql', sql, '--topic', 'site/r1/badge', '--payload', '{"area":"dock"}']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, '');
+    assert.match(r.err, /no output: windowed rule: .*emits nothing yet.*docs\/windows\.md/, sql);
+  }
+});
+
 test('rules eval: SQL errors exit 2 with line, column and message on stderr', async () => {
   const r = await run(runRulesEval, ['--sql', "SELECT a FROM 'x' WHERE", '--topic', 'x', '--payload', '{}']);
   assert.equal(r.code, 2);
