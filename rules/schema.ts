@@ -38,7 +38,7 @@ export const ruleSetSchema = z
   .superRefine((rs, ctx) => {
     const seen = new Set<string>();
     rs.rules.forEach((r, i) => {
-      if (seen.has(r.name)) ctx.addIssue({ code: 'custom', message: `duplicate rule name '${r.name}'`, path: ['rules', i, 'name'] });
+      if (seen.has(r.name)) ctx.addIssue({ code: 'custom', message: `duplicate rule name '${r.name}'`, path: ['rules', i, 'name'], input: r.name });
       seen.add(r.name);
     });
   });

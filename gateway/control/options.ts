@@ -158,7 +158,7 @@ export const jobOptionsSchema = z
   .strict()
   .superRefine((j, ctx) => {
     if ((j.type === 'enable-rule' || j.type === 'disable-rule') && !j.rule) {
-      ctx.addIssue({ code: 'custom', message: `a ${j.type} job needs rule: <rule name>`, path: ['rule'] });
+      ctx.addIssue({ code: 'custom', message: `a ${j.type} job needs rule: <rule name>`, path: ['rule'], input: j.rule });
     }
   })
   .describe('A scheduled job (node-cron).');
@@ -169,7 +169,7 @@ export const jobsOptionsSchema = z
   .superRefine((jobs, ctx) => {
     const seen = new Set<string>();
     jobs.forEach((j, i) => {
-      if (seen.has(j.name)) ctx.addIssue({ code: 'custom', message: `duplicate job name '${j.name}'`, path: [i, 'name'] });
+      if (seen.has(j.name)) ctx.addIssue({ code: 'custom', message: `duplicate job name '${j.name}'`, path: [i, 'name'], input: j.name });
       seen.add(j.name);
     });
   })

@@ -52,6 +52,16 @@ test('a stream that rules write and nothing exports is a warning; localOnly sile
   assert.doesNotMatch(dflt.err, /warning/);
 });
 
+test('job problems say what was found at the key they name (not the whole job or list)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, "jobs:\n  - { name: x, schedule: '0 22 * * *', type: disable-rule }\n  - { name: x, schedule: '* * * * *', type: sweep }\n");
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /jobs\.0\.rule: a disable-rule job needs rule: <rule name> \(found nothing\)/);
+  assert.match(r.err, /jobs\.1\.name: duplicate job name 'x' \(found string "x"\)/);
+});
+
 test('check-config lists every problem past the schema in one run (cross-section, destinations, rules)', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');

@@ -197,7 +197,7 @@ function checkDevices(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): 
         if (bitArea && tag.type !== 'bool')
           ctx.addIssue({ code: 'custom', path: [...path, 'type'], input: tag.type, message: `${where}: ${tag.area}s are single bits, use type: bool` });
         if (tag.type === 'string' && tag.length === undefined)
-          ctx.addIssue({ code: 'custom', path: [...path, 'length'], message: `${where}: a string tag needs length (registers)` });
+          ctx.addIssue({ code: 'custom', path: [...path, 'length'], input: tag.length, message: `${where}: a string tag needs length (registers)` });
         if (tag.writable && (tag.area === 'discrete' || tag.area === 'input'))
           ctx.addIssue({ code: 'custom', path: [...path, 'writable'], input: tag.writable, message: `${where}: ${tag.area} tables are read-only` });
         const size = bitArea ? 1 : registerCount(tag.type, tag.length);
