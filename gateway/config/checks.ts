@@ -113,7 +113,8 @@ export function streamsWrittenByRules(ruleSet: unknown): Map<string, string> {
 
 /**
  * Valid but probably wrong: a stream that rules write, that no exporter drains and that is not
- * marked `localOnly`, fills up and then (onFull: reject) refuses every publish routed to it.
+ * marked `localOnly`, fills up and then (onFull: reject) refuses every publish routed to it; a job
+ * that toggles a rule the set does not have fails at every run.
  */
 export function configWarnings(config: GatehouseConfig, ruleSet: unknown, exportedStreams: Iterable<string>): ConfigWarning[] {
   const exported = new Set(exportedStreams);
@@ -128,5 +129,21 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       hint: `add an exporter with stream: ${stream} under exporters:, or mark the stream localOnly: true if it is only read locally`,
     });
   }
+  // An enable-rule / disable-rule job naming a rule the set does not have fails at its time (at
+  // 22:00, say), not at load: a remote update may add the rule later, so this is a warning.
+  const names = ruleNames(ruleSet);
+  for (const [i, job] of config.jobs.entries()) {
+    if ((job.type !== 'enable-rule' && job.type !== 'disable-rule') || job.rule === undefined || names.includes(job.rule)) continue;
+    warnings.push({
+      where: `jobs.${i}.rule`,
+      message: `job '${job.name}' (${job.type}) names rule '${job.rule}', which the rule set does not have: each run will fail until a rule of that name is added`,
+      hint: names.length ? `use one of the rule set's rules (${names.join(', ')}) or add the rule` : 'add the rule to the rule set',
+    });
+  }
   return warnings;
+}
+
+function ruleNames(ruleSet: unknown): string[] {
+  const rules = isRecord(ruleSet) && Array.isArray(ruleSet.rules) ? ruleSet.rules : [];
+  return rules.flatMap((r) => (isRecord(r) && typeof r.name === 'string' ? [r.name] : []));
 }

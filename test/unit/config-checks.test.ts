@@ -52,6 +52,25 @@ test('a stream that rules write and nothing exports is a warning; localOnly sile
   assert.doesNotMatch(dflt.err, /warning/);
 });
 
+test('a job that enables or disables a rule the rule set does not have is a warning, naming the rules it has', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const rules = 'rules:\n  version: 1\n  rules:\n    - { name: archive_all, sql: "SELECT * FROM \'#\'", actions: [{ stream: { name: archive } }] }\n';
+  const jobs = (rule: string): string =>
+    `jobs:\n  - { name: hb, schedule: '* * * * *', type: heartbeat }\n  - { name: night-off, schedule: '0 22 * * *', type: disable-rule, rule: ${rule} }\n`;
+  await writeFile(file, `${rules}${jobs('verbose_debug')}`);
+  const warned = await checkConfig(file);
+  assert.equal(warned.code, 0, warned.err);
+  assert.match(warned.err, /warning: job 'night-off' \(disable-rule\) names rule 'verbose_debug', which the rule set does not have/);
+  assert.match(warned.err, /at jobs\.1\.rule/);
+  assert.match(warned.err, /archive_all/);
+
+  await writeFile(file, `${rules}${jobs('archive_all')}`);
+  const quiet = await checkConfig(file);
+  assert.equal(quiet.code, 0, quiet.err);
+  assert.doesNotMatch(quiet.err, /warning/);
+});
+
 test('job problems say what was found at the key they name (not the whole job or list)', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
