@@ -73,6 +73,13 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`gatehouse detect: ${errorMessage(err)}\n`);
     return 2;
   }
+  // The CSV holds one value per row: a detector built for several inputs would score every row 0.
+  if (det.inputs !== 1) {
+    io.stderr.write(
+      `gatehouse detect: --param inputs=${det.inputs}: the input CSV has one value per row (timestamp,value), so inputs must be 1; several inputs are for rules, e.g. anomaly_score(temp, oil)\n`,
+    );
+    return 2;
+  }
   try {
     const st = await stat(parsed.input);
     if (!st.isFile()) throw new Error('not a regular file');

@@ -87,6 +87,9 @@ test('bad input exits 2 with a clear message', async (t) => {
     [['--detector', 'magic', '--input', header], /unknown detector 'magic'/],
     [['--detector', 'zscore', '--param', 'window=1', '--input', header], /GH_DETECTOR_PARAM: zscore: window=1/],
     [['--param', 'oops', '--input', header], /--param needs key=value/],
+    // One value per CSV row: a detector for two inputs would score every row 0, silently.
+    [['--detector', 'zscore', '--param', 'inputs=2', '--input', header], /inputs=2: the input CSV has one value per row .*inputs must be 1/],
+    [['--detector', 'rcf', '--param', 'inputs=3', '--input', header], /inputs=3: .*inputs must be 1/],
     [['--bogus'], /unknown argument '--bogus'/],
   ];
   for (const [argv, re] of cases) {
