@@ -415,6 +415,16 @@ test('functions: table of results', () => {
     ["regexp_replace('abcd', 'bc', 'x')", 'axd'],
     ["regexp_replace('abcd', 'b(.*)d', '$1')", 'ac'],
     ["regexp_replace('a1b22', '\\d+', '#')", 'a#b#'],
+    // The replacement follows Java's Matcher (AWS runs on the JVM), not JavaScript's String.replace.
+    ["regexp_replace('abc', 'b', '[$0]')", 'a[b]c'],
+    ["regexp_replace('abc', '(?<x>b)', '<${x}>')", 'a<b>c'],
+    ["regexp_replace('abc', 'b', '\\\\$')", 'a$c'], // SQL '\\$' is the replacement \$: a literal $
+    ["regexp_replace('abc', '(b)', '$12')", 'ab2c'], // group 12 does not exist: group 1, then '2'
+    ["regexp_replace('abc', '(x)?b', '[$1]')", 'a[]c'], // a group that did not take part adds ''
+    ["regexp_replace('abc', 'b', '$&')", undefined], // Java: illegal group reference
+    ["regexp_replace('abc', '(b)', '$2')", undefined], // Java: no group 2
+    ["regexp_replace('abc', 'b', '$')", undefined],
+    ["regexp_replace('abc', 'x', '$')", 'abc'], // no match: the replacement is never read
     ["regexp_substr('hihihello', 'hi')", 'hi'],
     ["regexp_substr('hihihello', '(hi)*')", 'hihi'],
     ["replace('abcd', 'bc', 'x')", 'axd'],

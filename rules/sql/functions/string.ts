@@ -101,6 +101,51 @@ function regexFn(name: string, arity: number, flags: string, f: (re: RegExp, s: 
   };
 }
 
+/**
+ * `s.replaceAll(re, rep)` with Java's replacement syntax (AWS evaluates rules on the JVM), not
+ * JavaScript's: `$0` is the whole match, `$n` the longest group number that exists, `${name}` a named
+ * group, a backslash makes the next character literal (`\\$`). What Java refuses (a lone `$`, a group
+ * that does not exist, a trailing backslash) gives Undefined. A group that did not take part adds ''.
+ */
+export function javaReplaceAll(re: RegExp, s: string, rep: string): string | undefined {
+  let bad = false;
+  const out = s.replace(re, (...args: unknown[]) => {
+    const named = typeof args.at(-1) === 'object' ? (args.at(-1) as Record<string, string | undefined> | undefined) : undefined;
+    const groups = args.length - (named === undefined ? 3 : 4); // match, groups..., offset, string[, named]
+    const group = (n: number): string => (args[n] as string | undefined) ?? '';
+    let r = '';
+    for (let i = 0; i < rep.length; i++) {
+      const ch = rep[i]!;
+      if (ch === '\\') {
+        if (++i >= rep.length) bad = true;
+        else r += rep[i];
+      } else if (ch !== '$') {
+        r += ch;
+      } else if (rep[i + 1] === '{') {
+        const end = rep.indexOf('}', i + 2);
+        const name = end < 0 ? '' : rep.slice(i + 2, end);
+        if (named === undefined || !Object.hasOwn(named, name)) bad = true;
+        else r += named[name] ?? '';
+        i = end < 0 ? rep.length : end;
+      } else {
+        let n = rep.charCodeAt(i + 1) - 48;
+        if (!(n >= 0 && n <= 9) || n > groups) {
+          bad = true;
+          break;
+        }
+        i++;
+        for (let d = rep.charCodeAt(i + 1) - 48; d >= 0 && d <= 9 && n * 10 + d <= groups; d = rep.charCodeAt(i + 1) - 48) {
+          n = n * 10 + d;
+          i++;
+        }
+        r += group(n);
+      }
+    }
+    return r;
+  });
+  return bad ? undefined : out;
+}
+
 export function registerString(reg: FunctionRegistry): void {
   define(reg, [
     {
@@ -152,7 +197,7 @@ export function registerString(reg: FunctionRegistry): void {
     str1('trim', (s) => s.trim()),
     str1('numbytes', (s) => Buffer.byteLength(s, 'utf8'), '2016-03-23'),
     regexFn('regexp_matches', 2, '', (re, s) => re.test(s)),
-    regexFn('regexp_replace', 3, 'g', (re, s, [rep]) => s.replace(re, rep!)),
+    regexFn('regexp_replace', 3, 'g', (re, s, [rep]) => javaReplaceAll(re, s, rep!)),
     regexFn('regexp_substr', 2, '', (re, s) => {
       const m = re.exec(s);
       return m ? m[0] : undefined;
