@@ -26,8 +26,13 @@ export interface TlsFileOptions {
 
 export type TlsRefresh = { changed: false } | { changed: true } | { changed: false; error: string };
 
-function same(a: unknown, b: Buffer | undefined): boolean {
-  return b === undefined ? a === undefined : Buffer.isBuffer(a) && a.equals(b);
+/** The TLS files a client or listener holds, as `changedTlsFiles` compares them. */
+export type TlsFileBytes = { ca?: unknown; cert?: unknown; key?: unknown };
+
+/** Which of ca, cert and key differ between what is held and what was just read. */
+export function changedTlsFiles(held: TlsFileBytes, read: { ca?: Buffer; cert?: Buffer; key?: Buffer }): Array<'ca' | 'cert' | 'key'> {
+  const same = (a: unknown, b: Buffer | undefined): boolean => (b === undefined ? a === undefined : Buffer.isBuffer(a) && a.equals(b));
+  return (['cert', 'key', 'ca'] as const).filter((k) => !same(held[k], read[k]));
 }
 
 /** Read the files again; when they changed and load as a pair, put them into `options`. */
@@ -42,7 +47,7 @@ export function refreshTlsFiles(options: TlsFileOptions, paths: TlsFilePaths): T
   } catch (err) {
     return { changed: false, error: `cannot read the TLS files again: ${(err as Error).message}` };
   }
-  if (same(options.ca, next.ca) && same(options.cert, next.cert) && same(options.key, next.key)) return { changed: false };
+  if (changedTlsFiles(options, next).length === 0) return { changed: false };
   try {
     // A certificate with another key fails here, not at the handshake.
     if (next.cert !== undefined || next.key !== undefined) createSecureContext(next);

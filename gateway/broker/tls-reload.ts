@@ -19,6 +19,7 @@ import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
+import { changedTlsFiles } from '../../core/tls-files.js';
 
 /**
  * Warn this many days before a served certificate's notAfter, or in the last third of its lifetime
@@ -93,14 +94,6 @@ export function certificateNotAfter(cert: Buffer): Date | undefined {
   return certificateValidity(cert)?.notAfter;
 }
 
-function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
-  return a === undefined ? b === undefined : b !== undefined && a.equals(b);
-}
-
-function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
-  return sameBytes(a.cert, b.cert) && sameBytes(a.key, b.key) && sameBytes(a.ca, b.ca);
-}
-
 export interface BrokerTlsDeps {
   logger: Logger;
   registry: Registry;
@@ -168,9 +161,12 @@ export class BrokerTls {
     const where = `broker.listeners.${l.index}.tls`;
     const log = this.deps.logger;
     let next: TlsMaterial;
+    // Which files changed: a renewed CA bundle alone (mutual TLS) is a reload too.
+    let changed: Array<'ca' | 'cert' | 'key'>;
     try {
       next = await readTlsMaterial(l.files, l.name, where);
-      if (sameMaterial(next, l.material)) return this.done(l, 'unchanged');
+      changed = changedTlsFiles(l.material, next);
+      if (changed.length === 0) return this.done(l, 'unchanged');
       // createSecureContext is what setSecureContext runs: a key that does not match the
       // certificate, or a file that is not PEM, throws here and nothing is swapped.
       const ctx = { cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}) };
@@ -187,8 +183,6 @@ export class BrokerTls {
       log.error({ listener: l.name, err: errorMessage(error) }, 'TLS reload refused: the listener keeps serving its running certificate');
       return { ...this.done(l, 'refused'), error };
     }
-    // Which files changed: a renewed CA bundle alone (mutual TLS) is a reload too.
-    const changed = (['cert', 'key', 'ca'] as const).filter((k) => !sameBytes(l.material[k], next[k]));
     l.material = next;
     const notAfter = certificateNotAfter(next.cert);
     log.info(
