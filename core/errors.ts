@@ -336,6 +336,12 @@ export const ERROR_CATALOGUE = {
     message: 'admin API cannot listen on {host}:{port}: {reason}',
     hint: 'free the port or change admin.port',
   },
+  GH_ADMIN_TLS: {
+    group: 'admin / control',
+    meaning: 'The admin API TLS certificate or key files could not be loaded',
+    message: 'cannot load TLS files of {listener}: {reason}',
+    hint: 'check admin.tls.cert and admin.tls.key (PEM files of one key pair) and their permissions',
+  },
   GH_CONTROL_CHANNEL: {
     group: 'admin / control',
     meaning: 'The MQTT control channel is not connected or a control message was refused',

@@ -3,7 +3,11 @@
 // Browser-borne attacks are refused before routing (origin-guard.ts): a Host header that is not
 // one of ours (DNS rebinding) gets 421, a state-changing request from another origin (CSRF) 403.
 // Records responses are streamed under a byte cap (maxResponseBytes / ?maxBytes=).
+// With admin.tls it serves HTTPS only (the bearer token and the API never cross the network in
+// clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { ADMIN_TLS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
 import { isLoopback } from '../broker/options.js';
 import { once } from 'node:events';
@@ -11,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { clocksOf } from '../../core/clock.js';
+import { ERROR_CATALOGUE, ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 
 export interface AdminOptions {
@@ -25,6 +30,8 @@ export interface AdminOptions {
   allowedHosts?: string[];
   /** Cap of a records response in bytes (default 4 MiB). */
   maxResponseBytes?: number;
+  /** Serve HTTPS with these PEM files (absolute paths; config/index.ts resolves them). */
+  tls?: { cert: string; key: string } | undefined;
 }
 
 /** What the admin API reads from the running gateway. Every method returns JSON-serialisable data. */
@@ -53,7 +60,9 @@ export interface AdminSource {
 export interface AdminServer {
   start(): Promise<void>;
   stop(): Promise<void>;
-  address(): { host: string; port: number };
+  address(): { host: string; port: number; tls: boolean };
+  /** Read admin.tls's files again and serve them to new connections when they changed (SIGHUP). */
+  reloadTls(): Promise<TlsReloadOutcome[]>;
 }
 
 const RECORDS_MAX_LIMIT = 1000;
@@ -155,6 +164,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   const allowedHosts = isLoopback(options.host) ? hostAllowList(options.host, options.allowedHosts ?? []) : undefined;
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   let server: Server | undefined;
+  let servedTls: ServedTls | undefined;
   let lastRefusalLog = -Infinity;
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -323,7 +333,22 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
 
   return {
     async start() {
-      server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 }, handler);
+      const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+      if (options.tls) {
+        const files = options.tls;
+        const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
+        let https: ReturnType<typeof createHttpsServer>;
+        try {
+          https = createHttpsServer({ ...httpOptions, cert: material.cert, key: material.key }, handler);
+        } catch (err) {
+          // A key of another certificate, or a file that is not PEM.
+          throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });
+        }
+        servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
+        server = https;
+      } else {
+        server = createServer(httpOptions, handler);
+      }
       server.keepAliveTimeout = 5000;
       server.listen(options.port, options.host);
       try {
@@ -335,18 +360,23 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
           cause: err,
         });
       }
-      logger.info({ host: options.host, port: this.address().port }, 'admin API listening');
+      servedTls?.start();
+      logger.info({ host: options.host, port: this.address().port, tls: options.tls !== undefined }, 'admin API listening');
+    },
+    async reloadTls() {
+      return servedTls ? servedTls.reload() : [];
     },
     async stop() {
       if (!server) return;
       const s = server;
       server = undefined;
+      servedTls?.stop();
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
     },
     address() {
       const a = server?.address() as AddressInfo | null | undefined;
-      return { host: options.host, port: a?.port ?? options.port };
+      return { host: options.host, port: a?.port ?? options.port, tls: options.tls !== undefined };
     },
   };
 }

@@ -30,7 +30,7 @@ import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { createCommitWindow } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
-import { BrokerTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
+import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
 import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
@@ -238,7 +238,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     // pre-CONNECT sockets are bounded separately (shed oldest first), so they get their own room
     b.server.maxConnections = maxConnections + options.maxPendingConnections + 64;
   }
-  const tls = new BrokerTls(
+  const tls = new ServedTls(
     bound.flatMap((b): TlsListener[] => (b.tlsListener ? [b.tlsListener] : [])),
     { logger: log, registry: deps.registry, now },
   );

@@ -1,14 +1,15 @@
-// TLS certificates of the broker's listeners, renewed under a running gateway.
+// TLS certificates of the broker's listeners and of the admin API, renewed under a running gateway.
 //
 // Short-lived certificates (step-ca's 24 h, ACME's 90 days) are renewed by an agent that writes
 // new files and then runs `systemctl reload gatehouse` (SIGHUP), as it would for mosquitto or
 // nginx. reload() reads every TLS listener's cert, key and ca again and, when they changed, swaps
-// them in with tls.Server.setSecureContext: new handshakes get the new certificate, connected
-// clients keep their sessions. Files that do not load (unreadable, not PEM, a key that does not
-// match the certificate) are refused with GH_BROKER_TLS and the running certificate is kept.
+// them in with tls.Server.setSecureContext (an https.Server is one too): new handshakes get the
+// new certificate, connected clients keep their sessions. Files that do not load (unreadable, not
+// PEM, a key that does not match the certificate) are refused with the kind's error code
+// (GH_BROKER_TLS, GH_ADMIN_TLS) and the running certificate is kept.
 //
 // Expiry is watched, never enforced: the served certificate's notAfter is a gauge
-// (gatehouse_broker_tls_cert_expiry_timestamp_seconds, as blackbox_exporter's
+// (gatehouse_broker_tls_cert_expiry_timestamp_seconds, gatehouse_admin_tls_..., as blackbox_exporter's
 // probe_ssl_earliest_cert_expiry) and a warning in the log when it is near (EXPIRY_WARN_DAYS) or
 // past, at start, at every reload and once a day. A certificate is never refused for its dates: a
 // Pi without a real-time clock may run on a wrong wall clock until NTP steps it, and refusing a
@@ -61,19 +62,35 @@ export interface TlsListener {
   material: TlsMaterial;
 }
 
-async function readOne(path: string, listener: string, where: string): Promise<Buffer> {
+/** Whose certificates: names the metrics, the error code and the key path in errors. */
+export interface TlsKind {
+  /** Metric name prefix: gatehouse_broker_tls, gatehouse_admin_tls. */
+  metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls';
+  code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS';
+  /** The config key path of a listener's tls block. */
+  where(index: number): string;
+}
+
+export const BROKER_TLS: TlsKind = { metrics: 'gatehouse_broker_tls', code: 'GH_BROKER_TLS', where: (i) => `broker.listeners.${i}.tls` };
+export const ADMIN_TLS: TlsKind = { metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', where: () => 'admin.tls' };
+
+function tlsError(kind: TlsKind, listener: string, reason: string, where: string, cause: unknown): GatehouseError {
+  return ERRORS[kind.code]({ listener, reason }, { where, cause });
+}
+
+async function readOne(kind: TlsKind, path: string, listener: string, where: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (err) {
-    throw ERRORS.GH_BROKER_TLS({ listener, reason: `cannot read ${path}: ${errorMessage(err)}` }, { where, cause: err });
+    throw tlsError(kind, listener, `cannot read ${path}: ${errorMessage(err)}`, where, err);
   }
 }
 
-/** Read a listener's TLS files (GH_BROKER_TLS naming the file when one cannot be read). */
-export async function readTlsMaterial(files: TlsFiles, listener: string, where: string): Promise<TlsMaterial> {
-  const cert = await readOne(files.cert, listener, `${where}.cert`);
-  const key = await readOne(files.key, listener, `${where}.key`);
-  const ca = files.ca !== undefined ? await readOne(files.ca, listener, `${where}.ca`) : undefined;
+/** Read a listener's TLS files (the kind's error code, naming the file when one cannot be read). */
+export async function readTlsMaterial(files: TlsFiles, listener: string, where: string, kind: TlsKind = BROKER_TLS): Promise<TlsMaterial> {
+  const cert = await readOne(kind, files.cert, listener, `${where}.cert`);
+  const key = await readOne(kind, files.key, listener, `${where}.key`);
+  const ca = files.ca !== undefined ? await readOne(kind, files.ca, listener, `${where}.ca`) : undefined;
   return ca ? { cert, key, ca } : { cert, key };
 }
 
@@ -94,14 +111,15 @@ export function certificateNotAfter(cert: Buffer): Date | undefined {
   return certificateValidity(cert)?.notAfter;
 }
 
-export interface BrokerTlsDeps {
+export interface ServedTlsDeps {
   logger: Logger;
   registry: Registry;
   /** Wall clock (epoch ms): expiry is a calendar date. */
   now: () => number;
 }
 
-export class BrokerTls {
+/** The certificates a set of TLS servers serve: reloaded on SIGHUP, their expiry watched. */
+export class ServedTls {
   private readonly expiry: Gauge<'listener'>;
   private readonly reloads: Counter<'listener' | 'outcome'>;
   private timer: NodeJS.Timeout | undefined;
@@ -110,17 +128,19 @@ export class BrokerTls {
 
   constructor(
     private readonly listeners: readonly TlsListener[],
-    private readonly deps: BrokerTlsDeps,
+    private readonly deps: ServedTlsDeps,
+    private readonly kind: TlsKind = BROKER_TLS,
   ) {
+    const whose = kind === BROKER_TLS ? 'a TLS listener' : 'the admin API';
     this.expiry = new Gauge({
-      name: 'gatehouse_broker_tls_cert_expiry_timestamp_seconds',
-      help: 'notAfter of the certificate a TLS listener serves (epoch seconds); alert before it passes and renew, then reload',
+      name: `${kind.metrics}_cert_expiry_timestamp_seconds`,
+      help: `notAfter of the certificate ${whose} serves (epoch seconds); alert before it passes and renew, then reload`,
       labelNames: ['listener'],
       registers: [deps.registry],
     });
     this.reloads = new Counter({
-      name: 'gatehouse_broker_tls_reloads_total',
-      help: 'TLS file reloads of broker listeners (SIGHUP), by outcome: reloaded, unchanged, refused',
+      name: `${kind.metrics}_reloads_total`,
+      help: `TLS file reloads of ${whose} (SIGHUP), by outcome: reloaded, unchanged, refused`,
       labelNames: ['listener', 'outcome'],
       registers: [deps.registry],
     });
@@ -158,13 +178,13 @@ export class BrokerTls {
   }
 
   private async reloadOne(l: TlsListener): Promise<TlsReloadOutcome> {
-    const where = `broker.listeners.${l.index}.tls`;
+    const where = this.kind.where(l.index);
     const log = this.deps.logger;
     let next: TlsMaterial;
     // Which files changed: a renewed CA bundle alone (mutual TLS) is a reload too.
     let changed: Array<'ca' | 'cert' | 'key'>;
     try {
-      next = await readTlsMaterial(l.files, l.name, where);
+      next = await readTlsMaterial(l.files, l.name, where, this.kind);
       changed = changedTlsFiles(l.material, next);
       if (changed.length === 0) return this.done(l, 'unchanged');
       // createSecureContext is what setSecureContext runs: a key that does not match the
@@ -174,12 +194,9 @@ export class BrokerTls {
       l.server.setSecureContext(ctx);
     } catch (err) {
       const error =
-        (err as GatehouseError).code === 'GH_BROKER_TLS'
+        (err as GatehouseError).code === this.kind.code
           ? (err as GatehouseError)
-          : ERRORS.GH_BROKER_TLS(
-              { listener: l.name, reason: `the new files do not load (${errorMessage(err)}); the running certificate is kept` },
-              { where, cause: err },
-            );
+          : tlsError(this.kind, l.name, `the new files do not load (${errorMessage(err)}); the running certificate is kept`, where, err);
       log.error({ listener: l.name, err: errorMessage(error) }, 'TLS reload refused: the listener keeps serving its running certificate');
       return { ...this.done(l, 'refused'), error };
     }

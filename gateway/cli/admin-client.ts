@@ -1,23 +1,111 @@
 // Small client of the running gateway's admin API, for CLI commands (streams, rules list/apply).
+//
+// HTTPS (admin.tls): the CLI runs on the gateway's own machine with the same config file, so it
+// trusts the certificate that file names, by its exact fingerprint, whatever name it carries (the
+// CLI reaches a wildcard bind through 127.0.0.1, which a certificate made for the Pi's name does
+// not list); the chain must still verify (against the system's CAs, the certificate file itself
+// for a self-signed one, and GATEHOUSE_ADMIN_CA). Any other certificate must verify and match the
+// host name as usual. node:https, not fetch: fetch cannot be given a CA or an identity check.
+import { readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'node:tls';
 import { loadConfig } from '../config/index.js';
-import { ERROR_CATALOGUE, GatehouseError, type ErrorCode } from '../../core/errors.js';
+import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 
 export interface AdminTarget {
   url: string;
   token?: string;
+  /** CA certificates (PEM) trusted besides the system's: the admin's own certificate file, GATEHOUSE_ADMIN_CA. */
+  ca?: Buffer[];
+  /** SHA-256 fingerprints ("AB:CD:...") of certificates accepted whatever host name they carry. */
+  pinned?: string[];
+}
+
+const TIMEOUT_MS = 15_000;
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new GatehouseError('GH_ADMIN_UNREACHABLE', `cannot read ${what} ${path}: ${errorMessage(err)}`, {
+      hint: 'check the path and its permissions (the CLI must be able to read it)',
+    });
+  }
+}
+
+/** The fingerprint of the first certificate (the leaf) of a PEM file, or undefined when it does not parse. */
+function leafFingerprint(pem: Buffer): string | undefined {
+  try {
+    return new X509Certificate(pem).fingerprint256;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * --admin URL wins; else the admin address of --config; else the default. The token: --token, else
- * the GATEHOUSE_ADMIN_TOKEN environment variable, else admin.token of --config.
+ * the GATEHOUSE_ADMIN_TOKEN environment variable, else admin.token of --config. Extra CA:
+ * GATEHOUSE_ADMIN_CA (a PEM file), for an admin certificate issued by a private CA.
  */
 export async function resolveAdmin(adminUrl: string | undefined, configFile: string | undefined, token?: string): Promise<AdminTarget> {
   const envToken = token ?? process.env.GATEHOUSE_ADMIN_TOKEN;
-  if (adminUrl) return { url: adminUrl.replace(/\/$/, ''), ...(envToken ? { token: envToken } : {}) };
+  const envCa = process.env.GATEHOUSE_ADMIN_CA ? [readPem(process.env.GATEHOUSE_ADMIN_CA, 'GATEHOUSE_ADMIN_CA')] : [];
+  if (adminUrl) return { url: adminUrl.replace(/\/$/, ''), ...(envToken ? { token: envToken } : {}), ...(envCa.length ? { ca: envCa } : {}) };
   const config = await loadConfig(configFile);
   const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
   const t = envToken ?? config.admin.token;
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`, ...(t ? { token: t } : {}) };
+  const tls = config.admin.tls;
+  const ownCert = tls ? readPem(tls.cert, 'admin.tls.cert') : undefined;
+  const pin = ownCert ? leafFingerprint(ownCert) : undefined;
+  return {
+    url: `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${config.admin.port}`,
+    ...(t ? { token: t } : {}),
+    ...(ownCert || envCa.length ? { ca: [...envCa, ...(ownCert ? [ownCert] : [])] } : {}),
+    ...(pin ? { pinned: [pin] } : {}),
+  };
+}
+
+interface RawResponse {
+  status: number;
+  text: string;
+}
+
+/** One request; rejects on a connection, TLS or timeout failure (the caller words it). */
+function send(target: AdminTarget, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<RawResponse> {
+  const url = new URL(`${target.url}${path}`);
+  const secure = url.protocol === 'https:';
+  const pinned = target.pinned ?? [];
+  // agent: false, no shared agent: a reused connection or TLS session skips the identity check,
+  // and the CLI makes a request or two per run.
+  const options: RequestOptions & Record<string, unknown> = { method, headers, agent: false };
+  if (secure) {
+    if (target.ca?.length) options.ca = [...rootCertificates, ...target.ca.map((b) => b.toString())];
+    options.checkServerIdentity = (host: string, cert: PeerCertificate): Error | undefined =>
+      pinned.includes(cert.fingerprint256) ? undefined : checkServerIdentity(host, cert);
+  }
+  return new Promise((resolve, reject) => {
+    const req = (secure ? httpsRequest : httpRequest)(url, options, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** What to do about a failed connection: TLS trust, the wrong scheme, or a gateway not running. */
+function unreachableHint(target: AdminTarget, err: Error & { code?: string }): string {
+  const code = err.code ?? '';
+  if (/CERT|SELF_SIGNED|ISSUER|ALTNAME|UNABLE_TO_VERIFY/.test(code))
+    return "the admin API's certificate is not trusted: run the CLI with --config FILE (it trusts admin.tls.cert), or set GATEHOUSE_ADMIN_CA to the PEM file of the CA that issued it";
+  if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
+    return 'the admin API may serve HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
+  return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;
 }
 
 /** Request the admin API; statuses in `accept` (besides 2xx) return their body instead of throwing. */
@@ -29,34 +117,36 @@ export async function adminRequest(
   contentType?: string,
   accept: number[] = [],
 ): Promise<unknown> {
-  let res: Response;
+  let res: RawResponse;
   try {
-    res = await fetch(`${target.url}${path}`, {
+    res = await send(
+      target,
       method,
-      headers: {
+      path,
+      {
         ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
         ...(contentType ? { 'content-type': contentType } : {}),
       },
-      ...(body !== undefined ? { body } : {}),
-      signal: AbortSignal.timeout(15_000),
-    });
+      body,
+    );
   } catch (err) {
+    const e = err as Error & { code?: string };
     throw new GatehouseError(
       'GH_ADMIN_UNREACHABLE',
-      `cannot reach the gateway's admin API at ${target.url}: ${(err as Error).cause ? String((err as { cause: unknown }).cause) : (err as Error).message}`,
+      `cannot reach the gateway's admin API at ${target.url}: ${e.code && !e.message.includes(e.code) ? `${e.message} (${e.code})` : e.message}`,
       {
-        hint: 'start the gateway (gatehouse start), or point at it with --admin http://HOST:PORT or --config FILE',
+        hint: unreachableHint(target, e),
       },
     );
   }
-  const text = await res.text();
+  const { text } = res;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     json = text;
   }
-  if (!res.ok && !accept.includes(res.status)) {
+  if ((res.status < 200 || res.status > 299) && !accept.includes(res.status)) {
     const e = (json as { error?: { code?: string; message?: string; hint?: string } }).error;
     // The gateway's own code when it gave one (401 is GH_ADMIN_UNAUTHORIZED, a refused rule set
     // the ruleset codes), so scripts see the cause, not a generic wrapper.

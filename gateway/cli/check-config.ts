@@ -57,16 +57,20 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
   for (const [i, e] of (config.exporters ?? []).entries())
     await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
-  // TLS listeners: the files must also make a TLS context (a cert and key of the same pair), as at start.
-  for (const [i, l] of config.broker.listeners.entries()) {
-    if (!l.tls || problems.some((p) => p.where?.startsWith(`broker.listeners.${i}.tls`))) continue;
-    const tlsFiles = l.tls;
+  // TLS listeners and the admin API: the files must also make a TLS context (a cert and key of the
+  // same pair), as at start.
+  const tlsBlocks: Array<{ where: string; code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS'; files: { cert: string; key: string; ca?: string | undefined } }> = [
+    ...config.broker.listeners.flatMap((l, i) => (l.tls ? [{ where: `broker.listeners.${i}.tls`, code: 'GH_BROKER_TLS' as const, files: l.tls }] : [])),
+    ...(config.admin.tls ? [{ where: 'admin.tls', code: 'GH_ADMIN_TLS' as const, files: config.admin.tls }] : []),
+  ];
+  for (const { where, code, files } of tlsBlocks) {
+    if (problems.some((p) => p.where?.startsWith(where))) continue;
     await collect(() => {
       try {
-        createSecureContext({ cert: readFileSync(tlsFiles.cert), key: readFileSync(tlsFiles.key), ...(tlsFiles.ca ? { ca: readFileSync(tlsFiles.ca) } : {}) });
+        createSecureContext({ cert: readFileSync(files.cert), key: readFileSync(files.key), ...(files.ca ? { ca: readFileSync(files.ca) } : {}) });
       } catch (err) {
-        throw new GatehouseError('GH_BROKER_TLS', `invalid TLS certificate or key: ${(err as Error).message}`, {
-          where: `broker.listeners.${i}.tls`,
+        throw new GatehouseError(code, `invalid TLS certificate or key: ${(err as Error).message}`, {
+          where,
           hint: 'cert and key must be PEM files of the same key pair',
         });
       }

@@ -66,6 +66,7 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
     // `systemctl reload gatehouse` after writing them (tls-reload.ts logs each swap or refusal).
     try {
       await gateway.broker.reloadTls();
+      await gateway.admin?.reloadTls();
     } catch (err) {
       logger.error({ err: errorMessage(err) }, 'reload: TLS certificates could not be reloaded; the running ones are kept');
     }

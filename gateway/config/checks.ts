@@ -67,6 +67,10 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
     check(l.tls.key, `broker.listeners.${i}.tls.key`, 'the TLS private key');
     if (l.tls.ca !== undefined) check(l.tls.ca, `broker.listeners.${i}.tls.ca`, 'the TLS CA bundle');
   }
+  if (config.admin.tls) {
+    check(config.admin.tls.cert, 'admin.tls.cert', 'the admin API TLS certificate');
+    check(config.admin.tls.key, 'admin.tls.key', 'the admin API TLS private key');
+  }
   const up = config.control.upstream;
   if (up?.ca !== undefined) check(up.ca, 'control.upstream.ca', 'the CA bundle of the control broker');
   if (up?.cert !== undefined) check(up.cert, 'control.upstream.cert', 'the client certificate for the control broker');

@@ -157,6 +157,10 @@ export async function loadConfig(
       if (auth.keyFile !== undefined) auth.keyFile = resolve(base, auth.keyFile);
     }
   }
+  if (config.admin.tls) {
+    config.admin.tls.cert = resolve(base, config.admin.tls.cert);
+    config.admin.tls.key = resolve(base, config.admin.tls.key);
+  }
   const up = config.control.upstream;
   if (up) for (const k of ['ca', 'cert', 'key'] as const) if (up[k] !== undefined) up[k] = resolve(base, up[k]);
   // Destinations' client files (TLS, NATS credentials): the destination reads them at start and

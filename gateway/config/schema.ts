@@ -32,6 +32,15 @@ export const adminOptionsSchema = z
     host: z.string().default('127.0.0.1').describe('Address to bind. Beyond loopback, `token` is required.'),
     port: z.number().int().min(0).max(65535).default(9883).describe('TCP port of the admin API (0 picks a free port).'),
     token: z.string().min(16).optional().describe('Bearer token required on every route but /healthz (required when host is not loopback).'),
+    tls: z
+      .strictObject({
+        cert: z.string().min(1).describe('Path to the PEM certificate (chain) file the admin API serves.'),
+        key: z.string().min(1).describe('Path to the PEM private key file of that certificate.'),
+      })
+      .optional()
+      .describe(
+        'Serve the admin API and status page over HTTPS only (the token never crosses the network in clear). Reloaded on SIGHUP. The CLI with --config trusts this certificate (docs/broker.md#admin-api-over-https).',
+      ),
     maxBodyBytes: z
       .number()
       .int()

@@ -11,8 +11,10 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import mqtt from 'mqtt';
-import { needBinary, tempDir, waitForEvent, waitUntil } from '../helpers/index.js';
-import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { freePort, needBinary, tempDir, waitForEvent, waitUntil } from '../helpers/index.js';
+import { cliCommand, startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('openssl', 'openssl');
@@ -108,4 +110,53 @@ broker:
   assert.equal(await metric(gw, 'gatehouse_broker_tls_reloads_total', 'outcome="refused"'), 1);
   assert.equal(await metric(gw, 'gatehouse_broker_tls_reloads_total', 'outcome="reloaded"'), 1);
   assert.equal((await fetch(`${gw.adminUrl}/healthz`)).status, 200);
+});
+
+test('admin.tls: the real CLI reaches the HTTPS admin API with --config, and SIGHUP renews its certificate', { skip }, async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'old'));
+  await mkdir(join(dir, 'new'));
+  // Made for the Pi's name only: the CLI dials 127.0.0.1 and trusts the file's certificate itself.
+  const old = opensslSelfSigned(join(dir, 'old'), 30, 'admin', 'DNS:gw.example.lan');
+  const renewed = opensslSelfSigned(join(dir, 'new'), 365, 'admin', 'DNS:gw.example.lan');
+  const live = { cert: join(dir, 'admin.pem'), key: join(dir, 'admin.key') };
+  await copyFile(old.cert, live.cert);
+  await copyFile(old.key, live.key);
+  const adminPort = await freePort();
+  const file = await writeConfig(
+    dir,
+    `dataDir: ${join(dir, 'data')}
+exporters: []
+admin:
+  port: ${adminPort}
+  token: an-admin-token-of-32-characters-x
+  tls: { cert: admin.pem, key: admin.key }
+`,
+  );
+  // The CLI finds the admin API through the config file: its port, not the helper's port 0.
+  const gw = await startGatewayProcess(file, ['--admin-port', String(adminPort)]);
+  t.after(() => gw.stop());
+  assert.match(gw.adminUrl, /^https:/);
+  const cli = async (): Promise<{ code: number | null; out: string; err: string }> => {
+    const { cmd, args } = cliCommand();
+    const proc = spawn(cmd, [...args, 'streams', '--config', file], { env: { ...process.env, NODE_OPTIONS: '' } });
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const [code] = (await once(proc, 'exit')) as [number | null];
+    return { code, out, err };
+  };
+  const first = await cli();
+  assert.equal(first.code, 0, first.err);
+  assert.match(first.out, /archive/);
+  assert.equal(await servedFingerprint(adminPort), new X509Certificate(await readFile(old.cert)).fingerprint256);
+
+  await copyFile(renewed.cert, live.cert);
+  await copyFile(renewed.key, live.key);
+  const reloaded = await hup(gw, /^TLS certificate reloaded/);
+  assert.equal(reloaded.listener, 'admin');
+  assert.equal(await servedFingerprint(adminPort), new X509Certificate(await readFile(renewed.cert)).fingerprint256);
+  const second = await cli();
+  assert.equal(second.code, 0, second.err);
 });

@@ -84,7 +84,7 @@ export async function startGatewayProcess(
     clearTimeout(timer);
   }
   const mqtt = (entry.mqtt as Array<{ port: number }>)[0]!;
-  const admin = entry.admin as { port: number } | undefined;
+  const admin = entry.admin as { port: number; tls?: boolean } | undefined;
   const waitExit = async (): Promise<number | null> => {
     if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
     const [code] = (await exited) as [number | null];
@@ -95,7 +95,7 @@ export async function startGatewayProcess(
     mqttPort: mqtt.port,
     adminPort: admin?.port ?? 0,
     mqttUrl: `mqtt://127.0.0.1:${mqtt.port}`,
-    adminUrl: `http://127.0.0.1:${admin?.port ?? 0}`,
+    adminUrl: `${admin?.tls ? 'https' : 'http'}://127.0.0.1:${admin?.port ?? 0}`,
     logs,
     async kill9() {
       proc.kill('SIGKILL');

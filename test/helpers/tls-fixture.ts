@@ -24,19 +24,20 @@ MC4CAQAwBQYDK2VwBCIEIEaAe25xVnUnRIVy3mPWFZkGffejXCzW663vyAzEUysn
 `;
 
 /**
- * A self-signed EC (P-256) certificate for 127.0.0.1/localhost, valid `days`, made by openssl as
- * dir/<name>.pem and dir/<name>.key (tests that connect over TLS; they skip without openssl).
+ * A self-signed EC (P-256) certificate for 127.0.0.1/localhost (or the names `san` lists), valid
+ * `days`, made by openssl as dir/<name>.pem and dir/<name>.key (tests that connect over TLS; they
+ * skip without openssl).
  */
-export function opensslSelfSigned(dir: string, days = 1, name = 'cert'): { cert: string; key: string } {
+export function opensslSelfSigned(dir: string, days = 1, name = 'cert', san = 'IP:127.0.0.1,DNS:localhost'): { cert: string; key: string } {
   const cert = join(dir, `${name}.pem`);
   const key = join(dir, `${name}.key`);
   execFileSync(
     'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', String(days)].concat([
       '-subj',
-      '/CN=localhost',
+      `/CN=${san.includes('DNS:localhost') ? 'localhost' : 'gatehouse-test'}`,
       '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      `subjectAltName=${san}`,
     ]),
     { stdio: 'ignore' },
   );

@@ -8,7 +8,7 @@ import { createServer } from 'node:tls';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { BrokerTls, certificateValidity } from '../../gateway/broker/tls-reload.js';
+import { ServedTls, certificateValidity } from '../../gateway/broker/tls-reload.js';
 import { readFileSync } from 'node:fs';
 import { FIXTURE_CERT_PEM, FIXTURE_KEY_PEM, opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { needBinary, tempDir } from '../helpers/index.js';
@@ -23,7 +23,7 @@ function logsAt(now: number, pem = { cert: FIXTURE_CERT_PEM, key: FIXTURE_KEY_PE
   });
   const material = { cert: Buffer.from(pem.cert), key: Buffer.from(pem.key) };
   const server = createServer(material);
-  const tls = new BrokerTls([{ name: 'mqtts', index: 0, files: { cert: 'cert.pem', key: 'key.pem' }, server, material }], {
+  const tls = new ServedTls([{ name: 'mqtts', index: 0, files: { cert: 'cert.pem', key: 'key.pem' }, server, material }], {
     logger: pino({ level: 'info' }, sink),
     registry: new Registry(),
     now: () => now,

@@ -30,6 +30,17 @@ test('TLS files that do not exist fail check-config, not only start', async (t) 
   assert.match(r.err, /broker\.listeners\.0\.tls\.cert/);
 });
 
+test("the admin API's TLS files are checked and resolved against the config file's folder", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, 'admin:\n  tls: { cert: tls/admin.pem, key: tls/admin.key }\n');
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /the admin API TLS certificate .*tls\/admin\.pem does not exist/);
+  assert.match(r.err, /admin\.tls\.cert/);
+  assert.match(r.err, new RegExp(`${dir}/tls/admin\\.key`));
+});
+
 test('a stream that rules write and nothing exports is a warning; localOnly silences it', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
