@@ -1,5 +1,7 @@
 // EWMA scoring: |x - mean| / std with an exponentially weighted mean and variance (West's
-// incremental form), scored before the point is learnt. O(1), no buffer.
+// incremental form), scored before the point is learnt. O(1), no buffer. Like rcf, it scores 0
+// until it is warm: the variance starts at 0 and needs about 1/alpha points to mean something
+// (before, the third point of a series could score in the thousands).
 import type { DetectorInfo, DetectorParams, StatefulDetector } from './types.js';
 import { allFinite, num, valueAt } from './params.js';
 import { encodeSnapshot } from './snapshot.js';
@@ -10,6 +12,14 @@ export const EWMA_INFO: DetectorInfo = {
   params: [
     { name: 'halfLife', type: 'number', default: 50, min: 1, max: 1e9, description: 'points after which an observation weighs half (used when alpha = 0)' },
     { name: 'alpha', type: 'number', default: 0, min: 0, max: 1, description: 'smoothing factor in (0, 1]; 0 = derive from halfLife: 1 - 2^(-1/halfLife)' },
+    {
+      name: 'warmup',
+      type: 'integer',
+      default: 0,
+      min: 0,
+      max: 1e9,
+      description: 'points scored 0 while the mean and variance settle (then warm); 0 = derive: ceil(1 / alpha), 73 with halfLife 50',
+    },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point (score = max over inputs)' },
   ],
 };
@@ -29,7 +39,8 @@ export class EwmaDetector implements StatefulDetector {
   constructor(readonly params: Readonly<DetectorParams>) {
     const a = num(params, 'alpha');
     this.alpha = a > 0 ? a : 1 - Math.pow(2, -1 / num(params, 'halfLife'));
-    this.warmAfter = Math.ceil(1 / this.alpha);
+    const w = num(params, 'warmup');
+    this.warmAfter = w > 0 ? w : Math.ceil(1 / this.alpha);
     this.inputs = num(params, 'inputs');
     this.mean = new Float64Array(this.inputs);
     this.variance = new Float64Array(this.inputs);
@@ -44,6 +55,8 @@ export class EwmaDetector implements StatefulDetector {
     if (!allFinite(values, k)) return 0;
     const a = this.alpha;
     const first = this.s[0] === 0;
+    // Scored once warm (and never before two points: a variance needs them).
+    const scored = this.s[0]! >= this.warmAfter && this.s[0]! >= 2;
     let score = 0;
     for (let i = 0; i < k; i++) {
       const x = valueAt(values, i);
@@ -53,7 +66,7 @@ export class EwmaDetector implements StatefulDetector {
       }
       const m = this.mean[i]!;
       const diff = x - m;
-      if (this.s[0]! >= 2) {
+      if (scored) {
         const std = Math.max(Math.sqrt(this.variance[i]!), STD_FLOOR * (1 + Math.abs(m)));
         const z = Math.abs(diff) / std;
         if (z > score) score = z;

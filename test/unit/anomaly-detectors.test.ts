@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isGatehouseError } from '../../core/errors.js';
 import { createDetector, restoreDetector, rcfExplain, DETECTORS } from '../../rules/anomaly/index.js';
+import { encodeSnapshot } from '../../rules/anomaly/snapshot.js';
+import type { StatefulDetector } from '../../rules/anomaly/types.js';
 
 const isGatehouseErrorCode = isGatehouseError;
 
@@ -39,6 +41,65 @@ test('rcf warm-up counts shingles: shingleSize 4 needs 3 more points', () => {
   const xs = series(200);
   for (let i = 0; i < 64 + 3; i++) assert.equal(det.update(xs[i]!), 0);
   assert.ok(det.update(xs[67]!) > 0);
+});
+
+// A series whose third point moves: without a warm-up ewma scored it in the thousands (its
+// variance had seen one step), far above any alert level.
+function jumpy(n: number): number[] {
+  const xs = series(n);
+  xs[2] = xs[2]! + 5;
+  return xs;
+}
+
+test('ewma scores 0 during warm-up (ceil(1/alpha) = 73 points with halfLife 50), then scores', () => {
+  const det = createDetector('ewma', {});
+  const xs = jumpy(200);
+  for (let i = 0; i < 73; i++) {
+    assert.equal(det.update(xs[i]!), 0, `point ${i} is in warm-up`);
+    assert.equal(det.warm, i + 1 >= 73);
+  }
+  let maxNormal = 0;
+  for (let i = 73; i < 200; i++) maxNormal = Math.max(maxNormal, det.update(xs[i]!));
+  assert.ok(maxNormal > 0 && maxNormal < 4, `ordinary points after warm-up score ${maxNormal}, below the bench's alert level 4`);
+  const spike = det.update(25);
+  assert.ok(spike > 10, `a real anomaly after warm-up still scores high: ${spike}`);
+});
+
+test('ewma warmup param: its own length, alpha derives the default, 2 scores from the third point', () => {
+  const xs = jumpy(100);
+  const firstScored = (params: Record<string, number>): number => {
+    const det = createDetector('ewma', params);
+    return xs.findIndex((x) => det.update(x) > 0);
+  };
+  assert.equal(firstScored({ warmup: 10 }), 10);
+  assert.equal(firstScored({ alpha: 0.1 }), 10); // ceil(1 / 0.1)
+  assert.equal(firstScored({ halfLife: 10 }), 15); // alpha = 1 - 2^(-1/10) = 0.067
+  assert.equal(firstScored({ warmup: 2 }), 2); // the behaviour before the warm-up
+  assert.equal(firstScored({ warmup: 1 }), 2); // a variance needs two points
+  assert.throws(
+    () => createDetector('ewma', { warmup: -1 }),
+    (e: unknown) => isGatehouseErrorCode(e, 'GH_DETECTOR_PARAM'),
+  );
+});
+
+test('ewma restored during warm-up stays silent until warm, then matches the uninterrupted detector', () => {
+  const xs = jumpy(200);
+  const ref = createDetector('ewma', {});
+  const want = xs.map((x) => ref.update(x));
+  const a = createDetector('ewma', {});
+  for (let i = 0; i < 30; i++) assert.equal(a.update(xs[i]!), 0);
+  const b = restoreDetector(a.snapshot());
+  assert.equal(b.warm, false);
+  for (let i = 30; i < 73; i++) assert.equal(b.update(xs[i]!), 0, `point ${i} after restore is in warm-up`);
+  assert.ok(b.warm);
+  for (let i = 73; i < 200; i++) assert.equal(b.update(xs[i]!), want[i], `point ${i}`);
+  // A snapshot written before the warmup param existed (params without it) restores with the default.
+  const old = createDetector('ewma', {}) as StatefulDetector;
+  for (let i = 0; i < 30; i++) old.update(xs[i]!);
+  const { warmup: _dropped, ...oldParams } = old.params;
+  const c = restoreDetector(encodeSnapshot({ ...old, name: 'ewma', params: oldParams, stateArrays: () => old.stateArrays() }));
+  assert.equal(c.params.warmup, 0);
+  for (let i = 30; i < 200; i++) assert.equal(c.update(xs[i]!), want[i], `old snapshot, point ${i}`);
 });
 
 test('same input + seed = identical scores; another seed differs', () => {
