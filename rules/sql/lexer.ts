@@ -158,6 +158,13 @@ export class Lexer {
       this.i++;
       return { type: 'punct', text: c, pos, end: this.i };
     }
+    if (two === '||') {
+      throw this.err(
+        "'||' is not an AWS IoT SQL operator",
+        pos,
+        'concatenate with + or concat(): a String on either side of + concatenates (\'a\' + 1 is "a1")',
+      );
+    }
     throw this.err(`unexpected character '${c}'`, pos);
   }
 
