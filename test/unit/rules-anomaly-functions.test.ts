@@ -156,6 +156,29 @@ test('detector state survives a restart through the state store (same scores as 
   assert.ok((ref.out.at(-1) as unknown as number) > 0);
 });
 
+test('ewma_score warms up before scoring, also across a restart through the state store', async () => {
+  const sql = "SELECT VALUE ewma_score(temp) OVER (PARTITION BY topic(2)) FROM 'f/+'";
+  const xs = series(120);
+  xs[2] = 95; // scored in the hundreds before ewma had a warm-up
+  xs[110] = 120; // a real anomaly once warm
+  const ref = setup(sql);
+  xs.forEach((x) => ref.send('f/a', { temp: x }));
+  ref.engine.close();
+  const store = memoryStateStore();
+  const a = setup(sql, { stateStore: store });
+  await a.engine.start();
+  xs.slice(0, 30).forEach((x) => a.send('f/a', { temp: x }));
+  await a.engine.stop();
+  const b = setup(sql, { stateStore: store });
+  await b.engine.start();
+  xs.slice(30).forEach((x) => b.send('f/a', { temp: x }));
+  b.engine.close();
+  const got = a.out.concat(b.out) as unknown as number[];
+  assert.deepEqual(got, ref.out);
+  assert.deepEqual(got.slice(0, 73), new Array(73).fill(0), 'the first 73 points (ceil(1/alpha), halfLife 50) score 0, before and after the restart');
+  assert.ok(got[110]! > 10, `the anomaly after warm-up scores ${got[110]}`);
+});
+
 test('bad detector params and arguments are compile errors with positions', () => {
   const reg = createActionRegistry({ probe: () => ({ kind: 'probe', resource: '', durable: false, execute: () => undefined }) });
   const cases: Array<[string, RegExp]> = [
