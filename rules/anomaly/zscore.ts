@@ -1,5 +1,7 @@
 // Rolling z-score: |x - mean| / std over the previous `window` points, O(1) per point with a
 // ring buffer and running sums. Several inputs: the score is the largest per-input z-score.
+// Like ewma and rcf, it scores 0 until warm (by default a full window): a standard deviation of a
+// few points is no yardstick (10, 10.1, 15 scored 99 on 15 before).
 import type { DetectorInfo, DetectorParams, StatefulDetector } from './types.js';
 import { allFinite, num, valueAt } from './params.js';
 import { encodeSnapshot } from './snapshot.js';
@@ -9,6 +11,14 @@ export const ZSCORE_INFO: DetectorInfo = {
   description: 'Rolling z-score |x - mean| / std over the previous `window` points (ring buffer, O(1) per point).',
   params: [
     { name: 'window', type: 'integer', default: 100, min: 2, max: 1_000_000, description: 'points in the rolling window' },
+    {
+      name: 'warmup',
+      type: 'integer',
+      default: 0,
+      min: 0,
+      max: 1_000_000,
+      description: 'points scored 0 before the window says anything; 0 = derive: a full window (`window` points)',
+    },
     { name: 'inputs', type: 'integer', default: 1, min: 1, max: 64, description: 'numeric inputs per point (score = max over inputs)' },
   ],
 };
@@ -20,6 +30,8 @@ export class ZScoreDetector implements StatefulDetector {
   readonly name = 'zscore';
   readonly inputs: number;
   private readonly window: number;
+  /** Points seen before the first score. */
+  private readonly warmAfter: number;
   private readonly ring: Float64Array;
   private readonly sum: Float64Array;
   private readonly sumSq: Float64Array;
@@ -28,6 +40,8 @@ export class ZScoreDetector implements StatefulDetector {
 
   constructor(readonly params: Readonly<DetectorParams>) {
     this.window = num(params, 'window');
+    const warmup = num(params, 'warmup');
+    this.warmAfter = warmup > 0 ? warmup : this.window;
     this.inputs = num(params, 'inputs');
     this.ring = new Float64Array(this.window * this.inputs);
     this.sum = new Float64Array(this.inputs);
@@ -35,7 +49,7 @@ export class ZScoreDetector implements StatefulDetector {
   }
 
   get warm(): boolean {
-    return this.s[0]! >= this.window;
+    return this.s[0]! >= this.warmAfter;
   }
 
   update(values: ArrayLike<number> | number, _timestampMs?: number): number {
@@ -45,10 +59,12 @@ export class ZScoreDetector implements StatefulDetector {
     const w = this.window;
     const n = Math.min(s[0]!, w);
     const pos = s[1]!;
+    // A standard deviation needs two points, whatever warmup says.
+    const scored = s[0]! >= this.warmAfter && n >= 2;
     let score = 0;
     for (let i = 0; i < k; i++) {
       const x = valueAt(values, i);
-      if (n >= 2) {
+      if (scored) {
         const mean = this.sum[i]! / n;
         const v = Math.max(0, this.sumSq[i]! / n - mean * mean);
         const std = Math.max(Math.sqrt(v), STD_FLOOR * (1 + Math.abs(mean)));

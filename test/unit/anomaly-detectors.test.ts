@@ -102,6 +102,30 @@ test('ewma restored during warm-up stays silent until warm, then matches the uni
   for (let i = 30; i < 200; i++) assert.equal(c.update(xs[i]!), want[i], `old snapshot, point ${i}`);
 });
 
+test('zscore scores 0 until its window is full (warmup 0 = window), then scores; warmup=N sets it; a restore keeps the count', () => {
+  const xs = jumpy(200);
+  const det = createDetector('zscore', { window: 20 });
+  for (let i = 0; i < 20; i++) {
+    assert.equal(det.update(xs[i]!), 0, `point ${i} is in warm-up`);
+    assert.equal(det.warm, i + 1 >= 20);
+  }
+  assert.ok(det.update(xs[20]!) > 0);
+  assert.ok(det.update(25) > 10, 'a real anomaly after warm-up still scores high');
+  const firstScored = (params: Record<string, number>): number => {
+    const d = createDetector('zscore', params);
+    return xs.findIndex((x) => d.update(x) > 0);
+  };
+  assert.equal(firstScored({}), 100); // window 100
+  assert.equal(firstScored({ window: 50, warmup: 10 }), 10);
+  assert.equal(firstScored({ warmup: 1 }), 2); // the behaviour before the warm-up: a std needs two points
+  const ref = createDetector('zscore', { window: 20 });
+  const want = xs.map((x) => ref.update(x));
+  const a = createDetector('zscore', { window: 20 });
+  for (let i = 0; i < 10; i++) a.update(xs[i]!);
+  const b = restoreDetector(a.snapshot());
+  for (let i = 10; i < 200; i++) assert.equal(b.update(xs[i]!), want[i], `point ${i} after restore`);
+});
+
 test('same input + seed = identical scores; another seed differs', () => {
   const xs = series(400);
   const run = (seed: number): number[] => {
