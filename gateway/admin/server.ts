@@ -1,4 +1,4 @@
-// Admin HTTP API: health, Prometheus metrics, streams/exporters, rules, clients, links, status page.
+// Admin HTTP API: health, Prometheus metrics, streams/exporters, rules, clients, links, jobs, status page.
 // Loopback by default; a token is required when it listens beyond loopback (checked in config).
 // Browser-borne attacks are refused before routing (origin-guard.ts): a Host header that is not
 // one of ours (DNS rebinding) gets 421, a state-changing request from another origin (CSRF) 403.
@@ -44,6 +44,8 @@ export interface AdminSource {
   rules(): unknown;
   clients(): unknown[];
   links(): unknown[];
+  /** GET /api/jobs: every scheduled job (control/jobs.ts JobStatus): schedule, last run, next run, counts. */
+  jobs?(): unknown[];
   /** GET /api/sources: every source's status (pipeline/contract.ts SourceStatus). */
   sources?(): unknown[];
   /** PUT /api/rules body (a rule set, YAML or JSON); resolves with the resulting status. probation: ?probation=1. */
@@ -252,9 +254,21 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/clients' && method === 'GET') return sendJson(res, 200, { clients: source.clients() });
     if (path === '/api/links' && method === 'GET') return sendJson(res, 200, { links: source.links() });
     if (path === '/api/sources' && method === 'GET' && source.sources) return sendJson(res, 200, { sources: source.sources() });
+    if (path === '/api/jobs' && method === 'GET') return sendJson(res, 200, { jobs: source.jobs?.() ?? [] });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
-    const known = ['/healthz', '/metrics', '/api/overview', '/api/streams', '/api/rules', '/api/clients', '/api/links', '/api/sources', '/api/events'];
+    const known = [
+      '/healthz',
+      '/metrics',
+      '/api/overview',
+      '/api/streams',
+      '/api/rules',
+      '/api/clients',
+      '/api/links',
+      '/api/sources',
+      '/api/jobs',
+      '/api/events',
+    ];
     if (known.includes(path) || m) throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${method} not allowed on ${path}`);
     throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${method} ${path}`, `routes: ${known.join(', ')}`);
   }

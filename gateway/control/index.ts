@@ -27,7 +27,7 @@ export {
 export { ProbationMonitor, type ProbationInfo } from './probation.js';
 export { createUpdateVerifier, type UpdateVerifier, type UpdateOrigin } from './verify.js';
 export { RemoteControl, controlTopics, type ControlStatus, type ControlTopics } from './remote.js';
-export { JobScheduler, builtinJobRunner, type JobRunEvent, type JobRunner } from './jobs.js';
+export { JobScheduler, builtinJobRunner, type JobRunEvent, type JobRunner, type JobStatus, type JobLastRun } from './jobs.js';
 export { HeartbeatCollector, type HeartbeatReport } from './heartbeat.js';
 export { localChannel, upstreamChannel, type ControlChannel } from './channel.js';
 export { controlTopicGuard } from './topic-guard.js';

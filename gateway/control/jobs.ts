@@ -26,6 +26,38 @@ export interface JobRunEvent {
   error?: string;
 }
 
+/** The last finished tick of a job (GET /api/jobs, status page, `gatehouse jobs`). */
+export interface JobLastRun {
+  /** When the tick started (wall clock, ISO 8601). */
+  at: string;
+  result: JobResult;
+  /** Run time on the monotonic clock (0 for a skipped tick). */
+  durationMs: number;
+  /** Failed only: why. */
+  error?: string;
+}
+
+/** One job as GET /api/jobs shows it. */
+export interface JobStatus {
+  name: string;
+  type: JobOptions['type'];
+  schedule: string;
+  /** The job's IANA time zone; null: the system's. */
+  timezone: string | null;
+  /** enable-rule / disable-rule: the rule it toggles. */
+  rule?: string;
+  /** A run is going now. */
+  running: boolean;
+  /** The last finished tick; null before the first. */
+  lastRun: JobLastRun | null;
+  /** The last failed run, kept after later successful ones (so an intermittent failure stays visible). */
+  lastError: { at: string; message: string } | null;
+  /** The next planned tick (ISO 8601), null when none is planned. */
+  nextRun: string | null;
+  /** Ticks since the gateway started, by result (as gatehouse_job_runs_total). */
+  runs: Record<JobResult, number>;
+}
+
 /** Runs one job once; rejects when the job failed. */
 export type JobRunner = (job: JobOptions) => Promise<void>;
 
@@ -82,6 +114,9 @@ interface Entry {
   job: JobOptions;
   task: ScheduledTask;
   running: boolean;
+  last: JobLastRun | undefined;
+  lastError: JobStatus['lastError'];
+  runs: Record<JobResult, number>;
 }
 
 export class JobScheduler extends EventEmitter {
@@ -108,7 +143,14 @@ export class JobScheduler extends EventEmitter {
     if (this.entries.length) return;
     const log = this.deps.logger;
     for (const job of this.jobs) {
-      const entry: Entry = { job, running: false, task: undefined as unknown as ScheduledTask };
+      const entry: Entry = {
+        job,
+        running: false,
+        task: undefined as unknown as ScheduledTask,
+        last: undefined,
+        lastError: null,
+        runs: { ok: 0, failed: 0, skipped: 0 },
+      };
       this.plan(entry);
       this.entries.push(entry);
     }
@@ -170,13 +212,19 @@ export class JobScheduler extends EventEmitter {
     return this.tick(entry);
   }
 
-  status(): Array<{ name: string; type: string; schedule: string; running: boolean; nextRun: string | null }> {
+  /** Every job: schedule, last run, next run and counts since start (GET /api/jobs). Read on request, nothing kept per message. */
+  status(): JobStatus[] {
     return this.entries.map((e) => ({
       name: e.job.name,
       type: e.job.type,
       schedule: e.job.schedule,
+      timezone: e.job.timezone ?? null,
+      ...(e.job.rule !== undefined ? { rule: e.job.rule } : {}),
       running: e.running,
+      lastRun: e.last ? { ...e.last } : null,
+      lastError: e.lastError ? { ...e.lastError } : null,
       nextRun: e.task.getNextRun()?.toISOString() ?? null,
+      runs: { ...e.runs },
     }));
   }
 
@@ -193,30 +241,34 @@ export class JobScheduler extends EventEmitter {
 
   private tick(entry: Entry): Promise<JobRunEvent> {
     const { job } = entry;
+    const { now, monotonic } = clocksOf(this.deps);
+    const at = new Date(now()).toISOString();
     if (entry.running) {
       this.runs.inc({ job: job.name, result: 'skipped' });
       this.deps.logger.warn({ job: job.name }, 'job skipped: its previous run is still going');
-      return Promise.resolve(this.report({ job: job.name, type: job.type, result: 'skipped', durationMs: 0 }));
+      return Promise.resolve(this.report(entry, at, { job: job.name, type: job.type, result: 'skipped', durationMs: 0 }));
     }
     entry.running = true;
-    const t0 = performance.now();
+    const t0 = monotonic();
     const p = (async (): Promise<JobRunEvent> => {
+      let e: JobRunEvent;
       try {
         await this.deps.run(job);
-        const durationMs = performance.now() - t0;
+        const durationMs = monotonic() - t0;
         this.runs.inc({ job: job.name, result: 'ok' });
         this.seconds.observe({ job: job.name }, durationMs / 1000);
         this.deps.logger.debug({ job: job.name, durationMs }, 'job done');
-        return this.report({ job: job.name, type: job.type, result: 'ok', durationMs });
+        e = { job: job.name, type: job.type, result: 'ok', durationMs };
       } catch (err) {
-        const durationMs = performance.now() - t0;
+        const durationMs = monotonic() - t0;
         this.runs.inc({ job: job.name, result: 'failed' });
         this.seconds.observe({ job: job.name }, durationMs / 1000);
         this.deps.logger.error({ job: job.name, type: job.type, err: errorMessage(err) }, 'job failed (runs again at its next time)');
-        return this.report({ job: job.name, type: job.type, result: 'failed', durationMs, error: errorMessage(err) });
-      } finally {
-        entry.running = false;
+        e = { job: job.name, type: job.type, result: 'failed', durationMs, error: errorMessage(err) };
       }
+      // Not running any more by the time the run is reported (a listener reading status() sees it done).
+      entry.running = false;
+      return this.report(entry, at, e);
     })();
     const tracked = p.then(() => undefined);
     this.inflight.add(tracked);
@@ -224,7 +276,12 @@ export class JobScheduler extends EventEmitter {
     return p;
   }
 
-  private report(e: JobRunEvent): JobRunEvent {
+  /** Keep the tick as the job's last run (`at`: when it started), then emit it. */
+  private report(entry: Entry, at: string, e: JobRunEvent): JobRunEvent {
+    entry.runs[e.result]++;
+    // 0.1 ms is plenty for a person; the event keeps the exact figure.
+    entry.last = { at, result: e.result, durationMs: Math.round(e.durationMs * 10) / 10, ...(e.error !== undefined ? { error: e.error } : {}) };
+    if (e.result === 'failed') entry.lastError = { at, message: e.error ?? 'failed' };
     this.emit('run', e);
     return e;
   }

@@ -13,7 +13,7 @@ import type { RuleHost } from '../pipeline/rule-host.js';
 import type { SourceSet } from '../pipeline/sources/index.js';
 import type { Activity } from './activity.js';
 import { monotonicNow } from '../../core/clock.js';
-import type { ProbationInfo } from '../control/index.js';
+import type { JobStatus, ProbationInfo } from '../control/index.js';
 
 export interface AdminParts {
   config: GatehouseConfig;
@@ -29,6 +29,8 @@ export interface AdminParts {
   startedMono: number;
   /** The probation of the active rule set (control plane), for GET /api/rules. */
   probation?: { current(): ProbationInfo | undefined };
+  /** The scheduled jobs (control plane), for GET /api/jobs. */
+  jobs?: { status(): JobStatus[] };
 }
 
 export function buildAdminSource(gw: AdminParts, stopping: () => boolean, version: string): AdminSource {
@@ -82,6 +84,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
     clients: () => gw.broker.clients(),
     links: () => gw.serial.status(),
     sources: () => gw.sources.status(),
+    jobs: () => gw.jobs?.status() ?? [],
     // ?probation=1 with control.probation.seconds 0: no probation runs, so the set is not put on one.
     applyRules: (body, contentType, force, probation) =>
       gw.rules.applyFromBytes(body, contentType, 'admin', { force, probation: probation && gw.config.control.probation.seconds > 0 }),
@@ -101,6 +104,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         sources: gw.sources.status(),
         streams: source.streams(),
         rules: rulesStatus(gw),
+        jobs: gw.jobs?.status() ?? [],
         events: gw.activity.recent(),
       };
     },

@@ -182,7 +182,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       ? createAdminServer(config.admin, {
           logger: logger.child({ c: 'admin' }),
           registry,
-          source: buildAdminSource({ ...parts, probation: control.probation }, () => stopping, opts.version),
+          source: buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs }, () => stopping, opts.version),
         })
       : undefined;
     if (admin) {

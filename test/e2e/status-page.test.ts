@@ -65,7 +65,18 @@ test('status page files are found from the source tree and reference nothing ext
   const dir = findPageDir();
   assert.equal(dir, join(repoRoot, 'gateway', 'admin', 'page'));
   const files = loadPageFiles(dir!);
-  const modules = ['/app.js', '/chart.js', '/connections.js', '/dom.js', '/format.js', '/poll.js', '/rules-events.js', '/streams.js', '/summary.js'];
+  const modules = [
+    '/app.js',
+    '/chart.js',
+    '/connections.js',
+    '/dom.js',
+    '/format.js',
+    '/jobs.js',
+    '/poll.js',
+    '/rules-events.js',
+    '/streams.js',
+    '/summary.js',
+  ];
   assert.deepEqual([...files.keys()].sort(), [...modules, '/favicon.svg', '/index.html', '/style.css'].sort());
   for (const m of modules) assert.equal(files.get(m)?.[0], 'text/javascript; charset=utf-8', m);
   assert.equal(files.get('/index.html')?.[0], 'text/html; charset=utf-8');
@@ -208,6 +219,65 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   // Failed polls after the stop log network errors in the console; only errors before it count.
   const real = pageErrors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|Failed to fetch/i.test(e));
   assert.deepEqual(real, [], 'page errors');
+});
+
+test('status page in Chromium: the scheduled jobs with their last run, result, next run, counts and error', { skip, timeout: 90_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-jobs-'));
+  let gw: GatewayProcess | undefined;
+  let context: BrowserContext | undefined;
+  t.after(async () => {
+    await context?.close().catch(() => undefined);
+    await gw?.kill9().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Every second: a sweep that works, and a toggle of a rule the set does not have (fails each run).
+  const config = await writeConfig(
+    dir,
+    [
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'log: { level: info }',
+      'jobs:',
+      "  - { name: ttl, schedule: '*/1 * * * * *', type: sweep }",
+      "  - { name: ghost-off, schedule: '*/1 * * * * *', type: disable-rule, rule: ghost }",
+      "  - { name: nightly, schedule: '30 3 * * *', type: compact, timezone: Europe/Paris }",
+      '',
+    ].join('\n'),
+  );
+  gw = await startGatewayProcess(config);
+  context = await launchBrowser(join(dir, 'chromium-profile'));
+  const page = context.pages()[0] ?? (await context.newPage());
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  await page.getByRole('heading', { level: 2, name: 'Scheduled jobs' }).waitFor({ timeout: 10_000 });
+
+  // The sweep has run: ok, with its start time and a next run; the counts go up.
+  await page.locator('tr[data-job="ttl"] .result .badge.ok', { hasText: 'ok' }).waitFor({ timeout: 15_000 });
+  assert.match((await page.locator('tr[data-job="ttl"] .last-run time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.match((await page.locator('tr[data-job="ttl"] .next-run time').getAttribute('datetime')) ?? '', /Z$/);
+  assert.match((await page.locator('tr[data-job="ttl"]').textContent()) ?? '', /\*\/1 \* \* \* \* \*/);
+  await page.waitForFunction(() => Number((document.querySelector('tr[data-job="ttl"] .runs')?.textContent ?? '').split('/')[0]) >= 2, undefined, {
+    timeout: 15_000,
+  });
+
+  // The failing toggle: flagged in its row, its error under the table.
+  await page.locator('tr[data-job="ghost-off"].has-error .result .badge.bad', { hasText: 'failed' }).waitFor({ timeout: 15_000 });
+  const err = page.locator('[data-job-error="ghost-off"].current .job-error');
+  await err.waitFor({ timeout: 10_000 });
+  assert.match((await err.textContent()) ?? '', /no rule named 'ghost'/);
+  assert.match((await page.locator('tr[data-job="ghost-off"]').textContent()) ?? '', /disable-rule ghost/);
+
+  // A job not run yet: never, with its zone and its next run.
+  const nightly = (await page.locator('tr[data-job="nightly"]').textContent()) ?? '';
+  assert.match(nightly, /never/);
+  assert.match(nightly, /Europe\/Paris/);
+  assert.match(nightly, /0 \/ 0 \/ 0/);
+
+  if (process.env.STATUS_PAGE_SCREENSHOT) {
+    await page.locator('#h-jobs').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(process.env.STATUS_PAGE_SCREENSHOT, 'status-page-jobs.png'), fullPage: true });
+  }
+  assert.deepEqual(pageErrors, [], 'page errors');
 });
 
 test('status page with admin.token: asks for the token once, keeps it for the tab, re-asks when refused', { skip, timeout: 90_000 }, async (t) => {

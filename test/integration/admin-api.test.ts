@@ -10,6 +10,9 @@ import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { writeFile } from 'node:fs/promises';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import { PassThrough } from 'node:stream';
+import { main } from '../../gateway/cli/main.js';
+import type { JobStatus } from '../../gateway/control/jobs.js';
 
 async function startInProcess(t: import('node:test').TestContext, extraYaml = ''): Promise<Gateway> {
   const dir = await tempDir(t);
@@ -179,4 +182,99 @@ test('with a token, every route but /healthz needs it; rules apply and rollback 
   const back = await call(`${base(gw)}/api/rules/rollback`, { method: 'POST', headers: auth });
   assert.equal(back.body.state, 'rolled-back');
   assert.equal(back.body.version, 1);
+});
+
+test('GET /api/jobs and /api/overview: each scheduled job with its schedule, zone, last run, next run and counts; `gatehouse jobs` prints them', async (t) => {
+  // Far-off schedules: the runs are made with runNow (an operator's test run), so the test does not wait for a clock.
+  const gw = await startInProcess(
+    t,
+    [
+      'jobs:',
+      "  - { name: nightly, schedule: '30 3 * * *', type: compact, timezone: Europe/Paris }",
+      "  - { name: ttl, schedule: '0 0 1 1 *', type: sweep }",
+      "  - { name: ghost-on, schedule: '0 6 * * *', type: enable-rule, rule: ghost }",
+      '',
+    ].join('\n'),
+  );
+  const jobsOf = async (path: string): Promise<JobStatus[]> => {
+    const r = await call(`${base(gw)}${path}`);
+    assert.equal(r.status, 200, path);
+    return r.body.jobs as JobStatus[];
+  };
+  const fresh = await jobsOf('/api/jobs');
+  assert.deepEqual(
+    fresh.map((j) => [j.name, j.type, j.schedule, j.timezone, j.rule ?? null, j.running, j.lastRun, j.lastError, j.runs]),
+    [
+      ['nightly', 'compact', '30 3 * * *', 'Europe/Paris', null, false, null, null, { ok: 0, failed: 0, skipped: 0 }],
+      ['ttl', 'sweep', '0 0 1 1 *', null, null, false, null, null, { ok: 0, failed: 0, skipped: 0 }],
+      ['ghost-on', 'enable-rule', '0 6 * * *', null, 'ghost', false, null, null, { ok: 0, failed: 0, skipped: 0 }],
+    ],
+  );
+  for (const j of fresh) assert.ok(Date.parse(j.nextRun!) > Date.now(), `${j.name}: next run in the future: ${j.nextRun}`);
+  // The zone is the job's: 03:30 in Paris, whatever the machine's zone.
+  const paris = new Date(fresh[0]!.nextRun!).toLocaleTimeString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' });
+  assert.equal(paris, '03:30');
+
+  const before = Date.now();
+  assert.equal((await gw.control.jobs.runNow('ttl')).result, 'ok');
+  // Two ticks at once: the second comes while the first runs, and is skipped.
+  const both = await Promise.all([gw.control.jobs.runNow('nightly'), gw.control.jobs.runNow('nightly')]);
+  assert.deepEqual(both.map((e) => e.result).sort(), ['ok', 'skipped']);
+  assert.equal((await gw.control.jobs.runNow('ghost-on')).result, 'failed');
+  const after = Date.now();
+
+  const jobs = await jobsOf('/api/jobs');
+  const [nightly, ttl, ghost] = jobs as [JobStatus, JobStatus, JobStatus];
+  for (const j of jobs) {
+    assert.match(j.lastRun!.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, `${j.name}: ISO time`);
+    assert.ok(Date.parse(j.lastRun!.at) >= before - 1 && Date.parse(j.lastRun!.at) <= after, `${j.name}: at ${j.lastRun!.at}`);
+    assert.ok(typeof j.lastRun!.durationMs === 'number' && j.lastRun!.durationMs >= 0, `${j.name}: duration ${j.lastRun!.durationMs}`);
+  }
+  assert.equal(ttl.lastRun!.result, 'ok');
+  assert.equal(ttl.lastRun!.error, undefined);
+  assert.deepEqual(ttl.runs, { ok: 1, failed: 0, skipped: 0 });
+  assert.equal(nightly.lastRun!.result, 'ok', 'the run ended after the skipped tick: it is the last one');
+  assert.deepEqual(nightly.runs, { ok: 1, failed: 0, skipped: 1 });
+  assert.equal(ghost.lastRun!.result, 'failed');
+  assert.match(ghost.lastRun!.error ?? '', /no rule named 'ghost'/);
+  assert.deepEqual(ghost.lastError, { at: ghost.lastRun!.at, message: ghost.lastRun!.error });
+  assert.deepEqual(ghost.runs, { ok: 0, failed: 1, skipped: 0 });
+  // The same counts as the metric.
+  const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
+  assert.match(metrics, /gatehouse_job_runs_total\{[^}]*job="nightly"[^}]*result="skipped"[^}]*\} 1/);
+  assert.match(metrics, /gatehouse_job_runs_total\{[^}]*job="ghost-on"[^}]*result="failed"[^}]*\} 1/);
+  // The overview (the status page's one call) carries the same list.
+  assert.deepEqual(await jobsOf('/api/overview'), jobs);
+  assert.equal((await call(`${base(gw)}/api/jobs`, { method: 'POST' })).status, 405);
+
+  // The status page has its Jobs section and the module that fills it.
+  const html = await (await fetch(`${base(gw)}/`)).text();
+  assert.match(html, /<h2 id="h-jobs">Scheduled jobs<\/h2>/);
+  assert.match(html, /<tbody id="jobs-body"><\/tbody>/);
+  const app = await (await fetch(`${base(gw)}/app.js`)).text();
+  assert.match(app, /from '\.\/jobs\.js'/);
+  const mod = await fetch(`${base(gw)}/jobs.js`);
+  assert.equal(mod.status, 200);
+  assert.equal(mod.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.match(await mod.text(), /export function renderJobs/);
+
+  // `gatehouse jobs`: one line a job.
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  assert.equal(await main(['jobs', '--admin', base(gw)], { stdout, stderr: new PassThrough() }), 0);
+  const lines = out.trim().split('\n');
+  assert.equal(lines.length, 3, out);
+  assert.match(lines[0]!, /^nightly \(compact\) '30 3 \* \* \*' Europe\/Paris: last ok at \S+Z in [\d.]+ ms; next \S+Z; runs 1 ok, 0 failed, 1 skipped$/);
+  assert.match(lines[1]!, /^ttl \(sweep\) '0 0 1 1 \*': last ok at /);
+  assert.match(
+    lines[2]!,
+    /^ghost-on \(enable-rule ghost\) '0 6 \* \* \*': last FAILED at \S+Z in [\d.]+ ms: .*no rule named 'ghost'.*; runs 0 ok, 1 failed, 0 skipped$/,
+  );
+});
+
+test('GET /api/jobs without jobs: an empty list (and in the overview)', async (t) => {
+  const gw = await startInProcess(t);
+  assert.deepEqual((await call(`${base(gw)}/api/jobs`)).body, { jobs: [] });
+  assert.deepEqual((await call(`${base(gw)}/api/overview`)).body.jobs, []);
 });

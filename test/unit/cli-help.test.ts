@@ -11,6 +11,7 @@ const commands = [
   ['import-agent-config'],
   ['config-docs'],
   ['streams'],
+  ['jobs'],
   ['passwd'],
   ['rules', 'eval'],
   ['rules', 'check'],

@@ -183,3 +183,98 @@ test('after the wall clock is stepped back, scheduled jobs are planned again fro
   await new Promise<void>((r) => setTimeout(r, 100)); // (several step checks of 20 ms pass: no event expected)
   assert.equal(again, 0);
 });
+
+test('status(): each job with its schedule, last run (wall-clock start, monotonic duration), last error, next run and counts', async (t) => {
+  const deps = testDeps();
+  // Injected clocks: during each run 250 ms pass on the monotonic clock while the wall clock is
+  // stepped back an hour (NTP): the duration comes from the first, the `at` from the second.
+  let wall = Date.parse('2027-03-01T12:00:00.000Z');
+  let mono = 1000;
+  let fail = false;
+  let gate: Promise<void> | undefined;
+  const jobs: JobOptions[] = [
+    { name: 'nightly', schedule: '30 3 * * *', type: 'compact', timezone: 'Europe/Paris' },
+    { name: 'off', schedule: '0 22 * * *', type: 'disable-rule', rule: 'verbose' },
+  ];
+  const s = new JobScheduler(jobs, {
+    ...deps,
+    now: () => wall,
+    monotonic: () => mono,
+    // A stand-in runner: this test is about what the scheduler keeps of each run.
+    run: async () => {
+      mono += 250;
+      wall -= 3_600_000;
+      await gate;
+      if (fail) throw new Error('no rule named verbose');
+    },
+  });
+  s.start();
+  t.after(() => s.stop());
+
+  const before = s.status();
+  assert.deepEqual(
+    before.map(({ nextRun: _, ...rest }) => rest),
+    [
+      {
+        name: 'nightly',
+        type: 'compact',
+        schedule: '30 3 * * *',
+        timezone: 'Europe/Paris',
+        running: false,
+        lastRun: null,
+        lastError: null,
+        runs: { ok: 0, failed: 0, skipped: 0 },
+      },
+      {
+        name: 'off',
+        type: 'disable-rule',
+        schedule: '0 22 * * *',
+        timezone: null,
+        rule: 'verbose',
+        running: false,
+        lastRun: null,
+        lastError: null,
+        runs: { ok: 0, failed: 0, skipped: 0 },
+      },
+    ],
+  );
+  // The next run is planned in the job's zone: 03:30 in Paris.
+  const next = new Date(before[0]!.nextRun!);
+  assert.equal(next.toLocaleTimeString('en-GB', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' }), '03:30');
+
+  await s.runNow('nightly');
+  let st = s.status()[0]!;
+  assert.deepEqual(st.lastRun, { at: '2027-03-01T12:00:00.000Z', result: 'ok', durationMs: 250 });
+  assert.deepEqual(st.runs, { ok: 1, failed: 0, skipped: 0 });
+
+  // A tick while the run is still going is skipped: kept as the last run until the run ends.
+  let open!: () => void;
+  gate = new Promise<void>((r) => (open = r));
+  const slow = s.runNow('nightly');
+  assert.equal(s.status()[0]!.running, true);
+  const skipped = await s.runNow('nightly');
+  assert.equal(skipped.result, 'skipped');
+  assert.deepEqual(s.status()[0]!.lastRun, { at: '2027-03-01T10:00:00.000Z', result: 'skipped', durationMs: 0 });
+  gate = undefined;
+  open();
+  await slow;
+  st = s.status()[0]!;
+  assert.equal(st.running, false);
+  assert.deepEqual(st.lastRun, { at: '2027-03-01T11:00:00.000Z', result: 'ok', durationMs: 250 });
+  assert.deepEqual(st.runs, { ok: 2, failed: 0, skipped: 1 });
+
+  fail = true;
+  await s.runNow('off');
+  const failed = s.status()[1]!;
+  assert.deepEqual(failed.lastRun, { at: '2027-03-01T10:00:00.000Z', result: 'failed', durationMs: 250, error: 'no rule named verbose' });
+  assert.deepEqual(failed.lastError, { at: '2027-03-01T10:00:00.000Z', message: 'no rule named verbose' });
+  assert.equal(failed.running, false);
+  // A later successful run is the last run; the last error stays, so an intermittent failure is still seen.
+  fail = false;
+  await s.runNow('off');
+  const recovered = s.status()[1]!;
+  assert.deepEqual(recovered.lastRun, { at: '2027-03-01T09:00:00.000Z', result: 'ok', durationMs: 250 });
+  assert.deepEqual(recovered.lastError, { at: '2027-03-01T10:00:00.000Z', message: 'no rule named verbose' });
+  assert.deepEqual(recovered.runs, { ok: 1, failed: 1, skipped: 0 });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'off', result: 'failed' }), 1);
+});

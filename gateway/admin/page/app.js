@@ -4,6 +4,7 @@
 // data only ever reaches the DOM as text (dom.js).
 import { renderChart } from './chart.js';
 import { renderClients, renderFiles, renderLinks } from './connections.js';
+import { renderJobs } from './jobs.js';
 import { startPolling } from './poll.js';
 import { renderEvents, renderRules } from './rules-events.js';
 import { renderStreams } from './streams.js';
@@ -18,6 +19,7 @@ function render(o) {
   renderChart(o);
   renderStreams(o);
   renderRules(o);
+  renderJobs(o);
   renderEvents(o);
   renderClients(o);
   renderLinks(o);

@@ -34,6 +34,14 @@ export function fmtDuration(seconds) {
   return `${s}s`;
 }
 
+/** A run time in ms: '0.4 ms', '120 ms', '2.5 s', then as fmtDuration. */
+export function fmtMs(ms) {
+  if (!Number.isFinite(ms)) return '–';
+  if (ms < 1000) return `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return fmtDuration(ms / 1000);
+}
+
 /** Epoch ms or ISO string -> local time (with the date when not today). */
 export function fmtTime(at) {
   if (at === undefined || at === null) return '–';
