@@ -2,7 +2,7 @@
 //
 //   <prefix>/<id>/rules/set       a rule set (JSON/YAML) or a signed envelope -> RuleHost
 //   <prefix>/<id>/rules/rollback  swap back to the last good set
-//   <prefix>/<id>/rules/status    retained: the result of the last update attempt (any source)
+//   <prefix>/<id>/rules/status    retained: the result of the last update attempt (any source; a job toggle only when it changed the set)
 //
 // The signature policy is applied by the verifier (origin 'remote'). A signed payload must be an
 // update document (document.ts): bound to this gateway (targets), to a version above the highest

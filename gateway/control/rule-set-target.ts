@@ -47,6 +47,7 @@ export interface RuleSetTarget {
   rollback(source: string, opts?: RollbackOptions): Promise<RuleUpdateStatus>;
   /** Report that `version` passed its probation (state confirmed), if it is still the active set. */
   confirm(version: number, source: string): Promise<RuleUpdateStatus>;
+  /** Toggle one rule (scheduled jobs); reported ('status') only when it changed the active set: a refused or no-op toggle is returned, not reported. */
   setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus>;
   status(): Record<string, unknown>;
   activeDefinition(): RuleSetDefinition | undefined;

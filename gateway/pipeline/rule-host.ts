@@ -259,6 +259,11 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * Enable or disable one rule of the active set (scheduled jobs): the same version with one flag
    * changed, swapped in like any update and persisted. The last good set is left as it is, so a
    * rollback still returns to the previous version.
+   *
+   * Only a toggle that changed the active set is reported (status event: the retained status topic,
+   * lastUpdate, the events list). A refused one (no such rule) and one that changed nothing are
+   * returned to the job only: a job repeats, and at each run it would replace the outcome of the
+   * last real update (a signed remote update the office is waiting on) with its own.
    */
   setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus> {
     const run = async (): Promise<RuleUpdateStatus> => {
@@ -272,7 +277,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
             hint: `rules: ${current?.rules.map((r) => r.name).join(', ') || '(none)'}`,
           });
         }
-        if ((rule.enabled !== false) === enabled) return this.report({ state: 'unchanged', version, source, at: Date.now(), errors: [] });
+        if ((rule.enabled !== false) === enabled) return { state: 'unchanged', version, source, at: Date.now(), errors: [] };
         const def: RuleSetDefinition = { ...current, rules: current.rules.map((r) => (r.name === name ? { ...r, enabled } : r)) };
         const compiled = await this.check(def, `rule set from ${source}`);
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source };
@@ -283,7 +288,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
       } catch (err) {
         this.deps.logger.warn({ err: errorMessage(err), source }, 'rule toggle rejected');
-        return this.report({ state: 'rejected', version, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
+        return { state: 'rejected', version, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) };
       }
     };
     const p = this.queue.then(run, run);

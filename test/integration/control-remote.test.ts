@@ -524,3 +524,74 @@ test('an update stacked on one still on probation fails: back to the last confir
   s = await rolledBack(gw, c);
   assert.deepEqual([s.version, s.fromVersion, s.activeVersion], [1, 6, 1]);
 });
+
+test('a job toggle that is refused or changes nothing leaves the retained rule status alone; one that changes a rule is reported', async (t) => {
+  // Far-off schedules: the runs are made with runNow, the way an operator would test a job.
+  const jobs = [
+    'jobs:',
+    "  - { name: ghost-off, schedule: '0 0 1 1 *', type: disable-rule, rule: ghost }",
+    "  - { name: extra-off, schedule: '0 0 1 1 *', type: disable-rule, rule: extra }",
+    '',
+  ].join('\n');
+  const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  probation: { seconds: 0 }\n${RULES_V1}${jobs}`);
+  const u = url(gw);
+  const c = await client(t, u);
+  // The office's update lands.
+  assert.equal((await update(gw, c, v(2, undefined, undefined, 'extra'))).state, 'applied');
+
+  // A subscriber on the status topic: the retained v2 first, then every status published live.
+  const watcher = await client(t, u);
+  const seen: ControlStatus[] = [];
+  const waiters: Array<() => void> = [];
+  watcher.on('message', (_topic, payload) => {
+    seen.push(JSON.parse(payload.toString()) as ControlStatus);
+    for (const w of waiters.splice(0)) w();
+  });
+  const seenWhere = (what: string, want: (s: ControlStatus) => boolean): Promise<void> =>
+    within(
+      new Promise<void>((resolve) => {
+        const check = (): void => (seen.some(want) ? resolve() : void waiters.push(check));
+        check();
+      }),
+      5000,
+      what,
+    );
+  await watcher.subscribeAsync(STATUS, { qos: 1 });
+  await seenWhere('the retained status of v2', (s) => s.version === 2 && s.state === 'applied');
+
+  // The toggle of a rule the set does not have fails at each run: failed, counted, the job's last error.
+  for (let i = 0; i < 2; i++) {
+    const e = await gw.control.jobs.runNow('ghost-off');
+    assert.equal(e.result, 'failed');
+    assert.match(e.error ?? '', /no rule named 'ghost'/);
+  }
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_job_runs_total', { job: 'ghost-off', result: 'failed' }), 2);
+  const ghost = gw.control.jobs.status().find((j) => j.name === 'ghost-off')!;
+  assert.equal(ghost.lastRun?.result, 'failed');
+  assert.match(ghost.lastError?.message ?? '', /no rule named 'ghost'/);
+  // ...and the last real update outcome stays where the office and the admin API read it.
+  const lastUpdate = (gw.rules.status() as { lastUpdate: { source: string; version: number; state: string } }).lastUpdate;
+  assert.deepEqual([lastUpdate.state, lastUpdate.version], ['applied', 2]);
+  assert.match(lastUpdate.source, /^mqtt/);
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_control_updates_total', { result: 'rejected' }), 0);
+
+  // A toggle that changes the rule is an update of the active set: reported (same version, source job:<name>).
+  assert.equal((await gw.control.jobs.runNow('extra-off')).result, 'ok');
+  await seenWhere('the status of the extra-off toggle', (s) => s.source === 'job:extra-off');
+  // A toggle that changes nothing (the rule is already off) is not reported either.
+  assert.equal((await gw.control.jobs.runNow('extra-off')).result, 'ok');
+  assert.equal(gw.control.jobs.status().find((j) => j.name === 'extra-off')?.runs.ok, 2);
+  // The next update from the office is the next status: nothing from the jobs came in between
+  // (the gateway publishes its statuses in order on one connection).
+  assert.equal((await update(gw, c, v(3, undefined, undefined, 'extra'))).state, 'applied');
+  await seenWhere('the status of v3', (s) => s.version === 3);
+  assert.deepEqual(
+    seen.map((s) => `${s.state} v${s.version} ${s.source.startsWith('mqtt') ? 'mqtt' : s.source}`),
+    ['applied v2 mqtt', 'applied v2 job:extra-off', 'applied v3 mqtt'],
+  );
+  const toggled = seen[1]!;
+  assert.equal(toggled.activeVersion, 2);
+  assert.deepEqual(toggled.errors, []);
+  const retained = await retainedStatus(t, u, () => true);
+  assert.deepEqual([retained.state, retained.version], ['applied', 3]);
+});
