@@ -273,8 +273,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const rule = current?.rules.find((r) => r.name === name);
         if (!current || !rule) {
           throw new GatehouseError('GH_RULESET_INVALID', `no rule named '${name}' in the active rule set${current ? ` (version ${current.version})` : ''}`, {
-            where: `jobs (${source})`,
-            hint: `rules: ${current?.rules.map((r) => r.name).join(', ') || '(none)'}`,
+            where: source,
+            hint: `name a rule of the active set (${current?.rules.map((r) => r.name).join(', ') || 'it has none'})`,
           });
         }
         if ((rule.enabled !== false) === enabled) return { state: 'unchanged', version, source, at: Date.now(), errors: [] };

@@ -6,7 +6,7 @@ import { clocksOf, type Clock } from '../../core/clock.js';
 
 export interface ActivityEvent {
   at: string;
-  kind: 'alert' | 'rules' | 'exporter' | 'link' | 'info';
+  kind: 'alert' | 'rules' | 'exporter' | 'link' | 'job' | 'info';
   message: string;
   topic?: string;
   payload?: string;
@@ -72,6 +72,8 @@ export class Activity {
   private readonly exporterSeen = new Map<string, ExporterWatchState>();
   private linkSource: (() => WatchedLink[]) | undefined;
   private readonly linkSeen = new Map<string, string>();
+  /** Jobs whose last run failed, with the error of the event said. */
+  private readonly jobsFailing = new Map<string, string>();
 
   private readonly now: Clock;
   private readonly mono: Clock;
@@ -104,6 +106,24 @@ export class Activity {
   /** Turn serial link state changes (open / retrying / closed) into events. */
   watchLinks(source: () => WatchedLink[]): void {
     this.linkSource = source;
+  }
+
+  /**
+   * A scheduled job's run (JobScheduler 'run' events): one event when a job starts failing, one
+   * when it runs ok again, and one when its error changes; a job failing the same way at every
+   * run (every minute, say) says it once, not once per run, so it cannot flush alerts out.
+   */
+  jobRun(job: string, result: 'ok' | 'failed' | 'skipped', error?: string): void {
+    const was = this.jobsFailing.get(job);
+    if (result === 'failed') {
+      const message = error ?? 'failed';
+      if (was === message) return;
+      this.jobsFailing.set(job, message);
+      this.record({ kind: 'job', message: `job ${job} ${was === undefined ? 'failing' : 'still failing'}: ${message}` });
+    } else if (result === 'ok' && was !== undefined) {
+      this.jobsFailing.delete(job);
+      this.record({ kind: 'job', message: `job ${job} recovered: ran ok` });
+    }
   }
 
   private checkExporters(now: number): void {

@@ -39,7 +39,7 @@ import {
 import { buildAdminSource } from './admin-source.js';
 import { Activity } from './activity.js';
 import { createUpdateVerifier } from '../control/verify.js';
-import { controlTopicGuard, startControlPlane, type ControlPlane } from '../control/index.js';
+import { controlTopicGuard, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -175,6 +175,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       },
     });
     cleanup.push(() => control.stop());
+    control.jobs.on('run', (e: JobRunEvent) => activity.jobRun(e.job, e.result, e.error));
 
     let stopping = false;
     const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt, startedMono };

@@ -271,6 +271,12 @@ test('GET /api/jobs and /api/overview: each scheduled job with its schedule, zon
     lines[2]!,
     /^ghost-on \(enable-rule ghost\) '0 6 \* \* \*': last FAILED at \S+Z in [\d.]+ ms: .*no rule named 'ghost'.*; runs 0 ok, 1 failed, 0 skipped$/,
   );
+  // Events: one when a job starts failing, none more while it fails the same way at later runs.
+  assert.equal((await gw.control.jobs.runNow('ghost-on')).result, 'failed');
+  const events = ((await (await fetch(`${base(gw)}/api/events`)).json()) as { events: Array<{ kind: string; message: string }> }).events;
+  const jobEvents = events.filter((e) => e.kind === 'job');
+  assert.equal(jobEvents.length, 1, JSON.stringify(jobEvents));
+  assert.match(jobEvents[0]!.message, /^job ghost-on failing: .*no rule named 'ghost'.*name a rule of the active set \(archive_all\)/);
 });
 
 test('GET /api/jobs without jobs: an empty list (and in the overview)', async (t) => {
