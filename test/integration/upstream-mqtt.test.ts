@@ -96,12 +96,21 @@ test('mqtt: topic mapping, record ids as user properties, loop prevention, unmap
     20,
   );
   const res = await dest.send(
-    [rec(1), rec(2, 'alerts/fire'), rec(3, 'cloud/cmd/x'), rec(4, 'fleet/d4/data', { 'gatehouse-bridged': 'remote' }), rec(5, 'other/x')],
+    [
+      rec(1),
+      rec(2, 'alerts/fire'),
+      rec(3, 'cloud/cmd/x'),
+      rec(4, 'fleet/d4/data', { 'gatehouse-bridged': 'remote' }),
+      rec(5, 'other/x'),
+      // As a stream action stores a message that came down through an MQTT source: the mark is
+      // one of its MQTT 5 user properties (store/mqtt5-attrs.ts).
+      rec(6, 'fleet/d6/data', { 'mqtt5.userProperties': JSON.stringify({ 'gatehouse-bridged': 'source:cloud', other: 'x' }) }),
+    ],
     AbortSignal.timeout(5000),
   );
   assert.deepEqual(
     res.map((r) => r.ok),
-    [true, true, true, true, false],
+    [true, true, true, true, false, true],
   );
   assert.equal(!res[4]!.ok && res[4]!.code, 'UNMAPPED');
   await waitUntil(() => got.length >= 2, 'two messages bridged');
@@ -109,7 +118,7 @@ test('mqtt: topic mapping, record ids as user properties, loop prevention, unmap
     { topic: 'site1/telemetry/d1/data', payload: 'p1', id: 'telemetry:1', bridged: 'gh-bridge-1' },
     { topic: 'site1/alerts/fire', payload: 'p2', id: 'telemetry:2', bridged: 'gh-bridge-1' },
   ]);
-  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_skipped_total', { kind: 'mqtt' }), 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_skipped_total', { kind: 'mqtt' }), 3);
 });
 
 test('mqtt: broker stopped and restarted mid-stream, everything acknowledged arrives', { skip }, async (t) => {

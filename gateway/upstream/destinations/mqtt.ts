@@ -13,7 +13,7 @@ import { refreshTlsFiles } from '../../../core/tls-files.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { attrsToProperties } from '../../store/mqtt5-attrs.js';
+import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
@@ -92,6 +92,19 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
 );
 
 export type MqttBridgeOptions = z.infer<typeof mqttBridgeOptionsSchema>;
+
+/**
+ * The record came down through a bridge: its MQTT 5 user properties (kept as the record attribute
+ * `mqtt5.userProperties`, store/mqtt5-attrs.ts) hold `gatehouse-bridged` (an MQTT source's
+ * messages, a message a bridge published on the local broker), or an attribute of that name does.
+ * Parsed only for records that carry user properties at all.
+ */
+export function cameThroughBridge(attrs: Record<string, string> | undefined): boolean {
+  if (attrs === undefined) return false;
+  if (attrs[BRIDGED_PROPERTY] !== undefined) return true;
+  if (attrs[MQTT5_ATTR.userProperties] === undefined) return false;
+  return attrsToProperties(attrs)?.userProperties?.[BRIDGED_PROPERTY] !== undefined;
+}
 
 /** A filter split once into levels; matching walks the topic without allocating. */
 export function compileFilter(filter: string): string[] {
@@ -274,7 +287,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const pending: Promise<void>[] = [];
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
-        if (r.attrs?.[BRIDGED_PROPERTY] !== undefined || never.some((f) => matchFilter(f, r.topic))) {
+        if (cameThroughBridge(r.attrs) || never.some((f) => matchFilter(f, r.topic))) {
           results[i] = OK;
           metrics.skipped.inc({ kind: 'mqtt', target, reason: 'loop-prevention' });
           continue;
