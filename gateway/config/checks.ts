@@ -6,6 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
+import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 
 /** Paths in the config are resolved against the config file's folder (see loadConfig). */
 const PATH_RULE = "relative paths are resolved against the config file's folder";
@@ -80,6 +81,10 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
   }
   for (const [i, e] of (config.exporters ?? []).entries()) {
     for (const f of destinationFiles(e.destination)) check(f.holder[f.key] as string, `exporters.${i}.destination.${f.path}`, f.what);
+  }
+  for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    if (src.type !== 'mqtt') continue;
+    for (const [k, what] of MQTT_SOURCE_FILES) if (typeof src[k] === 'string') check(src[k], `sources.${i}.${k}`, what);
   }
   return problems;
 }

@@ -7,6 +7,7 @@ import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
 import { destinationFiles } from './checks.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { withEntries, type EntrySchemas, type GatehouseConfig } from './schema.js';
+import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 
 export { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from './schema.js';
 export { readConfigFile, validateConfig, parseConfigText, zodProblems, formatProblems } from './load.js';
@@ -155,6 +156,11 @@ export async function loadConfig(
     if (src.type === 'opcua' && auth?.type === 'certificate') {
       if (auth.certFile !== undefined) auth.certFile = resolve(base, auth.certFile);
       if (auth.keyFile !== undefined) auth.keyFile = resolve(base, auth.keyFile);
+    }
+    // MQTT sources: their TLS files, read at start and before each reconnect.
+    if (src.type === 'mqtt') {
+      const files = src as unknown as Record<string, string | undefined>;
+      for (const [k] of MQTT_SOURCE_FILES) if (files[k] !== undefined) files[k] = resolve(base, files[k]);
     }
   }
   if (config.admin.tls) {

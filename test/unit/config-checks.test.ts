@@ -41,6 +41,20 @@ test("the admin API's TLS files are checked and resolved against the config file
   assert.match(r.err, new RegExp(`${dir}/tls/admin\\.key`));
 });
 
+test("an MQTT source's TLS files are checked and resolved against the config file's folder", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    "sources:\n  - { type: mqtt, name: cloud, url: 'mqtts://iot.example:8883', clientId: gw1, caFile: tls/ca.pem, topics: [{ filter: 'cmd/#' }] }\n",
+  );
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /the CA bundle of the MQTT source .*tls\/ca\.pem does not exist/);
+  assert.match(r.err, /sources\.0\.caFile/);
+  assert.match(r.err, new RegExp(`${dir}/tls/ca\\.pem`));
+});
+
 test('a stream that rules write and nothing exports is a warning; localOnly silences it', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');

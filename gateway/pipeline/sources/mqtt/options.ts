@@ -1,0 +1,65 @@
+// Options of a `type: mqtt` source: subscribe to topics on another MQTT broker (the cloud's, a
+// site broker) and take what arrives into the pipeline, acknowledged (PUBACK) only once committed.
+// zod only: loaded with the config; mqtt.js loads when such a source starts.
+import { z } from '../../../../core/zod.js';
+import { validFilter } from '../../../../core/topic-filter.js';
+import { sourceBaseSchema } from '../kind.js';
+
+const topicSchema = z.strictObject({
+  filter: z
+    .string()
+    .min(1)
+    .refine(validFilter, { message: "not a valid MQTT topic filter ('#' only as the last level, '+' alone in its level)" })
+    .describe('Topic filter subscribed to on the remote broker (+ and # allowed).'),
+  qos: z
+    .union([z.literal(0), z.literal(1)])
+    .default(1)
+    .describe(
+      'Subscription QoS. 1: each message is acknowledged (PUBACK) only once committed, and redelivered by the broker if the gateway stops first. 0: at most once.',
+    ),
+  stripPrefix: z.string().default('').describe('Removed from the start of the remote topic (e.g. "cloud/site1/").'),
+  localPrefix: z
+    .string()
+    .default('')
+    .refine((p) => !p.includes('+') && !p.includes('#') && !p.includes(String.fromCharCode(0)), {
+      message: "must not contain '+', '#' or NUL (it starts a topic, not a filter)",
+    })
+    .describe('Prepended to the (stripped) topic: the topic rules see (e.g. "downlink/"), so they can tell these messages apart.'),
+});
+
+export const mqttSourceSchema = sourceBaseSchema.extend({
+  type: z.literal('mqtt'),
+  url: z
+    .string()
+    .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
+    .describe('Remote broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+  clientId: z
+    .string()
+    .min(1)
+    .max(128)
+    .describe('Stable client id: the persistent session (subscriptions and QoS 1 messages queued while the gateway is offline) is tied to it.'),
+  username: z.string().optional().describe('User name.'),
+  password: z.string().optional().describe('Password. Never logged or shown in status.'),
+  caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss); relative to the config file.'),
+  certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core); read again before each reconnect.'),
+  keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
+  rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
+  protocolVersion: z
+    .union([z.literal(4), z.literal(5)])
+    .default(4)
+    .describe('4 = MQTT 3.1.1, 5 = MQTT 5 (message properties reach the rules; session expiry below).'),
+  sessionExpirySec: z
+    .number()
+    .int()
+    .min(0)
+    .max(0xffffffff)
+    .default(7 * 86_400)
+    .describe('MQTT 5 session expiry: how long the broker keeps the session (and queues QoS 1 messages) while the gateway is offline.'),
+  keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
+  connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
+  reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
+  reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
+  topics: z.array(topicSchema).min(1).describe('What to subscribe to, and the local topic each message gets.'),
+});
+
+export type MqttSourceOptions = z.output<typeof mqttSourceSchema>;

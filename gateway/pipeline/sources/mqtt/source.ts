@@ -1,0 +1,271 @@
+// `type: mqtt` source: subscribes to topics on another MQTT broker (commands from the cloud, a
+// site broker's telemetry) and hands each message to the pipeline like any device's.
+//
+// The promise holds across the hop: a QoS 1 message is acknowledged to the remote broker (PUBACK)
+// only once what the rules derived from it is committed. mqtt.js sends the PUBACK when its
+// handleMessage callback is called, and handles one incoming publish at a time until then, so
+// this is also the backpressure: a slow commit holds the socket, nothing queues in memory. (One
+// message per commit bounds a source's rate by the commit time: a few hundred to a few thousand
+// messages a second; split a busy feed over several sources.) A refused message (the store is full
+// or stopping) is not acknowledged: the connection is dropped and, after the backoff, the broker
+// redelivers it in the same persistent session (clean: false, stable clientId). QoS 0 messages
+// refused are dropped and counted (at most once is what QoS 0 promises).
+//
+// Every message carries the MQTT 5 user property `gatehouse-bridged: source:<name>` (a record
+// attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
+// and a bridge covering the same topics cannot loop.
+import { readFileSync } from 'node:fs';
+import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
+import { clocksOf, type Clocks } from '../../../../core/clock.js';
+import { GatehouseError, errorMessage } from '../../../../core/errors.js';
+import type { Message, MessageProperties } from '../../../../core/message.js';
+import { refreshTlsFiles } from '../../../../core/tls-files.js';
+import type { Intake, Source, SourceStatus } from '../../contract.js';
+import type { SourceDeps } from '../kind.js';
+import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
+import type { MqttSourceOptions } from './options.js';
+
+/** The user property that marks a message as bridged (destinations/mqtt.ts BRIDGED_PROPERTY). */
+const BRIDGED = 'gatehouse-bridged';
+
+type State = 'stopped' | 'connecting' | 'connected' | 'retrying';
+
+interface Counts {
+  received: number;
+  acknowledged: number;
+  refused: number;
+  dropped: number;
+}
+
+export class MqttSubscribeSource implements Source {
+  readonly kind = 'mqtt';
+  readonly name: string;
+  private client: MqttClient | undefined;
+  private intake: Intake | undefined;
+  private state: State = 'stopped';
+  private stopping = false;
+  private attempts = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly counts: Counts = { received: 0, acknowledged: 0, refused: 0, dropped: 0 };
+  private granted: Array<{ filter: string; qos: number | null }> = [];
+  private lastError: { at: string; message: string } | undefined;
+  private lastMessageAt: string | undefined;
+  private lastTlsError: string | undefined;
+  private readonly clocks: Clocks;
+  private readonly metrics: MqttSourceMetrics;
+  private readonly target: string;
+  private readonly maps: Array<{ strip: string; prefix: string }>;
+
+  constructor(
+    private readonly o: MqttSourceOptions,
+    private readonly deps: SourceDeps,
+  ) {
+    this.name = o.name;
+    this.clocks = clocksOf(deps);
+    this.metrics = mqttSourceMetrics(deps.registry);
+    // Credentials in a URL (mqtt://user:pass@host) never reach logs or status.
+    this.target = o.url.replace(/\/\/[^@/]*@/, '//');
+    this.maps = o.topics.map((t) => ({ strip: t.stripPrefix, prefix: t.localPrefix }));
+  }
+
+  async start(intake: Intake): Promise<void> {
+    if (this.client) return;
+    this.intake = intake;
+    this.stopping = false;
+    // mqtt.js loads when an MQTT source starts, not with every gateway.
+    const { connect } = await import('mqtt');
+    const c = connect(this.o.url, this.clientOptions());
+    this.client = c;
+    this.state = 'connecting';
+    c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
+    c.on('connect', (connack) => {
+      this.attempts = 0;
+      this.state = 'connected';
+      this.metrics.connected.set({ source: this.name }, 1);
+      this.deps.logger.info({ url: this.target, clientId: this.o.clientId, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
+      // Subscribed at every connection: a broker that lost the session (restarted without
+      // persistence, session expired) has lost the subscriptions too.
+      this.subscribe(c);
+    });
+    c.on('close', () => {
+      if (this.state === 'connected') this.deps.logger.warn({ url: this.target }, 'MQTT source disconnected; reconnecting');
+      this.scheduleReconnect();
+    });
+    c.on('error', (err) => this.fail(`${this.target}: ${errorMessage(err)}`));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const c = this.client;
+    this.client = undefined;
+    this.state = 'stopped';
+    // A message whose commit is still pending is not acknowledged: the broker redelivers it in
+    // the next session (at least once). force: do not wait for the pending handleMessage.
+    if (c) await c.endAsync(true).catch(() => undefined);
+    this.metrics.connected.remove({ source: this.name });
+  }
+
+  status(): SourceStatus {
+    return {
+      kind: 'mqtt',
+      name: this.name,
+      state: this.state,
+      details: {
+        url: this.target,
+        clientId: this.o.clientId,
+        subscriptions: this.granted.length > 0 ? this.granted : this.o.topics.map((t) => ({ filter: t.filter, qos: null })),
+        ...this.counts,
+        lastMessageAt: this.lastMessageAt ?? null,
+        lastError: this.lastError ?? null,
+      },
+    };
+  }
+
+  /** The topic rules see: stripPrefix removed, localPrefix added (the first subscription's mapping that fits). */
+  private localTopic(topic: string): string {
+    for (const m of this.maps) {
+      if (m.strip !== '' && !topic.startsWith(m.strip)) continue;
+      return m.prefix + topic.slice(m.strip.length);
+    }
+    return topic;
+  }
+
+  private onPublish(c: MqttClient, packet: IPublishPacket, done: (err?: Error) => void): void {
+    this.counts.received++;
+    this.metrics.messages.inc({ source: this.name, result: 'received' });
+    this.lastMessageAt = new Date(this.clocks.now()).toISOString();
+    const qos = packet.qos === 0 ? 0 : 1;
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.intake!.submit(this.message(packet));
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    const acknowledge = (): void => {
+      this.counts.acknowledged++;
+      this.metrics.messages.inc({ source: this.name, result: 'acknowledged' });
+      done();
+    };
+    if (pending === undefined) return acknowledge();
+    pending.then(acknowledge, (err: unknown) => {
+      if (qos === 0) {
+        this.counts.dropped++;
+        this.metrics.messages.inc({ source: this.name, result: 'dropped' });
+        this.fail(`a QoS 0 message on ${String(packet.topic)} was refused and dropped: ${errorMessage(err)}`);
+        return done();
+      }
+      // Not acknowledged: drop the connection, so the broker redelivers it after the backoff.
+      this.counts.refused++;
+      this.metrics.messages.inc({ source: this.name, result: 'refused' });
+      this.fail(`a message on ${String(packet.topic)} was refused (${errorMessage(err)}); reconnecting so the broker redelivers it`);
+      if (c === this.client) c.stream?.destroy();
+    });
+  }
+
+  private message(packet: IPublishPacket): Message {
+    const p = packet.properties;
+    const properties: MessageProperties = {};
+    if (p?.contentType !== undefined) properties.contentType = p.contentType;
+    if (p?.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
+    if (p?.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
+    if (p?.correlationData !== undefined) properties.correlationData = p.correlationData;
+    if (p?.messageExpiryInterval !== undefined) properties.messageExpiryInterval = p.messageExpiryInterval;
+    properties.userProperties = { ...(p?.userProperties as Record<string, string | string[]> | undefined), [BRIDGED]: `source:${this.name}` };
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
+    return {
+      topic: this.localTopic(String(packet.topic)),
+      payload,
+      qos: packet.qos === 0 ? 0 : 1,
+      ...(packet.retain ? { retain: true } : {}),
+      source: { kind: 'mqtt', id: this.o.clientId },
+      receivedAt: this.clocks.now(),
+      properties,
+    };
+  }
+
+  private subscribe(c: MqttClient): void {
+    const wanted = Object.fromEntries(this.o.topics.map((t) => [t.filter, { qos: t.qos }]));
+    c.subscribe(wanted, (err, grants?: ISubscriptionGrant[]) => {
+      if (err) return this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`);
+      this.granted = (grants ?? []).map((g) => ({ filter: g.topic, qos: g.qos >= 0x80 ? null : g.qos }));
+      const refused = (grants ?? []).filter((g) => g.qos >= 0x80);
+      for (const g of refused) {
+        this.fail(`the broker refused the subscription to '${g.topic}' (reason 0x${g.qos.toString(16)}): check the user's ACL on ${this.target}`);
+      }
+      if (refused.length === 0) this.deps.logger.info({ subscriptions: this.granted }, 'MQTT source subscribed');
+    });
+  }
+
+  private scheduleReconnect(): void {
+    const c = this.client;
+    if (this.stopping || this.reconnectTimer || !c) return;
+    this.state = 'retrying';
+    this.metrics.connected.set({ source: this.name }, 0);
+    // Exponential backoff with full jitter, capped (as the MQTT bridge destination).
+    const cap = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** Math.min(this.attempts, 20));
+    const delay = Math.max(50, Math.floor(Math.random() * cap));
+    this.attempts++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.stopping || c !== this.client || c.connected) return;
+      this.refreshTls(c);
+      this.state = 'connecting';
+      this.metrics.reconnects.inc({ source: this.name });
+      c.reconnect();
+    }, delay);
+  }
+
+  /** Read the TLS files again before a reconnect: a renewed client certificate is presented (core/tls-files.ts). */
+  private refreshTls(c: MqttClient): void {
+    const o = this.o;
+    if (o.caFile === undefined && o.certFile === undefined && o.keyFile === undefined) return;
+    const r = refreshTlsFiles(c.options, { ca: o.caFile, cert: o.certFile, key: o.keyFile });
+    if (r.changed) this.deps.logger.info({ certFile: o.certFile, caFile: o.caFile }, 'MQTT source: TLS files changed on disk; the reconnect uses them');
+    if ('error' in r && r.error !== this.lastTlsError) this.deps.logger.warn({ err: r.error, certFile: o.certFile }, 'MQTT source: TLS files not reloaded');
+    this.lastTlsError = 'error' in r ? r.error : undefined;
+  }
+
+  private fail(message: string): void {
+    this.lastError = { at: new Date(this.clocks.now()).toISOString(), message };
+    this.metrics.errors.inc({ source: this.name });
+    this.deps.logger.warn({ err: message }, 'MQTT source');
+  }
+
+  private clientOptions(): IClientOptions {
+    const o = this.o;
+    const co: IClientOptions = {
+      clientId: o.clientId,
+      clean: false,
+      protocolVersion: o.protocolVersion,
+      keepalive: o.keepaliveSec,
+      connectTimeout: o.connectTimeoutMs,
+      reconnectPeriod: 0, // our own backoff (mqtt.js retries at a fixed interval)
+      rejectUnauthorized: o.rejectUnauthorized,
+      // The subscriptions are made at every connect (above), not replayed by mqtt.js as well.
+      resubscribe: false,
+    };
+    if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
+    if (o.username !== undefined) co.username = o.username;
+    if (o.password !== undefined) co.password = o.password;
+    const read = (file: string | undefined, key: string): Buffer | undefined => {
+      if (file === undefined) return undefined;
+      try {
+        return readFileSync(file);
+      } catch (err) {
+        throw new GatehouseError('GH_CONFIG_INVALID', `MQTT source '${o.name}': cannot read ${key} ${file}: ${errorMessage(err)}`, {
+          where: `sources.${o.name}.${key}`,
+          hint: 'check the path and its permissions',
+        });
+      }
+    };
+    const ca = read(o.caFile, 'caFile');
+    const cert = read(o.certFile, 'certFile');
+    const key = read(o.keyFile, 'keyFile');
+    if (ca) co.ca = ca;
+    if (cert) co.cert = cert;
+    if (key) co.key = key;
+    return co;
+  }
+}

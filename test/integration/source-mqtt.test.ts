@@ -1,0 +1,157 @@
+// The `type: mqtt` source against a real remote broker (Debian's mosquitto, with a persistent
+// session store): messages published there reach a real store with their topics mapped and the
+// bridged mark; a refused append is not acknowledged, and mosquitto redelivers the message after
+// the source reconnects; messages published while the source is stopped arrive when it starts
+// again (persistent session); a subscription with a bad filter never gets that far (config).
+// The intake is test/helpers/store-intake.ts: a real store, without the rules engine (a test double
+// of the pipeline's Intake contract, which can refuse an append on demand).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { metricValue, needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { startMosquitto, type Peer } from '../helpers/peers.js';
+import { readAll, storeIntake, type StoreIntake } from '../helpers/store-intake.js';
+import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
+import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
+import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+
+const skip = needBinary('mosquitto', 'mosquitto');
+
+interface Rig {
+  peer: Peer;
+  store: LocalStreams;
+  intake: StoreIntake;
+  deps: RuntimeDeps;
+  source: MqttSubscribeSource;
+  publisher: mqtt.MqttClient;
+}
+
+async function rig(t: TestContext, extra: Record<string, unknown> = {}): Promise<Rig> {
+  const peer = await startMosquitto(t);
+  const dir = await tempDir(t);
+  const deps = testDeps();
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  const intake = storeIntake(store, 'down', 'cloud');
+  const options = mqttSourceSchema.parse({
+    type: 'mqtt',
+    name: 'cloud',
+    url: peer.url,
+    clientId: 'gh-source-test',
+    reconnectMinMs: 50,
+    reconnectMaxMs: 200,
+    topics: [{ filter: 'cloud/site1/#', stripPrefix: 'cloud/site1/', localPrefix: 'downlink/' }],
+    ...extra,
+  });
+  const source = new MqttSubscribeSource(options, { ...deps, dataDir: dir });
+  t.after(() => source.stop());
+  const publisher = await mqtt.connectAsync(peer.url, { clientId: 'office', reconnectPeriod: 0 });
+  t.after(() => publisher.endAsync(true));
+  return { peer, store, intake, deps, source, publisher };
+}
+
+async function subscribed(source: MqttSubscribeSource): Promise<void> {
+  await waitUntil(() => {
+    const d = source.status().details as { subscriptions: Array<{ qos: number | null }> };
+    return source.status().state === 'connected' && d.subscriptions.every((s) => s.qos !== null);
+  }, 'the source connected and subscribed');
+}
+
+test('mqtt source: remote messages reach the store, topics mapped, marked as bridged, acknowledged after commit', { skip }, async (t) => {
+  const { store, intake, source, publisher, deps, peer } = await rig(t, { protocolVersion: 5 });
+  await source.start(intake);
+  await subscribed(source);
+  await publisher.publishAsync('cloud/site1/cmd/valve-3', '{"open":true}', { qos: 1 });
+  await publisher.publishAsync('cloud/site2/cmd/ignored', 'x', { qos: 1 });
+  await publisher.publishAsync('cloud/site1/cmd/valve-4', '{"open":false}', { qos: 0 });
+  const recs = await waitUntil(async () => {
+    const r = await readAll(store, 'down');
+    return r.length >= 2 ? r : undefined;
+  }, 'two records in the stream');
+  assert.deepEqual(
+    recs.map((r) => [r.topic, r.payload.toString()]),
+    [
+      ['downlink/cmd/valve-3', '{"open":true}'],
+      ['downlink/cmd/valve-4', '{"open":false}'],
+    ],
+  );
+  assert.equal(recs[0]!.attrs?.['gatehouse-bridged'], 'source:cloud');
+  const d = source.status().details as Record<string, unknown>;
+  assert.equal(d.received, 2);
+  await waitUntil(() => (source.status().details as { acknowledged: number }).acknowledged === 2, 'both acknowledged');
+  assert.equal(d.url, peer.url);
+  assert.deepEqual(d.subscriptions, [{ filter: 'cloud/site1/#', qos: 1 }]);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_messages_total', { source: 'cloud', result: 'acknowledged' }), 2);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_connected', { source: 'cloud' }), 1);
+});
+
+test('mqtt source: a refused QoS 1 message is not acknowledged; the broker redelivers it after the reconnect', { skip }, async (t) => {
+  const { store, intake, source, publisher } = await rig(t);
+  await source.start(intake);
+  await subscribed(source);
+  intake.failNext(1);
+  await publisher.publishAsync('cloud/site1/cmd/a', 'first', { qos: 1 });
+  await publisher.publishAsync('cloud/site1/cmd/b', 'second', { qos: 1 });
+  const recs = await waitUntil(
+    async () => {
+      const r = await readAll(store, 'down');
+      return r.length >= 2 ? r : undefined;
+    },
+    'both messages committed',
+    10_000,
+  );
+  // The refused one came again (mosquitto resends an unacknowledged QoS 1 message in the resumed session).
+  assert.deepEqual(recs.map((r) => r.payload.toString()).sort(), ['first', 'second']);
+  const d = source.status().details as { refused: number; acknowledged: number; lastError: { message: string } };
+  assert.equal(d.refused, 1);
+  assert.match(d.lastError.message, /refused \(test: append refused\); reconnecting so the broker redelivers it/);
+  assert.ok(intake.submitted >= 3, `submitted ${intake.submitted}`);
+});
+
+test('mqtt source: messages published while it is stopped arrive at its next start (persistent session)', { skip }, async (t) => {
+  const { store, intake, source, publisher, peer, deps } = await rig(t);
+  await source.start(intake);
+  await subscribed(source);
+  await source.stop();
+  for (let i = 0; i < 50; i++) await publisher.publishAsync(`cloud/site1/n/${i}`, String(i), { qos: 1 });
+  const again = new MqttSubscribeSource(
+    mqttSourceSchema.parse({ type: 'mqtt', name: 'cloud', url: peer.url, clientId: 'gh-source-test', topics: [{ filter: 'cloud/site1/#' }] }),
+    { ...deps, dataDir: '/nonexistent' },
+  );
+  t.after(() => again.stop());
+  await again.start(intake);
+  const recs = await waitUntil(
+    async () => {
+      const r = await readAll(store, 'down');
+      return r.length >= 50 ? r : undefined;
+    },
+    'the 50 queued messages',
+    10_000,
+  );
+  assert.deepEqual(
+    recs.map((r) => r.payload.toString()),
+    Array.from({ length: 50 }, (_, i) => String(i)),
+  );
+});
+
+test('mqtt source options: bad filters, prefixes and URLs are refused with their key', () => {
+  const base = { type: 'mqtt', name: 'cloud', url: 'mqtts://iot.example:8883', clientId: 'gw1' };
+  assert.equal(mqttSourceSchema.safeParse({ ...base, topics: [{ filter: 'a/#' }] }).success, true);
+  for (const [bad, key] of [
+    [{ ...base, topics: [{ filter: 'a/#/b' }] }, 'topics.0.filter'],
+    [{ ...base, topics: [{ filter: 'a', localPrefix: 'x/+/' }] }, 'topics.0.localPrefix'],
+    [{ ...base, topics: [] }, 'topics'],
+    [{ ...base, url: 'http://iot.example', topics: [{ filter: 'a' }] }, 'url'],
+    [{ ...base, topics: [{ filter: 'a', qos: 2 }] }, 'topics.0.qos'],
+  ] as const) {
+    const r = mqttSourceSchema.safeParse(bad);
+    assert.equal(r.success, false, JSON.stringify(bad));
+    assert.ok(
+      r.error!.issues.some((i) => i.path.join('.') === key),
+      `${key}: ${JSON.stringify(r.error!.issues.map((i) => i.path.join('.')))}`,
+    );
+  }
+});
