@@ -6,7 +6,7 @@
 // With admin.tls it serves HTTPS only (the bearer token and the API never cross the network in
 // clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { createServer as CreateHttpsServer } from 'node:https';
 import { ADMIN_TLS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
 import { isLoopback } from '../broker/options.js';
@@ -351,7 +351,9 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       if (options.tls) {
         const files = options.tls;
         const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
-        let https: ReturnType<typeof createHttpsServer>;
+        // node:https only when admin.tls is set (idle footprint: docs/benchmarks.md).
+        const { createServer: createHttpsServer } = (await import('node:https')) as { createServer: typeof CreateHttpsServer };
+        let https: ReturnType<typeof CreateHttpsServer>;
         try {
           https = createHttpsServer({ ...httpOptions, cert: material.cert, key: material.key }, handler);
         } catch (err) {
