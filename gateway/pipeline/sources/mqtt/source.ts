@@ -2,14 +2,14 @@
 // site broker's telemetry) and hands each message to the pipeline like any device's.
 //
 // The promise holds across the hop: a QoS 1 message is acknowledged to the remote broker (PUBACK)
-// only once what the rules derived from it is committed. mqtt.js sends the PUBACK when its
-// handleMessage callback is called, and handles one incoming publish at a time until then, so
-// this is also the backpressure: a slow commit holds the socket, nothing queues in memory. (One
-// message per commit bounds a source's rate by the commit time: a few hundred to a few thousand
-// messages a second; split a busy feed over several sources.) A refused message (the store is full
-// or stopping) is not acknowledged: the connection is dropped and, after the backoff, the broker
-// redelivers it in the same persistent session (clean: false, stable clientId). QoS 0 messages
-// refused are dropped and counted (at most once is what QoS 0 promises).
+// only once what the rules derived from it is committed, and PUBACKs go in the order the messages
+// came (acks.ts). Up to ACK_WINDOW messages are in flight, so one commit takes many of them (the
+// broker's own window, receive maximum / max_inflight, is usually the smaller bound); past it,
+// reading waits: the backpressure on the socket. A refused message (the store is full or
+// stopping) is not acknowledged, nor is anything after it: the connection is dropped and, after
+// the backoff, the broker delivers them again in the same persistent session (clean: false,
+// stable clientId); those committed behind the refused one come twice (at least once). QoS 0
+// messages refused are dropped and counted (at most once is what QoS 0 promises).
 //
 // Every message carries the MQTT 5 user property `gatehouse-bridged: source:<name>` (a record
 // attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
@@ -22,8 +22,18 @@ import type { Message, MessageProperties } from '../../../../core/message.js';
 import { refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
+import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
 import type { MqttSourceOptions } from './options.js';
+
+/** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
+type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
+
+/** Given to handleMessage's callback: mqtt.js then sends no PUBACK of its own and reads on. */
+const ACK_DEFERRED = new Error('PUBACK deferred until the message is committed');
+
+/** Messages in flight (committing, or waiting for an earlier one's PUBACK) before reading waits. */
+export const ACK_WINDOW = 256;
 
 /** The user property that marks a message as bridged (destinations/mqtt.ts BRIDGED_PROPERTY). */
 const BRIDGED = 'gatehouse-bridged';
@@ -55,6 +65,7 @@ export class MqttSubscribeSource implements Source {
   private readonly metrics: MqttSourceMetrics;
   private readonly target: string;
   private readonly maps: Array<{ strip: string; prefix: string }>;
+  private readonly acks = new AckPipeline(ACK_WINDOW);
 
   constructor(
     private readonly o: MqttSourceOptions,
@@ -88,6 +99,8 @@ export class MqttSubscribeSource implements Source {
       this.subscribe(c);
     });
     c.on('close', () => {
+      // What this connection has not acknowledged yet, the broker delivers again.
+      this.acks.reset();
       if (this.state === 'connected') this.deps.logger.warn({ url: this.target }, 'MQTT source disconnected; reconnecting');
       this.scheduleReconnect();
     });
@@ -101,6 +114,7 @@ export class MqttSubscribeSource implements Source {
     const c = this.client;
     this.client = undefined;
     this.state = 'stopped';
+    this.acks.reset();
     // A message whose commit is still pending is not acknowledged: the broker redelivers it in
     // the next session (at least once). force: do not wait for the pending handleMessage.
     if (c) await c.endAsync(true).catch(() => undefined);
@@ -132,36 +146,59 @@ export class MqttSubscribeSource implements Source {
     return topic;
   }
 
-  private onPublish(c: MqttClient, packet: IPublishPacket, done: (err?: Error) => void): void {
+  private onPublish(c: MqttClient, packet: IPublishPacket, callback: (err?: Error) => void): void {
     this.counts.received++;
     this.metrics.messages.inc({ source: this.name, result: 'received' });
     this.lastMessageAt = new Date(this.clocks.now()).toISOString();
-    const qos = packet.qos === 0 ? 0 : 1;
-    let pending: Promise<void> | undefined;
+    let committed: Promise<void> | undefined;
     try {
-      pending = this.intake!.submit(this.message(packet));
+      committed = this.intake!.submit(this.message(packet));
     } catch (err) {
-      pending = Promise.reject(err);
+      committed = Promise.reject(err);
     }
-    const acknowledge = (): void => {
-      this.counts.acknowledged++;
-      this.metrics.messages.inc({ source: this.name, result: 'acknowledged' });
-      done();
-    };
-    if (pending === undefined) return acknowledge();
-    pending.then(acknowledge, (err: unknown) => {
-      if (qos === 0) {
-        this.counts.dropped++;
-        this.metrics.messages.inc({ source: this.name, result: 'dropped' });
-        this.fail(`a QoS 0 message on ${String(packet.topic)} was refused and dropped: ${errorMessage(err)}`);
-        return done();
-      }
-      // Not acknowledged: drop the connection, so the broker redelivers it after the backoff.
-      this.counts.refused++;
-      this.metrics.messages.inc({ source: this.name, result: 'refused' });
-      this.fail(`a message on ${String(packet.topic)} was refused (${errorMessage(err)}); reconnecting so the broker redelivers it`);
-      if (c === this.client) c.stream?.destroy();
-    });
+    if (packet.qos === 0) {
+      // At most once: nothing to acknowledge; a refused one is dropped and counted.
+      return this.acks.unacknowledged(
+        committed,
+        () => this.committed(),
+        (err) => {
+          this.counts.dropped++;
+          this.metrics.messages.inc({ source: this.name, result: 'dropped' });
+          this.fail(`a QoS 0 message on ${String(packet.topic)} was refused and dropped: ${errorMessage(err)}`);
+        },
+        () => callback(),
+      );
+    }
+    const messageId = packet.messageId!;
+    const sendPacket = (c as unknown as { _sendPacket?: SendPacket })._sendPacket;
+    // mqtt.js sends the PUBACK when handleMessage's callback is called without an error, and reads
+    // nothing more until then: one message per commit. Called with an error, it skips its PUBACK
+    // and reads on; the PUBACK is then sent here, through the client's own packet writer, once
+    // committed (acks.ts keeps the order). Without that writer (another mqtt.js), one at a time.
+    const deferred = typeof sendPacket === 'function';
+    this.acks.acknowledged(
+      committed,
+      () => {
+        this.committed();
+        if (!deferred) return callback();
+        if (c === this.client && c.connected) sendPacket.call(c, { cmd: 'puback', messageId, reasonCode: 0 }, () => undefined);
+      },
+      (err) => {
+        // Not acknowledged, nor anything after it: drop the connection, so the broker delivers
+        // them again after the backoff.
+        this.counts.refused++;
+        this.metrics.messages.inc({ source: this.name, result: 'refused' });
+        this.fail(`a message on ${String(packet.topic)} was refused (${errorMessage(err)}); reconnecting so the broker redelivers it`);
+        if (c === this.client) c.stream?.destroy();
+      },
+      deferred ? () => callback(ACK_DEFERRED) : () => undefined,
+    );
+  }
+
+  /** Committed (and, for QoS 1, its PUBACK sent). */
+  private committed(): void {
+    this.counts.acknowledged++;
+    this.metrics.messages.inc({ source: this.name, result: 'acknowledged' });
   }
 
   private message(packet: IPublishPacket): Message {
