@@ -35,6 +35,27 @@ export function changedTlsFiles(held: TlsFileBytes, read: { ca?: Buffer; cert?: 
   return (['cert', 'key', 'ca'] as const).filter((k) => !same(held[k], read[k]));
 }
 
+/**
+ * Read a client's TLS files at start (the files named; none when none is). A file that cannot be
+ * read throws what `fail` makes of it (a config error naming the option).
+ */
+export function readTlsFiles(
+  paths: TlsFilePaths,
+  fail: (k: 'ca' | 'cert' | 'key', path: string, err: unknown) => Error,
+): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const p = paths[k];
+    if (p === undefined) continue;
+    try {
+      out[k] = readFileSync(p);
+    } catch (err) {
+      throw fail(k, p, err);
+    }
+  }
+  return out;
+}
+
 /** Read the files again; when they changed and load as a pair, put them into `options`. */
 export function refreshTlsFiles(options: TlsFileOptions, paths: TlsFilePaths): TlsRefresh {
   let next: { ca?: Buffer; cert?: Buffer; key?: Buffer };

@@ -8,8 +8,7 @@
 // hold `gatehouse-bridged` (set when a message arrived through a bridge) or whose topic matches
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
 // bridged back up.
-import { readFileSync } from 'node:fs';
-import { refreshTlsFiles } from '../../../core/tls-files.js';
+import { readTlsFiles, refreshTlsFiles } from '../../../core/tls-files.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
@@ -207,23 +206,16 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     if (o.password !== undefined) co.password = o.password;
     // Files are read at start (a bad path is a config error naming the option) and again before
     // each reconnect (refreshTls).
-    const read = (file: string | undefined, key: string): Buffer | undefined => {
-      if (!file) return undefined;
-      try {
-        return readFileSync(file);
-      } catch (err) {
-        throw new GatehouseError('GH_DESTINATION_CONFIG', `cannot read ${key} '${file}': ${shortError(err)}`, {
-          where: `mqtt.${key}`,
+    Object.assign(
+      co,
+      readTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, (k, file, err) => {
+        const option = `${k}File`;
+        return new GatehouseError('GH_DESTINATION_CONFIG', `cannot read ${option} '${file}': ${shortError(err)}`, {
+          where: `mqtt.${option}`,
           hint: 'check the path and its permissions',
         });
-      }
-    };
-    const ca = read(o.caFile, 'caFile');
-    const cert = read(o.certFile, 'certFile');
-    const key = read(o.keyFile, 'keyFile');
-    if (ca) co.ca = ca;
-    if (cert) co.cert = cert;
-    if (key) co.key = key;
+      }),
+    );
     return co;
   }
 

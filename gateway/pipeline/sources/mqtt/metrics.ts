@@ -1,6 +1,7 @@
-// Metrics of the MQTT sources, labelled by source name. Several sources share one registry: the
-// first creates each metric, the others reuse it.
-import { Counter, Gauge, type Registry } from 'prom-client';
+// Metrics of the MQTT sources, labelled by source name. Several sources share one registry
+// (core/metrics.ts declares idempotently).
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../../../../core/metrics.js';
 
 export interface MqttSourceMetrics {
   messages: Counter<'source' | 'result'>;
@@ -9,45 +10,16 @@ export interface MqttSourceMetrics {
   connected: Gauge<'source'>;
 }
 
-function reuse<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make();
-}
-
 export function mqttSourceMetrics(registry: Registry): MqttSourceMetrics {
-  const registers = [registry];
   return {
-    messages: reuse(
+    messages: counter(
       registry,
       'gatehouse_mqtt_source_messages_total',
-      () =>
-        new Counter({
-          name: 'gatehouse_mqtt_source_messages_total',
-          help: 'Messages of MQTT sources by result: received, acknowledged (committed, PUBACK sent), refused (QoS 1, not acknowledged: redelivered), dropped (QoS 0 refused)',
-          labelNames: ['source', 'result'] as const,
-          registers,
-        }),
+      'Messages of MQTT sources by result: received, acknowledged (committed; PUBACK sent for QoS 1), refused (QoS 1, not acknowledged: delivered again), dropped (QoS 0 refused)',
+      ['source', 'result'],
     ),
-    reconnects: reuse(
-      registry,
-      'gatehouse_mqtt_source_reconnects_total',
-      () =>
-        new Counter({ name: 'gatehouse_mqtt_source_reconnects_total', help: 'Reconnect attempts of MQTT sources', labelNames: ['source'] as const, registers }),
-    ),
-    errors: reuse(
-      registry,
-      'gatehouse_mqtt_source_errors_total',
-      () =>
-        new Counter({
-          name: 'gatehouse_mqtt_source_errors_total',
-          help: 'Errors of MQTT sources (connection, refused subscription, refused message)',
-          labelNames: ['source'] as const,
-          registers,
-        }),
-    ),
-    connected: reuse(
-      registry,
-      'gatehouse_mqtt_source_connected',
-      () => new Gauge({ name: 'gatehouse_mqtt_source_connected', help: '1 while an MQTT source is connected', labelNames: ['source'] as const, registers }),
-    ),
+    reconnects: counter(registry, 'gatehouse_mqtt_source_reconnects_total', 'Reconnect attempts of MQTT sources', ['source']),
+    errors: counter(registry, 'gatehouse_mqtt_source_errors_total', 'Errors of MQTT sources (connection, refused subscription, refused message)', ['source']),
+    connected: gauge(registry, 'gatehouse_mqtt_source_connected', '1 while an MQTT source is connected', ['source']),
   };
 }

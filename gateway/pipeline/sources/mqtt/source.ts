@@ -14,12 +14,11 @@
 // Every message carries the MQTT 5 user property `gatehouse-bridged: source:<name>` (a record
 // attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
 // and a bridge covering the same topics cannot loop.
-import { readFileSync } from 'node:fs';
 import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { GatehouseError, errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
-import { refreshTlsFiles } from '../../../../core/tls-files.js';
+import { readTlsFiles, refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
@@ -286,23 +285,16 @@ export class MqttSubscribeSource implements Source {
     if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
     if (o.username !== undefined) co.username = o.username;
     if (o.password !== undefined) co.password = o.password;
-    const read = (file: string | undefined, key: string): Buffer | undefined => {
-      if (file === undefined) return undefined;
-      try {
-        return readFileSync(file);
-      } catch (err) {
-        throw new GatehouseError('GH_CONFIG_INVALID', `MQTT source '${o.name}': cannot read ${key} ${file}: ${errorMessage(err)}`, {
-          where: `sources.${o.name}.${key}`,
-          hint: 'check the path and its permissions',
-        });
-      }
-    };
-    const ca = read(o.caFile, 'caFile');
-    const cert = read(o.certFile, 'certFile');
-    const key = read(o.keyFile, 'keyFile');
-    if (ca) co.ca = ca;
-    if (cert) co.cert = cert;
-    if (key) co.key = key;
+    // Read at start (a bad path is a config error naming the option) and again before each
+    // reconnect (refreshTls).
+    const files = readTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, (k, path, err) => {
+      const option = `${k}File`;
+      return new GatehouseError('GH_CONFIG_INVALID', `MQTT source '${o.name}': cannot read ${option} ${path}: ${errorMessage(err)}`, {
+        where: `sources.${o.name}.${option}`,
+        hint: 'check the path and its permissions',
+      });
+    });
+    Object.assign(co, files);
     return co;
   }
 }
