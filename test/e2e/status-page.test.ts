@@ -74,6 +74,7 @@ test('status page files are found from the source tree and reference nothing ext
     '/jobs.js',
     '/poll.js',
     '/rules-events.js',
+    '/sources.js',
     '/streams.js',
     '/summary.js',
   ];
@@ -152,6 +153,9 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   await page.waitForFunction(() => (document.querySelector('#gateway-id')?.textContent ?? '') !== '', undefined, { timeout: 10_000 });
   await page.locator('tr[data-stream="archive"]').waitFor({ timeout: 10_000 });
   assert.equal(await page.locator('#health').textContent(), 'ok');
+  // No `sources:` in this config: the built-in sources (the embedded broker, serial...) are not listed.
+  assert.equal(await page.locator('#sources-body').textContent(), 'No Modbus, OPC UA or MQTT sources configured.');
+  assert.equal(await page.locator('#source-errors').isVisible(), false);
   const seqBefore = await shownNumber(page, 'tr[data-stream="archive"] .last-seq');
   // (not necessarily 0: the gateway's own retained status publishes may be archived too)
   assert.ok(Number.isInteger(seqBefore), 'the archive stream shows its last sequence');
@@ -276,6 +280,123 @@ test('status page in Chromium: the scheduled jobs with their last run, result, n
   if (process.env.STATUS_PAGE_SCREENSHOT) {
     await page.locator('#h-jobs').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(process.env.STATUS_PAGE_SCREENSHOT, 'status-page-jobs.png'), fullPage: true });
+  }
+  assert.deepEqual(pageErrors, [], 'page errors');
+});
+
+test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus) with states, summaries and errors', { skip, timeout: 90_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-sources-'));
+  let gw: GatewayProcess | undefined;
+  let context: BrowserContext | undefined;
+  let client: MqttClient | undefined;
+  t.after(async () => {
+    await client?.endAsync(true).catch(() => undefined);
+    await context?.close().catch(() => undefined);
+    await gw?.kill9().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const closedPort = await freePort(); // nothing listens here: the "cloud" broker and the PLC are down
+  const mqttPort = await freePort(); // the gateway's own broker, which the "local" source subscribes to
+  const config = await writeConfig(
+    dir,
+    [
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'log: { level: info }',
+      'sources:',
+      '  - type: mqtt',
+      '    name: cloud',
+      `    url: "mqtt://127.0.0.1:${closedPort}"`,
+      '    clientId: site1-down',
+      '    reconnectMinMs: 100',
+      '    reconnectMaxMs: 400',
+      "    topics: [{ filter: 'cmd/site1/#' }]",
+      '  - type: mqtt',
+      '    name: local',
+      `    url: "mqtt://127.0.0.1:${mqttPort}"`,
+      '    clientId: status-page-self',
+      "    topics: [{ filter: 'cmd/#', qos: 1, localPrefix: 'downlink/' }]",
+      '  - type: modbus',
+      '    name: plc-1',
+      `    tcp: { host: 127.0.0.1, port: ${closedPort} }`,
+      '    backoff: { initialMs: 100, maxMs: 400 }',
+      '    devices:',
+      '      - name: press',
+      '        groups: [{ name: fast, tags: [{ name: speed, area: holding, address: 0 }] }]',
+      '',
+    ].join('\n'),
+  );
+  // The later --mqtt-port wins over the helper's --mqtt-port 0: the config had to name the port.
+  gw = await startGatewayProcess(config, ['--mqtt-port', String(mqttPort)]);
+  assert.equal(gw.mqttPort, mqttPort);
+  context = await launchBrowser(join(dir, 'chromium-profile'));
+  const page = context.pages()[0] ?? (await context.newPage());
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  await page.getByRole('heading', { level: 2, name: 'Sources' }).waitFor({ timeout: 10_000 });
+  const headings = await page.locator('h2').allTextContents();
+  assert.deepEqual(
+    headings.filter((x) => ['Serial links', 'Sources', 'Tailed files'].includes(x)),
+    ['Serial links', 'Sources', 'Tailed files'],
+    'the Sources section sits between the serial links and the tailed files',
+  );
+
+  // The configured sources only: the built-in ones (embedded broker, serial, control, republish) are not rows.
+  await page.locator('tr[data-source="plc-1"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#sources-body tr').count(), 3);
+  assert.equal(await page.locator('tr[data-source="broker"]').count(), 0);
+
+  // The subscription to the gateway's own broker: connected (ok), its subscription granted.
+  const local = page.locator('tr[data-source="local"]');
+  await local.locator('.badge.ok', { hasText: 'connected' }).waitFor({ timeout: 15_000 });
+  await page.locator('tr[data-source="local"] .summary', { hasText: 'cmd/# (QoS 1)' }).waitFor({ timeout: 10_000 });
+  const localText = (await local.textContent()) ?? '';
+  assert.match(localText, /mqtt/);
+  assert.match(localText, new RegExp(`mqtt://127\\.0\\.0\\.1:${mqttPort}`));
+  assert.match(localText, /client status-page-self/);
+  assert.match(localText, /no message yet/);
+  // A command published on the broker reaches the source, is committed and acknowledged.
+  client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `status-page-cmd-${process.pid}`, reconnectPeriod: 0 });
+  await client.publishAsync('cmd/valve1/set', '{"open":true}', { qos: 1 });
+  await page.locator('tr[data-source="local"] .summary', { hasText: '1 received, 1 acknowledged, 0 refused, 0 dropped' }).waitFor({ timeout: 10_000 });
+  assert.match((await page.locator('tr[data-source="local"] .summary time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(await page.locator('[data-source-error="local"]').count(), 0, 'no error for the connected source');
+
+  // The subscription to a broker that is down: connecting or retrying (warn), not subscribed, its error in red.
+  const cloudBadge = page.locator('tr[data-source="cloud"] .badge');
+  assert.match((await cloudBadge.textContent()) ?? '', /^(connecting|retrying)$/);
+  assert.match((await cloudBadge.getAttribute('class')) ?? '', /\bwarn\b/);
+  const cloudText = (await page.locator('tr[data-source="cloud"] .summary').textContent()) ?? '';
+  assert.match(cloudText, new RegExp(`mqtt://127\\.0\\.0\\.1:${closedPort}`));
+  assert.match(cloudText, /client site1-down/);
+  assert.match(cloudText, /cmd\/site1\/# \(not subscribed\)/);
+  const cloudError = page.locator('[data-source-error="cloud"].current');
+  await cloudError.waitFor({ timeout: 15_000 });
+  assert.match((await cloudError.locator('.source-error').textContent()) ?? '', new RegExp(`ECONNREFUSED|127\\.0\\.0\\.1:${closedPort}`));
+  assert.match((await cloudError.locator('time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.match((await page.locator('tr[data-source="cloud"]').getAttribute('class')) ?? '', /\bhas-error\b/);
+
+  // The PLC that does not answer: retrying, its endpoint and device, no good read, the connection error.
+  await page.locator('tr[data-source="plc-1"] .badge.warn', { hasText: 'retrying' }).waitFor({ timeout: 15_000 });
+  const plcText = (await page.locator('tr[data-source="plc-1"]').textContent()) ?? '';
+  assert.match(plcText, /modbus/);
+  assert.match(plcText, new RegExp(`tcp://127\\.0\\.0\\.1:${closedPort}`));
+  assert.match(plcText, /1 device/);
+  assert.match(plcText, /no good read yet/);
+  assert.match((await page.locator('[data-source-error="plc-1"].current .source-error').textContent()) ?? '', /cannot open tcp:\/\/127\.0\.0\.1/);
+
+  // On a phone the summaries and errors wrap: nothing wider than the screen but the table's own scroll.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const errBox = await cloudError.boundingBox();
+  assert.ok(errBox && errBox.x + errBox.width <= 390, `the error fits a phone screen (${JSON.stringify(errBox)})`);
+  // The summary wraps in its column instead of pushing the table past the screen.
+  const summaryBox = await page.locator('tr[data-source="cloud"] .summary').boundingBox();
+  assert.ok(summaryBox && summaryBox.x + summaryBox.width <= 390, `the summary fits a phone screen (${JSON.stringify(summaryBox)})`);
+  if (process.env.STATUS_PAGE_SCREENSHOT) {
+    await page.locator('#h-sources').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(process.env.STATUS_PAGE_SCREENSHOT, 'status-page-sources-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.screenshot({ path: join(process.env.STATUS_PAGE_SCREENSHOT, 'status-page-sources.png'), fullPage: true });
   }
   assert.deepEqual(pageErrors, [], 'page errors');
 });

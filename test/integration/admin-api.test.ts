@@ -93,6 +93,24 @@ test('GET /api/sources and /api/overview list every source; /metrics has gatehou
   assert.match(metrics, /gatehouse_source_up\{kind="mqtt",name="broker"\} 1/);
 });
 
+test('the status page serves its Sources section and module (sources.js), without the token like its other files', async (t) => {
+  const gw = await startInProcess(t, 'admin: { token: "0123456789abcdef0123" }\n');
+  const page = await fetch(`${base(gw)}/`);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /<h2 id="h-sources">Sources<\/h2>/);
+  assert.match(html, /<tbody id="sources-body"><\/tbody>/);
+  assert.ok(html.indexOf('id="h-links"') < html.indexOf('id="h-sources"') && html.indexOf('id="h-sources"') < html.indexOf('id="h-files"'));
+  const mod = await fetch(`${base(gw)}/sources.js`);
+  assert.equal(mod.status, 200);
+  assert.equal(mod.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  assert.match(await mod.text(), /export function renderSources\(o\)/);
+  // The entry module loads it and draws it with every overview.
+  const app = await (await fetch(`${base(gw)}/app.js`)).text();
+  assert.match(app, /^import \{ renderSources \} from '\.\/sources\.js';$/m);
+  assert.match(app, /renderSources\(o\);/);
+});
+
 test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
   const gw = await startInProcess(t);
   const cases: Array<[string, RequestInit, number, string]> = [

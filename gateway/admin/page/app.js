@@ -7,6 +7,7 @@ import { renderClients, renderFiles, renderLinks } from './connections.js';
 import { renderJobs } from './jobs.js';
 import { startPolling } from './poll.js';
 import { renderEvents, renderRules } from './rules-events.js';
+import { renderSources } from './sources.js';
 import { renderStreams } from './streams.js';
 import { renderCards, renderHeader } from './summary.js';
 
@@ -23,6 +24,7 @@ function render(o) {
   renderEvents(o);
   renderClients(o);
   renderLinks(o);
+  renderSources(o);
   renderFiles(o);
 }
 

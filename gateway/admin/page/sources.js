@@ -1,0 +1,136 @@
+// Status page: the configured sources other than tailed files (Modbus, OPC UA, MQTT subscriptions
+// on another broker): state, a one-line summary of each kind's details, and each source's error
+// below the table (current while the source is not connected, greyed once it has recovered).
+import { $, emptyRow, h } from './dom.js';
+import { fmtInt, fmtRate, fmtTime } from './format.js';
+
+/**
+ * Sources the gateway always has (GET /api/sources lists them too): the embedded broker (kind
+ * mqtt, with `listeners`), the serial links and the internal control and republish sources. The
+ * first two have their own sections; none is a `sources:` entry.
+ */
+function builtIn(s) {
+  if (s.kind === 'mqtt') return s.details?.listeners !== undefined;
+  return s.kind === 'serial' || s.kind === 'control' || s.kind === 'republish';
+}
+
+const STATE_CLASS = { running: 'ok', connected: 'ok', connecting: 'warn', retrying: 'warn', paused: 'warn', failed: 'bad', stopped: 'bad' };
+
+/** ' · '-separated parts, skipping the empty ones (a detail the gateway did not send). */
+function parts(...items) {
+  const out = [];
+  for (const item of items) {
+    if (item === undefined || item === null || item === false || item === '') continue;
+    if (out.length) out.push(' · ');
+    out.push(item);
+  }
+  return out;
+}
+
+function plural(n, one, many = `${one}s`) {
+  return `${fmtInt(n)} ${n === 1 ? one : many}`;
+}
+
+function lastGood(at) {
+  return at ? h('span', null, 'last good read ', h('time', { datetime: at }, fmtTime(at))) : 'no good read yet';
+}
+
+function modbusSummary(d) {
+  const devices = d.devices ?? [];
+  const failing = devices.filter((x) => x.state === 'failing').length;
+  const reads = devices.map((x) => x.lastGoodRead).filter(Boolean);
+  const rate = devices.reduce((sum, x) => sum + (x.valuesPerSecond ?? 0), 0);
+  return parts(
+    h('code', null, d.endpoint ?? ''),
+    `${plural(devices.length, 'device')}${failing ? ` (${fmtInt(failing)} failing)` : ''}`,
+    `${fmtRate(rate)} values/s`,
+    lastGood(reads.sort().at(-1)),
+    d.reconnects ? plural(d.reconnects, 'reconnect') : null,
+    d.gaps ? plural(d.gaps, 'gap') : null,
+  );
+}
+
+function opcuaSummary(d) {
+  const tagErrors = Object.keys(d.tagErrors ?? {}).length;
+  return parts(
+    h('code', null, d.endpoint ?? ''),
+    d.securityMode && d.securityMode !== 'None' ? d.securityMode : null,
+    `${plural(d.items ?? 0, 'tag')}${tagErrors ? ` (${fmtInt(tagErrors)} with errors)` : ''}`,
+    `${fmtInt(d.values)} values read`,
+    `${fmtRate(d.valuesPerSecond)} values/s`,
+    lastGood(d.lastGoodRead),
+    d.gaps ? plural(d.gaps, 'gap') : null,
+  );
+}
+
+function mqttSummary(d, state) {
+  // Connected: the QoS the broker granted, null for a subscription it refused. Otherwise there is
+  // no subscription right now (the grants shown would be those of an earlier connection).
+  const grant = (s) => (state !== 'connected' ? 'not subscribed' : s.qos === null ? 'refused' : `QoS ${s.qos}`);
+  const subs = (d.subscriptions ?? []).map((s) => `${s.filter} (${grant(s)})`);
+  return parts(
+    h('code', null, d.url ?? ''),
+    `client ${d.clientId ?? '–'}`,
+    subs.length ? subs.join(', ') : 'no subscriptions',
+    `${fmtInt(d.received)} received, ${fmtInt(d.acknowledged)} acknowledged, ${fmtInt(d.refused)} refused, ${fmtInt(d.dropped)} dropped`,
+    d.lastMessageAt ? h('span', null, 'last message ', h('time', { datetime: d.lastMessageAt }, fmtTime(d.lastMessageAt))) : 'no message yet',
+  );
+}
+
+/** A kind this page does not know yet: its scalar details, as they are. */
+function genericSummary(d) {
+  const scalars = Object.entries(d).filter(([k, v]) => k !== 'lastError' && ['string', 'number', 'boolean'].includes(typeof v));
+  return parts(...scalars.slice(0, 5).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtInt(v) : v}`));
+}
+
+const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary };
+
+/** lastError as {at, message}: an MQTT source gives both, Modbus and OPC UA the message only. */
+function lastErrorOf(d) {
+  const e = d.lastError;
+  if (!e) return undefined;
+  return typeof e === 'string' ? { message: e } : { at: e.at, message: e.message };
+}
+
+function errorItem(key, label, err, current) {
+  return h(
+    'li',
+    { class: `source-error-item ${current ? 'current' : 'past'}`, 'data-source-error': key },
+    h('strong', null, `${label}: `),
+    err.at ? h('time', { datetime: err.at }, fmtTime(err.at)) : null,
+    err.at ? ' ' : null,
+    h('span', { class: 'source-error' }, err.message),
+  );
+}
+
+export function renderSources(o) {
+  const rows = [];
+  const errItems = [];
+  for (const s of (o.sources ?? []).filter((x) => x.kind !== 'file' && !builtIn(x))) {
+    const d = s.details ?? {};
+    const stateClass = STATE_CLASS[s.state] ?? '';
+    const refused = s.kind === 'mqtt' && s.state === 'connected' && (d.subscriptions ?? []).some((x) => x.qos === null);
+    const err = lastErrorOf(d);
+    // Current while the source is not connected (or a subscription is refused); else recovered since.
+    const current = err !== undefined && (stateClass !== 'ok' || refused);
+    rows.push(
+      h(
+        'tr',
+        { 'data-source': s.name, class: current ? 'has-error' : undefined },
+        h('th', { scope: 'row' }, s.name),
+        h('td', null, s.kind),
+        h('td', { class: 'state' }, h('span', { class: `badge ${stateClass}` }, s.state)),
+        h('td', { class: 'summary' }, ...(SUMMARY[s.kind] ?? genericSummary)(d, s.state)),
+      ),
+    );
+    if (err) errItems.push(errorItem(s.name, current ? s.name : `${s.name}: earlier error (connected since)`, err, current));
+    // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop).
+    for (const dev of s.kind === 'modbus' ? (d.devices ?? []) : []) {
+      if (dev.state === 'failing' && dev.lastError)
+        errItems.push(errorItem(`${s.name}/${dev.name}`, `${s.name} / ${dev.name}`, { message: dev.lastError }, true));
+    }
+  }
+  $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA or MQTT sources configured.')]));
+  $('source-errors').replaceChildren(...errItems);
+  $('source-errors').hidden = errItems.length === 0;
+}
