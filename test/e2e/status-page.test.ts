@@ -384,6 +384,7 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus) 
   assert.match(plcText, /1 device/);
   assert.match(plcText, /no good read yet/);
   assert.match((await page.locator('[data-source-error="plc-1"].current .source-error').textContent()) ?? '', /cannot open tcp:\/\/127\.0\.0\.1/);
+  assert.match((await page.locator('[data-source-error="plc-1"].current time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
   // On a phone the summaries and errors wrap: nothing wider than the screen but the table's own scroll.
   await page.setViewportSize({ width: 390, height: 844 });

@@ -226,6 +226,10 @@ test('an exception response is surfaced on its tag while the other tags keep bei
   assert.equal(lines.filter((l) => l.msg === 'modbus exception response').length, 1);
   const d = details(source).devices[0]!;
   assert.match(d.tagErrors.missing ?? '', /0x02 illegal data address/);
+  assert.match(
+    (source.status().details as { devices: { lastErrorAt: string | null }[] }).devices[0]!.lastErrorAt ?? '',
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
+  );
   assert.equal(d.tagErrors.good, undefined);
   assert.equal((await payloads(intake, 'modbus/exc/d/first')).at(-1)?.value, 7);
   assert.equal(d.groups[0]!.requests, 3, 'the refused merged request was split per tag');
@@ -387,6 +391,8 @@ test('an unreachable host is a retrying state with counted errors and never bloc
       devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
     },
     intake,
+    // The wall clock the error time is taken from (nothing else of this source reads it: it never connects).
+    { now: () => Date.UTC(2026, 0, 2, 3, 4, 5) },
   );
   await startSource(
     t,
@@ -406,6 +412,8 @@ test('an unreachable host is a retrying state with counted errors and never bloc
   );
   assert.equal(bad.status().state, 'retrying');
   assert.match(String((bad.status().details as { lastError: string }).lastError), /cannot open tcp:\/\/127\.0\.0\.1/);
+  // With its time (the status page shows both), from the source's wall clock.
+  assert.equal((bad.status().details as { lastErrorAt: string | null }).lastErrorAt, '2026-01-02T03:04:05.000Z');
   await bad.stop(); // stops promptly while retrying
   assert.equal(bad.status().state, 'stopped');
 });

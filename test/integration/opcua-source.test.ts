@@ -195,6 +195,7 @@ test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcu
   const { source: wrong } = await startSource(t, { ...secure, name: 'wrong', auth: { type: 'username', username: 'op', password: 'nope' } }, intake);
   await waitUntil(() => wrong.status().state === 'retrying' && (wrong.status().details as { lastError: string | null }).lastError, 'refused login', 30_000);
   assert.match(String((wrong.status().details as { lastError: string }).lastError), /session|Bad/i);
+  assert.match((wrong.status().details as { lastErrorAt: string | null }).lastErrorAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 });
 
 test('writes a node through the command topic and replies with the server status code', async (t) => {

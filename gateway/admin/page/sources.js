@@ -85,11 +85,11 @@ function genericSummary(d) {
 
 const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary };
 
-/** lastError as {at, message}: an MQTT source gives both, Modbus and OPC UA the message only. */
+/** lastError as {at, message}: an MQTT source gives both in lastError, Modbus and OPC UA the time in lastErrorAt. */
 function lastErrorOf(d) {
   const e = d.lastError;
   if (!e) return undefined;
-  return typeof e === 'string' ? { message: e } : { at: e.at, message: e.message };
+  return typeof e === 'string' ? { at: d.lastErrorAt ?? undefined, message: e } : { at: e.at, message: e.message };
 }
 
 function errorItem(key, label, err, current) {
@@ -126,8 +126,7 @@ export function renderSources(o) {
     if (err) errItems.push(errorItem(s.name, current ? s.name : `${s.name}: earlier error (connected since)`, err, current));
     // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop).
     for (const dev of s.kind === 'modbus' ? (d.devices ?? []) : []) {
-      if (dev.state === 'failing' && dev.lastError)
-        errItems.push(errorItem(`${s.name}/${dev.name}`, `${s.name} / ${dev.name}`, { message: dev.lastError }, true));
+      if (dev.state === 'failing' && dev.lastError) errItems.push(errorItem(`${s.name}/${dev.name}`, `${s.name} / ${dev.name}`, lastErrorOf(dev), true));
     }
   }
   $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA or MQTT sources configured.')]));

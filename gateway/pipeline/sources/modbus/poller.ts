@@ -49,6 +49,8 @@ export class ModbusSource implements Source {
   /** Exception responses are logged at most once a minute per request (the tag's error and counters say the rest). */
   private readonly exceptionLog: RateLog;
   private lastError: string | undefined;
+  /** Wall time (epoch ms) of lastError, for the status page. */
+  private lastErrorAt: number | undefined;
   private reconnects = 0;
   private gaps = 0;
 
@@ -82,7 +84,7 @@ export class ModbusSource implements Source {
     this.loop = this.run().catch((err: unknown) => {
       // A bug, not a device fault: log it loudly; the source shows 'failed'.
       this.deps.logger.error({ err }, 'modbus source loop failed');
-      this.lastError = errorMessage(err);
+      this.setError(errorMessage(err));
       this.state = 'stopped';
     });
   }
@@ -108,6 +110,7 @@ export class ModbusSource implements Source {
         endpoint: this.link.describe(),
         connected: this.link.isOpen,
         lastError: this.lastError ?? null,
+        lastErrorAt: this.lastErrorAt === undefined ? null : new Date(this.lastErrorAt).toISOString(),
         reconnects: this.reconnects,
         gaps: this.gaps,
         writes: this.commands.counts(),
@@ -171,7 +174,7 @@ export class ModbusSource implements Source {
     try {
       await this.link.open((reason) => this.onLost(reason));
     } catch (err) {
-      this.lastError = errorMessage(err);
+      this.setError(errorMessage(err));
       this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
       if (this.connectAttempts === 0 || this.connectAttempts % 10 === 0)
         this.deps.logger.warn(
@@ -205,7 +208,7 @@ export class ModbusSource implements Source {
   }
 
   private onLost(reason: string): void {
-    this.lastError = `connection lost: ${reason}`;
+    this.setError(`connection lost: ${reason}`);
     this.lostAt ??= this.lastSignOfLife || this.mono();
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
@@ -230,9 +233,15 @@ export class ModbusSource implements Source {
     }
   }
 
+  private setError(message: string): void {
+    this.lastError = message;
+    this.lastErrorAt = this.now();
+  }
+
   private countError(d: DeviceState, kind: DeviceErrorKind, message: string): void {
     d.errors[kind]++;
     d.lastError = message;
+    d.lastErrorAt = this.now();
     this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: d.device.name, error: kind });
   }
 

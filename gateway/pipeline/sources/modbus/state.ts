@@ -38,6 +38,8 @@ export interface DeviceState {
   /** Wall time (epoch ms) of the last committed read (status, metric). */
   lastGoodRead: number | undefined;
   lastError: string | undefined;
+  /** Wall time (epoch ms) of lastError. */
+  lastErrorAt: number | undefined;
   errors: Record<DeviceErrorKind, number>;
   rate: RateMeter;
 }
@@ -53,6 +55,7 @@ export function buildDevices(opts: ModbusOptions, mono: () => number): DeviceSta
       retryAt: 0,
       lastGoodRead: undefined,
       lastError: undefined,
+      lastErrorAt: undefined,
       errors: { timeout: 0, exception: 0, connection: 0, protocol: 0, commit: 0 },
       rate: new RateMeter(mono),
     };
@@ -123,6 +126,7 @@ export function deviceStatus(d: DeviceState): Record<string, unknown> {
     state: d.failures > 0 ? 'failing' : d.lastGoodRead === undefined ? 'waiting' : 'ok',
     lastGoodRead: d.lastGoodRead === undefined ? null : new Date(d.lastGoodRead).toISOString(),
     lastError: d.lastError ?? null,
+    lastErrorAt: d.lastErrorAt === undefined ? null : new Date(d.lastErrorAt).toISOString(),
     readErrors: { ...d.errors },
     valuesPerSecond: d.rate.perSecond(),
     groups: d.groups.map((g) => ({

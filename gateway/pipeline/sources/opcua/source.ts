@@ -76,6 +76,8 @@ export class OpcuaSource implements Source {
   /** Monotonic ms the connection was lost. */
   private lostAt: number | undefined;
   private lastError: string | undefined;
+  /** Wall time (epoch ms) of lastError, for the status page. */
+  private lastErrorAt: number | undefined;
   private lastGap: { from: string; to: string; ms: number } | undefined;
   /** Monotonic ms of the last data or keepalive. */
   private lastActivity = 0;
@@ -108,7 +110,7 @@ export class OpcuaSource implements Source {
     this.commands.start();
     this.loop = this.run().catch((err: unknown) => {
       this.deps.logger.error({ err }, 'opcua source loop failed');
-      this.lastError = errorMessage(err);
+      this.setError(errorMessage(err));
       this.state = 'failed';
     });
   }
@@ -139,6 +141,7 @@ export class OpcuaSource implements Source {
         securityMode: this.opts.securityMode,
         connected: this.session !== undefined,
         lastError: this.lastError ?? null,
+        lastErrorAt: this.lastErrorAt === undefined ? null : new Date(this.lastErrorAt).toISOString(),
         lastGoodRead: this.lastGoodRead === undefined ? null : new Date(this.lastGoodRead).toISOString(),
         lastGap: this.lastGap ?? null,
         valuesPerSecond: this.rate.perSecond(),
@@ -149,6 +152,11 @@ export class OpcuaSource implements Source {
         tagErrors,
       },
     };
+  }
+
+  private setError(message: string): void {
+    this.lastError = message;
+    this.lastErrorAt = this.now();
   }
 
   private sleep(ms: number): Promise<void> {
@@ -178,7 +186,7 @@ export class OpcuaSource implements Source {
       }
       await this.teardown();
       if (this.stopping) break;
-      this.lastError = reason;
+      this.setError(reason);
       this.lostAt ??= this.mono();
       this.state = 'retrying';
       await this.sleep(backoffMs(this.attempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
