@@ -284,7 +284,10 @@ test('status page in Chromium: the scheduled jobs with their last run, result, n
   assert.deepEqual(pageErrors, [], 'page errors');
 });
 
-test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus) with states, summaries and errors', { skip, timeout: 90_000 }, async (t) => {
+test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, OPC UA) with states, summaries and errors', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-sources-'));
   let gw: GatewayProcess | undefined;
   let context: BrowserContext | undefined;
@@ -322,6 +325,11 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus) 
       '    devices:',
       '      - name: press',
       '        groups: [{ name: fast, tags: [{ name: speed, area: holding, address: 0 }] }]',
+      '  - type: opcua',
+      '    name: line-1',
+      `    endpoint: "opc.tcp://127.0.0.1:${closedPort}"`,
+      '    backoff: { initialMs: 100, maxMs: 400 }',
+      "    subscriptions: [{ name: fast, items: [{ nodeId: 'ns=2;s=Line1.Speed', name: speed }] }]",
       '',
     ].join('\n'),
   );
@@ -342,8 +350,8 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus) 
   );
 
   // The configured sources only: the built-in ones (embedded broker, serial, control, republish) are not rows.
-  await page.locator('tr[data-source="plc-1"]').waitFor({ timeout: 10_000 });
-  assert.equal(await page.locator('#sources-body tr').count(), 3);
+  await page.locator('tr[data-source="line-1"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.locator('#sources-body tr').count(), 4);
   assert.equal(await page.locator('tr[data-source="broker"]').count(), 0);
 
   // The subscription to the gateway's own broker: connected (ok), its subscription granted.
@@ -385,6 +393,18 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus) 
   assert.match(plcText, /no good read yet/);
   assert.match((await page.locator('[data-source-error="plc-1"].current .source-error').textContent()) ?? '', /cannot open tcp:\/\/127\.0\.0\.1/);
   assert.match((await page.locator('[data-source-error="plc-1"].current time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+  // The OPC UA server that is not there: connecting or retrying, its endpoint and tags, its error with its time.
+  const uaError = page.locator('[data-source-error="line-1"].current');
+  await uaError.waitFor({ timeout: 15_000 });
+  assert.match((await page.locator('tr[data-source="line-1"] .badge.warn').textContent()) ?? '', /^(connecting|retrying)$/);
+  const uaText = (await page.locator('tr[data-source="line-1"]').textContent()) ?? '';
+  assert.match(uaText, /opcua/);
+  assert.match(uaText, new RegExp(`opc\\.tcp://127\\.0\\.0\\.1:${closedPort}`));
+  assert.match(uaText, /1 tag · 0 values read/);
+  assert.match(uaText, /no good read yet/);
+  assert.match((await uaError.locator('time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.ok(((await uaError.locator('.source-error').textContent()) ?? '').length > 0);
 
   // On a phone the summaries and errors wrap: nothing wider than the screen but the table's own scroll.
   await page.setViewportSize({ width: 390, height: 844 });
