@@ -16,6 +16,7 @@ import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.j
 import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
 import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
 import type { RuntimeDeps } from '../../core/deps.js';
+import { createBroker } from '../../gateway/broker/index.js';
 
 const skip = needBinary('mosquitto', 'mosquitto');
 
@@ -137,6 +138,50 @@ test('mqtt source: messages published while it is stopped arrive at its next sta
     recs.map((r) => r.payload.toString()),
     Array.from({ length: 50 }, (_, i) => String(i)),
   );
+});
+
+test('mqtt source: a subscription the broker refuses (ACL) is shown refused, with its error; the granted one keeps working', async (t) => {
+  // The remote broker is Gatehouse's own (a real broker, with an ACL): anonymous clients may read cloud/# only.
+  const deps = testDeps();
+  const broker = await createBroker(
+    { listeners: [{ host: '127.0.0.1', port: 0 }], acl: { anonymous: [{ topic: 'cloud/#', access: 'read' }] } },
+    { ...deps, onPublish: () => undefined },
+  );
+  await broker.start();
+  t.after(() => broker.stop());
+  const dir = await tempDir(t);
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  const source = new MqttSubscribeSource(
+    mqttSourceSchema.parse({
+      type: 'mqtt',
+      name: 'cloud',
+      url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`,
+      clientId: 'gh-source-acl',
+      topics: [{ filter: 'cloud/site1/#' }, { filter: 'secret/#', qos: 0 }],
+    }),
+    { ...deps, dataDir: dir },
+  );
+  t.after(() => source.stop());
+  await source.start(storeIntake(store, 'down', 'cloud'));
+  // mqtt.js fails the whole SUBSCRIBE when one filter is refused: the source still reads every filter's code.
+  const d = await waitUntil(() => {
+    const details = source.status().details as { subscriptions: Array<{ filter: string; qos: number | null }>; lastError: { message: string } | null };
+    return details.subscriptions.some((x) => x.qos !== null) ? details : undefined;
+  }, 'the SUBACK read');
+  assert.equal(source.status().state, 'connected');
+  assert.deepEqual(d.subscriptions, [
+    { filter: 'cloud/site1/#', qos: 1 },
+    { filter: 'secret/#', qos: null },
+  ]);
+  assert.match(d.lastError?.message ?? '', /the broker refused the subscription to 'secret\/#' \(reason 0x80\)/);
+  await broker.publish({ topic: 'cloud/site1/cmd/a', payload: Buffer.from('go'), qos: 1 });
+  const recs = await waitUntil(async () => {
+    const r = await readAll(store, 'down');
+    return r.length >= 1 ? r : undefined;
+  }, 'the message of the granted subscription');
+  assert.equal(recs[0]!.payload.toString(), 'go');
 });
 
 test('mqtt source options: bad filters, prefixes and URLs are refused with their key', () => {

@@ -15,6 +15,7 @@
 // attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
 // and a bridge covering the same topics cannot loop.
 import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
+import type { ISubackPacket } from 'mqtt-packet';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { GatehouseError, errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
@@ -223,12 +224,19 @@ export class MqttSubscribeSource implements Source {
 
   private subscribe(c: MqttClient): void {
     const wanted = Object.fromEntries(this.o.topics.map((t) => [t.filter, { qos: t.qos }]));
-    c.subscribe(wanted, (err, grants?: ISubscriptionGrant[]) => {
-      if (err) return this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`);
-      this.granted = (grants ?? []).map((g) => ({ filter: g.topic, qos: g.qos >= 0x80 ? null : g.qos }));
-      const refused = (grants ?? []).filter((g) => g.qos >= 0x80);
+    // mqtt.js fails the whole call when the broker refuses any filter (a SUBACK code >= 0x80), the
+    // others granted all the same: the SUBACK comes along, with each filter's code in order.
+    c.subscribe(wanted, (err, subs?: ISubscriptionGrant[], suback?: ISubackPacket) => {
+      const codes = suback?.granted as number[] | undefined;
+      if (!subs || !codes || codes.length !== subs.length) {
+        if (err) this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`);
+        return;
+      }
+      const grants = subs.map((g, i) => ({ filter: g.topic, code: codes[i]! }));
+      this.granted = grants.map((g) => ({ filter: g.filter, qos: g.code >= 0x80 ? null : g.code }));
+      const refused = grants.filter((g) => g.code >= 0x80);
       for (const g of refused) {
-        this.fail(`the broker refused the subscription to '${g.topic}' (reason 0x${g.qos.toString(16)}): check the user's ACL on ${this.target}`);
+        this.fail(`the broker refused the subscription to '${g.filter}' (reason 0x${g.code.toString(16)}): check the user's ACL on ${this.target}`);
       }
       if (refused.length === 0) this.deps.logger.info({ subscriptions: this.granted }, 'MQTT source subscribed');
     });
