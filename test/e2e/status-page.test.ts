@@ -305,6 +305,8 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
     [
       `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
       'log: { level: info }',
+      // Anonymous clients (the sources below, the test's publisher) may use cmd/# only.
+      "broker: { acl: { anonymous: [{ topic: 'cmd/#', access: readwrite }] } }",
       'sources:',
       '  - type: mqtt',
       '    name: cloud',
@@ -318,6 +320,11 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
       `    url: "mqtt://127.0.0.1:${mqttPort}"`,
       '    clientId: status-page-self',
       "    topics: [{ filter: 'cmd/#', qos: 1, localPrefix: 'downlink/' }]",
+      '  - type: mqtt',
+      '    name: office',
+      `    url: "mqtt://127.0.0.1:${mqttPort}"`,
+      '    clientId: status-page-acl',
+      "    topics: [{ filter: 'cmd/office/#', qos: 0 }, { filter: 'secret/#' }]",
       '  - type: modbus',
       '    name: plc-1',
       `    tcp: { host: 127.0.0.1, port: ${closedPort} }`,
@@ -351,7 +358,7 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
 
   // The configured sources only: the built-in ones (embedded broker, serial, control, republish) are not rows.
   await page.locator('tr[data-source="line-1"]').waitFor({ timeout: 10_000 });
-  assert.equal(await page.locator('#sources-body tr').count(), 4);
+  assert.equal(await page.locator('#sources-body tr').count(), 5);
   assert.equal(await page.locator('tr[data-source="broker"]').count(), 0);
 
   // The subscription to the gateway's own broker: connected (ok), its subscription granted.
@@ -369,6 +376,12 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
   await page.locator('tr[data-source="local"] .summary', { hasText: '1 received, 1 acknowledged, 0 refused, 0 dropped' }).waitFor({ timeout: 10_000 });
   assert.match((await page.locator('tr[data-source="local"] .summary time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.equal(await page.locator('[data-source-error="local"]').count(), 0, 'no error for the connected source');
+
+  // A subscription the broker refuses (outside its ACL): connected, but the refusal is a current error.
+  await page.locator('tr[data-source="office"] .summary', { hasText: 'cmd/office/# (QoS 0), secret/# (refused)' }).waitFor({ timeout: 15_000 });
+  assert.equal(await page.locator('tr[data-source="office"] .badge.ok').textContent(), 'connected');
+  assert.match((await page.locator('tr[data-source="office"]').getAttribute('class')) ?? '', /\bhas-error\b/);
+  assert.match((await page.locator('[data-source-error="office"].current .source-error').textContent()) ?? '', /refused the subscription to 'secret\/#'/);
 
   // The subscription to a broker that is down: connecting or retrying (warn), not subscribed, its error in red.
   const cloudBadge = page.locator('tr[data-source="cloud"] .badge');
