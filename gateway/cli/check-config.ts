@@ -79,8 +79,11 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   // Public keys that may sign updates: each must be an ed25519 key (a missing file is listed above).
   if (!problems.some((p) => p.where?.startsWith('control.publicKeys'))) await collect(() => loadPublicKeys(resolvePemList(config.control.publicKeys)));
   // Sources: a kind may check its optional libraries (OPC UA) without loading them.
+  // (A source whose files are already listed missing is not checked again.)
   const sources = (config.sources ?? []) as Array<{ type: string; enabled: boolean }>;
-  for (const s of sources) if (s.enabled) await collect(() => sourceKind(s.type)?.preflight?.(s));
+  for (const [i, s] of sources.entries()) {
+    if (s.enabled && !problems.some((p) => p.where?.startsWith(`sources.${i}.`))) await collect(() => sourceKind(s.type)?.preflight?.(s));
+  }
   const failed = combineProblems(problems, file);
   if (failed || compiled === undefined) throw failed;
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);

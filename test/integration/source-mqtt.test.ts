@@ -17,6 +17,8 @@ import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js
 import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { createBroker } from '../../gateway/broker/index.js';
+import { execFileSync } from 'node:child_process';
+import type { GatehouseError } from '../../core/errors.js';
 
 const skip = needBinary('mosquitto', 'mosquitto');
 
@@ -182,6 +184,41 @@ test('mqtt source: a subscription the broker refuses (ACL) is shown refused, wit
     return r.length >= 1 ? r : undefined;
   }, 'the message of the granted subscription');
   assert.equal(recs[0]!.payload.toString(), 'go');
+});
+
+test('mqtt source: TLS files that do not load as a pair stop start with GH_CONFIG_INVALID naming the key, not an OpenSSL message', {
+  skip: needBinary('openssl', 'openssl'),
+}, async (t) => {
+  const dir = await tempDir(t);
+  for (const n of ['a', 'b']) {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', join(dir, `${n}.key`), '-out', join(dir, `${n}.crt`), '-days', '1', '-subj', `/CN=${n}`],
+      {
+        stdio: 'ignore',
+      },
+    );
+  }
+  const source = new MqttSubscribeSource(
+    mqttSourceSchema.parse({
+      type: 'mqtt',
+      name: 'cloud',
+      url: 'mqtts://127.0.0.1:1',
+      clientId: 'gh-source-tls',
+      certFile: join(dir, 'a.crt'),
+      keyFile: join(dir, 'b.key'),
+      topics: [{ filter: 'cmd/#' }],
+    }),
+    { ...testDeps(), dataDir: dir },
+  );
+  t.after(() => source.stop());
+  const intake = { submit: () => undefined, commitMeta: async () => undefined, readMeta: async () => undefined, accepting: () => true };
+  await assert.rejects(source.start(intake), (err: GatehouseError) => {
+    assert.equal(err.code, 'GH_CONFIG_INVALID');
+    assert.equal(err.where, 'sources.cloud.certFile');
+    assert.match(err.message, /do not load as a pair/);
+    return true;
+  });
 });
 
 test('mqtt source options: bad filters, prefixes and URLs are refused with their key', () => {

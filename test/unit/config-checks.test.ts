@@ -151,3 +151,32 @@ test("check-config loads TLS files as start does: a certificate with another pai
   await writeFile(file, 'broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: a.key } }]\n');
   assert.equal((await checkConfig(file)).code, 0);
 });
+
+test("an MQTT source's TLS files must load as start loads them: a CA that is a key, a certificate with another pair's key", {
+  skip: needBinary('openssl', 'openssl'),
+}, async (t) => {
+  const dir = await tempDir(t);
+  for (const n of ['a', 'b']) {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', join(dir, `${n}.key`), '-out', join(dir, `${n}.crt`), '-days', '1', '-subj', `/CN=${n}`],
+      { stdio: 'ignore' },
+    );
+  }
+  const file = join(dir, 'gatehouse.yaml');
+  const source = (files: string): string =>
+    `sources:\n  - { type: mqtt, name: cloud, url: 'mqtts://iot.example:8883', clientId: gw1, ${files}, topics: [{ filter: 'cmd/#' }] }\n`;
+  await writeFile(file, source('caFile: a.key'));
+  let r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /GH_CONFIG_INVALID: MQTT source 'cloud': caFile .*a\.key holds no PEM certificate \(at sources\.cloud\.caFile\)/);
+  await writeFile(file, source('caFile: a.crt, certFile: a.crt, keyFile: b.key'));
+  r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /certFile .*a\.crt and keyFile .*b\.key do not load as a pair: .*key values mismatch \(at sources\.cloud\.certFile\)/);
+  await writeFile(file, source('certFile: a.crt'));
+  assert.match((await checkConfig(file)).err, /certFile and keyFile go together \(mutual TLS\) \(at sources\.cloud\.keyFile\)/);
+  await writeFile(file, source('caFile: a.crt, certFile: a.crt, keyFile: a.key'));
+  r = await checkConfig(file);
+  assert.equal(r.code, 0, r.err);
+});

@@ -17,13 +17,14 @@
 import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
 import type { ISubackPacket } from 'mqtt-packet';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
-import { GatehouseError, errorMessage } from '../../../../core/errors.js';
+import { errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
-import { readTlsFiles, refreshTlsFiles } from '../../../../core/tls-files.js';
+import { refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
+import { readSourceTls } from './tls.js';
 import type { MqttSourceOptions } from './options.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
@@ -293,16 +294,11 @@ export class MqttSubscribeSource implements Source {
     if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
     if (o.username !== undefined) co.username = o.username;
     if (o.password !== undefined) co.password = o.password;
-    // Read at start (a bad path is a config error naming the option) and again before each
-    // reconnect (refreshTls).
-    const files = readTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, (k, path, err) => {
-      const option = `${k}File`;
-      return new GatehouseError('GH_CONFIG_INVALID', `MQTT source '${o.name}': cannot read ${option} ${path}: ${errorMessage(err)}`, {
-        where: `sources.${o.name}.${option}`,
-        hint: 'check the path and its permissions',
-      });
-    });
-    Object.assign(co, files);
+    // Read and checked here (a pair that does not load is a config error naming its key), again before each reconnect (refreshTls).
+    const { ca, cert, key } = readSourceTls(o);
+    if (ca) co.ca = ca;
+    if (cert) co.cert = cert;
+    if (key) co.key = key;
     return co;
   }
 }
