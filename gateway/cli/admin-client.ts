@@ -101,8 +101,15 @@ function send(target: AdminTarget, method: string, path: string, headers: Record
 /** What to do about a failed connection: TLS trust, the wrong scheme, or a gateway not running. */
 function unreachableHint(target: AdminTarget, err: Error & { code?: string }): string {
   const code = err.code ?? '';
-  if (/CERT|SELF_SIGNED|ISSUER|ALTNAME|UNABLE_TO_VERIFY/.test(code))
+  // A chain that verifies, for another name: trust is not the problem, the name in the URL is.
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return 'the certificate is trusted but made for other names (its altnames above): put one of them in --admin https://NAME:PORT, or run the CLI with --config FILE (it accepts admin.tls.cert whatever names it carries)';
+  if (/CERT|SELF_SIGNED|ISSUER|UNABLE_TO_VERIFY/.test(code)) {
+    // --config already trusts admin.tls.cert: what is missing is the CA that issued it (or the gateway serves another certificate).
+    if (target.pinned?.length)
+      return "the admin API's certificate is not trusted: --config accepts admin.tls.cert only when its chain verifies: for a certificate issued by a private CA, set GATEHOUSE_ADMIN_CA to the PEM file of that CA (a self-signed admin.tls.cert needs nothing: then the gateway serves another certificate than that file)";
     return "the admin API's certificate is not trusted: run the CLI with --config FILE (it trusts admin.tls.cert), or set GATEHOUSE_ADMIN_CA to the PEM file of the CA that issued it";
+  }
   if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
     return 'the admin API may serve HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
   return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;

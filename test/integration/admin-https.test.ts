@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect as tlsConnect } from 'node:tls';
@@ -97,7 +98,8 @@ test('admin.tls: HTTPS only; the CLI trusts the configured certificate by finger
   await assert.rejects(adminRequest(unpinned, 'GET', '/api/streams'), (e: GatehouseError) => {
     assert.equal(e.code, 'GH_ADMIN_UNREACHABLE');
     assert.match(e.message, /ERR_TLS_CERT_ALTNAME_INVALID|altnames/i);
-    assert.match(e.hint ?? '', /GATEHOUSE_ADMIN_CA|--config/);
+    // Trust is not the problem there (the chain verifies against the file itself): the name is.
+    assert.match(e.hint ?? '', /made for other names .* --admin https:\/\/NAME:PORT, or run the CLI with --config FILE/);
     return true;
   });
   // An http:// URL against the HTTPS API says to use https.
@@ -106,6 +108,55 @@ test('admin.tls: HTTPS only; the CLI trusts the configured certificate by finger
     assert.match(e.hint ?? '', /https:\/\//);
     return true;
   });
+});
+
+test('--config with a certificate from a private CA: the hint says GATEHOUSE_ADMIN_CA (not --config, which was given); with it set, the CLI gets in', {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t);
+  const sh = (args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  sh([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-subj',
+    '/CN=site CA',
+  ]);
+  sh(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'admin.key', '-out', 'admin.csr', '-subj', '/CN=gw1.lan']);
+  await writeFile(join(dir, 'ext'), `subjectAltName=${OTHER_NAME}\n`);
+  sh(['x509', '-req', '-in', 'admin.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', 'admin.pem', '-extfile', 'ext']);
+  const port = await freePort();
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, `admin:\n  port: ${port}\n  token: ${TOKEN}\n  tls: { cert: admin.pem, key: admin.key }\n`);
+  const server = createHttpsServer({ cert: await readFile(join(dir, 'admin.pem')), key: await readFile(join(dir, 'admin.key')) }, (_req, res) =>
+    res.end('{"ok":true}'),
+  );
+  server.listen(port, '127.0.0.1');
+  await waitForEvent(server, 'listening');
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  await assert.rejects(adminRequest(await resolveAdmin(undefined, file), 'GET', '/healthz'), (e: GatehouseError) => {
+    assert.equal(e.code, 'GH_ADMIN_UNREACHABLE');
+    assert.match(e.hint ?? '', /issued by a private CA, set GATEHOUSE_ADMIN_CA to the PEM file of that CA/);
+    assert.doesNotMatch(e.hint ?? '', /run the CLI with --config/);
+    return true;
+  });
+  const saved = process.env.GATEHOUSE_ADMIN_CA;
+  process.env.GATEHOUSE_ADMIN_CA = join(dir, 'ca.pem');
+  t.after(() => {
+    if (saved === undefined) delete process.env.GATEHOUSE_ADMIN_CA;
+    else process.env.GATEHOUSE_ADMIN_CA = saved;
+  });
+  assert.deepEqual(await adminRequest(await resolveAdmin(undefined, file), 'GET', '/healthz'), { ok: true });
 });
 
 test('the CLI refuses an impostor certificate before it sends the token', { skip }, async (t) => {
