@@ -142,6 +142,40 @@ test('mqtt source: messages published while it is stopped arrive at its next sta
   );
 });
 
+test('mqtt source, MQTT 5: a retained command arrives once per session, not again at each reconnect or restart (Retain Handling 1)', { skip }, async (t) => {
+  const { store, intake, source, publisher, peer, deps } = await rig(t, { protocolVersion: 5 });
+  await publisher.publishAsync('cloud/site1/config', 'interval=5', { qos: 1, retain: true });
+  await source.start(intake);
+  await subscribed(source);
+  await waitUntil(async () => (await readAll(store, 'down')).length === 1, 'the retained command');
+  // A restart in the same session (same client id), then a live command as a marker: everything
+  // the broker sent before it has been committed when it is.
+  await source.stop();
+  const again = new MqttSubscribeSource(
+    mqttSourceSchema.parse({
+      type: 'mqtt',
+      name: 'cloud',
+      url: peer.url,
+      clientId: 'gh-source-test',
+      protocolVersion: 5,
+      topics: [{ filter: 'cloud/site1/#' }],
+    }),
+    { ...deps, dataDir: '/nonexistent' },
+  );
+  t.after(() => again.stop());
+  await again.start(intake);
+  await subscribed(again);
+  await publisher.publishAsync('cloud/site1/marker', 'm', { qos: 1 });
+  const recs = await waitUntil(async () => {
+    const r = await readAll(store, 'down');
+    return r.some((x) => x.payload.toString() === 'm') ? r : undefined;
+  }, 'the marker');
+  assert.deepEqual(
+    recs.map((r) => r.payload.toString()),
+    ['interval=5', 'm'],
+  );
+});
+
 test('mqtt source: a subscription the broker refuses (ACL) is shown refused, with its error; the granted one keeps working', async (t) => {
   // The remote broker is Gatehouse's own (a real broker, with an ACL): anonymous clients may read cloud/# only.
   const deps = testDeps();

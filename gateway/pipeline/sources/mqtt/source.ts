@@ -15,7 +15,6 @@
 // attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
 // and a bridge covering the same topics cannot loop.
 import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
-import type { ISubackPacket } from 'mqtt-packet';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
@@ -224,18 +223,20 @@ export class MqttSubscribeSource implements Source {
   }
 
   private subscribe(c: MqttClient): void {
-    const wanted = Object.fromEntries(this.o.topics.map((t) => [t.filter, { qos: t.qos }]));
-    // mqtt.js fails the whole call when the broker refuses any filter (a SUBACK code >= 0x80), the
-    // others granted all the same: the SUBACK comes along, with each filter's code in order.
-    c.subscribe(wanted, (err, subs?: ISubscriptionGrant[], suback?: ISubackPacket) => {
-      const codes = suback?.granted as number[] | undefined;
-      if (!subs || !codes || codes.length !== subs.length) {
-        if (err) this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`);
-        return;
-      }
-      const grants = subs.map((g, i) => ({ filter: g.topic, code: codes[i]! }));
-      this.granted = grants.map((g) => ({ filter: g.filter, qos: g.code >= 0x80 ? null : g.code }));
-      const refused = grants.filter((g) => g.code >= 0x80);
+    // MQTT 5: Retain Handling 1, retained messages only for a subscription the session does not
+    // hold yet, so a retained command is not replayed at every reconnect. (MQTT 3.1.1 has no such
+    // option: the broker resends retained messages at each of these subscriptions.)
+    const rh = this.o.protocolVersion === 5 ? { rh: 1 as const } : {};
+    const wanted = Object.fromEntries(this.o.topics.map((t) => [t.filter, { qos: t.qos, ...rh }]));
+    c.subscribe(wanted, (err, grants?: ISubscriptionGrant[], suback?: { granted: unknown[] }) => {
+      // mqtt.js fails the whole call when the SUBACK refuses any filter (0x80 and up); the SUBACK
+      // still gives one code per filter, in the order asked, so the granted ones are known too.
+      const codes = err ? (suback?.granted as number[] | undefined) : grants?.map((g) => g.qos);
+      const asked = grants ?? [];
+      if (!codes || codes.length !== asked.length) return this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`);
+      const all = asked.map((g, i) => ({ filter: g.topic, code: codes[i]! }));
+      this.granted = all.map((g) => ({ filter: g.filter, qos: g.code >= 0x80 ? null : g.code }));
+      const refused = all.filter((g) => g.code >= 0x80);
       for (const g of refused) {
         this.fail(`the broker refused the subscription to '${g.filter}' (reason 0x${g.code.toString(16)}): check the user's ACL on ${this.target}`);
       }
