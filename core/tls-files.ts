@@ -8,8 +8,10 @@
 // written), leave the options as they were: the reconnect uses the previous files and the next
 // one tries again. Reading is synchronous (a few KB, once per reconnect attempt, which the
 // callers' backoff bounds).
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { GatehouseError, errorMessage, type ErrorCode } from './errors.js';
 
 export interface TlsFilePaths {
   ca?: string | undefined;
@@ -35,27 +37,6 @@ export function changedTlsFiles(held: TlsFileBytes, read: { ca?: Buffer; cert?: 
   return (['cert', 'key', 'ca'] as const).filter((k) => !same(held[k], read[k]));
 }
 
-/**
- * Read a client's TLS files at start (the files named; none when none is). A file that cannot be
- * read throws what `fail` makes of it (a config error naming the option).
- */
-export function readTlsFiles(
-  paths: TlsFilePaths,
-  fail: (k: 'ca' | 'cert' | 'key', path: string, err: unknown) => Error,
-): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
-  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-  for (const k of ['ca', 'cert', 'key'] as const) {
-    const p = paths[k];
-    if (p === undefined) continue;
-    try {
-      out[k] = readFileSync(p);
-    } catch (err) {
-      throw fail(k, p, err);
-    }
-  }
-  return out;
-}
-
 /** Read the files again; when they changed and load as a pair, put them into `options`. */
 export function refreshTlsFiles(options: TlsFileOptions, paths: TlsFilePaths): TlsRefresh {
   let next: { ca?: Buffer; cert?: Buffer; key?: Buffer };
@@ -79,4 +60,68 @@ export function refreshTlsFiles(options: TlsFileOptions, paths: TlsFilePaths): T
     if (next[k] !== undefined) options[k] = next[k];
   }
   return { changed: true };
+}
+
+/** Where each file sits in the configuration (its key path), what the client is, and the code to throw. */
+export interface ClientTlsContext {
+  where: { ca: string; cert: string; key: string };
+  subject: string;
+  code: ErrorCode;
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+
+function parsesAsCertificate(pem: string): boolean {
+  try {
+    return new X509Certificate(pem).fingerprint256.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A TLS client's files, read and checked as the handshake will use them: the CA bundle holds a
+ * certificate, the certificate and key come together and are one pair. Throws `ctx.code` naming
+ * the key, so a bad file is a configuration error (check-config, start), not an OpenSSL message
+ * thrown from inside the MQTT client.
+ */
+export function readClientTlsFiles(paths: TlsFilePaths, ctx: ClientTlsContext): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  const bad = (k: 'ca' | 'cert' | 'key', message: string, hint: string): GatehouseError =>
+    new GatehouseError(ctx.code, `${ctx.subject}: ${message}`, { where: ctx.where[k], hint });
+  const name = (k: 'ca' | 'cert' | 'key'): string => ctx.where[k].slice(ctx.where[k].lastIndexOf('.') + 1);
+  const out: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const file = paths[k];
+    if (file === undefined) continue;
+    try {
+      out[k] = readFileSync(file);
+    } catch (err) {
+      throw bad(k, `cannot read ${name(k)} ${file}: ${errorMessage(err)}`, 'check the path and its permissions');
+    }
+  }
+  if (out.ca !== undefined) {
+    const first = PEM_CERT.exec(out.ca.toString('latin1'))?.[0];
+    if (first === undefined || !parsesAsCertificate(first)) {
+      throw bad(
+        'ca',
+        `${name('ca')} ${paths.ca} holds no PEM certificate`,
+        `${name('ca')} must be the PEM certificate(s) of the CA that issued the broker's certificate (-----BEGIN CERTIFICATE-----), not a key`,
+      );
+    }
+  }
+  if ((out.cert === undefined) !== (out.key === undefined)) {
+    throw bad(out.cert ? 'key' : 'cert', `${name('cert')} and ${name('key')} go together (mutual TLS)`, 'set both, or neither');
+  }
+  if (out.cert !== undefined && out.key !== undefined) {
+    try {
+      createSecureContext({ cert: out.cert, key: out.key });
+    } catch (err) {
+      throw bad(
+        'cert',
+        `${name('cert')} ${paths.cert} and ${name('key')} ${paths.key} do not load as a pair: ${errorMessage(err)}`,
+        `${name('cert')} and ${name('key')} must be PEM files of one key pair (the key the certificate was issued for)`,
+      );
+    }
+  }
+  return out;
 }

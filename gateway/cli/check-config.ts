@@ -14,6 +14,8 @@ import { sourceKind } from '../pipeline/sources/registry.js';
 import { loadPublicKeys } from '../control/signing.js';
 import { resolvePemList } from '../control/verify.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { readClientTlsFiles, type ClientTlsContext, type TlsFilePaths } from '../../core/tls-files.js';
+import { sourceTlsContext } from '../pipeline/sources/mqtt/tls.js';
 
 const USAGE = 'gatehouse check-config FILE';
 
@@ -76,14 +78,46 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
       }
     });
   }
+  // TLS clients (MQTT sources, MQTT bridge destinations, the control broker): the files must load
+  // as the client will load them (a CA certificate, one key pair), as at start.
+  const clientTls: Array<{ at: string; paths: TlsFilePaths; ctx: ClientTlsContext }> = [];
+  for (const [i, s] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    if (s.type === 'mqtt' && s.enabled !== false) {
+      const at = `sources.${i}`;
+      clientTls.push({
+        at,
+        paths: { ca: s.caFile as string, cert: s.certFile as string, key: s.keyFile as string },
+        ctx: sourceTlsContext(String(s.name), at),
+      });
+    }
+  }
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    const d = e.destination as Record<string, unknown>;
+    if (d.type !== 'mqtt') continue;
+    const at = `exporters.${i}.destination`;
+    const where = { ca: `${at}.caFile`, cert: `${at}.certFile`, key: `${at}.keyFile` };
+    clientTls.push({
+      at,
+      paths: { ca: d.caFile as string, cert: d.certFile as string, key: d.keyFile as string },
+      ctx: { where, subject: `MQTT destination of exporter '${e.name}'`, code: 'GH_DESTINATION_CONFIG' },
+    });
+  }
+  const up = config.control.upstream;
+  if (up) {
+    const where = { ca: 'control.upstream.ca', cert: 'control.upstream.cert', key: 'control.upstream.key' };
+    clientTls.push({
+      at: 'control.upstream',
+      paths: { ca: up.ca, cert: up.cert, key: up.key },
+      ctx: { where, subject: 'control broker', code: 'GH_CONFIG_INVALID' },
+    });
+  }
+  // (Files already listed missing are not read again.)
+  for (const { at, paths, ctx } of clientTls) if (!problems.some((p) => p.where?.startsWith(`${at}.`))) await collect(() => readClientTlsFiles(paths, ctx));
   // Public keys that may sign updates: each must be an ed25519 key (a missing file is listed above).
   if (!problems.some((p) => p.where?.startsWith('control.publicKeys'))) await collect(() => loadPublicKeys(resolvePemList(config.control.publicKeys)));
   // Sources: a kind may check its optional libraries (OPC UA) without loading them.
-  // (A source whose files are already listed missing is not checked again.)
   const sources = (config.sources ?? []) as Array<{ type: string; enabled: boolean }>;
-  for (const [i, s] of sources.entries()) {
-    if (s.enabled && !problems.some((p) => p.where?.startsWith(`sources.${i}.`))) await collect(() => sourceKind(s.type)?.preflight?.(s));
-  }
+  for (const s of sources) if (s.enabled) await collect(() => sourceKind(s.type)?.preflight?.(s));
   const failed = combineProblems(problems, file);
   if (failed || compiled === undefined) throw failed;
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);

@@ -2,12 +2,18 @@
 // Either the local broker (default) or a dedicated mqtt.js connection to an upstream broker
 // (persistent session, QoS 1, reconnect with doubling backoff), so updates published while the
 // gateway was offline are delivered when it reconnects.
-import { readFile } from 'node:fs/promises';
-import { refreshTlsFiles } from '../../core/tls-files.js';
+import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../core/tls-files.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
+
+/** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
+const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
+  where: { ca: 'control.upstream.ca', cert: 'control.upstream.cert', key: 'control.upstream.key' },
+  subject: 'control broker',
+  code: 'GH_CONFIG_INVALID',
+};
 
 export type ControlHandler = (topic: string, payload: Buffer) => void;
 
@@ -91,17 +97,6 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
     kind: opts.url,
     connected: () => client?.connected === true,
     async start() {
-      const readOpt = async (f: string | undefined, what: string): Promise<Buffer | undefined> => {
-        if (f === undefined) return undefined;
-        try {
-          return await readFile(f);
-        } catch (err) {
-          throw new GatehouseError('GH_CONFIG_INVALID', `control.upstream.${what}: cannot read '${f}': ${errorMessage(err)}`, {
-            where: `control.upstream.${what}`,
-            hint: 'give the path of a readable PEM file',
-          });
-        }
-      };
       const clientOptions: IClientOptions = {
         clientId: opts.clientId ?? `gatehouse-control-${deps.gatewayId}`,
         clean: false,
@@ -113,7 +108,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         ...(opts.username !== undefined ? { username: opts.username } : {}),
         ...(opts.password !== undefined ? { password: opts.password } : {}),
       };
-      const [ca, cert, key] = await Promise.all([readOpt(opts.ca, 'ca'), readOpt(opts.cert, 'cert'), readOpt(opts.key, 'key')]);
+      // Read and checked (a bad path or pair is a config error naming the key), again before each reconnect.
+      const { ca, cert, key } = readClientTlsFiles({ ca: opts.ca, cert: opts.cert, key: opts.key }, CONTROL_UPSTREAM_TLS);
       if (ca) clientOptions.ca = ca;
       if (cert) clientOptions.cert = cert;
       if (key) clientOptions.key = key;

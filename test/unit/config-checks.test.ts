@@ -152,7 +152,7 @@ test("check-config loads TLS files as start does: a certificate with another pai
   assert.equal((await checkConfig(file)).code, 0);
 });
 
-test("an MQTT source's TLS files must load as start loads them: a CA that is a key, a certificate with another pair's key", {
+test("TLS clients' files (MQTT source, MQTT bridge, control broker) must load as start loads them: a CA that is a key, a certificate with another pair's key", {
   skip: needBinary('openssl', 'openssl'),
 }, async (t) => {
   const dir = await tempDir(t);
@@ -169,14 +169,32 @@ test("an MQTT source's TLS files must load as start loads them: a CA that is a k
   await writeFile(file, source('caFile: a.key'));
   let r = await checkConfig(file);
   assert.equal(r.code, 1);
-  assert.match(r.err, /GH_CONFIG_INVALID: MQTT source 'cloud': caFile .*a\.key holds no PEM certificate \(at sources\.cloud\.caFile\)/);
+  assert.match(r.err, /GH_CONFIG_INVALID: MQTT source 'cloud': caFile .*a\.key holds no PEM certificate \(at sources\.0\.caFile\)/);
   await writeFile(file, source('caFile: a.crt, certFile: a.crt, keyFile: b.key'));
   r = await checkConfig(file);
   assert.equal(r.code, 1);
-  assert.match(r.err, /certFile .*a\.crt and keyFile .*b\.key do not load as a pair: .*key values mismatch \(at sources\.cloud\.certFile\)/);
+  assert.match(r.err, /certFile .*a\.crt and keyFile .*b\.key do not load as a pair: .*key values mismatch \(at sources\.0\.certFile\)/);
   await writeFile(file, source('certFile: a.crt'));
-  assert.match((await checkConfig(file)).err, /certFile and keyFile go together \(mutual TLS\) \(at sources\.cloud\.keyFile\)/);
+  assert.match((await checkConfig(file)).err, /certFile and keyFile go together \(mutual TLS\) \(at sources\.0\.keyFile\)/);
   await writeFile(file, source('caFile: a.crt, certFile: a.crt, keyFile: a.key'));
   r = await checkConfig(file);
   assert.equal(r.code, 0, r.err);
+  // The MQTT bridge destination and the control broker are TLS clients too: same check, their keys.
+  await writeFile(
+    file,
+    [
+      'exporters:',
+      "  - { name: up, stream: archive, destination: { type: mqtt, url: 'mqtts://iot.example:8883', clientId: gw1, caFile: a.key, certFile: a.crt, keyFile: a.key } }",
+      'control:',
+      "  upstream: { url: 'mqtts://iot.example:8883', ca: a.crt, cert: a.crt, key: b.key }",
+      '',
+    ].join('\n'),
+  );
+  r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /exporters\.0\.destination\.caFile: GH_DESTINATION_CONFIG: MQTT destination of exporter 'up': caFile .*a\.key holds no PEM certificate/);
+  assert.match(
+    r.err,
+    /control\.upstream\.cert: GH_CONFIG_INVALID: control broker: cert .*a\.crt and key .*b\.key do not load as a pair: .*key values mismatch/,
+  );
 });

@@ -95,13 +95,14 @@ test('every YAML example in README.md and docs/ passes the CLI checks as written
     const text = b.text.replaceAll('/etc/gatehouse/', `${dir}/etc/gatehouse/`).replaceAll('/var/lib/gatehouse', `${dir}/var/lib/gatehouse`);
     for (const m of text.matchAll(new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/etc/gatehouse/[^\\s'",}\\]]+`, 'g'))) {
       await mkdir(dirname(m[0]), { recursive: true });
-      // A rule set file must parse, TLS files must load (check-config builds a TLS context); their
-      // contents are not the example's subject.
+      // A rule set file must parse, TLS files must load (check-config builds a TLS context, also
+      // for TLS clients: AWS IoT's device.pem.crt / private.pem.key names); their contents are not
+      // the example's subject.
       const content = /rules[^/]*\.ya?ml$/.test(m[0])
         ? 'version: 1\nrules: []\n'
-        : /key\.pem$/.test(m[0])
+        : /key\.pem$|\.key$/.test(m[0])
           ? FIXTURE_KEY_PEM
-          : /\.pem$/.test(m[0])
+          : /\.pem$|\.crt$/.test(m[0])
             ? FIXTURE_CERT_PEM
             : 'placeholder\n';
       await writeFile(m[0], content);

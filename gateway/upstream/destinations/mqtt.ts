@@ -8,12 +8,12 @@
 // hold `gatehouse-bridged` (set when a message arrived through a bridge) or whose topic matches
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
 // bridged back up.
-import { readTlsFiles, refreshTlsFiles } from '../../../core/tls-files.js';
+import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../../core/tls-files.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';
@@ -134,6 +134,13 @@ interface CompiledMap {
   prefix: string;
 }
 
+/** Where the bridge's TLS files sit (destination-relative, as this destination's other errors), for readClientTlsFiles. */
+const MQTT_DESTINATION_TLS: ClientTlsContext = {
+  where: { ca: 'mqtt.caFile', cert: 'mqtt.certFile', key: 'mqtt.keyFile' },
+  subject: 'MQTT destination',
+  code: 'GH_DESTINATION_CONFIG',
+};
+
 export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeDeps): Destination {
   const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
   const never = o.neverForward.map(compileFilter);
@@ -204,18 +211,12 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
     if (o.username !== undefined) co.username = o.username;
     if (o.password !== undefined) co.password = o.password;
-    // Files are read at start (a bad path is a config error naming the option) and again before
-    // each reconnect (refreshTls).
-    Object.assign(
-      co,
-      readTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, (k, file, err) => {
-        const option = `${k}File`;
-        return new GatehouseError('GH_DESTINATION_CONFIG', `cannot read ${option} '${file}': ${shortError(err)}`, {
-          where: `mqtt.${option}`,
-          hint: 'check the path and its permissions',
-        });
-      }),
-    );
+    // Files are read and checked at start (a bad path or pair is a config error naming the option)
+    // and read again before each reconnect (refreshTls).
+    const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, MQTT_DESTINATION_TLS);
+    if (ca) co.ca = ca;
+    if (cert) co.cert = cert;
+    if (key) co.key = key;
     return co;
   }
 

@@ -18,12 +18,12 @@ import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } f
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
-import { refreshTlsFiles } from '../../../../core/tls-files.js';
+import { readClientTlsFiles, refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
-import { readSourceTls } from './tls.js';
+import { sourceTlsContext } from './tls.js';
 import type { MqttSourceOptions } from './options.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
@@ -296,7 +296,7 @@ export class MqttSubscribeSource implements Source {
     if (o.username !== undefined) co.username = o.username;
     if (o.password !== undefined) co.password = o.password;
     // Read and checked here (a pair that does not load is a config error naming its key), again before each reconnect (refreshTls).
-    const { ca, cert, key } = readSourceTls(o);
+    const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, sourceTlsContext(o.name));
     if (ca) co.ca = ca;
     if (cert) co.cert = cert;
     if (key) co.key = key;
