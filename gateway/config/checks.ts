@@ -7,6 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
+import { filtersOverlap } from '../../core/topic-filter.js';
 
 /** Paths in the config are resolved against the config file's folder (see loadConfig). */
 const PATH_RULE = "relative paths are resolved against the config file's folder";
@@ -148,6 +149,21 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       message: `job '${job.name}' (${job.type}) names rule '${job.rule}', which the rule set does not have: each run will fail until a rule of that name is added`,
       hint: names.length ? `use one of the rule set's rules (${names.join(', ')}) or add the rule` : 'add the rule to the rule set',
     });
+  }
+  // Two filters of one MQTT source that can match the same topic: a broker may send the message
+  // once per matching subscription (mosquitto does for MQTT 5), and each copy goes through the rules.
+  for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    if (src.type !== 'mqtt' || !Array.isArray(src.topics)) continue;
+    const filters = (src.topics as Array<{ filter?: unknown }>).map((t) => (typeof t.filter === 'string' ? t.filter : ''));
+    for (let b = 1; b < filters.length; b++) {
+      const a = filters.findIndex((f, k) => k < b && f !== '' && filtersOverlap(f.split('/'), filters[b]!));
+      if (a < 0 || filters[b] === '') continue;
+      warnings.push({
+        where: `sources.${i}.topics.${b}.filter`,
+        message: `MQTT source '${String(src.name)}': filters '${filters[a]}' and '${filters[b]}' can match the same topic: a broker may send such a message once per matching subscription (mosquitto does with MQTT 5), and each copy goes through the rules`,
+        hint: 'subscribe to filters that do not overlap (e.g. drop the narrower one, or split the wider one by level)',
+      });
+    }
   }
   return warnings;
 }

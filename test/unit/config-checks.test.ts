@@ -198,3 +198,20 @@ test("TLS clients' files (MQTT source, MQTT bridge, control broker) must load as
     /control\.upstream\.cert: GH_CONFIG_INVALID: control broker: cert .*a\.crt and key .*b\.key do not load as a pair: .*key values mismatch/,
   );
 });
+
+test("an MQTT source's overlapping filters are a warning (a broker may deliver a message once per subscription); disjoint ones are not", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const source = (topics: string): string => `sources:\n  - { type: mqtt, name: cloud, url: 'mqtt://broker.lan', clientId: gw1, topics: [${topics}] }\n`;
+  await writeFile(file, source("{ filter: 'cmd/site1/#' }, { filter: 'cmd/site1/valves/+' }"));
+  let r = await checkConfig(file);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /warning: MQTT source 'cloud': filters 'cmd\/site1\/#' and 'cmd\/site1\/valves\/\+' can match the same topic: .* \(at sources\.0\.topics\.1\.filter\)\. Fix: subscribe to filters that do not overlap/,
+  );
+  await writeFile(file, source("{ filter: 'cmd/site1/#' }, { filter: 'cfg/site1/+' }, { filter: 'cmd/site2/+' }"));
+  r = await checkConfig(file);
+  assert.equal(r.code, 0, r.err);
+  assert.doesNotMatch(r.err, /can match the same topic/);
+});
