@@ -15,7 +15,7 @@ import { loadPublicKeys } from '../control/signing.js';
 import { resolvePemList } from '../control/verify.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 import { readClientTlsFiles, type ClientTlsContext, type TlsFilePaths } from '../../core/tls-files.js';
-import { sourceTlsContext } from '../pipeline/sources/mqtt/tls.js';
+import { sourceTlsContext } from '../pipeline/sources/mqtt/files.js';
 
 const USAGE = 'gatehouse check-config FILE';
 

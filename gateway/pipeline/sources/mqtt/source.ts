@@ -23,7 +23,7 @@ import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
-import { sourceTlsContext } from './tls.js';
+import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
