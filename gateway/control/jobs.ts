@@ -92,7 +92,10 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
       case 'disable-rule': {
         const s = await t.rules.setRuleEnabled(job.rule!, job.type === 'enable-rule', `job:${job.name}`);
         if (s.state === 'rejected')
-          throw new GatehouseError('GH_JOB_FAILED', s.errors.map((e) => e.message).join('; ') || 'rule toggle rejected', { where: `jobs.${job.name}` });
+          throw new GatehouseError('GH_JOB_FAILED', `rule toggle refused: ${s.errors.map((e) => e.message).join('; ') || 'no reason given'}`, {
+            where: `jobs.${job.name}`,
+            hint: `fix jobs.${job.name}.rule (or the rule set); the job runs again at its next time`,
+          });
         return;
       }
     }
@@ -263,8 +266,13 @@ export class JobScheduler extends EventEmitter {
         const durationMs = monotonic() - t0;
         this.runs.inc({ job: job.name, result: 'failed' });
         this.seconds.observe({ job: job.name }, durationMs / 1000);
-        this.deps.logger.error({ job: job.name, type: job.type, err: errorMessage(err) }, 'job failed (runs again at its next time)');
-        e = { job: job.name, type: job.type, result: 'failed', durationMs, error: errorMessage(err) };
+        const error = errorMessage(err);
+        // Once per change: a job failing the same way at every run (every few seconds, say) would
+        // fill the journal with the same line; the status page and /api/jobs keep the last error,
+        // gatehouse_job_runs_total counts every run.
+        const same = entry.last?.result === 'failed' && entry.last.error === error;
+        this.deps.logger[same ? 'debug' : 'error']({ job: job.name, type: job.type, err: error }, 'job failed (runs again at its next time)');
+        e = { job: job.name, type: job.type, result: 'failed', durationMs, error };
       }
       // Not running any more by the time the run is reported (a listener reading status() sees it done).
       entry.running = false;

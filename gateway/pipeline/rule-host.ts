@@ -292,10 +292,15 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       try {
         const rule = current?.rules.find((r) => r.name === name);
         if (!current || !rule) {
-          throw new GatehouseError('GH_RULESET_INVALID', `no rule named '${name}' in the active rule set${current ? ` (version ${current.version})` : ''}`, {
-            where: source,
-            hint: `name a rule of the active set (${current?.rules.map((r) => r.name).join(', ') || 'it has none'})`,
-          });
+          const names = current?.rules.map((r) => r.name).join(', ') || 'none';
+          throw new GatehouseError(
+            'GH_RULESET_INVALID',
+            `no rule named '${name}' in the active rule set (${current ? `version ${current.version}; ` : ''}its rules: ${names})`,
+            {
+              where: source,
+              hint: 'name a rule of the active set',
+            },
+          );
         }
         if ((rule.enabled !== false) === enabled) return { state: 'unchanged', version, source, at: Date.now(), errors: [] };
         const def: RuleSetDefinition = { ...current, rules: current.rules.map((r) => (r.name === name ? { ...r, enabled } : r)) };
@@ -307,8 +312,11 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         this.deps.logger.info({ version, rule: name, enabled, source }, enabled ? 'rule enabled' : 'rule disabled');
         return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
       } catch (err) {
-        this.deps.logger.warn({ err: errorMessage(err), source }, 'rule toggle rejected');
-        return { state: 'rejected', version, source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) };
+        // The job that asked logs it (once per change of error, jobs.ts), not this at every run.
+        this.deps.logger.debug({ err: errorMessage(err), source }, 'rule toggle rejected');
+        // The plain message: the job's own error (GH_JOB_FAILED) says where and what to do.
+        const errors = err instanceof GatehouseError ? [{ rule: name, where: source, message: err.message }] : errorsOf(err);
+        return { state: 'rejected', version, source, at: Date.now(), errors, code: codeOf(err) };
       }
     };
     const p = this.queue.then(run, run);

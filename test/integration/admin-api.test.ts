@@ -294,7 +294,11 @@ test('GET /api/jobs and /api/overview: each scheduled job with its schedule, zon
   const events = ((await (await fetch(`${base(gw)}/api/events`)).json()) as { events: Array<{ kind: string; message: string }> }).events;
   const jobEvents = events.filter((e) => e.kind === 'job');
   assert.equal(jobEvents.length, 1, JSON.stringify(jobEvents));
-  assert.match(jobEvents[0]!.message, /^job ghost-on failing: .*no rule named 'ghost'.*name a rule of the active set \(archive_all\)/);
+  // One code, one place, one fix: the refusal reads once.
+  assert.equal(
+    jobEvents[0]!.message,
+    "job ghost-on failing: GH_JOB_FAILED: rule toggle refused: no rule named 'ghost' in the active rule set (version 1; its rules: archive_all) (at jobs.ghost-on). Fix: fix jobs.ghost-on.rule (or the rule set); the job runs again at its next time",
+  );
 });
 
 test('GET /api/jobs without jobs: an empty list (and in the overview)', async (t) => {

@@ -1,6 +1,7 @@
 // Control plane logic without a gateway: option validation (cron expressions), the signature
 // policy, and the job scheduler (real node-cron timers, second-resolution schedules).
 import { test } from 'node:test';
+import pino from 'pino';
 import assert from 'node:assert/strict';
 import { jobsOptionsSchema, controlOptionsSchema, cronProblem, type JobOptions } from '../../gateway/control/options.js';
 import { createUpdateVerifier } from '../../gateway/control/verify.js';
@@ -157,6 +158,27 @@ test('a failing job is logged and counted, and keeps its schedule', async (t) =>
   await nextRun(s, 'flaky', 'ok');
   assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'flaky', result: 'failed' }), 1);
   await assert.rejects(s.runNow('nope'), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'));
+});
+
+test('a job failing the same way at every run logs one error line, and one more when the error changes', async (t) => {
+  const lines: Array<{ level: number; msg: string }> = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as { level: number; msg: string }) });
+  const reasons = ['no rule named x', 'no rule named x', 'no rule named x', 'no rule named y'];
+  let i = 0;
+  // Once a year: the runs here are runNow's alone.
+  const s = new JobScheduler([{ name: 'toggle', schedule: '0 0 1 1 *', type: 'sweep' }], {
+    ...testDeps(),
+    logger,
+    run: async () => {
+      throw new Error(reasons[i++] ?? 'no rule named y');
+    },
+  });
+  s.start();
+  t.after(() => s.stop());
+  for (let k = 0; k < 4; k++) assert.equal((await s.runNow('toggle')).result, 'failed');
+  const errors = lines.filter((l) => l.msg.startsWith('job failed') && l.level === 50);
+  assert.equal(errors.length, 2, JSON.stringify(errors));
+  assert.equal(lines.filter((l) => l.msg.startsWith('job failed')).length, 4, 'the repeats at debug');
 });
 
 test('after the wall clock is stepped back, scheduled jobs are planned again from the new time (node-cron keeps its old plan)', async (t) => {
