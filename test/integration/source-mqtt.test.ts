@@ -19,6 +19,8 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import { createBroker } from '../../gateway/broker/index.js';
 import { execFileSync } from 'node:child_process';
 import type { GatehouseError } from '../../core/errors.js';
+import pino from 'pino';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('mosquitto', 'mosquitto');
 
@@ -272,4 +274,45 @@ test('mqtt source options: bad filters, prefixes and URLs are refused with their
       `${key}: ${JSON.stringify(r.error!.issues.map((i) => i.path.join('.')))}`,
     );
   }
+});
+
+test('mqtt source: an untrusted broker certificate is named with its fix, and an outage logs one line a minute, not one per reconnect', {
+  skip: needBinary('openssl', 'openssl'),
+}, async (t) => {
+  const dir = await tempDir(t);
+  const { cert, key } = opensslSelfSigned(dir, 1, 'broker');
+  const deps = testDeps();
+  // The remote broker is Gatehouse's own, on TLS with a self-signed certificate the source does not trust.
+  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0, tls: { cert, key } }] }, { ...deps, onPublish: () => undefined });
+  await broker.start();
+  t.after(() => broker.stop());
+  const lines: Array<{ msg: string; err?: string; fix?: string }> = [];
+  const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; err?: string; fix?: string }) });
+  const source = new MqttSubscribeSource(
+    mqttSourceSchema.parse({
+      type: 'mqtt',
+      name: 'cloud',
+      url: `mqtts://127.0.0.1:${broker.addresses()[0]!.port}`,
+      clientId: 'gh-source-tls',
+      reconnectMinMs: 20,
+      reconnectMaxMs: 40,
+      topics: [{ filter: 'cmd/#' }],
+    }),
+    { ...deps, logger, dataDir: dir },
+  );
+  t.after(() => source.stop());
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  await source.start(storeIntake(store, 'down', 'cloud'));
+  await waitUntil(
+    async () => (await metricValue(deps.registry, 'gatehouse_mqtt_source_errors_total', { source: 'cloud' })) >= 5,
+    'five failed attempts',
+    10_000,
+  );
+  const d = source.status().details as { lastError: { message: string } };
+  assert.match(d.lastError.message, /self[- ]signed certificate/);
+  const logged = lines.filter((l) => l.msg === 'MQTT source');
+  assert.equal(logged.length, 1, JSON.stringify(logged));
+  assert.match(logged[0]!.fix ?? '', /set caFile to the CA that issued it/);
 });

@@ -35,6 +35,17 @@ const ACK_DEFERRED = new Error('PUBACK deferred until the message is committed')
 /** Messages in flight (committing, or waiting for an earlier one's PUBACK) before reading waits. */
 export const ACK_WINDOW = 256;
 
+/** A repeated error (every reconnect of a long outage) is logged at most this often. */
+const REPEAT_LOG_MS = 60_000;
+
+const CERTIFICATE_FIX =
+  "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";
+
+/** A TLS verification failure of the broker's certificate (Node's and OpenSSL's wording). */
+function certificateTrouble(message: string): boolean {
+  return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
+}
+
 /** The user property that marks a message as bridged (destinations/mqtt.ts BRIDGED_PROPERTY). */
 const BRIDGED = 'gatehouse-bridged';
 
@@ -61,6 +72,8 @@ export class MqttSubscribeSource implements Source {
   private lastError: { at: string; message: string } | undefined;
   private lastMessageAt: string | undefined;
   private lastTlsError: string | undefined;
+  /** The error last logged, and when (monotonic ms). */
+  private logged: { message: string; at: number } | undefined;
   private readonly clocks: Clocks;
   private readonly metrics: MqttSourceMetrics;
   private readonly target: string;
@@ -273,10 +286,17 @@ export class MqttSubscribeSource implements Source {
     this.lastTlsError = 'error' in r ? r.error : undefined;
   }
 
+  /**
+   * Keep and count an error; log it when it is new, or once a minute while it repeats (a broker
+   * down for hours fails every reconnect: one line per backoff would fill the journal).
+   */
   private fail(message: string): void {
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message };
     this.metrics.errors.inc({ source: this.name });
-    this.deps.logger.warn({ err: message }, 'MQTT source');
+    const now = this.clocks.monotonic();
+    if (message === this.logged?.message && now - this.logged.at < REPEAT_LOG_MS) return;
+    this.logged = { message, at: now };
+    this.deps.logger.warn({ err: message, ...(certificateTrouble(message) ? { fix: CERTIFICATE_FIX } : {}) }, 'MQTT source');
   }
 
   private clientOptions(): IClientOptions {
