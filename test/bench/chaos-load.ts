@@ -1,0 +1,161 @@
+// The chaos bench's load (test/bench/chaos.ts): QoS 1 publishers with a unique id in each payload,
+// and a log file appended to (a unique id per line) and rotated. They record what was
+// acknowledged (PUBACK) and what is on disk, for the check at the end.
+import { closeSync, copyFileSync, openSync, renameSync, truncateSync, writeSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---- publishers --------------------------------------------------------------------------------
+
+export class Publishers {
+  readonly acked: Uint8Array;
+  /** Per id: the publishing client, and when its PUBACK came (ms since the start): to place a loss. */
+  readonly clientOf: Uint8Array;
+  readonly ackedAt: Uint32Array;
+  next = 0;
+  ackedCount = 0;
+  errors = 0;
+  skipped = 0;
+  private readonly clients: mqtt.MqttClient[] = [];
+  private readonly inflight: number[];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly n: number,
+    private readonly rate: number,
+    capacity: number,
+    private readonly t0: number,
+    private readonly window = 200,
+  ) {
+    this.acked = new Uint8Array(capacity);
+    this.clientOf = new Uint8Array(capacity);
+    this.ackedAt = new Uint32Array(capacity);
+    this.inflight = new Array<number>(n).fill(0);
+  }
+
+  start(): void {
+    for (let i = 0; i < this.n; i++) {
+      // Half keep their session (clean false): mqtt.js resends their unacknowledged publishes.
+      const clean = i % 2 === 0;
+      const c = mqtt.connect(this.url, { clientId: `chaos-${i}`, clean, reconnectPeriod: 300, connectTimeout: 5000, keepalive: 10 });
+      c.on('error', () => undefined);
+      this.clients.push(c);
+    }
+    const started = performance.now();
+    let owed = 0;
+    const pad = 'x'.repeat(100);
+    this.timer = setInterval(() => {
+      const due = Math.floor(((performance.now() - started) / 1000) * this.rate) - owed;
+      owed += due;
+      for (let k = 0; k < due; k++) {
+        const c = k % this.n;
+        const client = this.clients[c]!;
+        if (this.inflight[c]! >= this.window || !client.connected) {
+          this.skipped++;
+          continue;
+        }
+        const id = this.next;
+        if (id >= this.acked.length) return;
+        this.next++;
+        this.clientOf[id] = c;
+        this.inflight[c]!++;
+        client.publish(`chaos/c${c}`, `{"id":${id},"pad":"${pad}"}`, { qos: 1 }, (err) => {
+          this.inflight[c]!--;
+          if (err) this.errors++;
+          else if (this.acked[id] === 0) {
+            this.acked[id] = 1;
+            this.ackedAt[id] = Date.now() - this.t0;
+            this.ackedCount++;
+          }
+        });
+      }
+    }, 20);
+  }
+
+  /** Stop publishing; wait (bounded) for the answers to what is in flight. */
+  async stop(timeoutMs = 60_000): Promise<number> {
+    clearInterval(this.timer);
+    const deadline = Date.now() + timeoutMs;
+    while (this.inflight.some((n) => n > 0) && Date.now() < deadline) await sleep(100);
+    const left = this.inflight.reduce((a, b) => a + b, 0);
+    await Promise.all(this.clients.map((c) => c.endAsync(true)));
+    return left;
+  }
+}
+
+// ---- the log file: appended to, rotated --------------------------------------------------------
+
+export class LogFile {
+  next = 0;
+  rotations = { create: 0, copytruncate: 0 };
+  private fd: number;
+  private timer: NodeJS.Timeout | undefined;
+  private k = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly perSecond: number,
+  ) {
+    this.fd = openSync(this.path, 'a');
+  }
+
+  get path(): string {
+    return join(this.dir, 'app.log');
+  }
+
+  start(): void {
+    const started = performance.now();
+    const pad = 'y'.repeat(80);
+    this.timer = setInterval(() => {
+      const due = Math.floor(((performance.now() - started) / 1000) * this.perSecond) - this.next;
+      let chunk = '';
+      for (let i = 0; i < due; i++) chunk += `{"f":${this.next++},"pad":"${pad}"}\n`;
+      if (chunk) writeSync(this.fd, chunk);
+    }, 50);
+  }
+
+  /** Rotate now (synchronously: no line is written between copy and truncate, so none is lost on disk). */
+  rotate(mode: 'create' | 'copytruncate'): void {
+    const to = `${this.path}.${String(++this.k).padStart(4, '0')}`;
+    if (mode === 'create') {
+      renameSync(this.path, to);
+      closeSync(this.fd);
+      this.fd = openSync(this.path, 'a');
+    } else {
+      copyFileSync(this.path, to);
+      truncateSync(this.path, 0);
+    }
+    this.rotations[mode]++;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    closeSync(this.fd);
+  }
+
+  /** Ids of the whole lines in every file of the folder (the live file and rotated copies). */
+  async idsOnDisk(): Promise<{ ids: number[]; bad: number; where: Map<number, string> }> {
+    const ids: number[] = [];
+    const where = new Map<number, string>();
+    let bad = 0;
+    for (const name of (await readdir(this.dir)).sort()) {
+      const text = await readFile(join(this.dir, name), 'utf8');
+      let n = 0;
+      for (const line of text.split('\n')) {
+        if (!line) continue;
+        try {
+          const f = (JSON.parse(line) as { f: number }).f;
+          ids.push(f);
+          where.set(f, `${name} line ${n++} of ${text.split('\n').length - 1}`);
+        } catch {
+          bad++;
+        }
+      }
+    }
+    return { ids, bad, where };
+  }
+}

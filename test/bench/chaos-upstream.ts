@@ -1,0 +1,143 @@
+// The chaos bench's upstream (test/bench/chaos.ts): a Firehose-HTTP protocol endpoint (as in
+// soak.ts) that counts every record it accepts by its id, switchable between four modes:
+//   ok     every request accepted (200 echoing the request id)
+//   flaky  a random 30% answered HTTP 500
+//   stall  requests taken and never answered (half of them stored first: the gateway times out
+//          and sends again, a duplicate); the sockets are dropped when the mode changes
+//   down   not listening (every connection dropped)
+// Record data is the payload: `{"id":N,...}` from the MQTT publishers, `{"f":N,...}` a log line.
+import http from 'node:http';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+
+export type UpstreamMode = 'ok' | 'flaky' | 'stall' | 'down';
+
+export class ChaosUpstream {
+  mode: UpstreamMode = 'ok';
+  requests = 0;
+  failed = 0;
+  stalled = 0;
+  storedThenStalled = 0;
+  records = 0;
+  unparsable = 0;
+  port = 0;
+  private readonly mqtt: Uint8Array;
+  private readonly lines: Uint8Array;
+  private server: http.Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly held = new Set<http.ServerResponse>();
+
+  constructor(
+    mqttCapacity: number,
+    lineCapacity: number,
+    private readonly rnd: () => number,
+  ) {
+    this.mqtt = new Uint8Array(mqttCapacity);
+    this.lines = new Uint8Array(lineCapacity);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
+  }
+
+  mqttCount(id: number): number {
+    return this.mqtt[id] ?? 0;
+  }
+
+  lineCount(id: number): number {
+    return this.lines[id] ?? 0;
+  }
+
+  /** Receptions beyond the first, by kind. */
+  duplicates(kind: 'mqtt' | 'file'): number {
+    let n = 0;
+    for (const c of kind === 'mqtt' ? this.mqtt : this.lines) if (c > 1) n += c - 1;
+    return n;
+  }
+
+  async setMode(mode: UpstreamMode): Promise<void> {
+    if (this.mode === 'stall' && mode !== 'stall') this.dropHeld();
+    if (mode === 'down') await this.down();
+    else await this.up();
+    this.mode = mode;
+  }
+
+  async up(): Promise<void> {
+    if (this.server) return;
+    const srv = http.createServer((req, res) => this.handle(req, res));
+    srv.keepAliveTimeout = 30_000;
+    srv.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    srv.listen(this.port, '127.0.0.1');
+    await once(srv, 'listening');
+    this.port = (srv.address() as { port: number }).port;
+    this.server = srv;
+  }
+
+  async down(): Promise<void> {
+    const srv = this.server;
+    if (!srv) return;
+    this.server = undefined;
+    this.dropHeld();
+    const closed = new Promise<void>((r) => srv.close(() => r()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private dropHeld(): void {
+    for (const res of this.held) res.socket?.destroy();
+    this.held.clear();
+  }
+
+  private store(body: Buffer): void {
+    const parsed = JSON.parse(body.toString('utf8')) as { records: Array<{ data: string }> };
+    for (const r of parsed.records) {
+      const text = Buffer.from(r.data, 'base64').toString('utf8');
+      let v: { id?: unknown; f?: unknown };
+      try {
+        v = JSON.parse(text) as typeof v;
+      } catch {
+        this.unparsable++;
+        continue;
+      }
+      const [arr, id] = typeof v.id === 'number' ? [this.mqtt, v.id] : typeof v.f === 'number' ? [this.lines, v.f] : [undefined, -1];
+      if (!arr || id < 0 || id >= arr.length) {
+        this.unparsable++;
+        continue;
+      }
+      if (arr[id]! < 255) arr[id]!++;
+      this.records++;
+    }
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      this.requests++;
+      const requestId = String(req.headers['x-amz-firehose-request-id'] ?? '');
+      if (this.mode === 'stall') {
+        this.stalled++;
+        if (this.rnd() < 0.5) {
+          this.store(Buffer.concat(chunks));
+          this.storedThenStalled++;
+        }
+        this.held.add(res);
+        res.on('close', () => this.held.delete(res));
+        return;
+      }
+      if (this.mode === 'flaky' && this.rnd() < 0.3) {
+        this.failed++;
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ requestId, timestamp: Date.now(), errorMessage: 'injected failure' }));
+        return;
+      }
+      this.store(Buffer.concat(chunks));
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ requestId, timestamp: Date.now() }));
+    });
+  }
+}
