@@ -66,6 +66,8 @@ export class FileTracker {
    */
   handingOver = false;
   private pumping: Promise<void> | undefined;
+  /** Emitted chunks not settled yet (committed, or refused and rewound): see allSettled. */
+  private readonly unsettled = new Set<Promise<void>>();
   /**
    * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
    * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
@@ -281,7 +283,7 @@ export class FileTracker {
     if (this.behindSince === undefined) this.behindSince = this.ctx.monotonic();
     promises.push(this.ctx.commitState());
     const epoch = this.epoch;
-    const done = Promise.all(promises).then(
+    const done: Promise<void> = Promise.all(promises).then(
       () => {
         if (epoch !== this.epoch) return;
         if (offset >= this.committedOffset) {
@@ -295,7 +297,18 @@ export class FileTracker {
       },
       (err: unknown) => this.rewind(err, epoch),
     );
+    this.unsettled.add(done);
+    void done.finally(() => this.unsettled.delete(done));
     this.ctx.track(done, bytes, records.length);
+  }
+
+  /**
+   * Resolves once every chunk emitted so far has settled: committed, or refused and rewound (the
+   * epoch then moved on). A truncation reading the old content's copy waits for this before
+   * handing that content over: a refusal after the handover would be ignored, and the lines lost.
+   */
+  async allSettled(): Promise<void> {
+    while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
   }
 
   /** A submit or commit failed: nothing after the last committed offset counts as read. */
@@ -344,7 +357,10 @@ export class FileTracker {
         this.emit(this.splitter.flush(), 0);
       }
     }
-    if (this.detached && atEnd && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
+    // Retired only once every record read from it is committed: a refusal that comes later (a full
+    // `reject` stream refuses after a wait) rewinds the reader, which must still be there to read again.
+    const committed = this.committedOffset >= this.splitter.readOffset;
+    if (this.detached && atEnd && committed && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
       await this.close();
       // Its content stays known: a later rename or copy of it is not read again.
       const known = this.readContent();

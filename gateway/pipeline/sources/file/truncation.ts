@@ -56,13 +56,17 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
   } else if (found) {
     t.ctx.onEvent(t, 'copytruncate', { copy, from: pos });
     const orig = t.fh;
+    let read = false;
     try {
       t.fh = found.fh;
-      await readCopy(t);
+      read = await readCopy(t);
     } finally {
       await found.fh.close().catch(() => undefined);
       t.fh = orig;
     }
+    // Stopping before the copy's records were committed: nothing is handed over; the committed
+    // state still names the old content, whose copy a restart reads from the committed offset.
+    if (!read) return false;
   } else {
     t.ctx.onEvent(t, 'truncated', { at: pos, size: st.size });
   }
@@ -124,14 +128,33 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
   return true;
 }
 
-async function readCopy(t: FileTracker): Promise<void> {
+/**
+ * Read the copy from the tracker's position to its end, until every record read from it (and
+ * before it, from the file) is committed: a refused chunk rewinds the tracker to its committed
+ * offset (the copy holds the same bytes there), and after the rewind's pause it is read again.
+ * Only then may the old content be handed over (recorded as read): a refusal settling after the
+ * handover would be ignored (another epoch), its lines never read again. False when the source
+ * stops first.
+ */
+async function readCopy(t: FileTracker): Promise<boolean> {
   const fh = t.fh!;
   for (;;) {
+    if (t.ctx.stopping()) return false;
     await t.ctx.waitForRoom();
+    const pause = t.pausedUntil - t.ctx.monotonic();
+    if (pause > 0) {
+      await new Promise((r) => setTimeout(r, pause));
+      continue;
+    }
     const buf = Buffer.allocUnsafe(t.ctx.chunkBytes);
     const { bytesRead } = await fh.read(buf, 0, buf.length, t.splitter.readOffset);
-    if (bytesRead === 0) return;
-    t.bytesRead += bytesRead;
-    t.emit(t.splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+    if (bytesRead > 0) {
+      t.bytesRead += bytesRead;
+      t.emit(t.splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+      continue;
+    }
+    const epoch = t.epoch;
+    await t.allSettled();
+    if (t.epoch === epoch) return true; // nothing refused: all of it committed
   }
 }
