@@ -5,7 +5,8 @@
 // the stream (1,290 and 2,875 lines in two 8-minute runs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, readlinkSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Intake } from '../../gateway/pipeline/contract.js';
 import { waitUntil } from '../helpers/index.js';
@@ -78,4 +79,53 @@ test('a renamed file whose last records are refused after a while is not retired
   for (const reject of held.splice(0)) reject(new Error('test: append refused after a wait'));
   await allThere(r, range(0, 160), 'every line (the renamed file read again after the refusal)');
   assert.deepEqual(r.source.status().details?.vanished, []);
+});
+
+test('copytruncate: a refusal that settles while the copy is read at its end still has the copy read again', {
+  skip: process.platform === 'linux' ? undefined : 'finds the copy by /proc/self/fd',
+}, async (t) => {
+  const r = await fileRig(t, {});
+  const log = (n: string): string => join(r.dir, 'logs', n);
+  const file = log('app.log');
+  // Submits held while `hold`, then all refused at once.
+  const held: Array<(err: Error) => void> = [];
+  let hold = false;
+  const intake: Intake = {
+    ...r.intake,
+    submit: (m) => (hold ? new Promise<void>((_, reject) => held.push(reject)) : r.intake.submit(m)),
+  };
+  // The refusals land exactly while the copy's end is read: FileHandle.read is wrapped so that the
+  // first read of app.log.1 that returns 0 bytes lets them settle before it returns. (The chaos
+  // bench lost 799 lines this way: the reader, rewound during that read, took the end it had
+  // reached before the rewind as the end of a committed copy.)
+  const probe = await open(file, 'w');
+  const proto = Object.getPrototypeOf(probe) as { read: FileHandle['read'] };
+  await probe.close();
+  const read = proto.read;
+  let armed = false;
+  proto.read = async function (this: FileHandle, ...args: unknown[]) {
+    const res = await (read as (...a: unknown[]) => Promise<{ bytesRead: number }>).apply(this, args);
+    if (armed && res.bytesRead === 0 && readlinkSync(`/proc/self/fd/${this.fd}`) === log('app.log.1')) {
+      armed = false;
+      hold = false;
+      for (const reject of held.splice(0)) reject(new Error('test: append refused'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return res;
+  } as FileHandle['read'];
+  t.after(() => {
+    proto.read = read;
+  });
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  hold = true;
+  appendFileSync(file, numbered(100, 200));
+  await waitUntil(() => held.length >= 100, 'lines 100..199 read (held)', 10_000, 20);
+  armed = true;
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(200, 210));
+  await allThere(r, range(0, 210), 'every line (the copy read again after the refusal)');
+  assert.equal(armed, false, 'the refusals were let go at the end of the copy');
 });

@@ -147,13 +147,16 @@ async function readCopy(t: FileTracker): Promise<boolean> {
       continue;
     }
     const buf = Buffer.allocUnsafe(t.ctx.chunkBytes);
+    const epoch = t.epoch;
     const { bytesRead } = await fh.read(buf, 0, buf.length, t.splitter.readOffset);
+    // A refusal settled during the read: the reader was rewound (a new splitter at the committed
+    // offset), so these bytes, or this end, are not where it stands now: read again from there.
+    if (t.epoch !== epoch) continue;
     if (bytesRead > 0) {
       t.bytesRead += bytesRead;
       t.emit(t.splitter.push(buf.subarray(0, bytesRead)), bytesRead);
       continue;
     }
-    const epoch = t.epoch;
     await t.allSettled();
     if (t.epoch === epoch) return true; // nothing refused: all of it committed
   }
