@@ -3,6 +3,7 @@
 // acknowledged (PUBACK) and what is on disk, for the check at the end.
 import { closeSync, copyFileSync, openSync, renameSync, truncateSync, writeSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 
@@ -157,5 +158,39 @@ export class LogFile {
       }
     }
     return { ids, bad, where };
+  }
+}
+
+/**
+ * One hostile client, of a kind picked by `r` in [0, 1): garbage bytes on a raw socket, a CONNECT
+ * cut off half-way and left open, a client taking over a publisher's client id (clean session, so
+ * the publisher's session is discarded), or a 200 KB publish (JSON without an id: counted as
+ * unparsable upstream). Resolves with what it did; never throws.
+ */
+export async function hostileClient(port: number, r: number): Promise<string> {
+  if (r < 0.5) {
+    const garbage = r < 0.25;
+    const s = connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    // CONNECT, remaining length 100, then only 10 bytes of it: the broker waits for the rest.
+    s.write(
+      garbage ? Buffer.from('GET / HTTP/1.1\r\n\r\n\u0000\u00ff\u00ff\u00ff\u00ff') : Buffer.from([0x10, 100, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 10]),
+    );
+    setTimeout(() => s.destroy(), 15_000).unref();
+    return garbage ? 'garbage bytes on a raw socket' : 'a CONNECT cut off half-way, left open 15 s';
+  }
+  const takeover = r < 0.75;
+  try {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      clientId: takeover ? 'chaos-1' : 'chaos-hostile',
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    if (!takeover) await c.publishAsync('hostile/big', JSON.stringify({ h: 1, pad: 'z'.repeat(200_000) }), { qos: 1 }).catch(() => undefined);
+    await c.endAsync(true);
+    return takeover ? "a client taking over publisher chaos-1's client id (clean session)" : 'a 200 KB QoS 1 publish';
+  } catch (err) {
+    return `hostile client failed: ${String(err)}`;
   }
 }

@@ -14,6 +14,8 @@
 //   duplicate) and down (not listening);
 // - kill -9 of the gateway every ~--kill-every seconds, and within 150 ms of a quarter of the
 //   rotations; restarted after 0-3 s with the same data dir and config;
+// - hostile clients every 5-30 s (chaos-load.ts hostileClient): garbage bytes, a CONNECT cut off
+//   half-way, a client taking over a publisher's client id, a 200 KB publish;
 // - two full-disk phases of 10-25 s: the data dir is on a tmpfs of --tmpfs-mib that this bench
 //   mounts (root needed; unmounted at the end), filled by a filler file until /healthz says the
 //   store is not writable (store.reserveBytes 8 MiB), then freed.
@@ -39,7 +41,7 @@ import { writeConfig } from '../helpers/gateway-process.js';
 import { freeBytes } from '../helpers/small-fs.js';
 import { ChaosUpstream, type UpstreamMode } from './chaos-upstream.js';
 import { elapsed, exporterStatus, Gateway, type ExporterJson } from './chaos-gateway.js';
-import { LogFile, Publishers, sleep } from './chaos-load.js';
+import { hostileClient, LogFile, Publishers, sleep } from './chaos-load.js';
 
 const MiB = 1024 * 1024;
 
@@ -162,6 +164,7 @@ async function main(): Promise<number> {
   let nextKill = Date.now() + between(0.3, 1.7) * killEvery;
   let nextMode = Date.now() + between(5000, 20_000);
   let nextRotate = Date.now() + between(4000, 15_000);
+  let nextHostile = Date.now() + between(5000, 30_000);
   const diskAt = [t0 + between(0.25, 0.45) * minutes * 60_000, t0 + between(0.6, 0.8) * minutes * 60_000];
   let disk: { filler: string; releaseAt: number; fullSeen: boolean; startedAt: number } | undefined;
   let diskPhases = 0;
@@ -204,6 +207,10 @@ async function main(): Promise<number> {
         continue;
       }
       log(`rotated (${mode})`);
+    }
+    if (now >= nextHostile) {
+      log(`hostile: ${await hostileClient(mqttPort, rnd())}`);
+      nextHostile = now + between(5000, 30_000);
     }
     if (now >= nextKill) {
       await restart('scheduled');
