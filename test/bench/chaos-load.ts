@@ -180,17 +180,28 @@ export async function hostileClient(port: number, r: number): Promise<string> {
     return garbage ? 'garbage bytes on a raw socket' : 'a CONNECT cut off half-way, left open 15 s';
   }
   const takeover = r < 0.75;
-  try {
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-      clientId: takeover ? 'chaos-1' : 'chaos-hostile',
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+    clientId: takeover ? 'chaos-1' : 'chaos-hostile',
+    clean: true,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+  });
+  c.on('error', () => undefined);
+  // Bounded: a publish the gateway refuses (a full disk) closes the connection without an answer,
+  // and mqtt.js with reconnectPeriod 0 then never calls back.
+  const outcome = await new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve('no answer within 10 s'), 10_000);
+    const done = (what: string): void => {
+      clearTimeout(timer);
+      resolve(what);
+    };
+    c.once('close', () => done('connection closed'));
+    c.once('connect', () => {
+      if (takeover) done('connected');
+      else
+        c.publish('hostile/big', JSON.stringify({ h: 1, pad: 'z'.repeat(200_000) }), { qos: 1 }, (err) => done(err ? `refused: ${err.message}` : 'PUBACKed'));
     });
-    if (!takeover) await c.publishAsync('hostile/big', JSON.stringify({ h: 1, pad: 'z'.repeat(200_000) }), { qos: 1 }).catch(() => undefined);
-    await c.endAsync(true);
-    return takeover ? "a client taking over publisher chaos-1's client id (clean session)" : 'a 200 KB QoS 1 publish';
-  } catch (err) {
-    return `hostile client failed: ${String(err)}`;
-  }
+  });
+  c.end(true);
+  return takeover ? `a client taking over publisher chaos-1's client id (clean session): ${outcome}` : `a 200 KB QoS 1 publish: ${outcome}`;
 }
