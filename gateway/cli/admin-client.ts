@@ -14,6 +14,15 @@ import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'nod
 import { loadConfig } from '../config/index.js';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 
+/** The options of every command that talks to the running gateway (streams, jobs): parseCliArgs' shape. */
+export const ADMIN_COMMAND_OPTIONS = {
+  admin: { type: 'string' },
+  config: { type: 'string', short: 'c' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export interface AdminTarget {
   url: string;
   token?: string;

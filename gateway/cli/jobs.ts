@@ -2,22 +2,12 @@
 // next run, counts since start.
 import type { JobStatus } from '../control/jobs.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse jobs [--admin URL | --config FILE] [--token T] [--json]';
 
 export async function runJobs(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseCliArgs(
-    argv,
-    {
-      admin: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      token: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
+  const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
   if (values.help) {
     writeLine(
       io.stdout,

@@ -1,7 +1,7 @@
 // `gatehouse streams`: local streams and their exporters, from the running gateway.
 import type { ExporterStatus } from '../upstream/status.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -25,17 +25,7 @@ function fmtBytes(n: number): string {
 }
 
 export async function runStreams(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseCliArgs(
-    argv,
-    {
-      admin: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      token: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    USAGE,
-  );
+  const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
   if (values.help) {
     writeLine(io.stdout, `usage: ${USAGE}\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.`);
     return 0;

@@ -9,6 +9,7 @@
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
 // bridged back up.
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../../core/tls-files.js';
+import { persistentClientOptions } from '../../../core/mqtt-client.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
@@ -199,18 +200,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   }
 
   function clientOptions(): IClientOptions {
-    const co: IClientOptions = {
-      clientId: o.clientId,
-      clean: false,
-      protocolVersion: o.protocolVersion,
-      keepalive: o.keepaliveSec,
-      connectTimeout: o.connectTimeoutMs,
-      reconnectPeriod: 0, // our own backoff (mqtt.js retries at a fixed interval)
-      rejectUnauthorized: o.rejectUnauthorized,
-    };
-    if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
-    if (o.username !== undefined) co.username = o.username;
-    if (o.password !== undefined) co.password = o.password;
+    const co = persistentClientOptions(o);
     // Files are read and checked at start (a bad path or pair is a config error naming the option)
     // and read again before each reconnect (refreshTls).
     const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, MQTT_DESTINATION_TLS);

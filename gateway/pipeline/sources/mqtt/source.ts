@@ -19,6 +19,7 @@ import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
 import { readClientTlsFiles, refreshTlsFiles } from '../../../../core/tls-files.js';
+import { persistentClientOptions } from '../../../../core/mqtt-client.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
@@ -302,19 +303,10 @@ export class MqttSubscribeSource implements Source {
   private clientOptions(): IClientOptions {
     const o = this.o;
     const co: IClientOptions = {
-      clientId: o.clientId,
-      clean: false,
-      protocolVersion: o.protocolVersion,
-      keepalive: o.keepaliveSec,
-      connectTimeout: o.connectTimeoutMs,
-      reconnectPeriod: 0, // our own backoff (mqtt.js retries at a fixed interval)
-      rejectUnauthorized: o.rejectUnauthorized,
+      ...persistentClientOptions(o),
       // The subscriptions are made at every connect (above), not replayed by mqtt.js as well.
       resubscribe: false,
     };
-    if (o.protocolVersion === 5) co.properties = { sessionExpiryInterval: o.sessionExpirySec };
-    if (o.username !== undefined) co.username = o.username;
-    if (o.password !== undefined) co.password = o.password;
     // Read and checked here (a pair that does not load is a config error naming its key), again before each reconnect (refreshTls).
     const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, sourceTlsContext(o.name));
     if (ca) co.ca = ca;
