@@ -42,20 +42,9 @@ import { freeBytes } from '../helpers/small-fs.js';
 import { ChaosUpstream, type UpstreamMode } from './chaos-upstream.js';
 import { elapsed, exporterStatus, Gateway, type ExporterJson } from './chaos-gateway.js';
 import { hostileClient, LogFile, Publishers, sleep } from './chaos-load.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const MiB = 1024 * 1024;
-
-/** mulberry32: a small seeded PRNG (the schedule must repeat for a seed). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs of consecutive numbers: [first, last] pairs. */
 function runs(ids: number[]): Array<[number, number]> {
@@ -90,7 +79,7 @@ async function main(): Promise<number> {
   const seed = Number(values.seed);
   const rate = Number(values.rate);
   const withFile = !values['no-file'];
-  const rnd = prng(seed);
+  const rnd = mulberry32(seed);
   const between = (a: number, b: number): number => a + rnd() * (b - a);
   if (process.getuid?.() !== 0) {
     console.log('chaos: needs root (it mounts a tmpfs for the data dir)');

@@ -4,17 +4,7 @@
 // shift, drift, frequency change, variance change), or none. Windows follow NAB's labelling:
 // 10% of the series length split over the events, centred on each event's start.
 import type { Series } from './nab-lib.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../helpers/prng.js';
 
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -53,7 +43,7 @@ export function syntheticCorpus(seed = 1, perKind = 4): Series[] {
   let k = 0;
   for (const kind of EVENT_KINDS) {
     for (let j = 0; j < perKind; j++, k++) {
-      const r = rng(seed * 1000 + k);
+      const r = mulberry32(seed * 1000 + k);
       const n = [1500, 4000, 6000][(j + k) % 3]!; // lengths vary like real series
       let base = BASES[(j + EVENT_KINDS.indexOf(kind)) % BASES.length]!;
       if (kind === 'frequency' && base !== 'periodic' && base !== 'square') base = j % 2 ? 'square' : 'periodic';

@@ -29,19 +29,11 @@ import { isGatehouseError } from '../../core/errors.js';
 import { tempDir, testDeps, withTimeout } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { PINGREQ } from '../helpers/mqtt-raw.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202) >>> 0;
 const DURATION_MS = Number(process.env.FUZZ_MS ?? 30_000);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const rnd = mulberry32(SEED);
 const int = (n: number): number => Math.floor(rnd() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;

@@ -17,6 +17,7 @@ import { createActionRegistry } from '../helpers/action-registry.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine } from '../../rules/engine.js';
 import type { Message } from '../../core/message.js';
+import { mulberry32 } from '../helpers/prng.js';
 
 interface StreamRecords {
   records: Array<{ seq: number; payload?: string }>;
@@ -115,18 +116,6 @@ interface Ev {
   v: number;
 }
 
-/** A deterministic PRNG (mulberry32): the seed is printed so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function events(n: number): Ev[] {
   const out: Ev[] = [];
   let ts = 1_700_000_000_000;
@@ -162,7 +151,7 @@ type Phase = 'before-send' | 'in-flight' | 'after-ack';
 test('every window kind and an RCF detector: kill -9 at random points gives the output of an uninterrupted run', { timeout: 180_000 }, async (t) => {
   const seed = Number(process.env.GATEHOUSE_TEST_SEED ?? Date.now() % 1_000_000);
   t.diagnostic(`seed ${seed} (GATEHOUSE_TEST_SEED=${seed} replays this run)`);
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const evs = events(260);
   // Kill points: one right at a window close (the first event of a new 10 s window), the others
   // anywhere; checkpoints run every 50 ms, so kills also land during checkpoints.
