@@ -1,5 +1,6 @@
 // Shared test helpers: temp dirs, free ports, waiting on events (never sleeping), system peers.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { createServer } from 'node:net';
@@ -20,8 +21,23 @@ export const compiled: boolean = here.includes(join('dist', 'test'));
 /** A fresh temp dir removed after the test. */
 export async function tempDir(t: TestContext, prefix = 'gatehouse-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(() => removeTempDir(dir));
   return dir;
+}
+
+/**
+ * Removes a temp dir without ever failing the hook. node:test runs after-hooks in the order they
+ * were registered and a hook that throws skips the ones after it, so a dir registered before the
+ * process that writes into it (a peer, a gateway child) may still be written while it is removed
+ * (ENOTEMPTY); throwing there would leave that process running and the file hanging until its
+ * timeout (CI, round 12). What cannot be removed now is removed at exit, when the writers are gone.
+ */
+export async function removeTempDir(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  } catch {
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
 }
 
 /** A TCP port that was free a moment ago on 127.0.0.1. Prefer listening on port 0 where possible. */

@@ -4,13 +4,13 @@
 // keep the data, restart() = down + up, and stop() (also registered with t.after).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { connect as netConnect, type Server } from 'node:net';
 import { Server as HttpServer } from 'node:http';
 import type { TestContext } from 'node:test';
-import { freePort, tempDir, waitUntil, which } from './index.js';
+import { freePort, removeTempDir, tempDir, waitUntil, which } from './index.js';
 
 export interface Peer {
   /** Base URL (http://127.0.0.1:PORT, nats://..., mqtt://...). */
@@ -151,6 +151,7 @@ async function childPeer(
   bin: string,
   args: (port: number) => string[],
   before?: (port: number) => Promise<void>,
+  dataDir?: string,
 ): Promise<Peer> {
   const path = which(bin);
   if (!path) throw new Error(`${bin} is not installed`);
@@ -185,6 +186,12 @@ async function childPeer(
     await exited;
     clearTimeout(timer);
   };
+  // Registered before the first boot so a peer that fails to start is still stopped, and its data
+  // dir goes only after the process that writes into it has exited (see removeTempDir).
+  t.after(async () => {
+    await halt();
+    if (dataDir) await removeTempDir(dataDir);
+  });
   await boot();
   const peer: Peer = {
     url: `${scheme}://127.0.0.1:${port}`,
@@ -199,19 +206,23 @@ async function childPeer(
     },
     stop: halt,
   };
-  t.after(() => peer.stop());
   return peer;
+}
+
+/** A temp dir for a peer's data, removed by the peer's own after-hook once the peer has stopped. */
+function peerDataDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
 }
 
 /** nats-server with JetStream, file storage in a temp dir (survives restart). */
 export async function startNats(t: TestContext): Promise<Peer> {
-  const dir = await tempDir(t, 'gatehouse-nats-');
-  return childPeer(t, 'nats', 'nats-server', (port) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir]);
+  const dir = await peerDataDir('gatehouse-nats-');
+  return childPeer(t, 'nats', 'nats-server', (port) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], undefined, dir);
 }
 
 /** mosquitto with persistence in a temp dir (queued QoS 1 messages survive restart), anonymous on loopback. */
 export async function startMosquitto(t: TestContext): Promise<Peer> {
-  const dir = await tempDir(t, 'gatehouse-mosquitto-');
+  const dir = await peerDataDir('gatehouse-mosquitto-');
   const conf = join(dir, 'mosquitto.conf');
   return childPeer(
     t,
