@@ -247,5 +247,6 @@ export async function startMosquitto(t: TestContext): Promise<Peer> {
         ].join('\n'),
       );
     },
+    dir,
   );
 }
