@@ -1,12 +1,16 @@
 // A/B of a hot-path change with the Pi bench (pi.ts): this checkout against another built one,
-// runs alternated (A, B, A, B...) so both sides share whatever the host does meanwhile. On a
+// runs alternated (A B, B A, A B...) so both sides share whatever the host does meanwhile. On a
 // shared VM one run's PUBACK p99 or CPU per message moves by 10-30% from one minute to the next,
 // more than most changes; only alternated pairs tell them apart. Prints every run, then per side
 // the median and the range, and the median of the pairwise differences (B - A).
+// Each pair swaps which side runs first: the second run of a pair read 8-9 us per message cheaper
+// than the first, whichever side it was, in round 13's two A/Bs of the same two commits (HEAD then
+// base: -8.8; base then HEAD: -8.1), an order bias as large as the changes being measured. Swapped
+// pairs cancel it in the median of the differences; use an even number of pairs.
 //
 //   git worktree add --detach ../gh-base <commit> && ln -s "$PWD/node_modules" ../gh-base/
 //   (cd ../gh-base && npm run -s build) && npm run -s build
-//   node dist/test/bench/ab.js ../gh-base [pairs, default 5] [seconds per run, default 10]
+//   node dist/test/bench/ab.js ../gh-base [pairs, default 6] [seconds per run, default 10]
 //
 // A is the other checkout (the base), B this one. BENCH_RATES (default 5000) and the other pi.ts
 // variables pass through; the gateway variant only, without the settled-idle wait.
@@ -51,7 +55,7 @@ const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toFixe
 
 function main(): void {
   const other = process.argv[2];
-  const pairs = Number(process.argv[3] ?? 5);
+  const pairs = Number(process.argv[3] ?? 6);
   const seconds = Number(process.argv[4] ?? 10);
   if (!other || !Number.isInteger(pairs) || pairs < 1 || !(seconds > 0)) {
     console.error('usage: node dist/test/bench/ab.js OTHER_CHECKOUT [pairs] [seconds per run]');
@@ -63,10 +67,12 @@ function main(): void {
     process.exit(2);
   }
   const got: Record<'A' | 'B', Row[][]> = { A: [], B: [] };
-  console.log(`A/B: A = ${resolve(other)}, B = this checkout; ${pairs} pairs of ${seconds} s runs, alternated`);
+  console.log(`A/B: A = ${resolve(other)}, B = this checkout; ${pairs} pairs of ${seconds} s runs, alternated (A B, B A, ...)`);
+  if (pairs % 2 === 1) console.log('(an odd number of pairs: the order bias does not cancel; prefer an even number)');
   console.log('pair side  run          load1   msgs/s  p50 ms  p99 ms  fsyncs/s  CPU us/msg');
   for (let i = 1; i <= pairs; i++) {
-    for (const side of ['A', 'B'] as const) {
+    const order = i % 2 === 1 ? (['A', 'B'] as const) : (['B', 'A'] as const);
+    for (const side of order) {
       const rows = runPi(sides[side], seconds);
       got[side].push(rows);
       for (const r of rows) {
