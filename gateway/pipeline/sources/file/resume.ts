@@ -67,7 +67,6 @@ export class Resume {
       const at = s.from ?? s.path;
       since.set(at, Math.min(since.get(at) ?? t, t));
     }
-    const savedKeys = new Set(saved.map((s) => identityKey(s.dev, s.ino)));
     // Copies of saved content are read from the saved file's copy (drainCopy) or are the live file's.
     const known: ReadContent[] = [...saved.map((s) => ({ fp: s.fp, offset: s.offset, key: identityKey(s.dev, s.ino), live: true })), ...files.knownContent()];
     const candidates: Array<RotatedAway & { from: string }> = [];
@@ -77,7 +76,11 @@ export class Resume {
         base: basename(path),
         since: after,
         exclude: (n) => files.excluded(n),
-        skip: (p, key) => files.trackers.has(key) || savedKeys.has(key) || this.options.globs.some((g) => g.full.test(p)),
+        // Not every saved identity: a saved file resumed or found renamed is tracked by now, and its
+        // saved content is `known` (live) below; an identity holding other content than saved (the
+        // file truncated by copytruncate, rewritten and renamed away while stopped) is new content
+        // (chaos soak, round 13: 903 lines of such a file never read, and not reported).
+        skip: (p, key) => files.trackers.has(key) || this.options.globs.some((g) => g.full.test(p)),
         read: known,
         fingerprintBytes: this.options.fingerprintBytes,
       });
