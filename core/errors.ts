@@ -372,6 +372,12 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: 'use http://127.0.0.1:<port>/ (or add the name to admin.allowedHosts); change state from the status page itself or a non-browser client',
   },
+  GH_ADMIN_PLAIN_HTTP: {
+    group: 'admin / control',
+    meaning: 'A plain HTTP request (or other bytes that are not a TLS handshake) reached the admin API, which serves HTTPS only (admin.tls)',
+    message: "plain HTTP request sent to the admin API's HTTPS port: it serves HTTPS only (admin.tls) at {url}",
+    hint: 'use https://<host>:<port>/ instead of http://; the CLI trusts the admin certificate with --config FILE (it reads admin.tls.cert), or GATEHOUSE_ADMIN_CA=<PEM file of the CA that issued it>',
+  },
   GH_INTERNAL: {
     group: 'admin / control',
     meaning: 'An unexpected internal error (a bug: please report it)',

@@ -4,11 +4,13 @@
 // one of ours (DNS rebinding) gets 421, a state-changing request from another origin (CSRF) 403.
 // Records responses are streamed under a byte cap (maxResponseBytes / ?maxBytes=).
 // With admin.tls it serves HTTPS only (the bearer token and the API never cross the network in
-// clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts).
+// clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts), and a plain
+// HTTP request to it gets a 400 saying to use https:// (protocol-sniff.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { createServer as CreateHttpsServer } from 'node:https';
 import { ADMIN_TLS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
+import { answerPlainHttp, type PlainHttpGuard } from './protocol-sniff.js';
 import { isLoopback } from '../broker/options.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +34,8 @@ export interface AdminOptions {
   maxResponseBytes?: number;
   /** Serve HTTPS with these PEM files (absolute paths; config/index.ts resolves them). */
   tls?: { cert: string; key: string } | undefined;
+  /** With tls: a connection silent this long before its first byte is closed (default: the headers timeout, 10 s). */
+  firstByteTimeoutMs?: number;
 }
 
 /** What the admin API reads from the running gateway. Every method returns JSON-serialisable data. */
@@ -167,6 +171,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   let server: Server | undefined;
   let servedTls: ServedTls | undefined;
+  let plainHttp: PlainHttpGuard | undefined;
   let lastRefusalLog = -Infinity;
 
   const authorized = (req: IncomingMessage): boolean => {
@@ -361,6 +366,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
           throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });
         }
         servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
+        const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
+        plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });
         server = https;
       } else {
         server = createServer(httpOptions, handler);
@@ -387,6 +394,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       const s = server;
       server = undefined;
       servedTls?.stop();
+      plainHttp?.close(); // connections not yet handed to TLS: closeAllConnections does not know them
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
     },

@@ -1,0 +1,172 @@
+// A client that speaks plain HTTP (or anything but TLS) to the admin API's HTTPS port (admin.tls):
+// it gets a plain `400 Bad Request` in the API's error shape (GH_ADMIN_PLAIN_HTTP) saying to use
+// https:// and how the CLI trusts the certificate, and the connection is closed; HTTPS keeps
+// working on the same port, a silent connection is closed by a timeout (and does not hold stop()),
+// and the answers are counted. Before, node's TLS
+// server dropped such a connection: an empty reply (curl: 52), a browser's "connection reset".
+// Real https server (createAdminServer), real node http / https / net clients.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { connect as netConnect, type Socket } from 'node:net';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { createAdminServer, type AdminServer, type AdminSource } from '../../gateway/admin/server.js';
+import type { Registry } from 'prom-client';
+import { metricValue, needBinary, tempDir, testDeps, waitForEvent, withTimeout } from '../helpers/index.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+
+const skip = needBinary('openssl', 'openssl');
+const METRIC = 'gatehouse_admin_plain_http_total';
+
+const source: AdminSource = {
+  health: () => ({ ok: true }),
+  streams: () => [],
+  streamNames: () => [],
+  readRecords: async () => [],
+  rules: () => ({ state: 'none' }),
+  clients: () => [],
+  links: () => [],
+};
+
+interface Rig {
+  admin: AdminServer;
+  registry: Registry;
+  port: number;
+  ca: Buffer;
+  dir: string;
+}
+
+async function start(t: TestContext, extra: { firstByteTimeoutMs?: number } = {}): Promise<Rig> {
+  const dir = await tempDir(t);
+  const tls = opensslSelfSigned(dir); // for 127.0.0.1 and localhost
+  // Not a literal at the call: `extra` may carry options only tests set (firstByteTimeoutMs).
+  const options = { host: '127.0.0.1', port: 0, maxBodyBytes: 1024 * 1024, tls, ...extra };
+  const deps = testDeps();
+  const admin = createAdminServer(options, { ...deps, source });
+  await admin.start();
+  t.after(() => admin.stop());
+  return { admin, registry: deps.registry, port: admin.address().port, ca: await readFile(tls.cert), dir };
+}
+
+/** GET over HTTPS, trusting the rig's certificate. */
+function httpsGet(rig: Rig, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: rig.port, path, ca: rig.ca, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Write raw bytes, keep the socket open, collect what comes back until the server closes it. */
+async function rawExchange(port: number, bytes: Buffer | string | undefined): Promise<{ text: string; error?: string }> {
+  const socket: Socket = netConnect({ host: '127.0.0.1', port });
+  let text = '';
+  let error: string | undefined;
+  socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+  socket.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+  await waitForEvent(socket, 'connect');
+  if (bytes !== undefined) socket.write(bytes);
+  await waitForEvent(socket, 'close', 5000); // the server closes it: the client never does here
+  return error === undefined ? { text } : { text, error };
+}
+
+interface ErrorBody {
+  error: { code: string; message: string; hint: string };
+}
+
+test('plain HTTP to the HTTPS admin port: 400 GH_ADMIN_PLAIN_HTTP with the https:// URL and the CLI trust options, then closed; HTTPS on the same port unchanged', {
+  skip,
+}, async (t) => {
+  const rig = await start(t);
+  // node's http client, as `curl http://` or a script with an old URL.
+  const answer = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: rig.port, path: '/healthz', agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(answer.status, 400);
+  assert.equal(answer.headers.connection, 'close');
+  assert.match(String(answer.headers['content-type']), /^application\/json/);
+  const { error } = JSON.parse(answer.body) as ErrorBody;
+  assert.equal(error.code, 'GH_ADMIN_PLAIN_HTTP');
+  assert.match(error.message, /plain HTTP/);
+  assert.match(error.message, /HTTPS/);
+  assert.ok(error.hint.includes(`https://127.0.0.1:${rig.port}/`), error.hint);
+  assert.match(error.hint, /--config/);
+  assert.match(error.hint, /GATEHOUSE_ADMIN_CA/);
+  // A raw client that keeps its side open: the server answers and closes the connection itself.
+  const raw = await rawExchange(rig.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  assert.equal(raw.error, undefined, 'closed cleanly (FIN), not reset: a reset can erase the answer before the client reads it');
+  assert.match(raw.text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(raw.text, /\r\nConnection: close\r\n/i);
+  assert.match(raw.text, /"code":"GH_ADMIN_PLAIN_HTTP"/);
+  // HTTPS on the same port, before and after.
+  assert.deepEqual(await httpsGet(rig, '/healthz'), { status: 200, body: '{"ok":true}' });
+  assert.equal(await metricValue(rig.registry, METRIC), 2);
+  // A request with a body (a PUT): the answer still arrives whole, the body is drained, not kept.
+  const put = await new Promise<number>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: rig.port, path: '/api/rules', method: 'PUT', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(Buffer.alloc(256 * 1024, 'x'));
+  });
+  assert.equal(put, 400);
+  assert.equal(await metricValue(rig.registry, METRIC), 3);
+});
+
+test('bytes that are neither HTTP nor TLS get the 400, a broken handshake and a reset are closed: the server lives on', { skip }, async (t) => {
+  const rig = await start(t);
+  const garbage = await rawExchange(rig.port, Buffer.from([0x00, 0xff, 0xfe, 0x01, 0x0d, 0x0a, 0x0d, 0x0a]));
+  assert.match(garbage.text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  // A TLS record header followed by nonsense: TLS's own failure, as before (no HTTP answer).
+  const badHandshake = await rawExchange(rig.port, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5]));
+  assert.doesNotMatch(badHandshake.text, /^HTTP/);
+  // Connect and close without a byte; connect and reset.
+  const quiet = netConnect({ host: '127.0.0.1', port: rig.port });
+  await waitForEvent(quiet, 'connect');
+  quiet.end();
+  await waitForEvent(quiet, 'close');
+  const reset = netConnect({ host: '127.0.0.1', port: rig.port });
+  await waitForEvent(reset, 'connect');
+  reset.resetAndDestroy();
+  await waitForEvent(reset, 'close');
+  // One byte of a request, then nothing: answered at once (only the first byte is needed).
+  const slow = netConnect({ host: '127.0.0.1', port: rig.port });
+  let slowText = '';
+  slow.on('data', (c: Buffer) => (slowText += c.toString()));
+  await waitForEvent(slow, 'connect');
+  slow.write('G');
+  await waitForEvent(slow, 'close', 5000);
+  assert.match(slowText, /^HTTP\/1\.1 400 /);
+  assert.deepEqual(await httpsGet(rig, '/healthz'), { status: 200, body: '{"ok":true}' });
+  assert.equal(await metricValue(rig.registry, METRIC), 2);
+});
+
+test('a connection that sends nothing is closed after the first-byte timeout, and does not hold stop()', { skip }, async (t) => {
+  const rig = await start(t, { firstByteTimeoutMs: 200 });
+  const silent = netConnect({ host: '127.0.0.1', port: rig.port });
+  silent.on('error', () => {});
+  await waitForEvent(silent, 'connect');
+  const at = performance.now();
+  await waitForEvent(silent, 'close', 5000); // before: held by the TLS handshake timeout (120 s)
+  assert.ok(performance.now() - at >= 150, 'closed by the timeout, not at once');
+  assert.equal(await metricValue(rig.registry, METRIC), 0, 'a silent connection is not a plain HTTP answer');
+  // Default timeout (10 s): stop() closes a silent connection instead of waiting for it.
+  const other = await start(t);
+  const idle = netConnect({ host: '127.0.0.1', port: other.port });
+  idle.on('error', () => {});
+  await waitForEvent(idle, 'connect');
+  await withTimeout(other.admin.stop(), 3000, 'stop() returns with a silent connection open');
+  await waitForEvent(idle, 'close', 3000);
+});
