@@ -119,6 +119,7 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string }): s
       return "the admin API's certificate is not trusted: --config accepts admin.tls.cert only when its chain verifies: for a certificate issued by a private CA, set GATEHOUSE_ADMIN_CA to the PEM file of that CA (a self-signed admin.tls.cert needs nothing: then the gateway serves another certificate than that file)";
     return "the admin API's certificate is not trusted: run the CLI with --config FILE (it trusts admin.tls.cert), or set GATEHOUSE_ADMIN_CA to the PEM file of the CA that issued it";
   }
+  // A gateway from before GH_ADMIN_PLAIN_HTTP drops a plain HTTP request instead of answering it.
   if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
     return 'the admin API may serve HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
   return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;
@@ -162,8 +163,12 @@ export async function adminRequest(
   } catch {
     json = text;
   }
+  const e = typeof json === 'object' && json !== null ? (json as { error?: { code?: string; message?: string; hint?: string } }).error : undefined;
+  // An http:// URL to a gateway that serves HTTPS (admin.tls): its answer says what to use
+  // (admin/protocol-sniff.ts). An error even where the caller takes a 400 as a result (rules apply).
+  if (res.status === 400 && e?.code === 'GH_ADMIN_PLAIN_HTTP')
+    throw new GatehouseError('GH_ADMIN_PLAIN_HTTP', e.message ?? text, { hint: e.hint ?? ERROR_CATALOGUE.GH_ADMIN_PLAIN_HTTP.hint });
   if ((res.status < 200 || res.status > 299) && !accept.includes(res.status)) {
-    const e = (json as { error?: { code?: string; message?: string; hint?: string } }).error;
     // The gateway's own code when it gave one (401 is GH_ADMIN_UNAUTHORIZED, a refused rule set
     // the ruleset codes), so scripts see the cause, not a generic wrapper.
     const code = e?.code !== undefined && e.code in ERROR_CATALOGUE ? (e.code as ErrorCode) : 'GH_ADMIN_BAD_REQUEST';

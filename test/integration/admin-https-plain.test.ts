@@ -2,16 +2,21 @@
 // it gets a plain `400 Bad Request` in the API's error shape (GH_ADMIN_PLAIN_HTTP) saying to use
 // https:// and how the CLI trusts the certificate, and the connection is closed; HTTPS keeps
 // working on the same port, a silent connection is closed by a timeout (and does not hold stop()),
-// and the answers are counted. Before, node's TLS
+// the answers are counted, and the CLI prints the server's message and hint. Before, node's TLS
 // server dropped such a connection: an empty reply (curl: 52), a browser's "connection reset".
 // Real https server (createAdminServer), real node http / https / net clients.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { connect as netConnect, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createAdminServer, type AdminServer, type AdminSource } from '../../gateway/admin/server.js';
+import { adminRequest } from '../../gateway/cli/admin-client.js';
+import { main } from '../../gateway/cli/main.js';
+import type { GatehouseError } from '../../core/errors.js';
 import type { Registry } from 'prom-client';
 import { metricValue, needBinary, tempDir, testDeps, waitForEvent, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
@@ -169,4 +174,35 @@ test('a connection that sends nothing is closed after the first-byte timeout, an
   await waitForEvent(idle, 'connect');
   await withTimeout(other.admin.stop(), 3000, 'stop() returns with a silent connection open');
   await waitForEvent(idle, 'close', 3000);
+});
+
+test('the CLI with an http:// URL to the HTTPS port prints the server message and hint (rules apply too, whose 400 is a rule status)', { skip }, async (t) => {
+  const rig = await start(t);
+  const url = `http://127.0.0.1:${rig.port}`;
+  await assert.rejects(adminRequest({ url }, 'PUT', '/api/rules', 'rules: []\n', 'application/yaml', [400]), (e: GatehouseError) => {
+    assert.equal(e.code, 'GH_ADMIN_PLAIN_HTTP');
+    assert.match(e.message, /plain HTTP/);
+    assert.ok(e.hint?.includes(`https://127.0.0.1:${rig.port}/`), e.hint);
+    return true;
+  });
+  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await main(argv, { stdout, stderr });
+    return { code, out, err };
+  };
+  const streams = await run(['streams', '--admin', url]);
+  assert.equal(streams.code, 1);
+  assert.match(streams.err, /^gatehouse streams: GH_ADMIN_PLAIN_HTTP: plain HTTP/);
+  assert.ok(streams.err.includes(`Fix: use https://127.0.0.1:${rig.port}/`), streams.err);
+  const file = join(rig.dir, 'rules.yaml');
+  await writeFile(file, 'rules: []\n');
+  const apply = await run(['rules', 'apply', '--admin', url, file]);
+  assert.equal(apply.code, 1, `rules apply must fail: ${apply.out}${apply.err}`);
+  assert.equal(apply.out, '', 'no rule status printed');
+  assert.match(apply.err, /GH_ADMIN_PLAIN_HTTP: plain HTTP/);
 });
