@@ -1,4 +1,4 @@
-// The error catalogue (core/errors.ts) against the code and the docs: docs/errors.md is exactly what
+// The error catalogue (core/error-catalogue.ts) against the code and the docs: docs/errors.md is exactly what
 // the generator prints, every catalogued code is used by the source (or marked reserved with a
 // reason), and every GH_ code the source names is catalogued.
 import { test } from 'node:test';
@@ -11,7 +11,7 @@ import { repoRoot } from '../helpers/index.js';
 
 /** Runtime sources (tests excluded: a test naming a code proves nothing about the runtime). */
 const SOURCE_DIRS = ['core', 'gateway', 'rules', 'firmware-bridge', 'bin'];
-const CATALOGUE_FILE = join('core', 'errors.ts');
+const CATALOGUE_FILE = join('core', 'error-catalogue.ts');
 
 async function sourceFiles(dir: string, out: string[] = []): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -48,14 +48,14 @@ test('every catalogued code is used by the runtime source, or marked reserved wi
       assert.ok(!used.has(code), `${code} is marked reserved but used in ${used.get(code)?.join(', ')}: drop the mark`);
       continue;
     }
-    assert.ok(used.has(code), `${code} is never used outside core/errors.ts: throw it where it happens, remove it, or mark it reserved with a reason`);
+    assert.ok(used.has(code), `${code} is never used outside core/error-catalogue.ts: throw it where it happens, remove it, or mark it reserved with a reason`);
   }
 });
 
 test('every GH_ code named in the runtime source is in the catalogue', async () => {
   const used = await codesUsedInSource();
   const unknown = [...used.keys()].filter((c) => !(c in ERROR_CATALOGUE));
-  assert.deepEqual(unknown, [], `not in core/errors.ts: ${unknown.map((c) => `${c} (${used.get(c)!.join(', ')})`).join('; ')}`);
+  assert.deepEqual(unknown, [], `not in core/error-catalogue.ts: ${unknown.map((c) => `${c} (${used.get(c)!.join(', ')})`).join('; ')}`);
 });
 
 test('a catalogue constructor fills the message template and the default hint; the hint can be overridden', () => {
