@@ -11,6 +11,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { tempDir, testDeps, waitUntil } from './index.js';
 import { storeIntake, readAll, type StoreIntake } from './store-intake.js';
+import type { Intake } from '../../gateway/pipeline/contract.js';
+import { GatehouseError } from '../../core/errors.js';
 import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
 import { fileSourceSchema, type FileSourceOptionsInput } from '../../gateway/pipeline/sources/file/options.js';
 import { FileSource } from '../../gateway/pipeline/sources/file/source.js';
@@ -27,6 +29,8 @@ export interface FileRig {
   onLog: ((rec: Record<string, unknown>) => void) | undefined;
   /** While false, the intake reports it cannot take writes: the source pauses reading. */
   accepting: boolean;
+  /** Run at the test's end before the source stops (release what a failed test left waiting). */
+  beforeStop: Array<() => void>;
   lines(): Promise<string[]>;
   restart(extra?: Partial<FileSourceOptionsInput>): Promise<void>;
 }
@@ -75,6 +79,7 @@ export async function fileRig(t: TestContext, options: Partial<FileSourceOptions
     logs,
     onLog: undefined,
     accepting: true,
+    beforeStop: [],
     lines: async () => (await readAll(store, 'logs')).map((rec) => rec.payload.toString()),
     restart: async (extra) => {
       await r.source.stop();
@@ -86,6 +91,7 @@ export async function fileRig(t: TestContext, options: Partial<FileSourceOptions
   intake.accepting = () => r.accepting;
   await mkdir(join(dir, 'logs'), { recursive: true });
   t.after(async () => {
+    for (const f of r.beforeStop) f();
     await r.source.stop();
     await store.close();
   });
@@ -110,6 +116,68 @@ export async function waitLines(r: FileRig, n: number, what: string, timeoutMs =
     timeoutMs,
     20,
   );
+}
+
+/** Wait until every line of `expected` is in the stream (duplicates allowed: a rewind reads again). */
+export async function allThere(r: FileRig, expected: string[], what: string): Promise<void> {
+  let missing: string[] = expected;
+  await waitUntil(
+    async () => {
+      const seen = new Set(await r.lines());
+      missing = expected.filter((l) => !seen.has(l));
+      return missing.length === 0;
+    },
+    what,
+    10_000,
+    20,
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}; missing ${missing.length}: ${missing.slice(0, 3).join(', ')} .. ${missing.slice(-3).join(', ')}`);
+  });
+}
+
+/**
+ * The rig's intake with a switch, as a full `reject` stream behaves: while `hold` is set, submits
+ * wait (an append waiting for space), and `refuse()` fails every submit waiting
+ * (GH_STREAM_FULL, as after appendTimeoutMs). Offsets are committed as usual.
+ */
+export interface HoldingIntake {
+  intake: Intake;
+  hold: boolean;
+  /** Submits waiting now. */
+  readonly held: number;
+  /** Submits refused so far. */
+  readonly refused: number;
+  refuse(): void;
+}
+
+export function holdingIntake(r: FileRig): HoldingIntake {
+  const waiting: Array<(err: Error) => void> = [];
+  let refused = 0;
+  const h: HoldingIntake = {
+    hold: false,
+    get held() {
+      return waiting.length;
+    },
+    get refused() {
+      return refused;
+    },
+    refuse() {
+      for (const reject of waiting.splice(0)) {
+        refused++;
+        reject(new GatehouseError('GH_STREAM_FULL', "test: local stream 'logs' is full"));
+      }
+    },
+    intake: {
+      ...r.intake,
+      submit: (m) => (h.hold ? new Promise<void>((_, reject) => waiting.push(reject)) : r.intake.submit(m)),
+    },
+  };
+  // A test that failed while submits wait: the source could not stop (it waits for them).
+  r.beforeStop.push(() => {
+    h.hold = false;
+    h.refuse();
+  });
+  return h;
 }
 
 /** Each expected line exactly once, nothing else. */

@@ -10,24 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Intake } from '../../gateway/pipeline/contract.js';
 import { waitUntil } from '../helpers/index.js';
-import { fileRig, fileStatuses, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
-
-/** Wait until every line of `expected` is in the stream (duplicates allowed: a rewind reads again). */
-async function allThere(r: FileRig, expected: string[], what: string): Promise<void> {
-  let missing: string[] = expected;
-  await waitUntil(
-    async () => {
-      const seen = new Set(await r.lines());
-      missing = expected.filter((l) => !seen.has(l));
-      return missing.length === 0;
-    },
-    what,
-    10_000,
-    20,
-  ).catch((err: unknown) => {
-    throw new Error(`${String(err)}; missing ${missing.length}: ${missing.slice(0, 3).join(', ')} .. ${missing.slice(-3).join(', ')}`);
-  });
-}
+import { allThere, fileRig, fileStatuses, numbered, range, waitLines } from '../helpers/file-rig.js';
 
 test('copytruncate while every submit is refused: the copy is read again once the store takes records', async (t) => {
   const r = await fileRig(t, {});
