@@ -1,7 +1,8 @@
 // One tailed file: its open handle, identity, read position and the splitter of its bytes.
 // Reading: read a chunk, split it into records, submit them, then commit the source's state (the
 // offset of every file) with intake.commitMeta: the offset is durable in the same group commit as
-// the records read before it. A rejected submit rewinds to the last committed offset.
+// the records read before it. A rejected submit rewinds to the last committed offset (when the
+// file was truncated in place meanwhile, its bytes gone, truncation.ts submits the records again).
 //
 // Rotation: a file renamed or deleted keeps being read through its open handle until it has been
 // quiet for rotateWaitMs (the writer may still write to it until it reopens), then it is retired.
@@ -68,6 +69,13 @@ export class FileTracker {
   private pumping: Promise<void> | undefined;
   /** Emitted chunks not settled yet (committed, or refused and rewound): see allSettled. */
   private readonly unsettled = new Set<Promise<void>>();
+  /**
+   * The records of the chunks emitted in this epoch and not known committed, with the offset each
+   * chunk commits. A refused chunk is normally read again from the file (rewind); after a
+   * truncation in place its bytes are in no file any more, and truncation.ts submits it again from
+   * here. Dropped once committed, and at a rewind (read again); bounded like the bytes in flight.
+   */
+  private sent: Array<{ epoch: number; offset: number; records: SplitRecord[] }> = [];
   /**
    * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
    * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
@@ -283,6 +291,9 @@ export class FileTracker {
     if (this.behindSince === undefined) this.behindSince = this.ctx.monotonic();
     promises.push(this.ctx.commitState());
     const epoch = this.epoch;
+    // (Chunks of an earlier epoch were read again or handed over with their content: see `sent`.)
+    if (this.sent.length > 0 && this.sent[0]!.epoch !== epoch) this.sent = [];
+    if (records.length > 0) this.sent.push({ epoch, offset, records });
     const done: Promise<void> = Promise.all(promises).then(
       () => {
         if (epoch !== this.epoch) return;
@@ -290,6 +301,7 @@ export class FileTracker {
           this.committedOffset = offset;
           this.committedHeadersLeft = headersLeft;
         }
+        while (this.sent.length > 0 && this.sent[0]!.offset <= this.committedOffset) this.sent.shift();
         if (this.committedOffset >= this.size) {
           this.behindSince = undefined;
           this.settled();
@@ -311,11 +323,17 @@ export class FileTracker {
     while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
   }
 
+  /** The records emitted in this epoch and not known committed yet (refused ones included), by chunk: see `sent`. */
+  unconfirmed(): SplitRecord[][] {
+    return this.sent.filter((c) => c.epoch === this.epoch).map((c) => c.records);
+  }
+
   /** A submit or commit failed: nothing after the last committed offset counts as read. */
   private rewind(err: unknown, epoch: number): void {
     if (epoch !== this.epoch) return;
     this.epoch++;
     this.lastError = err instanceof Error ? err.message : String(err);
+    this.sent = [];
     this.splitter = this.ctx.newSplitter(this.committedOffset, this.committedHeadersLeft);
     this.submittedOffset = this.committedOffset;
     this.submittedHeadersLeft = this.committedHeadersLeft;

@@ -4,10 +4,13 @@
 // over first (recorded as read up to where records were made of it, no longer offered as the
 // tracker's), so a copy that only appears after that search is read by the look for content
 // rotated away (rotated-away.ts) from there. Unread content whose copy is gone is reported
-// (ctx.lost), never dropped silently. One job, moved out of tracker.ts; it works on the tracker's
-// own fields.
+// (ctx.lost), never dropped silently. Records read from the old content are committed before it
+// is handed over: refused ones are read again from the copy, or, truncated in place (no copy),
+// submitted again from memory (commitFromMemory), as is the partial record of a held line start.
+// One job, moved out of tracker.ts; it works on the tracker's own fields.
 import { basename, dirname } from 'node:path';
 import type { FileTracker } from './tracker.js';
+import type { LineSplitter, SplitRecord } from './splitter.js';
 import type { RotatedCopy } from './tracker-context.js';
 import { readHead, sameStart } from './identity.js';
 import { openRotatedCopy } from './discovery.js';
@@ -20,9 +23,13 @@ import { LOOK_SLACK_MS, lossWithoutCopy } from './rotated-away.js';
 export async function checkTruncated(t: FileTracker): Promise<boolean> {
   const fh = t.fh;
   if (!fh) return false;
+  // Where the tracker stands and what it emitted, taken before any await: a refusal settling
+  // during the look rewinds it to its committed offset, and the records it had emitted from the
+  // old content must stay known (truncated in place, they are in no file any more).
+  const sent = sentNow(t);
+  const pos = sent.splitter.readOffset;
   const lookAt = t.ctx.now();
   const st = await fh.stat();
-  const pos = t.splitter.readOffset;
   let truncated = st.size < pos;
   // (Also at position 0: the file may have been truncated again before any of it was read.)
   if (!truncated && t.fp.len > 0) truncated = !(await sameStart(fh, t.fp));
@@ -69,6 +76,15 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
     if (!read) return false;
   } else {
     t.ctx.onEvent(t, 'truncated', { at: pos, size: st.size });
+    // Truncated in place: what was read and not committed yet is in no file any more. Committed
+    // before the old content is handed over (as readCopy does: a refusal settling after the
+    // handover would be ignored), refused records submitted again from memory.
+    if (!(await commitFromMemory(t, sent, 'read, then truncated in place before they could be read again'))) {
+      // Stopping: the rest seen on disk and never read is gone too.
+      const loss = await lossWithoutCopy({ dir: dirname(t.path), base: basename(t.path), fp: t.fp, pos, knownSize, missed: 0, exclude: t.ctx.exclude });
+      if (loss) t.ctx.lost(t, loss.bytes, loss.why);
+      return false;
+    }
   }
   // From here on the old content is not t tracker's: what was read of it is recorded, and the
   // look for content rotated away finds its copies through that record, from where it was read
@@ -108,6 +124,9 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
       held.map((r) => ({ ...r, partial: true })),
       0,
     );
+    // Handed over already (recorded read past it) and its rest in no file: if refused, it is
+    // submitted again from memory, not read again. (Stopping first: reported lost.)
+    await commitFromMemory(t, sentNow(t), 'the start of a line held at the truncation (its rest in no file), emitted partial');
   }
   if (copy === undefined && !late) {
     const dir = dirname(t.path);
@@ -159,5 +178,50 @@ async function readCopy(t: FileTracker): Promise<boolean> {
     }
     await t.allSettled();
     if (t.epoch === epoch) return true; // nothing refused: all of it committed
+  }
+}
+
+/** What a tracker has emitted and not known committed, and the splitter that stands past it. */
+interface Sent {
+  epoch: number;
+  splitter: LineSplitter;
+  /** The records of the chunks emitted in `epoch` and not known committed, by chunk. */
+  chunks: SplitRecord[][];
+}
+
+function sentNow(t: FileTracker): Sent {
+  return { epoch: t.epoch, splitter: t.splitter, chunks: t.unconfirmed() };
+}
+
+/**
+ * Wait until every chunk emitted by the time of `sent` has settled. A refused one rewound the
+ * tracker to its committed offset, but its bytes can no longer be read again (truncated in place,
+ * or a held line start whose content was handed over): the records from that offset on are
+ * submitted again from memory, the tracker standing where it stood before the rewind
+ * (`sent.splitter`), after the rewind's pause, until the store takes them. At least once, as a
+ * rewind: records the store took after the refused one are submitted again too. False when the
+ * source stops first: the bytes not committed (`what`) are then reported lost.
+ */
+async function commitFromMemory(t: FileTracker, sent: Sent, what: string): Promise<boolean> {
+  let epoch = sent.epoch;
+  for (;;) {
+    await t.allSettled();
+    if (t.epoch === epoch) return true; // nothing refused: all of it committed
+    await t.ctx.waitForRoom();
+    const pause = t.pausedUntil - t.ctx.monotonic();
+    if (pause > 0 && !t.ctx.stopping()) await new Promise((r) => setTimeout(r, pause));
+    if (t.ctx.stopping()) {
+      t.ctx.lost(
+        t,
+        sent.splitter.readOffset - t.committedOffset,
+        `${what}: refused by the store (${t.lastError}), and the source stopped before the store took them`,
+      );
+      return false;
+    }
+    const again = sent.chunks.flat().filter((r) => r.start >= t.committedOffset);
+    epoch = t.epoch;
+    t.splitter = sent.splitter;
+    t.ctx.onEvent(t, 'resubmit', { from: t.committedOffset, records: again.length });
+    t.emit(again, 0);
   }
 }

@@ -1,0 +1,127 @@
+// A file truncated in place (no rotated copy anywhere) while the store refuses the source's records
+// (a full `reject` stream: appends wait for space, then fail with GH_STREAM_FULL). The lines read
+// from the old content before the truncation and refused after the source saw it can no longer be
+// read again from the file: they must still reach the stream (submitted again from memory), or,
+// when the source stops before the store takes them, be reported lost with their size (status
+// `vanished`, GH_FILE_VANISHED warning, gatehouse_file_vanished_total): never dropped silently.
+// The refusals are let go only once the source has logged the truncation (the moment it handles it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { metricValue, waitUntil } from '../helpers/index.js';
+import { allThere, fileRig, fileStatuses, holdingIntake, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
+
+type Vanished = Array<{ path: string; unreadBytes: number | null }>;
+
+const vanished = (r: FileRig): Vanished => ((r.source.status().details?.vanished ?? []) as Vanished).map((v) => ({ path: v.path, unreadBytes: v.unreadBytes }));
+
+async function truncationLogged(r: FileRig): Promise<void> {
+  await waitUntil(() => r.logs.some((l) => l.event === 'truncated') || undefined, 'the truncation seen (logged)', 10_000, 20);
+}
+
+/** 100 lines committed, then lines 100..149 read and submitted, their submits waiting in the full stream. */
+async function heldLines(t: Parameters<typeof fileRig>[0]): Promise<{ r: FileRig; h: ReturnType<typeof holdingIntake>; file: string }> {
+  const r = await fileRig(t, {});
+  const file = join(r.dir, 'logs', 'app.log');
+  const h = holdingIntake(r);
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(h.intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  h.hold = true;
+  appendFileSync(file, numbered(100, 150));
+  await waitUntil(() => h.held >= 50 || undefined, 'lines 100..149 submitted (waiting in the full stream)', 10_000, 20);
+  return { r, h, file };
+}
+
+test('truncated in place while submitted lines wait in a full stream, then refused: they are submitted again, none lost', async (t) => {
+  const { r, h, file } = await heldLines(t);
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 160));
+  await truncationLogged(r);
+  h.hold = false;
+  h.refuse();
+  await allThere(r, range(0, 160), 'every line (the refused ones submitted again)');
+  assert.deepEqual(vanished(r), [], 'nothing reported lost');
+  assert.ok((await metricValue(r.registry, 'gatehouse_file_rewinds_total', { source: 'app' })) >= 1, 'the refusal counted as a rewind');
+});
+
+test('truncated in place with a line start held: its partial record refused is submitted again, not lost', async (t) => {
+  // (No partial-line timeout: the held start is emitted only at the truncation.)
+  const r = await fileRig(t, { partialLineTimeoutMs: 0 });
+  const file = join(r.dir, 'logs', 'app.log');
+  const h = holdingIntake(r);
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(h.intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  // A writer mid-line: its start is read and held.
+  const start = 'line 100 the start of a line whose rest never comes';
+  appendFileSync(file, start);
+  const size = statSync(file).size;
+  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= size || undefined, 'the held start read', 10_000, 20);
+  h.hold = true;
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(101, 110, 'new'));
+  await truncationLogged(r);
+  await waitUntil(() => h.held >= 1 || undefined, 'the partial record submitted (waiting in the full stream)', 10_000, 20);
+  h.hold = false;
+  h.refuse();
+  await allThere(r, [...range(0, 100), `${start} [partial]`, ...range(101, 110, 'new')], 'every line and the partial start');
+  assert.deepEqual(vanished(r), [], 'nothing reported lost');
+});
+
+test('truncated in place while lines are refused, and the source stops before the store takes them: the loss is reported with its size', async (t) => {
+  const { r, h, file } = await heldLines(t);
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 160));
+  await truncationLogged(r);
+  // Refused, and still refused when submitted again (the stream stays full)...
+  h.refuse();
+  await waitUntil(() => h.held >= 50 || undefined, 'lines 100..149 submitted again (waiting in the full stream)', 10_000, 20);
+  // ... until the source stops: the last refusal comes while it stops.
+  const stopped = r.source.stop();
+  h.refuse();
+  await stopped;
+  const lost = Buffer.byteLength(numbered(100, 150));
+  assert.deepEqual(vanished(r), [{ path: file, unreadBytes: lost }]);
+  assert.equal(await metricValue(r.registry, 'gatehouse_file_vanished_total', { source: 'app' }), 1);
+  const warn = r.logs.find((l) => l.code === 'GH_FILE_VANISHED');
+  assert.ok(warn, 'a GH_FILE_VANISHED warning is logged');
+  assert.equal(warn.level, 40);
+  assert.equal(warn.unreadBytes, lost);
+  assert.match(String(warn.msg), /truncated in place .*refused by the store .*stopped before the store took them/);
+  const have = new Set(await r.lines());
+  assert.deepEqual(
+    range(0, 100).filter((l) => !have.has(l)),
+    [],
+    'the lines committed before are in the stream',
+  );
+});
+
+test('a line start held at a truncation in place, its partial record refused until the source stops: the loss is reported with its size', async (t) => {
+  const r = await fileRig(t, { partialLineTimeoutMs: 0 });
+  const file = join(r.dir, 'logs', 'app.log');
+  const h = holdingIntake(r);
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(h.intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  const start = 'line 100 the start of a line whose rest never comes';
+  appendFileSync(file, start);
+  const size = statSync(file).size;
+  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= size || undefined, 'the held start read', 10_000, 20);
+  h.hold = true;
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(101, 110, 'new'));
+  await waitUntil(() => h.held >= 1 || undefined, 'the partial record submitted (waiting in the full stream)', 10_000, 20);
+  const refusedBefore = h.refused;
+  h.refuse();
+  await waitUntil(() => (h.refused > refusedBefore && h.held >= 1) || undefined, 'the partial record submitted again', 10_000, 20);
+  const stopped = r.source.stop();
+  h.refuse();
+  await stopped;
+  assert.deepEqual(vanished(r), [{ path: file, unreadBytes: Buffer.byteLength(start) }]);
+  assert.equal(await metricValue(r.registry, 'gatehouse_file_vanished_total', { source: 'app' }), 1);
+  const warn = r.logs.find((l) => l.code === 'GH_FILE_VANISHED');
+  assert.ok(warn, 'a GH_FILE_VANISHED warning is logged');
+  assert.equal(warn.unreadBytes, Buffer.byteLength(start));
+});
