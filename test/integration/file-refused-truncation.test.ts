@@ -125,3 +125,23 @@ test('a line start held at a truncation in place, its partial record refused unt
   assert.ok(warn, 'a GH_FILE_VANISHED warning is logged');
   assert.equal(warn.unreadBytes, Buffer.byteLength(start));
 });
+
+test('refused and rewound, then truncated in place before the lines are read again: they are submitted again, none lost', async (t) => {
+  const { r, h, file } = await heldLines(t);
+  // Truncated in place at the moment of the rewind (its log line), before the pause after which
+  // the lines would be read again from the file: they are in no file now.
+  r.onLog = (rec) => {
+    if (rec.event !== 'rewind') return;
+    r.onLog = undefined;
+    truncateSync(file, 0);
+    appendFileSync(file, numbered(150, 160));
+  };
+  h.hold = false;
+  h.refuse();
+  await allThere(r, range(0, 160), 'every line (the refused ones submitted again)');
+  assert.deepEqual(vanished(r), [], 'nothing reported lost');
+  assert.ok(
+    r.logs.some((l) => l.event === 'resubmit'),
+    'submitted again from memory',
+  );
+});

@@ -77,6 +77,14 @@ export class FileTracker {
    */
   private sent: Array<{ epoch: number; offset: number; records: SplitRecord[] }> = [];
   /**
+   * Left by the last rewind until the tracker emits again (the records read again): the epoch
+   * rewound, the records it had emitted and where it stood (`splitter`), and the splitter the
+   * rewind started (`fresh`, at the committed offset `from`). A truncation in place seen during
+   * the rewind's pause, before anything was read again, submits them again from memory
+   * (truncation.ts), as for a refusal that comes after the truncation.
+   */
+  rewound: { epoch: number; splitter: LineSplitter; chunks: SplitRecord[][]; fresh: LineSplitter; from: number } | undefined;
+  /**
    * The bytes `fp` hashes (set with it by startsWith; up to MAX_HEAD_BYTES), when read in this run (not after a restart): a copy shorter
    * than the fingerprint (a small file copied by copytruncate before lines this tracker then read)
    * can only be recognised by them, its own first bytes being fewer than the hash covers.
@@ -277,6 +285,7 @@ export class FileTracker {
 
   /** Submit the records, then commit the offset; count the bytes in flight until both settle. */
   emit(records: SplitRecord[], bytes: number): void {
+    this.rewound = undefined;
     const promises: Array<Promise<void>> = [];
     for (const r of records) {
       const p = this.ctx.submit(this, r);
@@ -333,8 +342,10 @@ export class FileTracker {
     if (epoch !== this.epoch) return;
     this.epoch++;
     this.lastError = err instanceof Error ? err.message : String(err);
+    const fresh = this.ctx.newSplitter(this.committedOffset, this.committedHeadersLeft);
+    this.rewound = { epoch, splitter: this.splitter, chunks: this.sent.map((c) => c.records), fresh, from: this.committedOffset };
     this.sent = [];
-    this.splitter = this.ctx.newSplitter(this.committedOffset, this.committedHeadersLeft);
+    this.splitter = fresh;
     this.submittedOffset = this.committedOffset;
     this.submittedHeadersLeft = this.committedHeadersLeft;
     this.pausedUntil = this.ctx.monotonic() + 1000;

@@ -25,7 +25,8 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
   if (!fh) return false;
   // Where the tracker stands and what it emitted, taken before any await: a refusal settling
   // during the look rewinds it to its committed offset, and the records it had emitted from the
-  // old content must stay known (truncated in place, they are in no file any more).
+  // old content must stay known (truncated in place, they are in no file any more). Rewound
+  // before the look and not read again since: where it stood before the rewind (sentNow).
   const sent = sentNow(t);
   const pos = sent.splitter.readOffset;
   const lookAt = t.ctx.now();
@@ -134,6 +135,7 @@ export async function checkTruncated(t: FileTracker): Promise<boolean> {
     if (loss) t.ctx.lost(t, loss.bytes, loss.why);
   }
   t.epoch++;
+  t.rewound = undefined;
   t.fp = { hash: '', len: 0 };
   t.head = undefined;
   t.splitter = t.ctx.newSplitter(0);
@@ -189,7 +191,14 @@ interface Sent {
   chunks: SplitRecord[][];
 }
 
+/**
+ * What the tracker has emitted and not known committed. Rewound and nothing read again since (a
+ * truncation seen during the rewind's pause): what it had emitted before the rewind, and where it
+ * stood then; those bytes may be in no file any more either.
+ */
 function sentNow(t: FileTracker): Sent {
+  const rw = t.rewound;
+  if (rw && t.splitter === rw.fresh && rw.fresh.readOffset === rw.from) return { epoch: rw.epoch, splitter: rw.splitter, chunks: rw.chunks };
   return { epoch: t.epoch, splitter: t.splitter, chunks: t.unconfirmed() };
 }
 
@@ -211,6 +220,8 @@ async function commitFromMemory(t: FileTracker, sent: Sent, what: string): Promi
     const pause = t.pausedUntil - t.ctx.monotonic();
     if (pause > 0 && !t.ctx.stopping()) await new Promise((r) => setTimeout(r, pause));
     if (t.ctx.stopping()) {
+      // Given up and reported: not offered again to a look at stop (sentNow).
+      t.rewound = undefined;
       t.ctx.lost(
         t,
         sent.splitter.readOffset - t.committedOffset,
