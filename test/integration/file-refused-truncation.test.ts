@@ -4,10 +4,12 @@
 // read again from the file: they must still reach the stream (submitted again from memory), or,
 // when the source stops before the store takes them, be reported lost with their size (status
 // `vanished`, GH_FILE_VANISHED warning, gatehouse_file_vanished_total): never dropped silently.
-// The refusals are let go only once the source has logged the truncation (the moment it handles it).
+// The same for the partial record of a line start held at a truncation (in place, or at the end of
+// a copytruncate copy that stops mid-line): its rest is in no file. The refusals are let go only
+// once the source has logged the truncation (the moment it handles it) or submitted the record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metricValue, waitUntil } from '../helpers/index.js';
 import { allThere, fileRig, fileStatuses, holdingIntake, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
@@ -144,4 +146,29 @@ test('refused and rewound, then truncated in place before the lines are read aga
     r.logs.some((l) => l.event === 'resubmit'),
     'submitted again from memory',
   );
+});
+
+test('copytruncate whose copy ends mid-line: the partial record of its end, refused, is submitted again, not lost', async (t) => {
+  const r = await fileRig(t, { partialLineTimeoutMs: 0 });
+  const file = join(r.dir, 'logs', 'app.log');
+  const h = holdingIntake(r);
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(h.intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  // logrotate copies while the writer is mid-line: the copy ends with the line's start, which the
+  // source holds (read from the file before the truncation); the rest of the line is in no file.
+  const start = 'line 100 the start of a line cut by the copy';
+  appendFileSync(file, start);
+  const size = statSync(file).size;
+  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= size || undefined, 'the held start read', 10_000, 20);
+  h.hold = true;
+  copyFileSync(file, join(r.dir, 'logs', 'app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(101, 110, 'new'));
+  await waitUntil(() => r.logs.some((l) => l.event === 'copytruncate') || undefined, 'the copytruncate seen', 10_000, 20);
+  await waitUntil(() => h.held >= 1 || undefined, 'the partial record submitted (waiting in the full stream)', 10_000, 20);
+  h.hold = false;
+  h.refuse();
+  await allThere(r, [...range(0, 100), `${start} [partial]`, ...range(101, 110, 'new')], 'every line and the partial start');
+  assert.deepEqual(vanished(r), [], 'nothing reported lost');
 });
