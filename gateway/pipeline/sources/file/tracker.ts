@@ -70,18 +70,15 @@ export class FileTracker {
   /** Emitted chunks not settled yet (committed, or refused and rewound): see allSettled. */
   private readonly unsettled = new Set<Promise<void>>();
   /**
-   * The records of the chunks emitted in this epoch and not known committed, with the offset each
-   * chunk commits. A refused chunk is normally read again from the file (rewind); after a
-   * truncation in place its bytes are in no file any more, and truncation.ts submits it again from
-   * here. Dropped once committed, and at a rewind (read again); bounded like the bytes in flight.
+   * Records of the chunks emitted in this epoch and not known committed, with the offset each
+   * commits: truncated in place, their bytes are in no file any more, and truncation.ts submits
+   * refused ones again from here. Dropped once committed or rewound; bounded like the bytes in flight.
    */
   private sent: Array<{ epoch: number; offset: number; records: SplitRecord[] }> = [];
   /**
-   * Left by the last rewind until the tracker emits again (the records read again): the epoch
-   * rewound, the records it had emitted and where it stood (`splitter`), and the splitter the
-   * rewind started (`fresh`, at the committed offset `from`). A truncation in place seen during
-   * the rewind's pause, before anything was read again, submits them again from memory
-   * (truncation.ts), as for a refusal that comes after the truncation.
+   * Left by the last rewind until the next emit: the epoch, its records and the splitter it
+   * replaced by `fresh` (at the committed offset `from`). A truncation in place seen before
+   * anything was read again submits them again from memory too (truncation.ts).
    */
   rewound: { epoch: number; splitter: LineSplitter; chunks: SplitRecord[][]; fresh: LineSplitter; from: number } | undefined;
   /**
