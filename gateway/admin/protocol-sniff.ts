@@ -40,7 +40,7 @@ export interface PlainHttpOptions {
 }
 
 export interface PlainHttpGuard {
-  /** Destroy the connections not yet handed to TLS (still silent, or being answered): at stop. */
+  /** Destroy every connection it took (silent, being answered, or in TLS, handshake done or not): at stop. */
   close(): void;
 }
 
@@ -123,7 +123,8 @@ export function answerPlainHttp(server: Server, options: PlainHttpOptions): Plai
       socket.removeListener('timeout', onTimeout);
       socket.setTimeout(0);
       if (first[0] === TLS_HANDSHAKE) {
-        open.delete(socket);
+        // Stays in `open` until it closes: closeAllConnections at stop knows it only once its
+        // handshake is done, and a client that stalls mid-handshake would hold stop() until then.
         socket.removeListener('error', onError); // TLS listens to it from here
         socket.unshift(first);
         tlsListener.call(server, socket);

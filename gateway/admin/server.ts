@@ -34,7 +34,7 @@ export interface AdminOptions {
   maxResponseBytes?: number;
   /** Serve HTTPS with these PEM files (absolute paths; config/index.ts resolves them). */
   tls?: { cert: string; key: string } | undefined;
-  /** With tls: a connection silent this long before its first byte is closed (default: the headers timeout, 10 s). */
+  /** With tls: a connection silent this long before its first byte, or whose TLS handshake takes longer, is closed (default: the headers timeout, 10 s). */
   firstByteTimeoutMs?: number;
 }
 
@@ -356,17 +356,18 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       if (options.tls) {
         const files = options.tls;
         const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
+        const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
         // node:https only when admin.tls is set (idle footprint: docs/benchmarks.md).
         const { createServer: createHttpsServer } = (await import('node:https')) as { createServer: typeof CreateHttpsServer };
         let https: ReturnType<typeof CreateHttpsServer>;
         try {
-          https = createHttpsServer({ ...httpOptions, cert: material.cert, key: material.key }, handler);
+          // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
+          https = createHttpsServer({ ...httpOptions, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key }, handler);
         } catch (err) {
           // A key of another certificate, or a file that is not PEM.
           throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });
         }
         servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
-        const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
         plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });
         server = https;
       } else {
@@ -394,7 +395,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       const s = server;
       server = undefined;
       servedTls?.stop();
-      plainHttp?.close(); // connections not yet handed to TLS: closeAllConnections does not know them
+      plainHttp?.close(); // its connections, also those closeAllConnections does not know (before or in a handshake)
       s.closeAllConnections();
       await new Promise<void>((r) => s.close(() => r()));
     },

@@ -176,6 +176,26 @@ test('a connection that sends nothing is closed after the first-byte timeout, an
   await waitForEvent(idle, 'close', 3000);
 });
 
+test('a client that opens a TLS handshake and stalls is closed by the handshake timeout, and does not hold stop()', { skip }, async (t) => {
+  const rig = await start(t, { firstByteTimeoutMs: 200 });
+  const stalled = netConnect({ host: '127.0.0.1', port: rig.port });
+  stalled.on('error', () => {});
+  await waitForEvent(stalled, 'connect');
+  stalled.write(Buffer.from([0x16, 0x03, 0x01])); // the start of a ClientHello record, then nothing
+  await waitForEvent(stalled, 'close', 5000); // before: node's handshake timeout, 120 s
+  assert.equal(await metricValue(rig.registry, METRIC), 0, 'a TLS client is not a plain HTTP answer');
+  // Default timeouts (10 s): stop() closes it instead of waiting for the handshake to time out.
+  const other = await start(t);
+  const idle = netConnect({ host: '127.0.0.1', port: other.port });
+  idle.on('error', () => {});
+  await waitForEvent(idle, 'connect');
+  idle.write(Buffer.from([0x16, 0x03, 0x01]));
+  // The byte reached the sniffer and the socket went to TLS before stop (HTTPS still answers after it).
+  assert.deepEqual(await httpsGet(other, '/healthz'), { status: 200, body: '{"ok":true}' });
+  await withTimeout(other.admin.stop(), 3000, 'stop() returns with a stalled handshake open');
+  await waitForEvent(idle, 'close', 3000);
+});
+
 test('the CLI with an http:// URL to the HTTPS port prints the server message and hint (rules apply too, whose 400 is a rule status)', { skip }, async (t) => {
   const rig = await start(t);
   const url = `http://127.0.0.1:${rig.port}`;
