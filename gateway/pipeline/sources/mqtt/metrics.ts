@@ -15,7 +15,7 @@ export function mqttSourceMetrics(registry: Registry): MqttSourceMetrics {
     messages: counter(
       registry,
       'gatehouse_mqtt_source_messages_total',
-      'Messages of MQTT sources by result: received, acknowledged (committed; PUBACK sent for QoS 1), refused (QoS 1, not acknowledged: delivered again), dropped (QoS 0 refused)',
+      'Messages of MQTT sources by result: received, acknowledged (committed; PUBACK sent for QoS 1), refused (QoS 1, not acknowledged: delivered again), dropped (QoS 0 refused, or a topic the source does not take)',
       ['source', 'result'],
     ),
     reconnects: counter(registry, 'gatehouse_mqtt_source_reconnects_total', 'Reconnect attempts of MQTT sources', ['source']),

@@ -26,6 +26,7 @@ import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
 import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
+import { TopicMapper } from './topics.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -73,12 +74,12 @@ export class MqttSubscribeSource implements Source {
   private lastError: { at: string; message: string } | undefined;
   private lastMessageAt: string | undefined;
   private lastTlsError: string | undefined;
-  /** The error last logged, and when (monotonic ms). */
-  private logged: { message: string; at: number } | undefined;
+  /** The error last logged (its kind), and when (monotonic ms). */
+  private logged: { key: string; at: number } | undefined;
   private readonly clocks: Clocks;
   private readonly metrics: MqttSourceMetrics;
   private readonly target: string;
-  private readonly maps: Array<{ strip: string; prefix: string }>;
+  private readonly topics: TopicMapper;
   private readonly acks = new AckPipeline(ACK_WINDOW);
 
   constructor(
@@ -90,7 +91,7 @@ export class MqttSubscribeSource implements Source {
     this.metrics = mqttSourceMetrics(deps.registry);
     // Credentials in a URL (mqtt://user:pass@host) never reach logs or status.
     this.target = o.url.replace(/\/\/[^@/]*@/, '//');
-    this.maps = o.topics.map((t) => ({ strip: t.stripPrefix, prefix: t.localPrefix }));
+    this.topics = new TopicMapper(o.topics);
   }
 
   async start(intake: Intake): Promise<void> {
@@ -151,34 +152,35 @@ export class MqttSubscribeSource implements Source {
     };
   }
 
-  /** The topic rules see: stripPrefix removed, localPrefix added (the first subscription's mapping that fits). */
-  private localTopic(topic: string): string {
-    for (const m of this.maps) {
-      if (m.strip !== '' && !topic.startsWith(m.strip)) continue;
-      return m.prefix + topic.slice(m.strip.length);
-    }
-    return topic;
-  }
-
   private onPublish(c: MqttClient, packet: IPublishPacket, callback: (err?: Error) => void): void {
     this.counts.received++;
     this.metrics.messages.inc({ source: this.name, result: 'received' });
     this.lastMessageAt = new Date(this.clocks.now()).toISOString();
+    const mapped = this.topics.map(String(packet.topic));
     let committed: Promise<void> | undefined;
-    try {
-      committed = this.intake!.submit(this.message(packet));
-    } catch (err) {
-      committed = Promise.reject(err);
+    if ('notTaken' in mapped) {
+      // Not for the rules; acknowledged all the same (in order, below): left unacknowledged, the
+      // broker would deliver it again at every reconnect, forever.
+      this.drop();
+      this.fail(mapped.notTaken, mapped.why);
+    } else {
+      try {
+        committed = this.intake!.submit(this.message(packet, mapped.topic));
+      } catch (err) {
+        committed = Promise.reject(err);
+      }
     }
+    const taken = !('notTaken' in mapped);
     if (packet.qos === 0) {
       // At most once: nothing to acknowledge; a refused one is dropped and counted.
       return this.acks.unacknowledged(
         committed,
-        () => this.committed(),
+        () => {
+          if (taken) this.committed();
+        },
         (err) => {
-          this.counts.dropped++;
-          this.metrics.messages.inc({ source: this.name, result: 'dropped' });
-          this.fail(`a QoS 0 message on ${String(packet.topic)} was refused and dropped: ${errorMessage(err)}`);
+          this.drop();
+          this.fail(`a QoS 0 message on ${String(packet.topic)} was refused and dropped: ${errorMessage(err)}`, 'qos0-refused');
         },
         () => callback(),
       );
@@ -193,7 +195,7 @@ export class MqttSubscribeSource implements Source {
     this.acks.acknowledged(
       committed,
       () => {
-        this.committed();
+        if (taken) this.committed();
         if (!deferred) return callback();
         if (c === this.client && c.connected) sendPacket.call(c, { cmd: 'puback', messageId, reasonCode: 0 }, () => undefined);
       },
@@ -209,13 +211,19 @@ export class MqttSubscribeSource implements Source {
     );
   }
 
+  /** Not taken into the rules (a refused QoS 0 message, a topic the source does not take). */
+  private drop(): void {
+    this.counts.dropped++;
+    this.metrics.messages.inc({ source: this.name, result: 'dropped' });
+  }
+
   /** Committed (and, for QoS 1, its PUBACK sent). */
   private committed(): void {
     this.counts.acknowledged++;
     this.metrics.messages.inc({ source: this.name, result: 'acknowledged' });
   }
 
-  private message(packet: IPublishPacket): Message {
+  private message(packet: IPublishPacket, topic: string): Message {
     const p = packet.properties;
     const properties: MessageProperties = {};
     if (p?.contentType !== undefined) properties.contentType = p.contentType;
@@ -226,7 +234,7 @@ export class MqttSubscribeSource implements Source {
     properties.userProperties = { ...(p?.userProperties as Record<string, string | string[]> | undefined), [BRIDGED]: `source:${this.name}` };
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
     return {
-      topic: this.localTopic(String(packet.topic)),
+      topic,
       payload,
       qos: packet.qos === 0 ? 0 : 1,
       ...(packet.retain ? { retain: true } : {}),
@@ -289,14 +297,16 @@ export class MqttSubscribeSource implements Source {
 
   /**
    * Keep and count an error; log it when it is new, or once a minute while it repeats (a broker
-   * down for hours fails every reconnect: one line per backoff would fill the journal).
+   * down for hours fails every reconnect: one line per backoff would fill the journal). `key`:
+   * what makes two errors the same (default: the message; one per kind for per-message errors
+   * that name their topic, so a stream of them logs once a minute too).
    */
-  private fail(message: string): void {
+  private fail(message: string, key = message): void {
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message };
     this.metrics.errors.inc({ source: this.name });
     const now = this.clocks.monotonic();
-    if (message === this.logged?.message && now - this.logged.at < REPEAT_LOG_MS) return;
-    this.logged = { message, at: now };
+    if (key === this.logged?.key && now - this.logged.at < REPEAT_LOG_MS) return;
+    this.logged = { key, at: now };
     this.deps.logger.warn({ err: message, ...(certificateTrouble(message) ? { fix: CERTIFICATE_FIX } : {}) }, 'MQTT source');
   }
 

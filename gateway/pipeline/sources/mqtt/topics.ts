@@ -1,0 +1,53 @@
+// The topic rules see for a message of an MQTT source, or why the source does not take it.
+//
+// A message takes the mapping of the first configured subscription whose filter matches its
+// topic: stripPrefix removed when the topic starts with it, localPrefix always added (so these
+// messages stay apart from the devices' own topics, also on a filter's parent level: 'cmd/site1'
+// for 'cmd/site1/#'). A message that no configured filter matches is not taken: it comes from a
+// subscription an earlier configuration left in the broker's persistent session (same clientId,
+// clean: false), which the source never asked for. A topic name with a wildcard or NUL in it, or
+// an empty one, is not taken either: no broker may send one (MQTT 3.1.1 4.7.3, MQTT 5 4.7.3), and
+// the rules, streams and republish would carry it on as a filter.
+import { matchTopic } from '../../../../core/topic-filter.js';
+
+export interface TopicMapping {
+  filter: string;
+  stripPrefix: string;
+  localPrefix: string;
+}
+
+export type Mapped = { topic: string } | { notTaken: string; why: 'invalid-topic' | 'unmatched' };
+
+/** The filter the messages of a subscription match: `$share/<group>/<filter>` delivers topics of <filter>. */
+function deliveredFilter(filter: string): string {
+  if (!filter.startsWith('$share/')) return filter;
+  const slash = filter.indexOf('/', '$share/'.length);
+  return slash < 0 ? filter : filter.slice(slash + 1);
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what a topic name must not hold
+const NOT_IN_TOPIC_NAME = /[+#\u0000]/;
+
+export class TopicMapper {
+  private readonly maps: Array<{ levels: string[]; strip: string; prefix: string }>;
+
+  constructor(topics: readonly TopicMapping[]) {
+    this.maps = topics.map((t) => ({ levels: deliveredFilter(t.filter).split('/'), strip: t.stripPrefix, prefix: t.localPrefix }));
+  }
+
+  map(topic: string): Mapped {
+    if (topic === '' || NOT_IN_TOPIC_NAME.test(topic)) {
+      return { notTaken: `a message on ${JSON.stringify(topic)} was dropped: not a valid topic name (empty, or with +, # or NUL)`, why: 'invalid-topic' };
+    }
+    for (const m of this.maps) {
+      if (!matchTopic(m.levels, topic)) continue;
+      const rest = m.strip !== '' && topic.startsWith(m.strip) ? topic.slice(m.strip.length) : topic;
+      // A topic equal to stripPrefix, without localPrefix, would leave nothing: keep it whole.
+      return { topic: m.prefix + rest === '' ? topic : m.prefix + rest };
+    }
+    return {
+      notTaken: `a message on '${topic}' was dropped: it matches none of the configured topics (a subscription an earlier configuration left in the broker's persistent session for this clientId)`,
+      why: 'unmatched',
+    };
+  }
+}
