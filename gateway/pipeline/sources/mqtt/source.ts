@@ -48,6 +48,21 @@ function certificateTrouble(message: string): boolean {
   return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
 }
 
+/** Credentials in a URL (mqtt://user:pass@host) never reach logs or status, whatever they hold (an unencoded @). */
+function withoutCredentials(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // The schema refuses such a URL; keep nothing after the scheme that could be a secret.
+    return url.replace(/\/\/.*@/, '//');
+  }
+  if (u.username === '' && u.password === '') return url;
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
+
 /** The user property that marks a message as bridged (destinations/mqtt.ts BRIDGED_PROPERTY). */
 const BRIDGED = 'gatehouse-bridged';
 
@@ -89,8 +104,7 @@ export class MqttSubscribeSource implements Source {
     this.name = o.name;
     this.clocks = clocksOf(deps);
     this.metrics = mqttSourceMetrics(deps.registry);
-    // Credentials in a URL (mqtt://user:pass@host) never reach logs or status.
-    this.target = o.url.replace(/\/\/[^@/]*@/, '//');
+    this.target = withoutCredentials(o.url);
     this.topics = new TopicMapper(o.topics);
   }
 

@@ -1,0 +1,57 @@
+// What a user meets configuring an MQTT source (`sources: [{ type: mqtt }]`), through the real
+// `gatehouse check-config` (the schema `start` loads with): a URL the source could not connect to
+// as meant (a port out of range, a port that is not a number, which mqtt.js silently replaced by
+// 1883, port 0) is refused with its key, not met at start as a bare Node error or a connection to
+// another broker; and credentials in the URL never reach the status, whatever they hold.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkConfigText } from '../helpers/check-config.js';
+import { testDeps } from '../helpers/index.js';
+import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
+import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
+
+const config = (url: string): string => `
+broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }
+admin: { enabled: false }
+sources:
+  - type: mqtt
+    name: cloud
+    url: ${JSON.stringify(url)}
+    clientId: site1-gatehouse-down
+    topics: [{ filter: "cmd/site1/#", stripPrefix: "cmd/site1/", localPrefix: "downlink/" }]
+streams: { commands: { maxBytes: 16777216, localOnly: true } }
+rules: { version: 1, rules: [{ name: log, sql: "SELECT * FROM 'downlink/#'", actions: [{ stream: { name: commands } }] }] }
+`;
+
+test('mqtt source: a URL with a port out of range, not a number or 0 is refused by check-config, naming sources.0.url', async (t) => {
+  for (const url of ['mqtt://127.0.0.1:99999', 'mqtt://127.0.0.1:abc', 'mqtts://broker.example:8883x', 'mqtt://127.0.0.1:0']) {
+    const r = await checkConfigText(t, config(url));
+    assert.equal(r.code, 1, `${url}: ${r.out}`);
+    assert.match(r.err, /sources\.0\.url/, url);
+    assert.match(r.err, /port/, url);
+  }
+  for (const url of [
+    'mqtt://127.0.0.1:1883',
+    'mqtt://[::1]:1883',
+    'mqtts://a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883',
+    'wss://broker.example/mqtt',
+    'mqtt://u:s@h',
+  ]) {
+    const r = await checkConfigText(t, config(url));
+    assert.equal(r.code, 0, `${url}: ${r.err}`);
+  }
+});
+
+test('mqtt source: credentials in the URL are not shown in its status, also a password with an @ in it', () => {
+  for (const [url, shown] of [
+    ['mqtt://user:p@ss@broker.example:1883', 'mqtt://broker.example:1883'],
+    ['mqtt://user:secret@broker.example:1883', 'mqtt://broker.example:1883'],
+    ['mqtts://broker.example:8883', 'mqtts://broker.example:8883'],
+  ] as const) {
+    const s = new MqttSubscribeSource(mqttSourceSchema.parse({ type: 'mqtt', name: 'cloud', url, clientId: 'gw', topics: [{ filter: 'cmd/#' }] }), {
+      ...testDeps(),
+      dataDir: '/nonexistent',
+    });
+    assert.equal((s.status().details as { url: string }).url, shown);
+  }
+});
