@@ -91,6 +91,14 @@ export class MqttSubscribeSource implements Source {
   private lastTlsError: string | undefined;
   /** The error last logged (its kind), and when (monotonic ms). */
   private logged: { key: string; at: number } | undefined;
+  /** When 'connected' was last logged at info (monotonic ms): a connection that flaps logs once a minute. */
+  private connectLoggedAt: number | undefined;
+  /** This connection came within the minute of the last one logged: its lines go to debug. */
+  private quietConnect = false;
+  /** The reason code of the broker's DISCONNECT (MQTT 5) on the current connection. */
+  private disconnectReason: number | undefined;
+  /** The source itself drops the connection (a refused message): its close is not the broker's doing. */
+  private dropping = false;
   private readonly clocks: Clocks;
   private readonly metrics: MqttSourceMetrics;
   private readonly target: string;
@@ -121,16 +129,28 @@ export class MqttSubscribeSource implements Source {
     c.on('connect', (connack) => {
       this.attempts = 0;
       this.state = 'connected';
+      this.disconnectReason = undefined;
+      this.dropping = false;
       this.metrics.connected.set({ source: this.name }, 1);
-      this.deps.logger.info({ url: this.target, clientId: this.o.clientId, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
+      const now = this.clocks.monotonic();
+      this.quietConnect = this.connectLoggedAt !== undefined && now - this.connectLoggedAt < REPEAT_LOG_MS;
+      if (!this.quietConnect) this.connectLoggedAt = now;
+      this.deps.logger[this.quietConnect ? 'debug' : 'info'](
+        { url: this.target, clientId: this.o.clientId, sessionPresent: connack.sessionPresent },
+        'MQTT source connected',
+      );
       // Subscribed at every connection: a broker that lost the session (restarted without
       // persistence, session expired) has lost the subscriptions too.
       this.subscribe(c);
     });
+    // MQTT 5: the broker says why it closes (0x8E: another client took the session over).
+    c.on('disconnect', (packet) => {
+      this.disconnectReason = packet.reasonCode;
+    });
     c.on('close', () => {
       // What this connection has not acknowledged yet, the broker delivers again.
       this.acks.reset();
-      if (this.state === 'connected') this.deps.logger.warn({ url: this.target }, 'MQTT source disconnected; reconnecting');
+      if (this.state === 'connected' && !this.stopping && !this.dropping) this.fail(this.closedMessage(), 'closed');
       this.scheduleReconnect();
     });
     c.on('error', (err) => this.fail(`${this.target}: ${errorMessage(err)}`));
@@ -219,7 +239,10 @@ export class MqttSubscribeSource implements Source {
         this.counts.refused++;
         this.metrics.messages.inc({ source: this.name, result: 'refused' });
         this.fail(`a message on ${String(packet.topic)} was refused (${errorMessage(err)}); reconnecting so the broker redelivers it`);
-        if (c === this.client) c.stream?.destroy();
+        if (c === this.client) {
+          this.dropping = true;
+          c.stream?.destroy();
+        }
       },
       deferred ? () => callback(ACK_DEFERRED) : () => undefined,
     );
@@ -276,8 +299,20 @@ export class MqttSubscribeSource implements Source {
       for (const g of refused) {
         this.fail(`the broker refused the subscription to '${g.filter}' (reason 0x${g.code.toString(16)}): check the user's ACL on ${this.target}`);
       }
-      if (refused.length === 0) this.deps.logger.info({ subscriptions: this.granted }, 'MQTT source subscribed');
+      if (refused.length === 0) this.deps.logger[this.quietConnect ? 'debug' : 'info']({ subscriptions: this.granted }, 'MQTT source subscribed');
     });
+  }
+
+  /** Why a connection that was up has closed, as far as the broker said. */
+  private closedMessage(): string {
+    const r = this.disconnectReason;
+    const why =
+      r === 0x8e
+        ? 'session taken over: another client connected with this clientId; give each gateway its own clientId'
+        : r !== undefined
+          ? `DISCONNECT reason 0x${r.toString(16)}`
+          : 'no reason given: another client with this clientId, a broker restart, or a packet it refused';
+    return `${this.target} closed the connection (${why}); reconnecting`;
   }
 
   private scheduleReconnect(): void {
