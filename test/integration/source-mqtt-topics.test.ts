@@ -180,3 +180,34 @@ test('mqtt source: a topic name with a wildcard, a NUL or nothing in it (a hosti
   assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_messages_total', { source: 'cloud', result: 'dropped' }), 4);
   assert.match(d.lastError?.message ?? '', /not a valid topic name/);
 });
+
+test('mqtt source: a filter removed from the configuration is unsubscribed on the broker, so nothing more is queued for it in the session', {
+  skip,
+}, async (t) => {
+  const peer = await startMosquitto(t);
+  const deps = testDeps();
+  const { store, intake, dir } = await storeFor(t, deps);
+  const old = source(t, peer.url, deps, dir, { topics: [{ filter: 'old/#' }, { filter: 'new/#', localPrefix: 'down/' }] });
+  await old.start(intake);
+  await subscribed(old);
+  await old.stop();
+  // The same gateway (same store) restarted with old/# removed.
+  const first = source(t, peer.url, deps, dir, { topics: [{ filter: 'new/#', localPrefix: 'down/' }] });
+  await first.start(intake);
+  await subscribed(first);
+  const pub = await office(t, peer);
+  await pub.publishAsync('new/1', 'end', { qos: 1 });
+  await recordsUntil(store, 'end');
+  await first.stop();
+  // While it is down, the broker queues only what the configured filters ask for.
+  await pub.publishAsync('old/2', 'stale', { qos: 1 });
+  await pub.publishAsync('new/2', 'end2', { qos: 1 });
+  const again = source(t, peer.url, deps, dir, { topics: [{ filter: 'new/#', localPrefix: 'down/' }] });
+  await again.start(intake);
+  assert.deepEqual(await recordsUntil(store, 'end2'), [
+    ['down/new/1', 'end'],
+    ['down/new/2', 'end2'],
+  ]);
+  assert.equal(details(again).received, 1, JSON.stringify(details(again)));
+  assert.equal(details(again).dropped, 0);
+});

@@ -27,6 +27,7 @@ import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
 import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
+import { readSubscribed, writeSubscribed } from './session.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -99,6 +100,10 @@ export class MqttSubscribeSource implements Source {
   private disconnectReason: number | undefined;
   /** The source itself drops the connection (a refused message): its close is not the broker's doing. */
   private dropping = false;
+  /** Filters an earlier configuration subscribed to in this session, not configured now: unsubscribed at the next connection (session.ts). */
+  private stale: string[] = [];
+  /** What the store says the session holds (JSON of the filters), to write it only when it changes. */
+  private remembered = '';
   private readonly clocks: Clocks;
   private readonly metrics: MqttSourceMetrics;
   private readonly target: string;
@@ -120,6 +125,10 @@ export class MqttSubscribeSource implements Source {
     if (this.client) return;
     this.intake = intake;
     this.stopping = false;
+    const configured = new Set(this.o.topics.map((t) => t.filter));
+    const earlier = await readSubscribed(intake, this.o.clientId);
+    this.stale = earlier.filter((f) => !configured.has(f));
+    this.remembered = JSON.stringify(earlier);
     // mqtt.js loads when an MQTT source starts, not with every gateway.
     const { connect } = await import('mqtt');
     const c = connect(this.o.url, this.clientOptions());
@@ -139,6 +148,9 @@ export class MqttSubscribeSource implements Source {
         { url: this.target, clientId: this.o.clientId, sessionPresent: connack.sessionPresent },
         'MQTT source connected',
       );
+      // A new session holds no subscription of an earlier configuration.
+      if (!connack.sessionPresent) this.stale = [];
+      this.unsubscribeStale(c);
       // Subscribed at every connection: a broker that lost the session (restarted without
       // persistence, session expired) has lost the subscriptions too.
       this.subscribe(c);
@@ -300,6 +312,36 @@ export class MqttSubscribeSource implements Source {
         this.fail(`the broker refused the subscription to '${g.filter}' (reason 0x${g.code.toString(16)}): check the user's ACL on ${this.target}`);
       }
       if (refused.length === 0) this.deps.logger[this.quietConnect ? 'debug' : 'info']({ subscriptions: this.granted }, 'MQTT source subscribed');
+      this.remember();
+    });
+  }
+
+  /** Unsubscribe the filters an earlier configuration left in the session (kept to try again at the next connection if it fails). */
+  private unsubscribeStale(c: MqttClient): void {
+    const stale = this.stale;
+    if (stale.length === 0) return;
+    c.unsubscribe(stale, (err) => {
+      if (err) return this.fail(`unsubscribing ${stale.join(', ')} (no longer in topics) on ${this.target} failed: ${errorMessage(err)}`);
+      this.stale = this.stale.filter((f) => !stale.includes(f));
+      this.deps.logger.info(
+        { filters: stale },
+        'MQTT source: unsubscribed the filters no longer in topics (left in the persistent session by an earlier configuration)',
+      );
+      this.remember();
+    });
+  }
+
+  /** Write what the session holds (the configured filters, and those still to unsubscribe) when it changed. */
+  private remember(): void {
+    const intake = this.intake;
+    const filters = [...this.o.topics.map((t) => t.filter), ...this.stale];
+    const json = JSON.stringify(filters);
+    if (!intake || json === this.remembered) return;
+    this.remembered = json;
+    writeSubscribed(intake, this.o.clientId, filters).catch((err: unknown) => {
+      // Written again at the next connection.
+      this.remembered = '';
+      this.deps.logger.debug({ err: errorMessage(err) }, 'MQTT source: the subscribed filters were not written');
     });
   }
 
