@@ -28,6 +28,7 @@ import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
 import { readSubscribed, writeSubscribed } from './session.js';
+import { CERTIFICATE_FIX, certificateTrouble, closedMessage, withoutCredentials } from './diagnostics.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -40,29 +41,6 @@ export const ACK_WINDOW = 256;
 
 /** A repeated error (every reconnect of a long outage) is logged at most this often. */
 const REPEAT_LOG_MS = 60_000;
-
-const CERTIFICATE_FIX =
-  "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";
-
-/** A TLS verification failure of the broker's certificate (Node's and OpenSSL's wording). */
-function certificateTrouble(message: string): boolean {
-  return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
-}
-
-/** Credentials in a URL (mqtt://user:pass@host) never reach logs or status, whatever they hold (an unencoded @). */
-function withoutCredentials(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    // The schema refuses such a URL; keep nothing after the scheme that could be a secret.
-    return url.replace(/\/\/.*@/, '//');
-  }
-  if (u.username === '' && u.password === '') return url;
-  u.username = '';
-  u.password = '';
-  return u.toString();
-}
 
 /** The user property that marks a message as bridged (destinations/mqtt.ts BRIDGED_PROPERTY). */
 const BRIDGED = 'gatehouse-bridged';
@@ -162,7 +140,7 @@ export class MqttSubscribeSource implements Source {
     c.on('close', () => {
       // What this connection has not acknowledged yet, the broker delivers again.
       this.acks.reset();
-      if (this.state === 'connected' && !this.stopping && !this.dropping) this.fail(this.closedMessage(), 'closed');
+      if (this.state === 'connected' && !this.stopping && !this.dropping) this.fail(closedMessage(this.target, this.disconnectReason), 'closed');
       this.scheduleReconnect();
     });
     c.on('error', (err) => this.fail(`${this.target}: ${errorMessage(err)}`));
@@ -343,18 +321,6 @@ export class MqttSubscribeSource implements Source {
       this.remembered = '';
       this.deps.logger.debug({ err: errorMessage(err) }, 'MQTT source: the subscribed filters were not written');
     });
-  }
-
-  /** Why a connection that was up has closed, as far as the broker said. */
-  private closedMessage(): string {
-    const r = this.disconnectReason;
-    const why =
-      r === 0x8e
-        ? 'session taken over: another client connected with this clientId; give each gateway its own clientId'
-        : r !== undefined
-          ? `DISCONNECT reason 0x${r.toString(16)}`
-          : 'no reason given: another client with this clientId, a broker restart, or a packet it refused';
-    return `${this.target} closed the connection (${why}); reconnecting`;
   }
 
   private scheduleReconnect(): void {
