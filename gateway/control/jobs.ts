@@ -112,10 +112,19 @@ export interface JobSchedulerDeps extends RuntimeDeps {
 const STEP_CHECK_MS = 60_000;
 /** A wall clock this far behind the elapsed time is a backward step (NTP, a fake-hwclock boot). */
 const STEP_BACK_MS = 5_000;
+/**
+ * A tick that fires this late still runs (node-cron's default, 1 s, drops it): an event loop held
+ * a few seconds (a store compaction, a burst of commits on a Pi) must not cost the night's
+ * disable-rule. node-cron runs a late tick only before the next one is due, so a job never runs
+ * twice for one slot, and a wall clock stepped forward by hours still skips the ticks in between.
+ */
+const LATE_TICK_MS = 60_000;
 
 interface Entry {
   job: JobOptions;
   task: ScheduledTask;
+  /** Ticks node-cron reported missed and not logged yet: one line per burst (a clock step forward misses thousands at once). */
+  missed: { count: number; first: Date; last: Date } | undefined;
   running: boolean;
   last: JobLastRun | undefined;
   lastError: JobStatus['lastError'];
@@ -150,6 +159,7 @@ export class JobScheduler extends EventEmitter {
         job,
         running: false,
         task: undefined as unknown as ScheduledTask,
+        missed: undefined,
         last: undefined,
         lastError: null,
         runs: { ok: 0, failed: 0, skipped: 0 },
@@ -200,9 +210,39 @@ export class JobScheduler extends EventEmitter {
       () => {
         this.tick(entry);
       },
-      { name: `gatehouse-${job.name}`, logger: cronLogger, ...(job.timezone ? { timezone: job.timezone } : {}) },
+      {
+        name: `gatehouse-${job.name}`,
+        logger: cronLogger,
+        missedExecutionTolerance: LATE_TICK_MS,
+        ...(job.timezone ? { timezone: job.timezone } : {}),
+      },
     );
+    // A listener also keeps node-cron from logging a line of its own per missed tick.
+    entry.task.on('execution:missed', (ctx) => this.missedTick(entry, ctx.date));
     void entry.task.start();
+  }
+
+  /**
+   * node-cron reports each planned tick that passed without running, all at once (the wall clock
+   * stepped forward: a Pi without a real-time clock booted on fake-hwclock's time and NTP caught
+   * up by days; or the event loop was held past LATE_TICK_MS): counted, and logged once for the burst.
+   */
+  private missedTick(entry: Entry, date: Date): void {
+    if (entry.missed) {
+      entry.missed.count++;
+      entry.missed.last = date;
+      return;
+    }
+    entry.missed = { count: 1, first: date, last: date };
+    queueMicrotask(() => {
+      const m = entry.missed;
+      entry.missed = undefined;
+      if (!m) return;
+      this.deps.logger.warn(
+        { job: entry.job.name, missed: m.count, from: m.first.toISOString(), to: m.last.toISOString() },
+        'job ticks missed (the wall clock was stepped forward, or the process was held); the job runs at its next time',
+      );
+    });
   }
 
   /** Run a job now, outside its schedule (admin, tests); same overlap rule. */
