@@ -108,23 +108,33 @@ export interface JobSchedulerDeps extends RuntimeDeps {
   stepCheckMs?: number;
 }
 
-/** node-cron plans each task's next run once, on the wall clock: look for steps this often. */
+/** How often the wall clock is compared with the monotonic one, to log a step back. */
 const STEP_CHECK_MS = 60_000;
 /** A wall clock this far behind the elapsed time is a backward step (NTP, a fake-hwclock boot). */
 const STEP_BACK_MS = 5_000;
 /**
- * A tick that fires this late still runs (node-cron's default, 1 s, drops it): an event loop held
- * a few seconds (a store compaction, a burst of commits on a Pi) must not cost the night's
- * disable-rule. node-cron runs a late tick only before the next one is due, so a job never runs
- * twice for one slot, and a wall clock stepped forward by hours still skips the ticks in between.
+ * A tick found this late still runs, once: an event loop held a few seconds (a store compaction,
+ * a burst of commits on a Pi) must not cost the night's disable-rule (node-cron's own runner drops
+ * a tick over 1 s late). Later than that, the wall clock was stepped forward: the tick is missed.
  */
 const LATE_TICK_MS = 60_000;
+/**
+ * Longest sleep before the wall clock is looked at again. node-cron's own runner plans on the wall
+ * clock once: after a step back its jobs waited for the old plan (weeks, years), and after a step
+ * forward it walked every slot in between, one at a time, with a log line each (a 7-day step and a
+ * job every second held the event loop 47 s here, 605,000 lines). Each job is planned here
+ * instead: node-cron gives the next slot after now (its parser and time zones), a timer sleeps
+ * towards it, at most this long, and the next slot is taken again from the wall clock at waking.
+ */
+const WAKE_MS = 60_000;
 
 interface Entry {
   job: JobOptions;
+  /** The schedule (node-cron's parser and time zone), never started: its next slot only. */
   task: ScheduledTask;
-  /** Ticks node-cron reported missed and not logged yet: one line per burst (a clock step forward misses thousands at once). */
-  missed: { count: number; first: Date; last: Date } | undefined;
+  /** The slot the timer sleeps towards. */
+  next: Date | undefined;
+  timer: NodeJS.Timeout | undefined;
   running: boolean;
   last: JobLastRun | undefined;
   lastError: JobStatus['lastError'];
@@ -159,20 +169,20 @@ export class JobScheduler extends EventEmitter {
         job,
         running: false,
         task: undefined as unknown as ScheduledTask,
-        missed: undefined,
+        next: undefined,
+        timer: undefined,
         last: undefined,
         lastError: null,
         runs: { ok: 0, failed: 0, skipped: 0 },
       };
-      this.plan(entry);
       this.entries.push(entry);
+      this.plan(entry);
     }
     if (this.jobs.length === 0) return;
     log.info({ jobs: this.jobs.map((j) => `${j.name} (${j.type}, ${j.schedule})`) }, 'scheduled jobs started');
-    // node-cron plans a task's next run on the wall clock and keeps that plan: after a step back
-    // (NTP correcting a Pi that booted on fake-hwclock's time) its jobs would wait for the wall
-    // clock to reach the old plan, weeks or years. A step is seen as the wall clock moving less
-    // than the elapsed (monotonic) time; the tasks are then planned again from the new time.
+    // A step back (NTP correcting a Pi that booted on fake-hwclock's time) is seen as the wall
+    // clock moving less than the elapsed (monotonic) time: said, and the jobs planned again from
+    // the new time at once (each timer looks at the wall clock within WAKE_MS anyway).
     const { now, monotonic } = clocksOf(this.deps);
     let wall = now();
     let mono = monotonic();
@@ -184,65 +194,46 @@ export class JobScheduler extends EventEmitter {
       mono = m;
       if (behind < STEP_BACK_MS) return;
       log.warn({ steppedBackSeconds: Math.round(behind / 1000) }, 'the wall clock was stepped back: scheduled jobs are planned again from the new time');
-      for (const e of this.entries) {
-        void e.task.destroy();
-        this.plan(e);
-      }
+      for (const e of this.entries) this.arm(e);
       this.emit('replanned', behind);
     }, this.deps.stepCheckMs ?? STEP_CHECK_MS);
     this.stepTimer.unref();
   }
 
-  /** Create and start the entry's node-cron task (at start, and again after a backward clock step). */
+  /** Parse the entry's schedule (node-cron, never started: our own timer runs it) and plan its first tick. */
   private plan(entry: Entry): void {
-    const log = this.deps.logger;
     const { job } = entry;
-    // node-cron logs missed ticks etc.; route them to pino instead of the console.
-    const cronLogger = {
-      info: (m: string) => log.debug({ c: 'cron' }, m),
-      warn: (m: string) => log.warn({ c: 'cron' }, m),
-      error: (m: string | Error, e?: Error) => log.error({ c: 'cron', err: errorMessage(e ?? m) }, String(m)),
-      debug: (m: string | Error) => log.debug({ c: 'cron' }, String(m)),
-    };
-    // Our own overlap guard (not node-cron's noOverlap) so a skipped tick is counted and reported.
-    entry.task = nodeCron().createTask(
-      job.schedule,
-      () => {
-        this.tick(entry);
-      },
-      {
-        name: `gatehouse-${job.name}`,
-        logger: cronLogger,
-        missedExecutionTolerance: LATE_TICK_MS,
-        ...(job.timezone ? { timezone: job.timezone } : {}),
-      },
-    );
-    // A listener also keeps node-cron from logging a line of its own per missed tick.
-    entry.task.on('execution:missed', (ctx) => this.missedTick(entry, ctx.date));
-    void entry.task.start();
+    entry.task = nodeCron().createTask(job.schedule, () => undefined, { name: `gatehouse-${job.name}`, ...(job.timezone ? { timezone: job.timezone } : {}) });
+    this.arm(entry);
   }
 
-  /**
-   * node-cron reports each planned tick that passed without running, all at once (the wall clock
-   * stepped forward: a Pi without a real-time clock booted on fake-hwclock's time and NTP caught
-   * up by days; or the event loop was held past LATE_TICK_MS): counted, and logged once for the burst.
-   */
-  private missedTick(entry: Entry, date: Date): void {
-    if (entry.missed) {
-      entry.missed.count++;
-      entry.missed.last = date;
-      return;
-    }
-    entry.missed = { count: 1, first: date, last: date };
-    queueMicrotask(() => {
-      const m = entry.missed;
-      entry.missed = undefined;
-      if (!m) return;
+  /** Sleep towards the next slot after now on the wall clock, at most WAKE_MS. */
+  private arm(entry: Entry): void {
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    if (!this.entries.includes(entry)) return; // stopped
+    const next = entry.task.getNextRuns(1)[0];
+    entry.next = next;
+    if (!next) return;
+    entry.timer = setTimeout(() => this.wake(entry), Math.min(Math.max(0, next.getTime() - Date.now()), WAKE_MS));
+  }
+
+  /** The timer: not due yet (plan again from the wall clock: a step back moves the slot), due (run), or far past it (missed). */
+  private wake(entry: Entry): void {
+    entry.timer = undefined;
+    const slot = entry.next;
+    if (!slot) return;
+    const late = Date.now() - slot.getTime();
+    if (late >= 0 && late <= LATE_TICK_MS) void this.tick(entry);
+    else if (late > LATE_TICK_MS) {
+      // The wall clock was stepped forward (or the process held for minutes): the ticks in
+      // between are not run; one line says so.
       this.deps.logger.warn(
-        { job: entry.job.name, missed: m.count, from: m.first.toISOString(), to: m.last.toISOString() },
+        { job: entry.job.name, from: slot.toISOString(), to: new Date().toISOString() },
         'job ticks missed (the wall clock was stepped forward, or the process was held); the job runs at its next time',
       );
-    });
+    }
+    this.arm(entry);
   }
 
   /** Run a job now, outside its schedule (admin, tests); same overlap rule. */
@@ -266,7 +257,7 @@ export class JobScheduler extends EventEmitter {
       running: e.running,
       lastRun: e.last ? { ...e.last } : null,
       lastError: e.lastError ? { ...e.lastError } : null,
-      nextRun: e.task.getNextRun()?.toISOString() ?? null,
+      nextRun: e.next?.toISOString() ?? null,
       runs: { ...e.runs },
     }));
   }
@@ -275,7 +266,11 @@ export class JobScheduler extends EventEmitter {
   async stop(timeoutMs = 10_000): Promise<void> {
     clearInterval(this.stepTimer);
     this.stepTimer = undefined;
-    for (const e of this.entries.splice(0)) await e.task.destroy();
+    for (const e of this.entries.splice(0)) {
+      clearTimeout(e.timer);
+      e.timer = undefined;
+      await e.task.destroy();
+    }
     if (!this.inflight.size) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.allSettled([...this.inflight]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
