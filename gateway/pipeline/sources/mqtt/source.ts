@@ -109,6 +109,8 @@ export class MqttSubscribeSource implements Source {
     this.remembered = JSON.stringify(earlier);
     // mqtt.js loads when an MQTT source starts, not with every gateway.
     const { connect } = await import('mqtt');
+    // Stopped (or started again) while this start waited: connect nothing nobody would end.
+    if (this.stopping || this.client) return;
     const c = connect(this.o.url, this.clientOptions());
     this.client = c;
     this.state = 'connecting';
