@@ -35,12 +35,18 @@ export interface Intake {
 }
 
 /** What `/api/sources`, the status page and /metrics show per source instance. */
+/**
+ * States in which a source is up (gatehouse_source_up 1; green on the status page): 'running', and
+ * 'connected' of a source whose link is a connection it keeps (the MQTT source).
+ */
+export const SOURCE_UP_STATES: ReadonlySet<string> = new Set(['running', 'connected']);
+
 export interface SourceStatus {
   /** Source kind, e.g. 'mqtt', 'serial', 'modbus', 'opcua', 'file'. */
   kind: string;
   /** Instance name from the config. */
   name: string;
-  /** 'running' | 'connecting' | 'retrying' | 'stopped' | 'failed', or a kind-specific state. */
+  /** 'running' | 'connecting' | 'retrying' | 'stopped' | 'failed', or a kind-specific state (SOURCE_UP_STATES). */
   state: string;
   /** Free-form, JSON-serialisable details (devices, files, last error, counters...). */
   details?: Record<string, unknown>;

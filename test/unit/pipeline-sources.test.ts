@@ -92,3 +92,17 @@ test('SourceSet starts in order with per-source intakes, stops in reverse, repor
   assert.deepEqual(log, ['start a', 'start b', 'stop b', 'stop a']);
   assert.equal(await metricValue(deps.registry, 'gatehouse_source_up', { kind: 'test', name: 'a' }), 0);
 });
+
+test("gatehouse_source_up is 1 for a connected source (the MQTT source's state), 0 while it connects", async () => {
+  const deps = testDeps();
+  const store = await memoryStreams();
+  const ingest = new Ingest({ handle: () => undefined }, store);
+  const link = new RecordingSource('link', []);
+  const set = new SourceSet([link], ingest, deps.registry);
+  await set.start();
+  link.state = 'connected';
+  assert.equal(await metricValue(deps.registry, 'gatehouse_source_up', { kind: 'test', name: 'link' }), 1);
+  link.state = 'connecting';
+  assert.equal(await metricValue(deps.registry, 'gatehouse_source_up', { kind: 'test', name: 'link' }), 0);
+  await set.stop();
+});

@@ -4,7 +4,7 @@
 // statuses (GET /api/sources, /api/overview) and `gatehouse_source_up{kind,name}` in /metrics.
 import { GatehouseError, errorMessage } from '../../../core/errors.js';
 import { gauge } from '../../../core/metrics.js';
-import type { Source, SourceStatus } from '../contract.js';
+import { SOURCE_UP_STATES, type Source, type SourceStatus } from '../contract.js';
 import type { Ingest } from '../ingest.js';
 import type { SourceDeps } from './registry.js';
 
@@ -58,12 +58,18 @@ export class SourceSet {
     registry: SourceDeps['registry'],
   ) {
     const status = () => this.status();
-    gauge(registry, 'gatehouse_source_up', 'Whether a source is running (1) or not (0: stopped, connecting, retrying, failed)', ['kind', 'name'], {
-      collect(): void {
-        this.reset();
-        for (const s of status()) this.set({ kind: s.kind, name: s.name }, s.state === 'running' ? 1 : 0);
+    gauge(
+      registry,
+      'gatehouse_source_up',
+      'Whether a source is up (1: running, or connected) or not (0: stopped, connecting, retrying, failed)',
+      ['kind', 'name'],
+      {
+        collect(): void {
+          this.reset();
+          for (const s of status()) this.set({ kind: s.kind, name: s.name }, SOURCE_UP_STATES.has(s.state) ? 1 : 0);
+        },
       },
-    });
+    );
   }
 
   /** Start in order; a failing start stops those already started and rethrows. */
