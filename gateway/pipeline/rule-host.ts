@@ -28,6 +28,7 @@ import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { openRuleInputLog } from './rule-input-log.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
+import { reportConfiguredVsStored } from './configured-vs-stored.js';
 
 export type { RuleUpdateStatus };
 
@@ -110,7 +111,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const compiled = await this.check(persisted.definition, 'stored active rule set');
         await this.install(compiled, persisted);
         this.deps.logger.info({ version: persisted.definition.version, source: persisted.source }, 'rule set restored from the store');
-        this.warnIfConfiguredDiffers(def, configuredVersion, persisted);
+        reportConfiguredVsStored(this.deps.logger, def, configuredVersion, persisted);
         return;
       } catch (err) {
         this.deps.logger.error({ err: errorMessage(err) }, 'stored rule set no longer valid: using the configured one');
@@ -120,25 +121,6 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     const entry = { definition: compiled.definition, appliedAt: Date.now(), source: isFile ? 'file' : 'config' };
     await this.install(compiled, entry);
     await this.writeMeta(META_ACTIVE, entry);
-  }
-
-  /**
-   * The configured set lost to the stored one but is not the same set: say so, or an edit of the
-   * config's rules without a higher version silently changes nothing at restart.
-   */
-  private warnIfConfiguredDiffers(def: unknown, configuredVersion: number, persisted: PersistedRuleSet): void {
-    let differs: boolean;
-    try {
-      differs = JSON.stringify(parseRuleSet(def)) !== JSON.stringify(persisted.definition);
-    } catch {
-      differs = true;
-    }
-    if (!differs) return;
-    const active = persisted.definition.version;
-    this.deps.logger.warn(
-      { configuredVersion, activeVersion: active, activeSource: persisted.source },
-      `the configuration's rule set (version ${configuredVersion}) is not the one running: the stored active set (version ${active}, from ${persisted.source}) wins at start until the configuration carries a higher version; raise version to ${active + 1} to apply the configured rules`,
-    );
   }
 
   /** Apply a new rule set: compile and validate fully, then swap in one step. Never half-applies. */

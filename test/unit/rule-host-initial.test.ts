@@ -20,13 +20,14 @@ const set = (version: number, ...names: string[]) => ({
 });
 
 /** A gateway start on `streams` (kept across starts) with `configured` as the config's rule set; its warnings. */
-async function start(streams: MemoryStreams, configured: unknown): Promise<{ rules: RuleHost; warnings: string[] }> {
+async function start(streams: MemoryStreams, configured: unknown, infos: string[] = []): Promise<{ rules: RuleHost; warnings: string[] }> {
   const warnings: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         const o = JSON.parse(line) as { level: number; msg: string };
         if (o.level === 40) warnings.push(o.msg);
+        if (o.level === 30) infos.push(o.msg);
       }
       cb();
     },
@@ -66,4 +67,26 @@ test("a config's rule set edited without a higher version: the stored set runs a
     ['a', 'b'],
   );
   await raised.rules.stop();
+});
+
+test('a rule a job disabled: the restart says which rule the job toggled (info), not that the config should raise its version (which would undo the job)', async () => {
+  const streams = new MemoryStreams();
+  const infos: string[] = [];
+  const first = await start(streams, set(1, 'a', 'b'));
+  const toggled = await first.rules.setRuleEnabled('b', false, 'job:night-off');
+  assert.equal(toggled.state, 'applied');
+  await first.rules.stop();
+  const again = await start(streams, set(1, 'a', 'b'), infos);
+  assert.deepEqual(again.warnings, [], 'no advice to raise the version');
+  assert.equal(again.rules.activeDefinition()?.rules.find((r) => r.name === 'b')?.enabled, false, "the job's toggle holds");
+  assert.ok(
+    infos.some((m) => /rule b disabled by job:night-off/.test(m)),
+    `an info line names the toggle: ${JSON.stringify(infos)}`,
+  );
+  await again.rules.stop();
+  // The config's rules edited as well: the warning is back (the edit is not running).
+  const edited = await start(streams, set(1, 'a', 'b', 'c'));
+  assert.equal(edited.warnings.length, 1);
+  assert.match(edited.warnings[0]!, /raise version to 2/);
+  await edited.rules.stop();
 });

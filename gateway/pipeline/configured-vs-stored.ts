@@ -1,0 +1,55 @@
+// At start the stored active rule set wins over the configured one unless the configuration carries
+// a higher version (an update outlives restarts: docs/remote-control.md). When the configured set
+// lost and is not the same set, the start says so, or an edit of the config's rules without a
+// higher version would silently change nothing. Apart from rule-host.ts: what to say, not when.
+import type { Logger } from 'pino';
+import { parseRuleSet, type RuleSetDefinition } from '../../rules/index.js';
+
+/** The stored active set: its definition and where it came from ('config', 'remote', 'admin', 'job:<name>', ...). */
+export interface StoredRuleSet {
+  definition: RuleSetDefinition;
+  source: string;
+}
+
+/**
+ * Log how the configured set (`def`, unparsed) differs from the stored set that won: nothing when
+ * they are the same; at info, the rules a scheduled job toggled when that is all that differs (a
+ * job's toggle of the configured set: raising the version would undo it until the job's next run);
+ * otherwise a warning saying to raise the version.
+ */
+export function reportConfiguredVsStored(logger: Logger, def: unknown, configuredVersion: number, stored: StoredRuleSet): void {
+  let configured: RuleSetDefinition | undefined;
+  try {
+    configured = parseRuleSet(def);
+  } catch {
+    configured = undefined;
+  }
+  if (configured && JSON.stringify(configured) === JSON.stringify(stored.definition)) return;
+  const toggled = configured && stored.source.startsWith('job:') ? toggledRules(configured, stored.definition) : undefined;
+  if (toggled && toggled.length > 0) {
+    for (const t of toggled) {
+      logger.info(
+        { rule: t.name, enabled: t.enabled, by: stored.source },
+        `rule ${t.name} ${t.enabled ? 'enabled' : 'disabled'} by ${stored.source}, kept at restart`,
+      );
+    }
+    return;
+  }
+  const active = stored.definition.version;
+  logger.warn(
+    { configuredVersion, activeVersion: active, activeSource: stored.source },
+    `the configuration's rule set (version ${configuredVersion}) is not the one running: the stored active set (version ${active}, from ${stored.source}) wins at start until the configuration carries a higher version; raise version to ${active + 1} to apply the configured rules`,
+  );
+}
+
+/**
+ * The rules whose `enabled` differs between two sets that are otherwise the same (a job's toggles
+ * of the configured set); undefined when anything else differs.
+ */
+function toggledRules(configured: RuleSetDefinition, active: RuleSetDefinition): Array<{ name: string; enabled: boolean }> | undefined {
+  const plain = (d: RuleSetDefinition): string => JSON.stringify({ ...d, rules: d.rules.map((r) => ({ ...r, enabled: undefined })) });
+  if (plain(configured) !== plain(active)) return undefined;
+  return active.rules
+    .filter((r, i) => (r.enabled !== false) !== (configured.rules[i]!.enabled !== false))
+    .map((r) => ({ name: r.name, enabled: r.enabled !== false }));
+}
