@@ -20,7 +20,7 @@ import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
 import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
-import { errorMessage } from '../../core/errors.js';
+import { ERRORS, errorMessage } from '../../core/errors.js';
 import { clocksOf } from '../../core/clock.js';
 import type { ConnState } from './connection.js';
 import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
@@ -291,6 +291,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     },
 
     async publish(packet) {
+      // The limit devices are held to holds for what the gateway publishes to them too (rule
+      // republish, downlinks from sources): a device sized for maxPayloadBytes gets nothing larger.
+      const { maxPayloadBytes } = options;
+      if (packet.payload.length > maxPayloadBytes) throw ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: packet.payload.length, maxPayloadBytes });
       if (!isOpen) await open();
       return new Promise<void>((resolve, reject) => {
         const p: PublishPacket = {

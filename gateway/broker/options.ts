@@ -157,7 +157,7 @@ export const brokerOptionsSchema = z
       .max(256 * 1024 * 1024)
       .default(256 * 1024)
       .describe(
-        'Largest PUBLISH payload accepted (bytes). Default 256 KiB: AWS IoT caps at 128 KiB, too small for some (images, batched readings). Bigger publishes disconnect the client.',
+        "Largest PUBLISH payload accepted (bytes). Default 256 KiB: AWS IoT caps at 128 KiB, too small for some (images, batched readings). Bigger publishes disconnect the client. The gateway's own publishes (rule republish, downlinks) are held to it too: a bigger one fails its action (error action).",
       ),
     maxInflight: z
       .number()

@@ -28,6 +28,11 @@ export const republishOptionsSchema = z.strictObject({
   headers: republishHeadersSchema.optional(),
 });
 
+/** A topic name a broker may publish (MQTT 3.1.1 and 5, 4.7): not empty, no wildcard or NUL, at most 65,535 bytes. */
+function validTopicName(t: string): boolean {
+  return t !== '' && !t.includes('+') && !t.includes('#') && !t.includes('\u0000') && Buffer.byteLength(t) <= 65_535;
+}
+
 /** Republish depth limit: a rule republishing onto its own FROM filter stops here instead of looping. */
 export const MAX_REPUBLISH_HOPS = 8;
 
@@ -49,8 +54,11 @@ export function republishAction(publisher: Publisher): ActionFactory {
           throw new GatehouseError('GH_ACTION_FAILED', `republish loop: message already republished ${hops - 1} times`, { where: ctx.ruleName });
         }
         const t = topic.constant ? o.topic : topic.renderWith(evalContextOf(ctx));
-        if (t === '' || t.includes('+') || t.includes('#')) {
-          throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic '${t}'`, { where: ctx.ruleName });
+        if (!validTopicName(t)) {
+          throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic ${JSON.stringify(t)}`, {
+            where: ctx.ruleName,
+            hint: 'a topic name is 1 to 65,535 bytes of UTF-8 without +, # or NUL: check the fields the template uses',
+          });
         }
         if (!headers) return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
         const properties = headers(evalContextOf(ctx), ctx.ruleName);

@@ -1,7 +1,9 @@
 // Source `republish` (built in, named 'republish'): the republish action's output. As in AWS IoT,
 // a republished message goes to the broker's subscribers AND re-enters the rules; the republish
 // action stops loops by a hop limit (actions/republish.ts MAX_REPUBLISH_HOPS). `publisher` is what
-// the republish action is handed; its promise covers the broker publish and any durable commit.
+// the republish action is handed; its promise covers the broker publish and any durable commit. A
+// publish the broker refuses (a payload over broker.maxPayloadBytes) does not re-enter the rules:
+// the action fails, and its rule's error action says why.
 import type { Message } from '../../../core/message.js';
 import type { Broker } from '../../broker/index.js';
 import type { Publisher } from '../actions/republish.js';
@@ -17,26 +19,31 @@ export class RepublishSource extends InternalSource {
   readonly publisher: Publisher = {
     publish: (p) => {
       this.republished++;
-      const done = this.broker.publish({
-        topic: p.topic,
-        payload: p.payload,
-        qos: p.qos,
-        retain: p.retain ?? false,
-        ...(p.properties ? { properties: p.properties } : {}),
-      });
-      const msg: Message = {
-        topic: p.topic,
-        payload: p.payload,
-        qos: p.qos,
-        source: { kind: 'internal', id: p.sourceRule ?? 'rule' },
-        receivedAt: Date.now(),
-        hops: p.hops ?? 1,
-      };
-      if (p.properties) msg.properties = p.properties;
-      const durable = this.intake.submit(msg);
-      return durable === undefined ? done : Promise.all([done, durable]).then(() => undefined);
+      return this.broker
+        .publish({
+          topic: p.topic,
+          payload: p.payload,
+          qos: p.qos,
+          retain: p.retain ?? false,
+          ...(p.properties ? { properties: p.properties } : {}),
+        })
+        .then(() => this.reenter(p));
     },
   };
+
+  /** The republished message into the rules (after the broker took it); its durable commit, if any. */
+  private reenter(p: Parameters<Publisher['publish']>[0]): Promise<void> | undefined {
+    const msg: Message = {
+      topic: p.topic,
+      payload: p.payload,
+      qos: p.qos,
+      source: { kind: 'internal', id: p.sourceRule ?? 'rule' },
+      receivedAt: Date.now(),
+      hops: p.hops ?? 1,
+    };
+    if (p.properties) msg.properties = p.properties;
+    return this.intake.submit(msg);
+  }
 
   protected details(): Record<string, unknown> {
     return { republished: this.republished };
