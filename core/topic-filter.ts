@@ -77,3 +77,20 @@ export function filtersOverlap(a: readonly string[], sub: string): boolean {
   }
   return true;
 }
+
+/**
+ * A shared subscription `$share/<group>/<filter>` (MQTT 5, 4.8.2): its group and the filter whose
+ * topics it delivers; undefined for any other filter. A malformed one (`$share/g`, `$share//a`)
+ * has an empty group or filter, for the caller to refuse.
+ */
+export function parseSharedFilter(filter: string): { group: string; filter: string } | undefined {
+  if (!filter.startsWith('$share/')) return undefined;
+  const rest = filter.slice('$share/'.length);
+  const slash = rest.indexOf('/');
+  return slash > 0 ? { group: rest.slice(0, slash), filter: rest.slice(slash + 1) } : { group: '', filter: '' };
+}
+
+/** The filter whose topics a subscription delivers: the inner filter of `$share/<group>/<filter>`, else the filter itself. */
+export function deliveredFilter(filter: string): string {
+  return parseSharedFilter(filter)?.filter ?? filter;
+}

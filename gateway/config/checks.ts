@@ -7,7 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
-import { filtersOverlap } from '../../core/topic-filter.js';
+import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 
 /** Paths in the config are resolved against the config file's folder (see loadConfig). */
 const PATH_RULE = "relative paths are resolved against the config file's folder";
@@ -155,8 +155,10 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
   for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
     if (src.type !== 'mqtt' || !Array.isArray(src.topics)) continue;
     const filters = (src.topics as Array<{ filter?: unknown }>).map((t) => (typeof t.filter === 'string' ? t.filter : ''));
+    // A shared subscription ($share/<group>/<filter>) delivers the topics of its inner filter.
+    const delivered = filters.map(deliveredFilter);
     for (let b = 1; b < filters.length; b++) {
-      const a = filters.findIndex((f, k) => k < b && f !== '' && filtersOverlap(f.split('/'), filters[b]!));
+      const a = delivered.findIndex((f, k) => k < b && f !== '' && filtersOverlap(f.split('/'), delivered[b]!));
       if (a < 0 || filters[b] === '') continue;
       warnings.push({
         where: `sources.${i}.topics.${b}.filter`,

@@ -210,7 +210,12 @@ test("an MQTT source's overlapping filters are a warning (a broker may deliver a
     r.err,
     /warning: MQTT source 'cloud': filters 'cmd\/site1\/#' and 'cmd\/site1\/valves\/\+' can match the same topic: .* \(at sources\.0\.topics\.1\.filter\)\. Fix: subscribe to filters that do not overlap/,
   );
-  await writeFile(file, source("{ filter: 'cmd/site1/#' }, { filter: 'cfg/site1/+' }, { filter: 'cmd/site2/+' }"));
+  // A shared subscription delivers the topics of its inner filter: it overlaps like that filter.
+  await writeFile(file, source("{ filter: '$share/gw/cmd/site1/#' }, { filter: 'cmd/site1/valves/+' }"));
+  r = await checkConfig(file);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /filters '\$share\/gw\/cmd\/site1\/#' and 'cmd\/site1\/valves\/\+' can match the same topic/);
+  await writeFile(file, source("{ filter: 'cmd/site1/#' }, { filter: 'cfg/site1/+' }, { filter: 'cmd/site2/+' }, { filter: '$share/gw/cfg/site2/#' }"));
   r = await checkConfig(file);
   assert.equal(r.code, 0, r.err);
   assert.doesNotMatch(r.err, /can match the same topic/);

@@ -4,7 +4,7 @@
 // handler per packet type as in aedes (lib/handlers/subscribe.js, unsubscribe.js): what they
 // change is the session's subscriptions and the router, not the connection.
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
-import { validFilter } from '../../../core/topic-filter.js';
+import { parseSharedFilter, validFilter } from '../../../core/topic-filter.js';
 import { RC } from './codes.js';
 import { forwardProperties, fit } from './router.js';
 import type { PublishProperties, SubEntry } from './session.js';
@@ -19,14 +19,11 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
   const retainedFor: SubEntry[] = [];
   let why: string | undefined;
   for (const s of p.subscriptions) {
-    let share: string | undefined;
-    let topicFilter = s.topic;
-    if (topicFilter.startsWith('$share/')) {
-      const rest = topicFilter.slice(7);
-      const slash = rest.indexOf('/');
-      share = slash > 0 ? rest.slice(0, slash) : '';
-      topicFilter = slash > 0 ? rest.slice(slash + 1) : '';
-      if (share === '' || /[+#]/.test(share) || s.nl) {
+    const shared = parseSharedFilter(s.topic);
+    const share = shared?.group;
+    const topicFilter = shared ? shared.filter : s.topic;
+    if (shared) {
+      if (shared.group === '' || /[+#]/.test(shared.group) || s.nl) {
         granted.push(RC.TOPIC_FILTER_INVALID);
         why = `invalid shared subscription '${s.topic}'`;
         continue;

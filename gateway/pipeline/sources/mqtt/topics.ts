@@ -8,7 +8,7 @@
 // clean: false), which the source never asked for. A topic name with a wildcard or NUL in it, or
 // an empty one, is not taken either: no broker may send one (MQTT 3.1.1 4.7.3, MQTT 5 4.7.3), and
 // the rules, streams and republish would carry it on as a filter.
-import { matchTopic } from '../../../../core/topic-filter.js';
+import { deliveredFilter, matchTopic } from '../../../../core/topic-filter.js';
 
 export interface TopicMapping {
   filter: string;
@@ -17,13 +17,6 @@ export interface TopicMapping {
 }
 
 export type Mapped = { topic: string } | { notTaken: string; why: 'invalid-topic' | 'unmatched' };
-
-/** The filter the messages of a subscription match: `$share/<group>/<filter>` delivers topics of <filter>. */
-function deliveredFilter(filter: string): string {
-  if (!filter.startsWith('$share/')) return filter;
-  const slash = filter.indexOf('/', '$share/'.length);
-  return slash < 0 ? filter : filter.slice(slash + 1);
-}
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what a topic name must not hold
 const NOT_IN_TOPIC_NAME = /[+#\u0000]/;
