@@ -18,6 +18,7 @@ commands:
   config-docs                       print every configuration key with its default (Markdown)
   streams [--admin URL | --config FILE]   list local streams and exporters of the running gateway
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts
+  sources [--admin URL | --config FILE]   list configured sources of the running gateway: state, summary, last error
   passwd [PASSWORD]                 hash a password for broker.users (reads stdin when omitted)
   rules eval|check|list|apply|rollback|sign ...   evaluate, validate and manage rule sets
   detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, Loader> = {
   'config-docs': async () => (await import('./config-docs.js')).runConfigDocs,
   streams: async () => (await import('./streams.js')).runStreams,
   jobs: async () => (await import('./jobs.js')).runJobs,
+  sources: async () => (await import('./sources.js')).runSources,
   passwd: async () => (await import('./passwd.js')).runPasswd,
   rules: async () => (await import('./rules.js')).runRules,
   detect: async () => (await import('./detect.js')).runDetect,

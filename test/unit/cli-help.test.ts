@@ -12,6 +12,7 @@ const commands = [
   ['config-docs'],
   ['streams'],
   ['jobs'],
+  ['sources'],
   ['passwd'],
   ['rules', 'eval'],
   ['rules', 'check'],
@@ -41,14 +42,26 @@ test('--help works on every command and subcommand: usage on stdout, exit 0', as
   }
 });
 
+test('gatehouse --help lists every command', async () => {
+  const stdout = new PassThrough();
+  let out = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  assert.equal(await main(['--help'], { stdout, stderr: new PassThrough() }), 0);
+  const listed = new Set([...out.matchAll(/^ {2}([a-z-]+)/gm)].map((m) => m[1]));
+  const missing = [...new Set(commands.map((c) => c[0]!))].filter((c) => !listed.has(c));
+  assert.deepEqual(missing, [], `commands missing from gatehouse --help:\n${out}`);
+});
+
 test('a command that cannot reach the gateway says so with its own code (not an argument error)', async () => {
   const { freePort } = await import('../helpers/index.js');
   const port = await freePort(); // free: nothing listens there
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let err = '';
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(['streams', '--admin', `http://127.0.0.1:${port}`], { stdout, stderr });
-  assert.equal(code, 1);
-  assert.match(err, /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+/);
+  for (const command of ['streams', 'jobs', 'sources']) {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let err = '';
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await main([command, '--admin', `http://127.0.0.1:${port}`], { stdout, stderr });
+    assert.equal(code, 1, command);
+    assert.match(err, new RegExp(`^gatehouse ${command}: GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http://127\\.0\\.0\\.1:\\d+`), command);
+  }
 });

@@ -1,0 +1,223 @@
+// `gatehouse sources`: the configured sources of the running gateway (GET /api/sources): one line a
+// source with its state and the summary the status page's Sources section shows, and its error
+// under it while it is not healthy.
+//
+// The status page (gateway/admin/page/sources.js) words the same summaries, and this file does it
+// a second time on purpose: the page is browser JS served as it is, with no build step, so compiled
+// CLI code cannot import it (no types, and it is not under dist/: it would be loaded at run time
+// from a path found on disk); and it builds DOM nodes with local, locale-formatted times where a
+// shell wants ISO times like `gatehouse jobs`. Keep the two in step when a kind's details change.
+import type { SourceStatus } from '../pipeline/contract.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+
+const USAGE = 'gatehouse sources [--admin URL | --config FILE] [--token T] [--json]';
+
+/** Where to configure sources, named when there are none. */
+const NONE = 'no sources configured (sources: in the config: docs/file-sources.md, docs/industrial.md, docs/mqtt-source.md)';
+
+export async function runSources(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
+  if (values.help) {
+    writeLine(
+      io.stdout,
+      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy. --json prints the API body (the built-in sources included).`,
+    );
+    return 0;
+  }
+  const target = await resolveAdmin(values.admin, values.config, values.token);
+  const body = (await adminRequest(target, 'GET', '/api/sources')) as { sources: SourceStatus[] };
+  if (values.json) {
+    writeLine(io.stdout, JSON.stringify(body, null, 2));
+    return 0;
+  }
+  const configured = body.sources.filter((s) => !builtIn(s));
+  if (configured.length === 0) writeLine(io.stdout, NONE);
+  for (const s of configured) writeLine(io.stdout, describeSource(s).join('\n'));
+  return 0;
+}
+
+/**
+ * The sources every gateway has, which are no `sources:` entry: the embedded broker (kind mqtt,
+ * told apart by its `listeners`), the serial links, the control and republish sources. The API
+ * marks none of them; the status page tells them apart the same way.
+ */
+function builtIn(s: SourceStatus): boolean {
+  if (s.kind === 'mqtt') return s.details?.listeners !== undefined;
+  return s.kind === 'serial' || s.kind === 'control' || s.kind === 'republish';
+}
+
+// The details of each kind as the API gives them (the sources' status() methods); free-form JSON,
+// so every field is read as possibly missing.
+interface ModbusDevice {
+  name?: string;
+  state?: string;
+  lastGoodRead?: string | null;
+  valuesPerSecond?: number;
+  lastError?: string | null;
+  lastErrorAt?: string | null;
+}
+interface ModbusDetails {
+  endpoint?: string;
+  devices?: ModbusDevice[];
+  reconnects?: number;
+  gaps?: number;
+}
+interface OpcuaDetails {
+  endpoint?: string;
+  securityMode?: string;
+  items?: number;
+  tagErrors?: Record<string, string>;
+  values?: number;
+  valuesPerSecond?: number;
+  lastGoodRead?: string | null;
+  gaps?: number;
+}
+interface MqttDetails {
+  url?: string;
+  clientId?: string;
+  subscriptions?: Array<{ filter: string; qos: number | null }>;
+  received?: number;
+  acknowledged?: number;
+  refused?: number;
+  dropped?: number;
+  lastMessageAt?: string | null;
+}
+interface FileDetails {
+  files?: Array<{ path: string; state?: string; lagBytes?: number; lastError?: string }>;
+  unreadable?: Array<{ path: string; error: string }>;
+  vanished?: unknown[];
+  lastError?: string;
+}
+
+const HEALTHY_STATES = new Set(['running', 'connected']);
+
+/** The source's line, then its error lines while it is not healthy (and those of failing Modbus devices). */
+export function describeSource(s: SourceStatus): string[] {
+  const d = s.details ?? {};
+  const lines = [`${s.name} (${s.kind}) ${s.state}: ${summary(s.kind, d, s.state).join('; ')}`];
+  // A file source's error is in its summary; a subscription the broker refused makes a connected MQTT source unhealthy.
+  const refused = s.kind === 'mqtt' && s.state === 'connected' && ((d as MqttDetails).subscriptions ?? []).some((x) => x.qos === null);
+  const err = lastErrorOf(d);
+  if (s.kind !== 'file' && err && (!HEALTHY_STATES.has(s.state) || refused)) lines.push(`  ${err}`);
+  // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop).
+  for (const dev of s.kind === 'modbus' ? ((d as ModbusDetails).devices ?? []) : []) {
+    const devErr = lastErrorOf(dev as Record<string, unknown>);
+    if (dev.state === 'failing' && devErr) lines.push(`  ${dev.name ?? '?'}: ${devErr}`);
+  }
+  return lines;
+}
+
+function summary(kind: string, d: Record<string, unknown>, state: string): string[] {
+  switch (kind) {
+    case 'modbus':
+      return modbusSummary(d as ModbusDetails);
+    case 'opcua':
+      return opcuaSummary(d as OpcuaDetails);
+    case 'mqtt':
+      return mqttSummary(d as MqttDetails, state);
+    case 'file':
+      return fileSummary(d as FileDetails);
+    default:
+      return genericSummary(d);
+  }
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** A rate as the status page shows it: 2 decimals under 10, 1 under 100, none above; no trailing zeros. */
+function rate(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return '–';
+  if (n >= 100) return String(Math.round(n));
+  return n.toFixed(n >= 10 ? 1 : 2).replace(/\.?0+$/, '') || '0';
+}
+
+function lastGood(at: string | null | undefined): string {
+  return at ? `last good read ${at}` : 'no good read yet';
+}
+
+/** The parts that are there (a detail the gateway did not send, or a zero count not worth a word, is left out). */
+function present(...items: Array<string | null | undefined | false>): string[] {
+  return items.filter((x): x is string => typeof x === 'string' && x !== '');
+}
+
+function modbusSummary(d: ModbusDetails): string[] {
+  const devices = d.devices ?? [];
+  const failing = devices.filter((x) => x.state === 'failing').length;
+  const reads = devices.map((x) => x.lastGoodRead).filter((x): x is string => typeof x === 'string');
+  return present(
+    d.endpoint,
+    `${plural(devices.length, 'device')}${failing ? ` (${failing} failing)` : ''}`,
+    `${rate(devices.reduce((sum, x) => sum + (x.valuesPerSecond ?? 0), 0))} values/s`,
+    lastGood(reads.sort().at(-1)),
+    d.reconnects ? plural(d.reconnects, 'reconnect') : null,
+    d.gaps ? plural(d.gaps, 'gap') : null,
+  );
+}
+
+function opcuaSummary(d: OpcuaDetails): string[] {
+  const tagErrors = Object.keys(d.tagErrors ?? {}).length;
+  return present(
+    d.endpoint,
+    d.securityMode && d.securityMode !== 'None' ? d.securityMode : null,
+    `${plural(d.items ?? 0, 'tag')}${tagErrors ? ` (${tagErrors} with errors)` : ''}`,
+    `${d.values ?? 0} values read`,
+    `${rate(d.valuesPerSecond)} values/s`,
+    lastGood(d.lastGoodRead),
+    d.gaps ? plural(d.gaps, 'gap') : null,
+  );
+}
+
+function mqttSummary(d: MqttDetails, state: string): string[] {
+  // Connected: the QoS the broker granted, null for a refused subscription. Otherwise there is no
+  // subscription right now (the grants listed would be those of an earlier connection).
+  const grant = (s: { qos: number | null }): string => (state !== 'connected' ? 'not subscribed' : s.qos === null ? 'refused' : `QoS ${s.qos}`);
+  const subs = (d.subscriptions ?? []).map((s) => `${s.filter} (${grant(s)})`);
+  return present(
+    d.url,
+    `client ${d.clientId ?? '–'}`,
+    subs.length ? subs.join(', ') : 'no subscriptions',
+    `${d.received ?? 0} received, ${d.acknowledged ?? 0} acknowledged, ${d.refused ?? 0} refused, ${d.dropped ?? 0} dropped`,
+    d.lastMessageAt ? `last message ${d.lastMessageAt}` : 'no message yet',
+  );
+}
+
+function fileSummary(d: FileDetails): string[] {
+  const files = d.files ?? [];
+  const open = files.filter((f) => f.state === 'open' || f.state === 'draining').length;
+  const waiting = files.filter((f) => f.state === 'waiting').length;
+  const states = present(open ? `${open} open` : null, waiting ? `${waiting} waiting` : null).join(', ');
+  const unreadable = d.unreadable ?? [];
+  // The source's own error (a scan that failed), else the first file's (a read or a refused commit), else an unreadable file.
+  const fileErr = files.find((f) => f.lastError);
+  const error =
+    d.lastError ?? (fileErr ? `${fileErr.path}: ${fileErr.lastError}` : unreadable[0] ? `${unreadable[0].path}: ${unreadable[0].error}` : undefined);
+  return present(
+    `${plural(files.length, 'file')} tracked${states ? ` (${states})` : ''}`,
+    `lag ${files.reduce((sum, f) => sum + (f.lagBytes ?? 0), 0)} bytes`,
+    `${(d.vanished ?? []).length} vanished`,
+    unreadable.length ? `${unreadable.length} unreadable` : null,
+    error ? `last error: ${error}` : null,
+  );
+}
+
+/** A kind this command does not know yet: its scalar details, as they are. */
+function genericSummary(d: Record<string, unknown>): string[] {
+  return Object.entries(d)
+    .filter(([k, v]) => k !== 'lastError' && ['string', 'number', 'boolean'].includes(typeof v))
+    .slice(0, 5)
+    .map(([k, v]) => `${k} ${String(v)}`);
+}
+
+/** 'last error at T: message': an MQTT source gives both in lastError, Modbus and OPC UA the time in lastErrorAt. */
+function lastErrorOf(d: Record<string, unknown>): string | undefined {
+  const e = d.lastError;
+  if (typeof e === 'string' && e !== '') return typeof d.lastErrorAt === 'string' ? `last error at ${d.lastErrorAt}: ${e}` : `last error: ${e}`;
+  if (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string') {
+    const { at, message } = e as { at?: unknown; message: string };
+    return typeof at === 'string' ? `last error at ${at}: ${message}` : `last error: ${message}`;
+  }
+  return undefined;
+}

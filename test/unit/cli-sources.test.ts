@@ -1,0 +1,121 @@
+// `gatehouse sources`' line for each kind, from statuses shaped like the sources' status() gives
+// them: the cases the integration test (cli-sources) cannot reach cheaply: an OPC UA source, a
+// Modbus device failing while its link is up, a subscription the broker refused, a file source
+// with vanished and unreadable files, an earlier error of a source that is healthy again.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeSource } from '../../gateway/cli/sources.js';
+
+const T1 = '2026-01-02T03:04:05.000Z';
+const T2 = '2026-01-02T03:04:09.500Z';
+
+test('modbus: endpoint, devices and how many fail, values/s, the latest good read, reconnects, gaps; a failing device adds its error', () => {
+  const dev = (name: string, state: string, lastGoodRead: string | null, valuesPerSecond: number, lastError: string | null = null) => ({
+    name,
+    state,
+    lastGoodRead,
+    valuesPerSecond,
+    lastError,
+    lastErrorAt: lastError ? T2 : null,
+  });
+  const lines = describeSource({
+    kind: 'modbus',
+    name: 'plc-1',
+    state: 'running',
+    details: {
+      endpoint: 'tcp://10.0.0.5:502',
+      connected: true,
+      lastError: 'cannot open tcp://10.0.0.5:502: timeout',
+      lastErrorAt: T1,
+      reconnects: 2,
+      gaps: 1,
+      devices: [dev('press', 'ok', T2, 12.345), dev('oven', 'failing', T1, 0, 'unit 7: timeout after 500 ms')],
+    },
+  });
+  assert.deepEqual(lines, [
+    `plc-1 (modbus) running: tcp://10.0.0.5:502; 2 devices (1 failing); 12.3 values/s; last good read ${T2}; 2 reconnects; 1 gap`,
+    // The link's earlier error is not repeated while it runs; the failing device's is.
+    `  oven: last error at ${T2}: unit 7: timeout after 500 ms`,
+  ]);
+});
+
+test('opcua: endpoint, security mode when not None, tags and how many have errors, values read, values/s, last good read, gaps; its error while it is down', () => {
+  const details = {
+    endpoint: 'opc.tcp://line1:4840',
+    securityMode: 'SignAndEncrypt',
+    lastError: 'connect ECONNREFUSED',
+    lastErrorAt: T1,
+    lastGoodRead: null,
+    valuesPerSecond: 0,
+    items: 3,
+    values: 0,
+    gaps: 0,
+    tagErrors: { speed: 'BadNodeIdUnknown' },
+  };
+  assert.deepEqual(describeSource({ kind: 'opcua', name: 'line-1', state: 'retrying', details }), [
+    'line-1 (opcua) retrying: opc.tcp://line1:4840; SignAndEncrypt; 3 tags (1 with errors); 0 values read; 0 values/s; no good read yet',
+    `  last error at ${T1}: connect ECONNREFUSED`,
+  ]);
+  const up = { ...details, securityMode: 'None', lastGoodRead: T2, valuesPerSecond: 250.4, values: 1234, gaps: 2, tagErrors: {}, items: 1 };
+  assert.deepEqual(describeSource({ kind: 'opcua', name: 'line-1', state: 'running', details: up }), [
+    `line-1 (opcua) running: opc.tcp://line1:4840; 1 tag; 1234 values read; 250 values/s; last good read ${T2}; 2 gaps`,
+  ]);
+});
+
+test('mqtt: a subscription the broker refused makes a connected source show its error', () => {
+  const lines = describeSource({
+    kind: 'mqtt',
+    name: 'office',
+    state: 'connected',
+    details: {
+      url: 'mqtts://broker.example:8883',
+      clientId: 'site1',
+      subscriptions: [
+        { filter: 'cmd/office/#', qos: 0 },
+        { filter: 'secret/#', qos: null },
+      ],
+      received: 5,
+      acknowledged: 4,
+      refused: 0,
+      dropped: 1,
+      lastMessageAt: T2,
+      lastError: { at: T1, message: "the broker refused the subscription to 'secret/#'" },
+    },
+  });
+  assert.deepEqual(lines, [
+    `office (mqtt) connected: mqtts://broker.example:8883; client site1; cmd/office/# (QoS 0), secret/# (refused); 5 received, 4 acknowledged, 0 refused, 1 dropped; last message ${T2}`,
+    `  last error at ${T1}: the broker refused the subscription to 'secret/#'`,
+  ]);
+});
+
+test('file: files tracked and their states, lag bytes, vanished and unreadable counts, the last error in the line', () => {
+  const lines = describeSource({
+    kind: 'file',
+    name: 'logs',
+    state: 'running',
+    details: {
+      files: [
+        { path: '/var/log/app/a.log', state: 'open', lagBytes: 100 },
+        { path: '/var/log/app/b.log', state: 'waiting', lagBytes: 20, lastError: 'EACCES: permission denied' },
+        { path: '/var/log/app/c.log', state: 'idle-closed', lagBytes: 0 },
+      ],
+      unreadable: [{ path: '/var/log/app/d.log', error: 'EACCES' }],
+      vanished: [{ path: '/var/log/app/old.log', unreadBytes: 5, at: 1 }],
+    },
+  });
+  assert.deepEqual(lines, [
+    'logs (file) running: 3 files tracked (1 open, 1 waiting); lag 120 bytes; 1 vanished; 1 unreadable; last error: /var/log/app/b.log: EACCES: permission denied',
+  ]);
+  // The source's own error (a scan that failed) comes first.
+  assert.match(
+    describeSource({ kind: 'file', name: 'logs', state: 'running', details: { files: [], lastError: 'scan failed' } })[0]!,
+    /: 0 files tracked; lag 0 bytes; 0 vanished; last error: scan failed$/,
+  );
+});
+
+test('a kind this command does not know: its scalar details as they are', () => {
+  assert.deepEqual(describeSource({ kind: 'can', name: 'bus0', state: 'failed', details: { port: 'can0', frames: 3, lastError: 'down', nested: { a: 1 } } }), [
+    'bus0 (can) failed: port can0; frames 3',
+    '  last error: down',
+  ]);
+});
