@@ -31,20 +31,11 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;
   }
-  const configured = body.sources.filter((s) => !builtIn(s));
+  // The sources every gateway has (the embedded broker, serial links, control, republish) are no `sources:` entry.
+  const configured = body.sources.filter((s) => s.builtIn !== true);
   if (configured.length === 0) writeLine(io.stdout, NONE);
   for (const s of configured) writeLine(io.stdout, describeSource(s).join('\n'));
   return 0;
-}
-
-/**
- * The sources every gateway has, which are no `sources:` entry: the embedded broker (kind mqtt,
- * told apart by its `listeners`), the serial links, the control and republish sources. The API
- * marks none of them; the status page tells them apart the same way.
- */
-function builtIn(s: SourceStatus): boolean {
-  if (s.kind === 'mqtt') return s.details?.listeners !== undefined;
-  return s.kind === 'serial' || s.kind === 'control' || s.kind === 'republish';
 }
 
 // The details of each kind as the API gives them (the sources' status() methods); free-form JSON,

@@ -50,6 +50,8 @@ export interface SourceStatus {
   state: string;
   /** Free-form, JSON-serialisable details (devices, files, last error, counters...). */
   details?: Record<string, unknown>;
+  /** A source every gateway has (the embedded broker, serial links, control, republish), not a `sources:` entry. */
+  builtIn?: true;
 }
 
 export interface Source {

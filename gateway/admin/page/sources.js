@@ -4,16 +4,6 @@
 import { $, emptyRow, h } from './dom.js';
 import { fmtInt, fmtRate, fmtTime } from './format.js';
 
-/**
- * Sources the gateway always has (GET /api/sources lists them too): the embedded broker (kind
- * mqtt, with `listeners`), the serial links and the internal control and republish sources. The
- * first two have their own sections; none is a `sources:` entry.
- */
-function builtIn(s) {
-  if (s.kind === 'mqtt') return s.details?.listeners !== undefined;
-  return s.kind === 'serial' || s.kind === 'control' || s.kind === 'republish';
-}
-
 const STATE_CLASS = { running: 'ok', connected: 'ok', connecting: 'warn', retrying: 'warn', paused: 'warn', failed: 'bad', stopped: 'bad' };
 
 /** ' · '-separated parts, skipping the empty ones (a detail the gateway did not send). */
@@ -106,7 +96,9 @@ function errorItem(key, label, err, current) {
 export function renderSources(o) {
   const rows = [];
   const errItems = [];
-  for (const s of (o.sources ?? []).filter((x) => x.kind !== 'file' && !builtIn(x))) {
+  // Built-in sources (`builtIn: true`: the embedded broker, serial links, control, republish) are
+  // no `sources:` entry; the broker and the links have sections of their own.
+  for (const s of (o.sources ?? []).filter((x) => x.kind !== 'file' && x.builtIn !== true)) {
     const d = s.details ?? {};
     const stateClass = STATE_CLASS[s.state] ?? '';
     const refused = s.kind === 'mqtt' && s.state === 'connected' && (d.subscriptions ?? []).some((x) => x.qos === null);

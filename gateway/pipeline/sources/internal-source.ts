@@ -30,6 +30,6 @@ export abstract class InternalSource implements Source {
   }
 
   status(): SourceStatus {
-    return { kind: this.kind, name: this.name, state: this.running ? 'running' : 'stopped', details: this.details() };
+    return { kind: this.kind, name: this.name, state: this.running ? 'running' : 'stopped', details: this.details(), builtIn: true };
   }
 }

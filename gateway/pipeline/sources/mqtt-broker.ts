@@ -44,6 +44,7 @@ export class BrokerSource implements Source {
       name: this.name,
       state: this.state === 'created' ? 'stopped' : this.state,
       details: { listeners: this.broker.addresses(), clients: this.broker.clients().length },
+      builtIn: true,
     };
   }
 }

@@ -59,6 +59,6 @@ export class SerialSource implements Source {
   status(): SourceStatus {
     const links = this.bridge.status();
     const state = this.state !== 'running' ? 'stopped' : links.every((l) => l.state === 'open') ? 'running' : 'retrying';
-    return { kind: this.kind, name: this.name, state, details: { links: links.map((l) => ({ name: l.name, path: l.path, state: l.state })) } };
+    return { kind: this.kind, name: this.name, state, details: { links: links.map((l) => ({ name: l.name, path: l.path, state: l.state })) }, builtIn: true };
   }
 }
