@@ -10,7 +10,7 @@ import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { writeFile } from 'node:fs/promises';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
-import { PassThrough } from 'node:stream';
+import { runCaptured } from '../helpers/cli-capture.js';
 import { main } from '../../gateway/cli/main.js';
 import type { JobStatus } from '../../gateway/control/jobs.js';
 
@@ -277,10 +277,8 @@ test('GET /api/jobs and /api/overview: each scheduled job with its schedule, zon
   assert.match(await mod.text(), /export function renderJobs/);
 
   // `gatehouse jobs`: one line a job.
-  const stdout = new PassThrough();
-  let out = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  assert.equal(await main(['jobs', '--admin', base(gw)], { stdout, stderr: new PassThrough() }), 0);
+  const { code, out } = await runCaptured(main, ['jobs', '--admin', base(gw)]);
+  assert.equal(code, 0);
   const lines = out.trim().split('\n');
   assert.equal(lines.length, 3, out);
   assert.match(lines[0]!, /^nightly \(compact\) '30 3 \* \* \*' Europe\/Paris: last ok at \S+Z in [\d.]+ ms; next \S+Z; runs 1 ok, 0 failed, 1 skipped$/);

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as netConnect, type Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { runCaptured } from '../helpers/cli-capture.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createAdminServer, type AdminServer, type AdminSource } from '../../gateway/admin/server.js';
@@ -205,16 +205,7 @@ test('the CLI with an http:// URL to the HTTPS port prints the server message an
     assert.ok(e.hint?.includes(`https://127.0.0.1:${rig.port}/`), e.hint);
     return true;
   });
-  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d: Buffer) => (out += d.toString()));
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await main(argv, { stdout, stderr });
-    return { code, out, err };
-  };
+  const run = (argv: string[]) => runCaptured(main, argv);
   const streams = await run(['streams', '--admin', url]);
   assert.equal(streams.code, 1);
   assert.match(streams.err, /^gatehouse streams: GH_ADMIN_PLAIN_HTTP: plain HTTP/);

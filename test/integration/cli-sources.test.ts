@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { appendFile, writeFile } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
+import { runCaptured, type CliRun } from '../helpers/cli-capture.js';
 import mqtt from 'mqtt';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
@@ -40,15 +40,8 @@ async function sourcesOf(gw: Gateway): Promise<Status[]> {
   return ((await (await fetch(`${base(gw)}/api/sources`)).json()) as { sources: Status[] }).sources;
 }
 
-async function cli(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr });
-  return { code, out, err };
+function cli(argv: string[]): Promise<CliRun> {
+  return runCaptured(main, argv);
 }
 
 const ISO = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
