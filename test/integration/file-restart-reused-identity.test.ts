@@ -12,17 +12,12 @@ import { appendFile, copyFile, rename, truncate, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { expectExactly, fileRig, numbered, range, waitLines } from '../helpers/file-rig.js';
 
-test('restart: the saved inode renamed away with content written after two copytruncates is read, with every other piece, once', async (t) => {
-  const r = await fileRig(t, { paths: ['logs/app.log'] });
-  const logs = join(r.dir, 'logs');
-  const file = join(logs, 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, 'the first lines');
-  await r.source.stop();
-  // While stopped: more lines, copytruncate (app.log.1 holds lines 0-149), lines 150-199 written
-  // and copytruncated again (app.log.2), lines 200-249 written, then app.log (inode X, holding
-  // 200-249 only) renamed to app.log.3 and a new app.log with 250-299.
+/**
+ * More lines, copytruncate (app.log.1 holds lines 0-149), lines 150-199 written and copytruncated
+ * again (app.log.2), lines 200-249 written, then app.log (inode X, holding 200-249 only) renamed to
+ * app.log.3 and a new app.log with 250-299.
+ */
+async function rotateThrice(logs: string, file: string): Promise<void> {
   await appendFile(file, numbered(100, 150));
   await copyFile(file, join(logs, 'app.log.1'));
   await truncate(file, 0);
@@ -32,6 +27,18 @@ test('restart: the saved inode renamed away with content written after two copyt
   await appendFile(file, numbered(200, 250));
   await rename(file, join(logs, 'app.log.3'));
   await writeFile(file, numbered(250, 300));
+}
+
+test('restart: the saved inode renamed away with content written after two copytruncates is read, with every other piece, once', async (t) => {
+  const r = await fileRig(t, { paths: ['logs/app.log'] });
+  const logs = join(r.dir, 'logs');
+  const file = join(logs, 'app.log');
+  await writeFile(file, numbered(0, 100));
+  await r.source.start(r.intake);
+  await waitLines(r, 100, 'the first lines');
+  await r.source.stop();
+  // While stopped: the rotations the state never sees.
+  await rotateThrice(logs, file);
   await r.restart();
   await waitLines(r, 300, 'every line: the rest of app.log.1, app.log.2, app.log.3 and the new app.log');
   expectExactly(await r.lines(), range(0, 300));
@@ -45,15 +52,7 @@ test('running, while the store takes no writes: the same rotations are all read 
   await r.source.start(r.intake);
   await waitLines(r, 100, 'the first lines');
   r.accepting = false;
-  await appendFile(file, numbered(100, 150));
-  await copyFile(file, join(logs, 'app.log.1'));
-  await truncate(file, 0);
-  await appendFile(file, numbered(150, 200));
-  await copyFile(file, join(logs, 'app.log.2'));
-  await truncate(file, 0);
-  await appendFile(file, numbered(200, 250));
-  await rename(file, join(logs, 'app.log.3'));
-  await writeFile(file, numbered(250, 300));
+  await rotateThrice(logs, file);
   r.accepting = true;
   await waitLines(r, 300, 'every line once writes resume');
   expectExactly(await r.lines(), range(0, 300));
