@@ -36,6 +36,25 @@ async function heldLines(t: Parameters<typeof fileRig>[0]): Promise<{ r: FileRig
   return { r, h, file };
 }
 
+/**
+ * 100 lines committed, then a writer mid-line: the start of line 100 read and held (no
+ * partial-line timeout: the held start is emitted only at a truncation); from here submits wait.
+ */
+async function heldLineStart(t: Parameters<typeof fileRig>[0]): Promise<{ r: FileRig; h: ReturnType<typeof holdingIntake>; file: string; start: string }> {
+  const r = await fileRig(t, { partialLineTimeoutMs: 0 });
+  const file = join(r.dir, 'logs', 'app.log');
+  const h = holdingIntake(r);
+  writeFileSync(file, numbered(0, 100));
+  await r.source.start(h.intake);
+  await waitLines(r, 100, 'the first 100 lines');
+  const start = 'line 100 the start of a line whose rest never comes';
+  appendFileSync(file, start);
+  const size = statSync(file).size;
+  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= size || undefined, 'the held start read', 10_000, 20);
+  h.hold = true;
+  return { r, h, file, start };
+}
+
 test('truncated in place while submitted lines wait in a full stream, then refused: they are submitted again, none lost', async (t) => {
   const { r, h, file } = await heldLines(t);
   truncateSync(file, 0);
@@ -49,19 +68,7 @@ test('truncated in place while submitted lines wait in a full stream, then refus
 });
 
 test('truncated in place with a line start held: its partial record refused is submitted again, not lost', async (t) => {
-  // (No partial-line timeout: the held start is emitted only at the truncation.)
-  const r = await fileRig(t, { partialLineTimeoutMs: 0 });
-  const file = join(r.dir, 'logs', 'app.log');
-  const h = holdingIntake(r);
-  writeFileSync(file, numbered(0, 100));
-  await r.source.start(h.intake);
-  await waitLines(r, 100, 'the first 100 lines');
-  // A writer mid-line: its start is read and held.
-  const start = 'line 100 the start of a line whose rest never comes';
-  appendFileSync(file, start);
-  const size = statSync(file).size;
-  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= size || undefined, 'the held start read', 10_000, 20);
-  h.hold = true;
+  const { r, h, file, start } = await heldLineStart(t);
   truncateSync(file, 0);
   appendFileSync(file, numbered(101, 110, 'new'));
   await truncationLogged(r);
@@ -101,17 +108,7 @@ test('truncated in place while lines are refused, and the source stops before th
 });
 
 test('a line start held at a truncation in place, its partial record refused until the source stops: the loss is reported with its size', async (t) => {
-  const r = await fileRig(t, { partialLineTimeoutMs: 0 });
-  const file = join(r.dir, 'logs', 'app.log');
-  const h = holdingIntake(r);
-  writeFileSync(file, numbered(0, 100));
-  await r.source.start(h.intake);
-  await waitLines(r, 100, 'the first 100 lines');
-  const start = 'line 100 the start of a line whose rest never comes';
-  appendFileSync(file, start);
-  const size = statSync(file).size;
-  await waitUntil(() => (fileStatuses(r)[0]?.bytesRead ?? 0) >= size || undefined, 'the held start read', 10_000, 20);
-  h.hold = true;
+  const { r, h, file, start } = await heldLineStart(t);
   truncateSync(file, 0);
   appendFileSync(file, numbered(101, 110, 'new'));
   await waitUntil(() => h.held >= 1 || undefined, 'the partial record submitted (waiting in the full stream)', 10_000, 20);
