@@ -68,8 +68,12 @@ export class MqttSubscribeSource implements Source {
   private lastError: { at: string; message: string } | undefined;
   private lastMessageAt: string | undefined;
   private lastTlsError: string | undefined;
-  /** The error last logged (its kind), and when (monotonic ms). */
-  private logged: { key: string; at: number } | undefined;
+  /**
+   * When each kind of error was last logged (monotonic ms): each kind at most once a minute, also
+   * when kinds alternate (a refused message, then the closed connection) or the text varies (the
+   * store's reason names its free bytes).
+   */
+  private readonly logged = new Map<string, number>();
   /** When 'connected' was last logged at info (monotonic ms): a connection that flaps logs once a minute. */
   private connectLoggedAt: number | undefined;
   /** This connection came within the minute of the last one logged: its lines go to debug. */
@@ -230,7 +234,7 @@ export class MqttSubscribeSource implements Source {
         // them again after the backoff.
         this.counts.refused++;
         this.metrics.messages.inc({ source: this.name, result: 'refused' });
-        this.fail(`a message on ${String(packet.topic)} was refused (${errorMessage(err)}); reconnecting so the broker redelivers it`);
+        this.fail(`a message on ${String(packet.topic)} was refused (${errorMessage(err)}); reconnecting so the broker redelivers it`, 'refused');
         if (c === this.client) {
           this.dropping = true;
           c.stream?.destroy();
@@ -284,7 +288,12 @@ export class MqttSubscribeSource implements Source {
       // still gives one code per filter, in the order asked, so the granted ones are known too.
       const codes = err ? (suback?.granted as number[] | undefined) : grants?.map((g) => g.qos);
       const asked = grants ?? [];
-      if (!codes || codes.length !== asked.length) return this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`);
+      if (!codes || codes.length !== asked.length) {
+        // The connection closed before the SUBACK (the source dropped it after a refused message,
+        // or the broker closed it): the close says so, and the next connection subscribes again.
+        if (c !== this.client || !c.connected) return;
+        return this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`, 'subscribe-failed');
+      }
       const all = asked.map((g, i) => ({ filter: g.topic, code: codes[i]! }));
       this.granted = all.map((g) => ({ filter: g.filter, qos: g.code >= 0x80 ? null : g.code }));
       const refused = all.filter((g) => g.code >= 0x80);
@@ -364,8 +373,12 @@ export class MqttSubscribeSource implements Source {
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message };
     this.metrics.errors.inc({ source: this.name });
     const now = this.clocks.monotonic();
-    if (key === this.logged?.key && now - this.logged.at < REPEAT_LOG_MS) return;
-    this.logged = { key, at: now };
+    const at = this.logged.get(key);
+    if (at !== undefined && now - at < REPEAT_LOG_MS) return;
+    // Bounded: keys are error kinds, or texts of errors without one (a connection error's text).
+    if (this.logged.size >= 64) for (const [k, t] of this.logged) if (now - t >= REPEAT_LOG_MS) this.logged.delete(k);
+    if (this.logged.size >= 64) this.logged.clear();
+    this.logged.set(key, now);
     this.deps.logger.warn({ err: message, ...(certificateTrouble(message) ? { fix: CERTIFICATE_FIX } : {}) }, 'MQTT source');
   }
 
