@@ -31,6 +31,8 @@ export class Publishers {
     capacity: number,
     private readonly t0: number,
     private readonly window = 200,
+    /** The payload's id field, the topic and client id prefixes: `id`, `chaos/c`, `chaos-` (the gateway's devices); `d`, `cloud/c`, `cloud-` (the cloud's commands). */
+    private readonly names = { key: 'id', topic: 'chaos/c', client: 'chaos-' },
   ) {
     this.acked = new Uint8Array(capacity);
     this.clientOf = new Uint8Array(capacity);
@@ -42,7 +44,7 @@ export class Publishers {
     for (let i = 0; i < this.n; i++) {
       // Half keep their session (clean false): mqtt.js resends their unacknowledged publishes.
       const clean = i % 2 === 0;
-      const c = mqtt.connect(this.url, { clientId: `chaos-${i}`, clean, reconnectPeriod: 300, connectTimeout: 5000, keepalive: 10 });
+      const c = mqtt.connect(this.url, { clientId: `${this.names.client}${i}`, clean, reconnectPeriod: 300, connectTimeout: 5000, keepalive: 10 });
       c.on('error', () => undefined);
       this.clients.push(c);
     }
@@ -64,7 +66,7 @@ export class Publishers {
         this.next++;
         this.clientOf[id] = c;
         this.inflight[c]!++;
-        client.publish(`chaos/c${c}`, `{"id":${id},"pad":"${pad}"}`, { qos: 1 }, (err) => {
+        client.publish(`${this.names.topic}${c}`, `{"${this.names.key}":${id},"pad":"${pad}"}`, { qos: 1 }, (err) => {
           this.inflight[c]!--;
           if (err) this.errors++;
           else if (this.acked[id] === 0) {

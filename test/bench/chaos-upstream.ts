@@ -5,7 +5,8 @@
 //   stall  requests taken and never answered (half of them stored first: the gateway times out
 //          and sends again, a duplicate); the sockets are dropped when the mode changes
 //   down   not listening (every connection dropped)
-// Record data is the payload: `{"id":N,...}` from the MQTT publishers, `{"f":N,...}` a log line.
+// Record data is the payload: `{"id":N,...}` from the MQTT publishers, `{"f":N,...}` a log line,
+// `{"d":N,...}` a command the cloud published to the MQTT source's broker.
 import http from 'node:http';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -23,6 +24,7 @@ export class ChaosUpstream {
   port = 0;
   private readonly mqtt: Uint8Array;
   private readonly lines: Uint8Array;
+  private readonly cloud: Uint8Array;
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly held = new Set<http.ServerResponse>();
@@ -31,9 +33,11 @@ export class ChaosUpstream {
     mqttCapacity: number,
     lineCapacity: number,
     private readonly rnd: () => number,
+    cloudCapacity = 0,
   ) {
     this.mqtt = new Uint8Array(mqttCapacity);
     this.lines = new Uint8Array(lineCapacity);
+    this.cloud = new Uint8Array(cloudCapacity);
   }
 
   get url(): string {
@@ -48,10 +52,14 @@ export class ChaosUpstream {
     return this.lines[id] ?? 0;
   }
 
+  cloudCount(id: number): number {
+    return this.cloud[id] ?? 0;
+  }
+
   /** Receptions beyond the first, by kind. */
-  duplicates(kind: 'mqtt' | 'file'): number {
+  duplicates(kind: 'mqtt' | 'file' | 'cloud'): number {
     let n = 0;
-    for (const c of kind === 'mqtt' ? this.mqtt : this.lines) if (c > 1) n += c - 1;
+    for (const c of kind === 'mqtt' ? this.mqtt : kind === 'file' ? this.lines : this.cloud) if (c > 1) n += c - 1;
     return n;
   }
 
@@ -95,14 +103,21 @@ export class ChaosUpstream {
     const parsed = JSON.parse(body.toString('utf8')) as { records: Array<{ data: string }> };
     for (const r of parsed.records) {
       const text = Buffer.from(r.data, 'base64').toString('utf8');
-      let v: { id?: unknown; f?: unknown };
+      let v: { id?: unknown; f?: unknown; d?: unknown };
       try {
         v = JSON.parse(text) as typeof v;
       } catch {
         this.unparsable++;
         continue;
       }
-      const [arr, id] = typeof v.id === 'number' ? [this.mqtt, v.id] : typeof v.f === 'number' ? [this.lines, v.f] : [undefined, -1];
+      const [arr, id] =
+        typeof v.id === 'number'
+          ? [this.mqtt, v.id]
+          : typeof v.f === 'number'
+            ? [this.lines, v.f]
+            : typeof v.d === 'number'
+              ? [this.cloud, v.d]
+              : [undefined, -1];
       if (!arr || id < 0 || id >= arr.length) {
         this.unparsable++;
         continue;
