@@ -117,7 +117,7 @@ export class FileSet {
       { file: path, code: 'GH_FILE_VANISHED', unreadBytes },
       why === undefined
         ? `file source ${this.deps.name}: ${path} disappeared with unread data (${bytes} bytes); rotate with delaycompress, or raise maxOpenFiles if it waited for a slot`
-        : `file source ${this.deps.name}: ${path}: ${bytes} unread bytes lost: ${why}`,
+        : `file source ${this.deps.name}: ${path}: ${bytes} bytes lost before they reached the stream: ${why}`,
     );
   }
 }
