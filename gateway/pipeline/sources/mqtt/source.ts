@@ -29,6 +29,7 @@ import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
 import { readSubscribed, writeSubscribed } from './session.js';
 import { CERTIFICATE_FIX, certificateTrouble, closedMessage, withoutCredentials } from './diagnostics.js';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -69,11 +70,11 @@ export class MqttSubscribeSource implements Source {
   private lastMessageAt: string | undefined;
   private lastTlsError: string | undefined;
   /**
-   * When each kind of error was last logged (monotonic ms): each kind at most once a minute, also
-   * when kinds alternate (a refused message, then the closed connection) or the text varies (the
-   * store's reason names its free bytes).
+   * Errors logged by kind, each kind at most once a minute (core/rate-log.ts), also when kinds
+   * alternate (a refused message, then the closed connection) or the text varies (the store's
+   * reason names its free bytes).
    */
-  private readonly logged = new Map<string, number>();
+  private readonly warn: RateLog;
   /** When 'connected' was last logged at info (monotonic ms): a connection that flaps logs once a minute. */
   private connectLoggedAt: number | undefined;
   /** This connection came within the minute of the last one logged: its lines go to debug. */
@@ -98,6 +99,7 @@ export class MqttSubscribeSource implements Source {
   ) {
     this.name = o.name;
     this.clocks = clocksOf(deps);
+    this.warn = rateLimitedLog(deps.logger, 'warn', REPEAT_LOG_MS, this.clocks.monotonic);
     this.metrics = mqttSourceMetrics(deps.registry);
     this.target = withoutCredentials(o.url);
     this.topics = new TopicMapper(o.topics);
@@ -372,14 +374,7 @@ export class MqttSubscribeSource implements Source {
   private fail(message: string, key = message): void {
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message };
     this.metrics.errors.inc({ source: this.name });
-    const now = this.clocks.monotonic();
-    const at = this.logged.get(key);
-    if (at !== undefined && now - at < REPEAT_LOG_MS) return;
-    // Bounded: keys are error kinds, or texts of errors without one (a connection error's text).
-    if (this.logged.size >= 64) for (const [k, t] of this.logged) if (now - t >= REPEAT_LOG_MS) this.logged.delete(k);
-    if (this.logged.size >= 64) this.logged.clear();
-    this.logged.set(key, now);
-    this.deps.logger.warn({ err: message, ...(certificateTrouble(message) ? { fix: CERTIFICATE_FIX } : {}) }, 'MQTT source');
+    this.warn(key, { err: message, ...(certificateTrouble(message) ? { fix: CERTIFICATE_FIX } : {}) }, 'MQTT source');
   }
 
   private clientOptions(): IClientOptions {
