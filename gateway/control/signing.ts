@@ -28,6 +28,14 @@ export function makeEnvelope(bytes: Buffer, signature: Buffer, keyId?: string): 
 
 export function loadPublicKeys(pems: readonly string[]): KeyObject[] {
   return pems.map((pem, i) => {
+    // createPublicKey derives the public half of a private key without a word: the gateway would
+    // verify, and the key that can sign every gateway's rules would sit on each of them.
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+      throw new GatehouseError('GH_CONFIG_INVALID', `control.publicKeys[${i}] is a private key: a gateway needs only the public half`, {
+        where: `control.publicKeys.${i}`,
+        hint: 'give the .pub file written by `gatehouse rules keygen` (or `openssl pkey -in key.pem -pubout`); keep the .key in the office, and treat this one as exposed',
+      });
+    }
     try {
       const k = createPublicKey(pem);
       if (k.asymmetricKeyType !== 'ed25519') throw new Error(`key type ${k.asymmetricKeyType}`);

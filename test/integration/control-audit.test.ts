@@ -1,0 +1,83 @@
+// User-seat audit of remote rule updates (round 13): what an operator meets configuring the
+// control section and what the office reads on the status topic, against a real gateway (aedes,
+// LevelDB) or a real upstream mosquitto, driven by real mqtt.js clients.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import mqtt, { type MqttClient } from 'mqtt';
+import { loadConfig } from '../../gateway/config/index.js';
+import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
+import { buildUpdateDocument } from '../../gateway/control/document.js';
+import type { ControlStatus } from '../../gateway/control/remote.js';
+import { checkConfigText } from '../helpers/check-config.js';
+import { needBinary, tempDir, testDeps } from '../helpers/index.js';
+
+const ID = 'site7';
+const _STATUS = `gatehouse/${ID}/rules/status`;
+const _skipMosquitto = needBinary('mosquitto', 'mosquitto');
+const RULES_V1 = `rules:\n  version: 1\n  rules:\n    - name: keep\n      sql: "SELECT * FROM 'data/#'"\n      actions: [{ stream: { name: archive } }]\n`;
+
+async function _startInProcess(t: TestContext, yaml: string, logger = testDeps().logger): Promise<Gateway> {
+  const d = await tempDir(t);
+  const file = join(d, 'g.yaml');
+  await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(d, 'data'))}\nexporters: []\n${yaml}`);
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const gw = await startGateway(config, { logger, registry: createMetricsRegistry('test', ID), version: 'test' });
+  t.after(() => gw.stop());
+  return gw;
+}
+
+async function _client(t: TestContext, url: string): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  t.after(() => c.endAsync(true));
+  return c;
+}
+
+/** Publish on a control topic and wait for the status the gateway reports next. */
+async function _update(gw: Gateway, c: MqttClient, topic: string, payload: string | Buffer): Promise<ControlStatus> {
+  const got = new Promise<ControlStatus>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no status within 5 s')), 5000);
+    gw.control.remote!.once('status', (s: ControlStatus) => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+  });
+  await c.publishAsync(topic, payload, { qos: 1 });
+  return got;
+}
+
+function _signedDoc(privateKeyPem: string, o: { version: number; targets?: string[]; rollbackTo?: number }): string {
+  const now = new Date();
+  const ruleSet = { version: o.version, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }] };
+  const bytes = buildUpdateDocument({
+    targets: o.targets ?? [ID],
+    version: o.version,
+    issuedAt: now,
+    expiresAt: new Date(now.getTime() + 3600_000),
+    ...(o.rollbackTo === undefined ? { ruleSet } : { rollbackTo: o.rollbackTo }),
+  });
+  return makeEnvelope(bytes, signRuleSetBytes(bytes, privateKeyPem), 'ops');
+}
+
+test('check-config: a private key in control.publicKeys is refused, naming the entry (the signing key belongs in the office)', async (t) => {
+  const dir = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(dir, 'ops.key'), keys.privateKeyPem);
+  await writeFile(join(dir, 'ops.pub'), keys.publicKeyPem);
+  const base = `exporters: []\n${RULES_V1}`;
+  const asFile = await checkConfigText(
+    t,
+    `control:\n  publicKeys: [${JSON.stringify(join(dir, 'ops.pub'))}, ${JSON.stringify(join(dir, 'ops.key'))}]\n${base}`,
+  );
+  assert.equal(asFile.code, 1, asFile.out);
+  assert.match(asFile.err, /control\.publicKeys\.1/);
+  assert.match(asFile.err, /private key/);
+  const asText = await checkConfigText(t, `control:\n  publicKeys: [${JSON.stringify(keys.privateKeyPem)}]\n${base}`);
+  assert.equal(asText.code, 1, asText.out);
+  assert.match(asText.err, /control\.publicKeys\.0/);
+  const pub = await checkConfigText(t, `control:\n  publicKeys: [${JSON.stringify(join(dir, 'ops.pub'))}]\n${base}`);
+  assert.equal(pub.code, 0, pub.err);
+});
