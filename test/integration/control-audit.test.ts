@@ -81,3 +81,16 @@ test('check-config: a private key in control.publicKeys is refused, naming the e
   const pub = await checkConfigText(t, `control:\n  publicKeys: [${JSON.stringify(join(dir, 'ops.pub'))}]\n${base}`);
   assert.equal(pub.code, 0, pub.err);
 });
+
+test('check-config: a control.upstream.url whose port is not a number, out of range or 0 is refused, naming the key', async (t) => {
+  for (const url of ['mqtt://127.0.0.1:abc', 'mqtt://127.0.0.1:99999', 'mqtts://office.example:8883x', 'mqtt://127.0.0.1:0']) {
+    const r = await checkConfigText(t, `control:\n  upstream: { url: ${JSON.stringify(url)} }\nexporters: []\n${RULES_V1}`);
+    assert.equal(r.code, 1, `${url}: ${r.out}`);
+    assert.match(r.err, /control\.upstream\.url/, url);
+    assert.match(r.err, /port/, url);
+  }
+  for (const url of ['mqtt://127.0.0.1:1883', 'mqtts://office.example', 'wss://office.example/mqtt', 'mqtt://ops:p%40ss@127.0.0.1:1883']) {
+    const r = await checkConfigText(t, `control:\n  upstream: { url: ${JSON.stringify(url)} }\nexporters: []\n${RULES_V1}`);
+    assert.equal(r.code, 0, `${url}: ${r.err}`);
+  }
+});
