@@ -7,6 +7,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
+import { withoutCredentials } from './upstream-url.js';
 
 /** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
 const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
@@ -79,6 +80,9 @@ export interface UpstreamChannelDeps extends RuntimeDeps {
 
 export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
   const log = deps.logger;
+  // What the channel is called in logs and statuses: the retained status topic is read by anyone
+  // subscribed on the control broker, so a password written into the URL stays out of it.
+  const shown = withoutCredentials(opts.url);
   const handlers = new Map<string, ControlHandler[]>();
   let client: MqttClient | undefined;
   let delay = opts.reconnectMinMs;
@@ -94,7 +98,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   };
 
   return {
-    kind: opts.url,
+    kind: shown,
     connected: () => client?.connected === true,
     async start() {
       const clientOptions: IClientOptions = {
@@ -121,7 +125,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       c.on('connect', (connack) => {
         delay = opts.reconnectMinMs;
         c.options.reconnectPeriod = delay;
-        log.info({ url: opts.url, sessionPresent: connack.sessionPresent }, 'control channel connected');
+        log.info({ url: shown, sessionPresent: connack.sessionPresent }, 'control channel connected');
         // Re-subscribe even with a session present: cheap, and covers a broker that lost it.
         const topics = [...handlers.keys()];
         if (topics.length) {
@@ -139,12 +143,12 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         // disk is presented at the next handshake (core/tls-files.ts).
         if (opts.ca === undefined && opts.cert === undefined && opts.key === undefined) return;
         const r = refreshTlsFiles(c.options, { ca: opts.ca, cert: opts.cert, key: opts.key });
-        if (r.changed) log.info({ url: opts.url, cert: opts.cert }, 'control channel: TLS files changed on disk; the reconnect uses them');
-        if ('error' in r && r.error !== lastTlsError) log.warn({ url: opts.url, err: r.error }, 'control channel: TLS files not reloaded');
+        if (r.changed) log.info({ url: shown, cert: opts.cert }, 'control channel: TLS files changed on disk; the reconnect uses them');
+        if ('error' in r && r.error !== lastTlsError) log.warn({ url: shown, err: r.error }, 'control channel: TLS files not reloaded');
         lastTlsError = 'error' in r ? r.error : undefined;
       });
-      c.on('error', (err) => log.warn({ err: errorMessage(err), url: opts.url }, 'control channel error'));
-      c.on('offline', () => log.warn({ url: opts.url, retryInMs: delay }, 'control channel offline'));
+      c.on('error', (err) => log.warn({ err: errorMessage(err), url: shown }, 'control channel error'));
+      c.on('offline', () => log.warn({ url: shown, retryInMs: delay }, 'control channel offline'));
     },
     async stop() {
       const c = client;
@@ -158,7 +162,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       if (client?.connected) client.subscribe(topic, { qos: 1 });
     },
     async publish(topic, payload, o) {
-      if (!client) throw new GatehouseError('GH_CONTROL_CHANNEL', 'control channel is not started', { where: opts.url });
+      if (!client) throw new GatehouseError('GH_CONTROL_CHANNEL', 'control channel is not started', { where: shown });
       // Offline: mqtt.js queues it and sends it after reconnecting (queueQoSZero default true).
       await client.publishAsync(topic, payload, { qos: o.qos, retain: o.retain });
     },

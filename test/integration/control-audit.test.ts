@@ -5,7 +5,9 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import mqtt, { type MqttClient } from 'mqtt';
+import pino from 'pino';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
@@ -13,14 +15,15 @@ import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gatew
 import { buildUpdateDocument } from '../../gateway/control/document.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import { checkConfigText } from '../helpers/check-config.js';
-import { needBinary, tempDir, testDeps } from '../helpers/index.js';
+import { needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { startMosquitto } from '../helpers/peers.js';
 
 const ID = 'site7';
 const _STATUS = `gatehouse/${ID}/rules/status`;
-const _skipMosquitto = needBinary('mosquitto', 'mosquitto');
+const skipMosquitto = needBinary('mosquitto', 'mosquitto');
 const RULES_V1 = `rules:\n  version: 1\n  rules:\n    - name: keep\n      sql: "SELECT * FROM 'data/#'"\n      actions: [{ stream: { name: archive } }]\n`;
 
-async function _startInProcess(t: TestContext, yaml: string, logger = testDeps().logger): Promise<Gateway> {
+async function startInProcess(t: TestContext, yaml: string, logger = testDeps().logger): Promise<Gateway> {
   const d = await tempDir(t);
   const file = join(d, 'g.yaml');
   await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(d, 'data'))}\nexporters: []\n${yaml}`);
@@ -30,14 +33,14 @@ async function _startInProcess(t: TestContext, yaml: string, logger = testDeps()
   return gw;
 }
 
-async function _client(t: TestContext, url: string): Promise<MqttClient> {
+async function client(t: TestContext, url: string): Promise<MqttClient> {
   const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
   t.after(() => c.endAsync(true));
   return c;
 }
 
 /** Publish on a control topic and wait for the status the gateway reports next. */
-async function _update(gw: Gateway, c: MqttClient, topic: string, payload: string | Buffer): Promise<ControlStatus> {
+async function update(gw: Gateway, c: MqttClient, topic: string, payload: string | Buffer): Promise<ControlStatus> {
   const got = new Promise<ControlStatus>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no status within 5 s')), 5000);
     gw.control.remote!.once('status', (s: ControlStatus) => {
@@ -93,4 +96,42 @@ test('check-config: a control.upstream.url whose port is not a number, out of ra
     const r = await checkConfigText(t, `control:\n  upstream: { url: ${JSON.stringify(url)} }\nexporters: []\n${RULES_V1}`);
     assert.equal(r.code, 0, `${url}: ${r.err}`);
   }
+});
+
+/** Log lines of a gateway, as text. */
+function capturingLogger(): { logger: pino.Logger; text: () => string } {
+  let text = '';
+  const sink = new Writable({
+    write: (chunk: Buffer, _e, cb) => {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, sink), text: () => text };
+}
+
+test('upstream control broker: a password in control.upstream.url never reaches the status topic, /api/rules or the log', {
+  skip: skipMosquitto,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const secretUrl = `mqtt://office:s3cret@127.0.0.1:${broker.port}`;
+  const log = capturingLogger();
+  const gw = await startInProcess(
+    t,
+    `control:\n  allowUnsigned: true\n  upstream: { url: ${JSON.stringify(secretUrl)}, reconnectMinMs: 200 }\n${RULES_V1}`,
+    log.logger,
+  );
+  await waitUntil(() => gw.control.channel.connected(), 'control channel connected');
+  const ops = await client(t, broker.url);
+  const set = JSON.stringify({ version: 2, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }] });
+  const s = await update(gw, ops, `gatehouse/${ID}/rules/set`, set);
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.match(s.source, /127\.0\.0\.1/, 'the source still names the broker');
+  assert.doesNotMatch(JSON.stringify(s), /s3cret/);
+  const api = await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).text();
+  assert.doesNotMatch(api, /s3cret/);
+  const events = await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/events`)).text();
+  assert.doesNotMatch(events, /s3cret/);
+  assert.match(log.text(), /control channel connected/);
+  assert.doesNotMatch(log.text(), /s3cret/);
 });
