@@ -12,7 +12,7 @@
 // These are the exact bytes under the ed25519 signature (see signing.ts for the envelope), so a
 // set signed for one gateway does not apply on another, an old set or rollback is refused by
 // version, and a document not used in time expires.
-import { GatehouseError } from '../../core/errors.js';
+import { GatehouseError, type ErrorCode } from '../../core/errors.js';
 
 export const DOCUMENT_KIND = 'rules-update/1';
 
@@ -30,12 +30,15 @@ export interface UpdateDocument {
 export type RefusalReason = 'malformed' | 'target' | 'expired' | 'replay' | 'too-large' | 'busy';
 
 export class DocumentRefused extends Error {
+  /** The error code the status reports (the message starts with it). */
+  readonly code: ErrorCode;
   constructor(
     readonly reason: RefusalReason,
     message: string,
     readonly hint: string,
   ) {
     super(message);
+    this.code = reason === 'replay' ? 'GH_CONTROL_REPLAY' : 'GH_CONTROL_DOCUMENT';
   }
 }
 

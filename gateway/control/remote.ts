@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { errorMessage } from '../../core/errors.js';
+import { GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
 import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
 import type { LocalStreams } from '../store/types.js';
@@ -189,10 +189,15 @@ export class RemoteControl extends EventEmitter {
     });
   }
 
-  /** A refusal decided here (before the RuleHost): counted, logged and reported like any other attempt. */
-  private refuse(source: string, message: string, reason: Refusal): void {
+  /**
+   * A refusal decided here (before the RuleHost): counted, logged and reported like any other
+   * attempt, with its code (the office tells a replay from a bad signature without reading prose).
+   */
+  private refuse(source: string, message: string, reason: Refusal, code: ErrorCode): void {
     this.refused.inc({ reason });
-    this.onStatus({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message }] });
+    // Through the holder: the last update attempt there too (/api/rules, `rules list`, the events),
+    // and back here as a status event (counted, logged, published).
+    this.deps.rules.reportRefused({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message }], code });
   }
 
   /** The local broker refused a publish on a control topic before it reached us. */
@@ -204,6 +209,7 @@ export class RemoteControl extends EventEmitter {
         source,
         `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected)`,
         'too-large',
+        'GH_PAYLOAD_TOO_LARGE',
       );
     } else {
       // not reported on the status topic: a client that may not publish updates must not be able to write status either
@@ -218,6 +224,7 @@ export class RemoteControl extends EventEmitter {
         source,
         `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})`,
         'too-large',
+        'GH_CONTROL_CHANNEL',
       );
       return;
     }
@@ -230,6 +237,7 @@ export class RemoteControl extends EventEmitter {
         superseded.source,
         `GH_CONTROL_CHANNEL: superseded by a later update (control.maxPending ${this.opts.maxPending} were already waiting; the newest are applied)`,
         'busy',
+        'GH_CONTROL_CHANNEL',
       );
     }
     const update: Waiting = { kind, payload, source };
@@ -250,7 +258,7 @@ export class RemoteControl extends EventEmitter {
     try {
       ({ bytes, signed } = this.deps.verifier.unwrap(payload, 'remote'));
     } catch (err) {
-      this.refuse(source, errorMessage(err), 'signature');
+      this.refuse(source, errorMessage(err), 'signature', err instanceof GatehouseError ? err.code : 'GH_RULESET_SIGNATURE');
       return;
     }
     if (!signed && !looksLikeDocument(bytes)) {
@@ -264,8 +272,8 @@ export class RemoteControl extends EventEmitter {
       doc = parseUpdateDocument(bytes);
       checkBinding(doc, { gatewayId: this.deps.gatewayId, groups: this.opts.groups, acceptedVersion: this.accepted.version, now: Date.now() });
     } catch (err) {
-      if (err instanceof DocumentRefused) this.refuse(source, `${err.message}. Fix: ${err.hint}`, err.reason);
-      else this.refuse(source, errorMessage(err), 'malformed');
+      if (err instanceof DocumentRefused) this.refuse(source, `${err.message}. Fix: ${err.hint}`, err.reason, err.code);
+      else this.refuse(source, errorMessage(err), 'malformed', 'GH_CONTROL_DOCUMENT');
       return;
     }
     // The document version is consumed once the document passed every check, before applying:
@@ -282,6 +290,7 @@ export class RemoteControl extends EventEmitter {
         source,
         `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
         'malformed',
+        'GH_CONTROL_DOCUMENT',
       );
       return;
     }

@@ -49,6 +49,12 @@ export interface RuleSetTarget {
   confirm(version: number, source: string): Promise<RuleUpdateStatus>;
   /** Toggle one rule (scheduled jobs); reported ('status') only when it changed the active set: a refused or no-op toggle is returned, not reported. */
   setRuleEnabled(name: string, enabled: boolean, source: string): Promise<RuleUpdateStatus>;
+  /**
+   * Report an update refused before it reached the holder (remote control: signature, replay,
+   * target, size): it becomes the last update attempt (/api/rules, `rules list`, the events) and is
+   * emitted as 'status' like any other outcome.
+   */
+  reportRefused(s: RuleUpdateStatus & { state: 'rejected' }): void;
   status(): Record<string, unknown>;
   activeDefinition(): RuleSetDefinition | undefined;
   /** The set a rollback returns to: the last confirmed set before the active one. */

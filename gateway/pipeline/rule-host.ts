@@ -236,6 +236,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     return p;
   }
 
+  reportRefused(s: RuleUpdateStatus & { state: 'rejected' }): void {
+    this.report(s);
+  }
+
   status(): Record<string, unknown> {
     const counters = this.engine?.counters() ?? new Map();
     const set = this.engine?.ruleSet();

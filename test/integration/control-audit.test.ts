@@ -52,7 +52,7 @@ async function update(gw: Gateway, c: MqttClient, topic: string, payload: string
   return got;
 }
 
-function _signedDoc(privateKeyPem: string, o: { version: number; targets?: string[]; rollbackTo?: number }): string {
+function signedDoc(privateKeyPem: string, o: { version: number; targets?: string[]; rollbackTo?: number }): string {
   const now = new Date();
   const ruleSet = { version: o.version, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }] };
   const bytes = buildUpdateDocument({
@@ -96,6 +96,38 @@ test('check-config: a control.upstream.url whose port is not a number, out of ra
     const r = await checkConfigText(t, `control:\n  upstream: { url: ${JSON.stringify(url)} }\nexporters: []\n${RULES_V1}`);
     assert.equal(r.code, 0, `${url}: ${r.err}`);
   }
+});
+
+test('every refused remote update has the code of its refusal in the status (replay, signature, target, expired, too large)', async (t) => {
+  const d = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n  maxPayloadBytes: 4096\n${RULES_V1}`);
+  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const set = `gatehouse/${ID}/rules/set`;
+  const doc2 = signedDoc(keys.privateKeyPem, { version: 2 });
+  assert.equal((await update(gw, c, set, doc2)).state, 'applied');
+  const cases: Array<[string, string | Buffer, string, string]> = [
+    ['replay', doc2, set, 'GH_CONTROL_REPLAY'],
+    ['unsigned', '{"version":3,"rules":[]}', set, 'GH_RULESET_SIGNATURE'],
+    ['wrong key', signedDoc(generateSigningKeys().privateKeyPem, { version: 3 }), set, 'GH_RULESET_SIGNATURE'],
+    ['other gateway', signedDoc(keys.privateKeyPem, { version: 3, targets: ['site8'] }), set, 'GH_CONTROL_DOCUMENT'],
+    [
+      'rollback to a set that is not the last good',
+      signedDoc(keys.privateKeyPem, { version: 3, rollbackTo: 9 }),
+      `gatehouse/${ID}/rules/rollback`,
+      'GH_CONTROL_DOCUMENT',
+    ],
+    ['over control.maxPayloadBytes', Buffer.alloc(5000, 0x61), set, 'GH_CONTROL_CHANNEL'],
+  ];
+  for (const [what, payload, topic, code] of cases) {
+    const s = await update(gw, c, topic, payload);
+    assert.equal(s.state, 'rejected', what);
+    assert.equal(s.code, code, `${what}: ${JSON.stringify(s)}`);
+    assert.match(s.errors[0]!.message, new RegExp(`^${code}`), what);
+  }
+  const body = (await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).json()) as { lastUpdate: { code?: string } };
+  assert.equal(body.lastUpdate.code, 'GH_CONTROL_CHANNEL');
 });
 
 /** Log lines of a gateway, as text. */
