@@ -33,6 +33,11 @@ export interface ControlChannel {
    * exporter carry it upstream (heartbeats), as if a client had published it.
    */
   publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1; retain: boolean; ingest?: boolean }): Promise<void>;
+  /**
+   * Called after each reconnect (upstream; never on the local broker): the broker may have lost
+   * what the gateway published retained before (restarted without persistence, a fail-over node).
+   */
+  onReconnect(listener: () => void): void;
 }
 
 export interface LocalBrokerPort {
@@ -58,6 +63,7 @@ export function localChannel(broker: LocalBrokerPort): ControlChannel {
   return {
     kind: 'local',
     connected: () => true,
+    onReconnect() {},
     async start() {},
     async stop() {
       for (const u of unsubs.splice(0)) u();
@@ -84,6 +90,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   // subscribed on the control broker, so a password written into the URL stays out of it.
   const shown = withoutCredentials(opts.url);
   const handlers = new Map<string, ControlHandler[]>();
+  const reconnectListeners: Array<() => void> = [];
+  let connectedBefore = false;
   let client: MqttClient | undefined;
   let delay = opts.reconnectMinMs;
 
@@ -100,6 +108,9 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   return {
     kind: shown,
     connected: () => client?.connected === true,
+    onReconnect(listener) {
+      reconnectListeners.push(listener);
+    },
     async start() {
       const clientOptions: IClientOptions = {
         clientId: opts.clientId ?? `gatehouse-control-${deps.gatewayId}`,
@@ -133,6 +144,16 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
             if (err) log.error({ err: errorMessage(err) }, 'control channel subscribe failed');
           });
         }
+        if (connectedBefore) {
+          for (const l of reconnectListeners) {
+            try {
+              l();
+            } catch (err) {
+              log.error({ err: errorMessage(err) }, 'control channel reconnect listener threw');
+            }
+          }
+        }
+        connectedBefore = true;
       });
       let lastTlsError: string | undefined;
       c.on('close', () => {

@@ -106,6 +106,8 @@ export class RemoteControl extends EventEmitter {
   /** One remote update at a time: check, apply, record the accepted version. */
   private chain: Promise<void> = Promise.resolve();
   private unsubscribeRefusals: (() => void) | undefined;
+  /** The status document published last: published again after a reconnect to the control broker. */
+  private lastStatus: string | undefined;
   private readonly onStatus = (s: RuleUpdateStatus): void => {
     this.updates.inc({ result: s.state });
     if (s.state === 'rejected' && s.source.startsWith('mqtt')) {
@@ -139,6 +141,10 @@ export class RemoteControl extends EventEmitter {
     this.unsubscribeRefusals = this.deps.onPublishRefused?.((r) => this.brokerRefused(r));
     channel.subscribe(this.topics.set, (_t, payload) => this.receive('set', payload));
     channel.subscribe(this.topics.rollback, (_t, payload) => this.receive('rollback', payload));
+    // The office always sees the current state, also from a broker that lost the retained status.
+    channel.onReconnect(() => {
+      if (this.started && this.lastStatus !== undefined) this.sendStatus(this.lastStatus);
+    });
     await channel.start();
     // Start-up status: the last attempt if this process saw one, else the active set as applied.
     const st = rules.status() as {
@@ -183,7 +189,11 @@ export class RemoteControl extends EventEmitter {
     if (!this.started) return;
     const doc = this.statusDocument(s);
     this.emit('status', doc);
-    const body = JSON.stringify(doc);
+    this.lastStatus = JSON.stringify(doc);
+    this.sendStatus(this.lastStatus);
+  }
+
+  private sendStatus(body: string): void {
     this.deps.channel.publish(this.topics.status, body, { qos: 1, retain: true }).catch((err: unknown) => {
       this.deps.logger.warn({ err: errorMessage(err), topic: this.topics.status }, 'could not publish the rule status');
     });

@@ -19,7 +19,7 @@ import { needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 
 const ID = 'site7';
-const _STATUS = `gatehouse/${ID}/rules/status`;
+const STATUS = `gatehouse/${ID}/rules/status`;
 const skipMosquitto = needBinary('mosquitto', 'mosquitto');
 const RULES_V1 = `rules:\n  version: 1\n  rules:\n    - name: keep\n      sql: "SELECT * FROM 'data/#'"\n      actions: [{ stream: { name: archive } }]\n`;
 
@@ -166,4 +166,39 @@ test('upstream control broker: a password in control.upstream.url never reaches 
   assert.doesNotMatch(events, /s3cret/);
   assert.match(log.text(), /control channel connected/);
   assert.doesNotMatch(log.text(), /s3cret/);
+});
+
+test('upstream control broker that lost its retained messages: the gateway publishes its status again when it reconnects', {
+  skip: skipMosquitto,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200 }\n${RULES_V1}`);
+  await waitUntil(() => gw.control.channel.connected(), 'control channel connected');
+  const office = await client(t, broker.url);
+  const statuses: Array<{ s: ControlStatus | undefined; retained: boolean }> = [];
+  office.on('message', (_topic, payload, packet) => {
+    statuses.push({ s: payload.length ? (JSON.parse(payload.toString()) as ControlStatus) : undefined, retained: packet.retain });
+  });
+  await office.subscribeAsync(STATUS, { qos: 1 });
+  await waitUntil(() => statuses.some((x) => x.retained && x.s?.activeVersion === 1), 'the retained status at start');
+  // The broker loses its retained status (a restart without persistence, a fail-over to a fresh node):
+  // emptied here, then the broker restarts and the gateway reconnects.
+  await office.publishAsync(STATUS, '', { qos: 1, retain: true });
+  await office.endAsync();
+  await broker.restart();
+  await waitUntil(() => gw.control.channel.connected(), 'control channel reconnected', 10_000);
+  const fresh = await client(t, broker.url);
+  const retained = new Promise<ControlStatus>((resolve) => {
+    fresh.on('message', (_topic, payload, packet) => {
+      if (packet.retain && payload.length) resolve(JSON.parse(payload.toString()) as ControlStatus);
+    });
+  });
+  await fresh.subscribeAsync(STATUS, { qos: 1 });
+  let timer: NodeJS.Timeout | undefined;
+  const s = await Promise.race([
+    retained,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no retained status after the reconnect')), 5000))),
+  ]).finally(() => clearTimeout(timer));
+  assert.equal(s.gatewayId, ID);
+  assert.equal(s.activeVersion, 1);
 });
