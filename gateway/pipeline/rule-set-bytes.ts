@@ -55,7 +55,16 @@ export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin:
     let def: unknown = doc.toJS();
     // A signed update document (gateway/control/document.ts) given locally: the operator's action
     // needs no replay binding, the rule set inside is applied like any other.
-    if (isUpdateDocument(def)) def = (def as { ruleSet?: unknown }).ruleSet ?? def;
+    if (isUpdateDocument(def)) {
+      const d = def as { ruleSet?: unknown; rollback?: { toVersion?: unknown } };
+      // A rollback document carries no rule set: compiled as one, its fields came back as unknown keys.
+      if (d.ruleSet === undefined && d.rollback !== undefined) {
+        const to = typeof d.rollback?.toVersion === 'number' ? ` to version ${d.rollback.toVersion}` : '';
+        const message = `this is a signed rollback document (rollback${to}), not a rule set: roll back with \`gatehouse rules rollback\` (POST /api/rules/rollback), or publish the document on <prefix>/<gatewayId>/rules/rollback`;
+        return { ok: false, errors: [{ rule: '', where: '', message }], code: 'GH_RULESET_INVALID' };
+      }
+      def = d.ruleSet ?? def;
+    }
     const force = def !== null && typeof def === 'object' && (def as { force?: unknown }).force === true;
     return { ok: true, def, force };
   } catch (err) {

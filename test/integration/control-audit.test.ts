@@ -202,3 +202,22 @@ test('upstream control broker that lost its retained messages: the gateway publi
   assert.equal(s.gatewayId, ID);
   assert.equal(s.activeVersion, 1);
 });
+
+test('PUT /api/rules (gatehouse rules apply) with a signed rollback document says to roll back, instead of listing its fields as unknown rule set keys', async (t) => {
+  const d = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
+  const res = await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`, {
+    method: 'PUT',
+    body: signedDoc(keys.privateKeyPem, { version: 14, rollbackTo: 1 }),
+  });
+  const s = (await res.json()) as { state: string; version?: number; code?: string; errors: Array<{ message: string }> };
+  assert.equal(s.state, 'rejected');
+  assert.equal(s.version, undefined, 'the document version is no rule set version');
+  assert.equal(s.errors.length, 1, JSON.stringify(s.errors));
+  assert.match(s.errors[0]!.message, /rollback document/);
+  assert.match(s.errors[0]!.message, /gatehouse rules rollback/);
+  assert.doesNotMatch(s.errors[0]!.message, /unknown key/);
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+});
