@@ -16,6 +16,9 @@ const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
   code: 'GH_CONFIG_INVALID',
 };
 
+/** How long a stop waits for the control broker to acknowledge what was published before it. */
+const STOP_GRACE_MS = 2000;
+
 export type ControlHandler = (topic: string, payload: Buffer) => void;
 
 export interface ControlChannel {
@@ -174,7 +177,19 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
     async stop() {
       const c = client;
       client = undefined;
-      if (c) await c.endAsync(false).catch(() => c.end(true));
+      if (!c) return;
+      // A clean end waits for the PUBACK of every queued QoS 1 publish: with the broker down (a
+      // status queued offline) it never came, and the gateway's shutdown hung. Offline, or when the
+      // broker does not answer in time, the queue is dropped: the next start publishes the status.
+      if (c.connected) {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
+        const ended = await Promise.race([c.endAsync(false).then(() => 'ended' as const), late]).catch(() => 'late' as const);
+        clearTimeout(timer);
+        if (ended === 'ended') return;
+        log.warn({ url: shown, graceMs: STOP_GRACE_MS }, 'control channel: publishes still unacknowledged at stop: dropped');
+      }
+      await c.endAsync(true).catch(() => undefined);
     },
     subscribe(topic, handler) {
       const list = handlers.get(topic);

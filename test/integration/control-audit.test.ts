@@ -15,7 +15,7 @@ import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gatew
 import { buildUpdateDocument } from '../../gateway/control/document.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import { checkConfigText } from '../helpers/check-config.js';
-import { needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 
 const ID = 'site7';
@@ -220,4 +220,19 @@ test('PUT /api/rules (gatehouse rules apply) with a signed rollback document say
   assert.match(s.errors[0]!.message, /gatehouse rules rollback/);
   assert.doesNotMatch(s.errors[0]!.message, /unknown key/);
   assert.equal(gw.rules.activeDefinition()?.version, 1);
+});
+
+test('a gateway whose upstream control broker is down stops at once, also with a status publish queued (systemctl stop hung)', {
+  skip: skipMosquitto,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200 }\n${RULES_V1}`);
+  await waitUntil(() => gw.control.channel.connected(), 'control channel connected');
+  await broker.down();
+  await waitUntil(() => !gw.control.channel.connected(), 'control channel down');
+  // An update from the admin API: its status is queued for the control broker (QoS 1, offline).
+  const set = JSON.stringify({ version: 2, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }] });
+  const res = await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`, { method: 'PUT', body: set });
+  assert.equal(((await res.json()) as { state: string }).state, 'applied');
+  await withTimeout(gw.stop(), 5000, 'gw.stop() with the control broker down');
 });
