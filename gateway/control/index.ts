@@ -4,6 +4,7 @@
 import { clocksOf } from '../../core/clock.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { realTimers, type Timers } from '../../rules/index.js';
+import { gauge } from '../../core/metrics.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleSetTarget } from './rule-set-target.js';
 import { localChannel, upstreamChannel, type ControlChannel, type LocalBrokerPort } from './channel.js';
@@ -67,6 +68,15 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId })
     : localChannel(deps.local);
   const topics = controlTopics(control.prefix, deps.gatewayId);
+  // Filled at scrape time: an unreachable control broker (down, wrong password) is otherwise only
+  // in the log, and updates from the office silently do not arrive.
+  const channelUp = 'gatehouse_control_channel_connected';
+  gauge(deps.registry, channelUp, 'Whether the control channel is connected (1) or not (0); the local broker is always 1', ['channel'], {
+    collect() {
+      this.reset();
+      this.set({ channel: channel.kind }, channel.connected() ? 1 : 0);
+    },
+  });
   // Started before the remote control: its status listener runs first, so a status document
   // published for an update already shows the probation that update started.
   const probation = new ProbationMonitor(control.probation, {
@@ -100,6 +110,7 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     else await channel.start();
   } catch (err) {
     await probation.stop();
+    deps.registry.removeSingleMetric(channelUp);
     throw err;
   }
   const heartbeat = new HeartbeatCollector({
@@ -133,6 +144,7 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
       if (remote) await remote.stop();
       else await channel.stop();
       await probation.stop();
+      deps.registry.removeSingleMetric(channelUp);
     },
   };
 }

@@ -222,6 +222,22 @@ test('PUT /api/rules (gatehouse rules apply) with a signed rollback document say
   assert.equal(gw.rules.activeDefinition()?.version, 1);
 });
 
+test('upstream control broker down at start, then up: /metrics says whether the control channel is connected', { skip: skipMosquitto }, async (t) => {
+  const broker = await startMosquitto(t);
+  await broker.down();
+  const gw = await startInProcess(
+    t,
+    `control:\n  allowUnsigned: true\n  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200, reconnectMaxMs: 1000 }\n${RULES_V1}`,
+  );
+  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/metrics`)).text();
+  const line = /^gatehouse_control_channel_connected\{channel="mqtt:\/\/127\.0\.0\.1:\d+"\} (\d)$/m;
+  assert.equal(line.exec(await metrics())?.[1], '0', 'down at start');
+  await broker.up();
+  await waitUntil(async () => line.exec(await metrics())?.[1] === '1', 'gatehouse_control_channel_connected 1 once the broker is up', 10_000);
+  await broker.down();
+  await waitUntil(async () => line.exec(await metrics())?.[1] === '0', 'gatehouse_control_channel_connected 0 once the broker is down', 10_000);
+});
+
 test('a gateway whose upstream control broker is down stops at once, also with a status publish queued (systemctl stop hung)', {
   skip: skipMosquitto,
 }, async (t) => {
