@@ -29,6 +29,17 @@ function arg(name: string, value: string | undefined): string {
   return value;
 }
 
+/** A file the user named: one that cannot be read is an argument error saying which and why. */
+async function readInput(path: string, what: string, hint: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'does not exist' : `cannot be read: ${e.message}`;
+    throw new GatehouseError('GH_ARG_INVALID', `${what} ${why}`, { hint });
+  }
+}
+
 function intArg(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < 0)
@@ -67,7 +78,7 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
   if ((file === undefined) === (rollbackTo === undefined))
     throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE or --rollback-to VERSION (one of them)', { hint: USAGE });
   const keyFile = arg('key', values.key);
-  const key = await readFile(keyFile, 'utf8');
+  const key = await readInput(keyFile, `--key ${keyFile}`, 'give the .key file written by `gatehouse rules keygen --out PREFIX`');
   if (/-----BEGIN PUBLIC KEY-----/.test(key) && !/PRIVATE KEY-----/.test(key))
     throw new GatehouseError('GH_ARG_INVALID', `--key ${keyFile} holds a public key: signing needs the private half`, {
       hint: "give the .key file written by `gatehouse rules keygen` (the .pub goes into the gateways' control.publicKeys)",
@@ -76,6 +87,11 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  // Signed, a document for no gateway is refused by every one of them: say so here.
+  if (targets.length === 0)
+    throw new GatehouseError('GH_ARG_INVALID', `--targets '${values.targets}' names no gateway`, {
+      hint: "give gateway ids or control.groups names separated by commas, or '*' for every gateway that trusts the key",
+    });
   let expiresInMs: number;
   try {
     expiresInMs = parseDuration(values['expires-in'] ?? '7d');
@@ -85,9 +101,10 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
   const now = new Date();
   let bytes: Buffer;
   if (file !== undefined) {
+    const text = await readInput(file, file, 'give the path of a rule set file ({ version, rules: [...] })');
     let ruleSet: unknown;
     try {
-      ruleSet = parseYaml(await readFile(file, 'utf8'));
+      ruleSet = parseYaml(text);
     } catch (err) {
       throw new GatehouseError('GH_ARG_INVALID', `${file} is not JSON/YAML: ${(err as Error).message}`, { hint: 'give a rule set file' });
     }

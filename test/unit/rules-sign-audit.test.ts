@@ -1,0 +1,52 @@
+// `gatehouse rules sign` from the user's seat (round 13 audit): mistakes an operator makes at the
+// office are refused there, with what to fix, rather than signed into a document every gateway
+// refuses, or reported as a bare Node error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { main } from '../../gateway/cli/main.js';
+import { generateSigningKeys } from '../../gateway/control/signing.js';
+import { tempDir } from '../helpers/index.js';
+
+async function gatehouse(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await main(argv, { stdout, stderr });
+  return { code, out, err };
+}
+
+const RULES = 'version: 5\nrules:\n  - name: keep\n    sql: "SELECT * FROM \'dev/+/t\'"\n    actions: [{ stream: { name: tele } }]\n';
+
+test('rules sign: --targets naming no gateway (",", " ") is refused, not signed into a document every gateway refuses', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'ops.key'), generateSigningKeys().privateKeyPem);
+  await writeFile(join(dir, 'rules.yaml'), RULES);
+  for (const targets of [',', ' , ']) {
+    const r = await gatehouse(['rules', 'sign', join(dir, 'rules.yaml'), '--key', join(dir, 'ops.key'), '--targets', targets]);
+    assert.equal(r.code, 2, `--targets '${targets}': ${r.out}`);
+    assert.equal(r.out, '');
+    assert.match(r.err, /GH_ARG_INVALID: --targets/);
+  }
+  const ok = await gatehouse(['rules', 'sign', join(dir, 'rules.yaml'), '--key', join(dir, 'ops.key'), '--targets', 'site7, depot']);
+  assert.equal(ok.code, 0, ok.err);
+});
+
+test('rules sign: a rule set file or key file that does not exist is named as missing (not "not JSON/YAML", not a bare ENOENT)', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'ops.key'), generateSigningKeys().privateKeyPem);
+  await writeFile(join(dir, 'rules.yaml'), RULES);
+  const noFile = await gatehouse(['rules', 'sign', join(dir, 'nofile.yaml'), '--key', join(dir, 'ops.key'), '--targets', 'site7']);
+  assert.equal(noFile.code, 2, noFile.out);
+  assert.match(noFile.err, /GH_ARG_INVALID: .*nofile\.yaml.*(does not exist|cannot be read)/);
+  assert.doesNotMatch(noFile.err, /not JSON\/YAML/);
+  const noKey = await gatehouse(['rules', 'sign', join(dir, 'rules.yaml'), '--key', join(dir, 'nokey'), '--targets', 'site7']);
+  assert.equal(noKey.code, 2, noKey.out);
+  assert.match(noKey.err, /GH_ARG_INVALID: --key .*nokey.*(does not exist|cannot be read)/);
+  assert.match(noKey.err, /keygen/);
+});
