@@ -120,6 +120,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     const compiled = await this.check(def, isFile ? String(configured) : 'config rules');
     const entry = { definition: compiled.definition, appliedAt: Date.now(), source: isFile ? 'file' : 'config' };
     await this.install(compiled, entry);
+    // The configured set replaces the stored one (a higher version): as an update (a reload) does, a
+    // confirmed set it replaces becomes the last good set, so a rollback returns to what ran until now.
+    // (Not a stored set that no longer compiles: nothing to return to.)
+    if (persisted && !persisted.unconfirmed && persisted.definition.version < configuredVersion) {
+      this.lastGood = persisted;
+      await this.writeMeta(META_LAST_GOOD, persisted);
+    }
     await this.writeMeta(META_ACTIVE, entry);
   }
 

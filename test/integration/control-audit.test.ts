@@ -252,3 +252,33 @@ test('a gateway whose upstream control broker is down stops at once, also with a
   assert.equal(((await res.json()) as { state: string }).state, 'applied');
   await withTimeout(gw.stop(), 5000, 'gw.stop() with the control broker down');
 });
+
+test('a restart with a higher version in the config keeps the set it replaced as the last good one, as a reload does (a rollback skipped it)', async (t) => {
+  const d = await tempDir(t);
+  const file = join(d, 'g.yaml');
+  const config = (version: number): string =>
+    `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(d, 'data'))}\nexporters: []\nrules:\n  version: ${version}\n  rules:\n    - name: keep\n      sql: "SELECT * FROM 'data/${version}'"\n      actions: [{ stream: { name: archive } }]\n`;
+  const start = async (version: number): Promise<Gateway> => {
+    await writeFile(file, config(version));
+    const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), {
+      logger: testDeps().logger,
+      registry: createMetricsRegistry('test', ID),
+      version: 'test',
+    });
+    t.after(() => gw.stop());
+    return gw;
+  };
+  let gw = await start(1);
+  const admin = (g: Gateway): string => `http://127.0.0.1:${g.admin!.address().port}`;
+  const v2 = JSON.stringify({ version: 2, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/2'", actions: [{ stream: { name: 'archive' } }] }] });
+  assert.equal(((await (await fetch(`${admin(gw)}/api/rules`, { method: 'PUT', body: v2 })).json()) as { state: string }).state, 'applied');
+  await gw.stop();
+  // The operator writes version 3 into the config file and restarts: 2 ran, confirmed, until now.
+  gw = await start(3);
+  const st = (await (await fetch(`${admin(gw)}/api/rules`)).json()) as { activeVersion: number; lastGoodVersion: number | null };
+  assert.equal(st.activeVersion, 3);
+  assert.equal(st.lastGoodVersion, 2, 'the set that ran before the configured one');
+  const rb = (await (await fetch(`${admin(gw)}/api/rules/rollback`, { method: 'POST' })).json()) as { state: string; version: number };
+  assert.equal(rb.state, 'rolled-back');
+  assert.equal(rb.version, 2);
+});
