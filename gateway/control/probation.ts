@@ -104,6 +104,12 @@ export class ProbationMonitor {
     const unconfirmed = this.deps.rules.unconfirmedVersion();
     const recorded = r?.version === active ? r : undefined;
     if (unconfirmed === undefined && recorded?.state !== 'running') return;
+    // The set failed its probation and the gateway stopped (kill -9, power cut) before the rollback
+    // was stored: it is known to fail, so it goes now, not after running on probation once more.
+    if (recorded?.state === 'rolled-back' && unconfirmed === recorded.version) {
+      this.rollBackAtStart(recorded);
+      return;
+    }
     // Unconfirmed, or recorded as running: the probation starts again, unless it had passed (the
     // gateway stopped before the confirmation was stored) or there is no probation any more.
     if (recorded?.state === 'confirmed' || this.opts.seconds === 0) {
@@ -240,6 +246,26 @@ export class ProbationMonitor {
         if (r.state === 'rolled-back') log.warn({ from: p.version, to: r.version }, 'rule set rolled back after failing its probation');
         else if (r.state === 'unchanged') log.info({ version: p.version }, 'no automatic rollback: the failing set was replaced meanwhile');
         else log.error({ version: p.version, code: r.code, errors: r.errors.map((e) => e.message) }, 'automatic rollback failed: the set keeps running');
+      })
+      .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'automatic rollback failed'));
+  }
+
+  private rollBackAtStart(r: ProbationRecord): void {
+    const rollbackTo = this.deps.rules.lastGoodDefinition()?.version ?? null;
+    this.deps.logger.warn(
+      { version: r.version, rollbackTo },
+      'rule set failed its probation before the gateway stopped, and the rollback was not stored: rolling back now',
+    );
+    const message =
+      `GH_RULESET_RUNTIME_FAILURE: rule set ${r.version} failed its probation before the gateway stopped (its failing rules were logged then); ` +
+      'rolled back at start. Fix: fix the rules for the payloads they meet and send them again as a new version';
+    const errors = [{ rule: '', where: 'probation', message }];
+    const log = this.deps.logger;
+    this.ending = this.deps.rules
+      .rollback(PROBATION_SOURCE, { fromVersion: r.version, failure: { code: 'GH_RULESET_RUNTIME_FAILURE', errors } })
+      .then((s) => {
+        if (s.state !== 'rolled-back')
+          log.error({ version: r.version, code: s.code, errors: s.errors.map((e) => e.message) }, 'automatic rollback failed: the set keeps running');
       })
       .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'automatic rollback failed'));
   }

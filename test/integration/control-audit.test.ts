@@ -14,6 +14,7 @@ import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { buildUpdateDocument } from '../../gateway/control/document.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
+import { openLocalStreams } from '../../gateway/store/index.js';
 import { checkConfigText } from '../helpers/check-config.js';
 import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
@@ -281,4 +282,42 @@ test('a restart with a higher version in the config keeps the set it replaced as
   const rb = (await (await fetch(`${admin(gw)}/api/rules/rollback`, { method: 'POST' })).json()) as { state: string; version: number };
   assert.equal(rb.state, 'rolled-back');
   assert.equal(rb.version, 2);
+});
+
+test('killed between a failed probation and its rollback: the next start rolls the failed set back at once, instead of running it on probation again', async (t) => {
+  const d = await tempDir(t);
+  const file = join(d, 'g.yaml');
+  await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(d, 'data'))}\nexporters: []\ncontrol:\n  probation: { seconds: 600 }\n${RULES_V1}`);
+  const start = async (): Promise<Gateway> => {
+    const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), {
+      logger: testDeps().logger,
+      registry: createMetricsRegistry('test', ID),
+      version: 'test',
+    });
+    t.after(() => gw.stop());
+    return gw;
+  };
+  let gw = await start();
+  const v2 = JSON.stringify({ version: 2, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/2'", actions: [{ stream: { name: 'archive' } }] }] });
+  const put = await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules?probation=1`, { method: 'PUT', body: v2 });
+  assert.equal(((await put.json()) as { state: string }).state, 'applied');
+  assert.equal(gw.rules.unconfirmedVersion(), 2);
+  await gw.stop();
+  // What a kill -9 leaves when it lands after the monitor recorded its verdict and before the rule
+  // host stored the rollback: the probation recorded as rolled back, the failed set still active.
+  const store = await openLocalStreams({ path: join(d, 'data', 'store') }, testDeps());
+  const record = JSON.parse((await store.getMeta('control/probation'))!.toString()) as { version: number; state: string };
+  assert.equal(record.version, 2);
+  await store.putMeta('control/probation', Buffer.from(JSON.stringify({ ...record, state: 'rolled-back' })));
+  await store.close();
+  gw = await start();
+  await waitUntil(() => gw.rules.activeDefinition()?.version === 1, 'the failed set rolled back at start');
+  const st = (await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).json()) as {
+    probation: unknown;
+    lastUpdate: { state: string; version: number; fromVersion: number; code: string };
+  };
+  assert.equal(st.probation, null);
+  assert.equal(st.lastUpdate.state, 'rolled-back');
+  assert.equal(st.lastUpdate.fromVersion, 2);
+  assert.equal(st.lastUpdate.code, 'GH_RULESET_RUNTIME_FAILURE');
 });
