@@ -203,11 +203,11 @@ export class RemoteControl extends EventEmitter {
    * A refusal decided here (before the RuleHost): counted, logged and reported like any other
    * attempt, with its code (the office tells a replay from a bad signature without reading prose).
    */
-  private refuse(source: string, message: string, reason: Refusal, code: ErrorCode): void {
+  private refuse(source: string, message: string, reason: Refusal, code: ErrorCode, version?: number): void {
     this.refused.inc({ reason });
     // Through the holder: the last update attempt there too (/api/rules, `rules list`, the events),
     // and back here as a status event (counted, logged, published).
-    this.deps.rules.reportRefused({ state: 'rejected', version: undefined, source, at: Date.now(), errors: [{ rule: '', where: '', message }], code });
+    this.deps.rules.reportRefused({ state: 'rejected', version, source, at: Date.now(), errors: [{ rule: '', where: '', message }], code });
   }
 
   /** The local broker refused a publish on a control topic before it reached us. */
@@ -277,12 +277,13 @@ export class RemoteControl extends EventEmitter {
       else await this.deps.rules.rollback(source);
       return;
     }
-    let doc: UpdateDocument;
+    let doc: UpdateDocument | undefined;
     try {
       doc = parseUpdateDocument(bytes);
       checkBinding(doc, { gatewayId: this.deps.gatewayId, groups: this.opts.groups, acceptedVersion: this.accepted.version, now: Date.now() });
     } catch (err) {
-      if (err instanceof DocumentRefused) this.refuse(source, `${err.message}. Fix: ${err.hint}`, err.reason, err.code);
+      // The document's version, once it parsed: the office tells which of its documents was refused.
+      if (err instanceof DocumentRefused) this.refuse(source, `${err.message}. Fix: ${err.hint}`, err.reason, err.code, doc?.version);
       else this.refuse(source, errorMessage(err), 'malformed', 'GH_CONTROL_DOCUMENT');
       return;
     }
@@ -301,6 +302,7 @@ export class RemoteControl extends EventEmitter {
         `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
         'malformed',
         'GH_CONTROL_DOCUMENT',
+        doc.version,
       );
       return;
     }

@@ -321,3 +321,23 @@ test('killed between a failed probation and its rollback: the next start rolls t
   assert.equal(st.lastUpdate.fromVersion, 2);
   assert.equal(st.lastUpdate.code, 'GH_RULESET_RUNTIME_FAILURE');
 });
+
+test('a signed document refused for its binding (replay, other target, expired, not the last good) names its version in the status', async (t) => {
+  const d = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
+  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const set = `gatehouse/${ID}/rules/set`;
+  const doc2 = signedDoc(keys.privateKeyPem, { version: 2 });
+  assert.equal((await update(gw, c, set, doc2)).state, 'applied');
+  let s = await update(gw, c, set, doc2);
+  assert.equal(s.code, 'GH_CONTROL_REPLAY');
+  assert.equal(s.version, 2, 'the office tells which of its documents was refused');
+  s = await update(gw, c, set, signedDoc(keys.privateKeyPem, { version: 7, targets: ['site8'] }));
+  assert.equal(s.code, 'GH_CONTROL_DOCUMENT');
+  assert.equal(s.version, 7);
+  s = await update(gw, c, `gatehouse/${ID}/rules/rollback`, signedDoc(keys.privateKeyPem, { version: 8, rollbackTo: 5 }));
+  assert.equal(s.code, 'GH_CONTROL_DOCUMENT');
+  assert.equal(s.version, 8);
+});
