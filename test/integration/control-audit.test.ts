@@ -311,15 +311,16 @@ test('killed between a failed probation and its rollback: the next start rolls t
   await store.putMeta('control/probation', Buffer.from(JSON.stringify({ ...record, state: 'rolled-back' })));
   await store.close();
   gw = await start();
-  await waitUntil(() => gw.rules.activeDefinition()?.version === 1, 'the failed set rolled back at start');
-  const st = (await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).json()) as {
-    probation: unknown;
-    lastUpdate: { state: string; version: number; fromVersion: number; code: string };
-  };
+  type Rules = { activeVersion: number; probation: unknown; lastUpdate: { state: string; version: number; fromVersion: number; code: string } | null };
+  const rules = async (): Promise<Rules> => (await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).json()) as Rules;
+  // Reported once stored (the active set changes a moment before).
+  await waitUntil(async () => (await rules()).lastUpdate !== null, 'the rollback at start reported');
+  const st = await rules();
+  assert.equal(st.activeVersion, 1, 'the failed set rolled back at start');
   assert.equal(st.probation, null);
-  assert.equal(st.lastUpdate.state, 'rolled-back');
-  assert.equal(st.lastUpdate.fromVersion, 2);
-  assert.equal(st.lastUpdate.code, 'GH_RULESET_RUNTIME_FAILURE');
+  assert.equal(st.lastUpdate?.state, 'rolled-back');
+  assert.equal(st.lastUpdate?.fromVersion, 2);
+  assert.equal(st.lastUpdate?.code, 'GH_RULESET_RUNTIME_FAILURE');
 });
 
 test('a signed document refused for its binding (replay, other target, expired, not the last good) names its version in the status', async (t) => {
