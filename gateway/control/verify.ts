@@ -84,7 +84,7 @@ export function createUpdateVerifier(opts: VerifierOptions, registry: Registry):
         if (!verifyEnvelope(env, keys)) {
           refuse(
             `signature does not verify${env.keyId ? ` (keyId ${env.keyId})` : ''} against any of the ${keys.length} configured public key(s)`,
-            'sign the exact file bytes with `gatehouse rules sign FILE --key KEY` using a key whose public half is in control.publicKeys',
+            'sign the exact file bytes with `gatehouse rules sign FILE --key KEY --targets ID` using a key whose public half is in control.publicKeys',
           );
         }
         return { bytes: env.bytes, signed: true, keyId: env.keyId };
@@ -93,7 +93,7 @@ export function createUpdateVerifier(opts: VerifierOptions, registry: Registry):
         if (keys.length > 0)
           refuse(
             'unsigned remote update refused: control.publicKeys are configured, so every remote update must be signed',
-            'publish the envelope made by `gatehouse rules sign FILE --key KEY`',
+            'publish the envelope made by `gatehouse rules sign FILE --key KEY --targets ID`',
           );
         if (!opts.allowUnsigned) {
           refuse(
@@ -102,7 +102,7 @@ export function createUpdateVerifier(opts: VerifierOptions, registry: Registry):
           );
         }
       } else if (keys.length > 0 && opts.requireSignedAdmin) {
-        refuse('unsigned update refused: control.requireSignedAdmin is set', 'send the envelope made by `gatehouse rules sign FILE --key KEY`');
+        refuse('unsigned update refused: control.requireSignedAdmin is set', 'send the envelope made by `gatehouse rules sign FILE --key KEY --targets ID`');
       }
       return { bytes: env.bytes, signed: false, keyId: undefined };
     },

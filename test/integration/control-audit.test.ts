@@ -342,3 +342,19 @@ test('a signed document refused for its binding (replay, other target, expired, 
   assert.equal(s.code, 'GH_CONTROL_DOCUMENT');
   assert.equal(s.version, 8);
 });
+
+test('the fix a signature refusal suggests is a command that runs as written (rules sign needs --targets)', async (t) => {
+  const d = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
+  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const set = `gatehouse/${ID}/rules/set`;
+  for (const payload of ['{"version":2,"rules":[]}', signedDoc(generateSigningKeys().privateKeyPem, { version: 2 })]) {
+    const s = await update(gw, c, set, payload);
+    assert.equal(s.code, 'GH_RULESET_SIGNATURE');
+    const suggested = /`(gatehouse rules sign [^`]*)`/.exec(s.errors[0]!.message)?.[1];
+    assert.ok(suggested, s.errors[0]!.message);
+    assert.match(suggested, /--targets/, s.errors[0]!.message);
+  }
+});
