@@ -137,7 +137,7 @@ test('a remote update whose rule fails on every message is rolled back by the ga
   assert.equal(s.errors.length, 1);
   assert.equal(s.errors[0]!.rule, 'route');
   assert.match(s.errors[0]!.message, /^GH_RULESET_RUNTIME_FAILURE: rule 'route' of rule set 2 failed \d+ times in \d+ evaluations/);
-  assert.match(s.errors[0]!.message, /invalid topic ''/, 'the last error is named');
+  assert.match(s.errors[0]!.message, /invalid topic ""/, 'the last error is named');
 
   // Messages follow the old rule again.
   const out = office.nextMessage('out/v1/dev9', 'routed by v1 after the rollback');
