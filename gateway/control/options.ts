@@ -2,7 +2,7 @@
 // the scheduled jobs (`jobs`). The lead composes these into the config file schema.
 import { z } from '../../core/zod.js';
 import { nodeCron } from './cron.js';
-import { upstreamUrlProblem } from './upstream-url.js';
+import { brokerUrlProblem } from '../../core/mqtt-url.js';
 
 const KiB = 1024;
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -15,7 +15,7 @@ export const controlUpstreamSchema = z
       .string()
       .regex(/^(mqtts?|wss?|tcp|ssl|tls):\/\//, 'an MQTT URL such as mqtts://broker.example.com:8883')
       .superRefine((url, ctx) => {
-        const problem = upstreamUrlProblem(url);
+        const problem = brokerUrlProblem(url, 'control broker');
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       })
       .describe('Upstream MQTT broker carrying the control topics (mqtt://, mqtts://, ws://, wss://).'),

@@ -1,5 +1,6 @@
-// What the MQTT source says about its connection, in logs and status: the URL without its
-// credentials, an untrusted broker certificate with its fix, why a connection closed.
+// What the MQTT source says about its connection, in logs and status: an untrusted broker
+// certificate with its fix, why a connection closed. (The URL without its credentials:
+// core/mqtt-url.ts.)
 
 export const CERTIFICATE_FIX =
   "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";
@@ -7,21 +8,6 @@ export const CERTIFICATE_FIX =
 /** A TLS verification failure of the broker's certificate (Node's and OpenSSL's wording). */
 export function certificateTrouble(message: string): boolean {
   return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
-}
-
-/** Credentials in a URL (mqtt://user:pass@host) never reach logs or status, whatever they hold (an unencoded @). */
-export function withoutCredentials(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    // The schema refuses such a URL; keep nothing after the scheme that could be a secret.
-    return url.replace(/\/\/.*@/, '//');
-  }
-  if (u.username === '' && u.password === '') return url;
-  u.username = '';
-  u.password = '';
-  return u.toString();
 }
 
 /** Why a connection that was up has closed, as far as the broker said (`reason`: its MQTT 5 DISCONNECT reason code). */

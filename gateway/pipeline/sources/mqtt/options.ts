@@ -4,22 +4,7 @@
 import { z } from '../../../../core/zod.js';
 import { validFilter } from '../../../../core/topic-filter.js';
 import { sourceBaseSchema } from '../kind.js';
-
-/**
- * Why mqtt.js could not connect to the URL as meant, or undefined. It parses URLs leniently: a
- * port that is not a number became 1883 (another broker, maybe the gateway's own), one out of
- * range failed at start with a bare Node error.
- */
-function brokerUrlProblem(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
-  }
-  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the remote broker (1883, 8883 for TLS)';
-  return undefined;
-}
+import { brokerUrlProblem } from '../../../../core/mqtt-url.js';
 
 const topicSchema = z.strictObject({
   filter: z
@@ -49,7 +34,7 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
     .string()
     .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
     .superRefine((url, ctx) => {
-      const p = brokerUrlProblem(url);
+      const p = brokerUrlProblem(url, 'remote broker');
       if (p) ctx.addIssue({ code: 'custom', message: p });
     })
     .describe('Remote broker URL: mqtt://, mqtts://, ws:// or wss://.'),

@@ -1,0 +1,33 @@
+// A broker URL the gateway connects to with mqtt.js (an MQTT source, the control broker, the MQTT
+// bridge destination): checked where the config is, and shown without its credentials. mqtt.js
+// parses URLs leniently: a port that is not a number became 1883 (another broker, maybe the
+// gateway's own), one out of range failed at start with a bare Node error. The URL names the
+// connection in logs, statuses and the retained control status topic, which any subscriber of that
+// broker reads: a password in it must not travel there.
+
+/** Why mqtt.js could not connect to the URL as meant, or undefined. `broker` names it in the advice ('remote broker'). */
+export function brokerUrlProblem(url: string, broker: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
+  }
+  if (u.port === '0') return `port 0 cannot be connected to: give the port of the ${broker} (1883, 8883 for TLS)`;
+  return undefined;
+}
+
+/** The URL without user name and password (mqtt://user:pass@host:1883 -> mqtt://host:1883). */
+export function withoutCredentials(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // The schema refuses such a URL; keep nothing between the scheme and an @ that could be a secret.
+    return url.replace(/\/\/.*@/, '//');
+  }
+  if (u.username === '' && u.password === '') return url;
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
