@@ -59,7 +59,7 @@ export async function runSimulateSerial(argv: string[], io: CliIO): Promise<numb
   const port = values.port as string | undefined;
   if (!port) return bad('--port is required');
   const rate = Number(values.rate);
-  if (!(rate > 0)) return bad('--rate must be a positive number');
+  if (!(rate > 0 && Number.isFinite(rate))) return bad('--rate must be a positive number');
   const framing = values.framing as SimFraming;
   if (!['line', 'cobs', 'slip', 'crc'].includes(framing)) return bad('--framing must be line, cobs, slip or crc');
   const codec = values.codec as SimCodec;
@@ -69,6 +69,12 @@ export async function runSimulateSerial(argv: string[], io: CliIO): Promise<numb
   if (!(garbage >= 0 && garbage <= 1)) return bad('--garbage must be between 0 and 1');
   const count = values.count === undefined ? undefined : Number(values.count);
   if (count !== undefined && !(Number.isInteger(count) && count > 0)) return bad('--count must be a positive integer');
+  // Refused, not replaced by the default: a typo must not run at another speed than asked for.
+  const ackTimeoutMs = Number(values['ack-timeout']);
+  if (!(Number.isInteger(ackTimeoutMs) && ackTimeoutMs > 0))
+    return bad(`--ack-timeout must be a positive integer (milliseconds), got '${values['ack-timeout']}'`);
+  const baudRate = Number(values.baud);
+  if (!(Number.isInteger(baudRate) && baudRate > 0)) return bad(`--baud must be a positive integer, got '${values.baud}'`);
   const dev = createSimulatedDevice({
     path: port,
     rate,
@@ -77,9 +83,9 @@ export async function runSimulateSerial(argv: string[], io: CliIO): Promise<numb
     ack: values.ack === true,
     garbage,
     count,
-    ackTimeoutMs: Number(values['ack-timeout']) || 1000,
+    ackTimeoutMs,
     deviceId: values['device-id'] as string,
-    baudRate: Number(values.baud) || 115200,
+    baudRate,
     onCommand: (cmd) => io.stdout.write(`command ${Buffer.isBuffer(cmd) ? JSON.stringify(cmd.toString('utf8')) : JSON.stringify(cmd)}\n`),
     log: (line) => io.stderr.write(`${line}\n`),
   });
