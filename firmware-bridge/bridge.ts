@@ -21,6 +21,14 @@ export function createSerialBridge(options: Array<SerialLinkOptionsInput | Seria
         hint: 'give each link a unique name',
       });
     }
+    // One port, one reader: the second link would retry "Cannot lock port" forever.
+    const same = [...links.values()].find((l) => l.options.path === link.options.path);
+    if (same) {
+      throw new GatehouseError('GH_CONFIG_INVALID', `serial links '${same.name}' and '${link.name}' both use the port ${link.options.path}`, {
+        where: `serial.${link.name}.path`,
+        hint: 'a port can be opened by one link only: remove one of the links, or give each its own device path',
+      });
+    }
     links.set(link.name, link);
   }
   return {
