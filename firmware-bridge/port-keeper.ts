@@ -110,7 +110,7 @@ export class PortKeeper {
         port.on('error', () => undefined);
         const failure = new GatehouseError('GH_SERIAL_OPEN', `cannot open ${o.path}: ${err.message}`, {
           where: `serial.${o.name}.path`,
-          hint: 'check the device is plugged in and the user is in the dialout group',
+          hint: openHint(err.message),
         });
         this.hooks.openFailed(failure, this.attempt);
         this.scheduleRetry();
@@ -177,6 +177,20 @@ export class PortKeeper {
       },
     );
   };
+}
+
+/**
+ * What to do about a port that did not open, by its cause: "plugged in?" and "dialout group?" are
+ * wrong leads for a port that another program (or another link) holds.
+ */
+export function openHint(reason: string): string {
+  if (/no such file|ENOENT/i.test(reason))
+    return 'the device is not there: check it is plugged in and the path (prefer /dev/serial/by-id/...); the link retries by itself';
+  if (/permission denied|EACCES|EPERM/i.test(reason))
+    return "the gateway user may not open it: add the user to the dialout group (or the device's group); the link retries by itself";
+  if (/cannot lock|resource temporarily unavailable|EBUSY|EAGAIN/i.test(reason))
+    return 'another process holds the port open (a terminal program, ModemManager, another gateway or serial link): stop it; the link retries by itself';
+  return 'check the device path, permissions (dialout group) and cable; the link retries by itself';
 }
 
 export async function closeQuietly(port: SerialPort): Promise<void> {

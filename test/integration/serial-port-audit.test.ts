@@ -1,10 +1,13 @@
-// Round-13 audit of opening serial ports: two links on one port. Real ptys (socat), real serialport.
+// Round-13 audit of opening serial ports: two links on one port, and the hint of a port that is
+// held by another program. Real ptys (socat), real serialport.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SerialPort } from 'serialport';
 import { createSerialBridge } from '../../firmware-bridge/bridge.js';
+import { createSerialLink } from '../../firmware-bridge/link.js';
 import { simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 import { GatehouseError } from '../../core/errors.js';
-import { testDeps } from '../helpers/index.js';
+import { testDeps, waitUntil } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 
 test('serial: two links on one port path are refused with GH_CONFIG_INVALID naming both, instead of one retrying "Cannot lock port" forever', {
@@ -23,4 +26,39 @@ test('serial: two links on one port path are refused with GH_CONFIG_INVALID nami
       return true;
     },
   );
+});
+
+test('serial: a port another program holds open says so in lastError (not "plugged in / dialout group") and opens once it is released', {
+  skip: socatSkip,
+}, async (t) => {
+  const pair = await startSocat(t);
+  const other = new SerialPort({ path: pair.dev1, baudRate: 115200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => other.open((err) => (err ? reject(err) : resolve())));
+  t.after(() => (other.isOpen ? new Promise<void>((r) => other.close(() => r())) : undefined));
+  const link = createSerialLink(
+    { ...simulatorLinkOptions('held', pair.dev1, 'line', 'json'), reconnect: { initialMs: 50, maxMs: 100, watchMs: 1000 } },
+    { ...testDeps(), onMessage: () => undefined },
+  );
+  await link.start();
+  t.after(() => link.stop());
+  const s = link.status();
+  assert.equal(s.state, 'retrying');
+  assert.match(s.lastError ?? '', /GH_SERIAL_OPEN/);
+  assert.match(s.lastError ?? '', /another (process|program)/, `hint names the cause: ${s.lastError}`);
+  assert.doesNotMatch(s.lastError ?? '', /dialout/, `no unrelated hint: ${s.lastError}`);
+  await new Promise<void>((r) => other.close(() => r()));
+  await waitUntil(() => link.status().state === 'open', 'link opens once the other program let go', 5000);
+});
+
+test('serial: a missing device path says the device is not there, not a permission problem', { skip: socatSkip }, async (t) => {
+  const link = createSerialLink(
+    { ...simulatorLinkOptions('ghost', '/nonexistent/gatehouse-audit-tty', 'line', 'json'), reconnect: { initialMs: 50, maxMs: 100, watchMs: 1000 } },
+    { ...testDeps(), onMessage: () => undefined },
+  );
+  await link.start();
+  t.after(() => link.stop());
+  const e = link.status().lastError ?? '';
+  assert.match(e, /GH_SERIAL_OPEN/);
+  assert.match(e, /plugged in|by-id/, e);
+  assert.doesNotMatch(e, /dialout/, e);
 });
