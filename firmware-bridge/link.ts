@@ -187,8 +187,13 @@ class Link implements SerialLink {
     this.setState('retrying');
   }
 
-  /** A partial frame idle for frameTimeoutMs is handed to the decoder's flush (counted as truncated). */
+  /**
+   * A partial frame idle for frameTimeoutMs is handed to the decoder's flush (counted as truncated).
+   * Not while reading is paused (backpressure): the rest of the frame waits unread in the port, the
+   * gap is ours, not the device's.
+   */
   private flushIdle(): void {
+    if (this.paused) return;
     if (this.decoder.buffered > 0 && this.mono() - this.lastDataAt >= this.options.frameTimeoutMs) {
       for (const f of this.decoder.flush()) this.onFrame(f);
     }
@@ -301,6 +306,8 @@ class Link implements SerialLink {
     this.inFlight--;
     if (this.paused && this.inFlight <= this.options.maxInFlight >> 1) {
       this.paused = false;
+      // The idle-frame clock restarts: the pause was no gap in what the device sent.
+      this.lastDataAt = this.mono();
       this.keeper.port?.resume();
     }
   };
