@@ -325,9 +325,24 @@ class Link implements SerialLink {
     try {
       body = Buffer.isBuffer(payload) ? payload : this.codec.encode(payload);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(this.commandFailed(err));
     }
-    return this.writer.write(this.framing.encode(this.ack.command(body)));
+    return this.writer.write(this.framing.encode(this.ack.command(body))).catch((err: unknown) => {
+      throw this.commandFailed(err);
+    });
+  }
+
+  /**
+   * A downlink command that was not written is lost (no retry: a stale command could do harm
+   * later); counted by reason and shown in lastError, whoever sent it (command topic, rule, API).
+   */
+  private commandFailed(err: unknown): unknown {
+    const code = (err as { code?: unknown } | null)?.code;
+    const reason =
+      code === 'GH_SERIAL_NOT_OPEN' ? 'not-open' : code === 'GH_SERIAL_QUEUE_FULL' ? 'queue-full' : code === 'GH_CODEC_INVALID' ? 'codec' : 'write';
+    this.m.all.commandsFailed.inc({ link: this.name, reason });
+    this.noteError(`command not written: ${errorMessage(err)}`);
+    return err;
   }
 
   writeCommand(payload: Buffer): Promise<void> {

@@ -14,6 +14,7 @@ export interface SerialMetrics {
   decodeErrors: Counter<'link'>;
   acks: Counter<'link' | 'kind'>;
   duplicates: Counter<'link'>;
+  commandsFailed: Counter<'link' | 'reason'>;
 }
 
 export function serialMetrics(registry: Registry): SerialMetrics {
@@ -31,5 +32,11 @@ export function serialMetrics(registry: Registry): SerialMetrics {
     decodeErrors: counter(registry, 'gatehouse_serial_decode_errors_total', 'Frames whose payload did not decode with the codec', ['link']),
     acks: counter(registry, 'gatehouse_serial_acks_total', 'Acknowledged mode replies written (kind: ack|nak|dropped)', ['link', 'kind']),
     duplicates: counter(registry, 'gatehouse_serial_duplicates_total', 'Resent frames dropped by the dedup window', ['link']),
+    commandsFailed: counter(
+      registry,
+      'gatehouse_serial_commands_failed_total',
+      'Downlink commands not written (reason: not-open, queue-full, codec, write), each lost',
+      ['link', 'reason'],
+    ),
   };
 }
