@@ -179,6 +179,9 @@ class Link implements SerialLink {
   }
 
   private portLost(err: Error): void {
+    // A frame cut by the loss is gone with the cable: counted (truncated), not dropped unseen when
+    // the next open starts a fresh decoder. The crc decoder may still find whole frames in it.
+    if (this.decoder.buffered > 0) for (const f of this.decoder.flush()) this.onFrame(f);
     this.noteError(`${this.options.path}: ${err.message}`);
     this.deps.logger.warn({ link: this.name, path: this.options.path, err: err.message }, 'serial port lost, retrying');
     this.writer.detach('lost its port');
