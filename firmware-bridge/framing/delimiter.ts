@@ -51,10 +51,16 @@ class DelimiterDecoder implements FrameDecoder {
       searchFrom = start;
     }
     const rest = buf.length - start;
-    if (rest > 0 && !this.discarding) {
-      if (rest > this.max + d.length) {
+    if (rest > 0) {
+      if (!this.discarding && rest > this.max + d.length) {
         this.onError('overlong', `line longer than maxFrameBytes ${this.max}`);
         this.discarding = true;
+      }
+      if (this.discarding) {
+        // Keep only what may be the first bytes of a delimiter split across reads ("\r" of "\r\n"):
+        // without them the overlong line would run on and swallow the next line unseen.
+        const keep = Math.min(rest, d.length - 1);
+        if (keep > 0) this.pending = Buffer.from(buf.subarray(buf.length - keep));
       } else {
         this.pending = Buffer.from(buf.subarray(start)); // copy: bounded, and frees the chunk
       }
@@ -63,6 +69,12 @@ class DelimiterDecoder implements FrameDecoder {
   }
 
   flush(): Buffer[] {
+    if (this.discarding) {
+      // Inside an overlong line (already counted): only a possible delimiter start is held; the
+      // line still ends at the next delimiter, as with a one-byte delimiter (nothing held then).
+      this.pending = null;
+      return [];
+    }
     if (this.pending) {
       this.onError('truncated', `partial line of ${this.pending.length} bytes dropped after idle gap`);
       this.pending = null;
