@@ -17,7 +17,8 @@ export interface TopicTemplate {
 
 function clean(v: unknown): string {
   if (v === undefined || v === null || v === '') return 'unknown';
-  const s = typeof v === 'string' ? v : String(v);
+  // An object or array as its JSON text: String() would give every object the same "[object Object]".
+  const s = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
   let bad = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
