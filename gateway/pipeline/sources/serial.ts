@@ -59,6 +59,14 @@ export class SerialSource implements Source {
   status(): SourceStatus {
     const links = this.bridge.status();
     const state = this.state !== 'running' ? 'stopped' : links.every((l) => l.state === 'open') ? 'running' : 'retrying';
-    return { kind: this.kind, name: this.name, state, details: { links: links.map((l) => ({ name: l.name, path: l.path, state: l.state })) }, builtIn: true };
+    // A link that is not open says why (as in /api/links), so 'retrying' here is never unexplained.
+    const details = {
+      links: links.map((l) =>
+        l.state === 'open'
+          ? { name: l.name, path: l.path, state: l.state }
+          : { name: l.name, path: l.path, state: l.state, lastError: l.lastError, lastErrorAt: l.lastErrorAt },
+      ),
+    };
+    return { kind: this.kind, name: this.name, state, details, builtIn: true };
   }
 }
