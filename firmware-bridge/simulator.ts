@@ -122,6 +122,8 @@ class Device implements SimulatedDevice {
   private readonly s: SimulatorStats = { generated: 0, sent: 0, resent: 0, acked: 0, naks: 0, garbage: 0, commands: 0, unacked: 0, reopens: 0 };
   private lastResendScan = -Infinity;
   private writesPending = 0;
+  /** The last open failed (its message was logged; the retries after it are not). */
+  private openFailing = false;
 
   constructor(private readonly o: SimulatorOptions) {
     const f: FramingOptions =
@@ -171,10 +173,14 @@ class Device implements SimulatedDevice {
     port.on('close', lost);
     port.open((err) => {
       if (err) {
-        this.o.log?.(`cannot open ${this.o.path}: ${err.message}; retrying`);
+        // Once per failure streak: the retry runs every 200 ms.
+        if (!this.openFailing) this.o.log?.(`cannot open ${this.o.path}: ${err.message}; retrying`);
+        this.openFailing = true;
         this.reopenLater();
         return done?.();
       }
+      if (this.openFailing) this.o.log?.(`opened ${this.o.path}`);
+      this.openFailing = false;
       this.port = port;
       this.decoder = this.framing.createDecoder(() => undefined);
       (port.port as PollerHolder | undefined)?.poller?.once('disconnect', () => undefined);

@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSimulateSerial } from '../../gateway/cli/simulate-serial.js';
 import { runCaptured } from '../helpers/cli-capture.js';
+import { createSimulatedDevice } from '../../firmware-bridge/simulator.js';
+import { waitUntil } from '../helpers/index.js';
 
 test('simulate serial: --baud, --ack-timeout and --rate that are not usable numbers exit 2 with GH_ARG_INVALID naming the option', async () => {
   for (const [opt, value] of [
@@ -21,4 +23,14 @@ test('simulate serial: --baud, --ack-timeout and --rate that are not usable numb
     assert.match(e.err, /GH_ARG_INVALID/, `${opt} ${value}`);
     assert.ok(e.err.includes(opt), `${opt} ${value}: the message names the option: ${e.err}`);
   }
+});
+
+test('simulated device: a port that cannot be opened is reported once, not on every retry (5 lines a second)', async (t) => {
+  const lines: string[] = [];
+  const dev = createSimulatedDevice({ path: '/nonexistent/gatehouse-audit-tty', rate: 1, framing: 'line', codec: 'json', log: (l) => lines.push(l) });
+  await dev.start();
+  t.after(() => dev.stop());
+  await waitUntil(() => dev.stats().reopens >= 4, 'several reopen attempts', 5000);
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.match(lines[0] ?? '', /cannot open \/nonexistent\/gatehouse-audit-tty/);
 });
