@@ -77,6 +77,9 @@ export const AckSchema = z
   })
   .default({ enabled: false, mode: 'auto', field: 'seq', dedupWindow: 0 });
 
+/** Largest ack.dedupWindow in header mode: half the 16-bit sequence space. */
+export const MAX_HEADER_DEDUP = 32768;
+
 /** Only line framing is text: the others carry any byte (framing/*.ts `binarySafe`). */
 const binarySafe = (framing: FramingOptions): boolean => framing.type !== 'line';
 
@@ -141,6 +144,18 @@ export const SerialLinkOptionsSchema = z
         path: ['ack', 'mode'],
         input: o.ack.mode,
         message: "ack mode 'header' needs a binary-safe framing: use ack.mode 'field' with line framing, or framing type cobs, slip or crc",
+      });
+    }
+    // Header SEQ is 16-bit: a window near 65536 still holds a number when the device wraps round to
+    // it, and that new frame would be ACKed as a resend and dropped. Half the space leaves room
+    // for frames lost on the wire (never committed, so never pushed out of the window).
+    const headerMode = o.ack.mode === 'header' || (o.ack.mode === 'auto' && binarySafe(o.framing));
+    if (o.ack.enabled && headerMode && o.ack.dedupWindow > MAX_HEADER_DEDUP) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ack', 'dedupWindow'],
+        input: o.ack.dedupWindow,
+        message: `header-mode sequence numbers are 16-bit and wrap at 65536: dedupWindow must be at most ${MAX_HEADER_DEDUP}, or a new frame after the wrap would be dropped as a duplicate`,
       });
     }
   });
