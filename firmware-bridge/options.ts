@@ -1,6 +1,7 @@
 // Options of one serial link (zod schema with defaults and descriptions; gateway/config/schema.ts
 // composes it into the config file schema). Inferred types are exported next to each schema.
 import { z } from '../core/zod.js';
+import { compileTopic } from './topic.js';
 
 const maxFrameBytes = z
   .number()
@@ -80,6 +81,29 @@ export const AckSchema = z
 /** Largest ack.dedupWindow in header mode: half the 16-bit sequence space. */
 export const MAX_HEADER_DEDUP = 32768;
 
+/** A topic template as a subscription filter (placeholders as '+'); '' when it does not compile (link creation reports that). */
+function topicFilter(template: string, link: string): string {
+  try {
+    return compileTopic(template, link).filter();
+  } catch {
+    return '';
+  }
+}
+
+/** Whether some topic matches both MQTT filters ('+' one level, '#' the rest, also none). */
+function filtersOverlap(a: string, b: string): boolean {
+  if (a === '' || b === '') return false;
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; ; i++) {
+    const p = x[i];
+    const q = y[i];
+    if (p === '#' || q === '#') return true;
+    if (p === undefined || q === undefined) return p === q;
+    if (p !== '+' && q !== '+' && p !== q) return false;
+  }
+}
+
 /** Only line framing is text: the others carry any byte (framing/*.ts `binarySafe`). */
 const binarySafe = (framing: FramingOptions): boolean => framing.type !== 'line';
 
@@ -144,6 +168,14 @@ export const SerialLinkOptionsSchema = z
         path: ['ack', 'mode'],
         input: o.ack.mode,
         message: "ack mode 'header' needs a binary-safe framing: use ack.mode 'field' with line framing, or framing type cobs, slip or crc",
+      });
+    }
+    if (o.commandTopic !== undefined && filtersOverlap(topicFilter(o.topic, o.name), topicFilter(o.commandTopic, o.name))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['commandTopic'],
+        input: o.commandTopic,
+        message: `commandTopic '${o.commandTopic}' also matches the link's telemetry topic '${o.topic}': every reading would be written back to the device as a command; use a topic of its own, e.g. devices/\${deviceId}/cmd`,
       });
     }
     // Header SEQ is 16-bit: a window near 65536 still holds a number when the device wraps round to
