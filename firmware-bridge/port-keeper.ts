@@ -190,6 +190,8 @@ export function openHint(reason: string): string {
     return "the gateway user may not open it: add the user to the dialout group (or the device's group); the link retries by itself";
   if (/cannot lock|resource temporarily unavailable|EBUSY|EAGAIN/i.test(reason))
     return 'another process holds the port open (a terminal program, ModemManager, another gateway or serial link): stop it; the link retries by itself';
+  if (/inappropriate ioctl|ENOTTY|is a directory|EISDIR/i.test(reason))
+    return 'the path is not a serial device (a regular file or a directory?): point it at the tty, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...';
   return 'check the device path, permissions (dialout group) and cable; the link retries by itself';
 }
 

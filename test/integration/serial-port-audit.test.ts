@@ -7,7 +7,9 @@ import { createSerialBridge } from '../../firmware-bridge/bridge.js';
 import { createSerialLink } from '../../firmware-bridge/link.js';
 import { simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 import { GatehouseError } from '../../core/errors.js';
-import { testDeps, waitUntil } from '../helpers/index.js';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 
 test('serial: two links on one port path are refused with GH_CONFIG_INVALID naming both, instead of one retrying "Cannot lock port" forever', {
@@ -61,4 +63,21 @@ test('serial: a missing device path says the device is not there, not a permissi
   assert.match(e, /GH_SERIAL_OPEN/);
   assert.match(e, /plugged in|by-id/, e);
   assert.doesNotMatch(e, /dialout/, e);
+});
+
+test('serial: a path that is no serial device (a regular file, a directory) says so', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'not-a-tty');
+  await writeFile(file, '');
+  for (const path of [file, dir]) {
+    const link = createSerialLink(
+      { ...simulatorLinkOptions('notty', path, 'line', 'json'), reconnect: { initialMs: 5000, maxMs: 5000, watchMs: 1000 } },
+      { ...testDeps(), onMessage: () => undefined },
+    );
+    await link.start();
+    const e = link.status().lastError ?? '';
+    await link.stop();
+    assert.match(e, /GH_SERIAL_OPEN/, path);
+    assert.match(e, /not a serial device/, `${path}: ${e}`);
+  }
 });
