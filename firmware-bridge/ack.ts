@@ -36,7 +36,12 @@ export function splitHeader(frame: Buffer): HeaderFrame {
   if (kind === KIND_DATA) return { ok: true, seq, body: frame.subarray(HEADER_BYTES) };
   const own = GATEWAY_KINDS.get(kind);
   if (own) return { ok: false, error: `${own} frame (kind ${hex}, seq ${seq}) from the device: only the gateway sends these; not answered`, answer: -1 };
-  return { ok: false, error: `frame of unknown kind ${hex} (seq ${seq}), not DATA (0x44)`, answer: seq };
+  // Most often the device doesn't send the header at all (its payload's first byte read as KIND).
+  return {
+    ok: false,
+    error: `frame of unknown kind ${hex} (seq ${seq}), not DATA (0x44): if every frame says this, the device sends no acknowledged-mode header; set ack.enabled: false or ack.mode: field for it`,
+    answer: seq,
+  };
 }
 
 /** The effective mode ('auto' resolved by the framing). Header mode on a text framing is refused by the options schema. */
