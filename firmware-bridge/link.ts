@@ -17,6 +17,7 @@ import { MAX_FIELD_SEQ } from './protocol.js';
 import { compileTopic, type TopicTemplate } from './topic.js';
 import { WriteQueue } from './writer.js';
 import { RateLimitedLog } from './rate-log.js';
+import { HeldFrameWatch } from './held-frame.js';
 
 export type { SerialLinkState, SerialLinkStatus, SubscribeFn, SerialLinkDeps, SerialLink } from './link-types.js';
 import type { SerialLinkState, SerialLinkStatus, SerialLinkDeps, SerialLink } from './link-types.js';
@@ -31,6 +32,7 @@ class Link implements SerialLink {
   private readonly source: MessageSource;
   private readonly writer: WriteQueue;
   private readonly errLog: RateLimitedLog;
+  private readonly held: HeldFrameWatch;
   /** Wall time: receivedAt, lastErrorAt and openedAt (status). */
   private readonly now: () => number;
   /** Monotonic time: the partial-frame timeout and the error log's rate limit. */
@@ -84,6 +86,7 @@ class Link implements SerialLink {
       all,
     };
     all.linkUp.set(l, 0);
+    this.held = new HeldFrameWatch(o);
     this.errLog = new RateLimitedLog(deps.logger, o.errorLog.max, o.errorLog.intervalMs, { link: o.name }, this.mono);
     this.writer = new WriteQueue(o.writeQueue, where, (n) => {
       this.st.bytesOut += n;
@@ -161,6 +164,7 @@ class Link implements SerialLink {
     this.openedAt = this.now();
     this.lastDataAt = this.mono();
     this.decoder = this.framing.createDecoder(this.onFrameError);
+    this.held.reset();
     this.paused = false;
     port.on('data', this.onData);
     this.writer.attach(port);
@@ -200,6 +204,13 @@ class Link implements SerialLink {
     if (this.decoder.buffered > 0 && this.mono() - this.lastDataAt >= this.options.frameTimeoutMs) {
       for (const f of this.decoder.flush()) this.onFrame(f);
     }
+    this.checkHeld();
+  }
+
+  /** A held crc frame that can't still be arriving at the baud rate is noise: dropped (held-frame.ts). */
+  private checkHeld(): void {
+    if (this.paused) return this.held.reset();
+    if (this.held.overdue(this.decoder.held?.(), this.mono())) for (const f of this.decoder.flush()) this.onFrame(f);
   }
 
   // ---- uplink ----------------------------------------------------------------------------
@@ -215,9 +226,11 @@ class Link implements SerialLink {
       // Decoders don't throw by design; if one does, it's a bug: log and reset, never crash.
       this.deps.logger.error({ link: this.name, err: errorMessage(err) }, 'serial decoder failed (bug), resetting');
       this.decoder = this.framing.createDecoder(this.onFrameError);
+      this.held.reset();
       return;
     }
     for (let i = 0; i < frames.length; i++) this.onFrame(frames[i]!);
+    this.checkHeld();
   };
 
   private readonly onFrameError = (reason: FrameErrorReason, detail: string): void => {

@@ -34,6 +34,8 @@ class CrcDecoder implements FrameDecoder {
   private pending: Buffer | null = null;
   /** After a reported error, the rest of that broken frame is not reported again as junk. */
   private quiet = false;
+  /** Counts the frames held in turn (held().id). */
+  private holds = 0;
 
   constructor(
     private readonly max: number,
@@ -54,8 +56,15 @@ class CrcDecoder implements FrameDecoder {
     return this.pending ? this.pending.length : 0;
   }
 
+  held(): { id: number; bytes: number } | undefined {
+    const p = this.pending;
+    if (!p || p.length < 4) return undefined;
+    return { id: this.holds, bytes: p.readUInt16BE(2) + CRC_OVERHEAD };
+  }
+
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
+    const had = this.pending !== null;
     const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
     let i = 0;
@@ -102,7 +111,11 @@ class CrcDecoder implements FrameDecoder {
     }
     if (junk > 0) this.junk(junk);
     // Bounded: a kept tail is at most one header or one maximum frame (len <= max was checked).
-    if (i < buf.length) this.pending = Buffer.from(buf.subarray(i));
+    if (i < buf.length) {
+      this.pending = Buffer.from(buf.subarray(i));
+      // Still the same frame only when the kept bytes start where the held ones did.
+      if (!had || i > 0) this.holds++;
+    }
     return out;
   }
 
@@ -110,7 +123,7 @@ class CrcDecoder implements FrameDecoder {
     const p = this.pending;
     if (!p) return [];
     this.pending = null;
-    this.onError('truncated', `partial frame of ${p.length} bytes dropped after idle gap`);
+    this.onError('truncated', `partial frame of ${p.length} bytes dropped (idle gap, or too slow for its length)`);
     // The partial frame's length may have swallowed real frames that came after it: rescan.
     return p.length > 1 ? this.push(p.subarray(1)) : [];
   }

@@ -20,6 +20,12 @@ export interface FrameDecoder {
   flush(): Buffer[];
   /** Bytes currently held for an unfinished frame (bounded by the framing's maximum). */
   readonly buffered: number;
+  /**
+   * The unfinished frame, when the framing knows its length before its end (crc): `id` changes
+   * when another frame is held, `bytes` is its whole size on the wire. Lets the link give up on a
+   * "frame" (noise that looked like a header) that could not still be arriving at its baud rate.
+   */
+  held?(): { id: number; bytes: number } | undefined;
 }
 
 export interface Framing {
