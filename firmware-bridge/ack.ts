@@ -105,7 +105,7 @@ export class Acknowledger {
   reply(ok: boolean, seq: number): void {
     const payload = this.mode === 'header' ? header(ok ? KIND_ACK : KIND_NAK, seq) : textReply(ok, seq);
     const kind = ok ? 'ack' : 'nak';
-    this.writer.write(this.framing.encode(payload)).then(
+    this.writer.writeReply(this.framing.encode(payload)).then(
       () => this.acks.inc({ link: this.link, kind }),
       // Lost ACKs are fine: the firmware resends and the frame is handed on again (at-least-once).
       () => this.acks.inc({ link: this.link, kind: 'dropped' }),

@@ -88,12 +88,18 @@ class Link implements SerialLink {
     all.linkUp.set(l, 0);
     this.held = new HeldFrameWatch(o);
     this.errLog = new RateLimitedLog(deps.logger, o.errorLog.max, o.errorLog.intervalMs, { link: o.name }, this.mono);
-    this.writer = new WriteQueue(o.writeQueue, where, (n) => {
-      this.st.bytesOut += n;
-      this.st.framesOut++;
-      this.m.bytesOut.inc(n);
-      this.m.framesOut.inc();
-    });
+    // Replies: a committed window of maxInFlight frames being ACKed while the next one is read.
+    this.writer = new WriteQueue(
+      o.writeQueue,
+      where,
+      (n) => {
+        this.st.bytesOut += n;
+        this.st.framesOut++;
+        this.m.bytesOut.inc(n);
+        this.m.framesOut.inc();
+      },
+      2 * o.maxInFlight,
+    );
     this.ack = new Acknowledger(ackMode, o, o.name, this.framing, this.writer, all.acks, all.duplicates.labels(l));
     this.decoder = this.framing.createDecoder(this.onFrameError);
     this.keeper = new PortKeeper(o, Math.min(o.reconnect.watchMs, o.frameTimeoutMs), {

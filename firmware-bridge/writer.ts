@@ -1,6 +1,8 @@
-// Bounded, ordered writes to a port: at most `max` writes pending; when the port's write()
-// returns false we wait for 'drain' before the next one (backpressure honoured, no unbounded
-// buffering inside the stream).
+// Bounded, ordered writes to a port: at most `max` downlink commands and `replyMax` ACK/NAK
+// replies pending (two bounds: a group commit ACKs hundreds of frames at once, and those replies
+// must neither be refused for the commands' bound nor crowd the commands out); when the port's
+// write() returns false we wait for 'drain' before the next one (backpressure honoured, no
+// unbounded buffering inside the stream).
 import { GatehouseError } from '../core/errors.js';
 
 export interface WritablePort {
@@ -19,11 +21,15 @@ export class WriteQueue {
   private queue: Pending[] = [];
   private waitingDrain = false;
   private inFlight = 0;
+  /** Pending (queued or being written) commands and replies, each against its own bound. */
+  private commands = 0;
+  private replies = 0;
 
   constructor(
     private readonly max: number,
     private readonly where: string,
     private readonly onWritten: (bytes: number) => void,
+    private readonly replyMax = max,
   ) {}
 
   get pending(): number {
@@ -45,7 +51,16 @@ export class WriteQueue {
     for (const p of q) p.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', `serial link ${reason}`, { where: this.where }));
   }
 
+  /** An ACK/NAK reply: bounded by replyMax, not by the commands' bound. */
+  writeReply(data: Buffer): Promise<void> {
+    return this.enqueue(data, true);
+  }
+
   write(data: Buffer): Promise<void> {
+    return this.enqueue(data, false);
+  }
+
+  private enqueue(data: Buffer, reply: boolean): Promise<void> {
     if (!this.port) {
       return Promise.reject(
         new GatehouseError('GH_SERIAL_NOT_OPEN', 'serial port is not open', {
@@ -54,13 +69,34 @@ export class WriteQueue {
         }),
       );
     }
-    if (this.pending >= this.max) {
+    const n = reply ? this.replies : this.commands;
+    if (n >= (reply ? this.replyMax : this.max)) {
+      const what = reply ? 'ACK/NAK replies' : 'writes';
       return Promise.reject(
-        new GatehouseError('GH_SERIAL_QUEUE_FULL', `${this.pending} writes pending`, { where: this.where, hint: 'send commands slower or raise writeQueue' }),
+        new GatehouseError('GH_SERIAL_QUEUE_FULL', `${n} ${what} pending`, {
+          where: this.where,
+          hint: reply ? 'the device is not reading its replies: check its receive side' : 'send commands slower or raise writeQueue',
+        }),
       );
     }
+    if (reply) this.replies++;
+    else this.commands++;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ data, resolve, reject });
+      const done = (): void => {
+        if (reply) this.replies--;
+        else this.commands--;
+      };
+      this.queue.push({
+        data,
+        resolve: () => {
+          done();
+          resolve();
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      });
       this.pump();
     });
   }
