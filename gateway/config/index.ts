@@ -80,6 +80,7 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
     names.add(e.name);
   }
   const links = new Set<string>();
+  const paths = new Map<string, string>();
   for (const [i, l] of config.serial.entries()) {
     if (links.has(l.name))
       problems.push(
@@ -89,6 +90,18 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
         }),
       );
     links.add(l.name);
+    // One port, one reader: the second link would wait for the port's lock forever (the bridge refuses it at start too).
+    const path = (l as { path?: unknown }).path;
+    if (typeof path !== 'string') continue;
+    const first = paths.get(path);
+    if (first !== undefined)
+      problems.push(
+        new GatehouseError('GH_CONFIG_INVALID', `serial links '${first}' and '${l.name}' both open ${path}`, {
+          where: `serial.${i}.path`,
+          hint: 'give each link its own port (one device per serial port)',
+        }),
+      );
+    else paths.set(path, l.name);
   }
   if (config.rules !== undefined && config.rulesFile !== undefined) {
     problems.push(new GatehouseError('GH_CONFIG_INVALID', 'both rules and rulesFile are set', { where: 'rulesFile', hint: 'keep one of them' }));

@@ -220,3 +220,22 @@ test("an MQTT source's overlapping filters are a warning (a broker may deliver a
   assert.equal(r.code, 0, r.err);
   assert.doesNotMatch(r.err, /can match the same topic/);
 });
+
+test('two serial links on one port are a config error naming both (the second would wait for the port forever)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    [
+      'serial:',
+      '  - { name: meter, path: /dev/ttyUSB0, framing: { type: line }, codec: { type: json } }',
+      '  - { name: pump, path: /dev/ttyUSB0, framing: { type: line }, codec: { type: json } }',
+      '  - { name: valve, path: /dev/ttyUSB1, framing: { type: line }, codec: { type: json } }',
+      '',
+    ].join('\n'),
+  );
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /GH_CONFIG_INVALID: serial links 'meter' and 'pump' both open \/dev\/ttyUSB0 \(at serial\.1\.path\)\. Fix: give each link its own port/);
+  assert.doesNotMatch(r.err, /valve/);
+});
