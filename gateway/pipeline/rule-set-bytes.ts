@@ -53,6 +53,11 @@ export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin:
     const doc = yamlParser.parseDocument(bytes.toString('utf8'));
     if (doc.errors.length) throw doc.errors[0];
     let def: unknown = doc.toJS();
+    // An empty body (or only comments): the parser's 'expected object, received null' said nothing useful.
+    if (def === null || def === undefined) {
+      const message = 'empty: no rule set in the body; send a rule set in YAML or JSON (version: N, rules: [...])';
+      return { ok: false, errors: [{ rule: '', where: '', message }], code: 'GH_RULESET_INVALID' };
+    }
     // A signed update document (gateway/control/document.ts) given locally: the operator's action
     // needs no replay binding, the rule set inside is applied like any other.
     if (isUpdateDocument(def)) {

@@ -145,6 +145,10 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
   });
   assert.equal(rejected.body.state, 'rejected');
   assert.match(JSON.stringify(rejected.body.errors), /line 1, column/);
+  // An empty body says so (it read 'expected object, received null').
+  const empty = await call(`${base(gw)}/api/rules`, { method: 'PUT', body: '' });
+  assert.equal(empty.status, 400);
+  assert.match(JSON.stringify(empty.body.errors), /empty: no rule set in the body; send a rule set in YAML or JSON/);
   const rules = await call(`${base(gw)}/api/rules`);
   assert.equal(rules.body.activeVersion, 1);
 
