@@ -123,11 +123,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     // The configured set replaces the stored one (a higher version): as an update (a reload) does, a
     // confirmed set it replaces becomes the last good set, so a rollback returns to what ran until now.
     // (Not a stored set that no longer compiles: nothing to return to.)
-    if (persisted && !persisted.unconfirmed && persisted.definition.version < configuredVersion) {
-      this.lastGood = persisted;
-      await this.writeMeta(META_LAST_GOOD, persisted);
-    }
-    await this.writeMeta(META_ACTIVE, entry);
+    const replaced = persisted && !persisted.unconfirmed && persisted.definition.version < configuredVersion;
+    if (replaced) this.lastGood = persisted;
+    await this.writeMeta([META_ACTIVE, entry], replaced ? [META_LAST_GOOD, persisted] : undefined);
   }
 
   /** Apply a new rule set: compile and validate fully, then swap in one step. Never half-applies. */
@@ -148,17 +146,16 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const compiled = await this.check(def, `rule set from ${opts.source}`);
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source: opts.source };
         if (opts.probation) entry.unconfirmed = true;
-        if (this.active && !this.active.unconfirmed) {
-          this.lastGood = this.active;
-          await this.writeMeta(META_LAST_GOOD, this.lastGood);
-        } else if (this.active) {
+        const lastGood = this.active && !this.active.unconfirmed ? this.active : undefined;
+        if (lastGood) this.lastGood = lastGood;
+        else if (this.active) {
           this.deps.logger.info(
             { replaced: this.active.definition.version, lastGood: this.lastGood?.definition.version ?? null },
             'the replaced rule set was never confirmed: a rollback still returns to the last confirmed set',
           );
         }
         await this.install(compiled, entry);
-        await this.writeMeta(META_ACTIVE, entry);
+        await this.writeMeta([META_ACTIVE, entry], lastGood ? [META_LAST_GOOD, lastGood] : undefined);
         this.deps.logger.info({ version: compiled.version, source: opts.source }, 'rule set applied');
         const applied: RuleUpdateStatus = { state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] };
         return this.report(opts.probation ? { ...applied, probation: true } : applied);
@@ -222,8 +219,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
         await this.install(compiled, entry);
         this.lastGood = drop ? target : previous;
-        await this.writeMeta(META_ACTIVE, entry);
-        if (previous && !drop) await this.writeMeta(META_LAST_GOOD, previous);
+        await this.writeMeta([META_ACTIVE, entry], previous && !drop ? [META_LAST_GOOD, previous] : undefined);
         const done: RuleUpdateStatus = {
           state: 'rolled-back',
           version: compiled.version,
@@ -301,7 +297,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source };
         if (this.active?.unconfirmed) entry.unconfirmed = true; // still on probation
         await this.install(compiled, entry);
-        await this.writeMeta(META_ACTIVE, entry);
+        await this.writeMeta([META_ACTIVE, entry]);
         this.deps.logger.info({ version, rule: name, enabled, source }, enabled ? 'rule enabled' : 'rule disabled');
         return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
       } catch (err) {
@@ -328,7 +324,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       if (active?.definition.version !== version) return { ...s, state: 'unchanged' };
       if (active.unconfirmed) {
         const { unconfirmed: _, ...confirmed } = active;
-        await this.writeMeta(META_ACTIVE, confirmed);
+        await this.writeMeta([META_ACTIVE, confirmed]);
         this.active = confirmed;
       }
       return this.report(s);
@@ -399,7 +395,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     }
   }
 
-  private async writeMeta(key: string, value: PersistedRuleSet): Promise<void> {
-    await this.deps.streams.putMeta(key, Buffer.from(JSON.stringify(value)));
+  /**
+   * The active set, with its rollback target when that changes too, in one write: a kill -9 between
+   * two writes left the new active set without the set it replaced as the last good one (nothing to
+   * roll back to), or the reverse (control audit, round 13).
+   */
+  private async writeMeta(...entries: Array<[key: string, value: PersistedRuleSet] | undefined>): Promise<void> {
+    const writes = entries.filter((e) => e !== undefined).map(([key, value]) => [key, Buffer.from(JSON.stringify(value))] as const);
+    await this.deps.streams.putMetas(writes);
   }
 }

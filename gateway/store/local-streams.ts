@@ -365,8 +365,16 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   async putMeta(key: string, value: Buffer): Promise<void> {
+    await this.putMetas([[key, value]]);
+  }
+
+  async putMetas(entries: ReadonlyArray<readonly [key: string, value: Buffer]>): Promise<void> {
     this.ensureOpen();
-    await this.write([{ type: 'put', key: metaKey(key), value }], true);
+    if (entries.length === 0) return;
+    await this.write(
+      entries.map(([key, value]) => ({ type: 'put' as const, key: metaKey(key), value })),
+      true,
+    );
   }
 
   afterCut(): Promise<void> | undefined {

@@ -111,6 +111,8 @@ export interface LocalStreams {
   /** Small durable key/value area for control state (rule sets, window checkpoints). */
   getMeta(key: string): Promise<Buffer | undefined>;
   putMeta(key: string, value: Buffer): Promise<void>;
+  /** Several meta keys in one write: after a crash, all of them are on disk or none (a rule set and its rollback target). */
+  putMetas(entries: ReadonlyArray<readonly [key: string, value: Buffer]>): Promise<void>;
   /**
    * Write a meta key/value in the group commit, in FIFO order with appends: it is written in the
    * same db.batch as every append submitted before it that is not yet written, or in a later one,

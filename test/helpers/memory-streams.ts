@@ -192,6 +192,10 @@ export class MemoryStreams implements LocalStreams {
     this.meta.set(key, value);
   }
 
+  async putMetas(entries: ReadonlyArray<readonly [key: string, value: Buffer]>): Promise<void> {
+    for (const [key, value] of entries) this.meta.set(key, value);
+  }
+
   /** In memory every append is "written" when it resolves, so FIFO order holds trivially. */
   async commitMeta(key: string, value: Buffer): Promise<void> {
     this.meta.set(key, value);

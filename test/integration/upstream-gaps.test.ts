@@ -61,6 +61,7 @@ class RescanningStore implements LocalStreams {
   setCheckpoint = (stream: string, c: string, seq: number): Promise<void> => this.real.setCheckpoint(stream, c, seq);
   getMeta = (key: string): Promise<Buffer | undefined> => this.real.getMeta(key);
   putMeta = (key: string, value: Buffer): Promise<void> => this.real.putMeta(key, value);
+  putMetas = (entries: ReadonlyArray<readonly [string, Buffer]>): Promise<void> => this.real.putMetas(entries);
   commitMeta = (key: string, value: Buffer): Promise<void> => this.real.commitMeta(key, value);
   sweep = (): Promise<void> => this.real.sweep();
   compact = (): Promise<void> => this.real.compact();
