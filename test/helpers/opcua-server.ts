@@ -4,15 +4,19 @@
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { OPCUAServer } from 'node-opcua-server';
-import { Variant, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy } from 'node-opcua-client';
+import { Variant, VariantArrayType, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { freePort, tempDir } from './index.js';
 
 export interface OpcuaPeer {
   endpoint: string;
   port: number;
-  /** Current values, by variable name (Speed: Double, Count: Int32, Label: String, Setpoint: Double writable, Mode: Int16 writable). */
-  values: Record<string, number | string>;
+  /**
+   * Current values, by variable name (Speed: Double, Count: Int32, Label: String, Setpoint: Double
+   * writable, Mode: Int16 writable, Big: Int64, UBig: UInt64; the 64-bit ones as node-opcua's
+   * [high, low] 32-bit words).
+   */
+  values: Record<string, number | string | number[]>;
   /** Make a variable return a Bad status code. */
   bad: Set<string>;
   running: boolean;
@@ -34,7 +38,7 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
   const peer: OpcuaPeer = {
     endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
     port,
-    values: { Speed: 1.5, Count: 0, Label: 'line-1', Setpoint: 0, Mode: 0 },
+    values: { Speed: 1.5, Count: 0, Label: 'line-1', Setpoint: 0, Mode: 0, Big: [0, 0], UBig: [0, 0] },
     bad: new Set(),
     get running() {
       return server !== null;
@@ -66,7 +70,10 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
           accessLevel: writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
           userAccessLevel: writable ? 'CurrentRead | CurrentWrite' : 'CurrentRead',
           value: {
-            get: () => (peer.bad.has(name) ? StatusCodes.BadDeviceFailure : new Variant({ dataType, value: peer.values[name] })) as never,
+            get: () =>
+              (peer.bad.has(name)
+                ? StatusCodes.BadDeviceFailure
+                : new Variant({ dataType, arrayType: VariantArrayType.Scalar, value: peer.values[name] })) as never,
             set: (v: Variant) => {
               peer.values[name] = v.value as number;
               return StatusCodes.Good;
@@ -79,6 +86,8 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
       variable('Label', DataType.String);
       variable('Setpoint', DataType.Double, true);
       variable('Mode', DataType.Int16, true);
+      variable('Big', DataType.Int64);
+      variable('UBig', DataType.UInt64);
       for (let i = 0; i < (opts.extra ?? 0); i++) {
         const name = `Var${i}`;
         peer.values[name] = i;

@@ -21,7 +21,7 @@ import {
 } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
-import { itemsByParameters, toJson } from './values.js';
+import { int64KindOf, itemsByParameters, toJson } from './values.js';
 import { topicRenderer } from '../topic-template.js';
 
 const KIND = 'opcua';
@@ -329,7 +329,7 @@ export class OpcuaSource implements Source {
       return;
     }
     const payload = {
-      value: toJson(dv.value?.value),
+      value: toJson(dv.value?.value, int64KindOf(this.ua, dv.value?.dataType)),
       sourceTimestamp: dv.sourceTimestamp ? dv.sourceTimestamp.toISOString() : null,
       serverTimestamp: dv.serverTimestamp ? dv.serverTimestamp.toISOString() : null,
       statusCode: status.name,

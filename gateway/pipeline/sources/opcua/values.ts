@@ -5,8 +5,32 @@ import type { OpcuaItem, OpcuaOptions } from './options.js';
 
 type MonitoringParameters = import('node-opcua-client').MonitoringParametersOptions;
 
-/** A Variant's value as JSON: numbers, booleans, strings, ISO dates, arrays; 64-bit [hi,lo] pairs as numbers. */
-export function toJson(v: unknown): unknown {
+/** The 64-bit integer types, whose values node-opcua carries as [high, low] unsigned 32-bit words. */
+export type Int64Kind = 'Int64' | 'UInt64';
+
+/** Int64Kind of a Variant's data type (undefined for every other type). */
+export function int64KindOf(ua: OpcuaModule, dataType: number | undefined): Int64Kind | undefined {
+  return dataType === ua.DataType.Int64 ? 'Int64' : dataType === ua.DataType.UInt64 ? 'UInt64' : undefined;
+}
+
+/**
+ * A [high, low] pair as a JSON number, or as an exact decimal string beyond 2^53 (a JSON number
+ * would round it), as a Modbus int64 is published. Published raw, -5 read as [4294967295, 4294967291].
+ */
+function int64Json(words: readonly [number, number], kind: Int64Kind): number | string {
+  const raw = (BigInt(words[0] >>> 0) << 32n) | BigInt(words[1] >>> 0);
+  const big = kind === 'Int64' ? BigInt.asIntN(64, raw) : raw;
+  return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+}
+
+const isWordPair = (v: unknown[]): v is [number, number] => v.length === 2 && v.every((x) => typeof x === 'number' && Number.isInteger(x));
+
+/**
+ * A Variant's value as JSON: numbers, booleans, strings, ISO dates, arrays. `int64` names the
+ * Variant's 64-bit data type, whose [high, low] words (scalar, or each element of an array) become
+ * numbers; without it no array is taken for such a pair.
+ */
+export function toJson(v: unknown, int64?: Int64Kind): unknown {
   if (v === null || v === undefined) return null;
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
@@ -14,9 +38,8 @@ export function toJson(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return v.toString('base64');
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
   if (Array.isArray(v)) {
-    // node-opcua carries Int64/UInt64 as [high, low] 32-bit words.
-    if (v.length === 2 && v.every((x) => typeof x === 'number' && Number.isInteger(x))) return v;
-    return v.map(toJson);
+    if (int64 && isWordPair(v)) return int64Json(v, int64);
+    return v.map((x: unknown) => toJson(x, int64));
   }
   if (typeof (v as { toString?: unknown }).toString === 'function') {
     const s = String(v);

@@ -1,0 +1,63 @@
+// OPC UA values as the rules see them, against a real node-opcua server: 64-bit integers are
+// numbers (or exact decimal strings beyond 2^53, like Modbus int64), not node-opcua's internal
+// [high, low] pairs of 32-bit words.
+import { test, before, after } from 'node:test';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
+import { waitUntil } from '../helpers/index.js';
+import { sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { opcuaPeer } from '../helpers/opcua-server.js';
+
+let shared = '';
+before(async () => {
+  shared = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-pki-'));
+});
+after(() => rm(shared, { recursive: true, force: true }));
+
+async function values(intake: StoreIntake, tag: string): Promise<Record<string, unknown>[]> {
+  return (await intake.records()).filter((r) => r.topic === `opcua/ua/${tag}`).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
+}
+
+test('Int64 and UInt64 values are published as numbers (exact decimal strings beyond 2^53), never as [high, low] words', async (t) => {
+  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  peer.values.Big = [0xffffffff, 0xfffffffb]; // -5
+  peer.values.UBig = [0, 7];
+  const intake = await storeIntake(t);
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      pkiDir: join(shared, 'client'),
+      backoff: { initialMs: 100, maxMs: 500 },
+      subscriptions: [
+        {
+          publishingIntervalMs: 100,
+          items: [
+            { nodeId: 'ns=1;s=Big', name: 'big', samplingIntervalMs: 50 },
+            { nodeId: 'ns=1;s=UBig', name: 'ubig', samplingIntervalMs: 50 },
+          ],
+        },
+      ],
+    }),
+    sourceDeps(t, { dataDir }),
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await waitUntil(async () => (await values(intake, 'big')).length >= 1 && (await values(intake, 'ubig')).length >= 1, 'first values', 20_000);
+  assert.equal((await values(intake, 'big'))[0]!.value, -5);
+  assert.equal((await values(intake, 'ubig'))[0]!.value, 7);
+  // Beyond 2^53 a JSON number is not exact: a decimal string, like a Modbus int64.
+  peer.values.UBig = [0xffffffff, 0xffffffff];
+  peer.values.Big = [0x80000000, 0]; // -2^63
+  await waitUntil(async () => (await values(intake, 'ubig')).length >= 2 && (await values(intake, 'big')).length >= 2, 'changed values', 10_000);
+  assert.equal((await values(intake, 'ubig')).at(-1)!.value, '18446744073709551615');
+  assert.equal((await values(intake, 'big')).at(-1)!.value, '-9223372036854775808');
+});
