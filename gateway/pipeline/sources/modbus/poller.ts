@@ -17,6 +17,7 @@ import type { ModbusOptions } from './options.js';
 import { splitRequest, type ReadRequest } from './planner.js';
 import { buildDevices, deviceStatus, pollMessages, type DeviceState, type GroupState, type ReadValue, type TagState } from './state.js';
 import { CommandQueue, type PendingWrite } from './commands.js';
+import { Outages } from './outage.js';
 
 const KIND = 'modbus';
 
@@ -38,21 +39,14 @@ export class ModbusSource implements Source {
   private state: 'stopped' | 'connecting' | 'running' | 'retrying' | 'paused' = 'stopped';
   private connectAttempts = 0;
   private everConnected = false;
-  private lostAt: number | undefined;
-  /**
-   * The last time the connection was known good: its (re)connect or a good read. A gap counts from
-   * here, not from when the loss was noticed: a server that stops answering without closing the
-   * connection is noticed only after read timeouts, and each reconnect to it would otherwise count
-   * a gap of milliseconds for an outage of seconds.
-   */
-  private lastSignOfLife = 0;
+  /** Gaps run from the last answer before a loss to the first answer after it (outage.ts says why). */
+  private readonly outages: Outages;
   /** Exception responses are logged at most once a minute per request (the tag's error and counters say the rest). */
   private readonly exceptionLog: RateLog;
   private lastError: string | undefined;
   /** Wall time (epoch ms) of lastError, for the status page. */
   private lastErrorAt: number | undefined;
   private reconnects = 0;
-  private gaps = 0;
 
   constructor(
     private readonly opts: ModbusOptions,
@@ -64,6 +58,11 @@ export class ModbusSource implements Source {
     this.metrics = industrialMetrics(deps.registry);
     this.exceptionLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
     this.devices = buildDevices(opts, this.mono);
+    this.outages = new Outages(this.mono, (gapMs) => {
+      this.metrics.gaps.inc({ kind: KIND, source: this.name });
+      this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, gapMs / 1000);
+      this.deps.logger.warn({ endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
+    });
     this.commands = new CommandQueue(
       opts,
       this.devices,
@@ -112,7 +111,7 @@ export class ModbusSource implements Source {
         lastError: this.lastError ?? null,
         lastErrorAt: this.lastErrorAt === undefined ? null : new Date(this.lastErrorAt).toISOString(),
         reconnects: this.reconnects,
-        gaps: this.gaps,
+        gaps: this.outages.gaps,
         writes: this.commands.counts(),
         devices: this.devices.map(deviceStatus),
       },
@@ -181,7 +180,7 @@ export class ModbusSource implements Source {
           { endpoint: this.link.describe(), err: this.lastError, attempt: this.connectAttempts + 1 },
           'modbus connect failed, retrying with backoff',
         );
-      this.lostAt ??= this.lastSignOfLife || this.mono();
+      this.outages.lost();
       this.state = 'retrying';
       await this.sleep(backoffMs(this.connectAttempts++, this.opts.backoff.initialMs, this.opts.backoff.maxMs));
       return;
@@ -190,18 +189,10 @@ export class ModbusSource implements Source {
       this.reconnects++;
       this.metrics.reconnects.inc({ kind: KIND, source: this.name });
     }
-    if (this.lostAt !== undefined && this.everConnected) {
-      const gapMs = this.mono() - this.lostAt;
-      this.gaps++;
-      this.metrics.gaps.inc({ kind: KIND, source: this.name });
-      this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, gapMs / 1000);
-      this.deps.logger.warn({ endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
-    }
-    this.lostAt = undefined;
-    this.lastSignOfLife = this.mono();
     this.everConnected = true;
     this.connectAttempts = 0;
-    this.state = 'running';
+    // Connected is not restored: the outage ends with the first answer (answered()).
+    this.state = this.outages.open ? 'retrying' : 'running';
     this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
     // A reconnect gives every device a fresh chance at once.
     for (const d of this.devices) d.retryAt = 0;
@@ -209,7 +200,7 @@ export class ModbusSource implements Source {
 
   private onLost(reason: string): void {
     this.setError(`connection lost: ${reason}`);
-    this.lostAt ??= this.lastSignOfLife || this.mono();
+    this.outages.lost();
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
       this.state = 'retrying';
@@ -233,6 +224,12 @@ export class ModbusSource implements Source {
     }
   }
 
+  /** The device answered (values or an exception response): the link works, an open outage ends. */
+  private answered(): void {
+    this.outages.answered();
+    if (this.state === 'retrying' && this.link.isOpen) this.state = 'running';
+  }
+
   private setError(message: string): void {
     this.lastError = message;
     this.lastErrorAt = this.now();
@@ -254,7 +251,7 @@ export class ModbusSource implements Source {
       this.advance(g);
       return;
     }
-    this.state = 'running';
+    if (this.state === 'paused') this.state = this.outages.open ? 'retrying' : 'running';
     const t0 = performance.now();
     const values: ReadValue[] = [];
     let answered = false;
@@ -264,6 +261,7 @@ export class ModbusSource implements Source {
       try {
         const res = await this.readWithRetry(d.device.unitId, req);
         answered = true;
+        this.answered();
         for (const t of req.tags) {
           t.error = undefined;
           values.push({ tag: t, value: decodeTag(t, req, res) });
@@ -274,6 +272,7 @@ export class ModbusSource implements Source {
         this.countError(d, e.kind, `${where}: ${e.message}`);
         if (e.kind === 'exception') {
           answered = true;
+          this.answered();
           if (req.tags.length > 1 && (e.exceptionCode === 2 || e.exceptionCode === 3)) {
             // Find the tag the device refuses: from now on read these tags one by one.
             g.requests.splice(i, 1, ...splitRequest(req));
@@ -342,7 +341,6 @@ export class ModbusSource implements Source {
     for (const v of out.reported) v.tag.reported = v.value;
     if (values.length > 0) {
       d.lastGoodRead = ts;
-      this.lastSignOfLife = Math.max(this.lastSignOfLife, this.mono());
       this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: d.device.name }, ts / 1000);
     }
     d.rate.add(values.length);
@@ -363,9 +361,11 @@ export class ModbusSource implements Source {
   private async runWrite(w: PendingWrite): Promise<void> {
     try {
       const response = await this.link.write(w.unitId, w.area, w.address, w.data);
+      this.answered();
       this.commands.reply(w, { ok: true, response });
     } catch (err) {
       const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
+      if (e.kind === 'exception') this.answered();
       this.commands.reply(w, { ok: false, error: e.message, errorKind: e.kind, exceptionCode: e.exceptionCode });
       if (e.kind === 'timeout' && this.link.describe().startsWith('tcp')) await this.dropLink('write timed out');
     }

@@ -1,0 +1,42 @@
+// The connection outages of a Modbus source, as the status, the counters and the log report them.
+// An outage runs from the last answer before the loss to the first answer after it, not to the
+// next TCP connect: the kernel of a frozen PLC (or a TCP gateway whose device is gone) completes
+// the handshake and then never answers. Closed on the connect, one frozen PLC was reported as a
+// "connection restored" warning, a gap and a 'running' state for every reconnect (a dozen in
+// eight seconds).
+
+export class Outages {
+  /** Monotonic ms the open outage started (its last answer before the loss); undefined: none. */
+  private lostAt: number | undefined;
+  /** Monotonic ms of the last answer on the link. */
+  private lastAnswer: number | undefined;
+  /** Outages closed so far (the status' `gaps`). */
+  gaps = 0;
+
+  constructor(
+    private readonly mono: () => number,
+    /** Called when an outage ends, with its length. */
+    private readonly restored: (gapMs: number) => void,
+  ) {}
+
+  /** True while an outage of a link that once answered is open (until its next answer). */
+  get open(): boolean {
+    return this.lostAt !== undefined && this.lastAnswer !== undefined;
+  }
+
+  /** The link was lost or could not be opened: the outage (if not open yet) starts at the last answer. */
+  lost(): void {
+    this.lostAt ??= this.lastAnswer ?? this.mono();
+  }
+
+  /** An answer on the link (values, an exception response, a write's echo): ends the open outage. */
+  answered(): void {
+    const now = this.mono();
+    if (this.open) {
+      this.gaps++;
+      this.restored(now - (this.lostAt as number));
+    }
+    this.lostAt = undefined;
+    this.lastAnswer = now;
+  }
+}

@@ -1,0 +1,70 @@
+// Modbus TCP outages as the status, the counters and the log report them, against a real jsmodbus
+// server: a server that accepts connections but never answers (a frozen PLC whose kernel still
+// completes the TCP handshake) is one outage, and a dead unit id behind a TCP gateway is that
+// device's fault, not the connection's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
+import type { Source } from '../../gateway/pipeline/contract.js';
+import { metricValue, waitUntil } from '../helpers/index.js';
+import { modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+
+async function startSource(
+  t: import('node:test').TestContext,
+  raw: unknown,
+  intake: StoreIntake,
+): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps>; logs: { msg: string }[] }> {
+  const logs: { msg: string }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as { msg: string });
+      cb();
+    },
+  });
+  const deps = sourceDeps(t, { logger: pino({ level: 'warn' }, sink) });
+  const source = await modbusKind.create(modbusOptionsSchema.parse(raw), deps);
+  await source.start(intake);
+  t.after(() => source.stop());
+  return { source, deps, logs };
+}
+
+const details = (source: Source): { gaps: number; reconnects: number; devices: { name: string; state: string }[] } => source.status().details as never;
+const count = async (intake: StoreIntake, topic: string): Promise<number> => (await intake.records()).filter((r) => r.topic === topic).length;
+
+test('a server that accepts connections but never answers is one outage: retrying, no gap and no "restored" until it answers again', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const { source, deps, logs } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'm',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 50, maxMs: 100 },
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
+  await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= 3, 'polling');
+  const mutedAt = performance.now();
+  peer.mute(true);
+  // The silent server takes every new connection: several reconnects, none of them an end of the outage.
+  await waitUntil(() => details(source).reconnects >= 3, 'reconnected to the silent server 3 times', 15_000);
+  assert.equal(details(source).gaps, 0, 'no gap is closed while the server does not answer');
+  assert.equal(source.status().state, 'retrying');
+  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 0, 'nothing was restored');
+  const n = await count(intake, 'modbus/m/d/n');
+  peer.mute(false);
+  await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= n + 3, 'values flow again', 10_000);
+  const outageMs = performance.now() - mutedAt;
+  assert.equal(source.status().state, 'running');
+  assert.equal(details(source).gaps, 1, 'one outage, one gap');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 1);
+  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 1);
+  const gapMs = 1000 * (await metricValue(deps.registry, 'gatehouse_industrial_gap_seconds_total'));
+  assert.ok(gapMs >= 0.5 * outageMs && gapMs <= outageMs + 100, `gap ${gapMs.toFixed(0)} ms for an outage of ${outageMs.toFixed(0)} ms`);
+});
