@@ -109,6 +109,11 @@ export interface ModbusTcpPeer {
   restart(): Promise<void>;
   /** Stop answering: connections stay open, requests are read and ignored (half-open peer). */
   mute(on: boolean): void;
+  /**
+   * Unit ids whose requests get no answer while the others are answered (a TCP gateway with a
+   * dead or missing serial device behind it).
+   */
+  silentUnits: Set<number>;
 }
 
 export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<ModbusTcpPeer> {
@@ -129,6 +134,7 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
     coils,
     discrete,
     requests: 0,
+    silentUnits: new Set(),
     async kill() {
       const s = server;
       server = null;
@@ -154,6 +160,15 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
       sock.on('error', () => undefined);
       sock.on('data', () => peer.requests++);
       if (muted) sock.pause();
+      // Registered before jsmodbus' own listener: its answers to a silent unit are swallowed here.
+      const write = sock.write.bind(sock) as (chunk: Buffer, cb?: () => void) => boolean;
+      sock.write = ((chunk: Buffer, cb?: () => void) => {
+        if (Buffer.isBuffer(chunk) && chunk.length > 6 && peer.silentUnits.has(chunk.readUInt8(6))) {
+          cb?.();
+          return true;
+        }
+        return write(chunk, cb);
+      }) as typeof sock.write;
     });
     // jsmodbus answers holding/coils/discrete from these buffers. Its range check is broken
     // (a read past the end gets an empty reply, not an exception), so input registers are served

@@ -68,3 +68,44 @@ test('a server that accepts connections but never answers is one outage: retryin
   const gapMs = 1000 * (await metricValue(deps.registry, 'gatehouse_industrial_gap_seconds_total'));
   assert.ok(gapMs >= 0.5 * outageMs && gapMs <= outageMs + 100, `gap ${gapMs.toFixed(0)} ms for an outage of ${outageMs.toFixed(0)} ms`);
 });
+
+test('a dead unit id behind a TCP gateway backs off without cycling the connection or slowing the live unit', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.silentUnits.add(2);
+  const intake = await storeIntake(t);
+  const startedAt = performance.now();
+  const group = { intervalMs: 50, tags: [{ name: 'n', area: 'holding', address: 0 }] };
+  const { source, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'gw',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 500, maxMs: 10_000 },
+      devices: [
+        { name: 'live', unitId: 1, groups: [group] },
+        { name: 'dead', unitId: 2, groups: [group] },
+      ],
+    },
+    intake,
+  );
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 3),
+    '3 timeouts of the dead unit (doubling backoff: 0.5 s, then 1 s)',
+    15_000,
+  );
+  const timeouts = await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' });
+  assert.ok(timeouts <= 4, `the dead unit backs off (${timeouts} timeouts)`);
+  assert.equal(details(source).devices.find((d) => d.name === 'dead')?.state, 'failing');
+  assert.equal(details(source).devices.find((d) => d.name === 'live')?.state, 'ok');
+  // The gateway answers for unit 1 all along: its connection was never lost.
+  assert.equal(details(source).gaps, 0, 'no gap');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 0);
+  assert.equal(source.status().state, 'running');
+  // 50 ms polls: the live unit keeps most of them (each timeout of the dead one holds the line 200 ms).
+  const polls = (performance.now() - startedAt) / 50;
+  const live = await count(intake, 'modbus/gw/live/n');
+  assert.ok(live >= 0.5 * polls, `live unit values: ${live} of ${polls.toFixed(0)} polls`);
+});

@@ -3,13 +3,15 @@
 // next TCP connect: the kernel of a frozen PLC (or a TCP gateway whose device is gone) completes
 // the handshake and then never answers. Closed on the connect, one frozen PLC was reported as a
 // "connection restored" warning, a gap and a 'running' state for every reconnect (a dozen in
-// eight seconds).
+// eight seconds). The answers also tell a half-open connection from a silent device (presumeHalfOpen).
 
 export class Outages {
   /** Monotonic ms the open outage started (its last answer before the loss); undefined: none. */
   private lostAt: number | undefined;
   /** Monotonic ms of the last answer on the link. */
   private lastAnswer: number | undefined;
+  /** An answer came since the last request timeout (presumeHalfOpen). */
+  private answeredSinceTimeout = true;
   /** Outages closed so far (the status' `gaps`). */
   gaps = 0;
 
@@ -38,5 +40,18 @@ export class Outages {
     }
     this.lostAt = undefined;
     this.lastAnswer = now;
+    this.answeredSinceTimeout = true;
+  }
+
+  /**
+   * A TCP request timed out: is the connection half-open (to be replaced) rather than the device
+   * silent? Behind a TCP gateway, a dead unit id times out while the others answer: replacing the
+   * connection for it cut every device off and counted a gap each time. So with several devices,
+   * the connection is presumed dead only when nothing answered on it since the previous timeout.
+   */
+  presumeHalfOpen(devices: number): boolean {
+    const dead = devices === 1 || !this.answeredSinceTimeout;
+    this.answeredSinceTimeout = false;
+    return dead;
   }
 }

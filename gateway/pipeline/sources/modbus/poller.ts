@@ -11,11 +11,10 @@ import { errorMessage } from '../../../../core/errors.js';
 import { clocksOf } from '../../../../core/clock.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
-import { decodeRegisters } from './codec.js';
 import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js';
 import type { ModbusOptions } from './options.js';
 import { splitRequest, type ReadRequest } from './planner.js';
-import { buildDevices, deviceStatus, pollMessages, type DeviceState, type GroupState, type ReadValue, type TagState } from './state.js';
+import { buildDevices, decodeTag, deviceStatus, pollMessages, type DeviceState, type GroupState, type ReadValue, type TagState } from './state.js';
 import { CommandQueue, type PendingWrite } from './commands.js';
 import { Outages } from './outage.js';
 
@@ -194,8 +193,9 @@ export class ModbusSource implements Source {
     // Connected is not restored: the outage ends with the first answer (answered()).
     this.state = this.outages.open ? 'retrying' : 'running';
     this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
-    // A reconnect gives every device a fresh chance at once.
-    for (const d of this.devices) d.retryAt = 0;
+    // Devices that failed because the link was down get a fresh chance at once; one that timed out
+    // on a working link keeps its backoff (else a dead unit would be polled again at every reconnect).
+    for (const d of this.devices) if (d.failedBy === 'connection') d.retryAt = 0;
   }
 
   private onLost(reason: string): void {
@@ -256,6 +256,7 @@ export class ModbusSource implements Source {
     const values: ReadValue[] = [];
     let answered = false;
     let deviceDown: string | undefined;
+    let deviceDownKind: DeviceErrorKind | undefined;
     for (let i = 0; i < g.requests.length && !this.stopping; i++) {
       const req = g.requests[i] as ReadRequest<TagState>;
       try {
@@ -291,7 +292,9 @@ export class ModbusSource implements Source {
         for (const t of req.tags) t.error = e.message;
         if (e.kind === 'protocol') continue; // garbage / CRC: the next request resynchronises
         deviceDown = `${where}: ${e.message}`;
-        if (e.kind === 'timeout' && this.link.describe().startsWith('tcp')) await this.dropLink('request timed out (half-open connection?)');
+        deviceDownKind = e.kind;
+        if (e.kind === 'timeout' && this.link.describe().startsWith('tcp') && this.outages.presumeHalfOpen(this.devices.length))
+          await this.dropLink('request timed out (half-open connection?)');
         break;
       } finally {
         const gap = this.link.interFrameMs();
@@ -300,6 +303,7 @@ export class ModbusSource implements Source {
     }
     if (deviceDown !== undefined && !answered) {
       d.failures++;
+      d.failedBy = deviceDownKind;
       d.retryAt = this.mono() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
       if (d.failures === 1 || d.failures % 10 === 0)
         this.deps.logger.warn({ device: d.device.name, failures: d.failures, err: deviceDown }, 'modbus device not answering, retrying with backoff');
@@ -373,13 +377,6 @@ export class ModbusSource implements Source {
 }
 
 type DeviceErrorKind = import('./state.js').DeviceErrorKind;
-
-function decodeTag(t: TagState, req: ReadRequest<TagState>, res: ReadResult): ReadValue['value'] {
-  const offset = t.address - req.address;
-  if ('bits' in res) return res.bits[offset] === true;
-  const wire = res.registers.subarray(offset * 2, (offset + t.size) * 2);
-  return decodeRegisters(wire, t.tag.type, t.tag.order, t.tag);
-}
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {

@@ -3,8 +3,8 @@
 import type { Message } from '../../../../core/message.js';
 import { RateMeter } from '../industrial-metrics.js';
 import { topicRenderer } from '../topic-template.js';
-import { changed, type TagValue } from './codec.js';
-import type { ErrorKind } from './link.js';
+import { changed, decodeRegisters, type TagValue } from './codec.js';
+import type { ErrorKind, ReadResult } from './link.js';
 import { tagSize, type ModbusDevice, type ModbusGroup, type ModbusOptions, type ModbusTag } from './options.js';
 import { planReads, type PlannedTag, type ReadRequest } from './planner.js';
 
@@ -33,6 +33,8 @@ export interface DeviceState {
   tags: Map<string, TagState>;
   /** Consecutive failed polls (no answer): drives the device's retry backoff. */
   failures: number;
+  /** What the last failed poll failed with (a reconnect ends the backoff of 'connection' failures only). */
+  failedBy: DeviceErrorKind | undefined;
   /** Monotonic ms before which the device is not polled again (backoff); 0: none. */
   retryAt: number;
   /** Wall time (epoch ms) of the last committed read (status, metric). */
@@ -52,6 +54,7 @@ export function buildDevices(opts: ModbusOptions, mono: () => number): DeviceSta
       groups: [],
       tags: new Map(),
       failures: 0,
+      failedBy: undefined,
       retryAt: 0,
       lastGoodRead: undefined,
       lastError: undefined,
@@ -138,4 +141,12 @@ export function deviceStatus(d: DeviceState): Record<string, unknown> {
     })),
     tagErrors,
   };
+}
+
+/** The value of tag `t` in the answer `res` to the request `req` that read it. */
+export function decodeTag(t: TagState, req: ReadRequest<TagState>, res: ReadResult): ReadValue['value'] {
+  const offset = t.address - req.address;
+  if ('bits' in res) return res.bits[offset] === true;
+  const wire = res.registers.subarray(offset * 2, (offset + t.size) * 2);
+  return decodeRegisters(wire, t.tag.type, t.tag.order, t.tag);
 }
