@@ -13,7 +13,7 @@ export interface OpcuaPeer {
   port: number;
   /**
    * Current values, by variable name (Speed: Double, Count: Int32, Label: String, Setpoint: Double
-   * writable, Mode: Int16 writable, Big: Int64, UBig: UInt64; the 64-bit ones as node-opcua's
+   * writable, Mode: Int16 writable, Big: Int64 writable, UBig: UInt64; the 64-bit ones as node-opcua's
    * [high, low] 32-bit words).
    */
   values: Record<string, number | string | number[]>;
@@ -29,11 +29,13 @@ export interface OpcuaPeerOptions {
   secure?: boolean;
   /** Extra Double variables Var0..Var{n-1} (benchmarks). */
   extra?: number;
+  /** Listen on this port (a peer run by hand, restarted as a process); default a free one. */
+  port?: number;
 }
 
 export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptions = {}, dir?: string): Promise<OpcuaPeer> {
   const root = dir ?? (t ? await tempDir(t, 'gatehouse-opcua-server-') : '/tmp');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   let server: OPCUAServer | null = null;
   const peer: OpcuaPeer = {
     endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
@@ -86,7 +88,7 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
       variable('Label', DataType.String);
       variable('Setpoint', DataType.Double, true);
       variable('Mode', DataType.Int16, true);
-      variable('Big', DataType.Int64);
+      variable('Big', DataType.Int64, true);
       variable('UBig', DataType.UInt64);
       for (let i = 0; i < (opts.extra ?? 0); i++) {
         const name = `Var${i}`;

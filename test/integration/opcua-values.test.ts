@@ -1,6 +1,6 @@
-// OPC UA values as the rules see them, against a real node-opcua server: 64-bit integers are
-// numbers (or exact decimal strings beyond 2^53, like Modbus int64), not node-opcua's internal
-// [high, low] pairs of 32-bit words.
+// OPC UA values as the rules see them and as commands write them, against a real node-opcua
+// server: 64-bit integers are numbers (or exact decimal strings beyond 2^53, like Modbus int64),
+// not node-opcua's internal [high, low] pairs of 32-bit words, both ways.
 import { test, before, after } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { waitUntil } from '../helpers/index.js';
-import { sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
 let shared = '';
@@ -60,4 +60,43 @@ test('Int64 and UInt64 values are published as numbers (exact decimal strings be
   await waitUntil(async () => (await values(intake, 'ubig')).length >= 2 && (await values(intake, 'big')).length >= 2, 'changed values', 10_000);
   assert.equal((await values(intake, 'ubig')).at(-1)!.value, '18446744073709551615');
   assert.equal((await values(intake, 'big')).at(-1)!.value, '-9223372036854775808');
+});
+
+test('writes to an Int64 node are exact over the whole documented range (+-(2^53 - 1)), negatives included', async (t) => {
+  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      pkiDir: join(shared, 'client'),
+      backoff: { initialMs: 100, maxMs: 500 },
+      commands: { topic: 'cmd/ua' },
+      subscriptions: [{ publishingIntervalMs: 100, items: [{ nodeId: 'ns=1;s=Big', name: 'big', writable: true }] }],
+    }),
+    sourceDeps(t, { dataDir, ...bus.deps }),
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await waitUntil(async () => (await values(intake, 'big')).length >= 1, 'subscribed', 20_000);
+  const cases: [number, number[]][] = [
+    [-5, [0xffffffff, 0xfffffffb]],
+    [2 ** 40, [0x100, 0]],
+    [-(2 ** 40), [0xffffff00, 0]], // node-opcua asserted on a number below -2^32: the write failed with an empty error
+    [Number.MIN_SAFE_INTEGER, [0xffe00000, 1]],
+    [Number.MAX_SAFE_INTEGER, [0x1fffff, 0xffffffff]],
+  ];
+  for (const [value, words] of cases) {
+    const reply = bus.next('cmd/ua/reply', 10_000);
+    bus.send('cmd/ua', { id: String(value), tag: 'big', value });
+    const r = await reply;
+    assert.equal(r.ok, true, `write ${value}: ${JSON.stringify(r)}`);
+    assert.deepEqual(peer.values.Big, words, `write ${value}`);
+  }
 });

@@ -47,7 +47,9 @@ export function writeValue(value: unknown, dataType: number, point: string): unk
         `write a whole number, e.g. ${Math.floor(value)} or ${Math.ceil(value)}`,
       );
     if (value < lo || value > hi) throw refuse(value, where, `${value} is outside ${name} (${lo}..${hi})`, 'write a value within the range');
-    return value;
+    // node-opcua turns a 64-bit number into [high, low] words itself, and asserts (an empty error,
+    // the write failed) on a number below -2^32; a decimal string goes through BigInt, exact.
+    return dataType === INT64 || dataType === UINT64 ? String(value) : value;
   }
   if (dataType === FLOAT || dataType === DOUBLE) {
     const name = dataType === FLOAT ? 'Float' : 'Double';
