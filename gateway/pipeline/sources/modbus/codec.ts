@@ -208,6 +208,12 @@ export function encodeRegisters(value: unknown, type: DataType, order: ByteOrder
 /** True when `next` differs from `prev` by more than the deadband (any change for non-numbers). */
 export function changed(prev: TagValue | undefined, next: TagValue, deadband: number): boolean {
   if (prev === undefined) return true;
-  if (typeof prev === 'number' && typeof next === 'number') return deadband > 0 ? Math.abs(next - prev) >= deadband : next !== prev;
+  if (typeof prev === 'number' && typeof next === 'number') {
+    // A float register reading NaN (a sensor fault, unset at power-up) compares false with
+    // everything: NaN then a number was never a change beyond a deadband (the tag stuck at NaN
+    // for good), and NaN !== NaN reported it on every poll. NaN to or from a number is a change.
+    if (Number.isNaN(prev) || Number.isNaN(next)) return Number.isNaN(prev) !== Number.isNaN(next);
+    return deadband > 0 ? Math.abs(next - prev) >= deadband : next !== prev;
+  }
   return prev !== next;
 }

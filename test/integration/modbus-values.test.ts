@@ -1,0 +1,66 @@
+// Modbus values as the rules see them, against a real jsmodbus server: a float register that
+// reads NaN (a sensor fault, an unset register at power-up) under report by exception.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
+import { metricValue, waitUntil } from '../helpers/index.js';
+import { modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+
+async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
+  return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
+}
+
+test('report by exception: a float that was NaN is reported again once it reads a number, and NaN is reported once, not every poll', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeFloatBE(Number.NaN, 0);
+  peer.holding.writeFloatBE(Number.NaN, 8); // register 4
+  const intake = await storeIntake(t);
+  const deps = sourceDeps(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'f',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 300,
+      retries: 0,
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              intervalMs: 20,
+              report: 'change',
+              deadband: 0.5,
+              tags: [
+                { name: 'temp', area: 'holding', address: 0, type: 'float32' },
+                { name: 'flow', area: 'holding', address: 4, type: 'float32', deadband: 0 },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= 10), '10 polls');
+  // NaN has no JSON number: the value is null, once (NaN !== NaN must not count as a change).
+  assert.deepEqual(
+    (await payloads(intake, 'modbus/f/d/temp')).map((p) => p.value),
+    [null],
+  );
+  assert.deepEqual(
+    (await payloads(intake, 'modbus/f/d/flow')).map((p) => p.value),
+    [null],
+    'without deadband too',
+  );
+  peer.holding.writeFloatBE(21.5, 0);
+  await waitUntil(async () => (await payloads(intake, 'modbus/f/d/temp')).some((p) => p.value === 21.5), 'the number after NaN is reported', 5000);
+  peer.holding.writeFloatBE(Number.NaN, 0);
+  await waitUntil(async () => (await payloads(intake, 'modbus/f/d/temp')).length === 3, 'NaN again is a change', 5000);
+  assert.deepEqual(
+    (await payloads(intake, 'modbus/f/d/temp')).map((p) => p.value),
+    [null, 21.5, null],
+  );
+});
