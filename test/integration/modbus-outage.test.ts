@@ -109,3 +109,50 @@ test('a dead unit id behind a TCP gateway backs off without cycling the connecti
   const live = await count(intake, 'modbus/gw/live/n');
   assert.ok(live >= 0.5 * polls, `live unit values: ${live} of ${polls.toFixed(0)} polls`);
 });
+
+test('polls that fall in an outage or in a device backoff are not counted as overruns', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.silentUnits.add(2);
+  const intake = await storeIntake(t);
+  // A timeout (200 ms) shorter than the interval: the dead unit's timeouts make no overrun either.
+  const group = { intervalMs: 300, tags: [{ name: 'n', area: 'holding', address: 0 }] };
+  const { source, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'o',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 400, maxMs: 800 },
+      devices: [
+        { name: 'live', unitId: 1, groups: [group] },
+        { name: 'dead', unitId: 2, groups: [group] },
+      ],
+    },
+    intake,
+  );
+  const overruns = (): Record<string, number> =>
+    Object.fromEntries(
+      (source.status().details as { devices: { name: string; groups: { overruns: number }[] }[] }).devices.map((d) => [d.name, d.groups[0]!.overruns]),
+    );
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 3),
+    '3 timeouts of the dead unit, 0.4 then 0.8 s apart',
+    15_000,
+  );
+  await peer.kill();
+  await waitUntil(() => source.status().state === 'retrying', 'the outage noticed');
+  const since = await count(intake, 'modbus/o/live/n');
+  // The outage lasts four refused connects (0.4 + 0.8 + 0.8 s of backoff): about 7 polls' worth.
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: '*', error: 'connection' }).then((v) => v >= 4),
+    '4 refused connects',
+    10_000,
+  );
+  await peer.restart();
+  await waitUntil(async () => (await count(intake, 'modbus/o/live/n')) >= since + 3, 'values flow again', 10_000);
+  // An overrun is a poll the link had no time for; these were the outage's and the backoff's (counted as such).
+  assert.ok(overruns().live! <= 1, `live overruns ${JSON.stringify(overruns())}`);
+  assert.ok(overruns().dead! <= 1, `dead overruns ${JSON.stringify(overruns())}`);
+});

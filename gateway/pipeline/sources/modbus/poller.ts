@@ -38,6 +38,8 @@ export class ModbusSource implements Source {
   private state: 'stopped' | 'connecting' | 'running' | 'retrying' | 'paused' = 'stopped';
   private connectAttempts = 0;
   private everConnected = false;
+  /** Monotonic ms of the last (re)connect: polls due before it fell in the outage (poll()). */
+  private connectedAt = 0;
   /** Gaps run from the last answer before a loss to the first answer after it (outage.ts says why). */
   private readonly outages: Outages;
   /** Exception responses are logged at most once a minute per request (the tag's error and counters say the rest). */
@@ -189,6 +191,7 @@ export class ModbusSource implements Source {
       this.metrics.reconnects.inc({ kind: KIND, source: this.name });
     }
     this.everConnected = true;
+    this.connectedAt = this.mono();
     this.connectAttempts = 0;
     // Connected is not restored: the outage ends with the first answer (answered()).
     this.state = this.outages.open ? 'retrying' : 'running';
@@ -252,6 +255,10 @@ export class ModbusSource implements Source {
       return;
     }
     if (this.state === 'paused') this.state = this.outages.open ? 'retrying' : 'running';
+    // The polls due during an outage or the device's backoff were not missed for want of time
+    // (they are the gap's and the backoff's): the schedule restarts here, no overruns counted.
+    // Counted, a ten-minute outage of a 1 s group showed 600 overruns.
+    g.nextDue = Math.max(g.nextDue, d.retryAt, this.connectedAt);
     const t0 = performance.now();
     const values: ReadValue[] = [];
     let answered = false;
