@@ -6,7 +6,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { Writable } from 'node:stream';
 import jsmodbus from 'jsmodbus';
+import { pino } from 'pino';
 import { openLocalStreams, type LocalStreams, type StoredRecord } from '../../gateway/store/index.js';
 import type { Intake } from '../../gateway/pipeline/contract.js';
 import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
@@ -89,6 +91,18 @@ export function localBus(): {
       });
     },
   };
+}
+
+/** A pino logger (warn and above) whose lines are kept, parsed, for a test to count. */
+export function capturedLogger(): { logger: SourceDeps['logger']; lines: { msg: string; suppressed?: number }[] } {
+  const lines: { msg: string; suppressed?: number }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as { msg: string });
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'warn' }, sink), lines };
 }
 
 export function sourceDeps(_t: TestContext, extra: Partial<SourceDeps> = {}): SourceDeps {

@@ -4,26 +4,18 @@
 // device's fault, not the connection's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 
 async function startSource(
   t: import('node:test').TestContext,
   raw: unknown,
   intake: StoreIntake,
 ): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps>; logs: { msg: string }[] }> {
-  const logs: { msg: string }[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as { msg: string });
-      cb();
-    },
-  });
-  const deps = sourceDeps(t, { logger: pino({ level: 'warn' }, sink) });
+  const { logger, lines: logs } = capturedLogger();
+  const deps = sourceDeps(t, { logger });
   const source = await modbusKind.create(modbusOptionsSchema.parse(raw), deps);
   await source.start(intake);
   t.after(() => source.stop());

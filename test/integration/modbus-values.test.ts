@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 
 async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
   return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
@@ -63,4 +63,32 @@ test('report by exception: a float that was NaN is reported again once it reads 
     (await payloads(intake, 'modbus/f/d/temp')).map((p) => p.value),
     [null, 21.5, null],
   );
+});
+
+test('a store refusing every commit is counted per poll and logged at a bounded rate, not once per poll', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const { logger, lines } = capturedLogger();
+  const deps = sourceDeps(t, { logger });
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'c',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    }),
+    deps,
+  );
+  intake.failing = true;
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'commit' }).then((v) => v >= 30),
+    '30 polls not committed',
+    10_000,
+  );
+  const warned = lines.filter((l) => l.msg === 'modbus poll not committed; values are read again next poll').length;
+  assert.ok(warned >= 1 && warned <= 2, `${warned} warnings for 30 refused commits`);
+  intake.failing = false;
+  await waitUntil(async () => (await intake.records()).length >= 1, 'committed once the store takes them');
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { waitUntil } from '../helpers/index.js';
-import { localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
 let shared = '';
@@ -99,4 +99,32 @@ test('writes to an Int64 node are exact over the whole documented range (+-(2^53
     assert.equal(r.ok, true, `write ${value}: ${JSON.stringify(r)}`);
     assert.deepEqual(peer.values.Big, words, `write ${value}`);
   }
+});
+
+test('a store refusing every commit is counted per value and logged at a bounded rate, not once per value', async (t) => {
+  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const intake = await storeIntake(t);
+  const { logger, lines } = capturedLogger();
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      pkiDir: join(shared, 'client'),
+      subscriptions: [{ publishingIntervalMs: 50, items: [{ nodeId: 'ns=1;s=Count', name: 'count', samplingIntervalMs: 10 }] }],
+    }),
+    sourceDeps(t, { dataDir, logger }),
+  );
+  intake.failing = true;
+  await source.start(intake);
+  const tick = setInterval(() => (peer.values.Count = (peer.values.Count as number) + 1), 10);
+  t.after(async () => {
+    clearInterval(tick);
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await waitUntil(() => (source.status().details as { commitErrors: number }).commitErrors >= 30, '30 values not committed', 20_000);
+  const warned = lines.filter((l) => l.msg === 'opcua value not committed').length;
+  assert.ok(warned >= 1 && warned <= 2, `${warned} warnings for 30 refused commits`);
 });

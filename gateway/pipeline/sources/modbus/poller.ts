@@ -17,6 +17,7 @@ import { splitRequest, type ReadRequest } from './planner.js';
 import { buildDevices, decodeTag, deviceStatus, pollMessages, type DeviceState, type GroupState, type ReadValue, type TagState } from './state.js';
 import { CommandQueue, type PendingWrite } from './commands.js';
 import { Outages } from './outage.js';
+import { abortable } from './abortable.js';
 
 const KIND = 'modbus';
 
@@ -42,8 +43,11 @@ export class ModbusSource implements Source {
   private connectedAt = 0;
   /** Gaps run from the last answer before a loss to the first answer after it (outage.ts says why). */
   private readonly outages: Outages;
-  /** Exception responses are logged at most once a minute per request (the tag's error and counters say the rest). */
-  private readonly exceptionLog: RateLog;
+  /**
+   * Faults that repeat every poll (an exception response, a refused commit) are logged at most once
+   * a minute per request or group, with the count (the status and the counters say the rest).
+   */
+  private readonly warnLog: RateLog;
   private lastError: string | undefined;
   /** Wall time (epoch ms) of lastError, for the status page. */
   private lastErrorAt: number | undefined;
@@ -57,7 +61,7 @@ export class ModbusSource implements Source {
     this.name = opts.name;
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.metrics = industrialMetrics(deps.registry);
-    this.exceptionLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
+    this.warnLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
     this.devices = buildDevices(opts, this.mono);
     this.outages = new Outages(this.mono, (gapMs) => {
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
@@ -289,7 +293,7 @@ export class ModbusSource implements Source {
           }
           for (const t of req.tags) t.error = e.message;
           // A device that refuses a register refuses it on every poll: one line per request a minute, with the count.
-          this.exceptionLog(
+          this.warnLog(
             `${d.device.name}\0${req.area}\0${req.address}`,
             { device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
             'modbus exception response',
@@ -346,7 +350,11 @@ export class ModbusSource implements Source {
     } catch (err) {
       if (this.stopping) return;
       this.countError(d, 'commit', `device '${d.device.name}' group '${g.group.name}': values not committed: ${errorMessage(err)}`);
-      this.deps.logger.warn({ device: d.device.name, err: errorMessage(err) }, 'modbus poll not committed; values are read again next poll');
+      this.warnLog(
+        `commit\0${d.device.name}\0${g.group.name}`,
+        { device: d.device.name, group: g.group.name, err: errorMessage(err) },
+        'modbus poll not committed; values are read again next poll',
+      );
       return;
     }
     for (const v of out.reported) v.tag.reported = v.value;
@@ -384,15 +392,3 @@ export class ModbusSource implements Source {
 }
 
 type DeviceErrorKind = import('./state.js').DeviceErrorKind;
-
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    p.catch(() => undefined); // abandoned: its outcome no longer matters, but must not go unhandled
-    return Promise.reject(new Error('stopped'));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new Error('stopped'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
-}

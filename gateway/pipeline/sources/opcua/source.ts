@@ -8,6 +8,7 @@ import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { errorMessage } from '../../../../core/errors.js';
 import { clocksOf } from '../../../../core/clock.js';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { backoffMs, industrialMetrics, RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
 import {
   certificateManager,
@@ -62,6 +63,8 @@ export class OpcuaSource implements Source {
   private readonly rate: RateMeter;
   private readonly topic: (vars: Readonly<Record<string, string>>) => string;
   private readonly commands: OpcuaCommands;
+  /** A refused commit is logged at most once a minute, with the count (a full store refuses every value). */
+  private readonly commitLog: RateLog;
   private intake: Intake | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
@@ -96,6 +99,7 @@ export class OpcuaSource implements Source {
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.metrics = industrialMetrics(deps.registry);
     this.rate = new RateMeter(this.mono);
+    this.commitLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
     this.topic = topicRenderer(opts.topic);
     for (const s of opts.subscriptions)
       for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
@@ -360,7 +364,7 @@ export class OpcuaSource implements Source {
     p.then(committed, (err: unknown) => {
       this.counts.commitErrors++;
       this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'commit' });
-      this.deps.logger.warn({ tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
+      this.commitLog('commit', { tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
     }).finally(() => this.inFlight--);
   }
 

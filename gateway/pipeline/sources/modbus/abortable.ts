@@ -1,0 +1,14 @@
+// A wait that stop() can abandon: a poll awaiting its commit must not hold the source's stop.
+
+/** `p`, or a rejection ('stopped') as soon as `signal` aborts (p's outcome is then ignored, handled). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    p.catch(() => undefined); // abandoned: its outcome no longer matters, but must not go unhandled
+    return Promise.reject(new Error('stopped'));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('stopped'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
