@@ -87,7 +87,10 @@ export async function openSession(ua: OpcuaModule, manager: CertificateManager, 
   } catch (err) {
     await closeQuietly(client, undefined, 2000);
     if (err instanceof GatehouseError) throw err;
-    throw new GatehouseError('GH_SOURCE_CONNECT', `cannot open an OPC UA session at ${o.endpoint}: ${(err as Error).message}`, {
+    // node-opcua's texts span lines ("...server X .\nPlease check...\nErr = (...)"): one line for
+    // the status page, `gatehouse sources` and the log.
+    const why = (err as Error).message.replace(/\s*\n\s*/g, ' ');
+    throw new GatehouseError('GH_SOURCE_CONNECT', `cannot open an OPC UA session at ${o.endpoint}: ${why}`, {
       where: o.endpoint,
       hint: `check the endpoint, the security mode/policy and the login; an untrusted server certificate lands in ${o.pkiDir}/rejected (move it to trusted/certs)`,
       cause: err,
