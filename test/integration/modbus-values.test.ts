@@ -92,3 +92,47 @@ test('a store refusing every commit is counted per poll and logged at a bounded 
   intake.failing = false;
   await waitUntil(async () => (await intake.records()).length >= 1, 'committed once the store takes them');
 });
+
+test('report by exception in group mode: a tag the device keeps refusing is reported with its error once, not every poll', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeUInt16BE(7, 0);
+  const intake = await storeIntake(t);
+  const deps = sourceDeps(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'g',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      publish: 'group',
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              name: 'rbe',
+              intervalMs: 20,
+              report: 'change',
+              tags: [
+                { name: 'level', area: 'holding', address: 0 },
+                { name: 'missing', area: 'input', address: 250 }, // past the peer's 200 input registers: exception 0x02
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'exception' }).then((v) => v >= 20), '20 polls');
+  const first = await payloads(intake, 'modbus/g/d/rbe');
+  assert.equal(first.length, 1, `one message for 20 unchanged polls, got ${first.length}`);
+  assert.deepEqual(first[0]!.values, { level: 7 });
+  assert.match(String((first[0]!.errors as Record<string, string>).missing), /exception 0x02/);
+  peer.holding.writeUInt16BE(8, 0);
+  await waitUntil(async () => (await payloads(intake, 'modbus/g/d/rbe')).length === 2, 'the change reported');
+  const second = (await payloads(intake, 'modbus/g/d/rbe'))[1]!;
+  assert.deepEqual(second.values, { level: 8 });
+  assert.ok(second.errors, 'a message carries the current errors');
+});

@@ -14,7 +14,17 @@ import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industr
 import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js';
 import type { ModbusOptions } from './options.js';
 import { splitRequest, type ReadRequest } from './planner.js';
-import { buildDevices, decodeTag, deviceStatus, pollMessages, type DeviceState, type GroupState, type ReadValue, type TagState } from './state.js';
+import {
+  buildDevices,
+  decodeTag,
+  deviceStatus,
+  markReported,
+  pollMessages,
+  type DeviceState,
+  type GroupState,
+  type ReadValue,
+  type TagState,
+} from './state.js';
 import { CommandQueue, type PendingWrite } from './commands.js';
 import { Outages } from './outage.js';
 import { abortable } from './abortable.js';
@@ -357,7 +367,7 @@ export class ModbusSource implements Source {
       );
       return;
     }
-    for (const v of out.reported) v.tag.reported = v.value;
+    markReported(this.opts, g, out);
     if (values.length > 0) {
       d.lastGoodRead = ts;
       this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: d.device.name }, ts / 1000);

@@ -15,6 +15,8 @@ export interface TagState extends PlannedTag {
   /** Last value committed (report by exception compares against it). */
   reported: TagValue | undefined;
   error: string | undefined;
+  /** The error the last committed group message carried for this tag (report by exception, group mode). */
+  reportedError: string | undefined;
 }
 
 export interface GroupState {
@@ -64,7 +66,7 @@ export function buildDevices(opts: ModbusOptions, mono: () => number): DeviceSta
     };
     for (const group of device.groups) {
       const tags = group.tags.map(
-        (tag): TagState => ({ tag, area: tag.area, address: tag.address, size: tagSize(tag), reported: undefined, error: undefined }),
+        (tag): TagState => ({ tag, area: tag.area, address: tag.address, size: tagSize(tag), reported: undefined, error: undefined, reportedError: undefined }),
       );
       for (const t of tags) state.tags.set(t.tag.name, t);
       state.groups.push({ group, device: state, requests: planReads(tags, opts.mergeGap), nextDue: mono(), lastPollMs: undefined, overruns: 0 });
@@ -91,7 +93,11 @@ export interface PollOutput {
 /** Messages of one poll of a group, honouring the report mode and the publish mode. */
 export function pollMessages(opts: ModbusOptions, g: GroupState, values: ReadValue[], ts: number): PollOutput {
   const dev = g.device.device;
-  const due = g.group.report === 'poll' ? values : values.filter((v) => changed(v.tag.reported, v.value, v.tag.tag.deadband ?? g.group.deadband));
+  // A tag whose error the consumer was last told of is due again once it reads (its error ended).
+  const due =
+    g.group.report === 'poll'
+      ? values
+      : values.filter((v) => v.tag.reportedError !== undefined || changed(v.tag.reported, v.value, v.tag.tag.deadband ?? g.group.deadband));
   const base = { source: opts.name, device: dev.name, unitId: dev.unitId, group: g.group.name };
   const source = { kind: 'modbus' as const, id: `${opts.name}/${dev.name}` };
   const messages: Message[] = [];
@@ -102,11 +108,15 @@ export function pollMessages(opts: ModbusOptions, g: GroupState, values: ReadVal
     }
   } else {
     const errors: Record<string, string> = {};
+    let errorsChanged = false;
     for (const t of g.group.tags) {
-      const err = g.device.tags.get(t.name)?.error;
-      if (err) errors[t.name] = err;
+      const st = g.device.tags.get(t.name);
+      if (st?.error) errors[t.name] = st.error;
+      if (st && st.error !== st.reportedError) errorsChanged = true;
     }
-    if (due.length > 0 || Object.keys(errors).length > 0) {
+    // Report by exception: an error the device repeats every poll is news once (when it starts or
+    // ends), not a message every poll (a tag refused for good made a group of 20 ms send 50 a second).
+    if (due.length > 0 || (g.group.report === 'poll' ? Object.keys(errors).length > 0 : errorsChanged)) {
       const body: Record<string, unknown> = {
         device: dev.name,
         group: g.group.name,
@@ -118,6 +128,16 @@ export function pollMessages(opts: ModbusOptions, g: GroupState, values: ReadVal
     }
   }
   return { messages, reported: due };
+}
+
+/** The messages of `out` are committed: report by exception compares with what they carried from now on. */
+export function markReported(opts: ModbusOptions, g: GroupState, out: PollOutput): void {
+  for (const v of out.reported) v.tag.reported = v.value;
+  if (opts.publish !== 'group' || out.messages.length === 0) return;
+  for (const t of g.group.tags) {
+    const st = g.device.tags.get(t.name);
+    if (st) st.reportedError = st.error;
+  }
 }
 
 export function deviceStatus(d: DeviceState): Record<string, unknown> {
