@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 
 async function startSource(
   t: import('node:test').TestContext,
@@ -147,4 +147,46 @@ test('polls that fall in an outage or in a device backoff are not counted as ove
   // An overrun is a poll the link had no time for; these were the outage's and the backoff's (counted as such).
   assert.ok(overruns().live! <= 1, `live overruns ${JSON.stringify(overruns())}`);
   assert.ok(overruns().dead! <= 1, `dead overruns ${JSON.stringify(overruns())}`);
+});
+
+test('a write to a dead unit id behind a TCP gateway times out without cutting the live unit off', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.silentUnits.add(2);
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  const { logger } = capturedLogger();
+  const deps = sourceDeps(t, { logger, ...bus.deps });
+  const tags = [{ name: 'n', area: 'holding', address: 0, writable: true }];
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'w',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 200,
+      retries: 0,
+      commands: { topic: 'cmd/w' },
+      devices: [
+        { name: 'live', unitId: 1, groups: [{ intervalMs: 50, tags }] },
+        // Polled rarely: the write is the request that times out.
+        { name: 'dead', unitId: 2, groups: [{ intervalMs: 600_000, tags }] },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 1),
+    'the first poll of the dead unit timed out',
+  );
+  await waitUntil(async () => (await count(intake, 'modbus/w/live/n')) >= 3, 'the live unit answers after it');
+  const reply = bus.next('cmd/w/reply', 5000);
+  bus.send('cmd/w', { id: 'x', device: 'dead', tag: 'n', value: 1 });
+  const r = await reply;
+  assert.equal(r.ok, false);
+  assert.match(String(r.error), /timed out/);
+  const n = await count(intake, 'modbus/w/live/n');
+  await waitUntil(async () => (await count(intake, 'modbus/w/live/n')) >= n + 3, 'the live unit keeps answering');
+  assert.equal(details(source).reconnects, 0, 'the connection was kept');
+  assert.equal(details(source).gaps, 0);
 });

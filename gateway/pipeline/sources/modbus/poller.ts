@@ -396,7 +396,9 @@ export class ModbusSource implements Source {
       const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
       if (e.kind === 'exception') this.answered();
       this.commands.reply(w, { ok: false, error: e.message, errorKind: e.kind, exceptionCode: e.exceptionCode });
-      if (e.kind === 'timeout' && this.link.describe().startsWith('tcp')) await this.dropLink('write timed out');
+      // As for reads: a dead unit behind a TCP gateway is not a half-open connection (outage.ts).
+      if (e.kind === 'timeout' && this.link.describe().startsWith('tcp') && this.outages.presumeHalfOpen(this.devices.length))
+        await this.dropLink('write timed out');
     }
   }
 }
