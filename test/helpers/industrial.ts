@@ -222,6 +222,11 @@ export interface RtuBus {
   answered: Map<number, number>;
   /** Send garbage bytes on the line before the next answer of `unit`. */
   garbageBeforeNextAnswer(bytes: Buffer, unit: number): void;
+  /**
+   * Hold the next answers of `unit`, the first for ms[0], the second for ms[1], ... (a slow device
+   * answering after the master gave up).
+   */
+  delayAnswers(unit: number, ms: number[]): void;
   /** Reopen the device end (after the cable was replugged). */
   reopen(): Promise<void>;
   close(): Promise<void>;
@@ -240,6 +245,7 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
   const answered = new Map<number, number>();
   let port: InstanceType<typeof SerialPort> | null = null;
   let garbage: { bytes: Buffer; unit: number } | null = null;
+  const delays = new Map<number, number[]>();
   let pending = Buffer.alloc(0);
   const sockets = new Map<number, InstanceType<typeof EventEmitter> & { write(b: Buffer, cb?: () => void): void }>();
   for (const [id, tables] of units) {
@@ -250,7 +256,11 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
           port?.write(garbage.bytes);
           garbage = null;
         }
-        port?.write(b);
+        const ms = delays.get(id)?.shift();
+        if (ms !== undefined) {
+          const late = Buffer.from(b);
+          setTimeout(() => port?.write(late), ms);
+        } else port?.write(b);
         cb?.();
       },
     });
@@ -309,6 +319,9 @@ export async function modbusRtuBus(t: TestContext, path: string, unitIds: number
     answered,
     garbageBeforeNextAnswer(bytes, unit) {
       garbage = { bytes, unit };
+    },
+    delayAnswers(unit, ms) {
+      delays.set(unit, [...ms]);
     },
     async reopen() {
       await close();

@@ -3,6 +3,7 @@
 // response, a half-open socket or a silent bus can never hang the poller. Errors come out
 // classified (timeout / exception / connection / protocol) for the status and the counters.
 // modbus-serial is imported lazily (by the source's create()), never at config load.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Area } from './options.js';
 
@@ -161,8 +162,14 @@ export class ModbusLink {
       }
     });
     // The library's own timeout normally fires first; the guard catches a callback that never comes.
-    return this.guard(p, this.timeoutMs + 250, what).catch((err: unknown) => {
-      throw classify(err);
+    return this.guard(p, this.timeoutMs + 250, what).catch(async (err: unknown) => {
+      const e = classify(err);
+      // RTU frames carry no transaction id: a slow device's answer arriving after the timeout,
+      // while the next request of that unit and function waits, was taken for its answer (register
+      // 0's value published as register 10's). The bus stays quiet for one more timeout instead, so
+      // a late answer lands on the request that gave up on it (the library drops it there).
+      if (e.kind === 'timeout' && this.target.kind === 'rtu') await sleep(this.timeoutMs);
+      throw e;
     });
   }
 
