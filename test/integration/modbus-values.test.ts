@@ -136,3 +136,42 @@ test('report by exception in group mode: a tag the device keeps refusing is repo
   assert.deepEqual(second.values, { level: 8 });
   assert.ok(second.errors, 'a message carries the current errors');
 });
+
+test('a tag whose every read fails a length or CRC check is logged (rate-limited), not only counted', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const { logger, lines } = capturedLogger();
+  const deps = sourceDeps(t, { logger });
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'p',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              intervalMs: 20,
+              tags: [
+                { name: 'ok', area: 'holding', address: 0 },
+                // Past the peer's 200 holding registers: jsmodbus answers a short frame (a length error).
+                { name: 'far', area: 'holding', address: 250 },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'protocol' }).then((v) => v >= 20),
+    '20 failed reads of the tag',
+  );
+  const logged = lines.filter((l) => l.msg === 'modbus protocol error');
+  assert.ok(logged.length >= 1 && logged.length <= 2, `${logged.length} log lines for 20 protocol errors`);
+  assert.deepEqual((logged[0] as unknown as { tags: string[] }).tags, ['far']);
+});

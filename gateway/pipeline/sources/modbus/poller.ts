@@ -15,10 +15,12 @@ import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js'
 import type { ModbusOptions } from './options.js';
 import { splitRequest, type ReadRequest } from './planner.js';
 import {
+  advanceSchedule,
   buildDevices,
   decodeTag,
   deviceStatus,
   markReported,
+  nextDueGroup,
   pollMessages,
   type DeviceState,
   type GroupState,
@@ -158,7 +160,7 @@ export class ModbusSource implements Source {
         await this.runWrite(write);
         continue;
       }
-      const g = this.nextGroup();
+      const g = nextDueGroup(this.devices);
       const wait = g ? Math.max(g.nextDue, g.device.retryAt) - this.mono() : 1000;
       if (wait > 0) {
         await this.sleep(wait);
@@ -166,21 +168,6 @@ export class ModbusSource implements Source {
       }
       if (g) await this.poll(g);
     }
-  }
-
-  private nextGroup(): GroupState | undefined {
-    let best: GroupState | undefined;
-    let bestAt = Infinity;
-    for (const d of this.devices) {
-      for (const g of d.groups) {
-        const at = Math.max(g.nextDue, d.retryAt);
-        if (at < bestAt) {
-          best = g;
-          bestAt = at;
-        }
-      }
-    }
-    return best;
   }
 
   private async connect(): Promise<void> {
@@ -265,7 +252,7 @@ export class ModbusSource implements Source {
       // The store cannot take writes: skip this poll (counted) rather than queue values without bound.
       this.state = 'paused';
       this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: 'paused' });
-      this.advance(g);
+      advanceSchedule(g, this.mono());
       return;
     }
     if (this.state === 'paused') this.state = this.outages.open ? 'retrying' : 'running';
@@ -311,7 +298,16 @@ export class ModbusSource implements Source {
           continue;
         }
         for (const t of req.tags) t.error = e.message;
-        if (e.kind === 'protocol') continue; // garbage / CRC: the next request resynchronises
+        if (e.kind === 'protocol') {
+          // Garbage / CRC: the next request resynchronises. A tag failing every poll (a device that
+          // answers a read past its table with a short frame) was only counted, never logged.
+          this.warnLog(
+            `protocol\0${d.device.name}\0${req.area}\0${req.address}`,
+            { device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
+            'modbus protocol error',
+          );
+          continue;
+        }
         deviceDown = `${where}: ${e.message}`;
         deviceDownKind = e.kind;
         if (e.kind === 'timeout' && this.link.describe().startsWith('tcp') && this.outages.presumeHalfOpen(this.devices.length))
@@ -335,7 +331,7 @@ export class ModbusSource implements Source {
     if (values.length > 0 || this.opts.publish === 'group') await this.commit(g, values);
     g.lastPollMs = Math.round((performance.now() - t0) * 100) / 100;
     this.metrics.pollSeconds.observe({ kind: KIND, source: this.name, group: `${d.device.name}/${g.group.name}` }, g.lastPollMs / 1000);
-    this.advance(g);
+    advanceSchedule(g, this.mono());
   }
 
   /** Submit a poll's messages and wait for their commit (abandoned, never acknowledged, on stop()). */
@@ -374,17 +370,6 @@ export class ModbusSource implements Source {
     }
     d.rate.add(values.length);
     this.metrics.values.inc({ kind: KIND, source: this.name, device: d.device.name }, values.length);
-  }
-
-  private advance(g: GroupState): void {
-    const now = this.mono();
-    g.nextDue += g.group.intervalMs;
-    if (g.nextDue <= now) {
-      const missed = Math.ceil((now - g.nextDue) / g.group.intervalMs);
-      g.overruns += missed;
-      g.nextDue += missed * g.group.intervalMs;
-      if (g.nextDue <= now) g.nextDue += g.group.intervalMs;
-    }
   }
 
   private async runWrite(w: PendingWrite): Promise<void> {

@@ -170,3 +170,30 @@ export function decodeTag(t: TagState, req: ReadRequest<TagState>, res: ReadResu
   const wire = res.registers.subarray(offset * 2, (offset + t.size) * 2);
   return decodeRegisters(wire, t.tag.type, t.tag.order, t.tag);
 }
+
+/** The group due first (its interval, or its device's retry backoff, whichever is later). */
+export function nextDueGroup(devices: readonly DeviceState[]): GroupState | undefined {
+  let best: GroupState | undefined;
+  let bestAt = Infinity;
+  for (const d of devices) {
+    for (const g of d.groups) {
+      const at = Math.max(g.nextDue, d.retryAt);
+      if (at < bestAt) {
+        best = g;
+        bestAt = at;
+      }
+    }
+  }
+  return best;
+}
+
+/** After a poll at monotonic `now`: the next due time; polls the group had no time for are skipped and counted as overruns. */
+export function advanceSchedule(g: GroupState, now: number): void {
+  g.nextDue += g.group.intervalMs;
+  if (g.nextDue <= now) {
+    const missed = Math.ceil((now - g.nextDue) / g.group.intervalMs);
+    g.overruns += missed;
+    g.nextDue += missed * g.group.intervalMs;
+    if (g.nextDue <= now) g.nextDue += g.group.intervalMs;
+  }
+}
