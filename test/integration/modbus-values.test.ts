@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 
 async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
   return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
@@ -174,4 +174,29 @@ test('a tag whose every read fails a length or CRC check is logged (rate-limited
   const logged = lines.filter((l) => l.msg === 'modbus protocol error');
   assert.ok(logged.length >= 1 && logged.length <= 2, `${logged.length} log lines for 20 protocol errors`);
   assert.deepEqual((logged[0] as unknown as { tags: string[] }).tags, ['far']);
+});
+
+test('a flood of refused writes is answered and counted one by one, and logged at a bounded rate', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  const { logger, lines } = capturedLogger();
+  const deps = sourceDeps(t, { logger, ...bus.deps });
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'w',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      commands: { topic: 'cmd/w' },
+      devices: [{ name: 'd', groups: [{ tags: [{ name: 'sp', area: 'holding', address: 0, type: 'int16', writable: true }] }] }],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  for (let i = 0; i < 30; i++) bus.send('cmd/w', { id: i, device: 'd', tag: 'sp', value: 1.5 });
+  await waitUntil(() => bus.published.filter((p) => p.topic === 'cmd/w/reply').length === 30, '30 replies');
+  assert.equal((source.status().details as { writes: { refused: number } }).writes.refused, 30);
+  const logged = lines.filter((l) => l.msg === 'modbus write not done').length;
+  assert.ok(logged >= 1 && logged <= 2, `${logged} log lines for 30 refused writes`);
 });

@@ -6,6 +6,8 @@
 import type { SourceDeps } from '../kind.js';
 import type { IndustrialMetrics } from '../industrial-metrics.js';
 import { errorMessage, isGatehouseError } from '../../../../core/errors.js';
+import { clocksOf } from '../../../../core/clock.js';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { encodeCoil, encodeRegisters } from './codec.js';
 import type { ModbusOptions } from './options.js';
 import type { DeviceState } from './state.js';
@@ -28,6 +30,11 @@ export class CommandQueue {
   private unsubscribe: (() => void) | null = null;
   private readonly replyTopic: string | undefined;
   private readonly outcome = { ok: 0, refused: 0, failed: 0 };
+  /**
+   * Writes not done are logged at most once a minute per outcome and tag, with the count: a client
+   * flooding the command topic with bad writes made a log line each (the writer gets every reply).
+   */
+  private readonly notDoneLog: RateLog;
 
   constructor(
     private readonly opts: ModbusOptions,
@@ -37,6 +44,7 @@ export class CommandQueue {
     private readonly connected: () => boolean,
     private readonly notify: () => void,
   ) {
+    this.notDoneLog = rateLimitedLog(deps.logger, 'warn', 60_000, clocksOf(deps).monotonic);
     this.replyTopic = opts.commands ? (opts.commands.replyTopic ?? `${opts.commands.topic.replace(/\/[#+]$/, '')}/reply`) : undefined;
   }
 
@@ -68,7 +76,11 @@ export class CommandQueue {
     const outcome = result.ok === true ? 'ok' : 'data' in w ? 'failed' : 'refused';
     this.outcome[outcome]++;
     this.metrics.writes.inc({ kind: 'modbus', source: this.opts.name, outcome });
-    if (result.ok !== true) this.deps.logger.warn({ device: w.device, tag: w.tag, err: result.error }, 'modbus write not done');
+    if (result.ok !== true) {
+      // Keyed by tag only for tags that exist: names from the payload would make the keys unbounded.
+      const known = this.devices.some((d) => d.device.name === w.device && d.tags.has(w.tag));
+      this.notDoneLog(known ? `${outcome}\0${w.device}\0${w.tag}` : outcome, { device: w.device, tag: w.tag, err: result.error }, 'modbus write not done');
+    }
     if (this.replyTopic && this.deps.publish) {
       this.deps.publish(this.replyTopic, Buffer.from(JSON.stringify({ id: w.id ?? null, device: w.device, tag: w.tag, value: w.value, ...result })));
     }
