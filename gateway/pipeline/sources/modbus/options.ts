@@ -151,6 +151,9 @@ export const modbusOptionsSchema = sourceBaseSchema
     }
     if (opts.topic !== undefined) checkTopic(opts.topic, opts.publish, ctx);
     checkDevices(opts.devices, ctx);
+    // Where the group name is the topic, two groups of one name (two unnamed ones are both
+    // 'default') would publish two different sets of values on one topic.
+    if (opts.publish === 'group' || opts.topic?.includes('${group}')) checkGroupNames(opts.devices, ctx);
   })
   // The default topic follows publish (a per-tag default would be refused in group mode).
   .transform((opts) => ({ ...opts, topic: opts.topic ?? DEFAULT_TOPIC[opts.publish] }));
@@ -170,6 +173,22 @@ function checkTopic(topic: string, publish: 'tag' | 'group', ctx: z.RefinementCt
       message: "${tag} cannot be used with publish: 'group' (one message holds every tag of the group)",
     });
   }
+}
+
+function checkGroupNames(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): void {
+  devices.forEach((device, d) => {
+    const seen = new Set<string>();
+    device.groups.forEach((group, g) => {
+      if (seen.has(group.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['devices', d, 'groups', g, 'name'],
+          input: group.name,
+          message: `device '${device.name}': poll group name '${group.name}' is used twice (the group name is in the topic: give each group its own name)`,
+        });
+      seen.add(group.name);
+    });
+  });
 }
 
 /** Size of a tag in its table: registers for holding/input, bits for coils/discrete inputs. */
