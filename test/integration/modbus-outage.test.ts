@@ -49,11 +49,15 @@ test('a server that accepts connections but never answers is one outage: retryin
   assert.equal(details(source).gaps, 0, 'no gap is closed while the server does not answer');
   assert.equal(source.status().state, 'retrying');
   assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 0, 'nothing was restored');
+  // Connected to the device means answered by it: a socket the server accepted and never answers on is not.
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 0);
+  assert.equal((source.status().details as { connected: boolean }).connected, false);
   const n = await count(intake, 'modbus/m/d/n');
   peer.mute(false);
   await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= n + 3, 'values flow again', 10_000);
   const outageMs = performance.now() - mutedAt;
   assert.equal(source.status().state, 'running');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 1);
   assert.equal(details(source).gaps, 1, 'one outage, one gap');
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 1);
   assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 1);

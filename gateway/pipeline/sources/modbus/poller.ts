@@ -124,7 +124,8 @@ export class ModbusSource implements Source {
       state: this.state,
       details: {
         endpoint: this.link.describe(),
-        connected: this.link.isOpen,
+        // Connected to the device: the link is open and no outage waits for its first answer.
+        connected: this.link.isOpen && !this.outages.open,
         lastError: this.lastError ?? null,
         lastErrorAt: this.lastErrorAt === undefined ? null : new Date(this.lastErrorAt).toISOString(),
         reconnects: this.reconnects,
@@ -196,7 +197,8 @@ export class ModbusSource implements Source {
     this.connectAttempts = 0;
     // Connected is not restored: the outage ends with the first answer (answered()).
     this.state = this.outages.open ? 'retrying' : 'running';
-    this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
+    // A socket a frozen PLC accepts is no connection to it yet: answered() sets 1 then.
+    if (!this.outages.open) this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
     // Devices that failed because the link was down get a fresh chance at once; one that timed out
     // on a working link keeps its backoff (else a dead unit would be polled again at every reconnect).
     for (const d of this.devices) if (d.failedBy === 'connection') d.retryAt = 0;
@@ -230,6 +232,7 @@ export class ModbusSource implements Source {
 
   /** The device answered (values or an exception response): the link works, an open outage ends. */
   private answered(): void {
+    if (this.outages.open) this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
     this.outages.answered();
     if (this.state === 'retrying' && this.link.isOpen) this.state = 'running';
   }
