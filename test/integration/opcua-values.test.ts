@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
-import { waitUntil } from '../helpers/index.js';
+import { metricValue, waitUntil } from '../helpers/index.js';
 import { capturedLogger, localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
@@ -127,4 +127,35 @@ test('a store refusing every commit is counted per value and logged at a bounded
   await waitUntil(() => (source.status().details as { commitErrors: number }).commitErrors >= 30, '30 values not committed', 20_000);
   const warned = lines.filter((l) => l.msg === 'opcua value not committed').length;
   assert.ok(warned >= 1 && warned <= 2, `${warned} warnings for 30 refused commits`);
+});
+
+test('a Bad value is committed and counted but is no good read: lastGoodRead stays at the last Good one', async (t) => {
+  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const intake = await storeIntake(t);
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  let tick = 0;
+  const deps = sourceDeps(t, { dataDir, now: () => Date.UTC(2026, 0, 1) + ++tick * 1000 }); // every reading of the wall clock a second later
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      pkiDir: join(shared, 'client'),
+      subscriptions: [{ publishingIntervalMs: 50, items: [{ nodeId: 'ns=1;s=Count', name: 'count', samplingIntervalMs: 20 }] }],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const lastGoodRead = (): string | null => (source.status().details as { lastGoodRead: string | null }).lastGoodRead;
+  await waitUntil(async () => (await values(intake, 'count')).length >= 1 && lastGoodRead(), 'a Good value committed', 20_000);
+  const good = lastGoodRead();
+  peer.bad.add('Count');
+  await waitUntil(async () => (await values(intake, 'count')).some((v) => v.statusCode === 'BadDeviceFailure'), 'the Bad value committed', 10_000);
+  await waitUntil(() => (source.status().details as { inFlight: number }).inFlight === 0, 'its commit settled');
+  assert.equal(lastGoodRead(), good, 'a Bad value is no good read');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_last_good_read_timestamp_seconds'), Date.parse(good as string) / 1000);
 });

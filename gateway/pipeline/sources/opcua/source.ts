@@ -354,9 +354,12 @@ export class OpcuaSource implements Source {
     const committed = (): void => {
       this.counts.values++;
       this.rate.add(1);
-      this.lastGoodRead = this.now();
-      st.lastValueAt = this.lastGoodRead;
+      st.lastValueAt = this.now();
       this.metrics.values.inc({ kind: KIND, source: this.name, device: item.name });
+      // A Bad value (the server is up, the device behind it is not) is no good read: counted as
+      // such, it kept lastGoodRead fresh and a staleness alert on it from ever firing.
+      if (status.isNotGood()) return;
+      this.lastGoodRead = st.lastValueAt;
       this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: '*' }, this.lastGoodRead / 1000);
     };
     if (!p) return committed();
