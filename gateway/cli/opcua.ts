@@ -42,7 +42,7 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode))
     throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
   const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
-  const { toJson } = await import('../pipeline/sources/opcua/values.js');
+  const { int64KindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
   const dataDir = resolve(values['data-dir'] ?? './gatehouse-data');
   const pkiDir = join(dataDir, 'opcua', 'pki');
@@ -93,7 +93,8 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
         nodeClass: ua.NodeClass[r.nodeClass] ?? String(r.nodeClass),
         browseName: r.browseName.toString(),
         dataType: dt ? (ua.DataType[(dt as { value: number }).value] ?? String(dt)) : null,
-        value: value ? (value.statusCode.isGood() ? toJson(value.value.value) : value.statusCode.name) : null,
+        // 64-bit integers as numbers (or exact decimal strings), as the source publishes them, not [high, low] words.
+        value: value ? (value.statusCode.isGood() ? toJson(value.value.value, int64KindOf(ua, value.value.dataType)) : value.statusCode.name) : null,
       });
     }
     if (values.json) writeLine(io.stdout, JSON.stringify(rows, null, 2));

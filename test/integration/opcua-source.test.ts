@@ -13,6 +13,7 @@ import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, tempDir, waitUntil } from '../helpers/index.js';
 import { localBus, sourceDeps, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
+import { runCaptured } from '../helpers/cli-capture.js';
 
 // Key generation is the slow part of an OPC UA start (seconds per RSA key on a busy machine): the
 // tests of this file share one server PKI and one client PKI (each test still has its own server,
@@ -235,23 +236,16 @@ test('writes a node through the command topic and replies with the server status
 });
 
 test('gatehouse opcua browse lists node ids, data types and values; PKI under --data-dir', async (t) => {
-  const { PassThrough } = await import('node:stream');
   const { main } = await import('../../gateway/cli/main.js');
   const peer = await opcuaPeer(t, {}, serverPki());
   const dataDir = await tempDir(t, 'gatehouse-opcua-cli-');
-  const run = async (argv: string[]): Promise<{ code: number; out: string; err: string }> => {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d: Buffer) => (out += d.toString()));
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await main(argv, { stdout, stderr });
-    return { code, out, err };
-  };
+  const run = (argv: string[]) => runCaptured(main, argv);
+  // -5 as node-opcua holds an Int64: [high, low] 32-bit words; shown as the number, as the source publishes it.
+  peer.values.Big = [4294967295, 4294967291];
   const r = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--data-dir', dataDir]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /ns=1;s=Speed\s+Variable\s+1:Speed\s+Double = 1\.5/);
+  assert.match(r.out, /ns=1;s=Big\s+Variable\s+1:Big\s+Int64 = -5\n/);
   assert.match(r.out, /ns=1;s=Label\s+Variable\s+1:Label\s+String = "line-1"/);
   assert.ok(existsSync(join(dataDir, 'opcua', 'pki')));
   const json = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--node', 'ns=0;i=84', '--data-dir', dataDir, '--json']);
