@@ -80,7 +80,20 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
     names.add(e.name);
   }
   const links = new Set<string>();
+  // Serial ports by path: a serial link's, a Modbus RTU source's. One port, one reader: the second
+  // would wait for the port's lock forever (the bridge refuses two links at start too).
   const paths = new Map<string, string>();
+  const onePort = (path: string, who: string, where: string): void => {
+    const first = paths.get(path);
+    if (first === undefined) paths.set(path, who);
+    else
+      problems.push(
+        new GatehouseError('GH_CONFIG_INVALID', `${first} and ${who} both open ${path}`, {
+          where,
+          hint: 'give each its own port (one reader per serial port; Modbus RTU devices on one bus are devices of one source)',
+        }),
+      );
+  };
   for (const [i, l] of config.serial.entries()) {
     if (links.has(l.name))
       problems.push(
@@ -90,18 +103,11 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
         }),
       );
     links.add(l.name);
-    // One port, one reader: the second link would wait for the port's lock forever (the bridge refuses it at start too).
     const path = (l as { path?: unknown }).path;
-    if (typeof path !== 'string') continue;
-    const first = paths.get(path);
-    if (first !== undefined)
-      problems.push(
-        new GatehouseError('GH_CONFIG_INVALID', `serial links '${first}' and '${l.name}' both open ${path}`, {
-          where: `serial.${i}.path`,
-          hint: 'give each link its own port (one device per serial port)',
-        }),
-      );
-    else paths.set(path, l.name);
+    if (typeof path === 'string') onePort(path, `serial link '${l.name}'`, `serial.${i}.path`);
+  }
+  for (const [i, s] of ((config.sources ?? []) as Array<{ type?: string; name?: string; rtu?: { path?: unknown } }>).entries()) {
+    if (s.type === 'modbus' && typeof s.rtu?.path === 'string') onePort(s.rtu.path, `Modbus source '${s.name}'`, `sources.${i}.rtu.path`);
   }
   if (config.rules !== undefined && config.rulesFile !== undefined) {
     problems.push(new GatehouseError('GH_CONFIG_INVALID', 'both rules and rulesFile are set', { where: 'rulesFile', hint: 'keep one of them' }));
@@ -170,6 +176,9 @@ export async function loadConfig(
       if (auth.certFile !== undefined) auth.certFile = resolve(base, auth.certFile);
       if (auth.keyFile !== undefined) auth.keyFile = resolve(base, auth.keyFile);
     }
+    // OPC UA application certificate and trust list: a relative pkiDir is the config folder's too.
+    const opcua = src as { pkiDir?: string };
+    if (src.type === 'opcua' && opcua.pkiDir !== undefined) opcua.pkiDir = resolve(base, opcua.pkiDir);
     // MQTT sources: their TLS files, read at start and before each reconnect.
     if (src.type === 'mqtt') {
       const files = src as unknown as Record<string, string | undefined>;

@@ -221,7 +221,7 @@ test("an MQTT source's overlapping filters are a warning (a broker may deliver a
   assert.doesNotMatch(r.err, /can match the same topic/);
 });
 
-test('two serial links on one port are a config error naming both (the second would wait for the port forever)', async (t) => {
+test('two readers of one serial port (serial links, Modbus RTU sources) are a config error naming both (the second would wait for the port forever)', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
   await writeFile(
@@ -236,6 +236,23 @@ test('two serial links on one port are a config error naming both (the second wo
   );
   const r = await checkConfig(file);
   assert.equal(r.code, 1, r.err);
-  assert.match(r.err, /GH_CONFIG_INVALID: serial links 'meter' and 'pump' both open \/dev\/ttyUSB0 \(at serial\.1\.path\)\. Fix: give each link its own port/);
+  assert.match(
+    r.err,
+    /GH_CONFIG_INVALID: serial link 'meter' and serial link 'pump' both open \/dev\/ttyUSB0 \(at serial\.1\.path\)\. Fix: give each its own port/,
+  );
   assert.doesNotMatch(r.err, /valve/);
+  // A Modbus RTU source on a serial link's port, too.
+  await writeFile(
+    file,
+    [
+      'serial:',
+      '  - { name: meter, path: /dev/ttyUSB0, framing: { type: line }, codec: { type: json } }',
+      'sources:',
+      '  - { type: modbus, name: plc, rtu: { path: /dev/ttyUSB0 }, devices: [{ name: d1, unitId: 1, groups: [{ intervalMs: 1000, tags: [{ name: t, area: holding, address: 0 }] }] }] }',
+      '',
+    ].join('\n'),
+  );
+  const rtu = await checkConfig(file);
+  assert.equal(rtu.code, 1, rtu.err);
+  assert.match(rtu.err, /serial link 'meter' and Modbus source 'plc' both open \/dev\/ttyUSB0 \(at sources\.0\.rtu\.path\)/);
 });

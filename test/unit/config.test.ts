@@ -244,12 +244,15 @@ test("an OPC UA source's certificate login files are relative to the config fold
       '    securityMode: SignAndEncrypt',
       '    securityPolicy: Basic256Sha256',
       '    auth: { type: certificate, certFile: pki/user.pem, keyFile: /etc/gatehouse/user.key }',
+      '    pkiDir: opcua-pki',
       "    subscriptions: [{ name: fast, items: [{ nodeId: 'ns=2;s=Line1.Speed', name: speed }] }]",
       '',
     ].join('\n'),
   );
   const c = await loadConfig(file);
-  const auth = (c.sources?.[0] as { auth?: { certFile?: string; keyFile?: string } } | undefined)?.auth;
-  assert.equal(auth?.certFile, join(dir, 'pki/user.pem'));
-  assert.equal(auth?.keyFile, '/etc/gatehouse/user.key');
+  const src = c.sources?.[0] as { auth?: { certFile?: string; keyFile?: string }; pkiDir?: string } | undefined;
+  assert.equal(src?.auth?.certFile, join(dir, 'pki/user.pem'));
+  assert.equal(src?.auth?.keyFile, '/etc/gatehouse/user.key');
+  // The application certificate and trust list too (it was left relative to the working directory).
+  assert.equal(src?.pkiDir, join(dir, 'opcua-pki'));
 });
