@@ -1,14 +1,18 @@
 // The one batch-send loop of the AWS destinations (kinesis, firehose, s3): records too large for
 // one call are rejected alone (permanent, TOO_LARGE, GH_EXPORT_PERMANENT), the rest are cut into
 // calls within the service limits, each call's failure is classified (aws-common.ts: throttling,
-// 5xx, network -> thrown GH_EXPORT_RETRYABLE so the loop backs off and resends; validation and
-// authorisation -> permanent for the call's records), per-entry service errors map to per-record
+// 5xx, network, and faults of the setup (credentials, permissions, clock, region, endpoint) ->
+// thrown GH_EXPORT_RETRYABLE so the loop backs off and resends; validation -> permanent for the
+// call's records), per-entry service errors map to per-record
 // results, and every outcome is counted. A destination only says how to size, send and read one call.
 import type { Logger } from 'pino';
 import { ERRORS } from '../../../core/errors.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 import { classifyAwsError } from './aws-common.js';
 import { OK, chunkIndexes, failAll, type DestinationMetrics } from './common.js';
+
+const SETUP_HINT =
+  "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
 
 /** What the service said about one entry of a call. */
 export type AwsEntryOutcome =
@@ -76,7 +80,10 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
     const label = call.describeCall?.(idx) ?? call.operation;
     if (c.retryable) {
       metrics.calls.inc({ kind, target, outcome: 'retryable' });
-      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `${label} failed: ${c.message}` }, { where: target, cause: err, details: { code: c.code } });
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `${label} failed: ${c.message}` },
+        { where: target, cause: err, details: { code: c.code }, ...(c.setup ? { hint: SETUP_HINT } : {}) },
+      );
     }
     metrics.calls.inc({ kind, target, outcome: 'permanent' });
     metrics.recordFailures.inc({ kind, target, code: c.code }, idx.length);

@@ -110,8 +110,53 @@ const TRANSIENT_CLIENT = new Set([
   'RequestExpired',
 ]);
 
+// The call never reached the service as this gateway is set up: credentials (unknown key, wrong
+// secret, expired or revoked), permissions, a clock off by minutes (signatures expire), the wrong
+// region or endpoint. No record is at fault and every record would fail the same way: the backlog
+// is held (the last error says what to fix) instead of being dead-lettered wholesale.
+const SETUP = new Set([
+  // credentials and signatures
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'IncompleteSignatureException',
+  'IncompleteSignature',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+  'InvalidClientTokenId',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AuthFailure',
+  'CredentialsProviderError',
+  // permissions
+  'AccessDenied',
+  'AccessDeniedException',
+  'AllAccessDisabled',
+  'AccountProblem',
+  'NotAuthorized',
+  'UnauthorizedOperation',
+  'KMSAccessDeniedException',
+  'KMSDisabledException',
+  'KMSInvalidStateException',
+  'KMSNotFoundException',
+  'InvalidKMSResourceException',
+  // clock
+  'RequestTimeTooSkewed',
+  // region or endpoint
+  'AuthorizationHeaderMalformed',
+  'PermanentRedirect',
+  'TemporaryRedirect',
+  'Redirect',
+  'IllegalLocationConstraintException',
+]);
+
+const SETUP_STATUS = new Set([301, 307, 401, 403, 404, 405]);
+
 export interface AwsErrorClass {
   retryable: boolean;
+  /** A fault of the gateway's setup (credentials, permissions, clock, region, endpoint): retryable, with a hint. */
+  setup?: boolean;
   /** 'THROTTLED' for throttling, else the service's error name. */
   code: string;
   message: string;
@@ -119,9 +164,10 @@ export interface AwsErrorClass {
 
 /**
  * Whole-call failure: throttling, 5xx, network and timeouts are retryable (the caller throws,
- * the loop backs off); validation and authorisation errors are permanent for the records.
+ * the loop backs off); validation errors are permanent for the records.
  * ResourceNotFound/NoSuchBucket count as retryable: a missing stream or bucket is a setup fault
- * that should hold the backlog (visible as last error), not dead-letter every record.
+ * that should hold the backlog (visible as last error), not dead-letter every record; so are
+ * wrong credentials, permissions, clock, region or endpoint (`setup`, see SETUP).
  */
 export function classifyAwsError(err: unknown): AwsErrorClass {
   const e = (typeof err === 'object' && err !== null ? err : {}) as AwsErrorLike;
@@ -131,6 +177,12 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
   if (THROTTLING.has(name) || status === 429) return { retryable: true, code: 'THROTTLED', message };
   if (TRANSIENT_CLIENT.has(name) || status === 408) return { retryable: true, code: name, message };
   if (status !== undefined && status >= 500) return { retryable: true, code: name, message };
+  // 301/307: another region; 401/403: credentials or permissions; 404/405: the endpoint is not the
+  // service (a web server's page; the service names a missing stream or bucket, handled above).
+  // A response the SDK cannot parse (HTML where JSON or XML was expected) is not the service either.
+  if (SETUP.has(name) || (status !== undefined && SETUP_STATUS.has(status)) || (status !== undefined && name === 'SyntaxError')) {
+    return { retryable: true, setup: true, code: name, message };
+  }
   if (e.$fault === 'client' || (status !== undefined && status >= 400)) return { retryable: false, code: name, message };
   // No HTTP status: network error, timeout, abort, or an unparseable response: retryable.
   return { retryable: true, code: name, message };
