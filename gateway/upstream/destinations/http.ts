@@ -18,6 +18,8 @@ import type { HttpDestinationOptions } from '../options.js';
 import { destinationMetrics, type DestinationMetrics } from './common.js';
 
 const gzipAsync = promisify(gzip);
+/** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
+const SETUP_STATUS = new Set([401, 403, 404, 405, 407]);
 /** Largest response body read (the protocol's responses are tiny). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -135,11 +137,26 @@ export class HttpDestination implements Destination {
     // retries without spending the records' retry budget.
     if (status === 502 || status === 503 || status === 504)
       throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
+    // 401/403 (access key missing, wrong or forbidden), 404/405 (the url is not the endpoint), 407
+    // (a proxy wants credentials): the gateway's setup is wrong, not the records. Every record
+    // would get the same answer, so the backlog waits (an outage: thrown, nothing counted) with a
+    // hint instead of being dead-lettered wholesale; it goes out once the setup is fixed.
+    if (SETUP_STATUS.has(status))
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: error },
+        {
+          where: this.target,
+          hint:
+            status === 404 || status === 405
+              ? "the endpoint refused the url, not the records: check the destination's url (its path); records wait in the local stream"
+              : "the endpoint refused the credentials, not the records: check the destination's accessKey (and any proxy in between); records wait in the local stream",
+        },
+      );
     // 500 (and 408, other 5xx): record-level for the whole request. A broken endpoint and a record
     // it cannot parse look the same; the loop resends, splits, and counts it against a record only
     // with evidence that the record is at fault (outcomes.ts).
     if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
-    // 413 (too large) and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
+    // 413 (too large), 400 and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
     return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}`, code: status === 413 ? 'TOO_LARGE' : undefined };
   }
 

@@ -1,0 +1,102 @@
+// The http destination (Firehose HTTP endpoint protocol) when the gateway's setup is wrong: a
+// mistyped accessKey (the receiver answers 401), a key the receiver forbids (403), a wrong URL path
+// (404/405). No record is at fault and every record meets the same answer: the backlog must be held
+// with a last error saying what to fix, never dead-lettered wholesale; once fixed, all arrive.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { openLocalStreams } from '../../gateway/store/index.js';
+import type { LocalStreams } from '../../gateway/store/types.js';
+import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
+import { parseExporterOptions } from '../../gateway/upstream/options.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
+import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
+import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+
+async function openStreams(t: TestContext): Promise<LocalStreams> {
+  const dir = await tempDir(t);
+  const streams = await openLocalStreams({ path: join(dir, 'db'), durability: 'os' }, testDeps());
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'up', maxBytes: 16 * 1024 * 1024, onFull: 'reject' });
+  return streams;
+}
+
+async function startExporter(t: TestContext, streams: LocalStreams, destination: Record<string, unknown>): Promise<Exporter> {
+  const deps = testDeps();
+  const options = parseExporterOptions({
+    name: 'cloud',
+    stream: 'up',
+    destination,
+    batch: { maxRecords: 5, lingerMs: 10 },
+    backoff: { initialMs: 20, maxMs: 200, outageMaxMs: 100 },
+  });
+  const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
+  await exporter.start();
+  t.after(() => exporter.stop());
+  return exporter;
+}
+
+async function append(streams: LocalStreams, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await streams.append('up', { topic: 'dev/d1/data', payload: Buffer.from(JSON.stringify({ i })), receivedAt: Date.now() });
+}
+
+async function assertHeld(exporter: Exporter, streams: LocalStreams, n: number, errorPattern: RegExp): Promise<void> {
+  // Either several failed sends (held) or a dead letter (the bug): whichever comes first.
+  await waitUntil(() => exporter.status().retries >= 3 * n || exporter.status().deadLetters > 0, 'several failed sends', 15_000);
+  const st = exporter.status();
+  assert.equal(st.deadLetters, 0, `nothing dead-lettered (last error: ${st.lastError?.message})`);
+  assert.equal(streams.info('up-dlq').lastSeq, 0, 'the dead-letter stream is empty');
+  assert.equal(st.lastExportedSeq, 0, 'the checkpoint held');
+  assert.equal(st.backlog.records, n);
+  assert.match(st.lastError?.message ?? '', errorPattern);
+  assert.match(st.lastError?.message ?? '', /Fix: .*(accessKey|url)/, 'the last error says what to check');
+}
+
+test('http with a wrong accessKey (401): the backlog is held, then delivered once the key is fixed', { timeout: 60_000 }, async (t) => {
+  const rx = await startFirehoseReceiver({ accessKey: 'right-key' });
+  t.after(() => rx.close());
+  const streams = await openStreams(t);
+  const wrong = await startExporter(t, streams, { type: 'http', url: rx.url, accessKey: 'wrong-key', timeoutMs: 2000 });
+  await append(streams, 12);
+  await assertHeld(wrong, streams, 12, /HTTP 401/);
+  assert.equal(rx.acceptedRecords, 0);
+  await wrong.stop();
+
+  await startExporter(t, streams, { type: 'http', url: rx.url, accessKey: 'right-key', timeoutMs: 2000 });
+  await waitUntil(() => rx.acceptedRecords >= 12, 'the 12 records are delivered', 15_000);
+  assert.deepEqual(
+    rx
+      .uniqueRecords()
+      .map((r) => (JSON.parse(r) as { i: number }).i)
+      .sort((a, b) => a - b),
+    [...Array(12).keys()],
+  );
+});
+
+for (const status of [403, 404, 405]) {
+  test(`http endpoint answering ${status} to every request (forbidden key, wrong path): held, not dead-lettered`, { timeout: 60_000 }, async (t) => {
+    const web = createServer((req, res) => {
+      req.resume();
+      res.writeHead(status, { 'content-type': 'text/html' });
+      res.end('<html><body>no</body></html>');
+    });
+    web.listen(0, '127.0.0.1');
+    await once(web, 'listening');
+    t.after(() => {
+      web.closeAllConnections();
+      web.close();
+    });
+    const addr = web.address();
+    const streams = await openStreams(t);
+    const exporter = await startExporter(t, streams, {
+      type: 'http',
+      url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/wrong/path`,
+      timeoutMs: 2000,
+    });
+    await append(streams, 6);
+    await assertHeld(exporter, streams, 6, new RegExp(`HTTP ${status}`));
+  });
+}
