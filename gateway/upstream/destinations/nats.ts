@@ -103,6 +103,20 @@ export function streamSubjects(template: string): string[] {
   return [dot < 0 ? '>' : `${head.slice(0, dot)}.>`];
 }
 
+/** Connection errors that mean the server refused who we are. */
+const AUTH_ERROR = /authori[sz]ation|authentication|account expired|user authentication|permissions/i;
+
+const NATS_CODES: Record<string, string> = {
+  AUTHORIZATION_VIOLATION: "Authorization Violation: the server refused this gateway's credentials",
+  AUTHENTICATION_EXPIRED: 'Authentication Expired: the credentials have expired',
+  ACCOUNT_EXPIRED: 'Account Expired',
+};
+
+/** A client status error code (AUTHORIZATION_VIOLATION) as words for status and logs. */
+function describeNatsCode(code: string): string {
+  return NATS_CODES[code] ?? code;
+}
+
 interface NatsErrorLike {
   code?: string;
   api_error?: { err_code?: number; code?: number };
@@ -134,6 +148,9 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
   let retryTimer: NodeJS.Timeout | undefined;
   let firstAttempts = 0;
   let streamReady: Promise<void> | undefined;
+  /** Why the last connection attempt failed or the connection dropped, for send()'s error; cleared on connect. */
+  let connError: string | undefined;
+  let connOptions: ConnectionOptions | undefined;
 
   // The nats client (~0.5 MiB of JS) loads when a NATS destination starts, not with the gateway.
   let lib: typeof import('nats');
@@ -148,6 +165,10 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       maxReconnectAttempts: -1,
       reconnectTimeWait: o.reconnectWaitMs,
       timeout: 5000,
+      // Keep reconnecting through authorization errors: by default the client gives up for good
+      // after the same auth error twice, and a server whose authorization was wrong for a moment
+      // (a reload, a rotation) left this destination disconnected until the gateway restarted.
+      ignoreAuthErrorAbort: true,
     };
     if (o.credsFile) co.authenticator = credsAuthenticator(new Uint8Array(await readFile(o.credsFile)));
     if (o.user !== undefined) {
@@ -167,9 +188,38 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         log.warn('NATS disconnected');
       } else if (s.type === 'reconnect') {
         connected = true;
+        connError = undefined;
         log.info('NATS reconnected');
+      } else if (s.type === 'error') {
+        connError = describeNatsCode(String(s.data));
+        log.warn({ err: connError }, 'NATS server error');
       }
     }
+  }
+
+  /** The client closed for good (it should not: it reconnects forever): start over, unless stopping. */
+  function watchClosed(c: NatsConnection): void {
+    void c.closed().then((err) => {
+      if (stopping || nc !== c) return;
+      nc = undefined;
+      js = undefined;
+      connected = false;
+      streamReady = undefined;
+      connError = err ? shortError(err) : 'the connection was closed';
+      log.warn({ err: connError }, 'NATS connection closed; connecting again');
+      if (connOptions) scheduleConnect(connOptions);
+    });
+  }
+
+  function scheduleConnect(co: ConnectionOptions): void {
+    const cap = Math.min(30_000, o.reconnectWaitMs * 2 ** Math.min(firstAttempts++, 10));
+    retryTimer = setTimeout(
+      () => {
+        retryTimer = undefined;
+        if (!stopping) firstConnect(co);
+      },
+      Math.max(50, Math.floor(Math.random() * cap)),
+    );
   }
 
   function ensureStream(): Promise<void> {
@@ -212,20 +262,18 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         nc = c;
         js = c.jetstream({ timeout: o.ackTimeoutMs });
         connected = true;
+        connError = undefined;
+        firstAttempts = 0;
         void watchStatus(c);
+        watchClosed(c);
         log.info('NATS connected');
       },
       (err: unknown) => {
         if (stopping) return;
-        const cap = Math.min(30_000, o.reconnectWaitMs * 2 ** Math.min(firstAttempts++, 10));
-        log.warn({ err: shortError(err) }, 'NATS connection failed; retrying');
-        retryTimer = setTimeout(
-          () => {
-            retryTimer = undefined;
-            if (!stopping) firstConnect(co);
-          },
-          Math.max(50, Math.floor(Math.random() * cap)),
-        );
+        const code = (err as NatsErrorLike | undefined)?.code;
+        connError = code !== undefined && NATS_CODES[code] !== undefined ? NATS_CODES[code] : shortError(err);
+        log.warn({ err: connError }, 'NATS connection failed; retrying');
+        scheduleConnect(co);
       },
     );
   }
@@ -243,11 +291,13 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       started = true;
       stopping = false;
       const co = await connectOptions();
+      connOptions = co;
       firstConnect(co);
     },
     async stop() {
       stopping = true;
       started = false;
+      connOptions = undefined;
       if (retryTimer) clearTimeout(retryTimer);
       retryTimer = undefined;
       const c = nc;
@@ -268,9 +318,16 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
+        const why = connError;
         throw ERRORS.GH_EXPORT_RETRYABLE(
-          { reason: 'NATS is not connected' },
-          { where: target, hint: 'check that the NATS server is reachable; the client keeps reconnecting' },
+          { reason: `NATS is not connected${why ? ` (${why})` : ''}` },
+          {
+            where: target,
+            hint:
+              why && AUTH_ERROR.test(why)
+                ? "the server refused the credentials: check the destination's user/password, token or credsFile and the server's authorization; the client keeps reconnecting"
+                : 'check that the NATS server is reachable; the client keeps reconnecting',
+          },
         );
       }
       try {
