@@ -129,6 +129,15 @@ export function matchFilter(levels: readonly string[], topic: string): boolean {
   return pos === topic.length + 1;
 }
 
+/** What to check, from the client's last error: a refused CONNACK names the credentials or the client id. */
+function connectHint(why: string | undefined): string {
+  const tail = '; the bridge keeps reconnecting';
+  if (why !== undefined && /not authori[sz]ed|bad user ?name|password|authentication/i.test(why))
+    return `the broker refused the credentials: check the destination's username/password or client certificate (certFile/keyFile) and the broker's ACL${tail}`;
+  if (why !== undefined && /identifier rejected|client ?id/i.test(why)) return `the broker refused the client id: check the destination's clientId${tail}`;
+  return `check the broker URL and network${tail}`;
+}
+
 interface CompiledMap {
   levels: string[];
   strip: string;
@@ -153,6 +162,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   let stopping = false;
   let attempts = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
+  /** The client's last error (a refused CONNACK, TLS, DNS...) while not connected, for send()'s error; cleared on connect. */
+  let connError: string | undefined;
   // Resolved at each disconnect: in-flight batches stop waiting for PUBACKs.
   let disconnected: { promise: Promise<void>; resolve: () => void } = deferred();
 
@@ -238,6 +249,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       client = c;
       c.on('connect', (connack) => {
         attempts = 0;
+        connError = undefined;
         log.info({ sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
       });
       c.on('close', () => {
@@ -246,7 +258,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
         d.resolve();
         scheduleReconnect();
       });
-      c.on('error', (err) => log.warn({ err: shortError(err) }, 'upstream MQTT error'));
+      c.on('error', (err) => {
+        connError = shortError(err);
+        log.warn({ err: connError }, 'upstream MQTT error');
+      });
     },
     async stop() {
       stopping = true;
@@ -261,10 +276,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const c = client;
       if (!c?.connected) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
-        throw ERRORS.GH_EXPORT_RETRYABLE(
-          { reason: 'upstream MQTT broker not connected' },
-          { where: target, hint: 'check the broker URL and network; the bridge keeps reconnecting' },
-        );
+        const why = connError;
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `upstream MQTT broker not connected${why ? ` (${why})` : ''}` }, { where: target, hint: connectHint(why) });
       }
       const results: RecordResult[] = new Array(records.length);
       const pending: Promise<void>[] = [];
