@@ -164,6 +164,7 @@ export class HttpDestination implements Destination {
     const mod = this.url.protocol === 'https:' ? https : http;
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
+        clearTimeout(deadline);
         reject(
           ERRORS.GH_EXPORT_RETRYABLE(
             { reason: `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}` },
@@ -191,11 +192,22 @@ export class HttpDestination implements Destination {
             size += c.length;
             if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
           });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () => {
+            clearTimeout(deadline);
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+          });
           res.on('error', fail);
         },
       );
       req.on('timeout', () => req.destroy(new Error(`no response within ${this.options.timeoutMs} ms`)));
+      // The socket timeout above only bounds silence: an endpoint (or proxy) trickling its answer a
+      // byte at a time would hold the send, and the exporter, for as long as it trickles. timeoutMs
+      // bounds the whole request.
+      const deadline = setTimeout(() => {
+        const err = new Error(`no response within ${this.options.timeoutMs} ms`);
+        req.destroy(err);
+        fail(err);
+      }, this.options.timeoutMs);
       req.on('error', fail);
       req.end(body);
     });
