@@ -151,7 +151,14 @@ export const httpDestinationSchema = z.strictObject({
   accessKey: z.string().max(4096).optional().describe('Sent verbatim as X-Amz-Firehose-Access-Key; never logged or shown in status.'),
   commonAttributes: z.record(z.string(), z.string()).optional().describe('Sent as X-Amz-Firehose-Common-Attributes: {"commonAttributes": {...}}.'),
   gzip: z.boolean().default(false).describe('Gzip request bodies (Content-Encoding: gzip).'),
-  timeoutMs: z.number().int().min(100).default(30_000).describe('Request timeout; a timed-out request is retried with the same request id.'),
+  timeoutMs: z
+    .number()
+    .int()
+    .min(100)
+    .default(30_000)
+    .describe(
+      'Request timeout: of silence on the connection, and of the whole reply once the batch is sent (a reply trickled byte by byte times out too); a timed-out request is retried with the same request id.',
+    ),
   maxRecords: z.number().int().min(1).max(100_000).default(500).describe('Max records per request (Firehose-like default).'),
   maxRecordBytes: z
     .number()

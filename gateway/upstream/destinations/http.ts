@@ -202,12 +202,16 @@ export class HttpDestination implements Destination {
       req.on('timeout', () => req.destroy(new Error(`no response within ${this.options.timeoutMs} ms`)));
       // The socket timeout above only bounds silence: an endpoint (or proxy) trickling its answer a
       // byte at a time would hold the send, and the exporter, for as long as it trickles. timeoutMs
-      // bounds the whole request.
-      const deadline = setTimeout(() => {
-        const err = new Error(`no response within ${this.options.timeoutMs} ms`);
-        req.destroy(err);
-        fail(err);
-      }, this.options.timeoutMs);
+      // also bounds the whole answer, counted from when the body is sent (a slow uplink may take
+      // longer than timeoutMs to upload a batch; the idle timeout covers a stalled upload).
+      let deadline: NodeJS.Timeout | undefined;
+      req.on('finish', () => {
+        deadline = setTimeout(() => {
+          const err = new Error(`no response within ${this.options.timeoutMs} ms`);
+          req.destroy(err);
+          fail(err);
+        }, this.options.timeoutMs);
+      });
       req.on('error', fail);
       req.end(body);
     });
