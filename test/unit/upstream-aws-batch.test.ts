@@ -15,6 +15,7 @@ function call(sizes: number[], answer: (idx: readonly number[]) => readonly AwsE
     kind: 'kinesis',
     target: 'test-target',
     operation: 'Test Put',
+    timeoutMs: 30_000,
     limits: { maxRecords: 3, maxRecordBytes: 100, maxBatchBytes: 150 },
     metrics: destinationMetrics(deps.registry),
     log: deps.logger,

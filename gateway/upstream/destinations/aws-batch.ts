@@ -14,6 +14,9 @@ import { OK, chunkIndexes, failAll, type DestinationMetrics } from './common.js'
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
 
+/** Slowest uplink a call's deadline allows for (64 kbit/s): 8 MiB get ~17 min on top of requestTimeoutMs. */
+const UPLOAD_FLOOR_BYTES_PER_S = 8 * 1024;
+
 /** What the service said about one entry of a call. */
 export type AwsEntryOutcome =
   | { ok: true }
@@ -40,6 +43,8 @@ export interface AwsBatchCall {
   put(idx: readonly number[], signal: AbortSignal): Promise<readonly AwsEntryOutcome[]>;
   /** Per-entry service error -> result (each service names its throttling differently). */
   entryFailure(code: string, message: string | undefined): RecordResult;
+  /** Longest one call may take, reply included (the connection option requestTimeoutMs). */
+  timeoutMs: number;
   /** Label of a call in messages (default: the operation). */
   describeCall?(idx: readonly number[]): string;
 }
@@ -73,11 +78,26 @@ export async function sendAwsBatch(call: AwsBatchCall, count: number, signal: Ab
 async function sendCall(call: AwsBatchCall, idx: readonly number[], results: RecordResult[], signal: AbortSignal): Promise<void> {
   const { kind, target, metrics } = call;
   let outcomes: readonly AwsEntryOutcome[];
+  // The SDK's requestTimeout only bounds silence on the socket: a reply trickled a byte at a time
+  // would hold the call (and the exporter) for as long as it trickles. This bounds the whole call:
+  // requestTimeoutMs plus the upload at UPLOAD_FLOOR_BYTES_PER_S, so a big call on a slow uplink
+  // (cellular) still goes through instead of timing out on every retry.
+  let bytes = 0;
+  for (const i of idx) bytes += call.size(i);
+  const limitMs = call.timeoutMs + Math.ceil((bytes * 1000) / UPLOAD_FLOOR_BYTES_PER_S);
+  const deadline = AbortSignal.timeout(limitMs);
   try {
-    outcomes = await call.put(idx, signal);
+    outcomes = await call.put(idx, AbortSignal.any([signal, deadline]));
   } catch (err) {
-    const c = classifyAwsError(err);
     const label = call.describeCall?.(idx) ?? call.operation;
+    if (deadline.aborted && !signal.aborted) {
+      metrics.calls.inc({ kind, target, outcome: 'retryable' });
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `${label} failed: no complete response within ${limitMs} ms` },
+        { where: target, cause: err, details: { code: 'TIMEOUT' }, hint: 'the service or the network to it is slow; the call is retried with backoff' },
+      );
+    }
+    const c = classifyAwsError(err);
     if (c.retryable) {
       metrics.calls.inc({ kind, target, outcome: 'retryable' });
       throw ERRORS.GH_EXPORT_RETRYABLE(

@@ -22,7 +22,14 @@ export const awsConnectionShape = () => ({
     ),
   secretAccessKey: z.string().min(1).optional().describe('Explicit secret access key, with accessKeyId. Never logged or shown in status.'),
   sessionToken: z.string().min(1).optional().describe('Optional session token with explicit temporary credentials.'),
-  requestTimeoutMs: z.number().int().positive().default(30_000).describe('Socket timeout of one call; a timed-out call is retried by the exporter loop.'),
+  requestTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(30_000)
+    .describe(
+      'Timeout of one call: of silence on its connection, and of the whole call beyond the time its upload takes at 64 kbit/s (a reply trickled byte by byte times out too). A timed-out call is retried by the exporter loop.',
+    ),
   sdkMaxAttempts: z
     .number()
     .int()

@@ -91,6 +91,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
           kind: 'firehose',
           target,
           operation: 'Firehose PutRecordBatch',
+          timeoutMs: o.requestTimeoutMs,
           limits: hard,
           metrics,
           log,

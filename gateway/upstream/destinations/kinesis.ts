@@ -109,6 +109,7 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
         kind: 'kinesis',
         target,
         operation: 'Kinesis PutRecords',
+        timeoutMs: o.requestTimeoutMs,
         limits: callLimits,
         metrics,
         log,

@@ -194,6 +194,7 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
           kind: 's3',
           target,
           operation: 'S3 PutObject',
+          timeoutMs: o.requestTimeoutMs,
           limits,
           metrics,
           log,
