@@ -66,6 +66,17 @@ function diskFull(where: string, message: string, cause?: unknown): GatehouseErr
   );
 }
 
+const FOLDER_HINT =
+  "check that the export folder (the destination's dir) exists or can be created and is writable by the gateway's user (a disk or share not mounted yet?); records wait in the local stream and go out once it is";
+
+/** The export folder cannot be created: retryable (thrown: an outage, nothing counted). */
+function folderError(folder: string, err: unknown): GatehouseError {
+  return ERRORS.GH_EXPORT_RETRYABLE(
+    { reason: `cannot create export folder ${folder}: ${err instanceof Error ? err.message : String(err)}` },
+    { where: folder, cause: err, hint: FOLDER_HINT },
+  );
+}
+
 export class FileDestination implements Destination {
   readonly kind = 'file';
   readonly target: string;
@@ -105,7 +116,12 @@ export class FileDestination implements Destination {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.options.dir, { recursive: true });
+    // A folder that cannot be made yet (a disk or share not mounted, a permission) must not keep
+    // the gateway from starting: the records wait in the local stream, each send retries it
+    // (openFile) and says why, and export resumes once it can be made.
+    await mkdir(this.options.dir, { recursive: true }).catch((err: unknown) => {
+      this.deps.logger.warn({ err: folderError(this.options.dir, err).describe() }, 'export folder not available yet; records wait in the local stream');
+    });
     // Close files that reached their age while no data came (so they are final for readers).
     const every = Math.max(1000, Math.min(60_000, Math.floor(this.options.maxFileAgeMs / 4)));
     this.ageTimer = setInterval(() => {
@@ -210,7 +226,11 @@ export class FileDestination implements Destination {
 
   private async openFile(partition: string, first: StoredRecord, now: number): Promise<OpenFile> {
     const folder = join(this.options.dir, partition);
-    await mkdir(folder, { recursive: true });
+    try {
+      await mkdir(folder, { recursive: true });
+    } catch (err) {
+      throw folderError(folder, err);
+    }
     // Zero-padded first sequence: names sort in stream order; the time keeps a resend after a
     // crash (same first sequence) in its own file.
     const name = `${first.stream}-${String(first.seq).padStart(12, '0')}-${now}.ndjson${this.options.gzip ? '.gz' : ''}`;
@@ -224,7 +244,7 @@ export class FileDestination implements Destination {
         {
           where: path,
           cause: err,
-          hint: 'check that the export folder is writable',
+          hint: FOLDER_HINT,
         },
       );
     }
