@@ -16,7 +16,7 @@ import { createDestination } from '../../gateway/upstream/registry.js';
 import { classifyAwsError } from '../../gateway/upstream/destinations/aws-common.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { s3Sink } from '../helpers/upstream-e2e.js';
-import { startS3rver } from '../helpers/peers.js';
+import { startKinesalite, startS3rver } from '../helpers/peers.js';
 
 async function openStreams(t: TestContext): Promise<LocalStreams> {
   const dir = await tempDir(t);
@@ -175,4 +175,36 @@ test('classifyAwsError: credential, signature, clock-skew and wrong-region error
     const c = classifyAwsError(err(name, status));
     assert.equal(c.retryable, false, `${name} (${status}) stays permanent`);
   }
+});
+
+test('kinesis stream or s3 bucket that does not exist: held, and the last error says which option to check', { timeout: 60_000 }, async (t) => {
+  const kinesalite = await startKinesalite(t);
+  const kStreams = await openStreams(t);
+  const k = await startExporter(t, kStreams, {
+    type: 'kinesis',
+    streamName: 'no-such-stream',
+    region: 'eu-west-1',
+    endpoint: kinesalite.url,
+    accessKeyId: 'AKID',
+    secretAccessKey: 'SECRET',
+    requestTimeoutMs: 3000,
+  });
+  await append(kStreams, 3);
+  await assertHeld(k, kStreams, 3, /ResourceNotFoundException/);
+  assert.match(k.status().lastError?.message ?? '', /Fix: .*streamName.*region/, k.status().lastError?.message);
+
+  const s3 = await startS3rver(t, ['archive']);
+  const sStreams = await openStreams(t);
+  const b = await startExporter(t, sStreams, {
+    type: 's3',
+    bucket: 'no-such-bucket',
+    endpoint: s3.url,
+    forcePathStyle: true,
+    accessKeyId: 'S3RVER',
+    secretAccessKey: 'S3RVER',
+    requestTimeoutMs: 3000,
+  });
+  await append(sStreams, 3);
+  await assertHeld(b, sStreams, 3, /NoSuchBucket/);
+  assert.match(b.status().lastError?.message ?? '', /Fix: .*bucket.*region/, b.status().lastError?.message);
 });

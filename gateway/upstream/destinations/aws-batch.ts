@@ -14,6 +14,13 @@ import { OK, chunkIndexes, failAll, type DestinationMetrics } from './common.js'
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
 
+/** What to check when the service says the stream or bucket does not exist. */
+function missingHint(kind: string): string {
+  const what = kind === 's3' ? 'the bucket' : kind === 'firehose' ? 'the delivery stream' : 'the stream';
+  const option = kind === 's3' ? 'bucket' : kind === 'firehose' ? 'deliveryStreamName' : 'streamName';
+  return `${what} does not exist where the gateway looks: check the destination's ${option} and region (and the account of its credentials), or create it; records wait in the local stream and go out once it exists`;
+}
+
 /** Slowest uplink a call's deadline allows for (64 kbit/s): 8 MiB get ~17 min on top of requestTimeoutMs. */
 const UPLOAD_FLOOR_BYTES_PER_S = 8 * 1024;
 
@@ -102,7 +109,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
       metrics.calls.inc({ kind, target, outcome: 'retryable' });
       throw ERRORS.GH_EXPORT_RETRYABLE(
         { reason: `${label} failed: ${c.message}` },
-        { where: target, cause: err, details: { code: c.code }, ...(c.setup ? { hint: SETUP_HINT } : {}) },
+        { where: target, cause: err, details: { code: c.code }, ...(c.setup ? { hint: SETUP_HINT } : c.missing ? { hint: missingHint(kind) } : {}) },
       );
     }
     metrics.calls.inc({ kind, target, outcome: 'permanent' });

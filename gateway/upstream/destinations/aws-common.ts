@@ -164,6 +164,8 @@ export interface AwsErrorClass {
   retryable: boolean;
   /** A fault of the gateway's setup (credentials, permissions, clock, region, endpoint): retryable, with a hint. */
   setup?: boolean;
+  /** The named stream, delivery stream or bucket does not exist (here): retryable, with a hint. */
+  missing?: boolean;
   /** 'THROTTLED' for throttling, else the service's error name. */
   code: string;
   message: string;
@@ -182,6 +184,7 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
   const status = e.$metadata?.httpStatusCode;
   const message = shortError(err);
   if (THROTTLING.has(name) || status === 429) return { retryable: true, code: 'THROTTLED', message };
+  if (name === 'ResourceNotFoundException' || name === 'NoSuchBucket') return { retryable: true, missing: true, code: name, message };
   if (TRANSIENT_CLIENT.has(name) || status === 408) return { retryable: true, code: name, message };
   if (status !== undefined && status >= 500) return { retryable: true, code: name, message };
   // 301/307: another region; 401/403: credentials or permissions; 404/405: the endpoint is not the
