@@ -117,3 +117,17 @@ export function shortError(err: unknown): string {
   const line = msg.split('\n', 1)[0] ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
+
+/** A URL without its user info (whatever the password holds), for the target shown in status and logs. */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+  } catch {
+    // Not a URL the parser reads: cut up to the last '@' before the path.
+    return url.replace(/\/\/[^/]*@/, '//');
+  }
+}

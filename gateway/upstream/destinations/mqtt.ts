@@ -17,17 +17,49 @@ import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, destinationMetrics, shortError } from './common.js';
+import { OK, destinationMetrics, shortError, withoutCredentials } from './common.js';
+import { validFilter } from '../../../core/topic-filter.js';
 
 const MiB = 1024 * 1024;
 export const BRIDGED_PROPERTY = 'gatehouse-bridged';
 export const ID_PROPERTY = 'gatehouse-id';
 
+/**
+ * Why mqtt.js could not connect to the URL as meant, or undefined. It parses URLs leniently: a
+ * port that is not a number became 1883 (another broker, maybe the gateway's own), one out of
+ * range failed at start with a bare Node error. (As the MQTT source's check.)
+ */
+function brokerUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
+  }
+  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the remote broker (1883, 8883 for TLS)';
+  return undefined;
+}
+
+const noWildcard = (v: string): boolean => !v.includes('+') && !v.includes('#');
+
 const topicMapSchema = z.lazy(() =>
   z.strictObject({
-    local: z.string().min(1).default('#').describe('MQTT filter (+ and # allowed) a record topic must match.'),
-    stripPrefix: z.string().default('').describe('Removed from the start of the local topic before mapping (e.g. "fleet/").'),
-    remotePrefix: z.string().default('').describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
+    local: z
+      .string()
+      .min(1)
+      .default('#')
+      .refine(validFilter, "not a valid MQTT filter: '#' only as the whole last level, '+' only as a whole level")
+      .describe('MQTT filter (+ and # allowed) a record topic must match.'),
+    stripPrefix: z
+      .string()
+      .default('')
+      .refine(noWildcard, "a topic prefix, not a filter: no '+' or '#' (the local filter matches; this is cut off literally)")
+      .describe('Removed from the start of the local topic before mapping (e.g. "fleet/").'),
+    remotePrefix: z
+      .string()
+      .default('')
+      .refine(noWildcard, "no '+' or '#': a topic published on the remote broker cannot hold wildcards (every publish would be refused)")
+      .describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
   }),
 );
 
@@ -35,7 +67,14 @@ const topicMapSchema = z.lazy(() =>
 export const mqttBridgeOptionsSchema = z.lazy(() =>
   z
     .strictObject({
-      url: z.string().min(1).describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+      url: z
+        .string()
+        .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
+        .superRefine((url, ctx) => {
+          const p = brokerUrlProblem(url);
+          if (p) ctx.addIssue({ code: 'custom', message: p });
+        })
+        .describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
       clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
       username: z.string().optional().describe('User name.'),
       password: z.string().optional().describe('Password. Never logged or shown in status.'),
@@ -154,7 +193,7 @@ const MQTT_DESTINATION_TLS: ClientTlsContext = {
 export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeDeps): Destination {
   const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
   const never = o.neverForward.map(compileFilter);
-  const target = `mqtt:${o.url.replace(/\/\/[^@/]*@/, '//')} (${o.clientId})`;
+  const target = `mqtt:${withoutCredentials(o.url)} (${o.clientId})`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'mqtt', target });

@@ -9,7 +9,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError, withoutCredentials } from './common.js';
 
 const MiB = 1024 * 1024;
 
@@ -135,7 +135,7 @@ function recordFailure(err: unknown): RecordResult {
 export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
-  const target = `nats:${servers.map((s) => s.replace(/\/\/[^@/]*@/, '//')).join(',')}/${o.stream}`;
+  const target = `nats:${servers.map(withoutCredentials).join(',')}/${o.stream}`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'nats', target });

@@ -1,0 +1,90 @@
+// What a user meets configuring the MQTT bridge and NATS destinations, through the real
+// `gatehouse check-config` (the schema `start` loads with): a broker URL the bridge could not
+// connect to as meant (a port that is not a number, which mqtt.js silently replaces by 1883; one
+// out of range; port 0; a scheme that is not MQTT) and topic mappings no broker accepts (a local
+// filter with '#' in the middle, a remote prefix holding a wildcard: every publish would fail and
+// be retried forever) are refused with their key. And credentials in a URL never reach the
+// destination's target (status, logs, metrics labels), also a password holding an '@'.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { checkConfigText } from '../helpers/check-config.js';
+import { testDeps } from '../helpers/index.js';
+import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
+import { createNatsDestination, natsOptionsSchema } from '../../gateway/upstream/destinations/nats.js';
+
+const config = (destination: string): string => `
+broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }
+admin: { enabled: false }
+streams: { up: { maxBytes: 16777216 } }
+rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
+exporters:
+  - name: bridge
+    stream: up
+    destination: ${destination}
+`;
+
+test('mqtt bridge: a URL with a port that is not a number, out of range or 0, or another scheme, is refused naming exporters.0.destination.url', async (t) => {
+  for (const url of [
+    'mqtt://127.0.0.1:abc',
+    'mqtt://127.0.0.1:99999',
+    'mqtts://broker.example:8883x',
+    'mqtt://127.0.0.1:0',
+    'htp://127.0.0.1:1883',
+    '127.0.0.1:1883',
+  ]) {
+    const r = await checkConfigText(t, config(`{ type: mqtt, url: ${JSON.stringify(url)}, clientId: site1 }`));
+    assert.equal(r.code, 1, `${url}: ${r.out}`);
+    assert.match(r.err, /exporters\.0\.destination\.url|destination\.url/, `${url}: ${r.err}`);
+  }
+  for (const url of [
+    'mqtt://127.0.0.1:1883',
+    'mqtt://[::1]:1883',
+    'mqtts://a1b2c3-ats.iot.eu-west-1.amazonaws.com:8883',
+    'wss://broker.example/mqtt',
+    'mqtt://u:s@h',
+  ]) {
+    const r = await checkConfigText(t, config(`{ type: mqtt, url: ${JSON.stringify(url)}, clientId: site1 }`));
+    assert.equal(r.code, 0, `${url}: ${r.err}`);
+  }
+});
+
+test('mqtt bridge: a local filter with # before its end, or a wildcard in remotePrefix or stripPrefix, is refused with its key', async (t) => {
+  for (const [map, key] of [
+    ['{ local: "fleet/#/data" }', /topics\.0\.local/],
+    ['{ local: "fleet/+x/data" }', /topics\.0\.local/],
+    ['{ local: "fleet/#", remotePrefix: "site+/" }', /topics\.0\.remotePrefix/],
+    ['{ local: "fleet/#", remotePrefix: "site/#/" }', /topics\.0\.remotePrefix/],
+    ['{ local: "fleet/#", stripPrefix: "fleet/+/" }', /topics\.0\.stripPrefix/],
+  ] as const) {
+    const r = await checkConfigText(t, config(`{ type: mqtt, url: "mqtt://127.0.0.1:1883", clientId: site1, topics: [${map}] }`));
+    assert.equal(r.code, 1, `${map}: ${r.out}`);
+    assert.match(r.err, key, `${map}: ${r.err}`);
+  }
+  for (const topics of [
+    '[{ local: "fleet/+/data", stripPrefix: "fleet/", remotePrefix: "site1/telemetry/" }]',
+    '[{ local: "#" }]',
+    '[{ local: "alerts/#", remotePrefix: "site1/" }]',
+  ]) {
+    const r = await checkConfigText(t, config(`{ type: mqtt, url: "mqtt://127.0.0.1:1883", clientId: site1, topics: ${topics} }`));
+    assert.equal(r.code, 0, `${topics}: ${r.err}`);
+  }
+});
+
+test('mqtt bridge and nats: credentials in the URL are not in the target, also a password with an @ in it', () => {
+  for (const [url, shown] of [
+    ['mqtt://user:p@ss@broker.example:1883', 'mqtt://broker.example:1883'],
+    ['mqtt://user:secret@broker.example:1883', 'mqtt://broker.example:1883'],
+    ['mqtts://broker.example:8883', 'mqtts://broker.example:8883'],
+  ] as const) {
+    const d = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url, clientId: 'site1' }), testDeps());
+    assert.equal(d.target, `mqtt:${shown} (site1)`);
+    assert.doesNotMatch(d.target, /ss@|secret|user/);
+  }
+  for (const [url, shown] of [
+    ['nats://user:p@ss@hub.example:4222', 'nats://hub.example:4222'],
+    ['nats://tok3n@hub.example:4222', 'nats://hub.example:4222'],
+  ] as const) {
+    const d = createNatsDestination(natsOptionsSchema.parse({ servers: [url], stream: 'GH' }), testDeps());
+    assert.equal(d.target, `nats:${shown}/GH`);
+  }
+});
