@@ -64,10 +64,35 @@ export const s3OptionsSchema = z.lazy(() =>
         .describe('Max summed payload bytes per object (the object is built in memory: keep it small on a Raspberry Pi).'),
     })
     .superRefine(checkCredentialPair)
+    .superRefine(checkKeyIsPerBatch)
     .describe('S3 destination: one NDJSON object per batch (PutObject).'),
 );
 
 export type S3Options = z.infer<typeof s3OptionsSchema>;
+
+/**
+ * The key must differ between batches: without ${firstSeq} or ${lastSeq}, every batch of the hour
+ * (or day) gets the same key and each PutObject replaces the one before: all but the last batch
+ * are lost while the exporter counts them delivered. (Either one is enough: a batch re-cut after a
+ * restart starts or ends where the lost one did only if it holds all of its records.)
+ */
+function checkKeyIsPerBatch(o: { keyTemplate: string }, ctx: z.RefinementCtx): void {
+  let parts: KeyPart[];
+  try {
+    parts = compileS3KeyTemplate(o.keyTemplate);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', path: ['keyTemplate'], message: err instanceof GatehouseError ? err.message : String(err) });
+    return;
+  }
+  if (!parts.some((p) => typeof p === 'object' && 'field' in p && (p.field === 'firstSeq' || p.field === 'lastSeq'))) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['keyTemplate'],
+      message:
+        'must hold ${firstSeq} or ${lastSeq}: without them every batch of the same time partition gets the same key and overwrites the previous object (those records would be lost)',
+    });
+  }
+}
 
 type KeyPart = string | { field: 'stream' | 'firstSeq' | 'lastSeq' | 'records' } | { time: 'yyyy' | 'MM' | 'dd' | 'HH' | 'mm' };
 const KEY_FIELDS = new Set(['stream', 'firstSeq', 'lastSeq', 'records']);
