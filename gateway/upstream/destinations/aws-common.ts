@@ -9,8 +9,8 @@ import { shortError } from './common.js';
 export const awsConnectionShape = () => ({
   region: z.string().min(1).default('us-east-1').describe('AWS region of the service (e.g. eu-west-1).'),
   endpoint: z
-    .string()
-    .url()
+    // 'localhost:4567' (the scheme forgotten) is a URL of scheme 'localhost:': only http(s) is an endpoint.
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4567' })
     .optional()
     .describe('Endpoint override for a local or compatible service (kinesalite, s3rver, MinIO, a VPC endpoint). Default: the AWS endpoint of the region.'),
   accessKeyId: z
