@@ -88,3 +88,15 @@ test('mqtt bridge and nats: credentials in the URL are not in the target, also a
     assert.equal(d.target, `nats:${shown}/GH`);
   }
 });
+
+test('nats: a server URL whose port is not a number or out of range, or whose scheme is not NATS, is refused naming exporters.0.destination.servers', async (t) => {
+  for (const servers of ['"nats://127.0.0.1:abc"', '["nats://hub:4222", "nats://127.0.0.1:99999"]', '"htp://127.0.0.1:4222"', '"nats://127.0.0.1:0"']) {
+    const r = await checkConfigText(t, config(`{ type: nats, servers: ${servers}, stream: GH }`));
+    assert.equal(r.code, 1, `${servers}: ${r.out}`);
+    assert.match(r.err, /exporters\.0\.destination\.servers/, `${servers}: ${r.err}`);
+  }
+  for (const servers of ['"nats://127.0.0.1:4222"', '["tls://hub.example:4222", "hub2.example:4222"]', '"nats://u:p@hub"', '"ws://hub.example:8080"']) {
+    const r = await checkConfigText(t, config(`{ type: nats, servers: ${servers}, stream: GH }`));
+    assert.equal(r.code, 0, `${servers}: ${r.err}`);
+  }
+});

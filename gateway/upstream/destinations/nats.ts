@@ -13,12 +13,40 @@ import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError, wi
 
 const MiB = 1024 * 1024;
 
+/**
+ * Why the nats client could not connect to a server URL as meant, or undefined: it fails each
+ * attempt on a port that is not a number from 1 to 65535 ('Invalid URL', forever) and ignores a
+ * scheme it does not know (htp:// connected as nats://).
+ */
+function natsServerProblem(server: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(server);
+  if (m && !['nats', 'tls', 'ws', 'wss'].includes(m[1]!.toLowerCase())) return `scheme '${m[1]}://' is not a NATS one: use nats://, tls://, ws:// or wss://`;
+  let u: URL;
+  try {
+    u = new URL(m ? server : `nats://${server}`);
+  } catch {
+    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
+  }
+  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the NATS server (4222)';
+  return undefined;
+}
+
+/** (A function: built with the schema that uses it, on first use.) */
+const natsServerSchema = (): z.ZodType<string> =>
+  z
+    .string()
+    .min(1)
+    .superRefine((server, ctx) => {
+      const p = natsServerProblem(server);
+      if (p) ctx.addIssue({ code: 'custom', message: p });
+    });
+
 // z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
 export const natsOptionsSchema = z.lazy(() =>
   z
     .strictObject({
       servers: z
-        .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+        .union([natsServerSchema(), z.array(natsServerSchema()).min(1)])
         .default('nats://127.0.0.1:4222')
         .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
       subject: z
