@@ -83,6 +83,7 @@ test('mqtt bridge and nats: credentials in the URL are not in the target, also a
   for (const [url, shown] of [
     ['nats://user:p@ss@hub.example:4222', 'nats://hub.example:4222'],
     ['nats://tok3n@hub.example:4222', 'nats://hub.example:4222'],
+    ['u:p@ss@hub.example:4222', 'hub.example:4222'],
   ] as const) {
     const d = createNatsDestination(natsOptionsSchema.parse({ servers: [url], stream: 'GH' }), testDeps());
     assert.equal(d.target, `nats:${shown}/GH`);

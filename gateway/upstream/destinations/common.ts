@@ -120,6 +120,11 @@ export function shortError(err: unknown): string {
 
 /** A URL without its user info (whatever the password holds), for the target shown in status and logs. */
 export function withoutCredentials(url: string): string {
+  // host:port without a scheme (NATS takes them): everything up to the last '@' is user info.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    const at = url.lastIndexOf('@');
+    return at < 0 ? url : url.slice(at + 1);
+  }
   try {
     const u = new URL(url);
     if (u.username === '' && u.password === '') return url;
