@@ -100,3 +100,29 @@ for (const status of [403, 404, 405]) {
     await assertHeld(exporter, streams, 6, new RegExp(`HTTP ${status}`));
   });
 }
+
+test('http endpoint redirecting (301 to https://, as a plain-http port often does): held, and the error names where it points', {
+  timeout: 60_000,
+}, async (t) => {
+  const web = createServer((req, res) => {
+    req.resume();
+    res.writeHead(301, { location: 'https://ingest.example.com/firehose' });
+    res.end();
+  });
+  web.listen(0, '127.0.0.1');
+  await once(web, 'listening');
+  t.after(() => {
+    web.closeAllConnections();
+    web.close();
+  });
+  const addr = web.address();
+  const streams = await openStreams(t);
+  const exporter = await startExporter(t, streams, {
+    type: 'http',
+    url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/firehose`,
+    timeoutMs: 2000,
+  });
+  await append(streams, 6);
+  await assertHeld(exporter, streams, 6, /HTTP 301/);
+  assert.match(exporter.status().lastError?.message ?? '', /https:\/\/ingest\.example\.com\/firehose/, 'names the redirect target');
+});

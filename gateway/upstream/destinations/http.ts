@@ -26,6 +26,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 interface Reply {
   status: number;
   body: string;
+  /** Location header of a redirect. */
+  location?: string | undefined;
 }
 
 /** URL without user info or query string: safe for status pages and logs. */
@@ -152,6 +154,16 @@ export class HttpDestination implements Destination {
               : "the endpoint refused the credentials, not the records: check the destination's accessKey (and any proxy in between); records wait in the local stream",
         },
       );
+    // A redirect (http:// to https://, a moved endpoint): the url is wrong, not the records. POSTs
+    // are not followed (the body and access key would go where the config did not say).
+    if (status >= 300 && status < 400)
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `${error}${reply.location ? ` (redirects to ${reply.location.split('?', 1)[0]})` : ''}` },
+        {
+          where: this.target,
+          hint: "the endpoint redirects: set the destination's url to the address it points to (redirects are not followed); records wait in the local stream",
+        },
+      );
     // 500 (and 408, other 5xx): record-level for the whole request. A broken endpoint and a record
     // it cannot parse look the same; the loop resends, splits, and counts it against a record only
     // with evidence that the record is at fault (outcomes.ts).
@@ -194,7 +206,7 @@ export class HttpDestination implements Destination {
           });
           res.on('end', () => {
             clearTimeout(deadline);
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), location: res.headers.location });
           });
           res.on('error', fail);
         },
