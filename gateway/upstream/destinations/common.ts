@@ -136,3 +136,19 @@ export function withoutCredentials(url: string): string {
     return url.replace(/\/\/[^/]*@/, '//');
   }
 }
+
+/**
+ * Why mqtt.js could not connect to the URL as meant, or undefined. It parses URLs leniently: a
+ * port that is not a number became 1883 (another broker, maybe the gateway's own), one out of
+ * range failed at start with a bare Node error. (As the MQTT source's check.)
+ */
+export function brokerUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
+  }
+  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the remote broker (1883, 8883 for TLS)';
+  return undefined;
+}

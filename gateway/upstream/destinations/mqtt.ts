@@ -17,28 +17,12 @@ import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, destinationMetrics, shortError, withoutCredentials } from './common.js';
+import { OK, brokerUrlProblem, destinationMetrics, shortError, withoutCredentials } from './common.js';
 import { validFilter } from '../../../core/topic-filter.js';
 
 const MiB = 1024 * 1024;
 export const BRIDGED_PROPERTY = 'gatehouse-bridged';
 export const ID_PROPERTY = 'gatehouse-id';
-
-/**
- * Why mqtt.js could not connect to the URL as meant, or undefined. It parses URLs leniently: a
- * port that is not a number became 1883 (another broker, maybe the gateway's own), one out of
- * range failed at start with a bare Node error. (As the MQTT source's check.)
- */
-function brokerUrlProblem(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
-  }
-  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the remote broker (1883, 8883 for TLS)';
-  return undefined;
-}
 
 const noWildcard = (v: string): boolean => !v.includes('+') && !v.includes('#');
 
@@ -201,6 +185,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   let stopping = false;
   let attempts = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
+  /** Maximum Packet Size the broker announced in its CONNACK (MQTT 5), if any. */
+  let maxPacket: number | undefined;
+  // mqtt-packet (loaded with mqtt.js at start: after gateway/broker/quiet-debug.ts hooked its debug) sizes a PUBLISH exactly.
+  let generatePacket: typeof import('mqtt-packet')['generate'] | undefined;
   /** The client's last error (a refused CONNACK, TLS, DNS...) while not connected, for send()'s error; cleared on connect. */
   let connError: string | undefined;
   // Resolved at each disconnect: in-flight batches stop waiting for PUBACKs.
@@ -260,13 +248,33 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     return co;
   }
 
-  function publishOne(c: MqttClient, r: StoredRecord, topic: string): Promise<RecordResult> {
+  function publishOptions(r: StoredRecord): IClientPublishOptions {
     const opts: IClientPublishOptions = { qos: 1, retain: o.retain };
     if (o.protocolVersion === 5) {
       // the record's own MQTT 5 properties go upstream as v5 properties, with our two marks added
       const p = attrsToProperties(r.attrs);
       opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: o.clientId } };
     }
+    return opts;
+  }
+
+  /**
+   * Bytes of the record's PUBLISH packet, exactly (mqtt-packet, as mqtt.js writes it) when it may
+   * come near `limit`; below half of it a cheap lower bound is enough (no second encoding per record).
+   */
+  function publishSize(r: StoredRecord, topic: string, limit: number): number {
+    const rough = r.payload.length + Buffer.byteLength(topic);
+    if (rough < limit / 2) return rough;
+    if (generatePacket === undefined) return rough;
+    const opts = publishOptions(r);
+    return generatePacket(
+      { cmd: 'publish', topic, payload: r.payload, qos: 1, messageId: 1, retain: o.retain, dup: false, properties: opts.properties },
+      { protocolVersion: 5 },
+    ).length;
+  }
+
+  function publishOne(c: MqttClient, r: StoredRecord, topic: string): Promise<RecordResult> {
+    const opts = publishOptions(r);
     return new Promise<RecordResult>((resolve) => {
       c.publish(topic, r.payload, opts, (err) => {
         resolve(err ? { ok: false, retryable: true, error: shortError(err), code: 'PUBLISH_FAILED' } : OK);
@@ -283,12 +291,14 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       stopping = false;
       // mqtt.js loads when an MQTT destination starts, not with every gateway.
       const { connect } = await import('mqtt');
+      generatePacket ??= (await import('mqtt-packet')).generate;
       if (client) return;
       const c = connect(o.url, clientOptions());
       client = c;
       c.on('connect', (connack) => {
         attempts = 0;
         connError = undefined;
+        maxPacket = connack.properties?.maximumPacketSize;
         log.info({ sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
       });
       c.on('close', () => {
@@ -331,6 +341,19 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
         if (topic === undefined) {
           results[i] = { ok: false, retryable: false, error: `topic '${r.topic}' matches no mqtt.topics mapping`, code: 'UNMAPPED' };
           metrics.recordFailures.inc({ kind: 'mqtt', target, code: 'UNMAPPED' });
+          continue;
+        }
+        // The broker drops the connection on a PUBLISH over its Maximum Packet Size: resent after
+        // each reconnect, such a record would cut the link forever and hold every record behind it.
+        const size = maxPacket === undefined ? 0 : publishSize(r, topic, maxPacket);
+        if (maxPacket !== undefined && size > maxPacket) {
+          results[i] = {
+            ok: false,
+            retryable: false,
+            error: `GH_EXPORT_PERMANENT: PUBLISH of ${size} bytes exceeds the broker's Maximum Packet Size of ${maxPacket} bytes`,
+            code: 'TOO_LARGE',
+          };
+          metrics.recordFailures.inc({ kind: 'mqtt', target, code: 'TOO_LARGE' });
           continue;
         }
         pending.push(
