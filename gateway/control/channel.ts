@@ -7,7 +7,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
-import { withoutCredentials } from '../../core/mqtt-url.js';
+import { withoutCredentials } from '../../core/broker-url.js';
 
 /** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
 const CONTROL_UPSTREAM_TLS: ClientTlsContext = {

@@ -2,7 +2,7 @@
 // the scheduled jobs (`jobs`). The lead composes these into the config file schema.
 import { z } from '../../core/zod.js';
 import { nodeCron } from './cron.js';
-import { brokerUrlProblem } from '../../core/mqtt-url.js';
+import { brokerUrlProblem } from '../../core/broker-url.js';
 
 const KiB = 1024;
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -117,38 +117,3 @@ export function shortError(err: unknown): string {
   const line = msg.split('\n', 1)[0] ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
-
-/** A URL without its user info (whatever the password holds), for the target shown in status and logs. */
-export function withoutCredentials(url: string): string {
-  // host:port without a scheme (NATS takes them): everything up to the last '@' is user info.
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    const at = url.lastIndexOf('@');
-    return at < 0 ? url : url.slice(at + 1);
-  }
-  try {
-    const u = new URL(url);
-    if (u.username === '' && u.password === '') return url;
-    u.username = '';
-    u.password = '';
-    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
-  } catch {
-    // Not a URL the parser reads: cut up to the last '@' before the path.
-    return url.replace(/\/\/[^/]*@/, '//');
-  }
-}
-
-/**
- * Why mqtt.js could not connect to the URL as meant, or undefined. It parses URLs leniently: a
- * port that is not a number became 1883 (another broker, maybe the gateway's own), one out of
- * range failed at start with a bare Node error. (As the MQTT source's check.)
- */
-export function brokerUrlProblem(url: string): string | undefined {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
-  }
-  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the remote broker (1883, 8883 for TLS)';
-  return undefined;
-}

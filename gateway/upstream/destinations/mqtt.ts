@@ -17,7 +17,8 @@ import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, brokerUrlProblem, destinationMetrics, shortError, withoutCredentials } from './common.js';
+import { OK, destinationMetrics, shortError } from './common.js';
+import { brokerUrlProblem, withoutCredentials } from '../../../core/broker-url.js';
 import { validFilter } from '../../../core/topic-filter.js';
 
 const MiB = 1024 * 1024;
@@ -55,7 +56,7 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
         .string()
         .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
         .superRefine((url, ctx) => {
-          const p = brokerUrlProblem(url);
+          const p = brokerUrlProblem(url, 'remote broker');
           if (p) ctx.addIssue({ code: 'custom', message: p });
         })
         .describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),

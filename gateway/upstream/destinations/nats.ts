@@ -9,7 +9,8 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError, withoutCredentials } from './common.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
+import { withoutCredentials } from '../../../core/broker-url.js';
 
 const MiB = 1024 * 1024;
 

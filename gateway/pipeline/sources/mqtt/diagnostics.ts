@@ -1,6 +1,6 @@
 // What the MQTT source says about its connection, in logs and status: an untrusted broker
 // certificate with its fix, why a connection closed. (The URL without its credentials:
-// core/mqtt-url.ts.)
+// core/broker-url.ts.)
 
 export const CERTIFICATE_FIX =
   "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";

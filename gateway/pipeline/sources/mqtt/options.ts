@@ -4,7 +4,7 @@
 import { z } from '../../../../core/zod.js';
 import { validFilter } from '../../../../core/topic-filter.js';
 import { sourceBaseSchema } from '../kind.js';
-import { brokerUrlProblem } from '../../../../core/mqtt-url.js';
+import { brokerUrlProblem } from '../../../../core/broker-url.js';
 
 const topicSchema = z.strictObject({
   filter: z

@@ -29,7 +29,7 @@ import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
 import { readSubscribed, writeSubscribed } from './session.js';
 import { CERTIFICATE_FIX, certificateTrouble, closedMessage } from './diagnostics.js';
-import { withoutCredentials } from '../../../../core/mqtt-url.js';
+import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */

@@ -1,5 +1,5 @@
-// A broker URL the gateway connects to with mqtt.js (an MQTT source, the control broker, the MQTT
-// bridge destination): checked where the config is, and shown without its credentials. mqtt.js
+// A broker URL the gateway connects to (an MQTT source, the control broker, the MQTT bridge and
+// NATS destinations): checked where the config is, and shown without its credentials. mqtt.js
 // parses URLs leniently: a port that is not a number became 1883 (another broker, maybe the
 // gateway's own), one out of range failed at start with a bare Node error. The URL names the
 // connection in logs, statuses and the retained control status topic, which any subscriber of that
@@ -17,17 +17,21 @@ export function brokerUrlProblem(url: string, broker: string): string | undefine
   return undefined;
 }
 
-/** The URL without user name and password (mqtt://user:pass@host:1883 -> mqtt://host:1883). */
+/** A URL without its user info (whatever the password holds), for the target shown in status and logs. */
 export function withoutCredentials(url: string): string {
-  let u: URL;
+  // host:port without a scheme (NATS takes them): everything up to the last '@' is user info.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    const at = url.lastIndexOf('@');
+    return at < 0 ? url : url.slice(at + 1);
+  }
   try {
-    u = new URL(url);
+    const u = new URL(url);
+    if (u.username === '' && u.password === '') return url;
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
   } catch {
-    // The schema refuses such a URL; keep nothing between the scheme and an @ that could be a secret.
+    // Not a URL the parser reads: keep nothing between the scheme and an @ that could be a secret.
     return url.replace(/\/\/.*@/, '//');
   }
-  if (u.username === '' && u.password === '') return url;
-  u.username = '';
-  u.password = '';
-  return u.toString();
 }
