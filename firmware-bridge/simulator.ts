@@ -77,7 +77,7 @@ export function simulatorLinkOptions(name: string, path: string, framing: SimFra
     path,
     framing: f,
     codec: c,
-    topic: codec === 'struct' ? 'serial/{link}/telemetry' : 'devices/{deviceId}/telemetry',
+    topic: codec === 'struct' ? 'serial/${link}/telemetry' : 'devices/${deviceId}/telemetry',
     ack: { enabled: ack, mode: 'auto', field: 'seq', dedupWindow: 0 },
   };
 }
