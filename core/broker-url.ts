@@ -4,6 +4,18 @@
 // gateway's own), one out of range failed at start with a bare Node error. The URL names the
 // connection in logs, statuses and the retained control status topic, which any subscriber of that
 // broker reads: a password in it must not travel there.
+import { z } from './zod.js';
+
+/** The option of an MQTT broker URL (an MQTT source's, the MQTT bridge's): mqtt://, mqtts://, ws:// or wss:// and a host, and nothing mqtt.js would misread. */
+export function mqttBrokerUrlSchema(broker: string) {
+  return z
+    .string()
+    .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
+    .superRefine((url, ctx) => {
+      const p = brokerUrlProblem(url, broker);
+      if (p) ctx.addIssue({ code: 'custom', message: p });
+    });
+}
 
 /** Why mqtt.js could not connect to the URL as meant, or undefined. `broker` names it in the advice ('remote broker'). */
 export function brokerUrlProblem(url: string, broker: string): string | undefined {

@@ -18,7 +18,7 @@ import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';
-import { brokerUrlProblem, withoutCredentials } from '../../../core/broker-url.js';
+import { mqttBrokerUrlSchema, withoutCredentials } from '../../../core/broker-url.js';
 import { validFilter } from '../../../core/topic-filter.js';
 
 const MiB = 1024 * 1024;
@@ -52,14 +52,7 @@ const topicMapSchema = z.lazy(() =>
 export const mqttBridgeOptionsSchema = z.lazy(() =>
   z
     .strictObject({
-      url: z
-        .string()
-        .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
-        .superRefine((url, ctx) => {
-          const p = brokerUrlProblem(url, 'remote broker');
-          if (p) ctx.addIssue({ code: 'custom', message: p });
-        })
-        .describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+      url: mqttBrokerUrlSchema('remote broker').describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
       clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
       username: z.string().optional().describe('User name.'),
       password: z.string().optional().describe('Password. Never logged or shown in status.'),

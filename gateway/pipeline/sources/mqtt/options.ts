@@ -4,7 +4,7 @@
 import { z } from '../../../../core/zod.js';
 import { validFilter } from '../../../../core/topic-filter.js';
 import { sourceBaseSchema } from '../kind.js';
-import { brokerUrlProblem } from '../../../../core/broker-url.js';
+import { mqttBrokerUrlSchema } from '../../../../core/broker-url.js';
 
 const topicSchema = z.strictObject({
   filter: z
@@ -30,14 +30,7 @@ const topicSchema = z.strictObject({
 
 export const mqttSourceSchema = sourceBaseSchema.extend({
   type: z.literal('mqtt'),
-  url: z
-    .string()
-    .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
-    .superRefine((url, ctx) => {
-      const p = brokerUrlProblem(url, 'remote broker');
-      if (p) ctx.addIssue({ code: 'custom', message: p });
-    })
-    .describe('Remote broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+  url: mqttBrokerUrlSchema('remote broker').describe('Remote broker URL: mqtt://, mqtts://, ws:// or wss://.'),
   clientId: z
     .string()
     .min(1)
