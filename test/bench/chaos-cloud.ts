@@ -9,9 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../helpers/index.js';
+import { mosquittoConfig } from '../helpers/peers.js';
 import { sleep } from './chaos-load.js';
 
 export class CloudBroker {
@@ -29,21 +29,7 @@ export class CloudBroker {
     const bin = which('mosquitto') ?? which('/usr/sbin/mosquitto');
     if (!bin) return undefined;
     const conf = join(dir, 'mosquitto.conf');
-    await writeFile(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
-        `user ${userInfo().username}`,
-        'persistence true',
-        `persistence_location ${dir}/`,
-        'autosave_interval 1',
-        'max_queued_messages 10000000',
-        'log_dest stderr',
-        'log_type error',
-        '',
-      ].join('\n'),
-    );
+    await writeFile(conf, mosquittoConfig(port, dir, 10_000_000));
     return new CloudBroker(bin, conf, port);
   }
 

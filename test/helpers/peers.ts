@@ -220,6 +220,26 @@ export async function startNats(t: TestContext): Promise<Peer> {
   return childPeer(t, 'nats', 'nats-server', (port) => ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], undefined, dir);
 }
 
+/**
+ * A mosquitto.conf: anonymous on loopback at `port`, persistence in `dir` saved every second (queued
+ * QoS 1 messages survive a restart), at most `maxQueued` messages queued per client.
+ */
+export function mosquittoConfig(port: number, dir: string, maxQueued: number): string {
+  return [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    // Run as ourselves: as root, mosquitto drops to user 'mosquitto', which cannot write the temp dir.
+    `user ${userInfo().username}`,
+    'persistence true',
+    `persistence_location ${dir}/`,
+    'autosave_interval 1',
+    `max_queued_messages ${maxQueued}`,
+    'log_dest stderr',
+    'log_type error',
+    '',
+  ].join('\n');
+}
+
 /** mosquitto with persistence in a temp dir (queued QoS 1 messages survive restart), anonymous on loopback. */
 export async function startMosquitto(t: TestContext): Promise<Peer> {
   const dir = await peerDataDir('gatehouse-mosquitto-');
@@ -229,24 +249,7 @@ export async function startMosquitto(t: TestContext): Promise<Peer> {
     'mqtt',
     'mosquitto',
     () => ['-c', conf],
-    async (port) => {
-      await writeFile(
-        conf,
-        [
-          `listener ${port} 127.0.0.1`,
-          'allow_anonymous true',
-          // Run as ourselves: as root, mosquitto drops to user 'mosquitto', which cannot write the temp dir.
-          `user ${userInfo().username}`,
-          'persistence true',
-          `persistence_location ${dir}/`,
-          'autosave_interval 1',
-          'max_queued_messages 100000',
-          'log_dest stderr',
-          'log_type error',
-          '',
-        ].join('\n'),
-      );
-    },
+    (port) => writeFile(conf, mosquittoConfig(port, dir, 100_000)),
     dir,
   );
 }

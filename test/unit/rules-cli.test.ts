@@ -1,7 +1,6 @@
 // `gatehouse rules eval` / `rules check` contract, driven through in-memory streams.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runRulesEval, runRulesCheck } from '../../gateway/cli/rules-offline.js';
@@ -11,17 +10,9 @@ import { buildActionRegistry } from '../../gateway/pipeline/actions/index.js';
 /** `rules check` as the CLI runs it: against the gateway's one action registry, inert. */
 const rulesCheck = (argv: string[], io: CliIO): Promise<number> => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' }));
 import { tempDir } from '../helpers/index.js';
+import { runCaptured, type CliRun } from '../helpers/cli-capture.js';
 
-async function run(fn: typeof runRulesEval, argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await fn(argv, { stdout, stderr });
-  return { code, out, err };
-}
+const run = (fn: typeof runRulesEval, argv: string[]): Promise<CliRun> => runCaptured(fn, argv);
 
 test('rules eval prints each output as one compact JSON line', async () => {
   const cases: Array<[string[], string]> = [

@@ -3,22 +3,15 @@
 // refuses, or reported as a bare Node error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../../gateway/cli/main.js';
 import { generateSigningKeys } from '../../gateway/control/signing.js';
 import { tempDir } from '../helpers/index.js';
+import { runCaptured, type CliRun } from '../helpers/cli-capture.js';
 
-async function gatehouse(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(argv, { stdout, stderr });
-  return { code, out, err };
+function gatehouse(argv: string[]): Promise<CliRun> {
+  return runCaptured(main, argv);
 }
 
 const RULES = 'version: 5\nrules:\n  - name: keep\n    sql: "SELECT * FROM \'dev/+/t\'"\n    actions: [{ stream: { name: tele } }]\n';
