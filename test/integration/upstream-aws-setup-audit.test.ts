@@ -6,58 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { join } from 'node:path';
-import type { TestContext } from 'node:test';
-import { openLocalStreams } from '../../gateway/store/index.js';
-import type { LocalStreams } from '../../gateway/store/types.js';
-import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
-import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createDestination } from '../../gateway/upstream/registry.js';
 import { classifyAwsError } from '../../gateway/upstream/destinations/aws-common.js';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { waitUntil } from '../helpers/index.js';
 import { s3Sink } from '../helpers/upstream-e2e.js';
 import { startKinesalite, startS3rver } from '../helpers/peers.js';
-
-async function openStreams(t: TestContext): Promise<LocalStreams> {
-  const dir = await tempDir(t);
-  const streams = await openLocalStreams({ path: join(dir, 'db'), durability: 'os' }, testDeps());
-  t.after(() => streams.close());
-  await streams.defineStream({ name: 'up', maxBytes: 16 * 1024 * 1024, onFull: 'reject' });
-  return streams;
-}
-
-async function startExporter(t: TestContext, streams: LocalStreams, destination: Record<string, unknown>): Promise<Exporter> {
-  const deps = testDeps();
-  const options = parseExporterOptions({
-    name: 'cloud',
-    stream: 'up',
-    destination,
-    batch: { maxRecords: 5, lingerMs: 10 },
-    backoff: { initialMs: 20, maxMs: 200, outageMaxMs: 100 },
-  });
-  const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
-  await exporter.start();
-  t.after(() => exporter.stop());
-  return exporter;
-}
-
-async function append(streams: LocalStreams, n: number): Promise<void> {
-  for (let i = 0; i < n; i++)
-    await streams.append('up', { topic: 'dev/d1/data', payload: Buffer.from(JSON.stringify({ d: 'd1', i })), receivedAt: Date.now() });
-}
-
-/** Wait for several failed sends, then check that nothing was dead-lettered and the backlog is whole. */
-async function assertHeld(exporter: Exporter, streams: LocalStreams, n: number, errorPattern: RegExp): Promise<void> {
-  // Either several failed sends (held) or a dead letter (the bug): whichever comes first.
-  await waitUntil(() => exporter.status().retries >= 3 * n || exporter.status().deadLetters > 0, 'several failed sends', 15_000);
-  const st = exporter.status();
-  assert.equal(st.deadLetters, 0, `nothing dead-lettered (last error: ${st.lastError?.message})`);
-  assert.equal(streams.info('up-dlq').lastSeq, 0, 'the dead-letter stream is empty');
-  assert.equal(st.lastExportedSeq, 0, 'the checkpoint held');
-  assert.equal(st.backlog.records, n);
-  assert.match(st.lastError?.message ?? '', errorPattern);
-  assert.match(st.lastError?.message ?? '', /Fix:|hint|check/i, 'the last error says what to check');
-}
+import { append, assertHeld, openStreams, startExporter } from '../helpers/exporter-rig.js';
 
 test('s3 with wrong credentials: the backlog is held (not dead-lettered), then delivered once the credentials are fixed', { timeout: 60_000 }, async (t) => {
   const peer = await startS3rver(t, ['archive']);

@@ -6,54 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
-import { join } from 'node:path';
-import type { TestContext } from 'node:test';
-import { openLocalStreams } from '../../gateway/store/index.js';
-import type { LocalStreams } from '../../gateway/store/types.js';
-import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
-import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { createDestination } from '../../gateway/upstream/registry.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
-
-async function openStreams(t: TestContext): Promise<LocalStreams> {
-  const dir = await tempDir(t);
-  const streams = await openLocalStreams({ path: join(dir, 'db'), durability: 'os' }, testDeps());
-  t.after(() => streams.close());
-  await streams.defineStream({ name: 'up', maxBytes: 16 * 1024 * 1024, onFull: 'reject' });
-  return streams;
-}
-
-async function startExporter(t: TestContext, streams: LocalStreams, destination: Record<string, unknown>): Promise<Exporter> {
-  const deps = testDeps();
-  const options = parseExporterOptions({
-    name: 'cloud',
-    stream: 'up',
-    destination,
-    batch: { maxRecords: 5, lingerMs: 10 },
-    backoff: { initialMs: 20, maxMs: 200, outageMaxMs: 100 },
-  });
-  const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
-  await exporter.start();
-  t.after(() => exporter.stop());
-  return exporter;
-}
-
-async function append(streams: LocalStreams, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) await streams.append('up', { topic: 'dev/d1/data', payload: Buffer.from(JSON.stringify({ i })), receivedAt: Date.now() });
-}
-
-async function assertHeld(exporter: Exporter, streams: LocalStreams, n: number, errorPattern: RegExp): Promise<void> {
-  // Either several failed sends (held) or a dead letter (the bug): whichever comes first.
-  await waitUntil(() => exporter.status().retries >= 3 * n || exporter.status().deadLetters > 0, 'several failed sends', 15_000);
-  const st = exporter.status();
-  assert.equal(st.deadLetters, 0, `nothing dead-lettered (last error: ${st.lastError?.message})`);
-  assert.equal(streams.info('up-dlq').lastSeq, 0, 'the dead-letter stream is empty');
-  assert.equal(st.lastExportedSeq, 0, 'the checkpoint held');
-  assert.equal(st.backlog.records, n);
-  assert.match(st.lastError?.message ?? '', errorPattern);
-  assert.match(st.lastError?.message ?? '', /Fix: .*(accessKey|url)/, 'the last error says what to check');
-}
+import { waitUntil } from '../helpers/index.js';
+import { append, assertHeld, openStreams, startExporter } from '../helpers/exporter-rig.js';
 
 test('http with a wrong accessKey (401): the backlog is held, then delivered once the key is fixed', { timeout: 60_000 }, async (t) => {
   const rx = await startFirehoseReceiver({ accessKey: 'right-key' });
@@ -61,7 +16,7 @@ test('http with a wrong accessKey (401): the backlog is held, then delivered onc
   const streams = await openStreams(t);
   const wrong = await startExporter(t, streams, { type: 'http', url: rx.url, accessKey: 'wrong-key', timeoutMs: 2000 });
   await append(streams, 12);
-  await assertHeld(wrong, streams, 12, /HTTP 401/);
+  await assertHeld(wrong, streams, 12, /HTTP 401/, /Fix: .*(accessKey|url)/);
   assert.equal(rx.acceptedRecords, 0);
   await wrong.stop();
 
@@ -97,7 +52,7 @@ for (const status of [403, 404, 405]) {
       timeoutMs: 2000,
     });
     await append(streams, 6);
-    await assertHeld(exporter, streams, 6, new RegExp(`HTTP ${status}`));
+    await assertHeld(exporter, streams, 6, new RegExp(`HTTP ${status}`), /Fix: .*(accessKey|url)/);
   });
 }
 
@@ -123,6 +78,6 @@ test('http endpoint redirecting (301 to https://, as a plain-http port often doe
     timeoutMs: 2000,
   });
   await append(streams, 6);
-  await assertHeld(exporter, streams, 6, /HTTP 301/);
+  await assertHeld(exporter, streams, 6, /HTTP 301/, /Fix: .*(accessKey|url)/);
   assert.match(exporter.status().lastError?.message ?? '', /https:\/\/ingest\.example\.com\/firehose/, 'names the redirect target');
 });
