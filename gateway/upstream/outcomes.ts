@@ -4,7 +4,7 @@
 // dead letters durably before the checkpoint passes them. The rules are in the behaviour contract
 // at the top of exporter.ts.
 import type { RuntimeDeps } from '../../core/deps.js';
-import { errorMessage } from '../../core/errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { ThrottlePacer } from './backoff.js';
 import type { BatchLimits, Entry } from './batcher.js';
@@ -114,7 +114,10 @@ export class ExportOutcomes {
         e.mark = this.exportedRecords;
         this.retryOne(e, msg, false);
       }
-      return OUTAGE;
+      // A setup fault (a wrong key, url, region; a clock off by minutes) waits for a person or an
+      // agent to fix it, not for a destination to come back: retried at the normal pace (maxMs),
+      // so a fleet with bad credentials does not call the service every few seconds.
+      return isSetupFault(results) ? FAILED : OUTAGE;
     }
     let okRecords = 0;
     let okBytes = 0;
@@ -300,4 +303,9 @@ export class ExportOutcomes {
     const dl = { topic: rec.topic, payload: rec.payload, receivedAt: rec.receivedAt, attrs };
     await this.d.streams.append(this.d.dlqName, rec.key === undefined ? dl : { ...dl, key: rec.key });
   }
+}
+
+/** A whole send refused because of the gateway's setup, as destinations mark it (details.setup). */
+function isSetupFault(err: Error): boolean {
+  return err instanceof GatehouseError && (err.details as { setup?: unknown } | undefined)?.setup === true;
 }

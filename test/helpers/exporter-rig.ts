@@ -57,4 +57,6 @@ export async function assertHeld(exporter: Exporter, streams: LocalStreams, n: n
   assert.equal(st.backlog.records, n);
   assert.match(st.lastError?.message ?? '', error);
   assert.match(st.lastError?.message ?? '', fix, 'the last error says what to check');
+  // Waiting for someone to fix the setup, not for the destination to return: the normal pace (maxMs).
+  assert.equal(st.outage, false, 'a setup fault is retried at the normal pace, not as an outage');
 }

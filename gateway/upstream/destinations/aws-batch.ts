@@ -109,7 +109,13 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
       metrics.calls.inc({ kind, target, outcome: 'retryable' });
       throw ERRORS.GH_EXPORT_RETRYABLE(
         { reason: `${label} failed: ${c.message}` },
-        { where: target, cause: err, details: { code: c.code }, ...(c.setup ? { hint: SETUP_HINT } : c.missing ? { hint: missingHint(kind) } : {}) },
+        {
+          where: target,
+          cause: err,
+          // A missing stream or bucket is the setup's too (a name mistyped, not created yet).
+          details: { code: c.code, ...(c.setup || c.missing ? { setup: true } : {}) },
+          ...(c.setup ? { hint: SETUP_HINT } : c.missing ? { hint: missingHint(kind) } : {}),
+        },
       );
     }
     metrics.calls.inc({ kind, target, outcome: 'permanent' });

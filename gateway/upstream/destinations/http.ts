@@ -148,6 +148,7 @@ export class HttpDestination implements Destination {
         { reason: error },
         {
           where: this.target,
+          details: { setup: true },
           hint:
             status === 404 || status === 405
               ? "the endpoint refused the url, not the records: check the destination's url (its path); records wait in the local stream"
@@ -161,6 +162,7 @@ export class HttpDestination implements Destination {
         { reason: `${error}${reply.location ? ` (redirects to ${reply.location.split('?', 1)[0]})` : ''}` },
         {
           where: this.target,
+          details: { setup: true },
           hint: "the endpoint redirects: set the destination's url to the address it points to (redirects are not followed); records wait in the local stream",
         },
       );
