@@ -8,37 +8,24 @@
 // with durability fsync; the intake is test/helpers/store-intake.ts (no rules engine).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { waitUntil } from '../helpers/index.js';
 import { readAll, storeIntake } from '../helpers/store-intake.js';
-import { openLocalStreams } from '../../gateway/store/index.js';
 import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
 import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
-import { createBroker } from '../../gateway/broker/index.js';
+import { remoteBrokerRig, subscribed } from '../helpers/mqtt-source-rig.js';
 
 const MESSAGES = 300;
 
 test('mqtt source: a burst of QoS 1 messages shares commits (PUBACKs deferred until committed), every message stored once, in order', async (t) => {
-  const deps = testDeps();
-  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...deps, onPublish: () => undefined });
-  await broker.start();
-  t.after(() => broker.stop());
-  const url = `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`;
-  const dir = await tempDir(t);
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'fsync' }, deps);
-  t.after(() => store.close());
-  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  const { deps, url, dir, store } = await remoteBrokerRig(t, 'fsync');
   const source = new MqttSubscribeSource(
     mqttSourceSchema.parse({ type: 'mqtt', name: 'cloud', url, clientId: 'gh-source-batching', topics: [{ filter: 'cloud/#' }] }),
     { ...deps, dataDir: dir },
   );
   t.after(() => source.stop());
   await source.start(storeIntake(store, 'down', 'cloud'));
-  await waitUntil(() => {
-    const d = source.status().details as { subscriptions: Array<{ qos: number | null }> };
-    return source.status().state === 'connected' && d.subscriptions.every((s) => s.qos !== null);
-  }, 'the source connected and subscribed');
+  await subscribed(source);
 
   const publisher = await mqtt.connectAsync(url, { clientId: 'office', reconnectPeriod: 0 });
   t.after(() => publisher.endAsync(true));

@@ -8,29 +8,19 @@
 // test/helpers/store-intake.ts with its first submits refused, each with another reason.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { waitUntil } from '../helpers/index.js';
 import { readAll, storeIntake } from '../helpers/store-intake.js';
-import { openLocalStreams } from '../../gateway/store/index.js';
 import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
 import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
-import { createBroker } from '../../gateway/broker/index.js';
+import { remoteBrokerRig, subscribed } from '../helpers/mqtt-source-rig.js';
 
 const REFUSALS = 6;
 
 test('mqtt source: a message refused again at every redelivery logs one warning, not one per refusal', async (t) => {
-  const deps = testDeps();
-  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...deps, onPublish: () => undefined });
-  await broker.start();
-  t.after(() => broker.stop());
-  const url = `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`;
-  const dir = await tempDir(t);
-  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
-  t.after(() => store.close());
-  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  const { deps, url, dir, store } = await remoteBrokerRig(t, 'os');
   const intake = storeIntake(store, 'down', 'cloud');
   // The first submits are refused as a store that is short of space refuses them: each reason names other free bytes.
   let refused = 0;
@@ -66,10 +56,7 @@ test('mqtt source: a message refused again at every redelivery logs one warning,
   );
   t.after(() => source.stop());
   await source.start(intake);
-  await waitUntil(() => {
-    const d = source.status().details as { subscriptions: Array<{ qos: number | null }> };
-    return source.status().state === 'connected' && d.subscriptions.every((s) => s.qos !== null);
-  }, 'the source connected and subscribed');
+  await subscribed(source);
   const publisher = await mqtt.connectAsync(url, { clientId: 'office', reconnectPeriod: 0 });
   t.after(() => publisher.endAsync(true));
   await publisher.publishAsync('cloud/cmd', 'go', { qos: 1 });

@@ -21,6 +21,7 @@ import { execFileSync } from 'node:child_process';
 import type { GatehouseError } from '../../core/errors.js';
 import pino from 'pino';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { subscribed } from '../helpers/mqtt-source-rig.js';
 
 const skip = needBinary('mosquitto', 'mosquitto');
 
@@ -56,13 +57,6 @@ async function rig(t: TestContext, extra: Record<string, unknown> = {}): Promise
   const publisher = await mqtt.connectAsync(peer.url, { clientId: 'office', reconnectPeriod: 0 });
   t.after(() => publisher.endAsync(true));
   return { peer, store, intake, deps, source, publisher };
-}
-
-async function subscribed(source: MqttSubscribeSource): Promise<void> {
-  await waitUntil(() => {
-    const d = source.status().details as { subscriptions: Array<{ qos: number | null }> };
-    return source.status().state === 'connected' && d.subscriptions.every((s) => s.qos !== null);
-  }, 'the source connected and subscribed');
 }
 
 test('mqtt source: remote messages reach the store, topics mapped, marked as bridged, acknowledged after commit', { skip }, async (t) => {
