@@ -93,8 +93,12 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   }
   for (const [i, e] of (config.exporters ?? []).entries()) {
     const d = e.destination as Record<string, unknown>;
-    if (d.type !== 'mqtt') continue;
     const at = `exporters.${i}.destination`;
+    if (d.type === 'http' && typeof d.caFile === 'string') {
+      const where = { ca: `${at}.caFile`, cert: `${at}.certFile`, key: `${at}.keyFile` };
+      clientTls.push({ at, paths: { ca: d.caFile }, ctx: { where, subject: `HTTP destination of exporter '${e.name}'`, code: 'GH_DESTINATION_CONFIG' } });
+    }
+    if (d.type !== 'mqtt') continue;
     const where = { ca: `${at}.caFile`, cert: `${at}.certFile`, key: `${at}.keyFile` };
     clientTls.push({
       at,

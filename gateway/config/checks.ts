@@ -43,6 +43,8 @@ export function destinationFiles(destination: Record<string, unknown>): Destinat
     add(destination, 'caFile', 'caFile', 'the CA bundle of the MQTT destination');
     add(destination, 'certFile', 'certFile', 'the client certificate of the MQTT destination');
     add(destination, 'keyFile', 'keyFile', 'the client key of the MQTT destination');
+  } else if (destination.type === 'http') {
+    add(destination, 'caFile', 'caFile', 'the CA bundle of the HTTP destination');
   } else if (destination.type === 'nats') {
     add(destination, 'credsFile', 'credsFile', 'the NATS credentials file');
     add(destination.tls, 'caFile', 'tls.caFile', 'the CA bundle of the NATS destination');

@@ -173,5 +173,12 @@ export const httpDestinationSchema = z.strictObject({
     .default(4 * MiB)
     .describe('Max summed payload bytes per request before base64 (Firehose: 4 MiB).'),
   rejectUnauthorized: z.boolean().default(true).describe('Verify the server certificate (https).'),
+  caFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "PEM file of the CA certificate(s) to verify an https url's certificate against, in place of the system's CAs: a receiver whose certificate a private CA issued (relative to the config file; read at start).",
+    ),
 });
 export type HttpDestinationOptions = z.infer<typeof httpDestinationSchema>;

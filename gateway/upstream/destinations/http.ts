@@ -12,6 +12,7 @@ import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
+import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
@@ -56,8 +57,17 @@ export class HttpDestination implements Destination {
     this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
     const isHttps = this.url.protocol === 'https:';
+    // A private CA: checked as the handshake will use it (a key or a missing file is a config error naming caFile).
+    const { ca } = readClientTlsFiles(
+      { ca: options.caFile },
+      {
+        where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' },
+        subject: 'HTTP destination',
+        code: 'GH_DESTINATION_CONFIG',
+      },
+    );
     this.agent = isHttps
-      ? new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized })
+      ? new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized, ...(ca ? { ca } : {}) })
       : new http.Agent({ keepAlive: true, maxSockets: 4 });
     this.headers = {
       'Content-Type': 'application/json',
