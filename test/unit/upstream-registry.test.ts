@@ -69,3 +69,17 @@ test('every problem of a destination block is listed, not only the first', () =>
     },
   );
 });
+
+test('nats with createStream and a subject template without a literal head is refused: the stream would capture every subject', () => {
+  assert.throws(
+    () => createDestination({ type: 'nats', subject: '${stream}', createStream: true } as { type: 'nats' }, testDeps()),
+    (err: unknown) => {
+      assert.ok(isGatehouseError(err, 'GH_DESTINATION_CONFIG'), String(err));
+      assert.match(err.message, /destination\.subject: with createStream, the subject template needs a literal head ending with '\.'/);
+      return true;
+    },
+  );
+  // A head, or a stream that exists already (no createStream), is fine.
+  assert.doesNotThrow(() => createDestination({ type: 'nats', subject: 'site.${stream}', createStream: true } as { type: 'nats' }, testDeps()));
+  assert.doesNotThrow(() => createDestination({ type: 'nats', subject: '${stream}' } as { type: 'nats' }, testDeps()));
+});

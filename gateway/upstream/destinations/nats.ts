@@ -101,6 +101,16 @@ export const natsOptionsSchema = z.lazy(() =>
         .default(8 * MiB)
         .describe('Max summed payload bytes per batch.'),
     })
+    .superRefine((o, ctx) => {
+      // The stream createStream makes captures the template's literal head + '>': without a head
+      // ('${stream}'), that is '>', every subject, which the server refuses (upstream audit).
+      if (o.createStream && streamSubjects(o.subject)[0] === '>')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['subject'],
+          message: `with createStream, the subject template needs a literal head ending with '.' (e.g. gatehouse.\${stream}): the stream made for '${o.subject}' would capture '>', every subject, which the server refuses`,
+        });
+    })
     .describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).'),
 );
 
