@@ -79,6 +79,29 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
       );
     names.add(e.name);
   }
+  // Two s3 exporters writing to one bucket and prefix: key templates without ${stream} give batches
+  // of the two streams the same keys (their sequence numbers both start at 1), and one overwrites
+  // the other's objects: records lost while counted delivered (upstream audit).
+  const s3Places = new Map<string, { i: number; name: string; perStream: boolean }>();
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    const d = e.destination as { type?: string; bucket?: unknown; prefix?: unknown; endpoint?: unknown; keyTemplate?: unknown };
+    if (d.type !== 's3' || typeof d.bucket !== 'string') continue;
+    const place = `${String(d.endpoint ?? '')}|${d.bucket}|${String(d.prefix ?? 'gatehouse/')}`;
+    const perStream = typeof d.keyTemplate !== 'string' || /\{stream\}/.test(d.keyTemplate);
+    const first = s3Places.get(place);
+    if (first && (!first.perStream || !perStream))
+      problems.push(
+        new GatehouseError(
+          'GH_CONFIG_INVALID',
+          `exporters '${first.name}' and '${e.name}' write to s3 bucket '${d.bucket}' under one prefix with a keyTemplate without \${stream}: their batches get the same keys and overwrite each other's objects`,
+          {
+            where: `exporters.${i}.destination.keyTemplate`,
+            hint: 'put ${stream} in each keyTemplate (as the default does), or give each exporter its own prefix',
+          },
+        ),
+      );
+    else if (!first) s3Places.set(place, { i, name: e.name, perStream });
+  }
   const links = new Set<string>();
   // Serial ports by path: a serial link's, a Modbus RTU source's. One port, one reader: the second
   // would wait for the port's lock forever (the bridge refuses two links at start too).

@@ -256,3 +256,26 @@ test('two readers of one serial port (serial links, Modbus RTU sources) are a co
   assert.equal(rtu.code, 1, rtu.err);
   assert.match(rtu.err, /serial link 'meter' and Modbus source 'plc' both open \/dev\/ttyUSB0 \(at sources\.0\.rtu\.path\)/);
 });
+
+test('two s3 exporters on one bucket and prefix with a keyTemplate without ${stream} are a config error (their objects would overwrite each other)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const config = (template: string, prefix2 = ''): string =>
+    [
+      'streams: { a: {}, b: {} }',
+      'rules: { version: 1, rules: [] }',
+      'exporters:',
+      `  - { name: ea, stream: a, destination: { type: s3, bucket: archive, keyTemplate: "${template}" } }`,
+      `  - { name: eb, stream: b, destination: { type: s3, bucket: archive${prefix2}, keyTemplate: "${template}" } }`,
+      '',
+    ].join('\n');
+  await writeFile(file, config('${timestamp:yyyy}/${firstSeq}-${lastSeq}.ndjson'));
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /exporters 'ea' and 'eb' write to s3 bucket 'archive' under one prefix with a keyTemplate without \$\{stream\}/);
+  // Apart by prefix, or with ${stream} in the keys: fine.
+  await writeFile(file, config('${timestamp:yyyy}/${firstSeq}-${lastSeq}.ndjson', ', prefix: other/'));
+  assert.equal((await checkConfig(file)).code, 0);
+  await writeFile(file, config('${stream}/${firstSeq}-${lastSeq}.ndjson'));
+  assert.equal((await checkConfig(file)).code, 0);
+});
