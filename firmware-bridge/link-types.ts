@@ -21,6 +21,8 @@ export interface SerialLinkStatus {
   lastError?: string;
   lastErrorAt?: number;
   openedAt?: number;
+  /** When the last frame was decoded (epoch ms): a device gone silent on an open port shows here. */
+  lastFrameAt?: number;
 }
 
 export type SubscribeFn = (filter: string, handler: (topic: string, payload: Buffer) => void) => () => void;

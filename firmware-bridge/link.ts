@@ -33,7 +33,7 @@ class Link implements SerialLink {
   private readonly writer: WriteQueue;
   private readonly errLog: RateLimitedLog;
   private readonly held: HeldFrameWatch;
-  /** Wall time: receivedAt, lastErrorAt and openedAt (status). */
+  /** Wall time: receivedAt, lastErrorAt, openedAt and lastFrameAt (status). */
   private readonly now: () => number;
   /** Monotonic time: the partial-frame timeout and the error log's rate limit. */
   private readonly mono: () => number;
@@ -59,6 +59,7 @@ class Link implements SerialLink {
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
   private openedAt: number | undefined;
+  private lastFrameAt: number | undefined;
 
   constructor(
     readonly options: SerialLinkOptions,
@@ -152,6 +153,7 @@ class Link implements SerialLink {
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
       openedAt: this.openedAt,
+      lastFrameAt: this.lastFrameAt,
     };
   }
 
@@ -293,6 +295,7 @@ class Link implements SerialLink {
     };
     if (seq >= 0) msg.traceId = `${this.name}:${seq}`;
     this.st.framesIn++;
+    this.lastFrameAt = msg.receivedAt;
     this.m.framesIn.inc();
     let r: Promise<void> | undefined;
     try {

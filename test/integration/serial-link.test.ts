@@ -55,6 +55,7 @@ for (const [framing, codec] of COMBOS) {
     const st = link.status();
     assert.equal(st.framesIn, N);
     assert.ok(st.bytesIn > 0);
+    assert.equal(st.lastFrameAt, msgs[N - 1]!.receivedAt, "the last frame's time (a device gone silent shows here)");
     assert.equal(await metricValue(deps.registry, 'gatehouse_serial_frames_in_total', { link: 'uart0' }), N);
     assert.equal(await metricValue(deps.registry, 'gatehouse_serial_link_up', { link: 'uart0' }), 1);
   });
