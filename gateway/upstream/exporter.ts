@@ -45,7 +45,11 @@ import { ReadGaps } from './read-gaps.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes } from './outcomes.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import { exporterBacklog, exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
+
+/** A failing export logs its error at most this often (the first at once). */
+const ERROR_LOG_MS = 60_000;
 
 export interface ExporterDeps extends RuntimeDeps {
   streams: LocalStreams;
@@ -105,6 +109,7 @@ class ExporterLoop implements Exporter {
 
   /** okSends: the destination's successful sends when it happened (is it still current?). */
   private lastError: { message: string; at: number; okSends: number } | undefined;
+  private readonly errorLog: RateLog;
 
   constructor(
     private readonly options: ExporterOptions,
@@ -116,6 +121,7 @@ class ExporterLoop implements Exporter {
     this.streams = deps.streams;
     this.now = deps.now ?? Date.now;
     this.metrics = exporterMetrics(deps.registry);
+    this.errorLog = rateLimitedLog(deps.logger, 'warn', ERROR_LOG_MS, clocksOf(deps).monotonic);
     const l = this.dest.limits;
     this.limits = {
       maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
@@ -387,7 +393,9 @@ class ExporterLoop implements Exporter {
 
   private noteError(message: string, log = true): void {
     this.lastError = { message, at: this.now(), okSends: this.out.sendsOk };
-    if (log) this.deps.logger.warn({ exporter: this.name, error: message }, 'export error');
+    // An outage of hours fails a send every few seconds: logged at once, then once a minute with
+    // how many were suppressed (core/rate-log.ts); the status and the metrics count every one.
+    if (log) this.errorLog('export error', { exporter: this.name, error: message }, 'export error');
   }
 
   private backlog(): ExporterStatus['backlog'] {

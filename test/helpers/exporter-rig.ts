@@ -11,6 +11,7 @@ import { createExporter, type Exporter } from '../../gateway/upstream/exporter.j
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { createDestination } from '../../gateway/upstream/registry.js';
 import { tempDir, testDeps, waitUntil } from './index.js';
+import type { RuntimeDeps } from '../../core/deps.js';
 
 /** A store with the stream `up`, closed after the test. */
 export async function openStreams(t: TestContext): Promise<LocalStreams> {
@@ -22,8 +23,12 @@ export async function openStreams(t: TestContext): Promise<LocalStreams> {
 }
 
 /** The exporter `cloud` of stream `up` to `destination`, with short backoffs; stopped after the test. */
-export async function startExporter(t: TestContext, streams: LocalStreams, destination: Record<string, unknown>): Promise<Exporter> {
-  const deps = testDeps();
+export async function startExporter(
+  t: TestContext,
+  streams: LocalStreams,
+  destination: Record<string, unknown>,
+  deps: RuntimeDeps = testDeps(),
+): Promise<Exporter> {
   const options = parseExporterOptions({
     name: 'cloud',
     stream: 'up',
