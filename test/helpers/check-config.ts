@@ -2,33 +2,38 @@
 // code and what it printed. For tests that a wrong option is refused before `start`, with its key.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { main } from '../../gateway/cli/main.js';
 import { tempDir } from './index.js';
+import { runCaptured, type CliRun } from './cli-capture.js';
 
 /** `gatehouse check-config FILE`: its exit code and what it printed (a throw counts as exit 1). */
-export async function checkConfigFile(file: string): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w = (f: (s: string) => void): Writable =>
-    new Writable({
-      write: (c: Buffer, _e, cb) => {
-        f(c.toString());
-        cb();
-      },
-    });
-  let code: number;
+export async function checkConfigFile(file: string): Promise<CliRun> {
   try {
-    code = await main(['check-config', file], { stdout: w((s) => (out += s)), stderr: w((s) => (err += s)) });
+    return await runCaptured(main, ['check-config', file]);
   } catch (e) {
-    code = 1;
-    err += String(e);
+    return { code: 1, out: '', err: String(e) };
   }
-  return { code, out, err };
 }
 
-export async function checkConfigText(t: TestContext, yaml: string): Promise<{ code: number; out: string; err: string }> {
+/**
+ * A config with one stream `up` (every fleet/# message) and one exporter of it, `name`, to
+ * `destination` (YAML flow text): for tests of a destination's options through check-config.
+ */
+export function exporterConfigText(destination: string, name = 'cloud'): string {
+  return `
+broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }
+admin: { enabled: false }
+streams: { up: { maxBytes: 16777216 } }
+rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
+exporters:
+  - name: ${name}
+    stream: up
+    destination: ${destination}
+`;
+}
+
+export async function checkConfigText(t: TestContext, yaml: string): Promise<CliRun> {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
   await writeFile(file, yaml);

@@ -3,18 +3,9 @@
 // an endpoint must be http:// or https://, and the refusal says so, naming the key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConfigText } from '../helpers/check-config.js';
+import { checkConfigText, exporterConfigText } from '../helpers/check-config.js';
 
-const config = (destination: string): string => `
-broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }
-admin: { enabled: false }
-streams: { up: { maxBytes: 16777216 } }
-rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
-exporters:
-  - name: cloud
-    stream: up
-    destination: ${destination}
-`;
+const config = (destination: string): string => exporterConfigText(destination);
 
 test('kinesis, firehose, s3: an endpoint without http:// or https:// is refused naming exporters.0.destination.endpoint', async (t) => {
   for (const dest of ['{ type: kinesis, streamName: s', '{ type: firehose, deliveryStreamName: s', '{ type: s3, bucket: archive, forcePathStyle: true']) {

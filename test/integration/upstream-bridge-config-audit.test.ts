@@ -7,21 +7,12 @@
 // destination's target (status, logs, metrics labels), also a password holding an '@'.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConfigText } from '../helpers/check-config.js';
+import { checkConfigText, exporterConfigText } from '../helpers/check-config.js';
 import { testDeps } from '../helpers/index.js';
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
 import { createNatsDestination, natsOptionsSchema } from '../../gateway/upstream/destinations/nats.js';
 
-const config = (destination: string): string => `
-broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }
-admin: { enabled: false }
-streams: { up: { maxBytes: 16777216 } }
-rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
-exporters:
-  - name: bridge
-    stream: up
-    destination: ${destination}
-`;
+const config = (destination: string): string => exporterConfigText(destination, 'bridge');
 
 test('mqtt bridge: a URL with a port that is not a number, out of range or 0, or another scheme, is refused naming exporters.0.destination.url', async (t) => {
   for (const url of [

@@ -5,18 +5,9 @@
 // must refuse it, naming the key (start loads with the same schema).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkConfigText } from '../helpers/check-config.js';
+import { checkConfigText, exporterConfigText } from '../helpers/check-config.js';
 
-const config = (keyTemplate: string): string => `
-broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }
-admin: { enabled: false }
-streams: { up: { maxBytes: 16777216 } }
-rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
-exporters:
-  - name: archive
-    stream: up
-    destination: { type: s3, bucket: my-archive, keyTemplate: ${JSON.stringify(keyTemplate)} }
-`;
+const config = (keyTemplate: string): string => exporterConfigText(`{ type: s3, bucket: my-archive, keyTemplate: ${JSON.stringify(keyTemplate)} }`, 'archive');
 
 test('s3: a keyTemplate without ${firstSeq} or ${lastSeq} (every batch would overwrite the last) is refused by check-config', async (t) => {
   for (const tpl of ['${timestamp:yyyy}/${timestamp:MM}/${timestamp:dd}/data.ndjson', '${stream}/${timestamp:HH}.ndjson', '${stream}-${records}.ndjson']) {
