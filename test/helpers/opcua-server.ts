@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { OPCUAServer } from 'node-opcua-server';
-import { Variant, VariantArrayType, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy } from 'node-opcua-client';
+import { DataValue, Variant, VariantArrayType, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import { freePort, tempDir } from './index.js';
 
@@ -19,6 +19,8 @@ export interface OpcuaPeer {
   values: Record<string, number | string | number[]>;
   /** Make a variable return a Bad status code. */
   bad: Set<string>;
+  /** Make Level (a Double) return its value with an Uncertain status code (UncertainLastUsableValue). */
+  uncertain: Set<string>;
   running: boolean;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -40,8 +42,9 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
   const peer: OpcuaPeer = {
     endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
     port,
-    values: { Speed: 1.5, Count: 0, Label: 'line-1', Setpoint: 0, Mode: 0, Big: [0, 0], UBig: [0, 0] },
+    values: { Speed: 1.5, Count: 0, Label: 'line-1', Level: 3.25, Setpoint: 0, Mode: 0, Big: [0, 0], UBig: [0, 0] },
     bad: new Set(),
+    uncertain: new Set(),
     get running() {
       return server !== null;
     },
@@ -83,6 +86,22 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
           },
         });
       };
+      // Level: a value whose quality the test sets (get can only return a value or a Bad code).
+      ns.addVariable({
+        organizedBy: folder,
+        minimumSamplingInterval: 50,
+        browseName: 'Level',
+        nodeId: 's=Level',
+        dataType: 'Double',
+        value: {
+          timestamped_get: () =>
+            new DataValue({
+              value: new Variant({ dataType: DataType.Double, value: peer.values.Level }),
+              statusCode: peer.uncertain.has('Level') ? StatusCodes.UncertainLastUsableValue : StatusCodes.Good,
+              sourceTimestamp: new Date(),
+            }),
+        },
+      });
       variable('Speed', DataType.Double);
       variable('Count', DataType.Int32);
       variable('Label', DataType.String);

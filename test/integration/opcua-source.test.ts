@@ -80,6 +80,30 @@ test('subscribes, commits values with timestamps and status codes, flags refused
   assert.equal(source.status().state, 'running');
 });
 
+test('an Uncertain value is sent with its status and counted as uncertain_status, not bad_status, and is no good read', async (t) => {
+  const peer = await opcuaPeer(t, {}, serverPki());
+  const intake = await storeIntake(t);
+  const level = { nodeId: 'ns=1;s=Level', name: 'level', samplingIntervalMs: 50 };
+  const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items: [level] }] }, intake);
+  await waitUntil(async () => (await values(intake, 'level')).some((v) => v.statusCode === 'Good'), 'a Good value', 20_000);
+  const goodRead = (source.status().details as { lastGoodRead: string | null }).lastGoodRead;
+  assert.ok(goodRead, 'the Good value is a good read');
+  peer.uncertain.add('Level');
+  peer.values.Level = 4.5;
+  await waitUntil(
+    async () => (await values(intake, 'level')).some((v) => v.statusCode === 'UncertainLastUsableValue' && v.value === 4.5),
+    'the Uncertain value is sent',
+    10_000,
+  );
+  const d = source.status().details as { badStatus: number; uncertainStatus: number; tagErrors: Record<string, string>; lastGoodRead: string | null };
+  assert.ok(d.uncertainStatus >= 1);
+  assert.equal(d.badStatus, 0, 'an Uncertain value is not a Bad one');
+  assert.match(d.tagErrors.level ?? '', /uncertain status UncertainLastUsableValue/);
+  assert.equal(d.lastGoodRead, goodRead, 'an Uncertain value is no good read');
+  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'uncertain_status' })) >= 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'bad_status' }), 0);
+});
+
 test('server restart: the session and every subscription come back by themselves and the gap is reported', async (t) => {
   const peer = await opcuaPeer(t, {}, serverPki());
   const intake = await storeIntake(t);

@@ -86,7 +86,7 @@ export class OpcuaSource implements Source {
   private lastActivity = 0;
   private lastGoodRead: number | undefined;
   private inFlight = 0;
-  private readonly counts = { values: 0, reconnects: 0, gaps: 0, badStatus: 0, commitErrors: 0, dropped: 0 };
+  private readonly counts = { values: 0, reconnects: 0, gaps: 0, badStatus: 0, uncertainStatus: 0, commitErrors: 0, dropped: 0 };
 
   constructor(
     private readonly opts: OpcuaOptions,
@@ -322,11 +322,17 @@ export class OpcuaSource implements Source {
     const now = this.now();
     const st = this.items.get(item.name) as ItemState;
     const status = dv.statusCode;
-    if (status.isNotGood()) {
-      st.error = `bad status ${status.name}`;
-      this.counts.badStatus++;
-      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
-    } else st.error = undefined;
+    // OPC UA's three qualities: Good; Uncertain (a value, but questionable: a sensor out of its
+    // range, the last usable value of a failed device); Bad (no usable value). Uncertain is its
+    // own count, so an alert on bad_status does not fire for a value the server still vouches for.
+    const quality = qualityOf(status);
+    if (quality === 'good') st.error = undefined;
+    else {
+      st.error = `${quality} status ${status.name}`;
+      if (quality === 'bad') this.counts.badStatus++;
+      else this.counts.uncertainStatus++;
+      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: `${quality}_status` });
+    }
     if (!this.intake?.accepting() || this.inFlight >= this.opts.maxInFlight) {
       this.counts.dropped++;
       this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: this.inFlight >= this.opts.maxInFlight ? 'in_flight' : 'paused' });
@@ -356,9 +362,10 @@ export class OpcuaSource implements Source {
       this.rate.add(1);
       st.lastValueAt = this.now();
       this.metrics.values.inc({ kind: KIND, source: this.name, device: item.name });
-      // A Bad value (the server is up, the device behind it is not) is no good read: counted as
-      // such, it kept lastGoodRead fresh and a staleness alert on it from ever firing.
-      if (status.isNotGood()) return;
+      // A Bad or Uncertain value (the server is up, the device behind it is not, or not quite) is
+      // no good read: counted as such, it kept lastGoodRead fresh and a staleness alert on it
+      // from ever firing (UncertainLastUsableValue repeats a failed device's last value).
+      if (quality !== 'good') return;
       this.lastGoodRead = st.lastValueAt;
       this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: '*' }, this.lastGoodRead / 1000);
     };
@@ -381,4 +388,10 @@ export class OpcuaSource implements Source {
     if (client) client.removeAllListeners();
     await closeQuietly(client, session, 2000);
   }
+}
+
+/** A status code's quality, from its severity bits (0x00 Good, 0x40 Uncertain, 0x80 and 0xC0 Bad). */
+export function qualityOf(status: { value: number }): 'good' | 'uncertain' | 'bad' {
+  const severity = (status.value >>> 30) & 0b11;
+  return severity === 0 ? 'good' : severity === 1 ? 'uncertain' : 'bad';
 }
