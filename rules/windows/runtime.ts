@@ -20,14 +20,19 @@ export type { AggSlot, WindowPlan } from './plan.js';
 
 const DEFAULT_LIMITS = { maxGroups: 10_000, maxRowsPerWindow: 10_000 };
 
+/**
+ * The largest event time, in epoch ms: a Date's range (year 275760). Beyond it a number is not a
+ * time, and window arithmetic loses the millisecond (1e20 - 5000 === 1e20: a hopping window's
+ * start never moved and one event hung the gateway).
+ */
+const MAX_EVENT_TIME = 8.64e15;
+
 function toTimestamp(v: Value): number | undefined {
   const x = numeric(v);
-  if (x !== undefined) return Number.isFinite(x) ? x : undefined;
-  if (typeof v === 'string') {
-    const n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : Date.parse(v);
-    return Number.isFinite(n) ? n : undefined;
-  }
-  return undefined;
+  let n: number | undefined;
+  if (x !== undefined) n = x;
+  else if (typeof v === 'string') n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : Date.parse(v);
+  return n !== undefined && Math.abs(n) <= MAX_EVENT_TIME ? n : undefined;
 }
 
 export class WindowRunner implements WindowedQuery {
@@ -135,7 +140,9 @@ export class WindowRunner implements WindowedQuery {
   }
 
   private addTimed(size: number, hop: number, ts: number, key: string, msg: Message): void {
-    for (let s = Math.floor(ts / hop) * hop; s + size > ts; s -= hop) {
+    // At most size/hop windows (<= 1000), whatever the arithmetic does.
+    const n = Math.ceil(size / hop);
+    for (let k = 0, s = Math.floor(ts / hop) * hop; k < n && s + size > ts; k++, s -= hop) {
       let pane = this.panes.get(s);
       if (!pane) this.panes.set(s, (pane = new Map()));
       let g = pane.get(key);

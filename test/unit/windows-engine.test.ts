@@ -257,6 +257,23 @@ test('event time: TIMESTAMP BY with a lateness bound; watermark closes windows; 
   engine.close();
 });
 
+test('event time: a timestamp beyond a Date (1e20) is not a time: counted as invalid, the window goes on (it hung the gateway in a hopping window)', async () => {
+  const { out, send, engine, deps } = setup("SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts GROUP BY HOPPINGWINDOW(ss, 10, 5)");
+  send('e', { ts: 1000 });
+  for (const ts of [1e20, '99999999999999999999', -1e20, 8.64e15 + 1]) send('e', { ts });
+  send('e', { ts: 16_000 }); // closes [-5000, 5000) and [0, 10000)
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { n: 1, ws: -5000 },
+      { n: 1, ws: 0 },
+    ],
+  );
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_invalid_timestamps_total', { rule: 'w0' }), 4);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_late_events_total', { rule: 'w0' }), 0);
+  engine.close();
+});
+
 test('bounded state: maxGroups evicts the oldest group (counted), sliding rows capped (counted)', async () => {
   const { timers, out, send, engine, deps } = setup(
     ["SELECT k, count(*) AS n FROM 'g' GROUP BY k, TUMBLINGWINDOW(ss, 10)", "SELECT count(*) AS n FROM 's' GROUP BY SLIDINGWINDOW(hh, 1)"],
