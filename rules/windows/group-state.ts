@@ -7,6 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import type { Value } from '../sql/values.js';
 import type { Acc } from './aggregates.js';
 import { loadValue, saveValue } from './checkpoint-values.js';
+import type { PendingEvent } from './event-time.js';
 import type { WindowSpec } from './spec.js';
 
 /** A group of a time window or a session: incremental accumulators. */
@@ -38,6 +39,10 @@ export interface Closing {
 export interface GroupState {
   /** Event time: the largest timestamp seen (-Infinity: none yet). */
   maxTs: number;
+  /** Event time: the time of the last event fed to the windows (-Infinity: none yet). */
+  fedTs: number;
+  /** Event time with LATENESS: the events waiting for the watermark, in time order. */
+  pending: readonly PendingEvent[];
   /** Time windows: start -> group key -> accumulators. */
   panes: Map<number, Map<string, AccGroup>>;
   /** Sessions: group key -> state (Map order = creation order). */
@@ -74,10 +79,13 @@ export function saveGroups(shape: GroupShape, st: GroupState): Buffer {
   const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), saveMsg(g.last)];
   const state = {
     // 2: row values saved with saveValue (1: as JSON.stringify wrote them, whole Decimals as Ints).
-    v: 2,
+    // 3: the events waiting for the watermark (pending) and fedTs (2 and 1 have neither).
+    v: 3,
     kind: shape.kind,
     aggs: shape.aggs,
     maxTs: Number.isFinite(st.maxTs) ? st.maxTs : null,
+    fedTs: Number.isFinite(st.fedTs) ? st.fedTs : null,
+    pending: st.pending.map((e) => [e.ts, e.key, e.vals.map(saveValue), saveMsg(e.msg)]),
     panes: [...st.panes].map(([s, pane]) => [s, [...pane].map(([k, g]) => [k, accGroup(g)])]),
     sessions: [...st.sessions].map(([k, g]) => [k, accGroup(g)]),
     rows: [...st.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head).map((row) => row.map(saveValue)), g.seen, saveMsg(g.last)]),
@@ -92,6 +100,8 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
     kind: string;
     aggs: number;
     maxTs: number | null;
+    fedTs?: number | null;
+    pending?: Array<[number, string, unknown[], SavedMessage]>;
     panes: Array<[number, Array<[string, G]>]>;
     sessions: Array<[string, G]>;
     rows: Array<[string, number[], unknown[][], number, SavedMessage]>;
@@ -101,7 +111,7 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
   } catch (err) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
   }
-  if ((st?.v !== 1 && st?.v !== 2) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
+  if ((st?.v !== 1 && st?.v !== 2 && st?.v !== 3) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} does not match its SQL`, {
       where: 'window checkpoint',
       hint: 'the state is ignored; windows start empty',
@@ -115,6 +125,8 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
   const loadRow = st.v === 1 ? (row: unknown[]): Value[] => row : (row: unknown[]): Value[] => row.map(loadValue);
   return {
     maxTs: st.maxTs ?? -Infinity,
+    fedTs: st.fedTs ?? -Infinity,
+    pending: (st.pending ?? []).map(([ts, key, vals, m]) => ({ ts, key, vals: vals.map(loadValue), msg: loadMsg(m) })),
     panes: new Map(st.panes.map(([s, groups]) => [s, new Map(groups.map(([k, g]) => [k, accGroup(g)]))])),
     sessions: new Map(st.sessions.map(([k, g]) => [k, accGroup(g)])),
     rowGroups: new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, last: loadMsg(m) }])),

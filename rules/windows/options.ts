@@ -12,6 +12,8 @@ export const statefulOptionsSchema = z.strictObject({
     .int()
     .min(1)
     .default(10_000)
-    .describe('Rows kept per group by sliding windows, collect() and percentile(); beyond that rows are dropped and counted'),
+    .describe(
+      'Rows kept per group by sliding windows, collect() and percentile() (beyond: dropped and counted); also the events per rule waiting for the watermark of a LATENESS',
+    ),
 });
 export type StatefulOptions = z.infer<typeof statefulOptionsSchema>;

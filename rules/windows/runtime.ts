@@ -3,37 +3,24 @@
 // (tumbling, hopping) are aligned to multiples of the hop since the epoch (UTC), so every group
 // shares the same boundaries and one timer per rule serves them all. Around it: plan.ts (what the
 // compiler hands it), group-state.ts (the groups and their checkpoint form), emission.ts (HAVING /
-// ORDER BY / LIMIT over the rows of one close).
+// ORDER BY / LIMIT over the rows of one close), event-time.ts (timestamps; with a LATENESS, the
+// events waiting for the watermark, fed in time order).
 import type { Message } from '../../core/message.js';
 import type { EvalContext } from '../sql/context.js';
 import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
-import { numeric, toStr, type Value } from '../sql/values.js';
+import { toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
 import { loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 import { MAX_TIMER_MS } from './clock.js';
+import { EventOrder, toTimestamp } from './event-time.js';
 
 // The compiler imports the plan types with the runner.
 export type { AggSlot, WindowPlan } from './plan.js';
 
 const DEFAULT_LIMITS = { maxGroups: 10_000, maxRowsPerWindow: 10_000 };
-
-/**
- * The largest event time, in epoch ms: a Date's range (year 275760). Beyond it a number is not a
- * time, and window arithmetic loses the millisecond (1e20 - 5000 === 1e20: a hopping window's
- * start never moved and one event hung the gateway).
- */
-const MAX_EVENT_TIME = 8.64e15;
-
-function toTimestamp(v: Value): number | undefined {
-  const x = numeric(v);
-  let n: number | undefined;
-  if (x !== undefined) n = x;
-  else if (typeof v === 'string') n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : Date.parse(v);
-  return n !== undefined && Math.abs(n) <= MAX_EVENT_TIME ? n : undefined;
-}
 
 export class WindowRunner implements WindowedQuery {
   readonly stats: WindowStats = { late: 0, evicted: 0, droppedRows: 0, invalidTimestamps: 0 };
@@ -43,6 +30,10 @@ export class WindowRunner implements WindowedQuery {
   /** The timer fires at timerAt itself (not early, at MAX_TIMER_MS, to be re-armed). */
   private timerExact = false;
   private maxTs = -Infinity;
+  /** Event time with LATENESS: events the watermark has not passed yet, in time order. */
+  private order = new EventOrder();
+  /** Event time: the time of the last event fed to the windows (an older one is late). */
+  private fedTs = -Infinity;
   /** Time windows: start -> group key -> accumulators. */
   private panes = new Map<number, Map<string, AccGroup>>();
   /** Sessions, sliding and count windows: group key -> state (Map order = creation order). */
@@ -51,11 +42,14 @@ export class WindowRunner implements WindowedQuery {
   /** Lower bound of the earliest session deadline (Infinity: none). */
   private nextDeadline = Infinity;
   private readonly aggCtx: AggContext;
-  private readonly vals: Value[];
+  /** The aggregate arguments of the event being fed (scratch, or a pending event's own). */
+  private vals: Value[];
+  private readonly scratch: Value[];
 
   constructor(private readonly plan: WindowPlan) {
     this.aggCtx = { maxRows: DEFAULT_LIMITS.maxRowsPerWindow, onDrop: () => void this.stats.droppedRows++ };
-    this.vals = new Array<Value>(plan.aggs.length);
+    this.scratch = new Array<Value>(plan.aggs.length);
+    this.vals = this.scratch;
   }
 
   private get maxGroups(): number {
@@ -94,7 +88,7 @@ export class WindowRunner implements WindowedQuery {
         this.stats.invalidTimestamps++;
         return undefined;
       }
-      if (t < this.maxTs - p.lateness) {
+      if (t < this.maxTs - p.lateness || t < this.fedTs) {
         this.stats.late++;
         return undefined;
       }
@@ -104,35 +98,64 @@ export class WindowRunner implements WindowedQuery {
     }
     let key = '';
     for (let i = 0; i < p.keys.length; i++) key += (i ? '\u0001' : '') + (toStr(p.keys[i]!(c)) ?? '');
-    const vals = this.vals;
+    const vals = this.scratch;
     for (let i = 0; i < p.aggs.length; i++) {
       const a = p.aggs[i]!.arg;
       vals[i] = a ? a(c) : true;
     }
-    const msg = c.message;
-    const spec = p.spec;
+    if (p.eventTime && p.lateness > 0) return this.addOutOfOrder(ts, key, c.message);
+    this.vals = vals;
+    let out = this.route(ts, key, c.message);
+    if (p.eventTime) {
+      if (ts > this.maxTs) this.maxTs = ts;
+      this.fedTs = ts;
+      const more = this.advance(this.maxTs - p.lateness);
+      if (more) out = out ? out.concat(more) : more;
+    } else if (p.spec.kind === 'tumbling' || p.spec.kind === 'hopping' || p.spec.kind === 'session') {
+      this.reschedule();
+    }
+    return out;
+  }
+
+  /**
+   * Event time with LATENESS: the event waits, in time order, until the watermark passes it; then
+   * the events it passed are fed in time order, each closing what its time closes. Beyond
+   * maxRowsPerWindow waiting events the oldest is fed at once (an event older than it is late).
+   */
+  private addOutOfOrder(ts: number, key: string, msg: Message): WindowEmission[] | undefined {
+    this.order.insert({ ts, key, msg, vals: this.scratch.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)) });
+    if (ts > this.maxTs) this.maxTs = ts;
+    const wm = this.maxTs - this.plan.lateness;
     let out: WindowEmission[] | undefined;
+    const push = (rows: WindowEmission[] | undefined): void => {
+      if (rows?.length) (out ??= []).push(...rows);
+    };
+    const next = () => (this.order.size > this.maxRows ? this.order.shift() : this.order.shift(wm));
+    for (let e = next(); e; e = next()) {
+      this.vals = e.vals;
+      push(this.route(e.ts, e.key, e.msg));
+      this.fedTs = e.ts;
+      push(this.advance(e.ts));
+    }
+    this.vals = this.scratch;
+    push(this.advance(wm));
+    return out;
+  }
+
+  /** Feed one event (its aggregate arguments in this.vals) to its groups. */
+  private route(ts: number, key: string, msg: Message): WindowEmission[] | undefined {
+    const spec = this.plan.spec;
     switch (spec.kind) {
       case 'tumbling':
       case 'hopping':
         this.addTimed(spec.size, spec.hop, ts, key, msg);
-        break;
+        return undefined;
       case 'session':
-        out = this.addSession(spec.maxDuration, spec.timeout, ts, key, msg);
-        break;
+        return this.addSession(spec.maxDuration, spec.timeout, ts, key, msg);
       case 'sliding':
       case 'count':
-        out = this.addRows(ts, key, msg);
-        break;
+        return this.addRows(ts, key, msg);
     }
-    if (p.eventTime) {
-      if (ts > this.maxTs) this.maxTs = ts;
-      const more = this.advance(this.maxTs - p.lateness);
-      if (more) out = out ? out.concat(more) : more;
-    } else if (spec.kind === 'tumbling' || spec.kind === 'hopping' || spec.kind === 'session') {
-      this.reschedule();
-    }
-    return out;
   }
 
   private newAccs(): Acc[] {
@@ -354,12 +377,21 @@ export class WindowRunner implements WindowedQuery {
   }
 
   snapshot(): Buffer {
-    return saveGroups(this.shape, { maxTs: this.maxTs, panes: this.panes, sessions: this.sessions, rowGroups: this.rowGroups });
+    return saveGroups(this.shape, {
+      maxTs: this.maxTs,
+      fedTs: this.fedTs,
+      pending: this.order.all(),
+      panes: this.panes,
+      sessions: this.sessions,
+      rowGroups: this.rowGroups,
+    });
   }
 
   restore(bytes: Buffer): void {
     const st = loadGroups(this.shape, bytes);
     this.maxTs = st.maxTs;
+    this.fedTs = st.fedTs;
+    this.order.replace(st.pending);
     this.panes = st.panes;
     this.sessions = st.sessions;
     this.nextDeadline = Infinity;

@@ -274,6 +274,74 @@ test('event time: a timestamp beyond a Date (1e20) is not a time: counted as inv
   engine.close();
 });
 
+test('event time with LATENESS: out-of-order events are windowed in time order (sessions, sliding, last), as ASA and eKuiper do', async () => {
+  const session = setup(
+    "SELECT count(*) AS n, collect(ts) AS c, window_start() AS ws, window_end() AS we FROM 's' TIMESTAMP BY ts LATENESS(ss, 10) GROUP BY SESSIONWINDOW(ss, 60, 5)",
+  );
+  // 90 s arrives after 100 s: two sessions 10 s apart (timeout 5 s), not one starting at 100 s.
+  for (const ts of [100_000, 90_000, 130_000]) session.send('s', { ts });
+  assert.deepEqual(
+    session.out.map((o) => o.v),
+    [
+      { n: 1, c: [90_000], ws: 90_000, we: 95_000 },
+      { n: 1, c: [100_000], ws: 100_000, we: 105_000 },
+    ],
+  );
+  session.engine.close();
+
+  const sliding = setup(
+    "SELECT count(*) AS n, collect(ts) AS c, last(ts) AS l, window_end() AS we FROM 's' TIMESTAMP BY ts LATENESS(ss, 10) GROUP BY SLIDINGWINDOW(ss, 3)",
+  );
+  for (const ts of [93_000, 94_000, 100_000, 95_000]) sliding.send('s', { ts });
+  assert.equal(sliding.out.length, 0, 'rows wait until the watermark (max - 10 s) passes their event');
+  sliding.send('s', { ts: 120_000 });
+  assert.deepEqual(
+    sliding.out.map((o) => o.v),
+    [
+      { n: 1, c: [93_000], l: 93_000, we: 93_000 },
+      { n: 2, c: [93_000, 94_000], l: 94_000, we: 94_000 },
+      // (92 s, 95 s]: the 100 s event is not in it, and 93 s is still in it.
+      { n: 3, c: [93_000, 94_000, 95_000], l: 95_000, we: 95_000 },
+      { n: 1, c: [100_000], l: 100_000, we: 100_000 },
+    ],
+  );
+  sliding.engine.close();
+
+  // The waiting events are state: a checkpoint keeps them.
+  const sql = "SELECT count(*) AS n, first(v) AS f, last(v) AS l FROM 'e' TIMESTAMP BY ts LATENESS(ss, 5) GROUP BY TUMBLINGWINDOW(ss, 10)";
+  const store = memoryStateStore();
+  const a = setup(sql, { stateStore: store });
+  await a.engine.start();
+  a.send('e', { ts: 4000, v: 'b' });
+  a.send('e', { ts: 1000, v: 'a' });
+  a.send('e', { ts: 9000, v: 'c' });
+  await a.engine.stop();
+  const b = setup(sql, { stateStore: store });
+  await b.engine.start();
+  b.send('e', { ts: 8000, v: 'c0' }); // watermark 4000: not late
+  b.send('e', { ts: 16_000, v: 'd' }); // watermark 11000 closes [0, 10000)
+  assert.deepEqual(
+    a.out.concat(b.out).map((o) => o.v),
+    [{ n: 4, f: 'a', l: 'c' }],
+  );
+  await b.engine.stop();
+});
+
+test('event time with LATENESS: at most maxRowsPerWindow events wait; beyond, the oldest is windowed at once and older ones are late', async () => {
+  const { out, send, engine, deps } = setup("SELECT count(*) AS n FROM 'e' TIMESTAMP BY ts LATENESS(hh, 1) GROUP BY TUMBLINGWINDOW(ss, 10)", {
+    maxRowsPerWindow: 3,
+  });
+  for (const ts of [1000, 2000, 3000, 4000, 11_000]) send('e', { ts });
+  send('e', { ts: 1500 }); // older than the oldest fed (2000): late
+  send('e', { ts: 20 * 3_600_000 }); // watermark far ahead: everything closes
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [{ n: 4 }, { n: 1 }],
+  );
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_late_events_total', { rule: 'w0' }), 1);
+  engine.close();
+});
+
 test('bounded state: maxGroups evicts the oldest group (counted), sliding rows capped (counted)', async () => {
   const { timers, out, send, engine, deps } = setup(
     ["SELECT k, count(*) AS n FROM 'g' GROUP BY k, TUMBLINGWINDOW(ss, 10)", "SELECT count(*) AS n FROM 's' GROUP BY SLIDINGWINDOW(hh, 1)"],

@@ -1,0 +1,65 @@
+// Event time: what a timestamp is (toTimestamp), and, with a lateness bound, the events the
+// watermark has not passed yet, in event-time order (EventOrder). The runner feeds them to the
+// windows once the watermark passes them, so sessions, sliding windows, count windows and
+// first()/last() see the events in time order, as in Azure Stream Analytics (out-of-order
+// tolerance) and eKuiper (event-time windows sort their events). Without it an event 10 s out of
+// order joined a session that started after it (window_start() after the event) and a sliding
+// window counted events later than its end.
+import type { Message } from '../../core/message.js';
+import { numeric, type Value } from '../sql/values.js';
+
+/**
+ * The largest event time, in epoch ms: a Date's range (year 275760). Beyond it a number is not a
+ * time, and window arithmetic loses the millisecond (1e20 - 5000 === 1e20: a hopping window's
+ * start never moved and one event hung the gateway).
+ */
+const MAX_EVENT_TIME = 8.64e15;
+
+export function toTimestamp(v: Value): number | undefined {
+  const x = numeric(v);
+  let n: number | undefined;
+  if (x !== undefined) n = x;
+  else if (typeof v === 'string') n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : Date.parse(v);
+  return n !== undefined && Math.abs(n) <= MAX_EVENT_TIME ? n : undefined;
+}
+
+/** One event waiting for the watermark: its time, group key, aggregate arguments and message. */
+export interface PendingEvent {
+  ts: number;
+  key: string;
+  vals: Value[];
+  msg: Message;
+}
+
+export class EventOrder {
+  /** Sorted by ts; events with the same ts keep their arrival order. */
+  private items: PendingEvent[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  insert(e: PendingEvent): void {
+    const a = this.items;
+    // Events mostly arrive in order: search from the end.
+    let i = a.length;
+    while (i > 0 && a[i - 1]!.ts > e.ts) i--;
+    if (i === a.length) a.push(e);
+    else a.splice(i, 0, e);
+  }
+
+  /** The oldest event if its time is <= t (or any time when t is undefined), removed. */
+  shift(t?: number): PendingEvent | undefined {
+    const first = this.items[0];
+    if (!first || (t !== undefined && first.ts > t)) return undefined;
+    return this.items.shift();
+  }
+
+  all(): readonly PendingEvent[] {
+    return this.items;
+  }
+
+  replace(items: readonly PendingEvent[]): void {
+    this.items = items.slice().sort((x, y) => x.ts - y.ts);
+  }
+}
