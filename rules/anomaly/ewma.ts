@@ -58,10 +58,11 @@ export class EwmaDetector implements StatefulDetector {
     // Scored once warm (and never before two points: a variance needs them).
     const scored = this.s[0]! >= this.warmAfter && this.s[0]! >= 2;
     let score = 0;
+    let learnable = true;
     for (let i = 0; i < k; i++) {
       const x = valueAt(values, i);
       if (first) {
-        this.mean[i] = x;
+        if (!Number.isFinite(x * x)) learnable = false;
         continue;
       }
       const m = this.mean[i]!;
@@ -71,6 +72,19 @@ export class EwmaDetector implements StatefulDetector {
         const z = Math.abs(diff) / std;
         if (z > score) score = z;
       }
+      if (!Number.isFinite(diff * diff)) learnable = false;
+    }
+    // A point whose squared step overflows (|x| beyond ~1e154, a glitch) is scored, not learnt:
+    // learnt, it made the variance Infinity for good and every later score 0.
+    if (!learnable) return score;
+    for (let i = 0; i < k; i++) {
+      const x = valueAt(values, i);
+      if (first) {
+        this.mean[i] = x;
+        continue;
+      }
+      const m = this.mean[i]!;
+      const diff = x - m;
       const incr = a * diff;
       this.mean[i] = m + incr;
       this.variance[i] = (1 - a) * (this.variance[i]! + diff * incr);

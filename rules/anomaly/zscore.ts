@@ -62,6 +62,7 @@ export class ZScoreDetector implements StatefulDetector {
     // A standard deviation needs two points, whatever warmup says.
     const scored = s[0]! >= this.warmAfter && n >= 2;
     let score = 0;
+    let learnable = true;
     for (let i = 0; i < k; i++) {
       const x = valueAt(values, i);
       if (scored) {
@@ -71,6 +72,13 @@ export class ZScoreDetector implements StatefulDetector {
         const z = Math.abs(x - mean) / std;
         if (z > score) score = z;
       }
+      if (!Number.isFinite(this.sumSq[i]! + x * x)) learnable = false;
+    }
+    // A point whose square overflows the sums (|x| beyond ~1e154, a glitch) is scored, not learnt:
+    // learnt, it made the window's deviation Infinity and every score 0 until it left the window.
+    if (!learnable) return score;
+    for (let i = 0; i < k; i++) {
+      const x = valueAt(values, i);
       const slot = pos * k + i;
       if (s[0]! >= w) {
         const old = this.ring[slot]!;

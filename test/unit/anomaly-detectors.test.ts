@@ -215,6 +215,27 @@ test('non-finite inputs score 0 and leave the state untouched', () => {
   assert.equal(a.update(12), b.update(12));
 });
 
+test('zscore and ewma: a finite glitch whose square overflows (1e200) is scored, not learnt: a later spike still alarms (ewma went blind for good)', () => {
+  for (const name of ['ewma', 'zscore']) {
+    const clean = createDetector(name, {});
+    const glitched = createDetector(name, {});
+    const xs = series(300);
+    for (const x of xs) {
+      clean.update(x);
+      glitched.update(x);
+    }
+    assert.ok(glitched.update(1e200) > 1e100, `${name}: the glitch itself alarms`);
+    assert.ok(glitched.update(-1e200) > 1e100, `${name}: so does a negative one`);
+    for (const x of series(150, 11)) assert.equal(glitched.update(x), clean.update(x), `${name}: the state never saw the glitches`);
+    assert.ok(glitched.update(40) > 20, `${name}: a spike after the glitch still alarms`);
+  }
+  // A glitch as the very first point does not become the mean.
+  const first = createDetector('ewma', { warmup: 2 });
+  first.update(1e200);
+  for (const x of series(20)) first.update(x);
+  assert.ok(first.update(40) > 20);
+});
+
 test('param validation names the param, the allowed range and an example', () => {
   const cases: Array<[string, Record<string, number | string>, RegExp]> = [
     ['rcf', { numberOfTrees: 0 }, /numberOfTrees=0 .*integer in \[1, 1000\]/],
