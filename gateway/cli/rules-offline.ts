@@ -107,6 +107,8 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
 function evalWindowed(query: CompiledQuery, w: WindowedQuery, c: EvalContext, io: CliIO, none: (why: string) => number): number {
   w.start({
     now: () => c.message.receivedAt,
+    elapsed: () => c.message.receivedAt,
+    skew: () => 0,
     setTimer: () => undefined, // one message: no window closes on a timer here
     clearTimer: () => undefined,
     emit: () => undefined,

@@ -46,7 +46,12 @@ export interface WindowEmission {
 
 /** What the engine gives a windowed query: clock, timers, limits, and a sink for timer emissions. */
 export interface WindowRuntime {
+  /** Processing time (the replayed time during a replay). */
   now(): number;
+  /** Elapsed (monotonic) time: what timers count. */
+  elapsed(): number;
+  /** The wall clock minus elapsed time now (changes when the wall clock is stepped). */
+  skew(): number;
   setTimer(fn: () => void, ms: number): unknown;
   clearTimer(handle: unknown): void;
   /** Emissions that happen outside handle(msg) (window close on a timer). */

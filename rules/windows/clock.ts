@@ -1,8 +1,12 @@
 // Time source for windows and checkpoints: the real clock and timers in production, a manual one
 // in tests (advance 15 minutes in a microsecond, deterministically).
+import { monotonicNow } from '../../core/clock.js';
 
 export interface Timers {
+  /** The wall clock (epoch ms). */
   now(): number;
+  /** Elapsed time, what timers count (never stepped); without it, the wall clock. */
+  monotonic?(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
@@ -17,12 +21,13 @@ export const MAX_TIMER_MS = 2_147_483_647;
  * Real timers (unref'd: a pending window close never keeps the process alive). `now` is the wall
  * clock on purpose: processing-time windows are aligned to the epoch, checkpointed and replayed
  * after a restart; the timers themselves count elapsed time (runtime.ts closes a window whose timer
- * fired even when the wall clock was stepped back meanwhile). A delay beyond
+ * fired even when the wall clock was stepped back meanwhile, by elapsed time). A delay beyond
  * MAX_TIMER_MS fires at MAX_TIMER_MS: the caller finds nothing due yet and re-arms for the rest.
  */
 export function realTimers(now: () => number = Date.now): Timers {
   return {
     now,
+    monotonic: monotonicNow,
     setTimeout(fn, ms) {
       const t = setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
       t.unref();
@@ -51,6 +56,10 @@ export class ManualTimers implements Timers {
   }
 
   now(): number {
+    return this.t;
+  }
+
+  monotonic(): number {
     return this.t;
   }
 

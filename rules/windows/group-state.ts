@@ -16,6 +16,8 @@ export interface AccGroup {
   last: Message;
   start: number;
   lastTs: number;
+  /** Processing time: wall clock minus elapsed time at lastTs (not checkpointed). */
+  skew?: number;
 }
 
 /** A group of a sliding or count window: the rows themselves (aggregated at emission). */

@@ -141,6 +141,8 @@ export class StatefulRules {
     const t = this.deps.timers;
     entry.query.windowed?.start({
       now: () => this.replayAt ?? t.now(),
+      elapsed: () => t.monotonic?.() ?? t.now(),
+      skew: () => t.now() - (t.monotonic?.() ?? t.now()),
       setTimer: (fn, ms) => t.setTimeout(fn, ms),
       clearTimer: (h) => t.clearTimeout(h),
       emit: (rows) => this.emitRows(entry, rows),

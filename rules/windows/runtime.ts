@@ -14,7 +14,7 @@ import { outputRows } from './emission.js';
 import { loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
-import { MAX_TIMER_MS } from './clock.js';
+import { CloseTimer } from './close-timer.js';
 import { EventOrder, toTimestamp } from './event-time.js';
 
 // The compiler imports the plan types with the runner.
@@ -25,10 +25,15 @@ const DEFAULT_LIMITS = { maxGroups: 10_000, maxRowsPerWindow: 10_000 };
 export class WindowRunner implements WindowedQuery {
   readonly stats: WindowStats = { late: 0, evicted: 0, droppedRows: 0, invalidTimestamps: 0 };
   private rt: WindowRuntime | undefined;
-  private timer: unknown;
-  private timerAt = Infinity;
-  /** The timer fires at timerAt itself (not early, at MAX_TIMER_MS, to be re-armed). */
-  private timerExact = false;
+  private readonly timer = new CloseTimer(() => this.onTimer());
+  /**
+   * Processing time: the wall clock minus elapsed time when each pane opened. Boundaries are wall
+   * time (aligned to the epoch, checkpointed, replayed); a pane's close is due `end - skew` in
+   * elapsed time, so a window had its time even when the wall clock stepped since it opened.
+   */
+  private paneSkew = new Map<number, number>();
+  /** Processing time: lower bound of the earliest session close, in elapsed time. */
+  private nextDueElapsed = Infinity;
   private maxTs = -Infinity;
   /** Event time with LATENESS: events the watermark has not passed yet, in time order. */
   private order = new EventOrder();
@@ -71,9 +76,7 @@ export class WindowRunner implements WindowedQuery {
   }
 
   stop(): void {
-    if (this.timer !== undefined) this.rt?.clearTimer(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.timer.cancel(this.rt);
     this.rt = undefined;
   }
 
@@ -167,7 +170,10 @@ export class WindowRunner implements WindowedQuery {
     const n = Math.ceil(size / hop);
     for (let k = 0, s = Math.floor(ts / hop) * hop; k < n && s + size > ts; k++, s -= hop) {
       let pane = this.panes.get(s);
-      if (!pane) this.panes.set(s, (pane = new Map()));
+      if (!pane) {
+        this.panes.set(s, (pane = new Map()));
+        if (!this.plan.eventTime && this.rt) this.paneSkew.set(s, this.rt.skew());
+      }
       let g = pane.get(key);
       if (!g) {
         if (pane.size >= this.maxGroups) this.evictOldest(pane);
@@ -208,9 +214,15 @@ export class WindowRunner implements WindowedQuery {
     }
     this.feed(g.accs);
     g.last = msg;
-    if (ts > g.lastTs) g.lastTs = ts;
+    if (ts > g.lastTs || g.skew === undefined) {
+      g.lastTs = Math.max(g.lastTs, ts);
+      // The clock its deadline is in (an event after a backward step does not move it).
+      if (!this.plan.eventTime && this.rt) g.skew = this.rt.skew();
+    }
     const d = this.deadline(g);
     if (d < this.nextDeadline) this.nextDeadline = d;
+    const de = this.elapsedDue(d, g.skew);
+    if (de < this.nextDueElapsed) this.nextDueElapsed = de;
     return out;
   }
 
@@ -270,31 +282,39 @@ export class WindowRunner implements WindowedQuery {
 
   // ---- window close ------------------------------------------------------------------------
 
-  /** Close everything due at time t (now, or the watermark); returns the rows in close order. */
-  private advance(t: number): WindowEmission[] | undefined {
+  /**
+   * Close everything due at time t (now, or the watermark), or, given the elapsed time now (a
+   * processing-time timer), due by then; returns the rows in close order.
+   */
+  private advance(t: number, elapsed?: number): WindowEmission[] | undefined {
     const spec = this.plan.spec;
     let out: WindowEmission[] | undefined;
+    const due = (wall: number, skew: number | undefined): boolean => wall <= t || (elapsed !== undefined && this.elapsedDue(wall, skew) <= elapsed);
     if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
-      const due = [...this.panes.keys()].filter((s) => s + spec.size <= t).sort((a, b) => a - b);
-      for (const s of due) {
+      const closing = [...this.panes.keys()].filter((s) => due(s + spec.size, this.paneSkew.get(s))).sort((a, b) => a - b);
+      for (const s of closing) {
         const pane = this.panes.get(s)!;
         this.panes.delete(s);
+        this.paneSkew.delete(s);
         const rows = this.rows([...pane.values()].map((g) => this.closing(g, s + spec.size)));
         if (rows.length) (out ??= []).push(...rows);
       }
-    } else if (spec.kind === 'session' && t >= this.nextDeadline) {
+    } else if (spec.kind === 'session' && (t >= this.nextDeadline || (elapsed !== undefined && elapsed >= this.nextDueElapsed))) {
       const closing: Closing[] = [];
       let next = Infinity;
+      let nextElapsed = Infinity;
       for (const [k, g] of this.sessions) {
         const d = this.deadline(g);
-        if (d <= t) {
+        if (due(d, g.skew)) {
           this.sessions.delete(k);
           closing.push(this.closing(g, d));
-        } else if (d < next) {
-          next = d;
+        } else {
+          next = Math.min(next, d);
+          nextElapsed = Math.min(nextElapsed, this.elapsedDue(d, g.skew));
         }
       }
       this.nextDeadline = next;
+      this.nextDueElapsed = nextElapsed;
       closing.sort((a, b) => a.end - b.end);
       // One close per deadline (ORDER BY / LIMIT apply per close), as timers firing on time would
       // do, so a late timer or a replay closes them the same way.
@@ -309,29 +329,26 @@ export class WindowRunner implements WindowedQuery {
     return out;
   }
 
+  /** Processing time: a close due at wall time `wall` by the clock of `skew`, in elapsed time. */
+  private elapsedDue(wall: number, skew: number | undefined): number {
+    // No skew recorded (state restored or replayed): due by the wall clock of now.
+    return wall - (skew ?? this.rt?.skew() ?? 0);
+  }
+
+  /** Processing time: the next close, in elapsed time. */
   private nextDue(): number {
     const spec = this.plan.spec;
     if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
       let m = Infinity;
-      for (const s of this.panes.keys()) if (s + spec.size < m) m = s + spec.size;
+      for (const s of this.panes.keys()) m = Math.min(m, this.elapsedDue(s + spec.size, this.paneSkew.get(s)));
       return m;
     }
-    return spec.kind === 'session' ? this.nextDeadline : Infinity;
+    return spec.kind === 'session' ? this.nextDueElapsed : Infinity;
   }
 
   /** Processing time: one timer per rule at the next window close. */
   private reschedule(): void {
-    const rt = this.rt;
-    if (!rt || this.plan.eventTime) return;
-    const due = this.nextDue();
-    if (due >= this.timerAt) return;
-    if (this.timer !== undefined) rt.clearTimer(this.timer);
-    this.timer = undefined;
-    this.timerAt = due;
-    if (due === Infinity) return;
-    const delay = due - rt.now();
-    this.timerExact = delay <= MAX_TIMER_MS;
-    this.timer = rt.setTimer(this.onTimer, delay);
+    if (this.rt && !this.plan.eventTime) this.timer.arm(this.rt, this.nextDue());
   }
 
   /**
@@ -341,29 +358,23 @@ export class WindowRunner implements WindowedQuery {
   tick(): WindowEmission[] | undefined {
     const rt = this.rt;
     if (!rt || this.plan.eventTime) return undefined;
-    if (this.timer !== undefined) rt.clearTimer(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.timer.cancel(rt);
     const rows = this.advance(rt.now());
     this.reschedule();
     return rows;
   }
 
-  private onTimer = (): void => {
+  private onTimer(): void {
     const rt = this.rt;
-    const at = this.timerAt;
-    this.timer = undefined;
-    this.timerAt = Infinity;
     if (!rt) return;
-    // Boundaries are wall time (aligned to the epoch, checkpointed, replayed), but timers count
-    // elapsed time: a timer firing means the window had its time. When the wall clock was stepped
-    // back meanwhile (NTP, no RTC), rt.now() is still before the close: close at the due time
-    // anyway, rather than hold the window (and a session's rows) until the clock catches up,
-    // possibly a year later. Stepped forward, rt.now() closes what is due by the new time.
-    const rows = this.advance(this.timerExact ? Math.max(rt.now(), at) : rt.now());
+    // Boundaries are wall time, but a window closes after its time has elapsed: when the wall
+    // clock was stepped back (NTP, no RTC), a window opened before the step closes on time rather
+    // than when the clock catches up, possibly a year later, even when windows opened after the
+    // step close before it. Stepped forward, what is due by the new wall time closes too.
+    const rows = this.advance(rt.now(), rt.elapsed());
     this.reschedule();
     if (rows?.length) rt.emit(rows);
-  };
+  }
 
   /** HAVING, projection, ORDER BY, LIMIT over the groups closing together. */
   private rows(closing: Closing[]): WindowEmission[] {
@@ -394,13 +405,13 @@ export class WindowRunner implements WindowedQuery {
     this.order.replace(st.pending);
     this.panes = st.panes;
     this.sessions = st.sessions;
+    this.paneSkew.clear();
     this.nextDeadline = Infinity;
     for (const g of this.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
+    this.nextDueElapsed = this.nextDeadline - (this.rt?.skew() ?? 0);
     this.rowGroups = st.rowGroups;
     if (this.rt) {
-      if (this.timer !== undefined) this.rt.clearTimer(this.timer);
-      this.timer = undefined;
-      this.timerAt = Infinity;
+      this.timer.cancel(this.rt);
       this.reschedule();
     }
   }

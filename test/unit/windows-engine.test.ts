@@ -518,6 +518,9 @@ class SteppedClock implements Timers {
   now(): number {
     return this.start + this.elapsed.now() + this.offset;
   }
+  monotonic(): number {
+    return this.elapsed.now();
+  }
   setTimeout(fn: () => void, ms: number): unknown {
     return this.elapsed.setTimeout(fn, ms);
   }
@@ -557,5 +560,64 @@ test('processing-time windows close after their elapsed time when the wall clock
   assert.deepEqual(out[1]?.v, { n: 1, we: 10_000 }, 'the tumbling window closed after its 10 s, not when the wall clock catches up');
   assert.equal(out[1]!.at, clock.now(), 'its row is stamped with the (stepped) wall clock');
   assert.ok(out[1]!.at < 0, 'a year before the epoch');
+  engine.close();
+});
+
+test('a processing-time window opened before the wall clock stepped back still closes after its elapsed time when an event after the step opens an earlier window', () => {
+  const YEAR = 365 * 24 * 3600 * 1000;
+  const clock = new SteppedClock(1000);
+  const out: Out[] = [];
+  const def = {
+    version: 1,
+    rules: [{ name: 'tumble', sql: "SELECT count(*) AS n, window_end() AS we FROM 't' GROUP BY TUMBLINGWINDOW(ss, 10)", actions: [{ probe: {} }] }],
+  };
+  const engine = createRuleEngine(compileRuleSet(def, probeActions(out)), testDeps(), { timers: clock });
+  const send = (): void => void engine.handle({ topic: 't', payload: Buffer.from('{}'), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: clock.now() });
+  send(); // window [0, 10 s), due in 9 s
+  clock.elapsed.advance(2000);
+  clock.offset = -YEAR;
+  send(); // a window a year earlier, due within 10 s
+  clock.elapsed.advance(10_000);
+  assert.deepEqual(
+    out.map((o) => o.v).sort((a, b) => Number(a.we) - Number(b.we)),
+    [
+      { n: 1, we: 10_000 - YEAR },
+      { n: 1, we: 10_000 },
+    ],
+    'both windows closed after their 10 s; the one from before the step was not held for a year',
+  );
+  engine.close();
+});
+
+test('a processing-time session opened before the wall clock stepped back closes after its timeout when a session opened after the step closes first', () => {
+  const YEAR = 365 * 24 * 3600 * 1000;
+  const clock = new SteppedClock(1000);
+  const out: Out[] = [];
+  const def = {
+    version: 1,
+    rules: [
+      {
+        name: 'sess',
+        sql: "SELECT topic(2) AS k, count(*) AS n, window_end() AS we FROM 's/+' GROUP BY topic(2), SESSIONWINDOW(ss, 60, 5)",
+        actions: [{ probe: {} }],
+      },
+    ],
+  };
+  const engine = createRuleEngine(compileRuleSet(def, probeActions(out)), testDeps(), { timers: clock });
+  const send = (k: string): void =>
+    void engine.handle({ topic: `s/${k}`, payload: Buffer.from('{}'), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: clock.now() });
+  send('a'); // closes 5 s later (elapsed)
+  clock.elapsed.advance(1000);
+  clock.offset = -YEAR;
+  send('b'); // a session a year earlier: its timer replaces a's
+  clock.elapsed.advance(5000);
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { k: 'a', n: 1, we: 6000 },
+      { k: 'b', n: 1, we: 7000 - YEAR },
+    ],
+    'a closed after its 5 s, not a year later',
+  );
   engine.close();
 });
