@@ -113,8 +113,12 @@ export class RuleCheckpoints {
           if (live && live.query === rule.query) live.n = Infinity;
           continue;
         }
-        const pos = parsePosition(restoreQuery(rule.query, bytes).get('pos'));
-        if (live && live.query === rule.query) {
+        const startUp = live !== undefined && live.query === rule.query;
+        // A rule coming back in a running set (reverted SQL, re-enabled) keeps what its detectors
+        // learnt, but not its windows: the inputs of its time away never reached them, and a
+        // window of then would close at once with part of its events.
+        const pos = parsePosition(restoreQuery(rule.query, bytes, startUp).get('pos'));
+        if (startUp) {
           // Start-up: the entry exists; the replay continues from the input its checkpoint covers.
           live.n = pos?.n ?? 0;
           if (pos) {

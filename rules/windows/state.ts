@@ -50,8 +50,11 @@ export function snapshotQuery(q: CompiledQuery, extra: Array<[string, Buffer]> =
   return Buffer.concat([MAGIC, len, header, ...parts.map(([, b]) => b)]);
 }
 
-/** Restore every section that matches a part of q; returns every section (callers read their own). */
-export function restoreQuery(q: CompiledQuery, bytes: Buffer): Map<string, Buffer> {
+/**
+ * Restore every section that matches a part of q (its window state only with `windows`); returns
+ * every section (callers read their own).
+ */
+export function restoreQuery(q: CompiledQuery, bytes: Buffer, windows = true): Map<string, Buffer> {
   const corrupt = (why: string): GatehouseError =>
     new GatehouseError('GH_STORE_CORRUPT', `rule state checkpoint is corrupt: ${why}`, {
       where: 'rule state',
@@ -74,7 +77,7 @@ export function restoreQuery(q: CompiledQuery, bytes: Buffer): Map<string, Buffe
     off += n;
   }
   const w = sections.get('window');
-  if (q.windowed && w) q.windowed.restore(w);
+  if (q.windowed && w && windows) q.windowed.restore(w);
   for (const s of q.stateSites ?? []) {
     const b = sections.get(`site:${s.key}`);
     if (b) s.state.restore(b);

@@ -448,6 +448,46 @@ test('engine.swap keeps the live window state of rules with the same name and SQ
   assert.equal(timers.size, 0);
 });
 
+test('a rule set update that brings back a rule (reverted SQL, re-enabled) starts its windows empty, and its detectors keep what they learnt', async () => {
+  const W = "SELECT count(*) AS n, window_start() AS ws FROM 'x' GROUP BY TUMBLINGWINDOW(mi, 15)";
+  const D = "SELECT zscore(v, 5) OVER () AS z FROM 'x'";
+  const { timers, out, send, engine, registry } = setup([W, D], { stateStore: memoryStateStore() });
+  await engine.start();
+  const set = (version: number, w: string, d: string, enabled = true) =>
+    compileRuleSet(
+      {
+        version,
+        rules: [
+          { name: 'w0', sql: w, enabled, actions: [{ probe: {} }] },
+          { name: 'w1', sql: d, enabled, actions: [{ probe: {} }] },
+        ],
+      },
+      registry,
+    );
+  const rows = () => out.filter((o) => 'n' in o.v).map((o) => o.v);
+  const scores = () => out.filter((o) => 'z' in o.v).map((o) => Number(o.v.z));
+  for (let i = 0; i < 6; i++) {
+    timers.advance(1000);
+    send('x', { v: 10 + (i % 2) });
+  }
+  await engine.install(set(2, W.replace('mi, 15', 'mi, 5'), D.replace('5)', '6)'))); // edited
+  timers.advanceTo(3_600_000);
+  assert.deepEqual(rows(), [], 'the edited rule saw no event');
+  await engine.install(set(3, W, D)); // reverted an hour later
+  timers.advance(1);
+  assert.deepEqual(rows(), [], 'the window of an hour ago (6 events, the rule was away since) is not emitted');
+  send('x', { v: 100 });
+  assert.ok(scores().at(-1)! > 10, 'the detector kept its window of 10s and 11s: 100 is far out at once');
+  timers.advanceTo(3_600_000 + 15 * 60_000);
+  assert.deepEqual(rows(), [{ n: 1, ws: 3_600_000 }], 'the window holds the inputs since the rule came back');
+  await engine.install(set(4, W, D, false));
+  send('x', { v: 10 });
+  await engine.install(set(5, W, D));
+  timers.advanceTo(3_600_000 + 30 * 60_000);
+  assert.equal(rows().length, 1, 're-enabled: nothing from before it was disabled');
+  await engine.stop();
+});
+
 test('window SQL errors are clear and positioned', () => {
   const reg = createActionRegistry({ probe: () => ({ kind: 'probe', resource: '', durable: false, execute: () => undefined }) });
   const cases: Array<[string, RegExp]> = [
