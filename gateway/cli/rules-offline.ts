@@ -131,7 +131,7 @@ function evalWindowed(query: CompiledQuery, w: WindowedQuery, c: EvalContext, io
   if (printed > 0) return 0;
   if (rows?.length) return none('the window emitted a row whose SELECT result is undefined (no field of it had a value)');
   return none(
-    'windowed rule: this message entered its window, which emits nothing yet (a tumbling, hopping or session window emits when it closes, a COUNTWINDOW once it has n events, HAVING may be false); rules eval sees one message: run the rule in a gateway (docs/windows.md)',
+    'windowed rule: this message entered its window, which emits nothing yet (a tumbling, hopping or session window emits when it closes, a COUNTWINDOW once it has n events, an event-time window with LATENESS once a later event moves the watermark past this one, HAVING may be false); rules eval sees one message: run the rule in a gateway (docs/windows.md)',
   );
 }
 

@@ -66,6 +66,8 @@ test('rules eval runs a windowed rule on its one message: per-event windows prin
   for (const sql of [
     "SELECT area, count(*) AS reads FROM 'site/+/badge' GROUP BY area, TUMBLINGWINDOW(mi, 15)",
     "SELECT count(*) AS n FROM 'site/+/badge' GROUP BY SLIDINGWINDOW(ss, 10) HAVING count(*) > 3",
+    // With a lateness the event waits for the watermark (docs/windows.md, Event time).
+    "SELECT count(*) AS n FROM 'site/+/badge' TIMESTAMP BY 1000 LATENESS(ss, 5) GROUP BY SLIDINGWINDOW(ss, 10)",
   ]) {
     const r = await run(runRulesEval, ['--sql', sql, '--topic', 'site/r1/badge', '--payload', '{"area":"dock"}']);
     assert.equal(r.code, 0, r.err);
