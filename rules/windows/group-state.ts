@@ -81,8 +81,9 @@ export function saveGroups(shape: GroupShape, st: GroupState): Buffer {
   const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), saveMsg(g.last)];
   const state = {
     // 2: row values saved with saveValue (1: as JSON.stringify wrote them, whole Decimals as Ints).
-    // 3: the events waiting for the watermark (pending) and fedTs (2 and 1 have neither).
-    v: 3,
+    // 3: events wait for the watermark (pending), which a reader of 2 would drop: 2 without them,
+    // so a gateway rolled back to a version before 3 still reads the state (fedTs is ignored).
+    v: st.pending.length > 0 ? 3 : 2,
     kind: shape.kind,
     aggs: shape.aggs,
     maxTs: Number.isFinite(st.maxTs) ? st.maxTs : null,
