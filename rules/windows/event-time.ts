@@ -32,34 +32,42 @@ export interface PendingEvent {
 }
 
 export class EventOrder {
-  /** Sorted by ts; events with the same ts keep their arrival order. */
+  /** Sorted by ts from `head` on; events with the same ts keep their arrival order. */
   private items: PendingEvent[] = [];
+  /** Index of the oldest waiting event (those before it were fed: no O(n) shift per event). */
+  private head = 0;
 
   get size(): number {
-    return this.items.length;
+    return this.items.length - this.head;
   }
 
   insert(e: PendingEvent): void {
     const a = this.items;
     // Events mostly arrive in order: search from the end.
     let i = a.length;
-    while (i > 0 && a[i - 1]!.ts > e.ts) i--;
+    while (i > this.head && a[i - 1]!.ts > e.ts) i--;
     if (i === a.length) a.push(e);
     else a.splice(i, 0, e);
   }
 
   /** The oldest event if its time is <= t (or any time when t is undefined), removed. */
   shift(t?: number): PendingEvent | undefined {
-    const first = this.items[0];
+    const first = this.items[this.head];
     if (!first || (t !== undefined && first.ts > t)) return undefined;
-    return this.items.shift();
+    this.items[this.head++] = undefined as unknown as PendingEvent; // released for the GC
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return first;
   }
 
   all(): readonly PendingEvent[] {
-    return this.items;
+    return this.items.slice(this.head);
   }
 
   replace(items: readonly PendingEvent[]): void {
     this.items = items.slice().sort((x, y) => x.ts - y.ts);
+    this.head = 0;
   }
 }

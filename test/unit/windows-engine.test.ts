@@ -10,6 +10,7 @@ import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js'
 import { createActionRegistry } from '../helpers/action-registry.js';
 import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
+import { EventOrder, type PendingEvent } from '../../rules/windows/event-time.js';
 import { AGGREGATES } from '../../rules/windows/aggregates.js';
 import { WholeDecimal } from '../../rules/sql/values.js';
 import { GatehouseError } from '../../core/errors.js';
@@ -340,6 +341,28 @@ test('event time with LATENESS: at most maxRowsPerWindow events wait; beyond, th
   );
   assert.equal(await metricValue(deps.registry, 'gatehouse_window_late_events_total', { rule: 'w0' }), 1);
   engine.close();
+});
+
+test('the events waiting for the watermark come out in time order (ties in arrival order), across thousands of inserts and shifts', () => {
+  const order = new EventOrder();
+  const msg: Message = { topic: 't', payload: Buffer.alloc(0), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: 0 };
+  const ev = (ts: number, key: string): PendingEvent => ({ ts, key, vals: [], msg });
+  const got: string[] = [];
+  let x = 7;
+  for (let i = 0; i < 5000; i++) {
+    x = (x * 48271) % 2147483647;
+    order.insert(ev(i - (x % 50), `${i}`)); // up to 50 out of order
+    for (let e = order.shift(i - 60); e; e = order.shift(i - 60)) got.push(`${e.ts}:${e.key}`);
+  }
+  assert.equal(order.all().length, order.size);
+  for (let e = order.shift(); e; e = order.shift()) got.push(`${e.ts}:${e.key}`);
+  assert.equal(got.length, 5000);
+  const parsed = got.map((g) => g.split(':').map(Number) as [number, number]);
+  for (let i = 1; i < parsed.length; i++) {
+    const [t0, k0] = parsed[i - 1]!;
+    const [t1, k1] = parsed[i]!;
+    assert.ok(t0 < t1 || (t0 === t1 && k0 < k1), `in order at ${i}: ${got[i - 1]} then ${got[i]}`);
+  }
 });
 
 test('bounded state: maxGroups evicts the oldest group (counted), sliding rows capped (counted)', async () => {
