@@ -15,11 +15,20 @@ import { numeric, type Value } from '../sql/values.js';
  */
 const MAX_EVENT_TIME = 8.64e15;
 
+/** A date and time without a zone (Date.parse would read it in the gateway's local time zone). */
+const NO_ZONE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/;
+
+/** A date and time without a zone is UTC, as in the SQL time functions and Azure Stream Analytics. */
+function parseTime(s: string): number {
+  const m = NO_ZONE.exec(s.trim());
+  return Date.parse(m ? `${m[1]}T${m[2]}Z` : s);
+}
+
 export function toTimestamp(v: Value): number | undefined {
   const x = numeric(v);
   let n: number | undefined;
   if (x !== undefined) n = x;
-  else if (typeof v === 'string') n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : Date.parse(v);
+  else if (typeof v === 'string') n = v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : parseTime(v);
   return n !== undefined && Math.abs(n) <= MAX_EVENT_TIME ? n : undefined;
 }
 

@@ -365,6 +365,25 @@ test('the events waiting for the watermark come out in time order (ties in arriv
   }
 });
 
+test("event time: an ISO date-time without a zone is UTC whatever the gateway's time zone (it was read in local time: Tokyo put events 9 h early)", (t) => {
+  const tz = process.env.TZ;
+  t.after(() => {
+    if (tz === undefined) delete process.env.TZ;
+    else process.env.TZ = tz;
+  });
+  process.env.TZ = 'Asia/Tokyo';
+  const { out, send, engine } = setup("SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(hh, 1)");
+  send('e', { ts: '2024-01-01T00:10:00' });
+  send('e', { ts: '2024-01-01 00:20:00.5' });
+  send('e', { ts: '2024-01-01T00:30:00Z' });
+  send('e', { ts: '2024-01-01T10:00:00+09:00' }); // 01:00 UTC: closes [00:00, 01:00)
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [{ n: 3, ws: Date.UTC(2024, 0, 1) }],
+  );
+  engine.close();
+});
+
 test('bounded state: maxGroups evicts the oldest group (counted), sliding rows capped (counted)', async () => {
   const { timers, out, send, engine, deps } = setup(
     ["SELECT k, count(*) AS n FROM 'g' GROUP BY k, TUMBLINGWINDOW(ss, 10)", "SELECT count(*) AS n FROM 's' GROUP BY SLIDINGWINDOW(hh, 1)"],
