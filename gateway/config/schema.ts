@@ -133,7 +133,7 @@ export const configBaseSchema = z
           .min(1024 * KiB)
           .default(256 * KiB * KiB)
           .describe(
-            'Bound of the input log of windows and detectors (stream `$rule-inputs`, about one checkpoint interval of their inputs). When full, acknowledgements wait (backpressure); nothing is dropped.',
+            'Bound of the input log of windows and detectors (stream `$rule-inputs`, the inputs since the last checkpoint; a quarter of it logged since the last checkpoint starts the next at once). When full, acknowledgements wait (backpressure); nothing is dropped.',
           ),
       })
       .prefault({})

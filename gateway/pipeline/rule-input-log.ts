@@ -24,5 +24,6 @@ export async function openRuleInputLog(streams: LocalStreams, maxBytes: number):
     release: (seq) => streams.setCheckpoint(RULE_INPUT_STREAM, CONSUMER, seq),
     commitMeta: (key, value) => streams.commitMeta(key, value),
     getMeta: (key) => streams.getMeta(key),
+    maxBytes,
   };
 }

@@ -65,6 +65,8 @@ export class StatefulRules {
 
   constructor(private readonly deps: StatefulHostDeps) {
     this.journal = deps.inputLog ? new InputJournal(deps.inputLog) : undefined;
+    // The input log filling up: checkpoint now (after the handle() that appended), so it is reclaimed.
+    if (this.journal) this.journal.onPressure = () => queueMicrotask(() => void (this.stopped ? undefined : this.checkpoint()));
     this.states = new RuleCheckpoints(deps.store, this.journal, deps.log);
     this.registerMetrics();
   }

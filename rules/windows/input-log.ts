@@ -44,6 +44,11 @@ export interface InputLog {
    */
   commitMeta(key: string, value: Buffer): Promise<void>;
   getMeta(key: string): Promise<Buffer | undefined>;
+  /**
+   * The log's byte bound (ruleState.inputLogMaxBytes), if any: a full log holds acknowledgements
+   * back until a checkpoint reclaims it, so the journal asks for one early (InputJournal.onPressure).
+   */
+  readonly maxBytes?: number;
 }
 
 const KINDS: SourceKind[] = ['mqtt', 'serial', 'file', 'internal'];

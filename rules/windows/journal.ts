@@ -27,7 +27,16 @@ export class InputJournal {
   private resolvedSeq = 0;
   private releasedSeq = 0;
   private round: Round | undefined;
+  /** Bytes appended since the last round began (what the next round will reclaim). */
+  private bytesSinceRound = 0;
+  private pressureAsked = false;
   readonly counts = { appended: 0, failed: 0, replayed: 0, corrupt: 0 };
+  /**
+   * Called once a quarter of the log's byte bound was appended since the last round: the host
+   * checkpoints at once, rather than let a long ruleState.checkpointIntervalMs fill the log (a full
+   * log holds every acknowledgement of a stateful rule until the next checkpoint).
+   */
+  onPressure: (() => void) | undefined;
 
   constructor(readonly log: InputLog) {}
 
@@ -35,7 +44,14 @@ export class InputJournal {
   append(msg: Message, at: number): Promise<void> {
     const no = ++this.inputNo;
     this.counts.appended++;
-    return this.log.append(msg.topic, encodeInput({ no, at, message: msg }), msg.receivedAt).then(
+    const record = encodeInput({ no, at, message: msg });
+    this.bytesSinceRound += record.length + msg.topic.length;
+    const max = this.log.maxBytes;
+    if (max !== undefined && !this.pressureAsked && this.bytesSinceRound > max / 4) {
+      this.pressureAsked = true;
+      this.onPressure?.();
+    }
+    return this.log.append(msg.topic, record, msg.receivedAt).then(
       (seq) => {
         if (no > this.resolvedNo) {
           this.resolvedNo = no;
@@ -56,6 +72,8 @@ export class InputJournal {
     // Every append resolved so far carries a number <= inputNo: its sequence is covered.
     const r = { cover: this.inputNo, seq: this.resolvedNo <= this.inputNo ? this.resolvedSeq : 0 };
     this.round = r;
+    this.bytesSinceRound = 0;
+    this.pressureAsked = false;
     return r;
   }
 

@@ -26,6 +26,8 @@ class Disk {
 /** One run of the process over the disk: writes are pending until flush(); a crash drops them. */
 class Run implements InputLog {
   private pending: Array<() => void> = [];
+  /** The log's byte bound (ruleState.inputLogMaxBytes). */
+  maxBytes: number | undefined;
   constructor(private readonly disk: Disk) {}
 
   private later<T>(apply: () => T): Promise<T> {
@@ -156,6 +158,26 @@ test('event time: acknowledged events since the last checkpoint are replayed exa
   p.send('w/a', { v: 0, ts: 10_000 });
   await p.run.flush();
   assert.deepEqual(disk.out, [{ n: 100, s: 5050 }]);
+  p.engine.close();
+});
+
+test('a long checkpoint interval does not fill the input log: a quarter of its bound appended asks for a checkpoint, which reclaims it; a crash after it loses nothing', async () => {
+  const disk = new Disk();
+  const sql = "SELECT count(*) AS n, sum(v) AS s FROM 'w/+' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)";
+  let p = await boot(disk, [sql], 0); // no periodic checkpoint (checkpointIntervalMs 0)
+  p.run.maxBytes = 4000; // ~100 bytes per input: a checkpoint every ~10 inputs
+  for (let v = 1; v <= 50; v++) {
+    p.send('w/a', { v, ts: v * 10 });
+    await p.run.flush();
+  }
+  await p.run.flush();
+  assert.ok(disk.released > 30, `the log was reclaimed without a periodic checkpoint (released ${disk.released})`);
+  assert.ok(disk.log.length < 20, `${disk.log.length} inputs still logged`);
+  kill(p);
+  p = await boot(disk, [sql], 0);
+  p.send('w/a', { v: 0, ts: 10_000 });
+  await p.run.flush();
+  assert.deepEqual(disk.out, [{ n: 50, s: 1275 }]);
   p.engine.close();
 });
 
