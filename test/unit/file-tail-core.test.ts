@@ -70,3 +70,44 @@ test('splitter: header lines skipped only from the start; multi-line records kee
   assert.equal(s.safeOffset(), 21);
   assert.equal(new LineSplitter({ maxLineBytes: 100, skipHeaderLines: 1 }, 50).headersLeft, 0);
 });
+
+test('splitter: NUL bytes opening the file (the hole a writer without O_APPEND leaves after copytruncate) are dropped and counted, not made a line', () => {
+  const s = new LineSplitter({ maxLineBytes: 64, skipHeaderLines: 0 }, 0);
+  // A hole longer than maxLineBytes, across chunks, then the writer's next line: kept, the hole
+  // made one record with it, cut at maxLineBytes, and the line was lost.
+  const out = [...s.push(Buffer.alloc(100)), ...s.push(Buffer.concat([Buffer.alloc(50), Buffer.from('post 0\npost 1\n')]))];
+  assert.deepEqual(
+    out.map((r) => [r.payload.toString(), r.start, r.end, r.cut === true]),
+    [
+      ['post 0', 150, 157, false],
+      ['post 1', 157, 164, false],
+    ],
+  );
+  assert.equal(s.counters.nulBytesSkipped, 150);
+  assert.equal(s.counters.linesCut, 0);
+  // Only at the file's start: NULs after it are the lines' bytes (binary lines pass through).
+  assert.deepEqual(
+    s.push(Buffer.from('\u0000a\n')).map((r) => [...r.payload]),
+    [[0, 0x61]],
+  );
+  // The safe offset moves past a hole with nothing after it yet (a restart does not read it again).
+  const hole = new LineSplitter({ maxLineBytes: 64, skipHeaderLines: 0 }, 0);
+  hole.push(Buffer.alloc(10));
+  assert.equal(hole.safeOffset(), 10);
+  // A file read from elsewhere than its start has no leading hole.
+  assert.deepEqual(
+    new LineSplitter({ maxLineBytes: 64, skipHeaderLines: 0 }, 5).push(Buffer.from('\u0000b\n')).map((r) => [...r.payload]),
+    [[0, 0x62]],
+  );
+});
+
+test('splitter: a UTF-8 byte order mark opening the file is not part of its first record', () => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const s = new LineSplitter({ maxLineBytes: 64, skipHeaderLines: 0 }, 0);
+  const out = s.push(Buffer.concat([bom, Buffer.from('{"a":1}\r\n'), bom, Buffer.from('x\n')]));
+  assert.deepEqual(
+    out.map((r) => [...r.payload]),
+    [[...Buffer.from('{"a":1}')], [...bom, ...Buffer.from('x')]],
+  );
+  assert.equal(out[0]?.start, 0);
+});

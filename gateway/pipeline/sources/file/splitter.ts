@@ -31,6 +31,8 @@ export interface SplitterOptions {
 export interface SplitterCounters {
   linesCut: number;
   bytesSkipped: number;
+  /** NUL bytes dropped at the file's start (a hole: a writer without O_APPEND after copytruncate). */
+  nulBytesSkipped: number;
   headerLinesSkipped: number;
 }
 
@@ -50,8 +52,10 @@ export class LineSplitter {
   private recordCut = false;
   /** Offset just after the last byte consumed from the input. */
   private position: number;
+  /** Every byte read so far (from offset 0) was NUL: see push. */
+  private inLeadingHole: boolean;
   headersLeft: number;
-  readonly counters: SplitterCounters = { linesCut: 0, bytesSkipped: 0, headerLinesSkipped: 0 };
+  readonly counters: SplitterCounters = { linesCut: 0, bytesSkipped: 0, nulBytesSkipped: 0, headerLinesSkipped: 0 };
 
   constructor(
     private readonly options: SplitterOptions,
@@ -60,6 +64,7 @@ export class LineSplitter {
   ) {
     this.lineStart = offset;
     this.position = offset;
+    this.inLeadingHole = offset === 0;
     this.headersLeft = headersLeft;
   }
 
@@ -83,6 +88,19 @@ export class LineSplitter {
     const base = this.position;
     let from = 0;
     while (from < chunk.length) {
+      if (this.inLeadingHole) {
+        // NUL bytes opening a file are a hole, not text: a writer without O_APPEND goes on at its
+        // old offset after copytruncate's truncate, so the file reads as NULs up to there (as big
+        // as the log was), then its next line. Kept, they made one record of the hole and that
+        // line, cut at maxLineBytes: the line lost. Dropped (counted), as Fluent Bit's tail does.
+        let n = from;
+        while (n < chunk.length && chunk[n] === 0) n++;
+        this.counters.nulBytesSkipped += n - from;
+        from = n;
+        this.lineStart = base + from;
+        if (from < chunk.length) this.inLeadingHole = false;
+        continue;
+      }
       const nl = chunk.indexOf(NL, from);
       if (nl < 0) {
         this.hold(chunk.subarray(from));
@@ -172,6 +190,8 @@ export class LineSplitter {
 
   private line(line: Buffer, start: number, end: number, cut: boolean, out: SplitRecord[], partial = false): void {
     if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1); // CRLF
+    // A UTF-8 byte order mark opens the file, not its first record (Windows tools, Excel's CSV UTF-8).
+    if (start === 0 && line.length >= 3 && line[0] === 0xef && line[1] === 0xbb && line[2] === 0xbf) line = line.subarray(3);
     if (this.headersLeft > 0 && !partial) {
       this.headersLeft--;
       this.counters.headerLinesSkipped++;

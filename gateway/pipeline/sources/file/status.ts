@@ -30,6 +30,7 @@ export function fileSourceStatus(s: StatusInputs): SourceStatus {
     parseErrors: t.parseErrors,
     invalidUtf8: t.invalidUtf8,
     linesCut: t.splitter.counters.linesCut,
+    nulBytesSkipped: t.splitter.counters.nulBytesSkipped,
     partialLines: t.partialLines,
     rotations: t.rotations,
     truncations: t.truncations,
