@@ -4,7 +4,7 @@
 // tracker context is a test double (only its splitter factory and clock are used here: the scanner
 // decides, nothing is read).
 import assert from 'node:assert/strict';
-import { copyFile, rename, stat, writeFile } from 'node:fs/promises';
+import { copyFile, open, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir, testDeps } from '../helpers/index.js';
@@ -130,4 +130,26 @@ test('file scanner: a file replaced at its name between the scan and its opening
   assert.equal(files.trackers.get(olderKey)?.fp.hash, fpOf(older));
   assert.equal(files.trackers.get(newerKey)?.path, join(dir, 'app.log.1'));
   assert.equal(files.trackers.get(newerKey)?.fp.hash, fpOf(newer));
+});
+
+test('file scanner: a new file among thousands of tailed ones has its start read once, not once per tailed file', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-scanner-');
+  const { files, scanner } = scannerRig(dir);
+  // 500 tailed files (other folders' files: only their fingerprints matter here), and content read
+  // before, which the new file is a copy of.
+  for (let i = 0; i < 500; i++)
+    files.add(join(dir, `other-${i}.log`), '1', String(1_000_000 + i), fingerprintOf(Buffer.from(lines(`f${i}`, 20)).subarray(0, 1024)), 10, undefined);
+  const content = lines('a', 50);
+  files.readUpTo(fingerprintOf(Buffer.from(content).subarray(0, 1024)), 700);
+  await writeFile(join(dir, 'app.log.1'), content);
+  const probe = await open(join(dir, 'app.log.1'), 'r');
+  const handleProto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => unknown };
+  await probe.close();
+  const reads = t.mock.method(handleProto, 'read');
+  await scanner.discover(await scanner.scan(), false);
+  const tracker = files.trackers.get(await keyOf(join(dir, 'app.log.1')));
+  assert.equal(tracker?.splitter.safeOffset(), 700, 'still recognised as content read before: read from where it was left');
+  // Before: 501 reads of its first KiB (one per fingerprint compared); 200 new files in a folder
+  // of 2,200 were read in 26 s instead of 3 s by a gateway on 2 cores.
+  assert.ok(reads.mock.callCount() <= 4, `${reads.mock.callCount()} reads of the new file`);
 });

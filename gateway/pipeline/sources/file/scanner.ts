@@ -7,7 +7,7 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { expandGlob, type CompiledGlob } from './glob.js';
-import { fingerprint, identityKey, type Fingerprint } from './identity.js';
+import { fingerprint, fingerprintOf, identityKey, readHead, type Fingerprint } from './identity.js';
 import type { FileSet } from './file-set.js';
 
 /** How long a copy of a tailed file waits for that file's truncation before it is tailed on its own. */
@@ -131,9 +131,14 @@ export class FileScanner {
     const candidates = [...live, ...own, ...read.filter((c) => !c.own)];
     // Only fingerprints long enough to tell content apart (a few bytes could match by chance).
     const wanted = candidates.filter((c) => c.fp.len >= Math.min(64, this.options.fingerprintBytes) && c.fp.len <= size);
+    if (wanted.length === 0) return undefined;
+    // The file's start read once and hashed once per length: a folder of thousands of tailed files
+    // (most fingerprints have the same length) made each new file read its start once per file.
+    const head = await readHead(fh, Math.max(...wanted.map((c) => c.fp.len)));
+    const hashes = new Map<number, string | undefined>();
     for (const c of wanted) {
-      const fp = await fingerprint(fh, c.fp.len);
-      if (fp.len === c.fp.len && fp.hash === c.fp.hash) return { offset: Math.min(c.offset, size), live: c.live };
+      if (!hashes.has(c.fp.len)) hashes.set(c.fp.len, head.length >= c.fp.len ? fingerprintOf(head.subarray(0, c.fp.len)).hash : undefined);
+      if (hashes.get(c.fp.len) === c.fp.hash) return { offset: Math.min(c.offset, size), live: c.live };
     }
     return undefined;
   }
