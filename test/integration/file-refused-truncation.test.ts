@@ -13,6 +13,7 @@ import { appendFileSync, copyFileSync, statSync, truncateSync, writeFileSync } f
 import { join } from 'node:path';
 import { metricValue, waitUntil } from '../helpers/index.js';
 import { allThere, fileRig, fileStatuses, holdingIntake, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
+import { STATE_KEY } from '../../gateway/pipeline/sources/file/state.js';
 
 type Vanished = Array<{ path: string; unreadBytes: number | null }>;
 
@@ -65,6 +66,54 @@ test('truncated in place while submitted lines wait in a full stream, then refus
   await allThere(r, range(0, 160), 'every line (the refused ones submitted again)');
   assert.deepEqual(vanished(r), [], 'nothing reported lost');
   assert.ok((await metricValue(r.registry, 'gatehouse_file_rewinds_total', { source: 'app' })) >= 1, 'the refusal counted as a rewind');
+  // Killed now (every line committed, and the state saying so): the restart reports nothing lost.
+  await waitUntil(
+    async () => !(await r.intake.readMeta(STATE_KEY))?.toString().includes('inMemoryBytes') || undefined,
+    'a state without bytes held',
+    10_000,
+    20,
+  );
+  await restartFromCommitted(r, h);
+  await caughtUpAfterRestart(r);
+  assert.deepEqual(vanished(r), [], 'nothing reported lost after a kill once the store took them');
+});
+
+/**
+ * What a kill -9 leaves: the state committed so far. The source is stopped (its own report of the
+ * loss at a stop is not what is tested), the killed run's state put back, and a new source started.
+ */
+async function restartFromCommitted(r: FileRig, h: ReturnType<typeof holdingIntake>): Promise<void> {
+  const committed = await r.intake.readMeta(STATE_KEY);
+  assert.ok(committed, 'a state was committed');
+  const stopped = r.source.stop();
+  h.refuse();
+  await stopped;
+  h.hold = false;
+  await r.intake.commitMeta(STATE_KEY, committed);
+  await r.restart();
+}
+
+async function caughtUpAfterRestart(r: FileRig): Promise<void> {
+  await waitUntil(() => fileStatuses(r).some((f) => f.size > 0 && f.lagBytes === 0) || undefined, 'the restarted source caught up', 10_000, 20);
+}
+
+test('truncated in place while lines are refused, and the gateway killed before the store takes them: the restart reports the loss with its size', async (t) => {
+  const { r, h, file } = await heldLines(t);
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(150, 160));
+  await truncationLogged(r);
+  h.refuse();
+  await waitUntil(() => h.held >= 50 || undefined, 'lines 100..149 submitted again from memory (waiting in the full stream)', 10_000, 20);
+  // kill -9 here: lines 100..149 were only in memory. Before, the restart only logged a file
+  // truncated while stopped: the loss was neither listed nor counted.
+  await restartFromCommitted(r, h);
+  await allThere(r, range(150, 160), 'the new content, read from its start');
+  const lost = Buffer.byteLength(numbered(100, 150));
+  assert.deepEqual(vanished(r), [{ path: file, unreadBytes: lost }]);
+  const warn = r.logs.filter((l) => l.code === 'GH_FILE_VANISHED').at(-1);
+  assert.ok(warn, 'a GH_FILE_VANISHED warning is logged');
+  assert.equal(warn.unreadBytes, lost);
+  assert.match(String(warn.msg), /truncation in place.*only in memory.*went down/);
 });
 
 test('truncated in place with a line start held: its partial record refused is submitted again, not lost', async (t) => {

@@ -27,6 +27,14 @@ export class Resume {
   /** Match the saved offsets with the files found now (`found`: the first scan, path -> identity key). */
   async resume(saved: SavedFile[], found: Map<string, string>): Promise<void> {
     const { files } = this;
+    for (const s of saved) {
+      if (!s.inMemoryBytes) continue;
+      files.reportVanished(
+        s.path,
+        s.inMemoryBytes,
+        'read before a truncation in place, and only in memory until the store took them when the gateway went down (a crash, kill -9 or power cut): the file no longer holds them. At most: counted from the last committed offset, so lines of a refused chunk that the store did take are in the stream too',
+      );
+    }
     const byKey = new Map(saved.map((s) => [identityKey(s.dev, s.ino), s]));
     for (const [path, key] of found) {
       const s = byKey.get(key);

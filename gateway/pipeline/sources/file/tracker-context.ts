@@ -73,4 +73,6 @@ export interface SavedFile {
   seen?: number;
   /** Rotated content: the path it was written at (its records' topic is that path's). */
   from?: string;
+  /** Bytes read before a truncation in place, held in memory until the store takes them (lost if the gateway dies meanwhile). */
+  inMemoryBytes?: number;
 }

@@ -31,6 +31,8 @@ export class FileTracker {
   /** Offset known committed (its commitMeta resolved). */
   committedOffset: number;
   committedHeadersLeft: number;
+  /** Bytes read before a truncation in place, in memory only until committed (saved: a restart after a crash reports them). */
+  inMemoryBytes: number | undefined;
   size = 0;
   epoch = 0;
   /** Renamed away or deleted: drained through the open handle, then retired. */
@@ -119,6 +121,7 @@ export class FileTracker {
       headersLeft: this.submittedHeadersLeft,
       seen: Math.min(this.pathSeenAt, this.contentSeenAt),
       ...(this.from === undefined ? {} : { from: this.from }),
+      ...(this.inMemoryBytes === undefined ? {} : { inMemoryBytes: this.inMemoryBytes }),
     };
   }
 

@@ -212,10 +212,25 @@ function sentNow(t: FileTracker): Sent {
  * source stops first: the bytes not committed (`what`) are then reported lost.
  */
 async function commitFromMemory(t: FileTracker, sent: Sent, what: string): Promise<boolean> {
+  // Until the store has them these bytes are in memory only: the state says so (committed now, and
+  // with every state until they are), so a restart after a crash reports them lost instead of
+  // nothing. A crash in the moment between the store taking them and the next state reports them
+  // too: over-counted then, never silent.
+  if (sent.splitter.safeOffset() > t.committedOffset) {
+    t.inMemoryBytes = sent.splitter.readOffset - t.committedOffset;
+    void t.ctx.commitState().catch(() => undefined);
+  }
+  // (Not awaited: a store refusing everything at a stop must not hold the stop up.)
+  const settle = (committed: boolean): boolean => {
+    if (t.inMemoryBytes === undefined) return committed;
+    t.inMemoryBytes = undefined;
+    void t.ctx.commitState().catch(() => undefined);
+    return committed;
+  };
   let epoch = sent.epoch;
   for (;;) {
     await t.allSettled();
-    if (t.epoch === epoch) return true; // nothing refused: all of it committed
+    if (t.epoch === epoch) return settle(true); // nothing refused: all of it committed
     await t.ctx.waitForRoom();
     const pause = t.pausedUntil - t.ctx.monotonic();
     if (pause > 0 && !t.ctx.stopping()) await new Promise((r) => setTimeout(r, pause));
@@ -227,7 +242,7 @@ async function commitFromMemory(t: FileTracker, sent: Sent, what: string): Promi
         sent.splitter.readOffset - t.committedOffset,
         `${what}: refused by the store (${t.lastError}), and the source stopped before the store took them`,
       );
-      return false;
+      return settle(false);
     }
     const again = sent.chunks.flat().filter((r) => r.start >= t.committedOffset);
     epoch = t.epoch;
