@@ -148,6 +148,21 @@ test('CSVTOJSON: documented example, custom delimiter, wrong field counts', () =
   assert.match(short.error!, /expected 3 fields, found 2/);
 });
 
+test('CSVTOJSON: quoted fields (RFC 4180) hold delimiters, doubled quotes and newlines; quotes that are not CSV quoting are split as the agent does, counted', () => {
+  const f = ['ts', 'name', 'value'];
+  // Before: split at every comma, quotes kept ({"name":"\"x","value":" y\""}, a parse error).
+  assert.deepEqual(run([{ optionName: 'CSVTOJSON', customFieldNames: f }], '1,"x, y",3').json, { ts: '1', name: 'x, y', value: '3' });
+  assert.deepEqual(run([{ optionName: 'CSVTOJSON', customFieldNames: f }], '3,"quo""te",5').json, { ts: '3', name: 'quo"te', value: '5' });
+  // A record joined from two lines (multiLineStartPattern: '^\d').
+  assert.deepEqual(run([{ optionName: 'CSVTOJSON', customFieldNames: f }], '2,"multi\nline",4').json, { ts: '2', name: 'multi\nline', value: '4' });
+  assert.deepEqual(run([{ optionName: 'CSVTOJSON', customFieldNames: f, delimiter: '\\t' }], '"a\tb"\t""\t').json, { ts: 'a\tb', name: '', value: '' });
+  assert.deepEqual(run([{ optionName: 'CSVTOJSON', customFieldNames: f }], 'he said "hi",x,y').json, { ts: 'he said "hi"', name: 'x', value: 'y' });
+  const open = run([{ optionName: 'CSVTOJSON', customFieldNames: f }], '1,"open,3');
+  assert.deepEqual(open.json, { ts: '1', name: '"open', value: '3' });
+  assert.match(open.error!, /quoted field is not closed/);
+  assert.match(run([{ optionName: 'CSVTOJSON', customFieldNames: f }], '1,"a"b,3').error!, /quoted field/);
+});
+
 test('SINGLELINE, ADDBRACKETS and ADDMETADATA', () => {
   assert.equal(run([{ optionName: 'SINGLELINE' }], '  a\n   b  \nc').text, 'abc');
   assert.equal(run([{ optionName: 'ADDBRACKETS' }], '"a":1').text, '{"a":1}');

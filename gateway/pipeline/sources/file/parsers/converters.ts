@@ -22,12 +22,53 @@ function singleLine(text: string): ConvertResult {
   };
 }
 
+/**
+ * The fields of a CSV record (RFC 4180): a field opening with `"` runs to its closing `"` (`""`
+ * within it is one `"`) and may hold the delimiter and newlines (a record joined from several
+ * lines by multiLineStartPattern). Undefined when a quoted field is not closed, or is followed by
+ * something other than the delimiter: not CSV quoting.
+ */
+export function csvFields(text: string, delimiter: string): string[] | undefined {
+  if (!text.includes('"')) return text.split(delimiter);
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    let value: string;
+    if (text[i] === '"') {
+      value = '';
+      let from = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', from);
+        if (q < 0) return undefined;
+        value += text.slice(from, q);
+        if (text[q + 1] !== '"') {
+          i = q + 1;
+          break;
+        }
+        value += '"';
+        from = q + 2;
+      }
+      if (i < text.length && !text.startsWith(delimiter, i)) return undefined;
+    } else {
+      const d = text.indexOf(delimiter, i);
+      value = text.slice(i, d < 0 ? text.length : d);
+      i = d < 0 ? text.length : d;
+    }
+    out.push(value);
+    if (i >= text.length) return out;
+    i += delimiter.length; // past the delimiter: another field follows (empty at the end)
+  }
+}
+
 function csvToJson(fields: readonly string[], delimiter: string): Converter {
   return (text) => {
-    const columns = text.split(delimiter);
+    const quoted = csvFields(text, delimiter);
+    // Quotes that are not CSV quoting: split as the agent does (and counted).
+    const columns = quoted ?? text.split(delimiter);
     const obj: Record<string, string | null> = {};
     for (let i = 0; i < fields.length; i++) obj[fields[i]!] = i < columns.length ? columns[i]! : null;
     const json = JSON.stringify(obj);
+    if (quoted === undefined) return { ok: false, text: json, error: 'a quoted field is not closed (or text follows its closing quote)' };
     if (columns.length !== fields.length) return { ok: false, text: json, error: `expected ${fields.length} fields, found ${columns.length}` };
     return { ok: true, text: json };
   };
