@@ -1,7 +1,12 @@
 // The file source's pure parts: the glob matcher and the line splitter (offsets, bounds).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileGlob } from '../../gateway/pipeline/sources/file/glob.js';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from '../helpers/index.js';
+import { compileGlob, expandGlob } from '../../gateway/pipeline/sources/file/glob.js';
 import { LineSplitter } from '../../gateway/pipeline/sources/file/splitter.js';
 
 test('glob: base folder, * ? [..] and ** segments', () => {
@@ -110,4 +115,33 @@ test('splitter: a UTF-8 byte order mark opening the file is not part of its firs
     [[...Buffer.from('{"a":1}')], [...bom, ...Buffer.from('x')]],
   );
   assert.equal(out[0]?.start, 0);
+});
+
+test('glob: a folder on the pattern that cannot be listed (permissions) is reported, a missing one is not', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-glob-');
+  await mkdir(join(dir, 'open'));
+  await mkdir(join(dir, 'locked'));
+  await writeFile(join(dir, 'open', 'a.log'), 'a\n');
+  await writeFile(join(dir, 'locked', 'b.log'), 'b\n');
+  await chmod(dir, 0o755);
+  await chmod(join(dir, 'locked'), 0o700);
+  // Root lists any folder: the walk runs in a child as nobody then (a real permission check).
+  const asNobody = process.getuid?.() === 0;
+  if (!asNobody) await chmod(join(dir, 'locked'), 0o000);
+  t.after(() => chmod(join(dir, 'locked'), 0o700).catch(() => undefined));
+  const glob = new URL('../../gateway/pipeline/sources/file/glob.js', import.meta.url).href;
+  const script = `import { compileGlob, expandGlob } from ${JSON.stringify(glob)};
+    const bad = [];
+    const found = await expandGlob(compileGlob(process.argv[1]), (d, e) => bad.push([d, e.code]));
+    console.log(JSON.stringify({ found, bad }));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script, join(dir, '*', '*.log')], {
+    ...(asNobody ? { uid: 65534, gid: 65534 } : {}),
+  });
+  const { found, bad } = JSON.parse(stdout) as { found: string[]; bad: Array<[string, string]> };
+  assert.deepEqual(found, [join(dir, 'open', 'a.log')]);
+  // Before: skipped as if missing; its files were never tailed and nothing said why.
+  assert.deepEqual(bad, [[join(dir, 'locked'), 'EACCES']]);
+  const none: string[] = [];
+  assert.deepEqual(await expandGlob(compileGlob(join(dir, 'missing', '*.log')), (d) => none.push(d)), []);
+  assert.deepEqual(none, [], 'a folder that does not exist (yet) is not an error');
 });

@@ -59,9 +59,15 @@ function hiddenAllowed(seg: RegExp | '**', name: string): boolean {
 
 /**
  * Every regular-file path matching the glob (symlinks followed for files only; folders are
- * walked without following symlinks, so loops cannot happen). `maxDepth` bounds `**` walks.
+ * walked without following symlinks, so loops cannot happen). `maxDepth` bounds `**` walks. A
+ * folder that exists but cannot be listed (permissions) is passed to `unlistable`.
  */
-export async function expandGlob(glob: CompiledGlob, maxEntries = 100_000, maxDepth = 16): Promise<string[]> {
+export async function expandGlob(
+  glob: CompiledGlob,
+  unlistable: (dir: string, err: NodeJS.ErrnoException) => void = () => undefined,
+  maxEntries = 100_000,
+  maxDepth = 16,
+): Promise<string[]> {
   const found: string[] = [];
   const walk = async (dir: string, idx: number, depth: number): Promise<void> => {
     if (found.length >= maxEntries) return;
@@ -70,8 +76,11 @@ export async function expandGlob(glob: CompiledGlob, maxEntries = 100_000, maxDe
     let entries: import('node:fs').Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
-    } catch {
-      return; // missing or unreadable folder: nothing matches (yet)
+    } catch (err) {
+      // Missing: nothing matches (yet). Unreadable: its files could match, so it is reported.
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'ENOENT' && e.code !== 'ENOTDIR') unlistable(dir, e);
+      return;
     }
     const last = idx === glob.segments.length - 1;
     if (seg === '**') {

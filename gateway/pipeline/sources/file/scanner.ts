@@ -30,6 +30,8 @@ export class FileScanner {
    * the live tracker's offset of that moment, while the tracker still reads on in the live file).
    */
   private readonly pendingCopies = new Map<string, number>();
+  /** Folders on the globs' way that could not be listed at the last scan (reported unreadable until they can). */
+  private unlistable = new Set<string>();
 
   constructor(
     private readonly files: FileSet,
@@ -39,8 +41,13 @@ export class FileScanner {
   /** Current glob matches: path -> identity key (non-regular entries reported as unreadable). */
   async scan(): Promise<Map<string, string>> {
     const out = new Map<string, string>();
+    const unlistable = new Set<string>();
+    const report = (dir: string, err: NodeJS.ErrnoException): void => {
+      unlistable.add(dir);
+      this.files.markUnreadable(dir, `folder cannot be listed: ${err.message}`);
+    };
     for (const g of this.options.globs) {
-      for (const path of await expandGlob(g)) {
+      for (const path of await expandGlob(g, report)) {
         if (this.files.excluded(basename(path)) || out.has(path)) continue;
         const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => err);
         if (st instanceof Error) {
@@ -54,6 +61,8 @@ export class FileScanner {
         out.set(path, identityKey(st.dev, st.ino));
       }
     }
+    for (const dir of this.unlistable) if (!unlistable.has(dir)) this.files.unreadable.delete(dir);
+    this.unlistable = unlistable;
     return out;
   }
 
