@@ -25,6 +25,16 @@ test('options: an invalid multiLineStartPattern or matchPattern is refused at it
   assert.equal(fileSourceSchema.safeParse({ ...base, multiLineStartPattern: '^\\d{4}-' }).success, true);
 });
 
+test('options: exclude takes file names; a path (which excluded every file) is refused at its key', () => {
+  const r = fileSourceSchema.safeParse({ ...base, exclude: ['*.gz', '/var/log/app/debug/*'] });
+  assert.equal(r.success, false);
+  assert.deepEqual(
+    r.error?.issues.map((i) => [i.path.join('.'), i.message]),
+    [['exclude.1', 'exclude takes file names (globs such as *.gz or debug-*.log), not paths; to leave a folder out, make paths not reach it']],
+  );
+  assert.equal(fileSourceSchema.safeParse({ ...base, exclude: ['*.gz', 'debug-*.log'] }).success, true);
+});
+
 test('check-config refuses an invalid pattern with its key path, as start would', async (t) => {
   const r = await checkConfigText(
     t,

@@ -58,9 +58,18 @@ export const fileSourceSchema = sourceBaseSchema
       .min(1)
       .describe('Glob patterns of the files to tail, e.g. /var/log/app/*.log, /data/plc/**/*.csv (`*`, `?`, `[..]`, `**`).'),
     exclude: z
-      .array(z.string().min(1))
+      .array(
+        z
+          .string()
+          .min(1)
+          // A path here (Fluent Bit's Exclude_Path takes them) was matched by its last part alone:
+          // '/var/log/app/debug/*' left out every file, silently.
+          .refine((g) => !g.includes('/'), {
+            message: 'exclude takes file names (globs such as *.gz or debug-*.log), not paths; to leave a folder out, make paths not reach it',
+          }),
+      )
       .default(['*.gz', '*.bz2', '*.xz', '*.zst', '*.zip', '*.lz4'])
-      .describe('File name globs never tailed (compressed rotated files by default).'),
+      .describe('File name globs never tailed (compressed rotated files by default); names only, not paths.'),
     topic: z
       .string()
       .min(1)
