@@ -1,13 +1,14 @@
 // The file source's pure parts: the glob matcher and the line splitter (offsets, bounds).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { tempDir } from '../helpers/index.js';
 import { compileGlob, expandGlob } from '../../gateway/pipeline/sources/file/glob.js';
-import { LineSplitter } from '../../gateway/pipeline/sources/file/splitter.js';
+import { LineSplitter, utf8Cut } from '../../gateway/pipeline/sources/file/splitter.js';
 
 test('glob: base folder, * ? [..] and ** segments', () => {
   const g = compileGlob('/var/log/app/*.log');
@@ -104,6 +105,27 @@ test('splitter: NUL bytes opening the file (the hole a writer without O_APPEND l
     new LineSplitter({ maxLineBytes: 64, skipHeaderLines: 0 }, 5).push(Buffer.from('\u0000b\n')).map((r) => [...r.payload]),
     [[0, 0x62]],
   );
+});
+
+test('splitter: a line cut at maxLineBytes is cut between UTF-8 characters, not inside one (the record stays text)', () => {
+  const text = `x${'é'.repeat(20)}`; // 41 bytes: 'x', then 2 bytes per é
+  for (const [name, make] of [
+    ['one chunk', () => [Buffer.from(`${text}\nok\n`)]],
+    ['held across chunks', () => [Buffer.from(text), Buffer.from('\nok\n')]],
+  ] as const) {
+    const s = new LineSplitter({ maxLineBytes: 10, skipHeaderLines: 0 }, 0);
+    const out = make().flatMap((c) => s.push(c));
+    // Before: 'xéééé' plus the first byte of the fifth é, not UTF-8 (sent base64).
+    assert.equal(out[0]?.payload.toString(), 'xéééé', name);
+    assert.ok(isUtf8(out[0]!.payload), name);
+    assert.equal(out[0]?.cut, true, name);
+    assert.equal(s.counters.bytesSkipped, 41 - 9, name);
+    assert.equal(out[1]?.payload.toString(), 'ok', name);
+  }
+  const multi = new LineSplitter({ maxLineBytes: 10, skipHeaderLines: 0, isRecordStart: (l) => l[0] === 0x5b }, 0);
+  const rec = multi.push(Buffer.from(`[1] a\n${'é'.repeat(5)}\n[2]\n`));
+  assert.equal(rec[0]?.payload.toString(), '[1] a\néé');
+  assert.deepEqual([utf8Cut(Buffer.from('€€'), 4), utf8Cut(Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80]), 3)], [3, 3]);
 });
 
 test('splitter: a UTF-8 byte order mark opening the file is not part of its first record', () => {

@@ -8,6 +8,18 @@
 
 const NL = 0x0a;
 
+/**
+ * Where to cut `bytes` to keep at most `len` of them without splitting a UTF-8 character: a cut in
+ * the middle of one made the kept text invalid UTF-8 (sent base64, counted as not UTF-8).
+ */
+export function utf8Cut(bytes: Buffer, len: number): number {
+  if (len >= bytes.length) return len;
+  let cut = len;
+  // Back over continuation bytes (10xxxxxx) to the start of the character (at most 3 of them).
+  while (cut > 0 && len - cut < 3 && (bytes[cut]! & 0xc0) === 0x80) cut--;
+  return (bytes[cut]! & 0xc0) === 0x80 ? len : cut;
+}
+
 export interface SplitRecord {
   payload: Buffer;
   /** File offset of the record's first byte. */
@@ -111,8 +123,8 @@ export class LineSplitter {
       if (this.pendingBytes === 0 && !this.cutting) {
         line = chunk.subarray(from, nl);
         if (line.length > this.options.maxLineBytes) {
-          line = line.subarray(0, this.options.maxLineBytes);
-          this.counters.bytesSkipped += nl - from - this.options.maxLineBytes;
+          line = line.subarray(0, utf8Cut(line, this.options.maxLineBytes));
+          this.counters.bytesSkipped += nl - from - line.length;
           cut = true;
         }
       } else {
@@ -177,9 +189,10 @@ export class LineSplitter {
     }
     const room = this.options.maxLineBytes - this.pendingBytes;
     if (bytes.length > room) {
-      if (room > 0) this.pending.push(Buffer.from(bytes.subarray(0, room)));
-      this.pendingBytes += Math.max(room, 0);
-      this.counters.bytesSkipped += bytes.length - Math.max(room, 0);
+      const keep = room > 0 ? utf8Cut(bytes, room) : 0;
+      if (keep > 0) this.pending.push(Buffer.from(bytes.subarray(0, keep)));
+      this.pendingBytes += keep;
+      this.counters.bytesSkipped += bytes.length - keep;
       this.cutting = true;
       return;
     }
@@ -211,7 +224,7 @@ export class LineSplitter {
     }
     const room = this.options.maxLineBytes - this.recordBytes;
     if (line.length > room) {
-      line = line.subarray(0, Math.max(room, 0));
+      line = line.subarray(0, room > 0 ? utf8Cut(line, room) : 0);
       if (!this.recordCut) this.counters.linesCut++;
       this.recordCut = true;
     }
