@@ -8,9 +8,12 @@
 // differ), but the look for files rotated while stopped skipped it as one, by its identity alone.
 // Real files, a real store (through test/helpers/file-rig.ts).
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { appendFile, copyFile, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expectExactly, fileRig, numbered, range, waitLines } from '../helpers/file-rig.js';
+import { waitUntil } from '../helpers/index.js';
+import { expectExactly, fileRig, fileStatuses, numbered, range, waitLines } from '../helpers/file-rig.js';
+import { decodeState, STATE_KEY } from '../../gateway/pipeline/sources/file/state.js';
 
 /**
  * More lines, copytruncate (app.log.1 holds lines 0-149), lines 150-199 written and copytruncated
@@ -56,4 +59,44 @@ test('running, while the store takes no writes: the same rotations are all read 
   r.accepting = true;
   await waitLines(r, 300, 'every line once writes resume');
   expectExactly(await r.lines(), range(0, 300));
+});
+
+test('restart: a rotated file read to its end and compressed away meanwhile is not reported lost (logrotate compress after a kill)', async (t) => {
+  // Drained until quiet for rotateWaitMs: still tracked (and saved) when the gateway is killed.
+  const r = await fileRig(t, { paths: ['logs/app.log'], rotateWaitMs: 60_000 });
+  const logs = join(r.dir, 'logs');
+  const file = join(logs, 'app.log');
+  await writeFile(file, numbered(0, 50));
+  await r.source.start(r.intake);
+  await waitLines(r, 50, 'the first lines');
+  await rename(file, join(logs, 'app.log.1'));
+  await writeFile(file, numbered(50, 60));
+  await waitLines(r, 60, 'the new file too');
+  // kill -9 once the state committed says the rotated file was read to its end.
+  const committed = await waitUntil(
+    async () => {
+      const raw = await r.intake.readMeta(STATE_KEY);
+      const state = raw ? decodeState(raw) : undefined;
+      const drained = state instanceof Error ? undefined : state?.files.find((f) => f.rotatedSize !== undefined && f.offset >= f.rotatedSize);
+      return drained ? raw : undefined;
+    },
+    'a state with the rotated file read to its end',
+    10_000,
+    20,
+  );
+  await r.source.stop();
+  await r.intake.commitMeta(STATE_KEY, committed);
+  // While stopped, the next logrotate run compresses it (app.log.1 -> app.log.2.gz, excluded).
+  await rename(join(logs, 'app.log.1'), join(logs, 'app.log.2.gz'));
+  await r.restart();
+  await waitUntil(() => fileStatuses(r).some((f) => f.path === file) || undefined, 'app.log tracked again', 10_000, 20);
+  // Before: `vanished: [{ path: .../app.log.1, unreadBytes: null }]` and a GH_FILE_VANISHED warning.
+  assert.deepEqual(r.source.status().details?.vanished, []);
+  assert.equal(
+    r.logs.some((l) => l.code === 'GH_FILE_VANISHED'),
+    false,
+  );
+  await appendFile(file, numbered(60, 70));
+  await waitLines(r, 70, 'the lines after the restart');
+  expectExactly(await r.lines(), range(0, 70));
 });

@@ -54,7 +54,11 @@ export class Resume {
       }
       const copy = await findRotatedCopy(dirname(s.path), basename(s.path), s.fp, s.offset, (n) => files.excluded(n));
       if (copy) await this.drainCopy(copy, s);
-      else files.reportVanished(s.path, null);
+      else if (s.rotatedSize !== undefined && s.offset >= s.rotatedSize) {
+        // A rotated file read to its end, gone since (logrotate compressed or removed it): not a
+        // loss. (Reported as one, every restart after a rotation with compress warned of it.)
+        files.logger.info({ file: s.path, offset: s.offset }, `file source ${files.name}: ${s.path}, rotated away and read to its end, is gone`);
+      } else files.reportVanished(s.path, null);
     }
   }
 

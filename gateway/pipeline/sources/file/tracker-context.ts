@@ -75,4 +75,6 @@ export interface SavedFile {
   from?: string;
   /** Bytes read before a truncation in place, held in memory until the store takes them (lost if the gateway dies meanwhile). */
   inMemoryBytes?: number;
+  /** Renamed or deleted, being drained: its size at the last look (read to it, nothing is known lost if it is gone at a restart). */
+  rotatedSize?: number;
 }

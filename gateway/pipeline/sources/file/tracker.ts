@@ -122,6 +122,7 @@ export class FileTracker {
       seen: Math.min(this.pathSeenAt, this.contentSeenAt),
       ...(this.from === undefined ? {} : { from: this.from }),
       ...(this.inMemoryBytes === undefined ? {} : { inMemoryBytes: this.inMemoryBytes }),
+      ...(this.detached ? { rotatedSize: this.size } : {}),
     };
   }
 
@@ -403,6 +404,8 @@ export class FileTracker {
     this.detached = true;
     this.rotations++;
     this.ctx.onEvent(this, why);
+    void this.ctx.commitState().catch(() => undefined); // saved as rotated (rotatedSize) without waiting for a line
+
     await this.ctx.rotatedAway(this, this.pathSeenAt, []);
   }
 }
