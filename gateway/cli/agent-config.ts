@@ -150,9 +150,10 @@ export function convertAgentConfig(agent: unknown): AgentConversion {
     if (kinesis) {
       handled.add('partitionKeyOption');
       const pk = typeof f.partitionKeyOption === 'string' ? f.partitionKeyOption.toUpperCase() : 'RANDOM';
+      const unset = f.partitionKeyOption === undefined ? " (not set: the agent's default)" : '';
       if (pk === 'RANDOM')
         unmapped.push(
-          `${where}.partitionKeyOption RANDOM: records are keyed by topic (one topic per source); set the rule's partitionKey (e.g. \${newuuid()}) to spread them over shards`,
+          `${where}.partitionKeyOption RANDOM${unset}: records are keyed by topic (one topic per source); set the rule's partitionKey (e.g. \${newuuid()}) to spread them over shards`,
         );
       else if (pk === 'DETERMINISTIC') {
         unmapped.push(
@@ -163,6 +164,9 @@ export function convertAgentConfig(agent: unknown): AgentConversion {
         handled.add('aggregatedRecordSizeBytes');
         destination.aggregate = true;
       }
+    } else if (f.partitionKeyOption !== undefined) {
+      handled.add('partitionKeyOption');
+      unmapped.push(`${where}.partitionKeyOption: Firehose records have no partition key (the agent uses it for Kinesis Data Streams only)`);
     }
     for (const k of Object.keys(f)) if (!handled.has(k)) unmapped.push(`${where}.${k}: not supported`);
 

@@ -141,3 +141,20 @@ test('import-agent-config maps each flow setting and lists what it cannot map', 
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /GH_CONFIG_READ/);
 });
+
+test('import-agent-config: partitionKeyOption on a Firehose flow is named as without meaning there, and RANDOM by default says it was not set', async (t) => {
+  const dir = await tempDir(t);
+  const agent = {
+    flows: [
+      { filePattern: '/tmp/a.log', kinesisStream: 'k' },
+      { filePattern: '/tmp/b.csv', deliveryStream: 'plc', partitionKeyOption: 'RANDOM' },
+    ],
+  };
+  await writeFile(join(dir, 'a.json'), JSON.stringify(agent));
+  const r = await cli(['import-agent-config', join(dir, 'a.json')]);
+  assert.equal(r.code, 0);
+  assert.match(r.stderr, /flows\[0\]\.partitionKeyOption RANDOM \(not set: the agent's default\): records are keyed by topic/);
+  // Before: 'flows[1].partitionKeyOption: not supported', as if Gatehouse lacked something there.
+  assert.match(r.stderr, /flows\[1\]\.partitionKeyOption: Firehose records have no partition key/);
+  assert.doesNotMatch(r.stderr, /not supported/);
+});
