@@ -113,6 +113,7 @@ class Engine implements RuleEngine {
       store: opts.stateStore,
       options: statefulOptionsSchema.parse({
         checkpointIntervalMs: opts.checkpointIntervalMs,
+        checkpointMaxBytesPerSec: opts.checkpointMaxBytesPerSec,
         maxGroups: opts.maxGroups,
         maxRowsPerWindow: opts.maxRowsPerWindow,
       }),

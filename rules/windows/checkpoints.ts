@@ -38,22 +38,24 @@ export class RuleCheckpoints {
   /**
    * Write the state of every rule that changed since its last checkpoint. The snapshots are taken
    * together, synchronously, at one input number (the round's cover); once all are written, the
-   * input log behind the cover is reclaimed.
+   * input log behind the cover is reclaimed. Resolves with the bytes of state written (the
+   * host's write budget).
    */
-  async round(live: Iterable<Live>): Promise<void> {
+  async round(live: Iterable<Live>): Promise<number> {
     const j = this.journal;
     const round = j?.beginRound();
     const writes: Array<Promise<boolean>> = [];
+    const written = { bytes: 0 };
     for (const entry of [...live]) {
       const matched = entry.rule.stats.matched;
       if (!entry.dirty && matched === entry.lastMatched) continue;
       entry.dirty = false;
       entry.lastMatched = matched;
-      writes.push(this.save(entry, round?.cover ?? 0));
+      writes.push(this.save(entry, round?.cover ?? 0, written));
     }
     if (!j || !round) {
       await Promise.all(writes);
-      return;
+      return written.bytes;
     }
     if (writes.length > 0) {
       const [k, v] = j.counterMeta();
@@ -69,17 +71,20 @@ export class RuleCheckpoints {
     } else {
       j.dropRound(round);
     }
+    return written.bytes;
   }
 
   /** Snapshot now (synchronously), write it; resolves false when the write failed. */
-  async save(entry: Live, cover: number): Promise<boolean> {
+  async save(entry: Live, cover: number, written?: { bytes: number }): Promise<boolean> {
     const store = this.store;
     if (!store) return true;
     try {
       const extra: Array<[string, Buffer]> = this.journal
         ? [['pos', Buffer.from(JSON.stringify({ n: cover, r: entry.r, e: entry.e } satisfies Position), 'utf8')]]
         : [];
-      await store.put(entry.key, snapshotQuery(entry.query, extra));
+      const snapshot = snapshotQuery(entry.query, extra);
+      if (written) written.bytes += snapshot.length;
+      await store.put(entry.key, snapshot);
       this.checkpoints.ok++;
       return true;
     } catch (err) {

@@ -41,10 +41,15 @@ export interface StatefulHostDeps {
   inputLog?: InputLog;
 }
 
+/** The write budget never stretches the checkpoint period beyond an hour (the start-up replay it implies). */
+const MAX_BUDGET_WAIT_MS = 3_600_000;
+
 export class StatefulRules {
   private live = new Map<string, Live>();
   private timer: unknown;
   private checkpointing: Promise<void> | undefined;
+  /** State bytes the checkpoint rounds wrote since the periodic timer was last set (the write budget). */
+  private bytesSinceTick = 0;
   private stopped = false;
   private readonly metricNames: string[] = [];
   private rowsAfterCrash = { reemitted: 0, suppressed: 0 };
@@ -297,16 +302,25 @@ export class StatefulRules {
     }
   }
 
-  /** Periodic checkpoints (no-op with interval 0 or no store). */
+  /**
+   * Periodic checkpoints (no-op with interval 0 or no store), every checkpointIntervalMs or, when
+   * the rounds since the last tick wrote more than checkpointMaxBytesPerSec allows, later: a
+   * detector's state is ~1.5 MB per partition, and rewriting it every 10 s wears a flash card out
+   * (20 trucks: 3.5 MB/s). Later is safe: the input log holds what came after, the replay runs it
+   * at start, and the log's own bound still starts a round early (journal onPressure).
+   */
   start(): void {
     const ms = this.deps.options.checkpointIntervalMs;
     if (!this.deps.store || ms <= 0 || this.timer !== undefined || this.stopped) return;
+    const budget = this.deps.options.checkpointMaxBytesPerSec ?? 0;
     const tick = (): void => {
+      const wait = budget > 0 ? Math.max(ms, Math.min(MAX_BUDGET_WAIT_MS, Math.ceil((this.bytesSinceTick * 1000) / budget))) : ms;
+      this.bytesSinceTick = 0;
       this.timer = this.deps.timers.setTimeout(() => {
         void this.checkpoint().finally(() => {
           if (!this.stopped) tick();
         });
-      }, ms);
+      }, wait);
     };
     tick();
   }
@@ -317,9 +331,14 @@ export class StatefulRules {
    */
   checkpoint(): Promise<void> {
     if (this.checkpointing) return this.checkpointing;
-    this.checkpointing = this.states.round(this.live.values()).finally(() => {
-      this.checkpointing = undefined;
-    });
+    this.checkpointing = this.states
+      .round(this.live.values())
+      .then((bytes) => {
+        this.bytesSinceTick += bytes;
+      })
+      .finally(() => {
+        this.checkpointing = undefined;
+      });
     return this.checkpointing;
   }
 

@@ -6,6 +6,14 @@ import { z } from '../../core/zod.js';
 
 export const statefulOptionsSchema = z.strictObject({
   checkpointIntervalMs: z.number().int().min(0).default(10_000).describe('How often window and detector state is checkpointed to the store (0 = only on stop)'),
+  checkpointMaxBytesPerSec: z
+    .number()
+    .int()
+    .min(0)
+    .default(65_536)
+    .describe(
+      'Disk write budget of the periodic checkpoints: after a round that wrote B bytes the next waits at least B / this seconds (0 = no budget). Detector state is large (~1.5 MB per partition for the default detector): 20 partitions are checkpointed every ~8 min instead of every 10 s; the input log replays what came after, so nothing acknowledged is lost',
+    ),
   maxGroups: z.number().int().min(1).default(10_000).describe('Groups kept per windowed rule (per window for time windows); the oldest is evicted and counted'),
   maxRowsPerWindow: z
     .number()

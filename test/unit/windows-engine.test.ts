@@ -448,6 +448,39 @@ test('checkpoint -> new engine -> restore gives the same output as an uninterrup
   c.engine.close();
 });
 
+test('checkpoint write budget: a round that wrote B bytes puts the next periodic round B / checkpointMaxBytesPerSec later', async () => {
+  const sql = "SELECT count(*) AS n, collect(v) AS vs FROM 'x' GROUP BY TUMBLINGWINDOW(hh, 1)";
+  const rounds = async (budget: number): Promise<{ puts: number; bytes: number; total: number }> => {
+    const store = memoryStateStore();
+    let puts = 0;
+    let bytes = 0;
+    let total = 0;
+    const put = store.put;
+    store.put = async (k, v) => {
+      puts++;
+      bytes = v.length;
+      total += v.length;
+      return put(k, v);
+    };
+    const a = setup(sql, { stateStore: store, checkpointIntervalMs: 1000, checkpointMaxBytesPerSec: budget });
+    await a.engine.start();
+    for (let s = 1; s <= 60; s++) {
+      a.send('x', { v: 'reading '.repeat(8) + s }); // every round has changed state to write
+      a.timers.advanceTo(s * 1000);
+      for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r)); // the round's write and its re-arm
+    }
+    a.engine.close();
+    return { puts, bytes, total };
+  };
+  const free = await rounds(0);
+  assert.ok(free.puts >= 55, `without a budget every second writes (${free.puts})`);
+  // State growing to ~4.5 KB at 1,000 bytes/s: 60 s write at most ~60 KB plus the last round.
+  const held = await rounds(1000);
+  assert.ok(free.total > 120_000, `without a budget ${free.total} bytes in 60 s`);
+  assert.ok(held.total <= 60 * 1000 + held.bytes, `with a budget: ${held.total} bytes in ${held.puts} rounds in 60 s`);
+  assert.ok(held.puts >= 3, 'the budget delays rounds, never stops them');
+});
+
 test('corrupt checkpoint: logged, counted, the rule starts fresh', async () => {
   const store = memoryStateStore();
   const sql = "SELECT count(*) AS n FROM 'x' GROUP BY TUMBLINGWINDOW(ss, 10)";
