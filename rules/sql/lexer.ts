@@ -20,6 +20,30 @@ export interface Token {
 const PUNCT2 = new Set(['<>', '!=', '<=', '>=']);
 const PUNCT1 = new Set(['(', ')', '[', ']', '{', '}', ',', '.', ':', '+', '-', '*', '/', '%', '=', '<', '>']);
 
+const TYPOGRAPHIC_QUOTE = 'a typographic quote (text copied from a document or web page?): write a straight quote \' (or ")';
+const TYPOGRAPHIC_DASH = 'a typographic dash (text copied from a document or web page?): write the minus sign -';
+
+/** How to fix a character AWS IoT SQL does not have (the characters other SQL dialects and documents bring along). */
+const UNEXPECTED_HINTS: Record<string, string> = {
+  '\u2018': TYPOGRAPHIC_QUOTE,
+  '\u2019': TYPOGRAPHIC_QUOTE,
+  '\u201c': TYPOGRAPHIC_QUOTE,
+  '\u201d': TYPOGRAPHIC_QUOTE,
+  '\u00b4': TYPOGRAPHIC_QUOTE,
+  '\u2013': TYPOGRAPHIC_DASH,
+  '\u2014': TYPOGRAPHIC_DASH,
+  '\u2212': TYPOGRAPHIC_DASH,
+  ';': "a statement has no ';' terminator: remove it (one rule holds one statement)",
+  '&&': 'write AND',
+  '&': 'write AND for a logical and, bitand(a, b) for a bitwise one',
+  '|': 'write OR for a logical or, bitor(a, b) for a bitwise one',
+  '^': 'write bitxor(a, b) for a bitwise xor, power(x, y) for a power',
+  '~': 'write bitnot(x) for a bitwise not, regexp_matches(s, pattern) to match a pattern',
+  '!': 'write NOT (or <> / != for not equal)',
+  '@': "'@name' is an AWS IoT SQL variable (SET @name = ...), which Gatehouse does not support: write the expression where it is used",
+  '?': 'AWS IoT SQL has no parameters: write the value, or a ${...} template in the action',
+};
+
 export function describeToken(t: Token): string {
   switch (t.type) {
     case 'eof':
@@ -109,7 +133,18 @@ export class Lexer {
     // Nothing left: the statement ended where a topic was expected (an error says so).
     if (start >= s.length) return { type: 'eof', text: '', pos, end: start };
     while (this.i < s.length && !/\s/.test(s[this.i]!) && s[this.i] !== ')') this.i++;
-    return { type: 'string', text: s.slice(start, this.i), pos, end: this.i };
+    const text = s.slice(start, this.i);
+    // FROM ‘a/b’ (quotes from a word processor) would be read as the filter "‘a/b’", which matches
+    // no message: the rule would load and never run. A quote in an unquoted filter is refused.
+    const q = /[\u2018\u2019\u201c\u201d\u00b4`]/.exec(text);
+    if (q) {
+      throw this.err(
+        `the topic filter ${text} holds the character ${q[0]}, which is no quote of AWS IoT SQL: the filter would be read with it and match nothing`,
+        this.posAt(start + q.index),
+        "write the filter between straight quotes, e.g. FROM 'sensors/+/temp'",
+      );
+    }
+    return { type: 'string', text, pos, end: this.i };
   }
 
   private err(msg: string, pos: Pos, hint?: string): GatehouseError {
@@ -150,6 +185,14 @@ export class Lexer {
       return { type: 'number', text, num: Number(text), isInt, pos, end: this.i };
     }
     const two = s.slice(this.i, this.i + 2);
+    if (two === '--' || two === '/*') {
+      // Read as operators, `x = 1 -- note` would silently be 1 - (-note): refused instead.
+      throw this.err(
+        `'${two}' starts a comment in SQL, and AWS IoT SQL has no comments`,
+        pos,
+        "remove the comment (a rule's description holds notes); to subtract a negative number write a - (-1)",
+      );
+    }
     if (PUNCT2.has(two)) {
       this.i += 2;
       return { type: 'punct', text: two === '!=' ? '<>' : two, pos, end: this.i };
@@ -165,7 +208,7 @@ export class Lexer {
         'concatenate with + or concat(): a String on either side of + concatenates (\'a\' + 1 is "a1")',
       );
     }
-    throw this.err(`unexpected character '${c}'`, pos);
+    throw this.err(`unexpected character '${c}'`, pos, UNEXPECTED_HINTS[two === '&&' ? '&&' : c]);
   }
 
   private advanceTo(j: number): void {

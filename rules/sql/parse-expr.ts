@@ -50,7 +50,24 @@ export abstract class ExprParser {
   }
 
   protected expected(what: string, t: Token = this.lx.peek(), hint?: string): never {
-    this.fail(`expected ${what}, found ${describeToken(t)}`, t.pos, hint);
+    this.fail(`expected ${what}, found ${describeToken(t)}`, t.pos, hint ?? this.guessHint(t));
+  }
+
+  /** How to fix the constructs of other SQL dialects that AWS IoT SQL writes otherwise. */
+  private guessHint(t: Token): string | undefined {
+    if (t.type === 'ident') {
+      switch (t.text.toUpperCase()) {
+        case 'LIKE':
+          return "AWS IoT SQL has no LIKE: match a regular expression, e.g. regexp_matches(name, '^pump')";
+        case 'BETWEEN':
+          return 'AWS IoT SQL has no BETWEEN: write x >= low AND x <= high';
+        case 'IS':
+          return 'AWS IoT SQL has no IS [NOT] NULL: write isNull(x) for a null value, isUndefined(x) for a missing field (NOT isNull(x) for IS NOT NULL)';
+      }
+      return undefined;
+    }
+    if (t.type === 'punct' && t.text === '=' && this.src[t.pos.offset - 1] === '=') return 'compare with a single = (AWS IoT SQL has no ==)';
+    return undefined;
   }
 
   protected isKw(t: Token, kw: string): boolean {
@@ -177,7 +194,10 @@ export abstract class ExprParser {
           return { kind: 'select', query, pos: t.pos };
         }
         const e = this.parseExpr(0);
-        this.expectPunct(')');
+        if (this.isPunct(this.lx.peek(), ',')) {
+          this.expected("')'", this.lx.peek(), 'AWS IoT SQL writes a list in brackets: [a, b, c] (e.g. x IN [1, 2, 3])');
+        }
+        this.expectPunct(')', `close the ( opened at ${where(t.pos)}`);
         return e;
       }
       case '{': {
@@ -200,7 +220,7 @@ export abstract class ExprParser {
           for (;;) {
             items.push(this.parseExpr(0));
             if (this.acceptPunct(']')) break;
-            if (!this.acceptPunct(',')) this.expected("',' or ']'", this.lx.peek());
+            if (!this.acceptPunct(',')) this.expected("',' or ']'", this.lx.peek(), `close the [ opened at ${where(t.pos)}`);
           }
         }
         return { kind: 'array', items, pos: t.pos };
@@ -243,7 +263,7 @@ export abstract class ExprParser {
       return call;
     }
     if (RESERVED.has(u)) {
-      this.expected('an expression', t, `${u} is a reserved word; quote a field with that name in backquotes (\`${t.text}\`)`);
+      this.expected('an expression', t, `an expression is missing before ${u}; a field named ${t.text} is written in backquotes: \`${t.text}\``);
     }
     return { kind: 'field', name: t.text, pos: t.pos };
   }

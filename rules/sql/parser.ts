@@ -25,6 +25,13 @@ export class Parser extends ExprParser {
 
   protected override parseSelect(topLevel: boolean): SelectQuery {
     const selectTok = this.lx.peek();
+    if (this.isKw(selectTok, 'SET') && topLevel) {
+      this.expected(
+        'SELECT',
+        selectTok,
+        "AWS IoT SQL's SET clause (variables, SET @name = ...) is not supported by Gatehouse: write each expression where it is used",
+      );
+    }
     if (!this.isKw(selectTok, 'SELECT')) this.expected('SELECT', selectTok, "a rule starts with SELECT ... FROM 'topic/filter'");
     this.lx.next();
     let value = false;
@@ -48,13 +55,16 @@ export class Parser extends ExprParser {
     }
     if (items.length === 0 || this.acceptPunct(',')) {
       for (;;) {
-        items.push(this.parseItem());
+        items.push(this.parseItem(items.length > 0));
         if (!this.acceptPunct(',')) break;
       }
     }
     if (value && items.length !== 1) this.fail('SELECT VALUE takes exactly one expression', selectTok.pos, 'remove the other items or drop VALUE');
     const fromTok = this.lx.peek();
-    if (!this.isKw(fromTok, 'FROM')) this.expected(items.length ? "',' or FROM" : 'FROM', fromTok);
+    if (!this.isKw(fromTok, 'FROM')) {
+      const hint = fromTok.type === 'string' ? `write FROM before the topic filter: ... FROM '${fromTok.text}'` : this.selectModifierHint(items);
+      this.expected(items.length ? "',' or FROM" : 'FROM', fromTok, hint);
+    }
     this.lx.next();
     let from: SelectQuery['from'];
     if (topLevel) {
@@ -112,13 +122,29 @@ export class Parser extends ExprParser {
     return q;
   }
 
-  private parseItem(): SelectItem {
+  /** SELECT DISTINCT x / SELECT TOP 5 x: the modifier was read as a field named DISTINCT. */
+  private selectModifierHint(items: SelectItem[]): string | undefined {
+    const last = items.at(-1);
+    if (items.length !== 1 || last?.kind !== 'expr' || last.alias !== undefined || last.expr.kind !== 'field') return undefined;
+    const word = last.expr.name.toUpperCase();
+    if (word === 'DISTINCT' || word === 'ALL') return `AWS IoT SQL has no SELECT ${word}: a rule gives one output per message; remove ${word}`;
+    if (word === 'TOP') return 'AWS IoT SQL has no SELECT TOP: a rule gives one output per message (a windowed rule takes LIMIT n, docs/windows.md)';
+    return undefined;
+  }
+
+  private parseItem(afterComma: boolean): SelectItem {
     const t = this.lx.peek();
     if (this.isPunct(t, '*')) {
       this.lx.next();
       return { kind: 'star', pos: t.pos };
     }
-    if (this.isKw(t, 'FROM')) this.expected('a select item (a field, *, or an expression)', t);
+    if (this.isKw(t, 'FROM')) {
+      this.expected(
+        'a select item (a field, *, or an expression)',
+        t,
+        afterComma ? "remove the ',' before FROM" : 'e.g. SELECT * FROM ... or SELECT temp FROM ...',
+      );
+    }
     return this.finishItem(this.parseExpr(0), t.pos);
   }
 

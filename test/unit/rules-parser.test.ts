@@ -113,3 +113,40 @@ test('garbage and oversized input never crash the parser', () => {
     }
   }
 });
+
+test('SQL of other dialects and text copied from documents is refused with where and how to fix it', () => {
+  // [statement, where, hint]: what an AWS IoT user pastes (the SELECT example of the AWS reference
+  // has an en dash in `(temperature – 32)`) or writes from habit (==, LIKE, IS NULL, IN (...), ;).
+  const cases: Array<[string, string, RegExp]> = [
+    ["SELECT (temperature \u2013 32) * 5 / 9 AS celsius FROM 'a/b'", 'line 1, column 21', /typographic dash.*write the minus sign -/],
+    ["SELECT \u201cx\u201d AS y FROM 'a/b'", 'line 1, column 8', /typographic quote/],
+    ["SELECT a FROM 'a/b' WHERE a == 5", 'line 1, column 30', /single = \(AWS IoT SQL has no ==\)/],
+    ["SELECT a FROM 'a/b' WHERE a LIKE 'p%'", 'line 1, column 29', /regexp_matches/],
+    ["SELECT a FROM 'a/b' WHERE a BETWEEN 1 AND 5", 'line 1, column 29', /x >= low AND x <= high/],
+    ["SELECT a FROM 'a/b' WHERE a IS NOT NULL", 'line 1, column 29', /isNull\(x\).*isUndefined\(x\)/],
+    ["SELECT a FROM 'a/b' WHERE a IN (1, 2, 3)", 'line 1, column 34', /\[a, b, c\] \(e\.g\. x IN \[1, 2, 3\]\)/],
+    ["SELECT a FROM 'a/b' WHERE (a > 5", 'line 1, column 33', /close the \( opened at line 1, column 27/],
+    ["SELECT a FROM 'a/b';", 'line 1, column 20', /no ';' terminator/],
+    ["SELECT a FROM 'a/b' WHERE a = 1 -- only ones", 'line 1, column 33', /comment.*a - \(-1\)/],
+    ["SELECT a FROM 'a/b' /* note */", 'line 1, column 21', /remove the comment/],
+    ["SELECT a FROM 'a/b' WHERE a & 1", 'line 1, column 29', /bitand\(a, b\)/],
+    ["SELECT a FROM 'a/b' WHERE a = @limit", 'line 1, column 31', /SET @name.*not support/],
+    ["SET @t = temp SELECT @t AS t FROM 'a/b'", 'line 1, column 1', /SET clause.*not supported/],
+    ["SELECT DISTINCT a FROM 'a/b'", 'line 1, column 17', /no SELECT DISTINCT/],
+    ["SELECT a, FROM 'a/b'", 'line 1, column 11', /remove the ',' before FROM/],
+    ["SELECT a 'a/b'", 'line 1, column 10', /write FROM before the topic filter/],
+    ["SELECT a FROM 'a/b' WHERE a = 1 AND AND b", 'line 1, column 37', /an expression is missing before AND/],
+    // Typographic quotes around an unquoted filter would be part of the filter: a rule matching nothing.
+    ['SELECT * FROM \u2018a/b\u2019', 'line 1, column 15', /between straight quotes/],
+    ['SELECT * FROM a/\u201cb\u201d', 'line 1, column 17', /between straight quotes/],
+  ];
+  for (const [sql, where, hint] of cases) {
+    const e = failure(sql);
+    assert.equal(e.code, 'GH_SQL_SYNTAX', `${sql}: ${e.describe()}`);
+    assert.equal(e.where, where, `${sql}: ${e.describe()}`);
+    assert.match(e.hint ?? '', hint, `${sql}: ${e.describe()}`);
+  }
+  // Still accepted: a subtraction of a negative number written with a space, straight quotes.
+  assert.equal(compileSql("SELECT a - -1 AS x FROM 'a/b'").topicFilter, 'a/b');
+  assert.equal(compileSql('SELECT * FROM a/b').topicFilter, 'a/b');
+});
