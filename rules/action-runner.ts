@@ -10,7 +10,7 @@ import type { RateLog } from '../core/rate-log.js';
 import { errorMessage } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { Action } from './types.js';
-import { RuleActionContext, type EvalContext } from './sql/context.js';
+import { messageTraceId, RuleActionContext, type EvalContext } from './sql/context.js';
 import type { CompiledRule } from './ruleset.js';
 
 export interface ActionFailure {
@@ -127,7 +127,7 @@ export class ActionRunner {
     const payload: ErrorActionPayload = {
       ruleName: rule.name,
       topic: msg.topic,
-      traceId: msg.traceId ?? randomUUID(),
+      traceId: messageTraceId(msg) ?? randomUUID(),
       clientId: msg.source.id,
       base64OriginalPayload: msg.payload.toString('base64'),
       failures,

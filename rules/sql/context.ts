@@ -1,6 +1,7 @@
 // Per-message evaluation context: created once per message and shared by every rule the message
 // meets, so the payload is parsed as JSON at most once (lazily: a rule that never touches fields,
 // like the archive rule `SELECT * FROM '#'`, never parses it).
+import { randomUUID } from 'node:crypto';
 import type { Message } from '../../core/message.js';
 import type { ActionContext } from '../types.js';
 import { mayHoldWholeDecimal, parseJsonKeepingDecimals } from './json-decimal.js';
@@ -84,6 +85,17 @@ export class EvalContext {
     if (!this.levels) this.levels = this.message.topic.split('/');
     return this.levels;
   }
+}
+
+/**
+ * The trace id of a message (traceid(), the error action's traceId): the one its source gave it
+ * (serial: link:seq), else, for a message that came over MQTT, a UUID given on first use and kept
+ * on the message, so every rule, template and error action of that message sees the same id (AWS
+ * IoT gives every MQTT message one). Undefined for other sources, as on AWS.
+ */
+export function messageTraceId(m: Message): string | undefined {
+  if (m.traceId === undefined && m.source.kind === 'mqtt') m.traceId = randomUUID();
+  return m.traceId;
 }
 
 /** The ActionContext handed to actions of one rule for one message (templates evaluate through it). */

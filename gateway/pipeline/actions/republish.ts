@@ -26,6 +26,9 @@ export const republishOptionsSchema = z.strictObject({
     .describe('QoS of the republished message'),
   retain: z.boolean().default(false).describe('Publish with the retain flag'),
   headers: republishHeadersSchema.optional(),
+  // AWS IoT's republish action requires a roleArn; a rule copied from AWS keeps it. The gateway
+  // publishes on its own broker, so it is accepted and ignored (as by the upstream actions).
+  roleArn: z.string().optional().describe('Accepted from AWS IoT rules and ignored: the gateway publishes on its own broker'),
 });
 
 /** A topic name a broker may publish (MQTT 3.1.1 and 5, 4.7): not empty, no wildcard or NUL, at most 65,535 bytes. */

@@ -1,6 +1,7 @@
 // Context functions: they read the Message (topic, client, MQTT 5 properties), not the payload.
 import { define, type FunctionRegistry } from './types.js';
 import { toIntFloor, toStr, type Value } from '../values.js';
+import { messageTraceId } from '../context.js';
 
 export function registerMqtt(reg: FunctionRegistry): void {
   define(reg, [
@@ -24,7 +25,7 @@ export function registerMqtt(reg: FunctionRegistry): void {
     { name: 'principal', minArgs: 0, maxArgs: 0, impl: (c) => c.message.source.principal },
     { name: 'sourceip', minArgs: 0, maxArgs: 0, impl: (c) => c.message.source.ip },
     { name: 'timestamp', minArgs: 0, maxArgs: 0, impl: (c) => c.message.receivedAt },
-    { name: 'traceid', minArgs: 0, maxArgs: 0, impl: (c) => c.message.traceId },
+    { name: 'traceid', minArgs: 0, maxArgs: 0, impl: (c) => messageTraceId(c.message) },
     {
       name: 'get_mqtt_property',
       minArgs: 1,

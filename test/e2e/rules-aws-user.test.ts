@@ -1,0 +1,70 @@
+// Rules copied from AWS IoT, run on the real gateway (child process, rules file) with real
+// clients: the republish action keeps AWS's roleArn (accepted, ignored), traceid() gives each MQTT message one
+// id, and the error action's traceId is that id, so a failure can be matched with the outputs of
+// the same message.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import mqtt from 'mqtt';
+import { tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+
+const ROLE = 'arn:aws:iam::123456789012:role/my-iot-role';
+const RULES = `version: 1
+rules:
+  - name: traced
+    sql: SELECT traceid() AS trace, temp FROM 'plant/+/temp'
+    actions:
+      - republish: { topic: 'seen/\${topic(2)}', qos: 1, roleArn: '${ROLE}' }
+      - republish: { topic: 'seen/again', qos: 1, roleArn: '${ROLE}' }
+      - republish: { topic: '\${missing}', roleArn: '${ROLE}' }
+    errorAction:
+      republish: { topic: 'errors/\${topic(2)}', roleArn: '${ROLE}' }
+`;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+test('an AWS rule with roleArn runs; traceid() is one id per MQTT message, the one of its error action', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yaml'), RULES);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync(['seen/#', 'errors/#'], { qos: 1 });
+  const got: Array<[string, Record<string, unknown>]> = [];
+  sub.on('message', (topic, payload) => got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]));
+
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'line-7', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('plant/7/temp', '{"temp":21}', { qos: 1 });
+  await pub.publishAsync('plant/8/temp', '{"temp":22}', { qos: 1 });
+  await withTimeout(
+    (async () => {
+      while (got.length < 6) await waitForEvent(sub, 'message', 10_000).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${JSON.stringify(got)}`)));
+    })(),
+    15_000,
+    'two outputs and one error message per publish',
+  );
+
+  for (const [n, temp] of [
+    ['7', 21],
+    ['8', 22],
+  ] as const) {
+    const seen = got.find(([topic]) => topic === `seen/${n}`)?.[1];
+    assert.ok(seen, `seen/${n} arrived: ${JSON.stringify(got)}`);
+    assert.equal(seen.temp, temp);
+    assert.match(String(seen.trace), UUID, 'traceid() of an MQTT message is a UUID');
+    const again = got.find(([topic, p]) => topic === 'seen/again' && p.temp === temp)?.[1];
+    assert.equal(again?.trace, seen.trace, 'every action of the message sees the same trace id');
+    const error = got.find(([topic]) => topic === `errors/${n}`)?.[1];
+    assert.ok(error, `errors/${n} arrived`);
+    assert.equal(error.traceId, seen.trace, 'the error action names the trace id the rule saw');
+    assert.equal((error.failures as Array<{ failedAction: string }>)[0]?.failedAction, 'RepublishAction');
+  }
+  const traces = new Set(got.filter(([topic]) => topic.startsWith('seen/')).map(([, p]) => p.trace));
+  assert.equal(traces.size, 2, 'each message has its own trace id');
+});
