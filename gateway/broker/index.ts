@@ -260,6 +260,28 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       isOpen = true;
     })());
 
+  /** The tail of the internal publishes (Broker.publish): each waits for the one before. */
+  let internalPublishes: Promise<void> = Promise.resolve();
+  const noop = (): void => undefined;
+  const publishToAedes = (packet: BrokerPublishPacket): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const p: PublishPacket = {
+        cmd: 'publish',
+        topic: packet.topic,
+        payload: packet.payload,
+        qos: packet.qos,
+        retain: packet.retain ?? false,
+        dup: false,
+      };
+      if (packet.properties) {
+        p.properties = packet.properties;
+        // the deadline (monotonic ms) v5 subscribers' Message Expiry counts down from (v5/router.ts)
+        const e = packet.properties.messageExpiryInterval;
+        if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = monotonic() + e * 1000;
+      }
+      aedes.publish(p, (err?: Error) => (err ? reject(err) : resolve()));
+    });
+
   const broker: Broker = {
     async start() {
       if (started) return;
@@ -296,23 +318,15 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       const { maxPayloadBytes } = options;
       if (packet.payload.length > maxPayloadBytes) throw ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: packet.payload.length, maxPayloadBytes });
       if (!isOpen) await open();
-      return new Promise<void>((resolve, reject) => {
-        const p: PublishPacket = {
-          cmd: 'publish',
-          topic: packet.topic,
-          payload: packet.payload,
-          qos: packet.qos,
-          retain: packet.retain ?? false,
-          dup: false,
-        };
-        if (packet.properties) {
-          p.properties = packet.properties;
-          // the deadline (monotonic ms) v5 subscribers' Message Expiry counts down from (v5/router.ts)
-          const e = packet.properties.messageExpiryInterval;
-          if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = monotonic() + e * 1000;
-        }
-        aedes.publish(p, (err?: Error) => (err ? reject(err) : resolve()));
-      });
+      // One internal publish at a time, in the order they were made. aedes numbers a message when
+      // publish() is called and drops, per 3.1.1 subscriber, one numbered below a message it has
+      // already delivered (its dedupe); a QoS 1/2 message first waits for the persistence, so a
+      // QoS 0 one published in the same tick (a rule republishing at QoS 1, then at QoS 0) overtook
+      // it and the QoS 1 message never reached 3.1.1 subscribers.
+      const run = (): Promise<void> => publishToAedes(packet);
+      const p = internalPublishes.then(run, run);
+      internalPublishes = p.then(noop, noop);
+      return p;
     },
 
     subscribe(filter, handler) {

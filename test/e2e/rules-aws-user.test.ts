@@ -1,5 +1,6 @@
 // Rules copied from AWS IoT, run on the real gateway (child process, rules file) with real
-// clients: the republish action keeps AWS's roleArn (accepted, ignored), traceid() gives each MQTT message one
+// clients: a rule republishing at QoS 1 and at QoS 0 reaches MQTT 3.1.1 subscribers with both; the
+// republish action keeps AWS's roleArn (accepted, ignored), traceid() gives each MQTT message one
 // id, and the error action's traceId is that id, so a failure can be matched with the outputs of
 // the same message.
 import { test } from 'node:test';
@@ -22,6 +23,47 @@ rules:
     errorAction:
       republish: { topic: 'errors/\${topic(2)}', roleArn: '${ROLE}' }
 `;
+
+const MIXED_QOS = `version: 1
+rules:
+  - name: both
+    sql: SELECT temp FROM 'plant/+/temp'
+    actions:
+      - republish: { topic: 'seen/\${topic(2)}/q1', qos: 1 }
+      - republish: { topic: 'seen/\${topic(2)}/q0', qos: 0 }
+  - name: other
+    sql: SELECT temp FROM 'plant/+/temp'
+    actions:
+      - republish: { topic: 'seen/\${topic(2)}/other', qos: 0 }
+`;
+
+test('a rule republishing at QoS 1 then QoS 0 reaches a 3.1.1 subscriber with both, in order', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yaml'), MIXED_QOS);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher-311', protocolVersion: 4, reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync('seen/#', { qos: 1 });
+  const topics: string[] = [];
+  sub.on('message', (topic) => topics.push(topic));
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'line-7', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('plant/7/temp', '{"temp":21}', { qos: 1 });
+  await pub.publishAsync('plant/8/temp', '{"temp":22}', { qos: 0 });
+  await withTimeout(
+    (async () => {
+      while (topics.length < 6)
+        await waitForEvent(sub, 'message', 10_000).catch((e: Error) => Promise.reject(new Error(`${e.message}: got ${topics.join(', ')}`)));
+    })(),
+    15_000,
+    'three republished messages per publish',
+  );
+  // Before, aedes dropped the QoS 1 message for 3.1.1 subscribers: the QoS 0 one, published after
+  // it in the same tick, was delivered first and the older one counted as a duplicate.
+  assert.deepEqual(topics, ['seen/7/q1', 'seen/7/q0', 'seen/7/other', 'seen/8/q1', 'seen/8/q0', 'seen/8/other']);
+});
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
