@@ -78,7 +78,12 @@ export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefini
     } catch (err) {
       const name = typeof rule.name === 'string' ? rule.name : `rules[${i}]`;
       const e = err instanceof GatehouseError ? err : undefined;
-      issues.push({ rule: name, where: e?.where ?? '', message: e ? `${e.code}: ${e.message}` : String(err), ...(e ? { code: e.code } : {}) });
+      issues.push({
+        rule: name,
+        where: e?.where ?? '',
+        message: e ? `${e.code}: ${e.message}${e.hint ? ` (fix: ${e.hint})` : ''}` : String(err),
+        ...(e ? { code: e.code } : {}),
+      });
     }
   });
   throw rulesetError(issues, source);

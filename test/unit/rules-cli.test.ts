@@ -127,4 +127,11 @@ test('rules check validates a file, listing every error', async (t) => {
   assert.match(b.err, /2 errors/);
   assert.match(b.err, /rule names use letters, digits and _ only/);
   assert.match(b.err, /GH_SQL_SYNTAX: expected ',' or FROM, found 'FRM'/);
+  // The SQL error listed beside a shape error says how to fix it too, as it does alone.
+  const hinted = join(dir, 'hinted.yaml');
+  await writeFile(hinted, "version: 1\nrules:\n  - { name: c, sql: \"SELECT CASE x WHEN 1 THEN 'a' FROM 'y'\", actions: [] }\n");
+  const h = await run(rulesCheck, [hinted]);
+  assert.equal(h.code, 1);
+  assert.match(h.err, /a rule needs at least one action/);
+  assert.match(h.err, /rule c \(line 1, column 31\): GH_SQL_SYNTAX: expected END, found 'FROM' \(fix: close CASE with END\)/);
 });
