@@ -150,3 +150,17 @@ test('SQL of other dialects and text copied from documents is refused with where
   assert.equal(compileSql("SELECT a - -1 AS x FROM 'a/b'").topicFilter, 'a/b');
   assert.equal(compileSql('SELECT * FROM a/b').topicFilter, 'a/b');
 });
+
+test('a statement nested too deeply to compile is refused with a GH_SQL_SYNTAX saying so, not a RangeError', () => {
+  for (const sql of [
+    `SELECT ${'('.repeat(20_000)}1${')'.repeat(20_000)} AS x FROM 'a'`,
+    `SELECT 1${' + 1'.repeat(20_000)} AS x FROM 'a'`,
+    `SELECT ${'NOT '.repeat(20_000)}true AS x FROM 'a'`,
+    `SELECT ${'['.repeat(20_000)}${']'.repeat(20_000)} AS x FROM 'a'`,
+  ]) {
+    const e = failure(sql);
+    assert.equal(e.code, 'GH_SQL_SYNTAX', e.describe());
+    assert.match(e.message, /nested too deeply/);
+    assert.match(e.hint ?? '', /fewer nested/);
+  }
+});
