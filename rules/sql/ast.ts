@@ -12,6 +12,8 @@ export type Expr =
   /** `decimal`: a number written with a decimal point or an exponent (1000.0, 1e3) is a Decimal even when whole. */
   | { kind: 'literal'; value: string | number | boolean | null; decimal?: true; pos: Pos }
   | { kind: 'field'; name: string; pos: Pos }
+  /** `@name`: a variable of the statement's SET clause. */
+  | { kind: 'var'; name: string; pos: Pos }
   | { kind: 'star'; pos: Pos }
   | { kind: 'member'; object: Expr; name: string; pos: Pos }
   | { kind: 'index'; object: Expr; index: Expr; pos: Pos }
@@ -43,6 +45,8 @@ export interface SelectQuery {
   /** SELECT VALUE expr: the output is that bare value, not an object. */
   value: boolean;
   items: SelectItem[];
+  /** `SET @a = expr, @b = expr` before SELECT (top-level statements only), in order. */
+  set?: Array<{ name: string; expr: Expr; pos: Pos }>;
   /** Top-level statement: an MQTT topic filter. Nested SELECT: an expression (array or object). */
   from: { kind: 'topic'; filter: string; pos: Pos } | { kind: 'expr'; expr: Expr; pos: Pos };
   /** `FROM 'filter' TIMESTAMP BY expr [LATENESS(unit, n)]`: event time for windows. */

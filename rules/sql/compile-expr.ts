@@ -71,6 +71,16 @@ export function compileExpr(cx: CompilerContext, e: Expr, scope: Scope): Compile
     case 'field':
     case 'member':
       return compilePath(cx, e, scope);
+    case 'var': {
+      const v = cx.variable(e.name);
+      if (!v)
+        throw semantic(
+          `unknown variable @${e.name}`,
+          e.pos,
+          `set it before SELECT: SET @${e.name} = expression SELECT ... (a variable sees only those set before it)`,
+        );
+      return v;
+    }
     case 'star':
       if (scope === 'row') return (c) => c.cur;
       cx.touchPayload();

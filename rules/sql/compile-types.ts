@@ -30,6 +30,8 @@ export interface CompiledQuery {
   windowed?: WindowedQuery;
   /** Analytic call sites holding state (detectors), in call-site order, for checkpoints. */
   stateSites?: StateSite[];
+  /** The SET clause's variables, for the rule's substitution templates (computed once per message). */
+  variables?: ReadonlyMap<string, Compiled>;
 }
 
 export interface StateSite {
@@ -96,6 +98,8 @@ export interface CompilerHooks {
 
 export interface CompileOptions {
   sqlVersion?: SqlVersion;
+  /** Variables an expression may read (a rule's SET clause, for its templates). */
+  variables?: ReadonlyMap<string, Compiled>;
   functions?: FunctionRegistry;
   ruleName?: string;
   hooks?: CompilerHooks;
@@ -107,6 +111,8 @@ export interface CompilerContext extends CompilerTools {
   needV2(what: string, pos: Pos): void;
   /** The expression being compiled reads the payload (tracked while compiling WHERE). */
   touchPayload(): void;
+  /** A SET variable by name (undefined when the statement sets none of that name). */
+  variable(name: string): Compiled | undefined;
   /** Stateful call sites by canonical text: one instance (and one computation per event) each. */
   readonly statefulCalls: Map<string, Compiled>;
   readonly stateSites: StateSite[];

@@ -71,11 +71,40 @@ class Compiler implements CompilerContext {
   private touchesPayload = false;
   readonly statefulCalls = new Map<string, Compiled>();
   readonly stateSites: StateSite[] = [];
+  /** SET variables: each computed once per message; `payload` when its expression reads the payload. */
+  private readonly variables = new Map<string, { fn: Compiled; payload: boolean }>();
 
   constructor(opts: CompileOptions) {
     this.sqlVersion = opts.sqlVersion ?? V2;
     this.functions = opts.functions ?? (defaultFunctions ??= createFunctionRegistry());
     this.ruleName = opts.ruleName ?? '';
+    // A template's variables: whether they read the payload matters to no WHERE.
+    for (const [name, fn] of opts.variables ?? []) this.variables.set(name, { fn, payload: false });
+  }
+
+  variable(name: string): Compiled | undefined {
+    const v = this.variables.get(name);
+    if (v?.payload) this.touchesPayload = true;
+    return v?.fn;
+  }
+
+  /** SET @a = expr, ...: in order, each sees the ones before it; computed at most once per message. */
+  private compileSet(set: NonNullable<SelectQuery['set']>): void {
+    for (const a of set) {
+      if (this.variables.has(a.name)) throw semantic(`variable @${a.name} is set twice`, a.pos, 'a variable is set once: give the second one another name');
+      this.touchesPayload = false;
+      const f = this.compileExpr(a.expr, 'root');
+      let last: EvalContext | undefined;
+      let value: unknown;
+      const fn: Compiled = (c) => {
+        if (c !== last) {
+          value = f(c);
+          last = c;
+        }
+        return value;
+      };
+      this.variables.set(a.name, { fn, payload: this.touchesPayload });
+    }
   }
 
   needV2(what: string, pos: Pos): void {
@@ -99,6 +128,10 @@ class Compiler implements CompilerContext {
     if (q.from.kind !== 'topic') throw semantic('FROM needs a topic filter', q.pos);
     validateFilter(q.from.filter, q.from.pos);
     const clause = q.groupBy ? 'GROUP BY' : q.having ? 'HAVING' : q.orderBy ? 'ORDER BY' : q.limit ? 'LIMIT' : q.timestampBy ? 'TIMESTAMP BY' : undefined;
+    if (q.set && clause) {
+      throw semantic(`SET is not supported with ${clause} (a windowed rule)`, q.set[0]!.pos, 'write the expressions where they are used');
+    }
+    if (q.set) this.compileSet(q.set);
     if (clause) {
       const taken = hooks?.compileClauses?.(q, this);
       if (taken) {
@@ -123,6 +156,7 @@ class Compiler implements CompilerContext {
       select: proj.fn,
       passthrough: proj.passthrough,
       ...(this.stateSites.length ? { stateSites: this.stateSites } : {}),
+      ...(this.variables.size ? { variables: new Map([...this.variables].map(([name, v]) => [name, v.fn])) } : {}),
     };
   }
 }

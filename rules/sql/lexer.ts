@@ -3,7 +3,7 @@
 import { GatehouseError } from '../../core/errors.js';
 import type { Pos } from './ast.js';
 
-export type TokenType = 'ident' | 'qident' | 'string' | 'number' | 'punct' | 'eof';
+export type TokenType = 'ident' | 'qident' | 'var' | 'string' | 'number' | 'punct' | 'eof';
 
 export interface Token {
   type: TokenType;
@@ -40,7 +40,7 @@ const UNEXPECTED_HINTS: Record<string, string> = {
   '^': 'write bitxor(a, b) for a bitwise xor, power(x, y) for a power',
   '~': 'write bitnot(x) for a bitwise not, regexp_matches(s, pattern) to match a pattern',
   '!': 'write NOT (or <> / != for not equal)',
-  '@': "'@name' is an AWS IoT SQL variable (SET @name = ...), which Gatehouse does not support: write the expression where it is used",
+  '@': 'a variable is @ followed by letters, digits and _ (up to 64), e.g. @celsius',
   '?': 'AWS IoT SQL has no parameters: write the value, or a ${...} template in the action',
 };
 
@@ -54,6 +54,8 @@ export function describeToken(t: Token): string {
       return `number ${t.text}`;
     case 'qident':
       return `\`${t.text}\``;
+    case 'var':
+      return `@${t.text}`;
     case 'ident':
       return `'${t.text}'`;
     default:
@@ -162,6 +164,14 @@ export class Lexer {
       const start = this.i;
       while (this.i < s.length && /[A-Za-z0-9_$]/.test(s[this.i]!)) this.i++;
       return { type: 'ident', text: s.slice(start, this.i), pos, end: this.i };
+    }
+    // variables of the SET clause: @name
+    if (c === '@') {
+      const m = /^[A-Za-z0-9_]{1,64}(?![A-Za-z0-9_])/.exec(s.slice(this.i + 1, this.i + 66));
+      if (m) {
+        this.i += 1 + m[0].length;
+        return { type: 'var', text: m[0], pos, end: this.i };
+      }
     }
     if (c === '`') {
       const close = s.indexOf('`', this.i + 1);

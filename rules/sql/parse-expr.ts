@@ -168,6 +168,8 @@ export abstract class ExprParser {
         return { kind: 'literal', value: t.text, pos: t.pos };
       case 'qident':
         return { kind: 'field', name: t.text, pos: t.pos };
+      case 'var':
+        return { kind: 'var', name: t.text, pos: t.pos };
       case 'eof':
         return this.expected('an expression', t);
       case 'punct':

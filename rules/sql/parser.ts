@@ -9,7 +9,9 @@ import { ExprParser, RESERVED } from './parse-expr.js';
 export class Parser extends ExprParser {
   /** A complete statement: SELECT ... FROM 'filter' [WHERE ...] [GROUP BY ...] [HAVING ...] [ORDER BY ...] [LIMIT n]. */
   parseStatement(): SelectQuery {
+    const set = this.parseSet();
     const q = this.parseSelect(true);
+    if (set) q.set = set;
     const t = this.lx.peek();
     if (t.type !== 'eof') this.expected('end of statement (or TIMESTAMP BY, WHERE, GROUP BY, HAVING, ORDER BY, LIMIT)', t);
     return q;
@@ -23,14 +25,24 @@ export class Parser extends ExprParser {
     return e;
   }
 
+  /** `SET @a = expr [, @b = expr]` before SELECT: the variables, in order (undefined without SET). */
+  private parseSet(): NonNullable<SelectQuery['set']> | undefined {
+    if (!this.acceptKw('SET')) return undefined;
+    const set: NonNullable<SelectQuery['set']> = [];
+    for (;;) {
+      const v = this.lx.next();
+      if (v.type !== 'var') this.expected('a variable such as @celsius', v, 'write SET @name = expression [, @name2 = expression2] SELECT ...');
+      this.expectPunct('=', `write SET @${v.text} = expression`);
+      set.push({ name: v.text, expr: this.parseExpr(0), pos: v.pos });
+      if (!this.acceptPunct(',')) break;
+    }
+    return set;
+  }
+
   protected override parseSelect(topLevel: boolean): SelectQuery {
     const selectTok = this.lx.peek();
-    if (this.isKw(selectTok, 'SET') && topLevel) {
-      this.expected(
-        'SELECT',
-        selectTok,
-        "AWS IoT SQL's SET clause (variables, SET @name = ...) is not supported by Gatehouse: write each expression where it is used",
-      );
+    if (this.isKw(selectTok, 'SET')) {
+      this.expected('SELECT', selectTok, 'SET comes once, before the (outer) SELECT: SET @a = ..., @b = ... SELECT ...');
     }
     if (!this.isKw(selectTok, 'SELECT')) this.expected('SELECT', selectTok, "a rule starts with SELECT ... FROM 'topic/filter'");
     this.lx.next();

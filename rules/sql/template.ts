@@ -14,6 +14,8 @@ import { toStr } from './values.js';
 export interface TemplateOptions {
   sqlVersion?: SqlVersion;
   functions?: FunctionRegistry;
+  /** The rule's SET variables (`${@name}`), computed once per message with the rule's SELECT. */
+  variables?: ReadonlyMap<string, Compiled>;
 }
 
 export interface CompiledTemplate extends Template {

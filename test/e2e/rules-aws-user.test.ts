@@ -110,3 +110,49 @@ test('an AWS rule with roleArn runs; traceid() is one id per MQTT message, the o
   const traces = new Set(got.filter(([topic]) => topic.startsWith('seen/')).map(([, p]) => p.trace));
   assert.equal(traces.size, 2, 'each message has its own trace id');
 });
+
+test('a rule with a SET clause: the variable in SELECT, WHERE, the action topic and the error action topic', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    `version: 1
+rules:
+  - name: celsius
+    sql: SET @c = (f - 32) * 5 / 9, @id = newuuid() SELECT @c AS celsius, @id AS id FROM 'plant/+/temp' WHERE @c > 0
+    actions:
+      - republish: { topic: 'celsius/\${topic(2)}/\${@c}', qos: 1 }
+      - republish: { topic: '\${get(@id, 99)}' }
+    errorAction:
+      republish: { topic: 'errors/\${@id}', qos: 1 }
+`,
+  );
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync(['celsius/#', 'errors/#'], { qos: 1 });
+  const got: Array<[string, string]> = [];
+  sub.on('message', (topic, payload) => got.push([topic, payload.toString()]));
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'line-7', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('plant/7/temp', '{"f":14}', { qos: 1 }); // -10 °C: WHERE @c > 0 is false
+  await pub.publishAsync('plant/8/temp', '{"f":212}', { qos: 1 });
+  await withTimeout(
+    (async () => {
+      while (got.length < 2) await waitForEvent(sub, 'message', 10_000);
+    })(),
+    15_000,
+    'the output and the error message',
+  );
+  const out = got.find(([topic]) => topic.startsWith('celsius/'));
+  assert.ok(out, JSON.stringify(got));
+  assert.equal(out[0], 'celsius/8/100');
+  const { celsius, id } = JSON.parse(out[1]) as { celsius: number; id: string };
+  assert.equal(celsius, 100);
+  assert.ok(
+    got.some(([topic]) => topic === `errors/${id}`),
+    `the error action's template sees the id the SELECT saw: ${JSON.stringify(got)}`,
+  );
+  assert.ok(!got.some(([topic]) => topic.startsWith('celsius/7')), 'WHERE @c > 0 held the first message back');
+});
