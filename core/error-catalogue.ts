@@ -154,6 +154,13 @@ export const ERROR_CATALOGUE = {
     message: 'rule {rule} could not be evaluated: {reason}',
     hint: "give the rule an errorAction to keep such messages (they are acknowledged); check the payload (e.g. nested deeper than JSON tools handle) and the rule's SQL",
   },
+  GH_RULE_NOT_FOUND: {
+    group: 'rules',
+    meaning:
+      'A Basic Ingest message ($aws/rules/<rule>/<topic>) names no rule that can run it; it is acknowledged and not processed (as AWS IoT logs RuleNotFound)',
+    message: 'Basic Ingest message on {topic} not run: {reason}',
+    hint: "publish to $aws/rules/<name of an enabled rule>/<topic>, or on the rule's FROM topic; counted in gatehouse_rules_basic_ingest_refused_total",
+  },
   GH_RULESET_INVALID: {
     group: 'rules',
     meaning: 'A rule set failed validation',

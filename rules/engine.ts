@@ -21,6 +21,9 @@ import { ActionRunner } from './action-runner.js';
 import type { CompiledRule, CompiledRuleSet } from './ruleset.js';
 import { RuleCounterBook, type RuleTotals } from './rule-counters.js';
 
+/** AWS IoT Basic Ingest: a publish to `$aws/rules/<rule>/<topic>` runs that one rule on `<topic>`. */
+const BASIC_INGEST = '$aws/rules/';
+
 /** At most one log line per rule and kind of failure in this long (rateLog). */
 const FAILURE_LOG_INTERVAL_MS = 5000;
 /**
@@ -84,6 +87,9 @@ class Engine implements RuleEngine {
   private readonly book = new RuleCounterBook();
   private messages = 0;
   private nonJson = 0;
+  private ingestRefused = 0;
+  /** The active set's rules by name (Basic Ingest), built on first use. */
+  private byName: Map<string, CompiledRule> | undefined;
   private readonly log: Logger;
   /**
    * Per-message failures (an action or an evaluation), logged at most once per rule, action and
@@ -172,6 +178,7 @@ class Engine implements RuleEngine {
   swap(next: CompiledRuleSet): void {
     this.attach(next);
     this.set = next; // one assignment: a message sees either the old or the new set, never a mix
+    this.byName = undefined;
     this.log.info({ version: next.version, rules: next.rules.length }, 'rule set applied');
   }
 
@@ -185,8 +192,46 @@ class Engine implements RuleEngine {
 
   handle(msg: Message): Promise<void> | undefined {
     this.messages++;
+    if (msg.topic.startsWith(BASIC_INGEST)) return this.basicIngest(msg);
     const rules = this.set.index.match(msg.topic);
     if (rules.length === 0) return undefined;
+    return this.run(msg, rules);
+  }
+
+  /**
+   * `$aws/rules/<rule>/<topic>`: the named rule alone, on the message with topic `<topic>` (what
+   * topic() sees), its FROM filter not consulted, as AWS IoT's Basic Ingest. A rule that does not
+   * exist, is disabled or keeps state (windows, detectors: their input log is routed by topic) is
+   * not run: logged and counted, as AWS logs RuleNotFound.
+   */
+  private basicIngest(msg: Message): Promise<void> | undefined {
+    const rest = msg.topic.slice(BASIC_INGEST.length);
+    const slash = rest.indexOf('/');
+    const name = slash < 0 ? rest : rest.slice(0, slash);
+    const topic = slash < 0 ? '' : rest.slice(slash + 1);
+    this.byName ??= new Map(this.set.rules.map((r) => [r.name, r]));
+    const rule = this.byName.get(name);
+    const why =
+      rule === undefined
+        ? 'no rule has that name'
+        : !rule.enabled
+          ? 'the rule is disabled'
+          : topic === ''
+            ? 'no topic follows the rule name ($aws/rules/<rule>/<topic>)'
+            : rule.query.windowed || this.stateful.logMode(rule) !== undefined
+              ? 'the rule keeps state (a window or a detector): publish on its FROM topic instead'
+              : undefined;
+    if (why !== undefined) {
+      this.ingestRefused++;
+      const hint = 'publish to $aws/rules/<name of an enabled rule>/<topic>, or on the rule FROM topic';
+      this.rateLog(`ingest\0${name}`, { rule: name, topic: msg.topic, code: 'GH_RULE_NOT_FOUND', err: why, hint }, 'Basic Ingest message not run');
+      return undefined;
+    }
+    return this.run({ ...msg, topic }, [rule!]);
+  }
+
+  /** The matched rules of one message: WHERE, SELECT (or the window), actions; the ack's promise. */
+  private run(msg: Message, rules: readonly CompiledRule[]): Promise<void> | undefined {
     const c = new EvalContext(msg);
     // The ack's promise: the first durable one alone (the common case), an array from the second on.
     let first: Promise<void> | undefined;
@@ -295,6 +340,8 @@ class Engine implements RuleEngine {
     declare('gatehouse_rules_messages_total', 'Messages handed to the rules engine', [], (m) => m.inc(this.messages));
     const nonJsonHelp = 'Non-JSON payloads that reached a rule whose WHERE reads payload fields (WHERE counted false)';
     declare('gatehouse_rules_non_json_total', nonJsonHelp, [], (m) => m.inc(this.nonJson));
+    const ingestHelp = 'Basic Ingest messages ($aws/rules/<rule>/...) not run: no such rule, disabled, stateful, or no topic';
+    declare('gatehouse_rules_basic_ingest_refused_total', ingestHelp, [], (m) => m.inc(this.ingestRefused));
   }
 
   close(): void {

@@ -156,3 +156,68 @@ rules:
   );
   assert.ok(!got.some(([topic]) => topic.startsWith('celsius/7')), 'WHERE @c > 0 held the first message back');
 });
+
+test('Basic Ingest: $aws/rules/<rule>/<topic> runs that rule alone on <topic>; an unknown or disabled rule is counted', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    `version: 1
+rules:
+  - name: BuildingManager
+    sql: SELECT *, topic() AS t, topic(3) AS floor FROM 'Buildings/#'
+    actions:
+      - republish: { topic: 'seen/manager', qos: 1 }
+  - name: other
+    sql: SELECT * FROM 'Buildings/#'
+    actions:
+      - republish: { topic: 'seen/other', qos: 1 }
+  - name: off
+    enabled: false
+    sql: SELECT * FROM 'Buildings/#'
+    actions:
+      - republish: { topic: 'seen/off', qos: 1 }
+`,
+  );
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync('seen/#', { qos: 1 });
+  const got: Array<[string, Record<string, unknown>]> = [];
+  sub.on('message', (topic, payload) => got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]));
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'building-5', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  // AWS's example: the rule BuildingManager, triggered with the Basic Ingest prefix.
+  await pub.publishAsync('$aws/rules/off/Buildings/Building5', '{"on":false}', { qos: 1 });
+  await pub.publishAsync('$aws/rules/nope/Buildings/Building5', '{"on":false}', { qos: 1 });
+  await pub.publishAsync('$aws/rules/BuildingManager/Buildings/Building5/Floor2/Room201/Lights', '{"on":true}', { qos: 1 });
+  // Then a plain publish, which both enabled rules take: once its two outputs are in, everything
+  // the Basic Ingest messages caused is in too (internal publishes keep their order).
+  await pub.publishAsync('Buildings/Building6', '{"on":true}', { qos: 1 });
+  await withTimeout(
+    (async () => {
+      while (got.length < 3) await waitForEvent(sub, 'message', 10_000);
+    })(),
+    15_000,
+    'the Basic Ingest output and the two outputs of the plain publish',
+  );
+  assert.deepEqual(got[0], ['seen/manager', { on: true, t: 'Buildings/Building5/Floor2/Room201/Lights', floor: 'Floor2' }], 'only the named rule ran');
+  assert.deepEqual(
+    got
+      .slice(1)
+      .map(([topic, p]) => [topic, p.t ?? null])
+      .sort(),
+    [
+      ['seen/manager', 'Buildings/Building6'],
+      ['seen/other', null],
+    ],
+  );
+  assert.equal(got.length, 3);
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  assert.match(metrics, /^gatehouse_rules_basic_ingest_refused_total 2$/m, 'the disabled and the unknown rule are counted');
+  assert.ok(
+    gw.logs.some((l) => l.code === 'GH_RULE_NOT_FOUND' && l.rule === 'nope'),
+    'and logged',
+  );
+});
