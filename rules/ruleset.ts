@@ -49,6 +49,28 @@ export interface CompileRuleSetExtras {
   source?: string;
 }
 
+/** AWS IoT rule actions (lower case) that call a cloud service: named as such when a copied rule uses one. */
+const AWS_CLOUD_ACTIONS = new Set([
+  'lambda',
+  'dynamodb',
+  'dynamodbv2',
+  'sns',
+  'sqs',
+  'stepfunctions',
+  'cloudwatchmetric',
+  'cloudwatchalarm',
+  'cloudwatchlogs',
+  'iotanalytics',
+  'iotevents',
+  'iotsitewise',
+  'timestream',
+  'kafka',
+  'elasticsearch',
+  'opensearch',
+  'salesforce',
+  'location',
+]);
+
 export function newStats(): RuleStats {
   return { matched: 0, emitted: 0, errors: 0, actionFailures: 0, failuresByAction: new Map(), lastError: undefined };
 }
@@ -79,7 +101,11 @@ function buildAction(
   const kind = Object.keys(cfg)[0]!;
   const factory = registry.get(kind);
   if (!factory) {
-    issues.push({ rule, where: label, message: `unknown action kind '${kind}' (known: ${[...registry.keys()].join(', ') || 'none'})` });
+    const known = `known: ${[...registry.keys()].join(', ') || 'none'}`;
+    const cloud = AWS_CLOUD_ACTIONS.has(kind.toLowerCase())
+      ? `: AWS IoT's ${kind} action calls a cloud service the gateway does not run; send the data upstream (kinesis, firehose, http, s3, mqtt) and act on it there (${known})`
+      : ` (${known})`;
+    issues.push({ rule, where: label, message: `unknown action kind '${kind}'${cloud}` });
     return undefined;
   }
   try {

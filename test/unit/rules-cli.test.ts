@@ -135,3 +135,46 @@ test('rules check validates a file, listing every error', async (t) => {
   assert.match(h.err, /a rule needs at least one action/);
   assert.match(h.err, /rule c \(line 1, column 31\): GH_SQL_SYNTAX: expected END, found 'FROM' \(fix: close CASE with END\)/);
 });
+
+test('rules check: actions copied from AWS IoT are taken where they mean the same, refused with what to write where not', async (t) => {
+  const dir = await tempDir(t);
+  const same = join(dir, 'same.yaml');
+  await writeFile(
+    same,
+    [
+      'version: 1',
+      'rules:',
+      '  - name: to_kinesis',
+      "    sql: SELECT * FROM 'a/b'",
+      "    actions: [{ kinesis: { streamName: s, region: eu-west-1, partitionKey: '${newuuid()}', roleArn: 'arn:aws:iam::1:role/r' } }]",
+      '  - name: to_firehose',
+      "    sql: SELECT * FROM 'a/b'",
+      "    actions: [{ firehose: { deliveryStreamName: f, region: eu-west-1, separator: ',', roleArn: 'arn:aws:iam::1:role/r' } }]",
+      '',
+    ].join('\n'),
+  );
+  const ok = await run(rulesCheck, [same]);
+  assert.equal(ok.code, 0, ok.err);
+  const other = join(dir, 'other.yaml');
+  await writeFile(
+    other,
+    [
+      'version: 1',
+      'rules:',
+      '  - name: to_s3',
+      "    sql: SELECT * FROM 'a/b'",
+      "    actions: [{ s3: { bucketName: b, key: '${topic()}', region: eu-west-1, roleArn: 'arn:aws:iam::1:role/r' } }]",
+      '  - name: to_lambda',
+      "    sql: SELECT * FROM 'a/b'",
+      "    actions: [{ lambda: { functionArn: 'arn:aws:lambda:us-east-1:1:function:f' } }]",
+      '',
+    ].join('\n'),
+  );
+  const r = await run(rulesCheck, [other]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /rule to_s3 \(actions\[0\]\.s3\): GH_DESTINATION_CONFIG: s3 action: 'bucketName' is an option of AWS IoT's s3 action: AWS's bucketName is `bucket` here; 'key' .*keyTemplate/,
+  );
+  assert.match(r.err, /rule to_lambda \(actions\[0\]\): unknown action kind 'lambda': AWS IoT's lambda action calls a cloud service/);
+});

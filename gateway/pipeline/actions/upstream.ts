@@ -32,6 +32,49 @@ function stableJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
+/**
+ * Options of AWS IoT's rule action of the same name that mean something else here (the action
+ * appends to a stream exported in batches): a rule copied from AWS is refused with what to write.
+ * Options with the same meaning under another name are renamed (AWS_RENAMES).
+ */
+const AWS_ONLY: Partial<Record<DestinationType, Record<string, string>>> = {
+  s3: {
+    bucketName: "AWS's bucketName is `bucket` here",
+    key: 'an object holds a batch of records here, not one message: name objects with `keyTemplate` (docs/destinations.md, s3)',
+    cannedAcl: 'objects get the bucket default ACL (no cannedAcl)',
+  },
+  http: {
+    headers: 'the http action speaks the Firehose HTTP endpoint protocol (batches, docs/upstream.md); give the receiver an access key with `accessKey`',
+    confirmationUrl: 'the http action speaks the Firehose HTTP endpoint protocol (docs/upstream.md): no confirmation URL',
+    auth: 'the http action authenticates with `accessKey` (docs/upstream.md)',
+  },
+  firehose: { batchMode: 'records are always batched (exporter.batch)' },
+};
+const AWS_RENAMES: Partial<Record<DestinationType, Record<string, string>>> = { firehose: { separator: 'recordSeparator' } };
+
+/** Rename AWS's spelling of an option that means the same; refuse AWS options that mean something else. */
+function fromAwsOptions(kind: DestinationType, destination: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...destination };
+  for (const [aws, ours] of Object.entries(AWS_RENAMES[kind] ?? {})) {
+    if (aws in out && !(ours in out)) {
+      out[ours] = out[aws];
+      delete out[aws];
+    }
+  }
+  const only = AWS_ONLY[kind] ?? {};
+  const found = Object.keys(out).filter((k) => Object.hasOwn(only, k));
+  if (found.length > 0) {
+    throw new GatehouseError(
+      'GH_DESTINATION_CONFIG',
+      `${kind} action: ${found.map((k) => `'${k}' is an option of AWS IoT's ${kind} action: ${only[k]}`).join('; ')}`,
+      {
+        hint: "see docs/rules-sql.md (Actions) for AWS IoT's options and Gatehouse's",
+      },
+    );
+  }
+  return out;
+}
+
 export interface UpstreamActionDeps extends RuntimeDeps {
   dataDir: string;
   /** Absent in offline checks: options are validated, nothing is created. */
@@ -54,7 +97,7 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
       } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown; roleArn?: unknown };
       if (partitionKey !== undefined && typeof partitionKey !== 'string')
         throw new GatehouseError('GH_ACTION_FAILED', `${kind}.partitionKey must be a template string`, { hint: "e.g. partitionKey: '${topic(2)}'" });
-      const block = { type: kind, ...destination };
+      const block = { type: kind, ...fromAwsOptions(kind, destination) };
       // Constructing the destination validates its options (nothing connects until start()).
       const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
       const name = `${kind}-${createHash('sha256').update(stableJson(block)).digest('hex').slice(0, 10)}`;
