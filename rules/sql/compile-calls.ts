@@ -28,6 +28,31 @@ export const WINDOW_AGGREGATES: ReadonlySet<string> = new Set([
   'percentile',
 ]);
 
+/** The known name within 2 edits of `name` (a misspelt function), if exactly one is closest. */
+function closestName(name: string, names: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const n of names) {
+    if (Math.abs(n.length - name.length) >= bestD) continue;
+    const d = editDistance(name, n);
+    if (d < bestD) {
+      best = n;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
 export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call' }>, scope: Scope): Compiled {
   const lname = e.name.toLowerCase();
   if (lname === 'sql_version') {
@@ -46,7 +71,8 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
         e.pos,
         'add GROUP BY with a window, e.g. GROUP BY TUMBLINGWINDOW(ss, 10) (docs/windows.md)',
       );
-    throw semantic(`unknown function ${e.name}()`, e.pos, 'see docs/rules-sql.md for the function list');
+    const near = closestName(lname, cx.functions.keys());
+    throw semantic(`unknown function ${e.name}()`, e.pos, `${near ? `did you mean ${near}()? ` : ''}see docs/rules-sql.md for the function list`);
   }
   if (def.since === V2) cx.needV2(`${def.name}()`, e.pos);
   const n = e.args.length;

@@ -55,6 +55,7 @@ export abstract class ExprParser {
 
   /** How to fix the constructs of other SQL dialects that AWS IoT SQL writes otherwise. */
   private guessHint(t: Token): string | undefined {
+    if (t.type === 'eof') return 'the statement ends too early: complete the expression (an operator, AND/OR or a comma needs something after it)';
     if (t.type === 'ident') {
       switch (t.text.toUpperCase()) {
         case 'LIKE':

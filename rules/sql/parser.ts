@@ -82,7 +82,8 @@ export class Parser extends ExprParser {
     if (topLevel) {
       const raw = this.lx.rawTopic();
       const tok = raw ?? this.lx.next();
-      if (tok.type !== 'string' || tok.text === '') this.expected("a topic filter such as 'sensors/+/temp'", tok);
+      if (tok.type !== 'string' || tok.text === '')
+        this.expected("a topic filter such as 'sensors/+/temp'", tok, "write the MQTT topic filter the rule reads after FROM, e.g. FROM 'sensors/+/temp'");
       from = { kind: 'topic', filter: tok.text, pos: tok.pos };
     } else {
       const p = this.lx.peek().pos;

@@ -162,3 +162,18 @@ test('a statement nested too deeply to compile is refused with a GH_SQL_SYNTAX s
     assert.match(e.hint ?? '', /fewer nested/);
   }
 });
+
+test('a misspelt function name is answered with the closest one; a statement ending too early says so', () => {
+  for (const [sql, near] of [
+    ["SELECT uper(name) AS n FROM 'a/b'", /did you mean upper\(\)\?/],
+    ["SELECT regex_matches(name, 'x') AS n FROM 'a/b'", /did you mean regexp_matches\(\)\?/],
+    ["SELECT timestmp() AS n FROM 'a/b'", /did you mean timestamp\(\)\?/],
+  ] as const) {
+    const e = failure(sql);
+    assert.equal(e.code, 'GH_SQL_SEMANTIC');
+    assert.match(e.hint ?? '', near, e.describe());
+  }
+  assert.doesNotMatch(failure("SELECT zzzzzz(1) AS n FROM 'a/b'").hint ?? '', /did you mean/);
+  assert.match(failure("SELECT * FROM 'a/b' WHERE temp >").hint ?? '', /ends too early/);
+  assert.match(failure('SELECT * FROM').hint ?? '', /topic filter the rule reads after FROM/);
+});
