@@ -164,6 +164,9 @@ test('rules check: actions copied from AWS IoT are taken where they mean the sam
       '  - name: to_s3',
       "    sql: SELECT * FROM 'a/b'",
       "    actions: [{ s3: { bucketName: b, key: '${topic()}', region: eu-west-1, roleArn: 'arn:aws:iam::1:role/r' } }]",
+      '  - name: qos_two',
+      "    sql: SELECT * FROM 'a/b'",
+      "    actions: [{ republish: { topic: 'x', qos: 2 } }]",
       '  - name: to_lambda',
       "    sql: SELECT * FROM 'a/b'",
       "    actions: [{ lambda: { functionArn: 'arn:aws:lambda:us-east-1:1:function:f' } }]",
@@ -177,4 +180,5 @@ test('rules check: actions copied from AWS IoT are taken where they mean the sam
     /rule to_s3 \(actions\[0\]\.s3\): GH_DESTINATION_CONFIG: s3 action: 'bucketName' is an option of AWS IoT's s3 action: AWS's bucketName is `bucket` here; 'key' .*keyTemplate/,
   );
   assert.match(r.err, /rule to_lambda \(actions\[0\]\): unknown action kind 'lambda': AWS IoT's lambda action calls a cloud service/);
+  assert.match(r.err, /rule qos_two \(actions\[0\]\.republish\): qos: qos is 0 or 1/);
 });

@@ -21,7 +21,7 @@ export interface Publisher {
 export const republishOptionsSchema = z.strictObject({
   topic: z.string().min(1).describe('Target topic; may use ${...} substitution templates, e.g. alerts/${topic(2)}'),
   qos: z
-    .union([z.literal(0), z.literal(1)])
+    .custom<0 | 1>((v) => v === 0 || v === 1, { message: 'qos is 0 or 1 (as in AWS IoT, the republish action publishes at QoS 0 or 1)' })
     .default(0)
     .describe('QoS of the republished message'),
   retain: z.boolean().default(false).describe('Publish with the retain flag'),
