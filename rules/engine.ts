@@ -224,7 +224,7 @@ class Engine implements RuleEngine {
     if (why !== undefined) {
       this.ingestRefused++;
       const hint = 'publish to $aws/rules/<name of an enabled rule>/<topic>, or on the rule FROM topic';
-      this.rateLog(`ingest\0${name}`, { rule: name, topic: msg.topic, code: 'GH_RULE_NOT_FOUND', err: why, hint }, 'Basic Ingest message not run');
+      this.rateLog(`ingest\0${why}`, { rule: name, topic: msg.topic, code: 'GH_RULE_NOT_FOUND', err: why, hint }, 'Basic Ingest message not run');
       return undefined;
     }
     return this.run({ ...msg, topic }, [rule!]);
