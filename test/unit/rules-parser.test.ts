@@ -177,3 +177,10 @@ test('a misspelt function name is answered with the closest one; a statement end
   assert.match(failure("SELECT * FROM 'a/b' WHERE temp >").hint ?? '', /ends too early/);
   assert.match(failure('SELECT * FROM').hint ?? '', /topic filter the rule reads after FROM/);
 });
+
+test("AWS's Protobuf decode(*, 'proto', ...) is refused with its reason, not as a wrong argument count", () => {
+  const e = failure("SELECT VALUE decode(*, 'proto', 'bucket', 'key.desc', 'file', 'Msg') FROM 'a/b'");
+  assert.equal(e.code, 'GH_SQL_SEMANTIC');
+  assert.match(e.message, /Protobuf descriptor from Amazon S3/);
+  assert.match(failure("SELECT decode(x, 'base64', 1) AS y FROM 'a/b'").message, /takes 2 arguments \(value, 'base64'\), got 3/);
+});

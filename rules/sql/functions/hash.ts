@@ -19,9 +19,14 @@ function hashFn(name: string, algo: string): SqlFunctionDef {
 function schemeCheck(fn: string) {
   return (args: import('../ast.js').Expr[]): string | undefined => {
     const s = args[1];
+    // AWS's decode(*, 'proto', bucket, key, file, message) reads the descriptor set from S3.
+    if (fn === 'decode' && s?.kind === 'literal' && typeof s.value === 'string' && s.value.toLowerCase() === 'proto') {
+      return "decode(*, 'proto', ...) reads its Protobuf descriptor from Amazon S3, which the gateway does not reach: decode Protobuf upstream, or send base64 and decode(x, 'base64')";
+    }
     if (s && s.kind === 'literal' && (typeof s.value !== 'string' || s.value.toLowerCase() !== 'base64')) {
       return `${fn}() supports only the 'base64' scheme`;
     }
+    if (args.length !== 2) return `${fn}() takes 2 arguments (value, 'base64'), got ${args.length}`;
     return undefined;
   };
 }
@@ -54,7 +59,8 @@ export function registerHash(reg: FunctionRegistry): void {
     {
       name: 'decode',
       minArgs: 2,
-      maxArgs: 2,
+      // AWS's Protobuf form has 6 arguments: the check refuses it with its own reason.
+      maxArgs: 6,
       since: '2016-03-23',
       pure: true,
       check: schemeCheck('decode'),
