@@ -9,7 +9,7 @@ import type { Aedes, Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { RateLog } from '../../core/rate-log.js';
 import type { AuthGuard } from './auth-guard.js';
-import { capPacketLength, ConnState, type ClientInternals } from './connection.js';
+import { capPacketLength, certThumbprint, ConnState, type ClientInternals } from './connection.js';
 import type { PublishRefusal } from './hooks.js';
 import type { ListenerHooks } from './listeners.js';
 import type { BrokerStats } from './metrics.js';
@@ -108,6 +108,7 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
   function handle311(socket: Socket, listener: string): void {
     const client = aedes.handle(socket) as ClientInternals;
     const st = new ConnState(client, listener, socket.remoteAddress);
+    st.certThumbprint = certThumbprint(socket);
     states.set(client, st);
     socket.once('close', () => {
       st.closed = true;

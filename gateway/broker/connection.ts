@@ -1,4 +1,7 @@
 // Per-connection state of the broker, and the packet-size cap put on each connection's parser.
+import { createHash } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Client } from 'aedes';
 import type { Message, MessageSource } from '../../core/message.js';
 import { OPEN_ACL, type ClientAcl } from './acl.js';
@@ -10,9 +13,22 @@ export interface Waiting {
   cb: (err?: Error | null) => void;
 }
 
+/**
+ * The SHA-256 (hex) of the certificate a client presented and the listener verified (mutual TLS),
+ * what AWS IoT's principal() gives for an X.509 client; undefined on plain TCP or without one.
+ */
+export function certThumbprint(socket: Socket): string | undefined {
+  const tls = socket as Partial<TLSSocket>;
+  if (typeof tls.getPeerCertificate !== 'function' || tls.authorized !== true) return undefined;
+  const raw = tls.getPeerCertificate().raw;
+  return raw && raw.length > 0 ? createHash('sha256').update(raw).digest('hex') : undefined;
+}
+
 /** Per-connection state, created when the socket is handed to aedes. */
 export class ConnState {
   user: string | undefined = undefined;
+  /** The verified client certificate's SHA-256 (mutual TLS): principal() when there is no user name. */
+  certThumbprint: string | undefined = undefined;
   authorized = false;
   closed = false;
   emptyIdPersistent = false;

@@ -212,7 +212,9 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     st.acl = compileClientAcl(options.acl, user, client.id);
     const source: MessageSource = { kind: 'mqtt', id: client.id };
     if (st.ip !== undefined) source.ip = st.ip;
-    if (user !== undefined) source.principal = user;
+    // principal(): the user name; for a mutual-TLS client without one, its certificate's thumbprint (as AWS IoT).
+    const principal = user ?? st.certThumbprint;
+    if (principal !== undefined) source.principal = principal;
     st.source = source;
     cb(null, true);
   }

@@ -6,9 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import mqtt from 'mqtt';
-import { tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+import { needBinary, tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/my-iot-role';
@@ -220,4 +222,68 @@ rules:
     gw.logs.some((l) => l.code === 'GH_RULE_NOT_FOUND' && l.rule === 'nope'),
     'and logged',
   );
+});
+
+test("principal() of a mutual-TLS client without a user name is its certificate's SHA-256 thumbprint, as AWS IoT's", {
+  skip: needBinary('openssl', 'openssl'),
+  timeout: 60_000,
+}, async (t) => {
+  const dir = await tempDir(t);
+  const server = opensslSelfSigned(dir, 1, 'server');
+  const device = opensslSelfSigned(dir, 1, 'device', 'DNS:device-7');
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    `version: 1
+rules:
+  - name: who
+    sql: SELECT principal() AS principal, clientid() AS client FROM 'who/+'
+    actions:
+      - republish: { topic: 'seen/who', qos: 1 }
+`,
+  );
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}
+rulesFile: rules.yaml
+exporters: []
+broker:
+  listeners:
+    - { host: 127.0.0.1, port: 0 }
+    - { host: 127.0.0.1, port: 0, tls: { cert: server.pem, key: server.key, ca: device.pem, requestCert: true } }
+`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const started = gw.logs.find((l) => l.msg === 'gatehouse started') as { mqtt: Array<{ port: number; tls: boolean }> };
+  const tlsPort = started.mqtt.find((a) => a.tls)!.port;
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync('seen/who', { qos: 1 });
+  const got: Array<Record<string, unknown>> = [];
+  sub.on('message', (_topic, payload) => got.push(JSON.parse(payload.toString()) as Record<string, unknown>));
+  for (const protocolVersion of [4, 5] as const) {
+    const dev = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, {
+      ca: await readFile(server.cert),
+      cert: await readFile(device.cert),
+      key: await readFile(device.key),
+      clientId: `device-7-v${protocolVersion}`,
+      protocolVersion,
+      reconnectPeriod: 0,
+    });
+    t.after(() => dev.endAsync(true));
+    await dev.publishAsync('who/7', '{}', { qos: 1 });
+  }
+  await withTimeout(
+    (async () => {
+      while (got.length < 2) await waitForEvent(sub, 'message', 10_000);
+    })(),
+    15_000,
+    'one output per device connection',
+  );
+  // AWS IoT's form: the lower-case hex SHA-256 of the certificate (DER).
+  const thumbprint = new X509Certificate(await readFile(device.cert)).fingerprint256.replaceAll(':', '').toLowerCase();
+  assert.deepEqual(got.map((p) => [p.client, p.principal]).sort(), [
+    ['device-7-v4', thumbprint],
+    ['device-7-v5', thumbprint],
+  ]);
 });

@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import type { IConnectPacket, IDisconnectPacket, Packet } from 'mqtt-packet';
 import type { Client } from 'aedes';
-import { ConnState } from '../connection.js';
+import { certThumbprint, ConnState } from '../connection.js';
 import { makeParserStrict, type StrictParserInternals } from '../strict.js';
 import { RC, withoutProblemInformation } from './codes.js';
 import { Inbound } from './inbound.js';
@@ -187,6 +187,7 @@ export class V5Connection implements V5ConnectionHandle {
     // a stand-in aedes client so the 3.1.1 hooks (users, limits, ACL, commit window) serve v5 too
     this.client = { id: this.clientId, version: 5, conn: this.socket } as unknown as Client;
     const st = new ConnState(this.client, this.listener, this.socket.remoteAddress);
+    st.certThumbprint = certThumbprint(this.socket);
     this.st = st;
     ctx.states.set(this.client, st);
     const password = p.password === undefined ? undefined : Buffer.isBuffer(p.password) ? p.password : Buffer.from(p.password);
