@@ -87,6 +87,9 @@ class LatencyHistogram {
 
 const PAD = 'x'.repeat(65_536);
 
+/** How long a device waits for its outstanding PUBACKs once the run is over, before giving up on them. */
+const DRAIN_MS = 10_000;
+
 /** A JSON telemetry payload padded to `bytes` (never shorter than the bare JSON). */
 export function fleetPayload(bytes: number, seq: number, ts: number): string {
   const temp = (90 + (seq % 100) / 10).toFixed(1);
@@ -144,11 +147,22 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
       let seq = 0;
       let inflight = 0;
       let finished = false;
+      let drainTimer: NodeJS.Timeout | undefined;
       const finish = (): void => {
         if (!finished && inflight === 0) {
           finished = true;
+          clearTimeout(drainTimer);
           resolve();
         }
+      };
+      // A broker that withholds PUBACKs (a full stream, a full disk) must not keep the run going:
+      // once it is over, the outstanding publishes get DRAIN_MS, then count as not acked.
+      const drain = (): void => {
+        drainTimer ??= setTimeout(() => {
+          inflight = 0;
+          finish();
+        }, DRAIN_MS);
+        finish();
       };
       const publishOne = (): void => {
         const t0 = performance.now();
@@ -162,8 +176,9 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
             lastAck = performance.now();
             hist.record(lastAck - t0);
           }
+          if (finished) return;
           if (rate === 0) pump();
-          else if (stopping) finish();
+          else if (stopping) drain();
         });
       };
       let stopping = false;
@@ -176,7 +191,7 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
       // as fast as possible: keep `window` publishes outstanding
       const pump = (): void => {
         while (inflight < window && seq < perDevice && !stopped() && c.connected) publishOne();
-        if (inflight === 0) finish();
+        if (inflight === 0 || stopped() || seq >= perDevice || !c.connected) drain();
       };
       if (rate === 0) {
         pump();
@@ -188,7 +203,7 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
         if (stopped() || seq >= perDevice || !c.connected) {
           clearInterval(timer);
           stopping = true;
-          finish();
+          drain();
           return;
         }
         const due = Math.min(perDevice, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
@@ -199,7 +214,9 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
 
   await Promise.all(clients.map((c, i) => runDevice(c, i)));
   const end = lastAck || performance.now();
-  await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
+  // Forced: a graceful end waits for the PUBACKs still outstanding, which a broker that closed the
+  // connection or withholds them never sends (the run would hang with no summary).
+  await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
   const elapsedMs = Math.max(1, end - start);
   return {
     sent,

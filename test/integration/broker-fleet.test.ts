@@ -66,3 +66,29 @@ test('runSimulateMqtt: --help, bad arguments, unreachable broker', async () => {
   assert.equal(await runSimulateMqtt(['--url', 'mqtt://127.0.0.1:1', '--devices', '1', '--count', '1'], { stdout: out.stream, stderr: e2.stream }), 1);
   assert.match(e2.text(), /cannot connect/);
 });
+
+test('runMqttFleet: a broker that refuses the publishes and closes the connection ends the run with a summary, acked 0', async (t) => {
+  // A full `reject` stream: no PUBACK, the connection closed (MQTT 3.1.1 has no negative PUBACK).
+  const broker = await createBroker(
+    { listeners: [{ host: '127.0.0.1', port: 0 }] },
+    {
+      ...testDeps(),
+      onPublish: () => Promise.reject(new Error('stream full')),
+    },
+  );
+  await broker.start();
+  t.after(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`;
+  const out = collect();
+  const err = collect();
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    runSimulateMqtt(['--url', url, '--devices', '2', '--rate', '20', '--qos', '1', '--duration', '500ms'], { stdout: out.stream, stderr: err.stream }),
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => resolve('still running 10 s after a 500 ms run'), 10_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  assert.equal(code, 1, `${out.text()}${err.text()}`);
+  assert.match(out.text(), /sent [1-9]\d*, acked 0,/);
+});
