@@ -11,6 +11,7 @@ import type { createServer as CreateHttpsServer } from 'node:https';
 import { ADMIN_TLS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
 import { answerPlainHttp, type PlainHttpGuard } from './protocol-sniff.js';
+import { KNOWN_ROUTES, RECORDS_ROUTE, allowedMethods, requestUrl } from './routes.js';
 import { isLoopback } from '../broker/options.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -82,6 +83,7 @@ class HttpError extends GatehouseError {
     code: ErrorCode,
     message: string,
     hint?: string,
+    readonly headers: Record<string, string> = {},
   ) {
     // Each code owns its hint (the catalogue) unless the route gives a more precise one.
     super(code, message, { hint: hint ?? ERROR_CATALOGUE[code].hint });
@@ -103,9 +105,14 @@ function rejectedBody(result: { state?: string; code?: ErrorCode; errors?: Array
   return { error: { code, message, hint: ERROR_CATALOGUE[code].hint }, ...result };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -183,9 +190,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://admin.local');
+    const url = requestUrl(req.url);
     const path = url.pathname;
-    const method = req.method ?? 'GET';
+    // HEAD is GET without the body (node sends no body for a HEAD request): monitors and load balancers use it.
+    const method = req.method === 'HEAD' ? 'GET' : (req.method ?? 'GET');
     const verdict = checkRequestOrigin(req, allowedHosts);
     if (verdict) {
       refused.inc({ reason: verdict.reason });
@@ -229,7 +237,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       return;
     }
     if (path === '/api/streams' && method === 'GET') return sendJson(res, 200, { streams: source.streams() });
-    const m = /^\/api\/streams\/([^/]+)\/records$/.exec(path);
+    const m = RECORDS_ROUTE.exec(path);
     if (m && method === 'GET') {
       let name: string;
       try {
@@ -262,20 +270,12 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/jobs' && method === 'GET') return sendJson(res, 200, { jobs: source.jobs?.() ?? [] });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
-    const known = [
-      '/healthz',
-      '/metrics',
-      '/api/overview',
-      '/api/streams',
-      '/api/rules',
-      '/api/clients',
-      '/api/links',
-      '/api/sources',
-      '/api/jobs',
-      '/api/events',
-    ];
-    if (known.includes(path) || m) throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${method} not allowed on ${path}`);
-    throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${method} ${path}`, `routes: ${known.join(', ')}`);
+    const allowed = allowedMethods(path);
+    if (allowed) {
+      const allow = allowed.join(', ');
+      throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${req.method} not allowed on ${path}; allowed: ${allow}`, undefined, { allow });
+    }
+    throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${req.method} ${path}`, `routes: ${KNOWN_ROUTES.join(', ')}`);
   }
 
   /**
@@ -326,8 +326,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       (err: unknown) => {
         let status = 500;
         let body: Record<string, unknown>;
+        let headers: Record<string, string> = {};
         if (err instanceof HttpError) {
           status = err.status;
+          headers = err.headers;
           body = { error: err.toJSON() };
         } else if (err instanceof GatehouseError) {
           status =
@@ -344,7 +346,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
           body = { error: { code: 'GH_INTERNAL', message: errorMessage(err) } };
         }
         requests.inc({ status: `${Math.floor(status / 100)}xx` });
-        if (!res.headersSent) sendJson(res, status, body);
+        if (!res.headersSent) sendJson(res, status, body, headers);
         else res.destroy();
       },
     );

@@ -308,3 +308,39 @@ test('GET /api/jobs without jobs: an empty list (and in the overview)', async (t
   assert.deepEqual((await call(`${base(gw)}/api/jobs`)).body, { jobs: [] });
   assert.deepEqual((await call(`${base(gw)}/api/overview`)).body.jobs, []);
 });
+
+test('HTTP methods: HEAD on every GET route (monitors, load balancers), 405 names the allowed methods (Allow), an unknown path is named as sent', async (t) => {
+  const gw = await startInProcess(t);
+  for (const path of ['/healthz', '/metrics', '/api/streams', '/api/overview']) {
+    const head = await fetch(`${base(gw)}${path}`, { method: 'HEAD' });
+    assert.equal(head.status, 200, `HEAD ${path}`);
+    assert.equal(await head.text(), '', `HEAD ${path} has no body`);
+  }
+  const cases: Array<[string, string, string]> = [
+    ['/api/streams', 'DELETE', 'GET, HEAD'],
+    ['/healthz', 'POST', 'GET, HEAD'],
+    ['/api/rules', 'POST', 'GET, HEAD, PUT'],
+    ['/api/rules/rollback', 'GET', 'POST'],
+    ['/api/streams/archive/records', 'PUT', 'GET, HEAD'],
+  ];
+  for (const [path, method, allow] of cases) {
+    const res = await fetch(`${base(gw)}${path}`, { method });
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(res.status, 405, `${method} ${path}`);
+    assert.equal(res.headers.get('allow'), allow, `${method} ${path}: Allow`);
+    assert.equal(body.error.code, 'GH_ADMIN_BAD_REQUEST');
+    assert.match(body.error.message, new RegExp(`method ${method} not allowed on ${path.replaceAll('/', '\\/')}; allowed: ${allow}`));
+  }
+  // '//api/streams' is a path, not a host: the error names it as sent (it said "no route GET /streams").
+  const doubled = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: gw.admin!.address().port, path: '//api/streams', method: 'GET' }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(doubled.status, 404);
+  assert.match(doubled.body, /no route GET \/\/api\/streams/);
+});
