@@ -53,6 +53,22 @@ function leafFingerprint(pem: Buffer): string | undefined {
   }
 }
 
+/** --admin must be an http(s) URL: 'HOST:PORT' or a typo is the user's argument, not an unreachable gateway. */
+function checkAdminUrl(adminUrl: string): void {
+  let protocol = '';
+  try {
+    protocol = new URL(adminUrl).protocol;
+  } catch {
+    // not a URL at all: refused below
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new GatehouseError('GH_ARG_INVALID', `--admin '${adminUrl}' is not an http:// or https:// URL`, {
+      where: '--admin',
+      hint: 'e.g. --admin http://127.0.0.1:9883 (https:// with admin.tls), or --config FILE to take the address from the config',
+    });
+  }
+}
+
 /**
  * --admin URL wins; else the admin address of --config; else the default. The token: --token, else
  * the GATEHOUSE_ADMIN_TOKEN environment variable, else admin.token of --config. Extra CA:
@@ -61,7 +77,10 @@ function leafFingerprint(pem: Buffer): string | undefined {
 export async function resolveAdmin(adminUrl: string | undefined, configFile: string | undefined, token?: string): Promise<AdminTarget> {
   const envToken = token ?? process.env.GATEHOUSE_ADMIN_TOKEN;
   const envCa = process.env.GATEHOUSE_ADMIN_CA ? [readPem(process.env.GATEHOUSE_ADMIN_CA, 'GATEHOUSE_ADMIN_CA')] : [];
-  if (adminUrl) return { url: adminUrl.replace(/\/$/, ''), ...(envToken ? { token: envToken } : {}), ...(envCa.length ? { ca: envCa } : {}) };
+  if (adminUrl) {
+    checkAdminUrl(adminUrl);
+    return { url: adminUrl.replace(/\/$/, ''), ...(envToken ? { token: envToken } : {}), ...(envCa.length ? { ca: envCa } : {}) };
+  }
   const config = await loadConfig(configFile);
   const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
   const t = envToken ?? config.admin.token;

@@ -53,3 +53,17 @@ test('a command that cannot reach the gateway says so with its own code (not an 
     assert.match(err, new RegExp(`^gatehouse ${command}: GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http://127\\.0\\.0\\.1:\\d+`), command);
   }
 });
+
+test('--admin that is not an http(s) URL is an argument error (exit 2) naming the flag, not "cannot reach the gateway: start it"', async () => {
+  for (const [command, url] of [
+    ['streams', 'notaurl'],
+    ['jobs', '127.0.0.1:9883'],
+    ['rules', 'ftp://127.0.0.1:9883'],
+  ] as const) {
+    const argv = command === 'rules' ? ['rules', 'list', '--admin', url] : [command, '--admin', url];
+    const { code, err } = await runCaptured(main, argv);
+    assert.equal(code, 2, `${argv.join(' ')}: ${err}`);
+    assert.match(err, /GH_ARG_INVALID: --admin '.*' is not an http:\/\/ or https:\/\/ URL/, argv.join(' '));
+    assert.match(err, /--admin http:\/\/127\.0\.0\.1:9883/, `${argv.join(' ')}: an example in the hint`);
+  }
+});
