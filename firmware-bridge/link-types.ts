@@ -17,7 +17,13 @@ export interface SerialLinkStatus {
   frameErrors: number;
   decodeErrors: number;
   reconnects: number;
+  /** Frames handed on and not committed yet; reading pauses when it reaches maxInFlight. */
   inFlight: number;
+  maxInFlight: number;
+  /** Reading the port is paused by backpressure (maxInFlight frames not committed): the device's bytes wait in the port. */
+  paused: boolean;
+  /** When the current pause began (epoch ms); absent while reading. */
+  pausedAt?: number;
   lastError?: string;
   lastErrorAt?: number;
   openedAt?: number;

@@ -54,6 +54,7 @@ class Link implements SerialLink {
   private lastDataAt = 0;
   private inFlight = 0;
   private paused = false;
+  private pausedAt: number | undefined;
   private unsubscribe: (() => void) | null = null;
   private readonly st = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, frameErrors: 0, decodeErrors: 0, reconnects: 0 };
   private lastError: string | undefined;
@@ -87,6 +88,7 @@ class Link implements SerialLink {
       all,
     };
     all.linkUp.set(l, 0);
+    all.paused.set(l, 0);
     this.held = new HeldFrameWatch(o);
     this.errLog = new RateLimitedLog(deps.logger, o.errorLog.max, o.errorLog.intervalMs, { link: o.name }, this.mono);
     // Replies: a committed window of maxInFlight frames being ACKed while the next one is read.
@@ -150,6 +152,9 @@ class Link implements SerialLink {
       state: this.state,
       ...this.st,
       inFlight: this.inFlight,
+      maxInFlight: this.options.maxInFlight,
+      paused: this.paused,
+      ...(this.pausedAt !== undefined ? { pausedAt: this.pausedAt } : {}),
       lastError: this.lastError,
       lastErrorAt: this.lastErrorAt,
       openedAt: this.openedAt,
@@ -160,6 +165,14 @@ class Link implements SerialLink {
   private setState(s: SerialLinkState): void {
     this.state = s;
     this.m.up.set({ link: this.name }, s === 'open' ? 1 : 0);
+  }
+
+  /** Reading paused by backpressure, or not: the flag the reader checks, the status and the metrics. */
+  private setPaused(on: boolean): void {
+    if (on && !this.paused) this.m.all.pauses.inc({ link: this.name });
+    this.paused = on;
+    this.pausedAt = on ? this.now() : undefined;
+    this.m.all.paused.set({ link: this.name }, on ? 1 : 0);
   }
 
   private noteError(msg: string): void {
@@ -173,7 +186,7 @@ class Link implements SerialLink {
     this.lastDataAt = this.mono();
     this.decoder = this.framing.createDecoder(this.onFrameError);
     this.held.reset();
-    this.paused = false;
+    this.setPaused(false);
     port.on('data', this.onData);
     this.writer.attach(port);
     this.setState('open');
@@ -310,7 +323,7 @@ class Link implements SerialLink {
     this.inFlight++;
     const port = this.keeper.port;
     if (this.inFlight >= this.options.maxInFlight && !this.paused && port) {
-      this.paused = true;
+      this.setPaused(true);
       port.pause();
     }
     if (seq < 0) r.then(this.settled, this.failedNoAck);
@@ -330,7 +343,7 @@ class Link implements SerialLink {
   private readonly settled = (): void => {
     this.inFlight--;
     if (this.paused && this.inFlight <= this.options.maxInFlight >> 1) {
-      this.paused = false;
+      this.setPaused(false);
       // The idle-frame clock restarts: the pause was no gap in what the device sent.
       this.lastDataAt = this.mono();
       this.keeper.port?.resume();

@@ -5,6 +5,8 @@ import { counter, gauge } from '../core/metrics.js';
 
 export interface SerialMetrics {
   linkUp: Gauge<'link'>;
+  paused: Gauge<'link'>;
+  pauses: Counter<'link'>;
   framesIn: Counter<'link'>;
   bytesIn: Counter<'link'>;
   framesOut: Counter<'link'>;
@@ -20,6 +22,8 @@ export interface SerialMetrics {
 export function serialMetrics(registry: Registry): SerialMetrics {
   return {
     linkUp: gauge(registry, 'gatehouse_serial_link_up', '1 while the serial port is open', ['link']),
+    paused: gauge(registry, 'gatehouse_serial_paused', '1 while reading the port is paused by backpressure (maxInFlight frames not committed)', ['link']),
+    pauses: counter(registry, 'gatehouse_serial_pauses_total', 'Times reading the port paused by backpressure', ['link']),
     framesIn: counter(registry, 'gatehouse_serial_frames_in_total', 'Frames decoded and handed on', ['link']),
     bytesIn: counter(registry, 'gatehouse_serial_bytes_in_total', 'Bytes read from the port', ['link']),
     framesOut: counter(registry, 'gatehouse_serial_frames_out_total', 'Frames written (ACKs and commands)', ['link']),

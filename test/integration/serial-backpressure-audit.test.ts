@@ -45,3 +45,45 @@ test('serial backpressure: a frame split around a pause longer than frameTimeout
   assert.equal(await metricValue(deps.registry, 'gatehouse_serial_frame_errors_total', { link: 'slow', reason: 'truncated' }), 0);
   assert.equal(link.status().decodeErrors, 0);
 });
+
+test('serial backpressure shows: status paused with pausedAt and maxInFlight, gatehouse_serial_paused 1 and a pause counted, until half the frames are committed', {
+  skip: socatSkip,
+}, async (t) => {
+  const pair = await startSocat(t);
+  const deps = testDeps();
+  const pending: Array<() => void> = [];
+  const link = createSerialLink(
+    { name: 'slow', path: pair.dev1, framing: { type: 'line' }, codec: { type: 'json' }, maxInFlight: 4, reconnect: { watchMs: 50 } },
+    { ...deps, onMessage: () => new Promise<void>((resolve) => pending.push(resolve)) },
+  );
+  await link.start();
+  t.after(() => link.stop());
+  const dev = await open(pair.dev0, 'r+');
+  t.after(() => dev.close());
+  await waitUntil(() => link.status().state === 'open', 'link open');
+  const before = link.status();
+  assert.equal(before.paused, false);
+  assert.equal(before.maxInFlight, 4);
+  assert.equal(before.pausedAt, undefined);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_serial_paused', { link: 'slow' }), 0);
+
+  // Four frames not committed: reading pauses.
+  await dev.write('{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n');
+  await waitUntil(() => link.status().inFlight === 4, 'four frames handed on, none committed');
+  const paused = link.status();
+  assert.equal(paused.paused, true, 'the status says reading is paused');
+  assert.ok(typeof paused.pausedAt === 'number' && paused.pausedAt <= Date.now(), `pausedAt ${paused.pausedAt}`);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_serial_paused', { link: 'slow' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_serial_pauses_total', { link: 'slow' }), 1);
+
+  // Committing one leaves it paused (3 > 4 / 2); committing two more resumes it.
+  pending.shift()?.();
+  await waitUntil(() => link.status().inFlight === 3, 'one committed');
+  assert.equal(link.status().paused, true);
+  pending.shift()?.();
+  pending.shift()?.();
+  await waitUntil(() => link.status().paused === false, 'reading resumes at half');
+  assert.equal(link.status().pausedAt, undefined);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_serial_paused', { link: 'slow' }), 0);
+  for (const r of pending.splice(0)) r();
+});

@@ -25,7 +25,20 @@ export function renderLinks(o) {
       { 'data-link': l.name },
       h('th', { scope: 'row' }, l.name),
       h('td', null, h('code', null, l.path ?? '')),
-      h('td', null, h('span', { class: `badge ${l.state === 'open' ? 'ok' : 'bad'}` }, l.state)),
+      h(
+        'td',
+        null,
+        h('span', { class: `badge ${l.state === 'open' ? 'ok' : 'bad'}` }, l.state),
+        // Backpressure: maxInFlight frames not committed yet, the device's bytes wait in the port.
+        l.paused ? ' ' : null,
+        l.paused
+          ? h(
+              'span',
+              { class: 'badge warn', title: `reading paused since ${fmtTime(l.pausedAt)}: ${l.inFlight} of ${l.maxInFlight} frames not committed` },
+              'paused',
+            )
+          : null,
+      ),
       num(l.framesIn),
       num(l.framesOut),
       num((l.frameErrors ?? 0) + (l.decodeErrors ?? 0)),
