@@ -6,6 +6,10 @@ import type { Logger } from 'pino';
 import { hwmKey, measureRecord, parseSegmentKey, prefixBytes, segmentKey, seqKey, u64, type RecordSize, type SegmentHead } from './codec.js';
 import type { PendingBatch, StreamState } from './state.js';
 import type { AppendRecord } from './types.js';
+import { monotonicNow } from '../../core/clock.js';
+
+/** A full drop-oldest stream drops at every commit: its warning is written at most this often, with what was dropped since. */
+const DROP_LOG_INTERVAL_MS = 60_000;
 
 export type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
@@ -26,11 +30,32 @@ export interface HeadPlan {
 
 export class HeadOps {
   private readonly size: RecordSize = { bytes: 0, encoded: 0 };
+  /** Per stream: when its last 'dropped oldest' line was written, and the drops not logged since. */
+  private readonly dropLog = new Map<string, { at: number; records: number; bytes: number; commits: number }>();
 
   constructor(
     private readonly db: () => Level<Buffer, Buffer>,
     private readonly log: Logger,
+    private readonly mono: () => number = monotonicNow,
   ) {}
+
+  /** The first drop of a stream is logged at once, then one line a minute at most, carrying every record dropped since. */
+  private logDropped(stream: string, records: number, bytes: number): void {
+    const t = this.mono();
+    const e = this.dropLog.get(stream);
+    if (e && t - e.at < DROP_LOG_INTERVAL_MS) {
+      e.records += records;
+      e.bytes += bytes;
+      e.commits++;
+      return;
+    }
+    const since = e ? { records: e.records + records, bytes: e.bytes + bytes, commits: e.commits + 1 } : { records, bytes, commits: 1 };
+    this.dropLog.set(stream, { at: t, records: 0, bytes: 0, commits: 0 });
+    this.log.warn(
+      { stream, ...since },
+      'stream full: dropped oldest records (onFull: drop-oldest; the records dropped since the last such line, at most one a minute; every one counted in gatehouse_stream_dropped_total)',
+    );
+  }
 
   /** Walk segments from the head while `remove(segment, logicalRecords, logicalBytes)` says so. */
   async plan(s: StreamState, remove: (h: SegmentHead, records: number, bytes: number) => boolean): Promise<HeadPlan> {
@@ -143,7 +168,7 @@ export class HeadOps {
         return true;
       });
       if (plan.keys.length > 0) this.pushDeletes(s, plan, ops);
-      if (plan.keys.length > 0) this.log.warn({ stream: s.name, records: plan.records, bytes: plan.bytes }, 'stream full: dropped oldest records');
+      if (plan.keys.length > 0) this.logDropped(s.name, plan.records, plan.bytes);
     }
     let trim = 0;
     while (over > 0 && trim < b.recs.length - 1) {

@@ -55,7 +55,7 @@ export class LevelLocalStreams implements LocalStreams {
     this.sync = options.durability === 'fsync';
     this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
-    this.head = new HeadOps(() => this.db, this.log);
+    this.head = new HeadOps(() => this.db, this.log, this.mono);
     this.guard = new DiskGuard({
       path: options.path,
       reserveBytes: options.reserveBytes,

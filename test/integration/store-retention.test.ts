@@ -7,6 +7,7 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { capturedLogger } from '../helpers/industrial.js';
 
 interface Opened {
   store: LocalStreams;
@@ -161,4 +162,25 @@ test('appends beyond maxPendingBytes wait for the running commit and all complet
     got.map((r) => r.payload.toString()),
     Array.from({ length: 500 }, (_, i) => `p${String(i).padStart(8, '0')}`),
   );
+});
+
+test('drop-oldest at steady state logs once a minute with the records dropped since, not one warning per commit', async (t) => {
+  // A full drop-oldest stream (alerts while the uplink is down for hours) drops at every commit:
+  // one warning per commit was 130 lines/s at 5,000 msgs/s, written to the SD card it protects.
+  const { logger, lines } = capturedLogger();
+  const deps = testDeps();
+  const mono = { now: 0 };
+  const store = await openLocalStreams({ path: await tempDir(t) }, { ...deps, logger, monotonic: () => mono.now });
+  t.after(() => store.close());
+  await store.defineStream({ name: 's', maxBytes: 100, onFull: 'drop-oldest' });
+  for (let i = 1; i <= 40; i++) await store.append('s', rec10(i));
+  const dropLines = () => lines.filter((l) => l.msg.startsWith('stream full: dropped oldest records')) as unknown as Array<{ records: number }>;
+  assert.equal(store.info('s').droppedRecords, 30);
+  assert.equal(dropLines().length, 1, `one line for 30 commits that dropped: ${JSON.stringify(dropLines())}`);
+  assert.equal(dropLines()[0]?.records, 1, 'the first drop is logged at once');
+  mono.now += 60_000;
+  await store.append('s', rec10(41));
+  assert.equal(dropLines().length, 2, 'a line again after a minute');
+  assert.equal(dropLines()[1]?.records, 30, 'it carries every record dropped since the last line (29 then 1 more)');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_stream_dropped_total', { stream: 's', reason: 'full' }), 31);
 });
