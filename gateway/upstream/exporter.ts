@@ -160,6 +160,7 @@ class ExporterLoop implements Exporter {
       dlqName: this.dlqName,
       sink: deps,
       noteError: (message) => this.noteError(message),
+      rateLog: this.errorLog,
     });
   }
 

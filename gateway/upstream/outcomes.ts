@@ -4,6 +4,7 @@
 // dead letters durably before the checkpoint passes them. The rules are in the behaviour contract
 // at the top of exporter.ts.
 import type { RuntimeDeps } from '../../core/deps.js';
+import type { RateLog } from '../../core/rate-log.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { ThrottlePacer } from './backoff.js';
@@ -27,6 +28,8 @@ export interface OutcomeDeps {
   sink: { deadLetter?: (rec: StoredRecord, error: string) => Promise<void> };
   /** Record an error for status() and the log. */
   noteError: (message: string) => void;
+  /** The exporter's rate-limited log: a destination refusing every record would log a line per record. */
+  rateLog: RateLog;
 }
 
 /** Highest sequence the checkpoint may reach: just before the first entry not yet done. */
@@ -167,7 +170,11 @@ export class ExportOutcomes {
     if (permanent === batch.length && batch.length > 1 && options.isolatePermanent) {
       // No per-record verdict (e.g. HTTP 413 for the whole request): split to find the bad ones.
       this.split(batch);
-      this.d.logger.warn({ exporter: name, records: batch.length, error: lastMsg }, 'whole batch failed permanently: splitting it to isolate the bad records');
+      this.d.rateLog(
+        'split permanent',
+        { exporter: name, records: batch.length, error: lastMsg },
+        'whole batch failed permanently: splitting it to isolate the bad records',
+      );
       return NO_WAIT;
     }
     for (let i = 0; i < batch.length; i++) {
@@ -236,7 +243,8 @@ export class ExportOutcomes {
     }
     for (const i of faults) this.retryOne(batch[i]!, error(i), false, false);
     this.split(batch);
-    this.d.logger.warn(
+    this.d.rateLog(
+      'split retryable',
       { exporter: this.d.name, records: batch.length, error: error(faults[0]!) },
       'whole batch failed twice with nothing accepted: splitting it to find out whether a record is at fault',
     );
@@ -286,7 +294,9 @@ export class ExportOutcomes {
   private async deadLetter(e: Entry, error: string): Promise<void> {
     const rec = e.rec;
     const { dest } = this.d;
-    this.d.logger.warn({ exporter: this.d.name, stream: rec.stream, seq: rec.seq, attempts: e.attempts, error }, 'record dead-lettered');
+    // At once, then once a minute with how many were suppressed: the status, the metrics and the
+    // dead-letter stream (each record with its error) have every one.
+    this.d.rateLog('dead-lettered', { exporter: this.d.name, stream: rec.stream, seq: rec.seq, attempts: e.attempts, error }, 'record dead-lettered');
     const sink = this.d.sink;
     if (sink.deadLetter) {
       await sink.deadLetter(rec, error);

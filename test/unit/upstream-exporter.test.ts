@@ -13,6 +13,7 @@ import type { Destination, DestinationLimits, RecordResult } from '../../gateway
 import type { StoredRecord } from '../../gateway/store/types.js';
 import { MemoryStreams } from '../helpers/memory-streams.js';
 import { metricValue, testDeps, waitForEvent, waitUntil } from '../helpers/index.js';
+import { capturedLogger } from '../helpers/industrial.js';
 
 type Verdict = (rec: StoredRecord, call: number) => RecordResult;
 
@@ -203,6 +204,27 @@ test('permanent errors are dead-lettered at once without blocking later records'
   assert.equal(exporter.status().deadLetters, 1);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_dead_letters_total', { exporter: 'exp1' }), 1);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_errors_total', { kind: 'permanent' }), 1);
+});
+
+test('a destination refusing every record: each is dead-lettered and counted, the log says so once a minute (not a line per record)', async (t) => {
+  const streams = new MemoryStreams();
+  await streams.open();
+  await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
+  const dest = new ScriptedDestination();
+  dest.verdict = () => ({ ok: false, retryable: false, error: 'schema mismatch' });
+  const { logger, lines } = capturedLogger();
+  const deps = { ...testDeps(), logger };
+  const options = parseExporterOptions({ name: 'exp1', stream: 'telemetry', destination: { type: 'http' }, batch: { maxRecords: 10, lingerMs: 0 } });
+  const exporter = createExporter(options, { ...deps, streams, destination: dest, random: () => 0.5 });
+  t.after(() => exporter.stop());
+  await fill(streams, 50);
+  await exporter.start();
+  await drained(streams, exporter, 50);
+  assert.equal(exporter.status().deadLetters, 50);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_dead_letters_total', { exporter: 'exp1' }), 50);
+  const dead = lines.filter((l) => l.msg === 'record dead-lettered');
+  assert.equal(dead.length, 1, `one line for 50 dead letters within a minute, got ${dead.length}`);
+  assert.match(JSON.stringify(dead[0]), /"exporter":"exp1".*schema mismatch/);
 });
 
 const FAULT: RecordResult = { ok: false, retryable: true, error: 'HTTP 500 (scripted)' };
