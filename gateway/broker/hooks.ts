@@ -201,7 +201,12 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     // A reconnecting client id takes over its old session, so it does not need a new slot.
     if (stats.clients >= maxConnections && !deps.hasClient(client.id)) {
       stats.connectionsRefused++;
-      log.warn({ maxConnections }, 'connection limit reached, refusing client');
+      // Rate-limited: devices over the limit retry at once, each refusal is counted (connections_refused_total).
+      deps.rateLog(
+        'max-connections',
+        { maxConnections, client: client.id, ip: st.ip, refused: stats.connectionsRefused },
+        'connection limit reached, refusing client (CONNACK 0x03)',
+      );
       return cb(authError(3, ERRORS.GH_TOO_MANY_CLIENTS({ maxConnections })), null);
     }
     st.authorized = true;

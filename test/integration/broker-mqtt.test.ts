@@ -9,6 +9,7 @@ import { createBroker, hashPassword, type Broker, type BrokerOptionsInput } from
 import type { Message } from '../../core/message.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { testDeps, metricValue, waitForEvent, waitUntil } from '../helpers/index.js';
+import { capturedLogger } from '../helpers/industrial.js';
 
 interface Setup {
   broker: Broker;
@@ -294,6 +295,21 @@ test('maxConnections: the client over the limit gets CONNACK 0x03, a freed slot 
   await a.endAsync();
   await waitUntil(() => s.broker.clients().length === 1, 'a slot freed');
   await client(t, s.url, { clientId: 'c' });
+});
+
+test('maxConnections: a fleet retrying over the limit is logged once per 10 s with the count, not a warning per refused CONNECT', async (t) => {
+  const { logger, lines } = capturedLogger();
+  const deps = { ...testDeps(), logger };
+  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }], maxConnections: 1 }, { ...deps, onPublish: () => undefined });
+  await broker.start();
+  t.after(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`;
+  await client(t, url, { clientId: 'a' });
+  for (let i = 0; i < 8; i++) assert.equal(await refusedCode(url, { clientId: `over-${i}` }), 3);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_connections_refused_total'), 8);
+  const limit = lines.filter((l) => l.msg.startsWith('connection limit reached'));
+  assert.equal(limit.length, 1, `one line for 8 refused CONNECTs: ${JSON.stringify(limit)}`);
+  assert.match(JSON.stringify(limit[0]), /"maxConnections":1/);
 });
 
 test('oversized payloads are refused (disconnect) and counted; the broker keeps serving', async (t) => {
