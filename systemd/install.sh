@@ -29,6 +29,7 @@ prefix="$destdir/opt/gatehouse"
 etc="$destdir/etc/gatehouse"
 state="$destdir/var/lib/gatehouse"
 unit="$destdir/etc/systemd/system/gatehouse.service"
+modules_conf="$destdir/etc/modules-load.d/gatehouse.conf"
 user=gatehouse
 
 say() { printf 'gatehouse-install: %s\n' "$*"; }
@@ -39,6 +40,7 @@ if [ "$mode" = uninstall ]; then
     systemctl disable --now gatehouse.service 2>/dev/null && say "stopped and disabled gatehouse.service" || true
   fi
   [ -f "$unit" ] && rm -f "$unit" && say "removed $unit"
+  [ -f "$modules_conf" ] && rm -f "$modules_conf" && say "removed $modules_conf"
   have_systemctl && systemctl daemon-reload || true
   [ -d "$prefix" ] && rm -rf "$prefix" && say "removed $prefix"
   if [ "$purge" = yes ]; then
@@ -100,7 +102,20 @@ else
   say "wrote starter config $etc/gatehouse.yaml"
 fi
 
-# 5. unit
+# 5. serial drivers loaded at boot: the unit's DeviceAllow=char-ttyUSB/char-ttyACM only take effect
+#    for groups in /proc/devices when it starts (gatehouse-modules.conf says why)
+install -d -m 0755 "$(dirname "$modules_conf")"
+if [ -f "$modules_conf" ] && cmp -s "$here/gatehouse-modules.conf" "$modules_conf"; then
+  say "$modules_conf is up to date"
+else
+  install -m 0644 "$here/gatehouse-modules.conf" "$modules_conf"
+  say "installed $modules_conf (usbserial, cdc_acm loaded at boot)"
+fi
+if [ -z "$destdir" ] && command -v modprobe >/dev/null 2>&1; then
+  modprobe -aq usbserial cdc_acm 2>/dev/null && say "loaded usbserial, cdc_acm" || say "could not load usbserial, cdc_acm now (they load at the next boot)"
+fi
+
+# 6. unit
 if [ -f "$unit" ] && cmp -s "$here/gatehouse.service" "$unit"; then
   say "unit $unit is up to date"
 else

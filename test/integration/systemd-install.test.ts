@@ -80,3 +80,23 @@ test('the unit passes systemd-analyze verify and has the hardening the design as
   const r = spawnSync('systemd-analyze', ['verify', join(repoRoot, 'systemd', 'gatehouse.service')], { encoding: 'utf8' });
   assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
 });
+
+test('serial devices plugged in after boot stay reachable: the USB serial drivers load at boot, before the unit resolves DeviceAllow', async (t) => {
+  // DeviceAllow=char-ttyUSB / char-ttyACM name groups of /proc/devices, which exist only once
+  // usbserial / cdc_acm are loaded; a group missing when the unit starts is left out of the allow
+  // list (systemd.resource-control(5)), so an adapter plugged in later got EPERM until a restart.
+  const root = await tempDir(t);
+  const r = install(root);
+  assert.equal(r.code, 0, r.out);
+  const conf = readFileSync(join(root, 'etc/modules-load.d/gatehouse.conf'), 'utf8');
+  const modules = conf.split('\n').filter((l) => l && !l.startsWith('#'));
+  assert.deepEqual(modules, ['usbserial', 'cdc_acm']);
+  assert.match(r.out, /modules-load\.d\/gatehouse\.conf/);
+  const unit = readFileSync(join(root, 'etc/systemd/system/gatehouse.service'), 'utf8');
+  assert.match(unit, /^After=.*systemd-modules-load\.service/m);
+  assert.match(unit, /^DeviceAllow=char-ttyUSB rw$/m);
+  assert.doesNotMatch(unit, /^DeviceAllow=\/dev\/serial /m, '/dev/serial is a folder of links, not a device node');
+  const un = install(root, '--uninstall');
+  assert.equal(un.code, 0, un.out);
+  assert.ok(!existsSync(join(root, 'etc/modules-load.d/gatehouse.conf')), 'removed by --uninstall');
+});
