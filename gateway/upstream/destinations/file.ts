@@ -67,7 +67,7 @@ function diskFull(where: string, message: string, cause?: unknown): GatehouseErr
 }
 
 const FOLDER_HINT =
-  "check that the export folder (the destination's dir) exists or can be created and is writable by the gateway's user (a disk or share not mounted yet?); records wait in the local stream and go out once it is";
+  "check that the export folder (the destination's dir) exists or can be created and is writable by the gateway's user (a disk or share not mounted yet? under the systemd unit, a folder outside /var/lib/gatehouse needs ReadWritePaths= in a drop-in); records wait in the local stream and go out once it is";
 
 /** The export folder cannot be created: retryable (thrown: an outage, nothing counted). */
 function folderError(folder: string, err: unknown): GatehouseError {
