@@ -229,6 +229,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
         'GH_ADMIN_UNAUTHORIZED',
         'missing or wrong bearer token',
         'send `Authorization: Bearer <admin.token>`; from the CLI pass --token T, set GATEHOUSE_ADMIN_TOKEN, or --config FILE (reads admin.token)',
+        { 'www-authenticate': 'Bearer realm="gatehouse admin"' },
       );
     if (path === '/metrics' && method === 'GET') {
       const text = await registry.metrics();

@@ -188,6 +188,11 @@ test('with a token, every route but /healthz needs it; rules apply and rollback 
   const denied = await call(`${base(gw)}/api/streams`);
   assert.equal(denied.status, 401);
   assert.equal(denied.body.error?.code, 'GH_ADMIN_UNAUTHORIZED');
+  // RFC 9110 11.6.1: a 401 names the scheme it wants (Prometheus, curl and proxies read it).
+  const challenge = await fetch(`${base(gw)}/metrics`);
+  await challenge.arrayBuffer();
+  assert.equal(challenge.status, 401);
+  assert.equal(challenge.headers.get('www-authenticate'), 'Bearer realm="gatehouse admin"');
   assert.equal((await call(`${base(gw)}/api/streams`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
   const auth = { authorization: 'Bearer 0123456789abcdef0123' };
   assert.equal((await call(`${base(gw)}/metrics`, { headers: auth })).status, 200);
