@@ -16,7 +16,8 @@ const HELP = `usage: ${USAGE}
 Runs the gateway: MQTT broker (default 127.0.0.1:1883), admin API (default 127.0.0.1:9883),
 data under ./gatehouse-data. Flags override the config file. With no config file, every
 publish is archived to the local stream 'archive' and exported to NDJSON files.
-SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store).
+SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store); a second
+signal exits at once (code 130).
 SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
 certificates are served to new connections) and reads the config file again: a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
@@ -141,6 +142,14 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const early: string[] = [];
   let onStop = (signal: string): void => {
     early.push(signal);
+    // A start that does not finish (a data disk that stopped answering) must still be stoppable
+    // from the terminal: a second signal exits at once, as after the start.
+    if (early.length === 1) {
+      logger.info({ signal }, 'stop requested while starting: the gateway stops once its start completes (a second signal exits at once)');
+    } else {
+      logger.warn({ signal }, 'second signal while starting: exiting without waiting');
+      process.exit(130);
+    }
   };
   let onHup = (): void => logger.info('SIGHUP during start: nothing to reload yet');
   process.on('SIGINT', () => onStop('SIGINT'));
