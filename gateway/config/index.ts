@@ -175,6 +175,14 @@ export async function loadConfig(
       hint: 'start from systemd/gatehouse.example.yaml',
     });
   }
+  // A rule set given where the config is expected (the README's fleet-rules.yaml beside fleet.yaml):
+  // 'unknown key version' would not say what to do.
+  if (file && Array.isArray(raw.rules) && Object.keys(raw).every((k) => k === 'version' || k === 'rules')) {
+    throw new GatehouseError('GH_CONFIG_INVALID', `${file} holds a rule set (version, rules), not a gateway configuration`, {
+      where: file,
+      hint: `check it with \`gatehouse rules check ${file}\`; a configuration names it with rulesFile: (docs/examples/fleet.yaml)`,
+    });
+  }
   const base = file ? dirname(resolve(file)) : process.cwd();
   const withPaths: Record<string, unknown> = { ...raw };
   if (typeof withPaths.dataDir === 'string' && !isAbsolute(withPaths.dataDir)) withPaths.dataDir = resolve(base, withPaths.dataDir);

@@ -102,6 +102,15 @@ test('check-config: exit 0 on a good file, 1 with the rule errors on a bad rule 
   assert.match(err2.text(), /line 1, column \d+/);
 });
 
+test('check-config given a rule set file (the README fleet-rules.yaml) says it is one and names the command for it', async () => {
+  const file = join(repoRoot, 'docs', 'examples', 'fleet-rules.yaml');
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  assert.match(err.text(), /GH_CONFIG_INVALID: .*fleet-rules\.yaml holds a rule set \(version, rules\), not a gateway configuration/);
+  assert.match(err.text(), /gatehouse rules check .*fleet-rules\.yaml/);
+  assert.match(err.text(), /rulesFile/);
+});
+
 test('check-config: an unknown destination key is refused with its full config path (issue #17)', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'typo.yaml');
