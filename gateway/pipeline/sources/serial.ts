@@ -62,9 +62,11 @@ export class SerialSource implements Source {
     // A link that is not open says why (as in /api/links), so 'retrying' here is never unexplained.
     const details = {
       links: links.map((l) =>
-        l.state === 'open'
-          ? { name: l.name, path: l.path, state: l.state }
-          : { name: l.name, path: l.path, state: l.state, lastError: l.lastError, lastErrorAt: l.lastErrorAt },
+        l.state !== 'open'
+          ? { name: l.name, path: l.path, state: l.state, lastError: l.lastError, lastErrorAt: l.lastErrorAt }
+          : l.paused // reading paused by backpressure: maxInFlight frames not committed yet
+            ? { name: l.name, path: l.path, state: l.state, paused: true, pausedAt: l.pausedAt }
+            : { name: l.name, path: l.path, state: l.state },
       ),
     };
     return { kind: this.kind, name: this.name, state, details, builtIn: true };
