@@ -140,7 +140,7 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string }): s
   }
   // A gateway from before GH_ADMIN_PLAIN_HTTP drops a plain HTTP request instead of answering it.
   if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
-    return 'the admin API may serve HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
+    return 'the port hung up on an HTTP request: it may be the MQTT port rather than the admin port (admin.port, default 9883), or the admin API serves HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
   return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;
 }
 

@@ -67,3 +67,17 @@ test('--admin that is not an http(s) URL is an argument error (exit 2) naming th
     assert.match(err, /--admin http:\/\/127\.0\.0\.1:9883/, `${argv.join(' ')}: an example in the hint`);
   }
 });
+
+test('--admin pointing at a port that hangs up on HTTP (the MQTT port, say) names that case besides HTTPS', async (t) => {
+  const { createServer } = await import('node:net');
+  // What the embedded broker does with an HTTP request: not MQTT, the connection is dropped.
+  const server = createServer((s) => s.once('data', () => s.destroy()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const { code, err } = await runCaptured(main, ['streams', '--admin', `http://127.0.0.1:${port}`]);
+  assert.equal(code, 1);
+  assert.match(err, /GH_ADMIN_UNREACHABLE/);
+  assert.match(err, /the MQTT port rather than the admin port \(admin\.port, default 9883\)/);
+  assert.match(err, /https:\/\/HOST:PORT/);
+});
