@@ -29,6 +29,7 @@ import type { ApplyBytesOptions, RollbackOptions, RuleSetTarget, RuleUpdateStatu
 import { openRuleInputLog } from './rule-input-log.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
 import { reportConfiguredVsStored } from './configured-vs-stored.js';
+import { sweepRuleState } from './rule-state-sweep.js';
 
 export type { RuleUpdateStatus };
 
@@ -403,5 +404,6 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   private async writeMeta(...entries: Array<[key: string, value: PersistedRuleSet] | undefined>): Promise<void> {
     const writes = entries.filter((e) => e !== undefined).map(([key, value]) => [key, Buffer.from(JSON.stringify(value))] as const);
     await this.deps.streams.putMetas(writes);
+    await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
   }
 }

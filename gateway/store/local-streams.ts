@@ -377,6 +377,22 @@ export class LevelLocalStreams implements LocalStreams {
     );
   }
 
+  async metaKeys(prefix: string): Promise<string[]> {
+    this.ensureOpen();
+    const from = metaKey(prefix);
+    const keys = await this.db.keys({ gte: from, lt: Buffer.concat([from, Buffer.from([0xff])]) }).all();
+    return keys.map((k) => k.toString('utf8', 1));
+  }
+
+  async deleteMetas(keys: readonly string[]): Promise<void> {
+    this.ensureOpen();
+    if (keys.length > 0)
+      await this.write(
+        keys.map((key) => ({ type: 'del' as const, key: metaKey(key) })),
+        true,
+      );
+  }
+
   afterCut(): Promise<void> | undefined {
     return this.commits.afterCut();
   }

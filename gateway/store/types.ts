@@ -113,6 +113,10 @@ export interface LocalStreams {
   putMeta(key: string, value: Buffer): Promise<void>;
   /** Several meta keys in one write: after a crash, all of them are on disk or none (a rule set and its rollback target). */
   putMetas(entries: ReadonlyArray<readonly [key: string, value: Buffer]>): Promise<void>;
+  /** Meta keys starting with `prefix`, in key order (the rule host's sweep of unused rule state). Optional: in-memory test stores. */
+  metaKeys?(prefix: string): Promise<string[]>;
+  /** Delete meta keys in one write. Optional with metaKeys. */
+  deleteMetas?(keys: readonly string[]): Promise<void>;
   /**
    * Write a meta key/value in the group commit, in FIFO order with appends: it is written in the
    * same db.batch as every append submitted before it that is not yet written, or in a later one,

@@ -192,6 +192,14 @@ export class MemoryStreams implements LocalStreams {
     this.meta.set(key, value);
   }
 
+  async metaKeys(prefix: string): Promise<string[]> {
+    return [...this.meta.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  async deleteMetas(keys: readonly string[]): Promise<void> {
+    for (const k of keys) this.meta.delete(k);
+  }
+
   async putMetas(entries: ReadonlyArray<readonly [key: string, value: Buffer]>): Promise<void> {
     for (const [key, value] of entries) this.meta.set(key, value);
   }
