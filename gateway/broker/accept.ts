@@ -9,7 +9,7 @@ import type { Aedes, Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { RateLog } from '../../core/rate-log.js';
 import type { AuthGuard } from './auth-guard.js';
-import { capPacketLength, certThumbprint, ConnState, type ClientInternals } from './connection.js';
+import { capPacketLength, certThumbprint, ConnState, logProtocolError, type ClientInternals } from './connection.js';
 import type { PublishRefusal } from './hooks.js';
 import type { ListenerHooks } from './listeners.js';
 import type { BrokerStats } from './metrics.js';
@@ -118,14 +118,20 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
         live.delete(st);
       }
     });
-    capPacketLength(client, maxPacketBytes, stats, (o) => {
-      rateLog(
-        'too-large',
-        { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes },
-        'packet over maxPayloadBytes: disconnecting',
-      );
-      if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
-    });
+    capPacketLength(
+      client,
+      maxPacketBytes,
+      stats,
+      (o) => {
+        rateLog(
+          'too-large',
+          { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes },
+          'packet over maxPayloadBytes: disconnecting',
+        );
+        if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
+      },
+      (err) => logProtocolError(rateLog, st.ip, client.id ?? undefined, err.message),
+    );
     makeParserStrict(client._parser as unknown as StrictParserInternals, socket, (v) => {
       if (v === 'utf8') stats.strictUtf8++;
       else if (v === 'nul') stats.strictNul++;

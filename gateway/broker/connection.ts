@@ -6,6 +6,7 @@ import type { Client } from 'aedes';
 import type { Message, MessageSource } from '../../core/message.js';
 import { OPEN_ACL, type ClientAcl } from './acl.js';
 import type { BrokerStats } from './metrics.js';
+import type { RateLog } from '../../core/rate-log.js';
 
 /** A client publish beyond maxInflight, waiting for a slot (FIFO keeps per-client order). */
 export interface Waiting {
@@ -50,6 +51,11 @@ export class ConnState {
   }
 }
 
+/** A client's protocol error (the connection is closed), logged at a bounded rate: what, who, from where. */
+export function logProtocolError(rateLog: RateLog, ip: string | undefined, client: string | undefined, err: string): void {
+  rateLog('protocol-error', { ip, client: client || undefined, err }, 'MQTT protocol error: closing the connection');
+}
+
 /** aedes internals we rely on (not in its typings): the per-client packet parser and the client table. */
 interface ParserInternals {
   packet: { length: number; cmd?: string };
@@ -78,7 +84,13 @@ function peekTopic(p: ParserInternals): string | undefined {
  * aedes gives the parser no size limit: refuse an oversized packet as soon as its length prefix
  * is read, before buffering it. Parser errors other than that count as protocol errors.
  */
-export function capPacketLength(client: ClientInternals, maxPacketBytes: number, stats: BrokerStats, onOversize?: (info: OversizeInfo) => void): void {
+export function capPacketLength(
+  client: ClientInternals,
+  maxPacketBytes: number,
+  stats: BrokerStats,
+  onOversize?: (info: OversizeInfo) => void,
+  onProtocolError?: (err: Error) => void,
+): void {
   const parser = client._parser;
   const parseLength = parser._parseLength;
   parser._parseLength = function parseLengthCapped(this: ParserInternals): boolean {
@@ -92,6 +104,9 @@ export function capPacketLength(client: ClientInternals, maxPacketBytes: number,
     return ok;
   };
   parser.on('error', (err: Error & { tooLarge?: boolean; strict?: boolean }) => {
-    if (!err.tooLarge) stats.protocolErrors++;
+    if (err.tooLarge) return;
+    stats.protocolErrors++;
+    // strict-string violations have their own log line (strict.ts)
+    if (!err.strict) onProtocolError?.(err);
   });
 }

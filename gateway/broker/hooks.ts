@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { aclHasDeny, compileClientAcl } from './acl.js';
-import type { ConnState } from './connection.js';
+import { logProtocolError, type ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
@@ -90,7 +90,10 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   const { maxPayloadBytes, maxConnections } = options;
 
   function onClientError(client: Client, err: Error): void {
-    if (PROTOCOL_ERROR.test(err.message)) stats.protocolErrors++;
+    if (PROTOCOL_ERROR.test(err.message)) {
+      stats.protocolErrors++;
+      if (err.message !== 'connect did not arrive in time') protocolErrorLog(client, err);
+    }
     if (err.message === 'drain timeout') {
       stats.slowConsumerDisconnects++;
       log.warn(
@@ -103,6 +106,10 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       deps.rateLog('connect-timeout', { ip: states.get(client)?.ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
     }
     log.debug({ client: client?.id, err: err.message }, 'client connection error');
+  }
+
+  function protocolErrorLog(client: Client, err: Error): void {
+    logProtocolError(deps.rateLog, states.get(client)?.ip, client?.id ?? undefined, err.message);
   }
 
   function preConnect(client: Client, packet: ConnectPacket, cb: (err: Error | null, ok: boolean) => void): void {

@@ -28,7 +28,7 @@ import { AuthGuard } from './auth-guard.js';
 import type { DeliverInternals } from './outbound.js';
 import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
-import { createCommitWindow } from './inflight.js';
+import { createCommitWindow, MAX_WAITING } from './inflight.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
 import { createListenerHooks } from './accept.js';
@@ -178,6 +178,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     connectTimeout: options.connectTimeoutMs,
     keepaliveLimit: options.keepaliveLimit,
     drainTimeout: options.drainTimeoutMs,
+    // Packets behind a CONNECT, before its CONNACK (a client need not wait for it, 3.1.4): aedes
+    // queues them, and its default of 42 closed a device that flushed its buffer on reconnect.
+    // The queue is bounded by the one socket read that held them (as the commit window's).
+    queueLimit: MAX_WAITING,
     preConnect: hooks.preConnect,
     authenticate: hooks.authenticate,
     authorizePublish: hooks.authorizePublish,

@@ -9,7 +9,7 @@ import type { BrokerStats } from './metrics.js';
 
 /** Waiting publishes per client beyond maxInflight. aedes reads no more from a socket until every
  * packet of the last read chunk is handled, so this is bounded by one chunk; the cap is a guard. */
-const MAX_WAITING = 65_536;
+export const MAX_WAITING = 65_536;
 
 export interface CommitDeps {
   stats: BrokerStats;

@@ -20,6 +20,8 @@ import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
+/** Packets held behind a CONNECT until its CONNACK (one socket read holds at most ~32,768). */
+const MAX_EARLY_PACKETS = 65_536;
 const CONNACK_FROM_RETURN_CODE: Record<number, number> = {
   2: RC.CLIENT_ID_NOT_VALID,
   3: RC.SERVER_UNAVAILABLE,
@@ -67,9 +69,11 @@ export class V5Connection implements V5ConnectionHandle {
       );
     });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
-    this.parser.on('error', (err: Error & { tooLarge?: boolean }) => {
+    this.parser.on('error', (err: Error & { tooLarge?: boolean; strict?: boolean }) => {
       if (err.tooLarge) return;
-      ctx.stats.protocolErrors++;
+      // strict-string violations are logged by makeParserStrict with their own counter
+      if (err.strict) ctx.stats.protocolErrors++;
+      else this.protocolError(err.message);
       this.disconnect(RC.MALFORMED, err.message);
     });
     socket.on('data', (chunk: Buffer) => {
@@ -94,6 +98,22 @@ export class V5Connection implements V5ConnectionHandle {
   }
 
   private connectTimer: NodeJS.Timeout | undefined;
+  /**
+   * Packets that came behind the CONNECT before its CONNACK (a client need not wait for it, MQTT 5
+   * 3.1.4): kept, with the socket paused, and handled in order once the connection is accepted.
+   * Bounded by the one socket read that held them (the cap is a guard).
+   */
+  private early: Packet[] = [];
+
+  /** A client's protocol error: counted, logged at a bounded rate (the caller closes). */
+  private protocolError(why: string): void {
+    this.ctx.stats.protocolErrors++;
+    this.ctx.rateLog(
+      'protocol-error',
+      { ip: this.socket.remoteAddress, client: this.clientId || undefined, err: why },
+      'MQTT 5 protocol error: closing the connection',
+    );
+  }
 
   /**
    * Every packet to this client but PUBLISH (outbound.ts) goes out here, so this is where the
@@ -130,8 +150,17 @@ export class V5Connection implements V5ConnectionHandle {
     this.keepaliveTimer?.refresh();
     if (p.cmd === 'connect') return this.onConnect(p);
     if (!this.session) {
+      if (this.connecting && !this.closed) {
+        if (this.early.length >= MAX_EARLY_PACKETS) {
+          this.protocolError(`more than ${MAX_EARLY_PACKETS} packets before CONNACK`);
+          return void this.socket.destroy();
+        }
+        this.early.push(p);
+        this.socket.pause();
+        return;
+      }
       // [MQTT-3.1.0-1]: the first packet must be CONNECT
-      this.ctx.stats.protocolErrors++;
+      this.protocolError(`${p.cmd} before CONNECT`);
       return void this.socket.destroy();
     }
     switch (p.cmd) {
@@ -156,7 +185,7 @@ export class V5Connection implements V5ConnectionHandle {
       case 'auth':
         return this.disconnect(RC.PROTOCOL_ERROR, 'AUTH without an authentication method in CONNECT');
       default:
-        this.ctx.stats.protocolErrors++;
+        this.protocolError(`unexpected ${p.cmd} packet`);
         return this.disconnect(RC.PROTOCOL_ERROR, `unexpected ${p.cmd} packet`);
     }
   }
@@ -164,7 +193,7 @@ export class V5Connection implements V5ConnectionHandle {
   private onConnect(p: IConnectPacket): void {
     const ctx = this.ctx;
     if (this.session || this.connecting) {
-      ctx.stats.protocolErrors++;
+      this.protocolError('second CONNECT');
       return this.disconnect(RC.PROTOCOL_ERROR, 'second CONNECT');
     }
     this.connecting = true;
@@ -275,6 +304,14 @@ export class V5Connection implements V5ConnectionHandle {
     this.write({ cmd: 'connack', reasonCode: RC.SUCCESS, sessionPresent, properties: connackProps });
     ctx.log.debug({ client: id, sessionPresent, listener: this.listener }, 'MQTT 5 client connected');
     this.out.resume();
+    // what the client sent behind its CONNECT, in order; then read on (unless commits wait)
+    const early = this.early;
+    this.early = [];
+    for (const q of early) {
+      if (this.closed) return;
+      this.onPacket(q);
+    }
+    if (!this.closed && st.waiting.length === 0) this.socket.resume();
   }
 
   private onClientDisconnect(p: IDisconnectPacket): void {

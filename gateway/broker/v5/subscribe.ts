@@ -14,6 +14,7 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
   const ctx = conn.ctx;
   const session = conn.session;
   const st = conn.st;
+  if (p.subscriptions.length === 0) return protocolError(conn, 'SUBSCRIBE with no topic filter [MQTT-3.8.3-2]');
   const subId = p.properties?.subscriptionIdentifier;
   const granted: number[] = [];
   const retainedFor: SubEntry[] = [];
@@ -97,6 +98,7 @@ async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void
 }
 
 export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacket): void {
+  if (p.unsubscriptions.length === 0) return protocolError(conn, 'UNSUBSCRIBE with no topic filter [MQTT-3.10.3-2]');
   const session = conn.session;
   const codes: number[] = [];
   for (const f of p.unsubscriptions) {
@@ -111,4 +113,11 @@ export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacke
   }
   conn.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
   conn.ctx.sessions.changed();
+}
+
+/** A SUBSCRIBE/UNSUBSCRIBE the standard forbids: DISCONNECT 0x82, counted, logged at a bounded rate. */
+function protocolError(conn: AcceptedConnection, why: string): void {
+  conn.ctx.stats.protocolErrors++;
+  conn.ctx.rateLog('protocol-error', { ip: conn.socket.remoteAddress, client: conn.clientId, err: why }, 'MQTT 5 protocol error: closing the connection');
+  conn.disconnect(RC.PROTOCOL_ERROR, why);
 }

@@ -1,0 +1,153 @@
+// Clients that do not wait for CONNACK (MQTT 3.1.1 3.1.4 and MQTT 5 3.1.4 allow it: "Clients are
+// allowed to send further Control Packets immediately after sending a CONNECT packet"): a device
+// flushing what it buffered while offline, `mosquitto_pub -l`, small embedded stacks. The packets
+// behind the CONNECT must be served after the CONNACK, not cost the connection (broker audit).
+// Also: protocol errors a client makes are logged (bounded rate), never at error level.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { createBroker, hashPassword, type BrokerOptionsInput } from '../../gateway/broker/index.js';
+import type { Message } from '../../core/message.js';
+import { metricValue, waitUntil } from '../helpers/index.js';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+async function startBroker(t: TestContext, options: BrokerOptionsInput = {}) {
+  const lines: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as LogLine);
+      cb();
+    },
+  });
+  const registry = new Registry();
+  const received: Message[] = [];
+  const broker = await createBroker(
+    { listeners: [{ host: '127.0.0.1', port: 0 }], ...options },
+    {
+      logger: pino({ level: 'info' }, sink),
+      registry,
+      onPublish: (msg) => {
+        received.push(msg);
+        return Promise.resolve();
+      },
+    },
+  );
+  await broker.start();
+  t.after(() => broker.stop());
+  return { port: broker.addresses()[0]!.port, registry, received, lines };
+}
+
+/** A raw socket speaking `version`: write bytes, collect the broker's packets until it closes. */
+async function raw(t: TestContext, port: number, version: 4 | 5) {
+  const sock = netConnect(port, '127.0.0.1');
+  sock.on('error', () => undefined);
+  t.after(() => sock.destroy());
+  await once(sock, 'connect');
+  const parser = mqttPacket.parser({ protocolVersion: version });
+  const got: Packet[] = [];
+  parser.on('packet', (p) => got.push(p));
+  sock.on('data', (d: Buffer) => parser.parse(d));
+  let closed = false;
+  sock.once('close', () => (closed = true));
+  return { sock, got, isClosed: () => closed };
+}
+
+function burst(version: 4 | 5, n: number, auth: boolean): Buffer {
+  const opts = { protocolVersion: version };
+  const bufs = [
+    mqttPacket.generate(
+      {
+        cmd: 'connect',
+        protocolId: 'MQTT',
+        protocolVersion: version,
+        clientId: `burst${version}`,
+        clean: true,
+        keepalive: 60,
+        ...(auth ? { username: 'dev', password: Buffer.from('pw') } : {}),
+      },
+      opts,
+    ),
+  ];
+  for (let i = 1; i <= n; i++) {
+    bufs.push(
+      mqttPacket.generate({ cmd: 'publish', topic: 'data/burst', payload: Buffer.from(`m${i}`), qos: 1, messageId: i, retain: false, dup: false }, opts),
+    );
+  }
+  bufs.push(mqttPacket.generate({ cmd: 'pingreq' }, opts));
+  return Buffer.concat(bufs);
+}
+
+for (const version of [4, 5] as const) {
+  for (const auth of [false, true]) {
+    test(`MQTT ${version === 4 ? '3.1.1' : '5'}${auth ? ' with a password' : ''}: CONNECT and 60 QoS 1 publishes (fewer than maxInflight, more than aedes queues by default) in one write get CONNACK 0 and 60 PUBACKs in order`, async (t) => {
+      const users = auth ? { allowAnonymous: false, users: [{ username: 'dev', password: hashPassword('pw') }] } : {};
+      const { port, received, registry } = await startBroker(t, users);
+      const c = await raw(t, port, version);
+      c.sock.write(burst(version, 60, auth));
+      const answered = (): boolean => c.got.some((p) => p.cmd === 'pingresp') && c.got.filter((p) => p.cmd === 'puback').length === 60;
+      await waitUntil(() => answered() || c.isClosed(), 'PINGRESP and 60 PUBACKs, or a close', 10_000);
+      const connack = c.got[0];
+      assert.equal(connack?.cmd, 'connack', `first answer is CONNACK, got ${c.got.map((p) => p.cmd).join(',') || 'nothing'} (closed: ${c.isClosed()})`);
+      assert.equal(version === 5 ? (connack as mqttPacket.IConnackPacket).reasonCode : (connack as mqttPacket.IConnackPacket).returnCode, 0);
+      const acks = c.got.filter((p): p is mqttPacket.IPubackPacket => p.cmd === 'puback');
+      assert.deepEqual(
+        acks.map((p) => p.messageId),
+        Array.from({ length: 60 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        received.map((m) => m.payload.toString()),
+        Array.from({ length: 60 }, (_, i) => `m${i + 1}`),
+      );
+      assert.equal(c.isClosed(), false);
+      assert.equal(await metricValue(registry, 'gatehouse_mqtt_protocol_errors_total'), 0);
+    });
+  }
+}
+
+test('MQTT 5: a SUBSCRIBE without filters is DISCONNECT 0x82 with a reason string, counted and logged as a warning (not an error)', async (t) => {
+  const { port, registry, lines } = await startBroker(t);
+  const c = await raw(t, port, 5);
+  c.sock.write(
+    mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'nosubs', clean: true, keepalive: 60 }, { protocolVersion: 5 }),
+  );
+  await waitUntil(() => c.got.find((p) => p.cmd === 'connack'), 'CONNACK');
+  // SUBSCRIBE, packet id 1, no properties, no filters [MQTT-3.8.3-2]
+  c.sock.write(Buffer.from([0x82, 0x03, 0x00, 0x01, 0x00]));
+  await waitUntil(() => c.isClosed(), 'the close');
+  const d = c.got.find((p): p is mqttPacket.IDisconnectPacket => p.cmd === 'disconnect');
+  assert.equal(d?.reasonCode, 0x82, `DISCONNECT 0x82, got ${JSON.stringify(c.got.map((p) => p.cmd))}`);
+  assert.match(String(d?.properties?.reasonString), /no topic filter/);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_protocol_errors_total'), 1);
+  assert.deepEqual(
+    lines.filter((l) => l.level >= 50).map((l) => l.msg),
+    [],
+  );
+  const warn = lines.find((l) => l.level === 40 && /protocol error/.test(l.msg));
+  assert.ok(warn, `a warning names the protocol error: ${JSON.stringify(lines)}`);
+  assert.equal(warn.client, 'nosubs');
+});
+
+test('MQTT 3.1.1: a malformed packet is counted and logged as a warning naming the client and the error', async (t) => {
+  const { port, registry, lines } = await startBroker(t);
+  const c = await raw(t, port, 4);
+  c.sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'badqos', clean: true, keepalive: 60 }));
+  await waitUntil(() => c.got.find((p) => p.cmd === 'connack'), 'CONNACK');
+  // PUBLISH with both QoS bits set [MQTT-3.3.1-4]
+  c.sock.write(Buffer.from([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01]));
+  await waitUntil(() => c.isClosed(), 'the close');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_protocol_errors_total'), 1);
+  const warn = lines.find((l) => l.level === 40 && /protocol error/.test(l.msg));
+  assert.ok(warn, `a warning names the protocol error: ${JSON.stringify(lines)}`);
+  assert.equal(warn.client, 'badqos');
+  assert.match(String(warn.err), /qos/i);
+});
