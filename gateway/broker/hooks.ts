@@ -243,21 +243,31 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       return cb(ERRORS.GH_ACL_DENIED({ topic, reason: '$SYS topics are reserved for the broker' }));
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const v5 = st.client.version === 5;
     if (payload.length > maxPayloadBytes) {
       stats.payloadTooLarge++;
-      log.info({ client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
+      deps.rateLog('publish-too-large', { client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
       deps.onPublishRefused({ topic, reason: 'too-large', bytes: payload.length, client: st.client.id });
       return cb(ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: payload.length, maxPayloadBytes }));
     }
     if (!st.acl.canWrite(topic)) {
       stats.aclDeniedPublish++;
-      log.info({ client: st.client.id, user: st.user, topic }, 'publish denied by ACL: disconnecting');
+      // an MQTT 5 client gets PUBACK 0x87 and stays: it may go on, so the line is rate-limited
+      deps.rateLog(
+        `acl-publish-${v5 ? 5 : 4}`,
+        { client: st.client.id, user: st.user, topic },
+        v5 ? 'publish denied by ACL: reason code 0x87' : 'publish denied by ACL: disconnecting',
+      );
       return cb(ERRORS.GH_ACL_DENIED({ topic, reason: 'not granted by the client ACL' }));
     }
     const refusal = deps.topicGuard?.refusePublish(topic, st.user);
     if (refusal !== undefined) {
       stats.aclDeniedPublish++;
-      log.info({ client: st.client.id, user: st.user, topic, why: refusal }, 'publish to a reserved topic refused: disconnecting');
+      deps.rateLog(
+        `reserved-publish-${v5 ? 5 : 4}`,
+        { client: st.client.id, user: st.user, topic, why: refusal },
+        v5 ? 'publish to a reserved topic refused: reason code 0x87' : 'publish to a reserved topic refused: disconnecting',
+      );
       deps.onPublishRefused({ topic, reason: 'denied', bytes: payload.length, client: st.client.id });
       return cb(ERRORS.GH_ACL_DENIED({ topic, reason: refusal }));
     }
@@ -275,7 +285,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     const verdict = st.acl.subscribe(sub.topic);
     if (verdict === 'deny') {
       stats.aclDeniedSubscribe++;
-      log.info({ client: client.id, user: st.user, filter: sub.topic }, 'subscription denied by ACL (SUBACK 0x80)');
+      deps.rateLog('acl-subscribe', { client: client.id, user: st.user, filter: sub.topic }, 'subscription denied by ACL (SUBACK 0x80)');
       // a null subscription makes aedes answer 0x80 for this filter and keep the connection
       return cb(null, null);
     }

@@ -38,6 +38,7 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
     const verdict = st.acl.subscribe(topicFilter);
     if (verdict === 'deny') {
       ctx.stats.aclDeniedSubscribe++;
+      ctx.rateLog('acl-subscribe', { client: conn.clientId, user: st.user, filter: s.topic }, 'subscription denied by ACL (SUBACK 0x80)');
       // 0x80 as for 3.1.1 (what the Paho suite checks); the reason string says why
       granted.push(RC.UNSPECIFIED);
       why = `subscription to '${s.topic}' not authorized`;

@@ -2,7 +2,8 @@
 // allowed to send further Control Packets immediately after sending a CONNECT packet"): a device
 // flushing what it buffered while offline, `mosquitto_pub -l`, small embedded stacks. The packets
 // behind the CONNECT must be served after the CONNACK, not cost the connection (broker audit).
-// Also: protocol errors a client makes are logged (bounded rate), never at error level.
+// Also: what a client does wrong is logged at a bounded rate (protocol errors, refused publishes
+// and subscriptions; an MQTT 5 client keeps its connection after a refusal), never at error level.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
@@ -150,4 +151,28 @@ test('MQTT 3.1.1: a malformed packet is counted and logged as a warning naming t
   assert.ok(warn, `a warning names the protocol error: ${JSON.stringify(lines)}`);
   assert.equal(warn.client, 'badqos');
   assert.match(String(warn.err), /qos/i);
+});
+
+test('MQTT 5: 2,000 publishes and 50 subscriptions outside the ACL are refused (0x87 / 0x80, connection kept), counted each, logged at a bounded rate', async (t) => {
+  const { port, registry, lines } = await startBroker(t, { acl: { anonymous: [{ topic: 'ok/#', access: 'readwrite' }] } });
+  const c = await raw(t, port, 5);
+  const opts = { protocolVersion: 5 } as const;
+  const bufs = [mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'denied', clean: true, keepalive: 60 }, opts)];
+  for (let i = 0; i < 2000; i++)
+    bufs.push(mqttPacket.generate({ cmd: 'publish', topic: 'secret/x', payload: Buffer.from('x'), qos: 0, retain: false, dup: false }, opts));
+  for (let i = 1; i <= 50; i++) bufs.push(mqttPacket.generate({ cmd: 'subscribe', messageId: i, subscriptions: [{ topic: 'secret/#', qos: 1 }] }, opts));
+  bufs.push(mqttPacket.generate({ cmd: 'publish', topic: 'secret/x', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false }, opts));
+  c.sock.write(Buffer.concat(bufs));
+  await waitUntil(() => c.got.find((p) => p.cmd === 'puback') ?? (c.isClosed() ? true : undefined), 'the PUBACK of the QoS 1 publish', 10_000);
+  const puback = c.got.find((p): p is mqttPacket.IPubackPacket => p.cmd === 'puback');
+  assert.equal(puback?.reasonCode, 0x87);
+  assert.equal(c.got.filter((p) => p.cmd === 'suback').length, 50);
+  assert.equal(c.isClosed(), false, 'an MQTT 5 client keeps its connection');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_acl_denied_total', { action: 'publish' }), 2001);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_acl_denied_total', { action: 'subscribe' }), 50);
+  const denials = lines.filter((l) => /denied by ACL/.test(l.msg));
+  assert.ok(denials.length <= 4, `at most one line per kind and interval, got ${denials.length}`);
+  const pubLine = denials.find((l) => /publish/.test(l.msg));
+  assert.equal(pubLine?.client, 'denied');
+  assert.doesNotMatch(String(pubLine?.msg), /disconnecting/, 'an MQTT 5 refusal does not say it disconnects');
 });
