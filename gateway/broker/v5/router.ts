@@ -4,8 +4,8 @@
 // of v5 subscriptions, which fits it to each session (QoS, no local, retain as published,
 // subscription identifiers) and to one member of each matching $share group.
 import type { Aedes, AedesPublishPacket } from 'aedes';
-import { matchTopic } from '../../../core/topic-filter.js';
 import type { OutMsg, PublishProperties, Session, SubEntry } from './session.js';
+import { TopicTrie } from './topic-trie.js';
 
 /**
  * A routed message as aedes carries it (aedes-packet keeps clientId and messageExpiry).
@@ -16,6 +16,8 @@ export type RoutedPacket = Omit<AedesPublishPacket, 'brokerId' | 'brokerCounter'
 interface Bucket {
   levels: string[];
   members: Map<Session, SubEntry>;
+  /** Creation order: a message's matches are taken in the order their filters were first subscribed. */
+  seq: number;
 }
 
 interface ShareBucket extends Bucket {
@@ -40,6 +42,11 @@ export function forwardProperties(p: PublishProperties | undefined): PublishProp
 export class V5Router {
   private readonly plain = new Map<string, Bucket>();
   private readonly shares = new Map<string, ShareBucket>();
+  /** The same buckets indexed by filter level (routing cost: the topic's levels, not the filters). */
+  private readonly plainIndex = new TopicTrie<Bucket>();
+  /** Every $share group's bucket of one filter. */
+  private readonly shareIndex = new TopicTrie<Set<ShareBucket>>();
+  private seq = 0;
   private listening = false;
   private readonly onMessage = (packet: RoutedPacket, done: () => void): void => {
     try {
@@ -63,12 +70,20 @@ export class V5Router {
     if (e.share !== undefined) {
       const key = `${e.share}\u0000${e.topicFilter}`;
       let b = this.shares.get(key);
-      if (!b) this.shares.set(key, (b = { levels: e.levels, members: new Map(), next: 0 }));
+      if (!b) {
+        this.shares.set(key, (b = { levels: e.levels, members: new Map(), next: 0, seq: this.seq++ }));
+        let groups = this.shareIndex.get(e.levels);
+        if (!groups) this.shareIndex.set(e.levels, (groups = new Set()));
+        groups.add(b);
+      }
       b.members.set(s, e);
       return;
     }
     let b = this.plain.get(e.topicFilter);
-    if (!b) this.plain.set(e.topicFilter, (b = { levels: e.levels, members: new Map() }));
+    if (!b) {
+      this.plain.set(e.topicFilter, (b = { levels: e.levels, members: new Map(), seq: this.seq++ }));
+      this.plainIndex.set(e.levels, b);
+    }
     b.members.set(s, e);
   }
 
@@ -77,12 +92,20 @@ export class V5Router {
       const key = `${e.share}\u0000${e.topicFilter}`;
       const b = this.shares.get(key);
       if (b?.members.get(s) === e) b.members.delete(s);
-      if (b && b.members.size === 0) this.shares.delete(key);
+      if (b && b.members.size === 0) {
+        this.shares.delete(key);
+        const groups = this.shareIndex.get(b.levels);
+        groups?.delete(b);
+        if (groups?.size === 0) this.shareIndex.delete(b.levels);
+      }
       return;
     }
     const b = this.plain.get(e.topicFilter);
     if (b?.members.get(s) === e) b.members.delete(s);
-    if (b && b.members.size === 0) this.plain.delete(e.topicFilter);
+    if (b && b.members.size === 0) {
+      this.plain.delete(e.topicFilter);
+      this.plainIndex.delete(b.levels);
+    }
   }
 
   removeAll(s: Session): void {
@@ -106,15 +129,21 @@ export class V5Router {
       if (l) l.push(e);
       else matched.set(s, [e]);
     };
-    for (const b of this.plain.values()) {
-      if (!matchTopic(b.levels, topic)) continue;
+    const plain: Bucket[] = [];
+    this.plainIndex.match(topic, (b) => plain.push(b));
+    if (plain.length > 1) plain.sort(bySeq);
+    for (const b of plain) {
       for (const [s, e] of b.members) {
         if (e.nl && packet.clientId === s.clientId) continue; // no local [MQTT-3.8.3-3]
         add(s, e);
       }
     }
-    for (const b of this.shares.values()) {
-      if (!matchTopic(b.levels, topic)) continue;
+    const shared: ShareBucket[] = [];
+    this.shareIndex.match(topic, (groups) => {
+      for (const b of groups) shared.push(b);
+    });
+    if (shared.length > 1) shared.sort(bySeq);
+    for (const b of shared) {
       const pick = this.pickMember(b);
       if (pick) add(pick[0], pick[1]);
     }
@@ -144,6 +173,8 @@ export class V5Router {
     return m;
   }
 }
+
+const bySeq = (a: { seq: number }, b: { seq: number }): number => a.seq - b.seq;
 
 /**
  * Fit a message to a session's matching subscriptions: the highest granted QoS (at most the
