@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 'aedes';
 import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
 import { RetainedFile, type RetainedPacket } from './retained-file.js';
+import { boundOfflineQueues } from './offline-queue.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
@@ -173,6 +174,19 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       return storeRetained(packet, cb);
     };
   }
+  boundOfflineQueues(persistence, {
+    maxMessages: options.maxQueuedMessages,
+    maxBytes: options.outbound.maxQueueBytes,
+    isConnected: (id) => aedes.clients[id] !== undefined,
+    onDrop: (client, topic) => {
+      stats.offlineDropped++;
+      rateLog(
+        'offline-full',
+        { client, topic, maxQueuedMessages: options.maxQueuedMessages, dropped: stats.offlineDropped },
+        'offline session queue full: message dropped',
+      );
+    },
+  });
   const aedes = new Aedes({
     persistence,
     connectTimeout: options.connectTimeoutMs,

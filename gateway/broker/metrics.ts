@@ -32,6 +32,8 @@ export class BrokerStats {
   strictNul = 0;
   strictProtocolLevel = 0;
   outboundDropped = 0;
+  /** MQTT 3.1.1: messages not queued for an offline persistent session (its queue full). */
+  offlineDropped = 0;
   slowConsumerDisconnects = 0;
   /** MQTT 5: QoS 1/2 publishes answered with a negative PUBACK/PUBREC (connection kept). */
   v5NegativeAcks = 0;
@@ -166,6 +168,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'gatehouse_mqtt_publish_rejected_total',
     'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent',
     () => s.publishRejected,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_offline_dropped_total',
+    'MQTT 3.1.1 QoS 1/2 messages not queued for an offline persistent session (maxQueuedMessages or outbound.maxQueueBytes reached)',
+    () => s.offlineDropped,
   );
   mirrorCounter(
     registry,

@@ -159,6 +159,14 @@ export const brokerOptionsSchema = z
       .describe(
         "Largest PUBLISH payload accepted (bytes). Default 256 KiB: AWS IoT caps at 128 KiB, too small for some (images, batched readings). Bigger publishes disconnect the client. The gateway's own publishes (rule republish, downlinks) are held to it too: a bigger one fails its action (error action).",
       ),
+    maxQueuedMessages: z
+      .number()
+      .int()
+      .min(1)
+      .default(1000)
+      .describe(
+        'Per MQTT 3.1.1 persistent session (clean: false) whose client is offline: QoS 1/2 messages kept for it, their payload bytes bounded by outbound.maxQueueBytes (as mosquitto max_queued_messages). Further ones are dropped and counted. MQTT 5 sessions: mqtt5.maxQueuedMessages.',
+      ),
     maxInflight: z
       .number()
       .int()

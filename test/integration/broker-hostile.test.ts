@@ -10,6 +10,7 @@ import { connect as netConnect } from 'node:net';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import mqttPacket, { type Packet } from 'mqtt-packet';
+import mqtt from 'mqtt';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createBroker, hashPassword, type BrokerOptionsInput } from '../../gateway/broker/index.js';
@@ -175,4 +176,59 @@ test('MQTT 5: 2,000 publishes and 50 subscriptions outside the ACL are refused (
   const pubLine = denials.find((l) => /publish/.test(l.msg));
   assert.equal(pubLine?.client, 'denied');
   assert.doesNotMatch(String(pubLine?.msg), /disconnecting/, 'an MQTT 5 refusal does not say it disconnects');
+});
+
+test('MQTT 3.1.1 persistent session: an offline client gets at most maxQueuedMessages kept for it, the rest dropped and counted; online it gets everything', async (t) => {
+  const { port, registry, lines } = await startBroker(t, { maxQueuedMessages: 5 });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub' });
+  t.after(() => pub.endAsync(true));
+  const session = async (): Promise<{ c: mqtt.MqttClient; got: string[] }> => {
+    const got: string[] = [];
+    const c = mqtt.connect(url, { reconnectPeriod: 0, clientId: 'offline-dev', clean: false });
+    c.on('message', (_t, p) => got.push(p.toString()));
+    await new Promise<void>((resolve, reject) => {
+      c.once('connect', () => resolve());
+      c.once('error', reject);
+    });
+    t.after(() => c.endAsync(true));
+    return { c, got };
+  };
+  let s = await session();
+  await s.c.subscribeAsync('q/#', { qos: 1 });
+  await s.c.endAsync();
+  for (let i = 1; i <= 8; i++) await pub.publishAsync('q/x', `m${i}`, { qos: 1 });
+  s = await session();
+  await waitUntil(() => s.got.length >= 5, 'the queued messages');
+  // online now: nothing is cut
+  for (let i = 9; i <= 20; i++) await pub.publishAsync('q/x', `m${i}`, { qos: 1 });
+  await waitUntil(() => s.got.length >= 17, 'the live messages');
+  assert.deepEqual(s.got, ['m1', 'm2', 'm3', 'm4', 'm5', ...Array.from({ length: 12 }, (_, i) => `m${i + 9}`)]);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_offline_dropped_total'), 3);
+  const warn = lines.find((l) => /offline session queue full/.test(l.msg));
+  assert.equal(warn?.client, 'offline-dev');
+  // the drained queue is counted empty again: the next offline spell keeps 5 more
+  await s.c.endAsync();
+  for (let i = 21; i <= 27; i++) await pub.publishAsync('q/x', `m${i}`, { qos: 1 });
+  s = await session();
+  await waitUntil(() => s.got.length >= 5, 'the second offline spell');
+  assert.deepEqual(s.got, ['m21', 'm22', 'm23', 'm24', 'm25']);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_offline_dropped_total'), 5);
+});
+
+test('MQTT 3.1.1 persistent session: 30 QoS 2 messages queued offline all arrive on reconnect (two PUBRECs in flight no longer share one PUBREL)', async (t) => {
+  const { port } = await startBroker(t);
+  const url = `mqtt://127.0.0.1:${port}`;
+  const sub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'q2-dev', clean: false });
+  await sub.subscribeAsync('q2/#', { qos: 2 });
+  await sub.endAsync();
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  for (let i = 0; i < 30; i++) await pub.publishAsync('q2/x', `m${i}`, { qos: 2 });
+  const got: string[] = [];
+  const again = mqtt.connect(url, { reconnectPeriod: 0, clientId: 'q2-dev', clean: false });
+  t.after(() => again.endAsync(true));
+  again.on('message', (_t, p) => got.push(p.toString()));
+  await waitUntil(() => got.length >= 30, `30 messages (got ${got.length})`, 5000).catch(() => undefined);
+  assert.deepEqual([...got].sort(), Array.from({ length: 30 }, (_, i) => `m${i}`).sort());
 });
