@@ -165,7 +165,8 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
       // only when a socket escaped the pending deadline (index.ts: handshakeTimeoutMs)
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return countConnectTimeout(ip);
       stats.protocolErrors++;
-      log.debug({ err: err.message, ip }, 'TLS handshake failed');
+      // a device speaking plain MQTT to the TLS port, or not trusting the certificate, shows here
+      rateLog('tls-failed', { ip, err: err.message, code: err.code }, 'TLS handshake failed: connection closed');
     },
   };
 }

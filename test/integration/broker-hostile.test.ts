@@ -15,7 +15,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createBroker, hashPassword, type BrokerOptionsInput } from '../../gateway/broker/index.js';
 import type { Message } from '../../core/message.js';
-import { metricValue, waitUntil } from '../helpers/index.js';
+import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 interface LogLine {
   level: number;
@@ -231,4 +232,20 @@ test('MQTT 3.1.1 persistent session: 30 QoS 2 messages queued offline all arrive
   again.on('message', (_t, p) => got.push(p.toString()));
   await waitUntil(() => got.length >= 30, `30 messages (got ${got.length})`, 5000).catch(() => undefined);
   assert.deepEqual([...got].sort(), Array.from({ length: 30 }, (_, i) => `m${i}`).sort());
+});
+
+test('TLS listener: a device speaking plain MQTT to it is counted and logged (a warning with its address and the TLS error)', {
+  skip: needBinary('openssl', 'openssl'),
+}, async (t) => {
+  const dir = await tempDir(t);
+  const { cert, key } = opensslSelfSigned(dir);
+  const { port, registry, lines } = await startBroker(t, { listeners: [{ host: '127.0.0.1', port: 0, tls: { cert, key } }] });
+  const c = await raw(t, port, 4);
+  c.sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'plain', clean: true, keepalive: 60 }));
+  await waitUntil(() => c.isClosed(), 'the close');
+  await waitUntil(async () => (await metricValue(registry, 'gatehouse_mqtt_protocol_errors_total')) >= 1, 'the failed handshake counted');
+  const warn = lines.find((l) => l.level === 40 && /TLS handshake failed/.test(l.msg));
+  assert.ok(warn, `a warning: ${JSON.stringify(lines)}`);
+  assert.equal(warn.ip, '127.0.0.1');
+  assert.ok(String(warn.err).length > 0);
 });
