@@ -56,6 +56,16 @@ export function logProtocolError(rateLog: RateLog, ip: string | undefined, clien
   rateLog('protocol-error', { ip, client: client || undefined, err }, 'MQTT protocol error: closing the connection');
 }
 
+/** A connection closed for a new one with its client id: counted, logged at a bounded rate with both addresses. */
+export function noteTakeover(stats: BrokerStats, rateLog: RateLog, clientId: string, ip: string | undefined, previousIp: string | undefined): void {
+  stats.takeovers++;
+  rateLog(
+    'takeover',
+    { client: clientId, ip, previousIp, takeovers: stats.takeovers },
+    'client id taken over: the previous connection with this id is closed (two devices sharing an id take each other over in turn)',
+  );
+}
+
 /** aedes internals we rely on (not in its typings): the per-client packet parser and the client table. */
 interface ParserInternals {
   packet: { length: number; cmd?: string };

@@ -23,7 +23,7 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
 import { clocksOf } from '../../core/clock.js';
-import type { ConnState } from './connection.js';
+import { noteTakeover, type ConnState } from './connection.js';
 import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
 import { AuthGuard } from './auth-guard.js';
 import type { DeliverInternals } from './outbound.js';
@@ -93,7 +93,7 @@ export type BrokerDeps = RuntimeDeps & {
 };
 
 /** aedes internals we rely on (not in its typings): the client table. */
-type AedesInternals = Aedes & { clients: Record<string, Client | undefined> };
+type AedesInternals = Aedes & { clients: Record<string, Client | undefined>; registerClient(client: Client): void };
 
 // aedes' memory persistence is CommonJS (module.exports = factory) while its typings declare an ES
 // default export, so under NodeNext the default import, the factory at run time, is typed as the module.
@@ -202,6 +202,14 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     authorizeSubscribe: hooks.authorizeSubscribe,
     authorizeForward: hooks.authorizeForward,
   }) as AedesInternals;
+
+  // a 3.1.1 CONNECT whose client id is connected closes that connection (aedes, [MQTT-3.1.4-2])
+  const registerClient = aedes.registerClient.bind(aedes);
+  aedes.registerClient = (client) => {
+    const old = aedes.clients[client.id];
+    if (old && old !== client) noteTakeover(stats, rateLog, client.id, states.get(client)?.ip, states.get(old)?.ip);
+    registerClient(client);
+  };
 
   // MQTT 5 clients: our own protocol layer (gateway/broker/v5/), with aedes as the message bus
   const v5 = createV5Layer({

@@ -32,6 +32,8 @@ export class BrokerStats {
   strictNul = 0;
   strictProtocolLevel = 0;
   outboundDropped = 0;
+  /** Connections closed because a new connection used their client id. */
+  takeovers = 0;
   /** MQTT 3.1.1: messages not queued for an offline persistent session (its queue full). */
   offlineDropped = 0;
   slowConsumerDisconnects = 0;
@@ -168,6 +170,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'gatehouse_mqtt_publish_rejected_total',
     'Client publishes the gateway failed to accept (onPublish rejected): no PUBACK was sent',
     () => s.publishRejected,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_takeovers_total',
+    'Connections closed because a new connection used their client id (two devices sharing one id take each other over in turn)',
+    () => s.takeovers,
   );
   mirrorCounter(
     registry,

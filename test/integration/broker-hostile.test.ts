@@ -249,3 +249,25 @@ test('TLS listener: a device speaking plain MQTT to it is counted and logged (a 
   assert.equal(warn.ip, '127.0.0.1');
   assert.ok(String(warn.err).length > 0);
 });
+
+test('a client id taken over (3.1.1 by 3.1.1, 3.1.1 by 5, 5 by 5) is counted and logged with both addresses, at a bounded rate', async (t) => {
+  const { port, registry, lines } = await startBroker(t);
+  const url = `mqtt://127.0.0.1:${port}`;
+  const takeover = async (first: 4 | 5, second: 4 | 5, id: string): Promise<void> => {
+    const a = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: id, protocolVersion: first });
+    t.after(() => a.endAsync(true));
+    const closed = new Promise<void>((resolve) => a.once('close', () => resolve()));
+    const b = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: id, protocolVersion: second });
+    t.after(() => b.endAsync(true));
+    await closed;
+  };
+  await takeover(4, 4, 'shared-a');
+  await takeover(4, 5, 'shared-b');
+  await takeover(5, 5, 'shared-c');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_takeovers_total'), 3);
+  const warns = lines.filter((l) => /client id taken over/.test(l.msg));
+  assert.equal(warns.length, 1, 'one line per 10 s');
+  assert.equal(warns[0]?.client, 'shared-a');
+  assert.equal(warns[0]?.ip, '127.0.0.1');
+  assert.equal(warns[0]?.previousIp, '127.0.0.1');
+});

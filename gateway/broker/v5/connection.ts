@@ -48,6 +48,10 @@ export class V5Connection implements V5ConnectionHandle {
   private problemInformation = true;
   clientId = '';
 
+  get ip(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
   constructor(
     private readonly socket: Socket,
     private readonly listener: string,

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { Aedes, Client, PublishPacket } from 'aedes';
 import type { IConnectPacket } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { ConnState } from '../connection.js';
+import { noteTakeover, type ConnState } from '../connection.js';
 import type { V5Context, V5ConnectionHandle } from './types.js';
 import type { AedesHooks } from '../hooks.js';
 import type { BrokerStats } from '../metrics.js';
@@ -122,10 +122,15 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
         wills.delete(clientId);
       }
       const old = byId.get(clientId);
+      // a 3.1.1 client with the same id is taken over too [MQTT-3.1.4-3]
+      const old311 = (aedes as Aedes & { clients: Record<string, { close(cb?: () => void): void } | undefined> }).clients[clientId];
+      if ((old && old !== conn) || old311) {
+        const previousIp = old && old !== conn ? old.ip : deps.states.get(old311 as unknown as Client)?.ip;
+        noteTakeover(stats, deps.rateLog, clientId, conn.ip, previousIp);
+      }
       if (old && old !== conn) old.takenOver();
       byId.set(clientId, conn);
-      // a 3.1.1 client with the same id is taken over too [MQTT-3.1.4-3]
-      (aedes as Aedes & { clients: Record<string, { close(cb?: () => void): void } | undefined> }).clients[clientId]?.close();
+      old311?.close();
     },
     newSession(clientId) {
       const s = sessions.create(clientId);

@@ -36,6 +36,8 @@ export interface AcceptedConnection {
 /** What the layer needs of a connection (connection.ts). */
 export interface V5ConnectionHandle {
   clientId: string;
+  /** The client's address. */
+  readonly ip: string | undefined;
   /** Another connection took this client id over: DISCONNECT 0x8E, no will. */
   takenOver(): void;
   disconnect(reasonCode: number, why?: string): void;
