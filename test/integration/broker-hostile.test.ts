@@ -271,3 +271,21 @@ test('a client id taken over (3.1.1 by 3.1.1, 3.1.1 by 5, 5 by 5) is counted and
   assert.equal(warns[0]?.ip, '127.0.0.1');
   assert.equal(warns[0]?.previousIp, '127.0.0.1');
 });
+
+test('MQTT 5: a client over the Receive Maximum (maxInflight unanswered QoS 1) gets DISCONNECT 0x93, counted as a protocol error and logged', async (t) => {
+  const { port, registry, lines } = await startBroker(t, { maxInflight: 10 });
+  const c = await raw(t, port, 5);
+  const opts = { protocolVersion: 5 } as const;
+  const bufs = [mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'eager', clean: true, keepalive: 60 }, opts)];
+  // sent in one write: all parsed before the first commit can answer
+  for (let i = 1; i <= 30; i++)
+    bufs.push(mqttPacket.generate({ cmd: 'publish', topic: 'data/x', payload: Buffer.from('x'), qos: 1, messageId: i, retain: false, dup: false }, opts));
+  c.sock.write(Buffer.concat(bufs));
+  await waitUntil(() => c.isClosed(), 'the close');
+  const d = c.got.find((p): p is mqttPacket.IDisconnectPacket => p.cmd === 'disconnect');
+  assert.equal(d?.reasonCode, 0x93);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_protocol_errors_total'), 1);
+  const warn = lines.find((l) => l.level === 40 && /protocol error/.test(l.msg));
+  assert.equal(warn?.client, 'eager');
+  assert.match(String(warn?.err), /Receive Maximum/);
+});

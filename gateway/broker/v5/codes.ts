@@ -3,6 +3,22 @@
 // reason strings that go with them.
 import type { Packet } from 'mqtt-packet';
 import { GatehouseError } from '../../../core/errors.js';
+import type { AcceptedConnection } from './types.js';
+
+/**
+ * A client broke the protocol after its CONNACK (Receive Maximum exceeded, a bad topic alias, an
+ * empty SUBSCRIBE...): DISCONNECT with the reason code and string, counted in
+ * gatehouse_mqtt_protocol_errors_total, logged at a bounded rate.
+ */
+export function clientFault(conn: AcceptedConnection, reasonCode: number, why: string): void {
+  conn.ctx.stats.protocolErrors++;
+  conn.ctx.rateLog(
+    'protocol-error',
+    { ip: conn.socket.remoteAddress, client: conn.clientId, reasonCode, err: why },
+    'MQTT 5 protocol error: closing the connection',
+  );
+  conn.disconnect(reasonCode, why);
+}
 
 export const RC = {
   SUCCESS: 0x00,

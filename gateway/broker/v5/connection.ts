@@ -42,6 +42,8 @@ export class V5Connection implements V5ConnectionHandle {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private connecting = false;
   private closed = false;
+  /** The server sent DISCONNECT (or is closing): what the client sent behind it is not handled. */
+  private ending = false;
   /** Set by a client DISCONNECT without 0x04 and by a server DISCONNECT: no will. */
   private noWill = false;
   /** CONNECT's Request Problem Information (default 1): 0 = no reason strings or user properties. */
@@ -131,7 +133,8 @@ export class V5Connection implements V5ConnectionHandle {
 
   /** Server-initiated DISCONNECT with a reason, then close. */
   disconnect(reasonCode: number, why?: string, properties?: IDisconnectPacket['properties']): void {
-    if (this.closed) return;
+    if (this.closed || this.ending) return;
+    this.ending = true;
     this.noWill = this.noWill || reasonCode === RC.SHUTTING_DOWN;
     // DISCONNECT only after a CONNACK [MQTT-4.13.1-1 ff.]; before it the socket is just closed
     if (this.session) {
@@ -151,6 +154,7 @@ export class V5Connection implements V5ConnectionHandle {
   }
 
   private onPacket(p: Packet): void {
+    if (this.ending) return;
     this.keepaliveTimer?.refresh();
     if (p.cmd === 'connect') return this.onConnect(p);
     if (!this.session) {

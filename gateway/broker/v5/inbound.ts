@@ -6,7 +6,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
 import type { PublishPacket } from 'aedes';
-import { RC, coded, reasonForCommitError, reasonString } from './codes.js';
+import { RC, clientFault, coded, reasonForCommitError, reasonString } from './codes.js';
 import { forwardProperties } from './router.js';
 import type { AcceptedConnection } from './types.js';
 
@@ -26,14 +26,14 @@ export class Inbound {
     const alias = props?.topicAlias;
     if (alias !== undefined) {
       if (alias === 0 || alias > ctx.topicAliasMaximum)
-        return conn.disconnect(RC.TOPIC_ALIAS_INVALID, `topic alias ${alias} outside 1..${ctx.topicAliasMaximum}`);
+        return clientFault(conn, RC.TOPIC_ALIAS_INVALID, `topic alias ${alias} outside 1..${ctx.topicAliasMaximum}`);
       if (topic === '') {
         const known = this.aliasesIn.get(alias);
-        if (known === undefined) return conn.disconnect(RC.PROTOCOL_ERROR, `topic alias ${alias} was never set on this connection`);
+        if (known === undefined) return clientFault(conn, RC.PROTOCOL_ERROR, `topic alias ${alias} was never set on this connection`);
         topic = known;
       } else this.aliasesIn.set(alias, topic);
     }
-    if (topic === '' || topic.includes('+') || topic.includes('#')) return conn.disconnect(RC.TOPIC_NAME_INVALID, `invalid topic name '${topic}'`);
+    if (topic === '' || topic.includes('+') || topic.includes('#')) return clientFault(conn, RC.TOPIC_NAME_INVALID, `invalid topic name '${topic}'`);
     const qos = p.qos;
     const id = p.messageId;
     if (qos === 2 && session.inboundQos2.has(id!)) {
@@ -42,7 +42,8 @@ export class Inbound {
     }
     if (qos > 0) {
       if (this.inboundPending + session.inboundQos2.size >= ctx.receiveMaximum) {
-        return conn.disconnect(RC.RECEIVE_MAXIMUM_EXCEEDED, `more than ${ctx.receiveMaximum} QoS 1/2 publishes in flight`);
+        // mqtt.js 5 does not hold back for the server's Receive Maximum: a fast publisher meets this
+        return clientFault(conn, RC.RECEIVE_MAXIMUM_EXCEEDED, `more than ${ctx.receiveMaximum} QoS 1/2 publishes in flight (Receive Maximum)`);
       }
       this.inboundPending++;
     }

@@ -5,7 +5,7 @@
 // change is the session's subscriptions and the router, not the connection.
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { parseSharedFilter, validFilter } from '../../../core/topic-filter.js';
-import { RC } from './codes.js';
+import { RC, clientFault } from './codes.js';
 import { forwardProperties, fit } from './router.js';
 import type { PublishProperties, SubEntry } from './session.js';
 import type { AcceptedConnection } from './types.js';
@@ -14,7 +14,7 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
   const ctx = conn.ctx;
   const session = conn.session;
   const st = conn.st;
-  if (p.subscriptions.length === 0) return protocolError(conn, 'SUBSCRIBE with no topic filter [MQTT-3.8.3-2]');
+  if (p.subscriptions.length === 0) return clientFault(conn, RC.PROTOCOL_ERROR, 'SUBSCRIBE with no topic filter [MQTT-3.8.3-2]');
   const subId = p.properties?.subscriptionIdentifier;
   const granted: number[] = [];
   const retainedFor: SubEntry[] = [];
@@ -99,7 +99,7 @@ async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void
 }
 
 export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacket): void {
-  if (p.unsubscriptions.length === 0) return protocolError(conn, 'UNSUBSCRIBE with no topic filter [MQTT-3.10.3-2]');
+  if (p.unsubscriptions.length === 0) return clientFault(conn, RC.PROTOCOL_ERROR, 'UNSUBSCRIBE with no topic filter [MQTT-3.10.3-2]');
   const session = conn.session;
   const codes: number[] = [];
   for (const f of p.unsubscriptions) {
@@ -114,11 +114,4 @@ export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacke
   }
   conn.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
   conn.ctx.sessions.changed();
-}
-
-/** A SUBSCRIBE/UNSUBSCRIBE the standard forbids: DISCONNECT 0x82, counted, logged at a bounded rate. */
-function protocolError(conn: AcceptedConnection, why: string): void {
-  conn.ctx.stats.protocolErrors++;
-  conn.ctx.rateLog('protocol-error', { ip: conn.socket.remoteAddress, client: conn.clientId, err: why }, 'MQTT 5 protocol error: closing the connection');
-  conn.disconnect(RC.PROTOCOL_ERROR, why);
 }
