@@ -1,4 +1,4 @@
-// The MQTT 5 router's filter index (gateway/broker/v5/topic-trie.ts): it matches exactly what
+// The MQTT 5 session file's write rate, and the MQTT 5 router's filter index (gateway/broker/v5/topic-trie.ts): it matches exactly what
 // matchTopic matches, keeps the order filters were subscribed in, and routing does not grow with
 // the number of subscriptions on the broker (broker audit: it scanned every filter per message).
 import { test } from 'node:test';
@@ -7,7 +7,11 @@ import type { Aedes } from 'aedes';
 import { matchTopic } from '../../core/topic-filter.js';
 import { TopicTrie } from '../../gateway/broker/v5/topic-trie.js';
 import { V5Router, type RoutedPacket } from '../../gateway/broker/v5/router.js';
-import { Session, type OutMsg, type SubEntry } from '../../gateway/broker/v5/session.js';
+import { Session, SessionStore, type OutMsg, type SubEntry } from '../../gateway/broker/v5/session.js';
+import { join } from 'node:path';
+import pino from 'pino';
+import { clocksOf } from '../../core/clock.js';
+import { tempDir } from '../helpers/index.js';
 import { mulberry32 } from '../helpers/prng.js';
 
 function entry(filter: string, opts: Partial<SubEntry> = {}): SubEntry {
@@ -102,4 +106,36 @@ test('V5Router: routing among 20,000 subscriptions of 10,000 sessions costs no m
   );
   // a scan of every filter took ~2 ms a message here (4.4 s for these 2,000); the index ~1 us
   assert.ok(ms < 1000, `2,001 messages routed in ${ms.toFixed(0)} ms`);
+});
+
+test('SessionStore: a large session file is rewritten less often, at most ~512 KiB a second on average (was every 200 ms)', async (t) => {
+  const dir = await tempDir(t);
+  const saves: number[] = [];
+  const store = new SessionStore({
+    file: join(dir, 'mqtt5-sessions.json'),
+    log: pino({ level: 'silent' }),
+    clocks: clocksOf({}),
+    onExpire: () => undefined,
+    onSaved: (bytes) => saves.push(bytes),
+  });
+  t.after(() => store.close());
+  const s = store.create('offline-dev');
+  s.expiryInterval = 3600;
+  for (let i = 0; i < 600; i++)
+    s.enqueue({ topic: 't', payload: Buffer.alloc(2048, 1), qos: 1, retain: false, properties: undefined, expiresAt: undefined, subIds: undefined });
+  // a trickle of changes for 2 s (a message every 20 ms to the offline session)
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      store.changed();
+      if (performance.now() - t0 > 2000) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 20);
+  });
+  const written = saves.reduce((a, b) => a + b, 0);
+  assert.ok(saves.length >= 1 && (saves[0] ?? 0) > 1_500_000, `the file is ~1.6 MB (${saves[0]})`);
+  // every 200 ms that was 9-10 saves, ~15 MB; now the first, then one per ~3 s
+  assert.ok(saves.length <= 2, `${saves.length} saves, ${written} bytes in 2 s`);
 });
