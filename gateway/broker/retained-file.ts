@@ -41,6 +41,13 @@ interface StoredRetained {
  * update. A kill -9 loses at most this long of changes.
  */
 const SAVE_DELAY_MS = 1000;
+/**
+ * A large set waits longer, so the file costs at most this many bytes a second on average (10,000
+ * retained topics of 1 KiB rewritten every second were 14 MB/s), and never more than
+ * MAX_SAVE_DELAY_MS (what a kill -9 can lose). Broker audit; the MQTT 5 session file does the same.
+ */
+const SAVE_BYTES_PER_SECOND = 512 * 1024;
+const MAX_SAVE_DELAY_MS = 10_000;
 
 export class RetainedFile {
   private readonly byTopic = new Map<string, StoredRetained>();
@@ -49,13 +56,17 @@ export class RetainedFile {
   private closed = false;
   /** Writes of the file so far (tests). */
   saves = 0;
+  /** The wait before the next write: delayMs, longer for a large file (SAVE_BYTES_PER_SECOND). */
+  private waitMs: number;
 
   constructor(
     private readonly file: string,
     private readonly log: Logger,
     private readonly clocks: Clocks = clocksOf({}),
     private readonly delayMs = SAVE_DELAY_MS,
-  ) {}
+  ) {
+    this.waitMs = delayMs;
+  }
 
   /** A change waits to be written. */
   get dirty(): boolean {
@@ -116,7 +127,7 @@ export class RetainedFile {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.saving = this.saving.then(() => this.save());
-    }, this.delayMs);
+    }, this.waitMs);
     this.timer.unref();
   }
 
@@ -127,9 +138,11 @@ export class RetainedFile {
       const retained = [...this.byTopic.values()].map((r) =>
         r.messageExpiry === undefined ? r : { ...r, messageExpiry: wallOf(r.messageExpiry, this.clocks) },
       );
-      await writeFile(tmp, JSON.stringify({ savedAt: this.clocks.now(), retained }));
+      const text = JSON.stringify({ savedAt: this.clocks.now(), retained });
+      await writeFile(tmp, text);
       await rename(tmp, this.file);
       this.saves++;
+      this.waitMs = Math.max(this.delayMs, Math.min(MAX_SAVE_DELAY_MS, (text.length / SAVE_BYTES_PER_SECOND) * 1000));
     } catch (err) {
       this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot save retained messages');
     }
