@@ -174,19 +174,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       return storeRetained(packet, cb);
     };
   }
-  boundOfflineQueues(persistence, {
-    maxMessages: options.maxQueuedMessages,
-    maxBytes: options.outbound.maxQueueBytes,
-    isConnected: (id) => aedes.clients[id] !== undefined,
-    onDrop: (client, topic) => {
-      stats.offlineDropped++;
-      rateLog(
-        'offline-full',
-        { client, topic, maxQueuedMessages: options.maxQueuedMessages, dropped: stats.offlineDropped },
-        'offline session queue full: message dropped',
-      );
-    },
-  });
+  boundOfflineQueues(persistence, { options, stats, rateLog, isConnected: (id) => aedes.clients[id] !== undefined });
   const aedes = new Aedes({
     persistence,
     connectTimeout: options.connectTimeoutMs,

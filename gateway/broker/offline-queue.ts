@@ -7,19 +7,22 @@
 //   connected client's queue (its in-flight messages) is not cut here: the outbound limits bound it;
 // - PUBRELs keyed by their packet id (below, outgoingUpdate): QoS 2 messages were lost.
 import type { AedesPersistence } from 'aedes-persistence';
+import type { RateLog } from '../../core/rate-log.js';
+import type { BrokerStats } from './metrics.js';
+import type { BrokerOptions } from './options.js';
 
 interface Queued {
   messages: number;
   bytes: number;
 }
 
-export interface OfflineQueueLimits {
-  maxMessages: number;
-  maxBytes: number;
+export interface OfflineQueueDeps {
+  /** maxQueuedMessages and outbound.maxQueueBytes bound each offline client's queue. */
+  options: Pick<BrokerOptions, 'maxQueuedMessages' | 'outbound'>;
+  stats: BrokerStats;
+  rateLog: RateLog;
   /** Is a client with this id connected (aedes' client table)? */
   isConnected(clientId: string): boolean;
-  /** A message for an offline client was not queued. */
-  onDrop(clientId: string, topic: string): void;
 }
 
 type Sub = { clientId: string };
@@ -39,8 +42,11 @@ const PUBREL_BROKER_ID = '\u0000pubrel';
 const size = (p: Pkt): number => (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : (p.payload?.length ?? 0));
 
 /** Wrap the persistence's queue methods; returns the per-client count (for tests and status). */
-export function boundOfflineQueues(persistence: AedesPersistence, limits: OfflineQueueLimits): (clientId: string) => Queued | undefined {
+export function boundOfflineQueues(persistence: AedesPersistence, deps: OfflineQueueDeps): (clientId: string) => Queued | undefined {
   const p = persistence as unknown as QueueMethods;
+  const { stats, rateLog } = deps;
+  const maxMessages = deps.options.maxQueuedMessages;
+  const maxBytes = deps.options.outbound.maxQueueBytes;
   const queued = new Map<string, Queued>();
   const add = (id: string, bytes: number): void => {
     const q = queued.get(id);
@@ -51,7 +57,7 @@ export function boundOfflineQueues(persistence: AedesPersistence, limits: Offlin
   };
   const full = (id: string, bytes: number): boolean => {
     const q = queued.get(id);
-    return q !== undefined && (q.messages >= limits.maxMessages || q.bytes + bytes > limits.maxBytes);
+    return q !== undefined && (q.messages >= maxMessages || q.bytes + bytes > maxBytes);
   };
 
   const enqueue = p.outgoingEnqueue.bind(persistence);
@@ -63,8 +69,13 @@ export function boundOfflineQueues(persistence: AedesPersistence, limits: Offlin
   p.outgoingEnqueueCombi = (subs, packet) => {
     const bytes = size(packet);
     const kept = subs.filter((s) => {
-      if (!limits.isConnected(s.clientId) && full(s.clientId, bytes)) {
-        limits.onDrop(s.clientId, packet.topic);
+      if (!deps.isConnected(s.clientId) && full(s.clientId, bytes)) {
+        stats.offlineDropped++;
+        rateLog(
+          'offline-full',
+          { client: s.clientId, topic: packet.topic, maxQueuedMessages: maxMessages, dropped: stats.offlineDropped },
+          'offline session queue full: message dropped',
+        );
         return false;
       }
       add(s.clientId, bytes);
