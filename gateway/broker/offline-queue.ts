@@ -67,6 +67,8 @@ export function boundOfflineQueues(persistence: AedesPersistence, deps: OfflineQ
   };
   const enqueueCombi = p.outgoingEnqueueCombi.bind(persistence);
   p.outgoingEnqueueCombi = (subs, packet) => {
+    // aedes calls this for every QoS 1/2 publish, most with no persistent subscriber: no copy then
+    if (subs.length === 0) return enqueueCombi(subs, packet);
     const bytes = size(packet);
     const kept = subs.filter((s) => {
       if (!deps.isConnected(s.clientId) && full(s.clientId, bytes)) {

@@ -58,6 +58,8 @@ export class RetainedFile {
   saves = 0;
   /** The wait before the next write: delayMs, longer for a large file (SAVE_BYTES_PER_SECOND). */
   private waitMs: number;
+  /** Monotonic ms when the last save ended (the wait counts from there). */
+  private lastSaveEnd = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly file: string,
@@ -124,10 +126,22 @@ export class RetainedFile {
 
   private schedule(): void {
     if (this.closed || this.timer) return;
+    this.arm(this.waitMs);
+  }
+
+  /**
+   * Save in `ms`, or later if the last save ended less than waitMs ago: a change noted while a large
+   * file was being written was armed with the wait from before that write (two 1.4 MB writes 1 s apart).
+   */
+  private arm(ms: number): void {
     this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.saving = this.saving.then(() => this.save());
-    }, this.waitMs);
+      this.saving = this.saving.then(() => {
+        const rest = this.lastSaveEnd + this.waitMs - this.clocks.monotonic();
+        if (rest > 1 && !this.closed) return this.arm(rest);
+        this.timer = undefined;
+        return this.save();
+      });
+    }, ms);
     this.timer.unref();
   }
 
@@ -146,6 +160,7 @@ export class RetainedFile {
     } catch (err) {
       this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot save retained messages');
     }
+    this.lastSaveEnd = this.clocks.monotonic();
   }
 
   /** Write the final set and stop. */

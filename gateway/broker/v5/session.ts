@@ -146,6 +146,8 @@ export class SessionStore {
   private closed = false;
   /** The pause before the next save: grows with the file so it costs SAVE_BYTES_PER_SECOND at most. */
   private saveIntervalMs = MIN_SAVE_INTERVAL_MS;
+  /** Monotonic ms when the last save ended (the interval counts from there). */
+  private lastSaveEnd = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: SessionStoreOptions) {}
 
@@ -202,10 +204,22 @@ export class SessionStore {
   /** Something worth saving changed. */
   changed(): void {
     if (!this.opts.file || this.closed || this.saveTimer) return;
+    this.armSave(this.saveIntervalMs);
+  }
+
+  /**
+   * Save in `ms`, or later if the last save ended less than saveIntervalMs ago: a change while a
+   * large file was being written was armed with the interval from before that write.
+   */
+  private armSave(ms: number): void {
     this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      this.saving = this.saving.then(() => this.save());
-    }, this.saveIntervalMs);
+      this.saving = this.saving.then(() => {
+        const rest = this.lastSaveEnd + this.saveIntervalMs - this.opts.clocks.monotonic();
+        if (rest > 1 && !this.closed) return this.armSave(rest);
+        this.saveTimer = undefined;
+        return this.save();
+      });
+    }, ms);
     this.saveTimer.unref();
   }
 
@@ -281,6 +295,7 @@ export class SessionStore {
     } catch (err) {
       this.opts.log.warn({ err: errorMessage(err), file }, 'cannot save MQTT 5 sessions');
     }
+    this.lastSaveEnd = this.opts.clocks.monotonic();
   }
 
   /** Write the final state and stop timers. */
