@@ -19,10 +19,41 @@ export interface ActionFailure {
   errorMessage: string;
 }
 
-/** AWS IoT error action message (one per rule and message, listing every failed action). */
+/**
+ * An action's failure on the resource it used for this message, when that differs from its
+ * `resource` as written (a republish topic template rendered to `out/7`): thrown or rejected by
+ * the action, it gives the error action's `failedResource` and the failure log's `resource`, as
+ * AWS IoT names the concrete resource. The runner reports `error` itself (its message, and what
+ * a durable action's promise rejects with).
+ */
+export class ActionFailedOn extends Error {
+  constructor(
+    readonly resource: string,
+    readonly error: unknown,
+  ) {
+    super(errorMessage(error));
+  }
+}
+
+/** The failure an action threw, and the resource it failed on (its own when it did not say). */
+function unwrapFailure(a: Action, err: unknown): { resource: string; error: unknown } {
+  return err instanceof ActionFailedOn ? { resource: err.resource, error: err.error } : { resource: a.resource, error: err };
+}
+
+/** What a durable action's failure rejects the message's promise with: the error, not its wrapper. */
+function causeOf(err: unknown): unknown {
+  return err instanceof ActionFailedOn ? err.error : err;
+}
+
+/**
+ * AWS IoT error action message (one per rule and message, listing every failed action). The trace
+ * id is given twice: `cloudwatchTraceId` as AWS names it (consumers written for AWS read it) and
+ * `traceId`, Gatehouse's name since its first version.
+ */
 export interface ErrorActionPayload {
   ruleName: string;
   topic: string;
+  cloudwatchTraceId: string;
   traceId: string;
   clientId: string;
   base64OriginalPayload: string;
@@ -44,10 +75,11 @@ export class ActionRunner {
     const st = rule.stats;
     st.actionFailures++;
     st.failuresByAction.set(a.kind, (st.failuresByAction.get(a.kind) ?? 0) + 1);
-    const message = errorMessage(err);
+    const { resource, error } = unwrapFailure(a, err);
+    const message = errorMessage(error);
     st.lastError = `${a.kind} action: ${message}`;
-    this.rateLog(`action\0${rule.name}\0${a.kind}`, { rule: rule.name, action: a.kind, resource: a.resource, err: message }, 'rule action failed');
-    return { failedAction: awsActionName(a.kind), failedResource: a.resource, errorMessage: message };
+    this.rateLog(`action\0${rule.name}\0${a.kind}`, { rule: rule.name, action: a.kind, resource, err: message }, 'rule action failed');
+    return { failedAction: awsActionName(a.kind), failedResource: resource, errorMessage: message };
   }
 
   /** Runs the actions; returns a promise only when durable work (or a durable failure) must gate the ack. */
@@ -72,7 +104,7 @@ export class ActionRunner {
         (failures ??= []).push(this.failure(rule, a, err));
         if (a.durable && !durableFailed) {
           durableFailed = true;
-          durableErr = err;
+          durableErr = causeOf(err);
         }
         continue;
       }
@@ -83,7 +115,7 @@ export class ActionRunner {
             (failures ??= []).push(this.failure(rule, a, err));
             if (a.durable && !durableFailed) {
               durableFailed = true;
-              durableErr = err;
+              durableErr = causeOf(err);
             }
           }),
         );
@@ -108,12 +140,12 @@ export class ActionRunner {
       r = a.execute(out, actx);
     } catch (err) {
       this.failure(rule, a, err);
-      return a.durable ? Promise.reject(err) : undefined;
+      return a.durable ? Promise.reject(causeOf(err)) : undefined;
     }
     if (!r || typeof (r as Promise<void>).then !== 'function') return undefined;
     const p = (r as Promise<void>).then(undefined, (err: unknown) => {
       this.failure(rule, a, err);
-      throw err;
+      throw causeOf(err);
     });
     if (a.durable) return p;
     p.catch(noop); // non-durable async work: the failure is counted and logged
@@ -124,19 +156,22 @@ export class ActionRunner {
   fireErrorAction(rule: CompiledRule, msg: Message, actx: RuleActionContext, failures: ActionFailure[]): Promise<void> | undefined {
     const ea = rule.errorAction;
     if (!ea) return undefined;
+    const traceId = messageTraceId(msg) ?? randomUUID();
     const payload: ErrorActionPayload = {
       ruleName: rule.name,
       topic: msg.topic,
-      traceId: messageTraceId(msg) ?? randomUUID(),
+      cloudwatchTraceId: traceId,
+      traceId,
       clientId: msg.source.id,
       base64OriginalPayload: msg.payload.toString('base64'),
       failures,
     };
     const buf = Buffer.from(JSON.stringify(payload), 'utf8');
     const onErr = (err: unknown): void => {
+      const { resource, error } = unwrapFailure(ea, err);
       rule.stats.errors++;
-      rule.stats.lastError = `error action ${ea.kind}: ${errorMessage(err)}`;
-      this.rateLog(`error-action\0${rule.name}`, { rule: rule.name, action: ea.kind, err: errorMessage(err) }, 'error action failed too');
+      rule.stats.lastError = `error action ${ea.kind}: ${errorMessage(error)}`;
+      this.rateLog(`error-action\0${rule.name}`, { rule: rule.name, action: ea.kind, resource, err: errorMessage(error) }, 'error action failed too');
     };
     try {
       const r = ea.execute(buf, actx);

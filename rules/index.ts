@@ -10,7 +10,7 @@ export {
   type RuleStats,
 } from './ruleset.js';
 export { createRuleEngine, type RuleEngine, type RuleEngineOptions } from './engine.js';
-export { awsActionName, type ErrorActionPayload, type ActionFailure } from './action-runner.js';
+export { ActionFailedOn, awsActionName, type ErrorActionPayload, type ActionFailure } from './action-runner.js';
 export { ruleSetSchema, ruleSchema, parseRuleSet, loadRuleSetFile, type RuleSetIssue } from './schema.js';
 export { TopicIndex, topicMatches } from './topic-index.js';
 export {

@@ -10,14 +10,14 @@ import { testDeps, metricValue, tempDir } from '../helpers/index.js';
 import { TopicIndex, topicMatches } from '../../rules/topic-index.js';
 import { compileRuleSet, validateRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine } from '../../rules/engine.js';
-import type { ErrorActionPayload } from '../../rules/action-runner.js';
+import { ActionFailedOn, type ErrorActionPayload } from '../../rules/action-runner.js';
 import { loadRuleSetFile } from '../../rules/schema.js';
 import { republishAction, streamAction, type Publisher, type StreamAppender } from '../../gateway/pipeline/actions/index.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import type { AppendRecord } from '../../gateway/store/types.js';
-import type { RuleSetDefinition } from '../../rules/types.js';
+import type { ActionFactory, RuleSetDefinition } from '../../rules/types.js';
 
 function msg(topic: string, payload: string | Buffer, extra: Partial<Message> = {}): Message {
   return {
@@ -183,6 +183,7 @@ test('action failure: one AWS-format error message to errorAction; durable failu
   assert.deepEqual(body, {
     ruleName: 'both',
     topic: 'dev/1',
+    cloudwatchTraceId: 't-1',
     traceId: 't-1',
     clientId: 'dev-1',
     base64OriginalPayload: Buffer.from('{"x":1}').toString('base64'),
@@ -190,6 +191,56 @@ test('action failure: one AWS-format error message to errorAction; durable failu
   });
   assert.equal(await metricValue(deps.registry, 'gatehouse_rule_action_failures_total', { rule: 'both', action: 'stream' }), 1);
   assert.equal(engine.counters().get('both')!.actionFailures, 1);
+  engine.close();
+});
+
+test('a failed action names the resource it used for the message (failedResource), and a durable one rejects with its own error', async () => {
+  const rec = new Recorder();
+  // A durable action writing to a resource named per message, as a templated upstream would.
+  const perDevice: ActionFactory = () => ({
+    kind: 'stream',
+    resource: 'archive-${topic(2)}',
+    durable: true,
+    execute: (_out, ctx) => Promise.reject(new ActionFailedOn(`archive-${ctx.message.topic.split('/')[1]}`, new GatehouseError('GH_STREAM_FULL', 'full'))),
+  });
+  const registry = createActionRegistry({ republish: republishAction(rec), stream: perDevice });
+  const def = (errorAction: boolean): RuleSetDefinition => ({
+    version: 1,
+    rules: [
+      {
+        name: 'r',
+        sql: "SELECT * FROM 'dev/#'",
+        actions: [{ stream: {} }, ...(errorAction ? [{ republish: { topic: 'copy/${topic()}' } }] : [])],
+        ...(errorAction ? { errorAction: { republish: { topic: 'errors/rules' } } } : {}),
+      },
+    ],
+  });
+  const engine = createRuleEngine(compileRuleSet(def(true), registry), testDeps());
+  rec.failPublish = true;
+  await assert.rejects(engine.handle(msg('dev/7', '{}'))!, (err: unknown) => err instanceof GatehouseError && err.code === 'GH_STREAM_FULL');
+  rec.failPublish = false;
+  await engine.handle(msg('dev/8', '{}'))?.catch(() => undefined); // the error action of dev/7 failed too (broker down)
+  const body = JSON.parse(rec.published.find((x) => x.topic === 'errors/rules')!.payload) as ErrorActionPayload;
+  assert.deepEqual(
+    body.failures.map((f) => [f.failedAction, f.failedResource, f.errorMessage]),
+    [['StreamAction', 'archive-8', 'GH_STREAM_FULL: full']],
+  );
+  engine.close();
+  // the same with the short way (one action, no error action)
+  const one = createRuleEngine(compileRuleSet(def(false), registry), testDeps());
+  await assert.rejects(one.handle(msg('dev/9', '{}'))!, (err: unknown) => err instanceof GatehouseError && err.code === 'GH_STREAM_FULL');
+  one.close();
+});
+
+test('a republish failing on a templated topic names the topic it rendered in the error action', () => {
+  const { rec, engine } = setup({
+    version: 1,
+    rules: [{ name: 'r', sql: "SELECT * FROM 'dev/#'", actions: [{ republish: { topic: 'copy/${topic()}' } }], errorAction: { stream: { name: 'errs' } } }],
+  });
+  rec.failPublish = true;
+  void engine.handle(msg('dev/1', '{}'));
+  const body = JSON.parse(rec.appended[0]!.rec.payload.toString()) as ErrorActionPayload;
+  assert.deepEqual(body.failures, [{ failedAction: 'RepublishAction', failedResource: 'copy/dev/1', errorMessage: 'broker down' }]);
   engine.close();
 });
 

@@ -3,7 +3,7 @@
 import { z } from '../../../core/zod.js';
 import { GatehouseError } from '../../../core/errors.js';
 import type { MessageProperties } from '../../../core/message.js';
-import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
+import { ActionFailedOn, evalContextOf, type Action, type ActionContext, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 import { compileHeaders, republishHeadersSchema } from './republish-headers.js';
 
 export interface Publisher {
@@ -47,25 +47,40 @@ export function republishAction(publisher: Publisher): ActionFactory {
       throw new GatehouseError('GH_ACTION_FAILED', `republish topic '${o.topic}' contains a wildcard`, { hint: 'publish to a concrete topic' });
     }
     const headers = o.headers ? compileHeaders(o.headers, (src) => tools.compileTemplate(src) as CompiledTemplate) : undefined;
+    /** Publish the output on topic t (rendered); throws or rejects on failure. */
+    const publishTo = (t: string, output: Buffer, ctx: ActionContext): void | Promise<void> => {
+      const hops = (ctx.message.hops ?? 0) + 1;
+      if (hops > MAX_REPUBLISH_HOPS) {
+        throw new GatehouseError('GH_ACTION_FAILED', `republish loop: message already republished ${hops - 1} times`, { where: ctx.ruleName });
+      }
+      if (!validTopicName(t)) {
+        throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic ${JSON.stringify(t)}`, {
+          where: ctx.ruleName,
+          hint: 'a topic name is 1 to 65,535 bytes of UTF-8 without +, # or NUL: check the fields the template uses',
+        });
+      }
+      if (!headers) return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
+      const properties = headers(evalContextOf(ctx), ctx.ruleName);
+      return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName, properties });
+    };
     const action: Action = {
       kind: 'republish',
       resource: o.topic,
       durable: false,
       execute(output, ctx) {
-        const hops = (ctx.message.hops ?? 0) + 1;
-        if (hops > MAX_REPUBLISH_HOPS) {
-          throw new GatehouseError('GH_ACTION_FAILED', `republish loop: message already republished ${hops - 1} times`, { where: ctx.ruleName });
-        }
-        const t = topic.constant ? o.topic : topic.renderWith(evalContextOf(ctx));
-        if (!validTopicName(t)) {
-          throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic ${JSON.stringify(t)}`, {
-            where: ctx.ruleName,
-            hint: 'a topic name is 1 to 65,535 bytes of UTF-8 without +, # or NUL: check the fields the template uses',
+        if (topic.constant) return publishTo(o.topic, output, ctx);
+        // A templated topic: a failure names the topic this message rendered (the error action's
+        // failedResource, as AWS IoT gives the topic the republish used), not the template.
+        const t = topic.renderWith(evalContextOf(ctx));
+        try {
+          const r = publishTo(t, output, ctx);
+          if (!r) return r;
+          return r.then(undefined, (err: unknown) => {
+            throw new ActionFailedOn(t, err);
           });
+        } catch (err) {
+          throw new ActionFailedOn(t, err);
         }
-        if (!headers) return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
-        const properties = headers(evalContextOf(ctx), ctx.ruleName);
-        return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName, properties });
       },
     };
     return action;
