@@ -1,7 +1,7 @@
 // Mosquitto-like topic ACL. Rules are compiled once per client at CONNECT (with %u and %c
 // substituted), so a publish check is a walk over a few pre-split filters and no allocation.
 import type { AclOptions, AclRule } from './options.js';
-import { filterCovers, filtersOverlap, matchTopic } from '../../core/topic-filter.js';
+import { deliveredFilter, filterCovers, filtersOverlap, matchTopic } from '../../core/topic-filter.js';
 
 interface CompiledRule {
   levels: string[];
@@ -112,6 +112,21 @@ export function compileClientAcl(acl: AclOptions | undefined, user: string | und
     if (c) rules.push(c);
   }
   return new CompiledAcl(rules);
+}
+
+/**
+ * Why a SUBSCRIBE filter is refused whatever the ACL, or undefined. AWS IoT Basic Ingest topics
+ * ($aws/rules/<rule>/<topic>) go to the named rule only, and AWS refuses subscriptions to them:
+ * so is a filter that could match one ($aws/rules/#, $aws/#, $aws/+/BuildingManager/#, and the
+ * same under $share/<group>/). `filter` is a valid filter.
+ */
+export function reservedSubscription(filter: string): string | undefined {
+  const f = deliveredFilter(filter);
+  if (!f.startsWith('$aws/')) return undefined;
+  const levels = f.split('/');
+  const second = levels[1];
+  const reaches = second === '#' || ((second === 'rules' || second === '+') && levels.length >= 3);
+  return reaches ? '$aws/rules/... topics are AWS IoT Basic Ingest: they go to the named rule, never to subscribers' : undefined;
 }
 
 /** Does the ACL configuration contain any deny rule (then deliveries need a per-message check)? */

@@ -4,7 +4,7 @@ import type { Client, PublishPacket, Subscription, AedesPublishPacket, ConnectPa
 import type { Logger } from 'pino';
 import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
-import { aclHasDeny, compileClientAcl } from './acl.js';
+import { aclHasDeny, compileClientAcl, reservedSubscription } from './acl.js';
 import { logProtocolError, type ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
@@ -282,6 +282,16 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   function authorizeSubscribe(client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void {
     const st = states.get(client);
     if (!st) return cb(ERRORS.GH_INTERNAL({ reason: 'subscribe without connection state' }));
+    const reserved = reservedSubscription(sub.topic);
+    if (reserved !== undefined) {
+      stats.aclDeniedSubscribe++;
+      deps.rateLog(
+        'reserved-subscribe',
+        { client: client.id, user: st.user, filter: sub.topic, why: reserved },
+        'subscription to a reserved topic refused (SUBACK 0x80)',
+      );
+      return cb(null, null);
+    }
     const verdict = st.acl.subscribe(sub.topic);
     if (verdict === 'deny') {
       stats.aclDeniedSubscribe++;

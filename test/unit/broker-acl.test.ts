@@ -1,7 +1,7 @@
 // ACL compilation and topic matching (pure logic).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileClientAcl, aclHasDeny } from '../../gateway/broker/acl.js';
+import { compileClientAcl, aclHasDeny, reservedSubscription } from '../../gateway/broker/acl.js';
 import { aclSchema } from '../../gateway/broker/options.js';
 import { filterCovers, matchTopic, validFilter } from '../../core/topic-filter.js';
 
@@ -91,4 +91,13 @@ test('ACL schema refuses invalid filters with the key path', () => {
   const r = aclSchema.safeParse({ users: { a: [{ topic: 'x/#/y' }] } });
   assert.equal(r.success, false);
   assert.deepEqual(r.error?.issues[0]?.path, ['users', 'a', 0, 'topic']);
+});
+
+test('reservedSubscription: a filter that could match an AWS IoT Basic Ingest topic ($aws/rules/<rule>/...) is refused, whatever the ACL', () => {
+  for (const f of ['$aws/rules/BuildingManager/#', '$aws/rules/+/x', '$aws/rules/#', '$aws/#', '$aws/+/BuildingManager/#', '$share/g/$aws/rules/r/t']) {
+    assert.match(String(reservedSubscription(f)), /Basic Ingest/, f);
+  }
+  for (const f of ['$aws/things/t1/shadow/update', '$aws/+', '$aws/rules', '#', 'aws/rules/r/t', '$SYS/#', '$share/g/sensors/#']) {
+    assert.equal(reservedSubscription(f), undefined, f);
+  }
 });

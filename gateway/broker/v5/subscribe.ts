@@ -5,6 +5,7 @@
 // change is the session's subscriptions and the router, not the connection.
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { parseSharedFilter, validFilter } from '../../../core/topic-filter.js';
+import { reservedSubscription } from '../acl.js';
 import { RC, clientFault } from './codes.js';
 import { forwardProperties, fit } from './router.js';
 import type { PublishProperties, SubEntry } from './session.js';
@@ -33,6 +34,18 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
     if (!validFilter(topicFilter)) {
       granted.push(RC.TOPIC_FILTER_INVALID);
       why = `invalid topic filter '${s.topic}'`;
+      continue;
+    }
+    const reserved = reservedSubscription(s.topic);
+    if (reserved !== undefined) {
+      ctx.stats.aclDeniedSubscribe++;
+      ctx.rateLog(
+        'reserved-subscribe',
+        { client: conn.clientId, user: st.user, filter: s.topic, why: reserved },
+        'subscription to a reserved topic refused (SUBACK 0x80)',
+      );
+      granted.push(RC.UNSPECIFIED);
+      why = `subscription to '${s.topic}' refused: ${reserved}`;
       continue;
     }
     const verdict = st.acl.subscribe(topicFilter);

@@ -1,0 +1,68 @@
+// AWS IoT Basic Ingest on the real gateway with real mqtt.js clients, beyond what
+// rules-aws-user.test.ts covers: subscriptions that could receive Basic Ingest topics
+// ($aws/rules/<rule>/...) are refused as AWS IoT refuses them (its messages go to the named rule
+// only), over MQTT 3.1.1 and 5, counted and logged; and a rule without FROM, which AWS allows for
+// rules reached only through Basic Ingest.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import mqtt from 'mqtt';
+import { tempDir, withTimeout } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+
+const RULES = `version: 1
+rules:
+  - name: BuildingManager
+    sql: SELECT *, topic(3) AS floor FROM 'Buildings/#'
+    actions:
+      - republish: { topic: 'seen/manager', qos: 1 }
+`;
+
+type SubackError = Error & { packet?: { granted: number[]; properties?: { reasonString?: string } } };
+
+test('subscriptions that could get $aws/rules/... (Basic Ingest) are refused, SUBACK 0x80, over MQTT 3.1.1 and 5', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yaml'), RULES);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+
+  const filters = ['$aws/rules/BuildingManager/#', 'seen/#', '$aws/#', '$share/g/$aws/rules/+/Buildings/#', '$aws/things/+/shadow/update'];
+  const clients: mqtt.MqttClient[] = [];
+  for (const protocolVersion of [4, 5] as const) {
+    const c = await mqtt.connectAsync(gw.mqttUrl, { clientId: `snoop-${protocolVersion}`, protocolVersion, reconnectPeriod: 0 });
+    t.after(() => c.endAsync(true));
+    clients.push(c);
+    const subs = protocolVersion === 4 ? filters.filter((f) => !f.startsWith('$share/')) : filters;
+    // mqtt.js rejects a SUBACK with any 0x80 code; the packet rides on the error
+    const err = await c.subscribeAsync(subs, { qos: 1 }).then(
+      () => assert.fail(`MQTT ${protocolVersion}: a subscription to $aws/rules/... was granted`),
+      (e: SubackError) => e,
+    );
+    const granted = err.packet?.granted;
+    assert.deepEqual(granted, protocolVersion === 4 ? [128, 1, 128, 1] : [128, 1, 128, 128, 1], `MQTT ${protocolVersion}`);
+    if (protocolVersion === 5) assert.match(String(err.packet?.properties?.reasonString), /Basic Ingest/);
+  }
+  // A Basic Ingest publish reaches the rule, and no subscriber.
+  const got: string[] = [];
+  let both: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (both = resolve));
+  for (const c of clients) {
+    c.on('message', (topic) => {
+      got.push(`${c.options.clientId} ${topic}`);
+      if (got.length === 2) both();
+    });
+  }
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'building-5', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('$aws/rules/BuildingManager/Buildings/Building5/Floor2', '{"on":true}', { qos: 1 });
+  await withTimeout(arrived, 15_000, 'the rule output, to both clients');
+  assert.deepEqual(got.sort(), ['snoop-4 seen/manager', 'snoop-5 seen/manager']);
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  assert.match(metrics, /^gatehouse_mqtt_acl_denied_total\{action="subscribe"\} 5$/m);
+  assert.ok(
+    gw.logs.some((l) => /Basic Ingest/.test(String(l.why)) && String(l.msg).includes('reserved')),
+    JSON.stringify(gw.logs.filter((l) => l.component === 'broker')),
+  );
+});
