@@ -152,7 +152,8 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
   }
   if (issues.length) throw rulesetError(issues, source);
   const index = new TopicIndex<CompiledRule>(opts.topicCacheSize);
-  for (const rule of rules) if (rule.enabled) index.add(rule.query.topicFilter, rule);
+  // A rule without FROM is left out: it runs only through Basic Ingest ($aws/rules/<rule>/..., by name).
+  for (const rule of rules) if (rule.enabled && rule.query.topicFilter !== undefined) index.add(rule.query.topicFilter, rule);
   return { version: valid.version, definition: valid, rules, index };
 }
 

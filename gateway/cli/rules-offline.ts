@@ -79,7 +79,9 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`no output: ${why}\n`);
     return 0;
   };
-  if (!topicMatches(query.topicFilter, topic)) return none(`topic '${topic}' does not match the FROM filter '${query.topicFilter}'`);
+  // Without FROM the rule runs only through Basic Ingest, on the topic after $aws/rules/<rule>/: any topic.
+  if (query.topicFilter !== undefined && !topicMatches(query.topicFilter, topic))
+    return none(`topic '${topic}' does not match the FROM filter '${query.topicFilter}'`);
   const msg: Message = {
     topic,
     payload: Buffer.from(values.payload!, 'utf8'),
@@ -164,6 +166,10 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
     const set = compileRuleSet(def, registry, { source: file });
     const enabled = set.rules.filter((r) => r.enabled).length;
     io.stdout.write(`${file}: OK, rule set version ${set.version}, ${set.rules.length} rule${set.rules.length === 1 ? '' : 's'} (${enabled} enabled)\n`);
+    // A rule without FROM matches no topic: say so, in case FROM was forgotten rather than meant.
+    for (const r of set.rules.filter((x) => x.query.topicFilter === undefined)) {
+      io.stdout.write(`  rule ${r.name} has no FROM: it runs only on Basic Ingest publishes to $aws/rules/${r.name}/<topic>\n`);
+    }
     return 0;
   } catch (err) {
     if (err instanceof GatehouseError) {

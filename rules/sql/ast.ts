@@ -47,8 +47,12 @@ export interface SelectQuery {
   items: SelectItem[];
   /** `SET @a = expr, @b = expr` before SELECT (top-level statements only), in order. */
   set?: Array<{ name: string; expr: Expr; pos: Pos }>;
-  /** Top-level statement: an MQTT topic filter. Nested SELECT: an expression (array or object). */
-  from: { kind: 'topic'; filter: string; pos: Pos } | { kind: 'expr'; expr: Expr; pos: Pos };
+  /**
+   * Top-level statement: an MQTT topic filter, or none (no FROM: a rule reached only through AWS
+   * IoT Basic Ingest, $aws/rules/<rule>/...; pos is where FROM would be). Nested SELECT: an
+   * expression (array or object).
+   */
+  from: { kind: 'topic'; filter: string; pos: Pos } | { kind: 'none'; pos: Pos } | { kind: 'expr'; expr: Expr; pos: Pos };
   /** `FROM 'filter' TIMESTAMP BY expr [LATENESS(unit, n)]`: event time for windows. */
   timestampBy?: { expr: Expr; lateness?: { unit: string; value: number }; pos: Pos };
   where?: Expr;

@@ -15,8 +15,8 @@ export type Scope = 'root' | 'row';
 export interface CompiledQuery {
   sql: string;
   sqlVersion: SqlVersion;
-  /** The FROM topic filter. */
-  topicFilter: string;
+  /** The FROM topic filter; undefined without FROM: the rule runs only through Basic Ingest ($aws/rules/<rule>/...). */
+  topicFilter: string | undefined;
   ast: SelectQuery;
   /** WHERE as a predicate (undefined when there is no WHERE). */
   where: ((c: EvalContext) => boolean) | undefined;

@@ -125,9 +125,10 @@ class Compiler implements CompilerContext {
   }
 
   compileStatement(sql: string, q: SelectQuery, hooks?: CompilerHooks): CompiledQuery {
-    if (q.from.kind !== 'topic') throw semantic('FROM needs a topic filter', q.pos);
-    validateFilter(q.from.filter, q.from.pos);
+    if (q.from.kind === 'expr') throw semantic('FROM needs a topic filter', q.pos);
+    if (q.from.kind === 'topic') validateFilter(q.from.filter, q.from.pos);
     const clause = q.groupBy ? 'GROUP BY' : q.having ? 'HAVING' : q.orderBy ? 'ORDER BY' : q.limit ? 'LIMIT' : q.timestampBy ? 'TIMESTAMP BY' : undefined;
+    if (q.from.kind === 'none' && clause) throw noFromStateful(q.from.pos, clause);
     if (q.set && clause) {
       throw semantic(`SET is not supported with ${clause} (a windowed rule)`, q.set[0]!.pos, 'write the expressions where they are used');
     }
@@ -146,10 +147,11 @@ class Compiler implements CompilerContext {
     const whereFn = q.where ? this.compileExpr(q.where, 'root') : undefined;
     const whereUsesPayload = this.touchesPayload;
     const proj = this.compileProjection(q, 'root');
+    if (q.from.kind === 'none' && this.stateSites.length) throw noFromStateful(q.from.pos, 'a detector');
     return {
       sql,
       sqlVersion: this.sqlVersion,
-      topicFilter: q.from.filter,
+      topicFilter: q.from.kind === 'topic' ? q.from.filter : undefined,
       ast: q,
       where: whereFn ? (c) => truthy(whereFn(c)) : undefined,
       whereUsesPayload,
@@ -159,6 +161,15 @@ class Compiler implements CompilerContext {
       ...(this.variables.size ? { variables: new Map([...this.variables].map(([name, v]) => [name, v.fn])) } : {}),
     };
   }
+}
+
+/** A rule without FROM runs only through Basic Ingest, which does not run rules keeping state. */
+function noFromStateful(pos: Pos, what: string): GatehouseError {
+  return semantic(
+    `a rule without FROM runs only through Basic Ingest ($aws/rules/<rule>/...), which does not run rules keeping state (${what})`,
+    pos,
+    "add FROM 'topic/filter' after the select items",
+  );
 }
 
 /** MQTT topic filter rules: '#' only last and alone in its level, '+' alone in its level. */

@@ -6,6 +6,9 @@
 import type { Expr, OrderItem, Pos, SelectItem, SelectQuery } from './ast.js';
 import { ExprParser, RESERVED } from './parse-expr.js';
 
+/** What may follow the select items of a statement without FROM (AWS IoT: a Basic Ingest rule). */
+const AFTER_FROM = ['WHERE', 'TIMESTAMP', 'GROUP', 'HAVING', 'ORDER', 'LIMIT'] as const;
+
 export class Parser extends ExprParser {
   /** A complete statement: SELECT ... FROM 'filter' [WHERE ...] [GROUP BY ...] [HAVING ...] [ORDER BY ...] [LIMIT n]. */
   parseStatement(): SelectQuery {
@@ -73,13 +76,18 @@ export class Parser extends ExprParser {
     }
     if (value && items.length !== 1) this.fail('SELECT VALUE takes exactly one expression', selectTok.pos, 'remove the other items or drop VALUE');
     const fromTok = this.lx.peek();
-    if (!this.isKw(fromTok, 'FROM')) {
+    // AWS IoT: FROM is optional for a rule reached only through Basic Ingest ($aws/rules/<rule>/...).
+    // (The clauses of a windowed rule are read too, for the compiler to say why it needs FROM.)
+    const noFrom = topLevel && (fromTok.type === 'eof' || AFTER_FROM.some((kw) => this.isKw(fromTok, kw))) && this.selectModifierHint(items) === undefined;
+    if (!noFrom && !this.isKw(fromTok, 'FROM')) {
       const hint = fromTok.type === 'string' ? `write FROM before the topic filter: ... FROM '${fromTok.text}'` : this.selectModifierHint(items);
       this.expected(items.length ? "',' or FROM" : 'FROM', fromTok, hint);
     }
-    this.lx.next();
+    if (!noFrom) this.lx.next();
     let from: SelectQuery['from'];
-    if (topLevel) {
+    if (noFrom) {
+      from = { kind: 'none', pos: fromTok.pos };
+    } else if (topLevel) {
       const raw = this.lx.rawTopic();
       const tok = raw ?? this.lx.next();
       if (tok.type !== 'string' || tok.text === '')

@@ -66,3 +66,46 @@ test('subscriptions that could get $aws/rules/... (Basic Ingest) are refused, SU
     JSON.stringify(gw.logs.filter((l) => l.component === 'broker')),
   );
 });
+
+test('a rule without FROM, as AWS IoT allows for Basic Ingest: it runs on $aws/rules/<rule>/<topic> and on no plain topic', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    `version: 1
+rules:
+  - name: ingestOnly
+    sql: SELECT *, topic() AS t WHERE on = true
+    actions:
+      - republish: { topic: 'seen/ingest', qos: 1 }
+  - name: everything
+    sql: SELECT * FROM 'Buildings/#'
+    actions:
+      - republish: { topic: 'seen/all', qos: 1 }
+`,
+  );
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync('seen/#', { qos: 1 });
+  const got: Array<[string, Record<string, unknown>]> = [];
+  let done: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (done = resolve));
+  sub.on('message', (topic, payload) => {
+    got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]);
+    if (topic === 'seen/all' && got.some(([, p]) => p.last === true)) done();
+  });
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'building-5', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('$aws/rules/ingestOnly/Buildings/Building5', '{"on":true}', { qos: 1 });
+  await pub.publishAsync('$aws/rules/ingestOnly/Buildings/Building6', '{"on":false}', { qos: 1 });
+  // A plain publish reaches every rule with a matching FROM, not the rule without one; its output
+  // comes after everything the Basic Ingest publishes caused (internal publishes keep their order).
+  await pub.publishAsync('Buildings/Building7', '{"on":true,"last":true}', { qos: 1 });
+  await withTimeout(arrived, 15_000, 'the output of the plain publish');
+  assert.deepEqual(got, [
+    ['seen/ingest', { on: true, t: 'Buildings/Building5' }],
+    ['seen/all', { on: true, last: true }],
+  ]);
+});

@@ -182,3 +182,21 @@ test('rules check: actions copied from AWS IoT are taken where they mean the sam
   assert.match(r.err, /rule to_lambda \(actions\[0\]\): unknown action kind 'lambda': AWS IoT's lambda action calls a cloud service/);
   assert.match(r.err, /rule qos_two \(actions\[0\]\.republish\): qos: qos is 0 or 1/);
 });
+
+test('a rule without FROM (AWS IoT Basic Ingest only): rules check names it, rules eval runs it on any topic', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'ingest.yaml');
+  await writeFile(
+    file,
+    "version: 1\nrules:\n  - name: ingest\n    sql: SELECT temp WHERE temp > 30\n    actions: [ { republish: { topic: 'hot/${topic(2)}' } } ]\n",
+  );
+  const ok = await run(rulesCheck, [file]);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(
+    ok.out,
+    /OK, rule set version 1, 1 rule \(1 enabled\)\n {2}rule ingest has no FROM: it runs only on Basic Ingest publishes to \$aws\/rules\/ingest\/<topic>\n/,
+  );
+  const e = await run(runRulesEval, ['--sql', 'SELECT temp WHERE temp > 30', '--topic', 'plant/7', '--payload', '{"temp":31}']);
+  assert.equal(e.code, 0, e.err);
+  assert.equal(e.out, '{"temp":31}\n');
+});

@@ -184,3 +184,26 @@ test("AWS's Protobuf decode(*, 'proto', ...) is refused with its reason, not as 
   assert.match(e.message, /Protobuf descriptor from Amazon S3/);
   assert.match(failure("SELECT decode(x, 'base64', 1) AS y FROM 'a/b'").message, /takes 2 arguments \(value, 'base64'\), got 3/);
 });
+
+test('FROM is optional, as in AWS IoT, for a rule reached only through Basic Ingest; not for one keeping state', () => {
+  for (const sql of ['SELECT *', 'SELECT temp, topic(2) AS dev WHERE temp > 30', 'SET @t = temp SELECT @t AS t', 'SELECT VALUE temp']) {
+    assert.equal(compileSql(sql).topicFilter, undefined, sql);
+  }
+  const cases: Array<[string, string, RegExp]> = [
+    ['SELECT avg(temp) AS a GROUP BY TUMBLINGWINDOW(ss, 10)', 'line 1, column 23', /GROUP BY/],
+    ['SELECT zscore(temp) OVER (PARTITION BY topic(2)) AS z', 'line 1, column 54', /a detector/],
+    ['SELECT temp WHERE zscore(temp) OVER (PARTITION BY topic(2)) > 4', 'line 1, column 13', /a detector/],
+  ];
+  for (const [sql, where, what] of cases) {
+    const e = failure(sql);
+    assert.equal(e.code, 'GH_SQL_SEMANTIC', `${sql}: ${e.describe()}`);
+    assert.equal(e.where, where, `${sql}: ${e.describe()}`);
+    assert.match(e.message, /a rule without FROM runs only through Basic Ingest/, sql);
+    assert.match(e.message, what, sql);
+    assert.match(e.hint ?? '', /add FROM 'topic\/filter'/, sql);
+  }
+  // Still refused: something other than WHERE where FROM goes, and SELECT DISTINCT/TOP read as a field.
+  assert.match(failure("SELECT a 'a/b'").message, /expected ',' or FROM/);
+  assert.match(failure('SELECT DISTINCT a').hint ?? '', /no SELECT DISTINCT/);
+  assert.match(failure('SELECT x FROM').message, /expected a topic filter/);
+});
