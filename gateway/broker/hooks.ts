@@ -271,6 +271,9 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       deps.onPublishRefused({ topic, reason: 'denied', bytes: payload.length, client: st.client.id });
       return cb(ERRORS.GH_ACL_DENIED({ topic, reason: refusal }));
     }
+    // AWS IoT Basic Ingest: the message goes to the named rule and no subscriber may ever get it
+    // (reservedSubscription), so it is not retained either: it would be kept for nobody.
+    if (packet.retain && topic.startsWith('$aws/rules/')) packet.retain = false;
     const qos = packet.qos;
     stats.messagesIn[qos]!++;
     stats.bytesIn += payload.length;

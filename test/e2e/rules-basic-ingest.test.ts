@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
 import { tempDir, withTimeout } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
@@ -108,4 +108,34 @@ rules:
     ['seen/ingest', { on: true, t: 'Buildings/Building5' }],
     ['seen/all', { on: true, last: true }],
   ]);
+});
+
+test('a retained Basic Ingest publish runs its rule and is not retained (no subscriber may ever get it)', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yaml'), RULES);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync('seen/#', { qos: 1 });
+  let outputs = 0;
+  let both: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (both = resolve));
+  sub.on('message', () => {
+    if (++outputs === 2) both();
+  });
+  for (const protocolVersion of [4, 5] as const) {
+    const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: `building-${protocolVersion}`, protocolVersion, reconnectPeriod: 0 });
+    await pub.publishAsync(`$aws/rules/BuildingManager/Buildings/B${protocolVersion}/F1`, '{"on":true}', { qos: 1, retain: true });
+    await pub.publishAsync(`status/building-${protocolVersion}`, 'online', { qos: 1, retain: true });
+    await pub.endAsync();
+  }
+  await withTimeout(arrived, 15_000, 'the rule ran on both retained Basic Ingest publishes');
+  assert.equal(await gw.stop(), 0); // writes the final retained set
+  const retained = JSON.parse(await readFile(join(dir, 'data', 'mqtt-retained.json'), 'utf8')) as unknown;
+  const topics = JSON.stringify(retained);
+  assert.match(topics, /status\/building-4/);
+  assert.match(topics, /status\/building-5/);
+  assert.doesNotMatch(topics, /\$aws\/rules/, 'a Basic Ingest message is not kept as retained');
 });
