@@ -287,3 +287,39 @@ broker:
     ['device-7-v5', thumbprint],
   ]);
 });
+
+test("a republish to a reserved topic written AWS's way, $$aws/..., publishes on $aws/...", { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    `version: 1
+rules:
+  - name: shadow
+    sql: SELECT temp FROM 'plant/+/temp'
+    actions:
+      - republish: { topic: '$$aws/things/\${topic(2)}/shadow/update', qos: 1 }
+      - republish: { topic: '$$aws/things/all/shadow/update', qos: 1 }
+`,
+  );
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'shadow-watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync(['$aws/things/+/shadow/update', '$$aws/#'], { qos: 1 });
+  const got: Array<[string, unknown]> = [];
+  let both: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (both = resolve));
+  sub.on('message', (topic, payload) => {
+    got.push([topic, JSON.parse(payload.toString())]);
+    if (got.length === 2) both();
+  });
+  const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'line-7', reconnectPeriod: 0 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('plant/7/temp', '{"temp":21}', { qos: 1 });
+  await withTimeout(arrived, 15_000, 'the two shadow updates');
+  assert.deepEqual(got.sort(), [
+    ['$aws/things/7/shadow/update', { temp: 21 }],
+    ['$aws/things/all/shadow/update', { temp: 21 }],
+  ]);
+});

@@ -42,7 +42,13 @@ export const MAX_REPUBLISH_HOPS = 8;
 export function republishAction(publisher: Publisher): ActionFactory {
   return (options, tools) => {
     const o = republishOptionsSchema.parse(options);
-    const topic = tools.compileTemplate(o.topic) as CompiledTemplate;
+    // AWS IoT: a topic beginning with $ (a reserved one: $aws/things/t1/shadow/update) is written
+    // with $$; the rest is the template.
+    const lead = o.topic.startsWith('$$') ? '$' : '';
+    const body = lead ? o.topic.slice(2) : o.topic;
+    const topic = tools.compileTemplate(body) as CompiledTemplate;
+    /** The topic when there is no ${...} (a template's text is its source: the scanner has no escapes). */
+    const constantTopic = topic.constant ? lead + body : undefined;
     if (topic.constant && /[+#]/.test(o.topic)) {
       throw new GatehouseError('GH_ACTION_FAILED', `republish topic '${o.topic}' contains a wildcard`, { hint: 'publish to a concrete topic' });
     }
@@ -65,13 +71,13 @@ export function republishAction(publisher: Publisher): ActionFactory {
     };
     const action: Action = {
       kind: 'republish',
-      resource: o.topic,
+      resource: constantTopic ?? o.topic,
       durable: false,
       execute(output, ctx) {
-        if (topic.constant) return publishTo(o.topic, output, ctx);
+        if (constantTopic !== undefined) return publishTo(constantTopic, output, ctx);
         // A templated topic: a failure names the topic this message rendered (the error action's
         // failedResource, as AWS IoT gives the topic the republish used), not the template.
-        const t = topic.renderWith(evalContextOf(ctx));
+        const t = lead + topic.renderWith(evalContextOf(ctx));
         try {
           const r = publishTo(t, output, ctx);
           if (!r) return r;
