@@ -13,6 +13,8 @@ Evaluates one AWS IoT SQL statement against one message and prints the payload e
 receive, one line, as compact JSON. Prints nothing when FROM does not match or WHERE is false.
 A windowed rule gets this one message: a per-event window (COUNTWINDOW(1), SLIDINGWINDOW) prints its
 row; a window that emits on close prints nothing (stderr says so).
+A TOPIC of AWS IoT Basic Ingest, $aws/rules/<rule>/<topic>, runs the statement on <topic> whatever
+its FROM, as the gateway does; a rule without FROM runs on any TOPIC.
 Exit codes: 0 ok, 2 SQL error or bad arguments.
 `;
 
@@ -79,11 +81,14 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`no output: ${why}\n`);
     return 0;
   };
-  // Without FROM the rule runs only through Basic Ingest, on the topic after $aws/rules/<rule>/: any topic.
-  if (query.topicFilter !== undefined && !topicMatches(query.topicFilter, topic))
+  // Basic Ingest ($aws/rules/<rule>/<topic>): the rule runs on <topic>, its FROM not consulted, as
+  // in the engine; a rule without FROM runs only that way, on the topic after the prefix: any topic.
+  const ingest = /^\$aws\/rules\/[^/]+\/(.+)$/s.exec(topic);
+  if (ingest && (query.windowed || query.stateSites)) return none('Basic Ingest does not run a rule that keeps state (a window or a detector)');
+  if (!ingest && query.topicFilter !== undefined && !topicMatches(query.topicFilter, topic))
     return none(`topic '${topic}' does not match the FROM filter '${query.topicFilter}'`);
   const msg: Message = {
-    topic,
+    topic: ingest ? ingest[1]! : topic,
     payload: Buffer.from(values.payload!, 'utf8'),
     qos: 0,
     source: { kind: 'mqtt', id: values.clientid ?? 'gatehouse-cli', ip: '127.0.0.1' },

@@ -199,4 +199,20 @@ test('a rule without FROM (AWS IoT Basic Ingest only): rules check names it, rul
   const e = await run(runRulesEval, ['--sql', 'SELECT temp WHERE temp > 30', '--topic', 'plant/7', '--payload', '{"temp":31}']);
   assert.equal(e.code, 0, e.err);
   assert.equal(e.out, '{"temp":31}\n');
+  // A Basic Ingest topic runs the statement on the topic after the prefix, its FROM not consulted, as the gateway does.
+  const sql = "SELECT *, topic() AS t, topic(3) AS floor FROM 'Buildings/#'";
+  const b = await run(runRulesEval, ['--sql', sql, '--topic', '$aws/rules/BuildingManager/Buildings/B5/F2', '--payload', '{"on":true}']);
+  assert.equal(b.out, '{"on":true,"t":"Buildings/B5/F2","floor":"F2"}\n', b.err);
+  const other = await run(runRulesEval, ['--sql', "SELECT * FROM 'a/#'", '--topic', '$aws/rules/r/b/c', '--payload', '{}']);
+  assert.equal(other.out, '{}\n', 'FROM is not consulted');
+  const stateful = await run(runRulesEval, [
+    '--sql',
+    "SELECT zscore(t) OVER (PARTITION BY topic(1)) AS z FROM 'B/#'",
+    '--topic',
+    '$aws/rules/r/B/1',
+    '--payload',
+    '{"t":1}',
+  ]);
+  assert.equal(stateful.out, '');
+  assert.match(stateful.err, /Basic Ingest does not run a rule that keeps state/);
 });
