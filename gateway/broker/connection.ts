@@ -36,6 +36,8 @@ export class ConnState {
   connectedAt = 0;
   acl: ClientAcl = OPEN_ACL;
   filterDeliveries = false;
+  /** The topic filters this client holds (maxSubscriptionsPerClient), made at its first SUBSCRIBE. */
+  subscribed: Set<string> | undefined = undefined;
   source: MessageSource;
   inflight = 0;
   waiting: Waiting[] = [];

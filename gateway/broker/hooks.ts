@@ -302,6 +302,24 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       // a null subscription makes aedes answer 0x80 for this filter and keep the connection
       return cb(null, null);
     }
+    const max = options.maxSubscriptionsPerClient;
+    if (max > 0) {
+      // a persistent session's restored filters are in client.subscriptions, not seen here
+      // (aedes keeps them in client.subscriptions, which its typings do not declare)
+      const held = (st.subscribed ??= new Set(Object.keys((client as Client & { subscriptions?: object }).subscriptions ?? {})));
+      if (!held.has(sub.topic)) {
+        if (held.size >= max) {
+          stats.subscriptionsRefused++;
+          deps.rateLog(
+            'subscription-limit',
+            { client: client.id, user: st.user, filter: sub.topic, maxSubscriptionsPerClient: max, refused: stats.subscriptionsRefused },
+            'subscription over broker.maxSubscriptionsPerClient refused (SUBACK 0x80)',
+          );
+          return cb(null, null);
+        }
+        held.add(sub.topic);
+      }
+    }
     if (verdict === 'filter') st.filterDeliveries = true;
     cb(null, sub);
   }

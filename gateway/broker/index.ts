@@ -216,6 +216,11 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   });
 
   aedes.on('clientError', hooks.onClientError);
+  // the filters a client holds, for maxSubscriptionsPerClient (hooks.ts authorizeSubscribe)
+  aedes.on('unsubscribe', (filters, client) => {
+    const held = states.get(client)?.subscribed;
+    if (held) for (const f of filters) held.delete(f);
+  });
   aedes.on('connectionError', hooks.onClientError);
   // aedes emits 'error' for persistence failures; unhandled it would crash the process
   (aedes as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'aedes error'));

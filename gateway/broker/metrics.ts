@@ -36,6 +36,8 @@ export class BrokerStats {
   takeovers = 0;
   /** MQTT 3.1.1: messages not queued for an offline persistent session (its queue full). */
   offlineDropped = 0;
+  /** Topic filters refused because their client held maxSubscriptionsPerClient already. */
+  subscriptionsRefused = 0;
   slowConsumerDisconnects = 0;
   /** MQTT 5: QoS 1/2 publishes answered with a negative PUBACK/PUBREC (connection kept). */
   v5NegativeAcks = 0;
@@ -176,6 +178,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'gatehouse_mqtt_takeovers_total',
     'Connections closed because a new connection used their client id (two devices sharing one id take each other over in turn)',
     () => s.takeovers,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_subscriptions_refused_total',
+    'Topic filters refused because their client held broker.maxSubscriptionsPerClient filters already',
+    () => s.subscriptionsRefused,
   );
   mirrorCounter(
     registry,

@@ -159,6 +159,14 @@ export const brokerOptionsSchema = z
       .describe(
         "Largest PUBLISH payload accepted (bytes). Default 256 KiB: AWS IoT caps at 128 KiB, too small for some (images, batched readings). Bigger publishes disconnect the client. The gateway's own publishes (rule republish, downlinks) are held to it too: a bigger one fails its action (error action).",
       ),
+    maxSubscriptionsPerClient: z
+      .number()
+      .int()
+      .min(0)
+      .default(1000)
+      .describe(
+        'Topic filters one client may hold at once (0: no limit). A filter beyond it is refused (SUBACK 0x80; MQTT 5: 0x97 Quota exceeded), counted (gatehouse_mqtt_subscriptions_refused_total) and logged at a bounded rate; subscribing again to a filter the client holds always passes. Each filter costs memory in the routing tables: one client made 20,000. AWS IoT allows 50 per connection; mosquitto has no limit.',
+      ),
     maxQueuedMessages: z
       .number()
       .int()

@@ -125,3 +125,42 @@ test('32 parallel wrong-password clients: the device keeps getting PUBACKs; atta
   assert.ok((codes.get(5) ?? 0) + closedAtAccept > tries / 2, 'banned attempts get CONNACK 0x05 or are closed at accept');
   assert.ok(device.connected, 'the device stayed connected');
 });
+
+/** The SUBACK codes for `filters` (mqtt.js fails the whole call when one filter is refused). */
+function subackCodes(c: mqtt.MqttClient, filters: string | string[], qos: 0 | 1): Promise<number[]> {
+  return new Promise((resolve) => {
+    const onPacket = (p: mqtt.Packet): void => {
+      if (p.cmd !== 'suback') return;
+      c.off('packetreceive', onPacket);
+      resolve(p.granted.map((g) => (typeof g === 'number' ? g : (g as { qos: number }).qos)));
+    };
+    c.on('packetreceive', onPacket);
+    c.subscribe(filters, { qos }, () => undefined);
+  });
+}
+
+test('a subscription flood: filters beyond broker.maxSubscriptionsPerClient are refused (3.1.1 0x80, MQTT 5 0x97), counted, and freed by UNSUBSCRIBE', async (t) => {
+  const { registry, port } = await startGw(t, '  maxSubscriptionsPerClient: 5\n');
+  for (const protocolVersion of [4, 5] as const) {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, protocolVersion, clientId: `subs-${protocolVersion}` });
+    t.after(() => c.endAsync(true));
+    // one SUBSCRIBE of 8 filters: the first 5 granted, the rest refused
+    const granted = await subackCodes(
+      c,
+      Array.from({ length: 8 }, (_, i) => `f/${i}`),
+      1,
+    );
+    const refusedCode = protocolVersion === 5 ? 0x97 : 0x80;
+    assert.deepEqual(granted, [1, 1, 1, 1, 1, refusedCode, refusedCode, refusedCode], `MQTT ${protocolVersion}`);
+    // subscribing again to a held filter passes; a freed slot takes a new one
+    assert.deepEqual(await subackCodes(c, 'f/0', 0), [0]);
+    await c.unsubscribeAsync('f/1');
+    assert.deepEqual(await subackCodes(c, 'f/6', 1), [1], 'the slot UNSUBSCRIBE freed');
+    assert.deepEqual(await subackCodes(c, 'f/7', 1), [refusedCode], 'full again');
+    // what the client holds still works
+    const got = new Promise<string>((resolve) => c.once('message', (topic) => resolve(topic)));
+    await c.publishAsync('f/6', 'x', { qos: 1 });
+    assert.equal(await got, 'f/6');
+  }
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_subscriptions_refused_total'), 8);
+});

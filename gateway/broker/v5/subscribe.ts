@@ -57,6 +57,18 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
       why = `subscription to '${s.topic}' not authorized`;
       continue;
     }
+    const max = ctx.options.maxSubscriptionsPerClient;
+    if (max > 0 && session.subs.size >= max && !session.subs.has(s.topic)) {
+      ctx.stats.subscriptionsRefused++;
+      ctx.rateLog(
+        'subscription-limit',
+        { client: conn.clientId, user: st.user, filter: s.topic, maxSubscriptionsPerClient: max, refused: ctx.stats.subscriptionsRefused },
+        'subscription over broker.maxSubscriptionsPerClient refused (SUBACK 0x97)',
+      );
+      granted.push(RC.QUOTA_EXCEEDED);
+      why = `subscription to '${s.topic}' refused: the client holds ${max} topic filters (broker.maxSubscriptionsPerClient)`;
+      continue;
+    }
     if (verdict === 'filter') st.filterDeliveries = true;
     const entry: SubEntry = {
       filter: s.topic,
