@@ -4,11 +4,9 @@
 // written; the trace id is given under AWS's name `cloudwatchTraceId` as well as `traceId`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
-import { tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { waitForEvent, withTimeout } from '../helpers/index.js';
+import { startRulesGateway } from '../helpers/gateway-process.js';
 
 const RULES = `version: 1
 rules:
@@ -31,11 +29,7 @@ interface ErrorMessage {
 }
 
 test("the error action names the resource each failed action really used (the rendered topic) and AWS's cloudwatchTraceId", { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(join(dir, 'rules.yaml'), RULES);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
+  const { gw } = await startRulesGateway(t, RULES);
 
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));

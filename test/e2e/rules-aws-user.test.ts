@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import mqtt from 'mqtt';
 import { needBinary, tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { startGatewayProcess, startRulesGateway, writeConfig } from '../helpers/gateway-process.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/my-iot-role';
 const RULES = `version: 1
@@ -40,11 +40,7 @@ rules:
 `;
 
 test('a rule republishing at QoS 1 then QoS 0 reaches a 3.1.1 subscriber with both, in order', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(join(dir, 'rules.yaml'), MIXED_QOS);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
+  const { gw } = await startRulesGateway(t, MIXED_QOS);
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher-311', protocolVersion: 4, reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
   await sub.subscribeAsync('seen/#', { qos: 1 });
@@ -70,11 +66,7 @@ test('a rule republishing at QoS 1 then QoS 0 reaches a 3.1.1 subscriber with bo
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 test('an AWS rule with roleArn runs; traceid() is one id per MQTT message, the one of its error action', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(join(dir, 'rules.yaml'), RULES);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
+  const { gw } = await startRulesGateway(t, RULES);
 
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
@@ -114,9 +106,8 @@ test('an AWS rule with roleArn runs; traceid() is one id per MQTT message, the o
 });
 
 test('a rule with a SET clause: the variable in SELECT, WHERE, the action topic and the error action topic', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(
-    join(dir, 'rules.yaml'),
+  const { gw } = await startRulesGateway(
+    t,
     `version: 1
 rules:
   - name: celsius
@@ -128,9 +119,6 @@ rules:
       republish: { topic: 'errors/\${@id}', qos: 1 }
 `,
   );
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
   await sub.subscribeAsync(['celsius/#', 'errors/#'], { qos: 1 });
@@ -160,9 +148,8 @@ rules:
 });
 
 test('Basic Ingest: $aws/rules/<rule>/<topic> runs that rule alone on <topic>; an unknown or disabled rule is counted', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(
-    join(dir, 'rules.yaml'),
+  const { gw } = await startRulesGateway(
+    t,
     `version: 1
 rules:
   - name: BuildingManager
@@ -180,9 +167,6 @@ rules:
       - republish: { topic: 'seen/off', qos: 1 }
 `,
   );
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
   await sub.subscribeAsync('seen/#', { qos: 1 });
@@ -289,9 +273,8 @@ broker:
 });
 
 test("a republish to a reserved topic written AWS's way, $$aws/..., publishes on $aws/...", { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(
-    join(dir, 'rules.yaml'),
+  const { gw } = await startRulesGateway(
+    t,
     `version: 1
 rules:
   - name: shadow
@@ -301,9 +284,6 @@ rules:
       - republish: { topic: '$$aws/things/all/shadow/update', qos: 1 }
 `,
   );
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'shadow-watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
   await sub.subscribeAsync(['$aws/things/+/shadow/update', '$$aws/#'], { qos: 1 });

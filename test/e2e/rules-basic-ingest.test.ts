@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
-import { tempDir, withTimeout } from '../helpers/index.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { withTimeout } from '../helpers/index.js';
+import { startRulesGateway } from '../helpers/gateway-process.js';
 
 const RULES = `version: 1
 rules:
@@ -22,11 +22,7 @@ rules:
 type SubackError = Error & { packet?: { granted: number[]; properties?: { reasonString?: string } } };
 
 test('subscriptions that could get $aws/rules/... (Basic Ingest) are refused, SUBACK 0x80, over MQTT 3.1.1 and 5', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(join(dir, 'rules.yaml'), RULES);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
+  const { gw } = await startRulesGateway(t, RULES);
 
   const filters = ['$aws/rules/BuildingManager/#', 'seen/#', '$aws/#', '$share/g/$aws/rules/+/Buildings/#', '$aws/things/+/shadow/update'];
   const clients: mqtt.MqttClient[] = [];
@@ -68,9 +64,8 @@ test('subscriptions that could get $aws/rules/... (Basic Ingest) are refused, SU
 });
 
 test('a rule without FROM, as AWS IoT allows for Basic Ingest: it runs on $aws/rules/<rule>/<topic> and on no plain topic', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(
-    join(dir, 'rules.yaml'),
+  const { gw } = await startRulesGateway(
+    t,
     `version: 1
 rules:
   - name: ingestOnly
@@ -83,9 +78,6 @@ rules:
       - republish: { topic: 'seen/all', qos: 1 }
 `,
   );
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
   await sub.subscribeAsync('seen/#', { qos: 1 });
@@ -111,11 +103,7 @@ rules:
 });
 
 test('a retained Basic Ingest publish runs its rule and is not retained (no subscriber may ever get it)', { timeout: 60_000 }, async (t) => {
-  const dir = await tempDir(t);
-  await writeFile(join(dir, 'rules.yaml'), RULES);
-  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
+  const { gw, dir } = await startRulesGateway(t, RULES);
   const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
   t.after(() => sub.endAsync(true));
   await sub.subscribeAsync('seen/#', { qos: 1 });

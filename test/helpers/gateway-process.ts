@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { repoRoot, compiled } from './index.js';
+import type { TestContext } from 'node:test';
+import { repoRoot, compiled, tempDir } from './index.js';
 
 export interface GatewayProcess {
   proc: ChildProcess;
@@ -31,6 +32,19 @@ export async function writeConfig(dir: string, yamlText: string): Promise<string
   const file = join(dir, 'gatehouse.yaml');
   await writeFile(file, yamlText);
   return file;
+}
+
+/**
+ * A gateway process (killed after the test) running the rule set `rulesYaml` from a rules file,
+ * with no exporter, in a temp dir of its own (returned: the data dir is `dir/data`).
+ */
+export async function startRulesGateway(t: TestContext, rulesYaml: string): Promise<{ gw: GatewayProcess; dir: string }> {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yaml'), rulesYaml);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  return { gw, dir };
 }
 
 /**
