@@ -340,7 +340,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
             err.code === 'GH_SQL_SYNTAX' ||
             err.code === 'GH_SQL_SEMANTIC'
               ? 400
-              : 500;
+              : // The store cannot take it now (a full disk, a start waiting for space): retry later.
+                err.code === 'GH_STORE_DISK_FULL'
+                ? 503
+                : 500;
           body = { error: err.toJSON() };
         } else {
           logger.error({ err }, 'admin API request failed');

@@ -18,6 +18,9 @@ data under ./gatehouse-data. Flags override the config file. With no config file
 publish is archived to the local stream 'archive' and exported to NDJSON files.
 SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store); a second
 signal exits at once (code 130).
+A store that cannot open because the disk is full (LevelDB replays its log when it opens) is
+waited for: free space is checked every 5 s and the start goes on once there is room; /healthz
+answers 503 with the reason meanwhile, and SIGINT/SIGTERM stop it at once (exit 0).
 SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
 certificates are served to new connections) and reads the config file again: a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
@@ -140,12 +143,18 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   // (systemd stopping a unit still starting) is held and honoured once started; a reload then has
   // nothing to reload yet.
   const early: string[] = [];
+  // A start waiting for disk space to open the store (it may wait for hours) stops at once on
+  // the first signal: the abort ends the wait, nothing is open yet.
+  const abort = new AbortController();
+  let waitingForDisk = false;
   let onStop = (signal: string): void => {
     early.push(signal);
     // A start that does not finish (a data disk that stopped answering) must still be stoppable
     // from the terminal: a second signal exits at once, as after the start.
     if (early.length === 1) {
-      logger.info({ signal }, 'stop requested while starting: the gateway stops once its start completes (a second signal exits at once)');
+      if (waitingForDisk) logger.info({ signal }, 'stop requested while waiting for disk space to open the store: stopping');
+      else logger.info({ signal }, 'stop requested while starting: the gateway stops once its start completes (a second signal exits at once)');
+      abort.abort(new Error(`${signal} while starting`));
     } else {
       logger.warn({ signal }, 'second signal while starting: exiting without waiting');
       process.exit(130);
@@ -155,7 +164,24 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGHUP', () => onHup());
-  const gateway: Gateway = await startGateway(config, { logger, registry, version: VERSION });
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, {
+      logger,
+      registry,
+      version: VERSION,
+      signal: abort.signal,
+      onStoreWait: (waiting) => {
+        waitingForDisk = waiting;
+      },
+    });
+  } catch (err) {
+    if (abort.signal.aborted && err === abort.signal.reason) {
+      logger.info({ signal: early[0] }, 'stopped while waiting for disk space to open the store (nothing was started)');
+      return 0;
+    }
+    throw err;
+  }
 
   return await new Promise<number>((resolve) => {
     let signals = 0;

@@ -12,10 +12,10 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Broker } from '../broker/index.js';
-import { openLocalStreams } from '../store/index.js';
+import { openLocalStreams, type OpenWait } from '../store/index.js';
 import { toStreamOptions } from '../store/options.js';
 import type { LocalStreams } from '../store/types.js';
-import { createAdminServer, type AdminServer } from '../admin/server.js';
+import { createAdminServer, type AdminServer, type AdminSource } from '../admin/server.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
 import { errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
@@ -37,6 +37,7 @@ import {
   type SourceEntry,
 } from '../pipeline/index.js';
 import { buildAdminSource } from './admin-source.js';
+import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
 import { createUpdateVerifier } from '../control/verify.js';
 import { controlTopicGuard, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
@@ -45,6 +46,14 @@ export interface GatewayOptions {
   logger: Logger;
   registry: Registry;
   version: string;
+  /**
+   * A store that cannot open because the disk is full is waited out (store/open-wait.ts), the
+   * admin API answering 503 meanwhile, until space is freed or this signal aborts (the start then
+   * rejects with signal.reason). Without it such a start fails with GH_STORE_DISK_FULL.
+   */
+  signal?: AbortSignal;
+  /** Told when the start begins (true) and ends (false) waiting for disk space. */
+  onStoreWait?: (waiting: boolean) => void;
 }
 
 export interface Gateway {
@@ -73,11 +82,35 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const { logger, registry } = opts;
   const deps = { logger, registry };
   await mkdir(config.dataDir, { recursive: true });
+  const openingMono = monotonicNow();
+
+  // The admin API comes up early only while the store waits for space (waiting-admin.ts).
+  let early: { admin: AdminServer; use(next: AdminSource): void } | undefined;
+  let wait: OpenWait | undefined;
+  const waitForSpace = {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onWait: async (w: OpenWait | undefined): Promise<void> => {
+      if ((wait === undefined) !== (w === undefined)) opts.onStoreWait?.(w !== undefined);
+      wait = w;
+      if (w && !early && config.admin.enabled) {
+        const switchable = switchableSource(waitingSource(() => wait, config.gatewayId, openingMono));
+        const admin = createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: switchable.source });
+        await admin.start();
+        early = { admin, use: switchable.use };
+      }
+    },
+  };
+  const storeDeps = { logger: logger.child({ c: 'store' }), registry };
+  const streams = await openLocalStreams({ ...config.store, path: join(config.dataDir, 'store') }, storeDeps, waitForSpace).catch(async (err: unknown) => {
+    await early?.admin.stop();
+    throw err;
+  });
+  // Uptime counts from here: a wait for disk space is not time the gateway ran.
   const startedAt = Date.now();
   const startedMono = monotonicNow();
-
-  const streams = await openLocalStreams({ ...config.store, path: join(config.dataDir, 'store') }, { logger: logger.child({ c: 'store' }), registry });
   const cleanup: Array<() => Promise<void>> = [() => streams.close()];
+  const earlyAdmin = early?.admin;
+  if (earlyAdmin) cleanup.push(() => earlyAdmin.stop());
   const unwind = async (): Promise<void> => {
     for (const f of cleanup.reverse()) await f().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'cleanup after failed start'));
   };
@@ -179,16 +212,18 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
 
     let stopping = false;
     const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt, startedMono };
-    const admin = config.admin.enabled
-      ? createAdminServer(config.admin, {
-          logger: logger.child({ c: 'admin' }),
-          registry,
-          source: buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs }, () => stopping, opts.version),
-        })
+    const source = config.admin.enabled
+      ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs }, () => stopping, opts.version)
       : undefined;
-    if (admin) {
-      await admin.start();
-      cleanup.push(() => admin.stop());
+    let admin: AdminServer | undefined;
+    if (early && source) {
+      early.use(source);
+      admin = early.admin;
+    } else if (source) {
+      const created = createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source });
+      await created.start();
+      cleanup.push(() => created.stop());
+      admin = created;
     }
     const gateway: Gateway = {
       ...parts,

@@ -27,7 +27,7 @@ export async function openChecked(db: Db, path: string): Promise<void> {
       // Reopening replays LevelDB's log into a new table: it needs room (a power cut on a full disk).
       throw new GatehouseError('GH_STORE_DISK_FULL', `cannot open the store database: the disk is full (${detail})`, {
         where: path,
-        hint: `free space on the filesystem of ${path} (at least store.reserveBytes), then start again: nothing stored is lost`,
+        hint: `free space on the filesystem of ${path}: LevelDB replays its log into a new table when it opens (nothing stored is lost)`,
         cause: err,
       });
     }

@@ -121,6 +121,12 @@ export class DiskGuard {
     this.timer = undefined;
   }
 
+  /** A wait to open the database on a full disk (open-wait.ts), shown: writable 0 and the free bytes meanwhile. */
+  openWaiting(w: { freeBytes: number | undefined } | undefined): void {
+    this.writableGauge.set(w ? 0 : 1);
+    if (w?.freeBytes !== undefined) this.free = w.freeBytes;
+  }
+
   /** Read on every append: a field, no syscall. */
   get writable(): boolean {
     return this.condition === 'ok';

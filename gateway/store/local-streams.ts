@@ -11,6 +11,7 @@ import { measureRecord, metaKey, validStreamName, type RecordSize } from './code
 import { compactAll, newDb, openChecked, type Db } from './database.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
+import { openWhenSpace, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp } from './head.js';
@@ -132,13 +133,28 @@ export class LevelLocalStreams implements LocalStreams {
     }
   }
 
-  open(): Promise<void> {
-    this.openPromise ??= this.doOpen();
+  /** waitForSpace: a disk too full to open the database on is waited out (open-wait.ts). */
+  open(waitForSpace?: WaitForSpace): Promise<void> {
+    this.openPromise ??= this.doOpen(waitForSpace);
     return this.openPromise;
   }
 
-  private async doOpen(): Promise<void> {
-    await openChecked(this.db, this.options.path);
+  private async doOpen(waitForSpace: WaitForSpace | undefined): Promise<void> {
+    let attempt = 0;
+    const openDb = async (): Promise<void> => {
+      // A fresh handle for each retry: the failed one is not reused.
+      if (attempt++ > 0) this.db = newDb(this.options.path);
+      await openChecked(this.db, this.options.path);
+    };
+    const { path, reserveBytes } = this.options;
+    const wait: WaitForSpace | undefined = waitForSpace && {
+      ...waitForSpace,
+      onWait: async (w) => {
+        this.guard.openWaiting(w);
+        await waitForSpace.onWait?.(w);
+      },
+    };
+    await openWhenSpace(openDb, { path, reserveBytes, log: this.log, now: this.now, mono: this.mono }, wait);
     const t0 = this.mono();
     await scanStreams(this.db, (name) => this.stateFor(name), this.log);
     for (const s of this.streams.values()) {

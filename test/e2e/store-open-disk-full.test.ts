@@ -1,0 +1,146 @@
+// A gateway killed (kill -9) with an un-compacted LevelDB log, on a disk that then fills: opening
+// the store replays the log into a new table and needs room. `gatehouse start` used to fail with
+// GH_STORE_DISK_FULL and exit (under systemd: a restart every 2 s forever, the broker down). Now it
+// waits: one error line, /healthz 503 with the reason, a stop signal ends it at once (exit 0), and
+// once space is freed it starts by itself with every record acknowledged before the kill.
+// On a REAL small filesystem (a 4 MiB tmpfs holding the data dir; needs root, skipped otherwise).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import mqtt from 'mqtt';
+import { tempDir, waitUntil, withTimeout } from '../helpers/index.js';
+import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { freeBytes, mountSmallFs, smallFsSkip } from '../helpers/small-fs.js';
+
+const skip = smallFsSkip();
+const MESSAGES = 1500;
+const PAD = 'x'.repeat(800);
+
+interface Started {
+  logs: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  proc: ReturnType<typeof spawn>;
+  msgs(): string[];
+}
+
+/** `gatehouse start` without waiting for 'gatehouse started' (it may wait for space first). */
+function spawnGateway(config: string): Started {
+  const { cmd, args } = cliCommand();
+  const proc = spawn(cmd, [...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: line });
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => logs.push({ msg: `stderr: ${d.toString()}` }));
+  const exited = once(proc, 'exit').then(([code]) => code as number | null);
+  return { logs, exited, proc, msgs: () => logs.map((l) => String(l.msg)) };
+}
+
+function adminUrl(g: Started): string {
+  const line = g.logs.find((l) => l.msg === 'admin API listening');
+  assert.ok(line, 'admin API listening is logged');
+  return `http://127.0.0.1:${String(line.port)}`;
+}
+
+test('a store that cannot open on a full disk is waited for: healthz 503, a stop signal exits 0, freed space starts it with every acked record', {
+  skip,
+  timeout: 180_000,
+}, async (t) => {
+  const root = await mountSmallFs(t, 4);
+  const dataDir = join(root, 'data');
+  const filler = join(root, 'filler');
+  const dir = await tempDir(t);
+  // No exporter: the records stay in 'archive' to be counted after the restart.
+  const config = await writeConfig(dir, [`dataDir: ${JSON.stringify(dataDir)}`, 'store: { reserveBytes: 0 }', 'exporters: []'].join('\n'));
+
+  // 1. Records acknowledged, then kill -9: they are in LevelDB's log only (not compacted).
+  const gw = await startGatewayProcess(config);
+  const client = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'filler', reconnectPeriod: 0 });
+  const acked: string[] = [];
+  await Promise.all(
+    Array.from({ length: MESSAGES }, async (_, i) => {
+      await client.publishAsync('fleet/t', JSON.stringify({ id: `m${i}`, pad: PAD }), { qos: 1 });
+      acked.push(`m${i}`);
+    }),
+  );
+  client.end(true);
+  await gw.kill9();
+  const store = join(dataDir, 'store');
+  const logs = (await readdir(store)).filter((n) => n.endsWith('.log'));
+  let logBytes = 0;
+  for (const n of logs) logBytes += (await stat(join(store, n))).size;
+  assert.ok(logBytes > MESSAGES * PAD.length, `the records are in LevelDB's log (${logBytes} bytes)`);
+
+  // 2. The disk fills up (dd stops at ENOSPC).
+  spawnSync('dd', ['if=/dev/zero', `of=${filler}`, 'bs=4k'], { stdio: 'ignore' });
+  assert.equal(freeBytes(root), 0, 'the filesystem is full');
+
+  // 3. A start waits instead of exiting; a stop signal ends the wait at once, exit 0.
+  const first = spawnGateway(config);
+  t.after(() => first.proc.kill('SIGKILL'));
+  await waitUntil(() => first.proc.exitCode !== null || first.msgs().includes('admin API listening'), 'the start waits for space (admin up)', 30_000);
+  assert.equal(first.proc.exitCode, null, `the start exited instead of waiting: ${first.msgs().slice(-3).join('\n')}`);
+  const waitLine = first.logs.find((l) => String(l.msg).startsWith('store cannot open: the disk is full; waiting for space'));
+  assert.ok(waitLine, first.msgs().join('\n'));
+  assert.equal(waitLine.level, 50);
+  assert.equal(waitLine.freeBytes, 0);
+  assert.match(String(waitLine.hint), /at least \d+ bytes/);
+  const health = await fetch(`${adminUrl(first)}/healthz`);
+  assert.equal(health.status, 503);
+  const body = (await health.json()) as { status: string; reason: string; store: { condition: string; freeBytes: number } };
+  assert.equal(body.status, 'starting');
+  assert.match(body.reason, /waiting for disk space to open the store/);
+  assert.equal(body.store.condition, 'cannot-open');
+  const streams = await fetch(`${adminUrl(first)}/api/streams`);
+  assert.equal(streams.status, 503);
+  assert.equal(((await streams.json()) as { error: { code: string } }).error.code, 'GH_STORE_DISK_FULL');
+  assert.equal(first.proc.exitCode, null, 'still running while the disk is full');
+  const t0 = performance.now();
+  first.proc.kill('SIGTERM');
+  const code = await withTimeout(first.exited, 5_000, 'exit after SIGTERM while waiting');
+  assert.equal(code, 0);
+  assert.ok(performance.now() - t0 < 5_000);
+  assert.ok(first.msgs().includes('stopped while waiting for disk space to open the store (nothing was started)'), first.msgs().join('\n'));
+
+  // 4. Start again, still full: it waits (one error line, no exit through a free-space check).
+  const second = spawnGateway(config);
+  t.after(() => second.proc.kill('SIGKILL'));
+  await waitUntil(() => second.msgs().includes('admin API listening'), 'the second start waits for space', 30_000);
+  // Past one free-space check (every 5 s): still waiting, nothing more logged.
+  await new Promise((r) => setTimeout(r, 6_000));
+  assert.equal(second.proc.exitCode, null, 'still running');
+  assert.equal(second.msgs().filter((m) => m.startsWith('store cannot open')).length, 1, 'one line, not one per check');
+  assert.ok(!second.msgs().includes('gatehouse started'));
+
+  // 5. Space freed: the start goes on by itself, every acknowledged record is there.
+  await unlink(filler);
+  await waitUntil(() => second.msgs().includes('gatehouse started'), 'started once space is freed', 30_000);
+  assert.ok(second.msgs().includes('store opened after waiting for disk space'));
+  const admin = adminUrl(second);
+  assert.equal((await fetch(`${admin}/healthz`)).status, 200);
+  const seen = new Set<string>();
+  for (let from = 1; ; ) {
+    const res = (await (await fetch(`${admin}/api/streams/archive/records?from=${from}&limit=1000`)).json()) as {
+      records: Array<{ payload: string }>;
+      next: number;
+    };
+    if (res.records.length === 0) break;
+    for (const r of res.records) seen.add((JSON.parse(r.payload) as { id: string }).id);
+    from = res.next;
+  }
+  const missing = acked.filter((id) => !seen.has(id));
+  assert.deepEqual(missing, [], `${missing.length} of ${acked.length} acknowledged records missing`);
+  second.proc.kill('SIGTERM');
+  assert.equal(await withTimeout(second.exited, 10_000, 'exit after SIGTERM'), 0);
+});
