@@ -15,6 +15,37 @@ const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload '
        gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PRIVATE_KEY.pem
        gatehouse rules keygen --out PREFIX`;
 
+const ADMIN_FLAGS = `--admin URL   the gateway's admin API (default http://127.0.0.1:9883)
+--config FILE read the admin address and admin.token from the gateway's config file
+--token T     admin bearer token (else GATEHOUSE_ADMIN_TOKEN, else admin.token of --config)`;
+
+const LIST_USAGE = 'gatehouse rules list [--admin URL | --config FILE] [--token T] [--json]';
+const LIST_HELP = `usage: ${LIST_USAGE}
+
+Shows the running gateway's active rule set version, its probation if any, the outcome of the last
+update attempt (applied, rejected, rolled back: when, from where, why) and each rule with its
+counters (matched, emitted, errors, action failures) and SQL.
+--json        the whole GET /api/rules document
+${ADMIN_FLAGS}`;
+
+const APPLY_USAGE = 'gatehouse rules apply FILE [--force] [--probation] [--admin URL | --config FILE] [--token T]';
+const APPLY_HELP = `usage: ${APPLY_USAGE}
+
+Sends the rule set FILE (YAML or JSON) to the running gateway, which validates it and swaps it in
+whole or refuses it (the running one is kept). Prints the outcome and version; each error of a
+refused set on stderr. Exit 0 applied (or unchanged), 1 rejected.
+--force       apply even when the version is not above the active one
+--probation   roll back by itself to the last good set if a new or changed rule fails at run time
+              during control.probation
+${ADMIN_FLAGS}`;
+
+const ROLLBACK_USAGE = 'gatehouse rules rollback [--admin URL | --config FILE] [--token T]';
+const ROLLBACK_HELP = `usage: ${ROLLBACK_USAGE}
+
+Makes the running gateway go back to its last good rule set (the last confirmed one).
+Prints the outcome and version. Exit 0 rolled back, 1 refused (e.g. no earlier set kept).
+${ADMIN_FLAGS}`;
+
 const remoteOptions = {
   admin: { type: 'string' },
   config: { type: 'string', short: 'c' },
@@ -81,8 +112,8 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'check':
       return runRulesCheck(rest, io, buildActionRegistry({ mode: 'inert' }));
     case 'list': {
-      const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, USAGE);
-      if (values.help) return help(io);
+      const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, LIST_USAGE);
+      if (values.help) return help(io, 0, LIST_HELP);
       const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as {
         activeVersion: number | null;
         lastGoodVersion?: number | null;
@@ -106,10 +137,10 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       return 0;
     }
     case 'apply': {
-      const { values, positionals } = parseCliArgs(rest, { ...remoteOptions, force: { type: 'boolean' }, probation: { type: 'boolean' } }, USAGE, true);
-      if (values.help) return help(io);
+      const { values, positionals } = parseCliArgs(rest, { ...remoteOptions, force: { type: 'boolean' }, probation: { type: 'boolean' } }, APPLY_USAGE, true);
+      if (values.help) return help(io, 0, APPLY_HELP);
       const file = positionals[0];
-      if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: USAGE });
+      if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: `usage: ${APPLY_USAGE}` });
       const body = await readFile(file);
       // --probation: rolled back by the gateway itself if a new or changed rule fails at run time (control.probation).
       const query = new URLSearchParams({ ...(values.force ? { force: '1' } : {}), ...(values.probation ? { probation: '1' } : {}) }).toString();
@@ -125,8 +156,8 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       return status.state === 'rejected' ? 1 : 0;
     }
     case 'rollback': {
-      const { values } = parseCliArgs(rest, remoteOptions, USAGE);
-      if (values.help) return help(io);
+      const { values } = parseCliArgs(rest, remoteOptions, ROLLBACK_USAGE);
+      if (values.help) return help(io, 0, ROLLBACK_HELP);
       const status = (await adminRequest(
         await resolveAdmin(values.admin, values.config, values.token),
         'POST',
@@ -153,7 +184,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
   }
 }
 
-function help(io: CliIO, code = 0): number {
-  writeLine(code ? io.stderr : io.stdout, USAGE);
+function help(io: CliIO, code = 0, text = USAGE): number {
+  writeLine(code ? io.stderr : io.stdout, text);
   return code;
 }

@@ -36,6 +36,21 @@ test('--help works on every command and subcommand: usage on stdout, exit 0', as
   }
 });
 
+test("rules list|apply|rollback --help print that subcommand's usage and flags, not the whole rules usage", async () => {
+  for (const sub of ['list', 'apply', 'rollback']) {
+    const { code, out } = await runCaptured(main, ['rules', sub, '--help']);
+    assert.equal(code, 0, sub);
+    assert.match(out, new RegExp(`^usage: gatehouse rules ${sub} `), sub);
+    assert.doesNotMatch(out, /rules eval|rules sign|rules keygen/, `${sub} --help printed the whole rules usage:\n${out}`);
+    assert.match(out, /--admin URL {2,}/, `${sub} --help explains its flags`);
+  }
+  // An argument error names the subcommand's usage too (once: it said 'usage: usage: ...').
+  const { code, err } = await runCaptured(main, ['rules', 'rollback', '--nope']);
+  assert.equal(code, 2);
+  assert.match(err, /usage: gatehouse rules rollback \[/);
+  assert.doesNotMatch(err, /usage: usage:|rules eval/);
+});
+
 test('gatehouse --help lists every command', async () => {
   const { code, out } = await runCaptured(main, ['--help']);
   assert.equal(code, 0);
