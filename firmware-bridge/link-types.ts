@@ -22,6 +22,8 @@ export interface SerialLinkStatus {
   maxInFlight: number;
   /** Reading the port is paused by backpressure (maxInFlight frames not committed): the device's bytes wait in the port. */
   paused: boolean;
+  /** Pauses since the start (a pause between two reads of the status shows here). */
+  pauses: number;
   /** When the current pause began (epoch ms); absent while reading. */
   pausedAt?: number;
   lastError?: string;

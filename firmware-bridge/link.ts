@@ -56,7 +56,7 @@ class Link implements SerialLink {
   private paused = false;
   private pausedAt: number | undefined;
   private unsubscribe: (() => void) | null = null;
-  private readonly st = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, frameErrors: 0, decodeErrors: 0, reconnects: 0 };
+  private readonly st = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, frameErrors: 0, decodeErrors: 0, reconnects: 0, pauses: 0 };
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
   private openedAt: number | undefined;
@@ -169,7 +169,10 @@ class Link implements SerialLink {
 
   /** Reading paused by backpressure, or not: the flag the reader checks, the status and the metrics. */
   private setPaused(on: boolean): void {
-    if (on && !this.paused) this.m.all.pauses.inc({ link: this.name });
+    if (on && !this.paused) {
+      this.m.all.pauses.inc({ link: this.name });
+      this.st.pauses++;
+    }
     this.paused = on;
     this.pausedAt = on ? this.now() : undefined;
     this.m.all.paused.set({ link: this.name }, on ? 1 : 0);

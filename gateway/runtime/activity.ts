@@ -27,6 +27,8 @@ const KEEP_EVENTS = 200;
 const EVENT_PAYLOAD_CHARS = 500;
 /** While an exporter keeps failing, a changed error message is logged at most this often. */
 const EXPORTER_REPEAT_MS = 60_000;
+/** A serial link pausing again within this long after a pause event is counted, not told. */
+const PAUSE_REPEAT_MS = 60_000;
 
 /** The part of an exporter's status the event watch reads (see upstream/status.ts). */
 export interface WatchedExporter {
@@ -41,6 +43,21 @@ export interface WatchedLink {
   name: string;
   state: string;
   lastError?: string | undefined;
+  /** Reading paused by backpressure (maxInFlight frames not committed). */
+  paused?: boolean;
+  /** Pauses since the link started: one that began and ended between two checks shows here. */
+  pauses?: number;
+  maxInFlight?: number;
+}
+
+interface PauseWatchState {
+  /** `pauses` at the last check. */
+  pauses: number;
+  /** A pause event was recorded and its resume not yet. */
+  open: boolean;
+  /** Monotonic ms of the last pause event (rate limited), and the pauses not told since. */
+  eventAt: number;
+  untold: number;
 }
 
 interface ExporterWatchState {
@@ -72,6 +89,7 @@ export class Activity {
   private readonly exporterSeen = new Map<string, ExporterWatchState>();
   private linkSource: (() => WatchedLink[]) | undefined;
   private readonly linkSeen = new Map<string, string>();
+  private readonly pauseSeen = new Map<string, PauseWatchState>();
   /** Jobs whose last run failed, with the error of the event said. */
   private readonly jobsFailing = new Map<string, string>();
 
@@ -103,7 +121,12 @@ export class Activity {
     this.exporterSource = source;
   }
 
-  /** Turn serial link state changes (open / retrying / closed) into events. */
+  /**
+   * Turn serial link state changes (open / retrying / closed) into events, and backpressure pauses:
+   * one event when reading pauses and one when it resumes, at most one pause a minute per link (a
+   * link pausing and resuming all the time under a steady overload would flush alerts out of the
+   * ring); the next one says how many pauses were not told.
+   */
   watchLinks(source: () => WatchedLink[]): void {
     this.linkSource = source;
   }
@@ -152,6 +175,7 @@ export class Activity {
   private checkLinks(): void {
     if (!this.linkSource) return;
     for (const l of this.linkSource()) {
+      this.checkPauses(l, this.mono());
       const before = this.linkSeen.get(l.name);
       if (before === l.state) continue;
       this.linkSeen.set(l.name, l.state);
@@ -161,6 +185,35 @@ export class Activity {
         kind: 'link',
         message: `serial link ${l.name} ${before ? `${before} → ` : ''}${l.state}${l.state !== 'open' && l.lastError ? `: ${l.lastError}` : ''}`,
       });
+    }
+  }
+
+  private checkPauses(l: WatchedLink, now: number): void {
+    if (l.pauses === undefined) return;
+    let seen = this.pauseSeen.get(l.name);
+    if (seen === undefined) {
+      // First sight: a pause running now is news; earlier ones are not.
+      seen = { pauses: l.pauses - (l.paused ? 1 : 0), open: false, eventAt: Number.NEGATIVE_INFINITY, untold: 0 };
+      this.pauseSeen.set(l.name, seen);
+    }
+    const began = l.pauses - seen.pauses;
+    seen.pauses = l.pauses;
+    seen.untold += Math.max(0, began);
+    // A pause that began since the last check (even if already over), or one held back by the
+    // rate limit and still running.
+    if (seen.untold > 0 && !seen.open && (began > 0 || l.paused) && now - seen.eventAt >= PAUSE_REPEAT_MS) {
+      const more = seen.untold - 1;
+      seen.untold = 0;
+      seen.eventAt = now;
+      seen.open = true;
+      this.record({
+        kind: 'link',
+        message: `serial link ${l.name} paused reading: backpressure, ${l.maxInFlight ?? '?'} frames (maxInFlight) handed on and not committed yet; the device's bytes wait in the port${more > 0 ? ` (${more} more pauses since the last such event: at most one a minute per link)` : ''}`,
+      });
+    }
+    if (seen.open && !l.paused) {
+      seen.open = false;
+      this.record({ kind: 'link', message: `serial link ${l.name} resumed reading: the frames in flight were committed` });
     }
   }
 
