@@ -28,6 +28,18 @@ interface PendingMeta {
   barrier: number;
   resolve: () => void;
   reject: (err: unknown) => void;
+  /** Older puts of the same key it superseded (see submitMeta): settled with it. */
+  others?: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+}
+
+function resolveMeta(m: PendingMeta): void {
+  m.resolve();
+  for (const o of m.others ?? []) o.resolve();
+}
+
+function rejectMeta(m: PendingMeta, err: unknown): void {
+  m.reject(err);
+  for (const o of m.others ?? []) o.reject(err);
 }
 
 export class GroupCommitter {
@@ -104,7 +116,17 @@ export class GroupCommitter {
   /** Write key/value in the group commit after every append submitted before it (see types.ts commitMeta). */
   submitMeta(key: Buffer, value: Buffer): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.metas.push({ key, value, barrier: this.tickets, resolve, reject });
+      // A queued put of the same key is superseded: only the newest value is written (its barrier is
+      // at or after the older one's), and the older put settles with it. A file source's state after
+      // every chunk, all kept and written, made ~1 GB of writes for a 55 MB backfill of 2,400 files.
+      const i = this.metas.findIndex((m) => m.key.equals(key));
+      let others: PendingMeta['others'];
+      if (i >= 0) {
+        const [older] = this.metas.splice(i, 1) as [PendingMeta];
+        others = older.others ?? [];
+        others.push({ resolve: older.resolve, reject: older.reject });
+      }
+      this.metas.push({ key, value, barrier: this.tickets, resolve, reject, ...(others ? { others } : {}) });
       this.kick();
     });
   }
@@ -137,7 +159,7 @@ export class GroupCommitter {
 
   /** Close: meta puts still queued (none once idle, unless held back forever) are refused. */
   rejectMetas(err: unknown): void {
-    for (const m of this.metas.splice(0)) m.reject(err);
+    for (const m of this.metas.splice(0)) rejectMeta(m, err);
   }
 
   /**
@@ -357,11 +379,11 @@ export class GroupCommitter {
         for (const rj of b.rejects) rj(e);
         this.wakeFull(s);
       }
-      for (const m of metas) m.reject(e);
+      for (const m of metas) rejectMeta(m, e);
       return;
     }
     applyCommit(this.head, streams, batches, plans, trims, values);
-    for (const m of metas) m.resolve();
+    for (const m of metas) resolveMeta(m);
   }
 
   acquire(): Promise<void> | void {

@@ -47,6 +47,10 @@ export class FileSource implements Source {
   private readonly budget: OpenBudget;
   private readonly inflight: InFlight;
   private readonly encoder: RecordEncoder;
+  /** The state commit that the chunks emitted in this run of the event loop share (commitState). */
+  private stateSoon: Promise<void> | undefined;
+  /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
+  private stateWriting: Promise<void> | undefined;
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
   private scanSoon: NodeJS.Timeout | undefined;
@@ -88,6 +92,7 @@ export class FileSource implements Source {
       waitForRoom: () => this.inflight.waitForRoom(),
       submit: (t, r) => this.submit(t, r),
       commitState: () => this.commitState(),
+      stateWritten: () => this.stateWriting,
       track: (done, bytes, lines) => {
         this.inflight.track(done, bytes);
         // Counted per chunk, not per line: a labelled prom-client inc costs about as much as a line.
@@ -288,9 +293,35 @@ export class FileSource implements Source {
     }
   }
 
+  /**
+   * Commit every file's offset, after the records submitted so far. The state holds every tracked
+   * file (thousands in a backfill), so it is made once for all the chunks emitted in one run of
+   * the event loop: built in a microtask, which runs before the store can cut its next batch, so
+   * the records and the offsets that cover them still commit together.
+   */
   private commitState(): Promise<void> {
-    const files = [...this.files.trackers.values()].map((t) => t.saved());
-    return this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now(), this.files.readContent));
+    this.stateSoon ??= new Promise<void>((resolve, reject) => {
+      queueMicrotask(() => {
+        this.stateSoon = undefined;
+        const files = [...this.files.trackers.values()].map((t) => t.saved());
+        let p: Promise<void>;
+        try {
+          p = this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now(), this.files.readContent));
+        } catch (err) {
+          p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+        }
+        const written = p.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.stateWriting = written;
+        void written.then(() => {
+          if (this.stateWriting === written) this.stateWriting = undefined;
+        });
+        p.then(resolve, reject);
+      });
+    });
+    return this.stateSoon;
   }
 
   async stop(): Promise<void> {

@@ -25,6 +25,13 @@ export interface TrackerContext<T> {
   submit(tracker: T, record: SplitRecord): Promise<void> | undefined;
   /** Commit every file's offset (after the submits already made). */
   commitState(): Promise<void>;
+  /**
+   * The state commit submitted last, while the store has not written it yet (else undefined): a
+   * chunk read meanwhile waits for it before it is emitted, so that the chunks of every file read
+   * during one store commit share the next state (one per commit, not one per chunk: the state
+   * holds every tracked file).
+   */
+  stateWritten(): Promise<void> | undefined;
   /** Count bytes in flight until `done` settles (and the chunk's bytes and records in the metrics). */
   track(done: Promise<unknown>, bytes: number, lines: number): void;
   newSplitter(offset: number, headersLeft?: number): LineSplitter;

@@ -22,6 +22,9 @@ import { fingerprintOf, grownHead, identityKey, MAX_HEAD_BYTES, startsAsFingerpr
 import { trackedCopyStartsWith } from './discovery.js';
 import type { ReadContent } from './rotated-away.js';
 
+/** Bytes read past a file's known size (a live file grown since the last look): small, doubled while they fill up. */
+const PROBE_BYTES = 16 * 1024;
+
 export class FileTracker {
   fh: FileHandle | undefined;
   splitter: LineSplitter;
@@ -90,6 +93,8 @@ export class FileTracker {
    */
   head: Buffer | undefined;
   private chunksSinceCheck = 0;
+  /** Bytes of the next read past the known size (doubled while such reads fill up, up to chunkBytes): see readSize. */
+  private probeBytes = PROBE_BYTES;
 
   constructor(
     readonly ctx: TrackerContext<FileTracker>,
@@ -197,7 +202,7 @@ export class FileTracker {
         }
       }
       const splitter = this.splitter;
-      const buf = Buffer.allocUnsafe(this.ctx.chunkBytes);
+      const buf = Buffer.allocUnsafe(this.readSize(splitter.readOffset));
       const readAt = this.ctx.now();
       const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
       if (bytesRead === 0 || splitter !== this.splitter) return;
@@ -259,9 +264,26 @@ export class FileTracker {
         }
         this.startsWith(head);
       }
+      const writing = this.ctx.stateWritten();
+      if (writing) {
+        await writing;
+        if (splitter !== this.splitter || this.fh !== fh) return;
+      }
       this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+      this.probeBytes = bytesRead < buf.length ? PROBE_BYTES : Math.min(this.ctx.chunkBytes, buf.length * 2);
       if (bytesRead < buf.length) return;
     }
+  }
+
+  /**
+   * Bytes to read at `offset`: what the file is known to hold past it, else a probe, at most
+   * chunkBytes. The records of a chunk are slices of its buffer and keep all of it until they are
+   * committed: a 256 KiB buffer for each 24 KB file of a backfill held ten times the bytes in
+   * flight (maxInFlightBytes counts those read), as did one for each line appended to a live file.
+   */
+  private readSize(offset: number): number {
+    const known = this.size - offset;
+    return Math.min(this.ctx.chunkBytes, known > 0 ? known : this.probeBytes);
   }
 
   /** The file's content starts with `head` (up to fingerprintBytes): its fingerprint, and the bytes when few enough to keep. */
