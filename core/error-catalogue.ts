@@ -305,6 +305,12 @@ export const ERROR_CATALOGUE = {
     message: '{path} disappeared with {bytes} unread bytes',
     hint: 'rotate with delaycompress (a compressed copy cannot be read) and not twice within scanIntervalMs, prefer create to copytruncate, or raise maxOpenFiles if the file waited for a slot',
   },
+  GH_FILE_GLOB_LIMIT: {
+    group: 'file sources',
+    meaning: 'A file source pattern matches more files than a scan lists (100,000): the others are not tailed',
+    message: '{pattern} matches more than {limit} files; only the first {limit} found are tailed',
+    hint: 'narrow the pattern, split it over several sources, or move old files out of its folders; warned once until it is under the limit again',
+  },
   // admin / control
   GH_ADMIN_UNREACHABLE: {
     group: 'admin',

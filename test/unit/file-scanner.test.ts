@@ -4,7 +4,8 @@
 // tracker context is a test double (only its splitter factory and clock are used here: the scanner
 // decides, nothing is read).
 import assert from 'node:assert/strict';
-import { copyFile, open, rename, stat, writeFile } from 'node:fs/promises';
+import { copyFile, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import pino from 'pino';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir, testDeps } from '../helpers/index.js';
@@ -152,4 +153,40 @@ test('file scanner: a new file among thousands of tailed ones has its start read
   // Before: 501 reads of its first KiB (one per fingerprint compared); 200 new files in a folder
   // of 2,200 were read in 26 s instead of 3 s by a gateway on 2 cores.
   assert.ok(reads.mock.callCount() <= 4, `${reads.mock.callCount()} reads of the new file`);
+});
+
+test('file scanner: a pattern matching more files than a scan lists is warned about once, counted and shown, until it is under the limit again', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-scanner-');
+  for (let i = 0; i < 7; i++) await writeFile(join(dir, `f${i}.log`), `line ${i}\n`);
+  const warnings: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void warnings.push(JSON.parse(line) as Record<string, unknown>) });
+  const counted: string[] = [];
+  const ctx = {
+    now: () => 0,
+    monotonic: () => 0,
+    newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+  } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
+  const files = new FileSet({ name: 'app', topic: 'logs/app', logger, now: () => 0, count: (c) => void counted.push(c), excluded: () => false }, ctx);
+  const pattern = join(dir, '*.log');
+  const scanner = new FileScanner(files, {
+    globs: [compileGlob(pattern)],
+    fingerprintBytes: 1024,
+    initialPosition: 'start_of_file',
+    monotonic: () => 0,
+    maxGlobMatches: 5,
+  });
+  await scanner.discover(await scanner.scan(), true);
+  await scanner.discover(await scanner.scan(), false);
+  assert.equal(files.trackers.size, 5, 'the first 5 found are tailed');
+  // Before: the other files were left out without a word.
+  const limitWarnings = warnings.filter((w) => w.code === 'GH_FILE_GLOB_LIMIT');
+  assert.equal(limitWarnings.length, 1, 'warned once, not at every scan');
+  assert.match(String(limitWarnings[0]!.msg), /matches more than 5 files; only the first 5 found are tailed/);
+  assert.deepEqual(counted, ['globLimits']);
+  assert.deepEqual([...files.globLimited], [[pattern, 5]]);
+  // Exactly at the limit is not over it.
+  await rm(join(dir, 'f5.log'));
+  await rm(join(dir, 'f6.log'));
+  await scanner.scan();
+  assert.equal(files.globLimited.size, 0);
 });

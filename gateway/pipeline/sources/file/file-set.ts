@@ -37,6 +37,8 @@ export class FileSet {
   readonly vanished: Vanished[] = [];
   /** Path -> why it cannot be read. */
   readonly unreadable = new Map<string, string>();
+  /** Path pattern -> the most files it lists, while it matches more (the others are not tailed). */
+  readonly globLimited = new Map<string, number>();
   /** Content no tracker holds any more, read up to an offset (oldest first, bounded). */
   readonly readContent: ReadContent[] = [];
 
@@ -101,6 +103,25 @@ export class FileSet {
       if (this.unreadable.size >= MAX_UNREADABLE) this.unreadable.delete(this.unreadable.keys().next().value!);
     }
     this.unreadable.set(path, why);
+  }
+
+  /**
+   * A path pattern matched more files than a scan lists (MAX_GLOB_MATCHES): the others are not
+   * tailed. Warned and counted once, until a scan finds it under the limit again (globWithinLimit).
+   */
+  markGlobLimited(pattern: string, limit: number): void {
+    if (this.globLimited.has(pattern)) return;
+    this.globLimited.set(pattern, limit);
+    this.deps.count('globLimits');
+    this.deps.logger.warn(
+      { pattern, limit, code: 'GH_FILE_GLOB_LIMIT' },
+      `file source ${this.deps.name}: ${pattern} matches more than ${limit} files; only the first ${limit} found are tailed (narrow the pattern, split it over several sources, or move old files out of its folders)`,
+    );
+  }
+
+  globWithinLimit(pattern: string): void {
+    if (this.globLimited.delete(pattern))
+      this.deps.logger.info({ pattern }, `file source ${this.deps.name}: ${pattern} matches fewer files than the limit again`);
   }
 
   /**

@@ -57,20 +57,33 @@ function hiddenAllowed(seg: RegExp | '**', name: string): boolean {
   return seg !== '**' && seg.source.startsWith('^\\.');
 }
 
+/** Bounds of a glob expansion: at most MAX_GLOB_MATCHES paths, `**` at most 16 folders deep. */
+export const MAX_GLOB_MATCHES = 100_000;
+
+export interface ExpandLimits {
+  maxEntries?: number;
+  maxDepth?: number;
+  /** Called (once per expansion) when the walk stopped at maxEntries: the other matches are not listed. */
+  onLimit?: (maxEntries: number) => void;
+}
+
 /**
  * Every regular-file path matching the glob (symlinks followed for files only; folders are
- * walked without following symlinks, so loops cannot happen). `maxDepth` bounds `**` walks. A
- * folder that exists but cannot be listed (permissions) is passed to `unlistable`.
+ * walked without following symlinks, so loops cannot happen). `maxDepth` bounds `**` walks and
+ * `maxEntries` the paths returned (onLimit says when matches were left out). A folder that exists
+ * but cannot be listed (permissions) is passed to `unlistable`.
  */
 export async function expandGlob(
   glob: CompiledGlob,
   unlistable: (dir: string, err: NodeJS.ErrnoException) => void = () => undefined,
-  maxEntries = 100_000,
-  maxDepth = 16,
+  limits: ExpandLimits = {},
 ): Promise<string[]> {
+  const { maxEntries = MAX_GLOB_MATCHES, maxDepth = 16 } = limits;
   const found: string[] = [];
+  /** A match beyond maxEntries was met: the walk stops there. */
+  let limited = false;
   const walk = async (dir: string, idx: number, depth: number): Promise<void> => {
-    if (found.length >= maxEntries) return;
+    if (limited) return;
     const seg = glob.segments[idx];
     if (seg === undefined) return;
     let entries: import('node:fs').Dirent[];
@@ -88,6 +101,7 @@ export async function expandGlob(
       await walk(dir, idx + 1, depth);
       if (depth >= maxDepth) return;
       for (const e of entries) {
+        if (limited) return;
         if (e.isDirectory() && hiddenAllowed(seg, e.name)) await walk(join(dir, e.name), idx, depth + 1);
       }
       return;
@@ -96,12 +110,20 @@ export async function expandGlob(
       if (!seg.test(e.name) || !hiddenAllowed(seg, e.name)) continue;
       const p = join(dir, e.name);
       if (last) {
-        if (e.isFile() || e.isSymbolicLink()) found.push(p);
-        else if (!e.isDirectory()) found.push(p); // fifos, sockets...: reported as unreadable later
+        if (!e.isDirectory() || e.isSymbolicLink()) {
+          // files, symlinks; fifos, sockets...: reported as unreadable later
+          if (found.length >= maxEntries) {
+            limited = true;
+            return;
+          }
+          found.push(p);
+        }
       } else if (e.isDirectory()) await walk(p, idx + 1, depth);
+      if (limited) return;
     }
   };
   await walk(glob.base, 0, 0);
+  if (limited) limits.onLimit?.(maxEntries);
   return found;
 }
 

@@ -13,7 +13,8 @@ export type FileCounter =
   | 'truncations'
   | 'vanished'
   | 'readErrors'
-  | 'rewinds';
+  | 'rewinds'
+  | 'globLimits';
 
 const DEFS: Record<FileCounter, [string, string]> = {
   lines: ['gatehouse_file_lines_total', 'Records (lines or multi-line records) read from tailed files'],
@@ -27,6 +28,7 @@ const DEFS: Record<FileCounter, [string, string]> = {
   vanished: ['gatehouse_file_vanished_total', 'Files that disappeared while unread data remained'],
   readErrors: ['gatehouse_file_read_errors_total', 'Files that could not be opened or read'],
   rewinds: ['gatehouse_file_rewinds_total', 'Rewinds to the last committed offset after a refused submit'],
+  globLimits: ['gatehouse_file_glob_limit_total', 'Times a path pattern was found to match more files than a scan lists (100,000): the others are not tailed'],
 };
 
 export type FileMetrics = Record<FileCounter, Counter<'source'>>;

@@ -19,6 +19,8 @@ export interface ScannerOptions {
   initialPosition: 'start_of_file' | 'end_of_file';
   /** Monotonic ms (how long a copy of a tailed file has waited for its truncation). */
   monotonic(): number;
+  /** Paths a pattern lists at most (MAX_GLOB_MATCHES; lower in tests). */
+  maxGlobMatches?: number;
 }
 
 export class FileScanner {
@@ -47,7 +49,14 @@ export class FileScanner {
       this.files.markUnreadable(dir, `folder cannot be listed: ${err.message}`);
     };
     for (const g of this.options.globs) {
-      for (const path of await expandGlob(g, report)) {
+      let limited = false;
+      const onLimit = (limit: number): void => {
+        limited = true;
+        this.files.markGlobLimited(g.pattern, limit);
+      };
+      const paths = await expandGlob(g, report, { onLimit, ...(this.options.maxGlobMatches ? { maxEntries: this.options.maxGlobMatches } : {}) });
+      if (!limited) this.files.globWithinLimit(g.pattern);
+      for (const path of paths) {
         if (this.files.excluded(basename(path)) || out.has(path)) continue;
         const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => err);
         if (st instanceof Error) {

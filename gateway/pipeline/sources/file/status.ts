@@ -49,6 +49,7 @@ export function fileSourceStatus(s: StatusInputs): SourceStatus {
       inflightBytes: s.inflightBytes,
       unreadable: [...s.files.unreadable].map(([path, error]) => ({ path, error })),
       vanished: [...s.files.vanished],
+      ...(s.files.globLimited.size > 0 ? { globLimited: [...s.files.globLimited].map(([pattern, limit]) => ({ pattern, limit })) } : {}),
       ...(s.lastError ? { lastError: s.lastError } : {}),
     },
   };
