@@ -311,6 +311,12 @@ export const ERROR_CATALOGUE = {
     message: '{pattern} matches more than {limit} files; only the first {limit} found are tailed',
     hint: 'narrow the pattern, split it over several sources, or move old files out of its folders; warned once until it is under the limit again',
   },
+  GH_FILE_HEADER_CHANGED: {
+    group: 'file sources',
+    meaning: "A CSV file's header line differs from the first header the source read (a column added, removed or moved): CSVTOJSON maps its rows by position",
+    message: '{path}: header line {header} differs from {expected}; its rows are mapped to customFieldNames by position',
+    hint: 'update customFieldNames (and the rules using them) to the new columns, or tail files of each layout with their own source; warned once per file',
+  },
   // admin / control
   GH_ADMIN_UNREACHABLE: {
     group: 'admin',

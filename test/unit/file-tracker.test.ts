@@ -36,6 +36,7 @@ function testContext(records: string[], overrides: Partial<TrackerContext<FileTr
       return Promise.resolve();
     },
     commitState: () => Promise.resolve(),
+    headerSeen: () => undefined,
     stateWritten: () => undefined,
     track: () => undefined,
     newSplitter: (offset, headersLeft) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),

@@ -14,7 +14,8 @@ export type FileCounter =
   | 'vanished'
   | 'readErrors'
   | 'rewinds'
-  | 'globLimits';
+  | 'globLimits'
+  | 'headerChanges';
 
 const DEFS: Record<FileCounter, [string, string]> = {
   lines: ['gatehouse_file_lines_total', 'Records (lines or multi-line records) read from tailed files'],
@@ -28,6 +29,10 @@ const DEFS: Record<FileCounter, [string, string]> = {
   vanished: ['gatehouse_file_vanished_total', 'Files that disappeared while unread data remained'],
   readErrors: ['gatehouse_file_read_errors_total', 'Files that could not be opened or read'],
   rewinds: ['gatehouse_file_rewinds_total', 'Rewinds to the last committed offset after a refused submit'],
+  headerChanges: [
+    'gatehouse_file_header_changes_total',
+    'Files whose CSV header line differs from the first one the source read (CSVTOJSON maps rows by position)',
+  ],
   globLimits: ['gatehouse_file_glob_limit_total', 'Times a path pattern was found to match more files than a scan lists (100,000): the others are not tailed'],
 };
 

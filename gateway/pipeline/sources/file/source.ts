@@ -31,6 +31,7 @@ import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
 import { checkTruncated } from './truncation.js';
 import { multiLineStartRegExp } from './parsers/regex.js';
+import { csvFields } from './parsers/converters.js';
 
 export class FileSource implements Source {
   readonly kind = 'file';
@@ -51,6 +52,9 @@ export class FileSource implements Source {
   private stateSoon: Promise<void> | undefined;
   /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
   private stateWriting: Promise<void> | undefined;
+  /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
+  private header: string | undefined;
+  private readonly csv: { fields: string[]; delimiter: string } | undefined;
   private watchers: FSWatcher[] = [];
   private timer: NodeJS.Timeout | undefined;
   private scanSoon: NodeJS.Timeout | undefined;
@@ -79,6 +83,8 @@ export class FileSource implements Source {
       () => this.intake!.accepting(),
       () => this.stopped,
     );
+    const csv = options.dataProcessingOptions.find((o) => o.optionName === 'CSVTOJSON');
+    this.csv = csv && options.skipHeaderLines > 0 ? { fields: csv.customFieldNames, delimiter: csv.delimiter } : undefined;
     const startRe = options.multiLineStartPattern === undefined ? undefined : multiLineStartRegExp(options.multiLineStartPattern);
     const ctx: TrackerContext<FileTracker> = {
       chunkBytes: options.readChunkBytes,
@@ -105,6 +111,7 @@ export class FileSource implements Source {
             maxLineBytes: options.maxLineBytes,
             skipHeaderLines: options.skipHeaderLines,
             ...(startRe ? { isRecordStart: (l: Buffer) => startRe.test(l.toString(options.encoding)) } : {}),
+            ...(this.csv ? { keepHeader: true } : {}),
           },
           offset,
           headersLeft,
@@ -115,6 +122,7 @@ export class FileSource implements Source {
         if (event === 'rewind') this.count('rewinds');
         this.deps.logger.info({ file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
+      headerSeen: (t, line) => this.headerSeen(t, line),
       isTracked: (key) => this.files.trackers.has(key),
       readUpTo: (fp, offset, key, head) => this.files.readUpTo(fp, offset, key, head),
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
@@ -184,6 +192,32 @@ export class FileSource implements Source {
     return found.map((f) => ({ path: f.path, fp: f.fp, offset: f.offset }));
   }
 
+  /**
+   * A file's CSV header line (the last line skipped by skipHeaderLines, with CSVTOJSON): rows are
+   * mapped to customFieldNames by position, so a header that is not the first one the source read
+   * (a column added, removed or moved in a new file or after a rotation), or whose column count is
+   * not that of customFieldNames, maps them to the wrong names. Warned once per file and counted.
+   */
+  private headerSeen(t: FileTracker, line: Buffer): void {
+    if (!this.csv) return;
+    const text = line.toString(this.options.encoding);
+    this.header ??= text; // saved with the offsets (the emit that follows commits the state)
+    const columns = (csvFields(text, this.csv.delimiter) ?? text.split(this.csv.delimiter)).length;
+    const expected =
+      text !== this.header
+        ? `the first header read (${this.header})`
+        : columns !== this.csv.fields.length
+          ? `customFieldNames (${this.csv.fields.length} names: ${this.csv.fields.join(this.csv.delimiter)})`
+          : undefined;
+    if (expected === undefined || t.headerChanged) return;
+    t.headerChanged = true;
+    this.count('headerChanges');
+    this.deps.logger.warn(
+      { file: t.path, code: 'GH_FILE_HEADER_CHANGED', header: text, expected },
+      `file source ${this.name}: ${t.path}: header line ${text} differs from ${expected}; its rows are mapped to customFieldNames by position (update customFieldNames and the rules using them, or tail each layout with its own source)`,
+    );
+  }
+
   private count(c: FileCounter, n = 1): void {
     this.metrics[c].inc({ source: this.name }, n);
   }
@@ -202,6 +236,7 @@ export class FileSource implements Source {
       } else {
         saved.push(...state.files);
         savedAt = state.at;
+        this.header = state.header;
         for (const r of state.read ?? []) this.files.readUpTo(r.fp, r.offset, r.key);
       }
     }
@@ -306,7 +341,7 @@ export class FileSource implements Source {
         const files = [...this.files.trackers.values()].map((t) => t.saved());
         let p: Promise<void>;
         try {
-          p = this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now(), this.files.readContent));
+          p = this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now(), this.files.readContent, this.header));
         } catch (err) {
           p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
         }

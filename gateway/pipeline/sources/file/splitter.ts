@@ -38,7 +38,12 @@ export interface SplitterOptions {
   skipHeaderLines: number;
   /** Returns true when a line starts a new record (multi-line mode); undefined = one line, one record. */
   isRecordStart?: (line: Buffer) => boolean;
+  /** Keep the last header line skipped (`header`): the source compares CSV headers (CSVTOJSON). */
+  keepHeader?: boolean;
 }
+
+/** Bytes of a header line kept (keepHeader). */
+const MAX_HEADER_BYTES = 4096;
 
 export interface SplitterCounters {
   linesCut: number;
@@ -67,6 +72,8 @@ export class LineSplitter {
   /** Every byte read so far (from offset 0) was NUL: see push. */
   private inLeadingHole: boolean;
   headersLeft: number;
+  /** The last of the skipped header lines, once skipped (keepHeader); taken by the tracker. */
+  header: Buffer | undefined;
   readonly counters: SplitterCounters = { linesCut: 0, bytesSkipped: 0, nulBytesSkipped: 0, headerLinesSkipped: 0 };
 
   constructor(
@@ -208,6 +215,7 @@ export class LineSplitter {
     if (this.headersLeft > 0 && !partial) {
       this.headersLeft--;
       this.counters.headerLinesSkipped++;
+      if (this.headersLeft === 0 && this.options.keepHeader) this.header = Buffer.from(line.subarray(0, MAX_HEADER_BYTES));
       return;
     }
     const isStart = this.options.isRecordStart;

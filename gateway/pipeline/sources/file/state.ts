@@ -16,11 +16,14 @@ export interface SavedState {
   files: SavedFile[];
   /** Content no tracker holds any more, read up to an offset (retired rotated files, read copies), oldest first. */
   read?: ReadContent[];
+  /** The first CSV header line the source read (CSVTOJSON with skipHeaderLines): later files' headers are compared with it. */
+  header?: string;
 }
 
-export function encodeState(files: SavedFile[], at: number, read: ReadContent[]): Buffer {
+export function encodeState(files: SavedFile[], at: number, read: ReadContent[], header?: string): Buffer {
   const state: SavedState = { v: 1, at, files };
   if (read.length > 0) state.read = read.slice(-MAX_SAVED_READ);
+  if (header !== undefined) state.header = header;
   return Buffer.from(JSON.stringify(state));
 }
 

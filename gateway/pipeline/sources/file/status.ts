@@ -35,6 +35,7 @@ export function fileSourceStatus(s: StatusInputs): SourceStatus {
     rotations: t.rotations,
     truncations: t.truncations,
     opens: t.opens,
+    ...(t.headerChanged ? { headerChanged: true } : {}),
     ...(t.lastError ? { lastError: t.lastError } : {}),
   }));
   return {

@@ -36,6 +36,8 @@ export interface TrackerContext<T> {
   track(done: Promise<unknown>, bytes: number, lines: number): void;
   newSplitter(offset: number, headersLeft?: number): LineSplitter;
   onEvent(tracker: T, event: string, detail?: Record<string, unknown>): void;
+  /** The file's header line, skipped (skipHeaderLines, with CSVTOJSON): the source compares it with the first one it read. */
+  headerSeen(tracker: T, line: Buffer): void;
   retire(tracker: T): void;
   /** Whether a file (device:inode) is one the source tails itself (then it reads it, not this tracker). */
   isTracked(key: string): boolean;

@@ -57,6 +57,8 @@ export class FileTracker {
   partialLines = 0;
   rotations = 0;
   truncations = 0;
+  /** Its CSV header line differed from the source's (warned once: see ctx.headerSeen). */
+  headerChanged = false;
   lastError: string | undefined;
   topic = '';
   /** Rotated content read under another name: the path it was written at. */
@@ -309,6 +311,11 @@ export class FileTracker {
   /** Submit the records, then commit the offset; count the bytes in flight until both settle. */
   emit(records: SplitRecord[], bytes: number): void {
     this.rewound = undefined;
+    const header = this.splitter.header;
+    if (header !== undefined) {
+      this.splitter.header = undefined;
+      this.ctx.headerSeen(this, header);
+    }
     const promises: Array<Promise<void>> = [];
     for (const r of records) {
       const p = this.ctx.submit(this, r);
