@@ -6,8 +6,8 @@
 // file-set.ts (the trackers and the unreadable/vanished reports), resume.ts (matching the saved
 // state with the files found at start), scanner.ts (new files while running, copies of read
 // content), open-budget.ts (maxOpenFiles, idle-close, reopen), inflight.ts (maxInFlightBytes),
-// records.ts (record -> message), status.ts (what /api/sources shows), tracker.ts (one file),
-// rotated-away.ts (content rotated away between two looks at a file).
+// records.ts (record -> message), status.ts (what /api/sources shows), tracker.ts (one file) and
+// read-loop.ts (its reads), rotated-away.ts (content rotated away between two looks at a file).
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Intake, Source, SourceStatus } from '../../contract.js';

@@ -1,7 +1,7 @@
 // One tailed file: its open handle, identity, read position and the splitter of its bytes.
-// Reading: read a chunk, split it into records, submit them, then commit the source's state (the
-// offset of every file) with intake.commitMeta: the offset is durable in the same group commit as
-// the records read before it. A rejected submit rewinds to the last committed offset (when the
+// Reading (the loop: read-loop.ts): read a chunk, split it into records, submit them, then commit
+// the source's state (the offset of every file) with intake.commitMeta: the offset is durable in
+// the same group commit as the records read before it. A rejected submit rewinds to the last committed offset (when the
 // file was truncated in place meanwhile, its bytes gone, truncation.ts submits the records again).
 //
 // Rotation: a file renamed or deleted keeps being read through its open handle until it has been
@@ -18,12 +18,9 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { LineSplitter, SplitRecord } from './splitter.js';
 import type { SavedFile, TrackerContext } from './tracker-context.js';
-import { fingerprintOf, grownHead, identityKey, MAX_HEAD_BYTES, startsAsFingerprinted, startsWithBytes, type Fingerprint } from './identity.js';
-import { trackedCopyStartsWith } from './discovery.js';
+import { fingerprintOf, identityKey, MAX_HEAD_BYTES, type Fingerprint } from './identity.js';
+import { PROBE_BYTES, readAvailable } from './read-loop.js';
 import type { ReadContent } from './rotated-away.js';
-
-/** Bytes read past a file's known size (a live file grown since the last look): small, doubled while they fill up. */
-const PROBE_BYTES = 16 * 1024;
 
 export class FileTracker {
   fh: FileHandle | undefined;
@@ -94,9 +91,10 @@ export class FileTracker {
    * can only be recognised by them, its own first bytes being fewer than the hash covers.
    */
   head: Buffer | undefined;
-  private chunksSinceCheck = 0;
-  /** Bytes of the next read past the known size (doubled while such reads fill up, up to chunkBytes): see readSize. */
-  private probeBytes = PROBE_BYTES;
+  /** Chunks read since the last truncation check (read-loop.ts). */
+  chunksSinceCheck = 0;
+  /** Bytes of the next read past the known size (doubled while such reads fill up, up to chunkBytes): read-loop.ts. */
+  probeBytes = PROBE_BYTES;
 
   constructor(
     readonly ctx: TrackerContext<FileTracker>,
@@ -153,7 +151,7 @@ export class FileTracker {
 
   /** Read everything available now (one reader per file at a time). */
   pump(): Promise<void> {
-    this.pumping ??= this.readAvailable().finally(() => {
+    this.pumping ??= readAvailable(this).finally(() => {
       this.pumping = undefined;
       this.settled();
     });
@@ -180,112 +178,6 @@ export class FileTracker {
   /** Read to its end and committed: tell the source, which may hand the slot over now (ctx.caughtUp). */
   private settled(): void {
     if (this.fh && !this.pumping && !this.detached && this.readAndCommitted()) this.ctx.caughtUp(this);
-  }
-
-  private async readAvailable(): Promise<void> {
-    // Look for a truncation first; after one was handled, look again before reading the new
-    // content from 0: reading the old content's copy takes a while, and the file may have been
-    // truncated again meanwhile (its first bytes, taken when the first was seen, tell).
-    let look = true;
-    for (;;) {
-      if (look && (await this.checkTruncated())) continue;
-      look = false;
-      const fh = this.fh;
-      if (!fh || this.ctx.stopping() || this.ctx.monotonic() < this.pausedUntil) return;
-      const waited = await this.ctx.waitForRoom();
-      if (this.ctx.stopping() || this.fh !== fh) return;
-      // After a wait (a full or slow store) the file may have been rotated meanwhile: look before
-      // reading on at the old position, which may now be in the middle of new content.
-      if (waited || ++this.chunksSinceCheck >= 16) {
-        this.chunksSinceCheck = 0;
-        if (await this.checkTruncated()) {
-          look = true;
-          continue;
-        }
-      }
-      const splitter = this.splitter;
-      const buf = Buffer.allocUnsafe(this.readSize(splitter.readOffset));
-      const readAt = this.ctx.now();
-      const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
-      if (bytesRead === 0 || splitter !== this.splitter) return;
-      if (splitter.readOffset < this.fp.len && !(await startsAsFingerprinted(fh, this.fp, buf.subarray(0, bytesRead), splitter.readOffset))) {
-        // A chunk of the fingerprinted start, and the file no longer starts so: truncated (and
-        // written again) between the look and this read, as when copytruncate comes twice in a
-        // row while the previous truncation's copy was read. Taken as the old content, it would
-        // be read again as the new one, and the old content's copy read only from past it (its
-        // start lost). The truncation check reads the copy, then the new content (not this chunk).
-        if (splitter !== this.splitter) return;
-        if (!(await this.checkTruncated())) return;
-        look = true;
-        continue;
-      }
-      if (splitter.readOffset === 0 && this.fp.len === 0 && !this.detached) {
-        // Empty at the last look, content now: that look may have come before writes that a
-        // copytruncate then copied away, all while this read was on its way (checkTruncated saw
-        // the file still empty). Look for such a copy before taking the chunk.
-        const found = (await this.ctx.rotatedAway(this, this.contentSeenAt, [])).length;
-        if (splitter !== this.splitter) return;
-        // The chunk itself may be what was copied away: read before the truncation, so the copy
-        // just found (read from its start by its own tracker) holds it too. If the file no longer
-        // starts with it and a tracked copy does, it is the copy's to read: drop it and read the
-        // new content from 0 after a look. (Truncated in place, no copy: the chunk is taken.)
-        if (found > 0) {
-          const chunk = buf.subarray(0, bytesRead);
-          const fpBytes = this.ctx.fingerprintBytes;
-          const leftToCopy =
-            !(await startsWithBytes(fh, chunk, fpBytes)) &&
-            (await trackedCopyStartsWith(this.path, chunk, fpBytes, this.ctx.exclude, (key) => this.ctx.isTracked(key)));
-          if (splitter !== this.splitter) return;
-          if (leftToCopy) {
-            look = true;
-            continue;
-          }
-        }
-        this.contentSeenAt = readAt;
-      }
-      this.lastGrowthAt = this.ctx.monotonic();
-      this.bytesRead += bytesRead;
-      const end = splitter.readOffset + bytesRead;
-      if (end > this.size) {
-        this.size = end;
-        this.grewWhileOpen = true;
-      }
-      // The fingerprint grows with the file up to fingerprintBytes, and before the emit: the state
-      // it commits must never pair an offset with a fingerprint shorter than what it read (after a
-      // kill, a copy of an empty-fingerprint file cannot be found, so its copy was re-read whole).
-      if (this.fp.len < this.ctx.fingerprintBytes && end > this.fp.len) {
-        const len = Math.min(this.ctx.fingerprintBytes, end);
-        const head = splitter.readOffset === 0 ? Buffer.from(buf.subarray(0, len)) : await grownHead(fh, this.fp, len);
-        if (splitter !== this.splitter) return;
-        if (head === undefined) {
-          // Truncated since the last look: the chunk may be old content or new; the truncation
-          // check reads the old content's rest from its copy (this chunk not taken), then the new.
-          if (!(await this.checkTruncated())) return;
-          look = true;
-          continue;
-        }
-        this.startsWith(head);
-      }
-      const writing = this.ctx.stateWritten();
-      if (writing) {
-        await writing;
-        if (splitter !== this.splitter || this.fh !== fh) return;
-      }
-      this.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
-      this.probeBytes = bytesRead < buf.length ? PROBE_BYTES : Math.min(this.ctx.chunkBytes, buf.length * 2);
-      if (bytesRead < buf.length) return;
-    }
-  }
-
-  /**
-   * Bytes to read at `offset`: what the file is known to hold past it, else a probe, at most
-   * chunkBytes. The records of a chunk are slices of its buffer and keep all of it until they are
-   * committed: a 256 KiB buffer for each 24 KB file of a backfill held ten times the bytes in
-   * flight (maxInFlightBytes counts those read), as did one for each line appended to a live file.
-   */
-  private readSize(offset: number): number {
-    const known = this.size - offset;
-    return Math.min(this.ctx.chunkBytes, known > 0 ? known : this.probeBytes);
   }
 
   /** The file's content starts with `head` (up to fingerprintBytes): its fingerprint, and the bytes when few enough to keep. */
