@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { waitUntil } from '../helpers/index.js';
 import { expectExactly, fileRig as rig, numbered, range, waitLines } from '../helpers/file-rig.js';
 import type { Message } from '../../core/message.js';
+import { MAX_IN_FLIGHT_RECORDS } from '../../gateway/pipeline/sources/file/inflight.js';
 
 test('a backfill of 300 files commits the state far fewer times than there are files, every line once', async (t) => {
   const files = 300;
@@ -59,4 +60,29 @@ test('a chunk read from a small file is held in a buffer of its size, not of rea
     held.every((b) => b <= 16 * 1024),
     `buffers held by the records: ${held.join(', ')}`,
   );
+});
+
+test('records in flight are bounded also for short lines: a chunk is emitted a few hundred records at a time', async (t) => {
+  const r = await rig(t, {});
+  const lines = 20_000;
+  const expected = range(0, lines, 'r');
+  await writeFile(join(r.dir, 'logs', 'rows.log'), numbered(0, lines, 'r')); // one 160 KB chunk of 8-byte lines
+  // Submits wait at a gate (a slow store) until released.
+  const gate: Array<() => void> = [];
+  let open = false;
+  const submit = r.intake.submit.bind(r.intake);
+  const release = (): void => {
+    open = true;
+    for (const g of gate.splice(0)) g();
+  };
+  r.beforeStop.push(release);
+  r.intake.submit = (m) =>
+    open ? submit(m) : new Promise<void>((resolve, reject) => gate.push(() => void (submit(m) ?? Promise.resolve()).then(resolve, reject)));
+  await r.source.start(r.intake);
+  const held = await waitUntil(() => (gate.length >= MAX_IN_FLIGHT_RECORDS ? gate.length : undefined), 'the records in flight at their bound');
+  // Before: the whole chunk's 20,000 records at once (8 MiB of such lines: 1,000,000 records, ~400 MB of heap).
+  assert.equal(held, MAX_IN_FLIGHT_RECORDS);
+  assert.equal(r.source.status().details!.inflightRecords, MAX_IN_FLIGHT_RECORDS);
+  release();
+  expectExactly(await waitLines(r, lines, 'every line'), expected);
 });

@@ -6,9 +6,21 @@
 import { grownHead, startsAsFingerprinted, startsWithBytes } from './identity.js';
 import { trackedCopyStartsWith } from './discovery.js';
 import type { FileTracker } from './tracker.js';
+import { RECORDS_PER_EMIT } from './inflight.js';
 
 /** Bytes read past a file's known size (a live file grown since the last look): small, doubled while they fill up. */
 export const PROBE_BYTES = 16 * 1024;
+
+/** Where the first `n` lines of `buf` end (all of it when it holds fewer). */
+function afterLines(buf: Buffer, n: number): number {
+  if (buf.length <= n) return buf.length; // at most n newlines
+  let at = -1;
+  for (let i = 0; i < n; i++) {
+    at = buf.indexOf(0x0a, at + 1);
+    if (at < 0) return buf.length;
+  }
+  return at + 1;
+}
 
 /** Read everything available now (one reader per file at a time: FileTracker.pump). */
 export async function readAvailable(t: FileTracker): Promise<void> {
@@ -99,7 +111,18 @@ export async function readAvailable(t: FileTracker): Promise<void> {
       await writing;
       if (splitter !== t.splitter || t.fh !== fh) return;
     }
-    t.emit(splitter.push(buf.subarray(0, bytesRead)), bytesRead);
+    // RECORDS_PER_EMIT lines at a time, the rest once there is room: a chunk of short lines (256 KiB
+    // of 20-byte CSV rows: 13,000 records) per open file made the records in flight unbounded.
+    let rest = buf.subarray(0, bytesRead);
+    for (;;) {
+      const cut = afterLines(rest, RECORDS_PER_EMIT);
+      t.emit(splitter.push(rest.subarray(0, cut)), cut);
+      rest = rest.subarray(cut);
+      if (rest.length === 0) break;
+      await t.ctx.waitForRoom();
+      // (Not pushed: read again from the splitter's offset.)
+      if (t.ctx.stopping() || splitter !== t.splitter || t.fh !== fh) return;
+    }
     t.probeBytes = bytesRead < buf.length ? PROBE_BYTES : Math.min(t.ctx.chunkBytes, buf.length * 2);
     if (bytesRead < buf.length) return;
   }

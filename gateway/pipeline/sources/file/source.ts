@@ -100,7 +100,7 @@ export class FileSource implements Source {
       commitState: () => this.commitState(),
       stateWritten: () => this.stateWriting,
       track: (done, bytes, lines) => {
-        this.inflight.track(done, bytes);
+        this.inflight.track(done, bytes, lines);
         // Counted per chunk, not per line: a labelled prom-client inc costs about as much as a line.
         if (bytes > 0) this.count('bytes', bytes);
         if (lines > 0) this.count('lines', lines);
@@ -381,6 +381,7 @@ export class FileSource implements Source {
       files: this.files,
       openLimit: this.options.maxOpenFiles,
       inflightBytes: this.inflight.bytes,
+      inflightRecords: this.inflight.records,
       lastError: this.lastError,
       monotonicNow: this.mono(),
     });

@@ -11,6 +11,7 @@ export interface StatusInputs {
   files: FileSet;
   openLimit: number;
   inflightBytes: number;
+  inflightRecords: number;
   lastError: string | undefined;
   /** Monotonic ms now (the trackers' behindSince is on that clock). */
   monotonicNow: number;
@@ -48,6 +49,7 @@ export function fileSourceStatus(s: StatusInputs): SourceStatus {
       waitingFiles: files.filter((f) => f.state === 'waiting').length,
       openLimit: s.openLimit,
       inflightBytes: s.inflightBytes,
+      inflightRecords: s.inflightRecords,
       unreadable: [...s.files.unreadable].map(([path, error]) => ({ path, error })),
       vanished: [...s.files.vanished],
       ...(s.files.globLimited.size > 0 ? { globLimited: [...s.files.globLimited].map(([pattern, limit]) => ({ pattern, limit })) } : {}),
