@@ -5,8 +5,35 @@
 // commit in flight (ctx.stateWritten) so that the chunks of every file share the next one.
 import { grownHead, startsAsFingerprinted, startsWithBytes } from './identity.js';
 import { trackedCopyStartsWith } from './discovery.js';
-import type { FileTracker } from './tracker.js';
+import type { FileHandle } from 'node:fs/promises';
+import type { Fingerprint } from './identity.js';
 import { RECORDS_PER_EMIT } from './inflight.js';
+import type { LineSplitter, SplitRecord } from './splitter.js';
+import type { TrackerContext } from './tracker-context.js';
+
+/**
+ * What the loop reads and moves of a tailed file (FileTracker, tracker.ts, which calls the loop:
+ * named here so the two modules do not import each other).
+ */
+export interface ReadLoopFile {
+  readonly ctx: TrackerContext<ReadLoopFile>;
+  readonly path: string;
+  fh: FileHandle | undefined;
+  splitter: LineSplitter;
+  fp: Fingerprint;
+  size: number;
+  probeBytes: number;
+  contentSeenAt: number;
+  chunksSinceCheck: number;
+  pausedUntil: number;
+  lastGrowthAt: number;
+  grewWhileOpen: boolean;
+  detached: boolean;
+  bytesRead: number;
+  checkTruncated(): Promise<boolean>;
+  startsWith(head: Buffer): void;
+  emit(records: SplitRecord[], bytes: number): void;
+}
 
 /** Bytes read past a file's known size (a live file grown since the last look): small, doubled while they fill up. */
 export const PROBE_BYTES = 16 * 1024;
@@ -23,7 +50,7 @@ function afterLines(buf: Buffer, n: number): number {
 }
 
 /** Read everything available now (one reader per file at a time: FileTracker.pump). */
-export async function readAvailable(t: FileTracker): Promise<void> {
+export async function readAvailable(t: ReadLoopFile): Promise<void> {
   // Look for a truncation first; after one was handled, look again before reading the new
   // content from 0: reading the old content's copy takes a while, and the file may have been
   // truncated again meanwhile (its first bytes, taken when the first was seen, tell).
@@ -134,7 +161,7 @@ export async function readAvailable(t: FileTracker): Promise<void> {
  * committed: a 256 KiB buffer for each 24 KB file of a backfill held ten times the bytes in
  * flight (maxInFlightBytes counts those read), as did one for each line appended to a live file.
  */
-function readSize(t: FileTracker, offset: number): number {
+function readSize(t: ReadLoopFile, offset: number): number {
   const known = t.size - offset;
   return Math.min(t.ctx.chunkBytes, known > 0 ? known : t.probeBytes);
 }
