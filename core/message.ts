@@ -38,3 +38,17 @@ export interface Message {
   /** Serial acknowledged mode / tracing id. */
   traceId?: string;
 }
+
+/**
+ * A meta value for commitMeta: the bytes, or a function that makes them when the group commit
+ * holding the put is cut (at most once, and not at all when a newer put of the same key replaced
+ * it first). A function must describe only what was submitted before the put, so every change to
+ * what it describes must be followed by a new put of the key (the file source's state of
+ * thousands of files, encoded once per commit instead of once per chunk read).
+ */
+export type MetaValue = Buffer | (() => Buffer);
+
+/** The bytes of a meta value (calls a function value). */
+export function metaBytes(value: MetaValue): Buffer {
+  return typeof value === 'function' ? value() : value;
+}

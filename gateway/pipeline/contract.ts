@@ -18,16 +18,17 @@
 // - A source's `start()` resolves once it is accepting (or retrying in the background: an
 //   unreachable device is a state, not a start failure); `stop()` stops reading, then resolves
 //   once every submit it made has settled or been abandoned, and is idempotent.
-import type { Message } from '../../core/message.js';
+import type { Message, MetaValue } from '../../core/message.js';
 
 export interface Intake {
   /** Run the rules on a message; resolves once everything durable it derived is committed. */
   submit(message: Message): Promise<void> | undefined;
   /**
    * Durably write `value` under the source's own key in the next group commit (after every
-   * append already submitted). Keys are namespaced per source by the intake.
+   * append already submitted). Keys are namespaced per source by the intake. A function value is
+   * made when that commit is cut (core/message.ts MetaValue).
    */
-  commitMeta(key: string, value: Buffer): Promise<void>;
+  commitMeta(key: string, value: MetaValue): Promise<void>;
   /** Read back what commitMeta wrote (at start, to resume). */
   readMeta(key: string): Promise<Buffer | undefined>;
   /** False while the store cannot take writes (disk full, closed): sources may pause reading. */

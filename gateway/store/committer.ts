@@ -8,6 +8,7 @@
 // an append submitted before it is still held back (by the queue bound or a full 'reject' stream).
 // Pacing (when to write: commitDelayMs) is pacing.ts; what a written commit does to the streams'
 // state is commit-apply.ts; this file is how a commit is written.
+import { metaBytes, type MetaValue } from '../../core/message.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
@@ -23,7 +24,8 @@ import type { AppendRecord, StreamOptions } from './types.js';
 
 interface PendingMeta {
   key: Buffer;
-  value: Buffer;
+  /** The bytes, or a function that makes them when the batch is cut (MetaValue). */
+  value: MetaValue;
   /** Ticket of the last append submitted before it. */
   barrier: number;
   resolve: () => void;
@@ -114,7 +116,7 @@ export class GroupCommitter {
   }
 
   /** Write key/value in the group commit after every append submitted before it (see types.ts commitMeta). */
-  submitMeta(key: Buffer, value: Buffer): Promise<void> {
+  submitMeta(key: Buffer, value: MetaValue): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       // A queued put of the same key is superseded: only the newest value is written (its barrier is
       // at or after the older one's), and the older put settles with it. A file source's state after
@@ -346,7 +348,19 @@ export class GroupCommitter {
         } else values.push(undefined);
         total += b.recs.length;
       }
-      for (const m of metas) ops.push({ type: 'put', key: m.key, value: m.value });
+      for (let i = 0; i < metas.length; i++) {
+        const m = metas[i] as PendingMeta;
+        let value: Buffer;
+        try {
+          value = metaBytes(m.value);
+        } catch (err) {
+          // a value that cannot be made fails its own put, not the batch
+          rejectMeta(m, err);
+          metas.splice(i--, 1);
+          continue;
+        }
+        ops.push({ type: 'put', key: m.key, value });
+      }
       const refused = this.refuseWrites();
       if (refused) throw refused;
       const t0 = performance.now();

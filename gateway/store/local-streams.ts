@@ -3,6 +3,7 @@
 // retention.ts; the append path and the structural lock in committer.ts; work on the oldest
 // segments in head.ts; the binary format in codec.ts; the database handle (open, format check,
 // compaction) in database.ts; reads and waiting for a sequence in reader.ts.
+import type { MetaValue } from '../../core/message.js';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -413,7 +414,7 @@ export class LevelLocalStreams implements LocalStreams {
     return this.commits.afterCut();
   }
 
-  commitMeta(key: string, value: Buffer): Promise<void> {
+  commitMeta(key: string, value: MetaValue): Promise<void> {
     this.ensureOpen();
     return this.commits.submitMeta(metaKey(key), value);
   }

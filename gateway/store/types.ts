@@ -124,7 +124,7 @@ export interface LocalStreams {
    * records read before it. Resolves once written with the store's durability; rejects when that
    * batch fails. Appends submitted before it that fail (GH_STREAM_FULL) do not hold it back.
    */
-  commitMeta(key: string, value: Buffer): Promise<void>;
+  commitMeta(key: string, value: MetaValue): Promise<void>;
   /** Apply ttl now (also runs on a timer). */
   sweep(): Promise<void>;
   /** Compact the underlying database (maintenance job). */
@@ -144,4 +144,5 @@ export interface LocalStreams {
 }
 
 export type { DiskState, DiskCondition } from './disk-guard.js';
+import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';

@@ -2,6 +2,7 @@
 // one stream 'values'), a broker-less pub/sub for command topics, and a jsmodbus TCP server (the
 // peer library: the gateway's client is modbus-serial) that can be killed, restarted on the same
 // port and made to stop answering (half-open).
+import { metaBytes } from '../../core/message.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ export async function storeIntake(t: TestContext): Promise<StoreIntake> {
       if (intake.failing) return Promise.reject(new Error('store refuses (test)'));
       return store.append('values', { topic: m.topic, payload: m.payload, receivedAt: m.receivedAt }).then(() => undefined);
     },
-    commitMeta: (key, value) => store.putMeta(key, value),
+    commitMeta: (key, value) => store.putMeta(key, metaBytes(value)),
     readMeta: (key) => store.getMeta(key),
     accepting: () => true,
     records: () => store.read('values', 1, { limit: 1_000_000, maxBytes: 1024 * 1024 * 1024 }),

@@ -4,6 +4,7 @@
 // sequence numbers from 1, read from a sequence with limit/maxBytes, waitFor, consumer
 // checkpoints with reclaim behind the slowest consumer, and onFull 'drop-oldest' by maxBytes.
 // Knobs let tests inject failures (failAppends, failSetCheckpoint) and count calls.
+import { metaBytes, type MetaValue } from '../../core/message.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { AppendRecord, ConsumerInfo, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from '../../gateway/store/types.js';
 
@@ -205,8 +206,8 @@ export class MemoryStreams implements LocalStreams {
   }
 
   /** In memory every append is "written" when it resolves, so FIFO order holds trivially. */
-  async commitMeta(key: string, value: Buffer): Promise<void> {
-    this.meta.set(key, value);
+  async commitMeta(key: string, value: MetaValue): Promise<void> {
+    this.meta.set(key, metaBytes(value));
   }
 
   async sweep(): Promise<void> {}

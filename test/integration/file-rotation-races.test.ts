@@ -4,6 +4,7 @@
 // Each rotation runs as one synchronous block of fs calls: the source (same process) gets no turn
 // in between, so it sees both rotations at once, every time. The source is idle before the block
 // (scanIntervalMs 60 s: only the fs.watch events of the block make it look).
+import { metaBytes } from '../../core/message.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -315,7 +316,7 @@ test('a line start held at a truncation with no copy: the state committed with i
     return submit(m);
   };
   r.intake.commitMeta = (key, value) => {
-    const state = decodeState(value);
+    const state = decodeState(metaBytes(value));
     if (!(state instanceof Error)) seen.push({ read: state.read ?? [] });
     return commitMeta(key, value);
   };

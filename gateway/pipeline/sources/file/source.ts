@@ -48,8 +48,6 @@ export class FileSource implements Source {
   private readonly budget: OpenBudget;
   private readonly inflight: InFlight;
   private readonly encoder: RecordEncoder;
-  /** The state commit that the chunks emitted in this run of the event loop share (commitState). */
-  private stateSoon: Promise<void> | undefined;
   /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
   private stateWriting: Promise<void> | undefined;
   /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
@@ -329,35 +327,40 @@ export class FileSource implements Source {
   }
 
   /**
-   * Commit every file's offset, after the records submitted so far. The state holds every tracked
-   * file (thousands in a backfill), so it is made once for all the chunks emitted in one run of
-   * the event loop: built in a microtask, which runs before the store can cut its next batch, so
-   * the records and the offsets that cover them still commit together.
+   * Commit every file's offset, after the records submitted so far. Submitted in the same
+   * synchronous run as those records: the store cuts a batch in a microtask once its previous
+   * write ends, so a state submitted in a later microtask (round 14, briefly) could miss its
+   * records' batch, and a kill -9 between the two commits read those lines again (256 duplicates).
+   * The state holds every tracked file (thousands in a backfill), so it is encoded when the batch
+   * is cut (a MetaValue function), once per commit: the newest put of the key replaces the queued
+   * one, and every change to the offsets it encodes is followed by a put (emit, retire, close).
    */
   private commitState(): Promise<void> {
-    this.stateSoon ??= new Promise<void>((resolve, reject) => {
-      queueMicrotask(() => {
-        this.stateSoon = undefined;
-        const files = [...this.files.trackers.values()].map((t) => t.saved());
-        let p: Promise<void>;
-        try {
-          p = this.intake!.commitMeta(STATE_KEY, encodeState(files, this.now(), this.files.readContent, this.header));
-        } catch (err) {
-          p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
-        }
-        const written = p.then(
-          () => undefined,
-          () => undefined,
-        );
-        this.stateWriting = written;
-        void written.then(() => {
-          if (this.stateWriting === written) this.stateWriting = undefined;
-        });
-        p.then(resolve, reject);
-      });
+    let p: Promise<void>;
+    try {
+      p = this.intake!.commitMeta(STATE_KEY, this.encodeNow);
+    } catch (err) {
+      p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const written = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.stateWriting = written;
+    void written.then(() => {
+      if (this.stateWriting === written) this.stateWriting = undefined;
     });
-    return this.stateSoon;
+    return p;
   }
+
+  /** The state as it is now: every tracked file's offset (commitState's value, made at the cut). */
+  private readonly encodeNow = (): Buffer =>
+    encodeState(
+      [...this.files.trackers.values()].map((t) => t.saved()),
+      this.now(),
+      this.files.readContent,
+      this.header,
+    );
 
   async stop(): Promise<void> {
     if (this.stopped) return;
