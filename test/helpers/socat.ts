@@ -1,10 +1,11 @@
 // A socat pty pair as a real serial "cable": <dir>/dev0 (device end) <-> <dir>/dev1 (gateway end).
 // The links live at fixed names, so restart() recreates the same paths (cable replugged).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { lstat, rm } from 'node:fs/promises';
+import { lstat, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { tempDir, waitForEvent, waitUntil, needBinary } from './index.js';
+import { createSerialLink } from '../../firmware-bridge/link.js';
+import { tempDir, testDeps, waitForEvent, waitUntil, needBinary } from './index.js';
 
 export const socatSkip: string | undefined = needBinary('socat', 'socat');
 
@@ -71,4 +72,24 @@ export async function startSocat(t: TestContext): Promise<SocatPair> {
       await start();
     },
   };
+}
+
+/**
+ * A line/JSON serial link named 'slow' on a fresh socat pair whose frames are not committed until
+ * the test calls the resolvers in `pending` (a slow store): the link, open, and the device's end.
+ */
+export async function uncommittedLink(t: TestContext, maxInFlight: number) {
+  const pair = await startSocat(t);
+  const deps = testDeps();
+  const pending: Array<() => void> = [];
+  const link = createSerialLink(
+    { name: 'slow', path: pair.dev1, framing: { type: 'line' }, codec: { type: 'json' }, maxInFlight, reconnect: { watchMs: 50 } },
+    { ...deps, onMessage: () => new Promise<void>((resolve) => pending.push(resolve)) },
+  );
+  await link.start();
+  t.after(() => link.stop());
+  const dev = await open(pair.dev0, 'r+');
+  t.after(() => dev.close());
+  await waitUntil(() => link.status().state === 'open', 'link open');
+  return { deps, pending, link, dev };
 }

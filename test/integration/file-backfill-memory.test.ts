@@ -23,16 +23,16 @@ test('a backfill of 300 files commits the state far fewer times than there are f
   // states made (encoded): a put per chunk is cheap, its value is made when the store cuts the batch
   let states = 0;
   const commitMeta = r.intake.commitMeta.bind(r.intake);
-  r.intake.commitMeta = (key, value) =>
-    commitMeta(
-      key,
-      typeof value === 'function'
-        ? () => {
-            states++;
-            return value();
-          }
-        : (states++, value),
-    );
+  r.intake.commitMeta = (key, value) => {
+    if (typeof value !== 'function') {
+      states++;
+      return commitMeta(key, value);
+    }
+    return commitMeta(key, () => {
+      states++;
+      return value();
+    });
+  };
   await r.source.start(r.intake);
   expectExactly(await waitLines(r, expected.length, 'every line', 30_000), expected);
   // Before: one state per file read (300 and more), each holding all 300 files.

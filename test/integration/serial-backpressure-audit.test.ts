@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSerialLink } from '../../firmware-bridge/link.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
-import { socatSkip, startSocat } from '../helpers/socat.js';
+import { socatSkip, startSocat, uncommittedLink } from '../helpers/socat.js';
 
 test('serial backpressure: a frame split around a pause longer than frameTimeoutMs arrives whole, nothing counted as truncated', {
   skip: socatSkip,
@@ -49,18 +49,7 @@ test('serial backpressure: a frame split around a pause longer than frameTimeout
 test('serial backpressure shows: status paused with pausedAt and maxInFlight, gatehouse_serial_paused 1 and a pause counted, until half the frames are committed', {
   skip: socatSkip,
 }, async (t) => {
-  const pair = await startSocat(t);
-  const deps = testDeps();
-  const pending: Array<() => void> = [];
-  const link = createSerialLink(
-    { name: 'slow', path: pair.dev1, framing: { type: 'line' }, codec: { type: 'json' }, maxInFlight: 4, reconnect: { watchMs: 50 } },
-    { ...deps, onMessage: () => new Promise<void>((resolve) => pending.push(resolve)) },
-  );
-  await link.start();
-  t.after(() => link.stop());
-  const dev = await open(pair.dev0, 'r+');
-  t.after(() => dev.close());
-  await waitUntil(() => link.status().state === 'open', 'link open');
+  const { deps, pending, link, dev } = await uncommittedLink(t, 4);
   const before = link.status();
   assert.equal(before.paused, false);
   assert.equal(before.maxInFlight, 4);

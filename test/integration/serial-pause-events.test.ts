@@ -5,29 +5,16 @@
 // Before, a pause added nothing to /api/events. A real link on a socat pty pair, the real Activity.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { open } from 'node:fs/promises';
 import { Registry } from 'prom-client';
-import { createSerialLink } from '../../firmware-bridge/link.js';
 import { Activity } from '../../gateway/runtime/activity.js';
-import { testDeps, waitUntil } from '../helpers/index.js';
-import { socatSkip, startSocat } from '../helpers/socat.js';
+import { waitUntil } from '../helpers/index.js';
+import { socatSkip, uncommittedLink } from '../helpers/socat.js';
 
 test('a serial link pausing by backpressure adds a paused and a resumed event to /api/events, at most one pause a minute per link', {
   skip: socatSkip,
   timeout: 60_000,
 }, async (t) => {
-  const pair = await startSocat(t);
-  const deps = testDeps();
-  const pending: Array<() => void> = [];
-  const link = createSerialLink(
-    { name: 'slow', path: pair.dev1, framing: { type: 'line' }, codec: { type: 'json' }, maxInFlight: 2, reconnect: { watchMs: 50 } },
-    { ...deps, onMessage: () => new Promise<void>((resolve) => pending.push(resolve)) },
-  );
-  await link.start();
-  t.after(() => link.stop());
-  const dev = await open(pair.dev0, 'r+');
-  t.after(() => dev.close());
-  await waitUntil(() => link.status().state === 'open', 'link open');
+  const { pending, link, dev } = await uncommittedLink(t, 2);
 
   // The minute of the rate limit on a clock the test steps (monotonic, injected).
   let skew = 0;
