@@ -17,7 +17,7 @@ Runs the gateway: MQTT broker (default 127.0.0.1:1883), admin API (default 127.0
 data under ./gatehouse-data. Flags override the config file. With no config file, every
 publish is archived to the local stream 'archive' and exported to NDJSON files.
 SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store); a second
-signal exits at once (code 130).
+signal ends the process at once, by that signal (a shell shows 130 for SIGINT, 143 for SIGTERM).
 A store that cannot open because the disk is full (LevelDB replays its log when it opens) is
 waited for: free space is checked every 5 s and the start goes on once there is room; /healthz
 answers 503 with the reason meanwhile, and SIGINT/SIGTERM stop it at once (exit 0).
@@ -157,7 +157,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       abort.abort(new Error(`${signal} while starting`));
     } else {
       logger.warn({ signal }, 'second signal while starting: exiting without waiting');
-      process.exit(130);
+      endBySignal(signal);
     }
   };
   let onHup = (): void => logger.info('SIGHUP during start: nothing to reload yet');
@@ -189,7 +189,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       signals++;
       if (signals > 1) {
         logger.warn('second signal: exiting without waiting');
-        process.exit(130);
+        endBySignal(reason);
       }
       logger.info({ reason }, 'shutting down');
       gateway.stop().then(
@@ -213,4 +213,18 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       logger.error({ err: errorMessage(err) }, 'unhandled promise rejection (a bug: please report it)');
     });
   });
+}
+
+/**
+ * End the process at once by `signal` itself (a second stop signal). Not process.exit: it joins
+ * libuv's thread pool first and hangs for good while a pool thread is stuck in a filesystem call
+ * (a FIFO, a disk that stopped answering: the very start a second signal must end). With its
+ * listeners removed the signal takes its default action; SIGKILL if that did not end it.
+ */
+function endBySignal(signal: string): never {
+  const sig = signal === 'SIGTERM' ? 'SIGTERM' : 'SIGINT';
+  process.removeAllListeners(sig);
+  process.kill(process.pid, sig);
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: the process ended by a signal');
 }
