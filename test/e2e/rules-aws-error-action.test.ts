@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
-import { waitForEvent, withTimeout } from '../helpers/index.js';
-import { startRulesGateway } from '../helpers/gateway-process.js';
+import { jsonWatcher, startRulesGateway } from '../helpers/gateway-process.js';
 
 const RULES = `version: 1
 rules:
@@ -31,24 +30,14 @@ interface ErrorMessage {
 test("the error action names the resource each failed action really used (the rendered topic) and AWS's cloudwatchTraceId", { timeout: 60_000 }, async (t) => {
   const { gw } = await startRulesGateway(t, RULES);
 
-  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
-  t.after(() => sub.endAsync(true));
-  await sub.subscribeAsync(['seen/#', 'errors/#'], { qos: 1 });
-  const got: Array<[string, Record<string, unknown>]> = [];
-  sub.on('message', (topic, payload) => got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]));
+  const { got, until } = await jsonWatcher(t, gw, ['seen/#', 'errors/#']);
 
   const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'line-7', reconnectPeriod: 0 });
   t.after(() => pub.endAsync(true));
   // messageExpiry renders to 'soon' (not seconds) and the device id puts a '+' in the topic: two
   // republish actions fail for this message, each on the topic it rendered.
   await pub.publishAsync('plant/7/temp', '{"temp":21,"expiry":"soon","device":"a+b"}', { qos: 1 });
-  await withTimeout(
-    (async () => {
-      while (got.length < 2) await waitForEvent(sub, 'message', 10_000).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${JSON.stringify(got)}`)));
-    })(),
-    15_000,
-    'the output and the error message',
-  );
+  await until(2, 'the output and the error message');
   const seen = got.find(([topic]) => topic === 'seen/7')?.[1];
   const error = got.find(([topic]) => topic === 'errors/7')?.[1] as ErrorMessage | undefined;
   assert.ok(seen && error, JSON.stringify(got));

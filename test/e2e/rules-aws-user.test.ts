@@ -11,7 +11,7 @@ import { X509Certificate } from 'node:crypto';
 import mqtt from 'mqtt';
 import { needBinary, tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
-import { startGatewayProcess, startRulesGateway, writeConfig } from '../helpers/gateway-process.js';
+import { jsonWatcher, startGatewayProcess, startRulesGateway, writeConfig } from '../helpers/gateway-process.js';
 
 const ROLE = 'arn:aws:iam::123456789012:role/my-iot-role';
 const RULES = `version: 1
@@ -68,23 +68,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 test('an AWS rule with roleArn runs; traceid() is one id per MQTT message, the one of its error action', { timeout: 60_000 }, async (t) => {
   const { gw } = await startRulesGateway(t, RULES);
 
-  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
-  t.after(() => sub.endAsync(true));
-  await sub.subscribeAsync(['seen/#', 'errors/#'], { qos: 1 });
-  const got: Array<[string, Record<string, unknown>]> = [];
-  sub.on('message', (topic, payload) => got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]));
+  const { got, until } = await jsonWatcher(t, gw, ['seen/#', 'errors/#']);
 
   const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'line-7', reconnectPeriod: 0 });
   t.after(() => pub.endAsync(true));
   await pub.publishAsync('plant/7/temp', '{"temp":21}', { qos: 1 });
   await pub.publishAsync('plant/8/temp', '{"temp":22}', { qos: 1 });
-  await withTimeout(
-    (async () => {
-      while (got.length < 6) await waitForEvent(sub, 'message', 10_000).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${JSON.stringify(got)}`)));
-    })(),
-    15_000,
-    'two outputs and one error message per publish',
-  );
+  await until(6, 'two outputs and one error message per publish');
 
   for (const [n, temp] of [
     ['7', 21],
@@ -167,11 +157,7 @@ rules:
       - republish: { topic: 'seen/off', qos: 1 }
 `,
   );
-  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
-  t.after(() => sub.endAsync(true));
-  await sub.subscribeAsync('seen/#', { qos: 1 });
-  const got: Array<[string, Record<string, unknown>]> = [];
-  sub.on('message', (topic, payload) => got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]));
+  const { got, until } = await jsonWatcher(t, gw, 'seen/#');
   const pub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'building-5', reconnectPeriod: 0 });
   t.after(() => pub.endAsync(true));
   // AWS's example: the rule BuildingManager, triggered with the Basic Ingest prefix.
@@ -181,13 +167,7 @@ rules:
   // Then a plain publish, which both enabled rules take: once its two outputs are in, everything
   // the Basic Ingest messages caused is in too (internal publishes keep their order).
   await pub.publishAsync('Buildings/Building6', '{"on":true}', { qos: 1 });
-  await withTimeout(
-    (async () => {
-      while (got.length < 3) await waitForEvent(sub, 'message', 10_000);
-    })(),
-    15_000,
-    'the Basic Ingest output and the two outputs of the plain publish',
-  );
+  await until(3, 'the Basic Ingest output and the two outputs of the plain publish');
   assert.deepEqual(got[0], ['seen/manager', { on: true, t: 'Buildings/Building5/Floor2/Room201/Lights', floor: 'Floor2' }], 'only the named rule ran');
   assert.deepEqual(
     got

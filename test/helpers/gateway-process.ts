@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
-import { repoRoot, compiled, tempDir } from './index.js';
+import mqtt from 'mqtt';
+import { repoRoot, compiled, tempDir, waitForEvent, withTimeout } from './index.js';
 
 export interface GatewayProcess {
   proc: ChildProcess;
@@ -45,6 +46,28 @@ export async function startRulesGateway(t: TestContext, rulesYaml: string): Prom
   const gw = await startGatewayProcess(config);
   t.after(() => gw.kill9());
   return { gw, dir };
+}
+
+/**
+ * A client subscribed to `filters` on the gateway (QoS 1), keeping every message as [topic, parsed
+ * JSON payload]; `until(n, what)` waits (15 s) until it holds n of them.
+ */
+export async function jsonWatcher(t: TestContext, gw: GatewayProcess, filters: string | string[]) {
+  const sub = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'watcher', reconnectPeriod: 0 });
+  t.after(() => sub.endAsync(true));
+  await sub.subscribeAsync(filters, { qos: 1 });
+  const got: Array<[string, Record<string, unknown>]> = [];
+  sub.on('message', (topic, payload) => got.push([topic, JSON.parse(payload.toString()) as Record<string, unknown>]));
+  const until = (n: number, what: string): Promise<void> =>
+    withTimeout(
+      (async () => {
+        while (got.length < n)
+          await waitForEvent(sub, 'message', 10_000).catch((e: Error) => Promise.reject(new Error(`${e.message}: ${JSON.stringify(got)}`)));
+      })(),
+      15_000,
+      what,
+    );
+  return { got, until };
 }
 
 /**
