@@ -5,6 +5,7 @@ import { checkConfigFiles } from '../config/checks.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway, type Gateway } from '../runtime/index.js';
 import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
+import { applyProcessMemorySettings } from '../runtime/process-memory.js';
 import { errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
@@ -165,6 +166,8 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGHUP', () => onHup());
   let gateway: Gateway;
+  const memory = await applyProcessMemorySettings();
+  logger.debug(memory, 'process memory settings');
   try {
     gateway = await startGateway(config, {
       logger,

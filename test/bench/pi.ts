@@ -23,6 +23,10 @@
 //      BENCH_RATES=none (idle figures only)  BENCH_SETTLE_S=0 (skip the idle figure once V8 gave back its
 //        young generation; default: wait up to 40 s for it)
 //      BENCH_NODE_FLAGS='--max-semi-space-size=4' (other V8 flags for the gateway child)
+//      BENCH_PROCESS_MEMORY=0 (the gateway child without `gatehouse start`'s process memory
+//        settings, gateway/runtime/process-memory.ts)
+//      BENCH_PEAK_DETAIL=1 (what the peak RSS held: heap spaces, external, array buffers)
+//      BENCH_SNAPSHOT_AT_MIB=150 (a heap snapshot, once, when the gateway child's RSS passes it)
 //      BENCH_ALLOC=DIR (an allocation profile of each run into DIR, and the top allocators per message)
 //      BENCH_LOOP_DELAY=1 (also the event-loop delay: a 1 ms timer, which costs CPU: see loop-watch.ts)
 //      BENCH_COMMIT_DELAYS=1,3,5,7,10 (instead of the table: the pacing frontier, one gateway per
@@ -34,6 +38,7 @@ import { createServer } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { allocProfiler, topAllocators } from './alloc-profile.js';
 import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.js';
@@ -128,11 +133,12 @@ async function serve(variant: Variant): Promise<void> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   } else {
-    const [{ default: pino }, { Registry }, { loadConfig }, { startGateway }] = await Promise.all([
+    const [{ default: pino }, { Registry }, { loadConfig }, { startGateway }, { applyProcessMemorySettings }] = await Promise.all([
       import('pino'),
       import('prom-client'),
       import('../../gateway/config/index.js'),
       import('../../gateway/runtime/index.js'),
+      import('../../gateway/runtime/process-memory.js'),
     ]);
     phases.push(['modules loaded', process.memoryUsage()]);
     // BENCH_DIR=/dev/shm: a RAM disk whose fsync costs nothing shows the commit pacing policy alone
@@ -143,6 +149,8 @@ async function serve(variant: Variant): Promise<void> {
     await writeFile(file, process.env.BENCH_CONFIG ?? '{}');
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
     const registry = new Registry();
+    // As `gatehouse start` (BENCH_PROCESS_MEMORY=0: without, to compare).
+    if (process.env.BENCH_PROCESS_MEMORY !== '0') await applyProcessMemorySettings(process.execArgv);
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry, version: 'bench' });
     port = gw.broker.addresses()[0]!.port;
     storeDir = join(config.dataDir, 'store');
@@ -186,8 +194,23 @@ async function serve(variant: Variant): Promise<void> {
   const watch = startLoopWatch({ loopDelay: process.env.BENCH_LOOP_DELAY === '1' });
   const alloc = process.env.BENCH_ALLOC ? allocProfiler() : undefined;
   let peak = process.memoryUsage.rss();
+  let peakDetail = '';
+  let snapped = false;
   const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
+    const rss = process.memoryUsage.rss();
+    if (rss > peak && process.env.BENCH_PEAK_DETAIL) {
+      const m = process.memoryUsage();
+      const spaces = v8
+        .getHeapSpaceStatistics()
+        .map((s) => `${s.space_name.replace('_space', '')}=${(s.space_size / MiB).toFixed(0)}/${(s.space_used_size / MiB).toFixed(0)}`);
+      peakDetail = `rss ${(rss / MiB).toFixed(0)} heapTotal ${(m.heapTotal / MiB).toFixed(0)} heapUsed ${(m.heapUsed / MiB).toFixed(0)} external ${(m.external / MiB).toFixed(0)} arrayBuffers ${(m.arrayBuffers / MiB).toFixed(0)} | ${spaces.join(' ')}`;
+    }
+    peak = Math.max(peak, rss);
+    const snapAt = Number(process.env.BENCH_SNAPSHOT_AT_MIB ?? 0);
+    if (snapAt > 0 && rss > snapAt * MiB && !snapped) {
+      snapped = true;
+      console.error(`heap snapshot at rss ${(rss / MiB).toFixed(0)} MiB: ${v8.writeHeapSnapshot()}`);
+    }
   }, 50);
   timer.unref();
   process.send!({ port, phases } satisfies ToParent);
@@ -198,6 +221,7 @@ async function serve(variant: Variant): Promise<void> {
     }
     if (m === 'alloc-start') void alloc?.start().then(() => process.send!('alloc-started'));
     if (m.startsWith('alloc-stop:')) void alloc?.stopTo(m.slice('alloc-stop:'.length)).then(() => process.send!('alloc-stopped'));
+    if (m === 'rss' && peakDetail) console.error(`peak detail: ${peakDetail}`);
     if (m === 'rss') process.send!({ peakRss: Math.max(peak, process.memoryUsage.rss()) } satisfies ToParent);
     if (m === 'sample') {
       void (async () => {
