@@ -27,6 +27,8 @@ export interface RowGroup {
   head: number;
   seen: number;
   last: Message;
+  /** Processing time: wall clock minus elapsed time when the last row came (not checkpointed). */
+  skew?: number;
 }
 
 /** A group at its close: its aggregate values and what else its output row reads. */

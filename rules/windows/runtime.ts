@@ -22,6 +22,9 @@ export type { AggSlot, WindowPlan } from './plan.js';
 
 const DEFAULT_LIMITS = { maxGroups: 10_000, maxRowsPerWindow: 10_000 };
 
+/** A change of (wall clock - elapsed time) at least this large is a clock step (ms). */
+const STEP_MS = 1000;
+
 export class WindowRunner implements WindowedQuery {
   readonly stats: WindowStats = { late: 0, evicted: 0, droppedRows: 0, invalidTimestamps: 0 };
   private rt: WindowRuntime | undefined;
@@ -238,6 +241,7 @@ export class WindowRunner implements WindowedQuery {
       g = { ts: [], vals: [], head: 0, seen: 0, last: msg };
       this.rowGroups.set(key, g);
     }
+    if (!this.plan.eventTime && this.rt) this.rebaseRows(g, this.rt.skew());
     g.ts.push(ts);
     g.vals.push(this.vals.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)));
     g.last = msg;
@@ -265,6 +269,20 @@ export class WindowRunner implements WindowedQuery {
       g.head = 0;
     }
     return em;
+  }
+
+  /**
+   * Processing time: the rows of a group are stamped by the wall clock. After the clock was
+   * stepped (NTP's first sync on a Pi without an RTC, an operator), the rows from before the step
+   * are moved by the step, so they leave a sliding window after their elapsed time: stepped back
+   * an hour, they stayed in every row for an hour; stepped forward, they all left at once.
+   */
+  private rebaseRows(g: RowGroup, skew: number): void {
+    const step = g.skew === undefined ? 0 : skew - g.skew;
+    g.skew = skew;
+    // NTP slews smoothly (at most 0.5 ms/s); a difference this large is a step.
+    if (Math.abs(step) < STEP_MS) return;
+    for (let r = g.head; r < g.ts.length; r++) g.ts[r] = g.ts[r]! + step;
   }
 
   private closeRows(g: RowGroup, start: number, end: number): Closing {

@@ -678,6 +678,32 @@ test('processing-time windows close after their elapsed time when the wall clock
   engine.close();
 });
 
+test('a processing-time sliding window counts the rows of before a wall clock step by their elapsed time: an hour back, they do not stay an hour; forward, they do not all leave', () => {
+  const HOUR = 3600 * 1000;
+  const clock = new SteppedClock(1_000_000);
+  const out: Out[] = [];
+  const def = {
+    version: 1,
+    rules: [{ name: 'slide', sql: "SELECT count(*) AS n FROM 't' GROUP BY SLIDINGWINDOW(ss, 10)", actions: [{ probe: {} }] }],
+  };
+  const engine = createRuleEngine(compileRuleSet(def, probeActions(out)), testDeps(), { timers: clock });
+  const send = (): void => void engine.handle({ topic: 't', payload: Buffer.from('{}'), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: clock.now() });
+  send();
+  send(); // 2 rows at elapsed 0
+  clock.elapsed.advance(2000);
+  clock.offset = -HOUR;
+  send(); // 2 s later by elapsed time, an hour earlier by the wall clock: the 2 rows are 2 s old
+  assert.equal(out.at(-1)?.v.n, 3, 'the rows of 2 s ago are in the 10 s window');
+  clock.elapsed.advance(9000);
+  send(); // 11 s after the first two: they left the window, the one of 9 s ago did not
+  assert.equal(out.at(-1)?.v.n, 2, 'the rows from before the step left after their 10 s, not an hour later');
+  clock.offset = -HOUR + 5 * HOUR;
+  clock.elapsed.advance(500);
+  send(); // stepped 5 hours forward, 0.5 s later: the rows of 0.5 s and 9.5 s ago are still in
+  assert.equal(out.at(-1)?.v.n, 3, 'a forward step did not empty the window');
+  engine.close();
+});
+
 test('a processing-time window opened before the wall clock stepped back still closes after its elapsed time when an event after the step opens an earlier window', () => {
   const YEAR = 365 * 24 * 3600 * 1000;
   const clock = new SteppedClock(1000);
