@@ -10,6 +10,41 @@ import { loadValue, saveValue } from './checkpoint-values.js';
 import type { PendingEvent } from './event-time.js';
 import type { WindowSpec } from './spec.js';
 
+/**
+ * A buffer this large or smaller is never copied out: Node's pool slabs (Buffer.poolSize, 8 KiB)
+ * hold the small buffers built in memory, and one slab is shared by many.
+ */
+const SHARED_SLAB_BYTES = 8 * 1024;
+
+/** A buffer that keeps alive an ArrayBuffer over twice its size and over a pool slab. */
+function retainsChunk(b: Buffer): boolean {
+  return b.buffer.byteLength > SHARED_SLAB_BYTES && b.buffer.byteLength > 2 * b.length;
+}
+
+function ownCopy(b: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length);
+  b.copy(copy);
+  return copy;
+}
+
+/**
+ * The message a group keeps as its last one (bare fields, the row's message). A payload parsed
+ * from a socket is a slice of the chunk read (up to 64 KiB): through one connection (the MQTT
+ * source, a bridge, a flood) each chunk holds many devices' messages, and each group keeping its
+ * last one kept a whole chunk alive: 10,000 groups of 200-byte messages could hold 640 MiB. Such a
+ * payload (and MQTT 5 correlation data) is copied out; a message that owns its bytes is kept as is.
+ */
+export function keptMessage(msg: Message): Message {
+  const corr = msg.properties?.correlationData;
+  const copyPayload = retainsChunk(msg.payload);
+  const copyCorr = corr !== undefined && retainsChunk(corr);
+  if (!copyPayload && !copyCorr) return msg;
+  const kept: Message = { ...msg };
+  if (copyPayload) kept.payload = ownCopy(msg.payload);
+  if (copyCorr) kept.properties = { ...msg.properties, correlationData: ownCopy(corr) };
+  return kept;
+}
+
 /** A group of a time window or a session: incremental accumulators. */
 export interface AccGroup {
   accs: Acc[];

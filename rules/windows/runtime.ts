@@ -11,7 +11,7 @@ import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '
 import { toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
-import { loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
+import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
@@ -109,9 +109,10 @@ export class WindowRunner implements WindowedQuery {
       const a = p.aggs[i]!.arg;
       vals[i] = a ? a(c) : true;
     }
-    if (p.eventTime && p.lateness > 0) return this.addOutOfOrder(ts, key, c.message);
+    const msg = keptMessage(c.message);
+    if (p.eventTime && p.lateness > 0) return this.addOutOfOrder(ts, key, msg);
     this.vals = vals;
-    let out = this.route(ts, key, c.message);
+    let out = this.route(ts, key, msg);
     if (p.eventTime) {
       if (ts > this.maxTs) this.maxTs = ts;
       this.fedTs = ts;

@@ -762,3 +762,39 @@ test('a processing-time session opened before the wall clock stepped back closes
   );
   engine.close();
 });
+
+test('a group keeps its last message without the socket chunk its payload was sliced from (10,000 groups could hold 64 KiB each)', () => {
+  const timers = new ManualTimers(0);
+  const held: number[] = [];
+  const registry = createActionRegistry({
+    probe: () => ({
+      kind: 'probe',
+      resource: 'mem',
+      durable: false,
+      execute: (_b: Buffer, ctx: ActionContext) => void held.push(ctx.message.payload.buffer.byteLength),
+    }),
+  });
+  const def = {
+    version: 1,
+    rules: [{ name: 'avg', sql: "SELECT topic(2) AS d, avg(v) AS v, flag FROM 'd/+' GROUP BY topic(2), TUMBLINGWINDOW(ss, 10)", actions: [{ probe: {} }] }],
+  };
+  const engine = createRuleEngine(compileRuleSet(def, registry), testDeps(), { timers });
+  // One 64 KiB read from a connection carrying many devices' messages, as the parser slices it.
+  const chunk = Buffer.alloc(64 * 1024, 0x20);
+  for (let d = 0; d < 50; d++) {
+    const json = Buffer.from(JSON.stringify({ v: d, flag: `f${d}` }));
+    json.copy(chunk, d * 1000);
+    void engine.handle({ topic: `d/${d}`, payload: chunk.subarray(d * 1000, d * 1000 + json.length), qos: 0, source: { kind: 'mqtt', id: 'bridge' }, receivedAt: 0 });
+  }
+  // A payload that owns its bytes (or shares a small pool slab) is kept as it is: no copy.
+  const own = Buffer.from('{"v":1,"flag":"own"}');
+  void engine.handle({ topic: 'd/own', payload: own, qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: 0 });
+  timers.advance(10_000);
+  assert.equal(held.length, 51);
+  assert.ok(
+    held.slice(0, 50).every((n) => n < 100),
+    `rows' messages hold their own bytes, not the 64 KiB chunk: ${held.slice(0, 5).join(', ')}`,
+  );
+  assert.equal(held[50], own.buffer.byteLength, 'an own payload is not copied');
+  engine.close();
+});
