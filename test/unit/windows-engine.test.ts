@@ -784,7 +784,13 @@ test('a group keeps its last message without the socket chunk its payload was sl
   for (let d = 0; d < 50; d++) {
     const json = Buffer.from(JSON.stringify({ v: d, flag: `f${d}` }));
     json.copy(chunk, d * 1000);
-    void engine.handle({ topic: `d/${d}`, payload: chunk.subarray(d * 1000, d * 1000 + json.length), qos: 0, source: { kind: 'mqtt', id: 'bridge' }, receivedAt: 0 });
+    void engine.handle({
+      topic: `d/${d}`,
+      payload: chunk.subarray(d * 1000, d * 1000 + json.length),
+      qos: 0,
+      source: { kind: 'mqtt', id: 'bridge' },
+      receivedAt: 0,
+    });
   }
   // A payload that owns its bytes (or shares a small pool slab) is kept as it is: no copy.
   const own = Buffer.from('{"v":1,"flag":"own"}');
