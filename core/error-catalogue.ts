@@ -92,6 +92,13 @@ export const ERROR_CATALOGUE = {
     message: 'client id refused: {reason}',
     hint: 'give the client a non-empty client id, or connect with clean session',
   },
+  GH_BROKER_STATE_FILE: {
+    group: 'broker',
+    meaning:
+      'A broker state file (mqtt-retained.json, mqtt5-sessions.json, or its .journal) could not be read or written, is corrupt, or ends in a torn line: the broker runs without the unreadable part',
+    message: '{file}: {reason}',
+    hint: 'a torn last journal line after a kill -9 or power cut costs only that change; a corrupt snapshot is kept as <file>.corrupt; a write error retries every 5 s (free disk space)',
+  },
   // store
   GH_STORE_OPEN: {
     group: 'store',

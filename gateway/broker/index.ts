@@ -165,7 +165,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   });
   // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
   const persistence = memoryPersistence();
-  const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, clocks) : undefined;
+  const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, clocks, undefined, stats) : undefined;
+  // the messages loaded from the file go to aedes without being noted again (they are in the file)
+  const storeLoaded = persistence.storeRetained.bind(persistence) as unknown as (packet: RetainedPacket) => Promise<void>;
   if (retained) {
     const storeRetained = persistence.storeRetained.bind(persistence);
     // aedes 1.x calls it promise style (no callback): the result is passed through either way.
@@ -273,8 +275,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       // The retained messages of the last run, before any subscriber can ask for them.
       // (Promise style, as aedes 1.x calls it: the callback style waits for a 'ready' event that an
       // awaited setup() never emits.)
-      const store = persistence.storeRetained as unknown as (packet: RetainedPacket) => Promise<void>;
-      for (const packet of (await retained?.load()) ?? []) await store.call(persistence, packet);
+      for (const packet of (await retained?.load()) ?? []) await storeLoaded(packet);
       await v5.start();
       isOpen = true;
     })());

@@ -38,6 +38,12 @@ export class BrokerStats {
   offlineDropped = 0;
   /** Topic filters refused because their client held maxSubscriptionsPerClient already. */
   subscriptionsRefused = 0;
+  /** State files (retained, MQTT 5 sessions; state-journal.ts): journal lines ignored at load (torn by a kill -9 or power cut). */
+  stateTornLines = 0;
+  /** State snapshots that did not parse at load (set aside, the broker started without them). */
+  stateCorruptFiles = 0;
+  /** Failed writes of a state file (retried as a whole snapshot). */
+  stateWriteErrors = 0;
   slowConsumerDisconnects = 0;
   /** MQTT 5: QoS 1/2 publishes answered with a negative PUBACK/PUBREC (connection kept). */
   v5NegativeAcks = 0;
@@ -185,6 +191,18 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'Topic filters refused because their client held broker.maxSubscriptionsPerClient filters already',
     () => s.subscriptionsRefused,
   );
+  new Counter({
+    name: 'gatehouse_mqtt_state_file_problems_total',
+    help: 'Broker state files (mqtt-retained.json, mqtt5-sessions.json and their journals) by problem: torn_line (ignored at load), corrupt (a snapshot set aside), write_error (GH_BROKER_STATE_FILE)',
+    labelNames: ['problem'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc({ problem: 'torn_line' }, s.stateTornLines);
+      this.inc({ problem: 'corrupt' }, s.stateCorruptFiles);
+      this.inc({ problem: 'write_error' }, s.stateWriteErrors);
+    },
+  });
   mirrorCounter(
     registry,
     'gatehouse_mqtt_offline_dropped_total',

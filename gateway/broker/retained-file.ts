@@ -1,16 +1,18 @@
 // Retained messages across restarts: aedes keeps them in memory only, so a gateway restart (a
 // power cut, an update) lost every retained message (device status, configuration pushed to
 // devices), which mosquitto users expect to survive (its `persistence true`). This mirror follows
-// every retained store and delete, and writes the whole set as JSON, at most once a second (atomic
-// by rename; an unchanged message is no change) and at stop, the way MQTT 5 sessions are kept
-// (v5/session.ts). A retained message is broker state, not data: the PUBACK does not wait for this
-// file (the message itself is in its local stream when a rule routes it there); a kill -9 loses at
-// most the last second of changes.
-import { readFile, rename, writeFile } from 'node:fs/promises';
+// every retained store and delete into `mqtt-retained.json` (a snapshot) and
+// `mqtt-retained.json.journal` (each change one line, written in batches within FLUSH_DELAY_MS;
+// compacted into a new snapshot when it outgrows the set, and at stop: state-journal.ts). Each
+// change costs its own bytes, not a rewrite of the whole set (50,000 topics: a 1.4 MB file
+// rewritten, blocking the event loop for tens of ms, for one changed topic). A retained message is
+// broker state, not data: the PUBACK does not wait for this file (the message itself is in its
+// local stream when a rule routes it there); a kill -9 loses at most the last FLUSH_DELAY_MS of
+// changes (and those made during a compaction in progress: docs/broker.md has the figures).
 import type { Logger } from 'pino';
-import { errorMessage } from '../../core/errors.js';
 import { clocksOf, monotonicOf, wallOf, type Clocks } from '../../core/clock.js';
 import { decodeProps, encodeProps } from './props-json.js';
+import { StateJournal, type JournalStats, type StateRecord } from './state-journal.js';
 
 /** The fields of a retained packet that matter to subscribers (aedes rebuilds the packet on delivery). */
 export interface RetainedPacket {
@@ -35,141 +37,131 @@ interface StoredRetained {
   messageExpiry?: number;
 }
 
-/**
- * Changes are gathered this long before the file is written again: the whole set is rewritten each
- * time, so on an SD card a fleet that updates retained state every second must not cost a write per
- * update. A kill -9 loses at most this long of changes.
- */
-const SAVE_DELAY_MS = 1000;
-/**
- * A large set waits longer, so the file costs at most this many bytes a second on average (10,000
- * retained topics of 1 KiB rewritten every second were 14 MB/s), and never more than
- * MAX_SAVE_DELAY_MS (what a kill -9 can lose). Broker audit; the MQTT 5 session file does the same.
- */
-const SAVE_BYTES_PER_SECOND = 512 * 1024;
-const MAX_SAVE_DELAY_MS = 10_000;
+/** One retained message as kept: its line in the files, and its deadline (monotonic ms). */
+interface Entry {
+  line: string;
+  expiry: number | undefined;
+}
+
+/** Changes are written this long after the first one at most: what a kill -9 can lose. */
+const FLUSH_DELAY_MS = 200;
 
 export class RetainedFile {
-  private readonly byTopic = new Map<string, StoredRetained>();
-  private timer: NodeJS.Timeout | undefined;
-  private saving: Promise<void> = Promise.resolve();
-  private closed = false;
-  /** Writes of the file so far (tests). */
-  saves = 0;
-  /** The wait before the next write: delayMs, longer for a large file (SAVE_BYTES_PER_SECOND). */
-  private waitMs: number;
-  /** Monotonic ms when the last save ended (the wait counts from there). */
-  private lastSaveEnd = Number.NEGATIVE_INFINITY;
+  private readonly byTopic = new Map<string, Entry>();
+  /** Topics changed since the last write (at most one mark a topic: bounded by the set). */
+  private readonly marked = new Set<string>();
+  private bytes = 0;
+  readonly journal: StateJournal;
+  private loaded = false;
 
   constructor(
-    private readonly file: string,
-    private readonly log: Logger,
+    file: string,
+    log: Logger,
     private readonly clocks: Clocks = clocksOf({}),
-    private readonly delayMs = SAVE_DELAY_MS,
+    flushDelayMs = FLUSH_DELAY_MS,
+    stats: JournalStats = { stateTornLines: 0, stateCorruptFiles: 0, stateWriteErrors: 0 },
   ) {
-    this.waitMs = delayMs;
+    this.journal = new StateJournal({ file, kind: 'mqtt-retained', log, stats, now: () => this.clocks.now(), flushDelayMs });
   }
 
   /** A change waits to be written. */
   get dirty(): boolean {
-    return this.timer !== undefined;
+    return this.marked.size > 0;
+  }
+
+  /** Retained messages held. */
+  get size(): number {
+    return this.byTopic.size;
   }
 
   /** A retained publish reached the store: an empty payload deletes the topic's message. */
   note(packet: { topic: string; payload: Buffer | string; qos: number; properties?: unknown; messageExpiry?: number }): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     if (payload.length === 0) {
-      if (!this.byTopic.delete(packet.topic)) return;
+      const before = this.byTopic.get(packet.topic);
+      if (!before) return;
+      this.byTopic.delete(packet.topic);
+      this.bytes -= before.line.length + 1;
     } else {
       const stored: StoredRetained = { topic: packet.topic, payload: payload.toString('base64'), qos: Math.min(2, Math.max(0, packet.qos)) as 0 | 1 | 2 };
       const properties = encodeProps(packet.properties as object | undefined);
       if (properties !== undefined) stored.properties = properties;
-      if (packet.messageExpiry !== undefined) stored.messageExpiry = packet.messageExpiry;
+      // the deadline as wall time: a monotonic value means nothing to the next process
+      if (packet.messageExpiry !== undefined) stored.messageExpiry = wallOf(packet.messageExpiry, this.clocks);
+      const line = JSON.stringify(stored);
       // Devices often publish the same retained state again ("online" at every connect): no write.
       const before = this.byTopic.get(packet.topic);
-      if (before !== undefined && JSON.stringify(before) === JSON.stringify(stored)) return;
-      this.byTopic.set(packet.topic, stored);
+      if (before !== undefined && before.line === line) return;
+      this.byTopic.set(packet.topic, { line, expiry: packet.messageExpiry });
+      this.bytes += line.length + 1 - (before ? before.line.length + 1 : 0);
     }
-    this.schedule();
+    this.marked.add(packet.topic);
+    if (this.loaded) this.journal.touch();
   }
 
-  /** The retained messages of the last run, expired ones left out (a missing file: none). */
+  /** The retained messages of the last run, expired ones left out (no file: none). */
   async load(): Promise<RetainedPacket[]> {
-    let raw: string;
-    try {
-      raw = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot read retained messages: starting without them');
-      return [];
-    }
-    let stored: { retained?: StoredRetained[] };
-    try {
-      stored = JSON.parse(raw) as typeof stored;
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err), file: this.file }, 'retained message file is corrupt: starting without retained messages');
-      return [];
-    }
     const now = this.clocks.now();
+    const apply = (r: StateRecord, line: string | undefined): void => {
+      if (typeof r.topic !== 'string') return;
+      const before = this.byTopic.get(r.topic);
+      if (before) this.bytes -= before.line.length + 1;
+      this.byTopic.delete(r.topic);
+      if (r.deleted === true || typeof r.payload !== 'string') return;
+      const expiry = typeof r.messageExpiry === 'number' ? r.messageExpiry : undefined;
+      if (expiry !== undefined && expiry <= now) return;
+      const text = line ?? JSON.stringify(r);
+      this.byTopic.set(r.topic, { line: text, expiry: expiry === undefined ? undefined : monotonicOf(expiry, this.clocks) });
+      this.bytes += text.length + 1;
+    };
+    const legacy = (doc: unknown): void => {
+      // the whole-file JSON of earlier versions: { savedAt, retained: StoredRetained[] }
+      const list = (doc as { retained?: unknown }).retained;
+      if (!Array.isArray(list)) return;
+      for (const r of list as StoredRetained[]) {
+        if (typeof r?.topic !== 'string' || typeof r.payload !== 'string') continue;
+        const { topic, payload, qos, properties, messageExpiry } = r;
+        apply(
+          { topic, payload, qos, ...(properties !== undefined ? { properties } : {}), ...(messageExpiry !== undefined ? { messageExpiry } : {}) },
+          undefined,
+        );
+      }
+    };
+    await this.journal.load(this, apply, legacy);
+    await this.journal.start();
+    this.loaded = true;
+    if (this.marked.size > 0) this.journal.touch();
     const out: RetainedPacket[] = [];
-    for (const r of stored.retained ?? []) {
-      if (typeof r?.topic !== 'string' || typeof r.payload !== 'string') continue;
-      if (r.messageExpiry !== undefined && r.messageExpiry <= now) continue;
+    for (const { line, expiry } of this.byTopic.values()) {
+      const r = JSON.parse(line) as StoredRetained;
       const packet: RetainedPacket = { cmd: 'publish', topic: r.topic, payload: Buffer.from(r.payload, 'base64'), qos: r.qos, retain: true, dup: false };
       const properties = decodeProps(r.properties);
       if (properties) packet.properties = properties;
-      if (r.messageExpiry !== undefined) packet.messageExpiry = monotonicOf(r.messageExpiry, this.clocks);
+      if (expiry !== undefined) packet.messageExpiry = expiry;
       out.push(packet);
     }
     return out;
   }
 
-  private schedule(): void {
-    if (this.closed || this.timer) return;
-    this.arm(this.waitMs);
+  collect(): string[] {
+    const lines: string[] = [];
+    for (const topic of this.marked) lines.push(this.byTopic.get(topic)?.line ?? JSON.stringify({ topic, deleted: true }));
+    this.marked.clear();
+    return lines;
   }
 
-  /**
-   * Save in `ms`, or later if the last save ended less than waitMs ago: a change noted while a large
-   * file was being written was armed with the wait from before that write (two 1.4 MB writes 1 s apart).
-   */
-  private arm(ms: number): void {
-    this.timer = setTimeout(() => {
-      this.saving = this.saving.then(() => {
-        const rest = this.lastSaveEnd + this.waitMs - this.clocks.monotonic();
-        if (rest > 1 && !this.closed) return this.arm(rest);
-        this.timer = undefined;
-        return this.save();
-      });
-    }, ms);
-    this.timer.unref();
+  *snapshot(): Iterable<string> {
+    this.marked.clear();
+    const now = this.clocks.monotonic();
+    for (const { line, expiry } of this.byTopic.values()) if (expiry === undefined || expiry > now) yield line;
   }
 
-  private async save(): Promise<void> {
-    const tmp = `${this.file}.tmp`;
-    try {
-      // message deadlines as wall time: a monotonic value means nothing to the next process
-      const retained = [...this.byTopic.values()].map((r) =>
-        r.messageExpiry === undefined ? r : { ...r, messageExpiry: wallOf(r.messageExpiry, this.clocks) },
-      );
-      const text = JSON.stringify({ savedAt: this.clocks.now(), retained });
-      await writeFile(tmp, text);
-      await rename(tmp, this.file);
-      this.saves++;
-      this.waitMs = Math.max(this.delayMs, Math.min(MAX_SAVE_DELAY_MS, (text.length / SAVE_BYTES_PER_SECOND) * 1000));
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err), file: this.file }, 'cannot save retained messages');
-    }
-    this.lastSaveEnd = this.clocks.monotonic();
+  liveBytes(): number {
+    return this.bytes;
   }
 
-  /** Write the final set and stop. */
+  /** Write what is pending and a final snapshot, and stop. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.saving;
-    await this.save();
+    await this.journal.close();
   }
 }

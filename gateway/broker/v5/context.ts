@@ -16,6 +16,7 @@ import { V5Connection } from './connection.js';
 import { RC } from './codes.js';
 import { V5Router, forwardProperties, type RoutedPacket } from './router.js';
 import { SessionStore, type OutMsg, type Session } from './session.js';
+import { SessionFile } from './session-file.js';
 
 export interface V5LayerDeps {
   aedes: Aedes;
@@ -58,8 +59,9 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
   let stopping = false;
 
   const router = new V5Router({ aedes, monotonic, deliver: (s, m) => deliver(s, m) });
+  const sessionFile = deps.sessionFile;
   const sessions = new SessionStore({
-    file: deps.sessionFile,
+    persistence: sessionFile ? (map) => new SessionFile(sessionFile, map, { log, clocks, stats }) : undefined,
     log,
     clocks,
     onExpire(s) {
@@ -77,8 +79,9 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
       return;
     }
     s.enqueue(m);
+    // marked connected or not: a slow consumer's queue is kept too (a kill -9 loses at most ~200 ms of it)
+    if (m.qos > 0) sessions.changed(s);
     if (s.link) s.link.pump();
-    else sessions.changed();
   }
 
   function publishWill(clientId: string, client: Client, will: NonNullable<IConnectPacket['will']>): void {

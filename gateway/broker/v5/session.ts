@@ -1,12 +1,10 @@
 // MQTT 5 session state (it outlives connections for Session Expiry Interval seconds) and the
-// session store, which keeps sessions with a non-zero expiry in a JSON file so they survive a
-// gateway restart and still expire on time.
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { decodeProps, encodeProps } from '../props-json.js';
+// session store, which keeps sessions with a non-zero expiry in `mqtt5-sessions.json` (a snapshot)
+// and its journal (session-file.ts, state-journal.ts) so they survive a gateway restart and still
+// expire on time.
 import type { Logger } from 'pino';
 import type { IPublishPacket } from 'mqtt-packet';
-import { errorMessage } from '../../../core/errors.js';
-import { monotonicOf, wallOf, type Clocks } from '../../../core/clock.js';
+import type { Clocks } from '../../../core/clock.js';
 
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
 
@@ -100,56 +98,41 @@ export class Session {
   }
 }
 
-interface StoredSession {
-  clientId: string;
-  expiryInterval: number;
-  disconnectedAt: number | null;
-  subs: Array<Omit<SubEntry, 'levels'>>;
-  queue: StoredMsg[];
+/** Where sessions with an expiry are kept across restarts (session-file.ts). */
+export interface SessionPersistence {
+  /** This client's session changed (or ended). */
+  mark(clientId: string): void;
+  /** Do the files hold this client's session? */
+  holds(clientId: string): boolean;
+  /** The sessions of the last run still within their expiry (put in the map), with the ms each has left. */
+  load(): Promise<Array<{ session: Session; left: number }>>;
+  /** Write the final state. */
+  close(): Promise<void>;
 }
 
-/** A queued message in the file: `expiresAt` there is wall time (epoch ms), not monotonic. */
-type StoredMsg = Omit<OutMsg, 'payload' | 'properties'> & { payload: string; properties?: unknown };
-
 export interface SessionStoreOptions {
-  /** JSON file for sessions with a session expiry; none: sessions live in memory only. */
-  file: string | undefined;
+  /** Keeps sessions with a session expiry across restarts, given the store's map; none: memory only. */
+  persistence?: (sessions: Map<string, Session>) => SessionPersistence;
   log: Logger;
-  /** Wall time for what the file keeps (disconnectedAt, savedAt, message deadlines), monotonic in memory. */
+  /** Wall time for disconnectedAt, monotonic in memory. */
   clocks: Clocks;
   /** Called when a session expires (its subscriptions must leave the router). */
   onExpire(s: Session): void;
-  /** Told of each save and its size (tests, status). */
-  onSaved?(bytes: number): void;
 }
 
-/** Shortest pause between two saves of the session file. */
-const MIN_SAVE_INTERVAL_MS = 200;
-/** Longest: what a kill -9 can lose of the sessions' queues, however large the file. */
-const MAX_SAVE_INTERVAL_MS = 10_000;
 /**
- * Bytes a second the file may cost on average. The whole file is rewritten on every save: one
- * offline session with 550 queued messages of 2 KiB is a 1.5 MB file, which every 200 ms was
- * 14 MB/s written to the SD card for a 20 KB/s trickle of messages (broker audit).
- */
-const SAVE_BYTES_PER_SECOND = 512 * 1024;
-
-/**
- * Sessions by client id. Saving is debounced (at most one write per 200 ms, longer for a large file
- * so it costs at most SAVE_BYTES_PER_SECOND, at most 10 s; atomic by rename);
- * stop() writes the final state. In-flight outbound messages are saved as queued (redelivered).
+ * Sessions by client id. A change marks its session; the marked sessions' changes (meta data,
+ * subscriptions added or removed, queued QoS 1/2 messages added or gone) are appended to the
+ * journal within 200 ms, one batch a write (session-file.ts); close() writes a final snapshot.
+ * In-flight outbound messages are saved as queued (redelivered).
  */
 export class SessionStore {
   readonly sessions = new Map<string, Session>();
-  private saveTimer: NodeJS.Timeout | undefined;
-  private saving: Promise<void> = Promise.resolve();
-  private closed = false;
-  /** The pause before the next save: grows with the file so it costs SAVE_BYTES_PER_SECOND at most. */
-  private saveIntervalMs = MIN_SAVE_INTERVAL_MS;
-  /** Monotonic ms when the last save ended (the interval counts from there). */
-  private lastSaveEnd = Number.NEGATIVE_INFINITY;
+  readonly file: SessionPersistence | undefined;
 
-  constructor(private readonly opts: SessionStoreOptions) {}
+  constructor(private readonly opts: SessionStoreOptions) {
+    this.file = opts.persistence?.(this.sessions);
+  }
 
   get(clientId: string): Session | undefined {
     return this.sessions.get(clientId);
@@ -168,7 +151,7 @@ export class SessionStore {
     if (s.expiryTimer) clearTimeout(s.expiryTimer);
     this.sessions.delete(clientId);
     this.opts.onExpire(s);
-    this.changed();
+    this.file?.mark(clientId);
   }
 
   /** The connection ended: expire now, later, or never. */
@@ -179,13 +162,14 @@ export class SessionStore {
     s.disconnectedAt = this.opts.clocks.now();
     if (s.expiryInterval === 0) return this.remove(s.clientId);
     this.armExpiry(s, s.expiryInterval * 1000);
-    this.changed();
+    this.changed(s);
   }
 
   attached(s: Session): void {
     if (s.expiryTimer) clearTimeout(s.expiryTimer);
     s.expiryTimer = undefined;
     s.disconnectedAt = undefined;
+    this.changed(s);
   }
 
   private armExpiry(s: Session, ms: number): void {
@@ -201,110 +185,22 @@ export class SessionStore {
     s.expiryTimer.unref();
   }
 
-  /** Something worth saving changed. */
-  changed(): void {
-    if (!this.opts.file || this.closed || this.saveTimer) return;
-    this.armSave(this.saveIntervalMs);
+  /** Something worth saving changed in this session (its subscriptions, its queue, its expiry). */
+  changed(s: Session): void {
+    if (s.expiryInterval !== 0 || this.file?.holds(s.clientId)) this.file?.mark(s.clientId);
   }
 
-  /**
-   * Save in `ms`, or later if the last save ended less than saveIntervalMs ago: a change while a
-   * large file was being written was armed with the interval from before that write.
-   */
-  private armSave(ms: number): void {
-    this.saveTimer = setTimeout(() => {
-      this.saving = this.saving.then(() => {
-        const rest = this.lastSaveEnd + this.saveIntervalMs - this.opts.clocks.monotonic();
-        if (rest > 1 && !this.closed) return this.armSave(rest);
-        this.saveTimer = undefined;
-        return this.save();
-      });
-    }, ms);
-    this.saveTimer.unref();
-  }
-
+  /** The sessions of the last run, still within their expiry. */
   async load(): Promise<Session[]> {
-    const file = this.opts.file;
-    if (!file) return [];
-    let raw: string;
-    try {
-      raw = await readFile(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.opts.log.warn({ err: errorMessage(err), file }, 'cannot read MQTT 5 sessions: starting without them');
-      return [];
-    }
-    let stored: { savedAt: number; sessions: StoredSession[] };
-    try {
-      stored = JSON.parse(raw) as typeof stored;
-    } catch (err) {
-      this.opts.log.warn({ err: errorMessage(err), file }, 'MQTT 5 session file is corrupt: starting without sessions');
-      return [];
-    }
-    const now = this.opts.clocks.now();
-    const out: Session[] = [];
-    for (const st of stored.sessions ?? []) {
-      // a session connected when the gateway stopped counts as disconnected from the last save
-      const since = st.disconnectedAt ?? stored.savedAt;
-      const left = st.expiryInterval === NEVER_EXPIRES ? Infinity : since + st.expiryInterval * 1000 - now;
-      if (left <= 0) continue;
-      const s = new Session(st.clientId);
-      s.expiryInterval = st.expiryInterval;
-      s.disconnectedAt = since;
-      for (const e of st.subs) s.subs.set(e.filter, { ...e, levels: e.topicFilter.split('/') });
-      for (const m of st.queue) {
-        if (m.expiresAt !== undefined && m.expiresAt <= now) continue;
-        const expiresAt = m.expiresAt === undefined ? undefined : monotonicOf(m.expiresAt, this.opts.clocks);
-        s.enqueue({ ...m, expiresAt, payload: Buffer.from(m.payload, 'base64'), properties: decodeProps(m.properties) as PublishProperties | undefined });
-      }
-      this.sessions.set(s.clientId, s);
-      if (left !== Infinity) this.armExpiry(s, left);
-      out.push(s);
-    }
-    return out;
-  }
-
-  private async save(): Promise<void> {
-    const file = this.opts.file;
-    if (!file) return;
-    const sessions: StoredSession[] = [];
-    for (const s of this.sessions.values()) {
-      if (s.expiryInterval === 0) continue;
-      const queue: StoredMsg[] = [];
-      for (const m of [...[...s.inflight.values()].map((i) => i.msg), ...s.queue]) {
-        if (m.qos === 0) continue;
-        // the deadline as wall time: a monotonic value means nothing to the next process
-        const expiresAt = m.expiresAt === undefined ? undefined : wallOf(m.expiresAt, this.opts.clocks);
-        queue.push({ ...m, expiresAt, payload: m.payload.toString('base64'), properties: encodeProps(m.properties) });
-      }
-      sessions.push({
-        clientId: s.clientId,
-        expiryInterval: s.expiryInterval,
-        disconnectedAt: s.link ? null : (s.disconnectedAt ?? null),
-        subs: [...s.subs.values()].map(({ levels: _levels, ...rest }) => rest),
-        queue,
-      });
-    }
-    const tmp = `${file}.tmp`;
-    try {
-      const text = JSON.stringify({ savedAt: this.opts.clocks.now(), sessions });
-      await writeFile(tmp, text);
-      await rename(tmp, file);
-      this.saveIntervalMs = Math.min(MAX_SAVE_INTERVAL_MS, Math.max(MIN_SAVE_INTERVAL_MS, (text.length / SAVE_BYTES_PER_SECOND) * 1000));
-      this.opts.onSaved?.(text.length);
-    } catch (err) {
-      this.opts.log.warn({ err: errorMessage(err), file }, 'cannot save MQTT 5 sessions');
-    }
-    this.lastSaveEnd = this.opts.clocks.monotonic();
+    if (!this.file) return [];
+    const out = await this.file.load();
+    for (const { session, left } of out) if (left !== Infinity) this.armExpiry(session, left);
+    return out.map((o) => o.session);
   }
 
   /** Write the final state and stop timers. */
   async close(): Promise<void> {
-    if (this.saveTimer) clearTimeout(this.saveTimer);
-    this.saveTimer = undefined;
-    await this.saving;
-    await this.save();
-    this.closed = true;
+    await this.file?.close();
     for (const s of this.sessions.values()) if (s.expiryTimer) clearTimeout(s.expiryTimer);
   }
 }

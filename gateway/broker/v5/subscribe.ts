@@ -89,7 +89,7 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
     if (share === undefined && (entry.rh === 0 || (entry.rh === 1 && !existed))) retainedFor.push(entry);
   }
   conn.write({ cmd: 'suback', messageId: p.messageId!, granted, ...(why ? { properties: { reasonString: why } } : {}) });
-  ctx.sessions.changed();
+  ctx.sessions.changed(session);
   for (const e of retainedFor) void sendRetained(conn, e);
 }
 
@@ -138,5 +138,5 @@ export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacke
     codes.push(RC.SUCCESS);
   }
   conn.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
-  conn.ctx.sessions.changed();
+  conn.ctx.sessions.changed(session);
 }

@@ -1,0 +1,352 @@
+// The broker's state files (retained messages: retained-file.ts; MQTT 5 sessions: v5/session.ts)
+// as a snapshot plus an append-only journal. Both files were rewritten whole (JSON.stringify of the
+// full set on the main thread) after every change: 50,000 retained topics, a 1.4 MB+ file, blocked
+// the event loop for tens of ms per rewrite (PUBACK latency for every device) and rewrote megabytes
+// on an SD card for one changed topic.
+//
+// Now:
+// - `<file>` is the snapshot: a header line, then one JSON record a line (the old whole-file JSON
+//   still loads: the first start after an upgrade rewrites it as a snapshot);
+// - `<file>.journal` gets each change as one JSON line, written in batches: the owner marks what
+//   changed (a set of keys, at most one pending entry per topic or session: memory is bounded by
+//   the live state, whatever the rate of changes), and one awaited write a flush, flushDelayMs
+//   after the first change, takes the current value of every marked key. Changes made while a write
+//   is in progress wait for the next one. A kill -9 loses at most flushDelayMs plus the write in
+//   progress (and a compaction in progress, below); a power cut also what the kernel had not written
+//   yet (the journal is not fsynced: this is broker state, not acknowledged data);
+// - when the journal outgrows 2x the live state (and 1 MiB), and at stop, the live state is written
+//   as a new snapshot (streamed in 64 KiB chunks, the event loop served between them, fsynced,
+//   atomic rename) and a new journal is started. Both carry a generation number: a journal whose
+//   generation is not the snapshot's (a kill between the two renames) is older and ignored.
+// Loading replays the snapshot then the journal. A torn last journal line (kill -9 or power cut in
+// the middle of a write) is ignored with a warning and counted, as is everything after the first
+// line that does not parse; a snapshot that does not parse is set aside as `<file>.corrupt` and the
+// broker starts without that state (logged with GH_BROKER_STATE_FILE).
+import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { errorMessage } from '../../core/errors.js';
+
+/** What the journal asks of the state it keeps. */
+export interface JournalOwner {
+  /** One line (JSON, no newline) for each change marked since the last call; clears the marks. */
+  collect(): string[];
+  /**
+   * The whole live state, one line each. Starting it (the first next()) clears the marks: the
+   * snapshot reads every key after that, so a change marked before is in it.
+   */
+  snapshot(): Iterable<string>;
+  /** Bytes the live state takes in a snapshot, or undefined: the size of the last snapshot. */
+  liveBytes(): number | undefined;
+}
+
+/** Problems met in the state files, counted (metrics.ts). */
+export interface JournalStats {
+  stateTornLines: number;
+  stateCorruptFiles: number;
+  stateWriteErrors: number;
+}
+
+export interface JournalOptions {
+  /** The snapshot's path (mqtt-retained.json, mqtt5-sessions.json); the journal is `${file}.journal`. */
+  file: string;
+  /** 'mqtt-retained' or 'mqtt5-sessions': the header of both files, and what logs say. */
+  kind: string;
+  log: Logger;
+  stats: JournalStats;
+  /** Wall clock (epoch ms) for the batch and snapshot times. */
+  now(): number;
+  /** First change to write: at most this long. */
+  flushDelayMs: number;
+}
+
+export interface LoadReport {
+  /** Epoch ms of the last snapshot or journal batch written (undefined: nothing was loaded). */
+  savedAt: number | undefined;
+  /** Records replayed from the journal. */
+  journalRecords: number;
+}
+
+/** A record of the state, as it was parsed from one line. */
+export type StateRecord = Record<string, unknown>;
+
+const FORMAT_VERSION = 2;
+/** A journal smaller than this is not compacted, whatever the live state. */
+const MIN_COMPACT_BYTES = 1024 * 1024;
+/** Bytes of snapshot written before the event loop is served again. */
+const CHUNK_BYTES = 64 * 1024;
+/** After a failed write, the next try (a whole snapshot: the journal may miss a batch). */
+const RETRY_MS = 5000;
+
+export class StateJournal {
+  private readonly journalFile: string;
+  private fh: FileHandle | undefined;
+  private gen = 0;
+  private journalBytes = 0;
+  private headerBytes = 0;
+  private snapshotBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private chain: Promise<void> = Promise.resolve();
+  private closed = false;
+  /** A write failed: the journal may miss a batch, so the next write is a whole snapshot. */
+  private broken = false;
+  private owner: JournalOwner | undefined;
+  private mustCompact = false;
+  /** Batches and snapshots written (tests, the bench). */
+  readonly written = { batches: 0, snapshots: 0, bytes: 0 };
+
+  constructor(private readonly opts: JournalOptions) {
+    this.journalFile = `${opts.file}.journal`;
+  }
+
+  /**
+   * Replay the snapshot (or the old whole-file JSON: `legacy`) and the journal into the owner;
+   * then start() opens the journal.
+   */
+  async load(owner: JournalOwner, apply: (rec: StateRecord, line: string) => void, legacy: (doc: unknown) => void): Promise<LoadReport> {
+    this.owner = owner;
+    const { file, kind, log } = this.opts;
+    let savedAt: number | undefined;
+    let compact = false;
+    let haveSnapshot = false;
+    const raw = await readOrUndefined(file, log, kind);
+    if (raw !== undefined) {
+      haveSnapshot = true;
+      this.snapshotBytes = Buffer.byteLength(raw);
+      const firstNl = raw.indexOf('\n');
+      const header = parseOrUndefined(firstNl < 0 ? raw : raw.slice(0, firstNl));
+      try {
+        if (header?.gatehouse === kind) {
+          if (header.v !== FORMAT_VERSION) throw new Error(`format version ${String(header.v)}, this gateway reads ${FORMAT_VERSION}`);
+          const lines = raw.slice(firstNl + 1).split('\n');
+          const records: Array<[StateRecord, string]> = [];
+          for (let i = 0; i < lines.length; i++) {
+            const line = lines[i]!;
+            if (line === '') continue;
+            const rec = parseOrUndefined(line);
+            if (rec === undefined) throw new Error(`line ${i + 2} is not a JSON object`);
+            records.push([rec, line]);
+          }
+          for (const [rec, line] of records) apply(rec, line);
+          this.gen = typeof header.gen === 'number' ? header.gen : 0;
+          savedAt = typeof header.savedAt === 'number' ? header.savedAt : undefined;
+        } else {
+          // the whole-file JSON of earlier versions (generation 0): rewritten as a snapshot below
+          const doc = JSON.parse(raw) as { savedAt?: unknown };
+          if (typeof doc !== 'object' || doc === null) throw new Error('not a JSON object');
+          legacy(doc);
+          savedAt = typeof doc.savedAt === 'number' ? doc.savedAt : undefined;
+          compact = true;
+          log.info({ file, kind }, 'broker state file in the format of an earlier version: rewritten as snapshot + journal');
+        }
+      } catch (err) {
+        this.opts.stats.stateCorruptFiles++;
+        log.error(
+          { err: errorMessage(err), file, code: 'GH_BROKER_STATE_FILE', setAside: `${file}.corrupt` },
+          `${kind} state file is corrupt: starting without it (kept as ${file}.corrupt for inspection)`,
+        );
+        await rename(file, `${file}.corrupt`).catch(() => undefined);
+        // nothing of it was applied (every line is parsed first): the owner starts empty, and the
+        // journal beside it is skipped (its changes apply to that snapshot); a generation of its own
+        // so that journal is never read with the next snapshot
+        this.gen = Math.floor(this.opts.now() / 1000);
+        this.mustCompact = true;
+        return { savedAt: undefined, journalRecords: 0 };
+      }
+    }
+    let journalRecords = 0;
+    const journal = await readOrUndefined(this.journalFile, log, kind);
+    if (journal !== undefined) {
+      this.journalBytes = Buffer.byteLength(journal);
+      const lines = journal.split('\n');
+      const header = parseOrUndefined(lines[0]!);
+      if (header?.gatehouse !== `${kind}-journal` || header.gen !== this.gen || (!haveSnapshot && this.gen !== 0)) {
+        // older than the snapshot (a kill between a compaction's two renames), or not ours
+        log.info({ file: this.journalFile, gen: header?.gen, snapshotGen: this.gen }, 'broker state journal older than its snapshot: ignored');
+        compact = true;
+      } else {
+        for (let i = 1; i < lines.length; i++) {
+          const line = lines[i]!;
+          if (line === '' && i === lines.length - 1) break;
+          const rec = parseOrUndefined(line);
+          if (rec === undefined) {
+            const ignored = lines.slice(i).filter((l) => l !== '').length;
+            this.opts.stats.stateTornLines += ignored;
+            log.warn(
+              { file: this.journalFile, line: i + 1, ignoredLines: ignored, code: 'GH_BROKER_STATE_FILE' },
+              `${kind} journal: line ${i + 1} is torn or corrupt (a kill -9 or power cut during a write): it and the ${ignored - 1} line(s) after it are ignored`,
+            );
+            compact = true;
+            break;
+          }
+          if (typeof rec.at === 'number') savedAt = rec.at;
+          else {
+            apply(rec, line);
+            journalRecords++;
+          }
+        }
+      }
+    } else if (haveSnapshot) {
+      compact = true; // a journal is always made with its snapshot: start one
+    }
+    this.mustCompact = compact || raw === undefined;
+    return { savedAt, journalRecords };
+  }
+
+  /**
+   * After load(), with the owner holding what was loaded: open the journal for appending, or first
+   * write a snapshot (a torn journal, an old format, a corrupt snapshot, a journal too large).
+   */
+  async start(): Promise<void> {
+    if (this.mustCompact || this.journalBytes > this.threshold()) await this.compact();
+    else {
+      this.headerBytes = Buffer.byteLength(this.journalHeader());
+      this.fh = await open(this.journalFile, 'a');
+    }
+    this.mustCompact = false;
+  }
+
+  private journalHeader(gen = this.gen): string {
+    return `${JSON.stringify({ gatehouse: `${this.opts.kind}-journal`, v: FORMAT_VERSION, gen })}\n`;
+  }
+
+  /** Something changed: it is written within flushDelayMs. */
+  touch(): void {
+    if (this.closed || this.timer || !this.owner) return;
+    this.timer = setTimeout(() => {
+      this.chain = this.chain.then(() => {
+        this.timer = undefined;
+        return this.broken ? this.compact() : this.flush();
+      });
+    }, this.opts.flushDelayMs);
+    this.timer.unref();
+  }
+
+  private threshold(): number {
+    return Math.max(MIN_COMPACT_BYTES, 2 * (this.owner?.liveBytes() ?? this.snapshotBytes));
+  }
+
+  /** Append what changed as one batch; compact when the journal outgrew the live state. */
+  private async flush(): Promise<void> {
+    if (!this.fh || !this.owner) return;
+    const lines = this.owner.collect();
+    if (lines.length === 0) return;
+    const text = `{"at":${this.opts.now()}}\n${lines.join('\n')}\n`;
+    try {
+      const buf = Buffer.from(text);
+      await this.fh.write(buf);
+      this.journalBytes += buf.length;
+      this.written.batches++;
+      this.written.bytes += buf.length;
+    } catch (err) {
+      return this.failed(err);
+    }
+    if (this.journalBytes - this.headerBytes > this.threshold()) await this.compact();
+  }
+
+  private failed(err: unknown): void {
+    this.opts.stats.stateWriteErrors++;
+    if (!this.broken)
+      this.opts.log.warn(
+        { err: errorMessage(err), file: this.opts.file, code: 'GH_BROKER_STATE_FILE', retryMs: RETRY_MS },
+        `cannot write ${this.opts.kind} state: retrying as a whole snapshot every ${RETRY_MS / 1000} s (free disk space); a restart meanwhile loses the changes since`,
+      );
+    this.broken = true;
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.chain = this.chain.then(() => {
+        this.timer = undefined;
+        return this.compact();
+      });
+    }, RETRY_MS);
+    this.timer.unref();
+  }
+
+  /**
+   * Write the live state as a new snapshot (generation + 1), then start its journal. Streamed: the
+   * event loop is served between chunks. Changes meanwhile wait (marked) for the next flush.
+   */
+  private async compact(): Promise<void> {
+    if (!this.owner) return;
+    const { file, kind } = this.opts;
+    const gen = this.gen + 1;
+    const tmp = `${file}.tmp`;
+    let out: FileHandle | undefined;
+    try {
+      out = await open(tmp, 'w');
+      let bytes = 0;
+      let chunk = `${JSON.stringify({ gatehouse: kind, v: FORMAT_VERSION, gen, savedAt: this.opts.now() })}\n`;
+      for (const line of this.owner.snapshot()) {
+        chunk += `${line}\n`;
+        if (chunk.length >= CHUNK_BYTES) {
+          bytes += (await out.write(chunk)).bytesWritten;
+          chunk = '';
+        }
+      }
+      bytes += (await out.write(chunk)).bytesWritten;
+      await out.sync();
+      await out.close();
+      out = undefined;
+      await rename(tmp, file);
+      // from here the snapshot holds everything: an older journal beside it is ignored at load
+      this.gen = gen;
+      this.snapshotBytes = bytes;
+      await this.fh?.close().catch(() => undefined);
+      this.fh = undefined;
+      const header = this.journalHeader(gen);
+      await writeAtomically(`${this.journalFile}.tmp`, this.journalFile, header);
+      this.fh = await open(this.journalFile, 'a');
+      this.journalBytes = this.headerBytes = Buffer.byteLength(header);
+      this.broken = false;
+      this.written.snapshots++;
+      this.written.bytes += bytes + this.headerBytes;
+    } catch (err) {
+      await out?.close().catch(() => undefined);
+      this.failed(err);
+    }
+  }
+
+  /** Write what is pending, then a final snapshot (when the journal holds anything), and stop. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.chain;
+    if (this.owner) {
+      if (!this.broken) await this.flush();
+      if (this.broken || this.journalBytes > this.headerBytes) await this.compact();
+    }
+    await this.fh?.close().catch(() => undefined);
+    this.fh = undefined;
+  }
+}
+
+async function writeAtomically(tmp: string, file: string, text: string): Promise<void> {
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.write(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}
+
+async function readOrUndefined(file: string, log: Logger, kind: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      log.warn({ err: errorMessage(err), file, code: 'GH_BROKER_STATE_FILE' }, `cannot read ${kind} state: starting without it`);
+    return undefined;
+  }
+}
+
+function parseOrUndefined(line: string): StateRecord | undefined {
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as StateRecord) : undefined;
+  } catch {
+    return undefined;
+  }
+}
