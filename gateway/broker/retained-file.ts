@@ -102,6 +102,8 @@ export class RetainedFile {
   /** The retained messages of the last run, expired ones left out (no file: none). */
   async load(): Promise<RetainedPacket[]> {
     const now = this.clocks.now();
+    // each message's record as parsed, so the packets below need no second parse
+    const parsed = new Map<string, StoredRetained>();
     const apply = (r: StateRecord, line: string | undefined): void => {
       if (typeof r.topic !== 'string') return;
       const before = this.byTopic.get(r.topic);
@@ -112,6 +114,7 @@ export class RetainedFile {
       if (expiry !== undefined && expiry <= now) return;
       const text = line ?? JSON.stringify(r);
       this.byTopic.set(r.topic, { line: text, expiry: expiry === undefined ? undefined : monotonicOf(expiry, this.clocks) });
+      parsed.set(r.topic, r as unknown as StoredRetained);
       this.bytes += text.length + 1;
     };
     const legacy = (doc: unknown): void => {
@@ -132,8 +135,9 @@ export class RetainedFile {
     this.loaded = true;
     if (this.marked.size > 0) this.journal.touch();
     const out: RetainedPacket[] = [];
-    for (const { line, expiry } of this.byTopic.values()) {
-      const r = JSON.parse(line) as StoredRetained;
+    for (const [topic, { expiry }] of this.byTopic) {
+      const r = parsed.get(topic);
+      if (!r) continue;
       const packet: RetainedPacket = { cmd: 'publish', topic: r.topic, payload: Buffer.from(r.payload, 'base64'), qos: r.qos, retain: true, dup: false };
       const properties = decodeProps(r.properties);
       if (properties) packet.properties = properties;

@@ -121,7 +121,11 @@ test('a retained Basic Ingest publish runs its rule and is not retained (no subs
   }
   await withTimeout(arrived, 15_000, 'the rule ran on both retained Basic Ingest publishes');
   assert.equal(await gw.stop(), 0); // writes the final retained set
-  const retained = JSON.parse(await readFile(join(dir, 'data', 'mqtt-retained.json'), 'utf8')) as unknown;
+  // the snapshot: a header line, then one JSON record a line
+  const retained = (await readFile(join(dir, 'data', 'mqtt-retained.json'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as unknown);
   const topics = JSON.stringify(retained);
   assert.match(topics, /status\/building-4/);
   assert.match(topics, /status\/building-5/);

@@ -71,6 +71,27 @@ test('a corrupt retained file is logged and the broker starts without it', async
     (await retainedOn(url, 'a', 1)).map((p) => p.payload.toString()),
     ['x'],
   );
+  // kept aside for inspection, not overwritten
+  const { readFile } = await import('node:fs/promises');
+  assert.equal(await readFile(`${file}.corrupt`, 'utf8'), '{"retained": [unclosed');
+});
+
+test('a snapshot with a corrupt line is set aside whole: the broker starts without it, and without the journal beside it', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'mqtt-retained.json');
+  const { writeFile } = await import('node:fs/promises');
+  const rec = (topic: string): string => JSON.stringify({ topic, payload: Buffer.from('v').toString('base64'), qos: 1 });
+  await writeFile(file, `{"gatehouse":"mqtt-retained","v":2,"gen":3,"savedAt":1}\n${rec('a/1')}\n{"topic":"a/2","pay\n${rec('a/3')}\n`);
+  await writeFile(`${file}.journal`, `{"gatehouse":"mqtt-retained-journal","v":2,"gen":3}\n${rec('a/4')}\n`);
+  const { url } = await startBroker(t, file);
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
+  await c.publishAsync('a/5', 'x', { qos: 1, retain: true });
+  await c.endAsync();
+  // only what was retained after the start
+  assert.deepEqual(
+    (await retainedOn(url, 'a/+', 1)).map((p) => p.topic),
+    ['a/5'],
+  );
 });
 
 test('the retained file is not written for a message retained again unchanged', async (t) => {
@@ -113,4 +134,32 @@ test('one changed topic of a large retained set costs its own line, not a rewrit
   const per = (rf.journal.written.bytes - before) / 20;
   assert.ok(per < 1500, `${per} bytes written per changed topic`);
   assert.equal(rf.journal.written.snapshots, 1, 'only the snapshot made at the first start');
+});
+
+test('the journal is compacted into a new snapshot once it outgrows the set; the last values survive the restart', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'mqtt-retained.json');
+  const { readFile } = await import('node:fs/promises');
+  const header = async (): Promise<{ gen: number }> => JSON.parse((await readFile(file, 'utf8')).split('\n')[0]!) as { gen: number };
+  const first = await startBroker(t, file);
+  const genAtStart = (await header()).gen;
+  const { stat } = await import('node:fs/promises');
+  const journalSize = async (): Promise<number> => (await stat(`${file}.journal`)).size;
+  const pub = await mqtt.connectAsync(first.url, { reconnectPeriod: 0 });
+  // 40 topics of 16 KiB (a ~870 KB set) changed round after round: changes to a topic within one
+  // write are one line, so each round's write adds the set again, until the journal holds 2x the set
+  let n = 0;
+  for (let round = 0; round < 10 && (await header()).gen === genAtStart; round++) {
+    const before = await journalSize();
+    for (let i = 0; i < 40; i++, n++) await pub.publishAsync(`fleet/dev${i}/config`, `v${n}:`.padEnd(16 * 1024, 'x'), { qos: 1, retain: true });
+    await waitUntil(async () => (await header()).gen > genAtStart || (await journalSize()) > before, `round ${round} written`, 10_000, 20);
+  }
+  await pub.endAsync();
+  assert.ok((await header()).gen > genAtStart, 'a compaction');
+  const journal = await readFile(`${file}.journal`, 'utf8');
+  assert.ok(journal.length < 1024 * 1024, `the journal was started again (${journal.length} bytes)`);
+  await first.broker.stop();
+  const second = await startBroker(t, file);
+  const got = await retainedOn(second.url, 'fleet/+/config', 40);
+  assert.deepEqual(got.map((p) => p.payload.toString().split(':')[0]).sort(), Array.from({ length: 40 }, (_, i) => `v${n - 40 + i}`).sort());
 });
