@@ -22,7 +22,7 @@
 // the middle of a write) is ignored with a warning and counted, as is everything after the first
 // line that does not parse; a snapshot that does not parse is set aside as `<file>.corrupt` and the
 // broker starts without that state (logged with GH_BROKER_STATE_FILE).
-import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
 
@@ -206,7 +206,8 @@ export class StateJournal {
 
   /** Something changed: it is written within flushDelayMs. */
   touch(): void {
-    if (this.closed || this.timer || !this.owner) return;
+    // after a failed write the retry timer is armed: it writes everything, changes wait as marks
+    if (this.closed || this.timer || !this.owner || this.broken) return;
     this.timer = setTimeout(() => {
       this.chain = this.chain.then(() => {
         this.timer = undefined;
@@ -296,6 +297,8 @@ export class StateJournal {
       this.written.bytes += bytes + this.headerBytes;
     } catch (err) {
       await out?.close().catch(() => undefined);
+      // a partial snapshot must not hold the space a full disk needs back
+      await unlink(tmp).catch(() => undefined);
       this.failed(err);
     }
   }

@@ -4,6 +4,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type IPublishPacket } from 'mqtt';
+import pino from 'pino';
 import { createBroker, type Broker } from '../../gateway/broker/index.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 
@@ -162,4 +163,40 @@ test('the journal is compacted into a new snapshot once it outgrows the set; the
   const second = await startBroker(t, file);
   const got = await retainedOn(second.url, 'fleet/+/config', 40);
   assert.deepEqual(got.map((p) => p.payload.toString().split(':')[0]).sort(), Array.from({ length: 40 }, (_, i) => `v${n - 40 + i}`).sort());
+});
+
+test('a full disk: the failed write is warned once and counted, changes wait as marks (one a topic), and a whole snapshot is written once space is freed', async (t) => {
+  const { smallFsSkip, mountSmallFs, writeFiller, freeBytes } = await import('../helpers/small-fs.js');
+  const skip = smallFsSkip();
+  if (skip) return t.skip(skip);
+  const dir = await mountSmallFs(t, 1);
+  const { RetainedFile } = await import('../../gateway/broker/retained-file.js');
+  const { clocksOf } = await import('../../core/clock.js');
+  const { rm } = await import('node:fs/promises');
+  const logs: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'warn' }, { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) });
+  const stats = { stateTornLines: 0, stateCorruptFiles: 0, stateWriteErrors: 0 };
+  const rf = new RetainedFile(join(dir, 'r.json'), log, clocksOf({}), 0, stats);
+  t.after(() => rf.close());
+  await rf.load();
+  await writeFiller(join(dir, 'filler'), freeBytes(dir));
+  // 10 topics of 1 KiB changed 30 times while the disk is full
+  for (let n = 0; n < 30; n++) {
+    for (let i = 0; i < 10; i++) rf.note({ topic: `cfg/dev${i}`, payload: Buffer.from(`v${n}:`.padEnd(1024, 'x')), qos: 1 });
+    await waitUntil(() => !rf.dirty || stats.stateWriteErrors > 0, `round ${n}`);
+  }
+  // one failed write, then nothing until the 5 s retry: no snapshot attempted at each change
+  assert.ok(stats.stateWriteErrors >= 1 && stats.stateWriteErrors <= 2, `${stats.stateWriteErrors} failed writes`);
+  assert.equal(logs.filter((l) => l.code === 'GH_BROKER_STATE_FILE').length, 1, 'warned once');
+  assert.match(String(logs[0]?.msg), /cannot write mqtt-retained state: retrying as a whole snapshot every 5 s/);
+  await rm(join(dir, 'filler'));
+  // the retry (every 5 s) writes the whole set as a snapshot
+  await waitUntil(() => rf.journal.written.snapshots === 2, 'the snapshot after the disk was freed', 15_000, 50);
+  const again = new RetainedFile(join(dir, 'r.json'), pino({ level: 'silent' }), clocksOf({}), 0);
+  const loaded = await again.load();
+  await again.close();
+  assert.deepEqual(
+    loaded.map((p) => p.payload.toString().split(':')[0]),
+    Array(10).fill('v29'),
+  );
 });
