@@ -10,6 +10,7 @@ import { errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 import { safeLogDestination } from './log-destination.js';
+import { EXIT_CONFIG, restartCannotFix } from './exit-codes.js';
 
 const USAGE = 'gatehouse start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N] [--log-level LEVEL]';
 const HELP = `usage: ${USAGE}
@@ -25,7 +26,10 @@ answers 503 with the reason meanwhile, and SIGINT/SIGTERM stop it at once (exit 
 SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
 certificates are served to new connections) and reads the config file again: a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
-effect at the next restart. An invalid file is logged and changes nothing.`;
+effect at the next restart. An invalid file is logged and changes nothing.
+Exit codes: 0 stopped; 1 failed in a way a restart may cure (a port in use, a store locked);
+2 bad arguments; 78 the configuration, or a file it names, is wrong, or the data directory was
+written by a newer version: starting again cannot help (systemd does not restart the unit).`;
 
 /**
  * Node 20 reached its end of life in April 2026 and AWS SDK releases after January 2027 need 22:
@@ -130,7 +134,12 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     checkConfigFiles(c);
     return c;
   };
-  const config = await readConfig();
+  let config: GatehouseConfig;
+  try {
+    config = await readConfig();
+  } catch (err) {
+    return cannotStart(err, io);
+  }
   const logDestination = safeLogDestination();
   const logger = pino({ level: values['log-level'] ?? config.log.level, base: { gw: config.gatewayId } }, logDestination.stream);
   warnOldNode(logger);
@@ -183,7 +192,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       logger.info({ signal: early[0] }, 'stopped while waiting for disk space to open the store (nothing was started)');
       return 0;
     }
-    throw err;
+    return cannotStart(err, io);
   }
 
   return await new Promise<number>((resolve) => {
@@ -216,6 +225,18 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       logger.error({ err: errorMessage(err) }, 'unhandled promise rejection (a bug: please report it)');
     });
   });
+}
+
+/**
+ * A start that failed: an error a restart cannot fix (the configuration, a file it names, a data
+ * directory of a newer version) is told on stderr and ends with EXIT_CONFIG, which the systemd
+ * unit does not restart (RestartPreventExitStatus); any other is thrown (exit 1: restarted).
+ */
+function cannotStart(err: unknown, io: CliIO): number {
+  if (!restartCannotFix(err)) throw err;
+  writeLine(io.stderr, `gatehouse start: ${errorMessage(err)}`);
+  writeLine(io.stderr, `gatehouse start: exit ${EXIT_CONFIG} (configuration error): starting again cannot fix this; fix it, then start again`);
+  return EXIT_CONFIG;
 }
 
 /**

@@ -44,6 +44,7 @@ export async function openChecked(db: Db, path: string): Promise<void> {
     throw new GatehouseError('GH_STORE_OPEN', `store format ${readU64(fmt, 0)} is not supported (this version reads ${FORMAT_VERSION})`, {
       where: path,
       hint: 'run the gatehouse version that wrote this data directory, or move the directory away',
+      details: { storeFormat: readU64(fmt, 0), supported: FORMAT_VERSION },
     });
   }
 }
