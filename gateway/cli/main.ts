@@ -16,6 +16,7 @@ commands:
   check-config FILE                 validate a configuration file (and its rule set) without starting
   import-agent-config AGENT.json [--out FILE]   convert a Kinesis Agent configuration into a Gatehouse one
   config-docs                       print every configuration key with its default (Markdown)
+  status [--admin URL | --config FILE]    the running gateway in a few lines (or what its start waits for)
   streams [--admin URL | --config FILE]   list local streams and exporters of the running gateway
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts
   sources [--admin URL | --config FILE]   list configured sources of the running gateway: state, summary, last error
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, Loader> = {
   'check-config': async () => (await import('./check-config.js')).runCheckConfig,
   'import-agent-config': async () => (await import('./import-agent-config.js')).runImportAgentConfig,
   'config-docs': async () => (await import('./config-docs.js')).runConfigDocs,
+  status: async () => (await import('./status.js')).runStatus,
   streams: async () => (await import('./streams.js')).runStreams,
   jobs: async () => (await import('./jobs.js')).runJobs,
   sources: async () => (await import('./sources.js')).runSources,

@@ -83,6 +83,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const deps = { logger, registry };
   await mkdir(config.dataDir, { recursive: true });
   const openingMono = monotonicNow();
+  const storePath = join(config.dataDir, 'store');
 
   // The admin API comes up early only while the store waits for space (waiting-admin.ts).
   let early: { admin: AdminServer; use(next: AdminSource): void } | undefined;
@@ -93,7 +94,9 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       if ((wait === undefined) !== (w === undefined)) opts.onStoreWait?.(w !== undefined);
       wait = w;
       if (w && !early && config.admin.enabled) {
-        const switchable = switchableSource(waitingSource(() => wait, config.gatewayId, openingMono));
+        const switchable = switchableSource(
+          waitingSource({ wait: () => wait, gatewayId: config.gatewayId, version: opts.version, startedMono: openingMono, storePath }),
+        );
         const admin = createAdminServer(config.admin, { logger: logger.child({ c: 'admin' }), registry, source: switchable.source });
         await admin.start();
         early = { admin, use: switchable.use };
@@ -101,7 +104,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     },
   };
   const storeDeps = { logger: logger.child({ c: 'store' }), registry };
-  const streams = await openLocalStreams({ ...config.store, path: join(config.dataDir, 'store') }, storeDeps, waitForSpace).catch(async (err: unknown) => {
+  const streams = await openLocalStreams({ ...config.store, path: storePath }, storeDeps, waitForSpace).catch(async (err: unknown) => {
     await early?.admin.stop();
     throw err;
   });

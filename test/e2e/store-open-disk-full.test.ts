@@ -4,11 +4,13 @@
 // waits: one error line, /healthz 503 with the reason, a stop signal ends it at once (exit 0), and
 // once space is freed it starts by itself with every record acknowledged before the kill.
 // On a REAL small filesystem (a 4 MiB tmpfs holding the data dir; needs root, skipped otherwise).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readdir, stat, unlink } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
@@ -45,6 +47,57 @@ function spawnGateway(config: string): Started {
   proc.stderr!.on('data', (d: Buffer) => logs.push({ msg: `stderr: ${d.toString()}` }));
   const exited = once(proc, 'exit').then(([code]) => code as number | null);
   return { logs, exited, proc, msgs: () => logs.map((l) => String(l.msg)) };
+}
+
+/** What a start waiting for space shows: /api/overview, the page (in Chromium where installed), `gatehouse status`. */
+async function assertWaitingShown(admin: string, dataDir: string, t: TestContext): Promise<void> {
+  const res = await fetch(`${admin}/api/overview`);
+  assert.equal(res.status, 200);
+  const o = (await res.json()) as { health: { ok: boolean; status: string }; starting: Record<string, unknown> };
+  assert.equal(o.health.status, 'starting');
+  const s = o.starting;
+  assert.equal(s.state, 'waiting-for-disk');
+  assert.equal(s.waitingFor, 'free disk space to open the store');
+  assert.ok(Number.isFinite(Date.parse(String(s.since))), `since is a time: ${String(s.since)}`);
+  assert.equal(s.freeBytes, 0);
+  assert.ok(Number(s.neededBytes) > MESSAGES * PAD.length, `needed bytes: ${String(s.neededBytes)}`);
+  assert.equal(s.storePath, join(dataDir, 'store'));
+  assert.match(String(s.whatToDo), /free space on the filesystem of .*store/);
+  assert.match(String(s.notRunning), /MQTT broker/);
+  const page = await fetch(`${admin}/`);
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /id="starting"/);
+
+  const { cmd, args } = cliCommand();
+  const text = spawnSync(cmd, [...args, 'status', '--admin', admin], { encoding: 'utf8' });
+  assert.equal(text.status, 1, `not healthy: exit 1\n${text.stderr}`);
+  assert.match(text.stdout, /: starting: NOT STARTED: waiting for free disk space to open the store since /);
+  assert.match(text.stdout, /free space: 0 B; needed: about [\d.]+ (KiB|MiB) to open/);
+  assert.match(text.stdout, /what to do: free space on the filesystem of /);
+  assert.match(text.stdout, /meanwhile: the MQTT broker/);
+  const json = spawnSync(cmd, [...args, 'status', '--admin', admin, '--json'], { encoding: 'utf8' });
+  const doc = JSON.parse(json.stdout) as { running: boolean; starting: { state: string; freeBytes: number } };
+  assert.equal(doc.running, false);
+  assert.equal(doc.starting.state, 'waiting-for-disk');
+  assert.equal(doc.starting.freeBytes, 0);
+
+  if (!existsSync('/usr/bin/chromium')) return t.diagnostic('status page in a browser not checked: needs the Debian package chromium');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  try {
+    const tab = await browser.newPage();
+    await tab.goto(`${admin}/`, { waitUntil: 'load', timeout: 20_000 });
+    const panel = tab.locator('#starting');
+    await panel.waitFor({ state: 'visible', timeout: 10_000 });
+    const shown = (await panel.textContent()) ?? '';
+    assert.match(shown, /Waiting for\s*free disk space to open the store/);
+    assert.match(shown, /0 B free, about .* needed to open/);
+    assert.match(shown, /What to do\s*free space on the filesystem of/);
+    assert.match(shown, /MQTT broker/);
+    assert.equal(await tab.locator('#main').isHidden(), true, 'the figures of a running gateway are hidden');
+    assert.equal(await tab.locator('#health').textContent(), 'starting');
+  } finally {
+    await browser.close();
+  }
 }
 
 function adminUrl(g: Started): string {
@@ -117,8 +170,12 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   const second = spawnGateway(config);
   t.after(() => second.proc.kill('SIGKILL'));
   await waitUntil(() => second.msgs().includes('admin API listening'), 'the second start waits for space', 30_000);
+  // The status page, /api/overview and `gatehouse status` say what the start waits for (the
+  // broker staying down is said too), where /api/overview answered 503 and the page 404 before.
+  const waitStart = performance.now();
+  await assertWaitingShown(adminUrl(second), dataDir, t);
   // Past one free-space check (every 5 s): still waiting, nothing more logged.
-  await new Promise((r) => setTimeout(r, 6_000));
+  await new Promise((r) => setTimeout(r, Math.max(0, 6_000 - (performance.now() - waitStart))));
   assert.equal(second.proc.exitCode, null, 'still running');
   assert.equal(second.msgs().filter((m) => m.startsWith('store cannot open')).length, 1, 'one line, not one per check');
   assert.ok(!second.msgs().includes('gatehouse started'));

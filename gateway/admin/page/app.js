@@ -9,6 +9,8 @@ import { startPolling } from './poll.js';
 import { renderEvents, renderRules } from './rules-events.js';
 import { renderSources } from './sources.js';
 import { renderStreams } from './streams.js';
+import { renderStarting } from './starting.js';
+import { $ } from './dom.js';
 import { renderCards, renderHeader } from './summary.js';
 
 let lastOverview;
@@ -16,6 +18,10 @@ let lastOverview;
 function render(o) {
   lastOverview = o;
   renderHeader(o);
+  // A start waiting for disk space: its panel instead of the figures (there are none yet).
+  const starting = renderStarting(o);
+  if ($('token-form').hidden) $('main').hidden = starting;
+  if (starting) return;
   renderCards(o);
   renderChart(o);
   renderStreams(o);

@@ -1,0 +1,116 @@
+// `gatehouse status`: the running gateway in a few lines (GET /api/overview, what the status page
+// shows): health, uptime, rates, clients, links, sources, streams and backlog, the rule set; or,
+// while its start waits for disk space to open the store, what it waits for and what to do.
+import { SOURCE_UP_STATES } from '../pipeline/contract.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+
+const USAGE = 'gatehouse status [--admin URL | --config FILE] [--token T] [--json]';
+
+interface Starting {
+  state: string;
+  waitingFor: string;
+  since?: string;
+  reason?: string;
+  storePath?: string;
+  freeBytes?: number | null;
+  neededBytes?: number;
+  reserveBytes?: number;
+  attempts?: number;
+  whatToDo?: string;
+  notRunning?: string;
+}
+
+interface Overview {
+  gatewayId: string;
+  version: string;
+  health: { ok: boolean; status?: string; reason?: string; uptimeSeconds?: number };
+  starting?: Starting;
+  current?: { in: number; out: number };
+  clients?: unknown[];
+  links?: Array<{ state?: string }>;
+  sources?: Array<{ name?: string; state?: string }>;
+  streams?: Array<{ name: string; exporters?: Array<{ state?: string; backlog?: { records?: number } }> }>;
+  rules?: { activeVersion?: number | null; activeConfirmed?: boolean | null };
+}
+
+function fmtBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined) return 'unknown';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+}
+
+/** The stable --json document: the figures the text shows, by name. */
+export function statusSummary(o: Overview): Record<string, unknown> {
+  const exporters = (o.streams ?? []).flatMap((s) => s.exporters ?? []);
+  return {
+    gatewayId: o.gatewayId,
+    version: o.version,
+    health: o.health,
+    ...(o.starting ? { starting: o.starting } : {}),
+    running: o.starting === undefined,
+    rates: { in: o.current?.in ?? 0, out: o.current?.out ?? 0 },
+    clients: (o.clients ?? []).length,
+    links: { open: (o.links ?? []).filter((l) => l.state === 'open').length, total: (o.links ?? []).length },
+    sources: {
+      total: (o.sources ?? []).length,
+      notRunning: (o.sources ?? []).filter((s) => !SOURCE_UP_STATES.has(s.state ?? '')).map((s) => `${s.name}: ${s.state}`),
+    },
+    streams: (o.streams ?? []).length,
+    backlogRecords: exporters.reduce((n, e) => n + (e.backlog?.records ?? 0), 0),
+    exportersInBackoff: exporters.filter((e) => e.state === 'backoff').length,
+    rules: { version: o.rules?.activeVersion ?? null, confirmed: o.rules?.activeConfirmed ?? null },
+  };
+}
+
+function describe(o: Overview): string[] {
+  const head = `${o.gatewayId} (version ${o.version}): ${o.health.status ?? (o.health.ok ? 'ok' : 'degraded')}`;
+  const s = o.starting;
+  if (s) {
+    if (s.state !== 'waiting-for-disk') return [`${head}: NOT STARTED yet, waiting for ${s.waitingFor}`];
+    return [
+      `${head}: NOT STARTED: waiting for ${s.waitingFor} since ${s.since} (${s.attempts ?? 0} attempts)`,
+      `  free space: ${fmtBytes(s.freeBytes)}; needed: about ${fmtBytes(s.neededBytes)} to open${s.reserveBytes ? `, + ${fmtBytes(s.reserveBytes)} (store.reserveBytes) for appends` : ''}`,
+      `  store: ${s.storePath}`,
+      `  why: ${s.reason}`,
+      `  what to do: ${s.whatToDo}`,
+      `  meanwhile: ${s.notRunning}`,
+    ];
+  }
+  const sum = statusSummary(o) as ReturnType<typeof statusSummary> & {
+    rates: { in: number; out: number };
+    links: { open: number; total: number };
+    sources: { total: number; notRunning: string[] };
+  };
+  const lines = [`${head}, up ${o.health.uptimeSeconds ?? 0}s${o.health.reason ? `: ${o.health.reason}` : ''}`];
+  lines.push(
+    `  ingest ${sum.rates.in} msgs/s, export ${sum.rates.out} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open`,
+  );
+  lines.push(
+    `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}`,
+  );
+  lines.push(
+    `  ${sum.sources.total} source(s)${sum.sources.notRunning.length ? `, not running: ${sum.sources.notRunning.join(', ')} (gatehouse sources)` : ', all running'}`,
+  );
+  const r = sum.rules as { version: number | null; confirmed: boolean | null };
+  lines.push(`  rule set version ${r.version ?? 'none'}${r.confirmed === false ? ' (on probation)' : ''}`);
+  return lines;
+}
+
+export async function runStatus(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
+  if (values.help) {
+    writeLine(
+      io.stdout,
+      `usage: ${USAGE}\nShows the running gateway in a few lines (what the status page shows): health, uptime, rates, clients, links, streams and backlog, sources, rule set; while its start waits for disk space to open the store, what it waits for since when, free vs needed bytes and what to do. Exit 0 when the gateway answers healthy, 1 when it answers unhealthy (degraded, starting, stopping) or cannot be reached.`,
+    );
+    return 0;
+  }
+  const target = await resolveAdmin(values.admin, values.config, values.token);
+  const o = (await adminRequest(target, 'GET', '/api/overview')) as Overview;
+  if (values.json) writeLine(io.stdout, JSON.stringify(statusSummary(o), null, 2));
+  else for (const line of describe(o)) writeLine(io.stdout, line);
+  return o.health.ok ? 0 : 1;
+}
