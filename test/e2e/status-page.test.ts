@@ -75,6 +75,7 @@ test('status page files are found from the source tree and reference nothing ext
     '/poll.js',
     '/rules-events.js',
     '/sources.js',
+    '/starting.js',
     '/streams.js',
     '/summary.js',
   ];
