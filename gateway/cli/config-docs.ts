@@ -2,7 +2,7 @@
 // the zod schema itself, so docs/configuration.md can never drift from the code.
 import { z } from '../../core/zod.js';
 import { configSchema } from '../config/full-schema.js';
-import { writeLine, type CliIO } from './io.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 interface JsonSchema {
   type?: string | string[];
@@ -66,7 +66,8 @@ export function configDocsMarkdown(): string {
 }
 
 export async function runConfigDocs(argv: string[], io: CliIO): Promise<number> {
-  if (argv.includes('--help')) {
+  const { values } = parseCliArgs(argv, { help: { type: 'boolean', short: 'h' } }, 'gatehouse config-docs');
+  if (values.help) {
     writeLine(io.stdout, 'usage: gatehouse config-docs\nPrints the configuration reference (Markdown) generated from the schema.');
     return 0;
   }

@@ -1,7 +1,7 @@
 // `gatehouse errors`: the error code catalogue. `--markdown` prints docs/errors.md (generated from
 // core/error-catalogue.ts, checked by a unit test, so the page can never drift from the code).
 import { ERROR_CATALOGUE, type ErrorSpec } from '../../core/errors.js';
-import { writeLine, type CliIO } from './io.js';
+import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, '⏎');
 
@@ -29,12 +29,15 @@ export function errorsDocsMarkdown(): string {
   return lines.join('\n').replace(/\|\n## /g, '|\n\n## ');
 }
 
+const USAGE = 'gatehouse errors [--markdown]';
+
 export async function runErrors(argv: string[], io: CliIO): Promise<number> {
-  if (argv.includes('--help')) {
-    writeLine(io.stdout, 'usage: gatehouse errors [--markdown]\nLists every GatehouseError code and its meaning (--markdown: docs/errors.md).');
+  const { values } = parseCliArgs(argv, { markdown: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, USAGE);
+  if (values.help) {
+    writeLine(io.stdout, `usage: ${USAGE}\nLists every GatehouseError code and its meaning (--markdown: docs/errors.md).`);
     return 0;
   }
-  if (argv.includes('--markdown')) {
+  if (values.markdown) {
     io.stdout.write(errorsDocsMarkdown());
     return 0;
   }

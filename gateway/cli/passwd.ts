@@ -22,6 +22,11 @@ export async function runPasswd(argv: string[], io: CliIO): Promise<number> {
     );
     return 0;
   }
+  // `gatehouse passwd my secret phrase` would hash 'my' alone: the device's password would not match.
+  if (positionals.length > 1)
+    throw new GatehouseError('GH_ARG_INVALID', `expected one PASSWORD, got ${positionals.length} arguments`, {
+      hint: `quote a password with spaces: gatehouse passwd '${positionals.join(' ')}' (or give it on stdin)`,
+    });
   const plain = positionals[0] ?? (await readStdin());
   if (!plain) throw new GatehouseError('GH_ARG_INVALID', 'empty password', { hint: USAGE });
   writeLine(io.stdout, hashPassword(plain));

@@ -140,8 +140,17 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       const { values, positionals } = parseCliArgs(rest, { ...remoteOptions, force: { type: 'boolean' }, probation: { type: 'boolean' } }, APPLY_USAGE, true);
       if (values.help) return help(io, 0, APPLY_HELP);
       const file = positionals[0];
-      if (!file) throw new GatehouseError('GH_ARG_INVALID', 'expected a rule set FILE', { hint: `usage: ${APPLY_USAGE}` });
-      const body = await readFile(file);
+      if (!file || positionals.length > 1)
+        throw new GatehouseError('GH_ARG_INVALID', file ? `expected one rule set FILE, got ${positionals.length}` : 'expected a rule set FILE', {
+          hint: `usage: ${APPLY_USAGE}`,
+        });
+      const body = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+        throw new GatehouseError('GH_CONFIG_READ', `cannot read rule set file ${file}: ${err.code ?? err.message}`, {
+          where: file,
+          hint: 'check the path and the file permissions',
+          cause: err,
+        });
+      });
       // --probation: rolled back by the gateway itself if a new or changed rule fails at run time (control.probation).
       const query = new URLSearchParams({ ...(values.force ? { force: '1' } : {}), ...(values.probation ? { probation: '1' } : {}) }).toString();
       const admin = await resolveAdmin(values.admin, values.config, values.token);

@@ -1,0 +1,44 @@
+// Arguments a user can get wrong on the commands that took anything (ops audit): each is refused
+// with exit 2 and the usage, or a file error says what, where and how to fix it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { main } from '../../gateway/cli/main.js';
+import { runCaptured } from '../helpers/cli-capture.js';
+
+test('passwd with an unquoted password of several words is refused, not the hash of its first word', async () => {
+  const r = await runCaptured(main, ['passwd', 'my', 'secret', 'phrase']);
+  assert.equal(r.code, 2, r.out);
+  assert.equal(r.out, '', 'no hash printed');
+  assert.match(r.err, /GH_ARG_INVALID: expected one PASSWORD, got 3 arguments.*Fix: quote a password with spaces: gatehouse passwd 'my secret phrase'/);
+  const one = await runCaptured(main, ['passwd', 'truck7-secret']);
+  assert.equal(one.code, 0);
+  assert.match(one.out, /^scrypt\$/);
+});
+
+test('rules apply: a second FILE is refused; a missing FILE is GH_CONFIG_READ with where and how to fix', async () => {
+  const two = await runCaptured(main, ['rules', 'apply', 'a.yaml', 'b.yaml']);
+  assert.equal(two.code, 2);
+  assert.match(two.err, /GH_ARG_INVALID: expected one rule set FILE, got 2/);
+  const missing = await runCaptured(main, ['rules', 'apply', '/nonexistent/rules.yaml', '--admin', 'http://127.0.0.1:1']);
+  assert.equal(missing.code, 1);
+  assert.match(
+    missing.err,
+    /^gatehouse rules: GH_CONFIG_READ: cannot read rule set file \/nonexistent\/rules\.yaml: ENOENT \(at \/nonexistent\/rules\.yaml\)\. Fix: check the path/,
+  );
+});
+
+test('errors and config-docs refuse unknown options and arguments (exit 2) instead of ignoring them', async () => {
+  for (const argv of [
+    ['errors', '--json'],
+    ['errors', 'GH_CONFIG_READ'],
+    ['config-docs', '--bogus'],
+    ['config-docs', 'extra'],
+  ]) {
+    const r = await runCaptured(main, argv);
+    assert.equal(r.code, 2, `${argv.join(' ')}: ${r.err}`);
+    assert.match(r.err, /GH_ARG_INVALID: .*Fix: usage: gatehouse (errors|config-docs)/, argv.join(' '));
+    assert.equal(r.out, '', argv.join(' '));
+  }
+  assert.equal((await runCaptured(main, ['errors', '--markdown'])).code, 0);
+  assert.equal((await runCaptured(main, ['config-docs'])).code, 0);
+});
