@@ -29,7 +29,7 @@ interface Overview {
   current?: { in: number; out: number };
   clients?: unknown[];
   links?: Array<{ state?: string }>;
-  sources?: Array<{ name?: string; state?: string }>;
+  sources?: Array<{ name?: string; state?: string; builtIn?: boolean }>;
   streams?: Array<{ name: string; exporters?: Array<{ state?: string; backlog?: { records?: number } }> }>;
   rules?: { activeVersion?: number | null; activeConfirmed?: boolean | null };
 }
@@ -45,6 +45,7 @@ function fmtBytes(n: number | null | undefined): string {
 /** The stable --json document: the figures the text shows, by name. */
 export function statusSummary(o: Overview): Record<string, unknown> {
   const exporters = (o.streams ?? []).flatMap((s) => s.exporters ?? []);
+  const configured = (o.sources ?? []).filter((s) => !s.builtIn);
   return {
     gatewayId: o.gatewayId,
     version: o.version,
@@ -54,9 +55,10 @@ export function statusSummary(o: Overview): Record<string, unknown> {
     rates: { in: o.current?.in ?? 0, out: o.current?.out ?? 0 },
     clients: (o.clients ?? []).length,
     links: { open: (o.links ?? []).filter((l) => l.state === 'open').length, total: (o.links ?? []).length },
+    // Configured sources, as `gatehouse sources` lists them (not the built-in broker, serial, control, republish).
     sources: {
-      total: (o.sources ?? []).length,
-      notRunning: (o.sources ?? []).filter((s) => !SOURCE_UP_STATES.has(s.state ?? '')).map((s) => `${s.name}: ${s.state}`),
+      total: configured.length,
+      notRunning: configured.filter((s) => !SOURCE_UP_STATES.has(s.state ?? '')).map((s) => `${s.name}: ${s.state}`),
     },
     streams: (o.streams ?? []).length,
     backlogRecords: exporters.reduce((n, e) => n + (e.backlog?.records ?? 0), 0),
@@ -92,7 +94,7 @@ function describe(o: Overview): string[] {
     `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}`,
   );
   lines.push(
-    `  ${sum.sources.total} source(s)${sum.sources.notRunning.length ? `, not running: ${sum.sources.notRunning.join(', ')} (gatehouse sources)` : ', all running'}`,
+    `  ${sum.sources.total} configured source(s)${sum.sources.notRunning.length ? `, not up: ${sum.sources.notRunning.join(', ')} (gatehouse sources)` : sum.sources.total ? ', all up' : ''}`,
   );
   const r = sum.rules as { version: number | null; confirmed: boolean | null };
   lines.push(`  rule set version ${r.version ?? 'none'}${r.confirmed === false ? ' (on probation)' : ''}`);

@@ -23,7 +23,8 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
   assert.match(lines[0] ?? '', /^site-1 \(version [^)]+\): ok, up \d+s$/);
   assert.match(text.out, /1 MQTT client\(s\); serial links 0\/0 open/);
   assert.match(text.out, /\d+ stream\(s\), backlog \d+ record\(s\)/);
-  assert.match(text.out, /source\(s\), all running/);
+  // Configured sources only, as `gatehouse sources` (the built-in broker, serial, control, republish are not counted).
+  assert.match(text.out, /^ {2}0 configured source\(s\)$/m);
   assert.match(text.out, /rule set version 1/);
 
   const json = await runCaptured(main, ['status', '--admin', gw.adminUrl, '--json']);
