@@ -10,6 +10,7 @@ const commands = [
   ['check-config'],
   ['import-agent-config'],
   ['config-docs'],
+  ['status'],
   ['streams'],
   ['jobs'],
   ['sources'],
@@ -62,7 +63,7 @@ test('gatehouse --help lists every command', async () => {
 test('a command that cannot reach the gateway says so with its own code (not an argument error)', async () => {
   const { freePort } = await import('../helpers/index.js');
   const port = await freePort(); // free: nothing listens there
-  for (const command of ['streams', 'jobs', 'sources']) {
+  for (const command of ['status', 'streams', 'jobs', 'sources']) {
     const { code, err } = await runCaptured(main, [command, '--admin', `http://127.0.0.1:${port}`]);
     assert.equal(code, 1, command);
     assert.match(err, new RegExp(`^gatehouse ${command}: GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http://127\\.0\\.0\\.1:\\d+`), command);
