@@ -6,11 +6,14 @@ import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway, type Gateway } from '../runtime/index.js';
 import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
 import { applyProcessMemorySettings } from '../runtime/process-memory.js';
-import { errorMessage } from '../../core/errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 import { safeLogDestination } from './log-destination.js';
 import { EXIT_CONFIG, restartCannotFix } from './exit-codes.js';
+
+/** pino's levels, as log.level takes them (config/schema.ts). */
+const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const USAGE = 'gatehouse start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N] [--log-level LEVEL]';
 const HELP = `usage: ${USAGE}
@@ -124,6 +127,10 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, HELP);
     return 0;
   }
+  const logLevel = values['log-level'];
+  if (logLevel !== undefined && !LOG_LEVELS.includes(logLevel)) {
+    throw new GatehouseError('GH_ARG_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`, { hint: 'e.g. --log-level debug' });
+  }
   const overrides = {
     ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
     ...(values['mqtt-port'] !== undefined ? { mqttPort: portArg(values['mqtt-port'], '--mqtt-port') } : {}),
@@ -141,7 +148,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     return cannotStart(err, io);
   }
   const logDestination = safeLogDestination();
-  const logger = pino({ level: values['log-level'] ?? config.log.level, base: { gw: config.gatewayId } }, logDestination.stream);
+  const logger = pino({ level: logLevel ?? config.log.level, base: { gw: config.gatewayId } }, logDestination.stream);
   warnOldNode(logger);
   noteV8Flags(logger);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);

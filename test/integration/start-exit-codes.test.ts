@@ -54,6 +54,12 @@ test('start: a config error exits 78 with the reason; bad arguments exit 2; a po
   assert.equal(badRules.code, EXIT_CONFIG, badRules.stderr);
   assert.match(badRules.stderr, /GH_SQL_SYNTAX/);
 
+  // A log level pino does not know: an argument error naming the levels (was pino's 'default
+  // level:nope must be included in custom levels', exit 1: restarted for ever).
+  const level = await start(['--log-level', 'nope', ...ports]);
+  assert.equal(level.code, EXIT_USAGE, level.stderr);
+  assert.match(level.stderr, /GH_ARG_INVALID: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got 'nope'/);
+
   const usage = await start(['--bogus']);
   assert.equal(usage.code, EXIT_USAGE, usage.stderr);
   assert.match(usage.stderr, /GH_ARG_INVALID: Unknown option '--bogus'/);
