@@ -1,7 +1,7 @@
 // `gatehouse rules eval` and `gatehouse rules check`: evaluate one statement, validate a rule set
 // file, offline. The rules engine itself stays in rules/; this is only its command-line face.
 import { parseArgs } from 'node:util';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, serializeOutput, topicMatches } from '../../rules/index.js';
 import type { ActionRegistry, CompiledQuery, SqlVersion, WindowedQuery } from '../../rules/index.js';
@@ -146,6 +146,24 @@ function evalWindowed(query: CompiledQuery, w: WindowedQuery, c: EvalContext, io
  * `registry`: the action kinds to check against. The gateway passes its one registry builder's inert
  * mode (gateway/pipeline/actions), so `rules check` accepts exactly what `start` accepts.
  */
+/**
+ * A gateway configuration given where a rule set is expected (fleet.yaml for fleet-rules.yaml): one
+ * error saying so, not 'unknown key dataDir' for each of its keys. (check-config says the reverse.)
+ */
+async function configGivenAsRuleSet(file: string): Promise<GatehouseError | undefined> {
+  // Loaded only here: `rules eval` and a valid `rules check` do not pay for the config schema.
+  const [{ readConfigFile }, { configBaseSchema }] = await Promise.all([import('../config/load.js'), import('../config/schema.js')]);
+  const raw = await readConfigFile(file).catch(() => undefined);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || Array.isArray((raw as Record<string, unknown>).rules)) return undefined;
+  const configKeys = new Set(Object.keys(configBaseSchema.shape));
+  const found = Object.keys(raw).filter((k) => k !== 'rules' && configKeys.has(k));
+  if (found.length === 0) return undefined;
+  return new GatehouseError('GH_RULESET_INVALID', `${file} holds a gateway configuration (${found.join(', ')}), not a rule set (version, rules)`, {
+    where: file,
+    hint: `check it with \`gatehouse check-config ${file}\` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)`,
+  });
+}
+
 export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionRegistry): Promise<number> {
   let positionals: string[];
   let help = false;
@@ -176,9 +194,11 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
       io.stdout.write(`  rule ${r.name} has no FROM: it runs only on Basic Ingest publishes to $aws/rules/${r.name}/<topic>\n`);
     }
     return 0;
-  } catch (err) {
+  } catch (caught) {
+    const err = caught instanceof GatehouseError && caught.code === 'GH_RULESET_INVALID' ? ((await configGivenAsRuleSet(file)) ?? caught) : caught;
     if (err instanceof GatehouseError) {
-      io.stderr.write(`${err.code}: ${err.message}${err.where ? ` (at ${err.where})` : ''}\n`);
+      const hint = err.hint ?? ERROR_CATALOGUE[err.code].hint;
+      io.stderr.write(`${err.code}: ${err.message}${err.where ? ` (at ${err.where})` : ''}. Fix: ${hint}\n`);
     } else {
       io.stderr.write(`${errorMessage(err)}\n`);
     }

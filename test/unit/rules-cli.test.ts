@@ -216,3 +216,16 @@ test('a rule without FROM (AWS IoT Basic Ingest only): rules check names it, rul
   assert.equal(stateful.out, '');
   assert.match(stateful.err, /Basic Ingest does not run a rule that keeps state/);
 });
+
+test('rules check on a gateway configuration says to use check-config (one error), as check-config on a rule set says the reverse', async () => {
+  const r = await run(rulesCheck, ['docs/examples/fleet.yaml']);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.err,
+    'GH_RULESET_INVALID: docs/examples/fleet.yaml holds a gateway configuration (dataDir, rulesFile, streams, exporters), not a rule set (version, rules) (at docs/examples/fleet.yaml). Fix: check it with `gatehouse check-config docs/examples/fleet.yaml` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)\n',
+  );
+  // A missing file says how to fix it too.
+  const missing = await run(rulesCheck, ['/nonexistent/rules.yaml']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /^GH_CONFIG_READ: cannot read rule set file: ENOENT.* \(at \/nonexistent\/rules\.yaml\)\. Fix: /);
+});
