@@ -17,7 +17,7 @@ import { toStreamOptions } from '../store/options.js';
 import type { LocalStreams } from '../store/types.js';
 import { createAdminServer, type AdminServer, type AdminSource } from '../admin/server.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
-import { errorMessage } from '../../core/errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
@@ -78,10 +78,35 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
+/**
+ * The data directory, made if missing. One that cannot be made (a file in the way, no permission,
+ * a read-only filesystem) is the configuration's to fix: GH_CONFIG_INVALID (start exits 78); a
+ * full or failing disk is the store's (GH_STORE_OPEN, exit 1).
+ */
+async function makeDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOSPC' || code === 'EIO') {
+      throw new GatehouseError('GH_STORE_OPEN', `cannot make the data directory ${dir}: ${errorMessage(err)}`, {
+        where: 'dataDir',
+        hint: 'free space on that filesystem or check the disk',
+        cause: err,
+      });
+    }
+    throw new GatehouseError('GH_CONFIG_INVALID', `the data directory ${dir} cannot be made (${code})`, {
+      where: 'dataDir',
+      hint: `set dataDir (or --data-dir) to a directory the gateway's user may write (under systemd: /var/lib/gatehouse, the unit's ReadWritePaths), or move what is at that path away`,
+      cause: err,
+    });
+  }
+}
+
 export async function startGateway(config: GatehouseConfig, opts: GatewayOptions): Promise<Gateway> {
   const { logger, registry } = opts;
   const deps = { logger, registry };
-  await mkdir(config.dataDir, { recursive: true });
+  await makeDataDir(config.dataDir);
   const openingMono = monotonicNow();
   const storePath = join(config.dataDir, 'store');
 

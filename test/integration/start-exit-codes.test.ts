@@ -60,6 +60,13 @@ test('start: a config error exits 78 with the reason; bad arguments exit 2; a po
   assert.equal(level.code, EXIT_USAGE, level.stderr);
   assert.match(level.stderr, /GH_ARG_INVALID: --log-level must be one of fatal, error, warn, info, debug, trace, silent, got 'nope'/);
 
+  // A data directory that cannot be made (a file there): what, where, how to fix; 78.
+  const file = join(dir, 'a-file');
+  await writeFile(file, '');
+  const notDir = await start(['--data-dir', file, '--mqtt-port', '0', '--admin-port', '0']);
+  assert.equal(notDir.code, EXIT_CONFIG, notDir.stderr);
+  assert.match(notDir.stderr, /GH_CONFIG_INVALID: the data directory .*a-file cannot be made \(EEXIST\) \(at dataDir\)\. Fix: /);
+
   const usage = await start(['--bogus']);
   assert.equal(usage.code, EXIT_USAGE, usage.stderr);
   assert.match(usage.stderr, /GH_ARG_INVALID: Unknown option '--bogus'/);
