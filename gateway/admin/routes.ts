@@ -19,8 +19,8 @@ const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
 /** `/api/streams/{name}/records`, the one route with a parameter. */
 export const RECORDS_ROUTE = /^\/api\/streams\/([^/]+)\/records$/;
 
-/** The routes listed in a 404's hint. */
-export const KNOWN_ROUTES: readonly string[] = [...ROUTES.keys()];
+/** The routes listed in a 404's hint: the status page, the fixed ones, the records route. */
+export const KNOWN_ROUTES: readonly string[] = ['/ (the status page)', ...ROUTES.keys(), '/api/streams/{name}/records?from=N&limit=N'];
 
 /** The methods a known path takes (for 405 and its `Allow` header), undefined for an unknown path. */
 export function allowedMethods(path: string): readonly string[] | undefined {

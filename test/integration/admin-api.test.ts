@@ -348,4 +348,8 @@ test('HTTP methods: HEAD on every GET route (monitors, load balancers), 405 name
   });
   assert.equal(doubled.status, 404);
   assert.match(doubled.body, /no route GET \/\/api\/streams/);
+  // The hint names every route, the status page and the records route included.
+  const hint = (JSON.parse(doubled.body) as { error: { hint: string } }).error.hint;
+  assert.match(hint, /^routes: \/ \(the status page\), \/healthz, /);
+  assert.match(hint, /\/api\/streams\/\{name\}\/records\?from=N&limit=N/);
 });
