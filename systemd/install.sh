@@ -77,9 +77,11 @@ install -d -m 0750 "$state"
 say "folders: $prefix $etc $state"
 
 # 3. program (built JS + production dependencies)
-for part in bin dist package.json package-lock.json README.md; do
+# (gateway/admin/page: the status page's files, found next to package.json at run time.)
+for part in bin dist gateway/admin/page package.json package-lock.json README.md; do
   [ -e "$src/$part" ] || continue
   rm -rf "${prefix:?}/$part"
+  mkdir -p "$(dirname "$prefix/$part")"
   cp -R "$src/$part" "$prefix/$part"
 done
 if [ "$modules" = yes ] && [ -d "$src/node_modules" ]; then

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { repoRoot, tempDir, which } from '../helpers/index.js';
+import { findPageDir, loadPageFiles } from '../../gateway/admin/status-page.js';
 
 function install(root: string, ...args: string[]): { code: number | null; out: string } {
   const r = spawnSync('bash', [join(repoRoot, 'systemd', 'install.sh'), '--no-modules', ...args], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
@@ -21,6 +22,10 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
     'opt/gatehouse/bin/gatehouse.js',
     'opt/gatehouse/dist/gateway/cli/main.js',
     'opt/gatehouse/package.json',
+    // The status page's files, found next to package.json (gateway/admin/status-page.ts): without
+    // them the installed gateway served 'the status page files were not found'.
+    'opt/gatehouse/gateway/admin/page/index.html',
+    'opt/gatehouse/gateway/admin/page/app.js',
     'etc/gatehouse/gatehouse.yaml',
     'etc/systemd/system/gatehouse.service',
     'var/lib/gatehouse',
@@ -28,6 +33,9 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
     assert.ok(existsSync(join(root, p)), `${p} installed`);
   }
   assert.match(first.out, /wrote starter config/);
+  const installedPage = findPageDir(join(root, 'opt/gatehouse/dist/gateway/admin'));
+  assert.equal(installedPage, join(root, 'opt/gatehouse/gateway/admin/page'));
+  assert.deepEqual([...loadPageFiles(installedPage!).keys()].sort(), [...loadPageFiles(join(repoRoot, 'gateway/admin/page')).keys()].sort());
   assert.match(first.out, /installed unit/);
 
   // The user's config is never overwritten; the unit is left alone when unchanged.
