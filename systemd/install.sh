@@ -127,10 +127,32 @@ fi
 if command -v systemd-analyze >/dev/null 2>&1 && [ -z "$destdir" ]; then
   systemd-analyze verify "$unit" && say "systemd-analyze verify: ok"
 fi
+
+# 7. the config, checked by the version being installed: a key an older version took may be refused
+#    now, and the unit would then fail at its next start (exit 78, not restarted) instead of running
+config_ok=yes
+if ! command -v node >/dev/null 2>&1; then
+  say "node not found on PATH: config not checked (run 'gatehouse check-config $etc/gatehouse.yaml')"
+elif check_out=$(node "$src/bin/gatehouse.js" check-config "$etc/gatehouse.yaml" 2>&1); then
+  say "check-config $etc/gatehouse.yaml: ok"
+else
+  config_ok=no
+  say "WARNING: $etc/gatehouse.yaml does not pass check-config with this version; the gateway will not start with it:"
+  printf '%s\n' "$check_out" | sed 's/^/    /'
+fi
+
 if have_systemctl; then
   systemctl daemon-reload
-  systemctl enable --now gatehouse.service
-  say "enabled and started gatehouse.service (journalctl -u gatehouse -f)"
+  if [ "$config_ok" = no ]; then
+    systemctl enable gatehouse.service
+    say "enabled gatehouse.service, not started: fix $etc/gatehouse.yaml (above), then 'systemctl restart gatehouse'"
+  elif systemctl is-active --quiet gatehouse.service; then
+    systemctl enable gatehouse.service
+    say "gatehouse.service keeps running the version it started with: 'systemctl restart gatehouse' runs this one"
+  else
+    systemctl enable --now gatehouse.service
+    say "enabled and started gatehouse.service (systemctl status gatehouse; journalctl -u gatehouse -f)"
+  fi
 else
   say "systemd not running here: start it later with 'systemctl enable --now gatehouse'"
 fi

@@ -46,6 +46,15 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
   assert.match(second.out, /kept existing/);
   assert.match(second.out, /up to date/);
   assert.equal(readFileSync(join(root, 'etc/gatehouse/gatehouse.yaml'), 'utf8'), 'gatewayId: mine\n');
+  // The kept config is checked by the version being installed: one it refuses is said, with the
+  // errors, before a restart would find it (the unit would fail with exit 78).
+  assert.match(second.out, /check-config .*etc\/gatehouse\/gatehouse\.yaml: ok/);
+  await writeFile(join(root, 'etc/gatehouse/gatehouse.yaml'), 'gatewayId: mine\nbroker:\n  port: 1883\n');
+  const refused = install(root);
+  assert.equal(refused.code, 0, refused.out);
+  assert.match(refused.out, /WARNING: .*gatehouse\.yaml does not pass check-config with this version/);
+  assert.match(refused.out, /broker\.port: unknown key 'port'/);
+  await writeFile(join(root, 'etc/gatehouse/gatehouse.yaml'), 'gatewayId: mine\n');
 
   const un = install(root, '--uninstall');
   assert.equal(un.code, 0, un.out);
