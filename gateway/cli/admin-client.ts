@@ -82,6 +82,13 @@ export async function resolveAdmin(adminUrl: string | undefined, configFile: str
     return { url: adminUrl.replace(/\/$/, ''), ...(envToken ? { token: envToken } : {}), ...(envCa.length ? { ca: envCa } : {}) };
   }
   const config = await loadConfig(configFile);
+  // Nothing listens then: 'cannot reach ... start the gateway' would send the user the wrong way.
+  if (!config.admin.enabled) {
+    throw new GatehouseError('GH_ADMIN_UNREACHABLE', `the admin API is disabled in ${configFile ?? 'the default configuration'} (admin.enabled: false)`, {
+      where: 'admin.enabled',
+      hint: 'set admin.enabled: true and restart the gateway: this command talks to it through its admin API',
+    });
+  }
   const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
   const t = envToken ?? config.admin.token;
   const tls = config.admin.tls;

@@ -42,3 +42,18 @@ test('errors and config-docs refuse unknown options and arguments (exit 2) inste
   assert.equal((await runCaptured(main, ['errors', '--markdown'])).code, 0);
   assert.equal((await runCaptured(main, ['config-docs'])).code, 0);
 });
+
+test('a command given --config of a gateway whose admin API is disabled says so, not "start the gateway"', async (t) => {
+  const { tempDir } = await import('../helpers/index.js');
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dir = await tempDir(t);
+  const config = join(dir, 'gatehouse.yaml');
+  await writeFile(config, 'admin:\n  enabled: false\n');
+  for (const argv of [['status'], ['streams'], ['rules', 'list']]) {
+    const r = await runCaptured(main, [...argv, '--config', config]);
+    assert.equal(r.code, 1, argv.join(' '));
+    assert.match(r.err, /GH_ADMIN_UNREACHABLE: the admin API is disabled in .*gatehouse\.yaml \(admin\.enabled: false\)/, `${argv.join(' ')}: ${r.err}`);
+    assert.match(r.err, /Fix: set admin\.enabled: true and restart the gateway/);
+  }
+});
