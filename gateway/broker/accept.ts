@@ -109,6 +109,8 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
     const client = aedes.handle(socket) as ClientInternals;
     const st = new ConnState(client, listener, socket.remoteAddress);
     st.certThumbprint = certThumbprint(socket);
+    // aedes' keep alive timer (made at CONNECT), restarted while the rate limit holds publishes
+    st.refreshKeepalive = () => (client as ClientInternals & { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh();
     states.set(client, st);
     socket.once('close', () => {
       st.closed = true;

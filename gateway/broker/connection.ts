@@ -7,6 +7,7 @@ import type { Message, MessageSource } from '../../core/message.js';
 import { OPEN_ACL, type ClientAcl } from './acl.js';
 import type { BrokerStats } from './metrics.js';
 import type { RateLog } from '../../core/rate-log.js';
+import type { PublishBucket } from './rate-limit.js';
 
 /** A client publish beyond maxInflight, waiting for a slot (FIFO keeps per-client order). */
 export interface Waiting {
@@ -44,6 +45,19 @@ export class ConnState {
   /** Settle handlers of this connection's QoS 0 commits (made once, not per message). */
   qos0Done: (() => void) | undefined = undefined;
   qos0Failed: ((err: unknown) => void) | undefined = undefined;
+  /** Publish rate limit (rate-limit.ts): the budget, made at the first publish when a limit is set. */
+  bucket: PublishBucket | undefined = undefined;
+  /** Set while publishes wait for the budget: it sends them on when tokens return. */
+  rateTimer: NodeJS.Timeout | undefined = undefined;
+  ratePump: (() => void) | undefined = undefined;
+  /** Monotonic ms since the wait for the budget was last added to throttledMs; -1: no publish waits for it. */
+  throttledSince = -1;
+  /** Times this connection's publishes waited for the budget, and for how long in all (ms). */
+  throttles = 0;
+  throttledMs = 0;
+  lastThrottleLog = -Infinity;
+  /** Restarts the keep alive timer: a client whose publishes are held is alive though its socket is not read. */
+  refreshKeepalive: (() => void) | undefined = undefined;
   constructor(
     readonly client: Client,
     readonly listener: string,

@@ -30,6 +30,7 @@ import type { DeliverInternals } from './outbound.js';
 import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { createCommitWindow, MAX_WAITING } from './inflight.js';
+import { createThrottleNotes, publishRateLimits } from './rate-limit.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
 import { createListenerHooks } from './accept.js';
@@ -48,6 +49,11 @@ export interface ClientInfo {
   connectedAt: number;
   listener: string;
   protocolVersion: number;
+  /** Its publishes wait for its rate budget now (broker.maxPublishRatePerClient / maxPublishBytesPerSecPerClient): its socket is read more slowly. */
+  throttled: boolean;
+  /** Times its publishes had to wait for its rate budget on this connection, and for how long in all. */
+  throttles: number;
+  throttledSeconds: number;
 }
 
 export interface BrokerPublishPacket {
@@ -120,7 +126,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const sockets = new Set<Socket>();
   let stopping: Promise<void> | undefined;
 
-  const commit = createCommitWindow({ stats, log, monotonic, maxInflight, sink: deps });
+  const limits = publishRateLimits(options);
+  const rate = limits && { limits, notes: createThrottleNotes(stats, log, limits) };
+  const commit = createCommitWindow({ stats, log, monotonic, maxInflight, sink: deps, rate });
   const rateLog = rateLimitedLog(log, 'warn', 10_000, monotonic);
   const refusedListeners = new Set<(r: PublishRefusal) => void>();
   const publishRefused = (r: PublishRefusal): void => {
@@ -382,6 +390,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
           connectedAt: st.connectedAt,
           listener: st.listener,
           protocolVersion: st.client.version,
+          throttled: st.throttledSince >= 0,
+          throttles: st.throttles,
+          throttledSeconds: Math.round((st.throttledMs + (st.throttledSince >= 0 ? monotonic() - st.throttledSince : 0)) / 100) / 10,
         });
       }
       return out;

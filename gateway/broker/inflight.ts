@@ -6,6 +6,7 @@ import type { Message } from '../../core/message.js';
 import { errorMessage } from '../../core/errors.js';
 import type { ConnState } from './connection.js';
 import type { BrokerStats } from './metrics.js';
+import { PublishBucket, type PublishRateLimits, type ThrottleNotes } from './rate-limit.js';
 
 /** Waiting publishes per client beyond maxInflight. aedes reads no more from a socket until every
  * packet of the last read chunk is handled, so this is bounded by one chunk; the cap is a guard. */
@@ -19,6 +20,8 @@ export interface CommitDeps {
   maxInflight: number;
   /** The broker's deps: onPublish is called as its method, as aedes' caller would. */
   sink: { onPublish(msg: Message): Promise<void> | undefined };
+  /** Per-client publish rate limits (rate-limit.ts); undefined: none. */
+  rate?: { limits: PublishRateLimits; notes: ThrottleNotes } | undefined;
 }
 
 export interface CommitWindow {
@@ -28,6 +31,8 @@ export interface CommitWindow {
 
 export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const { stats, log, monotonic, maxInflight, sink } = deps;
+  const limits = deps.rate?.limits;
+  const notes = deps.rate?.notes;
   let lastRejectLog = -Infinity;
 
   const logRejection = (err: unknown, topic: string): void => {
@@ -46,6 +51,11 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
       if (st.waiting.length >= MAX_WAITING) return cb(new Error('too many publishes waiting for the gateway'));
       st.waiting.push({ msg, cb });
       return;
+    }
+    if (limits !== undefined && !take(st, msg)) {
+      // over its rate: the publish waits, and with it the reading of the client's socket
+      st.waiting.push({ msg, cb });
+      return hold(st);
     }
     if (msg.qos === 0) dispatch0(st, msg, cb);
     else dispatch(st, msg, cb);
@@ -105,13 +115,51 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   /** One in-flight slot is free: hand waiting publishes on, in order. */
   function release(st: ConnState): void {
     st.inflight--;
+    pump(st);
+  }
+
+  /** Hand waiting publishes on, in order, while the client has in-flight slots and (with a rate limit) budget. */
+  function pump(st: ConnState): void {
     while (st.inflight < maxInflight && st.waiting.length > 0) {
-      const w = st.waiting.shift()!;
+      const w = st.waiting[0]!;
       // the client is gone: it gets no ack and will resend, so do not store it now
-      if (st.closed) w.cb(new Error('connection closed'));
-      else if (w.msg.qos === 0) dispatch0(st, w.msg, w.cb);
+      if (st.closed) {
+        st.waiting.shift();
+        w.cb(new Error('connection closed'));
+        continue;
+      }
+      if (limits !== undefined) {
+        // waiting for budget: the timer sends them on
+        if (st.rateTimer !== undefined) return;
+        if (!take(st, w.msg)) return hold(st);
+      }
+      st.waiting.shift();
+      if (w.msg.qos === 0) dispatch0(st, w.msg, w.cb);
       else dispatch(st, w.msg, w.cb);
     }
+    if (st.throttledSince >= 0 && st.rateTimer === undefined) notes!.ended(st, monotonic());
+  }
+
+  /** Take the publish's tokens from the client's budget (made full at its first publish). */
+  function take(st: ConnState, msg: Message): boolean {
+    const t = monotonic();
+    return (st.bucket ??= new PublishBucket(limits!, t)).take(msg.payload.length, t);
+  }
+
+  /** The client's next publish waits for its budget: note it, and look again when tokens return. */
+  function hold(st: ConnState): void {
+    const t = monotonic();
+    if (st.throttledSince < 0) notes!.started(st, t);
+    st.ratePump ??= () => {
+      st.rateTimer = undefined;
+      notes!.tick(st, monotonic());
+      // held publishes are the client's sign of life: its socket is not read meanwhile
+      st.refreshKeepalive?.();
+      pump(st);
+    };
+    st.rateTimer = setTimeout(st.ratePump, st.bucket!.waitMs());
+    // the client's socket keeps the process up; a stopping broker does not wait for this
+    st.rateTimer.unref();
   }
 
   return { submit };

@@ -45,6 +45,10 @@ export class BrokerStats {
   /** Failed writes of a state file (retried as a whole snapshot). */
   stateWriteErrors = 0;
   slowConsumerDisconnects = 0;
+  /** Times a client's publishes started waiting for its rate budget, their total wait (ms), clients waiting now. */
+  throttles = 0;
+  throttledMs = 0;
+  clientsThrottled = 0;
   /** MQTT 5: QoS 1/2 publishes answered with a negative PUBACK/PUBREC (connection kept). */
   v5NegativeAcks = 0;
   /** MQTT 5: messages not sent to a subscriber (over its Maximum Packet Size, or its queue full). */
@@ -201,6 +205,26 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
       this.inc({ problem: 'torn_line' }, s.stateTornLines);
       this.inc({ problem: 'corrupt' }, s.stateCorruptFiles);
       this.inc({ problem: 'write_error' }, s.stateWriteErrors);
+    },
+  });
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_client_throttled_total',
+    'Times a client publishing over broker.maxPublishRatePerClient or maxPublishBytesPerSecPerClient had its socket read paused (nothing dropped)',
+    () => s.throttles,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_client_throttled_seconds_total',
+    'Seconds clients spent with their socket read paused by the publish rate limits (summed over clients; counted when each pause ends)',
+    () => s.throttledMs / 1000,
+  );
+  new Gauge({
+    name: 'gatehouse_mqtt_clients_throttled',
+    help: 'MQTT clients whose socket read is paused by the publish rate limits now',
+    registers: [registry],
+    collect() {
+      this.set(s.clientsThrottled);
     },
   });
   mirrorCounter(

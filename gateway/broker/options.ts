@@ -134,6 +134,29 @@ export const outboundSchema = z
 
 export const brokerOptionsSchema = z
   .strictObject({
+    maxPublishRatePerClient: z
+      .number()
+      .min(0)
+      .default(1000)
+      .describe(
+        "PUBLISH packets per second one client may send, on average (0: no limit). Over it the broker stops reading that client's socket until its budget returns (TCP backpressure, as EMQX messages_rate): nothing is dropped or refused, QoS 0 included; the client is counted (gatehouse_mqtt_client_throttled_total) and logged at most once a minute. A device that buffered publishes while offline may send publishRateBurstSeconds' worth at once. AWS IoT allows 100 per connection; mosquitto has no limit.",
+      ),
+    maxPublishBytesPerSecPerClient: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 * 1024)
+      .describe(
+        'PUBLISH payload bytes per second one client may send, on average (0: no limit); enforced as maxPublishRatePerClient. One publish larger than the budget still passes, and the client then waits until its average is back under the limit. AWS IoT allows 512 KiB/s per connection.',
+      ),
+    publishRateBurstSeconds: z
+      .number()
+      .min(0.1)
+      .max(3600)
+      .default(3)
+      .describe(
+        'The burst a client may send at once before the two limits above hold it back, in seconds of its rate (default: 3,000 publishes and 3 MiB at the default rates).',
+      ),
     listeners: z
       .array(listenerSchema)
       .min(1)

@@ -225,6 +225,8 @@ export class V5Connection implements V5ConnectionHandle {
     this.client = { id: this.clientId, version: 5, conn: this.socket } as unknown as Client;
     const st = new ConnState(this.client, this.listener, this.socket.remoteAddress);
     st.certThumbprint = certThumbprint(this.socket);
+    // restarted while the rate limit holds publishes (their socket is not read meanwhile)
+    st.refreshKeepalive = () => this.keepaliveTimer?.refresh();
     this.st = st;
     ctx.states.set(this.client, st);
     const password = p.password === undefined ? undefined : Buffer.isBuffer(p.password) ? p.password : Buffer.from(p.password);
