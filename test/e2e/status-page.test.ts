@@ -177,6 +177,8 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   await waitForShownAbove(page, 'tr[data-stream="archive"] .last-seq', seq1);
   await waitForShownAbove(page, '#clients-count', 0, 10_000);
   assert.equal(await page.locator('#clients-body tr th').first().textContent(), `status-page-${process.pid}`);
+  // the Rate limit column: this client publishes under broker.maxPublishRatePerClient
+  assert.equal(await page.locator('#clients-body tr td').last().textContent(), '–');
 
   // The exporter's destination is down: its error is shown, highlighted, and logged as an event.
   const errorCell = page.locator('[data-exporter-error="up"].current .exporter-error');

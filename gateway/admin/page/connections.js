@@ -1,6 +1,6 @@
 // Status page: what feeds the gateway: connected MQTT clients, serial links and tailed files.
 import { $, emptyRow, h, num } from './dom.js';
-import { fmtBytes, fmtDuration, fmtTime } from './format.js';
+import { fmtBytes, fmtDuration, fmtInt, fmtTime } from './format.js';
 
 export function renderClients(o) {
   const rows = (o.clients ?? []).map((c) =>
@@ -13,9 +13,16 @@ export function renderClients(o) {
       h('td', null, c.listener ?? '–'),
       h('td', null, c.protocolVersion === 4 ? '3.1.1' : c.protocolVersion === 3 ? '3.1' : String(c.protocolVersion ?? '–')),
       h('td', null, fmtTime(c.connectedAt), ' ', h('small', { class: 'muted' }, `(${fmtDuration((Date.now() - c.connectedAt) / 1000)})`)),
+      // publishes over broker.maxPublishRatePerClient / maxPublishBytesPerSecPerClient: read more slowly
+      h(
+        'td',
+        null,
+        c.throttled ? h('strong', null, 'throttled') : '',
+        c.throttles ? h('small', { class: 'muted' }, ` ${fmtInt(c.throttles)}× (${fmtDuration(c.throttledSeconds ?? 0)})`) : c.throttled ? '' : '–',
+      ),
     ),
   );
-  $('clients-body').replaceChildren(...(rows.length ? rows : [emptyRow(6, 'No MQTT clients connected.')]));
+  $('clients-body').replaceChildren(...(rows.length ? rows : [emptyRow(7, 'No MQTT clients connected.')]));
 }
 
 export function renderLinks(o) {
