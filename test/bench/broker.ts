@@ -25,7 +25,8 @@ async function serve(variant: Variant): Promise<void> {
     port = (server.address() as { port: number }).port;
   } else {
     const broker = await createBroker(
-      { listeners: [{ host: '127.0.0.1', port: 0 }], maxConnections: 100 },
+      // the broker's capacity: no per-client publish rate limit (10 publishers flat out exceed it)
+      { listeners: [{ host: '127.0.0.1', port: 0 }], maxConnections: 100, maxPublishRatePerClient: 0, maxPublishBytesPerSecPerClient: 0 },
       {
         logger: pino({ level: 'warn' }),
         registry: new Registry(),

@@ -47,7 +47,11 @@ async function serve(variant: Variant): Promise<void> {
     const file = join(dir, 'gatehouse.json');
     await writeFile(
       file,
-      JSON.stringify(variant === 'gateway-noexport' ? { exporters: [] } : variant === 'gateway-v5off' ? { broker: { mqtt5: { enabled: false } } } : {}),
+      // capacity, not the per-client publish rate limit (10 publishers flat out exceed its default)
+      JSON.stringify({
+        ...(variant === 'gateway-noexport' ? { exporters: [] } : {}),
+        broker: { maxPublishRatePerClient: 0, maxPublishBytesPerSecPerClient: 0, ...(variant === 'gateway-v5off' ? { mqtt5: { enabled: false } } : {}) },
+      }),
     );
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry: new Registry(), version: 'bench' });

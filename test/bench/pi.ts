@@ -145,8 +145,9 @@ async function serve(variant: Variant): Promise<void> {
     // (no write_bytes there; measure bytes on a real disk).
     const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'gatehouse-bench-pi-'));
     const file = join(dir, 'gatehouse.json');
-    // BENCH_CONFIG='{...}': another gateway config (e.g. a gzip file exporter); default: none (defaults).
-    await writeFile(file, process.env.BENCH_CONFIG ?? '{}');
+    // BENCH_CONFIG='{...}': another gateway config (e.g. a gzip file exporter); default: the defaults
+    // but the per-client publish rate limit (flat out, 10 publishers exceed it: capacity is measured)
+    await writeFile(file, process.env.BENCH_CONFIG ?? '{"broker":{"maxPublishRatePerClient":0,"maxPublishBytesPerSecPerClient":0}}');
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
     const registry = new Registry();
     // As `gatehouse start` (BENCH_PROCESS_MEMORY=0: without, to compare).
