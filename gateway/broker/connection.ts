@@ -13,6 +13,8 @@ import type { PublishBucket } from './rate-limit.js';
 export interface Waiting {
   msg: Message;
   cb: (err?: Error | null) => void;
+  /** The will of the closed connection: committed after what the client sent before it. */
+  will?: true;
 }
 
 /**

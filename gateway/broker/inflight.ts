@@ -47,6 +47,14 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const onQos0Rejected = (err: unknown): void => logRejection(err, '(qos 0)');
 
   function submit(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {
+    if (gone(st)) {
+      // a closed connection's publish is its will: after what the client sent before it (aedes
+      // drops, per 3.1.1 subscriber, a message numbered below one it delivered), never held for
+      // a budget the connection no longer needs
+      if (st.waiting.length === 0) return msg.qos === 0 ? dispatch0(st, msg, cb) : dispatch(st, msg, cb);
+      st.waiting.push({ msg, cb, will: true });
+      return pump(st);
+    }
     if (st.inflight >= maxInflight || st.waiting.length > 0) {
       if (st.waiting.length >= MAX_WAITING) return cb(new Error('too many publishes waiting for the gateway'));
       st.waiting.push({ msg, cb });
@@ -122,10 +130,13 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   function pump(st: ConnState): void {
     while (st.inflight < maxInflight && st.waiting.length > 0) {
       const w = st.waiting[0]!;
-      // the client is gone: it gets no ack and will resend, so do not store it now
-      if (st.closed) {
+      if (gone(st)) {
         st.waiting.shift();
-        w.cb(new Error('connection closed'));
+        // the client is gone: a QoS 1/2 publish gets no ack and will be resent, so it is not stored
+        // now; a QoS 0 one was sent for good, so it is, and so is the will (no rate limit now)
+        if (w.msg.qos === 0) dispatch0(st, w.msg, w.cb);
+        else if (w.will) dispatch(st, w.msg, w.cb);
+        else w.cb(new Error('connection closed'));
         continue;
       }
       if (limits !== undefined) {
@@ -138,6 +149,11 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
       else dispatch(st, w.msg, w.cb);
     }
     if (st.throttledSince >= 0 && st.rateTimer === undefined) notes!.ended(st, monotonic());
+  }
+
+  /** The connection is closed (aedes marks its client closed before the socket's 'close' event). */
+  function gone(st: ConnState): boolean {
+    return st.closed || (st.client as { closed?: boolean }).closed === true;
   }
 
   /** Take the publish's tokens from the client's budget (made full at its first publish). */

@@ -256,3 +256,23 @@ for (const level of [4, 5] as const) {
     assert.equal(got.get('data/ka')?.length, N);
   });
 }
+
+for (const version of [4, 5] as const) {
+  test(`MQTT ${version === 5 ? '5' : '3.1.1'}: the will of a client that drops while over its rate is published`, async (t) => {
+    const rig = await startGw(t, '  maxPublishRatePerClient: 50\n  maxPublishBytesPerSecPerClient: 0\n  publishRateBurstSeconds: 0.1\n');
+    const got = await subscriber(t, rig.url, 4);
+    const c = await mqtt.connectAsync(rig.url, {
+      clientId: `will-${version}`,
+      protocolVersion: version,
+      reconnectPeriod: 0,
+      will: { topic: 'data/will', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    for (let i = 0; i < 200; i++) c.publish('data/w', String(i), { qos: 0 });
+    await waitUntil(() => rig.gw.broker.clients().find((x) => x.id === `will-${version}`)?.throttled, 'throttled', 20_000);
+    // the connection drops without DISCONNECT: the will is due, while the client's budget is spent
+    c.stream.destroy();
+    await waitUntil(() => got.get('data/will')?.length, 'the will delivered', 10_000);
+    assert.deepEqual(got.get('data/will'), ['gone']);
+    await waitUntil(async () => (await metricValue(rig.registry, 'gatehouse_mqtt_clients_throttled')) === 0, 'no client throttled', 10_000);
+  });
+}
