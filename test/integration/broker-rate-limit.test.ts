@@ -78,7 +78,7 @@ for (const version of [4, 5] as const) {
     for (let i = 0; i < N; i++) flooder.publish('data/flood', String(i), { qos: 0 });
     // the flooder is throttled (status and gauge) while its messages trickle in
     await waitUntil(() => rig.gw.broker.clients().find((c) => c.id === `flooder-${version}`)?.throttled, 'flooder shown throttled', 20_000);
-    assert.equal(await metricValue(rig.registry, 'gatehouse_mqtt_clients_throttled'), 1);
+    await waitUntil(async () => (await metricValue(rig.registry, 'gatehouse_mqtt_clients_throttled')) === 1, 'the gauge counts it', 10_000);
     // a normal device: 20 QoS 1 publishes, one after the other, all acknowledged while the flood is still held back
     const d0 = performance.now();
     for (let i = 0; i < 20; i++) await device.publishAsync('data/device', String(i), { qos: 1 });
@@ -100,7 +100,7 @@ for (const version of [4, 5] as const) {
     const minMs = ((N - RATE * BURST_S - 1) / RATE) * 1000;
     assert.ok(floodMs >= minMs * 0.95, `flood took ${floodMs.toFixed(0)} ms, the limit allows no less than ${minMs.toFixed(0)} ms`);
     // the device's publishes were not queued behind the flood: a fraction of the flood's time
-    assert.ok(deviceMs < floodMs / 3, `device 20 x QoS 1: ${deviceMs.toFixed(0)} ms, flood ${floodMs.toFixed(0)} ms`);
+    assert.ok(deviceMs < floodMs / 2, `device 20 x QoS 1: ${deviceMs.toFixed(0)} ms, flood ${floodMs.toFixed(0)} ms`);
     console.log(`${name}: flood of ${N} QoS 0 at ${RATE}/s: ${floodMs.toFixed(0)} ms (min ${minMs.toFixed(0)}); device 20 x QoS 1: ${deviceMs.toFixed(0)} ms`);
 
     await waitUntil(() => !rig.gw.broker.clients().find((c) => c.id === `flooder-${version}`)?.throttled, 'flooder no longer throttled', 10_000);
