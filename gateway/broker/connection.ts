@@ -7,7 +7,7 @@ import type { Message, MessageSource } from '../../core/message.js';
 import { OPEN_ACL, type ClientAcl } from './acl.js';
 import type { BrokerStats } from './metrics.js';
 import type { RateLog } from '../../core/rate-log.js';
-import type { PublishBucket } from './rate-limit.js';
+import type { PublishBucket, PublishRateLimits } from './rate-limit.js';
 
 /** A client publish beyond maxInflight, waiting for a slot (FIFO keeps per-client order). */
 export interface Waiting {
@@ -47,7 +47,9 @@ export class ConnState {
   /** Settle handlers of this connection's QoS 0 commits (made once, not per message). */
   qos0Done: (() => void) | undefined = undefined;
   qos0Failed: ((err: unknown) => void) | undefined = undefined;
-  /** Publish rate limit (rate-limit.ts): the budget, made at the first publish when a limit is set. */
+  /** Publish rate limits of this client (rate-limit.ts; set when it is accepted), none: undefined. */
+  rateLimits: PublishRateLimits | undefined = undefined;
+  /** Its budget, made at its first publish when a limit is set. */
   bucket: PublishBucket | undefined = undefined;
   /** Set while publishes wait for the budget: it sends them on when tokens return. */
   rateTimer: NodeJS.Timeout | undefined = undefined;

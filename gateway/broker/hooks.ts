@@ -12,6 +12,7 @@ import type { BrokerOptions } from './options.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
 import type { AuthGuard, BanScope } from './auth-guard.js';
 import type { RateLog } from '../../core/rate-log.js';
+import { publishRateLimitsByUser } from './rate-limit.js';
 
 /** A client publish the broker refused before the gateway saw it (for the control plane's status). */
 export interface PublishRefusal {
@@ -88,6 +89,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   const usersByName = new Map(options.users.map((u) => [u.username, u.password]));
   const hasDeny = aclHasDeny(options.acl);
   const { maxPayloadBytes, maxConnections } = options;
+  const rateLimitsOf = publishRateLimitsByUser(options);
 
   function onClientError(client: Client, err: Error): void {
     if (PROTOCOL_ERROR.test(err.message)) {
@@ -222,6 +224,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     st.user = user;
     st.connectedAt = now();
     st.acl = compileClientAcl(options.acl, user, client.id);
+    st.rateLimits = rateLimitsOf(user);
     const source: MessageSource = { kind: 'mqtt', id: client.id };
     if (st.ip !== undefined) source.ip = st.ip;
     // principal(): the user name; for a mutual-TLS client without one, its certificate's thumbprint (as AWS IoT).

@@ -30,7 +30,7 @@ import type { DeliverInternals } from './outbound.js';
 import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { createCommitWindow, MAX_WAITING } from './inflight.js';
-import { createThrottleNotes, publishRateLimits } from './rate-limit.js';
+import { createThrottleNotes } from './rate-limit.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
 import { createListenerHooks } from './accept.js';
@@ -126,9 +126,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const sockets = new Set<Socket>();
   let stopping: Promise<void> | undefined;
 
-  const limits = publishRateLimits(options);
-  const rate = limits && { limits, notes: createThrottleNotes(stats, log, limits) };
-  const commit = createCommitWindow({ stats, log, monotonic, maxInflight, sink: deps, rate });
+  const commit = createCommitWindow({ stats, log, monotonic, maxInflight, sink: deps, throttle: createThrottleNotes(stats, log) });
   const rateLog = rateLimitedLog(log, 'warn', 10_000, monotonic);
   const refusedListeners = new Set<(r: PublishRefusal) => void>();
   const publishRefused = (r: PublishRefusal): void => {

@@ -20,8 +20,8 @@ export interface CommitDeps {
   maxInflight: number;
   /** The broker's deps: onPublish is called as its method, as aedes' caller would. */
   sink: { onPublish(msg: Message): Promise<void> | undefined };
-  /** Per-client publish rate limits (rate-limit.ts); undefined: none. */
-  rate?: { limits: PublishRateLimits; notes: ThrottleNotes } | undefined;
+  /** Throttle bookkeeping of the per-client publish rate limits (ConnState.rateLimits; rate-limit.ts). */
+  throttle: ThrottleNotes;
 }
 
 export interface CommitWindow {
@@ -31,8 +31,7 @@ export interface CommitWindow {
 
 export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const { stats, log, monotonic, maxInflight, sink } = deps;
-  const limits = deps.rate?.limits;
-  const notes = deps.rate?.notes;
+  const notes = deps.throttle;
   let lastRejectLog = -Infinity;
 
   const logRejection = (err: unknown, topic: string): void => {
@@ -60,7 +59,7 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
       st.waiting.push({ msg, cb });
       return;
     }
-    if (limits !== undefined && !take(st, msg)) {
+    if (st.rateLimits !== undefined && !take(st, st.rateLimits, msg)) {
       // over its rate: the publish waits, and with it the reading of the client's socket
       st.waiting.push({ msg, cb });
       return hold(st);
@@ -139,16 +138,16 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
         else w.cb(new Error('connection closed'));
         continue;
       }
-      if (limits !== undefined) {
+      if (st.rateLimits !== undefined) {
         // waiting for budget: the timer sends them on
         if (st.rateTimer !== undefined) return;
-        if (!take(st, w.msg)) return hold(st);
+        if (!take(st, st.rateLimits, w.msg)) return hold(st);
       }
       st.waiting.shift();
       if (w.msg.qos === 0) dispatch0(st, w.msg, w.cb);
       else dispatch(st, w.msg, w.cb);
     }
-    if (st.throttledSince >= 0 && st.rateTimer === undefined) notes!.ended(st, monotonic());
+    if (st.throttledSince >= 0 && st.rateTimer === undefined) notes.ended(st, monotonic());
   }
 
   /** The connection is closed (aedes marks its client closed before the socket's 'close' event). */
@@ -157,18 +156,18 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   }
 
   /** Take the publish's tokens from the client's budget (made full at its first publish). */
-  function take(st: ConnState, msg: Message): boolean {
+  function take(st: ConnState, limits: PublishRateLimits, msg: Message): boolean {
     const t = monotonic();
-    return (st.bucket ??= new PublishBucket(limits!, t)).take(msg.payload.length, t);
+    return (st.bucket ??= new PublishBucket(limits, t)).take(msg.payload.length, t);
   }
 
   /** The client's next publish waits for its budget: note it, and look again when tokens return. */
   function hold(st: ConnState): void {
     const t = monotonic();
-    if (st.throttledSince < 0) notes!.started(st, t);
+    if (st.throttledSince < 0) notes.started(st, t);
     st.ratePump ??= () => {
       st.rateTimer = undefined;
-      notes!.tick(st, monotonic());
+      notes.tick(st, monotonic());
       // held publishes are the client's sign of life: its socket is not read meanwhile
       st.refreshKeepalive?.();
       pump(st);

@@ -52,6 +52,17 @@ export const userSchema = z.strictObject({
       message: 'must be a scrypt hash as printed by `gatehouse passwd` (scrypt$N$r$p$salt$hash), never a plain password',
     })
     .describe('scrypt hash made by `gatehouse passwd`.'),
+  maxPublishRatePerClient: z
+    .number()
+    .min(0)
+    .optional()
+    .describe("broker.maxPublishRatePerClient for this user's connections (0: no limit), e.g. a bridge publishing many devices' readings over one connection."),
+  maxPublishBytesPerSecPerClient: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe("broker.maxPublishBytesPerSecPerClient for this user's connections (0: no limit)."),
 });
 
 export const mqtt5Schema = z

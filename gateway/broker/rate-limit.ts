@@ -35,8 +35,30 @@ export interface PublishRateLimits {
 
 /** The limits of the broker options, or undefined when neither limit is set. */
 export function publishRateLimits(o: BrokerOptions): PublishRateLimits | undefined {
-  if (o.maxPublishRatePerClient <= 0 && o.maxPublishBytesPerSecPerClient <= 0) return undefined;
-  return { msgsPerSec: o.maxPublishRatePerClient, bytesPerSec: o.maxPublishBytesPerSecPerClient, burstSeconds: o.publishRateBurstSeconds };
+  return limitsOf(o.maxPublishRatePerClient, o.maxPublishBytesPerSecPerClient, o.publishRateBurstSeconds);
+}
+
+function limitsOf(msgsPerSec: number, bytesPerSec: number, burstSeconds: number): PublishRateLimits | undefined {
+  if (msgsPerSec <= 0 && bytesPerSec <= 0) return undefined;
+  return { msgsPerSec, bytesPerSec, burstSeconds };
+}
+
+/** The limits of a client by its user name: the user's own (users[]) where set, else the broker's. Made once. */
+export function publishRateLimitsByUser(o: BrokerOptions): (user: string | undefined) => PublishRateLimits | undefined {
+  const broker = publishRateLimits(o);
+  const byUser = new Map<string, PublishRateLimits | undefined>();
+  for (const u of o.users) {
+    if (u.maxPublishRatePerClient === undefined && u.maxPublishBytesPerSecPerClient === undefined) continue;
+    byUser.set(
+      u.username,
+      limitsOf(
+        u.maxPublishRatePerClient ?? o.maxPublishRatePerClient,
+        u.maxPublishBytesPerSecPerClient ?? o.maxPublishBytesPerSecPerClient,
+        o.publishRateBurstSeconds,
+      ),
+    );
+  }
+  return (user) => (user !== undefined && byUser.has(user) ? byUser.get(user) : broker);
 }
 
 export class PublishBucket {
@@ -92,7 +114,7 @@ export interface ThrottleNotes {
   ended(st: ConnState, now: number): void;
 }
 
-export function createThrottleNotes(stats: BrokerStats, log: Logger, limits: PublishRateLimits): ThrottleNotes {
+export function createThrottleNotes(stats: BrokerStats, log: Logger): ThrottleNotes {
   let windowStart = -Infinity;
   let logged = 0;
   let suppressed = 0;
@@ -119,8 +141,8 @@ export function createThrottleNotes(stats: BrokerStats, log: Logger, limits: Pub
           user: st.user,
           ip: st.ip,
           listener: st.listener,
-          maxPublishRatePerClient: limits.msgsPerSec,
-          maxPublishBytesPerSecPerClient: limits.bytesPerSec,
+          maxPublishRatePerClient: st.rateLimits?.msgsPerSec,
+          maxPublishBytesPerSecPerClient: st.rateLimits?.bytesPerSec,
           throttles: st.throttles,
           ...(suppressed > 0 ? { otherClientsNotLogged: suppressed } : {}),
         },

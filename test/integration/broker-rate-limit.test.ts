@@ -16,6 +16,7 @@ import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { hashPassword } from '../../gateway/broker/index.js';
 import { RawClient } from '../helpers/mqtt-raw.js';
 
 interface Rig {
@@ -276,3 +277,24 @@ for (const version of [4, 5] as const) {
     await waitUntil(async () => (await metricValue(rig.registry, 'gatehouse_mqtt_clients_throttled')) === 0, 'no client throttled', 10_000);
   });
 }
+
+test('users[].maxPublishRatePerClient: 0 lets a bridge user publish unthrottled while other users stay limited', async (t) => {
+  const users =
+    `  users:\n    - { username: bridge, password: ${JSON.stringify(hashPassword('b'))}, maxPublishRatePerClient: 0 }\n` +
+    `    - { username: device, password: ${JSON.stringify(hashPassword('d'))} }\n`;
+  const rig = await startGw(t, BROKER + users);
+  const got = await subscriber(t, rig.url, 4);
+  const N = 800;
+  for (const [user, password] of [
+    ['bridge', 'b'],
+    ['device', 'd'],
+  ] as const) {
+    const c = await mqtt.connectAsync(rig.url, { clientId: user, username: user, password, reconnectPeriod: 0 });
+    t.after(() => c.endAsync(true));
+    for (let i = 0; i < N; i++) c.publish(`data/${user}`, String(i), { qos: 0 });
+  }
+  await waitUntil(() => (got.get('data/bridge')?.length ?? 0) >= N && (got.get('data/device')?.length ?? 0) >= N, 'every message delivered', 30_000);
+  const info = (id: string) => rig.gw.broker.clients().find((c) => c.id === id)!;
+  assert.equal(info('bridge').throttles, 0, 'the bridge user has no limit');
+  assert.ok(info('device').throttles >= 1, 'the device user has the broker limit');
+});

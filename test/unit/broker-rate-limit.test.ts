@@ -7,13 +7,38 @@ import type { Client } from 'aedes';
 import { ConnState } from '../../gateway/broker/connection.js';
 import { BrokerStats } from '../../gateway/broker/metrics.js';
 import { brokerOptionsSchema } from '../../gateway/broker/options.js';
-import { createThrottleNotes, MAX_LOGS_PER_INTERVAL, MAX_WAIT_MS, MIN_WAIT_MS, PublishBucket, publishRateLimits } from '../../gateway/broker/rate-limit.js';
+import {
+  createThrottleNotes,
+  MAX_LOGS_PER_INTERVAL,
+  MAX_WAIT_MS,
+  MIN_WAIT_MS,
+  PublishBucket,
+  publishRateLimits,
+  publishRateLimitsByUser,
+} from '../../gateway/broker/rate-limit.js';
 
 test('defaults: 1,000 publishes/s and 1 MiB/s per client with a 3 s burst; both 0: no limit', () => {
   const o = brokerOptionsSchema.parse({});
   assert.deepEqual(publishRateLimits(o), { msgsPerSec: 1000, bytesPerSec: 1024 * 1024, burstSeconds: 3 });
   assert.equal(publishRateLimits(brokerOptionsSchema.parse({ maxPublishRatePerClient: 0, maxPublishBytesPerSecPerClient: 0 })), undefined);
   assert.throws(() => brokerOptionsSchema.parse({ maxPublishRatePerClient: -1 }));
+});
+
+test("users[] override the limits for their connections; others get the broker's", () => {
+  const hash = 'scrypt$16384$8$1$c2FsdA==$aGFzaA==';
+  const o = brokerOptionsSchema.parse({
+    maxPublishRatePerClient: 100,
+    users: [
+      { username: 'bridge', password: hash, maxPublishRatePerClient: 0, maxPublishBytesPerSecPerClient: 0 },
+      { username: 'fast', password: hash, maxPublishRatePerClient: 5000 },
+      { username: 'plain', password: hash },
+    ],
+  });
+  const of = publishRateLimitsByUser(o);
+  assert.equal(of('bridge'), undefined, 'both 0: no limit');
+  assert.deepEqual(of('fast'), { msgsPerSec: 5000, bytesPerSec: 1024 * 1024, burstSeconds: 3 });
+  assert.deepEqual(of('plain'), { msgsPerSec: 100, bytesPerSec: 1024 * 1024, burstSeconds: 3 });
+  assert.deepEqual(of(undefined), of('plain'));
 });
 
 test('the bucket lets a burst through, then the rate', () => {
@@ -51,7 +76,7 @@ test('throttle notes: counted, one warning per client per minute, at most 10 a m
   const lines: Array<{ client: string; otherClientsNotLogged?: number }> = [];
   const log = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
   const stats = new BrokerStats();
-  const notes = createThrottleNotes(stats, log, { msgsPerSec: 10, bytesPerSec: 0, burstSeconds: 1 });
+  const notes = createThrottleNotes(stats, log);
   const st = (id: string): ConnState => new ConnState({ id } as Client, 'mqtt', '127.0.0.1');
   const a = st('a');
   notes.started(a, 0);
