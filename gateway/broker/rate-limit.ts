@@ -12,7 +12,6 @@
 // longer after it); the average over time is the configured rate either way. take() is O(1) and
 // allocates nothing: it runs for every publish of a limited client.
 import type { Logger } from 'pino';
-import type { ConnState } from './connection.js';
 import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 
@@ -104,14 +103,30 @@ export class PublishBucket {
   }
 }
 
+/**
+ * What the throttle bookkeeping reads and writes of a connection: ConnState (connection.ts) has it.
+ * Structural, so this module does not import connection.ts, which imports its bucket types.
+ */
+export interface ThrottledClient {
+  readonly client: { readonly id: string };
+  readonly listener: string;
+  readonly ip: string | undefined;
+  user: string | undefined;
+  rateLimits: PublishRateLimits | undefined;
+  throttledSince: number;
+  throttles: number;
+  throttledMs: number;
+  lastThrottleLog: number;
+}
+
 /** Throttle bookkeeping of the commit window: counters, the per-client status, the bounded warning. */
 export interface ThrottleNotes {
   /** st's publishes started waiting for its budget. */
-  started(st: ConnState, now: number): void;
+  started(st: ThrottledClient, now: number): void;
   /** st's publishes still wait (each timer tick): their wait so far is added to the totals. */
-  tick(st: ConnState, now: number): void;
+  tick(st: ThrottledClient, now: number): void;
   /** st's publishes no longer wait for its budget (sent on, or the connection closed). */
-  ended(st: ConnState, now: number): void;
+  ended(st: ThrottledClient, now: number): void;
 }
 
 export function createThrottleNotes(stats: BrokerStats, log: Logger): ThrottleNotes {
