@@ -53,3 +53,28 @@ function toggledRules(configured: RuleSetDefinition, active: RuleSetDefinition):
     .filter((r, i) => (r.enabled !== false) !== (configured.rules[i]!.enabled !== false))
     .map((r) => ({ name: r.name, enabled: r.enabled !== false }));
 }
+
+/**
+ * Whether `stored` is the built-in default set (the one a gateway runs when its config names no
+ * rules) and `configured` a set of the same version that is not: then the configured set is the
+ * user's first and replaces it (as at start, so for an update). False without a built-in default.
+ */
+export function builtInYields(stored: RuleSetDefinition, configured: unknown, builtInDefault: unknown): boolean {
+  if (builtInDefault === undefined) return false;
+  const json = (d: unknown): string | undefined => {
+    try {
+      return JSON.stringify(parseRuleSet(d));
+    } catch {
+      return undefined;
+    }
+  };
+  const builtIn = json(builtInDefault);
+  const mine = json(configured);
+  return (
+    builtIn !== undefined &&
+    JSON.stringify(stored) === builtIn &&
+    mine !== undefined &&
+    mine !== builtIn &&
+    (configured as { version?: unknown }).version === stored.version
+  );
+}

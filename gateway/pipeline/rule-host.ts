@@ -28,7 +28,7 @@ import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { openRuleInputLog } from './rule-input-log.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
-import { reportConfiguredVsStored } from './configured-vs-stored.js';
+import { builtInYields, reportConfiguredVsStored } from './configured-vs-stored.js';
 import { sweepRuleState } from './rule-state-sweep.js';
 
 export type { RuleUpdateStatus };
@@ -55,6 +55,12 @@ export interface RuleHostDeps extends RuntimeDeps {
   verifier?: UpdateVerifier;
   /** Config `ruleState`: checkpoint interval, bounds, input log size. */
   ruleState?: Partial<StatefulOptions> & { inputLog?: boolean; inputLogMaxBytes?: number };
+  /**
+   * The set the gateway runs when the config names none (DEFAULT_RULE_SET). Nobody wrote it, so a
+   * stored copy of it does not outrank a set a user wrote with the same version (at start, or as
+   * an update): a user's first rule set, version 1 like every example, replaces it.
+   */
+  builtInDefault?: unknown;
 }
 
 export interface ApplyOptions {
@@ -107,7 +113,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     const persisted = await this.readMeta(META_ACTIVE);
     this.lastGood = await this.readMeta(META_LAST_GOOD);
     const configuredVersion = typeof (def as { version?: unknown })?.version === 'number' ? (def as { version: number }).version : -1;
-    if (persisted && persisted.definition.version >= configuredVersion) {
+    if (persisted && persisted.definition.version >= configuredVersion && !builtInYields(persisted.definition, def, this.deps.builtInDefault)) {
       try {
         const compiled = await this.check(persisted.definition, 'stored active rule set');
         await this.install(compiled, persisted);
@@ -138,7 +144,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         if (current && version !== undefined && !opts.force) {
           if (version === current.version && JSON.stringify(parseRuleSet(def)) === JSON.stringify(current))
             return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
-          if (version <= current.version) {
+          if (version <= current.version && !builtInYields(current, def, this.deps.builtInDefault)) {
             throw new GatehouseError('GH_RULESET_STALE', `rule set version ${version} is not newer than the active version ${current.version}`, {
               hint: 'raise the version, or force the update (rules apply --force)',
             });

@@ -187,7 +187,15 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     });
     // Signature policy for rule set updates (remote, admin, CLI); bad keys fail the start here.
     const verifier = createUpdateVerifier(config.control, registry);
-    const rules = new RuleHost({ logger: logger.child({ c: 'rules' }), registry, streams, actions, verifier, ruleState: config.ruleState });
+    const rules = new RuleHost({
+      logger: logger.child({ c: 'rules' }),
+      registry,
+      streams,
+      actions,
+      verifier,
+      ruleState: config.ruleState,
+      builtInDefault: DEFAULT_RULE_SET,
+    });
     const ingest = new Ingest(rules, streams);
     const sources = new SourceSet([mqtt, serial, ...configured, controlSource, republish], ingest, registry);
     cleanup.push(() => sources.stop());

@@ -20,7 +20,12 @@ const set = (version: number, ...names: string[]) => ({
 });
 
 /** A gateway start on `streams` (kept across starts) with `configured` as the config's rule set; its warnings. */
-async function start(streams: MemoryStreams, configured: unknown, infos: string[] = []): Promise<{ rules: RuleHost; warnings: string[] }> {
+async function start(
+  streams: MemoryStreams,
+  configured: unknown,
+  infos: string[] = [],
+  builtInDefault?: unknown,
+): Promise<{ rules: RuleHost; warnings: string[] }> {
   const warnings: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
@@ -33,7 +38,7 @@ async function start(streams: MemoryStreams, configured: unknown, infos: string[
     },
   });
   const logger = pino({ level: 'info' }, sink);
-  const rules = new RuleHost({ logger, registry: new Registry(), streams, actions, ruleState: { inputLog: false, checkpointIntervalMs: 0 } });
+  const rules = new RuleHost({ logger, registry: new Registry(), streams, actions, builtInDefault, ruleState: { inputLog: false, checkpointIntervalMs: 0 } });
   await rules.loadInitial(configured, false);
   return { rules, warnings };
 }
@@ -89,4 +94,46 @@ test('a rule a job disabled: the restart says which rule the job toggled (info),
   assert.equal(edited.warnings.length, 1);
   assert.match(edited.warnings[0]!, /raise version to 2/);
   await edited.rules.stop();
+});
+
+test("the built-in default set stored by a first start with no rules yields to the user's first rule set of the same version (README quick start, then its worked example)", async () => {
+  // Found by following the README: `npm start` (no config: the built-in archive set, version 1, is
+  // stored), then `start --config docs/examples/fleet.yaml` on the same data directory (its rules
+  // are version 1, as every example is): the fleet rules did not run, only a warning said to
+  // raise a version the user never set.
+  const streams = new MemoryStreams();
+  const builtIn = set(1, 'archive_all');
+  const first = await start(streams, builtIn, [], builtIn);
+  await first.rules.stop();
+  const mine = await start(streams, set(1, 'a', 'b'), [], builtIn);
+  assert.deepEqual(mine.warnings, []);
+  assert.deepEqual(
+    mine.rules.activeDefinition()?.rules.map((r) => r.name),
+    ['a', 'b'],
+  );
+  await mine.rules.stop();
+  // From then on the user's set is stored and outranks the default as any stored set does.
+  const back = await start(streams, builtIn, [], builtIn);
+  assert.deepEqual(
+    back.rules.activeDefinition()?.rules.map((r) => r.name),
+    ['a', 'b'],
+  );
+  await back.rules.stop();
+});
+
+test('a gateway running the built-in default set takes an update of the same version (an office sending its first set, version 1)', async () => {
+  const streams = new MemoryStreams();
+  const builtIn = set(1, 'archive_all');
+  const gw = await start(streams, builtIn, [], builtIn);
+  const s = await gw.rules.apply(set(1, 'a'), { source: 'remote' });
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.deepEqual(
+    gw.rules.activeDefinition()?.rules.map((r) => r.name),
+    ['a'],
+  );
+  // Any other set of the same version is still stale.
+  const again = await gw.rules.apply(set(1, 'b'), { source: 'remote' });
+  assert.equal(again.state, 'rejected');
+  assert.equal(again.code, 'GH_RULESET_STALE');
+  await gw.rules.stop();
 });
