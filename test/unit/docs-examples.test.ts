@@ -160,3 +160,17 @@ test('the README serial example decodes what `gatehouse simulate serial --framin
   assert.match(text, /"temperature":21\.5/);
   assert.match(text, /"humidity":40/);
 });
+
+test("the README's worked example blocks are the files in docs/examples they name (descriptions and dataDir aside)", async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Worked example'));
+  const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parseYaml(m[1]!) as Record<string, unknown>);
+  const file = async (name: string) => parseYaml(await readFile(join(repoRoot, 'docs', 'examples', name), 'utf8')) as Record<string, unknown>;
+  const noDescriptions = (d: Record<string, unknown>) => ({
+    ...d,
+    rules: (d.rules as Array<Record<string, unknown>>).map(({ description: _, ...r }) => r),
+  });
+  assert.deepEqual(noDescriptions(blocks[0]!), noDescriptions(await file('fleet-rules.yaml')), 'README rule set vs docs/examples/fleet-rules.yaml');
+  const { dataDir: _, ...config } = await file('fleet.yaml');
+  assert.deepEqual(blocks[1], config, 'README config vs docs/examples/fleet.yaml');
+});
