@@ -30,6 +30,7 @@ etc="$destdir/etc/gatehouse"
 state="$destdir/var/lib/gatehouse"
 unit="$destdir/etc/systemd/system/gatehouse.service"
 modules_conf="$destdir/etc/modules-load.d/gatehouse.conf"
+command_link="$destdir/usr/local/bin/gatehouse"
 user=gatehouse
 
 say() { printf 'gatehouse-install: %s\n' "$*"; }
@@ -43,6 +44,9 @@ if [ "$mode" = uninstall ]; then
   [ -f "$modules_conf" ] && rm -f "$modules_conf" && say "removed $modules_conf"
   have_systemctl && systemctl daemon-reload || true
   [ -d "$prefix" ] && rm -rf "$prefix" && say "removed $prefix"
+  if [ -L "$command_link" ] && [ "$(readlink "$command_link")" = /opt/gatehouse/bin/gatehouse.js ]; then
+    rm -f "$command_link" && say "removed $command_link"
+  fi
   if [ "$purge" = yes ]; then
     [ -d "$etc" ] && rm -rf "$etc" && say "removed $etc (--purge)"
     [ -d "$state" ] && rm -rf "$state" && say "removed $state (--purge)"
@@ -94,6 +98,17 @@ if [ "$modules" = yes ] && [ -d "$src/node_modules" ]; then
   (cd "$prefix" && npm prune --omit=dev --no-audit --no-fund >/dev/null 2>&1) || true
 fi
 say "installed program into $prefix"
+# The command on PATH (the docs and the messages below say `gatehouse check-config ...`); a
+# `gatehouse` there that is not ours (another install) is left alone.
+install -d -m 0755 "$(dirname "$command_link")"
+if [ -L "$command_link" ] && [ "$(readlink "$command_link")" = /opt/gatehouse/bin/gatehouse.js ]; then
+  say "$command_link is up to date"
+elif [ -e "$command_link" ] || [ -L "$command_link" ]; then
+  say "kept $command_link (not a link to /opt/gatehouse/bin/gatehouse.js): run /opt/gatehouse/bin/gatehouse.js"
+else
+  ln -s /opt/gatehouse/bin/gatehouse.js "$command_link"
+  say "linked $command_link -> /opt/gatehouse/bin/gatehouse.js"
+fi
 
 # 4. starter config (never overwritten)
 if [ -f "$etc/gatehouse.yaml" ]; then

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { repoRoot, tempDir, which } from '../helpers/index.js';
 import { findPageDir, loadPageFiles } from '../../gateway/admin/status-page.js';
@@ -33,6 +33,9 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
     assert.ok(existsSync(join(root, p)), `${p} installed`);
   }
   assert.match(first.out, /wrote starter config/);
+  // `gatehouse` on PATH: the README, the docs and the installer's own messages say
+  // `gatehouse check-config /etc/gatehouse/gatehouse.yaml`, which was 'command not found'.
+  assert.equal(readlinkSync(join(root, 'usr/local/bin/gatehouse')), '/opt/gatehouse/bin/gatehouse.js');
   const installedPage = findPageDir(join(root, 'opt/gatehouse/dist/gateway/admin'));
   assert.equal(installedPage, join(root, 'opt/gatehouse/gateway/admin/page'));
   assert.deepEqual([...loadPageFiles(installedPage!).keys()].sort(), [...loadPageFiles(join(repoRoot, 'gateway/admin/page')).keys()].sort());
@@ -60,6 +63,7 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
   assert.equal(un.code, 0, un.out);
   assert.ok(!existsSync(join(root, 'etc/systemd/system/gatehouse.service')));
   assert.ok(!existsSync(join(root, 'opt/gatehouse')));
+  assert.throws(() => lstatSync(join(root, 'usr/local/bin/gatehouse')), /ENOENT/, 'the command link is removed');
   assert.ok(existsSync(join(root, 'var/lib/gatehouse/keep.txt')), 'data kept');
   assert.ok(existsSync(join(root, 'etc/gatehouse/gatehouse.yaml')), 'config kept');
 
