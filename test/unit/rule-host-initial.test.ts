@@ -137,3 +137,15 @@ test('a gateway running the built-in default set takes an update of the same ver
   assert.equal(again.code, 'GH_RULESET_STALE');
   await gw.rules.stop();
 });
+
+test("the installer's starter config spells out the built-in set, so a Pi's first own rule set (version 1) replaces it too", async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { parse } = await import('yaml');
+  const { repoRoot } = await import('../helpers/index.js');
+  const { DEFAULT_RULE_SET } = await import('../../gateway/config/index.js');
+  const { builtInYields } = await import('../../gateway/pipeline/configured-vs-stored.js');
+  const { parseRuleSet } = await import('../../rules/index.js');
+  const starter = parse(await readFile(join(repoRoot, 'systemd', 'gatehouse.example.yaml'), 'utf8')) as { rules: unknown };
+  assert.equal(builtInYields(parseRuleSet(starter.rules), set(1, 'mine'), DEFAULT_RULE_SET), true);
+});
