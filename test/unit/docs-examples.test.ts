@@ -174,3 +174,22 @@ test("the README's worked example blocks are the files in docs/examples they nam
   const { dataDir: _, ...config } = await file('fleet.yaml');
   assert.deepEqual(blocks[1], config, 'README config vs docs/examples/fleet.yaml');
 });
+
+test("docs/firmware-bridge.md's pty walk-through: the gateway's end of socat's pair, with the codec `gatehouse simulate serial --framing crc --codec struct` sends", async () => {
+  const doc = await readFile(join(repoRoot, 'docs', 'firmware-bridge.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Simulator'));
+  assert.match(section, /socat -d -d pty,raw,echo=0,link=\/tmp\/ttyV0 pty,raw,echo=0,link=\/tmp\/ttyV1/);
+  assert.match(section, /gatehouse simulate serial --port \/tmp\/ttyV0 .*--framing crc --codec struct/);
+  const block = /```yaml\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, 'walk-through configuration not found');
+  const link = (
+    parseYaml(block[1]!) as { serial: Array<{ path: string; framing: { type: string }; codec: { fields: Array<{ name: string; type: string }> } }> }
+  ).serial[0]!;
+  assert.equal(link.path, '/tmp/ttyV1');
+  assert.equal(link.framing.type, 'crc');
+  const { SIM_STRUCT_FIELDS } = await import('../../firmware-bridge/simulator.js');
+  assert.deepEqual(
+    link.codec.fields.map((f) => [f.name, f.type]),
+    SIM_STRUCT_FIELDS.map((f) => [f.name, f.type]),
+  );
+});
