@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { generateKeyPairSync } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { main } from '../../gateway/cli/main.js';
 import { repoRoot, tempDir } from '../helpers/index.js';
@@ -100,11 +101,13 @@ test('every YAML example in README.md and docs/ passes the CLI checks as written
       // the example's subject.
       const content = /rules[^/]*\.ya?ml$/.test(m[0])
         ? 'version: 1\nrules: []\n'
-        : /key\.pem$|\.key$/.test(m[0])
-          ? FIXTURE_KEY_PEM
-          : /\.pem$|\.crt$/.test(m[0])
-            ? FIXTURE_CERT_PEM
-            : 'placeholder\n';
+        : /\.pub$/.test(m[0])
+          ? (generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string)
+          : /key\.pem$|\.key$/.test(m[0])
+            ? FIXTURE_KEY_PEM
+            : /\.pem$|\.crt$/.test(m[0])
+              ? FIXTURE_CERT_PEM
+              : 'placeholder\n';
       await writeFile(m[0], content);
     }
     const doc = parseYaml(text) as Record<string, unknown>;
