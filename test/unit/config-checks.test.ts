@@ -279,3 +279,45 @@ test('two s3 exporters on one bucket and prefix with a keyTemplate without ${str
   await writeFile(file, config('${stream}/${firstSeq}-${lastSeq}.ndjson'));
   assert.equal((await checkConfig(file)).code, 0);
 });
+
+test('two listeners that would take the same address and port are a config error naming both (start failed with EADDRINUSE blaming another process)', async (t) => {
+  // Found by following the installer's starter config: adding `{ host: 0.0.0.0, port: 1883 }` next
+  // to `{ host: 127.0.0.1, port: 1883 }` passed check-config, and start then failed with
+  // "another process (a mosquitto service?) uses this port": it was the gateway's own listener.
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(
+    file,
+    [
+      'broker:',
+      '  listeners:',
+      '    - { host: 127.0.0.1, port: 1883 }',
+      '    - { host: 0.0.0.0, port: 1883 }',
+      '    - { host: 127.0.0.1, port: 9883 }',
+      '  allowAnonymous: false',
+      "  users: [{ username: u, password: 'scrypt$16384$8$1$xVvrEHvemuYo2MiIkFABpQ==$uWwSj9v7f8jTWbAQzjidP2YLhe32Sc1gmRynh2aoxHo=' }]",
+      '',
+    ].join('\n'),
+  );
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /broker\.listeners\.0 \(127\.0\.0\.1:1883\) and broker\.listeners\.1 \(0\.0\.0\.0:1883\) would take the same port/);
+  assert.match(r.err, /broker\.listeners\.1\.port: GH_CONFIG_INVALID/);
+  assert.match(r.err, /0\.0\.0\.0 .*loopback/);
+  assert.match(r.err, /broker\.listeners\.2 \(127\.0\.0\.1:9883\) and admin \(127\.0\.0\.1:9883\)/);
+  // Two addresses of their own on one port, or port 0 (any free port), are no clash.
+  await writeFile(
+    file,
+    [
+      'broker:',
+      '  listeners:',
+      '    - { host: 127.0.0.1, port: 1883 }',
+      '    - { host: 127.0.0.2, port: 1883 }',
+      '    - { host: 127.0.0.1, port: 0 }',
+      '    - { host: 127.0.0.1, port: 0 }',
+      '',
+    ].join('\n'),
+  );
+  const ok = await checkConfig(file);
+  assert.equal(ok.code, 0, ok.err);
+});
