@@ -82,6 +82,25 @@ test('the starter config passes check-config', () => {
   assert.match(r.stdout, /OK/);
 });
 
+test("the starter config opened to the network as its comments say (the 0.0.0.0 line in place of 127.0.0.1's, users, no anonymous, acl) passes check-config", async (t) => {
+  const dir = await tempDir(t);
+  const hash = 'scrypt$16384$8$1$xVvrEHvemuYo2MiIkFABpQ==$uWwSj9v7f8jTWbAQzjidP2YLhe32Sc1gmRynh2aoxHo=';
+  const lines = readFileSync(join(repoRoot, 'systemd', 'gatehouse.example.yaml'), 'utf8').split('\n');
+  const out: string[] = [];
+  for (const line of lines) {
+    if (line === '    - { host: 127.0.0.1, port: 1883 }') continue; // replaced, as the comment says
+    if (/^ {2}# {3}- \{ host: 0\.0\.0\.0/.test(line) || /^ {2}# {3}patterns:/.test(line)) out.push(`    ${line.slice(6)}`);
+    else if (/^ {2}# {3}- \{ username:/.test(line)) out.push(`    - { username: truck7, password: '${hash}' }`);
+    else if (/^ {2}# (allowAnonymous|users|acl):/.test(line)) out.push(`  ${line.slice(4)}`);
+    else out.push(line);
+  }
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, `dataDir: ${join(dir, 'data')}\n${out.join('\n')}`);
+  const r = spawnSync(process.execPath, [join(repoRoot, 'bin', 'gatehouse.js'), 'check-config', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${r.stderr}\n${out.join('\n')}`);
+  assert.match(r.stdout, /OK: 1 listener\(s\)/);
+});
+
 test('the unit passes systemd-analyze verify and has the hardening the design asks for', {
   skip: which('systemd-analyze') ? undefined : "needs 'systemd-analyze': install the Debian package 'systemd'",
 }, () => {
