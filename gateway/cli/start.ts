@@ -1,6 +1,7 @@
 // `gatehouse start`: run the gateway until SIGINT/SIGTERM, then stop gracefully; SIGHUP reloads.
 import pino from 'pino';
-import { loadConfig, type GatehouseConfig } from '../config/index.js';
+import { loadConfig, readConfigFile, type GatehouseConfig } from '../config/index.js';
+import { dirname, resolve } from 'node:path';
 import { checkConfigFiles } from '../config/checks.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway, type Gateway } from '../runtime/index.js';
@@ -110,6 +111,21 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
   };
 }
 
+/**
+ * `--data-dir` wins over the file's dataDir. The systemd unit passes `--data-dir /var/lib/gatehouse`,
+ * so a dataDir set in the file (data on an SSD rather than the SD card) is not used: say so.
+ */
+async function warnDataDirOverride(logger: pino.Logger, file: string, dataDir: string): Promise<void> {
+  const raw = (await readConfigFile(file).catch(() => undefined)) as { dataDir?: unknown } | undefined;
+  if (typeof raw?.dataDir !== 'string') return;
+  const fileDataDir = resolve(dirname(resolve(file)), raw.dataDir);
+  if (fileDataDir === dataDir) return;
+  logger.warn(
+    { dataDir, fileDataDir },
+    `--data-dir ${dataDir} wins over dataDir ${fileDataDir} in ${file}: the data is in ${dataDir}. Under the systemd unit (which passes --data-dir /var/lib/gatehouse), move it with 'sudo systemctl edit gatehouse' (ExecStart= with your --data-dir, and ReadWritePaths= for that folder)`,
+  );
+}
+
 export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const { values } = parseCliArgs(
     argv,
@@ -151,6 +167,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const logger = pino({ level: logLevel ?? config.log.level, base: { gw: config.gatewayId } }, logDestination.stream);
   warnOldNode(logger);
   noteV8Flags(logger);
+  if (values['data-dir'] !== undefined && values.config !== undefined) await warnDataDirOverride(logger, values.config, config.dataDir);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   logDestination.registerMetrics(registry);
   // Signal listeners from before start, one per signal for the whole life: without a listener a
