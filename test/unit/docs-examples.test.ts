@@ -196,3 +196,18 @@ test("docs/firmware-bridge.md's pty walk-through: the gateway's end of socat's p
     SIM_STRUCT_FIELDS.map((f) => [f.name, f.type]),
   );
 });
+
+test("the README's drop-in for a data folder on another disk starts the unit's own command line, with only --data-dir changed", async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const unit = await readFile(join(repoRoot, 'systemd', 'gatehouse.service'), 'utf8');
+  const dropIn = /```ini\n([\s\S]*?)```/.exec(readme);
+  assert.ok(dropIn, 'README drop-in not found');
+  const lines = dropIn[1]!.split('\n');
+  assert.ok(lines.includes('ExecStart='), 'the drop-in clears ExecStart first (systemd adds to a list otherwise)');
+  const exec = lines.find((l) => l.startsWith('ExecStart=/'));
+  const unitExec = unit.split('\n').find((l) => l.startsWith('ExecStart=/'));
+  assert.ok(exec && unitExec);
+  assert.equal(exec.replace(/--data-dir \S+/, '--data-dir D'), unitExec.replace(/--data-dir \S+/, '--data-dir D'));
+  const dir = /--data-dir (\S+)/.exec(exec)![1]!;
+  assert.ok(lines.includes(`ReadWritePaths=${dir}`), 'the folder is writable under ProtectSystem=strict');
+});
