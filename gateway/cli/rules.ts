@@ -131,7 +131,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
       for (const r of body.rules) {
         writeLine(
           io.stdout,
-          `  ${r.enabled ? ' ' : '-'} ${r.name}: matched ${r.matched ?? 0}, emitted ${r.emitted ?? 0}, errors ${r.errors ?? 0}, action failures ${r.actionFailures ?? 0}\n      ${r.sql}`,
+          `  ${r.enabled ? ' ' : '-'} ${r.name}: matched ${r.matched ?? 0}, emitted ${r.emitted ?? 0}, errors ${r.errors ?? 0}, action failures ${r.actionFailures ?? 0}\n      ${r.sql.split('\n').join('\n      ')}`,
         );
       }
       return 0;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { freePort, tempDir } from '../helpers/index.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { startGatewayProcess, startRulesGateway, writeConfig } from '../helpers/gateway-process.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { main } from '../../gateway/cli/main.js';
 
@@ -53,4 +53,35 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
   assert.equal(down.code, 1);
   assert.match(down.err, /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+/);
   assert.equal((await runCaptured(main, ['status', '--bogus'])).code, 2);
+});
+
+test('gatehouse rules list: a SQL written over several lines (the README fleet example) stays indented under its rule', async (t) => {
+  const { gw } = await startRulesGateway(
+    t,
+    [
+      'version: 1',
+      'rules:',
+      '  - name: hot',
+      '    sql: >-',
+      '      SELECT topic(2) AS truck, temp,',
+      '             timestamp() AS at',
+      "      FROM 'fleet/+/engine'",
+      '    actions: [{ republish: { topic: out } }]',
+      '  - name: next',
+      "    sql: SELECT * FROM 'x'",
+      '    actions: [{ republish: { topic: out2 } }]',
+      '',
+    ].join('\n'),
+  );
+  const text = await runCaptured(main, ['rules', 'list', '--admin', gw.adminUrl]);
+  assert.equal(text.code, 0, text.err);
+  const lines = text.out.trimEnd().split('\n');
+  const at = lines.findIndex((l) => /^ {4}hot: /.test(l));
+  assert.ok(at > 0, text.out);
+  assert.deepEqual(
+    lines.slice(at + 1, at + 4),
+    ['      SELECT topic(2) AS truck, temp,', '             timestamp() AS at', "      FROM 'fleet/+/engine'"],
+    text.out,
+  );
+  assert.match(lines[at + 4] ?? '', /^ {4}next: /);
 });
