@@ -44,11 +44,26 @@ export interface Message {
  * holding the put is cut (at most once, and not at all when a newer put of the same key replaced
  * it first). A function must describe only what was submitted before the put, so every change to
  * what it describes must be followed by a new put of the key (the file source's state of
- * thousands of files, encoded once per commit instead of once per chunk read).
+ * thousands of files, made once per commit instead of once per chunk read).
+ *
+ * A function may make several keys at once (MetaEntries): each entry's name is appended to the
+ * put's key ('' is the key itself) and a null value deletes that key, all in the same batch (the
+ * file source writes only the files whose state changed since the last commit, a key each).
  */
-export type MetaValue = Buffer | (() => Buffer);
+export type MetaValue = Buffer | (() => Buffer | MetaEntries);
 
-/** The bytes of a meta value (calls a function value). */
+/** Keys written by one meta put: [name appended to the put's key, bytes or null to delete it]. */
+export type MetaEntries = ReadonlyArray<readonly [name: string, value: Buffer | null]>;
+
+/** The bytes of a meta value of one key (calls a function value). */
 export function metaBytes(value: MetaValue): Buffer {
-  return typeof value === 'function' ? value() : value;
+  const v = typeof value === 'function' ? value() : value;
+  if (!Buffer.isBuffer(v)) throw new Error('a meta value of several keys (MetaEntries) needs metaEntries');
+  return v;
+}
+
+/** The keys a meta value writes (calls a function value): a single value is the put's own key. */
+export function metaEntries(value: MetaValue): MetaEntries {
+  const v = typeof value === 'function' ? value() : value;
+  return Buffer.isBuffer(v) ? [['', v]] : v;
 }

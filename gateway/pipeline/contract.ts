@@ -31,6 +31,11 @@ export interface Intake {
   commitMeta(key: string, value: MetaValue): Promise<void>;
   /** Read back what commitMeta wrote (at start, to resume). */
   readMeta(key: string): Promise<Buffer | undefined>;
+  /**
+   * Every key of the source's starting with `prefix` and its value, in key order (keys written by
+   * a put of several keys: MetaEntries). Optional: an intake without it holds no such keys.
+   */
+  readMetas?(prefix: string): Promise<Array<[key: string, value: Buffer]>>;
   /** False while the store cannot take writes (disk full, closed): sources may pause reading. */
   accepting(): boolean;
 }

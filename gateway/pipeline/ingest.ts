@@ -30,7 +30,7 @@ export class Ingest {
 
   constructor(
     private readonly rules: RulesStep,
-    private readonly store: Pick<LocalStreams, 'commitMeta' | 'getMeta'>,
+    private readonly store: Pick<LocalStreams, 'commitMeta' | 'getMeta' | 'metaKeys'>,
   ) {}
 
   /** Run the rules on msg; resolves once everything durable derived from it is committed. */
@@ -45,6 +45,7 @@ export class Ingest {
       submit: (msg) => this.submit(msg),
       commitMeta: (key, value) => this.store.commitMeta(sourceMetaKey(sourceName, key), value),
       readMeta: (key) => this.store.getMeta(sourceMetaKey(sourceName, key)),
+      readMetas: (prefix) => readMetas(this.store, sourceMetaKey(sourceName, ''), prefix),
       accepting: () => this.accepting(),
     };
   }
@@ -67,4 +68,15 @@ export class Ingest {
     this.open = false;
     return this.inFlightCommits.drain(timeoutMs);
   }
+}
+
+/** The meta keys under `ns + prefix` and their values, keys without `ns` (Intake.readMetas). */
+export async function readMetas(store: Pick<LocalStreams, 'getMeta' | 'metaKeys'>, ns: string, prefix: string): Promise<Array<[key: string, value: Buffer]>> {
+  const keys = (await store.metaKeys?.(ns + prefix)) ?? [];
+  const out: Array<[string, Buffer]> = [];
+  for (const k of keys) {
+    const v = await store.getMeta(k);
+    if (v !== undefined) out.push([k.slice(ns.length), v]);
+  }
+  return out;
 }

@@ -6,9 +6,10 @@
 // the store (reclaim, retention, ttl), so the in-memory counters always match the keys on disk.
 // Meta puts (commitMeta) join the same batches in FIFO order with appends: a meta put waits while
 // an append submitted before it is still held back (by the queue bound or a full 'reject' stream).
+// A put may write several keys, or delete some, in its batch (MetaEntries, core/message.ts).
 // Pacing (when to write: commitDelayMs) is pacing.ts; what a written commit does to the streams'
 // state is commit-apply.ts; this file is how a commit is written.
-import { metaBytes, type MetaValue } from '../../core/message.js';
+import { metaEntries, type MetaEntries, type MetaValue } from '../../core/message.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
@@ -350,16 +351,19 @@ export class GroupCommitter {
       }
       for (let i = 0; i < metas.length; i++) {
         const m = metas[i] as PendingMeta;
-        let value: Buffer;
+        let entries: MetaEntries;
         try {
-          value = metaBytes(m.value);
+          entries = metaEntries(m.value);
         } catch (err) {
           // a value that cannot be made fails its own put, not the batch
           rejectMeta(m, err);
           metas.splice(i--, 1);
           continue;
         }
-        ops.push({ type: 'put', key: m.key, value });
+        for (const [name, value] of entries) {
+          const key = name === '' ? m.key : Buffer.concat([m.key, Buffer.from(name)]);
+          ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value });
+        }
       }
       const refused = this.refuseWrites();
       if (refused) throw refused;

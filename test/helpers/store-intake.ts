@@ -2,6 +2,7 @@
 // is appended to one stream, and commitMeta is the store's own (the meta joins the group commit of
 // the appends submitted before it), as in gateway/pipeline/ingest.ts.
 import type { Intake } from '../../gateway/pipeline/contract.js';
+import { readMetas } from '../../gateway/pipeline/ingest.js';
 import type { Message } from '../../core/message.js';
 import type { LocalStreams } from '../../gateway/store/index.js';
 
@@ -38,6 +39,9 @@ export function storeIntake(store: LocalStreams, stream: string, namespace: stri
     },
     readMeta(key) {
       return store.getMeta(`source/${namespace}/${key}`);
+    },
+    readMetas(prefix) {
+      return readMetas(store, `source/${namespace}/`, prefix);
     },
     accepting: () => true,
   };

@@ -13,7 +13,7 @@ import { appendFileSync, copyFileSync, statSync, truncateSync, writeFileSync } f
 import { join } from 'node:path';
 import { metricValue, waitUntil } from '../helpers/index.js';
 import { allThere, fileRig, fileStatuses, holdingIntake, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
-import { STATE_KEY } from '../../gateway/pipeline/sources/file/state.js';
+import { committedState, committedText, restoreState } from '../helpers/file-state.js';
 
 type Vanished = Array<{ path: string; unreadBytes: number | null }>;
 
@@ -67,12 +67,7 @@ test('truncated in place while submitted lines wait in a full stream, then refus
   assert.deepEqual(vanished(r), [], 'nothing reported lost');
   assert.ok((await metricValue(r.registry, 'gatehouse_file_rewinds_total', { source: 'app' })) >= 1, 'the refusal counted as a rewind');
   // Killed now (every line committed, and the state saying so): the restart reports nothing lost.
-  await waitUntil(
-    async () => !(await r.intake.readMeta(STATE_KEY))?.toString().includes('inMemoryBytes') || undefined,
-    'a state without bytes held',
-    10_000,
-    20,
-  );
+  await waitUntil(async () => !committedText(await committedState(r.intake)).includes('inMemoryBytes') || undefined, 'a state without bytes held', 10_000, 20);
   await restartFromCommitted(r, h);
   await caughtUpAfterRestart(r);
   assert.deepEqual(vanished(r), [], 'nothing reported lost after a kill once the store took them');
@@ -83,13 +78,13 @@ test('truncated in place while submitted lines wait in a full stream, then refus
  * loss at a stop is not what is tested), the killed run's state put back, and a new source started.
  */
 async function restartFromCommitted(r: FileRig, h: ReturnType<typeof holdingIntake>): Promise<void> {
-  const committed = await r.intake.readMeta(STATE_KEY);
+  const committed = await committedState(r.intake);
   assert.ok(committed, 'a state was committed');
   const stopped = r.source.stop();
   h.refuse();
   await stopped;
   h.hold = false;
-  await r.intake.commitMeta(STATE_KEY, committed);
+  await restoreState(r.intake, committed);
   await r.restart();
 }
 

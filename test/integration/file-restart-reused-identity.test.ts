@@ -13,7 +13,7 @@ import { appendFile, copyFile, rename, truncate, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { waitUntil } from '../helpers/index.js';
 import { expectExactly, fileRig, fileStatuses, numbered, range, waitLines } from '../helpers/file-rig.js';
-import { decodeState, STATE_KEY } from '../../gateway/pipeline/sources/file/state.js';
+import { committedState, decodeCommitted, restoreState } from '../helpers/file-state.js';
 
 /**
  * More lines, copytruncate (app.log.1 holds lines 0-149), lines 150-199 written and copytruncated
@@ -75,8 +75,8 @@ test('restart: a rotated file read to its end and compressed away meanwhile is n
   // kill -9 once the state committed says the rotated file was read to its end.
   const committed = await waitUntil(
     async () => {
-      const raw = await r.intake.readMeta(STATE_KEY);
-      const state = raw ? decodeState(raw) : undefined;
+      const raw = await committedState(r.intake);
+      const state = raw ? decodeCommitted(raw) : undefined;
       const drained = state instanceof Error ? undefined : state?.files.find((f) => f.rotatedSize !== undefined && f.offset >= f.rotatedSize);
       return drained ? raw : undefined;
     },
@@ -85,7 +85,7 @@ test('restart: a rotated file read to its end and compressed away meanwhile is n
     20,
   );
   await r.source.stop();
-  await r.intake.commitMeta(STATE_KEY, committed);
+  await restoreState(r.intake, committed);
   // While stopped, the next logrotate run compresses it (app.log.1 -> app.log.2.gz, excluded).
   await rename(join(logs, 'app.log.1'), join(logs, 'app.log.2.gz'));
   await r.restart();

@@ -4,14 +4,16 @@
 // Each rotation runs as one synchronous block of fs calls: the source (same process) gets no turn
 // in between, so it sees both rotations at once, every time. The source is idle before the block
 // (scanIntervalMs 60 s: only the fs.watch events of the block make it look).
-import { metaBytes } from '../../core/message.js';
+import { metaEntries } from '../../core/message.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metricValue, waitUntil } from '../helpers/index.js';
 import { expectExactly, fileRig, fileStatuses, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
-import { decodeState, encodeState, STATE_KEY } from '../../gateway/pipeline/sources/file/state.js';
+import { encodeFile, fileName, HEAD_NAME, STATE_KEY, type SavedHead } from '../../gateway/pipeline/sources/file/state.js';
+import { identityKey } from '../../gateway/pipeline/sources/file/identity.js';
+import { committedState, decodeCommitted } from '../helpers/file-state.js';
 
 /** Wait until every tracked file is open and read to its end with nothing in flight. */
 async function caughtUp(r: FileRig, what: string): Promise<void> {
@@ -193,13 +195,13 @@ test('two saved states for one copy (its own at 0, the truncated file it was cop
   appendFileSync(file, numbered(100, 130));
   // A run killed just after it began to track the copy on its own, from its start, left a second
   // state for it (at 0, nothing read yet); the state of app.log still says 100 lines were read.
-  const raw = await r.intake.readMeta(STATE_KEY);
+  const raw = await committedState(r.intake);
   assert.ok(raw, 'a state was committed');
-  const state = decodeState(raw);
-  assert.ok(!(state instanceof Error));
+  const state = decodeCommitted(raw);
+  assert.ok(state && !(state instanceof Error));
   const copy = statSync(log('app.log.1'));
-  state.files.push({ path: log('app.log.1'), dev: String(copy.dev), ino: String(copy.ino), fp: { hash: '', len: 0 }, offset: 0, headersLeft: 0 });
-  await r.intake.commitMeta(STATE_KEY, encodeState(state.files, state.at ?? Date.now(), state.read ?? []));
+  const second = { path: log('app.log.1'), dev: String(copy.dev), ino: String(copy.ino), fp: { hash: '', len: 0 }, offset: 0, headersLeft: 0 };
+  await r.intake.commitMeta(STATE_KEY, () => [[fileName(identityKey(second.dev, second.ino)), encodeFile(second)]]);
   await r.restart();
   await waitLines(r, 130, 'all 130 lines');
   await caughtUp(r, 'every file read');
@@ -315,11 +317,14 @@ test('a line start held at a truncation with no copy: the state committed with i
     if (text.endsWith(' [partial]')) seen.push({ partial: text });
     return submit(m);
   };
-  r.intake.commitMeta = (key, value) => {
-    const state = decodeState(metaBytes(value));
-    if (!(state instanceof Error)) seen.push({ read: state.read ?? [] });
-    return commitMeta(key, value);
-  };
+  // (the state's head, with the content read before, as the store makes it when it cuts the batch)
+  r.intake.commitMeta = (key, value) =>
+    commitMeta(key, () => {
+      const entries = metaEntries(value);
+      const head = entries.find(([name]) => name === HEAD_NAME)?.[1];
+      if (head) seen.push({ read: (JSON.parse(head.toString()) as SavedHead).read ?? [] });
+      return entries;
+    });
   // Truncated in place, no copy anywhere: the held start is emitted with the partial marker.
   truncateSync(file, 0);
   appendFileSync(file, numbered(101, 110, 'new'));

@@ -1,6 +1,7 @@
 // The `file` source: discovers files by glob (fs.watch on the glob folders, plus a periodic rescan
-// as a backstop), tails each through a FileTracker, and commits the offsets of all its files as one
-// meta value ('state') with intake.commitMeta after the records read before it.
+// as a backstop), tails each through a FileTracker, and commits the offsets of its files (a meta key
+// each, written when it changed: state.ts, state-writer.ts) with intake.commitMeta after the
+// records read before them.
 //
 // This module wires the parts together and runs the loop; each part has its own module:
 // file-set.ts (the trackers and the unreadable/vanished reports), resume.ts (matching the saved
@@ -26,7 +27,8 @@ import { OpenBudget } from './open-budget.js';
 import { InFlight } from './inflight.js';
 import { RecordEncoder } from './records.js';
 import { fileSourceStatus } from './status.js';
-import { STATE_KEY, decodeState, encodeState } from './state.js';
+import { STATE_KEY, decodeKeys, decodeState, HEAD_NAME, headBody, type SavedState } from './state.js';
+import { StateWriter } from './state-writer.js';
 import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
 import { checkTruncated } from './truncation.js';
@@ -48,6 +50,10 @@ export class FileSource implements Source {
   private readonly budget: OpenBudget;
   private readonly inflight: InFlight;
   private readonly encoder: RecordEncoder;
+  /** Which state keys a commit writes (the files changed since the last one). */
+  private readonly writer: StateWriter;
+  /** A failed state commit is being followed by a look at the keys the store holds. */
+  private relisting = false;
   /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
   private stateWriting: Promise<void> | undefined;
   /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
@@ -142,6 +148,12 @@ export class FileSource implements Source {
       initialPosition: options.initialPosition,
       monotonic: this.mono,
     });
+    this.writer = new StateWriter({
+      trackers: this.files.trackers,
+      readContent: this.files.readContent,
+      header: () => this.header,
+      now: () => this.now(),
+    });
     this.budget = new OpenBudget(this.files, {
       maxOpenFiles: options.maxOpenFiles,
       closeIdleMs: options.closeIdleMs,
@@ -224,32 +236,56 @@ export class FileSource implements Source {
     if (this.started) return;
     this.started = true;
     this.intake = intake;
-    const raw = await intake.readMeta(STATE_KEY);
+    const { state, firstRun } = await this.loadState(intake);
     const saved: SavedFile[] = [];
     let savedAt: number | undefined;
-    if (raw) {
-      const state = decodeState(raw);
-      if (state instanceof Error) {
-        this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
-      } else {
-        saved.push(...state.files);
-        savedAt = state.at;
-        this.header = state.header;
-        for (const r of state.read ?? []) this.files.readUpTo(r.fp, r.offset, r.key);
-      }
+    if (state) {
+      saved.push(...state.files);
+      savedAt = state.at;
+      this.header = state.header;
+      for (const r of state.read ?? []) this.files.readUpTo(r.fp, r.offset, r.key);
     }
-    // initialPosition applies only at the very first start (no state committed yet).
-    const firstRun = raw === undefined;
     const resume = new Resume(this.files, { globs: this.globs, fingerprintBytes: this.options.fingerprintBytes });
     const found = await this.scanner.scan();
     await resume.resume(saved, found);
     await this.scanner.discover(found, firstRun);
     if (savedAt !== undefined) await resume.sweepRotated(saved, savedAt);
+    // A state of before 0.14 (one value) is replaced now, before any record is read.
+    if (this.writer.migrating) this.commitState().catch(() => undefined);
     for (const g of this.globs) this.watchFolder(g.base);
     this.timer = setInterval(() => void this.tick(), this.options.scanIntervalMs);
     this.timer.unref();
     this.state = 'running';
     void this.tick();
+  }
+
+  /**
+   * The committed state: the keys under 'state/' (state.ts), or the one value of before 0.14 at
+   * 'state' (resumed from, then replaced at the first commit). `firstRun`: nothing was committed
+   * (initialPosition applies only then).
+   */
+  private async loadState(intake: Intake): Promise<{ state: SavedState | undefined; firstRun: boolean }> {
+    const legacy = await intake.readMeta(STATE_KEY);
+    const keys = ((await intake.readMetas?.(`${STATE_KEY}/`)) ?? []).map(([k, v]): [string, Buffer] => [k.slice(STATE_KEY.length), v]);
+    const idsOf = (): string[] => keys.filter(([n]) => n !== HEAD_NAME).map(([n]) => n.slice(1));
+    let state: SavedState | Error | undefined;
+    if (legacy) {
+      state = decodeState(legacy);
+      this.writer.loadedLegacy(idsOf());
+    } else {
+      state = decodeKeys(keys);
+      if (state instanceof Error) this.writer.failed(idsOf(), false);
+      else if (state) {
+        const ids = new Map<string, SavedFile>();
+        for (const f of state.files) ids.set(identityKey(f.dev, f.ino), f);
+        this.writer.loaded(ids, headBody(state.read ?? [], state.header));
+      }
+    }
+    if (state instanceof Error) {
+      this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
+      return { state: undefined, firstRun: false };
+    }
+    return { state, firstRun: legacy === undefined && keys.length === 0 };
   }
 
   private watchFolder(dir: string): void {
@@ -327,24 +363,25 @@ export class FileSource implements Source {
   }
 
   /**
-   * Commit every file's offset, after the records submitted so far. Submitted in the same
-   * synchronous run as those records: the store cuts a batch in a microtask once its previous
-   * write ends, so a state submitted in a later microtask (round 14, briefly) could miss its
-   * records' batch, and a kill -9 between the two commits read those lines again (256 duplicates).
-   * The state holds every tracked file (thousands in a backfill), so it is encoded when the batch
-   * is cut (a MetaValue function), once per commit: the newest put of the key replaces the queued
-   * one, and every change to the offsets it encodes is followed by a put (emit, retire, close).
+   * Commit the offsets of the files read since the last commit, after the records submitted so
+   * far. Submitted in the same synchronous run as those records: the store cuts a batch in a
+   * microtask once its previous write ends, so a state submitted in a later microtask (round 14,
+   * briefly) could miss its records' batch, and a kill -9 between the two commits read those lines
+   * again (256 duplicates). Which keys it writes is decided when the batch is cut (a MetaValue
+   * function making several keys: StateWriter.entries), once per commit: the newest put of the key
+   * replaces the queued one, and every change to the offsets is followed by a put (emit, retire,
+   * close).
    */
   private commitState(): Promise<void> {
     let p: Promise<void>;
     try {
-      p = this.intake!.commitMeta(STATE_KEY, this.encodeNow);
+      p = this.intake!.commitMeta(STATE_KEY, this.writer.entries);
     } catch (err) {
       p = Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const written = p.then(
       () => undefined,
-      () => undefined,
+      () => this.stateFailed(),
     );
     this.stateWriting = written;
     void written.then(() => {
@@ -353,14 +390,25 @@ export class FileSource implements Source {
     return p;
   }
 
-  /** The state as it is now: every tracked file's offset (commitState's value, made at the cut). */
-  private readonly encodeNow = (): Buffer =>
-    encodeState(
-      [...this.files.trackers.values()].map((t) => t.saved()),
-      this.now(),
-      this.files.readContent,
-      this.header,
-    );
+  /**
+   * A state commit failed (its keys were not written): the next one writes every file and the
+   * head again, and deletes the file keys the store still holds of files no longer tracked.
+   */
+  private stateFailed(): void {
+    this.writer.failed([], false);
+    if (this.relisting || !this.intake) return;
+    this.relisting = true;
+    const intake = this.intake;
+    void (async () => {
+      const keys = (await intake.readMetas?.(`${STATE_KEY}/`)) ?? [];
+      const stale = keys.map(([k]) => k.slice(STATE_KEY.length + 1)).filter((id) => `/${id}` !== HEAD_NAME && !this.files.trackers.has(id));
+      this.writer.failed(stale, (await intake.readMeta(STATE_KEY)) !== undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.relisting = false;
+      });
+  }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
