@@ -62,15 +62,19 @@ export interface SweepQuery {
   skip(path: string, key: string): boolean;
   read: ReadContent[];
   fingerprintBytes: number;
+  /** The folder's names when the caller listed it already (the sweep at start: one listing per folder, not per saved file). */
+  names?: string[];
 }
 
 export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
   let names: string[];
   try {
-    names = await readdir(q.dir);
+    names = q.names ?? (await readdir(q.dir));
   } catch {
     return [];
   }
+  const siblings = names.filter((x) => x !== q.base && x.startsWith(q.base) && !q.exclude(x)).slice(0, MAX_SIBLINGS);
+  if (siblings.length === 0) return [];
   const minLen = Math.min(64, q.fingerprintBytes);
   /** A regular file with content, modified since the look. */
   const candidate = (st: BigIntStats): boolean => st.isFile() && st.size > 0n && Number(st.mtimeMs) > q.since;
@@ -78,7 +82,7 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
   const out: RotatedAway[] = [];
   try {
     const liveSize = live ? (await live.stat()).size : 0;
-    for (const n of names.filter((x) => x !== q.base && x.startsWith(q.base) && !q.exclude(x)).slice(0, MAX_SIBLINGS)) {
+    for (const n of siblings) {
       const p = join(q.dir, n);
       // (stat first: opening a FIFO for reading would block)
       const named = await stat(p, { bigint: true }).catch(() => undefined);
