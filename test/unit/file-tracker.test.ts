@@ -212,3 +212,29 @@ test('file tracker: idle close and the partial-line timeout count elapsed time w
   await tracker.check();
   assert.deepEqual(records, ['a', 'b', 'c', 'partial'], 'the partial line is flushed after partialLineTimeoutMs of quiet, across the step');
 });
+
+test('file tracker: a write seen while the file is being read (pump during a pump) is read by that pump, not left for the next event', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-tracker-');
+  const live = join(dir, 'app.log');
+  await writeFile(live, 'line 1\n');
+  const records: string[] = [];
+  let tracker: FileTracker | undefined;
+  const ctx = testContext(records, {
+    submit: (_t, r: SplitRecord) => {
+      records.push(r.payload.toString());
+      if (records.length <= 2) {
+        // The writer appends after the read (the second one short: the loop's last) returned; its
+        // change event asks for a read while this one runs.
+        appendFileSync(live, `line ${records.length + 1}\n`);
+        void tracker!.pump();
+      }
+      return Promise.resolve();
+    },
+  });
+  const st = await stat(live, { bigint: true });
+  tracker = new FileTracker(ctx, live, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
+  await tracker.open();
+  t.after(() => tracker!.close());
+  await tracker.pump();
+  assert.deepEqual(records, ['line 1', 'line 2', 'line 3']);
+});

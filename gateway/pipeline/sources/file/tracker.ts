@@ -71,6 +71,8 @@ export class FileTracker {
    */
   handingOver = false;
   private pumping: Promise<void> | undefined;
+  /** pump() was called while a read ran: read again after it. */
+  private pumpAgain = false;
   /** Emitted chunks not settled yet (committed, or refused and rewound): see allSettled. */
   private readonly unsettled = new Set<Promise<void>>();
   /**
@@ -151,11 +153,24 @@ export class FileTracker {
 
   /** Read everything available now (one reader per file at a time). */
   pump(): Promise<void> {
-    this.pumping ??= readAvailable(this).finally(() => {
+    if (this.pumping) {
+      // A write seen while a read runs: that read may have looked at the size before it, so read
+      // once more after it (else the lines wait for the next event or scan: scanIntervalMs).
+      this.pumpAgain = true;
+      return this.pumping;
+    }
+    this.pumping = this.readWhileAsked().finally(() => {
       this.pumping = undefined;
       this.settled();
     });
     return this.pumping;
+  }
+
+  private async readWhileAsked(): Promise<void> {
+    do {
+      this.pumpAgain = false;
+      await readAvailable(this);
+    } while (this.pumpAgain && this.fh && !this.ctx.stopping());
   }
 
   /**
