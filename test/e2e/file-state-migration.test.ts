@@ -1,4 +1,4 @@
-// End to end, real parts: a data dir written before 0.14 holds the file source's state as ONE meta
+// End to end, real parts: a data dir written by an earlier version holds the file source's state as ONE meta
 // value ('src/<source>/state', made here with that version's encoder, encodeState). The gateway
 // CLI resumes every file exactly at its saved offset (no line read again, none skipped), replaces
 // the value with a key per file at its first commit, and a kill -9 afterwards resumes from those.
@@ -24,7 +24,7 @@ async function lastSeq(gw: GatewayProcess): Promise<number> {
   return body.streams.find((s) => s.name === 'logs')?.lastSeq ?? 0;
 }
 
-test('a state of before 0.14 (one value) is resumed exactly, replaced by a key per file, and a kill -9 after that resumes exactly', {
+test('a v1 state (one value, earlier versions) is resumed exactly, replaced by a key per file, and a kill -9 after that resumes exactly', {
   timeout: 120_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-e2e-file-state-');
@@ -91,7 +91,7 @@ test('a state of before 0.14 (one value) is resumed exactly, replaced by a key p
   assert.deepEqual({ twice: twice.slice(0, 5), missing: missing.slice(0, 5), extra: extra.slice(0, 5) }, { twice: [], missing: [], extra: [] });
   assert.equal(streamed.length, want.length);
   // Converted: the old value is gone, a key per file and the head hold the state.
-  assert.equal(await check.getMeta('src/app/state'), undefined, 'the value of before 0.14 is deleted');
+  assert.equal(await check.getMeta('src/app/state'), undefined, 'the v1 value is deleted');
   const keys = await check.metaKeys!('src/app/state/');
   assert.equal(keys.length, FILES + 1, `a key per file and the head: ${keys.join(' ')}`);
   assert.ok(keys.includes('src/app/state/head'));

@@ -1,11 +1,11 @@
 // The file source's committed state as the store holds it (gateway/pipeline/sources/file/state.ts:
-// a key per file under 'state/', or the one value of before 0.14 at 'state'), for tests that look
+// a key per file under 'state/', or the one value of earlier versions (v1) at 'state'), for tests that look
 // at it or put back what a killed run left (a kill -9 simulated in process).
 import type { Intake } from '../../gateway/pipeline/contract.js';
 import { decodeKeys, decodeState, STATE_KEY, type SavedState } from '../../gateway/pipeline/sources/file/state.js';
 
 export interface CommittedState {
-  /** The one value of before 0.14, when present. */
+  /** The v1 value (earlier versions), when present. */
   legacy?: Buffer;
   /** The keys under 'state/' (names without 'state': '/head', '/<dev>:<ino>'). */
   keys: Array<[string, Buffer]>;

@@ -1,6 +1,6 @@
 // The file source's state writer (state-writer.ts): a commit writes the keys of the files whose
 // state changed since the last one, deletes those no longer tracked, writes the head when the
-// content read before changed, replaces the state of before 0.14, and writes everything again
+// content read before changed, replaces the v1 state (one value), and writes everything again
 // after a failed commit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ test('state writer: only the files changed since the last commit are written; un
   assert.deepEqual(names(w.entries()), ['+/1:9'], 'a look SEEN_REFRESH_MS newer than the one saved is written');
 });
 
-test('state writer: the state of before 0.14 is deleted at the first commit with stale keys; a failed commit writes everything again', () => {
+test('state writer: the v1 state (one value) is deleted at the first commit with stale keys; a failed commit writes everything again', () => {
   const trackers = new Map([['1:1', tracker('1:1', 10)]]);
   const w = new StateWriter({ trackers, readContent: [], header: () => 'a,b', now: () => 1 });
   w.loadedLegacy(['1:2']);

@@ -27,7 +27,7 @@ import { OpenBudget } from './open-budget.js';
 import { InFlight } from './inflight.js';
 import { RecordEncoder } from './records.js';
 import { fileSourceStatus } from './status.js';
-import { STATE_KEY, decodeKeys, decodeState, HEAD_NAME, headBody, type SavedState } from './state.js';
+import { STATE_KEY, type SavedState } from './state.js';
 import { StateWriter } from './state-writer.js';
 import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
@@ -52,8 +52,6 @@ export class FileSource implements Source {
   private readonly encoder: RecordEncoder;
   /** Which state keys a commit writes (the files changed since the last one). */
   private readonly writer: StateWriter;
-  /** A failed state commit is being followed by a look at the keys the store holds. */
-  private relisting = false;
   /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
   private stateWriting: Promise<void> | undefined;
   /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
@@ -250,7 +248,7 @@ export class FileSource implements Source {
     await resume.resume(saved, found);
     await this.scanner.discover(found, firstRun);
     if (savedAt !== undefined) await resume.sweepRotated(saved, savedAt);
-    // A state of before 0.14 (one value) is replaced now, before any record is read.
+    // A v1 state (one value, written by earlier versions) is replaced now, before any record is read.
     if (this.writer.migrating) this.commitState().catch(() => undefined);
     for (const g of this.globs) this.watchFolder(g.base);
     this.timer = setInterval(() => void this.tick(), this.options.scanIntervalMs);
@@ -259,33 +257,12 @@ export class FileSource implements Source {
     void this.tick();
   }
 
-  /**
-   * The committed state: the keys under 'state/' (state.ts), or the one value of before 0.14 at
-   * 'state' (resumed from, then replaced at the first commit). `firstRun`: nothing was committed
-   * (initialPosition applies only then).
-   */
+  /** The committed state (StateWriter.load); an unreadable one is warned about and not resumed. */
   private async loadState(intake: Intake): Promise<{ state: SavedState | undefined; firstRun: boolean }> {
-    const legacy = await intake.readMeta(STATE_KEY);
-    const keys = ((await intake.readMetas?.(`${STATE_KEY}/`)) ?? []).map(([k, v]): [string, Buffer] => [k.slice(STATE_KEY.length), v]);
-    const idsOf = (): string[] => keys.filter(([n]) => n !== HEAD_NAME).map(([n]) => n.slice(1));
-    let state: SavedState | Error | undefined;
-    if (legacy) {
-      state = decodeState(legacy);
-      this.writer.loadedLegacy(idsOf());
-    } else {
-      state = decodeKeys(keys);
-      if (state instanceof Error) this.writer.failed(idsOf(), false);
-      else if (state) {
-        const ids = new Map<string, SavedFile>();
-        for (const f of state.files) ids.set(identityKey(f.dev, f.ino), f);
-        this.writer.loaded(ids, headBody(state.read ?? [], state.header));
-      }
-    }
-    if (state instanceof Error) {
-      this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
-      return { state: undefined, firstRun: false };
-    }
-    return { state, firstRun: legacy === undefined && keys.length === 0 };
+    const { state, firstRun } = await this.writer.load(intake);
+    if (!(state instanceof Error)) return { state, firstRun };
+    this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
+    return { state: undefined, firstRun };
   }
 
   private watchFolder(dir: string): void {
@@ -396,24 +373,9 @@ export class FileSource implements Source {
     return p;
   }
 
-  /**
-   * A state commit failed (its keys were not written): the next one writes every file and the
-   * head again, and deletes the file keys the store still holds of files no longer tracked.
-   */
+  /** A state commit failed: the next one writes every file again (StateWriter.commitFailed). */
   private stateFailed(): void {
-    this.writer.failed([], false);
-    if (this.relisting || !this.intake) return;
-    this.relisting = true;
-    const intake = this.intake;
-    void (async () => {
-      const keys = (await intake.readMetas?.(`${STATE_KEY}/`)) ?? [];
-      const stale = keys.map(([k]) => k.slice(STATE_KEY.length + 1)).filter((id) => `/${id}` !== HEAD_NAME && !this.files.trackers.has(id));
-      this.writer.failed(stale, (await intake.readMeta(STATE_KEY)) !== undefined);
-    })()
-      .catch(() => undefined)
-      .finally(() => {
-        this.relisting = false;
-      });
+    if (this.intake) this.writer.commitFailed(this.intake, (id) => this.files.trackers.has(id));
   }
 
   async stop(): Promise<void> {

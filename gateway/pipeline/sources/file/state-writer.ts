@@ -9,10 +9,11 @@
 // restart's search for content rotated away while stopped) is written again once that look is
 // SEEN_REFRESH_MS newer than the one saved: an older `seen` only widens that search.
 import type { MetaEntries } from '../../../../core/message.js';
-import type { Fingerprint } from './identity.js';
+import type { Intake } from '../../contract.js';
+import { identityKey, type Fingerprint } from './identity.js';
 import type { ReadContent } from './rotated-away.js';
 import type { SavedFile } from './tracker-context.js';
-import { encodeFile, encodeHead, fileName, HEAD_NAME, headBody } from './state.js';
+import { decodeKeys, decodeState, encodeFile, encodeHead, fileName, HEAD_NAME, headBody, STATE_KEY, type SavedState } from './state.js';
 
 export const SEEN_REFRESH_MS = 60_000;
 
@@ -85,16 +86,60 @@ export class StateWriter {
   private readonly written = new Map<string, Written>();
   /** The head's body in the store (or in a batch being written); undefined: write it. */
   private head: string | undefined;
-  /** The state key of before 0.14 (one value) is to be deleted. */
+  /** The v1 state key (one value, earlier versions) is to be deleted. */
   private legacy = false;
   /** After a failed commit: write every file again. */
   private resync = false;
   /** File keys the store may still hold (found after a failed commit): deleted unless tracked. */
   private readonly gone = new Set<string>();
-  /** Keys made by the last cut (status, tests). */
-  lastKeys = 0;
+  /** A failed commit is being followed by a look at the keys the store holds. */
+  private relisting = false;
 
   constructor(private readonly deps: StateWriterDeps) {}
+
+  /**
+   * At start: the committed state, the keys under 'state/' (state.ts) or the one value of earlier
+   * versions (v1) at 'state' (resumed from, then replaced at the first commit), or an Error when
+   * it cannot be read (the source starts over). `firstRun`: nothing was committed (initialPosition
+   * applies only then).
+   */
+  async load(intake: Pick<Intake, 'readMeta' | 'readMetas'>): Promise<{ state: SavedState | Error | undefined; firstRun: boolean }> {
+    const legacy = await intake.readMeta(STATE_KEY);
+    const keys = ((await intake.readMetas?.(`${STATE_KEY}/`)) ?? []).map(([k, v]): [string, Buffer] => [k.slice(STATE_KEY.length), v]);
+    const ids = keys.filter(([n]) => n !== HEAD_NAME).map(([n]) => n.slice(1));
+    const firstRun = legacy === undefined && keys.length === 0;
+    if (legacy) {
+      this.loadedLegacy(ids);
+      return { state: decodeState(legacy), firstRun };
+    }
+    const state = decodeKeys(keys);
+    if (state instanceof Error) this.failed(ids, false);
+    else if (state) {
+      const files = new Map<string, SavedFile>();
+      for (const f of state.files) files.set(identityKey(f.dev, f.ino), f);
+      this.loaded(files, headBody(state.read ?? [], state.header));
+    }
+    return { state, firstRun };
+  }
+
+  /**
+   * A state commit failed (its keys were not written): the next one writes every file and the
+   * head again, and deletes the file keys the store still holds of files no longer tracked.
+   */
+  commitFailed(intake: Pick<Intake, 'readMeta' | 'readMetas'>, tracked: (id: string) => boolean): void {
+    this.failed([], false);
+    if (this.relisting) return;
+    this.relisting = true;
+    void (async () => {
+      const keys = (await intake.readMetas?.(`${STATE_KEY}/`)) ?? [];
+      const stale = keys.map(([k]) => k.slice(STATE_KEY.length + 1)).filter((id) => `/${id}` !== HEAD_NAME && !tracked(id));
+      this.failed(stale, (await intake.readMeta(STATE_KEY)) !== undefined);
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.relisting = false;
+      });
+  }
 
   /** At start: the file keys the store holds (by id) and the head's body. */
   loaded(files: ReadonlyMap<string, SavedFile>, head: string | undefined): void {
@@ -103,7 +148,7 @@ export class StateWriter {
   }
 
   /**
-   * At start: the state resumed from is the one value of before 0.14, replaced at the next commit;
+   * At start: the state resumed from is the one value of earlier versions (v1), replaced at the next commit;
    * `stale`: file keys the store holds too (a newer version run before, then an older one).
    */
   loadedLegacy(stale: readonly string[]): void {
@@ -152,7 +197,6 @@ export class StateWriter {
       this.head = body;
     }
     this.resync = false;
-    this.lastKeys = out.length;
     return out;
   };
 }

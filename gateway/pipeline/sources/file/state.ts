@@ -4,7 +4,7 @@
 // (so records and offsets commit together), and read back at start to resume. A commit writes only
 // the files whose state changed since the last one (state-writer.ts).
 //
-// Before 0.14 the whole state was ONE value (key 'state', format v1 below): a source tailing 2,000
+// Earlier versions kept the whole state as ONE value (key 'state', format v1 below): a source tailing 2,000
 // files rewrote ~400 KB at every store commit. A data dir holding it resumes from it, and the
 // first commit replaces it with the keys above (the old key deleted in the same batch).
 import type { SavedFile } from './tracker-context.js';
@@ -64,7 +64,7 @@ export function encodeFile(f: SavedFile): Buffer {
   return Buffer.from(JSON.stringify(f));
 }
 
-/** The v1 state (one value): kept to read (and test) data dirs written before 0.14. */
+/** The v1 state (one value): kept to read (and test) data dirs written by earlier versions. */
 export function encodeState(files: SavedFile[], at: number, read: ReadContent[], header?: string): Buffer {
   const state: SavedState = { v: 1, at, files };
   if (read.length > 0) state.read = read.slice(-MAX_SAVED_READ);
