@@ -4,7 +4,7 @@
 // sequence numbers from 1, read from a sequence with limit/maxBytes, waitFor, consumer
 // checkpoints with reclaim behind the slowest consumer, and onFull 'drop-oldest' by maxBytes.
 // Knobs let tests inject failures (failAppends, failSetCheckpoint) and count calls.
-import { metaBytes, type MetaValue } from '../../core/message.js';
+import { metaEntries, type MetaValue } from '../../core/message.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { AppendRecord, ConsumerInfo, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from '../../gateway/store/types.js';
 
@@ -207,7 +207,10 @@ export class MemoryStreams implements LocalStreams {
 
   /** In memory every append is "written" when it resolves, so FIFO order holds trivially. */
   async commitMeta(key: string, value: MetaValue): Promise<void> {
-    this.meta.set(key, metaBytes(value));
+    for (const [name, v] of metaEntries(value)) {
+      if (v === null) this.meta.delete(key + name);
+      else this.meta.set(key + name, v);
+    }
   }
 
   async sweep(): Promise<void> {}
