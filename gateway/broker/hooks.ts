@@ -4,7 +4,7 @@ import type { Client, PublishPacket, Subscription, AedesPublishPacket, ConnectPa
 import type { Logger } from 'pino';
 import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
-import { aclHasDeny, compileClientAcl, reservedSubscription } from './acl.js';
+import { compileClientAcl, reservedSubscription } from './acl.js';
 import { logProtocolError, type ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
@@ -87,7 +87,8 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   const { options, stats, log, now, states, live, commit } = deps;
   const guard = deps.authGuard;
   const usersByName = new Map(options.users.map((u) => [u.username, u.password]));
-  const hasDeny = aclHasDeny(options.acl);
+  // per-delivery read checks: deny rules overlapping a granted filter, and resumed persistent sessions
+  const checkReads = options.acl !== undefined;
   const { maxPayloadBytes, maxConnections } = options;
   const rateLimitsOf = publishRateLimitsByUser(options);
 
@@ -121,6 +122,13 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (packet.clientId === '' && !packet.clean) {
       const st = states.get(client);
       if (st) st.emptyIdPersistent = true;
+    }
+    // A persistent session may be resumed by another user presenting its client id: aedes checks
+    // its restored subscriptions against the new client's ACL (authorizeSubscribe), but delivers
+    // what was queued for the old owner through authorizeForward only, so each delivery is checked.
+    if (!packet.clean && options.acl !== undefined) {
+      const st = states.get(client);
+      if (st) st.filterDeliveries = true;
     }
     cb(null, true);
   }
@@ -328,7 +336,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   }
 
   function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
-    if (hasDeny) {
+    if (checkReads) {
       const st = states.get(client);
       if (st?.filterDeliveries && !st.acl.canRead(packet.topic)) return null;
     }

@@ -16,7 +16,7 @@ import { RC, withoutProblemInformation } from './codes.js';
 import { Inbound } from './inbound.js';
 import { Outbound, writeBatched } from './outbound.js';
 import { NEVER_EXPIRES, type Session } from './session.js';
-import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
+import { handleSubscribe, handleUnsubscribe, reauthorizeSubscriptions } from './subscribe.js';
 import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
@@ -300,6 +300,7 @@ export class V5Connection implements V5ConnectionHandle {
       (topic) => !st.filterDeliveries || st.acl.canRead(topic),
     );
     session.link = this.out;
+    if (sessionPresent) reauthorizeSubscriptions(this.accepted);
     const connackProps: NonNullable<import('mqtt-packet').IConnackPacket['properties']> = {
       receiveMaximum: ctx.receiveMaximum,
       maximumPacketSize: ctx.maxPacketBytes,

@@ -77,6 +77,8 @@ export class Outbound {
   resume(): void {
     for (const f of this.session.inflight.values()) {
       if (f.state === 'pubrel') this.write({ cmd: 'pubrel', messageId: f.packetId });
+      // sent to the session's earlier connection: the one resuming it may not read it (another user)
+      else if (f.msg.topic.length > 0 && !this.canRead(f.msg.topic)) this.session.inflight.delete(f.packetId);
       else this.sendPublish(f.msg, f.packetId, true);
     }
     this.pump();

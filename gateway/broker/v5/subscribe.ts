@@ -140,3 +140,29 @@ export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacke
   conn.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
   conn.ctx.sessions.changed(session);
 }
+
+/**
+ * A resumed session's subscriptions through the ACL of the client resuming it (as aedes does for
+ * 3.1.1 sessions): another user presenting the owner's client id, or the owner after the ACL was
+ * narrowed and the gateway restarted, keeps only what it may read. The messages already queued or
+ * in flight for the session are then checked per message (filterDeliveries).
+ */
+export function reauthorizeSubscriptions(conn: AcceptedConnection): void {
+  const { ctx, session, st } = conn;
+  if (ctx.options.acl === undefined) return;
+  st.filterDeliveries = true;
+  let dropped = 0;
+  for (const [key, e] of session.subs) {
+    if (st.acl.subscribe(e.topicFilter) !== 'deny') continue;
+    ctx.router.remove(session, e);
+    session.subs.delete(key);
+    ctx.stats.aclDeniedSubscribe++;
+    dropped++;
+    ctx.rateLog(
+      'acl-resume',
+      { client: conn.clientId, user: st.user, filter: e.filter },
+      "a resumed session's subscription is not granted by the ACL of the client resuming it: dropped",
+    );
+  }
+  if (dropped > 0) ctx.sessions.changed(session);
+}
