@@ -11,6 +11,12 @@ const tlsSchema = z
     ca: z.string().min(1).optional().describe('Path to a PEM CA bundle used to verify client certificates (with requestCert).'),
     requestCert: z.boolean().default(false).describe('Require clients to present a certificate signed by `ca` (mutual TLS); unverified clients are refused.'),
   })
+  // without a ca, node verifies client certificates against its public root CAs: a certificate
+  // bought from any of them would pass (mosquitto refuses require_certificate without cafile)
+  .refine((t) => !t.requestCert || t.ca !== undefined, {
+    path: ['requestCert'],
+    message: 'needs ca: the CA that issued your client certificates (without it any certificate from a public CA would be accepted)',
+  })
   .describe('TLS for this listener; omit for plain TCP.');
 
 export const listenerSchema = z.strictObject({

@@ -75,3 +75,13 @@ test('hashPassword / verifyPassword', async () => {
   assert.equal(await verifyPassword('s3cret', 'scrypt$1048577$8$1$AAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), false, 'absurd cost refused');
   assert.equal(brokerOptionsSchema.safeParse({ users: [{ username: 'u', password: h }] }).success, true);
 });
+
+test('a TLS listener requiring client certificates without a ca is refused at tls.requestCert (node would trust every public CA)', () => {
+  const tls = { cert: '/c.pem', key: '/k.pem', requestCert: true };
+  const r = brokerOptionsSchema.safeParse({ listeners: [{ port: 8883, tls }] });
+  assert.equal(r.success, false);
+  assert.deepEqual(r.error?.issues[0]?.path, ['listeners', 0, 'tls', 'requestCert']);
+  assert.match(r.error?.issues[0]?.message ?? '', /public CA/);
+  assert.equal(brokerOptionsSchema.safeParse({ listeners: [{ port: 8883, tls: { ...tls, ca: '/ca.pem' } }] }).success, true);
+  assert.equal(brokerOptionsSchema.safeParse({ listeners: [{ port: 8883, tls: { cert: '/c.pem', key: '/k.pem' } }] }).success, true);
+});
