@@ -85,7 +85,9 @@ export interface Gateway {
  */
 async function makeDataDir(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    // no access for others (stored telemetry, retained messages, sessions), as the systemd unit's
+    // StateDirectoryMode=0750; an existing directory keeps its mode
+    await mkdir(dir, { recursive: true, mode: 0o750 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'ENOSPC' || code === 'EIO') {
