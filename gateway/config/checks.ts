@@ -8,6 +8,7 @@ import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
+import { isLoopback } from '../broker/options.js';
 
 /** Paths in the config are resolved against the config file's folder (see loadConfig). */
 const PATH_RULE = "relative paths are resolved against the config file's folder";
@@ -150,6 +151,15 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       where: `jobs.${i}.rule`,
       message: `job '${job.name}' (${job.type}) names rule '${job.rule}', which the rule set does not have: each run will fail until a rule of that name is added`,
       hint: names.length ? `use one of the rule set's rules (${names.join(', ')}) or add the rule` : 'add the rule to the rule set',
+    });
+  }
+  // A bearer token sent over plain HTTP beyond loopback can be read by anyone on the path, and
+  // with it the rules can be replaced (PUT /api/rules).
+  if (config.admin.enabled && !isLoopback(config.admin.host) && config.admin.tls === undefined) {
+    warnings.push({
+      where: 'admin.tls',
+      message: `the admin API listens on ${config.admin.host} over plain HTTP: its bearer token (and the data it serves) cross the network in clear, and whoever reads the token can replace the rules`,
+      hint: 'set admin.tls { cert, key } (docs/broker.md#admin-api-over-https), or bind admin.host to 127.0.0.1 and reach it through an SSH tunnel',
     });
   }
   // Two filters of one MQTT source that can match the same topic: a broker may send the message

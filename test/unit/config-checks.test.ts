@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { needBinary, tempDir } from '../helpers/index.js';
-import { checkConfigFile as checkConfig } from '../helpers/check-config.js';
+import { checkConfigFile as checkConfig, checkConfigText } from '../helpers/check-config.js';
 
 test('a missing rulesFile is named with its key and the path rule', async (t) => {
   const dir = await tempDir(t);
@@ -320,4 +320,18 @@ test('two listeners that would take the same address and port are a config error
   );
   const ok = await checkConfig(file);
   assert.equal(ok.code, 0, ok.err);
+});
+
+test('an admin API beyond loopback without admin.tls is a warning (its bearer token would cross the network in clear)', async (t) => {
+  const token = 'token: 0123456789abcdef0123456789abcdef';
+  const plain = await checkConfigText(t, `admin: { host: 0.0.0.0, ${token} }\n`);
+  assert.equal(plain.code, 0, plain.err);
+  assert.match(
+    plain.err,
+    /warning: the admin API listens on 0\.0\.0\.0 over plain HTTP: its bearer token .* in clear.* \(at admin\.tls\)\. Fix: set admin\.tls/,
+  );
+  const loopback = await checkConfigText(t, `admin: { host: 127.0.0.1, ${token} }\n`);
+  assert.doesNotMatch(loopback.err, /warning/);
+  const off = await checkConfigText(t, `admin: { enabled: false, host: 0.0.0.0, ${token} }\n`);
+  assert.doesNotMatch(off.err, /warning/);
 });
