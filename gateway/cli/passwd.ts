@@ -3,7 +3,7 @@ import { hashPassword } from '../broker/password.js';
 import { GatehouseError } from '../../core/errors.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
-const USAGE = 'gatehouse passwd [PASSWORD]   (reads the password from stdin when omitted)';
+const USAGE = 'gatehouse passwd [PASSWORD]   (reads the password from stdin when omitted; at a terminal, typed twice without echo)';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -11,6 +11,46 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks)
     .toString('utf8')
     .replace(/\r?\n$/, '');
+}
+
+/**
+ * One line typed at the terminal without echo (raw mode), as mosquitto_passwd and ssh do: the
+ * password stays off the screen and the scrollback. Backspace edits; Ctrl-C and Ctrl-D abort.
+ */
+function readHidden(prompt: string, io: CliIO): Promise<string> {
+  const stdin = process.stdin;
+  io.stderr.write(prompt);
+  return new Promise((resolve, reject) => {
+    let line = '';
+    const done = (err?: Error): void => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      io.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(line);
+    };
+    const onData = (chunk: Buffer): void => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003' || ch === '\u0004') return done(new GatehouseError('GH_ARG_INVALID', 'no password given (interrupted)', { hint: USAGE }));
+        if (ch === '\u007f' || ch === '\b') line = [...line].slice(0, -1).join('');
+        else line += ch;
+      }
+    };
+    stdin.setRawMode(true);
+    stdin.on('data', onData);
+    stdin.resume();
+  });
+}
+
+async function readTyped(io: CliIO): Promise<string> {
+  const first = await readHidden('Password: ', io);
+  if (!first) return first;
+  const again = await readHidden('Repeat password: ', io);
+  if (again !== first)
+    throw new GatehouseError('GH_ARG_INVALID', 'the two passwords differ', { hint: 'run gatehouse passwd again and type the same password twice' });
+  return first;
 }
 
 export async function runPasswd(argv: string[], io: CliIO): Promise<number> {
@@ -27,7 +67,7 @@ export async function runPasswd(argv: string[], io: CliIO): Promise<number> {
     throw new GatehouseError('GH_ARG_INVALID', `expected one PASSWORD, got ${positionals.length} arguments`, {
       hint: `quote a password with spaces: gatehouse passwd '${positionals.join(' ')}' (or give it on stdin)`,
     });
-  const plain = positionals[0] ?? (await readStdin());
+  const plain = positionals[0] ?? (process.stdin.isTTY ? await readTyped(io) : await readStdin());
   if (!plain) throw new GatehouseError('GH_ARG_INVALID', 'empty password', { hint: USAGE });
   writeLine(io.stdout, hashPassword(plain));
   return 0;
