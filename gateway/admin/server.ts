@@ -8,7 +8,7 @@
 // HTTP request to it gets a 400 saying to use https:// (protocol-sniff.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { createServer as CreateHttpsServer } from 'node:https';
-import { ADMIN_TLS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
+import { ADMIN_TLS, SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
 import { answerPlainHttp, type PlainHttpGuard } from './protocol-sniff.js';
 import { KNOWN_ROUTES, RECORDS_ROUTE, allowedMethods, requestUrl } from './routes.js';
@@ -368,7 +368,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
         let https: ReturnType<typeof CreateHttpsServer>;
         try {
           // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
-          https = createHttpsServer({ ...httpOptions, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key }, handler);
+          https = createHttpsServer(
+            { ...httpOptions, ...SERVER_TLS_OPTIONS, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key },
+            handler,
+          );
         } catch (err) {
           // A key of another certificate, or a file that is not PEM.
           throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });

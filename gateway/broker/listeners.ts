@@ -10,7 +10,7 @@ import { createServer as createNetServer, type Server, type Socket } from 'node:
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
-import { readTlsMaterial, type TlsListener } from './tls-reload.js';
+import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
 
 export interface BoundListener {
   name: string;
@@ -67,6 +67,7 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
     try {
       server = createTlsServer(
         {
+          ...SERVER_TLS_OPTIONS,
           cert,
           key,
           ...(ca ? { ca } : {}),

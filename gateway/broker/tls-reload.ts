@@ -14,7 +14,7 @@
 // past, at start, at every reload and once a day. A certificate is never refused for its dates: a
 // Pi without a real-time clock may run on a wrong wall clock until NTP steps it, and refusing a
 // good certificate then would lock every device out.
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, constants as cryptoConstants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
@@ -29,6 +29,14 @@ import { changedTlsFiles } from '../../core/tls-files.js';
  */
 export const EXPIRY_WARN_DAYS = 14;
 const DAY_MS = 86_400_000;
+
+/**
+ * Options of every server TLS context (broker listeners, admin HTTPS), at start and at each reload
+ * (setSecureContext builds a new context from what it is given). No renegotiation: each one a
+ * client asks for is a full handshake of server CPU on a connection already accepted, past the
+ * pre-CONNECT limits (node only counts them); nginx refuses them too, and TLS 1.3 has none.
+ */
+export const SERVER_TLS_OPTIONS = { secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION } as const;
 
 export interface TlsFiles {
   cert: string;
@@ -189,7 +197,7 @@ export class ServedTls {
       if (changed.length === 0) return this.done(l, 'unchanged');
       // createSecureContext is what setSecureContext runs: a key that does not match the
       // certificate, or a file that is not PEM, throws here and nothing is swapped.
-      const ctx = { cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}) };
+      const ctx = { ...SERVER_TLS_OPTIONS, cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}) };
       createSecureContext(ctx);
       l.server.setSecureContext(ctx);
     } catch (err) {

@@ -208,3 +208,16 @@ test('reloadTls (SIGHUP) serves a renewed admin certificate to new connections a
   const notAfter = new Date(new X509Certificate(await readFile(renewed.cert)).validTo).getTime() / 1000;
   assert.equal(await metricValue(registry, 'gatehouse_admin_tls_cert_expiry_timestamp_seconds', { listener: 'admin' }), Math.floor(notAfter));
 });
+
+test('admin.tls: a client cannot renegotiate (a full handshake of server CPU per request on one connection)', { skip }, async (t) => {
+  const rig = await start(t);
+  const sock = tlsConnect({ port: rig.port, host: '127.0.0.1', rejectUnauthorized: false, maxVersion: 'TLSv1.2' });
+  sock.on('error', () => undefined);
+  t.after(() => sock.destroy());
+  await waitForEvent(sock, 'secureConnect');
+  const outcome = await new Promise<string>((resolve) => {
+    sock.once('close', () => resolve('closed'));
+    if (!sock.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ? 'refused' : 'ok'))) resolve('closed');
+  });
+  assert.notEqual(outcome, 'ok');
+});

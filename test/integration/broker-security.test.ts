@@ -6,7 +6,10 @@ import mqtt from 'mqtt';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createBroker, hashPassword, type BrokerOptionsInput } from '../../gateway/broker/index.js';
-import { metricValue, waitUntil } from '../helpers/index.js';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const users = ['alice', 'bob', 'carol'].map((u) => ({ username: u, password: hashPassword(`${u}-pass`) }));
 
@@ -18,7 +21,7 @@ async function startBroker(t: TestContext, options: BrokerOptionsInput = {}) {
   );
   await broker.start();
   t.after(() => broker.stop());
-  return { url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`, registry };
+  return { url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`, registry, broker };
 }
 
 /** Connect as `user` and collect every message it receives from the first packet on. */
@@ -67,3 +70,41 @@ for (const version of [4, 5] as const) {
     await waitUntil(() => back.got.includes('plant/again=for alice'), 'alice gets her topic again');
   });
 }
+
+/** Renegotiate a TLS 1.2 connection: 'ok', or why it did not happen (the server refused or closed). */
+function renegotiate(sock: TLSSocket): Promise<string> {
+  return new Promise((resolve) => {
+    const onClose = (): void => resolve('closed');
+    sock.once('close', onClose);
+    const started = sock.renegotiate({ rejectUnauthorized: false }, (err) => {
+      sock.off('close', onClose);
+      resolve(err ? `refused: ${err.message}` : 'ok');
+    });
+    if (!started) resolve('closed');
+  });
+}
+
+test('TLS listener: a client cannot renegotiate (each renegotiation is a full handshake of server CPU on one connection), also after a certificate reload', {
+  skip: needBinary('openssl', 'openssl'),
+}, async (t) => {
+  const dir = await tempDir(t);
+  const { cert, key } = opensslSelfSigned(dir);
+  const { broker } = await startBroker(t, { listeners: [{ host: '127.0.0.1', port: 0, tls: { cert, key } }] });
+  const port = broker.addresses()[0]!.port;
+  const attempt = async (): Promise<string> => {
+    const sock = tlsConnect({ port, host: '127.0.0.1', ca: readFileSync(cert), servername: 'localhost', maxVersion: 'TLSv1.2' });
+    sock.on('error', () => undefined);
+    t.after(() => sock.destroy());
+    await new Promise<void>((resolve, reject) => {
+      sock.once('secureConnect', resolve);
+      sock.once('error', reject);
+    });
+    const got = await renegotiate(sock);
+    sock.destroy();
+    return got;
+  };
+  assert.notEqual(await attempt(), 'ok');
+  opensslSelfSigned(dir); // a renewed certificate, read again as on SIGHUP
+  assert.equal((await broker.reloadTls())[0]?.outcome, 'reloaded');
+  assert.notEqual(await attempt(), 'ok', 'still refused with the reloaded certificate');
+});
