@@ -24,7 +24,10 @@ function describeFound(input: unknown): string {
 const SECRET_KEY = /password|token|secret/i;
 
 function describeSecret(input: unknown): string {
-  return typeof input === 'string' ? `a string of ${input.length} characters (not shown)` : describeFound(input);
+  if (typeof input === 'string') return `a string of ${input.length} characters (not shown)`;
+  // a PIN-like password left unquoted in YAML is a number: still a secret
+  if (typeof input === 'number' || typeof input === 'bigint') return 'a number (not shown)';
+  return describeFound(input);
 }
 
 /**

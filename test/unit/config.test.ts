@@ -203,6 +203,13 @@ test('paths in a config file are relative to its folder (file source globs, cont
   assert.match(err.text(), /broker\.users\.0\.password: must be a scrypt hash/);
   assert.doesNotMatch(err.text(), /hunter2/);
   assert.match(err.text(), /a string of 13 characters \(not shown\)/);
+
+  // a numeric password (a PIN left unquoted in YAML) is not echoed either
+  await writeFile(file, 'exporters:\n  - { name: up, stream: archive, destination: { type: mqtt, url: "mqtt://h:1883", clientId: c, password: 739155 } }\n');
+  const num = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: num.stream }), 1);
+  assert.match(num.text(), /exporters\.0\.destination\.password: .*expected string, received number \(found a number \(not shown\)\)/);
+  assert.doesNotMatch(num.text(), /739155/);
 });
 
 test("a destination's client files (mqtt caFile/certFile/keyFile, nats credsFile and tls.*) are relative to the config folder, and check-config names a missing one", async (t) => {
