@@ -55,6 +55,8 @@ export class BrokerStats {
   v5Dropped = 0;
   /** MQTT 5: sessions held (connected or within their Session Expiry Interval). */
   v5Sessions = 0;
+  /** MQTT 5: disconnected sessions removed to make room for a new one (mqtt5.maxSessions reached). */
+  v5SessionsEvicted = 0;
 }
 
 /** A counter mirroring a monotonically growing number read at scrape time. */
@@ -238,6 +240,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'gatehouse_mqtt5_negative_acks_total',
     'MQTT 5 QoS 1/2 publishes answered with a negative PUBACK/PUBREC reason code (not committed)',
     () => s.v5NegativeAcks,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt5_sessions_evicted_total',
+    'MQTT 5 disconnected sessions removed (the one disconnected longest ago) to make room for a new one when mqtt5.maxSessions are held',
+    () => s.v5SessionsEvicted,
   );
   mirrorCounter(
     registry,

@@ -107,7 +107,7 @@ export const mqtt5Schema = z
       .min(1)
       .default(10_000)
       .describe(
-        'v5 sessions held at once (connected or within their Session Expiry Interval); a CONNECT that would start one more gets CONNACK 0x97 (quota exceeded).',
+        'v5 sessions held at once (connected or within their Session Expiry Interval). A CONNECT that would start one more removes the session disconnected longest ago (its queued messages dropped, counted in gatehouse_mqtt5_sessions_evicted_total); when every session is connected it gets CONNACK 0x97 (quota exceeded).',
       ),
   })
   .describe('MQTT 5 (see docs/broker.md). The Receive Maximum offered to clients is maxInflight.');

@@ -270,13 +270,31 @@ test('2. enhanced authentication is refused with CONNACK 0x8C; server DISCONNECT
   assert.equal((await shutdown)[0].reasonCode, 0x8b);
 });
 
-test('sessions are bounded: past mqtt5.maxSessions a new session gets CONNACK 0x97, a known one still resumes', async (t) => {
+test('sessions are bounded: past mqtt5.maxSessions the session disconnected longest ago makes room (counted); with every session connected a new one gets CONNACK 0x97; a known one still resumes', async (t) => {
   const s = await startBroker(t, { mqtt5: { maxSessions: 2 } });
-  await (await client(t, s.url, { clientId: 's1', properties: { sessionExpiryInterval: 60 } })).endAsync();
+  const s1 = await client(t, s.url, { clientId: 's1', properties: { sessionExpiryInterval: 3600 } });
+  await s1.subscribeAsync('ev/#', { qos: 1 });
+  await s1.endAsync();
+  // a 3.1.1 publisher holds no MQTT 5 session: one message queued for the offline s1
+  const pub = await mqtt.connectAsync(s.url, { reconnectPeriod: 0, protocolVersion: 4, clientId: 'ev-pub' });
+  t.after(() => pub.endAsync(true).catch(() => undefined));
+  await pub.publishAsync('ev/1', 'queued for s1', { qos: 1 });
   await client(t, s.url, { clientId: 's2' });
-  await assert.rejects(mqtt.connectAsync(s.url, { protocolVersion: 5, clientId: 's3', reconnectPeriod: 0 }), (e: { code?: number }) => e.code === 0x97);
-  const back = await client(t, s.url, { clientId: 's1', clean: false, properties: { sessionExpiryInterval: 60 } });
+  // the table is full (s1 offline, s2 connected): s1, disconnected longest ago, makes room for s3.
+  // Before, s3 and every later device was refused for as long as s1's session lasted (or for good).
+  const s3 = await client(t, s.url, { clientId: 's3', properties: { sessionExpiryInterval: 3600 } });
+  assert.equal(s3.connected, true);
+  assert.equal(await metricValue(s.deps.registry, 'gatehouse_mqtt5_sessions_evicted_total'), 1);
+  assert.equal(await metricValue(s.deps.registry, 'gatehouse_mqtt5_dropped_total'), 1, 'its queued message is counted as dropped');
+  // every session connected: no room, and the evicted s1 finds none
+  await assert.rejects(
+    mqtt.connectAsync(s.url, { protocolVersion: 5, clientId: 's1', clean: false, reconnectPeriod: 0, properties: { sessionExpiryInterval: 3600 } }),
+    (e: { code?: number }) => e.code === 0x97,
+  );
+  await s3.endAsync();
+  const back = await client(t, s.url, { clientId: 's3', clean: false, properties: { sessionExpiryInterval: 3600 } });
   assert.equal(back.connected, true);
+  assert.equal(await metricValue(s.deps.registry, 'gatehouse_mqtt5_sessions_evicted_total'), 1, 'a known session resumes without evicting');
 });
 
 test('2. takeover with a clean start: the old connection closing does not end the new session', async (t) => {

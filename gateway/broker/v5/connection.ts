@@ -241,11 +241,32 @@ export class V5Connection implements V5ConnectionHandle {
     });
   }
 
+  /**
+   * The table is full: the session disconnected longest ago makes room (its queued messages are
+   * lost, counted). Devices replaced over the years (new client ids) or a client opening sessions
+   * under many ids would otherwise fill it with sessions that never expire, and every new device
+   * would be refused for good; only a table of connected sessions refuses (0x97).
+   */
+  private evictForNewSession(): void {
+    const ctx = this.ctx;
+    const oldest = ctx.sessions.oldestDisconnected();
+    if (!oldest) return;
+    ctx.stats.v5SessionsEvicted++;
+    ctx.stats.v5Dropped += oldest.queue.length;
+    ctx.rateLog(
+      'session-evicted',
+      { evicted: oldest.clientId, queued: oldest.queue.length, for: this.clientId, maxSessions: ctx.options.mqtt5.maxSessions },
+      'MQTT 5 session table full (mqtt5.maxSessions): the session disconnected longest ago was removed to make room',
+    );
+    ctx.sessions.remove(oldest.clientId);
+  }
+
   private accept(p: IConnectPacket, assigned: string | undefined): void {
     const ctx = this.ctx;
     const id = this.clientId;
     const props = p.properties ?? {};
     const existing = ctx.sessions.get(id);
+    if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) this.evictForNewSession();
     if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) {
       this.write({
         cmd: 'connack',

@@ -154,6 +154,19 @@ export class SessionStore {
     this.file?.mark(clientId);
   }
 
+  /**
+   * The session disconnected longest ago (no connection, earliest disconnectedAt), or undefined
+   * when every session is connected. O(sessions): only for a CONNECT that finds the table full.
+   */
+  oldestDisconnected(): Session | undefined {
+    let oldest: Session | undefined;
+    for (const s of this.sessions.values()) {
+      if (s.link || s.disconnectedAt === undefined) continue;
+      if (!oldest || s.disconnectedAt < oldest.disconnectedAt!) oldest = s;
+    }
+    return oldest;
+  }
+
   /** The connection ended: expire now, later, or never. */
   detached(s: Session): void {
     s.link = undefined;
