@@ -49,9 +49,22 @@ export async function openChecked(db: Db, path: string): Promise<void> {
   }
 }
 
+/** classic-level's (Node) maintenance calls; level's browser typing does not declare them. */
+type Maintenance = Partial<{ compactRange(start: Buffer, end: Buffer): Promise<void>; approximateSize(start: Buffer, end: Buffer): Promise<number> }>;
+
+/** Compact the keys in [start, end) (a no-op where the backend has no compactRange). */
+export async function compactRange(db: Db, start: Buffer, end: Buffer): Promise<void> {
+  const d = db as unknown as Maintenance;
+  if (typeof d.compactRange === 'function') await d.compactRange(start, end);
+}
+
+/** LevelDB's estimate of the table bytes of the keys in [start, end) (memtable excluded; 0 where the backend has none). */
+export async function approximateSize(db: Db, start: Buffer, end: Buffer): Promise<number> {
+  const d = db as unknown as Maintenance;
+  return typeof d.approximateSize === 'function' ? d.approximateSize(start, end) : 0;
+}
+
 /** Compact the whole key range (a no-op where the backend has no compactRange). */
 export async function compactAll(db: Db): Promise<void> {
-  // compactRange is classic-level's (Node); level's browser typing does not declare it.
-  const d = db as unknown as Partial<{ compactRange(start: Buffer, end: Buffer): Promise<void> }>;
-  if (typeof d.compactRange === 'function') await d.compactRange(Buffer.from([0]), Buffer.from([0xff]));
+  await compactRange(db, Buffer.from([0]), Buffer.from([0xff]));
 }

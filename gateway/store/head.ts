@@ -37,6 +37,8 @@ export class HeadOps {
     private readonly db: () => Level<Buffer, Buffer>,
     private readonly log: Logger,
     private readonly mono: () => number = monotonicNow,
+    /** Told of the record bytes of every delete written (compaction.ts gives their disk space back). */
+    private readonly onDeleted: (s: StreamState, physBytes: number) => void = () => undefined,
   ) {}
 
   /** The first drop of a stream is logged at once, then one line a minute at most, carrying every record dropped since. */
@@ -118,6 +120,7 @@ export class HeadOps {
       s.oldestAt = undefined;
       s.cache.clear();
     }
+    if (plan.keys.length > 0) this.onDeleted(s, plan.physBytes);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { measureRecord, metaKey, validStreamName, type RecordSize } from './codec.js';
 import { compactAll, newDb, openChecked, type Db } from './database.js';
+import { Compactor } from './compaction.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState } from './disk-guard.js';
 import { openWhenSpace, type WaitForSpace } from './open-wait.js';
@@ -41,6 +42,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly retention: Retention;
   /** Free space and write health: data appends are refused while it says not writable. */
   private readonly guard: DiskGuard;
+  /** Gives back the disk space of deleted records (compaction.ts). */
+  private readonly compactor: Compactor;
   /** True while reopen() rebuilds state (its own writes are allowed). */
   private reopening = false;
   /** measureRecord output, reused: no allocation per append. */
@@ -57,7 +60,18 @@ export class LevelLocalStreams implements LocalStreams {
     this.sync = options.durability === 'fsync';
     this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
-    this.head = new HeadOps(() => this.db, this.log, this.mono);
+    this.compactor = new Compactor(
+      () => this.db,
+      this.log,
+      () => this.state === 'open' && !this.guard.failed && !this.reopening,
+      this.metrics,
+    );
+    this.head = new HeadOps(
+      () => this.db,
+      this.log,
+      this.mono,
+      (s, bytes) => this.compactor.deleted(s, bytes),
+    );
     this.guard = new DiskGuard({
       path: options.path,
       reserveBytes: options.reserveBytes,
@@ -132,6 +146,7 @@ export class LevelLocalStreams implements LocalStreams {
       this.reopening = false;
       this.commits.release();
     }
+    if (this.state === 'open') this.compactor.tick(this.streams.values(), true);
   }
 
   /** waitForSpace: a disk too full to open the database on is waited out (open-wait.ts). */
@@ -166,9 +181,15 @@ export class LevelLocalStreams implements LocalStreams {
     this.state = 'open';
     await this.guard.start();
     this.sweepTimer = setInterval(() => {
-      this.sweep().catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'));
+      this.sweep()
+        .catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'))
+        .finally(() => {
+          if (this.state === 'open') this.compactor.tick(this.streams.values());
+        });
     }, this.options.sweepIntervalMs);
     this.sweepTimer.unref();
+    // Deleted records a previous run left on disk (killed before its compaction, or an older version).
+    this.compactor.tick(this.streams.values(), true);
     this.log.info({ path: this.options.path, streams: this.streams.size, ms: Math.round(this.mono() - t0) }, 'store opened');
   }
 
@@ -212,6 +233,7 @@ export class LevelLocalStreams implements LocalStreams {
     this.state = 'closing';
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.guard.stop();
+    const compacting = this.compactor.stop();
     const closed = (): GatehouseError => this.closedError();
     this.refuseHeld(closed);
     for (const s of this.streams.values()) {
@@ -224,6 +246,7 @@ export class LevelLocalStreams implements LocalStreams {
     this.commits.hurry();
     await this.commits.idle();
     this.commits.rejectMetas(closed());
+    await compacting;
     await this.commits.acquire();
     try {
       if (this.db.status === 'open') await this.db.close();

@@ -7,6 +7,9 @@ export interface StoreMetrics {
   batchRecords: Histogram<string>;
   commitSeconds: Histogram<string>;
   corruptSegments: Counter<string>;
+  /** Compactions of a stream's deleted range (compaction.ts) and the disk bytes they gave back. */
+  compactions: Counter<string>;
+  compactedBytes: Counter<string>;
   countersFor(stream: string): StreamCounters;
 }
 
@@ -21,6 +24,8 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
     'gatehouse_stream_dropped_total',
     'gatehouse_stream_rejected_total',
     'gatehouse_stream_backlog_records',
+    'gatehouse_store_compactions_total',
+    'gatehouse_store_compacted_bytes_total',
   ];
   // A store reopened on the same registry (restart in tests, reload) replaces its old metrics.
   for (const n of names) registry.removeSingleMetric(n);
@@ -94,11 +99,23 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
     labelNames: ['stream'],
     registers,
   });
+  const compactions = new Counter({
+    name: 'gatehouse_store_compactions_total',
+    help: "Compactions of a stream's deleted records (their space given back to the filesystem)",
+    registers,
+  });
+  const compactedBytes = new Counter({
+    name: 'gatehouse_store_compacted_bytes_total',
+    help: 'Disk bytes of deleted records given back by those compactions (LevelDB estimate)',
+    registers,
+  });
 
   return {
     batchRecords,
     commitSeconds,
     corruptSegments,
+    compactions,
+    compactedBytes,
     countersFor(stream: string): StreamCounters {
       // Children are resolved once per stream, so the hot path does no label lookup.
       const c: StreamCounters = {

@@ -85,6 +85,10 @@ export class StreamState {
   readonly fullWaiters: WaitingAppend[] = [];
   readonly seqWaiters: SeqWaiter[] = [];
   counters: StreamCounters | undefined = undefined;
+  /** Record bytes of segments deleted since the deleted range was last compacted (compaction.ts). */
+  deletedSinceCompaction = 0;
+  /** Record bytes of segments deleted since the last check of the deleted range's size on disk. */
+  deletedSinceCheck = 0;
   /** Recently read segments (sequential reads resume in them); bound set by the store. */
   readonly cache = new SegmentCache();
 
