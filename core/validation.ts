@@ -50,7 +50,11 @@ export function zodProblems(error: z.ZodError, prefix = ''): ConfigProblem[] {
           out.push({ path: [...path, key].map(String).join('.'), message: `unknown key '${key}' (not an option here: misspelt or misplaced?)` });
         continue;
       }
-      const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message: issue.message };
+      // A record key (a stream's name) that fails its own check: zod says only 'Invalid key in record';
+      // the key's own messages say what a key may be.
+      const message =
+        issue.code === 'invalid_key' && issue.issues.length > 0 ? `${issue.message}: ${issue.issues.map((i) => i.message).join('; ')}` : issue.message;
+      const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message };
       // A secret given in the wrong form (a plain password where a hash belongs) must not be
       // echoed into the journal: say what kind of value it was, not the value.
       if ('input' in issue) problem.found = SECRET_KEY.test(String(path.at(-1) ?? '')) ? describeSecret(issue.input) : describeFound(issue.input);

@@ -111,7 +111,7 @@ export const configBaseSchema = z
     broker: brokerOptionsSchema.prefault({}),
     store: storeOptionsSchema.omit({ path: true }).prefault({}).describe('The local stream store (LevelDB under <dataDir>/store).'),
     streams: z
-      .record(z.string().regex(NAME, 'stream names: letters, digits, _ . - (max 64)'), streamDefaultsSchema.prefault({}))
+      .record(z.string().regex(NAME, 'a stream name is 1 to 64 letters, digits, _ . - starting with a letter or digit'), streamDefaultsSchema.prefault({}))
       .default({ archive: { maxBytes: 256 * KiB * KiB, onFull: 'reject', localOnly: false } })
       .describe('Local streams by name, each { maxBytes, ttl, onFull }. Default: one stream `archive`.'),
     rules: z

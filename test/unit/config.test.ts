@@ -272,3 +272,15 @@ test("an OPC UA source's certificate login files are relative to the config fold
   // The application certificate and trust list too (it was left relative to the working directory).
   assert.equal(src?.pkiDir, join(dir, 'opcua-pki'));
 });
+
+test('a stream name the config refuses is refused with the characters it may hold, not only as an invalid key', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  await writeFile(file, 'streams:\n  "a/b": { localOnly: true }\n  ok-1: { localOnly: true }\n');
+  await assert.rejects(loadConfig(file), (err: unknown) => {
+    assert.ok(isGatehouseError(err, 'GH_CONFIG_INVALID'));
+    assert.match(err.message, /streams\.a\/b: .*a stream name is 1 to 64 letters, digits, _ \. - starting with a letter or digit/);
+    assert.match(err.message, /found string "a\/b"/);
+    return true;
+  });
+});
