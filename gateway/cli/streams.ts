@@ -8,13 +8,19 @@ const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--js
 /** The exporter status as sent by /api/streams (fields newer than the gateway may be missing). */
 type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall'> & Partial<Pick<ExporterStatus, 'skipped' | 'readStall'>>;
 
-interface StreamRow {
+/** A stream as sent by /api/streams (fields newer than the gateway may be missing). */
+export interface StreamRow {
   name: string;
   firstSeq: number;
   lastSeq: number;
   records: number;
   bytes: number;
   droppedRecords?: number;
+  rejectedAppends?: number;
+  maxBytes?: number;
+  onFull?: string;
+  /** ISO time of the oldest record held, null when empty. */
+  oldestAt?: string | null;
   exporters: ExporterRow[];
 }
 
@@ -36,20 +42,35 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;
   }
+  const now = Date.now();
   for (const s of body.streams) {
-    // An exported record is reclaimed: say so, so an empty stream does not look like a lost record;
-    // and records retention dropped before export are said, never hidden behind "all exported".
-    const dropped = s.droppedRecords ?? 0;
-    const droppedText = dropped > 0 ? `, ${dropped} dropped by retention (onFull/ttl) before export` : '';
-    const exportedAll = s.exporters.length > 0 && s.exporters.every((e) => e.lastExportedSeq >= s.lastSeq);
-    const held =
-      s.records === 0
-        ? `empty: ${s.lastSeq} appended${droppedText}${s.lastSeq > 0 && exportedAll && dropped === 0 ? ', all exported and reclaimed' : ''}`
-        : `seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}`;
-    writeLine(io.stdout, `${s.name}: ${held}`);
+    writeLine(io.stdout, describeStream(s, now));
     for (const e of s.exporters) writeLine(io.stdout, describeExporter(e));
   }
   return 0;
+}
+
+/**
+ * One stream's line: what it holds, how full it is (of maxBytes, and its onFull), how old its
+ * oldest record is, what retention dropped and what appends it refused (a full 'reject' stream:
+ * devices got no PUBACK, or MQTT 5 0x97). Before, a full stream refusing every publish read like
+ * any other.
+ */
+export function describeStream(s: StreamRow, now: number): string {
+  // An exported record is reclaimed: say so, so an empty stream does not look like a lost record;
+  // and records retention dropped before export are said, never hidden behind "all exported".
+  const dropped = s.droppedRecords ?? 0;
+  const droppedText = dropped > 0 ? `, ${dropped} dropped by retention (onFull/ttl) before export` : '';
+  const refused = s.rejectedAppends ?? 0;
+  const refusedText = refused > 0 ? `, ${refused} appends refused (the stream was full for store.appendTimeoutMs)` : '';
+  const exportedAll = s.exporters.length > 0 && s.exporters.every((e) => e.lastExportedSeq >= s.lastSeq);
+  if (s.records === 0) {
+    return `${s.name}: empty: ${s.lastSeq} appended${droppedText}${refusedText}${s.lastSeq > 0 && exportedAll && dropped === 0 ? ', all exported and reclaimed' : ''}`;
+  }
+  // Optional: a gateway older than this CLI does not send them.
+  const of = s.maxBytes ? ` of ${fmtBytes(s.maxBytes)} (${Math.floor((100 * s.bytes) / s.maxBytes)}%${s.onFull ? `, onFull ${s.onFull}` : ''})` : '';
+  const oldest = s.oldestAt ? `, oldest ${Math.max(0, Math.round((now - Date.parse(s.oldestAt)) / 1000))} s old` : '';
+  return `${s.name}: seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}${of}${oldest}${refusedText}`;
 }
 
 /** One exporter's line: state, checkpoint, backlog, dead letters, records held alone, last error. */

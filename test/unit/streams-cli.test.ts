@@ -75,3 +75,30 @@ test('records skipped past and a held position are said, not hidden behind the c
   const quiet = describeExporter(row({}));
   assert.doesNotMatch(quiet, /skipped \(|HOLDING/);
 });
+
+test('a stream line says how full the stream is, how old its oldest record is, and the appends it refused', async () => {
+  const { describeStream } = await import('../../gateway/cli/streams.js');
+  const now = Date.parse('2026-12-04T12:00:00Z');
+  const full = describeStream(
+    {
+      name: 'archive',
+      firstSeq: 1,
+      lastSeq: 63,
+      records: 63,
+      bytes: 64764,
+      droppedRecords: 0,
+      rejectedAppends: 2,
+      maxBytes: 65536,
+      onFull: 'reject',
+      oldestAt: '2026-12-04T11:58:30.000Z',
+      exporters: [],
+    },
+    now,
+  );
+  assert.match(full, /^archive: seq 1\.\.63, 63 records held \(63 appended\), 63\.2 KiB of 64\.0 KiB \(98%, onFull reject\)/);
+  assert.match(full, /oldest 90 s old/);
+  assert.match(full, /2 appends refused \(the stream was full for store\.appendTimeoutMs\)/);
+  // A gateway older than this CLI sends none of the new fields: the line is as it was.
+  const old = describeStream({ name: 'a', firstSeq: 1, lastSeq: 2, records: 2, bytes: 10, exporters: [] }, now);
+  assert.equal(old, 'a: seq 1..2, 2 records held (2 appended), 10 B');
+});
