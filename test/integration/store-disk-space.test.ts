@@ -34,6 +34,16 @@ async function fill(store: LocalStreams, stream: string, bytes: number): Promise
   await Promise.all(Array.from({ length: 32 }, worker));
 }
 
+/** What an exporter does with the whole stream: read 500 records at a time, checkpoint each batch. */
+async function deliverAll(store: LocalStreams, stream: string): Promise<void> {
+  for (let from = 1; ; ) {
+    const recs = await store.read(stream, from, { limit: 500 });
+    if (recs.length === 0) return;
+    from = (recs.at(-1)?.seq as number) + 1;
+    await store.setCheckpoint(stream, 'exp', from - 1);
+  }
+}
+
 async function open(t: TestContext, path: string, extra: Record<string, unknown> = {}) {
   const deps = testDeps();
   const store = await openLocalStreams({ path, durability: 'os', reserveBytes: 0, ...extra }, deps);
@@ -70,12 +80,7 @@ test('an exported backlog gives its disk space back (within a sweep interval for
   const full = du(dir);
   assert.ok(full > 80 * MiB, `the backlog takes ${full} bytes`);
   // The exporter delivers everything, 500 records at a time, as the exporter loop does.
-  for (let from = 1; ; ) {
-    const recs = await store.read('s', from, { limit: 500 });
-    if (recs.length === 0) break;
-    from = (recs.at(-1)?.seq as number) + 1;
-    await store.setCheckpoint('s', 'exp', from - 1);
-  }
+  await deliverAll(store, 's');
   assert.equal(store.info('s').records, 0);
   // No event tells when LevelDB's files are gone: poll the directory's size.
   await waitUntil(() => du(dir) < 12 * MiB, `the data directory to shrink from ${full} bytes (now ${du(dir)})`, 30_000, 100);
@@ -121,12 +126,7 @@ test('a disk filled by a backlog frees itself once the exporter has delivered it
   const held = store.info('s').records;
   assert.ok(held > 1000, `${held} records fill the disk`);
   // The destination is back: everything is delivered, checkpoint by checkpoint.
-  for (let from = 1; ; ) {
-    const recs = await store.read('s', from, { limit: 500 });
-    if (recs.length === 0) break;
-    from = (recs.at(-1)?.seq as number) + 1;
-    await store.setCheckpoint('s', 'exp', from - 1);
-  }
+  await deliverAll(store, 's');
   assert.equal(store.info('s').records, 0);
   // The space of the delivered records comes back, so the store takes appends again by itself.
   // Before, their data stayed in LevelDB's tables: the disk stayed full and every append refused.
