@@ -3,7 +3,19 @@
 // grow its young generation to 3 x 16 MiB for them; 8 MiB semi-spaces keep peak RSS ~20 MiB lower
 // at the same throughput (docs/benchmarks.md). `npm start` and the systemd unit pass it too.
 // Thin launcher: the CLI is compiled TypeScript under dist/ (built by `npm install` via `prepare`).
-import { main } from '../dist/gateway/cli/main.js';
+
+// Node.js 18 (the apt package of Raspberry Pi OS 12) and older cannot run the compiled CLI: they
+// failed with whatever API or syntax they met first. Checked before the CLI is loaded; exit 78 (a
+// restart cannot fix it: systemd does not restart on it, README "Exit codes").
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+if (nodeMajor < 20) {
+  process.stderr.write(
+    `gatehouse: needs Node.js 20 or newer (22 or 24 LTS recommended); this is ${process.version} at ${process.execPath}. ` +
+      'Fix: install Node.js 22 or 24 (README, Requirements), then run gatehouse with it.\n',
+  );
+  process.exit(78);
+}
+const { main } = await import('../dist/gateway/cli/main.js');
 
 function finish(code) {
   process.exitCode = code;
