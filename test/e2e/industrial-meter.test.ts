@@ -52,13 +52,14 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   // The example as written, with only the addresses of this test's peers and a private data dir.
   let yaml = await readFile(join(repoRoot, 'docs/examples/meter.yaml'), 'utf8');
   yaml = yaml
-    .replace('dataDir: ../../gatehouse-data', `dataDir: ${JSON.stringify(join(dir, 'data'))}`)
+    .replace(/^dataDir: \.\.\/\.\.\/gatehouse-data-meter\b.*$/m, `dataDir: ${JSON.stringify(join(dir, 'data'))}`)
     .replace('tcp: { host: 192.168.10.20, port: 502 }', `tcp: { host: 127.0.0.1, port: ${meter.port} }`)
     .replace(
       'destination: { type: kinesis, streamName: plant-energy, region: eu-west-1 }',
       `destination: { type: kinesis, streamName: plant-energy, region: eu-west-1, endpoint: ${JSON.stringify(k.url)}, accessKeyId: x, secretAccessKey: y }`,
     );
   assert.match(yaml, new RegExp(`port: ${meter.port}`));
+  assert.doesNotMatch(yaml, /gatehouse-data/, "the example's data dir is replaced by the test's");
   // Plus one rule of this test: a rule action writes a register by republishing to the command topic.
   const rules = await readFile(join(repoRoot, 'docs/examples/meter-rules.yaml'), 'utf8');
   await writeFile(
