@@ -207,13 +207,14 @@ export class DiskGuard {
       if (free < reserve) this.change('low-space', `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`);
       return;
     }
-    // Reopening replays LevelDB's log into a new table (up to a 4 MiB memtable): wait for room.
-    const need = this.condition === 'write-error' ? Math.max(resumeAt(reserve), REOPEN_MIN_FREE) : resumeAt(reserve);
-    if (free < need) {
-      if (this.condition === 'low-space') this.reason = `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`;
-      return;
-    }
+    const lowReason = `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`;
     if (this.condition === 'write-error') {
+      // Reopening replays LevelDB's log into a new table (up to a 4 MiB memtable): wait for that
+      // much room only, not for the reserve. A disk filled by the gateway's own backlog (a LevelDB
+      // compaction outgrew the reserve) gets space back only through the store: reopened, it
+      // takes the exporters' checkpoints and deletes again while data appends wait (low space).
+      // Before, it waited for the reserve that only those deletes could free, for good.
+      if (free < REOPEN_MIN_FREE) return;
       try {
         await this.o.recover();
       } catch (err) {
@@ -222,6 +223,13 @@ export class DiskGuard {
         this.o.log.debug({ reason: this.reason, freeBytes: free }, 'store reopen failed; retrying at the next probe');
         return;
       }
+      if (free < resumeAt(reserve)) {
+        this.change('low-space', lowReason);
+        return;
+      }
+    } else if (free < resumeAt(reserve)) {
+      this.reason = lowReason;
+      return;
     }
     this.change('ok', undefined);
   }

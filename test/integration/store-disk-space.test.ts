@@ -122,7 +122,10 @@ test('a disk filled by a backlog frees itself once the exporter has delivered it
     );
   }
   assert.ok(isGatehouseError(refused, 'GH_STORE_DISK_FULL'), String(refused));
-  assert.equal(store.diskState?.().condition, 'low-space');
+  // Low space when the probe saw the reserve reached first; a write error when a LevelDB compaction
+  // outgrew the 16 MiB reserve between two probes (once in a loaded CI run). The store frees itself
+  // either way: after a write error it reopens with room for its log and takes the deletes.
+  assert.ok(['low-space', 'write-error'].includes(store.diskState?.().condition ?? 'ok'), store.diskState?.().condition);
   const held = store.info('s').records;
   assert.ok(held > 1000, `${held} records fill the disk`);
   // The destination is back: everything is delivered, checkpoint by checkpoint.

@@ -112,6 +112,29 @@ test('write error: everything refused until there is room and the reopen succeed
   assert.equal(r.lines.filter((l) => l.level >= 50).length, 1, 'one error line for the whole episode');
 });
 
+test('write error on a disk the backlog filled: reopened with room for the log replay, then low space (checkpoints and deletes go through) until the reserve is back', async () => {
+  const r = rig(32 * MiB);
+  await r.guard.start();
+  manualProbes(r.guard);
+  r.setFree(0);
+  // a LevelDB compaction outgrew the reserve: ENOSPC, every write refused until a reopen
+  r.guard.writeFailed(Object.assign(new Error('IO error: /data/000042.ldb: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
+  assert.equal(r.guard.state().condition, 'write-error');
+  await r.guard.probe(); // the probe writeFailed started, with no room
+  assert.equal(r.reopens(), 0);
+  r.setFree(REOPEN_MIN_FREE + MiB); // room for the log replay, far from the reserve
+  await r.guard.probe();
+  // Before: no reopen until the reserve (36 MiB) was free, which only the exporters' deletes
+  // could free, and the unwritable store took none: stuck for good.
+  assert.equal(r.reopens(), 1, 'reopened with room for the log replay');
+  assert.equal(r.guard.state().condition, 'low-space', 'data appends still wait for the reserve');
+  assert.equal(r.guard.writable, false);
+  r.setFree(resumeAt(32 * MiB));
+  await r.guard.probe();
+  assert.equal(r.guard.writable, true);
+  assert.equal(r.reopens(), 1);
+});
+
 test('only I/O errors make the store unwritable', async () => {
   const r = rig(0);
   await r.guard.start();
