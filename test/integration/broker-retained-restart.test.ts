@@ -16,6 +16,21 @@ async function startBroker(t: TestContext, retainedFile: string): Promise<{ brok
 }
 
 /** Subscribe and collect the retained messages sent after SUBACK (until `count` arrived). */
+/** The retained-messages file of a broker, alone (no flush delay), loaded; closed after the test. */
+async function loadedRetainedFile(
+  t: TestContext,
+  file: string,
+  log: pino.Logger = testDeps().logger,
+  stats?: { stateTornLines: number; stateCorruptFiles: number; stateWriteErrors: number },
+) {
+  const { RetainedFile } = await import('../../gateway/broker/retained-file.js');
+  const { clocksOf } = await import('../../core/clock.js');
+  const rf = new RetainedFile(file, log, clocksOf({}), 0, stats);
+  t.after(() => rf.close());
+  await rf.load();
+  return rf;
+}
+
 async function retainedOn(url: string, filter: string, count: number, opts: IClientOptions = {}): Promise<IPublishPacket[]> {
   const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...opts });
   const got: IPublishPacket[] = [];
@@ -97,11 +112,7 @@ test('a snapshot with a corrupt line is set aside whole: the broker starts witho
 
 test('the retained file is not written for a message retained again unchanged', async (t) => {
   const dir = await tempDir(t);
-  const { RetainedFile } = await import('../../gateway/broker/retained-file.js');
-  const { clocksOf } = await import('../../core/clock.js');
-  const rf = new RetainedFile(join(dir, 'r.json'), testDeps().logger, clocksOf({}), 0);
-  t.after(() => rf.close());
-  await rf.load();
+  const rf = await loadedRetainedFile(t, join(dir, 'r.json'));
   const batches = (): number => rf.journal.written.batches;
   const packet = { topic: 'status/dev1', payload: Buffer.from('online'), qos: 1 };
   rf.note(packet);
@@ -119,11 +130,7 @@ test('the retained file is not written for a message retained again unchanged', 
 
 test('one changed topic of a large retained set costs its own line, not a rewrite of the set (was 1.4 MB)', async (t) => {
   const dir = await tempDir(t);
-  const { RetainedFile } = await import('../../gateway/broker/retained-file.js');
-  const { clocksOf } = await import('../../core/clock.js');
-  const rf = new RetainedFile(join(dir, 'r.json'), testDeps().logger, clocksOf({}), 0);
-  t.after(() => rf.close());
-  await rf.load();
+  const rf = await loadedRetainedFile(t, join(dir, 'r.json'));
   for (let i = 0; i < 1000; i++) rf.note({ topic: `status/dev${i}`, payload: Buffer.alloc(1024, 65), qos: 1 });
   await waitUntil(() => !rf.dirty && rf.journal.written.batches === 1, 'the first batch');
   const before = rf.journal.written.bytes;
@@ -176,9 +183,7 @@ test('a full disk: the failed write is warned once and counted, changes wait as 
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'warn' }, { write: (l: string) => logs.push(JSON.parse(l) as Record<string, unknown>) });
   const stats = { stateTornLines: 0, stateCorruptFiles: 0, stateWriteErrors: 0 };
-  const rf = new RetainedFile(join(dir, 'r.json'), log, clocksOf({}), 0, stats);
-  t.after(() => rf.close());
-  await rf.load();
+  const rf = await loadedRetainedFile(t, join(dir, 'r.json'), log, stats);
   await writeFiller(join(dir, 'filler'), freeBytes(dir));
   // 10 topics of 1 KiB changed 30 times while the disk is full
   for (let n = 0; n < 30; n++) {
