@@ -16,7 +16,7 @@ import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
 import { applyCommit } from './commit-apply.js';
 import { CommitPacer, DEFAULT_COMMIT_DELAY_MS, PACE_MAX_BYTES } from './pacing.js';
-import { isDiskFullError, isStorageWriteError } from './disk-guard.js';
+import { isDiskFullError, isStorageWriteError, storeWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
@@ -380,13 +380,7 @@ export class GroupCommitter {
       if (total > 0) this.metrics.batchRecords.observe(total);
     } catch (err) {
       if (!isDiskFullError(err)) this.onWriteError(err);
-      const e =
-        err instanceof GatehouseError
-          ? err
-          : new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `store commit failed: ${(err as Error).message}`, {
-              cause: err,
-              hint: 'check disk space and permissions of the data directory',
-            });
+      const e = storeWriteError(err, 'store commit');
       // An I/O error (disk full) is logged once by the disk guard's state change, not per commit.
       if (isStorageWriteError(err)) this.log.debug({ err, records: total }, 'group commit failed; its appends are rejected');
       else this.log.error({ err, records: total }, 'group commit failed; its appends are rejected');

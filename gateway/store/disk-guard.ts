@@ -33,6 +33,10 @@ export interface DiskGuardOptions {
   probeMs: number;
   log: Logger;
   registry: Registry;
+  /** Room kept for a reopen on a full disk (space-ballast.ts); none in unit tests that do not give one. */
+  ballast?: { ensure(free: number, keepFree: number): void; release(): Promise<number> };
+  /** Free bytes a reopen needs (its log replay); REOPEN_MIN_FREE when not given. */
+  reopenNeeds?: () => Promise<number>;
   /** Reopen the database after a write error; throws when it cannot yet. */
   recover: () => Promise<void>;
   /** Free bytes of the filesystem holding path (injectable for tests). */
@@ -48,6 +52,19 @@ export function isStorageWriteError(err: unknown): boolean {
   if (code === 'LEVEL_IO_ERROR' || code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT' || code === 'EROFS') return true;
   const msg = typeof e?.message === 'string' ? e.message : '';
   return /No space left|ENOSPC|Input\/output error|EIO|Disk quota|Read-only file system/i.test(msg);
+}
+
+/**
+ * What a caller of a failed store write gets: a GatehouseError with a code (the raw LevelDB error as
+ * its cause). An I/O error is GH_STORE_DISK_FULL, as an append refused for space is: the store
+ * recovers by itself and the caller retries (an exporter's checkpoint, the retention's deletes).
+ */
+export function storeWriteError(err: unknown, what: string): GatehouseError {
+  if (err instanceof GatehouseError) return err;
+  return new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `${what} failed: ${errorMessage(err)}`, {
+    cause: err,
+    hint: 'check disk space and permissions of the data directory (after an I/O error the store reopens by itself once space returns)',
+  });
 }
 
 /** The error data appends get while the disk is full (MQTT 5 maps it to 0x97, quota exceeded). */
@@ -205,16 +222,24 @@ export class DiskGuard {
     const reserve = this.o.reserveBytes;
     if (this.condition === 'ok') {
       if (free < reserve) this.change('low-space', `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`);
+      else this.o.ballast?.ensure(free, resumeAt(reserve));
       return;
     }
     const lowReason = `free space ${free} bytes is under the reserve of ${reserve} bytes (store.reserveBytes)`;
     if (this.condition === 'write-error') {
-      // Reopening replays LevelDB's log into a new table (up to a 4 MiB memtable): wait for that
-      // much room only, not for the reserve. A disk filled by the gateway's own backlog (a LevelDB
+      // Reopening replays LevelDB's logs into new tables (up to two 4 MiB memtables): wait for
+      // that much room only, not for the reserve. A disk filled by the gateway's own backlog (a LevelDB
       // compaction outgrew the reserve) gets space back only through the store: reopened, it
       // takes the exporters' checkpoints and deletes again while data appends wait (low space).
       // Before, it waited for the reserve that only those deletes could free, for good.
-      if (free < REOPEN_MIN_FREE) return;
+      // When even that room is missing (the failed compaction's output files hold it until a
+      // reopen deletes them), the space ballast is given up for it.
+      if (free < (this.o.reopenNeeds ? await this.o.reopenNeeds() : REOPEN_MIN_FREE)) {
+        const freed = (await this.o.ballast?.release()) ?? 0;
+        if (freed === 0) return;
+        free += freed;
+        this.free = free;
+      }
       try {
         await this.o.recover();
       } catch (err) {

@@ -12,8 +12,9 @@ import { measureRecord, metaKey, validStreamName, type RecordSize } from './code
 import { compactAll, newDb, openChecked, type Db } from './database.js';
 import { Compactor } from './compaction.js';
 import { GroupCommitter } from './committer.js';
-import { DiskGuard, type DiskState } from './disk-guard.js';
-import { openWhenSpace, type WaitForSpace } from './open-wait.js';
+import { DiskGuard, type DiskState, isDiskFullError, storeWriteError } from './disk-guard.js';
+import { SpaceBallast } from './space-ballast.js';
+import { logBytesOf, openWhenSpace, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp } from './head.js';
@@ -42,6 +43,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly retention: Retention;
   /** Free space and write health: data appends are refused while it says not writable. */
   private readonly guard: DiskGuard;
+  /** Room given up to reopen on a full disk (space-ballast.ts). */
+  private readonly ballast: SpaceBallast;
   /** Gives back the disk space of deleted records (compaction.ts). */
   private readonly compactor: Compactor;
   /** True while reopen() rebuilds state (its own writes are allowed). */
@@ -72,6 +75,7 @@ export class LevelLocalStreams implements LocalStreams {
       this.mono,
       (s, bytes) => this.compactor.deleted(s, bytes),
     );
+    this.ballast = new SpaceBallast({ dir: options.path, bytes: options.ballastBytes, log: this.log, registry: deps.registry });
     this.guard = new DiskGuard({
       path: options.path,
       reserveBytes: options.reserveBytes,
@@ -79,6 +83,9 @@ export class LevelLocalStreams implements LocalStreams {
       log: this.log,
       registry: deps.registry,
       recover: () => this.reopen(),
+      ballast: this.ballast,
+      // The logs replayed into tables, and a margin for the manifest and table overhead.
+      reopenNeeds: async () => (await logBytesOf(options.path)) + 1024 * 1024,
     });
     this.commits = new GroupCommitter(
       () => this.db,
@@ -111,7 +118,9 @@ export class LevelLocalStreams implements LocalStreams {
       await this.db.batch(ops, { sync });
     } catch (err) {
       this.guard.writeFailed(err);
-      throw err;
+      // Typed, with the LevelDB error as cause: before, a checkpoint written as a compaction hit
+      // ENOSPC reached its caller as a bare LEVEL_IO_ERROR.
+      throw storeWriteError(err, 'store write');
     }
   }
 
@@ -157,10 +166,19 @@ export class LevelLocalStreams implements LocalStreams {
 
   private async doOpen(waitForSpace: WaitForSpace | undefined): Promise<void> {
     let attempt = 0;
+    await this.ballast.load();
     const openDb = async (): Promise<void> => {
       // A fresh handle for each retry: the failed one is not reused.
       if (attempt++ > 0) this.db = newDb(this.options.path);
-      await openChecked(this.db, this.options.path);
+      try {
+        await openChecked(this.db, this.options.path);
+      } catch (err) {
+        // The log replay needs room the disk lacks (e.g. killed after a compaction filled it):
+        // the ballast gives it, once, before the open waits for space.
+        if (!isDiskFullError(err) || (await this.ballast.release()) === 0) throw err;
+        this.db = newDb(this.options.path);
+        await openChecked(this.db, this.options.path);
+      }
     };
     const { path, reserveBytes } = this.options;
     const wait: WaitForSpace | undefined = waitForSpace && {
@@ -233,6 +251,7 @@ export class LevelLocalStreams implements LocalStreams {
     this.state = 'closing';
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.guard.stop();
+    await this.ballast.settle();
     const compacting = this.compactor.stop();
     const closed = (): GatehouseError => this.closedError();
     this.refuseHeld(closed);

@@ -51,7 +51,7 @@ export interface OpenWaitContext {
 }
 
 /** Sum of the sizes of LevelDB's write-ahead logs (*.log) in the database directory. */
-async function logBytesOf(path: string): Promise<number> {
+export async function logBytesOf(path: string): Promise<number> {
   let total = 0;
   for (const name of await readdir(path).catch(() => [] as string[])) {
     if (name.endsWith('.log')) total += (await stat(join(path, name)).catch(() => ({ size: 0 }))).size;

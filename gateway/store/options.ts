@@ -74,6 +74,14 @@ export const storeOptionsSchema = z
       .describe(
         "Free space kept on the data directory's filesystem for checkpoints and control state: data appends and file exports are refused (no PUBACK, healthz 503) while less is free, and resume once reserveBytes + 1/8 is free again. 0 disables the check",
       ),
+    ballastBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(16 * MiB)
+      .describe(
+        "A file of this size kept in the store's directory (GATEHOUSE-SPACE-BALLAST) and deleted when a LevelDB write failed on a full disk and too little is free to reopen the database (a compaction outgrew the reserve): the store reopens and frees its delivered backlog by itself. Written once free space is under 1 GiB and leaves room for it above reserveBytes + 1/8 (again after it was given up). 0 disables it",
+      ),
     diskProbeMs: z.number().int().min(50).default(500).describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
   })
   .strict();

@@ -186,6 +186,68 @@ test('store reserve: data appends refused under reserveBytes while checkpoints s
   assert.equal(await streams.append('a', { topic: 't', payload: Buffer.from('y'), receivedAt: Date.now() }), 11);
 });
 
+// A checkpoint is the write that meets a full disk first when a backlog is delivered (the data
+// appends are already refused). It failed with LevelDB's bare LEVEL_IO_ERROR: no code of ours, no
+// hint; the exporter logged it as an unknown error. It is GH_STORE_DISK_FULL, and once space is
+// back the store reopens and the same checkpoint is written.
+test('a checkpoint on a full disk fails with GH_STORE_DISK_FULL (not a bare LevelDB error) and is written after the store reopens', { skip }, async (t) => {
+  const root = await mountSmallFs(t, 24);
+  // No space ballast: it would be given up for the reopen, and written meanwhile it races the filler.
+  const streams = await openLocalStreams({ path: join(root, 'db'), reserveBytes: 0, diskProbeMs: 50, ballastBytes: 0 }, testDeps());
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  await streams.addConsumer('a', 'c');
+  for (let i = 0; i < 10; i++) await streams.append('a', { topic: 't', payload: Buffer.from(`r${i}`), receivedAt: Date.now() });
+  // Every free byte taken (tmpfs stops the filler at its size).
+  await writeFiller(join(root, 'filler'), freeBytes(root) + MiB).catch(() => undefined);
+  // Each checkpoint is a small synced write to LevelDB's log: the first ones may still fit in the
+  // log's last page; one of the next few thousand needs a new page and fails.
+  let failure: unknown;
+  for (let i = 0; i < 10_000 && failure === undefined; i++) await streams.setCheckpoint('a', 'c', (i % 10) + 1).catch((err: unknown) => (failure = err));
+  assert.ok(failure !== undefined, 'a checkpoint failed on the full disk');
+  assert.ok(
+    isGatehouseError(failure, 'GH_STORE_DISK_FULL'),
+    `the failure is GH_STORE_DISK_FULL: ${String(failure)} (code ${(failure as { code?: unknown }).code})`,
+  );
+  assert.match(String((failure as Error).message), /No space left/);
+  await unlink(join(root, 'filler'));
+  await waitUntil(() => streams.diskState!().writable, 'the store reopened and is writable', 10_000);
+  await streams.setCheckpoint('a', 'c', 10);
+  assert.equal(await streams.getCheckpoint('a', 'c'), 10);
+});
+
+// A backlog that fills the disk by itself (no reserve, nothing else on the disk): the write that
+// fails leaves LevelDB refusing every write until it is reopened, and reopening needs room for its
+// log replay that only the backlog's delivery could free, which needs writes. Without the space
+// ballast the store stayed unwritable for good (ballastBytes 0 makes this test time out).
+test('a backlog that filled the disk by itself: the space ballast is given up to reopen, the backlog is delivered, appends resume, the ballast comes back', {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
+  const root = await mountSmallFs(t, 40);
+  const deps = testDeps();
+  const path = join(root, 'db');
+  const streams = await openLocalStreams({ path, reserveBytes: 0, diskProbeMs: 50, durability: 'os' }, deps);
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  await streams.addConsumer('a', 'c');
+  await waitUntil(async () => (await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')) === 16 * MiB, 'the 16 MiB ballast written', 10_000);
+  const { acked } = await fillStore(streams, 20, 64 * 1024);
+  assert.ok(acked.size > 100, `${acked.size} records filled the disk`);
+  await waitUntil(() => streams.diskState!().condition !== 'write-error', 'the store reopened after the failed write', 20_000).catch(async (e: unknown) => {
+    throw new Error(
+      `${String(e)}: ${JSON.stringify(streams.diskState!())}, ballast ${await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')}, files ${JSON.stringify((await readdir(path, { withFileTypes: true })).map((d) => d.name))}`,
+    );
+  });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes'), 0, 'the ballast was given up');
+  await assertAllHeld(streams, acked);
+  // Delivered, checkpoint by checkpoint: the space comes back, appends resume, the ballast is rewritten.
+  await streams.setCheckpoint('a', 'c', Math.max(...acked.keys()));
+  await waitUntil(() => streams.diskState!().writable, `writable again (free ${freeBytes(root)} bytes)`, 30_000);
+  assert.ok((await streams.append('a', { topic: 't', payload: Buffer.from('after'), receivedAt: Date.now() })) > Math.max(...acked.keys()));
+  await waitUntil(async () => (await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')) === 16 * MiB, 'the ballast written again', 30_000);
+});
+
 function rec(seq: number, bytes: number): StoredRecord {
   return { stream: 'a', seq, topic: 't', receivedAt: 1_700_000_000_000, payload: Buffer.from(JSON.stringify({ seq, pad: 'x'.repeat(bytes) })) };
 }
@@ -328,4 +390,24 @@ test('opening the store on a full disk says the disk is full (LevelDB must write
   await again.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
   assert.equal(again.info('a')?.lastSeq, 300, 'nothing stored was lost');
   await again.close();
+});
+
+// The same start on a full disk with a space ballast held: the open gives it up and opens at once
+// (a gateway killed after its own backlog filled the disk restarts by itself). Before, the open
+// waited for someone to free space.
+test('opening the store on a full disk gives up the space ballast for the log replay and opens', { skip, timeout: 60_000 }, async (t) => {
+  const fs = await mountSmallFs(t, 32);
+  const path = join(fs, 'store');
+  const deps = testDeps();
+  const streams = await openLocalStreams({ path, reserveBytes: 0, diskProbeMs: 50 }, deps);
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  await waitUntil(async () => (await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')) === 16 * MiB, 'the ballast written', 10_000);
+  for (let i = 0; i < 300; i++) await streams.append('a', { topic: 't', payload: randomBytes(1000), receivedAt: Date.now() });
+  await streams.close(); // the records are in LevelDB's log, not yet in a table
+  await writeFiller(join(fs, 'filler'), freeBytes(fs)).catch(() => undefined); // tmpfs may refuse the last block: full either way
+  const again = await openLocalStreams({ path, reserveBytes: 0, diskProbeMs: 60_000 }, testDeps());
+  t.after(() => again.close());
+  await again.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  assert.equal(again.info('a')?.lastSeq, 300, 'nothing stored was lost');
+  assert.ok(freeBytes(fs) > 8 * MiB, 'the ballast is gone');
 });

@@ -160,6 +160,7 @@ test('option schemas fill defaults and report bad values', () => {
     maxPendingBytes: 16 * 1024 * 1024,
     sweepIntervalMs: 60000,
     reserveBytes: 32 * 1024 * 1024,
+    ballastBytes: 16 * 1024 * 1024,
     diskProbeMs: 500,
   });
   assert.equal(storeOptionsSchema.safeParse({ path: '/x', durability: 'never' }).success, false);

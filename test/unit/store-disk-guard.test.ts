@@ -135,6 +135,45 @@ test('write error on a disk the backlog filled: reopened with room for the log r
   assert.equal(r.reopens(), 1);
 });
 
+test('write error with no room even for the log replay: the space ballast is given up and the store reopens; it is rewritten only with room above the resume threshold', async () => {
+  const calls: string[] = [];
+  let held = 16 * MiB;
+  let free = 100 * MiB;
+  const guard = new DiskGuard({
+    path: '/data',
+    reserveBytes: 32 * MiB,
+    probeMs: 1_000_000,
+    log: pino({ level: 'silent' }),
+    registry: new Registry(),
+    freeBytes: async () => free,
+    recover: async () => void calls.push(`reopen with ${free}`),
+    ballast: {
+      ensure: (f, keep) => void calls.push(`ensure ${f} ${keep}`),
+      release: async () => {
+        const n = held;
+        held = 0;
+        free += n;
+        return n;
+      },
+    },
+  });
+  await guard.start();
+  manualProbes(guard);
+  assert.deepEqual(calls, [`ensure ${100 * MiB} ${resumeAt(32 * MiB)}`], 'an ok probe asks for the ballast');
+  calls.length = 0;
+  free = 2 * MiB; // a compaction filled the disk; its output is freed only by a reopen
+  guard.writeFailed(Object.assign(new Error('IO error: /data/000042.ldb: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
+  await guard.probe();
+  // Before: under REOPEN_MIN_FREE nothing was tried, and nothing else could free the disk.
+  assert.deepEqual(calls, [`reopen with ${18 * MiB}`], 'the ballast was given up, then the store reopened');
+  assert.equal(guard.state().condition, 'low-space');
+  calls.length = 0;
+  free = 1 * MiB;
+  guard.writeFailed(Object.assign(new Error('IO error: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
+  await guard.probe();
+  assert.deepEqual(calls, [], 'no ballast left: no reopen attempt without room');
+});
+
 test('only I/O errors make the store unwritable', async () => {
   const r = rig(0);
   await r.guard.start();
