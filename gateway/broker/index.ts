@@ -18,7 +18,8 @@ import type { Socket } from 'node:net';
 import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 'aedes';
 import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
 import { RetainedFile, type RetainedPacket } from './retained-file.js';
-import { boundOfflineQueues } from './offline-queue.js';
+import { PersistentSessions } from './persistent-sessions.js';
+import { installSessionQueues, type SessionQueuesDeps } from './session-queues.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
@@ -104,6 +105,8 @@ type AedesInternals = Aedes & { clients: Record<string, Client | undefined>; reg
 // aedes' memory persistence is CommonJS (module.exports = factory) while its typings declare an ES
 // default export, so under NodeNext the default import, the factory at run time, is typed as the module.
 const memoryPersistence = memoryPersistenceCjs as unknown as () => AedesPersistence;
+/** Its Packet (module.exports.Packet): the per-subscriber copy of a queued message. */
+const PersistencePacket = (memoryPersistenceCjs as unknown as { Packet: SessionQueuesDeps['Packet'] }).Packet;
 
 export async function createBroker(input: BrokerOptions | BrokerOptionsInput, deps: BrokerDeps): Promise<Broker> {
   const options: BrokerOptions = brokerOptionsSchema.parse(input);
@@ -182,7 +185,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       return storeRetained(packet, cb);
     };
   }
-  boundOfflineQueues(persistence, { options, stats, rateLog, isConnected: (id) => aedes.clients[id] !== undefined });
+  const isConnected = (id: string): boolean => aedes.clients[id] !== undefined;
+  // 3.1.1 session state: queues bounded and freed when empty (session-queues.ts), sessions bounded (persistent-sessions.ts)
+  const queues = installSessionQueues(persistence, { options, stats, rateLog, isConnected, Packet: PersistencePacket });
+  const persistentSessions = new PersistentSessions({ maxSessions: options.maxPersistentSessions, persistence, queues, stats, rateLog, isConnected });
   const aedes = new Aedes({
     persistence,
     connectTimeout: options.connectTimeoutMs,
@@ -223,6 +229,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     rateLog,
   });
 
+  aedes.on('client', (client) => persistentSessions.connected(client));
+  aedes.on('clientDisconnect', (client) => persistentSessions.disconnected(client));
   aedes.on('clientError', hooks.onClientError);
   // the filters a client holds, for maxSubscriptionsPerClient (hooks.ts authorizeSubscribe)
   aedes.on('unsubscribe', (filters, client) => {

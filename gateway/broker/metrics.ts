@@ -36,6 +36,14 @@ export class BrokerStats {
   takeovers = 0;
   /** MQTT 3.1.1: messages not queued for an offline persistent session (its queue full). */
   offlineDropped = 0;
+  /** MQTT 3.1.1 persistent sessions held (connected or not; persistent-sessions.ts). */
+  persistentSessions = 0;
+  /** MQTT 3.1.1 disconnected persistent sessions removed to make room (maxPersistentSessions). */
+  sessionsEvicted = 0;
+  /** MQTT 3.1.1 client ids with QoS 1/2 messages queued or in flight (session-queues.ts). */
+  queuedClients = 0;
+  /** MQTT 3.1.1 client ids with QoS 2 publishes received and not yet released. */
+  qos2StoreClients = 0;
   /** Topic filters refused because their client held maxSubscriptionsPerClient already. */
   subscriptionsRefused = 0;
   /** State files (retained, MQTT 5 sessions; state-journal.ts): journal lines ignored at load (torn by a kill -9 or power cut). */
@@ -235,6 +243,30 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'MQTT 3.1.1 QoS 1/2 messages not queued for an offline persistent session (maxQueuedMessages or outbound.maxQueueBytes reached)',
     () => s.offlineDropped,
   );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_sessions_evicted_total',
+    'MQTT 3.1.1 disconnected persistent sessions removed (the one disconnected longest ago) to make room for a new one when maxPersistentSessions are held',
+    () => s.sessionsEvicted,
+  );
+  new Gauge({
+    name: 'gatehouse_mqtt_session_state_clients',
+    help: 'MQTT 3.1.1 client ids holding session state in memory: kind=queue (QoS 1/2 messages queued or in flight), kind=qos2 (QoS 2 publishes not yet released)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.set({ kind: 'queue' }, s.queuedClients);
+      this.set({ kind: 'qos2' }, s.qos2StoreClients);
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_mqtt_persistent_sessions',
+    help: 'MQTT 3.1.1 persistent sessions (clean: false) held, connected or not',
+    registers: [registry],
+    collect() {
+      this.set(s.persistentSessions);
+    },
+  });
   mirrorCounter(
     registry,
     'gatehouse_mqtt5_negative_acks_total',

@@ -215,6 +215,14 @@ export const brokerOptionsSchema = z
       .describe(
         'Per MQTT 3.1.1 persistent session (clean: false) whose client is offline: QoS 1/2 messages kept for it, their payload bytes bounded by outbound.maxQueueBytes (as mosquitto max_queued_messages). Further ones are dropped and counted. MQTT 5 sessions: mqtt5.maxQueuedMessages.',
       ),
+    maxPersistentSessions: z
+      .number()
+      .int()
+      .min(1)
+      .default(10_000)
+      .describe(
+        'MQTT 3.1.1 persistent sessions (clean: false) held at once, connected or not. A session beyond it removes the one disconnected longest ago (its subscriptions and queued messages; counted in gatehouse_mqtt_sessions_evicted_total). aedes kept every such session for ever: a client making up a new id at each connect grew the heap without bound. MQTT 5: mqtt5.maxSessions.',
+      ),
     maxInflight: z
       .number()
       .int()

@@ -289,3 +289,88 @@ test('MQTT 5: a client over the Receive Maximum (maxInflight unanswered QoS 1) g
   assert.equal(warn?.client, 'eager');
   assert.match(String(warn?.err), /Receive Maximum/);
 });
+
+// aedes' memory persistence kept an entry for every client id that ever PUBACKed a QoS 1 message
+// or published at QoS 2, clean or not, for the life of the process: devices making up a new id at
+// each connect grew the heap (~100 bytes an id, a QoS 2 packet for one that left mid-handshake).
+test('MQTT 3.1.1 clean clients under ever new ids leave no session state behind: QoS 1 deliveries, QoS 2 publishes, one left mid-handshake', async (t) => {
+  const { port, registry } = await startBroker(t);
+  const url = `mqtt://127.0.0.1:${port}`;
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub' });
+  t.after(() => pub.endAsync(true));
+  for (let i = 0; i < 40; i++) {
+    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `dev-${i}-${Math.random().toString(36).slice(2)}`, clean: true });
+    await c.subscribeAsync(`sub/${i}`, { qos: 1 });
+    const got = new Promise((r) => c.once('message', r));
+    await pub.publishAsync(`sub/${i}`, 'x', { qos: 1 });
+    await got;
+    await c.publishAsync(`up/${i}`, 'y', { qos: 2 });
+    await c.endAsync();
+  }
+  // One more sends a QoS 2 PUBLISH, gets PUBREC, and leaves without PUBREL.
+  const r = await raw(t, port, 4);
+  r.sock.write(
+    Buffer.concat([
+      mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'half-way', clean: true, keepalive: 60 }),
+      mqttPacket.generate({ cmd: 'publish', topic: 'up/half', payload: Buffer.from('z'), qos: 2, messageId: 7, retain: false, dup: false }),
+    ]),
+  );
+  await waitUntil(() => r.got.some((p) => p.cmd === 'pubrec'), 'PUBREC');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_session_state_clients', { kind: 'qos2' }), 1, 'its QoS 2 publish awaits PUBREL');
+  r.sock.destroy();
+  await waitUntil(async () => (await metricValue(registry, 'gatehouse_mqtt_clients')) === 1, 'only the publisher connected');
+  await waitUntil(
+    async () => (await metricValue(registry, 'gatehouse_mqtt_session_state_clients', { kind: 'qos2' })) === 0,
+    'the QoS 2 store of the clean session gone with it',
+  );
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_session_state_clients', { kind: 'queue' }), 0, 'no queue kept for any id');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_persistent_sessions'), 0);
+});
+
+test('MQTT 3.1.1 persistent sessions are bounded: past maxPersistentSessions the session disconnected longest ago is removed with its queue; the others keep theirs', async (t) => {
+  const { port, registry, lines } = await startBroker(t, { maxPersistentSessions: 3 });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub' });
+  t.after(() => pub.endAsync(true));
+  // Five devices open a persistent session each, subscribe and leave, in order.
+  for (const id of ['d1', 'd2', 'd3', 'd4', 'd5']) {
+    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: id, clean: false });
+    await c.subscribeAsync(`cmd/${id}`, { qos: 1 });
+    await c.endAsync();
+    await pub.publishAsync(`cmd/${id}`, `for ${id}`, { qos: 1 }); // queued for it while offline
+  }
+  // d4 and d5 made room by removing d1 and d2 (disconnected longest ago).
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_persistent_sessions'), 3);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_sessions_evicted_total'), 2);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_offline_dropped_total'), 2, 'their queued message each, counted');
+  const warn = lines.find((l) => /persistent session table full/.test(l.msg));
+  assert.equal(warn?.client, 'd1');
+  const resume = async (id: string): Promise<{ present: boolean; got: string[] }> => {
+    const got: string[] = [];
+    const c = mqtt.connect(url, { reconnectPeriod: 0, clientId: id, clean: false });
+    c.on('message', (_topic, p) => got.push(p.toString()));
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      c.once('connect', resolve);
+      c.once('error', reject);
+    });
+    t.after(() => c.endAsync(true));
+    if (connack.sessionPresent) await waitUntil(() => got.length > 0, `${id}'s queued message`);
+    // A probe after the live message: once it is in, the live one came before it or not at all.
+    await c.subscribeAsync('probe', { qos: 1 });
+    await pub.publishAsync(`cmd/${id}`, `live ${id}`, { qos: 1 });
+    await pub.publishAsync('probe', 'p', { qos: 1 });
+    await waitUntil(() => got.includes('p'), `${id}: the probe`);
+    return { present: connack.sessionPresent, got: got.filter((m) => m !== 'p') };
+  };
+  const d5 = await resume('d5');
+  assert.equal(d5.present, true);
+  assert.deepEqual(d5.got, ['for d5', 'live d5'], 'd5: its queued and its live message');
+  // d1's session is gone: no session present, no subscription left (nothing arrives for it).
+  const d1 = await resume('d1');
+  assert.equal(d1.present, false);
+  assert.deepEqual(d1.got, []);
+  // Connected sessions are never removed: d5 and d1 are connected, d3 and d4 stay; d1 pushed d3 out.
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_sessions_evicted_total'), 3);
+  // Memory held for queues: d4's one message only (d5's queue, drained, is gone; d3's with it).
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_session_state_clients', { kind: 'queue' }), 1);
+});
