@@ -331,6 +331,12 @@ export const ERROR_CATALOGUE = {
     message: "cannot reach the gateway's admin API at {url}: {reason}",
     hint: 'start the gateway (gatehouse start), or point at it with --admin http://HOST:PORT or --config FILE',
   },
+  GH_PEER_UNREACHABLE: {
+    group: 'admin',
+    meaning: 'A CLI tool (simulate) could not connect to the broker or device it was pointed at',
+    message: 'cannot connect to {url}: {reason}',
+    hint: 'check that the broker is running and listening there, the URL and the credentials',
+  },
   GH_ADMIN_BAD_REQUEST: {
     group: 'admin / control',
     meaning: 'An admin API request was malformed',

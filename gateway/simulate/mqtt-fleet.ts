@@ -7,7 +7,7 @@
 // msgsPerSec = acked / seconds from the first publish to the last ack.
 import { performance } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, errorMessage } from '../../core/errors.js';
 
 export interface MqttFleetOptions {
   url: string;
@@ -131,10 +131,8 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
     }
   } catch (err) {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
-    throw new GatehouseError('GH_ARG_INVALID', `cannot connect simulated device ${clients.length} to ${opts.url}: ${errorMessage(err)}`, {
-      where: '--url',
-      hint: 'check the broker is running, the URL and the credentials',
-    });
+    // Not an argument error: the URL may be right and the broker down (it said GH_ARG_INVALID).
+    throw ERRORS.GH_PEER_UNREACHABLE({ url: opts.url, reason: `simulated device ${clients.length}: ${errorMessage(err)}` }, { where: '--url' });
   }
 
   const start = performance.now();

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { main } from '../../gateway/cli/main.js';
 import { runCaptured } from '../helpers/cli-capture.js';
+import { freePort } from '../helpers/index.js';
 
 const commands = [
   ['start'],
@@ -96,4 +97,13 @@ test('--admin pointing at a port that hangs up on HTTP (the MQTT port, say) name
   assert.match(err, /GH_ADMIN_UNREACHABLE/);
   assert.match(err, /the MQTT port rather than the admin port \(admin\.port, default 9883\)/);
   assert.match(err, /https:\/\/HOST:PORT/);
+});
+
+test('simulate mqtt to a broker that is not there says it cannot connect (GH_PEER_UNREACHABLE, exit 1), not that an argument is wrong', async () => {
+  const port = await freePort(); // nothing listens on it
+  const { code, err } = await runCaptured(main, ['simulate', 'mqtt', '--url', `mqtt://127.0.0.1:${port}`, '--duration', '1s']);
+  assert.equal(code, 1);
+  assert.match(err, new RegExp(`^GH_PEER_UNREACHABLE: cannot connect to mqtt://127.0.0.1:${port}: .*ECONNREFUSED`));
+  assert.match(err, /Fix: check that the broker is running/);
+  assert.doesNotMatch(err, /GH_ARG_INVALID|usage:/);
 });
