@@ -16,8 +16,8 @@ export const EXIT_CONFIG = 78;
 /**
  * Codes that, at start, come from the configuration or the files and packages it names: starting
  * again with the same files fails the same way. Not here: a listener's port in use or an address
- * not there yet (GH_BROKER_LISTEN, GH_ADMIN_LISTEN), a store locked by another process or
- * unreadable (GH_STORE_OPEN), a full disk (waited for): those may pass by themselves.
+ * not there yet (GH_BROKER_LISTEN, GH_ADMIN_LISTEN), a store locked by another process
+ * (GH_STORE_OPEN but for permissions and format), a full disk (waited for): those may pass by themselves.
  */
 const CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'GH_CONFIG_INVALID',
@@ -39,7 +39,8 @@ const CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
 export function restartCannotFix(err: unknown): boolean {
   if (!(err instanceof GatehouseError)) return false;
   if (CONFIG_CODES.has(err.code)) return true;
-  // A data directory written by a gatehouse whose store format this one does not read.
-  const details = err.details as { storeFormat?: unknown } | undefined;
-  return err.code === 'GH_STORE_OPEN' && typeof details?.storeFormat === 'number';
+  // A data directory written by a gatehouse whose store format this one does not read, or one
+  // the gateway's user may not write (store/database.ts).
+  const details = err.details as { storeFormat?: unknown; permission?: unknown } | undefined;
+  return err.code === 'GH_STORE_OPEN' && (typeof details?.storeFormat === 'number' || details?.permission === true);
 }

@@ -1,6 +1,8 @@
 // The store's LevelDB handle: creating it, opening it with errors that say what to do (LevelDB's
 // own words, a full disk named as such), the format check of a data directory, and compaction.
 // Apart from local-streams.ts, which decides when to open, reopen and close.
+import { userInfo } from 'node:os';
+import { dirname } from 'node:path';
 import { Level } from 'level';
 import { GatehouseError } from '../../core/errors.js';
 import { FORMAT_VERSION, KEY_FORMAT, readU64, u64 } from './codec.js';
@@ -31,6 +33,21 @@ export async function openChecked(db: Db, path: string): Promise<void> {
         cause: err,
       });
     }
+    if (/Permission denied|EACCES|Operation not permitted|EPERM/i.test(detail)) {
+      // Not a held LOCK: the directory belongs to someone else (a first start under sudo, a copy
+      // restored as root). A restart cannot fix it (exit 78, the unit is not restarted for ever).
+      const who = userInfoSafe();
+      throw new GatehouseError(
+        'GH_STORE_OPEN',
+        `cannot open the store database: ${path} is not writable by the user the gateway runs as (${who.label}): ${detail}`,
+        {
+          where: path,
+          hint: `give the directory to that user (e.g. sudo chown -R ${who.name ?? who.uid} ${dirname(path)}), or run the gateway as the directory's owner`,
+          cause: err,
+          details: { permission: true },
+        },
+      );
+    }
     throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${detail}`, {
       where: path,
       hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
@@ -47,6 +64,18 @@ export async function openChecked(db: Db, path: string): Promise<void> {
       details: { storeFormat: readU64(fmt, 0), supported: FORMAT_VERSION },
     });
   }
+}
+
+/** Who the process runs as, for a permission error (userInfo throws for a uid without a passwd entry). */
+function userInfoSafe(): { uid: number | undefined; name: string | undefined; label: string } {
+  const uid = process.getuid?.();
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = undefined;
+  }
+  return { uid, name, label: name ? `${name}, uid ${uid}` : `uid ${uid}` };
 }
 
 /** classic-level's (Node) maintenance calls; level's browser typing does not declare them. */
