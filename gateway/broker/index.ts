@@ -19,6 +19,7 @@ import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 
 import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
 import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import { PersistentSessions } from './persistent-sessions.js';
+import { RetainedBound } from './retained-bound.js';
 import { installSessionQueues, type SessionQueuesDeps } from './session-queues.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
@@ -105,6 +106,8 @@ type AedesInternals = Aedes & { clients: Record<string, Client | undefined>; reg
 // aedes' memory persistence is CommonJS (module.exports = factory) while its typings declare an ES
 // default export, so under NodeNext the default import, the factory at run time, is typed as the module.
 const memoryPersistence = memoryPersistenceCjs as unknown as () => AedesPersistence;
+const payloadBytes = (p: Buffer | string | undefined): number => (typeof p === 'string' ? Buffer.byteLength(p) : (p?.length ?? 0));
+
 /** Its Packet (module.exports.Packet): the per-subscriber copy of a queued message. */
 const PersistencePacket = (memoryPersistenceCjs as unknown as { Packet: SessionQueuesDeps['Packet'] }).Packet;
 
@@ -176,15 +179,22 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const persistence = memoryPersistence();
   const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, clocks, undefined, stats) : undefined;
   // the messages loaded from the file go to aedes without being noted again (they are in the file)
-  const storeLoaded = persistence.storeRetained.bind(persistence) as unknown as (packet: RetainedPacket) => Promise<void>;
-  if (retained) {
-    const storeRetained = persistence.storeRetained.bind(persistence);
-    // aedes 1.x calls it promise style (no callback): the result is passed through either way.
-    persistence.storeRetained = (packet, cb) => {
-      retained.note(packet as Parameters<RetainedFile['note']>[0]);
-      return storeRetained(packet, cb);
-    };
-  }
+  const storeRetained = persistence.storeRetained.bind(persistence);
+  const retainedBound = new RetainedBound({ maxMessages: options.maxRetainedMessages, maxBytes: options.maxRetainedBytes, stats, rateLog });
+  const storeLoaded = (packet: RetainedPacket): Promise<void> => {
+    retainedBound.loaded(packet.topic, payloadBytes(packet.payload));
+    return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
+  };
+  // aedes 1.x calls it promise style (no callback): the result is passed through either way.
+  persistence.storeRetained = (packet, cb) => {
+    const p = packet as unknown as { topic: string; payload?: Buffer | string };
+    if (!retainedBound.admit(p.topic, payloadBytes(p.payload))) {
+      if (cb) return cb(null);
+      return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
+    }
+    retained?.note(packet as Parameters<RetainedFile['note']>[0]);
+    return storeRetained(packet, cb);
+  };
   const isConnected = (id: string): boolean => aedes.clients[id] !== undefined;
   // 3.1.1 session state: queues bounded and freed when empty (session-queues.ts), sessions bounded (persistent-sessions.ts)
   const queues = installSessionQueues(persistence, { options, stats, rateLog, isConnected, Packet: PersistencePacket });

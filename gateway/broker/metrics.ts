@@ -40,6 +40,11 @@ export class BrokerStats {
   persistentSessions = 0;
   /** MQTT 3.1.1 disconnected persistent sessions removed to make room (maxPersistentSessions). */
   sessionsEvicted = 0;
+  /** Retained messages held, and their payload bytes (retained-bound.ts). */
+  retainedMessages = 0;
+  retainedBytes = 0;
+  /** Retained publishes delivered but not retained (maxRetainedMessages / maxRetainedBytes). */
+  retainedRefused = 0;
   /** MQTT 3.1.1 client ids with QoS 1/2 messages queued or in flight (session-queues.ts). */
   queuedClients = 0;
   /** MQTT 3.1.1 client ids with QoS 2 publishes received and not yet released. */
@@ -248,6 +253,28 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'gatehouse_mqtt_sessions_evicted_total',
     'MQTT 3.1.1 disconnected persistent sessions removed (the one disconnected longest ago) to make room for a new one when maxPersistentSessions are held',
     () => s.sessionsEvicted,
+  );
+  new Gauge({
+    name: 'gatehouse_mqtt_retained_messages',
+    help: 'Retained messages held by the broker',
+    registers: [registry],
+    collect() {
+      this.set(s.retainedMessages);
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_mqtt_retained_bytes',
+    help: 'Payload bytes of the retained messages held by the broker',
+    registers: [registry],
+    collect() {
+      this.set(s.retainedBytes);
+    },
+  });
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_retained_refused_total',
+    'Retained publishes delivered but not retained: broker.maxRetainedMessages or maxRetainedBytes reached',
+    () => s.retainedRefused,
   );
   new Gauge({
     name: 'gatehouse_mqtt_session_state_clients',

@@ -215,6 +215,22 @@ export const brokerOptionsSchema = z
       .describe(
         'Per MQTT 3.1.1 persistent session (clean: false) whose client is offline: QoS 1/2 messages kept for it, their payload bytes bounded by outbound.maxQueueBytes (as mosquitto max_queued_messages). Further ones are dropped and counted. MQTT 5 sessions: mqtt5.maxQueuedMessages.',
       ),
+    maxRetainedMessages: z
+      .number()
+      .int()
+      .min(0)
+      .default(100_000)
+      .describe(
+        'Retained messages held (topics). A retained publish to a new topic beyond it is delivered but not retained, counted (gatehouse_mqtt_retained_refused_total) and logged at a bounded rate; replacing or clearing a retained message always passes. aedes kept every one for ever, in memory and in the state file. 0: none are retained.',
+      ),
+    maxRetainedBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024)
+      .describe(
+        'Payload bytes of all retained messages together; a retained publish that would pass it is delivered but not retained (as maxRetainedMessages).',
+      ),
     maxPersistentSessions: z
       .number()
       .int()

@@ -374,3 +374,43 @@ test('MQTT 3.1.1 persistent sessions are bounded: past maxPersistentSessions the
   // Memory held for queues: d4's one message only (d5's queue, drained, is gone; d3's with it).
   assert.equal(await metricValue(registry, 'gatehouse_mqtt_session_state_clients', { kind: 'queue' }), 1);
 });
+
+// aedes kept every retained message for ever (and the gateway on disk): a client retaining on
+// ever new topics grew both without bound.
+test('retained messages are bounded: past maxRetainedMessages (or maxRetainedBytes) a retained publish to a new topic is delivered but not retained; replacing and clearing pass', async (t) => {
+  const { port, registry, lines } = await startBroker(t, { maxRetainedMessages: 3, maxRetainedBytes: 100 });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const live: string[] = [];
+  const watcher = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'watcher' });
+  t.after(() => watcher.endAsync(true));
+  watcher.on('message', (topic, p) => live.push(`${topic}=${p.toString()}`));
+  await watcher.subscribeAsync('r/#', { qos: 1 });
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub' });
+  t.after(() => pub.endAsync(true));
+  for (const n of [1, 2, 3, 4, 5]) await pub.publishAsync(`r/${n}`, `v${n}`, { qos: 1, retain: true });
+  await waitUntil(() => live.length === 5, 'every publish delivered live, retained or not');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_refused_total'), 2);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_messages'), 3);
+  assert.equal(lines.find((l) => /retained messages full/.test(l.msg))?.topic, 'r/4');
+  const retainedNow = async (): Promise<string[]> => {
+    const got: string[] = [];
+    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `late-${Math.random()}` });
+    c.on('message', (topic, p, packet) => packet.retain && got.push(`${topic}=${p.toString()}`));
+    await c.subscribeAsync(['r/#', 'probe'], { qos: 1 });
+    const probe = new Promise((r) => c.on('message', (topic) => topic === 'probe' && r(undefined)));
+    await pub.publishAsync('probe', 'p', { qos: 1 }); // after the retained ones it gets on SUBACK
+    await probe;
+    await c.endAsync();
+    return got.sort();
+  };
+  assert.deepEqual(await retainedNow(), ['r/1=v1', 'r/2=v2', 'r/3=v3']);
+  // Replacing one passes; clearing one makes room for a new topic.
+  await pub.publishAsync('r/1', 'w1', { qos: 1, retain: true });
+  await pub.publishAsync('r/2', '', { qos: 1, retain: true });
+  await pub.publishAsync('r/4', 'v4', { qos: 1, retain: true });
+  assert.deepEqual(await retainedNow(), ['r/1=w1', 'r/3=v3', 'r/4=v4']);
+  // The byte bound: 100 payload bytes in all.
+  await pub.publishAsync('r/3', 'x'.repeat(120), { qos: 1, retain: true });
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_refused_total'), 3);
+  assert.deepEqual(await retainedNow(), ['r/1=w1', 'r/3=v3', 'r/4=v4']);
+});
