@@ -227,7 +227,8 @@ test('a backlog that filled the disk by itself: the space ballast is given up to
   const root = await mountSmallFs(t, 40);
   const deps = testDeps();
   const path = join(root, 'db');
-  const streams = await openLocalStreams({ path, reserveBytes: 0, diskProbeMs: 50, durability: 'os' }, deps);
+  // sweepIntervalMs short: the delivered backlog's space is compacted back within the test.
+  const streams = await openLocalStreams({ path, reserveBytes: 0, diskProbeMs: 50, durability: 'os', sweepIntervalMs: 200 }, deps);
   t.after(() => streams.close());
   await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
   await streams.addConsumer('a', 'c');
@@ -245,7 +246,11 @@ test('a backlog that filled the disk by itself: the space ballast is given up to
   await streams.setCheckpoint('a', 'c', Math.max(...acked.keys()));
   await waitUntil(() => streams.diskState!().writable, `writable again (free ${freeBytes(root)} bytes)`, 30_000);
   assert.ok((await streams.append('a', { topic: 't', payload: Buffer.from('after'), receivedAt: Date.now() })) > Math.max(...acked.keys()));
-  await waitUntil(async () => (await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')) === 16 * MiB, 'the ballast written again', 30_000);
+  await waitUntil(
+    async () => (await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')) === 16 * MiB,
+    `the ballast written again (free ${freeBytes(root)} bytes)`,
+    60_000,
+  );
 });
 
 function rec(seq: number, bytes: number): StoredRecord {

@@ -11,6 +11,7 @@ import type { FileCounter } from './metrics.js';
 import { topicFor } from './records.js';
 
 const MAX_VANISHED = 50;
+const NONE: ReadonlySet<FileTracker> = new Set();
 const MAX_UNREADABLE = 50;
 /** Content read before (truncated away, or retired), kept to recognise its copies and renames. */
 const MAX_READ_CONTENT = 100;
@@ -33,7 +34,10 @@ export interface FileSetDeps {
 }
 
 export class FileSet {
+  /** Every tracker by its identity key (dev:ino). Changed through add, remove and movePath only. */
   readonly trackers = new Map<string, FileTracker>();
+  /** Trackers by path (several: a rotated file's and its successor's), for write events. */
+  private readonly byPath = new Map<string, Set<FileTracker>>();
   readonly vanished: Vanished[] = [];
   /** Path -> why it cannot be read. */
   readonly unreadable = new Map<string, string>();
@@ -68,7 +72,42 @@ export class FileSet {
     t.topic = topicFor(this.deps.topic, this.deps.name, topicPath);
     if (topicPath !== path) t.from = topicPath;
     this.trackers.set(t.key, t);
+    this.index(t);
     return t;
+  }
+
+  /** Forget a tracker (its file gone, or read to its end and retired). */
+  remove(t: FileTracker): void {
+    if (this.trackers.get(t.key) === t) this.trackers.delete(t.key);
+    this.unindex(t);
+  }
+
+  /** The tracker's file is now at `path` (renamed while closed, or found by the scan). */
+  movePath(t: FileTracker, path: string): void {
+    if (t.path === path) return;
+    this.unindex(t);
+    t.path = path;
+    this.index(t);
+  }
+
+  /**
+   * The trackers whose path is `path`. A write event names one file: before, every tracker was
+   * compared (2,000 files written once a second each: 4 million comparisons a second).
+   */
+  atPath(path: string): ReadonlySet<FileTracker> {
+    return this.byPath.get(path) ?? NONE;
+  }
+
+  private index(t: FileTracker): void {
+    let set = this.byPath.get(t.path);
+    if (!set) this.byPath.set(t.path, (set = new Set()));
+    set.add(t);
+  }
+
+  private unindex(t: FileTracker): void {
+    const set = this.byPath.get(t.path);
+    if (!set?.delete(t)) return;
+    if (set.size === 0) this.byPath.delete(t.path);
   }
 
   /**

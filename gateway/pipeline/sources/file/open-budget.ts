@@ -99,7 +99,7 @@ export class OpenBudget {
       // Rotated while closed: a file created at its path and rotated away since is read too.
       if (!t.detached) await t.detach(moved ? 'renamed' : 'deleted');
       if (!moved) {
-        files.trackers.delete(t.key);
+        files.remove(t);
         const unread = t.size > t.submittedOffset ? t.size - t.submittedOffset : 0;
         if (unread > 0) files.reportVanished(t.path, unread);
         void this.options.commitState().catch(() => undefined);
@@ -107,7 +107,7 @@ export class OpenBudget {
       }
       // (Its records keep the topic of the path they were written at, also after a restart.)
       t.from ??= t.path;
-      t.path = moved;
+      files.movePath(t, moved);
     }
     try {
       await t.open();

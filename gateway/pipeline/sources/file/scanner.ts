@@ -87,7 +87,7 @@ export class FileScanner {
     for (const [path, key] of found) {
       const known = files.trackers.get(key);
       if (known) {
-        if (known.path !== path && !known.detached) known.path = path;
+        if (known.path !== path && !known.detached) files.movePath(known, path);
         continue;
       }
       const fh = await open(path, 'r').catch((err: Error) => err);

@@ -130,7 +130,7 @@ export class FileSource implements Source {
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
       lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, why),
       retire: (t) => {
-        this.files.trackers.delete(t.key);
+        this.files.remove(t);
         this.commitState().catch(() => undefined);
       },
       checkTruncated,
@@ -273,8 +273,8 @@ export class FileSource implements Source {
         // written to once a second each made 4 million reads a second queue up until the heap
         // ran out.) Without a name (not given on some platforms), every open file.
         const path = name ? join(dir, name) : undefined;
-        for (const t of this.files.trackers.values()) {
-          if (t.fh && (path === undefined || t.path === path)) void t.pump().catch((err: unknown) => this.readFailed(t, err));
+        for (const t of path === undefined ? this.files.trackers.values() : this.files.atPath(path)) {
+          if (t.fh) void t.pump().catch((err: unknown) => this.readFailed(t, err));
         }
       });
       w.on('error', () => undefined);
