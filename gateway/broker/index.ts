@@ -20,7 +20,7 @@ import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
 import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import { PersistentSessions } from './persistent-sessions.js';
 import { RetainedBound } from './retained-bound.js';
-import { installSessionQueues, type SessionQueuesDeps } from './session-queues.js';
+import { installSessionQueues, payloadBytes, type SessionQueuesDeps } from './session-queues.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
@@ -106,7 +106,6 @@ type AedesInternals = Aedes & { clients: Record<string, Client | undefined>; reg
 // aedes' memory persistence is CommonJS (module.exports = factory) while its typings declare an ES
 // default export, so under NodeNext the default import, the factory at run time, is typed as the module.
 const memoryPersistence = memoryPersistenceCjs as unknown as () => AedesPersistence;
-const payloadBytes = (p: Buffer | string | undefined): number => (typeof p === 'string' ? Buffer.byteLength(p) : (p?.length ?? 0));
 
 /** Its Packet (module.exports.Packet): the per-subscriber copy of a queued message. */
 const PersistencePacket = (memoryPersistenceCjs as unknown as { Packet: SessionQueuesDeps['Packet'] }).Packet;

@@ -15,6 +15,7 @@
 // - a subscriber whose socket stays full for drainTimeoutMs is disconnected by aedes.
 import type { Socket } from 'node:net';
 import type { AedesPublishPacket, Client } from 'aedes';
+import { payloadBytes } from './session-queues.js';
 
 export interface OutboundLimits {
   maxQueueMessages: number;
@@ -35,8 +36,7 @@ export interface OutboundHooks {
 
 /** Bytes a delivery holds while queued (payload, topic, header estimate). */
 function sizeOf(packet: AedesPublishPacket): number {
-  const p = packet.payload as Buffer | string | undefined;
-  return (p === undefined ? 0 : typeof p === 'string' ? Buffer.byteLength(p) : p.length) + packet.topic.length + 8;
+  return payloadBytes(packet.payload as Buffer | string | undefined) + packet.topic.length + 8;
 }
 
 export function boundOutbound(client: DeliverInternals, limits: OutboundLimits, hooks: OutboundHooks): void {

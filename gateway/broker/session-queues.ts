@@ -78,7 +78,12 @@ interface Queue {
 /** Not a broker id aedes makes (those are uuids): marks a PUBREL in the outgoing queue. */
 const PUBREL_BROKER_ID = '\u0000pubrel';
 
-const size = (p: QueuedPacket): number => (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : (p.payload?.length ?? 0));
+/** Payload bytes of a packet's payload (aedes keeps a string payload as given). */
+export function payloadBytes(p: Buffer | string | undefined): number {
+  return typeof p === 'string' ? Buffer.byteLength(p) : (p?.length ?? 0);
+}
+
+const size = (p: QueuedPacket): number => payloadBytes(p.payload);
 
 const noSuchPacket = (): Error => new Error('no such packet');
 

@@ -66,6 +66,23 @@ export async function openChecked(db: Db, path: string): Promise<void> {
   }
 }
 
+/**
+ * Open db (openChecked); when the disk lacks room for LevelDB's log replay (e.g. killed after a
+ * compaction filled it), call `makeRoom` (the store's space ballast) once and, if it freed
+ * anything, open a fresh handle. Resolves with the handle that opened.
+ */
+export async function openMakingRoom(db: Db, path: string, makeRoom: () => Promise<number>): Promise<Db> {
+  try {
+    await openChecked(db, path);
+    return db;
+  } catch (err) {
+    if (!(err instanceof GatehouseError && err.code === 'GH_STORE_DISK_FULL') || (await makeRoom()) === 0) throw err;
+    const fresh = newDb(path);
+    await openChecked(fresh, path);
+    return fresh;
+  }
+}
+
 /** Who the process runs as, for a permission error (userInfo throws for a uid without a passwd entry). */
 function userInfoSafe(): { uid: number | undefined; name: string | undefined; label: string } {
   const uid = process.getuid?.();

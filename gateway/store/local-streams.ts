@@ -9,10 +9,10 @@ import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { measureRecord, metaKey, validStreamName, type RecordSize } from './codec.js';
-import { compactAll, newDb, openChecked, type Db } from './database.js';
+import { compactAll, newDb, openMakingRoom, type Db } from './database.js';
 import { Compactor } from './compaction.js';
 import { GroupCommitter } from './committer.js';
-import { DiskGuard, type DiskState, isDiskFullError, storeWriteError } from './disk-guard.js';
+import { DiskGuard, type DiskState, storeWriteError } from './disk-guard.js';
 import { SpaceBallast } from './space-ballast.js';
 import { logBytesOf, openWhenSpace, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
@@ -169,16 +169,7 @@ export class LevelLocalStreams implements LocalStreams {
     await this.ballast.load();
     const openDb = async (): Promise<void> => {
       // A fresh handle for each retry: the failed one is not reused.
-      if (attempt++ > 0) this.db = newDb(this.options.path);
-      try {
-        await openChecked(this.db, this.options.path);
-      } catch (err) {
-        // The log replay needs room the disk lacks (e.g. killed after a compaction filled it):
-        // the ballast gives it, once, before the open waits for space.
-        if (!isDiskFullError(err) || (await this.ballast.release()) === 0) throw err;
-        this.db = newDb(this.options.path);
-        await openChecked(this.db, this.options.path);
-      }
+      this.db = await openMakingRoom(attempt++ > 0 ? newDb(this.options.path) : this.db, this.options.path, () => this.ballast.release());
     };
     const { path, reserveBytes } = this.options;
     const wait: WaitForSpace | undefined = waitForSpace && {
