@@ -7,7 +7,10 @@
 // - start [files, default 2400] [lines per file, default 20]: the files read at a first start, then
 //   the time a restart takes until the gateway is started (its sources started: every file's state
 //   resumed) and until every file is tracked again.
-// Run: node dist/test/bench/file-state.js steady|start [files] [n]. Figures are noisy (shared
+// - first [files, default 2000]: every file empty when tailed, then one line written to each at
+//   once (a service creating its logs at start): the time and CPU until every line is stored (an
+//   empty file's first line costs a look for content copied away from it).
+// Run: node dist/test/bench/file-state.js steady|start|first [files] [n]. Figures are noisy (shared
 // machine); nothing here asserts them.
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,7 +71,7 @@ const logs = join(dir, 'logs');
 try {
   await mkdir(logs);
   // (steady: one line already, as a live log has: an empty file's first line costs a look for copies)
-  const lines = mode === 'start' ? n : 1;
+  const lines = mode === 'start' ? n : mode === 'first' ? 0 : 1;
   for (let f = 0; f < files; f++) {
     let s = '';
     for (let i = 0; i < lines; i++) s += `file ${f} line ${i} ${'x'.repeat(60)}\n`;
@@ -98,7 +101,25 @@ try {
       '',
     ].join('\n'),
   );
-  if (mode === 'start') {
+  if (mode === 'first') {
+    const gw = await startGatewayProcess(config, [], 600_000, nodeArgs);
+    try {
+      await until('every file tracked', async () => (await tracked(gw)) >= files);
+      const pid = gw.proc.pid!;
+      const cpu0 = await cpuSeconds(pid);
+      const t0 = performance.now();
+      const writes = [];
+      for (let f = 0; f < files; f++) writes.push(appendFile(join(logs, `app-${f}.log`), `file ${f} line 0 ${'x'.repeat(60)}\n`));
+      await Promise.all(writes);
+      await until('every first line stored', async () => (await records(gw)) >= files);
+      const s = (performance.now() - t0) / 1000;
+      const cpuS = Number(((await cpuSeconds(pid)) - cpu0).toFixed(2));
+      console.log(`first: ${files} empty files got a line each: all stored in ${s.toFixed(2)} s, CPU ${cpuS} s`);
+      console.log(`BENCH_JSON ${JSON.stringify({ bench: 'file-state', mode, files, seconds: Number(s.toFixed(2)), cpuS })}`);
+    } finally {
+      await gw.stop();
+    }
+  } else if (mode === 'start') {
     const total = files * lines;
     let gw = await startGatewayProcess(config, [], 600_000);
     await until('the first read', async () => (await records(gw)) >= total);

@@ -11,6 +11,7 @@ import { tempDir } from '../helpers/index.js';
 import { findRotatedCopy, openRotatedCopy } from '../../gateway/pipeline/sources/file/discovery.js';
 import { fingerprintOf } from '../../gateway/pipeline/sources/file/identity.js';
 import { findRotatedAway } from '../../gateway/pipeline/sources/file/rotated-away.js';
+import { DirListings, namesStartingWith } from '../../gateway/pipeline/sources/file/dir-listings.js';
 
 function lines(prefix: string, n: number): string {
   return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
@@ -82,7 +83,7 @@ test('file discovery: content rotated away is judged on the file it reads, with 
     }
     return false;
   };
-  const found = await findRotatedAway({ dir, base: 'app.log', since: 0, exclude: () => false, skip: rotateOnce, read: known, fingerprintBytes: 1024 });
+  const found = await findRotatedAway({ dir, base: 'app.log', since: 0, exclude: () => false, skip: rotateOnce, read: () => known, fingerprintBytes: 1024 });
   assert.equal(rotated, true);
   const ino = (name: string): string => String(statSync(join(dir, name)).ino);
   // The next copy, by its own identity, from 0; the first (known content, now app.log.2) not taken
@@ -92,4 +93,44 @@ test('file discovery: content rotated away is judged on the file it reads, with 
     [[join(dir, 'app.log.1'), ino('app.log.1'), 0, next.length]],
   );
   assert.notEqual(ino('app.log.1'), ino('app.log.2'));
+});
+
+test('file discovery: a listing already under way is not shared with a later sweep; the sweeps waiting for the next one share it', async () => {
+  // A lister whose listings end when the test says (a double of readdir: the order of calls is the subject).
+  const started: Array<{ dir: string; end: (names: string[]) => void }> = [];
+  const listings = new DirListings(
+    (dir) =>
+      new Promise<string[]>((resolve) => {
+        started.push({ dir, end: resolve });
+      }),
+  );
+  const first = listings.names('/logs');
+  assert.equal(started.length, 1);
+  // Called while the first listing is under way: it may predate what these sweeps look for.
+  const second = listings.names('/logs');
+  const third = listings.names('/logs');
+  const other = listings.names('/other');
+  assert.equal(started.length, 2, 'one listing per folder in flight; the later calls wait');
+  started[0]!.end(['b.log', 'a.log.1', 'a.log']);
+  assert.deepEqual(await first, ['a.log', 'a.log.1', 'b.log']);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(started.length, 3, 'the next listing starts when the one in flight ends');
+  started[2]!.end(['a.log', 'a.log.2']);
+  assert.deepEqual(await second, ['a.log', 'a.log.2']);
+  assert.equal(await third, await second, 'the waiting sweeps share one listing');
+  started[1]!.end([]);
+  assert.deepEqual(await other, []);
+  // Nothing in flight: a new call starts a listing of its own.
+  const fourth = listings.names('/logs');
+  assert.equal(started.length, 4);
+  started[3]!.end(['x']);
+  assert.deepEqual(await fourth, ['x']);
+});
+
+test('file discovery: a file siblings are the sorted names that start with it, itself excluded', () => {
+  const sorted = ['app.log', 'app.log-20261205', 'app.log.1', 'app.log.2.gz', 'app.logger', 'app2.log', 'b.log'].sort();
+  assert.deepEqual(namesStartingWith(sorted, 'app.log'), ['app.log-20261205', 'app.log.1', 'app.log.2.gz', 'app.logger']);
+  assert.deepEqual(namesStartingWith(sorted, 'b.log'), []);
+  assert.deepEqual(namesStartingWith(sorted, 'zz'), []);
+  assert.deepEqual(namesStartingWith([], 'a'), []);
 });

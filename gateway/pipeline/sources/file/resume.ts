@@ -12,6 +12,7 @@ import { findByIdentity, findRotatedCopy } from './discovery.js';
 import type { FileSet } from './file-set.js';
 import type { SavedFile } from './tracker-context.js';
 import { findRotatedAway, LOOK_SLACK_MS, type ReadContent, type RotatedAway } from './rotated-away.js';
+import type { SortedNames } from './dir-listings.js';
 
 export interface ResumeOptions {
   globs: CompiledGlob[];
@@ -84,10 +85,17 @@ export class Resume {
     const candidates: Array<RotatedAway & { from: string }> = [];
     // One listing per folder (a listing per saved file made a start with 2,400 files in one folder
     // list it 2,400 times: most of its 5 s).
-    const listings = new Map<string, string[] | undefined>();
+    const listings = new Map<string, SortedNames | undefined>();
     for (const [path, after] of since) {
       const dir = dirname(path);
-      if (!listings.has(dir)) listings.set(dir, await readdir(dir).catch(() => undefined));
+      if (!listings.has(dir))
+        listings.set(
+          dir,
+          await readdir(dir).then(
+            (names) => names.sort(),
+            () => undefined,
+          ),
+        );
       const names = listings.get(dir);
       if (names === undefined) continue;
       const found = await findRotatedAway({
@@ -101,7 +109,7 @@ export class Resume {
         // file truncated by copytruncate, rewritten and renamed away while stopped) is new content
         // (chaos soak, round 13: 903 lines of such a file never read, and not reported).
         skip: (p, key) => files.trackers.has(key) || this.options.globs.some((g) => g.full.test(p)),
-        read: known,
+        read: () => known,
         fingerprintBytes: this.options.fingerprintBytes,
       });
       candidates.push(...found.map((f) => ({ ...f, from: path })));

@@ -15,6 +15,7 @@ import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprint, identityKey, readHead, type Fingerprint } from './identity.js';
 import { findRotatedCopy } from './discovery.js';
+import { namesStartingWith, type SortedNames } from './dir-listings.js';
 
 /**
  * Content rotated away between two looks was written after the first one (the look found the path
@@ -60,26 +61,38 @@ export interface SweepQuery {
   exclude(name: string): boolean;
   /** Siblings that are someone else's to read (tracked identity, matched by the globs). */
   skip(path: string, key: string): boolean;
-  read: ReadContent[];
+  /**
+   * Content read so far (FileSet.knownContent), asked for only once a sibling is a candidate: most
+   * sweeps find none, and building it costs one entry per tracker (a first line in each of 1,000
+   * empty files made 1,000 sweeps build 1,000 entries each: 4 of the 10 s of CPU they took, and
+   * most of the GC).
+   */
+  read(): readonly ReadContent[];
   fingerprintBytes: number;
-  /** The folder's names when the caller listed it already (the sweep at start: one listing per folder, not per saved file). */
-  names?: string[];
+  /**
+   * The folder's names, sorted (dir-listings.ts), when the caller listed it already: one listing
+   * per folder at start, not per saved file; shared by sweeps at about the same time later.
+   */
+  names?: SortedNames;
 }
 
 export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
-  let names: string[];
+  let names: SortedNames;
   try {
-    names = q.names ?? (await readdir(q.dir));
+    names = q.names ?? (await readdir(q.dir)).sort();
   } catch {
     return [];
   }
-  const siblings = names.filter((x) => x !== q.base && x.startsWith(q.base) && !q.exclude(x)).slice(0, MAX_SIBLINGS);
+  const siblings = namesStartingWith(names, q.base)
+    .filter((x) => !q.exclude(x))
+    .slice(0, MAX_SIBLINGS);
   if (siblings.length === 0) return [];
   const minLen = Math.min(64, q.fingerprintBytes);
   /** A regular file with content, modified since the look. */
   const candidate = (st: BigIntStats): boolean => st.isFile() && st.size > 0n && Number(st.mtimeMs) > q.since;
   const live = await openQuietly(join(q.dir, q.base));
   const out: RotatedAway[] = [];
+  let read: readonly ReadContent[] | undefined;
   try {
     const liveSize = live ? (await live.stat()).size : 0;
     for (const n of siblings) {
@@ -103,7 +116,8 @@ export async function findRotatedAway(q: SweepQuery): Promise<RotatedAway[]> {
         if (key !== namedKey && q.skip(p, key)) continue;
         const size = Number(st.size);
         let from: { offset: number; fp: Fingerprint } | undefined = { offset: 0, fp: { hash: '', len: 0 } };
-        for (const r of q.read) {
+        read ??= q.read();
+        for (const r of read) {
           if (r.key !== key && Math.min(r.fp.len, size) < minLen) continue;
           if (r.fp.len > size) {
             // Shorter than the known content's fingerprint (a small file copied before more of it

@@ -31,6 +31,7 @@ import { STATE_KEY, type SavedState } from './state.js';
 import { StateWriter } from './state-writer.js';
 import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
+import { DirListings } from './dir-listings.js';
 import { checkTruncated } from './truncation.js';
 import { multiLineStartRegExp } from './parsers/regex.js';
 import { csvFields } from './parsers/converters.js';
@@ -52,6 +53,8 @@ export class FileSource implements Source {
   private readonly encoder: RecordEncoder;
   /** Which state keys a commit writes (the files changed since the last one). */
   private readonly writer: StateWriter;
+  /** Folder listings shared by the sweeps for content rotated away (readRotatedAway). */
+  private readonly listings = new DirListings();
   /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
   private stateWriting: Promise<void> | undefined;
   /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
@@ -167,14 +170,22 @@ export class FileSource implements Source {
    * (detached: read to its end, then retired) with the topic of the path it was written at.
    */
   private async readRotatedAway(t: FileTracker, since: number, except: string[]): Promise<RotatedCopy[]> {
-    const known = this.files.knownContent();
+    let known = 0;
+    const dir = dirname(t.path);
+    const names = await this.listings.names(dir);
+    if (names === undefined) return [];
     const found = await findRotatedAway({
-      dir: dirname(t.path),
+      dir,
+      names,
       base: basename(t.path),
       since: since - LOOK_SLACK_MS,
       exclude: (n) => this.files.excluded(n),
       skip: (p, key) => except.includes(p) || this.files.trackers.has(key) || this.globs.some((g) => g.full.test(p)),
-      read: known,
+      read: () => {
+        const content = this.files.knownContent();
+        known = content.length;
+        return content;
+      },
       fingerprintBytes: this.options.fingerprintBytes,
     });
     for (const f of found) {
@@ -190,7 +201,7 @@ export class FileSource implements Source {
           size: f.size,
           mtimeMs: f.mtimeMs,
           since,
-          known: known.length,
+          known,
           trackerFpLen: t.fp.len,
         },
         `file source ${this.name}: ${f.path} holds content rotated away from ${t.path} before it was seen; reading it from ${f.offset}`,
