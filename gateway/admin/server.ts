@@ -96,13 +96,26 @@ class HttpError extends GatehouseError {
  */
 function rejectedBody(result: { state?: string; code?: ErrorCode; errors?: Array<{ rule: string; where: string; message: string }> }): unknown {
   const code: ErrorCode = result.code ?? 'GH_RULESET_INVALID';
+  const hint = ERROR_CATALOGUE[code].hint;
   const errors = result.errors ?? [];
   const first = errors[0];
   const message =
     first === undefined
       ? 'rule set refused'
-      : `${first.rule ? `rule ${first.rule}: ` : ''}${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more: see errors)` : ''}`;
-  return { error: { code, message, hint: ERROR_CATALOGUE[code].hint }, ...result };
+      : `${first.rule ? `rule ${first.rule}: ` : ''}${withoutOwnCode(first.message, code, hint)}${errors.length > 1 ? ` (and ${errors.length - 1} more: see errors)` : ''}`;
+  return { error: { code, message, hint }, ...result };
+}
+
+/**
+ * An entry of errors[] says its code and its fix in its message ("GH_...: what. Fix: how"). When
+ * it is the refusal's own code (a rollback with nowhere to go), error.code and error.hint say them
+ * already: error.message keeps the what alone instead of repeating both.
+ */
+function withoutOwnCode(message: string, code: ErrorCode, hint: string): string {
+  if (!message.startsWith(`${code}: `)) return message;
+  const what = message.slice(code.length + 2);
+  const fix = `. Fix: ${hint}`;
+  return what.endsWith(fix) ? what.slice(0, -fix.length) : what;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

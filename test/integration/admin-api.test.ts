@@ -137,6 +137,12 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
     assert.equal(r.status, status, `${init.method ?? 'GET'} ${path}`);
     if (code) assert.equal(r.body.error?.code, code, `${path} error code`);
     if (code) assert.ok(r.body.error?.message && r.body.error?.hint, `${path}: error message and hint: ${JSON.stringify(r.body)}`);
+    // error.code and error.hint say the code and the fix: the message does not repeat them.
+    if (code)
+      assert.ok(
+        !r.body.error?.message?.includes(code) && !r.body.error?.message?.includes('Fix:'),
+        `${path}: message repeats the code or the fix: ${r.body.error?.message}`,
+      );
   }
   // A rejected rule set lists its errors and leaves the running set alone.
   const rejected = await call(`${base(gw)}/api/rules`, {
