@@ -179,15 +179,26 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, clocks, undefined, stats) : undefined;
   // the messages loaded from the file go to aedes without being noted again (they are in the file)
   const storeRetained = persistence.storeRetained.bind(persistence);
-  const retainedBound = new RetainedBound({ maxMessages: options.maxRetainedMessages, maxBytes: options.maxRetainedBytes, stats, rateLog });
+  const retainedBound = new RetainedBound({
+    maxMessages: options.maxRetainedMessages,
+    maxBytes: options.maxRetainedBytes,
+    stats,
+    rateLog,
+    monotonic,
+    drop: (topic) => {
+      const clear = { cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false } as const;
+      retained?.note(clear);
+      void (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(clear as unknown as RetainedPacket);
+    },
+  });
   const storeLoaded = (packet: RetainedPacket): Promise<void> => {
-    retainedBound.loaded(packet.topic, payloadBytes(packet.payload));
+    retainedBound.loaded(packet.topic, payloadBytes(packet.payload), (packet as { messageExpiry?: number }).messageExpiry);
     return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
   };
   // aedes 1.x calls it promise style (no callback): the result is passed through either way.
   persistence.storeRetained = (packet, cb) => {
-    const p = packet as unknown as { topic: string; payload?: Buffer | string };
-    if (!retainedBound.admit(p.topic, payloadBytes(p.payload))) {
+    const p = packet as unknown as { topic: string; payload?: Buffer | string; messageExpiry?: number };
+    if (!retainedBound.admit(p.topic, payloadBytes(p.payload), p.messageExpiry)) {
       if (cb) return cb(null);
       return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
     }

@@ -45,6 +45,8 @@ export class BrokerStats {
   retainedBytes = 0;
   /** Retained publishes delivered but not retained (maxRetainedMessages / maxRetainedBytes). */
   retainedRefused = 0;
+  /** MQTT 5 retained messages whose Message Expiry passed, dropped to make room (retained-bound.ts). */
+  retainedExpiredDropped = 0;
   /** MQTT 3.1.1 client ids with QoS 1/2 messages queued or in flight (session-queues.ts). */
   queuedClients = 0;
   /** MQTT 3.1.1 client ids with QoS 2 publishes received and not yet released. */
@@ -275,6 +277,12 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'gatehouse_mqtt_retained_refused_total',
     'Retained publishes delivered but not retained: broker.maxRetainedMessages or maxRetainedBytes reached',
     () => s.retainedRefused,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_retained_expired_dropped_total',
+    'MQTT 5 retained messages whose Message Expiry had passed, dropped to make room for a new retained message',
+    () => s.retainedExpiredDropped,
   );
   new Gauge({
     name: 'gatehouse_mqtt_session_state_clients',

@@ -6,8 +6,14 @@
 // byte bound) is delivered to the subscribers there now but not retained; counted and warned at a
 // bounded rate. Replacing a topic's message within the bounds and clearing it (empty payload)
 // always pass. What a previous run left is loaded whatever the bounds (they may have been lowered).
+// An MQTT 5 message whose Message Expiry passed is no longer sent to anyone but stays in aedes'
+// store until replaced: when a retained publish finds the bounds full, such messages are dropped
+// first (`drop`: from the store and the state file) and their room goes to it. That look walks the
+// messages that have an expiry, at most once a second, and only once one of them has expired.
 //
-// Invariant: `bytes` holds each retained topic once with its payload size, and `total` their sum.
+// Invariants: `bytes` holds each retained topic once with its payload size, and `total` their sum;
+// `expiry` holds the topics of `bytes` whose message has a Message Expiry (monotonic ms), and
+// `nextExpiry` is at most the earliest of them.
 import type { RateLog } from '../../core/rate-log.js';
 import type { BrokerStats } from './metrics.js';
 
@@ -16,33 +22,36 @@ export interface RetainedBoundOptions {
   maxBytes: number;
   stats: BrokerStats;
   rateLog: RateLog;
+  /** The monotonic clock (ms) Message Expiry deadlines are on. */
+  monotonic: () => number;
+  /** Remove an expired retained message from the store and the state file (not through admit). */
+  drop: (topic: string) => void;
 }
+
+/** Expired messages are looked for at most this often (ms). */
+const EXPIRED_LOOK_INTERVAL_MS = 1000;
 
 export class RetainedBound {
   private readonly bytes = new Map<string, number>();
+  private readonly expiry = new Map<string, number>();
   private total = 0;
+  private nextExpiry = Number.POSITIVE_INFINITY;
+  private lastLook = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: RetainedBoundOptions) {}
 
-  /** A retained message loaded at start: counted, never refused. */
-  loaded(topic: string, payloadBytes: number): void {
-    this.set(topic, payloadBytes);
+  /** A retained message loaded at start: counted, never refused. `expiresAt`: its Message Expiry (monotonic ms). */
+  loaded(topic: string, payloadBytes: number, expiresAt?: number): void {
+    this.set(topic, payloadBytes, expiresAt);
   }
 
   /** Whether a retained publish may be stored (counts updated when it may). */
-  admit(topic: string, payloadBytes: number): boolean {
-    const old = this.bytes.get(topic);
+  admit(topic: string, payloadBytes: number, expiresAt?: number): boolean {
     if (payloadBytes === 0) {
-      if (old !== undefined) {
-        this.bytes.delete(topic);
-        this.total -= old;
-        this.report();
-      }
+      if (this.remove(topic)) this.report();
       return true;
     }
-    const tooMany = old === undefined && this.bytes.size >= this.o.maxMessages;
-    const tooBig = this.total - (old ?? 0) + payloadBytes > this.o.maxBytes;
-    if (tooMany || tooBig) {
+    if (!this.fits(topic, payloadBytes) && !(this.dropExpired() && this.fits(topic, payloadBytes))) {
       this.o.stats.retainedRefused++;
       this.o.rateLog(
         'retained-full',
@@ -58,14 +67,56 @@ export class RetainedBound {
       );
       return false;
     }
-    this.set(topic, payloadBytes);
+    this.set(topic, payloadBytes, expiresAt);
     return true;
   }
 
-  private set(topic: string, payloadBytes: number): void {
+  private fits(topic: string, payloadBytes: number): boolean {
+    const old = this.bytes.get(topic);
+    if (old === undefined && this.bytes.size >= this.o.maxMessages) return false;
+    return this.total - (old ?? 0) + payloadBytes <= this.o.maxBytes;
+  }
+
+  /** Drop the messages whose Message Expiry passed; whether any was. */
+  private dropExpired(): boolean {
+    const now = this.o.monotonic();
+    if (now < this.nextExpiry || now - this.lastLook < EXPIRED_LOOK_INTERVAL_MS) return false;
+    this.lastLook = now;
+    let next = Number.POSITIVE_INFINITY;
+    const expired: string[] = [];
+    for (const [topic, at] of this.expiry) {
+      if (at <= now) expired.push(topic);
+      else if (at < next) next = at;
+    }
+    this.nextExpiry = next;
+    for (const topic of expired) {
+      this.remove(topic);
+      this.o.drop(topic);
+    }
+    this.o.stats.retainedExpiredDropped += expired.length;
+    if (expired.length > 0) this.report();
+    return expired.length > 0;
+  }
+
+  private set(topic: string, payloadBytes: number, expiresAt: number | undefined): void {
     this.total += payloadBytes - (this.bytes.get(topic) ?? 0);
     this.bytes.set(topic, payloadBytes);
+    if (expiresAt === undefined) this.expiry.delete(topic);
+    else {
+      this.expiry.set(topic, expiresAt);
+      if (expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
+    }
     this.report();
+  }
+
+  /** Forget a topic's message; whether there was one. */
+  private remove(topic: string): boolean {
+    const old = this.bytes.get(topic);
+    if (old === undefined) return false;
+    this.bytes.delete(topic);
+    this.expiry.delete(topic);
+    this.total -= old;
+    return true;
   }
 
   private report(): void {

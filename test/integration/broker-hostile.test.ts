@@ -414,3 +414,37 @@ test('retained messages are bounded: past maxRetainedMessages (or maxRetainedByt
   assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_refused_total'), 3);
   assert.deepEqual(await retainedNow(), ['r/1=w1', 'r/3=v3', 'r/4=v4']);
 });
+
+// An MQTT 5 retained message whose Message Expiry passed is sent to no one, yet it held its place
+// in the bound until replaced: a bound full of expired messages refused every new topic.
+test('retained messages are bounded: MQTT 5 messages whose Message Expiry passed give their room to a new topic', async (t) => {
+  let clock = 1_000_000; // the broker's monotonic clock, moved by the test (the expiry is its subject)
+  const registry = new Registry();
+  const broker = await createBroker(
+    { listeners: [{ host: '127.0.0.1', port: 0 }], maxRetainedMessages: 2 },
+    { logger: pino({ level: 'silent' }), registry, monotonic: () => clock, onPublish: () => Promise.resolve() },
+  );
+  await broker.start();
+  t.after(() => broker.stop());
+  const url = `mqtt://127.0.0.1:${broker.addresses()[0]!.port}`;
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub5', protocolVersion: 5 });
+  t.after(() => pub.endAsync(true));
+  await pub.publishAsync('r/short', 'soon gone', { qos: 1, retain: true, properties: { messageExpiryInterval: 5 } });
+  await pub.publishAsync('r/kept', 'no expiry', { qos: 1, retain: true });
+  await pub.publishAsync('r/new', 'early', { qos: 1, retain: true });
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_refused_total'), 1, 'full while nothing expired');
+  clock += 6_000;
+  await pub.publishAsync('r/new', 'late', { qos: 1, retain: true });
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_refused_total'), 1, 'the expired message made room');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_expired_dropped_total'), 1);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_messages'), 2);
+  const got: string[] = [];
+  const late = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'late5', protocolVersion: 5 });
+  t.after(() => late.endAsync(true));
+  late.on('message', (topic, p, packet) => packet.retain && got.push(`${topic}=${p.toString()}`));
+  await late.subscribeAsync(['r/#', 'probe'], { qos: 1 });
+  const probe = new Promise((r) => late.on('message', (topic) => topic === 'probe' && r(undefined)));
+  await pub.publishAsync('probe', 'p', { qos: 1 });
+  await probe;
+  assert.deepEqual(got.sort(), ['r/kept=no expiry', 'r/new=late']);
+});
