@@ -92,6 +92,18 @@ export const ERROR_CATALOGUE = {
     message: 'client id refused: {reason}',
     hint: 'give the client a non-empty client id, or connect with clean session',
   },
+  GH_CLIENT_ID_TOO_LONG: {
+    group: 'broker',
+    meaning: 'A client connected with a client id longer than broker.maxClientIdLength (CONNACK identifier rejected)',
+    message: 'client id of {bytes} bytes exceeds maxClientIdLength {maxClientIdLength}',
+    hint: 'give the client a shorter id (AWS IoT allows 128 bytes), or raise broker.maxClientIdLength',
+  },
+  GH_TOPIC_TOO_LONG: {
+    group: 'broker',
+    meaning: 'A publish topic or a subscription filter was longer than broker.maxTopicLength',
+    message: 'topic of {bytes} bytes exceeds maxTopicLength {maxTopicLength}',
+    hint: 'use shorter topics (AWS IoT allows 256 bytes), or raise broker.maxTopicLength',
+  },
   GH_BROKER_STATE_FILE: {
     group: 'broker',
     meaning:

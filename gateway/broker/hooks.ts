@@ -9,6 +9,7 @@ import { logProtocolError, type ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
+import { topicForLog, utf8LengthOver } from './identifier-limits.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
 import type { AuthGuard, BanScope } from './auth-guard.js';
 import type { RateLog } from '../../core/rate-log.js';
@@ -89,7 +90,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   const usersByName = new Map(options.users.map((u) => [u.username, u.password]));
   // per-delivery read checks: deny rules overlapping a granted filter, and resumed persistent sessions
   const checkReads = options.acl !== undefined;
-  const { maxPayloadBytes, maxConnections } = options;
+  const { maxPayloadBytes, maxConnections, maxTopicLength } = options;
   const rateLimitsOf = publishRateLimitsByUser(options);
 
   function onClientError(client: Client, err: Error): void {
@@ -139,6 +140,16 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (st.emptyIdPersistent) {
       stats.protocolErrors++;
       return cb(authError(2, ERRORS.GH_CLIENT_ID_REJECTED({ reason: 'a zero-length client id needs clean session' })), null);
+    }
+    const idBytes = utf8LengthOver(client.id ?? '', options.maxClientIdLength);
+    if (idBytes !== undefined) {
+      stats.clientIdTooLong++;
+      deps.rateLog(
+        'client-id-too-long',
+        { ip: st.ip, clientId: topicForLog(client.id), bytes: idBytes, maxClientIdLength: options.maxClientIdLength },
+        'client id over broker.maxClientIdLength: CONNACK identifier rejected',
+      );
+      return cb(authError(2, ERRORS.GH_CLIENT_ID_TOO_LONG({ bytes: idBytes, maxClientIdLength: options.maxClientIdLength })), null);
     }
     const anonymous = username === undefined || username === '';
     if (anonymous || (usersByName.size === 0 && options.allowAnonymous)) {
@@ -255,6 +266,16 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     const v5 = st.client.version === 5;
+    const topicBytes = utf8LengthOver(topic, maxTopicLength);
+    if (topicBytes !== undefined) {
+      stats.topicTooLong++;
+      deps.rateLog(
+        `publish-topic-too-long-${v5 ? 5 : 4}`,
+        { client: st.client.id, user: st.user, topic: topicForLog(topic), bytes: topicBytes, maxTopicLength },
+        v5 ? 'publish topic over broker.maxTopicLength: reason code 0x90' : 'publish topic over broker.maxTopicLength: disconnecting',
+      );
+      return cb(ERRORS.GH_TOPIC_TOO_LONG({ bytes: topicBytes, maxTopicLength }));
+    }
     if (payload.length > maxPayloadBytes) {
       stats.payloadTooLarge++;
       deps.rateLog('publish-too-large', { client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
@@ -296,6 +317,16 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   function authorizeSubscribe(client: Client, sub: Subscription, cb: (err: Error | null, sub?: Subscription | null) => void): void {
     const st = states.get(client);
     if (!st) return cb(ERRORS.GH_INTERNAL({ reason: 'subscribe without connection state' }));
+    const filterBytes = utf8LengthOver(sub.topic, maxTopicLength);
+    if (filterBytes !== undefined) {
+      stats.topicTooLong++;
+      deps.rateLog(
+        'subscribe-topic-too-long',
+        { client: client.id, user: st.user, filter: topicForLog(sub.topic), bytes: filterBytes, maxTopicLength },
+        'topic filter over broker.maxTopicLength refused (SUBACK 0x80)',
+      );
+      return cb(null, null);
+    }
     const reserved = reservedSubscription(sub.topic);
     if (reserved !== undefined) {
       stats.aclDeniedSubscribe++;

@@ -19,8 +19,8 @@ import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 
 import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
 import { RetainedFile, type RetainedPacket } from './retained-file.js';
 import { PersistentSessions } from './persistent-sessions.js';
-import { RetainedBound } from './retained-bound.js';
-import { installSessionQueues, payloadBytes, type SessionQueuesDeps } from './session-queues.js';
+import { RetainedBound, retainedBytes } from './retained-bound.js';
+import { installSessionQueues, type SessionQueuesDeps } from './session-queues.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
@@ -192,13 +192,13 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     },
   });
   const storeLoaded = (packet: RetainedPacket): Promise<void> => {
-    retainedBound.loaded(packet.topic, payloadBytes(packet.payload), (packet as { messageExpiry?: number }).messageExpiry);
+    retainedBound.loaded(packet.topic, retainedBytes(packet.topic, packet.payload), (packet as { messageExpiry?: number }).messageExpiry);
     return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
   };
   // aedes 1.x calls it promise style (no callback): the result is passed through either way.
   persistence.storeRetained = (packet, cb) => {
     const p = packet as unknown as { topic: string; payload?: Buffer | string; messageExpiry?: number };
-    if (!retainedBound.admit(p.topic, payloadBytes(p.payload), p.messageExpiry)) {
+    if (!retainedBound.admit(p.topic, retainedBytes(p.topic, p.payload), p.messageExpiry)) {
       if (cb) return cb(null);
       return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
     }

@@ -45,6 +45,10 @@ export class BrokerStats {
   retainedBytes = 0;
   /** Retained publishes delivered but not retained (maxRetainedMessages / maxRetainedBytes). */
   retainedRefused = 0;
+  /** PUBLISH topics and SUBSCRIBE filters refused for their length (maxTopicLength). */
+  topicTooLong = 0;
+  /** CONNECTs refused for the length of their client id (maxClientIdLength). */
+  clientIdTooLong = 0;
   /** MQTT 5 retained messages whose Message Expiry passed, dropped to make room (retained-bound.ts). */
   retainedExpiredDropped = 0;
   /** MQTT 3.1.1 client ids with QoS 1/2 messages queued or in flight (session-queues.ts). */
@@ -140,6 +144,18 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     () => s.protocolErrors,
   );
   mirrorCounter(registry, 'gatehouse_mqtt_payload_too_large_total', 'PUBLISH packets refused for exceeding maxPayloadBytes', () => s.payloadTooLarge);
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_topic_too_long_total',
+    'PUBLISH topics and SUBSCRIBE topic filters refused for exceeding broker.maxTopicLength',
+    () => s.topicTooLong,
+  );
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_client_id_too_long_total',
+    'CONNECTs refused for a client id longer than broker.maxClientIdLength',
+    () => s.clientIdTooLong,
+  );
   new Counter({
     name: 'gatehouse_mqtt_preconnect_shed_total',
     help: 'Sockets closed before sending CONNECT to make room for new ones, by the limit hit (address: maxPendingPerAddress, total: maxPendingConnections)',

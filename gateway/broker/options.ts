@@ -207,6 +207,24 @@ export const brokerOptionsSchema = z
       .describe(
         'Topic filters one client may hold at once (0: no limit). A filter beyond it is refused (SUBACK 0x80; MQTT 5: 0x97 Quota exceeded), counted (gatehouse_mqtt_subscriptions_refused_total) and logged at a bounded rate; subscribing again to a filter the client holds always passes. Each filter costs memory in the routing tables: one client made 20,000. AWS IoT allows 50 per connection; mosquitto has no limit.',
       ),
+    maxTopicLength: z
+      .number()
+      .int()
+      .min(64)
+      .max(65_535)
+      .default(1024)
+      .describe(
+        'Longest topic name (PUBLISH) or topic filter (SUBSCRIBE) accepted, in UTF-8 bytes. A longer PUBLISH disconnects an MQTT 3.1.1 client (MQTT 5: PUBACK 0x90 Topic Name invalid), a longer filter is refused (SUBACK 0x80; MQTT 5: 0x8F); counted in gatehouse_mqtt_topic_too_long_total and logged at a bounded rate. MQTT allows 65,535: one client holding maxSubscriptionsPerClient filters of 60 KB took 66 MB of memory (four took 265 MB). AWS IoT allows 256; mosquitto 65,535.',
+      ),
+    maxClientIdLength: z
+      .number()
+      .int()
+      .min(23)
+      .max(65_535)
+      .default(256)
+      .describe(
+        'Longest client id accepted, in UTF-8 bytes; a longer one gets CONNACK 0x02 (MQTT 5: 0x85 Client Identifier not valid), counted in gatehouse_mqtt_client_id_too_long_total. Sessions are kept by client id (maxPersistentSessions of them): 65,535-byte ids would make that table 640 MB. MQTT requires at least 23; AWS IoT allows 128.',
+      ),
     maxQueuedMessages: z
       .number()
       .int()
@@ -229,7 +247,7 @@ export const brokerOptionsSchema = z
       .min(0)
       .default(64 * 1024 * 1024)
       .describe(
-        'Payload bytes of all retained messages together; a retained publish that would pass it is delivered but not retained (as maxRetainedMessages).',
+        'Bytes of all retained messages together, each its topic and its payload; a retained publish that would pass it is delivered but not retained (as maxRetainedMessages).',
       ),
     maxPersistentSessions: z
       .number()

@@ -2,7 +2,7 @@
 // it on disk too: retained-file.ts), so a client retaining on ever new topics (a status topic per
 // made-up client id, a counter in the topic) grew the heap and the state file without bound. As
 // EMQX's retainer.max_retained_messages: past `maxRetainedMessages` topics or
-// `maxRetainedBytes` payload bytes, a retained publish to a new topic (or one that would pass the
+// `maxRetainedBytes` bytes (each message's topic and payload: retainedBytes), a retained publish to a new topic (or one that would pass the
 // byte bound) is delivered to the subscribers there now but not retained; counted and warned at a
 // bounded rate. Replacing a topic's message within the bounds and clearing it (empty payload)
 // always pass. What a previous run left is loaded whatever the bounds (they may have been lowered).
@@ -11,11 +11,12 @@
 // first (`drop`: from the store and the state file) and their room goes to it. That look walks the
 // messages that have an expiry, at most once a second, and only once one of them has expired.
 //
-// Invariants: `bytes` holds each retained topic once with its payload size, and `total` their sum;
+// Invariants: `bytes` holds each retained topic once with its size (retainedBytes), and `total` their sum;
 // `expiry` holds the topics of `bytes` whose message has a Message Expiry (monotonic ms), and
 // `nextExpiry` is at most the earliest of them.
 import type { RateLog } from '../../core/rate-log.js';
 import type { BrokerStats } from './metrics.js';
+import { payloadBytes } from './session-queues.js';
 
 export interface RetainedBoundOptions {
   maxMessages: number;
@@ -30,6 +31,15 @@ export interface RetainedBoundOptions {
 
 /** Expired messages are looked for at most this often (ms). */
 const EXPIRED_LOOK_INTERVAL_MS = 1000;
+
+/**
+ * What a retained message counts in maxRetainedBytes: its topic and its payload (a topic may be
+ * up to maxTopicLength bytes, and was kept with a payload of one byte as easily). 0 for a clear.
+ */
+export function retainedBytes(topic: string, payload: Buffer | string | undefined): number {
+  const n = payloadBytes(payload);
+  return n === 0 ? 0 : n + Buffer.byteLength(topic);
+}
 
 export class RetainedBound {
   private readonly bytes = new Map<string, number>();
@@ -47,6 +57,7 @@ export class RetainedBound {
 
   /** Whether a retained publish may be stored (counts updated when it may). */
   admit(topic: string, payloadBytes: number, expiresAt?: number): boolean {
+    // (an empty payload clears the topic's message)
     if (payloadBytes === 0) {
       if (this.remove(topic)) this.report();
       return true;

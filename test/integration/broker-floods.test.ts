@@ -13,6 +13,7 @@ import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { hashPassword } from '../../gateway/broker/index.js';
 import { metricValue, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { subackCodes } from '../helpers/mqtt-suback.js';
 import { RawClient, connectPacket } from '../helpers/mqtt-raw.js';
 
 async function startGw(t: TestContext, brokerYaml: string): Promise<{ gw: Gateway; registry: Registry; port: number }> {
@@ -125,19 +126,6 @@ test('32 parallel wrong-password clients: the device keeps getting PUBACKs; atta
   assert.ok((codes.get(5) ?? 0) + closedAtAccept > tries / 2, 'banned attempts get CONNACK 0x05 or are closed at accept');
   assert.ok(device.connected, 'the device stayed connected');
 });
-
-/** The SUBACK codes for `filters` (mqtt.js fails the whole call when one filter is refused). */
-function subackCodes(c: mqtt.MqttClient, filters: string | string[], qos: 0 | 1): Promise<number[]> {
-  return new Promise((resolve) => {
-    const onPacket = (p: mqtt.Packet): void => {
-      if (p.cmd !== 'suback') return;
-      c.off('packetreceive', onPacket);
-      resolve(p.granted.map((g) => (typeof g === 'number' ? g : (g as { qos: number }).qos)));
-    };
-    c.on('packetreceive', onPacket);
-    c.subscribe(filters, { qos }, () => undefined);
-  });
-}
 
 test('a subscription flood: filters beyond broker.maxSubscriptionsPerClient are refused (3.1.1 0x80, MQTT 5 0x97), counted, and freed by UNSUBSCRIBE', async (t) => {
   const { registry, port } = await startGw(t, '  maxSubscriptionsPerClient: 5\n');

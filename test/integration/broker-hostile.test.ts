@@ -17,6 +17,7 @@ import { createBroker, hashPassword, type BrokerOptionsInput } from '../../gatew
 import type { Message } from '../../core/message.js';
 import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { subackCodes } from '../helpers/mqtt-suback.js';
 
 interface LogLine {
   level: number;
@@ -447,4 +448,45 @@ test('retained messages are bounded: MQTT 5 messages whose Message Expiry passed
   await pub.publishAsync('probe', 'p', { qos: 1 });
   await probe;
   assert.deepEqual(got.sort(), ['r/kept=no expiry', 'r/new=late']);
+});
+
+// MQTT lets topics, filters and client ids be 65,535 bytes, and the broker keeps them: one client
+// holding 1,000 filters of 60 KB took 66 MB (four took 265 MB), and the session table is keyed by
+// client id. broker.maxTopicLength and maxClientIdLength bound what one entry may cost.
+test('identifier sizes are bounded: a topic or filter over maxTopicLength and a client id over maxClientIdLength are refused, 3.1.1 and 5', async (t) => {
+  const { port, registry, received } = await startBroker(t, { maxTopicLength: 64, maxClientIdLength: 32 });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const long = `a/${'x'.repeat(70)}`;
+  const longId = 'd'.repeat(33);
+
+  // 3.1.1: the long filter gets SUBACK 0x80, the other one passes; a long PUBLISH topic disconnects.
+  const c4 = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'ids4' });
+  t.after(() => c4.endAsync(true));
+  assert.deepEqual(await subackCodes(c4, [long, 'a/ok'], 1), [0x80, 1]);
+  const closed = new Promise<void>((r) => c4.once('close', () => r()));
+  c4.publish(long, 'p', { qos: 1 });
+  await closed;
+  assert.equal(received.length, 0, 'nothing committed for the refused publish');
+
+  // MQTT 5: SUBACK 0x8F and PUBACK 0x90; the client stays connected and may go on.
+  const c5 = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'ids5', protocolVersion: 5 });
+  t.after(() => c5.endAsync(true));
+  assert.deepEqual(await subackCodes(c5, [long, 'a/ok'], 1), [0x8f, 1]);
+  await assert.rejects(c5.publishAsync(long, 'p', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x90);
+  await c5.publishAsync('a/ok', 'fine', { qos: 1 });
+  assert.deepEqual(
+    received.map((m) => m.topic),
+    ['a/ok'],
+  );
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_topic_too_long_total'), 4);
+
+  // Client ids: CONNACK 0x02 (3.1.1), 0x85 (MQTT 5); one at the bound connects.
+  await assert.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: longId }), (err: Error & { code?: number }) => err.code === 2);
+  await assert.rejects(
+    mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: longId, protocolVersion: 5 }),
+    (err: Error & { code?: number }) => err.code === 0x85,
+  );
+  const atBound = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'd'.repeat(32) });
+  await atBound.endAsync();
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_client_id_too_long_total'), 2);
 });

@@ -72,7 +72,8 @@ function causeChain(err: unknown): unknown[] {
 
 /**
  * The reason code for a publish the gateway could not commit: 0x97 when a stream is full, the disk
- * is, or the record can never fit its stream; 0x87 for an ACL refusal; 0x95 for a payload over
+ * is, or the record can never fit its stream; 0x87 for an ACL refusal; 0x90 for a topic over
+ * maxTopicLength; 0x95 for a payload over
  * maxPayloadBytes (sent as DISCONNECT: PUBACK has no 0x95); 0x80 otherwise.
  */
 export function reasonForCommitError(err: unknown): number {
@@ -87,6 +88,7 @@ export function reasonForCommitError(err: unknown): number {
     if (code === 'GH_PAYLOAD_TOO_LARGE') return RC.PACKET_TOO_LARGE;
     if (code === 'GH_RECORD_TOO_LARGE') return RC.QUOTA_EXCEEDED;
     if (code === 'GH_ACL_DENIED') return RC.NOT_AUTHORIZED;
+    if (code === 'GH_TOPIC_TOO_LONG') return RC.TOPIC_NAME_INVALID;
     if (e instanceof Error && /ENOSPC|no space left/i.test(e.message)) return RC.QUOTA_EXCEEDED;
   }
   return RC.UNSPECIFIED;

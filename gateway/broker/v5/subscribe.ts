@@ -7,6 +7,7 @@ import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
 import { parseSharedFilter, validFilter } from '../../../core/topic-filter.js';
 import { reservedSubscription } from '../acl.js';
 import { RC, clientFault } from './codes.js';
+import { topicForLog, utf8LengthOver } from '../identifier-limits.js';
 import { forwardProperties, fit } from './router.js';
 import type { PublishProperties, SubEntry } from './session.js';
 import type { AcceptedConnection } from './types.js';
@@ -30,6 +31,18 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
         why = `invalid shared subscription '${s.topic}'`;
         continue;
       }
+    }
+    const filterBytes = utf8LengthOver(s.topic, ctx.options.maxTopicLength);
+    if (filterBytes !== undefined) {
+      ctx.stats.topicTooLong++;
+      ctx.rateLog(
+        'subscribe-topic-too-long',
+        { client: conn.clientId, user: st.user, filter: topicForLog(s.topic), bytes: filterBytes, maxTopicLength: ctx.options.maxTopicLength },
+        'topic filter over broker.maxTopicLength refused (SUBACK 0x8F)',
+      );
+      granted.push(RC.TOPIC_FILTER_INVALID);
+      why = `topic filter of ${filterBytes} bytes refused: over broker.maxTopicLength (${ctx.options.maxTopicLength})`;
+      continue;
     }
     if (!validFilter(topicFilter)) {
       granted.push(RC.TOPIC_FILTER_INVALID);
