@@ -13,6 +13,8 @@
 // Time is the monotonic clock (RuntimeDeps.monotonic): on a wall clock stepped back a year by NTP a
 // ban would last a year (the device locked out), stepped forward it would end at once. Bans live in
 // memory only, so nothing here needs to survive a restart.
+import { createHash } from 'node:crypto';
+
 export interface AuthGuardOptions {
   maxFailures: number;
   windowMs: number;
@@ -31,9 +33,16 @@ interface Record {
 }
 
 const MAX_TRACKED = 10_000;
+/** User names longer than this are remembered by their hash: MAX_TRACKED made-up names of 64 KB were 640 MB. */
+const MAX_KEPT_USER_NAME = 128;
 const MAX_GOOD_ADDRESSES_PER_USER = 8;
 
 export type BanScope = 'address' | 'user';
+
+/** The key of a user name's record: the name, or its SHA-256 when it is long (any CONNECT may send 64 KB). */
+function userKey(user: string): string {
+  return user.length <= MAX_KEPT_USER_NAME ? `u:${user}` : `h:${createHash('sha256').update(user).digest('base64')}`;
+}
 
 export class AuthGuard {
   private readonly records = new Map<string, Record>();
@@ -51,7 +60,7 @@ export class AuthGuard {
   banned(address: string | undefined, user: string | undefined): BanScope | undefined {
     const t = this.now();
     if (address !== undefined && (this.records.get(`a:${address}`)?.bannedUntil ?? 0) > t) return 'address';
-    if (user !== undefined && (this.records.get(`u:${user}`)?.bannedUntil ?? 0) > t) {
+    if (user !== undefined && (this.records.get(userKey(user))?.bannedUntil ?? 0) > t) {
       if (address === undefined || !this.goodAddresses.get(user)?.has(address)) return 'user';
     }
     return undefined;
@@ -61,7 +70,7 @@ export class AuthGuard {
   failed(address: string | undefined, user: string | undefined): BanScope[] {
     const out: BanScope[] = [];
     if (address !== undefined && this.bump(`a:${address}`)) out.push('address');
-    if (user !== undefined && this.bump(`u:${user}`)) out.push('user');
+    if (user !== undefined && this.bump(userKey(user))) out.push('user');
     return out;
   }
 

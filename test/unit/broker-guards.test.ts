@@ -85,3 +85,19 @@ test('auth guard: bans after maxFailures, doubling; user bans spare known-good a
   assert.ok(r2, 'the waiter gets the slot');
   r2();
 });
+
+test('auth guard: a long user name is banned like a short one, and remembered by its hash, not its bytes', () => {
+  const now = 0;
+  const g = new AuthGuard({ maxFailures: 2, windowMs: 60_000, banMs: 1000, maxBanMs: 3000, maxConcurrentChecks: 1, maxQueuedChecks: 1 }, () => now);
+  const long = 'u'.repeat(64 * 1024);
+  g.failed(undefined, long);
+  assert.deepEqual(g.failed(undefined, long), ['user']);
+  assert.equal(g.banned('2.2.2.2', long), 'user');
+  assert.equal(g.banned('2.2.2.2', `${long}x`), undefined, 'another long name is another user');
+  // what the guard keeps of it: no copy of the 64 KB name (MAX_TRACKED of them were 640 MB)
+  const records = (g as unknown as { records: Map<string, unknown> }).records;
+  assert.ok(
+    [...records.keys()].every((k) => k.length < 100),
+    'keys are short',
+  );
+});
