@@ -5,7 +5,7 @@ import '../broker/quiet-debug.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { CliIO, Command } from './io.js';
 import { writeLine } from './io.js';
-import { setFlagsFromString } from 'node:v8';
+import { enableBacktrackingFallback } from '../../core/regex-safety.js';
 
 const USAGE = `gatehouse: edge gateway runtime (MQTT broker, serial bridge, AWS IoT SQL rules, durable streams, upstream export)
 
@@ -48,21 +48,10 @@ const COMMANDS: Record<string, Loader> = {
   opcua: async () => (await import('./opcua.js')).runOpcua,
 };
 
-/**
- * Regular expressions of rules (regexp_matches, regexp_replace, regexp_substr) and of file sources
- * (multiLineStartPattern, matchPattern) run against what devices send. A pattern with nested
- * quantifiers, e.g. '(a+)+$', backtracks exponentially on a crafted input: 30 characters stalled
- * the whole event loop (broker, commits, admin API) for minutes. With this V8 flag a match that
- * backtracks too much (50,000 times by default) is finished by V8's linear-time engine instead.
- * It applies to expressions compiled after it is set: first thing, for every command (`start`,
- * `rules eval`, `check-config`).
- */
-function boundRegexBacktracking(): void {
-  setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
-}
-
 export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  boundRegexBacktracking();
+  // First thing, for every command: regular expressions compiled from here on are bounded
+  // (core/regex-safety.ts; the rules engine and the file source also turn it on before their first).
+  enableBacktrackingFallback();
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     writeLine(name === undefined ? io.stderr : io.stdout, USAGE);

@@ -73,3 +73,22 @@ test('matchPattern: a trailing escaped dollar is a literal dollar, not the end a
   );
   assert.deepEqual(JSON.parse(anchored('tea', 0).text!), { w: 'tea' });
 });
+
+test('options: a pattern that could stall the gateway on a crafted line is refused at its key', () => {
+  const r = fileSourceSchema.safeParse({
+    ...base,
+    multiLineStartPattern: '(\\w{1,20}\\s?)+$',
+    dataProcessingOptions: [{ optionName: 'LOGTOJSON', logFormat: 'SYSLOG', matchPattern: '((a+)b)+\\2' }],
+  });
+  assert.equal(r.success, false);
+  const issues = r.error?.issues.map((i) => [i.path.join('.'), i.message]) ?? [];
+  assert.deepEqual(
+    issues.map(([path]) => path),
+    ['multiLineStartPattern', 'dataProcessingOptions.0.matchPattern'],
+  );
+  for (const [, message] of issues) assert.match(message ?? '', /may backtrack exponentially .* write \+ or \* instead of \{n,m\}/);
+  // the message names the pattern as written, not as anchored for LOGTOJSON
+  assert.match(issues[1]?.[1] ?? '', /pattern '\(\(a\+\)b\)\+\\2'/);
+  // what V8's linear-time fallback finishes is accepted
+  assert.equal(fileSourceSchema.safeParse({ ...base, multiLineStartPattern: '(\\w+\\s?)+$' }).success, true);
+});

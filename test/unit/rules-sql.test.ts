@@ -568,3 +568,21 @@ test('substitution templates accept any expression and are compiled once', () =>
     );
   }
 });
+
+// A rule pattern that could backtrack exponentially on a crafted payload: V8's linear-time fallback
+// (core/regex-safety.ts) finishes '(a+)+$' at once, but not a pattern with a back-reference, a
+// lookaround or {n,m}: such a literal pattern is refused when the rule compiles, one read from the
+// payload gives Undefined.
+test('regexp functions: a pattern that could stall the gateway is refused at compile, Undefined at run time', () => {
+  for (const fn of ["regexp_matches(s, '(a+)+\\\\1$')", "regexp_replace(s, '(\\\\w{1,20}\\\\s?)+$', 'x')", "regexp_substr(s, '(?=a)(a+)+$')"]) {
+    assert.throws(
+      () => compileSql(`SELECT VALUE ${fn} FROM 'a/b'`),
+      (e: Error & { code?: string; hint?: string }) => /may backtrack exponentially/.test(e.message) && e.code === 'GH_SQL_SEMANTIC',
+      fn,
+    );
+  }
+  // what the linear engine runs passes, and is answered on a crafted input
+  const crafted = JSON.stringify({ s: `${'a'.repeat(32)}!`, p: '(a+)+\\1$' });
+  assert.equal(val("regexp_matches(s, '(a+)+$')", crafted), false);
+  assert.equal(val('regexp_matches(s, p)', crafted), undefined);
+});

@@ -1,5 +1,6 @@
 // String functions. Non-string arguments go through the standard To String conversion; Null and
 // Undefined have no string form, so they give Undefined.
+import { BACKTRACKING_HINT, backtrackingRisk } from '../../../core/regex-safety.js';
 import { define, type FunctionRegistry, type SqlFunctionDef } from './types.js';
 import { toIntFloor, toStr, type Value } from '../values.js';
 
@@ -64,7 +65,9 @@ class RegexCache {
     if (pattern !== this.src) {
       this.src = pattern;
       try {
-        this.re = new RegExp(pattern, this.flags);
+        // (a pattern that could backtrack exponentially, core/regex-safety.ts, counts as invalid:
+        // a literal one is refused when the rule compiles, this is for one read from a payload)
+        this.re = backtrackingRisk(pattern, this.flags) === undefined ? new RegExp(pattern, this.flags) : null;
       } catch {
         this.re = null;
       }
@@ -80,7 +83,13 @@ function regexFn(name: string, arity: number, flags: string, f: (re: RegExp, s: 
     kind: 'stateful',
     minArgs: arity,
     maxArgs: arity,
-    check: () => undefined,
+    // A literal pattern that could backtrack exponentially on a crafted payload is refused here.
+    check: (args) => {
+      const p = args[1];
+      if (p?.kind !== 'literal' || typeof p.value !== 'string') return undefined;
+      const risk = backtrackingRisk(p.value, flags);
+      return risk && `${name}(): ${risk}; ${BACKTRACKING_HINT}`;
+    },
     factory: () => {
       const cache = new RegexCache(flags);
       return (_c, a) => {

@@ -1,6 +1,7 @@
 // The regular expressions of a file source's options, built in one place: by the options schema
 // (a pattern that does not compile is a config error with its key path, found by check-config)
 // and by the source when it starts (which then cannot fail on them).
+import { BACKTRACKING_HINT, backtrackingRisk } from '../../../../../core/regex-safety.js';
 
 /** multiLineStartPattern: as written (unanchored, like the agent's Pattern.find()). */
 export function multiLineStartRegExp(source: string): RegExp {
@@ -19,16 +20,19 @@ export function logMatchRegExp(source: string): RegExp {
 }
 
 /**
- * Why `build(source)` throws (the engine's SyntaxError message), or undefined when it compiles.
- * The pattern is first compiled as written, so the message shows what the user wrote.
+ * Why `build(source)` throws (the engine's SyntaxError message), or why it could stall the gateway
+ * on some input (core/regex-safety.ts); undefined when neither. The pattern is first compiled as
+ * written, so the message shows what the user wrote.
  */
 export function regexProblem(source: string, build: (source: string) => RegExp): string | undefined {
+  let built: RegExp | undefined;
   for (const compile of [(s: string) => new RegExp(s), build]) {
     try {
-      compile(source);
+      built = compile(source);
     } catch (err) {
       return err instanceof Error ? err.message : String(err);
     }
   }
-  return undefined;
+  const risk = built && backtrackingRisk(built.source, built.flags, source);
+  return risk && `${risk}: ${BACKTRACKING_HINT}`;
 }
