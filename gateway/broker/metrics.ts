@@ -282,7 +282,7 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   });
   new Gauge({
     name: 'gatehouse_mqtt_retained_bytes',
-    help: 'Payload bytes of the retained messages held by the broker',
+    help: 'Bytes of the retained messages held by the broker, each its topic and its payload (broker.maxRetainedBytes)',
     registers: [registry],
     collect() {
       this.set(s.retainedBytes);

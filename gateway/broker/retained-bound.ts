@@ -2,8 +2,8 @@
 // it on disk too: retained-file.ts), so a client retaining on ever new topics (a status topic per
 // made-up client id, a counter in the topic) grew the heap and the state file without bound. As
 // EMQX's retainer.max_retained_messages: past `maxRetainedMessages` topics or
-// `maxRetainedBytes` bytes (each message's topic and payload: retainedBytes), a retained publish to a new topic (or one that would pass the
-// byte bound) is delivered to the subscribers there now but not retained; counted and warned at a
+// `maxRetainedBytes` bytes (each message's topic and payload: retainedBytes), a retained publish
+// to a new topic (or one that would pass the byte bound) is delivered to the subscribers there now but not retained; counted and warned at a
 // bounded rate. Replacing a topic's message within the bounds and clearing it (empty payload)
 // always pass. What a previous run left is loaded whatever the bounds (they may have been lowered).
 // An MQTT 5 message whose Message Expiry passed is no longer sent to anyone but stays in aedes'
@@ -11,8 +11,8 @@
 // first (`drop`: from the store and the state file) and their room goes to it. That look walks the
 // messages that have an expiry, at most once a second, and only once one of them has expired.
 //
-// Invariants: `bytes` holds each retained topic once with its size (retainedBytes), and `total` their sum;
-// `expiry` holds the topics of `bytes` whose message has a Message Expiry (monotonic ms), and
+// Invariants: `bytes` holds each retained topic once with its size (retainedBytes), and `total`
+// their sum; `expiry` holds the topics of `bytes` whose message has a Message Expiry (monotonic ms), and
 // `nextExpiry` is at most the earliest of them.
 import type { RateLog } from '../../core/rate-log.js';
 import type { BrokerStats } from './metrics.js';
@@ -51,18 +51,18 @@ export class RetainedBound {
   constructor(private readonly o: RetainedBoundOptions) {}
 
   /** A retained message loaded at start: counted, never refused. `expiresAt`: its Message Expiry (monotonic ms). */
-  loaded(topic: string, payloadBytes: number, expiresAt?: number): void {
-    this.set(topic, payloadBytes, expiresAt);
+  loaded(topic: string, size: number, expiresAt?: number): void {
+    this.set(topic, size, expiresAt);
   }
 
-  /** Whether a retained publish may be stored (counts updated when it may). */
-  admit(topic: string, payloadBytes: number, expiresAt?: number): boolean {
+  /** Whether a retained publish of `size` (retainedBytes) may be stored (counts updated when it may). */
+  admit(topic: string, size: number, expiresAt?: number): boolean {
     // (an empty payload clears the topic's message)
-    if (payloadBytes === 0) {
+    if (size === 0) {
       if (this.remove(topic)) this.report();
       return true;
     }
-    if (!this.fits(topic, payloadBytes) && !(this.dropExpired() && this.fits(topic, payloadBytes))) {
+    if (!this.fits(topic, size) && !(this.dropExpired() && this.fits(topic, size))) {
       this.o.stats.retainedRefused++;
       this.o.rateLog(
         'retained-full',
@@ -78,14 +78,14 @@ export class RetainedBound {
       );
       return false;
     }
-    this.set(topic, payloadBytes, expiresAt);
+    this.set(topic, size, expiresAt);
     return true;
   }
 
-  private fits(topic: string, payloadBytes: number): boolean {
+  private fits(topic: string, size: number): boolean {
     const old = this.bytes.get(topic);
     if (old === undefined && this.bytes.size >= this.o.maxMessages) return false;
-    return this.total - (old ?? 0) + payloadBytes <= this.o.maxBytes;
+    return this.total - (old ?? 0) + size <= this.o.maxBytes;
   }
 
   /** Drop the messages whose Message Expiry passed; whether any was. */
@@ -109,9 +109,9 @@ export class RetainedBound {
     return expired.length > 0;
   }
 
-  private set(topic: string, payloadBytes: number, expiresAt: number | undefined): void {
-    this.total += payloadBytes - (this.bytes.get(topic) ?? 0);
-    this.bytes.set(topic, payloadBytes);
+  private set(topic: string, size: number, expiresAt: number | undefined): void {
+    this.total += size - (this.bytes.get(topic) ?? 0);
+    this.bytes.set(topic, size);
     if (expiresAt === undefined) this.expiry.delete(topic);
     else {
       this.expiry.set(topic, expiresAt);
