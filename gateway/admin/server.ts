@@ -33,6 +33,8 @@ export interface AdminOptions {
   allowedHosts?: string[];
   /** Cap of a records response in bytes (default 4 MiB). */
   maxResponseBytes?: number;
+  /** Connections open at once; one more is closed when accepted (default 64). */
+  maxConnections?: number;
   /** Serve HTTPS with these PEM files (absolute paths; config/index.ts resolves them). */
   tls?: { cert: string; key: string } | undefined;
   /** With tls: a connection silent this long before its first byte, or whose TLS handshake takes longer, is closed (default: the headers timeout, 10 s). */
@@ -74,6 +76,8 @@ export interface AdminServer {
 
 const RECORDS_MAX_LIMIT = 1000;
 const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+/** Connections open at once (admin.maxConnections). */
+const DEFAULT_MAX_CONNECTIONS = 64;
 /** Records read from the store per step while streaming a response. */
 const RECORDS_STEP = 100;
 
@@ -184,6 +188,11 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     labelNames: ['reason'],
     registers: [registry],
   });
+  const dropped = new Counter({
+    name: 'gatehouse_admin_connections_dropped_total',
+    help: 'Connections to the admin API closed as soon as accepted: admin.maxConnections were open',
+    registers: [registry],
+  });
   const tokenBuf = options.token ? Buffer.from(options.token) : undefined;
   // The Host check is for loopback, where a rebinding page is the way in; beyond loopback a token
   // is required (config check) and the admin is reached by names we cannot list.
@@ -193,6 +202,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   let servedTls: ServedTls | undefined;
   let plainHttp: PlainHttpGuard | undefined;
   let lastRefusalLog = -Infinity;
+  let lastDropLog = -Infinity;
 
   const authorized = (req: IncomingMessage): boolean => {
     if (!tokenBuf) return true;
@@ -396,6 +406,17 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
         server = createServer(httpOptions, handler);
       }
       server.keepAliveTimeout = 5000;
+      // Every socket holds a file descriptor, shared with the broker and the store (LevelDB's
+      // tables): a flood of connections is closed at accept beyond the bound, not kept.
+      server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+      server.on('drop', () => {
+        dropped.inc();
+        const at = performance.now();
+        if (at - lastDropLog >= 10_000) {
+          lastDropLog = at;
+          logger.warn({ maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
+        }
+      });
       server.listen(options.port, options.host);
       try {
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);

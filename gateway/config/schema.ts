@@ -53,6 +53,14 @@ export const adminOptionsSchema = z
       .describe(
         'With `host` on loopback: extra names accepted in the Host header (besides localhost, 127.0.0.1, [::1], `host` and the address a request arrived on); any other Host is refused with 421 (DNS rebinding).',
       ),
+    maxConnections: z
+      .number()
+      .int()
+      .min(1)
+      .default(64)
+      .describe(
+        'Connections open to the admin API at once (status pages, scrapers, the CLI); one more is closed as soon as it is accepted, counted in gatehouse_admin_connections_dropped_total. Each open socket holds a file descriptor, which the broker and the store need too: a connection flood left unbounded could exhaust them (EMFILE).',
+      ),
     maxResponseBytes: z
       .number()
       .int()

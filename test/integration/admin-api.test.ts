@@ -1,6 +1,8 @@
 // The admin HTTP API of a real in-process gateway: happy paths and abuse (bad parameters, unknown
 // routes, wrong methods, oversized bodies, missing tokens). Real broker, store and mqtt.js client.
 import { test } from 'node:test';
+import { connect as netConnect } from 'node:net';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -8,7 +10,7 @@ import mqtt from 'mqtt';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { writeFile } from 'node:fs/promises';
-import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { main } from '../../gateway/cli/main.js';
@@ -358,4 +360,57 @@ test('HTTP methods: HEAD on every GET route (monitors, load balancers), 405 name
   const hint = (JSON.parse(doubled.body) as { error: { hint: string } }).error.hint;
   assert.match(hint, /^routes: \/ \(the status page\), \/healthz, /);
   assert.match(hint, /\/api\/streams\/\{name\}\/records\?from=N&limit=N/);
+});
+
+// Every socket holds a file descriptor, which the broker and the store (LevelDB's tables) need too:
+// before, a flood of idle connections to the admin port was kept until its headers timeout.
+test('admin.maxConnections: a connection beyond the bound is closed at accept and counted; the others are served', async (t) => {
+  const gw = await startInProcess(t, 'admin:\n  maxConnections: 2\n');
+  const port = gw.admin!.address().port;
+  const sockets = await Promise.all(
+    [0, 1, 2].map(async () => {
+      const s = netConnect(port, '127.0.0.1');
+      await once(s, 'connect');
+      return s;
+    }),
+  );
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+  });
+  // whichever the server accepted third is closed at once
+  const closed = await withTimeout(
+    Promise.race(sockets.map((s, i) => once(s, 'close').then(() => i))),
+    10_000,
+    'the connection beyond admin.maxConnections closed',
+  );
+  const kept = sockets.filter((_, i) => i !== closed);
+  // the two it kept are served
+  for (const s of kept) {
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      s.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+    });
+    s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    assert.match(await answer, /^HTTP\/1\.1 200/);
+  }
+  for (const s of kept) s.destroy();
+  // A request on a connection of its own: the response, or undefined when the server closed the
+  // connection at accept (until it has seen the two close, it may still count them).
+  const request = (path: string): Promise<string | undefined> =>
+    new Promise((resolve) => {
+      const s = netConnect(port, '127.0.0.1');
+      let text = '';
+      s.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(text || undefined));
+      s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    });
+  let droppedSince = 0;
+  const metrics = await waitUntil(async () => (await request('/metrics')) ?? void droppedSince++, 'the metrics once a slot is free');
+  assert.match(metrics, new RegExp(`^gatehouse_admin_connections_dropped_total ${1 + droppedSince}$`, 'm'));
 });
