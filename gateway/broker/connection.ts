@@ -36,6 +36,8 @@ export class ConnState {
   authorized = false;
   closed = false;
   emptyIdPersistent = false;
+  /** MQTT 3.1.1: its will's topic was this many bytes, over maxTopicLength (refused in authenticate). */
+  willTopicTooLong: number | undefined = undefined;
   connectedAt = 0;
   acl: ClientAcl = OPEN_ACL;
   filterDeliveries = false;

@@ -124,6 +124,11 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       const st = states.get(client);
       if (st) st.emptyIdPersistent = true;
     }
+    // A will is kept with its connection (and published at its end): its topic is bounded too.
+    if (packet.will) {
+      const st = states.get(client);
+      if (st) st.willTopicTooLong = utf8LengthOver(packet.will.topic, maxTopicLength);
+    }
     // A persistent session may be resumed by another user presenting its client id: aedes checks
     // its restored subscriptions against the new client's ACL (authorizeSubscribe), but delivers
     // what was queued for the old owner through authorizeForward only, so each delivery is checked.
@@ -151,6 +156,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       );
       return cb(authError(2, ERRORS.GH_CLIENT_ID_TOO_LONG({ bytes: idBytes, maxClientIdLength: options.maxClientIdLength })), null);
     }
+    if (st.willTopicTooLong !== undefined) return refuseWill(st, st.willTopicTooLong, cb);
     const anonymous = username === undefined || username === '';
     if (anonymous || (usersByName.size === 0 && options.allowAnonymous)) {
       // With no users configured, a user name proves nothing: the client is anonymous.
@@ -201,6 +207,17 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
       },
       (err: unknown) => cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null),
     );
+  }
+
+  /** A will whose topic is over maxTopicLength: CONNACK 0x05 (3.1.1 has no code for a will; MQTT 5 answers 0x90 in v5/connection.ts). */
+  function refuseWill(st: ConnState, bytes: number, cb: AuthCallback): void {
+    stats.topicTooLong++;
+    deps.rateLog(
+      'will-topic-too-long',
+      { client: st.client.id, ip: st.ip, bytes, maxTopicLength },
+      'will topic over broker.maxTopicLength: CONNACK not authorized',
+    );
+    cb(authError(5, ERRORS.GH_TOPIC_TOO_LONG({ bytes, maxTopicLength })), null);
   }
 
   function failed(st: ConnState, user: string | undefined): void {

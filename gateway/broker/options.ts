@@ -214,7 +214,7 @@ export const brokerOptionsSchema = z
       .max(65_535)
       .default(1024)
       .describe(
-        'Longest topic name (PUBLISH) or topic filter (SUBSCRIBE) accepted, in UTF-8 bytes. A longer PUBLISH disconnects an MQTT 3.1.1 client (MQTT 5: PUBACK 0x90 Topic Name invalid), a longer filter is refused (SUBACK 0x80; MQTT 5: 0x8F); counted in gatehouse_mqtt_topic_too_long_total and logged at a bounded rate. MQTT allows 65,535: one client holding maxSubscriptionsPerClient filters of 60 KB took 66 MB of memory (four took 265 MB). AWS IoT allows 256; mosquitto 65,535.',
+        'Longest topic name (PUBLISH, a will) or topic filter (SUBSCRIBE) accepted, in UTF-8 bytes. A longer PUBLISH disconnects an MQTT 3.1.1 client (MQTT 5: PUBACK 0x90 Topic Name invalid), a longer filter is refused (SUBACK 0x80; MQTT 5: 0x8F), a longer will topic refuses the CONNECT (CONNACK 0x05; MQTT 5: 0x90); counted in gatehouse_mqtt_topic_too_long_total and logged at a bounded rate. MQTT allows 65,535: one client holding maxSubscriptionsPerClient filters of 60 KB took 66 MB of memory (four took 265 MB). AWS IoT allows 256; mosquitto 65,535.',
       ),
     maxClientIdLength: z
       .number()

@@ -489,4 +489,14 @@ test('identifier sizes are bounded: a topic or filter over maxTopicLength and a 
   const atBound = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'd'.repeat(32) });
   await atBound.endAsync();
   assert.equal(await metricValue(registry, 'gatehouse_mqtt_client_id_too_long_total'), 2);
+
+  // A will is kept with its connection and published at its end: its topic is refused at CONNECT
+  // (3.1.1 has no code for a will: 0x05 not authorized; MQTT 5: 0x90 Topic Name invalid).
+  const will = { topic: long, payload: Buffer.from('gone'), qos: 1 as const, retain: false };
+  await assert.rejects(mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'will4', will }), (err: Error & { code?: number }) => err.code === 5);
+  await assert.rejects(
+    mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'will5', protocolVersion: 5, will }),
+    (err: Error & { code?: number }) => err.code === 0x90,
+  );
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_topic_too_long_total'), 6);
 });

@@ -13,6 +13,7 @@ import type { Client } from 'aedes';
 import { certThumbprint, ConnState } from '../connection.js';
 import { makeParserStrict, type StrictParserInternals } from '../strict.js';
 import { RC, withoutProblemInformation } from './codes.js';
+import { utf8LengthOver } from '../identifier-limits.js';
 import { Inbound } from './inbound.js';
 import { Outbound, writeBatched } from './outbound.js';
 import { NEVER_EXPIRES, type Session } from './session.js';
@@ -216,6 +217,22 @@ export class V5Connection implements V5ConnectionHandle {
         reasonCode: RC.BAD_AUTH_METHOD,
         sessionPresent: false,
         properties: { reasonString: 'enhanced authentication is not supported: use a user name and password or TLS client certificates' },
+      });
+      return void this.socket.end();
+    }
+    const willBytes = p.will ? utf8LengthOver(p.will.topic, ctx.options.maxTopicLength) : undefined;
+    if (willBytes !== undefined) {
+      ctx.stats.topicTooLong++;
+      ctx.rateLog(
+        'will-topic-too-long',
+        { client: p.clientId, ip: this.socket.remoteAddress, bytes: willBytes, maxTopicLength: ctx.options.maxTopicLength },
+        'will topic over broker.maxTopicLength: CONNACK 0x90',
+      );
+      this.write({
+        cmd: 'connack',
+        reasonCode: RC.TOPIC_NAME_INVALID,
+        sessionPresent: false,
+        properties: { reasonString: `will topic of ${willBytes} bytes exceeds broker.maxTopicLength (${ctx.options.maxTopicLength})` },
       });
       return void this.socket.end();
     }
