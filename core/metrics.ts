@@ -8,7 +8,8 @@
 // Metrics read at scrape time (`collect`) belong to one owner each: declaring one twice throws,
 // because the second owner's collect would silently never run. An owner that goes away before
 // the registry does (the rules engine on a rule set swap) calls `registry.removeSingleMetric`.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from './prom-client.js';
 import { ERRORS } from './errors.js';
 
 export interface MetricOptions<M> {

@@ -10,7 +10,7 @@
 // callers' backoff bounds).
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
+import { nodeTls } from './tls-modules.js';
 import { GatehouseError, errorMessage, type ErrorCode } from './errors.js';
 
 export interface TlsFilePaths {
@@ -52,7 +52,7 @@ export function refreshTlsFiles(options: TlsFileOptions, paths: TlsFilePaths): T
   if (changedTlsFiles(options, next).length === 0) return { changed: false };
   try {
     // A certificate with another key fails here, not at the handshake.
-    if (next.cert !== undefined || next.key !== undefined) createSecureContext(next);
+    if (next.cert !== undefined || next.key !== undefined) nodeTls().createSecureContext(next);
   } catch (err) {
     return { changed: false, error: `the new TLS files do not load as a pair (${(err as Error).message}); the previous ones are kept` };
   }
@@ -114,7 +114,7 @@ export function readClientTlsFiles(paths: TlsFilePaths, ctx: ClientTlsContext): 
   }
   if (out.cert !== undefined && out.key !== undefined) {
     try {
-      createSecureContext({ cert: out.cert, key: out.key });
+      nodeTls().createSecureContext({ cert: out.cert, key: out.key });
     } catch (err) {
       throw bad(
         'cert',

@@ -16,7 +16,7 @@ import { isLoopback } from '../broker/options.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
-import { Counter } from 'prom-client';
+import { Counter } from '../../core/prom-client.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { ERROR_CATALOGUE, ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';

@@ -7,7 +7,8 @@
 // ClientHello) filled the listener's connection cap for two minutes: one address could lock every
 // device out of a TLS listener.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { nodeTls } from '../../core/tls-modules.js';
 import { GatehouseError } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
@@ -65,7 +66,7 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
     const handshaking = new Map<string, Socket>();
     let server: Server;
     try {
-      server = createTlsServer(
+      server = nodeTls().createServer(
         {
           ...SERVER_TLS_OPTIONS,
           cert,

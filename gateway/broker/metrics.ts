@@ -1,6 +1,7 @@
 // Broker metrics. The hot path bumps plain numbers on a stats object; prom-client reads them at
 // scrape time through collect(), so a publish costs an integer add, not a labelled inc().
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from '../../core/prom-client.js';
 
 export class BrokerStats {
   clients = 0;

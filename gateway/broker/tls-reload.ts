@@ -16,9 +16,11 @@
 // good certificate then would lock every device out.
 import { X509Certificate, constants as cryptoConstants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createSecureContext, type Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
+import { nodeTls } from '../../core/tls-modules.js';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from '../../core/prom-client.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { changedTlsFiles } from '../../core/tls-files.js';
 
@@ -198,7 +200,7 @@ export class ServedTls {
       // createSecureContext is what setSecureContext runs: a key that does not match the
       // certificate, or a file that is not PEM, throws here and nothing is swapped.
       const ctx = { ...SERVER_TLS_OPTIONS, cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}) };
-      createSecureContext(ctx);
+      nodeTls().createSecureContext(ctx);
       l.server.setSecureContext(ctx);
     } catch (err) {
       const error =

@@ -8,7 +8,7 @@ import { GatehouseError } from '../../core/errors.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import pino from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../../core/prom-client.js';
 import { createDestination } from '../upstream/index.js';
 import { sourceKind } from '../pipeline/sources/registry.js';
 import { loadPublicKeys } from '../control/signing.js';

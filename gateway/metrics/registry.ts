@@ -1,5 +1,5 @@
 // The process-wide Prometheus registry is created here and passed to every component.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry, collectDefaultMetrics } from '../../core/prom-client.js';
 import { gauge } from '../../core/metrics.js';
 
 export function createMetricsRegistry(version: string, gatewayId: string): Registry {

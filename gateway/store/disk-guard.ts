@@ -10,7 +10,8 @@
 // One log line per state change, a gauge and counters; nothing per append but a field read.
 import { statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge } from '../../core/prom-client.js';
 import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 
 export type DiskCondition = 'ok' | 'low-space' | 'write-error';

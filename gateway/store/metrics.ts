@@ -1,6 +1,7 @@
 // Prometheus metrics of the store, on the registry passed in. Gauges are computed at scrape time
 // (collect) from the in-memory stream state, so the append path touches no gauge.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from '../../core/prom-client.js';
 import type { StreamCounters, StreamState } from './state.js';
 
 export interface StoreMetrics {

@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Gauge } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
 
 export const BALLAST_FILE = 'GATEHOUSE-SPACE-BALLAST';

@@ -24,7 +24,8 @@ export async function load(url, context, next) {
 `,
   );
   // ESM imports go through the hook; CommonJS (also require() from ESM, as core/lazy-package.ts
-  // does) does not on Node 20: the CommonJS module cache is listed at exit.
+  // does) does not on Node 20: the CommonJS module cache is listed at exit, and node's own modules
+  // (however loaded) as `builtin:<name>`, from process.moduleLoadList.
   const register = join(dir, 'trace-register.mjs');
   await writeFile(
     register,
@@ -33,7 +34,10 @@ import { appendFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 register(${JSON.stringify(pathToFileURL(hooks).href)});
 const cache = createRequire(import.meta.url).cache;
-process.on('exit', () => appendFileSync(${JSON.stringify(out)}, Object.keys(cache).map((f) => pathToFileURL(f).href + '\\n').join('')));
+process.on('exit', () => {
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith('NativeModule ')).map((m) => 'builtin:' + m.slice(13));
+  appendFileSync(${JSON.stringify(out)}, [...Object.keys(cache).map((f) => pathToFileURL(f).href), ...builtins].map((u) => u + '\\n').join(''));
+});
 `,
   );
   return ['--import', pathToFileURL(register).href];
@@ -65,9 +69,15 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['AWS SDK', '/node_modules/@aws-sdk/'],
   ['modbus-serial', '/node_modules/modbus-serial/'],
   ['node-opcua', '/node_modules/node-opcua'],
+  // No TLS listener, TLS client or https endpoint: node:tls and node:https (~0.8-1.5 MiB of RSS) stay
+  // out, also through prom-client's index (its Pushgateway requires https: core/prom-client.ts).
+  ['node:tls', 'builtin:tls'],
+  ['node:https', 'builtin:https'],
 ];
 
-const loadedAny = (urls: string[], fragment: string): string | undefined => urls.find((u) => u.includes(fragment));
+/** The first URL holding `fragment` (a `builtin:<name>` fragment: that builtin exactly). */
+const loadedAny = (urls: string[], fragment: string): string | undefined =>
+  urls.find((u) => (fragment.startsWith('builtin:') ? u === fragment : u.includes(fragment)));
 
 test('the default configuration loads none of the parts it does not use', async (t) => {
   const urls = await modulesLoaded(t, undefined);

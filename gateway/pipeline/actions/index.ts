@@ -7,7 +7,7 @@
 // the store, the broker, serial links and exporters; inert ones construct and validate their
 // options exactly as live ones do (same parse, same errors) and never run.
 import pino from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../../../core/prom-client.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import type { ActionFactory, ActionRegistry } from '../../../rules/index.js';
 import type { LocalStreams } from '../../store/types.js';

@@ -1,7 +1,8 @@
 // Metrics shared by the industrial sources (Modbus, OPC UA), labelled by kind and source name.
 // Several sources share one registry: the first creates each metric, the others reuse it, and a
 // source removes only its own label sets when it stops (remove()).
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from '../../../core/prom-client.js';
 
 export interface IndustrialMetrics {
   values: Counter<'kind' | 'source' | 'device'>;

@@ -6,7 +6,7 @@
 // Request ids: a batch keeps its request id while it is retried (the exporter resends exactly
 // the failed batch), so receivers can deduplicate; any other batch gets a new UUID.
 import http from 'node:http';
-import https from 'node:https';
+import { nodeHttps } from '../../../core/tls-modules.js';
 import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -67,7 +67,7 @@ export class HttpDestination implements Destination {
       },
     );
     this.agent = isHttps
-      ? new https.Agent({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized, ...(ca ? { ca } : {}) })
+      ? new (nodeHttps().Agent)({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized, ...(ca ? { ca } : {}) })
       : new http.Agent({ keepAlive: true, maxSockets: 4 });
     this.headers = {
       'Content-Type': 'application/json',
@@ -185,7 +185,7 @@ export class HttpDestination implements Destination {
   }
 
   private post(body: Buffer, requestId: string, signal: AbortSignal): Promise<Reply> {
-    const mod = this.url.protocol === 'https:' ? https : http;
+    const mod = this.url.protocol === 'https:' ? nodeHttps() : http;
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
         clearTimeout(deadline);
