@@ -86,6 +86,12 @@ export const ERROR_CATALOGUE = {
     message: 'server connection limit reached ({maxConnections} clients)',
     hint: 'raise broker.maxConnections or close idle clients',
   },
+  GH_LISTENER_FULL: {
+    group: 'broker',
+    meaning: 'A listener reached its own connection limit (broker.listeners[].maxConnections)',
+    message: "listener '{listener}' connection limit reached ({maxConnections} clients)",
+    hint: 'raise maxConnections of that listener (broker.listeners), close idle clients, or connect through another listener',
+  },
   GH_CLIENT_ID_REJECTED: {
     group: 'broker',
     meaning: 'A client connected with a client id the broker must refuse (CONNACK identifier rejected)',

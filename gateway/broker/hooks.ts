@@ -14,6 +14,7 @@ import { DUMMY_HASH, verifyPassword } from './password.js';
 import type { AuthGuard, BanScope } from './auth-guard.js';
 import type { RateLog } from '../../core/rate-log.js';
 import { publishRateLimitsByUser } from './rate-limit.js';
+import { connectedOn, listenerConnectionCaps } from './listener-caps.js';
 
 /** A client publish the broker refused before the gateway saw it (for the control plane's status). */
 export interface PublishRefusal {
@@ -92,6 +93,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
   const checkReads = options.acl !== undefined;
   const { maxPayloadBytes, maxConnections, maxTopicLength } = options;
   const rateLimitsOf = publishRateLimitsByUser(options);
+  const listenerCaps = listenerConnectionCaps(options.listeners);
 
   function onClientError(client: Client, err: Error): void {
     if (PROTOCOL_ERROR.test(err.message)) {
@@ -253,6 +255,17 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
         'connection limit reached, refusing client (CONNACK 0x03)',
       );
       return cb(authError(3, ERRORS.GH_TOO_MANY_CLIENTS({ maxConnections })), null);
+    }
+    const listenerCap = listenerCaps.get(st.listener);
+    if (listenerCap !== undefined && connectedOn(live, st.listener, client.id) >= listenerCap) {
+      const refused = (stats.listenerRefused.get(st.listener) ?? 0) + 1;
+      stats.listenerRefused.set(st.listener, refused);
+      deps.rateLog(
+        `listener-max-connections:${st.listener}`,
+        { listener: st.listener, maxConnections: listenerCap, client: client.id, ip: st.ip, refused },
+        "listener's connection limit reached, refusing client (CONNACK 0x03)",
+      );
+      return cb(authError(3, ERRORS.GH_LISTENER_FULL({ listener: st.listener, maxConnections: listenerCap })), null);
     }
     st.authorized = true;
     stats.clients++;

@@ -17,6 +17,8 @@ export class BrokerStats {
   payloadTooLarge = 0;
   publishRejected = 0;
   connectionsRefused = 0;
+  /** CONNECTs refused because their listener held its own maxConnections, by listener name. */
+  readonly listenerRefused = new Map<string, number>();
   /** Pre-CONNECT sockets closed to make room, by limit. */
   preConnectShedAddress = 0;
   preConnectShedTotal = 0;
@@ -107,6 +109,16 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   });
   mirrorCounter(registry, 'gatehouse_mqtt_connections_total', 'TCP/TLS connections accepted by the broker listeners', () => s.connections);
   mirrorCounter(registry, 'gatehouse_mqtt_connections_refused_total', 'Connections refused because maxConnections was reached', () => s.connectionsRefused);
+  new Counter({
+    name: 'gatehouse_mqtt_listener_connections_refused_total',
+    help: 'Connections refused because their listener reached its own maxConnections (broker.listeners[].maxConnections), by listener',
+    labelNames: ['listener'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [listener, n] of s.listenerRefused) this.inc({ listener }, n);
+    },
+  });
   mirrorCounter(
     registry,
     'gatehouse_mqtt_auth_failures_total',

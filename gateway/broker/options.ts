@@ -24,6 +24,14 @@ export const listenerSchema = z.strictObject({
   host: z.string().default('127.0.0.1').describe('Address to bind. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.'),
   port: z.number().int().min(0).max(65535).default(1883).describe('TCP port; 0 picks a free port (tests).'),
   tls: tlsSchema.optional(),
+  maxConnections: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe(
+      "Connected clients on this listener beyond this get CONNACK 0x03 (MQTT 5: 0x88 Server unavailable), counted in gatehouse_mqtt_listener_connections_refused_total{listener}. Default: none of its own, broker.maxConnections bounds all listeners together. E.g. cap a LAN listener below broker.maxConnections so that a flood of devices there leaves room for local apps on a loopback listener (mosquitto's per-listener max_connections).",
+    ),
 });
 
 const aclTopic = z
