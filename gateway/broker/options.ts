@@ -85,6 +85,15 @@ export const mqtt5Schema = z
       .boolean()
       .default(true)
       .describe('Serve MQTT 5 clients (protocol level 5) beside 3.1.1/3.1 on every listener; false refuses them with CONNACK 0x01 as before.'),
+    maxSessionExpirySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(0xffff_ffff)
+      .optional()
+      .describe(
+        'Longest Session Expiry Interval granted, in seconds: a client asking for more (or 0xFFFFFFFF, never) gets this, told in its CONNACK (Session Expiry Interval), and a DISCONNECT asking for more gets this too; sessions kept from an earlier run are held to it at start. Default: none, as the client asks (sessions are still bounded by maxSessions). EMQX grants at most 2 hours by default, AWS IoT 1 hour (up to 7 days).',
+      ),
     topicAliasMaximum: z
       .number()
       .int()

@@ -23,6 +23,11 @@ import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.
 type Will = NonNullable<IConnectPacket['will']>;
 /** Packets held behind a CONNECT until its CONNACK (one socket read holds at most ~32,768). */
 const MAX_EARLY_PACKETS = 65_536;
+/** The Session Expiry Interval granted for `asked` under mqtt5.maxSessionExpirySeconds. */
+function grantedExpiry(asked: number, max: number | undefined): number {
+  return max !== undefined && asked > max ? max : asked;
+}
+
 const CONNACK_FROM_RETURN_CODE: Record<number, number> = {
   2: RC.CLIENT_ID_NOT_VALID,
   3: RC.SERVER_UNAVAILABLE,
@@ -39,6 +44,8 @@ export class V5Connection implements V5ConnectionHandle {
   private in: Inbound | undefined;
   /** What the handlers in subscribe.ts and inbound.ts use of this connection (set with session). */
   private accepted: AcceptedConnection | undefined;
+  /** The Session Expiry Interval the CONNECT asked for ([MQTT-3.14.2-2] is about it, not the grant). */
+  private connectExpiry = 0;
   private will: Will | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private connecting = false;
@@ -297,7 +304,9 @@ export class V5Connection implements V5ConnectionHandle {
     let session = p.clean ? undefined : existing;
     const sessionPresent = session !== undefined;
     session ??= ctx.newSession(id);
-    session.expiryInterval = props.sessionExpiryInterval ?? 0;
+    const askedExpiry = props.sessionExpiryInterval ?? 0;
+    this.connectExpiry = askedExpiry;
+    session.expiryInterval = grantedExpiry(askedExpiry, ctx.options.mqtt5.maxSessionExpirySeconds);
     ctx.sessions.attached(session);
     this.session = session;
     this.accepted = {
@@ -350,6 +359,8 @@ export class V5Connection implements V5ConnectionHandle {
     };
     if (assigned) connackProps.assignedClientIdentifier = assigned;
     if (serverKeepAlive !== undefined) connackProps.serverKeepAlive = serverKeepAlive;
+    // [MQTT-3.2.2.3.2]: a server using another Session Expiry Interval than asked says which
+    if (session.expiryInterval !== askedExpiry) connackProps.sessionExpiryInterval = session.expiryInterval;
     this.write({ cmd: 'connack', reasonCode: RC.SUCCESS, sessionPresent, properties: connackProps });
     ctx.log.debug({ client: id, sessionPresent, listener: this.listener }, 'MQTT 5 client connected');
     this.out.resume();
@@ -368,8 +379,8 @@ export class V5Connection implements V5ConnectionHandle {
     const next = p.properties?.sessionExpiryInterval;
     if (next !== undefined) {
       // [MQTT-3.14.2-2]: a session that ends at disconnect cannot be revived by DISCONNECT
-      if (session.expiryInterval === 0 && next !== 0) return this.disconnect(RC.PROTOCOL_ERROR, 'session expiry interval was 0 at CONNECT');
-      session.expiryInterval = next;
+      if (this.connectExpiry === 0 && next !== 0) return this.disconnect(RC.PROTOCOL_ERROR, 'session expiry interval was 0 at CONNECT');
+      session.expiryInterval = grantedExpiry(next, this.ctx.options.mqtt5.maxSessionExpirySeconds);
     }
     this.noWill = (p.reasonCode ?? 0) !== RC.DISCONNECT_WITH_WILL;
     this.socket.end();

@@ -64,6 +64,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     persistence: sessionFile ? (map) => new SessionFile(sessionFile, map, { log, clocks, stats }) : undefined,
     log,
     clocks,
+    maxExpirySeconds: options.mqtt5.maxSessionExpirySeconds,
     onExpire(s) {
       router.removeAll(s);
       s.clearQueue();

@@ -118,6 +118,8 @@ export interface SessionStoreOptions {
   clocks: Clocks;
   /** Called when a session expires (its subscriptions must leave the router). */
   onExpire(s: Session): void;
+  /** mqtt5.maxSessionExpirySeconds: sessions of an earlier run are held to it at load. */
+  maxExpirySeconds?: number | undefined;
 }
 
 /**
@@ -207,7 +209,15 @@ export class SessionStore {
   async load(): Promise<Session[]> {
     if (!this.file) return [];
     const out = await this.file.load();
-    for (const { session, left } of out) if (left !== Infinity) this.armExpiry(session, left);
+    const cap = this.opts.maxExpirySeconds;
+    for (const { session, left } of out) {
+      if (cap !== undefined && session.expiryInterval > cap) {
+        // what is left of it, but no more than the cap from now (the cap may be new since the save)
+        session.expiryInterval = cap;
+        this.armExpiry(session, Math.min(left, cap * 1000));
+        this.changed(session);
+      } else if (left !== Infinity) this.armExpiry(session, left);
+    }
     return out.map((o) => o.session);
   }
 
