@@ -28,6 +28,26 @@ export function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
   return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
 }
 
+/**
+ * Deepest nesting (collections inside collections) a rule set sent as text may have; a rule set
+ * needs about 10 (the fleet example 8). The yaml package composes nodes recursively: 10,000
+ * nested '[' (20 KB) crashed the whole gateway (V8 out of memory in a RegExp compile after the
+ * stack overflow), and any deeper text overflowed the stack.
+ */
+export const MAX_RULE_SET_DEPTH = 64;
+
+/** The text nests deeper than `limit`: yaml's lexer and CST parser keep their own stack, so the check itself cannot overflow. */
+function nestsDeeperThan(yamlParser: typeof import('yaml'), text: string, limit: number): boolean {
+  const parser = new yamlParser.Parser();
+  for (const lexeme of new yamlParser.Lexer().lex(text)) {
+    for (const _ of parser.next(lexeme)) {
+      // the finished top-level tokens are not needed: only the depth of the parser's stack
+    }
+    if (parser.stack.length > limit) return true;
+  }
+  return false;
+}
+
 export type RuleSetBytes = { ok: true; def: unknown; force: boolean } | { ok: false; errors: RuleUpdateStatus['errors']; code: ErrorCode };
 
 /**
@@ -49,8 +69,13 @@ export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin:
     log.error({ err: errorMessage(err), source }, 'rule set refused');
     return { ok: false, errors: errorsOf(err), code: codeOf(err) };
   }
+  const text = bytes.toString('utf8');
+  if (nestsDeeperThan(yamlParser, text, MAX_RULE_SET_DEPTH)) {
+    const message = `nested deeper than ${MAX_RULE_SET_DEPTH} levels (lists and objects inside each other; a rule set needs about 10): not read. Fix: send the rule set itself (version: N, rules: [...])`;
+    return { ok: false, errors: [{ rule: '', where: '', message }], code: 'GH_RULESET_INVALID' };
+  }
   try {
-    const doc = yamlParser.parseDocument(bytes.toString('utf8'));
+    const doc = yamlParser.parseDocument(text);
     if (doc.errors.length) throw doc.errors[0];
     let def: unknown = doc.toJS();
     // An empty body (or only comments): the parser's 'expected object, received null' said nothing useful.

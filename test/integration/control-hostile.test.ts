@@ -1,0 +1,50 @@
+// Fleet operator's audit of remote control (round 18): hostile and faulty updates against a real
+// gateway process (the CLI's `start`), driven through its own broker and admin API.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import type { ControlStatus } from '../../gateway/control/remote.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+
+const ID = 'site7';
+
+test('a rule set nested 10,000 deep (20 KB of "[") is refused with its code, over MQTT and the admin API; the gateway keeps running', async (t) => {
+  const dir = await tempDir(t);
+  const config = await writeConfig(dir, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol: { allowUnsigned: true }\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const deep = `{"version":8,"rules":[{"name":"x","sql":"SELECT * FROM 'a'","actions":[],"d":${'['.repeat(10_000)}${']'.repeat(10_000)}}]}`;
+  const c = await mqtt.connectAsync(gw.mqttUrl, { reconnectPeriod: 0 });
+  t.after(() => c.endAsync(true));
+  const retained = waitForEvent(c, 'message', 5000); // the start-up status
+  await c.subscribeAsync(`gatehouse/${ID}/rules/status`, { qos: 1 });
+  await retained;
+  // The yaml package's composer is recursive: the third such body crashed the process (V8 out of
+  // memory compiling a RegExp after the stack overflows), whichever way it came.
+  for (let i = 0; i < 3; i++) {
+    const got = waitForEvent(c, 'message', 10_000) as Promise<[string, Buffer]>;
+    await c.publishAsync(`gatehouse/${ID}/rules/set`, deep, { qos: 1 });
+    const status = JSON.parse((await got)[1].toString()) as ControlStatus;
+    assert.equal(status.state, 'rejected');
+    assert.equal(status.code, 'GH_RULESET_INVALID');
+    assert.match(status.errors[0]!.message, /nested deeper than 64 levels/);
+    assert.equal(status.activeVersion, 1);
+  }
+  for (let i = 0; i < 3; i++) {
+    const res = await withTimeout(
+      fetch(`${gw.adminUrl}/api/rules`, { method: 'PUT', body: deep, headers: { 'content-type': 'application/yaml' } }),
+      10_000,
+      'PUT',
+    );
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'GH_RULESET_INVALID');
+    assert.match(body.error.message, /nested deeper than 64 levels.*Fix: send the rule set itself/);
+  }
+  assert.equal(gw.proc.exitCode, null, 'the gateway is still running');
+  assert.equal(gw.proc.signalCode, null, 'the gateway is still running');
+  const res = await fetch(`${gw.adminUrl}/api/rules`);
+  assert.equal(((await res.json()) as { activeVersion: number }).activeVersion, 1);
+});
