@@ -14,6 +14,7 @@ import type { ControlChannel } from './channel.js';
 import type { HeartbeatCollector } from './heartbeat.js';
 import type { JobOptions } from './options.js';
 import { nodeCron } from './cron.js';
+import { skippedByDst, systemTimeZone } from './dst-gap.js';
 
 export type JobResult = 'ok' | 'failed' | 'skipped';
 
@@ -134,6 +135,8 @@ interface Entry {
   task: ScheduledTask;
   /** The slot the timer sleeps towards. */
   next: Date | undefined;
+  /** The schedule on UTC, to match the local wall times a DST jump skips (dst-gap.ts); made when first needed. */
+  wallTask?: ScheduledTask;
   timer: NodeJS.Timeout | undefined;
   running: boolean;
   last: JobLastRun | undefined;
@@ -212,10 +215,23 @@ export class JobScheduler extends EventEmitter {
     clearTimeout(entry.timer);
     entry.timer = undefined;
     if (!this.entries.includes(entry)) return; // stopped
-    const next = entry.task.getNextRuns(1)[0];
+    const planned = entry.task.getNextRuns(1)[0];
+    const next = planned && this.dstJump(entry, planned);
     entry.next = next;
     if (!next) return;
     entry.timer = setTimeout(() => this.wake(entry), Math.min(Math.max(0, next.getTime() - Date.now()), WAKE_MS));
+  }
+
+  /** The slot, or the instant the clocks go forward before it when the jump skips a time the job is set at (then it runs at the jump, as with cron). */
+  private dstJump(entry: Entry, planned: Date): Date {
+    const { job } = entry;
+    const matches = (wall: Date): boolean => {
+      entry.wallTask ??= nodeCron().createTask(job.schedule, () => undefined, { name: `gatehouse-${job.name}-wall`, timezone: 'UTC' });
+      return entry.wallTask.match(wall);
+    };
+    const seconds = job.schedule.trim().split(/\s+/).length === 6;
+    const jump = skippedByDst(Date.now(), planned.getTime(), job.timezone ?? systemTimeZone(), matches, seconds ? 1000 : 60_000);
+    return jump === undefined ? planned : new Date(jump);
   }
 
   /** The timer: not due yet (plan again from the wall clock: a step back moves the slot), due (run), or far past it (missed). */
@@ -270,6 +286,7 @@ export class JobScheduler extends EventEmitter {
       clearTimeout(e.timer);
       e.timer = undefined;
       await e.task.destroy();
+      await e.wallTask?.destroy();
     }
     if (!this.inflight.size) return;
     let timer: NodeJS.Timeout | undefined;

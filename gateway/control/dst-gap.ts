@@ -1,0 +1,62 @@
+// Daylight saving time for scheduled jobs: on the night the clocks go forward (Europe/Paris on the
+// last Sunday of March: 02:00 -> 03:00) the local times in between do not exist, and node-cron plans
+// a job set at one of them (a nightly '30 2 * * *') for the next day: that night it did not run at
+// all. As cron does (Vixie cron, cronie), such a job runs at the jump instead. (When the clocks go
+// back, node-cron runs a 02:30 job once: nothing to do here.)
+
+/** One formatter per zone (a job is planned again at least once a minute). */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The zone's offset from UTC at `ms`, in minutes east. */
+function offsetMinutes(ms: number, timeZone: string): number {
+  let format = formatters.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    });
+    formatters.set(timeZone, format);
+  }
+  const parts = format.formatToParts(ms);
+  const get = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
+  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return Math.round((wall - Math.floor(ms / 1000) * 1000) / 60_000);
+}
+
+/** The system's zone, the one a job without `timezone` follows. */
+export function systemTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+/**
+ * The instant the clocks went forward between `from` and `next` (the slot node-cron planned), when
+ * the schedule matched a local time that jump skipped; undefined otherwise (no jump, or no slot in
+ * it). `matchesWallTime` says whether the schedule matches a wall time given as a UTC date (its UTC
+ * fields are the local ones); `stepMs` is 1000 for a schedule with seconds, else 60000.
+ */
+export function skippedByDst(from: number, next: number, timeZone: string, matchesWallTime: (wall: Date) => boolean, stepMs: number): number | undefined {
+  const before = offsetMinutes(from, timeZone);
+  const after = offsetMinutes(next, timeZone);
+  if (after <= before) return undefined;
+  // The jump: the first millisecond with another offset.
+  let lo = from;
+  let hi = next;
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if (offsetMinutes(mid, timeZone) === before) lo = mid;
+    else hi = mid;
+  }
+  const gapMinutes = offsetMinutes(hi, timeZone) - before;
+  // The skipped wall times: from the jump's wall time on the old offset, for the gap's length.
+  const wallStart = hi + before * 60_000;
+  for (let w = Math.ceil(wallStart / stepMs) * stepMs; w < wallStart + gapMinutes * 60_000; w += stepMs) {
+    if (matchesWallTime(new Date(w))) return hi;
+  }
+  return undefined;
+}
