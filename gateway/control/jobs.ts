@@ -59,6 +59,9 @@ export interface JobStatus {
   runs: Record<JobResult, number>;
 }
 
+/** How long a heartbeat waits for the control broker's acknowledgement before its run fails. */
+const HEARTBEAT_ACK_MS = 10_000;
+
 /** Runs one job once; rejects when the job failed. */
 export type JobRunner = (job: JobOptions) => Promise<void>;
 
@@ -82,7 +85,32 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
             where: `jobs.${job.name}`,
           });
         const report = await t.heartbeat.collect();
-        await t.channel.publish(job.topic ?? t.heartbeatTopic, JSON.stringify(report), { qos: 1, retain: false, ingest: true });
+        // Bounded: a broker that stops answering (frozen, a half-open link not yet seen by the
+        // keepalive) held the run, and every later tick was skipped, for as long as it lasted.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new GatehouseError(
+                  'GH_CONTROL_CHANNEL',
+                  `control channel ${t.channel.kind} did not acknowledge the heartbeat within ${HEARTBEAT_ACK_MS / 1000} s: not confirmed`,
+                  {
+                    where: `jobs.${job.name}`,
+                    hint: 'check that the control broker is up and answering; the next tick sends a new heartbeat',
+                  },
+                ),
+              ),
+            HEARTBEAT_ACK_MS,
+          );
+        });
+        const sent = t.channel.publish(job.topic ?? t.heartbeatTopic, JSON.stringify(report), { qos: 1, retain: false, ingest: true });
+        try {
+          await Promise.race([sent, late]);
+        } finally {
+          clearTimeout(timer);
+          sent.catch(() => undefined); // settled after the deadline: already reported
+        }
         return;
       }
       case 'compact':
@@ -139,6 +167,8 @@ interface Entry {
   wallTask?: ScheduledTask;
   timer: NodeJS.Timeout | undefined;
   running: boolean;
+  /** Monotonic start of the current (or last) run. */
+  startedMono: number;
   last: JobLastRun | undefined;
   lastError: JobStatus['lastError'];
   runs: Record<JobResult, number>;
@@ -171,6 +201,7 @@ export class JobScheduler extends EventEmitter {
       const entry: Entry = {
         job,
         running: false,
+        startedMono: 0,
         task: undefined as unknown as ScheduledTask,
         next: undefined,
         timer: undefined,
@@ -300,11 +331,18 @@ export class JobScheduler extends EventEmitter {
     const at = new Date(now()).toISOString();
     if (entry.running) {
       this.runs.inc({ job: job.name, result: 'skipped' });
-      this.deps.logger.warn({ job: job.name }, 'job skipped: its previous run is still going');
+      // Once per run that outlasts its ticks (at debug for the ticks after): a run held for an hour
+      // by a job every few seconds wrote a warning at each tick.
+      const first = entry.last?.result !== 'skipped';
+      this.deps.logger[first ? 'warn' : 'debug'](
+        { job: job.name, runningForMs: Math.round(monotonic() - entry.startedMono) },
+        'job skipped: its previous run is still going (further skips of this run are logged at debug)',
+      );
       return Promise.resolve(this.report(entry, at, { job: job.name, type: job.type, result: 'skipped', durationMs: 0 }));
     }
     entry.running = true;
     const t0 = monotonic();
+    entry.startedMono = t0;
     const p = (async (): Promise<JobRunEvent> => {
       let e: JobRunEvent;
       try {

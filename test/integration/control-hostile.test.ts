@@ -3,10 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
+import pino from 'pino';
+import { loadConfig } from '../../gateway/config/index.js';
+import type { JobRunEvent } from '../../gateway/control/jobs.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import { startGateway } from '../../gateway/runtime/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+import { needBinary, tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+import { tcpProxy } from '../helpers/industrial.js';
+import { startMosquitto } from '../helpers/peers.js';
 
 const ID = 'site7';
 
@@ -47,4 +55,50 @@ test('a rule set nested 10,000 deep (20 KB of "[") is refused with its code, ove
   assert.equal(gw.proc.signalCode, null, 'the gateway is still running');
   const res = await fetch(`${gw.adminUrl}/api/rules`);
   assert.equal(((await res.json()) as { activeVersion: number }).activeVersion, 1);
+});
+
+test('a heartbeat the control broker never acknowledges (frozen link) fails after 10 s, naming why; the held run no longer skips every tick with a warning each', {
+  skip: needBinary('mosquitto', 'mosquitto'),
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const proxy = await tcpProxy(t, broker.port);
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  const yaml = [
+    `gatewayId: ${ID}`,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+    'exporters: []',
+    'control:',
+    '  allowUnsigned: true',
+    `  upstream: { url: 'mqtt://127.0.0.1:${proxy.port}' }`,
+    'jobs:',
+    "  - { name: hb, schedule: '*/1 * * * * *', type: heartbeat }",
+    '',
+  ].join('\n');
+  await writeFile(file, yaml);
+  const lines: Array<{ msg: string; level: number }> = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; level: number }) });
+  const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), {
+    logger,
+    registry: createMetricsRegistry('test', ID),
+    version: 'test',
+  });
+  t.after(() => gw.stop());
+  const jobs = gw.control.jobs!;
+  const ok = (e: JobRunEvent): boolean => e.result === 'ok';
+  await withTimeout(new Promise<void>((resolve) => jobs.on('run', (e: JobRunEvent) => ok(e) && resolve())), 10_000, 'a heartbeat is acknowledged');
+  // The broker stops answering; the TCP connection stays open (keepalive 60 s: not seen for a while).
+  proxy.mute(true);
+  const failed = await withTimeout(
+    new Promise<JobRunEvent>((resolve) => jobs.on('run', (e: JobRunEvent) => e.result === 'failed' && resolve(e))),
+    15_000,
+    'the held heartbeat fails',
+  );
+  assert.match(failed.error ?? '', /GH_CONTROL_CHANNEL: control channel mqtt:\/\/127\.0\.0\.1:\d+ did not acknowledge the heartbeat within 10 s/);
+  const status = jobs.status()[0]!;
+  assert.match(status.lastError?.message ?? '', /did not acknowledge the heartbeat/);
+  const skips = lines.filter((l) => /job skipped/.test(l.msg));
+  assert.ok(status.runs.skipped >= 5, `ticks were skipped meanwhile (${status.runs.skipped})`);
+  assert.equal(skips.filter((l) => l.level >= 40).length, 1, 'one warning for the held run, not one per tick');
+  proxy.mute(false);
 });
