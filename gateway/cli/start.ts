@@ -91,9 +91,25 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
       return;
     }
     try {
-      const outcome = await reloadConfig(gateway.rules, current, await rulesJson, next);
-      current = next;
+      const outcome = await reloadConfig(gateway.rules, current, await rulesJson, next, gateway.control.verifier);
+      // Keys that did not load are tried again at the next reload (the running ones stay).
+      const kept = current.control;
+      current =
+        outcome.keys && 'error' in outcome.keys
+          ? {
+              ...next,
+              control: { ...next.control, publicKeys: kept.publicKeys, allowUnsigned: kept.allowUnsigned, requireSignedAdmin: kept.requireSignedAdmin },
+            }
+          : next;
       rulesJson = Promise.resolve(outcome.rulesJson);
+      if (outcome.keys && 'error' in outcome.keys) {
+        logger.error({ err: outcome.keys.error }, 'reload: the signature keys (control.publicKeys) were refused; the running ones are kept');
+      } else if (outcome.keys) {
+        logger.info(
+          { publicKeys: outcome.keys.publicKeys },
+          'reload: signature policy of rule set updates taken (control.publicKeys, allowUnsigned, requireSignedAdmin)',
+        );
+      }
       if (outcome.restartNeeded.length > 0) {
         logger.warn({ settings: outcome.restartNeeded }, 'reload: these settings changed and take effect at the next restart');
       }

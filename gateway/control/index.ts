@@ -58,6 +58,8 @@ export interface ControlPlane {
   /** Watches updates applied on probation (remote ones, PUT /api/rules?probation=1). */
   readonly probation: ProbationMonitor;
   readonly jobs: JobScheduler;
+  /** The signature policy of rule set updates (control.publicKeys ...), taken again at a reload. */
+  readonly verifier: UpdateVerifier;
   stop(): Promise<void>;
 }
 
@@ -136,6 +138,7 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     remote,
     probation,
     jobs,
+    verifier: deps.verifier,
     async stop() {
       if (stopped) return;
       stopped = true;

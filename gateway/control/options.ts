@@ -81,7 +81,7 @@ export const controlOptionsSchema = z
       .array(z.string().min(1))
       .default([])
       .describe(
-        'ed25519 public keys (PEM text, or paths of PEM files) that may sign remote updates. With keys, every remote update must carry a valid signature.',
+        'ed25519 public keys (PEM text, or paths of PEM files) that may sign remote updates. With keys, every remote update must carry a valid signature. Reloaded on SIGHUP (key rotation, docs/remote-control.md#key-rotation).',
       ),
     allowUnsigned: z.boolean().default(false).describe('Accept unsigned remote updates when no publicKeys are configured (trusted networks only).'),
     requireSignedAdmin: z.boolean().default(false).describe('With publicKeys, also require a valid signature on PUT /api/rules and `gatehouse rules apply`.'),

@@ -32,6 +32,12 @@ export interface UpdateVerifier {
   readonly hasKeys: boolean;
   /** Unwrap an envelope (or a bare document) and apply the policy; throws GH_RULESET_SIGNATURE. */
   unwrap(payload: Buffer, origin: UpdateOrigin): VerifiedUpdate;
+  /**
+   * Take another policy (a reload: a key rotated in or retired). The keys are read and checked
+   * first: one that does not load throws (GH_CONFIG_INVALID naming the entry) and the policy in
+   * force stays.
+   */
+  reconfigure(opts: VerifierOptions): void;
 }
 
 /** A PEM text is used as is; anything else is a file path holding one. */
@@ -53,15 +59,22 @@ function signatureFailures(registry: Registry): Counter {
   return counter(registry, 'gatehouse_control_signature_failures_total', 'Rule set updates refused for a missing or invalid signature');
 }
 
-export function createUpdateVerifier(opts: VerifierOptions, registry: Registry): UpdateVerifier {
-  const keys: KeyObject[] = loadPublicKeys(resolvePemList(opts.publicKeys));
+export function createUpdateVerifier(initial: VerifierOptions, registry: Registry): UpdateVerifier {
+  let opts = initial;
+  let keys: KeyObject[] = loadPublicKeys(resolvePemList(opts.publicKeys));
   const failures = signatureFailures(registry);
   const refuse = (message: string, hint: string): never => {
     failures.inc();
     throw new GatehouseError('GH_RULESET_SIGNATURE', message, { hint });
   };
   return {
-    hasKeys: keys.length > 0,
+    get hasKeys() {
+      return keys.length > 0;
+    },
+    reconfigure(next) {
+      keys = loadPublicKeys(resolvePemList(next.publicKeys));
+      opts = next;
+    },
     unwrap(payload, origin) {
       let env: RuleSetEnvelope;
       try {

@@ -6,6 +6,10 @@
 //   with the old set still running; the same version rule as at start (not newer than the active
 //   set: refused, GH_RULESET_STALE). Applied only when it differs from what the config held the
 //   last time it was read: an unchanged file never undoes a newer remote update.
+// - The signature policy of rule set updates (control.publicKeys, allowUnsigned,
+//   requireSignedAdmin) is taken at once: a signing key is rotated in, or a retired or exposed
+//   one dropped, on the whole fleet with `systemctl reload`, without a restart (which would start
+//   a running probation again and drop every client). A key that does not load keeps the old policy.
 // - Every other changed top-level setting is named in the outcome: it takes effect at the next
 //   restart (listeners, stores and exporters hold sockets, files and acknowledged data, so they
 //   are not rebuilt under a running gateway).
@@ -13,6 +17,8 @@
 import { DEFAULT_RULE_SET, type GatehouseConfig } from '../config/index.js';
 import { loadRuleSetFile } from '../../rules/index.js';
 import type { RuleUpdateStatus } from '../control/rule-set-target.js';
+import type { UpdateVerifier } from '../control/verify.js';
+import { errorMessage } from '../../core/errors.js';
 
 /** What the rule holder must offer a reload (RuleHost). */
 export interface ReloadableRules {
@@ -24,6 +30,23 @@ export interface ReloadOutcome {
   rules: RuleUpdateStatus | undefined;
   /** Changed top-level settings (other than the rules) that need a restart. */
   restartNeeded: string[];
+  /** The signature policy (control.publicKeys ...): undefined when unchanged, else taken or why not. */
+  keys: { publicKeys: number } | { error: string } | undefined;
+}
+
+/** The control settings a reload takes: the signature policy of rule set updates. */
+const POLICY_KEYS = ['publicKeys', 'allowUnsigned', 'requireSignedAdmin'] as const;
+
+function policyOf(config: GatehouseConfig): Pick<GatehouseConfig['control'], (typeof POLICY_KEYS)[number]> {
+  const c = config.control;
+  return { publicKeys: c.publicKeys, allowUnsigned: c.allowUnsigned, requireSignedAdmin: c.requireSignedAdmin };
+}
+
+/** The control section without what a reload takes, for the restart comparison. */
+function restartPartOfControl(control: GatehouseConfig['control']): Record<string, unknown> {
+  const rest: Record<string, unknown> = { ...control };
+  for (const k of POLICY_KEYS) delete rest[k];
+  return rest;
 }
 
 /** The rule set a config stands for (its file read now), as JSON for comparison and the definition. */
@@ -42,6 +65,7 @@ export async function reloadConfig(
   previous: GatehouseConfig,
   previousRulesJson: string,
   next: GatehouseConfig,
+  verifier?: Pick<UpdateVerifier, 'reconfigure'>,
 ): Promise<ReloadOutcome & { rulesJson: string }> {
   const wanted = await configuredRules(next);
   const restartNeeded: string[] = [];
@@ -49,11 +73,22 @@ export async function reloadConfig(
   const after = next as unknown as Record<string, unknown>;
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (key === 'rules' || key === 'rulesFile') continue;
-    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) restartNeeded.push(key);
+    const [b, a] = key === 'control' && verifier ? [restartPartOfControl(previous.control), restartPartOfControl(next.control)] : [before[key], after[key]];
+    if (JSON.stringify(b) !== JSON.stringify(a)) restartNeeded.push(key);
+  }
+  // Keys first: an update signed with a key this reload brings in is then verified with it.
+  let keys: ReloadOutcome['keys'];
+  if (verifier && JSON.stringify(policyOf(previous)) !== JSON.stringify(policyOf(next))) {
+    try {
+      verifier.reconfigure(policyOf(next));
+      keys = { publicKeys: next.control.publicKeys.length };
+    } catch (err) {
+      keys = { error: errorMessage(err) };
+    }
   }
   const status = wanted.json === previousRulesJson ? undefined : await rules.apply(wanted.def, { source: 'reload' });
   // A refused set is tried again (and its errors said again) at the next reload.
-  return { rules: status, restartNeeded, rulesJson: status?.state === 'rejected' ? previousRulesJson : wanted.json };
+  return { rules: status, restartNeeded, keys, rulesJson: status?.state === 'rejected' ? previousRulesJson : wanted.json };
 }
 
 /** The rules JSON of the config the gateway started with (the reload's first comparison). */

@@ -103,3 +103,52 @@ test('SIGTERM right at start-up stops gracefully (exit 0), never by the default 
     );
   }
 });
+
+test('key rotation on SIGHUP: a new signer key is trusted and a retired one refused without a restart; a key file that does not load keeps the running keys', async (t) => {
+  const { generateSigningKeys, makeEnvelope, signRuleSetBytes } = await import('../../gateway/control/signing.js');
+  const { buildUpdateDocument } = await import('../../gateway/control/document.js');
+  const dir = await tempDir(t);
+  const oldKey = generateSigningKeys();
+  const newKey = generateSigningKeys();
+  await writeFile(join(dir, 'old.pub'), oldKey.publicKeyPem);
+  await writeFile(join(dir, 'new.pub'), newKey.publicKeyPem);
+  await writeFile(join(dir, 'bad.pub'), 'not a key\n');
+  const gwConfig = (keys: string[]): string =>
+    `gatewayId: site7\n${config(join(dir, 'data'), 1, 'a', `control:\n  publicKeys: [${keys.join(', ')}]\n  probation: { seconds: 0 }\n`)}`;
+  const file = await writeConfig(dir, gwConfig(['old.pub']));
+  const gw = await startGatewayProcess(file);
+  t.after(() => gw.stop());
+  const office = await mqtt.connectAsync(gw.mqttUrl, { reconnectPeriod: 0 });
+  t.after(() => office.endAsync());
+  const statuses: Array<{ state: string; code?: string; version: number }> = [];
+  office.on('message', (_t, p, packet) => {
+    if (!packet.retain) statuses.push(JSON.parse(p.toString()) as { state: string; code?: string; version: number });
+  });
+  await office.subscribeAsync('gatehouse/site7/rules/status', { qos: 1 });
+  const push = async (pem: string, version: number): Promise<{ state: string; code?: string; version: number }> => {
+    const now = new Date();
+    const ruleSet = { version, rules: [{ name: 'route', sql: "SELECT * FROM 'site/#'", actions: [{ stream: { name: 'b' } }] }] };
+    const bytes = buildUpdateDocument({ targets: ['site7'], version, issuedAt: now, expiresAt: new Date(now.getTime() + 3600_000), ruleSet });
+    const seen = statuses.length;
+    await office.publishAsync('gatehouse/site7/rules/set', makeEnvelope(bytes, signRuleSetBytes(bytes, pem), 'ops'), { qos: 1 });
+    return waitUntil(() => statuses[seen], `the status of update ${version}`, 10_000);
+  };
+  assert.equal((await push(newKey.privateKeyPem, 2)).code, 'GH_RULESET_SIGNATURE', 'the new key is not trusted yet');
+
+  // Step 1: both keys; no restart.
+  await writeFile(file, gwConfig(['old.pub', 'new.pub']));
+  const taken = await hup(gw, /^reload: signature policy/);
+  assert.equal(taken.publicKeys, 2);
+  assert.equal((await push(newKey.privateKeyPem, 3)).state, 'applied');
+  // Step 2: the old key retired.
+  await writeFile(file, gwConfig(['new.pub']));
+  await hup(gw, /^reload: signature policy/);
+  assert.equal((await push(oldKey.privateKeyPem, 4)).code, 'GH_RULESET_SIGNATURE', 'the retired key is refused');
+  // A key file that does not load: said, and the running keys stay.
+  await writeFile(file, gwConfig(['bad.pub']));
+  const refused = await hup(gw, /^reload: the signature keys .* were refused|^reload: the config file is not valid/);
+  assert.match(String(refused.err), /control\.publicKeys\[0\]|control\.publicKeys\.0/);
+  assert.equal((await push(newKey.privateKeyPem, 5)).state, 'applied');
+  assert.ok(!gw.logs.some((l) => l.msg === 'reload: these settings changed and take effect at the next restart'), 'no restart asked for');
+  assert.equal(gw.proc.exitCode, null);
+});
