@@ -217,7 +217,7 @@ export class RemoteControl extends EventEmitter {
     if (r.reason === 'too-large') {
       this.refuse(
         source,
-        `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected)`,
+        `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected). Fix: send a smaller rule set (split long SQL into fewer rules), or raise broker.maxPayloadBytes`,
         'too-large',
         'GH_PAYLOAD_TOO_LARGE',
       );
@@ -232,7 +232,7 @@ export class RemoteControl extends EventEmitter {
     if (payload.length > this.opts.maxPayloadBytes) {
       this.refuse(
         source,
-        `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})`,
+        `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes}). Fix: send a smaller rule set, or raise control.maxPayloadBytes`,
         'too-large',
         'GH_CONTROL_CHANNEL',
       );
@@ -299,7 +299,11 @@ export class RemoteControl extends EventEmitter {
     if (st.lastGoodVersion !== to) {
       this.refuse(
         source,
-        `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
+        `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'}). Fix: ${
+          st.lastGoodVersion === null
+            ? 'there is no confirmed set to go back to: send a rule set update instead'
+            : `sign a rollback to it: gatehouse rules sign --rollback-to ${st.lastGoodVersion} --version ${this.accepted.version + 1} --targets ${this.deps.gatewayId} --key KEY`
+        }`,
         'malformed',
         'GH_CONTROL_DOCUMENT',
         doc.version,

@@ -126,6 +126,7 @@ test('every refused remote update has the code of its refusal in the status (rep
     assert.equal(s.state, 'rejected', what);
     assert.equal(s.code, code, `${what}: ${JSON.stringify(s)}`);
     assert.match(s.errors[0]!.message, new RegExp(`^${code}`), what);
+    assert.match(s.errors[0]!.message, /\. Fix: \S/, `${what}: says how to fix it: ${s.errors[0]!.message}`);
   }
   const body = (await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).json()) as { lastUpdate: { code?: string } };
   assert.equal(body.lastUpdate.code, 'GH_CONTROL_CHANNEL');
