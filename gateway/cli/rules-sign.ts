@@ -116,12 +116,18 @@ export async function runRulesSign(argv: string[], io: CliIO): Promise<number> {
         ? (ruleSet as { rules: Record<string, unknown> }).rules
         : (ruleSet as Record<string, unknown>);
     const fileVersion = typeof set.version === 'number' ? set.version : undefined;
-    // A signed set that does not compile would be refused by every gateway, and its document
-    // version would be spent (a gateway accepts no version twice): check it here first, as
-    // `rules check` does (streams and links are the gateway's to check).
-    compileRuleSet(set, buildActionRegistry({ mode: 'inert' }), { source: file });
     const version = values.version !== undefined ? intArg('version', values.version) : fileVersion;
     if (version === undefined) throw new GatehouseError('GH_ARG_INVALID', `${file} has no version: give --version N`, { hint: USAGE });
+    // Every gateway refuses a signed `force` (a captured document must not force a downgrade).
+    if (set.force !== undefined)
+      throw new GatehouseError('GH_ARG_INVALID', `${file} has 'force': a signed update cannot force a version (every gateway refuses it)`, {
+        hint: 'remove force and sign with a version above the one the gateways accepted last; to go back, sign a rollback (--rollback-to V --version N)',
+      });
+    // A signed set that does not compile would be refused by every gateway, and its document
+    // version would be spent (a gateway accepts no version twice): check it here first, as
+    // `rules check` does (streams and links are the gateway's to check). With the version the
+    // document gives it (--version fills in a file without one).
+    compileRuleSet({ ...set, version }, buildActionRegistry({ mode: 'inert' }), { source: file });
     bytes = buildUpdateDocument({ targets, version, issuedAt: now, expiresAt: new Date(now.getTime() + expiresInMs), ruleSet: set });
   } else {
     const version = intArg('version', arg('version', values.version));

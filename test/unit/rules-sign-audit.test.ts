@@ -43,3 +43,25 @@ test('rules sign: a rule set file or key file that does not exist is named as mi
   assert.match(noKey.err, /GH_ARG_INVALID: --key .*nokey.*(does not exist|cannot be read)/);
   assert.match(noKey.err, /keygen/);
 });
+
+test('rules sign: a set with force is refused (every gateway refuses a signed force); --version gives a version to a file without one', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'ops.key'), generateSigningKeys().privateKeyPem);
+  await writeFile(join(dir, 'force.yaml'), `force: true\n${RULES}`);
+  const forced = await gatehouse(['rules', 'sign', join(dir, 'force.yaml'), '--key', join(dir, 'ops.key'), '--targets', 'site7']);
+  assert.equal(forced.code, 2, forced.out);
+  assert.equal(forced.out, '');
+  assert.match(forced.err, /GH_ARG_INVALID: .*force\.yaml has 'force'.*Fix: .*--rollback-to/);
+  await writeFile(join(dir, 'nov.yaml'), RULES.replace('version: 5\n', ''));
+  const noVersion = await gatehouse(['rules', 'sign', join(dir, 'nov.yaml'), '--key', join(dir, 'ops.key'), '--targets', 'site7']);
+  assert.equal(noVersion.code, 2, noVersion.out);
+  assert.match(noVersion.err, /has no version: give --version N/);
+  const given = await gatehouse(['rules', 'sign', join(dir, 'nov.yaml'), '--key', join(dir, 'ops.key'), '--targets', 'site7', '--version', '7']);
+  assert.equal(given.code, 0, given.err);
+  const doc = JSON.parse(Buffer.from((JSON.parse(given.out) as { ruleSet: string }).ruleSet, 'base64').toString()) as {
+    version: number;
+    ruleSet: { version: number };
+  };
+  assert.equal(doc.version, 7);
+  assert.equal(doc.ruleSet.version, 7);
+});
