@@ -152,7 +152,14 @@ export const jobOptionsSchema = z
       .describe("Cron expression; an optional sixth, first field gives seconds, e.g. '*/5 * * * *' or '*/10 * * * * *'."),
     type: z.enum(JOB_TYPES).describe('heartbeat (status report on <prefix>/<gatewayId>/heartbeat), compact, sweep (TTL), enable-rule, disable-rule.'),
     rule: z.string().min(1).optional().describe('Rule name for enable-rule / disable-rule.'),
-    topic: z.string().min(1).optional().describe('heartbeat: topic instead of <prefix>/<gatewayId>/heartbeat.'),
+    topic: z
+      .string()
+      .min(1)
+      // A publish on 'hb/#' reached subscribers and the store as is; a broker upstream (the control
+      // broker, the MQTT bridge) disconnects a client that publishes to a wildcard.
+      .regex(/^[^#+\0]+$/, "a topic name to publish on: no wildcards ('+', '#') or NUL, e.g. 'site7/heartbeat'")
+      .optional()
+      .describe('heartbeat: topic instead of <prefix>/<gatewayId>/heartbeat.'),
     timezone: z
       .string()
       .min(1)

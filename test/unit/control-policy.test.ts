@@ -25,6 +25,18 @@ test('cron expressions are validated at config load with a clear error', () => {
   );
 });
 
+test("a heartbeat's topic is a topic name: a wildcard is a config error naming the key (it was published as is, and a broker upstream disconnects for it)", () => {
+  for (const topic of ['hb/#', 'site7/+/hb', 'a\u0000b']) {
+    assert.throws(
+      () => validateConfig(configSchema, { jobs: [{ name: 'hb', schedule: '* * * * *', type: 'heartbeat', topic }] }, 'gatehouse.yaml'),
+      (err: unknown) => isGatehouseError(err, 'GH_CONFIG_INVALID') && /jobs\.0\.topic: a topic name to publish on: no wildcards/.test(err.message),
+      topic,
+    );
+  }
+  for (const topic of ['site7/heartbeat', '$aws/things/site7/shadow/update'])
+    assert.equal(jobsOptionsSchema.safeParse([{ name: 'hb', schedule: '* * * * *', type: 'heartbeat', topic }]).success, true, topic);
+});
+
 test('job options: enable/disable need a rule, names are unique, defaults apply', () => {
   assert.equal(jobsOptionsSchema.safeParse([{ name: 'off', schedule: '0 22 * * *', type: 'disable-rule' }]).success, false);
   assert.equal(
