@@ -26,6 +26,8 @@ export interface ControlChannel {
   readonly kind: string;
   /** False while an upstream connection is down (heartbeats are skipped then, not queued). */
   connected(): boolean;
+  /** Control topics the broker refused to subscribe us to at the last (re)connect (its ACL): none arrive. */
+  refusedTopics(): readonly string[];
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Subscribe (QoS 1 upstream) to one exact topic; the handler gets every message on it. */
@@ -66,6 +68,7 @@ export function localChannel(broker: LocalBrokerPort): ControlChannel {
   return {
     kind: 'local',
     connected: () => true,
+    refusedTopics: () => [],
     onReconnect() {},
     async start() {},
     async stop() {
@@ -95,6 +98,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   const handlers = new Map<string, ControlHandler[]>();
   const reconnectListeners: Array<() => void> = [];
   let connectedBefore = false;
+  let refused: string[] = [];
   let client: MqttClient | undefined;
   let delay = opts.reconnectMinMs;
 
@@ -111,6 +115,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   return {
     kind: shown,
     connected: () => client?.connected === true,
+    refusedTopics: () => refused,
     onReconnect(listener) {
       reconnectListeners.push(listener);
     },
@@ -144,7 +149,24 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         const topics = [...handlers.keys()];
         if (topics.length) {
           c.subscribe(topics, { qos: 1 }, (err) => {
-            if (err) log.error({ err: errorMessage(err) }, 'control channel subscribe failed');
+            if (!err) {
+              if (refused.length) log.info({ url: shown, topics }, 'control channel: the broker took the subscription to the control topics');
+              refused = [];
+              return;
+            }
+            // A SUBACK refusal (0x80: the broker's ACL or policy): the connection is up and
+            // heartbeats go out, but no update from the office ever arrives. Said, with the fix,
+            // and gatehouse_control_channel_connected shows 0.
+            refused = topics;
+            log.error(
+              {
+                err: errorMessage(err),
+                url: shown,
+                topics,
+                hint: `allow this client (${opts.username ?? 'no user name'}, client id ${clientOptions.clientId}) to subscribe to these topics in the control broker's ACL or policy; the gateway subscribes again at each reconnect`,
+              },
+              'control channel: the broker refused the subscription to the control topics: updates and rollbacks from the office do not arrive',
+            );
           });
         }
         if (connectedBefore) {

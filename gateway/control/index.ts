@@ -70,13 +70,15 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId })
     : localChannel(deps.local);
   const topics = controlTopics(control.prefix, deps.gatewayId);
-  // Filled at scrape time: an unreachable control broker (down, wrong password) is otherwise only
-  // in the log, and updates from the office silently do not arrive.
+  // Filled at scrape time: an unreachable control broker (down, wrong password, or refusing the
+  // subscription to the control topics) is otherwise only in the log, and updates from the office
+  // silently do not arrive.
   const channelUp = 'gatehouse_control_channel_connected';
-  gauge(deps.registry, channelUp, 'Whether the control channel is connected (1) or not (0); the local broker is always 1', ['channel'], {
+  const help = 'Whether the control channel is connected and subscribed to the control topics (1) or not (0); the local broker is always 1';
+  gauge(deps.registry, channelUp, help, ['channel'], {
     collect() {
       this.reset();
-      this.set({ channel: channel.kind }, channel.connected() ? 1 : 0);
+      this.set({ channel: channel.kind }, channel.connected() && channel.refusedTopics().length === 0 ? 1 : 0);
     },
   });
   // Started before the remote control: its status listener runs first, so a status document

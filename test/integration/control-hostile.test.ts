@@ -12,7 +12,7 @@ import type { ControlStatus } from '../../gateway/control/remote.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { startGateway } from '../../gateway/runtime/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { needBinary, tempDir, waitForEvent, withTimeout } from '../helpers/index.js';
+import { metricValue, needBinary, tempDir, waitForEvent, waitUntil, withTimeout } from '../helpers/index.js';
 import { tcpProxy } from '../helpers/industrial.js';
 import { startMosquitto } from '../helpers/peers.js';
 
@@ -101,4 +101,47 @@ test('a heartbeat the control broker never acknowledges (frozen link) fails afte
   assert.ok(status.runs.skipped >= 5, `ticks were skipped meanwhile (${status.runs.skipped})`);
   assert.equal(skips.filter((l) => l.level >= 40).length, 1, 'one warning for the held run, not one per tick');
   proxy.mute(false);
+});
+
+test('a control broker that refuses the subscription to the control topics (its ACL: SUBACK 0x80) is said with the topics and the fix, and gatehouse_control_channel_connected is 0', async (t) => {
+  // The office broker: a Gatehouse broker whose ACL lets anonymous clients use the status topic only.
+  const officeDir = await tempDir(t);
+  const officeFile = join(officeDir, 'office.yaml');
+  await writeFile(
+    officeFile,
+    [
+      'gatewayId: office',
+      `dataDir: ${JSON.stringify(join(officeDir, 'data'))}`,
+      'exporters: []',
+      'control: { enabled: false }',
+      'broker:',
+      '  acl:',
+      "    anonymous: [{ topic: 'gatehouse/+/rules/status', access: readwrite }, { topic: 'gatehouse/+/heartbeat', access: write }]",
+      '',
+    ].join('\n'),
+  );
+  const office = await startGateway(await loadConfig(officeFile, { mqttPort: 0, adminPort: 0 }), {
+    logger: pino({ level: 'silent' }),
+    registry: createMetricsRegistry('test', 'office'),
+    version: 'test',
+  });
+  t.after(() => office.stop());
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  const url = `mqtt://127.0.0.1:${office.broker.addresses()[0]!.port}`;
+  await writeFile(
+    file,
+    `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  allowUnsigned: true\n  upstream: { url: '${url}' }\n`,
+  );
+  const lines: Array<{ msg: string; level: number; topics?: string[]; hint?: string }> = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; level: number }) });
+  const registry = createMetricsRegistry('test', ID);
+  const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), { logger, registry, version: 'test' });
+  t.after(() => gw.stop());
+  const said = await waitUntil(() => lines.find((l) => /refused the subscription to the control topics/.test(l.msg)), 'the refusal is logged', 10_000);
+  assert.equal(said.level, 50);
+  assert.deepEqual(said.topics, [`gatehouse/${ID}/rules/set`, `gatehouse/${ID}/rules/rollback`]);
+  assert.match(said.hint ?? '', /subscribe to these topics in the control broker's ACL/);
+  assert.equal(gw.control.channel.connected(), true, 'the connection itself is up');
+  assert.equal(await metricValue(registry, 'gatehouse_control_channel_connected', { channel: url }), 0);
 });
