@@ -16,6 +16,9 @@ const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
   code: 'GH_CONFIG_INVALID',
 };
 
+/** A close this soon after the CONNACK, with a publish unacknowledged, looks like a refused publish. */
+const REFUSAL_CLOSE_MS = 2000;
+
 /** How long a stop waits for the control broker to acknowledge what was published before it. */
 const STOP_GRACE_MS = 2000;
 
@@ -179,6 +182,43 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
           }
         }
         connectedBefore = true;
+      });
+      // A broker that disconnects a client for a publish its ACL or policy refuses (AWS IoT,
+      // Gatehouse's broker) closed the connection at each reconnect while the queued status went
+      // out, and mqtt.js subscribes only once what it queued is acknowledged: no update arrived,
+      // and the log said only 'offline'. Two such closes in a row on one topic are named, once.
+      let connackAt: number | undefined;
+      let inFlight: string | undefined;
+      let suspect: { topic: string; closes: number } | undefined;
+      c.on('packetreceive', (p) => {
+        if (p.cmd === 'connack') connackAt = Date.now();
+        if (p.cmd === 'connack' || p.cmd === 'puback') inFlight = undefined;
+      });
+      c.on('packetsend', (p) => {
+        if (p.cmd === 'publish' && p.qos > 0) inFlight = p.topic;
+      });
+      c.on('connect', () => {
+        if (suspect && suspect.closes >= 2) log.info({ url: shown, topic: suspect.topic }, 'control channel: the broker took the publish it refused before');
+        suspect = undefined;
+      });
+      c.on('close', () => {
+        const refusedAt = connackAt !== undefined && Date.now() - connackAt < REFUSAL_CLOSE_MS ? inFlight : undefined;
+        connackAt = undefined;
+        inFlight = undefined;
+        if (refusedAt === undefined) suspect = undefined;
+        else {
+          suspect = { topic: refusedAt, closes: suspect?.topic === refusedAt ? suspect.closes + 1 : 1 };
+          if (suspect.closes === 2) {
+            log.error(
+              {
+                url: shown,
+                topic: refusedAt,
+                hint: `allow this client (${opts.username ?? 'no user name'}, client id ${clientOptions.clientId}) to publish on ${refusedAt} (and the heartbeat topic) in the control broker's ACL or policy`,
+              },
+              'control channel: the broker closes the connection right after the gateway publishes there (twice in a row): its ACL or policy probably refuses it; the gateway subscribes to the control topics once that publish is acknowledged, so updates from the office do not arrive',
+            );
+          }
+        }
       });
       let lastTlsError: string | undefined;
       c.on('close', () => {

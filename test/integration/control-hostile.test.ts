@@ -1,6 +1,6 @@
 // Fleet operator's audit of remote control (round 18): hostile and faulty updates against a real
 // gateway process (the CLI's `start`), driven through its own broker and admin API.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
@@ -103,8 +103,8 @@ test('a heartbeat the control broker never acknowledges (frozen link) fails afte
   proxy.mute(false);
 });
 
-test('a control broker that refuses the subscription to the control topics (its ACL: SUBACK 0x80) is said with the topics and the fix, and gatehouse_control_channel_connected is 0', async (t) => {
-  // The office broker: a Gatehouse broker whose ACL lets anonymous clients use the status topic only.
+/** An office broker: a Gatehouse broker (in process) whose ACL for anonymous clients is `acl` (YAML flow list). */
+async function startOffice(t: TestContext, acl: string): Promise<string> {
   const officeDir = await tempDir(t);
   const officeFile = join(officeDir, 'office.yaml');
   await writeFile(
@@ -116,7 +116,7 @@ test('a control broker that refuses the subscription to the control topics (its 
       'control: { enabled: false }',
       'broker:',
       '  acl:',
-      "    anonymous: [{ topic: 'gatehouse/+/rules/status', access: readwrite }, { topic: 'gatehouse/+/heartbeat', access: write }]",
+      `    anonymous: ${acl}`,
       '',
     ].join('\n'),
   );
@@ -126,22 +126,49 @@ test('a control broker that refuses the subscription to the control topics (its 
     version: 'test',
   });
   t.after(() => office.stop());
+  return `mqtt://127.0.0.1:${office.broker.addresses()[0]!.port}`;
+}
+
+/** A gateway (in process) whose control channel is the broker at `url`; its log lines are kept. */
+async function startSite(t: TestContext, url: string) {
   const dir = await tempDir(t);
   const file = join(dir, 'g.yaml');
-  const url = `mqtt://127.0.0.1:${office.broker.addresses()[0]!.port}`;
   await writeFile(
     file,
-    `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  allowUnsigned: true\n  upstream: { url: '${url}' }\n`,
+    `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  allowUnsigned: true\n  upstream: { url: '${url}', reconnectMinMs: 200 }\n`,
   );
-  const lines: Array<{ msg: string; level: number; topics?: string[]; hint?: string }> = [];
+  const lines: Array<{ msg: string; level: number; topics?: string[]; topic?: string; hint?: string }> = [];
   const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; level: number }) });
   const registry = createMetricsRegistry('test', ID);
   const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), { logger, registry, version: 'test' });
   t.after(() => gw.stop());
+  return { gw, lines, registry };
+}
+
+test('a control broker that refuses the subscription to the control topics (its ACL: SUBACK 0x80) is said with the topics and the fix, and gatehouse_control_channel_connected is 0', async (t) => {
+  const url = await startOffice(t, "[{ topic: 'gatehouse/+/rules/status', access: readwrite }, { topic: 'gatehouse/+/heartbeat', access: write }]");
+  const { gw, lines, registry } = await startSite(t, url);
   const said = await waitUntil(() => lines.find((l) => /refused the subscription to the control topics/.test(l.msg)), 'the refusal is logged', 10_000);
   assert.equal(said.level, 50);
   assert.deepEqual(said.topics, [`gatehouse/${ID}/rules/set`, `gatehouse/${ID}/rules/rollback`]);
   assert.match(said.hint ?? '', /subscribe to these topics in the control broker's ACL/);
   assert.equal(gw.control.channel.connected(), true, 'the connection itself is up');
+  assert.equal(await metricValue(registry, 'gatehouse_control_channel_connected', { channel: url }), 0);
+});
+
+test('a control broker that disconnects the gateway for publishing its status (ACL or policy, as AWS IoT does) is named, with the topic and the fix, once', async (t) => {
+  const url = await startOffice(t, "[{ topic: 'gatehouse/+/rules/set', access: read }, { topic: 'gatehouse/+/rules/rollback', access: read }]");
+  const { lines, registry } = await startSite(t, url);
+  const said = await waitUntil(
+    () => lines.find((l) => /closes the connection right after the gateway publishes there/.test(l.msg)),
+    'the refusal is named',
+    15_000,
+  );
+  assert.equal(said.level, 50);
+  assert.equal(said.topic, `gatehouse/${ID}/rules/status`);
+  assert.match(said.hint ?? '', /allow this client .* to publish on gatehouse\/site7\/rules\/status/);
+  // Reconnects go on (backoff), the line is not said again for each of them.
+  await waitUntil(() => lines.filter((l) => l.msg === 'control channel offline').length >= 4, 'more reconnects', 15_000);
+  assert.equal(lines.filter((l) => /closes the connection right after/.test(l.msg)).length, 1);
   assert.equal(await metricValue(registry, 'gatehouse_control_channel_connected', { channel: url }), 0);
 });
