@@ -23,6 +23,7 @@ import type { ControlChannel, PublishRefusal } from './channel.js';
 import { DocumentRefused, checkBinding, isUpdateDocument, parseUpdateDocument, type RefusalReason, type UpdateDocument } from './document.js';
 import type { ControlOptions } from './options.js';
 import type { ProbationInfo } from './probation.js';
+import { parseEnvelope } from './signing.js';
 import type { UpdateVerifier } from './verify.js';
 
 export interface ControlTopics {
@@ -243,11 +244,13 @@ export class RemoteControl extends EventEmitter {
     // wants running (a newer version makes the older ones replays anyway).
     if (this.waiting.length >= this.opts.maxPending) {
       const superseded = this.waiting.shift() as Waiting;
+      const claimed = claimedVersion(superseded.payload);
       this.refuse(
         superseded.source,
-        `GH_CONTROL_CHANNEL: superseded by a later update (control.maxPending ${this.opts.maxPending} were already waiting; the newest are applied)`,
+        `GH_CONTROL_CHANNEL: superseded by a later update (control.maxPending ${this.opts.maxPending} were already waiting; the newest are applied)${claimed === undefined ? '' : `: the document of version ${claimed} (not verified: never opened)`}`,
         'busy',
         'GH_CONTROL_CHANNEL',
+        claimed,
       );
     }
     const update: Waiting = { kind, payload, source };
@@ -317,6 +320,21 @@ export class RemoteControl extends EventEmitter {
   /** Remote updates go on probation unless control.probation.seconds is 0. */
   private onProbation(): boolean {
     return this.opts.probation.seconds > 0;
+  }
+}
+
+/**
+ * The version a payload says it carries (an envelope's document, a bare document or rule set), read
+ * without checking its signature: only to tell the office which of its updates gave way.
+ */
+function claimedVersion(payload: Buffer): number | undefined {
+  try {
+    const text = parseEnvelope(payload).bytes.toString('utf8').trimStart();
+    if (!text.startsWith('{')) return undefined;
+    const v = (JSON.parse(text) as { version?: unknown }).version;
+    return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 

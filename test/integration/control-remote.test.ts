@@ -262,6 +262,10 @@ test('a burst of queued updates (the gateway was offline) ends on the newest: th
   const { gw, keys } = await signedGateway(t, '  maxPending: 1\n');
   const c = await client(t, url(gw));
   const registry = registries.get(gw)!;
+  const superseded: Array<number | null> = [];
+  gw.control.remote!.on('status', (st: ControlStatus) => {
+    if (st.code === 'GH_CONTROL_CHANNEL') superseded.push(st.version);
+  });
   // Published back to back, as a broker delivers what it queued for an offline gateway.
   await Promise.all(
     [2, 3, 4, 5, 6, 7].map((version) =>
@@ -272,6 +276,9 @@ test('a burst of queued updates (the gateway was offline) ends on the newest: th
   const last = await retainedStatus(t, url(gw), (st) => st.activeVersion === 7);
   assert.equal(last.acceptedVersion, 7);
   assert.ok((await metricValue(registry, 'gatehouse_control_refused_total', { reason: 'busy' })) >= 1, 'some older ones were superseded');
+  // The office tells which of its documents gave way (it was null).
+  assert.ok(superseded.length >= 1);
+  for (const version of superseded) assert.ok(version !== null && version >= 2 && version < 7, `superseded version ${version}`);
 });
 
 test('replay: v3 active, a captured rollback and older signed sets replayed stay at v3, also after a restart', async (t) => {
