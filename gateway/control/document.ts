@@ -115,8 +115,8 @@ export function checkBinding(doc: UpdateDocument, ctx: BindingContext): void {
   if (Date.parse(doc.expiresAt) <= ctx.now) {
     throw new DocumentRefused(
       'expired',
-      `GH_CONTROL_DOCUMENT: the update expired at ${doc.expiresAt}`,
-      'sign it again (a fresh expiresAt) with a version above the accepted one',
+      `GH_CONTROL_DOCUMENT: the update expired at ${doc.expiresAt} (this gateway's clock reads ${new Date(ctx.now).toISOString()})`,
+      "sign it again (a fresh expiresAt) with a version above the accepted one; if it had not expired, set this gateway's clock right (NTP)",
     );
   }
   if (doc.version <= ctx.acceptedVersion) {

@@ -27,6 +27,11 @@ test('binding: target by id, group or *; expiry; the version must exceed the acc
   for (const targets of [['depot-7'], ['depot'], ['*'], ['x', 'depot-7']]) checkBinding(parseUpdateDocument(doc({ targets })), ctx);
   assert.throws(() => checkBinding(parseUpdateDocument(doc({ targets: ['depot-8'] })), ctx), refusedFor('target'));
   assert.throws(() => checkBinding(parseUpdateDocument(doc({ expiresAt: new Date(ctx.now - 1) })), ctx), refusedFor('expired'));
+  // A gateway whose clock runs ahead refuses documents that have not expired: its clock is named.
+  assert.throws(
+    () => checkBinding(parseUpdateDocument(doc({ expiresAt: new Date(ctx.now - 1) })), ctx),
+    (err: unknown) => err instanceof DocumentRefused && /this gateway's clock reads 2026-12-02T12:00:00\.000Z/.test(err.message) && /NTP/.test(err.hint),
+  );
   assert.throws(() => checkBinding(parseUpdateDocument(doc({ version: 4 })), ctx), refusedFor('replay'));
   assert.throws(() => checkBinding(parseUpdateDocument(doc({ version: 1, rollbackTo: 1 })), ctx), refusedFor('replay'));
   const d = parseUpdateDocument(doc({ version: 6, rollbackTo: 3 }));
