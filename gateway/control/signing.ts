@@ -62,7 +62,9 @@ export function parseEnvelope(payload: Buffer): RuleSetEnvelope {
     if (obj && typeof obj === 'object' && typeof (obj as { ruleSet?: unknown }).ruleSet === 'string') {
       const e = obj as { ruleSet: string; signature?: unknown; keyId?: unknown };
       if (e.signature !== undefined && typeof e.signature !== 'string')
-        throw new GatehouseError('GH_RULESET_SIGNATURE', 'signature must be a base64 string', {});
+        throw new GatehouseError('GH_RULESET_SIGNATURE', `the envelope's "signature" must be a base64 string (found ${typeof e.signature})`, {
+          hint: 'publish the envelope exactly as `gatehouse rules sign FILE --key KEY --targets ID` writes it',
+        });
       return {
         bytes: Buffer.from(e.ruleSet, 'base64'),
         signature: typeof e.signature === 'string' ? Buffer.from(e.signature, 'base64') : undefined,

@@ -119,6 +119,7 @@ test('every refused remote update has the code of its refusal in the status (rep
       `gatehouse/${ID}/rules/rollback`,
       'GH_CONTROL_DOCUMENT',
     ],
+    ['a signature that is not a string', JSON.stringify({ ruleSet: 'e30=', signature: 42 }), set, 'GH_RULESET_SIGNATURE'],
     ['over control.maxPayloadBytes', Buffer.alloc(5000, 0x61), set, 'GH_CONTROL_CHANNEL'],
   ];
   for (const [what, payload, topic, code] of cases) {
