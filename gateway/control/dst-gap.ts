@@ -1,8 +1,10 @@
 // Daylight saving time for scheduled jobs: on the night the clocks go forward (Europe/Paris on the
 // last Sunday of March: 02:00 -> 03:00) the local times in between do not exist, and node-cron plans
 // a job set at one of them (a nightly '30 2 * * *') for the next day: that night it did not run at
-// all. As cron does (Vixie cron, cronie), such a job runs at the jump instead. (When the clocks go
-// back, node-cron runs a 02:30 job once: nothing to do here.)
+// all. As cron does (Vixie cron, cronie), such a job runs at the jump instead. When the clocks go
+// back, node-cron runs a 02:30 job once (as cron does), but plans a job of every hour past one pass
+// of the hour that comes twice: a job every 10 minutes did not run for an hour (heartbeats stopped,
+// the office saw the gateway offline). Such a job runs at each real time instead.
 
 /** One formatter per zone (a job is planned again at least once a minute). */
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -59,4 +61,25 @@ export function skippedByDst(from: number, next: number, timeZone: string, match
     if (matchesWallTime(new Date(w))) return hi;
   }
   return undefined;
+}
+
+/**
+ * When the clocks go back between `from` and `planned` (node-cron's slot), the first instant after
+ * `from` the schedule matches (`matchesInstant`: in the job's zone), if earlier than `planned`; for
+ * schedules of every hour only (a fixed-time job runs once in the hour that comes twice, as node-cron
+ * plans it). `stepMs` as for skippedByDst.
+ */
+export function repeatedHourSlot(from: number, planned: number, timeZone: string, matchesInstant: (at: Date) => boolean, stepMs: number): number | undefined {
+  if (offsetMinutes(planned, timeZone) >= offsetMinutes(from, timeZone)) return undefined;
+  const end = Math.min(planned, from + 3 * 3_600_000);
+  for (let at = Math.floor(from / stepMs) * stepMs + stepMs; at < end; at += stepMs) {
+    if (matchesInstant(new Date(at))) return at;
+  }
+  return undefined;
+}
+
+/** The schedule runs in every hour (its hour field is '*'). */
+export function everyHour(schedule: string): boolean {
+  const fields = schedule.trim().split(/\s+/);
+  return fields.length >= 5 && fields[fields.length - 4] === '*';
 }

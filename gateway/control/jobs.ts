@@ -14,7 +14,7 @@ import type { ControlChannel } from './channel.js';
 import type { HeartbeatCollector } from './heartbeat.js';
 import type { JobOptions } from './options.js';
 import { nodeCron } from './cron.js';
-import { skippedByDst, systemTimeZone } from './dst-gap.js';
+import { everyHour, repeatedHourSlot, skippedByDst, systemTimeZone } from './dst-gap.js';
 
 export type JobResult = 'ok' | 'failed' | 'skipped';
 
@@ -253,16 +253,24 @@ export class JobScheduler extends EventEmitter {
     entry.timer = setTimeout(() => this.wake(entry), Math.min(Math.max(0, next.getTime() - Date.now()), WAKE_MS));
   }
 
-  /** The slot, or the instant the clocks go forward before it when the jump skips a time the job is set at (then it runs at the jump, as with cron). */
+  /**
+   * The slot, or, across a DST change (dst-gap.ts): the instant the clocks go forward when the jump
+   * skips a time the job is set at (it runs at the jump, as with cron); the next real time of a job
+   * of every hour when they go back (node-cron's plan skipped one pass of the repeated hour).
+   */
   private dstJump(entry: Entry, planned: Date): Date {
     const { job } = entry;
     const matches = (wall: Date): boolean => {
       entry.wallTask ??= nodeCron().createTask(job.schedule, () => undefined, { name: `gatehouse-${job.name}-wall`, timezone: 'UTC' });
       return entry.wallTask.match(wall);
     };
-    const seconds = job.schedule.trim().split(/\s+/).length === 6;
-    const jump = skippedByDst(Date.now(), planned.getTime(), job.timezone ?? systemTimeZone(), matches, seconds ? 1000 : 60_000);
-    return jump === undefined ? planned : new Date(jump);
+    const step = job.schedule.trim().split(/\s+/).length === 6 ? 1000 : 60_000;
+    const zone = job.timezone ?? systemTimeZone();
+    const from = Date.now();
+    const slot =
+      skippedByDst(from, planned.getTime(), zone, matches, step) ??
+      (everyHour(job.schedule) ? repeatedHourSlot(from, planned.getTime(), zone, (at) => entry.task.match(at), step) : undefined);
+    return slot === undefined ? planned : new Date(slot);
   }
 
   /** The timer: not due yet (plan again from the wall clock: a step back moves the slot), due (run), or far past it (missed). */

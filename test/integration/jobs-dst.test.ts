@@ -55,3 +55,30 @@ test('jobs at times the jump does not skip, and a job when the clocks go back, k
   // 02:30 comes twice that night (00:30Z CEST, 01:30Z CET): node-cron plans the second, once.
   assert.equal(back.status()[0]!.nextRun, '2026-10-25T01:30:00.000Z');
 });
+
+test('when the clocks go back (Europe/Paris, last Sunday of October), a job every 10 minutes runs at each real time through the hour that comes twice; a 02:30 job runs once', async (t) => {
+  // 01:55 CEST; at 03:00 CEST (01:00Z) the clocks go back to 02:00 CET.
+  t.mock.timers.enable({ apis: ['Date', 'setTimeout', 'setInterval'], now: Date.parse('2026-10-24T23:55:00.000Z') });
+  const runs: Array<{ job: string; at: string }> = [];
+  const s = new JobScheduler(
+    [
+      { name: 'hb', schedule: '*/10 * * * *', type: 'heartbeat', timezone: 'Europe/Paris' },
+      { name: 'night', schedule: '30 2 * * *', type: 'sweep', timezone: 'Europe/Paris' },
+    ],
+    { ...testDeps(), run: async () => undefined },
+  );
+  s.on('run', (e: JobRunEvent) => runs.push({ job: e.job, at: new Date().toISOString() }));
+  s.start();
+  t.after(() => s.stop());
+  for (let i = 0; i < 135; i++) {
+    t.mock.timers.tick(60_000);
+    await settle();
+  }
+  const hb = runs.filter((r) => r.job === 'hb').map((r) => r.at.slice(11, 16));
+  // node-cron planned 01:00Z next: no heartbeat for an hour (00:00Z to 00:50Z, 02:00 to 02:50 CEST).
+  assert.deepEqual(hb, ['00:00', '00:10', '00:20', '00:30', '00:40', '00:50', '01:00', '01:10', '01:20', '01:30', '01:40', '01:50', '02:00', '02:10']);
+  assert.deepEqual(
+    runs.filter((r) => r.job === 'night').map((r) => r.at),
+    ['2026-10-25T01:30:00.000Z'],
+  );
+});
