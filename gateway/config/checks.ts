@@ -153,6 +153,18 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       hint: names.length ? `use one of the rule set's rules (${names.join(', ')}) or add the rule` : 'add the rule to the rule set',
     });
   }
+  // A heartbeat on a control topic: on rules/set or rules/rollback the gateway takes its own report
+  // for an update (refused at every run, each refusal the status the office reads); on rules/status
+  // the office's status readers get heartbeats.
+  const base = `${config.control.prefix}/${config.gatewayId}/rules`;
+  for (const [i, job] of config.jobs.entries()) {
+    if (job.type !== 'heartbeat' || job.topic === undefined || ![`${base}/set`, `${base}/rollback`, `${base}/status`].includes(job.topic)) continue;
+    warnings.push({
+      where: `jobs.${i}.topic`,
+      message: `heartbeat job '${job.name}' publishes on the control topic ${job.topic}: ${job.topic.endsWith('/status') ? "the office's status readers get heartbeats instead of rule statuses" : 'the gateway takes each report for a rule update and refuses it, and that refusal becomes the status the office reads'}`,
+      hint: `leave topic out (the default is ${config.control.prefix}/${config.gatewayId}/heartbeat) or pick a topic outside ${base}/`,
+    });
+  }
   // A bearer token sent over plain HTTP beyond loopback can be read by anyone on the path, and
   // with it the rules can be replaced (PUT /api/rules).
   if (config.admin.enabled && !isLoopback(config.admin.host) && config.admin.tls === undefined) {

@@ -96,6 +96,24 @@ test('a job that enables or disables a rule the rule set does not have is a warn
   assert.doesNotMatch(quiet.err, /warning/);
 });
 
+test("a heartbeat on one of the gateway's control topics is a warning naming what goes wrong; its own heartbeat topic is not", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const hb = (topic: string): string => `gatewayId: site7\njobs:\n  - { name: hb, schedule: '* * * * *', type: heartbeat, topic: ${topic} }\n`;
+  await writeFile(file, hb('gatehouse/site7/rules/set'));
+  const set = await checkConfig(file);
+  assert.equal(set.code, 0, set.err);
+  assert.match(
+    set.err,
+    /warning: heartbeat job 'hb' publishes on the control topic gatehouse\/site7\/rules\/set: the gateway takes each report for a rule update/,
+  );
+  assert.match(set.err, /at jobs\.0\.topic\)\. Fix: leave topic out \(the default is gatehouse\/site7\/heartbeat\)/);
+  await writeFile(file, hb('gatehouse/site7/rules/status'));
+  assert.match((await checkConfig(file)).err, /status readers get heartbeats/);
+  await writeFile(file, hb('gatehouse/site7/heartbeat'));
+  assert.doesNotMatch((await checkConfig(file)).err, /warning/);
+});
+
 test('job problems say what was found at the key they name (not the whole job or list)', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');
