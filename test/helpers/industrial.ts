@@ -129,6 +129,8 @@ export interface ModbusTcpPeer {
    * dead or missing serial device behind it).
    */
   silentUnits: Set<number>;
+  /** Rewrites each answer before it is sent (a device or TCP gateway with a framing fault). */
+  tamper: ((answer: Buffer) => Buffer) | undefined;
 }
 
 export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<ModbusTcpPeer> {
@@ -150,6 +152,7 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
     discrete,
     requests: 0,
     silentUnits: new Set(),
+    tamper: undefined,
     async kill() {
       const s = server;
       server = null;
@@ -182,7 +185,7 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
           cb?.();
           return true;
         }
-        return write(chunk, cb);
+        return write(Buffer.isBuffer(chunk) && peer.tamper ? peer.tamper(chunk) : chunk, cb);
       }) as typeof sock.write;
     });
     // jsmodbus answers holding/coils/discrete from these buffers. Its range check is broken

@@ -200,3 +200,70 @@ test('a flood of refused writes is answered and counted one by one, and logged a
   const logged = lines.filter((l) => l.msg === 'modbus write not done').length;
   assert.ok(logged >= 1 && logged <= 2, `${logged} log lines for 30 refused writes`);
 });
+
+test('an answer whose byte count does not match the read is a protocol error on its tags, never values (coils read as false)', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.coils.writeUInt8(0b11, 0);
+  peer.holding.writeUInt16BE(7, 0);
+  peer.input.writeUInt16BE(9, 0);
+  // A device or TCP gateway with a framing fault: the frame has the right length, the byte count
+  // inside it (after the 7-byte MBAP header and the function code) does not.
+  peer.tamper = (answer) => {
+    const fc = answer[7];
+    const out = Buffer.from(answer);
+    if (fc === 1) out[8] = 0; // says no data: the library gave an empty bit list
+    if (fc === 3) out[8] = (answer[8] as number) / 2; // counts registers, not bytes
+    if (fc === 4) out[8] = (answer[8] as number) + 10; // runs past the frame: the parser threw
+    return out;
+  };
+  const intake = await storeIntake(t);
+  const deps = sourceDeps(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'b',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              intervalMs: 20,
+              tags: [
+                { name: 'c0', area: 'coil', address: 0 },
+                { name: 'c1', area: 'coil', address: 1 },
+                { name: 'h0', area: 'holding', address: 0 },
+                { name: 'h1', area: 'holding', address: 1 },
+                { name: 'i0', area: 'input', address: 0 },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'protocol' }).then((v) => v >= 9),
+    'three polls of three refused answers',
+  );
+  const device = (source.status().details as { devices: { state: string; tagErrors: Record<string, string>; readErrors: Record<string, number> }[] })
+    .devices[0];
+  assert.deepEqual(
+    (await intake.records()).map((r) => r.topic),
+    [],
+    'no value from a malformed answer',
+  );
+  assert.match(device?.tagErrors.c0 ?? '', /byte count is 0 for a read of 2 bits \(1 expected\)/);
+  assert.match(device?.tagErrors.h1 ?? '', /byte count is 2 for a read of 2 registers \(4 expected\)/);
+  assert.match(device?.tagErrors.i0 ?? '', /malformed answer/);
+  // The device answered: no connection error, no backoff.
+  assert.equal(device?.readErrors.connection, 0);
+  assert.equal(device?.state, 'waiting', 'no good read yet, and not failing (backoff)');
+  peer.tamper = undefined;
+  await waitUntil(async () => (await payloads(intake, 'modbus/b/d/c0')).length > 0, 'a value once the answers are well formed');
+  assert.equal((await payloads(intake, 'modbus/b/d/c0'))[0]?.value, true);
+  assert.equal((await payloads(intake, 'modbus/b/d/i0'))[0]?.value, 9);
+});

@@ -53,7 +53,22 @@ function classify(err: unknown): ModbusRequestError {
   const message = e.message ?? String(err);
   if (e.errno === 'ETIMEDOUT' || /timed out/i.test(message)) return new ModbusRequestError('timeout', 'no response (timed out)');
   if (/crc|data length|unexpected data|invalid|length error/i.test(message)) return new ModbusRequestError('protocol', message);
+  // The library's parser read past the frame (a byte count larger than the answer): the device
+  // answered, badly; as a 'connection' error it sent a device that answers into backoff.
+  if (err instanceof RangeError) return new ModbusRequestError('protocol', `malformed answer (its byte count runs past the frame): ${message}`);
   return new ModbusRequestError('connection', message);
+}
+
+/**
+ * A read answer whose byte count is not the one the request asks for (a device counting registers,
+ * not bytes, or a broken TCP gateway) is a protocol error: its values cannot be placed on the tags.
+ */
+function checkByteCount(got: number, expected: number, asked: string): void {
+  if (got !== expected)
+    throw new ModbusRequestError(
+      'protocol',
+      `answer's byte count is ${got} for a read of ${asked} (${expected} expected): a framing fault of the device or of a gateway in front of it`,
+    );
 }
 
 export class ModbusLink {
@@ -175,16 +190,18 @@ export class ModbusLink {
 
   async read(unitId: number, area: Area, address: number, count: number): Promise<ReadResult> {
     const what = `read ${area} ${address}+${count} unit ${unitId}`;
-    switch (area) {
-      case 'coil':
-        return { bits: (await this.call<{ data: boolean[] }>(what, (c, cb) => c.writeFC1(unitId, address, count, cb))).data };
-      case 'discrete':
-        return { bits: (await this.call<{ data: boolean[] }>(what, (c, cb) => c.writeFC2(unitId, address, count, cb))).data };
-      case 'holding':
-        return { registers: (await this.call<{ buffer: Buffer }>(what, (c, cb) => c.writeFC3(unitId, address, count, cb))).buffer };
-      case 'input':
-        return { registers: (await this.call<{ buffer: Buffer }>(what, (c, cb) => c.writeFC4(unitId, address, count, cb))).buffer };
+    if (area === 'coil' || area === 'discrete') {
+      const fc = area === 'coil' ? 'writeFC1' : 'writeFC2';
+      const { data } = await this.call<{ data: boolean[] }>(what, (c, cb) => c[fc](unitId, address, count, cb));
+      // The library checks the frame's length, not the byte count inside it: a device whose byte
+      // count says 0 gave an empty list, and every coil of the read was published as false.
+      checkByteCount(data.length / 8, Math.ceil(count / 8), `${count} bits`);
+      return { bits: data };
     }
+    const fc = area === 'holding' ? 'writeFC3' : 'writeFC4';
+    const { buffer } = await this.call<{ buffer: Buffer }>(what, (c, cb) => c[fc](unitId, address, count, cb));
+    checkByteCount(buffer.length, count * 2, `${count} registers`);
+    return { registers: buffer };
   }
 
   /** Write one coil (FC5) or registers (FC6 for one, FC16 for several); resolves with the device's echo. */
