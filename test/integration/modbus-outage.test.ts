@@ -65,6 +65,47 @@ test('a server that accepts connections but never answers is one outage: retryin
   assert.ok(gapMs >= 0.5 * outageMs && gapMs <= outageMs + 100, `gap ${gapMs.toFixed(0)} ms for an outage of ${outageMs.toFixed(0)} ms`);
 });
 
+test('a server that never answered since the start is not connected: connecting, then retrying, until its first answer', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.mute(true);
+  const intake = await storeIntake(t);
+  const { source, deps, logs } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'm',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 50, maxMs: 100 },
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
+  // Sockets open, not a value read: connecting, then retrying (each timeout replaces the socket), never running.
+  const seen = new Set<string>();
+  await waitUntil(
+    () => {
+      const s = source.status();
+      seen.add(`${s.state} connected=${(s.details as { connected: boolean }).connected}`);
+      return details(source).reconnects >= 2;
+    },
+    'reconnected to the silent server twice',
+    15_000,
+  );
+  assert.deepEqual([...seen].sort(), ['connecting connected=false', 'retrying connected=false']);
+  assert.equal((source.status().details as { connected: boolean }).connected, false);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 0);
+  peer.mute(false);
+  await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= 1, 'values once it answers', 10_000);
+  assert.equal(source.status().state, 'running');
+  assert.equal((source.status().details as { connected: boolean }).connected, true);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 1);
+  // Nothing was lost that had been read: no gap, no "restored".
+  assert.equal(details(source).gaps, 0);
+  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 0);
+});
+
 test('a dead unit id behind a TCP gateway backs off without cycling the connection or slowing the live unit', async (t) => {
   const peer = await modbusTcpPeer(t);
   peer.silentUnits.add(2);

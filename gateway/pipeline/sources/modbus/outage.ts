@@ -26,6 +26,15 @@ export class Outages {
     return this.lostAt !== undefined && this.lastAnswer !== undefined;
   }
 
+  /**
+   * True while the link answers: an answer came and no loss since. False before the first answer
+   * too: a frozen PLC that accepts the connection at the gateway's start was shown `running`,
+   * `connected` and up (gatehouse_source_up 1) while not one value was ever read.
+   */
+  get answering(): boolean {
+    return this.lastAnswer !== undefined && this.lostAt === undefined;
+  }
+
   /** The link was lost or could not be opened: the outage (if not open yet) starts at the last answer. */
   lost(): void {
     this.lostAt ??= this.lastAnswer ?? this.mono();

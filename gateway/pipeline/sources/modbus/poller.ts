@@ -124,8 +124,8 @@ export class ModbusSource implements Source {
       state: this.state,
       details: {
         endpoint: this.link.describe(),
-        // Connected to the device: the link is open and no outage waits for its first answer.
-        connected: this.link.isOpen && !this.outages.open,
+        // Connected to the device: the link is open and the device answered on it (since the last loss).
+        connected: this.link.isOpen && this.outages.answering,
         lastError: this.lastError ?? null,
         lastErrorAt: this.lastErrorAt === undefined ? null : new Date(this.lastErrorAt).toISOString(),
         reconnects: this.reconnects,
@@ -195,10 +195,9 @@ export class ModbusSource implements Source {
     this.everConnected = true;
     this.connectedAt = this.mono();
     this.connectAttempts = 0;
-    // Connected is not restored: the outage ends with the first answer (answered()).
-    this.state = this.outages.open ? 'retrying' : 'running';
-    // A socket a frozen PLC accepts is no connection to it yet: answered() sets 1 then.
-    if (!this.outages.open) this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
+    // Connected is not restored, nor reached at the start, by the connect: a socket a frozen PLC
+    // accepts is no connection to it yet. The first answer makes it (answered()); until then the
+    // state stays connecting (never answered) or retrying.
     // Devices that failed because the link was down get a fresh chance at once; one that timed out
     // on a working link keeps its backoff (else a dead unit would be polled again at every reconnect).
     for (const d of this.devices) if (d.failedBy === 'connection') d.retryAt = 0;
@@ -232,9 +231,9 @@ export class ModbusSource implements Source {
 
   /** The device answered (values or an exception response): the link works, an open outage ends. */
   private answered(): void {
-    if (this.outages.open) this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
+    if (!this.outages.answering) this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
     this.outages.answered();
-    if (this.state === 'retrying' && this.link.isOpen) this.state = 'running';
+    if ((this.state === 'retrying' || this.state === 'connecting') && this.link.isOpen) this.state = 'running';
   }
 
   private setError(message: string): void {
@@ -258,7 +257,7 @@ export class ModbusSource implements Source {
       advanceSchedule(g, this.mono());
       return;
     }
-    if (this.state === 'paused') this.state = this.outages.open ? 'retrying' : 'running';
+    if (this.state === 'paused') this.state = this.outages.answering ? 'running' : 'retrying';
     // The polls due during an outage or the device's backoff were not missed for want of time
     // (they are the gap's and the backoff's): the schedule restarts here, no overruns counted.
     // Counted, a ten-minute outage of a 1 s group showed 600 overruns.
