@@ -147,6 +147,52 @@ test('a dead unit id behind a TCP gateway backs off without cycling the connecti
   assert.ok(live >= 0.5 * polls, `live unit values: ${live} of ${polls.toFixed(0)} polls`);
 });
 
+test('a TCP gateway answering 0x0B for a dead unit id: that device backs off and shows failing, the live unit and the connection go on', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  // Unit 2's answers become the gateway's exception 0x0B (gateway target device failed to respond).
+  let deadRequests = 0;
+  peer.tamper = (answer) => {
+    if (answer.readUInt8(6) !== 2) return answer;
+    deadRequests++;
+    const out = Buffer.from(answer.subarray(0, 9));
+    out.writeUInt16BE(3, 4);
+    out[7] = (answer[7] as number) | 0x80;
+    out[8] = 0x0b;
+    return out;
+  };
+  const intake = await storeIntake(t);
+  const startedAt = performance.now();
+  const group = { intervalMs: 50, tags: [{ name: 'n', area: 'holding', address: 0 }] };
+  const { source, deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'gw',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 500, maxMs: 10_000 },
+      devices: [
+        { name: 'live', unitId: 1, groups: [group] },
+        { name: 'dead', unitId: 2, groups: [group] },
+      ],
+    },
+    intake,
+  );
+  await waitUntil(async () => performance.now() - startedAt > 2000 && (await count(intake, 'modbus/gw/live/n')) > 0, '2 s of polling');
+  // Polled every 50 ms it answered 40 times in 2 s; backed off (0.5 s, 1 s, 2 s) 3 or 4.
+  assert.ok(deadRequests >= 2 && deadRequests <= 4, `the dead unit backs off (${deadRequests} requests in 2 s)`);
+  const dead = (source.status().details as { devices: { name: string; state: string; tagErrors: Record<string, string> }[] }).devices.find(
+    (d) => d.name === 'dead',
+  );
+  assert.equal(dead?.state, 'failing');
+  assert.equal(dead?.tagErrors.n, 'exception 0x0b gateway target device failed to respond');
+  assert.equal(details(source).devices.find((d) => d.name === 'live')?.state, 'ok');
+  assert.equal(details(source).reconnects, 0, 'the gateway answered: its connection is kept');
+  assert.equal(source.status().state, 'running');
+  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'exception' })) >= 2);
+});
+
 test('polls that fall in an outage or in a device backoff are not counted as overruns', async (t) => {
   const peer = await modbusTcpPeer(t);
   peer.silentUnits.add(2);

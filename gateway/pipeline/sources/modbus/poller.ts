@@ -32,6 +32,8 @@ import { Outages } from './outage.js';
 import { abortable } from './abortable.js';
 
 const KIND = 'modbus';
+/** Exception codes of a TCP gateway whose target device is unreachable (0x0A) or silent (0x0B). */
+const GATEWAY_NO_ANSWER = new Set([10, 11]);
 
 export class ModbusSource implements Source {
   readonly kind = KIND;
@@ -281,6 +283,17 @@ export class ModbusSource implements Source {
         const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
         const where = `device '${d.device.name}' (unit ${d.device.unitId}) ${req.area} ${req.address}+${req.count}`;
         this.countError(d, e.kind, `${where}: ${e.message}`);
+        if (e.kind === 'exception' && GATEWAY_NO_ANSWER.has(e.exceptionCode as number)) {
+          // A TCP gateway answering for a device behind it that did not (0x0B), or that it has no
+          // path to (0x0A): the link works, the device is down. As a tag error it was polled every
+          // interval (each poll waiting out the gateway's own serial timeout, the live units
+          // behind it waiting too) and shown 'ok'; like a timeout it is backed off, 'failing'.
+          this.answered();
+          for (const t of req.tags) t.error = e.message;
+          deviceDown = `${where}: ${e.message}`;
+          deviceDownKind = e.kind;
+          break;
+        }
         if (e.kind === 'exception') {
           answered = true;
           this.answered();
