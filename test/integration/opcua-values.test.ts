@@ -159,3 +159,51 @@ test('a Bad value is committed and counted but is no good read: lastGoodRead sta
   assert.equal(lastGoodRead(), good, 'a Bad value is no good read');
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_last_good_read_timestamp_seconds'), Date.parse(good as string) / 1000);
 });
+
+test('a value over maxValueBytes (a huge string node) is dropped, counted and shown on its tag; the next one that fits is sent', async (t) => {
+  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  peer.values.Label = 'x'.repeat(300_000);
+  const intake = await storeIntake(t);
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const { logger, lines } = capturedLogger();
+  const deps = sourceDeps(t, { dataDir, logger });
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      pkiDir: join(shared, 'client'),
+      backoff: { initialMs: 100, maxMs: 500 },
+      subscriptions: [
+        {
+          publishingIntervalMs: 100,
+          items: [
+            { nodeId: 'ns=1;s=Label', name: 'label', samplingIntervalMs: 50 },
+            { nodeId: 'ns=1;s=Speed', name: 'speed', samplingIntervalMs: 50 },
+          ],
+        },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_dropped_total', { reason: 'too_large' }).then((v) => v >= 1),
+    'the big value dropped',
+    20_000,
+  );
+  await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'the other tag still read');
+  assert.equal((await values(intake, 'label')).length, 0, 'nothing of the 300 KB value in the store');
+  const details = source.status().details as { tagErrors: Record<string, string>; dropped: number };
+  assert.match(details.tagErrors.label ?? '', /^value of 300\d{3} bytes over maxValueBytes \(262144\): dropped$/);
+  assert.ok(details.dropped >= 1);
+  assert.equal(lines.filter((l) => l.msg.startsWith('opcua value too large')).length, 1);
+  peer.values.Label = 'line-2';
+  await waitUntil(async () => (await values(intake, 'label')).length >= 1, 'a value that fits', 10_000);
+  assert.equal((await values(intake, 'label'))[0]!.value, 'line-2');
+  assert.equal((source.status().details as { tagErrors: Record<string, string> }).tagErrors.label, undefined);
+});

@@ -90,6 +90,14 @@ export const opcuaOptionsSchema = sourceBaseSchema
       .describe('Reconnect backoff after a lost connection or session'),
     topic: z.string().min(1).default('opcua/${source}/${tag}').describe('Topic template; placeholders ${source} ${subscription} ${tag} ${nodeId}'),
     maxInFlight: z.number().int().min(1).default(10_000).describe('Values submitted and not yet committed before new values are dropped (counted)'),
+    maxValueBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(262_144)
+      .describe(
+        'Largest message of one value (its JSON payload, bytes). A bigger one (a huge array or string node) is dropped, counted (gatehouse_industrial_dropped_total{reason="too_large"}), logged at a bounded rate and shown in tagErrors. Default 256 KiB, the broker\'s maxPayloadBytes (a rule can republish any value)',
+      ),
     commands: z
       .strictObject({
         topic: z.string().min(1).describe('Local broker topic whose messages write nodes: {"tag","value","id"}'),

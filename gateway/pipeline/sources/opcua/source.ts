@@ -22,7 +22,7 @@ import {
 } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
-import { int64KindOf, itemsByParameters, toJson } from './values.js';
+import { int64KindOf, itemsByParameters, qualityOf, toJson } from './values.js';
 import { topicRenderer } from '../topic-template.js';
 
 const KIND = 'opcua';
@@ -63,8 +63,8 @@ export class OpcuaSource implements Source {
   private readonly rate: RateMeter;
   private readonly topic: (vars: Readonly<Record<string, string>>) => string;
   private readonly commands: OpcuaCommands;
-  /** A refused commit is logged at most once a minute, with the count (a full store refuses every value). */
-  private readonly commitLog: RateLog;
+  /** A refused commit or a value too large is logged at most once a minute, with the count (a full store refuses every value). */
+  private readonly warnLog: RateLog;
   private intake: Intake | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
@@ -99,7 +99,7 @@ export class OpcuaSource implements Source {
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.metrics = industrialMetrics(deps.registry);
     this.rate = new RateMeter(this.mono);
-    this.commitLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
+    this.warnLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
     this.topic = topicRenderer(opts.topic);
     for (const s of opts.subscriptions)
       for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
@@ -344,12 +344,14 @@ export class OpcuaSource implements Source {
       serverTimestamp: dv.serverTimestamp ? dv.serverTimestamp.toISOString() : null,
       statusCode: status.name,
     };
+    const body = Buffer.from(JSON.stringify(payload));
+    if (body.length > this.opts.maxValueBytes) return this.tooLarge(st, item.nodeId, body.length);
     const topic = this.topic({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId });
     let p: Promise<void> | undefined;
     try {
       p = this.intake.submit({
         topic,
-        payload: Buffer.from(JSON.stringify(payload)),
+        payload: body,
         qos: 1,
         source: { kind: 'opcua', id: `${this.name}/${item.name}` },
         receivedAt: now,
@@ -374,8 +376,21 @@ export class OpcuaSource implements Source {
     p.then(committed, (err: unknown) => {
       this.counts.commitErrors++;
       this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'commit' });
-      this.commitLog('commit', { tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
+      this.warnLog('commit', { tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
     }).finally(() => this.inFlight--);
+  }
+
+  /** A value over maxValueBytes (an 8 MB string node went into the store, once a second). */
+  private tooLarge(st: ItemState, nodeId: string, bytes: number): void {
+    const max = this.opts.maxValueBytes;
+    st.error = `value of ${bytes} bytes over maxValueBytes (${max}): dropped`;
+    this.counts.dropped++;
+    this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: 'too_large' });
+    this.warnLog(
+      `too_large\0${st.item.name}`,
+      { tag: st.item.name, nodeId, bytes, maxValueBytes: max },
+      'opcua value too large, dropped; raise maxValueBytes or monitor a smaller node',
+    );
   }
 
   private async teardown(): Promise<void> {
@@ -388,10 +403,4 @@ export class OpcuaSource implements Source {
     if (client) client.removeAllListeners();
     await closeQuietly(client, session, 2000);
   }
-}
-
-/** A status code's quality, from its severity bits (0x00 Good, 0x40 Uncertain, 0x80 and 0xC0 Bad). */
-export function qualityOf(status: { value: number }): 'good' | 'uncertain' | 'bad' {
-  const severity = (status.value >>> 30) & 0b11;
-  return severity === 0 ? 'good' : severity === 1 ? 'uncertain' : 'bad';
 }

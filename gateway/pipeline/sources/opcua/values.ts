@@ -74,3 +74,9 @@ export function itemsByParameters(ua: OpcuaModule, sub: OpcuaOptions['subscripti
   }
   return [...groups.values()];
 }
+
+/** A status code's quality, from its severity bits (0x00 Good, 0x40 Uncertain, 0x80 and 0xC0 Bad). */
+export function qualityOf(status: { value: number }): 'good' | 'uncertain' | 'bad' {
+  const severity = (status.value >>> 30) & 0b11;
+  return severity === 0 ? 'good' : severity === 1 ? 'uncertain' : 'bad';
+}
