@@ -1,4 +1,5 @@
-// OPC UA connection failures as the status shows them (a real node-opcua client, no server).
+// OPC UA connection failures as the status shows them (a real node-opcua client; no server, or a
+// node-opcua server that does not offer the configured security).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { freePort, waitUntil } from '../helpers/index.js';
 import { sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { opcuaPeer } from '../helpers/opcua-server.js';
 
 test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
   const port = await freePort();
@@ -34,4 +36,35 @@ test('a refused endpoint: retrying, with a one-line lastError naming the endpoin
   assert.match(lastError, /ECONNREFUSED/);
   // One line: the status page, `gatehouse sources` and the log show it as a line (node-opcua's text has line breaks).
   assert.doesNotMatch(lastError, /\n/);
+});
+
+test('a server that offers no endpoint with the configured security: the error names what it offers and how to fix', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const peer = await opcuaPeer(t, {}, join(dataDir, 'server'));
+  const intake = await storeIntake(t);
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      securityMode: 'SignAndEncrypt',
+      securityPolicy: 'Basic256Sha256',
+      pkiDir: join(dataDir, 'client'),
+      backoff: { initialMs: 100, maxMs: 200 },
+      subscriptions: [{ items: [{ nodeId: 'ns=1;s=Speed', name: 'speed' }] }],
+    }),
+    sourceDeps(t, { dataDir }),
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await peer.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await waitUntil(() => (source.status().details as { lastError: string | null }).lastError, 'a connect error', 20_000);
+  assert.equal(source.status().state, 'retrying');
+  const lastError = String((source.status().details as { lastError: string }).lastError);
+  // node-opcua said: "Cannot find an Endpoint matching  security mode: 3 policy: http://...#Basic256Sha256".
+  assert.match(lastError, /offers no endpoint with securityMode \/ securityPolicy SignAndEncrypt \/ Basic256Sha256; it offers None \/ None/);
+  assert.match(lastError, /Fix: set securityMode and securityPolicy .* to a pair the server offers/);
 });

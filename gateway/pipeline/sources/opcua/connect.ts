@@ -87,6 +87,7 @@ export async function openSession(ua: OpcuaModule, manager: CertificateManager, 
   } catch (err) {
     await closeQuietly(client, undefined, 2000);
     if (err instanceof GatehouseError) throw err;
+    if (/Cannot find an Endpoint matching/.test((err as Error).message)) throw await noSuchEndpoint(ua, manager, o, err);
     // node-opcua's texts span lines ("...server X .\nPlease check...\nErr = (...)"): one line for
     // the status page, `gatehouse sources` and the log.
     const why = (err as Error).message.replace(/\s*\n\s*/g, ' ');
@@ -96,6 +97,35 @@ export async function openSession(ua: OpcuaModule, manager: CertificateManager, 
       cause: err,
     });
   }
+}
+
+/**
+ * The server offers no endpoint with the configured security: say which it offers. node-opcua
+ * said "Cannot find an Endpoint matching  security mode: 3 policy: http://...#Basic256Sha256".
+ */
+async function noSuchEndpoint(ua: OpcuaModule, manager: CertificateManager, o: ConnectOptions, cause: unknown): Promise<GatehouseError> {
+  const wanted = `${o.securityMode} / ${o.securityPolicy}`;
+  let offered = 'unknown (its endpoint list could not be read)';
+  const probe = ua.OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 }, clientCertificateManager: manager });
+  try {
+    await bounded(probe.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint);
+    const endpoints = await bounded(probe.getEndpoints(), o.timeoutMs, 'endpoint discovery', o.endpoint);
+    const pairs = endpoints.map((e) => `${ua.MessageSecurityMode[e.securityMode]} / ${(e.securityPolicyUri ?? '').split('#').pop()}`);
+    offered = [...new Set(pairs)].join(', ');
+  } catch {
+    // The list is a courtesy: the error stands without it.
+  } finally {
+    await closeQuietly(probe, undefined, 2000);
+  }
+  return new GatehouseError(
+    'GH_SOURCE_CONNECT',
+    `the OPC UA server at ${o.endpoint} offers no endpoint with securityMode / securityPolicy ${wanted}; it offers ${offered}`,
+    {
+      where: o.endpoint,
+      hint: 'set securityMode and securityPolicy (opcua browse: --security-mode) to a pair the server offers, or enable that security on the server',
+      cause,
+    },
+  );
 }
 
 async function userIdentity(ua: OpcuaModule, auth: ConnectOptions['auth']): Promise<import('node-opcua-client').UserIdentityInfo> {
