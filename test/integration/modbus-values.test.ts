@@ -174,6 +174,8 @@ test('a tag whose every read fails a length or CRC check is logged (rate-limited
   const logged = lines.filter((l) => l.msg === 'modbus protocol error');
   assert.ok(logged.length >= 1 && logged.length <= 2, `${logged.length} log lines for 20 protocol errors`);
   assert.deepEqual((logged[0] as unknown as { tags: string[] }).tags, ['far']);
+  // In the plant's words (modbus-serial said "Data length error, expected 7 got 5").
+  assert.match((logged[0] as unknown as { err: string }).err, /^answer frame of \d+ bytes, 7 expected \(the device cut or padded it/);
 });
 
 test('a flood of refused writes is answered and counted one by one, and logged at a bounded rate', async (t) => {
@@ -266,4 +268,31 @@ test('an answer whose byte count does not match the read is a protocol error on 
   await waitUntil(async () => (await payloads(intake, 'modbus/b/d/c0')).length > 0, 'a value once the answers are well formed');
   assert.equal((await payloads(intake, 'modbus/b/d/c0'))[0]?.value, true);
   assert.equal((await payloads(intake, 'modbus/b/d/i0'))[0]?.value, 9);
+});
+
+test('an answer from another unit id is a protocol error that names both unit ids', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  // Two devices with one unit id, or a TCP gateway mapping unit ids wrongly: unit 1 is asked, unit 2 answers.
+  peer.tamper = (answer) => {
+    const out = Buffer.from(answer);
+    out[6] = 2;
+    return out;
+  };
+  const intake = await storeIntake(t);
+  const deps = sourceDeps(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'u',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      devices: [{ name: 'd', unitId: 1, groups: [{ intervalMs: 20, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'protocol' }).then((v) => v >= 1), 'a refused answer');
+  const device = (source.status().details as { devices: { tagErrors: Record<string, string> }[] }).devices[0];
+  assert.equal(device?.tagErrors.h0, 'answer from unit 2 to a request to unit 1 (two devices with one unit id, or a gateway mapping unit ids wrongly)');
+  assert.equal((await intake.records()).length, 0);
 });

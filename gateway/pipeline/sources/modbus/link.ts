@@ -52,7 +52,7 @@ function classify(err: unknown): ModbusRequestError {
   if (typeof e.modbusCode === 'number') return new ModbusRequestError('exception', exceptionText(e.modbusCode), e.modbusCode);
   const message = e.message ?? String(err);
   if (e.errno === 'ETIMEDOUT' || /timed out/i.test(message)) return new ModbusRequestError('timeout', 'no response (timed out)');
-  if (/crc|data length|unexpected data|invalid|length error/i.test(message)) return new ModbusRequestError('protocol', message);
+  if (/crc|data length|unexpected data|invalid|length error/i.test(message)) return new ModbusRequestError('protocol', protocolText(message));
   // The library's parser read past the frame (a byte count larger than the answer): the device
   // answered, badly; as a 'connection' error it sent a device that answers into backoff.
   if (err instanceof RangeError) return new ModbusRequestError('protocol', `malformed answer (its byte count runs past the frame): ${message}`);
@@ -69,6 +69,21 @@ function checkByteCount(got: number, expected: number, asked: string): void {
       'protocol',
       `answer's byte count is ${got} for a read of ${asked} (${expected} expected): a framing fault of the device or of a gateway in front of it`,
     );
+}
+
+/**
+ * modbus-serial's protocol errors in the plant's words, with the likely cause: "Unexpected data
+ * error, expected address 1 got 2" did not say that another device answered.
+ */
+function protocolText(message: string): string {
+  let m = /expected address (\d+) got (\d+)/.exec(message);
+  if (m) return `answer from unit ${m[2]} to a request to unit ${m[1]} (two devices with one unit id, or a gateway mapping unit ids wrongly)`;
+  m = /expected code (\d+) got (\d+)/.exec(message);
+  if (m) return `answer with function code ${m[2]} to a request with function code ${m[1]}`;
+  m = /Data length error, expected (\d+) got (\d+)/.exec(message);
+  if (m) return `answer frame of ${m[2]} bytes, ${m[1]} expected (the device cut or padded it, or the read is past its table)`;
+  if (/^CRC error$/.test(message)) return 'CRC error (noise on the line, or a baud rate, parity or stop bits the device does not use)';
+  return message;
 }
 
 export class ModbusLink {
