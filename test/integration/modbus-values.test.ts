@@ -296,3 +296,53 @@ test('an answer from another unit id is a protocol error that names both unit id
   assert.equal(device?.tagErrors.h0, 'answer from unit 2 to a request to unit 1 (two devices with one unit id, or a gateway mapping unit ids wrongly)');
   assert.equal((await intake.records()).length, 0);
 });
+
+test('a write whose echo names another value or address is answered ok: false (the device says it wrote something else)', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  const deps = sourceDeps(t, bus.deps);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'e',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      commands: { topic: 'cmd/e' },
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              tags: [
+                { name: 'sp', area: 'holding', address: 4, type: 'int16', writable: true },
+                { name: 'run', area: 'coil', address: 2, writable: true },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(async () => (await intake.records()).length > 0, 'connected and polling');
+  // A faulty device (or a gateway mixing answers up): the FC6 echo says value 8 at address 5.
+  peer.tamper = (answer) => {
+    if (answer[7] !== 6) return answer;
+    const out = Buffer.from(answer);
+    out.writeUInt16BE(5, 8);
+    out.writeUInt16BE(8, 10);
+    return out;
+  };
+  let reply = bus.next('cmd/e/reply');
+  bus.send('cmd/e', { id: 1, device: 'd', tag: 'sp', value: 7 });
+  const r = await reply;
+  assert.equal(r.ok, false);
+  assert.equal(r.error, "the device's echo names address 5, value 8, not address 4, value 7: the write may not have been done as asked (read the tag back)");
+  assert.equal((source.status().details as { writes: { failed: number } }).writes.failed, 1);
+  // A true echo (the coil, FC5) is still ok.
+  reply = bus.next('cmd/e/reply');
+  bus.send('cmd/e', { id: 2, device: 'd', tag: 'run', value: true });
+  assert.equal((await reply).ok, true);
+});

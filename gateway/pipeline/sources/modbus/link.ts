@@ -86,6 +86,20 @@ function protocolText(message: string): string {
   return message;
 }
 
+/** A write's echo as modbus-serial parses it: FC5 {address, state}, FC6 {address, value}, FC16 {address, length}. */
+type Echo = { address: number; state?: boolean; value?: number; length?: number };
+
+function checkEcho(echo: Echo, asked: Echo): Echo {
+  const keys = Object.keys(asked) as (keyof Echo)[];
+  const show = (e: Echo): string => keys.map((k) => `${k} ${e[k]}`).join(', ');
+  if (keys.some((k) => echo[k] !== asked[k]))
+    throw new ModbusRequestError(
+      'protocol',
+      `the device's echo names ${show(echo)}, not ${show(asked)}: the write may not have been done as asked (read the tag back)`,
+    );
+  return echo;
+}
+
 export class ModbusLink {
   private client: ModbusRTU | null = null;
   private closed = true;
@@ -219,14 +233,24 @@ export class ModbusLink {
     return { registers: buffer };
   }
 
-  /** Write one coil (FC5) or registers (FC6 for one, FC16 for several); resolves with the device's echo. */
+  /**
+   * Write one coil (FC5) or registers (FC6 for one, FC16 for several); resolves with the device's
+   * echo, which must repeat the request: an echo naming another address, value or count was
+   * answered `ok: true` while the device said it wrote something else.
+   */
   async write(unitId: number, area: 'coil' | 'holding', address: number, value: boolean | Buffer): Promise<object> {
     const what = `write ${area} ${address} unit ${unitId}`;
-    if (area === 'coil') return this.call<object>(what, (c, cb) => c.writeFC5(unitId, address, value === true, cb));
+    if (area === 'coil') {
+      const state = value === true;
+      return checkEcho(await this.call<Echo>(what, (c, cb) => c.writeFC5(unitId, address, state, cb)), { address, state });
+    }
     const regs = value as Buffer;
     const words: number[] = [];
     for (let i = 0; i < regs.length; i += 2) words.push(regs.readUInt16BE(i));
-    if (words.length === 1) return this.call<object>(what, (c, cb) => c.writeFC6(unitId, address, words[0] as number, cb));
-    return this.call<object>(what, (c, cb) => c.writeFC16(unitId, address, words, cb));
+    if (words.length === 1) {
+      const word = words[0] as number;
+      return checkEcho(await this.call<Echo>(what, (c, cb) => c.writeFC6(unitId, address, word, cb)), { address, value: word });
+    }
+    return checkEcho(await this.call<Echo>(what, (c, cb) => c.writeFC16(unitId, address, words, cb)), { address, length: words.length });
   }
 }
