@@ -68,3 +68,22 @@ test('check-config accepts a group source without topic and a coil without type'
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /OK/);
 });
+
+test('length on a tag that is not a string, and scale 0, are refused naming the tag (they were ignored: one register read where ten were meant)', () => {
+  const r = modbusOptionsSchema.safeParse(
+    source({}, [
+      { name: 'arr', area: 'holding', address: 0, type: 'uint16', length: 10 },
+      { name: 'c', area: 'coil', address: 0, length: 8 },
+      { name: 'f', area: 'holding', address: 20, type: 'float32', scale: 0 },
+      { name: 's', area: 'holding', address: 30, type: 'string', length: 4 },
+    ]),
+  );
+  assert.deepEqual(
+    r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    [
+      "devices.0.groups.0.tags.0.length: device 'd' tag 'arr': length is for string tags only (a uint16 is 1 register(s)); for an array of values give each its own tag",
+      "devices.0.groups.0.tags.1.length: device 'd' tag 'c': length is for string tags only (a bool is 1 bit); for an array of values give each its own tag",
+      "devices.0.groups.0.tags.2.scale: device 'd' tag 'f': scale 0 reads every value as the offset; for no scaling use 1",
+    ],
+  );
+});

@@ -39,8 +39,14 @@ const tagSchema = z
       .describe(
         'Byte/word order: ABCD big-endian, DCBA little-endian, BADC byte-swapped words, CDAB swapped words (strings: BADC/DCBA swap the bytes of each register)',
       ),
-    length: z.number().int().min(1).max(125).optional().describe('Registers of a string tag (2 characters each); required for type string'),
-    scale: z.number().default(1).describe('Value = raw * scale + offset (numeric types)'),
+    length: z
+      .number()
+      .int()
+      .min(1)
+      .max(125)
+      .optional()
+      .describe('Registers of a string tag (2 characters each); required for type string, refused for other types (an array is one tag per element)'),
+    scale: z.number().default(1).describe('Value = raw * scale + offset (numeric types; not 0)'),
     offset: z.number().default(0).describe('Value = raw * scale + offset (numeric types)'),
     deadband: z
       .number()
@@ -217,6 +223,21 @@ function checkDevices(devices: ModbusOptions['devices'], ctx: z.RefinementCtx): 
           ctx.addIssue({ code: 'custom', path: [...path, 'type'], input: tag.type, message: `${where}: ${tag.area}s are single bits, use type: bool` });
         if (tag.type === 'string' && tag.length === undefined)
           ctx.addIssue({ code: 'custom', path: [...path, 'length'], input: tag.length, message: `${where}: a string tag needs length (registers)` });
+        // Silently ignored, `length: 10` on a uint16 read one register where ten were meant.
+        if (tag.length !== undefined && tag.type !== 'string')
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'length'],
+            input: tag.length,
+            message: `${where}: length is for string tags only (a ${tag.type} is ${tagSize(tag)} ${bitArea ? 'bit' : 'register(s)'}); for an array of values give each its own tag`,
+          });
+        if (tag.scale === 0)
+          ctx.addIssue({
+            code: 'custom',
+            path: [...path, 'scale'],
+            input: 0,
+            message: `${where}: scale 0 reads every value as the offset; for no scaling use 1`,
+          });
         if (tag.writable && (tag.area === 'discrete' || tag.area === 'input'))
           ctx.addIssue({ code: 'custom', path: [...path, 'writable'], input: tag.writable, message: `${where}: ${tag.area} tables are read-only` });
         const size = bitArea ? 1 : registerCount(tag.type, tag.length);
