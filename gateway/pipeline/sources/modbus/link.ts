@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Area } from './options.js';
+import { GatehouseError } from '../../../../core/errors.js';
 
 export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol';
 
@@ -100,6 +101,17 @@ function checkEcho(echo: Echo, asked: Echo): Echo {
   return echo;
 }
 
+/** A connection or port that cannot be opened, with its code and fix (it said only what). */
+function openError(endpoint: string, message: string): string {
+  const rtu = endpoint.startsWith('rtu:');
+  return new GatehouseError(rtu ? 'GH_SERIAL_OPEN' : 'GH_SOURCE_CONNECT', message, {
+    where: endpoint,
+    hint: rtu
+      ? 'check the device path (ls /dev/serial/by-id), its permissions (the dialout group) and the adapter; the source retries by itself'
+      : 'check the host and port (502 by default), that the device is on and takes Modbus TCP connections (and has a free one); the source retries by itself',
+  }).describe();
+}
+
 export class ModbusLink {
   private client: ModbusRTU | null = null;
   private closed = true;
@@ -148,7 +160,7 @@ export class ModbusLink {
         () => undefined,
       );
       await this.close();
-      throw new ModbusRequestError('connection', `cannot open ${this.describe()}: ${classify(err).message}`);
+      throw new ModbusRequestError('connection', openError(this.describe(), `cannot open ${this.describe()}: ${classify(err).message}`));
     }
     client.setTimeout(this.timeoutMs);
     this.closed = false;
