@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, localBus, modbusTcpPeer, sourceDeps, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
 
 async function startSource(
   t: import('node:test').TestContext,
@@ -104,6 +104,37 @@ test('a server that never answered since the start is not connected: connecting,
   // Nothing was lost that had been read: no gap, no "restored".
   assert.equal(details(source).gaps, 0);
   assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 0);
+});
+
+test('a connection the device keeps closing is counted each time and logged at a bounded rate', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const proxy = await tcpProxy(t, peer.port);
+  const intake = await storeIntake(t);
+  const { source, deps, logs } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'm',
+      tcp: { host: '127.0.0.1', port: proxy.port },
+      timeoutMs: 200,
+      retries: 0,
+      backoff: { initialMs: 20, maxMs: 100 },
+      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
+    },
+    intake,
+  );
+  // A device closing after each answer, or a second master taking the PLC's one connection.
+  for (let i = 1; i <= 5; i++) {
+    const n = await count(intake, 'modbus/m/d/n');
+    await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) > n && proxy.snapshot().size === 1, `polling (${i})`);
+    proxy.snapshot().close();
+    await waitUntil(() => details(source).gaps === i, `gap ${i} closed`);
+  }
+  assert.equal(details(source).reconnects, 5);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 5);
+  // One line of each within the minute (the next carries how many it stands for), not five.
+  assert.equal(logs.filter((l) => l.msg === 'modbus connection lost, reconnecting').length, 1);
+  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 1);
 });
 
 test('a dead unit id behind a TCP gateway backs off without cycling the connection or slowing the live unit', async (t) => {

@@ -80,7 +80,7 @@ export class ModbusSource implements Source {
     this.outages = new Outages(this.mono, (gapMs) => {
       this.metrics.gaps.inc({ kind: KIND, source: this.name });
       this.metrics.gapSeconds.inc({ kind: KIND, source: this.name }, gapMs / 1000);
-      this.deps.logger.warn({ endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
+      this.warnLog('restored', { endpoint: this.link.describe(), gapMs }, 'modbus connection restored');
     });
     this.commands = new CommandQueue(
       opts,
@@ -211,7 +211,9 @@ export class ModbusSource implements Source {
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
       this.state = 'retrying';
-      this.deps.logger.warn({ endpoint: this.link.describe(), reason }, 'modbus connection lost, reconnecting');
+      // Once a minute at most, with the count: a device closing the connection after each answer
+      // (or a second master taking the PLC's one connection) logged a lost and a restored line per poll.
+      this.warnLog('lost', { endpoint: this.link.describe(), reason }, 'modbus connection lost, reconnecting');
     }
     this.wake?.();
   }
