@@ -207,3 +207,45 @@ test('a value over maxValueBytes (a huge string node) is dropped, counted and sh
   assert.equal((await values(intake, 'label'))[0]!.value, 'line-2');
   assert.equal((source.status().details as { tagErrors: Record<string, string> }).tagErrors.label, undefined);
 });
+
+test('a node id the client cannot read is refused by the config, and one that gets through is a tag error: the other items are read', async (t) => {
+  // 'Line1.Speed' (the ns=2;s= forgotten) passed check-config, then failed every session: no item read.
+  const item = (nodeId: string) => ({ type: 'opcua', name: 'ua', endpoint: 'opc.tcp://h:4840', subscriptions: [{ items: [{ nodeId, name: 'x' }] }] });
+  const refused = opcuaOptionsSchema.safeParse(item('Line1.Speed'));
+  assert.match(refused.error?.issues[0]?.message ?? '', /^not an OPC UA node id: write ns=<index>;s=<name>/);
+  for (const ok of ['ns=2;s=Line1.Speed', 'i=2258', 'ns=3;g=09087e75-8e5e-499b-954f-f2a9603db28a', 'ns=1;b=AQID', 'Server_ServerStatus_CurrentTime'])
+    assert.equal(opcuaOptionsSchema.safeParse(item(ok)).success, true, ok);
+  // A bare name is let through as a standard node's name; 'Speed' is none.
+  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const intake = await storeIntake(t);
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: peer.endpoint,
+      pkiDir: join(shared, 'client'),
+      backoff: { initialMs: 100, maxMs: 500 },
+      subscriptions: [
+        {
+          publishingIntervalMs: 100,
+          items: [
+            { nodeId: 'ns=1;s=Speed', name: 'speed', samplingIntervalMs: 50 },
+            { nodeId: 'Speed', name: 'bare', samplingIntervalMs: 50 },
+          ],
+        },
+      ],
+    }),
+    sourceDeps(t, { dataDir }),
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'the valid item read', 20_000);
+  assert.equal(source.status().state, 'running');
+  const details = source.status().details as { tagErrors: Record<string, string>; reconnects: number };
+  assert.match(details.tagErrors.bare ?? '', /^monitored item refused: not a node id the client can read \(.*Speed\): fix the nodeId/);
+  assert.equal(details.reconnects, 0);
+});

@@ -5,9 +5,22 @@ import { topicProblems } from '../topic-template.js';
 
 export const OPCUA_TOPIC_PLACEHOLDERS = ['source', 'subscription', 'tag', 'nodeId'] as const;
 
+/** The node id forms node-opcua resolves (resolveNodeId): ns=N;i|s|g|b=..., or a namespace-0 node's name. */
+const NODE_ID =
+  /^(?:(?:ns=\d+;)?(?:i=\d+|s=.+|g=[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|b=[A-Za-z0-9+/]+={0,2})|[A-Za-z][A-Za-z0-9_]*)$/s;
+
 const itemSchema = z
   .strictObject({
-    nodeId: z.string().min(1).describe("Node id of the variable, e.g. 'ns=2;s=Line1.Speed' or 'i=2258' (find them with gatehouse opcua browse)"),
+    nodeId: z
+      .string()
+      .min(1)
+      // What node-opcua can read: a malformed id ('Line1.Speed') passed check-config and then failed
+      // every session of the source, every item of it unread, as "connect failed".
+      .regex(
+        NODE_ID,
+        "not an OPC UA node id: write ns=<index>;s=<name>, ns=<index>;i=<number>, ns=<index>;g=<guid> or ns=<index>;b=<base64> (ns=0 may be left out), or a standard node's name such as Server_ServerStatus_CurrentTime; find them with gatehouse opcua browse",
+      )
+      .describe("Node id of the variable, e.g. 'ns=2;s=Line1.Speed' or 'i=2258' (find them with gatehouse opcua browse)"),
     name: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tag names: letters, digits, _ . - (max 64)')

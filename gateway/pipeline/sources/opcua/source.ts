@@ -22,7 +22,7 @@ import {
 } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
-import { int64KindOf, itemsByParameters, qualityOf, toJson } from './values.js';
+import { int64KindOf, itemsByParameters, qualityOf, resolvableItems, toJson } from './values.js';
 import { topicRenderer } from '../topic-template.js';
 
 const KIND = 'opcua';
@@ -287,7 +287,11 @@ export class OpcuaSource implements Source {
     subscription.on('keepalive', () => life.activity());
     subscription.on('received_notifications', () => life.activity());
     subscription.on('terminated', () => life.lose(`subscription '${sub.name}' terminated`));
-    for (const { params, items } of itemsByParameters(ua, sub)) {
+    for (const group of itemsByParameters(ua, sub)) {
+      const { params } = group;
+      const items = resolvableItems(ua, group.items, (item, why) =>
+        this.refused(item, `not a node id the client can read (${why}): fix the nodeId (gatehouse opcua browse lists them)`),
+      );
       // Chunks keep a request within the server's per-call limits.
       for (let i = 0; i < items.length; i += 1000) {
         const chunk = items.slice(i, i + 1000);
@@ -300,12 +304,8 @@ export class OpcuaSource implements Source {
           const item = chunk[k] as OpcuaItem;
           const st = this.items.get(item.name) as ItemState;
           const code = mi.statusCode;
-          st.error = code?.isNotGood() ? `monitored item refused: ${code.name}` : undefined;
-          if (st.error) {
-            this.counts.badStatus++;
-            this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
-            this.deps.logger.warn({ tag: item.name, nodeId: item.nodeId, status: code.name }, 'opcua monitored item refused by the server');
-          }
+          st.error = undefined;
+          if (code?.isNotGood()) this.refused(item, code.name, 'opcua monitored item refused by the server');
         });
         group.on('changed', (_mi, dataValue, index) => {
           // A late value of a torn-down session is still the server's value: committed, but it is
@@ -316,6 +316,14 @@ export class OpcuaSource implements Source {
       }
     }
     return subscription.publishingInterval * subscription.maxKeepAliveCount;
+  }
+
+  /** An item not monitored (the server refused it, or its node id is not one): a tag error, counted, logged. */
+  private refused(item: OpcuaItem, why: string, msg = 'opcua monitored item not created'): void {
+    (this.items.get(item.name) as ItemState).error = `monitored item refused: ${why}`;
+    this.counts.badStatus++;
+    this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
+    this.deps.logger.warn({ tag: item.name, nodeId: item.nodeId, status: why }, msg);
   }
 
   private onValue(subscription: string, item: OpcuaItem, dv: DataValue): void {

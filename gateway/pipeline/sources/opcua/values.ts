@@ -80,3 +80,20 @@ export function qualityOf(status: { value: number }): 'good' | 'uncertain' | 'ba
   const severity = (status.value >>> 30) & 0b11;
   return severity === 0 ? 'good' : severity === 1 ? 'uncertain' : 'bad';
 }
+
+/**
+ * The items whose node id node-opcua can resolve; `invalid` is called for each other one. One bad
+ * id made the whole CreateMonitoredItems call throw: every session of the source failed, no item
+ * was read (a name the schema lets through as a standard node's may still be unknown).
+ */
+export function resolvableItems(ua: OpcuaModule, items: readonly OpcuaItem[], invalid: (item: OpcuaItem, why: string) => void): OpcuaItem[] {
+  return items.filter((item) => {
+    try {
+      ua.resolveNodeId(item.nodeId);
+      return true;
+    } catch (err) {
+      invalid(item, (err as Error).message);
+      return false;
+    }
+  });
+}
