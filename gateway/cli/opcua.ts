@@ -44,6 +44,15 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
   const { int64KindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
+  const nodeId = values.node ?? 'ns=0;i=85';
+  try {
+    ua.resolveNodeId(nodeId);
+  } catch {
+    // (it said only "String cannot be coerced to a nodeId : Line1.Speed", after connecting)
+    throw new GatehouseError('GH_ARG_INVALID', `--node '${nodeId}' is not an OPC UA node id`, {
+      hint: 'write ns=<index>;s=<name> or ns=<index>;i=<number>, e.g. ns=0;i=85 (Objects), or one printed by a previous browse',
+    });
+  }
   const dataDir = resolve(values['data-dir'] ?? './gatehouse-data');
   const pkiDir = join(dataDir, 'opcua', 'pki');
   const pki = await certificateManager(certs, pkiDir, values['trust-server'] === true);
@@ -61,7 +70,6 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   });
   const { client, session } = opened;
   try {
-    const nodeId = values.node ?? 'ns=0;i=85';
     const result = await session.browse({
       nodeId,
       browseDirection: ua.BrowseDirection.Forward,

@@ -277,4 +277,7 @@ test('gatehouse opcua browse lists node ids, data types and values; PKI under --
   const bad = await run(['opcua', 'browse', '--endpoint', 'opc.tcp://127.0.0.1:1/x', '--data-dir', dataDir, '--timeout', '2000']);
   assert.equal(bad.code, 1);
   assert.match(bad.err, /GH_SOURCE_CONNECT/);
+  const typo = await run(['opcua', 'browse', '--endpoint', peer.endpoint, '--node', 'Line1.Speed', '--data-dir', dataDir]);
+  assert.equal(typo.code, 2, typo.err);
+  assert.match(typo.err, /GH_ARG_INVALID: --node 'Line1\.Speed' is not an OPC UA node id\. Fix: write ns=<index>;s=<name>/);
 });
