@@ -224,6 +224,38 @@ test('a TCP gateway answering 0x0B for a dead unit id: that device backs off and
   assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'exception' })) >= 2);
 });
 
+test('a device already failing is probed once per backoff, not with every retry (each retry holds the line)', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.silentUnits.add(2);
+  const intake = await storeIntake(t);
+  const { deps } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'gw',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 100,
+      retries: 2,
+      backoff: { initialMs: 50, maxMs: 50 },
+      devices: [
+        // Read once at the start: every later request is the dead unit's.
+        { name: 'live', unitId: 1, groups: [{ intervalMs: 600_000, tags: [{ name: 'n', area: 'holding', address: 0 }] }] },
+        { name: 'dead', unitId: 2, groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] },
+      ],
+    },
+    intake,
+  );
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 6),
+    '6 failed polls of the dead unit',
+    15_000,
+  );
+  const failed = await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' });
+  const deadRequests = peer.requests - 1;
+  // The first failure takes 1 + 2 retries; each probe after it one request (3 each: 3 x failed).
+  assert.ok(deadRequests <= 3 + (failed - 1) + 1, `${deadRequests} requests for ${failed} failed polls`);
+});
+
 test('polls that fall in an outage or in a device backoff are not counted as overruns', async (t) => {
   const peer = await modbusTcpPeer(t);
   peer.silentUnits.add(2);

@@ -116,7 +116,13 @@ export const modbusOptionsSchema = sourceBaseSchema
       .optional()
       .describe('Modbus RTU serial bus (exactly one of tcp and rtu); devices on it are polled in turn'),
     timeoutMs: z.number().int().min(10).default(1000).describe('Per-request response timeout'),
-    retries: z.number().int().min(0).max(10).default(1).describe('Extra attempts of a request that timed out before it counts as failed'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(1)
+      .describe('Extra attempts of a request that timed out before it counts as failed (a device already failing is probed with one attempt per backoff)'),
     backoff: z
       .strictObject({
         initialMs: z.number().int().min(10).default(500).describe('First reconnect / device retry delay'),

@@ -223,12 +223,17 @@ export class ModbusSource implements Source {
     await this.link.close();
   }
 
-  private async readWithRetry(unitId: number, req: ReadRequest<TagState>): Promise<ReadResult> {
+  /**
+   * A device already failing is probed once, without the retries: each retry of a dead unit holds
+   * the line (on RTU two timeouts: the wait and the quiet after it) while the live units wait.
+   */
+  private async readWithRetry(d: DeviceState, req: ReadRequest<TagState>): Promise<ReadResult> {
+    const retries = d.failures > 0 ? 0 : this.opts.retries;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.link.read(unitId, req.area, req.address, req.count);
+        return await this.link.read(d.device.unitId, req.area, req.address, req.count);
       } catch (err) {
-        if (!(err instanceof ModbusRequestError) || err.kind !== 'timeout' || attempt >= this.opts.retries || this.stopping) throw err;
+        if (!(err instanceof ModbusRequestError) || err.kind !== 'timeout' || attempt >= retries || this.stopping) throw err;
       }
     }
   }
@@ -274,7 +279,7 @@ export class ModbusSource implements Source {
     for (let i = 0; i < g.requests.length && !this.stopping; i++) {
       const req = g.requests[i] as ReadRequest<TagState>;
       try {
-        const res = await this.readWithRetry(d.device.unitId, req);
+        const res = await this.readWithRetry(d, req);
         answered = true;
         this.answered();
         for (const t of req.tags) {
