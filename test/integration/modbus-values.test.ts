@@ -346,3 +346,46 @@ test('a write whose echo names another value or address is answered ok: false (t
   bus.send('cmd/e', { id: 2, device: 'd', tag: 'run', value: true });
   assert.equal((await reply).ok, true);
 });
+
+test('a wildcard command topic holds its default reply topic: a reply is not taken for a command (it was answered, forever)', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  // A broker delivers the source's own replies to its subscription 'cmd/#' (bounded here, to end the test before the fix).
+  const publish = (topic: string, payload: Buffer): void => {
+    bus.deps.publish?.(topic, payload);
+    if (bus.published.length < 1000) bus.send(topic, JSON.parse(payload.toString()));
+  };
+  const deps = sourceDeps(t, { publish, subscribe: bus.deps.subscribe });
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'r',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      commands: { topic: 'cmd/#' },
+      devices: [{ name: 'd', groups: [{ tags: [{ name: 'sp', area: 'holding', address: 0, writable: true }] }] }],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(async () => (await intake.records()).length > 0, 'connected and polling');
+  const reply = bus.next('cmd/reply');
+  bus.send('cmd/d', { id: 1, device: 'nope', tag: 'sp', value: 1 });
+  assert.equal((await reply).ok, false);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(bus.published.filter((p) => p.topic === 'cmd/reply').length, 1, 'one reply');
+  assert.equal((source.status().details as { writes: { refused: number } }).writes.refused, 1);
+  // Replies on the command topic itself are refused by the config.
+  const same = modbusOptionsSchema.safeParse({
+    type: 'modbus',
+    name: 'r',
+    tcp: { host: 'h' },
+    commands: { topic: 'cmd/x', replyTopic: 'cmd/x' },
+    devices: [{ name: 'd', groups: [{ tags: [{ name: 'sp', area: 'holding', address: 0, writable: true }] }] }],
+  });
+  assert.deepEqual(
+    same.error?.issues.map((i) => i.message),
+    ["the reply topic is the command topic: give replies their own topic, e.g. 'cmd/x/reply' (the default)"],
+  );
+});

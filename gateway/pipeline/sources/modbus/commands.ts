@@ -55,7 +55,12 @@ export class CommandQueue {
       this.deps.logger.warn('modbus commands configured but this runtime offers no broker subscription; writes are disabled');
       return;
     }
-    this.unsubscribe = this.deps.subscribe(cmd.topic, (_topic, payload) => this.onCommand(payload));
+    // The default reply topic of a wildcard command topic ('plant/cmd/#' -> 'plant/cmd/reply') is
+    // inside it: each reply came back as a command and was answered, forever (a core at 100 %,
+    // millions of replies a minute, a gateway that no longer stopped on SIGTERM).
+    this.unsubscribe = this.deps.subscribe(cmd.topic, (topic, payload) => {
+      if (topic !== this.replyTopic) this.onCommand(payload);
+    });
   }
 
   stop(): void {

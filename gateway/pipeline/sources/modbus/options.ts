@@ -158,6 +158,14 @@ export const modbusOptionsSchema = sourceBaseSchema
   })
   .strict()
   .superRefine((opts, ctx) => {
+    // Replies on the command topic itself would be taken for commands: each is ignored as our own reply.
+    if (opts.commands?.replyTopic !== undefined && opts.commands.replyTopic === opts.commands.topic)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['commands', 'replyTopic'],
+        input: opts.commands.replyTopic,
+        message: `the reply topic is the command topic: give replies their own topic, e.g. '${opts.commands.topic}/reply' (the default)`,
+      });
     if ((opts.tcp === undefined) === (opts.rtu === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tcp'], message: 'give exactly one of tcp: { host, port } or rtu: { path, baudRate }' });
     }

@@ -36,7 +36,10 @@ export class OpcuaCommands {
       this.deps.logger.warn('opcua commands configured but this runtime offers no broker subscription; writes are disabled');
       return;
     }
-    this.unsubscribe = this.deps.subscribe(this.opts.commands.topic, (_t, payload) => void this.onCommand(payload));
+    // Our own replies are no commands (a wildcard command topic holds the default reply topic: modbus/commands.ts).
+    this.unsubscribe = this.deps.subscribe(this.opts.commands.topic, (topic, payload) => {
+      if (topic !== this.replyTopic) void this.onCommand(payload);
+    });
   }
 
   stop(): void {

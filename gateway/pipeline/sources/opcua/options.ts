@@ -123,6 +123,14 @@ export const opcuaOptionsSchema = sourceBaseSchema
   })
   .strict()
   .superRefine((o, ctx) => {
+    // Replies on the command topic itself would be taken for commands: each is ignored as our own reply.
+    if (o.commands?.replyTopic !== undefined && o.commands.replyTopic === o.commands.topic)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['commands', 'replyTopic'],
+        input: o.commands.replyTopic,
+        message: `the reply topic is the command topic: give replies their own topic, e.g. '${o.commands.topic}/reply' (the default)`,
+      });
     if ((o.securityMode === 'None') !== (o.securityPolicy === 'None')) {
       ctx.addIssue({
         code: 'custom',
