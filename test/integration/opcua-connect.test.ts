@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { freePort, waitUntil } from '../helpers/index.js';
-import { sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { localBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
 test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
@@ -67,4 +67,37 @@ test('a server that offers no endpoint with the configured security: the error n
   // node-opcua said: "Cannot find an Endpoint matching  security mode: 3 policy: http://...#Basic256Sha256".
   assert.match(lastError, /offers no endpoint with securityMode \/ securityPolicy SignAndEncrypt \/ Basic256Sha256; it offers None \/ None/);
   assert.match(lastError, /Fix: set securityMode and securityPolicy .* to a pair the server offers/);
+});
+
+test('a wildcard command topic holds its default reply topic: a reply is not taken for a command', async (t) => {
+  const port = await freePort();
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const intake = await storeIntake(t);
+  const bus = localBus();
+  // A broker delivers the source's own replies to its subscription 'cmd/#' (bounded: the test ends before the fix).
+  const publish = (topic: string, payload: Buffer): void => {
+    bus.deps.publish?.(topic, payload);
+    if (bus.published.length < 1000) bus.send(topic, JSON.parse(payload.toString()));
+  };
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
+      backoff: { initialMs: 100, maxMs: 200 },
+      commands: { topic: 'cmd/#' },
+      subscriptions: [{ items: [{ nodeId: 'ns=1;s=Speed', name: 'speed' }] }],
+    }),
+    sourceDeps(t, { dataDir, publish, subscribe: bus.deps.subscribe }),
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const reply = bus.next('cmd/reply');
+  bus.send('cmd/x', { id: 1, tag: 'nope', value: 1 });
+  assert.equal((await reply).ok, false);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(bus.published.filter((p) => p.topic === 'cmd/reply').length, 1, 'one reply');
 });
