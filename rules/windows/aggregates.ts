@@ -69,9 +69,12 @@ class Moments implements Acc {
     const n = this.n;
     switch (this.out) {
       case 'sum':
-        return n ? (this.ints ? this.sum : decimal(this.sum)) : undefined;
+        // Beyond a double's range the sum is Undefined, as SQL arithmetic's overflow (it was
+        // Infinity, written as null).
+        return n ? (this.ints && Number.isFinite(this.sum) ? this.sum : decimal(this.sum)) : undefined;
       case 'avg':
-        return n ? decimal(this.sum / n) : undefined;
+        // The running mean when the sum overflows (avg of 1e308 and 1e308 is 1e308).
+        return n ? decimal(Number.isFinite(this.sum) ? this.sum / n : this.mean) : undefined;
       case 'var':
         return n ? decimal(this.m2 / n) : undefined;
       case 'stddev':
@@ -99,8 +102,10 @@ class Extreme implements Acc {
   dec = false;
   constructor(private readonly max: boolean) {}
   add(v: Value): void {
-    const x = typeof v === 'number' ? v : toNumber(v);
-    if (x === undefined || Number.isNaN(x)) return;
+    // Non-finite numbers are ignored as by sum and percentile: a JSON 1e999 (Infinity) made the
+    // window's max Undefined.
+    const x = toNumber(v);
+    if (x === undefined) return;
     if (this.v === undefined || (this.max ? x > this.v : x < this.v)) {
       this.v = x;
       this.dec = !isInt(v);

@@ -235,6 +235,26 @@ test('aggregates type their results like the operator tables: sum of Ints is Int
   }
 });
 
+test('a reading beyond a double (JSON 1e999) is ignored by min/max as by sum; a sum that overflows is Undefined, avg is still the mean', () => {
+  const { timers, out, engine } = setup(
+    "SELECT k, max(x) AS mx, min(x) AS mn, sum(x) AS s, avg(x) AS a, count(x) AS n FROM 'x' GROUP BY k, TUMBLINGWINDOW(ss, 1)",
+  );
+  const raw = (payload: string): void => {
+    void engine.handle({ topic: 'x', payload: Buffer.from(payload), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: timers.now() });
+  };
+  raw('{"k": "glitch", "x": 1e999}');
+  raw('{"k": "glitch", "x": 5}');
+  raw('{"k": "glitch", "x": -1e999}');
+  raw('{"k": "huge", "x": 1e308}');
+  raw('{"k": "huge", "x": 1e308}');
+  timers.advance(1000);
+  const rows = Object.fromEntries(out.map((o) => [o.v.k, o.v]));
+  // Before: max and min were Undefined for the whole window (Infinity picked), sum was null.
+  assert.deepEqual(rows.glitch, { k: 'glitch', mx: 5, mn: 5, s: 5, a: 5, n: 3 });
+  assert.deepEqual(rows.huge, { k: 'huge', mx: 1e308, mn: 1e308, a: 1e308, n: 2 });
+  engine.close();
+});
+
 test('event time: TIMESTAMP BY with a lateness bound; watermark closes windows; late events counted and dropped', async () => {
   const { out, send, engine, deps } = setup(
     "SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts LATENESS(ss, 2) GROUP BY TUMBLINGWINDOW(ss, 10)",
