@@ -114,61 +114,99 @@ function loadMsg(s: SavedMessage): Message {
   return { topic: s.t, payload: Buffer.from(s.p, 'base64'), qos: s.q, receivedAt: s.r, source: { kind: 'internal', id: s.s } };
 }
 
+/**
+ * Each message once, when groups share one: an event of a hopping window is the last message of
+ * its group in each of its size/hop windows (and an event waiting for the watermark is the same
+ * one as in its windows). Written inline per group, HOPPINGWINDOW(ss, 600, 1) wrote each payload
+ * 600 times (1,000 devices of 1 KB: an 840 MB checkpoint), and a restore gave each its own copy.
+ * Undefined when no message is shared: the format stays the one older versions read.
+ */
+function messageTable(st: GroupState): Map<Message, number> | undefined {
+  const ids = new Map<Message, number>();
+  let shared = false;
+  const note = (m: Message): void => {
+    if (ids.has(m)) shared = true;
+    else ids.set(m, ids.size);
+  };
+  for (const e of st.pending) note(e.msg);
+  for (const pane of st.panes.values()) for (const g of pane.values()) note(g.last);
+  for (const g of st.sessions.values()) note(g.last);
+  for (const g of st.rowGroups.values()) note(g.last);
+  return shared ? ids : undefined;
+}
+
 export function saveGroups(shape: GroupShape, st: GroupState): Buffer {
-  const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), saveMsg(g.last)];
+  const table = messageTable(st);
+  const msg = table ? (m: Message): number => table.get(m)! : saveMsg;
+  const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), msg(g.last)];
   const state = {
     // 2: row values saved with saveValue (1: as JSON.stringify wrote them, whole Decimals as Ints).
     // 3: events wait for the watermark (pending), which a reader of 2 would drop: 2 without them,
     // so a gateway rolled back to a version before 3 still reads the state (fedTs is ignored).
-    v: st.pending.length > 0 ? 3 : 2,
+    // 4: messages shared by groups are written once (msgs) and referred to by index.
+    v: table ? 4 : st.pending.length > 0 ? 3 : 2,
     kind: shape.kind,
     aggs: shape.aggs,
     maxTs: Number.isFinite(st.maxTs) ? st.maxTs : null,
     fedTs: Number.isFinite(st.fedTs) ? st.fedTs : null,
-    pending: st.pending.map((e) => [e.ts, e.key, e.vals.map(saveValue), saveMsg(e.msg)]),
+    msgs: table ? [...table.keys()].map(saveMsg) : undefined,
+    pending: st.pending.map((e) => [e.ts, e.key, e.vals.map(saveValue), msg(e.msg)]),
     panes: [...st.panes].map(([s, pane]) => [s, [...pane].map(([k, g]) => [k, accGroup(g)])]),
     sessions: [...st.sessions].map(([k, g]) => [k, accGroup(g)]),
-    rows: [...st.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head).map((row) => row.map(saveValue)), g.seen, saveMsg(g.last)]),
+    rows: [...st.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head).map((row) => row.map(saveValue)), g.seen, msg(g.last)]),
   };
   return Buffer.from(JSON.stringify(state), 'utf8');
 }
 
 export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
-  type G = [number, number, unknown[], SavedMessage];
+  // A message inline, or (format 4) its index in msgs.
+  type M = SavedMessage | number;
+  type G = [number, number, unknown[], M];
   let st: {
     v: number;
     kind: string;
     aggs: number;
     maxTs: number | null;
     fedTs?: number | null;
-    pending?: Array<[number, string, unknown[], SavedMessage]>;
+    msgs?: SavedMessage[];
+    pending?: Array<[number, string, unknown[], M]>;
     panes: Array<[number, Array<[string, G]>]>;
     sessions: Array<[string, G]>;
-    rows: Array<[string, number[], unknown[][], number, SavedMessage]>;
+    rows: Array<[string, number[], unknown[][], number, M]>;
   };
   try {
     st = JSON.parse(bytes.toString('utf8')) as typeof st;
   } catch (err) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
   }
-  if ((st?.v !== 1 && st?.v !== 2 && st?.v !== 3) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
+  if (![1, 2, 3, 4].includes(st?.v) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} does not match its SQL`, {
       where: 'window checkpoint',
       hint: 'the state is ignored; windows start empty',
     });
   }
+  const msgs = (st.msgs ?? []).map(loadMsg);
+  const msg = (m: M): Message => {
+    if (typeof m !== 'number') return loadMsg(m);
+    const found = msgs[m];
+    if (!found)
+      throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} refers to a message it does not hold`, {
+        where: 'window checkpoint',
+      });
+    return found;
+  };
   const accGroup = (g: G): AccGroup => {
     const accs = shape.newAccs();
     accs.forEach((a, i) => a.load(g[2][i]));
-    return { start: g[0], lastTs: g[1], accs, last: loadMsg(g[3]) };
+    return { start: g[0], lastTs: g[1], accs, last: msg(g[3]) };
   };
   const loadRow = st.v === 1 ? (row: unknown[]): Value[] => row : (row: unknown[]): Value[] => row.map(loadValue);
   return {
     maxTs: st.maxTs ?? -Infinity,
     fedTs: st.fedTs ?? -Infinity,
-    pending: (st.pending ?? []).map(([ts, key, vals, m]) => ({ ts, key, vals: vals.map(loadValue), msg: loadMsg(m) })),
+    pending: (st.pending ?? []).map(([ts, key, vals, m]) => ({ ts, key, vals: vals.map(loadValue), msg: msg(m) })),
     panes: new Map(st.panes.map(([s, groups]) => [s, new Map(groups.map(([k, g]) => [k, accGroup(g)]))])),
     sessions: new Map(st.sessions.map(([k, g]) => [k, accGroup(g)])),
-    rowGroups: new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, last: loadMsg(m) }])),
+    rowGroups: new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, last: msg(m) }])),
   };
 }
