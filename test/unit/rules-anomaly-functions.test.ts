@@ -223,3 +223,17 @@ test('anomaly_explain: the default detector says which stage gave the score, in 
   );
   engine.close();
 });
+
+test('a score beyond a double (a glitch of 1e308 against a steady series) is the largest finite number, not null in the output', () => {
+  const { out, send, engine } = setup(
+    "SELECT x, zscore(x, {window: 5}) AS z, anomaly_explain(x) AS e, is_anomaly(zscore(x, {window: 5}), 4) AS alarm FROM 'g'",
+  );
+  for (let i = 0; i < 300; i++) send('g', { x: 20 + (i % 3) * 0.1 });
+  send('g', { x: 1e308 });
+  const last = out.at(-1)!;
+  // Before: Infinity, written as null: the alert for the largest anomaly carried no score.
+  assert.equal(last.z, Number.MAX_VALUE);
+  assert.equal((last.e as { anomaly_score: number }).anomaly_score, Number.MAX_VALUE);
+  assert.equal(last.alarm, true);
+  engine.close();
+});

@@ -17,9 +17,15 @@ import type { Expr } from '../ast.js';
 import { isObject, toNumber, WholeDecimal, type Value } from '../values.js';
 import { define, type CallSite, type FunctionRegistry, type StatefulInstance } from './types.js';
 
-/** A score is a Decimal even when it is exactly 0 or 1 (score * 100 / 3 must not divide as Int). */
+/**
+ * A score is a Decimal even when it is exactly 0 or 1 (score * 100 / 3 must not divide as Int).
+ * A score beyond a double (a glitch of 1e308 against a steady series) is the largest finite one:
+ * Infinity was written as null, so the alert for the largest anomaly carried no score.
+ */
 function score(s: number): Value {
-  return Number.isInteger(s) ? new WholeDecimal(s) : s;
+  if (Number.isNaN(s)) return undefined;
+  const v = Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, s));
+  return Number.isInteger(v) ? new WholeDecimal(v) : v;
 }
 
 /** Default bound on partitions per call site: an RCF is ~1.5 MB, z-score/EWMA about 1-2 kB. */
