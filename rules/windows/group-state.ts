@@ -135,7 +135,61 @@ function messageTable(st: GroupState): Map<Message, number> | undefined {
   return shared ? ids : undefined;
 }
 
-export function saveGroups(shape: GroupShape, st: GroupState): Buffer {
+/** The arrays of a checkpoint, one element a line in the line form (panes: one group a line). */
+const SECTIONS = ['msgs', 'pending', 'panes', 'sessions', 'rows'] as const;
+
+/**
+ * The line form of a checkpoint: the state without its arrays (their lengths in `lines`), then one
+ * line per element. For a state whose JSON text is beyond V8's longest string (~512 MiB: 2,000
+ * groups keeping 210 KB messages), which failed every checkpoint ('Invalid string length') until
+ * the input log filled and publishes were refused.
+ */
+function toLines(state: Record<(typeof SECTIONS)[number], unknown[] | undefined> & Record<string, unknown>): Buffer {
+  const lines: Buffer[] = [];
+  const counts: Record<string, number> = {};
+  const add = (el: unknown): void => void lines.push(Buffer.from(`\n${JSON.stringify(el)}`, 'utf8'));
+  for (const name of SECTIONS) {
+    const before = lines.length;
+    for (const el of state[name] ?? []) {
+      if (name === 'panes') for (const group of (el as [number, unknown[]])[1]) add([(el as [number, unknown[]])[0], group]);
+      else add(el);
+    }
+    counts[name] = lines.length - before;
+  }
+  const head = { ...state, lines: counts, msgs: undefined, pending: undefined, panes: undefined, sessions: undefined, rows: undefined };
+  return Buffer.concat([Buffer.from(JSON.stringify(head), 'utf8'), ...lines]);
+}
+
+/** The checkpoint as one object, from one JSON text or (a newline: JSON.stringify writes none) the line form. */
+function parseState(bytes: Buffer): unknown {
+  const nl = bytes.indexOf(10);
+  if (nl < 0) return JSON.parse(bytes.toString('utf8'));
+  const st = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as Record<string, unknown> & { lines?: Record<string, number> };
+  let off = nl + 1;
+  for (const name of SECTIONS) {
+    const items: unknown[] = [];
+    for (let i = 0; i < (st.lines?.[name] ?? 0); i++) {
+      const end = bytes.indexOf(10, off);
+      const stop = end < 0 ? bytes.length : end;
+      items.push(JSON.parse(bytes.subarray(off, stop).toString('utf8')));
+      off = stop + 1;
+    }
+    if (name !== 'panes') st[name] = items;
+    else {
+      const panes = new Map<number, unknown[]>();
+      for (const [start, group] of items as Array<[number, unknown]>) {
+        const pane = panes.get(start) ?? [];
+        pane.push(group);
+        panes.set(start, pane);
+      }
+      st.panes = [...panes];
+    }
+  }
+  return st;
+}
+
+/** `lines`: the line form whatever the size (tests); otherwise only when one JSON text cannot hold the state. */
+export function saveGroups(shape: GroupShape, st: GroupState, lines = false): Buffer {
   const table = messageTable(st);
   const msg = table ? (m: Message): number => table.get(m)! : saveMsg;
   const accGroup = (g: AccGroup): unknown => [g.start, g.lastTs, g.accs.map((a) => a.save()), msg(g.last)];
@@ -155,7 +209,14 @@ export function saveGroups(shape: GroupShape, st: GroupState): Buffer {
     sessions: [...st.sessions].map(([k, g]) => [k, accGroup(g)]),
     rows: [...st.rowGroups].map(([k, g]) => [k, g.ts.slice(g.head), g.vals.slice(g.head).map((row) => row.map(saveValue)), g.seen, msg(g.last)]),
   };
-  return Buffer.from(JSON.stringify(state), 'utf8');
+  if (!lines) {
+    try {
+      return Buffer.from(JSON.stringify(state), 'utf8');
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+    }
+  }
+  return toLines(state);
 }
 
 export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
@@ -175,7 +236,7 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
     rows: Array<[string, number[], unknown[][], number, M]>;
   };
   try {
-    st = JSON.parse(bytes.toString('utf8')) as typeof st;
+    st = parseState(bytes) as typeof st;
   } catch (err) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
   }

@@ -12,6 +12,7 @@ import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { EventOrder, type PendingEvent } from '../../rules/windows/event-time.js';
 import { AGGREGATES } from '../../rules/windows/aggregates.js';
+import { loadGroups, saveGroups, type GroupState } from '../../rules/windows/group-state.js';
 import { WholeDecimal } from '../../rules/sql/values.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
@@ -373,6 +374,43 @@ test('a hopping window checkpoint holds each message once, not once per window i
   assert.ok(rows.every((r) => r.n === 1));
   assert.deepEqual(new Set(rows.map((r) => r.k)).size, 11);
   await c.engine.stop();
+});
+
+test('a window checkpoint too long for one JSON text is written a group a line and restores the same state', () => {
+  const newAccs = () => [AGGREGATES.get('count')!.create(undefined, { maxRows: 10, onDrop: () => {} })];
+  const shape = { ruleName: 'big', kind: 'tumbling' as const, aggs: 1, newAccs };
+  const m = (topic: string, text: string): Message => ({ topic, payload: Buffer.from(text), qos: 1, source: { kind: 'internal', id: 'c' }, receivedAt: 7 });
+  const group = (last: Message, start: number) => {
+    const accs = newAccs();
+    accs[0]!.add(1);
+    return { accs, last, start, lastTs: start + 1 };
+  };
+  const shared = m('a/1', '{"t": "shared\\n"}');
+  const st: GroupState = {
+    maxTs: 5000,
+    fedTs: 4000,
+    pending: [{ ts: 4500, key: 'p', vals: [1], msg: m('a/p', 'pending') }],
+    panes: new Map([
+      [
+        0,
+        new Map([
+          ['k1', group(shared, 0)],
+          ['k2', group(m('a/2', 'two'), 0)],
+        ]),
+      ],
+      [1000, new Map([['k1', group(shared, 1000)]])],
+    ]),
+    sessions: new Map([['s', group(m('a/s', 'ses'), 3)]]),
+    rowGroups: new Map([['r', { ts: [1, 2], vals: [[1], [new WholeDecimal(2)]], head: 0, seen: 2, last: m('a/r', 'row') }]]),
+  };
+  const text = saveGroups(shape, st);
+  const lines = saveGroups(shape, st, true);
+  // Before: one JSON text whatever the size; beyond V8's longest string (2,000 groups keeping
+  // 210 KB messages) every checkpoint failed with 'Invalid string length' until the input log
+  // filled and publishes were refused.
+  assert.equal(lines.toString().split('\n').length, 1 + 5 + 1 + 3 + 1 + 1, 'a header, then a line per message (shared: a table), event, group, row group');
+  assert.equal(saveGroups(shape, loadGroups(shape, lines)).toString(), text.toString());
+  assert.equal(saveGroups(shape, loadGroups(shape, text)).toString(), text.toString());
 });
 
 test('event time with LATENESS: at most maxRowsPerWindow events wait; beyond, the oldest is windowed at once and older ones are late', async () => {
