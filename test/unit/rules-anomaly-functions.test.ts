@@ -237,3 +237,16 @@ test('a score beyond a double (a glitch of 1e308 against a steady series) is the
   assert.equal(last.alarm, true);
   engine.close();
 });
+
+test('without maxPartitions, a large detector gets fewer partitions: zscore(x, 1000000) keeps 134 (8 MB each), not 10,000 (80 GB)', async () => {
+  const { send, engine, deps } = setup("SELECT zscore(x, 1000000) OVER (PARTITION BY topic(2)) AS z FROM 'z/+'");
+  for (let i = 0; i < 137; i++) send(`z/t${i}`, { x: i });
+  // Before: every topic its own 8 MB ring, up to 10,000 of them (a flood of topics: 80 GB).
+  assert.equal(await metricValue(deps.registry, 'gatehouse_anomaly_partitions_evicted_total', { rule: 'a' }), 3);
+  engine.close();
+  // An explicit maxPartitions is kept; defaults of small detectors are unchanged.
+  const big = setup("SELECT zscore(x, {window: 1000000, maxPartitions: 137}) OVER (PARTITION BY topic(2)) AS z FROM 'z/+'");
+  for (let i = 0; i < 137; i++) big.send(`z/t${i}`, { x: i });
+  assert.equal(await metricValue(big.deps.registry, 'gatehouse_anomaly_partitions_evicted_total', { rule: 'a' }), 0);
+  big.engine.close();
+});

@@ -31,6 +31,13 @@ function score(s: number): Value {
 /** Default bound on partitions per call site: an RCF is ~1.5 MB, z-score/EWMA about 1-2 kB. */
 export const DEFAULT_MAX_PARTITIONS: Record<string, number> = { heavy: 256, light: 10_000 };
 
+/**
+ * Without an explicit maxPartitions, a call site's detectors keep to this many bytes: a detector
+ * larger than the defaults' gets fewer partitions (zscore(x, 1000000) is 8 MB: 134, not 10,000,
+ * which a flood of topics could make 80 GB).
+ */
+export const DEFAULT_PARTITIONS_BYTES = 1024 * 1024 * 1024;
+
 interface Variant {
   sqlName: string;
   detector: string;
@@ -94,16 +101,18 @@ function configure(v: Variant, site: CallSite): SiteConfig {
   if (v.single && n > 1) throw semantic(`${v.sqlName}() takes one input (and an optional ${v.positional})`, args[1]!, `e.g. ${v.sqlName}(temp, 50)`);
   for (let i = 0; i < n; i++)
     if (args[i]!.kind === 'object' || args[i]!.kind === 'star') throw semantic(`${v.sqlName}(): input ${i + 1} must be a numeric expression`, args[i]!);
-  let maxPartitions = v.heavy ? DEFAULT_MAX_PARTITIONS.heavy! : DEFAULT_MAX_PARTITIONS.light!;
+  let given: number | undefined;
   if ('maxPartitions' in params) {
     const m = Number(params.maxPartitions);
     if (!Number.isInteger(m) || m < 1 || m > 1_000_000) throw semantic(`${v.sqlName}(): maxPartitions must be an integer in [1, 1000000]`, last!);
-    maxPartitions = m;
+    given = m;
     delete params.maxPartitions;
   }
   if (n > 1) params.inputs = n;
   // Validate name + params now (GH_DETECTOR_PARAM at rule compile time, not at the first event).
-  createDetector(v.detector, params);
+  const bytes = createDetector(v.detector, params).snapshot().length;
+  const byDefault = v.heavy ? DEFAULT_MAX_PARTITIONS.heavy! : DEFAULT_MAX_PARTITIONS.light!;
+  const maxPartitions = given ?? Math.max(1, Math.min(byDefault, Math.floor(DEFAULT_PARTITIONS_BYTES / bytes)));
   const names = args.slice(0, n).map((a, i) => (a.kind === 'field' || a.kind === 'member' ? a.name : `input${i + 1}`));
   return { inputs: n, names, params, maxPartitions };
 }
