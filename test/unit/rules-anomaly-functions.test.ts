@@ -250,3 +250,14 @@ test('without maxPartitions, a large detector gets fewer partitions: zscore(x, 1
   assert.equal(await metricValue(big.deps.registry, 'gatehouse_anomaly_partitions_evicted_total', { rule: 'a' }), 0);
   big.engine.close();
 });
+
+test('in a windowed rule a detector learns one point per emitted row (zscore of a window aggregate)', () => {
+  const { out, send, engine } = setup("SELECT avg(x) AS a, zscore(avg(x), {window: 3, warmup: 1}) OVER () AS z FROM 'w' GROUP BY COUNTWINDOW(2)");
+  for (const x of [10, 10, 11, 11, 10, 10, 12, 12]) send('w', { x });
+  const ref = createDetector('zscore', { window: 3, warmup: 1 });
+  assert.deepEqual(
+    out.map((o) => o.z),
+    [10, 11, 10, 12].map((a) => ref.update(a)),
+  );
+  engine.close();
+});
