@@ -11,7 +11,7 @@ import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '
 import { toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
-import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
+import { keptMessage, keyPart, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
@@ -103,7 +103,7 @@ export class WindowRunner implements WindowedQuery {
       ts = this.now();
     }
     let key = '';
-    for (let i = 0; i < p.keys.length; i++) key += (i ? '\u0001' : '') + (toStr(p.keys[i]!(c)) ?? '');
+    for (let i = 0; i < p.keys.length; i++) key += (i ? '\u0001' : '') + keyPart(toStr(p.keys[i]!(c)) ?? '');
     const vals = this.scratch;
     for (let i = 0; i < p.aggs.length; i++) {
       const a = p.aggs[i]!.arg;

@@ -413,6 +413,27 @@ test('a window checkpoint too long for one JSON text is written a group a line a
   assert.equal(saveGroups(shape, loadGroups(shape, text)).toString(), text.toString());
 });
 
+test('group keys holding the key separator stay apart: (x\\u0001y, z) and (x, y\\u0001z) are two groups', () => {
+  const { timers, out, send, engine } = setup("SELECT a, b, count(*) AS n FROM 'k' GROUP BY a, b, TUMBLINGWINDOW(ss, 1)");
+  send('k', { a: 'x\u0001y', b: 'z' });
+  send('k', { a: 'x', b: 'y\u0001z' });
+  send('k', { a: 'x', b: 'y\u0002\u0001z' });
+  send('k', { a: 'plain', b: 'key' });
+  send('k', { a: 'plain', b: 'key' });
+  timers.advance(1000);
+  // Before: the first two were one group (n 2, with the second's fields).
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [
+      { a: 'x\u0001y', b: 'z', n: 1 },
+      { a: 'x', b: 'y\u0001z', n: 1 },
+      { a: 'x', b: 'y\u0002\u0001z', n: 1 },
+      { a: 'plain', b: 'key', n: 2 },
+    ],
+  );
+  engine.close();
+});
+
 test('event time with LATENESS: at most maxRowsPerWindow events wait; beyond, the oldest is windowed at once and older ones are late', async () => {
   const { out, send, engine, deps } = setup("SELECT count(*) AS n FROM 'e' TIMESTAMP BY ts LATENESS(hh, 1) GROUP BY TUMBLINGWINDOW(ss, 10)", {
     maxRowsPerWindow: 3,
