@@ -42,6 +42,11 @@ export function registerStatefulMetrics(reg: Registry, names: string[], src: Sta
   perRule('gatehouse_anomaly_partitions_evicted_total', 'Detector partitions evicted by the maxPartitions bound', (q) =>
     (q.stateSites ?? []).reduce((n, s) => n + s.state.evicted(), 0),
   );
+  perRule(
+    'gatehouse_anomaly_inputs_skipped_total',
+    'Detector inputs that were not a finite number (missing, a string, an object): scored Undefined and not learnt',
+    (q) => (q.stateSites ?? []).reduce((n, s) => n + (s.state.skipped?.() ?? 0), 0),
+  );
   const byResult = (name: string, help: string, read: () => Record<string, number> | undefined): void => {
     names.push(name);
     counter(reg, name, help, ['result'], {

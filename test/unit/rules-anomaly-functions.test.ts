@@ -261,3 +261,15 @@ test('in a windowed rule a detector learns one point per emitted row (zscore of 
   );
   engine.close();
 });
+
+test('detector inputs that are not a finite number are counted (gatehouse_anomaly_inputs_skipped_total)', async () => {
+  const { out, send, engine, deps } = setup("SELECT zscore(temp, 20) OVER (PARTITION BY topic(2)) AS z FROM 'fleet/+/engine'");
+  send('fleet/t1/engine', { temp: 80 });
+  for (const temp of ['hot', null, { c: 80 }, [80]]) send('fleet/t1/engine', { temp });
+  send('fleet/t1/engine', { pressure: 2 });
+  send('fleet/t1/engine', { temp: '81.5' }); // a numeric string is a number
+  // Before: scored Undefined and not learnt, seen by no metric.
+  assert.equal(await metricValue(deps.registry, 'gatehouse_anomaly_inputs_skipped_total', { rule: 'a' }), 5);
+  assert.equal(out.filter((o) => 'z' in o).length, 2);
+  engine.close();
+});

@@ -122,6 +122,10 @@ function factory(v: Variant) {
     const cfg = configure(v, site);
     let parts = new Map<string, Detector>();
     let evicted = 0;
+    // Inputs that are not a finite number: Undefined, not learnt, counted (a device sending
+    // "temp": "hot" or no temp was scored by nothing and seen by no one).
+    let skipped = 0;
+    const skip = (): undefined => void skipped++;
     let lastKey: string | undefined;
     const buf = cfg.inputs > 1 ? new Float64Array(cfg.inputs) : undefined;
     const detectorFor = (key: string): Detector => {
@@ -149,14 +153,14 @@ function factory(v: Variant) {
         for (let i = 0; i < cfg.inputs; i++) {
           const a = args[i];
           const x = typeof a === 'number' ? a : toNumber(a);
-          if (x === undefined || !Number.isFinite(x)) return undefined;
+          if (x === undefined || !Number.isFinite(x)) return skip();
           buf[i] = x;
         }
         input = buf;
       } else {
         const a = args[0];
         const x = typeof a === 'number' ? a : toNumber(a);
-        if (x === undefined || !Number.isFinite(x)) return undefined;
+        if (x === undefined || !Number.isFinite(x)) return skip();
         input = x;
       }
       const det = detectorFor(key);
@@ -175,6 +179,7 @@ function factory(v: Variant) {
     };
     inst.state = {
       evicted: () => evicted,
+      skipped: () => skipped,
       snapshot(): Buffer {
         const entries = [...parts].map(([k, d]) => [k, Buffer.from(d.snapshot())] as const);
         const header = Buffer.from(JSON.stringify(entries.map(([k, b]) => [k, b.length])), 'utf8');

@@ -36,6 +36,8 @@ export interface StatefulState {
   restore(bytes: Buffer): void;
   /** Partitions evicted by the call site's bound so far (metrics). */
   evicted(): number;
+  /** Inputs it could not use (not a finite number: missing, a string, an object, 1e999) so far (metrics). */
+  skipped?(): number;
 }
 
 interface BaseDef {
