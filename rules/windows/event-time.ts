@@ -15,13 +15,23 @@ import { numeric, type Value } from '../sql/values.js';
  */
 const MAX_EVENT_TIME = 8.64e15;
 
-/** A date and time without a zone (Date.parse would read it in the gateway's local time zone). */
-const NO_ZONE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$/;
+/**
+ * ISO-8601 as the docs say: a date, an optional time (T or a space), an optional zone (Z, +09:00,
+ * +0900). Date.parse alone also took whatever V8's legacy parser makes a date of: 'hello 1' was
+ * 2001-01-01 and 'foo 2024' 2024-01-01 in the gateway's time zone (late, or moving the watermark,
+ * instead of an invalid timestamp), and '2024-02-30' was 1 March.
+ */
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?([Zz]|[+-]\d{2}:?\d{2})?$/;
 
 /** A date and time without a zone is UTC, as in the SQL time functions and Azure Stream Analytics. */
 function parseTime(s: string): number {
-  const m = NO_ZONE.exec(s.trim());
-  return Date.parse(m ? `${m[1]}T${m[2]}Z` : s);
+  const m = ISO.exec(s.trim());
+  if (!m) return NaN;
+  const [, y, mo, d, time, zone] = m;
+  // A day the month does not have (2024-02-30) is not a date.
+  if (new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d))).getUTCDate() !== Number(d)) return NaN;
+  const z = zone === undefined || zone === 'z' ? 'Z' : zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
+  return Date.parse(`${y}-${mo}-${d}T${time ?? '00:00'}${z}`);
 }
 
 export function toTimestamp(v: Value): number | undefined {

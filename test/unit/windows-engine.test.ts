@@ -279,6 +279,22 @@ test('event time: TIMESTAMP BY with a lateness bound; watermark closes windows; 
   engine.close();
 });
 
+test('event time: a string that is not ISO-8601 is an invalid timestamp, not whatever Date.parse makes of it', async () => {
+  const { out, send, engine, deps } = setup("SELECT count(*) AS n FROM 'e' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)");
+  send('e', { ts: '2024-01-01T00:00:05Z' });
+  // Before: 'hello 1' was 2001-01-01 and 'foo 2024' 2024-01-01 (local time), both late; '2024-02-30' was 1 March.
+  for (const ts of ['hello 1', 'foo 2024', '2024-02-30', 'Mon, 01 Jan 2024 12:00:00 GMT']) send('e', { ts });
+  send('e', { ts: '2024-01-01 00:00:06' });
+  send('e', { ts: '2024-01-01T09:00:20+0900' }); // 00:00:20 UTC: closes [00:00:00, 00:00:10)
+  assert.deepEqual(
+    out.map((o) => o.v),
+    [{ n: 2 }],
+  );
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_invalid_timestamps_total', { rule: 'w0' }), 4);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_late_events_total', { rule: 'w0' }), 0);
+  engine.close();
+});
+
 test('event time: a timestamp beyond a Date (1e20) is not a time: counted as invalid, the window goes on (it hung the gateway in a hopping window)', async () => {
   const { out, send, engine, deps } = setup("SELECT count(*) AS n, window_start() AS ws FROM 'e' TIMESTAMP BY ts GROUP BY HOPPINGWINDOW(ss, 10, 5)");
   send('e', { ts: 1000 });
