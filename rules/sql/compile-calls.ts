@@ -6,7 +6,7 @@ import type { Expr } from './ast.js';
 import { canonical, semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
 import { EvalContext } from './context.js';
 import { CLOUD_FUNCTIONS, type SqlFunctionDef } from './functions/index.js';
-import { toStr, type Value } from './values.js';
+import { keyPart, toStr, type Value } from './values.js';
 
 /**
  * The aggregates of windowed rules (rules/windows/aggregates.ts, which imports this compiler, so the
@@ -153,7 +153,7 @@ function compileStateful(
     if (cache && c === lastCtx) return lastVal;
     for (let i = 0; i < n; i++) args[i] = argFns[i]!(c);
     let key = '';
-    for (let i = 0; i < partition.length; i++) key += (i ? '\u0001' : '') + (toStr(partition[i]!(c)) ?? '');
+    for (let i = 0; i < partition.length; i++) key += (i ? '\u0001' : '') + keyPart(toStr(partition[i]!(c)) ?? '');
     const v = inst(c, args, key);
     if (cache) {
       lastCtx = c;

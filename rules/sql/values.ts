@@ -254,3 +254,13 @@ export function logical(v: Value): boolean | undefined {
 export function truthy(v: Value): boolean {
   return v === true || (typeof v === 'string' && v.toLowerCase() === 'true');
 }
+
+/**
+ * One value of a joined key (window GROUP BY, detector PARTITION BY; joined with \u0001): the
+ * separator and the escape (\u0002) in a value are escaped, so ('x\u0001y', 'z') and
+ * ('x', 'y\u0001z') are two groups (they were one: a payload could add to another group's
+ * aggregates or train its detector). A value without them is unchanged (checkpoints keep their keys).
+ */
+export function keyPart(s: string): string {
+  return s.includes('\u0001') || s.includes('\u0002') ? s.replaceAll('\u0002', '\u0002\u0002').replaceAll('\u0001', '\u0002\u0001') : s;
+}

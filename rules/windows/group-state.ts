@@ -45,16 +45,6 @@ export function keptMessage(msg: Message): Message {
   return kept;
 }
 
-/**
- * One group key value in the joined key: the separator (\u0001) and the escape (\u0002) in a value
- * are escaped, so ('x\u0001y', 'z') and ('x', 'y\u0001z') are two groups (they were one: a payload
- * could add to another group's aggregates). A value without them is unchanged (checkpoints keep
- * their keys).
- */
-export function keyPart(s: string): string {
-  return s.includes('\u0001') || s.includes('\u0002') ? s.replaceAll('\u0002', '\u0002\u0002').replaceAll('\u0001', '\u0002\u0001') : s;
-}
-
 /** A group of a time window or a session: incremental accumulators. */
 export interface AccGroup {
   accs: Acc[];

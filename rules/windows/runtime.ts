@@ -8,10 +8,10 @@
 import type { Message } from '../../core/message.js';
 import type { EvalContext } from '../sql/context.js';
 import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
-import { toStr, type Value } from '../sql/values.js';
+import { keyPart, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
-import { keptMessage, keyPart, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
+import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';

@@ -273,3 +273,12 @@ test('detector inputs that are not a finite number are counted (gatehouse_anomal
   assert.equal(out.filter((o) => 'z' in o).length, 2);
   engine.close();
 });
+
+test('partition keys holding the key separator stay apart: PARTITION BY a, b of (x\\u0001y, z) and (x, y\\u0001z) are two detectors', async () => {
+  const { send, engine, deps } = setup("SELECT zscore(v, {window: 2, maxPartitions: 1}) OVER (PARTITION BY a, b) AS z FROM 'p'");
+  send('p', { a: 'x\u0001y', b: 'z', v: 1 });
+  send('p', { a: 'x', b: 'y\u0001z', v: 1 });
+  // Before: one detector for both (the second trained the first's); now the second evicts the first.
+  assert.equal(await metricValue(deps.registry, 'gatehouse_anomaly_partitions_evicted_total', { rule: 'a' }), 1);
+  engine.close();
+});
