@@ -121,6 +121,7 @@ class Engine implements RuleEngine {
         checkpointIntervalMs: opts.checkpointIntervalMs,
         checkpointMaxBytesPerSec: opts.checkpointMaxBytesPerSec,
         maxGroups: opts.maxGroups,
+        maxGroupStates: opts.maxGroupStates,
         maxRowsPerWindow: opts.maxRowsPerWindow,
       }),
       emit: (rule, rows) => this.emitLater(rule, rows),

@@ -120,6 +120,7 @@ function evalWindowed(query: CompiledQuery, w: WindowedQuery, c: EvalContext, io
     clearTimer: () => undefined,
     emit: () => undefined,
     maxGroups: 10_000,
+    maxGroupStates: 1_000_000,
     maxRowsPerWindow: 10_000,
   });
   let rows: ReturnType<WindowedQuery['add']>;

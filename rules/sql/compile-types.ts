@@ -59,6 +59,8 @@ export interface WindowRuntime {
   /** Emissions that happen outside handle(msg) (window close on a timer). */
   emit(rows: WindowEmission[]): void;
   maxGroups: number;
+  /** Group states of a tumbling or hopping window rule across its open windows. */
+  maxGroupStates: number;
   maxRowsPerWindow: number;
 }
 

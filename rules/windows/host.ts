@@ -154,6 +154,7 @@ export class StatefulRules {
       clearTimer: (h) => t.clearTimeout(h),
       emit: (rows) => this.emitRows(entry, rows),
       maxGroups: this.deps.options.maxGroups,
+      maxGroupStates: this.deps.options.maxGroupStates,
       maxRowsPerWindow: this.deps.options.maxRowsPerWindow,
     });
   }

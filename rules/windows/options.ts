@@ -15,6 +15,14 @@ export const statefulOptionsSchema = z.strictObject({
       'Disk write budget of the periodic checkpoints: after a round that wrote B bytes the next waits at least B / this seconds (0 = no budget). Detector state is large (~1.5 MB per partition for the default detector): 20 partitions are checkpointed every ~8 min instead of every 10 s; the input log replays what came after, so nothing acknowledged is lost',
     ),
   maxGroups: z.number().int().min(1).default(10_000).describe('Groups kept per windowed rule (per window for time windows); the oldest is evicted and counted'),
+  maxGroupStates: z
+    .number()
+    .int()
+    .min(1)
+    .default(1_000_000)
+    .describe(
+      "Group states kept per tumbling or hopping window rule across its open windows, a hopping window's event being in size/hop of them (~250 bytes each): beyond, the oldest group of the window it joins (or of the oldest window) is evicted and counted. maxGroups bounds one window: with size/hop 1,000, 10,000 topics made 10 million states (2.5 GB)",
+    ),
   maxRowsPerWindow: z
     .number()
     .int()

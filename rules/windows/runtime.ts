@@ -20,7 +20,7 @@ import { EventOrder, toTimestamp } from './event-time.js';
 // The compiler imports the plan types with the runner.
 export type { AggSlot, WindowPlan } from './plan.js';
 
-const DEFAULT_LIMITS = { maxGroups: 10_000, maxRowsPerWindow: 10_000 };
+const DEFAULT_LIMITS = { maxGroups: 10_000, maxGroupStates: 1_000_000, maxRowsPerWindow: 10_000 };
 
 /** A change of (wall clock - elapsed time) at least this large is a clock step (ms). */
 const STEP_MS = 1000;
@@ -44,6 +44,8 @@ export class WindowRunner implements WindowedQuery {
   private fedTs = -Infinity;
   /** Time windows: start -> group key -> accumulators. */
   private panes = new Map<number, Map<string, AccGroup>>();
+  /** Time windows: the groups of every open pane (bounded by maxGroupStates). */
+  private paneGroups = 0;
   /** Sessions, sliding and count windows: group key -> state (Map order = creation order). */
   private sessions = new Map<string, AccGroup>();
   private rowGroups = new Map<string, RowGroup>();
@@ -62,6 +64,10 @@ export class WindowRunner implements WindowedQuery {
 
   private get maxGroups(): number {
     return this.rt?.maxGroups ?? DEFAULT_LIMITS.maxGroups;
+  }
+
+  private get maxGroupStates(): number {
+    return this.rt?.maxGroupStates ?? DEFAULT_LIMITS.maxGroupStates;
   }
 
   private get maxRows(): number {
@@ -180,9 +186,10 @@ export class WindowRunner implements WindowedQuery {
       }
       let g = pane.get(key);
       if (!g) {
-        if (pane.size >= this.maxGroups) this.evictOldest(pane);
+        if (pane.size >= this.maxGroups || this.paneGroups >= this.maxGroupStates) this.evictPaneGroup(pane);
         g = { accs: this.newAccs(), last: msg, start: s, lastTs: ts };
         pane.set(key, g);
+        this.paneGroups++;
       }
       this.feed(g.accs);
       g.last = msg;
@@ -200,6 +207,22 @@ export class WindowRunner implements WindowedQuery {
       m.delete(first.value);
       this.stats.evicted++;
     }
+  }
+
+  /**
+   * Room for a group in `pane`: its oldest group goes, or, when it has none (a new window), the
+   * oldest group of the oldest window: a hopping window's event is in size/hop windows, so the
+   * windows together hold up to maxGroupStates groups, not maxGroups x size/hop.
+   */
+  private evictPaneGroup(pane: Map<string, AccGroup>): void {
+    let from = pane;
+    if (from.size === 0) {
+      const oldest = Math.min(...[...this.panes].filter(([, p]) => p.size > 0).map(([s]) => s));
+      from = this.panes.get(oldest) ?? pane;
+    }
+    if (from.size === 0) return;
+    this.evictOldest(from);
+    this.paneGroups--;
   }
 
   private addSession(maxDuration: number, timeout: number, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
@@ -314,6 +337,7 @@ export class WindowRunner implements WindowedQuery {
       for (const s of closing) {
         const pane = this.panes.get(s)!;
         this.panes.delete(s);
+        this.paneGroups -= pane.size;
         this.paneSkew.delete(s);
         const rows = this.rows([...pane.values()].map((g) => this.closing(g, s + spec.size)));
         if (rows.length) (out ??= []).push(...rows);
@@ -423,6 +447,8 @@ export class WindowRunner implements WindowedQuery {
     this.fedTs = st.fedTs;
     this.order.replace(st.pending);
     this.panes = st.panes;
+    this.paneGroups = 0;
+    for (const pane of this.panes.values()) this.paneGroups += pane.size;
     this.sessions = st.sessions;
     this.paneSkew.clear();
     this.nextDeadline = Infinity;

@@ -450,6 +450,22 @@ test('group keys holding the key separator stay apart: (x\\u0001y, z) and (x, y\
   engine.close();
 });
 
+test('a hopping window keeps at most maxGroupStates groups across its open windows (size/hop 1,000 x maxGroups was 10 million)', async () => {
+  const { timers, out, send, engine, deps } = setup("SELECT k, count(*) AS n FROM 'h' GROUP BY k, HOPPINGWINDOW(ss, 10, 1)", {
+    start: 500,
+    maxGroupStates: 150,
+  });
+  // Each event is in 10 windows: 20 keys are 200 group states.
+  for (let i = 0; i < 20; i++) send('h', { k: `d${i}` });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_evicted_groups_total', { rule: 'w0' }), 50);
+  timers.advance(10_000);
+  assert.equal(out.length, 150);
+  // Room again once windows closed: the next event's 10 states fit without evicting.
+  send('h', { k: 'again' });
+  assert.equal(await metricValue(deps.registry, 'gatehouse_window_evicted_groups_total', { rule: 'w0' }), 50);
+  engine.close();
+});
+
 test('event time with LATENESS: at most maxRowsPerWindow events wait; beyond, the oldest is windowed at once and older ones are late', async () => {
   const { out, send, engine, deps } = setup("SELECT count(*) AS n FROM 'e' TIMESTAMP BY ts LATENESS(hh, 1) GROUP BY TUMBLINGWINDOW(ss, 10)", {
     maxRowsPerWindow: 3,
