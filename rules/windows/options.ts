@@ -19,9 +19,9 @@ export const statefulOptionsSchema = z.strictObject({
     .number()
     .int()
     .min(1)
-    .default(1_000_000)
+    .default(100_000)
     .describe(
-      "Group states kept per tumbling or hopping window rule across its open windows, a hopping window's event being in size/hop of them (~250 bytes each): beyond, the oldest group of the window it joins (or of the oldest window) is evicted and counted. maxGroups bounds one window: with size/hop 1,000, 10,000 topics made 10 million states (2.5 GB)",
+      "Group states kept per tumbling or hopping window rule across its open windows, a hopping window's event being in size/hop of them (~400 bytes each: ~40 MB at the default): beyond, the oldest group of the window it joins (or of the oldest window) is evicted and counted. The default holds 10,000 devices in 10 overlapping windows; raise it for more. maxGroups bounds one window: with size/hop 1,000, 10,000 topics made 10 million states (2.5 GB)",
     ),
   maxRowsPerWindow: z
     .number()

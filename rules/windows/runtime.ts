@@ -20,7 +20,7 @@ import { EventOrder, toTimestamp } from './event-time.js';
 // The compiler imports the plan types with the runner.
 export type { AggSlot, WindowPlan } from './plan.js';
 
-const DEFAULT_LIMITS = { maxGroups: 10_000, maxGroupStates: 1_000_000, maxRowsPerWindow: 10_000 };
+const DEFAULT_LIMITS = { maxGroups: 10_000, maxGroupStates: 100_000, maxRowsPerWindow: 10_000 };
 
 /** A change of (wall clock - elapsed time) at least this large is a clock step (ms). */
 const STEP_MS = 1000;
