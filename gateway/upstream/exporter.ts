@@ -44,7 +44,7 @@ import { StreamWindow } from './window.js';
 import { ReadGaps } from './read-gaps.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
-import { ExportOutcomes } from './outcomes.js';
+import { ExportOutcomes, retryAfterOf } from './outcomes.js';
 import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import { exporterBacklog, exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
 
@@ -314,7 +314,7 @@ class ExporterLoop implements Exporter {
     const dlOk = await this.out.flushDeadLetters(this.win.entries);
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
-    if (verdict.backoff || !dlOk) await this.backoff();
+    if (verdict.backoff || !dlOk) await this.backoff(retryAfterOf(results));
     // While a record is parked, the sends accepted between its tries do not reset the backoff.
     else if (parkedCount(this.win.entries) === 0) this.retryBackoff.reset();
   }
@@ -379,8 +379,9 @@ class ExporterLoop implements Exporter {
     this.ckpt.advance(target);
   }
 
-  private async backoff(): Promise<void> {
-    const ms = this.retryBackoff.next(this.outage);
+  /** Wait before the next try; at least `minMs` (a destination's Retry-After), up to backoff.maxMs. */
+  private async backoff(minMs = 0): Promise<void> {
+    const ms = Math.max(this.retryBackoff.next(this.outage), Math.min(minMs, this.options.backoff.maxMs));
     this.state = 'backoff';
     this.updateGauges();
     try {

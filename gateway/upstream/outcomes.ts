@@ -316,6 +316,17 @@ export class ExportOutcomes {
 }
 
 /** A whole send refused because of the gateway's setup, as destinations mark it (details.setup). */
+/** The longest wait a failed send's destination asked for (HTTP Retry-After), in ms; 0 when none. */
+export function retryAfterOf(results: readonly RecordResult[] | Error): number {
+  if (results instanceof Error) {
+    const ms = results instanceof GatehouseError ? (results.details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs : undefined;
+    return typeof ms === 'number' ? ms : 0;
+  }
+  let max = 0;
+  for (const r of results) if (!r.ok && r.retryAfterMs !== undefined && r.retryAfterMs > max) max = r.retryAfterMs;
+  return max;
+}
+
 function isSetupFault(err: Error): boolean {
   return err instanceof GatehouseError && (err.details as { setup?: unknown } | undefined)?.setup === true;
 }

@@ -11,7 +11,11 @@ export interface DestinationLimits {
   maxBatchBytes: number;
 }
 
-export type RecordResult = { ok: true } | { ok: false; retryable: boolean; error: string; code?: string };
+/**
+ * A record's verdict. `retryAfterMs`: the destination said when to try again (HTTP Retry-After on a
+ * 429 or 503); the loop waits at least that long, up to backoff.maxMs, before the next send.
+ */
+export type RecordResult = { ok: true } | { ok: false; retryable: boolean; error: string; code?: string; retryAfterMs?: number };
 
 export interface Destination {
   /** 'file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'. */
@@ -28,6 +32,7 @@ export interface Destination {
    * results with code 'THROTTLED' so the loop slows down. A record left without a verdict because
    * the link to the destination failed under the batch (a disconnect after some acks) is a retryable
    * result with code 'DISCONNECTED': an outage for that record, never counted against its budget.
+   * A thrown GatehouseError whose details carry `retryAfterMs` asks the loop to wait that long too.
    */
   send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]>;
 }

@@ -22,12 +22,13 @@ export async function openStreams(t: TestContext): Promise<LocalStreams> {
   return streams;
 }
 
-/** The exporter `cloud` of stream `up` to `destination`, with short backoffs; stopped after the test. */
+/** The exporter `cloud` of stream `up` to `destination`, with short backoffs (or `overrides` of its options); stopped after the test. */
 export async function startExporter(
   t: TestContext,
   streams: LocalStreams,
   destination: Record<string, unknown>,
   deps: RuntimeDeps = testDeps(),
+  overrides: Record<string, unknown> = {},
 ): Promise<Exporter> {
   const options = parseExporterOptions({
     name: 'cloud',
@@ -35,6 +36,7 @@ export async function startExporter(
     destination,
     batch: { maxRecords: 5, lingerMs: 10 },
     backoff: { initialMs: 20, maxMs: 200, outageMaxMs: 100 },
+    ...overrides,
   });
   const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
   await exporter.start();

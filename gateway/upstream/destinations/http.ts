@@ -29,6 +29,22 @@ interface Reply {
   body: string;
   /** Location header of a redirect. */
   location?: string | undefined;
+  /** Retry-After header (seconds or an HTTP date), in ms from now. */
+  retryAfterMs?: number | undefined;
+}
+
+/** Retry-After (RFC 9110 10.2.3: delay-seconds or an HTTP-date) in ms from `now`; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** ' (Retry-After 30 s)' for an error message. */
+function retryAfterText(ms: number | undefined): string {
+  return ms === undefined ? '' : ` (Retry-After ${Math.round(ms / 1000)} s)`;
 }
 
 /** URL without user info or query string: safe for status pages and logs. */
@@ -144,11 +160,20 @@ export class HttpDestination implements Destination {
       return { ok: true };
     }
     const error = `HTTP ${status} from ${this.target}${detail ? `: ${detail}` : ''}`;
-    if (status === 429) return { ok: false, retryable: true, error, code: 'THROTTLED' };
+    // 429 and 503 may say when to come back (Retry-After): the loop waits that long (up to maxMs)
+    // instead of knocking again after initialMs.
+    const { retryAfterMs } = reply;
+    if (status === 429) return { ok: false, retryable: true, error: `${error}${retryAfterText(retryAfterMs)}`, code: 'THROTTLED', retryAfterMs };
     // 502/503/504: the endpoint (or a proxy in front of it) is down: an outage, thrown so the loop
     // retries without spending the records' retry budget.
     if (status === 502 || status === 503 || status === 504)
-      throw ERRORS.GH_EXPORT_RETRYABLE({ reason: error }, { hint: 'the endpoint is unavailable; records wait in the local stream' });
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `${error}${status === 503 ? retryAfterText(retryAfterMs) : ''}` },
+        {
+          hint: 'the endpoint is unavailable; records wait in the local stream',
+          ...(status === 503 && retryAfterMs !== undefined ? { details: { retryAfterMs } } : {}),
+        },
+      );
     // 401/403 (access key missing, wrong or forbidden), 404/405 (the url is not the endpoint), 407
     // (a proxy wants credentials): the gateway's setup is wrong, not the records. Every record
     // would get the same answer, so the backlog waits (an outage: thrown, nothing counted) with a
@@ -218,7 +243,13 @@ export class HttpDestination implements Destination {
           });
           res.on('end', () => {
             clearTimeout(deadline);
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), location: res.headers.location });
+            const retryAfter = res.headers['retry-after'];
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              location: res.headers.location,
+              retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now()),
+            });
           });
           res.on('error', fail);
         },

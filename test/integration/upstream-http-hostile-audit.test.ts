@@ -1,0 +1,81 @@
+// The http destination against endpoints that misbehave (small node:http peers written here: no
+// real receiver answers like this on purpose, but rate limiters, proxies and broken apps do):
+// - 429 or 503 with Retry-After: the loop waits what the endpoint asked (up to backoff.maxMs)
+//   instead of knocking again after initialMs, doubling (several calls a second at a server that
+//   said "come back in 2 s");
+// - a 200 whose body never ends or is far larger than the protocol's answer: the send fails as
+//   soon as the body passes the 64 KiB read limit, saying so, instead of reading it until timeoutMs
+//   and then calling it "no response" (or "not JSON" for a large complete one).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
+import { testDeps, waitUntil } from '../helpers/index.js';
+
+interface Peer {
+  url: string;
+  /** performance.now() of each request's arrival. */
+  arrivals: number[];
+}
+
+/** A node:http peer that answers request n (0-based) with `answer(n, req, res)`. */
+async function peer(t: TestContext, answer: (n: number, req: IncomingMessage, res: ServerResponse) => void): Promise<Peer> {
+  const arrivals: number[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      arrivals.push(performance.now());
+      answer(arrivals.length - 1, req, res);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const addr = server.address();
+  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/`, arrivals };
+}
+
+function accept(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ requestId: req.headers['x-amz-firehose-request-id'], timestamp: Date.now() }));
+}
+
+for (const status of [429, 503]) {
+  test(`http: ${status} with Retry-After: 2 is waited out before the next try (not initialMs later)`, { timeout: 30_000 }, async (t) => {
+    const p = await peer(t, (n, req, res) => {
+      if (n > 0) return accept(req, res);
+      res.writeHead(status, { 'retry-after': '2' });
+      res.end('{"errorMessage":"slow down"}');
+    });
+    const streams = await openStreams(t);
+    await append(streams, 3);
+    const exporter = await startExporter(t, streams, { type: 'http', url: p.url }, testDeps(), {
+      batch: { maxRecords: 5, lingerMs: 0 },
+      backoff: { initialMs: 20, maxMs: 10_000, outageMaxMs: 100 },
+    });
+    await waitUntil(() => exporter.status().lastExportedSeq === 3, 'the records delivered after the wait', 15_000);
+    const gap = p.arrivals[1]! - p.arrivals[0]!;
+    assert.ok(gap >= 1900, `the second try came ${Math.round(gap)} ms after the ${status} that said Retry-After: 2`);
+    assert.equal(exporter.status().deadLetters, 0);
+  });
+}
+
+test('http: a Retry-After longer than backoff.maxMs waits maxMs', { timeout: 30_000 }, async (t) => {
+  const p = await peer(t, (n, req, res) => {
+    if (n > 0) return accept(req, res);
+    res.writeHead(429, { 'retry-after': '3600' });
+    res.end();
+  });
+  const streams = await openStreams(t);
+  await append(streams, 1);
+  const exporter = await startExporter(t, streams, { type: 'http', url: p.url }, testDeps(), {
+    batch: { maxRecords: 5, lingerMs: 0 },
+    backoff: { initialMs: 20, maxMs: 300, outageMaxMs: 100 },
+  });
+  await waitUntil(() => exporter.status().lastExportedSeq === 1, 'the record delivered after maxMs', 10_000);
+  assert.match(exporter.status().lastError?.message ?? '', /HTTP 429 .*Retry-After 3600 s/);
+});
