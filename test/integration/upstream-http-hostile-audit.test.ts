@@ -10,8 +10,10 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
+import { httpDestinationSchema } from '../../gateway/upstream/options.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
-import { testDeps, waitUntil } from '../helpers/index.js';
+import { testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 
 interface Peer {
   url: string;
@@ -78,4 +80,45 @@ test('http: a Retry-After longer than backoff.maxMs waits maxMs', { timeout: 30_
   });
   await waitUntil(() => exporter.status().lastExportedSeq === 1, 'the record delivered after maxMs', 10_000);
   assert.match(exporter.status().lastError?.message ?? '', /HTTP 429 .*Retry-After 3600 s/);
+});
+
+test('http: a 200 whose body never ends fails at once past 64 KiB, saying so, not after timeoutMs', { timeout: 30_000 }, async (t) => {
+  const chunk = Buffer.alloc(16 * 1024, 0x20);
+  const p = await peer(t, (_n, _req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    // JSON whitespace for as long as the client reads.
+    const pump = (): void => {
+      while (!res.destroyed && res.write(chunk));
+    };
+    res.on('drain', pump);
+    pump();
+  });
+  const dest = createHttpDestination(httpDestinationSchema.parse({ url: p.url, timeoutMs: 10_000 }), testDeps());
+  await dest.start();
+  t.after(() => dest.stop());
+  const started = performance.now();
+  const results = await withTimeout(
+    dest.send([{ stream: 'up', seq: 1, topic: 't', receivedAt: Date.now(), payload: Buffer.from('x') }], new AbortController().signal),
+    15_000,
+    'the send to end',
+  );
+  const took = performance.now() - started;
+  const r = results[0]!;
+  assert.ok(!r.ok && r.retryable, `a retryable failure (got ${JSON.stringify(r)})`);
+  assert.match(r.error, /HTTP 200 with a body over 64 KiB .*check that the url is the Firehose HTTP endpoint/);
+  assert.ok(took < 3000, `failed after ${Math.round(took)} ms (timeoutMs is 10 s)`);
+});
+
+test('http: a 400 with a 20 MiB error page is judged by its status, with the start of the page', { timeout: 30_000 }, async (t) => {
+  const p = await peer(t, (_n, _req, res) => {
+    res.writeHead(400, { 'content-type': 'text/plain' });
+    res.end(`bad request ${'x'.repeat(20 * 1024 * 1024)}`);
+  });
+  const dest = createHttpDestination(httpDestinationSchema.parse({ url: p.url, timeoutMs: 10_000 }), testDeps());
+  await dest.start();
+  t.after(() => dest.stop());
+  const results = await dest.send([{ stream: 'up', seq: 1, topic: 't', receivedAt: Date.now(), payload: Buffer.from('x') }], new AbortController().signal);
+  const r = results[0]!;
+  assert.ok(!r.ok && !r.retryable, `a permanent failure (got ${JSON.stringify(r)})`);
+  assert.match(r.error, /HTTP 400 from .*: bad request x/);
 });

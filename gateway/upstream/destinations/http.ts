@@ -31,6 +31,8 @@ interface Reply {
   location?: string | undefined;
   /** Retry-After header (seconds or an HTTP date), in ms from now. */
   retryAfterMs?: number | undefined;
+  /** The body passed MAX_RESPONSE_BYTES: read no further (body holds its start). */
+  oversized?: boolean;
 }
 
 /** Retry-After (RFC 9110 10.2.3: delay-seconds or an HTTP-date) in ms from `now`; undefined when absent or unreadable. */
@@ -148,6 +150,14 @@ export class HttpDestination implements Destination {
     const { status } = reply;
     const detail = errorDetail(reply.body);
     if (status === 200) {
+      // The protocol's answer is {requestId, timestamp}: a page this large (or one that never
+      // ends) is not a Firehose HTTP endpoint answering.
+      if (reply.oversized)
+        return {
+          ok: false,
+          retryable: true,
+          error: `HTTP 200 with a body over ${MAX_RESPONSE_BYTES / 1024} KiB (not read further) from ${this.target}: the protocol's answer is {"requestId","timestamp"}; check that the url is the Firehose HTTP endpoint`,
+        };
       let echoed: unknown;
       try {
         echoed = (JSON.parse(reply.body) as { requestId?: unknown }).requestId;
@@ -237,11 +247,7 @@ export class HttpDestination implements Destination {
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size <= MAX_RESPONSE_BYTES) chunks.push(c);
-          });
-          res.on('end', () => {
+          const reply = (oversized: boolean): void => {
             clearTimeout(deadline);
             const retryAfter = res.headers['retry-after'];
             resolve({
@@ -249,8 +255,22 @@ export class HttpDestination implements Destination {
               body: Buffer.concat(chunks).toString('utf8'),
               location: res.headers.location,
               retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now()),
+              oversized,
             });
+          };
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size <= MAX_RESPONSE_BYTES) {
+              chunks.push(c);
+              return;
+            }
+            // An endless or huge body: judge by what came (status, the start of the body) now
+            // instead of reading on until timeoutMs; the connection is not reused.
+            chunks.push(c.subarray(0, c.length - (size - MAX_RESPONSE_BYTES)));
+            res.destroy();
+            reply(true);
           });
+          res.on('end', () => reply(false));
           res.on('error', fail);
         },
       );
