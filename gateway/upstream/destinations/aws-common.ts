@@ -2,6 +2,7 @@
 // configuration, and the whole-call error classification (retryable -> throw, else permanent).
 // HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
 // endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
+import { Readable, Transform } from 'node:stream';
 import { z } from '../../../core/zod.js';
 import { shortError } from './common.js';
 
@@ -69,10 +70,22 @@ export function checkCredentialPair(o: { accessKeyId?: string | undefined; secre
  */
 export async function awsClientConfig(o: AwsConnectionOptions, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+  type Handle = InstanceType<typeof NodeHttpHandler>['handle'];
+  // The SDK collects a response body whole, however long: an endpoint that is not the service (a
+  // captive portal, a proxy, a hostile peer) sending an endless body took GBs in seconds, then
+  // crashed the gateway (RangeError: Invalid typed array length). Bodies past the limit fail the call.
+  class BoundedHandler extends NodeHttpHandler {
+    override async handle(...args: Parameters<Handle>): Promise<Awaited<ReturnType<Handle>>> {
+      const out = await super.handle(...args);
+      const body: unknown = out.response.body;
+      if (body instanceof Readable) out.response.body = boundedBody(body, MAX_AWS_RESPONSE_BYTES, o.endpoint ?? `the ${o.region} endpoint`);
+      return out;
+    }
+  }
   const cfg: Record<string, unknown> = {
     region: o.region,
     maxAttempts: o.sdkMaxAttempts,
-    requestHandler: new NodeHttpHandler({ requestTimeout: o.requestTimeoutMs, connectionTimeout: Math.min(o.requestTimeoutMs, 10_000) }),
+    requestHandler: new BoundedHandler({ requestTimeout: o.requestTimeoutMs, connectionTimeout: Math.min(o.requestTimeoutMs, 10_000) }),
     ...extra,
   };
   if (o.endpoint) cfg.endpoint = o.endpoint;
@@ -80,6 +93,31 @@ export async function awsClientConfig(o: AwsConnectionOptions, extra: Record<str
     cfg.credentials = { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey, sessionToken: o.sessionToken };
   }
   return cfg;
+}
+
+/** Largest AWS response body read: PutRecords' answer for 500 records is ~60 KB, PutObject's is empty. */
+export const MAX_AWS_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * `body` passed through, failing (and closing the connection) once it passes `max` bytes with a
+ * ResponseTooLarge error, a setup fault: the endpoint is not the service.
+ */
+function boundedBody(body: Readable, max: number, endpoint: string): Readable {
+  let size = 0;
+  const bounded = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size <= max) return done(null, chunk);
+      const err = new Error(
+        `response from ${endpoint} over ${max / 1024 / 1024} MiB (not read further): an AWS API answers far less; check the destination's endpoint`,
+      );
+      err.name = 'ResponseTooLarge';
+      body.destroy();
+      done(err);
+    },
+  });
+  body.on('error', (err) => bounded.destroy(err));
+  return body.pipe(bounded);
 }
 
 /** Shape of the SDK's service exceptions we look at (any thrown value may lack all of it). */
@@ -156,6 +194,8 @@ const SETUP = new Set([
   'TemporaryRedirect',
   'Redirect',
   'IllegalLocationConstraintException',
+  // an answer far larger than the service gives (boundedBody)
+  'ResponseTooLarge',
 ]);
 
 const SETUP_STATUS = new Set([301, 307, 401, 403, 404, 405]);
