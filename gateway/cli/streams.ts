@@ -6,7 +6,11 @@ import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-clien
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
 /** The exporter status as sent by /api/streams (fields newer than the gateway may be missing). */
-type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall'> & Partial<Pick<ExporterStatus, 'skipped' | 'readStall'>>;
+type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall' | 'lastError'> &
+  Partial<Pick<ExporterStatus, 'skipped' | 'readStall'>> & {
+    // `since`: optional, a gateway older than this CLI does not send it.
+    lastError: (Omit<NonNullable<ExporterStatus['lastError']>, 'since'> & { since?: string }) | undefined;
+  };
 
 /** A stream as sent by /api/streams (fields newer than the gateway may be missing). */
 export interface StreamRow {
@@ -79,7 +83,9 @@ export function describeExporter(e: ExporterRow): string {
   // gateway before round 11 has no `current`: compare the times then.)
   const recovered =
     e.lastError && (e.lastError.current !== undefined ? !e.lastError.current : e.lastExportAt !== undefined && e.lastExportAt >= Date.parse(e.lastError.at));
-  const err = e.lastError ? `; ${recovered ? 'recovered from' : 'last error'} (${e.lastError.at}): ${e.lastError.message}` : '';
+  // Still failing: since when (the first error after the last send that went through), then the latest.
+  const since = !recovered && e.lastError?.since && e.lastError.since !== e.lastError.at ? `failing since ${e.lastError.since}, ` : '';
+  const err = e.lastError ? `; ${since}${recovered ? 'recovered from' : 'last error'} (${e.lastError.at}): ${e.lastError.message}` : '';
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
   return `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
 }

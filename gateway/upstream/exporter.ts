@@ -107,8 +107,9 @@ class ExporterLoop implements Exporter {
   private loopDone: Promise<void> | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
-  /** okSends: the destination's successful sends when it happened (is it still current?). */
-  private lastError: { message: string; at: number; okSends: number } | undefined;
+  /** okSends: the destination's successful sends when it happened (is it still current?); since:
+   * when the run of errors with no send through between them began. */
+  private lastError: { message: string; at: number; okSends: number; since: number } | undefined;
   private readonly errorLog: RateLog;
 
   constructor(
@@ -230,6 +231,7 @@ class ExporterLoop implements Exporter {
       lastError: this.lastError && {
         message: this.lastError.message,
         at: new Date(this.lastError.at).toISOString(),
+        since: new Date(this.lastError.since).toISOString(),
         current: this.out.sendsOk === this.lastError.okSends,
       },
       exportedRecords: this.out.exportedRecords,
@@ -394,7 +396,12 @@ class ExporterLoop implements Exporter {
   }
 
   private noteError(message: string, log = true): void {
-    this.lastError = { message, at: this.now(), okSends: this.out.sendsOk };
+    const at = this.now();
+    // Failing since the first error after the last send that went through (an outage of hours
+    // shows its start, not only its latest error).
+    const prev = this.lastError;
+    const since = prev && prev.okSends === this.out.sendsOk ? prev.since : at;
+    this.lastError = { message, at, okSends: this.out.sendsOk, since };
     // An outage of hours fails a send every few seconds: logged at once, then once a minute with
     // how many were suppressed (core/rate-log.ts); the status and the metrics count every one.
     if (log) this.errorLog('export error', { exporter: this.name, error: message }, 'export error');

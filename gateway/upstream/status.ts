@@ -19,9 +19,10 @@ export interface ExporterStatus {
   /**
    * The last error, `at` in ISO 8601 like the other times of /api/streams. `current`: no send has
    * gone through since (told by the order of events, not by comparing `at` with lastExportAt,
-   * which an NTP step of the wall clock would reverse).
+   * which an NTP step of the wall clock would reverse). `since`: when the run of errors it ends
+   * began (the first error after the last send that went through): failing since, while current.
    */
-  lastError: { message: string; at: string; current: boolean } | undefined;
+  lastError: { message: string; at: string; since: string; current: boolean } | undefined;
   exportedRecords: number;
   exportedBytes: number;
   retries: number;

@@ -14,7 +14,7 @@ function row(over: Partial<ExporterStatus>): ExporterStatus {
     state: 'backoff',
     lastExportedSeq: 0,
     lastExportAt: undefined,
-    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z', current: true },
+    lastError: { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z', since: '2026-12-03T09:12:00.000Z', current: true },
     exportedRecords: 0,
     exportedBytes: 0,
     retries: 40,
@@ -41,6 +41,14 @@ test('a 500 storm: records held alone are not said to be suspected; the line say
   assert.doesNotMatch(since, /suspected|recovered/);
 });
 
+test('a failing exporter says since when it fails (the first error after the last send that went through), then its last error', () => {
+  const line = describeExporter(row({}));
+  assert.match(line, /failing since 2026-12-03T09:12:00.000Z, last error \(2026-12-03T10:00:30.000Z\): HTTP 500/);
+  // A gateway older than this CLI sends no `since`: the line is as before.
+  const { since: _, ...old } = row({}).lastError!;
+  assert.match(describeExporter({ ...row({}), lastError: old }), /; last error \(2026-12-03T10:00:30.000Z\)/);
+});
+
 test('a poison record: held alone while other records go through, its failures count against maxAttempts', () => {
   // Between its tries (the last error newer than the last accepted probe) as well as after them.
   const waiting = describeExporter(row({ outage: false, lastExportAt: Date.parse('2026-12-03T10:00:29Z'), lastExportedSeq: 29 }));
@@ -51,10 +59,16 @@ test('a poison record: held alone while other records go through, its failures c
 });
 
 test('no parked record: the line is unchanged', () => {
-  const lastError = { message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom', at: '2026-12-03T10:00:30.000Z', current: false };
+  const lastError = {
+    message: 'HTTP 500 from http://127.0.0.1:1/firehose: boom',
+    at: '2026-12-03T10:00:30.000Z',
+    since: '2026-12-03T10:00:29.000Z',
+    current: false,
+  };
   const line = describeExporter(row({ parked: 0, outage: false, state: 'running', lastError, lastExportAt: Date.parse('2026-12-03T10:00:31Z') }));
   assert.doesNotMatch(line, /held alone/);
   assert.match(line, /recovered from \(2026-12-03T10:00:30.000Z\)/);
+  assert.doesNotMatch(line, /failing since/);
   // The wall clock stepped back between the error and the next successful send: the order of
   // events (current: false), not the times, says it recovered.
   const stepped = describeExporter(row({ parked: 0, outage: false, state: 'running', lastError, lastExportAt: Date.parse('2025-12-03T10:00:31Z') }));

@@ -488,6 +488,23 @@ test('backlog: records retention dropped before export are not counted as still 
   assert.equal(exporter.status().backlog.records, 4);
 });
 
+test('status: lastError.since is when the run of failures began, kept while it lasts, new after a send went through', async (t) => {
+  const { streams, dest, exporter } = await setup(t);
+  await fill(streams, 2);
+  dest.throwNext = 1_000_000; // destination down
+  await exporter.start();
+  const first = await waitUntil(() => exporter.status().lastError, 'a first error');
+  await waitUntil(() => exporter.status().lastError!.at > first.since, 'a later error');
+  assert.equal(exporter.status().lastError?.since, first.since, 'failing since the first error, not the latest');
+  dest.throwNext = 0;
+  await drained(streams, exporter, 2);
+  dest.throwNext = 1_000_000;
+  await fill(streams, 1);
+  await waitUntil(() => exporter.status().lastError?.current, 'failing again');
+  const again = exporter.status().lastError!;
+  assert.ok(again.since > first.since, `a new run of failures starts a new since (${again.since} after ${first.since})`);
+});
+
 test('status and metrics: backlog, exported records/bytes, destination, state', async (t) => {
   const { streams, dest, exporter, deps } = await setup(t);
   await fill(streams, 5);
