@@ -267,13 +267,24 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     ).length;
   }
 
-  function publishOne(c: MqttClient, r: StoredRecord, topic: string): Promise<RecordResult> {
+  function publishOne(c: MqttClient, r: StoredRecord, topic: string, callbacks: Set<unknown>): Promise<RecordResult> {
     const opts = publishOptions(r);
     return new Promise<RecordResult>((resolve) => {
-      c.publish(topic, r.payload, opts, (err) => {
+      const done = (err?: Error): void => {
         resolve(err ? { ok: false, retryable: true, error: shortError(err), code: 'PUBLISH_FAILED' } : OK);
-      });
+      };
+      callbacks.add(done);
+      c.publish(topic, r.payload, opts, done);
     });
+  }
+
+  /**
+   * Drop the client's stored copies of a cut-off send's unacknowledged PUBLISHes (mqtt.js keeps
+   * them to resend at the reconnect): the loop resends those records itself, and a copy the broker
+   * will not take (over its packet size limit) would cut every new connection before anything else.
+   */
+  function forgetStored(c: MqttClient, callbacks: Set<unknown>): void {
+    for (const [id, entry] of Object.entries(c.outgoing)) if (callbacks.has(entry.cb)) c.removeOutgoingMessage(Number(id));
   }
 
   return {
@@ -324,6 +335,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       }
       const results: RecordResult[] = new Array(records.length);
       const pending: Promise<void>[] = [];
+      /** This send's publish callbacks (to find its stored copies); `settled`: results are final. */
+      const callbacks = new Set<unknown>();
+      let settled = false;
+      let acked = 0;
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         if (cameThroughBridge(r.attrs) || never.some((f) => matchFilter(f, r.topic))) {
@@ -351,8 +366,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
           continue;
         }
         pending.push(
-          publishOne(c, r, topic).then((res) => {
+          publishOne(c, r, topic, callbacks).then((res) => {
+            if (settled) return;
             results[i] = res;
+            if (res.ok) acked++;
           }),
         );
       }
@@ -368,15 +385,23 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       clearTimeout(timer);
       // The loop's signal outlives this call: never leave a listener per batch on it.
       if (onAbort) signal.removeEventListener('abort', onAbort);
+      settled = true;
+      const cut = !c.connected && !signal.aborted;
+      if (cut) forgetStored(c, callbacks);
+      // The link dropped under the send. After other records' PUBACKs it is the link's state: an
+      // outage (DISCONNECTED, never counted). Before any PUBACK it may be a record the broker will
+      // not take (a 3.1.1 broker drops a client whose PUBLISH exceeds its packet size limit, and
+      // says nothing): record-level, so the loop isolates the records as for an HTTP 500 and counts
+      // a failure only with evidence (docs/upstream.md, item 7); a plain disconnect counts nothing.
+      const cutError = `the broker closed the connection before any PUBACK of this send (${records.length} records; a broker drops a client whose PUBLISH exceeds its packet size limit: if one record keeps doing this alone, set the destination's maxRecordBytes below that limit)`;
       let failed = 0;
       for (let i = 0; i < results.length; i++) {
         if (results[i] === undefined)
-          results[i] = {
-            ok: false,
-            retryable: true,
-            error: c.connected ? 'no PUBACK in time' : 'disconnected before PUBACK',
-            code: c.connected ? 'TIMEOUT' : 'DISCONNECTED',
-          };
+          results[i] = c.connected
+            ? { ok: false, retryable: true, error: 'no PUBACK in time', code: 'TIMEOUT' }
+            : cut && acked === 0
+              ? { ok: false, retryable: true, error: cutError, code: 'CUT_OFF' }
+              : { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' };
         if (!results[i]!.ok) failed++;
       }
       metrics.calls.inc({ kind: 'mqtt', target, outcome: failed === 0 ? 'ok' : failed === records.length ? 'retryable' : 'partial' });
