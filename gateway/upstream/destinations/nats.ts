@@ -162,10 +162,19 @@ interface NatsErrorLike {
   message?: string;
 }
 
-function recordFailure(err: unknown): RecordResult {
+function recordFailure(err: unknown, bytes: number, maxPayload: number | undefined): RecordResult {
   const e = (typeof err === 'object' && err !== null ? err : {}) as NatsErrorLike;
   const error = shortError(err);
-  if (e.code === 'MAX_PAYLOAD_EXCEEDED' || e.api_error?.err_code === 10054) return { ok: false, retryable: false, error, code: 'TOO_LARGE' };
+  // What the bare MAX_PAYLOAD_EXCEEDED leaves out: the sizes, and what to change.
+  if (e.code === 'MAX_PAYLOAD_EXCEEDED')
+    return {
+      ok: false,
+      retryable: false,
+      error: `${error}: record of ${bytes} bytes exceeds the server's max_payload of ${maxPayload ?? '?'} bytes; raise max_payload in the NATS server's config, or set the destination's maxRecordBytes to at most it`,
+      code: 'TOO_LARGE',
+    };
+  if (e.api_error?.err_code === 10054)
+    return { ok: false, retryable: false, error: `${error} (record of ${bytes} bytes; check the JetStream stream's max_msg_size)`, code: 'TOO_LARGE' };
   if (e.code === '503') return { ok: false, retryable: true, error: `no JetStream stream captures this subject: ${error}`, code: 'NO_STREAM' };
   if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
@@ -396,7 +405,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
           if (s.value.duplicate) duplicates++;
         } else {
           failed++;
-          const res = recordFailure(s.reason);
+          const res = recordFailure(s.reason, records[i]!.payload.length, nc?.info?.max_payload);
           results[i] = res;
           metrics.recordFailures.inc({ kind: 'nats', target, code: res.ok ? 'OK' : (res.code ?? 'NATS_ERROR') });
         }
