@@ -122,3 +122,21 @@ test('http: a 400 with a 20 MiB error page is judged by its status, with the sta
   assert.ok(!r.ok && !r.retryable, `a permanent failure (got ${JSON.stringify(r)})`);
   assert.match(r.error, /HTTP 400 from .*: bad request x/);
 });
+
+test('http: a 200 that is not the protocol answer (a generic server) says what a Firehose endpoint answers and to check the url', {
+  timeout: 30_000,
+}, async (t) => {
+  const p = await peer(t, (n, _req, res) => {
+    res.writeHead(200, { 'content-type': n === 0 ? 'application/json' : 'text/html' });
+    res.end(n === 0 ? '{"ok":true}' : '<html>welcome</html>');
+  });
+  const dest = createHttpDestination(httpDestinationSchema.parse({ url: p.url, timeoutMs: 5000 }), testDeps());
+  await dest.start();
+  t.after(() => dest.stop());
+  for (const what of [/requestId undefined instead of/, /not JSON/]) {
+    const [r] = await dest.send([{ stream: 'up', seq: 1, topic: 't', receivedAt: Date.now(), payload: Buffer.from('x') }], new AbortController().signal);
+    assert.ok(r && !r.ok && r.retryable, `a retryable failure (got ${JSON.stringify(r)})`);
+    assert.match(r.error, what);
+    assert.match(r.error, /a Firehose HTTP endpoint answers \{"requestId".*check that the url is one/);
+  }
+});

@@ -21,6 +21,9 @@ import { destinationMetrics, type DestinationMetrics } from './common.js';
 const gzipAsync = promisify(gzip);
 /** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
 const SETUP_STATUS = new Set([401, 403, 404, 405, 407]);
+/** What a 200 that is not the protocol's answer says to check. */
+const NOT_THE_PROTOCOL =
+  ': a Firehose HTTP endpoint answers {"requestId": <the X-Amz-Firehose-Request-Id sent>, "timestamp": ...}; check that the url is one (not a generic web server or a proxy page)';
 /** Largest response body read (the protocol's responses are tiny). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -162,10 +165,14 @@ export class HttpDestination implements Destination {
       try {
         echoed = (JSON.parse(reply.body) as { requestId?: unknown }).requestId;
       } catch {
-        return { ok: false, retryable: true, error: `HTTP 200 with a body that is not JSON from ${this.target}` };
+        return { ok: false, retryable: true, error: `HTTP 200 with a body that is not JSON from ${this.target}${NOT_THE_PROTOCOL}` };
       }
       if (echoed !== requestId) {
-        return { ok: false, retryable: true, error: `HTTP 200 with requestId ${JSON.stringify(echoed)} instead of ${requestId} from ${this.target}` };
+        return {
+          ok: false,
+          retryable: true,
+          error: `HTTP 200 with requestId ${JSON.stringify(echoed)} instead of ${requestId} from ${this.target}${NOT_THE_PROTOCOL}`,
+        };
       }
       return { ok: true };
     }
