@@ -33,7 +33,7 @@ export interface DestinationFile {
   what: string;
 }
 
-/** The files a destination block names (mqtt: caFile, certFile, keyFile; nats: credsFile, tls.*). */
+/** The files a destination block names (mqtt: caFile, certFile, keyFile; http, kinesis, firehose, s3: caFile; nats: credsFile, tls.*). */
 export function destinationFiles(destination: Record<string, unknown>): DestinationFile[] {
   const out: DestinationFile[] = [];
   const add = (holder: unknown, key: string, path: string, what: string): void => {
@@ -46,6 +46,8 @@ export function destinationFiles(destination: Record<string, unknown>): Destinat
     add(destination, 'keyFile', 'keyFile', 'the client key of the MQTT destination');
   } else if (destination.type === 'http') {
     add(destination, 'caFile', 'caFile', 'the CA bundle of the HTTP destination');
+  } else if (destination.type === 'kinesis' || destination.type === 'firehose' || destination.type === 's3') {
+    add(destination, 'caFile', 'caFile', `the CA bundle of the ${destination.type} destination`);
   } else if (destination.type === 'nats') {
     add(destination, 'credsFile', 'credsFile', 'the NATS credentials file');
     add(destination.tls, 'caFile', 'tls.caFile', 'the CA bundle of the NATS destination');

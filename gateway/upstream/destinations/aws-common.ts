@@ -2,7 +2,9 @@
 // configuration, and the whole-call error classification (retryable -> throw, else permanent).
 // HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
 // endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
+import https from 'node:https';
 import { Readable, Transform } from 'node:stream';
+import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { z } from '../../../core/zod.js';
 import { shortError } from './common.js';
 
@@ -23,6 +25,13 @@ export const awsConnectionShape = () => ({
     ),
   secretAccessKey: z.string().min(1).optional().describe('Explicit secret access key, with accessKeyId. Never logged or shown in status.'),
   sessionToken: z.string().min(1).optional().describe('Optional session token with explicit temporary credentials.'),
+  caFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "PEM of a private CA to verify an https endpoint against (MinIO, a VPC or proxy endpoint certified by your own CA), in place of the system's CAs; relative to the config file, read at start.",
+    ),
   requestTimeoutMs: z
     .number()
     .int()
@@ -48,6 +57,7 @@ export interface AwsConnectionOptions {
   accessKeyId?: string | undefined;
   secretAccessKey?: string | undefined;
   sessionToken?: string | undefined;
+  caFile?: string | undefined;
   requestTimeoutMs: number;
   sdkMaxAttempts: number;
 }
@@ -64,11 +74,23 @@ export function checkCredentialPair(o: { accessKeyId?: string | undefined; secre
 }
 
 /**
+ * The private CA of `caFile`, read and checked as the handshake will use it (a key or a missing
+ * file is a config error naming caFile): called when the destination is made, so check-config
+ * finds it too.
+ */
+export function awsCa(o: AwsConnectionOptions, subject: string): Buffer | undefined {
+  return readClientTlsFiles(
+    { ca: o.caFile },
+    { where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' }, subject, code: 'GH_DESTINATION_CONFIG' },
+  ).ca;
+}
+
+/**
  * Config object for any @aws-sdk/client-* constructor. The SDK modules are imported only when a
  * destination starts (here and in each destination's start()): a gateway that exports to files
  * does not carry three AWS clients in memory (~30 MiB on a Pi).
  */
-export async function awsClientConfig(o: AwsConnectionOptions, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+export async function awsClientConfig(o: AwsConnectionOptions, ca: Buffer | undefined, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   type Handle = InstanceType<typeof NodeHttpHandler>['handle'];
   // The SDK collects a response body whole, however long: an endpoint that is not the service (a
@@ -85,7 +107,11 @@ export async function awsClientConfig(o: AwsConnectionOptions, extra: Record<str
   const cfg: Record<string, unknown> = {
     region: o.region,
     maxAttempts: o.sdkMaxAttempts,
-    requestHandler: new BoundedHandler({ requestTimeout: o.requestTimeoutMs, connectionTimeout: Math.min(o.requestTimeoutMs, 10_000) }),
+    requestHandler: new BoundedHandler({
+      requestTimeout: o.requestTimeoutMs,
+      connectionTimeout: Math.min(o.requestTimeoutMs, 10_000),
+      ...(ca ? { httpsAgent: new https.Agent({ keepAlive: true, ca }) } : {}),
+    }),
     ...extra,
   };
   if (o.endpoint) cfg.endpoint = o.endpoint;

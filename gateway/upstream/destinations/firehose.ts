@@ -7,7 +7,7 @@ import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { destinationMetrics } from './common.js';
 
@@ -68,6 +68,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
   };
   const hard: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
+  const ca = awsCa(o, 'Firehose destination');
   const log = deps.logger.child({ component: 'destination', kind: 'firehose', target });
   let client: FirehoseClient | undefined;
   let sdk: FirehoseSdk | undefined;
@@ -78,7 +79,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
     limits,
     async start() {
       sdk ??= await import('@aws-sdk/client-firehose');
-      client ??= new sdk.FirehoseClient(await awsClientConfig(o));
+      client ??= new sdk.FirehoseClient(await awsClientConfig(o, ca));
     },
     async stop() {
       client?.destroy();

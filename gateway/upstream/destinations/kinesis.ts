@@ -10,7 +10,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { aggregateBatch, DEFAULT_AGGREGATE_MAX_BYTES } from './kinesis-agg.js';
 import { compileTemplate, destinationMetrics, renderTemplate, type TemplatePart } from './common.js';
@@ -87,6 +87,7 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
   const limits: DestinationLimits = o.aggregate ? { ...callLimits, maxRecords: AGGREGATE_MAX_USER_RECORDS } : callLimits;
   const aggregateMaxBytes = Math.min(DEFAULT_AGGREGATE_MAX_BYTES, o.maxRecordBytes);
   const metrics = destinationMetrics(deps.registry);
+  const ca = awsCa(o, 'Kinesis destination');
   let client: KinesisClient | undefined;
   let sdk: KinesisSdk | undefined;
 
@@ -160,7 +161,7 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
     limits,
     async start() {
       sdk ??= await import('@aws-sdk/client-kinesis');
-      client ??= new sdk.KinesisClient(await awsClientConfig(o));
+      client ??= new sdk.KinesisClient(await awsClientConfig(o, ca));
     },
     async stop() {
       client?.destroy();

@@ -12,7 +12,7 @@ import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import { legacyNote, scanTemplate } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits } from '../types.js';
-import { awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { destinationMetrics } from './common.js';
 
@@ -189,6 +189,7 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
   const keyParts = compileS3KeyTemplate(o.keyTemplate, (m) => deps.logger.warn({ component: 'destination', kind: 's3', target }, m));
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
+  const ca = awsCa(o, 'S3 destination');
   const log = deps.logger.child({ component: 'destination', kind: 's3', target });
   let client: S3Client | undefined;
   let sdk: S3Sdk | undefined;
@@ -199,7 +200,7 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
     limits,
     async start() {
       sdk ??= await import('@aws-sdk/client-s3');
-      client ??= new sdk.S3Client(await awsClientConfig(o, { forcePathStyle: o.forcePathStyle }));
+      client ??= new sdk.S3Client(await awsClientConfig(o, ca, { forcePathStyle: o.forcePathStyle }));
     },
     async stop() {
       client?.destroy();
