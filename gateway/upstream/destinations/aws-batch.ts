@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { ERRORS } from '../../../core/errors.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 import { classifyAwsError } from './aws-common.js';
-import { OK, chunkIndexes, failAll, type DestinationMetrics } from './common.js';
+import { OK, chunkIndexes, failAll, networkHint, type DestinationMetrics } from './common.js';
 
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
@@ -19,30 +19,6 @@ function missingHint(kind: string): string {
   const what = kind === 's3' ? 'the bucket' : kind === 'firehose' ? 'the delivery stream' : 'the stream';
   const option = kind === 's3' ? 'bucket' : kind === 'firehose' ? 'deliveryStreamName' : 'streamName';
   return `${what} does not exist where the gateway looks: check the destination's ${option} and region (and the account of its credentials), or create it; records wait in the local stream and go out once it exists`;
-}
-
-/** Node's codes for a certificate that does not verify, and for a host name that does not resolve. */
-const TLS_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN']);
-
-/** What to check for a call that failed on the way (TLS, DNS); undefined for the others. */
-function networkHint(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return undefined;
-  if (TLS_CODES.has(code))
-    return "the endpoint's certificate does not verify: for an endpoint certified by a private CA (MinIO, a proxy) set the destination's caFile to that CA's PEM, else check the endpoint's certificate (expired, another name); records wait in the local stream";
-  if (DNS_CODES.has(code))
-    return "the endpoint's host name does not resolve: check the destination's endpoint (or region) and the gateway's DNS; records wait in the local stream";
-  return undefined;
 }
 
 /** Slowest uplink a call's deadline allows for (64 kbit/s): 8 MiB get ~17 min on top of requestTimeoutMs. */
@@ -130,6 +106,8 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
     }
     const c = classifyAwsError(err);
     if (c.retryable) {
+      const net = networkHint(c.message, { ca: 'caFile', address: 'endpoint (or region)' });
+      const hint = c.setup ? SETUP_HINT : c.missing ? missingHint(kind) : net && `${net}; records wait in the local stream`;
       metrics.calls.inc({ kind, target, outcome: 'retryable' });
       throw ERRORS.GH_EXPORT_RETRYABLE(
         { reason: `${label} failed: ${c.message}` },
@@ -138,7 +116,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
           cause: err,
           // A missing stream or bucket is the setup's too (a name mistyped, not created yet).
           details: { code: c.code, ...(c.setup || c.missing ? { setup: true } : {}) },
-          ...(c.setup ? { hint: SETUP_HINT } : c.missing ? { hint: missingHint(kind) } : networkHint(err) ? { hint: networkHint(err) } : {}),
+          ...(hint ? { hint } : {}),
         },
       );
     }

@@ -117,3 +117,19 @@ export function shortError(err: unknown): string {
   const line = msg.split('\n', 1)[0] ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
+
+const TLS_VERIFY =
+  /self[- ]signed certificate|unable to (?:verify|get (?:local )?issuer)|certificate has expired|certificate is not yet valid|altnames|Hostname\/IP does not match/i;
+const DNS_FAIL = /ENOTFOUND|EAI_AGAIN/;
+
+/**
+ * What to check when a connection failed on the server's certificate (`ca`: the option that
+ * trusts a private CA) or on its host name (`address`: the option naming it); undefined otherwise.
+ */
+export function networkHint(why: string | undefined, options: { ca: string; address: string }): string | undefined {
+  if (why === undefined) return undefined;
+  if (TLS_VERIFY.test(why))
+    return `the server's certificate does not verify: for a server certified by a private CA set the destination's ${options.ca} to that CA's PEM, else check its certificate (expired, another name)`;
+  if (DNS_FAIL.test(why)) return `the host name does not resolve: check the destination's ${options.address} and the gateway's DNS`;
+  return undefined;
+}

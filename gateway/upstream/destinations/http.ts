@@ -16,7 +16,7 @@ import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
-import { destinationMetrics, type DestinationMetrics } from './common.js';
+import { destinationMetrics, networkHint, type DestinationMetrics } from './common.js';
 
 const gzipAsync = promisify(gzip);
 /** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
@@ -231,13 +231,15 @@ export class HttpDestination implements Destination {
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
         clearTimeout(deadline);
+        const why = err instanceof Error ? err.message : String(err);
+        const net = networkHint(why, { ca: 'caFile', address: 'url' });
         reject(
           ERRORS.GH_EXPORT_RETRYABLE(
-            { reason: `POST ${this.target} failed: ${err instanceof Error ? err.message : String(err)}` },
+            { reason: `POST ${this.target} failed: ${why}` },
             {
               where: this.target,
               cause: err,
-              hint: 'check that the endpoint is reachable; the batch is retried with the same request id',
+              hint: `${net ?? 'check that the endpoint is reachable'}; the batch is retried with the same request id`,
             },
           ),
         );

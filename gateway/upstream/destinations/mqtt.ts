@@ -17,7 +17,7 @@ import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, destinationMetrics, shortError } from './common.js';
+import { OK, destinationMetrics, networkHint, shortError } from './common.js';
 import { mqttBrokerUrlSchema, withoutCredentials } from '../../../core/broker-url.js';
 import { validFilter } from '../../../core/topic-filter.js';
 
@@ -152,6 +152,8 @@ function connectHint(why: string | undefined): string {
   if (why !== undefined && /not authori[sz]ed|bad user ?name|password|authentication/i.test(why))
     return `the broker refused the credentials: check the destination's username/password or client certificate (certFile/keyFile) and the broker's ACL${tail}`;
   if (why !== undefined && /identifier rejected|client ?id/i.test(why)) return `the broker refused the client id: check the destination's clientId${tail}`;
+  const net = networkHint(why, { ca: 'caFile', address: 'url' });
+  if (net) return `${net}${tail}`;
   return `check the broker URL and network${tail}`;
 }
 

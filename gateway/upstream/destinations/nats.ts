@@ -9,7 +9,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
+import { OK, compileTemplate, destinationMetrics, networkHint, renderTemplate, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 
 const MiB = 1024 * 1024;
@@ -374,7 +374,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
             hint:
               why && AUTH_ERROR.test(why)
                 ? "the server refused the credentials: check the destination's user/password, token or credsFile and the server's authorization; the client keeps reconnecting"
-                : 'check that the NATS server is reachable; the client keeps reconnecting',
+                : `${networkHint(why, { ca: 'tls.caFile', address: 'servers' }) ?? 'check that the NATS server is reachable'}; the client keeps reconnecting`,
           },
         );
       }
