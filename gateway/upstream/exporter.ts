@@ -421,5 +421,7 @@ class ExporterLoop implements Exporter {
     const b = this.backlog();
     this.metrics.backlogRecords.set({ exporter: this.name }, b.records);
     this.metrics.backlogAge.set({ exporter: this.name }, b.ageSeconds);
+    const e = this.lastError;
+    this.metrics.failingSince.set({ exporter: this.name }, e && e.okSends === this.out.sendsOk ? e.since / 1000 : 0);
   }
 }

@@ -59,6 +59,7 @@ export interface ExporterMetrics {
   inconsistentReads: Counter<'exporter' | 'stream'>;
   backlogRecords: Gauge<'exporter'>;
   backlogAge: Gauge<'exporter'>;
+  failingSince: Gauge<'exporter'>;
   batchRecords: Histogram<string>;
   sendSeconds: Histogram<string>;
 }
@@ -85,6 +86,12 @@ export function exporterMetrics(registry: Registry): ExporterMetrics {
     ),
     backlogRecords: gauge(registry, 'gatehouse_export_backlog_records', 'Records in the stream not yet exported', ['exporter']),
     backlogAge: gauge(registry, 'gatehouse_export_backlog_age_seconds', 'Age of the oldest unexported record', ['exporter']),
+    failingSince: gauge(
+      registry,
+      'gatehouse_export_failing_since_timestamp_seconds',
+      'Unix time the current run of export errors began (no send went through since; lastError.since); 0 while the last send went through',
+      ['exporter'],
+    ),
     batchRecords: histogram(registry, 'gatehouse_export_batch_records', 'Records per send', [], { buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000] }),
     sendSeconds: histogram(registry, 'gatehouse_export_send_seconds', 'Duration of a destination send', [], {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],

@@ -488,16 +488,19 @@ test('backlog: records retention dropped before export are not counted as still 
   assert.equal(exporter.status().backlog.records, 4);
 });
 
-test('status: lastError.since is when the run of failures began, kept while it lasts, new after a send went through', async (t) => {
-  const { streams, dest, exporter } = await setup(t);
+test('status: lastError.since is when the run of failures began, kept while it lasts, new after a send went through; and in gatehouse_export_failing_since_timestamp_seconds', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t);
+  const failingSince = () => metricValue(deps.registry, 'gatehouse_export_failing_since_timestamp_seconds', { exporter: 'exp1' });
   await fill(streams, 2);
   dest.throwNext = 1_000_000; // destination down
   await exporter.start();
   const first = await waitUntil(() => exporter.status().lastError, 'a first error');
   await waitUntil(() => exporter.status().lastError!.at > first.since, 'a later error');
   assert.equal(exporter.status().lastError?.since, first.since, 'failing since the first error, not the latest');
+  await waitUntil(async () => (await failingSince()) === Date.parse(first.since) / 1000, 'the gauge says since when');
   dest.throwNext = 0;
   await drained(streams, exporter, 2);
+  await waitUntil(async () => (await failingSince()) === 0, 'the gauge is 0 once a send went through');
   dest.throwNext = 1_000_000;
   await fill(streams, 1);
   await waitUntil(() => exporter.status().lastError?.current, 'failing again');
