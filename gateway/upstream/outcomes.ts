@@ -59,6 +59,10 @@ export class ExportOutcomes {
   /** Batch size cap while isolating failures of whole batches; Infinity when not isolating. */
   splitLimit = Infinity;
   splitUntilSeq = 0;
+  /** Payload bytes per send learned from whole batches refused as too large (HTTP 413): half the
+   * smallest one refused. Kept for the run: a receiver's body limit (nginx client_max_body_size)
+   * does not change between batches, and each batch over it cost its upload and a split. */
+  tooLargeBytes = Infinity;
 
   /** Sends that delivered at least one record: orders errors and successes without a clock (lastError.current). */
   sendsOk = 0;
@@ -72,8 +76,21 @@ export class ExportOutcomes {
 
   /** Batch limits, narrowed while isolating a permanently failing batch. */
   limits(limits: BatchLimits): BatchLimits {
-    if (this.splitLimit === Infinity) return limits;
-    return { maxRecords: Math.min(limits.maxRecords, this.splitLimit), maxBytes: limits.maxBytes };
+    if (this.splitLimit === Infinity && this.tooLargeBytes >= limits.maxBytes) return limits;
+    return { maxRecords: Math.min(limits.maxRecords, this.splitLimit), maxBytes: Math.min(limits.maxBytes, this.tooLargeBytes) };
+  }
+
+  /** A whole batch refused as too large: later batches stay under half its bytes (logged at each step down). */
+  private learnTooLarge(batch: readonly Entry[]): void {
+    let bytes = 0;
+    for (const e of batch) bytes += e.bytes;
+    const cap = Math.max(1, Math.floor(bytes / 2));
+    if (cap >= this.tooLargeBytes) return;
+    this.tooLargeBytes = cap;
+    this.d.logger.warn(
+      { exporter: this.d.name, refusedBytes: bytes, maxBytes: cap },
+      `the destination refused a batch of ${batch.length} records (${bytes} payload bytes) as too large: batches stay under ${cap} payload bytes from now on; set the exporter's batch.maxBytes below the receiver's body limit (e.g. nginx client_max_body_size) to skip the refused uploads`,
+    );
   }
 
   /** The checkpoint is moving to `target`: isolation ends once it passes the split batch. */
@@ -169,6 +186,9 @@ export class ExportOutcomes {
 
     if (permanent === batch.length && batch.length > 1 && options.isolatePermanent) {
       // No per-record verdict (e.g. HTTP 413 for the whole request): split to find the bad ones.
+      // One verdict for the whole request (the http destination's 413), not records each too large.
+      const r0 = results[0]!;
+      if (!r0.ok && r0.code === 'TOO_LARGE' && results.every((r) => r === r0)) this.learnTooLarge(batch);
       this.split(batch);
       this.d.rateLog(
         'split permanent',

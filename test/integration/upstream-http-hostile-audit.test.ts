@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import { createHttpDestination } from '../../gateway/upstream/destinations/http.js';
 import { httpDestinationSchema } from '../../gateway/upstream/options.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
+import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 
 interface Peer {
@@ -139,4 +140,27 @@ test('http: a 200 that is not the protocol answer (a generic server) says what a
     assert.match(r.error, what);
     assert.match(r.error, /a Firehose HTTP endpoint answers \{"requestId".*check that the url is one/);
   }
+});
+
+test('http: a receiver whose body limit is below the batch (413) costs a few refused uploads once, not at every batch', { timeout: 60_000 }, async (t) => {
+  const rx = await startFirehoseReceiver();
+  t.after(() => rx.close());
+  // Like nginx's client_max_body_size: any request carrying more than 100 KB of records is refused.
+  rx.rejectWhen((recs) => recs.reduce((n, r) => n + r.length, 0) > 100_000, 413);
+  const streams = await openStreams(t);
+  const RECORDS = 1500;
+  for (let i = 0; i < RECORDS; i++) await streams.append('up', { topic: 'dev/d1/data', payload: Buffer.alloc(2000, 0x61 + (i % 26)), receivedAt: Date.now() });
+  const exporter = await startExporter(t, streams, { type: 'http', url: rx.url }, testDeps(), {
+    batch: { maxRecords: 500, lingerMs: 0 },
+    backoff: { initialMs: 20, maxMs: 200, outageMaxMs: 100 },
+  });
+  await waitUntil(() => exporter.status().lastExportedSeq === RECORDS, `all ${RECORDS} records delivered`, 30_000);
+  assert.equal(exporter.status().deadLetters, 0);
+  assert.equal(rx.acceptedRecords, RECORDS);
+  const refused = rx.requests.filter((r) => r.status === 413);
+  const refusedBytes = refused.reduce((n, r) => n + r.records.reduce((m, b) => m + b.length, 0), 0);
+  // The first 1 MB batch is halved until it fits (1.9 MB of refused uploads); the later batches go
+  // under the learned size. Before, every batch was refused down to that size again: 5.5 MB of
+  // refused uploads for 3 MB delivered (on a metered uplink, paid for).
+  assert.ok(refusedBytes < 2_500_000, `${refused.length} uploads of ${refusedBytes} payload bytes refused as too large`);
 });
