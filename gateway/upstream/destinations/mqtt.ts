@@ -147,6 +147,9 @@ export function matchFilter(levels: readonly string[], topic: string): boolean {
 }
 
 /** What to check, from the client's last error: a refused CONNACK names the credentials or the client id. */
+/** Longest wait at stop() for the broker's answers to publishes in flight. */
+const STOP_GRACE_MS = 2000;
+
 function connectHint(why: string | undefined): string {
   const tail = '; the bridge keeps reconnecting';
   if (why !== undefined && /not authori[sz]ed|bad user ?name|password|authentication/i.test(why))
@@ -326,7 +329,23 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const c = client;
       client = undefined;
       disconnected.resolve();
-      if (c) await c.endAsync(!c.connected).catch(() => undefined);
+      if (!c) return;
+      // A clean end waits for the PUBACKs of publishes in flight: a broker that takes PUBLISHes and
+      // never answers (stuck, overloaded, hostile) held stop(), and SIGTERM, forever. Bounded like
+      // the NATS drain, then forced (those records are resent at the next start: never checkpointed).
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), STOP_GRACE_MS);
+      });
+      const clean = await Promise.race([
+        c.endAsync(!c.connected).then(
+          () => true,
+          () => true,
+        ),
+        bounded,
+      ]);
+      clearTimeout(timer);
+      if (!clean) await c.endAsync(true).catch(() => undefined);
     },
     async send(records, signal) {
       const c = client;
