@@ -149,11 +149,22 @@ export function matchFilter(levels: readonly string[], topic: string): boolean {
 /** What to check, from the client's last error: a refused CONNACK names the credentials or the client id. */
 /** Longest wait at stop() for the broker's answers to publishes in flight. */
 const STOP_GRACE_MS = 2000;
+/** A connection up this long resets the reconnect backoff. */
+const STABLE_MS = 10_000;
+
+/** Why the broker closed an accepted connection (`reason`: its MQTT 5 DISCONNECT reason code). */
+function closedReason(reason: number | undefined, error: string | undefined): string {
+  if (reason === 0x8e) return 'session taken over: another client connected with this clientId (DISCONNECT 0x8E)';
+  if (reason !== undefined) return `the broker sent DISCONNECT reason 0x${reason.toString(16)}`;
+  return `the broker closed the connection without a reason${error ? ` (${error})` : ''}: another client with this clientId, a broker restart, or a packet it refused`;
+}
 
 function connectHint(why: string | undefined): string {
   const tail = '; the bridge keeps reconnecting';
   if (why !== undefined && /not authori[sz]ed|bad user ?name|password|authentication/i.test(why))
     return `the broker refused the credentials: check the destination's username/password or client certificate (certFile/keyFile) and the broker's ACL${tail}`;
+  if (why !== undefined && /another client/.test(why))
+    return `give each gateway its own clientId (a second gateway with this config, a cloned SD card), else check the broker's log for why it closed the connection${tail}`;
   if (why !== undefined && /identifier rejected|client ?id/i.test(why)) return `the broker refused the client id: check the destination's clientId${tail}`;
   const net = networkHint(why, { ca: 'caFile', address: 'url' });
   if (net) return `${net}${tail}`;
@@ -190,6 +201,9 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   let generatePacket: typeof import('mqtt-packet')['generate'] | undefined;
   /** The client's last error (a refused CONNACK, TLS, DNS...) while not connected, for send()'s error; cleared on connect. */
   let connError: string | undefined;
+  /** When the current connection was accepted (performance.now()), and the reason code of the broker's DISCONNECT (MQTT 5). */
+  let connectedAt: number | undefined;
+  let closeReason: number | undefined;
   // Resolved at each disconnect: in-flight batches stop waiting for PUBACKs.
   let disconnected: { promise: Promise<void>; resolve: () => void } = deferred();
 
@@ -306,12 +320,26 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const c = connect(o.url, clientOptions());
       client = c;
       c.on('connect', (connack) => {
-        attempts = 0;
+        connectedAt = performance.now();
+        closeReason = undefined;
         connError = undefined;
         maxPacket = connack.properties?.maximumPacketSize;
         log.info({ sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
       });
+      c.on('disconnect', (packet) => {
+        closeReason = packet.reasonCode;
+      });
       c.on('close', () => {
+        if (connectedAt !== undefined) {
+          const upMs = performance.now() - connectedAt;
+          connectedAt = undefined;
+          // The reconnect backoff starts over only after a connection that lasted: one the broker
+          // closes at once (another client with this clientId takes the session over, and back)
+          // backs off to reconnectMaxMs instead of a takeover fight of several connects a second.
+          if (upMs >= STABLE_MS) attempts = 0;
+          // Why, as far as the broker said (with the network error, if any: connError since the CONNACK).
+          if (!stopping) connError = closedReason(closeReason, connError);
+        }
         const d = disconnected;
         disconnected = deferred();
         d.resolve();
