@@ -156,9 +156,12 @@ function describeNatsCode(code: string): string {
   return NATS_CODES[code] ?? code;
 }
 
+/** JetStream's refusals of a stream at its limits (discard: new). */
+const STREAM_FULL = /maximum (messages|bytes|messages per subject) exceeded|insufficient resources|resource limits exceeded/i;
+
 interface NatsErrorLike {
   code?: string;
-  api_error?: { err_code?: number; code?: number };
+  api_error?: { err_code?: number; code?: number; description?: string };
   message?: string;
 }
 
@@ -175,7 +178,18 @@ function recordFailure(err: unknown, bytes: number, maxPayload: number | undefin
     };
   if (e.api_error?.err_code === 10054)
     return { ok: false, retryable: false, error: `${error} (record of ${bytes} bytes; check the JetStream stream's max_msg_size)`, code: 'TOO_LARGE' };
-  if (e.code === '503') return { ok: false, retryable: true, error: `no JetStream stream captures this subject: ${error}`, code: 'NO_STREAM' };
+  // A stream at its limits (discard: new) refuses with the same 503 as no stream at all, told apart
+  // by its API error: the destination is full, not the record at fault nor the subject wrong. Like
+  // throttling, never counted against the record, and the loop slows down until there is room.
+  const api = e.api_error;
+  if (api && typeof api.description === 'string' && STREAM_FULL.test(api.description))
+    return {
+      ok: false,
+      retryable: true,
+      error: `JetStream refused the record: ${api.description} (the stream is at its limits with discard: new): raise its max_msgs/max_bytes or let its consumers remove messages; records wait in the local stream`,
+      code: 'THROTTLED',
+    };
+  if (e.code === '503' && !api) return { ok: false, retryable: true, error: `no JetStream stream captures this subject: ${error}`, code: 'NO_STREAM' };
   if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
 }
