@@ -2,7 +2,7 @@
 // configuration, and the whole-call error classification (retryable -> throw, else permanent).
 // HTTP/1.1 handler for every client: the Kinesis client defaults to HTTP/2, which plain-http
 // endpoints (kinesalite, local proxies) do not speak; PutRecords needs no HTTP/2 features.
-import https from 'node:https';
+import { nodeHttps } from '../../../core/tls-modules.js';
 import { Readable, Transform } from 'node:stream';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { z } from '../../../core/zod.js';
@@ -110,7 +110,7 @@ export async function awsClientConfig(o: AwsConnectionOptions, ca: Buffer | unde
     requestHandler: new BoundedHandler({
       requestTimeout: o.requestTimeoutMs,
       connectionTimeout: Math.min(o.requestTimeoutMs, 10_000),
-      ...(ca ? { httpsAgent: new https.Agent({ keepAlive: true, ca }) } : {}),
+      ...(ca ? { httpsAgent: new (nodeHttps().Agent)({ keepAlive: true, ca }) } : {}),
     }),
     ...extra,
   };
