@@ -185,8 +185,14 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   await errorCell.waitFor({ timeout: 15_000 });
   assert.match((await errorCell.textContent()) ?? '', new RegExp(`ECONNREFUSED|127\\.0\\.0\\.1:${closedPort}`));
   // The API gives lastError.at in ISO 8601, like its other times; the page keeps it as the datetime.
-  const errorAt = (await page.locator('[data-exporter-error="up"].current time').getAttribute('datetime')) ?? '';
+  const errorAt = (await page.locator('[data-exporter-error="up"].current time.at').getAttribute('datetime')) ?? '';
   assert.match(errorAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  // Retried and still failing: since when the run of errors goes on, before the latest error.
+  const since = page.locator('[data-exporter-error="up"].current time.since');
+  await since.waitFor({ timeout: 15_000 });
+  const sinceAt = (await since.getAttribute('datetime')) ?? '';
+  const latestAt = (await page.locator('[data-exporter-error="up"].current time.at').getAttribute('datetime')) ?? '';
+  assert.ok(sinceAt < latestAt, `failing since ${sinceAt}, before the latest error ${latestAt}`);
   // The loop alternates between sending (running) and waiting (backoff); either way it is flagged.
   assert.match((await page.locator('tr[data-exporter="up"] .badge').getAttribute('class')) ?? '', /\bbad\b/);
   await page.locator('#events .kind-exporter', { hasText: 'exporter up failing' }).first().waitFor({ timeout: 10_000 });

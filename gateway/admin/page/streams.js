@@ -58,7 +58,11 @@ export function renderStreams(o) {
             'li',
             { class: `exporter-error-item ${current ? 'current' : 'past'}`, 'data-exporter-error': e.name },
             h('strong', null, `${e.name}: ${current ? 'last error' : 'earlier error (recovered since)'} `),
-            h('time', { datetime: err.at }, fmtTime(err.at)),
+            // Still failing after retries: since when (an outage of hours read as a fresh error).
+            ...(current && err.since && err.since !== err.at
+              ? [h('span', { class: 'failing-since' }, 'failing since ', h('time', { class: 'since', datetime: err.since }, fmtTime(err.since)), ', latest ')]
+              : []),
+            h('time', { class: 'at', datetime: err.at }, fmtTime(err.at)),
             ' ',
             h('span', { class: 'exporter-error' }, err.message),
           ),
