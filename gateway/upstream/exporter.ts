@@ -109,7 +109,7 @@ class ExporterLoop implements Exporter {
 
   /** okSends: the destination's successful sends when it happened (is it still current?); since:
    * when the run of errors with no send through between them began. */
-  private lastError: { message: string; at: number; okSends: number; since: number } | undefined;
+  private lastError: { message: string; at: number; okSends: number; since: number; send: boolean } | undefined;
   private readonly errorLog: RateLog;
 
   constructor(
@@ -160,7 +160,7 @@ class ExporterLoop implements Exporter {
       dest: this.dest,
       dlqName: this.dlqName,
       sink: deps,
-      noteError: (message) => this.noteError(message),
+      noteError: (message) => this.noteError(message, true, true),
       rateLog: this.errorLog,
     });
   }
@@ -284,6 +284,7 @@ class ExporterLoop implements Exporter {
         if (!dlOk) return;
         // Holding where the store counts records it does not return: retry after the backoff.
         if (this.win.stalled) return this.backoff();
+        this.settleIfAllDone();
         this.updateGauges();
         await this.win.waitFor(this.win.nextReadSeq, undefined, this.stopAc.signal);
         return;
@@ -395,16 +396,27 @@ class ExporterLoop implements Exporter {
     }
   }
 
-  private noteError(message: string, log = true): void {
+  /** `send`: the error is a send's (its records' verdicts or the call), not the store's. */
+  private noteError(message: string, log = true, send = false): void {
     const at = this.now();
     // Failing since the first error after the last send that went through (an outage of hours
     // shows its start, not only its latest error).
     const prev = this.lastError;
     const since = prev && prev.okSends === this.out.sendsOk ? prev.since : at;
-    this.lastError = { message, at, okSends: this.out.sendsOk, since };
+    this.lastError = { message, at, okSends: this.out.sendsOk, since, send };
     // An outage of hours fails a send every few seconds: logged at once, then once a minute with
     // how many were suppressed (core/rate-log.ts); the status and the metrics count every one.
     if (log) this.errorLog('export error', { exporter: this.name, error: message }, 'export error');
+  }
+
+  /**
+   * Nothing left to send, every record delivered or dead-lettered: a send's last error (a record
+   * refused for good, perhaps alone in its last try) is no longer current. Else an idle exporter
+   * read 'failing since' for good after a poison record, and its failing-since gauge stayed set.
+   */
+  private settleIfAllDone(): void {
+    const e = this.lastError;
+    if (e?.send && e.okSends === this.out.sendsOk && this.win.entries.every((x) => x.done)) this.lastError = { ...e, okSends: -1 };
   }
 
   private backlog(): ExporterStatus['backlog'] {

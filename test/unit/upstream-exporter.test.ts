@@ -508,6 +508,19 @@ test('status: lastError.since is when the run of failures began, kept while it l
   assert.ok(again.since > first.since, `a new run of failures starts a new since (${again.since} after ${first.since})`);
 });
 
+test('status: the last record refused for good in a send that went through, nothing left to send: its error is no longer current, the failing-since gauge 0', async (t) => {
+  const { streams, dest, exporter, deps } = await setup(t);
+  dest.verdict = (r) => (r.seq === 5 ? { ok: false, retryable: false, error: 'schema mismatch' } : { ok: true });
+  await fill(streams, 5);
+  await exporter.start();
+  await drained(streams, exporter, 5);
+  assert.equal(exporter.status().deadLetters, 1);
+  const last = exporter.status().lastError;
+  assert.match(last?.message ?? '', /schema mismatch/, 'the error is still shown');
+  assert.equal(last?.current, false, 'nothing is failing: every record went through or was dead-lettered');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_export_failing_since_timestamp_seconds', { exporter: 'exp1' }), 0);
+});
+
 test('status and metrics: backlog, exported records/bytes, destination, state', async (t) => {
   const { streams, dest, exporter, deps } = await setup(t);
   await fill(streams, 5);
