@@ -274,9 +274,11 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   }
 
   /**
-   * Drop the client's stored copies of a cut-off send's unacknowledged PUBLISHes (mqtt.js keeps
-   * them to resend at the reconnect): the loop resends those records itself, and a copy the broker
-   * will not take (over its packet size limit) would cut every new connection before anything else.
+   * Drop the client's stored copies of a send's unacknowledged PUBLISHes (cut off, or no PUBACK in
+   * time; mqtt.js keeps them to resend at the reconnect): the loop resends those records itself. A
+   * copy the broker will not take (over its packet size limit) would cut every new connection before
+   * anything else; and mqtt.js replays its copies one at a time, each waiting for its PUBACK, before
+   * any new PUBLISH, while they grew with every timed-out retry of a broker that stopped answering.
    */
   function forgetStored(c: MqttClient, callbacks: Set<unknown>): void {
     for (const [id, entry] of Object.entries(c.outgoing)) if (callbacks.has(entry.cb)) c.removeOutgoingMessage(Number(id));
@@ -412,7 +414,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       if (onAbort) signal.removeEventListener('abort', onAbort);
       settled = true;
       const cut = !c.connected && !signal.aborted;
-      if (cut) forgetStored(c, callbacks);
+      // Unacknowledged (a cut, or no PUBACK in time): the loop resends those records itself.
+      if (!signal.aborted) forgetStored(c, callbacks);
       // The link dropped under the send. After other records' PUBACKs it is the link's state: an
       // outage (DISCONNECTED, never counted). Before any PUBACK it may be a record the broker will
       // not take (a 3.1.1 broker drops a client whose PUBLISH exceeds its packet size limit, and
