@@ -7,8 +7,8 @@
 // The signature policy is applied by the verifier (origin 'remote'). A signed payload must be an
 // update document (document.ts): bound to this gateway (targets), to a version above the highest
 // ever accepted (accepted.ts, persisted) and to an expiry; replays are refused with
-// GH_CONTROL_REPLAY. Updates are handled one at a time here (check, apply, record the version),
-// at most maxPending wait (beyond, the oldest waiting gives way: the newest win); every refusal is a
+// GH_CONTROL_REPLAY. Updates are handled one at a time here (check, then apply the set and record
+// the version in one store write), at most maxPending wait (beyond, the oldest waiting gives way: the newest win); every refusal is a
 // `rejected` status, a log line and a counter. An applied update goes on probation (probation.ts):
 // rolled back by the gateway itself if its new or changed rules fail at run time.
 import { EventEmitter } from 'node:events';
@@ -292,9 +292,11 @@ export class RemoteControl extends EventEmitter {
     }
     // The document version is consumed once the document passed every check, before applying:
     // if the set then fails (bad SQL, missing stream), the office signs a fixed one with a new version.
+    // Stored in the same write as the set it brings (accepted.ts): after a kill -9 both or neither.
     if (doc.ruleSet) {
-      await this.accepted.record(doc.version, source);
-      await this.deps.rules.apply(doc.ruleSet, { source, probation: this.onProbation() });
+      const write = this.accepted.accept(doc.version, source);
+      const s = await this.deps.rules.apply(doc.ruleSet, { source, probation: this.onProbation(), meta: write ? [write] : [] });
+      await this.acceptedStored(s.state === 'applied');
       return;
     }
     const to = doc.rollback!.toVersion;
@@ -313,8 +315,15 @@ export class RemoteControl extends EventEmitter {
       );
       return;
     }
-    await this.accepted.record(doc.version, source);
-    await this.deps.rules.rollback(`${source} doc v${doc.version}`);
+    const write = this.accepted.accept(doc.version, source);
+    const s = await this.deps.rules.rollback(`${source} doc v${doc.version}`, { meta: write ? [write] : [] });
+    await this.acceptedStored(s.state === 'rolled-back');
+  }
+
+  /** The accepted version went into the store with the set (`withSet`), else it is written now, alone. */
+  private async acceptedStored(withSet: boolean): Promise<void> {
+    if (withSet) this.accepted.stored();
+    else await this.accepted.persist();
   }
 
   /** Remote updates go on probation unless control.probation.seconds is 0. */

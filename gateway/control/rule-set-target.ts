@@ -30,6 +30,13 @@ export interface ApplyBytesOptions {
   probation?: boolean;
 }
 
+/**
+ * Store writes committed in the same write as the set an update stores (one write: after a kill -9
+ * both are in the store or neither is): a signed document's accepted version (accepted.ts). Written
+ * only when the set is stored (state applied, rolled-back); otherwise the caller writes them.
+ */
+export type MetaWrites = ReadonlyArray<readonly [key: string, value: Buffer]>;
+
 export interface RollbackOptions {
   /** Roll back only if this version is still the active one (else nothing happens: state unchanged, not reported). */
   fromVersion?: number;
@@ -38,12 +45,14 @@ export interface RollbackOptions {
    * from is dropped, not kept as the set to roll back to: it is known to fail.
    */
   failure?: { code: ErrorCode; errors: RuleUpdateStatus['errors'] };
+  /** Written with the rolled-back set, in one store write (see MetaWrites). */
+  meta?: MetaWrites;
 }
 
 export interface RuleSetTarget {
   applyFromBytes(body: Buffer, contentType: string | undefined, source: string, opts?: ApplyBytesOptions): Promise<RuleUpdateStatus>;
   /** Apply a parsed rule set (remote update documents, after their checks). */
-  apply(def: unknown, opts: { source: string; force?: boolean; probation?: boolean }): Promise<RuleUpdateStatus>;
+  apply(def: unknown, opts: { source: string; force?: boolean; probation?: boolean; meta?: MetaWrites }): Promise<RuleUpdateStatus>;
   rollback(source: string, opts?: RollbackOptions): Promise<RuleUpdateStatus>;
   /** Report that `version` passed its probation (state confirmed), if it is still the active set. */
   confirm(version: number, source: string): Promise<RuleUpdateStatus>;

@@ -25,7 +25,7 @@ import {
 } from '../../rules/index.js';
 import { parseRuleSet } from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
-import type { ApplyBytesOptions, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
+import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { openRuleInputLog } from './rule-input-log.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
 import { builtInYields, reportConfiguredVsStored } from './configured-vs-stored.js';
@@ -73,6 +73,8 @@ export interface ApplyOptions {
    * Only when a probation will run (control.probation.seconds above 0).
    */
   probation?: boolean;
+  /** Committed in the same store write as the set, if it is stored (a signed document's accepted version). */
+  meta?: MetaWrites;
 }
 
 export class RuleHost extends EventEmitter implements RuleSetTarget {
@@ -132,7 +134,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     // (Not a stored set that no longer compiles: nothing to return to.)
     const replaced = persisted && !persisted.unconfirmed && persisted.definition.version < configuredVersion;
     if (replaced) this.lastGood = persisted;
-    await this.writeMeta([META_ACTIVE, entry], replaced ? [META_LAST_GOOD, persisted] : undefined);
+    await this.writeMeta([[META_ACTIVE, entry], replaced ? [META_LAST_GOOD, persisted] : undefined]);
   }
 
   /** Apply a new rule set: compile and validate fully, then swap in one step. Never half-applies. */
@@ -162,7 +164,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
           );
         }
         await this.install(compiled, entry);
-        await this.writeMeta([META_ACTIVE, entry], lastGood ? [META_LAST_GOOD, lastGood] : undefined);
+        await this.writeMeta([[META_ACTIVE, entry], lastGood ? [META_LAST_GOOD, lastGood] : undefined], opts.meta);
         this.deps.logger.info({ version: compiled.version, source: opts.source }, 'rule set applied');
         const applied: RuleUpdateStatus = { state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] };
         return this.report(opts.probation ? { ...applied, probation: true } : applied);
@@ -226,7 +228,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
         await this.install(compiled, entry);
         this.lastGood = drop ? target : previous;
-        await this.writeMeta([META_ACTIVE, entry], previous && !drop ? [META_LAST_GOOD, previous] : undefined);
+        await this.writeMeta([[META_ACTIVE, entry], previous && !drop ? [META_LAST_GOOD, previous] : undefined], opts.meta);
         const done: RuleUpdateStatus = {
           state: 'rolled-back',
           version: compiled.version,
@@ -304,7 +306,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source };
         if (this.active?.unconfirmed) entry.unconfirmed = true; // still on probation
         await this.install(compiled, entry);
-        await this.writeMeta([META_ACTIVE, entry]);
+        await this.writeMeta([[META_ACTIVE, entry]]);
         this.deps.logger.info({ version, rule: name, enabled, source }, enabled ? 'rule enabled' : 'rule disabled');
         return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
       } catch (err) {
@@ -331,7 +333,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       if (active?.definition.version !== version) return { ...s, state: 'unchanged' };
       if (active.unconfirmed) {
         const { unconfirmed: _, ...confirmed } = active;
-        await this.writeMeta([META_ACTIVE, confirmed]);
+        await this.writeMeta([[META_ACTIVE, confirmed]]);
         this.active = confirmed;
       }
       return this.report(s);
@@ -405,11 +407,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   /**
    * The active set, with its rollback target when that changes too, in one write: a kill -9 between
    * two writes left the new active set without the set it replaced as the last good one (nothing to
-   * roll back to), or the reverse (control audit, round 13).
+   * roll back to), or the reverse (control audit, round 13). `extra` joins the same write: a signed
+   * document's accepted version, stored separately before, was used up without its set after a
+   * kill -9 between the two writes (control audit, round 18).
    */
-  private async writeMeta(...entries: Array<[key: string, value: PersistedRuleSet] | undefined>): Promise<void> {
+  private async writeMeta(entries: Array<[key: string, value: PersistedRuleSet] | undefined>, extra: MetaWrites = []): Promise<void> {
     const writes = entries.filter((e) => e !== undefined).map(([key, value]) => [key, Buffer.from(JSON.stringify(value))] as const);
-    await this.deps.streams.putMetas(writes);
+    await this.deps.streams.putMetas([...writes, ...extra]);
     await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
   }
 }

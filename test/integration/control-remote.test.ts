@@ -340,6 +340,28 @@ test('replay: v3 active, a captured rollback and older signed sets replayed stay
   assert.equal(again.gw.rules.activeDefinition()?.version, 4);
 });
 
+test('a signed update whose set is refused after its checks (bad SQL) still uses its version, also after a restart', async (t) => {
+  const { gw, keys, dir } = await signedGateway(t);
+  const c = await client(t, url(gw));
+  // Not stored with a set (it has none to store): the accepted version is written on its own.
+  const bad = signedDoc(keys.privateKeyPem, { version: 2, ruleSet: JSON.parse(v(2, 'SELECT FROM nowhere')) as Record<string, unknown> });
+  let s = await update(gw, c, bad);
+  assert.equal(s.state, 'rejected', JSON.stringify(s));
+  assert.equal(s.code, 'GH_RULESET_INVALID');
+  assert.equal(s.acceptedVersion, 2);
+  assert.equal(s.activeVersion, 1);
+  await c.endAsync();
+  await gw.stop();
+  const again = await signedGateway(t, '', dir);
+  const c2 = await client(t, url(again.gw));
+  s = await update(again.gw, c2, bad);
+  assert.equal(s.code, 'GH_CONTROL_REPLAY', JSON.stringify(s));
+  assert.equal(s.acceptedVersion, 2);
+  s = await update(again.gw, c2, signedDoc(keys.privateKeyPem, { version: 3, ruleSet: JSON.parse(v(3)) as Record<string, unknown> }));
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.equal(s.acceptedVersion, 3);
+});
+
 test('control topic authorization: local clients may not write the status; control.publishers limits updates', async (t) => {
   const gw = await startInProcess(t, `control:\n  allowUnsigned: true\n  publishers: [ops]\n${RULES_V1}`);
   const registry = registries.get(gw)!;
