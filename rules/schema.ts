@@ -6,6 +6,7 @@ import { lazyPackage } from '../core/lazy-package.js';
 import { zodProblems } from '../core/validation.js';
 import { compileSql } from './sql/compiler.js';
 import type { RuleSetDefinition } from './types.js';
+import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from './yaml-depth.js';
 
 // Loaded with the first rule set file (a rule set given inline in the config needs no YAML parser).
 const yaml = lazyPackage<typeof import('yaml')>('yaml', 'reading rule set files');
@@ -105,7 +106,21 @@ export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> 
   } catch (err) {
     throw new GatehouseError('GH_CONFIG_READ', `cannot read rule set file: ${(err as Error).message}`, { where: path, cause: err });
   }
-  const doc = yaml().parseDocument(text, { prettyErrors: true });
+  const parser = yaml();
+  // Before the parser composes it (recursively): a file of 20 KB of '[' overflowed its stack, and a
+  // few SIGHUP reloads of it crashed the gateway (V8 out of memory).
+  const deep = nestsDeeperThan(parser, text, MAX_RULE_SET_DEPTH);
+  if (deep) {
+    throw new GatehouseError(
+      'GH_RULESET_INVALID',
+      `rule set file ${path} nests lists and objects deeper than ${MAX_RULE_SET_DEPTH} levels (a rule set needs about 10): not read`,
+      {
+        where: `${path}:${deep.line}:${deep.col}`,
+        hint: 'check that the file holds the rule set itself (version: N, rules: [...]) and that its brackets close',
+      },
+    );
+  }
+  const doc = parser.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
     const e = doc.errors[0]!;
     const lp = e.linePos?.[0];

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { isUpdateDocument } from '../control/document.js';
 import type { RuleUpdateStatus } from '../control/rule-set-target.js';
 import type { UpdateOrigin, UpdateVerifier } from '../control/verify.js';
+import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
 
 // Loaded with the first rule set sent as text (admin API, control plane): not at start.
 const yaml = lazyPackage<typeof import('yaml')>('yaml', 'rule sets sent as JSON/YAML text');
@@ -26,26 +27,6 @@ export function errorsOf(err: unknown): RuleUpdateStatus['errors'] {
     }));
   }
   return [{ rule: '', where: err instanceof GatehouseError ? (err.where ?? '') : '', message: errorMessage(err) }];
-}
-
-/**
- * Deepest nesting (collections inside collections) a rule set sent as text may have; a rule set
- * needs about 10 (the fleet example 8). The yaml package composes nodes recursively: 10,000
- * nested '[' (20 KB) crashed the whole gateway (V8 out of memory in a RegExp compile after the
- * stack overflow), and any deeper text overflowed the stack.
- */
-export const MAX_RULE_SET_DEPTH = 64;
-
-/** The text nests deeper than `limit`: yaml's lexer and CST parser keep their own stack, so the check itself cannot overflow. */
-function nestsDeeperThan(yamlParser: typeof import('yaml'), text: string, limit: number): boolean {
-  const parser = new yamlParser.Parser();
-  for (const lexeme of new yamlParser.Lexer().lex(text)) {
-    for (const _ of parser.next(lexeme)) {
-      // the finished top-level tokens are not needed: only the depth of the parser's stack
-    }
-    if (parser.stack.length > limit) return true;
-  }
-  return false;
 }
 
 export type RuleSetBytes = { ok: true; def: unknown; force: boolean } | { ok: false; errors: RuleUpdateStatus['errors']; code: ErrorCode };

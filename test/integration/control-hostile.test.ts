@@ -2,6 +2,7 @@
 // gateway process (the CLI's `start`), driven through its own broker and admin API.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
@@ -11,7 +12,7 @@ import type { JobRunEvent } from '../../gateway/control/jobs.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { startGateway } from '../../gateway/runtime/index.js';
-import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { metricValue, needBinary, tempDir, waitForEvent, waitUntil, withTimeout } from '../helpers/index.js';
 import { tcpProxy } from '../helpers/industrial.js';
 import { startMosquitto } from '../helpers/peers.js';
@@ -171,4 +172,45 @@ test('a control broker that disconnects the gateway for publishing its status (A
   await waitUntil(() => lines.filter((l) => l.msg === 'control channel offline').length >= 4, 'more reconnects', 15_000);
   assert.equal(lines.filter((l) => /closes the connection right after/.test(l.msg)).length, 1);
   assert.equal(await metricValue(registry, 'gatehouse_control_channel_connected', { channel: url }), 0);
+});
+
+test('a rules file nested 10,000 deep is refused naming the file at start, at each SIGHUP reload (the gateway keeps running) and by `rules check`', async (t) => {
+  const dir = await tempDir(t);
+  const rulesFile = join(dir, 'rules.yaml');
+  const deep = `{"version":2,"rules":[{"name":"x","sql":"SELECT * FROM 'a'","actions":[],"d":${'['.repeat(10_000)}${']'.repeat(10_000)}}]}`;
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const refused = new RegExp(`rule set file ${rulesFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} nests lists and objects deeper than 64 levels`);
+
+  // At start: a configuration error naming the file (it said 'Maximum call stack size exceeded').
+  await writeFile(rulesFile, deep);
+  const { cmd, args } = cliCommand();
+  const start = spawnSync(cmd, [...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(start.status, 78, start.stderr);
+  assert.match(start.stderr, refused);
+  assert.match(start.stderr, /rules\.yaml:1:\d+/, 'where the nesting goes too deep');
+  // `gatehouse rules check` (V8 ran out of memory: a crash dump, exit 134).
+  const check = spawnSync(cmd, [...args, 'rules', 'check', rulesFile], { encoding: 'utf8', timeout: 30_000 });
+  assert.notEqual(check.status, 0);
+  assert.match(check.stdout + check.stderr, refused);
+  assert.doesNotMatch(check.stderr, /heap out of memory/);
+
+  // At each SIGHUP reload: a few reloads of it crashed the gateway (V8 out of memory in a RegExp compile).
+  await writeFile(rulesFile, 'version: 1\nrules: []\n');
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  await writeFile(rulesFile, deep);
+  const failed = () => gw.logs.filter((l) => l.msg === 'reload failed; nothing changed');
+  for (let i = 1; i <= 5; i++) {
+    gw.proc.kill('SIGHUP');
+    const entry = await waitUntil(() => failed()[i - 1], `reload ${i} refused`, 15_000);
+    assert.match(String(entry.err), refused);
+  }
+  assert.equal(gw.proc.exitCode, null, 'the gateway is still running');
+  await writeFile(rulesFile, 'version: 2\nrules: []\n');
+  gw.proc.kill('SIGHUP');
+  await waitUntil(
+    async () => ((await (await fetch(`${gw.adminUrl}/api/rules`)).json()) as { activeVersion: number }).activeVersion === 2,
+    'the fixed file reloads',
+    15_000,
+  );
 });
