@@ -122,6 +122,7 @@ class Engine implements RuleEngine {
         checkpointMaxBytesPerSec: opts.checkpointMaxBytesPerSec,
         maxGroups: opts.maxGroups,
         maxGroupStates: opts.maxGroupStates,
+        maxGroupBytes: opts.maxGroupBytes,
         maxRowsPerWindow: opts.maxRowsPerWindow,
       }),
       emit: (rule, rows) => this.emitLater(rule, rows),

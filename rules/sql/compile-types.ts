@@ -62,11 +62,18 @@ export interface WindowRuntime {
   /** Group states of a tumbling or hopping window rule across its open windows. */
   maxGroupStates: number;
   maxRowsPerWindow: number;
+  /** Bytes the groups of a window rule hold (kept messages once, rows); default 64 MiB. */
+  maxGroupBytes?: number;
+  /** Groups were evicted by maxGroupBytes (the host logs it at a bounded rate). */
+  onBudgetEvict?(info: { evicted: number; bytes: number; maxGroupBytes: number }): void;
 }
 
 export interface WindowStats {
   late: number;
+  /** Groups evicted by a bound (maxGroups, maxGroupStates, maxGroupBytes). */
   evicted: number;
+  /** Of those, evicted by maxGroupBytes. */
+  evictedBytes: number;
   droppedRows: number;
   invalidTimestamps: number;
 }

@@ -61,6 +61,8 @@ export interface RowGroup {
   vals: Value[][];
   head: number;
   seen: number;
+  /** The bytes of its rows from head on (maxGroupBytes; not checkpointed: counted at restore). */
+  bytes: number;
   last: Message;
   /** Processing time: wall clock minus elapsed time when the last row came (not checkpointed). */
   skew?: number;
@@ -268,6 +270,6 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
     pending: (st.pending ?? []).map(([ts, key, vals, m]) => ({ ts, key, vals: vals.map(loadValue), msg: msg(m) })),
     panes: new Map(st.panes.map(([s, groups]) => [s, new Map(groups.map(([k, g]) => [k, accGroup(g)]))])),
     sessions: new Map(st.sessions.map(([k, g]) => [k, accGroup(g)])),
-    rowGroups: new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, last: msg(m) }])),
+    rowGroups: new Map(st.rows.map(([k, ts, vals, seen, m]) => [k, { ts, vals: vals.map(loadRow), head: 0, seen, bytes: 0, last: msg(m) }])),
   };
 }

@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import type { CompiledQuery, WindowEmission } from '../sql/compile-types.js';
 import { EvalContext } from '../sql/context.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
@@ -67,12 +68,15 @@ export class StatefulRules {
   private attached = false;
   /** Per live stateful rule: log its inputs on a topic match (detectors) or on a window add only. */
   private logModes = new Map<CompiledRule, 'match' | 'add'>();
+  /** maxGroupBytes evictions: one line per rule a minute at most (a flood evicts per event). */
+  private readonly budgetLog: RateLog;
 
   constructor(private readonly deps: StatefulHostDeps) {
     this.journal = deps.inputLog ? new InputJournal(deps.inputLog) : undefined;
     // The input log filling up: checkpoint now (after the handle() that appended), so it is reclaimed.
     if (this.journal) this.journal.onPressure = () => queueMicrotask(() => void (this.stopped ? undefined : this.checkpoint()));
     this.states = new RuleCheckpoints(deps.store, this.journal, deps.log);
+    this.budgetLog = rateLimitedLog(deps.log, 'warn', 60_000);
     this.registerMetrics();
   }
 
@@ -156,6 +160,13 @@ export class StatefulRules {
       maxGroups: this.deps.options.maxGroups,
       maxGroupStates: this.deps.options.maxGroupStates,
       maxRowsPerWindow: this.deps.options.maxRowsPerWindow,
+      maxGroupBytes: this.deps.options.maxGroupBytes,
+      onBudgetEvict: (info) =>
+        this.budgetLog(
+          entry.rule.name,
+          { rule: entry.rule.name, ...info },
+          'window groups evicted: the groups of this windowed rule held more than ruleState.maxGroupBytes (large payloads on many group keys); the oldest groups were dropped (gatehouse_window_evicted_groups_total{reason="bytes"}). Raise ruleState.maxGroupBytes if the gateway has the memory, or group by fewer keys',
+        ),
     });
   }
 

@@ -28,7 +28,24 @@ export function registerStatefulMetrics(reg: Registry, names: string[], src: Sta
     else counter(reg, name, help, ['rule'], { collect });
   };
   perRule('gatehouse_window_late_events_total', 'Event-time events older than the watermark (dropped)', (q) => q.windowed?.stats.late ?? 0);
-  perRule('gatehouse_window_evicted_groups_total', 'Window groups evicted by the maxGroups bound', (q) => q.windowed?.stats.evicted ?? 0);
+  names.push('gatehouse_window_evicted_groups_total');
+  counter(
+    reg,
+    'gatehouse_window_evicted_groups_total',
+    'Window groups evicted, by reason: groups (the maxGroups or maxGroupStates bound), bytes (the maxGroupBytes budget)',
+    ['rule', 'reason'],
+    {
+      collect() {
+        this.reset();
+        for (const [rule, q] of src.queries()) {
+          const s = q.windowed?.stats;
+          if (!s) continue;
+          if (s.evicted > s.evictedBytes) this.inc({ rule, reason: 'groups' }, s.evicted - s.evictedBytes);
+          if (s.evictedBytes) this.inc({ rule, reason: 'bytes' }, s.evictedBytes);
+        }
+      },
+    },
+  );
   perRule(
     'gatehouse_window_dropped_rows_total',
     'Rows dropped by the maxRowsPerWindow bound (sliding, collect, percentile)',

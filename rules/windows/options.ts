@@ -23,6 +23,14 @@ export const statefulOptionsSchema = z.strictObject({
     .describe(
       "Group states kept per tumbling or hopping window rule across its open windows, a hopping window's event being in size/hop of them (~400 bytes each: ~40 MB at the default): beyond, the oldest group of the window it joins (or of the oldest window) is evicted and counted. The default holds 10,000 devices in 10 overlapping windows; raise it for more. maxGroups bounds one window: with size/hop 1,000, 10,000 topics made 10 million states (2.5 GB)",
     ),
+  maxGroupBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024)
+    .describe(
+      'Bytes the groups of one windowed rule may hold (the last message each group keeps for SELECT * and bare fields, a message shared by a hopping window\'s windows counted once, the rows of sliding and count windows, events waiting for the watermark): beyond, the oldest groups are evicted (counted in gatehouse_window_evicted_groups_total{reason="bytes"}, logged at most once a minute). 64 MiB (default) is a few rules on a Raspberry Pi with 1 GB; 10,000 devices of 1 KB payloads need ~13 MB. maxGroups alone let 10,000 groups of 256 KiB payloads hold 2.5 GiB',
+    ),
   maxRowsPerWindow: z
     .number()
     .int()

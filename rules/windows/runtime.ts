@@ -12,6 +12,7 @@ import { keyPart, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
 import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
+import { GroupBytes, rowBytes } from './group-bytes.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
@@ -20,13 +21,13 @@ import { EventOrder, toTimestamp } from './event-time.js';
 // The compiler imports the plan types with the runner.
 export type { AggSlot, WindowPlan } from './plan.js';
 
-const DEFAULT_LIMITS = { maxGroups: 10_000, maxGroupStates: 100_000, maxRowsPerWindow: 10_000 };
+const DEFAULT_LIMITS = { maxGroups: 10_000, maxGroupStates: 100_000, maxRowsPerWindow: 10_000, maxGroupBytes: 64 * 1024 * 1024 };
 
 /** A change of (wall clock - elapsed time) at least this large is a clock step (ms). */
 const STEP_MS = 1000;
 
 export class WindowRunner implements WindowedQuery {
-  readonly stats: WindowStats = { late: 0, evicted: 0, droppedRows: 0, invalidTimestamps: 0 };
+  readonly stats: WindowStats = { late: 0, evicted: 0, evictedBytes: 0, droppedRows: 0, invalidTimestamps: 0 };
   private rt: WindowRuntime | undefined;
   private readonly timer = new CloseTimer(() => this.onTimer());
   /**
@@ -46,6 +47,10 @@ export class WindowRunner implements WindowedQuery {
   private panes = new Map<number, Map<string, AccGroup>>();
   /** Time windows: the groups of every open pane (bounded by maxGroupStates). */
   private paneGroups = 0;
+  /** Time windows: group key -> open panes holding it (Map order = creation order: maxGroupBytes evicts the oldest). */
+  private paneKeys = new Map<string, number>();
+  /** The bytes the groups hold (kept messages once, rows), bounded by maxGroupBytes. */
+  private readonly held = new GroupBytes();
   /** Sessions, sliding and count windows: group key -> state (Map order = creation order). */
   private sessions = new Map<string, AccGroup>();
   private rowGroups = new Map<string, RowGroup>();
@@ -70,6 +75,10 @@ export class WindowRunner implements WindowedQuery {
     return this.rt?.maxGroupStates ?? DEFAULT_LIMITS.maxGroupStates;
   }
 
+  private get maxGroupBytes(): number {
+    return this.rt?.maxGroupBytes ?? DEFAULT_LIMITS.maxGroupBytes;
+  }
+
   private get maxRows(): number {
     return this.rt?.maxRowsPerWindow ?? DEFAULT_LIMITS.maxRowsPerWindow;
   }
@@ -81,6 +90,7 @@ export class WindowRunner implements WindowedQuery {
   start(rt: WindowRuntime): void {
     this.rt = rt;
     this.aggCtx.maxRows = rt.maxRowsPerWindow;
+    this.enforceBudget(undefined); // a state restored before start, under a lower budget
     this.reschedule();
   }
 
@@ -119,6 +129,7 @@ export class WindowRunner implements WindowedQuery {
     if (p.eventTime && p.lateness > 0) return this.addOutOfOrder(ts, key, msg);
     this.vals = vals;
     let out = this.route(ts, key, msg);
+    this.enforceBudget(key);
     if (p.eventTime) {
       if (ts > this.maxTs) this.maxTs = ts;
       this.fedTs = ts;
@@ -137,16 +148,20 @@ export class WindowRunner implements WindowedQuery {
    */
   private addOutOfOrder(ts: number, key: string, msg: Message): WindowEmission[] | undefined {
     this.order.insert({ ts, key, msg, vals: this.scratch.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)) });
+    this.held.hold(msg);
     if (ts > this.maxTs) this.maxTs = ts;
     const wm = this.maxTs - this.plan.lateness;
     let out: WindowEmission[] | undefined;
     const push = (rows: WindowEmission[] | undefined): void => {
       if (rows?.length) (out ??= []).push(...rows);
     };
-    const next = () => (this.order.size > this.maxRows ? this.order.shift() : this.order.shift(wm));
+    // Beyond maxRowsPerWindow waiting events, or maxGroupBytes, the oldest is fed at once.
+    const next = () => (this.order.size > this.maxRows || this.held.total > this.maxGroupBytes ? this.order.shift() : this.order.shift(wm));
     for (let e = next(); e; e = next()) {
       this.vals = e.vals;
       push(this.route(e.ts, e.key, e.msg));
+      this.held.release(e.msg);
+      this.enforceBudget(e.key);
       this.fedTs = e.ts;
       push(this.advance(e.ts));
     }
@@ -190,7 +205,9 @@ export class WindowRunner implements WindowedQuery {
         g = { accs: this.newAccs(), last: msg, start: s, lastTs: ts };
         pane.set(key, g);
         this.paneGroups++;
-      }
+        this.paneKeys.set(key, (this.paneKeys.get(key) ?? 0) + 1);
+        this.held.hold(msg);
+      } else this.held.swap(g.last, msg);
       this.feed(g.accs);
       g.last = msg;
       g.lastTs = ts;
@@ -201,12 +218,75 @@ export class WindowRunner implements WindowedQuery {
     for (let i = 0; i < accs.length; i++) accs[i]!.add(this.vals[i]);
   }
 
-  private evictOldest(m: Map<string, unknown>): void {
-    const first = m.keys().next();
+  /** Evict the oldest group of m (sessions, rows), or of a pane (its caller keeps paneGroups). */
+  private evictOldest(m: Map<string, AccGroup | RowGroup>): void {
+    const first = m.entries().next();
     if (!first.done) {
-      m.delete(first.value);
+      m.delete(first.value[0]);
+      this.forget(first.value[0], first.value[1]);
       this.stats.evicted++;
     }
+  }
+
+  /** A group left the state (closed or evicted): what it held is no longer counted. */
+  private forget(key: string, g: AccGroup | RowGroup): void {
+    this.held.release(g.last);
+    if ('ts' in g) this.held.rows(-g.bytes);
+    else if (this.plan.spec.kind === 'tumbling' || this.plan.spec.kind === 'hopping') {
+      const n = (this.paneKeys.get(key) ?? 1) - 1;
+      if (n > 0) this.paneKeys.set(key, n);
+      else this.paneKeys.delete(key);
+    }
+  }
+
+  /**
+   * maxGroupBytes: while the groups hold more, the oldest created group other than `keep` (the
+   * one the event joined) is evicted; for a time window, the key in every open window, which is
+   * what frees the message its windows share. Counted, and logged at a bounded rate.
+   */
+  private enforceBudget(keep: string | undefined): void {
+    const limit = this.maxGroupBytes;
+    if (this.held.total <= limit) return;
+    const before = this.held.total;
+    let n = 0;
+    while (this.held.total > limit) {
+      const k = this.evictForBytes(keep);
+      if (k === 0) break;
+      n += k;
+    }
+    if (n === 0) return;
+    this.stats.evicted += n;
+    this.stats.evictedBytes += n;
+    this.rt?.onBudgetEvict?.({ evicted: n, bytes: before, maxGroupBytes: limit });
+  }
+
+  private evictForBytes(keep: string | undefined): number {
+    const spec = this.plan.spec;
+    if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
+      for (const key of this.paneKeys.keys()) {
+        if (key === keep) continue;
+        let n = 0;
+        for (const pane of this.panes.values()) {
+          const g = pane.get(key);
+          if (!g) continue;
+          pane.delete(key);
+          this.held.release(g.last);
+          this.paneGroups--;
+          n++;
+        }
+        this.paneKeys.delete(key);
+        return n;
+      }
+      return 0;
+    }
+    const m: Map<string, AccGroup | RowGroup> = spec.kind === 'session' ? this.sessions : this.rowGroups;
+    for (const [key, g] of m) {
+      if (key === keep) continue;
+      m.delete(key);
+      this.forget(key, g);
+      return 1;
+    }
+    return 0;
   }
 
   /**
@@ -231,6 +311,7 @@ export class WindowRunner implements WindowedQuery {
     if (g && (ts - g.lastTs >= timeout || ts - g.start >= maxDuration)) {
       // Its close was due (a late timer, or event time): emit it before opening the next one.
       this.sessions.delete(key);
+      this.forget(key, g);
       out = this.rows([this.closing(g, this.deadline(g))]);
       g = undefined;
     }
@@ -238,7 +319,8 @@ export class WindowRunner implements WindowedQuery {
       if (this.sessions.size >= this.maxGroups) this.evictOldest(this.sessions);
       g = { accs: this.newAccs(), last: msg, start: ts, lastTs: ts };
       this.sessions.set(key, g);
-    }
+      this.held.hold(msg);
+    } else this.held.swap(g.last, msg);
     this.feed(g.accs);
     g.last = msg;
     if (ts > g.lastTs || g.skew === undefined) {
@@ -262,21 +344,24 @@ export class WindowRunner implements WindowedQuery {
     let g = this.rowGroups.get(key);
     if (!g) {
       if (this.rowGroups.size >= this.maxGroups) this.evictOldest(this.rowGroups);
-      g = { ts: [], vals: [], head: 0, seen: 0, last: msg };
+      g = { ts: [], vals: [], head: 0, seen: 0, bytes: 0, last: msg };
       this.rowGroups.set(key, g);
-    }
+      this.held.hold(msg);
+    } else this.held.swap(g.last, msg);
     if (!this.plan.eventTime && this.rt) this.rebaseRows(g, this.rt.skew());
+    const row = this.vals.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
     g.ts.push(ts);
-    g.vals.push(this.vals.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v)));
+    g.vals.push(row);
+    this.rowHeld(g, rowBytes(row));
     g.last = msg;
     g.seen++;
     const spec = this.plan.spec;
     const keep = spec.kind === 'count' ? spec.n : this.maxRows;
     if (spec.kind === 'sliding') {
-      while (g.head < g.ts.length && g.ts[g.head]! <= ts - spec.size) g.head++;
+      while (g.head < g.ts.length && g.ts[g.head]! <= ts - spec.size) this.dropHead(g);
     }
     while (g.ts.length - g.head > keep) {
-      g.head++;
+      this.dropHead(g);
       if (spec.kind === 'sliding') this.stats.droppedRows++;
     }
     if (g.head > 64 && g.head * 2 > g.ts.length) {
@@ -291,8 +376,20 @@ export class WindowRunner implements WindowedQuery {
       g.ts = [];
       g.vals = [];
       g.head = 0;
+      this.rowHeld(g, -g.bytes);
     }
     return em;
+  }
+
+  private rowHeld(g: RowGroup, delta: number): void {
+    g.bytes += delta;
+    this.held.rows(delta);
+  }
+
+  /** The oldest row of g leaves it. */
+  private dropHead(g: RowGroup): void {
+    this.rowHeld(g, -rowBytes(g.vals[g.head]!));
+    g.head++;
   }
 
   /**
@@ -338,6 +435,7 @@ export class WindowRunner implements WindowedQuery {
         const pane = this.panes.get(s)!;
         this.panes.delete(s);
         this.paneGroups -= pane.size;
+        for (const [k, g] of pane) this.forget(k, g);
         this.paneSkew.delete(s);
         const rows = this.rows([...pane.values()].map((g) => this.closing(g, s + spec.size)));
         if (rows.length) (out ??= []).push(...rows);
@@ -350,6 +448,7 @@ export class WindowRunner implements WindowedQuery {
         const d = this.deadline(g);
         if (due(d, g.skew)) {
           this.sessions.delete(k);
+          this.forget(k, g);
           closing.push(this.closing(g, d));
         } else {
           next = Math.min(next, d);
@@ -441,6 +540,25 @@ export class WindowRunner implements WindowedQuery {
     });
   }
 
+  /** What a restored state holds, within maxGroupBytes (a checkpoint of a larger budget, or of a version without it). */
+  private recount(): void {
+    this.held.clear();
+    this.paneKeys.clear();
+    for (const e of this.order.all()) this.held.hold(e.msg);
+    for (const pane of this.panes.values())
+      for (const [k, g] of pane) {
+        this.held.hold(g.last);
+        this.paneKeys.set(k, (this.paneKeys.get(k) ?? 0) + 1);
+      }
+    for (const g of this.sessions.values()) this.held.hold(g.last);
+    for (const g of this.rowGroups.values()) {
+      this.held.hold(g.last);
+      g.bytes = 0;
+      for (let r = g.head; r < g.vals.length; r++) this.rowHeld(g, rowBytes(g.vals[r]!));
+    }
+    this.enforceBudget(undefined);
+  }
+
   restore(bytes: Buffer): void {
     const st = loadGroups(this.shape, bytes);
     this.maxTs = st.maxTs;
@@ -455,6 +573,7 @@ export class WindowRunner implements WindowedQuery {
     for (const g of this.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
     this.nextDueElapsed = this.nextDeadline - (this.rt?.skew() ?? 0);
     this.rowGroups = st.rowGroups;
+    this.recount();
     if (this.rt) {
       this.timer.cancel(this.rt);
       this.reschedule();

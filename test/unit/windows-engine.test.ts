@@ -417,7 +417,7 @@ test('a window checkpoint too long for one JSON text is written a group a line a
       [1000, new Map([['k1', group(shared, 1000)]])],
     ]),
     sessions: new Map([['s', group(m('a/s', 'ses'), 3)]]),
-    rowGroups: new Map([['r', { ts: [1, 2], vals: [[1], [new WholeDecimal(2)]], head: 0, seen: 2, last: m('a/r', 'row') }]]),
+    rowGroups: new Map([['r', { ts: [1, 2], vals: [[1], [new WholeDecimal(2)]], head: 0, seen: 2, bytes: 0, last: m('a/r', 'row') }]]),
   };
   const text = saveGroups(shape, st);
   const lines = saveGroups(shape, st, true);
