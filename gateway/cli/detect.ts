@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { errorMessage } from '../../core/errors.js';
-import { createDetector, DEFAULT_DETECTOR, detectorsHelp, type Detector, type ParamValue } from '../../rules/anomaly/index.js';
+import { createDetector, DEFAULT_DETECTOR, detectorsHelp, finiteScore, type Detector, type ParamValue } from '../../rules/anomaly/index.js';
 import type { CliIO } from './io.js';
 
 const USAGE = 'usage: gatehouse detect [--detector NAME] [--param key=value ...] --input FILE.csv';
@@ -113,7 +113,8 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
       const text = comma < 0 ? '' : raw.slice(comma + 1).trim();
       const value = text === '' ? NaN : Number(text);
       let score = 0;
-      if (Number.isFinite(value)) score = det.update(value);
+      // Beyond a double: the largest finite number, as the SQL functions give it (it was Infinity).
+      if (Number.isFinite(value)) score = finiteScore(det.update(value));
       else if (badRows++ === 0) {
         firstBad = lineNo;
         io.stderr.write(`gatehouse detect: warning: ${parsed.input}:${lineNo}: value '${text.slice(0, 40)}' is not a number; row kept with score 0\n`);

@@ -15,6 +15,15 @@ export type { StageName } from './auto-stages.js';
 export type { Detector, DetectorInfo, ParamSpec, ParamValue, DetectorParams, InputAttribution, RcfExplanation } from './types.js';
 export { ZScoreDetector, EwmaDetector, RcfDetector, AutoDetector, CadDetector, AUTO_THRESHOLD };
 
+/**
+ * A score as the SQL functions and `gatehouse detect` give it: one beyond a double (a glitch of
+ * 1e308 against a steady series: zscore divides by a tiny deviation) is the largest finite number,
+ * 1.7976931348623157e308, so an alert (JSON) or a CSV row carries a number, not null or Infinity.
+ */
+export function finiteScore(s: number): number {
+  return Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, s));
+}
+
 /** Name of the detector used when none is given (CLI, rules). */
 export const DEFAULT_DETECTOR = 'auto';
 

@@ -106,3 +106,17 @@ test('--help lists every detector and its params', async () => {
     assert.ok(r.out.includes(word), `help mentions ${word}`);
   }
 });
+
+test('a score beyond a double is the largest finite number, as the SQL functions give it (detect printed Infinity)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'glitch.csv');
+  const rows = ['timestamp,value'];
+  for (let i = 0; i < 300; i++) rows.push(`${i},${20 + (i % 3) * 0.1}`);
+  rows.push('300,1e308');
+  await writeFile(file, `${rows.join('\n')}\n`);
+  for (const argv of [['--detector', 'zscore', '--param', 'window=5'], ['--detector', 'ewma'], []]) {
+    const r = await run([...argv, '--input', file]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out.trimEnd().split('\n').at(-1), '300,1e308,1.7976931348623157e+308', argv.join(' ') || 'auto');
+  }
+});

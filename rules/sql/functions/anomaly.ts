@@ -8,6 +8,7 @@ import {
   DEFAULT_DETECTOR,
   autoExplain,
   createDetector,
+  finiteScore,
   rcfExplain,
   restoreDetector,
   type Detector,
@@ -24,7 +25,7 @@ import { define, type CallSite, type FunctionRegistry, type StatefulInstance } f
  */
 function score(s: number): Value {
   if (Number.isNaN(s)) return undefined;
-  const v = Math.max(-Number.MAX_VALUE, Math.min(Number.MAX_VALUE, s));
+  const v = finiteScore(s);
   return Number.isInteger(v) ? new WholeDecimal(v) : v;
 }
 
