@@ -8,12 +8,15 @@
 // (saved with checkpoint-values.ts, so a whole Decimal is still one after a restore).
 import { decimal, isInt, isObject, toNumber, type Value } from '../sql/values.js';
 import { loadValue, saveValue } from './checkpoint-values.js';
+import { valueBytes } from './group-bytes.js';
 
 export interface Acc {
   add(v: Value): void;
   result(): Value;
   save(): unknown;
   load(s: unknown): void;
+  /** Bytes of the values it holds (collect, percentile, first/last), for maxGroupBytes; none: O(1) state. */
+  bytes?(): number;
 }
 
 export interface AggContext {
@@ -128,13 +131,18 @@ class Extreme implements Acc {
 class FirstLast implements Acc {
   v: Value = undefined;
   has = false;
+  private held = 0;
   constructor(private readonly last: boolean) {}
   add(v: Value): void {
     if (v === undefined) return;
     if (!this.has || this.last) {
       this.v = Buffer.isBuffer(v) ? v.toString('utf8') : v;
       this.has = true;
+      this.held = valueBytes(this.v);
     }
+  }
+  bytes(): number {
+    return this.held;
   }
   result(): Value {
     return this.v;
@@ -147,20 +155,28 @@ class FirstLast implements Acc {
       // Checkpoints written before values kept their type: [] or [value].
       this.has = s.length > 0;
       this.v = s[0] as Value;
+      this.held = valueBytes(this.v);
       return;
     }
     this.has = isObject(s);
     this.v = this.has ? loadValue((s as { value?: unknown }).value) : undefined;
+    this.held = this.has ? valueBytes(this.v) : 0;
   }
 }
 
 class Collect implements Acc {
   items: Value[] = [];
+  private held = 0;
   constructor(private readonly ctx: AggContext) {}
   add(v: Value): void {
     if (v === undefined) return;
     if (this.items.length >= this.ctx.maxRows) return this.ctx.onDrop();
-    this.items.push(Buffer.isBuffer(v) ? v.toString('utf8') : v);
+    const item = Buffer.isBuffer(v) ? v.toString('utf8') : v;
+    this.items.push(item);
+    this.held += 8 + valueBytes(item);
+  }
+  bytes(): number {
+    return this.held;
   }
   result(): Value {
     return this.items.slice();
@@ -173,6 +189,7 @@ class Collect implements Acc {
     // An array: a checkpoint written before values kept their type.
     const items = Array.isArray(s) ? s : isObject(s) ? loadValue(s.items) : undefined;
     this.items = Array.isArray(items) ? items : [];
+    this.held = this.items.reduce((n: number, x) => n + 8 + valueBytes(x), 0);
   }
 }
 
@@ -200,6 +217,9 @@ class Percentile implements Acc {
   }
   save(): unknown {
     return this.xs;
+  }
+  bytes(): number {
+    return 8 * this.xs.length;
   }
   load(s: unknown): void {
     this.xs = Array.isArray(s) ? (s as number[]) : [];

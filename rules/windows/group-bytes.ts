@@ -2,7 +2,8 @@
 // (a hopping window's size/hop groups of one key, and an event waiting for the watermark, share
 // one message), plus the rows of sliding and count windows. An estimate of the heap they take,
 // cheap enough to keep per event: a message is its payload, topic and MQTT 5 properties plus a
-// fixed overhead; a row its aggregate argument values plus a fixed overhead.
+// fixed overhead; a row its aggregate argument values plus a fixed overhead; the values collect,
+// percentile and first/last keep in a time window's or session's accumulators likewise.
 import type { Message } from '../../core/message.js';
 import type { Value } from '../sql/values.js';
 
@@ -43,6 +44,13 @@ export function valueBytes(v: Value | unknown): number {
 export function rowBytes(vals: readonly Value[]): number {
   let n = ROW_OVERHEAD;
   for (const v of vals) n += valueBytes(v);
+  return n;
+}
+
+/** What the accumulators of a time window or session group hold (collect, percentile, first/last). */
+export function accBytes(accs: ReadonlyArray<{ bytes?(): number }>): number {
+  let n = 0;
+  for (const a of accs) n += a.bytes?.() ?? 0;
   return n;
 }
 

@@ -48,6 +48,8 @@ export function keptMessage(msg: Message): Message {
 /** A group of a time window or a session: incremental accumulators. */
 export interface AccGroup {
   accs: Acc[];
+  /** The bytes its accumulators hold (collect, percentile, first/last; maxGroupBytes; not checkpointed). */
+  bytes?: number;
   last: Message;
   start: number;
   lastTs: number;

@@ -29,7 +29,7 @@ export const statefulOptionsSchema = z.strictObject({
     .min(1024)
     .default(64 * 1024 * 1024)
     .describe(
-      'Bytes the groups of one windowed rule may hold (the last message each group keeps for SELECT * and bare fields, a message shared by a hopping window\'s windows counted once, the rows of sliding and count windows, events waiting for the watermark): beyond, the oldest groups are evicted (counted in gatehouse_window_evicted_groups_total{reason="bytes"}, logged at most once a minute). 64 MiB (default) is a few rules on a Raspberry Pi with 1 GB; 10,000 devices of 1 KB payloads need ~13 MB. maxGroups alone let 10,000 groups of 256 KiB payloads hold 2.5 GiB',
+      'Bytes the groups of one windowed rule may hold (the last message each group keeps for SELECT * and bare fields, a message shared by a hopping window\'s windows counted once, the rows of sliding and count windows, the values collect/percentile/first/last keep, events waiting for the watermark): beyond, the oldest groups are evicted (counted in gatehouse_window_evicted_groups_total{reason="bytes"}, logged at most once a minute). 64 MiB (default) is a few rules on a Raspberry Pi with 1 GB; 10,000 devices of 1 KB payloads need ~13 MB. maxGroups alone let 10,000 groups of 256 KiB payloads hold 2.5 GiB',
     ),
   maxRowsPerWindow: z
     .number()

@@ -12,7 +12,7 @@ import { keyPart, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
 import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
-import { GroupBytes, rowBytes } from './group-bytes.js';
+import { accBytes, GroupBytes, rowBytes } from './group-bytes.js';
 import type { WindowPlan } from './plan.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
@@ -60,11 +60,14 @@ export class WindowRunner implements WindowedQuery {
   /** The aggregate arguments of the event being fed (scratch, or a pending event's own). */
   private vals: Value[];
   private readonly scratch: Value[];
+  /** Some aggregate keeps values (collect, percentile, first/last): count them for maxGroupBytes. */
+  private readonly accHold: boolean;
 
   constructor(private readonly plan: WindowPlan) {
     this.aggCtx = { maxRows: DEFAULT_LIMITS.maxRowsPerWindow, onDrop: () => void this.stats.droppedRows++ };
     this.scratch = new Array<Value>(plan.aggs.length);
     this.vals = this.scratch;
+    this.accHold = this.newAccs().some((a) => a.bytes !== undefined);
   }
 
   private get maxGroups(): number {
@@ -208,7 +211,7 @@ export class WindowRunner implements WindowedQuery {
         this.paneKeys.set(key, (this.paneKeys.get(key) ?? 0) + 1);
         this.held.hold(msg);
       } else this.held.swap(g.last, msg);
-      this.feed(g.accs);
+      this.feedGroup(g);
       g.last = msg;
       g.lastTs = ts;
     }
@@ -216,6 +219,15 @@ export class WindowRunner implements WindowedQuery {
 
   private feed(accs: Acc[]): void {
     for (let i = 0; i < accs.length; i++) accs[i]!.add(this.vals[i]);
+  }
+
+  /** Feed a group's accumulators and count what they hold (collect, percentile, first/last). */
+  private feedGroup(g: AccGroup): void {
+    this.feed(g.accs);
+    if (!this.accHold) return;
+    const b = accBytes(g.accs);
+    this.held.rows(b - (g.bytes ?? 0));
+    g.bytes = b;
   }
 
   /** Evict the oldest group of m (sessions, rows), or of a pane (its caller keeps paneGroups). */
@@ -231,8 +243,9 @@ export class WindowRunner implements WindowedQuery {
   /** A group left the state (closed or evicted): what it held is no longer counted. */
   private forget(key: string, g: AccGroup | RowGroup): void {
     this.held.release(g.last);
-    if ('ts' in g) this.held.rows(-g.bytes);
-    else if (this.plan.spec.kind === 'tumbling' || this.plan.spec.kind === 'hopping') {
+    this.held.rows(-(g.bytes ?? 0));
+    if ('ts' in g) return;
+    if (this.plan.spec.kind === 'tumbling' || this.plan.spec.kind === 'hopping') {
       const n = (this.paneKeys.get(key) ?? 1) - 1;
       if (n > 0) this.paneKeys.set(key, n);
       else this.paneKeys.delete(key);
@@ -271,6 +284,7 @@ export class WindowRunner implements WindowedQuery {
           if (!g) continue;
           pane.delete(key);
           this.held.release(g.last);
+          this.held.rows(-(g.bytes ?? 0));
           this.paneGroups--;
           n++;
         }
@@ -321,7 +335,7 @@ export class WindowRunner implements WindowedQuery {
       this.sessions.set(key, g);
       this.held.hold(msg);
     } else this.held.swap(g.last, msg);
-    this.feed(g.accs);
+    this.feedGroup(g);
     g.last = msg;
     if (ts > g.lastTs || g.skew === undefined) {
       g.lastTs = Math.max(g.lastTs, ts);
@@ -547,16 +561,22 @@ export class WindowRunner implements WindowedQuery {
     for (const e of this.order.all()) this.held.hold(e.msg);
     for (const pane of this.panes.values())
       for (const [k, g] of pane) {
-        this.held.hold(g.last);
+        this.recountAccs(g);
         this.paneKeys.set(k, (this.paneKeys.get(k) ?? 0) + 1);
       }
-    for (const g of this.sessions.values()) this.held.hold(g.last);
+    for (const g of this.sessions.values()) this.recountAccs(g);
     for (const g of this.rowGroups.values()) {
       this.held.hold(g.last);
       g.bytes = 0;
       for (let r = g.head; r < g.vals.length; r++) this.rowHeld(g, rowBytes(g.vals[r]!));
     }
     this.enforceBudget(undefined);
+  }
+
+  private recountAccs(g: AccGroup): void {
+    this.held.hold(g.last);
+    g.bytes = accBytes(g.accs);
+    this.held.rows(g.bytes);
   }
 
   restore(bytes: Buffer): void {

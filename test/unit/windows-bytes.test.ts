@@ -122,6 +122,26 @@ test('maxGroupBytes counts the rows of a sliding window: a group with many large
   b.engine.close();
 });
 
+test('maxGroupBytes counts the values collect() keeps in a tumbling window and a session (up to maxRowsPerWindow a group)', async () => {
+  for (const win of ['TUMBLINGWINDOW(mi, 10)', 'SESSIONWINDOW(mi, 10, 5)']) {
+    const { timers, out, send, evicted, engine } = setup(`SELECT k, count(*) AS n, collect(s) AS c FROM 'c' GROUP BY k, ${win}`, {
+      start: 500,
+      maxGroupBytes: 1024 * KiB,
+    });
+    // 60 values of 10 KiB a key: ~600 KiB; the messages are only the last one a group.
+    for (let i = 0; i < 60; i++) send('c', { k: 'a', s: pad(10 * KiB) });
+    for (let i = 0; i < 60; i++) send('c', { k: 'b', s: pad(10 * KiB) });
+    assert.equal(await evicted('bytes'), 1, win);
+    timers.advance(600_000);
+    assert.deepEqual(
+      out.map((o) => [o.k, o.n]),
+      [['b', 60]],
+      win,
+    );
+    engine.close();
+  }
+});
+
 test('events waiting for the watermark count towards maxGroupBytes: beyond it the oldest is windowed at once', async () => {
   const { out, send, evicted, engine } = setup("SELECT k, count(*) AS n FROM 'e' TIMESTAMP BY ts LATENESS(hh, 1) GROUP BY k, TUMBLINGWINDOW(ss, 10)", {
     maxGroupBytes: 1024 * KiB,
