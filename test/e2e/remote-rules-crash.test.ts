@@ -77,7 +77,10 @@ async function office(t: TestContext, gw: GatewayProcess): Promise<Office> {
     },
     next(want, what) {
       const from = statuses.length;
-      return waitUntil(() => statuses.slice(from).find(want), `status: ${what}; seen ${JSON.stringify(statuses.slice(from))}`, 15_000);
+      // 30 s: a loaded CI machine (two test files at once on two cores) starts a gateway slowly.
+      return waitUntil(() => statuses.slice(from).find(want), `status: ${what}`, 30_000).catch((err: Error) => {
+        throw new Error(`${err.message}; seen ${JSON.stringify(statuses.slice(from))}`);
+      });
     },
   };
 }
