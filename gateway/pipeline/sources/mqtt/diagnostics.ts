@@ -1,5 +1,5 @@
 // What the MQTT source says about its connection, in logs and status: an untrusted broker
-// certificate with its fix, why a connection closed. (The URL without its credentials:
+// certificate with its fix, why a connection closed, when the backoff starts over. (The URL without its credentials:
 // core/broker-url.ts.)
 
 export const CERTIFICATE_FIX =
@@ -9,6 +9,9 @@ export const CERTIFICATE_FIX =
 export function certificateTrouble(message: string): boolean {
   return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
 }
+
+/** A connection up this long resets the reconnect backoff (as the MQTT bridge destination's). */
+export const STABLE_MS = 10_000;
 
 /** Why a connection that was up has closed, as far as the broker said (`reason`: its MQTT 5 DISCONNECT reason code). */
 export function closedMessage(target: string, reason: number | undefined): string {

@@ -28,7 +28,7 @@ import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
 import { readSubscribed, writeSubscribed } from './session.js';
-import { CERTIFICATE_FIX, certificateTrouble, closedMessage } from './diagnostics.js';
+import { CERTIFICATE_FIX, STABLE_MS, certificateTrouble, closedMessage } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 
@@ -80,6 +80,8 @@ export class MqttSubscribeSource implements Source {
   private connectLoggedAt: number | undefined;
   /** This connection came within the minute of the last one logged: its lines go to debug. */
   private quietConnect = false;
+  /** When the current connection's CONNACK came (monotonic ms). */
+  private connectedAt: number | undefined;
   /** The reason code of the broker's DISCONNECT (MQTT 5) on the current connection. */
   private disconnectReason: number | undefined;
   /** The source itself drops the connection (a refused message): its close is not the broker's doing. */
@@ -110,6 +112,7 @@ export class MqttSubscribeSource implements Source {
     if (this.client) return;
     this.intake = intake;
     this.stopping = false;
+    this.attempts = 0;
     const configured = new Set(this.o.topics.map((t) => t.filter));
     const earlier = await readSubscribed(intake, this.o.clientId);
     this.stale = earlier.filter((f) => !configured.has(f));
@@ -123,7 +126,7 @@ export class MqttSubscribeSource implements Source {
     this.state = 'connecting';
     c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
     c.on('connect', (connack) => {
-      this.attempts = 0;
+      this.connectedAt = this.clocks.monotonic();
       this.state = 'connected';
       this.disconnectReason = undefined;
       this.dropping = false;
@@ -149,6 +152,10 @@ export class MqttSubscribeSource implements Source {
     c.on('close', () => {
       // What this connection has not acknowledged yet, the broker delivers again.
       this.acks.reset();
+      // The backoff starts over only after a connection that lasted: one dropped at once (a message
+      // the store refuses again at each redelivery, a session taken over) backs off to reconnectMaxMs.
+      if (this.connectedAt !== undefined && this.clocks.monotonic() - this.connectedAt >= STABLE_MS) this.attempts = 0;
+      this.connectedAt = undefined;
       if (this.state === 'connected' && !this.stopping && !this.dropping) this.fail(closedMessage(this.target, this.disconnectReason), 'closed');
       this.scheduleReconnect();
     });

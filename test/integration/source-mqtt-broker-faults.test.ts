@@ -1,0 +1,60 @@
+// The MQTT source facing a faulty upstream broker (Debian's mosquitto, real sources, real stores):
+// - a connection dropped as soon as it is up, again and again (here: a message the store refuses at
+//   every redelivery): the reconnect backoff grows to reconnectMaxMs instead of starting over at each
+//   CONNACK, which reconnected (and had the broker redeliver, and the rules run again) ~15 times a
+//   second with the default reconnectMinMs.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import mqtt from 'mqtt';
+import { metricValue, needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { startMosquitto } from '../helpers/peers.js';
+import { storeIntake } from '../helpers/store-intake.js';
+import { subscribed } from '../helpers/mqtt-source-rig.js';
+import { openLocalStreams } from '../../gateway/store/index.js';
+import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
+import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
+
+const skip = needBinary('mosquitto', 'mosquitto');
+
+async function source(t: TestContext, options: Record<string, unknown>) {
+  const deps = testDeps();
+  const dir = await tempDir(t);
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  const intake = storeIntake(store, 'down', 'cloud');
+  const s = new MqttSubscribeSource(mqttSourceSchema.parse({ type: 'mqtt', name: 'cloud', clientId: 'gh-faults', topics: [{ filter: 'cmd/#' }], ...options }), {
+    ...deps,
+    dataDir: dir,
+  });
+  t.after(() => s.stop());
+  await s.start(intake);
+  return { source: s, intake, registry: deps.registry };
+}
+
+test('mqtt source: a connection dropped at once, again and again (a message refused at every redelivery), backs off to reconnectMaxMs', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const peer = await startMosquitto(t);
+  const { source: s, intake, registry } = await source(t, { url: peer.url, reconnectMinMs: 50, reconnectMaxMs: 2000 });
+  await subscribed(s);
+  // Every append refused: the message comes back at each connection and is refused again.
+  intake.failNext(1_000_000);
+  const publisher = await mqtt.connectAsync(peer.url, { clientId: 'office', reconnectPeriod: 0 });
+  t.after(() => publisher.endAsync(true));
+  await publisher.publishAsync('cmd/valve-1', '{"open":true}', { qos: 1 });
+  await waitUntil(() => (s.status().details as { refused: number }).refused >= 1, 'the message refused');
+  const before = await metricValue(registry, 'gatehouse_mqtt_source_reconnects_total', { source: 'cloud' });
+  // A measuring window, not a synchronisation: how often the source reconnects in 4 s.
+  await delay(4000);
+  const reconnects = (await metricValue(registry, 'gatehouse_mqtt_source_reconnects_total', { source: 'cloud' })) - before;
+  // Backoff 50 ms doubling to 2 s (full jitter): about 8 in 4 s. Before, it started over at each
+  // CONNACK: every reconnect within 50 ms, 50-70 in 4 s.
+  assert.ok(reconnects <= 25, `${reconnects} reconnects in 4 s`);
+  assert.ok(reconnects >= 1, 'it keeps reconnecting');
+  const d = s.status().details as { refused: number; lastError: { message: string } };
+  assert.match(d.lastError.message, /refused \(test: append refused\)/);
+});
