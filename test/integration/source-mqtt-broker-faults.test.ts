@@ -1,14 +1,19 @@
 // The MQTT source facing a faulty upstream broker (Debian's mosquitto, real sources, real stores):
+// - a broker that refuses the CONNECT (wrong password): lastError says so and what to check, not
+//   only mqtt.js' "Connection refused: Not authorized";
 // - a connection dropped as soon as it is up, again and again (here: a message the store refuses at
 //   every redelivery): the reconnect backoff grows to reconnectMaxMs instead of starting over at each
 //   CONNACK, which reconnected (and had the broker redeliver, and the rules run again) ~15 times a
 //   second with the default reconnectMinMs.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import mqtt from 'mqtt';
-import { metricValue, needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { freePort, metricValue, needBinary, tempDir, testDeps, waitUntil, which } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 import { storeIntake } from '../helpers/store-intake.js';
 import { subscribed } from '../helpers/mqtt-source-rig.js';
@@ -16,7 +21,26 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
 import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
 
-const skip = needBinary('mosquitto', 'mosquitto');
+const skip = needBinary('mosquitto', 'mosquitto') ?? needBinary('mosquitto_passwd', 'mosquitto');
+
+/** mosquitto that takes user gw with password 'right' only. */
+async function passwordMosquitto(t: TestContext): Promise<string> {
+  const dir = await tempDir(t, 'gatehouse-msrc-auth-');
+  const port = await freePort();
+  await writeFile(join(dir, 'pw'), '');
+  execFileSync(which('mosquitto_passwd')!, ['-b', join(dir, 'pw'), 'gw', 'right']);
+  const conf = join(dir, 'm.conf');
+  await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${join(dir, 'pw')}\nuser ${userInfo().username}\n`);
+  const child = spawn(which('mosquitto')!, ['-c', conf], { stdio: 'ignore' });
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return `mqtt://127.0.0.1:${port}`;
+}
 
 async function source(t: TestContext, options: Record<string, unknown>) {
   const deps = testDeps();
@@ -32,6 +56,23 @@ async function source(t: TestContext, options: Record<string, unknown>) {
   t.after(() => s.stop());
   await s.start(intake);
   return { source: s, intake, registry: deps.registry };
+}
+
+for (const protocolVersion of [4, 5] as const) {
+  test(`mqtt source (MQTT ${protocolVersion === 5 ? '5' : '3.1.1'}): a CONNECT the broker refuses (wrong password) says what to check`, {
+    skip,
+    timeout: 30_000,
+  }, async (t) => {
+    const url = await passwordMosquitto(t);
+    const { source: s } = await source(t, { url, username: 'gw', password: 'wrong', protocolVersion, reconnectMinMs: 100, reconnectMaxMs: 300 });
+    const message = await waitUntil(() => {
+      const e = (s.status().details as { lastError: { message: string } | null }).lastError;
+      return e?.message;
+    }, 'the refused CONNECT in lastError');
+    assert.match(message, /Connection refused: (Not authorized|Bad user ?name or password)/i);
+    assert.match(message, /Fix: .*username\/password/);
+    assert.equal(s.status().state === 'connected', false);
+  });
 }
 
 test('mqtt source: a connection dropped at once, again and again (a message refused at every redelivery), backs off to reconnectMaxMs', {

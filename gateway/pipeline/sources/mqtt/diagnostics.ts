@@ -1,6 +1,6 @@
 // What the MQTT source says about its connection, in logs and status: an untrusted broker
-// certificate with its fix, why a connection closed, when the backoff starts over. (The URL without its credentials:
-// core/broker-url.ts.)
+// certificate or a refused CONNECT with its fix, why a connection closed, when the backoff starts
+// over. (The URL without its credentials: core/broker-url.ts.)
 
 export const CERTIFICATE_FIX =
   "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";
@@ -12,6 +12,20 @@ export function certificateTrouble(message: string): boolean {
 
 /** A connection up this long resets the reconnect backoff (as the MQTT bridge destination's). */
 export const STABLE_MS = 10_000;
+
+/**
+ * What to do about an error of the connection, if there is a fix to give: an untrusted broker
+ * certificate, a CONNECT the broker refused (mqtt.js' wording of the CONNACK code, MQTT 3.1.1 and 5).
+ */
+export function connectFix(message: string): string | undefined {
+  if (certificateTrouble(message)) return CERTIFICATE_FIX;
+  if (!/Connection refused/i.test(message)) return undefined;
+  if (/not authori[sz]ed|bad user ?name|password|banned|bad authentication/i.test(message))
+    return "the broker refused this client: check the source's username/password (or certFile/keyFile) and that the broker allows it to connect (its password file, ACL or policy)";
+  if (/identifier|client ?id/i.test(message)) return "the broker refused the client id: check the source's clientId (length, characters the broker allows)";
+  if (/protocol version/i.test(message)) return 'the broker does not speak this MQTT version: set protocolVersion to one it supports (4 = 3.1.1, 5)';
+  return undefined;
+}
 
 /** Why a connection that was up has closed, as far as the broker said (`reason`: its MQTT 5 DISCONNECT reason code). */
 export function closedMessage(target: string, reason: number | undefined): string {

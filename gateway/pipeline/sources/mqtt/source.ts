@@ -28,7 +28,7 @@ import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
 import { readSubscribed, writeSubscribed } from './session.js';
-import { CERTIFICATE_FIX, STABLE_MS, certificateTrouble, closedMessage } from './diagnostics.js';
+import { STABLE_MS, closedMessage, connectFix } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 
@@ -380,9 +380,10 @@ export class MqttSubscribeSource implements Source {
    * that name their topic, so a stream of them logs once a minute too).
    */
   private fail(message: string, key = message): void {
-    this.lastError = { at: new Date(this.clocks.now()).toISOString(), message };
+    const fix = connectFix(message);
+    this.lastError = { at: new Date(this.clocks.now()).toISOString(), message: fix ? `${message}. Fix: ${fix}` : message };
     this.metrics.errors.inc({ source: this.name });
-    this.warn(key, { err: message, ...(certificateTrouble(message) ? { fix: CERTIFICATE_FIX } : {}) }, 'MQTT source');
+    this.warn(key, { err: message, ...(fix ? { fix } : {}) }, 'MQTT source');
   }
 
   private clientOptions(): IClientOptions {
