@@ -6,6 +6,7 @@ import { combineProblems } from '../../core/validation.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
 import { destinationFiles } from './checks.js';
 import { listenerClashes } from './listener-clash.js';
+import { mqttClientClashes } from './mqtt-client-clash.js';
 import { readConfigFile, validateConfig } from './load.js';
 import { withEntries, type EntrySchemas, type GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
@@ -51,6 +52,7 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
   };
   check(() => checkBrokerSecurity(config.broker));
   problems.push(...listenerClashes(config));
+  problems.push(...mqttClientClashes(config));
   if (config.admin.enabled && !isLoopback(config.admin.host) && !config.admin.token) {
     problems.push(
       new GatehouseError('GH_CONFIG_INSECURE', `admin API on ${config.admin.host} is reachable beyond loopback without a token`, {

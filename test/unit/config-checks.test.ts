@@ -353,3 +353,54 @@ test('an admin API beyond loopback without admin.tls is a warning (its bearer to
   const off = await checkConfigText(t, `admin: { enabled: false, host: 0.0.0.0, ${token} }\n`);
   assert.doesNotMatch(off.err, /warning/);
 });
+
+test('two MQTT connections with one clientId on one broker (two sources, a source and the bridge) are a config error naming both', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const src = (name: string, url: string, clientId: string, filter: string): string =>
+    `  - { type: mqtt, name: ${name}, url: '${url}', clientId: ${clientId}, topics: [{ filter: '${filter}' }] }`;
+  // A copied block: same broker (the default port written or not, credentials or not), same clientId.
+  await writeFile(
+    file,
+    [
+      'sources:',
+      src('cloud', 'mqtt://gw:pw@Broker.lan', 'site1-down', 'cmd/site1/#'),
+      src('cloud2', 'mqtt://broker.lan:1883', 'site1-down', 'cmd/site2/#'),
+      '',
+    ].join('\n'),
+  );
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1, r.err);
+  assert.match(
+    r.err,
+    /GH_CONFIG_INVALID: MQTT source 'cloud' and MQTT source 'cloud2' both connect to broker\.lan:1883 with clientId 'site1-down': .* \(at sources\.1\.clientId\)\. Fix: give each connection its own clientId/,
+  );
+  // A source and the MQTT bridge destination.
+  await writeFile(
+    file,
+    [
+      'streams: { up: { maxBytes: 1048576 } }',
+      'exporters:',
+      "  - { name: bridge, stream: up, destination: { type: mqtt, url: 'mqtts://iot.example.com', clientId: site1 } }",
+      'sources:',
+      src('cloud', 'mqtts://iot.example.com:8883', 'site1', 'cmd/#'),
+      '',
+    ].join('\n'),
+  );
+  const b = await checkConfig(file);
+  assert.equal(b.code, 1, b.err);
+  assert.match(b.err, /MQTT source 'cloud' and exporter 'bridge' both connect to iot\.example\.com:8883 with clientId 'site1'/);
+  // Another broker, or another clientId: fine.
+  await writeFile(
+    file,
+    [
+      'sources:',
+      src('cloud', 'mqtt://broker.lan', 'site1-down', 'cmd/site1/#'),
+      src('site', 'mqtt://broker.lan:1884', 'site1-down', 'x/#'),
+      src('cloud2', 'mqtt://broker.lan', 'site1-down-2', 'y/#'),
+      '',
+    ].join('\n'),
+  );
+  const ok = await checkConfig(file);
+  assert.equal(ok.code, 0, ok.err);
+});
