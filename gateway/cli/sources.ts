@@ -73,6 +73,7 @@ interface MqttDetails {
   refused?: number;
   dropped?: number;
   lastMessageAt?: string | null;
+  downSince?: string | null;
 }
 interface FileDetails {
   files?: Array<{ path: string; state?: string; lagBytes?: number; lastError?: string }>;
@@ -168,6 +169,7 @@ function mqttSummary(d: MqttDetails, state: string): string[] {
   const subs = (d.subscriptions ?? []).map((s) => `${s.filter} (${grant(s)})`);
   return present(
     d.url,
+    state !== 'connected' && d.downSince ? `no connection since ${d.downSince}` : null,
     `client ${d.clientId ?? '–'}`,
     subs.length ? subs.join(', ') : 'no subscriptions',
     `${d.received ?? 0} received, ${d.acknowledged ?? 0} acknowledged, ${d.refused ?? 0} refused, ${d.dropped ?? 0} dropped`,

@@ -128,11 +128,11 @@ test('gatehouse sources: one line per configured source (file, mqtt, modbus) wit
       `^local \\(mqtt\\) connected: mqtt://127\\.0\\.0\\.1:${mqttPort}; client cli-sources-self; cmd/# \\(QoS 1\\); 1 received, 1 acknowledged, 0 refused, 0 dropped; last message ${ISO}$`,
     ),
   );
-  // Down: connecting or retrying, not subscribed, and its error (with its time) on the next line.
+  // Down: connecting or retrying, since when, not subscribed, and its error (with its time) on the next line.
   assert.match(
     lines[2]!,
     new RegExp(
-      `^cloud \\(mqtt\\) (connecting|retrying): mqtt://127\\.0\\.0\\.1:${closedPort}; client cli-sources-down; cmd/site1/# \\(not subscribed\\); 0 received, 0 acknowledged, 0 refused, 0 dropped; no message yet$`,
+      `^cloud \\(mqtt\\) (connecting|retrying): mqtt://127\\.0\\.0\\.1:${closedPort}; no connection since ${ISO}; client cli-sources-down; cmd/site1/# \\(not subscribed\\); 0 received, 0 acknowledged, 0 refused, 0 dropped; no message yet$`,
     ),
   );
   assert.match(lines[3]!, new RegExp(`^  last error at ${ISO}: .*(ECONNREFUSED|127\\.0\\.0\\.1:${closedPort})`));

@@ -1,6 +1,8 @@
 // The MQTT source facing a faulty upstream broker (Debian's mosquitto, real sources, real stores):
 // - a broker that refuses the CONNECT (wrong password): lastError says so and what to check, not
 //   only mqtt.js' "Connection refused: Not authorized";
+// - a broker that goes away: the status says since when the source has had no connection (the
+//   last error's time moves at each reconnect attempt), and nothing once it is back;
 // - a connection dropped as soon as it is up, again and again (here: a message the store refuses at
 //   every redelivery): the reconnect backoff grows to reconnectMaxMs instead of starting over at each
 //   CONNACK, which reconnected (and had the broker redeliver, and the rules run again) ~15 times a
@@ -98,4 +100,22 @@ test('mqtt source: a connection dropped at once, again and again (a message refu
   assert.ok(reconnects >= 1, 'it keeps reconnecting');
   const d = s.status().details as { refused: number; lastError: { message: string } };
   assert.match(d.lastError.message, /refused \(test: append refused\)/);
+});
+
+test('mqtt source: while the broker is down the status says since when there is no connection; once back, nothing', { skip, timeout: 60_000 }, async (t) => {
+  const peer = await startMosquitto(t);
+  const { source: s } = await source(t, { url: peer.url, reconnectMinMs: 50, reconnectMaxMs: 100 });
+  await subscribed(s);
+  const details = () => s.status().details as { downSince: string | null; lastError: { at: string } | null };
+  assert.equal(details().downSince, null);
+  await peer.down();
+  const since = await waitUntil(() => details().downSince, 'the source without a connection');
+  const firstError = await waitUntil(() => details().lastError?.at, 'a failed reconnect');
+  await waitUntil(() => details().lastError!.at !== firstError, 'another failed reconnect');
+  // The errors' time moves with each attempt; the outage's start does not.
+  assert.equal(details().downSince, since);
+  assert.notEqual(s.status().state, 'connected');
+  await peer.up();
+  await subscribed(s);
+  assert.equal(details().downSince, null);
 });

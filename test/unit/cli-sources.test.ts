@@ -88,6 +88,30 @@ test('mqtt: a subscription the broker refused makes a connected source show its 
   ]);
 });
 
+test('mqtt: a source without a connection says since when (the status shows it, not only the last error)', () => {
+  const lines = describeSource({
+    kind: 'mqtt',
+    name: 'cloud',
+    state: 'retrying',
+    details: {
+      url: 'mqtt://broker.lan:1883',
+      clientId: 'site1',
+      subscriptions: [{ filter: 'cmd/#', qos: 1 }],
+      received: 0,
+      acknowledged: 0,
+      refused: 0,
+      dropped: 0,
+      lastMessageAt: null,
+      downSince: T1,
+      lastError: { at: T2, message: 'mqtt://broker.lan:1883: connect ECONNREFUSED 127.0.0.1:1883' },
+    },
+  });
+  assert.deepEqual(lines, [
+    `cloud (mqtt) retrying: mqtt://broker.lan:1883; no connection since ${T1}; client site1; cmd/# (not subscribed); 0 received, 0 acknowledged, 0 refused, 0 dropped; no message yet`,
+    `  last error at ${T2}: mqtt://broker.lan:1883: connect ECONNREFUSED 127.0.0.1:1883`,
+  ]);
+});
+
 test('file: files tracked and their states, lag bytes, vanished and unreadable counts, the last error in the line', () => {
   const lines = describeSource({
     kind: 'file',

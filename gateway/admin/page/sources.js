@@ -60,6 +60,7 @@ function mqttSummary(d, state) {
   const subs = (d.subscriptions ?? []).map((s) => `${s.filter} (${grant(s)})`);
   return parts(
     h('code', null, d.url ?? ''),
+    state !== 'connected' && d.downSince ? h('span', null, 'no connection since ', h('time', { datetime: d.downSince }, fmtTime(d.downSince))) : null,
     `client ${d.clientId ?? '–'}`,
     subs.length ? subs.join(', ') : 'no subscriptions',
     `${fmtInt(d.received)} received, ${fmtInt(d.acknowledged)} acknowledged, ${fmtInt(d.refused)} refused, ${fmtInt(d.dropped)} dropped`,

@@ -69,6 +69,8 @@ export class MqttSubscribeSource implements Source {
   private granted: Array<{ filter: string; qos: number | null }> = [];
   private lastError: { at: string; message: string } | undefined;
   private lastMessageAt: string | undefined;
+  /** Since when the source has had no connection (wall time, ISO): set at start and at a close, cleared at CONNACK. */
+  private downSince: string | undefined;
   private lastTlsError: string | undefined;
   /**
    * Errors logged by kind, each kind at most once a minute (core/rate-log.ts), also when kinds
@@ -113,6 +115,7 @@ export class MqttSubscribeSource implements Source {
     this.intake = intake;
     this.stopping = false;
     this.attempts = 0;
+    this.downSince = new Date(this.clocks.now()).toISOString();
     const configured = new Set(this.o.topics.map((t) => t.filter));
     const earlier = await readSubscribed(intake, this.o.clientId);
     this.stale = earlier.filter((f) => !configured.has(f));
@@ -127,6 +130,7 @@ export class MqttSubscribeSource implements Source {
     c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
     c.on('connect', (connack) => {
       this.connectedAt = this.clocks.monotonic();
+      this.downSince = undefined;
       this.state = 'connected';
       this.disconnectReason = undefined;
       this.dropping = false;
@@ -156,6 +160,7 @@ export class MqttSubscribeSource implements Source {
       // the store refuses again at each redelivery, a session taken over) backs off to reconnectMaxMs.
       if (this.connectedAt !== undefined && this.clocks.monotonic() - this.connectedAt >= STABLE_MS) this.attempts = 0;
       this.connectedAt = undefined;
+      if (!this.stopping) this.downSince ??= new Date(this.clocks.now()).toISOString();
       if (this.state === 'connected' && !this.stopping && !this.dropping) this.fail(closedMessage(this.target, this.disconnectReason), 'closed');
       this.scheduleReconnect();
     });
@@ -169,6 +174,7 @@ export class MqttSubscribeSource implements Source {
     const c = this.client;
     this.client = undefined;
     this.state = 'stopped';
+    this.downSince = undefined;
     this.acks.reset();
     // A message whose commit is still pending is not acknowledged: the broker redelivers it in
     // the next session (at least once). force: do not wait for the pending handleMessage.
@@ -187,6 +193,7 @@ export class MqttSubscribeSource implements Source {
         subscriptions: this.granted.length > 0 ? this.granted : this.o.topics.map((t) => ({ filter: t.filter, qos: null })),
         ...this.counts,
         lastMessageAt: this.lastMessageAt ?? null,
+        downSince: this.downSince ?? null,
         lastError: this.lastError ?? null,
       },
     };
