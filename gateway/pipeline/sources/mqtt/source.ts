@@ -17,7 +17,6 @@
 import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { errorMessage } from '../../../../core/errors.js';
-import type { Message, MessageProperties } from '../../../../core/message.js';
 import { readClientTlsFiles, refreshTlsFiles } from '../../../../core/tls-files.js';
 import { persistentClientOptions } from '../../../../core/mqtt-client.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
@@ -27,6 +26,7 @@ import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
 import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
+import { remoteMessage } from './message.js';
 import { readSubscribed, writeSubscribed } from './session.js';
 import { STABLE_MS, closedMessage, connectFix } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
@@ -43,9 +43,6 @@ export const ACK_WINDOW = 256;
 
 /** A repeated error (every reconnect of a long outage) is logged at most this often. */
 const REPEAT_LOG_MS = 60_000;
-
-/** The user property that marks a message as bridged (destinations/mqtt.ts BRIDGED_PROPERTY). */
-const BRIDGED = 'gatehouse-bridged';
 
 type State = 'stopped' | 'connecting' | 'connected' | 'retrying';
 
@@ -212,7 +209,7 @@ export class MqttSubscribeSource implements Source {
       this.fail(mapped.notTaken, mapped.why);
     } else {
       try {
-        committed = this.intake!.submit(this.message(packet, mapped.topic));
+        committed = this.intake!.submit(remoteMessage(packet, mapped.topic, this.name, this.o.clientId, this.clocks.now()));
       } catch (err) {
         committed = Promise.reject(err);
       }
@@ -271,27 +268,6 @@ export class MqttSubscribeSource implements Source {
   private committed(): void {
     this.counts.acknowledged++;
     this.metrics.messages.inc({ source: this.name, result: 'acknowledged' });
-  }
-
-  private message(packet: IPublishPacket, topic: string): Message {
-    const p = packet.properties;
-    const properties: MessageProperties = {};
-    if (p?.contentType !== undefined) properties.contentType = p.contentType;
-    if (p?.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
-    if (p?.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
-    if (p?.correlationData !== undefined) properties.correlationData = p.correlationData;
-    if (p?.messageExpiryInterval !== undefined) properties.messageExpiryInterval = p.messageExpiryInterval;
-    properties.userProperties = { ...(p?.userProperties as Record<string, string | string[]> | undefined), [BRIDGED]: `source:${this.name}` };
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload);
-    return {
-      topic,
-      payload,
-      qos: packet.qos === 0 ? 0 : 1,
-      ...(packet.retain ? { retain: true } : {}),
-      source: { kind: 'mqtt', id: this.o.clientId },
-      receivedAt: this.clocks.now(),
-      properties,
-    };
   }
 
   private subscribe(c: MqttClient): void {
