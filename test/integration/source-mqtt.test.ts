@@ -85,6 +85,7 @@ test('mqtt source: remote messages reach the store, topics mapped, marked as bri
   assert.deepEqual(d.subscriptions, [{ filter: 'cloud/site1/#', qos: 1 }]);
   assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_messages_total', { source: 'cloud', result: 'acknowledged' }), 2);
   assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_connected', { source: 'cloud' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_subscriptions_refused', { source: 'cloud' }), 0);
 });
 
 test('mqtt source: a refused QoS 1 message is not acknowledged; the broker redelivers it after the reconnect', { skip }, async (t) => {
@@ -208,6 +209,8 @@ test('mqtt source: a subscription the broker refuses (ACL) is shown refused, wit
     { filter: 'secret/#', qos: null },
   ]);
   assert.match(d.lastError?.message ?? '', /the broker refused the subscription to 'secret\/#' \(reason 0x80\)/);
+  // Connected (source up), but a filter gets nothing: a gauge an alert can watch, not only one error counted.
+  assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_subscriptions_refused', { source: 'cloud' }), 1);
   await broker.publish({ topic: 'cloud/site1/cmd/a', payload: Buffer.from('go'), qos: 1 });
   const recs = await waitUntil(async () => {
     const r = await readAll(store, 'down');

@@ -8,6 +8,7 @@ export interface MqttSourceMetrics {
   reconnects: Counter<'source'>;
   errors: Counter<'source'>;
   connected: Gauge<'source'>;
+  refusedSubscriptions: Gauge<'source'>;
 }
 
 export function mqttSourceMetrics(registry: Registry): MqttSourceMetrics {
@@ -21,5 +22,11 @@ export function mqttSourceMetrics(registry: Registry): MqttSourceMetrics {
     reconnects: counter(registry, 'gatehouse_mqtt_source_reconnects_total', 'Reconnect attempts of MQTT sources', ['source']),
     errors: counter(registry, 'gatehouse_mqtt_source_errors_total', 'Errors of MQTT sources (connection, refused subscription, refused message)', ['source']),
     connected: gauge(registry, 'gatehouse_mqtt_source_connected', '1 while an MQTT source is connected', ['source']),
+    refusedSubscriptions: gauge(
+      registry,
+      'gatehouse_mqtt_source_subscriptions_refused',
+      'Filters of an MQTT source the broker refused at the last subscription (SUBACK 0x80 and up: its ACL or policy); connected, the source receives nothing on them',
+      ['source'],
+    ),
   };
 }

@@ -177,6 +177,7 @@ export class MqttSubscribeSource implements Source {
     // the next session (at least once). force: do not wait for the pending handleMessage.
     if (c) await c.endAsync(true).catch(() => undefined);
     this.metrics.connected.remove({ source: this.name });
+    this.metrics.refusedSubscriptions.remove({ source: this.name });
   }
 
   status(): SourceStatus {
@@ -290,6 +291,7 @@ export class MqttSubscribeSource implements Source {
       const all = asked.map((g, i) => ({ filter: g.topic, code: codes[i]! }));
       this.granted = all.map((g) => ({ filter: g.filter, qos: g.code >= 0x80 ? null : g.code }));
       const refused = all.filter((g) => g.code >= 0x80);
+      this.metrics.refusedSubscriptions.set({ source: this.name }, refused.length);
       for (const g of refused) {
         this.fail(`the broker refused the subscription to '${g.filter}' (reason 0x${g.code.toString(16)}): check the user's ACL on ${this.target}`);
       }
