@@ -42,6 +42,13 @@ test('mqtt source: a URL with a port out of range, not a number or 0 is refused 
   }
 });
 
+test("mqtt source: a subscription with qos: 2 (Telegraf's, Node-RED's option) is refused saying QoS is 0 or 1 and why", async (t) => {
+  const r = await checkConfigText(t, config('mqtt://127.0.0.1:1883').replace('topics: [{ filter: "cmd/site1/#"', 'topics: [{ qos: 2, filter: "cmd/site1/#"'));
+  assert.equal(r.code, 1, r.out);
+  // Before: 'Invalid input: expected 0 (found number 2)', as if 0 were the only QoS.
+  assert.match(r.err, /sources\.0\.topics\.0\.qos: the subscription QoS is 0 or 1: QoS 1 already acknowledges each message only once it is committed/);
+});
+
 test('mqtt source: credentials in the URL are not shown in its status, also a password with an @ in it', () => {
   for (const [url, shown] of [
     ['mqtt://user:p@ss@broker.example:1883', 'mqtt://broker.example:1883'],

@@ -13,7 +13,11 @@ const topicSchema = z.strictObject({
     .refine(validFilter, { message: "not a valid MQTT topic filter ('#' only as the last level, '+' alone in its level)" })
     .describe('Topic filter subscribed to on the remote broker (+ and # allowed).'),
   qos: z
-    .union([z.literal(0), z.literal(1)])
+    // QoS 2 (Telegraf's, Node-RED's option) adds nothing here: a QoS 1 message is acknowledged only
+    // once committed, and what a crash makes come twice is documented (at least once).
+    .literal([0, 1], {
+      error: 'the subscription QoS is 0 or 1: QoS 1 already acknowledges each message only once it is committed (at least once); QoS 2 is not supported',
+    })
     .default(1)
     .describe(
       'Subscription QoS. 1: each message is acknowledged (PUBACK) only once committed, and redelivered by the broker if the gateway stops first. 0: at most once.',
