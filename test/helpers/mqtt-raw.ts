@@ -38,7 +38,7 @@ export function connectPacket(
   return packet(0x10, Buffer.concat(parts));
 }
 
-export function publishPacket(topic: Buffer | string, payload: Buffer | string, qos: 0 | 1 = 0, id = 1): Buffer {
+export function publishPacket(topic: Buffer | string, payload: Buffer | string, qos: 0 | 1 | 2 = 0, id = 1): Buffer {
   const parts = [mqttString(topic)];
   if (qos > 0) parts.push(Buffer.from([id >> 8, id & 0xff]));
   parts.push(typeof payload === 'string' ? Buffer.from(payload) : payload);

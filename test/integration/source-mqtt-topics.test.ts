@@ -133,8 +133,9 @@ test('mqtt source: a subscription an earlier configuration left in the persisten
 });
 
 /** A broker that answers CONNECT and SUBSCRIBE, then sends `publishes` (raw packets), and records the PUBACKs it gets. */
-async function hostileBroker(t: TestContext, publishes: Buffer[]): Promise<{ url: string; pubacks: number[] }> {
+async function hostileBroker(t: TestContext, publishes: Buffer[]): Promise<{ url: string; pubacks: number[]; pubcomps: number[] }> {
   const pubacks: number[] = [];
+  const pubcomps: number[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((sock) => {
     sockets.add(sock);
@@ -147,6 +148,9 @@ async function hostileBroker(t: TestContext, publishes: Buffer[]): Promise<{ url
         for (const b of publishes) sock.write(b);
       }
       if (p.cmd === 'puback') pubacks.push(p.messageId ?? -1);
+      // QoS 2: PUBREC answered with PUBREL, the exchange ends with PUBCOMP.
+      if (p.cmd === 'pubrec') sock.write(Buffer.from([0x62, 0x02, (p.messageId ?? 0) >> 8, (p.messageId ?? 0) & 0xff]));
+      if (p.cmd === 'pubcomp') pubcomps.push(p.messageId ?? -1);
     });
     sock.on('data', (d) => parser.parse(d));
     sock.on('error', () => undefined);
@@ -161,7 +165,7 @@ async function hostileBroker(t: TestContext, publishes: Buffer[]): Promise<{ url
       }),
   );
   const addr = server.address();
-  return { url: `mqtt://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, pubacks };
+  return { url: `mqtt://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, pubacks, pubcomps };
 }
 
 test('mqtt source: a topic name with a wildcard, a NUL or nothing in it (a hostile broker) is not taken, but acknowledged and counted', async (t) => {
@@ -179,6 +183,23 @@ test('mqtt source: a topic name with a wildcard, a NUL or nothing in it (a hosti
   assert.equal(d.dropped, 4);
   assert.equal(await metricValue(deps.registry, 'gatehouse_mqtt_source_messages_total', { source: 'cloud', result: 'dropped' }), 4);
   assert.match(d.lastError?.message ?? '', /not a valid topic name/);
+});
+
+test('mqtt source: a QoS 2 message from a broker that ignores the granted QoS 1 ends with PUBCOMP once committed, not a PUBACK', async (t) => {
+  const deps = testDeps();
+  const { store, intake, dir } = await storeFor(t, deps);
+  const broker = await hostileBroker(t, [publishPacket('cmd/q2', 'two', 2, 30), publishPacket('cmd/ok', 'end', 1, 31)]);
+  const s = source(t, broker.url, deps, dir, { topics: [{ filter: 'cmd/#', localPrefix: 'down/' }] });
+  await s.start(intake);
+  await waitUntil(() => details(s).acknowledged === 2, 'both committed');
+  assert.deepEqual((await recordsUntil(store, 'end')).sort(), [
+    ['down/cmd/ok', 'end'],
+    ['down/cmd/q2', 'two'],
+  ]);
+  await waitUntil(() => broker.pubcomps.length + broker.pubacks.length === 2, 'two answers');
+  // Before: a PUBACK for the QoS 2 message (a packet of another flow), and no PUBCOMP ever.
+  assert.deepEqual(broker.pubcomps, [30]);
+  assert.deepEqual(broker.pubacks, [31]);
 });
 
 test('mqtt source: a filter removed from the configuration is unsubscribed on the broker, so nothing more is queued for it in the session', {

@@ -236,7 +236,9 @@ export class MqttSubscribeSource implements Source {
     // nothing more until then: one message per commit. Called with an error, it skips its PUBACK
     // and reads on; the PUBACK is then sent here, through the client's own packet writer, once
     // committed (acks.ts keeps the order). Without that writer (another mqtt.js), one at a time.
-    const deferred = typeof sendPacket === 'function';
+    // A QoS 2 message (a broker that ignores the QoS it granted) comes at its PUBREL: the callback
+    // sends its PUBCOMP, after the commit, one message at a time.
+    const deferred = packet.qos === 1 && typeof sendPacket === 'function';
     this.acks.acknowledged(
       committed,
       () => {
