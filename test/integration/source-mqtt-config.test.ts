@@ -49,6 +49,13 @@ test("mqtt source: a subscription with qos: 2 (Telegraf's, Node-RED's option) is
   assert.match(r.err, /sources\.0\.topics\.0\.qos: the subscription QoS is 0 or 1: QoS 1 already acknowledges each message only once it is committed/);
 });
 
+test('mqtt source: a stripPrefix with a wildcard (it would never match a topic name) is refused, naming the key', async (t) => {
+  const r = await checkConfigText(t, config('mqtt://127.0.0.1:1883').replace('stripPrefix: "cmd/site1/"', 'stripPrefix: "cmd/+/"'));
+  assert.equal(r.code, 1, r.out);
+  // Before: accepted, and every topic kept its whole remote prefix (downlink/cmd/site1/...).
+  assert.match(r.err, /sources\.0\.topics\.0\.stripPrefix: must not contain '\+' or '#'/);
+});
+
 test('mqtt source: credentials in the URL are not shown in its status, also a password with an @ in it', () => {
   for (const [url, shown] of [
     ['mqtt://user:p@ss@broker.example:1883', 'mqtt://broker.example:1883'],

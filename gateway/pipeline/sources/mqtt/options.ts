@@ -22,7 +22,13 @@ const topicSchema = z.strictObject({
     .describe(
       'Subscription QoS. 1: each message is acknowledged (PUBACK) only once committed, and redelivered by the broker if the gateway stops first. 0: at most once.',
     ),
-  stripPrefix: z.string().default('').describe('Removed from the start of the remote topic (e.g. "cloud/site1/").'),
+  stripPrefix: z
+    .string()
+    .default('')
+    .refine((p) => !p.includes('+') && !p.includes('#'), {
+      message: "must not contain '+' or '#': it is removed from a topic name, which never holds them (a literal prefix such as \"cmd/site1/\")",
+    })
+    .describe('Removed from the start of the remote topic (e.g. "cloud/site1/").'),
   localPrefix: z
     .string()
     .default('')
