@@ -3,6 +3,9 @@
 //   only mqtt.js' "Connection refused: Not authorized";
 // - a broker that goes away: the status says since when the source has had no connection (the
 //   last error's time moves at each reconnect attempt), and nothing once it is back;
+// - a URL that names no MQTT broker (an HTTP port, a plain port with mqtts://, a server that never
+//   answers the CONNECT): lastError says which and what to check, not only mqtt-packet's "Invalid
+//   header flag bits, must be 0x0 for puback packet" or "connack timeout";
 // - a connection dropped as soon as it is up, again and again (here: a message the store refuses at
 //   every redelivery): the reconnect backoff grows to reconnectMaxMs instead of starting over at each
 //   CONNACK, which reconnected (and had the broker redeliver, and the rules run again) ~15 times a
@@ -12,6 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
 import { userInfo } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import mqtt from 'mqtt';
@@ -118,4 +122,47 @@ test('mqtt source: while the broker is down the status says since when there is 
   await peer.up();
   await subscribed(s);
   assert.equal(details().downSince, null);
+});
+
+/** A TCP server that answers every read with an HTTP response (`http`) or says nothing at all. */
+async function notABroker(t: TestContext, http: boolean): Promise<number> {
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+    sock.on('close', () => sockets.delete(sock));
+    if (http) sock.on('data', () => sock.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
+
+test('mqtt source: a URL that names no MQTT broker says what to check (an HTTP port, mqtts:// on a plain port, no CONNACK)', {
+  timeout: 30_000,
+}, async (t) => {
+  const http = await notABroker(t, true);
+  const silent = await notABroker(t, false);
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    [`mqtt://127.0.0.1:${http}`, {}, /Fix: what answers at url does not speak MQTT \(an HTTP or TLS port\?\)/],
+    [`mqtts://127.0.0.1:${http}`, { rejectUnauthorized: false }, /Fix: the server does not answer in TLS: use mqtt:\/\/ for a plain port/],
+    [
+      `mqtt://127.0.0.1:${silent}`,
+      { connectTimeoutMs: 300 },
+      /connack timeout\. Fix: the server took the connection but sent no CONNACK within connectTimeoutMs/,
+    ],
+  ];
+  for (const [url, extra, fix] of cases) {
+    const { source: s } = await source(t, { url, reconnectMinMs: 100, reconnectMaxMs: 300, ...extra });
+    const message = await waitUntil(() => (s.status().details as { lastError: { message: string } | null }).lastError?.message, `an error for ${url}`);
+    assert.match(message, fix, url);
+    await s.stop();
+  }
 });

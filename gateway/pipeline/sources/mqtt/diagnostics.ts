@@ -17,8 +17,15 @@ export const STABLE_MS = 10_000;
  * What to do about an error of the connection, if there is a fix to give: an untrusted broker
  * certificate, a CONNECT the broker refused (mqtt.js' wording of the CONNACK code, MQTT 3.1.1 and 5).
  */
-export function connectFix(message: string): string | undefined {
+export function connectFix(message: string, beforeConnack = false): string | undefined {
   if (certificateTrouble(message)) return CERTIFICATE_FIX;
+  if (/connack timeout/i.test(message))
+    return 'the server took the connection but sent no CONNACK within connectTimeoutMs: check that url names an MQTT port (mqtts:// for a TLS one such as 8883), or raise connectTimeoutMs for a slow broker';
+  if (/wrong version number|packet length too long|EPROTO/i.test(message))
+    return "the server does not answer in TLS: use mqtt:// for a plain port, or the broker's TLS port (8883) with mqtts://";
+  // mqtt-packet's parse errors: before the CONNACK, what answers is no MQTT broker (an HTTP or a TLS port).
+  if (beforeConnack && /invalid header flag bits|malformed|packet too short|cannot parse|invalid (connack|protocol)|not supported/i.test(message))
+    return "what answers at url does not speak MQTT (an HTTP or TLS port?): check the URL's scheme and port (mqtts:// for TLS, ws:// or wss:// with the path for a WebSocket listener)";
   if (!/Connection refused/i.test(message)) return undefined;
   if (/not authori[sz]ed|bad user ?name|password|banned|bad authentication/i.test(message))
     return "the broker refused this client: check the source's username/password (or certFile/keyFile) and that the broker allows it to connect (its password file, ACL or policy)";

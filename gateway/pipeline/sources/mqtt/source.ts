@@ -367,7 +367,7 @@ export class MqttSubscribeSource implements Source {
    * that name their topic, so a stream of them logs once a minute too).
    */
   private fail(message: string, key = message): void {
-    const fix = connectFix(message);
+    const fix = connectFix(message, this.state !== 'connected');
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message: fix ? `${message}. Fix: ${fix}` : message };
     this.metrics.errors.inc({ source: this.name });
     this.warn(key, { err: message, ...(fix ? { fix } : {}) }, 'MQTT source');
