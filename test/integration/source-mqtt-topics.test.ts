@@ -132,20 +132,28 @@ test('mqtt source: a subscription an earlier configuration left in the persisten
   ]);
 });
 
-/** A broker that answers CONNECT and SUBSCRIBE, then sends `publishes` (raw packets), and records the PUBACKs it gets. */
-async function hostileBroker(t: TestContext, publishes: Buffer[]): Promise<{ url: string; pubacks: number[]; pubcomps: number[] }> {
+/**
+ * A broker that answers CONNECT and SUBSCRIBE, then sends `publishes` (raw packets; a function of
+ * the connection's number, from 1, for each connection its own), and records the PUBACKs it gets.
+ */
+async function hostileBroker(
+  t: TestContext,
+  publishes: Buffer[] | ((connection: number) => Buffer[]),
+): Promise<{ url: string; pubacks: number[]; pubcomps: number[]; connections: () => number }> {
   const pubacks: number[] = [];
   const pubcomps: number[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server = createServer((sock) => {
     sockets.add(sock);
+    const n = ++connections;
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on('packet', (p) => {
       if (p.cmd === 'connect') sock.write(CONNACK_OK);
       if (p.cmd === 'subscribe') {
         const id = p.messageId ?? 0;
         sock.write(Buffer.from([0x90, 2 + p.subscriptions.length, id >> 8, id & 0xff, ...p.subscriptions.map(() => 1)]));
-        for (const b of publishes) sock.write(b);
+        for (const b of typeof publishes === 'function' ? publishes(n) : publishes) sock.write(b);
       }
       if (p.cmd === 'puback') pubacks.push(p.messageId ?? -1);
       // QoS 2: PUBREC answered with PUBREL, the exchange ends with PUBCOMP.
@@ -165,7 +173,7 @@ async function hostileBroker(t: TestContext, publishes: Buffer[]): Promise<{ url
       }),
   );
   const addr = server.address();
-  return { url: `mqtt://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, pubacks, pubcomps };
+  return { url: `mqtt://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, pubacks, pubcomps, connections: () => connections };
 }
 
 test('mqtt source: a topic name with a wildcard, a NUL or nothing in it (a hostile broker) is not taken, but acknowledged and counted', async (t) => {
@@ -200,6 +208,20 @@ test('mqtt source: a QoS 2 message from a broker that ignores the granted QoS 1 
   // Before: a PUBACK for the QoS 2 message (a packet of another flow), and no PUBCOMP ever.
   assert.deepEqual(broker.pubcomps, [30]);
   assert.deepEqual(broker.pubacks, [31]);
+});
+
+test('mqtt source: a malformed packet from the broker drops the connection (MQTT 4.8.0-1); the next one reads on', async (t) => {
+  const deps = testDeps();
+  const { store, intake, dir } = await storeFor(t, deps);
+  // A QoS 1 PUBLISH whose topic length (16) runs past its packet (3 bytes): no parser can read on after it.
+  const malformed = Buffer.from([0x32, 0x03, 0x00, 0x10, 0x61]);
+  const broker = await hostileBroker(t, (n) => (n === 1 ? [malformed, publishPacket('cmd/lost', 'x', 1, 40)] : [publishPacket('cmd/ok', 'end', 1, 41)]));
+  // keepaliveSec 30 (the default): before, the source stayed 'connected' on the broken stream until keepalive gave up (45 s).
+  const s = source(t, broker.url, deps, dir, { topics: [{ filter: 'cmd/#', localPrefix: 'down/' }] });
+  await s.start(intake);
+  assert.deepEqual(await recordsUntil(store, 'end'), [['down/cmd/ok', 'end']]);
+  assert.equal(broker.connections(), 2);
+  assert.match(details(s).lastError?.message ?? '', /Cannot parse topic|malformed/i);
 });
 
 test('mqtt source: a filter removed from the configuration is unsubscribed on the broker, so nothing more is queued for it in the session', {

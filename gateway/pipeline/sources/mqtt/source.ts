@@ -161,7 +161,15 @@ export class MqttSubscribeSource implements Source {
       if (this.state === 'connected' && !this.stopping && !this.dropping) this.fail(closedMessage(this.target, this.disconnectReason), 'closed');
       this.scheduleReconnect();
     });
-    c.on('error', (err) => this.fail(`${this.target}: ${errorMessage(err)}`));
+    c.on('error', (err) => {
+      this.fail(`${this.target}: ${errorMessage(err)}`);
+      // On a connection that is up, an error is a malformed packet (a socket error closes it anyway):
+      // mqtt.js reads on from a broken stream, so drop it [MQTT-4.8.0-1]; the broker redelivers.
+      if (c === this.client && c.connected) {
+        this.dropping = true;
+        c.stream?.destroy();
+      }
+    });
   }
 
   async stop(): Promise<void> {
