@@ -176,6 +176,17 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       hint: 'set admin.tls { cert, key } (docs/broker.md#admin-api-over-https), or bind admin.host to 127.0.0.1 and reach it through an SSH tunnel',
     });
   }
+  // An MQTT 5 session that ends at each disconnect: the persistent session the source's promise
+  // rests on is gone (what is published while the gateway is down, and what a crash left
+  // unacknowledged, is lost).
+  for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    if (src.type !== 'mqtt' || src.protocolVersion !== 5 || src.sessionExpirySec !== 0) continue;
+    warnings.push({
+      where: `sources.${i}.sessionExpirySec`,
+      message: `MQTT source '${String(src.name)}': with sessionExpirySec 0 the broker ends the session at each disconnect: commands published while the gateway is down or restarting, and those not yet acknowledged at a crash, are lost (at most once)`,
+      hint: 'leave sessionExpirySec out (7 days) or set it to the longest outage to ride out',
+    });
+  }
   // Two filters of one MQTT source that can match the same topic: a broker may send the message
   // once per matching subscription (mosquitto does for MQTT 5), and each copy goes through the rules.
   for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {

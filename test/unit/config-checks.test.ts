@@ -404,3 +404,20 @@ test('two MQTT connections with one clientId on one broker (two sources, a sourc
   const ok = await checkConfig(file);
   assert.equal(ok.code, 0, ok.err);
 });
+
+test('an MQTT 5 source with sessionExpirySec 0 is a warning (the session ends at each disconnect: what comes meanwhile is lost)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  const source = (extra: string): string =>
+    `sources:\n  - { type: mqtt, name: cloud, url: 'mqtt://broker.lan', clientId: gw1, protocolVersion: 5${extra}, topics: [{ filter: 'cmd/#' }] }\n`;
+  await writeFile(file, source(', sessionExpirySec: 0'));
+  let r = await checkConfig(file);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /warning: MQTT source 'cloud': with sessionExpirySec 0 the broker ends the session at each disconnect: .* \(at sources\.0\.sessionExpirySec\)\. Fix: leave sessionExpirySec out/,
+  );
+  await writeFile(file, source(''));
+  r = await checkConfig(file);
+  assert.doesNotMatch(r.err, /sessionExpirySec/);
+});
