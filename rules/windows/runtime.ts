@@ -2,18 +2,21 @@
 // processing time, watermark in event time), bounds the state, and checkpoints it. Time windows
 // (tumbling, hopping) are aligned to multiples of the hop since the epoch (UTC), so every group
 // shares the same boundaries and one timer per rule serves them all. Around it: plan.ts (what the
-// compiler hands it), group-state.ts (the groups and their checkpoint form), emission.ts (HAVING /
-// ORDER BY / LIMIT over the rows of one close), event-time.ts (timestamps; with a LATENESS, the
-// events waiting for the watermark, fed in time order).
+// compiler hands it), group-state.ts (the groups and their checkpoint form), bounded-groups.ts
+// (the groups held, their bytes and eviction), row-windows.ts (the rows of sliding and count
+// windows), emission.ts (HAVING / ORDER BY / LIMIT over the rows of one close), event-time.ts
+// (timestamps; with a LATENESS, the events waiting for the watermark, fed in time order).
 import type { Message } from '../../core/message.js';
 import type { EvalContext } from '../sql/context.js';
 import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
 import { keyPart, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
-import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape, type RowGroup } from './group-state.js';
-import { accBytes, GroupBytes, rowBytes } from './group-bytes.js';
+import { BoundedGroups } from './bounded-groups.js';
+import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape } from './group-state.js';
+import { accBytes, type GroupBytes } from './group-bytes.js';
 import type { WindowPlan } from './plan.js';
+import { pushRow, rebaseRows, type RowSpec } from './row-windows.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
 import { EventOrder, toTimestamp } from './event-time.js';
@@ -22,9 +25,6 @@ import { EventOrder, toTimestamp } from './event-time.js';
 export type { AggSlot, WindowPlan } from './plan.js';
 
 const DEFAULT_LIMITS = { maxGroups: 10_000, maxGroupStates: 100_000, maxRowsPerWindow: 10_000, maxGroupBytes: 64 * 1024 * 1024 };
-
-/** A change of (wall clock - elapsed time) at least this large is a clock step (ms). */
-const STEP_MS = 1000;
 
 export class WindowRunner implements WindowedQuery {
   readonly stats: WindowStats = { late: 0, evicted: 0, evictedBytes: 0, droppedRows: 0, invalidTimestamps: 0 };
@@ -43,17 +43,10 @@ export class WindowRunner implements WindowedQuery {
   private order = new EventOrder();
   /** Event time: the time of the last event fed to the windows (an older one is late). */
   private fedTs = -Infinity;
-  /** Time windows: start -> group key -> accumulators. */
-  private panes = new Map<number, Map<string, AccGroup>>();
-  /** Time windows: the groups of every open pane (bounded by maxGroupStates). */
-  private paneGroups = 0;
-  /** Time windows: group key -> open panes holding it (Map order = creation order: maxGroupBytes evicts the oldest). */
-  private paneKeys = new Map<string, number>();
+  /** The groups (panes, sessions, row groups), the bytes they hold, and their eviction. */
+  private readonly groups: BoundedGroups;
   /** The bytes the groups hold (kept messages once, rows), bounded by maxGroupBytes. */
-  private readonly held = new GroupBytes();
-  /** Sessions, sliding and count windows: group key -> state (Map order = creation order). */
-  private sessions = new Map<string, AccGroup>();
-  private rowGroups = new Map<string, RowGroup>();
+  private readonly held: GroupBytes;
   /** Lower bound of the earliest session deadline (Infinity: none). */
   private nextDeadline = Infinity;
   private readonly aggCtx: AggContext;
@@ -68,6 +61,8 @@ export class WindowRunner implements WindowedQuery {
     this.scratch = new Array<Value>(plan.aggs.length);
     this.vals = this.scratch;
     this.accHold = this.newAccs().some((a) => a.bytes !== undefined);
+    this.groups = new BoundedGroups(plan.spec.kind, this.stats);
+    this.held = this.groups.held;
   }
 
   private get maxGroups(): number {
@@ -185,7 +180,7 @@ export class WindowRunner implements WindowedQuery {
         return this.addSession(spec.maxDuration, spec.timeout, ts, key, msg);
       case 'sliding':
       case 'count':
-        return this.addRows(ts, key, msg);
+        return this.addRows(spec, ts, key, msg);
     }
   }
 
@@ -197,19 +192,15 @@ export class WindowRunner implements WindowedQuery {
     // At most size/hop windows (<= 1000), whatever the arithmetic does.
     const n = Math.ceil(size / hop);
     for (let k = 0, s = Math.floor(ts / hop) * hop; k < n && s + size > ts; k++, s -= hop) {
-      let pane = this.panes.get(s);
+      let pane = this.groups.panes.get(s);
       if (!pane) {
-        this.panes.set(s, (pane = new Map()));
+        this.groups.panes.set(s, (pane = new Map()));
         if (!this.plan.eventTime && this.rt) this.paneSkew.set(s, this.rt.skew());
       }
       let g = pane.get(key);
       if (!g) {
-        if (pane.size >= this.maxGroups || this.paneGroups >= this.maxGroupStates) this.evictPaneGroup(pane);
         g = { accs: this.newAccs(), last: msg, start: s, lastTs: ts };
-        pane.set(key, g);
-        this.paneGroups++;
-        this.paneKeys.set(key, (this.paneKeys.get(key) ?? 0) + 1);
-        this.held.hold(msg);
+        this.groups.addPaneGroup(pane, key, g, this.maxGroups, this.maxGroupStates);
       } else this.held.swap(g.last, msg);
       this.feedGroup(g);
       g.last = msg;
@@ -230,110 +221,23 @@ export class WindowRunner implements WindowedQuery {
     g.bytes = b;
   }
 
-  /** Evict the oldest group of m (sessions, rows), or of a pane (its caller keeps paneGroups). */
-  private evictOldest(m: Map<string, AccGroup | RowGroup>): void {
-    const first = m.entries().next();
-    if (!first.done) {
-      m.delete(first.value[0]);
-      this.forget(first.value[0], first.value[1]);
-      this.stats.evicted++;
-    }
-  }
-
-  /** A group left the state (closed or evicted): what it held is no longer counted. */
-  private forget(key: string, g: AccGroup | RowGroup): void {
-    this.held.release(g.last);
-    this.held.rows(-(g.bytes ?? 0));
-    if ('ts' in g) return;
-    if (this.plan.spec.kind === 'tumbling' || this.plan.spec.kind === 'hopping') {
-      const n = (this.paneKeys.get(key) ?? 1) - 1;
-      if (n > 0) this.paneKeys.set(key, n);
-      else this.paneKeys.delete(key);
-    }
-  }
-
-  /**
-   * maxGroupBytes: while the groups hold more, the oldest created group other than `keep` (the
-   * one the event joined) is evicted; for a time window, the key in every open window, which is
-   * what frees the message its windows share. Counted, and logged at a bounded rate.
-   */
+  /** maxGroupBytes: the oldest groups other than `keep` (the one the event joined) go (bounded-groups.ts). */
   private enforceBudget(keep: string | undefined): void {
-    const limit = this.maxGroupBytes;
-    if (this.held.total <= limit) return;
-    const before = this.held.total;
-    let n = 0;
-    while (this.held.total > limit) {
-      const k = this.evictForBytes(keep);
-      if (k === 0) break;
-      n += k;
-    }
-    if (n === 0) return;
-    this.stats.evicted += n;
-    this.stats.evictedBytes += n;
-    this.rt?.onBudgetEvict?.({ evicted: n, bytes: before, maxGroupBytes: limit });
-  }
-
-  private evictForBytes(keep: string | undefined): number {
-    const spec = this.plan.spec;
-    if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
-      for (const key of this.paneKeys.keys()) {
-        if (key === keep) continue;
-        let n = 0;
-        for (const pane of this.panes.values()) {
-          const g = pane.get(key);
-          if (!g) continue;
-          pane.delete(key);
-          this.held.release(g.last);
-          this.held.rows(-(g.bytes ?? 0));
-          this.paneGroups--;
-          n++;
-        }
-        this.paneKeys.delete(key);
-        return n;
-      }
-      return 0;
-    }
-    const m: Map<string, AccGroup | RowGroup> = spec.kind === 'session' ? this.sessions : this.rowGroups;
-    for (const [key, g] of m) {
-      if (key === keep) continue;
-      m.delete(key);
-      this.forget(key, g);
-      return 1;
-    }
-    return 0;
-  }
-
-  /**
-   * Room for a group in `pane`: its oldest group goes, or, when it has none (a new window), the
-   * oldest group of the oldest window: a hopping window's event is in size/hop windows, so the
-   * windows together hold up to maxGroupStates groups, not maxGroups x size/hop.
-   */
-  private evictPaneGroup(pane: Map<string, AccGroup>): void {
-    let from = pane;
-    if (from.size === 0) {
-      const oldest = Math.min(...[...this.panes].filter(([, p]) => p.size > 0).map(([s]) => s));
-      from = this.panes.get(oldest) ?? pane;
-    }
-    if (from.size === 0) return;
-    this.evictOldest(from);
-    this.paneGroups--;
+    this.groups.enforceBudget(keep, this.maxGroupBytes, (info) => this.rt?.onBudgetEvict?.(info));
   }
 
   private addSession(maxDuration: number, timeout: number, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
-    let g = this.sessions.get(key);
+    let g = this.groups.sessions.get(key);
     let out: WindowEmission[] | undefined;
     if (g && (ts - g.lastTs >= timeout || ts - g.start >= maxDuration)) {
       // Its close was due (a late timer, or event time): emit it before opening the next one.
-      this.sessions.delete(key);
-      this.forget(key, g);
+      this.groups.closeSession(key, g);
       out = this.rows([this.closing(g, this.deadline(g))]);
       g = undefined;
     }
     if (!g) {
-      if (this.sessions.size >= this.maxGroups) this.evictOldest(this.sessions);
       g = { accs: this.newAccs(), last: msg, start: ts, lastTs: ts };
-      this.sessions.set(key, g);
-      this.held.hold(msg);
+      this.groups.addGroup(this.groups.sessions, key, g, this.maxGroups);
     } else this.held.swap(g.last, msg);
     this.feedGroup(g);
     g.last = msg;
@@ -354,79 +258,16 @@ export class WindowRunner implements WindowedQuery {
     return Math.min(g.lastTs + spec.timeout, g.start + spec.maxDuration);
   }
 
-  private addRows(ts: number, key: string, msg: Message): WindowEmission[] | undefined {
-    let g = this.rowGroups.get(key);
+  private addRows(spec: RowSpec, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
+    let g = this.groups.rowGroups.get(key);
     if (!g) {
-      if (this.rowGroups.size >= this.maxGroups) this.evictOldest(this.rowGroups);
       g = { ts: [], vals: [], head: 0, seen: 0, bytes: 0, last: msg };
-      this.rowGroups.set(key, g);
-      this.held.hold(msg);
+      this.groups.addGroup(this.groups.rowGroups, key, g, this.maxGroups);
     } else this.held.swap(g.last, msg);
-    if (!this.plan.eventTime && this.rt) this.rebaseRows(g, this.rt.skew());
-    const row = this.vals.map((v) => (Buffer.isBuffer(v) ? v.toString('utf8') : v));
-    g.ts.push(ts);
-    g.vals.push(row);
-    this.rowHeld(g, rowBytes(row));
+    if (!this.plan.eventTime && this.rt) rebaseRows(g, this.rt.skew());
     g.last = msg;
-    g.seen++;
-    const spec = this.plan.spec;
-    const keep = spec.kind === 'count' ? spec.n : this.maxRows;
-    if (spec.kind === 'sliding') {
-      while (g.head < g.ts.length && g.ts[g.head]! <= ts - spec.size) this.dropHead(g);
-    }
-    while (g.ts.length - g.head > keep) {
-      this.dropHead(g);
-      if (spec.kind === 'sliding') this.stats.droppedRows++;
-    }
-    if (g.head > 64 && g.head * 2 > g.ts.length) {
-      g.ts = g.ts.slice(g.head);
-      g.vals = g.vals.slice(g.head);
-      g.head = 0;
-    }
-    if (spec.kind !== 'count') return this.rows([this.closeRows(g, ts - (spec.kind === 'sliding' ? spec.size : 0), ts)]);
-    if (g.seen % spec.hop !== 0 || g.ts.length - g.head < spec.n) return undefined;
-    const em = this.rows([this.closeRows(g, g.ts[g.head]!, ts)]);
-    if (spec.hop === spec.n) {
-      g.ts = [];
-      g.vals = [];
-      g.head = 0;
-      this.rowHeld(g, -g.bytes);
-    }
-    return em;
-  }
-
-  private rowHeld(g: RowGroup, delta: number): void {
-    g.bytes += delta;
-    this.held.rows(delta);
-  }
-
-  /** The oldest row of g leaves it. */
-  private dropHead(g: RowGroup): void {
-    this.rowHeld(g, -rowBytes(g.vals[g.head]!));
-    g.head++;
-  }
-
-  /**
-   * Processing time: the rows of a group are stamped by the wall clock. After the clock was
-   * stepped (NTP's first sync on a Pi without an RTC, an operator), the rows from before the step
-   * are moved by the step, so they leave a sliding window after their elapsed time: stepped back
-   * an hour, they stayed in every row for an hour; stepped forward, they all left at once.
-   */
-  private rebaseRows(g: RowGroup, skew: number): void {
-    const step = g.skew === undefined ? 0 : skew - g.skew;
-    g.skew = skew;
-    // NTP slews smoothly (at most 0.5 ms/s); a difference this large is a step.
-    if (Math.abs(step) < STEP_MS) return;
-    for (let r = g.head; r < g.ts.length; r++) g.ts[r] = g.ts[r]! + step;
-  }
-
-  private closeRows(g: RowGroup, start: number, end: number): Closing {
-    const accs = this.newAccs();
-    for (let r = g.head; r < g.ts.length; r++) {
-      const v = g.vals[r]!;
-      for (let i = 0; i < accs.length; i++) accs[i]!.add(v[i]);
-    }
-    return { accs: accs.map((a) => a.result()), last: g.last, start, end };
+    const closing = pushRow(g, ts, this.vals, { spec, maxRows: this.maxRows, held: this.held, stats: this.stats, newAccs: () => this.newAccs() });
+    return closing ? this.rows([closing]) : undefined;
   }
 
   private closing(g: AccGroup, end: number): Closing {
@@ -444,12 +285,9 @@ export class WindowRunner implements WindowedQuery {
     let out: WindowEmission[] | undefined;
     const due = (wall: number, skew: number | undefined): boolean => wall <= t || (elapsed !== undefined && this.elapsedDue(wall, skew) <= elapsed);
     if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
-      const closing = [...this.panes.keys()].filter((s) => due(s + spec.size, this.paneSkew.get(s))).sort((a, b) => a - b);
+      const closing = [...this.groups.panes.keys()].filter((s) => due(s + spec.size, this.paneSkew.get(s))).sort((a, b) => a - b);
       for (const s of closing) {
-        const pane = this.panes.get(s)!;
-        this.panes.delete(s);
-        this.paneGroups -= pane.size;
-        for (const [k, g] of pane) this.forget(k, g);
+        const pane = this.groups.closePane(s);
         this.paneSkew.delete(s);
         const rows = this.rows([...pane.values()].map((g) => this.closing(g, s + spec.size)));
         if (rows.length) (out ??= []).push(...rows);
@@ -458,11 +296,10 @@ export class WindowRunner implements WindowedQuery {
       const closing: Closing[] = [];
       let next = Infinity;
       let nextElapsed = Infinity;
-      for (const [k, g] of this.sessions) {
+      for (const [k, g] of this.groups.sessions) {
         const d = this.deadline(g);
         if (due(d, g.skew)) {
-          this.sessions.delete(k);
-          this.forget(k, g);
+          this.groups.closeSession(k, g);
           closing.push(this.closing(g, d));
         } else {
           next = Math.min(next, d);
@@ -496,7 +333,7 @@ export class WindowRunner implements WindowedQuery {
     const spec = this.plan.spec;
     if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
       let m = Infinity;
-      for (const s of this.panes.keys()) m = Math.min(m, this.elapsedDue(s + spec.size, this.paneSkew.get(s)));
+      for (const s of this.groups.panes.keys()) m = Math.min(m, this.elapsedDue(s + spec.size, this.paneSkew.get(s)));
       return m;
     }
     return spec.kind === 'session' ? this.nextDueElapsed : Infinity;
@@ -548,35 +385,10 @@ export class WindowRunner implements WindowedQuery {
       maxTs: this.maxTs,
       fedTs: this.fedTs,
       pending: this.order.all(),
-      panes: this.panes,
-      sessions: this.sessions,
-      rowGroups: this.rowGroups,
+      panes: this.groups.panes,
+      sessions: this.groups.sessions,
+      rowGroups: this.groups.rowGroups,
     });
-  }
-
-  /** What a restored state holds, within maxGroupBytes (a checkpoint of a larger budget, or of a version without it). */
-  private recount(): void {
-    this.held.clear();
-    this.paneKeys.clear();
-    for (const e of this.order.all()) this.held.hold(e.msg);
-    for (const pane of this.panes.values())
-      for (const [k, g] of pane) {
-        this.recountAccs(g);
-        this.paneKeys.set(k, (this.paneKeys.get(k) ?? 0) + 1);
-      }
-    for (const g of this.sessions.values()) this.recountAccs(g);
-    for (const g of this.rowGroups.values()) {
-      this.held.hold(g.last);
-      g.bytes = 0;
-      for (let r = g.head; r < g.vals.length; r++) this.rowHeld(g, rowBytes(g.vals[r]!));
-    }
-    this.enforceBudget(undefined);
-  }
-
-  private recountAccs(g: AccGroup): void {
-    this.held.hold(g.last);
-    g.bytes = accBytes(g.accs);
-    this.held.rows(g.bytes);
   }
 
   restore(bytes: Buffer): void {
@@ -584,16 +396,13 @@ export class WindowRunner implements WindowedQuery {
     this.maxTs = st.maxTs;
     this.fedTs = st.fedTs;
     this.order.replace(st.pending);
-    this.panes = st.panes;
-    this.paneGroups = 0;
-    for (const pane of this.panes.values()) this.paneGroups += pane.size;
-    this.sessions = st.sessions;
+    this.groups.load(st, this.order.all());
     this.paneSkew.clear();
     this.nextDeadline = Infinity;
-    for (const g of this.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
+    for (const g of this.groups.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
     this.nextDueElapsed = this.nextDeadline - (this.rt?.skew() ?? 0);
-    this.rowGroups = st.rowGroups;
-    this.recount();
+    // What a restored state holds, within maxGroupBytes (a checkpoint of a larger budget, or of a version without it).
+    this.enforceBudget(undefined);
     if (this.rt) {
       this.timer.cancel(this.rt);
       this.reschedule();
