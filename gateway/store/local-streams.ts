@@ -1,14 +1,15 @@
 // LocalStreams on LevelDB: opening (state rebuilt from segment keys), reopening after a failed
-// write, closing, reads, meta. Consumers, checkpoints, reclaim and the ttl sweep live in
-// retention.ts; the append path and the structural lock in committer.ts; work on the oldest
-// segments in head.ts; the binary format in codec.ts; the database handle (open, format check,
-// compaction) in database.ts; reads and waiting for a sequence in reader.ts.
+// write, closing, and the entry points of appends, reads and meta. Consumers, checkpoints, reclaim
+// and the ttl sweep live in retention.ts; the append path and the structural lock in committer.ts;
+// work on the oldest segments in head.ts; the binary format in codec.ts; the database handle
+// (open, format check, compaction) in database.ts; reads and waiting for a sequence in reader.ts;
+// the meta area in meta-area.ts; stream lookup, definition checks and info in stream-registry.ts.
 import type { MetaValue } from '../../core/message.js';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
-import { measureRecord, metaKey, validStreamName, type RecordSize } from './codec.js';
+import { measureRecord, type RecordSize } from './codec.js';
 import { compactAll, newDb, openMakingRoom, type Db } from './database.js';
 import { Compactor } from './compaction.js';
 import { GroupCommitter } from './committer.js';
@@ -18,10 +19,12 @@ import { logBytesOf, openWhenSpace, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { scanStreams } from './scan.js';
 import { HeadOps, type BatchOp } from './head.js';
+import { MetaArea } from './meta-area.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
 import { Retention } from './retention.js';
-import { StreamState } from './state.js';
+import type { StreamState } from './state.js';
+import { checkStreamOptions, definedNames, definedStream, stateIn, streamInfo } from './stream-registry.js';
 import type { AppendRecord, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
 
 export class LevelLocalStreams implements LocalStreams {
@@ -47,6 +50,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly ballast: SpaceBallast;
   /** Gives back the disk space of deleted records (compaction.ts). */
   private readonly compactor: Compactor;
+  /** The meta area (meta-area.ts). */
+  private readonly meta: MetaArea;
   /** True while reopen() rebuilds state (its own writes are allowed). */
   private reopening = false;
   /** measureRecord output, reused: no allocation per append. */
@@ -105,6 +110,7 @@ export class LevelLocalStreams implements LocalStreams {
       this.now,
       this.sync,
     );
+    this.meta = new MetaArea({ db: () => this.db, write: (ops, sync) => this.write(ops, sync), commits: this.commits, ensureOpen: () => this.ensureOpen() });
   }
 
   diskState(): DiskState {
@@ -280,32 +286,15 @@ export class LevelLocalStreams implements LocalStreams {
     }
   }
 
+  /** A defined stream (GH_STREAM_UNKNOWN otherwise) of the open store. */
   private stream(name: string): StreamState {
     this.ensureOpen();
-    const s = this.streams.get(name);
-    if (s === undefined || s.options === undefined) {
-      const defined = this.streamNames();
-      throw new GatehouseError('GH_STREAM_UNKNOWN', `local stream '${name}' is not defined`, {
-        where: name,
-        hint: defined.length
-          ? `use one of: ${defined.join(', ')}, or define '${name}' under streams in the config`
-          : `define '${name}' under streams in the config (no stream is defined)`,
-      });
-    }
-    return s;
+    return definedStream(this.streams, name);
   }
 
   async defineStream(options: StreamOptions): Promise<void> {
     this.ensureOpen();
-    if (!validStreamName(options.name)) {
-      throw new GatehouseError('GH_CONFIG_INVALID', `invalid stream name '${options.name}'`, {
-        where: `streams.${options.name}`,
-        hint: 'use a non-empty name of at most 200 bytes without NUL characters',
-      });
-    }
-    if (!(options.maxBytes > 0)) {
-      throw new GatehouseError('GH_CONFIG_INVALID', `stream '${options.name}': maxBytes must be positive`, { where: `streams.${options.name}.maxBytes` });
-    }
+    checkStreamOptions(options);
     const s = this.stateFor(options.name);
     s.options = { ...options };
     s.counters ??= this.metrics.countersFor(options.name);
@@ -313,9 +302,7 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   streamNames(): string[] {
-    const out: string[] = [];
-    for (const s of this.streams.values()) if (s.options) out.push(s.name);
-    return out.sort();
+    return definedNames(this.streams);
   }
 
   hasStream(name: string): boolean {
@@ -392,26 +379,13 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   info(stream: string): StreamInfo {
-    const s = this.stream(stream);
-    return {
-      name: s.name,
-      options: { ...(s.options as StreamOptions) },
-      firstSeq: s.firstSeq,
-      lastSeq: s.lastSeq,
-      records: s.records,
-      bytes: s.bytes,
-      oldestAt: s.records > 0 ? s.oldestAt : undefined,
-      consumers: [...s.consumers].map(([name, checkpoint]) => ({ name, checkpoint })),
-      droppedRecords: s.droppedRecords,
-      rejectedAppends: s.rejectedAppends,
-    };
+    return streamInfo(this.stream(stream));
   }
 
-  // ---- meta, maintenance ---------------------------------------------------------------------
+  // ---- meta (meta-area.ts), maintenance ----------------------------------------------------------
 
   async getMeta(key: string): Promise<Buffer | undefined> {
-    this.ensureOpen();
-    return this.db.get(metaKey(key));
+    return this.meta.get(key);
   }
 
   async putMeta(key: string, value: Buffer): Promise<void> {
@@ -419,28 +393,15 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   async putMetas(entries: ReadonlyArray<readonly [key: string, value: Buffer]>): Promise<void> {
-    this.ensureOpen();
-    if (entries.length === 0) return;
-    await this.write(
-      entries.map(([key, value]) => ({ type: 'put' as const, key: metaKey(key), value })),
-      true,
-    );
+    await this.meta.putMany(entries);
   }
 
   async metaKeys(prefix: string): Promise<string[]> {
-    this.ensureOpen();
-    const from = metaKey(prefix);
-    const keys = await this.db.keys({ gte: from, lt: Buffer.concat([from, Buffer.from([0xff])]) }).all();
-    return keys.map((k) => k.toString('utf8', 1));
+    return this.meta.keys(prefix);
   }
 
   async deleteMetas(keys: readonly string[]): Promise<void> {
-    this.ensureOpen();
-    if (keys.length > 0)
-      await this.write(
-        keys.map((key) => ({ type: 'del' as const, key: metaKey(key) })),
-        true,
-      );
+    await this.meta.delete(keys);
   }
 
   afterCut(): Promise<void> | undefined {
@@ -448,22 +409,11 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   commitMeta(key: string, value: MetaValue): Promise<void> {
-    this.ensureOpen();
-    return this.commits.submitMeta(metaKey(key), value);
+    return this.meta.commit(key, value);
   }
 
   async compact(): Promise<void> {
     this.ensureOpen();
     await compactAll(this.db);
   }
-}
-
-/** The state of `name` in `states`, created when missing. */
-function stateIn(states: Map<string, StreamState>, name: string): StreamState {
-  let s = states.get(name);
-  if (!s) {
-    s = new StreamState(name);
-    states.set(name, s);
-  }
-  return s;
 }
