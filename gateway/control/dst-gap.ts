@@ -6,29 +6,11 @@
 // of the hour that comes twice: a job every 10 minutes did not run for an hour (heartbeats stopped,
 // the office saw the gateway offline). Such a job runs at each real time instead.
 
-/** One formatter per zone (a job is planned again at least once a minute). */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+import { zoneOffsetMin } from '../../rules/sql/functions/time.js';
 
-/** The zone's offset from UTC at `ms`, in minutes east. */
+/** The zone's offset from UTC at `ms`, in minutes east (the SQL time functions' own; a job's zone is checked by its options). */
 function offsetMinutes(ms: number, timeZone: string): number {
-  let format = formatters.get(timeZone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timeZone, format);
-  }
-  const parts = format.formatToParts(ms);
-  const get = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
-  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return Math.round((wall - Math.floor(ms / 1000) * 1000) / 60_000);
+  return zoneOffsetMin(ms, timeZone) ?? 0;
 }
 
 /** The system's zone, the one a job without `timezone` follows. */

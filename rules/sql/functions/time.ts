@@ -47,7 +47,8 @@ function formatter(zone: string): Intl.DateTimeFormat | undefined {
   return f;
 }
 
-function zoneOffsetMin(ts: number, zone: string): number | undefined {
+/** The offset of `zone` from UTC at `ts`, in minutes east; undefined for a zone Intl does not know. */
+export function zoneOffsetMin(ts: number, zone: string): number | undefined {
   const f = formatter(zone);
   if (!f) return undefined;
   const p: Record<string, string> = {};
