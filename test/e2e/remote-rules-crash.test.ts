@@ -15,7 +15,7 @@ import mqtt from 'mqtt';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { buildUpdateDocument } from '../../gateway/control/document.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
-import { compiled, repoRoot, tempDir, waitUntil, withTimeout } from '../helpers/index.js';
+import { repoRoot, tempDir, waitUntil, withTimeout } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 
 const ID = 'cut';
@@ -153,7 +153,6 @@ rules: ${JSON.stringify(ruleSet(1))}
   t.diagnostic(`${cut.when} write ${cut.nth} of ${cut.key}: ${both ? 'both stored' : 'neither stored'}, the resent document ${s.state}`);
 }
 
-const skip = compiled ? undefined : 'the cut hooks the compiled store (dist/)';
 const CUTS: Cut[] = [
   { when: 'before', key: ACCEPTED, nth: 1 },
   { when: 'after', key: ACCEPTED, nth: 1 },
@@ -164,9 +163,6 @@ const CUTS: Cut[] = [
 ];
 
 for (const cut of CUTS) {
-  test(
-    `a signed ${cut.rollback ? 'rollback' : 'update'} killed ${cut.when} the store write of ${cut.key} (#${cut.nth}) is in the store whole or not at all`,
-    { skip },
-    (t) => cutAndRestart(t, cut),
-  );
+  test(`a signed ${cut.rollback ? 'rollback' : 'update'} killed ${cut.when} the store write of ${cut.key} (#${cut.nth}) is in the store whole or not at all`, (t) =>
+    cutAndRestart(t, cut));
 }
