@@ -65,6 +65,7 @@ async function office(t: TestContext, gw: GatewayProcess): Promise<Office> {
   const client = await mqtt.connectAsync(gw.mqttUrl, { reconnectPeriod: 0, clientId: 'office' });
   t.after(() => client.endAsync(true));
   const statuses: ControlStatus[] = [];
+  let taken = 0;
   client.on('message', (topic, payload) => {
     if (topic === STATUS) statuses.push(JSON.parse(payload.toString()) as ControlStatus);
   });
@@ -75,12 +76,23 @@ async function office(t: TestContext, gw: GatewayProcess): Promise<Office> {
     publish: async (payload, on) => {
       await client.publishAsync(TOPIC[on], payload, { qos: 1 });
     },
-    next(want, what) {
-      const from = statuses.length;
+    // The first status after the last one taken: not 'after this call', since the retained status
+    // can arrive in the SUBACK's read, before the caller's next() runs (it then waited in vain).
+    async next(want, what) {
+      const from = taken;
       // 30 s: a loaded CI machine (two test files at once on two cores) starts a gateway slowly.
-      return waitUntil(() => statuses.slice(from).find(want), `status: ${what}`, 30_000).catch((err: Error) => {
+      const i = await waitUntil(
+        () => {
+          const at = statuses.findIndex((s, k) => k >= from && want(s));
+          return at >= 0 ? at + 1 : undefined;
+        },
+        `status: ${what}`,
+        30_000,
+      ).catch((err: Error) => {
         throw new Error(`${err.message}; seen ${JSON.stringify(statuses.slice(from))}`);
       });
+      taken = i;
+      return statuses[i - 1]!;
     },
   };
 }
