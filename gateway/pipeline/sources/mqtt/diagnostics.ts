@@ -1,6 +1,7 @@
 // What the MQTT source says about its connection, in logs and status: an untrusted broker
 // certificate or a refused CONNECT with its fix, why a connection closed, when the backoff starts
 // over. (The URL without its credentials: core/broker-url.ts.)
+import { connectRefusal } from '../../../../core/mqtt-client-hints.js';
 
 export const CERTIFICATE_FIX =
   "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";
@@ -10,8 +11,7 @@ export function certificateTrouble(message: string): boolean {
   return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
 }
 
-/** A connection up this long resets the reconnect backoff (as the MQTT bridge destination's). */
-export const STABLE_MS = 10_000;
+export { STABLE_MS } from '../../../../core/mqtt-client-hints.js';
 
 /**
  * What to do about an error of the connection, if there is a fix to give: an untrusted broker
@@ -27,10 +27,11 @@ export function connectFix(message: string, beforeConnack = false): string | und
   if (beforeConnack && /invalid header flag bits|malformed|packet too short|cannot parse|invalid (connack|protocol)|not supported/i.test(message))
     return "what answers at url does not speak MQTT (an HTTP or TLS port?): check the URL's scheme and port (mqtts:// for TLS, ws:// or wss:// with the path for a WebSocket listener)";
   if (!/Connection refused/i.test(message)) return undefined;
-  if (/not authori[sz]ed|bad user ?name|password|banned|bad authentication/i.test(message))
+  const refused = connectRefusal(message);
+  if (refused === 'credentials')
     return "the broker refused this client: check the source's username/password (or certFile/keyFile) and that the broker allows it to connect (its password file, ACL or policy)";
-  if (/identifier|client ?id/i.test(message)) return "the broker refused the client id: check the source's clientId (length, characters the broker allows)";
-  if (/protocol version/i.test(message)) return 'the broker does not speak this MQTT version: set protocolVersion to one it supports (4 = 3.1.1, 5)';
+  if (refused === 'clientId') return "the broker refused the client id: check the source's clientId (length, characters the broker allows)";
+  if (refused === 'protocolVersion') return 'the broker does not speak this MQTT version: set protocolVersion to one it supports (4 = 3.1.1, 5)';
   return undefined;
 }
 
