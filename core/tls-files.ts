@@ -125,3 +125,14 @@ export function readClientTlsFiles(paths: TlsFilePaths, ctx: ClientTlsContext): 
   }
   return out;
 }
+
+/**
+ * A TLS error that says the server's certificate did not verify (Node's and OpenSSL's wording):
+ * self-signed, an unknown issuer, expired or not yet valid, another name, an OpenSSL CERT_ code.
+ * What every client of the gateway (MQTT source, destinations) answers with its caFile fix.
+ */
+export function certificateNotVerified(message: string): boolean {
+  return /self[- ]signed certificate|unable to (?:verify|get) (?:local )?issuer|certificate has expired|certificate is not yet valid|altnames|Hostname\/IP does not match|CERT_/i.test(
+    message,
+  );
+}

@@ -1,5 +1,6 @@
 // Small helpers shared by the destinations (file, http, kinesis, firehose, s3, mqtt, nats):
 // per-destination metrics, limit checks, and compiled string templates.
+import { certificateNotVerified } from '../../../core/tls-files.js';
 import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../../core/metrics.js';
 import { GatehouseError } from '../../../core/errors.js';
@@ -118,8 +119,6 @@ export function shortError(err: unknown): string {
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }
 
-const TLS_VERIFY =
-  /self[- ]signed certificate|unable to (?:verify|get (?:local )?issuer)|certificate has expired|certificate is not yet valid|altnames|Hostname\/IP does not match/i;
 const DNS_FAIL = /ENOTFOUND|EAI_AGAIN/;
 
 /**
@@ -128,7 +127,7 @@ const DNS_FAIL = /ENOTFOUND|EAI_AGAIN/;
  */
 export function networkHint(why: string | undefined, options: { ca: string; address: string }): string | undefined {
   if (why === undefined) return undefined;
-  if (TLS_VERIFY.test(why))
+  if (certificateNotVerified(why))
     return `the server's certificate does not verify: for a server certified by a private CA set the destination's ${options.ca} to that CA's PEM, else check its certificate (expired, another name)`;
   if (DNS_FAIL.test(why)) return `the host name does not resolve: check the destination's ${options.address} and the gateway's DNS`;
   return undefined;

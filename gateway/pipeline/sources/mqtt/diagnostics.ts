@@ -2,14 +2,10 @@
 // certificate or a refused CONNECT with its fix, why a connection closed, when the backoff starts
 // over. (The URL without its credentials: core/broker-url.ts.)
 import { connectRefusal } from '../../../../core/mqtt-client-hints.js';
+import { certificateNotVerified } from '../../../../core/tls-files.js';
 
 export const CERTIFICATE_FIX =
   "the broker's certificate is not trusted: set caFile to the CA that issued it (for AWS IoT Core, AmazonRootCA1.pem), or check the broker name in url against the certificate";
-
-/** A TLS verification failure of the broker's certificate (Node's and OpenSSL's wording). */
-export function certificateTrouble(message: string): boolean {
-  return /self[- ]signed certificate|unable to (get|verify) (local )?issuer|certificate has expired|Hostname\/IP does not match|CERT_/i.test(message);
-}
 
 export { STABLE_MS } from '../../../../core/mqtt-client-hints.js';
 
@@ -18,7 +14,7 @@ export { STABLE_MS } from '../../../../core/mqtt-client-hints.js';
  * certificate, a CONNECT the broker refused (mqtt.js' wording of the CONNACK code, MQTT 3.1.1 and 5).
  */
 export function connectFix(message: string, beforeConnack = false): string | undefined {
-  if (certificateTrouble(message)) return CERTIFICATE_FIX;
+  if (certificateNotVerified(message)) return CERTIFICATE_FIX;
   if (/connack timeout/i.test(message))
     return 'the server took the connection but sent no CONNACK within connectTimeoutMs: check that url names an MQTT port (mqtts:// for a TLS one such as 8883), or raise connectTimeoutMs for a slow broker';
   if (/wrong version number|packet length too long|EPROTO/i.test(message))
