@@ -37,6 +37,7 @@ export function applyCommit(
         s.headSeq = firstSeq + trim;
         s.oldestAt = b.minAt;
       }
+      s.lastSegSeq = firstSeq + trim;
       s.physRecords += n - trim;
       s.physBytes += bytes;
       // A stream with consumers is read right behind its appends (an exporter tailing it): the

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
 import { applyCommit } from './commit-apply.js';
+import { tallyAfter } from './tally.js';
 import { CommitPacer, DEFAULT_COMMIT_DELAY_MS, PACE_MAX_BYTES } from './pacing.js';
 import { isDiskFullError, isStorageWriteError, storeWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
@@ -344,9 +345,12 @@ export class GroupCommitter {
           const bytes = trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
           const key = this.head.segmentKeyFor(s, firstSeq + trim, b.recs.length - trim, bytes, b.minAt, b.maxAt);
           const value = encodeSegment(b.recs, trim, encoded);
-          ops.push({ type: 'put', key, value });
+          ops.push({ type: 'put', key, value }, tallyAfter(s, plan, firstSeq + trim, b.recs.length - trim, bytes));
           values.push(value);
-        } else values.push(undefined);
+        } else {
+          if (plan !== undefined && plan.keys.length > 0) ops.push(tallyAfter(s, plan, 0, 0, 0));
+          values.push(undefined);
+        }
         total += b.recs.length;
       }
       for (let i = 0; i < metas.length; i++) {

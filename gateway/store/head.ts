@@ -5,6 +5,7 @@ import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { hwmKey, measureRecord, parseSegmentKey, prefixBytes, segmentKey, seqKey, u64, type RecordSize, type SegmentHead } from './codec.js';
 import type { PendingBatch, StreamState } from './state.js';
+import { tallyAfter } from './tally.js';
 import type { AppendRecord } from './types.js';
 import { monotonicNow } from '../../core/clock.js';
 
@@ -101,6 +102,7 @@ export class HeadOps {
   pushDeletes(s: StreamState, plan: HeadPlan, ops: BatchOp[]): void {
     for (const key of plan.keys) ops.push({ type: 'del', key });
     ops.push({ type: 'put', key: hwmKey(s.name), value: u64(s.lastSeq) });
+    ops.push(tallyAfter(s, plan, 0, 0, 0));
   }
 
   /** After the plan's deletes are written. */
@@ -117,6 +119,7 @@ export class HeadOps {
       s.cache.dropBefore(s.headSeq);
     } else if (plan.keys.length > 0) {
       s.headSeq = 0;
+      s.lastSegSeq = 0;
       s.oldestAt = undefined;
       s.cache.clear();
     }

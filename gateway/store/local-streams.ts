@@ -187,7 +187,7 @@ export class LevelLocalStreams implements LocalStreams {
     };
     await openWhenSpace(openDb, { path, reserveBytes, log: this.log, now: this.now, mono: this.mono }, wait);
     const t0 = this.mono();
-    await scanStreams(this.db, (name) => this.stateFor(name), this.log);
+    const found = await scanStreams(this.db, (name) => this.stateFor(name), this.log);
     for (const s of this.streams.values()) {
       // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
       // partial-head accounting, which is not persisted.
@@ -205,7 +205,8 @@ export class LevelLocalStreams implements LocalStreams {
     this.sweepTimer.unref();
     // Deleted records a previous run left on disk (killed before its compaction, or an older version).
     this.compactor.tick(this.streams.values(), true);
-    this.log.info({ path: this.options.path, streams: this.streams.size, ms: Math.round(this.mono() - t0) }, 'store opened');
+    // tallied/walked: streams whose counters came from their tally, or from a walk of their keys (tally.ts)
+    this.log.info({ path: this.options.path, streams: this.streams.size, ...found, ms: Math.round(this.mono() - t0) }, 'store opened');
   }
 
   private stateFor(name: string): StreamState {

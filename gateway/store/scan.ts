@@ -1,53 +1,22 @@
 // Opening (and reopening after a failed write) rebuilds every stream's in-memory state from the
-// keys on disk: segment keys (counters, head, lastSeq), checkpoints and high-water marks.
+// keys on disk: segment tallies or keys (counters, head, lastSeq; tally.ts), checkpoints and
+// high-water marks.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { KEY_CHECKPOINT, KEY_HWM, KEY_SEGMENT, parseSegmentKey, readU64 } from './codec.js';
+import { KEY_CHECKPOINT, KEY_HWM, readU64 } from './codec.js';
+import { openSegments, type OpenCounts } from './tally.js';
 import type { StreamState } from './state.js';
 
 type Db = Level<Buffer, Buffer>;
 
-/** Rebuild the state of every stream found on disk (streams are created through stateFor). */
-export async function scanStreams(db: Db, stateFor: (name: string) => StreamState, log: Logger): Promise<void> {
-  await scanSegments(db, stateFor, log);
+/**
+ * Rebuild the state of every stream found on disk (streams are created through stateFor): its
+ * segment counters from its tally or its keys (tally.ts), then checkpoints and high-water marks.
+ */
+export async function scanStreams(db: Db, stateFor: (name: string) => StreamState, log: Logger): Promise<OpenCounts> {
+  const counts = await openSegments(db, stateFor, log);
   await scanCheckpoints(db, stateFor);
-}
-
-/** Rebuild per-stream counters from segment keys alone (values are not read). */
-async function scanSegments(db: Db, stateFor: (name: string) => StreamState, log: Logger): Promise<void> {
-  const it = db.keys({ gte: Buffer.from([KEY_SEGMENT]), lt: Buffer.from([KEY_SEGMENT + 1]) });
-  let cur: StreamState | undefined;
-  try {
-    for (;;) {
-      const keys = await it.nextv(1024);
-      if (keys.length === 0) break;
-      for (const k of keys) {
-        if (!cur || k.length < cur.prefix.length || k.compare(cur.prefix, 0, cur.prefix.length, 0, cur.prefix.length) !== 0) {
-          const z = k.indexOf(0, 1);
-          if (z < 0) {
-            log.warn({ key: k.toString('hex') }, 'ignoring a malformed key in the segment range');
-            continue;
-          }
-          cur = stateFor(k.toString('utf8', 1, z));
-        }
-        const h = parseSegmentKey(k, cur.prefix.length);
-        if (!h) {
-          log.warn({ key: k.toString('hex'), stream: cur.name }, 'malformed segment key: it will be deleted by the next reclaim');
-          continue;
-        }
-        if (cur.headSeq === 0) {
-          cur.headSeq = h.firstSeq;
-          cur.oldestAt = h.minAt;
-        }
-        cur.physRecords += h.count;
-        cur.physBytes += h.bytes;
-        const last = h.firstSeq + h.count - 1;
-        if (last > cur.lastSeq) cur.lastSeq = last;
-      }
-    }
-  } finally {
-    await it.close();
-  }
+  return counts;
 }
 
 /** Consumers' checkpoints and the high-water marks (lastSeq survives reclaim of every segment). */

@@ -2,6 +2,7 @@
 // commit batch, and the appends waiting for space or for a sequence.
 import { prefixEnd, streamPrefix } from './codec.js';
 import { SegmentCache } from './segment-cache.js';
+import { tallyKey } from './tally.js';
 import type { AppendRecord, StreamOptions } from './types.js';
 
 export type Resolve = (seq: number) => void;
@@ -60,6 +61,8 @@ export interface StreamCounters {
 export class StreamState {
   readonly prefix: Buffer;
   readonly end: Buffer;
+  /** Key of its tally (tally.ts), made once: every commit writes it. */
+  readonly tallyKey: Buffer;
   options: StreamOptions | undefined;
   /** Last committed sequence (0 = none). */
   lastSeq = 0;
@@ -68,6 +71,8 @@ export class StreamState {
   physBytes = 0;
   /** firstSeq of the oldest segment held (0 = none). */
   headSeq = 0;
+  /** firstSeq of the newest segment held (0 = none): with headSeq, what its tally is checked against (tally.ts). */
+  lastSegSeq = 0;
   /**
    * Records of the head segment already behind every checkpoint: counted out of records/bytes
    * at once, though the segment is only deleted when all of its records are.
@@ -95,6 +100,7 @@ export class StreamState {
   constructor(readonly name: string) {
     this.prefix = streamPrefix(name);
     this.end = prefixEnd(this.prefix);
+    this.tallyKey = tallyKey(name);
   }
 
   get records(): number {
@@ -138,6 +144,7 @@ export class StreamState {
     this.physRecords = scan ? scan.physRecords : 0;
     this.physBytes = scan ? scan.physBytes : 0;
     this.headSeq = scan ? scan.headSeq : 0;
+    this.lastSegSeq = scan ? scan.lastSegSeq : 0;
     this.headSkipCount = 0;
     this.headSkipBytes = 0;
     this.oldestAt = scan?.oldestAt;
