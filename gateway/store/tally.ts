@@ -18,11 +18,37 @@
 // no longer matches and that stream's keys are walked as before. An older gateway ignores 'T' keys.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { KEY_SEGMENT, parseSegmentKey, readU64, writeU64 } from './codec.js';
-import type { BatchOp, HeadPlan } from './head.js';
-import type { StreamState } from './state.js';
+import { KEY_SEGMENT, parseSegmentKey, readU64, writeU64, type SegmentHead } from './codec.js';
 
 type Db = Level<Buffer, Buffer>;
+type Put = { type: 'put'; key: Buffer; value: Buffer };
+
+/** What a tally is made from: a stream's state (state.ts StreamState; apart so no import goes back). */
+export interface TallySubject {
+  readonly tallyKey: Buffer;
+  headSeq: number;
+  lastSegSeq: number;
+  physRecords: number;
+  physBytes: number;
+}
+
+/** The stream state opening fills (StreamState). */
+export interface OpenedStream extends TallySubject {
+  readonly name: string;
+  readonly prefix: Buffer;
+  readonly end: Buffer;
+  lastSeq: number;
+  oldestAt: number | undefined;
+}
+
+/** The part of a head plan (head.ts HeadPlan) a tally needs: what a write deletes. */
+export interface Deletes {
+  keys: readonly Buffer[];
+  physRecords: number;
+  physBytes: number;
+  /** The first segment that stays, if any. */
+  next: SegmentHead | undefined;
+}
 
 export const KEY_TALLY = 0x54; // 'T'
 const TALLY_BYTES = 32;
@@ -44,7 +70,7 @@ export function tallyKey(stream: string): Buffer {
   return b;
 }
 
-function tallyOp(s: StreamState, headSeq: number, lastSegSeq: number, physRecords: number, physBytes: number): BatchOp {
+function tallyOp(s: TallySubject, headSeq: number, lastSegSeq: number, physRecords: number, physBytes: number): Put {
   const v = Buffer.allocUnsafe(TALLY_BYTES);
   writeU64(v, headSeq, 0);
   writeU64(v, lastSegSeq, 8);
@@ -63,7 +89,7 @@ export function parseTally(v: Buffer): Tally | undefined {
  * `count` records and `bytes` starting at `firstSeq` (count 0: none). Computed from the state
  * before the write: callers hold the structural lock, so nothing else changes it meanwhile.
  */
-export function tallyAfter(s: StreamState, plan: HeadPlan | undefined, firstSeq: number, count: number, bytes: number): BatchOp {
+export function tallyAfter(s: TallySubject, plan: Deletes | undefined, firstSeq: number, count: number, bytes: number): Put {
   let head = s.headSeq;
   let last = s.lastSegSeq;
   let records = s.physRecords;
@@ -93,7 +119,7 @@ export interface OpenCounts {
  * Rebuild every stream's segment counters (streams are created through stateFor): from its tally
  * when the tally matches the first and last segment keys, else by walking its keys.
  */
-export async function openSegments(db: Db, stateFor: (name: string) => StreamState, log: Logger): Promise<OpenCounts> {
+export async function openSegments(db: Db, stateFor: (name: string) => OpenedStream, log: Logger): Promise<OpenCounts> {
   const counts: OpenCounts = { tallied: 0, walked: 0 };
   const tallies = new Map<string, Tally>();
   for await (const [k, v] of db.iterator({ gte: Buffer.from([KEY_TALLY]), lt: Buffer.from([KEY_TALLY + 1]) })) {
@@ -135,7 +161,7 @@ export async function openSegments(db: Db, stateFor: (name: string) => StreamSta
 }
 
 /** Rebuild one stream's counters from its segment keys alone (values are not read). */
-async function walkSegments(db: Db, s: StreamState, log: Logger): Promise<void> {
+async function walkSegments(db: Db, s: OpenedStream, log: Logger): Promise<void> {
   const it = db.keys({ gte: s.prefix, lt: s.end });
   try {
     for (;;) {
