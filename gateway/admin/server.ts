@@ -2,7 +2,8 @@
 // Loopback by default; a token is required when it listens beyond loopback (checked in config).
 // Browser-borne attacks are refused before routing (origin-guard.ts): a Host header that is not
 // one of ours (DNS rebinding) gets 421, a state-changing request from another origin (CSRF) 403.
-// Records responses are streamed under a byte cap (maxResponseBytes / ?maxBytes=).
+// Records responses are streamed under a byte cap (maxResponseBytes / ?maxBytes=). What it answers
+// with (errors and their statuses, JSON replies, body and query limits, records) is in replies.ts.
 // With admin.tls it serves HTTPS only (the bearer token and the API never cross the network in
 // clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts), and a plain
 // HTTP request to it gets a 400 saying to use https:// (protocol-sniff.ts).
@@ -19,8 +20,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { Counter } from '../../core/prom-client.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
-import { ERROR_CATALOGUE, ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
+import { HttpError, RECORDS_MAX_LIMIT, errorReply, parseIntParam, readBody, rejectedBody, sendJson, streamRecords } from './replies.js';
 
 export interface AdminOptions {
   host: string;
@@ -74,105 +76,9 @@ export interface AdminServer {
   reloadTls(): Promise<TlsReloadOutcome[]>;
 }
 
-const RECORDS_MAX_LIMIT = 1000;
 const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Connections open at once (admin.maxConnections). */
 const DEFAULT_MAX_CONNECTIONS = 64;
-/** Records read from the store per step while streaming a response. */
-const RECORDS_STEP = 100;
-
-class HttpError extends GatehouseError {
-  constructor(
-    readonly status: number,
-    code: ErrorCode,
-    message: string,
-    hint?: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    // Each code owns its hint (the catalogue) unless the route gives a more precise one.
-    super(code, message, { hint: hint ?? ERROR_CATALOGUE[code].hint });
-  }
-}
-
-/**
- * A refused rule update in the API's error shape, `{ error: { code, message, hint } }`, with the
- * rule status document beside it (state, version, every error with its rule and place).
- */
-function rejectedBody(result: { state?: string; code?: ErrorCode; errors?: Array<{ rule: string; where: string; message: string }> }): unknown {
-  const code: ErrorCode = result.code ?? 'GH_RULESET_INVALID';
-  const hint = ERROR_CATALOGUE[code].hint;
-  const errors = result.errors ?? [];
-  const first = errors[0];
-  const message =
-    first === undefined
-      ? 'rule set refused'
-      : `${first.rule ? `rule ${first.rule}: ` : ''}${withoutOwnCode(first.message, code, hint)}${errors.length > 1 ? ` (and ${errors.length - 1} more: see errors)` : ''}`;
-  return { error: { code, message, hint }, ...result };
-}
-
-/**
- * An entry of errors[] says its code and its fix in its message ("GH_...: what. Fix: how"). When
- * it is the refusal's own code (a rollback with nowhere to go), error.code and error.hint say them
- * already: error.message keeps the what alone instead of repeating both.
- */
-function withoutOwnCode(message: string, code: ErrorCode, hint: string): string {
-  if (!message.startsWith(`${code}: `)) return message;
-  const what = message.slice(code.length + 2);
-  const fix = `. Fix: ${hint}`;
-  return what.endsWith(fix) ? what.slice(0, -fix.length) : what;
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
-}
-
-function parseIntParam(value: string | null, name: string, fallback: number, min: number, max: number): number {
-  if (value === null || value === '') return fallback;
-  if (!/^\d+$/.test(value))
-    throw new HttpError(
-      400,
-      'GH_ADMIN_BAD_REQUEST',
-      `query parameter '${name}' must be a whole number, got '${value.slice(0, 40)}'`,
-      `e.g. ?${name}=${fallback}`,
-    );
-  const n = Number(value);
-  if (n < min || n > max) throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', `query parameter '${name}' must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, 'GH_ADMIN_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit}`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'GH_ADMIN_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
-function recordJson(r: StoredRecord): Record<string, unknown> {
-  // Payload as UTF-8 when it is valid UTF-8 text, else base64 (binary telemetry).
-  const text = r.payload.toString('utf8');
-  const isText = Buffer.byteLength(text) === r.payload.length && !text.includes('\uFFFD');
-  return {
-    seq: r.seq,
-    topic: r.topic,
-    receivedAt: new Date(r.receivedAt).toISOString(),
-    key: r.key,
-    attrs: r.attrs,
-    ...(isText ? { payload: text } : { payloadBase64: r.payload.toString('base64') }),
-  };
-}
 
 export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { source: AdminSource }): AdminServer {
   const { source, registry, logger } = deps;
@@ -274,7 +180,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       const from = parseIntParam(url.searchParams.get('from'), 'from', 1, 0, Number.MAX_SAFE_INTEGER);
       const limit = parseIntParam(url.searchParams.get('limit'), 'limit', 100, 1, RECORDS_MAX_LIMIT);
       const maxBytes = parseIntParam(url.searchParams.get('maxBytes'), 'maxBytes', maxResponseBytes, 1, maxResponseBytes);
-      return streamRecords(res, name, from, limit, maxBytes);
+      return streamRecords(res, source, name, from, limit, maxBytes);
     }
     if (path === '/api/rules' && method === 'GET') return sendJson(res, 200, source.rules());
     if (path === '/api/rules' && method === 'PUT' && source.applyRules) {
@@ -302,76 +208,11 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${req.method} ${path}`, `routes: ${KNOWN_ROUTES.join(', ')}`);
   }
 
-  /**
-   * { stream, records: [...], next, truncated } written record by record under a byte cap, reading
-   * the store a step at a time: memory stays bounded whatever the records' size. `next` is where
-   * to continue; `truncated` says the byte cap (not the count or the end) stopped it.
-   */
-  async function streamRecords(res: ServerResponse, name: string, from: number, limit: number, maxBytes: number): Promise<void> {
-    let next = from;
-    let count = 0;
-    let bytes = 0;
-    let truncated = false;
-    let started = false;
-    const write = async (text: string): Promise<void> => {
-      bytes += Buffer.byteLength(text);
-      if (!res.write(text)) await once(res, 'drain');
-    };
-    while (count < limit && !truncated) {
-      const recs = await source.readRecords(name, next, Math.min(RECORDS_STEP, limit - count), Math.max(1, maxBytes - bytes));
-      if (!started) {
-        // Headers only once the first read worked, so a store error is still a clean JSON error.
-        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-        started = true;
-        await write(`{"stream":${JSON.stringify(name)},"records":[`);
-      }
-      if (recs.length === 0) break;
-      for (const r of recs) {
-        const text = JSON.stringify(recordJson(r));
-        // The first record always goes (a client must be able to make progress), later ones only
-        // within the cap.
-        if (count > 0 && bytes + text.length + 1 > maxBytes) {
-          truncated = true;
-          break;
-        }
-        await write(count === 0 ? text : `,${text}`);
-        count++;
-        next = r.seq + 1;
-        if (count >= limit) break;
-      }
-    }
-    if (!started) res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-    res.end(`${started ? '' : `{"stream":${JSON.stringify(name)},"records":[`}],"next":${next},"truncated":${truncated}}`);
-  }
-
   function handler(req: IncomingMessage, res: ServerResponse): void {
     route(req, res).then(
       () => requests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` }),
       (err: unknown) => {
-        let status = 500;
-        let body: Record<string, unknown>;
-        let headers: Record<string, string> = {};
-        if (err instanceof HttpError) {
-          status = err.status;
-          headers = err.headers;
-          body = { error: err.toJSON() };
-        } else if (err instanceof GatehouseError) {
-          status =
-            err.code === 'GH_RULESET_INVALID' ||
-            err.code === 'GH_RULESET_STALE' ||
-            err.code === 'GH_RULESET_SIGNATURE' ||
-            err.code === 'GH_SQL_SYNTAX' ||
-            err.code === 'GH_SQL_SEMANTIC'
-              ? 400
-              : // The store cannot take it now (a full disk, a start waiting for space): retry later.
-                err.code === 'GH_STORE_DISK_FULL'
-                ? 503
-                : 500;
-          body = { error: err.toJSON() };
-        } else {
-          logger.error({ err }, 'admin API request failed');
-          body = { error: { code: 'GH_INTERNAL', message: errorMessage(err) } };
-        }
+        const { status, body, headers } = errorReply(err, logger);
         requests.inc({ status: `${Math.floor(status / 100)}xx` });
         if (!res.headersSent) sendJson(res, status, body, headers);
         else res.destroy();
