@@ -9,18 +9,16 @@
 // The parts: hooks.ts (the aedes hooks), inflight.ts (the per-client commit window behind
 // authorizePublish), connection.ts (per-connection state, parser size cap), listeners.ts,
 // accept.ts (each accepted socket: admission, routing to aedes (3.1.1) or the v5 layer, the
-// 3.1.1 connection's set-up), acl.ts, metrics.ts; this file wires them and is the broker's
-// public surface.
+// 3.1.1 connection's set-up), acl.ts, metrics.ts, persistence.ts (aedes' store: retained
+// messages and sessions, bounded), internal-bus.ts (the gateway's own publishes and
+// subscriptions); this file wires them and is the broker's public surface.
 // First: mqtt-packet must get its debug instances through it (see the module).
 import './quiet-debug.js';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { Aedes, type Client, type PublishPacket, type AedesPublishPacket } from 'aedes';
-import memoryPersistenceCjs, { type AedesPersistence } from 'aedes-persistence';
-import { RetainedFile, type RetainedPacket } from './retained-file.js';
-import { PersistentSessions } from './persistent-sessions.js';
-import { RetainedBound, retainedBytes } from './retained-bound.js';
-import { installSessionQueues, type SessionQueuesDeps } from './session-queues.js';
+import { Aedes, type Client } from 'aedes';
+import { createBrokerPersistence } from './persistence.js';
+import { createOrderedPublish, subscribeInternal, type BrokerPublishPacket } from './internal-bus.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
@@ -43,6 +41,7 @@ import { createV5Layer } from './v5/context.js';
 export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
 export { hashPassword, verifyPassword } from './password.js';
 export type { PublishRefusal, TopicGuard } from './hooks.js';
+export type { BrokerPublishPacket } from './internal-bus.js';
 
 export interface ClientInfo {
   id: string;
@@ -56,14 +55,6 @@ export interface ClientInfo {
   /** Times its publishes had to wait for its rate budget on this connection, and for how long in all. */
   throttles: number;
   throttledSeconds: number;
-}
-
-export interface BrokerPublishPacket {
-  topic: string;
-  payload: Buffer;
-  qos: 0 | 1 | 2;
-  retain?: boolean;
-  properties?: PublishPacket['properties'];
 }
 
 export interface Broker {
@@ -102,13 +93,6 @@ export type BrokerDeps = RuntimeDeps & {
 
 /** aedes internals we rely on (not in its typings): the client table. */
 type AedesInternals = Aedes & { clients: Record<string, Client | undefined>; registerClient(client: Client): void };
-
-// aedes' memory persistence is CommonJS (module.exports = factory) while its typings declare an ES
-// default export, so under NodeNext the default import, the factory at run time, is typed as the module.
-const memoryPersistence = memoryPersistenceCjs as unknown as () => AedesPersistence;
-
-/** Its Packet (module.exports.Packet): the per-subscriber copy of a queued message. */
-const PersistencePacket = (memoryPersistenceCjs as unknown as { Packet: SessionQueuesDeps['Packet'] }).Packet;
 
 export async function createBroker(input: BrokerOptions | BrokerOptionsInput, deps: BrokerDeps): Promise<Broker> {
   const options: BrokerOptions = brokerOptionsSchema.parse(input);
@@ -174,42 +158,17 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     onPublishRefused: publishRefused,
     onConnectReceived: (client) => connectReceived((client as DeliverInternals).conn),
   });
-  // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
-  const persistence = memoryPersistence();
-  const retained = deps.retainedFile ? new RetainedFile(deps.retainedFile, log, clocks, undefined, stats) : undefined;
-  // the messages loaded from the file go to aedes without being noted again (they are in the file)
-  const storeRetained = persistence.storeRetained.bind(persistence);
-  const retainedBound = new RetainedBound({
-    maxMessages: options.maxRetainedMessages,
-    maxBytes: options.maxRetainedBytes,
-    stats,
-    rateLog,
-    monotonic,
-    drop: (topic) => {
-      const clear = { cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false } as const;
-      retained?.note(clear);
-      // (aedes' memory store does not fail; a failure would leave the message, counted no longer)
-      Promise.resolve((storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(clear as unknown as RetainedPacket)).catch(() => undefined);
-    },
-  });
-  const storeLoaded = (packet: RetainedPacket): Promise<void> => {
-    retainedBound.loaded(packet.topic, retainedBytes(packet.topic, packet.payload), (packet as { messageExpiry?: number }).messageExpiry);
-    return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
-  };
-  // aedes 1.x calls it promise style (no callback): the result is passed through either way.
-  persistence.storeRetained = (packet, cb) => {
-    const p = packet as unknown as { topic: string; payload?: Buffer | string; messageExpiry?: number };
-    if (!retainedBound.admit(p.topic, retainedBytes(p.topic, p.payload), p.messageExpiry)) {
-      if (cb) return cb(null);
-      return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
-    }
-    retained?.note(packet as Parameters<RetainedFile['note']>[0]);
-    return storeRetained(packet, cb);
-  };
   const isConnected = (id: string): boolean => aedes.clients[id] !== undefined;
-  // 3.1.1 session state: queues bounded and freed when empty (session-queues.ts), sessions bounded (persistent-sessions.ts)
-  const queues = installSessionQueues(persistence, { options, stats, rateLog, isConnected, Packet: PersistencePacket });
-  const persistentSessions = new PersistentSessions({ maxSessions: options.maxPersistentSessions, persistence, queues, stats, rateLog, isConnected });
+  // aedes' store: retained messages bounded and mirrored to a file, session queues and persistent sessions bounded (persistence.ts)
+  const { persistence, retained, persistentSessions, loadRetained } = createBrokerPersistence({
+    options,
+    stats,
+    log,
+    clocks,
+    rateLog,
+    retainedFile: deps.retainedFile,
+    isConnected,
+  });
   const aedes = new Aedes({
     persistence,
     connectTimeout: options.connectTimeoutMs,
@@ -308,34 +267,13 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     (opened ??= (async () => {
       await aedes.listen();
       // The retained messages of the last run, before any subscriber can ask for them.
-      // (Promise style, as aedes 1.x calls it: the callback style waits for a 'ready' event that an
-      // awaited setup() never emits.)
-      for (const packet of (await retained?.load()) ?? []) await storeLoaded(packet);
+      await loadRetained();
       await v5.start();
       isOpen = true;
     })());
 
-  /** The tail of the internal publishes (Broker.publish): each waits for the one before. */
-  let internalPublishes: Promise<void> = Promise.resolve();
-  const noop = (): void => undefined;
-  const publishToAedes = (packet: BrokerPublishPacket): Promise<void> =>
-    new Promise<void>((resolve, reject) => {
-      const p: PublishPacket = {
-        cmd: 'publish',
-        topic: packet.topic,
-        payload: packet.payload,
-        qos: packet.qos,
-        retain: packet.retain ?? false,
-        dup: false,
-      };
-      if (packet.properties) {
-        p.properties = packet.properties;
-        // the deadline (monotonic ms) v5 subscribers' Message Expiry counts down from (v5/router.ts)
-        const e = packet.properties.messageExpiryInterval;
-        if (e !== undefined) (p as PublishPacket & { messageExpiry?: number }).messageExpiry = monotonic() + e * 1000;
-      }
-      aedes.publish(p, (err?: Error) => (err ? reject(err) : resolve()));
-    });
+  /** Internal publishes, each handed to aedes after the one before (internal-bus.ts). */
+  const publishInOrder = createOrderedPublish(aedes, monotonic);
 
   const broker: Broker = {
     async start() {
@@ -373,38 +311,12 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       const { maxPayloadBytes } = options;
       if (packet.payload.length > maxPayloadBytes) throw ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: packet.payload.length, maxPayloadBytes });
       if (!isOpen) await open();
-      // One internal publish at a time, in the order they were made. aedes numbers a message when
-      // publish() is called and drops, per 3.1.1 subscriber, one numbered below a message it has
-      // already delivered (its dedupe); a QoS 1/2 message first waits for the persistence, so a
-      // QoS 0 one published in the same tick (a rule republishing at QoS 1, then at QoS 0) overtook
-      // it and the QoS 1 message never reached 3.1.1 subscribers.
-      const run = (): Promise<void> => publishToAedes(packet);
-      const p = internalPublishes.then(run, run);
-      internalPublishes = p.then(noop, noop);
-      return p;
+      // One internal publish at a time, in the order they were made (internal-bus.ts).
+      return publishInOrder(packet);
     },
 
     subscribe(filter, handler) {
-      const skipDollar = filter.startsWith('#') || filter.startsWith('+');
-      const deliver = (packet: AedesPublishPacket, done: () => void): void => {
-        // [MQTT-4.7.2-1]: wildcard filters do not see $SYS
-        if (!(skipDollar && packet.topic.startsWith('$'))) {
-          try {
-            const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-            handler(packet.topic, payload);
-          } catch (err) {
-            log.error({ err: errorMessage(err), filter }, 'internal subscriber threw');
-          }
-        }
-        done();
-      };
-      aedes.subscribe(filter, deliver, () => {});
-      let active = true;
-      return () => {
-        if (!active) return;
-        active = false;
-        aedes.unsubscribe(filter, deliver, () => {});
-      };
+      return subscribeInternal(aedes, log, filter, handler);
     },
 
     clients() {
