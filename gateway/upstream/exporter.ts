@@ -30,12 +30,13 @@
 // The parts: window.ts (reading the stream into the window; read-gaps.ts: reads that skip or find
 // nothing where records are counted), outcomes.ts (per-record results, retries, dead letters,
 // isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint written behind),
-// backoff.ts / rate-limit.ts (pacing); this file is the loop: read, batch, linger, send, advance.
+// backoff.ts / rate-limit.ts (pacing), exporter-health.ts (last error, status, backlog, gauges);
+// this file is the loop: read, batch, linger, send, advance.
 import { clocksOf } from '../../core/clock.js';
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
-import type { LocalStreams, StoredRecord, StreamInfo } from '../store/types.js';
+import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
@@ -45,8 +46,9 @@ import { ReadGaps } from './read-gaps.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes, retryAfterOf } from './outcomes.js';
-import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
-import { exporterBacklog, exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
+import { rateLimitedLog } from '../../core/rate-log.js';
+import { ExporterHealth } from './exporter-health.js';
+import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
 
 /** A failing export logs its error at most this often (the first at once). */
 const ERROR_LOG_MS = 60_000;
@@ -107,10 +109,8 @@ class ExporterLoop implements Exporter {
   private loopDone: Promise<void> | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
 
-  /** okSends: the destination's successful sends when it happened (is it still current?); since:
-   * when the run of errors with no send through between them began. */
-  private lastError: { message: string; at: number; okSends: number; since: number; send: boolean } | undefined;
-  private readonly errorLog: RateLog;
+  /** The last error, the status document and the gauges (exporter-health.ts). */
+  private readonly health: ExporterHealth;
 
   constructor(
     private readonly options: ExporterOptions,
@@ -122,14 +122,14 @@ class ExporterLoop implements Exporter {
     this.streams = deps.streams;
     this.now = deps.now ?? Date.now;
     this.metrics = exporterMetrics(deps.registry);
-    this.errorLog = rateLimitedLog(deps.logger, 'warn', ERROR_LOG_MS, clocksOf(deps).monotonic);
+    const errorLog = rateLimitedLog(deps.logger, 'warn', ERROR_LOG_MS, clocksOf(deps).monotonic);
     const l = this.dest.limits;
     this.limits = {
       maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
       maxBytes: Math.max(1, Math.min(options.batch.maxBytes, l.maxBatchBytes)),
     };
     // A run of reads the store cannot serve is logged by read-gaps.ts, once; here it is the last error.
-    const onStall = (err: GatehouseError): void => this.noteError(err.describe(), false);
+    const onStall = (err: GatehouseError): void => this.health.noteError(err.describe(), false);
     this.gaps = new ReadGaps({ ...deps, stream: this.stream, exporter: this.name, metrics: this.metrics, now: this.now, onStall });
     this.win = new StreamWindow({
       streams: this.streams,
@@ -147,7 +147,7 @@ class ExporterLoop implements Exporter {
     this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
     this.retryBackoff = new RetryBackoff(options.backoff, deps.random ?? Math.random);
     this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs, (err) =>
-      this.noteError(`checkpoint write failed: ${errorMessage(err)}`),
+      this.health.noteError(`checkpoint write failed: ${errorMessage(err)}`),
     );
     this.out = new ExportOutcomes({
       name: this.name,
@@ -160,9 +160,11 @@ class ExporterLoop implements Exporter {
       dest: this.dest,
       dlqName: this.dlqName,
       sink: deps,
-      noteError: (message) => this.noteError(message, true, true),
-      rateLog: this.errorLog,
+      noteError: (message) => this.health.noteError(message, true, true),
+      rateLog: errorLog,
     });
+    const { metrics, now, out, win, gaps, ckpt } = this;
+    this.health = new ExporterHealth(options, deps, { metrics, now, errorLog, out, win, gaps, ckpt });
   }
 
   private get checkpoint(): number {
@@ -186,7 +188,7 @@ class ExporterLoop implements Exporter {
     await this.dest.start();
     this.stopAc = new AbortController();
     this.state = 'running';
-    this.gaugeTimer = setInterval(() => this.updateGauges(), GAUGE_REFRESH_MS);
+    this.gaugeTimer = setInterval(() => this.health.updateGauges(), GAUGE_REFRESH_MS);
     this.gaugeTimer.unref();
     this.loopDone = this.run();
     this.deps.logger.info(
@@ -212,39 +214,14 @@ class ExporterLoop implements Exporter {
       // Forget the window: what was not checkpointed is re-read on the next start.
       this.win.entries = [];
       this.out.forget();
-      this.updateGauges();
+      this.health.updateGauges();
       await this.dest.stop();
       this.deps.logger.info({ exporter: this.name, checkpoint: this.checkpoint }, 'exporter stopped');
     }
   }
 
   status(): ExporterStatus {
-    const backlog = this.backlog();
-    const stall = this.gaps.stall;
-    return {
-      name: this.name,
-      stream: this.stream,
-      destination: { kind: this.dest.kind, target: this.dest.target },
-      state: this.state,
-      lastExportedSeq: this.checkpoint,
-      lastExportAt: this.out.lastExportAt,
-      lastError: this.lastError && {
-        message: this.lastError.message,
-        at: new Date(this.lastError.at).toISOString(),
-        since: new Date(this.lastError.since).toISOString(),
-        current: this.out.sendsOk === this.lastError.okSends,
-      },
-      exportedRecords: this.out.exportedRecords,
-      exportedBytes: this.out.exportedBytes,
-      retries: this.out.retries,
-      deadLetters: this.out.deadLetters,
-      parked: parkedCount(this.win.entries),
-      outage: this.outage,
-      skipped: { retention: this.gaps.retention, unreadable: this.gaps.unreadable },
-      inconsistentReads: this.gaps.inconsistentReads,
-      readStall: stall && { ...stall, since: new Date(stall.since).toISOString() },
-      backlog,
-    };
+    return this.health.status(this.state, this.outage);
   }
 
   // ---- the loop ---------------------------------------------------------------------------
@@ -260,7 +237,7 @@ class ExporterLoop implements Exporter {
       } catch (err) {
         if (this.stopping) break;
         // Store trouble (read, checkpoint, dead-letter append): note it, back off, try again.
-        this.noteError(`exporter loop: ${errorMessage(err)}`);
+        this.health.noteError(`exporter loop: ${errorMessage(err)}`);
         this.outage = false;
         await this.backoff();
       }
@@ -284,8 +261,8 @@ class ExporterLoop implements Exporter {
         if (!dlOk) return;
         // Holding where the store counts records it does not return: retry after the backoff.
         if (this.win.stalled) return this.backoff();
-        this.settleIfAllDone();
-        this.updateGauges();
+        this.health.settleIfAllDone();
+        this.health.updateGauges();
         await this.win.waitFor(this.win.nextReadSeq, undefined, this.stopAc.signal);
         return;
       }
@@ -386,7 +363,7 @@ class ExporterLoop implements Exporter {
   private async backoff(minMs = 0): Promise<void> {
     const ms = Math.max(this.retryBackoff.next(this.outage), Math.min(minMs, this.options.backoff.maxMs));
     this.state = 'backoff';
-    this.updateGauges();
+    this.health.updateGauges();
     try {
       await sleep(ms, this.stopAc.signal);
     } catch {
@@ -394,46 +371,5 @@ class ExporterLoop implements Exporter {
     } finally {
       if (!this.stopping) this.state = 'running';
     }
-  }
-
-  /** `send`: the error is a send's (its records' verdicts or the call), not the store's. */
-  private noteError(message: string, log = true, send = false): void {
-    const at = this.now();
-    // Failing since the first error after the last send that went through (an outage of hours
-    // shows its start, not only its latest error).
-    const prev = this.lastError;
-    const since = prev && prev.okSends === this.out.sendsOk ? prev.since : at;
-    this.lastError = { message, at, okSends: this.out.sendsOk, since, send };
-    // An outage of hours fails a send every few seconds: logged at once, then once a minute with
-    // how many were suppressed (core/rate-log.ts); the status and the metrics count every one.
-    if (log) this.errorLog('export error', { exporter: this.name, error: message }, 'export error');
-  }
-
-  /**
-   * Nothing left to send, every record delivered or dead-lettered: a send's last error (a record
-   * refused for good, perhaps alone in its last try) is no longer current. Else an idle exporter
-   * read 'failing since' for good after a poison record, and its failing-since gauge stayed set.
-   */
-  private settleIfAllDone(): void {
-    const e = this.lastError;
-    if (e?.send && e.okSends === this.out.sendsOk && this.win.entries.every((x) => x.done)) this.lastError = { ...e, okSends: -1 };
-  }
-
-  private backlog(): ExporterStatus['backlog'] {
-    let info: StreamInfo;
-    try {
-      info = this.streams.info(this.stream);
-    } catch {
-      return { records: 0, bytes: 0, ageSeconds: 0 };
-    }
-    return exporterBacklog(info, this.checkpoint, this.win.entries.find((e) => !e.done)?.rec.receivedAt, this.now());
-  }
-
-  private updateGauges(): void {
-    const b = this.backlog();
-    this.metrics.backlogRecords.set({ exporter: this.name }, b.records);
-    this.metrics.backlogAge.set({ exporter: this.name }, b.ageSeconds);
-    const e = this.lastError;
-    this.metrics.failingSince.set({ exporter: this.name }, e && e.okSends === this.out.sendsOk ? e.since / 1000 : 0);
   }
 }
