@@ -3,7 +3,7 @@
 // While disconnected, send() throws (retryable); publishes cut off by a disconnect come back as
 // retryable results. Reconnects use exponential backoff with full jitter.
 //
-// Loop prevention: every message bridged up carries the MQTT 5 user property
+// Loop prevention (mqtt-topics.ts): every message bridged up carries the MQTT 5 user property
 // `gatehouse-bridged: <clientId>` (and `gatehouse-id: <stream>:<seq>`). A record whose attrs
 // hold `gatehouse-bridged` (set when a message arrived through a bridge) or whose topic matches
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
@@ -11,147 +11,20 @@
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../../core/tls-files.js';
 import { persistentClientOptions } from '../../../core/mqtt-client.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
-import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { MQTT5_ATTR, attrsToProperties } from '../../store/mqtt5-attrs.js';
+import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint } from './mqtt-hints.js';
-import { mqttBrokerUrlSchema, withoutCredentials } from '../../../core/broker-url.js';
-import { validFilter } from '../../../core/topic-filter.js';
+import { withoutCredentials } from '../../../core/broker-url.js';
+import type { MqttBridgeOptions } from './mqtt-options.js';
+import { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
 
-const MiB = 1024 * 1024;
-export const BRIDGED_PROPERTY = 'gatehouse-bridged';
-export const ID_PROPERTY = 'gatehouse-id';
-
-const noWildcard = (v: string): boolean => !v.includes('+') && !v.includes('#');
-
-const topicMapSchema = z.lazy(() =>
-  z.strictObject({
-    local: z
-      .string()
-      .min(1)
-      .default('#')
-      .refine(validFilter, "not a valid MQTT filter: '#' only as the whole last level, '+' only as a whole level")
-      .describe('MQTT filter (+ and # allowed) a record topic must match.'),
-    stripPrefix: z
-      .string()
-      .default('')
-      .refine(noWildcard, "a topic prefix, not a filter: no '+' or '#' (the local filter matches; this is cut off literally)")
-      .describe('Removed from the start of the local topic before mapping (e.g. "fleet/").'),
-    remotePrefix: z
-      .string()
-      .default('')
-      .refine(noWildcard, "no '+' or '#': a topic published on the remote broker cannot hold wildcards (every publish would be refused)")
-      .describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
-  }),
-);
-
-// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
-export const mqttBridgeOptionsSchema = z.lazy(() =>
-  z
-    .strictObject({
-      url: mqttBrokerUrlSchema('remote broker').describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
-      clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
-      username: z.string().optional().describe('User name.'),
-      password: z.string().optional().describe('Password. Never logged or shown in status.'),
-      caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss).'),
-      certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core).'),
-      keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
-      rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
-      protocolVersion: z
-        .union([z.literal(4), z.literal(5)])
-        .default(5)
-        .describe(
-          'MQTT 5 (default) carries the record id and the loop-prevention mark as user properties; with 4 (3.1.1) they are not sent, and loop prevention relies on neverForward filters / topic prefixes.',
-        ),
-      sessionExpirySec: z
-        .number()
-        .int()
-        .min(0)
-        .default(86_400)
-        .describe('MQTT 5 session expiry: how long the broker keeps the session while the gateway is offline.'),
-      keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
-      topics: z
-        .array(topicMapSchema)
-        .min(1)
-        .default([{ local: '#', stripPrefix: '', remotePrefix: '' }])
-        .describe(
-          'Topic mapping, first match wins: remote topic = remotePrefix + (topic without stripPrefix). Records matching none are rejected as permanent (UNMAPPED).',
-        ),
-      neverForward: z
-        .array(z.string().min(1))
-        .default([])
-        .describe('MQTT filters of topics never bridged up (e.g. the topics a down-bridge writes): acknowledged without sending.'),
-      retain: z.boolean().default(false).describe('Publish with the retain flag.'),
-      ackTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for a PUBACK before the record is reported retryable.'),
-      connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
-      reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
-      reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
-      maxRecords: z.number().int().min(1).max(65_000).default(200).describe('Records published concurrently per batch (QoS 1 in flight).'),
-      maxRecordBytes: z
-        .number()
-        .int()
-        .min(1)
-        .max(256 * MiB)
-        .default(128 * 1024)
-        .describe('Max payload of one record (AWS IoT Core allows 128 KiB).'),
-      maxBatchBytes: z
-        .number()
-        .int()
-        .min(1)
-        .max(256 * MiB)
-        .default(4 * MiB)
-        .describe('Max summed payload bytes per batch.'),
-    })
-    .describe('MQTT bridge to an upstream broker (QoS 1, persistent session).'),
-);
-
-export type MqttBridgeOptions = z.infer<typeof mqttBridgeOptionsSchema>;
-
-/**
- * The record came down through a bridge: its MQTT 5 user properties (kept as the record attribute
- * `mqtt5.userProperties`, store/mqtt5-attrs.ts) hold `gatehouse-bridged` (an MQTT source's
- * messages, a message a bridge published on the local broker), or an attribute of that name does.
- * Parsed only for records that carry user properties at all.
- */
-export function cameThroughBridge(attrs: Record<string, string> | undefined): boolean {
-  if (attrs === undefined) return false;
-  if (attrs[BRIDGED_PROPERTY] !== undefined) return true;
-  if (attrs[MQTT5_ATTR.userProperties] === undefined) return false;
-  return attrsToProperties(attrs)?.userProperties?.[BRIDGED_PROPERTY] !== undefined;
-}
-
-/** A filter split once into levels; matching walks the topic without allocating. */
-export function compileFilter(filter: string): string[] {
-  return filter.split('/');
-}
-
-export function matchFilter(levels: readonly string[], topic: string): boolean {
-  let pos = 0;
-  for (let i = 0; i < levels.length; i++) {
-    const f = levels[i]!;
-    if (f === '#') return i > 0 || topic[0] !== '$';
-    if (pos > topic.length) return false;
-    let end = topic.indexOf('/', pos);
-    if (end < 0) end = topic.length;
-    if (f === '+') {
-      if (i === 0 && topic[0] === '$') return false;
-    } else if (end - pos !== f.length || !topic.startsWith(f, pos)) {
-      return false;
-    }
-    pos = end + 1;
-  }
-  return pos === topic.length + 1;
-}
-
-interface CompiledMap {
-  levels: string[];
-  strip: string;
-  prefix: string;
-}
+// The options schema (mqtt-options.ts) and the topic matching (mqtt-topics.ts), where tests and the registry import them from.
+export { mqttBridgeOptionsSchema, type MqttBridgeOptions } from './mqtt-options.js';
+export { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter } from './mqtt-topics.js';
 
 /** Where the bridge's TLS files sit (destination-relative, as this destination's other errors), for readClientTlsFiles. */
 const MQTT_DESTINATION_TLS: ClientTlsContext = {
@@ -189,15 +62,6 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       resolve = r;
     });
     return { promise, resolve };
-  }
-
-  function remoteTopic(topic: string): string | undefined {
-    for (const m of maps) {
-      if (!matchFilter(m.levels, topic)) continue;
-      const rest = m.strip && topic.startsWith(m.strip) ? topic.slice(m.strip.length) : topic;
-      return m.prefix + rest;
-    }
-    return undefined;
   }
 
   function scheduleReconnect(): void {
@@ -373,7 +237,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
           metrics.skipped.inc({ kind: 'mqtt', target, reason: 'loop-prevention' });
           continue;
         }
-        const topic = remoteTopic(r.topic);
+        const topic = remoteTopic(maps, r.topic);
         if (topic === undefined) {
           results[i] = { ok: false, retryable: false, error: `topic '${r.topic}' matches no mqtt.topics mapping`, code: 'UNMAPPED' };
           metrics.recordFailures.inc({ kind: 'mqtt', target, code: 'UNMAPPED' });

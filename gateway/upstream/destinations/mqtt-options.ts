@@ -1,0 +1,94 @@
+// The MQTT bridge destination's options (destinations.mqtt in the config): the upstream broker,
+// its credentials and TLS files, the topic mapping, neverForward, timeouts, reconnect backoff and
+// batch limits, each with its .describe() (docs/configuration.md). Apart from mqtt.ts (the
+// bridge's connection and sends): the schema is read by config validation and the docs generator.
+import { z } from '../../../core/zod.js';
+import { mqttBrokerUrlSchema } from '../../../core/broker-url.js';
+import { validFilter } from '../../../core/topic-filter.js';
+
+const MiB = 1024 * 1024;
+
+const noWildcard = (v: string): boolean => !v.includes('+') && !v.includes('#');
+
+const topicMapSchema = z.lazy(() =>
+  z.strictObject({
+    local: z
+      .string()
+      .min(1)
+      .default('#')
+      .refine(validFilter, "not a valid MQTT filter: '#' only as the whole last level, '+' only as a whole level")
+      .describe('MQTT filter (+ and # allowed) a record topic must match.'),
+    stripPrefix: z
+      .string()
+      .default('')
+      .refine(noWildcard, "a topic prefix, not a filter: no '+' or '#' (the local filter matches; this is cut off literally)")
+      .describe('Removed from the start of the local topic before mapping (e.g. "fleet/").'),
+    remotePrefix: z
+      .string()
+      .default('')
+      .refine(noWildcard, "no '+' or '#': a topic published on the remote broker cannot hold wildcards (every publish would be refused)")
+      .describe('Prepended to the (stripped) topic on the remote broker (e.g. "site1/").'),
+  }),
+);
+
+// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
+export const mqttBridgeOptionsSchema = z.lazy(() =>
+  z
+    .strictObject({
+      url: mqttBrokerUrlSchema('remote broker').describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
+      clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
+      username: z.string().optional().describe('User name.'),
+      password: z.string().optional().describe('Password. Never logged or shown in status.'),
+      caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss).'),
+      certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core).'),
+      keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
+      rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
+      protocolVersion: z
+        .union([z.literal(4), z.literal(5)])
+        .default(5)
+        .describe(
+          'MQTT 5 (default) carries the record id and the loop-prevention mark as user properties; with 4 (3.1.1) they are not sent, and loop prevention relies on neverForward filters / topic prefixes.',
+        ),
+      sessionExpirySec: z
+        .number()
+        .int()
+        .min(0)
+        .default(86_400)
+        .describe('MQTT 5 session expiry: how long the broker keeps the session while the gateway is offline.'),
+      keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
+      topics: z
+        .array(topicMapSchema)
+        .min(1)
+        .default([{ local: '#', stripPrefix: '', remotePrefix: '' }])
+        .describe(
+          'Topic mapping, first match wins: remote topic = remotePrefix + (topic without stripPrefix). Records matching none are rejected as permanent (UNMAPPED).',
+        ),
+      neverForward: z
+        .array(z.string().min(1))
+        .default([])
+        .describe('MQTT filters of topics never bridged up (e.g. the topics a down-bridge writes): acknowledged without sending.'),
+      retain: z.boolean().default(false).describe('Publish with the retain flag.'),
+      ackTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for a PUBACK before the record is reported retryable.'),
+      connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
+      reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
+      reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
+      maxRecords: z.number().int().min(1).max(65_000).default(200).describe('Records published concurrently per batch (QoS 1 in flight).'),
+      maxRecordBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(256 * MiB)
+        .default(128 * 1024)
+        .describe('Max payload of one record (AWS IoT Core allows 128 KiB).'),
+      maxBatchBytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(256 * MiB)
+        .default(4 * MiB)
+        .describe('Max summed payload bytes per batch.'),
+    })
+    .describe('MQTT bridge to an upstream broker (QoS 1, persistent session).'),
+);
+
+export type MqttBridgeOptions = z.infer<typeof mqttBridgeOptionsSchema>;
