@@ -1,198 +1,20 @@
 // NATS JetStream destination: every record is published with an acknowledgement and the message
 // id "<stream>:<seq>" (Nats-Msg-Id), so JetStream drops resends of a record within the stream's
 // duplicate window. The connection is made in the background: start() never blocks on the
-// network, and send() throws (retryable) while disconnected.
+// network, and send() throws (retryable) while disconnected. What its errors mean: nats-errors.ts.
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions, JetStreamClient, NatsConnection, PubAck } from 'nats';
-import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, networkHint, renderTemplate, shortError } from './common.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
+import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
+import { NATS_CODES, describeNatsCode, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
 
-const MiB = 1024 * 1024;
-
-/**
- * Why the nats client could not connect to a server URL as meant, or undefined: it fails each
- * attempt on a port that is not a number from 1 to 65535 ('Invalid URL', forever) and ignores a
- * scheme it does not know (htp:// connected as nats://).
- */
-function natsServerProblem(server: string): string | undefined {
-  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(server);
-  if (m && !['nats', 'tls', 'ws', 'wss'].includes(m[1]!.toLowerCase())) return `scheme '${m[1]}://' is not a NATS one: use nats://, tls://, ws:// or wss://`;
-  let u: URL;
-  try {
-    u = new URL(m ? server : `nats://${server}`);
-  } catch {
-    return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
-  }
-  if (u.port === '0') return 'port 0 cannot be connected to: give the port of the NATS server (4222)';
-  return undefined;
-}
-
-/** (A function: built with the schema that uses it, on first use.) */
-const natsServerSchema = (): z.ZodType<string> =>
-  z
-    .string()
-    .min(1)
-    .superRefine((server, ctx) => {
-      const p = natsServerProblem(server);
-      if (p) ctx.addIssue({ code: 'custom', message: p });
-    });
-
-// z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
-export const natsOptionsSchema = z.lazy(() =>
-  z
-    .strictObject({
-      servers: z
-        .union([natsServerSchema(), z.array(natsServerSchema()).min(1)])
-        .default('nats://127.0.0.1:4222')
-        .describe('NATS server URL(s), e.g. nats://host:4222 or tls://host:4222.'),
-      subject: z
-        .string()
-        .min(1)
-        .default('gatehouse.${stream}')
-        .describe(
-          "Subject template: ${stream}, ${key}, ${topic} ({stream} etc. still read, deprecated; the MQTT topic with '/' turned into '.', and '.', '*', '>', spaces or empty levels turned into '_').",
-        ),
-      stream: z.string().min(1).default('GATEHOUSE').describe('JetStream stream that must capture the subjects (checked on connect).'),
-      createStream: z
-        .boolean()
-        .default(false)
-        .describe(
-          'Create the JetStream stream if it is missing (file storage, subjects derived from the subject template, e.g. gatehouse.>). Default: require it to exist.',
-        ),
-      duplicateWindowMs: z
-        .number()
-        .int()
-        .positive()
-        .default(120_000)
-        .describe('Deduplication window of a stream created by createStream: resends within it are dropped by Nats-Msg-Id.'),
-      credsFile: z.string().min(1).optional().describe('NATS .creds file (JWT + NKey seed) for decentralised auth.'),
-      user: z.string().optional().describe('User name (with password).'),
-      password: z.string().optional().describe('Password. Never logged or shown in status.'),
-      token: z.string().optional().describe('Auth token. Never logged or shown in status.'),
-      tls: z
-        .strictObject({
-          caFile: z.string().optional().describe('CA bundle to verify the server.'),
-          certFile: z.string().optional().describe('Client certificate (mutual TLS).'),
-          keyFile: z.string().optional().describe('Client key (mutual TLS).'),
-        })
-        .optional()
-        .describe('TLS files; also implied by a tls:// server URL.'),
-      name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
-      ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
-      reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
-      maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
-      maxRecordBytes: z
-        .number()
-        .int()
-        .min(1)
-        .max(64 * MiB)
-        .default(MiB)
-        .describe("Max payload of one record; keep at or below the server's max_payload (default 1 MiB)."),
-      maxBatchBytes: z
-        .number()
-        .int()
-        .min(1)
-        .max(256 * MiB)
-        .default(8 * MiB)
-        .describe('Max summed payload bytes per batch.'),
-    })
-    .superRefine((o, ctx) => {
-      // The stream createStream makes captures the template's literal head + '>': without a head
-      // ('${stream}'), that is '>', every subject, which the server refuses (upstream audit).
-      if (o.createStream && streamSubjects(o.subject)[0] === '>')
-        ctx.addIssue({
-          code: 'custom',
-          path: ['subject'],
-          message: `with createStream, the subject template needs a literal head ending with '.' (e.g. gatehouse.\${stream}): the stream made for '${o.subject}' would capture '>', every subject, which the server refuses`,
-        });
-    })
-    .describe('NATS JetStream destination (publish with acknowledgement and Nats-Msg-Id).'),
-);
-
-export type NatsOptions = z.infer<typeof natsOptionsSchema>;
-
-/** MQTT topic -> NATS subject tokens: '/' -> '.', characters illegal in a token -> '_'. */
-export function topicToSubject(topic: string): string {
-  let s = '';
-  let levelLen = 0;
-  for (let i = 0; i < topic.length; i++) {
-    const c = topic[i]!;
-    if (c === '/') {
-      s += levelLen === 0 ? '_.' : '.';
-      levelLen = 0;
-      continue;
-    }
-    s += c === '.' || c === '*' || c === '>' || c === ' ' || c === '\t' ? '_' : c;
-    levelLen++;
-  }
-  return levelLen === 0 ? `${s}_` : s;
-}
-
-/** Subjects a created stream captures: the template's literal head + '>' (e.g. 'gatehouse.>'). */
-export function streamSubjects(template: string): string[] {
-  const open = template.indexOf('{');
-  if (open < 0) return [template];
-  const head = template.slice(0, open);
-  const dot = head.lastIndexOf('.');
-  return [dot < 0 ? '>' : `${head.slice(0, dot)}.>`];
-}
-
-/** Connection errors that mean the server refused who we are. */
-const AUTH_ERROR = /authori[sz]ation|authentication|account expired|user authentication|permissions/i;
-
-const NATS_CODES: Record<string, string> = {
-  AUTHORIZATION_VIOLATION: "Authorization Violation: the server refused this gateway's credentials",
-  AUTHENTICATION_EXPIRED: 'Authentication Expired: the credentials have expired',
-  ACCOUNT_EXPIRED: 'Account Expired',
-};
-
-/** A client status error code (AUTHORIZATION_VIOLATION) as words for status and logs. */
-function describeNatsCode(code: string): string {
-  return NATS_CODES[code] ?? code;
-}
-
-/** JetStream's refusals of a stream at its limits (discard: new). */
-const STREAM_FULL = /maximum (messages|bytes|messages per subject) exceeded|insufficient resources|resource limits exceeded/i;
-
-interface NatsErrorLike {
-  code?: string;
-  api_error?: { err_code?: number; code?: number; description?: string };
-  message?: string;
-}
-
-function recordFailure(err: unknown, bytes: number, maxPayload: number | undefined): RecordResult {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as NatsErrorLike;
-  const error = shortError(err);
-  // What the bare MAX_PAYLOAD_EXCEEDED leaves out: the sizes, and what to change.
-  if (e.code === 'MAX_PAYLOAD_EXCEEDED')
-    return {
-      ok: false,
-      retryable: false,
-      error: `${error}: record of ${bytes} bytes exceeds the server's max_payload of ${maxPayload ?? '?'} bytes; raise max_payload in the NATS server's config, or set the destination's maxRecordBytes to at most it`,
-      code: 'TOO_LARGE',
-    };
-  if (e.api_error?.err_code === 10054)
-    return { ok: false, retryable: false, error: `${error} (record of ${bytes} bytes; check the JetStream stream's max_msg_size)`, code: 'TOO_LARGE' };
-  // A stream at its limits (discard: new) refuses with the same 503 as no stream at all, told apart
-  // by its API error: the destination is full, not the record at fault nor the subject wrong. Like
-  // throttling, never counted against the record, and the loop slows down until there is room.
-  const api = e.api_error;
-  if (api && typeof api.description === 'string' && STREAM_FULL.test(api.description))
-    return {
-      ok: false,
-      retryable: true,
-      error: `JetStream refused the record: ${api.description} (the stream is at its limits with discard: new): raise its max_msgs/max_bytes or let its consumers remove messages; records wait in the local stream`,
-      code: 'THROTTLED',
-    };
-  if (e.code === '503' && !api) return { ok: false, retryable: true, error: `no JetStream stream captures this subject: ${error}`, code: 'NO_STREAM' };
-  if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
-  return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
-}
+// The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
+export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 
 export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
@@ -381,16 +203,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       if (!nc || !js || !connected || nc.isClosed()) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
         const why = connError;
-        throw ERRORS.GH_EXPORT_RETRYABLE(
-          { reason: `NATS is not connected${why ? ` (${why})` : ''}` },
-          {
-            where: target,
-            hint:
-              why && AUTH_ERROR.test(why)
-                ? "the server refused the credentials: check the destination's user/password, token or credsFile and the server's authorization; the client keeps reconnecting"
-                : `${networkHint(why, { ca: 'tls.caFile', address: 'servers' }) ?? 'check that the NATS server is reachable'}; the client keeps reconnecting`,
-          },
-        );
+        throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `NATS is not connected${why ? ` (${why})` : ''}` }, { where: target, hint: notConnectedHint(why) });
       }
       try {
         await ensureStream();
