@@ -4,7 +4,8 @@
 // The handlers past CONNECT live beside it, one module per direction or packet group: inbound
 // PUBLISH/PUBREL in inbound.ts (topic aliases, Receive Maximum, commit then PUBACK, or a negative
 // PUBACK with a reason code: the connection stays up), SUBSCRIBE/UNSUBSCRIBE in subscribe.ts, the
-// server -> client side (PUBACK/PUBREC/PUBCOMP of our publishes) in outbound.ts.
+// server -> client side (PUBACK/PUBREC/PUBCOMP of our publishes) in outbound.ts. What the broker
+// decides about a CONNECT (refusals, session room, keep alive, expiry, CONNACK) is in connect.ts.
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
@@ -13,7 +14,7 @@ import type { Client } from 'aedes';
 import { certThumbprint, ConnState } from '../connection.js';
 import { makeParserStrict, type StrictParserInternals } from '../strict.js';
 import { RC, withoutProblemInformation } from './codes.js';
-import { utf8LengthOver } from '../identifier-limits.js';
+import { connackProperties, grantedExpiry, grantedKeepalive, refusalBeforeAuth, refusedAuthCode, roomForNewSession } from './connect.js';
 import { Inbound } from './inbound.js';
 import { Outbound, writeBatched } from './outbound.js';
 import { NEVER_EXPIRES, type Session } from './session.js';
@@ -23,17 +24,6 @@ import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.
 type Will = NonNullable<IConnectPacket['will']>;
 /** Packets held behind a CONNECT until its CONNACK (one socket read holds at most ~32,768). */
 const MAX_EARLY_PACKETS = 65_536;
-/** The Session Expiry Interval granted for `asked` under mqtt5.maxSessionExpirySeconds. */
-function grantedExpiry(asked: number, max: number | undefined): number {
-  return max !== undefined && asked > max ? max : asked;
-}
-
-const CONNACK_FROM_RETURN_CODE: Record<number, number> = {
-  2: RC.CLIENT_ID_NOT_VALID,
-  3: RC.SERVER_UNAVAILABLE,
-  4: RC.BAD_USER_OR_PASSWORD,
-  5: RC.NOT_AUTHORIZED,
-};
 
 export class V5Connection implements V5ConnectionHandle {
   private readonly parser = mqttPacket.parser({ protocolVersion: 5 });
@@ -217,30 +207,10 @@ export class V5Connection implements V5ConnectionHandle {
     this.ctx.connectReceived(this.socket);
     const props = p.properties ?? {};
     this.problemInformation = props.requestProblemInformation !== false;
-    if (props.authenticationMethod !== undefined) {
-      ctx.stats.authFailures++;
-      this.write({
-        cmd: 'connack',
-        reasonCode: RC.BAD_AUTH_METHOD,
-        sessionPresent: false,
-        properties: { reasonString: 'enhanced authentication is not supported: use a user name and password or TLS client certificates' },
-      });
-      return void this.socket.end();
-    }
-    const willBytes = p.will ? utf8LengthOver(p.will.topic, ctx.options.maxTopicLength) : undefined;
-    if (willBytes !== undefined) {
-      ctx.stats.topicTooLong++;
-      ctx.rateLog(
-        'will-topic-too-long',
-        { client: p.clientId, ip: this.socket.remoteAddress, bytes: willBytes, maxTopicLength: ctx.options.maxTopicLength },
-        'will topic over broker.maxTopicLength: CONNACK 0x90',
-      );
-      this.write({
-        cmd: 'connack',
-        reasonCode: RC.TOPIC_NAME_INVALID,
-        sessionPresent: false,
-        properties: { reasonString: `will topic of ${willBytes} bytes exceeds broker.maxTopicLength (${ctx.options.maxTopicLength})` },
-      });
+    // an authentication method, a will topic over maxTopicLength (connect.ts)
+    const refusal = refusalBeforeAuth(ctx, p, this.socket.remoteAddress);
+    if (refusal) {
+      this.write(refusal);
       return void this.socket.end();
     }
     const assigned = p.clientId === '' ? `gh5-${randomUUID()}` : undefined;
@@ -257,32 +227,11 @@ export class V5Connection implements V5ConnectionHandle {
     ctx.hooks.authenticate(this.client, p.username, password, (err, ok) => {
       if (this.closed) return;
       if (err || !ok) {
-        const rc = err ? (CONNACK_FROM_RETURN_CODE[err.returnCode] ?? RC.UNSPECIFIED) : RC.UNSPECIFIED;
-        this.write({ cmd: 'connack', reasonCode: rc, sessionPresent: false, properties: { reasonString: err?.message ?? 'refused' } });
+        this.write({ cmd: 'connack', reasonCode: refusedAuthCode(err), sessionPresent: false, properties: { reasonString: err?.message ?? 'refused' } });
         return void this.socket.end();
       }
       this.accept(p, assigned);
     });
-  }
-
-  /**
-   * The table is full: the session disconnected longest ago makes room (its queued messages are
-   * lost, counted). Devices replaced over the years (new client ids) or a client opening sessions
-   * under many ids would otherwise fill it with sessions that never expire, and every new device
-   * would be refused for good; only a table of connected sessions refuses (0x97).
-   */
-  private evictForNewSession(): void {
-    const ctx = this.ctx;
-    const oldest = ctx.sessions.oldestDisconnected();
-    if (!oldest) return;
-    ctx.stats.v5SessionsEvicted++;
-    ctx.stats.v5Dropped += oldest.queue.length;
-    ctx.rateLog(
-      'session-evicted',
-      { evicted: oldest.clientId, queued: oldest.queue.length, for: this.clientId, maxSessions: ctx.options.mqtt5.maxSessions },
-      'MQTT 5 session table full (mqtt5.maxSessions): the session disconnected longest ago was removed to make room',
-    );
-    ctx.sessions.remove(oldest.clientId);
   }
 
   private accept(p: IConnectPacket, assigned: string | undefined): void {
@@ -290,8 +239,8 @@ export class V5Connection implements V5ConnectionHandle {
     const id = this.clientId;
     const props = p.properties ?? {};
     const existing = ctx.sessions.get(id);
-    if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) this.evictForNewSession();
-    if (!existing && ctx.sessions.sessions.size >= ctx.options.mqtt5.maxSessions) {
+    // a full table: the session disconnected longest ago makes room, else CONNACK 0x97 (connect.ts)
+    if (!existing && !roomForNewSession(ctx, id)) {
       this.write({
         cmd: 'connack',
         reasonCode: RC.QUOTA_EXCEEDED,
@@ -322,12 +271,7 @@ export class V5Connection implements V5ConnectionHandle {
     };
     this.in = new Inbound(this.accepted);
     this.will = p.will;
-    let keepalive = p.keepalive ?? 0;
-    const max = ctx.maxKeepalive;
-    // keep alive 0 turns keep alive off: more than any maximum (as mosquitto 2 does), else a
-    // half-open v5 connection would stay forever
-    const serverKeepAlive = max > 0 && (keepalive === 0 || keepalive > max) ? max : undefined;
-    if (serverKeepAlive !== undefined) keepalive = serverKeepAlive;
+    const { keepalive, serverKeepAlive } = grantedKeepalive(p.keepalive ?? 0, ctx.maxKeepalive);
     if (keepalive > 0) {
       this.keepaliveTimer = setTimeout(() => this.disconnect(RC.KEEP_ALIVE_TIMEOUT, 'keep alive timeout'), keepalive * 1500);
       this.keepaliveTimer.unref();
@@ -348,19 +292,7 @@ export class V5Connection implements V5ConnectionHandle {
     );
     session.link = this.out;
     if (sessionPresent) reauthorizeSubscriptions(this.accepted);
-    const connackProps: NonNullable<import('mqtt-packet').IConnackPacket['properties']> = {
-      receiveMaximum: ctx.receiveMaximum,
-      maximumPacketSize: ctx.maxPacketBytes,
-      topicAliasMaximum: ctx.topicAliasMaximum,
-      retainAvailable: true,
-      wildcardSubscriptionAvailable: true,
-      subscriptionIdentifiersAvailable: true,
-      sharedSubscriptionAvailable: true,
-    };
-    if (assigned) connackProps.assignedClientIdentifier = assigned;
-    if (serverKeepAlive !== undefined) connackProps.serverKeepAlive = serverKeepAlive;
-    // [MQTT-3.2.2.3.2]: a server using another Session Expiry Interval than asked says which
-    if (session.expiryInterval !== askedExpiry) connackProps.sessionExpiryInterval = session.expiryInterval;
+    const connackProps = connackProperties(ctx, assigned, serverKeepAlive, session.expiryInterval, askedExpiry);
     this.write({ cmd: 'connack', reasonCode: RC.SUCCESS, sessionPresent, properties: connackProps });
     ctx.log.debug({ client: id, sessionPresent, listener: this.listener }, 'MQTT 5 client connected');
     this.out.resume();
