@@ -1,6 +1,7 @@
 // One serial link: port (kept open by PortKeeper: retry, hot-plug), framing decoder, codec, topic
-// template, acknowledged mode (Acknowledger) and downlink. Turns every decoded frame into a
-// Message for deps.onMessage, with backpressure (reading pauses at maxInFlight uncommitted frames).
+// template, acknowledged mode (Acknowledger) and downlink (downlink.ts: commands to the device).
+// Turns every decoded frame into a Message for deps.onMessage, with backpressure (reading pauses at
+// maxInFlight uncommitted frames).
 import type { SerialPort } from 'serialport';
 import type { Counter, Gauge } from 'prom-client';
 import { ERRORS, type GatehouseError, errorMessage } from '../core/errors.js';
@@ -18,6 +19,7 @@ import { compileTopic, type TopicTemplate } from './topic.js';
 import { WriteQueue } from './writer.js';
 import { RateLimitedLog } from './rate-log.js';
 import { HeldFrameWatch } from './held-frame.js';
+import { Downlink } from './downlink.js';
 
 export type { SerialLinkState, SerialLinkStatus, SubscribeFn, SerialLinkDeps, SerialLink } from './link-types.js';
 import type { SerialLinkState, SerialLinkStatus, SerialLinkDeps, SerialLink } from './link-types.js';
@@ -31,6 +33,8 @@ class Link implements SerialLink {
   private readonly keeper: PortKeeper;
   private readonly source: MessageSource;
   private readonly writer: WriteQueue;
+  /** Commands to the device (downlink.ts). */
+  private readonly downlink: Downlink;
   private readonly errLog: RateLimitedLog;
   private readonly held: HeldFrameWatch;
   /** Wall time: receivedAt, lastErrorAt, openedAt and lastFrameAt (status). */
@@ -55,7 +59,6 @@ class Link implements SerialLink {
   private inFlight = 0;
   private paused = false;
   private pausedAt: number | undefined;
-  private unsubscribe: (() => void) | null = null;
   private readonly st = { bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, frameErrors: 0, decodeErrors: 0, reconnects: 0, pauses: 0 };
   private lastError: string | undefined;
   private lastErrorAt: number | undefined;
@@ -104,6 +107,9 @@ class Link implements SerialLink {
       2 * o.maxInFlight,
     );
     this.ack = new Acknowledger(ackMode, o, o.name, this.framing, this.writer, all.acks, all.duplicates.labels(l));
+    const noteError = (msg: string): void => this.noteError(msg);
+    const { codec, framing, ack, writer, errLog } = this;
+    this.downlink = new Downlink(o, { codec, framing, ack, writer, metrics: all, logger: deps.logger, errLog, subscribe: deps.subscribe, noteError });
     this.decoder = this.framing.createDecoder(this.onFrameError);
     this.keeper = new PortKeeper(o, Math.min(o.reconnect.watchMs, o.frameTimeoutMs), {
       opened: (port) => this.portOpened(port),
@@ -118,27 +124,14 @@ class Link implements SerialLink {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    const o = this.options;
-    if (o.commandTopic && this.deps.subscribe) {
-      const filter = compileTopic(o.commandTopic, o.name, `serial.${o.name}.commandTopic`, (m) => this.deps.logger.warn({ link: o.name }, m)).filter();
-      this.unsubscribe = this.deps.subscribe(filter, (topic, payload) => {
-        this.writeCommand(payload).catch((err) => this.errLog.warn({ err: errorMessage(err), topic }, 'serial downlink command not written'));
-      });
-    }
+    this.downlink.start();
     await this.keeper.start();
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    if (this.unsubscribe) {
-      try {
-        this.unsubscribe();
-      } catch {
-        // unsubscribing from a stopped broker is harmless
-      }
-      this.unsubscribe = null;
-    }
+    this.downlink.stop();
     const port = this.keeper.release();
     this.writer.detach('stopped');
     this.setState('closed');
@@ -359,45 +352,14 @@ class Link implements SerialLink {
     this.errLog.warn({ err: errorMessage(err) }, 'serial frame was not committed');
   };
 
-  // ---- downlink --------------------------------------------------------------------------
+  // ---- downlink (downlink.ts) -----------------------------------------------------------
 
   write(payload: Buffer | Decoded): Promise<void> {
-    let body: Buffer;
-    try {
-      body = Buffer.isBuffer(payload) ? payload : this.codec.encode(payload);
-    } catch (err) {
-      return Promise.reject(this.commandFailed(err));
-    }
-    return this.writer.write(this.framing.encode(this.ack.command(body))).catch((err: unknown) => {
-      throw this.commandFailed(err);
-    });
-  }
-
-  /**
-   * A downlink command that was not written is lost (no retry: a stale command could do harm
-   * later); counted by reason and shown in lastError, whoever sent it (command topic, rule, API).
-   */
-  private commandFailed(err: unknown): unknown {
-    const code = (err as { code?: unknown } | null)?.code;
-    const reason =
-      code === 'GH_SERIAL_NOT_OPEN' ? 'not-open' : code === 'GH_SERIAL_QUEUE_FULL' ? 'queue-full' : code === 'GH_CODEC_INVALID' ? 'codec' : 'write';
-    this.m.all.commandsFailed.inc({ link: this.name, reason });
-    this.noteError(`command not written: ${errorMessage(err)}`);
-    return err;
+    return this.downlink.write(payload);
   }
 
   writeCommand(payload: Buffer): Promise<void> {
-    const c = payload[0];
-    // Only an object can be codec-encoded; '{' first (after optional whitespace) is a cheap test.
-    if (c === 0x7b || c === 0x20 || c === 0x0a) {
-      try {
-        const v: unknown = JSON.parse(payload.toString('utf8'));
-        if (v !== null && typeof v === 'object' && !Array.isArray(v)) return this.write(v as Decoded);
-      } catch {
-        // not JSON: framed raw below
-      }
-    }
-    return this.write(payload);
+    return this.downlink.writeCommand(payload);
   }
 }
 
