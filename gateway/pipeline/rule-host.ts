@@ -6,45 +6,30 @@
 // active one: where a rollback goes). A set applied on probation is unconfirmed until its probation
 // passes (confirm()); an update replacing an unconfirmed set leaves the last good set where it was,
 // so a rollback never lands on a set that was never confirmed, however many updates were stacked.
+// How the slots and the engine's state are kept in the store: rule-host-store.ts.
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
-import {
-  type RuleCounters,
-  compileRuleSet,
-  createRuleEngine,
-  loadRuleSetFile,
-  validateRuleSet,
-  type ActionRegistry,
-  type CompiledRuleSet,
-  type RuleEngine,
-  type RuleSetDefinition,
-  type StatefulOptions,
-} from '../../rules/index.js';
-import { parseRuleSet } from '../../rules/index.js';
+import { compileRuleSet, loadRuleSetFile, parseRuleSet, validateRuleSet } from '../../rules/index.js';
+import type { ActionRegistry, CompiledRuleSet, RuleCounters, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
-import { openRuleInputLog } from './rule-input-log.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
-import { builtInYields, reportConfiguredVsStored } from './configured-vs-stored.js';
 import { sweepRuleState } from './rule-state-sweep.js';
+import { builtInYields, reportConfiguredVsStored } from './configured-vs-stored.js';
+import {
+  META_ACTIVE,
+  META_LAST_GOOD,
+  readRuleSetSlot,
+  startRuleEngine,
+  writeRuleSetSlots,
+  type PersistedRuleSet,
+  type RuleStateOptions,
+} from './rule-host-store.js';
 
-export type { RuleUpdateStatus };
-
-const META_ACTIVE = 'rules/active';
-const META_LAST_GOOD = 'rules/last-good';
-/** Default bound of the stateful rules' input log (about one checkpoint interval of their inputs is held). */
-const INPUT_LOG_MAX_BYTES = 256 * 1024 * 1024;
-
-export interface PersistedRuleSet {
-  definition: RuleSetDefinition;
-  appliedAt: number;
-  source: string;
-  /** Applied on probation and not confirmed yet (never kept as the last good set). Absent: confirmed. */
-  unconfirmed?: true;
-}
+export type { PersistedRuleSet, RuleUpdateStatus };
 
 export interface RuleHostDeps extends RuntimeDeps {
   /** Meta area of the store: active and last good rule sets, window/detector checkpoints. */
@@ -54,7 +39,7 @@ export interface RuleHostDeps extends RuntimeDeps {
   /** Signature policy for applyFromBytes (control.publicKeys ...). Default: unsigned admin updates only. */
   verifier?: UpdateVerifier;
   /** Config `ruleState`: checkpoint interval, bounds, input log size. */
-  ruleState?: Partial<StatefulOptions> & { inputLog?: boolean; inputLogMaxBytes?: number };
+  ruleState?: RuleStateOptions;
   /**
    * The set the gateway runs when the config names none (DEFAULT_RULE_SET). Nobody wrote it, so a
    * stored copy of it does not outrank a set a user wrote with the same version (at start, or as
@@ -369,20 +354,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     if (this.engine) {
       await this.engine.install(compiled);
     } else {
-      // Window and detector state lives in the store's meta area and is restored before the first
-      // message, then the input log behind it is replayed. Checkpoints go through commitMeta, in the
-      // group commit after the inputs and rows they cover (docs/windows.md "Crash safety").
-      const streams = this.deps.streams;
-      const { inputLogMaxBytes, inputLog: logInputs = true, ...stateOptions } = this.deps.ruleState ?? {};
-      const inputLog = logInputs ? await openRuleInputLog(streams, inputLogMaxBytes ?? INPUT_LOG_MAX_BYTES) : undefined;
-      const stateStore = {
-        get: (k: string) => streams.getMeta(k),
-        put: (k: string, v: Buffer) => (inputLog ? streams.commitMeta(k, v) : streams.putMeta(k, v)),
-      };
-      const engine = createRuleEngine(compiled, { logger: this.deps.logger, registry: this.deps.registry }, { ...stateOptions, stateStore, inputLog });
-      // Published only once started: no message meets the rules while the input log is replayed.
-      await engine.start();
-      this.engine = engine;
+      // state restored and the input log replayed before the first message (rule-host-store.ts)
+      this.engine = await startRuleEngine(compiled, this.deps.streams, this.deps, this.deps.ruleState);
     }
     this.active = entry;
   }
@@ -393,27 +366,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     return s;
   }
 
-  private async readMeta(key: string): Promise<PersistedRuleSet | undefined> {
-    const buf = await this.deps.streams.getMeta(key);
-    if (!buf) return undefined;
-    try {
-      return JSON.parse(buf.toString('utf8')) as PersistedRuleSet;
-    } catch {
-      this.deps.logger.warn({ key }, 'stored rule set is not valid JSON: ignored');
-      return undefined;
-    }
+  private readMeta(key: string): Promise<PersistedRuleSet | undefined> {
+    return readRuleSetSlot(this.deps.streams, this.deps.logger, key);
   }
 
-  /**
-   * The active set, with its rollback target when that changes too, in one write: a kill -9 between
-   * two writes left the new active set without the set it replaced as the last good one (nothing to
-   * roll back to), or the reverse (control audit, round 13). `extra` joins the same write: a signed
-   * document's accepted version, stored separately before, was used up without its set after a
-   * kill -9 between the two writes (control audit, round 18).
-   */
+  /** The slots (and `extra`) in one write (rule-host-store.ts), then the state of rules of neither set swept. */
   private async writeMeta(entries: Array<[key: string, value: PersistedRuleSet] | undefined>, extra: MetaWrites = []): Promise<void> {
-    const writes = entries.filter((e) => e !== undefined).map(([key, value]) => [key, Buffer.from(JSON.stringify(value))] as const);
-    await this.deps.streams.putMetas([...writes, ...extra]);
+    await writeRuleSetSlots(this.deps.streams, entries, extra);
     await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
   }
 }
