@@ -1,20 +1,19 @@
-// The aedes hooks: authentication (CONNACK codes), the connection limit, publish checks (ACL,
-// $SYS, size) ahead of the durability hand-off, subscribe ACL (SUBACK 0x80) and delivery filtering.
+// The aedes hooks: authentication (CONNACK codes) and the connection limits (authenticate.ts),
+// publish checks (ACL, $SYS, size) ahead of the durability hand-off, subscribe ACL (SUBACK 0x80)
+// and delivery filtering.
 import type { Client, PublishPacket, Subscription, AedesPublishPacket, ConnectPacket } from 'aedes';
 import type { Logger } from 'pino';
-import type { Message, MessageProperties, MessageSource } from '../../core/message.js';
-import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
-import { compileClientAcl, reservedSubscription } from './acl.js';
+import type { Message, MessageProperties } from '../../core/message.js';
+import { ERRORS } from '../../core/errors.js';
+import { reservedSubscription } from './acl.js';
 import { logProtocolError, type ConnState } from './connection.js';
 import type { CommitWindow } from './inflight.js';
 import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 import { topicForLog, utf8LengthOver } from './identifier-limits.js';
-import { DUMMY_HASH, verifyPassword } from './password.js';
-import type { AuthGuard, BanScope } from './auth-guard.js';
+import type { AuthGuard } from './auth-guard.js';
 import type { RateLog } from '../../core/rate-log.js';
-import { publishRateLimitsByUser } from './rate-limit.js';
-import { connectedOn, listenerConnectionCaps } from './listener-caps.js';
+import { createAuthenticate, type AuthCallback } from './authenticate.js';
 
 /** A client publish the broker refused before the gateway saw it (for the control plane's status). */
 export interface PublishRefusal {
@@ -33,9 +32,6 @@ export interface TopicGuard {
 /** Protocol violations aedes reports through clientError/connectionError (parser errors are counted at the parser). */
 const PROTOCOL_ERROR =
   /Invalid protocol|not allowed in PUBLISH|empty topic|too many levels|queue limit|maxInflightInbound|unacceptable protocol|did not arrive in time|invalid topic/i;
-
-type AuthError = GatehouseError & { returnCode: number };
-type AuthCallback = (err: AuthError | null, ok: boolean | null) => void;
 
 export interface HookDeps {
   options: BrokerOptions;
@@ -68,11 +64,6 @@ export interface AedesHooks {
   onClientError(client: Client, err: Error): void;
 }
 
-/** A refusal aedes turns into a CONNACK with `returnCode` (2 id rejected, 3 unavailable, 4 bad credentials, 5 not authorized). */
-function authError(returnCode: 2 | 3 | 4 | 5, err: GatehouseError): AuthError {
-  return Object.assign(err, { returnCode });
-}
-
 function toProperties(p: NonNullable<PublishPacket['properties']>): MessageProperties {
   const out: MessageProperties = {};
   if (p.contentType !== undefined) out.contentType = p.contentType;
@@ -86,14 +77,10 @@ function toProperties(p: NonNullable<PublishPacket['properties']>): MessagePrope
 
 /** The hooks are made once per broker; none allocates a closure per message. */
 export function createAedesHooks(deps: HookDeps): AedesHooks {
-  const { options, stats, log, now, states, live, commit } = deps;
-  const guard = deps.authGuard;
-  const usersByName = new Map(options.users.map((u) => [u.username, u.password]));
+  const { options, stats, log, now, states, commit } = deps;
   // per-delivery read checks: deny rules overlapping a granted filter, and resumed persistent sessions
   const checkReads = options.acl !== undefined;
-  const { maxPayloadBytes, maxConnections, maxTopicLength } = options;
-  const rateLimitsOf = publishRateLimitsByUser(options);
-  const listenerCaps = listenerConnectionCaps(options.listeners);
+  const { maxPayloadBytes, maxTopicLength } = options;
 
   function onClientError(client: Client, err: Error): void {
     if (PROTOCOL_ERROR.test(err.message)) {
@@ -141,147 +128,8 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     cb(null, true);
   }
 
-  function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, cb: AuthCallback): void {
-    const st = states.get(client);
-    if (!st) return cb(authError(3, ERRORS.GH_INTERNAL({ reason: 'authenticate() for an unknown connection' })), null);
-    if (st.emptyIdPersistent) {
-      stats.protocolErrors++;
-      return cb(authError(2, ERRORS.GH_CLIENT_ID_REJECTED({ reason: 'a zero-length client id needs clean session' })), null);
-    }
-    const idBytes = utf8LengthOver(client.id ?? '', options.maxClientIdLength);
-    if (idBytes !== undefined) {
-      stats.clientIdTooLong++;
-      deps.rateLog(
-        'client-id-too-long',
-        { ip: st.ip, clientId: topicForLog(client.id), bytes: idBytes, maxClientIdLength: options.maxClientIdLength },
-        'client id over broker.maxClientIdLength: CONNACK identifier rejected',
-      );
-      return cb(authError(2, ERRORS.GH_CLIENT_ID_TOO_LONG({ bytes: idBytes, maxClientIdLength: options.maxClientIdLength })), null);
-    }
-    if (st.willTopicTooLong !== undefined) return refuseWill(st, st.willTopicTooLong, cb);
-    const anonymous = username === undefined || username === '';
-    if (anonymous || (usersByName.size === 0 && options.allowAnonymous)) {
-      // With no users configured, a user name proves nothing: the client is anonymous.
-      if (!options.allowAnonymous) {
-        const banned = guard.banned(st.ip, undefined);
-        if (banned) return refuseBanned(st, undefined, banned, cb);
-        failed(st, undefined);
-        return cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: 'anonymous clients are not allowed' })), null);
-      }
-      return accept(st, undefined, cb);
-    }
-    const banned = guard.banned(st.ip, username);
-    if (banned) return refuseBanned(st, username, banned, cb);
-    guard.acquire().then(
-      (release) => {
-        if (!release) {
-          stats.authBusy++;
-          deps.rateLog('auth-busy', { maxQueuedChecks: options.authBackoff.maxQueuedChecks }, 'too many password checks waiting: CONNACK 0x03');
-          return cb(authError(3, ERRORS.GH_AUTH_FAILED({ reason: 'too many authentication attempts in progress' })), null);
-        }
-        if (st.closed) {
-          release();
-          return cb(null, false);
-        }
-        // the ban may have started while this attempt waited for its slot
-        const late = guard.banned(st.ip, username);
-        if (late) {
-          release();
-          return refuseBanned(st, username, late, cb);
-        }
-        const hash = usersByName.get(username);
-        // unknown user: spend the same scrypt time as for a known one (no enumeration by timing)
-        verifyPassword(password ?? '', hash ?? DUMMY_HASH).then(
-          (ok) => {
-            release();
-            if (ok && hash !== undefined) {
-              guard.succeeded(st.ip, username);
-              return accept(st, username, cb);
-            }
-            failed(st, username);
-            cb(authError(4, ERRORS.GH_AUTH_FAILED({ reason: 'bad user name or password' })), null);
-          },
-          (err: unknown) => {
-            release();
-            cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null);
-          },
-        );
-      },
-      (err: unknown) => cb(authError(3, ERRORS.GH_INTERNAL({ reason: `password check failed: ${errorMessage(err)}` }, { cause: err })), null),
-    );
-  }
-
-  /** A will whose topic is over maxTopicLength: CONNACK 0x05 (3.1.1 has no code for a will; MQTT 5 answers 0x90 in v5/connection.ts). */
-  function refuseWill(st: ConnState, bytes: number, cb: AuthCallback): void {
-    stats.topicTooLong++;
-    deps.rateLog(
-      'will-topic-too-long',
-      { client: st.client.id, ip: st.ip, bytes, maxTopicLength },
-      'will topic over broker.maxTopicLength: CONNACK not authorized',
-    );
-    cb(authError(5, ERRORS.GH_TOPIC_TOO_LONG({ bytes, maxTopicLength })), null);
-  }
-
-  function failed(st: ConnState, user: string | undefined): void {
-    stats.authFailures++;
-    deps.rateLog('auth-failed', { user, ip: st.ip, failures: stats.authFailures }, 'MQTT authentication failed');
-    for (const scope of guard.failed(st.ip, user)) {
-      if (scope === 'address') stats.authBansAddress++;
-      else stats.authBansUser++;
-      deps.rateLog(
-        `ban-${scope}`,
-        { scope, ip: st.ip, user, bans: stats.authBansAddress + stats.authBansUser },
-        'repeated failed authentication: temporary ban',
-      );
-    }
-  }
-
-  function refuseBanned(st: ConnState, user: string | undefined, scope: BanScope, cb: AuthCallback): void {
-    stats.authBannedAttempts++;
-    deps.rateLog('banned-attempt', { scope, ip: st.ip, user, refused: stats.authBannedAttempts }, 'CONNECT from a banned address or user name: CONNACK 0x05');
-    cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: `temporarily banned (${scope}) after repeated failed authentication` })), null);
-  }
-
-  function accept(st: ConnState, user: string | undefined, cb: AuthCallback): void {
-    if (st.closed) return cb(null, false); // socket gone while verifying; aedes drops it
-    const client = st.client;
-    // A reconnecting client id takes over its old session, so it does not need a new slot.
-    if (stats.clients >= maxConnections && !deps.hasClient(client.id)) {
-      stats.connectionsRefused++;
-      // Rate-limited: devices over the limit retry at once, each refusal is counted (connections_refused_total).
-      deps.rateLog(
-        'max-connections',
-        { maxConnections, client: client.id, ip: st.ip, refused: stats.connectionsRefused },
-        'connection limit reached, refusing client (CONNACK 0x03)',
-      );
-      return cb(authError(3, ERRORS.GH_TOO_MANY_CLIENTS({ maxConnections })), null);
-    }
-    const listenerCap = listenerCaps.get(st.listener);
-    if (listenerCap !== undefined && connectedOn(live, st.listener, client.id) >= listenerCap) {
-      const refused = (stats.listenerRefused.get(st.listener) ?? 0) + 1;
-      stats.listenerRefused.set(st.listener, refused);
-      deps.rateLog(
-        `listener-max-connections:${st.listener}`,
-        { listener: st.listener, maxConnections: listenerCap, client: client.id, ip: st.ip, refused },
-        "listener's connection limit reached, refusing client (CONNACK 0x03)",
-      );
-      return cb(authError(3, ERRORS.GH_LISTENER_FULL({ listener: st.listener, maxConnections: listenerCap })), null);
-    }
-    st.authorized = true;
-    stats.clients++;
-    live.add(st);
-    st.user = user;
-    st.connectedAt = now();
-    st.acl = compileClientAcl(options.acl, user, client.id);
-    st.rateLimits = rateLimitsOf(user);
-    const source: MessageSource = { kind: 'mqtt', id: client.id };
-    if (st.ip !== undefined) source.ip = st.ip;
-    // principal(): the user name; for a mutual-TLS client without one, its certificate's thumbprint (as AWS IoT).
-    const principal = user ?? st.certThumbprint;
-    if (principal !== undefined) source.principal = principal;
-    st.source = source;
-    cb(null, true);
-  }
+  // who may connect (authenticate.ts)
+  const authenticate = createAuthenticate(deps);
 
   function authorizePublish(client: Client | null, packet: PublishPacket, cb: (err?: Error | null) => void): void {
     const st = client ? states.get(client) : undefined;

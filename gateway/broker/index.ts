@@ -6,11 +6,11 @@
 // deps.onPublish inside authorizePublish, and for QoS 1/2 the callback waits for the returned
 // promise: a PUBACK/PUBREC therefore means the gateway has committed the message.
 //
-// The parts: hooks.ts (the aedes hooks), inflight.ts (the per-client commit window behind
-// authorizePublish), connection.ts (per-connection state, parser size cap), listeners.ts,
-// accept.ts (each accepted socket: admission, routing to aedes (3.1.1) or the v5 layer, the
-// 3.1.1 connection's set-up), acl.ts, metrics.ts, persistence.ts (aedes' store: retained
-// messages and sessions, bounded), internal-bus.ts (the gateway's own publishes and
+// The parts: hooks.ts and authenticate.ts (the aedes hooks), inflight.ts (the per-client commit
+// window behind authorizePublish), connection.ts (per-connection state, parser size cap),
+// listeners.ts, accept.ts (each accepted socket: admission, routing to aedes (3.1.1) or the v5
+// layer, the 3.1.1 connection's set-up), acl.ts, metrics.ts, persistence.ts (aedes' store:
+// retained messages and sessions, bounded), internal-bus.ts (the gateway's own publishes and
 // subscriptions); this file wires them and is the broker's public surface.
 // First: mqtt-packet must get its debug instances through it (see the module).
 import './quiet-debug.js';
