@@ -141,15 +141,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source: opts.source };
         if (opts.probation) entry.unconfirmed = true;
         const lastGood = this.active && !this.active.unconfirmed ? this.active : undefined;
-        if (lastGood) this.lastGood = lastGood;
-        else if (this.active) {
+        if (!lastGood && this.active) {
           this.deps.logger.info(
             { replaced: this.active.definition.version, lastGood: this.lastGood?.definition.version ?? null },
             'the replaced rule set was never confirmed: a rollback still returns to the last confirmed set',
           );
         }
-        await this.install(compiled, entry);
-        await this.writeMeta([[META_ACTIVE, entry], lastGood ? [META_LAST_GOOD, lastGood] : undefined], opts.meta);
+        await this.installStored(compiled, entry, lastGood ?? this.lastGood, lastGood, opts.meta);
         this.deps.logger.info({ version: compiled.version, source: opts.source }, 'rule set applied');
         const applied: RuleUpdateStatus = { state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] };
         return this.report(opts.probation ? { ...applied, probation: true } : applied);
@@ -158,9 +156,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p;
-    return p;
+    return this.serial(run);
   }
 
   /**
@@ -211,9 +207,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const previous = this.active;
         const drop = cause !== undefined || previous?.unconfirmed === true;
         const entry = { definition: target.definition, appliedAt: Date.now(), source: `rollback (${source})` };
-        await this.install(compiled, entry);
-        this.lastGood = drop ? target : previous;
-        await this.writeMeta([[META_ACTIVE, entry], previous && !drop ? [META_LAST_GOOD, previous] : undefined], opts.meta);
+        await this.installStored(compiled, entry, drop ? target : previous, drop ? undefined : previous, opts.meta);
         const done: RuleUpdateStatus = {
           state: 'rolled-back',
           version: compiled.version,
@@ -228,9 +222,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors, code: codeOf(err) });
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p;
-    return p;
+    return this.serial(run);
   }
 
   reportRefused(s: RuleUpdateStatus & { state: 'rejected' }): void {
@@ -290,8 +282,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const compiled = await this.check(def, `rule set from ${source}`);
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source };
         if (this.active?.unconfirmed) entry.unconfirmed = true; // still on probation
-        await this.install(compiled, entry);
-        await this.writeMeta([[META_ACTIVE, entry]]);
+        await this.installStored(compiled, entry, this.lastGood, undefined);
         this.deps.logger.info({ version, rule: name, enabled, source }, enabled ? 'rule enabled' : 'rule disabled');
         return this.report({ state: 'applied', version, source, at: Date.now(), errors: [] });
       } catch (err) {
@@ -302,9 +293,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return { state: 'rejected', version, source, at: Date.now(), errors, code: codeOf(err) };
       }
     };
-    const p = this.queue.then(run, run);
-    this.queue = p;
-    return p;
+    return this.serial(run);
   }
 
   /**
@@ -323,9 +312,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       }
       return this.report(s);
     };
-    const p = this.queue.then(run, run);
-    this.queue = p;
-    return p;
+    return this.serial(run);
   }
 
   activeDefinition(): RuleSetDefinition | undefined {
@@ -358,6 +345,48 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       this.engine = await startRuleEngine(compiled, this.deps.streams, this.deps, this.deps.ruleState);
     }
     this.active = entry;
+  }
+
+  /**
+   * Install `compiled` as `entry` (`lastGood`: a rollback's target) and store it, with `goodSlot`
+   * as the last good slot if given. If the store refuses the write (a full disk), the set that ran
+   * before runs again: what runs is what a restart would run, and the caller reports the update
+   * rejected (the new set used to go on running).
+   */
+  private async installStored(
+    c: CompiledRuleSet,
+    entry: PersistedRuleSet,
+    lastGood?: PersistedRuleSet,
+    goodSlot?: PersistedRuleSet,
+    extra: MetaWrites = [],
+  ): Promise<void> {
+    const slots: Array<[string, PersistedRuleSet] | undefined> = [[META_ACTIVE, entry], goodSlot ? [META_LAST_GOOD, goodSlot] : undefined];
+    const before = { active: this.active, lastGood: this.lastGood };
+    await this.install(c, entry);
+    this.lastGood = lastGood;
+    try {
+      await writeRuleSetSlots(this.deps.streams, slots, extra);
+    } catch (err) {
+      this.lastGood = before.lastGood;
+      const back = before.active;
+      if (back) {
+        try {
+          await this.install(await this.check(back.definition, 'the rule set running before a refused update'), back);
+        } catch (again) {
+          const versions = { running: entry.definition.version, stored: back.definition.version };
+          this.deps.logger.error({ err: errorMessage(again), ...versions }, 'refused rule set write: the set before it could not run again');
+        }
+      }
+      throw err;
+    }
+    await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
+  }
+
+  /** Updates run one at a time, in order (a failed one does not stop the next). */
+  private serial<T>(run: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(run, run);
+    this.queue = p;
+    return p;
   }
 
   private report(s: RuleUpdateStatus): RuleUpdateStatus {
