@@ -129,6 +129,11 @@ function evalWindowed(query: CompiledQuery, w: WindowedQuery, c: EvalContext, io
   } finally {
     w.stop();
   }
+  if (w.stats.invalidTimestamps > 0) {
+    return none(
+      'the TIMESTAMP BY value is not a time (an epoch ms number, a numeric string or an ISO 8601 date; one without a zone is UTC): the gateway drops such an event and counts it in gatehouse_window_invalid_timestamps_total (docs/windows.md, Event time)',
+    );
+  }
   let printed = 0;
   for (const row of rows ?? []) {
     const out = serializeOutput(row.value, query.sqlVersion);

@@ -76,6 +76,23 @@ test('rules eval runs a windowed rule on its one message: per-event windows prin
   }
 });
 
+test('rules eval: an event whose TIMESTAMP BY value is not a time is said to be dropped, not to have entered its window', async () => {
+  // The gateway drops it and counts it in gatehouse_window_invalid_timestamps_total (docs/windows.md,
+  // Event time); eval said "this message entered its window, which emits nothing yet", so a user
+  // testing a timestamp format took the rule for working.
+  const sql = "SELECT window_end() AS e FROM 't' TIMESTAMP BY ts GROUP BY SLIDINGWINDOW(ss, 10)";
+  for (const ts of ['"hello 1"', '"2024-02-30"', '"Mon, 01 Jan 2024 12:00:00 GMT"', '1e20', 'null']) {
+    const r = await run(runRulesEval, ['--sql', sql, '--topic', 't', '--payload', `{"ts":${ts}}`]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, '', ts);
+    assert.match(r.err, /no output: the TIMESTAMP BY value is not a time .*drops such an event.*gatehouse_window_invalid_timestamps_total/, ts);
+    assert.doesNotMatch(r.err, /entered its window/, ts);
+  }
+  // A time it reads, ISO 8601 without a zone being UTC, gives the sliding window's row.
+  const r = await run(runRulesEval, ['--sql', sql, '--topic', 't', '--payload', '{"ts":"2024-01-01 12:00:00"}']);
+  assert.equal(r.out, '{"e":1704110400000}\n', r.err);
+});
+
 test('rules eval: SQL errors exit 2 with line, column and message on stderr', async () => {
   const r = await run(runRulesEval, ['--sql', "SELECT a FROM 'x' WHERE", '--topic', 'x', '--payload', '{}']);
   assert.equal(r.code, 2);
