@@ -254,3 +254,24 @@ test('issue 16 regression: a repeated spike (35 at point 50 and again at 1,000) 
     assert.ok(scores[1000]! >= AUTO_THRESHOLD, `seed ${seed}: second spike ${scores[1000]}`);
   }
 });
+
+test("docs/anomaly.md's table of what auto sees: a spike at the last point of its 'nothing' row scores 0, one at the next point alarms", async () => {
+  const { readFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../helpers/index.js');
+  const md = await readFile(join(repoRoot, 'docs', 'anomaly.md'), 'utf8');
+  const row = /^\| 1-(\d+) \| nothing \(score 0\) \|/m.exec(md);
+  const next = /^\| (\d+)-256 \| values far from the mean/m.exec(md);
+  assert.ok(row && next, "the page's rows 1-N and N+1-256");
+  const silentUpTo = Number(row[1]);
+  assert.equal(Number(next[1]), silentUpTo + 1);
+  // A steady series, then a spike at point p (1-based): scored 0 within the silent rows, flagged after.
+  const spikeScore = (p: number): number => {
+    const det = createDetector('auto');
+    let s = 0;
+    for (let i = 1; i <= p; i++) s = det.update([i === p ? 1000 : i % 2 ? 10 : 10.1]);
+    return s;
+  };
+  assert.equal(spikeScore(silentUpTo), 0, `a spike at point ${silentUpTo} (the page: nothing is seen up to it)`);
+  assert.ok(spikeScore(silentUpTo + 1) >= AUTO_THRESHOLD, `a spike at point ${silentUpTo + 1} alarms (the page: the z-score stage sees it)`);
+});
