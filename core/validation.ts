@@ -30,11 +30,70 @@ function describeSecret(input: unknown): string {
   return describeFound(input);
 }
 
+/** The schema below wrappers (optional, default, nullable, pipe, lazy ...). */
+function unwrapSchema(schema: z.core.$ZodType | undefined): z.core.$ZodType | undefined {
+  let s = schema;
+  for (let i = 0; i < 16 && s; i++) {
+    const def = s._zod.def as { type: string; innerType?: z.core.$ZodType; in?: z.core.$ZodType; getter?: () => z.core.$ZodType };
+    if (def.innerType) s = def.innerType;
+    else if (def.type === 'pipe') s = def.in;
+    else if (def.type === 'lazy' && def.getter) s = def.getter();
+    else return s;
+  }
+  return s;
+}
+
+/** The schema of the key at `path` under `schema` (a union: the first branch that has it), if found. */
+function schemaAt(schema: z.core.$ZodType | undefined, path: readonly PropertyKey[]): z.core.$ZodType | undefined {
+  let s = schema;
+  for (const key of path) {
+    s = unwrapSchema(s);
+    if (!s) return undefined;
+    const def = s._zod.def as {
+      type: string;
+      shape?: Record<string, z.core.$ZodType>;
+      element?: z.core.$ZodType;
+      valueType?: z.core.$ZodType;
+      options?: z.core.$ZodType[];
+    };
+    if (def.type === 'object') s = def.shape?.[String(key)];
+    else if (def.type === 'array') s = def.element;
+    else if (def.type === 'record') s = def.valueType;
+    else if (def.type === 'union') s = def.options?.map((o) => schemaAt(o, [key])).find((o) => o !== undefined);
+    else return undefined;
+  }
+  return s;
+}
+
+const KIND: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
+};
+
+/**
+ * A required key left out: "missing: <what the key is> (a string is required)", from the key's own
+ * description, rather than zod's "Invalid input: expected string, received undefined".
+ */
+function missingKey(issue: z.core.$ZodIssue, schema: z.core.$ZodType | undefined): string | undefined {
+  if (issue.code !== 'invalid_type' || !('input' in issue) || issue.input !== undefined) return undefined;
+  const at = schemaAt(schema, issue.path);
+  // zod's classic schemas read .describe() text back through a `description` getter.
+  const describe = (x: z.core.$ZodType | undefined): string | undefined => (x as { description?: string } | undefined)?.description;
+  const description = describe(at) ?? describe(unwrapSchema(at));
+  const kind = KIND[issue.expected] ?? issue.expected;
+  return description ? `missing: ${description} (${kind} is required)` : `missing: this key is required (${kind})`;
+}
+
 /**
  * Flatten zod issues into ConfigProblems (union errors contribute their closest branch; an unknown
  * key is one problem at its own path). `prefix` is prepended to every path (e.g. "destination").
+ * `schema`, the one validated against, lets a missing key be named with its description.
  */
-export function zodProblems(error: z.ZodError, prefix = ''): ConfigProblem[] {
+export function zodProblems(error: z.ZodError, prefix = '', schema?: z.core.$ZodType): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   const visit = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): void => {
     for (const issue of issues) {
@@ -52,9 +111,15 @@ export function zodProblems(error: z.ZodError, prefix = ''): ConfigProblem[] {
       }
       // A record key (a stream's name) that fails its own check: zod says only 'Invalid key in record';
       // the key's own messages say what a key may be.
+      const missing = missingKey(issue, schema);
       const message =
-        issue.code === 'invalid_key' && issue.issues.length > 0 ? `${issue.message}: ${issue.issues.map((i) => i.message).join('; ')}` : issue.message;
+        missing ??
+        (issue.code === 'invalid_key' && issue.issues.length > 0 ? `${issue.message}: ${issue.issues.map((i) => i.message).join('; ')}` : issue.message);
       const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message };
+      if (missing) {
+        out.push(problem);
+        continue;
+      }
       // A secret given in the wrong form (a plain password where a hash belongs) must not be
       // echoed into the journal: say what kind of value it was, not the value.
       if ('input' in issue) problem.found = SECRET_KEY.test(String(path.at(-1) ?? '')) ? describeSecret(issue.input) : describeFound(issue.input);
@@ -83,7 +148,7 @@ export function validateConfig<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
-  throw problemsError(code, zodProblems(result.error, at.pathPrefix), source, hint, at.where ?? source);
+  throw problemsError(code, zodProblems(result.error, at.pathPrefix, schema), source, hint, at.where ?? source);
 }
 
 /**

@@ -421,3 +421,25 @@ test('an MQTT 5 source with sessionExpirySec 0 is a warning (the session ends at
   r = await checkConfig(file);
   assert.doesNotMatch(r.err, /sessionExpirySec/);
 });
+
+test('a required key left out is named as missing with what it is (its description), not "Invalid input: expected string, received undefined"', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  // docs/firmware-bridge.md: "csv needs columns"; a serial link needs its path; a CSVTOJSON its field names.
+  await writeFile(
+    file,
+    [
+      'serial:',
+      '  - { name: u, codec: { type: csv } }',
+      'sources:',
+      '  - { type: file, name: w, paths: [x.csv], dataProcessingOptions: [{ optionName: CSVTOJSON }] }',
+      '',
+    ].join('\n'),
+  );
+  const r = await checkConfig(file);
+  assert.equal(r.code, 1);
+  assert.doesNotMatch(r.err, /received undefined/);
+  assert.match(r.err, /serial\.0\.path: missing: Device path, e\.g\. \/dev\/ttyUSB0 .*\(a string is required\)/);
+  assert.match(r.err, /serial\.0\.codec\.columns: missing: Column names, in order \(a list is required\)/);
+  assert.match(r.err, /sources\.0\.dataProcessingOptions\.0\.customFieldNames: missing: /);
+});
