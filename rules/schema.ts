@@ -63,7 +63,7 @@ export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefini
   }
   const rules = (input as { rules?: Array<{ name?: unknown }> } | null)?.rules;
   // The validation door lists every problem with its key path and what was found.
-  const issues: RuleSetIssue[] = zodProblems(r.error).map((p) => {
+  const issues: RuleSetIssue[] = zodProblems(r.error, '', ruleSetSchema).map((p) => {
     const [head, at] = p.path.split('.');
     const idx = head === 'rules' ? Number(at) : NaN;
     const name = Number.isInteger(idx) && Array.isArray(rules) && typeof rules[idx]?.name === 'string' ? String(rules[idx]!.name) : '';

@@ -246,3 +246,11 @@ test('rules check on a gateway configuration says to use check-config (one error
   assert.equal(missing.code, 1);
   assert.match(missing.err, /^GH_CONFIG_READ: cannot read rule set file: ENOENT.* \(at \/nonexistent\/rules\.yaml\)\. Fix: /);
 });
+
+test('rules check: a rule without its sql says the key is missing and what it holds', async (t) => {
+  const file = join(await tempDir(t), 'rules.yaml');
+  await writeFile(file, 'version: 1\nrules:\n  - { name: a, actions: [{ stream: { name: archive } }] }\n');
+  const r = await runCaptured(rulesCheck, [file]);
+  assert.equal(r.code, 1);
+  assert.match(r.err, /rule a \(rules\.0\.sql\): missing: AWS IoT SQL statement, e\.g\. SELECT \* FROM 'sensors\/#' \(a string is required\)/);
+});
