@@ -21,7 +21,7 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy. --json prints the API body (the built-in sources included).`,
+      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).`,
     );
     return 0;
   }
@@ -31,11 +31,19 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;
   }
-  // The sources every gateway has (the embedded broker, serial links, control, republish) are no `sources:` entry.
-  const configured = body.sources.filter((s) => s.builtIn !== true);
-  if (configured.length === 0) writeLine(io.stdout, NONE);
-  for (const s of configured) writeLine(io.stdout, describeSource(s).join('\n'));
+  const shown = shownSources(body.sources);
+  if (shown.length === 0) writeLine(io.stdout, NONE);
+  for (const s of shown) writeLine(io.stdout, describeSource(s).join('\n'));
   return 0;
+}
+
+/**
+ * The sources the command lists: the configured ones (`sources:`), and a source every gateway has
+ * (the embedded broker, serial links, control, republish) only while it is not running: a serial
+ * link that does not open made the command say 'no sources configured', its error only in --json.
+ */
+export function shownSources(sources: SourceStatus[]): SourceStatus[] {
+  return [...sources.filter((s) => s.builtIn !== true), ...sources.filter((s) => s.builtIn === true && s.state !== 'running')];
 }
 
 // The details of each kind as the API gives them (the sources' status() methods); free-form JSON,
@@ -75,6 +83,9 @@ interface MqttDetails {
   lastMessageAt?: string | null;
   downSince?: string | null;
 }
+interface SerialDetails {
+  links?: Array<{ name?: string; path?: string; state?: string; paused?: boolean; lastError?: string | null; lastErrorAt?: number | null }>;
+}
 interface FileDetails {
   files?: Array<{ path: string; state?: string; lagBytes?: number; lastError?: string }>;
   unreadable?: Array<{ path: string; error: string }>;
@@ -92,6 +103,12 @@ export function describeSource(s: SourceStatus): string[] {
   const refused = s.kind === 'mqtt' && s.state === 'connected' && ((d as MqttDetails).subscriptions ?? []).some((x) => x.qos === null);
   const err = lastErrorOf(d);
   if (s.kind !== 'file' && err && (!HEALTHY_STATES.has(s.state) || refused)) lines.push(`  ${err}`);
+  // Each serial link that is not open, with why (the device unplugged, no permission on the port).
+  for (const link of s.kind === 'serial' ? ((d as SerialDetails).links ?? []) : []) {
+    if (link.state === 'open' || !link.lastError) continue;
+    const at = typeof link.lastErrorAt === 'number' ? ` at ${new Date(link.lastErrorAt).toISOString()}` : '';
+    lines.push(`  ${link.name ?? '?'} (${link.path ?? '?'}) ${link.state ?? '?'}: last error${at}: ${link.lastError}`);
+  }
   // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop).
   for (const dev of s.kind === 'modbus' ? ((d as ModbusDetails).devices ?? []) : []) {
     const devErr = lastErrorOf(dev as Record<string, unknown>);
@@ -110,6 +127,8 @@ function summary(kind: string, d: Record<string, unknown>, state: string): strin
       return mqttSummary(d as MqttDetails, state);
     case 'file':
       return fileSummary(d as FileDetails);
+    case 'serial':
+      return serialSummary(d as SerialDetails);
     default:
       return genericSummary(d);
   }
@@ -194,6 +213,12 @@ function fileSummary(d: FileDetails): string[] {
     unreadable.length ? `${unreadable.length} unreadable` : null,
     error ? `last error: ${error}` : null,
   );
+}
+
+function serialSummary(d: SerialDetails): string[] {
+  const links = d.links ?? [];
+  const paused = links.filter((l) => l.paused).length;
+  return present(`${links.filter((l) => l.state === 'open').length}/${plural(links.length, 'link')} open`, paused ? `${paused} paused` : null);
 }
 
 /** A kind this command does not know yet: its scalar details, as they are. */

@@ -4,7 +4,7 @@
 // with vanished and unreadable files, an earlier error of a source that is healthy again.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeSource } from '../../gateway/cli/sources.js';
+import { describeSource, shownSources } from '../../gateway/cli/sources.js';
 
 const T1 = '2026-01-02T03:04:05.000Z';
 const T2 = '2026-01-02T03:04:09.500Z';
@@ -141,5 +141,29 @@ test('a kind this command does not know: its scalar details as they are', () => 
   assert.deepEqual(describeSource({ kind: 'can', name: 'bus0', state: 'failed', details: { port: 'can0', frames: 3, lastError: 'down', nested: { a: 1 } } }), [
     'bus0 (can) failed: port can0; frames 3',
     '  last error: down',
+  ]);
+});
+
+test('a serial link that does not open is listed with its error (the built-in serial source retrying), not "no sources configured"', () => {
+  const at = Date.parse(T1);
+  const serial = {
+    kind: 'serial',
+    name: 'serial',
+    state: 'retrying' as const,
+    builtIn: true as const,
+    details: {
+      links: [
+        { name: 'uart0', path: '/dev/ttyUSB0', state: 'open' },
+        { name: 'gone', path: '/dev/ttyNOPE0', state: 'retrying', lastError: 'GH_SERIAL_OPEN: cannot open /dev/ttyNOPE0', lastErrorAt: at },
+      ],
+    },
+  };
+  const broker = { kind: 'mqtt', name: 'broker', state: 'running' as const, builtIn: true as const, details: {} };
+  // Built-in sources that run are not listed (they are no `sources:` entry); one that does not run is.
+  assert.deepEqual(shownSources([broker, serial]), [serial]);
+  assert.deepEqual(shownSources([broker, { ...serial, state: 'running' as const }]), []);
+  assert.deepEqual(describeSource(serial), [
+    'serial (serial) retrying: 1/2 links open',
+    `  gone (/dev/ttyNOPE0) retrying: last error at ${T1}: GH_SERIAL_OPEN: cannot open /dev/ttyNOPE0`,
   ]);
 });
