@@ -92,3 +92,22 @@ test('options: a pattern that could stall the gateway on a crafted line is refus
   // what V8's linear-time fallback finishes is accepted
   assert.equal(fileSourceSchema.safeParse({ ...base, multiLineStartPattern: '(\\w+\\s?)+$' }).success, true);
 });
+
+test("topic: the gateway's ${...} spelling fills the placeholders as {...} does; an unknown placeholder is refused at its key", async () => {
+  const { topicFor } = await import('../../gateway/pipeline/sources/file/records.js');
+  // `${name}` is how every other template of the gateway is written (serial links, Modbus, OPC UA,
+  // rules): it was accepted and gave the topic 'logs/$web/$access', which no 'logs/web/+' matched.
+  assert.equal(topicFor('logs/${name}/${stem}', 'web', '/var/log/app/access.log'), 'logs/web/access');
+  assert.equal(topicFor('logs/{name}/{file}/{dir}', 'web', '/var/log/app/access.log'), 'logs/web/access.log/app');
+  const r = fileSourceSchema.safeParse({ ...base, topic: 'logs/{source}/${stem}' });
+  assert.equal(r.success, false);
+  assert.deepEqual(
+    r.error?.issues.map((i) => i.path.join('.')),
+    ['topic'],
+  );
+  assert.match(
+    r.error?.issues[0]?.message ?? '',
+    /\{source\} is not a placeholder of a file source's topic: use \{name\}, \{file\}, \{stem\}, \{dir\} or \{path\}/,
+  );
+  assert.equal(fileSourceSchema.safeParse({ ...base, topic: 'logs/${name}/{stem}' }).success, true);
+});

@@ -74,8 +74,19 @@ export const fileSourceSchema = sourceBaseSchema
       .string()
       .min(1)
       .default('file/{name}')
+      .superRefine((topic, ctx) => {
+        // A placeholder the source does not fill would stay in every topic as written, and no rule's FROM would match it.
+        for (const m of topic.matchAll(/\$?\{([^{}]*)\}/g)) {
+          if (!['name', 'file', 'stem', 'dir', 'path'].includes(m[1]!)) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `${m[0]} is not a placeholder of a file source's topic: use {name}, {file}, {stem}, {dir} or {path} (or \${name} ...)`,
+            });
+          }
+        }
+      })
       .describe(
-        'Topic template of the messages: {name} source name, {file} file name, {stem} file name without extension, {dir} parent folder name, {path} full path without the leading /. `+` and `#` in values become `_`.',
+        'Topic template of the messages: {name} source name, {file} file name, {stem} file name without extension, {dir} parent folder name, {path} full path without the leading / (also written ${name} ..., as the other templates of the gateway). `+` and `#` in values become `_`.',
       ),
     initialPosition: z
       .preprocess((v) => (typeof v === 'string' ? v.toLowerCase() : v), z.enum(['start_of_file', 'end_of_file']))

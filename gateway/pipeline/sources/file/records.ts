@@ -10,7 +10,10 @@ import type { FileTracker } from './tracker.js';
 import type { FileCounter } from './metrics.js';
 import { buildChain, type ChainResult } from './parsers/converters.js';
 
-/** The topic of a file's records: `{name}`, `{file}`, `{stem}`, `{dir}`, `{path}` filled in. */
+/**
+ * The topic of a file's records: `{name}`, `{file}`, `{stem}`, `{dir}`, `{path}` filled in, also
+ * written `${name}` ... as every other template of the gateway is.
+ */
 export function topicFor(template: string, sourceName: string, path: string): string {
   const file = basename(path);
   // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is not allowed in MQTT topics (MQTT-4.7.3-2), so it is replaced
@@ -22,7 +25,7 @@ export function topicFor(template: string, sourceName: string, path: string): st
     dir: basename(dirname(path)),
     path: path.split(sep).filter(Boolean).join('/'),
   };
-  return template.replace(/\{(name|file|stem|dir|path)\}/g, (_, k: string) => clean(values[k]!));
+  return template.replace(/\$?\{(name|file|stem|dir|path)\}/g, (_, k: string) => clean(values[k]!));
 }
 
 export class RecordEncoder {
