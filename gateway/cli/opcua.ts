@@ -44,6 +44,13 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
   const { int64KindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
+  // node-opcua prints its warnings with console.log ("Creating default certificate ... please
+  // wait", the Node version's RSA note): on stderr, so stdout holds only the listing (--json | jq).
+  const toStderr = (...args: unknown[]): void => {
+    io.stderr.write(`gatehouse opcua: node-opcua: ${args.map(String).join(' ').replace(/\s+/g, ' ').trim()}\n`);
+  };
+  ua.setWarningLogger(toStderr);
+  ua.setErrorLogger(toStderr);
   const nodeId = values.node ?? 'ns=0;i=85';
   try {
     ua.resolveNodeId(nodeId);
