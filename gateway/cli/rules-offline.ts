@@ -101,7 +101,15 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   }
   if (query.windowed) return evalWindowed(query, query.windowed, c, io, none);
   const out = serializeOutput(query.select(c), query.sqlVersion);
-  if (out === undefined) return none('the SELECT result is undefined (no field of it had a value)');
+  if (out === undefined) {
+    // A VALUE array under 2015-10-08 is no output too (V1 cannot output a top-level array): say so.
+    const v1Value = query.sqlVersion === '2015-10-08' && /^\s*(?:SET\b[\s\S]*?\b)?SELECT\s+VALUE\b/i.test(values.sql!);
+    return none(
+      v1Value
+        ? 'the SELECT VALUE result is undefined, or an array, which SQL version 2015-10-08 does not output (use 2016-03-23, or SELECT it AS a field: docs/rules-sql.md)'
+        : 'the SELECT result is undefined (no field of it had a value)',
+    );
+  }
   io.stdout.write(`${renderOutput(out, query.passthrough)}\n`);
   return 0;
 }
