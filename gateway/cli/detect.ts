@@ -108,9 +108,7 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
         continue;
       }
       if (raw.length === 0) continue;
-      const comma = raw.indexOf(',');
-      const ts = comma < 0 ? raw : raw.slice(0, comma);
-      const text = comma < 0 ? '' : raw.slice(comma + 1).trim();
+      const { ts, valueField, text } = splitRow(raw);
       const value = text === '' ? NaN : Number(text);
       let score = 0;
       // Beyond a double: the largest finite number, as the SQL functions give it (it was Infinity).
@@ -119,7 +117,7 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
         firstBad = lineNo;
         io.stderr.write(`gatehouse detect: warning: ${parsed.input}:${lineNo}: value '${text.slice(0, 40)}' is not a number; row kept with score 0\n`);
       }
-      await write(io.stdout, `${ts},${text},${score}\n`);
+      await write(io.stdout, `${ts},${valueField},${score}\n`);
     }
   } catch (err) {
     // The reader of our output went away (`detect ... | head`): stop quietly, as Unix tools do.
@@ -138,4 +136,30 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
     io.stderr.write(`gatehouse detect: warning: ${badRows} rows with a non-numeric value kept with score 0 (first at line ${firstBad})\n`);
   }
   return 0;
+}
+
+/** A field as CSV writes it: quoted (quotes doubled) when it holds a comma, a quote or a line break. */
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/**
+ * One `timestamp,value` row, with RFC 4180 quoting as spreadsheets export it ("Jan 1, 2024 00:00",
+ * "20.5"): the timestamp field as written, the value's text unquoted, and the value field to write
+ * back (as written when it is one field; re-quoted when the row has more columns, so the output
+ * row stays three columns).
+ */
+function splitRow(raw: string): { ts: string; valueField: string; text: string } {
+  let end = raw.indexOf(',');
+  if (raw.startsWith('"')) {
+    // A quoted timestamp ends at its closing quote ("" is a quote inside it).
+    let i = 1;
+    while (i < raw.length && !(raw[i] === '"' && raw[i + 1] !== '"')) i += raw[i] === '"' ? 2 : 1;
+    end = raw.indexOf(',', i);
+  }
+  if (end < 0) return { ts: raw, valueField: '', text: '' };
+  const field = raw.slice(end + 1).trim();
+  const quoted = /^"((?:[^"]|"")*)"$/.exec(field);
+  if (quoted) return { ts: raw.slice(0, end), valueField: field, text: quoted[1]!.replaceAll('""', '"').trim() };
+  return { ts: raw.slice(0, end), valueField: csvField(field), text: field };
 }

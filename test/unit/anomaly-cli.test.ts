@@ -120,3 +120,25 @@ test('a score beyond a double is the largest finite number, as the SQL functions
     assert.equal(r.out.trimEnd().split('\n').at(-1), '300,1e308,1.7976931348623157e+308', argv.join(' ') || 'auto');
   }
 });
+
+test('RFC 4180 quoting: a quoted timestamp holding a comma and a quoted number are read; every output row keeps three columns', async (t) => {
+  // Spreadsheet exports quote a field holding the separator ("Jan 1, 2024 00:00") and some quote
+  // every field. detect cut such a row at the comma inside the quotes: the value read was
+  // ' 2024 00:00",20', not a number, so the detector never saw the series (every score 0).
+  const dir = await tempDir(t);
+  const file = join(dir, 'quoted.csv');
+  const rows = ['timestamp,value'];
+  for (let i = 0; i < 30; i++) rows.push(`"Jan 1, 2024 00:00:${String(i).padStart(2, '0')}","${i === 25 ? 60 : 20 + (i % 2) / 10}"`);
+  rows.push('x,1,2'); // a row with a column too many: its value is not a number, and the output stays 3 columns
+  await writeFile(file, `${rows.join('\n')}\n`);
+  const r = await run(['--detector', 'zscore', '--param', 'window=20', '--input', file]);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.equal(lines.length, 32);
+  assert.equal(lines[1], '"Jan 1, 2024 00:00:00","20",0');
+  const spike = lines[26]!;
+  assert.ok(spike.startsWith('"Jan 1, 2024 00:00:25","60",'), spike);
+  assert.ok(Number(spike.slice(spike.lastIndexOf(',') + 1)) > 4, `the spike is scored: ${spike}`);
+  assert.equal(lines[31], 'x,"1,2",0');
+  assert.match(r.err, /:32: value '1,2' is not a number/);
+});
