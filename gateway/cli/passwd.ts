@@ -19,6 +19,10 @@ async function readStdin(): Promise<string> {
  */
 function readHidden(prompt: string, io: CliIO): Promise<string> {
   const stdin = process.stdin;
+  // Echo off before the prompt: whatever answers the prompt (a person, expect, a paste) is not
+  // echoed. Written first, the prompt could be answered before raw mode began, and the terminal
+  // echoed the password (seen once in a loaded test run).
+  stdin.setRawMode(true);
   io.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let line = '';
@@ -38,7 +42,6 @@ function readHidden(prompt: string, io: CliIO): Promise<string> {
         else line += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.on('data', onData);
     stdin.resume();
   });
