@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
 import { lazyPackage } from '../../core/lazy-package.js';
+import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
 export { formatProblems, validateConfig, zodProblems, type ConfigProblem } from '../../core/validation.js';
 
 // Loaded with the first YAML file: a JSON config file (or none) never pays for the YAML parser.
@@ -13,6 +14,20 @@ const yaml = lazyPackage<typeof import('yaml')>('yaml', 'reading YAML configurat
 export function parseConfigText(text: string, fileName: string): unknown {
   // Loaded outside the try: a missing package is GH_PACKAGE_MISSING, not a syntax error.
   const lib = extname(fileName).toLowerCase() === '.json' ? undefined : yaml();
+  // Before the parser sees it: the YAML parser composes recursively (a few thousand '[' in an inline
+  // rules: said 'Maximum call stack size exceeded'), and a deep JSON value (JSON.parse takes it)
+  // overflowed later, in the code that walks it (JSON.stringify of ADDMETADATA's metadata).
+  const deep = lib ? nestsDeeperThan(lib, text, MAX_CONFIG_DEPTH) : jsonNestsDeeperThan(text, MAX_CONFIG_DEPTH);
+  if (deep) {
+    throw new GatehouseError(
+      'GH_CONFIG_READ',
+      `cannot read ${fileName}: it nests lists and objects deeper than ${MAX_CONFIG_DEPTH} levels (the shipped examples need 11 at most): not parsed`,
+      {
+        where: `${fileName}:${deep.line}:${deep.col}`,
+        hint: 'look at the value that goes on nesting there (a generated or unclosed [ or {): close it or flatten it',
+      },
+    );
+  }
   try {
     return lib ? lib.parse(text, { prettyErrors: true }) : JSON.parse(text);
   } catch (err) {
@@ -23,6 +38,40 @@ export function parseConfigText(text: string, fileName: string): unknown {
       cause: err,
     });
   }
+}
+
+/**
+ * Deepest nesting a configuration file may have: the rule sets' bound (rules/yaml-depth.ts), which
+ * also holds the rule set given inline under rules:.
+ */
+export const MAX_CONFIG_DEPTH = MAX_RULE_SET_DEPTH;
+
+/**
+ * Where JSON text first nests more than `limit` arrays and objects (line and column, 1-based), or
+ * undefined: a scan of the brackets outside strings (JSON files do not load the YAML parser).
+ */
+export function jsonNestsDeeperThan(text: string, limit: number): { line: number; col: number } | undefined {
+  let depth = 0;
+  let inString = false;
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      // a backslash escapes the next character
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return { line, col: i - lineStart + 1 };
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return undefined;
 }
 
 export async function readConfigFile(path: string): Promise<unknown> {
