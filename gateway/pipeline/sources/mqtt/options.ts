@@ -63,6 +63,15 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
     .max(0xffffffff)
     .default(7 * 86_400)
     .describe('MQTT 5 session expiry: how long the broker keeps the session (and queues QoS 1 messages) while the gateway is offline.'),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(256 * 1024 * 1024)
+    .default(256 * 1024)
+    .describe(
+      'Largest message payload taken (bytes; default 256 KiB, as broker.maxPayloadBytes: a republish of a bigger one would fail). A bigger message is dropped unread, acknowledged (so the broker does not send it again) and counted in gatehouse_mqtt_source_messages_dropped_total{reason="too-large"}; with protocolVersion 5 the CONNECT asks the broker not to send it at all (Maximum Packet Size: this plus 64 KiB for topic and properties).',
+    ),
   keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
   connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
   reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),

@@ -31,6 +31,7 @@ import { readSubscribed, writeSubscribed } from './session.js';
 import { STABLE_MS, closedMessage, connectFix } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
+import { SizeLimit, withSizeLimit } from './size-limit.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -94,6 +95,7 @@ export class MqttSubscribeSource implements Source {
   private readonly target: string;
   private readonly topics: TopicMapper;
   private readonly acks = new AckPipeline(ACK_WINDOW);
+  private readonly size: SizeLimit;
 
   constructor(
     private readonly o: MqttSourceOptions,
@@ -105,6 +107,7 @@ export class MqttSubscribeSource implements Source {
     this.metrics = mqttSourceMetrics(deps.registry);
     this.target = withoutCredentials(o.url);
     this.topics = new TopicMapper(o.topics);
+    this.size = new SizeLimit(o.maxMessageBytes, o.protocolVersion);
   }
 
   async start(intake: Intake): Promise<void> {
@@ -170,6 +173,7 @@ export class MqttSubscribeSource implements Source {
         c.stream?.destroy();
       }
     });
+    this.size.attach(c); // connects (manualConnect), through the maxMessageBytes guard
   }
 
   async stop(): Promise<void> {
@@ -209,12 +213,12 @@ export class MqttSubscribeSource implements Source {
     this.counts.received++;
     this.metrics.messages.inc({ source: this.name, result: 'received' });
     this.lastMessageAt = new Date(this.clocks.now()).toISOString();
-    const mapped = this.topics.map(String(packet.topic));
+    const mapped = this.size.refusal(packet) ?? this.topics.map(String(packet.topic));
     let committed: Promise<void> | undefined;
     if ('notTaken' in mapped) {
       // Not for the rules; acknowledged all the same (in order, below): left unacknowledged, the
       // broker would deliver it again at every reconnect, forever.
-      this.drop();
+      this.drop(mapped.why);
       this.fail(mapped.notTaken, mapped.why);
     } else {
       try {
@@ -232,7 +236,7 @@ export class MqttSubscribeSource implements Source {
           if (taken) this.committed();
         },
         (err) => {
-          this.drop();
+          this.drop('qos0-refused');
           this.fail(`a QoS 0 message on ${String(packet.topic)} was refused and dropped: ${errorMessage(err)}`, 'qos0-refused');
         },
         () => callback(),
@@ -270,9 +274,10 @@ export class MqttSubscribeSource implements Source {
   }
 
   /** Not taken into the rules (a refused QoS 0 message, a topic the source does not take). */
-  private drop(): void {
+  private drop(reason: string): void {
     this.counts.dropped++;
     this.metrics.messages.inc({ source: this.name, result: 'dropped' });
+    this.metrics.dropped.inc({ source: this.name, reason });
   }
 
   /** Committed (and, for QoS 1, its PUBACK sent). */
@@ -383,11 +388,8 @@ export class MqttSubscribeSource implements Source {
 
   private clientOptions(): IClientOptions {
     const o = this.o;
-    const co: IClientOptions = {
-      ...persistentClientOptions(o),
-      // The subscriptions are made at every connect (above), not replayed by mqtt.js as well.
-      resubscribe: false,
-    };
+    // The subscriptions are made at every connect (above), not replayed by mqtt.js as well.
+    const co = withSizeLimit({ ...persistentClientOptions(o), resubscribe: false }, o.maxMessageBytes);
     // Read and checked here (a pair that does not load is a config error naming its key), again before each reconnect (refreshTls).
     const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, sourceTlsContext(o.name));
     if (ca) co.ca = ca;

@@ -16,7 +16,7 @@ export interface TopicMapping {
   localPrefix: string;
 }
 
-export type Mapped = { topic: string } | { notTaken: string; why: 'invalid-topic' | 'unmatched' };
+export type Mapped = { topic: string } | { notTaken: string; why: 'invalid-topic' | 'unmatched' | 'too-large' };
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what a topic name must not hold
 const NOT_IN_TOPIC_NAME = /[+#\u0000]/;
