@@ -7,6 +7,7 @@ import { GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
+import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 import { isLoopback } from '../broker/options.js';
 
@@ -186,6 +187,11 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       message: `MQTT source '${String(src.name)}': with sessionExpirySec 0 the broker ends the session at each disconnect: commands published while the gateway is down or restarting, and those not yet acknowledged at a crash, are lost (at most once)`,
       hint: 'leave sessionExpirySec out (7 days) or set it to the longest outage to ride out',
     });
+  }
+  // A session expiry that MQTT 3.1.1 cannot carry: the broker keeps the session as long as it likes.
+  for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    const ignored = src.type === 'mqtt' ? sessionExpiryIgnored(src) : undefined;
+    if (ignored) warnings.push({ where: `sources.${i}.sessionExpirySec`, ...ignored });
   }
   // Two filters of one MQTT source that can match the same topic: a broker may send the message
   // once per matching subscription (mosquitto does for MQTT 5), and each copy goes through the rules.

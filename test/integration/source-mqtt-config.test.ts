@@ -5,8 +5,10 @@
 // another broker; and credentials in the URL never reach the status, whatever they hold.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { checkConfigText } from '../helpers/check-config.js';
-import { testDeps } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { tempDir, testDeps } from '../helpers/index.js';
 import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
 import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
 
@@ -68,4 +70,30 @@ test('mqtt source: credentials in the URL are not shown in its status, also a pa
     });
     assert.equal((s.status().details as { url: string }).url, shown);
   }
+});
+
+test('mqtt source: sessionExpirySec with MQTT 3.1.1 (not sent: the broker decides) is a warning of check-config and a log line of start, once', async (t) => {
+  const withExpiry = (extra: string) => config('mqtt://127.0.0.1:1').replace('clientId: site1-gatehouse-down', `clientId: site1-gatehouse-down${extra}`);
+  const warned =
+    /warning: MQTT source 'cloud': sessionExpirySec 3600 is not sent with protocolVersion 4 \(MQTT 3\.1\.1 has no session expiry\).* \(at sources\.0\.sessionExpirySec\)\. Fix: set protocolVersion: 5/;
+  const r = await checkConfigText(t, withExpiry('\n    sessionExpirySec: 3600'));
+  assert.equal(r.code, 0, r.err);
+  // Before: nothing said, and the session lasted what the broker decided (AWS IoT: 1 hour).
+  assert.match(r.err, warned);
+  // Not when it is left out, nor with MQTT 5 (sent in the CONNECT).
+  for (const extra of ['', '\n    protocolVersion: 5\n    sessionExpirySec: 3600']) {
+    const ok = await checkConfigText(t, withExpiry(extra));
+    assert.equal(ok.code, 0, ok.err);
+    assert.doesNotMatch(ok.err, /sessionExpirySec/);
+  }
+
+  // start: logged once (warn), with the fix.
+  const dir = await tempDir(t);
+  const file = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\n${withExpiry('\n    sessionExpirySec: 3600')}`);
+  const gw = await startGatewayProcess(file);
+  t.after(() => gw.kill9());
+  const lines = gw.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('sessionExpirySec 3600 is not sent'));
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.equal(lines[0]!.level, 40);
+  assert.match(String(lines[0]!.fix), /set protocolVersion: 5/);
 });

@@ -61,8 +61,10 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
     .int()
     .min(0)
     .max(0xffffffff)
-    .default(7 * 86_400)
-    .describe('MQTT 5 session expiry: how long the broker keeps the session (and queues QoS 1 messages) while the gateway is offline.'),
+    .optional()
+    .describe(
+      'MQTT 5 session expiry (default 7 days, 604800): how long the broker keeps the session (and queues QoS 1 messages) while the gateway is offline. MQTT 3.1.1 has no such field: with protocolVersion 4 it is not sent, the broker decides (check-config and start warn).',
+    ),
   maxMessageBytes: z
     .number()
     .int()
@@ -80,3 +82,22 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
 });
 
 export type MqttSourceOptions = z.output<typeof mqttSourceSchema>;
+
+/** The session expiry an MQTT 5 source asks for when the config sets none. */
+export const DEFAULT_SESSION_EXPIRY_SEC = 7 * 86_400;
+
+/**
+ * A sessionExpirySec that MQTT 3.1.1 cannot carry (check-config's warning, start's log line): the
+ * user expects the broker to keep the session that long, and it keeps it as long as it likes.
+ */
+export function sessionExpiryIgnored(src: {
+  name?: unknown;
+  protocolVersion?: unknown;
+  sessionExpirySec?: unknown;
+}): { message: string; hint: string } | undefined {
+  if (src.protocolVersion === 5 || src.sessionExpirySec === undefined) return undefined;
+  return {
+    message: `MQTT source '${String(src.name)}': sessionExpirySec ${String(src.sessionExpirySec)} is not sent with protocolVersion 4 (MQTT 3.1.1 has no session expiry): the broker keeps the session as long as it is configured to (mosquitto: persistent_client_expiration, forever by default; AWS IoT Core: 1 hour by default), and what is published while the gateway is down longer than that is lost`,
+    hint: 'set protocolVersion: 5 for the broker to keep the session that long, or leave sessionExpirySec out and set the expiry on the broker',
+  };
+}

@@ -14,16 +14,14 @@
 // Every message carries the MQTT 5 user property `gatehouse-bridged: source:<name>` (a record
 // attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
 // and a bridge covering the same topics cannot loop.
-import type { IClientOptions, IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
+import type { IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { errorMessage } from '../../../../core/errors.js';
-import { readClientTlsFiles, refreshTlsFiles } from '../../../../core/tls-files.js';
-import { persistentClientOptions } from '../../../../core/mqtt-client.js';
+import { refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
-import { sourceTlsContext } from './files.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper } from './topics.js';
 import { remoteMessage } from './message.js';
@@ -31,7 +29,8 @@ import { readSubscribed, writeSubscribed } from './session.js';
 import { STABLE_MS, closedMessage, connectFix } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
-import { SizeLimit, withSizeLimit } from './size-limit.js';
+import { SizeLimit } from './size-limit.js';
+import { sourceClientOptions } from './client-options.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -124,7 +123,7 @@ export class MqttSubscribeSource implements Source {
     const { connect } = await import('mqtt');
     // Stopped (or started again) while this start waited: connect nothing nobody would end.
     if (this.stopping || this.client) return;
-    const c = connect(this.o.url, this.clientOptions());
+    const c = connect(this.o.url, sourceClientOptions(this.o));
     this.client = c;
     this.state = 'connecting';
     c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
@@ -384,17 +383,5 @@ export class MqttSubscribeSource implements Source {
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message: fix ? `${message}. Fix: ${fix}` : message };
     this.metrics.errors.inc({ source: this.name });
     this.warn(key, { err: message, ...(fix ? { fix } : {}) }, 'MQTT source');
-  }
-
-  private clientOptions(): IClientOptions {
-    const o = this.o;
-    // The subscriptions are made at every connect (above), not replayed by mqtt.js as well.
-    const co = withSizeLimit({ ...persistentClientOptions(o), resubscribe: false }, o.maxMessageBytes);
-    // Read and checked here (a pair that does not load is a config error naming its key), again before each reconnect (refreshTls).
-    const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, sourceTlsContext(o.name));
-    if (ca) co.ca = ca;
-    if (cert) co.cert = cert;
-    if (key) co.key = key;
-    return co;
   }
 }
