@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import { ERRORS } from '../../../core/errors.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
-import { classifyAwsError } from './aws-common.js';
+import { awsCallReason, classifyAwsError } from './aws-common.js';
 import { OK, chunkIndexes, failAll, networkHint, type DestinationMetrics } from './common.js';
 
 const SETUP_HINT =
@@ -98,7 +98,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
   } catch (err) {
     const label = call.describeCall?.(idx) ?? call.operation;
     if (deadline.aborted && !signal.aborted) {
-      metrics.calls.inc({ kind, target, outcome: 'retryable' });
+      metrics.calls.inc({ kind, target, outcome: 'retryable', reason: 'timeout' });
       throw ERRORS.GH_EXPORT_RETRYABLE(
         { reason: `${label} failed: no complete response within ${limitMs} ms` },
         { where: target, cause: err, details: { code: 'TIMEOUT' }, hint: 'the service or the network to it is slow; the call is retried with backoff' },
@@ -108,7 +108,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
     if (c.retryable) {
       const net = networkHint(c.message, { ca: 'caFile', address: 'endpoint (or region)' });
       const hint = c.setup ? SETUP_HINT : c.missing ? missingHint(kind) : net && `${net}; records wait in the local stream`;
-      metrics.calls.inc({ kind, target, outcome: 'retryable' });
+      metrics.calls.inc({ kind, target, outcome: 'retryable', reason: signal.aborted ? 'other' : awsCallReason(err, c) });
       throw ERRORS.GH_EXPORT_RETRYABLE(
         { reason: `${label} failed: ${c.message}` },
         {
@@ -120,7 +120,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
         },
       );
     }
-    metrics.calls.inc({ kind, target, outcome: 'permanent' });
+    metrics.calls.inc({ kind, target, outcome: 'permanent', reason: awsCallReason(err, c) });
     metrics.recordFailures.inc({ kind, target, code: c.code }, idx.length);
     call.log.warn({ code: c.code, err: c.message, call: label }, `${call.operation}: the service rejected a whole call`);
     failAll(results, idx, permanentResult(c.code, `${label} rejected: ${c.message}`, target));

@@ -6,7 +6,7 @@ import { nodeHttps } from '../../../core/tls-modules.js';
 import { Readable, Transform } from 'node:stream';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { z } from '../../../core/zod.js';
-import { shortError } from './common.js';
+import { shortError, type CallFailureReason } from './common.js';
 
 /** Options every AWS destination accepts. Credentials default to the SDK's provider chain. (A function: built with the schema that uses it.) */
 export const awsConnectionShape = () => ({
@@ -263,3 +263,20 @@ export function classifyAwsError(err: unknown): AwsErrorClass {
   // No HTTP status: network error, timeout, abort, or an unparseable response: retryable.
   return { retryable: true, code: name, message };
 }
+
+/** The reason label of a whole call that failed with `err`, classified as `c` (common.ts CallFailureReason). */
+export function awsCallReason(err: unknown, c: AwsErrorClass): CallFailureReason {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as AwsErrorLike;
+  const name = e.name ?? e.code ?? '';
+  const status = e.$metadata?.httpStatusCode;
+  if (c.code === 'THROTTLED') return 'throttled';
+  if (status === 401 || status === 403 || (c.setup && AUTH_NAME.test(name)) || /^ExpiredToken/.test(name) || name === 'CredentialsProviderError') return 'auth';
+  if (status === 408 || /Timeout/i.test(name)) return 'timeout';
+  if (status !== undefined && status >= 500) return 'server';
+  if (status !== undefined || c.setup || c.missing) return 'client';
+  return 'network';
+}
+
+/** Setup errors that are about credentials, signatures or permissions (the rest: clock, region, endpoint). */
+const AUTH_NAME =
+  /Signature|Token|AccessKey|Authentication|Auth|Credential|AccessDenied|AllAccessDisabled|AccountProblem|NotAuthorized|Unauthorized|UnrecognizedClient|KMS/;

@@ -10,8 +10,8 @@ import type { DestinationLimits, RecordResult } from '../types.js';
 
 /** Metrics every cloud destination reports; created once per registry and shared by label. */
 export interface DestinationMetrics {
-  /** Remote calls by outcome: ok | partial | retryable | permanent. */
-  calls: Counter<'kind' | 'target' | 'outcome'>;
+  /** Remote calls by outcome: ok | partial | retryable | permanent; a failed one (retryable, permanent) with its reason (CALL_FAILURE_REASONS). */
+  calls: Counter<'kind' | 'target' | 'outcome' | 'reason'>;
   /** Records the remote (or a local check) rejected, by code. */
   recordFailures: Counter<'kind' | 'target' | 'code'>;
   /** Records acknowledged without sending (e.g. MQTT loop prevention). */
@@ -23,8 +23,8 @@ export function destinationMetrics(registry: Registry): DestinationMetrics {
     calls: counter(
       registry,
       'gatehouse_destination_calls_total',
-      'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent)',
-      ['kind', 'target', 'outcome'],
+      'Calls made by cloud destinations to their remote service, by outcome (ok, partial, retryable, permanent); a failed call (retryable, permanent) by reason: throttled, auth, network, timeout, server, client, io, other',
+      ['kind', 'target', 'outcome', 'reason'],
     ),
     recordFailures: counter(
       registry,
@@ -38,6 +38,26 @@ export function destinationMetrics(registry: Registry): DestinationMetrics {
       'reason',
     ]),
   };
+}
+
+/**
+ * Why a whole call failed (the reason label of gatehouse_destination_calls_total): a fixed set, so
+ * alerts can tell a quota from a wrong key from a network down. throttled: the service said slow
+ * down (429, ThrottlingException); auth: credentials or permissions refused (401, 403, 407, a
+ * refused CONNECT); network: no answer (refused, reset, DNS, TLS, not connected); timeout: no
+ * complete answer in time; server: the service failed (5xx) or answered outside its protocol;
+ * client: the request was refused as wrong (other 4xx, a redirect, a missing stream or bucket);
+ * io: the local disk (file destination); other: none of these.
+ */
+export type CallFailureReason = 'throttled' | 'auth' | 'network' | 'timeout' | 'server' | 'client' | 'io' | 'other';
+
+/** The reason of an HTTP answer that failed a call (a 2xx here is one outside the protocol). */
+export function httpStatusReason(status: number): CallFailureReason {
+  if (status === 429) return 'throttled';
+  if (status === 401 || status === 403 || status === 407) return 'auth';
+  if (status === 408) return 'timeout';
+  if (status >= 500 || (status >= 200 && status < 300)) return 'server';
+  return 'client';
 }
 
 export const OK: RecordResult = Object.freeze({ ok: true }) as RecordResult;

@@ -147,7 +147,7 @@ export class FileDestination implements Destination {
     try {
       await run;
     } catch (err) {
-      this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'retryable' });
+      this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'retryable', reason: 'io' });
       throw err;
     }
     this.metrics.calls.inc({ kind: 'file', target: this.target, outcome: 'ok' });

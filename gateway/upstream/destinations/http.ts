@@ -16,7 +16,7 @@ import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
-import { destinationMetrics, networkHint, type DestinationMetrics } from './common.js';
+import { destinationMetrics, httpStatusReason, networkHint, type DestinationMetrics } from './common.js';
 
 const gzipAsync = promisify(gzip);
 /** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
@@ -125,27 +125,35 @@ export class HttpDestination implements Destination {
     let buf = Buffer.from(body, 'utf8');
     if (this.options.gzip) buf = await gzipAsync(buf);
 
+    let reply: Reply;
     let verdict: RecordResult;
     try {
-      verdict = this.judge(await this.post(buf, requestId, signal), requestId);
+      reply = await this.post(buf, requestId, signal);
     } catch (err) {
-      this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable' });
+      const reason = signal.aborted ? 'other' : (err as { cause?: unknown }).cause instanceof NoResponse ? 'timeout' : 'network';
+      this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable', reason });
       throw err;
     }
-    this.count(verdict, records.length);
+    try {
+      verdict = this.judge(reply, requestId);
+    } catch (err) {
+      this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable', reason: httpStatusReason(reply.status) });
+      throw err;
+    }
+    this.count(verdict, records.length, reply.status);
     if (verdict.ok) this.pending = undefined;
     const out: RecordResult[] = new Array(records.length);
     out.fill(verdict);
     return out;
   }
 
-  private count(verdict: RecordResult, records: number): void {
+  private count(verdict: RecordResult, records: number, status: number): void {
     const lbl = { kind: 'http', target: this.target };
     if (verdict.ok) {
       this.metrics.calls.inc({ ...lbl, outcome: 'ok' });
       return;
     }
-    this.metrics.calls.inc({ ...lbl, outcome: verdict.retryable ? 'retryable' : 'permanent' });
+    this.metrics.calls.inc({ ...lbl, outcome: verdict.retryable ? 'retryable' : 'permanent', reason: httpStatusReason(status) });
     this.metrics.recordFailures.inc({ ...lbl, code: verdict.code ?? 'HTTP_ERROR' }, records);
   }
 
@@ -283,7 +291,7 @@ export class HttpDestination implements Destination {
           res.on('error', fail);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no response within ${this.options.timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(new NoResponse(`no response within ${this.options.timeoutMs} ms`)));
       // The socket timeout above only bounds silence: an endpoint (or proxy) trickling its answer a
       // byte at a time would hold the send, and the exporter, for as long as it trickles. timeoutMs
       // also bounds the whole answer, counted from when the body is sent (a slow uplink may take
@@ -291,7 +299,7 @@ export class HttpDestination implements Destination {
       let deadline: NodeJS.Timeout | undefined;
       req.on('finish', () => {
         deadline = setTimeout(() => {
-          const err = new Error(`no response within ${this.options.timeoutMs} ms`);
+          const err = new NoResponse(`no response within ${this.options.timeoutMs} ms`);
           req.destroy(err);
           fail(err);
         }, this.options.timeoutMs);
@@ -301,6 +309,9 @@ export class HttpDestination implements Destination {
     });
   }
 }
+
+/** No (complete) answer within timeoutMs: the reason 'timeout' of a failed call. */
+class NoResponse extends Error {}
 
 /** errorMessage of a protocol error body, shortened; never echoes request headers. */
 function errorDetail(body: string): string {

@@ -28,3 +28,8 @@ export function connectHint(why: string | undefined): string {
   if (net) return `${net}${tail}`;
   return `check the broker URL and network${tail}`;
 }
+
+/** The reason label of a send refused while not connected: a CONNECT the broker refused for its credentials, else the network. */
+export function notConnectedReason(why: string | undefined): 'auth' | 'network' {
+  return connectRefusal(why) === 'credentials' ? 'auth' : 'network';
+}

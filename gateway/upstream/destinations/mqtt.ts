@@ -17,7 +17,7 @@ import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, shortError } from './common.js';
-import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint } from './mqtt-hints.js';
+import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import type { MqttBridgeOptions } from './mqtt-options.js';
 import { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
@@ -220,7 +220,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     async send(records, signal) {
       const c = client;
       if (!c?.connected) {
-        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable' });
+        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: notConnectedReason(connError) });
         const why = connError;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `upstream MQTT broker not connected${why ? ` (${why})` : ''}` }, { where: target, hint: connectHint(why) });
       }

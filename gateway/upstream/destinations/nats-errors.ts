@@ -64,3 +64,8 @@ export function notConnectedHint(why: string | undefined): string {
     ? "the server refused the credentials: check the destination's user/password, token or credsFile and the server's authorization; the client keeps reconnecting"
     : `${networkHint(why, { ca: 'tls.caFile', address: 'servers' }) ?? 'check that the NATS server is reachable'}; the client keeps reconnecting`;
 }
+
+/** The reason label of a call that failed before any record went (common.ts CallFailureReason): the credentials the server refused, else `otherwise`. */
+export function natsCallReason(why: string | undefined, otherwise: 'network' | 'server'): 'auth' | 'network' | 'server' {
+  return why && AUTH_ERROR.test(why) ? 'auth' : otherwise;
+}

@@ -11,7 +11,7 @@ import { recordId, type Destination, type DestinationLimits, type RecordResult }
 import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
-import { NATS_CODES, describeNatsCode, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
+import { NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
 
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
@@ -201,14 +201,14 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
     },
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {
-        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
+        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: natsCallReason(connError, 'network') });
         const why = connError;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `NATS is not connected${why ? ` (${why})` : ''}` }, { where: target, hint: notConnectedHint(why) });
       }
       try {
         await ensureStream();
       } catch (err) {
-        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable' });
+        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: natsCallReason(shortError(err), 'server') });
         if (err instanceof GatehouseError) throw err;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `JetStream stream check failed: ${shortError(err)}` }, { where: target, cause: err });
       }
