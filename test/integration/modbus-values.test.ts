@@ -389,3 +389,40 @@ test('a wildcard command topic holds its default reply topic: a reply is not tak
     ["the reply topic is the command topic: give replies their own topic, e.g. 'cmd/x/reply' (the default)"],
   );
 });
+
+test('an answer with another transaction id (a device or TCP gateway answering out of step) is its own error, not a timeout', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeUInt16BE(7, 0);
+  // A TCP gateway that does not copy the request's MBAP transaction id into its answer (or answers
+  // the request before): the answer comes, under another id, and the library drops it.
+  peer.tamper = (answer) => {
+    const out = Buffer.from(answer);
+    out.writeUInt16BE((answer.readUInt16BE(0) + 100) % 65536, 0);
+    return out;
+  };
+  const intake = await storeIntake(t);
+  const deps = sourceDeps(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'x',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      timeoutMs: 100,
+      devices: [{ name: 'd', unitId: 1, groups: [{ intervalMs: 20, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
+    }),
+    deps,
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  await waitUntil(
+    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'out-of-step' }).then((v) => v >= 2),
+    'two answers out of step',
+  );
+  const device = (source.status().details as { devices: { tagErrors: Record<string, string>; readErrors: Record<string, number> }[] }).devices[0];
+  assert.match(device?.tagErrors.h0 ?? '', /answer with transaction id \d+ while the request with id \d+ waited/);
+  assert.equal(device?.readErrors.timeout, 0, 'not a timeout: the device answered');
+  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }), 0);
+  peer.tamper = undefined;
+  await waitUntil(async () => (await payloads(intake, 'modbus/x/d/h0')).length > 0, 'a value once the ids match');
+  assert.equal((await payloads(intake, 'modbus/x/d/h0'))[0]?.value, 7);
+});

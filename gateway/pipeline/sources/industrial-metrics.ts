@@ -41,7 +41,7 @@ export function industrialMetrics(registry: Registry): IndustrialMetrics {
       () =>
         new Counter({
           name: 'gatehouse_industrial_read_errors_total',
-          help: 'Failed reads by kind of error (timeout, exception, connection, protocol, bad_status, uncertain_status, commit)',
+          help: 'Failed reads by kind of error (timeout, exception, connection, protocol, out-of-step, bad_status, uncertain_status, commit)',
           labelNames: ['kind', 'source', 'device', 'error'] as const,
           registers,
         }),

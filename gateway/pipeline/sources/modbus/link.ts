@@ -7,8 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Area } from './options.js';
 import { GatehouseError } from '../../../../core/errors.js';
+import { StrayAnswers, outOfStepText } from './stray-answers.js';
 
-export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol';
+/** out-of-step: Modbus TCP, an answer with another transaction id came and none to the request (stray-answers.ts). */
+export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol' | 'out-of-step';
 
 const EXCEPTION_NAMES: Record<number, string> = {
   1: 'illegal function',
@@ -114,6 +116,7 @@ function openError(endpoint: string, message: string): string {
 
 export class ModbusLink {
   private client: ModbusRTU | null = null;
+  private strays: StrayAnswers | undefined;
   private closed = true;
   private onLost: ((reason: string) => void) | null = null;
 
@@ -163,6 +166,7 @@ export class ModbusLink {
       throw new ModbusRequestError('connection', openError(this.describe(), `cannot open ${this.describe()}: ${classify(err).message}`));
     }
     client.setTimeout(this.timeoutMs);
+    this.strays = t.kind === 'tcp' ? new StrayAnswers(client) : undefined;
     this.closed = false;
     // modbus-serial emits 'close' on socket end / port loss; 'error' events must be handled or they throw.
     const c = client as unknown as NodeJS.EventEmitter;
@@ -210,6 +214,8 @@ export class ModbusLink {
   private call<T>(what: string, fn: (client: ModbusRTU, cb: (err: unknown, value: T) => void) => void): Promise<T> {
     const client = this.client;
     if (!client || !this.isOpen) return Promise.reject(new ModbusRequestError('connection', `${this.describe()} is not open`));
+    const strays = this.strays;
+    const mark = strays?.begin();
     const p = new Promise<T>((resolve, reject) => {
       try {
         fn(client, (err, value) => (err ? reject(classify(err)) : resolve(value)));
@@ -218,15 +224,24 @@ export class ModbusLink {
       }
     });
     // The library's own timeout normally fires first; the guard catches a callback that never comes.
-    return this.guard(p, this.timeoutMs + 250, what).catch(async (err: unknown) => {
-      const e = classify(err);
-      // RTU frames carry no transaction id: a slow device's answer arriving after the timeout,
-      // while the next request of that unit and function waits, was taken for its answer (register
-      // 0's value published as register 10's). The bus stays quiet for one more timeout instead, so
-      // a late answer lands on the request that gave up on it (the library drops it there).
-      if (e.kind === 'timeout' && this.target.kind === 'rtu') await sleep(this.timeoutMs);
-      throw e;
-    });
+    return this.guard(p, this.timeoutMs + 250, what).then(
+      (value) => {
+        if (mark) strays?.end(mark, false);
+        return value;
+      },
+      async (err: unknown) => {
+        const e = classify(err);
+        if (mark) strays?.end(mark, e.kind === 'timeout');
+        const stray = e.kind === 'timeout' && mark ? strays?.since(mark) : undefined;
+        if (stray) throw new ModbusRequestError('out-of-step', outOfStepText(stray));
+        // RTU frames carry no transaction id: a slow device's answer arriving after the timeout,
+        // while the next request of that unit and function waits, was taken for its answer (register
+        // 0's value published as register 10's). The bus stays quiet for one more timeout instead, so
+        // a late answer lands on the request that gave up on it (the library drops it there).
+        if (e.kind === 'timeout' && this.target.kind === 'rtu') await sleep(this.timeoutMs);
+        throw e;
+      },
+    );
   }
 
   async read(unitId: number, area: Area, address: number, count: number): Promise<ReadResult> {

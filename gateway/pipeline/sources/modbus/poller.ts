@@ -320,9 +320,10 @@ export class ModbusSource implements Source {
           continue;
         }
         for (const t of req.tags) t.error = e.message;
-        if (e.kind === 'protocol') {
-          // Garbage / CRC: the next request resynchronises. A tag failing every poll (a device that
-          // answers a read past its table with a short frame) was only counted, never logged.
+        if (e.kind === 'protocol' || e.kind === 'out-of-step') {
+          // Garbage / CRC, or an answer out of step (the device answers): the next request
+          // resynchronises. A tag failing every poll (a device that answers a read past its table
+          // with a short frame) was only counted, never logged.
           this.warnLog(
             `protocol\0${d.device.name}\0${req.area}\0${req.address}`,
             { device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },

@@ -61,7 +61,7 @@ export function buildDevices(opts: ModbusOptions, mono: () => number): DeviceSta
       lastGoodRead: undefined,
       lastError: undefined,
       lastErrorAt: undefined,
-      errors: { timeout: 0, exception: 0, connection: 0, protocol: 0, commit: 0 },
+      errors: { timeout: 0, exception: 0, connection: 0, protocol: 0, 'out-of-step': 0, commit: 0 },
       rate: new RateMeter(mono),
     };
     for (const group of device.groups) {
