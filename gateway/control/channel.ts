@@ -3,11 +3,12 @@
 // (persistent session, QoS 1, reconnect with doubling backoff), so updates published while the
 // gateway was offline are delivered when it reconnects.
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../core/tls-files.js';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
 import { withoutCredentials } from '../../core/broker-url.js';
+import { SizeLimit, withSizeLimit } from '../../core/mqtt-size-guard.js';
 
 /** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
 const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
@@ -46,6 +47,8 @@ export interface ControlChannel {
    * what the gateway published retained before (restarted without persistence, a fail-over node).
    */
   onReconnect(listener: () => void): void;
+  /** Upstream: messages over maxPayloadBytes, skipped unread (too-large), as the local broker's onPublishRefused. */
+  onRefused?(listener: (r: PublishRefusal) => void): void;
 }
 
 export interface LocalBrokerPort {
@@ -91,6 +94,11 @@ export function localChannel(broker: LocalBrokerPort): ControlChannel {
 
 export interface UpstreamChannelDeps extends RuntimeDeps {
   gatewayId: string;
+  /**
+   * control.maxPayloadBytes, held to while reading (core/mqtt-size-guard.ts): a bigger message is
+   * skipped as it arrives and reported through onRefused, not read whole into memory first.
+   */
+  maxPayloadBytes?: number;
 }
 
 export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
@@ -104,8 +112,15 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   let refused: string[] = [];
   let client: MqttClient | undefined;
   let delay = opts.reconnectMinMs;
+  const refusedListeners: Array<(r: PublishRefusal) => void> = [];
+  const size = deps.maxPayloadBytes === undefined ? undefined : new SizeLimit(deps.maxPayloadBytes, 4);
 
-  const onMessage = (topic: string, payload: Buffer): void => {
+  const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
+    const cut = size?.cut(packet);
+    if (cut !== undefined) {
+      for (const l of refusedListeners) l({ topic, reason: 'too-large', bytes: cut, client: '' });
+      return;
+    }
     for (const h of handlers.get(topic) ?? []) {
       try {
         h(topic, payload);
@@ -121,6 +136,9 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
     refusedTopics: () => refused,
     onReconnect(listener) {
       reconnectListeners.push(listener);
+    },
+    onRefused(listener) {
+      refusedListeners.push(listener);
     },
     async start() {
       const clientOptions: IClientOptions = {
@@ -141,7 +159,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       if (key) clientOptions.key = key;
       // mqtt.js loads when the control channel starts (control enabled), not with every gateway.
       const { connect } = await import('mqtt');
-      const c = connect(opts.url, clientOptions);
+      const c = connect(opts.url, size && deps.maxPayloadBytes !== undefined ? withSizeLimit(clientOptions, deps.maxPayloadBytes) : clientOptions);
       client = c;
       c.on('message', onMessage);
       c.on('connect', (connack) => {
@@ -235,6 +253,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       });
       c.on('error', (err) => log.warn({ err: errorMessage(err), url: shown }, 'control channel error'));
       c.on('offline', () => log.warn({ url: shown, retryInMs: delay }, 'control channel offline'));
+      // Connects (manualConnect) through the guard of maxPayloadBytes.
+      size?.attach(c);
     },
     async stop() {
       const c = client;

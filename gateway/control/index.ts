@@ -63,11 +63,13 @@ export interface ControlPlane {
   stop(): Promise<void>;
 }
 
+type PublishRefusalListener = Parameters<NonNullable<LocalBrokerPort['onPublishRefused']>>[0];
+
 export async function startControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
   const { control, logger } = deps;
   const log = logger.child({ c: 'control' });
   const channel = control.upstream
-    ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId })
+    ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId, maxPayloadBytes: control.maxPayloadBytes })
     : localChannel(deps.local);
   const topics = controlTopics(control.prefix, deps.gatewayId);
   // Filled at scrape time: an unreachable control broker (down, wrong password, or refusing the
@@ -104,9 +106,16 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
       verifier: deps.verifier,
       meta: deps.streams,
       probation,
-      ...(control.upstream || !local.onPublishRefused
-        ? {}
-        : { onPublishRefused: (l: Parameters<NonNullable<LocalBrokerPort['onPublishRefused']>>[0]) => local.onPublishRefused!(l) }),
+      ...(control.upstream
+        ? {
+            onPublishRefused: (l: PublishRefusalListener) => {
+              channel.onRefused?.(l);
+              return () => undefined;
+            },
+          }
+        : local.onPublishRefused
+          ? { onPublishRefused: (l: PublishRefusalListener) => local.onPublishRefused!(l) }
+          : {}),
     });
   }
   try {

@@ -214,6 +214,8 @@ export class RemoteControl extends EventEmitter {
   /** The local broker refused a publish on a control topic before it reached us. */
   private brokerRefused(r: PublishRefusal): void {
     if (r.topic !== this.topics.set && r.topic !== this.topics.rollback) return;
+    // The upstream channel skipped it unread (over control.maxPayloadBytes; it names no client).
+    if (r.reason === 'too-large' && this.deps.channel.kind !== 'local') return this.overCap(`mqtt:${this.deps.channel.kind}`, r.bytes);
     const source = `mqtt:${this.deps.channel.kind} (client ${r.client || '?'})`;
     if (r.reason === 'too-large') {
       this.refuse(
@@ -228,17 +230,18 @@ export class RemoteControl extends EventEmitter {
     }
   }
 
+  private overCap(source: string, bytes: number): void {
+    this.refuse(
+      source,
+      `GH_CONTROL_CHANNEL: control payload of ${bytes} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes}). Fix: send a smaller rule set, or raise control.maxPayloadBytes`,
+      'too-large',
+      'GH_CONTROL_CHANNEL',
+    );
+  }
+
   private receive(kind: 'set' | 'rollback', payload: Buffer): void {
     const source = kind === 'set' ? `mqtt:${this.deps.channel.kind}` : `mqtt rollback:${this.deps.channel.kind}`;
-    if (payload.length > this.opts.maxPayloadBytes) {
-      this.refuse(
-        source,
-        `GH_CONTROL_CHANNEL: control payload of ${payload.length} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes}). Fix: send a smaller rule set, or raise control.maxPayloadBytes`,
-        'too-large',
-        'GH_CONTROL_CHANNEL',
-      );
-      return;
-    }
+    if (payload.length > this.opts.maxPayloadBytes) return this.overCap(source, payload.length);
     // Full: the oldest waiting update gives way, not the newest. Updates queued by the broker while
     // the gateway was offline arrive in a burst, and the last one the office sent is the one it
     // wants running (a newer version makes the older ones replays anyway).

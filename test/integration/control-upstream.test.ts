@@ -4,7 +4,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
@@ -13,6 +13,7 @@ import type { ControlStatus } from '../../gateway/control/remote.js';
 import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
 import { needBinary, tempDir, testDeps } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 
 const ID = 'site7';
 const skip = needBinary('mosquitto', 'mosquitto');
@@ -95,4 +96,48 @@ test('control channel on an upstream mosquitto: status, heartbeat, updates queue
   const later = await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.version === 3 && s.state === 'applied');
   assert.equal(later.activeVersion, 3);
   assert.equal(gw.rules.activeDefinition()?.version, 3);
+});
+
+/** Peak resident memory of a process (VmHWM, bytes). */
+async function peakRss(pid: number): Promise<number> {
+  const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+test('control channel on an upstream mosquitto: an 80 MB payload is refused without reading it into memory, and the next update applies', {
+  skip,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const dir = await tempDir(t);
+  const config = await writeConfig(
+    dir,
+    [
+      `gatewayId: ${ID}`,
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'exporters: []',
+      'control:',
+      '  allowUnsigned: true',
+      `  upstream: { url: ${JSON.stringify(broker.url)}, reconnectMinMs: 200 }`,
+      'rules: { version: 1, rules: [] }',
+      '',
+    ].join('\n'),
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.activeVersion === 1);
+  const ops = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+  t.after(() => ops.endAsync(true));
+  const peakBefore = await peakRss(gw.proc.pid!);
+  const refused = upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.state === 'rejected', 30_000);
+  await ops.publishAsync(`gatehouse/${ID}/rules/set`, Buffer.alloc(80 * 1024 * 1024, 0x5b), { qos: 1 });
+  const status = await refused;
+  assert.equal(status.code, 'GH_CONTROL_CHANNEL');
+  assert.match(status.errors[0]?.message ?? '', /control payload of \d{8} bytes exceeds control\.maxPayloadBytes \(1048576\)/);
+  // Before, mqtt.js read the whole message into memory (then it was refused for its size): the
+  // gateway's peak memory grew by more than the message.
+  const grew = (await peakRss(gw.proc.pid!)) - peakBefore;
+  assert.ok(grew < 60 * 1024 * 1024, `peak memory grew by ${Math.round(grew / 1048576)} MiB`);
+  // Acknowledged (not delivered again), and the channel reads on: the next update applies.
+  await ops.publishAsync(`gatehouse/${ID}/rules/set`, JSON.stringify({ version: 2, rules: [] }), { qos: 1 });
+  await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.version === 2 && s.state === 'applied');
 });

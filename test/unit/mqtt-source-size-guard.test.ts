@@ -1,4 +1,4 @@
-// The MQTT source's packet size guard (gateway/pipeline/sources/mqtt/size-limit.ts) on the bytes a
+// The MQTT source's packet size guard (core/mqtt-size-guard.ts) on the bytes a
 // broker sends: a PUBLISH bigger than the bound reaches the parser cut to its topic and packet id
 // (MQTT 3.1.1 and 5) while holding no more than a header and a topic, whatever the chunking; every
 // other packet passes byte for byte; a malformed header is passed on for the parser to fail.
@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import mqttPacket from 'mqtt-packet';
 import type { IPublishPacket } from 'mqtt';
-import { PacketSizeGuard, SizeLimit } from '../../gateway/pipeline/sources/mqtt/size-limit.js';
+import { PacketSizeGuard, SizeLimit } from '../../core/mqtt-size-guard.js';
 
 const MAX_PACKET = 1024;
 

@@ -1,11 +1,11 @@
 // The mqtt.js options of an MQTT source's client: the persistent session every gateway client
-// starts from (core/mqtt-client.ts), the size limit (size-limit.ts) and the TLS files.
+// starts from (core/mqtt-client.ts), the size limit (core/mqtt-size-guard.ts) and the TLS files.
 import type { IClientOptions } from 'mqtt';
 import { persistentClientOptions } from '../../../../core/mqtt-client.js';
 import { readClientTlsFiles } from '../../../../core/tls-files.js';
 import { sourceTlsContext } from './files.js';
 import { DEFAULT_SESSION_EXPIRY_SEC, type MqttSourceOptions } from './options.js';
-import { withSizeLimit } from './size-limit.js';
+import { withSizeLimit } from '../../../../core/mqtt-size-guard.js';
 
 export function sourceClientOptions(o: MqttSourceOptions): IClientOptions {
   const session = persistentClientOptions({ ...o, sessionExpirySec: o.sessionExpirySec ?? DEFAULT_SESSION_EXPIRY_SEC });

@@ -23,13 +23,13 @@ import type { SourceDeps } from '../kind.js';
 import { AckPipeline } from './acks.js';
 import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
 import type { MqttSourceOptions } from './options.js';
-import { TopicMapper } from './topics.js';
+import { TopicMapper, tooLargeMessage } from './topics.js';
 import { remoteMessage } from './message.js';
 import { readSubscribed, writeSubscribed } from './session.js';
 import { STABLE_MS, closedMessage, connectFix } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
-import { SizeLimit } from './size-limit.js';
+import { SizeLimit } from '../../../../core/mqtt-size-guard.js';
 import { sourceClientOptions } from './client-options.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
@@ -212,7 +212,8 @@ export class MqttSubscribeSource implements Source {
     this.counts.received++;
     this.metrics.messages.inc({ source: this.name, result: 'received' });
     this.lastMessageAt = new Date(this.clocks.now()).toISOString();
-    const mapped = this.size.refusal(packet) ?? this.topics.map(String(packet.topic));
+    const large = this.size.tooLarge(packet);
+    const mapped = large === undefined ? this.topics.map(String(packet.topic)) : tooLargeMessage(String(packet.topic), large, this.o.maxMessageBytes);
     let committed: Promise<void> | undefined;
     if ('notTaken' in mapped) {
       // Not for the rules; acknowledged all the same (in order, below): left unacknowledged, the

@@ -44,3 +44,11 @@ export class TopicMapper {
     };
   }
 }
+
+/** Why a message over the limit is not taken (as TopicMapper's refusals). */
+export function tooLargeMessage(topic: string, bytes: number, maxMessageBytes: number): { notTaken: string; why: 'too-large' } {
+  return {
+    notTaken: `a message of ${bytes} bytes on '${topic}' was dropped: larger than maxMessageBytes (${maxMessageBytes}); acknowledged, so the broker does not send it again. Fix: raise maxMessageBytes (and broker.maxPayloadBytes to republish it), or send smaller messages`,
+    why: 'too-large',
+  };
+}

@@ -1,14 +1,15 @@
-// The MQTT source's message size limit (maxMessageBytes): a broker that sends a 100 MB message
-// must not take the gateway's memory. mqtt.js reads a whole packet into memory before it parses
-// it (mqtt-packet's parser waits for all of it), so the bound is kept below it:
-// - MQTT 5: the CONNECT advertises Maximum Packet Size (maxMessageBytes + HEADERS_BYTES); the broker
+// A size limit on what an mqtt.js client reads (the MQTT source's maxMessageBytes, the control
+// channel's maxPayloadBytes): a broker that sends a 100 MB message must not take the gateway's
+// memory. mqtt.js reads a whole packet into memory before it parses it (mqtt-packet's parser waits
+// for all of it), so the bound is kept below it:
+// - MQTT 5: the CONNECT advertises Maximum Packet Size (the limit + HEADERS_BYTES); the broker
 //   then never sends a bigger packet: it drops the message as delivered [MQTT-3.1.2-25].
 // - Every version (a 3.1.1 broker has no such field, a 5 broker may ignore it): a guard between the
 //   socket and mqtt.js' parser reads each packet's fixed header; a PUBLISH bigger than that bound
 //   reaches the parser cut to its topic and packet id, with a marker payload (the original bytes
-//   are skipped as they arrive, never held), so the message is acknowledged in order and counted
-//   as dropped like any message the source does not take. A smaller packet whose payload is still
-//   over maxMessageBytes (it is held anyway, within the bound) is dropped by the same test.
+//   are skipped as they arrive, never held), so the client acknowledges it in order as any
+//   message, and its user tells it by cut(). A smaller packet whose payload is still over the
+//   limit (held, within the bound): tooLarge() tells both.
 import { randomBytes } from 'node:crypto';
 import type { Duplex, TransformCallback } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -21,14 +22,14 @@ export const HEADERS_BYTES = 64 * 1024;
 const NONCE_BYTES = 16;
 
 /** The largest packet the source takes whole (bytes from its first byte to its last). */
-export function maxPacketBytes(maxMessageBytes: number): number {
-  return maxMessageBytes + HEADERS_BYTES;
+export function maxPacketBytes(maxBytes: number): number {
+  return maxBytes + HEADERS_BYTES;
 }
 
 /** Client options for the limit: MQTT 5's Maximum Packet Size, and a manual connect so that every stream, the first too, passes the guard. */
-export function withSizeLimit(co: IClientOptions, maxMessageBytes: number): IClientOptions {
+export function withSizeLimit(co: IClientOptions, maxBytes: number): IClientOptions {
   const out: IClientOptions = { ...co, manualConnect: true };
-  if (co.protocolVersion === 5) out.properties = { ...co.properties, maximumPacketSize: maxPacketBytes(maxMessageBytes) };
+  if (co.protocolVersion === 5) out.properties = { ...co.properties, maximumPacketSize: maxPacketBytes(maxBytes) };
   return out;
 }
 
@@ -36,7 +37,7 @@ export class SizeLimit {
   private readonly nonce = randomBytes(NONCE_BYTES);
 
   constructor(
-    private readonly maxMessageBytes: number,
+    private readonly maxBytes: number,
     private readonly protocolVersion: 4 | 5,
   ) {}
 
@@ -50,7 +51,7 @@ export class SizeLimit {
       const pipe = stream.pipe.bind(stream);
       // mqtt.js pipes the stream into its parser (and writes to the stream itself): the guard goes between.
       stream.pipe = (<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T => {
-        const guard = new PacketSizeGuard(maxPacketBytes(this.maxMessageBytes), this.protocolVersion, this.nonce);
+        const guard = new PacketSizeGuard(maxPacketBytes(this.maxBytes), this.protocolVersion, this.nonce);
         pipe(guard);
         return guard.pipe(dest, opts);
       }) as Duplex['pipe'];
@@ -59,20 +60,20 @@ export class SizeLimit {
     c.connect();
   }
 
-  /** Why `packet` is not taken when it is over the limit (counted and logged as TopicMapper's refusals), or undefined. */
-  refusal(packet: IPublishPacket): { notTaken: string; why: 'too-large' } | undefined {
-    const bytes = this.tooLarge(packet);
-    return bytes === undefined ? undefined : tooLargeMessage(String(packet.topic), bytes, this.maxMessageBytes);
+  /** The size of the packet the guard cut to `packet` (not read), or undefined when it is one as it came. */
+  cut(packet: IPublishPacket): number | undefined {
+    const p = packet.payload;
+    if (typeof p === 'string' || p.length !== NONCE_BYTES + 8 || !this.nonce.equals(p.subarray(0, NONCE_BYTES))) return undefined;
+    return Number(p.readBigUInt64BE(NONCE_BYTES));
   }
 
   /** The size of `packet` when it is over the limit (the whole packet when the guard cut it, else its payload), or undefined. */
   tooLarge(packet: IPublishPacket): number | undefined {
+    const cut = this.cut(packet);
+    if (cut !== undefined) return cut;
     const p = packet.payload;
-    if (typeof p !== 'string' && p.length === NONCE_BYTES + 8 && this.nonce.equals(p.subarray(0, NONCE_BYTES))) {
-      return Number(p.readBigUInt64BE(NONCE_BYTES));
-    }
     const bytes = typeof p === 'string' ? Buffer.byteLength(p) : p.length;
-    return bytes > this.maxMessageBytes ? bytes : undefined;
+    return bytes > this.maxBytes ? bytes : undefined;
   }
 }
 
@@ -231,12 +232,4 @@ function varByte(n: number): Buffer {
     out.push(b);
   } while (n > 0);
   return Buffer.from(out);
-}
-
-/** Why a message over the limit is not taken (as TopicMapper's refusals). */
-export function tooLargeMessage(topic: string, bytes: number, maxMessageBytes: number): { notTaken: string; why: 'too-large' } {
-  return {
-    notTaken: `a message of ${bytes} bytes on '${topic}' was dropped: larger than maxMessageBytes (${maxMessageBytes}); acknowledged, so the broker does not send it again. Fix: raise maxMessageBytes (and broker.maxPayloadBytes to republish it), or send smaller messages`,
-    why: 'too-large',
-  };
 }
