@@ -147,13 +147,20 @@ export class RemoteControl extends EventEmitter {
       if (this.started && this.lastStatus !== undefined) this.sendStatus(this.lastStatus);
     });
     await channel.start();
-    // Start-up status: the last attempt if this process saw one, else the active set as applied.
+    // Start-up status: the active set as applied, unless the start refused the stored set (an
+    // upgrade that checks more): then that refusal, so the office sees its set is not running.
     const st = rules.status() as {
-      lastUpdate?: { state: RuleUpdateStatus['state']; source: string } | null;
+      lastUpdate?: (Omit<RuleUpdateStatus, 'at'> & { at: string }) | null;
       activeVersion: number | null;
       source: string | null;
     };
-    this.publishStatus({ state: 'applied', version: st.activeVersion ?? undefined, source: st.source ?? 'start', at: Date.now(), errors: [] });
+    const last = st.lastUpdate;
+    if (last?.state === 'rejected' && last.source.startsWith('stored set')) {
+      this.updates.inc({ result: 'rejected' });
+      this.publishStatus({ ...last, at: Date.parse(last.at) });
+    } else {
+      this.publishStatus({ state: 'applied', version: st.activeVersion ?? undefined, source: st.source ?? 'start', at: Date.now(), errors: [] });
+    }
     this.deps.logger.info({ channel: channel.kind, topics: this.topics }, 'remote control listening');
   }
 

@@ -3,7 +3,10 @@
 // lost and is not the same set, the start says so, or an edit of the config's rules without a
 // higher version would silently change nothing. Apart from rule-host.ts: what to say, not when.
 import type { Logger } from 'pino';
+import { errorMessage } from '../../core/errors.js';
 import { parseRuleSet, type RuleSetDefinition } from '../../rules/index.js';
+import type { RuleUpdateStatus } from '../control/rule-set-target.js';
+import { codeOf, errorsOf } from './rule-set-bytes.js';
 
 /** The stored active set: its definition and where it came from ('config', 'remote', 'admin', 'job:<name>', ...). */
 export interface StoredRuleSet {
@@ -77,4 +80,26 @@ export function builtInYields(stored: RuleSetDefinition, configured: unknown, bu
     mine !== builtIn &&
     (configured as { version?: unknown }).version === stored.version
   );
+}
+
+/**
+ * Start-up: the stored active set (an update from the office, the admin API, a job) is refused,
+ * typically after an upgrade to a version that checks more (a regular expression that may
+ * backtrack, SQL another dialect wrote), and the configured set runs instead. Logged with what to
+ * do; returned as a rejected update (its errors and code), the start-up status the control plane
+ * publishes, so the office sees that its set is not running, and why.
+ */
+export function reportStoredRefused(logger: Logger, stored: StoredRuleSet, configuredVersion: number, err: unknown): RuleUpdateStatus {
+  const version = stored.definition.version;
+  const fix =
+    'fix the listed rules (a newer gateway version may check more than the one that accepted the set) and send the set again ' +
+    `with a version above ${version} (or raise the configured rules' version above it); the stored set is kept until then, ` +
+    'so the previous gateway version runs it again if this upgrade is rolled back';
+  logger.error(
+    { err: errorMessage(err), code: codeOf(err), storedVersion: version, storedSource: stored.source, configuredVersion },
+    `the stored active rule set (version ${version}, from ${stored.source}) is refused by this gateway version and configuration: ` +
+      `running the configured rule set (version ${configuredVersion}) instead. Fix: ${fix}`,
+  );
+  const errors = [...errorsOf(err), { rule: '', where: 'stored active rule set', message: `not running: ${fix}` }];
+  return { state: 'rejected', version, source: `stored set from ${stored.source}`, at: Date.now(), errors, code: codeOf(err) };
 }

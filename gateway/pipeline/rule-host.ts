@@ -18,7 +18,7 @@ import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
 import { sweepRuleState } from './rule-state-sweep.js';
-import { builtInYields, reportConfiguredVsStored } from './configured-vs-stored.js';
+import { builtInYields, reportConfiguredVsStored, reportStoredRefused } from './configured-vs-stored.js';
 import {
   META_ACTIVE,
   META_LAST_GOOD,
@@ -99,6 +99,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     const def: unknown = isFile ? await loadRuleSetFile(configured as string) : configured;
     const persisted = await this.readMeta(META_ACTIVE);
     this.lastGood = await this.readMeta(META_LAST_GOOD);
+    let refused = false;
     const configuredVersion = typeof (def as { version?: unknown })?.version === 'number' ? (def as { version: number }).version : -1;
     if (persisted && persisted.definition.version >= configuredVersion && !builtInYields(persisted.definition, def, this.deps.builtInDefault)) {
       try {
@@ -108,12 +109,18 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         reportConfiguredVsStored(this.deps.logger, def, configuredVersion, persisted);
         return;
       } catch (err) {
-        this.deps.logger.error({ err: errorMessage(err) }, 'stored rule set no longer valid: using the configured one');
+        // Said in the log and as the last update, which the control plane publishes at start.
+        this.lastUpdate = reportStoredRefused(this.deps.logger, persisted, configuredVersion, err);
+        refused = true;
       }
     }
     const compiled = await this.check(def, isFile ? String(configured) : 'config rules');
     const entry = { definition: compiled.definition, appliedAt: Date.now(), source: isFile ? 'file' : 'config' };
     await this.install(compiled, entry);
+    // A stored set this version refuses stays in the store, with the window and detector state of
+    // its rules: the gateway it came from (a rollback of this upgrade) runs it again. The next
+    // update, or a configured set with a higher version, replaces it.
+    if (refused) return;
     // The configured set replaces the stored one (a higher version): as an update (a reload) does, a
     // confirmed set it replaces becomes the last good set, so a rollback returns to what ran until now.
     // (Not a stored set that no longer compiles: nothing to return to.)

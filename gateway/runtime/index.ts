@@ -222,6 +222,13 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         message: `rule set ${s.version ?? '?'} ${s.state} (${s.source})${s.errors.length ? `: ${s.errors.map((e) => e.message).join('; ')}` : ''}`,
       }),
     );
+    const startRefusal = (rules.status() as { lastUpdate: { state: string; version: number | null; source: string } | null }).lastUpdate;
+    if (startRefusal?.state === 'rejected') {
+      activity.record({
+        kind: 'rules',
+        message: `rule set ${startRefusal.version ?? '?'} rejected (${startRefusal.source}): the configured rule set runs instead`,
+      });
+    }
 
     // Control plane: remote rule updates and scheduled jobs; its heartbeats enter the rules
     // through the control source, so an archive rule and the MQTT bridge exporter carry them.

@@ -360,3 +360,55 @@ test('the fix a signature refusal suggests is a command that runs as written (ru
     assert.match(suggested, /--targets/, s.errors[0]!.message);
   }
 });
+
+test('upgrade: a stored set the new version refuses is published as rejected at start (not "applied" with the configured set), and kept in the store for a rollback of the upgrade', async (t) => {
+  // The data folder of an older gateway whose office sent version 2 with a back-reference regex
+  // (accepted before the regex guard), written directly. Before: the retained status said
+  // `applied, version 1, source file, errors []`, and the configured set replaced version 2 in the
+  // store, so the gateway rolled back to the older version ran version 1 too.
+  const d = await tempDir(t);
+  const storePath = join(d, 'data', 'store');
+  const stored = {
+    definition: {
+      version: 2,
+      rules: [{ name: 'special', sql: "SELECT * FROM 'data/#' WHERE regexp_matches(id, '^(ab+)+\\\\1$')", actions: [{ stream: { name: 'archive' } }] }],
+    },
+    appliedAt: Date.now() - 60_000,
+    source: 'mqtt:local',
+  };
+  let store = await openLocalStreams({ path: storePath }, testDeps());
+  await store.putMeta('rules/active', Buffer.from(JSON.stringify(stored)));
+  await store.close();
+  const file = join(d, 'g.yaml');
+  await writeFile(file, `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(d, 'data'))}\nexporters: []\n${RULES_V1}`);
+  const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), {
+    logger: testDeps().logger,
+    registry: createMetricsRegistry('test', ID),
+    version: 'test',
+  });
+  let stopped = false;
+  t.after(() => (stopped ? undefined : gw.stop()));
+  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const retained = new Promise<ControlStatus>((resolve) => c.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString()) as ControlStatus)));
+  await c.subscribeAsync(STATUS, { qos: 1 });
+  const s = await withTimeout(retained, 5000, 'the retained status');
+  assert.equal(s.state, 'rejected', JSON.stringify(s));
+  assert.equal(s.version, 2);
+  assert.equal(s.activeVersion, 1);
+  assert.equal(s.code, 'GH_RULESET_INVALID');
+  assert.ok(
+    s.errors.some((e) => e.rule === 'special' && /backtrack/.test(e.message)),
+    JSON.stringify(s.errors),
+  );
+  const rules = (await (await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`)).json()) as {
+    lastUpdate: { state: string; version: number } | null;
+  };
+  assert.equal(rules.lastUpdate?.state, 'rejected');
+  assert.equal(rules.lastUpdate?.version, 2);
+  stopped = true;
+  await gw.stop();
+  store = await openLocalStreams({ path: storePath }, testDeps());
+  const kept = JSON.parse((await store.getMeta('rules/active'))!.toString()) as typeof stored;
+  await store.close();
+  assert.equal(kept.definition.version, 2, 'the older gateway finds its set again');
+});

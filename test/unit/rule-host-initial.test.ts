@@ -25,13 +25,15 @@ async function start(
   configured: unknown,
   infos: string[] = [],
   builtInDefault?: unknown,
-): Promise<{ rules: RuleHost; warnings: string[] }> {
+): Promise<{ rules: RuleHost; warnings: string[]; errors: string[] }> {
   const warnings: string[] = [];
+  const errors: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _e, cb) {
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         const o = JSON.parse(line) as { level: number; msg: string };
         if (o.level === 40) warnings.push(o.msg);
+        if (o.level === 50) errors.push(o.msg);
         if (o.level === 30) infos.push(o.msg);
       }
       cb();
@@ -40,7 +42,7 @@ async function start(
   const logger = pino({ level: 'info' }, sink);
   const rules = new RuleHost({ logger, registry: new Registry(), streams, actions, builtInDefault, ruleState: { inputLog: false, checkpointIntervalMs: 0 } });
   await rules.loadInitial(configured, false);
-  return { rules, warnings };
+  return { rules, warnings, errors };
 }
 
 test("a config's rule set edited without a higher version: the stored set runs and the start warns", async () => {
@@ -148,4 +150,52 @@ test("the installer's starter config spells out the built-in set, so a Pi's firs
   const { parseRuleSet } = await import('../../rules/index.js');
   const starter = parse(await readFile(join(repoRoot, 'systemd', 'gatehouse.example.yaml'), 'utf8')) as { rules: unknown };
   assert.equal(builtInYields(parseRuleSet(starter.rules), set(1, 'mine'), DEFAULT_RULE_SET), true);
+});
+
+test('a stored set this version refuses (an upgrade that checks more): the configured set runs, the last update says why, and the stored set is kept for a rollback of the upgrade', async () => {
+  // Found upgrading a gateway whose office had sent a set with a back-reference regex (accepted by
+  // the round-11 gateway, refused since): the start published "applied, version 1, source file"
+  // as if nothing had happened, and wrote the configured set over the office's, so rolling the
+  // upgrade back ran version 1 too. The data folder of the old version is written here directly.
+  const streams = new MemoryStreams();
+  const stored = {
+    definition: {
+      version: 2,
+      rules: [
+        { name: 'a', sql: "SELECT * FROM 'in/a'", actions: [{ ok: {} }] },
+        { name: 'sp', sql: "SELECT * FROM 'in/sp' WHERE regexp_matches(id, '^(ab+)+\\1$')", actions: [{ ok: {} }] },
+      ],
+    },
+    appliedAt: 1,
+    source: 'mqtt:local',
+  };
+  const before = Buffer.from(JSON.stringify(stored));
+  await streams.putMeta('rules/active', before);
+  const gw = await start(streams, set(1, 'a'));
+  assert.deepEqual(
+    gw.rules.activeDefinition()?.rules.map((r) => r.name),
+    ['a'],
+    'the configured set runs',
+  );
+  assert.equal(gw.errors.length, 1);
+  assert.match(
+    gw.errors[0]!,
+    /stored active rule set \(version 2, from mqtt:local\) is refused .* configured rule set \(version 1\) instead\. Fix: .*version above 2/,
+  );
+  const last = (gw.rules.status() as { lastUpdate: { state: string; version: number; code: string; source: string; errors: Array<{ rule: string }> } })
+    .lastUpdate;
+  assert.equal(last.state, 'rejected');
+  assert.equal(last.version, 2);
+  assert.equal(last.code, 'GH_RULESET_INVALID');
+  assert.equal(last.source, 'stored set from mqtt:local');
+  assert.ok(
+    last.errors.some((e) => e.rule === 'sp'),
+    JSON.stringify(last.errors),
+  );
+  assert.deepEqual(await streams.getMeta('rules/active'), before, 'the stored set is kept');
+  // The next update replaces it as usual.
+  const s = await gw.rules.apply(set(3, 'a', 'b'), { source: 'remote' });
+  assert.equal(s.state, 'applied', JSON.stringify(s));
+  assert.equal(JSON.parse((await streams.getMeta('rules/active'))!.toString()).definition.version, 3);
+  await gw.rules.stop();
 });
