@@ -70,6 +70,8 @@ export interface LoadReport {
 export type StateRecord = Record<string, unknown>;
 
 const FORMAT_VERSION = 2;
+/** Beside a file in the format of an earlier version, converted at start: that file as it was. */
+export const ROLLBACK_SUFFIX = '.before-upgrade';
 /** A journal smaller than this is not compacted, whatever the live state. */
 const MIN_COMPACT_BYTES = 1024 * 1024;
 /** Bytes of snapshot written before the event loop is served again. */
@@ -131,7 +133,21 @@ export class StateJournal {
           legacy(doc);
           savedAt = typeof doc.savedAt === 'number' ? doc.savedAt : undefined;
           compact = true;
-          log.info({ file, kind }, 'broker state file in the format of an earlier version: rewritten as snapshot + journal');
+          // A version before the snapshot reads it as corrupt and writes its empty file over it: the
+          // file as it wrote it is kept beside, to put back after a rollback (docs/upgrading.md).
+          const kept = `${file}${ROLLBACK_SUFFIX}`;
+          try {
+            await writeAtomically(`${kept}.tmp`, kept, raw);
+            log.info(
+              { file, kind, kept },
+              `broker state file in the format of an earlier version: rewritten as snapshot + journal; the file as that version wrote it is kept as ${kept} (after a rollback to it, stopped: put it back as ${file})`,
+            );
+          } catch (err) {
+            log.warn(
+              { file, kind, err: errorMessage(err), code: 'GH_BROKER_STATE_FILE' },
+              `broker state file in the format of an earlier version: rewritten as snapshot + journal; no copy of it for a rollback could be written to ${kept}: keep a copy of ${file} yourself (docs/upgrading.md)`,
+            );
+          }
         }
       } catch (err) {
         this.opts.stats.stateCorruptFiles++;

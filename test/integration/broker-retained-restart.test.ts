@@ -92,6 +92,25 @@ test('a corrupt retained file is logged and the broker starts without it', async
   assert.equal(await readFile(`${file}.corrupt`, 'utf8'), '{"retained": [unclosed');
 });
 
+test('upgrade: the whole-file JSON of a version before the snapshot loads, and is kept as .before-upgrade for a rollback (that version reads the snapshot as corrupt and writes its empty file over it)', async (t) => {
+  // The file as the round-11 gateway wrote it (2238796), written directly. Before: converted in
+  // place, nothing kept; rolled back, the older gateway started without its retained messages and
+  // wrote its empty file over the snapshot, so they were gone for good.
+  const dir = await tempDir(t);
+  const file = join(dir, 'mqtt-retained.json');
+  const { readFile, writeFile } = await import('node:fs/promises');
+  const legacy = JSON.stringify({ savedAt: 1796455189114, retained: [{ topic: 'cfg/A/0', payload: Buffer.from('retained-A-0').toString('base64'), qos: 1 }] });
+  await writeFile(file, legacy);
+  const { broker, url } = await startBroker(t, file);
+  assert.deepEqual(
+    (await retainedOn(url, 'cfg/#', 1)).map((p) => `${p.topic} ${p.payload.toString()}`),
+    ['cfg/A/0 retained-A-0'],
+  );
+  await broker.stop();
+  assert.match(await readFile(file, 'utf8'), /^\{"gatehouse":"mqtt-retained"/, 'rewritten as a snapshot');
+  assert.equal(await readFile(`${file}.before-upgrade`, 'utf8'), legacy, 'the file of the older version, as it wrote it');
+});
+
 test('a snapshot with a corrupt line is set aside whole: the broker starts without it, and without the journal beside it', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'mqtt-retained.json');
