@@ -119,24 +119,33 @@ function loadMsg(s: SavedMessage): Message {
 }
 
 /**
+ * Bytes of messages written again, inline, beyond which a checkpoint holds each shared message once
+ * (format 4). Below, the format stays the one versions before round 18 read: a gateway rolled back
+ * to one restores the windows of a small hopping rule (HOPPINGWINDOW(mi, 4, 2) over a few hundred
+ * devices) instead of starting them empty, for at most this much more written per checkpoint.
+ */
+export const INLINE_SHARED_MAX_BYTES = 64 * 1024;
+
+/**
  * Each message once, when groups share one: an event of a hopping window is the last message of
  * its group in each of its size/hop windows (and an event waiting for the watermark is the same
  * one as in its windows). Written inline per group, HOPPINGWINDOW(ss, 600, 1) wrote each payload
  * 600 times (1,000 devices of 1 KB: an 840 MB checkpoint), and a restore gave each its own copy.
- * Undefined when no message is shared: the format stays the one older versions read.
+ * Undefined when the messages shared would cost at most INLINE_SHARED_MAX_BYTES written again
+ * inline: the format stays the one older versions read.
  */
 function messageTable(st: GroupState): Map<Message, number> | undefined {
   const ids = new Map<Message, number>();
-  let shared = false;
+  let again = 0;
   const note = (m: Message): void => {
-    if (ids.has(m)) shared = true;
+    if (ids.has(m)) again += m.payload.length + m.topic.length;
     else ids.set(m, ids.size);
   };
   for (const e of st.pending) note(e.msg);
   for (const pane of st.panes.values()) for (const g of pane.values()) note(g.last);
   for (const g of st.sessions.values()) note(g.last);
   for (const g of st.rowGroups.values()) note(g.last);
-  return shared ? ids : undefined;
+  return again > INLINE_SHARED_MAX_BYTES ? ids : undefined;
 }
 
 /** The arrays of a checkpoint, one element a line in the line form (panes: one group a line). */

@@ -12,7 +12,7 @@ import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { EventOrder, type PendingEvent } from '../../rules/windows/event-time.js';
 import { AGGREGATES } from '../../rules/windows/aggregates.js';
-import { loadGroups, saveGroups, type GroupState } from '../../rules/windows/group-state.js';
+import { INLINE_SHARED_MAX_BYTES, loadGroups, saveGroups, type GroupState } from '../../rules/windows/group-state.js';
 import { WholeDecimal } from '../../rules/sql/values.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
@@ -392,6 +392,48 @@ test('a hopping window checkpoint holds each message once, not once per window i
   await c.engine.stop();
 });
 
+test('rollback: a small hopping window checkpoint keeps format 2, which versions before round 18 restore; only shared messages beyond 64 KiB take format 4', async () => {
+  // Found rolling a gateway back to round 17 (0d80cff): HOPPINGWINDOW(mi, 4, 2) over 5 devices was
+  // written in format 4 (two windows share each last message), which round 17 reads as 'does not
+  // match its SQL': the rule's windows started empty and closed with 30 of their ~210 events.
+  const sql = "SELECT k, count(*) AS n FROM 'h' GROUP BY k, HOPPINGWINDOW(mi, 4, 2)";
+  // The window section of each snapshot (GHQ1, u32 header length, header [[name, length]...], sections).
+  const format = (store: ReturnType<typeof memoryStateStore>): number[] =>
+    [...store.data.values()].map((b) => {
+      const headerLength = b.readUInt32BE(4);
+      let off = 8 + headerLength;
+      for (const [name, length] of JSON.parse(b.subarray(8, off).toString()) as Array<[string, number]>) {
+        if (name === 'window') return (JSON.parse(b.subarray(off, off + length).toString()) as { v: number }).v;
+        off += length;
+      }
+      return -1;
+    });
+  const small = memoryStateStore();
+  const a = setup(sql, { stateStore: small, start: 500 });
+  await a.engine.start();
+  for (let i = 0; i < 200; i++) a.send('h', { k: `d${i % 5}`, t: 20 + (i % 7) });
+  await a.engine.stop();
+  assert.deepEqual(format(small), [2]);
+  const b = setup(sql, { stateStore: small, start: 500 });
+  await b.engine.start();
+  b.timers.advance(4 * 60_000);
+  assert.deepEqual(
+    b.out.map((o) => o.v).filter((r) => r.k === 'd0'),
+    [
+      { k: 'd0', n: 40 },
+      { k: 'd0', n: 40 },
+    ],
+    'both 4-minute windows holding the events close with all of them',
+  );
+  await b.engine.stop();
+  const large = memoryStateStore();
+  const c = setup(sql, { stateStore: large, start: 500 });
+  await c.engine.start();
+  for (let i = 0; i < 5; i++) c.send('h', { k: `d${i}`, pad: 'x'.repeat(20_000) });
+  await c.engine.stop();
+  assert.deepEqual(format(large), [4]);
+});
+
 test('a window checkpoint too long for one JSON text is written a group a line and restores the same state', () => {
   const newAccs = () => [AGGREGATES.get('count')!.create(undefined, { maxRows: 10, onDrop: () => {} })];
   const shape = { ruleName: 'big', kind: 'tumbling' as const, aggs: 1, newAccs };
@@ -401,7 +443,8 @@ test('a window checkpoint too long for one JSON text is written a group a line a
     accs[0]!.add(1);
     return { accs, last, start, lastTs: start + 1 };
   };
-  const shared = m('a/1', '{"t": "shared\\n"}');
+  // Shared by two windows, and large enough to be written once (format 4: a table of messages).
+  const shared = m('a/1', `{"t": "shared\\n", "pad": "${'x'.repeat(INLINE_SHARED_MAX_BYTES)}"}`);
   const st: GroupState = {
     maxTs: 5000,
     fedTs: 4000,
