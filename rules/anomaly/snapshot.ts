@@ -7,8 +7,15 @@ import type { DetectorParams, StatefulDetector } from './types.js';
 const MAGIC = 0x47484431; // 'GHD1'
 const VERSION = 1;
 
-export function encodeSnapshot(det: StatefulDetector): Uint8Array {
-  const head = Buffer.from(JSON.stringify({ name: det.name, params: det.params }), 'utf8');
+/**
+ * `newAtDefault`: params older versions do not know, left out while at this value (a restore
+ * resolves a missing param to its default), so a gateway rolled back to such a version restores
+ * the detector instead of refusing the snapshot ('unknown param') and learning again.
+ */
+export function encodeSnapshot(det: StatefulDetector, newAtDefault: Readonly<DetectorParams> = {}): Uint8Array {
+  const params: DetectorParams = {};
+  for (const [k, v] of Object.entries(det.params)) if (!(k in newAtDefault && newAtDefault[k] === v)) params[k] = v;
+  const head = Buffer.from(JSON.stringify({ name: det.name, params }), 'utf8');
   const arrays = det.stateArrays();
   let size = 12 + head.length + 4;
   for (const a of arrays) size += 4 + a.byteLength;

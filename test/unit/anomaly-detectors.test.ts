@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isGatehouseError } from '../../core/errors.js';
 import { createDetector, restoreDetector, rcfExplain, DETECTORS } from '../../rules/anomaly/index.js';
-import { encodeSnapshot } from '../../rules/anomaly/snapshot.js';
+import { decodeHeader, encodeSnapshot } from '../../rules/anomaly/snapshot.js';
 import type { StatefulDetector } from '../../rules/anomaly/types.js';
 
 const isGatehouseErrorCode = isGatehouseError;
@@ -267,5 +267,21 @@ test('DETECTORS metadata: every param has a default accepted by its own validati
     const det = createDetector(info.name, defaults);
     assert.deepEqual(det.params, defaults);
     for (const p of info.params) assert.ok(p.description.length > 0);
+  }
+});
+
+test('rollback: zscore and ewma snapshots name warmup only when it is set, so a gateway of round 11 (which refuses an unknown param) restores them', () => {
+  // Found rolling a gateway back to round 11 (2238796): every zscore/ewma rule logged
+  // "GH_DETECTOR_PARAM: zscore: unknown param 'warmup'" and its detectors learnt again.
+  const paramsOf = (bytes: Uint8Array): Record<string, unknown> => decodeHeader(bytes).params;
+  for (const name of ['zscore', 'ewma']) {
+    const det = createDetector(name, {});
+    for (let i = 0; i < 10; i++) det.update(20 + (i % 3));
+    const header = paramsOf(det.snapshot());
+    assert.equal('warmup' in header, false, `${name}: ${JSON.stringify(header)}`);
+    const back = restoreDetector(det.snapshot());
+    assert.equal(back.params.warmup, 0);
+    assert.equal(back.update(21), det.update(21));
+    assert.equal(paramsOf(createDetector(name, { warmup: 5 }).snapshot()).warmup, 5, 'a set warmup is kept');
   }
 });
