@@ -253,6 +253,17 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
   } catch (err) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
   }
+  if (typeof st?.v === 'number' && st.v > 4) {
+    // A rollback: a later version wrote it in a format this one does not know.
+    throw new GatehouseError(
+      'GH_STORE_CORRUPT',
+      `window state of rule ${shape.ruleName} is in format ${st.v}, written by a newer gateway version (this one reads 1 to 4)`,
+      {
+        where: 'window checkpoint',
+        hint: "the state is ignored; the rule's windows start empty (docs/upgrading.md)",
+      },
+    );
+  }
   if (![1, 2, 3, 4].includes(st?.v) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
     throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} does not match its SQL`, {
       where: 'window checkpoint',

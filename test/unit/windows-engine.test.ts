@@ -434,6 +434,19 @@ test('rollback: a small hopping window checkpoint keeps format 2, which versions
   assert.deepEqual(format(large), [4]);
 });
 
+test('rollback: a window checkpoint in the format of a newer version is named as such, not as not matching its SQL', () => {
+  const newAccs = () => [AGGREGATES.get('count')!.create(undefined, { maxRows: 10, onDrop: () => {} })];
+  const shape = { ruleName: 'later', kind: 'tumbling' as const, aggs: 1, newAccs };
+  const bytes = Buffer.from(JSON.stringify({ v: 5, kind: 'tumbling', aggs: 1, maxTs: null, panes: [], sessions: [], rows: [] }));
+  assert.throws(
+    () => loadGroups(shape, bytes),
+    (e: unknown) =>
+      e instanceof GatehouseError &&
+      /window state of rule later is in format 5, written by a newer gateway version \(this one reads 1 to 4\)/.test(e.message) &&
+      /windows start empty/.test(e.hint ?? ''),
+  );
+});
+
 test('a window checkpoint too long for one JSON text is written a group a line and restores the same state', () => {
   const newAccs = () => [AGGREGATES.get('count')!.create(undefined, { maxRows: 10, onDrop: () => {} })];
   const shape = { ruleName: 'big', kind: 'tumbling' as const, aggs: 1, newAccs };
