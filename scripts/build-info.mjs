@@ -5,16 +5,20 @@
 // can tell whether an upgrade took: package.json's version is the same for every build. Outside a
 // git checkout (a tarball) the commit is null and the version is package.json's alone.
 import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let commit = null;
-try {
-  commit = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
+const git = (...args) =>
+  execFileSync('git', args, { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] })
     .toString()
     .trim();
+let commit = null;
+try {
+  // this checkout's own commit, not that of a repository the folder happens to sit in
+  if (realpathSync(git('rev-parse', '--show-toplevel')) === realpathSync(root)) commit = git('describe', '--always', '--dirty', '--abbrev=12');
 } catch {
   // no git, or not a checkout
 }
