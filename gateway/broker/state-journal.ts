@@ -22,7 +22,7 @@
 // the middle of a write) is ignored with a warning and counted, as is everything after the first
 // line that does not parse; a snapshot that does not parse is set aside as `<file>.corrupt` and the
 // broker starts without that state (logged with GH_BROKER_STATE_FILE).
-import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { access, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
 
@@ -134,8 +134,11 @@ export class StateJournal {
           savedAt = typeof doc.savedAt === 'number' ? doc.savedAt : undefined;
           compact = true;
           // A version before the snapshot reads it as corrupt and writes its empty file over it: the
-          // file as it wrote it is kept beside, to put back after a rollback (docs/upgrading.md).
-          const kept = `${file}${ROLLBACK_SUFFIX}`;
+          // file as it wrote it is kept beside, to put back after a rollback (docs/upgrading.md). A
+          // copy kept before is never replaced (a rollback that did not put it back, then this
+          // upgrade again, would replace it with the older version's empty file).
+          const first = `${file}${ROLLBACK_SUFFIX}`;
+          const kept = (await exists(first)) ? `${first}.${this.opts.now()}` : first;
           try {
             await writeAtomically(`${kept}.tmp`, kept, raw);
             log.info(
@@ -333,6 +336,13 @@ export class StateJournal {
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function writeAtomically(tmp: string, file: string, text: string): Promise<void> {

@@ -109,6 +109,17 @@ test('upgrade: the whole-file JSON of a version before the snapshot loads, and i
   await broker.stop();
   assert.match(await readFile(file, 'utf8'), /^\{"gatehouse":"mqtt-retained"/, 'rewritten as a snapshot');
   assert.equal(await readFile(`${file}.before-upgrade`, 'utf8'), legacy, 'the file of the older version, as it wrote it');
+  // Rolled back without putting the copy back: the older version wrote its empty file. Upgraded
+  // again, that one is kept too, beside: the first copy is not replaced by it.
+  const empty = JSON.stringify({ savedAt: 1796455289114, retained: [] });
+  await writeFile(file, empty);
+  const again = await startBroker(t, file);
+  await again.broker.stop();
+  assert.equal(await readFile(`${file}.before-upgrade`, 'utf8'), legacy, 'the first copy is kept');
+  const { readdir } = await import('node:fs/promises');
+  const second = (await readdir(dir)).filter((f) => /^mqtt-retained\.json\.before-upgrade\.\d+$/.test(f));
+  assert.equal(second.length, 1, (await readdir(dir)).join(' '));
+  assert.equal(await readFile(join(dir, second[0]!), 'utf8'), empty);
 });
 
 test('a snapshot with a corrupt line is set aside whole: the broker starts without it, and without the journal beside it', async (t) => {
