@@ -122,7 +122,17 @@ export class RuleCheckpoints {
         // A rule coming back in a running set (reverted SQL, re-enabled) keeps what its detectors
         // learnt, but not its windows: the inputs of its time away never reached them, and a
         // window of then would close at once with part of its events.
-        const pos = parsePosition(restoreQuery(rule.query, bytes, startUp).get('pos'));
+        const sections = restoreQuery(rule.query, bytes, startUp);
+        const pos = parsePosition(sections.get('pos'));
+        // Every call site is in every checkpoint of the same SQL: one missing was named otherwise
+        // by the version that wrote it (an upgrade or a rollback), and starts fresh: said, not silent.
+        const fresh = (rule.query.stateSites ?? []).filter((s) => !sections.has(`site:${s.key}`)).map((s) => s.key);
+        if (fresh.length > 0) {
+          this.log.warn(
+            { rule: rule.name, calls: fresh, kept: [...sections.keys()].filter((k) => k.startsWith('site:')).map((k) => k.slice(5)) },
+            `rule state of ${rule.name}: ${fresh.length} detector call(s) not in its checkpoint (written by a gateway version that names them otherwise): they start fresh and learn again`,
+          );
+        }
         if (startUp) {
           // Start-up: the entry exists; the replay continues from the input its checkpoint covers.
           live.n = pos?.n ?? 0;
