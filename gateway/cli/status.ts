@@ -21,7 +21,7 @@ interface Starting {
   notRunning?: string;
 }
 
-interface Overview {
+export interface Overview {
   gatewayId: string;
   version: string;
   health: { ok: boolean; status?: string; reason?: string; uptimeSeconds?: number };
@@ -40,6 +40,13 @@ function fmtBytes(n: number | null | undefined): string {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+}
+
+/** A rate as the status page's cards show it (format.js fmtRate): 0.33, 12.5, 4,210; not 1.9899911385794096. */
+export function fmtRate(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  if (n >= 100) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(n >= 10 ? 1 : 2).replace(/\.?0+$/, '') || '0';
 }
 
 /** The stable --json document: the figures the text shows, by name. */
@@ -67,7 +74,8 @@ export function statusSummary(o: Overview): Record<string, unknown> {
   };
 }
 
-function describe(o: Overview): string[] {
+/** The lines `gatehouse status` prints for an /api/overview answer. */
+export function describeStatus(o: Overview): string[] {
   const head = `${o.gatewayId} (version ${o.version}): ${o.health.status ?? (o.health.ok ? 'ok' : 'degraded')}`;
   const s = o.starting;
   if (s) {
@@ -88,7 +96,7 @@ function describe(o: Overview): string[] {
   };
   const lines = [`${head}, up ${o.health.uptimeSeconds ?? 0}s${o.health.reason ? `: ${o.health.reason}` : ''}`];
   lines.push(
-    `  ingest ${sum.rates.in} msgs/s, export ${sum.rates.out} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open`,
+    `  ingest ${fmtRate(sum.rates.in)} msgs/s, export ${fmtRate(sum.rates.out)} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open`,
   );
   lines.push(
     `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}`,
@@ -113,6 +121,6 @@ export async function runStatus(argv: string[], io: CliIO): Promise<number> {
   const target = await resolveAdmin(values.admin, values.config, values.token);
   const o = (await adminRequest(target, 'GET', '/api/overview')) as Overview;
   if (values.json) writeLine(io.stdout, JSON.stringify(statusSummary(o), null, 2));
-  else for (const line of describe(o)) writeLine(io.stdout, line);
+  else for (const line of describeStatus(o)) writeLine(io.stdout, line);
   return o.health.ok ? 0 : 1;
 }

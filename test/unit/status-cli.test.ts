@@ -1,0 +1,16 @@
+// `gatehouse status` prints rates as the status page shows them, not as raw floats.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeStatus, fmtRate } from '../../gateway/cli/status.js';
+
+test('gatehouse status prints the ingest and export rates rounded, as the status page does', () => {
+  const lines = describeStatus({
+    gatewayId: 'site-1',
+    version: '0.1.0',
+    health: { ok: true, status: 'ok', uptimeSeconds: 5 },
+    current: { in: 1234.5678, out: 1.9899911385794096 },
+  });
+  // Before: "ingest 1234.5678 msgs/s, export 1.9899911385794096 records/s".
+  assert.match(lines[1]!, /^ {2}ingest 1,235 msgs\/s, export 1\.99 records\/s;/);
+  assert.deepEqual([0, 0.333333, 2.5, 12.345, 99.96, 100.4].map(fmtRate), ['0', '0.33', '2.5', '12.3', '100', '100']);
+});
