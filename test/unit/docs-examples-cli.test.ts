@@ -1,0 +1,186 @@
+// What the README and docs/ name must exist as named, for the classes of examples that can be
+// checked without a running gateway (the YAML blocks are docs-examples.test.ts's, SQL examples
+// docs-examples-sql.test.ts's):
+// - every `gatehouse <command> [subcommand] --option ...` written in code (a code span or a code
+//   block) is a command whose `--help` answers, and every --option written after it is in that help;
+// - every metric name (`gatehouse_...`) is declared somewhere in the sources (users alert on them:
+//   a renamed metric must not leave a doc naming a series that never appears);
+// - every error code (`GH_...`) is in the catalogue (`gatehouse errors`, docs/errors.md);
+// - every relative link points at a file that exists and, with `#anchor`, at a heading it has.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { dirname, join, normalize } from 'node:path';
+import { Writable } from 'node:stream';
+import { main } from '../../gateway/cli/main.js';
+import { ERROR_CATALOGUE } from '../../core/error-catalogue.js';
+import { repoRoot } from '../helpers/index.js';
+
+interface Doc {
+  file: string;
+  lines: string[];
+}
+
+async function docs(): Promise<Doc[]> {
+  const files = ['README.md', ...(await readdir(join(repoRoot, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+  return Promise.all(files.map(async (file) => ({ file, lines: (await readFile(join(repoRoot, file), 'utf8')).split('\n') })));
+}
+
+/** The code of a doc line by line: whole lines inside fenced blocks, code spans elsewhere. */
+function codeOf(doc: Doc): Array<{ line: number; code: string }> {
+  const out: Array<{ line: number; code: string }> = [];
+  let fenced = false;
+  doc.lines.forEach((text, i) => {
+    if (/^\s*```/.test(text)) {
+      fenced = !fenced;
+      return;
+    }
+    if (fenced) out.push({ line: i + 1, code: text });
+    else for (const m of text.matchAll(/`([^`]+)`/g)) out.push({ line: i + 1, code: m[1]! });
+  });
+  return out;
+}
+
+async function help(argv: string[]): Promise<{ code: number; text: string }> {
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  const code = await main([...argv, '--help'], { stdout: sink, stderr: sink });
+  return { code, text };
+}
+
+/** Commands whose first argument is a subcommand with its own options. */
+const WITH_SUBCOMMANDS = new Set(['rules', 'simulate', 'opcua']);
+/** `gatehouse <word>` in code that is not a command: a log message the docs quote. */
+const NOT_COMMANDS = new Set(['started']);
+
+test('every `gatehouse ...` command line in README.md and docs/ names a command and options its --help lists', async () => {
+  const helps = new Map<string, { code: number; text: string }>();
+  const problems: string[] = [];
+  let checked = 0;
+  for (const doc of await docs()) {
+    for (const { line, code } of codeOf(doc)) {
+      for (const m of code.matchAll(/(?:^|[\s(;&|$])(?:npx |sudo )?(?:\.\/bin\/)?gatehouse(?:\.js)? ([a-z][a-z-]*)([^|;&#`]*)/g)) {
+        const command = m[1]!;
+        if (NOT_COMMANDS.has(command)) continue;
+        const rest = m[2]!.trim().split(/\s+/);
+        const argv = [command];
+        if (WITH_SUBCOMMANDS.has(command) && /^[a-z]+$/.test(rest[0] ?? '')) argv.push(rest[0]!);
+        const key = argv.join(' ');
+        if (!helps.has(key)) helps.set(key, await help(argv));
+        const h = helps.get(key)!;
+        const where = `${doc.file}:${line}: \`gatehouse ${m[1]}${m[2]}\``;
+        if (h.code !== 0) {
+          problems.push(`${where}: 'gatehouse ${key} --help' exits ${h.code}: ${h.text.split('\n')[0]}`);
+          continue;
+        }
+        for (const opt of m[2]!.matchAll(/(?:^|[\s[|])(--[a-z][a-z0-9-]*)/g)) {
+          if (opt[1] !== '--help' && !h.text.includes(opt[1]!))
+            problems.push(`${where}: ${opt[1]} is not an option of 'gatehouse ${key}' (its --help does not name it)`);
+        }
+        checked++;
+      }
+    }
+  }
+  assert.deepEqual(problems, []);
+  assert.ok(checked >= 50, `found only ${checked} command lines`);
+});
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(repoRoot, dir), { withFileTypes: true })) {
+    const rel = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await sourceFiles(rel)));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
+}
+
+test('every metric name in README.md and docs/ is declared in the sources', async () => {
+  const literal = new Set<string>();
+  const templates: string[] = []; // suffixes of names built from a prefix: `${kind.metrics}_reloads_total`
+  for (const dir of ['core', 'gateway', 'rules', 'firmware-bridge']) {
+    for (const file of await sourceFiles(dir)) {
+      const text = await readFile(join(repoRoot, file), 'utf8');
+      for (const m of text.matchAll(/['"`](gatehouse_[a-z0-9_]+)['"`]/g)) literal.add(m[1]!);
+      for (const m of text.matchAll(/`\$\{[^}]+\}(_[a-z0-9_]+)`/g)) templates.push(m[1]!);
+    }
+  }
+  const declared = (name: string) => literal.has(name) || templates.some((suffix) => name.endsWith(suffix) && literal.has(name.slice(0, -suffix.length)));
+  const problems: string[] = [];
+  for (const doc of await docs()) {
+    doc.lines.forEach((text, i) => {
+      for (const m of text.matchAll(/gatehouse_[a-z0-9_]*[a-z0-9]/g)) {
+        const name = m[0];
+        const base = name.replace(/_(bucket|sum|count)$/, '');
+        // A family written as a prefix (`gatehouse_admin_tls_*`, `gatehouse_file_*`).
+        const family = text.slice(m.index + name.length).startsWith('_*');
+        if (family ? [...literal].some((l) => l === name || l.startsWith(`${name}_`)) : declared(name) || declared(base)) continue;
+        problems.push(`${doc.file}:${i + 1}: ${name}`);
+      }
+    });
+  }
+  assert.deepEqual(problems, [], 'metric names the docs give that no source declares');
+});
+
+test('every error code in README.md and docs/ is in the catalogue', async () => {
+  const problems: string[] = [];
+  for (const doc of await docs()) {
+    doc.lines.forEach((text, i) => {
+      for (const m of text.matchAll(/\bGH_[A-Z0-9_]*[A-Z0-9]\b/g)) if (!(m[0] in ERROR_CATALOGUE)) problems.push(`${doc.file}:${i + 1}: ${m[0]}`);
+    });
+  }
+  assert.deepEqual(problems, [], 'error codes the docs give that `gatehouse errors` does not list');
+});
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, -1, -2 for repeats. */
+function anchors(lines: string[]): Set<string> {
+  const out = new Set<string>();
+  const seen = new Map<string, number>();
+  let fenced = false;
+  for (const l of lines) {
+    if (/^\s*```/.test(l)) fenced = !fenced;
+    const m = fenced ? null : /^#{1,6} (.*)$/.exec(l);
+    if (m) {
+      const slug = m[1]!
+        .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+        .replace(/<[^>]+>/g, '')
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-');
+      const n = seen.get(slug) ?? 0;
+      seen.set(slug, n + 1);
+      out.add(n === 0 ? slug : `${slug}-${n}`);
+    }
+    for (const a of l.matchAll(/<a (?:name|id)="([^"]+)"/g)) out.add(a[1]!);
+  }
+  return out;
+}
+
+test('every relative link in README.md and docs/ points at a file, and at a heading of it', async () => {
+  const all = await docs();
+  const byFile = new Map(all.map((d) => [normalize(d.file), d]));
+  const problems: string[] = [];
+  for (const doc of all) {
+    doc.lines.forEach((text, i) => {
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const href = m[1]!;
+        if (/^[a-z]+:/.test(href)) continue;
+        const [path, anchor] = href.split('#') as [string, string | undefined];
+        const target = path ? normalize(join(dirname(doc.file), path)) : normalize(doc.file);
+        if (!existsSync(join(repoRoot, target))) problems.push(`${doc.file}:${i + 1}: ${href}: no file ${target}`);
+        else if (anchor && target.endsWith('.md')) {
+          const d = byFile.get(target);
+          if (d && !anchors(d.lines).has(anchor)) problems.push(`${doc.file}:${i + 1}: ${href}: no heading '#${anchor}' in ${target}`);
+        }
+      }
+    });
+  }
+  assert.deepEqual(problems, []);
+});
