@@ -21,7 +21,7 @@ commands:
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts
   sources [--admin URL | --config FILE]   list configured sources of the running gateway: state, summary, last error
   passwd [PASSWORD]                 hash a password for broker.users (reads stdin when omitted)
-  rules eval|check|list|apply|rollback|sign ...   evaluate, validate and manage rule sets
+  rules eval|check|list|apply|rollback|sign|keygen ...   evaluate, validate, sign and manage rule sets
   detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
   simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices
   opcua browse --endpoint URL [--node ID]   list OPC UA nodes (ids, types, values) to configure an opcua source

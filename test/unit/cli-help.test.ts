@@ -61,6 +61,15 @@ test('gatehouse --help lists every command', async () => {
   assert.deepEqual(missing, [], `commands missing from gatehouse --help:\n${out}`);
 });
 
+test('gatehouse --help names every subcommand (rules keygen was missing from `rules eval|check|...`)', async () => {
+  const { out } = await runCaptured(main, ['--help']);
+  const missing = commands
+    .filter((c) => c.length === 2)
+    .filter(([command, sub]) => !new RegExp(`^ {2}${command} (?:[a-z]+\\|)*${sub}\\b`, 'm').test(out))
+    .map((c) => c.join(' '));
+  assert.deepEqual(missing, [], `subcommands missing from gatehouse --help:\n${out}`);
+});
+
 test('a command that cannot reach the gateway says so with its own code (not an argument error)', async () => {
   const { freePort } = await import('../helpers/index.js');
   const port = await freePort(); // free: nothing listens there
