@@ -359,7 +359,7 @@ export const ERROR_CATALOGUE = {
     group: 'admin / control',
     meaning: 'An admin API request was malformed',
     message: '{reason}',
-    hint: 'see docs/status-page.md for the admin API requests',
+    hint: "see the README's Admin HTTP API table for the routes, their methods and query parameters",
   },
   GH_ADMIN_UNAUTHORIZED: {
     group: 'admin / control',

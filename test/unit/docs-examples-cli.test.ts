@@ -184,3 +184,14 @@ test('every relative link in README.md and docs/ points at a file, and at a head
   }
   assert.deepEqual(problems, []);
 });
+
+test("an admin API refusal's hint points at where the routes and their query parameters are described", async () => {
+  // Before: 'see docs/status-page.md for the admin API requests', a page that describes none of them.
+  const hint = ERROR_CATALOGUE.GH_ADMIN_BAD_REQUEST.hint;
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const heading = /### Admin HTTP API[^\n]*/.exec(readme);
+  assert.ok(heading, 'README has an Admin HTTP API section');
+  assert.match(hint, /README's Admin HTTP API/);
+  const section = readme.slice(heading.index, readme.indexOf('\n### ', heading.index + 1));
+  assert.match(section, /`GET \/api\/streams\/\{name\}\/records\?from=SEQ&limit=N&maxBytes=B`/);
+});
