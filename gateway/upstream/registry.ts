@@ -40,10 +40,17 @@ export function parseDestinationOptions<S extends z.ZodType>(schema: S, options:
     const { type: _type, ...others } = options as Record<string, unknown>;
     rest = others;
   }
-  return validateConfig(schema, rest, `${kind} destination`, 'GH_DESTINATION_CONFIG', `see docs/destinations.md (${kind} destination) for its options`, {
-    where,
-    pathPrefix: where,
-  });
+  return validateConfig(
+    schema,
+    rest,
+    `${kind} destination`,
+    'GH_DESTINATION_CONFIG',
+    `see docs/configuration.md (Destination options, type: ${kind}) for its options and docs/destinations.md for what they do`,
+    {
+      where,
+      pathPrefix: where,
+    },
+  );
 }
 
 /** A destination kind: its options schema and a factory that takes the parsed options. */
@@ -55,15 +62,26 @@ export function destinationKind<S extends z.ZodType>(
   return (options, deps) => create(parseDestinationOptions(schema, options, kind, deps.where), deps);
 }
 
+/** The options schema of each built-in kind (also what `gatehouse config-docs` lists per type). */
+export const destinationSchemas = {
+  file: fileDestinationSchema,
+  http: httpDestinationSchema,
+  kinesis: kinesisOptionsSchema,
+  firehose: firehoseOptionsSchema,
+  s3: s3OptionsSchema,
+  nats: natsOptionsSchema,
+  mqtt: mqttBridgeOptionsSchema,
+} as const satisfies Record<DestinationType, z.ZodType>;
+
 /** Built-in factories; copy or extend it (no global mutation needed). */
 export const destinationFactories: DestinationFactories = {
-  file: destinationKind(fileDestinationSchema, 'file', createFileDestination),
-  http: destinationKind(httpDestinationSchema, 'http', createHttpDestination),
-  kinesis: destinationKind(kinesisOptionsSchema, 'kinesis', createKinesisDestination),
-  firehose: destinationKind(firehoseOptionsSchema, 'firehose', createFirehoseDestination),
-  s3: destinationKind(s3OptionsSchema, 's3', createS3Destination),
-  nats: destinationKind(natsOptionsSchema, 'nats', createNatsDestination),
-  mqtt: destinationKind(mqttBridgeOptionsSchema, 'mqtt', createMqttBridgeDestination),
+  file: destinationKind(destinationSchemas.file, 'file', createFileDestination),
+  http: destinationKind(destinationSchemas.http, 'http', createHttpDestination),
+  kinesis: destinationKind(destinationSchemas.kinesis, 'kinesis', createKinesisDestination),
+  firehose: destinationKind(destinationSchemas.firehose, 'firehose', createFirehoseDestination),
+  s3: destinationKind(destinationSchemas.s3, 's3', createS3Destination),
+  nats: destinationKind(destinationSchemas.nats, 'nats', createNatsDestination),
+  mqtt: destinationKind(destinationSchemas.mqtt, 'mqtt', createMqttBridgeDestination),
 };
 
 /** Build the destination of an exporter's `destination` block. */

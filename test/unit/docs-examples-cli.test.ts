@@ -15,6 +15,8 @@ import { dirname, join, normalize } from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../../gateway/cli/main.js';
 import { ERROR_CATALOGUE } from '../../core/error-catalogue.js';
+import { z } from '../../core/zod.js';
+import { destinationSchemas } from '../../gateway/upstream/registry.js';
 import { repoRoot } from '../helpers/index.js';
 
 interface Doc {
@@ -194,4 +196,22 @@ test("an admin API refusal's hint points at where the routes and their query par
   assert.match(hint, /README's Admin HTTP API/);
   const section = readme.slice(heading.index, readme.indexOf('\n### ', heading.index + 1));
   assert.match(section, /`GET \/api\/streams\/\{name\}\/records\?from=SEQ&limit=N&maxBytes=B`/);
+});
+
+test('docs/configuration.md lists every option of every destination type (destinations.md sends readers there for them)', async () => {
+  // Before: configuration.md said the destination options were in destinations.md, which said they
+  // were in configuration.md; neither listed gzipLevel, maxFileBytes, sdkMaxAttempts, ackTimeoutMs, ...
+  const reference = await readFile(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
+  const missing: string[] = [];
+  for (const [type, schema] of Object.entries(destinationSchemas)) {
+    const start = reference.indexOf(`### \`type: ${type}\``);
+    const end = reference.indexOf('\n### ', start + 1);
+    const section = start < 0 ? '' : reference.slice(start, end < 0 ? undefined : end);
+    const keys = Object.keys((z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: object }).properties ?? {});
+    assert.ok(keys.length > 0, type);
+    for (const key of keys) if (!section.includes(`| \`exporters[].destination.${key}\` |`)) missing.push(`${type}: ${key}`);
+  }
+  assert.deepEqual(missing, []);
+  const destinations = await readFile(join(repoRoot, 'docs', 'destinations.md'), 'utf8');
+  assert.match(destinations, /\(configuration\.md#destination-options\)/);
 });
