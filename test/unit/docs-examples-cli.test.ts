@@ -215,3 +215,18 @@ test('docs/configuration.md lists every option of every destination type (destin
   const destinations = await readFile(join(repoRoot, 'docs', 'destinations.md'), 'utf8');
   assert.match(destinations, /\(configuration\.md#destination-options\)/);
 });
+
+test('every repository file README.md and docs/ name (sources, tests, benches, scripts, the unit) exists', async () => {
+  const problems: string[] = [];
+  const path = /(?<![\w/.-])((?:gateway|core|rules|firmware-bridge|test|systemd|scripts|bin|dist)\/[\w./-]+\.(?:ts|js|mjs|sh|service|yaml|json|md))/g;
+  for (const doc of await docs()) {
+    doc.lines.forEach((text, i) => {
+      for (const m of text.matchAll(path)) {
+        // A file's former place, as decisions.md words a move: "(was rules/cli.ts)".
+        if (/\bwas\s*$/.test(`${i > 0 ? doc.lines[i - 1] : ''} ${text.slice(0, m.index)}`)) continue;
+        if (!existsSync(join(repoRoot, m[1]!))) problems.push(`${doc.file}:${i + 1}: ${m[1]}`);
+      }
+    });
+  }
+  assert.deepEqual(problems, [], 'files the docs name that are not in the repository (dist/: after npm run build)');
+});
