@@ -222,7 +222,9 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
 
   return {
     async start() {
-      const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+      // node checks these timeouts every connectionsCheckingInterval (30 s by default): a client
+      // trickling its headers was answered 408 10 to 40 s after it connected, not at 10 s.
+      const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 };
       if (options.tls) {
         const files = options.tls;
         const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);

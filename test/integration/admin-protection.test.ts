@@ -6,11 +6,12 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
-import { tempDir, testDeps } from '../helpers/index.js';
+import { tempDir, testDeps, withTimeout } from '../helpers/index.js';
 
 const TOKEN = 'a-test-token-of-32-characters-xx';
 
@@ -146,4 +147,26 @@ test('bearer scheme is case-insensitive; a wrong token is still 401', async (t) 
   assert.equal((await call(gw, 'GET', '/api/streams', { authorization: `bearer ${TOKEN}x` })).status, 401);
   assert.equal((await call(gw, 'GET', '/api/streams', { authorization: TOKEN })).status, 401);
   assert.equal((await call(gw, 'GET', '/api/streams')).status, 401);
+});
+
+test('a client trickling its headers gets 408 and is closed within about 11 s of connecting (headersTimeout 10 s)', async (t) => {
+  // Before: node checked the timeout every 30 s, so a client connecting just after the gateway
+  // started held its connection (one of admin.maxConnections) until ~30 s.
+  const gw = await startInProcess(t);
+  const port = gw.admin!.address().port;
+  const socket = connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  const started = performance.now();
+  socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`);
+  const trickle = setInterval(() => socket.write('X-Slow: 1\r\n'), 500);
+  t.after(() => clearInterval(trickle));
+  let answer = '';
+  socket.on('data', (d: Buffer) => {
+    answer += d.toString('latin1');
+  });
+  socket.on('error', () => {});
+  await withTimeout(new Promise((resolve) => socket.once('close', resolve)), 20_000, 'the admin API closing the trickling connection');
+  const seconds = (performance.now() - started) / 1000;
+  assert.match(answer, /^HTTP\/1\.1 408 /, 'answered 408 Request Timeout');
+  assert.ok(seconds >= 9.5 && seconds < 12, `closed ${seconds.toFixed(1)} s after connecting`);
 });
