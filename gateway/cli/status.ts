@@ -81,7 +81,7 @@ export function describeStatus(o: Overview): string[] {
   if (s) {
     if (s.state !== 'waiting-for-disk') return [`${head}: NOT STARTED yet, waiting for ${s.waitingFor}`];
     return [
-      `${head}: NOT STARTED: waiting for ${s.waitingFor} since ${s.since} (${s.attempts ?? 0} attempts)`,
+      `${head}: NOT STARTED: waiting for ${s.waitingFor} since ${s.since} (${s.attempts ?? 0} attempt${s.attempts === 1 ? '' : 's'})`,
       `  free space: ${fmtBytes(s.freeBytes)}; needed: about ${fmtBytes(s.neededBytes)} to open${s.reserveBytes ? `, + ${fmtBytes(s.reserveBytes)} (store.reserveBytes) for appends` : ''}`,
       `  store: ${s.storePath}`,
       `  why: ${s.reason}`,

@@ -14,3 +14,15 @@ test('gatehouse status prints the ingest and export rates rounded, as the status
   assert.match(lines[1]!, /^ {2}ingest 1,235 msgs\/s, export 1\.99 records\/s;/);
   assert.deepEqual([0, 0.333333, 2.5, 12.345, 99.96, 100.4].map(fmtRate), ['0', '0.33', '2.5', '12.3', '100', '100']);
 });
+
+test('gatehouse status while the start waits for disk space counts its attempts in words', () => {
+  const waiting = (attempts: number) =>
+    describeStatus({
+      gatewayId: 'site-1',
+      version: '0.1.0',
+      health: { ok: false, status: 'starting' },
+      starting: { state: 'waiting-for-disk', waitingFor: 'free disk space to open the store', since: '2026-12-04T22:10:05.120Z', attempts },
+    })[0]!;
+  assert.match(waiting(1), /\(1 attempt\)$/); // before: '(1 attempts)'
+  assert.match(waiting(3), /\(3 attempts\)$/);
+});
