@@ -230,3 +230,14 @@ test('every repository file README.md and docs/ name (sources, tests, benches, s
   }
   assert.deepEqual(problems, [], 'files the docs name that are not in the repository (dist/: after npm run build)');
 });
+
+test("docs/status-page.md's Files section names every file of the page (gateway/admin/page)", async () => {
+  const doc = await readFile(join(repoRoot, 'docs', 'status-page.md'), 'utf8');
+  const files = doc.slice(doc.indexOf('## Files'), doc.indexOf('\n## ', doc.indexOf('## Files') + 1));
+  const page = (await readdir(join(repoRoot, 'gateway', 'admin', 'page'))).filter((f) => /\.(html|js|css|svg)$/.test(f));
+  assert.ok(page.length > 5);
+  assert.deepEqual(
+    page.filter((f) => !files.includes(`${f}\``)),
+    [],
+  );
+});
