@@ -241,3 +241,50 @@ test("docs/status-page.md's Files section names every file of the page (gateway/
     [],
   );
 });
+
+/** A default as the docs' tables write it ('1000', '64 MiB', '5 s', '`fsync`', '0 (none)'), as JSON; undefined when it is prose. */
+function documentedDefault(cell: string): string | undefined {
+  const c = cell.trim().replace(/^`(.*)`$/, '$1');
+  if (c === 'none') return '';
+  const m = /^(\d[\d,]*)(?: (KiB|MiB|GiB|s))?(?: \(none\))?$/.exec(c);
+  if (m) {
+    const units: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, s: 1000 };
+    const n = Number(m[1]!.replaceAll(',', '')) * (m[2] ? units[m[2]]! : 1);
+    return `\`${n}\``;
+  }
+  if (c === 'true' || c === 'false') return `\`${c}\``;
+  if (/^[a-z][a-z-]*$/.test(c)) return `\`${JSON.stringify(c)}\``;
+  return undefined;
+}
+
+test("the defaults broker.md's and store.md's option tables state are the schema's (docs/configuration.md)", async () => {
+  const reference = await readFile(join(repoRoot, 'docs', 'configuration.md'), 'utf8');
+  const generated = new Map<string, string>();
+  for (const m of reference.matchAll(/^\| `([^`]+)` \| (?:[^|\\]|\\\|)* \| ([^|]*) \|/gm)) generated.set(m[1]!, m[2]!.trim());
+  const tables: Array<{ file: string; prefix: (key: string, lines: string[], i: number) => string }> = [
+    { file: 'docs/broker.md', prefix: (key) => `broker.${key}` },
+    // store.md: the store's options first, then a stream's (after the "Per stream" line).
+    {
+      file: 'docs/store.md',
+      prefix: (key, lines, i) => (lines.slice(0, i).some((l) => l.startsWith('Per stream')) ? `streams.<name>.${key}` : `store.${key}`),
+    },
+  ];
+  const problems: string[] = [];
+  let compared = 0;
+  for (const { file, prefix } of tables) {
+    const lines = (await readFile(join(repoRoot, file), 'utf8')).split('\n');
+    const options = lines.findIndex((l) => /^\| ?(Option|option) \| ?(Default|default) \|/.test(l));
+    assert.ok(options >= 0, `${file}: no options table`);
+    lines.forEach((text, i) => {
+      const m = /^\| `([A-Za-z.[\]]+)` \| ([^|]+) \|/.exec(text);
+      if (!m || i < options) return;
+      const key = prefix(m[1]!, lines, i);
+      const doc = documentedDefault(m[2]!);
+      if (doc === undefined || !generated.has(key)) return;
+      compared++;
+      if (doc !== generated.get(key)) problems.push(`${file}:${i + 1}: ${key} documented ${m[2]!.trim()}, schema default ${generated.get(key) || 'none'}`);
+    });
+  }
+  assert.deepEqual(problems, []);
+  assert.ok(compared >= 25, `compared only ${compared} defaults`);
+});
