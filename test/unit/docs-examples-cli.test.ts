@@ -218,7 +218,7 @@ test('docs/configuration.md lists every option of every destination type (destin
 
 test('every repository file README.md and docs/ name (sources, tests, benches, scripts, the unit) exists', async () => {
   const problems: string[] = [];
-  const path = /(?<![\w/.-])((?:gateway|core|rules|firmware-bridge|test|systemd|scripts|bin|dist)\/[\w./-]+\.(?:ts|js|mjs|sh|service|yaml|json|md))/g;
+  const path = /(?<![\w/.-])((?:gateway|core|rules|firmware-bridge|test|systemd|scripts|bin|dist)\/[\w./-]+\.(?:json|mjs|js|ts|sh|service|yaml|md))(?!\w)/g;
   for (const doc of await docs()) {
     doc.lines.forEach((text, i) => {
       for (const m of text.matchAll(path)) {
