@@ -18,6 +18,8 @@ export function applyCommit(
   plans: ReadonlyArray<HeadPlan | undefined>,
   trims: readonly number[],
   values: ReadonlyArray<Buffer | undefined>,
+  /** Whether stream i's tally was in the write (tally.ts). */
+  tallied: readonly boolean[],
 ): void {
   for (let i = 0; i < streams.length; i++) {
     const s = streams[i] as StreamState;
@@ -40,12 +42,14 @@ export function applyCommit(
       s.lastSegSeq = firstSeq + trim;
       s.physRecords += n - trim;
       s.physBytes += bytes;
+      s.untalliedBytes += bytes;
       // A stream with consumers is read right behind its appends (an exporter tailing it): the
       // segment is in memory already, so its first read costs no database round trip. Reclaim
       // drops it once every consumer is past it; without consumers nothing is cached here.
       const value = values[i];
       if (value !== undefined && s.consumers.size > 0) s.cache.add(firstSeq + trim, n - trim, value);
     }
+    if (tallied[i]) s.untalliedBytes = 0;
     s.lastSeq = firstSeq + n - 1;
     s.reserved -= b.bytes;
     s.counters?.appended.inc(n);

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
 import { applyCommit } from './commit-apply.js';
-import { tallyAfter } from './tally.js';
+import { commitTally } from './tally.js';
 import { CommitPacer, DEFAULT_COMMIT_DELAY_MS, PACE_MAX_BYTES } from './pacing.js';
 import { isDiskFullError, isStorageWriteError, storeWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
@@ -325,6 +325,8 @@ export class GroupCommitter {
     const trims: number[] = [];
     /** Each stream's new segment value (undefined when the batch was trimmed away). */
     const values: Array<Buffer | undefined> = [];
+    /** Whether each stream's tally is in this write (tally.ts). */
+    const tallied: boolean[] = [];
     let total = 0;
     try {
       for (let i = 0; i < streams.length; i++) {
@@ -340,17 +342,17 @@ export class GroupCommitter {
         }
         plans.push(plan);
         trims.push(trim);
-        if (trim < b.recs.length) {
+        const n = b.recs.length - trim;
+        const bytes = n === 0 ? 0 : trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
+        if (n > 0) {
           const encoded = trim === 0 ? b.encoded : this.head.encodedFrom(b, trim);
-          const bytes = trim === 0 ? b.bytes : b.bytes - this.head.bytesBefore(b, trim);
-          const key = this.head.segmentKeyFor(s, firstSeq + trim, b.recs.length - trim, bytes, b.minAt, b.maxAt);
           const value = encodeSegment(b.recs, trim, encoded);
-          ops.push({ type: 'put', key, value }, tallyAfter(s, plan, firstSeq + trim, b.recs.length - trim, bytes));
+          ops.push({ type: 'put', key: this.head.segmentKeyFor(s, firstSeq + trim, n, bytes, b.minAt, b.maxAt), value });
           values.push(value);
-        } else {
-          if (plan !== undefined && plan.keys.length > 0) ops.push(tallyAfter(s, plan, 0, 0, 0));
-          values.push(undefined);
-        }
+        } else values.push(undefined);
+        const tally = commitTally(s, plan, firstSeq + trim, n, bytes, this.options.tallyEveryBytes);
+        if (tally) ops.push(tally);
+        tallied.push(tally !== undefined);
         total += b.recs.length;
       }
       for (let i = 0; i < metas.length; i++) {
@@ -398,7 +400,7 @@ export class GroupCommitter {
       for (const m of metas) rejectMeta(m, e);
       return;
     }
-    applyCommit(this.head, streams, batches, plans, trims, values);
+    applyCommit(this.head, streams, batches, plans, trims, values, tallied);
     for (const m of metas) resolveMeta(m);
   }
 

@@ -123,7 +123,10 @@ export class HeadOps {
       s.oldestAt = undefined;
       s.cache.clear();
     }
-    if (plan.keys.length > 0) this.onDeleted(s, plan.physBytes);
+    if (plan.keys.length > 0) {
+      s.untalliedBytes = 0; // pushDeletes wrote its tally
+      this.onDeleted(s, plan.physBytes);
+    }
   }
 
   /**

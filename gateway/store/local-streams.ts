@@ -18,6 +18,7 @@ import { SpaceBallast } from './space-ballast.js';
 import { logBytesOf, openWhenSpace, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { scanStreams } from './scan.js';
+import { closingTallies } from './tally.js';
 import { HeadOps, type BatchOp } from './head.js';
 import { MetaArea } from './meta-area.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
@@ -266,6 +267,10 @@ export class LevelLocalStreams implements LocalStreams {
     await compacting;
     await this.commits.acquire();
     try {
+      // The next start then reads each stream's counters whole from its tally (tally.ts).
+      const tallies = this.db.status === 'open' && !this.guard.failed ? closingTallies(this.streams.values()) : [];
+      if (tallies.length > 0)
+        await this.db.batch(tallies, { sync: this.sync }).catch((err: unknown) => this.log.debug({ err }, 'tallies not written at close'));
       if (this.db.status === 'open') await this.db.close();
     } finally {
       this.state = 'closed';

@@ -66,6 +66,14 @@ export const storeOptionsSchema = z
         'Commit pacing (default 7 with durability fsync, 0 with os): while appends keep arriving concurrently, the group commit waits until its oldest append is this old (ms) before its one write + fsync, so a steady stream makes few full commits (at most ~1000/commitDelayMs fsyncs/s) instead of many tiny ones. A lone writer (nothing arrived during the last commit) and a full-speed stream (the previous commit took longer than this) commit at once. Bounds the added PUBACK latency; 0 = commit on the next event-loop turn',
       ),
     sweepIntervalMs: z.number().int().positive().default(60_000).describe('Interval of the ttl sweep timer'),
+    tallyEveryBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(256 * MiB)
+      .describe(
+        'Record bytes appended to a stream after which a group commit also writes the stream\'s tally (its counters, docs/store.md "Starting on a large backlog"): a start after a power cut reads at most this much of a stream\'s keys, none after a clean stop. Smaller starts faster after a power cut; a tally in every commit made LevelDB rewrite an append-only backlog (+49% bytes written)',
+      ),
     reserveBytes: z
       .number()
       .int()

@@ -73,6 +73,8 @@ export class StreamState {
   headSeq = 0;
   /** firstSeq of the newest segment held (0 = none): with headSeq, what its tally is checked against (tally.ts). */
   lastSegSeq = 0;
+  /** Record bytes appended since its tally was last written (store.tallyEveryBytes). */
+  untalliedBytes = 0;
   /**
    * Records of the head segment already behind every checkpoint: counted out of records/bytes
    * at once, though the segment is only deleted when all of its records are.
@@ -145,6 +147,7 @@ export class StreamState {
     this.physBytes = scan ? scan.physBytes : 0;
     this.headSeq = scan ? scan.headSeq : 0;
     this.lastSegSeq = scan ? scan.lastSegSeq : 0;
+    this.untalliedBytes = scan ? scan.untalliedBytes : 0;
     this.headSkipCount = 0;
     this.headSkipBytes = 0;
     this.oldestAt = scan?.oldestAt;

@@ -8,19 +8,25 @@
 // backlog").
 //
 // The tally 'T' stream -> headSeq:u64 lastSegSeq:u64 physRecords:u64 physBytes:u64 is the state
-// of the stream's segments after a write, put in the same db.batch as every write that adds or
-// deletes segments (a group commit, reclaim, drop-oldest, ttl): after a kill -9 or a power cut the
-// tally and the segments are both in the log or neither is. Opening then reads, per stream, the
-// tally, the first segment key and the last one (two seeks), and takes the tally when its
-// headSeq and lastSegSeq name those two keys. Segments are only ever added at the tail and deleted
-// from the head, so any write the tally did not see (an older gateway that keeps no tallies ran in
-// between, or a store written before tallies existed) moves the first or the last key: the tally
-// no longer matches and that stream's keys are walked as before. An older gateway ignores 'T' keys.
+// of the stream's segments after a write, put in the same db.batch as that write: every write that
+// deletes segments (reclaim, drop-oldest, ttl), a group commit once store.tallyEveryBytes were appended
+// to the stream since its last tally, and the store's close. Opening reads, per stream, the tally
+// and the first and last segment keys (two seeks). Segments are only ever added at the tail and
+// deleted from the head, and every delete writes a tally, so when the first key is the tally's
+// headSeq, what changed since is appends after its lastSegSeq: only those keys are walked (at most
+// store.tallyEveryBytes of them after a power cut, none after a clean stop). A first key that moved
+// (an older gateway, which keeps no tallies, deleted segments; a store from before tallies) makes
+// the stream walked whole, as before. An older gateway ignores 'T' keys.
+//
+// Not in every commit: a 'T' key in every batch made every LevelDB table span from its segments
+// to the 'T' range, so no table of an append-only backlog could move down a level without being
+// rewritten: filling 512 MiB with the exporter down wrote 1,597 MiB instead of 1,075.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { KEY_SEGMENT, parseSegmentKey, readU64, writeU64, type SegmentHead } from './codec.js';
+import { KEY_SEGMENT, parseSegmentKey, readU64, seqKey, writeU64, type SegmentHead } from './codec.js';
 
 type Db = Level<Buffer, Buffer>;
+
 type Put = { type: 'put'; key: Buffer; value: Buffer };
 
 /** What a tally is made from: a stream's state (state.ts StreamState; apart so no import goes back). */
@@ -30,6 +36,8 @@ export interface TallySubject {
   lastSegSeq: number;
   physRecords: number;
   physBytes: number;
+  /** Record bytes appended since its tally was last written. */
+  untalliedBytes: number;
 }
 
 /** The stream state opening fills (StreamState). */
@@ -109,6 +117,23 @@ export function tallyAfter(s: TallySubject, plan: Deletes | undefined, firstSeq:
   return tallyOp(s, head, last, records, total);
 }
 
+/**
+ * The tally a group commit carries for `s`, if any: with deletes (drop-oldest: the batch spans the
+ * stream's keys anyway), or once store.tallyEveryBytes were appended since the last one.
+ */
+export function commitTally(s: TallySubject, plan: Deletes | undefined, firstSeq: number, count: number, bytes: number, every: number): Put | undefined {
+  const deletes = plan !== undefined && plan.keys.length > 0;
+  if (!deletes && (count === 0 || s.untalliedBytes + bytes < every)) return undefined;
+  return tallyAfter(s, plan, firstSeq, count, bytes);
+}
+
+/** At close: the tallies of the streams appended to since theirs was written, so the next start walks nothing. */
+export function closingTallies(streams: Iterable<TallySubject>): Put[] {
+  const ops: Put[] = [];
+  for (const s of streams) if (s.untalliedBytes > 0) ops.push(tallyAfter(s, undefined, 0, 0, 0));
+  return ops;
+}
+
 /** How opening went: streams taken from their tallies, streams whose keys were walked. */
 export interface OpenCounts {
   tallied: number;
@@ -143,14 +168,14 @@ export async function openSegments(db: Db, stateFor: (name: string) => OpenedStr
     const t = tallies.get(s.name);
     const fh = parseSegmentKey(first, s.prefix.length);
     const lh = last && parseSegmentKey(last, s.prefix.length);
-    if (t !== undefined && fh !== undefined && lh !== undefined && t.headSeq === fh.firstSeq && t.lastSegSeq === lh.firstSeq) {
+    if (t !== undefined && t.headSeq > 0 && fh !== undefined && lh !== undefined && t.headSeq === fh.firstSeq && t.lastSegSeq <= lh.firstSeq) {
       s.headSeq = fh.firstSeq;
       s.oldestAt = fh.minAt;
-      s.lastSegSeq = lh.firstSeq;
+      s.lastSegSeq = t.lastSegSeq;
       s.physRecords = t.physRecords;
       s.physBytes = t.physBytes;
-      const lastSeq = lh.firstSeq + lh.count - 1;
-      if (lastSeq > s.lastSeq) s.lastSeq = lastSeq;
+      // The tally's last segment (for lastSeq), then the segments appended since (none after a clean stop).
+      await walkSegments(db, s, log, t.lastSegSeq);
       counts.tallied++;
     } else {
       await walkSegments(db, s, log);
@@ -160,9 +185,13 @@ export async function openSegments(db: Db, stateFor: (name: string) => OpenedStr
   }
 }
 
-/** Rebuild one stream's counters from its segment keys alone (values are not read). */
-async function walkSegments(db: Db, s: OpenedStream, log: Logger): Promise<void> {
-  const it = db.keys({ gte: s.prefix, lt: s.end });
+/**
+ * Add a stream's segments to its counters, from their keys alone (values are not read): all of
+ * them, or those after the tally's last segment `tallied` (which is counted in the tally already:
+ * it only gives lastSeq).
+ */
+async function walkSegments(db: Db, s: OpenedStream, log: Logger, tallied?: number): Promise<void> {
+  const it = db.keys({ gte: tallied === undefined ? s.prefix : seqKey(s.prefix, tallied), lt: s.end });
   try {
     for (;;) {
       const keys = await it.nextv(1024);
@@ -177,8 +206,11 @@ async function walkSegments(db: Db, s: OpenedStream, log: Logger): Promise<void>
           s.headSeq = h.firstSeq;
           s.oldestAt = h.minAt;
         }
-        s.physRecords += h.count;
-        s.physBytes += h.bytes;
+        if (h.firstSeq !== tallied) {
+          s.physRecords += h.count;
+          s.physBytes += h.bytes;
+          s.untalliedBytes += h.bytes;
+        }
         if (h.firstSeq > s.lastSegSeq) s.lastSegSeq = h.firstSeq;
         const last = h.firstSeq + h.count - 1;
         if (last > s.lastSeq) s.lastSeq = last;

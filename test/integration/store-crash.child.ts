@@ -4,8 +4,8 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import { testDeps } from '../helpers/index.js';
 
 const dir = process.argv[2];
-if (!dir) throw new Error('usage: store-crash.child <data dir>');
-const store = await openLocalStreams({ path: dir, durability: 'fsync' }, testDeps());
+if (!dir) throw new Error('usage: store-crash.child <data dir> [store.tallyEveryBytes]');
+const store = await openLocalStreams({ path: dir, durability: 'fsync', ...(process.argv[3] ? { tallyEveryBytes: Number(process.argv[3]) } : {}) }, testDeps());
 await store.defineStream({ name: 'crash', maxBytes: 64 * 1024 * 1024, onFull: 'reject' });
 process.stdout.write('ready\n');
 

@@ -130,7 +130,7 @@ test('counters taken from the tallies equal a walk of the keys after appends, re
   assert.deepEqual(after, before, 'a reopened store holds what the closed one held');
 });
 
-test('a tally that missed later appends, or deletes at the head, is not trusted: the stream is walked', async (t) => {
+test('a tally that missed later appends is completed by walking them; one that missed deletes at the head is not trusted: the stream is walked', async (t) => {
   const dir = await tempDir(t);
   const rec = (i: number) => ({ topic: 't', payload: Buffer.from(`r${i}`.padEnd(50, '.')), receivedAt: Date.now() });
   {
@@ -147,7 +147,7 @@ test('a tally that missed later appends, or deletes at the head, is not trusted:
   assert.ok(stale, 'the commits wrote a tally');
   const restoreStale = () => raw(dir, (db) => db.put(Buffer.concat([Buffer.from([T]), Buffer.from('kept')]), stale as Buffer));
 
-  // Appends the tally did not see (an older gateway ran in between): the last segment moved.
+  // Appends the tally did not see (after a power cut, or an older gateway ran in between).
   {
     const { store } = await openStore(dir);
     await define(store);
@@ -156,9 +156,10 @@ test('a tally that missed later appends, or deletes at the head, is not trusted:
   }
   await restoreStale();
   {
+    // The head did not move: the tally is taken and the segments after its last one walked.
     const o = await openStore(dir);
     await define(o.store);
-    assert.equal(o.walked, 1);
+    assert.deepEqual([o.tallied, o.walked], [1, 0]);
     assert.equal(o.store.info('kept').records, 15);
     assert.equal(o.store.info('kept').lastSeq, 15);
     await o.store.close();
@@ -197,10 +198,10 @@ test('a tally that missed later appends, or deletes at the head, is not trusted:
   );
 });
 
-test('after kill -9 mid-stream, the counters from the tallies equal a walk of the keys', async (t) => {
-  const dir = await tempDir(t);
+/** Run the crash child (store-crash.child.ts) until `target` appends are acknowledged, then kill -9 it; the highest acknowledged seq. */
+async function crashAfter(t: TestContext, dir: string, target: number, tallyEveryBytes?: number): Promise<number> {
   const script = compiled ? join(repoRoot, 'dist/test/integration/store-crash.child.js') : join(repoRoot, 'test/integration/store-crash.child.ts');
-  const args = compiled ? [script, dir] : ['--import', 'tsx', script, dir];
+  const args = [...(compiled ? [script] : ['--import', 'tsx', script]), dir, ...(tallyEveryBytes ? [String(tallyEveryBytes)] : [])];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -218,7 +219,7 @@ test('after kill -9 mid-stream, the counters from the tallies equal a walk of th
       if (!Number.isInteger(seq)) return;
       acked++;
       if (seq > maxAcked) maxAcked = seq;
-      if (acked === 1500) {
+      if (acked === target) {
         child.kill('SIGKILL');
         clearTimeout(timer);
         resolve();
@@ -226,6 +227,28 @@ test('after kill -9 mid-stream, the counters from the tallies equal a walk of th
     });
   });
   await exited;
+  return maxAcked;
+}
+
+async function crashTally(dir: string): Promise<Buffer | undefined> {
+  let tally: Buffer | undefined;
+  await raw(dir, async (db) => {
+    tally = (await tallies(db)).get('crash');
+  });
+  return tally;
+}
+
+test('commits carry no tally until tallyEveryBytes were appended (a tally in every commit made LevelDB rewrite an append-only backlog)', async (t) => {
+  const dir = await tempDir(t);
+  await crashAfter(t, dir, 500);
+  assert.equal(await crashTally(dir), undefined, '500 records of 120 bytes, far under the default 64 MiB: no tally');
+});
+
+test('after kill -9 mid-stream, the counters from the tallies equal a walk of the keys', async (t) => {
+  const dir = await tempDir(t);
+  // A tally every 16 KiB appended (~130 records): the crash leaves a tally and appends after it.
+  const maxAcked = await crashAfter(t, dir, 1500, 16 * 1024);
+  assert.ok(await crashTally(dir), 'a commit past tallyEveryBytes carried the tally');
   const a = await openStore(dir);
   await a.store.defineStream({ name: 'crash', maxBytes: 64 * 1024 * 1024, onFull: 'reject' });
   const fromTally = stateOf(a.store.info('crash'));

@@ -159,6 +159,7 @@ test('option schemas fill defaults and report bad values', () => {
     appendTimeoutMs: 30000,
     maxPendingBytes: 16 * 1024 * 1024,
     sweepIntervalMs: 60000,
+    tallyEveryBytes: 256 * 1024 * 1024,
     reserveBytes: 32 * 1024 * 1024,
     ballastBytes: 16 * 1024 * 1024,
     diskProbeMs: 500,
