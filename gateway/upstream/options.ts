@@ -128,6 +128,14 @@ export const fileDestinationSchema = z.strictObject({
     .default(64 * MiB)
     .describe('Rotate to a new file once the current one reaches this size (bytes written, compressed if gzip).'),
   maxFileAgeMs: z.number().int().min(1000).default(3_600_000).describe('Rotate (and close) a file once it is this old.'),
+  maxTotalBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .optional()
+    .describe(
+      'Keep the export files under dir to this many bytes: at each file close (and at start) the oldest closed files are deleted until the rest fits (the file being written is never deleted, so it comes on top); counted in gatehouse_export_files_deleted_total. Default: none, files are kept for ever (a disk nobody empties fills up: then exports stop and the stream fills).',
+    ),
   durability: z.enum(['fsync', 'os']).default('fsync').describe('fsync: each batch is fsynced before it counts as exported; os: left to the OS page cache.'),
   maxRecords: z.number().int().min(1).default(10_000).describe('Max records per write.'),
   maxRecordBytes: z

@@ -24,6 +24,9 @@ import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { FileDestinationOptions } from '../options.js';
 import { destinationMetrics, type DestinationMetrics } from './common.js';
 import { NdjsonWriter } from './ndjson.js';
+import { enforceRetention } from './file-retention.js';
+import { counter } from '../../../core/metrics.js';
+import type { Counter } from 'prom-client';
 
 export { ndjsonLine } from './ndjson.js';
 
@@ -94,6 +97,8 @@ export class FileDestination implements Destination {
   private readonly lines = new NdjsonWriter();
   /** The last statfs of the export folder, less what was written since (freeBytesNow). */
   private lastFree: { at: number; free: number } | undefined;
+  /** maxTotalBytes: files and bytes deleted (file-retention.ts). */
+  private readonly retention: { files: Counter<'target'>; bytes: Counter<'target'> };
 
   constructor(
     private readonly options: FileDestinationOptions & { dir: string },
@@ -103,6 +108,14 @@ export class FileDestination implements Destination {
     this.reserveBytes = deps.reserveBytes ?? 0;
     this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
+    this.retention = {
+      files: counter(deps.registry, 'gatehouse_export_files_deleted_total', 'Export files the file destination deleted to keep its folder to maxTotalBytes', [
+        'target',
+      ]),
+      bytes: counter(deps.registry, 'gatehouse_export_deleted_bytes_total', 'Bytes of the export files deleted to keep the folder to maxTotalBytes', [
+        'target',
+      ]),
+    };
   }
 
   /** Wall time: partitions and file names. */
@@ -132,6 +145,8 @@ export class FileDestination implements Destination {
         });
     }, every);
     this.ageTimer.unref();
+    // What an earlier run (or a larger maxTotalBytes) left is trimmed at once, not at the first close.
+    this.busy = this.busy.then(() => this.retain());
   }
 
   async stop(): Promise<void> {
@@ -263,6 +278,38 @@ export class FileDestination implements Destination {
     this.current = undefined;
     await cur.handle.close();
     this.filesWritten++;
+    await this.retain();
+  }
+
+  /** Keep the export files to maxTotalBytes (file-retention.ts); a failure is logged, never an export's failure. */
+  private async retain(): Promise<void> {
+    const max = this.options.maxTotalBytes;
+    if (max === undefined) return;
+    const r = await enforceRetention(this.options.dir, max, this.current?.path).catch((err: unknown) => ({
+      deleted: 0,
+      deletedBytes: 0,
+      keptBytes: Number.NaN,
+      error: err instanceof Error ? err.message : String(err),
+    }));
+    if (r.deleted > 0) {
+      this.retention.files.inc({ target: this.target }, r.deleted);
+      this.retention.bytes.inc({ target: this.target }, r.deletedBytes);
+      this.deps.logger.info(
+        { dir: this.target, files: r.deleted, bytes: r.deletedBytes, keptBytes: r.keptBytes, maxTotalBytes: max },
+        'export folder over maxTotalBytes: the oldest export files were deleted',
+      );
+    }
+    if (r.error !== undefined) {
+      this.deps.logger.warn(
+        {
+          dir: this.target,
+          err: r.error,
+          maxTotalBytes: max,
+          hint: "let the gateway's user delete files in the export folder (or lower what other writers put there)",
+        },
+        'export folder over maxTotalBytes: an old export file could not be deleted; tried again at the next file close',
+      );
+    }
   }
 }
 
