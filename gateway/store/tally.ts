@@ -11,7 +11,7 @@
 // of the stream's segments after a write, put in the same db.batch as that write: every write that
 // deletes segments (reclaim, drop-oldest, ttl), a group commit once store.tallyEveryBytes were appended
 // to the stream since its last tally, and the store's close. Opening reads, per stream, the tally
-// and the first and last segment keys (two seeks). Segments are only ever added at the tail and
+// and the first segment key (one seek). Segments are only ever added at the tail and
 // deleted from the head, and every delete writes a tally, so when the first key is the tally's
 // headSeq, what changed since is appends after its lastSegSeq: only those keys are walked (at most
 // store.tallyEveryBytes of them after a power cut, none after a clean stop). A first key that moved
@@ -142,7 +142,8 @@ export interface OpenCounts {
 
 /**
  * Rebuild every stream's segment counters (streams are created through stateFor): from its tally
- * when the tally matches the first and last segment keys, else by walking its keys.
+ * when the first segment key is the tally's head and its last segment is there (then the segments after
+ * it are added), else by walking its keys.
  */
 export async function openSegments(db: Db, stateFor: (name: string) => OpenedStream, log: Logger): Promise<OpenCounts> {
   const counts: OpenCounts = { tallied: 0, walked: 0 };
@@ -164,39 +165,46 @@ export async function openSegments(db: Db, stateFor: (name: string) => OpenedStr
       continue;
     }
     const s = stateFor(first.toString('utf8', 1, z));
-    const [last] = await db.keys({ gte: s.prefix, lt: s.end, reverse: true, limit: 1 }).all();
     const t = tallies.get(s.name);
     const fh = parseSegmentKey(first, s.prefix.length);
-    const lh = last && parseSegmentKey(last, s.prefix.length);
-    if (t !== undefined && t.headSeq > 0 && fh !== undefined && lh !== undefined && t.headSeq === fh.firstSeq && t.lastSegSeq <= lh.firstSeq) {
+    if (t !== undefined && t.headSeq > 0 && fh !== undefined && t.headSeq === fh.firstSeq) {
       s.headSeq = fh.firstSeq;
       s.oldestAt = fh.minAt;
       s.lastSegSeq = t.lastSegSeq;
       s.physRecords = t.physRecords;
       s.physBytes = t.physBytes;
       // The tally's last segment (for lastSeq), then the segments appended since (none after a clean stop).
-      await walkSegments(db, s, log, t.lastSegSeq);
-      counts.tallied++;
-    } else {
-      await walkSegments(db, s, log);
-      counts.walked++;
+      if (await walkSegments(db, s, log, t.lastSegSeq)) {
+        counts.tallied++;
+        from = s.end;
+        continue;
+      }
+      // Its last segment is not there: not a state this store's writes leave. Walk the stream.
+      s.headSeq = s.lastSegSeq = s.physRecords = s.physBytes = s.untalliedBytes = 0;
     }
+    await walkSegments(db, s, log);
+    counts.walked++;
     from = s.end;
   }
 }
 
 /**
  * Add a stream's segments to its counters, from their keys alone (values are not read): all of
- * them, or those after the tally's last segment `tallied` (which is counted in the tally already:
- * it only gives lastSeq).
+ * them, or the tally's last segment `tallied` (counted in the tally already: it only gives lastSeq)
+ * and those after it. False when `tallied` is not the first key found (nothing was added then).
  */
-async function walkSegments(db: Db, s: OpenedStream, log: Logger, tallied?: number): Promise<void> {
+async function walkSegments(db: Db, s: OpenedStream, log: Logger, tallied?: number): Promise<boolean> {
   const it = db.keys({ gte: tallied === undefined ? s.prefix : seqKey(s.prefix, tallied), lt: s.end });
+  let first = tallied !== undefined;
   try {
     for (;;) {
       const keys = await it.nextv(1024);
-      if (keys.length === 0) return;
+      if (keys.length === 0) return !first;
       for (const k of keys) {
+        if (first) {
+          if (parseSegmentKey(k, s.prefix.length)?.firstSeq !== tallied) return false;
+          first = false;
+        }
         const h = parseSegmentKey(k, s.prefix.length);
         if (!h) {
           log.warn({ key: k.toString('hex'), stream: s.name }, 'malformed segment key: it will be deleted by the next reclaim');
