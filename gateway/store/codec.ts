@@ -7,7 +7,7 @@
 //        and ttl work from keys alone, without reading values.
 //   'C' stream 0x00 consumer      -> u64 checkpoint
 //   'H' stream                    -> u64 high-water mark (last seq), kept when segments are deleted
-//   'T' stream                    -> the stream's tally (tally.ts: what opening reads instead of every key)
+//   'H' stream 0x00               -> the stream's tally (tally.ts: what opening reads instead of every key)
 //   'M' key                       -> meta value (caller's bytes)
 //   'V'                           -> format version
 // Segment value: magic 'G', version 1, count:u32, then `count` records:

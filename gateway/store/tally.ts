@@ -7,7 +7,7 @@
 // is a minute or more, during which the broker does not listen (docs/store.md "Starting on a large
 // backlog").
 //
-// The tally 'T' stream -> headSeq:u64 lastSegSeq:u64 physRecords:u64 physBytes:u64 is the state
+// The tally ('H' stream 0x00, beside the high-water mark) -> headSeq:u64 lastSegSeq:u64 physRecords:u64 physBytes:u64 is the state
 // of the stream's segments after a write, put in the same db.batch as that write: every write that
 // deletes segments (reclaim, drop-oldest, ttl), a group commit once store.tallyEveryBytes were appended
 // to the stream since its last tally, and the store's close. Opening reads, per stream, the tally
@@ -16,14 +16,14 @@
 // headSeq, what changed since is appends after its lastSegSeq: only those keys are walked (at most
 // store.tallyEveryBytes of them after a power cut, none after a clean stop). A first key that moved
 // (an older gateway, which keeps no tallies, deleted segments; a store from before tallies) makes
-// the stream walked whole, as before. An older gateway ignores 'T' keys.
+// the stream walked whole, as before. An older gateway ignores tallies (tallyKey).
 //
-// Not in every commit: a 'T' key in every batch made every LevelDB table span from its segments
-// to the 'T' range, so no table of an append-only backlog could move down a level without being
+// Not in every commit: a tally key in every batch (first put in a 'T' range after the segments)
+// made every LevelDB table span from its segments to that range, so no table of an append-only backlog could move down a level without being
 // rewritten: filling 512 MiB with the exporter down wrote 1,597 MiB instead of 1,075.
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { KEY_SEGMENT, parseSegmentKey, readU64, seqKey, writeU64, type SegmentHead } from './codec.js';
+import { KEY_HWM, KEY_SEGMENT, parseSegmentKey, readU64, seqKey, writeU64, type SegmentHead } from './codec.js';
 
 type Db = Level<Buffer, Buffer>;
 
@@ -58,7 +58,13 @@ export interface Deletes {
   next: SegmentHead | undefined;
 }
 
-export const KEY_TALLY = 0x54; // 'T'
+/**
+ * A tally's key: the stream's high-water mark key ('H' stream) followed by 0x00, so it sorts next
+ * to the key every delete of segments already writes and a delete's batch spans no more keys than
+ * before. (Under a 'T' range of its own, after the segments, every reclaim batch spanned the whole
+ * stream: recovering from a full disk, compactions then rewrote the backlog they were freeing.)
+ * An older gateway skips it: its scan of the 'H' range takes 8-byte values only.
+ */
 const TALLY_BYTES = 32;
 
 export interface Tally {
@@ -72,8 +78,8 @@ export interface Tally {
 
 export function tallyKey(stream: string): Buffer {
   const n = Buffer.from(stream, 'utf8');
-  const b = Buffer.allocUnsafe(n.length + 1);
-  b[0] = KEY_TALLY;
+  const b = Buffer.alloc(n.length + 2);
+  b[0] = KEY_HWM;
   n.copy(b, 1);
   return b;
 }
@@ -148,9 +154,9 @@ export interface OpenCounts {
 export async function openSegments(db: Db, stateFor: (name: string) => OpenedStream, log: Logger): Promise<OpenCounts> {
   const counts: OpenCounts = { tallied: 0, walked: 0 };
   const tallies = new Map<string, Tally>();
-  for await (const [k, v] of db.iterator({ gte: Buffer.from([KEY_TALLY]), lt: Buffer.from([KEY_TALLY + 1]) })) {
-    const t = parseTally(v);
-    if (t) tallies.set(k.toString('utf8', 1), t);
+  for await (const [k, v] of db.iterator({ gte: Buffer.from([KEY_HWM]), lt: Buffer.from([KEY_HWM + 1]) })) {
+    const t = k[k.length - 1] === 0 ? parseTally(v) : undefined;
+    if (t) tallies.set(k.toString('utf8', 1, k.length - 1), t);
   }
   const end = Buffer.from([KEY_SEGMENT + 1]);
   let from: Buffer = Buffer.from([KEY_SEGMENT]);

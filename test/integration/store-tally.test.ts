@@ -47,17 +47,20 @@ async function raw(path: string, fn: (db: Level<Buffer, Buffer>) => Promise<void
   }
 }
 
-const T = 0x54;
+/** A tally's key: the stream's high-water mark key ('H' stream) and 0x00 (gateway/store/tally.ts). */
+const tallyKey = (stream: string): Buffer => Buffer.concat([Buffer.from([0x48]), Buffer.from(stream), Buffer.from([0])]);
 
 async function tallies(db: Level<Buffer, Buffer>): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>();
-  for await (const [k, v] of db.iterator({ gte: Buffer.from([T]), lt: Buffer.from([T + 1]) })) out.set(k.toString('utf8', 1), v);
+  for await (const [k, v] of db.iterator({ gte: Buffer.from([0x48]), lt: Buffer.from([0x49]) })) {
+    if (k[k.length - 1] === 0) out.set(k.toString('utf8', 1, k.length - 1), v);
+  }
   return out;
 }
 
 async function dropTallies(path: string): Promise<void> {
   await raw(path, async (db) => {
-    const keys = [...(await tallies(db)).keys()].map((name) => Buffer.concat([Buffer.from([T]), Buffer.from(name)]));
+    const keys = [...(await tallies(db)).keys()].map(tallyKey);
     await db.batch(keys.map((key) => ({ type: 'del' as const, key })));
   });
 }
@@ -145,7 +148,7 @@ test('a tally that missed later appends is completed by walking them; one that m
     stale = (await tallies(db)).get('kept');
   });
   assert.ok(stale, 'the commits wrote a tally');
-  const restoreStale = () => raw(dir, (db) => db.put(Buffer.concat([Buffer.from([T]), Buffer.from('kept')]), stale as Buffer));
+  const restoreStale = () => raw(dir, (db) => db.put(tallyKey('kept'), stale as Buffer));
 
   // Appends the tally did not see (after a power cut, or an older gateway ran in between).
   {
