@@ -11,7 +11,6 @@ export const Registry = requireLib('prom-client/lib/registry') as typeof Prom.Re
 export const Counter = requireLib('prom-client/lib/counter') as typeof Prom.Counter;
 export const Gauge = requireLib('prom-client/lib/gauge') as typeof Prom.Gauge;
 export const Histogram = requireLib('prom-client/lib/histogram') as typeof Prom.Histogram;
-export const collectDefaultMetrics = requireLib('prom-client/lib/defaultMetrics') as typeof Prom.collectDefaultMetrics;
 export type Registry = Prom.Registry;
 export type Counter<T extends string = string> = Prom.Counter<T>;
 export type Gauge<T extends string = string> = Prom.Gauge<T>;

@@ -73,6 +73,9 @@ const LAZY: ReadonlyArray<[string, string]> = [
   // out, also through prom-client's index (its Pushgateway requires https: core/prom-client.ts).
   ['node:tls', 'builtin:tls'],
   ['node:https', 'builtin:https'],
+  // prom-client's default metrics entry requires its CPU metric, which loads the OpenTelemetry API
+  // for exemplars the gateway never enables (gateway/metrics/default-metrics.ts).
+  ['@opentelemetry/api', '/node_modules/@opentelemetry/api/'],
 ];
 
 /** The first URL holding `fragment` (a `builtin:<name>` fragment: that builtin exactly). */
