@@ -28,9 +28,11 @@ interface Part {
 
 /** The default start's parts, in its load order (gateway/cli/start.ts and what it imports). */
 const DEFAULT_PARTS: Part[] = [
-  { name: 'zod (config validation)', imports: ['zod'] },
+  // zod and prom-client as the gateway loads them: zod bundled without its locales (core/zod.ts),
+  // prom-client's classes and default metrics from its lib/ files (core/prom-client.ts).
+  { name: 'zod (config validation)', imports: ['../../core/zod.js'] },
   { name: 'pino (logs)', imports: ['pino'] },
-  { name: 'prom-client (metrics)', imports: ['prom-client'] },
+  { name: 'prom-client (metrics)', imports: ['../../core/prom-client.js', '../../gateway/metrics/registry.js'] },
   { name: 'level (LevelDB, native)', imports: ['level'] },
   { name: 'aedes + mqtt-packet (MQTT broker)', imports: ['aedes', 'mqtt-packet'] },
   {
