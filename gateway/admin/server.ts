@@ -7,8 +7,9 @@
 // With admin.tls it serves HTTPS only (the bearer token and the API never cross the network in
 // clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts), and a plain
 // HTTP request to it gets a 400 saying to use https:// (protocol-sniff.ts).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { createServer as CreateHttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { nodeHttp } from '../../core/node-http.js';
+import { nodeHttps } from '../../core/tls-modules.js';
 import { ADMIN_TLS, SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
 import { answerPlainHttp, type PlainHttpGuard } from './protocol-sniff.js';
@@ -230,8 +231,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
         const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
         const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
         // node:https only when admin.tls is set (idle footprint: docs/benchmarks.md).
-        const { createServer: createHttpsServer } = (await import('node:https')) as { createServer: typeof CreateHttpsServer };
-        let https: ReturnType<typeof CreateHttpsServer>;
+        const { createServer: createHttpsServer } = nodeHttps();
+        let https: ReturnType<typeof createHttpsServer>;
         try {
           // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
           https = createHttpsServer(
@@ -246,7 +247,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
         plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });
         server = https;
       } else {
-        server = createServer(httpOptions, handler);
+        server = nodeHttp.createServer(httpOptions, handler);
       }
       server.keepAliveTimeout = 5000;
       // Every socket holds a file descriptor, shared with the broker and the store (LevelDB's

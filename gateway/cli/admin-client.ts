@@ -7,7 +7,8 @@
 // for a self-signed one, and GATEHOUSE_ADMIN_CA). Any other certificate must verify and match the
 // host name as usual. node:https, not fetch: fetch cannot be given a CA or an identity check.
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { IncomingMessage, RequestOptions } from 'node:http';
+import { nodeHttp } from '../../core/node-http.js';
 import { request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'node:tls';
@@ -121,7 +122,7 @@ function send(target: AdminTarget, method: string, path: string, headers: Record
       pinned.includes(cert.fingerprint256) ? undefined : checkServerIdentity(host, cert);
   }
   return new Promise((resolve, reject) => {
-    const req = (secure ? httpsRequest : httpRequest)(url, options, (res: IncomingMessage) => {
+    const req = (secure ? httpsRequest : nodeHttp.request)(url, options, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

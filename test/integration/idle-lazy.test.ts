@@ -76,6 +76,9 @@ const LAZY: ReadonlyArray<[string, string]> = [
   // prom-client's default metrics entry requires its CPU metric, which loads the OpenTelemetry API
   // for exemplars the gateway never enables (gateway/metrics/default-metrics.ts).
   ['@opentelemetry/api', '/node_modules/@opentelemetry/api/'],
+  // Node's fetch and WebSocket client: on Node 22 and 24 an ESM import of node:http loads it (and
+  // node:tls with it) through its lazy WebSocket export (core/node-http.ts). Node 20 never does.
+  ['undici (fetch, WebSocket)', 'builtin:internal/deps/undici/undici'],
 ];
 
 /** The first URL holding `fragment` (a `builtin:<name>` fragment: that builtin exactly). */

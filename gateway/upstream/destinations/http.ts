@@ -5,7 +5,8 @@
 //
 // Request ids: a batch keeps its request id while it is retried (the exporter resends exactly
 // the failed batch), so receivers can deduplicate; any other batch gets a new UUID.
-import http from 'node:http';
+import type http from 'node:http';
+import { nodeHttp } from '../../../core/node-http.js';
 import { nodeHttps } from '../../../core/tls-modules.js';
 import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
@@ -89,7 +90,7 @@ export class HttpDestination implements Destination {
     );
     this.agent = isHttps
       ? new (nodeHttps().Agent)({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized, ...(ca ? { ca } : {}) })
-      : new http.Agent({ keepAlive: true, maxSockets: 4 });
+      : new nodeHttp.Agent({ keepAlive: true, maxSockets: 4 });
     this.headers = {
       'Content-Type': 'application/json',
       'X-Amz-Firehose-Protocol-Version': '1.0',
@@ -235,7 +236,7 @@ export class HttpDestination implements Destination {
   }
 
   private post(body: Buffer, requestId: string, signal: AbortSignal): Promise<Reply> {
-    const mod = this.url.protocol === 'https:' ? nodeHttps() : http;
+    const mod = this.url.protocol === 'https:' ? nodeHttps() : nodeHttp;
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
         clearTimeout(deadline);
