@@ -8,9 +8,9 @@
 // state with the files found at start), scanner.ts (new files while running, copies of read
 // content), open-budget.ts (maxOpenFiles, idle-close, reopen), inflight.ts (maxInFlightBytes),
 // records.ts (record -> message), status.ts (what /api/sources shows), tracker.ts (one file) and
-// read-loop.ts (its reads), rotated-away.ts (content rotated away between two looks at a file).
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+// read-loop.ts (its reads), rotated-away.ts (content rotated away between two looks at a file),
+// scan-loop.ts (when the source looks: watch events, the rescan interval, one look at a time).
+import { basename, dirname } from 'node:path';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { clocksOf } from '../../../../core/clock.js';
@@ -22,6 +22,7 @@ import type { RotatedCopy, SavedFile, TrackerContext } from './tracker-context.j
 import { fileMetrics, type FileCounter, type FileMetrics } from './metrics.js';
 import { FileSet } from './file-set.js';
 import { FileScanner } from './scanner.js';
+import { ScanLoop } from './scan-loop.js';
 import { Resume } from './resume.js';
 import { OpenBudget } from './open-budget.js';
 import { InFlight } from './inflight.js';
@@ -60,17 +61,11 @@ export class FileSource implements Source {
   /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
   private header: string | undefined;
   private readonly csv: { fields: string[]; delimiter: string } | undefined;
-  private watchers: FSWatcher[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private scanSoon: NodeJS.Timeout | undefined;
+  /** When the source looks at its files (watch events, the rescan interval, one look at a time). */
+  private readonly loop: ScanLoop;
   private stopped = false;
   private started = false;
-  private ticking: Promise<void> | undefined;
-  /** A tick was asked for while one ran: run one more after it (with a rescan if one was asked). */
-  private tickAgain = false;
-  private scanAgain = false;
   private state = 'stopped';
-  private lastError: string | undefined;
 
   constructor(
     private readonly options: FileSourceOptions,
@@ -139,7 +134,7 @@ export class FileSource implements Source {
       checkTruncated,
       // A file done with: its slot goes to a waiting file now, not at the next scan (no rescan).
       caughtUp: (t) => {
-        if (this.budget.handOverNow(t)) void this.tick(false);
+        if (this.budget.handOverNow(t)) void this.loop.tick(false);
       },
     };
     this.files = new FileSet({ name: this.name, topic: options.topic, logger: deps.logger, now: this.now, count, excluded }, ctx);
@@ -162,6 +157,16 @@ export class FileSource implements Source {
       stopping: () => this.stopped,
       readFailed: (t, err) => this.readFailed(t, err),
       commitState: () => this.commitState(),
+    });
+    this.loop = new ScanLoop({
+      name: this.name,
+      logger: deps.logger,
+      files: this.files,
+      scanner: this.scanner,
+      budget: this.budget,
+      scanIntervalMs: options.scanIntervalMs,
+      stopping: () => this.stopped,
+      readFailed: (t, err) => this.readFailed(t, err),
     });
   }
 
@@ -207,7 +212,7 @@ export class FileSource implements Source {
         `file source ${this.name}: ${f.path} holds content rotated away from ${t.path} before it was seen; reading it from ${f.offset}`,
       );
     }
-    if (found.length > 0) this.scheduleScan();
+    if (found.length > 0) this.loop.scheduleScan();
     return found.map((f) => ({ path: f.path, fp: f.fp, offset: f.offset }));
   }
 
@@ -261,11 +266,9 @@ export class FileSource implements Source {
     if (savedAt !== undefined) await resume.sweepRotated(saved, savedAt);
     // A v1 state (one value, written by earlier versions) is replaced now, before any record is read.
     if (this.writer.migrating) this.commitState().catch(() => undefined);
-    for (const g of this.globs) this.watchFolder(g.base);
-    this.timer = setInterval(() => void this.tick(), this.options.scanIntervalMs);
-    this.timer.unref();
+    this.loop.start(this.globs.map((g) => g.base));
     this.state = 'running';
-    void this.tick();
+    void this.loop.tick();
   }
 
   /** The committed state (StateWriter.load); an unreadable one is warned about and not resumed. */
@@ -274,70 +277,6 @@ export class FileSource implements Source {
     if (!(state instanceof Error)) return { state, firstRun };
     this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
     return { state: undefined, firstRun };
-  }
-
-  private watchFolder(dir: string): void {
-    try {
-      const w = watch(dir, { persistent: false }, (event, name) => {
-        if (event === 'rename') return this.scheduleScan();
-        // A file written to: read that file. (Every open file was read at each event: 2,000 files
-        // written to once a second each made 4 million reads a second queue up until the heap
-        // ran out.) Without a name (not given on some platforms), every open file.
-        const path = name ? join(dir, name) : undefined;
-        for (const t of path === undefined ? this.files.trackers.values() : this.files.atPath(path)) {
-          if (t.fh) void t.pump().catch((err: unknown) => this.readFailed(t, err));
-        }
-      });
-      w.on('error', () => undefined);
-      this.watchers.push(w);
-    } catch {
-      // The folder does not exist yet: the periodic rescan finds files once it does.
-    }
-  }
-
-  /** A file appeared, moved or went in a watched folder: rescan soon (events come in bursts). */
-  private scheduleScan(): void {
-    if (this.scanSoon || this.stopped) return;
-    this.scanSoon = setTimeout(() => {
-      this.scanSoon = undefined;
-      void this.tick();
-    }, 20);
-  }
-
-  /**
-   * Periodic work: rescan, open waiting files, check every open one. One at a time. Without `scan`
-   * (a slot handed over, see OpenBudget.handOverNow) the folders are not listed again.
-   */
-  private tick(scan = true): Promise<void> {
-    if (this.ticking) {
-      // A scan asked for while one runs (a watch event for a file created meanwhile) must not be
-      // folded into it: that scan may have listed the folder before the file existed.
-      this.tickAgain = true;
-      this.scanAgain ||= scan;
-      return this.ticking;
-    }
-    this.ticking = this.doTick(scan)
-      .catch((err: unknown) => {
-        this.lastError = err instanceof Error ? err.message : String(err);
-        this.deps.logger.error({ err }, `file source ${this.name}: scan failed`);
-      })
-      .finally(() => {
-        this.ticking = undefined;
-        if (this.tickAgain && !this.stopped) {
-          const again = this.scanAgain;
-          this.tickAgain = this.scanAgain = false;
-          void this.tick(again);
-        }
-      });
-    return this.ticking;
-  }
-
-  private async doTick(scan: boolean): Promise<void> {
-    if (this.stopped) return;
-    if (scan) await this.scanner.discover(await this.scanner.scan(), false);
-    await this.budget.admit();
-    const open = [...this.files.trackers.values()].filter((t) => t.fh);
-    await Promise.all(open.map((t) => t.check().catch((err: unknown) => this.readFailed(t, err))));
   }
 
   private readFailed(t: FileTracker, err: unknown): void {
@@ -393,11 +332,7 @@ export class FileSource implements Source {
     if (this.stopped) return;
     this.stopped = true;
     this.state = 'stopped';
-    if (this.timer) clearInterval(this.timer);
-    if (this.scanSoon) clearTimeout(this.scanSoon);
-    for (const w of this.watchers) w.close();
-    this.watchers = [];
-    await this.ticking;
+    await this.loop.stop();
     await Promise.all([...this.files.trackers.values()].map((t) => t.pump().catch(() => undefined)));
     await this.inflight.settle();
     await Promise.all([...this.files.trackers.values()].map((t) => t.close()));
@@ -412,7 +347,7 @@ export class FileSource implements Source {
       openLimit: this.options.maxOpenFiles,
       inflightBytes: this.inflight.bytes,
       inflightRecords: this.inflight.records,
-      lastError: this.lastError,
+      lastError: this.loop.lastError,
       monotonicNow: this.mono(),
     });
   }

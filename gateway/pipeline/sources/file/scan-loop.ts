@@ -1,0 +1,120 @@
+// When a file source looks at its files, one look at a time: a look (a tick) rescans the globs'
+// folders, opens waiting files (OpenBudget.admit) and checks every open one. Ticks run on
+// scanIntervalMs, soon after a watch event for a file appearing, moving or going (a burst of events
+// makes one), and without a rescan when a slot is handed over (OpenBudget.handOverNow); a watch event
+// for a file written to reads that file. Apart from source.ts, which wires the parts and holds what
+// goes to the store (records, offsets): this module is when the source looks, not what it keeps.
+import { watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { FileSet } from './file-set.js';
+import type { FileScanner } from './scanner.js';
+import type { OpenBudget } from './open-budget.js';
+import type { FileTracker } from './tracker.js';
+
+export interface ScanLoopDeps {
+  name: string;
+  logger: Logger;
+  files: FileSet;
+  scanner: FileScanner;
+  budget: OpenBudget;
+  scanIntervalMs: number;
+  stopping(): boolean;
+  /** A read failed (logged and counted; retried at the next scan). */
+  readFailed(t: FileTracker, err: unknown): void;
+}
+
+export class ScanLoop {
+  /** The last look that failed (what /api/sources shows). */
+  lastError: string | undefined;
+  private watchers: FSWatcher[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private scanSoon: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  /** A tick was asked for while one ran: run one more after it (with a rescan if one was asked). */
+  private tickAgain = false;
+  private scanAgain = false;
+
+  constructor(private readonly deps: ScanLoopDeps) {}
+
+  /** Watch the globs' folders and look at scanIntervalMs (the first tick is the caller's). */
+  start(folders: string[]): void {
+    for (const dir of folders) this.watchFolder(dir);
+    this.timer = setInterval(() => void this.tick(), this.deps.scanIntervalMs);
+    this.timer.unref();
+  }
+
+  private watchFolder(dir: string): void {
+    try {
+      const w = watch(dir, { persistent: false }, (event, name) => {
+        if (event === 'rename') return this.scheduleScan();
+        // A file written to: read that file. (Every open file was read at each event: 2,000 files
+        // written to once a second each made 4 million reads a second queue up until the heap
+        // ran out.) Without a name (not given on some platforms), every open file.
+        const path = name ? join(dir, name) : undefined;
+        for (const t of path === undefined ? this.deps.files.trackers.values() : this.deps.files.atPath(path)) {
+          if (t.fh) void t.pump().catch((err: unknown) => this.deps.readFailed(t, err));
+        }
+      });
+      w.on('error', () => undefined);
+      this.watchers.push(w);
+    } catch {
+      // The folder does not exist yet: the periodic rescan finds files once it does.
+    }
+  }
+
+  /** A file appeared, moved or went in a watched folder: rescan soon (events come in bursts). */
+  scheduleScan(): void {
+    if (this.scanSoon || this.deps.stopping()) return;
+    this.scanSoon = setTimeout(() => {
+      this.scanSoon = undefined;
+      void this.tick();
+    }, 20);
+  }
+
+  /**
+   * Periodic work: rescan, open waiting files, check every open one. One at a time. Without `scan`
+   * (a slot handed over, see OpenBudget.handOverNow) the folders are not listed again.
+   */
+  tick(scan = true): Promise<void> {
+    if (this.ticking) {
+      // A scan asked for while one runs (a watch event for a file created meanwhile) must not be
+      // folded into it: that scan may have listed the folder before the file existed.
+      this.tickAgain = true;
+      this.scanAgain ||= scan;
+      return this.ticking;
+    }
+    this.ticking = this.doTick(scan)
+      .catch((err: unknown) => {
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.deps.logger.error({ err }, `file source ${this.deps.name}: scan failed`);
+      })
+      .finally(() => {
+        this.ticking = undefined;
+        if (this.tickAgain && !this.deps.stopping()) {
+          const again = this.scanAgain;
+          this.tickAgain = this.scanAgain = false;
+          void this.tick(again);
+        }
+      });
+    return this.ticking;
+  }
+
+  private async doTick(scan: boolean): Promise<void> {
+    if (this.deps.stopping()) return;
+    const { files, scanner, budget } = this.deps;
+    if (scan) await scanner.discover(await scanner.scan(), false);
+    await budget.admit();
+    const open = [...files.trackers.values()].filter((t) => t.fh);
+    await Promise.all(open.map((t) => t.check().catch((err: unknown) => this.deps.readFailed(t, err))));
+  }
+
+  /** No more looks (the caller marked the source stopping first); resolves when the running one ended. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.scanSoon) clearTimeout(this.scanSoon);
+    for (const w of this.watchers) w.close();
+    this.watchers = [];
+    await this.ticking;
+  }
+}
