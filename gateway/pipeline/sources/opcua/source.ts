@@ -4,12 +4,12 @@
 // subscription terminated, or no keepalive for 3 keepalive periods) tears the client down and
 // rebuilds client, session and every subscription from scratch after a backoff, so a subscription
 // can never silently stop; the outage is reported as a gap (status, warning log, counters).
+// What each data change becomes (the message, its bounds, the per-tag status) is readings.ts.
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { errorMessage } from '../../../../core/errors.js';
 import { clocksOf } from '../../../../core/clock.js';
-import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
-import { backoffMs, industrialMetrics, RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
+import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
 import {
   certificateManager,
   closeQuietly,
@@ -22,11 +22,10 @@ import {
 } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 import { OpcuaCommands } from './commands.js';
-import { int64KindOf, itemsByParameters, qualityOf, resolvableItems, toJson } from './values.js';
-import { topicRenderer } from '../topic-template.js';
+import { itemsByParameters, resolvableItems } from './values.js';
+import { OpcuaReadings, type OpcuaCounts } from './readings.js';
 
 const KIND = 'opcua';
-type DataValue = import('node-opcua-client').DataValue;
 
 /**
  * One session's life: its events end only that session. A torn-down session can still speak: its
@@ -44,13 +43,6 @@ interface SessionLife {
   activity(): void;
 }
 
-interface ItemState {
-  item: OpcuaItem;
-  subscription: string;
-  error: string | undefined;
-  lastValueAt: number | undefined;
-}
-
 export class OpcuaSource implements Source {
   readonly kind = KIND;
   readonly name: string;
@@ -59,13 +51,9 @@ export class OpcuaSource implements Source {
   /** Monotonic time: the watchdog, gap lengths, rates (a wall clock step must not fake a gap or hide one). */
   private readonly mono: () => number;
   private readonly metrics: IndustrialMetrics;
-  private readonly items = new Map<string, ItemState>();
-  private readonly rate: RateMeter;
-  private readonly topic: (vars: Readonly<Record<string, string>>) => string;
+  /** Each data change -> a message, and the per-tag status. */
+  private readonly readings: OpcuaReadings;
   private readonly commands: OpcuaCommands;
-  /** A refused commit or a value too large is logged at most once a minute, with the count (a full store refuses every value). */
-  private readonly warnLog: RateLog;
-  private intake: Intake | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
   private wake: (() => void) | null = null;
@@ -84,9 +72,7 @@ export class OpcuaSource implements Source {
   private lastGap: { from: string; to: string; ms: number } | undefined;
   /** Monotonic ms of the last data or keepalive. */
   private lastActivity = 0;
-  private lastGoodRead: number | undefined;
-  private inFlight = 0;
-  private readonly counts = { values: 0, reconnects: 0, gaps: 0, badStatus: 0, uncertainStatus: 0, commitErrors: 0, dropped: 0 };
+  private readonly counts: OpcuaCounts = { values: 0, reconnects: 0, gaps: 0, badStatus: 0, uncertainStatus: 0, commitErrors: 0, dropped: 0 };
 
   constructor(
     private readonly opts: OpcuaOptions,
@@ -98,17 +84,13 @@ export class OpcuaSource implements Source {
     this.name = opts.name;
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.metrics = industrialMetrics(deps.registry);
-    this.rate = new RateMeter(this.mono);
-    this.warnLog = rateLimitedLog(deps.logger, 'warn', 60_000, this.mono);
-    this.topic = topicRenderer(opts.topic);
-    for (const s of opts.subscriptions)
-      for (const item of s.items) this.items.set(item.name, { item, subscription: s.name, error: undefined, lastValueAt: undefined });
+    this.readings = new OpcuaReadings(this.name, opts, ua, deps, this.metrics, this.counts, this.now, this.mono);
     this.commands = new OpcuaCommands(opts, ua, deps, this.metrics, () => this.session);
   }
 
   async start(intake: Intake): Promise<void> {
     if (this.loop) return;
-    this.intake = intake;
+    this.readings.intake = intake;
     this.stopping = false;
     this.state = 'connecting';
     this.commands.start();
@@ -134,8 +116,7 @@ export class OpcuaSource implements Source {
   }
 
   status(): SourceStatus {
-    const tagErrors: Record<string, string> = {};
-    for (const [name, s] of this.items) if (s.error) tagErrors[name] = s.error;
+    const tagErrors = this.readings.tagErrors();
     return {
       kind: KIND,
       name: this.name,
@@ -146,11 +127,11 @@ export class OpcuaSource implements Source {
         connected: this.session !== undefined,
         lastError: this.lastError ?? null,
         lastErrorAt: this.lastErrorAt === undefined ? null : new Date(this.lastErrorAt).toISOString(),
-        lastGoodRead: this.lastGoodRead === undefined ? null : new Date(this.lastGoodRead).toISOString(),
+        lastGoodRead: this.readings.lastGoodReadIso(),
         lastGap: this.lastGap ?? null,
-        valuesPerSecond: this.rate.perSecond(),
-        inFlight: this.inFlight,
-        items: this.items.size,
+        valuesPerSecond: this.readings.valuesPerSecond(),
+        inFlight: this.readings.inFlightCount(),
+        items: this.readings.itemCount(),
         ...this.counts,
         writes: this.commands.counts(),
         tagErrors,
@@ -275,6 +256,7 @@ export class OpcuaSource implements Source {
   /** Create one subscription and its monitored items; returns its keepalive period (ms). */
   private async subscribe(session: OpcuaSession, sub: OpcuaOptions['subscriptions'][number], life: SessionLife): Promise<number> {
     const ua = this.ua;
+    const readings = this.readings;
     const keepAliveCount = Math.max(1, Math.min(10, Math.ceil(5000 / sub.publishingIntervalMs)));
     const subscription = await session.createSubscription2({
       requestedPublishingInterval: sub.publishingIntervalMs,
@@ -290,7 +272,7 @@ export class OpcuaSource implements Source {
     for (const group of itemsByParameters(ua, sub)) {
       const { params } = group;
       const items = resolvableItems(ua, group.items, (item, why) =>
-        this.refused(item, `not a node id the client can read (${why}): fix the nodeId (gatehouse opcua browse lists them)`),
+        readings.refused(item, `not a node id the client can read (${why}): fix the nodeId (gatehouse opcua browse lists them)`),
       );
       // Chunks keep a request within the server's per-call limits.
       for (let i = 0; i < items.length; i += 1000) {
@@ -300,105 +282,16 @@ export class OpcuaSource implements Source {
           params,
           ua.TimestampsToReturn.Both,
         );
-        group.monitoredItems.forEach((mi, k) => {
-          const item = chunk[k] as OpcuaItem;
-          const st = this.items.get(item.name) as ItemState;
-          const code = mi.statusCode;
-          st.error = undefined;
-          if (code?.isNotGood()) this.refused(item, code.name, 'opcua monitored item refused by the server');
-        });
+        group.monitoredItems.forEach((mi, k) => readings.monitored(chunk[k] as OpcuaItem, mi.statusCode));
         group.on('changed', (_mi, dataValue, index) => {
           // A late value of a torn-down session is still the server's value: committed, but it is
           // no sign of life of the current session.
           life.activity();
-          this.onValue(sub.name, chunk[index] as OpcuaItem, dataValue);
+          readings.onValue(sub.name, chunk[index] as OpcuaItem, dataValue);
         });
       }
     }
     return subscription.publishingInterval * subscription.maxKeepAliveCount;
-  }
-
-  /** An item not monitored (the server refused it, or its node id is not one): a tag error, counted, logged. */
-  private refused(item: OpcuaItem, why: string, msg = 'opcua monitored item not created'): void {
-    (this.items.get(item.name) as ItemState).error = `monitored item refused: ${why}`;
-    this.counts.badStatus++;
-    this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'bad_status' });
-    this.deps.logger.warn({ tag: item.name, nodeId: item.nodeId, status: why }, msg);
-  }
-
-  private onValue(subscription: string, item: OpcuaItem, dv: DataValue): void {
-    const now = this.now();
-    const st = this.items.get(item.name) as ItemState;
-    const status = dv.statusCode;
-    // OPC UA's three qualities: Good; Uncertain (a value, but questionable: a sensor out of its
-    // range, the last usable value of a failed device); Bad (no usable value). Uncertain is its
-    // own count, so an alert on bad_status does not fire for a value the server still vouches for.
-    const quality = qualityOf(status);
-    if (quality === 'good') st.error = undefined;
-    else {
-      st.error = `${quality} status ${status.name}`;
-      if (quality === 'bad') this.counts.badStatus++;
-      else this.counts.uncertainStatus++;
-      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: `${quality}_status` });
-    }
-    if (!this.intake?.accepting() || this.inFlight >= this.opts.maxInFlight) {
-      this.counts.dropped++;
-      this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: this.inFlight >= this.opts.maxInFlight ? 'in_flight' : 'paused' });
-      return;
-    }
-    const payload = {
-      value: toJson(dv.value?.value, int64KindOf(this.ua, dv.value?.dataType)),
-      sourceTimestamp: dv.sourceTimestamp ? dv.sourceTimestamp.toISOString() : null,
-      serverTimestamp: dv.serverTimestamp ? dv.serverTimestamp.toISOString() : null,
-      statusCode: status.name,
-    };
-    const body = Buffer.from(JSON.stringify(payload));
-    if (body.length > this.opts.maxValueBytes) return this.tooLarge(st, item.nodeId, body.length);
-    const topic = this.topic({ source: this.name, subscription, tag: item.name, nodeId: item.nodeId });
-    let p: Promise<void> | undefined;
-    try {
-      p = this.intake.submit({
-        topic,
-        payload: body,
-        qos: 1,
-        source: { kind: 'opcua', id: `${this.name}/${item.name}` },
-        receivedAt: now,
-      });
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    const committed = (): void => {
-      this.counts.values++;
-      this.rate.add(1);
-      st.lastValueAt = this.now();
-      this.metrics.values.inc({ kind: KIND, source: this.name, device: item.name });
-      // A Bad or Uncertain value (the server is up, the device behind it is not, or not quite) is
-      // no good read: counted as such, it kept lastGoodRead fresh and a staleness alert on it
-      // from ever firing (UncertainLastUsableValue repeats a failed device's last value).
-      if (quality !== 'good') return;
-      this.lastGoodRead = st.lastValueAt;
-      this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: '*' }, this.lastGoodRead / 1000);
-    };
-    if (!p) return committed();
-    this.inFlight++;
-    p.then(committed, (err: unknown) => {
-      this.counts.commitErrors++;
-      this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: item.name, error: 'commit' });
-      this.warnLog('commit', { tag: item.name, err: errorMessage(err) }, 'opcua value not committed');
-    }).finally(() => this.inFlight--);
-  }
-
-  /** A value over maxValueBytes (an 8 MB string node went into the store, once a second). */
-  private tooLarge(st: ItemState, nodeId: string, bytes: number): void {
-    const max = this.opts.maxValueBytes;
-    st.error = `value of ${bytes} bytes over maxValueBytes (${max}): dropped`;
-    this.counts.dropped++;
-    this.metrics.dropped.inc({ kind: KIND, source: this.name, reason: 'too_large' });
-    this.warnLog(
-      `too_large\0${st.item.name}`,
-      { tag: st.item.name, nodeId, bytes, maxValueBytes: max },
-      'opcua value too large, dropped; raise maxValueBytes or monitor a smaller node',
-    );
   }
 
   private async teardown(): Promise<void> {
