@@ -4,36 +4,21 @@
 // request in flight per connection: RTU devices on one bus are polled in turn by construction.
 // Every await is bounded (request guard timers, stop() abandons pending commits), so the loop
 // cannot hang; a device that stops answering is retried with backoff without delaying the others.
-import { performance } from 'node:perf_hooks';
+// What happens inside one poll (its requests, what each failure means, the commit) is group-poll.ts.
 import type { SourceDeps } from '../kind.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import { errorMessage } from '../../../../core/errors.js';
 import { clocksOf } from '../../../../core/clock.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
-import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js';
+import { type ModbusLink, ModbusRequestError } from './link.js';
 import type { ModbusOptions } from './options.js';
-import { splitRequest, type ReadRequest } from './planner.js';
-import {
-  advanceSchedule,
-  buildDevices,
-  decodeTag,
-  deviceStatus,
-  markReported,
-  nextDueGroup,
-  pollMessages,
-  type DeviceState,
-  type GroupState,
-  type ReadValue,
-  type TagState,
-} from './state.js';
+import { advanceSchedule, buildDevices, deviceStatus, nextDueGroup, type DeviceState, type GroupState } from './state.js';
 import { CommandQueue, type PendingWrite } from './commands.js';
 import { Outages } from './outage.js';
-import { abortable } from './abortable.js';
+import { GroupPoll } from './group-poll.js';
 
 const KIND = 'modbus';
-/** Exception codes of a TCP gateway whose target device is unreachable (0x0A) or silent (0x0B). */
-const GATEWAY_NO_ANSWER = new Set([10, 11]);
 
 export class ModbusSource implements Source {
   readonly kind = KIND;
@@ -45,6 +30,8 @@ export class ModbusSource implements Source {
   private readonly metrics: IndustrialMetrics;
   private readonly devices: DeviceState[];
   private readonly commands: CommandQueue;
+  /** One poll of one group (group-poll.ts). */
+  private readonly groups: GroupPoll;
   private intake: Intake | null = null;
   private loop: Promise<void> | null = null;
   private stopping = false;
@@ -90,6 +77,25 @@ export class ModbusSource implements Source {
       () => this.link.isOpen,
       () => this.wake?.(),
     );
+    this.groups = new GroupPoll({
+      name: this.name,
+      opts,
+      link,
+      devices: this.devices,
+      metrics: this.metrics,
+      logger: deps.logger,
+      warnLog: this.warnLog,
+      outages: this.outages,
+      now: this.now,
+      mono: this.mono,
+      intake: () => this.intake,
+      stopping: () => this.stopping,
+      stopSignal: () => this.stopSignal.signal,
+      connectedAt: () => this.connectedAt,
+      answered: () => this.answered(),
+      sleep: (ms) => this.sleep(ms),
+      dropLink: (reason) => this.dropLink(reason),
+    });
   }
 
   async start(intake: Intake): Promise<void> {
@@ -223,21 +229,6 @@ export class ModbusSource implements Source {
     await this.link.close();
   }
 
-  /**
-   * A device already failing is probed once, without the retries: each retry of a dead unit holds
-   * the line (on RTU two timeouts: the wait and the quiet after it) while the live units wait.
-   */
-  private async readWithRetry(d: DeviceState, req: ReadRequest<TagState>): Promise<ReadResult> {
-    const retries = d.failures > 0 ? 0 : this.opts.retries;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.link.read(d.device.unitId, req.area, req.address, req.count);
-      } catch (err) {
-        if (!(err instanceof ModbusRequestError) || err.kind !== 'timeout' || attempt >= retries || this.stopping) throw err;
-      }
-    }
-  }
-
   /** The device answered (values or an exception response): the link works, an open outage ends. */
   private answered(): void {
     if (!this.outages.answering) this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
@@ -250,15 +241,8 @@ export class ModbusSource implements Source {
     this.lastErrorAt = this.now();
   }
 
-  private countError(d: DeviceState, kind: DeviceErrorKind, message: string): void {
-    d.errors[kind]++;
-    d.lastError = message;
-    d.lastErrorAt = this.now();
-    this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: d.device.name, error: kind });
-  }
-
+  /** A due group: polled (group-poll.ts), or skipped while the store cannot take writes. */
   private async poll(g: GroupState): Promise<void> {
-    const d = g.device;
     if (this.intake && !this.intake.accepting()) {
       // The store cannot take writes: skip this poll (counted) rather than queue values without bound.
       this.state = 'paused';
@@ -267,132 +251,7 @@ export class ModbusSource implements Source {
       return;
     }
     if (this.state === 'paused') this.state = this.outages.answering ? 'running' : 'retrying';
-    // The polls due during an outage or the device's backoff were not missed for want of time
-    // (they are the gap's and the backoff's): the schedule restarts here, no overruns counted.
-    // Counted, a ten-minute outage of a 1 s group showed 600 overruns.
-    g.nextDue = Math.max(g.nextDue, d.retryAt, this.connectedAt);
-    const t0 = performance.now();
-    const values: ReadValue[] = [];
-    let answered = false;
-    let deviceDown: string | undefined;
-    let deviceDownKind: DeviceErrorKind | undefined;
-    for (let i = 0; i < g.requests.length && !this.stopping; i++) {
-      const req = g.requests[i] as ReadRequest<TagState>;
-      try {
-        const res = await this.readWithRetry(d, req);
-        answered = true;
-        this.answered();
-        for (const t of req.tags) {
-          t.error = undefined;
-          values.push({ tag: t, value: decodeTag(t, req, res) });
-        }
-      } catch (err) {
-        const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
-        const where = `device '${d.device.name}' (unit ${d.device.unitId}) ${req.area} ${req.address}+${req.count}`;
-        this.countError(d, e.kind, `${where}: ${e.message}`);
-        if (e.kind === 'exception' && GATEWAY_NO_ANSWER.has(e.exceptionCode as number)) {
-          // A TCP gateway answering for a device behind it that did not (0x0B), or that it has no
-          // path to (0x0A): the link works, the device is down. As a tag error it was polled every
-          // interval (each poll waiting out the gateway's own serial timeout, the live units
-          // behind it waiting too) and shown 'ok'; like a timeout it is backed off, 'failing'.
-          this.answered();
-          for (const t of req.tags) t.error = e.message;
-          deviceDown = `${where}: ${e.message}`;
-          deviceDownKind = e.kind;
-          break;
-        }
-        if (e.kind === 'exception') {
-          answered = true;
-          this.answered();
-          if (req.tags.length > 1 && (e.exceptionCode === 2 || e.exceptionCode === 3)) {
-            // Find the tag the device refuses: from now on read these tags one by one.
-            g.requests.splice(i, 1, ...splitRequest(req));
-            i--;
-            continue;
-          }
-          for (const t of req.tags) t.error = e.message;
-          // A device that refuses a register refuses it on every poll: one line per request a minute, with the count.
-          this.warnLog(
-            `${d.device.name}\0${req.area}\0${req.address}`,
-            { device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
-            'modbus exception response',
-          );
-          continue;
-        }
-        for (const t of req.tags) t.error = e.message;
-        if (e.kind === 'protocol' || e.kind === 'out-of-step') {
-          // Garbage / CRC, or an answer out of step (the device answers): the next request
-          // resynchronises. A tag failing every poll (a device that answers a read past its table
-          // with a short frame) was only counted, never logged.
-          this.warnLog(
-            `protocol\0${d.device.name}\0${req.area}\0${req.address}`,
-            { device: d.device.name, tags: req.tags.map((t) => t.tag.name), err: e.message },
-            'modbus protocol error',
-          );
-          continue;
-        }
-        deviceDown = `${where}: ${e.message}`;
-        deviceDownKind = e.kind;
-        if (e.kind === 'timeout' && this.link.describe().startsWith('tcp') && this.outages.presumeHalfOpen(this.devices.length))
-          await this.dropLink('request timed out (half-open connection?)');
-        break;
-      } finally {
-        const gap = this.link.interFrameMs();
-        if (gap > 0) await this.sleep(gap);
-      }
-    }
-    if (deviceDown !== undefined && !answered) {
-      d.failures++;
-      d.failedBy = deviceDownKind;
-      d.retryAt = this.mono() + backoffMs(d.failures - 1, this.opts.backoff.initialMs, this.opts.backoff.maxMs);
-      if (d.failures === 1 || d.failures % 10 === 0)
-        this.deps.logger.warn({ device: d.device.name, failures: d.failures, err: deviceDown }, 'modbus device not answering, retrying with backoff');
-    } else if (answered) {
-      d.failures = 0;
-      d.retryAt = 0;
-    }
-    if (values.length > 0 || this.opts.publish === 'group') await this.commit(g, values);
-    g.lastPollMs = Math.round((performance.now() - t0) * 100) / 100;
-    this.metrics.pollSeconds.observe({ kind: KIND, source: this.name, group: `${d.device.name}/${g.group.name}` }, g.lastPollMs / 1000);
-    advanceSchedule(g, this.mono());
-  }
-
-  /** Submit a poll's messages and wait for their commit (abandoned, never acknowledged, on stop()). */
-  private async commit(g: GroupState, values: ReadValue[]): Promise<void> {
-    const d = g.device;
-    const ts = this.now();
-    const out = pollMessages(this.opts, g, values, ts);
-    const pending: Promise<void>[] = [];
-    try {
-      for (const m of out.messages) {
-        // A submit that throws (intake closed) becomes a rejection, so every earlier promise is
-        // still awaited (handled) below.
-        let p: Promise<void> | undefined;
-        try {
-          p = this.intake?.submit(m);
-        } catch (err) {
-          p = Promise.reject(err);
-        }
-        if (p) pending.push(p);
-      }
-      if (pending.length > 0) await abortable(Promise.all(pending), this.stopSignal.signal);
-    } catch (err) {
-      if (this.stopping) return;
-      this.countError(d, 'commit', `device '${d.device.name}' group '${g.group.name}': values not committed: ${errorMessage(err)}`);
-      this.warnLog(
-        `commit\0${d.device.name}\0${g.group.name}`,
-        { device: d.device.name, group: g.group.name, err: errorMessage(err) },
-        'modbus poll not committed; values are read again next poll',
-      );
-      return;
-    }
-    markReported(this.opts, g, out);
-    if (values.length > 0) {
-      d.lastGoodRead = ts;
-      this.metrics.lastGoodRead.set({ kind: KIND, source: this.name, device: d.device.name }, ts / 1000);
-    }
-    d.rate.add(values.length);
-    this.metrics.values.inc({ kind: KIND, source: this.name, device: d.device.name }, values.length);
+    await this.groups.poll(g);
   }
 
   private async runWrite(w: PendingWrite): Promise<void> {
@@ -410,5 +269,3 @@ export class ModbusSource implements Source {
     }
   }
 }
-
-type DeviceErrorKind = import('./state.js').DeviceErrorKind;
