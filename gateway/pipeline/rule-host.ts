@@ -6,19 +6,21 @@
 // active one: where a rollback goes). A set applied on probation is unconfirmed until its probation
 // passes (confirm()); an update replacing an unconfirmed set leaves the last good set where it was,
 // so a rollback never lands on a set that was never confirmed, however many updates were stacked.
-// How the slots and the engine's state are kept in the store: rule-host-store.ts.
+// How the slots and the engine's state are kept in the store: rule-host-store.ts. What an update,
+// a rollback or a toggle is turned down for before anything is swapped: rule-update-checks.ts.
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
-import { compileRuleSet, loadRuleSetFile, parseRuleSet, validateRuleSet } from '../../rules/index.js';
+import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import type { ActionRegistry, CompiledRuleSet, RuleCounters, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
 import { sweepRuleState } from './rule-state-sweep.js';
 import { builtInYields, reportConfiguredVsStored, reportStoredRefused } from './configured-vs-stored.js';
+import { declaredVersion, rollbackTarget, sameOrStale, toggledRuleSet } from './rule-update-checks.js';
 import {
   META_ACTIVE,
   META_LAST_GOOD,
@@ -100,7 +102,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     const persisted = await this.readMeta(META_ACTIVE);
     this.lastGood = await this.readMeta(META_LAST_GOOD);
     let refused = false;
-    const configuredVersion = typeof (def as { version?: unknown })?.version === 'number' ? (def as { version: number }).version : -1;
+    const configuredVersion = declaredVersion(def) ?? -1;
     if (persisted && persisted.definition.version >= configuredVersion && !builtInYields(persisted.definition, def, this.deps.builtInDefault)) {
       try {
         const compiled = await this.check(persisted.definition, 'stored active rule set');
@@ -132,18 +134,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   /** Apply a new rule set: compile and validate fully, then swap in one step. Never half-applies. */
   apply(def: unknown, opts: ApplyOptions): Promise<RuleUpdateStatus> {
     const run = async (): Promise<RuleUpdateStatus> => {
-      const version = typeof (def as { version?: unknown })?.version === 'number' ? (def as { version: number }).version : undefined;
+      const version = declaredVersion(def);
       try {
-        const current = this.active?.definition;
-        if (current && version !== undefined && !opts.force) {
-          if (version === current.version && JSON.stringify(parseRuleSet(def)) === JSON.stringify(current))
-            return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
-          if (version <= current.version && !builtInYields(current, def, this.deps.builtInDefault)) {
-            throw new GatehouseError('GH_RULESET_STALE', `rule set version ${version} is not newer than the active version ${current.version}`, {
-              hint: 'raise the version, or force the update (rules apply --force)',
-            });
-          }
-        }
+        if (sameOrStale(def, version, this.active?.definition, opts.force, this.deps.builtInDefault))
+          return this.report({ state: 'unchanged', version, source: opts.source, at: Date.now(), errors: [] });
         const compiled = await this.check(def, `rule set from ${opts.source}`);
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source: opts.source };
         if (opts.probation) entry.unconfirmed = true;
@@ -190,25 +184,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       if (opts.fromVersion !== undefined && activeVersion !== opts.fromVersion)
         return { state: 'unchanged', version: activeVersion, source, at: Date.now(), errors: [] };
       const cause = opts.failure;
-      const target = this.lastGood;
-      // After an automatic rollback the last good set is the one running (the failed set is dropped):
-      // an operator rollback then has nowhere to go, and says so rather than reinstall the same set.
-      const sameAsActive = target !== undefined && this.active !== undefined && JSON.stringify(target.definition) === JSON.stringify(this.active.definition);
-      if (!target || sameAsActive) {
-        const { message, hint } = ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK;
-        const why = target
-          ? `version ${target.definition.version}, the last confirmed set, is the one running (a set left by a rollback from its probation, or by a failed probation, is dropped, not kept)`
-          : 'no rule set was confirmed before the running one';
-        const refused = new GatehouseError('GH_RULESET_NO_ROLLBACK', `${message}: ${why}`, { hint });
-        return this.report({
-          state: 'rejected',
-          version: undefined,
-          source,
-          at: Date.now(),
-          errors: [...(cause?.errors ?? []), { rule: '', where: '', message: refused.describe() }],
-          code: 'GH_RULESET_NO_ROLLBACK',
-        });
-      }
+      const where = rollbackTarget(this.lastGood, this.active, source, cause);
+      if ('refused' in where) return this.report(where.refused);
+      const target = where.to;
       try {
         const compiled = await this.check(target.definition, 'last good rule set');
         const previous = this.active;
@@ -272,20 +250,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       const current = this.active?.definition;
       const version = current?.version;
       try {
-        const rule = current?.rules.find((r) => r.name === name);
-        if (!current || !rule) {
-          const names = current?.rules.map((r) => r.name).join(', ') || 'none';
-          throw new GatehouseError(
-            'GH_RULESET_INVALID',
-            `no rule named '${name}' in the active rule set (${current ? `version ${current.version}; ` : ''}its rules: ${names})`,
-            {
-              where: source,
-              hint: 'name a rule of the active set',
-            },
-          );
-        }
-        if ((rule.enabled !== false) === enabled) return { state: 'unchanged', version, source, at: Date.now(), errors: [] };
-        const def: RuleSetDefinition = { ...current, rules: current.rules.map((r) => (r.name === name ? { ...r, enabled } : r)) };
+        const def = toggledRuleSet(current, name, enabled, source);
+        if (!def) return { state: 'unchanged', version, source, at: Date.now(), errors: [] };
         const compiled = await this.check(def, `rule set from ${source}`);
         const entry: PersistedRuleSet = { definition: compiled.definition, appliedAt: Date.now(), source };
         if (this.active?.unconfirmed) entry.unconfirmed = true; // still on probation
