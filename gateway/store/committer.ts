@@ -8,14 +8,16 @@
 // an append submitted before it is still held back (by the queue bound or a full 'reject' stream).
 // A put may write several keys, or delete some, in its batch (MetaEntries, core/message.ts).
 // Pacing (when to write: commitDelayMs) is pacing.ts; what a written commit does to the streams'
-// state is commit-apply.ts; this file is how a commit is written.
-import { metaEntries, type MetaEntries, type MetaValue } from '../../core/message.js';
+// state is commit-apply.ts; the meta puts' queue, barriers and keys are meta-puts.ts; this file is
+// how a commit is written.
+import type { MetaValue } from '../../core/message.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
 import { applyCommit } from './commit-apply.js';
 import { commitTally } from './tally.js';
+import { pushMetaOps, queueMeta, readyCount, rejectMeta, resolveMeta, type PendingMeta } from './meta-puts.js';
 import { CommitPacer, DEFAULT_COMMIT_DELAY_MS, PACE_MAX_BYTES } from './pacing.js';
 import { isDiskFullError, isStorageWriteError, storeWriteError } from './disk-guard.js';
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
@@ -23,28 +25,6 @@ import type { StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
 import { newBatch, type PendingBatch, type Reject, type Resolve, type StreamState, type WaitingAppend } from './state.js';
 import type { AppendRecord, StreamOptions } from './types.js';
-
-interface PendingMeta {
-  key: Buffer;
-  /** The bytes, or a function that makes them when the batch is cut (MetaValue). */
-  value: MetaValue;
-  /** Ticket of the last append submitted before it. */
-  barrier: number;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-  /** Older puts of the same key it superseded (see submitMeta): settled with it. */
-  others?: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
-}
-
-function resolveMeta(m: PendingMeta): void {
-  m.resolve();
-  for (const o of m.others ?? []) o.resolve();
-}
-
-function rejectMeta(m: PendingMeta, err: unknown): void {
-  m.reject(err);
-  for (const o of m.others ?? []) o.reject(err);
-}
 
 export class GroupCommitter {
   private pendingList: StreamState[] = [];
@@ -120,17 +100,8 @@ export class GroupCommitter {
   /** Write key/value in the group commit after every append submitted before it (see types.ts commitMeta). */
   submitMeta(key: Buffer, value: MetaValue): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      // A queued put of the same key is superseded: only the newest value is written (its barrier is
-      // at or after the older one's), and the older put settles with it. A file source's state after
-      // every chunk, all kept and written, made ~1 GB of writes for a 55 MB backfill of 2,400 files.
-      const i = this.metas.findIndex((m) => m.key.equals(key));
-      let others: PendingMeta['others'];
-      if (i >= 0) {
-        const [older] = this.metas.splice(i, 1) as [PendingMeta];
-        others = older.others ?? [];
-        others.push({ resolve: older.resolve, reject: older.reject });
-      }
-      this.metas.push({ key, value, barrier: this.tickets, resolve, reject, ...(others ? { others } : {}) });
+      // A queued put of the same key is superseded (meta-puts.ts).
+      queueMeta(this.metas, key, value, this.tickets, resolve, reject);
       this.kick();
     });
   }
@@ -144,12 +115,7 @@ export class GroupCommitter {
 
   /** How many queued meta puts may join the batch being formed now (no append before them is held back). */
   private readyMetas(): number {
-    if (this.metas.length === 0) return 0;
-    let minHeld = Infinity;
-    for (const w of this.held) if (w.ticket < minHeld) minHeld = w.ticket;
-    let n = 0;
-    while (n < this.metas.length && (this.metas[n] as PendingMeta).barrier < minHeld) n++;
-    return n;
+    return readyCount(this.metas, this.held);
   }
 
   private metaReady(): boolean {
@@ -355,22 +321,7 @@ export class GroupCommitter {
         tallied.push(tally !== undefined);
         total += b.recs.length;
       }
-      for (let i = 0; i < metas.length; i++) {
-        const m = metas[i] as PendingMeta;
-        let entries: MetaEntries;
-        try {
-          entries = metaEntries(m.value);
-        } catch (err) {
-          // a value that cannot be made fails its own put, not the batch
-          rejectMeta(m, err);
-          metas.splice(i--, 1);
-          continue;
-        }
-        for (const [name, value] of entries) {
-          const key = name === '' ? m.key : Buffer.concat([m.key, Buffer.from(name)]);
-          ops.push(value === null ? { type: 'del', key } : { type: 'put', key, value });
-        }
-      }
+      pushMetaOps(metas, ops); // a put whose value cannot be made fails alone, not the batch
       const refused = this.refuseWrites();
       if (refused) throw refused;
       const t0 = performance.now();
