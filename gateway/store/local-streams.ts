@@ -1,6 +1,7 @@
-// LocalStreams on LevelDB: opening (state rebuilt from segment keys), reopening after a failed
-// write, closing, and the entry points of appends, reads and meta. Consumers, checkpoints, reclaim
-// and the ttl sweep live in retention.ts; the append path and the structural lock in committer.ts;
+// LocalStreams on LevelDB: the database handle, the streams' states and the store's state, and the
+// entry points of appends, reads and meta. Opening (state rebuilt from segment keys), reopening
+// after a failed write and closing live in lifecycle.ts; consumers, checkpoints, reclaim
+// and the ttl sweep in retention.ts; the append path and the structural lock in committer.ts;
 // work on the oldest segments in head.ts; the binary format in codec.ts; the database handle
 // (open, format check, compaction) in database.ts; reads and waiting for a sequence in reader.ts;
 // the meta area in meta-area.ts; stream lookup, definition checks and info in stream-registry.ts.
@@ -10,16 +11,15 @@ import { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { measureRecord, type RecordSize } from './codec.js';
-import { compactAll, newDb, openMakingRoom, type Db } from './database.js';
+import { compactAll, newDb, type Db } from './database.js';
 import { Compactor } from './compaction.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState, storeWriteError } from './disk-guard.js';
 import { SpaceBallast } from './space-ballast.js';
-import { logBytesOf, openWhenSpace, type WaitForSpace } from './open-wait.js';
+import { logBytesOf, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
-import { scanStreams } from './scan.js';
-import { closingTallies } from './tally.js';
 import { HeadOps, type BatchOp } from './head.js';
+import { StoreLifecycle, type StoreState } from './lifecycle.js';
 import { MetaArea } from './meta-area.js';
 import { createStoreMetrics, type StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
@@ -37,10 +37,9 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly streams = new Map<string, StreamState>();
   private readonly head: HeadOps;
   private readonly sync: boolean;
-  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
-  private openPromise: Promise<void> | undefined;
-  private closePromise: Promise<void> | undefined;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private state: StoreState = 'new';
+  /** Open, reopen after a failed write, close (lifecycle.ts). */
+  private readonly lifecycle: StoreLifecycle;
 
   private readonly commits: GroupCommitter;
   /** Consumers, checkpoints, reclaim and ttl: the deletes at the oldest end of each stream. */
@@ -88,7 +87,7 @@ export class LevelLocalStreams implements LocalStreams {
       probeMs: options.diskProbeMs,
       log: this.log,
       registry: deps.registry,
-      recover: () => this.reopen(),
+      recover: () => this.lifecycle.reopen(),
       ballast: this.ballast,
       // The logs replayed into tables, and a margin for the manifest and table overhead.
       reopenNeeds: async () => (await logBytesOf(options.path)) + 1024 * 1024,
@@ -112,6 +111,32 @@ export class LevelLocalStreams implements LocalStreams {
       this.sync,
     );
     this.meta = new MetaArea({ db: () => this.db, write: (ops, sync) => this.write(ops, sync), commits: this.commits, ensureOpen: () => this.ensureOpen() });
+    this.lifecycle = new StoreLifecycle({
+      options,
+      log: this.log,
+      now: this.now,
+      mono: this.mono,
+      streams: this.streams,
+      ballast: this.ballast,
+      guard: this.guard,
+      retention: this.retention,
+      compactor: this.compactor,
+      commits: this.commits,
+      sync: this.sync,
+      db: () => this.db,
+      setDb: (db) => {
+        this.db = db;
+      },
+      state: () => this.state,
+      setState: (state) => {
+        this.state = state;
+      },
+      setReopening: (on) => {
+        this.reopening = on;
+      },
+      sweep: () => this.sweep(),
+      closedError: () => this.closedError(),
+    });
   }
 
   diskState(): DiskState {
@@ -131,151 +156,26 @@ export class LevelLocalStreams implements LocalStreams {
     }
   }
 
-  /**
-   * After a failed write LevelDB refuses every later write until it is reopened. Reopen under the
-   * structural lock and rebuild every stream's counters from disk: the failed batch may or may not
-   * have reached the log, and sequence numbers must follow what is really there. Reads in flight
-   * on the old handle fail (their callers retry); appends are refused meanwhile by the guard.
-   * Reads are not under the lock: the rescan fills fresh states, adopted in one synchronous step.
-   * (Rebuilt in place, a stream read as empty with its old lastSeq for the whole scan, and an
-   * exporter takes that as records dropped by retention: it skipped acknowledged records.)
-   */
-  private async reopen(): Promise<void> {
-    await this.commits.acquire();
-    try {
-      if (this.state !== 'open') return;
-      this.reopening = true;
-      if (this.db.status === 'open') await this.db.close().catch(() => undefined);
-      const db = newDb(this.options.path);
-      await db.open();
-      this.db = db;
-      const scanned = new Map<string, StreamState>();
-      await scanStreams(this.db, (name) => stateIn(scanned, name), this.log);
-      for (const s of this.streams.values()) s.adoptScan(scanned.get(s.name));
-      for (const [name, s] of scanned) if (!this.streams.has(name)) this.streams.set(name, s);
-      for (const s of this.streams.values()) {
-        if (s.consumers.size > 0) await this.retention.reclaim(s, []);
-        if (s.seqWaiters.length > 0) s.wakeSeq();
-      }
-      this.log.info({ path: this.options.path }, 'store reopened after a failed write');
-    } finally {
-      this.reopening = false;
-      this.commits.release();
-    }
-    if (this.state === 'open') this.compactor.tick(this.streams.values(), true);
-  }
-
-  /** waitForSpace: a disk too full to open the database on is waited out (open-wait.ts). */
-  open(waitForSpace?: WaitForSpace): Promise<void> {
-    this.openPromise ??= this.doOpen(waitForSpace);
-    return this.openPromise;
-  }
-
-  private async doOpen(waitForSpace: WaitForSpace | undefined): Promise<void> {
-    let attempt = 0;
-    await this.ballast.load();
-    const openDb = async (): Promise<void> => {
-      // A fresh handle for each retry: the failed one is not reused.
-      this.db = await openMakingRoom(attempt++ > 0 ? newDb(this.options.path) : this.db, this.options.path, () => this.ballast.release());
-    };
-    const { path, reserveBytes } = this.options;
-    const wait: WaitForSpace | undefined = waitForSpace && {
-      ...waitForSpace,
-      onWait: async (w) => {
-        this.guard.openWaiting(w);
-        await waitForSpace.onWait?.(w);
-      },
-    };
-    await openWhenSpace(openDb, { path, reserveBytes, log: this.log, now: this.now, mono: this.mono }, wait);
-    const t0 = this.mono();
-    const found = await scanStreams(this.db, (name) => this.stateFor(name), this.log);
-    for (const s of this.streams.values()) {
-      // Finish a reclaim the last run could not (e.g. a consumer removed while stopped) and set the
-      // partial-head accounting, which is not persisted.
-      if (s.consumers.size > 0) await this.retention.reclaim(s, []);
-    }
-    this.state = 'open';
-    await this.guard.start();
-    this.sweepTimer = setInterval(() => {
-      this.sweep()
-        .catch((err: unknown) => this.log.error({ err }, 'ttl sweep failed'))
-        .finally(() => {
-          if (this.state === 'open') this.compactor.tick(this.streams.values());
-        });
-    }, this.options.sweepIntervalMs);
-    this.sweepTimer.unref();
-    // Deleted records a previous run left on disk (killed before its compaction, or an older version).
-    this.compactor.tick(this.streams.values(), true);
-    // tallied/walked: streams whose counters came from their tally, or from a walk of their keys (tally.ts)
-    this.log.info({ path: this.options.path, streams: this.streams.size, ...found, ms: Math.round(this.mono() - t0) }, 'store opened');
-  }
-
   private stateFor(name: string): StreamState {
     return stateIn(this.streams, name);
   }
 
+  /** waitForSpace: a disk too full to open the database on is waited out (open-wait.ts). */
+  open(waitForSpace?: WaitForSpace): Promise<void> {
+    return this.lifecycle.open(waitForSpace);
+  }
+
   close(): Promise<void> {
-    this.closePromise ??= this.doClose();
-    return this.closePromise;
+    return this.lifecycle.close();
   }
 
   refuseWaitingForSpace(): number {
-    return this.refuseHeld(
+    return this.lifecycle.refuseHeld(
       () =>
         new GatehouseError('GH_STREAM_FULL', 'the gateway is stopping: an append still waiting for space in a full stream is refused', {
           hint: 'the device resends it after the restart (it was not acknowledged)',
         }),
     );
-  }
-
-  /**
-   * Reject every append waiting for space in a full 'reject' stream. They hold no space yet
-   * (`reserved` counts an append from its admission: committer.ts wakeFull), so none is given back.
-   */
-  private refuseHeld(error: () => GatehouseError): number {
-    let n = 0;
-    for (const s of this.streams.values()) {
-      for (const w of s.fullWaiters.splice(0)) {
-        clearTimeout(w.timer);
-        this.commits.forgetHeld(w);
-        w.reject(error());
-        n++;
-      }
-    }
-    return n;
-  }
-
-  private async doClose(): Promise<void> {
-    if (this.openPromise) await this.openPromise.catch(() => undefined);
-    this.state = 'closing';
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.guard.stop();
-    await this.ballast.settle();
-    const compacting = this.compactor.stop();
-    const closed = (): GatehouseError => this.closedError();
-    this.refuseHeld(closed);
-    for (const s of this.streams.values()) {
-      for (const w of s.seqWaiters.splice(0)) {
-        w.signal?.removeEventListener('abort', w.onAbort as () => void);
-        w.reject(closed());
-      }
-    }
-    // Pending commits (and appends waiting for queue space) are flushed, not dropped.
-    this.commits.hurry();
-    await this.commits.idle();
-    this.commits.rejectMetas(closed());
-    await compacting;
-    await this.commits.acquire();
-    try {
-      // The next start then reads each stream's counters whole from its tally (tally.ts).
-      const tallies = this.db.status === 'open' && !this.guard.failed ? closingTallies(this.streams.values()) : [];
-      if (tallies.length > 0)
-        await this.db.batch(tallies, { sync: this.sync }).catch((err: unknown) => this.log.debug({ err }, 'tallies not written at close'));
-      if (this.db.status === 'open') await this.db.close();
-    } finally {
-      this.state = 'closed';
-      this.commits.release();
-    }
   }
 
   private closedError(): GatehouseError {
