@@ -113,7 +113,7 @@ export function idleRss(phases: Array<[string, NodeJS.MemoryUsage]>): number {
 
 export function print(
   rows: PiRow[],
-  idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }>,
+  idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]>; idleCpuMsPerS: number }>,
   seconds: number,
   disk: DiskProbe | undefined,
 ): void {
@@ -212,6 +212,9 @@ export function print(
       console.log(
         `  idle RSS once V8 gave back its young generation: ${settled(gIdle)}${bIdle && settled(bIdle) ? `, bare aedes ${settled(bIdle)}` : ''} (target <= 64)`,
       );
+    console.log(
+      `  idle CPU after start: ${gIdle.idleCpuMsPerS.toFixed(1)} ms per second${bIdle ? ` (bare aedes ${bIdle.idleCpuMsPerS.toFixed(1)})` : ''} (not in the issue's table: what an idle gateway takes from a Pi)`,
+    );
   }
   if (gMax && bMax)
     console.log(

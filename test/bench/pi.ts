@@ -67,6 +67,8 @@ interface Sample {
 interface Hello {
   port: number;
   phases: Array<[string, NodeJS.MemoryUsage]>;
+  /** CPU (user + system) per second of the idle span after start (2 s on, to settled or 5 s later). */
+  idleCpuMsPerS: number;
 }
 
 type ToParent = Hello | { sample: Sample } | { peakRss: number } | 'alloc-started' | 'alloc-stopped';
@@ -133,9 +135,9 @@ async function serve(variant: Variant): Promise<void> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   } else {
-    const [{ default: pino }, { Registry }, { loadConfig }, { startGateway }, { applyProcessMemorySettings }] = await Promise.all([
+    const [{ default: pino }, { createMetricsRegistry }, { loadConfig }, { startGateway }, { applyProcessMemorySettings }] = await Promise.all([
       import('pino'),
-      import('prom-client'),
+      import('../../gateway/metrics/registry.js'),
       import('../../gateway/config/index.js'),
       import('../../gateway/runtime/index.js'),
       import('../../gateway/runtime/process-memory.js'),
@@ -149,7 +151,8 @@ async function serve(variant: Variant): Promise<void> {
     // but the per-client publish rate limit (flat out, 10 publishers exceed it: capacity is measured)
     await writeFile(file, process.env.BENCH_CONFIG ?? '{"broker":{"maxPublishRatePerClient":0,"maxPublishBytesPerSecPerClient":0}}');
     const config = await loadConfig(file, { dataDir: join(dir, 'data'), mqttPort: 0, adminPort: 0 });
-    const registry = new Registry();
+    // As `gatehouse start`: its registry with the default process metrics (their timers and GC observer).
+    const registry = createMetricsRegistry('bench', 'bench');
     // As `gatehouse start` (BENCH_PROCESS_MEMORY=0: without, to compare).
     if (process.env.BENCH_PROCESS_MEMORY !== '0') await applyProcessMemorySettings(process.execArgv);
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry, version: 'bench' });
@@ -178,6 +181,7 @@ async function serve(variant: Variant): Promise<void> {
   // Idle: let start-up garbage go (timers of the admin page, JIT) the way a running gateway would.
   await new Promise((r) => setTimeout(r, 2000));
   phases.push(['idle 2 s', process.memoryUsage()]);
+  const idleFrom = { cpu: process.cpuUsage(), at: performance.now() };
   // BENCH_SETTLE_S (default 40; 0: skip): also wait (at most that long) for V8's memory reducer to
   // give back the young generation grown while loading (it runs some 10-20 s into an idle period):
   // the idle figure of a gateway that has been idle a while.
@@ -192,6 +196,9 @@ async function serve(variant: Variant): Promise<void> {
     }
     phases.push([`settled ${waited} s`, process.memoryUsage()]);
   }
+  if (performance.now() - idleFrom.at < 5000) await new Promise((r) => setTimeout(r, 5000 - (performance.now() - idleFrom.at)));
+  const idleCpu = process.cpuUsage(idleFrom.cpu);
+  const idleCpuMsPerS = (idleCpu.user + idleCpu.system) / (performance.now() - idleFrom.at);
   const watch = startLoopWatch({ loopDelay: process.env.BENCH_LOOP_DELAY === '1' });
   const alloc = process.env.BENCH_ALLOC ? allocProfiler() : undefined;
   let peak = process.memoryUsage.rss();
@@ -214,7 +221,7 @@ async function serve(variant: Variant): Promise<void> {
     }
   }, 50);
   timer.unref();
-  process.send!({ port, phases } satisfies ToParent);
+  process.send!({ port, phases, idleCpuMsPerS } satisfies ToParent);
   process.on('message', (m: string) => {
     if (m === 'reset') {
       peak = process.memoryUsage.rss();
@@ -291,7 +298,7 @@ async function main(): Promise<void> {
   const payloadBytes = 200;
   const { runMqttFleet } = await import('../../gateway/simulate/mqtt-fleet.js');
   const rows: PiRow[] = [];
-  const idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]> }> = [];
+  const idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]>; idleCpuMsPerS: number }> = [];
   // The frontier: one gateway per commitDelayMs, at 5,000 msgs/s only.
   const delays = process.env.BENCH_COMMIT_DELAYS?.split(',').map(Number);
   const instances: Array<{ variant: Variant; delay?: number }> = delays
@@ -318,7 +325,7 @@ async function main(): Promise<void> {
     const env = delay === undefined ? process.env : { ...process.env, BENCH_CONFIG: JSON.stringify({ store: { commitDelayMs: delay } }) };
     const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv, env });
     const hello = await ask<Hello>(child);
-    idle.push({ broker: variant, load1: loadavg()[0]!, phases: hello.phases });
+    idle.push({ broker: variant, load1: loadavg()[0]!, phases: hello.phases, idleCpuMsPerS: hello.idleCpuMsPerS });
     const url = `mqtt://127.0.0.1:${hello.port}`;
     const common = { url, devices: 10, payloadBytes, qos: 1 as const };
     if (runs.length > 0) await runMqttFleet({ ...common, ratePerDevice: 500, durationMs: 1000, prefix: `${variant}-warm` });
@@ -385,7 +392,7 @@ async function main(): Promise<void> {
     ? { fsyncP50: quantile(disk.syncMs, 0.5), fsyncP99: quantile(disk.syncMs, 0.99), floorP50: floor!.p50, floorP99: floor!.p99 }
     : undefined;
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB })), ...(diskJson ? { disk: diskJson } : {}) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB, idleCpuMsPerS: i.idleCpuMsPerS })), ...(diskJson ? { disk: diskJson } : {}) })}`,
   );
 }
 
