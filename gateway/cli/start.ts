@@ -7,6 +7,7 @@ import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway, type Gateway } from '../runtime/index.js';
 import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
 import { applyProcessMemorySettings } from '../runtime/process-memory.js';
+import { startProcessIdleMemoryRelease } from '../runtime/idle-memory.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
@@ -235,6 +236,8 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     return cannotStart(err, io);
   }
 
+  // Node 22+: the young generation grown by the start (or a burst) is given back once idle.
+  const idleMemory = startProcessIdleMemoryRelease(logger);
   return await new Promise<number>((resolve) => {
     let signals = 0;
     const shutdown = (reason: string, code: number): void => {
@@ -244,6 +247,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
         endBySignal(reason);
       }
       logger.info({ reason }, 'shutting down');
+      idleMemory?.stop();
       gateway.stop().then(
         () => resolve(code),
         (err: unknown) => {

@@ -135,13 +135,15 @@ async function serve(variant: Variant): Promise<void> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   } else {
-    const [{ default: pino }, { createMetricsRegistry }, { loadConfig }, { startGateway }, { applyProcessMemorySettings }] = await Promise.all([
-      import('pino'),
-      import('../../gateway/metrics/registry.js'),
-      import('../../gateway/config/index.js'),
-      import('../../gateway/runtime/index.js'),
-      import('../../gateway/runtime/process-memory.js'),
-    ]);
+    const [{ default: pino }, { createMetricsRegistry }, { loadConfig }, { startGateway }, { applyProcessMemorySettings }, { startProcessIdleMemoryRelease }] =
+      await Promise.all([
+        import('pino'),
+        import('../../gateway/metrics/registry.js'),
+        import('../../gateway/config/index.js'),
+        import('../../gateway/runtime/index.js'),
+        import('../../gateway/runtime/process-memory.js'),
+        import('../../gateway/runtime/idle-memory.js'),
+      ]);
     phases.push(['modules loaded', process.memoryUsage()]);
     // BENCH_DIR=/dev/shm: a RAM disk whose fsync costs nothing shows the commit pacing policy alone
     // (no write_bytes there; measure bytes on a real disk).
@@ -156,6 +158,7 @@ async function serve(variant: Variant): Promise<void> {
     // As `gatehouse start` (BENCH_PROCESS_MEMORY=0: without, to compare).
     if (process.env.BENCH_PROCESS_MEMORY !== '0') await applyProcessMemorySettings(process.execArgv);
     const gw = await startGateway(config, { logger: pino({ level: 'warn' }), registry, version: 'bench' });
+    const idleMemory = process.env.BENCH_PROCESS_MEMORY !== '0' ? startProcessIdleMemoryRelease() : undefined;
     port = gw.broker.addresses()[0]!.port;
     storeDir = join(config.dataDir, 'store');
     exportDir = join(config.dataDir, 'export');
@@ -173,6 +176,7 @@ async function serve(variant: Variant): Promise<void> {
       return out;
     };
     stop = async () => {
+      idleMemory?.stop();
       await gw.stop();
       await rm(dir, { recursive: true, force: true });
     };
