@@ -7,8 +7,10 @@
 // destination's target (status, logs, metrics labels), also a password holding an '@'.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { checkConfigText, exporterConfigText } from '../helpers/check-config.js';
-import { testDeps } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { tempDir, testDeps } from '../helpers/index.js';
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
 import { createNatsDestination, natsOptionsSchema } from '../../gateway/upstream/destinations/nats.js';
 
@@ -91,4 +93,30 @@ test('nats: a server URL whose port is not a number or out of range, or whose sc
     const r = await checkConfigText(t, config(`{ type: nats, servers: ${servers}, stream: GH }`));
     assert.equal(r.code, 0, `${servers}: ${r.err}`);
   }
+});
+
+test('mqtt bridge: sessionExpirySec with protocolVersion 4 (not sent: the broker decides) is a warning of check-config and a log line of start, once', async (t) => {
+  const bridge = (extra: string): string => config(`{ type: mqtt, url: "mqtt://127.0.0.1:1", clientId: site1${extra} }`);
+  const warned =
+    /warning: MQTT destination of exporter 'bridge': sessionExpirySec 3600 is not sent with protocolVersion 4 \(MQTT 3\.1\.1 has no session expiry\).* \(at exporters\.0\.destination\.sessionExpirySec\)\. Fix: set protocolVersion: 5/;
+  const r = await checkConfigText(t, bridge(', protocolVersion: 4, sessionExpirySec: 3600'));
+  assert.equal(r.code, 0, r.err);
+  // Before: nothing said, and the session lasted what the broker decided.
+  assert.match(r.err, warned);
+  // Not when it is left out, nor with MQTT 5 (the bridge's default: sent in the CONNECT).
+  for (const extra of ['', ', protocolVersion: 4', ', sessionExpirySec: 3600', ', protocolVersion: 5, sessionExpirySec: 3600']) {
+    const ok = await checkConfigText(t, bridge(extra));
+    assert.equal(ok.code, 0, ok.err);
+    assert.doesNotMatch(ok.err, /sessionExpirySec/, extra);
+  }
+
+  // start: logged once (warn), with the fix.
+  const dir = await tempDir(t);
+  const file = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\n${bridge(', protocolVersion: 4, sessionExpirySec: 3600')}`);
+  const gw = await startGatewayProcess(file);
+  t.after(() => gw.kill9());
+  const lines = gw.logs.filter((l) => typeof l.msg === 'string' && l.msg.includes('sessionExpirySec 3600 is not sent'));
+  assert.equal(lines.length, 1, JSON.stringify(lines));
+  assert.equal(lines[0]!.level, 40);
+  assert.match(String(lines[0]!.fix), /set protocolVersion: 5/);
 });

@@ -53,8 +53,11 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
         .number()
         .int()
         .min(0)
-        .default(86_400)
-        .describe('MQTT 5 session expiry: how long the broker keeps the session while the gateway is offline.'),
+        .max(0xffffffff)
+        .optional()
+        .describe(
+          'MQTT 5 session expiry (default 1 day, 86400): how long the broker keeps the session while the gateway is offline. MQTT 3.1.1 has no such field: with protocolVersion 4 it is not sent, the broker decides (check-config and start warn).',
+        ),
       keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
       topics: z
         .array(topicMapSchema)
@@ -92,3 +95,23 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
 );
 
 export type MqttBridgeOptions = z.infer<typeof mqttBridgeOptionsSchema>;
+
+/** The session expiry an MQTT 5 bridge asks for when the config sets none. */
+export const DEFAULT_BRIDGE_SESSION_EXPIRY_SEC = 86_400;
+
+/**
+ * A sessionExpirySec that MQTT 3.1.1 cannot carry (check-config's warning, start's log line; as the
+ * MQTT source's): the user expects the broker to keep the session that long, and it keeps it as long
+ * as it likes. `subject` names the destination ("MQTT destination of exporter 'cloud'").
+ */
+export function bridgeSessionExpiryIgnored(
+  subject: string,
+  o: { protocolVersion?: unknown; sessionExpirySec?: unknown },
+): { message: string; hint: string } | undefined {
+  // The bridge's default protocolVersion is 5: only an explicit 4 drops the field.
+  if (o.protocolVersion !== 4 || o.sessionExpirySec === undefined) return undefined;
+  return {
+    message: `${subject}: sessionExpirySec ${String(o.sessionExpirySec)} is not sent with protocolVersion 4 (MQTT 3.1.1 has no session expiry): the broker keeps the bridge's session as long as it is configured to (mosquitto: persistent_client_expiration, forever by default; AWS IoT Core: 1 hour by default); records are not lost for it (each stays in the stream until its PUBACK)`,
+    hint: 'set protocolVersion: 5 for the broker to keep the session that long, or leave sessionExpirySec out and set the expiry on the broker',
+  };
+}

@@ -19,7 +19,7 @@ import { recordId, type Destination, type DestinationLimits, type RecordResult }
 import { OK, destinationMetrics, shortError } from './common.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
-import type { MqttBridgeOptions } from './mqtt-options.js';
+import { DEFAULT_BRIDGE_SESSION_EXPIRY_SEC, bridgeSessionExpiryIgnored, type MqttBridgeOptions } from './mqtt-options.js';
 import { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
 
 // The options schema (mqtt-options.ts) and the topic matching (mqtt-topics.ts), where tests and the registry import them from.
@@ -55,6 +55,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   let closeReason: number | undefined;
   // Resolved at each disconnect: in-flight batches stop waiting for PUBACKs.
   let disconnected: { promise: Promise<void>; resolve: () => void } = deferred();
+  /** A sessionExpirySec MQTT 3.1.1 cannot carry: said once, at the first start (check-config says it too). */
+  let expiryIgnored = bridgeSessionExpiryIgnored(`MQTT destination ${target}`, o);
 
   function deferred(): { promise: Promise<void>; resolve: () => void } {
     let resolve!: () => void;
@@ -91,7 +93,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   }
 
   function clientOptions(): IClientOptions {
-    const co = persistentClientOptions(o);
+    const co = persistentClientOptions({ ...o, sessionExpirySec: o.sessionExpirySec ?? DEFAULT_BRIDGE_SESSION_EXPIRY_SEC });
     // Files are read and checked at start (a bad path or pair is a config error naming the option)
     // and read again before each reconnect (refreshTls).
     const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, MQTT_DESTINATION_TLS);
@@ -159,6 +161,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const { connect } = await import('mqtt');
       generatePacket ??= (await import('mqtt-packet')).generate;
       if (client) return;
+      if (expiryIgnored) log.warn({ fix: expiryIgnored.hint }, expiryIgnored.message);
+      expiryIgnored = undefined;
       const c = connect(o.url, clientOptions());
       client = c;
       c.on('connect', (connack) => {
