@@ -60,6 +60,55 @@ export function httpStatusReason(status: number): CallFailureReason {
   return 'client';
 }
 
+/**
+ * The reason of a call whose every record failed on its own (MQTT, NATS: each publish refused or
+ * unanswered), from a record's code: an ACL or permission refusal is auth, a quota throttled, a
+ * missing stream or a record too large client, no answer timeout, a link lost network.
+ */
+export function recordCodeReason(code: string | undefined): CallFailureReason {
+  switch (code) {
+    case 'THROTTLED':
+      return 'throttled';
+    case 'NOT_AUTHORIZED':
+    case 'PERMISSIONS_VIOLATION':
+      return 'auth';
+    case 'TIMEOUT':
+      return 'timeout';
+    case 'CUT_OFF':
+    case 'DISCONNECTED':
+      return 'network';
+    case 'TOO_LARGE':
+    case 'UNMAPPED':
+    case 'NO_STREAM':
+    case 'TOPIC_INVALID':
+      return 'client';
+    default:
+      return 'server';
+  }
+}
+
+/**
+ * The outcome (and, for a failed call, the reason) of a send whose records each got their own
+ * result: ok, partial, or every record failed: retryable (permanent when none may be retried),
+ * with the reason of its first failure of that kind (recordCodeReason).
+ */
+export function sendOutcome(results: readonly RecordResult[]): { outcome: 'ok' | 'partial' | 'retryable' | 'permanent'; reason?: CallFailureReason } {
+  let first: (RecordResult & { ok: false }) | undefined;
+  let firstRetryable: (RecordResult & { ok: false }) | undefined;
+  let failed = 0;
+  for (const r of results) {
+    if (r.ok) continue;
+    failed++;
+    first ??= r;
+    if (r.retryable) firstRetryable ??= r;
+  }
+  if (first === undefined) return { outcome: 'ok' };
+  if (failed < results.length) return { outcome: 'partial' };
+  // A retryable failure decides the outcome (the batch is held): its reason is the call's.
+  if (firstRetryable) return { outcome: 'retryable', reason: recordCodeReason(firstRetryable.code) };
+  return { outcome: 'permanent', reason: recordCodeReason(first.code) };
+}
+
 export const OK: RecordResult = Object.freeze({ ok: true }) as RecordResult;
 
 /** Fill `results` at the given indexes with one shared failure. */

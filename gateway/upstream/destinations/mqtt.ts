@@ -16,7 +16,8 @@ import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, destinationMetrics, shortError } from './common.js';
+import { OK, destinationMetrics, sendOutcome, shortError } from './common.js';
+import { publishFailure } from './mqtt-refusals.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { DEFAULT_BRIDGE_SESSION_EXPIRY_SEC, bridgeSessionExpiryIgnored, type MqttBridgeOptions } from './mqtt-options.js';
@@ -132,7 +133,11 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     const opts = publishOptions(r);
     return new Promise<RecordResult>((resolve) => {
       const done = (err?: Error): void => {
-        resolve(err ? { ok: false, retryable: true, error: shortError(err), code: 'PUBLISH_FAILED' } : OK);
+        if (!err) return resolve(OK);
+        const res = publishFailure(err, topic, o);
+        // A refusal with a reason code (an ACL, a quota) is the broker's verdict on this record: counted by it.
+        if (res.code !== 'PUBLISH_FAILED') metrics.recordFailures.inc({ kind: 'mqtt', target, code: res.code });
+        resolve(res);
       };
       callbacks.add(done);
       c.publish(topic, r.payload, opts, done);
@@ -290,7 +295,6 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       // says nothing): record-level, so the loop isolates the records as for an HTTP 500 and counts
       // a failure only with evidence (docs/upstream.md, item 7); a plain disconnect counts nothing.
       const cutError = `the broker closed the connection before any PUBACK of this send (${records.length} records; a broker drops a client whose PUBLISH exceeds its packet size limit: if one record keeps doing this alone, set the destination's maxRecordBytes below that limit)`;
-      let failed = 0;
       for (let i = 0; i < results.length; i++) {
         if (results[i] === undefined)
           results[i] = c.connected
@@ -298,9 +302,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
             : cut && acked === 0
               ? { ok: false, retryable: true, error: cutError, code: 'CUT_OFF' }
               : { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' };
-        if (!results[i]!.ok) failed++;
       }
-      metrics.calls.inc({ kind: 'mqtt', target, outcome: failed === 0 ? 'ok' : failed === records.length ? 'retryable' : 'partial' });
+      metrics.calls.inc({ kind: 'mqtt', target, ...sendOutcome(results) });
       return results;
     },
   };

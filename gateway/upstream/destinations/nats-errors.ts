@@ -28,8 +28,17 @@ export interface NatsErrorLike {
   message?: string;
 }
 
-/** A record JetStream did not acknowledge, as its result (maxPayload: the server's max_payload, when known). */
-export function recordFailure(err: unknown, bytes: number, maxPayload: number | undefined): RecordResult {
+/** What a record's failure is told with: its size, the server's max_payload (when known), its subject and the destination's stream. */
+export interface PublishContext {
+  bytes: number;
+  maxPayload: number | undefined;
+  subject: string;
+  stream: string;
+}
+
+/** A record JetStream did not acknowledge, as its result. */
+export function recordFailure(err: unknown, ctx: PublishContext): RecordResult {
+  const { bytes, maxPayload, subject, stream } = ctx;
   const e = (typeof err === 'object' && err !== null ? err : {}) as NatsErrorLike;
   const error = shortError(err);
   // What the bare MAX_PAYLOAD_EXCEEDED leaves out: the sizes, and what to change.
@@ -53,7 +62,21 @@ export function recordFailure(err: unknown, bytes: number, maxPayload: number | 
       error: `JetStream refused the record: ${api.description} (the stream is at its limits with discard: new): raise its max_msgs/max_bytes or let its consumers remove messages; records wait in the local stream`,
       code: 'THROTTLED',
     };
-  if (e.code === '503' && !api) return { ok: false, retryable: true, error: `no JetStream stream captures this subject: ${error}`, code: 'NO_STREAM' };
+  if (e.code === '503' && !api)
+    return {
+      ok: false,
+      retryable: true,
+      error: `no JetStream stream captures subject '${subject}' (${error}): add it to the subjects of stream '${stream}' (nats stream edit ${stream} --subjects ...) or change the destination's subject; the records wait in the stream`,
+      code: 'NO_STREAM',
+    };
+  // The server's publish permissions (its authorization block) do not cover the subject.
+  if (e.code === 'PERMISSIONS_VIOLATION')
+    return {
+      ok: false,
+      retryable: true,
+      error: `the NATS server refused the publish to '${subject}' (${error}): give the destination's user publish permission on it (authorization: permissions: publish) or change the destination's subject; the records wait in the stream`,
+      code: 'PERMISSIONS_VIOLATION',
+    };
   if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
 }

@@ -8,8 +8,9 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, renderTemplate, shortError } from './common.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
+import { rateLimitedLog } from '../../../core/rate-log.js';
 import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 import { NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
 
@@ -23,6 +24,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'nats', target });
+  const serverErrorLog = rateLimitedLog(log, 'warn', 60_000);
   const subjectParts = compileTemplate(o.subject, ['stream', 'key', 'topic'], 'nats.subject', (m) => log.warn(m));
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
@@ -76,7 +78,8 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         log.info('NATS reconnected');
       } else if (s.type === 'error') {
         connError = describeNatsCode(String(s.data));
-        log.warn({ err: connError }, 'NATS server error');
+        // One per refused publish (a permissions violation): at most a line a minute per error.
+        serverErrorLog(String(s.data), { err: connError }, 'NATS server error');
       }
     }
   }
@@ -223,7 +226,6 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       }
       const settled = await Promise.allSettled(pending);
       const results: RecordResult[] = new Array(records.length);
-      let failed = 0;
       let duplicates = 0;
       for (let i = 0; i < settled.length; i++) {
         const s = settled[i]!;
@@ -231,14 +233,14 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
           results[i] = OK;
           if (s.value.duplicate) duplicates++;
         } else {
-          failed++;
-          const res = recordFailure(s.reason, records[i]!.payload.length, nc?.info?.max_payload);
+          const r = records[i]!;
+          const res = recordFailure(s.reason, { bytes: r.payload.length, maxPayload: nc?.info?.max_payload, subject: subjectOf(r), stream: o.stream });
           results[i] = res;
           metrics.recordFailures.inc({ kind: 'nats', target, code: res.ok ? 'OK' : (res.code ?? 'NATS_ERROR') });
         }
       }
       if (duplicates > 0) log.debug({ duplicates }, 'JetStream dropped resent records as duplicates');
-      metrics.calls.inc({ kind: 'nats', target, outcome: failed === 0 ? 'ok' : failed === records.length ? 'retryable' : 'partial' });
+      metrics.calls.inc({ kind: 'nats', target, ...sendOutcome(results) });
       return results;
     },
   };

@@ -1,0 +1,174 @@
+// MQTT bridge and NATS destinations whose peer refuses every publish of a batch, each on its own:
+// a real mosquitto whose ACL does not let the bridge publish (MQTT 5 PUBACK 0x87), a real
+// nats-server whose user lacks publish permission, and a JetStream with no stream for the subject.
+// gatehouse_destination_calls_total says why (reason auth / client, from the same fixed set as a
+// call that failed as a whole), each record's failure is counted by code, and its error names the
+// topic or subject, the refusal and what to change. Before: `retryable` without a reason, an ACL
+// refusal counted nowhere, 'Publish error: Not authorized' / 'no JetStream stream captures this
+// subject: NatsError: 503' as the last error, and a 'NATS server error' log line per refused record.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import type { TestContext } from 'node:test';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { errorMessage } from '../../core/errors.js';
+import type { RuntimeDeps } from '../../core/deps.js';
+import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
+import { createNatsDestination, natsOptionsSchema } from '../../gateway/upstream/destinations/nats.js';
+import type { StoredRecord } from '../../gateway/store/types.js';
+import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
+import { freePort, metricValue, needBinary, tempDir, waitUntil, which } from '../helpers/index.js';
+
+/** A peer child process from a config file, SIGKILLed after the test. */
+async function startPeer(t: TestContext, bin: string, conf: string, text: string): Promise<void> {
+  await writeFile(conf, text);
+  const child = spawn(which(bin)!, ['-c', conf], { stdio: 'ignore' });
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+}
+
+/** Deps whose log lines (warn and above) are kept, parsed. */
+function loggingDeps(): RuntimeDeps & { lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+  return { logger, registry: new Registry(), lines };
+}
+
+let seq = 0;
+const records = (topic: string, n: number): StoredRecord[] =>
+  Array.from({ length: n }, () => ({ stream: 'up', seq: ++seq, topic, receivedAt: Date.now(), payload: Buffer.from('{"t":1}') }));
+
+/** A send of `batch` once the destination is connected (a send while connecting throws). */
+async function sendConnected(dest: Destination, batch: StoredRecord[]): Promise<RecordResult[]> {
+  return waitUntil(
+    async () => {
+      try {
+        return await dest.send(batch, new AbortController().signal);
+      } catch (err) {
+        if (/not connected/.test(errorMessage(err))) return undefined;
+        throw err;
+      }
+    },
+    'a send once connected',
+    15_000,
+  );
+}
+
+const failures = (results: RecordResult[]): Array<RecordResult & { ok: false }> => results.filter((r): r is RecordResult & { ok: false } => !r.ok);
+
+test('mqtt bridge: a batch the broker ACL refuses record by record counts reason auth, each record NOT_AUTHORIZED, the error names topic and fix', {
+  skip: needBinary('mosquitto', 'mosquitto'),
+  timeout: 60_000,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-mosq-acl-');
+  const port = await freePort();
+  await writeFile(join(dir, 'acl'), 'topic readwrite ok/#\n');
+  await startPeer(
+    t,
+    'mosquitto',
+    join(dir, 'm.conf'),
+    `listener ${port} 127.0.0.1\nallow_anonymous true\nacl_file ${join(dir, 'acl')}\nuser ${userInfo().username}\n`,
+  );
+  const deps = loggingDeps();
+  const url = `mqtt://127.0.0.1:${port}`;
+  const dest = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url, clientId: 'site1-acl', reconnectMinMs: 50, reconnectMaxMs: 200 }), deps);
+  await dest.start();
+  t.after(() => dest.stop());
+  const target = dest.target;
+
+  const results = await sendConnected(dest, records('fleet/d1/t', 3));
+  const failed = failures(results);
+  assert.equal(failed.length, 3, JSON.stringify(results));
+  for (const f of failed) {
+    assert.equal(f.code, 'NOT_AUTHORIZED');
+    assert.equal(f.retryable, true, 'held in the stream until the ACL is fixed');
+    // Before: 'ErrorWithReasonCode: Publish error: Not authorized'.
+    assert.match(
+      f.error,
+      /the broker refused the PUBLISH to 'fleet\/d1\/t': Not authorized \(PUBACK reason 0x87\): its ACL does not let client 'site1-acl' publish there; allow the topic on the broker/,
+    );
+  }
+  // Before: outcome retryable without a reason, no record failure counted.
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'mqtt', target, outcome: 'retryable', reason: 'auth' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'mqtt', target, code: 'NOT_AUTHORIZED' }), 3);
+
+  // A batch the ACL lets partly through is partial (no reason), its refused record counted.
+  const mixed = await dest.send([...records('ok/d1/t', 2), ...records('fleet/d1/t', 1)], new AbortController().signal);
+  assert.deepEqual(
+    mixed.map((r) => r.ok),
+    [true, true, false],
+  );
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'mqtt', target, outcome: 'partial' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { kind: 'mqtt', target, code: 'NOT_AUTHORIZED' }), 4);
+});
+
+test('nats: a batch refused record by record (no publish permission, no stream for the subject) counts reason auth / client, names the subject and the fix, and logs the server error once', {
+  skip: needBinary('nats-server', 'nats-server'),
+  timeout: 60_000,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-nats-perm-');
+  const port = await freePort();
+  await startPeer(
+    t,
+    'nats-server',
+    join(dir, 'nats.conf'),
+    `listen: 127.0.0.1:${port}
+jetstream { store_dir: "${join(dir, 'js')}" }
+authorization {
+  users = [
+    { user: gw, password: pw, permissions: { publish: { allow: ["$JS.API.>", "_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+    { user: admin, password: pw }
+  ]
+}
+`,
+  );
+  const servers = [`nats://127.0.0.1:${port}`];
+  const make = async (deps: RuntimeDeps, o: Record<string, unknown>): Promise<Destination> => {
+    const dest = createNatsDestination(natsOptionsSchema.parse({ servers, stream: 'GH', password: 'pw', reconnectWaitMs: 100, ...o }), deps);
+    await dest.start();
+    t.after(() => dest.stop());
+    return dest;
+  };
+  // The stream GH (gatehouse.>), created by a destination allowed to write it.
+  const admin = await make(loggingDeps(), { user: 'admin', subject: 'gatehouse.${stream}', createStream: true });
+  assert.ok((await sendConnected(admin, records('fleet/d1/t', 1)))[0]!.ok);
+
+  // No publish permission on the subject.
+  const deps = loggingDeps();
+  const denied = await make(deps, { user: 'gw', subject: 'gatehouse.${stream}' });
+  let failed = failures(await sendConnected(denied, records('fleet/d1/t', 3)));
+  assert.equal(failed.length, 3);
+  for (const f of failed) {
+    assert.equal(f.code, 'PERMISSIONS_VIOLATION');
+    assert.match(
+      f.error,
+      /the NATS server refused the publish to 'gatehouse\.up' \(.*Permissions Violation.*\): give the destination's user publish permission on it/,
+    );
+  }
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { target: denied.target, outcome: 'retryable', reason: 'auth' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_destination_record_failures_total', { target: denied.target, code: 'PERMISSIONS_VIOLATION' }), 3);
+  // Again: the server's error (one per refused record) is logged once, not once per record.
+  await denied.send(records('fleet/d1/t', 3), new AbortController().signal);
+  const serverErrors = deps.lines.filter((l) => l.msg === 'NATS server error');
+  assert.equal(serverErrors.length, 1, JSON.stringify(serverErrors));
+
+  // A subject no stream captures (the stream exists: its subjects are another's).
+  const deps2 = loggingDeps();
+  const nostream = await make(deps2, { user: 'admin', subject: 'nostream.${stream}' });
+  failed = failures(await sendConnected(nostream, records('fleet/d1/t', 2)));
+  assert.equal(failed.length, 2);
+  for (const f of failed) {
+    assert.equal(f.code, 'NO_STREAM');
+    assert.match(f.error, /no JetStream stream captures subject 'nostream\.up' \(.*\): add it to the subjects of stream 'GH' \(nats stream edit GH/);
+  }
+  assert.equal(await metricValue(deps2.registry, 'gatehouse_destination_calls_total', { target: nostream.target, outcome: 'retryable', reason: 'client' }), 1);
+});
