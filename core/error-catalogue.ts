@@ -49,6 +49,12 @@ export const ERROR_CATALOGUE = {
     message: '{feature} needs the package {package}, which is not installed',
     hint: 'reinstall the dependencies in the gateway folder (`npm ci`, or `npm install {package}`)',
   },
+  GH_INPUT_FILE: {
+    group: 'configuration',
+    meaning: "An input file given to a command (gatehouse detect's CSV) is missing, unreadable, empty or not in the expected format",
+    message: 'cannot use input {file}: {reason}',
+    hint: 'check the path (relative to the working directory) and the file: see the command --help for the format it reads',
+  },
   // broker
   GH_BROKER_LISTEN: {
     group: 'broker',

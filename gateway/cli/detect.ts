@@ -2,12 +2,14 @@
 // Streams a `timestamp,value` CSV through a fresh detector (the same code the rules use) and
 // writes `timestamp,value,anomaly_score`, one row per input row, honouring stdout backpressure.
 // A row whose value is not a number is kept with score 0 (the detector does not see it) and
-// reported once on stderr; anything else malformed (no file, bad header, bad args) exits 2.
+// reported once on stderr; anything else malformed exits 2 with a code: bad arguments
+// GH_ARG_INVALID, a detector or param GH_DETECTOR_PARAM, the CSV (missing, not a file, empty, its
+// header) GH_INPUT_FILE.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { errorMessage } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { createDetector, DEFAULT_DETECTOR, detectorsHelp, finiteScore, type Detector, type ParamValue } from '../../rules/anomaly/index.js';
 import type { CliIO } from './io.js';
 
@@ -48,46 +50,58 @@ function parseArgs(argv: string[]): DetectArgs | string {
   return args;
 }
 
+/** What the CSV must look like, for the hint of an input it cannot use. */
+const FORMAT_HINT = "the first line is the header 'timestamp,value', then one timestamp and one number per row (e.g. two spreadsheet columns saved as CSV)";
+
+/** An input error: its code, where and fix on one line (exit 2, README "Exit codes"). */
+function fail(io: CliIO, err: GatehouseError): number {
+  io.stderr.write(`gatehouse detect: ${err.describe()}\n`);
+  return 2;
+}
+
+const usageError = (reason: string): GatehouseError => ERRORS.GH_ARG_INVALID({ reason }, { hint: USAGE });
+
+const inputError = (file: string, reason: string, where: string, hint: string): GatehouseError => ERRORS.GH_INPUT_FILE({ file, reason }, { where, hint });
+
 async function write(out: NodeJS.WritableStream, text: string): Promise<void> {
   if (!out.write(text)) await once(out, 'drain');
 }
 
 export async function runDetect(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseArgs(argv);
-  if (typeof parsed === 'string') {
-    io.stderr.write(`gatehouse detect: ${parsed}\n${USAGE}\n`);
-    return 2;
-  }
+  if (typeof parsed === 'string') return fail(io, usageError(parsed));
   if (parsed.help) {
     io.stdout.write(`${USAGE}\n\nDetectors and params (--param key=value):\n${detectorsHelp()}\n`);
     return 0;
   }
-  if (!parsed.input) {
-    io.stderr.write(`gatehouse detect: --input FILE.csv is required\n${USAGE}\n`);
-    return 2;
-  }
+  if (!parsed.input) return fail(io, usageError('--input FILE.csv is required'));
   let det: Detector;
   try {
     det = createDetector(parsed.detector, parsed.params);
   } catch (err) {
-    io.stderr.write(`gatehouse detect: ${errorMessage(err)}\n`);
-    return 2;
+    // createDetector's errors are GH_DETECTOR_PARAM, naming the detector and param.
+    if (err instanceof GatehouseError) return fail(io, err);
+    throw err;
   }
   // The CSV holds one value per row: a detector built for several inputs would score every row 0.
   if (det.inputs !== 1) {
-    io.stderr.write(
-      `gatehouse detect: --param inputs=${det.inputs}: the input CSV has one value per row (timestamp,value), so inputs must be 1; several inputs are for rules, e.g. anomaly_score(temp, oil)\n`,
+    return fail(
+      io,
+      ERRORS.GH_DETECTOR_PARAM(
+        { reason: `--param inputs=${det.inputs}: the input CSV has one value per row (timestamp,value), so inputs must be 1` },
+        { where: `detector ${parsed.detector}, param inputs`, hint: 'leave inputs out (1); several inputs are for rules, e.g. anomaly_score(temp, oil)' },
+      ),
     );
-    return 2;
   }
+  const file = parsed.input;
   try {
-    const st = await stat(parsed.input);
-    if (!st.isFile()) throw new Error('not a regular file');
+    const st = await stat(file);
+    if (!st.isFile()) throw new Error(st.isDirectory() ? 'a directory, not a file' : 'not a regular file');
   } catch (err) {
-    io.stderr.write(`gatehouse detect: cannot read input ${parsed.input}: ${errorMessage(err)}\n`);
-    return 2;
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err);
+    return fail(io, inputError(file, reason, '--input', 'check the path (relative to the working directory) and its permissions'));
   }
-  const input = createReadStream(parsed.input, { encoding: 'utf8' });
+  const input = createReadStream(file, { encoding: 'utf8' });
   const lines = createInterface({ input, crlfDelay: Infinity });
   let lineNo = 0;
   let badRows = 0;
@@ -100,10 +114,8 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
           .replace(/^\uFEFF/, '')
           .trim()
           .toLowerCase();
-        if (header !== 'timestamp,value') {
-          io.stderr.write(`gatehouse detect: ${parsed.input}:1: header must be 'timestamp,value', got '${raw.slice(0, 80)}'\n`);
-          return 2;
-        }
+        if (header !== 'timestamp,value')
+          return fail(io, inputError(file, `header must be 'timestamp,value', got '${raw.slice(0, 80)}'`, `${file}:1`, FORMAT_HINT));
         await write(io.stdout, 'timestamp,value,anomaly_score\n');
         continue;
       }
@@ -115,23 +127,22 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
       if (Number.isFinite(value)) score = finiteScore(det.update(value));
       else if (badRows++ === 0) {
         firstBad = lineNo;
-        io.stderr.write(`gatehouse detect: warning: ${parsed.input}:${lineNo}: value '${text.slice(0, 40)}' is not a number; row kept with score 0\n`);
+        io.stderr.write(`gatehouse detect: warning: ${file}:${lineNo}: value '${text.slice(0, 40)}' is not a number; row kept with score 0\n`);
       }
       await write(io.stdout, `${ts},${valueField},${score}\n`);
     }
   } catch (err) {
     // The reader of our output went away (`detect ... | head`): stop quietly, as Unix tools do.
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
-    io.stderr.write(`gatehouse detect: reading ${parsed.input}: ${errorMessage(err)}\n`);
-    return 2;
+    return fail(
+      io,
+      inputError(file, `reading failed at line ${lineNo + 1}: ${errorMessage(err)}`, `${file}:${lineNo + 1}`, 'check the file and the disk it is on'),
+    );
   } finally {
     lines.close();
     input.destroy();
   }
-  if (lineNo === 0) {
-    io.stderr.write(`gatehouse detect: ${parsed.input} is empty (expected a 'timestamp,value' header)\n`);
-    return 2;
-  }
+  if (lineNo === 0) return fail(io, inputError(file, "the file is empty (expected a 'timestamp,value' header)", file, FORMAT_HINT));
   if (badRows > 1) {
     io.stderr.write(`gatehouse detect: warning: ${badRows} rows with a non-numeric value kept with score 0 (first at line ${firstBad})\n`);
   }

@@ -80,7 +80,7 @@ test('bad input exits 2 with a clear message', async (t) => {
   const empty = join(dir, 'empty.csv');
   await writeFile(empty, '');
   const cases: Array<[string[], RegExp]> = [
-    [['--input', join(dir, 'missing.csv')], /cannot read input .*missing\.csv/],
+    [['--input', join(dir, 'missing.csv')], /GH_INPUT_FILE: cannot use input .*missing\.csv: no such file/],
     [['--input', header], /header must be 'timestamp,value'/],
     [['--input', empty], /is empty/],
     [[], /--input FILE\.csv is required/],
