@@ -21,6 +21,7 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gate
 import { createNatsDestination, natsOptionsSchema } from '../../gateway/upstream/destinations/nats.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { freePort, metricValue, needBinary, tempDir, waitUntil, which } from '../helpers/index.js';
 
 /** A peer child process from a config file, SIGKILLed after the test. */
@@ -171,4 +172,48 @@ authorization {
     assert.match(f.error, /no JetStream stream captures subject 'nostream\.up' \(.*\): add it to the subjects of stream 'GH' \(nats stream edit GH/);
   }
   assert.equal(await metricValue(deps2.registry, 'gatehouse_destination_calls_total', { target: nostream.target, outcome: 'retryable', reason: 'client' }), 1);
+});
+
+test('mqtt bridge to a broker that closes the connection on a PUBLISH its ACL denies (a Gatehouse upstream, as AWS IoT Core): the error names the topic, the ACL or policy and the client', {
+  timeout: 90_000,
+}, async (t) => {
+  // A real Gatehouse gateway as the upstream broker: anonymous clients may publish to ok/# only.
+  const dir = await tempDir(t, 'gatehouse-upstream-acl-');
+  const file = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nbroker:\n  acl:\n    anonymous:\n      - { topic: 'ok/#', access: readwrite }\nexporters: []\n`,
+  );
+  const upstream = await startGatewayProcess(file);
+  t.after(() => upstream.kill9());
+  const bridge = async (protocolVersion: 4 | 5): Promise<{ dest: Destination; deps: ReturnType<typeof loggingDeps> }> => {
+    const deps = loggingDeps();
+    const o = { url: upstream.mqttUrl, clientId: `site1-v${protocolVersion}`, protocolVersion, reconnectMinMs: 50, reconnectMaxMs: 200 };
+    const dest = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse(o), deps);
+    await dest.start();
+    t.after(() => dest.stop());
+    return { dest, deps };
+  };
+
+  // MQTT 3.1.1 cannot refuse a PUBLISH: the broker closes the connection. Before, the error
+  // named only a packet size limit (and maxRecordBytes), for a record that was 7 bytes.
+  const v4 = await bridge(4);
+  const cut = failures(await sendConnected(v4.dest, records('fleet/d1/t', 3)));
+  assert.equal(cut.length, 3);
+  for (const f of cut) {
+    assert.equal(f.code, 'CUT_OFF');
+    assert.match(
+      f.error,
+      /closed the connection before any PUBACK of this send \(3 records; this one to 'fleet\/d1\/t'\): a broker drops a client whose PUBLISH its policy or ACL does not allow \(AWS IoT Core, Gatehouse: check that client 'site1-v4' may publish to the topic/,
+    );
+    assert.match(f.error, /packet size limit .*maxRecordBytes/, 'the other cause is still named');
+  }
+
+  // MQTT 5: Gatehouse refuses it with PUBACK 0x87, as mosquitto does.
+  const v5 = await bridge(5);
+  const refused = failures(await sendConnected(v5.dest, records('fleet/d1/t', 2)));
+  assert.deepEqual(
+    refused.map((f) => f.code),
+    ['NOT_AUTHORIZED', 'NOT_AUTHORIZED'],
+  );
+  assert.equal(await metricValue(v5.deps.registry, 'gatehouse_destination_calls_total', { outcome: 'retryable', reason: 'auth' }), 1);
 });

@@ -12,7 +12,7 @@ export const STOP_GRACE_MS = 2000;
 export function closedReason(reason: number | undefined, error: string | undefined): string {
   if (reason === 0x8e) return 'session taken over: another client connected with this clientId (DISCONNECT 0x8E)';
   if (reason !== undefined) return `the broker sent DISCONNECT reason 0x${reason.toString(16)}`;
-  return `the broker closed the connection without a reason${error ? ` (${error})` : ''}: another client with this clientId, a broker restart, or a packet it refused`;
+  return `the broker closed the connection without a reason${error ? ` (${error})` : ''}: another client with this clientId, a broker restart, or a packet it refused (a PUBLISH to a topic its ACL or policy does not allow, or over its size limit)`;
 }
 
 /** What to check, from the client's last error: a refused CONNACK names the credentials or the client id. */
@@ -32,4 +32,15 @@ export function connectHint(why: string | undefined): string {
 /** The reason label of a send refused while not connected: a CONNECT the broker refused for its credentials, else the network. */
 export function notConnectedReason(why: string | undefined): 'auth' | 'network' {
   return connectRefusal(why) === 'credentials' ? 'auth' : 'network';
+}
+
+/**
+ * The error of a record whose send the broker cut off before any PUBACK (CUT_OFF): a broker that
+ * cannot refuse a PUBLISH closes the connection on one it does not allow (AWS IoT Core, Gatehouse;
+ * MQTT 3.1.1 has no refusal) or on one over its packet size limit, and says why in its log at most
+ * (`reason`: the code of its MQTT 5 DISCONNECT, when it sent one).
+ */
+export function cutOffError(records: number, topic: string, reason: number | undefined, clientId: string): string {
+  const said = reason === undefined ? '' : `, with DISCONNECT reason 0x${reason.toString(16)}`;
+  return `the broker closed the connection before any PUBACK of this send (${records} records; this one to '${topic}'${said}): a broker drops a client whose PUBLISH its policy or ACL does not allow (AWS IoT Core, Gatehouse: check that client '${clientId}' may publish to the topic, and the broker's log) or whose PUBLISH exceeds its packet size limit (if one record keeps doing this alone, set the destination's maxRecordBytes below that limit)`;
 }

@@ -18,7 +18,7 @@ import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, destinationMetrics, sendOutcome, shortError } from './common.js';
 import { publishFailure } from './mqtt-refusals.js';
-import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, notConnectedReason } from './mqtt-hints.js';
+import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { DEFAULT_BRIDGE_SESSION_EXPIRY_SEC, bridgeSessionExpiryIgnored, type MqttBridgeOptions } from './mqtt-options.js';
 import { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
@@ -239,6 +239,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const callbacks = new Set<unknown>();
       let settled = false;
       let acked = 0;
+      /** The remote topic of each record published (for the error of a cut-off send). */
+      const topics: string[] = new Array(records.length);
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         if (cameThroughBridge(r.attrs) || never.some((f) => matchFilter(f, r.topic))) {
@@ -265,6 +267,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
           metrics.recordFailures.inc({ kind: 'mqtt', target, code: 'TOO_LARGE' });
           continue;
         }
+        topics[i] = topic;
         pending.push(
           publishOne(c, r, topic, callbacks).then((res) => {
             if (settled) return;
@@ -291,16 +294,15 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       if (!signal.aborted) forgetStored(c, callbacks);
       // The link dropped under the send. After other records' PUBACKs it is the link's state: an
       // outage (DISCONNECTED, never counted). Before any PUBACK it may be a record the broker will
-      // not take (a 3.1.1 broker drops a client whose PUBLISH exceeds its packet size limit, and
-      // says nothing): record-level, so the loop isolates the records as for an HTTP 500 and counts
+      // not take (a broker drops a client whose PUBLISH exceeds its packet size limit or its ACL,
+      // and says nothing: mqtt-hints.ts cutOffError): record-level, so the loop isolates the records as for an HTTP 500 and counts
       // a failure only with evidence (docs/upstream.md, item 7); a plain disconnect counts nothing.
-      const cutError = `the broker closed the connection before any PUBACK of this send (${records.length} records; a broker drops a client whose PUBLISH exceeds its packet size limit: if one record keeps doing this alone, set the destination's maxRecordBytes below that limit)`;
       for (let i = 0; i < results.length; i++) {
         if (results[i] === undefined)
           results[i] = c.connected
             ? { ok: false, retryable: true, error: 'no PUBACK in time', code: 'TIMEOUT' }
             : cut && acked === 0
-              ? { ok: false, retryable: true, error: cutError, code: 'CUT_OFF' }
+              ? { ok: false, retryable: true, error: cutOffError(records.length, topics[i]!, closeReason, o.clientId), code: 'CUT_OFF' }
               : { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' };
       }
       metrics.calls.inc({ kind: 'mqtt', target, ...sendOutcome(results) });
