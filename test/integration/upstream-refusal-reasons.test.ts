@@ -127,6 +127,7 @@ jetstream { store_dir: "${join(dir, 'js')}" }
 authorization {
   users = [
     { user: gw, password: pw, permissions: { publish: { allow: ["$JS.API.>", "_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
+    { user: nojs, password: pw, permissions: { publish: { allow: ["gatehouse.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
     { user: admin, password: pw }
   ]
 }
@@ -172,6 +173,27 @@ authorization {
     assert.match(f.error, /no JetStream stream captures subject 'nostream\.up' \(.*\): add it to the subjects of stream 'GH' \(nats stream edit GH/);
   }
   assert.equal(await metricValue(deps2.registry, 'gatehouse_destination_calls_total', { target: nostream.target, outcome: 'retryable', reason: 'client' }), 1);
+
+  // A user who may not call JetStream's API: the stream check fails, saying which permission is missing.
+  const deps3 = loggingDeps();
+  const nojs = await make(deps3, { user: 'nojs', subject: 'gatehouse.${stream}' });
+  const err = await waitUntil(
+    async () => {
+      const m = await nojs.send(records('fleet/d1/t', 1), new AbortController().signal).then(
+        () => 'sent',
+        (e: unknown) => errorMessage(e),
+      );
+      return /not connected/.test(m) ? undefined : m;
+    },
+    'a send once connected',
+    15_000,
+  );
+  // Before: '... Fix: the records wait in the local stream and are retried with backoff'.
+  assert.match(
+    err,
+    /JetStream stream check failed: .*Permissions Violation for Publish to "\$JS\.API\.INFO".*Fix: give the destination's user publish permission on \$JS\.API\.>/,
+  );
+  assert.equal(await metricValue(deps3.registry, 'gatehouse_destination_calls_total', { target: nojs.target, outcome: 'retryable', reason: 'auth' }), 1);
 });
 
 test('mqtt bridge to a broker that closes the connection on a PUBLISH its ACL denies (a Gatehouse upstream, as AWS IoT Core): the error names the topic, the ACL or policy and the client', {

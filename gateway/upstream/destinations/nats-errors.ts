@@ -81,6 +81,10 @@ export function recordFailure(err: unknown, ctx: PublishContext): RecordResult {
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
 }
 
+/** What a user without JetStream's API in its publish permissions needs (the stream check, and each publish's ack). */
+export const JS_API_PERMISSION_HINT =
+  "give the destination's user publish permission on $JS.API.> (JetStream's API: the stream check) and subscribe permission on _INBOX.> (the acknowledgements), beside the subjects it publishes to; the records wait in the local stream";
+
 /** send()'s hint while not connected: the credentials when the server refused them, else the network. */
 export function notConnectedHint(why: string | undefined): string {
   return why && AUTH_ERROR.test(why)

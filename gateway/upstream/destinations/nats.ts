@@ -12,7 +12,7 @@ import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, s
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
 import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
-import { NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
+import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
 
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
@@ -213,6 +213,12 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       } catch (err) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: natsCallReason(shortError(err), 'server') });
         if (err instanceof GatehouseError) throw err;
+        // The user may not call JetStream's API (its permissions leave out $JS.API.>): a setup fault, named.
+        if ((err as NatsErrorLike).code === 'PERMISSIONS_VIOLATION')
+          throw ERRORS.GH_EXPORT_RETRYABLE(
+            { reason: `JetStream stream check failed: ${shortError(err)}` },
+            { where: target, cause: err, hint: JS_API_PERMISSION_HINT, details: { setup: true } },
+          );
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `JetStream stream check failed: ${shortError(err)}` }, { where: target, cause: err });
       }
       signal.throwIfAborted();
