@@ -77,6 +77,15 @@ export function describeStream(s: StreamRow, now: number): string {
   return `${s.name}: seq ${s.firstSeq}..${s.lastSeq}, ${s.records} records held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}${of}${oldest}${refusedText}`;
 }
 
+/**
+ * An exporter's destination as shown: its target alone when that already names the kind
+ * (`nats:nats://hub:4222/GH`, `mqtt:mqtts://... (site1)`, `s3://bucket/`), else kind and target
+ * (`file /var/lib/gatehouse/export`). The target itself (a metric label) is unchanged.
+ */
+export function destinationText(d: { kind: string; target: string }): string {
+  return d.target.startsWith(`${d.kind}:`) ? d.target : `${d.kind} ${d.target}`;
+}
+
 /** One exporter's line: state, checkpoint, backlog, dead letters, records held alone, last error. */
 export function describeExporter(e: ExporterRow): string {
   // An error followed by a successful export is history: said as such, not as the state. (A
@@ -87,7 +96,7 @@ export function describeExporter(e: ExporterRow): string {
   const since = !recovered && e.lastError?.since && e.lastError.since !== e.lastError.at ? `failing since ${e.lastError.since}, ` : '';
   const err = e.lastError ? `; ${since}${recovered ? 'recovered from' : 'last error'} (${e.lastError.at}): ${e.lastError.message}` : '';
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
-  return `  -> ${e.name} (${e.destination.kind} ${e.destination.target}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
+  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
 }
 
 /** Records passed without sending, and a position held because the store counts records it does not return (docs/upstream.md, "Gaps in a stream"). */

@@ -116,3 +116,14 @@ test('a stream line says how full the stream is, how old its oldest record is, a
   const old = describeStream({ name: 'a', firstSeq: 1, lastSeq: 2, records: 2, bytes: 10, exporters: [] }, now);
   assert.equal(old, 'a: seq 1..2, 2 records held (2 appended), 10 B');
 });
+
+test("the destination is shown once: a target that already names its kind is not prefixed with it again ('nats nats:...' before)", () => {
+  const line = (kind: string, target: string): string => describeExporter(row({ destination: { kind, target } }));
+  assert.match(line('nats', 'nats:nats://hub:4222/GH'), /^ {2}-> cloud \(nats:nats:\/\/hub:4222\/GH\) backoff:/);
+  assert.match(line('mqtt', 'mqtt:mqtts://broker:8883 (site1)'), /^ {2}-> cloud \(mqtt:mqtts:\/\/broker:8883 \(site1\)\) backoff:/);
+  assert.match(line('kinesis', 'kinesis:eu-west-1/telemetry'), /\(kinesis:eu-west-1\/telemetry\)/);
+  assert.match(line('s3', 's3://bucket/site1/'), /\(s3:\/\/bucket\/site1\/\)/);
+  // Targets that do not name it keep the kind in front.
+  assert.match(line('file', '/var/lib/gatehouse/export'), /\(file \/var\/lib\/gatehouse\/export\)/);
+  assert.match(line('http', 'https://ingest.example.com/firehose'), /\(http https:\/\/ingest\.example\.com\/firehose\)/);
+});

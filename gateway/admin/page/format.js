@@ -51,3 +51,10 @@ export function fmtTime(at) {
   const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`;
 }
+
+/** An exporter's destination: its target alone when that already starts with the kind ("nats:nats://hub/GH"), else kind and target ("file /data/export"). */
+export function fmtDestination(d) {
+  const kind = d?.kind ?? '?';
+  const target = d?.target ?? '';
+  return target.startsWith(`${kind}:`) ? target : `${kind} ${target}`;
+}

@@ -1,6 +1,6 @@
 // Status page: the streams table, the exporters table and the exporter errors listed below it.
 import { $, emptyRow, h, num } from './dom.js';
-import { fmtBytes, fmtDuration, fmtInt, fmtTime } from './format.js';
+import { fmtBytes, fmtDestination, fmtDuration, fmtInt, fmtTime } from './format.js';
 
 export function renderStreams(o) {
   const streams = o.streams ?? [];
@@ -40,7 +40,7 @@ export function renderStreams(o) {
           'tr',
           { 'data-exporter': e.name, class: current ? 'has-error' : undefined },
           h('th', { scope: 'row' }, e.name),
-          h('td', null, `${e.stream} → `, h('span', { class: 'dest' }, `${e.destination?.kind ?? '?'} ${e.destination?.target ?? ''}`)),
+          h('td', null, `${e.stream} → `, h('span', { class: 'dest' }, fmtDestination(e.destination))),
           h('td', null, h('span', { class: `badge ${stateClass}` }, e.state)),
           num(e.lastExportedSeq),
           h('td', { class: 'num' }, `${fmtInt(e.backlog?.records)} · ${fmtBytes(e.backlog?.bytes)}`),
