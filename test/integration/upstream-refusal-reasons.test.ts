@@ -25,16 +25,18 @@ import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js'
 import { freePort, metricValue, needBinary, tempDir, waitUntil, which } from '../helpers/index.js';
 
 /** A peer child process from a config file, SIGKILLed after the test. */
-async function startPeer(t: TestContext, bin: string, conf: string, text: string): Promise<void> {
+async function startPeer(t: TestContext, bin: string, conf: string, text: string): Promise<() => Promise<void>> {
   await writeFile(conf, text);
   const child = spawn(which(bin)!, ['-c', conf], { stdio: 'ignore' });
-  t.after(async () => {
+  const kill = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGKILL');
       await exited;
     }
-  });
+  };
+  t.after(kill);
+  return kill;
 }
 
 /** Deps whose log lines (warn and above) are kept, parsed. */
@@ -118,7 +120,7 @@ test('nats: a batch refused record by record (no publish permission, no stream f
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-nats-perm-');
   const port = await freePort();
-  await startPeer(
+  const killNats = await startPeer(
     t,
     'nats-server',
     join(dir, 'nats.conf'),
@@ -194,6 +196,23 @@ authorization {
     /JetStream stream check failed: .*Permissions Violation for Publish to "\$JS\.API\.INFO".*Fix: give the destination's user publish permission on \$JS\.API\.>/,
   );
   assert.equal(await metricValue(deps3.registry, 'gatehouse_destination_calls_total', { target: nojs.target, outcome: 'retryable', reason: 'auth' }), 1);
+
+  // The server goes away: the destination that met permission violations says it is not connected,
+  // not that the server refused its credentials (the violations were about a subject).
+  await killNats();
+  const down = await waitUntil(
+    async () => {
+      const m = await denied.send(records('fleet/d1/t', 1), new AbortController().signal).then(
+        () => 'sent',
+        (e: unknown) => errorMessage(e),
+      );
+      return /not connected/.test(m) ? m : undefined;
+    },
+    'the send refused as not connected',
+    15_000,
+  );
+  assert.doesNotMatch(down, /PERMISSIONS_VIOLATION|credentials/, down);
+  assert.match(down, /Fix: check that the NATS server is reachable/);
 });
 
 test('mqtt bridge to a broker that closes the connection on a PUBLISH its ACL denies (a Gatehouse upstream, as AWS IoT Core): the error names the topic, the ACL or policy and the client', {

@@ -77,9 +77,12 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         connError = undefined;
         log.info('NATS reconnected');
       } else if (s.type === 'error') {
-        connError = describeNatsCode(String(s.data));
+        // A permissions violation is about a subject (each refused publish, named in its record's
+        // error), not the connection: kept as the reason it is down, it blamed the credentials
+        // for a server that was later simply unreachable.
+        if (String(s.data) !== 'PERMISSIONS_VIOLATION') connError = describeNatsCode(String(s.data));
         // One per refused publish (a permissions violation): at most a line a minute per error.
-        serverErrorLog(String(s.data), { err: connError }, 'NATS server error');
+        serverErrorLog(String(s.data), { err: describeNatsCode(String(s.data)) }, 'NATS server error');
       }
     }
   }
