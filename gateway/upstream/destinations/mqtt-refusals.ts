@@ -31,7 +31,7 @@ export function publishFailure(err: Error, topic: string, who: BridgeIdentity): 
       return {
         ok: false,
         retryable: true,
-        error: `${said}: its ACL does not let client '${who.clientId}'${user} publish there; allow the topic on the broker (mosquitto acl_file, an AWS IoT policy's iot:Publish) or map it elsewhere (the destination's topics); the records wait in the stream`,
+        error: `${said}: its ACL does not let client '${who.clientId}'${user} publish there; allow the topic on the broker (mosquitto acl_file, an AWS IoT policy's iot:Publish) or map it elsewhere (the destination's topics)`,
         code: 'NOT_AUTHORIZED',
       };
     case 0x97:

@@ -66,7 +66,7 @@ export function recordFailure(err: unknown, ctx: PublishContext): RecordResult {
     return {
       ok: false,
       retryable: true,
-      error: `no JetStream stream captures subject '${subject}' (${error}): add it to the subjects of stream '${stream}' (nats stream edit ${stream} --subjects ...) or change the destination's subject; the records wait in the stream`,
+      error: `no JetStream stream captures subject '${subject}' (${error}): add it to the subjects of stream '${stream}' (nats stream edit ${stream} --subjects ...) or change the destination's subject`,
       code: 'NO_STREAM',
     };
   // The server's publish permissions (its authorization block) do not cover the subject.
@@ -74,7 +74,7 @@ export function recordFailure(err: unknown, ctx: PublishContext): RecordResult {
     return {
       ok: false,
       retryable: true,
-      error: `the NATS server refused the publish to '${subject}' (${error}): give the destination's user publish permission on it (authorization: permissions: publish) or change the destination's subject; the records wait in the stream`,
+      error: `the NATS server refused the publish to '${subject}' (${error}): give the destination's user publish permission on it (authorization: permissions: publish) or change the destination's subject`,
       code: 'PERMISSIONS_VIOLATION',
     };
   if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
