@@ -41,7 +41,7 @@ function intArg(v: string | undefined, name: string, def: number, min: number): 
   if (v === undefined) return def;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) {
-    throw new GatehouseError('GH_ARG_INVALID', `--${name} must be an integer >= ${min}, got '${v}'`, { where: `--${name}` });
+    throw new GatehouseError('GH_ARG_INVALID', `--${name} must be an integer >= ${min}, got '${v}'`, { where: `--${name}`, hint: 'see --help' });
   }
   return n;
 }
@@ -73,7 +73,7 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
       return 0;
     }
     const qos = intArg(values.qos, 'qos', 0, 0);
-    if (qos > 1) throw new GatehouseError('GH_ARG_INVALID', `--qos must be 0 or 1, got ${qos}`, { where: '--qos' });
+    if (qos > 1) throw new GatehouseError('GH_ARG_INVALID', `--qos must be 0 or 1, got ${qos}`, { where: '--qos', hint: 'see --help' });
     const durationMs = values.duration === undefined ? undefined : parseDuration(values.duration);
     if (values.duration !== undefined && durationMs === undefined) {
       throw new GatehouseError('GH_ARG_INVALID', `--duration '${values.duration}' is not a duration`, { where: '--duration', hint: 'use 10s, 500ms or 2m' });
@@ -92,7 +92,9 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
       ...(values.nagle ? { noDelay: false } : {}),
     };
   } catch (err) {
-    io.stderr.write(`${errorMessage(err)}\n\n${HELP}`);
+    // node's parseArgs throws a plain TypeError (an unknown option, a value missing): an argument error all the same.
+    const e = err instanceof GatehouseError ? err : new GatehouseError('GH_ARG_INVALID', errorMessage(err), { hint: 'see --help' });
+    io.stderr.write(`gatehouse simulate: ${e.describe()}\n\n${HELP}`);
     return 2;
   }
   const ac = new AbortController();
@@ -109,7 +111,7 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
     );
     return r.errors > 0 || r.acked < r.sent ? 1 : 0;
   } catch (err) {
-    io.stderr.write(`${errorMessage(err)}\n`);
+    io.stderr.write(`gatehouse simulate: ${errorMessage(err)}\n`);
     return 1;
   } finally {
     process.removeListener('SIGINT', onSigint);

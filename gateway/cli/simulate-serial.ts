@@ -45,7 +45,7 @@ export async function runSimulateSerial(argv: string[], io: CliIO): Promise<numb
       strict: true,
     }).values;
   } catch (err) {
-    io.stderr.write(`GH_ARG_INVALID: ${(err as Error).message}\n${HELP}`);
+    io.stderr.write(`gatehouse simulate: GH_ARG_INVALID: ${(err as Error).message}. Fix: see --help\n\n${HELP}`);
     return 2;
   }
   if (values.help) {
@@ -53,7 +53,7 @@ export async function runSimulateSerial(argv: string[], io: CliIO): Promise<numb
     return 0;
   }
   const bad = (msg: string): number => {
-    io.stderr.write(`GH_ARG_INVALID: ${msg}. Fix: see --help\n`);
+    io.stderr.write(`gatehouse simulate: GH_ARG_INVALID: ${msg}. Fix: see --help\n`);
     return 2;
   };
   const port = values.port as string | undefined;

@@ -57,3 +57,20 @@ test('a command given --config of a gateway whose admin API is disabled says so,
     assert.match(r.err, /Fix: set admin\.enabled: true and restart the gateway/);
   }
 });
+
+test('simulate serial|mqtt: a bad argument is one line naming the command, GH_ARG_INVALID and the fix, exit 2 (an unknown option had no code)', async () => {
+  for (const argv of [
+    ['simulate', 'mqtt', '--frob'],
+    ['simulate', 'mqtt', '--devices'],
+    ['simulate', 'mqtt', '--devices', '0'],
+    ['simulate', 'mqtt', '--qos', '2'],
+    ['simulate', 'serial', '--frob'],
+    ['simulate', 'serial'],
+    ['simulate', 'serial', '--port', '/dev/null', '--rate', 'fast'],
+  ]) {
+    const r = await runCaptured(main, argv);
+    assert.equal(r.code, 2, `${argv.join(' ')}: ${r.err}`);
+    assert.match(r.err, /^gatehouse simulate: GH_ARG_INVALID: .*\. Fix: see --help\n/, argv.join(' '));
+    assert.equal(r.out, '', argv.join(' '));
+  }
+});

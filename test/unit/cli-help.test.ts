@@ -112,7 +112,7 @@ test('simulate mqtt to a broker that is not there says it cannot connect (GH_PEE
   const port = await freePort(); // nothing listens on it
   const { code, err } = await runCaptured(main, ['simulate', 'mqtt', '--url', `mqtt://127.0.0.1:${port}`, '--duration', '1s']);
   assert.equal(code, 1);
-  assert.match(err, new RegExp(`^GH_PEER_UNREACHABLE: cannot connect to mqtt://127.0.0.1:${port}: .*ECONNREFUSED`));
+  assert.match(err, new RegExp(`^gatehouse simulate: GH_PEER_UNREACHABLE: cannot connect to mqtt://127.0.0.1:${port}: .*ECONNREFUSED`));
   assert.match(err, /Fix: check that the broker is running/);
   assert.doesNotMatch(err, /GH_ARG_INVALID|usage:/);
 });
