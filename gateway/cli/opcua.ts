@@ -36,8 +36,12 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     writeLine(io.stdout, `usage: ${USAGE}`);
     return 0;
   }
-  if (!values.endpoint || !/^opc\.tcp:\/\//.test(values.endpoint))
-    throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
+  if (!values.endpoint) throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
+  if (!/^opc\.tcp:\/\//.test(values.endpoint))
+    throw new GatehouseError('GH_ARG_INVALID', `--endpoint '${values.endpoint.slice(0, 80)}' is not an opc.tcp:// URL`, {
+      where: '--endpoint',
+      hint: "e.g. --endpoint opc.tcp://192.168.1.20:4840 (the server's endpoint URL, as its documentation or UaExpert shows it)",
+    });
   const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';
   if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode))
     throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);

@@ -74,3 +74,19 @@ test('simulate serial|mqtt: a bad argument is one line naming the command, GH_AR
     assert.equal(r.out, '', argv.join(' '));
   }
 });
+
+test("opcua browse with an --endpoint that is not opc.tcp:// says so (it said '--endpoint ... is required' of one given)", async () => {
+  for (const endpoint of ['192.168.1.20:4840', 'http://plc:4840']) {
+    const r = await runCaptured(main, ['opcua', 'browse', '--endpoint', endpoint]);
+    assert.equal(r.code, 2, r.err);
+    assert.match(
+      r.err,
+      new RegExp(
+        `^gatehouse opcua: GH_ARG_INVALID: --endpoint '${endpoint.replaceAll('.', '\\.')}' is not an opc\\.tcp:// URL \\(at --endpoint\\)\\. Fix: e\\.g\\. --endpoint opc\\.tcp://`,
+      ),
+    );
+  }
+  const none = await runCaptured(main, ['opcua', 'browse']);
+  assert.equal(none.code, 2);
+  assert.match(none.err, /GH_ARG_INVALID: --endpoint opc\.tcp:\/\/HOST:PORT is required\. Fix: usage: gatehouse opcua browse/);
+});
