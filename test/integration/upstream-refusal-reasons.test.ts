@@ -126,6 +126,7 @@ test('nats: a batch refused record by record (no publish permission, no stream f
     join(dir, 'nats.conf'),
     `listen: 127.0.0.1:${port}
 jetstream { store_dir: "${join(dir, 'js')}" }
+max_payload: 4096
 authorization {
   users = [
     { user: gw, password: pw, permissions: { publish: { allow: ["$JS.API.>", "_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }
@@ -143,8 +144,22 @@ authorization {
     return dest;
   };
   // The stream GH (gatehouse.>), created by a destination allowed to write it.
-  const admin = await make(loggingDeps(), { user: 'admin', subject: 'gatehouse.${stream}', createStream: true });
+  const adminDeps = loggingDeps();
+  const admin = await make(adminDeps, { user: 'admin', subject: 'gatehouse.${stream}', createStream: true });
   assert.ok((await sendConnected(admin, records('fleet/d1/t', 1)))[0]!.ok);
+
+  // A batch of records each over the server's max_payload: permanent (dead-lettered), reason client.
+  const big = records('fleet/d1/t', 2).map((r) => ({ ...r, payload: Buffer.alloc(8192, 0x61) }));
+  const tooLarge = failures(await admin.send(big, new AbortController().signal));
+  assert.deepEqual(
+    tooLarge.map((f) => [f.code, f.retryable]),
+    [
+      ['TOO_LARGE', false],
+      ['TOO_LARGE', false],
+    ],
+  );
+  // Before: outcome retryable, without a reason.
+  assert.equal(await metricValue(adminDeps.registry, 'gatehouse_destination_calls_total', { outcome: 'permanent', reason: 'client' }), 1);
 
   // No publish permission on the subject.
   const deps = loggingDeps();
