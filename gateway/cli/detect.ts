@@ -136,7 +136,12 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
     return fail(
       io,
-      inputError(file, `reading failed at line ${lineNo + 1}: ${errorMessage(err)}`, `${file}:${lineNo + 1}`, 'check the file and the disk it is on'),
+      inputError(
+        file,
+        `reading failed at line ${lineNo + 1}: ${errorMessage(err)}`,
+        `${file}:${lineNo + 1}`,
+        "check the file's permissions (the user running gatehouse may not read it) and the disk it is on",
+      ),
     );
   } finally {
     lines.close();
