@@ -9,6 +9,7 @@ import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
 import { bridgeSessionExpiryIgnored } from '../upstream/destinations/mqtt-options.js';
+import { selfBridgeWarning } from './self-bridge.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 import { isLoopback } from '../broker/options.js';
 
@@ -194,11 +195,13 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
     const ignored = src.type === 'mqtt' ? sessionExpiryIgnored(src) : undefined;
     if (ignored) warnings.push({ where: `sources.${i}.sessionExpirySec`, ...ignored });
   }
-  // The same for an MQTT bridge destination (its own default is MQTT 5).
+  // The same for an MQTT bridge destination (its own default is MQTT 5); and one that bridges to this gateway itself.
   for (const [i, e] of (config.exporters ?? []).entries()) {
     const d = e.destination as Record<string, unknown>;
     const ignored = d.type === 'mqtt' ? bridgeSessionExpiryIgnored(`MQTT destination of exporter '${e.name}'`, d) : undefined;
     if (ignored) warnings.push({ where: `exporters.${i}.destination.sessionExpirySec`, ...ignored });
+    const self = selfBridgeWarning(e.name, d, config.broker.listeners);
+    if (self) warnings.push({ where: `exporters.${i}.destination.url`, ...self });
   }
   // Two filters of one MQTT source that can match the same topic: a broker may send the message
   // once per matching subscription (mosquitto does for MQTT 5), and each copy goes through the rules.

@@ -120,3 +120,28 @@ test('mqtt bridge: sessionExpirySec with protocolVersion 4 (not sent: the broker
   assert.equal(lines[0]!.level, 40);
   assert.match(String(lines[0]!.fix), /set protocolVersion: 5/);
 });
+
+test("mqtt bridge to this gateway's own broker is a warning of check-config: with protocolVersion 4 each record goes round for ever, with 5 it is stored twice", async (t) => {
+  const own = (url: string, extra = '', listener = '127.0.0.1'): string =>
+    config(`{ type: mqtt, url: ${JSON.stringify(url)}, clientId: site1${extra} }`).replace(
+      'listeners: [{ host: 127.0.0.1, port: 0 }]',
+      `listeners: [{ host: ${JSON.stringify(listener)}, port: 1883 }], allowAnonymous: false`,
+    );
+  // Before: OK without a word, and one publish came back through the rules every second, for ever.
+  const v4 = await checkConfigText(t, own('mqtt://127.0.0.1:1883', ', protocolVersion: 4'));
+  assert.equal(v4.code, 0, v4.err);
+  assert.match(
+    v4.err,
+    /warning: MQTT destination of exporter 'bridge' publishes to this gateway's own broker \(listener mqtt 127\.0\.0\.1:1883\): with protocolVersion 4 .*goes round for ever \(at exporters\.0\.destination\.url\)\. Fix: point url at the upstream broker/,
+  );
+  const v5 = await checkConfigText(t, own('mqtt://localhost'));
+  assert.match(v5.err, /own broker \(listener mqtt 127\.0\.0\.1:1883\): each record comes back through the rules once, so every message is stored twice/);
+  // A listener on every address answers on loopback too.
+  assert.match((await checkConfigText(t, own('mqtt://127.0.0.1:1883', '', '0.0.0.0'))).err, /own broker \(listener mqtt 0\.0\.0\.0:1883\)/);
+  // Another port, another host: no warning.
+  for (const url of ['mqtt://127.0.0.1:1884', 'mqtt://broker.example:1883', 'mqtts://127.0.0.1:8883']) {
+    const r = await checkConfigText(t, own(url));
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.err, /own broker/, url);
+  }
+});
