@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { createDetector, DEFAULT_DETECTOR, detectorsHelp, finiteScore, type Detector, type ParamValue } from '../../rules/anomaly/index.js';
 import type { CliIO } from './io.js';
+import { LineTooLong, lineLimit } from './line-limit.js';
 
 const USAGE = 'usage: gatehouse detect [--detector NAME] [--param key=value ...] --input FILE.csv';
 
@@ -49,6 +50,9 @@ function parseArgs(argv: string[]): DetectArgs | string {
   }
   return args;
 }
+
+/** Longest line read (a row is a timestamp and a number: tens of bytes). */
+const MAX_LINE_BYTES = 1024 * 1024;
 
 /** What the CSV must look like, for the hint of an input it cannot use. */
 const FORMAT_HINT = "the first line is the header 'timestamp,value', then one timestamp and one number per row (e.g. two spreadsheet columns saved as CSV)";
@@ -101,8 +105,11 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(err);
     return fail(io, inputError(file, reason, '--input', 'check the path (relative to the working directory) and its permissions'));
   }
-  const input = createReadStream(file, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
+  const input = createReadStream(file);
+  // readline holds a whole line: a file that is not the CSV (no line breaks) is refused at 1 MiB of one.
+  const limited = lineLimit(MAX_LINE_BYTES);
+  input.on('error', (err) => limited.destroy(err));
+  const lines = createInterface({ input: input.pipe(limited), crlfDelay: Infinity });
   let lineNo = 0;
   let badRows = 0;
   let firstBad = 0;
@@ -134,6 +141,7 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
   } catch (err) {
     // The reader of our output went away (`detect ... | head`): stop quietly, as Unix tools do.
     if ((err as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+    if (err instanceof LineTooLong) return fail(io, inputError(file, `${err.message}: not a 'timestamp,value' CSV`, `${file}:${err.line}`, FORMAT_HINT));
     return fail(
       io,
       inputError(
@@ -146,6 +154,7 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
   } finally {
     lines.close();
     input.destroy();
+    limited.destroy();
   }
   if (lineNo === 0) return fail(io, inputError(file, "the file is empty (expected a 'timestamp,value' header)", file, FORMAT_HINT));
   if (badRows > 1) {

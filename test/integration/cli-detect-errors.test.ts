@@ -32,6 +32,9 @@ before(async () => {
   await writeFile(join(dir, 'ok.csv'), 'timestamp,value\n1,20\n2,21\n');
   await writeFile(join(dir, 'header.csv'), 'ts;val\n1;2\n');
   await writeFile(join(dir, 'empty.csv'), '');
+  // Not the CSV: 2 MiB without a line break (a binary, a minified JSON). readline held it whole.
+  await writeFile(join(dir, 'oneline.json'), `[${'1,'.repeat(1024 * 1024)}1]`);
+  await writeFile(join(dir, 'longrow.csv'), `timestamp,value\n1,20\n2,${'9'.repeat(2 * 1024 * 1024)}\n`);
 });
 after(() => removeTempDir(dir));
 
@@ -71,6 +74,14 @@ const cases: Array<[string, string[], RegExp[]]> = [
     [/^gatehouse detect: GH_INPUT_FILE: cannot use input header\.csv: header must be 'timestamp,value', got 'ts;val' \(at header\.csv:1\)/, FORMAT],
   ],
   ['an empty file', ['--input', 'empty.csv'], [/^gatehouse detect: GH_INPUT_FILE: cannot use input empty\.csv: the file is empty .*\(at empty\.csv\)/, FORMAT]],
+  [
+    'a file without line breaks',
+    ['--input', 'oneline.json'],
+    [
+      /^gatehouse detect: GH_INPUT_FILE: cannot use input oneline\.json: line 1 is longer than 1048576 bytes: not a 'timestamp,value' CSV \(at oneline\.json:1\)/,
+      FORMAT,
+    ],
+  ],
 ];
 
 for (const [what, argv, expected] of cases) {
@@ -87,4 +98,16 @@ test('gatehouse detect with a good file still scores it (exit 0)', { timeout: 60
   const ok = await detect(dir, ['--input', 'ok.csv']);
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /^timestamp,value,anomaly_score\n1,20,/);
+});
+
+test('gatehouse detect with a row longer than 1 MiB stops there: the rows before it scored, then GH_INPUT_FILE naming the line, exit 2', {
+  timeout: 60_000,
+}, async () => {
+  const r = await detect(dir, ['--input', 'longrow.csv']);
+  assert.equal(r.code, 2, r.err);
+  assert.equal(r.out, 'timestamp,value,anomaly_score\n1,20,0\n');
+  assert.match(
+    r.err,
+    /^gatehouse detect: GH_INPUT_FILE: cannot use input longrow\.csv: line 3 is longer than 1048576 bytes: not a 'timestamp,value' CSV \(at longrow\.csv:3\)/,
+  );
 });
