@@ -15,7 +15,7 @@ import { userInfo } from 'node:os';
 import type { TestContext } from 'node:test';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { errorMessage } from '../../core/errors.js';
+import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
 import { createNatsDestination, natsOptionsSchema } from '../../gateway/upstream/destinations/nats.js';
@@ -211,6 +211,25 @@ authorization {
     /JetStream stream check failed: .*Permissions Violation for Publish to "\$JS\.API\.INFO".*Fix: give the destination's user publish permission on \$JS\.API\.>/,
   );
   assert.equal(await metricValue(deps3.registry, 'gatehouse_destination_calls_total', { target: nojs.target, outcome: 'retryable', reason: 'auth' }), 1);
+
+  // No such stream (createStream: false): the setup's fault, reason client (docs/destinations.md), not server.
+  const deps4 = loggingDeps();
+  const nope = await make(deps4, { user: 'admin', subject: 'gatehouse.${stream}', stream: 'NOPE' });
+  const missing = await waitUntil(
+    async () => {
+      const e = await nope.send(records('fleet/d1/t', 1), new AbortController().signal).then(
+        () => undefined,
+        (x: unknown) => x,
+      );
+      return e instanceof GatehouseError && e.code === 'GH_DESTINATION_CONFIG' ? e : undefined;
+    },
+    'the missing stream refused',
+    15_000,
+  );
+  assert.match(missing.describe(), /JetStream stream 'NOPE' does not exist .*Fix: create it \(nats stream add NOPE/);
+  assert.equal((missing.details as { setup?: unknown } | undefined)?.setup, true, 'retried at the normal pace, not as an outage');
+  // Before: reason server.
+  assert.equal(await metricValue(deps4.registry, 'gatehouse_destination_calls_total', { target: nope.target, outcome: 'retryable', reason: 'client' }), 1);
 
   // The server goes away: the destination that met permission violations says it is not connected,
   // not that the server refused its credentials (the violations were about a subject).

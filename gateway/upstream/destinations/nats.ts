@@ -125,6 +125,8 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
           throw new GatehouseError('GH_DESTINATION_CONFIG', `JetStream stream '${o.stream}' does not exist`, {
             where: 'nats.stream',
             hint: `create it (nats stream add ${o.stream} --subjects '${streamSubjects(o.subject)[0]}') or set createStream: true`,
+            // The gateway's setup (as a missing Kinesis stream): retried at the normal pace, not as an outage.
+            details: { setup: true },
           });
         }
         await jsm.streams.add({ name: o.stream, subjects: streamSubjects(o.subject), duplicate_window: lib.nanos(o.duplicateWindowMs) });
@@ -214,7 +216,9 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
       try {
         await ensureStream();
       } catch (err) {
-        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: natsCallReason(shortError(err), 'server') });
+        // A missing stream is the request's fault (client, as a missing Kinesis stream or S3 bucket).
+        const missing = err instanceof GatehouseError && err.code === 'GH_DESTINATION_CONFIG';
+        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: missing ? 'client' : natsCallReason(shortError(err), 'server') });
         if (err instanceof GatehouseError) throw err;
         // The user may not call JetStream's API (its permissions leave out $JS.API.>): a setup fault, named.
         if ((err as NatsErrorLike).code === 'PERMISSIONS_VIOLATION')
