@@ -11,8 +11,9 @@ import type { PendingEvent } from './event-time.js';
 import type { WindowSpec } from './spec.js';
 
 /**
- * A buffer this large or smaller is never copied out: Node's pool slabs (Buffer.poolSize, 8 KiB)
- * hold the small buffers built in memory, and one slab is shared by many.
+ * A buffer this large or smaller is never copied out (a group keeps at most this much alive).
+ * Node's pool slabs (Buffer.poolSize) hold the small buffers built in memory: 8 KiB up to Node 22,
+ * kept as they are; 64 KiB on Node 24, whose small slices are copied out like a socket chunk's.
  */
 const SHARED_SLAB_BYTES = 8 * 1024;
 

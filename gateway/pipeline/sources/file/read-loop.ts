@@ -72,7 +72,10 @@ export async function readAvailable(t: ReadLoopFile): Promise<void> {
       }
     }
     const splitter = t.splitter;
-    const buf = Buffer.allocUnsafe(readSize(t, splitter.readOffset));
+    // Not from Node's buffer pool: the records are slices of this buffer and keep it alive until
+    // committed, and a pooled one is a slab shared with whatever else (64 KiB on Node 24, 8 KiB
+    // before), so a small read's records held 64 KiB each there. Its own buffer is its size.
+    const buf = Buffer.allocUnsafeSlow(readSize(t, splitter.readOffset));
     const readAt = t.ctx.now();
     const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
     if (bytesRead === 0 || splitter !== t.splitter) return;
