@@ -16,7 +16,7 @@ import { BoundedGroups } from './bounded-groups.js';
 import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape } from './group-state.js';
 import { accBytes, type GroupBytes } from './group-bytes.js';
 import type { WindowPlan } from './plan.js';
-import { pushRow, rebaseRows, type RowSpec } from './row-windows.js';
+import { pushRow, rebaseRows, type RowWindow } from './row-windows.js';
 import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
 import { EventOrder, toTimestamp } from './event-time.js';
@@ -55,6 +55,10 @@ export class WindowRunner implements WindowedQuery {
   private readonly scratch: Value[];
   /** Some aggregate keeps values (collect, percentile, first/last): count them for maxGroupBytes. */
   private readonly accHold: boolean;
+  /** Sliding and count windows: what pushRow needs besides the group, built once (not per event). */
+  private readonly rowWindow: RowWindow | undefined;
+  /** The clock of emitted messages, built once (a sliding window emits per event). */
+  private readonly clock = (): number => this.now();
 
   constructor(private readonly plan: WindowPlan) {
     this.aggCtx = { maxRows: DEFAULT_LIMITS.maxRowsPerWindow, onDrop: () => void this.stats.droppedRows++ };
@@ -63,6 +67,10 @@ export class WindowRunner implements WindowedQuery {
     this.accHold = this.newAccs().some((a) => a.bytes !== undefined);
     this.groups = new BoundedGroups(plan.spec.kind, this.stats);
     this.held = this.groups.held;
+    const spec = plan.spec;
+    if (spec.kind === 'sliding' || spec.kind === 'count') {
+      this.rowWindow = { spec, maxRows: DEFAULT_LIMITS.maxRowsPerWindow, held: this.held, stats: this.stats, newAccs: () => this.newAccs() };
+    }
   }
 
   private get maxGroups(): number {
@@ -88,6 +96,7 @@ export class WindowRunner implements WindowedQuery {
   start(rt: WindowRuntime): void {
     this.rt = rt;
     this.aggCtx.maxRows = rt.maxRowsPerWindow;
+    if (this.rowWindow) this.rowWindow.maxRows = rt.maxRowsPerWindow;
     this.enforceBudget(undefined); // a state restored before start, under a lower budget
     this.reschedule();
   }
@@ -180,7 +189,7 @@ export class WindowRunner implements WindowedQuery {
         return this.addSession(spec.maxDuration, spec.timeout, ts, key, msg);
       case 'sliding':
       case 'count':
-        return this.addRows(spec, ts, key, msg);
+        return this.addRows(this.rowWindow!, ts, key, msg);
     }
   }
 
@@ -258,7 +267,7 @@ export class WindowRunner implements WindowedQuery {
     return Math.min(g.lastTs + spec.timeout, g.start + spec.maxDuration);
   }
 
-  private addRows(spec: RowSpec, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
+  private addRows(w: RowWindow, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
     let g = this.groups.rowGroups.get(key);
     if (!g) {
       g = { ts: [], vals: [], head: 0, seen: 0, bytes: 0, last: msg };
@@ -266,7 +275,7 @@ export class WindowRunner implements WindowedQuery {
     } else this.held.swap(g.last, msg);
     if (!this.plan.eventTime && this.rt) rebaseRows(g, this.rt.skew());
     g.last = msg;
-    const closing = pushRow(g, ts, this.vals, { spec, maxRows: this.maxRows, held: this.held, stats: this.stats, newAccs: () => this.newAccs() });
+    const closing = pushRow(g, ts, this.vals, w);
     return closing ? this.rows([closing]) : undefined;
   }
 
@@ -371,7 +380,7 @@ export class WindowRunner implements WindowedQuery {
 
   /** HAVING, projection, ORDER BY, LIMIT over the groups closing together. */
   private rows(closing: Closing[]): WindowEmission[] {
-    return outputRows(this.plan, closing, () => this.now());
+    return outputRows(this.plan, closing, this.clock);
   }
 
   // ---- checkpoints -------------------------------------------------------------------------
