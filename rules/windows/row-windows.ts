@@ -83,13 +83,21 @@ export function pushRow(g: RowGroup, ts: number, vals: readonly Value[], w: RowW
  * stepped (NTP's first sync on a Pi without an RTC, an operator), the rows from before the step
  * are moved by the step, so they leave a sliding window after their elapsed time: stepped back
  * an hour, they stayed in every row for an hour; stepped forward, they all left at once.
+ * Rows arrive in time order, so a row stamped after the new one's `ts` was stamped by a clock that
+ * went back without a step seen here: a state restored by a gateway started on a clock behind it
+ * (a Pi's fake-hwclock after a power cut, before NTP). Such rows are taken as just before `ts`, so
+ * they leave after at most the window's size; they stayed until the clock caught up, and NTP's step
+ * forward then moved them by the step again: an hour behind, an hour more in every row.
  */
-export function rebaseRows(g: RowGroup, skew: number): void {
+export function rebaseRows(g: RowGroup, skew: number, ts: number): void {
   const step = g.skew === undefined ? 0 : skew - g.skew;
   g.skew = skew;
   // NTP slews smoothly (at most 0.5 ms/s); a difference this large is a step.
-  if (Math.abs(step) < STEP_MS) return;
-  for (let r = g.head; r < g.ts.length; r++) g.ts[r] = g.ts[r]! + step;
+  let shift = Math.abs(step) < STEP_MS ? 0 : step;
+  const n = g.ts.length;
+  if (n > g.head && g.ts[n - 1]! + shift > ts) shift = ts - g.ts[n - 1]!;
+  if (shift === 0) return;
+  for (let r = g.head; r < n; r++) g.ts[r] = g.ts[r]! + shift;
 }
 
 /** The window [start, end] of g at its emission: its rows from head on, aggregated into accs. */

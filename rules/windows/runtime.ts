@@ -273,7 +273,7 @@ export class WindowRunner implements WindowedQuery {
       g = { ts: [], vals: [], head: 0, seen: 0, bytes: 0, last: msg };
       this.groups.addGroup(this.groups.rowGroups, key, g, this.maxGroups);
     } else this.held.swap(g.last, msg);
-    if (!this.plan.eventTime && this.rt) rebaseRows(g, this.rt.skew());
+    if (!this.plan.eventTime && this.rt) rebaseRows(g, this.rt.skew(), ts);
     g.last = msg;
     const closing = pushRow(g, ts, this.vals, w);
     return closing ? this.rows([closing]) : undefined;

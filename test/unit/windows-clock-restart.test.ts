@@ -1,0 +1,84 @@
+// Processing-time sliding windows across a restart on a wrong wall clock: a Raspberry Pi without an
+// RTC boots on fake-hwclock's last save (after a power cut, up to an hour behind the state the
+// gateway checkpointed) and NTP steps it forward later. Real compiler, engine and checkpoint/restore;
+// the clocks are injected (no waiting); the action is an in-memory recorder.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testDeps } from '../helpers/index.js';
+import { compileRuleSet } from '../../rules/ruleset.js';
+import { createRuleEngine } from '../../rules/engine.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
+import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
+import { memoryStateStore, type StateStore } from '../../rules/windows/state.js';
+
+const HOUR = 3600 * 1000;
+
+/** A wall clock NTP may step (`offset`) over timers that count elapsed time (`elapsed`). */
+class SteppedClock implements Timers {
+  readonly elapsed = new ManualTimers(0);
+  offset = 0;
+  constructor(private readonly start: number) {}
+  now(): number {
+    return this.start + this.elapsed.now() + this.offset;
+  }
+  monotonic(): number {
+    return this.elapsed.now();
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    return this.elapsed.setTimeout(fn, ms);
+  }
+  clearTimeout(h: unknown): void {
+    this.elapsed.clearTimeout(h);
+  }
+}
+
+function gateway(clock: SteppedClock, stateStore: StateStore) {
+  const counts: number[] = [];
+  const registry = createActionRegistry({
+    probe: () => ({ kind: 'probe', resource: 'mem', durable: false, execute: (b: Buffer) => void counts.push((JSON.parse(b.toString()) as { n: number }).n) }),
+  });
+  const def = { version: 1, rules: [{ name: 'slide', sql: "SELECT count(*) AS n FROM 't' GROUP BY SLIDINGWINDOW(ss, 10)", actions: [{ probe: {} }] }] };
+  const engine = createRuleEngine(compileRuleSet(def, registry), testDeps(), { timers: clock, stateStore, checkpointIntervalMs: 60_000 });
+  const send = (): number | undefined => {
+    void engine.handle({ topic: 't', payload: Buffer.from('{}'), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: clock.now() });
+    return counts.at(-1);
+  };
+  return { engine, send };
+}
+
+test('a sliding window restored on a clock an hour behind its rows counts them for at most its size, and NTP stepping the clock forward does not move them an hour ahead', async () => {
+  const store = memoryStateStore();
+  const T = Date.UTC(2026, 0, 1, 12);
+  const before = new SteppedClock(T);
+  const a = gateway(before, store);
+  await a.engine.start();
+  a.send();
+  a.send();
+  assert.equal(a.send(), 3);
+  await a.engine.stop(); // checkpoint: 3 rows stamped 12:00
+
+  // Power cut; the Pi boots on fake-hwclock's save of 11:00, before NTP.
+  const clock = new SteppedClock(T - HOUR);
+  const b = gateway(clock, store);
+  await b.engine.start();
+  assert.equal(b.send(), 4, 'the restored rows are taken as just before the first event after the start');
+  clock.elapsed.advance(11_000);
+  assert.equal(b.send(), 1, 'the restored rows left after the 10 s of the window, not when the clock reaches 12:00 (an hour)');
+
+  clock.elapsed.advance(2000);
+  assert.equal(b.send(), 2);
+  clock.offset = HOUR; // NTP's first sync steps the clock forward an hour
+  clock.elapsed.advance(11_000);
+  assert.equal(b.send(), 1, 'after the step the rows of 11 s ago left; none was moved an hour ahead');
+  await b.engine.stop();
+
+  // Restored again, on a clock an hour behind, and NTP steps it before the window's size elapsed.
+  const c2 = new SteppedClock(T - HOUR + 30_000);
+  const c = gateway(c2, store);
+  await c.engine.start();
+  assert.equal(c.send(), 2, 'the restored row is taken as just before');
+  c2.offset = HOUR + 1000;
+  c2.elapsed.advance(11_000);
+  assert.equal(c.send(), 1, 'the rows left after their 10 s once NTP stepped the clock forward, not an hour later');
+  await c.engine.stop();
+});
