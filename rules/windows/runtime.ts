@@ -4,8 +4,9 @@
 // shares the same boundaries and one timer per rule serves them all. Around it: plan.ts (what the
 // compiler hands it), group-state.ts (the groups and their checkpoint form), bounded-groups.ts
 // (the groups held, their bytes and eviction), row-windows.ts (the rows of sliding and count
-// windows), emission.ts (HAVING / ORDER BY / LIMIT over the rows of one close), event-time.ts
-// (timestamps; with a LATENESS, the events waiting for the watermark, fed in time order).
+// windows), session-windows.ts (sessions, their deadlines, which are due), emission.ts (HAVING /
+// ORDER BY / LIMIT over the rows of one close), event-time.ts (timestamps; with a LATENESS, the
+// events waiting for the watermark, fed in time order).
 import type { Message } from '../../core/message.js';
 import type { EvalContext } from '../sql/context.js';
 import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
@@ -14,10 +15,10 @@ import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
 import { BoundedGroups } from './bounded-groups.js';
 import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape } from './group-state.js';
+import { closingOf, SessionWindows } from './session-windows.js';
 import { accBytes, type GroupBytes } from './group-bytes.js';
 import type { WindowPlan } from './plan.js';
 import { pushRow, rebaseRows, type RowWindow } from './row-windows.js';
-import type { WindowSpec } from './spec.js';
 import { CloseTimer } from './close-timer.js';
 import { EventOrder, toTimestamp } from './event-time.js';
 
@@ -36,8 +37,6 @@ export class WindowRunner implements WindowedQuery {
    * elapsed time, so a window had its time even when the wall clock stepped since it opened.
    */
   private paneSkew = new Map<number, number>();
-  /** Processing time: lower bound of the earliest session close, in elapsed time. */
-  private nextDueElapsed = Infinity;
   private maxTs = -Infinity;
   /** Event time with LATENESS: events the watermark has not passed yet, in time order. */
   private order = new EventOrder();
@@ -47,8 +46,6 @@ export class WindowRunner implements WindowedQuery {
   private readonly groups: BoundedGroups;
   /** The bytes the groups hold (kept messages once, rows), bounded by maxGroupBytes. */
   private readonly held: GroupBytes;
-  /** Lower bound of the earliest session deadline (Infinity: none). */
-  private nextDeadline = Infinity;
   private readonly aggCtx: AggContext;
   /** The aggregate arguments of the event being fed (scratch, or a pending event's own). */
   private vals: Value[];
@@ -57,6 +54,8 @@ export class WindowRunner implements WindowedQuery {
   private readonly accHold: boolean;
   /** Sliding and count windows: what pushRow needs besides the group, built once (not per event). */
   private readonly rowWindow: RowWindow | undefined;
+  /** Session windows (session-windows.ts). */
+  private readonly sessions: SessionWindows | undefined;
   /** The clock of emitted messages, built once (a sliding window emits per event). */
   private readonly clock = (): number => this.now();
 
@@ -70,6 +69,13 @@ export class WindowRunner implements WindowedQuery {
     const spec = plan.spec;
     if (spec.kind === 'sliding' || spec.kind === 'count') {
       this.rowWindow = { spec, maxRows: DEFAULT_LIMITS.maxRowsPerWindow, held: this.held, stats: this.stats, newAccs: () => this.newAccs() };
+    } else if (spec.kind === 'session') {
+      this.sessions = new SessionWindows(spec, this.groups, {
+        newAccs: () => this.newAccs(),
+        feedGroup: (g) => this.feedGroup(g),
+        maxGroups: () => this.maxGroups,
+        skew: () => (this.plan.eventTime ? undefined : this.rt?.skew()),
+      });
     }
   }
 
@@ -185,8 +191,10 @@ export class WindowRunner implements WindowedQuery {
       case 'hopping':
         this.addTimed(spec.size, spec.hop, ts, key, msg);
         return undefined;
-      case 'session':
-        return this.addSession(spec.maxDuration, spec.timeout, ts, key, msg);
+      case 'session': {
+        const closed = this.sessions!.add(ts, key, msg);
+        return closed ? this.rows([closed]) : undefined;
+      }
       case 'sliding':
       case 'count':
         return this.addRows(this.rowWindow!, ts, key, msg);
@@ -235,38 +243,6 @@ export class WindowRunner implements WindowedQuery {
     this.groups.enforceBudget(keep, this.maxGroupBytes, (info) => this.rt?.onBudgetEvict?.(info));
   }
 
-  private addSession(maxDuration: number, timeout: number, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
-    let g = this.groups.sessions.get(key);
-    let out: WindowEmission[] | undefined;
-    if (g && (ts - g.lastTs >= timeout || ts - g.start >= maxDuration)) {
-      // Its close was due (a late timer, or event time): emit it before opening the next one.
-      this.groups.closeSession(key, g);
-      out = this.rows([this.closing(g, this.deadline(g))]);
-      g = undefined;
-    }
-    if (!g) {
-      g = { accs: this.newAccs(), last: msg, start: ts, lastTs: ts };
-      this.groups.addGroup(this.groups.sessions, key, g, this.maxGroups);
-    } else this.held.swap(g.last, msg);
-    this.feedGroup(g);
-    g.last = msg;
-    if (ts > g.lastTs || g.skew === undefined) {
-      g.lastTs = Math.max(g.lastTs, ts);
-      // The clock its deadline is in (an event after a backward step does not move it).
-      if (!this.plan.eventTime && this.rt) g.skew = this.rt.skew();
-    }
-    const d = this.deadline(g);
-    if (d < this.nextDeadline) this.nextDeadline = d;
-    const de = this.elapsedDue(d, g.skew);
-    if (de < this.nextDueElapsed) this.nextDueElapsed = de;
-    return out;
-  }
-
-  private deadline(g: AccGroup): number {
-    const spec = this.plan.spec as Extract<WindowSpec, { kind: 'session' }>;
-    return Math.min(g.lastTs + spec.timeout, g.start + spec.maxDuration);
-  }
-
   private addRows(w: RowWindow, ts: number, key: string, msg: Message): WindowEmission[] | undefined {
     let g = this.groups.rowGroups.get(key);
     if (!g) {
@@ -279,10 +255,6 @@ export class WindowRunner implements WindowedQuery {
     return closing ? this.rows([closing]) : undefined;
   }
 
-  private closing(g: AccGroup, end: number): Closing {
-    return { accs: g.accs.map((a) => a.result()), last: g.last, start: g.start, end };
-  }
-
   // ---- window close ------------------------------------------------------------------------
 
   /**
@@ -292,40 +264,19 @@ export class WindowRunner implements WindowedQuery {
   private advance(t: number, elapsed?: number): WindowEmission[] | undefined {
     const spec = this.plan.spec;
     let out: WindowEmission[] | undefined;
-    const due = (wall: number, skew: number | undefined): boolean => wall <= t || (elapsed !== undefined && this.elapsedDue(wall, skew) <= elapsed);
     if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
+      const due = (wall: number, skew: number | undefined): boolean => wall <= t || (elapsed !== undefined && this.elapsedDue(wall, skew) <= elapsed);
       const closing = [...this.groups.panes.keys()].filter((s) => due(s + spec.size, this.paneSkew.get(s))).sort((a, b) => a - b);
       for (const s of closing) {
         const pane = this.groups.closePane(s);
         this.paneSkew.delete(s);
-        const rows = this.rows([...pane.values()].map((g) => this.closing(g, s + spec.size)));
+        const rows = this.rows([...pane.values()].map((g) => closingOf(g, s + spec.size)));
         if (rows.length) (out ??= []).push(...rows);
       }
-    } else if (spec.kind === 'session' && (t >= this.nextDeadline || (elapsed !== undefined && elapsed >= this.nextDueElapsed))) {
-      const closing: Closing[] = [];
-      let next = Infinity;
-      let nextElapsed = Infinity;
-      for (const [k, g] of this.groups.sessions) {
-        const d = this.deadline(g);
-        if (due(d, g.skew)) {
-          this.groups.closeSession(k, g);
-          closing.push(this.closing(g, d));
-        } else {
-          next = Math.min(next, d);
-          nextElapsed = Math.min(nextElapsed, this.elapsedDue(d, g.skew));
-        }
-      }
-      this.nextDeadline = next;
-      this.nextDueElapsed = nextElapsed;
-      closing.sort((a, b) => a.end - b.end);
-      // One close per deadline (ORDER BY / LIMIT apply per close), as timers firing on time would
-      // do, so a late timer or a replay closes them the same way.
-      for (let i = 0; i < closing.length; ) {
-        let k = i + 1;
-        while (k < closing.length && closing[k]!.end === closing[i]!.end) k++;
-        const rows = this.rows(closing.slice(i, k));
+    } else if (this.sessions) {
+      for (const same of this.sessions.close(t, elapsed) ?? []) {
+        const rows = this.rows(same);
         if (rows.length) (out ??= []).push(...rows);
-        i = k;
       }
     }
     return out;
@@ -345,7 +296,7 @@ export class WindowRunner implements WindowedQuery {
       for (const s of this.groups.panes.keys()) m = Math.min(m, this.elapsedDue(s + spec.size, this.paneSkew.get(s)));
       return m;
     }
-    return spec.kind === 'session' ? this.nextDueElapsed : Infinity;
+    return this.sessions ? this.sessions.nextDueElapsed : Infinity;
   }
 
   /** Processing time: one timer per rule at the next window close. */
@@ -407,9 +358,7 @@ export class WindowRunner implements WindowedQuery {
     this.order.replace(st.pending);
     this.groups.load(st, this.order.all());
     this.paneSkew.clear();
-    this.nextDeadline = Infinity;
-    for (const g of this.groups.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
-    this.nextDueElapsed = this.nextDeadline - (this.rt?.skew() ?? 0);
+    this.sessions?.restored();
     // What a restored state holds, within maxGroupBytes (a checkpoint of a larger budget, or of a version without it).
     this.enforceBudget(undefined);
     if (this.rt) {

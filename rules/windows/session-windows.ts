@@ -1,0 +1,122 @@
+// The sessions of a SESSIONWINDOW rule: a group's session opens at its first event and closes
+// `timeout` after its last one or `maxDuration` after its start. This file owns a session's
+// deadline, opening one (closing first the one whose close was due: a late timer, event time), and
+// which sessions are due, in deadline order. The groups themselves (which exist, their bounds) are
+// bounded-groups.ts's; feeding their accumulators, the output rows and the timer are the runner's
+// (runtime.ts), reached through a SessionHost it builds once.
+import type { Message } from '../../core/message.js';
+import type { Acc } from './aggregates.js';
+import type { BoundedGroups } from './bounded-groups.js';
+import type { AccGroup, Closing } from './group-state.js';
+import type { WindowSpec } from './spec.js';
+
+export type SessionSpec = Extract<WindowSpec, { kind: 'session' }>;
+
+/** What the sessions need of their runner (built once per runner, not per event). */
+export interface SessionHost {
+  newAccs(): Acc[];
+  /** Feed the aggregate arguments of the event being routed to g's accumulators. */
+  feedGroup(g: AccGroup): void;
+  maxGroups(): number;
+  /** Processing time: wall clock minus elapsed time now; undefined in event time or not started. */
+  skew(): number | undefined;
+}
+
+/** A group at its close, at `end`. */
+export function closingOf(g: AccGroup, end: number): Closing {
+  return { accs: g.accs.map((a) => a.result()), last: g.last, start: g.start, end };
+}
+
+export class SessionWindows {
+  /** Lower bound of the earliest session deadline (Infinity: none). */
+  private nextDeadline = Infinity;
+  /** Processing time: lower bound of the earliest session close, in elapsed time. */
+  nextDueElapsed = Infinity;
+
+  constructor(
+    private readonly spec: SessionSpec,
+    private readonly groups: BoundedGroups,
+    private readonly host: SessionHost,
+  ) {}
+
+  /** The event joins its group's session; returns the session that closed first (it was due). */
+  add(ts: number, key: string, msg: Message): Closing | undefined {
+    const { groups, host } = this;
+    let g = groups.sessions.get(key);
+    let closed: Closing | undefined;
+    if (g && (ts - g.lastTs >= this.spec.timeout || ts - g.start >= this.spec.maxDuration)) {
+      // Its close was due (a late timer, or event time): emit it before opening the next one.
+      groups.closeSession(key, g);
+      closed = closingOf(g, this.deadline(g));
+      g = undefined;
+    }
+    if (!g) {
+      g = { accs: host.newAccs(), last: msg, start: ts, lastTs: ts };
+      groups.addGroup(groups.sessions, key, g, host.maxGroups());
+    } else groups.held.swap(g.last, msg);
+    host.feedGroup(g);
+    g.last = msg;
+    if (ts > g.lastTs || g.skew === undefined) {
+      g.lastTs = Math.max(g.lastTs, ts);
+      // The clock its deadline is in (an event after a backward step does not move it).
+      g.skew = host.skew();
+    }
+    const d = this.deadline(g);
+    if (d < this.nextDeadline) this.nextDeadline = d;
+    const de = this.elapsedDue(d, g.skew);
+    if (de < this.nextDueElapsed) this.nextDueElapsed = de;
+    return closed;
+  }
+
+  /**
+   * The sessions due at time t (now, or the watermark), or, given the elapsed time now (a
+   * processing-time timer), due by then: they leave the state; returned one array per deadline in
+   * deadline order (ORDER BY / LIMIT apply per close, as timers firing on time would do, so a late
+   * timer or a replay closes them the same way). Undefined: none due.
+   */
+  close(t: number, elapsed: number | undefined): Closing[][] | undefined {
+    if (t < this.nextDeadline && (elapsed === undefined || elapsed < this.nextDueElapsed)) return undefined;
+    const closing: Closing[] = [];
+    let next = Infinity;
+    let nextElapsed = Infinity;
+    for (const [k, g] of this.groups.sessions) {
+      const d = this.deadline(g);
+      const de = this.elapsedDue(d, g.skew);
+      if (d <= t || (elapsed !== undefined && de <= elapsed)) {
+        this.groups.closeSession(k, g);
+        closing.push(closingOf(g, d));
+      } else {
+        next = Math.min(next, d);
+        nextElapsed = Math.min(nextElapsed, de);
+      }
+    }
+    this.nextDeadline = next;
+    this.nextDueElapsed = nextElapsed;
+    closing.sort((a, b) => a.end - b.end);
+    const out: Closing[][] = [];
+    for (let i = 0; i < closing.length; ) {
+      let k = i + 1;
+      while (k < closing.length && closing[k]!.end === closing[i]!.end) k++;
+      out.push(closing.slice(i, k));
+      i = k;
+    }
+    return out;
+  }
+
+  /** After a restore: the earliest deadline of the sessions restored (their clock is now's). */
+  restored(): void {
+    this.nextDeadline = Infinity;
+    for (const g of this.groups.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
+    this.nextDueElapsed = this.nextDeadline - (this.host.skew() ?? 0);
+  }
+
+  private deadline(g: AccGroup): number {
+    return Math.min(g.lastTs + this.spec.timeout, g.start + this.spec.maxDuration);
+  }
+
+  /** Processing time: a close due at wall time `wall` by the clock of `skew`, in elapsed time. */
+  private elapsedDue(wall: number, skew: number | undefined): number {
+    // No skew recorded (state restored or replayed): due by the wall clock of now.
+    return wall - (skew ?? this.host.skew() ?? 0);
+  }
+}
