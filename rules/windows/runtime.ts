@@ -75,6 +75,7 @@ export class WindowRunner implements WindowedQuery {
         feedGroup: (g) => this.feedGroup(g),
         maxGroups: () => this.maxGroups,
         skew: () => (this.plan.eventTime ? undefined : this.rt?.skew()),
+        now: () => (this.plan.eventTime ? undefined : this.rt?.now()),
       });
     }
   }
@@ -104,6 +105,7 @@ export class WindowRunner implements WindowedQuery {
     this.aggCtx.maxRows = rt.maxRowsPerWindow;
     if (this.rowWindow) this.rowWindow.maxRows = rt.maxRowsPerWindow;
     this.enforceBudget(undefined); // a state restored before start, under a lower budget
+    this.sessions?.notAfterNow();
     this.reschedule();
   }
 
@@ -312,6 +314,7 @@ export class WindowRunner implements WindowedQuery {
     const rt = this.rt;
     if (!rt || this.plan.eventTime) return undefined;
     this.timer.cancel(rt);
+    this.sessions?.notAfterNow();
     const rows = this.advance(rt.now());
     this.reschedule();
     return rows;

@@ -20,6 +20,8 @@ export interface SessionHost {
   maxGroups(): number;
   /** Processing time: wall clock minus elapsed time now; undefined in event time or not started. */
   skew(): number | undefined;
+  /** Processing time: the wall clock now; undefined in event time or not started. */
+  now(): number | undefined;
 }
 
 /** A group at its close, at `end`. */
@@ -32,6 +34,8 @@ export class SessionWindows {
   private nextDeadline = Infinity;
   /** Processing time: lower bound of the earliest session close, in elapsed time. */
   nextDueElapsed = Infinity;
+  /** Upper bound of the sessions' last event times (-Infinity: none). */
+  private latest = -Infinity;
 
   constructor(
     private readonly spec: SessionSpec,
@@ -56,6 +60,7 @@ export class SessionWindows {
     } else groups.held.swap(g.last, msg);
     host.feedGroup(g);
     g.last = msg;
+    if (ts > this.latest) this.latest = ts;
     if (ts > g.lastTs || g.skew === undefined) {
       g.lastTs = Math.max(g.lastTs, ts);
       // The clock its deadline is in (an event after a backward step does not move it).
@@ -106,8 +111,33 @@ export class SessionWindows {
   /** After a restore: the earliest deadline of the sessions restored (their clock is now's). */
   restored(): void {
     this.nextDeadline = Infinity;
-    for (const g of this.groups.sessions.values()) this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
+    this.latest = -Infinity;
+    for (const g of this.groups.sessions.values()) {
+      this.nextDeadline = Math.min(this.nextDeadline, this.deadline(g));
+      this.latest = Math.max(this.latest, g.lastTs);
+    }
     this.nextDueElapsed = this.nextDeadline - (this.host.skew() ?? 0);
+    this.notAfterNow();
+  }
+
+  /**
+   * Processing time (a restored state, the runner started, the catch-up after the replay): a
+   * session whose last event is later than the wall clock now was restored by a gateway started on
+   * a clock behind it (a Pi's fake-hwclock after a power cut, before NTP). Its last event is taken
+   * as just before now, so it closes after its timeout; it swallowed every event of the hour it was
+   * ahead as one session, and NTP's step forward later did not close it (its timer was an hour out).
+   */
+  notAfterNow(): void {
+    const now = this.host.now();
+    if (now === undefined || this.latest <= now) return;
+    for (const g of this.groups.sessions.values()) {
+      if (g.lastTs <= now) continue;
+      g.start += now - g.lastTs;
+      g.lastTs = now;
+      g.skew = undefined;
+    }
+    this.latest = now;
+    this.restored();
   }
 
   private deadline(g: AccGroup): number {

@@ -1,4 +1,4 @@
-// Processing-time sliding windows across a restart on a wrong wall clock: a Raspberry Pi without an
+// Processing-time sliding and session windows across a restart on a wrong wall clock: a Raspberry Pi without an
 // RTC boots on fake-hwclock's last save (after a power cut, up to an hour behind the state the
 // gateway checkpointed) and NTP steps it forward later. Real compiler, engine and checkpoint/restore;
 // the clocks are injected (no waiting); the action is an in-memory recorder.
@@ -32,18 +32,20 @@ class SteppedClock implements Timers {
   }
 }
 
-function gateway(clock: SteppedClock, stateStore: StateStore) {
+const SLIDING = "SELECT count(*) AS n FROM 't' GROUP BY SLIDINGWINDOW(ss, 10)";
+
+function gateway(clock: SteppedClock, stateStore: StateStore, sql = SLIDING) {
   const counts: number[] = [];
   const registry = createActionRegistry({
     probe: () => ({ kind: 'probe', resource: 'mem', durable: false, execute: (b: Buffer) => void counts.push((JSON.parse(b.toString()) as { n: number }).n) }),
   });
-  const def = { version: 1, rules: [{ name: 'slide', sql: "SELECT count(*) AS n FROM 't' GROUP BY SLIDINGWINDOW(ss, 10)", actions: [{ probe: {} }] }] };
+  const def = { version: 1, rules: [{ name: 'w', sql, actions: [{ probe: {} }] }] };
   const engine = createRuleEngine(compileRuleSet(def, registry), testDeps(), { timers: clock, stateStore, checkpointIntervalMs: 60_000 });
   const send = (): number | undefined => {
     void engine.handle({ topic: 't', payload: Buffer.from('{}'), qos: 0, source: { kind: 'mqtt', id: 'c' }, receivedAt: clock.now() });
     return counts.at(-1);
   };
-  return { engine, send };
+  return { engine, send, counts };
 }
 
 test('a sliding window restored on a clock an hour behind its rows counts them for at most its size, and NTP stepping the clock forward does not move them an hour ahead', async () => {
@@ -81,4 +83,49 @@ test('a sliding window restored on a clock an hour behind its rows counts them f
   c2.elapsed.advance(11_000);
   assert.equal(c.send(), 1, 'the rows left after their 10 s once NTP stepped the clock forward, not an hour later');
   await c.engine.stop();
+});
+
+test('a session restored on a clock an hour behind its last event closes after its timeout, not an hour later', async () => {
+  const sql = "SELECT count(*) AS n FROM 't' GROUP BY SESSIONWINDOW(ss, 600, 3)";
+  const T = Date.UTC(2026, 0, 1, 12);
+  const store = memoryStateStore();
+  const a = gateway(new SteppedClock(T), store, sql);
+  await a.engine.start();
+  a.send();
+  a.send();
+  await a.engine.stop(); // checkpoint: a session of 2 events, last at 12:00
+
+  // Power cut; the Pi boots on fake-hwclock's save of 11:00, before NTP. No event comes.
+  const quiet = new SteppedClock(T - HOUR);
+  const c = gateway(quiet, store, sql);
+  await c.engine.start();
+  quiet.elapsed.advance(3000);
+  assert.deepEqual(c.counts, [2], 'the restored session closed 3 s (its timeout) after the start');
+  await c.engine.stop();
+});
+
+test('events after a restart on a clock an hour behind join the restored session within its timeout only, not for the hour the clock is behind; NTP stepping the clock forward closes what is due', async () => {
+  const sql = "SELECT count(*) AS n FROM 't' GROUP BY SESSIONWINDOW(ss, 600, 3)";
+  const T = Date.UTC(2026, 0, 1, 12);
+  const store = memoryStateStore();
+  const a = gateway(new SteppedClock(T), store, sql);
+  await a.engine.start();
+  a.send();
+  a.send();
+  await a.engine.stop();
+
+  const clock = new SteppedClock(T - HOUR);
+  const b = gateway(clock, store, sql);
+  await b.engine.start();
+  for (let i = 0; i < 5; i++) {
+    b.send();
+    clock.elapsed.advance(1000);
+  }
+  clock.elapsed.advance(3000);
+  assert.deepEqual(b.counts, [7], 'one session of the restored events and those within its timeout, closed 3 s after the last one');
+  b.send();
+  clock.offset = HOUR; // NTP's first sync
+  clock.elapsed.advance(3000);
+  assert.deepEqual(b.counts, [7, 1], 'the session open at the step closed after its timeout');
+  await b.engine.stop();
 });
