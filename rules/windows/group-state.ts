@@ -6,6 +6,7 @@ import type { Message } from '../../core/message.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Value } from '../sql/values.js';
 import type { Acc } from './aggregates.js';
+import { accBytes, type GroupBytes } from './group-bytes.js';
 import { loadValue, saveValue } from './checkpoint-values.js';
 import type { PendingEvent } from './event-time.js';
 import type { WindowSpec } from './spec.js';
@@ -77,6 +78,37 @@ export interface Closing {
   last: Message;
   start: number;
   end: number;
+}
+
+/** A group at its close, at `end`. */
+export function closingOf(g: AccGroup, end: number): Closing {
+  return { accs: g.accs.map((a) => a.result()), last: g.last, start: g.start, end };
+}
+
+/**
+ * Feed g's accumulators the event's aggregate arguments; with `accHold` (some aggregate keeps
+ * values: collect, percentile, first/last) count what they hold for maxGroupBytes.
+ */
+export function feedGroup(g: AccGroup, vals: readonly Value[], held: GroupBytes, accHold: boolean): void {
+  const accs = g.accs;
+  for (let i = 0; i < accs.length; i++) accs[i]!.add(vals[i]);
+  if (!accHold) return;
+  const b = accBytes(accs);
+  held.rows(b - (g.bytes ?? 0));
+  g.bytes = b;
+}
+
+/** What the windows of panes and sessions need of their runner (built once per runner, not per event). */
+export interface GroupHost {
+  newAccs(): Acc[];
+  /** Some aggregate keeps values (collect, percentile, first/last): count them for maxGroupBytes. */
+  accHold: boolean;
+  maxGroups(): number;
+  maxGroupStates(): number;
+  /** Processing time: wall clock minus elapsed time now; undefined in event time or not started. */
+  skew(): number | undefined;
+  /** Processing time: the wall clock now; undefined in event time or not started. */
+  now(): number | undefined;
 }
 
 /** The state of a runner a checkpoint holds. */

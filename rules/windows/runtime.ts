@@ -1,12 +1,11 @@
 // Window state machine for one rule: routes each event to its groups, closes windows (timer in
-// processing time, watermark in event time), bounds the state, and checkpoints it. Time windows
-// (tumbling, hopping) are aligned to multiples of the hop since the epoch (UTC), so every group
-// shares the same boundaries and one timer per rule serves them all. Around it: plan.ts (what the
-// compiler hands it), group-state.ts (the groups and their checkpoint form), bounded-groups.ts
-// (the groups held, their bytes and eviction), row-windows.ts (the rows of sliding and count
-// windows), session-windows.ts (sessions, their deadlines, which are due), emission.ts (HAVING /
-// ORDER BY / LIMIT over the rows of one close), event-time.ts (timestamps; with a LATENESS, the
-// events waiting for the watermark, fed in time order).
+// processing time, watermark in event time), bounds the state, and checkpoints it. Around it:
+// plan.ts (what the compiler hands it), group-state.ts (the groups and their checkpoint form),
+// bounded-groups.ts (the groups held, their bytes and eviction), pane-windows.ts (tumbling and
+// hopping windows: the panes an event joins, which are due), session-windows.ts (sessions, their
+// deadlines, which are due), row-windows.ts (the rows of sliding and count windows), emission.ts
+// (HAVING / ORDER BY / LIMIT over the rows of one close), event-time.ts (timestamps; with a
+// LATENESS, the events waiting for the watermark, fed in time order).
 import type { Message } from '../../core/message.js';
 import type { EvalContext } from '../sql/context.js';
 import type { WindowEmission, WindowRuntime, WindowStats, WindowedQuery } from '../sql/compile-types.js';
@@ -14,9 +13,10 @@ import { keyPart, toStr, type Value } from '../sql/values.js';
 import type { Acc, AggContext } from './aggregates.js';
 import { outputRows } from './emission.js';
 import { BoundedGroups } from './bounded-groups.js';
-import { keptMessage, loadGroups, saveGroups, type AccGroup, type Closing, type GroupShape } from './group-state.js';
-import { closingOf, SessionWindows } from './session-windows.js';
-import { accBytes, type GroupBytes } from './group-bytes.js';
+import { keptMessage, loadGroups, saveGroups, type Closing, type GroupHost, type GroupShape } from './group-state.js';
+import { PaneWindows } from './pane-windows.js';
+import { SessionWindows } from './session-windows.js';
+import type { GroupBytes } from './group-bytes.js';
 import type { WindowPlan } from './plan.js';
 import { pushRow, rebaseRows, type RowWindow } from './row-windows.js';
 import { CloseTimer } from './close-timer.js';
@@ -31,12 +31,6 @@ export class WindowRunner implements WindowedQuery {
   readonly stats: WindowStats = { late: 0, evicted: 0, evictedBytes: 0, droppedRows: 0, invalidTimestamps: 0 };
   private rt: WindowRuntime | undefined;
   private readonly timer = new CloseTimer(() => this.onTimer());
-  /**
-   * Processing time: the wall clock minus elapsed time when each pane opened. Boundaries are wall
-   * time (aligned to the epoch, checkpointed, replayed); a pane's close is due `end - skew` in
-   * elapsed time, so a window had its time even when the wall clock stepped since it opened.
-   */
-  private paneSkew = new Map<number, number>();
   private maxTs = -Infinity;
   /** Event time with LATENESS: events the watermark has not passed yet, in time order. */
   private order = new EventOrder();
@@ -54,6 +48,8 @@ export class WindowRunner implements WindowedQuery {
   private readonly accHold: boolean;
   /** Sliding and count windows: what pushRow needs besides the group, built once (not per event). */
   private readonly rowWindow: RowWindow | undefined;
+  /** Tumbling and hopping windows (pane-windows.ts). */
+  private readonly panes: PaneWindows | undefined;
   /** Session windows (session-windows.ts). */
   private readonly sessions: SessionWindows | undefined;
   /** The clock of emitted messages, built once (a sliding window emits per event). */
@@ -69,15 +65,18 @@ export class WindowRunner implements WindowedQuery {
     const spec = plan.spec;
     if (spec.kind === 'sliding' || spec.kind === 'count') {
       this.rowWindow = { spec, maxRows: DEFAULT_LIMITS.maxRowsPerWindow, held: this.held, stats: this.stats, newAccs: () => this.newAccs() };
-    } else if (spec.kind === 'session') {
-      this.sessions = new SessionWindows(spec, this.groups, {
-        newAccs: () => this.newAccs(),
-        feedGroup: (g) => this.feedGroup(g),
-        maxGroups: () => this.maxGroups,
-        skew: () => (this.plan.eventTime ? undefined : this.rt?.skew()),
-        now: () => (this.plan.eventTime ? undefined : this.rt?.now()),
-      });
+      return;
     }
+    const host: GroupHost = {
+      newAccs: () => this.newAccs(),
+      accHold: this.accHold,
+      maxGroups: () => this.maxGroups,
+      maxGroupStates: () => this.maxGroupStates,
+      skew: () => (this.plan.eventTime ? undefined : this.rt?.skew()),
+      now: () => (this.plan.eventTime ? undefined : this.rt?.now()),
+    };
+    if (spec.kind === 'session') this.sessions = new SessionWindows(spec, this.groups, host);
+    else this.panes = new PaneWindows(spec, this.groups, host);
   }
 
   private get maxGroups(): number {
@@ -105,7 +104,7 @@ export class WindowRunner implements WindowedQuery {
     this.aggCtx.maxRows = rt.maxRowsPerWindow;
     if (this.rowWindow) this.rowWindow.maxRows = rt.maxRowsPerWindow;
     this.enforceBudget(undefined); // a state restored before start, under a lower budget
-    this.sessions?.notAfterNow();
+    this.notAfterNow();
     this.reschedule();
   }
 
@@ -191,10 +190,10 @@ export class WindowRunner implements WindowedQuery {
     switch (spec.kind) {
       case 'tumbling':
       case 'hopping':
-        this.addTimed(spec.size, spec.hop, ts, key, msg);
+        this.panes!.add(ts, key, msg, this.vals);
         return undefined;
       case 'session': {
-        const closed = this.sessions!.add(ts, key, msg);
+        const closed = this.sessions!.add(ts, key, msg, this.vals);
         return closed ? this.rows([closed]) : undefined;
       }
       case 'sliding':
@@ -205,39 +204,6 @@ export class WindowRunner implements WindowedQuery {
 
   private newAccs(): Acc[] {
     return this.plan.aggs.map((a) => a.def.create(a.param, this.aggCtx));
-  }
-
-  private addTimed(size: number, hop: number, ts: number, key: string, msg: Message): void {
-    // At most size/hop windows (<= 1000), whatever the arithmetic does.
-    const n = Math.ceil(size / hop);
-    for (let k = 0, s = Math.floor(ts / hop) * hop; k < n && s + size > ts; k++, s -= hop) {
-      let pane = this.groups.panes.get(s);
-      if (!pane) {
-        this.groups.panes.set(s, (pane = new Map()));
-        if (!this.plan.eventTime && this.rt) this.paneSkew.set(s, this.rt.skew());
-      }
-      let g = pane.get(key);
-      if (!g) {
-        g = { accs: this.newAccs(), last: msg, start: s, lastTs: ts };
-        this.groups.addPaneGroup(pane, key, g, this.maxGroups, this.maxGroupStates);
-      } else this.held.swap(g.last, msg);
-      this.feedGroup(g);
-      g.last = msg;
-      g.lastTs = ts;
-    }
-  }
-
-  private feed(accs: Acc[]): void {
-    for (let i = 0; i < accs.length; i++) accs[i]!.add(this.vals[i]);
-  }
-
-  /** Feed a group's accumulators and count what they hold (collect, percentile, first/last). */
-  private feedGroup(g: AccGroup): void {
-    this.feed(g.accs);
-    if (!this.accHold) return;
-    const b = accBytes(g.accs);
-    this.held.rows(b - (g.bytes ?? 0));
-    g.bytes = b;
   }
 
   /** maxGroupBytes: the oldest groups other than `keep` (the one the event joined) go (bounded-groups.ts). */
@@ -264,41 +230,17 @@ export class WindowRunner implements WindowedQuery {
    * processing-time timer), due by then; returns the rows in close order.
    */
   private advance(t: number, elapsed?: number): WindowEmission[] | undefined {
-    const spec = this.plan.spec;
     let out: WindowEmission[] | undefined;
-    if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
-      const due = (wall: number, skew: number | undefined): boolean => wall <= t || (elapsed !== undefined && this.elapsedDue(wall, skew) <= elapsed);
-      const closing = [...this.groups.panes.keys()].filter((s) => due(s + spec.size, this.paneSkew.get(s))).sort((a, b) => a - b);
-      for (const s of closing) {
-        const pane = this.groups.closePane(s);
-        this.paneSkew.delete(s);
-        const rows = this.rows([...pane.values()].map((g) => closingOf(g, s + spec.size)));
-        if (rows.length) (out ??= []).push(...rows);
-      }
-    } else if (this.sessions) {
-      for (const same of this.sessions.close(t, elapsed) ?? []) {
-        const rows = this.rows(same);
-        if (rows.length) (out ??= []).push(...rows);
-      }
+    for (const same of (this.panes ?? this.sessions)?.close(t, elapsed) ?? []) {
+      const rows = this.rows(same);
+      if (rows.length) (out ??= []).push(...rows);
     }
     return out;
   }
 
-  /** Processing time: a close due at wall time `wall` by the clock of `skew`, in elapsed time. */
-  private elapsedDue(wall: number, skew: number | undefined): number {
-    // No skew recorded (state restored or replayed): due by the wall clock of now.
-    return wall - (skew ?? this.rt?.skew() ?? 0);
-  }
-
   /** Processing time: the next close, in elapsed time. */
   private nextDue(): number {
-    const spec = this.plan.spec;
-    if (spec.kind === 'tumbling' || spec.kind === 'hopping') {
-      let m = Infinity;
-      for (const s of this.groups.panes.keys()) m = Math.min(m, this.elapsedDue(s + spec.size, this.paneSkew.get(s)));
-      return m;
-    }
-    return this.sessions ? this.sessions.nextDueElapsed : Infinity;
+    return this.panes ? this.panes.nextDue() : this.sessions ? this.sessions.nextDueElapsed : Infinity;
   }
 
   /** Processing time: one timer per rule at the next window close. */
@@ -314,7 +256,7 @@ export class WindowRunner implements WindowedQuery {
     const rt = this.rt;
     if (!rt || this.plan.eventTime) return undefined;
     this.timer.cancel(rt);
-    this.sessions?.notAfterNow();
+    this.notAfterNow();
     const rows = this.advance(rt.now());
     this.reschedule();
     return rows;
@@ -330,6 +272,15 @@ export class WindowRunner implements WindowedQuery {
     const rows = this.advance(rt.now(), rt.elapsed());
     this.reschedule();
     if (rows?.length) rt.emit(rows);
+  }
+
+  /**
+   * Processing time (a restored state, at start and at the catch-up after the replay): a session
+   * holding events later than the wall clock now was restored by a gateway started on a clock
+   * behind it (a Pi's fake-hwclock after a power cut, before NTP): session-windows.ts notAfterNow.
+   */
+  private notAfterNow(): void {
+    this.sessions?.notAfterNow();
   }
 
   /** HAVING, projection, ORDER BY, LIMIT over the groups closing together. */
@@ -360,12 +311,13 @@ export class WindowRunner implements WindowedQuery {
     this.fedTs = st.fedTs;
     this.order.replace(st.pending);
     this.groups.load(st, this.order.all());
-    this.paneSkew.clear();
+    this.panes?.restored();
     this.sessions?.restored();
     // What a restored state holds, within maxGroupBytes (a checkpoint of a larger budget, or of a version without it).
     this.enforceBudget(undefined);
     if (this.rt) {
       this.timer.cancel(this.rt);
+      this.notAfterNow();
       this.reschedule();
     }
   }

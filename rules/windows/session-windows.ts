@@ -3,31 +3,14 @@
 // deadline, opening one (closing first the one whose close was due: a late timer, event time), and
 // which sessions are due, in deadline order. The groups themselves (which exist, their bounds) are
 // bounded-groups.ts's; feeding their accumulators, the output rows and the timer are the runner's
-// (runtime.ts), reached through a SessionHost it builds once.
+// (runtime.ts), reached through a GroupHost it builds once.
 import type { Message } from '../../core/message.js';
-import type { Acc } from './aggregates.js';
+import type { Value } from '../sql/values.js';
 import type { BoundedGroups } from './bounded-groups.js';
-import type { AccGroup, Closing } from './group-state.js';
+import { closingOf, feedGroup, type AccGroup, type Closing, type GroupHost } from './group-state.js';
 import type { WindowSpec } from './spec.js';
 
 export type SessionSpec = Extract<WindowSpec, { kind: 'session' }>;
-
-/** What the sessions need of their runner (built once per runner, not per event). */
-export interface SessionHost {
-  newAccs(): Acc[];
-  /** Feed the aggregate arguments of the event being routed to g's accumulators. */
-  feedGroup(g: AccGroup): void;
-  maxGroups(): number;
-  /** Processing time: wall clock minus elapsed time now; undefined in event time or not started. */
-  skew(): number | undefined;
-  /** Processing time: the wall clock now; undefined in event time or not started. */
-  now(): number | undefined;
-}
-
-/** A group at its close, at `end`. */
-export function closingOf(g: AccGroup, end: number): Closing {
-  return { accs: g.accs.map((a) => a.result()), last: g.last, start: g.start, end };
-}
 
 export class SessionWindows {
   /** Lower bound of the earliest session deadline (Infinity: none). */
@@ -40,11 +23,11 @@ export class SessionWindows {
   constructor(
     private readonly spec: SessionSpec,
     private readonly groups: BoundedGroups,
-    private readonly host: SessionHost,
+    private readonly host: GroupHost,
   ) {}
 
-  /** The event joins its group's session; returns the session that closed first (it was due). */
-  add(ts: number, key: string, msg: Message): Closing | undefined {
+  /** The event (its aggregate arguments `vals`) joins its group's session; returns the session that closed first (it was due). */
+  add(ts: number, key: string, msg: Message, vals: readonly Value[]): Closing | undefined {
     const { groups, host } = this;
     let g = groups.sessions.get(key);
     let closed: Closing | undefined;
@@ -58,7 +41,7 @@ export class SessionWindows {
       g = { accs: host.newAccs(), last: msg, start: ts, lastTs: ts };
       groups.addGroup(groups.sessions, key, g, host.maxGroups());
     } else groups.held.swap(g.last, msg);
-    host.feedGroup(g);
+    feedGroup(g, vals, groups.held, host.accHold);
     g.last = msg;
     if (ts > this.latest) this.latest = ts;
     if (ts > g.lastTs || g.skew === undefined) {
@@ -117,15 +100,13 @@ export class SessionWindows {
       this.latest = Math.max(this.latest, g.lastTs);
     }
     this.nextDueElapsed = this.nextDeadline - (this.host.skew() ?? 0);
-    this.notAfterNow();
   }
 
   /**
-   * Processing time (a restored state, the runner started, the catch-up after the replay): a
-   * session whose last event is later than the wall clock now was restored by a gateway started on
-   * a clock behind it (a Pi's fake-hwclock after a power cut, before NTP). Its last event is taken
-   * as just before now, so it closes after its timeout; it swallowed every event of the hour it was
-   * ahead as one session, and NTP's step forward later did not close it (its timer was an hour out).
+   * Processing time (runtime.ts notAfterNow): a session whose last event is later than the wall
+   * clock now takes it as just before now, so it closes after its timeout; it swallowed every event
+   * of the hour the clock was behind as one session, and NTP's step forward later did not close it
+   * (its timer was an hour out).
    */
   notAfterNow(): void {
     const now = this.host.now();
