@@ -178,6 +178,13 @@ export class BoundedGroups {
     }
   }
 
+  /** Time windows: the panes holding an event later than `now`, each with its latest event's time. */
+  panesAfter(now: number): Map<number, number> {
+    const found = new Map<number, number>();
+    for (const [s, pane] of this.panes) for (const g of pane.values()) if (g.lastTs > now && g.lastTs > (found.get(s) ?? -Infinity)) found.set(s, g.lastTs);
+    return found;
+  }
+
   private recountAccs(g: AccGroup): void {
     this.held.hold(g.last);
     g.bytes = accBytes(g.accs);

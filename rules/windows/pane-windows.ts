@@ -20,6 +20,8 @@ export class PaneWindows {
    * elapsed time, so a window had its time even when the wall clock stepped since it opened.
    */
   private readonly skews = new Map<number, number>();
+  /** Upper bound of the time of the panes' last events (-Infinity: none; Infinity: restored, unknown). */
+  private latest = -Infinity;
 
   constructor(
     private readonly spec: PaneSpec,
@@ -49,6 +51,7 @@ export class PaneWindows {
       g.last = msg;
       g.lastTs = ts;
     }
+    if (ts > this.latest) this.latest = ts;
   }
 
   /**
@@ -78,6 +81,21 @@ export class PaneWindows {
   /** After a restore: no pane has a clock of its own (due by the wall clock of now). */
   restored(): void {
     this.skews.clear();
+    this.latest = Infinity; // unknown: notAfterNow looks
+  }
+
+  /**
+   * Processing time (runtime.ts notAfterNow): a window holding events later than the wall clock
+   * now takes its last one as just before now, so it closes after the time it had left after it
+   * (in elapsed time); it waited for the clock to catch up, and NTP's step did not close it until
+   * another event came.
+   */
+  notAfterNow(): void {
+    const now = this.host.now();
+    const skew = this.host.skew();
+    if (now === undefined || skew === undefined || this.latest <= now) return;
+    for (const [s, last] of this.groups.panesAfter(now)) if (!this.skews.has(s)) this.skews.set(s, skew + (last - now));
+    this.latest = now;
   }
 
   /** Processing time: the close of pane s in elapsed time; no skew recorded (restored, replayed): by the clock of now. */

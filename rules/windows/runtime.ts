@@ -275,11 +275,15 @@ export class WindowRunner implements WindowedQuery {
   }
 
   /**
-   * Processing time (a restored state, at start and at the catch-up after the replay): a session
-   * holding events later than the wall clock now was restored by a gateway started on a clock
-   * behind it (a Pi's fake-hwclock after a power cut, before NTP): session-windows.ts notAfterNow.
+   * Processing time (a restored state, at start and at the catch-up after the replay): a window or
+   * session holding events later than the wall clock now was restored by a gateway started on a
+   * clock behind it (a Pi's fake-hwclock after a power cut, before NTP). Its last event is taken as
+   * just before now: a window closes after the time it had left after it (in elapsed time), a
+   * session after its timeout. A 20 s window waited for the clock to catch up (an hour), and NTP's
+   * step did not close it until another event came.
    */
   private notAfterNow(): void {
+    this.panes?.notAfterNow();
     this.sessions?.notAfterNow();
   }
 

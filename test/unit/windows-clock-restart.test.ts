@@ -129,3 +129,34 @@ test('events after a restart on a clock an hour behind join the restored session
   assert.deepEqual(b.counts, [7, 1], 'the session open at the step closed after its timeout');
   await b.engine.stop();
 });
+
+test('a tumbling window restored on a clock an hour behind its events closes after the time it had left, not an hour later nor only at the next event after NTP', async () => {
+  const sql = "SELECT count(*) AS n, window_end() AS we FROM 't' GROUP BY TUMBLINGWINDOW(ss, 20)";
+  const T = Date.UTC(2026, 0, 1, 12);
+  const store = memoryStateStore();
+  const a = gateway(new SteppedClock(T + 5000), store, sql);
+  await a.engine.start();
+  a.send();
+  a.send();
+  await a.engine.stop(); // the window [12:00:00, 12:00:20) holds 2 events of 12:00:05
+  const copy = memoryStateStore();
+  for (const [k, v] of store.data) copy.data.set(k, v);
+
+  const clock = new SteppedClock(T - HOUR);
+  const b = gateway(clock, store, sql);
+  await b.engine.start();
+  clock.elapsed.advance(14_900);
+  assert.deepEqual(b.counts, [], 'open for the 15 s it had left');
+  clock.elapsed.advance(100);
+  assert.deepEqual(b.counts, [2], 'closed after the 15 s it had left after its last event, not when the clock reaches 12:00:20');
+  await b.engine.stop();
+
+  const c2 = new SteppedClock(T - HOUR);
+  const c = gateway(c2, copy, sql);
+  await c.engine.start();
+  c2.elapsed.advance(5000);
+  c2.offset = HOUR; // NTP's first sync, no event after it
+  c2.elapsed.advance(10_000);
+  assert.deepEqual(c.counts, [2], 'closed after its time once NTP stepped the clock, without another event');
+  await c.engine.stop();
+});
