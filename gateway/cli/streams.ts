@@ -6,8 +6,8 @@ import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-clien
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
 /** The exporter status as sent by /api/streams (fields newer than the gateway may be missing). */
-type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall' | 'lastError'> &
-  Partial<Pick<ExporterStatus, 'skipped' | 'readStall'>> & {
+type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall' | 'lastError' | 'setupFault'> &
+  Partial<Pick<ExporterStatus, 'skipped' | 'readStall' | 'setupFault'>> & {
     // `since`: optional, a gateway older than this CLI does not send it.
     lastError: (Omit<NonNullable<ExporterStatus['lastError']>, 'since'> & { since?: string }) | undefined;
   };
@@ -116,13 +116,18 @@ function gapText(e: ExporterRow): string {
  * Records held alone (docs/upstream.md, item 7). While sends fail with nothing accepted (`outage`:
  * the destination down, a 500 storm, or a failing record with nothing accepted since its last try)
  * nothing is counted against them; once others go through and they still fail alone, they are
- * suspected and each such failure counts.
+ * suspected and each such failure counts. Refused for the setup (`setupFault`: an ACL or a
+ * permission refusing every record tried) nothing is counted either, and the loop waits up to
+ * backoff.maxMs between tries.
  */
 function parkedText(e: ExporterRow): string {
   if (e.parked <= 0) return '';
-  if (e.outage) {
+  if (e.outage || e.setupFault) {
     const since = e.lastExportAt ? `no send accepted since ${new Date(e.lastExportAt).toISOString()}` : 'no send accepted yet';
-    return `, ${e.parked} held alone (${since}: nothing counted against them until the destination accepts other records; an outage or a storm if it lasts)`;
+    const what = e.setupFault
+      ? "refused by the destination for the gateway's setup (an ACL or permission, see the last error): retried at the normal pace (backoff.maxMs) until it is fixed"
+      : 'an outage or a storm if it lasts';
+    return `, ${e.parked} held alone (${since}: nothing counted against them until the destination accepts other records; ${what})`;
   }
   return `, ${e.parked} held alone (suspected of failing sends: each failure after an accepted send counts against maxAttempts)`;
 }

@@ -73,8 +73,8 @@ export class ExporterHealth {
     if (e?.send && e.okSends === this.d.out.sendsOk && this.d.win.entries.every((x) => x.done)) this.lastError = { ...e, okSends: -1 };
   }
 
-  /** The status document; state and outage are the loop's. */
-  status(state: ExporterState, outage: boolean): ExporterStatus {
+  /** The status document; state, outage and setupFault are the loop's. */
+  status(state: ExporterState, outage: boolean, setupFault: boolean): ExporterStatus {
     const { out, win, gaps } = this.d;
     const dest = this.dest;
     const backlog = this.backlog();
@@ -98,6 +98,7 @@ export class ExporterHealth {
       deadLetters: out.deadLetters,
       parked: parkedCount(win.entries),
       outage,
+      setupFault,
       skipped: { retention: gaps.retention, unreadable: gaps.unreadable },
       inconsistentReads: gaps.inconsistentReads,
       readStall: stall && { ...stall, since: new Date(stall.since).toISOString() },

@@ -102,6 +102,8 @@ class ExporterLoop implements Exporter {
   private batch: Entry[] = [];
   /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
   private outage = false;
+  /** The last send was refused for the setup (credentials, an ACL), nothing counted (status()). */
+  private setupFault = false;
   private readonly retryBackoff: RetryBackoff;
 
   private stopAc = new AbortController();
@@ -221,7 +223,7 @@ class ExporterLoop implements Exporter {
   }
 
   status(): ExporterStatus {
-    return this.health.status(this.state, this.outage);
+    return this.health.status(this.state, this.outage, this.setupFault);
   }
 
   // ---- the loop ---------------------------------------------------------------------------
@@ -239,6 +241,7 @@ class ExporterLoop implements Exporter {
         // Store trouble (read, checkpoint, dead-letter append): note it, back off, try again.
         this.health.noteError(`exporter loop: ${errorMessage(err)}`);
         this.outage = false;
+        this.setupFault = false;
         await this.backoff();
       }
     }
@@ -290,6 +293,7 @@ class ExporterLoop implements Exporter {
     const results = await this.send(batch);
     const verdict = this.out.handleResults(batch, results, this.win.entries, this.win.nextReadSeq);
     this.outage = verdict.outage;
+    this.setupFault = verdict.setup;
     const prefetchErr = await prefetch;
     const dlOk = await this.out.flushDeadLetters(this.win.entries);
     this.advance();

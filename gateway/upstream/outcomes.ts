@@ -46,10 +46,15 @@ export interface SendVerdict {
   /** Nothing says the records are at fault (transport failure, or nothing accepted): an outage,
    * for the backoff cap (backoff.outageMaxMs). */
   outage: boolean;
+  /** Refused for the gateway's setup (credentials, access, an ACL or permission refusing every
+   * record of the send), nothing counted against the records: not an outage, retried at the
+   * normal pace (backoff.maxMs) until someone fixes it. */
+  setup: boolean;
 }
-const NO_WAIT: SendVerdict = { backoff: false, outage: false };
-const FAILED: SendVerdict = { backoff: true, outage: false };
-const OUTAGE: SendVerdict = { backoff: true, outage: true };
+const NO_WAIT: SendVerdict = { backoff: false, outage: false, setup: false };
+const FAILED: SendVerdict = { backoff: true, outage: false, setup: false };
+const OUTAGE: SendVerdict = { backoff: true, outage: true, setup: false };
+const SETUP: SendVerdict = { backoff: true, outage: false, setup: true };
 
 export class ExportOutcomes {
   /** Entries of the last batch still to be retried (retry mode when non-empty). */
@@ -137,7 +142,7 @@ export class ExportOutcomes {
       // A setup fault (a wrong key, url, region; a clock off by minutes) waits for a person or an
       // agent to fix it, not for a destination to come back: retried at the normal pace (maxMs),
       // so a fleet with bad credentials does not call the service every few seconds.
-      return isSetupFault(results) ? FAILED : OUTAGE;
+      return isSetupFault(results) ? SETUP : OUTAGE;
     }
     let okRecords = 0;
     let okBytes = 0;
@@ -223,7 +228,10 @@ export class ExportOutcomes {
    * again, a batch is split in halves (no budget spent) and a single record is parked: it goes
    * alone, each time after the destination accepted other records (takeBatch), and each of those
    * failures spends its budget. In a storm nothing is accepted: nothing is spent, the loop backs off
-   * as in an outage. (`okInSend`: records of this send were accepted.)
+   * as in an outage. (`okInSend`: records of this send were accepted.) A send whose every failure
+   * is a refusal for the setup (`setup`: a broker ACL, a NATS permission) goes through the same
+   * steps, nothing spent; once the records are alone it waits as a refused credential does (SETUP:
+   * backoff.maxMs), not every few seconds: an ACL that refuses everything is not fixed by the next try.
    */
   private recordFaults(batch: Entry[], results: RecordResult[], faults: number[], okInSend: boolean, throttled: boolean, resent: boolean): SendVerdict {
     const accepted = this.exportedRecords;
@@ -231,6 +239,8 @@ export class ExportOutcomes {
       const r = results[i]!;
       return r.ok ? '' : r.error;
     };
+    // Every record this send still has to resend refused for the setup (no timeout, link lost or throttling among them).
+    const idle = results.every((r) => r.ok || !r.retryable || r.setup === true) ? SETUP : OUTAGE;
     if (okInSend || throttled) {
       // Per-record verdicts. With others accepted in the same send, each failure is the record's
       // own; with throttling in it, the destination is busy: resent without spending.
@@ -249,12 +259,16 @@ export class ExportOutcomes {
         e.parked = true;
         this.retryOne(e, error(0), evidence, false);
         if (e.deadError !== undefined) return NO_WAIT;
-        return evidence ? FAILED : OUTAGE;
+        return evidence ? FAILED : idle;
       }
+      // Its first failure alone: resent once at the outage's pace (a blip, or an ACL that refuses only
+      // this record while those behind it wait to go).
       this.retryOne(e, error(0), false);
       this.resending = true;
       return OUTAGE;
     }
+    // Several records: resent once, then split, at the outage's pace even for a setup refusal (a
+    // few tries, log2 of the batch), so that records behind those an ACL refuses soon go on.
     for (const i of faults) batch[i]!.mark = accepted;
     if (!resent) {
       for (const i of faults) this.retryOne(batch[i]!, error(i), false);

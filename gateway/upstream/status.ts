@@ -33,6 +33,11 @@ export interface ExporterStatus {
   /** The last send failed with nothing accepted and nothing counted against its records (the
    * destination unreachable, or a 500 storm: docs/upstream.md item 7); false once a send goes through. */
   outage: boolean;
+  /** The last send was refused for the gateway's setup, nothing counted against its records: the
+   * credentials or access (a wrong key, region, url), or an ACL or permission refusing every record
+   * of it (an MQTT PUBACK 0x87, a NATS permissions violation, no JetStream stream for the subject).
+   * Retried at the normal pace (backoff.maxMs) until fixed; false once a send goes through. */
+  setupFault: boolean;
   /** Records passed without sending (docs/upstream.md, "Gaps in a stream"): dropped by retention
    * before this exporter read them, or not returned by the store (corrupt; the store counts them). */
   skipped: { retention: number; unreadable: number };

@@ -14,8 +14,12 @@ export interface DestinationLimits {
 /**
  * A record's verdict. `retryAfterMs`: the destination said when to try again (HTTP Retry-After on a
  * 429 or 503); the loop waits at least that long, up to backoff.maxMs, before the next send.
+ * `setup`: the peer refused it for the gateway's setup, not for a state that passes (a broker ACL,
+ * a NATS publish permission, no JetStream stream for the subject): a send whose every failure is
+ * such a refusal, with nothing accepted, waits at the normal pace (backoff.maxMs) as a refused
+ * credential does, not at the outage's (outageMaxMs).
  */
-export type RecordResult = { ok: true } | { ok: false; retryable: boolean; error: string; code?: string; retryAfterMs?: number };
+export type RecordResult = { ok: true } | { ok: false; retryable: boolean; error: string; code?: string; retryAfterMs?: number; setup?: boolean };
 
 export interface Destination {
   /** 'file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'. */

@@ -94,6 +94,7 @@ test('mqtt bridge: a batch the broker ACL refuses record by record counts reason
   for (const f of failed) {
     assert.equal(f.code, 'NOT_AUTHORIZED');
     assert.equal(f.retryable, true, 'held in the stream until the ACL is fixed');
+    assert.equal(f.setup, true, 'the ACL is the setup: retried at the normal pace, not the outage cap');
     // Before: 'ErrorWithReasonCode: Publish error: Not authorized'.
     assert.match(
       f.error,
@@ -168,6 +169,7 @@ authorization {
   assert.equal(failed.length, 3);
   for (const f of failed) {
     assert.equal(f.code, 'PERMISSIONS_VIOLATION');
+    assert.equal(f.setup, true);
     assert.match(
       f.error,
       /the NATS server refused the publish to 'gatehouse\.up' \(.*Permissions Violation.*\): give the destination's user publish permission on it/,
@@ -187,6 +189,7 @@ authorization {
   assert.equal(failed.length, 2);
   for (const f of failed) {
     assert.equal(f.code, 'NO_STREAM');
+    assert.equal(f.setup, true);
     assert.match(f.error, /no JetStream stream captures subject 'nostream\.up' \(.*\): add it to the subjects of stream 'GH' \(nats stream edit GH/);
   }
   assert.equal(await metricValue(deps2.registry, 'gatehouse_destination_calls_total', { target: nostream.target, outcome: 'retryable', reason: 'client' }), 1);

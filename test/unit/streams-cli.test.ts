@@ -21,6 +21,7 @@ function row(over: Partial<ExporterStatus>): ExporterStatus {
     deadLetters: 0,
     parked: 7,
     outage: true,
+    setupFault: false,
     skipped: { retention: 0, unreadable: 0 },
     inconsistentReads: 0,
     readStall: undefined,
@@ -39,6 +40,17 @@ test('a 500 storm: records held alone are not said to be suspected; the line say
   const since = describeExporter(row({ lastExportAt: Date.parse('2026-12-03T10:00:00Z'), lastExportedSeq: 5 }));
   assert.match(since, /no send accepted since 2026-12-03T10:00:00.000Z/);
   assert.doesNotMatch(since, /suspected|recovered/);
+});
+
+test('an ACL or permission refusing every record: records held alone are neither an outage nor suspected; the line says the setup and the normal pace', () => {
+  const line = describeExporter(row({ outage: false, setupFault: true }));
+  assert.match(
+    line,
+    /7 held alone \(no send accepted yet: nothing counted against them until the destination accepts other records; refused by the destination for the gateway's setup/,
+  );
+  assert.match(line, /retried at the normal pace \(backoff\.maxMs\) until it is fixed/);
+  // Before: 'suspected of failing sends: each failure after an accepted send counts against maxAttempts'.
+  assert.doesNotMatch(line, /suspected|an outage or a storm/);
 });
 
 test('a failing exporter says since when it fails (the first error after the last send that went through), then its last error', () => {

@@ -19,7 +19,9 @@ const hex = (code: number): string => `0x${code.toString(16).padStart(2, '0')}`;
 /**
  * The result of a publish that failed with `err` (mqtt.js: an ErrorWithReasonCode whose `code` is
  * the PUBACK reason code). Retryable unless resending cannot help (0x95 Packet too large): an ACL
- * that refuses the topic holds the records in the stream until it is fixed, as a 403 does.
+ * that refuses the topic holds the records in the stream until it is fixed, as a 403 does. The ACL
+ * and the topic rules are the setup (`setup`): while they refuse every record, the loop retries at
+ * the normal pace, not the outage's.
  */
 export function publishFailure(err: Error, topic: string, who: BridgeIdentity): RecordResult & { ok: false; code: PublishFailureCode } {
   const rc = (err as { code?: unknown }).code;
@@ -33,6 +35,7 @@ export function publishFailure(err: Error, topic: string, who: BridgeIdentity): 
         retryable: true,
         error: `${said}: its ACL does not let client '${who.clientId}'${user} publish there; allow the topic on the broker (mosquitto acl_file, an AWS IoT policy's iot:Publish) or map it elsewhere (the destination's topics)`,
         code: 'NOT_AUTHORIZED',
+        setup: true,
       };
     case 0x97:
       return {
@@ -49,6 +52,7 @@ export function publishFailure(err: Error, topic: string, who: BridgeIdentity): 
         retryable: true,
         error: `${said}: check the destination's topics mapping (remotePrefix) for the broker's topic rules`,
         code: 'TOPIC_INVALID',
+        setup: true,
       };
     default:
       return { ok: false, retryable: true, error: `${said}: see the broker's log for why`, code: 'REFUSED' };

@@ -68,14 +68,17 @@ export function recordFailure(err: unknown, ctx: PublishContext): RecordResult {
       retryable: true,
       error: `no JetStream stream captures subject '${subject}' (${error}): add it to the subjects of stream '${stream}' (nats stream edit ${stream} --subjects ...) or change the destination's subject`,
       code: 'NO_STREAM',
+      setup: true,
     };
-  // The server's publish permissions (its authorization block) do not cover the subject.
+  // The server's publish permissions (its authorization block) do not cover the subject. This and
+  // the missing stream are the setup (`setup`): retried at the normal pace while nothing goes through.
   if (e.code === 'PERMISSIONS_VIOLATION')
     return {
       ok: false,
       retryable: true,
       error: `the NATS server refused the publish to '${subject}' (${error}): give the destination's user publish permission on it (authorization: permissions: publish) or change the destination's subject`,
       code: 'PERMISSIONS_VIOLATION',
+      setup: true,
     };
   if (e.code === 'TIMEOUT') return { ok: false, retryable: true, error, code: 'TIMEOUT' };
   return { ok: false, retryable: true, error, code: e.code ?? 'NATS_ERROR' };
