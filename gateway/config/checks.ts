@@ -200,8 +200,16 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
     const d = e.destination as Record<string, unknown>;
     const ignored = d.type === 'mqtt' ? bridgeSessionExpiryIgnored(`MQTT destination of exporter '${e.name}'`, d) : undefined;
     if (ignored) warnings.push({ where: `exporters.${i}.destination.sessionExpirySec`, ...ignored });
-    const self = selfBridgeWarning(e.name, d, config.broker.listeners);
+    const self = selfBridgeWarning(`MQTT destination of exporter '${e.name}'`, d, config.broker.listeners);
     if (self) warnings.push({ where: `exporters.${i}.destination.url`, ...self });
+  }
+  // Both again for a rule's mqtt action: the same bridge destination, exported from a stream of its own.
+  for (const a of mqttActionsOf(ruleSet)) {
+    const subject = `MQTT action of rule '${a.rule}'`;
+    const ignored = bridgeSessionExpiryIgnored(subject, a.options);
+    if (ignored) warnings.push({ where: `rule ${a.rule}, ${a.at}.sessionExpirySec`, ...ignored });
+    const self = selfBridgeWarning(subject, { ...a.options, type: 'mqtt' }, config.broker.listeners);
+    if (self) warnings.push({ where: `rule ${a.rule}, ${a.at}.url`, ...self });
   }
   // Two filters of one MQTT source that can match the same topic: a broker may send the message
   // once per matching subscription (mosquitto does for MQTT 5), and each copy goes through the rules.
@@ -221,6 +229,20 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
     }
   }
   return warnings;
+}
+
+/** The options of every `mqtt` action (and error action) of a rule set definition, with the rule and the action's place as the rule set's errors name it. */
+function mqttActionsOf(ruleSet: unknown): Array<{ rule: string; at: string; options: Record<string, unknown> }> {
+  const out: Array<{ rule: string; at: string; options: Record<string, unknown> }> = [];
+  const rules = isRecord(ruleSet) && Array.isArray(ruleSet.rules) ? ruleSet.rules : [];
+  for (const r of rules) {
+    if (!isRecord(r)) continue;
+    const rule = typeof r.name === 'string' ? r.name : '?';
+    const actions: Array<[string, unknown]> = (Array.isArray(r.actions) ? r.actions : []).map((a, i) => [`actions[${i}]`, a]);
+    if (r.errorAction !== undefined) actions.push(['errorAction', r.errorAction]);
+    for (const [at, a] of actions) if (isRecord(a) && isRecord(a.mqtt)) out.push({ rule, at: `${at}.mqtt`, options: a.mqtt });
+  }
+  return out;
 }
 
 function ruleNames(ruleSet: unknown): string[] {

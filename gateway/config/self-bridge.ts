@@ -35,8 +35,13 @@ export function ownListenerOf(url: string, listeners: readonly ListenerLike[]): 
   return undefined;
 }
 
-/** check-config's warning for an MQTT destination `d` of exporter `name` that bridges to the gateway itself. */
-export function selfBridgeWarning(name: string, d: Record<string, unknown>, listeners: readonly ListenerLike[]): { message: string; hint: string } | undefined {
+/** check-config's warning for an MQTT destination `d` that bridges to the gateway itself; `subject` names it
+ * ("MQTT destination of exporter 'cloud'", "MQTT action of rule 'up'"). */
+export function selfBridgeWarning(
+  subject: string,
+  d: Record<string, unknown>,
+  listeners: readonly ListenerLike[],
+): { message: string; hint: string } | undefined {
   if (d.type !== 'mqtt' || typeof d.url !== 'string') return undefined;
   const own = ownListenerOf(d.url, listeners);
   if (own === undefined) return undefined;
@@ -45,7 +50,7 @@ export function selfBridgeWarning(name: string, d: Record<string, unknown>, list
       ? 'with protocolVersion 4 nothing marks what it bridged, so each record comes back through the rules into the streams they write, and goes round for ever'
       : 'each record comes back through the rules once, so every message is stored twice (the loop-prevention mark keeps the copy from going round again)';
   return {
-    message: `MQTT destination of exporter '${name}' publishes to this gateway's own broker (listener ${own}): ${what}`,
+    message: `${subject} publishes to this gateway's own broker (listener ${own}): ${what}`,
     hint: "point url at the upstream broker; to publish a record on a local topic, use a rule's republish action",
   };
 }

@@ -145,3 +145,34 @@ test("mqtt bridge to this gateway's own broker is a warning of check-config: wit
     assert.doesNotMatch(r.err, /own broker/, url);
   }
 });
+
+test("a rule's mqtt action gets the bridge's warnings: sessionExpirySec with protocolVersion 4, and a url on this gateway's own broker", async (t) => {
+  const rule = (mqtt: string, where = 'actions: [{ mqtt: MQTT }]'): string => `
+broker: { listeners: [{ host: 127.0.0.1, port: 1883 }], allowAnonymous: false }
+admin: { enabled: false }
+rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", ${where.replace('MQTT', mqtt)} }] }
+exporters: []
+`;
+  // Before: OK without a word (start logged the session expiry once; the loop over 3.1.1 went round for ever).
+  const expiry = await checkConfigText(t, rule('{ url: "mqtt://broker.example:1883", clientId: site1, protocolVersion: 4, sessionExpirySec: 3600 }'));
+  assert.equal(expiry.code, 0, expiry.err);
+  assert.match(
+    expiry.err,
+    /warning: MQTT action of rule 'up': sessionExpirySec 3600 is not sent with protocolVersion 4 \(MQTT 3\.1\.1 has no session expiry\).* \(at rule up, actions\[0\]\.mqtt\.sessionExpirySec\)\. Fix: set protocolVersion: 5/,
+  );
+  // Not with MQTT 5 (the default), nor when it is left out.
+  for (const extra of ['', ', protocolVersion: 4', ', sessionExpirySec: 3600']) {
+    const ok = await checkConfigText(t, rule(`{ url: "mqtt://broker.example:1883", clientId: site1${extra} }`));
+    assert.equal(ok.code, 0, ok.err);
+    assert.doesNotMatch(ok.err, /warning/, extra);
+  }
+  const own = await checkConfigText(
+    t,
+    rule('{ url: "mqtt://127.0.0.1:1883", clientId: site1, protocolVersion: 4 }', 'actions: [{ republish: { topic: x } }], errorAction: { mqtt: MQTT }'),
+  );
+  assert.equal(own.code, 0, own.err);
+  assert.match(
+    own.err,
+    /warning: MQTT action of rule 'up' publishes to this gateway's own broker \(listener mqtt 127\.0\.0\.1:1883\): with protocolVersion 4 .*goes round for ever \(at rule up, errorAction\.mqtt\.url\)\. Fix: point url at the upstream broker/,
+  );
+});
