@@ -1,6 +1,7 @@
 // The exporter's in-memory window over its stream: records read but not yet behind the
 // checkpoint, in sequence order. Bounded by the exporter (it reads only while the window is
 // smaller than about one batch of undelivered records), so it never grows with the backlog.
+import { performance } from 'node:perf_hooks';
 import type { StoredRecord } from '../store/types.js';
 
 export interface Entry {
@@ -21,10 +22,13 @@ export interface Entry {
   /** Failed alone with a record-level error (HTTP 500): it goes alone from now on, and only once the
    * destination has accepted other records since its last failure (outcomes.ts). */
   parked: boolean;
+  /** performance.now() before which a parked record is not tried again: its own backoff after a
+   * counted failure (outcomes.ts), so that the records behind it go on meanwhile. 0: no wait. */
+  notBefore: number;
 }
 
 export function newEntry(rec: StoredRecord, seenAt: number): Entry {
-  return { rec, bytes: rec.payload.length, attempts: 0, done: false, deadError: undefined, seenAt, mark: -1, parked: false };
+  return { rec, bytes: rec.payload.length, attempts: 0, done: false, deadError: undefined, seenAt, mark: -1, parked: false, notBefore: 0 };
 }
 
 export interface BatchLimits {
@@ -41,20 +45,25 @@ export interface BatchLimits {
  *
  * Parked entries (outcomes.ts) go alone. `accepted` is the destination's count of accepted records:
  * a parked entry with accepted records since its last failure (the evidence its next failure needs)
- * is a batch of its own; one still waiting for that evidence is skipped, and the records after it
- * go one per batch (probes: few records read ahead of a stuck checkpoint, each accepted one is
- * evidence). When only waiting entries are left, the oldest goes (a storm ends when it is accepted).
+ * is a batch of its own once its own backoff is over (notBefore); one still waiting for that
+ * evidence or that time is skipped, and the records after it go one per batch (probes: few records
+ * read ahead of a stuck checkpoint, each accepted one is evidence). When only waiting entries are
+ * left, the oldest whose backoff is over goes (a storm ends when it is accepted); none while every
+ * one is within its backoff (the loop sleeps until parkedDueAt, or until new records arrive).
  */
-export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: Entry[], accepted = 0): boolean {
+export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: Entry[], accepted = 0, now = performance.now()): boolean {
   out.length = 0;
   let bytes = 0;
   let waiting: Entry | undefined;
+  /** The oldest waiting entry whose backoff is over. */
+  let due: Entry | undefined;
   for (let i = 0; i < window.length; i++) {
     const e = window[i]!;
     if (e.done || e.deadError !== undefined) continue;
     if (e.parked) {
-      if (e.mark >= accepted) {
+      if (e.mark >= accepted || e.notBefore > now) {
         waiting ??= e;
+        if (e.notBefore <= now) due ??= e;
         continue;
       }
       if (out.length === 0) out.push(e);
@@ -65,8 +74,15 @@ export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: En
     bytes += e.bytes;
     out.push(e);
   }
-  if (out.length === 0 && waiting !== undefined) out.push(waiting);
+  if (out.length === 0 && due !== undefined) out.push(due);
   return waiting !== undefined || out.length >= limits.maxRecords || bytes >= limits.maxBytes;
+}
+
+/** When the first parked entry's own backoff ends (performance.now() ms), or undefined when none waits for one. */
+export function parkedDueAt(window: readonly Entry[], now = performance.now()): number | undefined {
+  let at: number | undefined;
+  for (const e of window) if (e.parked && !e.done && e.deadError === undefined && e.notBefore > now && (at === undefined || e.notBefore < at)) at = e.notBefore;
+  return at;
 }
 
 /** Entries parked and not yet delivered or dead-lettered (status(); while any, the loop's failure

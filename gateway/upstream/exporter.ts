@@ -18,7 +18,8 @@
 //   accepted other records in the same send or since the record's previous failure. A send in
 //   which nothing was accepted is resent once as it was, then split in halves (several records)
 //   or the record is parked: it goes alone, once per send in which the destination accepted others
-//   (the records behind it go one per send meanwhile: probes). So a storm (500 to everything)
+//   (the records behind it go one per send meanwhile: probes), on a backoff of its own after each
+//   counted failure (the loop does not wait for it). So a storm (500 to everything)
 //   spends nothing and waits with outage backoff, and a poison record is dead-lettered after
 //   maxAttempts while the others go through. Permanent errors and records over
 //   limits.maxRecordBytes are dead-lettered at once. Dead letters are appended durably before the
@@ -40,7 +41,7 @@ import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
 import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
-import { parkedCount, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
+import { parkedCount, parkedDueAt, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
 import { StreamWindow } from './window.js';
 import { ReadGaps } from './read-gaps.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
@@ -164,6 +165,7 @@ class ExporterLoop implements Exporter {
       sink: deps,
       noteError: (message) => this.health.noteError(message, true, true),
       rateLog: errorLog,
+      random: deps.random ?? Math.random,
     });
     const { metrics, now, out, win, gaps, ckpt } = this;
     this.health = new ExporterHealth(options, deps, { metrics, now, errorLog, out, win, gaps, ckpt });
@@ -266,7 +268,9 @@ class ExporterLoop implements Exporter {
         if (this.win.stalled) return this.backoff();
         this.health.settleIfAllDone();
         this.health.updateGauges();
-        await this.win.waitFor(this.win.nextReadSeq, undefined, this.stopAc.signal);
+        // A parked record within its own backoff: until it ends, or until new records arrive.
+        const dueAt = parkedDueAt(this.win.entries);
+        await this.win.waitFor(this.win.nextReadSeq, dueAt === undefined ? undefined : Math.max(1, dueAt - performance.now()), this.stopAc.signal);
         return;
       }
       if (!full) full = await this.linger();
@@ -298,14 +302,16 @@ class ExporterLoop implements Exporter {
     const dlOk = await this.out.flushDeadLetters(this.win.entries);
     this.advance();
     if (prefetchErr !== undefined) throw prefetchErr;
-    if (verdict.backoff || !dlOk) await this.backoff(retryAfterOf(results));
+    if (verdict.backoff || !dlOk) await this.backoff(retryAfterOf(results), verdict.wake && dlOk);
     // While a record is parked, the sends accepted between its tries do not reset the backoff.
     else if (parkedCount(this.win.entries) === 0) this.retryBackoff.reset();
   }
 
   /** The next batch from the window, within the limits (narrowed while isolating a failing batch). */
   private takeBatch(): boolean {
-    return takeBatch(this.win.entries, this.out.limits(this.limits), this.batch, this.out.exportedRecords);
+    // Near the window's cap, parked records go without their own backoff (window.ts, nearCap).
+    const now = this.win.nearCap ? Number.POSITIVE_INFINITY : performance.now();
+    return takeBatch(this.win.entries, this.out.limits(this.limits), this.batch, this.out.exportedRecords, now);
   }
 
   /** Wait for more records until the batch fills or its linger time ends. Returns whether full. */
@@ -363,13 +369,17 @@ class ExporterLoop implements Exporter {
     this.ckpt.advance(target);
   }
 
-  /** Wait before the next try; at least `minMs` (a destination's Retry-After), up to backoff.maxMs. */
-  private async backoff(minMs = 0): Promise<void> {
+  /**
+   * Wait before the next try; at least `minMs` (a destination's Retry-After), up to backoff.maxMs.
+   * `wake`: new records end it (probes for a parked record), when the window can read them.
+   */
+  private async backoff(minMs = 0, wake = false): Promise<void> {
     const ms = Math.max(this.retryBackoff.next(this.outage), Math.min(minMs, this.options.backoff.maxMs));
     this.state = 'backoff';
     this.health.updateGauges();
     try {
-      await sleep(ms, this.stopAc.signal);
+      if (wake && this.win.hasRoom) await this.win.waitFor(this.win.nextReadSeq, ms, this.stopAc.signal);
+      else await sleep(ms, this.stopAc.signal);
     } catch {
       // stopped while backing off
     } finally {

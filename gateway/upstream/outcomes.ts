@@ -7,7 +7,8 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import type { RateLog } from '../../core/rate-log.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
-import type { ThrottlePacer } from './backoff.js';
+import { performance } from 'node:perf_hooks';
+import { fullJitterDelay, type ThrottlePacer } from './backoff.js';
 import type { BatchLimits, Entry } from './batcher.js';
 import type { ExporterOptions } from './options.js';
 import type { ExporterMetrics } from './status.js';
@@ -30,6 +31,8 @@ export interface OutcomeDeps {
   noteError: (message: string) => void;
   /** The exporter's rate-limited log: a destination refusing every record would log a line per record. */
   rateLog: RateLog;
+  /** Random source of the jitter of a parked record's own backoff (tests). */
+  random: () => number;
 }
 
 /** Highest sequence the checkpoint may reach: just before the first entry not yet done. */
@@ -50,11 +53,14 @@ export interface SendVerdict {
    * record of the send), nothing counted against the records: not an outage, retried at the
    * normal pace (backoff.maxMs) until someone fixes it. */
   setup: boolean;
+  /** A parked record failed with nothing accepted since its last try: the wait ends early when new
+   * records arrive (probes: the evidence it waits for), rather than holding them back. */
+  wake: boolean;
 }
-const NO_WAIT: SendVerdict = { backoff: false, outage: false, setup: false };
-const FAILED: SendVerdict = { backoff: true, outage: false, setup: false };
-const OUTAGE: SendVerdict = { backoff: true, outage: true, setup: false };
-const SETUP: SendVerdict = { backoff: true, outage: false, setup: true };
+const NO_WAIT: SendVerdict = { backoff: false, outage: false, setup: false, wake: false };
+const FAILED: SendVerdict = { backoff: true, outage: false, setup: false, wake: false };
+const OUTAGE: SendVerdict = { backoff: true, outage: true, setup: false, wake: false };
+const SETUP: SendVerdict = { backoff: true, outage: false, setup: true, wake: false };
 
 export class ExportOutcomes {
   /** Entries of the last batch still to be retried (retry mode when non-empty). */
@@ -259,7 +265,14 @@ export class ExportOutcomes {
         e.parked = true;
         this.retryOne(e, error(0), evidence, false);
         if (e.deadError !== undefined) return NO_WAIT;
-        return evidence ? FAILED : idle;
+        if (!evidence) return { ...idle, wake: true };
+        // A counted failure: the destination accepts other records, so the loop does not wait; this
+        // record does, on a backoff of its own (initialMs doubling per counted failure, up to maxMs),
+        // while the records behind it go on. (The loop slept after each such failure: five records a
+        // broker ACL refused held a stream of 1 message/s to about one record a minute.)
+        const { initialMs, maxMs } = this.d.options.backoff;
+        e.notBefore = performance.now() + fullJitterDelay(e.attempts - 1, initialMs, maxMs, this.d.random);
+        return NO_WAIT;
       }
       // Its first failure alone: resent once at the outage's pace (a blip, or an ACL that refuses only
       // this record while those behind it wait to go).

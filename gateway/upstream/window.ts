@@ -40,17 +40,41 @@ export class StreamWindow {
     return this.d.gaps.stall !== undefined;
   }
 
-  /** Read more records while the window holds less than two batches of undelivered records. */
-  async fill(): Promise<void> {
-    const { streams, stream, limits } = this.d;
+  /** The window also holds delivered records behind a failed one; capped at a few batches, plus
+   * room for the single-record probes sent past a parked record (batcher.ts). */
+  private get cap(): number {
+    return this.d.limits.maxRecords * 4 + this.d.maxAttempts;
+  }
+
+  /**
+   * The window has no more room than the parked records' tries need (maxAttempts probes, each the
+   * evidence for all of them): their own backoff is over, they go as soon as they have evidence.
+   * Else records sent while they wait could fill the window and leave none to give it: held for ever.
+   */
+  get nearCap(): boolean {
+    return this.entries.length >= this.cap - this.d.maxAttempts;
+  }
+
+  /** How many records and bytes fill() would read now (none: `records` <= 0 or `bytes` <= 0). */
+  private want(): { records: number; bytes: number } {
+    const { limits } = this.d;
     // Up to two batches of undelivered records: the one being sent and the next (read ahead).
     const load = pendingLoad(this.entries);
-    const wantRecords = 2 * limits.maxRecords - load.records;
-    const wantBytes = 2 * limits.maxBytes - load.bytes;
-    // The window also holds delivered records behind a failed one; cap it at a few batches, plus
-    // room for the single-record probes sent past a parked record (batcher.ts).
-    const cap = limits.maxRecords * 4 + this.d.maxAttempts;
-    if (wantRecords <= 0 || wantBytes <= 0 || this.entries.length >= cap) return;
+    if (this.entries.length >= this.cap) return { records: 0, bytes: 0 };
+    return { records: 2 * limits.maxRecords - load.records, bytes: 2 * limits.maxBytes - load.bytes };
+  }
+
+  /** fill() would read the next records if there were any. */
+  get hasRoom(): boolean {
+    const w = this.want();
+    return w.records > 0 && w.bytes > 0;
+  }
+
+  /** Read more records while the window holds less than two batches of undelivered records. */
+  async fill(): Promise<void> {
+    const { streams, stream } = this.d;
+    const { records: wantRecords, bytes: wantBytes } = this.want();
+    if (wantRecords <= 0 || wantBytes <= 0) return;
     const pos = this.nextReadSeq;
     const recs = await streams.read(stream, pos, { limit: wantRecords, maxBytes: wantBytes });
     if (recs.length === 0) {
