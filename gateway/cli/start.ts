@@ -236,7 +236,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     return cannotStart(err, io);
   }
 
-  // Node 22+: the young generation grown by the start (or a burst) is given back once idle.
+  // Node 22+: the young generation the start grew is given back 2 s later, if the gateway is idle.
   const idleMemory = startProcessIdleMemoryRelease(logger);
   return await new Promise<number>((resolve) => {
     let signals = 0;
