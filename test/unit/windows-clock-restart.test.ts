@@ -8,29 +8,10 @@ import { testDeps } from '../helpers/index.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine } from '../../rules/engine.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
-import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
 import { memoryStateStore, type StateStore } from '../../rules/windows/state.js';
+import { SteppedClock } from '../helpers/stepped-clock.js';
 
 const HOUR = 3600 * 1000;
-
-/** A wall clock NTP may step (`offset`) over timers that count elapsed time (`elapsed`). */
-class SteppedClock implements Timers {
-  readonly elapsed = new ManualTimers(0);
-  offset = 0;
-  constructor(private readonly start: number) {}
-  now(): number {
-    return this.start + this.elapsed.now() + this.offset;
-  }
-  monotonic(): number {
-    return this.elapsed.now();
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    return this.elapsed.setTimeout(fn, ms);
-  }
-  clearTimeout(h: unknown): void {
-    this.elapsed.clearTimeout(h);
-  }
-}
 
 const SLIDING = "SELECT count(*) AS n FROM 't' GROUP BY SLIDINGWINDOW(ss, 10)";
 

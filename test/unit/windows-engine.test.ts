@@ -8,7 +8,7 @@ import { metricValue, testDeps } from '../helpers/index.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
 import { createRuleEngine, type RuleEngineOptions } from '../../rules/engine.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
-import { ManualTimers, type Timers } from '../../rules/windows/clock.js';
+import { ManualTimers } from '../../rules/windows/clock.js';
 import { memoryStateStore } from '../../rules/windows/state.js';
 import { EventOrder, type PendingEvent } from '../../rules/windows/event-time.js';
 import { AGGREGATES } from '../../rules/windows/aggregates.js';
@@ -17,6 +17,7 @@ import { WholeDecimal } from '../../rules/sql/values.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import type { ActionContext } from '../../rules/types.js';
+import { SteppedClock } from '../helpers/stepped-clock.js';
 
 interface Out {
   v: Record<string, unknown>;
@@ -815,28 +816,6 @@ test('an aggregate outside a window says it needs one; the compiler knows every 
       err instanceof GatehouseError && /count\(\) is an aggregate: it needs a window/.test(err.message) && /TUMBLINGWINDOW/.test(err.hint ?? ''),
   );
 });
-
-/**
- * A wall clock NTP may step (`offset`) over timers that count elapsed time (`elapsed`), as Node's
- * do: a Raspberry Pi has no RTC.
- */
-class SteppedClock implements Timers {
-  readonly elapsed = new ManualTimers(0);
-  offset = 0;
-  constructor(private readonly start: number) {}
-  now(): number {
-    return this.start + this.elapsed.now() + this.offset;
-  }
-  monotonic(): number {
-    return this.elapsed.now();
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    return this.elapsed.setTimeout(fn, ms);
-  }
-  clearTimeout(h: unknown): void {
-    this.elapsed.clearTimeout(h);
-  }
-}
 
 test('processing-time windows close after their elapsed time when the wall clock steps a year back (not a year later); rows are stamped with the wall clock', () => {
   const YEAR = 365 * 24 * 3600 * 1000;
