@@ -78,10 +78,15 @@ export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: En
   return waiting !== undefined || out.length >= limits.maxRecords || bytes >= limits.maxBytes;
 }
 
-/** When the first parked entry's own backoff ends (performance.now() ms), or undefined when none waits for one. */
-export function parkedDueAt(window: readonly Entry[], now = performance.now()): number | undefined {
+/**
+ * When the first parked entry's own backoff ends (performance.now() ms), or undefined when no entry
+ * is parked. Called after takeBatch() found nothing to send, so every parked entry was within its
+ * backoff then; a backoff that has ended since (time passes between the two calls) still counts,
+ * as a time in the past: the loop must wake for it, not wait for new records that may never come.
+ */
+export function parkedDueAt(window: readonly Entry[]): number | undefined {
   let at: number | undefined;
-  for (const e of window) if (e.parked && !e.done && e.deadError === undefined && e.notBefore > now && (at === undefined || e.notBefore < at)) at = e.notBefore;
+  for (const e of window) if (e.parked && !e.done && e.deadError === undefined && (at === undefined || e.notBefore < at)) at = e.notBefore;
   return at;
 }
 

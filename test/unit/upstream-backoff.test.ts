@@ -2,10 +2,11 @@
 // NDJSON lines and time partitions of the file destination.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
 import { backoffCap, fullJitterDelay, ThrottlePacer, sleep } from '../../gateway/upstream/backoff.js';
 import { TokenBucket, UplinkScheduler } from '../../gateway/upstream/rate-limit.js';
 import { ndjsonLine, partitionOf } from '../../gateway/upstream/destinations/file.js';
-import { takeBatch, newEntry, type Entry } from '../../gateway/upstream/batcher.js';
+import { takeBatch, newEntry, parkedDueAt, type Entry } from '../../gateway/upstream/batcher.js';
 
 test('full jitter: delay in [0, min(max, initial*2^n)]', () => {
   assert.equal(backoffCap(0, 200, 30000), 200);
@@ -131,6 +132,24 @@ test('takeBatch: parked entries go alone once evidence came; past a waiting one,
   w[3]!.mark = 1;
   assert.equal(takeBatch(w, limits, out, 1), true);
   assert.deepEqual(seqs(out), [3]);
+});
+
+test('parkedDueAt: a parked backoff that ended after takeBatch() found nothing to send still wakes the loop (it used to wait for new records for ever)', () => {
+  const mk = (seq: number) => newEntry({ stream: 's', seq, topic: 't', payload: Buffer.alloc(10), receivedAt: 0 }, 0);
+  const w = [mk(1)];
+  w[0]!.parked = true;
+  w[0]!.mark = 3;
+  // Its backoff ended a moment ago; takeBatch() ran just before that, when it had not.
+  const due = performance.now() - 1;
+  w[0]!.notBefore = due;
+  const out: Entry[] = [];
+  takeBatch(w, { maxRecords: 5, maxBytes: 100 }, out, 3, due - 1);
+  assert.equal(out.length, 0);
+  // By the time the loop asks how long to sleep, the backoff has ended: it must still get a time
+  // (in the past: the loop sleeps 1 ms and tries it), never "nothing to wait for".
+  assert.equal(parkedDueAt(w), due);
+  w[0]!.done = true;
+  assert.equal(parkedDueAt(w), undefined, 'nothing parked: wait for new records only');
 });
 
 test('ndjson line: id; payload (JSON), payloadText (other UTF-8) or payloadBase64 (binary); multi-line JSON flattened', () => {
