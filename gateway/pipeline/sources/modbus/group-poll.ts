@@ -56,8 +56,6 @@ export interface GroupPollContext {
   connectedAt(): number;
   /** The device answered (values or an exception response): the link works. */
   answered(): void;
-  /** Wait up to ms, woken early by stop() or a queued write. */
-  sleep(ms: number): Promise<void>;
   /** Report the connection lost and close it (a half-open connection). */
   dropLink(reason: string): Promise<void>;
 }
@@ -137,9 +135,6 @@ export class GroupPoll {
         if (e.kind === 'timeout' && ctx.link.describe().startsWith('tcp') && ctx.outages.presumeHalfOpen(ctx.devices.length))
           await ctx.dropLink('request timed out (half-open connection?)');
         break;
-      } finally {
-        const gap = ctx.link.interFrameMs();
-        if (gap > 0) await ctx.sleep(gap);
       }
     }
     if (deviceDown !== undefined && !answered) {

@@ -119,6 +119,13 @@ export class ModbusLink {
   private strays: StrayAnswers | undefined;
   private closed = true;
   private onLost: ((reason: string) => void) | null = null;
+  /**
+   * RTU: monotonic ms (performance.now) before which no request goes out, the 3.5-character
+   * silence after the last frame on the bus. Kept here, before every request: a sleep in the poll
+   * loop after each read was cut short by a queued write or a stop (its wake-up) and was not taken
+   * after a write's answer, so the next request followed the answer at once.
+   */
+  private quietUntil = 0;
 
   constructor(
     private readonly Modbus: ModbusCtor,
@@ -211,9 +218,11 @@ export class ModbusLink {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private call<T>(what: string, fn: (client: ModbusRTU, cb: (err: unknown, value: T) => void) => void): Promise<T> {
+  private async call<T>(what: string, fn: (client: ModbusRTU, cb: (err: unknown, value: T) => void) => void): Promise<T> {
+    // (A timer counts from the event loop's cached time, and may end before the silence has.)
+    for (let quiet = this.quietUntil - performance.now(); quiet > 0; quiet = this.quietUntil - performance.now()) await sleep(Math.ceil(quiet));
     const client = this.client;
-    if (!client || !this.isOpen) return Promise.reject(new ModbusRequestError('connection', `${this.describe()} is not open`));
+    if (!client || !this.isOpen) throw new ModbusRequestError('connection', `${this.describe()} is not open`);
     const strays = this.strays;
     const mark = strays?.begin();
     const p = new Promise<T>((resolve, reject) => {
@@ -224,12 +233,17 @@ export class ModbusLink {
       }
     });
     // The library's own timeout normally fires first; the guard catches a callback that never comes.
+    const settled = (): void => {
+      if (this.target.kind === 'rtu') this.quietUntil = performance.now() + this.interFrameMs();
+    };
     return this.guard(p, this.timeoutMs + 250, what).then(
       (value) => {
+        settled();
         if (mark) strays?.end(mark, false);
         return value;
       },
       async (err: unknown) => {
+        settled();
         const e = classify(err);
         if (mark) strays?.end(mark, e.kind === 'timeout');
         const stray = e.kind === 'timeout' && mark ? strays?.since(mark) : undefined;

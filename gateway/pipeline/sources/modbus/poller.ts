@@ -93,7 +93,6 @@ export class ModbusSource implements Source {
       stopSignal: () => this.stopSignal.signal,
       connectedAt: () => this.connectedAt,
       answered: () => this.answered(),
-      sleep: (ms) => this.sleep(ms),
       dropLink: (reason) => this.dropLink(reason),
     });
   }
