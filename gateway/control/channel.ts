@@ -270,6 +270,11 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         clearTimeout(timer);
         if (ended === 'ended') return;
         log.warn({ url: shown, graceMs: STOP_GRACE_MS }, 'control channel: publishes still unacknowledged at stop: dropped');
+        // mqtt.js ignores an end() while a first one waits (for the PUBACKs, or for the broker to
+        // close): a forced end here was a no-op, and the connection stayed open, its handlers and
+        // keepalive live, until the broker's keepalive ended it. Its socket is closed instead.
+        c.stream?.destroy();
+        return;
       }
       await c.endAsync(true).catch(() => undefined);
     },

@@ -11,7 +11,10 @@ import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import type { ControlStatus } from '../../gateway/control/remote.js';
 import type { HeartbeatReport } from '../../gateway/control/heartbeat.js';
-import { needBinary, tempDir, testDeps } from '../helpers/index.js';
+import { upstreamChannel } from '../../gateway/control/channel.js';
+import { controlUpstreamSchema } from '../../gateway/control/options.js';
+import { needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { tcpProxy } from '../helpers/industrial.js';
 import { startMosquitto } from '../helpers/peers.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 
@@ -140,4 +143,23 @@ test('control channel on an upstream mosquitto: an 80 MB payload is refused with
   // Acknowledged (not delivered again), and the channel reads on: the next update applies.
   await ops.publishAsync(`gatehouse/${ID}/rules/set`, JSON.stringify({ version: 2, rules: [] }), { qos: 1 });
   await upstreamMessage<ControlStatus>(t, broker.url, `gatehouse/${ID}/rules/status`, (s) => s.version === 2 && s.state === 'applied');
+});
+
+test('control channel stop with a publish the broker never acknowledges (frozen link): the connection is closed after the grace, not left open until the keepalive ends it', {
+  skip,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const proxy = await tcpProxy(t, broker.port);
+  const channel = upstreamChannel(controlUpstreamSchema.parse({ url: `mqtt://127.0.0.1:${proxy.port}` }), { ...testDeps(), gatewayId: ID });
+  await channel.start();
+  t.after(() => channel.stop());
+  await waitUntil(() => channel.connected() && proxy.snapshot().size === 1, 'connected through the proxy');
+  // The broker stops answering; the TCP connection stays open (keepalive 60 s: not seen for a while).
+  proxy.mute(true);
+  channel.publish(`gatehouse/${ID}/rules/status`, '{}', { qos: 1, retain: true }).catch(() => undefined);
+  await channel.stop();
+  // Before, the forced end after the grace was a no-op (mqtt.js ignores end() while a first one
+  // waits for the PUBACKs): the connection stayed open until the keepalive ended it, and an update
+  // arriving meanwhile reached the handlers of a stopped channel.
+  await waitUntil(() => proxy.snapshot().size === 0, 'the connection to the control broker is closed', 1000);
 });
