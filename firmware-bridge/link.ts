@@ -13,7 +13,7 @@ import { createCodec, type Codec, type Decoded } from './codecs/index.js';
 import { createFraming, type FrameDecoder, type FrameErrorReason, type Framing } from './framing/index.js';
 import { SerialLinkOptionsSchema, type SerialLinkOptions, type SerialLinkOptionsInput } from './options.js';
 import { serialMetrics, type SerialMetrics } from './metrics.js';
-import { closeQuietly, PortKeeper } from './port-keeper.js';
+import { PortKeeper } from './port-keeper.js';
 import { MAX_FIELD_SEQ } from './protocol.js';
 import { compileTopic, type TopicTemplate } from './topic.js';
 import { WriteQueue } from './writer.js';
@@ -132,10 +132,10 @@ class Link implements SerialLink {
     if (this.stopped) return;
     this.stopped = true;
     this.downlink.stop();
-    const port = this.keeper.release();
+    const released = this.keeper.release();
     this.writer.detach('stopped');
     this.setState('closed');
-    if (port) await closeQuietly(port);
+    await released;
   }
 
   status(): SerialLinkStatus {

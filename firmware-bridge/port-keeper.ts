@@ -38,6 +38,8 @@ export class PortKeeper {
   private watchTimer: NodeJS.Timeout | null = null;
   private watching = false;
   private rdev = -1;
+  /** Settles once the last open() called back (and the port it opened after a release is closed). */
+  private opening: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly o: SerialLinkOptions,
@@ -66,8 +68,12 @@ export class PortKeeper {
     });
   }
 
-  /** Stop retrying and watching; hands back the port (if any) for the caller to close. */
-  release(): SerialPort | null {
+  /**
+   * Stop retrying and watching (at once), and close the port; resolves once it is closed. A port
+   * still opening is closed once its open() calls back: it used to open after the release, and
+   * its fd and lock stayed held (the next open of the path failed with "Cannot lock port").
+   */
+  async release(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.watchTimer) clearInterval(this.watchTimer);
@@ -75,7 +81,8 @@ export class PortKeeper {
     const port = this.current;
     this.current = null;
     this.isOpen = false;
-    return port;
+    if (port?.isOpen) await closeQuietly(port);
+    await this.opening;
   }
 
   private openPort(done?: () => void): void {
@@ -95,14 +102,23 @@ export class PortKeeper {
       }),
     );
     this.current = port;
+    let settled!: () => void;
+    this.opening = new Promise<void>((resolve) => {
+      settled = resolve;
+    });
     // Listeners are per port object; events from a replaced port are ignored.
     port.on('error', (err: Error) => this.lost(port, err));
     port.on('close', (err: Error | null) => this.lost(port, err ?? new Error('port closed')));
     port.open((err) => {
       if (this.current !== port) {
+        // Released (stopped) or dropped while it opened: a port that opened anyway is closed
+        // (release() waits for it).
+        if (err) settled();
+        else void closeQuietly(port).then(settled);
         done?.();
         return;
       }
+      settled();
       if (err) {
         this.current = null;
         this.isOpen = false;

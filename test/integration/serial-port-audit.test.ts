@@ -52,6 +52,34 @@ test('serial: a port another program holds open says so in lastError (not "plugg
   await waitUntil(() => link.status().state === 'open', 'link opens once the other program let go', 5000);
 });
 
+test('serial: a link stopped while its port opens closes that port: the next link on the path opens it (no "Cannot lock port" from a leaked fd)', {
+  skip: socatSkip,
+}, async (t) => {
+  const pair = await startSocat(t);
+  const options = { ...simulatorLinkOptions('first', pair.dev1, 'line', 'json'), reconnect: { initialMs: 50, maxMs: 100, watchMs: 1000 } };
+  const first = createSerialLink(options, { ...testDeps(), onMessage: () => undefined });
+  // The stop comes while the port's open() is on its way (ordered: from inside the first open call).
+  const open = SerialPort.prototype.open;
+  let stopped: Promise<void> | undefined;
+  SerialPort.prototype.open = function (this: SerialPort, cb?: (err: Error | null) => void) {
+    SerialPort.prototype.open = open;
+    stopped = first.stop();
+    return open.call(this, cb);
+  };
+  t.after(() => {
+    SerialPort.prototype.open = open;
+  });
+  await first.start();
+  assert.ok(stopped, 'stopped while the port opened');
+  await stopped;
+  assert.equal(first.status().state, 'closed');
+  // Before, the port opened after the stop and stayed open: its fd held the port's lock for good.
+  const second = createSerialLink({ ...options, name: 'second' }, { ...testDeps(), onMessage: () => undefined });
+  await second.start();
+  t.after(() => second.stop());
+  assert.equal(second.status().state, 'open', `the next link opens the port at once: ${second.status().lastError}`);
+});
+
 test('serial: a missing device path says the device is not there, not a permission problem', { skip: socatSkip }, async (t) => {
   const link = createSerialLink(
     { ...simulatorLinkOptions('ghost', '/nonexistent/gatehouse-audit-tty', 'line', 'json'), reconnect: { initialMs: 50, maxMs: 100, watchMs: 1000 } },
