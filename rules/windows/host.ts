@@ -70,9 +70,17 @@ export class StatefulRules {
   private logModes = new Map<CompiledRule, 'match' | 'add'>();
   /** maxGroupBytes evictions: one line per rule a minute at most (a flood evicts per event). */
   private readonly budgetLog: RateLog;
+  /**
+   * Durable mode, from the start until the replay has fed the logged inputs: the window timers that
+   * fire meanwhile, by handle, run after it (releaseTimers). A restored window overdue fires at once,
+   * while the restore and the replay read the store: it closed with what its checkpoint held, and
+   * the replay of the inputs logged after the checkpoint opened it again (two rows for one window).
+   */
+  private heldTimers: Map<unknown, () => void> | undefined;
 
   constructor(private readonly deps: StatefulHostDeps) {
     this.journal = deps.inputLog ? new InputJournal(deps.inputLog) : undefined;
+    if (this.journal) this.heldTimers = new Map();
     // The input log filling up: checkpoint now (after the handle() that appended), so it is reclaimed.
     if (this.journal) this.journal.onPressure = () => queueMicrotask(() => void (this.stopped ? undefined : this.checkpoint()));
     this.states = new RuleCheckpoints(deps.store, this.journal, deps.log);
@@ -154,8 +162,14 @@ export class StatefulRules {
       now: () => this.replayAt ?? t.now(),
       elapsed: () => t.monotonic?.() ?? t.now(),
       skew: () => t.now() - (t.monotonic?.() ?? t.now()),
-      setTimer: (fn, ms) => t.setTimeout(fn, ms),
-      clearTimer: (h) => t.clearTimeout(h),
+      setTimer: (fn, ms) => {
+        const h = t.setTimeout(() => (this.heldTimers ? this.heldTimers.set(h, fn) : fn()), ms);
+        return h;
+      },
+      clearTimer: (h) => {
+        t.clearTimeout(h);
+        this.heldTimers?.delete(h);
+      },
       emit: (rows) => this.emitRows(entry, rows),
       maxGroups: this.deps.options.maxGroups,
       maxGroupStates: this.deps.options.maxGroupStates,
@@ -243,6 +257,21 @@ export class StatefulRules {
    * marker says they were committed before the crash.
    */
   async replay(set: CompiledRuleSet): Promise<void> {
+    try {
+      await this.replayLogged(set);
+    } finally {
+      this.releaseTimers(); // (a replay that failed holds no window back)
+    }
+  }
+
+  /** The window timers held until the replay has run (heldTimers) fire now, in the order they fired. */
+  private releaseTimers(): void {
+    const held = this.heldTimers;
+    this.heldTimers = undefined;
+    for (const fire of held?.values() ?? []) fire();
+  }
+
+  private async replayLogged(set: CompiledRuleSet): Promise<void> {
     const j = this.journal;
     const log = this.deps.inputLog;
     if (!j || !log) return;
@@ -262,7 +291,9 @@ export class StatefulRules {
       this.replayAt = undefined;
     }
     try {
-      // Processing-time windows that should have closed while the gateway was down close now.
+      // Processing-time windows that should have closed while the gateway was down close now: those
+      // whose timer fired during the restore or the replay, then any other due.
+      this.releaseTimers();
       for (const e of this.live.values()) {
         const rows = e.query.windowed?.tick();
         if (rows?.length) this.emitRows(e, rows);
@@ -368,6 +399,7 @@ export class StatefulRules {
   /** Stop every timer now (no checkpoint) and unregister the metrics. */
   close(): void {
     this.stopped = true;
+    this.heldTimers = undefined;
     if (this.timer !== undefined) this.deps.timers.clearTimeout(this.timer);
     this.timer = undefined;
     for (const e of this.live.values()) e.query.windowed?.stop();

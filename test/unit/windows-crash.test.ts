@@ -26,6 +26,8 @@ class Disk {
 /** One run of the process over the disk: writes are pending until flush(); a crash drops them. */
 class Run implements InputLog {
   private pending: Array<() => void> = [];
+  /** At each read of the log or its meta (real I/O yields to the event loop, whose due timers run). */
+  io: () => void = () => undefined;
   /** The log's byte bound (ruleState.inputLogMaxBytes). */
   maxBytes: number | undefined;
   constructor(private readonly disk: Disk) {}
@@ -52,10 +54,12 @@ class Run implements InputLog {
   }
 
   async read(fromSeq: number, limit: number): Promise<InputLogRecord[]> {
+    this.io();
     return this.disk.log.filter((r) => r.seq >= fromSeq).slice(0, limit);
   }
 
   async released(): Promise<number> {
+    this.io();
     return this.disk.released;
   }
 
@@ -65,6 +69,7 @@ class Run implements InputLog {
   }
 
   async getMeta(key: string): Promise<Buffer | undefined> {
+    this.io();
     return this.disk.meta.get(key);
   }
 
@@ -94,9 +99,10 @@ interface Proc {
   send(topic: string, payload: unknown): Promise<void> | undefined;
 }
 
-async function boot(disk: Disk, sqls: string[], at: number): Promise<Proc> {
+async function boot(disk: Disk, sqls: string[], at: number, o: { ioFiresTimers?: boolean } = {}): Promise<Proc> {
   const run = new Run(disk);
   const timers = new ManualTimers(at);
+  if (o.ioFiresTimers) run.io = () => timers.advance(0);
   const seen: Array<Record<string, unknown>> = [];
   const registry = createActionRegistry({
     out: () => ({
@@ -202,6 +208,26 @@ test('processing time: a window that should have closed while the gateway was do
     { n: 5, ws: 2_000 },
   ]);
   assert.equal(await metricValue(p.deps.registry, 'gatehouse_window_rows_after_crash_total', { result: 'reemitted' }), 2);
+  p.engine.close();
+});
+
+test('processing time: a window restored overdue is not closed by its timer before the replay fed it the inputs logged after its checkpoint (the timer fires during the reads of the restore and the replay)', async () => {
+  const disk = new Disk();
+  const sqls = ["SELECT count(*) AS n, sum(v) AS s FROM 'p/+' GROUP BY TUMBLINGWINDOW(ss, 10)"];
+  let p = await boot(disk, sqls, 1_000);
+  for (let v = 1; v <= 5; v++) {
+    p.timers.advance(1_000);
+    p.send('p/a', { v });
+    await p.run.flush();
+    if (v === 3) await checkpoint(p); // covers 1..3
+  }
+  kill(p); // at t = 6000: the window holds 1..5, its checkpoint 1..3
+
+  p = await boot(disk, sqls, 60_000, { ioFiresTimers: true }); // restarted long after it was due
+  await p.run.flush();
+  // Before, the restored window's timer (due at once) closed it with 1..3 while the replay read
+  // the log, and the replay of 4 and 5 opened it again: two rows for one window.
+  assert.deepEqual(disk.out, [{ n: 5, s: 15 }]);
   p.engine.close();
 });
 
