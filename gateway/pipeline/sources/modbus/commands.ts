@@ -69,6 +69,15 @@ export class CommandQueue {
     for (const w of this.queue.splice(0)) this.reply(w, { ok: false, error: 'source stopped' });
   }
 
+  /**
+   * The connection was lost: the writes still queued are refused now, not sent after the
+   * reconnect, minutes or hours later (no stale writes, as for a write that comes while disconnected).
+   */
+  refuseQueued(reason: string): void {
+    for (const w of this.queue.splice(0))
+      this.reply(w, { ok: false, error: `connection to the device lost before the write was sent (${reason}); not retried` });
+  }
+
   next(): PendingWrite | undefined {
     return this.queue.shift();
   }

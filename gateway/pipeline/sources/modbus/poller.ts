@@ -212,6 +212,7 @@ export class ModbusSource implements Source {
 
   private onLost(reason: string): void {
     this.setError(`connection lost: ${reason}`);
+    this.commands.refuseQueued(reason);
     this.outages.lost();
     this.metrics.connected.set({ kind: KIND, source: this.name }, 0);
     if (!this.stopping) {
