@@ -145,6 +145,7 @@ class Device implements SimulatedDevice {
     this.stopped = false;
     this.t0 = performance.now(); // pacing and resends are durations: the monotonic clock
     await new Promise<void>((resolve) => this.open(resolve));
+    if (this.stopped) return; // stopped while the port opened: no generator left running
     const tickMs = Math.max(5, Math.min(100, Math.floor(1000 / this.o.rate)));
     this.tick = setInterval(() => this.onTick(), tickMs);
   }
@@ -177,6 +178,13 @@ class Device implements SimulatedDevice {
         if (!this.openFailing) this.o.log?.(`cannot open ${this.o.path}: ${err.message}; retrying`);
         this.openFailing = true;
         this.reopenLater();
+        return done?.();
+      }
+      if (this.stopped) {
+        // Stopped while it opened: closed, or its fd kept the port (and its lock) for good.
+        port.removeAllListeners();
+        port.on('error', () => undefined);
+        port.close(() => undefined);
         return done?.();
       }
       if (this.openFailing) this.o.log?.(`opened ${this.o.path}`);

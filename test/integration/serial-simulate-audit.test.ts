@@ -6,6 +6,8 @@ import { runSimulateSerial } from '../../gateway/cli/simulate-serial.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { createSimulatedDevice } from '../../firmware-bridge/simulator.js';
 import { waitUntil } from '../helpers/index.js';
+import { SerialPort } from 'serialport';
+import { socatSkip, startSocat } from '../helpers/socat.js';
 
 test('simulate serial: --baud, --ack-timeout and --rate that are not usable numbers exit 2 with GH_ARG_INVALID naming the option', async () => {
   for (const [opt, value] of [
@@ -33,4 +35,29 @@ test('simulated device: a port that cannot be opened is reported once, not on ev
   await waitUntil(() => dev.stats().reopens >= 4, 'several reopen attempts', 5000);
   assert.equal(lines.length, 1, lines.join('\n'));
   assert.match(lines[0] ?? '', /cannot open \/nonexistent\/gatehouse-audit-tty/);
+});
+
+test('simulated device: stopped while its port opens, it closes that port (the next open of the path is not refused with "Cannot lock port")', {
+  skip: socatSkip,
+}, async (t) => {
+  const pair = await startSocat(t);
+  const dev = createSimulatedDevice({ path: pair.dev0, rate: 100, framing: 'line', codec: 'json' });
+  // The stop comes while the port's open() is on its way (ordered: from inside the open call).
+  const open = SerialPort.prototype.open;
+  let stopped: Promise<void> | undefined;
+  SerialPort.prototype.open = function (this: SerialPort, cb?: (err: Error | null) => void) {
+    SerialPort.prototype.open = open;
+    stopped = dev.stop();
+    return open.call(this, cb);
+  };
+  t.after(() => {
+    SerialPort.prototype.open = open;
+  });
+  await dev.start();
+  await stopped;
+  const next = new SerialPort({ path: pair.dev0, baudRate: 115200, autoOpen: false });
+  // (the stopped device's close may still be on its way: a few tries)
+  await waitUntil(() => new Promise<boolean>((resolve) => next.open((err) => resolve(!err))), 'the path opens again after the stop', 2000, 50);
+  await new Promise<void>((r) => next.close(() => r()));
+  assert.equal(dev.stats().sent, 0, 'nothing generated after the stop');
 });
