@@ -109,7 +109,7 @@ export async function startGatewayProcess(
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`gateway did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    timer = setTimeout(() => reject(new Error(`gateway did not start within ${timeoutMs} ms: ${stderr}${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
   });
   let entry: Record<string, unknown>;
   try {
