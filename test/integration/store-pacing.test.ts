@@ -121,23 +121,23 @@ test('afterCut: undefined with nothing pending; with appends in a window, it res
   const { store } = await open(t, { durability: 'fsync', commitDelayMs: 30 });
   assert.equal(store.afterCut?.(), undefined, 'no window open: background work may run at once');
   const order: string[] = [];
-  // The first append commits at once; one made while it is written waits for the window.
+  // The first append commits at once; one made while it is written waits for the next commit (and
+  // the pacing window, unless the first write took longer than it). afterCut is asked right then,
+  // while that append is pending: asked after the first append resolved, the second batch was
+  // already cut whenever the first fsync took over 30 ms (3 runs in 15 under load).
   const first = store.append('s', rec(0));
-  const second = new Promise<number>((resolve) => setImmediate(() => resolve(store.append('s', rec(1)))));
-  await first;
   const [cut, secondDone] = await new Promise<[Promise<void> | undefined, Promise<number>]>((resolve) =>
-    setImmediate(() =>
-      resolve([
-        store.afterCut?.(),
-        second.then((n) => {
-          order.push('acknowledged');
-          return n;
-        }),
-      ]),
-    ),
+    setImmediate(() => {
+      const second = store.append('s', rec(1)).then((n) => {
+        order.push('acknowledged');
+        return n;
+      });
+      resolve([store.afterCut?.(), second]);
+    }),
   );
-  assert.ok(cut, 'a window is open: afterCut waits for its cut');
+  assert.ok(cut, 'an append is pending: afterCut waits for its cut');
   void cut.then(() => order.push('cut'));
+  assert.equal(await first, 1);
   assert.equal(await secondDone, 2);
   assert.deepEqual(order, ['cut', 'acknowledged']);
   assert.equal(store.afterCut?.(), undefined, 'nothing pending once written');
