@@ -48,6 +48,9 @@ export class GroupCommitter {
   /** Meta puts not yet written, in submission order (barriers non-decreasing). */
   private readonly metas: PendingMeta[] = [];
 
+  /** Set when the gateway stops (refuseSpaceWaits): an append that would wait for space is refused at once. */
+  private spaceWaitRefusal: (() => Error) | undefined;
+
   // The structural lock (handoff: release passes ownership to the next waiter).
   private locked = false;
   private readonly lockQueue: Array<() => void> = [];
@@ -82,7 +85,8 @@ export class GroupCommitter {
     const reject = this.capRej as Reject;
     const ticket = ++this.tickets;
     if ((s.options as StreamOptions).onFull === 'reject' && (s.fullWaiters.length > 0 || !s.fits(bytes))) {
-      this.waitForSpace(s, record, bytes, encoded, resolve, reject, ticket);
+      if (this.spaceWaitRefusal) reject(this.spaceWaitRefusal());
+      else this.waitForSpace(s, record, bytes, encoded, resolve, reject, ticket);
       return p;
     }
     s.reserved += bytes;
@@ -104,6 +108,14 @@ export class GroupCommitter {
       queueMeta(this.metas, key, value, this.tickets, resolve, reject);
       this.kick();
     });
+  }
+
+  /**
+   * From now on an append that would wait for space in a full 'reject' stream is refused at once
+   * (the gateway stops: its clients are gone, such an append could no longer be acknowledged).
+   */
+  refuseSpaceWaits(error: () => Error): void {
+    this.spaceWaitRefusal = error;
   }
 
   /** Start the flush loop when a meta put became writable and nothing else will start it. */

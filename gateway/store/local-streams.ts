@@ -170,12 +170,15 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   refuseWaitingForSpace(): number {
-    return this.lifecycle.refuseHeld(
-      () =>
-        new GatehouseError('GH_STREAM_FULL', 'the gateway is stopping: an append still waiting for space in a full stream is refused', {
-          hint: 'the device resends it after the restart (it was not acknowledged)',
-        }),
-    );
+    const refused = (): GatehouseError =>
+      new GatehouseError('GH_STREAM_FULL', 'the gateway is stopping: an append waiting for space in a full stream is refused', {
+        hint: 'the device resends it after the restart (it was not acknowledged)',
+      });
+    // And the appends that would wait from now on: a closed client's QoS 0 publishes and will are
+    // committed once its in-flight ones settle, i.e. right after the refusals below; into a full
+    // stream they waited again, and the stop for shutdownTimeoutMs.
+    this.commits.refuseSpaceWaits(refused);
+    return this.lifecycle.refuseHeld(refused);
   }
 
   private closedError(): GatehouseError {

@@ -72,9 +72,10 @@ export interface LocalStreams {
   /** Flush pending group commits, then close the database. */
   close(): Promise<void>;
   /**
-   * Refuse (GH_STREAM_FULL) every append waiting for space in a full 'reject' stream, now: a
-   * stopping gateway has closed its clients, so such an append could no longer be acknowledged,
-   * and committing it later would only duplicate the device's resend. Returns how many.
+   * Refuse (GH_STREAM_FULL) every append waiting for space in a full 'reject' stream, now, and
+   * from now on every append that would wait: a stopping gateway has closed its clients, so such
+   * an append could no longer be acknowledged, and committing it later would only duplicate the
+   * device's resend. Returns how many were waiting.
    */
   refuseWaitingForSpace(): number;
   /** Create or update a stream's options. Idempotent. */

@@ -109,13 +109,40 @@ test('reject: the appends refused while waiting for space (stop) took no space: 
   const held = store.append('s', rec10(11));
   assert.equal(store.refuseWaitingForSpace(), 1);
   await assert.rejects(held, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
-  // Still full: the next append waits. Had it been admitted, it would be committed by the time an
-  // append to another stream submitted after it is (one group commit, in submission order).
+  // Still full. Had the refused append been admitted, the next one would be committed by the time
+  // an append to another stream submitted after it is (one group commit, in submission order).
   const next = store.append('s', rec10(12));
+  next.catch(() => undefined); // asserted below
   await store.append('o', rec10(1));
   assert.deepEqual([store.info('s').lastSeq, store.info('s').bytes], [10, 100]);
-  assert.equal(store.refuseWaitingForSpace(), 1);
+  // And it does not wait for space either: the gateway is stopping (see the next test).
+  assert.equal(store.refuseWaitingForSpace(), 0, 'nothing waits for space after the stop refused the waiting appends');
   await assert.rejects(next, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+});
+
+test('reject: once the stop refused the appends waiting for space, a later one that would wait is refused at once', async (t) => {
+  // A closed client's QoS 0 publishes and will are committed once its in-flight publishes settle:
+  // right after the stop refused those. Into a full stream they waited again (appendTimeoutMs), and
+  // the stop with them, for shutdownTimeoutMs (20 s by default).
+  const { store } = await open(t, { appendTimeoutMs: 60_000 });
+  await store.defineStream({ name: 's', maxBytes: 100, onFull: 'reject' });
+  await store.defineStream({ name: 'o', maxBytes: 100, onFull: 'reject' });
+  for (let i = 1; i <= 10; i++) await store.append('s', rec10(i));
+  const held = store.append('s', rec10(11));
+  assert.equal(store.refuseWaitingForSpace(), 1);
+  await assert.rejects(held, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+  let settled = false;
+  const later = store.append('s', rec10(12)).finally(() => {
+    settled = true;
+  });
+  later.catch(() => undefined); // asserted below
+  // an append submitted after it, committed: the later one was refused before that, not held
+  await store.append('o', rec10(1));
+  assert.equal(settled, true, 'refused at once, not held for appendTimeoutMs');
+  await assert.rejects(later, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL') && /the gateway is stopping/.test((e as Error).message));
+  // appends that fit still go in (a stream with room, a QoS 0 publish of a closed client)
+  assert.equal(await store.append('o', rec10(2)), 2);
+  assert.deepEqual([store.info('s').lastSeq, store.info('s').bytes], [10, 100]);
 });
 
 test('ttl: sweep drops segments older than ttl and counts them', async (t) => {
