@@ -4,7 +4,7 @@
 // accepted) and PINGREQ with PINGRESP, and nothing else. mqtt.js's clean end waits for the
 // PUBACKs of publishes in flight: stop() never finished and the gateway ignored SIGTERM until
 // systemd killed it. Now stop() ends in bounded time and the unacknowledged records stay in the
-// stream (never checkpointed), to be resent at the next start.
+// stream (never checkpointed), to be resent at the next start, and the connection is closed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
@@ -15,8 +15,11 @@ import { waitUntil, withTimeout } from '../helpers/index.js';
 test('mqtt: stop() ends in bounded time while the broker never PUBACKs; the records stay unexported', { timeout: 60_000 }, async (t) => {
   const sockets = new Set<Socket>();
   let publishBytes = 0;
+  let open = 0;
   const server = createServer((s) => {
     sockets.add(s);
+    open++;
+    s.on('close', () => open--);
     s.on('error', () => undefined);
     let connected = false;
     s.on('data', (d: Buffer) => {
@@ -45,6 +48,10 @@ test('mqtt: stop() ends in bounded time while the broker never PUBACKs; the reco
   await withTimeout(exporter.stop(), 20_000, 'stop() to end (stopTimeoutMs 5 s, then 2 s for the PUBACKs)');
   const took = performance.now() - started;
   assert.ok(took < 12_000, `stop took ${Math.round(took)} ms`);
+  // And the connection is closed: mqtt.js ignores an end() while a first one waits for PUBACKs, so
+  // the forced end was a no-op and the socket, its keepalive and handlers lived on until the broker's
+  // keepalive timed it out.
+  await waitUntil(() => open === 0, 'the connection to the broker closed by the stop', 3_000);
   assert.equal(await streams.getCheckpoint('up', 'cloud'), 0, 'nothing checkpointed: the records are resent at the next start');
   assert.equal(streams.info('up').lastSeq, 3);
 });

@@ -224,7 +224,10 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
         bounded,
       ]);
       clearTimeout(timer);
-      if (!clean) await c.endAsync(true).catch(() => undefined);
+      // mqtt.js ignores an end() while a first one waits for PUBACKs: a forced end() here was a
+      // no-op, and the connection, its keepalive and handlers lived on until the broker's keepalive
+      // ended it. Its socket is closed instead (disconnecting: mqtt.js does not reconnect).
+      if (!clean) c.stream?.destroy();
     },
     async send(records, signal) {
       const c = client;
