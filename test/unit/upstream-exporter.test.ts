@@ -68,7 +68,18 @@ class ScriptedDestination extends EventEmitter implements Destination {
   }
 }
 
-async function setup(t: import('node:test').TestContext, opts: Partial<ExporterOptionsInput> = {}, limits: Partial<DestinationLimits> = {}) {
+/**
+ * `random`: the jitter source (default 0.5). 0 for a poison record's tries: its own backoff then
+ * ends at once, so it goes after each accepted probe whatever the machine's speed. With 0.5 (1 ms,
+ * then 2 ms) a fast run sent every probe within that time, and the record, with no accepted
+ * record after its last try, waited for new records (docs/upstream.md), as the test never sent.
+ */
+async function setup(
+  t: import('node:test').TestContext,
+  opts: Partial<ExporterOptionsInput> = {},
+  limits: Partial<DestinationLimits> = {},
+  random: () => number = () => 0.5,
+) {
   const streams = new MemoryStreams();
   await streams.open();
   await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
@@ -82,7 +93,7 @@ async function setup(t: import('node:test').TestContext, opts: Partial<ExporterO
     backoff: { initialMs: 2, maxMs: 20 },
     ...opts,
   });
-  const exporter = createExporter(options, { ...deps, streams, destination: dest, random: () => 0.5 });
+  const exporter = createExporter(options, { ...deps, streams, destination: dest, random });
   t.after(() => exporter.stop());
   return { streams, dest, deps, exporter };
 }
@@ -278,7 +289,7 @@ test('a storm (every send fails, nothing accepted) spends no budget: nothing dea
 });
 
 test('a whole-batch failure is resent once as it is, then split; a poison record is isolated and dead-lettered after maxAttempts', async (t) => {
-  const { streams, dest, exporter, deps } = await setup(t, { maxAttempts: 3 });
+  const { streams, dest, exporter, deps } = await setup(t, { maxAttempts: 3 }, {}, () => 0);
   // Like HTTP 500 from an endpoint that crashes on record 6: the whole send fails when it carries it.
   dest.verdict = () => ({ ok: true });
   const orig = dest.send.bind(dest);
@@ -310,7 +321,7 @@ test('a whole-batch failure is resent once as it is, then split; a poison record
 });
 
 test('a failing record with nothing behind it waits (no evidence) until the destination accepts other records', async (t) => {
-  const { streams, dest, exporter } = await setup(t, { maxAttempts: 2 });
+  const { streams, dest, exporter } = await setup(t, { maxAttempts: 2 }, {}, () => 0);
   dest.verdict = (r) => (r.seq === 3 ? FAULT : { ok: true });
   await fill(streams, 3);
   await exporter.start();
