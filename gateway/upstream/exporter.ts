@@ -175,8 +175,20 @@ class ExporterLoop implements Exporter {
     return this.ckpt.durable;
   }
 
-  async start(): Promise<void> {
+  /** start() in progress: a second start() joins it; stop() waits for it, and the loop then starts stopped. */
+  private starting: Promise<void> | undefined;
+  private stopRequested = false;
+
+  start(): Promise<void> {
+    this.starting ??= this.doStart().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     if (this.loopDone) return;
+    this.stopRequested = false;
     if (!this.streams.hasStream(this.stream)) {
       throw new GatehouseError('GH_STREAM_UNKNOWN', `exporter '${this.name}' reads stream '${this.stream}', which is not defined`, {
         where: `exporters.${this.name}.stream`,
@@ -191,6 +203,7 @@ class ExporterLoop implements Exporter {
     this.win.nextReadSeq = this.checkpoint + 1;
     await this.dest.start();
     this.stopAc = new AbortController();
+    if (this.stopRequested) this.stopAc.abort(new Error('exporter stopping'));
     this.state = 'running';
     this.gaugeTimer = setInterval(() => this.health.updateGauges(), GAUGE_REFRESH_MS);
     this.gaugeTimer.unref();
@@ -202,16 +215,20 @@ class ExporterLoop implements Exporter {
   }
 
   async stop(): Promise<void> {
+    if (this.starting) {
+      this.stopRequested = true;
+      await this.starting.catch(() => undefined);
+    }
     const loop = this.loopDone;
     if (!loop) return;
     this.stopAc.abort(new Error('exporter stopping'));
-    const sendAc = this.sendAc;
-    const timer = sendAc ? setTimeout(() => sendAc.abort(new Error('exporter stopped: send aborted')), this.options.stopTimeoutMs) : undefined;
+    // The send in flight when the timer fires, not when stop() began: the loop may be between sends.
+    const timer = setTimeout(() => this.sendAc?.abort(new Error('exporter stopped: send aborted')), this.options.stopTimeoutMs);
     try {
       await loop;
       await this.ckpt.flush();
     } finally {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       clearInterval(this.gaugeTimer);
       this.loopDone = undefined;
       this.state = 'stopped';
@@ -287,6 +304,8 @@ class ExporterLoop implements Exporter {
     // middle of a commit window where it would delay publishes waiting for their PUBACK.
     const cut = this.streams.afterCut?.();
     if (cut) await cut;
+    // Stopped while reading, pacing or waiting for the cut: no new send (stop() bounds only sends).
+    if (this.stopping) throw new Error('exporter stopping');
     // Read the next batch from the store while this one is on the wire.
     const prefetch = retrying
       ? undefined
