@@ -8,7 +8,7 @@
 // outcomes.ts.
 import { performance } from 'node:perf_hooks';
 import type { LocalStreams } from '../store/types.js';
-import { newEntry, pendingLoad, type BatchLimits, type Entry } from './batcher.js';
+import { newEntry, parkedCount, pendingLoad, type BatchLimits, type Entry } from './batcher.js';
 import type { ReadGaps } from './read-gaps.js';
 
 export interface StreamWindowDeps {
@@ -61,7 +61,17 @@ export class StreamWindow {
     // Up to two batches of undelivered records: the one being sent and the next (read ahead).
     const load = pendingLoad(this.entries);
     if (this.entries.length >= this.cap) return { records: 0, bytes: 0 };
-    return { records: 2 * limits.maxRecords - load.records, bytes: 2 * limits.maxBytes - load.bytes };
+    const records = 2 * limits.maxRecords - load.records;
+    const bytes = 2 * limits.maxBytes - load.bytes;
+    // Parked records alone fill the two batches (two with batch.maxRecords 1, two records over
+    // batch.maxBytes): one more record, a probe, whose acceptance is the evidence they wait for.
+    // Without it they were resent for ever and every record behind them held. A run of parked
+    // records longer than two batches (or two of the largest records) is held as a storm
+    // (docs/upstream.md): what a storm parks stays bounded.
+    const parkedOnly = load.records > 0 && parkedCount(this.entries) === load.records;
+    const fewParked = load.records <= 2 * limits.maxRecords && load.bytes <= 2 * Math.max(limits.maxBytes, this.d.maxRecordBytes);
+    if ((records <= 0 || bytes <= 0) && parkedOnly && fewParked) return { records: 1, bytes: 1 };
+    return { records, bytes };
   }
 
   /** fill() would read the next records if there were any. */
