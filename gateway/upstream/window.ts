@@ -111,6 +111,8 @@ export class StreamWindow {
 
   /** Sleep until the stream reaches seq (or timeoutMs passes, or `stop` aborts). Never polls. */
   async waitFor(seq: number, timeoutMs: number | undefined, stop: AbortSignal): Promise<void> {
+    // Stopped while the loop read the store: an abort listener added now would never fire.
+    if (stop.aborted) return;
     const ac = new AbortController();
     const onStop = (): void => ac.abort();
     stop.addEventListener('abort', onStop, { once: true });

@@ -41,11 +41,11 @@ class StuckDestination implements Destination {
   }
 }
 
-async function rig(t: import('node:test').TestContext) {
+async function rig(t: import('node:test').TestContext, records = 4) {
   const streams = new MemoryStreams();
   await streams.open();
   await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
-  for (let i = 1; i <= 4; i++) await streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(`{"i":${i}}`), receivedAt: Date.now() });
+  for (let i = 1; i <= records; i++) await streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(`{"i":${i}}`), receivedAt: Date.now() });
   const dest = new StuckDestination();
   const options = parseExporterOptions({
     name: 'exp1',
@@ -79,6 +79,25 @@ test('stop() while the loop reads the store: no send starts after it, and it ret
   assert.equal(dest.sends, 0, 'no send started once the exporter was stopping');
   assert.equal(exporter.status().state, 'stopped');
   assert.equal(await streams.getCheckpoint('telemetry', 'exp1'), 0);
+});
+
+test('stop() while the loop reads the store and finds nothing new: it returns (the loop then waited for new records on a stop signal already given, for ever: a quiet gateway never finished its shutdown)', async (t) => {
+  const { streams, exporter } = await rig(t, 0);
+  const read = gate();
+  const realRead = streams.read.bind(streams);
+  streams.read = async (stream: string, fromSeq: number, options?: ReadOptions): Promise<StoredRecord[]> => {
+    if (stream === 'telemetry') {
+      read.reached();
+      await read.wait;
+    }
+    return realRead(stream, fromSeq, options);
+  };
+  await exporter.start();
+  await read.opened;
+  const stopped = exporter.stop();
+  read.release();
+  await withTimeout(stopped, 5000, 'stop() returns');
+  assert.equal(exporter.status().state, 'stopped');
 });
 
 test('stop() while start() is still starting the destination: the exporter ends stopped, its destination stopped (it ran on after stop() returned)', async (t) => {
