@@ -10,38 +10,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
-import type { StoredRecord } from '../../gateway/store/types.js';
-import { MemoryStreams } from '../helpers/memory-streams.js';
 import { testDeps, waitUntil } from '../helpers/index.js';
+import { PoisonDestination, telemetryStreamOf } from '../helpers/poison-destination.js';
 
 const POISON = 1;
-const FAULT: RecordResult = { ok: false, retryable: true, error: 'HTTP 500 (scripted)' };
-
-/** Refuses record POISON wherever it is, accepts every other record. */
-class PoisonDestination implements Destination {
-  readonly kind = 'scripted';
-  readonly target = 'memory';
-  readonly limits = { maxRecords: 500, maxRecordBytes: 1024, maxBatchBytes: 1 << 20 };
-  readonly sends: number[][] = [];
-  readonly delivered = new Set<number>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async send(records: readonly StoredRecord[]): Promise<RecordResult[]> {
-    this.sends.push(records.map((r) => r.seq));
-    if (records.some((r) => r.seq === POISON)) return records.map(() => FAULT);
-    for (const r of records) this.delivered.add(r.seq);
-    return records.map(() => ({ ok: true }));
-  }
-}
 
 test('a poison record with a long backoff of its own and a backlog behind it: the window fills, it goes without its backoff, is dead-lettered after maxAttempts, every other record delivered', async (t) => {
-  const streams = new MemoryStreams();
-  await streams.open();
-  await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
   const N = 200;
-  for (let i = 1; i <= N; i++) await streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(`{"i":${i}}`), receivedAt: Date.now() });
-  const dest = new PoisonDestination();
+  const streams = await telemetryStreamOf(N);
+  const dest = new PoisonDestination(new Set([POISON]));
   // Window cap: 4 batches of 4 records + maxAttempts = 19 entries; each counted failure of record 1
   // is followed by a backoff of its own of half of 60 s doubling (random 0.5): without the cap rule
   // it would be held for minutes, then for ever.

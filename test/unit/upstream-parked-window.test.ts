@@ -10,31 +10,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
-import type { StoredRecord } from '../../gateway/store/types.js';
-import { MemoryStreams } from '../helpers/memory-streams.js';
 import { testDeps, waitUntil } from '../helpers/index.js';
-
-const FAULT: RecordResult = { ok: false, retryable: true, error: 'HTTP 500 (scripted)' };
-
-/** Refuses the poison records (1 and 2) wherever they are, accepts every other record. */
-class PoisonDestination implements Destination {
-  constructor(private readonly poison = new Set([1, 2])) {}
-  readonly kind = 'scripted';
-  readonly target = 'memory';
-  readonly limits = { maxRecords: 500, maxRecordBytes: 1024, maxBatchBytes: 1 << 20 };
-  readonly delivered = new Set<number>();
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async send(records: readonly StoredRecord[]): Promise<RecordResult[]> {
-    // A turn of the event loop, as a network round trip takes: a loop that resends without end
-    // (the bug) must not starve the test's timers.
-    await new Promise((resolve) => setImmediate(resolve));
-    if (records.some((r) => this.poison.has(r.seq))) return records.map(() => FAULT);
-    for (const r of records) this.delivered.add(r.seq);
-    return records.map(() => ({ ok: true }));
-  }
-}
+import { FAULT, PoisonDestination, telemetryStreamOf } from '../helpers/poison-destination.js';
 
 const N = 10;
 // random 0: no jitter, so a parked record is due again as soon as a record behind it is accepted
@@ -45,11 +22,8 @@ for (const [label, batch] of [
   ['records over batch.maxBytes', { maxBytes: 4, lingerMs: 0 }],
 ] as const) {
   test(`two poison records at the head of the stream (${label}): both dead-lettered after maxAttempts, every record behind them delivered`, async (t) => {
-    const streams = new MemoryStreams();
-    await streams.open();
-    await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
-    for (let i = 1; i <= N; i++) await streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(`{"i":${i}}`), receivedAt: Date.now() });
-    const dest = new PoisonDestination();
+    const streams = await telemetryStreamOf(N);
+    const dest = new PoisonDestination(new Set([1, 2]));
     const options = parseExporterOptions({
       name: 'exp1',
       stream: 'telemetry',
@@ -76,15 +50,13 @@ for (const [label, batch] of [
 }
 
 test('a storm (every record refused, batch.maxRecords 1): two batches and one probe are parked, no more; all delivered when it ends, nothing dead-lettered', async (t) => {
-  const streams = new MemoryStreams();
-  await streams.open();
-  await streams.defineStream({ name: 'telemetry', maxBytes: 1 << 30, onFull: 'reject' });
-  for (let i = 1; i <= N; i++) await streams.append('telemetry', { topic: 'dev/1', payload: Buffer.from(`{"i":${i}}`), receivedAt: Date.now() });
+  const streams = await telemetryStreamOf(N);
   let storm = true;
   const sent: number[] = [];
   const dest = new PoisonDestination(new Set());
   const send = dest.send.bind(dest);
   dest.send = async (records) => {
+    // A turn of the event loop, as the double's own send takes.
     await new Promise((resolve) => setImmediate(resolve));
     for (const r of records) sent.push(r.seq);
     return storm ? records.map(() => FAULT) : send(records);
