@@ -59,9 +59,8 @@ async function rig(t: import('node:test').TestContext, records = 4) {
   return { streams, dest, exporter };
 }
 
-test('stop() while the loop reads the store: no send starts after it, and it returns (a send started then was never aborted: stop() waited on a stuck peer for ever)', async (t) => {
-  const { streams, dest, exporter } = await rig(t);
-  // Hold the loop's first read of the store until stop() has been called.
+/** Hold the loop's reads of stream 'telemetry' at the returned gate. */
+function holdReads(streams: MemoryStreams): ReturnType<typeof gate> {
   const read = gate();
   const realRead = streams.read.bind(streams);
   streams.read = async (stream: string, fromSeq: number, options?: ReadOptions): Promise<StoredRecord[]> => {
@@ -71,6 +70,13 @@ test('stop() while the loop reads the store: no send starts after it, and it ret
     }
     return realRead(stream, fromSeq, options);
   };
+  return read;
+}
+
+test('stop() while the loop reads the store: no send starts after it, and it returns (a send started then was never aborted: stop() waited on a stuck peer for ever)', async (t) => {
+  const { streams, dest, exporter } = await rig(t);
+  // Hold the loop's first read of the store until stop() has been called.
+  const read = holdReads(streams);
   await exporter.start();
   await read.opened;
   const stopped = exporter.stop();
@@ -83,15 +89,7 @@ test('stop() while the loop reads the store: no send starts after it, and it ret
 
 test('stop() while the loop reads the store and finds nothing new: it returns (the loop then waited for new records on a stop signal already given, for ever: a quiet gateway never finished its shutdown)', async (t) => {
   const { streams, exporter } = await rig(t, 0);
-  const read = gate();
-  const realRead = streams.read.bind(streams);
-  streams.read = async (stream: string, fromSeq: number, options?: ReadOptions): Promise<StoredRecord[]> => {
-    if (stream === 'telemetry') {
-      read.reached();
-      await read.wait;
-    }
-    return realRead(stream, fromSeq, options);
-  };
+  const read = holdReads(streams);
   await exporter.start();
   await read.opened;
   const stopped = exporter.stop();
