@@ -68,9 +68,10 @@ export class StreamWindow {
     // Without it they were resent for ever and every record behind them held. A run of parked
     // records longer than two batches (or two of the largest records) is held as a storm
     // (docs/upstream.md): what a storm parks stays bounded.
-    const parkedOnly = load.records > 0 && parkedCount(this.entries) === load.records;
+    // (Counted only when the window is full: fill() asks at every step.)
+    const full = records <= 0 || bytes <= 0;
     const fewParked = load.records <= 2 * limits.maxRecords && load.bytes <= 2 * Math.max(limits.maxBytes, this.d.maxRecordBytes);
-    if ((records <= 0 || bytes <= 0) && parkedOnly && fewParked) return { records: 1, bytes: 1 };
+    if (full && load.records > 0 && fewParked && parkedCount(this.entries) === load.records) return { records: 1, bytes: 1 };
     return { records, bytes };
   }
 
