@@ -48,6 +48,7 @@ import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes, retryAfterOf } from './outcomes.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
+import { abortable } from '../../core/abortable.js';
 import { ExporterHealth } from './exporter-health.js';
 import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
 
@@ -366,7 +367,10 @@ class ExporterLoop implements Exporter {
     this.metrics.batchRecords.observe(batch.length);
     const t0 = performance.now();
     try {
-      const results = await this.dest.send(recs, this.sendAc.signal);
+      // The stop timer's abort ends the wait even for a destination that does not honour it (the
+      // file destination writing to a hung disk, an NFS hard mount): its send is abandoned, its
+      // records stay unexported (resent at the next start).
+      const results = await abortable(this.dest.send(recs, this.sendAc.signal), this.sendAc.signal);
       if (!Array.isArray(results) || results.length !== batch.length) {
         return new Error(
           `destination ${this.dest.kind} returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} records (a destination bug)`,

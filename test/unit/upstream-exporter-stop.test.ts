@@ -8,7 +8,7 @@ import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
 import type { ReadOptions, StoredRecord } from '../../gateway/store/types.js';
 import { MemoryStreams } from '../helpers/memory-streams.js';
-import { testDeps, withTimeout } from '../helpers/index.js';
+import { testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 
 /** A gate: `opened` resolves when something reaches it, `release()` lets it through. */
 function gate(): { opened: Promise<void>; reached: () => void; wait: Promise<void>; release: () => void } {
@@ -35,8 +35,11 @@ class StuckDestination implements Destination {
   async stop(): Promise<void> {
     this.stopped++;
   }
+  /** Ignore the abort signal too (a write to a hung disk, which nothing can interrupt). */
+  deaf = false;
   send(_records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]> {
     this.sends++;
+    if (this.deaf) return new Promise(() => undefined);
     return new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
   }
 }
@@ -121,4 +124,15 @@ test('start() called twice at once starts one loop', async (t) => {
   assert.equal(dest.started, 1, 'the destination is started once');
   await exporter.stop();
   assert.equal(dest.stopped, 1);
+});
+
+test('stop() with a send to a destination that ignores its abort signal (a write to a hung disk): the send is abandoned after stopTimeoutMs, stop() returns, nothing is checkpointed', async (t) => {
+  const { streams, dest, exporter } = await rig(t);
+  dest.deaf = true;
+  await exporter.start();
+  await waitUntil(() => dest.sends > 0, 'a send in flight');
+  await withTimeout(exporter.stop(), 5000, 'stop() returns');
+  assert.equal(exporter.status().state, 'stopped');
+  assert.equal(dest.stopped, 1, 'the destination was stopped');
+  assert.equal(await streams.getCheckpoint('telemetry', 'exp1'), 0, 'the abandoned records are resent at the next start');
 });

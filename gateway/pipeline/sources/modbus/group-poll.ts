@@ -27,7 +27,7 @@ import {
   type TagState,
 } from './state.js';
 import type { Outages } from './outage.js';
-import { abortable } from './abortable.js';
+import { abortable } from '../../../../core/abortable.js';
 
 const KIND = 'modbus';
 /** Exception codes of a TCP gateway whose target device is unreachable (0x0A) or silent (0x0B). */

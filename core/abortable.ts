@@ -1,4 +1,5 @@
-// A wait that stop() can abandon: a poll awaiting its commit must not hold the source's stop.
+// A wait that stop() can abandon: a Modbus poll awaiting its commit, an exporter send to a destination
+// that does not honour its abort signal (a write to a hung disk): neither may hold a stop.
 
 /** `p`, or a rejection ('stopped') as soon as `signal` aborts (p's outcome is then ignored, handled). */
 export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
