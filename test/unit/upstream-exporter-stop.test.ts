@@ -3,7 +3,7 @@
 // connecting. MemoryStreams for the store, a destination double that answers only when aborted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createExporter } from '../../gateway/upstream/exporter.js';
+import { createExporter, type Exporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
 import type { ReadOptions, StoredRecord } from '../../gateway/store/types.js';
@@ -76,15 +76,20 @@ function holdReads(streams: MemoryStreams): ReturnType<typeof gate> {
   return read;
 }
 
-test('stop() while the loop reads the store: no send starts after it, and it returns (a send started then was never aborted: stop() waited on a stuck peer for ever)', async (t) => {
-  const { streams, dest, exporter } = await rig(t);
-  // Hold the loop's first read of the store until stop() has been called.
-  const read = holdReads(streams);
+/** Start the exporter, call stop() while its read of the store is held, then let the read go; stop() must return. */
+async function stopDuringRead(exporter: Exporter, read: ReturnType<typeof gate>): Promise<void> {
   await exporter.start();
   await read.opened;
   const stopped = exporter.stop();
   read.release();
   await withTimeout(stopped, 5000, 'stop() returns');
+}
+
+test('stop() while the loop reads the store: no send starts after it, and it returns (a send started then was never aborted: stop() waited on a stuck peer for ever)', async (t) => {
+  const { streams, dest, exporter } = await rig(t);
+  // Hold the loop's first read of the store until stop() has been called.
+  const read = holdReads(streams);
+  await stopDuringRead(exporter, read);
   assert.equal(dest.sends, 0, 'no send started once the exporter was stopping');
   assert.equal(exporter.status().state, 'stopped');
   assert.equal(await streams.getCheckpoint('telemetry', 'exp1'), 0);
@@ -93,11 +98,7 @@ test('stop() while the loop reads the store: no send starts after it, and it ret
 test('stop() while the loop reads the store and finds nothing new: it returns (the loop then waited for new records on a stop signal already given, for ever: a quiet gateway never finished its shutdown)', async (t) => {
   const { streams, exporter } = await rig(t, 0);
   const read = holdReads(streams);
-  await exporter.start();
-  await read.opened;
-  const stopped = exporter.stop();
-  read.release();
-  await withTimeout(stopped, 5000, 'stop() returns');
+  await stopDuringRead(exporter, read);
   assert.equal(exporter.status().state, 'stopped');
 });
 

@@ -66,15 +66,22 @@ test('a sliding window restored on a clock an hour behind its rows counts them f
   await c.engine.stop();
 });
 
-test('a session restored on a clock an hour behind its last event closes after its timeout, not an hour later', async () => {
-  const sql = "SELECT count(*) AS n FROM 't' GROUP BY SESSIONWINDOW(ss, 600, 3)";
+const SESSION_SQL = "SELECT count(*) AS n FROM 't' GROUP BY SESSIONWINDOW(ss, 600, 3)";
+
+/** A gateway that took a session of 2 events, the last at 12:00, and stopped: its checkpoint in `store`. */
+async function sessionOfTwoCheckpointed() {
   const T = Date.UTC(2026, 0, 1, 12);
   const store = memoryStateStore();
-  const a = gateway(new SteppedClock(T), store, sql);
+  const a = gateway(new SteppedClock(T), store, SESSION_SQL);
   await a.engine.start();
   a.send();
   a.send();
-  await a.engine.stop(); // checkpoint: a session of 2 events, last at 12:00
+  await a.engine.stop();
+  return { sql: SESSION_SQL, T, store };
+}
+
+test('a session restored on a clock an hour behind its last event closes after its timeout, not an hour later', async () => {
+  const { sql, T, store } = await sessionOfTwoCheckpointed();
 
   // Power cut; the Pi boots on fake-hwclock's save of 11:00, before NTP. No event comes.
   const quiet = new SteppedClock(T - HOUR);
@@ -86,14 +93,7 @@ test('a session restored on a clock an hour behind its last event closes after i
 });
 
 test('events after a restart on a clock an hour behind join the restored session within its timeout only, not for the hour the clock is behind; NTP stepping the clock forward closes what is due', async () => {
-  const sql = "SELECT count(*) AS n FROM 't' GROUP BY SESSIONWINDOW(ss, 600, 3)";
-  const T = Date.UTC(2026, 0, 1, 12);
-  const store = memoryStateStore();
-  const a = gateway(new SteppedClock(T), store, sql);
-  await a.engine.start();
-  a.send();
-  a.send();
-  await a.engine.stop();
+  const { sql, T, store } = await sessionOfTwoCheckpointed();
 
   const clock = new SteppedClock(T - HOUR);
   const b = gateway(clock, store, sql);
