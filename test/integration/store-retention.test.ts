@@ -101,7 +101,8 @@ test('reject: an append that finds no space within appendTimeoutMs fails with GH
   assert.equal(await store.append('s', rec10(11)), 11);
 });
 
-test('reject: the appends refused while waiting for space (stop) took no space: the stream stays bounded', async (t) => {
+/** A store with 'reject' streams 's' (full: 10 records of 10 bytes) and 'o', after a stop refused the append that waited for space in 's'. */
+async function fullAfterStopRefusal(t: TestContext) {
   const { store } = await open(t, { appendTimeoutMs: 60_000 });
   await store.defineStream({ name: 's', maxBytes: 100, onFull: 'reject' });
   await store.defineStream({ name: 'o', maxBytes: 100, onFull: 'reject' });
@@ -109,6 +110,11 @@ test('reject: the appends refused while waiting for space (stop) took no space: 
   const held = store.append('s', rec10(11));
   assert.equal(store.refuseWaitingForSpace(), 1);
   await assert.rejects(held, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+  return store;
+}
+
+test('reject: the appends refused while waiting for space (stop) took no space: the stream stays bounded', async (t) => {
+  const store = await fullAfterStopRefusal(t);
   // Still full. Had the refused append been admitted, the next one would be committed by the time
   // an append to another stream submitted after it is (one group commit, in submission order).
   const next = store.append('s', rec10(12));
@@ -124,13 +130,7 @@ test('reject: once the stop refused the appends waiting for space, a later one t
   // A closed client's QoS 0 publishes and will are committed once its in-flight publishes settle:
   // right after the stop refused those. Into a full stream they waited again (appendTimeoutMs), and
   // the stop with them, for shutdownTimeoutMs (20 s by default).
-  const { store } = await open(t, { appendTimeoutMs: 60_000 });
-  await store.defineStream({ name: 's', maxBytes: 100, onFull: 'reject' });
-  await store.defineStream({ name: 'o', maxBytes: 100, onFull: 'reject' });
-  for (let i = 1; i <= 10; i++) await store.append('s', rec10(i));
-  const held = store.append('s', rec10(11));
-  assert.equal(store.refuseWaitingForSpace(), 1);
-  await assert.rejects(held, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+  const store = await fullAfterStopRefusal(t);
   let settled = false;
   const later = store.append('s', rec10(12)).finally(() => {
     settled = true;
