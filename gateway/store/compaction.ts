@@ -81,9 +81,7 @@ export class Compactor {
     if (this.flushes > 0 && !this.stopped) {
       this.flushes--;
       this.flushRequested = true;
-      this.running ??= this.run().finally(() => {
-        this.running = undefined;
-      });
+      this.kick();
     }
   }
 
@@ -103,8 +101,19 @@ export class Compactor {
     if (this.stopped) return;
     const queued = this.queue.get(s);
     this.queue.set(s, queued === undefined ? min : Math.min(queued, min));
+    this.kick();
+  }
+
+  /**
+   * Start run() unless it runs. A request made after run()'s last look at the queue but before its
+   * promise settled (another microtask in between) finds it still running: the settle starts it
+   * again for that work, instead of leaving it to the next tick or delete.
+   */
+  private kick(): void {
     this.running ??= this.run().finally(() => {
       this.running = undefined;
+      // flushRequested stays set while the store cannot run: the next tick retries it, not a loop here.
+      if (!this.stopped && (this.queue.size > 0 || (this.flushRequested && this.canRun()))) this.kick();
     });
   }
 

@@ -87,6 +87,8 @@ export class DiskGuard {
   private since: number;
   private timer: NodeJS.Timeout | undefined;
   private probing: Promise<void> | undefined;
+  /** The probe queued behind the one in flight. */
+  private probeAfter: Promise<void> | undefined;
   private readonly now: () => number;
   private readonly freeOf: (path: string) => Promise<number>;
   private readonly writableGauge: Gauge;
@@ -202,12 +204,24 @@ export class DiskGuard {
     void this.probe();
   }
 
-  /** statfs, then state changes; at most one in flight. */
+  /**
+   * statfs, then state changes; at most one in flight. A probe asked for while one is in flight
+   * gets one that starts after it (at most one queued): the one in flight read the free space
+   * before the event that asked (a write failed, space was freed), so its answer may be stale.
+   */
   probe(): Promise<void> {
-    this.probing ??= this.doProbe().finally(() => {
-      this.probing = undefined;
-    });
-    return this.probing;
+    if (this.probing === undefined) {
+      this.probing = this.doProbe().finally(() => {
+        this.probing = undefined;
+      });
+      return this.probing;
+    }
+    const next = (): Promise<void> => {
+      this.probeAfter = undefined;
+      return this.probe();
+    };
+    this.probeAfter ??= this.probing.then(next, next);
+    return this.probeAfter;
   }
 
   private async doProbe(): Promise<void> {

@@ -27,13 +27,19 @@ function rig(reserve: number) {
   let free = 100 * MiB;
   let reopens = 0;
   let reopenFails = false;
+  /** While set, statfs reads the free space at once and answers when it resolves. */
+  let statfsGate: Promise<void> | undefined;
   const guard = new DiskGuard({
     path: '/data',
     reserveBytes: reserve,
     probeMs: 1_000_000,
     log: logger,
     registry,
-    freeBytes: async () => free,
+    freeBytes: async () => {
+      const read = free;
+      await statfsGate;
+      return read;
+    },
     recover: async () => {
       reopens++;
       if (reopenFails) throw Object.assign(new Error('Database failed to open'), { cause: new Error('IO error: No space left on device') });
@@ -45,6 +51,17 @@ function rig(reserve: number) {
     lines,
     setFree: (n: number) => {
       free = n;
+    },
+    /** Hold every statfs answer until the returned function is called. */
+    holdStatfs: (): (() => void) => {
+      let release!: () => void;
+      statfsGate = new Promise<void>((r) => {
+        release = r;
+      });
+      return () => {
+        statfsGate = undefined;
+        release();
+      };
     },
     reopens: () => reopens,
     failReopen: (v: boolean) => {
@@ -172,6 +189,28 @@ test('write error with no room even for the log replay: the space ballast is giv
   guard.writeFailed(Object.assign(new Error('IO error: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
   await guard.probe();
   assert.deepEqual(calls, [], 'no ballast left: no reopen attempt without room');
+});
+
+test('a probe asked for while one is in flight reads the free space again after it (the one in flight read it before the ask)', async () => {
+  const r = rig(8 * MiB);
+  await r.guard.start();
+  manualProbes(r.guard);
+  const release = r.holdStatfs();
+  const first = r.guard.probe(); // reads 100 MiB free, answers later
+  r.setFree(7 * MiB); // the disk fills while it is in flight
+  const second = r.guard.probe();
+  const third = r.guard.probe();
+  assert.notEqual(second, first, 'the ask after the change is not answered by the read before it');
+  assert.equal(third, second, 'at most one probe is queued');
+  release();
+  await first;
+  assert.equal(r.guard.writable, true, 'the first probe saw the space it read');
+  await second;
+  assert.equal(r.guard.state().condition, 'low-space', 'the queued probe read the space after the change');
+  // Nothing stays queued: the next ask runs a probe of its own.
+  r.setFree(100 * MiB);
+  await r.guard.probe();
+  assert.equal(r.guard.writable, true);
 });
 
 test('only I/O errors make the store unwritable', async () => {
