@@ -238,3 +238,44 @@ test('file tracker: a write seen while the file is being read (pump during a pum
   await tracker.pump();
   assert.deepEqual(records, ['line 1', 'line 2', 'line 3']);
 });
+
+const afterMicrotasks = (n: number, f: () => void): void => {
+  if (n === 0) f();
+  else queueMicrotask(() => afterMicrotasks(n - 1, f));
+};
+
+test('file tracker: a write seen any number of microtasks after the read that found the end is read, not left for the next event', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-tracker-');
+  for (let n = 0; n <= 24; n++) {
+    const live = join(dir, `app-${n}.log`);
+    await writeFile(live, 'line 1\n');
+    const records: string[] = [];
+    const st = await stat(live, { bigint: true });
+    const tracker = new FileTracker(testContext(records, {}), live, String(st.dev), String(st.ino), { hash: '', len: 0 }, 0, undefined);
+    await tracker.open();
+    // The read that finds the end (short, or none) ends the pump; its writer's change event comes
+    // n microtasks after it returned, while the pump settles.
+    const fh = tracker.fh!;
+    const read = fh.read.bind(fh) as (buf: Buffer, off: number, len: number, pos: number) => Promise<{ bytesRead: number; buffer: Buffer }>;
+    let poked: Promise<void> | undefined;
+    let armed = true;
+    (fh as unknown as { read: typeof read }).read = async (buf, off, len, pos) => {
+      const r = await read(buf, off, len, pos);
+      if (armed && r.bytesRead < len) {
+        armed = false;
+        afterMicrotasks(n, () => {
+          appendFileSync(live, 'line 2\n');
+          poked = tracker.pump();
+        });
+      }
+      return r;
+    };
+    await tracker.pump();
+    // (A large n comes after the pump settled: its pump() then starts a read of its own.)
+    await new Promise<void>((r) => afterMicrotasks(n + 1, r));
+    assert.ok(poked, `the write ${n} microtasks after the last read was made`);
+    await poked;
+    await tracker.close();
+    assert.deepEqual(records, ['line 1', 'line 2'], `the write seen ${n} microtasks after the last read`);
+  }
+});

@@ -159,18 +159,23 @@ export class FileTracker {
       this.pumpAgain = true;
       return this.pumping;
     }
-    this.pumping = this.readWhileAsked().finally(() => {
-      this.pumping = undefined;
-      this.settled();
-    });
+    this.pumping = this.readWhileAsked();
     return this.pumping;
   }
 
   private async readWhileAsked(): Promise<void> {
-    do {
-      this.pumpAgain = false;
-      await readAvailable(this);
-    } while (this.pumpAgain && this.fh && !this.ctx.stopping());
+    try {
+      do {
+        this.pumpAgain = false;
+        await readAvailable(this);
+      } while (this.pumpAgain && this.fh && !this.ctx.stopping());
+    } finally {
+      // In the same step as the loop's last look at pumpAgain: a pump() asked for after that look
+      // starts a read of its own. (Cleared in a .finally() of this promise instead, it was cleared
+      // a few microtasks later, and a pump() asked for in between got this read, already over.)
+      this.pumping = undefined;
+      this.settled();
+    }
   }
 
   /**
