@@ -29,8 +29,14 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
   let nc: NatsConnection | undefined;
   let js: JetStreamClient | undefined;
   let connected = false;
-  let stopping = false;
   let started = false;
+  /**
+   * Which start() the connection attempts in flight belong to: start() and stop() each move it on.
+   * An attempt that settles after a stop() (a server that hung in its greeting, then answered)
+   * closes what it got and retries no more, also when start() ran again meanwhile: its
+   * connection lived on beside the new one (socket, reconnect timers, handlers), never closed.
+   */
+  let epoch = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let firstAttempts = 0;
   let streamReady: Promise<void> | undefined;
@@ -68,6 +74,8 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
 
   async function watchStatus(c: NatsConnection): Promise<void> {
     for await (const s of c.status()) {
+      // A stopped connection (still draining) speaks no more for this destination's state.
+      if (nc !== c) break;
       if (s.type === 'disconnect') {
         connected = false;
         streamReady = undefined;
@@ -90,23 +98,24 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
   /** The client closed for good (it should not: it reconnects forever): start over, unless stopping. */
   function watchClosed(c: NatsConnection): void {
     void c.closed().then((err) => {
-      if (stopping || nc !== c) return;
+      // Stopped (nc is cleared), or a connection this destination no longer uses.
+      if (nc !== c) return;
       nc = undefined;
       js = undefined;
       connected = false;
       streamReady = undefined;
       connError = err ? shortError(err) : 'the connection was closed';
       log.warn({ err: connError }, 'NATS connection closed; connecting again');
-      if (connOptions) scheduleConnect(connOptions);
+      if (connOptions) scheduleConnect(connOptions, epoch);
     });
   }
 
-  function scheduleConnect(co: ConnectionOptions): void {
+  function scheduleConnect(co: ConnectionOptions, mine: number): void {
     const cap = Math.min(30_000, o.reconnectWaitMs * 2 ** Math.min(firstAttempts++, 10));
     retryTimer = setTimeout(
       () => {
         retryTimer = undefined;
-        if (!stopping) firstConnect(co);
+        if (mine === epoch) firstConnect(co, mine);
       },
       Math.max(50, Math.floor(Math.random() * cap)),
     );
@@ -142,13 +151,13 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
   /**
    * First connection: our own retry loop (backoff with full jitter, capped) instead of
    * waitOnFirstConnect, whose endless attempt cannot be cancelled by stop(). Once connected,
-   * the client's own reconnect logic takes over.
+   * the client's own reconnect logic takes over. `mine` is the epoch of the start() it serves.
    */
-  function firstConnect(co: ConnectionOptions): void {
+  function firstConnect(co: ConnectionOptions, mine: number): void {
     lib.connect(co).then(
       (c) => {
-        if (stopping) {
-          void c.close();
+        if (mine !== epoch) {
+          void c.close().catch(() => undefined);
           return;
         }
         nc = c;
@@ -161,11 +170,11 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         log.info('NATS connected');
       },
       (err: unknown) => {
-        if (stopping) return;
+        if (mine !== epoch) return;
         const code = (err as NatsErrorLike | undefined)?.code;
         connError = code !== undefined && NATS_CODES[code] !== undefined ? NATS_CODES[code] : shortError(err);
         log.warn({ err: connError }, 'NATS connection failed; retrying');
-        scheduleConnect(co);
+        scheduleConnect(co, mine);
       },
     );
   }
@@ -181,13 +190,15 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
     async start() {
       if (started) return;
       started = true;
-      stopping = false;
+      const mine = ++epoch;
       const co = await connectOptions();
+      // stop() ran while the options were read: it ended this start.
+      if (mine !== epoch) return;
       connOptions = co;
-      firstConnect(co);
+      firstConnect(co, mine);
     },
     async stop() {
-      stopping = true;
+      epoch++;
       started = false;
       connOptions = undefined;
       if (retryTimer) clearTimeout(retryTimer);
