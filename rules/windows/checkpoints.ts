@@ -1,9 +1,9 @@
-// Rule state in the store, for the host (host.ts), which decides when: one rule's checkpoint (its
+// Rule state in the store, for persistence.ts, which decides when: one rule's checkpoint (its
 // snapshot and, in durable mode, its position), a round that writes every rule changed since its
 // last checkpoint and then reclaims the input log behind the round's cover, and reading the
-// checkpoints back when a rule set is installed. Separate from the host because this is the
-// store I/O with its failure handling (counted, logged, the rule marked dirty to be written
-// again); the host keeps the live rules, their timers and emissions, the replay and the schedule.
+// checkpoints back when a rule set is installed. Separate because this is the store I/O with its
+// failure handling (counted, logged, the rule marked dirty to be written again); persistence.ts
+// keeps the schedule, the replay and the emission marker, the host (host.ts) the live rules.
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
 import type { CompiledQuery } from '../sql/compile-types.js';

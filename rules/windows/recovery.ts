@@ -1,5 +1,5 @@
-// Pieces of the crash recovery of stateful rules (host.ts): the position a checkpoint records, the
-// emission marker, and how a replayed input goes through a rule (its state only).
+// Pieces of the crash recovery of stateful rules (persistence.ts): the position a checkpoint
+// records, the emission marker, and how a replayed input goes through a rule (its state only).
 import { randomBytes } from 'node:crypto';
 import type { WindowEmission } from '../sql/compile-types.js';
 import type { EvalContext } from '../sql/context.js';
