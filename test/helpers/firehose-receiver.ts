@@ -1,7 +1,7 @@
 // A real HTTP server speaking the Firehose HTTP endpoint delivery protocol v1.0, for tests and
 // benchmarks (it plays the role of the customer endpoint Firehose would deliver to).
 //
-//   const rx = await startFirehoseReceiver({ accessKey: 'k' });   // listens on 127.0.0.1:0
+//   const rx = await startFirehoseReceiver({ accessKey: 'k' });   // listens on a restartable port (ports.ts)
 //   rx.url                      -> http://127.0.0.1:<port>/
 //   rx.failNext(2, 500)         -> the next 2 requests get HTTP 500
 //   rx.wrongRequestIdNext(1)    -> the next request gets 200 with a wrong requestId
@@ -15,6 +15,7 @@ import http from 'node:http';
 import { EventEmitter, once } from 'node:events';
 import { gunzipSync } from 'node:zlib';
 import type { Socket } from 'node:net';
+import { onRestartablePort } from './ports.js';
 
 export interface ReceivedRequest {
   requestId: string;
@@ -194,7 +195,15 @@ export class FirehoseReceiver extends EventEmitter {
 
 export async function startFirehoseReceiver(options: FirehoseReceiverOptions = {}): Promise<FirehoseReceiver> {
   const rx = new FirehoseReceiver(options);
-  rx.port = options.port ?? 0;
-  await rx.up();
+  if (options.port !== undefined) {
+    rx.port = options.port;
+    await rx.up();
+    return rx;
+  }
+  // down() + up() listens again on this port: one no other test can be handed meanwhile.
+  await onRestartablePort(undefined, async (p) => {
+    rx.port = p;
+    await rx.up();
+  });
   return rx;
 }

@@ -40,7 +40,7 @@ export async function removeTempDir(dir: string): Promise<void> {
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. Prefer listening on port 0 where possible. */
+/** A TCP port that was free a moment ago on 127.0.0.1. Prefer listening on port 0 where possible; a peer restarted on its port: ports.ts. */
 export async function freePort(): Promise<number> {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');

@@ -15,6 +15,7 @@ import type { Intake } from '../../gateway/pipeline/contract.js';
 import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
 import { matchTopic } from '../../core/topic-filter.js';
 import { tempDir, testDeps } from './index.js';
+import { onRestartablePort } from './ports.js';
 
 export interface StoreIntake extends Intake {
   store: LocalStreams;
@@ -215,7 +216,8 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
     port = typeof addr === 'object' && addr ? addr.port : 0;
     server = s;
   }
-  await listen(0);
+  // restart() listens again on this port: one no other test can be handed meanwhile.
+  await onRestartablePort(t, listen);
   t.after(() => peer.kill());
   return peer;
 }

@@ -1,12 +1,14 @@
 // A real node-opcua server started inside the test (certificates and PKI in a temp dir), with a
 // few variables under ns=1 and optional username login. stop() + start() on the same port plays a
-// server restart (new sessions, old subscriptions gone).
+// server restart (new sessions, old subscriptions gone): a restartable port (ports.ts), which no
+// other test can be handed while the server is stopped.
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { OPCUAServer } from 'node-opcua-server';
 import { DataValue, Variant, VariantArrayType, DataType, StatusCodes, MessageSecurityMode, SecurityPolicy } from 'node-opcua-client';
 import { OPCUACertificateManager } from 'node-opcua-certificate-manager';
-import { freePort, tempDir } from './index.js';
+import { tempDir } from './index.js';
+import { onRestartablePort } from './ports.js';
 
 export interface OpcuaPeer {
   endpoint: string;
@@ -37,11 +39,15 @@ export interface OpcuaPeerOptions {
 
 export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptions = {}, dir?: string): Promise<OpcuaPeer> {
   const root = dir ?? (t ? await tempDir(t, 'gatehouse-opcua-server-') : '/tmp');
-  const port = opts.port ?? (await freePort());
+  let port = opts.port ?? 0;
   let server: OPCUAServer | null = null;
   const peer: OpcuaPeer = {
-    endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
-    port,
+    get endpoint() {
+      return `opc.tcp://127.0.0.1:${port}/UA/Test`;
+    },
+    get port() {
+      return port;
+    },
     values: { Speed: 1.5, Count: 0, Label: 'line-1', Level: 3.25, Setpoint: 0, Mode: 0, Big: [0, 0], UBig: [0, 0] },
     bad: new Set(),
     uncertain: new Set(),
@@ -114,7 +120,12 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
         peer.values[name] = i;
         variable(name, DataType.Double);
       }
-      await s.start();
+      try {
+        await s.start();
+      } catch (err) {
+        await s.shutdown(0).catch(() => undefined); // (its port taken: nothing of it stays behind)
+        throw err;
+      }
       server = s;
     },
     async stop() {
@@ -123,7 +134,12 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
       if (s) await s.shutdown(0);
     },
   };
-  await peer.start();
+  if (opts.port !== undefined) await peer.start();
+  else
+    await onRestartablePort(t, async (p) => {
+      port = p;
+      await peer.start();
+    });
   t?.after(() => peer.stop());
   return peer;
 }

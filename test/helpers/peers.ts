@@ -1,7 +1,8 @@
 // Real upstream peers for tests: kinesalite and s3rver (npm, in-process), nats-server and
 // mosquitto (Debian binaries, child processes). Each listens on 127.0.0.1 on a free port, keeps
 // its data in a temp dir (or in memory for kinesalite), and offers down()/up() for outages that
-// keep the data, restart() = down + up, and stop() (also registered with t.after).
+// keep the data, restart() = down + up, and stop() (also registered with t.after). The port is a
+// restartable one (ports.ts): no other test can be handed it while the peer is down.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -10,7 +11,8 @@ import { tmpdir, userInfo } from 'node:os';
 import { connect as netConnect, type Server } from 'node:net';
 import { Server as HttpServer } from 'node:http';
 import type { TestContext } from 'node:test';
-import { freePort, removeTempDir, tempDir, waitUntil, which } from './index.js';
+import { removeTempDir, tempDir, waitUntil, which } from './index.js';
+import { bindable, onRestartablePort } from './ports.js';
 
 export interface Peer {
   /** Base URL (http://127.0.0.1:PORT, nats://..., mqtt://...). */
@@ -65,9 +67,10 @@ type KinesaliteFactory = (opts: { createStreamMs?: number; deleteStreamMs?: numb
 export async function startKinesalite(t: TestContext): Promise<Peer> {
   const kinesalite = require('kinesalite') as KinesaliteFactory;
   const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
-  await listen(server, 0);
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const port = await onRestartablePort(t, async (p) => {
+    await listen(server, p);
+    return p;
+  });
   let listening = true;
   const peer: Peer = {
     url: `http://127.0.0.1:${port}`,
@@ -118,7 +121,10 @@ export async function startS3rver(t: TestContext, buckets: string[]): Promise<Pe
     const addr = await inst.run();
     port = addr.port;
   };
-  await boot();
+  await onRestartablePort(t, async (p) => {
+    port = p;
+    await boot();
+  });
   const halt = async (): Promise<void> => {
     const i = inst;
     inst = undefined;
@@ -155,26 +161,25 @@ async function childPeer(
 ): Promise<Peer> {
   const path = which(bin);
   if (!path) throw new Error(`${bin} is not installed`);
-  const port = await freePort();
-  if (before) await before(port);
+  let port = 0;
   let child: ChildProcess | undefined;
   let stderr = '';
   const boot = async (): Promise<void> => {
+    // Taken by something else (ready to listen, the port would look open with the peer exited).
+    if (!(await bindable(port))) throw new Error(`${bin} cannot listen on ${port}: address already in use`);
     stderr = '';
     const c = spawn(path, args(port), { stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     c.stderr?.setEncoding('utf8').on('data', (d: string) => {
       if (stderr.length < 4000) stderr += d;
     });
-    await waitUntil(
-      async () => {
-        if (c.exitCode !== null) throw new Error(`${bin} exited with ${c.exitCode}: ${stderr}`);
-        return portOpen(port);
-      },
-      `${bin} listening on ${port}`,
-      10_000,
-      20,
-    );
+    // 'close': exited and its stderr read to the end (what it said, e.g. that its port is taken).
+    let gone = false;
+    c.once('close', () => {
+      gone = true;
+    });
+    await waitUntil(async () => gone || portOpen(port), `${bin} listening on ${port}`, 10_000, 20);
+    if (gone) throw new Error(`${bin} exited with ${c.exitCode}: ${stderr}`);
   };
   const halt = async (): Promise<void> => {
     const c = child;
@@ -192,7 +197,11 @@ async function childPeer(
     await halt();
     if (dataDir) await removeTempDir(dataDir);
   });
-  await boot();
+  await onRestartablePort(t, async (p) => {
+    port = p;
+    if (before) await before(port);
+    await boot();
+  });
   const peer: Peer = {
     url: `${scheme}://127.0.0.1:${port}`,
     port,

@@ -13,6 +13,7 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gate
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Message } from '../../core/message.js';
 import { needBinary, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { onRestartablePort } from '../helpers/ports.js';
 
 const skip = needBinary('openssl', 'openssl');
 
@@ -65,7 +66,8 @@ test('mqtt bridge: a client certificate renewed on disk is presented at the next
   await copyFile(first.key, live.key);
 
   const got: Message[] = [];
-  const one = await peer(t, server, first.ca, 0, got);
+  // Restarted on this port below: a restartable one (test/helpers/ports.ts), no other test's meanwhile.
+  const one = await onRestartablePort(t, (p) => peer(t, server, first.ca, p, got));
   const port = one.addresses()[0]!.port;
   const deps = testDeps();
   const dest = createMqttBridgeDestination(
