@@ -1,7 +1,8 @@
 // The file source's state as a key per file (state.ts, state-writer.ts), over real files and a
 // real store: a commit writes the keys of the files read since the last one only; a file rotated
 // away and read to its end has its key deleted, also when the commit deleting it fails (the next
-// commit deletes it: the keys the store holds are listed again after a failed commit).
+// commit deletes it: the keys the store holds are listed again after a failed commit, and the
+// source commits again at once when that finds keys of retired files).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
@@ -55,12 +56,32 @@ test('file state keys: a commit writes only the files read since the last one; a
   await waitUntil(async () => ((await offsets(r.intake)).get(files[1]!) === (await stat(files[1]!)).size ? true : undefined), 'b committed');
   const written = cuts.flat().filter((k) => k !== '+/head');
   assert.ok(written.length > 0 && written.every((k) => k === written[0]), `only b's key written: ${JSON.stringify(cuts)}`);
-  // Rotated away and read to its end: the commit deleting its key fails; the next one deletes it.
+  // Rotated away and read to its end: the commit deleting its key fails; the source then lists
+  // the keys the store holds, and commits again to delete c's. That look is held here until a's
+  // lines are committed (a commit cut before the look ended, as under load): c's key is deleted
+  // all the same, without waiting for a file to change again.
+  let releaseLook!: () => void;
+  const lookHeld = new Promise<void>((res) => {
+    releaseLook = res;
+  });
+  const readMetas = r.intake.readMetas!.bind(r.intake);
+  // The first listing after the failure is the source's look (this test lists only later).
+  let holdNext = true;
+  r.intake.readMetas = async (prefix) => {
+    if (holdNext) {
+      holdNext = false;
+      await lookHeld;
+    }
+    return readMetas(prefix);
+  };
   failDelete = true;
   await rename(files[2]!, join(logs, 'c.old'));
   await waitUntil(() => (failed === 1 ? true : undefined), 'the commit deleting c failed');
   await appendFile(files[0]!, numbered(10, 20, files[0]!));
   await waitLines(r, 50, 'the lines of a');
+  await waitUntil(async () => ((await offsets(r.intake)).get(files[0]!) === (await stat(files[0]!)).size ? true : undefined), 'a committed');
+  assert.equal((await offsets(r.intake)).size, 3, "c's key is still there: the look at the store is held");
+  releaseLook();
   await waitUntil(async () => {
     const o = await offsets(r.intake);
     return o.size === 2 && o.get(files[0]!) === (await stat(files[0]!)).size ? true : undefined;

@@ -37,6 +37,9 @@ import { checkTruncated } from './truncation.js';
 import { multiLineStartRegExp } from './parsers/regex.js';
 import { csvFields } from './parsers/converters.js';
 
+/** At most one commit a second for keys of retired files a failed commit left in the store (stateFailed). */
+const STALE_COMMIT_MIN_MS = 1000;
+
 export class FileSource implements Source {
   readonly kind = 'file';
   readonly name: string;
@@ -64,6 +67,8 @@ export class FileSource implements Source {
   /** When the source looks at its files (watch events, the rescan interval, one look at a time). */
   private readonly loop: ScanLoop;
   private stopped = false;
+  /** Monotonic ms of the last commit made for stale keys found after a failed one (stateFailed). */
+  private staleCommitAt = -Infinity;
   private started = false;
   private state = 'stopped';
 
@@ -325,7 +330,19 @@ export class FileSource implements Source {
 
   /** A state commit failed: the next one writes every file again (StateWriter.commitFailed). */
   private stateFailed(): void {
-    if (this.intake) this.writer.commitFailed(this.intake, (id) => this.files.trackers.has(id));
+    if (!this.intake) return;
+    this.writer.commitFailed(
+      this.intake,
+      (id) => this.files.trackers.has(id),
+      () => {
+        // Keys of retired files left in the store: commit them away now, at most once a second
+        // (a store that keeps failing would otherwise make this a loop of failed commits).
+        const now = this.mono();
+        if (this.stopped || now - this.staleCommitAt < STALE_COMMIT_MIN_MS) return;
+        this.staleCommitAt = now;
+        this.commitState().catch(() => undefined);
+      },
+    );
   }
 
   async stop(): Promise<void> {

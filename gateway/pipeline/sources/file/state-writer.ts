@@ -125,15 +125,20 @@ export class StateWriter {
   /**
    * A state commit failed (its keys were not written): the next one writes every file and the
    * head again, and deletes the file keys the store still holds of files no longer tracked.
+   * `staleFound` is called when the look at the store found such keys: a commit cut before the
+   * look ended could not delete them, so the source commits again rather than leave them to
+   * whenever a file changes next.
    */
-  commitFailed(intake: Pick<Intake, 'readMeta' | 'readMetas'>, tracked: (id: string) => boolean): void {
+  commitFailed(intake: Pick<Intake, 'readMeta' | 'readMetas'>, tracked: (id: string) => boolean, staleFound: () => void): void {
     this.failed([], false);
     if (this.relisting) return;
     this.relisting = true;
     void (async () => {
       const keys = (await intake.readMetas?.(`${STATE_KEY}/`)) ?? [];
       const stale = keys.map(([k]) => k.slice(STATE_KEY.length + 1)).filter((id) => `/${id}` !== HEAD_NAME && !tracked(id));
-      this.failed(stale, (await intake.readMeta(STATE_KEY)) !== undefined);
+      const legacy = (await intake.readMeta(STATE_KEY)) !== undefined;
+      this.failed(stale, legacy);
+      if (this.gone.size > 0 || this.legacy) staleFound();
     })()
       .catch(() => undefined)
       .finally(() => {
