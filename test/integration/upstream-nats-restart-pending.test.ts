@@ -106,7 +106,8 @@ function rec(seq: number): StoredRecord {
   return { stream: 'telemetry', seq, topic: 'fleet/d1/data', receivedAt: seq, payload: Buffer.from(`p${seq}`) };
 }
 
-test('nats: stop() then start() while the first connect is pending: the late connection is closed, one connection lives on', { skip }, async (t) => {
+/** A started destination whose first connect waits at the gate in front of a real nats-server. */
+async function destinationAtGate(t: TestContext): Promise<{ dest: Destination; gate: Gate }> {
   const peer = await startNats(t);
   const gate = await startGate(t, peer.port);
   const dest: Destination = createNatsDestination(
@@ -116,6 +117,11 @@ test('nats: stop() then start() while the first connect is pending: the late con
   t.after(() => dest.stop());
   await dest.start();
   await gate.until(() => gate.accepted() === 1, 'the first connect reached the gate');
+  return { dest, gate };
+}
+
+test('nats: stop() then start() while the first connect is pending: the late connection is closed, one connection lives on', { skip }, async (t) => {
+  const { dest, gate } = await destinationAtGate(t);
   await dest.stop();
   await dest.start();
   await gate.until(() => gate.accepted() === 2, 'the second start connected to the gate');
@@ -141,15 +147,7 @@ test('nats: stop() then start() while the first connect is pending: the late con
 });
 
 test('nats: stop() while the first connect hangs: the connect that answers later is closed at once', { skip }, async (t) => {
-  const peer = await startNats(t);
-  const gate = await startGate(t, peer.port);
-  const dest: Destination = createNatsDestination(
-    natsOptionsSchema.parse({ servers: gate.url, createStream: true, stream: 'GH', reconnectWaitMs: 100, ackTimeoutMs: 2000 }),
-    testDeps(),
-  );
-  t.after(() => dest.stop());
-  await dest.start();
-  await gate.until(() => gate.accepted() === 1, 'the connect reached the gate');
+  const { dest, gate } = await destinationAtGate(t);
   await dest.stop();
   gate.release();
   await checkNoLeak(t, () => gate.until(() => gate.open() === 0, 'the late connection is closed', 3000));
