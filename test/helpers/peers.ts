@@ -40,7 +40,8 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-function listen(server: Server, port: number): Promise<void> {
+/** Listen on 127.0.0.1:port; rejects with the listen error (EADDRINUSE) instead of emitting it. */
+export function listenOnLoopback(server: Server, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {
@@ -68,7 +69,7 @@ export async function startKinesalite(t: TestContext): Promise<Peer> {
   const kinesalite = require('kinesalite') as KinesaliteFactory;
   const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
   const port = await onRestartablePort(t, async (p) => {
-    await listen(server, p);
+    await listenOnLoopback(server, p);
     return p;
   });
   let listening = true;

@@ -7,12 +7,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { needBinary } from '../helpers/index.js';
-import { startKinesalite, startMosquitto, startNats } from '../helpers/peers.js';
+import { listenOnLoopback, startKinesalite, startMosquitto, startNats } from '../helpers/peers.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { modbusTcpPeer } from '../helpers/industrial.js';
 import { claimPort, onRestartablePort, releasePort, restartablePort } from '../helpers/ports.js';
@@ -33,16 +33,6 @@ function outsideEphemeral(port: number, what: string): void {
 function claimFromAnotherProcess(port: number): boolean {
   const code = `import { claimPort } from ${JSON.stringify(pathToFileURL(ports).href)}; process.stdout.write(String(claimPort(${port})));`;
   return execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' }) === 'true';
-}
-
-function listenOn(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 test('restartable peers listen outside the ephemeral range', async (t) => {
@@ -84,8 +74,8 @@ test('a first start that finds its port taken starts on another port', async (t)
   const tried: number[] = [];
   const port = await onRestartablePort(t, async (p) => {
     tried.push(p);
-    if (tried.length === 1) await listenOn(blocker, p); // something else took it after the bind check
-    await listenOn(server, p);
+    if (tried.length === 1) await listenOnLoopback(blocker, p); // something else took it after the bind check
+    await listenOnLoopback(server, p);
     return p;
   });
   assert.equal(tried.length, 2, `ports tried: ${tried.join(', ')}`);
