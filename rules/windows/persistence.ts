@@ -54,6 +54,8 @@ export class StatePersistence {
   markerFailures = 0;
   private timer: unknown;
   private checkpointing: Promise<void> | undefined;
+  /** The round queued behind the one in flight (checkpoint()). */
+  private checkpointAfter: Promise<void> | undefined;
   /** State bytes the checkpoint rounds wrote since the periodic timer was last set (the write budget). */
   private bytesSinceTick = 0;
   private stopped = false;
@@ -246,26 +248,38 @@ export class StatePersistence {
 
   /**
    * Write the state of every rule that changed since its last checkpoint (one round, see
-   * RuleCheckpoints.round); a call while a round is running gets that round's promise.
+   * RuleCheckpoints.round). A call while a round is running gets one that starts after it (at most
+   * one queued): the running round took its snapshots before the call, so it may not hold what
+   * changed since, and its journal round began before the input that asked (onPressure: returning
+   * the running round lost that request, and the log filled until the next periodic round).
    */
   checkpoint(): Promise<void> {
-    if (this.checkpointing) return this.checkpointing;
-    this.checkpointing = this.states
-      .round(this.deps.live().values())
-      .then((bytes) => {
-        this.bytesSinceTick += bytes;
-      })
-      .finally(() => {
-        this.checkpointing = undefined;
-      });
-    return this.checkpointing;
+    if (this.checkpointing === undefined) {
+      this.checkpointing = this.states
+        .round(this.deps.live().values())
+        .then((bytes) => {
+          this.bytesSinceTick += bytes;
+        })
+        .finally(() => {
+          this.checkpointing = undefined;
+        });
+      return this.checkpointing;
+    }
+    const next = (): Promise<void> => {
+      this.checkpointAfter = undefined;
+      return this.checkpoint();
+    };
+    this.checkpointAfter ??= this.checkpointing.then(next, next);
+    return this.checkpointAfter;
   }
 
-  /** The final checkpoint: every rule is written (the periodic timer stops first). */
+  /**
+   * The final checkpoint: every rule is written as it is now (the periodic timer stops first; a
+   * round running now gets one after it, checkpoint()).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearTimer();
-    await this.checkpointing;
     for (const e of this.deps.live().values()) e.dirty = true;
     await this.checkpoint();
   }

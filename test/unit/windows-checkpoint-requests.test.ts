@@ -1,0 +1,149 @@
+// A checkpoint asked for while a round is running gets a round that starts after it (at most one
+// queued), through the real compiler and engine in durable mode. Before, the ask got the running
+// round, whose snapshots and journal round were taken before it: an input-log pressure request
+// (the log a quarter full since the round began) made while a round ran was dropped, and the log
+// filled until the next periodic round. The input log and the state store are a test double (the
+// moment a real store commits a write cannot be chosen, and that moment is what this test steps
+// through); time is a ManualTimers clock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { testDeps } from '../helpers/index.js';
+import { compileRuleSet } from '../../rules/ruleset.js';
+import { createRuleEngine, type RuleEngine } from '../../rules/engine.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
+import { ManualTimers } from '../../rules/windows/clock.js';
+import type { InputLog, InputLogRecord } from '../../rules/windows/input-log.js';
+import type { Message } from '../../core/message.js';
+
+const SQL = "SELECT count(*) AS n FROM 'w/+' GROUP BY TUMBLINGWINDOW(ss, 10)";
+
+/** The input log and the meta area (checkpoints) in memory; writes are held while `hold` is set. */
+class MemoryLog implements InputLog {
+  readonly maxBytes: number | undefined;
+  log: InputLogRecord[] = [];
+  lastSeq = 0;
+  releasedSeq = 0;
+  meta = new Map<string, Buffer>();
+  hold = false;
+  private held: Array<() => void> = [];
+  constructor(maxBytes?: number) {
+    this.maxBytes = maxBytes;
+  }
+  async append(topic: string, payload: Buffer, receivedAt: number): Promise<number> {
+    const seq = ++this.lastSeq;
+    this.log.push({ seq, topic, payload: Buffer.from(payload), receivedAt });
+    return seq;
+  }
+  async read(fromSeq: number, limit: number): Promise<InputLogRecord[]> {
+    return this.log.filter((r) => r.seq >= fromSeq).slice(0, limit);
+  }
+  async released(): Promise<number> {
+    return this.releasedSeq;
+  }
+  async release(seq: number): Promise<void> {
+    this.releasedSeq = Math.max(this.releasedSeq, seq);
+  }
+  commitMeta(key: string, value: Buffer): Promise<void> {
+    const copy = Buffer.from(value);
+    const apply = (): void => void this.meta.set(key, copy);
+    if (!this.hold) return Promise.resolve(apply());
+    return new Promise<void>((resolve) => this.held.push(() => resolve(apply())));
+  }
+  async getMeta(key: string): Promise<Buffer | undefined> {
+    return this.meta.get(key);
+  }
+  get heldWrites(): number {
+    return this.held.length;
+  }
+  /** Commit the held writes (their promises resolve now) and write the next ones at once. */
+  commitHeld(): void {
+    this.hold = false;
+    for (const w of this.held.splice(0)) w();
+  }
+}
+
+interface Proc {
+  engine: RuleEngine;
+  timers: ManualTimers;
+  rows: Array<Record<string, unknown>>;
+  send(): void;
+}
+
+async function boot(store: MemoryLog, o: { durable: boolean; checkpointIntervalMs: number }): Promise<Proc> {
+  const timers = new ManualTimers(1_000_000);
+  const rows: Array<Record<string, unknown>> = [];
+  const registry = createActionRegistry({
+    out: () => ({ kind: 'out', resource: 'mem', durable: false, execute: (b: Buffer) => void rows.push(JSON.parse(b.toString()) as Record<string, unknown>) }),
+  });
+  const set = compileRuleSet({ version: 1, rules: [{ name: 'r', sql: SQL, actions: [{ out: {} }] }] }, registry);
+  const engine = createRuleEngine(set, testDeps(), {
+    timers,
+    checkpointIntervalMs: o.checkpointIntervalMs,
+    stateStore: { get: (k) => store.getMeta(k), put: (k, v) => store.commitMeta(k, v) },
+    inputLog: o.durable ? store : undefined,
+  });
+  await engine.start();
+  const send = (): void => {
+    const m: Message = { topic: 'w/1', payload: Buffer.from('{}'), qos: 1, source: { kind: 'mqtt', id: 'c' }, receivedAt: timers.now() };
+    void engine.handle(m);
+  };
+  return { engine, timers, rows, send };
+}
+
+const afterMicrotasks = (n: number, f: () => void): void => {
+  if (n === 0) f();
+  else queueMicrotask(() => afterMicrotasks(n - 1, f));
+};
+
+/** Until every promise chain the test started has run out (the doubles never wait on I/O). */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+test('an input-log pressure request made any number of microtasks after the running round commits gets a round of its own', async () => {
+  for (let n = 0; n <= 24; n++) {
+    // A bound of 4 bytes: every input is more than a quarter of it, so the first input after a
+    // round begins asks for the next round (no periodic rounds: interval 0).
+    const store = new MemoryLog(4);
+    const p = await boot(store, { durable: true, checkpointIntervalMs: 0 });
+    await settle(); // the start-up round
+    store.hold = true;
+    p.send(); // asks for a round: it runs, its writes held
+    await settle();
+    assert.ok(store.heldWrites > 0, 'the first pressure round is writing');
+    store.commitHeld();
+    afterMicrotasks(n, () => p.send()); // asks again, n microtasks after the round's writes commit
+    await settle();
+    assert.equal(
+      store.releasedSeq,
+      store.lastSeq,
+      `the log is reclaimed through the second input (pressure asked ${n} microtasks after the first round committed)`,
+    );
+    await p.engine.stop();
+  }
+});
+
+test('the final checkpoint holds every input handled before stop, any number of microtasks after a periodic round commits', async () => {
+  for (let n = 0; n <= 24; n++) {
+    const store = new MemoryLog();
+    const p = await boot(store, { durable: false, checkpointIntervalMs: 1000 });
+    p.send();
+    store.hold = true;
+    p.timers.advance(1000); // the periodic round: its writes held
+    assert.ok(store.heldWrites > 0, 'the periodic round is writing');
+    p.send(); // after the round's snapshot
+    store.commitHeld();
+    let stopped: Promise<void> | undefined;
+    afterMicrotasks(n, () => {
+      stopped = p.engine.stop();
+    });
+    await new Promise<void>((r) => afterMicrotasks(n + 1, r));
+    await stopped;
+    // What the store holds after the stop: restored into a new engine, the window closes with it.
+    const q = await boot(store, { durable: false, checkpointIntervalMs: 0 });
+    q.timers.advance(10_000);
+    await settle();
+    assert.deepEqual(q.rows, [{ n: 2 }], `both inputs in the final checkpoint (stop ${n} microtasks after the periodic round committed)`);
+    await q.engine.stop();
+  }
+});
