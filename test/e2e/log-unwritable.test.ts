@@ -16,7 +16,7 @@ const skip = existsSync('/dev/full') ? false : 'no /dev/full on this system';
 
 test('a log that cannot be written is counted and dropped; the gateway keeps working', { skip, timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t);
-  const [mqttPort, adminPort] = [await freePort(), await freePort()];
+  const [mqttPort, adminPort] = [await freePort(t), await freePort(t)];
   const full = openSync('/dev/full', 'w');
   t.after(() => closeSync(full));
   const { cmd, args } = cliCommand();

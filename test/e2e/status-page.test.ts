@@ -120,7 +120,7 @@ test('status page in Chromium: live figures while a client publishes, exporter e
     await rm(dir, { recursive: true, force: true });
   });
 
-  const closedPort = await freePort(); // nothing listens here: the exporter's sends fail
+  const closedPort = await freePort(t); // nothing listens here: the exporter's sends fail
   const config = await writeConfig(
     dir,
     [
@@ -307,8 +307,8 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
     await gw?.kill9().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
-  const closedPort = await freePort(); // nothing listens here: the "cloud" broker and the PLC are down
-  const mqttPort = await freePort(); // the gateway's own broker, which the "local" source subscribes to
+  const closedPort = await freePort(t); // nothing listens here: the "cloud" broker and the PLC are down
+  const mqttPort = await freePort(t); // the gateway's own broker, which the "local" source subscribes to
   const config = await writeConfig(
     dir,
     [

@@ -122,7 +122,7 @@ test('admin.tls: the real CLI reaches the HTTPS admin API with --config, and SIG
   const live = { cert: join(dir, 'admin.pem'), key: join(dir, 'admin.key') };
   await copyFile(old.cert, live.cert);
   await copyFile(old.key, live.key);
-  const adminPort = await freePort();
+  const adminPort = await freePort(t);
   const file = await writeConfig(
     dir,
     `dataDir: ${join(dir, 'data')}

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
-import { createServer } from 'node:net';
 import { once, type EventEmitter } from 'node:events';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
+import { restartablePort } from './ports.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** Repository root, whether tests run from dist/test (compiled) or test/ (tsx). */
@@ -40,15 +40,16 @@ export async function removeTempDir(dir: string): Promise<void> {
   }
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. Prefer listening on port 0 where possible; a peer restarted on its port: ports.ts. */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+/**
+ * A TCP port of 127.0.0.1 where nothing listens now, for this test alone: one of test/helpers/ports.ts,
+ * outside the kernel's ephemeral range and claimed (released when `t` ends, else at the process's
+ * exit). Not one from listen(0): that lies in the ephemeral range, where every listen(0) and every
+ * outgoing connection of the tests running alongside gets its port, so another test could take it
+ * before the caller listened on it (EADDRINUSE), or listen where the caller wanted nothing to.
+ * Prefer listening on port 0 where the caller can; a peer restarted on its port: onRestartablePort.
+ */
+export function freePort(t?: TestContext): Promise<number> {
+  return restartablePort(t);
 }
 
 /** Wait for an event with a timeout; rejects with a message naming the event. */

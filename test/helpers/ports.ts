@@ -1,11 +1,13 @@
 // Ports for test peers that stop and start again on the port they had (a restart, an outage:
 // mosquitto, nats-server, kinesalite, s3rver, the Firehose receiver, the Modbus TCP and OPC UA
-// peers, an embedded broker restarted with other certificates).
+// peers, an embedded broker restarted with other certificates), and every port a test must know
+// before something listens on it (freePort in index.ts).
 //
-// Why: a port from listen(0) or freePort() lies in Linux's ephemeral range
+// Why: a port from listen(0) lies in Linux's ephemeral range
 // (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 by default), where every listen(0) and
 // every outgoing connection of the tests running alongside gets its port. While such a peer was
-// down, another test could be handed its port, and the peer's restart failed (EADDRINUSE).
+// down, another test could be handed its port, and the peer's restart failed (EADDRINUSE); a port
+// from a listen(0) closed again could be taken before the test listened on it.
 //
 // How: the ports come from the 8192 below that range, which the kernel never hands out by itself
 // (above it when the range starts too low to leave room). Each is claimed by a file created

@@ -45,7 +45,7 @@ async function start(t: TestContext): Promise<Rig> {
   await mkdir(join(dir, 'tls'));
   await copyFile(a.cert, live.cert);
   await copyFile(a.key, live.key);
-  const port = await freePort();
+  const port = await freePort(t);
   const file = join(dir, 'g.yaml');
   // Relative paths: resolved against the config file's folder.
   await writeFile(
@@ -135,7 +135,7 @@ test('--config with a certificate from a private CA: the hint says GATEHOUSE_ADM
   sh(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'admin.key', '-out', 'admin.csr', '-subj', '/CN=gw1.lan']);
   await writeFile(join(dir, 'ext'), `subjectAltName=${OTHER_NAME}\n`);
   sh(['x509', '-req', '-in', 'admin.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-out', 'admin.pem', '-extfile', 'ext']);
-  const port = await freePort();
+  const port = await freePort(t);
   const file = join(dir, 'g.yaml');
   await writeFile(file, `admin:\n  port: ${port}\n  token: ${TOKEN}\n  tls: { cert: admin.pem, key: admin.key }\n`);
   const server = createHttpsServer({ cert: await readFile(join(dir, 'admin.pem')), key: await readFile(join(dir, 'admin.key')) }, (_req, res) =>
@@ -163,7 +163,7 @@ test('the CLI refuses an impostor certificate before it sends the token', { skip
   const dir = await tempDir(t);
   opensslSelfSigned(dir, 30, 'own', OTHER_NAME); // own.pem: what the config names
   const impostor = opensslSelfSigned(dir, 30, 'impostor', OTHER_NAME);
-  const port = await freePort();
+  const port = await freePort(t);
   const file = join(dir, 'g.yaml');
   await writeFile(file, `admin:\n  port: ${port}\n  token: ${TOKEN}\n  tls: { cert: own.pem, key: own.key }\n`);
   const seen: Array<string | undefined> = [];

@@ -50,8 +50,8 @@ test('gatehouse sources: one line per configured source (file, mqtt, modbus) wit
   const dir = await tempDir(t);
   // Tailed from its end (the default): the lines are appended once the gateway runs.
   await writeFile(join(dir, 'a.log'), '');
-  const mqttPort = await freePort(); // the gateway's own broker, which the "local" source subscribes to
-  const closedPort = await freePort(); // nothing listens here: the "cloud" broker and the PLC are down
+  const mqttPort = await freePort(t); // the gateway's own broker, which the "local" source subscribes to
+  const closedPort = await freePort(t); // nothing listens here: the "cloud" broker and the PLC are down
   const gw = await startInProcess(
     t,
     dir,

@@ -48,7 +48,7 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
   assert.equal(doc.clients, 1);
   assert.deepEqual(doc.rules, { version: 1, confirmed: true });
 
-  const port = await freePort();
+  const port = await freePort(t);
   const down = await runCaptured(main, ['status', '--admin', `http://127.0.0.1:${port}`]);
   assert.equal(down.code, 1);
   assert.match(down.err, /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+/);

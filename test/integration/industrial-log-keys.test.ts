@@ -81,7 +81,7 @@ function assertEachKeyOnce(lines: string[], msg: RegExp, source: string): void {
 }
 
 test('modbus: a connect failure is logged with source once', async (t) => {
-  const port = await freePort();
+  const port = await freePort(t);
   const c = await configured(t, [
     {
       type: 'modbus',
@@ -98,7 +98,7 @@ test('modbus: a connect failure is logged with source once', async (t) => {
 });
 
 test('opcua: a connect failure is logged with source once', async (t) => {
-  const port = await freePort();
+  const port = await freePort(t);
   const pkiDir = await tempDir(t, 'gatehouse-opcua-pki-');
   const c = await configured(t, [
     {

@@ -378,7 +378,7 @@ test('half-open peer (stops answering, socket open): timeouts, reconnect, recove
 });
 
 test('an unreachable host is a retrying state with counted errors and never blocks another source', async (t) => {
-  const dead = await freePort();
+  const dead = await freePort(t);
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
   const { source: bad, deps } = await startSource(

@@ -11,7 +11,7 @@ import { localBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
 test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
-  const port = await freePort();
+  const port = await freePort(t);
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   const intake = await storeIntake(t);
   const source = await opcuaKind.create(
@@ -70,7 +70,7 @@ test('a server that offers no endpoint with the configured security: the error n
 });
 
 test('a wildcard command topic holds its default reply topic: a reply is not taken for a command', async (t) => {
-  const port = await freePort();
+  const port = await freePort(t);
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   const intake = await storeIntake(t);
   const bus = localBus();

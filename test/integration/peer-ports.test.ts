@@ -2,7 +2,9 @@
 // ephemeral range that listen(0) hands out, claimed so that no other test process picks one, and
 // a first start that finds its port taken moves to another. (Before, the peers listened on a
 // port of the ephemeral range: a test running alongside could be handed it while the peer was
-// down, and its restart failed.) mosquitto and nats-server are the Debian packages of those names.
+// down, and its restart failed.) freePort() hands out those ports too (before, the port of a
+// listen(0) closed again, which a test alongside could take before the caller listened on it).
+// mosquitto and nats-server are the Debian packages of those names.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -11,11 +13,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { needBinary } from '../helpers/index.js';
+import { freePort, needBinary } from '../helpers/index.js';
 import { listenOnLoopback, startKinesalite, startMosquitto, startNats } from '../helpers/peers.js';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { modbusTcpPeer } from '../helpers/industrial.js';
-import { claimPort, onRestartablePort, releasePort, restartablePort } from '../helpers/ports.js';
+import { bindable, claimPort, onRestartablePort, releasePort, restartablePort } from '../helpers/ports.js';
 
 const ports = join(import.meta.dirname, '..', 'helpers', 'ports.js');
 
@@ -81,4 +83,20 @@ test('a first start that finds its port taken starts on another port', async (t)
   assert.equal(tried.length, 2, `ports tried: ${tried.join(', ')}`);
   assert.equal(port, tried[1]);
   assert.notEqual(port, tried[0]);
+});
+
+test('freePort: a port outside the ephemeral range where nothing listens, claimed until its test ends', async (t) => {
+  let port = 0;
+  await t.test('a test that takes a port', async (st) => {
+    port = await freePort(st);
+    outsideEphemeral(port, 'a port from freePort()');
+    assert.equal(await bindable(port), true, 'nothing listens on it');
+    assert.equal(claimFromAnotherProcess(port), false, 'claimed here: refused to another test process');
+  });
+  assert.equal(claimFromAnotherProcess(port), true, 'released when its test ended');
+  // Without a test context: claimed until the process exits.
+  const kept = await freePort();
+  outsideEphemeral(kept, 'a port from freePort() with no test context');
+  assert.equal(claimFromAnotherProcess(kept), false, 'claimed until this process exits');
+  releasePort(kept);
 });

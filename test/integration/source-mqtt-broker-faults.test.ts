@@ -32,7 +32,7 @@ const skip = needBinary('mosquitto', 'mosquitto') ?? needBinary('mosquitto_passw
 /** mosquitto that takes user gw with password 'right' only. */
 async function passwordMosquitto(t: TestContext): Promise<string> {
   const dir = await tempDir(t, 'gatehouse-msrc-auth-');
-  const port = await freePort();
+  const port = await freePort(t);
   await writeFile(join(dir, 'pw'), '');
   execFileSync(which('mosquitto_passwd')!, ['-b', join(dir, 'pw'), 'gw', 'right']);
   const conf = join(dir, 'm.conf');

@@ -62,7 +62,7 @@ test('http destination: a failed call is counted under its reason (throttled, au
       `${answer} -> ${reason}`,
     );
   }
-  const closed = make(`http://127.0.0.1:${await freePort()}/`);
+  const closed = make(`http://127.0.0.1:${await freePort(t)}/`);
   t.after(() => closed.stop());
   await closed.send([record], new AbortController().signal).catch(() => undefined);
   assert.equal(await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'http', outcome: 'retryable', reason: 'network' }), 1);

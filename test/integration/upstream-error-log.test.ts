@@ -23,7 +23,7 @@ test('a destination that stays down: every failed send counted, one export error
   );
   const streams = await openStreams(t);
   await append(streams, 3);
-  const port = await freePort(); // nothing listens there
+  const port = await freePort(t); // nothing listens there
   const exporter = await startExporter(t, streams, { type: 'http', url: `http://127.0.0.1:${port}/`, timeoutMs: 500 }, { ...testDeps(), logger });
   await waitUntil(() => exporter.status().retries >= 3 * 6 || undefined, 'six failed sends', 15_000);
   assert.match(exporter.status().lastError?.message ?? '', /ECONNREFUSED|connect/i);

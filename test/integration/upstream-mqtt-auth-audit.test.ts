@@ -18,7 +18,7 @@ const skip = needBinary('mosquitto', 'mosquitto') ?? needBinary('mosquitto_passw
 
 async function startPasswordMosquitto(t: TestContext): Promise<string> {
   const dir = await tempDir(t, 'gatehouse-mosq-auth-');
-  const port = await freePort();
+  const port = await freePort(t);
   await writeFile(join(dir, 'pw'), '');
   execFileSync(which('mosquitto_passwd')!, ['-b', join(dir, 'pw'), 'gw', 'right']);
   const conf = join(dir, 'm.conf');

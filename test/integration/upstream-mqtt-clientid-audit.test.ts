@@ -17,7 +17,7 @@ const skip = needBinary('mosquitto', 'mosquitto');
 
 test('mqtt: two bridges with one clientId do not fight several times a second, and say why', { skip, timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-mqtt-dupid-');
-  const port = await freePort();
+  const port = await freePort(t);
   const conf = join(dir, 'm.conf');
   await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\nuser ${userInfo().username}\n`);
   const broker = spawn(which('mosquitto')!, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -28,7 +28,7 @@ test("mqtt bridge: a record larger than the broker's announced Maximum Packet Si
   timeout: 60_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-mqtt-max-');
-  const port = await freePort();
+  const port = await freePort(t);
   const conf = join(dir, 'm.conf');
   await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_packet_size 1024\nuser ${userInfo().username}\n`);
   const broker = spawn(which('mosquitto')!, ['-c', conf], { stdio: 'ignore' });
@@ -75,7 +75,7 @@ test('mqtt bridge over 3.1.1: a record the broker drops the client for (no limit
   timeout: 60_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-mqtt-max4-');
-  const port = await freePort();
+  const port = await freePort(t);
   const conf = join(dir, 'm.conf');
   await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_packet_size 1024\nuser ${userInfo().username}\n`);
   const broker = spawn(which('mosquitto')!, ['-c', conf], { stdio: 'ignore' });

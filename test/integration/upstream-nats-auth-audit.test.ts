@@ -25,7 +25,7 @@ interface AuthNats {
 
 async function startAuthNats(t: TestContext, pass: string): Promise<AuthNats> {
   const dir = await tempDir(t, 'gatehouse-nats-auth-');
-  const port = await freePort();
+  const port = await freePort(t);
   const conf = join(dir, 'nats.conf');
   const write = (p: string): Promise<void> =>
     writeFile(conf, `listen: 127.0.0.1:${port}\njetstream { store_dir: "${join(dir, 'js')}" }\nauthorization { user: gw, password: ${p} }\n`);

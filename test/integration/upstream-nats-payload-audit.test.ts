@@ -14,7 +14,7 @@ const skip = needBinary('nats-server', 'nats-server');
 
 test("nats: a record over the server's max_payload is dead-lettered with the sizes and the fix; the rest go through", { skip, timeout: 60_000 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-nats-payload-');
-  const port = await freePort();
+  const port = await freePort(t);
   const conf = join(dir, 'nats.conf');
   await writeFile(conf, `listen: 127.0.0.1:${port}\nmax_payload: 1024\njetstream { store_dir: "${join(dir, 'js')}" }\n`);
   const server = spawn(which('nats-server')!, ['-c', conf], { stdio: 'ignore' });

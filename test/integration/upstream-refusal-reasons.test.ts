@@ -73,7 +73,7 @@ test('mqtt bridge: a batch the broker ACL refuses record by record counts reason
   timeout: 60_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-mosq-acl-');
-  const port = await freePort();
+  const port = await freePort(t);
   await writeFile(join(dir, 'acl'), 'topic readwrite ok/#\n');
   await startPeer(
     t,
@@ -120,7 +120,7 @@ test('nats: a batch refused record by record (no publish permission, no stream f
   timeout: 60_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-nats-perm-');
-  const port = await freePort();
+  const port = await freePort(t);
   const killNats = await startPeer(
     t,
     'nats-server',

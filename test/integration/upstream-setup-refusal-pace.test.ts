@@ -47,7 +47,7 @@ async function refusedCalls(gw: GatewayProcess): Promise<number> {
 /** A mosquitto whose ACL lets anyone publish under ok/# only, and a gateway bridging every topic to it (exporter 'bridge' with `backoff`, `extra`). */
 async function aclRig(t: TestContext, exporterYaml: string) {
   const dir = await tempDir(t, 'gatehouse-acl-pace-');
-  const port = await freePort();
+  const port = await freePort(t);
   const acl = join(dir, 'acl');
   await writeFile(acl, 'topic readwrite ok/#\n');
   const conf = join(dir, 'm.conf');

@@ -70,9 +70,8 @@ test('gatehouse --help names every subcommand (rules keygen was missing from `ru
   assert.deepEqual(missing, [], `subcommands missing from gatehouse --help:\n${out}`);
 });
 
-test('a command that cannot reach the gateway says so with its own code (not an argument error)', async () => {
-  const { freePort } = await import('../helpers/index.js');
-  const port = await freePort(); // free: nothing listens there
+test('a command that cannot reach the gateway says so with its own code (not an argument error)', async (t) => {
+  const port = await freePort(t); // free: nothing listens there
   for (const command of ['status', 'streams', 'jobs', 'sources']) {
     const { code, err } = await runCaptured(main, [command, '--admin', `http://127.0.0.1:${port}`]);
     assert.equal(code, 1, command);
@@ -108,8 +107,8 @@ test('--admin pointing at a port that hangs up on HTTP (the MQTT port, say) name
   assert.match(err, /https:\/\/HOST:PORT/);
 });
 
-test('simulate mqtt to a broker that is not there says it cannot connect (GH_PEER_UNREACHABLE, exit 1), not that an argument is wrong', async () => {
-  const port = await freePort(); // nothing listens on it
+test('simulate mqtt to a broker that is not there says it cannot connect (GH_PEER_UNREACHABLE, exit 1), not that an argument is wrong', async (t) => {
+  const port = await freePort(t); // nothing listens on it
   const { code, err } = await runCaptured(main, ['simulate', 'mqtt', '--url', `mqtt://127.0.0.1:${port}`, '--duration', '1s']);
   assert.equal(code, 1);
   assert.match(err, new RegExp(`^gatehouse simulate: GH_PEER_UNREACHABLE: cannot connect to mqtt://127.0.0.1:${port}: .*ECONNREFUSED`));
