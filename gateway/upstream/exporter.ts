@@ -31,8 +31,9 @@
 // The parts: window.ts (reading the stream into the window; read-gaps.ts: reads that skip or find
 // nothing where records are counted), outcomes.ts (per-record results, retries, dead letters,
 // isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint written behind),
-// backoff.ts / rate-limit.ts (pacing), exporter-health.ts (last error, status, backlog, gauges);
-// this file is the loop: read, batch, linger, send, advance.
+// backoff.ts / rate-limit.ts (pacing), exporter-health.ts (last error, status, backlog, gauges),
+// send.ts (one send: abortable, its results checked); this file is the loop: read, batch, linger,
+// send, advance.
 import { clocksOf } from '../../core/clock.js';
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -48,8 +49,8 @@ import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes, retryAfterOf } from './outcomes.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
-import { abortable } from '../../core/abortable.js';
 import { ExporterHealth } from './exporter-health.js';
+import { sendBatch } from './send.js';
 import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
 
 /** A failing export logs its error at most this often (the first at once). */
@@ -360,27 +361,12 @@ class ExporterLoop implements Exporter {
     return this.takeBatch() || full;
   }
 
+  /** One send (send.ts); stop()'s timer aborts it through sendAc. */
   private async send(batch: Entry[]): Promise<RecordResult[] | Error> {
-    const recs: StoredRecord[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) recs[i] = batch[i]!.rec;
     this.sendAc = new AbortController();
-    this.metrics.batchRecords.observe(batch.length);
-    const t0 = performance.now();
     try {
-      // The stop timer's abort ends the wait even for a destination that does not honour it (the
-      // file destination writing to a hung disk, an NFS hard mount): its send is abandoned, its
-      // records stay unexported (resent at the next start).
-      const results = await abortable(this.dest.send(recs, this.sendAc.signal), this.sendAc.signal);
-      if (!Array.isArray(results) || results.length !== batch.length) {
-        return new Error(
-          `destination ${this.dest.kind} returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} records (a destination bug)`,
-        );
-      }
-      return results;
-    } catch (err) {
-      return err instanceof Error ? err : new Error(String(err));
+      return await sendBatch(this.dest, batch, this.sendAc.signal, this.metrics);
     } finally {
-      this.metrics.sendSeconds.observe((performance.now() - t0) / 1000);
       this.sendAc = undefined;
     }
   }
