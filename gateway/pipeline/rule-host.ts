@@ -72,6 +72,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   private readonly registry;
   /** Serialises apply/rollback so two updates never interleave. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * stop() began: updates asked for from then on are refused (GH_STORE_CLOSED). stop() waits for
+   * the updates queued before it, and only those: a later one (a SIGHUP reload or a PUT /api/rules
+   * while the gateway stopped) ran beside the final checkpoint and after it, on the stopped engine
+   * (the window timers of its rules started again) and on a store being closed.
+   */
+  private stopping = false;
 
   constructor(private readonly deps: RuleHostDeps) {
     super();
@@ -157,7 +164,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
-    return this.serial(run);
+    return this.serial(run, opts.source, () => declaredVersion(def));
   }
 
   /**
@@ -207,7 +214,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors, code: codeOf(err) });
       }
     };
-    return this.serial(run);
+    return this.serial(run, source, () => this.lastGood?.definition.version);
   }
 
   reportRefused(s: RuleUpdateStatus & { state: 'rejected' }): void {
@@ -266,7 +273,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return { state: 'rejected', version, source, at: Date.now(), errors, code: codeOf(err) };
       }
     };
-    return this.serial(run);
+    return this.serial(run, source, () => this.active?.definition.version);
   }
 
   /**
@@ -285,7 +292,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       }
       return this.report(s);
     };
-    return this.serial(run);
+    return this.serial(run, source, () => version);
   }
 
   activeDefinition(): RuleSetDefinition | undefined {
@@ -305,6 +312,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true; // no update is queued from here on (serial): the queue below is the last one
     await this.queue.catch(() => undefined);
     // Final checkpoint of window/detector state, then timers stop.
     await this.engine?.stop();
@@ -355,8 +363,23 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
   }
 
-  /** Updates run one at a time, in order (a failed one does not stop the next). */
-  private serial<T>(run: () => Promise<T>): Promise<T> {
+  /**
+   * Updates run one at a time, in order (a failed one does not stop the next). Once stop() began,
+   * refused at once (not reported: the control plane has stopped, and the last update attempt
+   * stays the last one that ran): nothing would run it, and the store is closing.
+   */
+  private serial(run: () => Promise<RuleUpdateStatus>, source: string, version: () => number | undefined): Promise<RuleUpdateStatus> {
+    if (this.stopping) {
+      const message = 'the gateway is stopping: nothing was changed; send the update again once it runs';
+      return Promise.resolve({
+        state: 'rejected',
+        version: version(),
+        source,
+        at: Date.now(),
+        errors: [{ rule: '', where: '', message }],
+        code: 'GH_STORE_CLOSED',
+      });
+    }
     const p = this.queue.then(run, run);
     this.queue = p;
     return p;
