@@ -169,8 +169,13 @@ export class RemoteControl extends EventEmitter {
     this.started = false;
     this.deps.rules.off('status', this.onStatus);
     this.unsubscribeRefusals?.();
-    await this.chain;
+    // The channel first: an update it delivered after the stop began (the local broker is still
+    // up, an upstream connection still ending) was handled after the stop returned, beside the
+    // rest of the gateway's stop (its status never published, applied or refused by rules that
+    // were stopping). Stopped, nothing more arrives (upstream, the broker keeps it for the next
+    // start), and every update it delivered is in the chain waited for here.
     await this.deps.channel.stop();
+    await this.chain;
   }
 
   /** The status document for an update outcome. */
