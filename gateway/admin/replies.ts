@@ -4,7 +4,6 @@
 // JSON replies, a refused rule update's body; reading a request body and a query parameter
 // under their limits; and a records response streamed record by record under a byte cap.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
@@ -124,11 +123,18 @@ export async function streamRecords(res: ServerResponse, source: RecordsReader, 
   let bytes = 0;
   let truncated = false;
   let started = false;
+  // The client went away (or the admin API stopped, closing every connection): nothing more is
+  // read or written. A socket closed never emits 'drain': waiting for it alone, the handler never
+  // ended and held the records it had read (up to maxResponseBytes) for good.
+  let closed = false;
+  res.once('close', () => {
+    closed = true;
+  });
   const write = async (text: string): Promise<void> => {
     bytes += Buffer.byteLength(text);
-    if (!res.write(text)) await once(res, 'drain');
+    if (!res.write(text) && !closed) await drainedOrClosed(res);
   };
-  while (count < limit && !truncated) {
+  while (count < limit && !truncated && !closed) {
     const recs = await source.readRecords(name, next, Math.min(RECORDS_STEP, limit - count), Math.max(1, maxBytes - bytes));
     if (!started) {
       // Headers only once the first read worked, so a store error is still a clean JSON error.
@@ -148,11 +154,25 @@ export async function streamRecords(res: ServerResponse, source: RecordsReader, 
       await write(count === 0 ? text : `,${text}`);
       count++;
       next = r.seq + 1;
-      if (count >= limit) break;
+      if (count >= limit || closed) break;
     }
   }
+  if (closed) return;
   if (!started) res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(`${started ? '' : `{"stream":${JSON.stringify(name)},"records":[`}],"next":${next},"truncated":${truncated}}`);
+}
+
+/** Resolves once res takes writes again, or is closed. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /** The status, body and headers answering an error a route threw (unknown errors are logged: a 500 with GH_INTERNAL). */
