@@ -138,6 +138,10 @@ export class RemoteControl extends EventEmitter {
     this.started = true;
     const { channel, rules } = this.deps;
     await this.accepted.load(rules.activeDefinition()?.version ?? -1);
+    // An outcome reported before this listener (the probation monitor confirms or rolls back at
+    // start, while the accepted version is read) was neither counted nor published: the start-up
+    // status below is then that outcome, counted there.
+    const unheard = lastUpdateOf(rules);
     rules.on('status', this.onStatus);
     this.unsubscribeRefusals = this.deps.onPublishRefused?.((r) => this.brokerRefused(r));
     channel.subscribe(this.topics.set, (_t, payload) => this.receive('set', payload));
@@ -147,18 +151,17 @@ export class RemoteControl extends EventEmitter {
       if (this.started && this.lastStatus !== undefined) this.sendStatus(this.lastStatus);
     });
     await channel.start();
-    // Start-up status: the active set as applied, unless the start refused the stored set (an
-    // upgrade that checks more): then that refusal, so the office sees its set is not running.
-    const st = rules.status() as {
-      lastUpdate?: (Omit<RuleUpdateStatus, 'at'> & { at: string }) | null;
-      activeVersion: number | null;
-      source: string | null;
-    };
-    const last = st.lastUpdate;
-    if (last?.state === 'rejected' && last.source.startsWith('stored set')) {
-      this.updates.inc({ result: 'rejected' });
-      this.publishStatus({ ...last, at: Date.parse(last.at) });
+    // Start-up status: the last outcome the rule holder reported since the start (the refusal of
+    // the stored set by an upgrade that checks more, a rollback or confirmation by the probation
+    // monitor at start), else the active set as applied. Published after the channel started: an
+    // outcome reported while it started (an upstream channel loads mqtt.js first) could not be
+    // sent, and the 'applied' that followed it hid a rollback at start from the office.
+    const last = lastUpdateOf(rules);
+    if (last) {
+      if (unheard && last.at === unheard.at && last.state === unheard.state) this.updates.inc({ result: last.state });
+      this.publishStatus(last);
     } else {
+      const st = rules.status() as { activeVersion: number | null; source: string | null };
       this.publishStatus({ state: 'applied', version: st.activeVersion ?? undefined, source: st.source ?? 'start', at: Date.now(), errors: [] });
     }
     this.deps.logger.info({ channel: channel.kind, topics: this.topics }, 'remote control listening');
@@ -345,6 +348,12 @@ export class RemoteControl extends EventEmitter {
   private onProbation(): boolean {
     return this.opts.probation.seconds > 0;
   }
+}
+
+/** The rule holder's last reported outcome (its status's lastUpdate), with `at` in epoch ms. */
+function lastUpdateOf(rules: RuleSetTarget): RuleUpdateStatus | undefined {
+  const last = (rules.status() as { lastUpdate?: (Omit<RuleUpdateStatus, 'at'> & { at: string }) | null }).lastUpdate;
+  return last ? { ...last, at: Date.parse(last.at) } : undefined;
 }
 
 /**
