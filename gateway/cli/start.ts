@@ -31,7 +31,8 @@ answers 503 with the reason meanwhile, and SIGINT/SIGTERM stop it at once (exit 
 SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
 certificates are served to new connections) and reads the config file again: a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
-effect at the next restart. An invalid file is logged and changes nothing.
+effect at the next restart. An invalid file is logged and changes nothing. A SIGHUP during
+the start is held: the reload runs once the start completes.
 Exit codes: 0 stopped; 1 failed in a way a restart may cure (a port in use, a store locked);
 2 bad arguments; 78 the configuration, or a file it names, is wrong, or the data directory was
 written by a newer version: starting again cannot help (systemd does not restart the unit).`;
@@ -191,8 +192,9 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   // signal takes its default action and ends the process on the spot (no graceful stop; for
   // SIGHUP an exit systemd counts as clean, so Restart=on-failure would leave the gateway down),
   // and removing a signal's last listener restores that default. A stop signal during start
-  // (systemd stopping a unit still starting) is held and honoured once started; a reload then has
-  // nothing to reload yet.
+  // (systemd stopping a unit still starting) is held and honoured once started; so is a reload:
+  // the config file was read before the start, and a file edited (or a certificate renewed, its
+  // agent running `systemctl reload`) while the start ran was not read again until the next reload.
   const early: string[] = [];
   // A start waiting for disk space to open the store (it may wait for hours) stops at once on
   // the first signal: the abort ends the wait, nothing is open yet.
@@ -211,7 +213,11 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       endBySignal(signal);
     }
   };
-  let onHup = (): void => logger.info('SIGHUP during start: nothing to reload yet');
+  let reloadAfterStart = false;
+  let onHup = (): void => {
+    if (!reloadAfterStart) logger.info('SIGHUP during start: the configuration is reloaded once the start completes');
+    reloadAfterStart = true;
+  };
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGHUP', () => onHup());
@@ -259,6 +265,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     onStop = (signal) => shutdown(signal, 0);
     if (early.length > 0) shutdown(early[0] as string, 0);
     onHup = onReload(gateway, config, readConfig, logger);
+    if (reloadAfterStart && early.length === 0) onHup();
     // A bug must not lose acknowledged data: it is already committed. Log, stop cleanly, exit non-zero
     // so systemd restarts us.
     process.on('uncaughtException', (err) => {
