@@ -74,6 +74,14 @@ export async function startRuleEngine(
   };
   const engine = createRuleEngine(compiled, { logger: deps.logger, registry: deps.registry }, { ...stateOptions, stateStore, inputLog });
   // Published only once started: no message meets the rules while the input log is replayed.
-  await engine.start();
+  try {
+    await engine.start();
+  } catch (err) {
+    // Its window timers and metrics go with it: the next engine (the configured set, when a
+    // stored one could not start) declares the same metrics, and was refused for them
+    // (GH_INTERNAL, 'declared twice'), failing the start instead of running that set.
+    engine.close();
+    throw err;
+  }
   return engine;
 }
