@@ -56,7 +56,10 @@ export interface RuleEngine {
    * mode), close what came due while stopped, and start periodic checkpoints.
    */
   start(): Promise<void>;
-  /** Restore the state of new stateful rules from the store, then swap (rules with the same name and SQL keep their live state). */
+  /**
+   * Restore the state of new stateful rules from the store, then swap (rules with the same name and
+   * SQL keep their live state); resolves once the state of the rules it retired is written.
+   */
   install(next: CompiledRuleSet): Promise<void>;
   /** Checkpoint changed window/detector state now. */
   checkpoint(): Promise<void>;
@@ -141,6 +144,9 @@ class Engine implements RuleEngine {
   async install(next: CompiledRuleSet): Promise<void> {
     await this.stateful.restore(next);
     this.swap(next); // durable mode: new stateful rules write their first checkpoint here
+    // The last state of the rules it replaced, written as they left: stored before the caller
+    // stores the set (the one left is where a rollback goes, with that state).
+    await this.stateful.retired();
   }
 
   checkpoint(): Promise<void> {

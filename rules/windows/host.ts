@@ -54,6 +54,8 @@ export class StatefulRules {
   private logModes = new Map<CompiledRule, 'match' | 'add'>();
   /** maxGroupBytes evictions: one line per rule a minute at most (a flood evicts per event). */
   private readonly budgetLog: RateLog;
+  /** The state writes of the rules the last attach retired (retired() waits for them). */
+  private retiring: Array<Promise<boolean>> = [];
 
   constructor(private readonly deps: StatefulHostDeps) {
     this.journal = deps.inputLog ? new InputJournal(deps.inputLog) : undefined;
@@ -92,6 +94,7 @@ export class StatefulRules {
 
   /** Synchronously take over the stateful rules of `set` (the engine calls it on create/swap). */
   attach(set: CompiledRuleSet): void {
+    this.retiring = [];
     const next = new Map<string, Live>();
     const modes = new Map<CompiledRule, 'match' | 'add'>();
     for (const rule of set.rules) {
@@ -171,7 +174,17 @@ export class StatefulRules {
   /** A rule left the set (or changed its SQL): stop it and keep its last state in the store. */
   private retire(entry: Live): void {
     entry.query.windowed?.stop();
-    if (this.deps.store) void this.persistence.states.save(entry, this.journal?.inputNo ?? 0);
+    if (this.deps.store) this.retiring.push(this.persistence.states.save(entry, this.journal?.inputNo ?? 0));
+  }
+
+  /**
+   * Resolves once the state of the rules the last attach retired is written (a failed write is
+   * logged and counted by the save): an install waits for it, so the rule set stored after it (the
+   * set left, kept as the one to roll back to) never comes before its state, and a rollback or a
+   * stop right after does not overtake the write.
+   */
+  async retired(): Promise<void> {
+    await Promise.all(this.retiring);
   }
 
   /**
