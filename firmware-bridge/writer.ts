@@ -3,6 +3,10 @@
 // must neither be refused for the commands' bound nor crowd the commands out); when the port's
 // write() returns false we wait for 'drain' before the next one (backpressure honoured, no
 // unbounded buffering inside the stream).
+// A port that closes does not call back every write handed to it: serialport's stream calls back
+// the one at the binding and keeps the writes buffered behind it (or handed to it while it closes)
+// waiting for an 'open' event a closed port never emits. So detach() settles those too, and a
+// late callback from the old port no longer counts.
 import { GatehouseError } from '../core/errors.js';
 
 export interface WritablePort {
@@ -12,6 +16,7 @@ export interface WritablePort {
 
 interface Pending {
   data: Buffer;
+  /** Once: the first of write callback, detach() or a refusal settles it; later ones are ignored. */
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -20,7 +25,8 @@ export class WriteQueue {
   private port: WritablePort | null = null;
   private queue: Pending[] = [];
   private waitingDrain = false;
-  private inFlight = 0;
+  /** Handed to the port and not called back yet. */
+  private readonly written = new Set<Pending>();
   /** Pending (queued or being written) commands and replies, each against its own bound. */
   private commands = 0;
   private replies = 0;
@@ -32,23 +38,27 @@ export class WriteQueue {
     private readonly replyMax = max,
   ) {}
 
-  get pending(): number {
-    return this.queue.length + this.inFlight;
-  }
-
   attach(port: WritablePort): void {
     this.port = port;
     this.waitingDrain = false;
     this.pump();
   }
 
-  /** Port lost: fail everything queued (callers may retry; ACKs are simply resent by firmware). */
+  /**
+   * Port lost or link stopped: fail everything queued, and every write handed to the port and not
+   * called back (a closed port may never call it back: its promise would never settle and it would
+   * hold its place against the bound for good). Callers may retry; ACKs are simply resent by firmware.
+   */
   detach(reason: string): void {
     this.port = null;
     this.waitingDrain = false;
     const q = this.queue;
     this.queue = [];
     for (const p of q) p.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', `serial link ${reason}`, { where: this.where }));
+    const w = [...this.written];
+    this.written.clear();
+    const unconfirmed = `serial link ${reason} before the write was confirmed (it may have been sent)`;
+    for (const p of w) p.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', unconfirmed, { where: this.where }));
   }
 
   /** An ACK/NAK reply: bounded by replyMax, not by the commands' bound. */
@@ -82,19 +92,21 @@ export class WriteQueue {
     if (reply) this.replies++;
     else this.commands++;
     return new Promise<void>((resolve, reject) => {
-      const done = (): void => {
+      let settled = false;
+      const done = (): boolean => {
+        if (settled) return false;
+        settled = true;
         if (reply) this.replies--;
         else this.commands--;
+        return true;
       };
       this.queue.push({
         data,
         resolve: () => {
-          done();
-          resolve();
+          if (done()) resolve();
         },
         reject: (err) => {
-          done();
-          reject(err);
+          if (done()) reject(err);
         },
       });
       this.pump();
@@ -105,11 +117,12 @@ export class WriteQueue {
     while (this.port && !this.waitingDrain && this.queue.length > 0) {
       const p = this.queue.shift()!;
       const port = this.port;
-      this.inFlight++;
+      this.written.add(p);
       const ok = port.write(p.data, (err) => {
-        this.inFlight--;
+        this.written.delete(p);
         if (err) p.reject(err);
         else {
+          // (counted even when detach() already failed it: the bytes went out)
           this.onWritten(p.data.length);
           p.resolve();
         }
