@@ -294,9 +294,12 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       stopping ??= (async () => {
         tls.stop();
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
-        await v5.stop();
+        v5.stop();
         preConnect.stop();
         await new Promise<void>((r) => aedes.close(() => r()));
+        // The state files last: 3.1.1 clients publish until aedes closes them, and what they
+        // published until then (PUBACKed) may be queued for an offline MQTT 5 session.
+        await v5.close();
         await retained?.close();
         for (const s of sockets) s.destroy();
         await Promise.all(closed);

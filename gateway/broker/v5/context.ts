@@ -44,8 +44,13 @@ export interface V5Layer {
   has(clientId: string): boolean;
   /** Load saved sessions. */
   start(): Promise<void>;
-  /** DISCONNECT 0x8B to every v5 client, save sessions. */
-  stop(): Promise<void>;
+  /** DISCONNECT 0x8B to every v5 client; no will from here on. */
+  stop(): void;
+  /**
+   * Stop routing and save the sessions (the final snapshot): after aedes is closed, so that every
+   * message it routed, a 3.1.1 client's PUBACKed publish among them, is in the snapshot.
+   */
+  close(): Promise<void>;
 }
 
 const noop = (): void => undefined;
@@ -186,11 +191,13 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
       for (const s of await sessions.load()) for (const e of s.subs.values()) router.add(s, e);
       stats.v5Sessions = sessions.sessions.size;
     },
-    async stop() {
+    stop() {
       stopping = true;
       for (const c of conns) c.disconnect(RC.SHUTTING_DOWN, 'the gateway is shutting down');
       for (const t of wills.values()) clearTimeout(t);
       wills.clear();
+    },
+    async close() {
       router.close();
       await sessions.close();
     },
