@@ -56,6 +56,12 @@ export class Acknowledger {
   readonly field: string;
   /** Bounded memory of committed sequence numbers: a Set for lookup, a ring for eviction order. */
   private readonly dedup: { set: Set<number>; ring: number[]; pos: number } | null;
+  /**
+   * With the dedup window: sequence numbers handed on and not committed (or failed) yet. A resend
+   * of one (the commit took longer than the device's ACK timeout) is a duplicate too: the window
+   * only learns a number at its commit, and the resend was handed on again and stored twice.
+   */
+  private readonly pending: Set<number> | null;
   private cmdSeq = 0;
 
   constructor(
@@ -69,6 +75,7 @@ export class Acknowledger {
   ) {
     this.field = o.ack.field;
     this.dedup = o.ack.enabled && o.ack.dedupWindow > 0 ? { set: new Set(), ring: new Array<number>(o.ack.dedupWindow).fill(-1), pos: 0 } : null;
+    this.pending = this.dedup ? new Set() : null;
   }
 
   /**
@@ -81,16 +88,35 @@ export class Acknowledger {
     return typeof s === 'number' && Number.isSafeInteger(s) && s >= 0 && s <= MAX_FIELD_SEQ ? s : -1;
   }
 
-  /** A resent frame already committed: counted and acknowledged again (it is not handed on twice). */
+  /**
+   * A resent frame already committed: counted and acknowledged again; or one whose first copy is
+   * still being committed: counted, and answered by that copy's ACK or NAK. Not handed on twice.
+   */
   duplicate(seq: number): boolean {
+    if (this.pending?.has(seq)) {
+      this.duplicates.inc();
+      return true;
+    }
     if (!this.dedup?.set.has(seq)) return false;
     this.duplicates.inc();
     this.reply(true, seq);
     return true;
   }
 
+  /** The frame was handed on; its commit is pending (committed() or failed() follows). */
+  handedOn(seq: number): void {
+    this.pending?.add(seq);
+  }
+
+  /** The frame's commit failed: NAK it (the device resends it, handed on again). */
+  failed(seq: number): void {
+    this.pending?.delete(seq);
+    this.reply(false, seq);
+  }
+
   /** The frame's records are committed: remember the sequence number and ACK it. */
   committed(seq: number): void {
+    this.pending?.delete(seq);
     const d = this.dedup;
     if (d) {
       const old = d.ring[d.pos]!;

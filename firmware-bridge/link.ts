@@ -322,18 +322,18 @@ class Link implements SerialLink {
       this.setPaused(true);
       port.pause();
     }
-    if (seq < 0) r.then(this.settled, this.failedNoAck);
-    else
-      r.then(
-        () => {
-          this.settled();
-          ack.committed(seq);
-        },
-        (err: unknown) => {
-          this.failedNoAck(err);
-          ack.reply(false, seq);
-        },
-      );
+    if (seq < 0) return void r.then(this.settled, this.failedNoAck);
+    ack.handedOn(seq);
+    r.then(
+      () => {
+        this.settled();
+        ack.committed(seq);
+      },
+      (err: unknown) => {
+        this.failedNoAck(err);
+        ack.failed(seq);
+      },
+    );
   }
 
   private readonly settled = (): void => {
