@@ -210,7 +210,7 @@ export class StatefulRules {
     return this.persistence.checkpoint();
   }
 
-  /** Final checkpoint, then stop timers. */
+  /** Final checkpoint (the window timers held from its start: StatePersistence.stop), then stop timers. */
   async stop(): Promise<void> {
     await this.persistence.stop();
     this.close();

@@ -44,10 +44,13 @@ export class StatePersistence {
   replayAt: number | undefined;
   private replaying = false;
   /**
-   * Durable mode, from the start until the replay has fed the logged inputs: the window timers that
-   * fire meanwhile, by handle, run after it (releaseTimers). A restored window overdue fires at once,
-   * while the restore and the replay read the store: it closed with what its checkpoint held, and
-   * the replay of the inputs logged after the checkpoint opened it again (two rows for one window).
+   * The window timers that fire meanwhile, by handle. Durable mode, from the start until the replay
+   * has fed the logged inputs: they run after it (releaseTimers). A restored window overdue fires at
+   * once, while the restore and the replay read the store: it closed with what its checkpoint held,
+   * and the replay of the inputs logged after the checkpoint opened it again (two rows for one
+   * window). From the stop on: never (close() drops them), so a window due during the final
+   * checkpoint stays in it and closes after the restart, once. Closed then, it emitted its row while
+   * the checkpoint, snapshotted before, still held it, and the restart closed it again.
    */
   heldTimers: Map<unknown, () => void> | undefined;
   readonly rowsAfterCrash = { reemitted: 0, suppressed: 0 };
@@ -144,6 +147,7 @@ export class StatePersistence {
 
   /** The window timers held until the replay has run (heldTimers) fire now, in the order they fired. */
   private releaseTimers(): void {
+    if (this.stopped) return; // held for good: the final checkpoint holds their windows
     const held = this.heldTimers;
     this.heldTimers = undefined;
     for (const fire of held?.values() ?? []) fire();
@@ -275,10 +279,12 @@ export class StatePersistence {
 
   /**
    * The final checkpoint: every rule is written as it is now (the periodic timer stops first; a
-   * round running now gets one after it, checkpoint()).
+   * round running now gets one after it, checkpoint()). The window timers are held from now on
+   * (heldTimers): a window due meanwhile is in the checkpoint and closes after the restart.
    */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.heldTimers ??= new Map();
     this.clearTimer();
     for (const e of this.deps.live().values()) e.dirty = true;
     await this.checkpoint();
