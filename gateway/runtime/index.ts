@@ -74,7 +74,7 @@ export interface Gateway {
   readonly startedAt: number;
   /** Monotonic ms (core/clock.ts monotonicNow) of the start: uptime = monotonicNow() - startedMono. */
   readonly startedMono: number;
-  /** Graceful stop: stop accepting, flush, close. Idempotent. */
+  /** Graceful stop: stop accepting, flush, close. Idempotent: every call returns the one stop. */
   stop(): Promise<void>;
 }
 
@@ -270,33 +270,36 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       cleanup.push(() => created.stop());
       admin = created;
     }
+    const stopAll = async (): Promise<void> => {
+      stopping = true;
+      logger.info('stopping: closing listeners and serial links');
+      await control.stop();
+      await sources.stop(
+        () => true,
+        (err, s) => logger.warn({ err, source: s.name }, 'source stop failed'),
+      );
+      // Appends waiting for space in a full stream cannot be acknowledged any more (the clients
+      // are gone): refused now instead of holding the stop until shutdownTimeoutMs.
+      const refused = streams.refuseWaitingForSpace();
+      if (refused > 0) logger.info({ refused }, 'stopping: appends waiting for space in a full stream refused (not acknowledged; devices resend)');
+      const drained = await ingest.drain(config.shutdownTimeoutMs);
+      if (!drained) logger.warn({ pending: ingest.inFlight }, 'shutdown timeout: some commits were still pending (their publishers were not acknowledged)');
+      await exporters.stop();
+      await rules.stop();
+      await streams.close();
+      activity.stop();
+      await admin?.stop();
+      logger.info('stopped');
+    };
+    // Every call returns the one stop: a second one (made while it runs) resolves when the gateway
+    // has stopped, not at once while the final checkpoint and the store's close still run.
+    let stopped: Promise<void> | undefined;
     const gateway: Gateway = {
       ...parts,
       ingest,
       admin,
       control,
-      stop: async () => {
-        if (stopping) return;
-        stopping = true;
-        logger.info('stopping: closing listeners and serial links');
-        await control.stop();
-        await sources.stop(
-          () => true,
-          (err, s) => logger.warn({ err, source: s.name }, 'source stop failed'),
-        );
-        // Appends waiting for space in a full stream cannot be acknowledged any more (the clients
-        // are gone): refused now instead of holding the stop until shutdownTimeoutMs.
-        const refused = streams.refuseWaitingForSpace();
-        if (refused > 0) logger.info({ refused }, 'stopping: appends waiting for space in a full stream refused (not acknowledged; devices resend)');
-        const drained = await ingest.drain(config.shutdownTimeoutMs);
-        if (!drained) logger.warn({ pending: ingest.inFlight }, 'shutdown timeout: some commits were still pending (their publishers were not acknowledged)');
-        await exporters.stop();
-        await rules.stop();
-        await streams.close();
-        activity.stop();
-        await admin?.stop();
-        logger.info('stopped');
-      },
+      stop: () => (stopped ??= stopAll()),
     };
     logger.info({ mqtt: broker.addresses(), admin: admin?.address(), dataDir: config.dataDir, version: opts.version }, 'gatehouse started');
     return gateway;
