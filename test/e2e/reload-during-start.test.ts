@@ -6,12 +6,11 @@
 // retained message file should be (as test/e2e/stop-during-start), released by the test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { tempDir, waitUntil, which } from '../helpers/index.js';
-import { cliCommand, writeConfig } from '../helpers/gateway-process.js';
+import { spawnGatewayLogged, writeConfig } from '../helpers/gateway-process.js';
 
 const config = (dataDir: string, version: number): string => `dataDir: ${dataDir}
 exporters: []
@@ -32,21 +31,9 @@ test('a SIGHUP during the start reloads the config once the start completes', {
   const fifo = join(data, 'mqtt-retained.json');
   assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
   const file = await writeConfig(dir, config(data, 1));
-  const { cmd, args } = cliCommand();
-  const proc = spawn(cmd, [...args, 'start', '--config', file, '--mqtt-port', '0', '--admin-port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  const { proc, logs } = spawnGatewayLogged(file);
   t.after(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: line });
-    }
   });
   const said = (msg: string | RegExp) => logs.find((l) => typeof l.msg === 'string' && (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg)));
   // Held on the FIFO, with the config (version 1) read: the operator edits it and reloads.

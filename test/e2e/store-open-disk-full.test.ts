@@ -6,48 +6,19 @@
 // On a REAL small filesystem (a 4 MiB tmpfs holding the data dir; needs root, skipped otherwise).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
 import { tempDir, waitUntil, withTimeout } from '../helpers/index.js';
-import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { cliCommand, spawnGatewayLogged, startGatewayProcess, writeConfig, type SpawnedGateway } from '../helpers/gateway-process.js';
 import { freeBytes, mountSmallFs, smallFsSkip } from '../helpers/small-fs.js';
 
 const skip = smallFsSkip();
 const MESSAGES = 1500;
 const PAD = 'x'.repeat(800);
-
-interface Started {
-  logs: Array<Record<string, unknown>>;
-  exited: Promise<number | null>;
-  proc: ReturnType<typeof spawn>;
-  msgs(): string[];
-}
-
-/** `gatehouse start` without waiting for 'gatehouse started' (it may wait for space first). */
-function spawnGateway(config: string): Started {
-  const { cmd, args } = cliCommand();
-  const proc = spawn(cmd, [...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: line });
-    }
-  });
-  proc.stderr!.on('data', (d: Buffer) => logs.push({ msg: `stderr: ${d.toString()}` }));
-  const exited = once(proc, 'exit').then(([code]) => code as number | null);
-  return { logs, exited, proc, msgs: () => logs.map((l) => String(l.msg)) };
-}
 
 /** What a start waiting for space shows: /api/overview, the page (in Chromium where installed), `gatehouse status`. */
 async function assertWaitingShown(admin: string, dataDir: string, t: TestContext): Promise<void> {
@@ -100,7 +71,7 @@ async function assertWaitingShown(admin: string, dataDir: string, t: TestContext
   }
 }
 
-function adminUrl(g: Started): string {
+function adminUrl(g: SpawnedGateway): string {
   const line = g.logs.find((l) => l.msg === 'admin API listening');
   assert.ok(line, 'admin API listening is logged');
   return `http://127.0.0.1:${String(line.port)}`;
@@ -140,7 +111,7 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   assert.equal(freeBytes(root), 0, 'the filesystem is full');
 
   // 3. A start waits instead of exiting; a stop signal ends the wait at once, exit 0.
-  const first = spawnGateway(config);
+  const first = spawnGatewayLogged(config);
   t.after(() => first.proc.kill('SIGKILL'));
   await waitUntil(() => first.proc.exitCode !== null || first.msgs().includes('admin API listening'), 'the start waits for space (admin up)', 30_000);
   assert.equal(first.proc.exitCode, null, `the start exited instead of waiting: ${first.msgs().slice(-3).join('\n')}`);
@@ -167,7 +138,7 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   assert.ok(first.msgs().includes('stopped while waiting for disk space to open the store (nothing was started)'), first.msgs().join('\n'));
 
   // 4. Start again, still full: it waits (one error line, no exit through a free-space check).
-  const second = spawnGateway(config);
+  const second = spawnGatewayLogged(config);
   t.after(() => second.proc.kill('SIGKILL'));
   await waitUntil(() => second.msgs().includes('admin API listening'), 'the second start waits for space', 30_000);
   // The status page, /api/overview and `gatehouse status` say what the start waits for (the

@@ -23,6 +23,36 @@ export interface GatewayProcess {
   stop(): Promise<number | null>;
 }
 
+/** A `gatehouse start` child and its log so far, not waited for (it may wait for space, or be held). */
+export interface SpawnedGateway {
+  proc: ChildProcess;
+  /** Every log line seen so far (parsed pino JSON; a line that is not JSON as `msg`, stderr as `stderr: ...`). */
+  logs: Array<Record<string, unknown>>;
+  /** The exit code (null: ended by a signal). */
+  exited: Promise<number | null>;
+  msgs(): string[];
+}
+
+/** `gatehouse start --config <config>` on free ports, without waiting for 'gatehouse started'. */
+export function spawnGatewayLogged(config: string): SpawnedGateway {
+  const { cmd, args } = cliCommand();
+  const proc = spawn(cmd, [...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: line });
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => logs.push({ msg: `stderr: ${d.toString()}` }));
+  const exited = once(proc, 'exit').then(([code]) => code as number | null);
+  return { proc, logs, exited, msgs: () => logs.map((l) => String(l.msg)) };
+}
+
 /** Command to run the CLI: compiled JS under dist/, or the TS sources through tsx. */
 export function cliCommand(): { cmd: string; args: string[] } {
   if (compiled) return { cmd: process.execPath, args: [join(repoRoot, 'bin', 'gatehouse.js')] };

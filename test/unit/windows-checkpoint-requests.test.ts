@@ -7,43 +7,8 @@
 // through); time is a ManualTimers clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { testDeps } from '../helpers/index.js';
-import { compileRuleSet } from '../../rules/ruleset.js';
-import { createRuleEngine, type RuleEngine } from '../../rules/engine.js';
-import { createActionRegistry } from '../helpers/action-registry.js';
-import { ManualTimers } from '../../rules/windows/clock.js';
 import { MemoryLog } from '../helpers/memory-input-log.js';
-import type { Message } from '../../core/message.js';
-
-const SQL = "SELECT count(*) AS n FROM 'w/+' GROUP BY TUMBLINGWINDOW(ss, 10)";
-
-interface Proc {
-  engine: RuleEngine;
-  timers: ManualTimers;
-  rows: Array<Record<string, unknown>>;
-  send(): void;
-}
-
-async function boot(store: MemoryLog, o: { durable: boolean; checkpointIntervalMs: number }): Promise<Proc> {
-  const timers = new ManualTimers(1_000_000);
-  const rows: Array<Record<string, unknown>> = [];
-  const registry = createActionRegistry({
-    out: () => ({ kind: 'out', resource: 'mem', durable: false, execute: (b: Buffer) => void rows.push(JSON.parse(b.toString()) as Record<string, unknown>) }),
-  });
-  const set = compileRuleSet({ version: 1, rules: [{ name: 'r', sql: SQL, actions: [{ out: {} }] }] }, registry);
-  const engine = createRuleEngine(set, testDeps(), {
-    timers,
-    checkpointIntervalMs: o.checkpointIntervalMs,
-    stateStore: { get: (k) => store.getMeta(k), put: (k, v) => store.commitMeta(k, v) },
-    inputLog: o.durable ? store : undefined,
-  });
-  await engine.start();
-  const send = (): void => {
-    const m: Message = { topic: 'w/1', payload: Buffer.from('{}'), qos: 1, source: { kind: 'mqtt', id: 'c' }, receivedAt: timers.now() };
-    void engine.handle(m);
-  };
-  return { engine, timers, rows, send };
-}
+import { bootWindowEngine as boot } from '../helpers/window-engine-rig.js';
 
 const afterMicrotasks = (n: number, f: () => void): void => {
   if (n === 0) f();

@@ -7,45 +7,8 @@
 // timer must fire before it does); time is a ManualTimers clock.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { testDeps } from '../helpers/index.js';
-import { compileRuleSet } from '../../rules/ruleset.js';
-import { createRuleEngine, type RuleEngine } from '../../rules/engine.js';
-import { createActionRegistry } from '../helpers/action-registry.js';
-import { ManualTimers } from '../../rules/windows/clock.js';
 import { MemoryLog } from '../helpers/memory-input-log.js';
-import type { Message } from '../../core/message.js';
-
-/** One window [1,000,000, 1,010,000) of the clock below: its timer fires 10 s after the start. */
-const SQL = "SELECT count(*) AS n FROM 'w/+' GROUP BY TUMBLINGWINDOW(ss, 10)";
-const START = 1_000_000;
-
-interface Proc {
-  engine: RuleEngine;
-  timers: ManualTimers;
-  rows: Array<Record<string, unknown>>;
-  send(): void;
-}
-
-async function boot(store: MemoryLog, o: { durable: boolean; checkpointIntervalMs: number; at: number }): Promise<Proc> {
-  const timers = new ManualTimers(o.at);
-  const rows: Array<Record<string, unknown>> = [];
-  const registry = createActionRegistry({
-    out: () => ({ kind: 'out', resource: 'mem', durable: false, execute: (b: Buffer) => void rows.push(JSON.parse(b.toString()) as Record<string, unknown>) }),
-  });
-  const set = compileRuleSet({ version: 1, rules: [{ name: 'r', sql: SQL, actions: [{ out: {} }] }] }, registry);
-  const engine = createRuleEngine(set, testDeps(), {
-    timers,
-    checkpointIntervalMs: o.checkpointIntervalMs,
-    stateStore: { get: (k) => store.getMeta(k), put: (k, v) => store.commitMeta(k, v) },
-    inputLog: o.durable ? store : undefined,
-  });
-  await engine.start();
-  const send = (): void => {
-    const m: Message = { topic: 'w/1', payload: Buffer.from('{}'), qos: 1, source: { kind: 'mqtt', id: 'c' }, receivedAt: timers.now() };
-    void engine.handle(m);
-  };
-  return { engine, timers, rows, send };
-}
+import { bootWindowEngine as boot, WINDOW_START as START, type WindowProc } from '../helpers/window-engine-rig.js';
 
 /** Until every promise chain the test started has run out (the doubles never wait on I/O). */
 const settle = async (): Promise<void> => {
@@ -62,6 +25,15 @@ async function rowsAfterRestart(store: MemoryLog, durable: boolean, at: number):
   return q.rows;
 }
 
+/** The held writes commit and the stop ends: nothing closed at the stop, and the restart closes the window once. */
+async function closesOnceAfterRestart(store: MemoryLog, p: WindowProc, stopped: Promise<void>, durable: boolean): Promise<void> {
+  store.commitHeld();
+  await stopped;
+  assert.deepEqual(p.rows, [], 'nothing closes once the stop began: the checkpoint holds the window');
+  const after = await rowsAfterRestart(store, durable, p.timers.now());
+  assert.deepEqual([...p.rows, ...after], [{ n: 1 }], 'the window closed once, with its input');
+}
+
 for (const durable of [false, true]) {
   const mode = durable ? 'input log on' : 'input log off';
 
@@ -76,11 +48,7 @@ for (const durable of [false, true]) {
     assert.ok(store.heldWrites > 0, 'the final checkpoint is being written');
     p.timers.advance(10_000); // the window's close comes now
     await settle();
-    store.commitHeld();
-    await stopped;
-    assert.deepEqual(p.rows, [], 'nothing closes once the stop began: the checkpoint holds the window');
-    const after = await rowsAfterRestart(store, durable, p.timers.now());
-    assert.deepEqual([...p.rows, ...after], [{ n: 1 }], 'the window closed once, with its input');
+    await closesOnceAfterRestart(store, p, stopped, durable);
   });
 
   test(`${mode}: a window due while the stop waits for a periodic round closes once, after the restart`, async () => {
@@ -95,10 +63,6 @@ for (const durable of [false, true]) {
     const stopped = p.engine.stop(); // its final round waits for that one
     p.timers.advance(9000); // the window's close comes now
     await settle();
-    store.commitHeld();
-    await stopped;
-    assert.deepEqual(p.rows, [], 'nothing closes once the stop began: the checkpoint holds the window');
-    const after = await rowsAfterRestart(store, durable, p.timers.now());
-    assert.deepEqual([...p.rows, ...after], [{ n: 1 }], 'the window closed once, with its input');
+    await closesOnceAfterRestart(store, p, stopped, durable);
   });
 }
