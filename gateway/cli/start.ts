@@ -246,17 +246,33 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const idleMemory = startProcessIdleMemoryRelease(logger);
   return await new Promise<number>((resolve) => {
     let signals = 0;
+    let stopping = false;
+    let exitCode = 0;
     const shutdown = (reason: string, code: number): void => {
+      exitCode = Math.max(exitCode, code);
+      // An uncaught exception while the stop runs (the same bug again, or one the stop meets) is
+      // not a second signal: the stop goes on and the exit says 1. Ended by SIGINT instead, as a
+      // second signal ends it, systemd's Restart=on-failure took the exit for a clean one (SIGINT
+      // is among its clean signals) and left the gateway down.
+      if (stopping && reason === UNCAUGHT) return;
       signals++;
       if (signals > 1) {
         logger.warn('second signal: exiting without waiting');
         endBySignal(reason);
       }
+      stopping = true;
       logger.info({ reason }, 'shutting down');
       idleMemory?.stop();
+      // A stop nobody asked for has no systemd TimeoutStopSec behind it: bounded here, or a stop
+      // that hangs after a bug would leave a gateway that neither works nor exits to be restarted.
+      const watchdog = reason === UNCAUGHT ? selfStopWatchdog(config.shutdownTimeoutMs + SELF_STOP_EXTRA_MS, logger) : undefined;
       gateway.stop().then(
-        () => resolve(code),
+        () => {
+          clearTimeout(watchdog);
+          resolve(exitCode);
+        },
         (err: unknown) => {
+          clearTimeout(watchdog);
           logger.error({ err: errorMessage(err) }, 'error during shutdown');
           resolve(1);
         },
@@ -269,13 +285,32 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     // A bug must not lose acknowledged data: it is already committed. Log, stop cleanly, exit non-zero
     // so systemd restarts us.
     process.on('uncaughtException', (err) => {
-      logger.fatal({ err }, 'uncaught exception');
-      shutdown('uncaughtException', 1);
+      logger.fatal({ err }, stopping ? 'uncaught exception during the stop: the stop goes on, then exits 1' : 'uncaught exception');
+      shutdown(UNCAUGHT, 1);
     });
     process.on('unhandledRejection', (err) => {
       logger.error({ err: errorMessage(err) }, 'unhandled promise rejection (a bug: please report it)');
     });
   });
+}
+
+/** The shutdown reason of an uncaught exception (not a signal). */
+const UNCAUGHT = 'uncaughtException';
+/** A stop after an uncaught exception may take shutdownTimeoutMs and this much more (with the default 20 s, systemd's TimeoutStopSec of 30). */
+const SELF_STOP_EXTRA_MS = 10_000;
+
+/**
+ * End the process by SIGKILL if the stop after an uncaught exception has not ended within `ms`:
+ * systemd counts SIGKILL as a failure and restarts the unit (Restart=on-failure). Not
+ * process.exit: it can hang for good on a thread-pool thread stuck in a filesystem call (endBySignal).
+ */
+function selfStopWatchdog(ms: number, logger: pino.Logger): NodeJS.Timeout {
+  // Not unref'd: a stop stuck on a promise nothing settles leaves no other handle, and the process
+  // would then end by itself with a code that says nothing of the bug.
+  return setTimeout(() => {
+    logger.fatal({ afterMs: ms }, 'the stop after an uncaught exception did not end: killing the process (SIGKILL) so that systemd restarts it');
+    process.kill(process.pid, 'SIGKILL');
+  }, ms);
 }
 
 /**

@@ -33,10 +33,10 @@ export interface SpawnedGateway {
   msgs(): string[];
 }
 
-/** `gatehouse start --config <config>` on free ports, without waiting for 'gatehouse started'. */
-export function spawnGatewayLogged(config: string): SpawnedGateway {
+/** `gatehouse start --config <config>` on free ports (node run with `nodeArgs`), without waiting for 'gatehouse started'. */
+export function spawnGatewayLogged(config: string, nodeArgs: string[] = []): SpawnedGateway {
   const { cmd, args } = cliCommand();
-  const proc = spawn(cmd, [...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
+  const proc = spawn(cmd, [...nodeArgs, ...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
   });
