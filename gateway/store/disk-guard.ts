@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
 import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
+import { FollowUpRun } from '../../core/follow-up-run.js';
 
 export type DiskCondition = 'ok' | 'low-space' | 'write-error';
 
@@ -86,9 +87,8 @@ export class DiskGuard {
   private free: number | undefined;
   private since: number;
   private timer: NodeJS.Timeout | undefined;
-  private probing: Promise<void> | undefined;
-  /** The probe queued behind the one in flight. */
-  private probeAfter: Promise<void> | undefined;
+  /** The probes: one at a time, one queued behind it at most (probe()). */
+  private readonly probes = new FollowUpRun(() => this.doProbe());
   private readonly now: () => number;
   private readonly freeOf: (path: string) => Promise<number>;
   private readonly writableGauge: Gauge;
@@ -210,18 +210,7 @@ export class DiskGuard {
    * before the event that asked (a write failed, space was freed), so its answer may be stale.
    */
   probe(): Promise<void> {
-    if (this.probing === undefined) {
-      this.probing = this.doProbe().finally(() => {
-        this.probing = undefined;
-      });
-      return this.probing;
-    }
-    const next = (): Promise<void> => {
-      this.probeAfter = undefined;
-      return this.probe();
-    };
-    this.probeAfter ??= this.probing.then(next, next);
-    return this.probeAfter;
+    return this.probes.run();
   }
 
   private async doProbe(): Promise<void> {

@@ -18,6 +18,7 @@ import { type Live, RuleCheckpoints } from './checkpoints.js';
 import { parseMarker, stateStep, type Position } from './recovery.js';
 import type { StatefulOptions } from './options.js';
 import type { StateStore } from './state.js';
+import { FollowUpRun } from '../../core/follow-up-run.js';
 
 /** What the persistence needs of the host (a subset of StatefulHostDeps, and the live rules). */
 export interface PersistenceDeps {
@@ -56,9 +57,12 @@ export class StatePersistence {
   readonly rowsAfterCrash = { reemitted: 0, suppressed: 0 };
   markerFailures = 0;
   private timer: unknown;
-  private checkpointing: Promise<void> | undefined;
-  /** The round queued behind the one in flight (checkpoint()). */
-  private checkpointAfter: Promise<void> | undefined;
+  /** The checkpoint rounds: one at a time, one queued behind it at most (checkpoint()). */
+  private readonly rounds = new FollowUpRun(() =>
+    this.states.round(this.deps.live().values()).then((bytes) => {
+      this.bytesSinceTick += bytes;
+    }),
+  );
   /** State bytes the checkpoint rounds wrote since the periodic timer was last set (the write budget). */
   private bytesSinceTick = 0;
   private stopped = false;
@@ -258,23 +262,7 @@ export class StatePersistence {
    * the running round lost that request, and the log filled until the next periodic round).
    */
   checkpoint(): Promise<void> {
-    if (this.checkpointing === undefined) {
-      this.checkpointing = this.states
-        .round(this.deps.live().values())
-        .then((bytes) => {
-          this.bytesSinceTick += bytes;
-        })
-        .finally(() => {
-          this.checkpointing = undefined;
-        });
-      return this.checkpointing;
-    }
-    const next = (): Promise<void> => {
-      this.checkpointAfter = undefined;
-      return this.checkpoint();
-    };
-    this.checkpointAfter ??= this.checkpointing.then(next, next);
-    return this.checkpointAfter;
+    return this.rounds.run();
   }
 
   /**
