@@ -1,4 +1,4 @@
-// A records response (GET /api/streams/<name>/records: the status page, `gatehouse streams read`)
+// A records response (GET /api/streams/<name>/records: the status page, or any HTTP client)
 // whose client goes away while the response waits for its socket to drain ends there. Before, the
 // wait was for 'drain' alone, which a closed socket never emits: the request's handler never ended
 // (gatehouse_admin_requests_total never counted it) and held the records it had read, up to
