@@ -25,7 +25,8 @@ Options:
   -h, --help            show this help
 
 Measured: for QoS 1, acked = PUBACKs and latency = publish to PUBACK; for QoS 0, acked =
-publishes written to the socket (not delivery).
+publishes written to the socket (not delivery). Ctrl-C ends the run early with the summary of
+what was sent, also while the devices connect (a silent broker is not waited out).
 `;
 
 /** '10s' | '500ms' | '2m' | '10' (seconds) -> milliseconds. */

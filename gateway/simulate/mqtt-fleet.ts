@@ -6,7 +6,7 @@
 // them). latencyMs is publish-call-to-PUBACK for QoS 1 and call-to-written for QoS 0.
 // msgsPerSec = acked / seconds from the first publish to the last ack.
 import { performance } from 'node:perf_hooks';
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ERRORS, errorMessage } from '../../core/errors.js';
 
 export interface MqttFleetOptions {
@@ -90,6 +90,46 @@ const PAD = 'x'.repeat(65_536);
 /** How long a device waits for its outstanding PUBACKs once the run is over, before giving up on them. */
 const DRAIN_MS = 10_000;
 
+/** How long a device waits for its CONNACK. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * One device's connection (mqtt.connectAsync's outcomes), or undefined when `signal` aborts first:
+ * a Ctrl-C while a broker is slow or silent ends the connect there instead of after the connect
+ * timeout, device after device.
+ */
+function connectDevice(url: string, options: IClientOptions, signal: AbortSignal | undefined): Promise<MqttClient | undefined> {
+  if (signal?.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(url, options);
+    const settle = (): void => {
+      c.off('connect', onConnect);
+      c.off('end', onConnect);
+      c.off('error', onError);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onConnect = (): void => {
+      settle();
+      resolve(c);
+    };
+    const onError = (err: Error): void => {
+      settle();
+      c.end(true);
+      reject(err);
+    };
+    const onAbort = (): void => {
+      settle();
+      c.on('error', () => undefined); // dropped: a late socket error is nobody's
+      c.end(true);
+      resolve(undefined);
+    };
+    c.on('connect', onConnect);
+    c.on('end', onConnect);
+    c.on('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** A JSON telemetry payload padded to `bytes` (never shorter than the bare JSON). */
 export function fleetPayload(bytes: number, seq: number, ts: number): string {
   const temp = (90 + (seq % 100) / 10).toFixed(1);
@@ -117,14 +157,20 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
   const clients: MqttClient[] = [];
   try {
     for (let i = 0; i < devices; i++) {
-      const c = await mqtt.connectAsync(opts.url, {
-        clientId: `${prefix}-${i}`,
-        reconnectPeriod: 0,
-        connectTimeout: 10_000,
-        ...(opts.protocolVersion !== undefined ? { protocolVersion: opts.protocolVersion } : {}),
-        ...(opts.username !== undefined ? { username: opts.username } : {}),
-        ...(opts.password !== undefined ? { password: opts.password } : {}),
-      });
+      const c = await connectDevice(
+        opts.url,
+        {
+          clientId: `${prefix}-${i}`,
+          reconnectPeriod: 0,
+          connectTimeout: CONNECT_TIMEOUT_MS,
+          ...(opts.protocolVersion !== undefined ? { protocolVersion: opts.protocolVersion } : {}),
+          ...(opts.username !== undefined ? { username: opts.username } : {}),
+          ...(opts.password !== undefined ? { password: opts.password } : {}),
+        },
+        opts.signal,
+      );
+      // Aborted (Ctrl-C) while connecting: the devices connected so far run nothing (stopped()).
+      if (!c) break;
       c.on('error', () => errors++);
       if (opts.noDelay !== false) (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       clients.push(c);
