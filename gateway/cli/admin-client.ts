@@ -105,6 +105,7 @@ export async function resolveAdmin(adminUrl: string | undefined, configFile: str
 
 interface RawResponse {
   status: number;
+  contentType: string;
   text: string;
 }
 
@@ -125,7 +126,9 @@ function send(target: AdminTarget, method: string, path: string, headers: Record
     const req = (secure ? httpsRequest : nodeHttp.request)(url, options, (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? 'no content-type', text: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
     });
     req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
@@ -150,6 +153,30 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string }): s
   if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
     return 'the port hung up on an HTTP request: it may be the MQTT port rather than the admin port (admin.port, default 9883), or the admin API serves HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
   return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;
+}
+
+/** An answer that is not the admin API's: the address is another service's (the wrong port, most often). */
+function notTheAdminApi(target: AdminTarget, method: string, path: string, res: RawResponse, missing?: string): GatehouseError {
+  const excerpt = res.text.length > 80 ? `${res.text.slice(0, 80)}...` : res.text;
+  const what = missing ? `JSON without '${missing}'` : `${res.contentType}`;
+  return new GatehouseError(
+    'GH_ADMIN_UNREACHABLE',
+    `cannot reach the gateway's admin API at ${target.url}: ${method} ${path} answered ${res.status} with ${what}, not the admin API's answer: ${JSON.stringify(excerpt.replace(/\s+/g, ' '))}`,
+    {
+      hint: "another service answers at that address: point at the gateway's admin port with --admin http://HOST:PORT (admin.port, default 9883), or use --config FILE",
+    },
+  );
+}
+
+/**
+ * GET a document of the admin API that carries `field` (/api/overview 'health', /api/streams
+ * 'streams'...): any other answer, even JSON, is not the gateway's (the command would fail
+ * reading it with a TypeError that names neither the cause nor the fix).
+ */
+export async function adminGet(target: AdminTarget, path: string, field: string): Promise<Record<string, unknown>> {
+  const body = (await adminRequest(target, 'GET', path)) as Record<string, unknown>;
+  if (!(field in body)) throw notTheAdminApi(target, 'GET', path, { status: 200, contentType: 'application/json', text: JSON.stringify(body) }, field);
+  return body;
 }
 
 /** Request the admin API; statuses in `accept` (besides 2xx) return their body instead of throwing. */
@@ -190,6 +217,9 @@ export async function adminRequest(
   } catch {
     json = text;
   }
+  // Every answer of the admin API, errors included, is a JSON object: anything else comes from
+  // another service (a web server, a proxy's error page, a metrics exporter) at that address.
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw notTheAdminApi(target, method, path, res);
   const e = typeof json === 'object' && json !== null ? (json as { error?: { code?: string; message?: string; hint?: string } }).error : undefined;
   // An http:// URL to a gateway that serves HTTPS (admin.tls): its answer says what to use
   // (admin/protocol-sniff.ts). An error even where the caller takes a 400 as a result (rules apply).

@@ -2,7 +2,7 @@
 // next run, counts since start.
 import type { JobStatus } from '../control/jobs.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse jobs [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -16,7 +16,7 @@ export async function runJobs(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   const target = await resolveAdmin(values.admin, values.config, values.token);
-  const body = (await adminRequest(target, 'GET', '/api/jobs')) as { jobs: JobStatus[] };
+  const body = (await adminGet(target, '/api/jobs', 'jobs')) as unknown as { jobs: JobStatus[] };
   if (values.json) {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from './rules-offline.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { GatehouseError } from '../../core/errors.js';
-import { adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
+import { adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
@@ -84,7 +84,7 @@ function describeLastUpdate(u: LastUpdate): string {
 
 /** `rules apply --probation`: whether the gateway watches the set now (control.probation.seconds 0: it does not). */
 async function sayProbation(admin: AdminTarget, version: number | undefined, io: CliIO): Promise<void> {
-  const body = (await adminRequest(admin, 'GET', '/api/rules')) as {
+  const body = (await adminGet(admin, '/api/rules', 'rules')) as unknown as {
     probation?: { version: number; endsAt: string; rules: string[] } | null;
     lastGoodVersion?: number | null;
   };
@@ -114,7 +114,7 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
     case 'list': {
       const { values } = parseCliArgs(rest, { ...remoteOptions, json: { type: 'boolean' } }, LIST_USAGE);
       if (values.help) return help(io, 0, LIST_HELP);
-      const body = (await adminRequest(await resolveAdmin(values.admin, values.config, values.token), 'GET', '/api/rules')) as {
+      const body = (await adminGet(await resolveAdmin(values.admin, values.config, values.token), '/api/rules', 'rules')) as unknown as {
         activeVersion: number | null;
         lastGoodVersion?: number | null;
         lastUpdate: LastUpdate | null;

@@ -9,7 +9,7 @@
 // shell wants ISO times like `gatehouse jobs`. Keep the two in step when a kind's details change.
 import type { SourceStatus } from '../pipeline/contract.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse sources [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -26,7 +26,7 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   const target = await resolveAdmin(values.admin, values.config, values.token);
-  const body = (await adminRequest(target, 'GET', '/api/sources')) as { sources: SourceStatus[] };
+  const body = (await adminGet(target, '/api/sources', 'sources')) as unknown as { sources: SourceStatus[] };
   if (values.json) {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;

@@ -3,7 +3,7 @@
 // while its start waits for disk space to open the store, what it waits for and what to do.
 import { SOURCE_UP_STATES } from '../pipeline/contract.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse status [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -119,7 +119,7 @@ export async function runStatus(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   const target = await resolveAdmin(values.admin, values.config, values.token);
-  const o = (await adminRequest(target, 'GET', '/api/overview')) as Overview;
+  const o = (await adminGet(target, '/api/overview', 'health')) as unknown as Overview;
   if (values.json) writeLine(io.stdout, JSON.stringify(statusSummary(o), null, 2));
   else for (const line of describeStatus(o)) writeLine(io.stdout, line);
   return o.health.ok ? 0 : 1;

@@ -1,7 +1,7 @@
 // `gatehouse streams`: local streams and their exporters, from the running gateway.
 import type { ExporterStatus } from '../upstream/status.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -41,7 +41,7 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
     return 0;
   }
   const target = await resolveAdmin(values.admin, values.config, values.token);
-  const body = (await adminRequest(target, 'GET', '/api/streams')) as { streams: StreamRow[] };
+  const body = (await adminGet(target, '/api/streams', 'streams')) as unknown as { streams: StreamRow[] };
   if (values.json) {
     writeLine(io.stdout, JSON.stringify(body, null, 2));
     return 0;

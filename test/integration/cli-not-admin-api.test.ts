@@ -1,0 +1,67 @@
+// The commands that talk to the gateway's admin API (status, streams, jobs, sources, rules list),
+// run as a user runs them (the real CLI, a child process), pointed with --admin at another HTTP
+// service (a real node:http server: a web page, a JSON API of something else): each says that
+// another service answers there and how to point at the admin port (GH_ADMIN_UNREACHABLE, exit 1).
+// Before, they failed reading the answer with a bare TypeError ('Cannot read properties of
+// undefined', 'body.streams is not iterable'): no code, no cause, no fix.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TestContext } from 'node:test';
+import { cliCommand } from '../helpers/gateway-process.js';
+
+/** An HTTP server answering every request 200 with `body` of `contentType`; its URL. */
+async function otherService(t: TestContext, contentType: string, body: string): Promise<string> {
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': contentType });
+    res.end(body);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function gatehouse(argv: string[]): Promise<{ code: number; err: string }> {
+  const { cmd, args } = cliCommand();
+  return new Promise((resolve) => {
+    execFile(cmd, [...args, ...argv], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } }, (error, _stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, err: stderr });
+    });
+  });
+}
+
+const COMMANDS = [['status'], ['streams'], ['jobs'], ['sources'], ['rules', 'list']];
+const FIX = /\. Fix: another service answers at that address: point at the gateway's admin port with --admin http:\/\/HOST:PORT/;
+
+test('admin commands pointed at a web page say another service answers there, exit 1', async (t) => {
+  const url = await otherService(t, 'text/html', '<html><body>router login</body></html>');
+  const runs = await Promise.all(COMMANDS.map((c) => gatehouse([...c, '--admin', url])));
+  runs.forEach((r, i) => {
+    const what = `gatehouse ${COMMANDS[i]!.join(' ')}: ${r.err}`;
+    assert.equal(r.code, 1, what);
+    assert.match(
+      r.err,
+      /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+: GET \/api\/\w+ answered 200 with text\/html, not the admin API's answer: "<html><body>router login/,
+      what,
+    );
+    assert.match(r.err, FIX, what);
+    assert.doesNotMatch(r.err, /TypeError|Cannot read|not iterable/, what);
+  });
+});
+
+test('admin commands pointed at another JSON API say which field the answer lacks, exit 1', async (t) => {
+  const url = await otherService(t, 'application/json', '{"name":"node_exporter","items":[]}');
+  const runs = await Promise.all(COMMANDS.map((c) => gatehouse([...c, '--admin', url])));
+  const fields = ['health', 'streams', 'jobs', 'sources', 'rules'];
+  runs.forEach((r, i) => {
+    const what = `gatehouse ${COMMANDS[i]!.join(' ')}: ${r.err}`;
+    assert.equal(r.code, 1, what);
+    assert.match(r.err, new RegExp(`GH_ADMIN_UNREACHABLE: .*answered 200 with JSON without '${fields[i]}', not the admin API's answer`), what);
+    assert.match(r.err, FIX, what);
+    assert.doesNotMatch(r.err, /TypeError|Cannot read|not iterable/, what);
+  });
+});
