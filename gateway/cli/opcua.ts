@@ -50,8 +50,12 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const { ua, certs } = await loadOpcua();
   // node-opcua prints its warnings with console.log ("Creating default certificate ... please
   // wait", the Node version's RSA note): on stderr, so stdout holds only the listing (--json | jq).
+  // Its loggers get the caller's context ({ filename, callerline }) first: not the message (it
+  // printed as '[object Object]').
   const toStderr = (...args: unknown[]): void => {
-    io.stderr.write(`gatehouse opcua: node-opcua: ${args.map(String).join(' ').replace(/\s+/g, ' ').trim()}\n`);
+    const context = args[0];
+    const message = typeof context === 'object' && context !== null && 'callerline' in context ? args.slice(1) : args;
+    io.stderr.write(`gatehouse opcua: node-opcua: ${message.map(String).join(' ').replace(/\s+/g, ' ').trim()}\n`);
   };
   ua.setWarningLogger(toStderr);
   ua.setErrorLogger(toStderr);

@@ -2,7 +2,8 @@
 // is the JSON listing and nothing else, so `| jq` works. node-opcua prints its warnings with
 // console.log ("Creating default certificate ... please wait" at the first run, the Node version's
 // RSA PKCS#1 note at every connection); they went to stdout around the JSON. In-process tests
-// capture the CLI's io.stdout only, so they never saw those lines.
+// capture the CLI's io.stdout only, so they never saw those lines. On stderr each says its message:
+// node-opcua's loggers get the caller's context object first, which printed as '[object Object]'.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -13,11 +14,11 @@ import { opcuaPeer } from '../helpers/opcua-server.js';
 
 const run = promisify(execFile);
 
-test('gatehouse opcua browse --json: stdout is the JSON listing only (node-opcua warnings on stderr), first run and later ones', async (t) => {
+test('gatehouse opcua browse --json: stdout is the JSON listing only (node-opcua warnings on stderr, their messages without the context object), first run and later ones', async (t) => {
   const peer = await opcuaPeer(t, {}, join(await tempDir(t, 'gatehouse-opcua-srv-'), 'server'));
   const dataDir = await tempDir(t, 'gatehouse-opcua-cli-');
   for (const round of ['first run (creates the client certificate)', 'second run']) {
-    const { stdout } = await run(
+    const { stdout, stderr } = await run(
       process.execPath,
       [join(repoRoot, 'bin', 'gatehouse.js'), 'opcua', 'browse', '--endpoint', peer.endpoint, '--json', '--data-dir', dataDir],
       {
@@ -34,5 +35,7 @@ test('gatehouse opcua browse --json: stdout is the JSON listing only (node-opcua
       rows.some((r) => r.nodeId === 'ns=1;s=Speed'),
       `${round}: the listing`,
     );
+    if (round.startsWith('first')) assert.match(stderr, /^gatehouse opcua: node-opcua: Creating default certificate \.\.\. please wait$/m, stderr);
+    assert.doesNotMatch(stderr, /\[object Object\]/, `${round}: ${stderr}`);
   }
 });
