@@ -131,14 +131,20 @@ function send(target: AdminTarget, method: string, path: string, headers: Record
       );
       res.on('error', reject);
     });
-    req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)));
+    // Connected or not tells a gateway (or another service) that holds the request from an address
+    // nothing answers at (a host down, a firewall dropping): not the same fix.
+    req.setTimeout(TIMEOUT_MS, () => {
+      const connected = req.socket !== null && !req.socket.connecting;
+      const err = new Error(connected ? `connected, but no answer within ${TIMEOUT_MS / 1000} s` : `no connection within ${TIMEOUT_MS / 1000} s`);
+      req.destroy(Object.assign(err, { timedOut: connected ? 'answer' : 'connect' }));
+    });
     req.on('error', reject);
     req.end(body);
   });
 }
 
 /** What to do about a failed connection: TLS trust, the wrong scheme, or a gateway not running. */
-function unreachableHint(target: AdminTarget, err: Error & { code?: string }): string {
+function unreachableHint(target: AdminTarget, err: Error & { code?: string; timedOut?: 'answer' | 'connect' }): string {
   const code = err.code ?? '';
   // A chain that verifies, for another name: trust is not the problem, the name in the URL is.
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
@@ -152,6 +158,10 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string }): s
   // A gateway from before GH_ADMIN_PLAIN_HTTP drops a plain HTTP request instead of answering it.
   if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
     return 'the port hung up on an HTTP request: it may be the MQTT port rather than the admin port (admin.port, default 9883), or the admin API serves HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
+  if (err.timedOut === 'answer')
+    return "something listens there but does not answer: a gateway that is overloaded or stuck (its log says why: journalctl -u gatehouse; sudo systemctl restart gatehouse), or another service's port (the admin API's is admin.port, default 9883)";
+  if (err.timedOut === 'connect')
+    return 'nothing accepted the connection: check the host in the URL, that it is up and that no firewall drops the admin port (admin.port, default 9883)';
   return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;
 }
 

@@ -3,13 +3,14 @@
 // service (a real node:http server: a web page, a JSON API of something else): each says that
 // another service answers there and how to point at the admin port (GH_ADMIN_UNREACHABLE, exit 1).
 // Before, they failed reading the answer with a bare TypeError ('Cannot read properties of
-// undefined', 'body.streams is not iterable'): no code, no cause, no fix.
+// undefined', 'body.streams is not iterable'): no code, no cause, no fix. An address that accepts
+// the connection and never answers is told from one nothing accepts at, each with its own fix.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { cliCommand } from '../helpers/gateway-process.js';
 
@@ -64,4 +65,27 @@ test('admin commands pointed at another JSON API say which field the answer lack
     assert.match(r.err, FIX, what);
     assert.doesNotMatch(r.err, /TypeError|Cannot read|not iterable/, what);
   });
+});
+
+test('an admin command whose connection is accepted but never answered says so after 15 s (not "start the gateway"), exit 1', async (t) => {
+  // A real TCP server that accepts and stays silent: a stuck gateway, or a port of a service that
+  // waits for its client to speak first.
+  const sockets: Socket[] = [];
+  const server = createNetServer((s) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const r = await gatehouse(['status', '--admin', `http://127.0.0.1:${(server.address() as AddressInfo).port}`]);
+  assert.equal(r.code, 1, r.err);
+  assert.match(
+    r.err,
+    /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+: connected, but no answer within 15 s\. Fix: something listens there but does not answer: a gateway that is overloaded or stuck/,
+  );
+  assert.doesNotMatch(r.err, /start the gateway/);
 });
