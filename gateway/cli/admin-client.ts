@@ -155,9 +155,15 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string; time
       return "the admin API's certificate is not trusted: --config accepts admin.tls.cert only when its chain verifies: for a certificate issued by a private CA, set GATEHOUSE_ADMIN_CA to the PEM file of that CA (a self-signed admin.tls.cert needs nothing: then the gateway serves another certificate than that file)";
     return "the admin API's certificate is not trusted: run the CLI with --config FILE (it trusts admin.tls.cert), or set GATEHOUSE_ADMIN_CA to the PEM file of the CA that issued it";
   }
+  // A gateway whose admin API holds admin.maxConnections closes a new connection as soon as it
+  // accepts it (admin/server.ts): the same hang-up as a port that is not the admin API's.
+  const full =
+    "; or the admin API already holds admin.maxConnections connections (default 64: status pages, scrapers; the gateway's log says 'admin.maxConnections connections open'): try again when fewer are open";
   // A gateway from before GH_ADMIN_PLAIN_HTTP drops a plain HTTP request instead of answering it.
-  if (target.url.startsWith('http:') && (code === 'ECONNRESET' || /socket hang up/.test(err.message)))
-    return 'the port hung up on an HTTP request: it may be the MQTT port rather than the admin port (admin.port, default 9883), or the admin API serves HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE';
+  const hungUp = code === 'ECONNRESET' || /socket hang up/.test(err.message);
+  if (target.url.startsWith('http:') && hungUp)
+    return `the port hung up on an HTTP request: it may be the MQTT port rather than the admin port (admin.port, default 9883), or the admin API serves HTTPS (admin.tls): use --admin https://HOST:PORT, or --config FILE${full}`;
+  if (hungUp) return `the port hung up during the TLS handshake: it may not be the admin port (admin.port, default 9883)${full}`;
   if (err.timedOut === 'answer')
     return "something listens there but does not answer: a gateway that is overloaded or stuck (its log says why: journalctl -u gatehouse; sudo systemctl restart gatehouse), or another service's port (the admin API's is admin.port, default 9883)";
   if (err.timedOut === 'connect')

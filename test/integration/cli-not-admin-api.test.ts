@@ -4,15 +4,18 @@
 // another service answers there and how to point at the admin port (GH_ADMIN_UNREACHABLE, exit 1).
 // Before, they failed reading the answer with a bare TypeError ('Cannot read properties of
 // undefined', 'body.streams is not iterable'): no code, no cause, no fix. An address that accepts
-// the connection and never answers is told from one nothing accepts at, each with its own fix.
+// the connection and never answers is told from one nothing accepts at, each with its own fix; a
+// real gateway whose admin API is full (admin.maxConnections) hangs up, and the fix names that too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createConnection, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { cliCommand } from '../helpers/gateway-process.js';
+import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { tempDir } from '../helpers/index.js';
 
 /** An HTTP server answering every request 200 with `body` of `contentType`; its URL. */
 async function otherService(t: TestContext, contentType: string, body: string): Promise<string> {
@@ -88,4 +91,24 @@ test('an admin command whose connection is accepted but never answered says so a
     /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+: connected, but no answer within 15 s\. Fix: something listens there but does not answer: a gateway that is overloaded or stuck/,
   );
   assert.doesNotMatch(r.err, /start the gateway/);
+});
+
+test('an admin command refused by a gateway at admin.maxConnections names that limit as a cause, exit 1', async (t) => {
+  const dir = await tempDir(t);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nadmin:\n  maxConnections: 1\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  // The one connection the admin API takes: a request whose headers are not finished (held up to
+  // the 10 s headersTimeout; a silent socket would be closed at the first-byte timeout).
+  const port = Number(new URL(gw.adminUrl).port);
+  const held = createConnection(port, '127.0.0.1');
+  held.on('error', () => undefined);
+  t.after(() => held.destroy());
+  await once(held, 'connect');
+  held.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  const r = await gatehouse(['status', '--admin', gw.adminUrl]);
+  assert.ok(!held.closed, 'the held connection was still open while the command ran (else the test proves nothing)');
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+: socket hang up/);
+  assert.match(r.err, /or the admin API already holds admin\.maxConnections connections \(default 64/, r.err);
 });
