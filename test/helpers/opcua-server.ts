@@ -24,6 +24,8 @@ export interface OpcuaPeer {
   /** Make Level (a Double) return its value with an Uncertain status code (UncertainLastUsableValue). */
   uncertain: Set<string>;
   running: boolean;
+  /** Secure channels the server holds open now (0 when stopped). */
+  readonly channels: number;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -33,6 +35,8 @@ export interface OpcuaPeerOptions {
   secure?: boolean;
   /** Extra Double variables Var0..Var{n-1} (benchmarks). */
   extra?: number;
+  /** Called at each login (with `users`); the server answers the session's activation when it resolves (a login held, a slow directory). */
+  holdLogin?: (user: string) => Promise<void>;
   /** Listen on this port (a peer run by hand, restarted as a process); default a free one. */
   port?: number;
 }
@@ -54,6 +58,9 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
     get running() {
       return server !== null;
     },
+    get channels() {
+      return server?.currentChannelCount ?? 0;
+    },
     async start() {
       const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(root, 'pki'), automaticallyAcceptUnknownCertificate: true });
       const s = new OPCUAServer({
@@ -65,7 +72,13 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
         allowAnonymous: !opts.users,
         securityModes: opts.secure ? [MessageSecurityMode.None, MessageSecurityMode.Sign, MessageSecurityMode.SignAndEncrypt] : [MessageSecurityMode.None],
         securityPolicies: opts.secure ? [SecurityPolicy.None, SecurityPolicy.Basic256Sha256] : [SecurityPolicy.None],
-        userManager: opts.users ? { isValidUser: (u: string, p: string) => opts.users?.[u] === p } : undefined,
+        userManager: opts.users
+          ? {
+              isValidUserAsync: (u: string, p: string, done: (err: Error | null, ok?: boolean) => void) => {
+                void (opts.holdLogin?.(u) ?? Promise.resolve()).then(() => done(null, opts.users?.[u] === p));
+              },
+            }
+          : undefined,
         buildInfo: { productName: 'gatehouse-test' },
       });
       await s.initialize();

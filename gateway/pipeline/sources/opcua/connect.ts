@@ -35,7 +35,7 @@ export interface ConnectOptions {
   sessionTimeoutMs?: number;
 }
 
-function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string): Promise<T> {
+function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -49,7 +49,25 @@ function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string): 
       ms,
     );
   });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+  return Promise.race([untilAborted(p, signal, `${what} at ${endpoint}`), t]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `p`, or a rejection as soon as `signal` aborts (the source stops, or its session was lost):
+ * what `p` does is given up on, not awaited (its rejection, later, is swallowed). The caller
+ * closes what it created, which ends `p` too.
+ */
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return p;
+  p.catch(() => undefined);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new GatehouseError('GH_SOURCE_CONNECT', `${what} given up: ${String(signal.reason ?? 'aborted')}`, { where: what }));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
 export type CertificateManager = import('node-opcua-certificate-manager').OPCUACertificateManager;
@@ -64,8 +82,17 @@ export async function certificateManager(certs: CertificateManagerModule, pkiDir
   return new certs.OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: trustUnknownServer, name: 'pki' });
 }
 
-/** Connect and open a session; on failure everything created is disposed before the rejection. */
-export async function openSession(ua: OpcuaModule, manager: CertificateManager, o: ConnectOptions): Promise<{ client: OpcuaClient; session: OpcuaSession }> {
+/**
+ * Connect and open a session; on failure everything created is disposed before the rejection.
+ * `signal` (the source's stop) gives up at once on a connect or a session creation still pending:
+ * a stop would otherwise wait up to connectTimeoutMs for each of them (a server that hangs).
+ */
+export async function openSession(
+  ua: OpcuaModule,
+  manager: CertificateManager,
+  o: ConnectOptions,
+  signal?: AbortSignal,
+): Promise<{ client: OpcuaClient; session: OpcuaSession }> {
   const client = ua.OPCUAClient.create({
     applicationName: 'Gatehouse',
     applicationUri: 'urn:gatehouse:opcua-client',
@@ -80,9 +107,9 @@ export async function openSession(ua: OpcuaModule, manager: CertificateManager, 
     clientCertificateManager: manager,
   });
   try {
-    await bounded(client.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint);
+    await bounded(client.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint, signal);
     const identity = await userIdentity(ua, o.auth);
-    const session = await bounded(client.createSession(identity), o.timeoutMs, 'session creation', o.endpoint);
+    const session = await bounded(client.createSession(identity), o.timeoutMs, 'session creation', o.endpoint, signal);
     return { client, session };
   } catch (err) {
     await closeQuietly(client, undefined, 2000);

@@ -14,6 +14,7 @@ import {
   certificateManager,
   closeQuietly,
   openSession,
+  untilAborted,
   type CertificateManager,
   type ConnectOptions,
   type OpcuaClient,
@@ -165,6 +166,8 @@ export class OpcuaSource implements Source {
         this.attempts = 0;
       } catch (err) {
         reason = errorMessage(err);
+        // Given up on by the stop (a connect still pending): no connect failure.
+        if (this.stopping) break;
         this.metrics.readErrors.inc({ kind: KIND, source: this.name, device: '*', error: 'connection' });
         if (this.attempts === 0 || this.attempts % 10 === 0)
           this.deps.logger.warn({ endpoint: this.opts.endpoint, err: reason, attempt: this.attempts + 1 }, 'opcua connect failed, retrying with backoff');
@@ -182,9 +185,16 @@ export class OpcuaSource implements Source {
   /** One session's life: resolves with the reason it ended. */
   private async session_(): Promise<string> {
     this.state = this.everConnected ? 'retrying' : 'connecting';
+    // Ended (a stop, a lost session): what is still pending of the connect, the session's
+    // creation or the subscriptions' is given up on at once, not awaited (a hung server holds
+    // each up to connectTimeoutMs or node-opcua's transaction timeout); teardown() closes it.
+    const ended = new AbortController();
     let end: (reason: string) => void = () => undefined;
     const lost = new Promise<string>((resolve) => {
-      end = resolve;
+      end = (why) => {
+        ended.abort(why);
+        resolve(why);
+      };
     });
     // stop() and teardown() reach this life through this.lost; it is current while it is there.
     this.lost = end;
@@ -199,7 +209,7 @@ export class OpcuaSource implements Source {
       },
     };
     this.pki ??= await certificateManager(this.certs, this.connect.pkiDir, this.connect.trustUnknownServer);
-    const { client, session } = await openSession(this.ua, this.pki, this.connect);
+    const { client, session } = await openSession(this.ua, this.pki, this.connect, ended.signal);
     this.client = client;
     this.session = session;
     const onLost = (why: string) => () => life.lose(why);
@@ -208,7 +218,8 @@ export class OpcuaSource implements Source {
     session.on('session_closed', onLost('session closed by the server'));
     session.on('keepalive_failure', onLost('session keepalive failed'));
     let keepaliveMs = 0;
-    for (const sub of this.opts.subscriptions) keepaliveMs = Math.max(keepaliveMs, await this.subscribe(session, sub, life));
+    for (const sub of this.opts.subscriptions)
+      keepaliveMs = Math.max(keepaliveMs, await untilAborted(this.subscribe(session, sub, life), ended.signal, `subscription '${sub.name}'`));
     this.lastActivity = this.mono();
     this.markConnected();
     const watchdogMs = 3 * keepaliveMs + 2000;
