@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { once, type EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
@@ -50,6 +51,26 @@ export async function removeTempDir(dir: string): Promise<void> {
  */
 export function freePort(t?: TestContext): Promise<number> {
   return restartablePort(t);
+}
+
+/**
+ * A TCP server on 127.0.0.1 that accepts and never says anything (a hung broker or gateway, the port
+ * of a service that waits for its client to speak first); it and its connections closed when `t`
+ * ends. `sockets`: the connections it accepted, in order.
+ */
+export async function silentTcpServer(t: TestContext): Promise<{ server: Server; port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const server = createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => undefined);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  return { server, port: (server.address() as AddressInfo).port, sockets };
 }
 
 /** Wait for an event with a timeout; rejects with a message naming the event. */

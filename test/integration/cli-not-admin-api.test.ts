@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { createConnection, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { createConnection, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { tempDir } from '../helpers/index.js';
+import { silentTcpServer, tempDir } from '../helpers/index.js';
 
 /** An HTTP server answering every request 200 with `body` of `contentType`; its URL. */
 async function otherService(t: TestContext, contentType: string, body: string): Promise<string> {
@@ -73,18 +73,8 @@ test('admin commands pointed at another JSON API say which field the answer lack
 test('an admin command whose connection is accepted but never answered says so after 15 s (not "start the gateway"), exit 1', async (t) => {
   // A real TCP server that accepts and stays silent: a stuck gateway, or a port of a service that
   // waits for its client to speak first.
-  const sockets: Socket[] = [];
-  const server = createNetServer((s) => {
-    sockets.push(s);
-    s.on('error', () => undefined);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
-  const r = await gatehouse(['status', '--admin', `http://127.0.0.1:${(server.address() as AddressInfo).port}`]);
+  const { port } = await silentTcpServer(t);
+  const r = await gatehouse(['status', '--admin', `http://127.0.0.1:${port}`]);
   assert.equal(r.code, 1, r.err);
   assert.match(
     r.err,

@@ -8,25 +8,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { cliCommand } from '../helpers/gateway-process.js';
-import { withTimeout } from '../helpers/index.js';
+import { silentTcpServer, withTimeout } from '../helpers/index.js';
 
 test('simulate mqtt: Ctrl-C while a device waits for its CONNACK ends the run at once, exit 0, sent 0', async (t) => {
-  const sockets: Socket[] = [];
-  const server = createServer((s) => {
-    sockets.push(s);
-    s.on('error', () => undefined);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    server.close();
-  });
+  const { server, port, sockets } = await silentTcpServer(t);
   const connected = once(server, 'connection');
   const { cmd, args } = cliCommand();
-  const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `mqtt://127.0.0.1:${port}`;
   const child = spawn(cmd, [...args, 'simulate', 'mqtt', '--url', url, '--devices', '3', '--count', '10'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '' },
