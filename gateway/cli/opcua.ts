@@ -45,17 +45,13 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';
   if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode))
     throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
-  const { loadOpcua, openSession, closeQuietly, certificateManager } = await import('../pipeline/sources/opcua/connect.js');
+  const { loadOpcua, openSession, closeQuietly, certificateManager, opcuaLogText } = await import('../pipeline/sources/opcua/connect.js');
   const { int64KindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
   // node-opcua prints its warnings with console.log ("Creating default certificate ... please
   // wait", the Node version's RSA note): on stderr, so stdout holds only the listing (--json | jq).
-  // Its loggers get the caller's context ({ filename, callerline }) first: not the message (it
-  // printed as '[object Object]').
   const toStderr = (...args: unknown[]): void => {
-    const context = args[0];
-    const message = typeof context === 'object' && context !== null && 'callerline' in context ? args.slice(1) : args;
-    io.stderr.write(`gatehouse opcua: node-opcua: ${message.map(String).join(' ').replace(/\s+/g, ' ').trim()}\n`);
+    io.stderr.write(`gatehouse opcua: node-opcua: ${opcuaLogText(args)}\n`);
   };
   ua.setWarningLogger(toStderr);
   ua.setErrorLogger(toStderr);

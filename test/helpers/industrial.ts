@@ -95,16 +95,16 @@ export function localBus(): {
   };
 }
 
-/** A pino logger (warn and above) whose lines are kept, parsed, for a test to count. */
-export function capturedLogger(): { logger: SourceDeps['logger']; lines: { msg: string; suppressed?: number }[] } {
-  const lines: { msg: string; suppressed?: number }[] = [];
+/** A pino logger (warn and above, or `level`) whose lines are kept, parsed, for a test to count. */
+export function capturedLogger(level = 'warn'): { logger: SourceDeps['logger']; lines: { msg: string; suppressed?: number; lib?: string }[] } {
+  const lines: { msg: string; suppressed?: number; lib?: string }[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as { msg: string });
       cb();
     },
   });
-  return { logger: pino({ level: 'warn' }, sink), lines };
+  return { logger: pino({ level }, sink), lines };
 }
 
 export function sourceDeps(_t: TestContext, extra: Partial<SourceDeps> = {}): SourceDeps {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { freePort, waitUntil } from '../helpers/index.js';
-import { localBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { capturedLogger, localBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
 test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
@@ -100,4 +100,38 @@ test('a wildcard command topic holds its default reply topic: a reply is not tak
   assert.equal((await reply).ok, false);
   await new Promise((r) => setImmediate(r));
   assert.equal(bus.published.filter((p) => p.topic === 'cmd/reply').length, 1, 'one reply');
+});
+
+test("node-opcua's own log lines reach the gateway's log as their message, not the caller's context object ('[object Object]')", async (t) => {
+  const port = await freePort(t);
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  const intake = await storeIntake(t);
+  const { logger, lines } = capturedLogger('debug');
+  const source = await opcuaKind.create(
+    opcuaOptionsSchema.parse({
+      type: 'opcua',
+      name: 'ua',
+      endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
+      backoff: { initialMs: 100, maxMs: 200 },
+      subscriptions: [{ items: [{ nodeId: 'ns=1;s=Speed', name: 'speed' }] }],
+    }),
+    sourceDeps(t, { dataDir, logger }),
+  );
+  await source.start(intake);
+  t.after(async () => {
+    await source.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  // A fresh PKI folder: node-opcua says it creates the client's certificate (a warning of its own).
+  const created = await waitUntil(
+    () => lines.find((l) => l.lib === 'node-opcua' && /Creating default certificate/.test(l.msg)),
+    "node-opcua's line about the certificate it creates",
+    20_000,
+  );
+  assert.equal(created.msg, 'Creating default certificate ... please wait');
+  const libLines = lines.filter((l) => l.lib === 'node-opcua');
+  assert.ok(
+    libLines.every((l) => !l.msg.includes('[object Object]')),
+    libLines.map((l) => l.msg).join(' | '),
+  );
 });

@@ -70,6 +70,17 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, 
   return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort!));
 }
 
+/**
+ * The text of a node-opcua log call (ua.setWarningLogger / setErrorLogger), on one line. Its
+ * loggers get the caller's context ({ filename, callerline }) first: not the message (it printed
+ * as '[object Object]'). For the source's log and `gatehouse opcua browse`'s stderr alike.
+ */
+export function opcuaLogText(args: readonly unknown[]): string {
+  const first = args[0];
+  const message = typeof first === 'object' && first !== null && 'callerline' in first ? args.slice(1) : args;
+  return message.map(String).join(' ').replace(/\s+/g, ' ').trim();
+}
+
 export type CertificateManager = import('node-opcua-certificate-manager').OPCUACertificateManager;
 
 /**

@@ -28,19 +28,13 @@ export const opcuaKind: SourceKind<typeof opcuaOptionsSchema> = {
     }
   },
   async create(options: OpcuaOptions, deps): Promise<Source> {
-    const { loadOpcua } = await import('./connect.js');
+    const { loadOpcua, opcuaLogText } = await import('./connect.js');
     const { ua, certs } = await loadOpcua();
     // node-opcua prints its warnings with console.log: route them into our JSON log instead.
     // (Process-wide setting of the library; every opcua source sets the same thing.)
     const lib = deps.logger.child({ lib: 'node-opcua' });
-    const text = (args: unknown[]): string =>
-      args
-        .map((a) => (typeof a === 'string' ? a : String(a)))
-        .join(' ')
-        .replace(/\s+/g, ' ')
-        .trim();
-    ua.setWarningLogger((...args: unknown[]) => lib.debug(text(args)));
-    ua.setErrorLogger((...args: unknown[]) => lib.warn(text(args)));
+    ua.setWarningLogger((...args: unknown[]) => lib.debug(opcuaLogText(args)));
+    ua.setErrorLogger((...args: unknown[]) => lib.warn(opcuaLogText(args)));
     const { OpcuaSource } = await import('./source.js');
     return new OpcuaSource(
       options,
