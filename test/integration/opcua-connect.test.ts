@@ -1,16 +1,19 @@
 // OPC UA connection failures as the status shows them (a real node-opcua client; no server, or a
 // node-opcua server that does not offer the configured security).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
+import type { Source } from '../../gateway/pipeline/contract.js';
+import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
 import { freePort, waitUntil } from '../helpers/index.js';
 import { capturedLogger, localBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
-test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
+/** An OPC UA source started against a port where nothing listens (its data dir fresh: no PKI yet). */
+async function refusedEndpointSource(t: TestContext, logger?: SourceDeps['logger']): Promise<{ source: Source; port: number }> {
   const port = await freePort(t);
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   const intake = await storeIntake(t);
@@ -22,13 +25,18 @@ test('a refused endpoint: retrying, with a one-line lastError naming the endpoin
       backoff: { initialMs: 100, maxMs: 200 },
       subscriptions: [{ items: [{ nodeId: 'ns=1;s=Speed', name: 'speed' }] }],
     }),
-    sourceDeps(t, { dataDir }),
+    sourceDeps(t, logger ? { dataDir, logger } : { dataDir }),
   );
   await source.start(intake);
   t.after(async () => {
     await source.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
+  return { source, port };
+}
+
+test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
+  const { source, port } = await refusedEndpointSource(t);
   await waitUntil(() => (source.status().details as { lastError: string | null }).lastError, 'a connect error', 20_000);
   assert.equal(source.status().state, 'retrying');
   const lastError = String((source.status().details as { lastError: string }).lastError);
@@ -103,25 +111,8 @@ test('a wildcard command topic holds its default reply topic: a reply is not tak
 });
 
 test("node-opcua's own log lines reach the gateway's log as their message, not the caller's context object ('[object Object]')", async (t) => {
-  const port = await freePort(t);
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const intake = await storeIntake(t);
   const { logger, lines } = capturedLogger('debug');
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
-      endpoint: `opc.tcp://127.0.0.1:${port}/UA/Test`,
-      backoff: { initialMs: 100, maxMs: 200 },
-      subscriptions: [{ items: [{ nodeId: 'ns=1;s=Speed', name: 'speed' }] }],
-    }),
-    sourceDeps(t, { dataDir, logger }),
-  );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  await refusedEndpointSource(t, logger);
   // A fresh PKI folder: node-opcua says it creates the client's certificate (a warning of its own).
   const created = await waitUntil(
     () => lines.find((l) => l.lib === 'node-opcua' && /Creating default certificate/.test(l.msg)),
