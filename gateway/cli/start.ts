@@ -242,7 +242,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     return cannotStart(err, io);
   }
 
-  // Node 22+: the young generation the start grew is given back 2 s later, if the gateway is idle.
+  // The young generation the start (or later a burst of traffic) grew is given back once the gateway is idle.
   const idleMemory = startProcessIdleMemoryRelease(logger);
   return await new Promise<number>((resolve) => {
     let signals = 0;
@@ -262,7 +262,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
       }
       stopping = true;
       logger.info({ reason }, 'shutting down');
-      idleMemory?.stop();
+      idleMemory.stop();
       // A stop nobody asked for has no systemd TimeoutStopSec behind it: bounded here, or a stop
       // that hangs after a bug would leave a gateway that neither works nor exits to be restarted.
       const watchdog = reason === UNCAUGHT ? selfStopWatchdog(config.shutdownTimeoutMs + SELF_STOP_EXTRA_MS, logger) : undefined;

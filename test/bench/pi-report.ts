@@ -106,17 +106,21 @@ export function printFrontier(rows: PiRow[], seconds: number): void {
   for (const c of cells) console.log(line(c));
 }
 
+/** A broker's idle figures: by start-up phase, the idle CPU after start, and the RSS once idle again after the runs. */
+export interface IdleFigures {
+  broker: Variant;
+  load1: number;
+  phases: Array<[string, NodeJS.MemoryUsage]>;
+  idleCpuMsPerS: number;
+  afterRuns?: { rss: number; waitedS: number };
+}
+
 /** RSS at 'idle 2 s' (the issue's "idle RSS after start"; a 'settled' phase may follow it). */
 export function idleRss(phases: Array<[string, NodeJS.MemoryUsage]>): number {
   return (phases.find(([name]) => name === 'idle 2 s') ?? phases.at(-1)!)[1].rss;
 }
 
-export function print(
-  rows: PiRow[],
-  idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]>; idleCpuMsPerS: number }>,
-  seconds: number,
-  disk: DiskProbe | undefined,
-): void {
+export function print(rows: PiRow[], idle: IdleFigures[], seconds: number, disk: DiskProbe | undefined): void {
   console.log(
     `pi bench: 10 publishers, 200-byte JSON, QoS 1, ${seconds} s per run; gateway = default config (archive rule, fsync, file exporter). Shared machine: see load1 per row.`,
   );
@@ -215,6 +219,12 @@ export function print(
     console.log(
       `  idle CPU after start: ${gIdle.idleCpuMsPerS.toFixed(1)} ms per second${bIdle ? ` (bare aedes ${bIdle.idleCpuMsPerS.toFixed(1)})` : ''} (not in the issue's table: what an idle gateway takes from a Pi)`,
     );
+    const after = (i: IdleFigures | undefined): string =>
+      i?.afterRuns ? `${(i.afterRuns.rss / MiB).toFixed(0)} MiB (${i.afterRuns.waitedS} s after the last run)` : '';
+    if (gIdle.afterRuns)
+      console.log(
+        `  idle RSS after the runs, once idle again: ${after(gIdle)}${bIdle?.afterRuns ? `, bare aedes ${after(bIdle)}` : ''} (not in the issue's table: what a gateway keeps after traffic)`,
+      );
   }
   if (gMax && bMax)
     console.log(

@@ -43,7 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { allocProfiler, topAllocators } from './alloc-profile.js';
 import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.js';
 import { type LoopSnapshot, startLoopWatch } from './loop-watch.js';
-import { idleRss, type PiRow, print, printFrontier, type Variant } from './pi-report.js';
+import { type IdleFigures, idleRss, type PiRow, print, printFrontier, type Variant } from './pi-report.js';
 
 interface Sample {
   cpuUs: number;
@@ -71,7 +71,7 @@ interface Hello {
   idleCpuMsPerS: number;
 }
 
-type ToParent = Hello | { sample: Sample } | { peakRss: number } | 'alloc-started' | 'alloc-stopped';
+type ToParent = Hello | { sample: Sample } | { peakRss: number } | { settled: { rss: number; waitedS: number } } | 'alloc-started' | 'alloc-stopped';
 
 async function ioWriteBytes(): Promise<number> {
   try {
@@ -191,13 +191,7 @@ async function serve(variant: Variant): Promise<void> {
   // the idle figure of a gateway that has been idle a while.
   const settleS = Number(process.env.BENCH_SETTLE_S ?? 40);
   if (settleS > 0) {
-    const { getHeapSpaceStatistics } = await import('node:v8');
-    const newSpace = (): number => getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')?.space_size ?? 0;
-    let waited = 2;
-    while (waited < settleS && newSpace() > 1024 * 1024) {
-      await new Promise((r) => setTimeout(r, 1000));
-      waited++;
-    }
+    const waited = 2 + (await settle(settleS - 2));
     phases.push([`settled ${waited} s`, process.memoryUsage()]);
   }
   if (performance.now() - idleFrom.at < 5000) await new Promise((r) => setTimeout(r, 5000 - (performance.now() - idleFrom.at)));
@@ -255,12 +249,25 @@ async function serve(variant: Variant): Promise<void> {
         process.send!({ sample } satisfies ToParent);
       })();
     }
+    // The runs are over: idle again, how much of what the traffic grew is given back (BENCH_SETTLE_S).
+    if (m === 'settle') void settle(settleS).then((waitedS) => process.send!({ settled: { rss: process.memoryUsage.rss(), waitedS } } satisfies ToParent));
     if (m === 'exit') {
       clearInterval(timer);
       watch.stop();
       void stop().finally(() => process.exit(0));
     }
   });
+}
+
+/** Wait (at most maxS seconds, in 1 s steps) until V8 has given back its young generation; the seconds waited. */
+async function settle(maxS: number): Promise<number> {
+  const newSpace = (): number => v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')?.space_size ?? 0;
+  let waited = 0;
+  while (waited < maxS && newSpace() > 1024 * 1024) {
+    await new Promise((r) => setTimeout(r, 1000));
+    waited++;
+  }
+  return waited;
 }
 
 async function ask<T extends ToParent>(child: ChildProcess, msg?: string): Promise<T> {
@@ -302,7 +309,7 @@ async function main(): Promise<void> {
   const payloadBytes = 200;
   const { runMqttFleet } = await import('../../gateway/simulate/mqtt-fleet.js');
   const rows: PiRow[] = [];
-  const idle: Array<{ broker: Variant; load1: number; phases: Array<[string, NodeJS.MemoryUsage]>; idleCpuMsPerS: number }> = [];
+  const idle: IdleFigures[] = [];
   // The frontier: one gateway per commitDelayMs, at 5,000 msgs/s only.
   const delays = process.env.BENCH_COMMIT_DELAYS?.split(',').map(Number);
   const instances: Array<{ variant: Variant; delay?: number }> = delays
@@ -385,6 +392,8 @@ async function main(): Promise<void> {
         loopMaxMs: after.loop.loopMaxMs,
       });
     }
+    if (runs.length > 0 && Number(process.env.BENCH_SETTLE_S ?? 40) > 0)
+      idle.at(-1)!.afterRuns = (await ask<{ settled: { rss: number; waitedS: number } }>(child, 'settle')).settled;
     child.send('exit');
     await once(child, 'exit');
   }
@@ -396,7 +405,7 @@ async function main(): Promise<void> {
     ? { fsyncP50: quantile(disk.syncMs, 0.5), fsyncP99: quantile(disk.syncMs, 0.99), floorP50: floor!.p50, floorP99: floor!.p99 }
     : undefined;
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB, idleCpuMsPerS: i.idleCpuMsPerS })), ...(diskJson ? { disk: diskJson } : {}) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB, idleCpuMsPerS: i.idleCpuMsPerS, ...(i.afterRuns ? { afterRunsRssMiB: i.afterRuns.rss / MiB, afterRunsWaitedS: i.afterRuns.waitedS } : {}) })), ...(diskJson ? { disk: diskJson } : {}) })}`,
   );
 }
 
