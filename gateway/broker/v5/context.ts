@@ -60,7 +60,18 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
   const { monotonic } = clocks;
   const byId = new Map<string, V5ConnectionHandle>();
   const conns = new Set<V5ConnectionHandle>();
-  const wills = new Map<string, NodeJS.Timeout>();
+  /**
+   * Delayed wills by client id: the timer, and the will's publication. A will is due when its delay
+   * has passed or its session ends, whichever comes first [MQTT-3.1.3.2.2]: a session removed to
+   * make room (maxSessions) publishes its will then, so pending wills are bounded by the sessions.
+   */
+  const wills = new Map<string, { timer: NodeJS.Timeout; publish: () => void }>();
+  const cancelWill = (clientId: string): void => {
+    const w = wills.get(clientId);
+    if (!w) return;
+    clearTimeout(w.timer);
+    wills.delete(clientId);
+  };
   let stopping = false;
 
   const router = new V5Router({ aedes, monotonic, deliver: (s, m) => deliver(s, m) });
@@ -71,6 +82,12 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     clocks,
     maxExpirySeconds: options.mqtt5.maxSessionExpirySeconds,
     onExpire(s) {
+      // its session ended: a delayed will still waiting is due now (cleared first by a takeover)
+      const will = wills.get(s.clientId);
+      if (will) {
+        cancelWill(s.clientId);
+        will.publish();
+      }
       router.removeAll(s);
       s.clearQueue();
       stats.v5Sessions = sessions.sessions.size;
@@ -125,11 +142,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     topicAliasMaximum: options.mqtt5.topicAliasMaximum,
     maxKeepalive: keepaliveMaximum(options.keepaliveLimit, options.mqtt5.maxKeepaliveSeconds),
     takeOver(clientId, conn) {
-      const w = wills.get(clientId);
-      if (w) {
-        clearTimeout(w);
-        wills.delete(clientId);
-      }
+      cancelWill(clientId);
       const old = byId.get(clientId);
       // a 3.1.1 client with the same id is taken over too [MQTT-3.1.4-3]
       const old311 = (aedes as Aedes & { clients: Record<string, { close(cb?: () => void): void } | undefined> }).clients[clientId];
@@ -164,18 +177,18 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     rateLog: deps.rateLog,
     scheduleWill(clientId, client, will, delaySeconds) {
       if (delaySeconds <= 0) return publishWill(clientId, client, will);
-      const old = wills.get(clientId);
-      if (old) clearTimeout(old);
+      cancelWill(clientId);
+      const publish = (): void => publishWill(clientId, client, will);
       // setTimeout holds at most ~24.8 days (a longer delay fires at once): re-arm until the deadline.
       const arm = (ms: number): void => {
         const step = Math.min(ms, 2 ** 31 - 1);
-        const t = setTimeout(() => {
+        const timer = setTimeout(() => {
           if (ms > step) return arm(ms - step);
           wills.delete(clientId);
-          publishWill(clientId, client, will);
+          publish();
         }, step);
-        t.unref();
-        wills.set(clientId, t);
+        timer.unref();
+        wills.set(clientId, { timer, publish });
       };
       arm(delaySeconds * 1000);
     },
@@ -194,7 +207,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
     stop() {
       stopping = true;
       for (const c of conns) c.disconnect(RC.SHUTTING_DOWN, 'the gateway is shutting down');
-      for (const t of wills.values()) clearTimeout(t);
+      for (const w of wills.values()) clearTimeout(w.timer);
       wills.clear();
     },
     async close() {
