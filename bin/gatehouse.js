@@ -1,7 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=131072 node --max-semi-space-size=8
 // --max-semi-space-size=8: a gateway allocates many short-lived objects per message and V8 would
 // grow its young generation to 3 x 16 MiB for them; 8 MiB semi-spaces keep peak RSS ~20 MiB lower
-// at the same throughput (docs/benchmarks.md). `npm start` and the systemd unit pass it too.
+// at the same throughput (docs/benchmarks.md). MALLOC_MMAP_THRESHOLD_: glibc's malloc gives an
+// allocation of 128 KiB or more back to the system when it is freed, where by default it raises
+// that threshold after the first one and keeps them: each password check (scrypt, 16 MiB) then
+// left 16 MiB with every thread-pool thread that ran one (docs/security.md, "Memory"). `npm start`
+// and the systemd unit pass both too.
 // Thin launcher: the CLI is compiled TypeScript under dist/ (built by `npm install` via `prepare`).
 
 // Node.js 18 (the apt package of Raspberry Pi OS 12) and older cannot run the compiled CLI: they

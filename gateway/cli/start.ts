@@ -54,17 +54,22 @@ function warnOldNode(logger: pino.Logger): void {
 }
 
 /**
- * bin/gatehouse.js passes --max-semi-space-size=8 through its #! line, `npm start` and the systemd
- * unit on their command lines; `node bin/gatehouse.js start` runs without it, and V8 flags cannot
- * be set once the process runs. Say so once: the young generation then grows to 2 x 16 MiB under
- * load (peak RSS ~20 MiB higher; docs/benchmarks.md).
+ * bin/gatehouse.js passes --max-semi-space-size=8 and MALLOC_MMAP_THRESHOLD_ through its #! line,
+ * `npm start` and the systemd unit on their command lines or environment; `node bin/gatehouse.js
+ * start` runs without them, and neither can be set once the process runs (V8 sizes its young
+ * generation and glibc reads its malloc settings at the start). Say so once.
  */
-function noteV8Flags(logger: pino.Logger): void {
+function noteProcessSettings(logger: pino.Logger): void {
   const flags = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
-  if (/--max-semi-space-size/.test(flags)) return;
+  const missing: string[] = [];
+  // the young generation then grows to 2 x 16 MiB under load (peak RSS ~20 MiB higher; docs/benchmarks.md)
+  if (!/--max-semi-space-size/.test(flags)) missing.push('--max-semi-space-size=8');
+  // each password check's 16 MiB then stays with the thread that ran it (docs/security.md, "Memory")
+  if (process.env.MALLOC_MMAP_THRESHOLD_ === undefined) missing.push('MALLOC_MMAP_THRESHOLD_=131072');
+  if (missing.length === 0) return;
   logger.info(
-    { recommended: '--max-semi-space-size=8' },
-    'node runs without --max-semi-space-size=8: peak memory under load is higher; start with `npm start`, the systemd unit or ./bin/gatehouse.js (its #! line passes it)',
+    { missing },
+    `node runs without ${missing.join(' and ')}: memory use is higher; start with \`npm start\`, the systemd unit or ./bin/gatehouse.js (they pass them)`,
   );
 }
 
@@ -184,7 +189,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   const logDestination = safeLogDestination();
   const logger = pino({ level: logLevel ?? config.log.level, base: { gw: config.gatewayId } }, logDestination.stream);
   warnOldNode(logger);
-  noteV8Flags(logger);
+  noteProcessSettings(logger);
   if (values['data-dir'] !== undefined && values.config !== undefined) await warnDataDirOverride(logger, values.config, config.dataDir);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   logDestination.registerMetrics(registry);
