@@ -20,6 +20,8 @@ export class Publishers {
   ackedCount = 0;
   errors = 0;
   skipped = 0;
+  /** Publish errors by what they were (an MQTT 5 reason code, or the error's message). */
+  readonly errorKinds = new Map<string, number>();
   private readonly clients: mqtt.MqttClient[] = [];
   private readonly inflight: number[];
   private timer: NodeJS.Timeout | undefined;
@@ -33,6 +35,8 @@ export class Publishers {
     private readonly window = 200,
     /** The payload's id field, the topic and client id prefixes: `id`, `chaos/c`, `chaos-` (the gateway's devices); `d`, `cloud/c`, `cloud-` (the cloud's commands). */
     private readonly names = { key: 'id', topic: 'chaos/c', client: 'chaos-' },
+    /** MQTT 5 (protocolVersion 5): the session keepers also ask for a session expiry (s). */
+    private readonly v5?: { sessionExpiryInterval: number },
   ) {
     this.acked = new Uint8Array(capacity);
     this.clientOf = new Uint8Array(capacity);
@@ -44,7 +48,14 @@ export class Publishers {
     for (let i = 0; i < this.n; i++) {
       // Half keep their session (clean false): mqtt.js resends their unacknowledged publishes.
       const clean = i % 2 === 0;
-      const c = mqtt.connect(this.url, { clientId: `${this.names.client}${i}`, clean, reconnectPeriod: 300, connectTimeout: 5000, keepalive: 10 });
+      const c = mqtt.connect(this.url, {
+        clientId: `${this.names.client}${i}`,
+        clean,
+        reconnectPeriod: 300,
+        connectTimeout: 5000,
+        keepalive: 10,
+        ...(this.v5 ? { protocolVersion: 5 as const, properties: clean ? {} : { sessionExpiryInterval: this.v5.sessionExpiryInterval } } : {}),
+      });
       c.on('error', () => undefined);
       this.clients.push(c);
     }
@@ -68,8 +79,13 @@ export class Publishers {
         this.inflight[c]!++;
         client.publish(`${this.names.topic}${c}`, `{"${this.names.key}":${id},"pad":"${pad}"}`, { qos: 1 }, (err) => {
           this.inflight[c]!--;
-          if (err) this.errors++;
-          else if (this.acked[id] === 0) {
+          // MQTT 5: a PUBACK reason code below 0x80 is a success (mqtt.js hands 0x01-0x7f other than 0x10 on as an error).
+          const rc = (err as { code?: unknown } | undefined)?.code;
+          if (err && !(typeof rc === 'number' && rc < 0x80)) {
+            this.errors++;
+            const kind = typeof rc === 'number' ? `reason code 0x${rc.toString(16)}` : err.message.slice(0, 60);
+            this.errorKinds.set(kind, (this.errorKinds.get(kind) ?? 0) + 1);
+          } else if (this.acked[id] === 0) {
             this.acked[id] = 1;
             this.ackedAt[id] = Date.now() - this.t0;
             this.ackedCount++;

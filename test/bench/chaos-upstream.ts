@@ -6,12 +6,20 @@
 //          and sends again, a duplicate); the sockets are dropped when the mode changes
 //   down   not listening (every connection dropped)
 // Record data is the payload: `{"id":N,...}` from the MQTT publishers, `{"f":N,...}` a log line,
-// `{"d":N,...}` a command the cloud published to the MQTT source's broker.
+// `{"d":N,...}` a command the cloud published to the MQTT source's broker, `{"v":N,...}` from the
+// MQTT 5 publishers, `{"deviceId":...,"s":N,...}` a serial device's reading.
 import http from 'node:http';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 
 export type UpstreamMode = 'ok' | 'flaky' | 'stall' | 'down';
+
+/**
+ * The id key of each leg's payloads: `id` the MQTT 3.1.1 publishers, `v` the MQTT 5 ones, `f` a
+ * log line, `d` a cloud command, `s` a serial reading. Looked for in this order.
+ */
+export const CHAOS_KEYS = ['id', 'v', 'f', 'd', 's'] as const;
+export type ChaosKey = (typeof CHAOS_KEYS)[number];
 
 export class ChaosUpstream {
   mode: UpstreamMode = 'ok';
@@ -22,44 +30,32 @@ export class ChaosUpstream {
   records = 0;
   unparsable = 0;
   port = 0;
-  private readonly mqtt: Uint8Array;
-  private readonly lines: Uint8Array;
-  private readonly cloud: Uint8Array;
+  /** Receptions per id, by the payload's id key (ChaosKey). */
+  private readonly seen: Map<ChaosKey, Uint8Array>;
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly held = new Set<http.ServerResponse>();
 
   constructor(
-    mqttCapacity: number,
-    lineCapacity: number,
+    capacities: Partial<Record<ChaosKey, number>>,
     private readonly rnd: () => number,
-    cloudCapacity = 0,
   ) {
-    this.mqtt = new Uint8Array(mqttCapacity);
-    this.lines = new Uint8Array(lineCapacity);
-    this.cloud = new Uint8Array(cloudCapacity);
+    this.seen = new Map(CHAOS_KEYS.map((k) => [k, new Uint8Array(capacities[k] ?? 0)]));
   }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/`;
   }
 
-  mqttCount(id: number): number {
-    return this.mqtt[id] ?? 0;
+  /** How often the record with `key` = id was received. */
+  count(key: ChaosKey, id: number): number {
+    return this.seen.get(key)![id] ?? 0;
   }
 
-  lineCount(id: number): number {
-    return this.lines[id] ?? 0;
-  }
-
-  cloudCount(id: number): number {
-    return this.cloud[id] ?? 0;
-  }
-
-  /** Receptions beyond the first, by kind. */
-  duplicates(kind: 'mqtt' | 'file' | 'cloud'): number {
+  /** Receptions beyond the first, of one kind. */
+  duplicates(key: ChaosKey): number {
     let n = 0;
-    for (const c of kind === 'mqtt' ? this.mqtt : kind === 'file' ? this.lines : this.cloud) if (c > 1) n += c - 1;
+    for (const c of this.seen.get(key)!) if (c > 1) n += c - 1;
     return n;
   }
 
@@ -103,21 +99,16 @@ export class ChaosUpstream {
     const parsed = JSON.parse(body.toString('utf8')) as { records: Array<{ data: string }> };
     for (const r of parsed.records) {
       const text = Buffer.from(r.data, 'base64').toString('utf8');
-      let v: { id?: unknown; f?: unknown; d?: unknown };
+      let v: Record<string, unknown>;
       try {
         v = JSON.parse(text) as typeof v;
       } catch {
         this.unparsable++;
         continue;
       }
-      const [arr, id] =
-        typeof v.id === 'number'
-          ? [this.mqtt, v.id]
-          : typeof v.f === 'number'
-            ? [this.lines, v.f]
-            : typeof v.d === 'number'
-              ? [this.cloud, v.d]
-              : [undefined, -1];
+      const key = typeof v === 'object' && v !== null ? CHAOS_KEYS.find((k) => typeof v[k] === 'number') : undefined;
+      const arr = key ? this.seen.get(key) : undefined;
+      const id = key ? (v[key] as number) : -1;
       if (!arr || id < 0 || id >= arr.length) {
         this.unparsable++;
         continue;

@@ -20,14 +20,23 @@
 //   mosquitto is not installed) where two cloud publishers send --cloud-rate QoS 1 commands/s in
 //   total, each with a unique id, read by the gateway's MQTT source (`type: mqtt`, persistent
 //   session), and restarted cleanly every 20-60 s;
+// - MQTT 5 publishers (--v5-clients, 0 to leave them out; protocolVersion 5, half of them clean
+//   false with a session expiry of 300 s) beside the 3.1.1 ones, at a quarter of --rate: a PUBACK
+//   with a reason code below 0x80 is an acknowledgement;
+// - a serial link in acknowledged mode (chaos-serial.ts; --serial-rate readings/s, --no-serial, or
+//   left out when socat is not installed): a device on a socat pty pair owned by this process (it
+//   outlives each kill -9) sends readings with unique ids and resends each until ACKed;
+// - control-plane changes every 20-60 s (chaos-control.ts; --no-control): SIGHUP with the config
+//   unchanged or harmlessly edited, or PUT /api/rules with an equivalent rule set (renamed,
+//   reformatted, split in two) that still routes every message into the exported stream;
 // - two full-disk phases of 10-25 s: the data dir is on a tmpfs of --tmpfs-mib that this bench
 //   mounts (root needed; unmounted at the end), filled by a filler file until /healthz says the
 //   store is not writable (store.reserveBytes 8 MiB), then freed.
-// At the end the faults stop, the backlog drains, and every PUBACKed message (by the gateway, or by
-// the cloud broker to a cloud publisher) and every line on disk (the live log and every rotated
+// At the end the faults stop, the backlog drains, and every acknowledged message (a PUBACK by the
+// gateway, or by the cloud broker to a cloud publisher; a serial ACK) and every line on disk (the live log and every rotated
 // copy: all are kept) must have reached the upstream at least once.
-// Printed: a line per fault, a progress line every 30 s, then duplicates (allowed), lost (must be
-// 0; runs of lost ids with their client, PUBACK time or file), dead letters and why, starts and
+// Printed: a line per fault, a progress line every 30 s, then per leg acknowledged, lost (must be
+// 0; runs of lost ids with their client, acknowledgement time or file) and duplicates (allowed), dead letters and why, starts and
 // kill -9s, the top warnings, and every finding: a gateway exit not caused by a kill -9 (with its
 // stderr), an error or fatal log line other than the full disk's own, a start not ready in 30 s.
 // --trace FILE writes the fault log and the gateway's file-source and store log lines there.
@@ -49,19 +58,12 @@ import { elapsed, exporterStatus, Gateway, type ExporterJson } from './chaos-gat
 import { hostileClient, LogFile, Publishers, sleep } from './chaos-load.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { CloudBroker } from './chaos-cloud.js';
+import { chaosConfig } from './chaos-config.js';
+import { PtyPair, SerialDevice } from './chaos-serial.js';
+import { ControlChanges } from './chaos-control.js';
+import { type AckLeg, deadLetterIds, missingOf, printLegLosses, runs } from './chaos-report.js';
 
 const MiB = 1024 * 1024;
-
-/** Runs of consecutive numbers: [first, last] pairs. */
-function runs(ids: number[]): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const i of [...ids].sort((x, y) => x - y)) {
-    const last = out[out.length - 1];
-    if (last && i === last[1] + 1) last[1] = i;
-    else out.push([i, i]);
-  }
-  return out;
-}
 
 // ---- the run -----------------------------------------------------------------------------------
 
@@ -76,6 +78,10 @@ async function main(): Promise<number> {
       lines: { type: 'string', default: '200' },
       'no-file': { type: 'boolean', default: false },
       'cloud-rate': { type: 'string', default: '100' },
+      'v5-clients': { type: 'string', default: '4' },
+      'serial-rate': { type: 'string', default: '50' },
+      'no-serial': { type: 'boolean', default: false },
+      'no-control': { type: 'boolean', default: false },
       'tmpfs-mib': { type: 'string', default: '64' },
       'kill-every': { type: 'string', default: '45' },
       'drain-minutes': { type: 'string', default: '5' },
@@ -87,6 +93,11 @@ async function main(): Promise<number> {
   const rate = Number(values.rate);
   const withFile = !values['no-file'];
   const rnd = mulberry32(seed);
+  // The new legs draw from their own sequence: leaving one out keeps the others' schedule.
+  const rndControl = mulberry32(seed * 7919 + 1);
+  const v5Clients = Number(values['v5-clients']);
+  const v5Rate = v5Clients > 0 ? Math.max(1, Math.round(rate / 4)) : 0;
+  const serialRate = values['no-serial'] ? 0 : Number(values['serial-rate']);
   const between = (a: number, b: number): number => a + rnd() * (b - a);
   if (process.getuid?.() !== 0) {
     console.log('chaos: needs root (it mounts a tmpfs for the data dir)');
@@ -106,11 +117,10 @@ async function main(): Promise<number> {
   await writeFile(join(logs, 'app.log'), '');
   const cloudRate = Number(values['cloud-rate']);
   const cloudCapacity = Math.ceil(cloudRate * minutes * 60 * 1.2) + 10_000;
+  const capacity = (perSecond: number): number => Math.ceil(perSecond * minutes * 60 * 1.2) + 10_000;
   const upstream = new ChaosUpstream(
-    Math.ceil(rate * minutes * 60 * 1.2) + 10_000,
-    Math.ceil(Number(values.lines) * minutes * 60 * 1.2) + 10_000,
+    { id: capacity(rate), f: capacity(Number(values.lines)), d: cloudCapacity, v: capacity(v5Rate), s: capacity(serialRate) },
     rnd,
-    cloudCapacity,
   );
   await upstream.up();
   const cloudDir = join(work, 'cloud');
@@ -118,50 +128,21 @@ async function main(): Promise<number> {
   const cloud = cloudRate > 0 ? await CloudBroker.create(cloudDir, await freePort()) : undefined;
   if (cloudRate > 0 && !cloud) console.log('chaos: mosquitto is not installed (Debian package mosquitto): the MQTT-source leg is left out');
   await cloud?.start();
+  const earlyFindings: Array<{ at: string; what: string; detail: string }> = [];
+  const pty = serialRate > 0 ? await PtyPair.create(work, (why) => earlyFindings.push({ at: '?', what: 'socat pty pair died', detail: why })) : undefined;
+  if (serialRate > 0 && !pty) console.log('chaos: socat is not installed (Debian package socat): the serial leg is left out');
   const mqttPort = await freePort();
   const adminPort = await freePort();
   const reserve = 8 * MiB;
-  const config = await writeConfig(
-    work,
-    JSON.stringify(
-      {
-        dataDir: join(root, 'data'),
-        log: { level: 'info' },
-        store: { reserveBytes: reserve, diskProbeMs: 200 },
-        streams: { archive: { maxBytes: 24 * MiB, onFull: 'reject' } },
-        sources: [
-          ...(withFile
-            ? [{ type: 'file', name: 'app', paths: [join(logs, 'app.log')], initialPosition: 'start_of_file', scanIntervalMs: 200, rotateWaitMs: 300 }]
-            : []),
-          ...(cloud
-            ? [
-                {
-                  type: 'mqtt',
-                  name: 'cloud',
-                  url: cloud.url,
-                  clientId: 'gh-chaos',
-                  reconnectMinMs: 100,
-                  reconnectMaxMs: 1000,
-                  topics: [{ filter: 'cloud/#', localPrefix: 'down/' }],
-                },
-              ]
-            : []),
-        ],
-        rules: { version: 1, rules: [{ name: 'all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] }] },
-        exporters: [
-          {
-            name: 'upstream',
-            stream: 'archive',
-            destination: { type: 'http', url: upstream.url, timeoutMs: 2000 },
-            batch: { maxRecords: 500, lingerMs: 50 },
-            backoff: { initialMs: 100, maxMs: 2000 },
-          },
-        ],
-      },
-      null,
-      2,
-    ),
-  );
+  const configObj = chaosConfig({
+    dataDir: join(root, 'data'),
+    reserveBytes: reserve,
+    logFile: withFile ? join(logs, 'app.log') : undefined,
+    cloudUrl: cloud?.url,
+    upstreamUrl: upstream.url,
+    serialPath: pty?.dev1,
+  });
+  const config = await writeConfig(work, JSON.stringify(configObj, null, 2));
   const t0 = Date.now();
   const g = new Gateway(config, ['--mqtt-port', String(mqttPort), '--admin-port', String(adminPort)], t0);
   if (values.trace) g.trace = [];
@@ -182,6 +163,39 @@ async function main(): Promise<number> {
   file?.start();
   const cloudPubs = cloud ? new Publishers(cloud.url, 2, cloudRate, cloudCapacity, t0, 200, { key: 'd', topic: 'cloud/c', client: 'cloud-' }) : undefined;
   cloudPubs?.start();
+  const v5Pubs =
+    v5Clients > 0
+      ? new Publishers(
+          `mqtt://127.0.0.1:${mqttPort}`,
+          v5Clients,
+          v5Rate,
+          capacity(v5Rate),
+          t0,
+          200,
+          { key: 'v', topic: 'chaos5/c', client: 'chaos5-' },
+          { sessionExpiryInterval: 300 },
+        )
+      : undefined;
+  v5Pubs?.start();
+  const device = pty ? new SerialDevice(pty.dev0, serialRate, capacity(serialRate), t0) : undefined;
+  device?.start();
+  const control = values['no-control'] ? undefined : new ControlChanges(config, configObj, g.findings, t0);
+  // Every leg whose sender is told what was acknowledged: each such id must reach the upstream.
+  const legs: AckLeg[] = [
+    { name: 'MQTT 3.1.1', key: 'id', sender: pubs, whoSent: (i) => `chaos-${pubs.clientOf[i]}${pubs.clientOf[i]! % 2 === 0 ? ' clean' : ' session'}` },
+    ...(v5Pubs
+      ? [
+          {
+            name: 'MQTT 5',
+            key: 'v' as const,
+            sender: v5Pubs,
+            whoSent: (i: number) => `chaos5-${v5Pubs.clientOf[i]}${v5Pubs.clientOf[i]! % 2 === 0 ? ' clean' : ' session'}`,
+          },
+        ]
+      : []),
+    ...(cloudPubs ? [{ name: 'cloud (PUBACKed by the cloud broker)', key: 'd' as const, sender: cloudPubs }] : []),
+    ...(device ? [{ name: 'serial (ACKed)', key: 's' as const, sender: device }] : []),
+  ];
 
   // The schedule: times of the next event of each kind.
   const endAt = t0 + minutes * 60_000;
@@ -191,6 +205,7 @@ async function main(): Promise<number> {
   let nextRotate = Date.now() + between(4000, 15_000);
   let nextHostile = Date.now() + between(5000, 30_000);
   let nextCloudRestart = Date.now() + between(20_000, 60_000);
+  let nextControl = Date.now() + 20_000 + rndControl() * 40_000;
   const diskAt = [t0 + between(0.25, 0.45) * minutes * 60_000, t0 + between(0.6, 0.8) * minutes * 60_000];
   let disk: { filler: string; releaseAt: number; fullSeen: boolean; startedAt: number } | undefined;
   let diskPhases = 0;
@@ -240,6 +255,10 @@ async function main(): Promise<number> {
       log(`cloud broker restarted (down ${downMs} ms)`);
       nextCloudRestart = Date.now() + between(20_000, 60_000);
     }
+    if (control && now >= nextControl) {
+      log(`control: ${await control.change(g, rndControl())}`);
+      nextControl = Date.now() + 20_000 + rndControl() * 40_000;
+    }
     if (now >= nextHostile) {
       log(`hostile: ${await hostileClient(mqttPort, rnd())}`);
       nextHostile = now + between(5000, 30_000);
@@ -277,7 +296,7 @@ async function main(): Promise<number> {
       lastSample = now;
       const st = await exporterStatus(g).catch(() => undefined);
       log(
-        `published ${pubs.next}, PUBACKed ${pubs.ackedCount}, lines written ${file?.next ?? 0}${cloudPubs ? `, cloud PUBACKed ${cloudPubs.ackedCount}` : ''}, upstream got ${upstream.records} records, backlog ${st?.backlog.records ?? '?'}, dead letters ${st?.deadLetters ?? '?'}`,
+        `published ${pubs.next}, PUBACKed ${pubs.ackedCount}${v5Pubs ? `, MQTT 5 PUBACKed ${v5Pubs.ackedCount}` : ''}, lines written ${file?.next ?? 0}${cloudPubs ? `, cloud PUBACKed ${cloudPubs.ackedCount}` : ''}${device ? `, serial ACKed ${device.ackedCount}` : ''}, upstream got ${upstream.records} records, backlog ${st?.backlog.records ?? '?'}, dead letters ${st?.deadLetters ?? '?'}`,
       );
     }
   }
@@ -288,17 +307,15 @@ async function main(): Promise<number> {
   if (disk) await unlink(disk.filler).catch(() => undefined);
   if (!g.gw) await g.start().catch(() => undefined);
   const inflightLeft = await pubs.stop();
+  const v5InflightLeft = (await v5Pubs?.stop()) ?? 0;
   const cloudInflightLeft = (await cloudPubs?.stop()) ?? 0;
+  const serialUnacked = (await device?.stop()) ?? 0;
   file?.stop();
   const onDisk = file ? await file.idsOnDisk() : { ids: [], bad: 0, where: new Map<number, string>() };
-  const missing = (): { mqtt: number[]; lines: number[]; cloud: number[] } => {
-    const m: number[] = [];
-    for (let i = 0; i < pubs.next; i++) if (pubs.acked[i] === 1 && upstream.mqttCount(i) === 0) m.push(i);
-    const l = onDisk.ids.filter((f) => upstream.lineCount(f) === 0);
-    const c: number[] = [];
-    if (cloudPubs) for (let i = 0; i < cloudPubs.next; i++) if (cloudPubs.acked[i] === 1 && upstream.cloudCount(i) === 0) c.push(i);
-    return { mqtt: m, lines: l, cloud: c };
-  };
+  const missing = (): { legs: number[][]; lines: number[] } => ({
+    legs: legs.map((leg) => missingOf(leg, upstream)),
+    lines: onDisk.ids.filter((f) => upstream.count('f', f) === 0),
+  });
   const drainStart = Date.now();
   let left = missing();
   let st: ExporterJson | undefined;
@@ -309,14 +326,15 @@ async function main(): Promise<number> {
     if (!g.gw) await g.start().catch(() => undefined);
     st = await exporterStatus(g).catch(() => undefined);
     left = missing();
-    if (left.mqtt.length === 0 && left.lines.length === 0 && left.cloud.length === 0 && st?.backlog.records === 0) break;
+    const counts = [...left.legs.map((m) => m.length), left.lines.length];
+    if (counts.every((n) => n === 0) && st?.backlog.records === 0) break;
     // Nothing left in the backlog and nothing arriving for 30 s: what is missing is not coming.
-    const key = `${st?.backlog.records}/${left.mqtt.length}/${left.lines.length}/${left.cloud.length}`;
+    const key = `${st?.backlog.records}/${counts.join('/')}`;
     if (key !== lastKey) {
       lastKey = key;
       stableSince = Date.now();
       log(
-        `draining: backlog ${st?.backlog.records ?? '?'}, PUBACKed not yet received ${left.mqtt.length}, lines on disk not yet received ${left.lines.length}, cloud commands not yet received ${left.cloud.length}`,
+        `draining: backlog ${st?.backlog.records ?? '?'}, acknowledged not yet received: ${legs.map((leg, k) => `${leg.name} ${left.legs[k]!.length}`).join(', ')}, lines on disk ${left.lines.length}`,
       );
     } else if (st?.backlog.records === 0 && Date.now() - stableSince > 30_000) break;
     await sleep(1000);
@@ -328,32 +346,30 @@ async function main(): Promise<number> {
     const r = await g.get('/api/streams/archive-dlq/records?from=1&limit=1000').catch(() => undefined);
     deadLetters = (r?.body as { records?: typeof deadLetters } | undefined)?.records ?? [];
   }
-  const inDlq = new Set<string>();
-  for (const d of deadLetters) {
-    const p = d.payload ?? '';
-    const m = /"(id|f|d)":(\d+)/.exec(p);
-    if (m) inDlq.add(`${m[1]}${m[2]}`);
-  }
+  const inDlq = deadLetterIds(deadLetters);
   const stopCode = await g.stop();
   if (stopCode !== 0 && stopCode !== null) g.findings.push({ at: elapsed(t0), what: `graceful stop exited ${stopCode}`, detail: '' });
   await upstream.down();
   await cloud?.stop();
+  await pty?.stop();
+  g.findings.push(...earlyFindings);
   if (values.trace) await writeFile(values.trace, `${events.join('\n')}\n${g.trace!.join('\n')}\n`);
   spawnSync('umount', ['-l', root]);
   await rm(work, { recursive: true, force: true });
 
-  const lostMqtt = left.mqtt.filter((i) => !inDlq.has(`id${i}`));
-  const lostLines = left.lines.filter((f) => !inDlq.has(`f${f}`));
-  const lostCloud = left.cloud.filter((d) => !inDlq.has(`d${d}`));
+  const lostByLeg = legs.map((leg, k) => ({ leg, lost: left.legs[k]!.filter((i) => !inDlq.has(`${leg.key}:${i}`)) }));
+  const lostLines = left.lines.filter((f) => !inDlq.has(`f:${f}`));
   const drained = st?.backlog.records === 0;
-  const dupMqtt = upstream.duplicates('mqtt');
-  const dupLines = upstream.duplicates('file');
-  const dupCloud = upstream.duplicates('cloud');
+  const duplicates = legs.reduce((n, leg) => n + upstream.duplicates(leg.key), upstream.duplicates('f'));
   console.log('\n---- chaos summary ----');
   console.log(`seed ${seed}, ${minutes} min of chaos, drain ${drainS.toFixed(0)} s${drained ? '' : ' (NOT DRAINED: backlog left)'}`);
   console.log(
-    `MQTT: ${pubs.next} published, ${pubs.ackedCount} PUBACKed, ${pubs.errors} publish errors, ${pubs.skipped} not sent (window full or reconnecting), ${inflightLeft} unanswered at the end`,
+    `MQTT: ${pubs.next} published, ${pubs.ackedCount} PUBACKed, ${pubs.errors} publish errors (${[...pubs.errorKinds].map(([k, n]) => `${n} x ${k}`).join(', ') || 'none'}), ${pubs.skipped} not sent (window full or reconnecting), ${inflightLeft} unanswered at the end`,
   );
+  if (v5Pubs)
+    console.log(
+      `MQTT 5: ${v5Pubs.next} published by ${v5Clients} clients, ${v5Pubs.ackedCount} PUBACKed (reason code < 0x80), ${v5Pubs.errors} publish errors (${[...v5Pubs.errorKinds].map(([k, n]) => `${n} x ${k}`).join(', ') || 'none'}), ${v5Pubs.skipped} not sent, ${v5InflightLeft} unanswered at the end`,
+    );
   if (file)
     console.log(
       `file: ${file.next} lines written, ${onDisk.ids.length} on disk (${onDisk.bad} unparsable), rotations create ${file.rotations.create} / copytruncate ${file.rotations.copytruncate}`,
@@ -362,39 +378,35 @@ async function main(): Promise<number> {
     console.log(
       `cloud: ${cloudPubs.next} commands published to the cloud broker, ${cloudPubs.ackedCount} PUBACKed by it, ${cloudPubs.errors} publish errors, ${cloudInflightLeft} unanswered at the end, ${cloud.restarts} broker restarts`,
     );
+  if (device && pty)
+    console.log(
+      `serial: ${device.next} readings sent, ${device.ackedCount} ACKed, ${device.resent} resends, ${device.naks} NAKs, ${serialUnacked} never ACKed, ${device.reopens} port reopens, ${pty.restarts} socat restarts`,
+    );
+  if (control)
+    console.log(
+      `control: ${control.sighups} SIGHUPs (${control.sighupsEdited} with the config edited), ${control.ruleUpdates} rule set updates (PUT /api/rules)`,
+    );
   console.log(
     `upstream: ${upstream.requests} requests, ${upstream.failed} answered 500, ${upstream.stalled} stalled (${upstream.storedThenStalled} stored first), ${upstream.records} records accepted, ${upstream.unparsable} unparsable records`,
   );
   console.log(`gateway: ${g.starts} starts, ${g.kills} kill -9, disk-full phases ${diskPhases} (reported full ${diskFullReported})`);
-  console.log(`duplicates: MQTT ${dupMqtt}, file ${dupLines}, cloud ${dupCloud} (allowed: at least once)`);
   console.log(
     `dead letters: ${st?.deadLetters ?? '?'}${deadLetters.length ? `; errors: ${[...new Set(deadLetters.map((d) => d.attrs?.error ?? '?'))].slice(0, 5).join(' | ')}` : ''}`,
   );
-  const lost = lostMqtt.length + lostLines.length + lostCloud.length;
+  const lost = lostByLeg.reduce((n, l) => n + l.lost.length, lostLines.length);
+  console.log(`LOST: ${lost}${lost ? ' <-- BROKEN PROMISE' : ''}; per leg (duplicates allowed: at least once):`);
+  printLegLosses(lostByLeg, upstream);
   console.log(
-    `LOST: ${lost} (MQTT PUBACKed never received ${lostMqtt.length}${lostMqtt.length ? ` e.g. ${lostMqtt.slice(0, 10).join(',')}` : ''}; file lines on disk never received ${lostLines.length}${lostLines.length ? ` e.g. ${lostLines.slice(0, 10).join(',')}` : ''}; cloud commands PUBACKed by the cloud broker never received ${lostCloud.length}${lostCloud.length ? ` e.g. ${lostCloud.slice(0, 10).join(',')}` : ''})${lost ? ' <-- BROKEN PROMISE' : ''}`,
+    `  file: ${onDisk.ids.length} lines on disk, ${lostLines.length} lost, ${upstream.duplicates('f')} duplicates${lostLines.length ? ' <-- BROKEN PROMISE' : ''}`,
   );
-  // Where the losses are: runs of consecutive ids, with their client, PUBACK time and file.
-  for (const run of runs(lostMqtt).slice(0, 10)) {
-    const [a, b] = run;
-    const clients = new Set<number>();
-    for (let i = a; i <= b; i++) clients.add(pubs.clientOf[i]!);
-    console.log(
-      `  lost MQTT ids ${a}..${b} (${b - a + 1}): clients ${[...clients].map((c) => `chaos-${c}${c % 2 === 0 ? ' clean' : ' session'}`).join(',')}, PUBACKed at ${(pubs.ackedAt[a]! / 1000).toFixed(1)}-${(pubs.ackedAt[b]! / 1000).toFixed(1)} s`,
-    );
-  }
-  for (const [a, b] of runs(lostLines).slice(0, 10)) console.log(`  lost lines ${a}..${b} (${b - a + 1}): ${onDisk.where.get(a)} .. ${onDisk.where.get(b)}`);
-  if (cloudPubs)
-    for (const [a, b] of runs(lostCloud).slice(0, 10))
-      console.log(
-        `  lost cloud commands ${a}..${b} (${b - a + 1}): PUBACKed by the cloud broker at ${(cloudPubs.ackedAt[a]! / 1000).toFixed(1)}-${(cloudPubs.ackedAt[b]! / 1000).toFixed(1)} s`,
-      );
+  for (const [a, b] of runs(lostLines).slice(0, 10)) console.log(`    lost lines ${a}..${b} (${b - a + 1}): ${onDisk.where.get(a)} .. ${onDisk.where.get(b)}`);
   const top = [...g.warnings].sort((a, b) => b[1] - a[1]).slice(0, 8);
   console.log(`warnings (top): ${top.map(([k, n]) => `${n} x ${k}`).join('; ') || 'none'}`);
   console.log(`findings: ${g.findings.length}`);
   for (const f of g.findings) console.log(`  [${f.at}] ${f.what}\n    ${f.detail.replace(/\n/g, '\n    ')}`);
+  const acked = Object.fromEntries(legs.map((leg) => [leg.key, leg.sender.ackedCount]));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'chaos', seed, minutes, published: pubs.next, acked: pubs.ackedCount, lines: file?.next ?? 0, cloudAcked: cloudPubs?.ackedCount ?? 0, lost, drained, duplicates: dupMqtt + dupLines + dupCloud, deadLetters: st?.deadLetters ?? null, starts: g.starts, kills: g.kills, findings: g.findings.length })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'chaos', seed, minutes, published: pubs.next, acked: pubs.ackedCount, ackedByLeg: acked, lines: file?.next ?? 0, cloudAcked: cloudPubs?.ackedCount ?? 0, lost, drained, duplicates, deadLetters: st?.deadLetters ?? null, starts: g.starts, kills: g.kills, findings: g.findings.length })}`,
   );
   if (g.findings.length > 0) return 1;
   if (!drained) return 2; // what is missing may still be on its way: lost unknown
