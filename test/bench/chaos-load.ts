@@ -181,11 +181,11 @@ export class LogFile {
 
 /**
  * One hostile client, of a kind picked by `r` in [0, 1): garbage bytes on a raw socket, a CONNECT
- * cut off half-way and left open, a client taking over a publisher's client id (clean session, so
- * the publisher's session is discarded), or a 200 KB publish (JSON without an id: counted as
+ * cut off half-way and left open, a client taking over a publisher's client id `victim`
+ * (MQTT 3.1.1, clean session: the publisher's session is discarded, an MQTT 5 one's too), or a 200 KB publish (JSON without an id: counted as
  * unparsable upstream). Resolves with what it did; never throws.
  */
-export async function hostileClient(port: number, r: number): Promise<string> {
+export async function hostileClient(port: number, r: number, victim = 'chaos-1'): Promise<string> {
   if (r < 0.5) {
     const garbage = r < 0.25;
     const s = connect(port, '127.0.0.1');
@@ -199,7 +199,7 @@ export async function hostileClient(port: number, r: number): Promise<string> {
   }
   const takeover = r < 0.75;
   const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-    clientId: takeover ? 'chaos-1' : 'chaos-hostile',
+    clientId: takeover ? victim : 'chaos-hostile',
     clean: true,
     reconnectPeriod: 0,
     connectTimeout: 5000,
@@ -221,5 +221,5 @@ export async function hostileClient(port: number, r: number): Promise<string> {
     });
   });
   c.end(true);
-  return takeover ? `a client taking over publisher chaos-1's client id (clean session): ${outcome}` : `a 200 KB QoS 1 publish: ${outcome}`;
+  return takeover ? `a client taking over publisher ${victim}'s client id (MQTT 3.1.1, clean session): ${outcome}` : `a 200 KB QoS 1 publish: ${outcome}`;
 }

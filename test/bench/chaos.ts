@@ -15,7 +15,7 @@
 // - kill -9 of the gateway every ~--kill-every seconds, and within 150 ms of a quarter of the
 //   rotations; restarted after 0-3 s with the same data dir and config;
 // - hostile clients every 5-30 s (chaos-load.ts hostileClient): garbage bytes, a CONNECT cut off
-//   half-way, a client taking over a publisher's client id, a 200 KB publish;
+//   half-way, a client taking over a publisher's client id (a 3.1.1 or an MQTT 5 one's), a 200 KB publish;
 // - a cloud broker (Debian's mosquitto, chaos-cloud.ts; left out with --cloud-rate 0 or when
 //   mosquitto is not installed) where two cloud publishers send --cloud-rate QoS 1 commands/s in
 //   total, each with a unique id, read by the gateway's MQTT source (`type: mqtt`, persistent
@@ -154,7 +154,7 @@ async function main(): Promise<number> {
   };
   console.log(
     `chaos: seed ${seed}, ${minutes} min, ${rate} QoS 1 msgs/s from ${values.clients} clients, ${withFile ? `a log file at ${values.lines} lines/s with rotations` : 'no file source'}, ` +
-      `${cloud ? `${cloudRate} QoS 1 commands/s through a cloud broker, ` : ''}data dir on a ${values['tmpfs-mib']} MiB tmpfs, kill -9 every ~${values['kill-every']} s`,
+      `${cloud ? `${cloudRate} QoS 1 commands/s through a cloud broker, ` : ''}${v5Rate ? `${v5Rate} msgs/s from ${v5Clients} MQTT 5 clients, ` : ''}${pty ? `${serialRate} serial readings/s, ` : ''}${values['no-control'] ? '' : 'control-plane changes, '}data dir on a ${values['tmpfs-mib']} MiB tmpfs, kill -9 every ~${values['kill-every']} s`,
   );
   await g.start();
   const pubs = new Publishers(`mqtt://127.0.0.1:${mqttPort}`, Number(values.clients), rate, Math.ceil(rate * minutes * 60 * 1.2) + 10_000, t0);
@@ -260,7 +260,8 @@ async function main(): Promise<number> {
       nextControl = Date.now() + 20_000 + rndControl() * 40_000;
     }
     if (now >= nextHostile) {
-      log(`hostile: ${await hostileClient(mqttPort, rnd())}`);
+      // The takeover's victim: an MQTT 5 session keeper half the time (its own sequence: the schedule stays).
+      log(`hostile: ${await hostileClient(mqttPort, rnd(), v5Pubs && rndControl() < 0.5 ? 'chaos5-1' : 'chaos-1')}`);
       nextHostile = now + between(5000, 30_000);
     }
     if (now >= nextKill) {
@@ -274,6 +275,8 @@ async function main(): Promise<number> {
       const bytes = Math.max(0, freeBytes(root) - reserve / 2);
       await writeFile(filler, Buffer.alloc(bytes, 0x61)).catch(() => undefined);
       disk = { filler, releaseAt: now + between(10_000, 25_000), fullSeen: false, startedAt: now };
+      // Half the phases get a control change while the disk is full (a rule set is stored then).
+      if (control && rndControl() < 0.5) nextControl = Math.min(nextControl, now + 2000 + rndControl() * 6000);
       log(`disk filled (${(bytes / MiB).toFixed(1)} MiB filler, ${(freeBytes(root) / MiB).toFixed(1)} MiB free)`);
     }
     if (disk && !disk.fullSeen) {
@@ -396,9 +399,10 @@ async function main(): Promise<number> {
   const lost = lostByLeg.reduce((n, l) => n + l.lost.length, lostLines.length);
   console.log(`LOST: ${lost}${lost ? ' <-- BROKEN PROMISE' : ''}; per leg (duplicates allowed: at least once):`);
   printLegLosses(lostByLeg, upstream);
-  console.log(
-    `  file: ${onDisk.ids.length} lines on disk, ${lostLines.length} lost, ${upstream.duplicates('f')} duplicates${lostLines.length ? ' <-- BROKEN PROMISE' : ''}`,
-  );
+  if (file)
+    console.log(
+      `  file: ${onDisk.ids.length} lines on disk, ${lostLines.length} lost, ${upstream.duplicates('f')} duplicates${lostLines.length ? ' <-- BROKEN PROMISE' : ''}`,
+    );
   for (const [a, b] of runs(lostLines).slice(0, 10)) console.log(`    lost lines ${a}..${b} (${b - a + 1}): ${onDisk.where.get(a)} .. ${onDisk.where.get(b)}`);
   const top = [...g.warnings].sort((a, b) => b[1] - a[1]).slice(0, 8);
   console.log(`warnings (top): ${top.map(([k, n]) => `${n} x ${k}`).join('; ') || 'none'}`);
