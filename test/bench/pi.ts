@@ -333,7 +333,9 @@ async function main(): Promise<void> {
     if (process.env.BENCH_PROFILE && variant === 'gateway') execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`);
     // The gateway runs with the flags it ships with (bin/gatehouse.js); bare aedes with Node's defaults.
     if (variant === 'gateway') execArgv.push(...gatewayNodeFlags());
-    const env = delay === undefined ? process.env : { ...process.env, BENCH_CONFIG: JSON.stringify({ store: { commitDelayMs: delay } }) };
+    // ... and the environment its launchers set (bin/gatehouse.js: MALLOC_MMAP_THRESHOLD_; BENCH_MALLOC=0: without it).
+    const malloc = variant === 'gateway' && process.env.BENCH_MALLOC !== '0' ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {};
+    const env = { ...process.env, ...malloc, ...(delay === undefined ? {} : { BENCH_CONFIG: JSON.stringify({ store: { commitDelayMs: delay } }) }) };
     const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv, env });
     const hello = await ask<Hello>(child);
     idle.push({ broker: variant, load1: loadavg()[0]!, phases: hello.phases, idleCpuMsPerS: hello.idleCpuMsPerS });
