@@ -249,8 +249,10 @@ async function serve(variant: Variant): Promise<void> {
         process.send!({ sample } satisfies ToParent);
       })();
     }
-    // The runs are over: idle again, how much of what the traffic grew is given back (BENCH_SETTLE_S).
-    if (m === 'settle') void settle(settleS).then((waitedS) => process.send!({ settled: { rss: process.memoryUsage.rss(), waitedS } } satisfies ToParent));
+    // The runs are over: idle again, how much of what the traffic grew is given back (BENCH_SETTLE_S
+    // + 30 s: the gateway looks every 30 s and needs one look period idle, so it gives back 30-60 s
+    // after the last run; gateway/runtime/idle-memory.ts).
+    if (m === 'settle') void settle(settleS + 30).then((waitedS) => process.send!({ settled: { rss: process.memoryUsage.rss(), waitedS } } satisfies ToParent));
     if (m === 'exit') {
       clearInterval(timer);
       watch.stop();
