@@ -2,6 +2,7 @@
 // node-opcua server that does not offer the configured security).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,8 +13,11 @@ import { freePort, waitUntil } from '../helpers/index.js';
 import { capturedLogger, localBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 
+/** How long a test watches for writes after a stop (a key pair takes ~0.1-0.5 s here). */
+const AFTER_STOP_MS = 3000;
+
 /** An OPC UA source started against a port where nothing listens (its data dir fresh: no PKI yet). */
-async function refusedEndpointSource(t: TestContext, logger?: SourceDeps['logger']): Promise<{ source: Source; port: number }> {
+async function refusedEndpointSource(t: TestContext, logger?: SourceDeps['logger']): Promise<{ source: Source; port: number; dataDir: string }> {
   const port = await freePort(t);
   const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   const intake = await storeIntake(t);
@@ -32,7 +36,7 @@ async function refusedEndpointSource(t: TestContext, logger?: SourceDeps['logger
     await source.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
-  return { source, port };
+  return { source, port, dataDir };
 }
 
 test('a refused endpoint: retrying, with a one-line lastError naming the endpoint and the cause', async (t) => {
@@ -125,4 +129,17 @@ test("node-opcua's own log lines reach the gateway's log as their message, not t
     libLines.every((l) => !l.msg.includes('[object Object]')),
     libLines.map((l) => l.msg).join(' | '),
   );
+});
+
+test('a stop right after the start (the first connect not begun): nothing is written into the PKI folder after stop() returns', async (t) => {
+  const { source, dataDir } = await refusedEndpointSource(t);
+  await source.stop();
+  const pki = join(dataDir, 'opcua', 'pki');
+  const files = (): string[] => (existsSync(pki) ? readdirSync(pki, { recursive: true }).map(String).sort() : []);
+  const atStop = files();
+  // Before: the first connect was started with the stop's signal already aborted: given up on at
+  // once, its certificate's creation went on and wrote the key pair and certificate after the stop
+  // (in CI: the data dir's removal failed with ENOTEMPTY). A key pair takes ~0.1-0.5 s here.
+  await new Promise((r) => setTimeout(r, AFTER_STOP_MS));
+  assert.deepEqual(files(), atStop, 'the PKI folder changed after stop() returned');
 });

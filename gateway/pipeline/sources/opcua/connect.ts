@@ -52,6 +52,14 @@ function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string, s
   return Promise.race([untilAborted(p, signal, `${what} at ${endpoint}`), t]).finally(() => clearTimeout(timer));
 }
 
+/** Throws what untilAborted rejects with if `signal` has aborted already. */
+function givenUp(signal: AbortSignal | undefined, endpoint: string): void {
+  if (signal?.aborted)
+    throw new GatehouseError('GH_SOURCE_CONNECT', `connect at ${endpoint} given up: ${String(signal.reason ?? 'aborted')}`, {
+      where: `connect at ${endpoint}`,
+    });
+}
+
 /**
  * `p`, or a rejection as soon as `signal` aborts (the source stops, or its session was lost):
  * what `p` does is given up on, not awaited (its rejection, later, is swallowed). The caller
@@ -104,6 +112,8 @@ export async function openSession(
   o: ConnectOptions,
   signal?: AbortSignal,
 ): Promise<{ client: OpcuaClient; session: OpcuaSession }> {
+  // Ended before the connect began (a stop while the PKI folder was being made): nothing started.
+  givenUp(signal, o.endpoint);
   const client = ua.OPCUAClient.create({
     applicationName: 'Gatehouse',
     applicationUri: 'urn:gatehouse:opcua-client',
@@ -118,6 +128,13 @@ export async function openSession(
     clientCertificateManager: manager,
   });
   try {
+    // The client's own certificate, made on the first connect with a fresh PKI folder (a key pair:
+    // local work, up to seconds on a Pi), here and awaited, not inside the connect a stop gives up
+    // on: there it went on and wrote the key pair and certificate after stop() returned (into a
+    // data dir being removed; in a process that exits, half-written files).
+    await manager.initialize();
+    await client.createDefaultCertificate();
+    givenUp(signal, o.endpoint);
     await bounded(client.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint, signal);
     const identity = await userIdentity(ua, o.auth);
     const session = await bounded(client.createSession(identity), o.timeoutMs, 'session creation', o.endpoint, signal);
