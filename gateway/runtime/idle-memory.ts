@@ -2,8 +2,8 @@
 // and any burst of traffic after, grow V8's young generation up to its two 8 MiB semi-spaces (and
 // the old space with the burst's garbage). V8 gives them back only at a later GC that finds the
 // allocation rate low, and an idle gateway allocates too little to make one: after 25,000
-// messages the real `gatehouse start` sat at 98 MiB for minutes where one GC gives 77
-// (docs/benchmarks.md, round 24). On Node 20 V8's memory reducer sometimes steps in (seen some
+// messages the real `gatehouse start` sat at 96-98 MiB for minutes in half the runs, where a look
+// below gives 76-86 (docs/benchmarks.md, round 24). On Node 20 V8's memory reducer sometimes steps in (seen some
 // 9 s into an idle period after start, not always after a burst); on Node 24 an idle gateway made
 // no GC at all: 89-90 MiB 40 s after its start, 77 after one (round 20).
 //
