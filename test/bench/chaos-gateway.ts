@@ -3,6 +3,9 @@
 // caused on purpose: an exit nobody asked for (with its stderr), an error or fatal log line other
 // than the full disk's own, a start not ready within 30 s. Warnings are counted by message.
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.js';
+import { shippedLauncher } from './launcher.js';
+
+const shipped = shippedLauncher();
 
 /** Error-level log lines the faults are meant to cause (not findings). */
 const EXPECTED_ERRORS = ['store not writable: data appends are refused'];
@@ -42,7 +45,8 @@ export class Gateway {
     this.expectingExit = false;
     this.stderr = '';
     try {
-      this.gw = await startGatewayProcess(this.config, this.args, 30_000);
+      // As installed: the node flags and environment of bin/gatehouse.js's #! line.
+      this.gw = await startGatewayProcess(this.config, this.args, 30_000, shipped.nodeFlags, shipped.env);
     } catch (err) {
       this.gw = undefined;
       this.findings.push({ at: elapsed(this.t0), what: 'start failed or not ready within 30 s', detail: String(err).slice(0, 2000) });

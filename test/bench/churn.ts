@@ -17,7 +17,8 @@
 // Every device publishes --msgs QoS 1 readings on fleet/<id>/data and one retained on fleet/<id>/state.
 // The limits are lowered (--limit: persistent sessions, MQTT 5 sessions, rule groups and detector
 // partitions; retained --limit x 5) so that they bite within a run of minutes.
-// Every --sample-seconds it prints, from the child: RSS, heapUsed, open fds (/proc/PID/fd), active
+// Every --sample-seconds it prints, from the child: RSS (and by mapping: brk heap, other anonymous,
+// files), heapUsed and heapTotal, external memory, open fds (/proc/PID/fd), active
 // handles, data dir bytes, metric series (GET /metrics lines), clients, 3.1.1 persistent sessions,
 // MQTT 5 sessions, retained messages, 3.1.1 clients with queued state. At the end: each figure's
 // growth from the sample at --warmup minutes to the last, and the metric families whose series
@@ -29,7 +30,7 @@
 //     [--gateway /other/clone/bin/gatehouse.js]   (another build's CLI: a before/after comparison)
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile, mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -39,6 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { hashPassword } from '../../gateway/broker/password.js';
+import { launcherOf } from './launcher.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const KINDS = ['clean', 'persist', 'v5', 'v5will', 'will', 'takeover', 'acl', 'auth'] as const;
@@ -141,11 +143,13 @@ const config = {
 };
 await writeFile(join(dir, 'gatehouse.json'), JSON.stringify(config, null, 2));
 
-const nodeArgs = ['--max-semi-space-size=8', ...(snapshotAt.length ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] : [])];
+// As installed: the node flags and environment of that build's #! line.
+const shipped = launcherOf(values.gateway);
+const nodeArgs = [...shipped.nodeFlags, ...(snapshotAt.length ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`] : [])];
 const child = spawn(
   process.execPath,
   [...nodeArgs, values.gateway, 'start', '--config', join(dir, 'gatehouse.json'), '--mqtt-port', '0', '--admin-port', '0'],
-  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
+  { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...shipped.env } },
 );
 const warnings = new Map<string, number>();
 /** The first log line of each warning, as written. */
@@ -360,7 +364,14 @@ interface Sample {
   atMin: number;
   rssMiB: number;
   heapMiB: number;
+  /** V8's heap as committed (what of it counts in RSS): grows apart from heapUsed when it fragments. */
+  heapTotalMiB: number;
   externalMiB: number;
+  /** RSS by mapping (/proc/PID/smaps): the brk heap (glibc's main arena), other anonymous mappings
+   * (V8's heap, other threads' malloc arenas, stacks), and files mapped (code, LevelDB tables). */
+  brkMiB: number;
+  anonMiB: number;
+  fileMiB: number;
   fds: number;
   handles: number;
   dataMiB: number;
@@ -390,6 +401,21 @@ function metric(lines: string[], name: string, labels = ''): number {
   return sum;
 }
 
+/** The child's RSS in MiB by kind of mapping, from /proc/PID/smaps. */
+async function rssByMapping(): Promise<{ brkMiB: number; anonMiB: number; fileMiB: number }> {
+  const text = await readFile(`/proc/${pid}/smaps`, 'utf8').catch(() => '');
+  const kb = { brk: 0, anon: 0, file: 0 };
+  let kind: keyof typeof kb = 'anon';
+  for (const line of text.split('\n')) {
+    const header = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (header) {
+      const name = header[1]!;
+      kind = name === '[heap]' ? 'brk' : name === '' || name.startsWith('[') ? 'anon' : 'file';
+    } else if (line.startsWith('Rss:')) kb[kind] += Number(line.slice(4).trim().split(/\s+/)[0]);
+  }
+  return { brkMiB: kb.brk / 1024, anonMiB: kb.anon / 1024, fileMiB: kb.file / 1024 };
+}
+
 async function sample(atMin: number): Promise<Sample> {
   const lines = (await adminGet('/metrics')).split('\n').filter((l) => l && !l.startsWith('#'));
   const families = new Map<string, number>();
@@ -401,7 +427,9 @@ async function sample(atMin: number): Promise<Sample> {
     atMin,
     rssMiB: metric(lines, 'gatehouse_process_resident_memory_bytes') / 1048576,
     heapMiB: metric(lines, 'gatehouse_nodejs_heap_size_used_bytes') / 1048576,
+    heapTotalMiB: metric(lines, 'gatehouse_nodejs_heap_size_total_bytes') / 1048576,
     externalMiB: metric(lines, 'gatehouse_nodejs_external_memory_bytes') / 1048576,
+    ...(await rssByMapping()),
     fds: (await readdir(`/proc/${pid}/fd`)).length,
     handles: metric(lines, 'gatehouse_nodejs_active_handles_total'),
     dataMiB: (await dirBytes(dataDir)) / 1048576,
@@ -418,7 +446,11 @@ async function sample(atMin: number): Promise<Sample> {
 const COLS: Array<[string, keyof Sample, number]> = [
   ['RSS MiB', 'rssMiB', 0],
   ['heap MiB', 'heapMiB', 1],
+  ['heapTot', 'heapTotalMiB', 1],
   ['ext MiB', 'externalMiB', 1],
+  ['brk', 'brkMiB', 1],
+  ['anon', 'anonMiB', 1],
+  ['files', 'fileMiB', 1],
   ['fds', 'fds', 0],
   ['handles', 'handles', 0],
   ['data MiB', 'dataMiB', 1],

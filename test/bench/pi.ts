@@ -42,6 +42,7 @@ import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { allocProfiler, topAllocators } from './alloc-profile.js';
 import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.js';
+import { shippedLauncher } from './launcher.js';
 import { type LoopSnapshot, startLoopWatch } from './loop-watch.js';
 import { type IdleFigures, idleRss, type PiRow, print, printFrontier, type Variant } from './pi-report.js';
 
@@ -336,7 +337,7 @@ async function main(): Promise<void> {
     // The gateway runs with the flags it ships with (bin/gatehouse.js); bare aedes with Node's defaults.
     if (variant === 'gateway') execArgv.push(...gatewayNodeFlags());
     // ... and the environment its launchers set (bin/gatehouse.js: MALLOC_MMAP_THRESHOLD_; BENCH_MALLOC=0: without it).
-    const malloc = variant === 'gateway' && process.env.BENCH_MALLOC !== '0' ? { MALLOC_MMAP_THRESHOLD_: '131072' } : {};
+    const malloc = variant === 'gateway' && process.env.BENCH_MALLOC !== '0' ? shipped.env : {};
     const env = { ...process.env, ...malloc, ...(delay === undefined ? {} : { BENCH_CONFIG: JSON.stringify({ store: { commitDelayMs: delay } }) }) };
     const child = fork(fileURLToPath(import.meta.url), ['serve', variant], { execArgv, env });
     const hello = await ask<Hello>(child);
@@ -430,10 +431,13 @@ function bucketQuantile(before: Record<string, number>, after: Record<string, nu
   return Infinity;
 }
 
+/** What bin/gatehouse.js's #! line starts the gateway with. */
+const shipped = shippedLauncher();
+
 /** The V8 flags bin/gatehouse.js starts the gateway with; BENCH_NODE_FLAGS='--a --b' tries others. */
 function gatewayNodeFlags(): string[] {
   if (process.env.BENCH_NODE_FLAGS !== undefined) return process.env.BENCH_NODE_FLAGS.split(/\s+/).filter(Boolean);
-  return ['--max-semi-space-size=8'];
+  return shipped.nodeFlags;
 }
 
 if (process.argv[2] === 'serve') await serve(process.argv[3] as Variant);

@@ -26,6 +26,7 @@ import { cpus, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
+import { shippedLauncher } from './launcher.js';
 
 interface Sample {
   rssMiB: number;
@@ -242,9 +243,10 @@ async function main(): Promise<void> {
 
   const upstream = new FlakyUpstream(capacity, Number(values.fail));
   await upstream.up();
-  const execArgv = [...process.execArgv];
-  if (!execArgv.some((a) => a.includes('semi-space'))) execArgv.push('--max-semi-space-size=8'); // as shipped (bin/gatehouse.js)
-  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream.url], { execArgv });
+  // The gateway runs as shipped: the flags and environment of bin/gatehouse.js's #! line.
+  const shipped = shippedLauncher();
+  const execArgv = [...process.execArgv, ...shipped.nodeFlags];
+  const child = fork(fileURLToPath(import.meta.url), ['serve', upstream.url], { execArgv, env: { ...process.env, ...shipped.env } });
   const { port } = (await once(child, 'message'))[0] as { port: number };
   const pubs = new Publishers(`mqtt://127.0.0.1:${port}`, 10, rate, capacity);
   const load = loadavg()[0]!;

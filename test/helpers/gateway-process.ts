@@ -104,19 +104,20 @@ export async function jsonWatcher(t: TestContext, gw: GatewayProcess, filters: s
  * Start `gatehouse start --config FILE --mqtt-port 0 --admin-port 0` and wait for its
  * 'gatehouse started' log line (timeout), which carries the bound ports. configFile undefined:
  * no --config (the default configuration; give --data-dir in extraArgs). nodeArgs go to node
- * before the CLI (e.g. --import of a loader hook).
+ * before the CLI (e.g. --import of a loader hook); env is added to the child's environment.
  */
 export async function startGatewayProcess(
   configFile: string | undefined,
   extraArgs: string[] = [],
   timeoutMs = 20_000,
   nodeArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<GatewayProcess> {
   const { cmd, args } = cliCommand();
   const config = configFile === undefined ? [] : ['--config', configFile];
   const proc = spawn(cmd, [...nodeArgs, ...args, 'start', ...config, '--mqtt-port', '0', '--admin-port', '0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
