@@ -34,6 +34,8 @@ export class PortKeeper {
   private isOpen = false;
   private stopped = true;
   private attempt = 0;
+  /** Counts start() calls: a start whose serialport import resolves after a later start does nothing. */
+  private starts = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private watchTimer: NodeJS.Timeout | null = null;
   private watching = false;
@@ -57,11 +59,14 @@ export class PortKeeper {
   start(): Promise<void> {
     this.stopped = false;
     this.attempt = 0;
+    const run = ++this.starts;
     // serialport (and its native binding) loads when a serial link starts, not with every gateway.
     return Promise.all([import('serialport'), import('../core/serial-binding.js')]).then(([{ SerialPort: ctor }, { hangUpAware }]) => {
       this.SerialPortCtor = ctor;
       this.withBinding = hangUpAware;
-      if (this.stopped) return;
+      // Released meanwhile, or released and started again (that start goes on; this one is over):
+      // two went on before, each with its own watch timer and open, and the first timer was never cleared.
+      if (this.stopped || run !== this.starts) return;
       this.watchTimer = setInterval(this.watch, this.tickMs);
       this.watchTimer.unref();
       return new Promise<void>((resolve) => this.openPort(resolve));
