@@ -58,9 +58,9 @@ export interface ClientInfo {
 }
 
 export interface Broker {
-  /** Listen on every configured listener. */
+  /** Listen on every configured listener. A stop() while it runs wins: it then resolves without listening. */
   start(): Promise<void>;
-  /** Stop accepting, close every client, close aedes. Idempotent. */
+  /** Stop accepting, close every client, close aedes. Idempotent; during a start, it waits for the state files' loading. */
   stop(): Promise<void>;
   /** Publish to subscribers from inside the gateway (rule republish). Does not call onPublish. */
   publish(packet: BrokerPublishPacket): Promise<void>;
@@ -281,10 +281,19 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       started = true;
       await open();
       try {
-        for (let i = 0; i < bound.length; i++) await listen(bound[i]!, i);
+        for (let i = 0; i < bound.length; i++) {
+          // A stop while starting wins: no listener opens after it (one did, and stayed open after
+          // the stop returned; the start resolved as if the broker were up).
+          if (stopping) break;
+          await listen(bound[i]!, i);
+        }
       } catch (err) {
         await broker.stop();
         throw err;
+      }
+      if (stopping) {
+        await Promise.all(bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r()))));
+        return;
       }
       log.info({ listeners: bound.map(address) }, 'MQTT broker listening');
       tls.start();
@@ -296,6 +305,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         const closed = bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r())));
         v5.stop();
         preConnect.stop();
+        // A start still opening aedes and loading the state files finishes first. Closed before it,
+        // aedes' listen() set its heartbeat timers after its close (never cleared: the process did
+        // not exit), and a state file's journal was opened after its close (a file handle left open).
+        await opened?.catch(() => undefined);
         await new Promise<void>((r) => aedes.close(() => r()));
         // The state files last: 3.1.1 clients publish until aedes closes them, and what they
         // published until then (PUBACKed) may be queued for an offline MQTT 5 session.

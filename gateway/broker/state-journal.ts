@@ -211,6 +211,7 @@ export class StateJournal {
    * write a snapshot (a torn journal, an old format, a corrupt snapshot, a journal too large).
    */
   async start(): Promise<void> {
+    if (this.closed) return; // closed while its owner loaded: nothing to open (the owner's broker waits for its start)
     if (this.mustCompact || this.journalBytes > this.threshold()) await this.compact();
     else {
       this.headerBytes = Buffer.byteLength(this.journalHeader());
