@@ -121,7 +121,12 @@ class Device implements SimulatedDevice {
   private readonly unacked = new Map<number, { frame: Buffer; sentAt: number }>();
   private readonly s: SimulatorStats = { generated: 0, sent: 0, resent: 0, acked: 0, naks: 0, garbage: 0, commands: 0, unacked: 0, reopens: 0 };
   private lastResendScan = -Infinity;
-  private writesPending = 0;
+  /**
+   * Writes handed to the open port and not yet called back. Replaced when the port is lost:
+   * serialport never calls back the writes buffered behind the one at its binding, and a count
+   * kept across the loss never came back to 0 (a --count run without ack waited for ever).
+   */
+  private writes = { pending: 0 };
   /** The last open failed (its message was logged; the retries after it are not). */
   private openFailing = false;
 
@@ -166,9 +171,12 @@ class Device implements SimulatedDevice {
       if (this.port !== port) return;
       this.port = null;
       this.blocked = false;
+      // Without ack, what the lost port did not write is lost (as on a real wire): not waited for.
+      this.writes = { pending: 0 };
       port.removeAllListeners('data');
       if (port.isOpen) port.close(() => undefined);
       this.reopenLater();
+      this.checkDone();
     };
     port.on('error', lost);
     port.on('close', lost);
@@ -259,9 +267,10 @@ class Device implements SimulatedDevice {
   private send(frame: Buffer): void {
     const port = this.port;
     if (!port) return;
-    this.writesPending++;
+    const writes = this.writes;
+    writes.pending++;
     const ok = port.write(frame, () => {
-      this.writesPending--;
+      writes.pending--;
       this.checkDone();
     });
     if (!ok && !this.blocked) {
@@ -275,7 +284,7 @@ class Device implements SimulatedDevice {
   private checkDone(): void {
     const count = this.o.count;
     if (count === undefined || this.s.generated < count) return;
-    if (this.o.ack ? this.unacked.size === 0 : this.writesPending === 0) this.resolveDone();
+    if (this.o.ack ? this.unacked.size === 0 : this.writes.pending === 0) this.resolveDone();
   }
 
   private garbageFrame(valid: Buffer): Buffer {
