@@ -492,3 +492,52 @@ test('status page with admin.token: asks for the token once, keeps it for the ta
   await page.locator('tr[data-stream="archive"]').waitFor({ timeout: 10_000 });
   assert.equal(await form.isVisible(), false);
 });
+
+test('status page with admin.token: a token entered while a refused poll is in flight is used, not forgotten with the refusal', { skip, timeout: 90_000 }, async (t) => {
+  // Before: Pause then Resume with the token form shown starts a poll without a token; a token
+  // entered while it ran was stored, its own poll skipped (one was in flight), and the in-flight
+  // poll's 401 removed the new token and asked for it again. Playwright holds that poll's request
+  // until the token is entered.
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-token-race-'));
+  let gw: GatewayProcess | undefined;
+  let context: BrowserContext | undefined;
+  t.after(async () => {
+    await context?.close().catch(() => undefined);
+    await gw?.kill9().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const token = 'status-page-token-race-0123456789';
+  const config = await writeConfig(
+    dir,
+    [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'),
+  );
+  gw = await startGatewayProcess(config);
+  context = await launchBrowser(join(dir, 'chromium-profile'));
+  const page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  const form = page.locator('#token-form');
+  await form.waitFor({ state: 'visible', timeout: 10_000 });
+
+  let holdNext = true;
+  let seen!: () => void;
+  const requestHeld = new Promise<void>((r) => (seen = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  await page.route('**/api/overview', async (route) => {
+    if (!holdNext) return route.continue();
+    holdNext = false;
+    seen();
+    await released;
+    await route.continue();
+  });
+  await page.getByRole('button', { name: 'Pause' }).click();
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await requestHeld; // the poll Resume started, without a token, is in flight
+  await page.getByLabel('Token').fill(token);
+  await page.getByRole('button', { name: 'Connect' }).click();
+  release(); // its 401 arrives after the token was entered
+
+  await page.locator('tr[data-stream="archive"]').waitFor({ timeout: 10_000 });
+  assert.equal(await form.isVisible(), false, 'the token form is not shown again');
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('gatehouse.adminToken')), token);
+});

@@ -39,12 +39,20 @@ async function poll() {
   inFlight = true;
   const ac = new AbortController();
   const abortTimer = setTimeout(() => ac.abort(), FETCH_TIMEOUT_MS);
+  /** A token was entered while this poll ran: poll again with it at once. */
+  let tokenEntered = false;
   try {
     const headers = { accept: 'application/json' };
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.authorization = `Bearer ${token}`;
     const res = await fetch('/api/overview', { headers, cache: 'no-store', signal: ac.signal });
     if (res.status === 401) {
+      // The refusal is of the token this poll sent. One entered since (its own poll was skipped,
+      // this one being in flight) is not forgotten with it: it used to be, and asked for again.
+      if (sessionStorage.getItem(TOKEN_KEY) !== token) {
+        tokenEntered = true;
+        return;
+      }
       sessionStorage.removeItem(TOKEN_KEY);
       askToken(token ? 'The admin token was refused: enter it again.' : 'This gateway requires its admin token.');
       return; // no rescheduling until a token is entered
@@ -64,6 +72,7 @@ async function poll() {
   } finally {
     clearTimeout(abortTimer);
     inFlight = false;
+    if (tokenEntered) void poll();
   }
   schedule();
 }
