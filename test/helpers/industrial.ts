@@ -341,6 +341,11 @@ export interface TcpProxy {
   port: number;
   /** Stop forwarding in both directions, sockets kept open (a half-open / frozen peer). */
   mute(on: boolean): void;
+  /**
+   * Mute (as mute(true)) at the first chunk from a client for which `match` is true, that chunk
+   * not forwarded: a request held at the server's door. Resolves once it happened.
+   */
+  muteAt(match: (fromClient: Buffer) => boolean): Promise<void>;
   /** The connections open now; close() ends just those later (the ones opened since go on). */
   snapshot(): { size: number; close(): void };
 }
@@ -349,13 +354,18 @@ export interface TcpProxy {
 export async function tcpProxy(t: TestContext, target: number): Promise<TcpProxy> {
   const { connect } = await import('node:net');
   let muted = false;
+  let muteAt: { match: (fromClient: Buffer) => boolean; done: () => void } | undefined;
   const pairs = new Set<[Socket, Socket]>();
   const server = createServer((down) => {
     const up = connect(target, '127.0.0.1');
     const pair: [Socket, Socket] = [down, up];
     pairs.add(pair);
     const forward = (from: Socket, to: Socket): void => {
-      from.on('data', (d) => {
+      from.on('data', (d: Buffer) => {
+        if (from === down && muteAt && !muted && muteAt.match(d)) {
+          muted = true;
+          muteAt.done();
+        }
         if (!muted) to.write(d);
       });
     };
@@ -383,6 +393,11 @@ export async function tcpProxy(t: TestContext, target: number): Promise<TcpProxy
     port: typeof addr === 'object' && addr ? addr.port : 0,
     mute(on) {
       muted = on;
+    },
+    muteAt(match) {
+      return new Promise<void>((done) => {
+        muteAt = { match, done };
+      });
     },
     snapshot() {
       const open = [...pairs];

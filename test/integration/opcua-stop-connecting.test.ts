@@ -5,8 +5,10 @@
 //   server offers security (`secure`) because node-opcua offers no password login without it
 //   (direct: behind the proxy, the endpoint the server describes is not the one the source asked
 //   for, and a login needs that description's user token policy).
-// The stop must not wait for either (connectTimeoutMs, here far longer than the test), must close
-// the connection, and must not report the abandoned connect as a connect failure.
+// - behind the proxy that holds the session's CreateSubscription request (the server that never
+//   answers it, a link lost at that moment): the subscriptions' creation.
+// The stop must not wait for any of them (connectTimeoutMs, here far longer than the test), must
+// close the connection, and must not report the abandoned connect as a connect failure.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -120,5 +122,27 @@ test("a stop while the server holds the session's login ends at once and closes 
   assert.equal(await r.stop(), 'stopped', `the stop waited for the session's creation (connectTimeoutMs ${CONNECT_TIMEOUT_MS} ms)`);
   assert.equal(r.source.status().state, 'stopped');
   await waitUntil(() => r.peer.channels === 0, 'the channel of the abandoned session is closed', 10_000);
+  assert.deepEqual(r.warnings(), []);
+});
+
+/**
+ * A chunk of OPC UA's binary protocol carrying a CreateSubscriptionRequest: a MSG chunk (security
+ * None: not encrypted) whose body's type id is ns=0;i=787 in the four-byte encoding (0x01, ns 0,
+ * id as UInt16 LE), after the 24 bytes of message, security and sequence headers.
+ */
+function isCreateSubscription(chunk: Buffer): boolean {
+  return chunk.length >= 28 && chunk.toString('latin1', 0, 3) === 'MSG' && chunk.subarray(24, 28).equals(Buffer.from([0x01, 0x00, 0x13, 0x03]));
+}
+
+test("a stop while the server holds the subscription's creation ends without waiting for it", async (t) => {
+  const r = await rig(t, {}, {});
+  await r.proxy.muteAt(isCreateSubscription);
+  // The session is open: the source is creating its subscription (it reports 'running' after).
+  assert.equal(r.source.status().state, 'connecting');
+  assert.equal(r.proxy.snapshot().size, 1);
+  // The session's close and the client's disconnect are each given 2 s against a server that no
+  // longer answers (teardown); node-opcua closes the socket itself some seconds later (~16 s here).
+  assert.equal(await r.stop(), 'stopped', `the stop waited for the subscription's creation (connectTimeoutMs ${CONNECT_TIMEOUT_MS} ms)`);
+  assert.equal(r.source.status().state, 'stopped');
   assert.deepEqual(r.warnings(), []);
 });
