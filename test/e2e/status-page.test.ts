@@ -493,7 +493,10 @@ test('status page with admin.token: asks for the token once, keeps it for the ta
   assert.equal(await form.isVisible(), false);
 });
 
-test('status page with admin.token: a token entered while a refused poll is in flight is used, not forgotten with the refusal', { skip, timeout: 90_000 }, async (t) => {
+test('status page with admin.token: a token entered while a refused poll is in flight is used, not forgotten with the refusal', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
   // Before: Pause then Resume with the token form shown starts a poll without a token; a token
   // entered while it ran was stored, its own poll skipped (one was in flight), and the in-flight
   // poll's 401 removed the new token and asked for it again. Playwright holds that poll's request
