@@ -70,7 +70,9 @@ export interface AdminSource {
 }
 
 export interface AdminServer {
+  /** Listen. A stop() while it runs wins: it then resolves without serving (nothing left listening). */
   start(): Promise<void>;
+  /** Close every connection and the listener. Idempotent; during a start, it waits for the start to end. */
   stop(): Promise<void>;
   address(): { host: string; port: number; tls: boolean };
   /** Read admin.tls's files again and serve them to new connections when they changed (SIGHUP). */
@@ -110,6 +112,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   let plainHttp: PlainHttpGuard | undefined;
   let lastRefusalLog = -Infinity;
   let lastDropLog = -Infinity;
+  // A stop during the start: counted, so the start sees it after each wait; the start in progress,
+  // so the stop closes what it opened.
+  let stops = 0;
+  let starting: Promise<void> | undefined;
 
   const authorized = (req: IncomingMessage): boolean => {
     if (!tokenBuf) return true;
@@ -222,62 +228,20 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   }
 
   return {
-    async start() {
-      // node checks these timeouts every connectionsCheckingInterval (30 s by default): a client
-      // trickling its headers was answered 408 10 to 40 s after it connected, not at 10 s.
-      const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 };
-      if (options.tls) {
-        const files = options.tls;
-        const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
-        const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
-        // node:https only when admin.tls is set (idle footprint: docs/benchmarks.md).
-        const { createServer: createHttpsServer } = nodeHttps();
-        let https: ReturnType<typeof createHttpsServer>;
-        try {
-          // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
-          https = createHttpsServer(
-            { ...httpOptions, ...SERVER_TLS_OPTIONS, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key },
-            handler,
-          );
-        } catch (err) {
-          // A key of another certificate, or a file that is not PEM.
-          throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });
-        }
-        servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
-        plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });
-        server = https;
-      } else {
-        server = nodeHttp.createServer(httpOptions, handler);
-      }
-      server.keepAliveTimeout = 5000;
-      // Every socket holds a file descriptor, shared with the broker and the store (LevelDB's
-      // tables): a flood of connections is closed at accept beyond the bound, not kept.
-      server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-      server.on('drop', () => {
-        dropped.inc();
-        const at = performance.now();
-        if (at - lastDropLog >= 10_000) {
-          lastDropLog = at;
-          logger.warn({ maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
-        }
-      });
-      server.listen(options.port, options.host);
-      try {
-        await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
-      } catch (err) {
-        throw new GatehouseError('GH_ADMIN_LISTEN', `admin API cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`, {
-          where: 'admin',
-          hint: 'choose another admin.port (or --admin-port), or stop the process holding it',
-          cause: err,
-        });
-      }
-      servedTls?.start();
-      logger.info({ host: options.host, port: this.address().port, tls: options.tls !== undefined }, 'admin API listening');
+    start() {
+      const run = listen(stops);
+      starting = run.catch(() => undefined);
+      return run;
     },
     async reloadTls() {
       return servedTls ? servedTls.reload() : [];
     },
     async stop() {
+      stops++;
+      // A start still reading the TLS files or binding ends first. Before, a stop then found no
+      // server and the start listened after it (HTTPS), or closed the server before it listened
+      // and the start waited for ever for its 'listening' (HTTP).
+      await starting;
       if (!server) return;
       const s = server;
       server = undefined;
@@ -291,4 +255,60 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       return { host: options.host, port: a?.port ?? options.port, tls: options.tls !== undefined };
     },
   };
+
+  /** start(): `stopsBefore` tells whether a stop came since it began (it then returns, serving nothing). */
+  async function listen(stopsBefore: number): Promise<void> {
+    // node checks these timeouts every connectionsCheckingInterval (30 s by default): a client
+    // trickling its headers was answered 408 10 to 40 s after it connected, not at 10 s.
+    const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 };
+    if (options.tls) {
+      const files = options.tls;
+      const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
+      if (stops !== stopsBefore) return;
+      const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
+      // node:https only when admin.tls is set (idle footprint: docs/benchmarks.md).
+      const { createServer: createHttpsServer } = nodeHttps();
+      let https: ReturnType<typeof createHttpsServer>;
+      try {
+        // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
+        https = createHttpsServer(
+          { ...httpOptions, ...SERVER_TLS_OPTIONS, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key },
+          handler,
+        );
+      } catch (err) {
+        // A key of another certificate, or a file that is not PEM.
+        throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });
+      }
+      servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
+      plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });
+      server = https;
+    } else {
+      server = nodeHttp.createServer(httpOptions, handler);
+    }
+    server.keepAliveTimeout = 5000;
+    // Every socket holds a file descriptor, shared with the broker and the store (LevelDB's
+    // tables): a flood of connections is closed at accept beyond the bound, not kept.
+    server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    server.on('drop', () => {
+      dropped.inc();
+      const at = performance.now();
+      if (at - lastDropLog >= 10_000) {
+        lastDropLog = at;
+        logger.warn({ maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
+      }
+    });
+    server.listen(options.port, options.host);
+    try {
+      await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+    } catch (err) {
+      throw new GatehouseError('GH_ADMIN_LISTEN', `admin API cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`, {
+        where: 'admin',
+        hint: 'choose another admin.port (or --admin-port), or stop the process holding it',
+        cause: err,
+      });
+    }
+    if (stops !== stopsBefore) return; // the stop, waiting for this start, closes the server
+    servedTls?.start();
+    logger.info({ host: options.host, port: (server.address() as AddressInfo).port, tls: options.tls !== undefined }, 'admin API listening');
+  }
 }

@@ -1,0 +1,64 @@
+// A component stopped while its start() still runs (an embedder's early stop, a failed start's
+// clean-up): nothing may outlive the stop (no handle keeping the process up, no listener, no open
+// file, no peer connection), and the start may not leave the component saying it runs. Each
+// component documents what its start does then (resolves without running, or rejects). Real
+// servers, files and stores (the broker's own: broker-stop-during-start.test.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createAdminServer, type AdminSource } from '../../gateway/admin/server.js';
+import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+
+/** How many of each kind of handle keep the event loop alive. */
+function activeResources(): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) n.set(r, (n.get(r) ?? 0) + 1);
+  return n;
+}
+
+const WATCHED = ['Timeout', 'Immediate', 'TCPServerWrap', 'TCPSocketWrap', 'FSReqCallback', 'FSReqPromise', 'FSEventWrap', 'StatWatcher'];
+
+/**
+ * Waits until no handle of a WATCHED kind is held beyond those of `before`. A handle closed by the
+ * stop still shows for one turn of the event loop; a leaked one stays and fails the wait.
+ */
+async function noHandlesAdded(before: Map<string, number>, timeoutMs = 2000): Promise<void> {
+  const added = (): string[] => {
+    const now = activeResources();
+    return WATCHED.filter((k) => (now.get(k) ?? 0) > (before.get(k) ?? 0)).map((k) => `${k} ${before.get(k) ?? 0} -> ${now.get(k)}`);
+  };
+  await waitUntil(() => added().length === 0, 'no handle is left', timeoutMs).catch(() => {
+    assert.deepEqual(added(), [], 'handles added since before the start, still held after the stop');
+  });
+}
+
+const source: AdminSource = {
+  health: () => ({ ok: true }),
+  streams: () => [],
+  streamNames: () => [],
+  readRecords: async () => [],
+  rules: () => ({ state: 'none' }),
+  clients: () => [],
+  links: () => [],
+};
+
+for (const tls of [false, true]) {
+  test(`admin server (${tls ? 'HTTPS' : 'HTTP'}): a stop during the start wins`, { skip: tls ? needBinary('openssl', 'openssl') : undefined }, async (t) => {
+    const dir = await tempDir(t);
+    const options = { host: '127.0.0.1', port: 0, maxBodyBytes: 1024, ...(tls ? { tls: opensslSelfSigned(dir) } : {}) };
+    const before = activeResources();
+    const admin = createAdminServer(options, { ...testDeps(), source });
+    const started = admin.start();
+    await admin.stop();
+    const outcome = await withTimeout(
+      started.then(
+        () => 'resolved',
+        (e: Error) => `rejected: ${e.message}`,
+      ),
+      5000,
+      'the start ends',
+    );
+    assert.equal(outcome, 'resolved', 'the start resolves (without serving) once stopped');
+    await noHandlesAdded(before);
+  });
+}
