@@ -6,6 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAdminServer, type AdminSource } from '../../gateway/admin/server.js';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileRig, numbered } from '../helpers/file-rig.js';
 import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
@@ -14,6 +18,20 @@ function activeResources(): Map<string, number> {
   const n = new Map<string, number>();
   for (const r of process.getActiveResourcesInfo()) n.set(r, (n.get(r) ?? 0) + 1);
   return n;
+}
+
+/** The files under `dir` this process holds open. */
+function openFilesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(dir)) out.push(target);
+    } catch {
+      // the directory's own fd, closed while listed
+    }
+  }
+  return out;
 }
 
 const WATCHED = ['Timeout', 'Immediate', 'TCPServerWrap', 'TCPSocketWrap', 'FSReqCallback', 'FSReqPromise', 'FSEventWrap', 'StatWatcher'];
@@ -62,3 +80,16 @@ for (const tls of [false, true]) {
     await noHandlesAdded(before);
   });
 }
+
+test('file source: a stop during the start wins: no file, watcher or timer is left', async (t) => {
+  const rig = await fileRig(t, {});
+  const logs = join(rig.dir, 'logs');
+  for (let i = 0; i < 5; i++) await writeFile(join(logs, `a${i}.log`), numbered(0, 100));
+  const before = activeResources();
+  const started = rig.source.start(rig.intake);
+  await rig.source.stop();
+  await started;
+  assert.notEqual(rig.source.status().state, 'running', 'the source says it runs after its stop');
+  await noHandlesAdded(before);
+  assert.deepEqual(openFilesUnder(logs), [], 'files left open after the stop');
+});

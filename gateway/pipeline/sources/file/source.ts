@@ -269,6 +269,9 @@ export class FileSource implements Source {
     await resume.resume(saved, found);
     await this.scanner.discover(found, firstRun);
     if (savedAt !== undefined) await resume.sweepRotated(saved, savedAt);
+    // A stop while loading and scanning wins: no watcher or scan timer starts after it (they did,
+    // and the source said 'running', gatehouse_source_up 1, after its stop).
+    if (this.stopped) return;
     // A v1 state (one value, written by earlier versions) is replaced now, before any record is read.
     if (this.writer.migrating) this.commitState().catch(() => undefined);
     this.loop.start(this.globs.map((g) => g.base));
