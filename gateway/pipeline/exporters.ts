@@ -15,7 +15,9 @@ import {
 } from '../upstream/index.js';
 
 export interface ExporterSet {
+  /** Start every exporter in turn. A stop() while it runs wins: the exporters not started yet are not. */
   start(): Promise<void>;
+  /** Stop every exporter (one starting finishes its start first: Exporter.stop). */
   stop(): Promise<void>;
   /** Create and (when the set is running) start one more exporter. */
   add(options: ExporterOptions): Promise<void>;
@@ -55,7 +57,12 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   return {
     async start() {
       running = true;
-      for (const e of exporters.values()) await e.start();
+      // A stop while an exporter starts wins: the ones after it do not start (they did, after the
+      // stop had returned, and ran until the process ended).
+      for (const e of exporters.values()) {
+        if (!running) break;
+        await e.start();
+      }
     },
     async stop() {
       running = false;

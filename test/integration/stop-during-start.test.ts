@@ -10,6 +10,9 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileRig, numbered } from '../helpers/file-rig.js';
+import { openStreams } from '../helpers/exporter-rig.js';
+import { createExporterSet } from '../../gateway/pipeline/exporters.js';
+import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
@@ -92,4 +95,23 @@ test('file source: a stop during the start wins: no file, watcher or timer is le
   assert.notEqual(rig.source.status().state, 'running', 'the source says it runs after its stop');
   await noHandlesAdded(before);
   assert.deepEqual(openFilesUnder(logs), [], 'files left open after the stop');
+});
+
+test('exporter set: a stop during the start wins: no exporter starts after it', async (t) => {
+  const streams = await openStreams(t);
+  const dir = await tempDir(t);
+  const options = ['a', 'b', 'c'].map((name) =>
+    parseExporterOptions({ name, stream: 'up', destination: { type: 'file', dir: join(dir, name) }, batch: { maxRecords: 5, lingerMs: 10 } }),
+  );
+  const set = await createExporterSet(options, { ...testDeps(), streams, dataDir: dir });
+  t.after(() => set.stop());
+  const started = set.start();
+  await set.stop();
+  await started;
+  assert.deepEqual(
+    set.status().map((s) => [s.name, s.state]),
+    options.map((o) => [o.name, 'stopped']),
+    'every exporter is stopped after the stop',
+  );
+  assert.deepEqual(openFilesUnder(dir), [], 'export files left open after the stop');
 });
