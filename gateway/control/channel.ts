@@ -32,6 +32,7 @@ export interface ControlChannel {
   connected(): boolean;
   /** Control topics the broker refused to subscribe us to at the last (re)connect (its ACL): none arrive. */
   refusedTopics(): readonly string[];
+  /** Connect (upstream). A stop() while it runs wins: it then resolves without connecting. */
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Subscribe (QoS 1 upstream) to one exact topic; the handler gets every message on it. */
@@ -111,6 +112,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   let connectedBefore = false;
   let refused: string[] = [];
   let client: MqttClient | undefined;
+  // Counted: a start sees a stop that came while it loaded mqtt.js (it then connects nothing).
+  let stops = 0;
   let delay = opts.reconnectMinMs;
   const refusedListeners: Array<(r: PublishRefusal) => void> = [];
   const size = deps.maxPayloadBytes === undefined ? undefined : new SizeLimit(deps.maxPayloadBytes, 4);
@@ -141,6 +144,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       refusedListeners.push(listener);
     },
     async start() {
+      const stopsBefore = stops;
       const clientOptions: IClientOptions = {
         clientId: opts.clientId ?? `gatehouse-control-${deps.gatewayId}`,
         clean: false,
@@ -159,6 +163,9 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       if (key) clientOptions.key = key;
       // mqtt.js loads when the control channel starts (control enabled), not with every gateway.
       const { connect } = await import('mqtt');
+      // Stopped while mqtt.js loaded: the stop found no client. Connected now, the client stayed
+      // connected (and reconnecting) after the stop returned.
+      if (stops !== stopsBefore) return;
       const c = connect(opts.url, size && deps.maxPayloadBytes !== undefined ? withSizeLimit(clientOptions, deps.maxPayloadBytes) : clientOptions);
       client = c;
       c.on('message', onMessage);
@@ -257,6 +264,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       size?.attach(c);
     },
     async stop() {
+      stops++;
       const c = client;
       client = undefined;
       if (!c) return;

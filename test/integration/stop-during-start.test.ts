@@ -12,6 +12,11 @@ import { join } from 'node:path';
 import { fileRig, numbered } from '../helpers/file-rig.js';
 import { openStreams } from '../helpers/exporter-rig.js';
 import { createExporterSet } from '../../gateway/pipeline/exporters.js';
+import { createBroker } from '../../gateway/broker/index.js';
+import { upstreamChannel } from '../../gateway/control/channel.js';
+import { controlUpstreamSchema } from '../../gateway/control/options.js';
+import { LevelLocalStreams } from '../../gateway/store/local-streams.js';
+import { storeOptionsSchema } from '../../gateway/store/options.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
@@ -37,7 +42,7 @@ function openFilesUnder(dir: string): string[] {
   return out;
 }
 
-const WATCHED = ['Timeout', 'Immediate', 'TCPServerWrap', 'TCPSocketWrap', 'FSReqCallback', 'FSReqPromise', 'FSEventWrap', 'StatWatcher'];
+const WATCHED = ['Timeout', 'Immediate', 'TCPServerWrap', 'TCPSocketWrap', 'TCPConnectWrap', 'FSReqCallback', 'FSReqPromise', 'FSEventWrap', 'StatWatcher'];
 
 /**
  * Waits until no handle of a WATCHED kind is held beyond those of `before`. A handle closed by the
@@ -114,4 +119,38 @@ test('exporter set: a stop during the start wins: no exporter starts after it', 
     'every exporter is stopped after the stop',
   );
   assert.deepEqual(openFilesUnder(dir), [], 'export files left open after the stop');
+});
+
+test('store: a close during the open waits for it, then closes everything it opened', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'store');
+  const first = new LevelLocalStreams(storeOptionsSchema.parse({ path, durability: 'os' }), testDeps());
+  await first.open();
+  await first.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject' });
+  for (let i = 0; i < 50; i++) await first.append('s', { topic: 't', payload: Buffer.from(`r${i}`), receivedAt: Date.now() });
+  await first.close();
+
+  const before = activeResources();
+  const store = new LevelLocalStreams(storeOptionsSchema.parse({ path, durability: 'os' }), testDeps());
+  const opened = store.open();
+  await store.close();
+  await opened; // (the open, which the close waited for, succeeded)
+  await noHandlesAdded(before);
+  assert.deepEqual(openFilesUnder(dir), [], 'store files left open after the close');
+  await assert.rejects(store.append('s', { topic: 't', payload: Buffer.from('late'), receivedAt: Date.now() }), /GH_STORE_CLOSED|closed/);
+});
+
+test('control channel (upstream): a stop during the start wins: no connection to the control broker', async (t) => {
+  const office = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...testDeps(), onPublish: () => undefined });
+  await office.start();
+  t.after(() => office.stop());
+  const url = `mqtt://127.0.0.1:${office.addresses()[0]!.port}`;
+  const before = activeResources();
+  const channel = upstreamChannel(controlUpstreamSchema.parse({ url }), { ...testDeps(), gatewayId: 'gw-stop' });
+  const started = channel.start();
+  await channel.stop();
+  await started;
+  await noHandlesAdded(before);
+  assert.equal(channel.connected(), false, 'the channel says it is connected after its stop');
+  assert.deepEqual(office.clients(), [], 'clients on the control broker after the stop');
 });
