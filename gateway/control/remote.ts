@@ -133,11 +133,16 @@ export class RemoteControl extends EventEmitter {
     return this.accepted.version;
   }
 
+  /** Listen for updates on the channel. A stop() while it runs wins: it then resolves without listening. */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     const { channel, rules } = this.deps;
     await this.accepted.load(rules.activeDefinition()?.version ?? -1);
+    // Stopped while the accepted version loaded: the stop had nothing to undo yet. Went on, the
+    // start left its subscriptions to the control topics and its listener on the rules behind,
+    // and handled updates after the stop.
+    if (!this.started) return;
     // An outcome reported before this listener (the probation monitor confirms or rolls back at
     // start, while the accepted version is read) was neither counted nor published: the start-up
     // status below is then that outcome, counted there.
@@ -151,6 +156,7 @@ export class RemoteControl extends EventEmitter {
       if (this.started && this.lastStatus !== undefined) this.sendStatus(this.lastStatus);
     });
     await channel.start();
+    if (!this.started) return; // stopped while the channel started: no start-up status
     // Start-up status: the last outcome the rule holder reported since the start (the refusal of
     // the stored set by an upgrade that checks more, a rollback or confirmation by the probation
     // monitor at start), else the active set as applied. Published after the channel started: an

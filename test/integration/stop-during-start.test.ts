@@ -13,7 +13,13 @@ import { fileRig, numbered } from '../helpers/file-rig.js';
 import { openStreams } from '../helpers/exporter-rig.js';
 import { createExporterSet } from '../../gateway/pipeline/exporters.js';
 import { createBroker } from '../../gateway/broker/index.js';
-import { upstreamChannel } from '../../gateway/control/channel.js';
+import { localChannel, upstreamChannel } from '../../gateway/control/channel.js';
+import { RemoteControl } from '../../gateway/control/remote.js';
+import { createUpdateVerifier } from '../../gateway/control/verify.js';
+import { loadConfig } from '../../gateway/config/index.js';
+import { startGateway } from '../../gateway/runtime/index.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import { Registry } from 'prom-client';
 import { controlUpstreamSchema } from '../../gateway/control/options.js';
 import { LevelLocalStreams } from '../../gateway/store/local-streams.js';
 import { storeOptionsSchema } from '../../gateway/store/options.js';
@@ -153,4 +159,49 @@ test('control channel (upstream): a stop during the start wins: no connection to
   await noHandlesAdded(before);
   assert.equal(channel.connected(), false, 'the channel says it is connected after its stop');
   assert.deepEqual(office.clients(), [], 'clients on the control broker after the stop');
+});
+
+test('remote control: a stop during the start wins: no subscription, listener or status after it', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  await writeFile(
+    file,
+    `gatewayId: gw-stop\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  enabled: false\n  allowUnsigned: true\n`,
+  );
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const gw = await startGateway(config, { logger: testDeps().logger, registry: createMetricsRegistry('test', 'gw-stop'), version: 'test' });
+  t.after(() => gw.stop());
+  // The gateway's broker, its subscriptions counted (subscribed minus unsubscribed).
+  let subscriptions = 0;
+  const channel = localChannel({
+    subscribe: (filter, handler) => {
+      subscriptions++;
+      const off = gw.broker.subscribe(filter, handler);
+      return () => {
+        subscriptions--;
+        off();
+      };
+    },
+    publish: (p) => gw.broker.publish(p),
+    ingest: () => undefined,
+  });
+  const registry = new Registry();
+  const listeners = gw.rules.listenerCount('status');
+  const remote = new RemoteControl(config.control, {
+    ...testDeps(),
+    registry,
+    gatewayId: 'gw-stop',
+    rules: gw.rules,
+    channel,
+    verifier: createUpdateVerifier(config.control, registry),
+    meta: gw.streams,
+  });
+  const statuses: unknown[] = [];
+  remote.on('status', (s) => statuses.push(s));
+  const started = remote.start();
+  await remote.stop();
+  await started;
+  assert.equal(subscriptions, 0, 'subscriptions to the control topics left on the broker after the stop');
+  assert.equal(gw.rules.listenerCount('status'), listeners, "listeners left on the rules' status after the stop");
+  assert.deepEqual(statuses, [], 'status documents published after the stop');
 });
