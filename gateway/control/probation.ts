@@ -94,12 +94,17 @@ export class ProbationMonitor {
     this.rollbacks = counter(deps.registry, 'gatehouse_ruleset_auto_rollbacks_total', help);
   }
 
-  /** Listen for updates put on probation; resume a probation a restart interrupted. */
+  /**
+   * Listen for updates put on probation; resume a probation a restart interrupted. A stop() while
+   * it runs wins: it then resolves having resumed, confirmed or rolled back nothing.
+   */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
     this.deps.rules.on('status', this.onStatus);
     const r = await this.readRecord();
+    // Stopped while the record was read: no confirmation or rollback of the set after the stop.
+    if (!this.started) return;
     const active = this.deps.rules.activeDefinition()?.version;
     const unconfirmed = this.deps.rules.unconfirmedVersion();
     const recorded = r?.version === active ? r : undefined;

@@ -15,6 +15,9 @@ import { createExporterSet } from '../../gateway/pipeline/exporters.js';
 import { createBroker } from '../../gateway/broker/index.js';
 import { localChannel, upstreamChannel } from '../../gateway/control/channel.js';
 import { RemoteControl } from '../../gateway/control/remote.js';
+import { ProbationMonitor } from '../../gateway/control/probation.js';
+import { probationOptionsSchema } from '../../gateway/control/options.js';
+import { realTimers } from '../../rules/index.js';
 import { createUpdateVerifier } from '../../gateway/control/verify.js';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway } from '../../gateway/runtime/index.js';
@@ -204,4 +207,30 @@ test('remote control: a stop during the start wins: no subscription, listener or
   assert.equal(subscriptions, 0, 'subscriptions to the control topics left on the broker after the stop');
   assert.equal(gw.rules.listenerCount('status'), listeners, "listeners left on the rules' status after the stop");
   assert.deepEqual(statuses, [], 'status documents published after the stop');
+});
+
+test('probation monitor: a stop during the start wins: the set on probation is not confirmed after it', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, `gatewayId: gw-stop\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  allowUnsigned: true\n`);
+  const config = await loadConfig(file, { mqttPort: 0, adminPort: 0 });
+  const gw = await startGateway(config, { logger: testDeps().logger, registry: createMetricsRegistry('test', 'gw-stop'), version: 'test' });
+  t.after(() => gw.stop());
+  const set = { version: 7, rules: [{ name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] }] };
+  const applied = await gw.rules.applyFromBytes(Buffer.from(JSON.stringify(set)), 'application/json', 'admin', { probation: true });
+  assert.equal(applied.state, 'applied');
+  assert.equal(gw.rules.unconfirmedVersion(), 7);
+  // A monitor with no probation confirms an unconfirmed set when it starts (the gateway's own runs one of 600 s).
+  const monitor = new ProbationMonitor(probationOptionsSchema.parse({ seconds: 0 }), {
+    ...testDeps(),
+    rules: gw.rules,
+    meta: gw.streams,
+    timers: realTimers(() => Date.now()),
+  });
+  const started = monitor.start();
+  await monitor.stop();
+  await started;
+  // The rule host runs its updates one at a time: this one ends after any the monitor asked for.
+  assert.equal((await gw.rules.confirm(999, 'test')).state, 'unchanged');
+  assert.equal(gw.rules.unconfirmedVersion(), 7, 'the set on probation was confirmed by a monitor already stopped');
 });
