@@ -63,6 +63,7 @@ export interface SourceStatus {
 export interface Source {
   readonly kind: string;
   readonly name: string;
+  /** Start reading. A stop() while it runs wins: it then resolves with nothing left reading, and the state not up. */
   start(intake: Intake): Promise<void>;
   stop(): Promise<void>;
   status(): SourceStatus;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileRig, numbered } from '../helpers/file-rig.js';
 import { openStreams } from '../helpers/exporter-rig.js';
 import { createExporterSet } from '../../gateway/pipeline/exporters.js';
-import { createBroker } from '../../gateway/broker/index.js';
+import { brokerOptionsSchema, createBroker } from '../../gateway/broker/index.js';
 import { localChannel, upstreamChannel } from '../../gateway/control/channel.js';
 import { RemoteControl } from '../../gateway/control/remote.js';
 import { ProbationMonitor } from '../../gateway/control/probation.js';
@@ -24,6 +24,10 @@ import { startGateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { Registry } from 'prom-client';
 import { controlUpstreamSchema } from '../../gateway/control/options.js';
+import { BrokerSource } from '../../gateway/pipeline/sources/mqtt-broker.js';
+import { SerialSource } from '../../gateway/pipeline/sources/serial.js';
+import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
+import { storeIntake } from '../helpers/store-intake.js';
 import { LevelLocalStreams } from '../../gateway/store/local-streams.js';
 import { storeOptionsSchema } from '../../gateway/store/options.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
@@ -233,4 +237,32 @@ test('probation monitor: a stop during the start wins: the set on probation is n
   // The rule host runs its updates one at a time: this one ends after any the monitor asked for.
   assert.equal((await gw.rules.confirm(999, 'test')).state, 'unchanged');
   assert.equal(gw.rules.unconfirmedVersion(), 7, 'the set on probation was confirmed by a monitor already stopped');
+});
+
+test('broker source: a stop during the start wins: it does not say it runs after the stop', async (t) => {
+  const streams = await openStreams(t);
+  const source = await BrokerSource.create(brokerOptionsSchema.parse({ listeners: [{ host: '127.0.0.1', port: 0 }] }), testDeps());
+  t.after(() => source.stop());
+  const before = activeResources();
+  const started = source.start(storeIntake(streams, 'up', 'broker'));
+  await source.stop();
+  await started;
+  assert.equal(source.status().state, 'stopped', 'the state after the stop');
+  await noHandlesAdded(before);
+});
+
+test('serial source: a stop during the start wins: it does not say it runs after the stop', async (t) => {
+  const dir = await tempDir(t);
+  const streams = await openStreams(t);
+  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...testDeps(), onPublish: () => undefined });
+  t.after(() => broker.stop());
+  // A device not plugged in: the link retries, its start resolves all the same.
+  const source = await SerialSource.create([SerialLinkOptionsSchema.parse({ name: 'bench', path: join(dir, 'ttyUSB9') })], { ...testDeps(), broker });
+  t.after(() => source.stop());
+  const before = activeResources();
+  const started = source.start(storeIntake(streams, 'up', 'serial'));
+  await source.stop();
+  await started;
+  assert.equal(source.status().state, 'stopped', 'the state after the stop');
+  await noHandlesAdded(before);
 });

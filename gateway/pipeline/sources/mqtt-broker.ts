@@ -29,7 +29,9 @@ export class BrokerSource implements Source {
   async start(intake: Intake): Promise<void> {
     this.intake.bind(intake);
     await this.broker.start();
-    this.state = 'running';
+    // A stop while the broker started wins (Broker.start then resolves without listening): the
+    // source said 'running' (gatehouse_source_up 1) after its stop.
+    if (this.state !== 'stopped') this.state = 'running';
   }
 
   async stop(): Promise<void> {

@@ -47,7 +47,8 @@ export class SerialSource implements Source {
   async start(intake: Intake): Promise<void> {
     this.intake.bind(intake);
     await this.bridge.start();
-    this.state = 'running';
+    // A stop while the links started wins: the source said 'running' or 'retrying' after its stop.
+    if (this.state !== 'stopped') this.state = 'running';
   }
 
   async stop(): Promise<void> {
