@@ -79,6 +79,11 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * (the window timers of its rules started again) and on a store being closed.
    */
   private stopping = false;
+  /**
+   * loadInitial() in progress, waited for by stop(): a stop during it found no engine, and the
+   * load then started one (its window timers, checkpoints and metrics) that no stop ended.
+   */
+  private loading: Promise<void> | undefined;
 
   constructor(private readonly deps: RuleHostDeps) {
     super();
@@ -102,9 +107,15 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   /**
    * Start-up: the configured set, unless the store holds an active set (from a remote or admin
    * update) with a version at least as high: an update outlives restarts until the config file
-   * carries a higher version.
+   * carries a higher version. A stop() while it runs waits for it, then stops the engine it started.
    */
-  async loadInitial(configured: unknown, isFile: boolean): Promise<void> {
+  loadInitial(configured: unknown, isFile: boolean): Promise<void> {
+    const load = this.load(configured, isFile);
+    this.loading = load.catch(() => undefined);
+    return load;
+  }
+
+  private async load(configured: unknown, isFile: boolean): Promise<void> {
     const def: unknown = isFile ? await loadRuleSetFile(configured as string) : configured;
     const persisted = await this.readMeta(META_ACTIVE);
     this.lastGood = await this.readMeta(META_LAST_GOOD);
@@ -313,6 +324,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
 
   async stop(): Promise<void> {
     this.stopping = true; // no update is queued from here on (serial): the queue below is the last one
+    await this.loading;
     await this.queue.catch(() => undefined);
     // Final checkpoint of window/detector state, then timers stop.
     await this.engine?.stop();

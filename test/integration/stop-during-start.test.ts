@@ -28,6 +28,9 @@ import { BrokerSource } from '../../gateway/pipeline/sources/mqtt-broker.js';
 import { SerialSource } from '../../gateway/pipeline/sources/serial.js';
 import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { storeIntake } from '../helpers/store-intake.js';
+import { RuleHost } from '../../gateway/pipeline/rule-host.js';
+import { createActionRegistry } from '../helpers/action-registry.js';
+import type { Action, ActionFactory } from '../../rules/index.js';
 import { LevelLocalStreams } from '../../gateway/store/local-streams.js';
 import { storeOptionsSchema } from '../../gateway/store/options.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
@@ -265,4 +268,18 @@ test('serial source: a stop during the start wins: it does not say it runs after
   await started;
   assert.equal(source.status().state, 'stopped', 'the state after the stop');
   await noHandlesAdded(before);
+});
+
+test('rule host: a stop during the initial load wins: no engine, window timer or metric after it', async (t) => {
+  const streams = await openStreams(t);
+  const registry = new Registry();
+  const ok: ActionFactory = (): Action => ({ kind: 'ok', resource: 'ok', durable: false, execute() {} });
+  const host = new RuleHost({ ...testDeps(), registry, streams, actions: createActionRegistry({ ok }) });
+  const set = { version: 1, rules: [{ name: 'win', sql: "SELECT count(*) AS n FROM 'in/#' GROUP BY TUMBLINGWINDOW(ss, 10)", actions: [{ ok: {} }] }] };
+  const before = activeResources();
+  const loaded = host.loadInitial(set, false);
+  await host.stop();
+  await loaded;
+  await noHandlesAdded(before);
+  assert.equal(registry.getSingleMetric('gatehouse_rule_matched_total'), undefined, "the rules' metrics after the stop");
 });
