@@ -49,7 +49,9 @@ export interface GatewayOptions {
   /**
    * A store that cannot open because the disk is full is waited out (store/open-wait.ts), the
    * admin API answering 503 meanwhile, until space is freed or this signal aborts (the start then
-   * rejects with signal.reason). Without it such a start fails with GH_STORE_DISK_FULL.
+   * rejects with signal.reason). Without it such a start fails with GH_STORE_DISK_FULL. An abort
+   * once the store is open does not end the start: it resolves with the gateway up, which the
+   * caller stops (the CLI does so at once); a caller has no stop() before then.
    */
   signal?: AbortSignal;
   /** Told when the start begins (true) and ends (false) waiting for disk space. */
