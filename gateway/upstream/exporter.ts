@@ -69,6 +69,7 @@ export interface ExporterDeps extends RuntimeDeps {
 
 export interface Exporter {
   readonly name: string;
+  /** Start the loop. A stop() while it runs waits for it; the loop then starts stopped (nothing read or sent). */
   start(): Promise<void>;
   /** Finish (or after stopTimeoutMs abort) the in-flight send, then stop; never passes unsent records. */
   stop(): Promise<void>;

@@ -27,6 +27,10 @@ export interface Destination {
   /** Where it sends (endpoint, stream name, bucket): for status pages. Never contains secrets. */
   readonly target: string;
   readonly limits: DestinationLimits;
+  /**
+   * Never called beside stop(): the exporter's stop() waits for its start (Exporter.stop), so a
+   * destination need not handle a stop during its start (the MQTT one does not).
+   */
   start(): Promise<void>;
   stop(): Promise<void>;
   /**

@@ -10,7 +10,9 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileRig, numbered } from '../helpers/file-rig.js';
-import { openStreams } from '../helpers/exporter-rig.js';
+import { append, openStreams } from '../helpers/exporter-rig.js';
+import { createExporter } from '../../gateway/upstream/exporter.js';
+import { createDestination } from '../../gateway/upstream/registry.js';
 import { createExporterSet } from '../../gateway/pipeline/exporters.js';
 import { brokerOptionsSchema, createBroker } from '../../gateway/broker/index.js';
 import { localChannel, upstreamChannel } from '../../gateway/control/channel.js';
@@ -282,4 +284,25 @@ test('rule host: a stop during the initial load wins: no engine, window timer or
   await loaded;
   await noHandlesAdded(before);
   assert.equal(registry.getSingleMetric('gatehouse_rule_matched_total'), undefined, "the rules' metrics after the stop");
+});
+
+test('exporter (MQTT bridge): a stop during the start wins: no connection to the broker upstream, nothing sent', async (t) => {
+  const streams = await openStreams(t);
+  await append(streams, 5);
+  let received = 0;
+  const cloud = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...testDeps(), onPublish: () => void received++ });
+  await cloud.start();
+  t.after(() => cloud.stop());
+  const url = `mqtt://127.0.0.1:${cloud.addresses()[0]!.port}`;
+  const options = parseExporterOptions({ name: 'bridge', stream: 'up', destination: { type: 'mqtt', url, clientId: 'gh-early-stop', protocolVersion: 4 } });
+  const deps = testDeps();
+  const before = activeResources();
+  const exporter = createExporter(options, { ...deps, streams, destination: createDestination(options.destination, deps) });
+  const started = exporter.start();
+  await exporter.stop();
+  await started;
+  assert.equal(exporter.status().state, 'stopped');
+  await noHandlesAdded(before);
+  assert.deepEqual(cloud.clients(), [], 'clients on the broker upstream after the stop');
+  assert.equal(received, 0, 'records sent after the stop');
 });
