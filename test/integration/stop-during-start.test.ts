@@ -36,7 +36,7 @@ import type { Action, ActionFactory } from '../../rules/index.js';
 import { LevelLocalStreams } from '../../gateway/store/local-streams.js';
 import { storeOptionsSchema } from '../../gateway/store/options.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { needBinary, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { needBinary, silentTcpServer, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 /** How many of each kind of handle keep the event loop alive. */
@@ -305,4 +305,16 @@ test('exporter (MQTT bridge): a stop during the start wins: no connection to the
   await noHandlesAdded(before);
   assert.deepEqual(cloud.clients(), [], 'clients on the broker upstream after the stop');
   assert.equal(received, 0, 'records sent after the stop');
+});
+
+test('gateway: a start that fails after loading the rules stops them', async (t) => {
+  const dir = await tempDir(t);
+  const held = await silentTcpServer(t); // the admin port: taken, the start fails at its end
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, `gatewayId: gw-stop\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nadmin:\n  port: ${held.port}\n`);
+  const config = await loadConfig(file, { mqttPort: 0 });
+  const registry = createMetricsRegistry('test', 'gw-stop');
+  await assert.rejects(startGateway(config, { logger: testDeps().logger, registry, version: 'test' }), { code: 'GH_ADMIN_LISTEN' });
+  assert.equal(registry.getSingleMetric('gatehouse_rule_matched_total'), undefined, "the rules' metrics after the failed start");
+  assert.deepEqual(openFilesUnder(dir), [], 'files left open after the failed start');
 });
