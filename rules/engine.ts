@@ -63,7 +63,10 @@ export interface RuleEngine {
   install(next: CompiledRuleSet): Promise<void>;
   /** Checkpoint changed window/detector state now. */
   checkpoint(): Promise<void>;
-  /** Final checkpoint, stop window timers, unregister metrics. */
+  /**
+   * Final checkpoint, stop window timers, unregister metrics. For an engine whose start() ended:
+   * not made to run beside it (the rule host's stop waits for its load, which starts the engine).
+   */
   stop(): Promise<void>;
   /** Stop window timers and unregister the engine's metrics (no checkpoint). */
   close(): void;

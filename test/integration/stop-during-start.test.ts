@@ -1,8 +1,10 @@
 // A component stopped while its start() still runs (an embedder's early stop, a failed start's
 // clean-up): nothing may outlive the stop (no handle keeping the process up, no listener, no open
 // file, no peer connection), and the start may not leave the component saying it runs. Each
-// component documents what its start does then (resolves without running, or rejects). Real
-// servers, files and stores (the broker's own: broker-stop-during-start.test.ts).
+// component documents what its start does then (resolves without running, or rejects). Real parts
+// only: HTTP(S) servers, files, LevelDB stores, in-process aedes brokers as the peers (control
+// broker, broker upstream), the Modbus TCP server of test/helpers/industrial.ts, real gateways.
+// (The broker's own: broker-stop-during-start.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAdminServer, type AdminSource } from '../../gateway/admin/server.js';
@@ -30,6 +32,8 @@ import { BrokerSource } from '../../gateway/pipeline/sources/mqtt-broker.js';
 import { SerialSource } from '../../gateway/pipeline/sources/serial.js';
 import { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { storeIntake } from '../helpers/store-intake.js';
+import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
+import { modbusTcpPeer, sourceDeps } from '../helpers/industrial.js';
 import { RuleHost } from '../../gateway/pipeline/rule-host.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
 import type { Action, ActionFactory } from '../../rules/index.js';
@@ -317,4 +321,23 @@ test('gateway: a start that fails after loading the rules stops them', async (t)
   await assert.rejects(startGateway(config, { logger: testDeps().logger, registry, version: 'test' }), { code: 'GH_ADMIN_LISTEN' });
   assert.equal(registry.getSingleMetric('gatehouse_rule_matched_total'), undefined, "the rules' metrics after the failed start");
   assert.deepEqual(openFilesUnder(dir), [], 'files left open after the failed start');
+});
+
+test('modbus source (TCP): a stop during the start wins: no connection to the device, not running', async (t) => {
+  const peer = await modbusTcpPeer(t);
+  const streams = await openStreams(t);
+  const options = modbusOptionsSchema.parse({
+    type: 'modbus',
+    name: 'plc',
+    tcp: { host: '127.0.0.1', port: peer.port },
+    timeoutMs: 300,
+    devices: [{ name: 'd', groups: [{ name: 'g', intervalMs: 50, tags: [{ name: 'level', area: 'holding', address: 0 }] }] }],
+  });
+  const source = await modbusKind.create(options, sourceDeps(t));
+  const before = activeResources();
+  const started = source.start(storeIntake(streams, 'up', 'plc'));
+  await source.stop();
+  await started;
+  assert.equal(source.status().state, 'stopped');
+  await noHandlesAdded(before);
 });
