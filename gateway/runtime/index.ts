@@ -202,13 +202,14 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     });
     const ingest = new Ingest(rules, streams);
     const sources = new SourceSet([mqtt, serial, ...configured, controlSource, republish], ingest, registry);
+    // A start failing later stops the rules it loaded (their engine's timers, checkpoints and
+    // metrics ran on, on a closed store, in a process that goes on: an embedder's); after the
+    // sources (the clean-up runs last first), as a stop does: no message reaches stopped rules.
+    cleanup.push(() => rules.stop());
     cleanup.push(() => sources.stop());
 
     // Internal sources first: rules restored from the store may republish as soon as they start.
     await sources.start((s) => s === republish || s === controlSource);
-    // A start failing later stops the rules it loaded (their engine's timers, checkpoints and
-    // metrics ran on, on a closed store, in a process that goes on: an embedder's).
-    cleanup.push(() => rules.stop());
     await rules.loadInitial(config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET, config.rulesFile !== undefined);
     await exporters.start();
     cleanup.push(() => exporters.stop());
