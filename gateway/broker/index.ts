@@ -258,6 +258,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     { logger: log, registry: deps.registry, now },
   );
   let started = false;
+  /** The start's listen loop, once it began (settled: stop() waits for it, never rejects). */
+  let listening: Promise<void> | undefined;
   // aedes (its persistence) and the v5 side ready, before any listener takes a client: internal
   // publishes may come first (a rule restored at start closing an overdue window republishes).
   let opened: Promise<void> | undefined;
@@ -280,21 +282,22 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
       if (started) return;
       started = true;
       await open();
-      try {
+      const loop = (async () => {
         for (let i = 0; i < bound.length; i++) {
           // A stop while starting wins: no listener opens after it (one did, and stayed open after
           // the stop returned; the start resolved as if the broker were up).
           if (stopping) break;
           await listen(bound[i]!, i);
         }
+      })();
+      listening = loop.catch(() => undefined);
+      try {
+        await loop;
       } catch (err) {
         await broker.stop();
         throw err;
       }
-      if (stopping) {
-        await Promise.all(bound.map((b) => new Promise<void>((r) => (b.server.listening ? b.server.close(() => r()) : r()))));
-        return;
-      }
+      if (stopping) return; // the stop closes a listener bound meanwhile
       log.info({ listeners: bound.map(address) }, 'MQTT broker listening');
       tls.start();
     },
@@ -309,6 +312,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         // aedes' listen() set its heartbeat timers after its close (never cleared: the process did
         // not exit), and a state file's journal was opened after its close (a file handle left open).
         await opened?.catch(() => undefined);
+        // ... and a listener it was binding is closed too (it was not listening yet above).
+        await listening;
+        for (const b of bound) if (b.server.listening) closed.push(new Promise<void>((r) => b.server.close(() => r())));
         await new Promise<void>((r) => aedes.close(() => r()));
         // The state files last: 3.1.1 clients publish until aedes closes them, and what they
         // published until then (PUBACKed) may be queued for an offline MQTT 5 session.
