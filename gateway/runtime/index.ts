@@ -211,8 +211,9 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     // Internal sources first: rules restored from the store may republish as soon as they start.
     await sources.start((s) => s === republish || s === controlSource);
     await rules.loadInitial(config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET, config.rulesFile !== undefined);
-    await exporters.start();
+    // Pushed before the start: one failing partway leaves the ones started before it running.
     cleanup.push(() => exporters.stop());
+    await exporters.start();
     await sources.start();
 
     // Recent activity for the status page: rates, alerts seen on the broker, rule set updates.
