@@ -219,21 +219,10 @@ type Owned = Set<mqtt.MqttClient>;
 
 async function connect(owned: Owned, opts: mqtt.IClientOptions, localAddress?: string): Promise<mqtt.MqttClient> {
   const full: mqtt.IClientOptions = { reconnectPeriod: 0, connectTimeout: 15_000, username: 'dev', password: 'dev-pw', ...opts };
-  if (!localAddress) {
-    const c = mqtt.connect(mqttUrl, full);
-    owned.add(c);
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        c.once('connect', () => resolve());
-        c.once('error', reject);
-        c.once('close', () => reject(new Error('closed before CONNACK')));
-      }),
-      20_000,
-    );
-    return c;
-  }
-  // mqtt.js cannot pick a source address: build the socket ourselves.
-  const c = new mqtt.MqttClient(() => net.createConnection({ host: '127.0.0.1', port: ports.mqtt, localAddress }), full);
+  // mqtt.js cannot pick a source address: with one, the socket is built here.
+  const c = localAddress
+    ? new mqtt.MqttClient(() => net.createConnection({ host: '127.0.0.1', port: ports.mqtt, localAddress }), full)
+    : mqtt.connect(mqttUrl, full);
   owned.add(c);
   await withTimeout(
     new Promise<void>((resolve, reject) => {
@@ -241,7 +230,8 @@ async function connect(owned: Owned, opts: mqtt.IClientOptions, localAddress?: s
       c.once('error', reject);
       c.once('close', () => reject(new Error('closed before CONNACK')));
     }),
-    15_000,
+    20_000,
+    'no CONNACK within 20 s',
   );
   return c;
 }

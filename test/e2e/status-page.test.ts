@@ -3,7 +3,7 @@
 // destination port has nothing listening (so it fails, for real). No test doubles.
 //
 // Set STATUS_PAGE_SCREENSHOT=/some/dir to keep the screenshots (laptop and phone widths) for a look.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdtemp, rm, stat, mkdir, readFile } from 'node:fs/promises';
@@ -444,7 +444,8 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
   assert.deepEqual(pageErrors, [], 'page errors');
 });
 
-test('status page with admin.token: asks for the token once, keeps it for the tab, re-asks when refused', { skip, timeout: 90_000 }, async (t) => {
+/** The gateway CLI with `admin.token`, and a browser for it: both ended, and their folder removed, after the test. */
+async function gatewayWithToken(t: TestContext, token: string): Promise<{ gw: GatewayProcess; browser: () => Promise<BrowserContext> }> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-token-'));
   let gw: GatewayProcess | undefined;
   let context: BrowserContext | undefined;
@@ -453,19 +454,27 @@ test('status page with admin.token: asks for the token once, keeps it for the ta
     await gw?.kill9().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   });
-  const token = 'status-page-token-0123456789';
   const config = await writeConfig(
     dir,
     [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'),
   );
   gw = await startGatewayProcess(config);
+  return {
+    gw,
+    browser: async () => (context = await launchBrowser(join(dir, 'chromium-profile'))),
+  };
+}
+
+test('status page with admin.token: asks for the token once, keeps it for the tab, re-asks when refused', { skip, timeout: 90_000 }, async (t) => {
+  const token = 'status-page-token-0123456789';
+  const { gw, browser } = await gatewayWithToken(t, token);
   // The data stays behind the token...
   assert.equal((await fetch(`${gw.adminUrl}/api/overview`)).status, 401);
   // ...but a browser cannot send a bearer header on navigation, so the page's files must not need it.
   const pageRes = await fetch(`${gw.adminUrl}/`);
   assert.equal(pageRes.status, 200, 'the page files are served without the token (staticFiles() before the auth check)');
 
-  context = await launchBrowser(join(dir, 'chromium-profile'));
+  const context = await browser();
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
   const form = page.locator('#token-form');
@@ -501,21 +510,9 @@ test('status page with admin.token: a token entered while a refused poll is in f
   // entered while it ran was stored, its own poll skipped (one was in flight), and the in-flight
   // poll's 401 removed the new token and asked for it again. Playwright holds that poll's request
   // until the token is entered.
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-token-race-'));
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  t.after(async () => {
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
   const token = 'status-page-token-race-0123456789';
-  const config = await writeConfig(
-    dir,
-    [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'),
-  );
-  gw = await startGatewayProcess(config);
-  context = await launchBrowser(join(dir, 'chromium-profile'));
+  const { gw, browser } = await gatewayWithToken(t, token);
+  const context = await browser();
   const page = context.pages()[0] ?? (await context.newPage());
   await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
   const form = page.locator('#token-form');

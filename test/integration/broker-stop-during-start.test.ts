@@ -5,32 +5,11 @@
 // resolving as if the broker were up. Real broker, real mqtt.js client, real files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { createBroker, type Broker } from '../../gateway/broker/index.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
-
-/** The files under `dir` this process holds open. */
-function openFilesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(dir)) out.push(target);
-    } catch {
-      // the directory's own fd, closed while listed
-    }
-  }
-  return out;
-}
-
-/** How many of each kind of handle keep the event loop alive. */
-function activeResources(): Map<string, number> {
-  const n = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) n.set(r, (n.get(r) ?? 0) + 1);
-  return n;
-}
+import { activeResources, noHandlesAdded, openFilesUnder } from '../helpers/leaks.js';
 
 const brokerOn = (retainedFile: string): Promise<Broker> =>
   createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }] }, { ...testDeps(), onPublish: () => undefined, retainedFile });
@@ -51,9 +30,7 @@ test('broker: a stop during the start wins: no listener, timer or state file is 
   await broker.stop();
   await started;
   assert.deepEqual(openFilesUnder(dir), [], 'files left open after the stop');
-  const after = activeResources();
-  for (const kind of ['Timeout', 'TCPServerWrap'])
-    assert.equal(after.get(kind) ?? 0, before.get(kind) ?? 0, `${kind} handles before the broker and after its stop`);
+  await noHandlesAdded(before);
 
   // What the stopped start loaded is still on disk: a broker on the file serves all 20.
   const again = await brokerOn(retainedFile);

@@ -8,7 +8,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createAdminServer, type AdminSource } from '../../gateway/admin/server.js';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileRig, numbered } from '../helpers/file-rig.js';
@@ -40,45 +39,9 @@ import type { Action, ActionFactory } from '../../rules/index.js';
 import { LevelLocalStreams } from '../../gateway/store/local-streams.js';
 import { storeOptionsSchema } from '../../gateway/store/options.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { needBinary, silentTcpServer, tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { needBinary, silentTcpServer, tempDir, testDeps, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
-
-/** How many of each kind of handle keep the event loop alive. */
-function activeResources(): Map<string, number> {
-  const n = new Map<string, number>();
-  for (const r of process.getActiveResourcesInfo()) n.set(r, (n.get(r) ?? 0) + 1);
-  return n;
-}
-
-/** The files under `dir` this process holds open. */
-function openFilesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const target = readlinkSync(`/proc/self/fd/${fd}`);
-      if (target.startsWith(dir)) out.push(target);
-    } catch {
-      // the directory's own fd, closed while listed
-    }
-  }
-  return out;
-}
-
-const WATCHED = ['Timeout', 'Immediate', 'TCPServerWrap', 'TCPSocketWrap', 'TCPConnectWrap', 'FSReqCallback', 'FSReqPromise', 'FSEventWrap', 'StatWatcher'];
-
-/**
- * Waits until no handle of a WATCHED kind is held beyond those of `before`. A handle closed by the
- * stop still shows for one turn of the event loop; a leaked one stays and fails the wait.
- */
-async function noHandlesAdded(before: Map<string, number>, timeoutMs = 2000): Promise<void> {
-  const added = (): string[] => {
-    const now = activeResources();
-    return WATCHED.filter((k) => (now.get(k) ?? 0) > (before.get(k) ?? 0)).map((k) => `${k} ${before.get(k) ?? 0} -> ${now.get(k)}`);
-  };
-  await waitUntil(() => added().length === 0, 'no handle is left', timeoutMs).catch(() => {
-    assert.deepEqual(added(), [], 'handles added since before the start, still held after the stop');
-  });
-}
+import { activeResources, noHandlesAdded, openFilesUnder } from '../helpers/leaks.js';
 
 const source: AdminSource = {
   health: () => ({ ok: true }),
