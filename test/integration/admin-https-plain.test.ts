@@ -13,26 +13,19 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createAdminServer, type AdminServer, type AdminSource } from '../../gateway/admin/server.js';
+import { createAdminServer, type AdminServer } from '../../gateway/admin/server.js';
 import { adminRequest } from '../../gateway/cli/admin-client.js';
 import { main } from '../../gateway/cli/main.js';
 import type { GatehouseError } from '../../core/errors.js';
 import type { Registry } from 'prom-client';
 import { metricValue, needBinary, tempDir, testDeps, waitForEvent, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { emptyAdminSource } from '../helpers/admin-source.js';
 
 const skip = needBinary('openssl', 'openssl');
 const METRIC = 'gatehouse_admin_plain_http_total';
 
-const source: AdminSource = {
-  health: () => ({ ok: true }),
-  streams: () => [],
-  streamNames: () => [],
-  readRecords: async () => [],
-  rules: () => ({ state: 'none' }),
-  clients: () => [],
-  links: () => [],
-};
+const source = emptyAdminSource;
 
 interface Rig {
   admin: AdminServer;

@@ -7,7 +7,7 @@
 // (The broker's own: broker-stop-during-start.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createAdminServer, type AdminSource } from '../../gateway/admin/server.js';
+import { createAdminServer } from '../../gateway/admin/server.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileRig, numbered } from '../helpers/file-rig.js';
@@ -42,16 +42,9 @@ import { parseExporterOptions } from '../../gateway/upstream/options.js';
 import { needBinary, silentTcpServer, tempDir, testDeps, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { activeResources, noHandlesAdded, openFilesUnder } from '../helpers/leaks.js';
+import { emptyAdminSource } from '../helpers/admin-source.js';
 
-const source: AdminSource = {
-  health: () => ({ ok: true }),
-  streams: () => [],
-  streamNames: () => [],
-  readRecords: async () => [],
-  rules: () => ({ state: 'none' }),
-  clients: () => [],
-  links: () => [],
-};
+const source = emptyAdminSource;
 
 for (const tls of [false, true]) {
   test(`admin server (${tls ? 'HTTPS' : 'HTTP'}): a stop during the start wins`, { skip: tls ? needBinary('openssl', 'openssl') : undefined }, async (t) => {
