@@ -21,6 +21,8 @@ export const KEY_CHECKPOINT = 0x43; // 'C'
 export const KEY_HWM = 0x48; // 'H'
 export const KEY_META = 0x4d; // 'M'
 export const KEY_FORMAT = 0x56; // 'V'
+/** Never written: deleted by the store's write check (write-check.ts). */
+export const KEY_WRITE_CHECK = 0x57; // 'W'
 export const FORMAT_VERSION = 1;
 
 const SEG_MAGIC = 0x47;

@@ -44,6 +44,12 @@ const CHUNK_BYTES = 64 * MiB;
 export class Compactor {
   /** Streams to check, with the dead bytes at which to compact. */
   private readonly queue = new Map<StreamState, number>();
+  /**
+   * Requests found while the store could not run them (reopening after a failed write, or not yet
+   * writable again), asked again at the next tick. The one after a reopen is such a request: made
+   * as the reopen ends, before the disk guard says writable.
+   */
+  private readonly deferred = new Map<StreamState, number>();
   private running: Promise<void> | undefined;
   private stopped = false;
   /** Ticks that will still flush, to delete tables a reader held during the last compaction. */
@@ -51,6 +57,8 @@ export class Compactor {
   private flushRequested = false;
   /** Whether records were deleted since the last tick. */
   private deletesSinceTick = false;
+  /** Whether the current run issued a compactRange (a compaction or a flush). */
+  private worked = false;
 
   constructor(
     private readonly db: () => Db,
@@ -58,6 +66,11 @@ export class Compactor {
     /** False while the store is not open or a failed write made it unwritable (LevelDB refuses compactions too). */
     private readonly canRun: () => boolean,
     private readonly metrics: Pick<StoreMetrics, 'compactions' | 'compactedBytes'>,
+    /**
+     * After a run that compacted or flushed: LevelDB gives no status for either, and one that failed
+     * (a full disk) leaves the database refusing writes, so the store checks with a write (write-check.ts).
+     */
+    private readonly afterWork: () => void = () => undefined,
   ) {}
 
   /** After the deletes of physBytes (record bytes) of s were written. */
@@ -75,6 +88,8 @@ export class Compactor {
 
   /** The periodic check (all: after open, every stream; else those with deletes since their last compaction). */
   tick(streams: Iterable<StreamState>, all = false): void {
+    for (const [s, min] of this.deferred) this.request(s, min);
+    this.deferred.clear();
     for (const s of streams) if (all || s.deletedSinceCompaction > 0) this.request(s, TICK_COMPACT_AT);
     if (this.deletesSinceTick && this.flushes > 0) this.flushes = 2;
     this.deletesSinceTick = false;
@@ -94,6 +109,7 @@ export class Compactor {
   async stop(): Promise<void> {
     this.stopped = true;
     this.queue.clear();
+    this.deferred.clear();
     await this.idle();
   }
 
@@ -118,8 +134,18 @@ export class Compactor {
   }
 
   private async run(): Promise<void> {
+    this.worked = false;
+    try {
+      await this.work();
+    } finally {
+      if (this.worked) this.afterWork();
+    }
+  }
+
+  private async work(): Promise<void> {
     if (this.flushRequested && this.canRun()) {
       this.flushRequested = false;
+      this.worked = true;
       try {
         // No key sorts at or after 0xff: LevelDB flushes its memtable, compacts nothing, and deletes its obsolete tables.
         await compactRange(this.db(), Buffer.from([0xff]), Buffer.from([0xff, 0xff]));
@@ -130,7 +156,11 @@ export class Compactor {
     for (const [s, min] of this.queue) {
       this.queue.delete(s);
       if (this.stopped) return;
-      if (!this.canRun()) continue; // the next tick checks it again (deletedSinceCompaction is kept)
+      if (!this.canRun()) {
+        const had = this.deferred.get(s);
+        this.deferred.set(s, had === undefined ? min : Math.min(had, min));
+        continue;
+      }
       try {
         await this.compact(s, min);
       } catch (err) {
@@ -159,6 +189,7 @@ export class Compactor {
     let chunks = 0;
     while (dead > 0 && !this.stopped && this.canRun()) {
       const to = dead > CHUNK_BYTES ? await chunkEnd(db, s.prefix, from, endSeq, end, CHUNK_BYTES) : end;
+      this.worked = true;
       await compactRange(db, from, to);
       chunks++;
       from = to;

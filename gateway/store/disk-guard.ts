@@ -39,6 +39,12 @@ export interface DiskGuardOptions {
   ballast?: { ensure(free: number, keepFree: number): void; release(): Promise<number> };
   /** Free bytes a reopen needs (its log replay); REOPEN_MIN_FREE when not given. */
   reopenNeeds?: () => Promise<number>;
+  /**
+   * Before saying writable again after low space: whether LevelDB still takes writes (a compaction
+   * that failed in its thread meanwhile leaves it refusing them). False when it does not: the check
+   * has reported its failure (writeFailed), and the store reopens instead.
+   */
+  checkWrites?: () => Promise<boolean>;
   /** Reopen the database after a write error; throws when it cannot yet. */
   recover: () => Promise<void>;
   /** Free bytes of the filesystem holding path (injectable for tests). */
@@ -259,6 +265,10 @@ export class DiskGuard {
     } else if (free < resumeAt(reserve)) {
       this.reason = lowReason;
       return;
+    } else if (this.o.checkWrites) {
+      const writes = await this.o.checkWrites();
+      // The check failed (the store is now unwritable until reopened), or another write did meanwhile.
+      if (!writes || this.condition !== 'low-space') return;
     }
     this.change('ok', undefined);
   }

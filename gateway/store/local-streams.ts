@@ -13,6 +13,7 @@ import { clocksOf } from '../../core/clock.js';
 import { measureRecord, type RecordSize } from './codec.js';
 import { compactAll, newDb, type Db } from './database.js';
 import { Compactor } from './compaction.js';
+import { WriteCheck } from './write-check.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState, storeWriteError } from './disk-guard.js';
 import { SpaceBallast } from './space-ballast.js';
@@ -50,6 +51,10 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly ballast: SpaceBallast;
   /** Gives back the disk space of deleted records (compaction.ts). */
   private readonly compactor: Compactor;
+  /** Whether LevelDB still takes writes after work in its own thread (write-check.ts). */
+  private readonly writeCheck: WriteCheck;
+  /** Writes made through write() (the group commits count their own). */
+  private writesMade = 0;
   /** The meta area (meta-area.ts). */
   private readonly meta: MetaArea;
   /** True while reopen() rebuilds state (its own writes are allowed). */
@@ -68,11 +73,19 @@ export class LevelLocalStreams implements LocalStreams {
     this.sync = options.durability === 'fsync';
     this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
+    const canWrite = (): boolean => this.state === 'open' && !this.guard.failed && !this.reopening;
+    this.writeCheck = new WriteCheck({
+      db: () => this.db,
+      canRun: canWrite,
+      writes: () => this.writesMade + this.commits.commits,
+      failed: (err) => this.guard.writeFailed(err),
+    });
     this.compactor = new Compactor(
       () => this.db,
       this.log,
-      () => this.state === 'open' && !this.guard.failed && !this.reopening,
+      canWrite,
       this.metrics,
+      () => void this.writeCheck.now(),
     );
     this.head = new HeadOps(
       () => this.db,
@@ -91,6 +104,7 @@ export class LevelLocalStreams implements LocalStreams {
       ballast: this.ballast,
       // The logs replayed into tables, and a margin for the manifest and table overhead.
       reopenNeeds: async () => (await logBytesOf(options.path)) + 1024 * 1024,
+      checkWrites: () => this.writeCheck.ifWritten(),
     });
     this.commits = new GroupCommitter(
       () => this.db,
@@ -121,6 +135,7 @@ export class LevelLocalStreams implements LocalStreams {
       guard: this.guard,
       retention: this.retention,
       compactor: this.compactor,
+      writeCheck: this.writeCheck,
       commits: this.commits,
       sync: this.sync,
       db: () => this.db,
@@ -146,6 +161,7 @@ export class LevelLocalStreams implements LocalStreams {
   /** Every write but the group commit goes through here, so the guard sees its I/O errors. */
   private async write(ops: BatchOp[], sync: boolean): Promise<void> {
     if (this.guard.failed && !this.reopening) throw this.guard.failedError(this.options.path);
+    this.writesMade++;
     try {
       await this.db.batch(ops, { sync });
     } catch (err) {

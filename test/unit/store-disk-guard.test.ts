@@ -12,7 +12,7 @@ import { metricValue } from '../helpers/index.js';
 
 const MiB = 1024 * 1024;
 
-function rig(reserve: number) {
+function rig(reserve: number, checkWrites?: (guard: DiskGuard) => Promise<boolean>) {
   const lines: Array<{ msg: string; level: number }> = [];
   const logger = pino(
     { level: 'info' },
@@ -40,6 +40,7 @@ function rig(reserve: number) {
       await statfsGate;
       return read;
     },
+    ...(checkWrites && { checkWrites: () => checkWrites(guard) }),
     recover: async () => {
       reopens++;
       if (reopenFails) throw Object.assign(new Error('Database failed to open'), { cause: new Error('IO error: No space left on device') });
@@ -227,6 +228,36 @@ test('only I/O errors make the store unwritable', async () => {
 });
 
 /** Stop the probe timer: these tests call probe() themselves. */
+test('space back after low space: writable again only once a write check goes through; a failed check makes it a write error, and the store reopens', async () => {
+  // The check stands for the store's (write-check.ts): LevelDB refusing writes after a compaction
+  // that failed in its own thread while the disk was full.
+  let checks = 0;
+  let leveldbFailed = true;
+  const r = rig(8 * MiB, async (guard) => {
+    checks++;
+    if (!leveldbFailed) return true;
+    guard.writeFailed(Object.assign(new Error('IO error: /data/000011.ldb: No space left on device'), { code: 'LEVEL_IO_ERROR' }));
+    return false;
+  });
+  await r.guard.start();
+  manualProbes(r.guard);
+  r.setFree(7 * MiB);
+  await r.guard.probe();
+  assert.equal(r.guard.state().condition, 'low-space');
+  assert.equal(checks, 0, 'no check while the store stays writable or stays low');
+  r.setFree(50 * MiB);
+  await r.guard.probe();
+  assert.equal(checks, 1);
+  assert.equal(r.guard.writable, false, 'not writable: LevelDB refuses writes');
+  assert.equal(r.guard.state().condition, 'write-error');
+  assert.match(r.guard.state().reason ?? '', /No space left on device/);
+  leveldbFailed = false;
+  await r.guard.probe();
+  assert.equal(r.reopens(), 1, 'reopened');
+  assert.equal(r.guard.writable, true);
+  assert.equal(checks, 1, 'a reopen needs no check');
+});
+
 function manualProbes(guard: DiskGuard): void {
   guard.stop();
 }
