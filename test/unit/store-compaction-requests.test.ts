@@ -59,3 +59,36 @@ test('a compaction request made any number of microtasks after the check in flig
     await r.compactor.stop();
   }
 });
+
+test('a request made while the store cannot write (the one at the end of a reopen) is served at the next tick; a run that compacted is followed by a write check', async () => {
+  let canRun = false;
+  const compacted: string[] = [];
+  let checks = 0;
+  const db = {
+    approximateSize: async (): Promise<number> => 8 * 1024 * 1024,
+    compactRange: async (start: Buffer): Promise<void> => {
+      compacted.push(start.toString('hex'));
+    },
+  } as unknown as Db;
+  const counter = { inc: () => undefined };
+  const compactor = new Compactor(
+    () => db,
+    pino({ level: 'silent' }),
+    () => canRun,
+    { compactions: counter, compactedBytes: counter } as unknown as Pick<StoreMetrics, 'compactions' | 'compactedBytes'>,
+    () => {
+      checks++;
+    },
+  );
+  const a = new StreamState('a');
+  compactor.tick([a], true); // as reopen() does, before the disk guard says writable
+  await compactor.idle();
+  assert.equal(compacted.length, 0, 'not while the store cannot write');
+  assert.equal(checks, 0, 'no check after a run that did nothing');
+  canRun = true;
+  compactor.tick([a]); // a has no deletes since: only the deferred request brings it back
+  await compactor.idle();
+  assert.ok(compacted.length >= 1, 'the deferred request served at the next tick');
+  assert.ok(checks >= 1, 'a write check after the compaction');
+  await compactor.stop();
+});
