@@ -340,5 +340,7 @@ export class LevelLocalStreams implements LocalStreams {
   async compact(): Promise<void> {
     this.ensureOpen();
     await compactAll(this.db);
+    // LevelDB says nothing of a compaction that failed (a full disk): ask with a write, so the job fails and the store reopens.
+    if (!(await this.writeCheck.now())) throw this.guard.failedError(this.options.path);
   }
 }

@@ -128,7 +128,7 @@ export interface LocalStreams {
   commitMeta(key: string, value: MetaValue): Promise<void>;
   /** Apply ttl now (also runs on a timer). */
   sweep(): Promise<void>;
-  /** Compact the underlying database (maintenance job). */
+  /** Compact the underlying database (maintenance job). Rejects with GH_STORE_DISK_FULL when LevelDB refuses writes after it (a compaction that failed on a full disk): the store then reopens by itself. */
   compact(): Promise<void>;
   /**
    * Whether data appends are taken (disk-guard.ts): false while free space is under

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openLocalStreams } from '../../gateway/store/index.js';
+import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
 import { freeBytes, mountSmallFs, smallFsSkip, writeFiller } from '../helpers/small-fs.js';
 
@@ -65,4 +66,32 @@ test('a compaction that fails on a full disk with no write after it: the store s
     (await streams.read('a', last + 1)).map((r) => r.payload.toString()),
     ['after'],
   );
+});
+
+test('the compact job on a full disk: fails with GH_STORE_DISK_FULL (before, it succeeded with nothing compacted), and the store reopens once there is room', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const root = await mountSmallFs(t, 40);
+  const deps = testDeps();
+  const path = join(root, 'db');
+  // sweepIntervalMs long: only the job compacts.
+  const streams = await openLocalStreams({ path, reserveBytes: 0, ballastBytes: 0, diskProbeMs: 50, durability: 'os', sweepIntervalMs: 3_600_000 }, deps);
+  t.after(() => streams.close());
+  await streams.defineStream({ name: 'a', maxBytes: 1024 * MiB, onFull: 'reject' });
+  await streams.addConsumer('a', 'c');
+  let last = 0;
+  for (let i = 0; i < 200; i++) last = await streams.append('a', { topic: 't', payload: randomBytes(64 * 1024), receivedAt: Date.now() });
+  await writeFiller(join(root, 'filler'), freeBytes(root) - 64 * 1024);
+  await streams.setCheckpoint('a', 'c', last);
+  await writeFiller(join(root, 'filler2'), freeBytes(root) + MiB).catch(() => undefined);
+  assert.equal(freeBytes(root), 0, 'the disk is full');
+  await assert.rejects(streams.compact(), (err: unknown) => isGatehouseError(err, 'GH_STORE_DISK_FULL'));
+  assert.equal(streams.diskState!().condition, 'write-error');
+  await unlink(join(root, 'filler'));
+  await unlink(join(root, 'filler2'));
+  await waitUntil(() => streams.diskState!().writable, 'writable again (reopened)', 20_000);
+  await streams.compact();
+  assert.ok(freeBytes(root) > 36 * MiB, `the delivered backlog given back by the job (free ${freeBytes(root)})`);
+  assert.equal(await streams.append('a', { topic: 't', payload: Buffer.from('after'), receivedAt: Date.now() }), last + 1);
 });
