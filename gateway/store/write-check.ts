@@ -13,6 +13,7 @@
 // LevelDB's log, not synced). It is made
 //   - after the compactor ran a compaction or a flush (compaction.ts),
 //   - at each sweep tick when the store wrote since the last check (a write can start a compaction),
+//     and at the tick after (that compaction may have been running at the first check),
 //   - before the disk guard says writable again after low space (disk-guard.ts),
 // and a failure goes to the disk guard as any failed write does: the store is unwritable until it
 // reopens, which it does once there is room. An idle store makes no check.
@@ -36,6 +37,8 @@ export interface WriteCheckOptions {
 export class WriteCheck {
   /** writes() at the last check. */
   private checkedAt = -1;
+  /** ifWritten() checks once more, with no write since (see there). */
+  private once = false;
   /** Whether the last check's write went through. */
   private ok = true;
   /**
@@ -46,9 +49,15 @@ export class WriteCheck {
 
   constructor(private readonly o: WriteCheckOptions) {}
 
-  /** Check if the store wrote since the last check. Resolves true unless a check failed. */
+  /**
+   * Check if the store wrote since the last check, and once more at the next call after that: a
+   * compaction the last write started may still be running at the first check, and fail after it.
+   * Resolves true unless the check failed.
+   */
   ifWritten(): Promise<boolean> {
-    if (this.o.writes() === this.checkedAt) return Promise.resolve(true);
+    if (this.o.writes() !== this.checkedAt) this.once = true;
+    else if (this.once) this.once = false;
+    else return Promise.resolve(true);
     return this.now();
   }
 
