@@ -60,6 +60,8 @@ export interface SimulatedDevice {
   start(): Promise<void>;
   stop(): Promise<void>;
   stats(): SimulatorStats;
+  /** Ack mode: the sequence numbers sent and not acknowledged yet (low 16 bits with a header). */
+  unackedSeqs(): number[];
   /** Resolves once `count` readings were generated and (ack mode) all acknowledged. */
   readonly done: Promise<void>;
 }
@@ -140,6 +142,10 @@ class Device implements SimulatedDevice {
     this.rnd = mulberry32(o.seed ?? 1);
     this.decoder = this.framing.createDecoder(() => undefined);
     this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  unackedSeqs(): number[] {
+    return [...this.unacked.keys()];
   }
 
   stats(): SimulatorStats {

@@ -18,6 +18,8 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import { testDeps, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
+import { socatSkip, startSocat } from '../helpers/socat.js';
+import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 
 const skip = powerCutSkip();
 const PUBLISHERS = 4;
@@ -61,8 +63,14 @@ async function publish(url: string, tag: string): Promise<Flow> {
   };
 }
 
-/** Every {c, i} the disk holds after the cut: in the archive stream or in an exported file. */
-async function onDisk(dataDir: string): Promise<{ held: Set<string>; inStream: number; exported: number; tornLines: number }> {
+type Payload = Record<string, unknown>;
+const publishKey = (p: Payload): string => `${String(p.c)}:${String(p.i)}`;
+
+/** The key of every payload the disk holds after the cut: in the archive stream or in an exported file. */
+async function onDisk(
+  dataDir: string,
+  key: (p: Payload) => string = publishKey,
+): Promise<{ held: Set<string>; inStream: number; exported: number; tornLines: number }> {
   const held = new Set<string>();
   const streams = await openLocalStreams({ path: join(dataDir, 'store') }, testDeps());
   let inStream = 0;
@@ -73,8 +81,7 @@ async function onDisk(dataDir: string): Promise<{ held: Set<string>; inStream: n
       const recs = await streams.read('archive', from, { limit: 1000 });
       if (recs.length === 0) break;
       for (const r of recs) {
-        const p = JSON.parse(r.payload.toString('utf8')) as { c: number; i: number };
-        held.add(`${p.c}:${p.i}`);
+        held.add(key(JSON.parse(r.payload.toString('utf8')) as Payload));
         inStream++;
       }
       from = recs[recs.length - 1]!.seq + 1;
@@ -94,8 +101,7 @@ async function onDisk(dataDir: string): Promise<{ held: Set<string>; inStream: n
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
-        const p = (JSON.parse(line) as { payload: { c: number; i: number } }).payload;
-        held.add(`${p.c}:${p.i}`);
+        held.add(key((JSON.parse(line) as { payload: Payload }).payload));
         exported++;
       } catch {
         tornLines++;
@@ -107,7 +113,7 @@ async function onDisk(dataDir: string): Promise<{ held: Set<string>; inStream: n
 
 /** Start the gateway on a fresh loop disk, publish until `ackedBefore` PUBACKs, cut the power; what the disk holds against what was acknowledged. */
 async function cutDuringFlow(t: TestContext, durability: 'fsync' | 'os', ackedBefore: number) {
-  const disk = await loopDisk(t, 256);
+  const disk = await loopDisk(t, 128);
   const dataDir = join(disk.dir, 'data');
   // The control keeps everything in the store (no exporter): the exporter fsyncs its files whatever
   // the store's durability, and a cut just after it caught up would leave nothing unsynced to lose.
@@ -153,4 +159,36 @@ test('control: with durability os (PUBACK before the fsync) the same power cut l
     missing.length > 0,
     `a power cut after ${acked.size} PUBACKs without fsync lost none: the copy holds what was not fsynced, so the fsync test above proves nothing`,
   );
+});
+
+test('power cut with a serial device in acknowledged mode: every reading the device got an ACK for is on the disk', {
+  skip: skip ?? socatSkip,
+  timeout: 120_000,
+}, async (t) => {
+  const disk = await loopDisk(t, 128);
+  const dataDir = join(disk.dir, 'data');
+  const pty = await startSocat(t);
+  const link = simulatorLinkOptions('tank', pty.dev1, 'crc', 'json', true);
+  const config = await writeConfig(disk.dir, `dataDir: ${JSON.stringify(dataDir)}\nlog: { level: info }\nserial:\n  - ${JSON.stringify(link)}\n`);
+  let gw: GatewayProcess | undefined = await startGatewayProcess(config);
+  t.after(() => gw?.kill9());
+  const device = createSimulatedDevice({ path: pty.dev0, rate: 1000, framing: 'crc', codec: 'json', ack: true, ackTimeoutMs: 300, deviceId: 'tank1', seed: 7 });
+  await device.start();
+  t.after(() => device.stop());
+  await waitUntil(() => device.stats().acked >= 1500, '1500 readings acknowledged', 60_000);
+  const after = await cutPower(t, disk, gw.proc.pid!);
+  // Every ACK the device has read was sent before the gateway stopped, so for data committed before the cut.
+  const { generated } = device.stats();
+  const unacked = new Set(device.unackedSeqs());
+  await device.stop();
+  await gw.kill9();
+  gw = undefined;
+  const acked = Array.from({ length: generated }, (_, seq) => seq).filter((seq) => !unacked.has(seq));
+  const found = await onDisk(join(after.dir, 'data'), (p) => String(p.seq));
+  const missing = acked.filter((seq) => !found.held.has(String(seq)));
+  t.diagnostic(
+    `${generated} readings sent, ${acked.length} acknowledged, on disk ${found.held.size} (stream ${found.inStream}, exported ${found.exported}), missing ${missing.length}`,
+  );
+  assert.ok(acked.length >= 1500);
+  assert.deepEqual(missing.slice(0, 20), [], `${missing.length} of ${acked.length} acknowledged readings are not on the disk after the power cut`);
 });
