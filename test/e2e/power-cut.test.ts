@@ -17,7 +17,7 @@ import mqtt from 'mqtt';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { testDeps, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
-import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
+import { cutPower, loopDisk, powerCutSkip, type LoopDisk } from '../helpers/power-cut.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 
@@ -31,7 +31,7 @@ interface Flow {
   stop(): Promise<void>;
 }
 
-/** PUBLISHERS clients (3.1.1 and 5) publishing {c, i} at QoS 1 as fast as PUBACKs come back, WINDOW in flight each. */
+/** PUBLISHERS clients (3.1.1 and 5) publishing {r: tag, c, i} at QoS 1 as fast as PUBACKs come back, WINDOW in flight each. */
 async function publish(url: string, tag: string): Promise<Flow> {
   const acked = new Set<string>();
   const clients = await Promise.all(
@@ -46,9 +46,9 @@ async function publish(url: string, tag: string): Promise<Flow> {
     const next = (): void => {
       if (stopped || !client.connected) return;
       const n = i++;
-      client.publish(`plant/line${c}/reading`, JSON.stringify({ c, i: n, temp: 20 + (n % 7) }), { qos: 1 }, (err) => {
+      client.publish(`plant/line${c}/reading`, JSON.stringify({ r: tag, c, i: n, temp: 20 + (n % 7) }), { qos: 1 }, (err) => {
         if (err) return; // no PUBACK: not acknowledged (the cut stopped the gateway)
-        acked.add(`${c}:${n}`);
+        acked.add(`${tag}/${c}:${n}`);
         next();
       });
     };
@@ -64,88 +64,128 @@ async function publish(url: string, tag: string): Promise<Flow> {
 }
 
 type Payload = Record<string, unknown>;
-const publishKey = (p: Payload): string => `${String(p.c)}:${String(p.i)}`;
+/** Run tag, publisher, index: unique over every run of a test. */
+const publishKey = (p: Payload): string => `${String(p.r)}/${String(p.c)}:${String(p.i)}`;
 
-/** The key of every payload the disk holds after the cut: in the archive stream or in an exported file. */
-async function onDisk(
-  dataDir: string,
-  key: (p: Payload) => string = publishKey,
-): Promise<{ held: Set<string>; inStream: number; exported: number; tornLines: number }> {
-  const held = new Set<string>();
+interface Held {
+  held: Set<string>;
+  inStream: number;
+  exported: number;
+  tornLines: number;
+}
+
+/**
+ * Add the key of every payload in the export files under dataDir/export to `into`. A file cut in
+ * the middle of its last gzip member is read as far as it decodes (that batch was not
+ * checkpointed, so its records are also in the stream, or were never acknowledged).
+ */
+async function readExports(dataDir: string, key: (p: Payload) => string, into: Held): Promise<void> {
+  const files = await readdir(join(dataDir, 'export'), { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const f of files) {
+    if (!f.isFile()) continue;
+    const text = gunzipSync(await readFile(join(f.parentPath, f.name)), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        into.held.add(key((JSON.parse(line) as { payload: Payload }).payload));
+        into.exported++;
+      } catch {
+        into.tornLines++;
+      }
+    }
+  }
+}
+
+/** What the disk holds after the cut, read with the store opened on it (no gateway): the archive stream, then the export files. */
+async function onDisk(dataDir: string, key: (p: Payload) => string = publishKey): Promise<Held> {
+  const found: Held = { held: new Set(), inStream: 0, exported: 0, tornLines: 0 };
   const streams = await openLocalStreams({ path: join(dataDir, 'store') }, testDeps());
-  let inStream = 0;
   try {
     // As the gateway's config defines it (the default archive stream).
     await streams.defineStream({ name: 'archive', maxBytes: 256 * 1024 * 1024, onFull: 'reject' });
     for (let from = 1; ; ) {
       const recs = await streams.read('archive', from, { limit: 1000 });
       if (recs.length === 0) break;
-      for (const r of recs) {
-        held.add(key(JSON.parse(r.payload.toString('utf8')) as Payload));
-        inStream++;
-      }
+      for (const r of recs) found.held.add(key(JSON.parse(r.payload.toString('utf8')) as Payload));
+      found.inStream += recs.length;
       from = recs[recs.length - 1]!.seq + 1;
     }
   } finally {
     await streams.close();
   }
-  let exported = 0;
-  let tornLines = 0;
-  const exportDir = join(dataDir, 'export');
-  const files = await readdir(exportDir, { recursive: true, withFileTypes: true }).catch(() => []);
-  for (const f of files) {
-    if (!f.isFile()) continue;
-    // A file cut in the middle of its last gzip member: what decodes is read (its lines were not
-    // checkpointed, so they are also in the stream or were never acknowledged as exported).
-    const text = gunzipSync(await readFile(join(f.parentPath, f.name)), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        held.add(key((JSON.parse(line) as { payload: Payload }).payload));
-        exported++;
-      } catch {
-        tornLines++;
-      }
-    }
-  }
-  return { held, inStream, exported, tornLines };
+  await readExports(dataDir, key, found);
+  return found;
 }
 
-/** Start the gateway on a fresh loop disk, publish until `ackedBefore` PUBACKs, cut the power; what the disk holds against what was acknowledged. */
-async function cutDuringFlow(t: TestContext, durability: 'fsync' | 'os', ackedBefore: number) {
-  const disk = await loopDisk(t, 128);
-  const dataDir = join(disk.dir, 'data');
-  // The control keeps everything in the store (no exporter): the exporter fsyncs its files whatever
-  // the store's durability, and a cut just after it caught up would leave nothing unsynced to lose.
-  const store = durability === 'os' ? 'store: { durability: os }\nexporters: []\n' : '';
-  const config = await writeConfig(disk.dir, `dataDir: ${JSON.stringify(dataDir)}\nlog: { level: info }\n${store}`);
-  let gw: GatewayProcess | undefined = await startGatewayProcess(config);
-  t.after(() => gw?.kill9());
-  const flow = await publish(gw.mqttUrl, durability);
+/**
+ * What the disk holds, read through a gateway started on it (its own recovery from the cut): the
+ * stream's records from the admin API, then the export files. Records the exporter moves from the
+ * stream to a file meanwhile are in the file by the time it is read (a record leaves the stream
+ * only once its file is fsynced).
+ */
+async function throughGateway(gw: GatewayProcess, dataDir: string): Promise<Held> {
+  const found: Held = { held: new Set(), inStream: 0, exported: 0, tornLines: 0 };
+  for (let from = 1; ; ) {
+    const res = await fetch(`${gw.adminUrl}/api/streams/archive/records?from=${from}&limit=1000`);
+    const page = (await res.json()) as { records: Array<{ payload: string }>; next: number };
+    assert.equal(res.status, 200, JSON.stringify(page));
+    if (page.records.length === 0) break;
+    for (const r of page.records) found.held.add(publishKey(JSON.parse(r.payload) as Payload));
+    found.inStream += page.records.length;
+    from = page.next;
+  }
+  await readExports(dataDir, publishKey, found);
+  return found;
+}
+
+/** The gateway on `disk` (config written there, data in disk/data), its options as YAML lines. */
+async function gatewayOn(t: TestContext, disk: LoopDisk, yaml = ''): Promise<GatewayProcess> {
+  const config = await writeConfig(disk.dir, `dataDir: ${JSON.stringify(join(disk.dir, 'data'))}\nlog: { level: info }\n${yaml}`);
+  const gw = await startGatewayProcess(config, [], 60_000);
+  t.after(() => gw.kill9());
+  return gw;
+}
+
+/** Publish through gw until `ackedBefore` PUBACKs, then cut the power: the PUBACKs got and the disk after the cut (mounted). */
+async function publishThenCut(t: TestContext, gw: GatewayProcess, disk: LoopDisk, ackedBefore: number, tag: string) {
+  const flow = await publish(gw.mqttUrl, tag);
   t.after(() => flow.stop());
   await waitUntil(() => flow.acked.size >= ackedBefore, `${ackedBefore} PUBACKs`, 60_000);
   const after = await cutPower(t, disk, gw.proc.pid!);
-  // Read before the gateway is killed: nothing it does after the cut can reach the copy anyway.
+  // Taken before the gateway is killed: nothing it does after the cut reaches the copy anyway.
   const acked = new Set(flow.acked);
   await gw.kill9();
-  gw = undefined;
   await flow.stop();
-  const found = await onDisk(join(after.dir, 'data'));
-  const missing = [...acked].filter((k) => !found.held.has(k));
-  return { acked, found, missing };
+  return { acked, after };
 }
 
-test('power cut in full flow (durability fsync, default config): every message that got a PUBACK is on the disk, in the stream or in an exported file', {
+test('three power cuts in full flow (durability fsync, default config), each restart on the disk the last one left: every message that got a PUBACK in any of them is on the disk, in the stream or an exported file', {
   skip,
-  timeout: 180_000,
+  timeout: 240_000,
 }, async (t) => {
-  for (const ackedBefore of [3_000, 12_000]) {
-    const { acked, found, missing } = await cutDuringFlow(t, 'fsync', ackedBefore);
-    t.diagnostic(
-      `cut after ${ackedBefore}: ${acked.size} acknowledged, on disk ${found.held.size} (stream ${found.inStream}, exported ${found.exported}, torn lines ${found.tornLines}), missing ${missing.length}`,
-    );
-    assert.ok(acked.size >= ackedBefore);
-    assert.deepEqual(missing.slice(0, 20), [], `${missing.length} of ${acked.size} acknowledged messages are not on the disk after the power cut`);
+  let disk = await loopDisk(t, 128);
+  const ackedAll = new Set<string>();
+  const cuts = [3_000, 12_000, 5_000];
+  for (let cut = 0; cut <= cuts.length; cut++) {
+    // The gateway recovers from what the last cut left (its LevelDB log replay, the exporter's
+    // checkpoint, torn export files) and is read through: nothing acknowledged before is missing.
+    const gw = await gatewayOn(t, disk);
+    if (cut > 0) {
+      const found = await throughGateway(gw, join(disk.dir, 'data'));
+      const missing = [...ackedAll].filter((k) => !found.held.has(k));
+      t.diagnostic(
+        `after cut ${cut}: ${ackedAll.size} acknowledged so far, on disk ${found.held.size} (stream ${found.inStream}, exported ${found.exported}, torn lines ${found.tornLines}), missing ${missing.length}`,
+      );
+      assert.deepEqual(missing.slice(0, 20), [], `${missing.length} of ${ackedAll.size} acknowledged messages are not on the disk after power cut ${cut}`);
+    }
+    if (cut === cuts.length) {
+      await gw.kill9();
+      break;
+    }
+    const { acked, after } = await publishThenCut(t, gw, disk, cuts[cut]!, `run${cut}`);
+    assert.ok(acked.size >= cuts[cut]!);
+    for (const k of acked) ackedAll.add(k);
+    disk = after;
   }
 });
 
@@ -153,7 +193,13 @@ test('control: with durability os (PUBACK before the fsync) the same power cut l
   skip,
   timeout: 120_000,
 }, async (t) => {
-  const { acked, found, missing } = await cutDuringFlow(t, 'os', 3_000);
+  const disk = await loopDisk(t, 128);
+  // Everything kept in the store (no exporter): the exporter fsyncs its files whatever the store's
+  // durability, and a cut just after it caught up would leave nothing unsynced to lose.
+  const gw = await gatewayOn(t, disk, 'store: { durability: os }\nexporters: []\n');
+  const { acked, after } = await publishThenCut(t, gw, disk, 3_000, 'control');
+  const found = await onDisk(join(after.dir, 'data'));
+  const missing = [...acked].filter((k) => !found.held.has(k));
   t.diagnostic(`${acked.size} acknowledged, on disk ${found.held.size}, missing ${missing.length}`);
   assert.ok(
     missing.length > 0,
@@ -166,12 +212,9 @@ test('power cut with a serial device in acknowledged mode: every reading the dev
   timeout: 120_000,
 }, async (t) => {
   const disk = await loopDisk(t, 128);
-  const dataDir = join(disk.dir, 'data');
   const pty = await startSocat(t);
   const link = simulatorLinkOptions('tank', pty.dev1, 'crc', 'json', true);
-  const config = await writeConfig(disk.dir, `dataDir: ${JSON.stringify(dataDir)}\nlog: { level: info }\nserial:\n  - ${JSON.stringify(link)}\n`);
-  let gw: GatewayProcess | undefined = await startGatewayProcess(config);
-  t.after(() => gw?.kill9());
+  const gw = await gatewayOn(t, disk, `serial:\n  - ${JSON.stringify(link)}\n`);
   const device = createSimulatedDevice({ path: pty.dev0, rate: 1000, framing: 'crc', codec: 'json', ack: true, ackTimeoutMs: 300, deviceId: 'tank1', seed: 7 });
   await device.start();
   t.after(() => device.stop());
@@ -182,7 +225,6 @@ test('power cut with a serial device in acknowledged mode: every reading the dev
   const unacked = new Set(device.unackedSeqs());
   await device.stop();
   await gw.kill9();
-  gw = undefined;
   const acked = Array.from({ length: generated }, (_, seq) => seq).filter((seq) => !unacked.has(seq));
   const found = await onDisk(join(after.dir, 'data'), (p) => String(p.seq));
   const missing = acked.filter((seq) => !found.held.has(String(seq)));
