@@ -8,97 +8,20 @@
 // and no exporter, and must find acknowledged messages lost: a harness that finds nothing there
 // would prove nothing.
 // Needs root (loop device, mount): skipped otherwise with the reason.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { constants, gunzipSync } from 'node:zlib';
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { testDeps, waitUntil } from '../helpers/index.js';
-import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
-import { cutPower, loopDisk, powerCutSkip, type LoopDisk } from '../helpers/power-cut.js';
+import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
+import { gatewayOn, publishKey, publishThenCut, readExports, emptyHeld, throughGateway, type Held, type Payload } from '../helpers/power-cut-flow.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 
 const skip = powerCutSkip();
-const PUBLISHERS = 4;
-/** QoS 1 publishes each publisher keeps in flight. */
-const WINDOW = 16;
-
-interface Flow {
-  acked: Set<string>;
-  stop(): Promise<void>;
-}
-
-/** PUBLISHERS clients (3.1.1 and 5) publishing {r: tag, c, i} at QoS 1 as fast as PUBACKs come back, WINDOW in flight each. */
-async function publish(url: string, tag: string): Promise<Flow> {
-  const acked = new Set<string>();
-  const clients = await Promise.all(
-    // Half MQTT 3.1.1 (aedes' publish path), half MQTT 5 (the gateway's own): each acknowledges after its own code.
-    Array.from({ length: PUBLISHERS }, (_, c) =>
-      mqtt.connectAsync(url, { clientId: `cut-${tag}-${c}`, reconnectPeriod: 0, clean: true, protocolVersion: c % 2 === 0 ? 4 : 5 }),
-    ),
-  );
-  let stopped = false;
-  clients.forEach((client, c) => {
-    let i = 0;
-    const next = (): void => {
-      if (stopped || !client.connected) return;
-      const n = i++;
-      client.publish(`plant/line${c}/reading`, JSON.stringify({ r: tag, c, i: n, temp: 20 + (n % 7) }), { qos: 1 }, (err) => {
-        if (err) return; // no PUBACK: not acknowledged (the cut stopped the gateway)
-        acked.add(`${tag}/${c}:${n}`);
-        next();
-      });
-    };
-    for (let k = 0; k < WINDOW; k++) next();
-  });
-  return {
-    acked,
-    async stop() {
-      stopped = true;
-      for (const c of clients) c.end(true);
-    },
-  };
-}
-
-type Payload = Record<string, unknown>;
-/** Run tag, publisher, index: unique over every run of a test. */
-const publishKey = (p: Payload): string => `${String(p.r)}/${String(p.c)}:${String(p.i)}`;
-
-interface Held {
-  held: Set<string>;
-  inStream: number;
-  exported: number;
-  tornLines: number;
-}
-
-/**
- * Add the key of every payload in the export files under dataDir/export to `into`. A file cut in
- * the middle of its last gzip member is read as far as it decodes (that batch was not
- * checkpointed, so its records are also in the stream, or were never acknowledged).
- */
-async function readExports(dataDir: string, key: (p: Payload) => string, into: Held): Promise<void> {
-  const files = await readdir(join(dataDir, 'export'), { recursive: true, withFileTypes: true }).catch(() => []);
-  for (const f of files) {
-    if (!f.isFile()) continue;
-    const text = gunzipSync(await readFile(join(f.parentPath, f.name)), { finishFlush: constants.Z_SYNC_FLUSH }).toString('utf8');
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        into.held.add(key((JSON.parse(line) as { payload: Payload }).payload));
-        into.exported++;
-      } catch {
-        into.tornLines++;
-      }
-    }
-  }
-}
-
 /** What the disk holds after the cut, read with the store opened on it (no gateway): the archive stream, then the export files. */
 async function onDisk(dataDir: string, key: (p: Payload) => string = publishKey): Promise<Held> {
-  const found: Held = { held: new Set(), inStream: 0, exported: 0, tornLines: 0 };
+  const found = emptyHeld();
   const streams = await openLocalStreams({ path: join(dataDir, 'store') }, testDeps());
   try {
     // As the gateway's config defines it (the default archive stream).
@@ -115,48 +38,6 @@ async function onDisk(dataDir: string, key: (p: Payload) => string = publishKey)
   }
   await readExports(dataDir, key, found);
   return found;
-}
-
-/**
- * What the disk holds, read through a gateway started on it (its own recovery from the cut): the
- * stream's records from the admin API, then the export files. Records the exporter moves from the
- * stream to a file meanwhile are in the file by the time it is read (a record leaves the stream
- * only once its file is fsynced).
- */
-async function throughGateway(gw: GatewayProcess, dataDir: string): Promise<Held> {
-  const found: Held = { held: new Set(), inStream: 0, exported: 0, tornLines: 0 };
-  for (let from = 1; ; ) {
-    const res = await fetch(`${gw.adminUrl}/api/streams/archive/records?from=${from}&limit=1000`);
-    const page = (await res.json()) as { records: Array<{ payload: string }>; next: number };
-    assert.equal(res.status, 200, JSON.stringify(page));
-    if (page.records.length === 0) break;
-    for (const r of page.records) found.held.add(publishKey(JSON.parse(r.payload) as Payload));
-    found.inStream += page.records.length;
-    from = page.next;
-  }
-  await readExports(dataDir, publishKey, found);
-  return found;
-}
-
-/** The gateway on `disk` (config written there, data in disk/data), its options as YAML lines. */
-async function gatewayOn(t: TestContext, disk: LoopDisk, yaml = ''): Promise<GatewayProcess> {
-  const config = await writeConfig(disk.dir, `dataDir: ${JSON.stringify(join(disk.dir, 'data'))}\nlog: { level: info }\n${yaml}`);
-  const gw = await startGatewayProcess(config, [], 60_000);
-  t.after(() => gw.kill9());
-  return gw;
-}
-
-/** Publish through gw until `ackedBefore` PUBACKs, then cut the power: the PUBACKs got and the disk after the cut (mounted). */
-async function publishThenCut(t: TestContext, gw: GatewayProcess, disk: LoopDisk, ackedBefore: number, tag: string) {
-  const flow = await publish(gw.mqttUrl, tag);
-  t.after(() => flow.stop());
-  await waitUntil(() => flow.acked.size >= ackedBefore, `${ackedBefore} PUBACKs`, 60_000);
-  const after = await cutPower(t, disk, gw.proc.pid!);
-  // Taken before the gateway is killed: nothing it does after the cut reaches the copy anyway.
-  const acked = new Set(flow.acked);
-  await gw.kill9();
-  await flow.stop();
-  return { acked, after };
 }
 
 test('three power cuts in full flow (durability fsync, default config), each restart on the disk the last one left: every message that got a PUBACK in any of them is on the disk, in the stream or an exported file', {

@@ -15,8 +15,12 @@ import { spawnSync } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import type { TestContext } from 'node:test';
 import { waitUntil } from './index.js';
+
+/** Where clean-ups go: a test's context (t.after), or a bench's list. */
+export interface Cleanups {
+  after(fn: () => unknown): void;
+}
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -55,7 +59,7 @@ export interface LoopDisk {
   image: string;
 }
 
-async function attach(t: TestContext, image: string, format: boolean): Promise<LoopDisk> {
+async function attach(t: Cleanups, image: string, format: boolean): Promise<LoopDisk> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-disk-'));
   const dev = run('losetup', ['-f', '--show', image]);
   let mounted = false;
@@ -74,7 +78,7 @@ async function attach(t: TestContext, image: string, format: boolean): Promise<L
 }
 
 /** A fresh ext4 of sizeMiB on a loop device, mounted (removed after the test). */
-export async function loopDisk(t: TestContext, sizeMiB: number): Promise<LoopDisk> {
+export async function loopDisk(t: Cleanups, sizeMiB: number): Promise<LoopDisk> {
   const image = join(await mkdtemp(join(tmpdir(), 'gatehouse-img-')), 'disk.img');
   t.after(() => rm(join(image, '..'), { recursive: true, force: true }));
   run('truncate', ['-s', `${sizeMiB}M`, image]);
@@ -85,7 +89,7 @@ export async function loopDisk(t: TestContext, sizeMiB: number): Promise<LoopDis
  * The disk as a power cut at this moment leaves it, mounted on a new directory (its journal
  * replayed). `pid`: the process writing to it, stopped (SIGSTOP) for the copy; the caller kills it.
  */
-export async function cutPower(t: TestContext, disk: LoopDisk, pid: number): Promise<LoopDisk> {
+export async function cutPower(t: Cleanups, disk: LoopDisk, pid: number): Promise<LoopDisk> {
   process.kill(pid, 'SIGSTOP');
   // No request in flight on the device: what it has completed is in the backing file.
   const inflight = `/sys/block/${basename(disk.dev)}/inflight`;
