@@ -57,24 +57,29 @@ export interface LoopDisk {
   dev: string;
   /** The backing file. */
   image: string;
+  /** Unmount, detach and delete (also done by the clean-up it was made with; once). */
+  release(): Promise<void>;
 }
 
 async function attach(t: Cleanups, image: string, format: boolean): Promise<LoopDisk> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-disk-'));
   const dev = run('losetup', ['-f', '--show', image]);
   let mounted = false;
-  t.after(async () => {
-    // Lazy: a process still holding a file (a gateway being killed) must not fail the clean-up.
-    if (mounted) spawnSync('umount', ['-l', dir]);
-    spawnSync('losetup', ['-d', dev]);
-    await rm(dir, { recursive: true, force: true });
-    await rm(image, { force: true });
-  });
+  let released: Promise<void> | undefined;
+  const release = (): Promise<void> =>
+    (released ??= (async () => {
+      // Lazy: a process still holding a file (a gateway being killed) must not fail the clean-up.
+      if (mounted) spawnSync('umount', ['-l', dir]);
+      spawnSync('losetup', ['-d', dev]);
+      await rm(dir, { recursive: true, force: true });
+      await rm(image, { force: true });
+    })());
+  t.after(release);
   if (format) run('mkfs.ext4', ['-q', '-F', dev]);
   // commit=600: no periodic journal commit makes unsynced metadata durable during the test.
   run('mount', ['-t', 'ext4', '-o', 'commit=600', dev, dir]);
   mounted = true;
-  return { dir, dev, image };
+  return { dir, dev, image, release };
 }
 
 /** A fresh ext4 of sizeMiB on a loop device, mounted (removed after the test). */
