@@ -12,7 +12,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { openLocalStreams } from '../../gateway/store/index.js';
-import { testDeps, waitUntil } from '../helpers/index.js';
+import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import type { GatewayProcess } from '../helpers/gateway-process.js';
+import { duplicatesAndMissing, linesOnDisk, startWriter } from '../helpers/logrotate.js';
+import { readAll } from '../helpers/store-intake.js';
+import { writeFile } from 'node:fs/promises';
 import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
 import { gatewayOn, publishKey, publishThenCut, readExports, emptyHeld, throughGateway, type Held, type Payload } from '../helpers/power-cut-flow.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
@@ -115,3 +119,52 @@ test('power cut with a serial device in acknowledged mode: every reading the dev
   assert.ok(acked.length >= 1500);
   assert.deepEqual(missing.slice(0, 20), [], `${missing.length} of ${acked.length} acknowledged readings are not on the disk after the power cut`);
 });
+
+test('power cut while tailing a log file: after the restart on the disk the cut left, every line is in the stream exactly once', {
+  skip,
+  timeout: 180_000,
+}, async (t) => {
+  const disk = await loopDisk(t, 128);
+  // The log is another program's, on another disk: the cut takes only the gateway's.
+  const logs = await tempDir(t, 'gatehouse-cut-logs-');
+  const file = join(logs, 'app.log');
+  await writeFile(file, '');
+  const yaml = [
+    'sources:',
+    `  - { type: file, name: app, paths: [${JSON.stringify(file)}], initialPosition: start_of_file, scanIntervalMs: 100 }`,
+    'streams:',
+    '  logs: { maxBytes: 1073741824, onFull: reject }',
+    'rules:',
+    '  version: 1',
+    '  rules:',
+    '    - { name: logs, sql: "SELECT * FROM \'file/app\'", actions: [{ stream: { name: logs } }] }',
+    'exporters: []',
+    '',
+  ].join('\n');
+  const gw = await gatewayOn(t, disk, yaml);
+  const total = 20_000;
+  const writer = await startWriter(t, file, total, 30);
+  await waitUntil(async () => ((await lastSeqOf(gw, 'logs')) >= 6_000 ? true : undefined), 'the gateway read 6,000 lines', 60_000, 20);
+  const after = await cutPower(t, disk, gw.proc.pid!);
+  await gw.kill9();
+  // The restart reads on from the offset committed with the last records on the disk.
+  const gw2 = await gatewayOn(t, after, yaml);
+  await writer.done;
+  await waitUntil(async () => ((await lastSeqOf(gw2, 'logs')) >= total ? true : undefined), `all ${total} lines read`, 60_000, 50).catch(() => undefined);
+  assert.equal(await gw2.stop(), 0);
+  const store = await openLocalStreams({ path: join(after.dir, 'data', 'store') }, testDeps());
+  await store.defineStream({ name: 'logs', maxBytes: 1073741824, onFull: 'reject' });
+  const streamed = (await readAll(store, 'logs')).map((r) => r.payload.toString());
+  await store.close();
+  const check = duplicatesAndMissing(streamed, await linesOnDisk(logs));
+  t.diagnostic(`${total} lines written, ${streamed.length} in the stream, ${check.duplicates} duplicates, ${check.missing.length} missing`);
+  assert.equal(check.missing.length, 0, `missing lines, e.g. ${check.missing.slice(0, 3).join(' | ')}`);
+  assert.equal(check.duplicates, 0, 'a line read twice: the offset on the disk is not the one committed with its lines');
+  assert.deepEqual(check.extra, []);
+});
+
+async function lastSeqOf(gw: GatewayProcess, stream: string): Promise<number> {
+  const res = await fetch(`${gw.adminUrl}/api/streams`, { signal: AbortSignal.timeout(2_000) });
+  const body = (await res.json()) as { streams: Array<{ name: string; lastSeq: number }> };
+  return body.streams.find((s) => s.name === stream)?.lastSeq ?? 0;
+}
