@@ -1,13 +1,17 @@
-// A power cut, not a kill -9 (test/helpers/power-cut.ts): the gateway CLI in a child process with
-// the default configuration (the archive rule, durability fsync, the gzipped NDJSON file exporter),
-// its data directory on an ext4 loop disk, real mqtt.js publishers at QoS 1 (MQTT 3.1.1 and 5). At a moment in full
-// flow the disk is copied as a power cut leaves it (nothing the kernel had not written yet), and the
-// copy is read as the next boot would find it: every message that got a PUBACK must be in the local
-// stream or in an exported file. kill -9 cannot test this: the page cache survives it.
-// The control test runs the same with `durability: os` (PUBACK after the write, before any fsync)
-// and no exporter, and must find acknowledged messages lost: a harness that finds nothing there
-// would prove nothing.
-// Needs root (loop device, mount): skipped otherwise with the reason.
+// A power cut, not a kill -9 (test/helpers/power-cut.ts): the gateway CLI in a child process, its
+// data directory on an ext4 loop disk. At a moment in full flow the disk is copied as a power cut
+// leaves it (nothing the kernel had not written yet), and the copy is read as the next boot would
+// find it, or a gateway is started on it. kill -9 cannot test any of this: the page cache survives it.
+// - MQTT (default configuration: archive rule, durability fsync, gzipped NDJSON file exporter; MQTT
+//   3.1.1 and 5 publishers at QoS 1), three cuts in a row, each restart from the raw state the last
+//   one left: every message that got a PUBACK in any run is in the local stream or an exported file.
+// - The control: the same with `durability: os` (PUBACK after the write, before any fsync) and no
+//   exporter must lose acknowledged messages: a harness that finds nothing there proves nothing.
+// - A serial device in acknowledged mode: every reading it got an ACK for is on the disk.
+// - A tailed log file: after the restart every line is in the stream exactly once (the committed
+//   offset and its lines are in one LevelDB batch).
+// Needs root (loop device, mount): skipped otherwise with the reason. test/bench/power-cuts.ts runs
+// many seeded cuts in a row.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
