@@ -39,11 +39,17 @@ import {
 import { buildAdminSource } from './admin-source.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
+import { ownedMetrics } from './owned-metrics.js';
 import { createUpdateVerifier } from '../control/verify.js';
 import { controlTopicGuard, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
+  /**
+   * Where the gateway declares its metrics. They are taken off it again when the gateway stops or
+   * its start fails, so a start again on the same registry works (owned-metrics.ts); the metrics
+   * that were on it before, or that the caller declares beside the gateway, stay.
+   */
   registry: Registry;
   version: string;
   /**
@@ -108,7 +114,11 @@ async function makeDataDir(dir: string): Promise<void> {
 }
 
 export async function startGateway(config: GatehouseConfig, opts: GatewayOptions): Promise<Gateway> {
-  const { logger, registry } = opts;
+  const { logger } = opts;
+  // Every metric the gateway declares goes through this handle, and off the registry again when
+  // it stops or its start fails: a start on the same registry after either works (owned-metrics.ts).
+  const owned = ownedMetrics(opts.registry);
+  const registry = owned.registry;
   const deps = { logger, registry };
   await makeDataDir(config.dataDir);
   const openingMono = monotonicNow();
@@ -135,6 +145,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const storeDeps = { logger: logger.child({ c: 'store' }), registry };
   const streams = await openLocalStreams({ ...config.store, path: storePath }, storeDeps, waitForSpace).catch(async (err: unknown) => {
     await early?.admin.stop();
+    owned.release();
     throw err;
   });
   // Uptime counts from here: a wait for disk space is not time the gateway ran.
@@ -145,6 +156,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   if (earlyAdmin) cleanup.push(() => earlyAdmin.stop());
   const unwind = async (): Promise<void> => {
     for (const f of cleanup.reverse()) await f().catch((err: unknown) => logger.error({ err: errorMessage(err) }, 'cleanup after failed start'));
+    owned.release();
   };
   try {
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
@@ -296,6 +308,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       await streams.close();
       activity.stop();
       await admin?.stop();
+      owned.release();
       logger.info('stopped');
     };
     // Every call returns the one stop: a second one (made while it runs) resolves when the gateway
