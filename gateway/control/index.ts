@@ -5,6 +5,7 @@ import { clocksOf } from '../../core/clock.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { realTimers, type Timers } from '../../rules/index.js';
 import { gauge } from '../../core/metrics.js';
+import { errorMessage } from '../../core/errors.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleSetTarget } from './rule-set-target.js';
 import { localChannel, upstreamChannel, type ControlChannel, type LocalBrokerPort } from './channel.js';
@@ -93,7 +94,6 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     // Injected timers (tests) drive both clocks; else the deadline is on the monotonic clock.
     ...(deps.timers ? { timers: deps.timers } : { timers: realTimers(deps.now), monotonic: clocksOf(deps).monotonic }),
   });
-  await probation.start();
   let remote: RemoteControl | undefined;
   if (control.enabled) {
     const local = deps.local;
@@ -118,14 +118,6 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
           : {}),
     });
   }
-  try {
-    if (remote) await remote.start();
-    else await channel.start();
-  } catch (err) {
-    await probation.stop();
-    deps.registry.removeSingleMetric(channelUp);
-    throw err;
-  }
   const heartbeat = new HeartbeatCollector({
     gatewayId: deps.gatewayId,
     version: deps.version,
@@ -142,23 +134,29 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
     registry: deps.registry,
     run: builtinJobRunner({ streams: deps.streams, rules: deps.rules, channel, heartbeat, heartbeatTopic: topics.heartbeat }),
   });
-  jobs.start();
   let stopped = false;
-  return {
-    channel,
-    remote,
-    probation,
-    jobs,
-    verifier: deps.verifier,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await jobs.stop();
-      // Remote first: an update it is still applying is put on probation (and recorded) before the monitor stops.
-      if (remote) await remote.stop();
-      else await channel.stop();
-      await probation.stop();
-      deps.registry.removeSingleMetric(channelUp);
-    },
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await jobs.stop();
+    // Remote first: an update it is still applying is put on probation (and recorded) before the monitor stops.
+    if (remote) await remote.stop();
+    else await channel.stop();
+    await probation.stop();
+    deps.registry.removeSingleMetric(channelUp);
   };
+  try {
+    await probation.start();
+    if (remote) await remote.start();
+    else await channel.start();
+    jobs.start();
+  } catch (err) {
+    // A start failing partway is undone by the stop (each part's stop undoes a start that failed
+    // partway, or does nothing when it never started): the remote control's start could throw (an
+    // upstream channel refusing control.upstream.ca, which only its start reads) with its listener
+    // on the rules' status in place, and the probation monitor's too.
+    await stop().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'control plane: clean-up after a failed start'));
+    throw err;
+  }
+  return { channel, remote, probation, jobs, verifier: deps.verifier, stop };
 }
