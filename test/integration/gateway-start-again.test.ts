@@ -2,10 +2,11 @@
 // failed (a port still taken, freed a moment later) or after a normal stop. The second start must
 // start (not fail with a metric "declared twice" or "already been registered"), and its /metrics
 // must read its own parts, not the collect of the first, dead gateway. What was on the registry
-// before the gateway (the embedder's own metrics) stays. Real gateways, real mqtt.js clients.
+// before the gateway (the embedder's own metrics) stays. Real gateways, real mqtt.js clients, and
+// for the start that waited for disk space a real full filesystem (a small tmpfs: needs root).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import type { Registry } from 'prom-client';
@@ -13,12 +14,14 @@ import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { gauge } from '../../core/metrics.js';
-import { silentTcpServer, tempDir, testDeps } from '../helpers/index.js';
+import { silentTcpServer, tempDir, testDeps, waitUntil } from '../helpers/index.js';
+import { freeBytes, mountSmallFs, smallFsSkip, writeFiller } from '../helpers/small-fs.js';
 
-async function configFile(t: TestContext, adminPort: number): Promise<string> {
+async function configFile(t: TestContext, adminPort: number, dataDir?: string): Promise<string> {
   const dir = await tempDir(t);
+  dataDir ??= join(dir, 'data');
   const file = join(dir, 'g.yaml');
-  await writeFile(file, `gatewayId: gw-again\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nadmin:\n  port: ${adminPort}\n`);
+  await writeFile(file, `gatewayId: gw-again\ndataDir: ${JSON.stringify(dataDir)}\nexporters: []\nadmin:\n  port: ${adminPort}\n`);
   return file;
 }
 
@@ -33,11 +36,11 @@ async function scraped(gw: Gateway, line: string): Promise<number | undefined> {
   return found === undefined ? undefined : Number(found.slice(line.length + 1));
 }
 
-/** A client on the gateway's broker, with one QoS 1 publish acknowledged: live values to read. */
-async function oneClient(t: TestContext, gw: Gateway): Promise<void> {
+/** A client on the gateway's broker, with one QoS 1 publish acknowledged unless told not: live values to read. */
+async function oneClient(t: TestContext, gw: Gateway, publish = true): Promise<void> {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`, { reconnectPeriod: 0 });
   t.after(() => client.endAsync(true));
-  await client.publishAsync('data/again', 'x', { qos: 1 });
+  if (publish) await client.publishAsync('data/again', 'x', { qos: 1 });
 }
 
 test('gateway: a start that failed (admin port taken) then a start on the same registry starts, its /metrics live', async (t) => {
@@ -77,4 +80,24 @@ test('gateway: start, stop, start on one registry: the second starts and reads i
   assert.equal(await scraped(second, 'gatehouse_mqtt_clients'), 1, "the second gateway's broker, read at scrape time");
   assert.equal(await scraped(second, 'gatehouse_mqtt_messages_in_total{qos="1"}'), 1, "counted from the second start (not the first gateway's publish)");
   assert.equal(await scraped(second, 'embedder_queue_depth'), 3);
+});
+
+test('gateway: a start that waited for disk space and was aborted, then a start on the same registry starts', { skip: smallFsSkip() }, async (t) => {
+  const root = await mountSmallFs(t, 4);
+  const config = await loadConfig(await configFile(t, 0, join(root, 'data')), { mqttPort: 0 });
+  const registry = createMetricsRegistry('test', 'gw-again');
+  // Every free byte taken: the store cannot open, the start waits with its admin API up.
+  await writeFiller(join(root, 'filler'), freeBytes(root) + 1024 * 1024).catch(() => undefined);
+  const abort = new AbortController();
+  let waiting = false;
+  const started = startGateway(config, { logger: testDeps().logger, registry, version: 'test', signal: abort.signal, onStoreWait: (w) => (waiting = w) });
+  await waitUntil(() => waiting, 'the start waits for disk space', 10_000);
+  abort.abort(new Error('stopped while waiting'));
+  await assert.rejects(started, /stopped while waiting/);
+  await unlink(join(root, 'filler'));
+  const gw = await start(config, registry);
+  t.after(() => gw.stop());
+  // Connected only: 4 MiB is under the store's reserve, a QoS 1 publish would wait for space.
+  await oneClient(t, gw, false);
+  assert.equal(await scraped(gw, 'gatehouse_mqtt_clients'), 1, "the second gateway's broker, read at scrape time");
 });
