@@ -14,6 +14,7 @@ import type { GroupCommitter } from './committer.js';
 import type { Compactor } from './compaction.js';
 import { newDb, openMakingRoom, type Db } from './database.js';
 import type { DiskGuard } from './disk-guard.js';
+import type { BatchOp } from './head.js';
 import { openWhenSpace, type WaitForSpace } from './open-wait.js';
 import type { StoreOptions } from './options.js';
 import type { Retention } from './retention.js';
@@ -23,6 +24,7 @@ import type { StreamState } from './state.js';
 import type { WriteCheck } from './write-check.js';
 import { stateIn } from './stream-registry.js';
 import { closingTallies } from './tally.js';
+import { KEY_WRITE_CHECK } from './codec.js';
 
 export type StoreState = 'new' | 'open' | 'closing' | 'closed';
 
@@ -192,8 +194,14 @@ export class StoreLifecycle {
     try {
       const db = d.db(); // under the lock: no reopen replaces it now
       // The next start then reads each stream's counters whole from its tally (tally.ts).
-      const tallies = db.status === 'open' && !d.guard.failed ? closingTallies(d.streams.values()) : [];
-      if (tallies.length > 0) await db.batch(tallies, { sync: d.sync }).catch((err: unknown) => d.log.debug({ err }, 'tallies not written at close'));
+      const writable = db.status === 'open' && !d.guard.failed;
+      const last: BatchOp[] = writable ? closingTallies(d.streams.values()) : [];
+      // With durability fsync the close ends with a synced write, a tally or else the write
+      // check's: checkpoints and reclaims are written unsynced (retention.ts) and LevelDB's close
+      // does not sync its log, so a stop followed by a power cut before the kernel wrote them back
+      // lost them, and the exporters sent again what they had delivered (test/e2e/power-cut.test.ts).
+      if (writable && d.sync && last.length === 0) last.push({ type: 'del', key: Buffer.from([KEY_WRITE_CHECK]) });
+      if (last.length > 0) await db.batch(last, { sync: d.sync }).catch((err: unknown) => d.log.debug({ err }, 'tallies not written at close'));
       if (db.status === 'open') await db.close();
     } finally {
       d.setState('closed');

@@ -22,7 +22,7 @@ import { duplicatesAndMissing, linesOnDisk, startWriter } from '../helpers/logro
 import { readAll } from '../helpers/store-intake.js';
 import { writeFile } from 'node:fs/promises';
 import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
-import { gatewayOn, publishKey, publishThenCut, readExports, emptyHeld, throughGateway, type Held, type Payload } from '../helpers/power-cut-flow.js';
+import { gatewayOn, publish, publishKey, publishThenCut, readExports, emptyHeld, throughGateway, type Held, type Payload } from '../helpers/power-cut-flow.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 
@@ -172,3 +172,41 @@ async function lastSeqOf(gw: GatewayProcess, stream: string): Promise<number> {
   const body = (await res.json()) as { streams: Array<{ name: string; lastSeq: number }> };
   return body.streams.find((s) => s.name === stream)?.lastSeq ?? 0;
 }
+
+test('a stop, then a power cut: the exporter checkpoint the stop waited for is on the disk (nothing is sent again)', { skip, timeout: 120_000 }, async (t) => {
+  const disk = await loopDisk(t, 128);
+  const gw = await gatewayOn(t, disk);
+  const flow = await publish(gw.mqttUrl, 'stop', 2);
+  await waitUntil(() => flow.acked.size >= 2_000, '2,000 PUBACKs', 60_000);
+  await flow.stop();
+  // Every record exported: then nothing more is appended, so nothing syncs LevelDB's log after
+  // the exporter's last checkpoint but the stop itself.
+  const archive = async () => {
+    const res = await fetch(`${gw.adminUrl}/api/streams`);
+    const body = (await res.json()) as { streams: Array<{ name: string; lastSeq: number; exporters: Array<{ lastExportedSeq: number }> }> };
+    return body.streams.find((s) => s.name === 'archive')!;
+  };
+  const exported = await waitUntil(
+    async () => {
+      const a = await archive();
+      return a.exporters[0]!.lastExportedSeq === a.lastSeq ? a.lastSeq : undefined;
+    },
+    'the archive exported',
+    30_000,
+  );
+  assert.equal(await gw.stop(), 0);
+  const after = await cutPower(t, disk, undefined);
+  const streams = await openLocalStreams({ path: join(after.dir, 'data', 'store') }, testDeps());
+  try {
+    await streams.defineStream({ name: 'archive', maxBytes: 256 * 1024 * 1024, onFull: 'reject' });
+    const info = streams.info('archive');
+    assert.equal(info.lastSeq, exported);
+    assert.deepEqual(
+      info.consumers.map((c) => c.checkpoint),
+      [exported],
+      'the checkpoint written before the stop is on the disk: a restart sends nothing again',
+    );
+  } finally {
+    await streams.close();
+  }
+});

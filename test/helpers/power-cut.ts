@@ -92,10 +92,11 @@ export async function loopDisk(t: Cleanups, sizeMiB: number): Promise<LoopDisk> 
 
 /**
  * The disk as a power cut at this moment leaves it, mounted on a new directory (its journal
- * replayed). `pid`: the process writing to it, stopped (SIGSTOP) for the copy; the caller kills it.
+ * replayed). `pid`: the process writing to it, stopped (SIGSTOP) for the copy; the caller kills
+ * it. Undefined: nothing writes to it (a gateway stopped before the cut).
  */
-export async function cutPower(t: Cleanups, disk: LoopDisk, pid: number): Promise<LoopDisk> {
-  process.kill(pid, 'SIGSTOP');
+export async function cutPower(t: Cleanups, disk: LoopDisk, pid: number | undefined): Promise<LoopDisk> {
+  if (pid !== undefined) process.kill(pid, 'SIGSTOP');
   // No request in flight on the device: what it has completed is in the backing file.
   const inflight = `/sys/block/${basename(disk.dev)}/inflight`;
   await waitUntil(async () => /^\s*0\s+0\s*$/.test(await readFile(inflight, 'utf8')), `no request in flight on ${disk.dev}`, 10_000);
