@@ -9,6 +9,9 @@
 //   - the rule set running after the restart is the last one the gateway answered "applied" for, or
 //     a later one it was given (never an older one: an applied update is on disk before its 200);
 //   - the gateway starts on the disk (no store it cannot open).
+// One cycle in five (--start-cuts) cuts the power during the start instead, at a random moment of
+// its first 1.5 s (the store's open, its streams' definitions, the rule set's load): a Pi whose
+// power flickers at boot must start at the next.
 // tests/e2e/power-cut.test.ts runs three such cycles in `npm test`; this runs as many as asked with
 // seeded random cut points (the same seed gives the same schedule; timings vary).
 //
@@ -18,7 +21,7 @@
 // Not in `npm run bench` (it runs for minutes and needs root).
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import type { GatewayProcess } from '../helpers/gateway-process.js';
+import { spawnGatewayLogged, type GatewayProcess } from '../helpers/gateway-process.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { cutPower, loopDisk, powerCutSkip, type Cleanups, type LoopDisk } from '../helpers/power-cut.js';
 import { gatewayOn, publish, throughGateway } from '../helpers/power-cut-flow.js';
@@ -30,11 +33,13 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     'max-acks': { type: 'string', default: '20000' },
     'disk-mib': { type: 'string', default: '256' },
+    'start-cuts': { type: 'string', default: '0.2' },
   },
 });
 const cycles = Number(values.cycles);
 const rnd = mulberry32(Number(values.seed));
 const maxAcks = Number(values['max-acks']);
+const startCuts = Number(values['start-cuts']);
 
 const skip = powerCutSkip();
 if (skip) {
@@ -104,6 +109,24 @@ try {
     if (cycle === cycles) {
       await gw.kill9();
       break;
+    }
+    if (rnd() < startCuts) {
+      // Stop this one cleanly (its disk is as a stop leaves it), start again and cut during that start.
+      await gw.stop();
+      const delay = Math.floor(rnd() * 1500);
+      const config = join(disk.dir, 'gatehouse.yaml');
+      const starting = spawnGatewayLogged(config);
+      await new Promise((r) => setTimeout(r, delay));
+      const after = await cutPower(t, disk, starting.proc.pid!);
+      const msgs = starting.msgs();
+      starting.proc.kill('SIGKILL');
+      await starting.exited;
+      console.log(
+        `[${((performance.now() - t0) / 1000).toFixed(0)}s] cut ${cycle + 1} during the start, ${delay} ms in (${msgs.includes('gatehouse started') ? 'started' : `last log: ${msgs.at(-1) ?? 'none'}`})`,
+      );
+      await disk.release();
+      disk = after;
+      continue;
     }
     const target = 200 + Math.floor(rnd() * maxAcks);
     const publishers = 1 + Math.floor(rnd() * 6);
