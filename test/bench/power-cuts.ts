@@ -10,7 +10,7 @@
 //     a later one it was given (never an older one: an applied update is on disk before its 200);
 //   - the gateway starts on the disk (no store it cannot open).
 // One cycle in five (--start-cuts) cuts the power during the start instead, at a random moment of
-// its first 1.5 s (the store's open, its streams' definitions, the rule set's load): a Pi whose
+// its first 0.7 s (a start takes ~0.5 s here: the store's open, its streams' definitions, the rule set's load): a Pi whose
 // power flickers at boot must start at the next.
 // tests/e2e/power-cut.test.ts runs three such cycles in `npm test`; this runs as many as asked with
 // seeded random cut points (the same seed gives the same schedule; timings vary).
@@ -113,7 +113,7 @@ try {
     if (rnd() < startCuts) {
       // Stop this one cleanly (its disk is as a stop leaves it), start again and cut during that start.
       await gw.stop();
-      const delay = Math.floor(rnd() * 1500);
+      const delay = Math.floor(rnd() * 700);
       const config = join(disk.dir, 'gatehouse.yaml');
       const starting = spawnGatewayLogged(config);
       await new Promise((r) => setTimeout(r, delay));
