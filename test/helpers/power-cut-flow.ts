@@ -2,6 +2,7 @@
 // the cut): MQTT publishers at QoS 1 that record each PUBACK, and the reading of what a disk holds
 // (the archive stream and the export files) against those PUBACKs.
 import { readdir, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import mqtt from 'mqtt';
@@ -21,9 +22,11 @@ export interface Flow {
 /**
  * `publishers` clients (MQTT 3.1.1 and 5 in turn: aedes' publish path and the gateway's own, each
  * acknowledging after its own code) publishing {r: tag, c, i} at QoS 1 as fast as PUBACKs come
- * back, WINDOW in flight each.
+ * back, WINDOW in flight each; `padBytes` of random padding in each payload.
  */
-export async function publish(url: string, tag: string, publishers = 4): Promise<Flow> {
+export async function publish(url: string, tag: string, publishers = 4, padBytes = 0): Promise<Flow> {
+  // Random (base64): LevelDB's snappy would shrink a repeated character to next to nothing.
+  const pad = (): string | undefined => (padBytes > 0 ? randomBytes(Math.ceil((padBytes * 3) / 4)).toString('base64') : undefined);
   const acked = new Set<string>();
   const clients = await Promise.all(
     Array.from({ length: publishers }, (_, c) =>
@@ -36,7 +39,7 @@ export async function publish(url: string, tag: string, publishers = 4): Promise
     const next = (): void => {
       if (stopped || !client.connected) return;
       const n = i++;
-      client.publish(`plant/line${c}/reading`, JSON.stringify({ r: tag, c, i: n, temp: 20 + (n % 7) }), { qos: 1 }, (err) => {
+      client.publish(`plant/line${c}/reading`, JSON.stringify({ r: tag, c, i: n, temp: 20 + (n % 7), pad: pad() }), { qos: 1 }, (err) => {
         if (err) return; // no PUBACK: not acknowledged (the cut stopped the gateway)
         acked.add(`${tag}/${c}:${n}`);
         next();
