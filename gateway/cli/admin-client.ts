@@ -57,8 +57,9 @@ function leafFingerprint(pem: Buffer): string | undefined {
 /** --admin must be an http(s) URL: 'HOST:PORT' or a typo is the user's argument, not an unreachable gateway. */
 function checkAdminUrl(adminUrl: string): void {
   let protocol = '';
+  let port = '';
   try {
-    protocol = new URL(adminUrl).protocol;
+    ({ protocol, port } = new URL(adminUrl));
   } catch {
     // not a URL at all: refused below
   }
@@ -66,6 +67,14 @@ function checkAdminUrl(adminUrl: string): void {
     throw new GatehouseError('GH_ARG_INVALID', `--admin '${adminUrl}' is not an http:// or https:// URL`, {
       where: '--admin',
       hint: 'e.g. --admin http://127.0.0.1:9883 (https:// with admin.tls), or --config FILE to take the address from the config',
+    });
+  }
+  // node's http client takes port 0 for "none" and connects to 80: the error would name a port
+  // the user never gave
+  if (port === '0') {
+    throw new GatehouseError('GH_ARG_INVALID', `--admin '${adminUrl}' names port 0, which no server listens on`, {
+      where: '--admin',
+      hint: "give the port the gateway listens on: its 'admin API listening' log line names it (admin.port, default 9883)",
     });
   }
 }
@@ -89,6 +98,18 @@ export async function resolveAdmin(adminUrl: string | undefined, configFile: str
       where: 'admin.enabled',
       hint: 'set admin.enabled: true and restart the gateway: this command talks to it through its admin API',
     });
+  }
+  // admin.port 0: the gateway took a free port at its start, which the file does not say (and
+  // http://host:0 would be sent to port 80, an ECONNREFUSED naming a port nobody configured)
+  if (config.admin.port === 0) {
+    throw new GatehouseError(
+      'GH_ADMIN_UNREACHABLE',
+      `${configFile ?? 'the default configuration'} has admin.port: 0 (a free port picked at each start), so it does not say where the admin API listens`,
+      {
+        where: 'admin.port',
+        hint: "pass --admin http://127.0.0.1:PORT with the port of the gateway's 'admin API listening' log line, or give admin.port a fixed port (default 9883)",
+      },
+    );
   }
   const host = config.admin.host === '0.0.0.0' || config.admin.host === '::' ? '127.0.0.1' : config.admin.host;
   const t = envToken ?? config.admin.token;

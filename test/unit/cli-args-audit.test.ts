@@ -58,6 +58,26 @@ test('a command given --config of a gateway whose admin API is disabled says so,
   }
 });
 
+test('a command given --config with admin.port 0, or --admin with port 0, says the port is unknown, not "ECONNREFUSED 127.0.0.1:80"', async (t) => {
+  const { tempDir } = await import('../helpers/index.js');
+  const { writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dir = await tempDir(t);
+  const config = join(dir, 'gatehouse.yaml');
+  await writeFile(config, 'admin:\n  port: 0\n');
+  for (const argv of [['status'], ['streams'], ['rules', 'list']]) {
+    const r = await runCaptured(main, [...argv, '--config', config]);
+    assert.equal(r.code, 1, argv.join(' '));
+    assert.doesNotMatch(r.err, /:80\b/, `${argv.join(' ')}: ${r.err}`);
+    assert.match(r.err, /GH_ADMIN_UNREACHABLE: .*gatehouse\.yaml has admin\.port: 0 \(a free port picked at each start\)/, `${argv.join(' ')}: ${r.err}`);
+    assert.match(r.err, /Fix: pass --admin http:\/\/127\.0\.0\.1:PORT with the port of the gateway's 'admin API listening' log line/);
+  }
+  const url = await runCaptured(main, ['status', '--admin', 'http://127.0.0.1:0']);
+  assert.equal(url.code, 2, url.err);
+  assert.doesNotMatch(url.err, /:80\b/, url.err);
+  assert.match(url.err, /GH_ARG_INVALID: --admin 'http:\/\/127\.0\.0\.1:0' names port 0, which no server listens on \(at --admin\)/);
+});
+
 test('simulate serial|mqtt: a bad argument is one line naming the command, GH_ARG_INVALID and the fix, exit 2 (an unknown option had no code)', async () => {
   for (const argv of [
     ['simulate', 'mqtt', '--frob'],
