@@ -54,6 +54,14 @@ function parseArgs(argv: string[]): DetectArgs | string {
 /** Longest line read (a row is a timestamp and a number: tens of bytes). */
 const MAX_LINE_BYTES = 1024 * 1024;
 
+/** What the command reads and prints (--help; the hint of GH_INPUT_FILE sends users there). */
+const ABOUT = [
+  'Scores a time series offline with the detectors the rules run (anomaly_score, is_anomaly).',
+  "FILE.csv: the header 'timestamp,value', then one timestamp and one number per row (two spreadsheet",
+  "columns saved as CSV). Prints 'timestamp,value,anomaly_score', one row per input row; a row whose",
+  'value is not a number is kept with score 0. Exit 0, or 2 for bad arguments or an input it cannot use.',
+].join('\n');
+
 /** What the CSV must look like, for the hint of an input it cannot use. */
 const FORMAT_HINT = "the first line is the header 'timestamp,value', then one timestamp and one number per row (e.g. two spreadsheet columns saved as CSV)";
 
@@ -75,7 +83,7 @@ export async function runDetect(argv: string[], io: CliIO): Promise<number> {
   const parsed = parseArgs(argv);
   if (typeof parsed === 'string') return fail(io, usageError(parsed));
   if (parsed.help) {
-    io.stdout.write(`${USAGE}\n\nDetectors and params (--param key=value):\n${detectorsHelp()}\n`);
+    io.stdout.write(`${USAGE}\n\n${ABOUT}\n\nDetectors and params (--param key=value):\n${detectorsHelp()}\n`);
     return 0;
   }
   if (!parsed.input) return fail(io, usageError('--input FILE.csv is required'));

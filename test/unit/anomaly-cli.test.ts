@@ -105,6 +105,9 @@ test('--help lists every detector and its params', async () => {
   for (const word of ['auto (default)', 'zscore', 'ewma', 'rcf', 'numberOfTrees=100', 'subSampleSize=256', 'timeDecay=100000', 'shingleSize=1', 'window=100']) {
     assert.ok(r.out.includes(word), `help mentions ${word}`);
   }
+  // what it reads and prints: GH_INPUT_FILE's catalogue hint sends users to --help for the format
+  assert.match(r.out, /FILE\.csv: the header 'timestamp,value', then one timestamp and one number per row/);
+  assert.match(r.out, /Prints 'timestamp,value,anomaly_score', one row per input row/);
 });
 
 test('a score beyond a double is the largest finite number, as the SQL functions give it (detect printed Infinity)', async (t) => {
