@@ -37,6 +37,7 @@ import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
 import { createV5Layer } from './v5/context.js';
+import { refusalAnswer } from './v5/codes.js';
 
 export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
 export { hashPassword, verifyPassword } from './password.js';
@@ -115,7 +116,15 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const sockets = new Set<Socket>();
   let stopping: Promise<void> | undefined;
 
-  const commit = createCommitWindow({ stats, log, monotonic, maxInflight, sink: deps, throttle: createThrottleNotes(stats, log) });
+  const commit = createCommitWindow({
+    stats,
+    log,
+    monotonic,
+    maxInflight,
+    sink: deps,
+    throttle: createThrottleNotes(stats, log),
+    v5Answer: refusalAnswer,
+  });
   const rateLog = rateLimitedLog(log, 'warn', 10_000, monotonic);
   const refusedListeners = new Set<(r: PublishRefusal) => void>();
   const publishRefused = (r: PublishRefusal): void => {

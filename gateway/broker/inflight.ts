@@ -22,6 +22,8 @@ export interface CommitDeps {
   sink: { onPublish(msg: Message): Promise<void> | undefined };
   /** Throttle bookkeeping of the per-client publish rate limits (ConnState.rateLimits; rate-limit.ts). */
   throttle: ThrottleNotes;
+  /** What an MQTT 5 client was told of a refused QoS 1/2 publish, for the warning ('negative PUBACK 0x97 sent'). */
+  v5Answer: (err: unknown) => string;
 }
 
 export interface CommitWindow {
@@ -34,16 +36,18 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const notes = deps.throttle;
   let lastRejectLog = -Infinity;
 
-  const logRejection = (err: unknown, topic: string): void => {
+  const logRejection = (st: ConnState, err: unknown, topic: string, qos: number): void => {
     stats.publishRejected++;
     const t = monotonic();
     // one warning per second at most: a failing store would otherwise flood the log
     if (t - lastRejectLog >= 1000) {
       lastRejectLog = t;
-      log.warn({ err: errorMessage(err), topic, rejectedTotal: stats.publishRejected }, 'gateway refused a client publish (no PUBACK sent)');
+      // what the client was told: a 3.1.1 client nothing (its connection is closed), QoS 0 nothing,
+      // an MQTT 5 client a negative PUBACK/PUBREC (deps.v5Answer: the reason codes live in v5/)
+      const answer = qos > 0 && st.client.version === 5 ? deps.v5Answer(err) : 'no PUBACK sent';
+      log.warn({ err: errorMessage(err), topic, client: st.client.id, rejectedTotal: stats.publishRejected }, `gateway refused a client publish (${answer})`);
     }
   };
-  const onQos0Rejected = (err: unknown): void => logRejection(err, '(qos 0)');
 
   function submit(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {
     if (gone(st)) {
@@ -78,13 +82,13 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
     try {
       p = sink.onPublish(msg);
     } catch (err) {
-      onQos0Rejected(err);
+      logRejection(st, err, '(qos 0)', 0);
     }
     if (p) {
       st.inflight++;
       st.qos0Done ??= () => release(st);
       st.qos0Failed ??= (err: unknown) => {
-        onQos0Rejected(err);
+        logRejection(st, err, '(qos 0)', 0);
         release(st);
       };
       p.then(st.qos0Done, st.qos0Failed);
@@ -98,22 +102,22 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
     try {
       p = sink.onPublish(msg);
     } catch (err) {
-      logRejection(err, msg.topic);
+      logRejection(st, err, msg.topic, msg.qos);
       return cb(err instanceof Error ? err : new Error(String(err)));
     }
     if (p === undefined) return cb(null);
     st.inflight++;
     // two small closures per QoS 1/2 message: the promise API offers no cheaper way to carry cb
     p.then(
-      () => settle(st, cb, null, msg.topic),
-      (err: unknown) => settle(st, cb, err, msg.topic),
+      () => settle(st, cb, null, msg),
+      (err: unknown) => settle(st, cb, err, msg),
     );
   }
 
-  function settle(st: ConnState, cb: (err?: Error | null) => void, err: unknown, topic: string): void {
+  function settle(st: ConnState, cb: (err?: Error | null) => void, err: unknown, msg: Message): void {
     if (err === null) cb(null);
     else {
-      logRejection(err, topic);
+      logRejection(st, err, msg.topic, msg.qos);
       cb(err instanceof Error ? err : new Error(String(err)));
     }
     release(st);

@@ -2,7 +2,8 @@
 // years, a bad server backwards). Real mqtt.js clients; the broker gets two injected clocks: the
 // wall clock, stepped a year back or forward by the test, and the monotonic clock, advanced by the
 // test as time passing. Bans, the rate-limited refusal warning and MQTT 5 message expiry must
-// follow the monotonic clock only; receivedAt follows the wall clock.
+// follow the monotonic clock only; receivedAt follows the wall clock. The refusal warning's words
+// (what the client was told) are checked here too, where its rate limit can be stepped past.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt, { type IClientOptions, type IPublishPacket } from 'mqtt';
@@ -10,7 +11,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { createBroker, hashPassword, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
 import type { Message } from '../../core/message.js';
-import { waitUntil } from '../helpers/index.js';
+import { GatehouseError } from '../../core/errors.js';
+import { waitForEvent, waitUntil } from '../helpers/index.js';
 
 const YEAR = 365 * 24 * 3600 * 1000;
 
@@ -123,6 +125,27 @@ test('the refused-publish warning appears once per second of elapsed time across
   await publish(4);
   assert.equal(refusals(), 3);
   assert.equal(rig.received.at(-1)?.receivedAt, rig.clock.wall, 'receivedAt is wall time');
+});
+
+test('the refused-publish warning says what the client was told: MQTT 5 a negative PUBACK and its reason code, 3.1.1 no PUBACK (both read "no PUBACK sent")', async (t) => {
+  const rig = await startBroker(t, {}, () => Promise.reject(new GatehouseError('GH_STREAM_FULL', "local stream 'archive' is full")));
+  const refusals = (): Array<Record<string, unknown>> => rig.warnings.filter((w) => String(w.msg).startsWith('gateway refused a client publish'));
+  const v5 = await mqtt.connectAsync(rig.url, { protocolVersion: 5, clientId: 'dev-v5', reconnectPeriod: 0 });
+  t.after(() => v5.endAsync(true));
+  const refused = (await v5.publishAsync('data/x', '1', { qos: 1 }).catch((x: unknown) => x)) as { code?: number };
+  assert.equal(refused?.code, 0x97, 'the v5 client got PUBACK 0x97');
+  assert.equal(v5.connected, true);
+  assert.deepEqual(
+    refusals().map((w) => [w.msg, w.client]),
+    [['gateway refused a client publish (negative PUBACK 0x97 sent)', 'dev-v5']],
+  );
+  rig.clock.mono += 1_001; // past the warning's rate limit
+  const old = await mqtt.connectAsync(rig.url, { protocolVersion: 4, clientId: 'dev-311', reconnectPeriod: 0 });
+  t.after(() => old.endAsync(true));
+  const closed = waitForEvent(old, 'close');
+  old.publish('data/y', '1', { qos: 1 });
+  await closed;
+  assert.deepEqual(refusals().map((w) => [w.msg, w.client])[1], ['gateway refused a client publish (no PUBACK sent)', 'dev-311']);
 });
 
 /** Subscribe (MQTT 5) and take the first retained message. */

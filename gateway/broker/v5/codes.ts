@@ -94,6 +94,13 @@ export function reasonForCommitError(err: unknown): number {
   return RC.UNSPECIFIED;
 }
 
+/** What the client of a refused QoS 1/2 publish is sent (v5/inbound.ts), in the broker's refusal warning. */
+export function refusalAnswer(err: unknown): string {
+  const rc = reasonForCommitError(err);
+  const hex = `0x${rc.toString(16).padStart(2, '0')}`;
+  return rc === RC.PACKET_TOO_LARGE ? `DISCONNECT ${hex} sent` : `negative PUBACK ${hex} sent`;
+}
+
 /** A reason string for the client: short, no internals beyond the gateway's own message. */
 export function reasonString(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
