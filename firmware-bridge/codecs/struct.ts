@@ -1,6 +1,8 @@
 // Packed binary structs declared in config: fields in wire order, no padding.
-// Decoded value = raw * scale + offset (scale/offset applied only when given, so integers stay exact).
+// Decoded value = raw * scale + offset (scale/offset applied only when given, so integers stay exact;
+// computed in decimal for whole raw values: 2040 with scale 0.01 is 20.4, core/scale.ts).
 import { GatehouseError } from '../../core/errors.js';
+import { decimalScaler } from '../../core/scale.js';
 import type { StructField } from '../options.js';
 import type { Codec, Decoded } from './types.js';
 
@@ -27,6 +29,8 @@ interface Compiled {
   scale: number;
   offset: number;
   scaled: boolean;
+  /** raw -> raw * scale + offset, in decimal for whole raw values. */
+  toValue: (raw: number) => number;
 }
 
 function read(buf: Buffer, f: Compiled): number {
@@ -105,6 +109,7 @@ export function structCodec(o: StructCodecOptions): Codec {
       scale: f.scale ?? 1,
       offset: f.offset ?? 0,
       scaled: f.scale !== undefined || f.offset !== undefined,
+      toValue: decimalScaler(f.scale ?? 1, f.offset ?? 0),
     });
     at += SIZES[f.type];
   }
@@ -120,7 +125,7 @@ export function structCodec(o: StructCodecOptions): Codec {
       const out: Decoded = {};
       for (const f of compiled) {
         const raw = read(payload, f);
-        out[f.name] = f.scaled ? raw * f.scale + f.offset : raw;
+        out[f.name] = f.scaled ? f.toValue(raw) : raw;
       }
       return out;
     },

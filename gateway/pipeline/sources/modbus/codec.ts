@@ -5,6 +5,7 @@
 //   BADC  bytes swapped inside each word    CDAB  words swapped (common for floats)
 // 64-bit values generalise the same rule (word order reversed / bytes in each word swapped);
 // 16-bit values only see the byte swap (BADC, DCBA). Strings honour the byte swap only.
+import { decimalScaler } from '../../../../core/scale.js';
 import { asBit, refuseWrite as refuse } from '../write-refusal.js';
 
 export const DATA_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'float32', 'float64', 'string'] as const;
@@ -61,8 +62,18 @@ export interface ScaleOptions {
   offset: number;
 }
 
+/** Each tag's raw -> value function (core/scale.ts: in decimal, 2040 with scale 0.01 is 20.4). */
+const scalers = new WeakMap<ScaleOptions, { scale: number; offset: number; toValue: (raw: number) => number }>();
+
 function scaled(raw: number, s: ScaleOptions): number {
-  return s.scale === 1 && s.offset === 0 ? raw : raw * s.scale + s.offset;
+  if (s.scale === 1 && s.offset === 0) return raw;
+  let cached = scalers.get(s);
+  // made once per tag (its options are one object for the source's life), again if they changed
+  if (cached === undefined || cached.scale !== s.scale || cached.offset !== s.offset) {
+    cached = { scale: s.scale, offset: s.offset, toValue: decimalScaler(s.scale, s.offset) };
+    scalers.set(s, cached);
+  }
+  return cached.toValue(raw);
 }
 
 /** Decode the registers of one tag (wire bytes, 2 per register). */
