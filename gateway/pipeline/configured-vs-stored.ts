@@ -83,18 +83,22 @@ export function builtInYields(stored: RuleSetDefinition, configured: unknown, bu
 }
 
 /**
- * Start-up: the stored active set (an update from the office, the admin API, a job) is refused,
- * typically after an upgrade to a version that checks more (a regular expression that may
- * backtrack, SQL another dialect wrote), and the configured set runs instead. Logged with what to
+ * Start-up: the stored active set (an update from the office, the admin API, a job, an earlier
+ * config) is refused, after an upgrade to a version that checks more (a regular expression that may
+ * backtrack, SQL another dialect wrote) or under a configuration without a stream it writes, and
+ * the configured set runs instead. Logged with what to
  * do; returned as a rejected update (its errors and code), the start-up status the control plane
  * publishes, so the office sees that its set is not running, and why.
  */
 export function reportStoredRefused(logger: Logger, stored: StoredRuleSet, configuredVersion: number, err: unknown): RuleUpdateStatus {
   const version = stored.definition.version;
+  // two causes: an upgrade that checks more, or a configuration that lost what the set needs (a
+  // stream: e.g. a data directory started with docs/examples/fleet.yaml, then with `npm start`)
   const fix =
-    'fix the listed rules (a newer gateway version may check more than the one that accepted the set) and send the set again ' +
-    `with a version above ${version} (or raise the configured rules' version above it); the stored set is kept until then, ` +
-    'so the previous gateway version runs it again if this upgrade is rolled back';
+    'fix the listed rules, or the configuration they need (a newer gateway version may check more than the one that accepted ' +
+    `the set; a stream they write may be gone from the config), and send the set again with a version above ${version} ` +
+    `(or raise the configured rules' version above it); the stored set is kept until then, so a start with the gateway ` +
+    'version and configuration that accepted it runs it again';
   logger.error(
     { err: errorMessage(err), code: codeOf(err), storedVersion: version, storedSource: stored.source, configuredVersion },
     `the stored active rule set (version ${version}, from ${stored.source}) is refused by this gateway version and configuration: ` +

@@ -11,9 +11,17 @@ import { RuleHost } from '../../gateway/pipeline/rule-host.js';
 import type { Action, ActionFactory } from '../../rules/index.js';
 import { createActionRegistry } from '../helpers/action-registry.js';
 import { MemoryStreams } from '../helpers/memory-streams.js';
+import { GatehouseError } from '../../core/errors.js';
 
 const ok: ActionFactory = (): Action => ({ kind: 'ok', resource: 'ok', durable: false, execute() {} });
-const actions = createActionRegistry({ ok });
+/** The local streams of the configuration a test starts with: `stream` actions need theirs there. */
+const configuredStreams = new Set(['archive', 'alerts']);
+const stream: ActionFactory = (options): Action => {
+  const name = String(options.name);
+  if (!configuredStreams.has(name)) throw new GatehouseError('GH_STREAM_UNKNOWN', `stream '${name}' is not configured`);
+  return { kind: 'stream', resource: name, durable: false, execute() {} };
+};
+const actions = createActionRegistry({ ok, stream });
 const set = (version: number, ...names: string[]) => ({
   version,
   rules: names.map((n) => ({ name: n, sql: `SELECT * FROM 'in/${n}'`, actions: [{ ok: {} }] })),
@@ -120,6 +128,35 @@ test("the built-in default set stored by a first start with no rules yields to t
     back.rules.activeDefinition()?.rules.map((r) => r.name),
     ['a', 'b'],
   );
+  await back.rules.stop();
+});
+
+test('a stored set the configuration no longer holds a stream for (the worked example, then `npm start` again): the configured set runs, and the error names the configuration, not an upgrade', async (t) => {
+  // Found by following the README on one data directory: `start --config docs/examples/fleet.yaml`
+  // (its rules, stored, write the stream `alerts`), then `npm start` (no alerts stream): the start
+  // said to fix the rules "a newer gateway version may check more" for, kept "if this upgrade is
+  // rolled back", where nothing was upgraded.
+  t.after(() => configuredStreams.add('alerts'));
+  const streams = new MemoryStreams();
+  const builtIn = set(1, 'archive_all');
+  const fleet = {
+    version: 1,
+    rules: [{ name: 'engine_temp_anomaly', sql: "SELECT * FROM 'fleet/+/engine'", actions: [{ stream: { name: 'alerts' } }] }],
+  };
+  const first = await start(streams, fleet, [], builtIn);
+  assert.deepEqual(first.errors, []);
+  await first.rules.stop();
+  configuredStreams.delete('alerts');
+  const back = await start(streams, builtIn, [], builtIn);
+  assert.deepEqual(
+    back.rules.activeDefinition()?.rules.map((r) => r.name),
+    ['archive_all'],
+    'the configured set runs',
+  );
+  assert.equal(back.errors.length, 1);
+  assert.match(back.errors[0]!, /Fix: fix the listed rules, or the configuration they need \(.*a stream they write may be gone from the config\)/);
+  assert.match(back.errors[0]!, /a start with the gateway version and configuration that accepted it runs it again/);
+  assert.doesNotMatch(back.errors[0]!, /upgrade/, back.errors[0]);
   await back.rules.stop();
 });
 
