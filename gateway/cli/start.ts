@@ -21,8 +21,11 @@ const USAGE = 'gatehouse start [--config FILE] [--data-dir DIR] [--mqtt-port N] 
 const HELP = `usage: ${USAGE}
 
 Runs the gateway: MQTT broker (default 127.0.0.1:1883), admin API (default 127.0.0.1:9883),
-data under ./gatehouse-data. Flags override the config file. With no config file, every
-publish is archived to the local stream 'archive' and exported to NDJSON files.
+data under ./gatehouse-data. Flags override the config file: --data-dir its dataDir, --mqtt-port
+the port of its first listener (broker.listeners[0]; the others keep theirs), --admin-port
+admin.port, --log-level log.level (fatal, error, warn, info, debug, trace, silent); port 0 picks
+a free port, named in the log. With no config file, every publish is archived to the local
+stream 'archive' and exported to NDJSON files.
 SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store); a second
 signal ends the process at once, by that signal (a shell shows 130 for SIGINT, 143 for SIGTERM).
 A store that cannot open because the disk is full (LevelDB replays its log when it opens) is

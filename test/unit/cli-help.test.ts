@@ -53,6 +53,14 @@ test("rules list|apply|rollback --help print that subcommand's usage and flags, 
   assert.doesNotMatch(err, /usage: usage:|rules eval/);
 });
 
+test('start --help says which setting each flag overrides (--mqtt-port only the first listener) and the log levels', async () => {
+  const { code, out } = await runCaptured(main, ['start', '--help']);
+  assert.equal(code, 0);
+  assert.match(out, /--mqtt-port\s+the port of its first listener \(broker\.listeners\[0\]; the others keep theirs\)/);
+  assert.match(out, /--log-level log\.level \(fatal, error, warn, info, debug, trace, silent\)/);
+  assert.match(out, /--data-dir its dataDir/);
+});
+
 test('gatehouse --help lists every command', async () => {
   const { code, out } = await runCaptured(main, ['--help']);
   assert.equal(code, 0);
