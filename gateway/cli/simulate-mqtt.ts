@@ -25,7 +25,8 @@ Options:
   -h, --help            show this help
 
 Measured: for QoS 1, acked = PUBACKs and latency = publish to PUBACK; for QoS 0, acked =
-publishes written to the socket (not delivery). Ctrl-C ends the run early with the summary of
+publishes written to the socket (not delivery). Errors: the first one, and connections the broker
+closed, are named on stderr (exit 1). Ctrl-C ends the run early with the summary of
 what was sent, also while the devices connect (a silent broker is not waited out).
 `;
 
@@ -110,6 +111,14 @@ export async function runSimulateMqtt(argv: string[], io: CliIO): Promise<number
       `sent ${r.sent}, acked ${r.acked}, errors ${r.errors} in ${(r.elapsedMs / 1000).toFixed(2)} s: ${r.msgsPerSec} msgs/s, ` +
         `latency p50 ${r.latencyMs.p50.toFixed(2)} ms, p99 ${r.latencyMs.p99.toFixed(2)} ms, max ${r.latencyMs.max.toFixed(2)} ms\n`,
     );
+    // what went wrong, or the summary's counts are all a user has to go on
+    if (r.closedByBroker > 0) {
+      io.stderr.write(
+        `gatehouse simulate: the broker closed ${r.closedByBroker} device connection(s) before the run ended: ` +
+          'an MQTT 3.1.1 broker does so for a publish it refuses (a full stream or disk, a topic outside the ACL, a payload too large); its log says which\n',
+      );
+    }
+    if (r.firstError !== undefined) io.stderr.write(`gatehouse simulate: first error: ${r.firstError}\n`);
     return r.errors > 0 || r.acked < r.sent ? 1 : 0;
   } catch (err) {
     io.stderr.write(`gatehouse simulate: ${errorMessage(err)}\n`);

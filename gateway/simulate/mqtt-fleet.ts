@@ -46,6 +46,10 @@ export interface MqttFleetResult {
   sent: number;
   acked: number;
   errors: number;
+  /** The first error a device met (a refused publish, its connection closed), with its device. */
+  firstError?: string;
+  /** Devices whose connection the broker closed before the run ended them. */
+  closedByBroker: number;
   msgsPerSec: number;
   elapsedMs: number;
   latencyMs: { p50: number; p99: number; max: number };
@@ -152,6 +156,12 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
   let sent = 0;
   let acked = 0;
   let errors = 0;
+  let firstError: string | undefined;
+  let closedByBroker = 0;
+  const noteError = (device: string, err: unknown): void => {
+    errors++;
+    firstError ??= `${device}: ${errorMessage(err)}`;
+  };
   let lastAck = 0;
 
   const clients: MqttClient[] = [];
@@ -171,7 +181,8 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
       );
       // Aborted (Ctrl-C) while connecting: the devices connected so far run nothing (stopped()).
       if (!c) break;
-      c.on('error', () => errors++);
+      const device = `${prefix}-${i}`;
+      c.on('error', (err) => noteError(device, err));
       if (opts.noDelay !== false) (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       clients.push(c);
     }
@@ -214,7 +225,7 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
         sent++;
         c.publish(topic, fleetPayload(payloadBytes, seq++, Date.now()), { qos: opts.qos }, (err) => {
           inflight--;
-          if (err) errors++;
+          if (err) noteError(`${prefix}-${i}`, err);
           else {
             acked++;
             lastAck = performance.now();
@@ -228,6 +239,7 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
       let stopping = false;
       // a dropped connection ends this device (its unacknowledged publishes count as not acked)
       c.once('close', () => {
+        if (!finished) closedByBroker++;
         stopping = true;
         inflight = 0;
         finish();
@@ -266,6 +278,8 @@ export async function runMqttFleet(opts: MqttFleetOptions): Promise<MqttFleetRes
     sent,
     acked,
     errors,
+    ...(firstError !== undefined ? { firstError } : {}),
+    closedByBroker,
     elapsedMs,
     msgsPerSec: Math.round((acked * 1000) / elapsedMs),
     latencyMs: { p50: hist.quantile(0.5), p99: hist.quantile(0.99), max: hist.max },

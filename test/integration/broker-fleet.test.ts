@@ -91,4 +91,7 @@ test('runMqttFleet: a broker that refuses the publishes and closes the connectio
   clearTimeout(timer);
   assert.equal(code, 1, `${out.text()}${err.text()}`);
   assert.match(out.text(), /sent [1-9]\d*, acked 0,/);
+  // and says why: the summary's counts alone left a user guessing
+  assert.match(err.text(), /the broker closed [12] device connection\(s\) before the run ended: an MQTT 3\.1\.1 broker does so for a publish it refuses/);
+  assert.match(err.text(), /first error: sim-[01]: /);
 });
