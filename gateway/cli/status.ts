@@ -30,7 +30,15 @@ export interface Overview {
   clients?: unknown[];
   links?: Array<{ state?: string }>;
   sources?: Array<{ name?: string; state?: string; builtIn?: boolean }>;
-  streams?: Array<{ name: string; exporters?: Array<{ state?: string; backlog?: { records?: number } }> }>;
+  streams?: Array<{
+    name: string;
+    internal?: boolean;
+    bytes?: number;
+    maxBytes?: number;
+    onFull?: string;
+    rejectedAppends?: number;
+    exporters?: Array<{ state?: string; backlog?: { records?: number } }>;
+  }>;
   rules?: { activeVersion?: number | null; activeConfirmed?: boolean | null };
 }
 
@@ -47,6 +55,22 @@ export function fmtRate(n: number): string {
   if (!Number.isFinite(n)) return '-';
   if (n >= 100) return Math.round(n).toLocaleString('en-US');
   return n.toFixed(n >= 10 ? 1 : 2).replace(/\.?0+$/, '') || '0';
+}
+
+/**
+ * Streams that refused appends since the start, or are 90% full (the status page flags the same
+ * rows): a full `onFull: reject` stream refuses what the rules route into it, so its publishers
+ * get no PUBACK while /healthz, which is about the disk and the broker, still says ok.
+ */
+function streamsToWatch(o: Overview): Array<{ name: string; fullPercent: number; rejectedAppends: number }> {
+  return (o.streams ?? [])
+    .filter((s) => !s.internal)
+    .map((s) => ({
+      name: s.name,
+      fullPercent: s.maxBytes ? Math.floor(((s.bytes ?? 0) * 100) / s.maxBytes) : 0,
+      rejectedAppends: s.rejectedAppends ?? 0,
+    }))
+    .filter((s) => s.rejectedAppends > 0 || s.fullPercent >= 90);
 }
 
 /** The stable --json document: the figures the text shows, by name. */
@@ -68,6 +92,7 @@ export function statusSummary(o: Overview): Record<string, unknown> {
       notRunning: configured.filter((s) => !SOURCE_UP_STATES.has(s.state ?? '')).map((s) => `${s.name}: ${s.state}`),
     },
     streams: (o.streams ?? []).length,
+    streamsToWatch: streamsToWatch(o),
     backlogRecords: exporters.reduce((n, e) => n + (e.backlog?.records ?? 0), 0),
     exportersInBackoff: exporters.filter((e) => e.state === 'backoff').length,
     rules: { version: o.rules?.activeVersion ?? null, confirmed: o.rules?.activeConfirmed ?? null },
@@ -93,6 +118,7 @@ export function describeStatus(o: Overview): string[] {
     rates: { in: number; out: number };
     links: { open: number; total: number };
     sources: { total: number; notRunning: string[] };
+    streamsToWatch: ReturnType<typeof streamsToWatch>;
   };
   const lines = [`${head}, up ${o.health.uptimeSeconds ?? 0}s${o.health.reason ? `: ${o.health.reason}` : ''}`];
   lines.push(
@@ -101,6 +127,10 @@ export function describeStatus(o: Overview): string[] {
   lines.push(
     `  ${sum.streams} stream(s), backlog ${sum.backlogRecords} record(s)${sum.exportersInBackoff ? `, ${sum.exportersInBackoff} exporter(s) in backoff (gatehouse streams)` : ''}`,
   );
+  if (sum.streamsToWatch.length > 0) {
+    const each = sum.streamsToWatch.map((s) => `${s.name} ${s.fullPercent}% full${s.rejectedAppends > 0 ? `, ${s.rejectedAppends} append(s) refused` : ''}`);
+    lines.push(`  streams to watch: ${each.join('; ')} (gatehouse streams)`);
+  }
   lines.push(
     `  ${sum.sources.total} configured source(s)${sum.sources.notRunning.length ? `, not up: ${sum.sources.notRunning.join(', ')} (gatehouse sources)` : sum.sources.total ? ', all up' : ''}`,
   );

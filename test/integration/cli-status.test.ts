@@ -42,10 +42,13 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
     'running',
     'sources',
     'streams',
+    'streamsToWatch',
     'version',
   ]);
   assert.equal(doc.running, true);
   assert.equal(doc.clients, 1);
+  assert.deepEqual(doc.streamsToWatch, []);
+  assert.doesNotMatch(text.out, /streams to watch/);
   assert.deepEqual(doc.rules, { version: 1, confirmed: true });
 
   const port = await freePort(t);
@@ -53,6 +56,45 @@ test('gatehouse status: health, rates, clients, streams, sources, rules; --json;
   assert.equal(down.code, 1);
   assert.match(down.err, /GH_ADMIN_UNREACHABLE: cannot reach the gateway's admin API at http:\/\/127\.0\.0\.1:\d+/);
   assert.equal((await runCaptured(main, ['status', '--bogus'])).code, 2);
+});
+
+test('gatehouse status names a full stream that refuses appends (its publishers get no PUBACK while /healthz says ok)', async (t) => {
+  const dir = await tempDir(t);
+  const config = await writeConfig(
+    dir,
+    [
+      `dataDir: ${JSON.stringify(`${dir}/data`)}`,
+      'exporters: []',
+      'streams:',
+      '  tiny: { maxBytes: 4096, onFull: reject, localOnly: true }',
+      'rules:',
+      '  version: 1',
+      '  rules:',
+      `    - { name: tiny, sql: "SELECT * FROM 'plant/#'", actions: [{ stream: { name: tiny } }] }`,
+      '',
+    ].join('\n'),
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.stop());
+  // MQTT 5: a refused publish is a negative PUBACK, the connection stays up.
+  const client = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'dev-full', reconnectPeriod: 0, protocolVersion: 5 });
+  t.after(() => client.end(true));
+  let refused = 0;
+  for (let i = 0; i < 40 && refused === 0; i++) {
+    await client.publishAsync('plant/a', JSON.stringify({ i, pad: 'x'.repeat(200) }), { qos: 1 }).catch(() => refused++);
+  }
+  assert.ok(refused > 0, 'the 4 KiB stream refused an append');
+  const text = await runCaptured(main, ['status', '--admin', gw.adminUrl]);
+  assert.equal(text.code, 0, 'healthy: the disk and the broker are fine');
+  // Before: nothing in the five lines said a stream refused what the rules routed into it.
+  assert.match(text.out, /^ {2}streams to watch: tiny \d+% full, 1 append\(s\) refused \(gatehouse streams\)$/m);
+  const doc = JSON.parse((await runCaptured(main, ['status', '--admin', gw.adminUrl, '--json'])).out) as {
+    streamsToWatch: Array<{ name: string; rejectedAppends: number }>;
+  };
+  assert.deepEqual(
+    doc.streamsToWatch.map((s) => [s.name, s.rejectedAppends]),
+    [['tiny', 1]],
+  );
 });
 
 test('gatehouse rules list: a SQL written over several lines (the README fleet example) stays indented under its rule', async (t) => {
