@@ -21,7 +21,6 @@ import type { Retention } from './retention.js';
 import { scanStreams } from './scan.js';
 import type { SpaceBallast } from './space-ballast.js';
 import type { StreamState } from './state.js';
-import type { WriteCheck } from './write-check.js';
 import { stateIn } from './stream-registry.js';
 import { closingTallies } from './tally.js';
 import { KEY_WRITE_CHECK } from './codec.js';
@@ -39,8 +38,6 @@ export interface LifecycleDeps {
   guard: DiskGuard;
   retention: Retention;
   compactor: Compactor;
-  /** Whether LevelDB still takes writes (write-check.ts): asked at each sweep tick after writes. */
-  writeCheck: WriteCheck;
   commits: GroupCommitter;
   sync: boolean;
   /** The current database handle, and replacing it (a retry of the open, a reopen). */
@@ -135,9 +132,7 @@ export class StoreLifecycle {
       d.sweep()
         .catch((err: unknown) => d.log.error({ err }, 'ttl sweep failed'))
         .finally(() => {
-          if (d.state() !== 'open') return;
-          d.compactor.tick(d.streams.values());
-          void d.writeCheck.ifWritten();
+          if (d.state() === 'open') d.compactor.tick(d.streams.values());
         });
     }, d.options.sweepIntervalMs);
     this.sweepTimer.unref();

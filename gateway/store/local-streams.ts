@@ -135,7 +135,6 @@ export class LevelLocalStreams implements LocalStreams {
       guard: this.guard,
       retention: this.retention,
       compactor: this.compactor,
-      writeCheck: this.writeCheck,
       commits: this.commits,
       sync: this.sync,
       db: () => this.db,
