@@ -284,3 +284,13 @@ test('a stream name the config refuses is refused with the characters it may hol
     return true;
   });
 });
+
+test('the configuration reference states the bounds a value must keep, as the refusal does (the minimum topic and client id lengths, the admin token length)', () => {
+  const docs = configDocsMarkdown();
+  assert.match(docs, /^\| `broker\.maxTopicLength` \| integer, 64 to 65535 \| `1024` \|/m);
+  assert.match(docs, /^\| `broker\.maxClientIdLength` \| integer, 23 to 65535 \| `256` \|/m);
+  assert.match(docs, /^\| `admin\.token` \| string, at least 16 characters \|/m);
+  assert.match(docs, /^\| `dataDir` \| string, not empty \|/m);
+  // zod's safe-integer range of an .int() is no bound a user meets: not shown
+  assert.doesNotMatch(docs, /9007199254740991/);
+});
