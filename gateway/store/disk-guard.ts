@@ -37,6 +37,8 @@ export interface DiskGuardOptions {
   registry: Registry;
   /** Room kept for a reopen on a full disk (space-ballast.ts); none in unit tests that do not give one. */
   ballast?: { ensure(free: number, keepFree: number): void; release(): Promise<number> };
+  /** Bytes of the table files a failed compaction left, which a reopen deletes first (orphan-tables.ts). */
+  orphanBytes?: () => Promise<number>;
   /** Free bytes a reopen needs (its log replay); REOPEN_MIN_FREE when not given. */
   reopenNeeds?: () => Promise<number>;
   /**
@@ -243,10 +245,13 @@ export class DiskGuard {
       // takes the exporters' checkpoints and deletes again while data appends wait (low space).
       // Before, it waited for the reserve that only those deletes could free, for good.
       // When even that room is missing (the failed compaction's output files hold it until a
-      // reopen deletes them), the space ballast is given up for it.
-      if (free < (this.o.reopenNeeds ? await this.o.reopenNeeds() : REOPEN_MIN_FREE)) {
+      // reopen deletes them), the space ballast is given up for it. With the ballast already
+      // given up (a second failure), the reopen deletes those files before its log replay
+      // (orphan-tables.ts): it goes ahead when their bytes make the room.
+      const needs = this.o.reopenNeeds ? await this.o.reopenNeeds() : REOPEN_MIN_FREE;
+      if (free < needs) {
         const freed = (await this.o.ballast?.release()) ?? 0;
-        if (freed === 0) return;
+        if (freed === 0 && free + ((await this.o.orphanBytes?.()) ?? 0) < needs) return;
         free += freed;
         this.free = free;
       }

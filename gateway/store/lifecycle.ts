@@ -23,6 +23,7 @@ import type { SpaceBallast } from './space-ballast.js';
 import type { StreamState } from './state.js';
 import { stateIn } from './stream-registry.js';
 import { closingTallies } from './tally.js';
+import { deleteOrphanTables } from './orphan-tables.js';
 import { KEY_WRITE_CHECK } from './codec.js';
 
 export type StoreState = 'new' | 'open' | 'closing' | 'closed';
@@ -53,6 +54,17 @@ export interface LifecycleDeps {
   closedError(): GatehouseError;
 }
 
+/**
+ * Delete the table files a failed LevelDB compaction left (the database is closed): what LevelDB's
+ * open would delete after its log replay, which needs their room (orphan-tables.ts).
+ */
+async function deleteOrphans(d: LifecycleDeps): Promise<number> {
+  const freed = await deleteOrphanTables(d.options.path).catch(() => 0);
+  if (freed > 0)
+    d.log.warn({ bytes: freed, path: d.options.path }, 'deleted the table files a failed LevelDB compaction left, for the room to reopen the store');
+  return freed;
+}
+
 export class StoreLifecycle {
   private openPromise: Promise<void> | undefined;
   private closePromise: Promise<void> | undefined;
@@ -77,6 +89,7 @@ export class StoreLifecycle {
       d.setReopening(true);
       const old = d.db();
       if (old.status === 'open') await old.close().catch(() => undefined);
+      await deleteOrphans(d);
       const db = newDb(d.options.path);
       await db.open();
       d.setDb(db);
@@ -108,7 +121,9 @@ export class StoreLifecycle {
     await d.ballast.load();
     const openDb = async (): Promise<void> => {
       // A fresh handle for each retry: the failed one is not reused.
-      d.setDb(await openMakingRoom(attempt++ > 0 ? newDb(d.options.path) : d.db(), d.options.path, () => d.ballast.release()));
+      // Room for the log replay: the ballast first, else the tables a failed compaction left.
+      const makeRoom = async (): Promise<number> => (await d.ballast.release()) || (await deleteOrphans(d));
+      d.setDb(await openMakingRoom(attempt++ > 0 ? newDb(d.options.path) : d.db(), d.options.path, makeRoom));
     };
     const { path, reserveBytes } = d.options;
     const wait: WaitForSpace | undefined = waitForSpace && {

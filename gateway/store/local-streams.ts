@@ -14,6 +14,7 @@ import { measureRecord, type RecordSize } from './codec.js';
 import { compactAll, newDb, type Db } from './database.js';
 import { Compactor } from './compaction.js';
 import { WriteCheck } from './write-check.js';
+import { findOrphanTables } from './orphan-tables.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState, storeWriteError } from './disk-guard.js';
 import { SpaceBallast } from './space-ballast.js';
@@ -104,6 +105,7 @@ export class LevelLocalStreams implements LocalStreams {
       ballast: this.ballast,
       // The logs replayed into tables, and a margin for the manifest and table overhead.
       reopenNeeds: async () => (await logBytesOf(options.path)) + 1024 * 1024,
+      orphanBytes: async () => (await findOrphanTables(options.path)).reduce((n, o) => n + o.bytes, 0),
       checkWrites: () => this.writeCheck.ifWritten(),
     });
     this.commits = new GroupCommitter(
