@@ -14,6 +14,7 @@ import { openLocalStreams } from '../../gateway/store/index.js';
 import { encodeState } from '../../gateway/pipeline/sources/file/state.js';
 import { fingerprint } from '../../gateway/pipeline/sources/file/identity.js';
 import type { SavedFile } from '../../gateway/pipeline/sources/file/tracker-context.js';
+import { tailIntoLogsYaml } from '../helpers/logrotate.js';
 
 const FILES = 20;
 const line = (f: number, i: number): string => `f${f} line ${i}`;
@@ -45,22 +46,7 @@ test('a v1 state (one value, earlier versions) is resumed exactly, replaced by a
   const store = await openLocalStreams({ path: join(dir, 'data', 'store') }, testDeps());
   await store.putMeta('src/app/state', encodeState(saved, Date.now(), []));
   await store.close();
-  const config = await writeConfig(
-    dir,
-    [
-      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
-      'sources:',
-      `  - { type: file, name: app, paths: [${JSON.stringify(join(logs, '*.log'))}], initialPosition: start_of_file }`,
-      'streams:',
-      '  logs: { maxBytes: 1073741824, onFull: reject }',
-      'rules:',
-      '  version: 1',
-      '  rules:',
-      '    - { name: logs, sql: "SELECT * FROM \'file/app\'", actions: [{ stream: { name: logs } }] }',
-      'exporters: []',
-      '',
-    ].join('\n'),
-  );
+  const config = await writeConfig(dir, [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, tailIntoLogsYaml(join(logs, '*.log'))].join('\n'));
   let expected = 0;
   for (let f = 0; f < FILES; f++) expected += 100 - (40 + f);
   let gw: GatewayProcess | undefined = await startGatewayProcess(config, [], 60_000);

@@ -14,7 +14,7 @@ import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 import { readAll } from '../helpers/store-intake.js';
 import { openLocalStreams } from '../../gateway/store/index.js';
-import { duplicatesAndMissing, linesOnDisk, logrotateBinary, rotate, startWriter, writeLogrotateConf } from '../helpers/logrotate.js';
+import { duplicatesAndMissing, linesOnDisk, logrotateBinary, rotate, startWriter, tailIntoLogsYaml, writeLogrotateConf } from '../helpers/logrotate.js';
 
 const MARKER = ' [partial]';
 
@@ -70,16 +70,7 @@ for (const [mode, twice] of [
       [
         `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
         'log: { level: info }',
-        'sources:',
-        `  - { type: file, name: app, paths: [${JSON.stringify(join(logs, '*.log'))}], initialPosition: start_of_file, scanIntervalMs: 100, rotateWaitMs: 300 }`,
-        'streams:',
-        '  logs: { maxBytes: 1073741824, onFull: reject }',
-        'rules:',
-        '  version: 1',
-        '  rules:',
-        '    - { name: logs, sql: "SELECT * FROM \'file/app\'", actions: [{ stream: { name: logs } }] }',
-        'exporters: []',
-        '',
+        tailIntoLogsYaml(join(logs, '*.log'), 'scanIntervalMs: 100, rotateWaitMs: 300'),
       ].join('\n'),
     );
     let gw: GatewayProcess | undefined = await startGatewayProcess(config, [], 60_000);

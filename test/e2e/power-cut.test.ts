@@ -25,7 +25,7 @@ import { freeBytes } from '../helpers/small-fs.js';
 import { startMosquitto } from '../helpers/peers.js';
 import mqtt from 'mqtt';
 import type { GatewayProcess } from '../helpers/gateway-process.js';
-import { duplicatesAndMissing, linesOnDisk, startWriter } from '../helpers/logrotate.js';
+import { duplicatesAndMissing, linesOnDisk, startWriter, tailIntoLogsYaml } from '../helpers/logrotate.js';
 import { readAll } from '../helpers/store-intake.js';
 import { writeFile } from 'node:fs/promises';
 import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
@@ -140,18 +140,7 @@ test('power cut while tailing a log file: after the restart on the disk the cut 
   const logs = await tempDir(t, 'gatehouse-cut-logs-');
   const file = join(logs, 'app.log');
   await writeFile(file, '');
-  const yaml = [
-    'sources:',
-    `  - { type: file, name: app, paths: [${JSON.stringify(file)}], initialPosition: start_of_file, scanIntervalMs: 100 }`,
-    'streams:',
-    '  logs: { maxBytes: 1073741824, onFull: reject }',
-    'rules:',
-    '  version: 1',
-    '  rules:',
-    '    - { name: logs, sql: "SELECT * FROM \'file/app\'", actions: [{ stream: { name: logs } }] }',
-    'exporters: []',
-    '',
-  ].join('\n');
+  const yaml = tailIntoLogsYaml(file, 'scanIntervalMs: 100');
   const gw = await gatewayOn(t, disk, yaml);
   const total = 20_000;
   const writer = await startWriter(t, file, total, 30);

@@ -70,3 +70,23 @@ export function duplicatesAndMissing(stream: string[], expected: string[]): { du
   const want = new Set(expected);
   return { duplicates, missing: expected.filter((l) => !seen.has(l)), extra: [...seen.keys()].filter((l) => !want.has(l)) };
 }
+
+/**
+ * The config lines of a gateway tailing `paths` (a file or glob) into a stream `logs` with no
+ * exporter (the stream keeps every line for the exactly-once check): a file source `app` with
+ * `sourceOptions` (e.g. 'scanIntervalMs: 100'), the stream, a rule routing file/app to it.
+ */
+export function tailIntoLogsYaml(paths: string, sourceOptions = ''): string {
+  return [
+    'sources:',
+    `  - { type: file, name: app, paths: [${JSON.stringify(paths)}], initialPosition: start_of_file${sourceOptions ? `, ${sourceOptions}` : ''} }`,
+    'streams:',
+    '  logs: { maxBytes: 1073741824, onFull: reject }',
+    'rules:',
+    '  version: 1',
+    '  rules:',
+    '    - { name: logs, sql: "SELECT * FROM \'file/app\'", actions: [{ stream: { name: logs } }] }',
+    'exporters: []',
+    '',
+  ].join('\n');
+}
