@@ -24,7 +24,7 @@ import type { StreamState } from './state.js';
 import { stateIn } from './stream-registry.js';
 import { closingTallies } from './tally.js';
 import { deleteOrphanTables } from './orphan-tables.js';
-import { KEY_WRITE_CHECK } from './codec.js';
+import { CHECK_OP } from './write-check.js';
 
 export type StoreState = 'new' | 'open' | 'closing' | 'closed';
 
@@ -210,7 +210,7 @@ export class StoreLifecycle {
       // check's: checkpoints and reclaims are written unsynced (retention.ts) and LevelDB's close
       // does not sync its log, so a stop followed by a power cut before the kernel wrote them back
       // lost them, and the exporters sent again what they had delivered (test/e2e/power-cut.test.ts).
-      if (writable && d.sync && last.length === 0) last.push({ type: 'del', key: Buffer.from([KEY_WRITE_CHECK]) });
+      if (writable && d.sync && last.length === 0) last.push(CHECK_OP);
       if (last.length > 0) await db.batch(last, { sync: d.sync }).catch((err: unknown) => d.log.debug({ err }, 'tallies not written at close'));
       if (db.status === 'open') await db.close();
     } finally {

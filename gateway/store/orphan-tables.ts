@@ -177,6 +177,13 @@ export function replayManifest(buf: Buffer): ManifestState {
 
 const TABLE = /^(\d+)\.(ldb|sst)$/;
 
+/** The MANIFEST that CURRENT names in the database at `dir`, replayed. Throws when it cannot be read or decoded. */
+export async function readCurrentManifest(dir: string): Promise<ManifestState> {
+  const current = (await readFile(join(dir, 'CURRENT'), 'utf8')).trim();
+  if (!/^MANIFEST-\d+$/.test(current)) throw new Bad(`CURRENT names ${JSON.stringify(current.slice(0, 40))}, not a MANIFEST`);
+  return replayManifest(await readFile(join(dir, current)));
+}
+
 /**
  * The orphan tables of the closed database at `dir` (see the top of the file): their paths and
  * sizes. Empty when the MANIFEST cannot be read or decoded: nothing is deleted then.
@@ -184,9 +191,7 @@ const TABLE = /^(\d+)\.(ldb|sst)$/;
 export async function findOrphanTables(dir: string): Promise<Array<{ path: string; bytes: number }>> {
   let state: ManifestState;
   try {
-    const current = (await readFile(join(dir, 'CURRENT'), 'utf8')).trim();
-    if (!/^MANIFEST-\d+$/.test(current)) return [];
-    state = replayManifest(await readFile(join(dir, current)));
+    state = await readCurrentManifest(dir);
   } catch {
     return [];
   }

@@ -25,6 +25,8 @@ import { KEY_WRITE_CHECK } from './codec.js';
 
 /** The key deleted by a check: in no stream's, checkpoint's or meta range, and never written. */
 const CHECK_KEY = Buffer.from([KEY_WRITE_CHECK]);
+/** The check's write as a batch op, for a synced write with nothing else to write (the store's close). */
+export const CHECK_OP = { type: 'del', key: CHECK_KEY } as const;
 
 export interface WriteCheckOptions {
   db: () => Db;

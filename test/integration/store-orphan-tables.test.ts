@@ -9,10 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { copyFile, readdir, readFile, stat } from 'node:fs/promises';
+import { copyFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openLocalStreams } from '../../gateway/store/index.js';
-import { replayManifest } from '../../gateway/store/orphan-tables.js';
+import { readCurrentManifest } from '../../gateway/store/orphan-tables.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 import { testDeps, waitUntil } from '../helpers/index.js';
 import { freeBytes, mountSmallFs, smallFsSkip, writeFiller } from '../helpers/small-fs.js';
@@ -22,8 +22,7 @@ const MiB = 1024 * 1024;
 
 /** Fill the disk with "failed compaction outputs": copies of a live table, numbered past the MANIFEST's next file number. */
 async function orphansFillingTheDisk(path: string): Promise<string[]> {
-  const current = (await readFile(join(path, 'CURRENT'), 'utf8')).trim();
-  const { nextFile } = replayManifest(await readFile(join(path, current)));
+  const { nextFile } = await readCurrentManifest(path);
   const table = (await readdir(path)).find((n) => n.endsWith('.ldb'));
   assert.ok(table, 'a table to copy');
   const names: string[] = [];

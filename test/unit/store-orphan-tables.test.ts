@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newDb } from '../../gateway/store/database.js';
-import { deleteOrphanTables, findOrphanTables, logRecords, replayManifest } from '../../gateway/store/orphan-tables.js';
+import { deleteOrphanTables, findOrphanTables, logRecords, readCurrentManifest, replayManifest } from '../../gateway/store/orphan-tables.js';
 import { tempDir } from '../helpers/index.js';
 
 async function filledDb(dir: string): Promise<void> {
@@ -39,8 +39,7 @@ const tables = async (dir: string): Promise<number[]> =>
 test('after a clean close the MANIFEST lists every table on disk, and none is an orphan', async (t) => {
   const dir = await tempDir(t);
   await filledDb(dir);
-  const current = (await readFile(join(dir, 'CURRENT'), 'utf8')).trim();
-  const state = replayManifest(await readFile(join(dir, current)));
+  const state = await readCurrentManifest(dir);
   const onDisk = await tables(dir);
   assert.ok(onDisk.length >= 2, `${onDisk.length} tables`);
   assert.deepEqual(
@@ -56,8 +55,7 @@ test('after a clean close the MANIFEST lists every table on disk, and none is an
 test('a table numbered after the MANIFEST that it does not list (a failed compaction output) is found and deleted; the database opens with all its data', async (t) => {
   const dir = await tempDir(t);
   await filledDb(dir);
-  const current = (await readFile(join(dir, 'CURRENT'), 'utf8')).trim();
-  const { nextFile } = replayManifest(await readFile(join(dir, current)));
+  const { nextFile } = await readCurrentManifest(dir);
   const [first] = await tables(dir);
   const name = (n: number): string => `${String(n).padStart(6, '0')}.ldb`;
   // The output of a failed compaction: a whole table, numbered from the next file number on.
