@@ -20,7 +20,7 @@ import { open, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { Gauge } from '../../core/prom-client.js';
+import { Counter, Gauge } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
 
 export const BALLAST_FILE = 'GATEHOUSE-SPACE-BALLAST';
@@ -46,13 +46,22 @@ export class SpaceBallast {
   private writing: Promise<void> | undefined;
   private readonly file: string;
   private readonly gauge: Gauge;
+  private readonly releases: Counter;
 
   constructor(private readonly o: SpaceBallastOptions) {
     this.file = join(o.dir, BALLAST_FILE);
     o.registry.removeSingleMetric('gatehouse_store_space_ballast_bytes');
+    o.registry.removeSingleMetric('gatehouse_store_space_ballast_releases_total');
     this.gauge = new Gauge({
       name: 'gatehouse_store_space_ballast_bytes',
       help: 'Bytes of the space ballast held in the data directory (store.ballastBytes): 0 after it was released to reopen the store on a full disk, until there is room again',
+      registers: [o.registry],
+    });
+    // A count, not only the gauge: with room after the reopen the ballast is written again within
+    // one probe, and a scrape (or a test) between the two never sees the gauge at 0.
+    this.releases = new Counter({
+      name: 'gatehouse_store_space_ballast_releases_total',
+      help: 'Times the space ballast was deleted to give the store room to open or reopen on a full disk',
       registers: [o.registry],
     });
   }
@@ -99,6 +108,7 @@ export class SpaceBallast {
       }
     }
     this.setHeld(0);
+    this.releases.inc();
     this.o.log.warn(
       { bytes: freed, file: this.file },
       'space ballast deleted to give the store room to reopen on a full disk; it is written again once there is room',

@@ -240,7 +240,9 @@ test('a backlog that filled the disk by itself: the space ballast is given up to
       `${String(e)}: ${JSON.stringify(streams.diskState!())}, ballast ${await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes')}, files ${JSON.stringify((await readdir(path, { withFileTypes: true })).map((d) => d.name))}`,
     );
   });
-  assert.equal(await metricValue(deps.registry, 'gatehouse_store_space_ballast_bytes'), 0, 'the ballast was given up');
+  // The counter, not the gauge: with 20 MB free after the reopen the ballast is written again
+  // within ~40 ms, before this line runs on a loaded machine (CI saw the gauge back at 16 MiB).
+  assert.ok((await metricValue(deps.registry, 'gatehouse_store_space_ballast_releases_total')) >= 1, 'the ballast was given up');
   await assertAllHeld(streams, acked);
   // Delivered, checkpoint by checkpoint: the space comes back, appends resume, the ballast is rewritten.
   // The checkpoint is retried until written, as the exporter's checkpoint writer retries a failed
