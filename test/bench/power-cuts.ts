@@ -1,5 +1,5 @@
 // Power cuts in a row (root: an ext4 loop disk, test/helpers/power-cut.ts). Each cycle starts the
-// real `gatehouse start` (default configuration: archive rule, durability fsync, gzipped NDJSON file
+// real `gatehouse start` as installed (bin/gatehouse.js's node flags; default configuration: archive rule, durability fsync, gzipped NDJSON file
 // exporter) on the disk the last cut left, as it was (the gateway's own recovery: LevelDB's log
 // replay, the exporter's checkpoint, torn export files), reads what it holds (the archive stream
 // through the admin API, then the export files), then publishes at QoS 1 from a random number of
@@ -26,6 +26,7 @@ import { mulberry32 } from '../helpers/prng.js';
 import { cutPower, loopDisk, powerCutSkip, type Cleanups, type LoopDisk } from '../helpers/power-cut.js';
 import { gatewayOn, publish, throughGateway } from '../helpers/power-cut-flow.js';
 import { waitUntil } from '../helpers/index.js';
+import { shippedLauncher } from './launcher.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,6 +38,8 @@ const { values } = parseArgs({
   },
 });
 const cycles = Number(values.cycles);
+// As installed: the node flags and environment of bin/gatehouse.js's #! line.
+const shipped = shippedLauncher();
 const rnd = mulberry32(Number(values.seed));
 const maxAcks = Number(values['max-acks']);
 const startCuts = Number(values['start-cuts']);
@@ -90,7 +93,7 @@ try {
     const started = performance.now();
     let gw: GatewayProcess;
     try {
-      gw = await gatewayOn(t, disk);
+      gw = await gatewayOn(t, disk, '', shipped);
     } catch (err) {
       findings.push(`cycle ${cycle}: the gateway did not start on the disk the last cut left: ${String(err).slice(0, 500)}`);
       break;
@@ -115,7 +118,7 @@ try {
       await gw.stop();
       const delay = Math.floor(rnd() * 700);
       const config = join(disk.dir, 'gatehouse.yaml');
-      const starting = spawnGatewayLogged(config);
+      const starting = spawnGatewayLogged(config, shipped.nodeFlags, shipped.env);
       await new Promise((r) => setTimeout(r, delay));
       const after = await cutPower(t, disk, starting.proc.pid!);
       const msgs = starting.msgs();

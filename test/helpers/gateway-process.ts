@@ -34,11 +34,11 @@ export interface SpawnedGateway {
 }
 
 /** `gatehouse start --config <config>` on free ports (node run with `nodeArgs`), without waiting for 'gatehouse started'. */
-export function spawnGatewayLogged(config: string, nodeArgs: string[] = []): SpawnedGateway {
+export function spawnGatewayLogged(config: string, nodeArgs: string[] = [], env: Record<string, string> = {}): SpawnedGateway {
   const { cmd, args } = cliCommand();
   const proc = spawn(cmd, [...nodeArgs, ...args, 'start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
   });
   const logs: Array<Record<string, unknown>> = [];
   createInterface({ input: proc.stdout! }).on('line', (line) => {

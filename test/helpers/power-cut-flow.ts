@@ -114,10 +114,16 @@ export async function throughGateway(gw: GatewayProcess, dataDir: string): Promi
   return found;
 }
 
+/** Node flags and environment to start the gateway with (the benches': bin/gatehouse.js's #! line). */
+export interface LaunchAs {
+  nodeFlags: string[];
+  env: Record<string, string>;
+}
+
 /** The gateway on `disk` (config written there, data in disk/data), its options as YAML lines. */
-export async function gatewayOn(t: Cleanups, disk: LoopDisk, yaml = ''): Promise<GatewayProcess> {
+export async function gatewayOn(t: Cleanups, disk: LoopDisk, yaml = '', launch?: LaunchAs): Promise<GatewayProcess> {
   const config = await writeConfig(disk.dir, `dataDir: ${JSON.stringify(join(disk.dir, 'data'))}\nlog: { level: info }\n${yaml}`);
-  const gw = await startGatewayProcess(config, [], 60_000);
+  const gw = await startGatewayProcess(config, [], 60_000, launch?.nodeFlags, launch?.env);
   t.after(() => gw.kill9());
   return gw;
 }
