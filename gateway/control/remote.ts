@@ -331,7 +331,11 @@ export class RemoteControl extends EventEmitter {
         `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'}). Fix: ${
           st.lastGoodVersion === null
             ? 'there is no confirmed set to go back to: send a rule set update instead'
-            : `sign a rollback to it: gatehouse rules sign --rollback-to ${st.lastGoodVersion} --version ${this.accepted.version + 1} --targets ${this.deps.gatewayId} --key KEY`
+            : this.lastGoodIsActive()
+              ? // After a rollback from a probation (or a failed one) the last good set is the one
+                // running: a rollback to it is refused (GH_RULESET_NO_ROLLBACK) and spends a version.
+                `there is no set to go back to: the last confirmed set, version ${st.lastGoodVersion}, is the one running (a set left by a rollback from its probation, or by a failed probation, is dropped): send a rule set update instead`
+              : `sign a rollback to it: gatehouse rules sign --rollback-to ${st.lastGoodVersion} --version ${this.accepted.version + 1} --targets ${this.deps.gatewayId} --key KEY`
         }`,
         'malformed',
         'GH_CONTROL_DOCUMENT',
@@ -342,6 +346,12 @@ export class RemoteControl extends EventEmitter {
     const write = this.accepted.accept(doc.version, source);
     const s = await this.deps.rules.rollback(`${source} doc v${doc.version}`, { meta: write ? [write] : [] });
     await this.acceptedStored(s.state === 'rolled-back');
+  }
+
+  /** The last good set is the running one (as rule-update-checks' rollbackTarget compares them): a rollback has nowhere to go. */
+  private lastGoodIsActive(): boolean {
+    const lastGood = this.deps.rules.lastGoodDefinition();
+    return lastGood !== undefined && JSON.stringify(lastGood) === JSON.stringify(this.deps.rules.activeDefinition());
   }
 
   /** The accepted version went into the store with the set (`withSet`), else it is written now, alone. */

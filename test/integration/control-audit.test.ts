@@ -345,6 +345,30 @@ test('a signed document refused for its binding (replay, other target, expired, 
   assert.equal(s.version, 8);
 });
 
+test('after a rollback from a probation, a signed rollback to another version is told there is no set to go back to, not to roll back to the running set (refused again, a version spent)', async (t) => {
+  const d = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
+  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const rollback = `gatehouse/${ID}/rules/rollback`;
+  assert.equal((await update(gw, c, `gatehouse/${ID}/rules/set`, signedDoc(keys.privateKeyPem, { version: 2 }))).state, 'applied');
+  let s = await update(gw, c, rollback, signedDoc(keys.privateKeyPem, { version: 3, rollbackTo: 1 }));
+  assert.equal(s.state, 'rolled-back');
+  assert.equal(s.activeVersion, 1);
+  assert.equal(s.lastGoodVersion, 1, 'set 2 left its probation by a rollback: dropped, the running set is the last good one');
+  // The docs' example rolls back to 4 where the last good set is 1: refused for its binding.
+  s = await update(gw, c, rollback, signedDoc(keys.privateKeyPem, { version: 4, rollbackTo: 4 }));
+  assert.equal(s.code, 'GH_CONTROL_DOCUMENT');
+  const message = s.errors[0]!.message;
+  assert.doesNotMatch(message, /--rollback-to 1/, 'no rollback to the running set: it is refused (GH_RULESET_NO_ROLLBACK) and spends a version');
+  assert.match(message, /no set to go back to: the last confirmed set, version 1, is the one running/);
+  assert.match(message, /send a rule set update instead/);
+  // What the earlier hint said to do is indeed refused.
+  s = await update(gw, c, rollback, signedDoc(keys.privateKeyPem, { version: 4, rollbackTo: 1 }));
+  assert.equal(s.code, 'GH_RULESET_NO_ROLLBACK');
+});
+
 test('the fix a signature refusal suggests is a command that runs as written (rules sign needs --targets)', async (t) => {
   const d = await tempDir(t);
   const keys = generateSigningKeys();
