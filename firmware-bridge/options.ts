@@ -30,7 +30,9 @@ const numbers = z.boolean().default(true).describe('Parse numeric-looking values
 
 export const StructFieldSchema = z.strictObject({
   name: z.string().min(1).describe('Field name in the decoded JSON object'),
-  type: z.enum(['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'f64']).describe('Wire type'),
+  type: z
+    .enum(['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'f64'])
+    .describe('Wire type (an f32 decodes to the shortest decimal of its float32: 21.7, not 21.700000762939453)'),
   endian: z.enum(['le', 'be']).default('le').describe('Byte order'),
   scale: z.number().optional().describe('Decoded value = raw * scale + offset'),
   offset: z.number().optional().describe('Decoded value = raw * scale + offset'),

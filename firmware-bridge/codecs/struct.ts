@@ -3,6 +3,7 @@
 // computed in decimal for whole raw values: 2040 with scale 0.01 is 20.4, core/scale.ts).
 import { GatehouseError } from '../../core/errors.js';
 import { decimalScaler } from '../../core/scale.js';
+import { float32Value } from '../../core/float32.js';
 import type { StructField } from '../options.js';
 import type { Codec, Decoded } from './types.js';
 
@@ -49,7 +50,7 @@ function read(buf: Buffer, f: Compiled): number {
     case 'i32':
       return f.le ? buf.readInt32LE(at) : buf.readInt32BE(at);
     case 'f32':
-      return f.le ? buf.readFloatLE(at) : buf.readFloatBE(at);
+      return float32Value(f.le ? buf.readFloatLE(at) : buf.readFloatBE(at)); // 21.7, not 21.700000762939453 (core/float32.ts)
     case 'f64':
       return f.le ? buf.readDoubleLE(at) : buf.readDoubleBE(at);
   }

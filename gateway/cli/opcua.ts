@@ -46,7 +46,7 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode))
     throw new GatehouseError('GH_ARG_INVALID', `--security-mode must be None, Sign or SignAndEncrypt, got '${mode}'`);
   const { loadOpcua, openSession, closeQuietly, certificateManager, opcuaLogText } = await import('../pipeline/sources/opcua/connect.js');
-  const { int64KindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
+  const { valueKindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
   // node-opcua prints its warnings with console.log ("Creating default certificate ... please
   // wait", the Node version's RSA note): on stderr, so stdout holds only the listing (--json | jq).
@@ -113,7 +113,7 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
         browseName: r.browseName.toString(),
         dataType: dt ? (ua.DataType[(dt as { value: number }).value] ?? String(dt)) : null,
         // 64-bit integers as numbers (or exact decimal strings), as the source publishes them, not [high, low] words.
-        value: value ? (value.statusCode.isGood() ? toJson(value.value.value, int64KindOf(ua, value.value.dataType)) : value.statusCode.name) : null,
+        value: value ? (value.statusCode.isGood() ? toJson(value.value.value, valueKindOf(ua, value.value.dataType)) : value.statusCode.name) : null,
       });
     }
     if (values.json) writeLine(io.stdout, JSON.stringify(rows, null, 2));

@@ -6,6 +6,7 @@
 // 64-bit values generalise the same rule (word order reversed / bytes in each word swapped);
 // 16-bit values only see the byte swap (BADC, DCBA). Strings honour the byte swap only.
 import { decimalScaler } from '../../../../core/scale.js';
+import { float32Value } from '../../../../core/float32.js';
 import { asBit, refuseWrite as refuse } from '../write-refusal.js';
 
 export const DATA_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'float32', 'float64', 'string'] as const;
@@ -91,7 +92,7 @@ export function decodeRegisters(wire: Buffer, type: DataType, order: ByteOrder, 
     case 'uint32':
       return scaled(be.readUInt32BE(0), s);
     case 'float32':
-      return scaled(be.readFloatBE(0), s);
+      return scaled(float32Value(be.readFloatBE(0)), s); // 231.2, not 231.1999969482422 (core/float32.ts)
     case 'float64':
       return scaled(be.readDoubleBE(0), s);
     case 'int64': {

@@ -11,7 +11,7 @@ import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { RateMeter, type IndustrialMetrics } from '../industrial-metrics.js';
 import type { OpcuaModule } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
-import { int64KindOf, qualityOf, toJson } from './values.js';
+import { valueKindOf, qualityOf, toJson } from './values.js';
 import { topicRenderer } from '../topic-template.js';
 
 const KIND = 'opcua';
@@ -124,7 +124,7 @@ export class OpcuaReadings {
       return;
     }
     const payload = {
-      value: toJson(dv.value?.value, int64KindOf(this.ua, dv.value?.dataType)),
+      value: toJson(dv.value?.value, valueKindOf(this.ua, dv.value?.dataType)),
       sourceTimestamp: dv.sourceTimestamp ? dv.sourceTimestamp.toISOString() : null,
       serverTimestamp: dv.serverTimestamp ? dv.serverTimestamp.toISOString() : null,
       statusCode: status.name,

@@ -1,5 +1,6 @@
 // OPC UA values -> JSON, and monitored items grouped by their monitoring parameters (one
 // CreateMonitoredItems request per distinct sampling interval / queue size / deadband).
+import { float32Value } from '../../../../core/float32.js';
 import type { OpcuaModule } from './connect.js';
 import type { OpcuaItem, OpcuaOptions } from './options.js';
 
@@ -7,10 +8,14 @@ type MonitoringParameters = import('node-opcua-client').MonitoringParametersOpti
 
 /** The 64-bit integer types, whose values node-opcua carries as [high, low] unsigned 32-bit words. */
 export type Int64Kind = 'Int64' | 'UInt64';
+/** The Variant data types whose JSON is not the plain JS value node-opcua gives. */
+export type ValueKind = Int64Kind | 'Float';
 
-/** Int64Kind of a Variant's data type (undefined for every other type). */
-export function int64KindOf(ua: OpcuaModule, dataType: number | undefined): Int64Kind | undefined {
-  return dataType === ua.DataType.Int64 ? 'Int64' : dataType === ua.DataType.UInt64 ? 'UInt64' : undefined;
+/** ValueKind of a Variant's data type (undefined for every other type). */
+export function valueKindOf(ua: OpcuaModule, dataType: number | undefined): ValueKind | undefined {
+  if (dataType === ua.DataType.Int64) return 'Int64';
+  if (dataType === ua.DataType.UInt64) return 'UInt64';
+  return dataType === ua.DataType.Float ? 'Float' : undefined;
 }
 
 /**
@@ -26,20 +31,23 @@ function int64Json(words: readonly [number, number], kind: Int64Kind): number | 
 const isWordPair = (v: unknown[]): v is [number, number] => v.length === 2 && v.every((x) => typeof x === 'number' && Number.isInteger(x));
 
 /**
- * A Variant's value as JSON: numbers, booleans, strings, ISO dates, arrays. `int64` names the
- * Variant's 64-bit data type, whose [high, low] words (scalar, or each element of an array) become
- * numbers; without it no array is taken for such a pair.
+ * A Variant's value as JSON: numbers, booleans, strings, ISO dates, arrays. `kind` names the
+ * Variant's data type where its JSON differs from the JS value: a 64-bit integer's [high, low] words
+ * (scalar, or each element of an array) become numbers (without it no array is taken for such a
+ * pair); a Float is the shortest decimal of its float32 (core/float32.ts: 231.2, not 231.1999969482422).
  */
-export function toJson(v: unknown, int64?: Int64Kind): unknown {
+export function toJson(v: unknown, kind?: ValueKind): unknown {
   if (v === null || v === undefined) return null;
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') return v;
+  if (typeof v === 'number') return kind === 'Float' ? float32Value(v) : v;
+  if (typeof v === 'boolean' || typeof v === 'string') return v;
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
   if (v instanceof Date) return v.toISOString();
   if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (v instanceof Float32Array) return Array.from(v, float32Value);
   if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
   if (Array.isArray(v)) {
-    if (int64 && isWordPair(v)) return int64Json(v, int64);
-    return v.map((x: unknown) => toJson(x, int64));
+    if ((kind === 'Int64' || kind === 'UInt64') && isWordPair(v)) return int64Json(v, kind);
+    return v.map((x: unknown) => toJson(x, kind));
   }
   if (typeof (v as { toString?: unknown }).toString === 'function') {
     const s = String(v);
