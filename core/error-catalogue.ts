@@ -27,9 +27,9 @@ export const ERROR_CATALOGUE = {
   },
   GH_CONFIG_READ: {
     group: 'configuration',
-    meaning: 'The configuration file could not be read or parsed',
-    message: 'cannot read {file}: {reason}',
-    hint: 'check the path and the YAML/JSON syntax',
+    meaning: 'A configuration or rule set file could not be read or parsed',
+    message: 'cannot read the {what} {file}: {reason}',
+    hint: 'check the path, the file permissions and the YAML/JSON syntax',
   },
   GH_CONFIG_INSECURE: {
     group: 'configuration',
@@ -371,7 +371,7 @@ export const ERROR_CATALOGUE = {
     group: 'admin / control',
     meaning: 'An admin API request lacked a valid token',
     message: 'missing or wrong admin token',
-    hint: 'send Authorization: Bearer <admin token>',
+    hint: 'send `Authorization: Bearer <admin.token>`; from the CLI pass --token T, set GATEHOUSE_ADMIN_TOKEN, or --config FILE (reads admin.token)',
   },
   GH_ADMIN_NOT_FOUND: {
     group: 'admin / control',

@@ -79,6 +79,17 @@ export function isGatehouseError(err: unknown, code?: ErrorCode): err is Gatehou
   return err instanceof GatehouseError && (code === undefined || err.code === code);
 }
 
+/**
+ * Why a file could not be read, without its path (the message around it names the file): Node's
+ * `ENOENT: no such file or directory, open '/x'` -> `ENOENT (no such file or directory)`.
+ */
+export function fileErrorReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const m = typeof e?.message === 'string' ? /^([A-Z][A-Z0-9_]+): ([^,]+)/.exec(e.message) : null;
+  if (m) return `${m[1]} (${m[2]})`;
+  return e?.code ?? (err instanceof Error ? err.message : String(err));
+}
+
 /** Message of any thrown value, for logs and status fields. */
 export function errorMessage(err: unknown): string {
   if (err instanceof GatehouseError) return err.describe();

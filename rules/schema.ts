@@ -1,7 +1,7 @@
 // Rule set validation (zod) and loading from a YAML or JSON file.
 import { readFile } from 'node:fs/promises';
 import { z } from '../core/zod.js';
-import { GatehouseError } from '../core/errors.js';
+import { ERRORS, GatehouseError, fileErrorReason } from '../core/errors.js';
 import { lazyPackage } from '../core/lazy-package.js';
 import { zodProblems } from '../core/validation.js';
 import { compileSql } from './sql/compiler.js';
@@ -104,7 +104,10 @@ export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> 
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new GatehouseError('GH_CONFIG_READ', `cannot read rule set file: ${(err as Error).message}`, { where: path, cause: err });
+    throw ERRORS.GH_CONFIG_READ(
+      { what: 'rule set file', file: path, reason: fileErrorReason(err) },
+      { where: path, hint: 'check the path and the file permissions', cause: err },
+    );
   }
   const parser = yaml();
   // Before the parser composes it (recursively): a file of 20 KB of '[' overflowed its stack, and a

@@ -30,6 +30,11 @@ export class HttpError extends GatehouseError {
     // Each code owns its hint (the catalogue) unless the route gives a more precise one.
     super(code, message, { hint: hint ?? ERROR_CATALOGUE[code].hint });
   }
+
+  /** A catalogue error (`ERRORS.GH_...(params)`: its message and hint) as the API's answer with `status`. */
+  static of(status: number, err: GatehouseError, headers: Record<string, string> = {}): HttpError {
+    return new HttpError(status, err.code, err.message, err.hint, headers);
+  }
 }
 
 /**

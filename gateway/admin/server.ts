@@ -159,14 +159,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       res.end(file[1]);
       return;
     }
-    if (!authorized(req))
-      throw new HttpError(
-        401,
-        'GH_ADMIN_UNAUTHORIZED',
-        'missing or wrong bearer token',
-        'send `Authorization: Bearer <admin.token>`; from the CLI pass --token T, set GATEHOUSE_ADMIN_TOKEN, or --config FILE (reads admin.token)',
-        { 'www-authenticate': 'Bearer realm="gatehouse admin"' },
-      );
+    if (!authorized(req)) throw HttpError.of(401, ERRORS.GH_ADMIN_UNAUTHORIZED({}), { 'www-authenticate': 'Bearer realm="gatehouse admin"' });
     if (path === '/metrics' && method === 'GET') {
       const text = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType });

@@ -265,10 +265,13 @@ export async function adminRequest(
   if ((res.status < 200 || res.status > 299) && !accept.includes(res.status)) {
     // The gateway's own code when it gave one (401 is GH_ADMIN_UNAUTHORIZED, a refused rule set
     // the ruleset codes), so scripts see the cause, not a generic wrapper.
-    const code = e?.code !== undefined && e.code in ERROR_CATALOGUE ? (e.code as ErrorCode) : 'GH_ADMIN_BAD_REQUEST';
+    const known = e?.code !== undefined && e.code in ERROR_CATALOGUE;
+    const code = known ? (e?.code as ErrorCode) : 'GH_ADMIN_BAD_REQUEST';
+    // The gateway's code is this error's code (printed before the message): not twice. One the
+    // catalogue does not know (another version's) stays in the text.
     throw new GatehouseError(
       code,
-      `admin API ${method} ${path} answered ${res.status}: ${e?.code ?? ''} ${e?.message ?? text}`.trim(),
+      `admin API ${method} ${path} answered ${res.status}: ${[known ? undefined : e?.code, e?.message ?? text].filter(Boolean).join(' ')}`,
       e?.hint ? { hint: e.hint } : {},
     );
   }

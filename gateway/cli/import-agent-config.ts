@@ -2,7 +2,7 @@
 // configuration into a Gatehouse configuration, printing what could not be carried over.
 import { readFile, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError, fileErrorReason } from '../../core/errors.js';
 import { convertAgentConfig } from './agent-config.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
@@ -19,14 +19,19 @@ export async function runImportAgentConfig(argv: string[], io: CliIO): Promise<n
   }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one AGENT.json', { hint: `usage: ${USAGE}` });
+  const unreadable = (reason: string, cause: unknown): Error =>
+    ERRORS.GH_CONFIG_READ(
+      { what: 'Kinesis Agent configuration', file, reason },
+      { where: file, hint: 'pass the Kinesis Agent configuration, usually /etc/aws-kinesis/agent.json', cause },
+    );
+  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw unreadable(fileErrorReason(err), err);
+  });
   let agent: unknown;
   try {
-    agent = JSON.parse(await readFile(file, 'utf8'));
+    agent = JSON.parse(text);
   } catch (err) {
-    throw new GatehouseError('GH_CONFIG_READ', `cannot read ${file} as JSON: ${(err as Error).message}`, {
-      where: file,
-      hint: 'pass the Kinesis Agent configuration, usually /etc/aws-kinesis/agent.json',
-    });
+    throw unreadable(`not JSON: ${(err as Error).message}`, err);
   }
   let result: ReturnType<typeof convertAgentConfig>;
   try {

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from './rules-offline.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError, fileErrorReason } from '../../core/errors.js';
 import { adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
@@ -145,11 +145,14 @@ export async function runRules(argv: string[], io: CliIO): Promise<number> {
           hint: `usage: ${APPLY_USAGE}`,
         });
       const body = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-        throw new GatehouseError('GH_CONFIG_READ', `cannot read rule set file ${file}: ${err.code ?? err.message}`, {
-          where: file,
-          hint: 'check the path and the file permissions',
-          cause: err,
-        });
+        throw ERRORS.GH_CONFIG_READ(
+          { what: 'rule set file', file, reason: fileErrorReason(err) },
+          {
+            where: file,
+            hint: 'check the path and the file permissions',
+            cause: err,
+          },
+        );
       });
       // --probation: rolled back by the gateway itself if a new or changed rule fails at run time (control.probation).
       const query = new URLSearchParams({ ...(values.force ? { force: '1' } : {}), ...(values.probation ? { probation: '1' } : {}) }).toString();

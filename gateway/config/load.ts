@@ -2,7 +2,7 @@
 // Every problem is reported at once: key path, what was expected, what was found.
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, fileErrorReason } from '../../core/errors.js';
 import { lazyPackage } from '../../core/lazy-package.js';
 import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
 export { formatProblems, validateConfig, zodProblems, type ConfigProblem } from '../../core/validation.js';
@@ -19,9 +19,12 @@ export function parseConfigText(text: string, fileName: string): unknown {
   // overflowed later, in the code that walks it (JSON.stringify of ADDMETADATA's metadata).
   const deep = lib ? nestsDeeperThan(lib, text, MAX_CONFIG_DEPTH) : jsonNestsDeeperThan(text, MAX_CONFIG_DEPTH);
   if (deep) {
-    throw new GatehouseError(
-      'GH_CONFIG_READ',
-      `cannot read ${fileName}: it nests lists and objects deeper than ${MAX_CONFIG_DEPTH} levels (the shipped examples need 11 at most): not parsed`,
+    throw ERRORS.GH_CONFIG_READ(
+      {
+        what: 'config file',
+        file: fileName,
+        reason: `it nests lists and objects deeper than ${MAX_CONFIG_DEPTH} levels (the shipped examples need 11 at most): not parsed`,
+      },
       {
         where: `${fileName}:${deep.line}:${deep.col}`,
         hint: 'look at the value that goes on nesting there (a generated or unclosed [ or {): close it or flatten it',
@@ -32,11 +35,14 @@ export function parseConfigText(text: string, fileName: string): unknown {
     return lib ? lib.parse(text, { prettyErrors: true }) : JSON.parse(text);
   } catch (err) {
     const where = lib && err instanceof lib.YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
-    throw new GatehouseError('GH_CONFIG_READ', `cannot parse ${fileName}: ${(err as Error).message.split('\n')[0]}`, {
-      where,
-      hint: 'fix the YAML/JSON syntax at that position',
-      cause: err,
-    });
+    throw ERRORS.GH_CONFIG_READ(
+      { what: 'config file', file: fileName, reason: (err as Error).message.split('\n')[0] ?? '' },
+      {
+        where,
+        hint: 'fix the YAML/JSON syntax at that position',
+        cause: err,
+      },
+    );
   }
 }
 
@@ -79,11 +85,14 @@ export async function readConfigFile(path: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new GatehouseError('GH_CONFIG_READ', `cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      where: path,
-      hint: 'check the path and the file permissions',
-      cause: err,
-    });
+    throw ERRORS.GH_CONFIG_READ(
+      { what: 'config file', file: path, reason: fileErrorReason(err) },
+      {
+        where: path,
+        hint: 'check the path and the file permissions',
+        cause: err,
+      },
+    );
   }
   return parseConfigText(text, path) ?? {};
 }

@@ -17,7 +17,7 @@ import { toStreamOptions } from '../store/options.js';
 import type { LocalStreams } from '../store/types.js';
 import { createAdminServer, type AdminServer, type AdminSource } from '../admin/server.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
@@ -99,11 +99,14 @@ async function makeDataDir(dir: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     if (code === 'ENOSPC' || code === 'EIO') {
-      throw new GatehouseError('GH_STORE_OPEN', `cannot make the data directory ${dir}: ${errorMessage(err)}`, {
-        where: 'dataDir',
-        hint: 'free space on that filesystem or check the disk',
-        cause: err,
-      });
+      throw ERRORS.GH_STORE_OPEN(
+        { dir, reason: `cannot make the data directory: ${errorMessage(err)}` },
+        {
+          where: 'dataDir',
+          hint: 'free space on that filesystem or check the disk',
+          cause: err,
+        },
+      );
     }
     throw new GatehouseError('GH_CONFIG_INVALID', `the data directory ${dir} cannot be made (${code})`, {
       where: 'dataDir',

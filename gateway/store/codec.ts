@@ -13,7 +13,7 @@
 // Segment value: magic 'G', version 1, count:u32, then `count` records:
 //   receivedAt:f64 flags:u8 topicLen:u16 payloadLen:u32 [keyLen:u16] [attrCount:u16]
 //   topic payload [key] [attrs: (keyLen:u16 valueLen:u32 key value)*]
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import type { AppendRecord, StoredRecord } from './types.js';
 
 export const KEY_SEGMENT = 0x53; // 'S'
@@ -146,7 +146,7 @@ export interface RecordSize {
 }
 
 function tooLarge(what: string, limit: string): GatehouseError {
-  return new GatehouseError('GH_RECORD_TOO_LARGE', `${what} exceeds ${limit}`, { hint: 'shorten it; the record format limits it' });
+  return ERRORS.GH_RECORD_TOO_LARGE({ what, limit }, { hint: 'shorten it; the record format limits it' });
 }
 
 /** Measure a record (and check the format's field limits) into `out`. */

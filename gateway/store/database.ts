@@ -4,7 +4,7 @@
 import { userInfo } from 'node:os';
 import { dirname } from 'node:path';
 import { Level } from 'level';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { FORMAT_VERSION, KEY_FORMAT, readU64, u64 } from './codec.js';
 
 export type Db = Level<Buffer, Buffer>;
@@ -37,32 +37,34 @@ export async function openChecked(db: Db, path: string): Promise<void> {
       // Not a held LOCK: the directory belongs to someone else (a first start under sudo, a copy
       // restored as root). A restart cannot fix it (exit 78, the unit is not restarted for ever).
       const who = userInfoSafe();
-      throw new GatehouseError(
-        'GH_STORE_OPEN',
-        `cannot open the store database: ${path} is not writable by the user the gateway runs as (${who.label}): ${detail}`,
+      throw ERRORS.GH_STORE_OPEN(
+        { dir: path, reason: `it is not writable by the user the gateway runs as (${who.label}): ${detail}` },
         {
-          where: path,
           hint: `give the directory to that user (e.g. sudo chown -R ${who.name ?? who.uid} ${dirname(path)}), or run the gateway as the directory's owner`,
           cause: err,
           details: { permission: true },
         },
       );
     }
-    throw new GatehouseError('GH_STORE_OPEN', `cannot open the store database: ${detail}`, {
-      where: path,
-      hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
-      cause: err,
-    });
+    throw ERRORS.GH_STORE_OPEN(
+      { dir: path, reason: detail },
+      {
+        hint: 'check that the directory is writable and that no other gatehouse process uses it (LevelDB holds a LOCK file)',
+        cause: err,
+      },
+    );
   }
   const fmt = await db.get(Buffer.from([KEY_FORMAT]));
   if (fmt === undefined) await db.put(Buffer.from([KEY_FORMAT]), u64(FORMAT_VERSION), { sync: true });
   else if (readU64(fmt, 0) !== FORMAT_VERSION) {
     await db.close();
-    throw new GatehouseError('GH_STORE_OPEN', `store format ${readU64(fmt, 0)} is not supported (this version reads ${FORMAT_VERSION})`, {
-      where: path,
-      hint: 'run the gatehouse version that wrote this data directory, or move the directory away',
-      details: { storeFormat: readU64(fmt, 0), supported: FORMAT_VERSION },
-    });
+    throw ERRORS.GH_STORE_OPEN(
+      { dir: path, reason: `its store format ${readU64(fmt, 0)} is not supported (this version reads ${FORMAT_VERSION})` },
+      {
+        hint: 'run the gatehouse version that wrote this data directory, or move the directory away',
+        details: { storeFormat: readU64(fmt, 0), supported: FORMAT_VERSION },
+      },
+    );
   }
 }
 

@@ -7,7 +7,7 @@
 // the meta area in meta-area.ts; stream lookup, definition checks and info in stream-registry.ts.
 import type { MetaValue } from '../../core/message.js';
 import type { Logger } from 'pino';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { measureRecord, type RecordSize } from './codec.js';
@@ -252,10 +252,13 @@ export class LevelLocalStreams implements LocalStreams {
     if (!this.guard.writable) return Promise.reject(this.guard.refusal(stream));
     if (bytes > opts.maxBytes) {
       return Promise.reject(
-        new GatehouseError('GH_RECORD_TOO_LARGE', `record of ${bytes} bytes is larger than stream '${stream}' can hold (maxBytes ${opts.maxBytes})`, {
-          where: `${stream} ${record.topic}`,
-          hint: `raise streams.${stream}.maxBytes or limit the payload size`,
-        }),
+        ERRORS.GH_RECORD_TOO_LARGE(
+          { what: `a record of ${bytes} bytes`, limit: `the maxBytes ${opts.maxBytes} of stream '${stream}'` },
+          {
+            where: `${stream} ${record.topic}`,
+            hint: `raise streams.${stream}.maxBytes or limit the payload size`,
+          },
+        ),
       );
     }
     return this.commits.submit(s, record, bytes, encoded);

@@ -2,7 +2,7 @@
 // the config), the checks of a definition, the lookup every operation on a stream starts with (a
 // stream not defined is refused, naming the defined ones), their names, and what info() says of
 // one. Functions over the store's map of states, which LevelLocalStreams (local-streams.ts) owns.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { validStreamName } from './codec.js';
 import { StreamState } from './state.js';
 import type { StreamInfo, StreamOptions } from './types.js';
@@ -29,12 +29,15 @@ export function definedStream(streams: ReadonlyMap<string, StreamState>, name: s
   const s = streams.get(name);
   if (s === undefined || s.options === undefined) {
     const defined = definedNames(streams);
-    throw new GatehouseError('GH_STREAM_UNKNOWN', `local stream '${name}' is not defined`, {
-      where: name,
-      hint: defined.length
-        ? `use one of: ${defined.join(', ')}, or define '${name}' under streams in the config`
-        : `define '${name}' under streams in the config (no stream is defined)`,
-    });
+    throw ERRORS.GH_STREAM_UNKNOWN(
+      { stream: name },
+      {
+        where: name,
+        hint: defined.length
+          ? `use one of: ${defined.join(', ')}, or define '${name}' under streams in the config`
+          : `define '${name}' under streams in the config (no stream is defined)`,
+      },
+    );
   }
   return s;
 }

@@ -37,7 +37,7 @@
 import { clocksOf } from '../../core/clock.js';
 import { performance } from 'node:perf_hooks';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, type GatehouseError, errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StoredRecord } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
@@ -193,10 +193,13 @@ class ExporterLoop implements Exporter {
     if (this.loopDone) return;
     this.stopRequested = false;
     if (!this.streams.hasStream(this.stream)) {
-      throw new GatehouseError('GH_STREAM_UNKNOWN', `exporter '${this.name}' reads stream '${this.stream}', which is not defined`, {
-        where: `exporters.${this.name}.stream`,
-        hint: "define the stream under streams: or fix the exporter's stream name",
-      });
+      throw ERRORS.GH_STREAM_UNKNOWN(
+        { stream: this.stream },
+        {
+          where: `exporters.${this.name}.stream`,
+          hint: "define the stream under streams: or fix the exporter's stream name",
+        },
+      );
     }
     if (!this.deps.deadLetter && !this.streams.hasStream(this.dlqName)) {
       await this.streams.defineStream({ name: this.dlqName, maxBytes: this.options.deadLetterMaxBytes, onFull: 'drop-oldest' });

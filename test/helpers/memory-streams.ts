@@ -5,7 +5,7 @@
 // checkpoints with reclaim behind the slowest consumer, and onFull 'drop-oldest' by maxBytes.
 // Knobs let tests inject failures (failAppends, failSetCheckpoint) and count calls.
 import { metaEntries, type MetaValue } from '../../core/message.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import type { AppendRecord, ConsumerInfo, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from '../../gateway/store/types.js';
 
 interface MemStream {
@@ -58,7 +58,7 @@ export class MemoryStreams implements LocalStreams {
   private get(name: string): MemStream {
     if (this.closed) throw new GatehouseError('GH_STORE_CLOSED', 'memory store is closed');
     const s = this.streams.get(name);
-    if (!s) throw new GatehouseError('GH_STREAM_UNKNOWN', `no stream '${name}'`);
+    if (!s) throw ERRORS.GH_STREAM_UNKNOWN({ stream: name });
     return s;
   }
 

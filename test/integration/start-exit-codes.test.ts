@@ -42,7 +42,7 @@ test('start: a config error exits 78 with the reason; bad arguments exit 2; a po
 
   const missing = await start(['--config', join(dir, 'nope.yaml'), ...ports]);
   assert.equal(missing.code, EXIT_CONFIG, missing.stderr);
-  assert.match(missing.stderr, /GH_CONFIG_READ: cannot read config file .*nope\.yaml: ENOENT/);
+  assert.match(missing.stderr, /GH_CONFIG_READ: cannot read the config file .*nope\.yaml: ENOENT/);
 
   // A rule set in the config that does not compile fails the start after the store opened.
   const rules = join(dir, 'rules.yaml');

@@ -23,7 +23,7 @@ test('rules apply: a second FILE is refused; a missing FILE is GH_CONFIG_READ wi
   assert.equal(missing.code, 1);
   assert.match(
     missing.err,
-    /^gatehouse rules: GH_CONFIG_READ: cannot read rule set file \/nonexistent\/rules\.yaml: ENOENT \(at \/nonexistent\/rules\.yaml\)\. Fix: check the path/,
+    /^gatehouse rules: GH_CONFIG_READ: cannot read the rule set file \/nonexistent\/rules\.yaml: ENOENT \(no such file or directory\) \(at \/nonexistent\/rules\.yaml\)\. Fix: check the path/,
   );
 });
 

@@ -145,7 +145,7 @@ test('check-config lists every problem past the schema in one run (cross-section
   assert.match(r.err, /exporters\.0\.stream: GH_CONFIG_INVALID: exporter 'x' exports stream 'nosuch'/);
   assert.match(r.err, /exporters\.1\.name: GH_CONFIG_INVALID: exporter name 'x' is used twice/);
   assert.match(r.err, /exporters\.2\.destination: GH_DESTINATION_CONFIG: kinesis destination is invalid/);
-  assert.match(r.err, /GH_RULESET_INVALID: .*\n.*stream 'missing' is not configured/);
+  assert.match(r.err, /GH_RULESET_INVALID: .*\n.*local stream 'missing' is not defined/);
   // Each problem keeps its own fix.
   assert.match(r.err, /fix: give each exporter its own name/);
 });

@@ -58,6 +58,19 @@ test('every GH_ code named in the runtime source is in the catalogue', async () 
   assert.deepEqual(unknown, [], `not in core/error-catalogue.ts: ${unknown.map((c) => `${c} (${used.get(c)!.join(', ')})`).join('; ')}`);
 });
 
+test('the codes moved to the catalogue constructors are not built by hand again (their message would drift from docs/errors.md)', async () => {
+  const moved = ['GH_ADMIN_UNAUTHORIZED', 'GH_STREAM_UNKNOWN', 'GH_RECORD_TOO_LARGE', 'GH_STORE_OPEN', 'GH_CONFIG_READ'];
+  const byHand = new RegExp(`new (GatehouseError|HttpError)\\(\\s*(\\d+,\\s*)?'(${moved.join('|')})'`);
+  const found: string[] = [];
+  for (const d of SOURCE_DIRS) {
+    for (const file of await sourceFiles(join(repoRoot, d))) {
+      const m = byHand.exec(await readFile(file, 'utf8'));
+      if (m) found.push(`${relative(repoRoot, file)}: ${m[3]}`);
+    }
+  }
+  assert.deepEqual(found, [], 'use ERRORS.GH_...(params, { where, hint })');
+});
+
 test('a catalogue constructor fills the message template and the default hint; the hint can be overridden', () => {
   const err = ERRORS.GH_STREAM_UNKNOWN({ stream: 'telemetry' }, { where: 'rules.r1' });
   assert.ok(isGatehouseError(err, 'GH_STREAM_UNKNOWN'));

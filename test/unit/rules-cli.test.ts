@@ -249,7 +249,7 @@ test('rules check on a gateway configuration says to use check-config (one error
   // A missing file says how to fix it too.
   const missing = await run(rulesCheck, ['/nonexistent/rules.yaml']);
   assert.equal(missing.code, 1);
-  assert.match(missing.err, /^GH_CONFIG_READ: cannot read rule set file: ENOENT.* \(at \/nonexistent\/rules\.yaml\)\. Fix: /);
+  assert.match(missing.err, /^GH_CONFIG_READ: cannot read the rule set file \/nonexistent\/rules\.yaml: ENOENT.* \(at \/nonexistent\/rules\.yaml\)\. Fix: /);
 });
 
 test('rules check: a rule without its sql says the key is missing and what it holds', async (t) => {

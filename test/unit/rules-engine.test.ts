@@ -442,7 +442,7 @@ test('compileRuleSet lists every error with rule name and line:column', async ()
     (e: GatehouseError) => /duplicate rule name 'x'/.test(e.message) && /at least one action/.test(e.message) && /letters, digits/.test(e.message),
   );
   const set = compileRuleSet({ version: 1, rules: [{ name: 'm', sql: "SELECT * FROM 'a'", actions: [{ stream: { name: 'missing' } }] }] }, registry);
-  await assert.rejects(validateRuleSet(set), /stream 'missing' is not configured/);
+  await assert.rejects(validateRuleSet(set), /local stream 'missing' is not defined/);
 });
 
 test('loadRuleSetFile reads YAML and JSON, with clear errors', async (t) => {

@@ -22,7 +22,7 @@ test('a store directory the gateway may not write: GH_STORE_OPEN naming the user
   let caught: unknown;
   await openChecked(refusingDb(`IO error: ${path}/LOCK: Permission denied`), path).catch((e: unknown) => (caught = e));
   assert.ok(isGatehouseError(caught, 'GH_STORE_OPEN'), String(caught));
-  assert.match(caught.message, /\/var\/lib\/gatehouse\/store is not writable by the user the gateway runs as \(.*uid \d+\): .*Permission denied/);
+  assert.match(caught.message, /\/var\/lib\/gatehouse\/store: it is not writable by the user the gateway runs as \(.*uid \d+\): .*Permission denied/);
   assert.match(caught.hint ?? '', /chown -R \S+ \/var\/lib\/gatehouse\b/);
   assert.equal(restartCannotFix(caught), true, 'exit 78: a restart cannot fix it');
 });

@@ -1,7 +1,7 @@
 // stream: append the rule output to a local stream. Durable: the source message's PUBACK waits
 // for the append's commit. The record keeps the source topic, receivedAt and MQTT 5 properties.
 import { z } from '../../../core/zod.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { AppendRecord } from '../../store/types.js';
 import { propertiesToAttrs } from '../../store/mqtt5-attrs.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
@@ -37,9 +37,7 @@ export function streamAction(appender: StreamAppender): ActionFactory {
       },
       validate() {
         if (appender.hasStream && !appender.hasStream(o.name)) {
-          throw new GatehouseError('GH_STREAM_UNKNOWN', `stream '${o.name}' is not configured`, {
-            hint: 'define it under streams in the config, or fix the name',
-          });
+          throw ERRORS.GH_STREAM_UNKNOWN({ stream: o.name });
         }
       },
     };
