@@ -3,7 +3,7 @@
 // and analytic `OVER (PARTITION BY ...)` calls. Unknown / cloud-only functions and wrong arity are
 // refused here, at compile time, with the position of the call.
 import type { Expr } from './ast.js';
-import { canonical, semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
+import { arityError, canonical, semantic, V2, type Compiled, type CompilerContext, type Scope } from './compile-types.js';
 import { EvalContext } from './context.js';
 import { CLOUD_FUNCTIONS, type SqlFunctionDef } from './functions/index.js';
 import { keyPart, toStr, type Value } from './values.js';
@@ -56,7 +56,7 @@ function editDistance(a: string, b: string): number {
 export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call' }>, scope: Scope): Compiled {
   const lname = e.name.toLowerCase();
   if (lname === 'sql_version') {
-    if (e.args.length) throw semantic('sql_version() takes no arguments', e.pos);
+    if (e.args.length) throw arityError({ name: 'sql_version', minArgs: 0, maxArgs: 0 }, e.args.length, e.pos);
     const v = cx.sqlVersion;
     return () => v;
   }
@@ -76,10 +76,7 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
   }
   if (def.since === V2) cx.needV2(`${def.name}()`, e.pos);
   const n = e.args.length;
-  if (n < def.minArgs || n > def.maxArgs) {
-    const want = def.minArgs === def.maxArgs ? `${def.minArgs}` : def.maxArgs === Infinity ? `at least ${def.minArgs}` : `${def.minArgs} to ${def.maxArgs}`;
-    throw semantic(`${def.name}() takes ${want} argument${want === '1' ? '' : 's'}, got ${n}`, e.pos);
-  }
+  if (n < def.minArgs || n > def.maxArgs) throw arityError(def, n, e.pos);
   const problem = def.check?.(e.args, cx.sqlVersion);
   if (problem) throw semantic(problem, e.pos);
   const argFns: Compiled[] = e.args.map((a) => {

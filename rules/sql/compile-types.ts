@@ -133,6 +133,48 @@ export function semantic(msg: string, pos: Pos, hint?: string): GatehouseError {
   return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
 }
 
+/** What a built-in function declares of its arguments (SqlFunctionDef, a window aggregate). */
+export interface Arity {
+  readonly name: string;
+  readonly minArgs: number;
+  readonly maxArgs: number;
+}
+
+/** Optional arguments spelled out up to this many; more (decode's 6, a detector's 65, concat's any) are `...`. */
+const SPELLED_OPTIONAL = 2;
+
+/**
+ * The call shape of a function from its declared arity, with placeholder names: `abs(x)`,
+ * `mod(x, y)`, `substring(x, y[, z])`, `decode(x, y, ...)`, `concat(...)`.
+ */
+export function callSignature(def: Arity): string {
+  const max = def.maxArgs - def.minArgs > SPELLED_OPTIONAL ? Infinity : def.maxArgs;
+  const names = max === Infinity ? def.minArgs : max;
+  const name = (i: number): string => (names <= 3 ? ['x', 'y', 'z'][i]! : `x${i + 1}`);
+  let s = '';
+  for (let i = 0; i < def.minArgs; i++) s += `${i ? ', ' : ''}${name(i)}`;
+  if (max === Infinity) s += `${def.minArgs ? ', ' : ''}...`;
+  else for (let i = def.minArgs; i < max; i++) s += `${i ? '[, ' : '['}${name(i)}]`;
+  return `${def.name}(${s})`;
+}
+
+/** A call of `def` with `n` arguments, outside its declared arity: the count it takes, and its shape as the hint. */
+export function arityError(def: Arity, n: number, pos: Pos): GatehouseError {
+  const want =
+    def.maxArgs === 0
+      ? 'no'
+      : def.minArgs === def.maxArgs
+        ? `${def.minArgs}`
+        : def.maxArgs === Infinity
+          ? `at least ${def.minArgs}`
+          : `${def.minArgs} to ${def.maxArgs}`;
+  return semantic(
+    `${def.name}() takes ${want} argument${want === '1' ? '' : 's'}, got ${n}`,
+    pos,
+    `call it as ${callSignature(def)} (docs/rules-sql.md, the AWS IoT SQL function reference)`,
+  );
+}
+
 /** The parsed payload as a rule of this SQL version reads it (2015-10-08 keeps 10.0 a Decimal). */
 export function payloadRoot(cx: { sqlVersion: SqlVersion }): (c: EvalContext) => unknown {
   return cx.sqlVersion === V2 ? (c) => c.root() : (c) => c.rootV1();

@@ -3,7 +3,7 @@
 // compiled to run per event, and the rest is compiled to run per output row against a
 // WindowEvalContext (the group's last message + aggregate values + window bounds).
 import type { Expr, SelectItem, SelectQuery } from '../sql/ast.js';
-import type { Compiled, CompiledQuery, CompilerHooks, CompilerTools } from '../sql/compile-types.js';
+import { arityError, type Compiled, type CompiledQuery, type CompilerHooks, type CompilerTools } from '../sql/compile-types.js';
 import { truthy } from '../sql/values.js';
 import { AGGREGATES } from './aggregates.js';
 import { AGG_SLOT_FN } from './context.js';
@@ -75,8 +75,7 @@ class Rewriter {
         if (def) {
           if (e.over) throw semantic(`aggregate ${e.name}() takes no OVER clause`, e.over.pos);
           const n = e.args.length;
-          if (n < def.minArgs || n > def.maxArgs)
-            throw semantic(`${e.name}() takes ${def.minArgs === def.maxArgs ? def.minArgs : `${def.minArgs} to ${def.maxArgs}`} argument(s), got ${n}`, e.pos);
+          if (n < def.minArgs || n > def.maxArgs) throw arityError(def, n, e.pos);
           for (const a of e.args) {
             const inner = findAggregate(a);
             if (inner) throw semantic(`aggregate ${inner.name}() cannot be nested inside ${e.name}()`, inner.pos);

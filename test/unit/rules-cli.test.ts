@@ -39,6 +39,16 @@ test('rules eval prints each output as one compact JSON line', async () => {
   }
 });
 
+test('rules eval of a call with the wrong number of arguments: exit 2, the position, and the function shape as the hint', async () => {
+  const r = await run(runRulesEval, ['--sql', "SELECT abs(1,2) FROM 't'", '--topic', 't', '--payload', '{}']);
+  assert.equal(r.code, 2);
+  assert.equal(r.out, '');
+  assert.equal(
+    r.err,
+    'GH_SQL_SEMANTIC at line 1, column 8: abs() takes 1 argument, got 2\n  hint: call it as abs(x) (docs/rules-sql.md, the AWS IoT SQL function reference)\n',
+  );
+});
+
 test('rules eval prints nothing on stdout and exits 0 when FROM does not match or WHERE is false; stderr says why', async () => {
   for (const [argv, why] of [
     [['--sql', "SELECT * FROM 'a/+'", '--topic', 'b/c', '--payload', '{}'], /topic 'b\/c' does not match the FROM filter 'a\/\+'/],

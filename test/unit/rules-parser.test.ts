@@ -5,6 +5,9 @@ import { compileSql, evaluateQuery } from '../../rules/sql/compiler.js';
 import { EvalContext } from '../../rules/sql/context.js';
 import { parseSql } from '../../rules/sql/parser.js';
 import { GatehouseError } from '../../core/errors.js';
+import { createFunctionRegistry } from '../../rules/sql/functions/index.js';
+import { AGGREGATES } from '../../rules/windows/aggregates.js';
+import { AGG_SLOT_FN } from '../../rules/windows/context.js';
 
 function failure(sql: string): GatehouseError {
   try {
@@ -69,6 +72,42 @@ test('semantic errors: unknown function, arity, cloud functions, bad filters, un
     assert.equal(e.where, where, `${sql}: ${e.describe()}`);
     assert.match(e.message, msg, sql);
   }
+});
+
+test('every wrong-arity call of a built-in function or window aggregate hints its shape, from its declared arity', () => {
+  const calls: Array<{ name: string; n: number; sql: (call: string) => string }> = [];
+  const plain = (call: string): string => `SELECT ${call} FROM 't'`;
+  const windowed = (call: string): string => `SELECT ${call} FROM 't' GROUP BY TUMBLINGWINDOW(ss, 10)`;
+  for (const [defs, sql] of [
+    [[...createFunctionRegistry().values(), { name: 'sql_version', minArgs: 0, maxArgs: 0 }], plain],
+    [[...AGGREGATES.values()], windowed],
+  ] as const) {
+    for (const def of defs) {
+      if (def.name === AGG_SLOT_FN) continue; // internal (a window's aggregate slot), never written by a user
+      if (def.minArgs > 0) calls.push({ name: def.name, n: def.minArgs - 1, sql });
+      if (def.maxArgs !== Infinity) calls.push({ name: def.name, n: def.maxArgs + 1, sql });
+    }
+  }
+  assert.ok(calls.length > 100, `${calls.length} calls`);
+  for (const { name, n, sql } of calls) {
+    const e = failure(sql(`${name}(${Array.from({ length: n }, () => '1').join(', ')})`));
+    assert.equal(e.code, 'GH_SQL_SEMANTIC', `${name} with ${n}: ${e.describe()}`);
+    assert.match(e.message, new RegExp(`^${name}\\(\\) takes .* arguments?, got ${n}$`), `${name} with ${n}`);
+    assert.match(e.hint ?? '', new RegExp(`^call it as ${name}\\(`), `${name} with ${n}: ${e.describe()}`);
+  }
+  // the shapes, from minArgs and maxArgs
+  for (const [sql, shape] of [
+    ["SELECT abs(1, 2) FROM 't'", 'abs(x)'],
+    ["SELECT mod(1) FROM 't'", 'mod(x, y)'],
+    ["SELECT substring('a') FROM 't'", 'substring(x, y[, z])'],
+    ["SELECT get_user_properties(1, 2) FROM 't'", 'get_user_properties([x])'],
+    ["SELECT anomaly_score() FROM 't'", 'anomaly_score(x, ...)'],
+    ["SELECT sql_version(1) FROM 't'", 'sql_version()'],
+    [windowed('count(1, 2)'), 'count(x)'],
+  ] as const) {
+    assert.equal(failure(sql).hint, `call it as ${shape} (docs/rules-sql.md, the AWS IoT SQL function reference)`, sql);
+  }
+  assert.equal(failure("SELECT sql_version(1) FROM 't'").message, 'sql_version() takes no arguments, got 1');
 });
 
 test('window and anomaly clauses parse into the AST', () => {
