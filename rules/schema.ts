@@ -7,6 +7,7 @@ import { zodProblems } from '../core/validation.js';
 import { compileSql } from './sql/compiler.js';
 import type { RuleSetDefinition } from './types.js';
 import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from './yaml-depth.js';
+import { positionIn, yamlSyntaxProblem } from './syntax-position.js';
 
 // Loaded with the first rule set file (a rule set given inline in the config needs no YAML parser).
 const yaml = lazyPackage<typeof import('yaml')>('yaml', 'reading rule set files');
@@ -125,10 +126,10 @@ export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> 
   }
   const doc = parser.parseDocument(text, { prettyErrors: true });
   if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const lp = e.linePos?.[0];
-    throw new GatehouseError('GH_RULESET_INVALID', `rule set file is not valid YAML/JSON: ${e.message.split('\n')[0]}`, {
-      where: lp ? `${path}:${lp.line}:${lp.col}` : path,
+    // the position once, in where (file:line:col), not again in the parser's text
+    const problem = yamlSyntaxProblem(doc.errors[0]);
+    throw new GatehouseError('GH_RULESET_INVALID', `rule set file is not valid YAML/JSON: ${problem.reason}`, {
+      where: positionIn(path, problem),
       hint: 'check indentation and quoting; SQL containing quotes is easiest in a YAML block scalar (sql: >-)',
     });
   }

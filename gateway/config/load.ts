@@ -5,6 +5,7 @@ import { extname } from 'node:path';
 import { ERRORS, fileErrorReason } from '../../core/errors.js';
 import { lazyPackage } from '../../core/lazy-package.js';
 import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
+import { jsonSyntaxProblem, positionIn, yamlSyntaxProblem } from '../../rules/syntax-position.js';
 export { formatProblems, validateConfig, zodProblems, type ConfigProblem } from '../../core/validation.js';
 
 // Loaded with the first YAML file: a JSON config file (or none) never pays for the YAML parser.
@@ -34,12 +35,13 @@ export function parseConfigText(text: string, fileName: string): unknown {
   try {
     return lib ? lib.parse(text, { prettyErrors: true }) : JSON.parse(text);
   } catch (err) {
-    const where = lib && err instanceof lib.YAMLParseError && err.linePos ? `${fileName}:${err.linePos[0].line}:${err.linePos[0].col}` : fileName;
+    // the position once, in where (file:line:col), not again in the parser's text
+    const problem = lib ? yamlSyntaxProblem(err) : jsonSyntaxProblem(err, text);
     throw ERRORS.GH_CONFIG_READ(
-      { what: 'config file', file: fileName, reason: (err as Error).message.split('\n')[0] ?? '' },
+      { what: 'config file', file: fileName, reason: problem.reason },
       {
-        where,
-        hint: 'fix the YAML/JSON syntax at that position',
+        where: positionIn(fileName, problem),
+        hint: problem.line === undefined ? 'fix the YAML/JSON syntax' : 'fix the YAML/JSON syntax at that line and column',
         cause: err,
       },
     );

@@ -9,6 +9,7 @@ import { isUpdateDocument } from '../control/document.js';
 import type { RuleUpdateStatus } from '../control/rule-set-target.js';
 import type { UpdateOrigin, UpdateVerifier } from '../control/verify.js';
 import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
+import { yamlSyntaxProblem, type SyntaxProblem } from '../../rules/syntax-position.js';
 
 // Loaded with the first rule set sent as text (admin API, control plane): not at start.
 const yaml = lazyPackage<typeof import('yaml')>('yaml', 'rule sets sent as JSON/YAML text');
@@ -79,6 +80,9 @@ export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin:
     const force = def !== null && typeof def === 'object' && (def as { force?: unknown }).force === true;
     return { ok: true, def, force };
   } catch (err) {
-    return { ok: false, errors: [{ rule: '', where: '', message: `not JSON/YAML: ${errorMessage(err)}` }], code: 'GH_RULESET_INVALID' };
+    // yaml's text ends with the position and an excerpt over several lines: the position once, in where
+    const problem: SyntaxProblem = err instanceof yamlParser.YAMLError ? yamlSyntaxProblem(err) : { reason: errorMessage(err) };
+    const where = problem.line === undefined ? '' : `line ${problem.line}, column ${problem.col}`;
+    return { ok: false, errors: [{ rule: '', where, message: `not JSON/YAML: ${problem.reason}` }], code: 'GH_RULESET_INVALID' };
   }
 }
