@@ -7,7 +7,7 @@ import type { CliIO } from './io.js';
 import { parseCliArgs, writeLine } from './io.js';
 
 const USAGE =
-  'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--timeout MS] [--json]';
+  'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--timeout MS] [--json] [--verbose]';
 
 export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
@@ -27,6 +27,7 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
       'data-dir': { type: 'string' },
       'trust-server': { type: 'boolean' },
       json: { type: 'boolean' },
+      verbose: { type: 'boolean' },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -48,13 +49,16 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const { loadOpcua, openSession, closeQuietly, certificateManager, opcuaLogText } = await import('../pipeline/sources/opcua/connect.js');
   const { valueKindOf, toJson } = await import('../pipeline/sources/opcua/values.js');
   const { ua, certs } = await loadOpcua();
-  // node-opcua prints its warnings with console.log ("Creating default certificate ... please
-  // wait", the Node version's RSA note): on stderr, so stdout holds only the listing (--json | jq).
-  const toStderr = (...args: unknown[]): void => {
-    io.stderr.write(`gatehouse opcua: node-opcua: ${opcuaLogText(args)}\n`);
+  // node-opcua prints its own diagnostics with console.log ("Creating default certificate ...
+  // please wait", its [NODE-OPCUA-W27] RSA advice at every run on Node 20 whatever the security
+  // mode, [NODE-OPCUA-W06]...): beside our error they read as more problems, or as the fix. They
+  // are the library's debug output, as in the gateway's log (sources/opcua/index.ts): on stderr
+  // with --verbose only, never on stdout (--json | jq).
+  const libLog = (...args: unknown[]): void => {
+    if (values.verbose) io.stderr.write(`gatehouse opcua: node-opcua: ${opcuaLogText(args)}\n`);
   };
-  ua.setWarningLogger(toStderr);
-  ua.setErrorLogger(toStderr);
+  ua.setWarningLogger(libLog);
+  ua.setErrorLogger(libLog);
   const nodeId = values.node ?? 'ns=0;i=85';
   try {
     ua.resolveNodeId(nodeId);

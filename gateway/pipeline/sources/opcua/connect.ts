@@ -101,6 +101,9 @@ export async function certificateManager(certs: CertificateManagerModule, pkiDir
   return new certs.OPCUACertificateManager({ rootFolder: pkiDir, automaticallyAcceptUnknownCertificate: trustUnknownServer, name: 'pki' });
 }
 
+/** Who the gateway is to an OPC UA server: its client certificate is made for this URI. */
+const CLIENT_APPLICATION = { applicationName: 'Gatehouse', applicationUri: 'urn:gatehouse:opcua-client' } as const;
+
 /**
  * Connect and open a session; on failure everything created is disposed before the rejection.
  * `signal` (the source's stop) gives up at once on a connect or a session creation still pending:
@@ -115,8 +118,7 @@ export async function openSession(
   // Ended before the connect began (a stop while the PKI folder was being made): nothing started.
   givenUp(signal, o.endpoint);
   const client = ua.OPCUAClient.create({
-    applicationName: 'Gatehouse',
-    applicationUri: 'urn:gatehouse:opcua-client',
+    ...CLIENT_APPLICATION,
     clientName: 'gatehouse',
     securityMode: ua.MessageSecurityMode[o.securityMode],
     securityPolicy: o.securityPolicy === 'None' ? ua.SecurityPolicy.None : ua.SecurityPolicy.Basic256Sha256,
@@ -143,6 +145,8 @@ export async function openSession(
     await closeQuietly(client, undefined, 2000);
     if (err instanceof GatehouseError) throw err;
     if (/Cannot find an Endpoint matching/.test((err as Error).message)) throw await noSuchEndpoint(ua, manager, o, err);
+    const unreachable = unreachableError(err, o.endpoint);
+    if (unreachable) throw unreachable;
     // node-opcua's texts span lines ("...server X .\nPlease check...\nErr = (...)"): one line for
     // the status page, `gatehouse sources` and the log.
     const why = (err as Error).message.replace(/\s*\n\s*/g, ' ');
@@ -154,6 +158,35 @@ export async function openSession(
   }
 }
 
+/** What a socket error code says of an endpoint, and how to fix it. */
+const SOCKET_ERRORS: Record<string, { what: string; hint: string }> = {
+  ECONNREFUSED: { what: 'nothing accepts connections at that host and port', hint: 'check that the OPC UA server runs and the port of the endpoint URL' },
+  ECONNRESET: { what: 'the connection was reset', hint: 'check that this port is the OPC UA server, not another service or a proxy' },
+  ENOTFOUND: { what: 'the host name does not resolve', hint: 'check the host of the endpoint URL (DNS, /etc/hosts), or use its IP address' },
+  EAI_AGAIN: { what: 'the host name could not be resolved now (DNS)', hint: 'check the DNS servers, or use the IP address in the endpoint URL' },
+  EHOSTUNREACH: { what: 'the host cannot be reached', hint: 'check the address of the endpoint URL, the network and the routes' },
+  ENETUNREACH: { what: 'the network of that host cannot be reached', hint: 'check the address of the endpoint URL, the network and the routes' },
+  ETIMEDOUT: { what: 'the connection timed out', hint: 'check the address of the endpoint URL and that no firewall drops the port' },
+};
+
+/**
+ * A connect that failed at the socket (no server, a wrong host): node-opcua said "The connection
+ * may have been rejected by server, Err = (getaddrinfo ENOTFOUND x)", or a few lines advising to
+ * check the server: the code, what it means and its fix instead. Undefined for other failures.
+ */
+function unreachableError(err: unknown, endpoint: string): GatehouseError | undefined {
+  const text = err instanceof Error ? err.message : String(err);
+  const inner = /Err = \((.*)\)\s*$/s.exec(text)?.[1]?.trim() ?? text;
+  const code = Object.keys(SOCKET_ERRORS).find((c) => new RegExp(`\\b${c}\\b`).test(inner));
+  if (code === undefined) return undefined;
+  const e = SOCKET_ERRORS[code]!;
+  return new GatehouseError('GH_SOURCE_CONNECT', `cannot connect to the OPC UA server at ${endpoint}: ${e.what} (${inner.replace(/\s+/g, ' ')})`, {
+    where: endpoint,
+    hint: e.hint,
+    cause: err,
+  });
+}
+
 /**
  * The server offers no endpoint with the configured security: say which it offers. node-opcua
  * said "Cannot find an Endpoint matching  security mode: 3 policy: http://...#Basic256Sha256".
@@ -161,7 +194,14 @@ export async function openSession(
 async function noSuchEndpoint(ua: OpcuaModule, manager: CertificateManager, o: ConnectOptions, cause: unknown): Promise<GatehouseError> {
   const wanted = `${o.securityMode} / ${o.securityPolicy}`;
   let offered = 'unknown (its endpoint list could not be read)';
-  const probe = ua.OPCUAClient.create({ endpointMustExist: false, connectionStrategy: { maxRetry: 0 }, clientCertificateManager: manager });
+  // the same application as the client: with node-opcua's default URI the certificate did not match
+  // it ([NODE-OPCUA-W06] "The certificate subjectAltName does not match the client applicationUri")
+  const probe = ua.OPCUAClient.create({
+    ...CLIENT_APPLICATION,
+    endpointMustExist: false,
+    connectionStrategy: { maxRetry: 0 },
+    clientCertificateManager: manager,
+  });
   try {
     await bounded(probe.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint);
     const endpoints = await bounded(probe.getEndpoints(), o.timeoutMs, 'endpoint discovery', o.endpoint);
