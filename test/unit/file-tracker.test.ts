@@ -48,6 +48,8 @@ function testContext(records: string[], overrides: Partial<TrackerContext<FileTr
     rotatedAway: () => Promise.resolve([]),
     lost: (_t, bytes, why) => assert.fail(`reported lost: ${String(bytes)} bytes, ${why}`),
     caughtUp: () => undefined,
+    heldBack: () => false,
+    readEnded: () => undefined,
     ...overrides,
   };
 }

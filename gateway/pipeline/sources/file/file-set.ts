@@ -9,6 +9,7 @@ import type { TrackerContext } from './tracker-context.js';
 import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
 import { topicFor } from './records.js';
+import { writtenAt } from './rotation-order.js';
 
 const MAX_VANISHED = 50;
 const NONE: ReadonlySet<FileTracker> = new Set();
@@ -38,6 +39,8 @@ export class FileSet {
   readonly trackers = new Map<string, FileTracker>();
   /** Trackers by path (several: a rotated file's and its successor's), for write events. */
   private readonly byPath = new Map<string, Set<FileTracker>>();
+  /** Trackers by the path their lines were written at (rotation-order.ts: a rotated file and its successor). */
+  private readonly byWrittenAt = new Map<string, Set<FileTracker>>();
   readonly vanished: Vanished[] = [];
   /** Path -> why it cannot be read. */
   readonly unreadable = new Map<string, string>();
@@ -98,16 +101,21 @@ export class FileSet {
     return this.byPath.get(path) ?? NONE;
   }
 
+  /** The trackers whose lines were written at `path` (rotation-order.ts). */
+  writtenAt(path: string): ReadonlySet<FileTracker> {
+    return this.byWrittenAt.get(path) ?? NONE;
+  }
+
+  // (`from` is set before a tracker is indexed, and only ever set later to the path it has then:
+  // the path its lines were written at changes only with movePath, which indexes it again.)
   private index(t: FileTracker): void {
-    let set = this.byPath.get(t.path);
-    if (!set) this.byPath.set(t.path, (set = new Set()));
-    set.add(t);
+    add(this.byPath, t.path, t);
+    add(this.byWrittenAt, writtenAt(t), t);
   }
 
   private unindex(t: FileTracker): void {
-    const set = this.byPath.get(t.path);
-    if (!set?.delete(t)) return;
-    if (set.size === 0) this.byPath.delete(t.path);
+    remove(this.byPath, t.path, t);
+    remove(this.byWrittenAt, writtenAt(t), t);
   }
 
   /**
@@ -180,4 +188,16 @@ export class FileSet {
         : `file source ${this.deps.name}: ${path}: ${bytes} bytes lost before they reached the stream: ${why}`,
     );
   }
+}
+
+function add(index: Map<string, Set<FileTracker>>, key: string, t: FileTracker): void {
+  let set = index.get(key);
+  if (!set) index.set(key, (set = new Set()));
+  set.add(t);
+}
+
+function remove(index: Map<string, Set<FileTracker>>, key: string, t: FileTracker): void {
+  const set = index.get(key);
+  if (!set?.delete(t)) return;
+  if (set.size === 0) index.delete(key);
 }

@@ -96,8 +96,16 @@ export class OpenBudget {
     const st = await stat(t.path, { bigint: true }).catch(() => undefined);
     if (!st || identityKey(st.dev, st.ino) !== t.key) {
       const moved = await findByIdentity(dirname(t.path), basename(t.path), t.dev, t.ino, t.fp, (n) => files.excluded(n));
-      // Rotated while closed: a file created at its path and rotated away since is read too.
-      if (!t.detached) await t.detach(moved ? 'renamed' : 'deleted');
+      // Rotated while closed: a file created at its path and rotated away since is read too. (Its
+      // size under the new name: what it is read to before the file now at the path.)
+      const size =
+        moved === undefined
+          ? undefined
+          : await stat(moved).then(
+              (s) => s.size,
+              () => undefined,
+            );
+      if (!t.detached) await t.detach(moved ? 'renamed' : 'deleted', size);
       if (!moved) {
         files.remove(t);
         const unread = t.size > t.submittedOffset ? t.size - t.submittedOffset : 0;

@@ -56,6 +56,9 @@ export async function readAvailable(t: ReadLoopFile): Promise<void> {
   // truncated again meanwhile (its first bytes, taken when the first was seen, tell).
   let look = true;
   for (;;) {
+    // A file at the path before this one (renamed away or deleted) is read to its end first: the
+    // path's lines in the order written (rotation-order.ts). Read again once it is.
+    if (t.ctx.heldBack(t)) return;
     if (look && (await t.checkTruncated())) continue;
     look = false;
     const fh = t.fh;

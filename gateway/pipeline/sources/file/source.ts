@@ -33,6 +33,7 @@ import { StateWriter } from './state-writer.js';
 import { identityKey } from './identity.js';
 import { findRotatedAway, LOOK_SLACK_MS } from './rotated-away.js';
 import { DirListings } from './dir-listings.js';
+import { RotationOrder } from './rotation-order.js';
 import { checkTruncated } from './truncation.js';
 import { multiLineStartRegExp } from './parsers/regex.js';
 import { csvFields } from './parsers/converters.js';
@@ -66,6 +67,8 @@ export class FileSource implements Source {
   private readonly csv: { fields: string[]; delimiter: string } | undefined;
   /** When the source looks at its files (watch events, the rescan interval, one look at a time). */
   private readonly loop: ScanLoop;
+  /** A path's lines in the order written across a rotation: the file at a path read after the one rotated away. */
+  private readonly order: RotationOrder;
   private stopped = false;
   /** Monotonic ms of the last commit made for stale keys found after a failed one (stateFailed). */
   private staleCommitAt = -Infinity;
@@ -90,6 +93,17 @@ export class FileSource implements Source {
     );
     const csv = options.dataProcessingOptions.find((o) => o.optionName === 'CSVTOJSON');
     this.csv = csv && options.skipHeaderLines > 0 ? { fields: csv.customFieldNames, delimiter: csv.delimiter } : undefined;
+    this.order = new RotationOrder({
+      writtenAt: (path) => this.files.writtenAt(path),
+      holdNotOpenMs: options.rotateWaitMs,
+      roomToOpen: () => {
+        let open = 0;
+        for (const t of this.files.trackers.values()) if (t.fh) open++;
+        return open < options.maxOpenFiles;
+      },
+      monotonic: () => this.mono(),
+      read: (t) => void t.pump().catch((err: unknown) => this.readFailed(t, err)),
+    });
     const startRe = options.multiLineStartPattern === undefined ? undefined : multiLineStartRegExp(options.multiLineStartPattern);
     const ctx: TrackerContext<FileTracker> = {
       chunkBytes: options.readChunkBytes,
@@ -132,8 +146,12 @@ export class FileSource implements Source {
       readUpTo: (fp, offset, key, head) => this.files.readUpTo(fp, offset, key, head),
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
       lost: (t, bytes, why) => this.files.reportVanished(t.path, bytes, why),
+      heldBack: (t) => this.order.heldBack(t),
+      readEnded: (t) => this.order.released(t),
       retire: (t) => {
         this.files.remove(t);
+        this.order.forget(t);
+        this.order.released(t);
         this.commitState().catch(() => undefined);
       },
       checkTruncated,

@@ -53,6 +53,13 @@ export interface TrackerContext<T> {
   /** Unread content is gone (its rotated copy was not found): report it. */
   lost(tracker: T, bytes: number | null, why: string): void;
   /**
+   * Whether the tracker must not read now: a file of its path before it (renamed away or deleted)
+   * still has lines to read (rotation-order.ts). It is read again once that one was read.
+   */
+  heldBack(tracker: T): boolean;
+  /** The tracker ended a read: files of its path held back for it may read now. */
+  readEnded(tracker: T): void;
+  /**
    * The tracker read its file to the end and every record of it is committed: its slot may go to
    * a waiting file now rather than at the next scan (open-budget.ts).
    */

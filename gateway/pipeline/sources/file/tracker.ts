@@ -22,7 +22,12 @@ import { fingerprintOf, identityKey, MAX_HEAD_BYTES, type Fingerprint } from './
 import { PROBE_BYTES, readAvailable } from './read-loop.js';
 import type { ReadContent } from './rotated-away.js';
 
+/** Trackers made so far (seq): the order in which files were found. */
+let made = 0;
+
 export class FileTracker {
+  /** The order in which files were found: of two rotated files of one path, the one found first is read first (rotation-order.ts). */
+  readonly seq = made++;
   fh: FileHandle | undefined;
   splitter: LineSplitter;
   /** Offset whose records are submitted (what the next commitState writes). */
@@ -175,6 +180,8 @@ export class FileTracker {
       // a few microtasks later, and a pump() asked for in between got this read, already over.)
       this.pumping = undefined;
       this.settled();
+      // A file of the same path held back for this one may be read now (rotation-order.ts).
+      this.ctx.readEnded(this);
     }
   }
 
@@ -316,7 +323,12 @@ export class FileTracker {
       const lookAt = this.ctx.now();
       const st = await stat(this.path, { bigint: true }).catch(() => undefined);
       if (st && identityKey(st.dev, st.ino) === this.key) this.pathSeenAt = lookAt;
-      else await this.detach(st ? 'renamed' : 'deleted');
+      else {
+        await this.detach(st ? 'renamed' : 'deleted');
+        // Drained now, not at the next look: the file now at the path waits for it (rotation-order.ts).
+        await this.pump();
+        if (!this.fh) return;
+      }
     }
     const now = this.ctx.monotonic();
     if (this.behindSince === undefined && this.size > this.committedOffset) this.behindSince = now;
@@ -340,11 +352,18 @@ export class FileTracker {
     }
   }
 
-  /** Renamed away or deleted: read on through the handle; a file created at the path and rotated away since the last look is read too. */
-  async detach(why: string): Promise<void> {
+  /**
+   * Renamed away or deleted: read on through the handle; a file created at the path and rotated away
+   * since the last look is read too. Its size now (or `size`, when it is not open: its size found
+   * under its new name) is what it is read to before the file now at its path (rotation-order.ts).
+   */
+  async detach(why: string, size?: number): Promise<void> {
     this.detached = true;
     this.rotations++;
-    this.ctx.onEvent(this, why);
+    const st = this.fh ? await this.fh.stat().catch(() => undefined) : undefined;
+    const seen = st?.size ?? size;
+    if (seen !== undefined && seen > this.size) this.size = seen;
+    this.ctx.onEvent(this, why, seen === undefined ? {} : { size: seen });
     void this.ctx.commitState().catch(() => undefined); // saved as rotated (rotatedSize) without waiting for a line
 
     await this.ctx.rotatedAway(this, this.pathSeenAt, []);
