@@ -1,11 +1,11 @@
 // The open-file budget of a file source: at most maxOpenFiles files open at once. Files beyond it
-// wait (status `waiting`); to make room, files read to their end with every record committed are
-// closed (`idle-closed`) and reopened only once they grew, shrank or their path holds another
-// file: at once for a file that did not grow while open (a backfill of rotated files would
-// otherwise go through the slots one closeIdleMs at a time), after closeIdleMs without growth for
-// a live one. A file reaching its end asks for the hand-over at once (handOverNow), not at the next
-// scan. A waiting file is looked up by identity before it is opened: it may have been renamed
-// meanwhile, or have disappeared (reported as vanished when unread data remained).
+// wait (status `waiting`; rotated files first); to make room, files read to their end with every
+// record committed are closed (`idle-closed`) and reopened only once they grew, shrank or their
+// path holds another file: at once for a file that did not grow while open (a backfill of rotated
+// files would otherwise go through the slots one closeIdleMs at a time), after closeIdleMs without
+// growth for a live one. A file reaching its end asks for the hand-over at once (handOverNow), not
+// at the next scan. A waiting file is looked up by identity before it is opened: it may have been
+// renamed meanwhile, or have disappeared (reported as vanished when unread data remained).
 import { stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { identityKey } from './identity.js';
@@ -39,6 +39,10 @@ export class OpenBudget {
     // Never-opened files first; files closed while idle only once they grew or moved.
     const waiting = all.filter((t) => !t.fh && !t.dormant);
     for (const t of all) if (!t.fh && t.dormant && (await this.wantsReopen(t))) waiting.push(t);
+    // Rotated files first, in the order found (oldest first): their lines were written before
+    // those of the file now at their path, which is read after them (rotation-order.ts). After it,
+    // one waited for the live file to be idle for closeIdleMs (a minute by default).
+    waiting.sort((a, b) => Number(b.detached) - Number(a.detached) || (a.detached ? a.seq - b.seq : 0));
     if (waiting.length > 0 && open >= options.maxOpenFiles) {
       // Make room: close files read to their end (see FileTracker.canGiveUpSlot).
       let need = waiting.length;
