@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { tempDir, waitUntil } from '../helpers/index.js';
-import { logrotateBinary, rotate, startWriter, writeLogrotateConf } from '../helpers/logrotate.js';
+import { linesOnDisk, logrotateBinary, rotate, startWriter, writeLogrotateConf } from '../helpers/logrotate.js';
 import { storeIntake, readAll } from '../helpers/store-intake.js';
 import { openLocalStreams, type LocalStreams } from '../../gateway/store/index.js';
 import { fileSourceSchema } from '../../gateway/pipeline/sources/file/options.js';
@@ -65,6 +65,8 @@ async function linesOf(file: string): Promise<number> {
 interface Streamed {
   n: number;
   at: number;
+  /** The whole line (not a piece of one cut by copytruncate, emitted with the partial-line marker). */
+  whole: boolean;
 }
 
 /** The stream's lines as the writer's numbers, with when each was read (receivedAt). */
@@ -72,17 +74,19 @@ async function streamed(store: LocalStreams): Promise<Streamed[]> {
   const records = (await store.read('logs', 1, { limit: 1 })).length === 0 ? [] : await readAll(store, 'logs');
   return records.map((r) => {
     const rec = r as { payload: Buffer; receivedAt?: number };
-    return { n: Number(rec.payload.toString().split(' ')[1]), at: rec.receivedAt ?? 0 };
+    const text = rec.payload.toString();
+    const n = Number(text.split(' ')[1]);
+    return { n, at: rec.receivedAt ?? 0, whole: text === line(n) };
   });
 }
 
-/** Every line 0..total-1 exactly once, and in the order written apart from `late` ones. */
-function checkOrder(t: TestContext, got: Streamed[], total: number, late: Set<number>): void {
+/** Every line 0..total-1 (or those in `expected`) exactly once, and in the order written apart from `late` ones. */
+function checkOrder(t: TestContext, got: Streamed[], total: number, late: Set<number>, expected?: Set<number>): void {
   const seen = new Map<number, number>();
   for (const s of got) seen.set(s.n, (seen.get(s.n) ?? 0) + 1);
   const duplicates = [...seen.values()].filter((c) => c > 1).length;
   const missing = [];
-  for (let i = 0; i < total && missing.length < 5; i++) if (!seen.has(i)) missing.push(i);
+  for (let i = 0; i < total && missing.length < 5; i++) if (!seen.has(i) && (expected?.has(i) ?? true)) missing.push(i);
   let inversions = 0;
   let first: { at: number; n: number; after: number } | undefined;
   let prev = -1;
@@ -222,3 +226,47 @@ for (const [rotations, maxOpenFiles] of [
     checkOrder(t, got, total, new Set());
   });
 }
+
+// Copytruncate reads the rest of the old content from logrotate's copy before the file from its
+// start (truncation.ts, not rotation-order.ts): checked to stay so, with the writer at 25,000 lines
+// a second. Lines written between the copy and the truncate are in no file (not expected), and a
+// line cut by the copy is emitted in a piece with the partial-line marker (left out). (A writer
+// faster than the source can write the new content past the source's position before it sees the
+// truncation, which it looks for every 16 chunks: then it reads new lines as old ones, and does not
+// find a copy that long: known, not covered here.)
+test('logrotate copytruncate under steady writes, while it reads: the lines of app.log in the order written', async (t) => {
+  const s = await setup(t);
+  if (!s) return;
+  const { bin, dir, logs, file, store } = s;
+  const total = 60_000;
+  const events: Array<{ event: string; size?: number }> = [];
+  const source = newSource(dir, logs, events, 1000);
+  t.after(() => source.stop());
+  await source.start(storeIntake(store, 'logs', 'app'));
+  const writer = await startWriter(t, file, total);
+  const conf = await writeLogrotateConf(dir, file, 'copytruncate', writer.pid);
+  await waitUntil(async () => ((await linesOf(file)) >= 20_000 ? true : undefined), '20,000 lines written', 60_000, 5);
+  rotate(bin, dir, conf);
+  await writer.done;
+  const onDisk = new Set<number>();
+  for (const l of await linesOnDisk(logs)) {
+    const n = Number(l.split(' ')[1]);
+    if (l === line(n)) onDisk.add(n);
+  }
+  let got: Streamed[] = [];
+  await waitUntil(
+    async () => {
+      if ((await store.info('logs')).lastSeq < onDisk.size) return undefined;
+      got = (await streamed(store)).filter((g) => g.whole);
+      const read = new Set(got.map((g) => g.n));
+      return [...onDisk].every((n) => read.has(n)) ? true : undefined;
+    },
+    `all ${onDisk.size} whole lines on disk read`,
+    60_000,
+    200,
+  ).catch(() => undefined); // (on a timeout the check below says which lines are missing)
+  await source.stop();
+  got = (await streamed(store)).filter((g) => g.whole);
+  t.diagnostic(`${total - onDisk.size} lines not on disk (written between copytruncate's copy and its truncate, or cut by it)`);
+  checkOrder(t, got, total, new Set(), onDisk);
+});
