@@ -37,6 +37,8 @@ export interface FileSetDeps {
 export class FileSet {
   /** Every tracker by its identity key (dev:ino). Changed through add, remove and movePath only. */
   readonly trackers = new Map<string, FileTracker>();
+  /** Trackers added so far: each one's `seq`, the order in which files were found. */
+  private added = 0;
   /** Trackers by path (several: a rotated file's and its successor's), for write events. */
   private readonly byPath = new Map<string, Set<FileTracker>>();
   /** Trackers by the path their lines were written at (rotation-order.ts: a rotated file and its successor). */
@@ -72,6 +74,7 @@ export class FileSet {
    */
   add(path: string, dev: string, ino: string, fp: Fingerprint, offset: number, headersLeft: number | undefined, topicPath = path): FileTracker {
     const t = new FileTracker(this.ctx, path, dev, ino, fp, offset, headersLeft);
+    t.seq = ++this.added;
     t.topic = topicFor(this.deps.topic, this.deps.name, topicPath);
     if (topicPath !== path) t.from = topicPath;
     this.trackers.set(t.key, t);

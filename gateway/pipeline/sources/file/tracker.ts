@@ -22,12 +22,12 @@ import { fingerprintOf, identityKey, MAX_HEAD_BYTES, type Fingerprint } from './
 import { PROBE_BYTES, readAvailable } from './read-loop.js';
 import type { ReadContent } from './rotated-away.js';
 
-/** Trackers made so far (seq): the order in which files were found. */
-let made = 0;
-
 export class FileTracker {
-  /** The order in which files were found: of two rotated files of one path, the one found first is read first (rotation-order.ts). */
-  readonly seq = made++;
+  /**
+   * The order in which files were found (FileSet.add stamps it): of two rotated files of one path,
+   * the one found first is read first (rotation-order.ts).
+   */
+  seq = 0;
   fh: FileHandle | undefined;
   splitter: LineSplitter;
   /** Offset whose records are submitted (what the next commitState writes). */
