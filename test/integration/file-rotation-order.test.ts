@@ -230,10 +230,9 @@ for (const [rotations, maxOpenFiles] of [
 // Copytruncate reads the rest of the old content from logrotate's copy before the file from its
 // start (truncation.ts, not rotation-order.ts): checked to stay so, with the writer at 25,000 lines
 // a second. Lines written between the copy and the truncate are in no file (not expected), and a
-// line cut by the copy is emitted in a piece with the partial-line marker (left out). (A writer
-// faster than the source can write the new content past the source's position before it sees the
-// truncation, which it looks for every 16 chunks: then it reads new lines as old ones, and does not
-// find a copy that long: known, not covered here.)
+// line cut by the copy is emitted in a piece with the partial-line marker (left out). (New content
+// written past the source's position before its next chunk's read: file-rotation-races.test.ts,
+// deterministically.)
 test('logrotate copytruncate under steady writes, while it reads: the lines of app.log in the order written', async (t) => {
   const s = await setup(t);
   if (!s) return;

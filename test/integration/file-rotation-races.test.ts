@@ -3,7 +3,8 @@
 // once, and content destroyed before any reader could see it must be reported, not silently lost.
 // Each rotation runs as one synchronous block of fs calls: the source (same process) gets no turn
 // in between, so it sees both rotations at once, every time. The source is idle before the block
-// (scanIntervalMs 60 s: only the fs.watch events of the block make it look).
+// (scanIntervalMs 60 s: only the fs.watch events of the block make it look). One case rotates
+// while the source is mid-file instead, held between two chunks (its state commits held).
 import { metaEntries } from '../../core/message.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -339,4 +340,39 @@ test('a line start held at a truncation with no copy: the state committed with i
     withIt.read!.some((c) => c.offset === oldSize),
     `the old content is recorded read up to ${oldSize} (past the held start), not up to the line's start: offsets ${JSON.stringify(withIt.read!.map((c) => c.offset))}`,
   );
+});
+
+test('copytruncate while the source is mid-file between two chunks, and the new content written past its position before its next read: the rest of the old content read from the copy, the new content from 0, nothing twice', async (t) => {
+  // 64 KiB chunks over 1 MiB of old content: the source stops between two chunks of it (the
+  // window: it looks for a truncation only every 16 chunks, or after a wait for room).
+  const r = await fileRig(t, { scanIntervalMs: 60_000, readChunkBytes: 64 * 1024 });
+  const log = (n: string): string => join(r.dir, 'logs', n);
+  const file = log('app.log');
+  const old = numbered(0, 20_000, 'old');
+  const oldBytes = Buffer.byteLength(old);
+  writeFileSync(file, old);
+  // The deterministic window: the state commits are held, so the read loop, once it has read its
+  // second chunk, waits for the first chunk's state (stateWritten) before emitting it, and reads on
+  // from its old position once they are released. (A real store taking its time to write the state.)
+  const { commitMeta } = r.intake;
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  r.beforeStop.push(release);
+  r.intake.commitMeta = (key, value) => released.then(() => commitMeta(key, value));
+  await r.source.start(r.intake);
+  await waitUntil(() => ((fileStatuses(r)[0]?.bytesRead ?? 0) >= 128 * 1024 ? true : undefined), 'two chunks read', 10_000, 5);
+  // copytruncate, and the writer (faster than the source) writes new content past its position.
+  copyFileSync(file, log('app.log.1'));
+  truncateSync(file, 0);
+  appendFileSync(file, numbered(0, 30_000, 'new'));
+  const total = 20_000 + 30_000;
+  release();
+  await waitLines(r, total, `all ${total} lines`).catch(() => undefined);
+  await caughtUp(r, 'every file read').catch(() => undefined);
+  t.diagnostic(
+    `old content ${oldBytes} bytes; ${JSON.stringify(fileStatuses(r).map((f) => ({ path: f.path, truncations: f.truncations, offset: f.offset })))}`,
+  );
+  expectExactly(await r.lines(), [...range(0, 20_000, 'old'), ...range(0, 30_000, 'new')]);
+  assert.deepEqual(r.source.status().details?.vanished, [], 'nothing reported lost');
+  assert.equal(fileStatuses(r)[0]?.truncations, 1);
 });

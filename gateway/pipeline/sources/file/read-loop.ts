@@ -82,12 +82,18 @@ export async function readAvailable(t: ReadLoopFile): Promise<void> {
     const readAt = t.ctx.now();
     const { bytesRead } = await fh.read(buf, 0, buf.length, splitter.readOffset);
     if (bytesRead === 0 || splitter !== t.splitter) return;
-    if (splitter.readOffset < t.fp.len && !(await startsAsFingerprinted(fh, t.fp, buf.subarray(0, bytesRead), splitter.readOffset))) {
-      // A chunk of the fingerprinted start, and the file no longer starts so: truncated (and
-      // written again) between the look and this read, as when copytruncate comes twice in a
-      // row while the previous truncation's copy was read. Taken as the old content, it would
-      // be read again as the new one, and the old content's copy read only from past it (its
-      // start lost). The truncation check reads the copy, then the new content (not this chunk).
+    // Every chunk is checked against the fingerprinted start (read again after it: one pread of
+    // fingerprintBytes, 1 KiB by default), except one past a fingerprint still growing, which
+    // grownHead below checks. The truncation check runs only every 16 chunks or after a wait.
+    const fpChecked = splitter.readOffset < t.fp.len || (t.fp.len > 0 && t.fp.len >= t.ctx.fingerprintBytes);
+    if (fpChecked && !(await startsAsFingerprinted(fh, t.fp, buf.subarray(0, bytesRead), splitter.readOffset))) {
+      // The file no longer starts so: truncated (and written again) between the look and this
+      // read. Taken as the old content, the chunk would be read again as the new one, and the old
+      // content's copy read only from past it (its lines there lost): a copytruncate while the
+      // reader was between two chunks and a faster writer refilled the file past its position,
+      // or copytruncate twice in a row while the previous truncation's copy was read (a chunk of
+      // the start). The truncation check reads the copy from here, then the new content (not
+      // this chunk).
       if (splitter !== t.splitter) return;
       if (!(await t.checkTruncated())) return;
       look = true;
