@@ -40,8 +40,8 @@ export class OpenBudget {
     const waiting = all.filter((t) => !t.fh && !t.dormant);
     for (const t of all) if (!t.fh && t.dormant && (await this.wantsReopen(t))) waiting.push(t);
     // Rotated files first, in the order found (oldest first): their lines were written before
-    // those of the file now at their path, which is read after them (rotation-order.ts). After it,
-    // one waited for the live file to be idle for closeIdleMs (a minute by default).
+    // those of the file now at their path, which is read after them (rotation-order.ts). (Queued
+    // behind it, a rotated file waited for the live file to be idle for closeIdleMs, a minute.)
     waiting.sort((a, b) => Number(b.detached) - Number(a.detached) || (a.detached ? a.seq - b.seq : 0));
     if (waiting.length > 0 && open >= options.maxOpenFiles) {
       // Make room: close files read to their end (see FileTracker.canGiveUpSlot).
