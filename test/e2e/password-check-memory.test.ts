@@ -5,27 +5,35 @@
 // bin/gatehouse.js, `npm start`, the systemd unit) set MALLOC_MMAP_THRESHOLD_, so they are given
 // back. The real CLI, started as the installed `gatehouse` is (the file executed, its #! line
 // read), real mqtt.js clients logging in with a password; RSS from /proc (Linux, as the gateway).
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, readlinkSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
 import { hashPassword } from '../../gateway/broker/index.js';
-import { compiled, repoRoot, tempDir, withTimeout } from '../helpers/index.js';
+import { compiled, removeTempDir, repoRoot, withTimeout } from '../helpers/index.js';
 import { spawnGatewayLogged, writeConfig } from '../helpers/gateway-process.js';
 
 const MiB = 1024 * 1024;
 const PASSWORD = 'right';
 
-async function usersConfig(t: TestContext): Promise<string> {
-  const dir = await tempDir(t, 'gatehouse-pwmem-');
-  return writeConfig(
+/**
+ * A config with one user, in a temp dir the caller removes (`removeDir`) in an after-hook registered
+ * after the one that kills its gateway: after-hooks run in the order registered, and a gateway
+ * still starting when the dir was removed made its data directory again (an empty dir left in /tmp).
+ */
+async function usersConfig(): Promise<{ config: string; removeDir: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-pwmem-'));
+  const config = await writeConfig(
     dir,
     `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nbroker:\n  allowAnonymous: false\n  users:\n    - { username: device, password: ${JSON.stringify(hashPassword(PASSWORD))} }\n`,
   );
+  return { config, removeDir: () => removeTempDir(dir) };
 }
 
 const rssOf = (pid: number): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
@@ -33,7 +41,7 @@ const rssOf = (pid: number): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFil
 test('password checks leave no memory behind in a gateway started by bin/gatehouse.js (its #! line sets MALLOC_MMAP_THRESHOLD_)', {
   skip: !compiled && 'runs the compiled CLI',
 }, async (t) => {
-  const config = await usersConfig(t);
+  const { config, removeDir } = await usersConfig();
   // Executed itself, as the installed `gatehouse` is: `env -S` in its #! line runs node in its place.
   const proc = spawn(join(repoRoot, 'bin', 'gatehouse.js'), ['start', '--config', config, '--mqtt-port', '0', '--admin-port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -46,6 +54,7 @@ test('password checks leave no memory behind in a gateway started by bin/gatehou
       await exited;
     }
   });
+  t.after(removeDir);
   const started = await withTimeout(
     new Promise<{ mqtt: Array<{ port: number }> }>((resolve) => {
       createInterface({ input: proc.stdout! }).on('line', (line) => {
@@ -76,12 +85,13 @@ test('password checks leave no memory behind in a gateway started by bin/gatehou
 test('started another way (node bin/gatehouse.js start), gatehouse start names the settings it runs without', {
   skip: !compiled && 'runs the compiled CLI',
 }, async (t) => {
-  const config = await usersConfig(t);
+  const { config, removeDir } = await usersConfig();
   const gw = spawnGatewayLogged(config);
   t.after(async () => {
     gw.proc.kill('SIGKILL');
     await gw.exited;
   });
+  t.after(removeDir);
   const line = await withTimeout(
     (async () => {
       for (;;) {
