@@ -32,14 +32,25 @@ function linesIn(first: number, size: number): number {
   return i;
 }
 
-/** A file source over `logs/app.log` whose 'renamed' events (with the size the rotation was seen at) are kept. */
-function newSource(dir: string, logs: string, events: Array<{ event: string; size?: number }>, scanIntervalMs = 100, maxOpenFiles?: number): FileSource {
+/** A rotation the source saw: `to` when the scan found the file under its new name (a glob matching it). */
+interface Seen {
+  event: string;
+  size?: number;
+  to?: string;
+}
+
+/**
+ * A file source over `logs/app.log` (or `pattern`, e.g. app.log*) whose 'renamed' events (with the
+ * size the rotation was seen at) are kept.
+ */
+function newSource(dir: string, logs: string, events: Seen[], scanIntervalMs = 100, maxOpenFiles?: number, pattern = 'app.log'): FileSource {
   const logger = pino(
     { level: 'info' },
     {
       write(s: string): void {
-        const o = JSON.parse(s) as { event?: string; size?: number };
-        if (o.event === 'renamed' || o.event === 'deleted') events.push({ event: o.event, ...(o.size === undefined ? {} : { size: o.size }) });
+        const o = JSON.parse(s) as Seen;
+        if (o.event === 'renamed' || o.event === 'deleted')
+          events.push({ event: o.event, ...(o.size === undefined ? {} : { size: o.size }), ...(o.to === undefined ? {} : { to: o.to }) });
       },
     },
   );
@@ -47,7 +58,7 @@ function newSource(dir: string, logs: string, events: Array<{ event: string; siz
     fileSourceSchema.parse({
       type: 'file',
       name: 'app',
-      paths: [join(logs, 'app.log')],
+      paths: [join(logs, pattern)],
       initialPosition: 'start_of_file',
       scanIntervalMs,
       rotateWaitMs: 500,
@@ -137,7 +148,7 @@ for (const [how, when] of [
     const { bin, dir, logs, file, store } = s;
     const backlog = when === 'before its first read';
     const total = backlog ? 60_000 : 150_000;
-    const events: Array<{ event: string; size?: number }> = [];
+    const events: Seen[] = [];
     const source = newSource(dir, logs, events, backlog ? 100 : 1000);
     t.after(() => source.stop());
     if (!backlog) await source.start(storeIntake(store, 'logs', 'app'));
@@ -182,12 +193,16 @@ for (const [how, when] of [
 // saved state, found as content rotated away unseen; it is read after the saved file and before
 // the file at the path, also with one open file at a time (maxOpenFiles 1: the rotated files are
 // opened first, one after the other).
-for (const [rotations, maxOpenFiles] of [
-  [1, undefined],
-  [2, undefined],
-  [2, 1],
+// With a glob matching the rotated names (app.log*), the saved file is found by the first scan
+// under its new name: a rotated file of app.log, read before it (not a file of its own, read at
+// the same time).
+for (const [rotations, maxOpenFiles, pattern] of [
+  [1, undefined, 'app.log'],
+  [2, undefined, 'app.log'],
+  [2, 1, 'app.log'],
+  [1, undefined, 'app.log*'],
 ] as const) {
-  const how = `${rotations === 1 ? 'once' : 'twice'}${maxOpenFiles ? `, maxOpenFiles ${maxOpenFiles}` : ''}`;
+  const how = `${rotations === 1 ? 'once' : 'twice'}${maxOpenFiles ? `, maxOpenFiles ${maxOpenFiles}` : ''}${pattern === 'app.log' ? '' : `, glob ${pattern}`}`;
   test(`logrotate create ${how} while the gateway was stopped, the source behind: the renamed files read from the saved offset to their end before the new file`, async (t) => {
     const s = await setup(t);
     if (!s) return;
@@ -196,8 +211,8 @@ for (const [rotations, maxOpenFiles] of [
     const writer = await startWriter(t, file, total);
     const conf = await writeLogrotateConf(dir, file, 'create', writer.pid);
     await waitUntil(async () => ((await linesOf(file)) >= 20_000 ? true : undefined), 'a backlog of 20,000 lines', 60_000, 5);
-    const events: Array<{ event: string; size?: number }> = [];
-    const first = newSource(dir, logs, events);
+    const events: Seen[] = [];
+    const first = newSource(dir, logs, events, 100, undefined, pattern);
     t.after(() => first.stop());
     await first.start(storeIntake(store, 'logs', 'app'));
     await waitUntil(async () => ((await store.info('logs')).lastSeq >= 1000 ? true : undefined), 'the first lines read', 60_000, 5);
@@ -209,7 +224,7 @@ for (const [rotations, maxOpenFiles] of [
       // renamed file's content is final before the next rotation, and before the source starts again.
       await waitUntil(async () => ((await linesOf(file)) >= 2_000 ? true : undefined), 'the new app.log written to', 60_000, 5);
     }
-    const second = newSource(dir, logs, events, 100, maxOpenFiles);
+    const second = newSource(dir, logs, events, 100, maxOpenFiles, pattern);
     t.after(() => second.stop());
     const startedAt = Date.now();
     await second.start(storeIntake(store, 'logs', 'app'));
@@ -238,7 +253,7 @@ test('logrotate copytruncate under steady writes, while it reads: the lines of a
   if (!s) return;
   const { bin, dir, logs, file, store } = s;
   const total = 60_000;
-  const events: Array<{ event: string; size?: number }> = [];
+  const events: Seen[] = [];
   const source = newSource(dir, logs, events, 1000);
   t.after(() => source.stop());
   await source.start(storeIntake(store, 'logs', 'app'));

@@ -72,6 +72,9 @@ function scannerRig(dir: string): { files: FileSet; scanner: FileScanner } {
     now: () => 0,
     monotonic: () => 0,
     newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+    // (A rename found by the scan is logged and saved.)
+    onEvent: () => undefined,
+    commitState: () => Promise.resolve(),
   } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
   const files = new FileSet({ name: 'app', topic: 'logs/app', logger: testDeps().logger, now: () => 0, count: () => undefined, excluded: () => false }, ctx);
   const scanner = new FileScanner(files, {
@@ -208,6 +211,9 @@ test('file set: trackers by path follow a rename found by the scan and a removal
   await scanner.discover(await scanner.scan(), false);
   assert.equal(files.atPath(live).size, 0, 'no longer at app.log');
   assert.deepEqual([...files.atPath(join(dir, 'app.log.1'))], [tracker]);
+  // A rotated file of app.log (a file at app.log now is read after it: rotation-order.ts).
+  assert.equal(tracker.from, live);
+  assert.deepEqual([...files.writtenAt(live)], [tracker]);
   files.remove(tracker);
   assert.equal(files.atPath(join(dir, 'app.log.1')).size, 0);
   assert.equal(files.trackers.size, 0);

@@ -12,6 +12,7 @@ import { identityKey } from './identity.js';
 import { findByIdentity } from './discovery.js';
 import type { FileSet } from './file-set.js';
 import type { FileTracker } from './tracker.js';
+import { rotated } from './rotation-order.js';
 
 export interface OpenBudgetOptions {
   maxOpenFiles: number;
@@ -42,7 +43,7 @@ export class OpenBudget {
     // Rotated files first, in the order found (oldest first): their lines were written before
     // those of the file now at their path, which is read after them (rotation-order.ts). (Queued
     // behind it, a rotated file waited for the live file to be idle for closeIdleMs, a minute.)
-    waiting.sort((a, b) => Number(b.detached) - Number(a.detached) || (a.detached ? a.seq - b.seq : 0));
+    waiting.sort((a, b) => Number(rotated(b)) - Number(rotated(a)) || (rotated(a) ? a.seq - b.seq : 0));
     if (waiting.length > 0 && open >= options.maxOpenFiles) {
       // Make room: close files read to their end (see FileTracker.canGiveUpSlot).
       let need = waiting.length;

@@ -145,8 +145,16 @@ export class Resume {
       await fh.close();
     }
     if (same) {
-      files.add(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft, s.from ?? path);
-      files.logger.info({ file: path, offset: s.offset }, `file source ${files.name}: ${path} resumes at ${s.offset}`);
+      // Found under another name matching the globs (app.log renamed to app.log.1 while stopped,
+      // with `app.log*`): a rotated file of the path it was at (as FileTracker.foundRenamed), read
+      // before the file now at that path. (Taken for a file of its own, both were read at once.)
+      files.add(path, s.dev, s.ino, fpNow, s.offset, s.headersLeft, s.from ?? s.path);
+      files.logger.info(
+        { file: path, offset: s.offset, ...(path === s.path ? {} : { was: s.path }) },
+        path === s.path
+          ? `file source ${files.name}: ${path} resumes at ${s.offset}`
+          : `file source ${files.name}: ${s.path} was renamed to ${path} while stopped; reading it from ${s.offset}`,
+      );
       return;
     }
     // Truncated (copytruncate) or a reused inode while we were down: the old content's unread

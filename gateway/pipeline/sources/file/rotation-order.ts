@@ -8,17 +8,21 @@
 // after that may still interleave; nothing can tell those lines from newer ones.
 //
 // Which file is older (precedes): among the files whose lines were written at one path (a rotated
-// file keeps that path as `from`, or its path when it was detached in place), a detached one
-// (renamed away or deleted, being drained) precedes the file at the path, and detached ones go in
-// the order they were found (oldest first, as rotated-away.ts and resume.ts queue them). A tracker
-// still at the path and not seen rotated yet precedes a newer tracker at the same path: the path
-// holds another file, so it was rotated, and its next look (check) detaches and drains it.
+// file keeps that path as `from`, or its path when it was detached in place), a rotated one
+// precedes the file at the path, and rotated ones go in the order they were found (oldest first,
+// as rotated-away.ts and resume.ts queue them). Rotated: detached (renamed away or deleted, being
+// drained), or found under another name that the globs match too (`app.log*` matching app.log.1:
+// the scan finds it there, often before the look at its path; it is read on under that name, as a
+// file of its own, but its lines were written at `from`). A tracker still at the path and not seen
+// rotated yet precedes a newer tracker at the same path: the path holds another file, so it was
+// rotated, and its next look (check) detaches and drains it.
 //
 // An open older file holds the newer one until drained (it reads on by itself: nothing it does
-// waits for the newer one). One not open (waiting for a slot, its open failed, idle-closed) holds it
-// while there is a slot free for it (the next look opens it), at most rotateWaitMs (its open may
-// keep failing); not when every slot is taken: the newer one may hold the slot it waits for. A held file is read again when an older one of its path ends a read
-// (released), and at every look (check).
+// waits for the newer one). One not open (waiting for a slot, its open failed) holds it while there is a
+// slot free for it (the next look opens it), at most rotateWaitMs (its open may keep failing); not
+// when every slot is taken: the newer one may hold the slot it waits for. One closed at its end
+// (idle-closed: read and committed, reopened when it grows) holds nothing. A held file is read
+// again when an older one of its path ends a read (released), and at every look (check).
 import type { FileTracker } from './tracker.js';
 
 /** The path a tracker's lines were written at (a rotated file read under another name: where it came from). */
@@ -29,11 +33,16 @@ export function writtenAt(t: { from: string | undefined; path: string }): string
 /** What this module looks at of a tracker (FileTracker). */
 export type OrderedFile = Pick<FileTracker, 'from' | 'path' | 'detached' | 'seq'>;
 
+/** Whether a tracker's file no longer holds the path its lines were written at (detached, or found under another name). */
+export function rotated(t: OrderedFile): boolean {
+  return t.detached || t.path !== writtenAt(t);
+}
+
 /** Whether `u`'s lines (written at the same path) were written before `t`'s. */
 export function precedes(u: OrderedFile, t: OrderedFile): boolean {
   if (u === t || writtenAt(u) !== writtenAt(t)) return false;
-  if (u.detached) return !t.detached || u.seq < t.seq;
-  return !t.detached && u.path === t.path && u.seq < t.seq;
+  if (rotated(u)) return !rotated(t) || u.seq < t.seq;
+  return !rotated(t) && u.seq < t.seq;
 }
 
 export interface RotationOrderDeps {
@@ -86,6 +95,8 @@ export class RotationOrder {
     for (const u of this.deps.writtenAt(writtenAt(t))) {
       if (!precedes(u, t)) continue;
       if (!u.fh) {
+        // Closed at its end (its size looked at every scan: reopened, and waiting, once it grew).
+        if (u.dormant && u.splitter.readOffset >= u.size) continue;
         if (heldFor < this.deps.holdNotOpenMs && this.deps.roomToOpen()) return true;
         continue;
       }
@@ -93,7 +104,7 @@ export class RotationOrder {
       // the size when the rotation was seen, or what a read found past it (`size` grows before the
       // read's lines are pushed, so a read under way holds too). Not while it reads at its end: a
       // write event for the path reads both files, and the newer one would wait for that read.
-      if (!u.detached || u.splitter.readOffset < u.size) return true;
+      if (!rotated(u) || u.splitter.readOffset < u.size) return true;
     }
     return false;
   }

@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { expandGlob, type CompiledGlob } from './glob.js';
 import { fingerprint, fingerprintOf, identityKey, readHead, type Fingerprint } from './identity.js';
 import type { FileSet } from './file-set.js';
+import type { FileTracker } from './tracker.js';
 
 /** How long a copy of a tailed file waits for that file's truncation before it is tailed on its own. */
 const PENDING_COPY_MS = 30_000;
@@ -87,7 +88,8 @@ export class FileScanner {
     for (const [path, key] of found) {
       const known = files.trackers.get(key);
       if (known) {
-        if (known.path !== path && !known.detached) files.movePath(known, path);
+        // (Still found at its path too: a hard link, not a rename.)
+        if (known.path !== path && !known.detached && found.get(known.path) !== key) await this.foundRenamed(known, path);
         continue;
       }
       const fh = await open(path, 'r').catch((err: Error) => err);
@@ -132,6 +134,23 @@ export class FileScanner {
       }
       files.add(path, dev, ino, fp, offset, undefined);
     }
+  }
+
+  /**
+   * A tracked file found under another name matching the globs (app.log renamed to app.log.1, with
+   * `app.log*`): a rotated file of the path it was at, read on under its new name. The file now
+   * at its old path waits until it is read to its size now (FileTracker.foundRenamed). (Before, it
+   * was only moved: tailed as a file of its own at the same time as the new file at its old path,
+   * and their lines interleaved.)
+   */
+  private async foundRenamed(t: FileTracker, path: string): Promise<void> {
+    const was = t.path;
+    // Its size now: through its handle, or (not open) under its new name, as OpenBudget.reopen does.
+    const size = (await (t.fh ? t.fh.stat() : stat(path)).catch(() => undefined))?.size;
+    // Seen from its path meanwhile (check detached it: drained there), or moved by another scan.
+    if (t.detached || t.path !== was) return;
+    t.foundRenamed(path, size);
+    this.files.movePath(t, path);
   }
 
   /**

@@ -353,6 +353,21 @@ export class FileTracker {
   }
 
   /**
+   * Found by a scan under another name that the globs match too (`app.log*`: app.log renamed to
+   * app.log.1): rotated, read on under that name (the caller moves it there) as a file of its own,
+   * never read again nor skipped. The path it was at stays where its lines were written (`from`):
+   * the file now at that path is read once this one was read to `size` (its size now) or further
+   * (rotation-order.ts), as when the rename is seen from the path (check, detach).
+   */
+  foundRenamed(to: string, size: number | undefined): void {
+    this.from ??= this.path;
+    this.rotations++;
+    if (size !== undefined && size > this.size) this.size = size;
+    this.ctx.onEvent(this, 'renamed', { to, ...(size === undefined ? {} : { size }) });
+    void this.ctx.commitState().catch(() => undefined); // saved with `from` without waiting for a line
+  }
+
+  /**
    * Renamed away or deleted: read on through the handle; a file created at the path and rotated away
    * since the last look is read too. Its size now (or `size`, when it is not open: its size found
    * under its new name) is what it is read to before the file now at its path (rotation-order.ts).
