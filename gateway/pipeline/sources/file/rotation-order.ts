@@ -18,12 +18,14 @@
 // rotated, and its next look (check) detaches and drains it.
 //
 // An open older file holds the newer one until drained (it reads on by itself: nothing it does
-// waits for the newer one). One not open (waiting for a slot, its open failed) holds it while there is a
+// waits for the newer one), unless its reads keep failing (EIO on a failing card): then at most
+// rotateWaitMs from its first failure without progress, and the order is given up (warned once,
+// naming both files). One not open (waiting for a slot, its open failed) holds it while there is a
 // slot free for it (the next look opens it), at most rotateWaitMs (its open may keep failing); not
 // when every slot is taken: the newer one may hold the slot it waits for. One closed at its end
 // (idle-closed: read and committed, reopened when it grows) holds nothing. A held file is read
 // again when an older one of its path ends a read (released), and at every look (check).
-import type { FileTracker } from './tracker.js';
+import type { FileTracker, ReadFailure } from './tracker.js';
 
 /** The path a tracker's lines were written at (a rotated file read under another name: where it came from). */
 export function writtenAt(t: { from: string | undefined; path: string }): string {
@@ -55,11 +57,18 @@ export interface RotationOrderDeps {
   monotonic(): number;
   /** Read a tracker that was held (its reads' errors are the source's). */
   read(t: FileTracker): void;
+  /**
+   * `newer` is read before `older` was read to its end: the reads of `older` have failed for
+   * rotateWaitMs (holdNotOpenMs) without progress, the last with `code`. Once per pair and failure.
+   */
+  orderGivenUp(newer: FileTracker, older: FileTracker, code: string): void;
 }
 
 export class RotationOrder {
   /** Held trackers, and since when (monotonic ms). */
   private readonly held = new Map<FileTracker, number>();
+  /** The newer files the order was given up for, per failure of an older file's reads (warned once each). */
+  private readonly gaveUp = new WeakMap<ReadFailure, WeakSet<FileTracker>>();
 
   constructor(private readonly deps: RotationOrderDeps) {}
 
@@ -104,8 +113,24 @@ export class RotationOrder {
       // the size when the rotation was seen, or what a read found past it (`size` grows before the
       // read's lines are pushed, so a read under way holds too). Not while it reads at its end: a
       // write event for the path reads both files, and the newer one would wait for that read.
-      if (!rotated(u) || u.splitter.readOffset < u.size) return true;
+      if (rotated(u) && u.splitter.readOffset >= u.size) continue;
+      // Its reads fail (retried at every look): the live file is not held for ever behind it.
+      if (this.failingTooLong(t, u)) continue;
+      return true;
     }
     return false;
+  }
+
+  /** Whether `u`'s reads have failed without progress for holdNotOpenMs: the order is given up (warned once). */
+  private failingTooLong(t: FileTracker, u: FileTracker): boolean {
+    const f = u.readFailure;
+    if (f === undefined || f.at !== u.splitter.readOffset || this.deps.monotonic() - f.since < this.deps.holdNotOpenMs) return false;
+    let warned = this.gaveUp.get(f);
+    if (!warned) this.gaveUp.set(f, (warned = new WeakSet()));
+    if (!warned.has(t)) {
+      warned.add(t);
+      this.deps.orderGivenUp(t, u, f.code);
+    }
+    return true;
   }
 }

@@ -103,6 +103,14 @@ export class FileSource implements Source {
       },
       monotonic: () => this.mono(),
       read: (t) => void t.pump().catch((err: unknown) => this.readFailed(t, err)),
+      orderGivenUp: (newer, older, code) => {
+        // (A file detached in place keeps the path it was renamed away from: named by its identity too.)
+        const olderName = older.path === newer.path ? `the file rotated away from it (identity ${older.key})` : older.path;
+        this.deps.logger.warn(
+          { file: newer.path, older: older.path, olderIdentity: older.key, code: 'GH_FILE_UNREADABLE', error: code },
+          `file source ${this.name}: ${newer.path} is read before ${olderName} was read to its end: the order of their lines across the rotation is given up, because its reads fail (${code}) for ${options.rotateWaitMs} ms (rotateWaitMs); it is still retried at every scan`,
+        );
+      },
     });
     const startRe = options.multiLineStartPattern === undefined ? undefined : multiLineStartRegExp(options.multiLineStartPattern);
     const ctx: TrackerContext<FileTracker> = {

@@ -22,6 +22,13 @@ import { fingerprintOf, identityKey, MAX_HEAD_BYTES, type Fingerprint } from './
 import { PROBE_BYTES, readAvailable } from './read-loop.js';
 import type { ReadContent } from './rotated-away.js';
 
+/** Reads of a file failing without progress: since when (monotonic ms), at which offset, the last error's code. */
+export interface ReadFailure {
+  since: number;
+  at: number;
+  code: string;
+}
+
 export class FileTracker {
   /**
    * The order in which files were found (FileSet.add stamps it): of two rotated files of one path,
@@ -62,6 +69,12 @@ export class FileTracker {
   /** Its CSV header line differed from the source's (warned once: see ctx.headerSeen). */
   headerChanged = false;
   lastError: string | undefined;
+  /**
+   * Its reads fail (an I/O error; retried at every look), from one offset on: a newer file of its
+   * path is held behind it at most rotateWaitMs from then (rotation-order.ts). A new one once a read
+   * made progress and failed again.
+   */
+  readFailure: ReadFailure | undefined;
   topic = '';
   /** Rotated content read under another name: the path it was written at. */
   from: string | undefined;
@@ -174,6 +187,10 @@ export class FileTracker {
         this.pumpAgain = false;
         await readAvailable(this);
       } while (this.pumpAgain && this.fh && !this.ctx.stopping());
+    } catch (err) {
+      // Before the finally's readEnded: a file held behind this one looks at it there.
+      this.readFailed(err);
+      throw err;
     } finally {
       // In the same step as the loop's last look at pumpAgain: a pump() asked for after that look
       // starts a read of its own. (Cleared in a .finally() of this promise instead, it was cleared
@@ -183,6 +200,13 @@ export class FileTracker {
       // A file of the same path held back for this one may be read now (rotation-order.ts).
       this.ctx.readEnded(this);
     }
+  }
+
+  private readFailed(err: unknown): void {
+    const at = this.splitter.readOffset;
+    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? (err instanceof Error ? err.message : String(err));
+    if (this.readFailure?.at === at) this.readFailure.code = code;
+    else this.readFailure = { since: this.ctx.monotonic(), at, code };
   }
 
   /**
