@@ -34,7 +34,7 @@ export const ERROR_CATALOGUE = {
   GH_CONFIG_INSECURE: {
     group: 'configuration',
     meaning: 'The configuration would expose the gateway beyond loopback without authentication',
-    message: '{what} listens on {host} without authentication',
+    message: '{what} is reachable beyond loopback {unprotected}',
     hint: 'configure users/tokens, or bind to 127.0.0.1',
   },
   GH_ARG_INVALID: {

@@ -9,7 +9,7 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { nodeTls } from '../../core/tls-modules.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
 
@@ -88,11 +88,10 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
         },
       );
     } catch (err) {
-      throw new GatehouseError('GH_BROKER_TLS', `invalid TLS certificate or key: ${(err as Error).message}`, {
-        where,
-        hint: 'cert and key must be PEM files of the same key pair',
-        cause: err,
-      });
+      throw ERRORS.GH_BROKER_TLS(
+        { listener: name, reason: `the files do not load as a pair: ${(err as Error).message}` },
+        { where, hint: 'cert and key must be PEM files of the same key pair', cause: err },
+      );
     }
     // tls.Server creates the TLS socket in its own 'connection' listener, which runs before this one
     server.on('connection', (raw: Socket) => {

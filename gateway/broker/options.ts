@@ -1,7 +1,7 @@
 // Broker options (zod): listeners, authentication, ACL, limits. The lead composes this schema
 // into the config file schema; defaults and .describe() texts feed the generated defaults doc.
 import { z } from '../../core/zod.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import { validFilter } from '../../core/topic-filter.js';
 
 const tlsSchema = z
@@ -354,12 +354,15 @@ export function checkBrokerSecurity(options: BrokerOptions): void {
   options.listeners.forEach((l, i) => {
     if (isLoopback(l.host)) return;
     if (l.tls?.requestCert && l.tls.ca) return;
-    throw new GatehouseError('GH_CONFIG_INSECURE', `broker listener ${l.host}:${l.port} is reachable beyond loopback while anonymous clients are allowed`, {
-      where: `broker.listeners.${i}.host`,
-      hint:
-        options.users.length > 0
-          ? 'set broker.allowAnonymous: false (users are configured), or bind the listener to 127.0.0.1'
-          : 'add broker.users (hash passwords with `gatehouse passwd`) and set broker.allowAnonymous: false, use mutual TLS (tls.requestCert + tls.ca), or bind the listener to 127.0.0.1',
-    });
+    throw ERRORS.GH_CONFIG_INSECURE(
+      { what: `broker listener ${l.host}:${l.port}`, unprotected: 'while anonymous clients are allowed' },
+      {
+        where: `broker.listeners.${i}.host`,
+        hint:
+          options.users.length > 0
+            ? 'set broker.allowAnonymous: false (users are configured), or bind the listener to 127.0.0.1'
+            : 'add broker.users (hash passwords with `gatehouse passwd`) and set broker.allowAnonymous: false, use mutual TLS (tls.requestCert + tls.ca), or bind the listener to 127.0.0.1',
+      },
+    );
   });
 }

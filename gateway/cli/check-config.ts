@@ -4,7 +4,7 @@ import { combineProblems } from '../../core/validation.js';
 import { configFileProblems, configWarnings } from '../config/checks.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import pino from 'pino';
@@ -16,6 +16,7 @@ import { resolvePemList } from '../control/verify.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 import { readClientTlsFiles, type ClientTlsContext, type TlsFilePaths } from '../../core/tls-files.js';
 import { sourceTlsContext } from '../pipeline/sources/mqtt/files.js';
+import { listenerName } from '../broker/options.js';
 
 const USAGE = 'gatehouse check-config FILE';
 
@@ -61,20 +62,28 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
   // TLS listeners and the admin API: the files must also make a TLS context (a cert and key of the
   // same pair), as at start.
-  const tlsBlocks: Array<{ where: string; code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS'; files: { cert: string; key: string; ca?: string | undefined } }> = [
-    ...config.broker.listeners.flatMap((l, i) => (l.tls ? [{ where: `broker.listeners.${i}.tls`, code: 'GH_BROKER_TLS' as const, files: l.tls }] : [])),
-    ...(config.admin.tls ? [{ where: 'admin.tls', code: 'GH_ADMIN_TLS' as const, files: config.admin.tls }] : []),
+  const tlsBlocks: Array<{
+    where: string;
+    listener: string;
+    code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS';
+    files: { cert: string; key: string; ca?: string | undefined };
+  }> = [
+    ...config.broker.listeners.flatMap((l, i) =>
+      l.tls ? [{ where: `broker.listeners.${i}.tls`, listener: listenerName(config.broker.listeners, i), code: 'GH_BROKER_TLS' as const, files: l.tls }] : [],
+    ),
+    ...(config.admin.tls ? [{ where: 'admin.tls', listener: 'admin', code: 'GH_ADMIN_TLS' as const, files: config.admin.tls }] : []),
   ];
-  for (const { where, code, files } of tlsBlocks) {
+  for (const { where, listener, code, files } of tlsBlocks) {
     if (problems.some((p) => p.where?.startsWith(where))) continue;
     await collect(() => {
       try {
         createSecureContext({ cert: readFileSync(files.cert), key: readFileSync(files.key), ...(files.ca ? { ca: readFileSync(files.ca) } : {}) });
       } catch (err) {
-        throw new GatehouseError(code, `invalid TLS certificate or key: ${(err as Error).message}`, {
-          where,
-          hint: 'cert and key must be PEM files of the same key pair',
-        });
+        // the wording of the start (broker listeners, admin API), from the catalogue (docs/errors.md)
+        throw ERRORS[code](
+          { listener, reason: `the files do not load as a pair: ${(err as Error).message}` },
+          { where, hint: 'cert and key must be PEM files of the same key pair' },
+        );
       }
     });
   }

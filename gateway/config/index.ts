@@ -1,7 +1,7 @@
 // Load a configuration: file (optional) + command-line overrides -> validated config with defaults,
 // plus the cross-section checks a schema alone cannot express.
 import { resolve, dirname, isAbsolute } from 'node:path';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
 import { destinationFiles } from './checks.js';
@@ -55,10 +55,13 @@ export function configProblems(config: GatehouseConfig): GatehouseError[] {
   problems.push(...mqttClientClashes(config));
   if (config.admin.enabled && !isLoopback(config.admin.host) && !config.admin.token) {
     problems.push(
-      new GatehouseError('GH_CONFIG_INSECURE', `admin API on ${config.admin.host} is reachable beyond loopback without a token`, {
-        where: 'admin.token',
-        hint: 'set admin.token to a random string of 16+ characters (e.g. `openssl rand -hex 24`), or bind admin.host to 127.0.0.1',
-      }),
+      ERRORS.GH_CONFIG_INSECURE(
+        { what: `admin API on ${config.admin.host}`, unprotected: 'without a token' },
+        {
+          where: 'admin.token',
+          hint: 'set admin.token to a random string of 16+ characters (e.g. `openssl rand -hex 24`), or bind admin.host to 127.0.0.1',
+        },
+      ),
     );
   }
   const streams = Object.keys(config.streams);
