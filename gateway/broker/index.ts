@@ -30,6 +30,7 @@ import type { DeliverInternals } from './outbound.js';
 import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { createCommitWindow, MAX_WAITING } from './inflight.js';
+import { closeClientsWithWills } from './close-clients.js';
 import { createThrottleNotes } from './rate-limit.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
@@ -324,6 +325,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
         // ... and a listener it was binding is closed too (it was not listening yet above).
         await listening;
         for (const b of bound) if (b.server.listening) closed.push(new Promise<void>((r) => b.server.close(() => r())));
+        // The 3.1.1 clients first, each with its will committed and routed (close-clients.ts).
+        await closeClientsWithWills(aedes, commit);
         await new Promise<void>((r) => aedes.close(() => r()));
         // The state files last: 3.1.1 clients publish until aedes closes them, and what they
         // published until then (PUBACKed) may be queued for an offline MQTT 5 session.

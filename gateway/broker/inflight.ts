@@ -29,12 +29,36 @@ export interface CommitDeps {
 export interface CommitWindow {
   /** Commit msg now, or queue it behind the client's in-flight commits; cb acks (or refuses) it. */
   submit(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void;
+  /**
+   * Resolves once every will handed over so far has been answered (its cb called: aedes then
+   * starts publishing it at once). The stop waits for it (close-clients.ts).
+   */
+  willsAnswered(): Promise<void>;
 }
 
 export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const { stats, log, monotonic, maxInflight, sink } = deps;
   const notes = deps.throttle;
   let lastRejectLog = -Infinity;
+  /** Wills handed over and not yet answered, and who waits for them (willsAnswered). */
+  let willsPending = 0;
+  let willWaiters: Array<() => void> = [];
+
+  /** cb of a will, counted until it has run (aedes calls publish for the will inside it). */
+  const answerWill = (cb: (err?: Error | null) => void): ((err?: Error | null) => void) => {
+    willsPending++;
+    return (err) => {
+      try {
+        cb(err);
+      } finally {
+        if (--willsPending === 0) {
+          const waiters = willWaiters;
+          willWaiters = [];
+          for (const resolve of waiters) resolve();
+        }
+      }
+    };
+  };
 
   const logRejection = (st: ConnState, err: unknown, topic: string, qos: number): void => {
     stats.publishRejected++;
@@ -54,8 +78,9 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
       // a closed connection's publish is its will: after what the client sent before it (aedes
       // drops, per 3.1.1 subscriber, a message numbered below one it delivered), never held for
       // a budget the connection no longer needs
-      if (st.waiting.length === 0) return msg.qos === 0 ? dispatch0(st, msg, cb) : dispatch(st, msg, cb);
-      st.waiting.push({ msg, cb, will: true });
+      const answer = answerWill(cb);
+      if (st.waiting.length === 0) return msg.qos === 0 ? dispatch0(st, msg, answer) : dispatch(st, msg, answer);
+      st.waiting.push({ msg, cb: answer, will: true });
       return pump(st);
     }
     if (st.inflight >= maxInflight || st.waiting.length > 0) {
@@ -181,5 +206,9 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
     st.rateTimer.unref();
   }
 
-  return { submit };
+  function willsAnswered(): Promise<void> {
+    return willsPending === 0 ? Promise.resolve() : new Promise<void>((resolve) => willWaiters.push(resolve));
+  }
+
+  return { submit, willsAnswered };
 }
