@@ -8,6 +8,8 @@ export interface ChaosConfigParts {
   reserveBytes: number;
   /** The file source's log file (absent: no file source). */
   logFile?: string | undefined;
+  /** Tail the log with a glob that also matches its rotated names (`app.log*`, as Kinesis Agent users write). */
+  logGlob?: boolean | undefined;
   /** The cloud broker the MQTT source reads (absent: no MQTT source). */
   cloudUrl?: string | undefined;
   upstreamUrl: string;
@@ -22,7 +24,18 @@ export function chaosConfig(o: ChaosConfigParts) {
     store: { reserveBytes: o.reserveBytes, diskProbeMs: 200 },
     streams: { archive: { maxBytes: 24 * MiB, onFull: 'reject' } },
     sources: [
-      ...(o.logFile ? [{ type: 'file', name: 'app', paths: [o.logFile], initialPosition: 'start_of_file', scanIntervalMs: 200, rotateWaitMs: 300 }] : []),
+      ...(o.logFile
+        ? [
+            {
+              type: 'file',
+              name: 'app',
+              paths: [o.logGlob ? `${o.logFile}*` : o.logFile],
+              initialPosition: 'start_of_file',
+              scanIntervalMs: 200,
+              rotateWaitMs: 300,
+            },
+          ]
+        : []),
       ...(o.cloudUrl
         ? [
             {

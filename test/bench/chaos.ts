@@ -8,7 +8,8 @@
 // - QoS 1 publishers (mqtt.js; --clients, half of them clean-session false) at --rate msgs/s in
 //   total, each payload carrying a unique id (chaos-load.ts);
 // - a log file appended to (--lines lines/s, each with a unique id) and rotated every 4-15 s
-//   (rename + create, or copytruncate), tailed by a file source (--no-file to leave it out);
+//   (rename + create, or copytruncate), tailed by a file source (--no-file to leave it out; --glob
+//   tails `app.log*`, which matches the rotated names too, as Kinesis Agent users write it);
 // - the Firehose-HTTP upstream (chaos-upstream.ts) switching every 5-25 s between healthy, flaky
 //   (30% HTTP 500), stalled (requests taken and never answered; half of them stored first, so a
 //   duplicate) and down (not listening);
@@ -77,6 +78,7 @@ async function main(): Promise<number> {
       clients: { type: 'string', default: '6' },
       lines: { type: 'string', default: '200' },
       'no-file': { type: 'boolean', default: false },
+      glob: { type: 'boolean', default: false },
       'cloud-rate': { type: 'string', default: '100' },
       'v5-clients': { type: 'string', default: '4' },
       'serial-rate': { type: 'string', default: '50' },
@@ -138,6 +140,7 @@ async function main(): Promise<number> {
     dataDir: join(root, 'data'),
     reserveBytes: reserve,
     logFile: withFile ? join(logs, 'app.log') : undefined,
+    logGlob: values.glob,
     cloudUrl: cloud?.url,
     upstreamUrl: upstream.url,
     serialPath: pty?.dev1,
