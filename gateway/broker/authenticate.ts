@@ -18,6 +18,7 @@ import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
 import { publishRateLimitsByUser } from './rate-limit.js';
+import { connackName } from './connack-codes.js';
 
 type AuthError = GatehouseError & { returnCode: number };
 export type AuthCallback = (err: AuthError | null, ok: boolean | null) => void;
@@ -41,6 +42,15 @@ export interface AuthenticateDeps {
 /** A refusal aedes turns into a CONNACK with `returnCode` (2 id rejected, 3 unavailable, 4 bad credentials, 5 not authorized). */
 function authError(returnCode: 2 | 3 | 4 | 5, err: GatehouseError): AuthError {
   return Object.assign(err, { returnCode });
+}
+
+/**
+ * The CONNACK code this client is sent for a refusal with `returnCode`, as a log line names it:
+ * the 3.1.1 return code, or for an MQTT 5 client (v5/connection.ts) its reason code (0x03 is 0x88
+ * there, 0x05 is 0x87), so the log says what the client saw.
+ */
+function connackSent(client: Client, returnCode: 2 | 3 | 4 | 5): string {
+  return connackName(client.version, returnCode);
 }
 
 /** The authenticate hook, made once per broker. */
@@ -89,7 +99,7 @@ export function createAuthenticate(
       (release) => {
         if (!release) {
           stats.authBusy++;
-          deps.rateLog('auth-busy', { maxQueuedChecks: options.authBackoff.maxQueuedChecks }, 'too many password checks waiting: CONNACK 0x03');
+          deps.rateLog('auth-busy', { maxQueuedChecks: options.authBackoff.maxQueuedChecks }, `too many password checks waiting: ${connackSent(st.client, 3)}`);
           return cb(authError(3, ERRORS.GH_AUTH_FAILED({ reason: 'too many authentication attempts in progress' })), null);
         }
         if (st.closed) {
@@ -151,7 +161,11 @@ export function createAuthenticate(
 
   function refuseBanned(st: ConnState, user: string | undefined, scope: BanScope, cb: AuthCallback): void {
     stats.authBannedAttempts++;
-    deps.rateLog('banned-attempt', { scope, ip: st.ip, user, refused: stats.authBannedAttempts }, 'CONNECT from a banned address or user name: CONNACK 0x05');
+    deps.rateLog(
+      'banned-attempt',
+      { scope, ip: st.ip, user, refused: stats.authBannedAttempts },
+      `CONNECT from a banned address or user name: ${connackSent(st.client, 5)}`,
+    );
     cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: `temporarily banned (${scope}) after repeated failed authentication` })), null);
   }
 
@@ -165,7 +179,7 @@ export function createAuthenticate(
       deps.rateLog(
         'max-connections',
         { maxConnections, client: client.id, ip: st.ip, refused: stats.connectionsRefused },
-        'connection limit reached, refusing client (CONNACK 0x03)',
+        `connection limit reached, refusing client (${connackSent(client, 3)})`,
       );
       return cb(authError(3, ERRORS.GH_TOO_MANY_CLIENTS({ maxConnections })), null);
     }
@@ -176,7 +190,7 @@ export function createAuthenticate(
       deps.rateLog(
         `listener-max-connections:${st.listener}`,
         { listener: st.listener, maxConnections: listenerCap, client: client.id, ip: st.ip, refused },
-        "listener's connection limit reached, refusing client (CONNACK 0x03)",
+        `listener's connection limit reached, refusing client (${connackSent(client, 3)})`,
       );
       return cb(authError(3, ERRORS.GH_LISTENER_FULL({ listener: st.listener, maxConnections: listenerCap })), null);
     }

@@ -206,7 +206,7 @@ export const brokerOptionsSchema = z
       .refine((u) => new Set(u.map((x) => x.username)).size === u.length, { message: 'user names must be unique' })
       .describe('Users with scrypt-hashed passwords.'),
     acl: aclSchema.optional(),
-    maxConnections: z.number().int().min(1).default(1000).describe('Connected clients beyond this get CONNACK 0x03 (server unavailable).'),
+    maxConnections: z.number().int().min(1).default(1000).describe('Connected clients beyond this get CONNACK 0x03 (MQTT 5: 0x88 Server unavailable).'),
     maxPayloadBytes: z
       .number()
       .int()

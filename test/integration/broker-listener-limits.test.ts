@@ -63,3 +63,42 @@ test("a listener at its own maxConnections refuses the next client; the broker's
   await waitUntil(() => broker.clients().filter((c) => c.id === 'a').length === 0, 'a left');
   await client(t, lan, { clientId: 'c' });
 });
+
+test('the connection-limit warnings name the CONNACK the refused client was sent: 0x03 to MQTT 3.1.1, 0x88 to MQTT 5', async (t) => {
+  // Both lines said "(CONNACK 0x03)" whatever the client; an MQTT 5 client is sent 0x88 (Server unavailable).
+  const { logger, lines } = capturedLogger();
+  let clock = 1_000_000; // the broker's monotonic clock, moved past the warnings' 10 s bound so each refusal is logged
+  const deps = { ...testDeps(), logger, monotonic: () => clock };
+  const broker = await createBroker(
+    {
+      listeners: [
+        { name: 'lan', host: '127.0.0.1', port: 0, maxConnections: 1 },
+        { name: 'local', host: '127.0.0.1', port: 0 },
+      ],
+      maxConnections: 2,
+    },
+    { ...deps, onPublish: () => undefined },
+  );
+  await broker.start();
+  t.after(() => broker.stop());
+  const [lan, local] = broker.addresses().map((a) => `mqtt://127.0.0.1:${a.port}`) as [string, string];
+  const logged = (prefix: string): string[] => lines.filter((l) => String(l.msg).startsWith(prefix)).map((l) => l.msg);
+
+  await client(t, lan, { clientId: 'a' });
+  assert.equal((await refusal(lan, { clientId: 'v5-lan', protocolVersion: 5 })).code, 0x88);
+  clock += 10_001;
+  assert.equal((await refusal(lan, { clientId: 'v311-lan' })).code, 3);
+  assert.deepEqual(logged("listener's connection limit reached"), [
+    "listener's connection limit reached, refusing client (CONNACK 0x88)",
+    "listener's connection limit reached, refusing client (CONNACK 0x03)",
+  ]);
+
+  await client(t, local, { clientId: 'b' }); // the broker is full: maxConnections 2
+  assert.equal((await refusal(local, { clientId: 'v311-local' })).code, 3);
+  clock += 10_001;
+  assert.equal((await refusal(local, { clientId: 'v5-local', protocolVersion: 5 })).code, 0x88);
+  assert.deepEqual(logged('connection limit reached'), [
+    'connection limit reached, refusing client (CONNACK 0x03)',
+    'connection limit reached, refusing client (CONNACK 0x88)',
+  ]);
+});

@@ -5,6 +5,7 @@
 // alive and Session Expiry Interval granted, and the CONNACK's properties. Once per CONNECT: none
 // of it is on the packet path.
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import { V5_CONNACK_FROM_RETURN_CODE } from '../connack-codes.js';
 import { utf8LengthOver } from '../identifier-limits.js';
 import { RC } from './codes.js';
 import type { V5Context } from './types.js';
@@ -16,16 +17,9 @@ export function grantedExpiry(asked: number, max: number | undefined): number {
   return max !== undefined && asked > max ? max : asked;
 }
 
-const CONNACK_FROM_RETURN_CODE: Record<number, number> = {
-  2: RC.CLIENT_ID_NOT_VALID,
-  3: RC.SERVER_UNAVAILABLE,
-  4: RC.BAD_USER_OR_PASSWORD,
-  5: RC.NOT_AUTHORIZED,
-};
-
 /** The CONNACK reason code of a refused authentication (from the 3.1.1 hooks' return code). */
 export function refusedAuthCode(err: { returnCode: number } | null | undefined): number {
-  return err ? (CONNACK_FROM_RETURN_CODE[err.returnCode] ?? RC.UNSPECIFIED) : RC.UNSPECIFIED;
+  return err ? (V5_CONNACK_FROM_RETURN_CODE[err.returnCode] ?? RC.UNSPECIFIED) : RC.UNSPECIFIED;
 }
 
 /** The CONNACK refusing this CONNECT before authentication (counted, logged at a bounded rate), or undefined when it goes on. */
