@@ -1,7 +1,7 @@
 // Options of the control plane: the MQTT control channel for remote rule updates (`control`) and
 // the scheduled jobs (`jobs`). The lead composes these into the config file schema.
 import { z } from '../../core/zod.js';
-import { nodeCron } from './cron.js';
+import { cronProblem } from './cron-problem.js';
 import { brokerUrlProblem } from '../../core/broker-url.js';
 
 const KiB = 1024;
@@ -121,13 +121,7 @@ export type ProbationOptions = z.output<typeof probationOptionsSchema>;
 
 export const JOB_TYPES = ['heartbeat', 'compact', 'sweep', 'enable-rule', 'disable-rule'] as const;
 
-/** Clear reason a cron expression is invalid, or undefined when it is valid. */
-export function cronProblem(expr: string): string | undefined {
-  const r = nodeCron().validateDetailed(expr);
-  if (r.valid) return undefined;
-  const why = r.errors.map((e) => `${e.field}${e.value !== undefined ? ` '${e.value}'` : ''}: ${e.message}`).join('; ');
-  return `invalid cron expression '${expr}'${why ? ` (${why})` : ''}; expected 5 fields (minute hour day month weekday) or 6 with seconds first, e.g. '*/5 * * * *'`;
-}
+export { cronProblem };
 
 /** The zone names node-cron accepts: those Intl knows (it formats the schedule's times with it). */
 function validTimeZone(tz: string): boolean {
@@ -142,14 +136,7 @@ function validTimeZone(tz: string): boolean {
 export const jobOptionsSchema = z
   .strictObject({
     name: z.string().regex(JOB_NAME, 'letters, digits, _ . - (max 64)').describe('Job name (metrics label, logs, rule update source job:<name>).'),
-    schedule: z
-      .string()
-      .min(1)
-      .superRefine((s, ctx) => {
-        const p = cronProblem(s);
-        if (p) ctx.addIssue({ code: 'custom', message: p });
-      })
-      .describe("Cron expression; an optional sixth, first field gives seconds, e.g. '*/5 * * * *' or '*/10 * * * * *'."),
+    schedule: z.string().min(1).describe("Cron expression; an optional sixth, first field gives seconds, e.g. '*/5 * * * *' or '*/10 * * * * *'."),
     type: z.enum(JOB_TYPES).describe('heartbeat (status report on <prefix>/<gatewayId>/heartbeat), compact, sweep (TTL), enable-rule, disable-rule.'),
     rule: z.string().min(1).optional().describe('Rule name for enable-rule / disable-rule.'),
     topic: z
@@ -168,6 +155,19 @@ export const jobOptionsSchema = z
       .describe('IANA time zone of the schedule (default: the system zone).'),
   })
   .strict()
+  // The schedule is checked here, where the job's name is known (the problem names the job), and
+  // also when another key of the job is wrong (`when`): zod skips an object's checks then.
+  .check(
+    z.superRefine(
+      (j, ctx) => {
+        const { name, schedule } = j as { name?: unknown; schedule?: unknown };
+        if (typeof schedule !== 'string' || schedule === '') return;
+        const p = cronProblem(schedule, typeof name === 'string' ? name : undefined);
+        if (p) ctx.addIssue({ code: 'custom', message: p, path: ['schedule'], input: schedule });
+      },
+      { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+    ),
+  )
   .superRefine((j, ctx) => {
     if ((j.type === 'enable-rule' || j.type === 'disable-rule') && !j.rule) {
       ctx.addIssue({ code: 'custom', message: `a ${j.type} job needs rule: <rule name>`, path: ['rule'], input: j.rule });

@@ -25,6 +25,39 @@ test('cron expressions are validated at config load with a clear error', () => {
   );
 });
 
+test("a bad cron expression says which field, its value, the field's range and the form of a schedule, not node-cron's 'is a invalid expression'", () => {
+  const cases: Array<[string, RegExp]> = [
+    ['61 * * * *', /the minute field '61': 61 is outside 0-59/],
+    ['0 25 * * *', /the hour field '25': 25 is outside 0-23/],
+    ['0 0 0 * *', /the day field '0': 0 is outside 1-31/],
+    ['0 0 * 13 *', /the month field '13': 13 is outside 1-12/],
+    ['0 0 * * 8', /the weekday field '8': 8 is outside 0-7/],
+    ['70 * * * * *', /the second field '70': 70 is outside 0-59/],
+    ['5,61 * * * *', /the minute field '5,61': 61 is outside 0-59/],
+    ['*/0 * * * *', /the minute field '\*\/0': a step of 0 never comes/],
+    ['0 0 * smarch *', /the month field 'smarch': 'smarch' is not a number or a name \(jan-dec\)/],
+    ['0 0 31 feb *', /the day field '31': no month of the month field 'feb' has that day/],
+    ['*/5 * * *', /it has 4 fields/],
+  ];
+  for (const [bad, why] of cases) {
+    const p = cronProblem(bad, 'hb') ?? '';
+    assert.match(p, why, bad);
+    assert.ok(p.startsWith(`job 'hb': invalid cron expression '${bad}': `), p);
+    assert.match(p, /a schedule is five or six fields, \[second\] minute hour day month weekday: second and minute 0-59, hour 0-23, day 1-31/, p);
+    assert.doesNotMatch(p, /is a invalid expression/, p);
+  }
+});
+
+test('a bad schedule names the job also when another key of that job is wrong (zod skips the object checks then)', () => {
+  assert.throws(
+    () => validateConfig(configSchema, { jobs: [{ name: 'nightly', schedule: '0 24 * * *', type: 'bogus' }] }, 'gatehouse.yaml'),
+    (err: unknown) =>
+      isGatehouseError(err, 'GH_CONFIG_INVALID') &&
+      /jobs\.0\.type: /.test(err.message) &&
+      /jobs\.0\.schedule: job 'nightly': invalid cron expression '0 24 \* \* \*': the hour field '24': 24 is outside 0-23/.test(err.message),
+  );
+});
+
 test("a heartbeat's topic is a topic name: a wildcard is a config error naming the key (it was published as is, and a broker upstream disconnects for it)", () => {
   for (const topic of ['hb/#', 'site7/+/hb', 'a\u0000b']) {
     assert.throws(
