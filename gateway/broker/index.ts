@@ -91,6 +91,12 @@ export type BrokerDeps = RuntimeDeps & {
   retainedFile?: string;
   /** Topics reserved for the gateway or some users (control topics); checked after the ACL. */
   topicGuard?: TopicGuard;
+  /**
+   * Topics of the gateway's own retained state (its rule status, `<prefix>/<gatewayId>/rules/status`),
+   * which only the gateway publishes (topicGuard refuses clients there): outside
+   * maxRetainedMessages / maxRetainedBytes, which bound what clients retain (retained-bound.ts).
+   */
+  gatewayStateTopics?: readonly string[];
 };
 
 /** aedes internals we rely on (not in its typings): the client table. */
@@ -177,6 +183,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     clocks,
     rateLog,
     retainedFile: deps.retainedFile,
+    gatewayStateTopics: deps.gatewayStateTopics,
     isConnected,
   });
   const aedes = new Aedes({

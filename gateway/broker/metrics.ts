@@ -287,7 +287,7 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   );
   new Gauge({
     name: 'gatehouse_mqtt_retained_messages',
-    help: 'Retained messages held by the broker',
+    help: "Retained messages held by the broker for clients (broker.maxRetainedMessages; the gateway's own rule status is not counted)",
     registers: [registry],
     collect() {
       this.set(s.retainedMessages);
@@ -295,7 +295,7 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   });
   new Gauge({
     name: 'gatehouse_mqtt_retained_bytes',
-    help: 'Bytes of the retained messages held by the broker, each its topic and its payload (broker.maxRetainedBytes)',
+    help: "Bytes of the retained messages held by the broker for clients, each its topic and its payload (broker.maxRetainedBytes; the gateway's own rule status is not counted)",
     registers: [registry],
     collect() {
       this.set(s.retainedBytes);

@@ -256,7 +256,7 @@ export const brokerOptionsSchema = z
       .min(0)
       .default(100_000)
       .describe(
-        'Retained messages held (topics). A retained publish to a new topic beyond it is delivered but not retained, counted (gatehouse_mqtt_retained_refused_total) and logged at a bounded rate; replacing or clearing a retained message always passes. aedes kept every one for ever, in memory and in the state file. 0: none are retained.',
+        "Retained messages held for clients (topics). A retained publish to a new topic beyond it is delivered but not retained, counted (gatehouse_mqtt_retained_refused_total) and logged at a bounded rate; replacing or clearing a retained message always passes. aedes kept every one for ever, in memory and in the state file. 0: no client's message is retained. The gateway's own retained rule status (<prefix>/<gatewayId>/rules/status) is not counted here nor in maxRetainedBytes, and never refused.",
       ),
     maxRetainedBytes: z
       .number()

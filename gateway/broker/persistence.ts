@@ -32,6 +32,8 @@ export interface BrokerPersistenceDeps {
   retainedFile: string | undefined;
   /** Is a client with this id connected (aedes' client table)? */
   isConnected(id: string): boolean;
+  /** Topics of the gateway's own retained state: outside the retained bounds (BrokerDeps.gatewayStateTopics). */
+  gatewayStateTopics?: readonly string[] | undefined;
 }
 
 export interface BrokerPersistence {
@@ -55,6 +57,7 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
   const retainedBound = new RetainedBound({
     maxMessages: options.maxRetainedMessages,
     maxBytes: options.maxRetainedBytes,
+    exempt: new Set(d.gatewayStateTopics ?? []),
     stats,
     rateLog,
     monotonic,

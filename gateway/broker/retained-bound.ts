@@ -11,9 +11,14 @@
 // first (`drop`: from the store and the state file) and their room goes to it. That look walks the
 // messages that have an expiry, at most once a second, and only once one of them has expired.
 //
+// The gateway's own retained state (its rule status, a topic only the gateway publishes) is not what
+// the bounds are for (mosquitto's max retained bounds what clients store): its topics are `exempt`,
+// never counted nor refused, also when loaded at start. They are a fixed few (one), so the
+// exemption cannot grow the store.
+//
 // Invariants: `bytes` holds each retained topic once with its size (retainedBytes), and `total`
 // their sum; `expiry` holds the topics of `bytes` whose message has a Message Expiry (monotonic ms), and
-// `nextExpiry` is at most the earliest of them.
+// `nextExpiry` is at most the earliest of them; no topic of `exempt` is in `bytes`.
 import type { RateLog } from '../../core/rate-log.js';
 import type { BrokerStats } from './metrics.js';
 import { payloadBytes } from './session-queues.js';
@@ -21,6 +26,8 @@ import { payloadBytes } from './session-queues.js';
 export interface RetainedBoundOptions {
   maxMessages: number;
   maxBytes: number;
+  /** Topics of the gateway's own retained state (BrokerDeps.gatewayStateTopics): neither counted nor refused. */
+  exempt: ReadonlySet<string>;
   stats: BrokerStats;
   rateLog: RateLog;
   /** The monotonic clock (ms) Message Expiry deadlines are on. */
@@ -52,11 +59,13 @@ export class RetainedBound {
 
   /** A retained message loaded at start: counted, never refused. `expiresAt`: its Message Expiry (monotonic ms). */
   loaded(topic: string, size: number, expiresAt?: number): void {
+    if (this.o.exempt.has(topic)) return;
     this.set(topic, size, expiresAt);
   }
 
   /** Whether a retained publish of `size` (retainedBytes) may be stored (counts updated when it may). */
   admit(topic: string, size: number, expiresAt?: number): boolean {
+    if (this.o.exempt.has(topic)) return true;
     // (an empty payload clears the topic's message)
     if (size === 0) {
       if (this.remove(topic)) this.report();

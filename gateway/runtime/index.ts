@@ -41,7 +41,7 @@ import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
 import { ownedMetrics } from './owned-metrics.js';
 import { createUpdateVerifier } from '../control/verify.js';
-import { controlTopicGuard, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
+import { controlTopicGuard, controlTopics, startControlPlane, type ControlPlane, type JobRunEvent } from '../control/index.js';
 
 export interface GatewayOptions {
   logger: Logger;
@@ -170,6 +170,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       logger: logger.child({ c: 'broker' }),
       registry,
       topicGuard: controlTopicGuard(config.control, config.gatewayId),
+      // the retained rule status is the gateway's own, not clients' data: outside broker.maxRetainedMessages / maxRetainedBytes
+      gatewayStateTopics: [controlTopics(config.control.prefix, config.gatewayId).status],
       sessionFile: join(config.dataDir, 'mqtt5-sessions.json'),
       // Retained messages survive restarts too (mqtt-retained.json).
       retainedFile: join(config.dataDir, 'mqtt-retained.json'),
