@@ -8,7 +8,7 @@
 // Sites that used the older forms keep accepting them when scanned with `legacy: true`
 // (deprecated, documented in docs/decisions.md): `{name}` for `${name}`, and the Firehose-style
 // `!{timestamp:yyyy}` for `${timestamp:yyyy}`.
-import { GatehouseError, type ErrorCode } from './errors.js';
+import { ERRORS, GatehouseError, type ErrorCode } from './errors.js';
 
 export interface Placeholder {
   /** The text between the braces, e.g. "topic(2)", "stream", "timestamp:yyyy". */
@@ -52,6 +52,16 @@ export function findClose(src: string, from: number): number {
   return -1;
 }
 
+/**
+ * A syntax error of a template, worded by GH_TEMPLATE_INVALID's catalogue template
+ * ("template '...' is malformed: unclosed ${") whatever the code of the site (a config site
+ * reports it under its own code, e.g. GH_DESTINATION_CONFIG).
+ */
+function malformed(code: ErrorCode, template: string, reason: string, where: string, hint: string): GatehouseError {
+  const err = ERRORS.GH_TEMPLATE_INVALID({ template, reason }, { where, hint });
+  return code === 'GH_TEMPLATE_INVALID' ? err : new GatehouseError(code, err.message, { where, hint });
+}
+
 /** Split a template into literal text and placeholders; throws on an unclosed or empty placeholder. */
 export function scanTemplate(source: string, opts: ScanOptions = {}): TemplatePiece[] {
   const code = opts.code ?? 'GH_TEMPLATE_INVALID';
@@ -72,10 +82,9 @@ export function scanTemplate(source: string, opts: ScanOptions = {}): TemplatePi
     const close = findClose(source, open + 1);
     const where = opts.where ?? `column ${start + 1}`;
     const shown = modern ? '${' : source.slice(start, open + 1);
-    if (close < 0) throw new GatehouseError(code, `unclosed ${shown} in template '${source}'`, { where, hint: 'close the placeholder with }' });
+    if (close < 0) throw malformed(code, source, `unclosed ${shown}`, where, 'close the placeholder with }');
     const body = source.slice(open + 1, close);
-    if (body.trim() === '')
-      throw new GatehouseError(code, `empty ${shown}} in template '${source}'`, { where, hint: 'write a name or an expression between the braces' });
+    if (body.trim() === '') throw malformed(code, source, `empty ${shown}}`, where, 'write a name or an expression between the braces');
     if (text) pieces.push(text);
     text = '';
     pieces.push({ body, at: start, legacy: !modern });

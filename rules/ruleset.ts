@@ -139,7 +139,10 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
       issues.push({ rule: r.name, where: d.where, message: d.message, code: d.code });
     }
     const variables = query?.variables;
-    const tools: ActionFactoryTools = { compileTemplate: (src) => compileTemplate(src, { sqlVersion, functions, ...(variables ? { variables } : {}) }) };
+    const tools: ActionFactoryTools = {
+      rule: r.name,
+      compileTemplate: (src) => compileTemplate(src, { sqlVersion, functions, ...(variables ? { variables } : {}) }),
+    };
     const actions: Action[] = [];
     r.actions.forEach((cfg, i) => {
       const a = buildAction(cfg, `actions[${i}]`, registry, tools, r.name, issues);

@@ -54,6 +54,8 @@ export interface Action {
 
 export interface ActionFactoryTools {
   compileTemplate(source: string): Template;
+  /** Name of the rule the action belongs to (what its GH_ACTION_FAILED errors name). */
+  readonly rule: string;
 }
 
 export type ActionFactory = (options: Record<string, unknown>, tools: ActionFactoryTools) => Action;

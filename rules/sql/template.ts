@@ -2,7 +2,7 @@
 // text parts and compiled expressions.
 // An expression sees the source payload and message (not SELECT aliases), like AWS. Its value is
 // converted to a string (objects/arrays as JSON); Undefined and Null render as ''.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { scanTemplate } from '../../core/template.js';
 import type { ActionContext, SqlVersion, Template } from '../types.js';
 import { evalContextOf, type EvalContext } from './context.js';
@@ -38,11 +38,14 @@ export function compileTemplate(source: string, opts: TemplateOptions = {}): Com
       parts.push(compileExpression(parseExpression(exprSrc), opts));
     } catch (err) {
       const ge = err instanceof GatehouseError ? err : undefined;
-      throw new GatehouseError('GH_TEMPLATE_INVALID', `bad expression \${${exprSrc}} in template '${source}': ${ge ? ge.message : String(err)}`, {
-        where: `column ${piece.at + 3}${ge?.where ? ` (expression ${ge.where})` : ''}`,
-        hint: ge?.hint ?? 'a template expression is any SQL expression, e.g. ${topic(2)}',
-        cause: err,
-      });
+      throw ERRORS.GH_TEMPLATE_INVALID(
+        { template: source, reason: `bad expression \${${exprSrc}}: ${ge ? ge.message : String(err)}` },
+        {
+          where: `column ${piece.at + 3}${ge?.where ? ` (expression ${ge.where})` : ''}`,
+          hint: ge?.hint ?? 'a template expression is any SQL expression, e.g. ${topic(2)}',
+          cause: err,
+        },
+      );
     }
   }
   const constant = parts.every((p) => typeof p === 'string');

@@ -49,7 +49,15 @@ test("the error action names the resource each failed action really used (the re
     ],
     'failedResource is the topic each republish rendered, as AWS gives the concrete resource',
   );
-  assert.match(error.failures[0]!.errorMessage, /messageExpiry rendered to 'soon'/);
+  // The catalogue's message of GH_ACTION_FAILED (docs/errors.md), naming the action and the rule.
+  assert.match(
+    error.failures[0]!.errorMessage,
+    /^GH_ACTION_FAILED: action 'republish' of rule 'alarms' failed: headers\.messageExpiry rendered to 'soon' \(at alarms\)/,
+  );
+  assert.match(
+    error.failures[1]!.errorMessage,
+    /^GH_ACTION_FAILED: action 'republish' of rule 'alarms' failed: topic rendered to an invalid topic "dev\/a\+b\/alarm"/,
+  );
   assert.equal(error.traceId, seen.trace);
   assert.equal(error.cloudwatchTraceId, seen.trace, "AWS's name for the trace id carries the same id");
   assert.deepEqual(Object.keys(error), ['ruleName', 'topic', 'cloudwatchTraceId', 'traceId', 'clientId', 'base64OriginalPayload', 'failures']);

@@ -103,6 +103,7 @@ test('serial downlink: command topic, write() and the rule action reach the devi
   const action = factory(
     { link: 'uart0' },
     {
+      rule: 'r',
       compileTemplate: () => {
         throw new Error('unused');
       },
@@ -116,6 +117,7 @@ test('serial downlink: command topic, write() and the rule action reach the devi
   const bad = factory(
     { link: 'nope' },
     {
+      rule: 'r',
       compileTemplate: () => {
         throw new Error('unused');
       },

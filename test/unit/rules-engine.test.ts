@@ -395,6 +395,10 @@ test('republish loop guard stops a rule that feeds itself', () => {
   engine.handle(msg('l/x', '{}', { hops: 8 }));
   assert.equal(rec.published.length, 0);
   assert.equal(engine.counters().get('loop')!.actionFailures, 1);
+  assert.equal(
+    engine.counters().get('loop')!.lastError,
+    "republish action: GH_ACTION_FAILED: action 'republish' of rule 'loop' failed: republish loop: message already republished 8 times (at loop). Fix: see the rule errorAction output and the action options",
+  );
   engine.close();
 });
 
@@ -410,6 +414,7 @@ test('compileRuleSet lists every error with rule name and line:column', async ()
           { name: 'bad_fn', sql: "SELECT\n  nope(a) FROM 'x'", actions: [{ republish: { topic: 'o' } }] },
           { name: 'bad_action', sql: "SELECT * FROM 'x'", actions: [{ kinesis: { stream: 'k' } }, { republish: { qos: 3 } }] },
           { name: 'bad_template', sql: "SELECT * FROM 'x'", actions: [{ republish: { topic: 'o/${topic(}' } }] },
+          { name: 'wildcard', sql: "SELECT * FROM 'x'", actions: [{ republish: { topic: 'o/#' } }] },
         ],
       },
       registry,
@@ -423,8 +428,16 @@ test('compileRuleSet lists every error with rule name and line:column', async ()
   assert.match(text, /rule bad_fn \(line 2, column 3\): GH_SQL_SEMANTIC: unknown function nope/);
   assert.match(text, /rule bad_action \(actions\[0\]\): unknown action kind 'kinesis'/);
   assert.match(text, /rule bad_action \(actions\[1\]\.republish\): .*topic/);
-  assert.match(text, /rule bad_template \(actions\[0\]\.republish, column 5/);
-  assert.equal((err.details as unknown[]).length, 5);
+  assert.match(
+    text,
+    /rule bad_template \(actions\[0\]\.republish, column 5.*\): GH_TEMPLATE_INVALID: template 'o\/\$\{topic\(\}' is malformed: bad expression \$\{topic\(\}: /,
+  );
+  // The catalogue's message of GH_ACTION_FAILED: the action and the rule named, then what is wrong.
+  assert.match(
+    text,
+    /rule wildcard \(actions\[0\]\.republish\): GH_ACTION_FAILED: action 'republish' of rule 'wildcard' failed: topic 'o\/#' contains a wildcard \(fix: publish to a concrete topic\)/,
+  );
+  assert.equal((err.details as unknown[]).length, 6);
   // shape errors: duplicate names, bad names, no actions
   assert.throws(
     () =>

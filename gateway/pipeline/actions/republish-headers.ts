@@ -3,7 +3,7 @@
 // base64 (rendered, then decoded); messageExpiry is seconds; payloadFormatIndicator is
 // UNSPECIFIED_BYTES or UTF8_DATA.
 import { z } from '../../../core/zod.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { MessageProperties } from '../../../core/message.js';
 import type { CompiledTemplate, EvalContext } from '../../../rules/index.js';
 
@@ -40,10 +40,13 @@ export function compileHeaders(h: RepublishHeaders, compile: Compile): (c: EvalC
     if (pfi) {
       const v = pfi.renderWith(c);
       if (v !== 'UTF8_DATA' && v !== 'UNSPECIFIED_BYTES') {
-        throw new GatehouseError('GH_ACTION_FAILED', `republish headers.payloadFormatIndicator rendered to '${v}'`, {
-          where,
-          hint: 'use UTF8_DATA or UNSPECIFIED_BYTES',
-        });
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: 'republish', rule: where, reason: `headers.payloadFormatIndicator rendered to '${v}'` },
+          {
+            where,
+            hint: 'use UTF8_DATA or UNSPECIFIED_BYTES',
+          },
+        );
       }
       p.payloadFormatIndicator = v === 'UTF8_DATA';
     }
@@ -53,7 +56,10 @@ export function compileHeaders(h: RepublishHeaders, compile: Compile): (c: EvalC
     if (me) {
       const v = me.renderWith(c);
       if (!/^\d+$/.test(v) || Number(v) > 0xffff_ffff) {
-        throw new GatehouseError('GH_ACTION_FAILED', `republish headers.messageExpiry rendered to '${v}'`, { where, hint: 'seconds, a whole number' });
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: 'republish', rule: where, reason: `headers.messageExpiry rendered to '${v}'` },
+          { where, hint: 'seconds, a whole number' },
+        );
       }
       p.messageExpiryInterval = Number(v);
     }

@@ -1,7 +1,7 @@
 // republish: publish the rule output to a topic (a ${...} template) through the broker. Non-durable.
 // The published message re-enters the rules through the republish source (pipeline/sources/republish.ts).
 import { z } from '../../../core/zod.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { MessageProperties } from '../../../core/message.js';
 import { ActionFailedOn, evalContextOf, type Action, type ActionContext, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 import { compileHeaders, republishHeadersSchema } from './republish-headers.js';
@@ -50,20 +50,29 @@ export function republishAction(publisher: Publisher): ActionFactory {
     /** The topic when there is no ${...} (a template's text is its source: the scanner has no escapes). */
     const constantTopic = topic.constant ? lead + body : undefined;
     if (topic.constant && /[+#]/.test(o.topic)) {
-      throw new GatehouseError('GH_ACTION_FAILED', `republish topic '${o.topic}' contains a wildcard`, { hint: 'publish to a concrete topic' });
+      throw ERRORS.GH_ACTION_FAILED(
+        { action: 'republish', rule: tools.rule, reason: `topic '${o.topic}' contains a wildcard` },
+        { hint: 'publish to a concrete topic' },
+      );
     }
     const headers = o.headers ? compileHeaders(o.headers, (src) => tools.compileTemplate(src) as CompiledTemplate) : undefined;
     /** Publish the output on topic t (rendered); throws or rejects on failure. */
     const publishTo = (t: string, output: Buffer, ctx: ActionContext): void | Promise<void> => {
       const hops = (ctx.message.hops ?? 0) + 1;
       if (hops > MAX_REPUBLISH_HOPS) {
-        throw new GatehouseError('GH_ACTION_FAILED', `republish loop: message already republished ${hops - 1} times`, { where: ctx.ruleName });
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: 'republish', rule: ctx.ruleName, reason: `republish loop: message already republished ${hops - 1} times` },
+          { where: ctx.ruleName },
+        );
       }
       if (!validTopicName(t)) {
-        throw new GatehouseError('GH_ACTION_FAILED', `republish topic rendered to an invalid topic ${JSON.stringify(t)}`, {
-          where: ctx.ruleName,
-          hint: 'a topic name is 1 to 65,535 bytes of UTF-8 without +, # or NUL: check the fields the template uses',
-        });
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: 'republish', rule: ctx.ruleName, reason: `topic rendered to an invalid topic ${JSON.stringify(t)}` },
+          {
+            where: ctx.ruleName,
+            hint: 'a topic name is 1 to 65,535 bytes of UTF-8 without +, # or NUL: check the fields the template uses',
+          },
+        );
       }
       if (!headers) return publisher.publish({ topic: t, payload: output, qos: o.qos, retain: o.retain, hops, sourceRule: ctx.ruleName });
       const properties = headers(evalContextOf(ctx), ctx.ruleName);

@@ -12,7 +12,7 @@
 // one stream and one checkpoint, and the name is stable across restarts and rule updates.
 import { createHash } from 'node:crypto';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { LocalStreams } from '../../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
 import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../../upstream/index.js';
@@ -96,7 +96,10 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
         ...destination
       } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown; roleArn?: unknown };
       if (partitionKey !== undefined && typeof partitionKey !== 'string')
-        throw new GatehouseError('GH_ACTION_FAILED', `${kind}.partitionKey must be a template string`, { hint: "e.g. partitionKey: '${topic(2)}'" });
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: kind, rule: tools.rule, reason: 'partitionKey must be a template string' },
+          { hint: "e.g. partitionKey: '${topic(2)}'" },
+        );
       const block = { type: kind, ...fromAwsOptions(kind, destination) };
       // Constructing the destination validates its options (nothing connects until start()).
       const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
@@ -114,7 +117,7 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
         resource: probe.target,
         durable: true,
         execute(output, ctx) {
-          if (!deps.streams) throw new GatehouseError('GH_ACTION_FAILED', `${kind} action is not connected to a store`);
+          if (!deps.streams) throw ERRORS.GH_ACTION_FAILED({ action: kind, rule: ctx.ruleName, reason: 'not connected to a store' });
           const rec = {
             topic: ctx.message.topic,
             payload: output,
