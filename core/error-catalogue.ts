@@ -382,8 +382,8 @@ export const ERROR_CATALOGUE = {
   GH_ADMIN_TOO_LARGE: {
     group: 'admin / control',
     meaning: 'An admin API request body was too large',
-    message: 'request body exceeds {limit} bytes',
-    hint: 'send a smaller body',
+    message: 'request body of {bytes} bytes exceeds the limit of {limit} bytes',
+    hint: 'send a smaller body (the limit is admin.maxBodyBytes)',
   },
   GH_ADMIN_LISTEN: {
     group: 'admin / control',

@@ -5,7 +5,7 @@
 // under their limits; and a records response streamed record by record under a byte cap.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { ERROR_CATALOGUE, ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 
 /** Largest ?limit= of a records request. */
@@ -92,14 +92,19 @@ export function parseIntParam(value: string | null, name: string, fallback: numb
 
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new HttpError(413, 'GH_ADMIN_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit}`);
+  // Refused from its Content-Length before a byte is read; a chunked body once it passes the limit.
+  if (declared > limit) throw HttpError.of(413, ERRORS.GH_ADMIN_TOO_LARGE({ bytes: declared, limit }));
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'GH_ADMIN_TOO_LARGE', `request body exceeds the limit of ${limit} bytes`);
-    chunks.push(chunk as Buffer);
+    // Past the limit the rest is read and dropped, and the 413 sent once the body ends: leaving the
+    // loop destroyed the socket mid-upload, and the client saw a reset instead of this answer. An
+    // endless body is cut by the server's requestTimeout.
+    if (size > limit) chunks.length = 0;
+    else chunks.push(chunk as Buffer);
   }
+  if (size > limit) throw HttpError.of(413, ERRORS.GH_ADMIN_TOO_LARGE({ bytes: size, limit }));
   return Buffer.concat(chunks);
 }
 

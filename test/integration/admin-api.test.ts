@@ -171,6 +171,22 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
   const big = await call(`${base(gw)}/api/rules`, { method: 'PUT', body: Buffer.alloc(2 * 1024 * 1024, 0x61) });
   assert.equal(big.status, 413);
   assert.equal(big.body.error?.code, 'GH_ADMIN_TOO_LARGE');
+  // The catalogue's message (docs/errors.md), from the Content-Length...
+  assert.equal(big.body.error?.message, 'request body of 2097152 bytes exceeds the limit of 1048576 bytes');
+  // ...and for a chunked body (no Content-Length), read to its end: the client gets the answer
+  // (it saw a reset of the connection before: the server stopped reading mid-upload).
+  const chunked = await call(`${base(gw)}/api/rules`, {
+    method: 'PUT',
+    body: new ReadableStream({
+      start(c) {
+        c.enqueue(new Uint8Array(2 * 1024 * 1024).fill(0x61));
+        c.close();
+      },
+    }),
+    duplex: 'half',
+  } as RequestInit);
+  assert.equal(chunked.status, 413);
+  assert.equal(chunked.body.error?.message, 'request body of 2097152 bytes exceeds the limit of 1048576 bytes');
 
   // A malformed HTTP request gets a 400 from node and the server keeps serving.
   await new Promise<void>((resolve) => {
