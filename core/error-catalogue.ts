@@ -213,9 +213,10 @@ export const ERROR_CATALOGUE = {
   },
   GH_RULESET_SIGNATURE: {
     group: 'rules',
-    meaning: 'A signed rule set update failed signature verification',
-    message: 'rule set signature rejected: {reason}',
-    hint: 'sign the update with a key listed in the gateway configuration',
+    meaning:
+      'A rule set update or rollback was refused by the signature policy (unsigned where a signature is required, or a signature that does not verify), or a signing key or envelope is unusable',
+    message: '{what} refused: {reason}',
+    hint: 'sign it with `gatehouse rules sign ... --targets ID --key KEY`, using a key whose public half is in control.publicKeys',
   },
   GH_ACTION_FAILED: {
     group: 'rules',

@@ -293,7 +293,7 @@ export class RemoteControl extends EventEmitter {
     let bytes: Buffer;
     let signed: boolean;
     try {
-      ({ bytes, signed } = this.deps.verifier.unwrap(payload, 'remote'));
+      ({ bytes, signed } = this.deps.verifier.unwrap(payload, 'remote', kind === 'set' ? 'update' : 'rollback'));
     } catch (err) {
       this.refuse(source, errorMessage(err), 'signature', err instanceof GatehouseError ? err.code : 'GH_RULESET_SIGNATURE');
       return;

@@ -4,7 +4,7 @@
 //   { "ruleSet": "<base64 of the rule set file, YAML or JSON>", "signature": "<base64 ed25519 signature of those bytes>", "keyId": "optional" }
 // Unsigned updates are either that envelope without signature, or the rule set document itself.
 import { createPrivateKey, createPublicKey, sign, verify, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 
 export interface RuleSetEnvelope {
   /** Exact bytes of the rule set document. */
@@ -16,9 +16,12 @@ export interface RuleSetEnvelope {
 export function signRuleSetBytes(bytes: Buffer, privateKeyPem: string): Buffer {
   const key = createPrivateKey(privateKeyPem);
   if (key.asymmetricKeyType !== 'ed25519')
-    throw new GatehouseError('GH_RULESET_SIGNATURE', `signing key is ${key.asymmetricKeyType}, not ed25519`, {
-      hint: 'make one with `gatehouse rules keygen` or `openssl genpkey -algorithm ed25519`',
-    });
+    throw ERRORS.GH_RULESET_SIGNATURE(
+      { what: 'signing key', reason: `it is ${key.asymmetricKeyType}, not ed25519` },
+      {
+        hint: 'make one with `gatehouse rules keygen` or `openssl genpkey -algorithm ed25519`',
+      },
+    );
   return sign(null, bytes, key);
 }
 
@@ -62,9 +65,12 @@ export function parseEnvelope(payload: Buffer): RuleSetEnvelope {
     if (obj && typeof obj === 'object' && typeof (obj as { ruleSet?: unknown }).ruleSet === 'string') {
       const e = obj as { ruleSet: string; signature?: unknown; keyId?: unknown };
       if (e.signature !== undefined && typeof e.signature !== 'string')
-        throw new GatehouseError('GH_RULESET_SIGNATURE', `the envelope's "signature" must be a base64 string (found ${typeof e.signature})`, {
-          hint: 'publish the envelope exactly as `gatehouse rules sign FILE --key KEY --targets ID` writes it',
-        });
+        throw ERRORS.GH_RULESET_SIGNATURE(
+          { what: 'envelope', reason: `its "signature" must be a base64 string (found ${typeof e.signature})` },
+          {
+            hint: 'publish the envelope exactly as `gatehouse rules sign FILE --key KEY --targets ID` writes it',
+          },
+        );
       return {
         bytes: Buffer.from(e.ruleSet, 'base64'),
         signature: typeof e.signature === 'string' ? Buffer.from(e.signature, 'base64') : undefined,

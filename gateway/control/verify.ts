@@ -8,11 +8,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Counter, Registry } from 'prom-client';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
 import { loadPublicKeys, parseEnvelope, verifyEnvelope, type RuleSetEnvelope } from './signing.js';
 
 export type UpdateOrigin = 'remote' | 'admin';
+/** What the payload asks for: a rule set (update) or a return to the last good set (rollback). */
+export type UpdateKind = 'update' | 'rollback';
 
 export interface VerifierOptions {
   publicKeys: readonly string[];
@@ -30,8 +32,11 @@ export interface VerifiedUpdate {
 
 export interface UpdateVerifier {
   readonly hasKeys: boolean;
-  /** Unwrap an envelope (or a bare document) and apply the policy; throws GH_RULESET_SIGNATURE. */
-  unwrap(payload: Buffer, origin: UpdateOrigin): VerifiedUpdate;
+  /**
+   * Unwrap an envelope (or a bare document) and apply the policy; throws GH_RULESET_SIGNATURE,
+   * whose message names what was refused (`kind`, default update: "unsigned remote rollback refused: ...").
+   */
+  unwrap(payload: Buffer, origin: UpdateOrigin, kind?: UpdateKind): VerifiedUpdate;
   /**
    * Take another policy (a reload: a key rotated in or retired). The keys are read and checked
    * first: one that does not load throws (GH_CONFIG_INVALID naming the entry) and the policy in
@@ -63,10 +68,15 @@ export function createUpdateVerifier(initial: VerifierOptions, registry: Registr
   let opts = initial;
   let keys: KeyObject[] = loadPublicKeys(resolvePemList(opts.publicKeys));
   const failures = signatureFailures(registry);
-  const refuse = (message: string, hint: string): never => {
+  const refuse = (what: string, reason: string, hint: string): never => {
     failures.inc();
-    throw new GatehouseError('GH_RULESET_SIGNATURE', message, { hint });
+    throw ERRORS.GH_RULESET_SIGNATURE({ what, reason }, { hint });
   };
+  /** The command that signs what was refused, as the office runs it. */
+  const signCommand = (kind: UpdateKind): string =>
+    kind === 'rollback'
+      ? '`gatehouse rules sign --rollback-to V --version N --targets ID --key KEY` (V: the lastGoodVersion of the rule status, N: above its acceptedVersion)'
+      : '`gatehouse rules sign FILE --key KEY --targets ID`';
   return {
     get hasKeys() {
       return keys.length > 0;
@@ -75,7 +85,8 @@ export function createUpdateVerifier(initial: VerifierOptions, registry: Registr
       keys = loadPublicKeys(resolvePemList(next.publicKeys));
       opts = next;
     },
-    unwrap(payload, origin) {
+    unwrap(payload, origin, kind = 'update') {
+      const what = origin === 'remote' ? `remote ${kind}` : kind;
       let env: RuleSetEnvelope;
       try {
         env = parseEnvelope(payload);
@@ -88,7 +99,8 @@ export function createUpdateVerifier(initial: VerifierOptions, registry: Registr
           // A signature we cannot check is no reason to trust the update, nor to refuse it when unsigned ones are allowed.
           if (origin === 'remote' && !opts.allowUnsigned) {
             refuse(
-              'signed update received but no control.publicKeys are configured to verify it',
+              `signed ${what}`,
+              'no control.publicKeys are configured to verify its signature',
               "add the signer's public key to control.publicKeys in the gateway config",
             );
           }
@@ -96,8 +108,9 @@ export function createUpdateVerifier(initial: VerifierOptions, registry: Registr
         }
         if (!verifyEnvelope(env, keys)) {
           refuse(
-            `signature does not verify${env.keyId ? ` (keyId ${env.keyId})` : ''} against any of the ${keys.length} configured public key(s)`,
-            'sign the exact file bytes with `gatehouse rules sign FILE --key KEY --targets ID` using a key whose public half is in control.publicKeys',
+            what,
+            `its signature does not verify${env.keyId ? ` (keyId ${env.keyId})` : ''} against any of the ${keys.length} configured public key(s)`,
+            `sign it with ${signCommand(kind)} using a key whose public half is in control.publicKeys`,
           );
         }
         return { bytes: env.bytes, signed: true, keyId: env.keyId };
@@ -105,17 +118,25 @@ export function createUpdateVerifier(initial: VerifierOptions, registry: Registr
       if (origin === 'remote') {
         if (keys.length > 0)
           refuse(
-            'unsigned remote update refused: control.publicKeys are configured, so every remote update must be signed',
-            'publish the envelope made by `gatehouse rules sign FILE --key KEY --targets ID`',
+            `unsigned ${what}`,
+            'control.publicKeys are configured, so every remote update and rollback must be signed',
+            `publish the envelope made by ${signCommand(kind)}`,
           );
         if (!opts.allowUnsigned) {
+          // docs/remote-control.md: a remote rollback is bound by the signature policy of updates
+          // (an unsigned one could be sent by anyone who may publish there); a local one is not.
           refuse(
-            'unsigned remote update refused: remote updates are disabled',
-            'configure control.publicKeys and sign updates (`gatehouse rules sign`), or set control.allowUnsigned: true on a trusted network',
+            `unsigned ${what}`,
+            kind === 'rollback'
+              ? 'remote rollbacks need a signature, as remote updates do, and this gateway has no control.publicKeys to verify one (control.allowUnsigned is false)'
+              : 'remote updates are disabled: no control.publicKeys are configured to verify a signature and control.allowUnsigned is false',
+            kind === 'rollback'
+              ? `roll back on the gateway itself (\`gatehouse rules rollback\`, or POST /api/rules/rollback: no signature needed); or configure control.publicKeys and publish the rollback made by ${signCommand(kind)}; or set control.allowUnsigned: true on a trusted network`
+              : `configure control.publicKeys and sign updates (${signCommand(kind)}), or set control.allowUnsigned: true on a trusted network`,
           );
         }
       } else if (keys.length > 0 && opts.requireSignedAdmin) {
-        refuse('unsigned update refused: control.requireSignedAdmin is set', 'send the envelope made by `gatehouse rules sign FILE --key KEY --targets ID`');
+        refuse(`unsigned ${what}`, 'control.requireSignedAdmin is set', `send the envelope made by ${signCommand(kind)}`);
       }
       return { bytes: env.bytes, signed: false, keyId: undefined };
     },

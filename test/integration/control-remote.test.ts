@@ -192,6 +192,53 @@ test('unsigned remote updates are refused unless allowUnsigned, with a message s
   assert.equal(((await res.json()) as { state: string }).state, 'applied');
 });
 
+test('a remote rollback refused for want of a signature says it was a rollback, why, and how to roll back (it read "unsigned remote update refused")', async (t) => {
+  // The default policy: no control.publicKeys, no allowUnsigned (docs/remote-control.md: remote
+  // rollbacks are bound by it like updates; the local rollback is not).
+  const gw = await startInProcess(t, RULES_V1);
+  const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
+  const put = await fetch(`${admin}/api/rules`, { method: 'PUT', body: v(2) });
+  assert.equal(((await put.json()) as { state: string }).state, 'applied');
+  const c = await client(t, url(gw));
+  const rollback = `gatehouse/${ID}/rules/rollback`;
+
+  let s = await update(gw, c, '', rollback);
+  assert.equal(s.state, 'rejected');
+  assert.equal(s.code, 'GH_RULESET_SIGNATURE');
+  assert.equal(s.source, 'mqtt rollback:local');
+  assert.equal(
+    s.errors[0]!.message,
+    'GH_RULESET_SIGNATURE: unsigned remote rollback refused: remote rollbacks need a signature, as remote updates do, and this gateway has no control.publicKeys to verify one (control.allowUnsigned is false). ' +
+      'Fix: roll back on the gateway itself (`gatehouse rules rollback`, or POST /api/rules/rollback: no signature needed); ' +
+      'or configure control.publicKeys and publish the rollback made by `gatehouse rules sign --rollback-to V --version N --targets ID --key KEY` (V: the lastGoodVersion of the rule status, N: above its acceptedVersion); ' +
+      'or set control.allowUnsigned: true on a trusted network',
+  );
+  assert.equal(gw.rules.activeDefinition()?.version, 2, 'not rolled back');
+
+  // A signed rollback the gateway has no key to check: refused as a rollback too.
+  s = await update(gw, c, signedDoc(generateSigningKeys().privateKeyPem, { version: 3, rollbackTo: 1 }), rollback);
+  assert.equal(s.code, 'GH_RULESET_SIGNATURE');
+  assert.match(
+    s.errors[0]!.message,
+    /^GH_RULESET_SIGNATURE: signed remote rollback refused: no control\.publicKeys are configured to verify its signature\. Fix: /,
+  );
+
+  // The fix it names works as written.
+  const local = await fetch(`${admin}/api/rules/rollback`, { method: 'POST' });
+  assert.equal(((await local.json()) as { state: string }).state, 'rolled-back');
+  assert.equal(gw.rules.activeDefinition()?.version, 1);
+
+  // With keys configured, an unsigned rollback is named as such, with the command that signs one.
+  const { gw: signedGw } = await signedGateway(t);
+  const sc = await client(t, url(signedGw));
+  s = await update(signedGw, sc, '', rollback);
+  assert.equal(s.code, 'GH_RULESET_SIGNATURE');
+  assert.match(
+    s.errors[0]!.message,
+    /^GH_RULESET_SIGNATURE: unsigned remote rollback refused: control\.publicKeys are configured, so every remote update and rollback must be signed\. Fix: publish the envelope made by `gatehouse rules sign --rollback-to V --version N --targets ID --key KEY`/,
+  );
+});
+
 /** A signed update document (what `gatehouse rules sign` makes). */
 function signedDoc(
   privateKeyPem: string,

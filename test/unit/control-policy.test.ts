@@ -5,6 +5,7 @@ import pino from 'pino';
 import assert from 'node:assert/strict';
 import { jobsOptionsSchema, controlOptionsSchema, cronProblem, type JobOptions } from '../../gateway/control/options.js';
 import { createUpdateVerifier } from '../../gateway/control/verify.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { JobScheduler, type JobRunEvent } from '../../gateway/control/jobs.js';
 import { configSchema } from '../../gateway/config/full-schema.js';
@@ -102,25 +103,35 @@ test('signature policy: remote needs a signature with keys, admin only when requ
   assert.deepEqual(v.unwrap(good, 'remote').bytes, bytes);
   assert.equal(v.unwrap(good, 'remote').signed, true);
   const sigErr = (err: unknown): boolean => isGatehouseError(err, 'GH_RULESET_SIGNATURE');
-  assert.throws(() => v.unwrap(wrongKey, 'remote'), sigErr);
+  // The catalogue's message of GH_RULESET_SIGNATURE (docs/errors.md): what was refused, then why.
+  const says = (message: string) => (err: unknown) => sigErr(err) && (err as Error).message === message;
+  assert.throws(() => v.unwrap(wrongKey, 'remote'), says('remote update refused: its signature does not verify against any of the 1 configured public key(s)'));
   assert.throws(() => v.unwrap(tampered, 'remote'), sigErr);
   assert.throws(
     () => v.unwrap(bytes, 'remote'),
-    (err: unknown) => sigErr(err) && /must be signed/.test((err as Error).message),
+    says('unsigned remote update refused: control.publicKeys are configured, so every remote update and rollback must be signed'),
   );
-  assert.throws(() => v.unwrap(Buffer.from('{"ruleSet":"eA==","signature":42}'), 'remote'), sigErr);
+  assert.throws(
+    () => v.unwrap(Buffer.from('{"ruleSet":"eA==","signature":42}'), 'remote'),
+    says('envelope refused: its "signature" must be a base64 string (found number)'),
+  );
   assert.deepEqual(v.unwrap(bytes, 'admin').bytes, bytes, 'admin may send unsigned sets unless requireSignedAdmin');
   assert.throws(() => v.unwrap(wrongKey, 'admin'), sigErr, 'a present signature must verify, also on the admin API');
   assert.equal(await metricValue(deps.registry, 'gatehouse_control_signature_failures_total'), 5);
 
   const strict = createUpdateVerifier({ publicKeys: [publicKeyPem], allowUnsigned: false, requireSignedAdmin: true }, testDeps().registry);
-  assert.throws(() => strict.unwrap(bytes, 'admin'), sigErr);
+  assert.throws(() => strict.unwrap(bytes, 'admin'), says('unsigned update refused: control.requireSignedAdmin is set'));
 
   const none = createUpdateVerifier({ publicKeys: [], allowUnsigned: false, requireSignedAdmin: false }, testDeps().registry);
   assert.throws(
     () => none.unwrap(bytes, 'remote'),
-    (err: unknown) => sigErr(err) && /allowUnsigned: true/.test((err as { hint?: string }).hint ?? ''),
+    (err: unknown) =>
+      says(
+        'unsigned remote update refused: remote updates are disabled: no control.publicKeys are configured to verify a signature and control.allowUnsigned is false',
+      )(err) && /allowUnsigned: true/.test((err as { hint?: string }).hint ?? ''),
   );
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  assert.throws(() => signRuleSetBytes(bytes, rsa), says('signing key refused: it is rsa, not ed25519'));
   const open = createUpdateVerifier({ publicKeys: [], allowUnsigned: true, requireSignedAdmin: false }, testDeps().registry);
   assert.deepEqual(open.unwrap(bytes, 'remote').bytes, bytes);
 

@@ -76,6 +76,8 @@ test('the codes moved to the catalogue constructors are not built by hand again 
     'GH_ACTION_FAILED',
     // 'request body of N bytes exceeds the limit of L' or 'request body exceeds the limit of L bytes'
     'GH_ADMIN_TOO_LARGE',
+    // 'unsigned remote update refused: ...' for a refused rollback too, 'signature does not verify ...'
+    'GH_RULESET_SIGNATURE',
   ];
   const byHand = new RegExp(`new (GatehouseError|HttpError)\\(\\s*(\\d+,\\s*)?'(${moved.join('|')})'`);
   const found: string[] = [];
