@@ -203,12 +203,12 @@ export const ERROR_CATALOGUE = {
     group: 'rules',
     meaning: 'A rule set update has an older version than the active one',
     message: 'rule set version {version} is not newer than the active version {active}',
-    hint: 'raise the version of the update',
+    hint: 'raise the version, or force the update (rules apply --force)',
   },
   GH_RULESET_NO_ROLLBACK: {
     group: 'rules',
     meaning: 'A rollback was asked for but there is no previous rule set to return to',
-    message: 'no previous rule set to roll back to',
+    message: 'no previous rule set to roll back to: {reason}',
     hint: 'a rollback returns to the last confirmed set (lastGoodVersion), and there is none but the running one; to run another set, apply it as a new version (gatehouse rules apply FILE, or a signed update)',
   },
   GH_RULESET_SIGNATURE: {

@@ -21,7 +21,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Counter } from '../../core/prom-client.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
-import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, errorMessage } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 import { HttpError, RECORDS_MAX_LIMIT, errorReply, parseIntParam, readBody, rejectedBody, sendJson, streamRecords } from './replies.js';
 
@@ -176,7 +176,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
         throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', 'stream name in the path is not valid percent-encoding');
       }
       if (!source.streamNames().includes(name))
-        throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no local stream named '${name}'`, `known streams: ${source.streamNames().join(', ') || '(none)'}`);
+        throw HttpError.of(
+          404,
+          ERRORS.GH_ADMIN_NOT_FOUND({ what: `local stream '${name}'` }, { hint: `known streams: ${source.streamNames().join(', ') || '(none)'}` }),
+        );
       const from = parseIntParam(url.searchParams.get('from'), 'from', 1, 0, Number.MAX_SAFE_INTEGER);
       const limit = parseIntParam(url.searchParams.get('limit'), 'limit', 100, 1, RECORDS_MAX_LIMIT);
       const maxBytes = parseIntParam(url.searchParams.get('maxBytes'), 'maxBytes', maxResponseBytes, 1, maxResponseBytes);
@@ -205,7 +208,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       const allow = allowed.join(', ');
       throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${req.method} not allowed on ${path}; allowed: ${allow}`, undefined, { allow });
     }
-    throw new HttpError(404, 'GH_ADMIN_NOT_FOUND', `no route ${req.method} ${path}`, `routes: ${KNOWN_ROUTES.join(', ')}`);
+    throw HttpError.of(404, ERRORS.GH_ADMIN_NOT_FOUND({ what: `route ${req.method} ${path}` }, { hint: `routes: ${KNOWN_ROUTES.join(', ')}` }));
   }
 
   function handler(req: IncomingMessage, res: ServerResponse): void {
@@ -294,11 +297,10 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     try {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
     } catch (err) {
-      throw new GatehouseError('GH_ADMIN_LISTEN', `admin API cannot listen on ${options.host}:${options.port}: ${(err as Error).message}`, {
-        where: 'admin',
-        hint: 'choose another admin.port (or --admin-port), or stop the process holding it',
-        cause: err,
-      });
+      throw ERRORS.GH_ADMIN_LISTEN(
+        { host: options.host, port: options.port, reason: (err as Error).message },
+        { where: 'admin', hint: 'choose another admin.port (or --admin-port), or stop the process holding it', cause: err },
+      );
     }
     if (stops !== stopsBefore) return; // the stop, waiting for this start, closes the server
     servedTls?.start();

@@ -5,7 +5,7 @@
 // have (GH_RULESET_INVALID, naming the rules it has) or that changes nothing. Apart from
 // rule-host.ts, which installs, stores and reverts the sets: what is refused and in which words,
 // not how an update is carried out.
-import { ERROR_CATALOGUE, GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { parseRuleSet, type RuleSetDefinition } from '../../rules/index.js';
 import type { RollbackOptions, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { builtInYields } from './configured-vs-stored.js';
@@ -30,9 +30,7 @@ export function sameOrStale(
   if (!current || version === undefined || force) return false;
   if (version === current.version && JSON.stringify(parseRuleSet(def)) === JSON.stringify(current)) return true;
   if (version <= current.version && !builtInYields(current, def, builtInDefault)) {
-    throw new GatehouseError('GH_RULESET_STALE', `rule set version ${version} is not newer than the active version ${current.version}`, {
-      hint: 'raise the version, or force the update (rules apply --force)',
-    });
+    throw ERRORS.GH_RULESET_STALE({ version, active: current.version });
   }
   return false;
 }
@@ -52,11 +50,10 @@ export function rollbackTarget<T extends { definition: RuleSetDefinition }>(
 ): { to: T } | { refused: RuleUpdateStatus } {
   const sameAsActive = target !== undefined && active !== undefined && JSON.stringify(target.definition) === JSON.stringify(active.definition);
   if (target && !sameAsActive) return { to: target };
-  const { message, hint } = ERROR_CATALOGUE.GH_RULESET_NO_ROLLBACK;
   const why = target
     ? `version ${target.definition.version}, the last confirmed set, is the one running (a set left by a rollback from its probation, or by a failed probation, is dropped, not kept)`
     : 'no rule set was confirmed before the running one';
-  const refused = new GatehouseError('GH_RULESET_NO_ROLLBACK', `${message}: ${why}`, { hint });
+  const refused = ERRORS.GH_RULESET_NO_ROLLBACK({ reason: why });
   return {
     refused: {
       state: 'rejected',

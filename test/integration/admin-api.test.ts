@@ -134,6 +134,10 @@ test('API abuse: clear JSON errors with codes, never a crash', async (t) => {
     ],
     ['/api/rules/rollback', { method: 'POST' }, 409, 'GH_RULESET_NO_ROLLBACK'],
   ];
+  // The catalogue's message of GH_ADMIN_NOT_FOUND (it said "no local stream named 'nope'").
+  const noStream = await call(`${base(gw)}/api/streams/nope/records`);
+  assert.equal(noStream.body.error?.message, "local stream 'nope' not found");
+  assert.match(noStream.body.error?.hint ?? '', /^known streams: /);
   for (const [path, init, status, code] of cases) {
     const r = await call(`${base(gw)}${path}`, init);
     assert.equal(r.status, status, `${init.method ?? 'GET'} ${path}`);
@@ -230,6 +234,9 @@ test('with a token, every route but /healthz needs it; rules apply and rollback 
   const stale = await call(`${base(gw)}/api/rules`, { method: 'PUT', headers: auth, body: 'version: 1\nrules: []\n' });
   assert.equal(stale.body.state, 'rejected');
   assert.equal(stale.body.error?.code, 'GH_RULESET_STALE');
+  // The catalogue's message and hint, each once (the message repeated the hint, the site's own).
+  assert.equal(stale.body.error?.message, 'rule set version 1 is not newer than the active version 2');
+  assert.equal(stale.body.error?.hint, 'raise the version, or force the update (rules apply --force)');
   const back = await call(`${base(gw)}/api/rules/rollback`, { method: 'POST', headers: auth });
   assert.equal(back.body.state, 'rolled-back');
   assert.equal(back.body.version, 1);
@@ -360,7 +367,8 @@ test('HTTP methods: HEAD on every GET route (monitors, load balancers), 405 name
     assert.equal(body.error.code, 'GH_ADMIN_BAD_REQUEST');
     assert.match(body.error.message, new RegExp(`method ${method} not allowed on ${path.replaceAll('/', '\\/')}; allowed: ${allow}`));
   }
-  // '//api/streams' is a path, not a host: the error names it as sent (it said "no route GET /streams").
+  // '//api/streams' is a path, not a host: the error names it as sent (it said "no route GET /streams"),
+  // in the catalogue's words of GH_ADMIN_NOT_FOUND (it said "no route GET //api/streams" before).
   const doubled = await new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: gw.admin!.address().port, path: '//api/streams', method: 'GET' }, (res) => {
       let body = '';
@@ -371,7 +379,7 @@ test('HTTP methods: HEAD on every GET route (monitors, load balancers), 405 name
     req.end();
   });
   assert.equal(doubled.status, 404);
-  assert.match(doubled.body, /no route GET \/\/api\/streams/);
+  assert.equal((JSON.parse(doubled.body) as { error: { message: string } }).error.message, 'route GET //api/streams not found');
   // The hint names every route, the status page and the records route included.
   const hint = (JSON.parse(doubled.body) as { error: { hint: string } }).error.hint;
   assert.match(hint, /^routes: \/ \(the status page\), \/healthz, /);

@@ -47,7 +47,11 @@ test('gateway: a start that failed (admin port taken) then a start on the same r
   const held = await silentTcpServer(t);
   const config = await loadConfig(await configFile(t, held.port), { mqttPort: 0 });
   const registry = createMetricsRegistry('test', 'gw-again');
-  await assert.rejects(start(config, registry), { code: 'GH_ADMIN_LISTEN' });
+  await assert.rejects(start(config, registry), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'GH_ADMIN_LISTEN');
+    assert.match(err.message, new RegExp(`^admin API cannot listen on 127\\.0\\.0\\.1:${held.port}: listen EADDRINUSE`));
+    return true;
+  });
   // The port freed a moment later (the embedder retries).
   await new Promise<void>((resolve) => held.server.close(() => resolve()));
   const gw = await start(config, registry);
