@@ -419,7 +419,7 @@ export const ERROR_CATALOGUE = {
   GH_CONTROL_REPLAY: {
     group: 'admin / control',
     meaning: 'A remote update document is not newer than the highest version accepted (replay or downgrade)',
-    message: 'update document version {version} is not above the accepted version {accepted}',
+    message: 'update document version {version} is not above the highest accepted version {accepted} (a replayed or older update)',
     hint: 'sign the update (or rollback) with a document version above the accepted one: gatehouse rules sign --version N',
   },
   GH_ADMIN_FORBIDDEN: {

@@ -12,7 +12,7 @@
 // These are the exact bytes under the ed25519 signature (see signing.ts for the envelope), so a
 // set signed for one gateway does not apply on another, an old set or rollback is refused by
 // version, and a document not used in time expires.
-import { GatehouseError, type ErrorCode } from '../../core/errors.js';
+import { ERRORS, GatehouseError, type ErrorCode } from '../../core/errors.js';
 
 export const DOCUMENT_KIND = 'rules-update/1';
 
@@ -32,13 +32,15 @@ export type RefusalReason = 'malformed' | 'target' | 'expired' | 'replay' | 'too
 export class DocumentRefused extends Error {
   /** The error code the status reports (the message starts with it). */
   readonly code: ErrorCode;
+  readonly hint: string;
+  /** error: the catalogue's error (GH_CONTROL_DOCUMENT or GH_CONTROL_REPLAY), its words in docs/errors.md. */
   constructor(
     readonly reason: RefusalReason,
-    message: string,
-    readonly hint: string,
+    error: GatehouseError,
   ) {
-    super(message);
-    this.code = reason === 'replay' ? 'GH_CONTROL_REPLAY' : 'GH_CONTROL_DOCUMENT';
+    super(`${error.code}: ${error.message}`);
+    this.code = error.code;
+    this.hint = error.hint ?? '';
   }
 }
 
@@ -50,7 +52,7 @@ export function isUpdateDocument(v: unknown): boolean {
 }
 
 function malformed(message: string): never {
-  throw new DocumentRefused('malformed', `GH_CONTROL_DOCUMENT: ${message}`, RESIGN);
+  throw new DocumentRefused('malformed', ERRORS.GH_CONTROL_DOCUMENT({ reason: message }, { hint: RESIGN }));
 }
 
 /** Parse and shape-check the signed bytes (no policy checks yet). */
@@ -108,22 +110,30 @@ export function checkBinding(doc: UpdateDocument, ctx: BindingContext): void {
   if (!doc.targets.some((t) => names.has(t))) {
     throw new DocumentRefused(
       'target',
-      `GH_CONTROL_DOCUMENT: the update targets ${JSON.stringify(doc.targets)}, not this gateway (${ctx.gatewayId}${ctx.groups.length ? `, groups ${ctx.groups.join(', ')}` : ''})`,
-      'sign it with --targets naming this gateway id or one of its control.groups',
+      ERRORS.GH_CONTROL_DOCUMENT(
+        {
+          reason: `it targets ${JSON.stringify(doc.targets)}, not this gateway (${ctx.gatewayId}${ctx.groups.length ? `, groups ${ctx.groups.join(', ')}` : ''})`,
+        },
+        { hint: 'sign it with --targets naming this gateway id or one of its control.groups' },
+      ),
     );
   }
   if (Date.parse(doc.expiresAt) <= ctx.now) {
     throw new DocumentRefused(
       'expired',
-      `GH_CONTROL_DOCUMENT: the update expired at ${doc.expiresAt} (this gateway's clock reads ${new Date(ctx.now).toISOString()})`,
-      "sign it again (a fresh expiresAt) with a version above the accepted one; if it had not expired, set this gateway's clock right (NTP)",
+      ERRORS.GH_CONTROL_DOCUMENT(
+        { reason: `it expired at ${doc.expiresAt} (this gateway's clock reads ${new Date(ctx.now).toISOString()})` },
+        { hint: "sign it again (a fresh expiresAt) with a version above the accepted one; if it had not expired, set this gateway's clock right (NTP)" },
+      ),
     );
   }
   if (doc.version <= ctx.acceptedVersion) {
     throw new DocumentRefused(
       'replay',
-      `GH_CONTROL_REPLAY: document version ${doc.version} is not above the highest accepted version ${ctx.acceptedVersion} (a replayed or older update)`,
-      `sign a new document with version ${ctx.acceptedVersion + 1} or higher (a rollback too: --rollback-to V --version N)`,
+      ERRORS.GH_CONTROL_REPLAY(
+        { version: doc.version, accepted: ctx.acceptedVersion },
+        { hint: `sign a new document with version ${ctx.acceptedVersion + 1} or higher (a rollback too: --rollback-to V --version N)` },
+      ),
     );
   }
 }

@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
 import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
 import type { LocalStreams } from '../store/types.js';
@@ -326,21 +326,21 @@ export class RemoteControl extends EventEmitter {
     const to = doc.rollback!.toVersion;
     const st = this.deps.rules.status() as { activeVersion: number | null; lastGoodVersion: number | null };
     if (st.lastGoodVersion !== to) {
-      this.refuse(
-        source,
-        `GH_CONTROL_DOCUMENT: rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'}). Fix: ${
-          st.lastGoodVersion === null
-            ? 'there is no confirmed set to go back to: send a rule set update instead'
-            : this.lastGoodIsActive()
-              ? // After a rollback from a probation (or a failed one) the last good set is the one
-                // running: a rollback to it is refused (GH_RULESET_NO_ROLLBACK) and spends a version.
-                `there is no set to go back to: the last confirmed set, version ${st.lastGoodVersion}, is the one running (a set left by a rollback from its probation, or by a failed probation, is dropped): send a rule set update instead`
-              : `sign a rollback to it: gatehouse rules sign --rollback-to ${st.lastGoodVersion} --version ${this.accepted.version + 1} --targets ${this.deps.gatewayId} --key KEY`
-        }`,
-        'malformed',
-        'GH_CONTROL_DOCUMENT',
-        doc.version,
+      const hint =
+        st.lastGoodVersion === null
+          ? 'there is no confirmed set to go back to: send a rule set update instead'
+          : this.lastGoodIsActive()
+            ? // After a rollback from a probation (or a failed one) the last good set is the one
+              // running: a rollback to it is refused (GH_RULESET_NO_ROLLBACK) and spends a version.
+              `there is no set to go back to: the last confirmed set, version ${st.lastGoodVersion}, is the one running (a set left by a rollback from its probation, or by a failed probation, is dropped): send a rule set update instead`
+            : `sign a rollback to it: gatehouse rules sign --rollback-to ${st.lastGoodVersion} --version ${this.accepted.version + 1} --targets ${this.deps.gatewayId} --key KEY`;
+      const refused = ERRORS.GH_CONTROL_DOCUMENT(
+        {
+          reason: `rollback to version ${to} is not possible: the last good (confirmed) set is ${st.lastGoodVersion ?? 'none'} (active ${st.activeVersion ?? 'none'})`,
+        },
+        { hint },
       );
+      this.refuse(source, refused.describe(), 'malformed', 'GH_CONTROL_DOCUMENT', doc.version);
       return;
     }
     const write = this.accepted.accept(doc.version, source);

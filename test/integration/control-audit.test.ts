@@ -361,6 +361,11 @@ test('after a rollback from a probation, a signed rollback to another version is
   s = await update(gw, c, rollback, signedDoc(keys.privateKeyPem, { version: 4, rollbackTo: 4 }));
   assert.equal(s.code, 'GH_CONTROL_DOCUMENT');
   const message = s.errors[0]!.message;
+  // The catalogue's message of GH_CONTROL_DOCUMENT (docs/errors.md), then the fix.
+  assert.match(
+    message,
+    /^GH_CONTROL_DOCUMENT: update document refused: rollback to version 4 is not possible: the last good \(confirmed\) set is 1 \(active 1\)\. Fix: /,
+  );
   assert.doesNotMatch(message, /--rollback-to 1/, 'no rollback to the running set: it is refused (GH_RULESET_NO_ROLLBACK) and spends a version');
   assert.match(message, /no set to go back to: the last confirmed set, version 1, is the one running/);
   assert.match(message, /send a rule set update instead/);

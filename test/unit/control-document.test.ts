@@ -33,6 +33,21 @@ test('binding: target by id, group or *; expiry; the version must exceed the acc
     (err: unknown) => err instanceof DocumentRefused && /this gateway's clock reads 2026-12-02T12:00:00\.000Z/.test(err.message) && /NTP/.test(err.hint),
   );
   assert.throws(() => checkBinding(parseUpdateDocument(doc({ version: 4 })), ctx), refusedFor('replay'));
+  // The catalogue's messages of GH_CONTROL_DOCUMENT and GH_CONTROL_REPLAY (docs/errors.md), the code first.
+  const says = (message: string) => (err: unknown) => err instanceof DocumentRefused && err.message === message;
+  assert.throws(
+    () => checkBinding(parseUpdateDocument(doc({ targets: ['depot-8'] })), ctx),
+    says('GH_CONTROL_DOCUMENT: update document refused: it targets ["depot-8"], not this gateway (depot-7, groups depot)'),
+  );
+  assert.throws(
+    () => checkBinding(parseUpdateDocument(doc({ version: 4 })), ctx),
+    says('GH_CONTROL_REPLAY: update document version 4 is not above the highest accepted version 4 (a replayed or older update)'),
+  );
+  assert.throws(
+    () => parseUpdateDocument(Buffer.from('not json')),
+    (err: unknown) =>
+      says('GH_CONTROL_DOCUMENT: update document refused: the signed document is not JSON')(err) && /gatehouse rules sign/.test((err as DocumentRefused).hint),
+  );
   assert.throws(() => checkBinding(parseUpdateDocument(doc({ version: 1, rollbackTo: 1 })), ctx), refusedFor('replay'));
   const d = parseUpdateDocument(doc({ version: 6, rollbackTo: 3 }));
   assert.deepEqual(d.rollback, { toVersion: 3 });
