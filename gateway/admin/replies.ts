@@ -79,14 +79,16 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function parseIntParam(value: string | null, name: string, fallback: number, min: number, max: number): number {
   if (value === null || value === '') return fallback;
   if (!/^\d+$/.test(value))
-    throw new HttpError(
+    throw HttpError.of(
       400,
-      'GH_ADMIN_BAD_REQUEST',
-      `query parameter '${name}' must be a whole number, got '${value.slice(0, 40)}'`,
-      `e.g. ?${name}=${fallback}`,
+      ERRORS.GH_ADMIN_BAD_REQUEST(
+        { reason: `query parameter '${name}' must be a whole number, got '${value.slice(0, 40)}'` },
+        { hint: `e.g. ?${name}=${fallback}` },
+      ),
     );
   const n = Number(value);
-  if (n < min || n > max) throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', `query parameter '${name}' must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw HttpError.of(400, ERRORS.GH_ADMIN_BAD_REQUEST({ reason: `query parameter '${name}' must be between ${min} and ${max}, got ${n}` }));
   return n;
 }
 

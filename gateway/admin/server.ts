@@ -173,7 +173,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       try {
         name = decodeURIComponent(m[1] ?? '');
       } catch {
-        throw new HttpError(400, 'GH_ADMIN_BAD_REQUEST', 'stream name in the path is not valid percent-encoding');
+        throw HttpError.of(400, ERRORS.GH_ADMIN_BAD_REQUEST({ reason: 'stream name in the path is not valid percent-encoding' }));
       }
       if (!source.streamNames().includes(name))
         throw HttpError.of(
@@ -206,7 +206,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     const allowed = allowedMethods(path);
     if (allowed) {
       const allow = allowed.join(', ');
-      throw new HttpError(405, 'GH_ADMIN_BAD_REQUEST', `method ${req.method} not allowed on ${path}; allowed: ${allow}`, undefined, { allow });
+      throw HttpError.of(405, ERRORS.GH_ADMIN_BAD_REQUEST({ reason: `method ${req.method} not allowed on ${path}; allowed: ${allow}` }), { allow });
     }
     throw HttpError.of(404, ERRORS.GH_ADMIN_NOT_FOUND({ what: `route ${req.method} ${path}` }, { hint: `routes: ${KNOWN_ROUTES.join(', ')}` }));
   }

@@ -5,7 +5,7 @@
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../core/tls-files.js';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
 import { withoutCredentials } from '../../core/broker-url.js';
 import { SizeLimit, withSizeLimit } from '../../core/mqtt-size-guard.js';
@@ -293,7 +293,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       if (client?.connected) client.subscribe(topic, { qos: 1 });
     },
     async publish(topic, payload, o) {
-      if (!client) throw new GatehouseError('GH_CONTROL_CHANNEL', 'control channel is not started', { where: shown });
+      if (!client) throw ERRORS.GH_CONTROL_CHANNEL({ reason: 'control channel is not started' }, { where: shown });
       // Offline: mqtt.js queues it and sends it after reconnecting (queueQoSZero default true).
       await client.publishAsync(topic, payload, { qos: o.qos, retain: o.retain });
     },

@@ -6,7 +6,7 @@ import type { ScheduledTask } from 'node-cron';
 import type { Counter, Histogram } from 'prom-client';
 import { clocksOf } from '../../core/clock.js';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { counter, histogram } from '../../core/metrics.js';
 import type { LocalStreams } from '../store/types.js';
 import type { RuleUpdateStatus } from './rule-set-target.js';
@@ -81,9 +81,7 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
       case 'heartbeat': {
         // Offline upstream: skip rather than queue stale reports without bound.
         if (!t.channel.connected())
-          throw new GatehouseError('GH_CONTROL_CHANNEL', `control channel ${t.channel.kind} is not connected: heartbeat not sent`, {
-            where: `jobs.${job.name}`,
-          });
+          throw ERRORS.GH_CONTROL_CHANNEL({ reason: `control channel ${t.channel.kind} is not connected: heartbeat not sent` }, { where: `jobs.${job.name}` });
         const report = await t.heartbeat.collect();
         // Bounded: a broker that stops answering (frozen, a half-open link not yet seen by the
         // keepalive) held the run, and every later tick was skipped, for as long as it lasted.
@@ -92,13 +90,9 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
           timer = setTimeout(
             () =>
               reject(
-                new GatehouseError(
-                  'GH_CONTROL_CHANNEL',
-                  `control channel ${t.channel.kind} did not acknowledge the heartbeat within ${HEARTBEAT_ACK_MS / 1000} s: not confirmed`,
-                  {
-                    where: `jobs.${job.name}`,
-                    hint: 'check that the control broker is up and answering; the next tick sends a new heartbeat',
-                  },
+                ERRORS.GH_CONTROL_CHANNEL(
+                  { reason: `control channel ${t.channel.kind} did not acknowledge the heartbeat within ${HEARTBEAT_ACK_MS / 1000} s: not confirmed` },
+                  { where: `jobs.${job.name}`, hint: 'check that the control broker is up and answering; the next tick sends a new heartbeat' },
                 ),
               ),
             HEARTBEAT_ACK_MS,
@@ -121,10 +115,10 @@ export function builtinJobRunner(t: JobTargets): JobRunner {
       case 'disable-rule': {
         const s = await t.rules.setRuleEnabled(job.rule!, job.type === 'enable-rule', `job:${job.name}`);
         if (s.state === 'rejected')
-          throw new GatehouseError('GH_JOB_FAILED', `rule toggle refused: ${s.errors.map((e) => e.message).join('; ') || 'no reason given'}`, {
-            where: `jobs.${job.name}`,
-            hint: `fix jobs.${job.name}.rule (or the rule set); the job runs again at its next time`,
-          });
+          throw ERRORS.GH_JOB_FAILED(
+            { reason: `rule toggle refused: ${s.errors.map((e) => e.message).join('; ') || 'no reason given'}` },
+            { where: `jobs.${job.name}`, hint: `fix jobs.${job.name}.rule (or the rule set); the job runs again at its next time` },
+          );
         return;
       }
     }

@@ -254,7 +254,10 @@ export class RemoteControl extends EventEmitter {
   private overCap(source: string, bytes: number): void {
     this.refuse(
       source,
-      `GH_CONTROL_CHANNEL: control payload of ${bytes} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes}). Fix: send a smaller rule set, or raise control.maxPayloadBytes`,
+      ERRORS.GH_CONTROL_CHANNEL(
+        { reason: `control payload of ${bytes} bytes exceeds control.maxPayloadBytes (${this.opts.maxPayloadBytes})` },
+        { hint: 'send a smaller rule set, or raise control.maxPayloadBytes' },
+      ).describe(),
       'too-large',
       'GH_CONTROL_CHANNEL',
     );
@@ -271,7 +274,12 @@ export class RemoteControl extends EventEmitter {
       const claimed = claimedVersion(superseded.payload);
       this.refuse(
         superseded.source,
-        `GH_CONTROL_CHANNEL: superseded by a later update (control.maxPending ${this.opts.maxPending} were already waiting; the newest are applied)${claimed === undefined ? '' : `: the document of version ${claimed} (not verified: never opened)`}`,
+        ERRORS.GH_CONTROL_CHANNEL(
+          {
+            reason: `superseded by a later update (control.maxPending ${this.opts.maxPending} were already waiting; the newest are applied)${claimed === undefined ? '' : `: the document of version ${claimed} (not verified: never opened)`}`,
+          },
+          { hint: 'nothing, if the newest update is the one wanted; to have each applied, send them further apart or raise control.maxPending' },
+        ).describe(),
         'busy',
         'GH_CONTROL_CHANNEL',
         claimed,

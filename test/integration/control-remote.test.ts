@@ -313,8 +313,11 @@ test('a burst of queued updates (the gateway was offline) ends on the newest: th
   const c = await client(t, url(gw));
   const registry = registries.get(gw)!;
   const superseded: Array<number | null> = [];
+  const messages: string[] = [];
   gw.control.remote!.on('status', (st: ControlStatus) => {
-    if (st.code === 'GH_CONTROL_CHANNEL') superseded.push(st.version);
+    if (st.code !== 'GH_CONTROL_CHANNEL') return;
+    superseded.push(st.version);
+    messages.push(st.errors[0]?.message ?? '');
   });
   // Published back to back, as a broker delivers what it queued for an offline gateway.
   await Promise.all(
@@ -329,6 +332,11 @@ test('a burst of queued updates (the gateway was offline) ends on the newest: th
   // The office tells which of its documents gave way (it was null).
   assert.ok(superseded.length >= 1);
   for (const version of superseded) assert.ok(version !== null && version >= 2 && version < 7, `superseded version ${version}`);
+  // The catalogue's form (describe(): code, message, fix), as every other refusal.
+  assert.match(
+    messages[0]!,
+    /^GH_CONTROL_CHANNEL: superseded by a later update \(control\.maxPending 1 were already waiting; the newest are applied\): the document of version \d \(not verified: never opened\)\. Fix: nothing, if the newest update is the one wanted/,
+  );
 });
 
 test('replay: v3 active, a captured rollback and older signed sets replayed stay at v3, also after a restart', async (t) => {
@@ -643,6 +651,8 @@ test('a job toggle that is refused or changes nothing leaves the retained rule s
     const e = await gw.control.jobs.runNow('ghost-off');
     assert.equal(e.result, 'failed');
     assert.match(e.error ?? '', /no rule named 'ghost'/);
+    // The catalogue's message of GH_JOB_FAILED ('{reason}'), the job named, its fix.
+    assert.match(e.error ?? '', /^GH_JOB_FAILED: rule toggle refused: .*no rule named 'ghost'.* \(at jobs\.ghost-off\)\. Fix: fix jobs\.ghost-off\.rule/);
   }
   assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_job_runs_total', { job: 'ghost-off', result: 'failed' }), 2);
   const ghost = gw.control.jobs.status().find((j) => j.name === 'ghost-off')!;
