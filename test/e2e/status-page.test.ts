@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { mkdtemp, rm, stat, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { freePort, needBinary, repoRoot } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
 import { findPageDir, loadPageFiles } from '../../gateway/admin/status-page.js';
@@ -430,10 +430,10 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
 
   // On a phone the summaries and errors wrap: nothing wider than the screen but the table's own scroll.
   await page.setViewportSize({ width: 390, height: 844 });
-  const errBox = await cloudError.boundingBox();
+  const errBox = await visibleBox(cloudError);
   assert.ok(errBox && errBox.x + errBox.width <= 390, `the error fits a phone screen (${JSON.stringify(errBox)})`);
   // The summary wraps in its column instead of pushing the table past the screen.
-  const summaryBox = await page.locator('tr[data-source="cloud"] .summary').boundingBox();
+  const summaryBox = await visibleBox(page.locator('tr[data-source="cloud"] .summary'));
   assert.ok(summaryBox && summaryBox.x + summaryBox.width <= 390, `the summary fits a phone screen (${JSON.stringify(summaryBox)})`);
   if (process.env.STATUS_PAGE_SCREENSHOT) {
     await page.locator('#h-sources').scrollIntoViewIfNeeded();
@@ -443,6 +443,20 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
   }
   assert.deepEqual(pageErrors, [], 'page errors');
 });
+
+/**
+ * The element's box once it is visible: boundingBox() answers null for an element absent or hidden
+ * at that instant (once in a loaded run, right after the viewport change), so it is waited for and
+ * measured again, until 15 s have passed.
+ */
+async function visibleBox(locator: Locator): Promise<{ x: number; y: number; width: number; height: number } | null> {
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    await locator.waitFor({ state: 'visible', timeout: Math.max(1, deadline - performance.now()) });
+    const box = await locator.boundingBox();
+    if (box || performance.now() > deadline) return box;
+  }
+}
 
 /** The gateway CLI with `admin.token`, and a browser for it: both ended, and their folder removed, after the test. */
 async function gatewayWithToken(t: TestContext, token: string): Promise<{ gw: GatewayProcess; browser: () => Promise<BrowserContext> }> {
