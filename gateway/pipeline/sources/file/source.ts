@@ -295,6 +295,7 @@ export class FileSource implements Source {
     await resume.resume(saved, found);
     await this.scanner.discover(found, firstRun);
     if (savedAt !== undefined) await resume.sweepRotated(saved, savedAt);
+    await resume.orderRotated();
     // A stop while loading and scanning wins: no watcher or scan timer starts after it (they did,
     // and the source said 'running', gatehouse_source_up 1, after its stop).
     if (this.stopped) return;
