@@ -1,11 +1,16 @@
 // The lines of one path in the order written when several rotated files of it hold unread lines at
-// a start (real files, real renames, a real store). Every line exactly once, and in order: two
-// rotated files known to the saved state (the source was behind: the first renamed file not read
-// to its end, the second not read at all when it stopped; rotated again while stopped): the one
-// saved as rotated first, whatever name or listing order they come in (app.log.1, the newer, is
-// listed before app.log.2; without a glob, the state's keys come by identity).
-// The source is held behind by a big file (300,000 lines) and stops as soon as a first line of its
-// read is in the stream.
+// a start, or when a file was created at the path and rotated away again before the source looked
+// (real files, real renames, a real store). Every line exactly once, and in order:
+// - two rotated files known to the saved state (the source was behind: the first renamed file not
+//   read to its end, the second not read at all when it stopped; rotated again while stopped): the
+//   one saved as rotated first, whatever name or listing order they come in (app.log.1, the newer,
+//   is listed before app.log.2; without a glob, the state's keys come by identity);
+// - files unknown to the state (created at app.log and rotated away while stopped): after the known
+//   ones, oldest first, also when `paths` matches their names (app.log*): before, such a file was
+//   tailed as a file of its own, read at the same time as the files before and after it;
+// - the same two (or three) rotations between two looks while the source runs (app.log*).
+// The source is held behind by big files (300,000 lines) and stops (or rotates) as soon as a first
+// line of its read is in the stream.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { renameSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
@@ -93,6 +98,57 @@ for (const pattern of ['app.log', 'app.log*']) {
     renameSync(file, join(logs, 'app.log.1'));
     writeFileSync(file, numbered(A + B, A + B + C));
     await r.restart();
+    await checkOrder(t, r, A + B + C);
+  });
+
+  test(`two rotations while stopped (${pattern}): the file created at app.log and rotated away unseen is read after the saved file and before the new one`, async (t) => {
+    const r = await fileRig(t, { paths: [`logs/${pattern}`] });
+    const logs = join(r.dir, 'logs');
+    const file = join(logs, 'app.log');
+    writeFileSync(file, numbered(0, A));
+    await runBriefly(r, false);
+    renameSync(file, join(logs, 'app.log.1'));
+    writeFileSync(file, numbered(A, A + B));
+    renameSync(join(logs, 'app.log.1'), join(logs, 'app.log.2'));
+    renameSync(file, join(logs, 'app.log.1'));
+    writeFileSync(file, numbered(A + B, A + B + C));
+    await r.restart();
+    await checkOrder(t, r, A + B + C);
+  });
+}
+
+test('three rotations while stopped (app.log*): the two files unknown to the state are read oldest first, after the saved file and before the new one', async (t) => {
+  const r = await fileRig(t, { paths: ['logs/app.log*'] });
+  const logs = join(r.dir, 'logs');
+  const file = join(logs, 'app.log');
+  writeFileSync(file, numbered(0, A));
+  await runBriefly(r, false);
+  // logrotate's names: the oldest has the highest number.
+  const parts = [A, A + B / 2, A + B, A + B + C];
+  for (let i = 1; i < parts.length; i++) {
+    for (let k = i; k >= 1; k--) renameSync(k === 1 ? file : join(logs, `app.log.${k - 1}`), join(logs, `app.log.${k}`));
+    writeFileSync(file, numbered(parts[i - 1]!, parts[i]!));
+  }
+  await r.restart();
+  await checkOrder(t, r, A + B + C);
+});
+
+// Three rotations: the two files created at app.log and rotated away unseen are found by one scan,
+// listed newest first (app.log.1, app.log.2), and read oldest first.
+for (const rotations of [2, 3]) {
+  test(`${rotations === 2 ? 'two' : 'three'} rotations between two looks while the source reads (app.log*): the files created at app.log and rotated away before the look are read after the renamed file and before the new one`, async (t) => {
+    const r = await fileRig(t, { paths: ['logs/app.log*'] });
+    const logs = join(r.dir, 'logs');
+    const file = join(logs, 'app.log');
+    writeFileSync(file, numbered(0, A));
+    await r.source.start(r.intake);
+    await waitUntil(async () => ((await r.store.info('logs')).lastSeq > 0 ? true : undefined), 'a line read', 30_000, 2);
+    // In one synchronous run: the source (same process) cannot look in between.
+    const parts = rotations === 2 ? [A, A + B, A + B + C] : [A, A + B / 2, A + B, A + B + C];
+    for (let i = 1; i < parts.length; i++) {
+      for (let k = i; k >= 1; k--) renameSync(k === 1 ? file : join(logs, `app.log.${k - 1}`), join(logs, `app.log.${k}`));
+      writeFileSync(file, numbered(parts[i - 1]!, parts[i]!));
+    }
     await checkOrder(t, r, A + B + C);
   });
 }

@@ -1,7 +1,21 @@
-// Which of several rotated files of one path is the oldest (rotated-age.ts).
+// Which of several rotated files of one path is the oldest (rotated-age.ts), and which new files
+// the scan takes for rotated files of a tailed path it did not see there (scanner.ts:
+// rotatedUnseen). Real files in a temp folder; the trackers' context is a test double (the
+// scanner decides, nothing is read), its wall clock the test's.
 import assert from 'node:assert/strict';
+import { rename, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir, testDeps } from '../helpers/index.js';
+import { FileSet } from '../../gateway/pipeline/sources/file/file-set.js';
+import { compileGlob } from '../../gateway/pipeline/sources/file/glob.js';
+import { fingerprintOf, identityKey } from '../../gateway/pipeline/sources/file/identity.js';
+import { FileScanner } from '../../gateway/pipeline/sources/file/scanner.js';
+import { LineSplitter } from '../../gateway/pipeline/sources/file/splitter.js';
+import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker-context.js';
+import type { FileTracker } from '../../gateway/pipeline/sources/file/tracker.js';
 import { olderFirst, rotationSuffix, SAVED_AT_PATH, SAVED_ROTATED, UNKNOWN, type Aged } from '../../gateway/pipeline/sources/file/rotated-age.js';
+import { precedes } from '../../gateway/pipeline/sources/file/rotation-order.js';
 
 function aged(path: string, known: number, mtimeMs: number, seq: number): Aged {
   return { path: `/l/${path}`, writtenAt: '/l/app.log', known, mtimeMs, seq };
@@ -29,4 +43,84 @@ test('rotated age: the saved state first, then the modification time, then logro
   assert.equal(rotationSuffix('app.log', 'app.log-20261206'), '-20261206');
   assert.equal(rotationSuffix('app.log', 'app.log.lock'), undefined);
   assert.equal(rotationSuffix('app.log', 'app.log'), undefined);
+});
+
+function lines(prefix: string, n: number): string {
+  return Array.from({ length: n }, (_, i) => `${prefix} ${i} ${'x'.repeat(60)}\n`).join('');
+}
+
+/** A FileSet and a scanner over `dir/app.log*` (not a first run), on a wall clock the test sets. */
+function scannerRig(dir: string, clock: { now: number }): { files: FileSet; scanner: FileScanner } {
+  const ctx = {
+    now: () => clock.now,
+    monotonic: () => 0,
+    newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
+    onEvent: () => undefined,
+    commitState: () => Promise.resolve(),
+  } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
+  const files = new FileSet(
+    { name: 'app', topic: 'logs/{file}', logger: testDeps().logger, now: () => clock.now, count: () => undefined, excluded: () => false },
+    ctx,
+  );
+  const scanner = new FileScanner(files, {
+    globs: [compileGlob(join(dir, 'app.log*'))],
+    fingerprintBytes: 1024,
+    initialPosition: 'start_of_file',
+    monotonic: () => 0,
+  });
+  return { files, scanner };
+}
+
+async function trackerOf(files: FileSet, path: string): Promise<FileTracker> {
+  const st = await stat(path, { bigint: true });
+  const t = files.trackers.get(identityKey(st.dev, st.ino));
+  assert.ok(t, `${path} tracked`);
+  return t;
+}
+
+test('file scanner: a file created at app.log and rotated away before the scan (app.log*) is a rotated file of app.log, between the renamed file and the new one', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-rotated-age-');
+  const clock = { now: Date.now() };
+  const { files, scanner } = scannerRig(dir, clock);
+  const live = join(dir, 'app.log');
+  await writeFile(live, lines('a', 20));
+  await scanner.discover(await scanner.scan(), false);
+  const a = await trackerOf(files, live);
+  // Looked at before the rotations (the file's mtime may be a tick behind Date.now()).
+  a.pathSeenAt = (await stat(live)).mtimeMs;
+  // Two rotations before the next scan, and files that are not rotated ones of app.log.
+  await rename(live, join(dir, 'app.log.1'));
+  await writeFile(live, lines('b', 20));
+  await rename(join(dir, 'app.log.1'), join(dir, 'app.log.2'));
+  await rename(live, join(dir, 'app.log.1'));
+  await writeFile(live, lines('c', 20));
+  await writeFile(join(dir, 'app.log.lock'), 'pid 1\n');
+  // Moved in from elsewhere, last written long before the look: not content of app.log since.
+  await writeFile(join(dir, 'app.log.7'), lines('old', 20));
+  await utimes(join(dir, 'app.log.7'), new Date(a.pathSeenAt - 3_600_000), new Date(a.pathSeenAt - 3_600_000));
+  await scanner.discover(await scanner.scan(), false);
+  const b = await trackerOf(files, join(dir, 'app.log.1'));
+  const c = await trackerOf(files, live);
+  assert.equal(a.path, join(dir, 'app.log.2'));
+  assert.equal(b.from, live, 'app.log.1 holds lines written at app.log');
+  assert.equal(b.topic, 'logs/app.log');
+  assert.ok(precedes(a, b) && precedes(b, c) && precedes(a, c), `the order written: ${JSON.stringify([a.seq, b.seq, c.seq])}`);
+  assert.deepEqual(new Set(files.writtenAt(live)), new Set([a, b, c]));
+  for (const own of ['app.log.lock', 'app.log.7']) {
+    const o = await trackerOf(files, join(dir, own));
+    assert.equal(o.from, undefined, `${own} is a file of its own`);
+  }
+});
+
+test('file scanner: with the file still at app.log (copytruncate, a cp), a new app.log.1 of unknown content is a file of its own', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-rotated-age-');
+  const clock = { now: 0 };
+  const { files, scanner } = scannerRig(dir, clock);
+  const live = join(dir, 'app.log');
+  await writeFile(live, lines('a', 20));
+  const st = await stat(live, { bigint: true });
+  files.add(live, String(st.dev), String(st.ino), fingerprintOf(Buffer.from(lines('a', 20)).subarray(0, 1024)), 0, undefined);
+  await writeFile(join(dir, 'app.log.1'), lines('z', 20));
+  await scanner.discover(await scanner.scan(), false);
+  assert.equal((await trackerOf(files, join(dir, 'app.log.1'))).from, undefined);
 });

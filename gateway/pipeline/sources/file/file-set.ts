@@ -97,9 +97,21 @@ export class FileSet {
   }
 
   /**
+   * A file found under a rotated name of `from` (a file created at `from` and rotated away before the
+   * source looked: scanner.ts): its lines were written at `from` (its topic, and the order of that
+   * path's files: rotation-order.ts).
+   */
+  rotatedFrom(t: FileTracker, from: string): void {
+    this.unindex(t);
+    t.from = from;
+    t.topic = topicFor(this.deps.topic, this.deps.name, from);
+    this.index(t);
+  }
+
+  /**
    * Give `ordered` (trackers in the order their lines were written) their own order stamps (`seq`)
-   * in that order: the stamps they hold, sorted. Only while none of them is read (at start): the
-   * order decides which file a newer one waits for.
+   * in that order: the stamps they hold, sorted. Only while none of them is read (at start, or as
+   * a scan adds them): the order decides which file a newer one waits for.
    */
   restamp(ordered: readonly FileTracker[]): void {
     const seqs = ordered.map((t) => t.seq).sort((a, b) => a - b);

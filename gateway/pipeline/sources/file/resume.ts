@@ -28,6 +28,20 @@ function savedRank(s: SavedFile): number {
   return s.rotatedSize !== undefined || (s.from !== undefined && s.from !== s.path) ? SAVED_ROTATED : SAVED_AT_PATH;
 }
 
+/**
+ * When each path was last looked at with its saved file there (the saved `seen`; states without it:
+ * `savedAt`): a file under a rotated name of it modified since was at it after that look (scanner.ts).
+ */
+export function savedLooks(saved: SavedFile[], savedAt: number | undefined): Map<string, number> {
+  const looks = new Map<string, number>();
+  for (const s of saved) {
+    const at = s.seen ?? savedAt;
+    if (at === undefined || s.path !== (s.from ?? s.path)) continue;
+    looks.set(s.path, Math.max(looks.get(s.path) ?? -Infinity, at));
+  }
+  return looks;
+}
+
 export class Resume {
   /** Trackers made for saved content, and what the state said of it (orderRotated). */
   private readonly ranks = new Map<FileTracker, number>();

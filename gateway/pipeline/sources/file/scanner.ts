@@ -3,13 +3,18 @@
 // A new match that is a copy of content already read (copytruncate's rotated copy matching the
 // globs too, a cp of a tailed file) starts where that content was read up to, so nothing is read
 // twice; a copy of a file still being tailed waits for that file's truncation (its tracker reads
-// the copy's tail then) before it is tailed on its own.
+// the copy's tail then) before it is tailed on its own. A new match under a rotated name of a
+// tailed path whose file was renamed away, modified since the last look at that path, was at that
+// path between two looks: a rotated file of it (rotatedUnseen).
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { expandGlob, type CompiledGlob } from './glob.js';
 import { fingerprint, fingerprintOf, identityKey, readHead, type Fingerprint } from './identity.js';
 import type { FileSet } from './file-set.js';
 import type { FileTracker } from './tracker.js';
+import { rotated, writtenAt } from './rotation-order.js';
+import { LOOK_SLACK_MS } from './rotated-away.js';
+import { olderFirst, rotationSuffix, UNKNOWN } from './rotated-age.js';
 
 /** How long a copy of a tailed file waits for that file's truncation before it is tailed on its own. */
 const PENDING_COPY_MS = 30_000;
@@ -78,13 +83,20 @@ export class FileScanner {
 
   /**
    * New matches become trackers; known ones get their (possibly new) path. `firstRun`: the source
-   * starts without a saved state (initialPosition applies to the files present now).
+   * starts without a saved state (initialPosition applies to the files present now). `looks`: at a
+   * start, when each tailed path was last looked at with its file there, from the saved state
+   * (the trackers were made just now); later, the trackers say it.
    */
-  async discover(found: Map<string, string>, firstRun: boolean): Promise<void> {
+  async discover(found: Map<string, string>, firstRun: boolean, looks?: ReadonlyMap<string, number>): Promise<void> {
     const { files } = this;
     // A pending copy no longer matched (adopted meanwhile is removed below; deleted) is forgotten.
     const matched = new Set(found.values());
     for (const key of this.pendingCopies.keys()) if (!matched.has(key)) this.pendingCopies.delete(key);
+    // Before this scan moves a tracker to its new name or adds one at a path (rotatedUnseen).
+    const looked = firstRun ? undefined : (looks ?? this.lastLooks(found));
+    const added: FileTracker[] = [];
+    /** New trackers of content never read, with their modification time. */
+    const unknown = new Map<FileTracker, number>();
     for (const [path, key] of found) {
       const known = files.trackers.get(key);
       if (known) {
@@ -99,6 +111,7 @@ export class FileScanner {
       }
       files.unreadable.delete(path);
       let size: number;
+      let mtimeMs: number;
       let fp: Fingerprint;
       let copied: { offset: number; live: boolean } | undefined;
       try {
@@ -110,6 +123,7 @@ export class FileScanner {
         // scan, which finds each file at its new name.
         if (identityKey(st.dev, st.ino) !== key) continue;
         size = Number(st.size);
+        mtimeMs = Number(st.mtimeMs);
         fp = await fingerprint(fh, Math.min(size, this.options.fingerprintBytes));
         copied = firstRun ? undefined : await this.copiedFrom(fh, key, size);
       } finally {
@@ -132,8 +146,69 @@ export class FileScanner {
           files.logger.info({ file: path, offset }, `file source ${files.name}: ${path} is a copy of a tailed file, read from ${offset}`);
         }
       }
-      files.add(path, dev, ino, fp, offset, undefined);
+      const t = files.add(path, dev, ino, fp, offset, undefined);
+      added.push(t);
+      if (!firstRun && copied === undefined) unknown.set(t, mtimeMs);
     }
+    if (looked && unknown.size > 0) this.rotatedUnseen(added, unknown, looked);
+  }
+
+  /**
+   * When each tailed path was last looked at with its file there (the trackers at the path their
+   * lines were written at, detached there included). Only when the scan found a new file: most
+   * scans find none, and this walks every tracker.
+   */
+  private lastLooks(found: Map<string, string>): Map<string, number> {
+    const looks = new Map<string, number>();
+    if ([...found.values()].every((key) => this.files.trackers.has(key))) return looks;
+    for (const t of this.files.trackers.values()) {
+      if (t.path === writtenAt(t)) looks.set(t.path, Math.max(looks.get(t.path) ?? -Infinity, t.pathSeenAt));
+    }
+    return looks;
+  }
+
+  /**
+   * New files of unknown content under a rotated name of a tailed path (app.log.1 for app.log,
+   * with a glob matching it: `app.log*`) whose file was renamed away (a rotated file of it is
+   * tracked), modified after the last look at it: created at that path and rotated away again
+   * before the source looked (twice between two looks, or while stopped). Their lines were
+   * written at that path: they are its rotated files, read after those found before and before
+   * the file now at the path, oldest first (rotated-age.ts), where they were tailed as files of
+   * their own, at the same time as those (rotation-order.ts). `added`: this scan's new trackers.
+   */
+  private rotatedUnseen(added: FileTracker[], unknown: Map<FileTracker, number>, looked: ReadonlyMap<string, number>): void {
+    const { files } = this;
+    const found: FileTracker[] = [];
+    for (const [t, mtimeMs] of unknown) {
+      const from = this.rotatedFromPath(t, mtimeMs, looked);
+      if (from === undefined) continue;
+      files.rotatedFrom(t, from);
+      found.push(t);
+      files.logger.info(
+        { file: t.path, from, mtimeMs, lookedAt: looked.get(from) },
+        `file source ${files.name}: ${t.path} was at ${from} and rotated away before it was seen there; reading it after the files rotated before it, and before the file now at ${from}`,
+      );
+    }
+    if (found.length === 0) return;
+    const aged = found.map((t) => ({ t, path: t.path, writtenAt: writtenAt(t), known: UNKNOWN, mtimeMs: unknown.get(t)!, seq: t.seq }));
+    aged.sort(olderFirst);
+    // Before this scan's other new files: the new file at the path is newer than they are.
+    const rotatedNow = new Set(found);
+    files.restamp([...aged.map((a) => a.t), ...added.filter((t) => !rotatedNow.has(t))]);
+  }
+
+  /** The tailed path `t` (new, at a rotated name) was rotated away from, if any: the shortest name that fits. */
+  private rotatedFromPath(t: FileTracker, mtimeMs: number, looked: ReadonlyMap<string, number>): string | undefined {
+    const dir = dirname(t.path);
+    const name = basename(t.path);
+    for (let i = 1; i < name.length; i++) {
+      if (rotationSuffix(name.slice(0, i), name) === undefined) continue;
+      const from = join(dir, name.slice(0, i));
+      const at = looked.get(from);
+      if (at === undefined || mtimeMs <= at - LOOK_SLACK_MS) continue;
+      for (const u of this.files.writtenAt(from)) if (u !== t && rotated(u)) return from;
+    }
+    return undefined;
   }
 
   /**

@@ -23,7 +23,7 @@ import { fileMetrics, type FileCounter, type FileMetrics } from './metrics.js';
 import { FileSet } from './file-set.js';
 import { FileScanner } from './scanner.js';
 import { ScanLoop } from './scan-loop.js';
-import { Resume } from './resume.js';
+import { Resume, savedLooks } from './resume.js';
 import { OpenBudget } from './open-budget.js';
 import { InFlight } from './inflight.js';
 import { RecordEncoder } from './records.js';
@@ -293,7 +293,7 @@ export class FileSource implements Source {
     const resume = new Resume(this.files, { globs: this.globs, fingerprintBytes: this.options.fingerprintBytes });
     const found = await this.scanner.scan();
     await resume.resume(saved, found);
-    await this.scanner.discover(found, firstRun);
+    await this.scanner.discover(found, firstRun, savedLooks(saved, savedAt));
     if (savedAt !== undefined) await resume.sweepRotated(saved, savedAt);
     await resume.orderRotated();
     // A stop while loading and scanning wins: no watcher or scan timer starts after it (they did,
