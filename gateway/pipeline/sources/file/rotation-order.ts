@@ -9,8 +9,10 @@
 //
 // Which file is older (precedes): among the files whose lines were written at one path (a rotated
 // file keeps that path as `from`, or its path when it was detached in place), a rotated one
-// precedes the file at the path, and rotated ones go in the order they were found (oldest first,
-// as rotated-away.ts and resume.ts queue them). Rotated: detached (renamed away or deleted, being
+// precedes the file at the path, and rotated ones go in their order stamps (`seq`): the order they
+// were found in (oldest first, as rotated-away.ts queues them), stamped again oldest first where
+// that order is the folder's listing (at a start: resume.ts, orderRotated; files a scan finds
+// rotated away unseen: scanner.ts; by rotated-age.ts). Rotated: detached (renamed away or deleted, being
 // drained), or found under another name that the globs match too (`app.log*` matching app.log.1:
 // the scan finds it there, often before the look at its path; it is read on under that name, as a
 // file of its own, but its lines were written at `from`). A tracker still at the path and not seen

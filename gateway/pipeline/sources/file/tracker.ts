@@ -31,8 +31,9 @@ export interface ReadFailure {
 
 export class FileTracker {
   /**
-   * The order in which files were found (FileSet.add stamps it): of two rotated files of one path,
-   * the one found first is read first (rotation-order.ts).
+   * The order in which files were found (FileSet.add stamps it; FileSet.restamp puts rotated files
+   * found together oldest first): of two rotated files of one path, the one with the lower stamp
+   * is read first (rotation-order.ts).
    */
   seq = 0;
   fh: FileHandle | undefined;
