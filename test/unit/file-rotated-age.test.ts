@@ -16,6 +16,7 @@ import type { TrackerContext } from '../../gateway/pipeline/sources/file/tracker
 import type { FileTracker } from '../../gateway/pipeline/sources/file/tracker.js';
 import { olderFirst, rotationSuffix, SAVED_AT_PATH, SAVED_ROTATED, UNKNOWN, type Aged } from '../../gateway/pipeline/sources/file/rotated-age.js';
 import { precedes } from '../../gateway/pipeline/sources/file/rotation-order.js';
+import { savedLooks } from '../../gateway/pipeline/sources/file/resume.js';
 
 function aged(path: string, known: number, mtimeMs: number, seq: number): Aged {
   return { path: `/l/${path}`, writtenAt: '/l/app.log', known, mtimeMs, seq };
@@ -57,6 +58,8 @@ function scannerRig(dir: string, clock: { now: number }): { files: FileSet; scan
     newSplitter: (offset: number, headersLeft?: number) => new LineSplitter({ maxLineBytes: 1 << 20, skipHeaderLines: 0 }, offset, headersLeft),
     onEvent: () => undefined,
     commitState: () => Promise.resolve(),
+    // (A file the scan finds gone from its path is detached: it sweeps for content rotated away.)
+    rotatedAway: () => Promise.resolve([]),
   } as unknown as TrackerContext<FileTracker>; // test double: the scanner never makes a tracker read
   const files = new FileSet(
     { name: 'app', topic: 'logs/{file}', logger: testDeps().logger, now: () => clock.now, count: () => undefined, excluded: () => false },
@@ -123,4 +126,56 @@ test('file scanner: with the file still at app.log (copytruncate, a cp), a new a
   await writeFile(join(dir, 'app.log.1'), lines('z', 20));
   await scanner.discover(await scanner.scan(), false);
   assert.equal((await trackerOf(files, join(dir, 'app.log.1'))).from, undefined);
+});
+
+// A scan that listed the folder before the rotations and looked at app.log after them found the new
+// app.log (C) while the files rotated between were not listed yet; the next scan finds them,
+// modified before C was found there (and before the looks at C since). They are still rotated
+// files of app.log: modified after the earliest last look at app.log (the file that was there
+// before, A), and app.log no longer holds A (seen by the scan before any look detached A, or
+// detached since).
+for (const detached of [false, true]) {
+  test(`file scanner: the files rotated between are found by the scan after the one that found the new app.log (A ${detached ? 'detached since' : 'not looked at since'})`, async (t) => {
+    const dir = await tempDir(t, 'gatehouse-rotated-age-');
+    const hold = await tempDir(t, 'gatehouse-rotated-age-hold-');
+    const clock = { now: Date.now() };
+    const { files, scanner } = scannerRig(dir, clock);
+    const live = join(dir, 'app.log');
+    await writeFile(live, lines('a', 20));
+    await scanner.discover(await scanner.scan(), false);
+    const a = await trackerOf(files, live);
+    // Rotated away (not under a name the glob lists yet) and a new app.log, found by a scan.
+    await rename(live, join(hold, 'a'));
+    await writeFile(live, lines('c', 20));
+    await scanner.discover(await scanner.scan(), false);
+    const c = await trackerOf(files, live);
+    a.detached = detached; // (as its look at app.log does: FileTracker.check)
+    // The files rotated between appear under their names; written after A's last look at app.log,
+    // before the looks at C.
+    await writeFile(join(dir, 'app.log.2'), lines('b1', 20));
+    await writeFile(join(dir, 'app.log.1'), lines('b2', 20));
+    const written = (await stat(join(dir, 'app.log.1'))).mtimeMs;
+    a.pathSeenAt = written - 1000;
+    c.pathSeenAt = written + 1000;
+    await scanner.discover(await scanner.scan(), false);
+    const b1 = await trackerOf(files, join(dir, 'app.log.2'));
+    const b2 = await trackerOf(files, join(dir, 'app.log.1'));
+    assert.deepEqual([b1.from, b2.from], [live, live], 'rotated files of app.log');
+    assert.equal(a.detached, true, 'A is rotated too (no longer at app.log)');
+    assert.ok(precedes(a, b1) && precedes(b1, b2) && precedes(b2, c), `the order written: ${JSON.stringify([a.seq, b1.seq, b2.seq, c.seq])}`);
+  });
+}
+
+test('saved looks: the earliest last look at a path of the files saved there', () => {
+  const fp = { hash: '', len: 0 };
+  const looks = savedLooks(
+    [
+      { path: '/l/app.log', dev: '1', ino: '1', fp, offset: 0, headersLeft: 0, seen: 1000, rotatedSize: 50 },
+      { path: '/l/app.log', dev: '1', ino: '2', fp, offset: 0, headersLeft: 0, seen: 5000 },
+      { path: '/l/app.log.1', dev: '1', ino: '3', fp, offset: 0, headersLeft: 0, seen: 200, from: '/l/app.log' },
+      { path: '/l/other.log', dev: '1', ino: '4', fp, offset: 0, headersLeft: 0 },
+    ],
+    3000,
+  );
+  assert.deepEqual(Object.fromEntries(looks), { '/l/app.log': 1000, '/l/other.log': 3000 });
 });

@@ -30,14 +30,15 @@ function savedRank(s: SavedFile): number {
 
 /**
  * When each path was last looked at with its saved file there (the saved `seen`; states without it:
- * `savedAt`): a file under a rotated name of it modified since was at it after that look (scanner.ts).
+ * `savedAt`), the earliest of its files' (see FileScanner.lastLooks): a file under a rotated name of
+ * it modified since was at it after that look (scanner.ts).
  */
 export function savedLooks(saved: SavedFile[], savedAt: number | undefined): Map<string, number> {
   const looks = new Map<string, number>();
   for (const s of saved) {
     const at = s.seen ?? savedAt;
     if (at === undefined || s.path !== (s.from ?? s.path)) continue;
-    looks.set(s.path, Math.max(looks.get(s.path) ?? -Infinity, at));
+    looks.set(s.path, Math.min(looks.get(s.path) ?? Infinity, at));
   }
   return looks;
 }

@@ -150,19 +150,23 @@ export class FileScanner {
       added.push(t);
       if (!firstRun && copied === undefined) unknown.set(t, mtimeMs);
     }
-    if (looked && unknown.size > 0) this.rotatedUnseen(added, unknown, looked);
+    if (looked && unknown.size > 0) await this.rotatedUnseen(found, added, unknown, looked);
   }
 
   /**
-   * When each tailed path was last looked at with its file there (the trackers at the path their
-   * lines were written at, detached there included). Only when the scan found a new file: most
-   * scans find none, and this walks every tracker.
+   * When each tailed path was last looked at with its file there: the earliest last look of the
+   * trackers at the path their lines were written at (one detached there was last seen there before
+   * its rotation). Not the latest: a scan that listed the folder before a rotation and looked at
+   * the path after it found the new file there while the files between were not listed yet (with
+   * the latest, the next scan found them modified before that look, and took them for files of
+   * their own: 1 run in 4 of the test rotating three times between two looks). Only when the scan
+   * found a new file: most scans find none, and this walks every tracker.
    */
   private lastLooks(found: Map<string, string>): Map<string, number> {
     const looks = new Map<string, number>();
     if ([...found.values()].every((key) => this.files.trackers.has(key))) return looks;
     for (const t of this.files.trackers.values()) {
-      if (t.path === writtenAt(t)) looks.set(t.path, Math.max(looks.get(t.path) ?? -Infinity, t.pathSeenAt));
+      if (t.path === writtenAt(t)) looks.set(t.path, Math.min(looks.get(t.path) ?? Infinity, t.pathSeenAt));
     }
     return looks;
   }
@@ -174,31 +178,48 @@ export class FileScanner {
    * before the source looked (twice between two looks, or while stopped). Their lines were
    * written at that path: they are its rotated files, read after those found before and before
    * the file now at the path, oldest first (rotated-age.ts), where they were tailed as files of
-   * their own, at the same time as those (rotation-order.ts). `added`: this scan's new trackers.
+   * their own, at the same time as those (rotation-order.ts). `found`: this scan's matches;
+   * `added`: its new trackers.
    */
-  private rotatedUnseen(added: FileTracker[], unknown: Map<FileTracker, number>, looked: ReadonlyMap<string, number>): void {
+  private async rotatedUnseen(
+    found: ReadonlyMap<string, string>,
+    added: FileTracker[],
+    unknown: Map<FileTracker, number>,
+    looked: ReadonlyMap<string, number>,
+  ): Promise<void> {
     const { files } = this;
-    const found: FileTracker[] = [];
+    const rotatedNow: FileTracker[] = [];
     for (const [t, mtimeMs] of unknown) {
-      const from = this.rotatedFromPath(t, mtimeMs, looked);
+      const from = this.rotatedFromPath(t, mtimeMs, found, looked);
       if (from === undefined) continue;
+      // The file tracked at the path and no longer there (no look saw it yet): rotated, as its look
+      // would find it. Not at the path any more, a rotated file found after it would count as older
+      // (rotation-order.ts: a rotated one precedes the file at the path), and read before its rest.
+      for (const u of [...files.writtenAt(from)]) {
+        if (!u.detached && u.path === from && found.get(from) !== u.key) await u.detach(found.has(from) ? 'renamed' : 'deleted');
+      }
       files.rotatedFrom(t, from);
-      found.push(t);
+      rotatedNow.push(t);
       files.logger.info(
         { file: t.path, from, mtimeMs, lookedAt: looked.get(from) },
         `file source ${files.name}: ${t.path} was at ${from} and rotated away before it was seen there; reading it after the files rotated before it, and before the file now at ${from}`,
       );
     }
-    if (found.length === 0) return;
-    const aged = found.map((t) => ({ t, path: t.path, writtenAt: writtenAt(t), known: UNKNOWN, mtimeMs: unknown.get(t)!, seq: t.seq }));
+    if (rotatedNow.length === 0) return;
+    const aged = rotatedNow.map((t) => ({ t, path: t.path, writtenAt: writtenAt(t), known: UNKNOWN, mtimeMs: unknown.get(t)!, seq: t.seq }));
     aged.sort(olderFirst);
     // Before this scan's other new files: the new file at the path is newer than they are.
-    const rotatedNow = new Set(found);
-    files.restamp([...aged.map((a) => a.t), ...added.filter((t) => !rotatedNow.has(t))]);
+    const isRotated = new Set(rotatedNow);
+    files.restamp([...aged.map((a) => a.t), ...added.filter((t) => !isRotated.has(t))]);
   }
 
-  /** The tailed path `t` (new, at a rotated name) was rotated away from, if any: the shortest name that fits. */
-  private rotatedFromPath(t: FileTracker, mtimeMs: number, looked: ReadonlyMap<string, number>): string | undefined {
+  /**
+   * The tailed path `t` (new, at a rotated name) was rotated away from, if any: the shortest name
+   * that fits. Its file was renamed away: a rotated file of it is tracked, or the path no longer
+   * holds the file tracked there (this scan found another one there, or none: the look that
+   * detaches it comes after the scan).
+   */
+  private rotatedFromPath(t: FileTracker, mtimeMs: number, found: ReadonlyMap<string, string>, looked: ReadonlyMap<string, number>): string | undefined {
     const dir = dirname(t.path);
     const name = basename(t.path);
     for (let i = 1; i < name.length; i++) {
@@ -206,7 +227,7 @@ export class FileScanner {
       const from = join(dir, name.slice(0, i));
       const at = looked.get(from);
       if (at === undefined || mtimeMs <= at - LOOK_SLACK_MS) continue;
-      for (const u of this.files.writtenAt(from)) if (u !== t && rotated(u)) return from;
+      for (const u of this.files.writtenAt(from)) if (u !== t && (rotated(u) || found.get(from) !== u.key)) return from;
     }
     return undefined;
   }
