@@ -179,3 +179,27 @@ test('saved looks: the earliest last look at a path of the files saved there', (
   );
   assert.deepEqual(Object.fromEntries(looks), { '/l/app.log': 1000, '/l/other.log': 3000 });
 });
+
+// Read to its end and retired (quiet for rotateWaitMs) before the scan found the files rotated after
+// it: no tracker of app.log is left to say when it was looked at, or that its file was renamed away.
+test('file scanner: the file between is a rotated file of app.log also when the file before it was read and retired before the scan', async (t) => {
+  const dir = await tempDir(t, 'gatehouse-rotated-age-');
+  const hold = await tempDir(t, 'gatehouse-rotated-age-hold-');
+  const clock = { now: Date.now() };
+  const { files, scanner } = scannerRig(dir, clock);
+  const live = join(dir, 'app.log');
+  await writeFile(live, lines('a', 20));
+  await scanner.discover(await scanner.scan(), false);
+  const a = await trackerOf(files, live);
+  a.pathSeenAt = (await stat(live)).mtimeMs;
+  await rename(live, join(hold, 'a'));
+  a.detached = true; // (its look at app.log: FileTracker.check)
+  files.remove(a); // (retired: read to its end and quiet)
+  await writeFile(join(dir, 'app.log.1'), lines('b', 20));
+  await writeFile(live, lines('c', 20));
+  await scanner.discover(await scanner.scan(), false);
+  const b = await trackerOf(files, join(dir, 'app.log.1'));
+  const c = await trackerOf(files, live);
+  assert.equal(b.from, live);
+  assert.ok(precedes(b, c));
+});

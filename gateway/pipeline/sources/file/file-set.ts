@@ -16,6 +16,8 @@ const NONE: ReadonlySet<FileTracker> = new Set();
 const MAX_UNREADABLE = 50;
 /** Content read before (truncated away, or retired), kept to recognise its copies and renames. */
 const MAX_READ_CONTENT = 100;
+/** Paths whose last look before a rotation is kept (lookedBeforeRotation). */
+const MAX_ROTATED_LOOKS = 1000;
 
 export interface Vanished {
   path: string;
@@ -50,6 +52,14 @@ export class FileSet {
   readonly globLimited = new Map<string, number>();
   /** Content no tracker holds any more, read up to an offset (oldest first, bounded). */
   readonly readContent: ReadContent[] = [];
+  /**
+   * Per path, the last look that found there the file that left it last (found under another name,
+   * or detached there and then retired): a file at a rotated name of it modified since was at it
+   * after that file (scanner.ts). Kept after that file's tracker is gone: read to its end and
+   * retired before the scan found the files rotated after it, none said when the path was looked
+   * at (the file between was tailed as a file of its own). Bounded, oldest dropped.
+   */
+  readonly lookedBeforeRotation = new Map<string, number>();
 
   constructor(
     private readonly deps: FileSetDeps,
@@ -86,11 +96,13 @@ export class FileSet {
   remove(t: FileTracker): void {
     if (this.trackers.get(t.key) === t) this.trackers.delete(t.key);
     this.unindex(t);
+    this.leftPath(t);
   }
 
   /** The tracker's file is now at `path` (renamed while closed, or found by the scan). */
   movePath(t: FileTracker, path: string): void {
     if (t.path === path) return;
+    this.leftPath(t);
     this.unindex(t);
     t.path = path;
     this.index(t);
@@ -118,6 +130,15 @@ export class FileSet {
     ordered.forEach((t, i) => {
       t.seq = seqs[i]!;
     });
+  }
+
+  /** `t` leaves the path its lines were written at (its last look there: lookedBeforeRotation). */
+  private leftPath(t: FileTracker): void {
+    if (t.path !== writtenAt(t)) return;
+    const looks = this.lookedBeforeRotation;
+    looks.delete(t.path);
+    looks.set(t.path, t.pathSeenAt);
+    if (looks.size > MAX_ROTATED_LOOKS) looks.delete(looks.keys().next().value!);
   }
 
   /**

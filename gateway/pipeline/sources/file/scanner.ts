@@ -168,6 +168,7 @@ export class FileScanner {
     for (const t of this.files.trackers.values()) {
       if (t.path === writtenAt(t)) looks.set(t.path, Math.min(looks.get(t.path) ?? Infinity, t.pathSeenAt));
     }
+    for (const [path, at] of this.files.lookedBeforeRotation) looks.set(path, Math.min(looks.get(path) ?? Infinity, at));
     return looks;
   }
 
@@ -215,9 +216,9 @@ export class FileScanner {
 
   /**
    * The tailed path `t` (new, at a rotated name) was rotated away from, if any: the shortest name
-   * that fits. Its file was renamed away: a rotated file of it is tracked, or the path no longer
-   * holds the file tracked there (this scan found another one there, or none: the look that
-   * detaches it comes after the scan).
+   * that fits. Its file was renamed away: a rotated file of it is tracked, or was (retired since:
+   * FileSet.lookedBeforeRotation), or the path no longer holds the file tracked there (this scan
+   * found another one there, or none: the look that detaches it comes after the scan).
    */
   private rotatedFromPath(t: FileTracker, mtimeMs: number, found: ReadonlyMap<string, string>, looked: ReadonlyMap<string, number>): string | undefined {
     const dir = dirname(t.path);
@@ -227,6 +228,7 @@ export class FileScanner {
       const from = join(dir, name.slice(0, i));
       const at = looked.get(from);
       if (at === undefined || mtimeMs <= at - LOOK_SLACK_MS) continue;
+      if (this.files.lookedBeforeRotation.has(from)) return from;
       for (const u of this.files.writtenAt(from)) if (u !== t && (rotated(u) || found.get(from) !== u.key)) return from;
     }
     return undefined;
