@@ -197,7 +197,7 @@ export class FileScanner {
       // would find it. Not at the path any more, a rotated file found after it would count as older
       // (rotation-order.ts: a rotated one precedes the file at the path), and read before its rest.
       for (const u of [...files.writtenAt(from)]) {
-        if (!u.detached && u.path === from && found.get(from) !== u.key) await u.detach(found.has(from) ? 'renamed' : 'deleted');
+        if (!u.detached && u.path === from && found.has(from) && found.get(from) !== u.key) await u.detach('renamed');
       }
       files.rotatedFrom(t, from);
       rotatedNow.push(t);
@@ -217,8 +217,9 @@ export class FileScanner {
   /**
    * The tailed path `t` (new, at a rotated name) was rotated away from, if any: the shortest name
    * that fits. Its file was renamed away: a rotated file of it is tracked, or was (retired since:
-   * FileSet.lookedBeforeRotation), or the path no longer holds the file tracked there (this scan
-   * found another one there, or none: the look that detaches it comes after the scan).
+   * FileSet.lookedBeforeRotation), or the path holds another file than the one tracked there
+   * (the look that detaches it comes after the scan). (A path this scan did not list is not taken
+   * for gone: a pattern matching more than maxGlobMatches lists only some of its files.)
    */
   private rotatedFromPath(t: FileTracker, mtimeMs: number, found: ReadonlyMap<string, string>, looked: ReadonlyMap<string, number>): string | undefined {
     const dir = dirname(t.path);
@@ -229,7 +230,7 @@ export class FileScanner {
       const at = looked.get(from);
       if (at === undefined || mtimeMs <= at - LOOK_SLACK_MS) continue;
       if (this.files.lookedBeforeRotation.has(from)) return from;
-      for (const u of this.files.writtenAt(from)) if (u !== t && (rotated(u) || found.get(from) !== u.key)) return from;
+      for (const u of this.files.writtenAt(from)) if (u !== t && (rotated(u) || (found.has(from) && found.get(from) !== u.key))) return from;
     }
     return undefined;
   }
