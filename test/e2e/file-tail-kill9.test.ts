@@ -50,13 +50,14 @@ async function lastSeq(gw: GatewayProcess): Promise<number> {
 
 // (twice: two logrotate runs back to back, so content is rotated away again before the gateway
 // may have looked at it, and the kill may come while it is being found.)
-for (const [mode, twice] of [
-  ['create', false],
-  ['copytruncate', false],
-  ['create', true],
-  ['copytruncate', true],
+for (const [mode, twice, glob] of [
+  ['create', false, '*.log'],
+  ['copytruncate', false, '*.log'],
+  ['create', true, '*.log'],
+  ['copytruncate', true, '*.log'],
+  ['create', true, 'app.log*'],
 ] as const) {
-  const how = twice ? ' (twice in a row)' : '';
+  const how = (twice ? ' (twice in a row)' : '') + (glob === '*.log' ? '' : `, tailing ${glob}`);
   test(`kill -9 at random moments during logrotate ${mode}${how}: every line on disk is in the stream exactly once`, { timeout: 240_000 }, async (t) => {
     const bin = logrotateBinary();
     if (!bin) return t.skip("needs 'logrotate': install the Debian package 'logrotate' (apt-get install logrotate)");
@@ -70,7 +71,7 @@ for (const [mode, twice] of [
       [
         `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
         'log: { level: info }',
-        tailIntoLogsYaml(join(logs, '*.log'), 'scanIntervalMs: 100, rotateWaitMs: 300'),
+        tailIntoLogsYaml(join(logs, glob), 'scanIntervalMs: 100, rotateWaitMs: 300'),
       ].join('\n'),
     );
     let gw: GatewayProcess | undefined = await startGatewayProcess(config, [], 60_000);
@@ -188,9 +189,15 @@ for (const [mode, twice] of [
     t.diagnostic(
       `${mode}: ${kills} kill -9, ${total} written, ${onDisk.length} on disk (${lost} lost by copytruncate itself, ${tails.length} split), ${streamed.length} streamed, ${check.duplicates} duplicates`,
     );
-    assert.deepEqual(
-      { duplicates: check.duplicates, missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) },
-      { duplicates: 0, missing: [], extra: [] },
-    );
+    assert.deepEqual({ missing: check.missing.slice(0, 5), extra: check.extra.slice(0, 5) }, { missing: [], extra: [] });
+    if (glob === '*.log') assert.equal(check.duplicates, 0, 'duplicates');
+    else {
+      // With app.log* the rotated names are matched too: a file logrotate moves on (app.log.1 to
+      // app.log.2) while the source looks for it must not be read again from 0. At-least-once is
+      // the contract; a whole rotated file is about total / 7 = 4,285 lines (one round), so a tenth
+      // of that tells a whole-file re-read (4,100 to 4,300 duplicates seen) from a few lines
+      // around a kill -9.
+      assert.ok(check.duplicates < Math.floor(total / 70), `${check.duplicates} duplicates: a rotated file read twice`);
+    }
   });
 }

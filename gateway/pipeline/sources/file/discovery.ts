@@ -126,7 +126,13 @@ export async function findRotatedCopy(
   return copy?.path;
 }
 
-/** Where a file known by identity went (renamed in its folder), if it still exists. */
+/**
+ * Where a file known by identity went (renamed in its folder), if it still exists. As for a copy
+ * (openRotatedCopy), a search that found nothing is repeated while the names it looked at held
+ * other files: logrotate moving names on (app.log.2 to app.log.3, app.log.1 to app.log.2) can move
+ * the file from a name not looked at yet to one looked at already, and a miss would take it for
+ * deleted (found again by the next scan under its new name, as a new file: read again from 0).
+ */
 export async function findByIdentity(
   dir: string,
   base: string,
@@ -135,10 +141,18 @@ export async function findByIdentity(
   fp: Fingerprint,
   exclude: (name: string) => boolean,
 ): Promise<string | undefined> {
-  for (const p of [join(dir, base), ...(await siblings(dir, base, exclude))]) {
-    const st = await stat(p, { bigint: true }).catch(() => undefined);
-    if (!st?.isFile() || identityKey(st.dev, st.ino) !== identityKey(dev, ino)) continue;
-    if (fp.len === 0 || (await startsWith(p, fp))) return p;
+  let before: Map<string, string> | undefined;
+  for (let pass = 0; pass < COPY_SEARCH_PASSES; pass++) {
+    const seen = new Map<string, string>();
+    for (const p of [join(dir, base), ...(await siblings(dir, base, exclude))]) {
+      const st = await stat(p, { bigint: true }).catch(() => undefined);
+      if (!st) continue;
+      seen.set(p, identityKey(st.dev, st.ino));
+      if (!st.isFile() || identityKey(st.dev, st.ino) !== identityKey(dev, ino)) continue;
+      if (fp.len === 0 || (await startsWith(p, fp))) return p;
+    }
+    if (before !== undefined && sameEntries(before, seen)) return undefined;
+    before = seen;
   }
   return undefined;
 }

@@ -112,6 +112,11 @@ export class OpenBudget {
             );
       if (!t.detached) await t.detach(moved ? 'renamed' : 'deleted', size);
       if (!moved) {
+        // Its content stays known, as at a retirement: gone from every name searched, it may still
+        // be renamed on (a search racing logrotate), and the scan that finds it under its new name
+        // starts it where it was committed (copiedFrom), not at 0 (the whole file read twice).
+        const known = t.readContent();
+        files.readUpTo(known.fp, t.committedOffset, t.key, known.head);
         files.remove(t);
         const unread = t.size > t.submittedOffset ? t.size - t.submittedOffset : 0;
         if (unread > 0) files.reportVanished(t.path, unread);
