@@ -1,6 +1,7 @@
 // Finding files: rotated siblings of a tailed file (rename-and-create while the gateway was down,
 // copytruncate copies), by identity or by first bytes. Compressed and excluded names are skipped.
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fingerprintOf, identityKey, sameStart, type Fingerprint } from './identity.js';
 
@@ -57,16 +58,31 @@ export async function openRotatedCopy(
   exclude: (name: string) => boolean,
 ): Promise<OpenCopy | undefined> {
   if (fp.len === 0) return undefined;
+  return searchWhileNamesMove(
+    () => siblings(dir, base, exclude),
+    (p, st) => (st.isFile() && st.size >= BigInt(minSize) ? openIfCopy(p, fp, minSize) : undefined),
+  );
+}
+
+/**
+ * The first of `names()` that `check` accepts (given its stat). A search that found nothing is
+ * repeated, at most COPY_SEARCH_PASSES times, while the names it looked at held other files than in
+ * the pass before (logrotate moving names on under it): a miss that is only a race would make the
+ * caller take a file for gone.
+ */
+async function searchWhileNamesMove<T>(
+  names: () => Promise<string[]>,
+  check: (path: string, st: BigIntStats) => Promise<T | undefined> | undefined,
+): Promise<T | undefined> {
   let before: Map<string, string> | undefined;
   for (let pass = 0; pass < COPY_SEARCH_PASSES; pass++) {
     const seen = new Map<string, string>();
-    for (const p of await siblings(dir, base, exclude)) {
+    for (const p of await names()) {
       const st = await stat(p, { bigint: true }).catch(() => undefined);
       if (!st) continue;
       seen.set(p, identityKey(st.dev, st.ino));
-      if (!st.isFile() || st.size < BigInt(minSize)) continue;
-      const found = await openIfCopy(p, fp, minSize);
-      if (found) return found;
+      const found = await check(p, st);
+      if (found !== undefined) return found;
     }
     if (before !== undefined && sameEntries(before, seen)) return undefined;
     before = seen;
@@ -141,18 +157,9 @@ export async function findByIdentity(
   fp: Fingerprint,
   exclude: (name: string) => boolean,
 ): Promise<string | undefined> {
-  let before: Map<string, string> | undefined;
-  for (let pass = 0; pass < COPY_SEARCH_PASSES; pass++) {
-    const seen = new Map<string, string>();
-    for (const p of [join(dir, base), ...(await siblings(dir, base, exclude))]) {
-      const st = await stat(p, { bigint: true }).catch(() => undefined);
-      if (!st) continue;
-      seen.set(p, identityKey(st.dev, st.ino));
-      if (!st.isFile() || identityKey(st.dev, st.ino) !== identityKey(dev, ino)) continue;
-      if (fp.len === 0 || (await startsWith(p, fp))) return p;
-    }
-    if (before !== undefined && sameEntries(before, seen)) return undefined;
-    before = seen;
-  }
-  return undefined;
+  const key = identityKey(dev, ino);
+  return searchWhileNamesMove(
+    async () => [join(dir, base), ...(await siblings(dir, base, exclude))],
+    async (p, st) => (st.isFile() && identityKey(st.dev, st.ino) === key && (fp.len === 0 || (await startsWith(p, fp))) ? p : undefined),
+  );
 }
