@@ -443,3 +443,57 @@ test('values not committed (store refusing) are not counted as read and are repo
   intake.failing = false;
   await waitUntil(async () => (await payloads(intake, 'modbus/c/d/n')).length === 1, 'the unchanged value is committed once the store accepts');
 });
+
+test('publish group: a device that stops answering at the first request of a poll gives every tag of the group an error, also those of the requests not tried', async (t) => {
+  // The docs' meter (docs/examples/meter.yaml) unplugged: its power group is two requests (0..13
+  // and 70..71); the poll stops at the first timeout, and its message named the first request's
+  // tags in `errors` but not 'frequency', which then had neither a value nor an error.
+  const peer = await modbusTcpPeer(t);
+  peer.holding.writeUInt16BE(5, 0);
+  peer.holding.writeUInt16BE(6, 2 * 150);
+  const intake = await storeIntake(t);
+  const { source } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'm',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      publish: 'group',
+      devices: [
+        {
+          name: 'd',
+          unitId: 1,
+          groups: [
+            {
+              name: 'g',
+              intervalMs: 30,
+              tags: [
+                { name: 'a', area: 'holding', address: 0 },
+                { name: 'b', area: 'holding', address: 150 },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+  );
+  await waitUntil(async () => (await payloads(intake, 'modbus/m/d/g')).length >= 1, 'a first poll');
+  assert.deepEqual((await payloads(intake, 'modbus/m/d/g'))[0]!.values, { a: 5, b: 6 });
+  assert.equal(details(source).devices[0]!.groups[0]!.requests, 2, 'two requests per poll');
+  peer.silentUnits.add(1);
+  // The first poll that read nothing (a poll already past 'a' when the unit went silent times out
+  // at 'b' instead, and reads 'a').
+  const failed = async () => (await payloads(intake, 'modbus/m/d/g')).filter((p) => Object.keys(p.values as object).length === 0);
+  await waitUntil(async () => (await failed()).length >= 1, 'a poll that read nothing', 10_000);
+  const first = (await failed())[0]!;
+  assert.deepEqual(Object.keys(first.errors as Record<string, string>).sort(), ['a', 'b'], `errors of ${JSON.stringify(first)}`);
+  assert.match((first.errors as Record<string, string>).b ?? '', /not read: .*timed out/);
+  assert.match(details(source).devices[0]!.tagErrors.b ?? '', /not read: .*timed out/);
+  // Answering again, both tags read and their errors end.
+  peer.silentUnits.delete(1);
+  await waitUntil(async () => (await payloads(intake, 'modbus/m/d/g')).at(-1)?.errors === undefined, 'a poll without errors', 10_000);
+  assert.deepEqual((await payloads(intake, 'modbus/m/d/g')).at(-1)!.values, { a: 5, b: 6 });
+  assert.deepEqual(details(source).devices[0]!.tagErrors, {});
+});

@@ -60,6 +60,15 @@ export interface GroupPollContext {
   dropLink(reason: string): Promise<void>;
 }
 
+/**
+ * The requests a poll did not try, because the device stopped answering at `failed`: their tags
+ * get an error too, so a group message names every tag either in `values` or in `errors` (the
+ * tags of the requests after the first timeout had neither) and the device status lists them.
+ */
+function notRead(skipped: readonly ReadRequest<TagState>[], failed: ReadRequest<TagState>, error: string): void {
+  for (const r of skipped) for (const t of r.tags) t.error = `not read: the poll stopped at ${failed.area} ${failed.address}+${failed.count}: ${error}`;
+}
+
 export class GroupPoll {
   constructor(private readonly ctx: GroupPollContext) {}
 
@@ -98,6 +107,7 @@ export class GroupPoll {
           for (const t of req.tags) t.error = e.message;
           deviceDown = `${where}: ${e.message}`;
           deviceDownKind = e.kind;
+          notRead(g.requests.slice(i + 1), req, e.message);
           break;
         }
         if (e.kind === 'exception') {
@@ -132,6 +142,7 @@ export class GroupPoll {
         }
         deviceDown = `${where}: ${e.message}`;
         deviceDownKind = e.kind;
+        notRead(g.requests.slice(i + 1), req, e.message);
         if (e.kind === 'timeout' && ctx.link.describe().startsWith('tcp') && ctx.outages.presumeHalfOpen(ctx.devices.length))
           await ctx.dropLink('request timed out (half-open connection?)');
         break;
