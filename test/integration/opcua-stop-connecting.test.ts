@@ -9,6 +9,9 @@
 //   answers it, a link lost at that moment): the subscriptions' creation.
 // The stop must not wait for any of them (connectTimeoutMs, here far longer than the test), must
 // close the connection, and must not report the abandoned connect as a connect failure.
+// And a stop of a running source whose server froze (the proxy forwards nothing any more): the
+// connection is closed when stop() returns, not when node-opcua's request times out (~16 s later:
+// a file descriptor and one of the few sessions a PLC allows, held after the source said it stopped).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +26,8 @@ import { opcuaPeer, type OpcuaPeer, type OpcuaPeerOptions } from '../helpers/opc
 /** Far longer than the stop may take: a stop that waits for the connect fails the test. */
 const CONNECT_TIMEOUT_MS = 120_000;
 const STOP_BOUND_MS = 10_000;
+/** A connection still open this long after stop() returned is one the stop left behind. */
+const CLOSED_AFTER_STOP_MS = 1000;
 
 interface Rig {
   source: Source;
@@ -141,8 +146,21 @@ test("a stop while the server holds the subscription's creation ends without wai
   assert.equal(r.source.status().state, 'connecting');
   assert.equal(r.proxy.snapshot().size, 1);
   // The session's close and the client's disconnect are each given 2 s against a server that no
-  // longer answers (teardown); node-opcua closes the socket itself some seconds later (~16 s here).
+  // longer answers (teardown); then the connection is destroyed, not left to node-opcua (~16 s later).
   assert.equal(await r.stop(), 'stopped', `the stop waited for the subscription's creation (connectTimeoutMs ${CONNECT_TIMEOUT_MS} ms)`);
   assert.equal(r.source.status().state, 'stopped');
+  await waitUntil(() => r.proxy.snapshot().size === 0, 'no connection to the server is left once stop() returned', CLOSED_AFTER_STOP_MS);
+  assert.deepEqual(r.warnings(), []);
+});
+
+test('a stop of a running source whose server froze leaves no connection to it once stop() returns', async (t) => {
+  const r = await rig(t, {}, { subscriptions: [{ publishingIntervalMs: 100, items: [{ nodeId: 'ns=1;s=Speed', name: 'speed' }] }] });
+  await waitUntil(() => r.source.status().state === 'running', 'the source runs', 20_000);
+  assert.equal(r.proxy.snapshot().size, 1);
+  // The server accepts but no longer answers: the session's close and the disconnect get no reply.
+  r.proxy.mute(true);
+  assert.equal(await r.stop(), 'stopped', 'the stop waited for the frozen server');
+  assert.equal(r.source.status().state, 'stopped');
+  await waitUntil(() => r.proxy.snapshot().size === 0, 'no connection to the server is left once stop() returned', CLOSED_AFTER_STOP_MS);
   assert.deepEqual(r.warnings(), []);
 });

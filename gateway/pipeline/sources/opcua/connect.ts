@@ -11,6 +11,7 @@ export type OpcuaModule = typeof import('node-opcua-client');
 type CertificateManagerModule = typeof import('node-opcua-certificate-manager');
 export type OpcuaClient = import('node-opcua-client').OPCUAClient;
 export type OpcuaSession = import('node-opcua-client').ClientSession;
+type SecureChannel = import('node-opcua-client').ClientSecureChannelLayer;
 
 export async function loadOpcua(): Promise<{ ua: OpcuaModule; certs: CertificateManagerModule }> {
   try {
@@ -129,6 +130,7 @@ export async function openSession(
     connectionStrategy: { maxRetry: 0, initialDelay: 100, maxDelay: 200 },
     clientCertificateManager: manager,
   });
+  trackChannels(client);
   try {
     // The client's own certificate, made on the first connect with a fresh PKI folder (a key pair:
     // local work, up to seconds on a Pi), here and awaited, not inside the connect a stop gives up
@@ -202,6 +204,7 @@ async function noSuchEndpoint(ua: OpcuaModule, manager: CertificateManager, o: C
     connectionStrategy: { maxRetry: 0 },
     clientCertificateManager: manager,
   });
+  trackChannels(probe);
   try {
     await bounded(probe.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint);
     const endpoints = await bounded(probe.getEndpoints(), o.timeoutMs, 'endpoint discovery', o.endpoint);
@@ -239,7 +242,28 @@ async function userIdentity(ua: OpcuaModule, auth: ConnectOptions['auth']): Prom
   return { type: ua.UserTokenType.Anonymous };
 }
 
-/** Close session and client, bounded: a dead server must not hold the source. */
+/**
+ * The secure channels each client created, from node-opcua's public 'secure_channel_created'
+ * event (emitted as the channel is made, before its socket connects): the client forgets its
+ * channel as soon as its disconnect begins, so it is taken here. Weak: gone with the client.
+ */
+const channelsOf = new WeakMap<OpcuaClient, SecureChannel[]>();
+
+function trackChannels(client: OpcuaClient): void {
+  const channels: SecureChannel[] = [];
+  channelsOf.set(client, channels);
+  client.on('secure_channel_created', (channel) => channels.push(channel));
+}
+
+/**
+ * Close session and client, bounded: a dead server must not hold the source. Then the sockets of
+ * the client's channels are destroyed, whatever the polite close did: against a server that froze
+ * (accepts, no longer answers) the disconnect waits for an answer to its CloseSecureChannel and
+ * node-opcua closed the socket only when that request timed out, ~16 s after the stop returned: a
+ * file descriptor and a connection to the PLC (which may allow only a few sessions) held by a
+ * source that said it stopped. The channel's dispose() (public) destroys its transports' sockets;
+ * after a close that finished it does nothing.
+ */
 export async function closeQuietly(client: OpcuaClient | undefined, session: OpcuaSession | undefined, ms: number): Promise<void> {
   const step = async (p: (() => Promise<unknown>) | undefined): Promise<void> => {
     if (!p) return;
@@ -249,4 +273,11 @@ export async function closeQuietly(client: OpcuaClient | undefined, session: Opc
   };
   await step(session ? () => session.close(true) : undefined);
   await step(client ? () => client.disconnect() : undefined);
+  for (const channel of (client && channelsOf.get(client)) ?? []) {
+    try {
+      channel.dispose();
+    } catch {
+      // already torn down by node-opcua: nothing of it is left to close
+    }
+  }
 }

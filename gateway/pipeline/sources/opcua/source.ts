@@ -30,10 +30,11 @@ const KIND = 'opcua';
 
 /**
  * One session's life: its events end only that session. A torn-down session can still speak: its
- * close, given up on by the bounded teardown, completes when its connection ends or node-opcua's
- * 15 s transaction timeout fires, and then emits session_closed. Routed to whatever session is
- * current, that event ended the restored session and reported a second, spurious gap of about a
- * second; bound to its own life, it is ignored (logged at debug).
+ * close, given up on by the bounded teardown, completes when the teardown destroys its connection
+ * (closeQuietly; before, when its connection ended or node-opcua's 15 s transaction timeout
+ * fired), and then emits session_closed. Routed to whatever session is current, that event ended
+ * the restored session and reported a second, spurious gap of about a second; bound to its own
+ * life, it is ignored (logged at debug).
  */
 interface SessionLife {
   /** False once the session this life belongs to has been lost or torn down. */
