@@ -33,7 +33,13 @@ export interface AdminTarget {
   pinned?: string[];
 }
 
-const TIMEOUT_MS = 15_000;
+/**
+ * The whole request, from the connect to the answer's last byte, ends within `ms` (15 s). A
+ * socket idle timeout (req.setTimeout) restarted at each byte: a gateway stuck mid-answer that
+ * sent a byte every 10 s held `gatehouse status` for ever. Settable for tests (a stalled answer
+ * told in a fraction of a second, not 15 s).
+ */
+export const ADMIN_DEADLINE = { ms: 15_000 };
 
 function readPem(path: string, what: string): Buffer {
   try {
@@ -143,29 +149,48 @@ function send(target: AdminTarget, method: string, path: string, headers: Record
     options.checkServerIdentity = (host: string, cert: PeerCertificate): Error | undefined =>
       pinned.includes(cert.fingerprint256) ? undefined : checkServerIdentity(host, cert);
   }
+  const deadlineMs = ADMIN_DEADLINE.ms;
   return new Promise((resolve, reject) => {
+    let received: { status: number; bytes: number } | undefined;
     const req = (secure ? httpsRequest : nodeHttp.request)(url, options, (res: IncomingMessage) => {
+      received = { status: res.statusCode ?? 0, bytes: 0 };
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? 'no content-type', text: Buffer.concat(chunks).toString('utf8') }),
-      );
-      res.on('error', reject);
+      res.on('data', (c: Buffer) => {
+        chunks.push(c);
+        if (received) received.bytes += c.length;
+      });
+      res.on('end', () => {
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? 'no content-type', text: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', fail);
     });
+    function fail(err: Error): void {
+      clearTimeout(deadline);
+      reject(err);
+    }
     // Connected or not tells a gateway (or another service) that holds the request from an address
-    // nothing answers at (a host down, a firewall dropping): not the same fix.
-    req.setTimeout(TIMEOUT_MS, () => {
+    // nothing answers at (a host down, a firewall dropping): not the same fix; an answer begun
+    // and not finished is a third case (a gateway stuck mid-answer).
+    const deadline = setTimeout(() => {
+      const s = `${deadlineMs / 1000} s`;
       const connected = req.socket !== null && !req.socket.connecting;
-      const err = new Error(connected ? `connected, but no answer within ${TIMEOUT_MS / 1000} s` : `no connection within ${TIMEOUT_MS / 1000} s`);
-      req.destroy(Object.assign(err, { timedOut: connected ? 'answer' : 'connect' }));
-    });
-    req.on('error', reject);
+      const [message, timedOut] = received
+        ? [`connected, but the answer (status ${received.status}, ${received.bytes} bytes of body so far) did not finish within ${s}`, 'stalled']
+        : connected
+          ? [`connected, but no answer within ${s}`, 'answer']
+          : [`no connection within ${s}`, 'connect'];
+      const err = Object.assign(new Error(message), { timedOut });
+      fail(err);
+      req.destroy(err);
+    }, deadlineMs);
+    req.on('error', fail);
     req.end(body);
   });
 }
 
 /** What to do about a failed connection: TLS trust, the wrong scheme, or a gateway not running. */
-function unreachableHint(target: AdminTarget, err: Error & { code?: string; timedOut?: 'answer' | 'connect' }): string {
+function unreachableHint(target: AdminTarget, err: Error & { code?: string; timedOut?: 'connect' | 'answer' | 'stalled' }): string {
   const code = err.code ?? '';
   // A chain that verifies, for another name: trust is not the problem, the name in the URL is.
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
@@ -187,6 +212,8 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string; time
   if (hungUp) return `the port hung up during the TLS handshake: it may not be the admin port (admin.port, default 9883)${full}`;
   if (err.timedOut === 'answer')
     return "something listens there but does not answer: a gateway that is overloaded or stuck (its log says why: journalctl -u gatehouse; sudo systemctl restart gatehouse), or another service's port (the admin API's is admin.port, default 9883)";
+  if (err.timedOut === 'stalled')
+    return 'the gateway began its answer and stopped sending it: a gateway that is overloaded or stuck (its log says why: journalctl -u gatehouse; sudo systemctl restart gatehouse), or a link that drops packets';
   if (err.timedOut === 'connect')
     return 'nothing accepted the connection: check the host in the URL, that it is up and that no firewall drops the admin port (admin.port, default 9883)';
   return ERROR_CATALOGUE.GH_ADMIN_UNREACHABLE.hint;
