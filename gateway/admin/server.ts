@@ -83,6 +83,16 @@ const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Connections open at once (admin.maxConnections). */
 const DEFAULT_MAX_CONNECTIONS = 64;
 
+/** The answer to a request no route took: 405 naming the methods the path takes (`Allow`), or 404 for an unknown path. */
+function notRouted(sentMethod: string | undefined, path: string): HttpError {
+  const allowed = allowedMethods(path);
+  if (allowed) {
+    const allow = allowed.join(', ');
+    return HttpError.of(405, ERRORS.GH_ADMIN_BAD_REQUEST({ reason: `method ${sentMethod} not allowed on ${path}; allowed: ${allow}` }), { allow });
+  }
+  return HttpError.of(404, ERRORS.GH_ADMIN_NOT_FOUND({ what: `route ${sentMethod} ${path}` }, { hint: `routes: ${KNOWN_ROUTES.join(', ')}` }));
+}
+
 export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { source: AdminSource }): AdminServer {
   const { source, registry, logger } = deps;
   const requests = new Counter({
@@ -140,7 +150,11 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       }
       throw new HttpError(verdict.status, 'GH_ADMIN_FORBIDDEN', verdict.message, verdict.hint);
     }
-    if (path === '/healthz' && method === 'GET') {
+    if (path === '/healthz') {
+      // Public (monitors send no token): a wrong method on it gets its 405 and Allow with a token
+      // set too (it got 401). The token routes keep authenticating first: without the token, any
+      // method on any path gets 401, telling nothing of the routes behind it.
+      if (method !== 'GET') throw notRouted(req.method, path);
       const h = source.health();
       return sendJson(res, h.ok ? 200 : 503, h);
     }
@@ -203,12 +217,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/jobs' && method === 'GET') return sendJson(res, 200, { jobs: source.jobs?.() ?? [] });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
-    const allowed = allowedMethods(path);
-    if (allowed) {
-      const allow = allowed.join(', ');
-      throw HttpError.of(405, ERRORS.GH_ADMIN_BAD_REQUEST({ reason: `method ${req.method} not allowed on ${path}; allowed: ${allow}` }), { allow });
-    }
-    throw HttpError.of(404, ERRORS.GH_ADMIN_NOT_FOUND({ what: `route ${req.method} ${path}` }, { hint: `routes: ${KNOWN_ROUTES.join(', ')}` }));
+    throw notRouted(req.method, path);
   }
 
   function handler(req: IncomingMessage, res: ServerResponse): void {

@@ -242,6 +242,36 @@ test('with a token, every route but /healthz needs it; rules apply and rollback 
   assert.equal(back.body.version, 1);
 });
 
+test('with a token, /healthz stays public for every method: a wrong one gets 405 and Allow, not 401; a token route answers 401 before its method is checked', async (t) => {
+  const gw = await startInProcess(t, 'admin: { token: "0123456789abcdef0123" }\n');
+  const auth = { authorization: 'Bearer 0123456789abcdef0123' };
+  for (const method of ['POST', 'PUT', 'DELETE']) {
+    // Without the token and with it: the same answer as without admin.token (it was 401 without the token).
+    for (const headers of [{}, auth]) {
+      const res = await fetch(`${base(gw)}/healthz`, { method, headers });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(res.status, 405, `${method} /healthz ${'authorization' in headers ? 'with' : 'without'} the token`);
+      assert.equal(res.headers.get('allow'), 'GET, HEAD');
+      assert.equal(body.error.code, 'GH_ADMIN_BAD_REQUEST');
+      assert.equal(body.error.message, `method ${method} not allowed on /healthz; allowed: GET, HEAD`);
+    }
+  }
+  const head = await fetch(`${base(gw)}/healthz`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  // A token route authenticates first (docs/status-page.md#admin-token): without the token, a wrong
+  // method or an unknown path gets 401 too, so the answer tells nothing of the routes; with it, 405 or 404.
+  const unauthenticated = await call(`${base(gw)}/api/streams`, { method: 'DELETE' });
+  assert.equal(unauthenticated.status, 401);
+  assert.equal(unauthenticated.body.error?.code, 'GH_ADMIN_UNAUTHORIZED');
+  assert.equal((await call(`${base(gw)}/api/nothing-here`)).status, 401);
+  const wrongMethod = await fetch(`${base(gw)}/api/streams`, { method: 'DELETE', headers: auth });
+  await wrongMethod.arrayBuffer();
+  assert.equal(wrongMethod.status, 405);
+  assert.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
+  assert.equal((await call(`${base(gw)}/api/nothing-here`, { headers: auth })).status, 404);
+});
+
 test('GET /api/jobs and /api/overview: each scheduled job with its schedule, zone, last run, next run and counts; `gatehouse jobs` prints them', async (t) => {
   // Far-off schedules: the runs are made with runNow (an operator's test run), so the test does not wait for a clock.
   const gw = await startInProcess(
