@@ -3,6 +3,10 @@
 // docs-examples-sql.test.ts's):
 // - every `gatehouse <command> [subcommand] --option ...` written in code (a code span or a code
 //   block) is a command whose `--help` answers, and every --option written after it is in that help;
+// - the other way round, every command and subcommand `gatehouse --help` lists has a line in the
+//   README's CLI list, and every --option its own `--help` gives is on that line (the check above
+//   only goes from the docs to --help, so options given only in --help went unseen: simulate serial's
+//   --device-id and --baud, simulate mqtt's --username, --password, --topic and --count);
 // - every metric name (`gatehouse_...`) is declared somewhere in the sources (users alert on them:
 //   a renamed metric must not leave a doc naming a series that never appears);
 // - every error code (`GH_...`) is in the catalogue (`gatehouse errors`, docs/errors.md);
@@ -91,6 +95,54 @@ test('every `gatehouse ...` command line in README.md and docs/ names a command 
   }
   assert.deepEqual(problems, []);
   assert.ok(checked >= 50, `found only ${checked} command lines`);
+});
+
+/** The commands and subcommands `gatehouse --help` lists ('rules eval|check|...' is one line). */
+async function listedCommands(): Promise<string[][]> {
+  const { text } = await help([]);
+  const commands: string[][] = [];
+  for (const m of text.split('commands:\n')[1]!.matchAll(/^ {2}([a-z][a-z-]*)(?: ([a-z]+(?:\|[a-z]+)*)(?= |$))?/gm)) {
+    if (m[2] === undefined) commands.push([m[1]!]);
+    else for (const sub of m[2].split('|')) commands.push([m[1]!, sub]);
+  }
+  return commands;
+}
+
+/** The options a command's --help gives: on its usage lines and at the start of its option lines. */
+function helpOptions(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const usage = /^\s*(?:usage:\s+)?gatehouse /i.test(line);
+    if (usage) for (const m of line.matchAll(/(?:^|[\s[|])(--[a-z][a-z0-9-]*)/g)) out.add(m[1]!);
+    const listed = /^\s*(?:-[a-z], )?(--[a-z][a-z0-9-]*)/.exec(line);
+    if (listed) out.add(listed[1]!);
+  }
+  out.delete('--help');
+  return out;
+}
+
+test("every option of every command's --help is on the command's line in the README's CLI list", async () => {
+  const readme = await readFile(join(repoRoot, 'README.md'), 'utf8');
+  const block = readme.split('\n### CLI\n')[1]?.split('```')[1];
+  assert.ok(block, "README.md has a '### CLI' section with a code block");
+  const problems: string[] = [];
+  const commands = await listedCommands();
+  assert.ok(commands.length >= 20, `gatehouse --help listed only ${commands.length} commands`);
+  for (const argv of commands) {
+    const key = argv.join(' ');
+    const lines = block.split('\n').filter((l) => l === `gatehouse ${key}` || l.startsWith(`gatehouse ${key} `));
+    if (lines.length === 0) {
+      problems.push(`gatehouse ${key}: no line in the README's CLI list`);
+      continue;
+    }
+    const h = await help(argv);
+    assert.equal(h.code, 0, `gatehouse ${key} --help`);
+    const written = lines.join(' ');
+    for (const opt of helpOptions(h.text)) {
+      if (!new RegExp(`(?:^|[\\s[|])${opt}(?![a-z0-9-])`).test(written)) problems.push(`gatehouse ${key}: ${opt} (in its --help) is not on its README line`);
+    }
+  }
+  assert.deepEqual(problems, []);
 });
 
 async function sourceFiles(dir: string): Promise<string[]> {
