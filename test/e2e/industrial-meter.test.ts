@@ -1,8 +1,9 @@
 // The worked example of docs/industrial.md, run as written through the real gateway (child
 // process): docs/examples/meter.yaml + meter-rules.yaml, pointed at a jsmodbus server playing the
 // meter and at kinesalite. The meter's registers arrive in Kinesis shaped by the rules; the source
-// shows in /api/sources and /metrics; a write through the command topic changes a register. The
-// doc's shell block is checked too: its admin URL, reply-before-write order and shown reply.
+// shows in /api/sources and /metrics; a write through the command topic changes a register; while
+// the meter does not answer, nothing reading-less is stored. The doc's shell block is checked too:
+// its admin URL, reply-before-write order and shown reply.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -124,5 +125,35 @@ test('meter example: Modbus registers -> rule -> stream -> Kinesis; /api/sources
   await client.publishAsync('ops/ct', JSON.stringify({ ratio: 75 }), { qos: 1 });
   assert.equal((await viaRule).ok, true);
   assert.equal(meter.holding.readUInt16BE(40), 75);
+
+  // The meter stops answering: its polls still make messages (`values` empty, every tag in
+  // `errors`), and the example stores readings only. Before, meter_power (no WHERE) stored
+  // {"meter":"meter-1","ts":...} for each such poll, exported to Kinesis as if it were a reading.
+  // The errors are the source's to show (/api/sources, `gatehouse sources`).
+  type Device = { name: string; tagErrors: Record<string, string> };
+  const meterDevice = async (): Promise<Device> => {
+    const body = (await (await fetch(`${gw.adminUrl}/api/sources`)).json()) as { sources: { name: string; details: { devices: Device[] } }[] };
+    return body.sources.find((s) => s.name === 'main-meter')!.details.devices[0]!;
+  };
+  meter.silentUnits.add(1);
+  // The voltage's request is the poll's first: its error means a poll that read nothing (a poll
+  // already past it when the meter went silent fails at 'frequency' only).
+  const down = await waitUntil(async () => (await meterDevice()).tagErrors.voltage_l1, 'a poll that read nothing', 30_000);
+  assert.match(down, /timed out/);
+  const seenDown = Date.now();
+  meter.silentUnits.delete(1);
+  // A poll commits before the next one starts: once a poll after the failed one is stored, so is
+  // whatever the failed one stored.
+  const stored = async (): Promise<Record<string, unknown>[]> => {
+    const body = (await (await fetch(`${gw.adminUrl}/api/streams/energy/records?from=1&limit=1000`)).json()) as { records: { payload: string }[] };
+    return body.records.map((r) => JSON.parse(r.payload) as Record<string, unknown>);
+  };
+  await waitUntil(
+    async () => (await stored()).some((r) => r.kw !== undefined && (r.ts as number) > seenDown),
+    'a power reading after the meter answers again',
+    30_000,
+  );
+  const readingLess = (await stored()).filter((r) => r.kw === undefined && r.kwh === undefined);
+  assert.deepEqual(readingLess, [], 'records of the energy stream without a reading (the polls while the meter was down)');
   assert.equal(await gw.stop(), 0);
 });
