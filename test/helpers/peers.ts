@@ -250,8 +250,11 @@ export function mosquittoConfig(port: number, dir: string, maxQueued: number): s
   ].join('\n');
 }
 
-/** mosquitto with persistence in a temp dir (queued QoS 1 messages survive restart), anonymous on loopback. */
-export async function startMosquitto(t: TestContext): Promise<Peer> {
+/**
+ * mosquitto with persistence in a temp dir (queued QoS 1 messages survive restart), anonymous on loopback.
+ * `extraConfig`: more mosquitto.conf lines (e.g. a debug log to a file the test reads).
+ */
+export async function startMosquitto(t: TestContext, extraConfig: readonly string[] = []): Promise<Peer> {
   const dir = await peerDataDir('gatehouse-mosquitto-');
   const conf = join(dir, 'mosquitto.conf');
   return childPeer(
@@ -259,7 +262,7 @@ export async function startMosquitto(t: TestContext): Promise<Peer> {
     'mqtt',
     'mosquitto',
     () => ['-c', conf],
-    (port) => writeFile(conf, mosquittoConfig(port, dir, 100_000)),
+    (port) => writeFile(conf, mosquittoConfig(port, dir, 100_000) + extraConfig.map((l) => `${l}\n`).join('')),
     dir,
   );
 }
