@@ -18,6 +18,7 @@ import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import { createBrokerPersistence } from './persistence.js';
+import { QOS2_PENDING_MAX } from './session-queues.js';
 import { createOrderedPublish, subscribeInternal, type BrokerPublishPacket } from './internal-bus.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { Message } from '../../core/message.js';
@@ -195,6 +196,9 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     // queues them, and its default of 42 closed a device that flushed its buffer on reconnect.
     // The queue is bounded by the one socket read that held them (as the commit window's).
     queueLimit: MAX_WAITING,
+    // QoS 2 publishes awaiting PUBREL within one connection (aedes' default, said here): the same
+    // bound as the session's across connections (session-queues.ts).
+    maxInflightInbound: QOS2_PENDING_MAX,
     preConnect: hooks.preConnect,
     authenticate: hooks.authenticate,
     authorizePublish: hooks.authorizePublish,

@@ -58,6 +58,10 @@ export class BrokerStats {
   queuedClients = 0;
   /** MQTT 3.1.1 client ids with QoS 2 publishes received and not yet released. */
   qos2StoreClients = 0;
+  /** MQTT 3.1.1 QoS 2 publishes received and not yet released, all clients (QOS2_PENDING_MAX per client). */
+  qos2Pending = 0;
+  /** MQTT 3.1.1 QoS 2 packet ids forgotten unreleased to keep a client to QOS2_PENDING_MAX (session-queues.ts). */
+  qos2Forgotten = 0;
   /** Topic filters refused because their client held maxSubscriptionsPerClient already. */
   subscriptionsRefused = 0;
   /** State files (retained, MQTT 5 sessions; state-journal.ts): journal lines ignored at load (torn by a kill -9 or power cut). */
@@ -323,6 +327,20 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
       this.set({ kind: 'qos2' }, s.qos2StoreClients);
     },
   });
+  new Gauge({
+    name: 'gatehouse_mqtt_qos2_pending',
+    help: 'MQTT 3.1.1 QoS 2 publishes received and awaiting their PUBREL, all clients (at most 1,000 per client id, across its connections)',
+    registers: [registry],
+    collect() {
+      this.set(s.qos2Pending);
+    },
+  });
+  mirrorCounter(
+    registry,
+    'gatehouse_mqtt_qos2_forgotten_total',
+    'MQTT 3.1.1 QoS 2 packet ids awaiting PUBREL forgotten (the oldest of the client) to keep a client id to 1,000: its PUBRELs withheld across connections',
+    () => s.qos2Forgotten,
+  );
   new Gauge({
     name: 'gatehouse_mqtt_persistent_sessions',
     help: 'MQTT 3.1.1 persistent sessions (clean: false) held, connected or not',

@@ -15,7 +15,16 @@
 //     and counted. A connected client's queue (its in-flight messages) is bounded by the outbound
 //     limits instead;
 //   - PUBRELs were found by the wrong key (outgoingUpdate below): QoS 2 messages were lost;
-//   - a session must be droppable as a whole (persistent-sessions.ts evicts the oldest).
+//   - a session must be droppable as a whole (persistent-sessions.ts evicts the oldest);
+//   - its QoS 2 store kept a full copy (payload too) of each publish until PUBREL, and aedes bounds
+//     unreleased ones per connection only (maxInflightInbound): a persistent session whose client
+//     withheld its PUBRELs and reconnected took 1,000 more at each connection, up to 65,535
+//     payloads (16 GiB at maxPayloadBytes). aedes reads a stored packet back only to know that its
+//     id is there (a duplicate PUBLISH, a PUBREL): the store keeps the ids alone, at most
+//     QOS2_PENDING_MAX per client (as the v5 sessions' inboundQos2, held to the Receive Maximum);
+//     a new one beyond that forgets the oldest (an id of an earlier connection: aedes refuses the
+//     1,001st of one connection first), counted and logged at a bounded rate. An id forgotten
+//     costs at most a duplicate, if the client sends that PUBLISH again before its PUBREL.
 // Semantics are aedes-persistence's otherwise (same errors, a per-subscriber copy of each packet,
 // outgoingStream over a snapshot), so aedes behaves as with its own.
 import { Readable } from 'node:stream';
@@ -87,6 +96,14 @@ const size = (p: QueuedPacket): number => payloadBytes(p.payload);
 
 const noSuchPacket = (): Error => new Error('no such packet');
 
+/**
+ * QoS 2 publishes held awaiting PUBREL per client id, across its connections; also aedes'
+ * maxInflightInbound (index.ts), its bound within one connection, so that only ids of earlier
+ * connections are forgotten.
+ */
+export const QOS2_PENDING_MAX = 1000;
+const NO_PAYLOAD = Buffer.alloc(0);
+
 /** Replace the persistence's queue methods with bounded ones that free what empties. */
 export function installSessionQueues(persistence: AedesPersistence, deps: SessionQueuesDeps): SessionQueues {
   const p = persistence as unknown as QueueMethods;
@@ -94,7 +111,15 @@ export function installSessionQueues(persistence: AedesPersistence, deps: Sessio
   const maxMessages = deps.options.maxQueuedMessages;
   const maxBytes = deps.options.outbound.maxQueueBytes;
   const outgoing = new Map<string, Queue>();
-  const incoming = new Map<string, Map<number, QueuedPacket>>();
+  /** Client id -> packet ids of QoS 2 publishes received and not yet released (Set order: oldest first). */
+  const incoming = new Map<string, Set<number>>();
+  const dropIncoming = (id: string): void => {
+    const store = incoming.get(id);
+    if (!store) return;
+    stats.qos2Pending -= store.size;
+    incoming.delete(id);
+    stats.qos2StoreClients = incoming.size;
+  };
 
   const push = (id: string, packet: QueuedPacket): void => {
     const copy = new Packet(packet);
@@ -181,32 +206,42 @@ export function installSessionQueues(persistence: AedesPersistence, deps: Sessio
 
   p.incomingStorePacket = async (client, packet) => {
     const id = packet.messageId as number;
-    const copy = new Packet(packet);
-    copy.messageId = id;
     let store = incoming.get(client.id);
     if (!store) {
-      incoming.set(client.id, (store = new Map()));
+      incoming.set(client.id, (store = new Set()));
       stats.qos2StoreClients = incoming.size;
     }
-    store.set(id, copy);
+    if (store.has(id)) return;
+    if (store.size >= QOS2_PENDING_MAX) {
+      const oldest = store.values().next().value as number;
+      store.delete(oldest);
+      stats.qos2Pending--;
+      stats.qos2Forgotten++;
+      rateLog(
+        'qos2-forgotten',
+        { client: client.id, messageId: oldest, max: QOS2_PENDING_MAX, forgotten: stats.qos2Forgotten },
+        'MQTT 3.1.1 QoS 2 publishes awaiting PUBREL: the oldest packet id of this client forgotten (its PUBRELs withheld across connections)',
+      );
+    }
+    store.add(id);
+    stats.qos2Pending++;
   };
+  // aedes only asks whether the id is held: a packet without its payload answers that.
   p.incomingGetPacket = async (client, packet) => {
-    const held = incoming.get(client.id)?.get(packet.messageId as number);
-    if (held === undefined) throw noSuchPacket();
-    return held;
+    const id = packet.messageId as number;
+    if (!incoming.get(client.id)?.has(id)) throw noSuchPacket();
+    return { cmd: 'publish', topic: '', payload: NO_PAYLOAD, messageId: id };
   };
   p.incomingDelPacket = async (client, packet) => {
     const store = incoming.get(client.id);
     if (!store?.delete(packet.messageId as number)) throw noSuchPacket();
+    stats.qos2Pending--;
     if (store.size === 0) {
       incoming.delete(client.id);
       stats.qos2StoreClients = incoming.size;
     }
   };
-  p.cleanIncoming = async (client) => {
-    incoming.delete(client.id);
-    stats.qos2StoreClients = incoming.size;
-  };
+  p.cleanIncoming = async (client) => dropIncoming(client.id);
 
   return {
     queued: (clientId) => {
@@ -216,9 +251,8 @@ export function installSessionQueues(persistence: AedesPersistence, deps: Sessio
     drop: (clientId) => {
       const n = outgoing.get(clientId)?.packets.length ?? 0;
       outgoing.delete(clientId);
-      incoming.delete(clientId);
+      dropIncoming(clientId);
       stats.queuedClients = outgoing.size;
-      stats.qos2StoreClients = incoming.size;
       return n;
     },
     sizes: () => ({ outgoing: outgoing.size, incoming: incoming.size }),

@@ -502,3 +502,49 @@ test('identifier sizes are bounded: a topic or filter over maxTopicLength and a 
   );
   assert.equal(await metricValue(registry, 'gatehouse_mqtt_topic_too_long_total'), 6);
 });
+
+// aedes bounds the QoS 2 publishes awaiting PUBREL per connection (1,000) only, and the store kept
+// each one whole: a persistent session whose client withheld PUBREL took 1,000 more payloads at
+// each reconnect, up to 65,535.
+test('MQTT 3.1.1 QoS 2 publishes awaiting PUBREL are bounded per client id across reconnects: past 1,000 the oldest id is forgotten, counted and logged', async (t) => {
+  const { port, registry, lines, received } = await startBroker(t);
+  const hold = async (first: number): Promise<void> => {
+    const c = await raw(t, port, 4);
+    const bufs = [mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'hoarder', clean: false, keepalive: 60 })];
+    for (let id = first; id < first + 1000; id++) {
+      bufs.push(mqttPacket.generate({ cmd: 'publish', topic: 'up/hoard', payload: Buffer.alloc(64, 1), qos: 2, messageId: id, retain: false, dup: false }));
+    }
+    c.sock.write(Buffer.concat(bufs));
+    await waitUntil(() => c.got.filter((p) => p.cmd === 'pubrec').length === 1000 || c.isClosed(), '1,000 PUBRECs', 20_000);
+    assert.equal(c.isClosed(), false, 'a connection holding 1,000 stays open');
+    c.sock.destroy();
+    await waitUntil(async () => (await metricValue(registry, 'gatehouse_mqtt_clients')) === 0, 'the hoarder gone');
+  };
+  // Three connections of one persistent session, 1,000 fresh packet ids each, no PUBREL.
+  await hold(1);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_qos2_pending'), 1000);
+  await hold(1001);
+  await hold(2001);
+  assert.equal(received.length, 3000, 'every publish delivered once');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_qos2_pending'), 1000, 'held: the newest 1,000 of 3,000');
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_qos2_forgotten_total'), 2000);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_session_state_clients', { kind: 'qos2' }), 1);
+  const warns = lines.filter((l) => /QoS 2 publishes awaiting PUBREL/.test(l.msg));
+  assert.ok(warns.length >= 1 && warns.length <= 2, `logged at a bounded rate: ${warns.length} lines`);
+  assert.equal(warns[0]?.client, 'hoarder');
+  // The session goes on: a retransmission of a held id is answered (PUBREC), its PUBREL releases it.
+  const c = await raw(t, port, 4);
+  c.sock.write(
+    Buffer.concat([
+      mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'hoarder', clean: false, keepalive: 60 }),
+      mqttPacket.generate({ cmd: 'publish', topic: 'up/hoard', payload: Buffer.from('again'), qos: 2, messageId: 3000, retain: false, dup: true }),
+      mqttPacket.generate({ cmd: 'pubrel', messageId: 3000 }),
+    ]),
+  );
+  await waitUntil(() => c.got.some((p) => p.cmd === 'pubcomp'), 'PUBCOMP');
+  assert.deepEqual(
+    c.got.map((p) => p.cmd),
+    ['connack', 'pubrec', 'pubcomp'],
+  );
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_qos2_pending'), 999);
+});
