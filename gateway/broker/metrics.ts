@@ -299,7 +299,7 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   });
   new Gauge({
     name: 'gatehouse_mqtt_retained_bytes',
-    help: "Bytes of the retained messages held by the broker for clients, each its topic and its payload (broker.maxRetainedBytes; the gateway's own rule status is not counted)",
+    help: "Bytes of the retained messages held by the broker for clients, each its topic, its payload and its MQTT 5 properties (broker.maxRetainedBytes; the gateway's own rule status is not counted)",
     registers: [registry],
     collect() {
       this.set(s.retainedBytes);

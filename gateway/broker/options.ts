@@ -264,7 +264,7 @@ export const brokerOptionsSchema = z
       .min(0)
       .default(64 * 1024 * 1024)
       .describe(
-        'Bytes of all retained messages together, each its topic and its payload; a retained publish that would pass it is delivered but not retained (as maxRetainedMessages).',
+        'Bytes of all retained messages together, each its topic, its payload and its MQTT 5 properties (user properties, correlation data, ...); a retained publish that would pass it is delivered but not retained (as maxRetainedMessages).',
       ),
     maxPersistentSessions: z
       .number()

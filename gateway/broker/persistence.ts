@@ -69,13 +69,14 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
     },
   });
   const storeLoaded = (packet: RetainedPacket): Promise<void> => {
-    retainedBound.loaded(packet.topic, retainedBytes(packet.topic, packet.payload), (packet as { messageExpiry?: number }).messageExpiry);
+    const loaded = packet as unknown as { topic: string; payload?: Buffer | string; properties?: unknown; messageExpiry?: number };
+    retainedBound.loaded(loaded.topic, retainedBytes(loaded.topic, loaded.payload, loaded.properties), loaded.messageExpiry);
     return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
   };
   // aedes 1.x calls it promise style (no callback): the result is passed through either way.
   persistence.storeRetained = (packet, cb) => {
-    const p = packet as unknown as { topic: string; payload?: Buffer | string; messageExpiry?: number };
-    if (!retainedBound.admit(p.topic, retainedBytes(p.topic, p.payload), p.messageExpiry)) {
+    const p = packet as unknown as { topic: string; payload?: Buffer | string; properties?: unknown; messageExpiry?: number };
+    if (!retainedBound.admit(p.topic, retainedBytes(p.topic, p.payload, p.properties), p.messageExpiry)) {
       if (cb) return cb(null);
       return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
     }

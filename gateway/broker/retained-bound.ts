@@ -2,7 +2,7 @@
 // it on disk too: retained-file.ts), so a client retaining on ever new topics (a status topic per
 // made-up client id, a counter in the topic) grew the heap and the state file without bound. As
 // EMQX's retainer.max_retained_messages: past `maxRetainedMessages` topics or
-// `maxRetainedBytes` bytes (each message's topic and payload: retainedBytes), a retained publish
+// `maxRetainedBytes` bytes (each message's topic, payload and MQTT 5 properties: retainedBytes), a retained publish
 // to a new topic (or one that would pass the byte bound) is delivered to the subscribers there now but not retained; counted and warned at a
 // bounded rate. Replacing a topic's message within the bounds and clearing it (empty payload)
 // always pass. What a previous run left is loaded whatever the bounds (they may have been lowered).
@@ -40,12 +40,29 @@ export interface RetainedBoundOptions {
 const EXPIRED_LOOK_INTERVAL_MS = 1000;
 
 /**
- * What a retained message counts in maxRetainedBytes: its topic and its payload (a topic may be
- * up to maxTopicLength bytes, and was kept with a payload of one byte as easily). 0 for a clear.
+ * What a retained message counts in maxRetainedBytes: its topic, its payload and its MQTT 5
+ * properties (a topic may be up to maxTopicLength bytes, and was kept with a payload of one byte
+ * as easily; a v5 PUBLISH may carry ~64 KiB of user properties beside a one-byte payload, and they
+ * are kept with it, in memory and in the state file: uncounted, 100,000 such topics held 6 GB
+ * under a 64 MiB bound). 0 for a clear.
  */
-export function retainedBytes(topic: string, payload: Buffer | string | undefined): number {
+export function retainedBytes(topic: string, payload: Buffer | string | undefined, properties?: unknown): number {
   const n = payloadBytes(payload);
-  return n === 0 ? 0 : n + Buffer.byteLength(topic);
+  return n === 0 ? 0 : n + Buffer.byteLength(topic) + propertiesBytes(properties);
+}
+
+/** The bytes MQTT 5 properties take: their strings, binary values and user properties (names and values); 4 a number. */
+export function propertiesBytes(p: unknown): number {
+  if (p === undefined || p === null) return 0;
+  if (typeof p === 'string') return Buffer.byteLength(p);
+  if (Buffer.isBuffer(p)) return p.length;
+  if (typeof p === 'number' || typeof p === 'boolean') return 4;
+  if (Array.isArray(p)) return p.reduce((n: number, v: unknown) => n + propertiesBytes(v), 0);
+  if (typeof p !== 'object') return 0;
+  let n = 0;
+  // (user properties are an object of name -> value or values: names count as well as values)
+  for (const [k, v] of Object.entries(p)) n += Buffer.byteLength(k) + propertiesBytes(v);
+  return n;
 }
 
 export class RetainedBound {

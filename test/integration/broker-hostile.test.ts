@@ -452,6 +452,35 @@ test('retained messages are bounded: MQTT 5 messages whose Message Expiry passed
   assert.deepEqual(got.sort(), ['r/kept=no expiry', 'r/new=late']);
 });
 
+// An MQTT 5 retained message keeps its properties (in memory and in the state file), and a PUBLISH
+// may carry ~64 KiB of user properties beside a one-byte payload: maxRetainedBytes counted the
+// topic and the payload only, so 100,000 such topics held 6 GB under its 64 MiB.
+test('retained messages are bounded: the bytes of MQTT 5 properties (user properties) count in maxRetainedBytes', async (t) => {
+  const maxRetainedBytes = 256 * 1024;
+  const { port, registry } = await startBroker(t, { maxRetainedBytes });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'props5', protocolVersion: 5 });
+  t.after(() => pub.endAsync(true));
+  const pad = 'p'.repeat(16 * 1024);
+  for (let i = 0; i < 200; i++) {
+    await pub.publishAsync(`r/${i}`, 'x', { qos: 1, retain: true, properties: { userProperties: { pad, n: String(i) } } });
+  }
+  const held = await metricValue(registry, 'gatehouse_mqtt_retained_messages');
+  const bytes = await metricValue(registry, 'gatehouse_mqtt_retained_bytes');
+  assert.ok(bytes <= maxRetainedBytes, `retained bytes ${bytes} within maxRetainedBytes`);
+  assert.ok(bytes > held * pad.length, `the properties counted: ${bytes} bytes for ${held} messages`);
+  assert.ok(held >= 14 && held <= 15, `${held} held: 15 messages of 16 KiB of properties fit in 256 KiB`);
+  assert.equal(await metricValue(registry, 'gatehouse_mqtt_retained_refused_total'), 200 - held);
+  // Those held keep their properties: a late subscriber gets them with the message.
+  const late = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'late-props5', protocolVersion: 5 });
+  t.after(() => late.endAsync(true));
+  const got = new Promise<Record<string, unknown> | undefined>((r) => late.once('message', (_topic, _p, packet) => r(packet.properties?.userProperties)));
+  await late.subscribeAsync('r/0', { qos: 1 });
+  const props = await got;
+  assert.equal(props?.n, '0');
+  assert.equal(props?.pad === pad, true, 'its 16 KiB user property kept');
+});
+
 // MQTT lets topics, filters and client ids be 65,535 bytes, and the broker keeps them: one client
 // holding 1,000 filters of 60 KB took 66 MB (four took 265 MB), and the session table is keyed by
 // client id. broker.maxTopicLength and maxClientIdLength bound what one entry may cost.
