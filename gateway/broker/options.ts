@@ -116,7 +116,7 @@ export const mqtt5Schema = z
       .min(1)
       .default(1000)
       .describe(
-        'Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum); their bytes are bounded by outbound.maxQueueBytes. Further ones are dropped and counted.',
+        'Per v5 session: messages waiting for delivery (offline, or beyond the client Receive Maximum); their bytes (payloads and MQTT 5 properties) are bounded by outbound.maxQueueBytes. Further ones are dropped and counted.',
       ),
     maxSessions: z
       .number()
@@ -248,7 +248,7 @@ export const brokerOptionsSchema = z
       .min(1)
       .default(1000)
       .describe(
-        'Per MQTT 3.1.1 persistent session (clean: false) whose client is offline: QoS 1/2 messages kept for it, their payload bytes bounded by outbound.maxQueueBytes (as mosquitto max_queued_messages). Further ones are dropped and counted. MQTT 5 sessions: mqtt5.maxQueuedMessages.',
+        'Per MQTT 3.1.1 persistent session (clean: false) whose client is offline: QoS 1/2 messages kept for it, their bytes (payloads and the MQTT 5 properties of their publishers) bounded by outbound.maxQueueBytes (as mosquitto max_queued_messages). Further ones are dropped and counted. MQTT 5 sessions: mqtt5.maxQueuedMessages.',
       ),
     maxRetainedMessages: z
       .number()

@@ -21,7 +21,7 @@
 // `nextExpiry` is at most the earliest of them; no topic of `exempt` is in `bytes`.
 import type { RateLog } from '../../core/rate-log.js';
 import type { BrokerStats } from './metrics.js';
-import { payloadBytes } from './session-queues.js';
+import { payloadBytes, propertiesBytes } from './session-queues.js';
 
 export interface RetainedBoundOptions {
   maxMessages: number;
@@ -49,20 +49,6 @@ const EXPIRED_LOOK_INTERVAL_MS = 1000;
 export function retainedBytes(topic: string, payload: Buffer | string | undefined, properties?: unknown): number {
   const n = payloadBytes(payload);
   return n === 0 ? 0 : n + Buffer.byteLength(topic) + propertiesBytes(properties);
-}
-
-/** The bytes MQTT 5 properties take: their strings, binary values and user properties (names and values); 4 a number. */
-export function propertiesBytes(p: unknown): number {
-  if (p === undefined || p === null) return 0;
-  if (typeof p === 'string') return Buffer.byteLength(p);
-  if (Buffer.isBuffer(p)) return p.length;
-  if (typeof p === 'number' || typeof p === 'boolean') return 4;
-  if (Array.isArray(p)) return p.reduce((n: number, v: unknown) => n + propertiesBytes(v), 0);
-  if (typeof p !== 'object') return 0;
-  let n = 0;
-  // (user properties are an object of name -> value or values: names count as well as values)
-  for (const [k, v] of Object.entries(p)) n += Buffer.byteLength(k) + propertiesBytes(v);
-  return n;
 }
 
 export class RetainedBound {

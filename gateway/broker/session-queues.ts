@@ -43,6 +43,7 @@ export interface QueuedPacket {
   messageId?: number;
   brokerId?: string;
   brokerCounter?: number;
+  properties?: unknown;
 }
 type PacketCtor = new (original: object) => QueuedPacket;
 
@@ -92,7 +93,26 @@ export function payloadBytes(p: Buffer | string | undefined): number {
   return typeof p === 'string' ? Buffer.byteLength(p) : (p?.length ?? 0);
 }
 
-const size = (p: QueuedPacket): number => payloadBytes(p.payload);
+/** The bytes MQTT 5 properties take: their strings, binary values and user properties (names and values); 4 a number. */
+export function propertiesBytes(p: unknown): number {
+  if (p === undefined || p === null) return 0;
+  if (typeof p === 'string') return Buffer.byteLength(p);
+  if (Buffer.isBuffer(p)) return p.length;
+  if (typeof p === 'number' || typeof p === 'boolean') return 4;
+  if (Array.isArray(p)) return p.reduce((n: number, v: unknown) => n + propertiesBytes(v), 0);
+  if (typeof p !== 'object') return 0;
+  let n = 0;
+  // (user properties are an object of name -> value or values: names count as well as values)
+  for (const [k, v] of Object.entries(p)) n += Buffer.byteLength(k) + propertiesBytes(v);
+  return n;
+}
+
+/**
+ * What a queued packet counts in outbound.maxQueueBytes: its payload and its MQTT 5 properties (a
+ * v5 publisher's, kept on the copy: ~64 KiB of user properties beside a one-byte payload passed
+ * the byte bound 16 times over).
+ */
+const size = (p: QueuedPacket): number => payloadBytes(p.payload) + propertiesBytes(p.properties);
 
 const noSuchPacket = (): Error => new Error('no such packet');
 

@@ -218,6 +218,56 @@ test('MQTT 3.1.1 persistent session: an offline client gets at most maxQueuedMes
   assert.equal(await metricValue(registry, 'gatehouse_mqtt_offline_dropped_total'), 5);
 });
 
+// A v5 publisher's properties are kept with each queued copy (3.1.1 and v5 sessions alike): ~64 KiB
+// of user properties beside a one-byte payload passed outbound.maxQueueBytes 16 times over.
+test('offline session queues: the bytes of MQTT 5 properties count in outbound.maxQueueBytes, 3.1.1 and 5 sessions', async (t) => {
+  const maxQueueBytes = 256 * 1024;
+  const { port, registry } = await startBroker(t, { outbound: { maxQueueBytes } });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const resume = async (clientId: string, protocolVersion: 4 | 5): Promise<{ c: mqtt.MqttClient; got: string[] }> => {
+    const got: string[] = [];
+    const c = mqtt.connect(url, {
+      reconnectPeriod: 0,
+      clientId,
+      clean: false,
+      protocolVersion,
+      ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+    });
+    c.on('message', (_t, p) => got.push(p.toString()));
+    await new Promise<void>((resolve, reject) => {
+      c.once('connect', () => resolve());
+      c.once('error', reject);
+    });
+    t.after(() => c.endAsync(true));
+    return { c, got };
+  };
+  for (const [id, v] of [
+    ['away3', 4],
+    ['away5', 5],
+  ] as const) {
+    const s = await resume(id, v);
+    await s.c.subscribeAsync('q/#', { qos: 1 });
+    await s.c.endAsync();
+  }
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'props-pub', protocolVersion: 5 });
+  t.after(() => pub.endAsync(true));
+  const pad = 'p'.repeat(16 * 1024);
+  for (let i = 0; i < 100; i++) await pub.publishAsync('q/x', `${i % 10}`, { qos: 1, properties: { userProperties: { pad } } });
+  // 15 copies of ~16 KiB fit in 256 KiB, for each session; the others dropped and counted.
+  const dropped3 = await metricValue(registry, 'gatehouse_mqtt_offline_dropped_total');
+  const dropped5 = await metricValue(registry, 'gatehouse_mqtt5_dropped_total');
+  assert.ok(dropped3 >= 85 && dropped3 <= 86, `3.1.1 session: ${dropped3} of 100 dropped`);
+  assert.ok(dropped5 >= 85 && dropped5 <= 86, `v5 session: ${dropped5} of 100 dropped`);
+  for (const [id, v, dropped] of [
+    ['away3', 4, dropped3],
+    ['away5', 5, dropped5],
+  ] as const) {
+    const s = await resume(id, v);
+    await waitUntil(() => s.got.length >= 100 - dropped, `${id}: its queued messages`);
+    assert.equal(s.got.length, 100 - dropped);
+  }
+});
+
 test('MQTT 3.1.1 persistent session: 30 QoS 2 messages queued offline all arrive on reconnect (two PUBRECs in flight no longer share one PUBREL)', async (t) => {
   const { port } = await startBroker(t);
   const url = `mqtt://127.0.0.1:${port}`;

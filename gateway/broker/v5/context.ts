@@ -15,7 +15,7 @@ import type { Clocks } from '../../../core/clock.js';
 import { V5Connection } from './connection.js';
 import { RC } from './codes.js';
 import { V5Router, forwardProperties, type RoutedPacket } from './router.js';
-import { SessionStore, type OutMsg, type Session } from './session.js';
+import { outMsgBytes, SessionStore, type OutMsg, type Session } from './session.js';
 import { SessionFile } from './session-file.js';
 
 export interface V5LayerDeps {
@@ -97,7 +97,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
   function deliver(s: Session, m: OutMsg): void {
     if (!s.link && m.qos === 0) return; // QoS 0 is not queued for offline sessions
     // bounded by count and bytes (outbound.maxQueueBytes, the limit 3.1.1 subscribers have too)
-    if (s.queue.length >= options.mqtt5.maxQueuedMessages || s.queueBytes + m.payload.length > options.outbound.maxQueueBytes) {
+    if (s.queue.length >= options.mqtt5.maxQueuedMessages || s.queueBytes + outMsgBytes(m) > options.outbound.maxQueueBytes) {
       stats.v5Dropped++;
       return;
     }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { IPublishPacket } from 'mqtt-packet';
 import type { Clocks } from '../../../core/clock.js';
+import { propertiesBytes } from '../session-queues.js';
 
 export type PublishProperties = NonNullable<IPublishPacket['properties']>;
 
@@ -45,6 +46,14 @@ export interface InflightOut {
   state: 'publish' | 'pubrel';
 }
 
+/**
+ * What a queued message counts in outbound.maxQueueBytes: its payload and its properties (~64 KiB
+ * of user properties may come with a one-byte payload; uncounted, they passed the bound 16 times over).
+ */
+export function outMsgBytes(m: OutMsg): number {
+  return m.payload.length + (m.properties === undefined ? 0 : propertiesBytes(m.properties));
+}
+
 /** What a session needs from the connection it is attached to. */
 export interface SessionLink {
   pump(): void;
@@ -57,7 +66,7 @@ export class Session {
   expiryInterval = 0;
   subs = new Map<string, SubEntry>();
   queue: OutMsg[] = [];
-  /** Payload bytes in `queue` (bounded with the message count, context.ts deliver()). */
+  /** Bytes in `queue`, payloads and properties (outMsgBytes; bounded with the message count, context.ts deliver()). */
   queueBytes = 0;
   inflight = new Map<number, InflightOut>();
   /** QoS 2 packet ids received, PUBREC sent, PUBREL not yet received. */
@@ -74,12 +83,12 @@ export class Session {
 
   enqueue(m: OutMsg): void {
     this.queue.push(m);
-    this.queueBytes += m.payload.length;
+    this.queueBytes += outMsgBytes(m);
   }
 
   dequeue(): OutMsg | undefined {
     const m = this.queue.shift();
-    if (m) this.queueBytes -= m.payload.length;
+    if (m) this.queueBytes -= outMsgBytes(m);
     return m;
   }
 
