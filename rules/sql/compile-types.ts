@@ -1,7 +1,7 @@
 // Types shared by the SQL compiler modules (public ones are re-exported by compiler.ts), plus the
 // internal CompilerContext the per-concern modules compile against, so they need no import cycle:
 // recursion always goes back through `cx.compileExpr`.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import type { SqlVersion } from '../types.js';
 import type { Expr, Pos, SelectQuery } from './ast.js';
@@ -130,7 +130,7 @@ export interface CompilerContext extends CompilerTools {
 export const V2: SqlVersion = '2016-03-23';
 
 export function semantic(msg: string, pos: Pos, hint?: string): GatehouseError {
-  return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
+  return ERRORS.GH_SQL_SEMANTIC({ reason: msg }, { where: `line ${pos.line}, column ${pos.column}`, hint });
 }
 
 /** What a built-in function declares of its arguments (SqlFunctionDef, a window aggregate). */

@@ -22,7 +22,7 @@
 // (plain, stateful and analytic OVER calls), compile-select.ts (SELECT lists, nested SELECT, output
 // serialisation), compile-types.ts (shared types). This file is the entry point: one Compiler per
 // statement (the per-statement bookkeeping), the clause hook, and evaluation.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { Expr, Pos, SelectQuery } from './ast.js';
 import type { SqlVersion } from '../types.js';
 import { compileExpr as compileExprIn } from './compile-expr.js';
@@ -192,10 +192,13 @@ export function compileSql(sql: string, opts: CompileOptions = {}): CompiledQuer
     // A statement nested thousands deep (a generated `a + b + ... `, `((((...))))`) exhausts the
     // recursive parser or compiler: a refusal that says so, not a bare RangeError.
     if (err instanceof RangeError && /call stack/i.test(err.message)) {
-      throw new GatehouseError('GH_SQL_SYNTAX', 'the statement is nested too deeply to compile (call stack exceeded)', {
-        where: 'line 1, column 1',
-        hint: 'write it with fewer nested operators, parentheses, brackets or NOTs (a sum of thousands of terms: split it over several rules, or compute it on the device)',
-      });
+      throw ERRORS.GH_SQL_SYNTAX(
+        { reason: 'the statement is nested too deeply to compile (call stack exceeded)' },
+        {
+          where: 'line 1, column 1',
+          hint: 'write it with fewer nested operators, parentheses, brackets or NOTs (a sum of thousands of terms: split it over several rules, or compute it on the device)',
+        },
+      );
     }
     throw err;
   }

@@ -1,6 +1,6 @@
 // Tokenizer for AWS IoT SQL. Keywords are plain identifiers here; the parser decides (SQL keywords
 // are case-insensitive and several, like VALUE or LIMIT, are only keywords in some positions).
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { Pos } from './ast.js';
 
 export type TokenType = 'ident' | 'qident' | 'var' | 'string' | 'number' | 'punct' | 'eof';
@@ -150,7 +150,7 @@ export class Lexer {
   }
 
   private err(msg: string, pos: Pos, hint?: string): GatehouseError {
-    return new GatehouseError('GH_SQL_SYNTAX', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
+    return ERRORS.GH_SQL_SYNTAX({ reason: msg }, { where: `line ${pos.line}, column ${pos.column}`, hint });
   }
 
   private read(): Token {

@@ -4,7 +4,7 @@
 // both halves use. A nested `(SELECT ...)` is the statement grammar's: parseSelect is abstract
 // here so that this module does not import parser.ts. Every syntax error is a GH_SQL_SYNTAX
 // GatehouseError with `where: 'line L, column C'` and what was expected.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import type { BinaryOp, Expr, OverClause, Pos, SelectQuery } from './ast.js';
 import { Lexer, describeToken, type Token } from './lexer.js';
 
@@ -46,7 +46,7 @@ export abstract class ExprParser {
   protected abstract parseSelect(topLevel: boolean): SelectQuery;
 
   protected fail(msg: string, pos: Pos, hint?: string): never {
-    throw new GatehouseError('GH_SQL_SYNTAX', msg, { where: where(pos), hint });
+    throw ERRORS.GH_SQL_SYNTAX({ reason: msg }, { where: where(pos), hint });
   }
 
   protected expected(what: string, t: Token = this.lx.peek(), hint?: string): never {

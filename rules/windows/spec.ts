@@ -1,5 +1,5 @@
 // Window functions of GROUP BY (eKuiper syntax) -> a WindowSpec with sizes in milliseconds.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { Expr, Pos } from '../sql/ast.js';
 
 export type WindowSpec =
@@ -17,7 +17,7 @@ export const MAX_COUNT_WINDOW = 100_000;
 const UNITS: Record<string, number> = { ms: 1, ss: 1000, mi: 60_000, hh: 3_600_000, dd: 86_400_000 };
 
 export function semantic(msg: string, pos: Pos, hint?: string): GatehouseError {
-  return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${pos.line}, column ${pos.column}`, hint });
+  return ERRORS.GH_SQL_SEMANTIC({ reason: msg }, { where: `line ${pos.line}, column ${pos.column}`, hint });
 }
 
 export function unitMs(e: Expr | string, pos: Pos): number {

@@ -474,6 +474,32 @@ test('loadRuleSetFile reads YAML and JSON, with clear errors', async (t) => {
   await assert.rejects(loadRuleSetFile(join(dir, 'nope.yaml')), (e: GatehouseError) => e.code === 'GH_CONFIG_READ');
 });
 
+test('a rule set file whose SQL is refused without a fix of its own prints the catalogue fix of GH_SQL_SYNTAX / GH_SQL_SEMANTIC, with the position', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'rules.yaml');
+  await writeFile(
+    file,
+    "version: 1\nrules:\n  - name: a\n    sql: SELECT a b FROM 't'\n    actions: [{ stream: { name: s } }]\n" +
+      "  - name: w\n    sql: SELECT count(*) FROM 't' GROUP BY TUMBLINGWINDOW(ss, 10) LIMIT 0\n    actions: [{ stream: { name: s } }]\n",
+  );
+  // as `gatehouse rules check FILE` and check-config compile it
+  const registry = createActionRegistry({ stream: streamAction(new Recorder()) });
+  const def = await loadRuleSetFile(file);
+  assert.throws(
+    () => compileRuleSet(def, registry, { source: file }),
+    (e: GatehouseError) => {
+      assert.equal(e.code, 'GH_RULESET_INVALID');
+      assert.equal(
+        e.message,
+        `${file} has 2 errors:\n` +
+          "  - rule a (line 1, column 10): GH_SQL_SYNTAX: expected ',' or FROM, found 'b' (fix: see docs/rules-sql.md for the AWS IoT SQL grammar)\n" +
+          '  - rule w (line 1, column 64): GH_SQL_SEMANTIC: LIMIT must be > 0 (fix: see docs/rules-sql.md for the functions and their arguments)',
+      );
+      return true;
+    },
+  );
+});
+
 test('custom action kinds plug into the registry', () => {
   const seen: string[] = [];
   const registry = createActionRegistry({

@@ -2,7 +2,7 @@
 // scored and trained once per event (the compiler caches a call site's result per EvalContext).
 // Only the public API of rules/anomaly is used. Detector params come from a trailing object
 // literal, e.g. random_cut_forest(temp, rpm, {numberOfTrees: 50, shingleSize: 4, maxPartitions: 32}).
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import {
   AUTO_THRESHOLD,
   DEFAULT_DETECTOR,
@@ -60,7 +60,7 @@ const VARIANTS: Variant[] = [
 ];
 
 function semantic(msg: string, e: { pos: { line: number; column: number } }, hint?: string): GatehouseError {
-  return new GatehouseError('GH_SQL_SEMANTIC', msg, { where: `line ${e.pos.line}, column ${e.pos.column}`, hint });
+  return ERRORS.GH_SQL_SEMANTIC({ reason: msg }, { where: `line ${e.pos.line}, column ${e.pos.column}`, hint });
 }
 
 function literalParams(o: Extract<Expr, { kind: 'object' }>, fn: string): Record<string, ParamValue> {
