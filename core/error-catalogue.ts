@@ -196,7 +196,7 @@ export const ERROR_CATALOGUE = {
   GH_RULESET_INVALID: {
     group: 'rules',
     meaning: 'A rule set failed validation',
-    message: '{source} has {count} error(s):\n{problems}',
+    message: '{source} has {count}:\n{problems}',
     hint: 'fix each listed rule; nothing of this rule set was applied',
   },
   GH_RULESET_STALE: {

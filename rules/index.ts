@@ -11,7 +11,7 @@ export {
 } from './ruleset.js';
 export { createRuleEngine, type RuleEngine, type RuleEngineOptions } from './engine.js';
 export { ActionFailedOn, awsActionName, type ErrorActionPayload, type ActionFailure } from './action-runner.js';
-export { ruleSetSchema, ruleSchema, parseRuleSet, loadRuleSetFile, type RuleSetIssue } from './schema.js';
+export { ruleSetSchema, ruleSchema, parseRuleSet, loadRuleSetFile, rulesetError, type RuleSetIssue } from './schema.js';
 export { TopicIndex, topicMatches } from './topic-index.js';
 export {
   compileSql,

@@ -91,12 +91,16 @@ export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefini
   throw rulesetError(issues, source);
 }
 
-export function rulesetError(issues: RuleSetIssue[], source = 'rule set'): GatehouseError {
-  const lines = issues.map((i) => `  - ${i.rule ? `rule ${i.rule}` : source}${i.where ? ` (${i.where})` : ''}: ${i.message}`);
-  return new GatehouseError('GH_RULESET_INVALID', `${source} has ${issues.length} error${issues.length === 1 ? '' : 's'}:\n${lines.join('\n')}`, {
-    details: issues,
-    hint: 'fix each listed rule; nothing of this rule set was applied',
-  });
+/**
+ * GH_RULESET_INVALID: "<source> has N errors:" then one line per issue, its rule and place first.
+ * A problem of the whole file (not YAML, nested too deep) is a list of one, as the API's errors[].
+ */
+export function rulesetError(issues: RuleSetIssue[], source = 'rule set', options: { where?: string; hint?: string } = {}): GatehouseError {
+  const label = (i: RuleSetIssue): string => (i.rule ? `rule ${i.rule}${i.where ? ` (${i.where})` : ''}: ` : i.where ? `${source} (${i.where}): ` : '');
+  return ERRORS.GH_RULESET_INVALID(
+    { source, count: `${issues.length} error${issues.length === 1 ? '' : 's'}`, problems: issues.map((i) => `  - ${label(i)}${i.message}`).join('\n') },
+    { details: issues, ...options },
+  );
 }
 
 /** Read a rule set from a YAML or JSON file (YAML is a superset of JSON) and validate its shape. */
@@ -115,9 +119,15 @@ export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> 
   // few SIGHUP reloads of it crashed the gateway (V8 out of memory).
   const deep = nestsDeeperThan(parser, text, MAX_RULE_SET_DEPTH);
   if (deep) {
-    throw new GatehouseError(
-      'GH_RULESET_INVALID',
-      `rule set file ${path} nests lists and objects deeper than ${MAX_RULE_SET_DEPTH} levels (a rule set needs about 10): not read`,
+    throw rulesetError(
+      [
+        {
+          rule: '',
+          where: '', // the position once, in the error's where (file:line:col)
+          message: `it nests lists and objects deeper than ${MAX_RULE_SET_DEPTH} levels (a rule set needs about 10): not read`,
+        },
+      ],
+      `rule set file ${path}`,
       {
         where: `${path}:${deep.line}:${deep.col}`,
         hint: 'check that the file holds the rule set itself (version: N, rules: [...]) and that its brackets close',
@@ -128,7 +138,7 @@ export async function loadRuleSetFile(path: string): Promise<RuleSetDefinition> 
   if (doc.errors.length) {
     // the position once, in where (file:line:col), not again in the parser's text
     const problem = yamlSyntaxProblem(doc.errors[0]);
-    throw new GatehouseError('GH_RULESET_INVALID', `rule set file is not valid YAML/JSON: ${problem.reason}`, {
+    throw rulesetError([{ rule: '', where: '', message: `it is not valid YAML/JSON: ${problem.reason}` }], `rule set file ${path}`, {
       where: positionIn(path, problem),
       hint: 'check indentation and quoting; SQL containing quotes is easiest in a YAML block scalar (sql: >-)',
     });

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
-import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, serializeOutput, topicMatches } from '../../rules/index.js';
+import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, rulesetError, serializeOutput, topicMatches } from '../../rules/index.js';
 import type { ActionRegistry, CompiledQuery, SqlVersion, WindowedQuery } from '../../rules/index.js';
 import type { CliIO } from './io.js';
 
@@ -172,7 +172,7 @@ async function configGivenAsRuleSet(file: string): Promise<GatehouseError | unde
   const configKeys = new Set(Object.keys(configBaseSchema.shape));
   const found = Object.keys(raw).filter((k) => k !== 'rules' && configKeys.has(k));
   if (found.length === 0) return undefined;
-  return new GatehouseError('GH_RULESET_INVALID', `${file} holds a gateway configuration (${found.join(', ')}), not a rule set (version, rules)`, {
+  return rulesetError([{ rule: '', where: '', message: `it holds a gateway configuration (${found.join(', ')}), not a rule set (version, rules)` }], file, {
     where: file,
     hint: `check it with \`gatehouse check-config ${file}\` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)`,
   });

@@ -280,7 +280,13 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         // The job that asked logs it (once per change of error, jobs.ts), not this at every run.
         this.deps.logger.debug({ err: errorMessage(err), source }, 'rule toggle rejected');
         // The plain message: the job's own error (GH_JOB_FAILED) says where and what to do.
-        const errors = err instanceof GatehouseError ? [{ rule: name, where: source, message: err.message }] : errorsOf(err);
+        // A rule set refusal lists its issues (details): each one, not the whole list as one message.
+        const errors =
+          err instanceof GatehouseError
+            ? Array.isArray(err.details)
+              ? errorsOf(err).map((e) => ({ rule: e.rule || name, where: e.where || source, message: e.message }))
+              : [{ rule: name, where: source, message: err.message }]
+            : errorsOf(err);
         return { state: 'rejected', version, source, at: Date.now(), errors, code: codeOf(err) };
       }
     };

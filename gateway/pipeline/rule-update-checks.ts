@@ -5,8 +5,8 @@
 // have (GH_RULESET_INVALID, naming the rules it has) or that changes nothing. Apart from
 // rule-host.ts, which installs, stores and reverts the sets: what is refused and in which words,
 // not how an update is carried out.
-import { ERRORS, GatehouseError } from '../../core/errors.js';
-import { parseRuleSet, type RuleSetDefinition } from '../../rules/index.js';
+import { ERRORS } from '../../core/errors.js';
+import { parseRuleSet, rulesetError, type RuleSetDefinition } from '../../rules/index.js';
 import type { RollbackOptions, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { builtInYields } from './configured-vs-stored.js';
 
@@ -74,14 +74,8 @@ export function toggledRuleSet(current: RuleSetDefinition | undefined, name: str
   const rule = current?.rules.find((r) => r.name === name);
   if (!current || !rule) {
     const names = current?.rules.map((r) => r.name).join(', ') || 'none';
-    throw new GatehouseError(
-      'GH_RULESET_INVALID',
-      `no rule named '${name}' in the active rule set (${current ? `version ${current.version}; ` : ''}its rules: ${names})`,
-      {
-        where: source,
-        hint: 'name a rule of the active set',
-      },
-    );
+    const message = `no rule named '${name}' in the active rule set (${current ? `version ${current.version}; ` : ''}its rules: ${names})`;
+    throw rulesetError([{ rule: '', where: '', message }], `the rule toggle of ${source}`, { where: source, hint: 'name a rule of the active set' });
   }
   if ((rule.enabled !== false) === enabled) return undefined;
   return { ...current, rules: current.rules.map((r) => (r.name === name ? { ...r, enabled } : r)) };

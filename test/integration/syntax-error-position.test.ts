@@ -54,7 +54,10 @@ test('rules check: a rule set file with a YAML syntax error gives its position o
   await writeFile(file, BAD_RULES);
   const checked = await runCaptured(main, ['rules', 'check', file]);
   assert.equal(checked.code, 1);
-  assert.match(checked.err, new RegExp(`^GH_RULESET_INVALID: rule set file is not valid YAML/JSON: Missing closing "quote \\(at ${file}:6:1\\)\\. Fix: `));
+  assert.match(
+    checked.err,
+    new RegExp(`^GH_RULESET_INVALID: rule set file ${file} has 1 error:\n  - it is not valid YAML/JSON: Missing closing "quote \\(at ${file}:6:1\\)\\. Fix: `),
+  );
   assert.equal(positions(checked.err, 6, 1), 1, checked.err);
 });
 

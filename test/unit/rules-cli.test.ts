@@ -168,6 +168,20 @@ test('rules check validates a file, listing every error', async (t) => {
   assert.match(h.err, /rule c \(line 1, column 31\): GH_SQL_SYNTAX: expected END, found 'FROM' \(fix: close CASE with END\)/);
 });
 
+test('rules check: a serial action without its link is listed under its rule and action, on one line with its fix', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'serial.yaml');
+  await writeFile(file, "version: 1\nrules:\n  - name: cmd\n    sql: SELECT * FROM 'cmd/#'\n    actions: [ { serial: { } } ]\n");
+  const r = await run(rulesCheck, [file]);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.err,
+    `GH_RULESET_INVALID: ${file} has 1 error:\n` +
+      "  - rule cmd (actions[0].serial, actions.serial.link): GH_ACTION_FAILED: action 'serial' of rule 'cmd' failed: it needs 'link', the name of a serial link (fix: write { serial: { link: 'uart0' } }). " +
+      'Fix: fix each listed rule; nothing of this rule set was applied\n',
+  );
+});
+
 test('rules check: actions copied from AWS IoT are taken where they mean the same, refused with what to write where not', async (t) => {
   const dir = await tempDir(t);
   const same = join(dir, 'same.yaml');
@@ -254,7 +268,7 @@ test('rules check on a gateway configuration says to use check-config (one error
   assert.equal(r.code, 1);
   assert.equal(
     r.err,
-    'GH_RULESET_INVALID: docs/examples/fleet.yaml holds a gateway configuration (dataDir, rulesFile, streams, exporters), not a rule set (version, rules) (at docs/examples/fleet.yaml). Fix: check it with `gatehouse check-config docs/examples/fleet.yaml` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)\n',
+    'GH_RULESET_INVALID: docs/examples/fleet.yaml has 1 error:\n  - it holds a gateway configuration (dataDir, rulesFile, streams, exporters), not a rule set (version, rules) (at docs/examples/fleet.yaml). Fix: check it with `gatehouse check-config docs/examples/fleet.yaml` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)\n',
   );
   // A missing file says how to fix it too.
   const missing = await run(rulesCheck, ['/nonexistent/rules.yaml']);

@@ -2,7 +2,7 @@
 // object is encoded with the link's codec; anything else is framed raw). Non-durable: it doesn't
 // gate the source's acknowledgement; a failure (link down, queue full) rejects the promise so the
 // rules engine can count it and run the error action.
-import { GatehouseError } from '../../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { Action, ActionFactory } from '../../../rules/index.js';
 import type { SerialLink } from '../../../firmware-bridge/index.js';
 
@@ -11,13 +11,14 @@ export interface SerialLinkLookup {
 }
 
 export function serialAction(links: SerialLinkLookup): ActionFactory {
-  return (options): Action => {
+  return (options, tools): Action => {
     const name = options.link;
     if (typeof name !== 'string' || name.length === 0) {
-      throw new GatehouseError('GH_RULESET_INVALID', "serial action needs 'link': the name of a serial link", {
-        where: 'actions.serial.link',
-        hint: "write { serial: { link: 'uart0' } }",
-      });
+      // As republish's refused options: the rule set lists it under the rule and action.
+      throw ERRORS.GH_ACTION_FAILED(
+        { action: 'serial', rule: tools.rule, reason: "it needs 'link', the name of a serial link" },
+        { where: 'actions.serial.link', hint: "write { serial: { link: 'uart0' } }" },
+      );
     }
     return {
       kind: 'serial',
