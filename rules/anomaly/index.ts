@@ -1,6 +1,6 @@
 // Public entry of the anomaly detectors: factory with validated params, metadata for docs and
 // --help, snapshot restore, and the RCF explanation variant.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import type { Detector, DetectorInfo, ParamValue, RcfExplanation, StatefulDetector } from './types.js';
 import { resolveParams } from './params.js';
 import { decodeHeader, fillState } from './snapshot.js';
@@ -41,10 +41,13 @@ const BUILDERS: Record<string, (p: ReturnType<typeof resolveParams>) => Stateful
 function infoOf(name: string): DetectorInfo {
   const info = DETECTORS.find((d) => d.name === name);
   if (!info) {
-    throw new GatehouseError('GH_DETECTOR_PARAM', `unknown detector '${name}'`, {
-      where: 'detector name',
-      hint: `use one of ${DETECTORS.map((d) => d.name).join(', ')}, e.g. rcf`,
-    });
+    throw ERRORS.GH_DETECTOR_PARAM(
+      { reason: `unknown detector '${name}'` },
+      {
+        where: 'detector name',
+        hint: `use one of ${DETECTORS.map((d) => d.name).join(', ')}, e.g. rcf`,
+      },
+    );
   }
   return info;
 }
@@ -70,10 +73,13 @@ export function restoreDetector(bytes: Uint8Array): Detector {
  */
 export function rcfExplain(det: Detector, values: ArrayLike<number> | number, timestampMs?: number): RcfExplanation {
   if (!(det instanceof RcfDetector)) {
-    throw new GatehouseError('GH_DETECTOR_PARAM', `rcfExplain needs an rcf detector, got '${det.name}'`, {
-      where: 'rcfExplain',
-      hint: "create it with createDetector('rcf', { inputs: 2 })",
-    });
+    throw ERRORS.GH_DETECTOR_PARAM(
+      { reason: `rcfExplain needs an rcf detector, got '${det.name}'` },
+      {
+        where: 'rcfExplain',
+        hint: "create it with createDetector('rcf', { inputs: 2 })",
+      },
+    );
   }
   return det.explain(values, timestampMs);
 }
@@ -84,10 +90,13 @@ export function rcfExplain(det: Detector, values: ArrayLike<number> | number, ti
  */
 export function autoExplain(det: Detector, values: ArrayLike<number> | number, timestampMs?: number): AutoExplanation {
   if (!(det instanceof AutoDetector)) {
-    throw new GatehouseError('GH_DETECTOR_PARAM', `autoExplain needs an auto detector, got '${det.name}'`, {
-      where: 'autoExplain',
-      hint: "create it with createDetector('auto')",
-    });
+    throw ERRORS.GH_DETECTOR_PARAM(
+      { reason: `autoExplain needs an auto detector, got '${det.name}'` },
+      {
+        where: 'autoExplain',
+        hint: "create it with createDetector('auto')",
+      },
+    );
   }
   return det.explain(values, timestampMs);
 }

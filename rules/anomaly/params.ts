@@ -1,6 +1,6 @@
 // Parameter validation shared by every detector: one place that turns user input (numbers, or
 // strings from the CLI / SQL) into checked values, with errors that say what is allowed.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { DetectorInfo, DetectorParams, ParamSpec, ParamValue } from './types.js';
 
 function example(spec: ParamSpec): string {
@@ -16,10 +16,13 @@ function allowed(spec: ParamSpec): string {
 function checkOne(info: DetectorInfo, spec: ParamSpec, raw: ParamValue): ParamValue {
   const where = `detector ${info.name}, param ${spec.name}`;
   const bad = (): GatehouseError =>
-    new GatehouseError('GH_DETECTOR_PARAM', `${info.name}: ${spec.name}=${String(raw)} is not allowed: expected ${allowed(spec)}`, {
-      where,
-      hint: `use e.g. ${example(spec)} (${spec.description})`,
-    });
+    ERRORS.GH_DETECTOR_PARAM(
+      { reason: `${info.name}: ${spec.name}=${String(raw)} is not allowed: expected ${allowed(spec)}` },
+      {
+        where,
+        hint: `use e.g. ${example(spec)} (${spec.description})`,
+      },
+    );
   if (spec.type === 'string') {
     const v = String(raw);
     if (spec.choices && !spec.choices.includes(v)) throw bad();
@@ -38,10 +41,13 @@ export function resolveParams(info: DetectorInfo, given: Readonly<Record<string,
   const out: DetectorParams = {};
   for (const key of Object.keys(given)) {
     if (!info.params.some((p) => p.name === key)) {
-      throw new GatehouseError('GH_DETECTOR_PARAM', `${info.name}: unknown param '${key}'`, {
-        where: `detector ${info.name}`,
-        hint: `known params: ${info.params.map((p) => p.name).join(', ')}; e.g. ${info.params[0] ? example(info.params[0]) : ''}`,
-      });
+      throw ERRORS.GH_DETECTOR_PARAM(
+        { reason: `${info.name}: unknown param '${key}'` },
+        {
+          where: `detector ${info.name}`,
+          hint: `known params: ${info.params.map((p) => p.name).join(', ')}; e.g. ${info.params[0] ? example(info.params[0]) : ''}`,
+        },
+      );
     }
   }
   for (const spec of info.params) {
