@@ -157,7 +157,7 @@ export const ERROR_CATALOGUE = {
   GH_STORE_CORRUPT: {
     group: 'store',
     meaning: 'Data read from the store did not decode',
-    message: 'corrupt data in {where}: {reason}',
+    message: 'corrupt data in {what}: {reason}',
     hint: 'restore the data directory from a backup, or remove the damaged stream',
   },
   GH_STORE_DISK_FULL: {

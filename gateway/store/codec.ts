@@ -228,7 +228,7 @@ export function encodeSegment(records: AppendRecord[], from: number, encodedByte
 }
 
 function corrupt(why: string): GatehouseError {
-  return new GatehouseError('GH_STORE_CORRUPT', `segment does not decode: ${why}`);
+  return ERRORS.GH_STORE_CORRUPT({ what: 'a stream segment', reason: `it does not decode: ${why}` });
 }
 
 /** Record count of a segment value after checking its header. */

@@ -146,7 +146,10 @@ export class HeadOps {
       bytes = prefixBytes(value, count);
     } catch (err) {
       // Not fatal: estimate in proportion, the segment's exact bytes return when it is deleted.
-      this.log.error({ err, stream: s.name, key: plan.nextKey.toString('hex') }, 'GH_STORE_CORRUPT: cannot size a partly reclaimed segment; estimating');
+      this.log.error(
+        { code: 'GH_STORE_CORRUPT', err, stream: s.name, key: plan.nextKey.toString('hex') },
+        'corrupt store data: cannot size a partly reclaimed segment; estimating',
+      );
       bytes = Math.floor((h.bytes * count) / h.count);
     }
     return { count, bytes };

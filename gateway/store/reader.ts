@@ -8,7 +8,7 @@
 // i.e. up to 16 MiB of 1 MiB segments, out of LevelDB to return 500 records).
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import { decodeSegment, parseSegmentKey, seqKey, type DecodeLimits } from './codec.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StreamState } from './state.js';
@@ -64,7 +64,10 @@ export async function readRecords(
           // segment that does not decode, counted and logged, never silently.
           corruptKey = k;
           metrics.corruptSegments.inc({ stream });
-          log.error({ stream, key: k.toString('hex') }, 'GH_STORE_CORRUPT: skipping a malformed segment key (its records cannot be located)');
+          log.error(
+            { code: 'GH_STORE_CORRUPT', stream, key: k.toString('hex') },
+            'corrupt store data: skipping a malformed segment key (its records cannot be located)',
+          );
           continue;
         }
         if (h.firstSeq > to) break fetch;
@@ -80,7 +83,10 @@ export async function readRecords(
           // Rule: a segment that does not decode is logged, counted and skipped; readers move
           // past it and reclaim deletes it like any other segment.
           metrics.corruptSegments.inc({ stream });
-          log.error({ err, stream, key: k.toString('hex'), firstSeq: h.firstSeq, count: h.count }, 'GH_STORE_CORRUPT: skipping a segment that does not decode');
+          log.error(
+            { code: 'GH_STORE_CORRUPT', err, stream, key: k.toString('hex'), firstSeq: h.firstSeq, count: h.count },
+            'corrupt store data: skipping a segment that does not decode',
+          );
         }
         seq = h.firstSeq + h.count;
         if (seq > to) break fetch;
@@ -94,10 +100,13 @@ export async function readRecords(
     await it.close();
   }
   if (out.length === 0 && corruptKey) {
-    throw new GatehouseError('GH_STORE_CORRUPT', `stream '${stream}': the segment at ${from} does not decode (or its key is malformed), no later record yet`, {
-      where: `${stream} key ${corruptKey.toString('hex')}`,
-      hint: 'the records of that segment are lost: readers pass it once a newer record is appended; or restore the data directory from a backup',
-    });
+    throw ERRORS.GH_STORE_CORRUPT(
+      { what: `stream '${stream}'`, reason: `the segment at ${from} does not decode (or its key is malformed), no later record yet` },
+      {
+        where: `${stream} key ${corruptKey.toString('hex')}`,
+        hint: 'the records of that segment are lost: readers pass it once a newer record is appended; or restore the data directory from a backup',
+      },
+    );
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // Binary snapshot of a detector: header (magic, version, name, params as JSON) followed by each
 // state array's bytes with a length prefix. Restore rebuilds the detector from name + params
 // (same array sizes) and copies the bytes back, so no per-field (de)serialisation code exists.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { DetectorParams, StatefulDetector } from './types.js';
 
 const MAGIC = 0x47484431; // 'GHD1'
@@ -38,10 +38,13 @@ export function encodeSnapshot(det: StatefulDetector, newAtDefault: Readonly<Det
 }
 
 function corrupt(what: string): GatehouseError {
-  return new GatehouseError('GH_STORE_CORRUPT', `detector snapshot is corrupt: ${what}`, {
-    where: 'restoreDetector',
-    hint: 'discard this snapshot; the detector restarts its warm-up',
-  });
+  return ERRORS.GH_STORE_CORRUPT(
+    { what: 'a detector snapshot', reason: what },
+    {
+      where: 'restoreDetector',
+      hint: 'discard this snapshot; the detector restarts its warm-up',
+    },
+  );
 }
 
 export function decodeHeader(bytes: Uint8Array): { name: string; params: DetectorParams; bodyOffset: number } {

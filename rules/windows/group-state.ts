@@ -3,7 +3,7 @@
 // (aggregated at emission). A checkpoint is JSON; the raw values in it (row values, and those
 // first/last/collect hold) are saved with checkpoint-values.ts so they keep their SQL type.
 import type { Message } from '../../core/message.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import type { Value } from '../sql/values.js';
 import type { Acc } from './aggregates.js';
 import { accBytes, type GroupBytes } from './group-bytes.js';
@@ -284,13 +284,15 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
   try {
     st = parseState(bytes) as typeof st;
   } catch (err) {
-    throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} is not valid JSON`, { where: 'window checkpoint', cause: err });
+    throw ERRORS.GH_STORE_CORRUPT(
+      { what: `the window state of rule ${shape.ruleName}`, reason: 'it is not valid JSON' },
+      { where: 'window checkpoint', hint: "the state is ignored; the rule's windows start empty", cause: err },
+    );
   }
   if (typeof st?.v === 'number' && st.v > 4) {
     // A rollback: a later version wrote it in a format this one does not know.
-    throw new GatehouseError(
-      'GH_STORE_CORRUPT',
-      `window state of rule ${shape.ruleName} is in format ${st.v}, written by a newer gateway version (this one reads 1 to 4)`,
+    throw ERRORS.GH_STORE_CORRUPT(
+      { what: `the window state of rule ${shape.ruleName}`, reason: `it is in format ${st.v}, written by a newer gateway version (this one reads 1 to 4)` },
       {
         where: 'window checkpoint',
         hint: "the state is ignored; the rule's windows start empty (docs/upgrading.md)",
@@ -298,19 +300,23 @@ export function loadGroups(shape: GroupShape, bytes: Buffer): GroupState {
     );
   }
   if (![1, 2, 3, 4].includes(st?.v) || st.kind !== shape.kind || st.aggs !== shape.aggs) {
-    throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} does not match its SQL`, {
-      where: 'window checkpoint',
-      hint: 'the state is ignored; windows start empty',
-    });
+    throw ERRORS.GH_STORE_CORRUPT(
+      { what: `the window state of rule ${shape.ruleName}`, reason: 'it does not match its SQL' },
+      {
+        where: 'window checkpoint',
+        hint: 'the state is ignored; windows start empty',
+      },
+    );
   }
   const msgs = (st.msgs ?? []).map(loadMsg);
   const msg = (m: M): Message => {
     if (typeof m !== 'number') return loadMsg(m);
     const found = msgs[m];
     if (!found)
-      throw new GatehouseError('GH_STORE_CORRUPT', `window state of rule ${shape.ruleName} refers to a message it does not hold`, {
-        where: 'window checkpoint',
-      });
+      throw ERRORS.GH_STORE_CORRUPT(
+        { what: `the window state of rule ${shape.ruleName}`, reason: 'it refers to a message it does not hold' },
+        { where: 'window checkpoint', hint: 'the state is ignored; windows start empty' },
+      );
     return found;
   };
   const accGroup = (g: G): AccGroup => {

@@ -8,7 +8,7 @@
 //   u8 version (1) | f64 input number | f64 processing time | u8 qos | u8 flags (retain)
 //   | u8 source kind | u8 hops | 4 x (u16 length, 0xffff = absent, utf8): source id, ip,
 //   principal, traceId | u32 properties JSON length (0 = none) | properties JSON | message payload
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { Message, MessageProperties, SourceKind } from '../../core/message.js';
 
 /** One logged input of the stateful rules. */
@@ -101,10 +101,13 @@ export function encodeInput(input: LoggedInput): Buffer {
 }
 
 function corrupt(seq: number, why: string): GatehouseError {
-  return new GatehouseError('GH_STORE_CORRUPT', `input log record ${seq} of the stateful rules is unreadable: ${why}`, {
-    where: 'rule input log',
-    hint: 'the record is skipped (counted in gatehouse_rule_input_replayed_total{result="corrupt"})',
-  });
+  return ERRORS.GH_STORE_CORRUPT(
+    { what: `input log record ${seq} of the stateful rules`, reason: why },
+    {
+      where: 'rule input log',
+      hint: 'the record is skipped (counted in gatehouse_rule_input_replayed_total{result="corrupt"})',
+    },
+  );
 }
 
 /** Decode one log record; throws GH_STORE_CORRUPT on a record this version cannot read. */

@@ -1,7 +1,7 @@
 // Checkpoints of stateful rules (windows, detectors): one blob per rule in the store's meta area,
 // keyed by rule name + a hash of its SQL, so a changed rule never restores a foreign state.
 import { createHash } from 'node:crypto';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { CompiledQuery } from '../sql/compile-types.js';
 
 /** The slice of LocalStreams the engine needs (getMeta/putMeta). */
@@ -56,10 +56,13 @@ export function snapshotQuery(q: CompiledQuery, extra: Array<[string, Buffer]> =
  */
 export function restoreQuery(q: CompiledQuery, bytes: Buffer, windows = true): Map<string, Buffer> {
   const corrupt = (why: string): GatehouseError =>
-    new GatehouseError('GH_STORE_CORRUPT', `rule state checkpoint is corrupt: ${why}`, {
-      where: 'rule state',
-      hint: 'the state is ignored; the rule starts fresh',
-    });
+    ERRORS.GH_STORE_CORRUPT(
+      { what: 'the rule state checkpoint', reason: why },
+      {
+        where: 'rule state',
+        hint: 'the state is ignored; the rule starts fresh',
+      },
+    );
   if (bytes.length < 8 || !bytes.subarray(0, 4).equals(MAGIC)) throw corrupt('bad magic');
   const hl = bytes.readUInt32BE(4);
   if (8 + hl > bytes.length) throw corrupt('truncated header');

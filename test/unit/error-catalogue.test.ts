@@ -100,6 +100,9 @@ test('the codes moved to the catalogue constructors are not built by hand again 
     'GH_RULESET_INVALID',
     // '{reason}': the same words (each site names the detector, the param and what is allowed)
     'GH_DETECTOR_PARAM',
+    // docs/errors.md listed 'corrupt data in {where}: ...'; the sites printed 'detector snapshot is
+    // corrupt: ...', 'window state of rule r is not valid JSON', ... and logged 'GH_STORE_CORRUPT: ...'
+    'GH_STORE_CORRUPT',
   ];
   const byHand = new RegExp(`new (GatehouseError|HttpError)\\(\\s*(\\d+,\\s*)?'(${moved.join('|')})'`);
   // ...nor written out as the text describe() prints ('GH_X: message. Fix: ...').

@@ -382,7 +382,10 @@ test('input log records: every message field the rules read survives the round t
   assert.deepEqual(decodeInput(rec), { no: 42, at: 77, message: m });
   const bare: Message = { topic: 't', payload: Buffer.alloc(0), qos: 0, source: { kind: 'mqtt', id: '' }, receivedAt: 1 };
   assert.deepEqual(decodeInput({ seq: 1, topic: 't', payload: encodeInput({ no: 1, at: 1, message: bare }), receivedAt: 1 }).message, bare);
-  assert.throws(() => decodeInput({ seq: 3, topic: 't', payload: Buffer.from('garbage'), receivedAt: 1 }), /GH_STORE_CORRUPT|unreadable/);
+  assert.throws(
+    () => decodeInput({ seq: 3, topic: 't', payload: Buffer.from('garbage'), receivedAt: 1 }),
+    /^GatehouseError: corrupt data in input log record 3 of the stateful rules: /,
+  );
 
   const disk = new Disk();
   const sql = "SELECT count(*) AS n FROM 'w/+' TIMESTAMP BY ts GROUP BY TUMBLINGWINDOW(ss, 10)";

@@ -443,7 +443,7 @@ test('rollback: a window checkpoint in the format of a newer version is named as
     () => loadGroups(shape, bytes),
     (e: unknown) =>
       e instanceof GatehouseError &&
-      /window state of rule later is in format 5, written by a newer gateway version \(this one reads 1 to 4\)/.test(e.message) &&
+      e.message === 'corrupt data in the window state of rule later: it is in format 5, written by a newer gateway version (this one reads 1 to 4)' &&
       /windows start empty/.test(e.hint ?? ''),
   );
 });

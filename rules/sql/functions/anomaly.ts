@@ -2,7 +2,7 @@
 // scored and trained once per event (the compiler caches a call site's result per EvalContext).
 // Only the public API of rules/anomaly is used. Detector params come from a trailing object
 // literal, e.g. random_cut_forest(temp, rpm, {numberOfTrees: 50, shingleSize: 4, maxPartitions: 32}).
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../../core/errors.js';
 import {
   AUTO_THRESHOLD,
   DEFAULT_DETECTOR,
@@ -194,7 +194,11 @@ function factory(v: Variant) {
         const next = new Map<string, Detector>();
         let off = 4 + hl;
         for (const [k, n] of header) {
-          if (off + n > bytes.length) throw new GatehouseError('GH_STORE_CORRUPT', `detector state of ${v.sqlName}() is truncated`, { where: 'rule state' });
+          if (off + n > bytes.length)
+            throw ERRORS.GH_STORE_CORRUPT(
+              { what: `the detector state of ${v.sqlName}()`, reason: 'it is truncated' },
+              { where: 'rule state', hint: 'the state is ignored; the rule starts fresh' },
+            );
           // Copy: restoreDetector may keep views on the bytes, which belong to the store's buffer.
           next.set(k, restoreDetector(new Uint8Array(bytes.subarray(off, off + n))));
           off += n;
