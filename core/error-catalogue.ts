@@ -164,7 +164,7 @@ export const ERROR_CATALOGUE = {
     group: 'store',
     meaning:
       'The store refused a data append: the disk is full (free space under store.reserveBytes) or a write failed; or it cannot open its database because the disk is full (gatehouse start waits for space)',
-    message: 'the store refuses data appends: {reason}',
+    message: 'the store cannot {what}: {reason}',
     hint: 'free space on the filesystem of the data directory (the gateway resumes by itself), or lower store.reserveBytes',
   },
   // rules

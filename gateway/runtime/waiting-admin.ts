@@ -6,7 +6,7 @@
 // answers 503 GH_STORE_DISK_FULL. Once the gateway
 // has started, the same server (same port, same metrics) serves the running gateway.
 import type { AdminSource } from '../admin/server.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import type { OpenWait } from '../store/index.js';
 import { statusPageFiles } from '../admin/status-page.js';
@@ -61,10 +61,13 @@ export function waitingSource(opts: WaitingSourceOptions): AdminSource {
   const { wait, gatewayId, version, startedMono, storePath } = opts;
   const refuse = (): never => {
     const w = wait();
-    throw new GatehouseError('GH_STORE_DISK_FULL', 'the gateway is not started yet: it waits for disk space to open its store (see /healthz)', {
-      where: 'store',
-      ...(w ? { hint: w.hint } : {}),
-    });
+    throw ERRORS.GH_STORE_DISK_FULL(
+      { what: 'be used yet', reason: 'the gateway is not started, it waits for disk space to open its store (see /healthz)' },
+      {
+        where: 'store',
+        ...(w ? { hint: w.hint } : {}),
+      },
+    );
   };
   const health = () => {
     const w = wait();

@@ -27,11 +27,14 @@ export async function openChecked(db: Db, path: string): Promise<void> {
     const detail = cause ? `${(err as Error).message}: ${cause}` : (err as Error).message;
     if (/No space left|ENOSPC/i.test(detail)) {
       // Reopening replays LevelDB's log into a new table: it needs room (a power cut on a full disk).
-      throw new GatehouseError('GH_STORE_DISK_FULL', `cannot open the store database: the disk is full (${detail})`, {
-        where: path,
-        hint: `free space on the filesystem of ${path}: LevelDB replays its log into a new table when it opens (nothing stored is lost)`,
-        cause: err,
-      });
+      throw ERRORS.GH_STORE_DISK_FULL(
+        { what: 'open its database', reason: `the disk is full (${detail})` },
+        {
+          where: path,
+          hint: `free space on the filesystem of ${path}: LevelDB replays its log into a new table when it opens (nothing stored is lost)`,
+          cause: err,
+        },
+      );
     }
     if (/Permission denied|EACCES|Operation not permitted|EPERM/i.test(detail)) {
       // Not a held LOCK: the directory belongs to someone else (a first start under sudo, a copy

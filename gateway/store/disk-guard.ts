@@ -71,10 +71,12 @@ export function isStorageWriteError(err: unknown): boolean {
  */
 export function storeWriteError(err: unknown, what: string): GatehouseError {
   if (err instanceof GatehouseError) return err;
-  return new GatehouseError(isStorageWriteError(err) ? 'GH_STORE_DISK_FULL' : 'GH_INTERNAL', `${what} failed: ${errorMessage(err)}`, {
+  const options = {
     cause: err,
     hint: 'check disk space and permissions of the data directory (after an I/O error the store reopens by itself once space returns)',
-  });
+  };
+  if (isStorageWriteError(err)) return ERRORS.GH_STORE_DISK_FULL({ what: `complete a write (${what})`, reason: errorMessage(err) }, options);
+  return new GatehouseError('GH_INTERNAL', `${what} failed: ${errorMessage(err)}`, options);
 }
 
 /** The error data appends get while the disk is full (MQTT 5 maps it to 0x97, quota exceeded). */
@@ -171,7 +173,7 @@ export class DiskGuard {
   /** The error of a write attempted while failed. */
   failedError(where: string): GatehouseError {
     return ERRORS.GH_STORE_DISK_FULL(
-      { reason: `not writable until it is reopened: ${this.reason ?? 'a write failed'}` },
+      { what: 'take writes until it is reopened', reason: this.reason ?? 'a write failed' },
       {
         where,
         hint: `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
@@ -194,7 +196,7 @@ export class DiskGuard {
   refusal(where: string): GatehouseError {
     this.refused.inc();
     return ERRORS.GH_STORE_DISK_FULL(
-      { reason: this.reason ?? 'disk full' },
+      { what: 'take data appends', reason: this.reason ?? 'disk full' },
       {
         where,
         hint: `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`,

@@ -28,7 +28,7 @@ test('mqtt source: a message refused again at every redelivery logs one warning,
   intake.submit = (m) => {
     if (refused < REFUSALS) {
       refused++;
-      return Promise.reject(new Error(`the store refuses data appends: free space ${4_141_056 - refused * 4096} bytes is under the reserve`));
+      return Promise.reject(new Error(`the store cannot take data appends: free space ${4_141_056 - refused * 4096} bytes is under the reserve`));
     }
     return submit(m);
   };

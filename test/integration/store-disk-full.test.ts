@@ -171,8 +171,9 @@ test('store reserve: data appends refused under reserveBytes while checkpoints s
   // Leave 2 MiB free: under the 3 MiB reserve.
   await writeFiller(join(root, 'filler'), freeBytes(root) - 2 * MiB);
   await waitUntil(() => streams.diskState!().condition === 'low-space', 'the guard sees low space', 5000);
-  await assert.rejects(streams.append('a', { topic: 't', payload: Buffer.from('x'), receivedAt: Date.now() }), (e: unknown) =>
-    isGatehouseError(e, 'GH_STORE_DISK_FULL'),
+  await assert.rejects(
+    streams.append('a', { topic: 't', payload: Buffer.from('x'), receivedAt: Date.now() }),
+    (e: unknown) => isGatehouseError(e, 'GH_STORE_DISK_FULL') && /^the store cannot take data appends: .*reserve/.test(e.message),
   );
   assert.match(streams.diskState!().reason ?? '', /reserve/);
   await streams.setCheckpoint('a', 'c', 10); // out of the reserve
@@ -209,7 +210,7 @@ test('a checkpoint on a full disk fails with GH_STORE_DISK_FULL (not a bare Leve
     isGatehouseError(failure, 'GH_STORE_DISK_FULL'),
     `the failure is GH_STORE_DISK_FULL: ${String(failure)} (code ${(failure as { code?: unknown }).code})`,
   );
-  assert.match(String((failure as Error).message), /No space left/);
+  assert.match(String((failure as Error).message), /^the store cannot (complete a write \(store \w+\)|take writes until it is reopened): .*No space left/);
   await unlink(join(root, 'filler'));
   await waitUntil(() => streams.diskState!().writable, 'the store reopened and is writable', 10_000);
   await streams.setCheckpoint('a', 'c', 10);
@@ -410,7 +411,10 @@ test('opening the store on a full disk says the disk is full (LevelDB must write
   await assert.rejects(
     openLocalStreams({ path, reserveBytes: 0 }, testDeps()),
     (err: unknown) =>
-      isGatehouseError(err) && err.code === 'GH_STORE_DISK_FULL' && /the disk is full .*No space left/.test(err.message) && /free space/.test(err.hint ?? ''),
+      isGatehouseError(err) &&
+      err.code === 'GH_STORE_DISK_FULL' &&
+      /^the store cannot open its database: the disk is full \(.*No space left/.test(err.message) &&
+      /free space/.test(err.hint ?? ''),
   );
   await unlink(filler);
   const again = await openLocalStreams({ path, reserveBytes: 0 }, testDeps());

@@ -103,6 +103,9 @@ test('the codes moved to the catalogue constructors are not built by hand again 
     // docs/errors.md listed 'corrupt data in {where}: ...'; the sites printed 'detector snapshot is
     // corrupt: ...', 'window state of rule r is not valid JSON', ... and logged 'GH_STORE_CORRUPT: ...'
     'GH_STORE_CORRUPT',
+    // 'the store refuses data appends: {reason}' listed; the open and the wait printed 'cannot open
+    // the store database: ...', 'the gateway is not started yet: ...'
+    'GH_STORE_DISK_FULL',
   ];
   const byHand = new RegExp(`new (GatehouseError|HttpError)\\(\\s*(\\d+,\\s*)?'(${moved.join('|')})'`);
   // ...nor written out as the text describe() prints ('GH_X: message. Fix: ...').

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { openWhenSpace, type OpenWait } from '../../gateway/store/open-wait.js';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { waitUntil } from '../helpers/index.js';
 
 function rig() {
@@ -24,8 +24,7 @@ function rig() {
   const state = { free: 0, attempts: 0, opensAt: Number.POSITIVE_INFINITY };
   const open = async (): Promise<void> => {
     state.attempts++;
-    if (state.free < state.opensAt)
-      throw new GatehouseError('GH_STORE_DISK_FULL', 'cannot open the store database: the disk is full (No space left on device)');
+    if (state.free < state.opensAt) throw ERRORS.GH_STORE_DISK_FULL({ what: 'open its database', reason: 'the disk is full (No space left on device)' });
   };
   const ctx = { path: '/nonexistent/store', reserveBytes: 0, log, now: Date.now, mono: () => performance.now() };
   return { lines, state, open, ctx, freeBytes: async () => state.free };
