@@ -145,7 +145,7 @@ export const ERROR_CATALOGUE = {
   GH_STREAM_FULL: {
     group: 'store',
     meaning: 'A local stream reached maxBytes under onFull: reject',
-    message: "local stream '{stream}' is full ({held} of {maxBytes} bytes held)",
+    message: "local stream '{stream}' is full ({held} of {maxBytes} bytes held, {pending} pending): {reason}",
     hint: 'raise the stream maxBytes, export faster, or use onFull: drop-oldest',
   },
   GH_RECORD_TOO_LARGE: {

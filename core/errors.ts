@@ -1,6 +1,6 @@
 // One error type for the whole runtime, with stable codes: GatehouseError, built from the
 // catalogue (error-catalogue.ts), where each code owns its meaning, message template and default
-// hint: `ERRORS.GH_STREAM_FULL({ stream, held, maxBytes, waitedMs })` or
+// hint: `ERRORS.GH_STREAM_FULL({ stream, held, maxBytes, pending, reason })` or
 // `createError('GH_STREAM_FULL', params)`. The catalogue is re-exported here, so callers import
 // errors from one place.
 import { ERROR_CATALOGUE, type ErrorSpec } from './error-catalogue.js';

@@ -13,7 +13,7 @@
 import type { MetaValue } from '../../core/message.js';
 import type { Level } from 'level';
 import type { Logger } from 'pino';
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import { encodeSegment } from './codec.js';
 import { applyCommit } from './commit-apply.js';
 import { commitTally } from './tally.js';
@@ -49,7 +49,7 @@ export class GroupCommitter {
   private readonly metas: PendingMeta[] = [];
 
   /** Set when the gateway stops (refuseSpaceWaits): an append that would wait for space is refused at once. */
-  private spaceWaitRefusal: (() => Error) | undefined;
+  private spaceWaitRefusal: ((s: StreamState) => Error) | undefined;
 
   // The structural lock (handoff: release passes ownership to the next waiter).
   private locked = false;
@@ -85,7 +85,7 @@ export class GroupCommitter {
     const reject = this.capRej as Reject;
     const ticket = ++this.tickets;
     if ((s.options as StreamOptions).onFull === 'reject' && (s.fullWaiters.length > 0 || !s.fits(bytes))) {
-      if (this.spaceWaitRefusal) reject(this.spaceWaitRefusal());
+      if (this.spaceWaitRefusal) reject(this.spaceWaitRefusal(s));
       else this.waitForSpace(s, record, bytes, encoded, resolve, reject, ticket);
       return p;
     }
@@ -114,7 +114,7 @@ export class GroupCommitter {
    * From now on an append that would wait for space in a full 'reject' stream is refused at once
    * (the gateway stops: its clients are gone, such an append could no longer be acknowledged).
    */
-  refuseSpaceWaits(error: () => Error): void {
+  refuseSpaceWaits(error: (s: StreamState) => Error): void {
     this.spaceWaitRefusal = error;
   }
 
@@ -206,9 +206,8 @@ export class GroupCommitter {
       s.counters?.rejected.inc();
       const max = (s.options as StreamOptions).maxBytes;
       reject(
-        new GatehouseError(
-          'GH_STREAM_FULL',
-          `local stream '${s.name}' is full (${s.bytes} of ${max} bytes held, ${s.reserved} pending) for ${this.options.appendTimeoutMs} ms`,
+        ERRORS.GH_STREAM_FULL(
+          { stream: s.name, held: s.bytes, maxBytes: max, pending: s.reserved, reason: `no space within ${this.options.appendTimeoutMs} ms (appendTimeoutMs)` },
           {
             where: s.name,
             hint:

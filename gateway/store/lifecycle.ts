@@ -166,13 +166,13 @@ export class StoreLifecycle {
    * Reject every append waiting for space in a full 'reject' stream. They hold no space yet
    * (`reserved` counts an append from its admission: committer.ts wakeFull), so none is given back.
    */
-  refuseHeld(error: () => GatehouseError): number {
+  refuseHeld(error: (s: StreamState) => GatehouseError): number {
     let n = 0;
     for (const s of this.d.streams.values()) {
       for (const w of s.fullWaiters.splice(0)) {
         clearTimeout(w.timer);
         this.d.commits.forgetHeld(w);
-        w.reject(error());
+        w.reject(error(s));
         n++;
       }
     }

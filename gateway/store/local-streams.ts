@@ -7,7 +7,7 @@
 // the meta area in meta-area.ts; stream lookup, definition checks and info in stream-registry.ts.
 import type { MetaValue } from '../../core/message.js';
 import type { Logger } from 'pino';
-import { ERRORS, GatehouseError } from '../../core/errors.js';
+import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { measureRecord, type RecordSize } from './codec.js';
@@ -187,10 +187,17 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   refuseWaitingForSpace(): number {
-    const refused = (): GatehouseError =>
-      new GatehouseError('GH_STREAM_FULL', 'the gateway is stopping: an append waiting for space in a full stream is refused', {
-        hint: 'the device resends it after the restart (it was not acknowledged)',
-      });
+    const refused = (s: StreamState): GatehouseError =>
+      ERRORS.GH_STREAM_FULL(
+        {
+          stream: s.name,
+          held: s.bytes,
+          maxBytes: (s.options as StreamOptions).maxBytes,
+          pending: s.reserved,
+          reason: 'the gateway is stopping, so an append waiting for space is refused',
+        },
+        { where: s.name, hint: 'the device resends it after the restart (it was not acknowledged)' },
+      );
     // And the appends that would wait from now on: a closed client's QoS 0 publishes and will are
     // committed once its in-flight ones settle, i.e. right after the refusals below; into a full
     // stream they waited again, and the stop for shutdownTimeoutMs.
@@ -199,15 +206,18 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   private closedError(): GatehouseError {
-    return new GatehouseError('GH_STORE_CLOSED', 'the local stream store is closed', {
-      where: this.options.path,
-      hint: 'the gateway is shutting down; retry after restart',
-    });
+    return ERRORS.GH_STORE_CLOSED(
+      { state: 'closed' },
+      {
+        where: this.options.path,
+        hint: 'the gateway is shutting down; retry after restart',
+      },
+    );
   }
 
   private ensureOpen(): void {
     if (this.state !== 'open') {
-      if (this.state === 'new') throw new GatehouseError('GH_STORE_CLOSED', 'the local stream store is not open yet', { hint: 'await open() first' });
+      if (this.state === 'new') throw ERRORS.GH_STORE_CLOSED({ state: 'not open yet' }, { hint: 'await open() first' });
       throw this.closedError();
     }
   }

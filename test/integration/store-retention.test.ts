@@ -91,7 +91,12 @@ test('reject: an append that finds no space within appendTimeoutMs fails with GH
   for (let i = 1; i <= 10; i++) await store.append('s', rec10(i));
   await assert.rejects(
     store.append('s', rec10(11)),
-    (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL') && e.where === 's' && /maxBytes|drop-oldest/.test(e.hint ?? ''),
+    (e: unknown) =>
+      isGatehouseError(e, 'GH_STREAM_FULL') &&
+      e.where === 's' &&
+      /maxBytes|drop-oldest/.test(e.hint ?? '') &&
+      // docs/errors.md's template: the stream, its bytes held, then why
+      e.message === "local stream 's' is full (100 of 100 bytes held, 0 pending): no space within 50 ms (appendTimeoutMs)",
   );
   assert.equal(store.info('s').rejectedAppends, 1);
   assert.equal(await metricValue(registry, 'gatehouse_stream_rejected_total', { stream: 's' }), 1);
@@ -109,7 +114,13 @@ async function fullAfterStopRefusal(t: TestContext) {
   for (let i = 1; i <= 10; i++) await store.append('s', rec10(i));
   const held = store.append('s', rec10(11));
   assert.equal(store.refuseWaitingForSpace(), 1);
-  await assert.rejects(held, (e: unknown) => isGatehouseError(e, 'GH_STREAM_FULL'));
+  await assert.rejects(
+    held,
+    (e: unknown) =>
+      isGatehouseError(e, 'GH_STREAM_FULL') &&
+      e.where === 's' &&
+      e.message === "local stream 's' is full (100 of 100 bytes held, 0 pending): the gateway is stopping, so an append waiting for space is refused",
+  );
   return store;
 }
 

@@ -171,7 +171,12 @@ test('sequences continue after reclaim-to-empty and reopen; state is restored on
   const keptBefore = store.info('kept');
   await store.putMeta('rules', Buffer.from('v1'));
   await store.close();
-  await assert.rejects(store.append('s', rec('t', 'late')), (e: unknown) => isGatehouseError(e, 'GH_STORE_CLOSED'));
+  await assert.rejects(
+    store.append('s', rec('t', 'late')),
+    (e: unknown) =>
+      isGatehouseError(e, 'GH_STORE_CLOSED') &&
+      e.describe() === `GH_STORE_CLOSED: the local stream store is closed (at ${dir}). Fix: the gateway is shutting down; retry after restart`,
+  );
 
   ({ store } = await open(t, dir));
   await store.defineStream({ name: 's', maxBytes: 1 << 20, onFull: 'reject' });
