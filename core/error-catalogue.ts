@@ -284,7 +284,7 @@ export const ERROR_CATALOGUE = {
   GH_CODEC_INVALID: {
     group: 'serial',
     meaning: 'A frame decoded but its payload did not match the codec',
-    message: '{reason}',
+    message: '{codec} codec: {reason}',
     hint: 'check that the link codec matches what the firmware sends',
   },
   GH_SERIAL_NOT_OPEN: {
@@ -296,7 +296,7 @@ export const ERROR_CATALOGUE = {
   GH_SERIAL_QUEUE_FULL: {
     group: 'serial',
     meaning: 'A serial link write queue is full (the device reads slower than commands arrive)',
-    message: '{pending} writes pending',
+    message: '{pending} {what} pending',
     hint: 'send commands slower or raise writeQueue',
   },
   GH_SERIAL_LINK_UNKNOWN: {

@@ -133,7 +133,7 @@ class Link implements SerialLink {
     this.stopped = true;
     this.downlink.stop();
     const released = this.keeper.release();
-    this.writer.detach('stopped');
+    this.writer.detach('stopped', 'the gateway stopped the link (a stop, or a reload that removed or changed it): send it again once the link runs');
     this.setState('closed');
     await released;
   }

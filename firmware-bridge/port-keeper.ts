@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import type { SerialPort } from 'serialport';
-import { GatehouseError } from '../core/errors.js';
+import { ERRORS, type GatehouseError } from '../core/errors.js';
 import type { SerialLinkOptions } from './options.js';
 
 /** serialport's Linux binding exposes its fd poller; polling for 'disconnect' makes pty hang-ups surface. */
@@ -129,10 +129,13 @@ export class PortKeeper {
         this.isOpen = false;
         port.removeAllListeners();
         port.on('error', () => undefined);
-        const failure = new GatehouseError('GH_SERIAL_OPEN', `cannot open ${o.path}: ${err.message}`, {
-          where: `serial.${o.name}.path`,
-          hint: openHint(err.message),
-        });
+        const failure = ERRORS.GH_SERIAL_OPEN(
+          { path: o.path, reason: err.message },
+          {
+            where: `serial.${o.name}.path`,
+            hint: openHint(err.message),
+          },
+        );
         this.hooks.openFailed(failure, this.attempt);
         this.scheduleRetry();
         done?.();

@@ -7,7 +7,7 @@
 // the one at the binding and keeps the writes buffered behind it (or handed to it while it closes)
 // waiting for an 'open' event a closed port never emits. So detach() settles those too, and a
 // late callback from the old port no longer counts.
-import { GatehouseError } from '../core/errors.js';
+import { ERRORS } from '../core/errors.js';
 
 export interface WritablePort {
   write(data: Buffer, cb: (err: Error | null | undefined) => void): boolean;
@@ -49,16 +49,16 @@ export class WriteQueue {
    * called back (a closed port may never call it back: its promise would never settle and it would
    * hold its place against the bound for good). Callers may retry; ACKs are simply resent by firmware.
    */
-  detach(reason: string): void {
+  detach(reason: string, hint?: string): void {
     this.port = null;
     this.waitingDrain = false;
     const q = this.queue;
     this.queue = [];
-    for (const p of q) p.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', `serial link ${reason}`, { where: this.where }));
+    for (const p of q) p.reject(ERRORS.GH_SERIAL_NOT_OPEN({ state: reason }, { where: this.where, hint }));
     const w = [...this.written];
     this.written.clear();
-    const unconfirmed = `serial link ${reason} before the write was confirmed (it may have been sent)`;
-    for (const p of w) p.reject(new GatehouseError('GH_SERIAL_NOT_OPEN', unconfirmed, { where: this.where }));
+    const unconfirmed = `${reason} before the write was confirmed (it may have been sent)`;
+    for (const p of w) p.reject(ERRORS.GH_SERIAL_NOT_OPEN({ state: unconfirmed }, { where: this.where, hint }));
   }
 
   /** An ACK/NAK reply: bounded by replyMax, not by the commands' bound. */
@@ -72,21 +72,19 @@ export class WriteQueue {
 
   private enqueue(data: Buffer, reply: boolean): Promise<void> {
     if (!this.port) {
-      return Promise.reject(
-        new GatehouseError('GH_SERIAL_NOT_OPEN', 'serial port is not open', {
-          where: this.where,
-          hint: 'the link retries by itself; check the cable or device path',
-        }),
-      );
+      return Promise.reject(ERRORS.GH_SERIAL_NOT_OPEN({ state: 'is not open' }, { where: this.where }));
     }
     const n = reply ? this.replies : this.commands;
     if (n >= (reply ? this.replyMax : this.max)) {
       const what = reply ? 'ACK/NAK replies' : 'writes';
       return Promise.reject(
-        new GatehouseError('GH_SERIAL_QUEUE_FULL', `${n} ${what} pending`, {
-          where: this.where,
-          hint: reply ? 'the device is not reading its replies: check its receive side' : 'send commands slower or raise writeQueue',
-        }),
+        ERRORS.GH_SERIAL_QUEUE_FULL(
+          { pending: n, what },
+          {
+            where: this.where,
+            hint: reply ? 'the device is not reading its replies: check its receive side' : 'send commands slower or raise writeQueue',
+          },
+        ),
       );
     }
     if (reply) this.replies++;

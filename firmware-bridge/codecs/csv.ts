@@ -1,6 +1,6 @@
 // CSV records with configured column names. No quoting: firmware emits plain values; a record
 // with a different number of fields than columns is a decode error.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import type { Codec, Decoded } from './types.js';
 import { parseScalar, scalarToText } from './types.js';
 
@@ -18,9 +18,12 @@ export function csvCodec(o: CsvCodecOptions): Codec {
     decode(payload: Buffer): Decoded {
       const parts = payload.toString('utf8').split(sep);
       if (parts.length !== cols.length) {
-        throw new GatehouseError('GH_CODEC_INVALID', `CSV record has ${parts.length} fields, expected ${cols.length} (${cols.join(sep)})`, {
-          hint: 'match codec.columns to what the firmware prints',
-        });
+        throw ERRORS.GH_CODEC_INVALID(
+          { codec: 'csv', reason: `record has ${parts.length} fields, expected ${cols.length} (${cols.join(sep)})` },
+          {
+            hint: 'match codec.columns to what the firmware prints',
+          },
+        );
       }
       const out: Decoded = {};
       for (let i = 0; i < cols.length; i++) out[cols[i]!] = parseScalar(parts[i]!.trim(), o.numbers);

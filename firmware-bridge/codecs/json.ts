@@ -1,4 +1,4 @@
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import type { Codec, Decoded } from './types.js';
 
 export function jsonCodec(): Codec {
@@ -9,12 +9,15 @@ export function jsonCodec(): Codec {
       try {
         v = JSON.parse(payload.toString('utf8'));
       } catch (err) {
-        throw new GatehouseError('GH_CODEC_INVALID', `frame is not valid JSON: ${(err as Error).message}`, {
-          hint: 'the device must send one JSON object per frame',
-        });
+        throw ERRORS.GH_CODEC_INVALID(
+          { codec: 'json', reason: `frame is not valid JSON: ${(err as Error).message}` },
+          {
+            hint: 'the device must send one JSON object per frame',
+          },
+        );
       }
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-        throw new GatehouseError('GH_CODEC_INVALID', 'frame JSON is not an object', { hint: 'send {"field": value, ...}' });
+        throw ERRORS.GH_CODEC_INVALID({ codec: 'json', reason: 'frame JSON is not an object' }, { hint: 'send {"field": value, ...}' });
       }
       return v as Decoded;
     },

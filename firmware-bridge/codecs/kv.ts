@@ -1,6 +1,6 @@
 // key=value pairs separated by any of pairSeparators ("t=21.5 h=40", "t=21.5,h=40").
 // A token without the key/value separator is a decode error.
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import type { Codec, Decoded } from './types.js';
 import { parseScalar, scalarToText } from './types.js';
 
@@ -27,16 +27,19 @@ export function kvCodec(o: KvCodecOptions): Codec {
         if (i > start) {
           const eq = s.indexOf(kv, start);
           if (eq < 0 || eq >= i || eq === start) {
-            throw new GatehouseError('GH_CODEC_INVALID', `token '${s.slice(start, i).slice(0, 40)}' is not key${kv}value`, {
-              hint: `send pairs like key${kv}value separated by one of ${JSON.stringify(o.pairSeparators)}`,
-            });
+            throw ERRORS.GH_CODEC_INVALID(
+              { codec: 'kv', reason: `token '${s.slice(start, i).slice(0, 40)}' is not key${kv}value` },
+              {
+                hint: `send pairs like key${kv}value separated by one of ${JSON.stringify(o.pairSeparators)}`,
+              },
+            );
           }
           out[s.slice(start, eq)] = parseScalar(s.slice(eq + 1, i), o.numbers);
           count++;
         }
         start = i + 1;
       }
-      if (count === 0) throw new GatehouseError('GH_CODEC_INVALID', 'no key=value pairs in frame');
+      if (count === 0) throw ERRORS.GH_CODEC_INVALID({ codec: 'kv', reason: `no key${kv}value pairs in frame` });
       return out;
     },
     toJson: (_payload, decoded) => Buffer.from(JSON.stringify(decoded), 'utf8'),

@@ -1,7 +1,7 @@
 // Packed binary structs declared in config: fields in wire order, no padding.
 // Decoded value = raw * scale + offset (scale/offset applied only when given, so integers stay exact;
 // computed in decimal for whole raw values: 2040 with scale 0.01 is 20.4, core/scale.ts).
-import { GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import { decimalScaler } from '../../core/scale.js';
 import { float32Value } from '../../core/float32.js';
 import type { StructField } from '../options.js';
@@ -119,9 +119,12 @@ export function structCodec(o: StructCodecOptions): Codec {
     type: 'struct',
     decode(payload: Buffer): Decoded {
       if (payload.length < size || (!o.allowTrailing && payload.length !== size)) {
-        throw new GatehouseError('GH_CODEC_INVALID', `struct frame has ${payload.length} bytes, expected ${size}`, {
-          hint: 'match codec.fields to the firmware struct (packed, no padding) or set allowTrailing',
-        });
+        throw ERRORS.GH_CODEC_INVALID(
+          { codec: 'struct', reason: `frame has ${payload.length} bytes, expected ${size}` },
+          {
+            hint: 'match codec.fields to the firmware struct (packed, no padding) or set allowTrailing',
+          },
+        );
       }
       const out: Decoded = {};
       for (const f of compiled) {
@@ -136,16 +139,22 @@ export function structCodec(o: StructCodecOptions): Codec {
       for (const f of compiled) {
         const v = value[f.name];
         if (typeof v !== 'number' || Number.isNaN(v)) {
-          throw new GatehouseError('GH_CODEC_INVALID', `struct field '${f.name}' needs a number, got ${JSON.stringify(v)}`, {
-            hint: `send an object with numeric fields ${compiled.map((c) => c.name).join(', ')}`,
-          });
+          throw ERRORS.GH_CODEC_INVALID(
+            { codec: 'struct', reason: `field '${f.name}' needs a number, got ${JSON.stringify(v)}` },
+            {
+              hint: `send an object with numeric fields ${compiled.map((c) => c.name).join(', ')}`,
+            },
+          );
         }
         let raw = f.scaled ? (v - f.offset) / f.scale : v;
         const range = RANGES[f.type];
         if (range) {
           raw = Math.round(raw);
           if (raw < range[0] || raw > range[1]) {
-            throw new GatehouseError('GH_CODEC_INVALID', `struct field '${f.name}' value ${v} is out of range for ${f.type}`);
+            throw ERRORS.GH_CODEC_INVALID(
+              { codec: 'struct', reason: `field '${f.name}' value ${v} is out of range for ${f.type}` },
+              { hint: `send a value that ${f.type} holds (after scale and offset)` },
+            );
           }
         }
         write(buf, f, raw);

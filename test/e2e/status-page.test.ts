@@ -413,7 +413,7 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
   assert.match(plcText, new RegExp(`tcp://127\\.0\\.0\\.1:${closedPort}`));
   assert.match(plcText, /1 device/);
   assert.match(plcText, /no good read yet/);
-  assert.match((await page.locator('[data-source-error="plc-1"].current .source-error').textContent()) ?? '', /cannot open tcp:\/\/127\.0\.0\.1/);
+  assert.match((await page.locator('[data-source-error="plc-1"].current .source-error').textContent()) ?? '', /cannot reach tcp:\/\/127\.0\.0\.1/);
   assert.match((await page.locator('[data-source-error="plc-1"].current time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
   // The OPC UA server that is not there: connecting or retrying, its endpoint and tags, its error with its time.

@@ -137,7 +137,7 @@ test('gatehouse sources: one line per configured source (file, mqtt, modbus) wit
   );
   assert.match(lines[3]!, new RegExp(`^  last error at ${ISO}: .*(ECONNREFUSED|127\\.0\\.0\\.1:${closedPort})`));
   assert.match(lines[4]!, new RegExp(`^plc-1 \\(modbus\\) retrying: tcp://127\\.0\\.0\\.1:${closedPort}; 1 device; 0 values/s; no good read yet`));
-  assert.match(lines[5]!, new RegExp(`^  last error at ${ISO}: GH_SOURCE_CONNECT: cannot open tcp://127\\.0\\.0\\.1:${closedPort}`));
+  assert.match(lines[5]!, new RegExp(`^  last error at ${ISO}: GH_SOURCE_CONNECT: cannot reach tcp://127\\.0\\.0\\.1:${closedPort}`));
 
   // --json: the API body as it is (the built-in sources included), for scripts.
   const json = await cli(['sources', '--admin', base(gw), '--json']);

@@ -414,7 +414,7 @@ test('an unreachable host is a retrying state with counted errors and never bloc
   // What, where and how to fix, with a stable code.
   assert.match(
     String((bad.status().details as { lastError: string }).lastError),
-    new RegExp(`^GH_SOURCE_CONNECT: cannot open tcp://127\\.0\\.0\\.1:${dead}: .*\\(at tcp://127\\.0\\.0\\.1:${dead}\\)\\. Fix: check the host and port`),
+    new RegExp(`^GH_SOURCE_CONNECT: cannot reach tcp://127\\.0\\.0\\.1:${dead}: .*\\(at tcp://127\\.0\\.0\\.1:${dead}\\)\\. Fix: check the host and port`),
   );
   // With its time (the status page shows both), from the source's wall clock.
   assert.equal((bad.status().details as { lastErrorAt: string | null }).lastErrorAt, '2026-01-02T03:04:05.000Z');

@@ -11,6 +11,7 @@ import { createSerialLink } from '../../firmware-bridge/link.js';
 import { closeQuietly } from '../../firmware-bridge/port-keeper.js';
 import { WriteQueue } from '../../firmware-bridge/writer.js';
 import { hangUpAware } from '../../core/serial-binding.js';
+import { isGatehouseError, type GatehouseError } from '../../core/errors.js';
 import { testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 
@@ -55,6 +56,12 @@ test('serial writer: writes handed to a port lost as it closes settle, and free 
     queue.writeReply(Buffer.from('r1\n')),
     queue.writeReply(Buffer.from('r2\n')),
   ];
+  // Both bounds are reached until the port calls the writes back: a third of each is refused.
+  await assert.rejects(queue.write(Buffer.from('c9\n')), (e: unknown) => isGatehouseError(e, 'GH_SERIAL_QUEUE_FULL') && e.message === '2 writes pending');
+  await assert.rejects(
+    queue.writeReply(Buffer.from('r9\n')),
+    (e: unknown) => isGatehouseError(e, 'GH_SERIAL_QUEUE_FULL') && e.message === '2 ACK/NAK replies pending',
+  );
   // What PortKeeper.lost() and the link's portLost hook do, in this order, when the path watch sees
   // the device path gone or naming another device: close the port, then detach the writer.
   void closeQuietly(port);
@@ -92,7 +99,24 @@ test('serial link: commands waiting in the port when the link stops settle (GH_S
   const stopped = link.stop();
   const settled = await outcomes(pending, 5000);
   assert.ok(settled.includes('GH_SERIAL_NOT_OPEN'), `a command the closed port never wrote fails: ${settled}`);
+  // In docs/errors.md's words ('serial link {state}'), the link named in where, and a fix that says
+  // the gateway stopped it (not that it retries by itself).
+  const refusals = (await Promise.allSettled(pending)).flatMap((r) => (r.status === 'rejected' ? [r.reason as GatehouseError] : []));
+  assert.ok(
+    refusals.some(
+      (e) =>
+        /^serial link stopped( before the write was confirmed \(it may have been sent\))?$/.test(e.message) &&
+        e.where === 'serial.w' &&
+        /^the gateway stopped the link/.test(e.hint ?? ''),
+    ),
+    refusals.map((e) => e.describe()).join('; '),
+  );
   await stopped;
+  await assert.rejects(link.writeCommand(Buffer.from('{"led":0}')), (e: unknown) => {
+    assert.ok(isGatehouseError(e, 'GH_SERIAL_NOT_OPEN'));
+    assert.equal(e.describe(), 'GH_SERIAL_NOT_OPEN: serial link is not open (at serial.w). Fix: the link retries by itself; check the cable or device path');
+    return true;
+  });
   await link.start();
   await waitUntil(() => link.status().state === 'open', 'link open again');
   await withTimeout(link.writeCommand(Buffer.from('{"led":2}')), 5000, 'the command after the restart is written');

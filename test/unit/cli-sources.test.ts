@@ -25,7 +25,7 @@ test('modbus: endpoint, devices and how many fail, values/s, the latest good rea
     details: {
       endpoint: 'tcp://10.0.0.5:502',
       connected: true,
-      lastError: 'cannot open tcp://10.0.0.5:502: timeout',
+      lastError: 'cannot reach tcp://10.0.0.5:502: timeout',
       lastErrorAt: T1,
       reconnects: 2,
       gaps: 1,

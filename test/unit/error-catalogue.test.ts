@@ -111,6 +111,14 @@ test('the codes moved to the catalogue constructors are not built by hand again 
     'GH_STREAM_FULL',
     // 'the local stream store is {state}', written out by hand
     'GH_STORE_CLOSED',
+    // '{reason}' listed: the codecs' words did not name the codec ('frame has 7 bytes, expected 8')
+    'GH_CODEC_INVALID',
+    // 'serial port is not open' beside 'serial link {state}'; 'N ACK/NAK replies pending' beside
+    // '{pending} writes pending'; the stop's refusal without a fix
+    'GH_SERIAL_NOT_OPEN',
+    'GH_SERIAL_QUEUE_FULL',
+    'GH_SERIAL_OPEN',
+    'GH_SERIAL_LINK_UNKNOWN',
   ];
   const byHand = new RegExp(`new (GatehouseError|HttpError)\\(\\s*(\\d+,\\s*)?'(${moved.join('|')})'`);
   // ...nor written out as the text describe() prints ('GH_X: message. Fix: ...').

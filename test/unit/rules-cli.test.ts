@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { runRulesEval, runRulesCheck } from '../../gateway/cli/rules-offline.js';
 import type { CliIO } from '../../gateway/cli/io.js';
 import { buildActionRegistry } from '../../gateway/pipeline/actions/index.js';
+import { main } from '../../gateway/cli/main.js';
 
 /** `rules check` as the CLI runs it: against the gateway's one action registry, inert. */
 const rulesCheck = (argv: string[], io: CliIO): Promise<number> => runRulesCheck(argv, io, buildActionRegistry({ mode: 'inert' }));
@@ -178,6 +179,21 @@ test('rules check: a serial action without its link is listed under its rule and
     r.err,
     `GH_RULESET_INVALID: ${file} has 1 error:\n` +
       "  - rule cmd (actions[0].serial, actions.serial.link): GH_ACTION_FAILED: action 'serial' of rule 'cmd' failed: it needs 'link', the name of a serial link (fix: write { serial: { link: 'uart0' } }). " +
+      'Fix: fix each listed rule; nothing of this rule set was applied\n',
+  );
+});
+
+test('check-config: a serial action naming a link the config does not have is listed with its name and the fix', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'rules.yaml'), "version: 1\nrules:\n  - name: cmd\n    sql: SELECT * FROM 'cmd/#'\n    actions: [ { serial: { link: uart9 } } ]\n");
+  const config = join(dir, 'g.yaml');
+  await writeFile(config, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\n`);
+  const r = await runCaptured(main, ['check-config', config]);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.err,
+    `gatehouse check-config: GH_RULESET_INVALID: ${join(dir, 'rules.yaml')} has 1 error:\n` +
+      "  - rule cmd (actions[0].serial): GH_SERIAL_LINK_UNKNOWN: serial link 'uart9' is not configured (fix: add the link under serial: in the config or fix the name). " +
       'Fix: fix each listed rule; nothing of this rule set was applied\n',
   );
 });

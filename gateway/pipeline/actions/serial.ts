@@ -2,7 +2,7 @@
 // object is encoded with the link's codec; anything else is framed raw). Non-durable: it doesn't
 // gate the source's acknowledgement; a failure (link down, queue full) rejects the promise so the
 // rules engine can count it and run the error action.
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { Action, ActionFactory } from '../../../rules/index.js';
 import type { SerialLink } from '../../../firmware-bridge/index.js';
 
@@ -26,16 +26,12 @@ export function serialAction(links: SerialLinkLookup): ActionFactory {
       durable: false,
       validate() {
         if (!links.get(name)) {
-          throw new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, {
-            where: 'actions.serial.link',
-            hint: 'add the link under serial: in the config or fix the name',
-          });
+          throw ERRORS.GH_SERIAL_LINK_UNKNOWN({ link: name }, { where: 'actions.serial.link' });
         }
       },
       execute(output) {
         const link = links.get(name);
-        if (!link)
-          return Promise.reject(new GatehouseError('GH_SERIAL_LINK_UNKNOWN', `serial link '${name}' is not configured`, { where: 'actions.serial.link' }));
+        if (!link) return Promise.reject(ERRORS.GH_SERIAL_LINK_UNKNOWN({ link: name }, { where: 'actions.serial.link' }));
         return link.writeCommand(output);
       },
     };

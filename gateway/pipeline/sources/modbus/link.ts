@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Area } from './options.js';
-import { GatehouseError } from '../../../../core/errors.js';
+import { ERRORS } from '../../../../core/errors.js';
 import { StrayAnswers, outOfStepText } from './stray-answers.js';
 
 /** out-of-step: Modbus TCP, an answer with another transaction id came and none to the request (stray-answers.ts). */
@@ -104,14 +104,23 @@ function checkEcho(echo: Echo, asked: Echo): Echo {
 }
 
 /** A connection or port that cannot be opened, with its code and fix (it said only what). */
-function openError(endpoint: string, message: string): string {
-  const rtu = endpoint.startsWith('rtu:');
-  return new GatehouseError(rtu ? 'GH_SERIAL_OPEN' : 'GH_SOURCE_CONNECT', message, {
-    where: endpoint,
-    hint: rtu
-      ? 'check the device path (ls /dev/serial/by-id), its permissions (the dialout group) and the adapter; the source retries by itself'
-      : 'check the host and port (502 by default), that the device is on and takes Modbus TCP connections (and has a free one); the source retries by itself',
-  }).describe();
+function openError(endpoint: string, reason: string): string {
+  if (endpoint.startsWith('rtu:')) {
+    return ERRORS.GH_SERIAL_OPEN(
+      { path: endpoint, reason },
+      {
+        where: endpoint,
+        hint: 'check the device path (ls /dev/serial/by-id), its permissions (the dialout group) and the adapter; the source retries by itself',
+      },
+    ).describe();
+  }
+  return ERRORS.GH_SOURCE_CONNECT(
+    { endpoint, reason },
+    {
+      where: endpoint,
+      hint: 'check the host and port (502 by default), that the device is on and takes Modbus TCP connections (and has a free one); the source retries by itself',
+    },
+  ).describe();
 }
 
 export class ModbusLink {
@@ -170,7 +179,7 @@ export class ModbusLink {
         () => undefined,
       );
       await this.close();
-      throw new ModbusRequestError('connection', openError(this.describe(), `cannot open ${this.describe()}: ${classify(err).message}`));
+      throw new ModbusRequestError('connection', openError(this.describe(), classify(err).message));
     }
     client.setTimeout(this.timeoutMs);
     this.strays = t.kind === 'tcp' ? new StrayAnswers(client) : undefined;
