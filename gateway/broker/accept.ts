@@ -130,7 +130,8 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
           { ip: st.ip, bytes: o.bytes, topic: o.topic, maxPayloadBytes: options.maxPayloadBytes },
           'packet over maxPayloadBytes: disconnecting',
         );
-        if (o.topic !== undefined) publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '' });
+        if (o.topic !== undefined)
+          publishRefused({ topic: o.topic, reason: 'too-large', bytes: o.bytes, client: client.id ?? '', maxPayloadBytes: options.maxPayloadBytes });
       },
       (err) => logProtocolError(rateLog, st.ip, client.id ?? undefined, err.message),
     );

@@ -21,6 +21,8 @@ export interface PublishRefusal {
   reason: 'too-large' | 'denied';
   bytes: number;
   client: string;
+  /** too-large: the limit it exceeded (broker.maxPayloadBytes). */
+  maxPayloadBytes?: number;
 }
 
 /** Topics only the gateway may publish on, or only some users (control topics). */
@@ -157,7 +159,7 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     if (payload.length > maxPayloadBytes) {
       stats.payloadTooLarge++;
       deps.rateLog('publish-too-large', { client: st.client.id, topic, bytes: payload.length, maxPayloadBytes }, 'publish over maxPayloadBytes: disconnecting');
-      deps.onPublishRefused({ topic, reason: 'too-large', bytes: payload.length, client: st.client.id });
+      deps.onPublishRefused({ topic, reason: 'too-large', bytes: payload.length, client: st.client.id, maxPayloadBytes });
       return cb(ERRORS.GH_PAYLOAD_TOO_LARGE({ bytes: payload.length, maxPayloadBytes }));
     }
     if (!st.acl.canWrite(topic)) {

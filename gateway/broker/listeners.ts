@@ -9,7 +9,7 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { nodeTls } from '../../core/tls-modules.js';
-import { ERRORS, GatehouseError } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
 
@@ -118,16 +118,19 @@ export function listen(b: BoundListener, index: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(
-        new GatehouseError('GH_BROKER_LISTEN', `cannot listen on ${b.options.host}:${b.options.port}: ${err.code ?? err.message}`, {
-          where: `broker.listeners.${index}`,
-          hint:
-            err.code === 'EADDRINUSE'
-              ? 'another process (a mosquitto service?) uses this port: stop it or choose another port'
-              : err.code === 'EACCES'
-                ? 'ports below 1024 need privileges: use 1883/8883 or grant CAP_NET_BIND_SERVICE'
-                : 'check the host address exists on this machine',
-          cause: err,
-        }),
+        ERRORS.GH_BROKER_LISTEN(
+          { host: b.options.host, port: b.options.port, reason: err.code ?? err.message },
+          {
+            where: `broker.listeners.${index}`,
+            hint:
+              err.code === 'EADDRINUSE'
+                ? 'another process (a mosquitto service?) uses this port: stop it or choose another port'
+                : err.code === 'EACCES'
+                  ? 'ports below 1024 need privileges: use 1883/8883 or grant CAP_NET_BIND_SERVICE'
+                  : 'check the host address exists on this machine',
+            cause: err,
+          },
+        ),
       );
     };
     b.server.once('error', onError);

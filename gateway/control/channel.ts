@@ -68,6 +68,8 @@ export interface PublishRefusal {
   reason: 'too-large' | 'denied';
   bytes: number;
   client: string;
+  /** too-large: the limit it exceeded (broker.maxPayloadBytes). */
+  maxPayloadBytes?: number;
 }
 
 export function localChannel(broker: LocalBrokerPort): ControlChannel {

@@ -241,7 +241,13 @@ export class RemoteControl extends EventEmitter {
     if (r.reason === 'too-large') {
       this.refuse(
         source,
-        `GH_PAYLOAD_TOO_LARGE: control payload of ${r.bytes} bytes exceeds broker.maxPayloadBytes (the sender was disconnected). Fix: send a smaller rule set (split long SQL into fewer rules), or raise broker.maxPayloadBytes`,
+        ERRORS.GH_PAYLOAD_TOO_LARGE(
+          { bytes: r.bytes, maxPayloadBytes: r.maxPayloadBytes ?? '(broker.maxPayloadBytes)' },
+          {
+            where: r.topic,
+            hint: 'the sender was disconnected: send a smaller rule set (split long SQL into fewer rules), or raise broker.maxPayloadBytes',
+          },
+        ).describe(),
         'too-large',
         'GH_PAYLOAD_TOO_LARGE',
       );

@@ -392,6 +392,10 @@ test('createBroker refuses anonymous access beyond loopback', async () => {
 test('a busy port fails start() with GH_BROKER_LISTEN', async (t) => {
   const s = await startBroker(t);
   const b = await createBroker({ listeners: [{ host: '127.0.0.1', port: s.port }] }, { ...testDeps(), onPublish: () => undefined });
-  await assert.rejects(b.start(), (err: Error & { code?: string; hint?: string }) => err.code === 'GH_BROKER_LISTEN' && !!err.hint);
+  await assert.rejects(
+    b.start(),
+    (err: Error & { code?: string; hint?: string }) =>
+      err.code === 'GH_BROKER_LISTEN' && err.message === `cannot listen on 127.0.0.1:${s.port}: EADDRINUSE` && /another process/.test(err.hint ?? ''),
+  );
   await b.stop();
 });

@@ -449,7 +449,10 @@ test('a control payload over broker.maxPayloadBytes gets a rejected status and a
   c.publish(SET, Buffer.alloc(5 * 1024 * 1024, 0x20), { qos: 1 });
   const s = await within(got, 10_000, 'a status for the oversized update');
   assert.equal(s.state, 'rejected');
-  assert.match(s.errors[0]!.message, /GH_PAYLOAD_TOO_LARGE: control payload of \d+ bytes exceeds broker.maxPayloadBytes.*Fix: .*raise broker.maxPayloadBytes/);
+  assert.match(
+    s.errors[0]!.message,
+    /^GH_PAYLOAD_TOO_LARGE: payload of \d+ bytes exceeds maxPayloadBytes 65536 \(at gatehouse\/[^/]+\/rules\/set\)\. Fix: the sender was disconnected: .*raise broker\.maxPayloadBytes$/,
+  );
   assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_control_refused_total', { reason: 'too-large' }), 1);
   assert.equal(gw.rules.activeDefinition()?.version, 1);
 });

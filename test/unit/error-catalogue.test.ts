@@ -119,6 +119,10 @@ test('the codes moved to the catalogue constructors are not built by hand again 
     'GH_SERIAL_QUEUE_FULL',
     'GH_SERIAL_OPEN',
     'GH_SERIAL_LINK_UNKNOWN',
+    // a control payload over broker.maxPayloadBytes was written out as 'GH_PAYLOAD_TOO_LARGE: control
+    // payload of N bytes exceeds broker.maxPayloadBytes ...', without the limit
+    'GH_PAYLOAD_TOO_LARGE',
+    'GH_BROKER_LISTEN',
   ];
   const byHand = new RegExp(`new (GatehouseError|HttpError)\\(\\s*(\\d+,\\s*)?'(${moved.join('|')})'`);
   // ...nor written out as the text describe() prints ('GH_X: message. Fix: ...').
