@@ -98,7 +98,11 @@ export function parseRuleSet(input: unknown, source = 'rule set'): RuleSetDefini
 export function rulesetError(issues: RuleSetIssue[], source = 'rule set', options: { where?: string; hint?: string } = {}): GatehouseError {
   const label = (i: RuleSetIssue): string => (i.rule ? `rule ${i.rule}${i.where ? ` (${i.where})` : ''}: ` : i.where ? `${source} (${i.where}): ` : '');
   return ERRORS.GH_RULESET_INVALID(
-    { source, count: `${issues.length} error${issues.length === 1 ? '' : 's'}`, problems: issues.map((i) => `  - ${label(i)}${i.message}`).join('\n') },
+    {
+      source,
+      count: `${issues.length} error${issues.length === 1 ? '' : 's'}`,
+      problems: issues.map((i) => `  - ${label(i)}${i.message.replaceAll('\n', '\n    ')}`).join('\n'),
+    },
     { details: issues, ...options },
   );
 }

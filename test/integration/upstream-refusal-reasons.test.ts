@@ -229,7 +229,10 @@ authorization {
     'the missing stream refused',
     15_000,
   );
-  assert.match(missing.describe(), /JetStream stream 'NOPE' does not exist .*Fix: create it \(nats stream add NOPE/);
+  assert.match(
+    missing.describe(),
+    /^GH_DESTINATION_CONFIG: nats destination is invalid \(1 problem\):\n {2}- nats\.stream: JetStream stream 'NOPE' does not exist \(at nats\.stream\)\. Fix: create it \(nats stream add NOPE/,
+  );
   assert.equal((missing.details as { setup?: unknown } | undefined)?.setup, true, 'retried at the normal pace, not as an outage');
   // Before: reason server.
   assert.equal(await metricValue(deps4.registry, 'gatehouse_destination_calls_total', { target: nope.target, outcome: 'retryable', reason: 'client' }), 1);

@@ -239,7 +239,8 @@ test('rules check: actions copied from AWS IoT are taken where they mean the sam
   assert.equal(r.code, 1);
   assert.match(
     r.err,
-    /rule to_s3 \(actions\[0\]\.s3\): GH_DESTINATION_CONFIG: s3 action: 'bucketName' is an option of AWS IoT's s3 action: AWS's bucketName is `bucket` here; 'key' .*keyTemplate/,
+    // docs/errors.md's list, each option on its own line, indented under the rule's entry
+    /rule to_s3 \(actions\[0\]\.s3\): GH_DESTINATION_CONFIG: s3 action is invalid \(2 problems\):\n {6}- s3\.bucketName: an option of AWS IoT's s3 action: AWS's bucketName is `bucket` here\n {6}- s3\.key: .*keyTemplate/,
   );
   assert.match(r.err, /rule to_lambda \(actions\[0\]\): unknown action kind 'lambda': AWS IoT's lambda action calls a cloud service/);
   assert.match(r.err, /rule qos_two \(actions\[0\]\.republish\): qos: qos is 0 or 1/);

@@ -12,10 +12,11 @@
 // one stream and one checkpoint, and the name is stable across restarts and rule updates.
 import { createHash } from 'node:crypto';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import type { LocalStreams } from '../../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
 import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../../upstream/index.js';
+import { destinationConfigError } from '../../upstream/destinations/common.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 import type { ExporterSet } from '../exporters.js';
 
@@ -64,12 +65,10 @@ function fromAwsOptions(kind: DestinationType, destination: Record<string, unkno
   const only = AWS_ONLY[kind] ?? {};
   const found = Object.keys(out).filter((k) => Object.hasOwn(only, k));
   if (found.length > 0) {
-    throw new GatehouseError(
-      'GH_DESTINATION_CONFIG',
-      `${kind} action: ${found.map((k) => `'${k}' is an option of AWS IoT's ${kind} action: ${only[k]}`).join('; ')}`,
-      {
-        hint: "see docs/rules-sql.md (Actions) for AWS IoT's options and Gatehouse's",
-      },
+    throw destinationConfigError(
+      `${kind} action`,
+      found.map((k) => ({ path: `${kind}.${k}`, message: `an option of AWS IoT's ${kind} action: ${only[k]}` })),
+      { hint: "see docs/rules-sql.md (Actions) for AWS IoT's options and Gatehouse's" },
     );
   }
   return out;

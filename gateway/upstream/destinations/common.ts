@@ -3,8 +3,9 @@
 import { certificateNotVerified } from '../../../core/tls-files.js';
 import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../../core/metrics.js';
-import { GatehouseError } from '../../../core/errors.js';
-import { legacyNote, scanTemplate } from '../../../core/template.js';
+import { ERRORS, isGatehouseError, type GatehouseError, type GatehouseErrorOptions } from '../../../core/errors.js';
+import { legacyNote, scanTemplate, type TemplatePiece } from '../../../core/template.js';
+import { formatProblems, type ConfigProblem } from '../../../core/validation.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 
@@ -156,8 +157,29 @@ export function chunkIndexes<T = StoredRecord>(
  */
 export type TemplatePart = string | { field: string };
 
+/**
+ * GH_DESTINATION_CONFIG in docs/errors.md's words, '<source> is invalid (N problems):' and one line
+ * per problem with its key, as the registry's validation of the options says them.
+ */
+export function destinationConfigError(source: string, problems: ConfigProblem[], options: GatehouseErrorOptions = {}): GatehouseError {
+  return ERRORS.GH_DESTINATION_CONFIG(
+    { source, count: `${problems.length} problem${problems.length === 1 ? '' : 's'}`, problems: formatProblems(problems) },
+    { details: problems, ...options },
+  );
+}
+
+/** scanTemplate of a destination option (`where`, e.g. 's3.keyTemplate'): a malformed one is GH_DESTINATION_CONFIG. */
+export function scanDestinationTemplate(template: string, where: string): TemplatePiece[] {
+  try {
+    return scanTemplate(template, { legacy: true, where });
+  } catch (err) {
+    if (!isGatehouseError(err, 'GH_TEMPLATE_INVALID')) throw err;
+    throw destinationConfigError(`${where.split('.')[0]} destination`, [{ path: where, message: err.message }], { where, hint: err.hint });
+  }
+}
+
 export function compileTemplate(template: string, allowed: readonly string[], where: string, warn?: (msg: string) => void): TemplatePart[] {
-  const pieces = scanTemplate(template, { legacy: true, code: 'GH_DESTINATION_CONFIG', where });
+  const pieces = scanDestinationTemplate(template, where);
   const parts: TemplatePart[] = [];
   for (const p of pieces) {
     if (typeof p === 'string') {
@@ -166,7 +188,14 @@ export function compileTemplate(template: string, allowed: readonly string[], wh
     }
     if (!allowed.includes(p.body)) {
       const list = allowed.map((a) => `\${${a}}`).join(', ');
-      throw new GatehouseError('GH_DESTINATION_CONFIG', `unknown field '\${${p.body}}' in template '${template}'`, { where, hint: `use only ${list}` });
+      throw destinationConfigError(
+        `${where.split('.')[0]} destination`,
+        [{ path: where, message: `unknown field '\${${p.body}}' in template '${template}'` }],
+        {
+          where,
+          hint: `use only ${list}`,
+        },
+      );
     }
     parts.push({ field: p.body });
   }

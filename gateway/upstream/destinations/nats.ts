@@ -8,7 +8,7 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
+import { OK, compileTemplate, destinationConfigError, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
 import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
@@ -131,7 +131,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         const missing = e.api_error?.err_code === 10059 || e.code === '404';
         if (!missing) throw err;
         if (!o.createStream) {
-          throw new GatehouseError('GH_DESTINATION_CONFIG', `JetStream stream '${o.stream}' does not exist`, {
+          throw destinationConfigError('nats destination', [{ path: 'nats.stream', message: `JetStream stream '${o.stream}' does not exist` }], {
             where: 'nats.stream',
             hint: `create it (nats stream add ${o.stream} --subjects '${streamSubjects(o.subject)[0]}') or set createStream: true`,
             // The gateway's setup (as a missing Kinesis stream): retried at the normal pace, not as an outage.

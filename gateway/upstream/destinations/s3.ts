@@ -8,13 +8,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, GatehouseError } from '../../../core/errors.js';
-import { legacyNote, scanTemplate } from '../../../core/template.js';
+import { ERRORS, isGatehouseError, type GatehouseError } from '../../../core/errors.js';
+import type { ConfigProblem } from '../../../core/validation.js';
+import { legacyNote } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits } from '../types.js';
 import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
-import { destinationMetrics } from './common.js';
+import { destinationConfigError, destinationMetrics, scanDestinationTemplate } from './common.js';
 
 const gzip = promisify(gzipCb);
 const MiB = 1024 * 1024;
@@ -81,7 +82,9 @@ function checkKeyIsPerBatch(o: { keyTemplate: string }, ctx: z.RefinementCtx): v
   try {
     parts = compileS3KeyTemplate(o.keyTemplate);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', path: ['keyTemplate'], message: err instanceof GatehouseError ? err.message : String(err) });
+    // The problem itself (the issue has its own path), not the whole 's3 destination is invalid' list.
+    const problem = isGatehouseError(err, 'GH_DESTINATION_CONFIG') && Array.isArray(err.details) ? (err.details as ConfigProblem[])[0]?.message : undefined;
+    ctx.addIssue({ code: 'custom', path: ['keyTemplate'], message: problem ?? (err instanceof Error ? err.message : String(err)) });
     return;
   }
   if (!parts.some((p) => typeof p === 'object' && 'field' in p && (p.field === 'firstSeq' || p.field === 'lastSeq'))) {
@@ -104,9 +107,9 @@ const TIME_FIELDS = new Set(['yyyy', 'MM', 'dd', 'HH', 'mm']);
  */
 export function compileS3KeyTemplate(template: string, warn?: (msg: string) => void): KeyPart[] {
   const where = 's3.keyTemplate';
-  const pieces = scanTemplate(template, { legacy: true, code: 'GH_DESTINATION_CONFIG', where });
+  const pieces = scanDestinationTemplate(template, where);
   const bad = (what: string): GatehouseError =>
-    new GatehouseError('GH_DESTINATION_CONFIG', `${what} in S3 key template '${template}'`, {
+    destinationConfigError('s3 destination', [{ path: where, message: `${what} in the key template '${template}'` }], {
       where,
       hint: 'use ${timestamp:yyyy|MM|dd|HH|mm}, ${stream}, ${firstSeq}, ${lastSeq}, ${records}',
     });
