@@ -2,7 +2,7 @@
 // the loops that rule actions such as `kinesis` create on demand (see actions/upstream.ts).
 // Dead-letter streams are defined before a loop starts.
 import type { RuntimeDeps } from '../../core/deps.js';
-import type { LocalStreams } from '../store/types.js';
+import type { LocalStreams, StreamOptions } from '../store/types.js';
 import {
   createDestination,
   createExporter,
@@ -22,6 +22,17 @@ export interface ExporterSet {
   /** Create and (when the set is running) start one more exporter. */
   add(options: ExporterOptions): Promise<void>;
   has(name: string): boolean;
+  /**
+   * An upstream rule action's stream and exporter, validated (actions/upstream.ts): created by
+   * activate() once a rule set using it is installed, never for a set that is refused.
+   */
+  declare(stream: StreamOptions, exporter: ExporterOptions): void;
+  /**
+   * Before a rule set whose upstream actions append to the streams in `used` is installed: each
+   * declared one has its stream defined and its exporter added (and
+   * started when the set runs). Declarations of sets never installed are dropped.
+   */
+  activate(used: ReadonlySet<string>): Promise<void>;
   status(): ExporterStatus[];
 }
 
@@ -39,6 +50,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   const factories = deps.factories ?? destinationFactories;
   const uplink = deps.uplinkKbps ? new UplinkScheduler(deps.uplinkKbps) : undefined;
   const exporters = new Map<string, Exporter>();
+  let declared = new Map<string, { stream: StreamOptions; exporter: ExporterOptions }>();
   let running = false;
 
   async function build(o: ExporterOptions): Promise<Exporter> {
@@ -51,6 +63,13 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
       factories,
     );
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
+  }
+
+  async function add(o: ExporterOptions): Promise<void> {
+    if (exporters.has(o.name)) return;
+    const e = await build(o);
+    exporters.set(o.name, e);
+    if (running) await e.start();
   }
 
   for (const o of options) exporters.set(o.name, await build(o));
@@ -68,13 +87,21 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
       running = false;
       await Promise.all([...exporters.values()].map((e) => e.stop()));
     },
-    async add(o) {
-      if (exporters.has(o.name)) return;
-      const e = await build(o);
-      exporters.set(o.name, e);
-      if (running) await e.start();
-    },
+    add,
     has: (name) => exporters.has(name),
+    declare(stream, exporter) {
+      declared.set(exporter.name, { stream, exporter });
+    },
+    async activate(used) {
+      const ready = declared;
+      declared = new Map();
+      for (const name of used) {
+        const d = ready.get(name);
+        if (!d) continue;
+        if (!deps.streams.hasStream(d.stream.name)) await deps.streams.defineStream(d.stream);
+        await add(d.exporter);
+      }
+    },
     status: () => [...exporters.values()].map((e) => e.status()),
   };
 }

@@ -70,6 +70,7 @@ export { Ingest, sourceMetaKey, type RulesStep } from './ingest.js';
 export { RuleHost, type RuleUpdateStatus, type RuleHostDeps, type PersistedRuleSet, type ApplyOptions } from './rule-host.js';
 export { createExporterSet, type ExporterSet, type ExporterSetDeps } from './exporters.js';
 export { buildActionRegistry, type ActionRegistryMode, type ActionEnv } from './actions/index.js';
+export { upstreamStreamsOf } from './actions/upstream.js';
 export {
   BrokerSource,
   SerialSource,

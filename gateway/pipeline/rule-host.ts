@@ -48,6 +48,11 @@ export interface RuleHostDeps extends RuntimeDeps {
    * an update): a user's first rule set, version 1 like every example, replaces it.
    */
   builtInDefault?: unknown;
+  /**
+   * Run before a set that passed validation is installed (the runtime's: the streams and exporters
+   * of its upstream actions are created here, so a refused set creates none). Rejecting refuses it.
+   */
+  beforeInstall?(definition: RuleSetDefinition): Promise<void>;
 }
 
 export interface ApplyOptions {
@@ -337,6 +342,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   }
 
   private async install(compiled: CompiledRuleSet, entry: PersistedRuleSet): Promise<void> {
+    await this.deps.beforeInstall?.(compiled.definition);
     if (this.engine) {
       await this.engine.install(compiled);
     } else {

@@ -32,6 +32,7 @@ import {
   buildActionRegistry,
   createConfiguredSources,
   createExporterSet,
+  upstreamStreamsOf,
   type ExporterSet,
   type RuleUpdateStatus,
   type SourceEntry,
@@ -216,6 +217,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       verifier,
       ruleState: config.ruleState,
       builtInDefault: DEFAULT_RULE_SET,
+      // The streams and exporters of the set's upstream actions (kinesis, http, ...), created before it runs.
+      beforeInstall: (definition) => exporters.activate(upstreamStreamsOf([definition])),
     });
     const ingest = new Ingest(rules, streams);
     const sources = new SourceSet([mqtt, serial, ...configured, controlSource, republish], ingest, registry);

@@ -9,7 +9,9 @@
 // template; the record key), `stream` (local stream options: maxBytes, ttl, onFull) and `exporter`
 // (batch, backoff, maxAttempts, ...). The local stream and its exporter are named
 // `<kind>-<hash of the destination options>`: the same destination used by several rules shares
-// one stream and one checkpoint, and the name is stable across restarts and rule updates.
+// one stream and one checkpoint, and the name is stable across restarts and rule updates. Both
+// are created when a rule set using them is installed (ExporterSet.activate): a refused rule set
+// creates neither.
 import { createHash } from 'node:crypto';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
@@ -17,7 +19,7 @@ import type { LocalStreams } from '../../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
 import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../../upstream/index.js';
 import { destinationConfigError } from '../../upstream/destinations/common.js';
-import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
+import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate, type RuleSetDefinition } from '../../../rules/index.js';
 import type { ExporterSet } from '../exporters.js';
 
 export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'firehose', 'http', 's3', 'mqtt', 'nats'];
@@ -74,6 +76,39 @@ function fromAwsOptions(kind: DestinationType, destination: Record<string, unkno
   return out;
 }
 
+/** The destination block of an action's options: its own options without the local stream's, exporter's and record key's. */
+function destinationBlock(kind: DestinationType, options: Record<string, unknown>): { type: DestinationType } & Record<string, unknown> {
+  const { partitionKey: _k, stream: _s, exporter: _e, roleArn: _roleArn, ...destination } = options;
+  return { type: kind, ...fromAwsOptions(kind, destination) };
+}
+
+function streamNameOf(kind: DestinationType, block: Record<string, unknown>): string {
+  return `${kind}-${createHash('sha256').update(stableJson(block)).digest('hex').slice(0, 10)}`;
+}
+
+/**
+ * The local streams the upstream actions of these rule sets append to (undefined sets skipped; an
+ * action whose options are refused names none): what a rule set needs created before it runs.
+ */
+export function upstreamStreamsOf(sets: ReadonlyArray<RuleSetDefinition | undefined>): Set<string> {
+  const out = new Set<string>();
+  for (const set of sets) {
+    for (const rule of set?.rules ?? []) {
+      for (const action of [...rule.actions, ...(rule.errorAction ? [rule.errorAction] : [])]) {
+        for (const [kind, options] of Object.entries(action)) {
+          if (!(UPSTREAM_ACTION_KINDS as readonly string[]).includes(kind) || !options || typeof options !== 'object') continue;
+          try {
+            out.add(streamNameOf(kind as DestinationType, destinationBlock(kind as DestinationType, options)));
+          } catch {
+            // refused options: the action never ran, no stream to keep
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 export interface UpstreamActionDeps extends RuntimeDeps {
   dataDir: string;
   /** Absent in offline checks: options are validated, nothing is created. */
@@ -87,22 +122,16 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
   for (const kind of UPSTREAM_ACTION_KINDS) {
     if (!DESTINATION_TYPES.includes(kind)) continue;
     out.set(kind, (options, tools) => {
-      const {
-        partitionKey,
-        stream,
-        exporter,
-        roleArn: _roleArn,
-        ...destination
-      } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown; roleArn?: unknown };
+      const { partitionKey, stream, exporter } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown };
       if (partitionKey !== undefined && typeof partitionKey !== 'string')
         throw ERRORS.GH_ACTION_FAILED(
           { action: kind, rule: tools.rule, reason: 'partitionKey must be a template string' },
           { hint: "e.g. partitionKey: '${topic(2)}'" },
         );
-      const block = { type: kind, ...fromAwsOptions(kind, destination) };
+      const block = destinationBlock(kind, options as Record<string, unknown>);
       // Constructing the destination validates its options (nothing connects until start()).
       const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
-      const name = `${kind}-${createHash('sha256').update(stableJson(block)).digest('hex').slice(0, 10)}`;
+      const name = streamNameOf(kind, block);
       const streamOptions = toStreamOptions(name, streamDefaultsSchema.parse(stream ?? {}));
       const exporterOptions = exporterOptionsSchema.parse({
         ...(typeof exporter === 'object' && exporter ? exporter : {}),
@@ -125,10 +154,9 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
           };
           return deps.streams.append(name, rec).then(() => undefined);
         },
-        async validate() {
-          if (!deps.streams || !deps.exporters) return;
-          if (!deps.streams.hasStream(name)) await deps.streams.defineStream(streamOptions);
-          await deps.exporters.add(exporterOptions);
+        validate() {
+          // Created once the rule set is installed (ExporterSet.activate), not for a refused one.
+          deps.exporters?.declare(streamOptions, exporterOptions);
         },
       };
       return action;
