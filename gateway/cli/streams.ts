@@ -96,7 +96,9 @@ export function describeExporter(e: ExporterRow): string {
   const since = !recovered && e.lastError?.since && e.lastError.since !== e.lastError.at ? `failing since ${e.lastError.since}, ` : '';
   const err = e.lastError ? `; ${since}${recovered ? 'recovered from' : 'last error'} (${e.lastError.at}): ${e.lastError.message}` : '';
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
-  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
+  // A removed or changed upstream rule action's exporter: goes once its backlog is exported (docs/upstream.md).
+  const retiring = e.retiring ? ' RETIRING (no rule appends to its stream any more: it stops once the backlog is exported)' : '';
+  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}${retiring}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
 }
 
 /** Records passed without sending, and a position held because the store counts records it does not return (docs/upstream.md, "Gaps in a stream"). */

@@ -1,8 +1,11 @@
 // The set of exporters of a running gateway: one loop per configured (stream, destination), plus
 // the loops that rule actions such as `kinesis` create on demand (see actions/upstream.ts).
-// Dead-letter streams are defined before a loop starts.
+// Dead-letter streams are defined before a loop starts. A rule action's exporter whose stream no
+// rule of the running set appends to any more retires: it drains the stream, then stops and goes
+// (its kept options too: rule-exporters.ts).
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams, StreamOptions } from '../store/types.js';
+import { forgetRuleExporter, rememberRuleExporter } from './rule-exporters.js';
 import {
   createDestination,
   createExporter,
@@ -19,8 +22,11 @@ export interface ExporterSet {
   start(): Promise<void>;
   /** Stop every exporter (one starting finishes its start first: Exporter.stop). */
   stop(): Promise<void>;
-  /** Create and (when the set is running) start one more exporter. */
-  add(options: ExporterOptions): Promise<void>;
+  /**
+   * Create and (when the set is running) start one more exporter. One already there is kept
+   * (added again by a rule action: it no longer retires).
+   */
+  add(options: ExporterOptions, opts?: AddOptions): Promise<void>;
   has(name: string): boolean;
   /**
    * An upstream rule action's stream and exporter, validated (actions/upstream.ts): created by
@@ -29,12 +35,27 @@ export interface ExporterSet {
   declare(stream: StreamOptions, exporter: ExporterOptions): void;
   /**
    * Before a rule set whose upstream actions append to the streams in `used` is installed: each
-   * declared one has its stream defined and its exporter added (and
+   * declared one is kept durably (rule-exporters.ts), its stream defined, its exporter added (and
    * started when the set runs). Declarations of sets never installed are dropped.
    */
   activate(used: ReadonlySet<string>): Promise<void>;
+  /**
+   * The rule actions of the running set append to the streams in `used`: every other rule action's
+   * exporter retires (one in `used` no longer does). Checks at once which retiring ones are drained.
+   */
+  retireUnused(used: ReadonlySet<string>): Promise<void>;
   status(): ExporterStatus[];
 }
+
+export interface AddOptions {
+  /** Created by an upstream rule action (actions/upstream.ts): retires once no rule uses it. */
+  ruleAction?: boolean;
+  /** Retiring from the start: stops and goes once its stream is drained. */
+  retiring?: boolean;
+}
+
+/** How often retiring exporters are checked for a drained stream. */
+const RETIRE_CHECK_MS = 1000;
 
 export interface ExporterSetDeps extends RuntimeDeps {
   streams: LocalStreams;
@@ -50,8 +71,49 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   const factories = deps.factories ?? destinationFactories;
   const uplink = deps.uplinkKbps ? new UplinkScheduler(deps.uplinkKbps) : undefined;
   const exporters = new Map<string, Exporter>();
+  const ruleActions = new Set<string>();
   let declared = new Map<string, { stream: StreamOptions; exporter: ExporterOptions }>();
+  const retiring = new Set<string>();
   let running = false;
+  let retireTimer: NodeJS.Timeout | undefined;
+  let checking: Promise<void> | undefined;
+
+  /** Stop and remove each retiring exporter whose stream is drained (delivered up to its last record). */
+  async function retireDrained(): Promise<void> {
+    for (const name of [...retiring]) {
+      const e = exporters.get(name);
+      if (!e || !running) continue;
+      const { stream } = e.status();
+      let drained: boolean;
+      try {
+        drained = (await deps.streams.getCheckpoint(stream, name)) >= deps.streams.info(stream).lastSeq;
+      } catch {
+        continue; // the store closing: checked again at the next start
+      }
+      if (!drained || !retiring.has(name)) continue;
+      await e.stop();
+      // A message the replaced rule set was handling may have appended meanwhile: not drained any more.
+      const stillDrained = await deps.streams.getCheckpoint(stream, name).then(
+        (cp) => cp >= deps.streams.info(stream).lastSeq,
+        () => false,
+      );
+      if (!retiring.has(name) || !stillDrained) {
+        if (running) await e.start(); // added again by a rule update while it stopped
+        continue;
+      }
+      exporters.delete(name);
+      retiring.delete(name);
+      ruleActions.delete(name);
+      await forgetRuleExporter(deps.streams, name, deps.logger);
+      deps.logger.info({ exporter: name, stream }, 'exporter of a stream no rule uses any more retired: everything it held was exported');
+    }
+  }
+  function checkRetiring(): Promise<void> {
+    checking ??= retireDrained().finally(() => {
+      checking = undefined;
+    });
+    return checking;
+  }
 
   async function build(o: ExporterOptions): Promise<Exporter> {
     const dlq = o.deadLetterStream ?? `${o.stream}-dlq`;
@@ -65,7 +127,10 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
 
-  async function add(o: ExporterOptions): Promise<void> {
+  async function add(o: ExporterOptions, opts: AddOptions = {}): Promise<void> {
+    if (opts.ruleAction) ruleActions.add(o.name);
+    if (opts.retiring) retiring.add(o.name);
+    else retiring.delete(o.name);
     if (exporters.has(o.name)) return;
     const e = await build(o);
     exporters.set(o.name, e);
@@ -76,6 +141,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   return {
     async start() {
       running = true;
+      retireTimer ??= setInterval(() => void checkRetiring(), RETIRE_CHECK_MS).unref();
       // A stop while an exporter starts wins: the ones after it do not start (they did, after the
       // stop had returned, and ran until the process ended).
       for (const e of exporters.values()) {
@@ -85,6 +151,9 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     },
     async stop() {
       running = false;
+      clearInterval(retireTimer);
+      retireTimer = undefined;
+      await checking;
       await Promise.all([...exporters.values()].map((e) => e.stop()));
     },
     add,
@@ -98,10 +167,20 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
       for (const name of used) {
         const d = ready.get(name);
         if (!d) continue;
+        // Kept beside the stream first: once no rule appends to it, its backlog is still exported
+        // (after a restart too) until drained.
+        await rememberRuleExporter(deps.streams, d.stream, d.exporter);
         if (!deps.streams.hasStream(d.stream.name)) await deps.streams.defineStream(d.stream);
-        await add(d.exporter);
+        await add(d.exporter, { ruleAction: true });
       }
     },
-    status: () => [...exporters.values()].map((e) => e.status()),
+    async retireUnused(used) {
+      for (const name of ruleActions) {
+        if (used.has(name)) retiring.delete(name);
+        else retiring.add(name);
+      }
+      await checkRetiring();
+    },
+    status: () => [...exporters.values()].map((e) => (retiring.has(e.status().name) ? { ...e.status(), retiring: true } : e.status())),
   };
 }

@@ -71,6 +71,7 @@ export { RuleHost, type RuleUpdateStatus, type RuleHostDeps, type PersistedRuleS
 export { createExporterSet, type ExporterSet, type ExporterSetDeps } from './exporters.js';
 export { buildActionRegistry, type ActionRegistryMode, type ActionEnv } from './actions/index.js';
 export { upstreamStreamsOf } from './actions/upstream.js';
+export { resumeRuleExporters } from './rule-exporters.js';
 export {
   BrokerSource,
   SerialSource,

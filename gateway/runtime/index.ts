@@ -32,6 +32,7 @@ import {
   buildActionRegistry,
   createConfiguredSources,
   createExporterSet,
+  resumeRuleExporters,
   upstreamStreamsOf,
   type ExporterSet,
   type RuleUpdateStatus,
@@ -231,6 +232,12 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     // Internal sources first: rules restored from the store may republish as soon as they start.
     await sources.start((s) => s === republish || s === controlSource);
     await rules.loadInitial(config.rulesFile ?? config.rules ?? DEFAULT_RULE_SET, config.rulesFile !== undefined);
+    // Streams of upstream rule actions no rule uses any more keep their exporter until drained
+    // (a removed or changed action's backlog: pipeline/rule-exporters.ts); checked at each update.
+    const retireUnused = (): Promise<void> => exporters.retireUnused(upstreamStreamsOf([rules.activeDefinition()]));
+    await resumeRuleExporters(streams, exporters, logger.child({ c: 'exporters' }));
+    await retireUnused();
+    rules.on('status', () => void retireUnused().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'retiring unused rule exporters')));
     // Pushed before the start: one failing partway leaves the ones started before it running.
     cleanup.push(() => exporters.stop());
     await exporters.start();

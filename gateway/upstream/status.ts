@@ -38,6 +38,9 @@ export interface ExporterStatus {
    * of it (an MQTT PUBACK 0x87, a NATS permissions violation, no JetStream stream for the subject).
    * Retried at the normal pace (backoff.maxMs) until fixed; false once a send goes through. */
   setupFault: boolean;
+  /** Exporter of a stream no rule action of the running rule set appends to any more (a removed or
+   * changed upstream action): it drains what the stream holds, then stops and goes (docs/upstream.md). */
+  retiring?: boolean;
   /** Records passed without sending (docs/upstream.md, "Gaps in a stream"): dropped by retention
    * before this exporter read them, or not returned by the store (corrupt; the store counts them). */
   skipped: { retention: number; unreadable: number };

@@ -139,3 +139,8 @@ test("the destination is shown once: a target that already names its kind is not
   assert.match(line('file', '/var/lib/gatehouse/export'), /\(file \/var\/lib\/gatehouse\/export\)/);
   assert.match(line('http', 'https://ingest.example.com/firehose'), /\(http https:\/\/ingest\.example\.com\/firehose\)/);
 });
+
+test('the exporter of a removed or changed upstream rule action says it is retiring, and when it goes', () => {
+  assert.match(describeExporter(row({ retiring: true })), /backoff RETIRING \(no rule appends to its stream any more: it stops once the backlog is exported\)/);
+  assert.doesNotMatch(describeExporter(row({})), /RETIRING/);
+});

@@ -9,9 +9,11 @@
 // template; the record key), `stream` (local stream options: maxBytes, ttl, onFull) and `exporter`
 // (batch, backoff, maxAttempts, ...). The local stream and its exporter are named
 // `<kind>-<hash of the destination options>`: the same destination used by several rules shares
-// one stream and one checkpoint, and the name is stable across restarts and rule updates. Both
-// are created when a rule set using them is installed (ExporterSet.activate): a refused rule set
-// creates neither.
+// one stream and one checkpoint, and the name is stable across restarts and rule updates. A stream
+// no rule of the running set appends to any more (the action removed, or its destination changed)
+// keeps its exporter until it is drained, across restarts (rule-exporters.ts, docs/upstream.md).
+// Both are created when a rule set using them is installed (ExporterSet.activate): a refused rule
+// set creates neither.
 import { createHash } from 'node:crypto';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
@@ -88,7 +90,8 @@ function streamNameOf(kind: DestinationType, block: Record<string, unknown>): st
 
 /**
  * The local streams the upstream actions of these rule sets append to (undefined sets skipped; an
- * action whose options are refused names none): what a rule set needs created before it runs.
+ * action whose options are refused names none). The exporters of other rule-created streams retire
+ * (pipeline/exporters.ts): no rule of the running set appends to them any more.
  */
 export function upstreamStreamsOf(sets: ReadonlyArray<RuleSetDefinition | undefined>): Set<string> {
   const out = new Set<string>();

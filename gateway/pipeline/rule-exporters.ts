@@ -1,0 +1,85 @@
+// The exporters upstream rule actions (kinesis, http, ...; actions/upstream.ts) create, kept
+// durably beside their streams: a stream's records were PUBACKed to devices, so its exporter must
+// outlive the action. A rule update that removes the action, or changes its destination (a new
+// stream name), leaves the old stream with a backlog while the destination was down; the config
+// does not name that stream, so without what is kept here a restart found its records on disk
+// with no exporter, never sent.
+//
+// Kept under upstream/exporters/<stream> in the store's meta area: the stream's options and the
+// exporter's (destination included). At start (resumeRuleExporters) every kept stream that still
+// holds records no rule action appends to gets its exporter back, retiring: it drains the stream,
+// then stops and is forgotten (ExporterSet). A kept stream already drained is forgotten at once.
+import type { Logger } from 'pino';
+import { errorMessage } from '../../core/errors.js';
+import type { LocalStreams, StreamOptions } from '../store/types.js';
+import { exporterOptionsSchema, type ExporterOptions } from '../upstream/index.js';
+
+/** What resumeRuleExporters needs of the ExporterSet (exporters.ts imports this module: no cycle). */
+interface ExporterAdder {
+  has(name: string): boolean;
+  add(options: ExporterOptions, opts: { ruleAction: boolean; retiring: boolean }): Promise<void>;
+}
+
+export const RULE_EXPORTER_PREFIX = 'upstream/exporters/';
+
+interface KeptExporter {
+  stream: StreamOptions;
+  exporter: ExporterOptions;
+}
+
+type MetaStore = Pick<LocalStreams, 'getMeta' | 'putMeta'>;
+
+/** Keep a rule action's stream and exporter options (written only when they changed). */
+export async function rememberRuleExporter(streams: MetaStore, stream: StreamOptions, exporter: ExporterOptions): Promise<void> {
+  const value = Buffer.from(JSON.stringify({ stream, exporter } satisfies KeptExporter));
+  const key = RULE_EXPORTER_PREFIX + exporter.name;
+  const before = await streams.getMeta(key);
+  if (before?.equals(value)) return;
+  await streams.putMeta(key, value);
+}
+
+/** Forget a drained rule exporter's options. Never rejects (kept options are forgotten at the next start). */
+export async function forgetRuleExporter(streams: Pick<LocalStreams, 'deleteMetas'>, name: string, log: Logger): Promise<void> {
+  try {
+    await streams.deleteMetas?.([RULE_EXPORTER_PREFIX + name]);
+  } catch (err) {
+    log.warn({ err: errorMessage(err), exporter: name }, 'the options of a retired exporter were not deleted (retried at the next start)');
+  }
+}
+
+/**
+ * At start, after the rule set is loaded (its actions have added their exporters): each kept rule
+ * exporter not in `exporters` whose stream holds records it has not delivered is added back,
+ * retiring; one with nothing left is forgotten. Resolves with the names added back.
+ */
+export async function resumeRuleExporters(streams: LocalStreams, exporters: ExporterAdder, log: Logger): Promise<string[]> {
+  if (!streams.metaKeys) return [];
+  const resumed: string[] = [];
+  for (const key of await streams.metaKeys(RULE_EXPORTER_PREFIX)) {
+    const name = key.slice(RULE_EXPORTER_PREFIX.length);
+    if (exporters.has(name)) continue;
+    let kept: KeptExporter;
+    try {
+      const raw = JSON.parse((await streams.getMeta(key))?.toString('utf8') ?? 'null') as KeptExporter | null;
+      if (!raw) continue;
+      kept = { stream: raw.stream, exporter: exporterOptionsSchema.parse(raw.exporter) };
+    } catch (err) {
+      log.error({ err: errorMessage(err), key }, 'the kept options of a rule exporter cannot be read: its stream is not exported (see docs/upstream.md)');
+      continue;
+    }
+    if (!streams.hasStream(kept.stream.name)) await streams.defineStream(kept.stream);
+    const info = streams.info(kept.stream.name);
+    const delivered = await streams.getCheckpoint(kept.stream.name, name);
+    if (info.records === 0 || delivered >= info.lastSeq) {
+      await forgetRuleExporter(streams, name, log);
+      continue;
+    }
+    await exporters.add(kept.exporter, { ruleAction: true, retiring: true });
+    resumed.push(name);
+    log.warn(
+      { stream: kept.stream.name, records: info.lastSeq - delivered, bytes: info.bytes, destination: kept.exporter.destination.type },
+      'a stream of an upstream rule action no rule uses any more holds records not exported: its exporter runs until they are sent, then retires',
+    );
+  }
+  return resumed;
+}
