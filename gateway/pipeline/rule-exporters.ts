@@ -74,7 +74,16 @@ export async function resumeRuleExporters(streams: LocalStreams, exporters: Expo
       await forgetRuleExporter(streams, name, log);
       continue;
     }
-    await exporters.add(kept.exporter, { ruleAction: true, retiring: true });
+    try {
+      await exporters.add(kept.exporter, { ruleAction: true, retiring: true });
+    } catch (err) {
+      // Options an older version kept that this one refuses: the gateway starts, the records stay.
+      log.error(
+        { err: errorMessage(err), stream: kept.stream.name, records: info.lastSeq - delivered },
+        'the exporter of a stream no rule uses any more cannot be created again: its records stay in the stream, not exported (see docs/upstream.md)',
+      );
+      continue;
+    }
     resumed.push(name);
     log.warn(
       { stream: kept.stream.name, records: info.lastSeq - delivered, bytes: info.bytes, destination: kept.exporter.destination.type },

@@ -149,3 +149,35 @@ test('a rollback to the set that used a retiring exporter takes it back: it no l
   await waitUntil(() => receiver.uniqueRecords().length >= 4, 'a record of the rolled-back set through the same exporter', 15_000);
   assert.ok(gw.exporters.has(first), 'the v1 exporter stays: the running set uses it');
 });
+
+test('kept exporter options this version refuses do not stop the start: the records stay in their stream', async (t) => {
+  const receiver = await startFirehoseReceiver();
+  t.after(() => receiver.close());
+  await receiver.down();
+  const dir = await tempDir(t);
+  const rulesFile = join(dir, 'rules.yaml');
+  await writeFile(rulesFile, ruleSet(1, receiver.url));
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nrulesFile: ${JSON.stringify(rulesFile)}\n`);
+  const start = async (): Promise<Gateway> => startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), { ...testDeps(), version: 'test' });
+  const gw = await start();
+  let stopped = false;
+  t.after(() => (stopped ? undefined : gw.stop()));
+  await publish(gw, 0, 2);
+  const [old] = gw.exporters.status().map((e) => e.name);
+  assert.ok(old);
+  // As an older version might have kept them: a destination this version's schema refuses.
+  const key = `upstream/exporters/${old}`;
+  const kept = JSON.parse((await gw.streams.getMeta(key))!.toString()) as { exporter: { destination: Record<string, unknown> } };
+  kept.exporter.destination.url = 'not a url';
+  await gw.streams.putMeta(key, Buffer.from(JSON.stringify(kept)));
+  assert.equal((await gw.rules.applyFromBytes(Buffer.from(ruleSet(2, `${receiver.url}v2`)), 'application/yaml', 'admin')).state, 'applied');
+  await gw.stop();
+  stopped = true;
+
+  const again = await start();
+  t.after(() => again.stop());
+  assert.equal(again.exporters.has(old), false, 'no exporter for refused options');
+  assert.equal(again.streams.info(old).records, 2, 'the records stay in their stream');
+  assert.equal(again.exporters.status().length, 1, "the running set's exporter runs");
+});
