@@ -5,7 +5,10 @@
 //   next start, which the next kill -9 brings);
 // - PUT /api/rules (docs/remote-control.md) with the next version of an equivalent rule set: every
 //   message still routed once into the exported stream `archive`, written differently (the rule
-//   renamed, its SQL reformatted, or split in two rules by topic).
+//   renamed, its SQL reformatted, or split in two rules by topic). With an upstream URL (chaos
+//   --actions), as many more sets route through an `http` rule action to that upstream instead, at
+//   a URL that changes with the version (`?v=N`): each update moves the flow to another local
+//   stream, and the one left behind must still be exported (its exporter retires once drained).
 // A refused or failed change is a finding (what the gateway logs about it is watched by Gateway).
 import { writeFile } from 'node:fs/promises';
 import type { Finding, Gateway } from './chaos-gateway.js';
@@ -14,7 +17,7 @@ import { elapsed } from './chaos-gateway.js';
 interface RuleDef {
   name: string;
   sql: string;
-  actions: Array<{ stream: { name: string } }>;
+  actions: Array<{ stream: { name: string } } | { http: Record<string, unknown> }>;
 }
 
 const toArchive = (name: string, sql: string): RuleDef => ({ name, sql, actions: [{ stream: { name: 'archive' } }] });
@@ -25,6 +28,20 @@ const EQUIVALENT_SETS: Array<(n: number) => RuleDef[]> = [
   (n) => [toArchive(`everything_${n}`, "SELECT *\n  FROM '#'\n  WHERE TRUE")],
   (n) => [toArchive(`devices_${n}`, "SELECT * FROM 'chaos/#'"), toArchive(`rest_${n}`, "SELECT * FROM '#' WHERE startswith(topic(), 'chaos/') = FALSE")],
 ];
+
+/** Every message through an `http` rule action: its own local stream per URL (a new one per version). */
+const viaAction = (url: string): Array<(n: number) => RuleDef[]> => {
+  const http = (n: number) => ({
+    http: { url: `${url}?v=${n}`, timeoutMs: 2000, exporter: { batch: { maxRecords: 500, lingerMs: 50 }, backoff: { initialMs: 100, maxMs: 2000 } } },
+  });
+  return [
+    (n) => [{ name: `via_http_${n}`, sql: "SELECT * FROM '#'", actions: [http(n)] }],
+    (n) => [
+      { name: `devices_http_${n}`, sql: "SELECT * FROM 'chaos/#'", actions: [http(n)] },
+      toArchive(`rest_${n}`, "SELECT * FROM '#' WHERE startswith(topic(), 'chaos/') = FALSE"),
+    ],
+  ];
+};
 
 export class ControlChanges {
   sighups = 0;
@@ -38,7 +55,13 @@ export class ControlChanges {
     private readonly config: { store: { diskProbeMs: number }; exporters: Array<{ batch: { maxRecords: number } }> },
     private readonly findings: Finding[],
     private readonly t0: number,
-  ) {}
+    /** The upstream's URL: rule sets through an `http` action to it as well (chaos --actions). */
+    actionsUrl?: string,
+  ) {
+    this.sets = actionsUrl ? [...EQUIVALENT_SETS, ...viaAction(actionsUrl), ...viaAction(actionsUrl)] : EQUIVALENT_SETS;
+  }
+
+  private readonly sets: Array<(n: number) => RuleDef[]>;
 
   /** One change of the kind `r` in [0, 1) picks; resolves with what it did. Needs a running gateway. */
   async change(g: Gateway, r: number): Promise<string> {
@@ -62,8 +85,8 @@ export class ControlChanges {
     try {
       const current = await g.get('/api/rules');
       const version = ((current.body as { activeVersion?: number | null }).activeVersion ?? 0) + 1;
-      const pick = Math.floor(((r - 0.5) / 0.5) * EQUIVALENT_SETS.length);
-      const rules = EQUIVALENT_SETS[Math.min(pick, EQUIVALENT_SETS.length - 1)]!(version);
+      const pick = Math.floor(((r - 0.5) / 0.5) * this.sets.length);
+      const rules = this.sets[Math.min(pick, this.sets.length - 1)]!(version);
       const res = await fetch(`${g.adminUrl}/api/rules`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json' },

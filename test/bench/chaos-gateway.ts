@@ -123,8 +123,19 @@ export interface ExporterJson {
   backlog: { records: number };
 }
 
+/**
+ * The exporters of every stream, summed: the configured one of `archive`, and with --actions those
+ * of the `http` rule actions (retiring ones too, until they go). Undefined before any exists.
+ */
 export async function exporterStatus(g: Gateway): Promise<ExporterJson | undefined> {
   const { body } = await g.get('/api/streams');
   const streams = (body as { streams: Array<{ name: string; exporters: ExporterJson[] }> }).streams;
-  return streams.find((s) => s.name === 'archive')?.exporters.find((e) => e.name === 'upstream');
+  const all = streams.flatMap((s) => s.exporters);
+  if (all.length === 0) return undefined;
+  return {
+    name: all.map((e) => e.name).join('+'),
+    deadLetters: all.reduce((n, e) => n + e.deadLetters, 0),
+    exportedRecords: all.reduce((n, e) => n + e.exportedRecords, 0),
+    backlog: { records: all.reduce((n, e) => n + e.backlog.records, 0) },
+  };
 }

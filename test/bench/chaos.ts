@@ -29,7 +29,10 @@
 //   outlives each kill -9) sends readings with unique ids and resends each until ACKed;
 // - control-plane changes every 20-60 s (chaos-control.ts; --no-control): SIGHUP with the config
 //   unchanged or harmlessly edited, or PUT /api/rules with an equivalent rule set (renamed,
-//   reformatted, split in two) that still routes every message into the exported stream;
+//   reformatted, split in two) that still routes every message into the exported stream; with
+//   --actions, half the sets route through an upstream rule action instead (`http` to the same
+//   upstream, a URL that changes with the version: a new local stream at each update, so an update
+//   leaves the old stream's backlog to an exporter that retires once drained, across kill -9s);
 // - two full-disk phases of 10-25 s: the data dir is on a tmpfs of --tmpfs-mib that this bench
 //   mounts (root needed; unmounted at the end), filled by a filler file until /healthz says the
 //   store is not writable (store.reserveBytes 8 MiB), then freed.
@@ -79,6 +82,7 @@ async function main(): Promise<number> {
       lines: { type: 'string', default: '200' },
       'no-file': { type: 'boolean', default: false },
       glob: { type: 'boolean', default: false },
+      actions: { type: 'boolean', default: false },
       'cloud-rate': { type: 'string', default: '100' },
       'v5-clients': { type: 'string', default: '4' },
       'serial-rate': { type: 'string', default: '50' },
@@ -182,7 +186,7 @@ async function main(): Promise<number> {
   v5Pubs?.start();
   const device = pty ? new SerialDevice(pty.dev0, serialRate, capacity(serialRate), t0) : undefined;
   device?.start();
-  const control = values['no-control'] ? undefined : new ControlChanges(config, configObj, g.findings, t0);
+  const control = values['no-control'] ? undefined : new ControlChanges(config, configObj, g.findings, t0, values.actions ? upstream.url : undefined);
   // Every leg whose sender is told what was acknowledged: each such id must reach the upstream.
   const legs: AckLeg[] = [
     { name: 'MQTT 3.1.1', key: 'id', sender: pubs, whoSent: (i) => `chaos-${pubs.clientOf[i]}${pubs.clientOf[i]! % 2 === 0 ? ' clean' : ' session'}` },
