@@ -32,7 +32,8 @@
 //   reformatted, split in two) that still routes every message into the exported stream; with
 //   --actions, half the sets route through an upstream rule action instead (`http` to the same
 //   upstream, a URL that changes with the version: a new local stream at each update, so an update
-//   leaves the old stream's backlog to an exporter that retires once drained, across kill -9s);
+//   leaves the old stream's backlog to an exporter that retires once drained, across kill -9s:
+//   after an update while the upstream is not healthy, most often a kill -9 0.5-2 s later);
 // - two full-disk phases of 10-25 s: the data dir is on a tmpfs of --tmpfs-mib that this bench
 //   mounts (root needed; unmounted at the end), filled by a filler file until /healthz says the
 //   store is not writable (store.reserveBytes 8 MiB), then freed.
@@ -263,8 +264,17 @@ async function main(): Promise<number> {
       nextCloudRestart = Date.now() + between(20_000, 60_000);
     }
     if (control && now >= nextControl) {
-      log(`control: ${await control.change(g, rndControl())}`);
+      const what = await control.change(g, rndControl());
+      log(`control: ${what}`);
       nextControl = Date.now() + 20_000 + rndControl() * 40_000;
+      // --actions: a kill soon after a rule update moved the flow while the upstream is not
+      // healthy, so the stream left behind holds a backlog at the restart (its own sequence).
+      if (values.actions && what.startsWith('PUT') && upstream.mode !== 'ok' && rndControl() < 0.7) {
+        await sleep(Math.floor(500 + rndControl() * 1500));
+        await restart(`${Math.round(Date.now() - now)} ms after a rule update`);
+        nextKill = Date.now() + between(0.3, 1.7) * killEvery;
+        continue;
+      }
     }
     if (now >= nextHostile) {
       // The takeover's victim: an MQTT 5 session keeper half the time (its own sequence: the schedule stays).
