@@ -72,6 +72,7 @@ export { createExporterSet, type ExporterSet, type ExporterSetDeps } from './exp
 export { buildActionRegistry, type ActionRegistryMode, type ActionEnv } from './actions/index.js';
 export { upstreamStreamsOf } from './actions/upstream.js';
 export { resumeRuleExporters } from './rule-exporters.js';
+export { recoverRuleExporters } from './rule-exporter-recovery.js';
 export {
   BrokerSource,
   SerialSource,

@@ -9,6 +9,8 @@
 // exporter's (destination included). At start (resumeRuleExporters) every kept stream that still
 // holds records no rule action appends to gets its exporter back, retiring: it drains the stream,
 // then stops and is forgotten (ExporterSet). A kept stream already drained is forgotten at once.
+// A version before this kept no options: for a stream of such an action still holding records,
+// the stored rule sets (active, last good) are searched for the action (rule-exporter-recovery.ts).
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
 import type { LocalStreams, StreamOptions } from '../store/types.js';

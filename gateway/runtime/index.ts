@@ -32,6 +32,7 @@ import {
   buildActionRegistry,
   createConfiguredSources,
   createExporterSet,
+  recoverRuleExporters,
   resumeRuleExporters,
   upstreamStreamsOf,
   type ExporterSet,
@@ -235,7 +236,10 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     // Streams of upstream rule actions no rule uses any more keep their exporter until drained
     // (a removed or changed action's backlog: pipeline/rule-exporters.ts); checked at each update.
     const retireUnused = (): Promise<void> => exporters.retireUnused(upstreamStreamsOf([rules.activeDefinition()]));
-    await resumeRuleExporters(streams, exporters, logger.child({ c: 'exporters' }));
+    const exportersLog = logger.child({ c: 'exporters' });
+    // Such a stream from a version that kept no options: its action looked for in the stored sets.
+    await recoverRuleExporters(streams, exporters, [rules.activeDefinition(), rules.lastGoodDefinition()], exportersLog);
+    await resumeRuleExporters(streams, exporters, exportersLog);
     await retireUnused();
     rules.on('status', () => void retireUnused().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'retiring unused rule exporters')));
     // Pushed before the start: one failing partway leaves the ones started before it running.

@@ -241,6 +241,13 @@ export class LevelLocalStreams implements LocalStreams {
     return definedNames(this.streams);
   }
 
+  undefinedStreams(): StreamInfo[] {
+    this.ensureOpen();
+    const out: StreamInfo[] = [];
+    for (const s of this.streams.values()) if (!s.options) out.push(streamInfo(s));
+    return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
   hasStream(name: string): boolean {
     return this.streams.get(name)?.options !== undefined;
   }

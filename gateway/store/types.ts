@@ -81,6 +81,11 @@ export interface LocalStreams {
   /** Create or update a stream's options. Idempotent. */
   defineStream(options: StreamOptions): Promise<void>;
   streamNames(): string[];
+  /**
+   * Streams found on disk that no defineStream named (left by a config or a rule update that no
+   * longer names them), by name: their info() once defined. Optional: in-memory test stores.
+   */
+  undefinedStreams?(): StreamInfo[];
   hasStream(name: string): boolean;
   /**
    * Append one record. Resolves with its sequence number once it is committed with the store's

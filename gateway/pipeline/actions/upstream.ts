@@ -17,9 +17,9 @@
 import { createHash } from 'node:crypto';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
-import type { LocalStreams } from '../../store/types.js';
+import type { LocalStreams, StreamOptions } from '../../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
-import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType } from '../../upstream/index.js';
+import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType, type ExporterOptions } from '../../upstream/index.js';
 import { destinationConfigError } from '../../upstream/destinations/common.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate, type RuleSetDefinition } from '../../../rules/index.js';
 import type { ExporterSet } from '../exporters.js';
@@ -88,6 +88,56 @@ function streamNameOf(kind: DestinationType, block: Record<string, unknown>): st
   return `${kind}-${createHash('sha256').update(stableJson(block)).digest('hex').slice(0, 10)}`;
 }
 
+type ActionOptions = Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown };
+
+/** The stream and exporter (both named after the destination block) an action with these options uses. */
+function actionStreamOf(
+  block: { type: DestinationType } & Record<string, unknown>,
+  stream: unknown,
+  exporter: unknown,
+): { name: string; stream: StreamOptions; exporter: ExporterOptions } {
+  const name = streamNameOf(block.type, block);
+  return {
+    name,
+    stream: toStreamOptions(name, streamDefaultsSchema.parse(stream ?? {})),
+    exporter: exporterOptionsSchema.parse({ ...(typeof exporter === 'object' && exporter ? exporter : {}), name, stream: name, destination: block }),
+  };
+}
+
+/** A stream an upstream rule action created: `<kind>-<10 hex>` (streamNameOf). */
+export const RULE_ACTION_STREAM = new RegExp(`^(${UPSTREAM_ACTION_KINDS.join('|')})-[0-9a-f]{10}$`);
+
+/**
+ * The stream and exporter options of the upstream action of these rule sets (undefined skipped)
+ * that appends to the stream `name`, or undefined when none does (or its options are refused):
+ * how an upgrade finds the destination of a stream an earlier version kept no options for
+ * (rule-exporters.ts recoverRuleExporters).
+ */
+export function upstreamActionOf(
+  sets: ReadonlyArray<RuleSetDefinition | undefined>,
+  name: string,
+): { stream: StreamOptions; exporter: ExporterOptions } | undefined {
+  for (const set of sets) {
+    for (const rule of set?.rules ?? []) {
+      for (const action of [...rule.actions, ...(rule.errorAction ? [rule.errorAction] : [])]) {
+        for (const [kind, options] of Object.entries(action)) {
+          if (!(UPSTREAM_ACTION_KINDS as readonly string[]).includes(kind) || !options || typeof options !== 'object') continue;
+          try {
+            const block = destinationBlock(kind as DestinationType, options as Record<string, unknown>);
+            if (streamNameOf(block.type, block) !== name) continue;
+            const { stream, exporter } = options as ActionOptions;
+            const found = actionStreamOf(block, stream, exporter);
+            return { stream: found.stream, exporter: found.exporter };
+          } catch {
+            // refused options: not this stream's action
+          }
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * The local streams the upstream actions of these rule sets append to (undefined sets skipped; an
  * action whose options are refused names none). The exporters of other rule-created streams retire
@@ -125,7 +175,7 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
   for (const kind of UPSTREAM_ACTION_KINDS) {
     if (!DESTINATION_TYPES.includes(kind)) continue;
     out.set(kind, (options, tools) => {
-      const { partitionKey, stream, exporter } = options as Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown };
+      const { partitionKey, stream, exporter } = options as ActionOptions;
       if (partitionKey !== undefined && typeof partitionKey !== 'string')
         throw ERRORS.GH_ACTION_FAILED(
           { action: kind, rule: tools.rule, reason: 'partitionKey must be a template string' },
@@ -134,14 +184,7 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
       const block = destinationBlock(kind, options as Record<string, unknown>);
       // Constructing the destination validates its options (nothing connects until start()).
       const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
-      const name = streamNameOf(kind, block);
-      const streamOptions = toStreamOptions(name, streamDefaultsSchema.parse(stream ?? {}));
-      const exporterOptions = exporterOptionsSchema.parse({
-        ...(typeof exporter === 'object' && exporter ? exporter : {}),
-        name,
-        stream: name,
-        destination: block,
-      });
+      const { name, stream: streamOptions, exporter: exporterOptions } = actionStreamOf(block, stream, exporter);
       const key = partitionKey !== undefined ? (tools.compileTemplate(partitionKey) as CompiledTemplate) : undefined;
       const action: Action = {
         kind,
