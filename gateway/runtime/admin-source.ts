@@ -2,6 +2,7 @@
 // Gateway object of index.ts), so the admin server is built before that object and nothing
 // imports back into index.ts.
 import { isInternalStream } from '../pipeline/rule-input-log.js';
+import { localOnlyStreams, undrainedRecords } from '../pipeline/stranded-streams.js';
 import type { AdminSource } from '../admin/server.js';
 import { statusPageFiles } from '../admin/status-page.js';
 import type { GatehouseConfig } from '../config/index.js';
@@ -58,9 +59,13 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
     },
     streams() {
       const exporters = gw.exporters.status();
+      const drained = new Set(exporters.map((e) => e.stream));
+      const localOnly = localOnlyStreams(gw.config.streams);
       return gw.streams.streamNames().map((name) => {
         const info = gw.streams.info(name);
         return {
+          // Records not delivered that no exporter drains (docs/upstream.md, "Streams no exporter drains").
+          ...(undrainedRecords(info, drained, localOnly) > 0 ? { undrained: true } : {}),
           name,
           // The gateway's own streams ('$rule-inputs': inputs of windows and detectors, replayed after a crash).
           internal: isInternalStream(name),

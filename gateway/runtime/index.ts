@@ -32,6 +32,8 @@ import {
   buildActionRegistry,
   createConfiguredSources,
   createExporterSet,
+  localOnlyStreams,
+  reportStrandedStreams,
   recoverRuleExporters,
   resumeRuleExporters,
   upstreamStreamsOf,
@@ -241,6 +243,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     await recoverRuleExporters(streams, exporters, [rules.activeDefinition(), rules.lastGoodDefinition()], exportersLog);
     await resumeRuleExporters(streams, exporters, exportersLog);
     await retireUnused();
+    // Whatever holds records no exporter drains is said once, here (pipeline/stranded-streams.ts).
+    await reportStrandedStreams(streams, new Set(exporters.status().map((e) => e.stream)), localOnlyStreams(config.streams), exportersLog);
     rules.on('status', () => void retireUnused().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'retiring unused rule exporters')));
     // Pushed before the start: one failing partway leaves the ones started before it running.
     cleanup.push(() => exporters.stop());
