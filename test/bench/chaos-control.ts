@@ -62,6 +62,10 @@ export class ControlChanges {
   }
 
   private readonly sets: Array<(n: number) => RuleDef[]>;
+  /** The running set routes through an `http` action (--actions). */
+  private usesAction = false;
+  /** The last rule update replaced a set that routed through an action: its stream was left behind. */
+  leftAction = false;
 
   /** One change of the kind `r` in [0, 1) picks; resolves with what it did. Needs a running gateway. */
   async change(g: Gateway, r: number): Promise<string> {
@@ -95,6 +99,10 @@ export class ControlChanges {
       });
       const body = (await res.json()) as { state?: string };
       this.ruleUpdates++;
+      if (res.status === 200 && body.state === 'applied') {
+        this.leftAction = this.usesAction;
+        this.usesAction = rules.some((x) => x.actions.some((a) => 'http' in a));
+      }
       const what = `PUT /api/rules version ${version} (${rules.map((x) => x.name).join(', ')}): ${res.status} ${body.state ?? ''}`;
       if (res.status !== 200 || body.state !== 'applied') {
         // A gateway killed during the request is not the gateway's fault: only a live one's answer counts.

@@ -33,7 +33,8 @@
 //   --actions, half the sets route through an upstream rule action instead (`http` to the same
 //   upstream, a URL that changes with the version: a new local stream at each update, so an update
 //   leaves the old stream's backlog to an exporter that retires once drained, across kill -9s:
-//   after an update while the upstream is not healthy, most often a kill -9 0.5-2 s later; the
+//   after an update that left an action's stream while the upstream is not healthy, most often a
+//   kill -9 0.5-2 s later; the
 //   changes come every 8-20 s instead);
 // - two full-disk phases of 10-25 s: the data dir is on a tmpfs of --tmpfs-mib that this bench
 //   mounts (root needed; unmounted at the end), filled by a filler file until /healthz says the
@@ -269,9 +270,9 @@ async function main(): Promise<number> {
       log(`control: ${what}`);
       // --actions: every 8-20 s, so that updates often follow one that routed through an action.
       nextControl = Date.now() + (values.actions ? 8000 + rndControl() * 12_000 : 20_000 + rndControl() * 40_000);
-      // --actions: a kill soon after a rule update moved the flow while the upstream is not
-      // healthy, so the stream left behind holds a backlog at the restart (its own sequence).
-      if (values.actions && what.startsWith('PUT') && upstream.mode !== 'ok' && rndControl() < 0.7) {
+      // --actions: a kill soon after a rule update moved the flow off an action's stream while the
+      // upstream is not healthy, so that stream holds a backlog at the restart (its own sequence).
+      if (values.actions && what.startsWith('PUT') && control.leftAction && upstream.mode !== 'ok' && rndControl() < 0.9) {
         await sleep(Math.floor(500 + rndControl() * 1500));
         await restart(`${Math.round(Date.now() - now)} ms after a rule update`);
         nextKill = Date.now() + between(0.3, 1.7) * killEvery;
