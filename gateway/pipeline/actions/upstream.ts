@@ -108,58 +108,60 @@ function actionStreamOf(
 export const RULE_ACTION_STREAM = new RegExp(`^(${UPSTREAM_ACTION_KINDS.join('|')})-[0-9a-f]{10}$`);
 
 /**
- * The stream and exporter options of the upstream action of these rule sets (undefined skipped)
- * that appends to the stream `name`, or undefined when none does (or its options are refused):
- * how an upgrade finds the destination of a stream an earlier version kept no options for
- * (rule-exporters.ts recoverRuleExporters).
+ * Each upstream action of these rule sets (undefined sets skipped) with its destination block and
+ * the name of the local stream it appends to; an action whose options are refused is skipped (it
+ * never ran: no stream).
  */
-export function upstreamActionOf(
+function* upstreamActionsIn(
   sets: ReadonlyArray<RuleSetDefinition | undefined>,
-  name: string,
-): { stream: StreamOptions; exporter: ExporterOptions } | undefined {
+): Generator<{ options: ActionOptions; block: { type: DestinationType } & Record<string, unknown>; name: string }> {
   for (const set of sets) {
     for (const rule of set?.rules ?? []) {
       for (const action of [...rule.actions, ...(rule.errorAction ? [rule.errorAction] : [])]) {
         for (const [kind, options] of Object.entries(action)) {
           if (!(UPSTREAM_ACTION_KINDS as readonly string[]).includes(kind) || !options || typeof options !== 'object') continue;
+          let block: { type: DestinationType } & Record<string, unknown>;
           try {
-            const block = destinationBlock(kind as DestinationType, options as Record<string, unknown>);
-            if (streamNameOf(block.type, block) !== name) continue;
-            const { stream, exporter } = options as ActionOptions;
-            const found = actionStreamOf(block, stream, exporter);
-            return { stream: found.stream, exporter: found.exporter };
+            block = destinationBlock(kind as DestinationType, options as Record<string, unknown>);
           } catch {
-            // refused options: not this stream's action
+            continue; // refused options
           }
+          yield { options: options as ActionOptions, block, name: streamNameOf(block.type, block) };
         }
       }
+    }
+  }
+}
+
+/**
+ * The stream and exporter options of the upstream action of these rule sets that appends to the
+ * stream `name`, or undefined when none does (or its options are refused): how an upgrade finds
+ * the destination of a stream an earlier version kept no options for
+ * (rule-exporter-recovery.ts).
+ */
+export function upstreamActionOf(
+  sets: ReadonlyArray<RuleSetDefinition | undefined>,
+  name: string,
+): { stream: StreamOptions; exporter: ExporterOptions } | undefined {
+  for (const a of upstreamActionsIn(sets)) {
+    if (a.name !== name) continue;
+    try {
+      const found = actionStreamOf(a.block, a.options.stream, a.options.exporter);
+      return { stream: found.stream, exporter: found.exporter };
+    } catch {
+      // refused stream or exporter options: not this stream's action
     }
   }
   return undefined;
 }
 
 /**
- * The local streams the upstream actions of these rule sets append to (undefined sets skipped; an
- * action whose options are refused names none). The exporters of other rule-created streams retire
- * (pipeline/exporters.ts): no rule of the running set appends to them any more.
+ * The local streams the upstream actions of these rule sets append to. The exporters of other
+ * rule-created streams retire (pipeline/exporters.ts): no rule of the running set appends to them
+ * any more.
  */
 export function upstreamStreamsOf(sets: ReadonlyArray<RuleSetDefinition | undefined>): Set<string> {
-  const out = new Set<string>();
-  for (const set of sets) {
-    for (const rule of set?.rules ?? []) {
-      for (const action of [...rule.actions, ...(rule.errorAction ? [rule.errorAction] : [])]) {
-        for (const [kind, options] of Object.entries(action)) {
-          if (!(UPSTREAM_ACTION_KINDS as readonly string[]).includes(kind) || !options || typeof options !== 'object') continue;
-          try {
-            out.add(streamNameOf(kind as DestinationType, destinationBlock(kind as DestinationType, options)));
-          } catch {
-            // refused options: the action never ran, no stream to keep
-          }
-        }
-      }
-    }
-  }
-  return out;
+  return new Set([...upstreamActionsIn(sets)].map((a) => a.name));
 }
 
 export interface UpstreamActionDeps extends RuntimeDeps {
