@@ -108,9 +108,21 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
       deps.logger.info({ exporter: name, stream }, 'exporter of a stream no rule uses any more retired: everything it held was exported');
     }
   }
+  /**
+   * The once-a-second check runs only while an exporter retires: an idle gateway (a Pi) is not
+   * woken for nothing.
+   */
+  function pollRetiring(): void {
+    if (running && retiring.size > 0) retireTimer ??= setInterval(() => void checkRetiring(), RETIRE_CHECK_MS).unref();
+    else if (retireTimer) {
+      clearInterval(retireTimer);
+      retireTimer = undefined;
+    }
+  }
   function checkRetiring(): Promise<void> {
     checking ??= retireDrained().finally(() => {
       checking = undefined;
+      pollRetiring();
     });
     return checking;
   }
@@ -131,6 +143,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     if (opts.ruleAction) ruleActions.add(o.name);
     if (opts.retiring) retiring.add(o.name);
     else retiring.delete(o.name);
+    pollRetiring();
     if (exporters.has(o.name)) return;
     const e = await build(o);
     exporters.set(o.name, e);
@@ -141,7 +154,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   return {
     async start() {
       running = true;
-      retireTimer ??= setInterval(() => void checkRetiring(), RETIRE_CHECK_MS).unref();
+      pollRetiring();
       // A stop while an exporter starts wins: the ones after it do not start (they did, after the
       // stop had returned, and ran until the process ended).
       for (const e of exporters.values()) {
