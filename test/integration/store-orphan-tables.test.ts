@@ -22,9 +22,11 @@ const MiB = 1024 * 1024;
 
 /** Fill the disk with "failed compaction outputs": copies of a live table, numbered past the MANIFEST's next file number. */
 async function orphansFillingTheDisk(path: string): Promise<string[]> {
+  // The memtable the appends filled (LevelDB's 4 MiB write buffer) is written to a table by
+  // LevelDB's background thread, which may still be at it when the appends have resolved (a CI run
+  // under load found no table yet): wait for it.
+  const table = await waitUntil(async () => (await readdir(path)).find((n) => n.endsWith('.ldb')), 'a table to copy (LevelDB flushed its memtable)', 20_000);
   const { nextFile } = await readCurrentManifest(path);
-  const table = (await readdir(path)).find((n) => n.endsWith('.ldb'));
-  assert.ok(table, 'a table to copy');
   const names: string[] = [];
   for (let n = nextFile + 100; freeBytes(path) > 0; n++) {
     const name = `${String(n).padStart(6, '0')}.ldb`;
