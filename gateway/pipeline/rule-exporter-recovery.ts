@@ -9,6 +9,7 @@ import type { LocalStreams } from '../store/types.js';
 import type { RuleSetDefinition } from '../../rules/index.js';
 import { RULE_ACTION_STREAM, upstreamActionOf } from './actions/upstream.js';
 import { RULE_EXPORTER_PREFIX, rememberRuleExporter } from './rule-exporters.js';
+import { streamsOnDisk } from './stranded-streams.js';
 
 /**
  * At start, before resumeRuleExporters: each stream of an upstream rule action (`<kind>-<hash>`)
@@ -27,8 +28,7 @@ export async function recoverRuleExporters(
   const kept = new Set(await streams.metaKeys(RULE_EXPORTER_PREFIX));
   const recovered: string[] = [];
   // Such a stream is on disk, not defined: no rule of the running set names it.
-  const held = [...streams.streamNames().map((n) => streams.info(n)), ...(streams.undefinedStreams?.() ?? [])];
-  for (const { name, records } of held) {
+  for (const { name, records } of streamsOnDisk(streams)) {
     if (!RULE_ACTION_STREAM.test(name) || exporters.has(name) || kept.has(RULE_EXPORTER_PREFIX + name)) continue;
     if (records === 0) continue;
     const found = upstreamActionOf(sets, name);

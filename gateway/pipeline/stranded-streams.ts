@@ -40,6 +40,11 @@ export function localOnlyStreams(streams: Readonly<Record<string, { localOnly?: 
   return new Set(Object.entries(streams).flatMap(([name, s]) => (s.localOnly ? [name] : [])));
 }
 
+/** Every stream the store holds: the defined ones, then those found on disk only (no config or rule names them). */
+export function streamsOnDisk(streams: Pick<LocalStreams, 'streamNames' | 'info' | 'undefinedStreams'>): StreamInfo[] {
+  return [...streams.streamNames().map((n) => streams.info(n)), ...(streams.undefinedStreams?.() ?? [])];
+}
+
 /** Options for a stream found on disk only, defined so that its records can be read: nothing appends to it. */
 const READ_ONLY_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -50,24 +55,18 @@ const READ_ONLY_MAX_BYTES = 256 * 1024 * 1024;
  * endpoint and `gatehouse streams` show it (onFull: reject: nothing is dropped).
  */
 export async function reportStrandedStreams(
-  streams: Pick<LocalStreams, 'streamNames' | 'info' | 'undefinedStreams' | 'defineStream'>,
+  streams: Pick<LocalStreams, 'streamNames' | 'info' | 'undefinedStreams' | 'defineStream' | 'hasStream'>,
   drained: ReadonlySet<string>,
   localOnly: ReadonlySet<string>,
   log: Logger,
   now: number = Date.now(),
 ): Promise<StrandedStream[]> {
   const out: StrandedStream[] = [];
-  const onDiskOnly = new Set<string>();
-  const infos = [...streams.streamNames().map((n) => streams.info(n))];
-  for (const info of streams.undefinedStreams?.() ?? []) {
-    onDiskOnly.add(info.name);
-    infos.push(info);
-  }
-  for (const info of infos) {
+  for (const info of streamsOnDisk(streams)) {
     const name = info.name;
     const records = undrainedRecords(info, drained, localOnly);
     if (records === 0) continue;
-    if (onDiskOnly.has(name)) await streams.defineStream({ name, maxBytes: Math.max(READ_ONLY_MAX_BYTES, info.bytes), onFull: 'reject' });
+    if (!streams.hasStream(name)) await streams.defineStream({ name, maxBytes: Math.max(READ_ONLY_MAX_BYTES, info.bytes), onFull: 'reject' });
     const bytes = info.records > 0 ? Math.round((info.bytes * records) / info.records) : 0;
     const oldestAgeSeconds = info.oldestAt === undefined ? 0 : Math.max(0, Math.round((now - info.oldestAt) / 1000));
     out.push({ stream: name, records, bytes, oldestAgeSeconds });
