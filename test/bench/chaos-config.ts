@@ -12,7 +12,8 @@ export interface ChaosConfigParts {
   logGlob?: boolean | undefined;
   /** The cloud broker the MQTT source reads (absent: no MQTT source). */
   cloudUrl?: string | undefined;
-  upstreamUrl: string;
+  /** The exporter's destination (the upstream under test: ChaosSink.destination()). */
+  destination: Record<string, unknown>;
   /** The gateway's end of the serial leg's pty pair (absent: no serial link). */
   serialPath?: string | undefined;
 }
@@ -55,7 +56,7 @@ export function chaosConfig(o: ChaosConfigParts) {
       {
         name: 'upstream',
         stream: 'archive',
-        destination: { type: 'http', url: o.upstreamUrl, timeoutMs: 2000 },
+        destination: o.destination,
         batch: { maxRecords: 500, lingerMs: 50 },
         backoff: { initialMs: 100, maxMs: 2000 },
       },

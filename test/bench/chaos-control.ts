@@ -17,7 +17,7 @@ import { elapsed } from './chaos-gateway.js';
 interface RuleDef {
   name: string;
   sql: string;
-  actions: Array<{ stream: { name: string } } | { http: Record<string, unknown> }>;
+  actions: Array<{ stream: { name: string } } | Record<string, unknown>>;
 }
 
 const toArchive = (name: string, sql: string): RuleDef => ({ name, sql, actions: [{ stream: { name: 'archive' } }] });
@@ -29,19 +29,14 @@ const EQUIVALENT_SETS: Array<(n: number) => RuleDef[]> = [
   (n) => [toArchive(`devices_${n}`, "SELECT * FROM 'chaos/#'"), toArchive(`rest_${n}`, "SELECT * FROM '#' WHERE startswith(topic(), 'chaos/') = FALSE")],
 ];
 
-/** Every message through an `http` rule action: its own local stream per URL (a new one per version). */
-const viaAction = (url: string): Array<(n: number) => RuleDef[]> => {
-  const http = (n: number) => ({
-    http: { url: `${url}?v=${n}`, timeoutMs: 2000, exporter: { batch: { maxRecords: 500, lingerMs: 50 }, backoff: { initialMs: 100, maxMs: 2000 } } },
-  });
-  return [
-    (n) => [{ name: `via_http_${n}`, sql: "SELECT * FROM '#'", actions: [http(n)] }],
-    (n) => [
-      { name: `devices_http_${n}`, sql: "SELECT * FROM 'chaos/#'", actions: [http(n)] },
-      toArchive(`rest_${n}`, "SELECT * FROM '#' WHERE startswith(topic(), 'chaos/') = FALSE"),
-    ],
-  ];
-};
+/** Every message through an upstream rule action: its own local stream per version (`action(n)`). */
+const viaAction = (action: (n: number) => Record<string, unknown>): Array<(n: number) => RuleDef[]> => [
+  (n) => [{ name: `via_action_${n}`, sql: "SELECT * FROM '#'", actions: [action(n)] }],
+  (n) => [
+    { name: `devices_action_${n}`, sql: "SELECT * FROM 'chaos/#'", actions: [action(n)] },
+    toArchive(`rest_${n}`, "SELECT * FROM '#' WHERE startswith(topic(), 'chaos/') = FALSE"),
+  ],
+];
 
 export class ControlChanges {
   sighups = 0;
@@ -55,10 +50,10 @@ export class ControlChanges {
     private readonly config: { store: { diskProbeMs: number }; exporters: Array<{ batch: { maxRecords: number } }> },
     private readonly findings: Finding[],
     private readonly t0: number,
-    /** The upstream's URL: rule sets through an `http` action to it as well (chaos --actions). */
-    actionsUrl?: string,
+    /** A rule action to the upstream, a new local stream per version: rule sets through it as well (chaos --actions). */
+    action?: (n: number) => Record<string, unknown>,
   ) {
-    this.sets = actionsUrl ? [...EQUIVALENT_SETS, ...viaAction(actionsUrl), ...viaAction(actionsUrl)] : EQUIVALENT_SETS;
+    this.sets = action ? [...EQUIVALENT_SETS, ...viaAction(action), ...viaAction(action)] : EQUIVALENT_SETS;
   }
 
   private readonly sets: Array<(n: number) => RuleDef[]>;

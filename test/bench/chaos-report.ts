@@ -1,6 +1,6 @@
 // The chaos bench's check and summary (test/bench/chaos.ts): which acknowledged ids of each leg
 // never reached the upstream (dead letters apart), and the per-leg lines printed at the end.
-import type { ChaosKey, ChaosUpstream } from './chaos-upstream.js';
+import type { ChaosKey, ChaosSink } from './chaos-upstream.js';
 
 /** A leg whose sender records what the gateway (or the cloud broker) acknowledged, by id. */
 export interface AckedSender {
@@ -31,7 +31,7 @@ export function runs(ids: number[]): Array<[number, number]> {
 }
 
 /** Acknowledged ids of a leg the upstream has not received. */
-export function missingOf(leg: AckLeg, upstream: ChaosUpstream): number[] {
+export function missingOf(leg: AckLeg, upstream: ChaosSink): number[] {
   const m: number[] = [];
   for (let i = 0; i < leg.sender.next; i++) if (leg.sender.acked[i] === 1 && upstream.count(leg.key, i) === 0) m.push(i);
   return m;
@@ -48,7 +48,7 @@ export function deadLetterIds(deadLetters: Array<{ payload?: string }>): Set<str
 }
 
 /** The per-leg lines: acknowledged, lost (with runs of lost ids, their sender and ack times), duplicates. */
-export function printLegLosses(legs: Array<{ leg: AckLeg; lost: number[] }>, upstream: ChaosUpstream): void {
+export function printLegLosses(legs: Array<{ leg: AckLeg; lost: number[] }>, upstream: ChaosSink): void {
   for (const { leg, lost } of legs) {
     console.log(
       `  ${leg.name}: ${leg.sender.ackedCount} acknowledged, ${lost.length} lost, ${upstream.duplicates(leg.key)} duplicates${lost.length ? ' <-- BROKEN PROMISE' : ''}`,

@@ -15,23 +15,89 @@ import type { Socket } from 'node:net';
 export type UpstreamMode = 'ok' | 'flaky' | 'stall' | 'down';
 
 /**
+ * What chaos.ts needs of an upstream under test (`--upstream`, chaos-upstreams.ts makes one): the
+ * four fault modes, the exporter destination that reaches it, and what it received by id.
+ */
+export interface ChaosSink {
+  readonly kind: string;
+  mode: UpstreamMode;
+  /** Records received with a chaos id (duplicates included). */
+  readonly records: number;
+  up(): Promise<void>;
+  down(): Promise<void>;
+  setMode(mode: UpstreamMode): Promise<void>;
+  /** How often the record with `key` = id was received. */
+  count(key: ChaosKey, id: number): number;
+  /** Receptions beyond the first, of one kind. */
+  duplicates(key: ChaosKey): number;
+  /** The exporter's `destination` config that sends to this upstream. */
+  destination(): Record<string, unknown>;
+  /** A rule action sending to this upstream, its own local stream per version n (chaos --actions); absent: not supported. */
+  action?(n: number): Record<string, unknown>;
+  /** Read what the upstream stored since the last call (sinks that are read back, not pushed to); called before each check. */
+  collect?(): Promise<void>;
+  /** One summary line: requests, injected faults, records. */
+  describe(): string;
+}
+
+/** Receptions per id of each leg (by the payload's id key), from the payloads' text. */
+export class ChaosTally {
+  records = 0;
+  unparsable = 0;
+  private readonly seen: Map<ChaosKey, Uint8Array>;
+
+  constructor(capacities: Partial<Record<ChaosKey, number>>) {
+    this.seen = new Map(CHAOS_KEYS.map((k) => [k, new Uint8Array(capacities[k] ?? 0)]));
+  }
+
+  /** Count one record's payload (JSON text with one of CHAOS_KEYS as a number). */
+  add(text: string): void {
+    let v: Record<string, unknown>;
+    try {
+      v = JSON.parse(text) as typeof v;
+    } catch {
+      this.unparsable++;
+      return;
+    }
+    const key = typeof v === 'object' && v !== null ? CHAOS_KEYS.find((k) => typeof v[k] === 'number') : undefined;
+    const arr = key ? this.seen.get(key) : undefined;
+    const id = key ? (v[key] as number) : -1;
+    if (!arr || id < 0 || id >= arr.length) {
+      this.unparsable++;
+      return;
+    }
+    if (arr[id]! < 255) arr[id]!++;
+    this.records++;
+  }
+
+  count(key: ChaosKey, id: number): number {
+    return this.seen.get(key)![id] ?? 0;
+  }
+
+  duplicates(key: ChaosKey): number {
+    let n = 0;
+    for (const c of this.seen.get(key)!) if (c > 1) n += c - 1;
+    return n;
+  }
+}
+
+/**
  * The id key of each leg's payloads: `id` the MQTT 3.1.1 publishers, `v` the MQTT 5 ones, `f` a
  * log line, `d` a cloud command, `s` a serial reading. Looked for in this order.
  */
 export const CHAOS_KEYS = ['id', 'v', 'f', 'd', 's'] as const;
 export type ChaosKey = (typeof CHAOS_KEYS)[number];
 
-export class ChaosUpstream {
+/** The Firehose-HTTP upstream (`--upstream http`, the default). */
+export class ChaosUpstream implements ChaosSink {
+  readonly kind = 'http';
   mode: UpstreamMode = 'ok';
   requests = 0;
   failed = 0;
   stalled = 0;
   storedThenStalled = 0;
-  records = 0;
-  unparsable = 0;
   port = 0;
-  /** Receptions per id, by the payload's id key (ChaosKey). */
-  private readonly seen: Map<ChaosKey, Uint8Array>;
+  private readonly tally: ChaosTally;
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly held = new Set<http.ServerResponse>();
@@ -40,23 +106,38 @@ export class ChaosUpstream {
     capacities: Partial<Record<ChaosKey, number>>,
     private readonly rnd: () => number,
   ) {
-    this.seen = new Map(CHAOS_KEYS.map((k) => [k, new Uint8Array(capacities[k] ?? 0)]));
+    this.tally = new ChaosTally(capacities);
+  }
+
+  get records(): number {
+    return this.tally.records;
   }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/`;
   }
 
-  /** How often the record with `key` = id was received. */
   count(key: ChaosKey, id: number): number {
-    return this.seen.get(key)![id] ?? 0;
+    return this.tally.count(key, id);
   }
 
-  /** Receptions beyond the first, of one kind. */
   duplicates(key: ChaosKey): number {
-    let n = 0;
-    for (const c of this.seen.get(key)!) if (c > 1) n += c - 1;
-    return n;
+    return this.tally.duplicates(key);
+  }
+
+  destination(): Record<string, unknown> {
+    return { type: 'http', url: this.url, timeoutMs: 2000 };
+  }
+
+  /** An `http` action at a URL that changes with the version (`?v=N`): a new local stream per version. */
+  action(n: number): Record<string, unknown> {
+    return {
+      http: { url: `${this.url}?v=${n}`, timeoutMs: 2000, exporter: { batch: { maxRecords: 500, lingerMs: 50 }, backoff: { initialMs: 100, maxMs: 2000 } } },
+    };
+  }
+
+  describe(): string {
+    return `upstream (Firehose HTTP): ${this.requests} requests, ${this.failed} answered 500, ${this.stalled} stalled (${this.storedThenStalled} stored first), ${this.records} records accepted, ${this.tally.unparsable} unparsable records`;
   }
 
   async setMode(mode: UpstreamMode): Promise<void> {
@@ -97,25 +178,7 @@ export class ChaosUpstream {
 
   private store(body: Buffer): void {
     const parsed = JSON.parse(body.toString('utf8')) as { records: Array<{ data: string }> };
-    for (const r of parsed.records) {
-      const text = Buffer.from(r.data, 'base64').toString('utf8');
-      let v: Record<string, unknown>;
-      try {
-        v = JSON.parse(text) as typeof v;
-      } catch {
-        this.unparsable++;
-        continue;
-      }
-      const key = typeof v === 'object' && v !== null ? CHAOS_KEYS.find((k) => typeof v[k] === 'number') : undefined;
-      const arr = key ? this.seen.get(key) : undefined;
-      const id = key ? (v[key] as number) : -1;
-      if (!arr || id < 0 || id >= arr.length) {
-        this.unparsable++;
-        continue;
-      }
-      if (arr[id]! < 255) arr[id]!++;
-      this.records++;
-    }
+    for (const r of parsed.records) this.tally.add(Buffer.from(r.data, 'base64').toString('utf8'));
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {

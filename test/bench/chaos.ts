@@ -10,7 +10,8 @@
 // - a log file appended to (--lines lines/s, each with a unique id) and rotated every 4-15 s
 //   (rename + create, or copytruncate), tailed by a file source (--no-file to leave it out; --glob
 //   tails `app.log*`, which matches the rotated names too, as Kinesis Agent users write it);
-// - the Firehose-HTTP upstream (chaos-upstream.ts) switching every 5-25 s between healthy, flaky
+// - the upstream (--upstream, chaos-upstreams.ts; by default the Firehose-HTTP endpoint of
+//   chaos-upstream.ts) switching every 5-25 s between healthy, flaky
 //   (30% HTTP 500), stalled (requests taken and never answered; half of them stored first, so a
 //   duplicate) and down (not listening);
 // - kill -9 of the gateway every ~--kill-every seconds, and within 150 ms of a quarter of the
@@ -60,7 +61,8 @@ import { parseArgs } from 'node:util';
 import { freePort } from '../helpers/index.js';
 import { writeConfig } from '../helpers/gateway-process.js';
 import { freeBytes } from '../helpers/small-fs.js';
-import { ChaosUpstream, type UpstreamMode } from './chaos-upstream.js';
+import type { UpstreamMode } from './chaos-upstream.js';
+import { createUpstream } from './chaos-upstreams.js';
 import { elapsed, exporterStatus, Gateway, type ExporterJson } from './chaos-gateway.js';
 import { hostileClient, LogFile, Publishers, sleep } from './chaos-load.js';
 import { mulberry32 } from '../helpers/prng.js';
@@ -86,6 +88,7 @@ async function main(): Promise<number> {
       'no-file': { type: 'boolean', default: false },
       glob: { type: 'boolean', default: false },
       actions: { type: 'boolean', default: false },
+      upstream: { type: 'string', default: 'http' },
       'cloud-rate': { type: 'string', default: '100' },
       'v5-clients': { type: 'string', default: '4' },
       'serial-rate': { type: 'string', default: '50' },
@@ -127,11 +130,27 @@ async function main(): Promise<number> {
   const cloudRate = Number(values['cloud-rate']);
   const cloudCapacity = Math.ceil(cloudRate * minutes * 60 * 1.2) + 10_000;
   const capacity = (perSecond: number): number => Math.ceil(perSecond * minutes * 60 * 1.2) + 10_000;
-  const upstream = new ChaosUpstream(
-    { id: capacity(rate), f: capacity(Number(values.lines)), d: cloudCapacity, v: capacity(v5Rate), s: capacity(serialRate) },
+  const upstreamDir = join(work, 'upstream');
+  await mkdir(upstreamDir);
+  const made = await createUpstream(values.upstream, {
+    capacities: { id: capacity(rate), f: capacity(Number(values.lines)), d: cloudCapacity, v: capacity(v5Rate), s: capacity(serialRate) },
     rnd,
-  );
-  await upstream.up();
+    dir: upstreamDir,
+  });
+  if (typeof made === 'string') {
+    console.log(`chaos: ${made}`);
+    spawnSync('umount', ['-l', root]);
+    await rm(work, { recursive: true, force: true });
+    return 2;
+  }
+  const upstream = made;
+  if (values.actions && !upstream.action) {
+    console.log(`chaos: --actions is not supported with --upstream ${upstream.kind}`);
+    await upstream.down();
+    spawnSync('umount', ['-l', root]);
+    await rm(work, { recursive: true, force: true });
+    return 2;
+  }
   const cloudDir = join(work, 'cloud');
   await mkdir(cloudDir);
   const cloud = cloudRate > 0 ? await CloudBroker.create(cloudDir, await freePort()) : undefined;
@@ -149,7 +168,7 @@ async function main(): Promise<number> {
     logFile: withFile ? join(logs, 'app.log') : undefined,
     logGlob: values.glob,
     cloudUrl: cloud?.url,
-    upstreamUrl: upstream.url,
+    destination: upstream.destination(),
     serialPath: pty?.dev1,
   });
   const config = await writeConfig(work, JSON.stringify(configObj, null, 2));
@@ -164,7 +183,7 @@ async function main(): Promise<number> {
   };
   console.log(
     `chaos: seed ${seed}, ${minutes} min, ${rate} QoS 1 msgs/s from ${values.clients} clients, ${withFile ? `a log file at ${values.lines} lines/s with rotations` : 'no file source'}, ` +
-      `${cloud ? `${cloudRate} QoS 1 commands/s through a cloud broker, ` : ''}${v5Rate ? `${v5Rate} msgs/s from ${v5Clients} MQTT 5 clients, ` : ''}${pty ? `${serialRate} serial readings/s, ` : ''}${values['no-control'] ? '' : 'control-plane changes, '}data dir on a ${values['tmpfs-mib']} MiB tmpfs, kill -9 every ~${values['kill-every']} s`,
+      `${cloud ? `${cloudRate} QoS 1 commands/s through a cloud broker, ` : ''}${v5Rate ? `${v5Rate} msgs/s from ${v5Clients} MQTT 5 clients, ` : ''}${pty ? `${serialRate} serial readings/s, ` : ''}${values['no-control'] ? '' : 'control-plane changes, '}upstream ${upstream.kind}, data dir on a ${values['tmpfs-mib']} MiB tmpfs, kill -9 every ~${values['kill-every']} s`,
   );
   await g.start();
   const pubs = new Publishers(`mqtt://127.0.0.1:${mqttPort}`, Number(values.clients), rate, Math.ceil(rate * minutes * 60 * 1.2) + 10_000, t0);
@@ -189,7 +208,9 @@ async function main(): Promise<number> {
   v5Pubs?.start();
   const device = pty ? new SerialDevice(pty.dev0, serialRate, capacity(serialRate), t0) : undefined;
   device?.start();
-  const control = values['no-control'] ? undefined : new ControlChanges(config, configObj, g.findings, t0, values.actions ? upstream.url : undefined);
+  const control = values['no-control']
+    ? undefined
+    : new ControlChanges(config, configObj, g.findings, t0, values.actions ? upstream.action?.bind(upstream) : undefined);
   // Every leg whose sender is told what was acknowledged: each such id must reach the upstream.
   const legs: AckLeg[] = [
     { name: 'MQTT 3.1.1', key: 'id', sender: pubs, whoSent: (i) => `chaos-${pubs.clientOf[i]}${pubs.clientOf[i]! % 2 === 0 ? ' clean' : ' session'}` },
@@ -348,6 +369,7 @@ async function main(): Promise<number> {
     g.scanLogs();
     if (!g.gw) await g.start().catch(() => undefined);
     st = await exporterStatus(g).catch(() => undefined);
+    await upstream.collect?.();
     left = missing();
     const counts = [...left.legs.map((m) => m.length), left.lines.length];
     if (counts.every((n) => n === 0) && st?.backlog.records === 0) break;
@@ -363,6 +385,8 @@ async function main(): Promise<number> {
     await sleep(1000);
   }
   const drainS = (Date.now() - drainStart) / 1000;
+  await upstream.collect?.();
+  left = missing();
   // Dead letters: what they are, and why.
   let deadLetters: Array<{ payload?: string; attrs?: Record<string, string> }> = [];
   if (g.gw && (st?.deadLetters ?? 0) > 0) {
@@ -409,9 +433,7 @@ async function main(): Promise<number> {
     console.log(
       `control: ${control.sighups} SIGHUPs (${control.sighupsEdited} with the config edited), ${control.ruleUpdates} rule set updates (PUT /api/rules)`,
     );
-  console.log(
-    `upstream: ${upstream.requests} requests, ${upstream.failed} answered 500, ${upstream.stalled} stalled (${upstream.storedThenStalled} stored first), ${upstream.records} records accepted, ${upstream.unparsable} unparsable records`,
-  );
+  console.log(upstream.describe());
   console.log(`gateway: ${g.starts} starts, ${g.kills} kill -9, disk-full phases ${diskPhases} (reported full ${diskFullReported})`);
   console.log(
     `dead letters: ${st?.deadLetters ?? '?'}${deadLetters.length ? `; errors: ${[...new Set(deadLetters.map((d) => d.attrs?.error ?? '?'))].slice(0, 5).join(' | ')}` : ''}`,

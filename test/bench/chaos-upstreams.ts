@@ -1,0 +1,29 @@
+// The chaos bench's upstreams by kind (`--upstream`): each a ChaosSink (chaos-upstream.ts) with
+// the four fault modes chaos.ts switches between, the exporter destination that reaches it, and
+// the ids it received. `http` (the default) is the Firehose-HTTP endpoint of chaos-upstream.ts.
+import { ChaosUpstream, type ChaosKey, type ChaosSink } from './chaos-upstream.js';
+
+export const UPSTREAM_KINDS = ['http'] as const;
+export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
+
+export interface UpstreamParts {
+  /** Receptions per id to keep, per leg. */
+  capacities: Partial<Record<ChaosKey, number>>;
+  /** The run's seeded random numbers (faults the upstream injects itself). */
+  rnd: () => number;
+  /** A folder of the run's (removed at the end) for the upstream's own files. */
+  dir: string;
+}
+
+/** The upstream of kind `kind`, up and healthy; or why it cannot be made (unknown kind, a peer not installed). */
+export async function createUpstream(kind: string, parts: UpstreamParts): Promise<ChaosSink | string> {
+  switch (kind) {
+    case 'http': {
+      const u = new ChaosUpstream(parts.capacities, parts.rnd);
+      await u.up();
+      return u;
+    }
+    default:
+      return `unknown --upstream ${kind} (one of ${UPSTREAM_KINDS.join(', ')})`;
+  }
+}
