@@ -10,6 +10,7 @@ import mqtt from 'mqtt';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tempDir, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { runCaptured } from '../helpers/cli-capture.js';
@@ -64,6 +65,8 @@ test('health, metrics, streams and records after a real publish', async (t) => {
     'gatehouse_store_commit_seconds_bucket',
     'gatehouse_rule_matched_total',
     'gatehouse_process_cpu_user_seconds_total',
+    // Linux only (/proc/self/io): the bytes that wear an SD card
+    ...(existsSync('/proc/self/io') ? ['gatehouse_process_disk_written_bytes_total'] : []),
   ]) {
     assert.ok(metrics.includes(name), `metrics expose ${name}`);
   }
