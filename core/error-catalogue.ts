@@ -148,6 +148,12 @@ export const ERROR_CATALOGUE = {
     message: "local stream '{stream}' is full ({held} of {maxBytes} bytes held, {pending} pending): {reason}",
     hint: 'raise the stream maxBytes, export faster, or use onFull: drop-oldest',
   },
+  GH_STREAM_IN_USE: {
+    group: 'store',
+    meaning: 'A local stream was not dropped (undefined with its keys): it holds records, has appends pending, consumers or readers',
+    message: "local stream '{stream}' cannot be dropped: {reason}",
+    hint: 'it stays as it is; a retiring exporter tries again once its stream is drained',
+  },
   GH_RECORD_TOO_LARGE: {
     group: 'store',
     meaning: 'A single record is larger than its stream can ever hold',

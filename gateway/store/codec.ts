@@ -9,6 +9,8 @@
 //   'H' stream                    -> u64 high-water mark (last seq), kept when segments are deleted
 //   'H' stream 0x00               -> the stream's tally (tally.ts: what opening reads instead of every key)
 //   'M' key                       -> meta value (caller's bytes)
+//   'D'                           -> u64: the highest lastSeq of a dropped stream (drop.ts): a stream
+//                                    defined anew starts after it, so no id <stream>:<seq> repeats
 //   'V'                           -> format version
 // Segment value: magic 'G', version 1, count:u32, then `count` records:
 //   receivedAt:f64 flags:u8 topicLen:u16 payloadLen:u32 [keyLen:u16] [attrCount:u16]
@@ -21,6 +23,7 @@ export const KEY_CHECKPOINT = 0x43; // 'C'
 export const KEY_HWM = 0x48; // 'H'
 export const KEY_META = 0x4d; // 'M'
 export const KEY_FORMAT = 0x56; // 'V'
+export const KEY_DROP_FLOOR = 0x44; // 'D'
 /** Never written: deleted by the store's write check (write-check.ts). */
 export const KEY_WRITE_CHECK = 0x57; // 'W'
 export const FORMAT_VERSION = 1;

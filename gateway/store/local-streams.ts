@@ -28,7 +28,8 @@ import type { StoreOptions } from './options.js';
 import { Retention } from './retention.js';
 import type { StreamState } from './state.js';
 import { checkStreamOptions, definedNames, definedStream, stateIn, streamInfo } from './stream-registry.js';
-import type { AppendRecord, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
+import { dropStreams, readDropFloor } from './drop.js';
+import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -62,6 +63,8 @@ export class LevelLocalStreams implements LocalStreams {
   private reopening = false;
   /** measureRecord output, reused: no allocation per append. */
   private readonly size: RecordSize = { bytes: 0, encoded: 0 };
+  /** The highest lastSeq of a dropped stream (drop.ts): a stream defined afresh starts after it. */
+  private dropFloor = 0;
 
   constructor(
     private readonly options: StoreOptions,
@@ -178,8 +181,9 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   /** waitForSpace: a disk too full to open the database on is waited out (open-wait.ts). */
-  open(waitForSpace?: WaitForSpace): Promise<void> {
-    return this.lifecycle.open(waitForSpace);
+  async open(waitForSpace?: WaitForSpace): Promise<void> {
+    await this.lifecycle.open(waitForSpace);
+    this.dropFloor = await readDropFloor(this.db);
   }
 
   close(): Promise<void> {
@@ -231,7 +235,10 @@ export class LevelLocalStreams implements LocalStreams {
   async defineStream(options: StreamOptions): Promise<void> {
     this.ensureOpen();
     checkStreamOptions(options);
+    const fresh = !this.streams.has(options.name);
     const s = this.stateFor(options.name);
+    // No key of it on disk: after a drop its sequences start past every dropped stream's (drop.ts).
+    if (fresh) s.lastSeq = s.seqBase = this.dropFloor;
     s.options = { ...options };
     s.counters ??= this.metrics.countersFor(options.name);
     this.commits.wakeFull(s); // maxBytes may have grown
@@ -246,6 +253,26 @@ export class LevelLocalStreams implements LocalStreams {
     const out: StreamInfo[] = [];
     for (const s of this.streams.values()) if (!s.options) out.push(streamInfo(s));
     return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  async dropStreams(names: readonly string[], options: DropOptions = {}): Promise<string[]> {
+    this.ensureOpen();
+    return dropStreams(
+      {
+        db: () => this.db,
+        streams: this.streams,
+        commits: this.commits,
+        write: (ops, sync) => this.write(ops, sync),
+        sync: this.sync,
+        metrics: this.metrics,
+        floor: () => this.dropFloor,
+        setFloor: (floor) => {
+          this.dropFloor = floor;
+        },
+      },
+      names,
+      options,
+    );
   }
 
   hasStream(name: string): boolean {

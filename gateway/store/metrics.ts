@@ -12,6 +12,8 @@ export interface StoreMetrics {
   compactions: Counter<string>;
   compactedBytes: Counter<string>;
   countersFor(stream: string): StreamCounters;
+  /** Remove a dropped stream's series (drop.ts); its gauges go with its state, at the next scrape. */
+  forget(stream: string): void;
 }
 
 export function createStoreMetrics(registry: Registry, streams: () => Iterable<StreamState>): StoreMetrics {
@@ -131,6 +133,13 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
       c.droppedTtl.inc(0);
       c.rejected.inc(0);
       return c;
+    },
+    forget(stream: string): void {
+      appended.remove(stream);
+      dropped.remove(stream, 'full');
+      dropped.remove(stream, 'ttl');
+      rejected.remove(stream);
+      corruptSegments.remove(stream);
     },
   };
 }

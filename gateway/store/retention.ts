@@ -33,8 +33,10 @@ export class Retention {
 
   async addConsumer(s: StreamState, consumer: string): Promise<void> {
     if (s.consumers.has(consumer)) return;
-    await this.write([{ type: 'put', key: checkpointKey(s.name, consumer), value: u64(0) }], this.sync);
-    s.consumers.set(consumer, 0);
+    // At the stream's base: a stream defined again after a drop starts past the drop floor, and
+    // its first consumer must not take the sequences below as records retention dropped.
+    await this.write([{ type: 'put', key: checkpointKey(s.name, consumer), value: u64(s.seqBase) }], this.sync);
+    s.consumers.set(consumer, s.seqBase);
   }
 
   async removeConsumer(s: StreamState, consumer: string): Promise<void> {

@@ -66,6 +66,11 @@ export class StreamState {
   options: StreamOptions | undefined;
   /** Last committed sequence (0 = none). */
   lastSeq = 0;
+  /**
+   * Defined afresh after a stream was dropped: the store's drop floor (drop.ts), which lastSeq
+   * starts at and a new consumer's checkpoint too (nothing below it was ever this stream's). 0 otherwise.
+   */
+  seqBase = 0;
   /** Sums over the segments physically held. */
   physRecords = 0;
   physBytes = 0;

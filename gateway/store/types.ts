@@ -1,7 +1,8 @@
 // Contract of the local stream store (gateway/store/). Other components depend only on this file.
 //
-// A local stream is a named, append-only, sequence-numbered log. Sequence numbers start at 1 and
-// never repeat within a stream (not even after reclaim or restart). A consumer (an exporter) keeps
+// A local stream is a named, append-only, sequence-numbered log. Sequence numbers start at 1 (once a
+// stream was dropped: past the highest sequence of any dropped stream, dropStreams) and never repeat within a stream name
+// (not even after reclaim, restart, or a drop and a definition again). A consumer (an exporter) keeps
 // a checkpoint: the last sequence it has delivered (0 = nothing yet). Records at or below the
 // minimum checkpoint of all registered consumers are reclaimed. Retention (maxBytes, ttl) applies
 // on top: under onFull 'drop-oldest' the oldest records are dropped (counted, never silent); under
@@ -88,6 +89,15 @@ export interface LocalStreams {
   undefinedStreams?(): StreamInfo[];
   hasStream(name: string): boolean;
   /**
+   * Undefine streams that hold nothing (a retired rule exporter's stream and its empty dead-letter
+   * stream), all or none, in one write with their keys, `options.metaKeys` and the drop floor
+   * (drop.ts): GH_STREAM_IN_USE while one holds records, has appends pending, consumers other than
+   * `options.consumer` (whose checkpoint goes with it) or readers waiting. Names not known are
+   * skipped; resolves with those dropped. A stream of a dropped name defined again starts its
+   * sequences past every dropped stream's. Optional: in-memory test stores.
+   */
+  dropStreams?(names: readonly string[], options?: DropOptions): Promise<string[]>;
+  /**
    * Append one record. Resolves with its sequence number once it is committed with the store's
    * durability (fsync: on disk). Many concurrent appends share one batch write (group commit).
    */
@@ -150,5 +160,13 @@ export interface LocalStreams {
 }
 
 export type { DiskState, DiskCondition } from './disk-guard.js';
+
+/** What goes with the streams LocalStreams.dropStreams drops. */
+export interface DropOptions {
+  /** The consumer whose checkpoint goes with the stream (the retired exporter); any other consumer refuses the drop. */
+  consumer?: string;
+  /** Meta keys deleted in the same write (a rule exporter's kept options). */
+  metaKeys?: readonly string[];
+}
 import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';
