@@ -2,10 +2,13 @@
 // the loops that rule actions such as `kinesis` create on demand (see actions/upstream.ts).
 // Dead-letter streams are defined before a loop starts. A rule action's exporter whose stream no
 // rule of the running set appends to any more retires: it drains the stream, then stops and goes
-// (its kept options too: rule-exporters.ts).
+// with its stream, its empty dead-letter stream, its kept options (one store write:
+// store.dropStreams, rule-exporters.ts) and its metric series (retired-metrics.ts).
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { LocalStreams, StreamOptions } from '../store/types.js';
-import { forgetRuleExporter, rememberRuleExporter } from './rule-exporters.js';
+import { errorMessage } from '../../core/errors.js';
+import { forgetRuleExporter, rememberRuleExporter, RULE_EXPORTER_PREFIX, warnDeadLetters } from './rule-exporters.js';
+import { removeRetiredSeries } from './retired-metrics.js';
 import {
   createDestination,
   createExporter,
@@ -28,6 +31,8 @@ export interface ExporterSet {
    */
   add(options: ExporterOptions, opts?: AddOptions): Promise<void>;
   has(name: string): boolean;
+  /** The streams and dead-letter streams of the exporters there (not to be dropped). */
+  streamsUsed(): Set<string>;
   /**
    * An upstream rule action's stream and exporter, validated (actions/upstream.ts): created by
    * activate() once a rule set using it is installed, never for a set that is refused.
@@ -71,12 +76,29 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
   const factories = deps.factories ?? destinationFactories;
   const uplink = deps.uplinkKbps ? new UplinkScheduler(deps.uplinkKbps) : undefined;
   const exporters = new Map<string, Exporter>();
+  /** Each exporter's options (its dead-letter stream). */
+  const optionsOf = new Map<string, ExporterOptions>();
   const ruleActions = new Set<string>();
   let declared = new Map<string, { stream: StreamOptions; exporter: ExporterOptions }>();
   const retiring = new Set<string>();
   let running = false;
   let retireTimer: NodeJS.Timeout | undefined;
   let checking: Promise<void> | undefined;
+
+  /**
+   * Rule updates (activate) and the removal of a retired exporter take turns: an update bringing
+   * the action back either finds the exporter still there (it no longer retires) or finds it gone
+   * with its stream dropped, and defines both again; never a stream dropped under it.
+   */
+  let turn: Promise<void> = Promise.resolve();
+  function inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = turn.then(fn);
+    turn = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
 
   /** Stop and remove each retiring exporter whose stream is drained (delivered up to its last record). */
   async function retireDrained(): Promise<void> {
@@ -92,22 +114,70 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
       }
       if (!drained || !retiring.has(name)) continue;
       await e.stop();
-      // A message the replaced rule set was handling may have appended meanwhile: not drained any more.
-      const stillDrained = await deps.streams.getCheckpoint(stream, name).then(
-        (cp) => cp >= deps.streams.info(stream).lastSeq,
-        () => false,
-      );
-      if (!retiring.has(name) || !stillDrained) {
-        if (running) await e.start(); // added again by a rule update while it stopped
-        continue;
-      }
-      exporters.delete(name);
-      retiring.delete(name);
-      ruleActions.delete(name);
-      await forgetRuleExporter(deps.streams, name, deps.logger);
-      deps.logger.info({ exporter: name, stream }, 'exporter of a stream no rule uses any more retired: everything it held was exported');
+      await inTurn(async () => {
+        // A message the replaced rule set was handling may have appended meanwhile: not drained any more.
+        const stillDrained = await deps.streams.getCheckpoint(stream, name).then(
+          (cp) => cp >= deps.streams.info(stream).lastSeq,
+          () => false,
+        );
+        const dropped = retiring.has(name) && stillDrained ? await dropRetired(name, stream) : undefined;
+        if (dropped === undefined) {
+          if (running) await e.start(); // added again by a rule update while it stopped, or not drained
+          return;
+        }
+        exporters.delete(name);
+        retiring.delete(name);
+        ruleActions.delete(name);
+        optionsOf.delete(name);
+        const destination = e.status().destination;
+        const shared = [...exporters.values()].some((o) => {
+          const d = o.status().destination;
+          return d.kind === destination.kind && d.target === destination.target;
+        });
+        await removeRetiredSeries(deps.registry, {
+          exporter: name,
+          // Only the streams dropped: a dead-letter stream that stays keeps its series.
+          streams: new Set(dropped),
+          ...(shared ? {} : { destination }),
+        });
+        // dropped: the streams that went with it (its own, its dead-letter stream when empty).
+        deps.logger.info({ exporter: name, stream, dropped }, 'exporter of a stream no rule uses any more retired: everything it held was exported');
+      });
     }
   }
+
+  function deadLetterStreamOf(name: string, stream: string): string {
+    return optionsOf.get(name)?.deadLetterStream ?? `${stream}-dlq`;
+  }
+
+  /**
+   * Drop a drained retiring exporter's stream (its checkpoint and kept options in the same write)
+   * and its dead-letter stream when empty and no other exporter writes there (store.dropStreams);
+   * one holding records stays, said in a warning. Resolves with the streams dropped; undefined when
+   * the store refuses (records appended meanwhile): the exporter then runs on, retiring.
+   */
+  async function dropRetired(name: string, stream: string): Promise<string[] | undefined> {
+    const dlq = deadLetterStreamOf(name, stream);
+    const others = [...optionsOf].filter(([n]) => n !== name).map(([, o]) => o);
+    // A deadLetterStream the action named may be a configured stream, or another's: only its own default one goes.
+    const dlqShared = dlq !== `${stream}-dlq` || others.some((o) => o.stream === dlq || (o.deadLetterStream ?? `${o.stream}-dlq`) === dlq);
+    const dlqRecords = deps.streams.hasStream(dlq) ? deps.streams.info(dlq).records : 0;
+    const metaKeys = [RULE_EXPORTER_PREFIX + name];
+    if (!deps.streams.dropStreams) {
+      await forgetRuleExporter(deps.streams, name, deps.logger);
+      return [];
+    }
+    let dropped: string[];
+    try {
+      dropped = await deps.streams.dropStreams([stream, ...(dlqShared || dlqRecords > 0 ? [] : [dlq])], { consumer: name, metaKeys });
+    } catch (err) {
+      deps.logger.debug({ err: errorMessage(err), exporter: name, stream }, 'the stream of a retiring exporter was not dropped: it stays, checked again');
+      return undefined;
+    }
+    if (dlqRecords > 0 && !dlqShared) warnDeadLetters(deps.logger, dlq, dlqRecords, stream);
+    return dropped;
+  }
+
   /**
    * The once-a-second check runs only while an exporter retires: an idle gateway (a Pi) is not
    * woken for nothing.
@@ -147,10 +217,14 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     if (exporters.has(o.name)) return;
     const e = await build(o);
     exporters.set(o.name, e);
+    optionsOf.set(o.name, o);
     if (running) await e.start();
   }
 
-  for (const o of options) exporters.set(o.name, await build(o));
+  for (const o of options) {
+    exporters.set(o.name, await build(o));
+    optionsOf.set(o.name, o);
+  }
   return {
     async start() {
       running = true;
@@ -171,21 +245,24 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     },
     add,
     has: (name) => exporters.has(name),
+    streamsUsed: () => new Set([...optionsOf.values()].flatMap((o) => [o.stream, o.deadLetterStream ?? `${o.stream}-dlq`])),
     declare(stream, exporter) {
       declared.set(exporter.name, { stream, exporter });
     },
-    async activate(used) {
+    activate(used) {
       const ready = declared;
       declared = new Map();
-      for (const name of used) {
-        const d = ready.get(name);
-        if (!d) continue;
-        // Kept beside the stream first: once no rule appends to it, its backlog is still exported
-        // (after a restart too) until drained.
-        await rememberRuleExporter(deps.streams, d.stream, d.exporter);
-        if (!deps.streams.hasStream(d.stream.name)) await deps.streams.defineStream(d.stream);
-        await add(d.exporter, { ruleAction: true });
-      }
+      return inTurn(async () => {
+        for (const name of used) {
+          const d = ready.get(name);
+          if (!d) continue;
+          // Kept beside the stream first: once no rule appends to it, its backlog is still exported
+          // (after a restart too) until drained.
+          await rememberRuleExporter(deps.streams, d.stream, d.exporter);
+          if (!deps.streams.hasStream(d.stream.name)) await deps.streams.defineStream(d.stream);
+          await add(d.exporter, { ruleAction: true });
+        }
+      });
     },
     async retireUnused(used) {
       for (const name of ruleActions) {

@@ -73,7 +73,7 @@ export { buildActionRegistry, type ActionRegistryMode, type ActionEnv } from './
 export { upstreamStreamsOf } from './actions/upstream.js';
 export { resumeRuleExporters } from './rule-exporters.js';
 export { recoverRuleExporters } from './rule-exporter-recovery.js';
-export { localOnlyStreams, reportStrandedStreams, undrainedRecords, type StrandedStream } from './stranded-streams.js';
+export { dropEmptyActionStreams, localOnlyStreams, reportStrandedStreams, undrainedRecords, type StrandedStream } from './stranded-streams.js';
 export {
   BrokerSource,
   SerialSource,

@@ -8,7 +8,8 @@
 // Kept under upstream/exporters/<stream> in the store's meta area: the stream's options and the
 // exporter's (destination included). At start (resumeRuleExporters) every kept stream that still
 // holds records no rule action appends to gets its exporter back, retiring: it drains the stream,
-// then stops and is forgotten (ExporterSet). A kept stream already drained is forgotten at once.
+// then stops and goes with its stream (ExporterSet). A kept stream already drained is dropped at
+// once, with its options and its empty dead-letter stream (store.dropStreams).
 // A version before this kept no options: for a stream of such an action still holding records,
 // the stored rule sets (active, last good) are searched for the action (rule-exporter-recovery.ts).
 import type { Logger } from 'pino';
@@ -19,6 +20,8 @@ import { exporterOptionsSchema, type ExporterOptions } from '../upstream/index.j
 /** What resumeRuleExporters needs of the ExporterSet (exporters.ts imports this module: no cycle). */
 interface ExporterAdder {
   has(name: string): boolean;
+  /** The streams and dead-letter streams of the exporters there. */
+  streamsUsed(): Set<string>;
   add(options: ExporterOptions, opts: { ruleAction: boolean; retiring: boolean }): Promise<void>;
 }
 
@@ -50,6 +53,34 @@ export async function forgetRuleExporter(streams: Pick<LocalStreams, 'deleteMeta
 }
 
 /**
+ * A retired exporter's dead-letter stream holding records stays (defined: /api/streams and
+ * `gatehouse streams` list it), said in one warning with how to read the records out.
+ */
+export function warnDeadLetters(log: Logger, dlq: string, records: number, stream: string): void {
+  log.warn(
+    { stream: dlq, records, of: stream },
+    `dead-letter stream '${dlq}' of the retired exporter of '${stream}' holds ${records} records its destination refused: it stays (bounded by deadLetterMaxBytes, oldest dropped first); read them with GET /api/streams/${dlq}/records (docs/upstream.md, "Dead letters")`,
+  );
+}
+
+/**
+ * Forget a drained rule exporter's stream at start: dropped with its kept options and its
+ * dead-letter stream when empty, in one store write (store.dropStreams); only the options where
+ * the store cannot drop (an in-memory store) or refuses (never rejects: kept for the next start).
+ */
+async function forgetDrained(streams: LocalStreams, name: string, stream: string, dlq: string, inUse: ReadonlySet<string>, log: Logger): Promise<void> {
+  if (!streams.dropStreams) return forgetRuleExporter(streams, name, log);
+  // Its own default dead-letter stream only: one the action named may be a configured stream.
+  const held = streams.hasStream(dlq) ? streams.info(dlq).records : (streams.undefinedStreams?.().find((i) => i.name === dlq)?.records ?? 0);
+  const dlqEmpty = dlq === `${stream}-dlq` && !inUse.has(dlq) && held === 0;
+  try {
+    await streams.dropStreams([stream, ...(dlqEmpty ? [dlq] : [])], { consumer: name, metaKeys: [RULE_EXPORTER_PREFIX + name] });
+  } catch (err) {
+    log.warn({ err: errorMessage(err), exporter: name, stream }, 'the stream of a retired rule exporter was not dropped (tried again at the next start)');
+  }
+}
+
+/**
  * At start, after the rule set is loaded (its actions have added their exporters): each kept rule
  * exporter not in `exporters` whose stream holds records it has not delivered is added back,
  * retiring; one with nothing left is forgotten. Resolves with the names added back.
@@ -73,7 +104,8 @@ export async function resumeRuleExporters(streams: LocalStreams, exporters: Expo
     const info = streams.info(kept.stream.name);
     const delivered = await streams.getCheckpoint(kept.stream.name, name);
     if (info.records === 0 || delivered >= info.lastSeq) {
-      await forgetRuleExporter(streams, name, log);
+      const dlq = kept.exporter.deadLetterStream ?? `${kept.stream.name}-dlq`;
+      await forgetDrained(streams, name, kept.stream.name, dlq, exporters.streamsUsed(), log);
       continue;
     }
     try {

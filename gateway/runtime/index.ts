@@ -34,6 +34,7 @@ import {
   createExporterSet,
   localOnlyStreams,
   reportStrandedStreams,
+  dropEmptyActionStreams,
   recoverRuleExporters,
   resumeRuleExporters,
   upstreamStreamsOf,
@@ -243,6 +244,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     await recoverRuleExporters(streams, exporters, [rules.activeDefinition(), rules.lastGoodDefinition()], exportersLog);
     await resumeRuleExporters(streams, exporters, exportersLog);
     await retireUnused();
+    // What retired rule actions left empty goes (their stream, options, empty dead-letter stream).
+    await dropEmptyActionStreams(streams, exporters.streamsUsed(), new Set(Object.keys(config.streams)), exportersLog);
     // Whatever holds records no exporter drains is said once, here (pipeline/stranded-streams.ts).
     await reportStrandedStreams(streams, new Set(exporters.status().map((e) => e.stream)), localOnlyStreams(config.streams), exportersLog);
     rules.on('status', () => void retireUnused().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'retiring unused rule exporters')));
