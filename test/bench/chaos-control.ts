@@ -96,7 +96,8 @@ export class ControlChanges {
       this.ruleUpdates++;
       if (res.status === 200 && body.state === 'applied') {
         this.leftAction = this.usesAction;
-        this.usesAction = rules.some((x) => x.actions.some((a) => 'http' in a));
+        // Any action but a `stream` one is an upstream action (http, nats, ... as --upstream gives).
+        this.usesAction = rules.some((x) => x.actions.some((a) => !('stream' in a)));
       }
       const what = `PUT /api/rules version ${version} (${rules.map((x) => x.name).join(', ')}): ${res.status} ${body.state ?? ''}`;
       if (res.status !== 200 || body.state !== 'applied') {

@@ -1,9 +1,11 @@
 // The chaos bench's upstreams by kind (`--upstream`): each a ChaosSink (chaos-upstream.ts) with
 // the four fault modes chaos.ts switches between, the exporter destination that reaches it, and
-// the ids it received. `http` (the default) is the Firehose-HTTP endpoint of chaos-upstream.ts.
+// the ids it received. `http` (the default) is the Firehose-HTTP endpoint of chaos-upstream.ts;
+// `nats` a nats-server with JetStream (chaos-upstream-nats.ts).
 import { ChaosUpstream, type ChaosKey, type ChaosSink } from './chaos-upstream.js';
+import { ChaosNats } from './chaos-upstream-nats.js';
 
-export const UPSTREAM_KINDS = ['http'] as const;
+export const UPSTREAM_KINDS = ['http', 'nats'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 export interface UpstreamParts {
@@ -23,6 +25,8 @@ export async function createUpstream(kind: string, parts: UpstreamParts): Promis
       await u.up();
       return u;
     }
+    case 'nats':
+      return ChaosNats.create(parts);
     default:
       return `unknown --upstream ${kind} (one of ${UPSTREAM_KINDS.join(', ')})`;
   }
