@@ -38,7 +38,7 @@ async function setup(t: TestContext, exporter: Record<string, unknown> = {}) {
   return { peer, sink, gw, pub: new Publisher() };
 }
 
-test('nats e2e: complete, per-device order, Nats-Msg-Id = <stream>:<seq>; an oversized record is dead-lettered without blocking', {
+test('nats e2e: complete, per-device order, Nats-Msg-Id = <installation>:<stream>:<seq>; an oversized record is dead-lettered without blocking', {
   skip,
   timeout: 90_000,
 }, async (t) => {
@@ -46,7 +46,9 @@ test('nats e2e: complete, per-device order, Nats-Msg-Id = <stream>:<seq>; an ove
   await publishAroundPoison(sink, gw.current.mqttUrl, pub, 4000);
   const ids = await sink.ids();
   assert.equal(new Set(ids).size, ids.length);
-  assert.ok(ids.every((id) => /^up:\d+$/.test(id)));
+  assert.ok(ids.every((id) => /^[0-9a-f]{16}:up:\d+$/.test(id)));
+  // One installation id: the gateway's, kept in its data dir.
+  assert.equal(new Set(ids.map((id) => id.split(':')[0])).size, 1);
   const dl = await waitDeadLetters(gw.current, 1);
   assert.match(dl[0]!.attrs?.error ?? '', /exceeds the destination limit/);
   assert.equal((await exporterStatus(gw.current)).deadLetters, 1);

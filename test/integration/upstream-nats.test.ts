@@ -60,7 +60,13 @@ async function readStream(
     let got = 0;
     for await (const m of batch) {
       got++;
-      out.push({ subject: m.subject, data: m.string(), id: m.headers?.get('Nats-Msg-Id'), topic: m.headers?.get('Gatehouse-Topic') });
+      // The id without its installation prefix (`<16 hex>:`, upstream-nats-msg-id.test.ts): the record id.
+      out.push({
+        subject: m.subject,
+        data: m.string(),
+        id: m.headers?.get('Nats-Msg-Id')?.replace(/^[0-9a-f]{16}:/, ''),
+        topic: m.headers?.get('Gatehouse-Topic'),
+      });
     }
     if (got === 0) break;
   }

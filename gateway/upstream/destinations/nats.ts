@@ -1,13 +1,14 @@
 // NATS JetStream destination: every record is published with an acknowledgement and the message
-// id "<stream>:<seq>" (Nats-Msg-Id), so JetStream drops resends of a record within the stream's
-// duplicate window. The connection is made in the background: start() never blocks on the
+// id "<installation>:<stream>:<seq>" (Nats-Msg-Id, nats-msg-id.ts), so JetStream drops resends of
+// a record within the stream's duplicate window, and only those. The connection is made in the background: start() never blocks on the
 // network, and send() throws (retryable) while disconnected. What its errors mean: nats-errors.ts.
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions, JetStreamClient, NatsConnection, PubAck } from 'nats';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
-import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
+import { installationId, MSG_ID_FILE, natsMsgId } from './nats-msg-id.js';
+import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationConfigError, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
@@ -17,7 +18,8 @@ import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, n
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 
-export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destination {
+/** `dataDir`: where the installation id of the message ids is kept (nats-msg-id.ts); absent, one per process. */
+export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { dataDir?: string | undefined }): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
   const target = `nats:${servers.map(withoutCredentials).join(',')}/${o.stream}`;
@@ -43,6 +45,8 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
   /** Why the last connection attempt failed or the connection dropped, for send()'s error; cleared on connect. */
   let connError: string | undefined;
   let connOptions: ConnectionOptions | undefined;
+  /** The message ids' installation id (nats-msg-id.ts), read or made at the first send. */
+  let installationReady: Promise<string> | undefined;
 
   // The nats client (~0.5 MiB of JS) loads when a NATS destination starts, not with the gateway.
   let lib: typeof import('nats');
@@ -239,6 +243,20 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
           );
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `JetStream stream check failed: ${shortError(err)}` }, { where: target, cause: err });
       }
+      let installation: string;
+      try {
+        installationReady ??= installationId(deps.dataDir).catch((err: unknown) => {
+          installationReady = undefined;
+          throw err;
+        });
+        installation = await installationReady;
+      } catch (err) {
+        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: 'io' });
+        throw ERRORS.GH_EXPORT_RETRYABLE(
+          { reason: `cannot keep the message id prefix in ${MSG_ID_FILE} of the data dir: ${shortError(err)}` },
+          { where: target, cause: err, hint: 'check the data dir is writable and has space; the records wait in the local stream' },
+        );
+      }
       signal.throwIfAborted();
       const client = js;
       const pending: Promise<PubAck>[] = new Array(records.length);
@@ -246,7 +264,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps): Destin
         const r = records[i]!;
         const h = lib.headers();
         h.set('Gatehouse-Topic', r.topic);
-        pending[i] = client.publish(subjectOf(r), r.payload, { msgID: recordId(r), headers: h, timeout: o.ackTimeoutMs });
+        pending[i] = client.publish(subjectOf(r), r.payload, { msgID: natsMsgId(installation, r.stream, r.seq), headers: h, timeout: o.ackTimeoutMs });
       }
       const settled = await Promise.allSettled(pending);
       const results: RecordResult[] = new Array(records.length);
