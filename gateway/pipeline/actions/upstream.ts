@@ -78,9 +78,25 @@ function fromAwsOptions(kind: DestinationType, destination: Record<string, unkno
   return out;
 }
 
+/**
+ * Destination options an action names otherwise, as the action's own key took the name: a nats
+ * action's JetStream stream is `jetStream` (its `stream` is the local stream's options, as in
+ * every upstream action; it could not name one: every nats action published to GATEHOUSE).
+ */
+const ACTION_RENAMES: Partial<Record<DestinationType, Record<string, string>>> = { nats: { jetStream: 'stream' } };
+
+/** How each kind names its own stream, for an action that gave `stream` a name. */
+const OWN_STREAM_NAME: Partial<Record<DestinationType, string>> = { nats: 'jetStream', kinesis: 'streamName', firehose: 'deliveryStreamName' };
+
 /** The destination block of an action's options: its own options without the local stream's, exporter's and record key's. */
 function destinationBlock(kind: DestinationType, options: Record<string, unknown>): { type: DestinationType } & Record<string, unknown> {
   const { partitionKey: _k, stream: _s, exporter: _e, roleArn: _roleArn, ...destination } = options;
+  for (const [ours, theirs] of Object.entries(ACTION_RENAMES[kind] ?? {})) {
+    if (ours in destination) {
+      destination[theirs] = destination[ours];
+      delete destination[ours];
+    }
+  }
   return { type: kind, ...fromAwsOptions(kind, destination) };
 }
 
@@ -182,6 +198,11 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
         throw ERRORS.GH_ACTION_FAILED(
           { action: kind, rule: tools.rule, reason: 'partitionKey must be a template string' },
           { hint: "e.g. partitionKey: '${topic(2)}'" },
+        );
+      if (stream !== undefined && (typeof stream !== 'object' || stream === null || Array.isArray(stream)))
+        throw ERRORS.GH_ACTION_FAILED(
+          { action: kind, rule: tools.rule, reason: "stream is the action's local stream options ({ maxBytes, ttl, onFull }), not a name" },
+          { hint: OWN_STREAM_NAME[kind] ? `name the ${kind} stream with ${OWN_STREAM_NAME[kind]}: NAME` : 'see docs/rules-sql.md (Actions)' },
         );
       const block = destinationBlock(kind, options as Record<string, unknown>);
       // Constructing the destination validates its options (nothing connects until start()).
