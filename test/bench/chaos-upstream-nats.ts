@@ -1,6 +1,6 @@
 // The chaos bench's NATS JetStream upstream (`--upstream nats`, test/bench/chaos.ts): Debian's
 // nats-server run as a child process with JetStream, its file store in the run's upstream folder,
-// a stream GATEHOUSE (file storage, the default 2 min duplicate window) capturing `chaos.>`, where
+// a stream CHAOS (file storage, the default 2 min duplicate window) capturing `chaos.>`, where
 // the gateway's `nats` destination publishes each record with an acknowledgement and Nats-Msg-Id.
 // The four modes, on the server process itself:
 //   ok     running;
@@ -27,11 +27,8 @@ import { ChaosTally, type ChaosKey, type ChaosSink, type UpstreamMode } from './
 import type { UpstreamParts } from './chaos-upstreams.js';
 import { sleep } from './chaos-load.js';
 
-/**
- * The JetStream stream. GATEHOUSE, the destination's default, because a `nats` rule action cannot
- * name another: its `stream` option is the action's local stream (docs/rules-sql.md, Actions).
- */
-const STREAM = 'GATEHOUSE';
+/** The JetStream stream (`stream` of the destination, `jetStream` of a rule action). */
+const STREAM = 'CHAOS';
 /** Every subject the gateway publishes to: `chaos.<local stream>`, `chaos.v<n>.<local stream>` for actions. */
 const SUBJECTS = ['chaos.>'];
 
@@ -125,6 +122,7 @@ export class ChaosNats implements ChaosSink {
       nats: {
         servers: this.url,
         subject: `chaos.v${n}.\${stream}`,
+        jetStream: STREAM,
         ackTimeoutMs: 2000,
         reconnectWaitMs: 500,
         exporter: { batch: { maxRecords: 500, lingerMs: 50 }, backoff: { initialMs: 100, maxMs: 2000 } },
