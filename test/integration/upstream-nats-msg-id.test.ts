@@ -6,12 +6,13 @@
 // an exporter builds it (the registry, with its data dir).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { createDestination } from '../../gateway/upstream/registry.js';
+import { installationId } from '../../gateway/upstream/destinations/nats-msg-id.js';
 import { tempDir, needBinary, testDeps, waitUntil } from '../helpers/index.js';
 import { startNats } from '../helpers/peers.js';
 
@@ -95,4 +96,13 @@ test('nats: a record resent after the gateway restarts (same data dir) keeps its
     stored.map((m) => m.id),
     [1, 2, 3].map((s) => `${installation}:archive:${s}`),
   );
+});
+
+test('nats: an installation id file cut short (a crash while it was written) is replaced, then read as is', async (t) => {
+  const dataDir = await tempDir(t);
+  await writeFile(join(dataDir, 'nats-msg-id'), '3f');
+  const id = await installationId(dataDir);
+  assert.match(id, /^[0-9a-f]{16}$/);
+  assert.equal((await readFile(join(dataDir, 'nats-msg-id'), 'utf8')).trim(), id);
+  assert.equal(await installationId(dataDir), id);
 });

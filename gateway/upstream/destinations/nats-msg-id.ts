@@ -46,10 +46,13 @@ export async function installationId(dataDir: string | undefined): Promise<strin
   try {
     await link(tmp, file);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // Made meanwhile: that one. A file cut short is replaced by this one.
-    const other = await readValid(file);
-    if (other) return other;
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      // Made meanwhile: that one. A file cut short is replaced by this one.
+      const other = await readValid(file);
+      if (other) return other;
+    }
+    // (Or a file system without hard links, vfat: renamed, the last one made wins; a destination
+    // that made another at the same moment sends its first records again under this one's ids.)
     await rename(tmp, file);
   } finally {
     await unlink(tmp).catch(() => undefined);

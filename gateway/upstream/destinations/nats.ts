@@ -1,7 +1,8 @@
 // NATS JetStream destination: every record is published with an acknowledgement and the message
 // id "<installation>:<stream>:<seq>" (Nats-Msg-Id, nats-msg-id.ts), so JetStream drops resends of
-// a record within the stream's duplicate window, and only those. The connection is made in the background: start() never blocks on the
-// network, and send() throws (retryable) while disconnected. What its errors mean: nats-errors.ts.
+// a record within the stream's duplicate window, and only those. The connection is made in the
+// background: start() never blocks on the network, and send() throws (retryable) while
+// disconnected. What its errors mean: nats-errors.ts.
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions, JetStreamClient, NatsConnection, PubAck } from 'nats';
 import type { RuntimeDeps } from '../../../core/deps.js';
