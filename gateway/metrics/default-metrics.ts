@@ -41,7 +41,7 @@ export const EVENT_LOOP_SAMPLE_MS = 100;
 /** Register the default process metrics, each name prefixed (`gatehouse_process_cpu_seconds_total`). */
 export function registerDefaultMetrics(registry: Registry, prefix: string): void {
   registerProcessCpu(registry, prefix);
-  registerProcessDiskIo(registry, prefix);
+  registerProcessDiskIo(registry);
   // The event-loop lag histogram samples with a timer: prom-client's 10 ms woke an idle gateway
   // 100 times a second (~90% of its wake-ups, ~40% of its idle CPU: docs/benchmarks.md, round 20).
   // A lag is measured as exactly at 100 ms; a stall shorter than 100 ms may fall between samples.
@@ -97,11 +97,12 @@ export function readProcessIo(file = '/proc/self/io'): { readBytes: number; writ
 // so an operator can watch `rate(gatehouse_process_disk_written_bytes_total[1d])` instead of
 // guessing (issue 15; docs/store.md "Metrics"). Counted from the process start, like the CPU
 // counters. Not registered where the file does not exist (not Linux).
-function registerProcessDiskIo(registry: Registry, prefix: string): void {
+// The gateway's own metrics (not in prom-client's set), so named as such whatever the prefix.
+function registerProcessDiskIo(registry: Registry): void {
   if (readProcessIo() === undefined) return;
   let last = { readBytes: 0, writeBytes: 0 };
   const written: Counter = new Counter({
-    name: `${prefix}process_disk_written_bytes_total`,
+    name: 'gatehouse_process_disk_written_bytes_total',
     help: 'Bytes this process caused to be written to storage (/proc/self/io write_bytes): what wears an SD card.',
     registers: [registry],
     collect() {
@@ -114,7 +115,7 @@ function registerProcessDiskIo(registry: Registry, prefix: string): void {
     },
   });
   const read = new Counter({
-    name: `${prefix}process_disk_read_bytes_total`,
+    name: 'gatehouse_process_disk_read_bytes_total',
     help: 'Bytes this process caused to be read from storage (/proc/self/io read_bytes; page-cache hits not counted).',
     registers: [registry],
   });
