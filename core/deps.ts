@@ -1,4 +1,5 @@
 // Shared runtime dependencies passed to every component (no module-level singletons).
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 
@@ -22,4 +23,13 @@ export interface RuntimeDeps {
    * in memory. Injectable apart from `now` so tests can step one without the other.
    */
   monotonic?: () => number;
+}
+
+/** The gateway id when the config names none (gatewayId): the host name, made a valid id. */
+export function hostGatewayId(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 64) || 'gateway'
+  );
 }

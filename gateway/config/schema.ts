@@ -6,7 +6,7 @@
 // loadConfig (index.ts) puts the real ones in (withEntries) only when the file lists entries, so a
 // gateway without serial links or extra sources never builds them (docs/benchmarks.md, "Idle
 // footprint"); full-schema.ts has the complete schema, for docs and checks.
-import { hostname } from 'node:os';
+import { hostGatewayId } from '../../core/deps.js';
 import { z } from '../../core/zod.js';
 import { brokerOptionsSchema } from '../broker/options.js';
 import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
@@ -17,14 +17,6 @@ import { statefulOptionsSchema } from '../../rules/index.js';
 
 const KiB = 1024;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-function defaultGatewayId(): string {
-  return (
-    hostname()
-      .replace(/[^A-Za-z0-9_-]/g, '-')
-      .slice(0, 64) || 'gateway'
-  );
-}
 
 export const adminOptionsSchema = z
   .strictObject({
@@ -106,7 +98,7 @@ export const configBaseSchema = z
     gatewayId: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (max 64)')
-      .default(defaultGatewayId)
+      .default(hostGatewayId)
       .describe('Identity of this gateway in control topics, heartbeats and metrics (default: the host name).'),
     dataDir: z
       .string()

@@ -65,6 +65,8 @@ const RETIRE_CHECK_MS = 1000;
 export interface ExporterSetDeps extends RuntimeDeps {
   streams: LocalStreams;
   dataDir: string;
+  /** The config's gatewayId, for destinations that name the gateway (s3 keys). */
+  gatewayId?: string;
   factories?: DestinationFactories;
   /** One shared uplink cap (kbit/s) arbitrating between exporters by priority. */
   uplinkKbps?: number;
@@ -203,7 +205,13 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
     const logger = deps.logger; // the exporter and destination add their own name to each line
     const destination = createDestination(
       o.destination,
-      { logger, registry: deps.registry, dataDir: deps.dataDir, ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }) },
+      {
+        logger,
+        registry: deps.registry,
+        dataDir: deps.dataDir,
+        ...(deps.gatewayId === undefined ? {} : { gatewayId: deps.gatewayId }),
+        ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }),
+      },
       factories,
     );
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });

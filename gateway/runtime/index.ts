@@ -201,6 +201,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       ...deps,
       streams,
       dataDir: config.dataDir,
+      gatewayId: config.gatewayId,
       uplinkKbps: config.uplink.bandwidthKbps,
       reserveBytes: config.store.reserveBytes,
     });

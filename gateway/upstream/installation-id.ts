@@ -1,19 +1,23 @@
-// The Nats-Msg-Id of a record: `<installation>:<stream>:<seq>`. JetStream drops a publish whose
-// message id it stored within the stream's duplicate window, whoever published it: with the
-// record id alone (`<stream>:<seq>`), two gateways publishing into one JetStream stream (a fleet
-// to its hub, every gateway with the default local stream `archive`, or a rule set pushed to the
-// fleet whose `nats` action makes the same `nats-<hash>` stream on each, counting from 1 at the
-// same time) sent the same ids: the second gateway's records were acknowledged as duplicates and
-// never stored, lost without a word. The installation id is random, made once per data dir and
-// kept there (<dataDir>/nats-msg-id), so a record resent after a restart keeps its message id and
-// is still dropped as the duplicate it is; the gateway id is not used, as fleets share it (every
-// Raspberry Pi is `raspberrypi` by default).
+// The installation id: 16 random hex digits made once per data dir and kept there
+// (<dataDir>/installation-id), which tells this gateway's records apart from every other's where a
+// fleet meets upstream. A record id `<stream>:<seq>` is unique within one gateway only: every
+// gateway has the default local stream `archive`, and a rule set pushed to the fleet makes the same
+// action stream on each, all counting from 1. Two destinations need more:
+// - NATS JetStream drops a publish whose message id it stored within its duplicate window, whoever
+//   published it: with `<stream>:<seq>` as the Nats-Msg-Id, a second gateway's records were
+//   acknowledged as duplicates and never stored (nats.ts uses `<installation>:<stream>:<seq>`);
+// - S3 replaces an object put under an existing key: with the default key template, gateways
+//   writing to one bucket and prefix overwrote each other's objects of the same hour (s3.ts puts
+//   `${installationId}` in the default key).
+// Kept in the data dir, so a record resent after a restart keeps its id (still a duplicate to
+// JetStream, the same S3 object). The gateway id is not enough, as fleets share it (every
+// Raspberry Pi is `raspberrypi` by default); a data dir copied to another gateway copies it too.
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** The file in the data dir that holds the installation id. */
-export const MSG_ID_FILE = 'nats-msg-id';
+export const INSTALLATION_ID_FILE = 'installation-id';
 
 const VALID = /^[0-9a-f]{16}$/;
 
@@ -27,7 +31,7 @@ const PROCESS_ID = randomBytes(8).toString('hex');
  */
 export async function installationId(dataDir: string | undefined): Promise<string> {
   if (dataDir === undefined) return PROCESS_ID;
-  const file = join(dataDir, MSG_ID_FILE);
+  const file = join(dataDir, INSTALLATION_ID_FILE);
   const found = await readValid(file);
   if (found) return found;
   // Absent, or cut short by a crash while it was written: a new one, written whole (a temp file,
@@ -74,7 +78,15 @@ async function readValid(file: string): Promise<string | undefined> {
   return VALID.test(s.trim()) ? s.trim() : undefined;
 }
 
-/** A record's message id: the installation id, the local stream and the sequence. */
-export function natsMsgId(installation: string, stream: string, seq: number): string {
-  return `${installation}:${stream}:${seq}`;
+/**
+ * The installation id of `dataDir`, read or made at the first call and kept; a call after a
+ * failure (a full disk before the file exists) tries again. For destinations, at their first send.
+ */
+export function lazyInstallationId(dataDir: string | undefined): () => Promise<string> {
+  let ready: Promise<string> | undefined;
+  return () =>
+    (ready ??= installationId(dataDir).catch((err: unknown) => {
+      ready = undefined;
+      throw err;
+    }));
 }

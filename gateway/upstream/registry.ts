@@ -17,8 +17,10 @@ import { createNatsDestination, natsOptionsSchema } from './destinations/nats.js
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinations/mqtt.js';
 
 export interface DestinationDeps extends RuntimeDeps {
-  /** Gateway data directory (file destination default: <dataDir>/export). */
+  /** Gateway data directory (file destination default: <dataDir>/export; the installation id: installation-id.ts). */
   dataDir?: string;
+  /** The config's gatewayId (s3 keys' ${gatewayId}; default the host name). */
+  gatewayId?: string;
   /** Free bytes to leave on disk (store.reserveBytes): the file destination refuses to eat them. */
   reserveBytes?: number;
   /** Where the block sits in the configuration, for problem paths (default "destination"). */

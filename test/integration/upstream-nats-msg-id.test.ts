@@ -12,7 +12,7 @@ import { connect, type NatsConnection } from 'nats';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination } from '../../gateway/upstream/types.js';
 import { createDestination } from '../../gateway/upstream/registry.js';
-import { installationId } from '../../gateway/upstream/destinations/nats-msg-id.js';
+import { installationId } from '../../gateway/upstream/installation-id.js';
 import { tempDir, needBinary, testDeps, waitUntil } from '../helpers/index.js';
 import { startNats } from '../helpers/peers.js';
 
@@ -91,7 +91,7 @@ test('nats: a record resent after the gateway restarts (same data dir) keeps its
     stored.map((m) => m.data),
     ['a1', 'a2', 'a3'],
   );
-  const installation = (await readFile(join(dataDir, 'nats-msg-id'), 'utf8')).trim();
+  const installation = (await readFile(join(dataDir, 'installation-id'), 'utf8')).trim();
   assert.deepEqual(
     stored.map((m) => m.id),
     [1, 2, 3].map((s) => `${installation}:archive:${s}`),
@@ -100,9 +100,9 @@ test('nats: a record resent after the gateway restarts (same data dir) keeps its
 
 test('nats: an installation id file cut short (a crash while it was written) is replaced, then read as is', async (t) => {
   const dataDir = await tempDir(t);
-  await writeFile(join(dataDir, 'nats-msg-id'), '3f');
+  await writeFile(join(dataDir, 'installation-id'), '3f');
   const id = await installationId(dataDir);
   assert.match(id, /^[0-9a-f]{16}$/);
-  assert.equal((await readFile(join(dataDir, 'nats-msg-id'), 'utf8')).trim(), id);
+  assert.equal((await readFile(join(dataDir, 'installation-id'), 'utf8')).trim(), id);
   assert.equal(await installationId(dataDir), id);
 });

@@ -74,10 +74,12 @@ test('destination, S3 key and serial topic templates: ${} and the deprecated for
     { stream: 's', seq: 7, topic: 't', receivedAt: Date.UTC(2026, 0, 2, 3, 4), payload: Buffer.from('x') },
     { stream: 's', seq: 9, topic: 't', receivedAt: Date.UTC(2026, 0, 2, 3, 5), payload: Buffer.from('y') },
   ];
-  const modern = renderS3Key(compileS3KeyTemplate('${timestamp:yyyy}/${timestamp:MM}/${timestamp:HH}/${stream}-${firstSeq}-${lastSeq}', warn), recs);
-  const old = renderS3Key(compileS3KeyTemplate('!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:HH}/{stream}-{firstSeq}-{lastSeq}', warn), recs);
+  const ids = { gatewayId: 'pi-7', installationId: '0123456789abcdef' };
+  const modern = renderS3Key(compileS3KeyTemplate('${timestamp:yyyy}/${timestamp:MM}/${timestamp:HH}/${stream}-${firstSeq}-${lastSeq}', warn), recs, ids);
+  const old = renderS3Key(compileS3KeyTemplate('!{timestamp:yyyy}/!{timestamp:MM}/!{timestamp:HH}/{stream}-{firstSeq}-{lastSeq}', warn), recs, ids);
   assert.equal(modern, '2026/01/03/s-7-9');
   assert.equal(old, modern);
+  assert.equal(renderS3Key(compileS3KeyTemplate('${gatewayId}/${installationId}/${stream}-${firstSeq}'), recs, ids), 'pi-7/0123456789abcdef/s-7');
 
   assert.equal(compileTopic('devices/${deviceId}/${link}', 'uart0', 't', warn).render({ deviceId: 'd1' }), 'devices/d1/uart0');
   assert.equal(compileTopic('devices/{deviceId}/{link}', 'uart0', 't', warn).render({ deviceId: 'd1' }), 'devices/d1/uart0');

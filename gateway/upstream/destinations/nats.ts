@@ -1,5 +1,5 @@
 // NATS JetStream destination: every record is published with an acknowledgement and the message
-// id "<installation>:<stream>:<seq>" (Nats-Msg-Id, nats-msg-id.ts), so JetStream drops resends of
+// id "<installation>:<stream>:<seq>" (Nats-Msg-Id; the installation id: ../installation-id.ts), so JetStream drops resends of
 // a record within the stream's duplicate window, and only those. The connection is made in the
 // background: start() never blocks on the network, and send() throws (retryable) while
 // disconnected. What its errors mean: nats-errors.ts.
@@ -8,7 +8,7 @@ import type { ConnectionOptions, JetStreamClient, NatsConnection, PubAck } from 
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
-import { installationId, MSG_ID_FILE, natsMsgId } from './nats-msg-id.js';
+import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationConfigError, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
@@ -19,7 +19,7 @@ import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, n
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 
-/** `dataDir`: where the installation id of the message ids is kept (nats-msg-id.ts); absent, one per process. */
+/** `dataDir`: where the installation id of the message ids is kept (installation-id.ts); absent, one per process. */
 export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { dataDir?: string | undefined }): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
@@ -46,8 +46,8 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { data
   /** Why the last connection attempt failed or the connection dropped, for send()'s error; cleared on connect. */
   let connError: string | undefined;
   let connOptions: ConnectionOptions | undefined;
-  /** The message ids' installation id (nats-msg-id.ts), read or made at the first send. */
-  let installationReady: Promise<string> | undefined;
+  /** The message ids' installation id (installation-id.ts), read or made at the first send. */
+  const installationId = lazyInstallationId(deps.dataDir);
 
   // The nats client (~0.5 MiB of JS) loads when a NATS destination starts, not with the gateway.
   let lib: typeof import('nats');
@@ -246,15 +246,11 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { data
       }
       let installation: string;
       try {
-        installationReady ??= installationId(deps.dataDir).catch((err: unknown) => {
-          installationReady = undefined;
-          throw err;
-        });
-        installation = await installationReady;
+        installation = await installationId();
       } catch (err) {
         metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: 'io' });
         throw ERRORS.GH_EXPORT_RETRYABLE(
-          { reason: `cannot keep the message id prefix in ${MSG_ID_FILE} of the data dir: ${shortError(err)}` },
+          { reason: `cannot keep the installation id (the message ids' prefix) in ${INSTALLATION_ID_FILE} of the data dir: ${shortError(err)}` },
           { where: target, cause: err, hint: 'check the data dir is writable and has space; the records wait in the local stream' },
         );
       }
@@ -265,7 +261,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { data
         const r = records[i]!;
         const h = lib.headers();
         h.set('Gatehouse-Topic', r.topic);
-        pending[i] = client.publish(subjectOf(r), r.payload, { msgID: natsMsgId(installation, r.stream, r.seq), headers: h, timeout: o.ackTimeoutMs });
+        pending[i] = client.publish(subjectOf(r), r.payload, { msgID: `${installation}:${r.stream}:${r.seq}`, headers: h, timeout: o.ackTimeoutMs });
       }
       const settled = await Promise.allSettled(pending);
       const results: RecordResult[] = new Array(records.length);

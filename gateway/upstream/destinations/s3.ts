@@ -7,7 +7,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import type { S3Client } from '@aws-sdk/client-s3';
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 import { z } from '../../../core/zod.js';
-import type { RuntimeDeps } from '../../../core/deps.js';
+import { hostGatewayId, type RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS, isGatehouseError, type GatehouseError } from '../../../core/errors.js';
 import type { ConfigProblem } from '../../../core/validation.js';
 import { legacyNote } from '../../../core/template.js';
@@ -15,12 +15,18 @@ import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits } from '../types.js';
 import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
-import { destinationConfigError, destinationMetrics, scanDestinationTemplate } from './common.js';
+import { destinationConfigError, destinationMetrics, scanDestinationTemplate, shortError } from './common.js';
+import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
 
 const gzip = promisify(gzipCb);
 const MiB = 1024 * 1024;
 
-export const S3_DEFAULT_KEY_TEMPLATE = '${timestamp:yyyy}/${timestamp:MM}/${timestamp:dd}/${timestamp:HH}/${stream}-${firstSeq}-${lastSeq}.ndjson';
+// ${gatewayId}-${installationId}: gateways of a fleet writing to one bucket and prefix never meet
+// (each counts its streams' sequences from 1: the same stream, seq range and hour is one key, and
+// the later PutObject replaced the earlier gateway's object); installation-id.ts says why the
+// gateway id alone is not enough.
+export const S3_DEFAULT_KEY_TEMPLATE =
+  '${timestamp:yyyy}/${timestamp:MM}/${timestamp:dd}/${timestamp:HH}/${gatewayId}-${installationId}-${stream}-${firstSeq}-${lastSeq}.ndjson';
 
 // z.lazy: built on first use, so a gateway without this destination does not hold it (docs/benchmarks.md, "Idle footprint").
 export const s3OptionsSchema = z.lazy(() =>
@@ -34,7 +40,7 @@ export const s3OptionsSchema = z.lazy(() =>
         .min(1)
         .default(S3_DEFAULT_KEY_TEMPLATE)
         .describe(
-          'Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object.',
+          'Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch; ${gatewayId} is the config\'s gatewayId and ${installationId} 16 hex digits made once per data dir (<dataDir>/installation-id) (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object, and ${installationId} when other gateways write to the same bucket and prefix (gateway ids are often shared: raspberrypi).',
         ),
       gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
       payloadFormat: z
@@ -97,8 +103,17 @@ function checkKeyIsPerBatch(o: { keyTemplate: string }, ctx: z.RefinementCtx): v
   }
 }
 
-type KeyPart = string | { field: 'stream' | 'firstSeq' | 'lastSeq' | 'records' } | { time: 'yyyy' | 'MM' | 'dd' | 'HH' | 'mm' };
-const KEY_FIELDS = new Set(['stream', 'firstSeq', 'lastSeq', 'records']);
+type KeyPart =
+  | string
+  | { field: 'stream' | 'firstSeq' | 'lastSeq' | 'records' | 'gatewayId' | 'installationId' }
+  | { time: 'yyyy' | 'MM' | 'dd' | 'HH' | 'mm' };
+const KEY_FIELDS = new Set(['stream', 'firstSeq', 'lastSeq', 'records', 'gatewayId', 'installationId']);
+
+/** Who wrote the object: the key's ${gatewayId} and ${installationId}. */
+export interface S3KeyIds {
+  gatewayId: string;
+  installationId: string;
+}
 const TIME_FIELDS = new Set(['yyyy', 'MM', 'dd', 'HH', 'mm']);
 
 /**
@@ -111,7 +126,7 @@ export function compileS3KeyTemplate(template: string, warn?: (msg: string) => v
   const bad = (what: string): GatehouseError =>
     destinationConfigError('s3 destination', [{ path: where, message: `${what} in the key template '${template}'` }], {
       where,
-      hint: 'use ${timestamp:yyyy|MM|dd|HH|mm}, ${stream}, ${firstSeq}, ${lastSeq}, ${records}',
+      hint: 'use ${timestamp:yyyy|MM|dd|HH|mm}, ${stream}, ${firstSeq}, ${lastSeq}, ${records}, ${gatewayId}, ${installationId}',
     });
   const parts: KeyPart[] = [];
   for (const p of pieces) {
@@ -132,7 +147,7 @@ export function compileS3KeyTemplate(template: string, warn?: (msg: string) => v
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
-export function renderS3Key(parts: readonly KeyPart[], records: readonly StoredRecord[]): string {
+export function renderS3Key(parts: readonly KeyPart[], records: readonly StoredRecord[], ids: S3KeyIds): string {
   const first = records[0]!;
   const last = records[records.length - 1]!;
   const d = new Date(first.receivedAt);
@@ -140,7 +155,19 @@ export function renderS3Key(parts: readonly KeyPart[], records: readonly StoredR
   for (const p of parts) {
     if (typeof p === 'string') s += p;
     else if ('field' in p) {
-      s += p.field === 'stream' ? first.stream : p.field === 'firstSeq' ? String(first.seq) : p.field === 'lastSeq' ? String(last.seq) : String(records.length);
+      const f = p.field;
+      s +=
+        f === 'stream'
+          ? first.stream
+          : f === 'firstSeq'
+            ? String(first.seq)
+            : f === 'lastSeq'
+              ? String(last.seq)
+              : f === 'records'
+                ? String(records.length)
+                : f === 'gatewayId'
+                  ? ids.gatewayId
+                  : ids.installationId;
     } else {
       s +=
         p.time === 'yyyy'
@@ -186,10 +213,21 @@ export function ndjsonLine(r: StoredRecord, format: 'auto' | 'base64' | 'utf8'):
   return `${head},"payloadBase64":"${r.payload.toString('base64')}"}`;
 }
 
-export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destination {
+/**
+ * `gatewayId` (default: the host name, as the config's) and `dataDir` (where the installation id
+ * is kept; absent: one per process) fill the key's ${gatewayId} and ${installationId}.
+ */
+export function createS3Destination(o: S3Options, deps: RuntimeDeps & { dataDir?: string | undefined; gatewayId?: string | undefined }): Destination {
   const suffix = o.gzip ? '.gz' : '';
   const target = `s3://${o.bucket}/${o.prefix}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
   const keyParts = compileS3KeyTemplate(o.keyTemplate, (m) => deps.logger.warn({ component: 'destination', kind: 's3', target }, m));
+  if (!keyParts.some((p) => typeof p === 'object' && 'field' in p && p.field === 'installationId'))
+    deps.logger.warn(
+      { component: 'destination', kind: 's3', target },
+      `the key template '${o.keyTemplate}' has no \${installationId}: another gateway writing to the same bucket and prefix with the same template replaces this one's objects of the same stream, sequences and time partition (lost without a word) unless the rest of the key tells them apart (\${gatewayId} does only if every gateway id is unique: cloned Raspberry Pi images all say raspberrypi)`,
+    );
+  const installationId = lazyInstallationId(deps.dataDir);
+  const gatewayId = deps.gatewayId ?? hostGatewayId();
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const ca = awsCa(o, 'S3 destination');
@@ -211,12 +249,23 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
     },
     async send(records, signal) {
       if (!client) throw ERRORS.GH_EXPORT_RETRYABLE({ reason: 'S3 destination used before start()' }, { where: target, hint: 'call start() first' });
+      let ids: S3KeyIds;
+      try {
+        ids = { gatewayId, installationId: await installationId() };
+      } catch (err) {
+        metrics.calls.inc({ kind: 's3', target, outcome: 'retryable', reason: 'io' });
+        throw ERRORS.GH_EXPORT_RETRYABLE(
+          { reason: `cannot keep the installation id (the object keys' \${installationId}) in ${INSTALLATION_ID_FILE} of the data dir: ${shortError(err)}` },
+          { where: target, cause: err, hint: 'check the data dir is writable and has space; the records wait in the local stream' },
+        );
+      }
       // Oversized records are rejected alone; the rest form the object (one per call: the loop
       // already batches within the limits, so a batch is normally one object).
       const keyOf = (idx: readonly number[]): string =>
         `${o.prefix}${renderS3Key(
           keyParts,
           idx.map((i) => records[i]!),
+          ids,
         )}${suffix}`;
       return sendAwsBatch(
         {
@@ -251,6 +300,8 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps): Destinatio
                   'gatehouse-first-seq': String(keep[0]!.seq),
                   'gatehouse-last-seq': String(keep[keep.length - 1]!.seq),
                   'gatehouse-records': String(keep.length),
+                  'gatehouse-gateway-id': ids.gatewayId,
+                  'gatehouse-installation-id': ids.installationId,
                 },
               }),
               { abortSignal: sig },
