@@ -34,6 +34,8 @@ export interface ChaosSink {
   destination(): Record<string, unknown>;
   /** A rule action sending to this upstream, its own local stream per version n (chaos --actions); absent: not supported. */
   action?(n: number): Record<string, unknown>;
+  /** It never receives what an MQTT source brought down (the mqtt destination's loop prevention): chaos leaves the cloud leg out. */
+  readonly dropsBridged?: boolean;
   /** Read what the upstream stored since the last call (sinks that are read back, not pushed to); called before each check. */
   collect?(): Promise<void>;
   /** One summary line: requests, injected faults, records. */

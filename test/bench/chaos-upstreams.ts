@@ -1,11 +1,13 @@
 // The chaos bench's upstreams by kind (`--upstream`): each a ChaosSink (chaos-upstream.ts) with
 // the four fault modes chaos.ts switches between, the exporter destination that reaches it, and
 // the ids it received. `http` (the default) is the Firehose-HTTP endpoint of chaos-upstream.ts;
-// `nats` a nats-server with JetStream (chaos-upstream-nats.ts).
+// `nats` a nats-server with JetStream (chaos-upstream-nats.ts); `mqtt` the MQTT bridge to
+// mosquitto (chaos-upstream-mqtt.ts).
 import { ChaosUpstream, type ChaosKey, type ChaosSink } from './chaos-upstream.js';
 import { ChaosNats } from './chaos-upstream-nats.js';
+import { MqttUpstream } from './chaos-upstream-mqtt.js';
 
-export const UPSTREAM_KINDS = ['http', 'nats'] as const;
+export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 export interface UpstreamParts {
@@ -27,6 +29,12 @@ export async function createUpstream(kind: string, parts: UpstreamParts): Promis
     }
     case 'nats':
       return ChaosNats.create(parts);
+    case 'mqtt': {
+      // mosquitto with a checker subscribed (chaos-upstream-mqtt.ts).
+      const u = await MqttUpstream.create(parts.capacities, parts.rnd, parts.dir);
+      if (typeof u !== 'string') await u.up();
+      return u;
+    }
     default:
       return `unknown --upstream ${kind} (one of ${UPSTREAM_KINDS.join(', ')})`;
   }

@@ -153,8 +153,10 @@ async function main(): Promise<number> {
   }
   const cloudDir = join(work, 'cloud');
   await mkdir(cloudDir);
-  const cloud = cloudRate > 0 ? await CloudBroker.create(cloudDir, await freePort()) : undefined;
-  if (cloudRate > 0 && !cloud) console.log('chaos: mosquitto is not installed (Debian package mosquitto): the MQTT-source leg is left out');
+  const cloudOut = cloudRate > 0 && upstream.dropsBridged === true;
+  if (cloudOut) console.log(`chaos: --upstream ${upstream.kind} never gets what an MQTT source brought down (loop prevention): the cloud leg is left out`);
+  const cloud = cloudRate > 0 && !cloudOut ? await CloudBroker.create(cloudDir, await freePort()) : undefined;
+  if (cloudRate > 0 && !cloudOut && !cloud) console.log('chaos: mosquitto is not installed (Debian package mosquitto): the MQTT-source leg is left out');
   await cloud?.start();
   const earlyFindings: Array<{ at: string; what: string; detail: string }> = [];
   const pty = serialRate > 0 ? await PtyPair.create(work, (why) => earlyFindings.push({ at: '?', what: 'socat pty pair died', detail: why })) : undefined;
