@@ -57,7 +57,7 @@ export class ControlChanges {
   }
 
   private readonly sets: Array<(n: number) => RuleDef[]>;
-  /** The running set routes through an `http` action (--actions). */
+  /** The running set routes through an upstream action (--actions). */
   private usesAction = false;
   /** The last rule update replaced a set that routed through an action: its stream was left behind. */
   leftAction = false;

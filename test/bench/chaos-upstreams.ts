@@ -2,12 +2,14 @@
 // the four fault modes chaos.ts switches between, the exporter destination that reaches it, and
 // the ids it received. `http` (the default) is the Firehose-HTTP endpoint of chaos-upstream.ts;
 // `nats` a nats-server with JetStream (chaos-upstream-nats.ts); `mqtt` the MQTT bridge to
-// mosquitto (chaos-upstream-mqtt.ts).
+// mosquitto (chaos-upstream-mqtt.ts); `kinesis` kinesalite behind a fault proxy
+// (chaos-upstream-kinesis.ts).
 import { ChaosUpstream, type ChaosKey, type ChaosSink } from './chaos-upstream.js';
 import { ChaosNats } from './chaos-upstream-nats.js';
 import { MqttUpstream } from './chaos-upstream-mqtt.js';
+import { KinesisChaosUpstream } from './chaos-upstream-kinesis.js';
 
-export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt'] as const;
+export const UPSTREAM_KINDS = ['http', 'nats', 'mqtt', 'kinesis'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 export interface UpstreamParts {
@@ -33,6 +35,11 @@ export async function createUpstream(kind: string, parts: UpstreamParts): Promis
       // mosquitto with a checker subscribed (chaos-upstream-mqtt.ts).
       const u = await MqttUpstream.create(parts.capacities, parts.rnd, parts.dir);
       if (typeof u !== 'string') await u.up();
+      return u;
+    }
+    case 'kinesis': {
+      const u = new KinesisChaosUpstream(parts.capacities, parts.rnd, parts.dir);
+      await u.up();
       return u;
     }
     default:
