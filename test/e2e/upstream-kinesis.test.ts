@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
+import { waitUntil } from '../helpers/index.js';
 import { startKinesalite } from '../helpers/peers.js';
 import {
   GatewayHandle,
@@ -12,10 +13,13 @@ import {
   exporterStatus,
   kinesisSink,
   kinesisThrottlingProxy,
+  kinesisInternalFailureProxy,
   outageAndKill9,
   waitAllArrived,
   waitDeadLetters,
   publishAroundPoison,
+  STREAM,
+  streamRecords,
 } from '../helpers/upstream-e2e.js';
 
 function destination(endpoint: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -78,5 +82,43 @@ test('kinesis e2e: records throttled one by one (ProvisionedThroughputExceeded) 
   const st = await exporterStatus(gw.current);
   assert.equal(st.deadLetters, 0, 'throttling does not spend the retry budget');
   t.diagnostic(`records ${pub.acked.length}, throttled then resent alone ${proxy.failed.size}`);
+  assert.equal(await gw.stop(), 0);
+});
+
+test('kinesis e2e: a shard refusing every record with InternalFailure while the others accept dead-letters nothing; all arrive once it heals', {
+  timeout: 120_000,
+}, async (t) => {
+  const k = await startKinesalite(t);
+  const sink = await kinesisSink(t, k.url, 'fleet', 2);
+  // dev1's records (its partition key: one shard) fail; dev0, dev2.. are accepted meanwhile, which
+  // is no evidence against dev1's records: they are on another shard.
+  const proxy = await kinesisInternalFailureProxy(t, k.url, (r) => r.key === 'dev1');
+  const maxAttempts = 3;
+  const gw = new GatewayHandle(await e2eConfig(t, { destination: destination(proxy.url), exporter: { maxAttempts } }), t);
+  await gw.start();
+  const pub = new Publisher(6, 50);
+  // Records keep coming (each accepted one is the evidence a retry budget is spent on) until dev1's
+  // first record was refused three times its budget, or something was dead-lettered.
+  const first = JSON.stringify({ d: 'dev1', i: 0, pad: 'x'.repeat(50) });
+  await waitUntil(
+    async () => {
+      await pub.publish(gw.current.mqttUrl, 30, 30);
+      return (proxy.refused.get(first) ?? 0) >= 3 * maxAttempts || (await exporterStatus(gw.current)).deadLetters > 0 || undefined;
+    },
+    "dev1's first record refused 9 times, or a dead letter",
+    60_000,
+    100,
+  );
+  const during = await exporterStatus(gw.current);
+  proxy.heal();
+  await pub.publish(gw.current.mqttUrl, 30, 30);
+  const done = await waitAllArrived(sink, pub.acked).catch((err: Error) => err);
+  const st = await exporterStatus(gw.current);
+  t.diagnostic(
+    `acknowledged ${pub.acked.length}, dev1's first record refused ${proxy.refused.get(first) ?? 0} times, dead letters ${st.deadLetters} (${during.deadLetters} during the failure)`,
+  );
+  assert.equal(st.deadLetters, 0, "a shard's InternalFailure is the service's, not the records': nothing dead-lettered");
+  assert.deepEqual(await streamRecords(gw.current, `${STREAM}-dlq`), []);
+  assert.ok(!(done instanceof Error), String(done));
   assert.equal(await gw.stop(), 0);
 });

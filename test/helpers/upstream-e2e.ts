@@ -583,3 +583,58 @@ export async function kinesisThrottlingProxy(
   const addr = server.address();
   return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, sends, failed };
 }
+
+/**
+ * A proxy in front of kinesalite playing a shard in trouble: until heal(), every record `fails`
+ * picks (by its partition key, as a failing shard's, or by its data) is refused with a per-record
+ * InternalFailure, the others of the call really stored (kinesalite never fails a record, so this
+ * thin double sits over the real peer). `refused` counts the refusals of each record (its data).
+ */
+export async function kinesisInternalFailureProxy(
+  t: TestContext,
+  target: string,
+  fails: (r: { key: string; data: string }) => boolean,
+): Promise<{ url: string; refused: Map<string, number>; heal(): void }> {
+  const refused = new Map<string, number>();
+  let failing = true;
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const call = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { StreamName: string; Records: Array<{ Data: string; PartitionKey: string }> };
+        const datas = call.Records.map((r) => Buffer.from(r.Data, 'base64').toString('utf8'));
+        const bad = call.Records.map((r, i) => failing && fails({ key: r.PartitionKey, data: datas[i]! }));
+        const kept = call.Records.filter((_, i) => !bad[i]);
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+        let stored: unknown[] = [];
+        if (kept.length > 0) {
+          const up = await fetch(target, { method: 'POST', headers, body: JSON.stringify({ ...call, Records: kept }) });
+          assert.equal(up.status, 200, 'kinesalite stores the records not refused');
+          stored = ((await up.json()) as { Records: unknown[] }).Records;
+        }
+        let j = 0;
+        const records = call.Records.map((_, i) => {
+          if (!bad[i]) return stored[j++];
+          refused.set(datas[i]!, (refused.get(datas[i]!) ?? 0) + 1);
+          return { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service failure.' };
+        });
+        const out = Buffer.from(JSON.stringify({ FailedRecordCount: bad.filter(Boolean).length, Records: records }));
+        res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': out.length });
+        res.end(out);
+      })().catch(() => res.destroy());
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
+  const addr = server.address();
+  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, refused, heal: () => (failing = false) };
+}

@@ -9,6 +9,7 @@ import type { StoredRecord } from '../../gateway/store/types.js';
 import type { Destination, RecordResult } from '../../gateway/upstream/types.js';
 import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
 import { startKinesalite, type Peer } from '../helpers/peers.js';
+import { kinesisInternalFailureProxy } from '../helpers/upstream-e2e.js';
 
 // Peers' admin clients get a copy: the AWS SDK writes a $source key into the credentials object it is given.
 const creds = { accessKeyId: 'local', secretAccessKey: 'local-secret' };
@@ -24,8 +25,13 @@ function rec(seq: number, key: string, payload?: Buffer): StoredRecord {
   };
 }
 
-async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: KinesisClient; dest: Destination; deps: ReturnType<typeof testDeps> }> {
+async function setup(
+  t: TestContext,
+  shards = 2,
+  endpointOf: (peer: Peer) => Promise<string> = async (peer) => peer.url,
+): Promise<{ peer: Peer; admin: KinesisClient; dest: Destination; deps: ReturnType<typeof testDeps> }> {
   const peer = await startKinesalite(t);
+  const endpoint = await endpointOf(peer);
   const admin = new KinesisClient({ region: 'us-east-1', endpoint: peer.url, credentials: { ...creds }, requestHandler: new NodeHttpHandler() });
   t.after(() => admin.destroy());
   await admin.send(new CreateStreamCommand({ StreamName: 'gh', ShardCount: shards }));
@@ -34,7 +40,7 @@ async function setup(t: TestContext, shards = 2): Promise<{ peer: Peer; admin: K
     kinesisOptionsSchema.parse({
       streamName: 'gh',
       region: 'us-east-1',
-      endpoint: peer.url,
+      endpoint,
       ...creds,
       requestTimeoutMs: 3000,
       sdkMaxAttempts: 1,
@@ -200,4 +206,24 @@ test('kinesis: peer stopped and restarted mid-stream, nothing missing', async (t
   const seqs = new Set((await readAll(admin)).flat().map((x) => (JSON.parse(x.data) as { seq: number }).seq));
   for (let s = 1; s <= total; s++) assert.ok(seqs.has(s), `record ${s} arrived`);
   await waitUntil(() => seqs.size === total, 'all records present');
+});
+
+test('kinesis: a per-record InternalFailure spends the retry budget only when a record of its partition key (its shard) was accepted in the call', async (t) => {
+  // The proxy is there because kinesalite never fails a single record.
+  let proxy: Awaited<ReturnType<typeof kinesisInternalFailureProxy>> | undefined;
+  const failing = new Set([JSON.stringify({ seq: 1, key: 'a' }), JSON.stringify({ seq: 3, key: 'b' }), JSON.stringify({ seq: 4, key: 'b' })]);
+  const { dest, admin } = await setup(t, 2, async (peer) => {
+    proxy = await kinesisInternalFailureProxy(t, peer.url, (r) => failing.has(r.data));
+    return proxy.url;
+  });
+  // a: seq 1 fails beside seq 2 of the same key (same shard), accepted: the failure may be the record's.
+  // b: every record of the key fails (its shard in trouble) while a's and c's are accepted: the shard's.
+  const results = await dest.send([rec(1, 'a'), rec(2, 'a'), rec(3, 'b'), rec(4, 'b'), rec(5, 'c')], new AbortController().signal);
+  assert.deepEqual(
+    results.map((r) => (r.ok ? 'ok' : `${r.retryable ? 'retryable' : 'permanent'} ${r.code}`)),
+    ['retryable InternalFailure', 'ok', 'retryable THROTTLED', 'retryable THROTTLED', 'ok'],
+  );
+  assert.equal(proxy!.refused.size, 3);
+  const stored = (await readAll(admin)).flat().map((r) => r.data);
+  assert.deepEqual(stored.sort(), [JSON.stringify({ seq: 2, key: 'a' }), JSON.stringify({ seq: 5, key: 'c' })].sort());
 });

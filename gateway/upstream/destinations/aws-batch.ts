@@ -27,7 +27,14 @@ const UPLOAD_FLOOR_BYTES_PER_S = 8 * 1024;
 /** What the service said about one entry of a call. */
 export type AwsEntryOutcome =
   | { ok: true }
-  | { ok: false; errorCode: string; errorMessage?: string | undefined }
+  | {
+      ok: false;
+      errorCode: string;
+      errorMessage?: string | undefined;
+      /** Another entry of the call that goes where this one goes (Kinesis: the same partition key, so
+       * the same shard) was accepted: the failure may be this entry's own. Absent: not known. */
+      peerAccepted?: boolean;
+    }
   /** The response had no result for the entry (should not happen; never counted as success). */
   | undefined;
 
@@ -48,8 +55,8 @@ export interface AwsBatchCall {
   tooLarge(i: number, bytes: number): string;
   /** One call with the items at `idx`; resolves one outcome per item in order, or throws the SDK error. */
   put(idx: readonly number[], signal: AbortSignal): Promise<readonly AwsEntryOutcome[]>;
-  /** Per-entry service error -> result (each service names its throttling differently). */
-  entryFailure(code: string, message: string | undefined): RecordResult;
+  /** Per-entry service error -> result (each service names its throttling differently); `peerAccepted` as the outcome's. */
+  entryFailure(code: string, message: string | undefined, peerAccepted?: boolean): RecordResult;
   /** Longest one call may take, reply included (the connection option requestTimeoutMs). */
   timeoutMs: number;
   /** Label of a call in messages (default: the operation). */
@@ -136,7 +143,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
       results[idx[j]!] = OK;
     } else {
       failed++;
-      results[idx[j]!] = call.entryFailure(r.errorCode, r.errorMessage);
+      results[idx[j]!] = call.entryFailure(r.errorCode, r.errorMessage, r.peerAccepted);
       metrics.recordFailures.inc({ kind, target, code: r.errorCode });
     }
   }

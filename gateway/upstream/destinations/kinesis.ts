@@ -64,12 +64,21 @@ const KEY_FIELDS = ['key', 'topic', 'stream'] as const;
 /** User records per send() when aggregating (the loop's batch.maxRecords still applies). */
 const AGGREGATE_MAX_USER_RECORDS = 10_000;
 
-/** Per-record ErrorCode -> result. Every documented per-record code is transient. */
-function recordFailure(code: string, message: string | undefined): RecordResult {
+/**
+ * Per-record ErrorCode -> result. Every documented per-record code is transient. `keyAccepted`: a
+ * record of the same partition key (so of the same shard) was accepted in the same call.
+ */
+function recordFailure(code: string, message: string | undefined, keyAccepted = false): RecordResult {
   const error = `${code}: ${message ?? ''}`.slice(0, 300);
   if (code === 'ProvisionedThroughputExceededException' || code === 'KMSThrottlingException') {
     return { ok: false, retryable: true, error, code: 'THROTTLED' };
   }
+  // A shard in trouble fails every record it gets with InternalFailure while the other shards
+  // accept theirs: those acceptances are no evidence against its records, which would otherwise be
+  // dead-lettered after maxAttempts of a partial outage (acknowledged data leaving the upstream's
+  // path). Without a record of its own shard accepted beside it, the failure is the shard's state:
+  // resent without spending the budget, the loop slowing down, as for throttling.
+  if (code === 'InternalFailure' && !keyAccepted) return { ok: false, retryable: true, error, code: 'THROTTLED' };
   // InternalFailure and the KMS errors (key disabled, access denied...) heal when the service or
   // the key policy does: record-level, so the loop counts them against a record's retry budget only
   // while the stream accepts other records (outcomes.ts); a call that fails them all counts nothing.
@@ -122,10 +131,17 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
           for (let j = 0; j < idx.length; j++) entries[j] = { Data: data[idx[j]!]!, PartitionKey: keys[idx[j]!]! };
           const out = await client!.send(new sdk!.PutRecordsCommand({ StreamName: o.streamName, Records: entries }), { abortSignal: sig });
           const rs = out.Records ?? [];
+          // Partition keys with a record accepted in this call: their shard took records.
+          const acceptedKeys = new Set<string>();
+          for (let j = 0; j < idx.length; j++) if (!rs[j]?.ErrorCode && rs[j]?.SequenceNumber) acceptedKeys.add(keys[idx[j]!]!);
           const outcomes: AwsEntryOutcome[] = new Array(idx.length);
           for (let j = 0; j < idx.length; j++) {
             const r = rs[j];
-            outcomes[j] = r?.ErrorCode ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage } : r?.SequenceNumber ? { ok: true } : undefined;
+            outcomes[j] = r?.ErrorCode
+              ? { ok: false, errorCode: r.ErrorCode, errorMessage: r.ErrorMessage, peerAccepted: acceptedKeys.has(keys[idx[j]!]!) }
+              : r?.SequenceNumber
+                ? { ok: true }
+                : undefined;
           }
           return outcomes;
         },
