@@ -115,7 +115,7 @@ test('kinesis e2e: a shard refusing every record with InternalFailure while the 
   const done = await waitAllArrived(sink, pub.acked).catch((err: Error) => err);
   const st = await exporterStatus(gw.current);
   t.diagnostic(
-    `acknowledged ${pub.acked.length}, dev1's first record refused ${proxy.refused.get(first) ?? 0} times, dead letters ${st.deadLetters} (${during.deadLetters} during the failure)`,
+    `acknowledged ${pub.acked.length}, exported while the shard failed ${during.exportedRecords}, dev1's first record refused ${proxy.refused.get(first) ?? 0} times, dead letters ${st.deadLetters} (${during.deadLetters} during the failure)`,
   );
   assert.equal(st.deadLetters, 0, "a shard's InternalFailure is the service's, not the records': nothing dead-lettered");
   assert.deepEqual(await streamRecords(gw.current, `${STREAM}-dlq`), []);
