@@ -11,80 +11,17 @@
 // Not in `npm run bench` (minutes):
 //
 //   npm run -s build && node dist/test/bench/mqtt-slow-uplink.js --bps 5000 --records 600 --size 1000 --ack-timeouts 10000,60000
-import { createServer, connect as tcp, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { freePort } from '../helpers/index.js';
+import { SlowLink } from '../helpers/slow-link.js';
 import { writeConfig } from '../helpers/gateway-process.js';
 import { Gateway, exporterStatus } from './chaos-gateway.js';
 import { MqttUpstream } from './chaos-upstream-mqtt.js';
 import { sleep } from './chaos-load.js';
-
-/** A TCP proxy to `port` that carries client-to-server bytes at `bps` (queued, unbounded) and the answers at once. */
-class SlowLink {
-  readonly sockets = new Set<Socket>();
-  private readonly queues = new Set<Buffer[]>();
-  private readonly server = createServer((c) => this.pipe(c));
-
-  constructor(
-    private readonly port: number,
-    private readonly bps: number,
-  ) {}
-
-  async listen(port: number): Promise<void> {
-    this.server.listen(port, '127.0.0.1');
-    await new Promise<void>((r) => this.server.once('listening', () => r()));
-  }
-
-  /** Bytes waiting in the link's queues. */
-  get queued(): number {
-    let n = 0;
-    for (const q of this.queues) for (const b of q) n += b.length;
-    return n;
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-
-  private pipe(c: Socket): void {
-    const b = tcp(this.port, '127.0.0.1');
-    const q: Buffer[] = [];
-    this.sockets.add(c).add(b);
-    this.queues.add(q);
-    b.pipe(c);
-    c.on('data', (d: Buffer) => q.push(d));
-    // Every 100 ms, a tenth of a second's bytes.
-    const tick = setInterval(() => {
-      let budget = Math.floor(this.bps / 10);
-      while (budget > 0 && q.length > 0) {
-        const head = q[0]!;
-        const n = Math.min(budget, head.length);
-        b.write(head.subarray(0, n));
-        if (n === head.length) q.shift();
-        else q[0] = head.subarray(n);
-        budget -= n;
-      }
-    }, 100);
-    const end = (): void => {
-      clearInterval(tick);
-      this.queues.delete(q);
-      this.sockets.delete(c);
-      this.sockets.delete(b);
-      c.destroy();
-      b.destroy();
-    };
-    for (const s of [c, b]) {
-      s.on('close', end);
-      s.on('error', end);
-    }
-  }
-}
 
 async function run(o: { bps: number; records: number; size: number; ackTimeoutMs: number; maxSeconds: number }): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'gatehouse-slow-uplink-'));

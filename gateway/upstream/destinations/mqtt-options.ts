@@ -71,7 +71,14 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
         .default([])
         .describe('MQTT filters of topics never bridged up (e.g. the topics a down-bridge writes): acknowledged without sending.'),
       retain: z.boolean().default(false).describe('Publish with the retain flag.'),
-      ackTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for a PUBACK before the record is reported retryable.'),
+      ackTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(10_000)
+        .describe(
+          'How long a send waits without any PUBACK (the wait starts again at each PUBACK of the send, so a slow uplink delivering a batch for minutes is not cut off) before its records not yet acknowledged are reported retryable.',
+        ),
       connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
       reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
       reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),

@@ -275,11 +275,18 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
           publishOne(c, r, topic, callbacks).then((res) => {
             if (settled) return;
             results[i] = res;
-            if (res.ok) acked++;
+            if (res.ok) {
+              acked++;
+              // A PUBACK is progress: the wait is for ackTimeoutMs of silence, not for the whole
+              // send, which on a slow uplink (a modem at 5 KB/s: 200 records of 1 KB take 40 s)
+              // outlasts any fixed timeout; cut off while its PUBLISHes were still on the way,
+              // each send was resent behind them and the link carried both copies.
+              timer?.refresh();
+            }
           }),
         );
       }
-      // Wait for every PUBACK, or a disconnect / timeout / abort, whichever first.
+      // Wait for every PUBACK, or a disconnect / ackTimeoutMs without a PUBACK / abort, whichever first.
       let timer: NodeJS.Timeout | undefined;
       let onAbort: (() => void) | undefined;
       const cutOff = new Promise<void>((resolve) => {
