@@ -7,6 +7,8 @@ import { createServer, connect as tcp, type Socket } from 'node:net';
 /** A TCP proxy to `port` that carries client-to-server bytes at `bps` (queued, unbounded) and the answers at once. */
 export class SlowLink {
   readonly sockets = new Set<Socket>();
+  /** Client-to-server bytes carried so far (all connections). */
+  carried = 0;
   private readonly queues = new Set<Buffer[]>();
   private readonly server = createServer((c) => this.pipe(c));
 
@@ -49,6 +51,7 @@ export class SlowLink {
         const head = q[0]!;
         const n = Math.min(budget, head.length);
         b.write(head.subarray(0, n));
+        this.carried += n;
         if (n === head.length) q.shift();
         else q[0] = head.subarray(n);
         budget -= n;

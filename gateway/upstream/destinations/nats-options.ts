@@ -76,7 +76,14 @@ export const natsOptionsSchema = z.lazy(() =>
         .optional()
         .describe('TLS files; also implied by a tls:// server URL.'),
       name: z.string().default('gatehouse').describe('Connection name shown by the server.'),
-      ackTimeoutMs: z.number().int().positive().default(5000).describe('Time to wait for each JetStream publish acknowledgement.'),
+      ackTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(5000)
+        .describe(
+          'How long a send waits without any JetStream acknowledgement (each one starts the wait again, so a slow uplink delivering a batch for longer is not cut off) before its records not yet acknowledged are reported retryable; one publish waits at most 6 times as long.',
+        ),
       reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
       maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
       maxRecordBytes: z

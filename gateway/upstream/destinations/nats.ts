@@ -20,6 +20,9 @@ import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, n
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 
 /** `dataDir`: where the installation id of the message ids is kept (installation-id.ts); absent, one per process. */
+/** A publish's own timeout, in ackTimeoutMs (the send's is ackTimeoutMs of silence): see send(). */
+const PUBLISH_TIMEOUT_FACTOR = 6;
+
 export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { dataDir?: string | undefined }): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
@@ -256,18 +259,57 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { data
       }
       signal.throwIfAborted();
       const client = js;
-      const pending: Promise<PubAck>[] = new Array(records.length);
+      // ackTimeoutMs is silence: the send waits until no acknowledgement of it came for that long
+      // (each one starts the wait again), not for each publish from its call. On a slow uplink (a
+      // modem at 4 KB/s: 16 records of 1 KB take 4 s) the publishes wait in the connection's buffer,
+      // and a fixed timeout per publish failed those at the back while they were on the way:
+      // resent, they crossed the link twice (JetStream drops the copy; the link carried it). Each
+      // publish keeps a timeout of its own, PUBLISH_TIMEOUT_FACTOR times longer: it bounds how long
+      // the client holds the requests of a send given up on (a frozen server).
+      const settled: Array<PromiseSettledResult<PubAck> | undefined> = new Array(records.length);
+      let open = records.length;
+      let finished = false;
+      let wake: () => void = () => undefined;
+      let silence: NodeJS.Timeout | undefined;
+      const done = new Promise<void>((resolve) => {
+        wake = resolve;
+        silence = setTimeout(resolve, o.ackTimeoutMs);
+      });
+      signal.addEventListener('abort', wake, { once: true });
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         const h = lib.headers();
         h.set('Gatehouse-Topic', r.topic);
-        pending[i] = client.publish(subjectOf(r), r.payload, { msgID: `${installation}:${r.stream}:${r.seq}`, headers: h, timeout: o.ackTimeoutMs });
+        client
+          .publish(subjectOf(r), r.payload, { msgID: `${installation}:${r.stream}:${r.seq}`, headers: h, timeout: o.ackTimeoutMs * PUBLISH_TIMEOUT_FACTOR })
+          .then(
+            (value) => {
+              if (finished) return;
+              settled[i] = { status: 'fulfilled', value };
+              silence?.refresh();
+              if (--open === 0) wake();
+            },
+            (reason: unknown) => {
+              if (finished) return;
+              settled[i] = { status: 'rejected', reason };
+              if (--open === 0) wake();
+            },
+          );
       }
-      const settled = await Promise.allSettled(pending);
+      if (open === 0) wake();
+      await done;
+      finished = true;
+      clearTimeout(silence);
+      // The loop's signal outlives this call: never leave a listener per batch on it.
+      signal.removeEventListener('abort', wake);
       const results: RecordResult[] = new Array(records.length);
       let duplicates = 0;
       for (let i = 0; i < settled.length; i++) {
-        const s = settled[i]!;
+        // Not acknowledged within ackTimeoutMs of silence: as a publish's own timeout says.
+        const s = settled[i] ?? {
+          status: 'rejected',
+          reason: { code: 'TIMEOUT', message: `no JetStream acknowledgement within ${o.ackTimeoutMs} ms of silence (ackTimeoutMs)` },
+        };
         if (s.status === 'fulfilled') {
           results[i] = OK;
           if (s.value.duplicate) duplicates++;
