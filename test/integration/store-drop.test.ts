@@ -144,3 +144,36 @@ test('a kill -9 during drops leaves each stream with its kept meta, or neither, 
     }
   }
 });
+
+test('a stream defined after a drop and closed (or killed) before its first record keeps its start past the floor: its consumer sees what it appends after the reopen', async (t) => {
+  // Found by the chaos bench (seed 72 --actions): a rule update made a new action stream after an
+  // earlier one was dropped (its consumer's checkpoint written at the floor) while the disk was
+  // full, and a kill -9 came before its first record. Reopened, the stream had the checkpoint but
+  // no high-water mark: its sequences started at 1 again, below its consumer's checkpoint, so every
+  // record appended after the restart (28,383, acknowledged) counted as delivered and was never
+  // exported, then the stream was dropped as drained.
+  const dir = await tempDir(t);
+  const deps = testDeps();
+  let store = await openLocalStreams({ path: dir }, deps);
+  const last = await drained(store, 'old', 5);
+  await store.setCheckpoint('old', 'exp', last);
+  await store.dropStreams!(['old'], { consumer: 'exp' });
+  await store.defineStream({ name: 'fresh', maxBytes: 1 << 20, onFull: 'reject' });
+  await store.addConsumer('fresh', 'exp');
+  assert.equal(await store.getCheckpoint('fresh', 'exp'), last, 'the consumer starts at the floor');
+  await store.close();
+
+  store = await openLocalStreams({ path: dir }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'fresh', maxBytes: 1 << 20, onFull: 'reject' });
+  await store.addConsumer('fresh', 'exp');
+  const seq = await store.append('fresh', rec(1));
+  const cp = await store.getCheckpoint('fresh', 'exp');
+  assert.ok(seq > cp, `the record appended after the reopen (seq ${seq}) is past its consumer's checkpoint (${cp}): it will be exported`);
+  const read = await store.read('fresh', cp + 1, { limit: 10 });
+  assert.deepEqual(
+    read.map((r) => r.seq),
+    [seq],
+    'the consumer reads it',
+  );
+});
