@@ -41,7 +41,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { freePort } from '../helpers/index.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { KinesisFaultProxy, SHARDS, shardName } from './chaos-kinesis-proxy.js';
-import { ChaosTally, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
+import { TalliedSink, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
 
 const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'chaos', secretAccessKey: 'chaos' };
@@ -103,13 +103,12 @@ class KinesaliteProcess {
   }
 }
 
-export class KinesisChaosUpstream implements ChaosSink {
+export class KinesisChaosUpstream extends TalliedSink implements ChaosSink {
   readonly kind = 'kinesis';
   /** Flaky phases with a failing shard. */
   shardOutages = 0;
   kinesaliteRestarts = 0;
   readErrors = 0;
-  private readonly tally: ChaosTally;
   private kinesalite: KinesaliteProcess | undefined;
   private client: KinesisClient | undefined;
   private readonly proxy: KinesisFaultProxy;
@@ -124,24 +123,12 @@ export class KinesisChaosUpstream implements ChaosSink {
     private readonly rnd: () => number,
     private readonly dir: string,
   ) {
-    this.tally = new ChaosTally(capacities);
+    super(capacities);
     this.proxy = new KinesisFaultProxy(() => this.kinesalite!.port, mulberry32(Math.floor(rnd() * 2 ** 32)));
   }
 
   get mode(): UpstreamMode {
     return this.proxy.mode;
-  }
-
-  get records(): number {
-    return this.tally.records;
-  }
-
-  count(key: ChaosKey, id: number): number {
-    return this.tally.count(key, id);
-  }
-
-  duplicates(key: ChaosKey): number {
-    return this.tally.duplicates(key);
   }
 
   private get endpoint(): string {

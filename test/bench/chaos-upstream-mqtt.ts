@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, which } from '../helpers/index.js';
 import { mosquittoConfig } from '../helpers/peers.js';
-import { ChaosTally, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
+import { TalliedSink, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
 import { sleep } from './chaos-load.js';
 
 /** The bridge's client id: the one a takeover connects with. */
@@ -34,7 +34,7 @@ const BRIDGE_CLIENT_ID = 'gh-chaos-up';
 /** What the checker subscribes to: every topic the bridge and the rule actions publish to. */
 const PREFIX = 'up/';
 
-export class MqttUpstream implements ChaosSink {
+export class MqttUpstream extends TalliedSink implements ChaosSink {
   readonly kind = 'mqtt';
   readonly dropsBridged = true;
   mode: UpstreamMode = 'ok';
@@ -46,7 +46,6 @@ export class MqttUpstream implements ChaosSink {
   /** Takeovers whose CONNACK did not come (the broker restarting). */
   takeoversFailed = 0;
   checkerConnects = 0;
-  private readonly tally: ChaosTally;
   private child: ChildProcess | undefined;
   private frozen = false;
   private checker: mqtt.MqttClient | undefined;
@@ -64,7 +63,7 @@ export class MqttUpstream implements ChaosSink {
     private readonly logFile: string,
     readonly port: number,
   ) {
-    this.tally = new ChaosTally(capacities);
+    super(capacities);
   }
 
   /** Why it cannot be made (mosquitto not installed), or the upstream, not started. */
@@ -84,18 +83,6 @@ export class MqttUpstream implements ChaosSink {
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  get records(): number {
-    return this.tally.records;
-  }
-
-  count(key: ChaosKey, id: number): number {
-    return this.tally.count(key, id);
-  }
-
-  duplicates(key: ChaosKey): number {
-    return this.tally.duplicates(key);
   }
 
   destination(): Record<string, unknown> {

@@ -19,11 +19,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import type { Consumer, NatsConnection } from 'nats';
 import { freePort, which } from '../helpers/index.js';
-import { ChaosTally, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
+import { portOpen } from '../helpers/peers.js';
+import { TalliedSink, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
 import type { UpstreamParts } from './chaos-upstreams.js';
 import { sleep } from './chaos-load.js';
 
@@ -32,7 +32,7 @@ const STREAM = 'CHAOS';
 /** Every subject the gateway publishes to: `chaos.<local stream>`, `chaos.v<n>.<local stream>` for actions. */
 const SUBJECTS = ['chaos.>'];
 
-export class ChaosNats implements ChaosSink {
+export class ChaosNats extends TalliedSink implements ChaosSink {
   readonly kind = 'nats';
   mode: UpstreamMode = 'ok';
   /** Clean restarts while flaky, freezes (stall), stops (down) by SIGTERM and by kill -9. */
@@ -43,7 +43,6 @@ export class ChaosNats implements ChaosSink {
   /** Failed reads of the stream (retried at the next collect()), and the last one's error. */
   readErrors = 0;
   lastReadError = '';
-  private readonly tally: ChaosTally;
   private child: ChildProcess | undefined;
   private frozen = false;
   private stderr = '';
@@ -68,7 +67,7 @@ export class ChaosNats implements ChaosSink {
     capacities: Partial<Record<ChaosKey, number>>,
     private readonly rnd: () => number,
   ) {
-    this.tally = new ChaosTally(capacities);
+    super(capacities);
   }
 
   /** Up and healthy, with its stream; or why not (nats-server not installed, a failed start). */
@@ -95,20 +94,8 @@ export class ChaosNats implements ChaosSink {
     return u;
   }
 
-  get records(): number {
-    return this.tally.records;
-  }
-
   private get url(): string {
     return `nats://127.0.0.1:${this.port}`;
-  }
-
-  count(key: ChaosKey, id: number): number {
-    return this.tally.count(key, id);
-  }
-
-  duplicates(key: ChaosKey): number {
-    return this.tally.duplicates(key);
   }
 
   destination(): Record<string, unknown> {
@@ -261,7 +248,7 @@ export class ChaosNats implements ChaosSink {
       this.stderr = (this.stderr + d).slice(-4000);
     });
     const deadline = Date.now() + 15_000;
-    while (!(await accepts(this.port))) {
+    while (!(await portOpen(this.port))) {
       if (c.exitCode !== null || c.signalCode !== null || Date.now() > deadline) {
         this.child = undefined;
         c.kill('SIGKILL');
@@ -285,15 +272,4 @@ export class ChaosNats implements ChaosSink {
     clearTimeout(timer);
     return true;
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

@@ -90,33 +90,16 @@ export class ChaosTally {
 export const CHAOS_KEYS = ['id', 'v', 'f', 'd', 's'] as const;
 export type ChaosKey = (typeof CHAOS_KEYS)[number];
 
-/** The Firehose-HTTP upstream (`--upstream http`, the default). */
-export class ChaosUpstream implements ChaosSink {
-  readonly kind = 'http';
-  mode: UpstreamMode = 'ok';
-  requests = 0;
-  failed = 0;
-  stalled = 0;
-  storedThenStalled = 0;
-  port = 0;
-  private readonly tally: ChaosTally;
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private readonly held = new Set<http.ServerResponse>();
+/** What every ChaosSink counts the same way: the receptions of each id, in a ChaosTally. */
+export abstract class TalliedSink {
+  protected readonly tally: ChaosTally;
 
-  constructor(
-    capacities: Partial<Record<ChaosKey, number>>,
-    private readonly rnd: () => number,
-  ) {
+  constructor(capacities: Partial<Record<ChaosKey, number>>) {
     this.tally = new ChaosTally(capacities);
   }
 
   get records(): number {
     return this.tally.records;
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/`;
   }
 
   count(key: ChaosKey, id: number): number {
@@ -125,6 +108,31 @@ export class ChaosUpstream implements ChaosSink {
 
   duplicates(key: ChaosKey): number {
     return this.tally.duplicates(key);
+  }
+}
+
+/** The Firehose-HTTP upstream (`--upstream http`, the default). */
+export class ChaosUpstream extends TalliedSink implements ChaosSink {
+  readonly kind = 'http';
+  mode: UpstreamMode = 'ok';
+  requests = 0;
+  failed = 0;
+  stalled = 0;
+  storedThenStalled = 0;
+  port = 0;
+  private server: http.Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly held = new Set<http.ServerResponse>();
+
+  constructor(
+    capacities: Partial<Record<ChaosKey, number>>,
+    private readonly rnd: () => number,
+  ) {
+    super(capacities);
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/`;
   }
 
   destination(): Record<string, unknown> {

@@ -29,7 +29,7 @@ export interface Peer {
 const require = createRequire(import.meta.url);
 
 /** True once something accepts TCP connections on the port. */
-function portOpen(port: number): Promise<boolean> {
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = netConnect(port, '127.0.0.1');
     s.once('connect', () => {
