@@ -8,11 +8,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { which } from '../helpers/index.js';
 import { mosquittoConfig } from '../helpers/peers.js';
 import { sleep } from './chaos-load.js';
+import { portOpen } from '../helpers/peers.js';
 
 export class CloudBroker {
   restarts = 0;
@@ -41,7 +41,7 @@ export class CloudBroker {
     const c = spawn(this.bin, ['-c', this.conf], { stdio: ['ignore', 'ignore', 'ignore'] });
     this.child = c;
     const deadline = Date.now() + 10_000;
-    while (!(await listening(this.port))) {
+    while (!(await portOpen(this.port))) {
       if (c.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start (exit ${c.exitCode})`);
       await sleep(20);
     }
@@ -63,15 +63,4 @@ export class CloudBroker {
     c.kill('SIGTERM');
     await exited;
   }
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

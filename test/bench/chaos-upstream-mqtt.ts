@@ -21,13 +21,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { freePort, which } from '../helpers/index.js';
 import { mosquittoConfig } from '../helpers/peers.js';
 import { TalliedSink, type ChaosKey, type ChaosSink, type UpstreamMode } from './chaos-upstream.js';
 import { sleep } from './chaos-load.js';
+import { portOpen } from '../helpers/peers.js';
 
 /** The bridge's client id: the one a takeover connects with. */
 const BRIDGE_CLIENT_ID = 'gh-chaos-up';
@@ -253,7 +253,7 @@ export class MqttUpstream extends TalliedSink implements ChaosSink {
     closeSync(log);
     this.child = c;
     const deadline = Date.now() + 10_000;
-    while (!(await listening(this.port))) {
+    while (!(await portOpen(this.port))) {
       if (c.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start (exit ${c.exitCode}; see ${this.logFile})`);
       await sleep(20);
     }
@@ -268,15 +268,4 @@ export class MqttUpstream extends TalliedSink implements ChaosSink {
     c.kill('SIGTERM');
     await exited;
   }
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
