@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import type { TestContext } from 'node:test';
 import mqtt from 'mqtt';
 import { connect as natsConnect } from 'nats';
@@ -571,17 +571,7 @@ export async function kinesisThrottlingProxy(
       })().catch(() => res.destroy());
     });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(
-    () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  );
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, sends, failed };
+  return { url: await listenForTest(t, server), sends, failed };
 }
 
 /**
@@ -626,6 +616,11 @@ export async function kinesisInternalFailureProxy(
       })().catch(() => res.destroy());
     });
   });
+  return { url: await listenForTest(t, server), refused, heal: () => (failing = false) };
+}
+
+/** Listen on a port the kernel picks, closed (connections too) after the test; resolves with its URL. */
+async function listenForTest(t: TestContext, server: Server): Promise<string> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(
@@ -635,6 +630,5 @@ export async function kinesisInternalFailureProxy(
         server.close(() => r());
       }),
   );
-  const addr = server.address();
-  return { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`, refused, heal: () => (failing = false) };
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 }
