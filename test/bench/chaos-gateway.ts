@@ -139,3 +139,34 @@ export async function exporterStatus(g: Gateway): Promise<ExporterJson | undefin
     backlog: { records: all.reduce((n, e) => n + e.backlog.records, 0) },
   };
 }
+
+/** One dead letter as the records route gives it. */
+export interface DeadLetterJson {
+  seq: number;
+  payload?: string;
+  attrs?: Record<string, string>;
+}
+
+/**
+ * Every record of every dead-letter stream (`*-dlq`) the gateway holds, read to the end page by
+ * page. Dead letters are durable: this finds those of every process of the run, where the
+ * exporters' `deadLetters` counters only count since the last start.
+ */
+export async function allDeadLetters(g: Gateway): Promise<Map<string, DeadLetterJson[]>> {
+  const { body } = await g.get('/api/streams');
+  const names = (body as { streams: Array<{ name: string }> }).streams.map((s) => s.name).filter((n) => n.endsWith('-dlq'));
+  const out = new Map<string, DeadLetterJson[]>();
+  for (const name of names) {
+    const recs: DeadLetterJson[] = [];
+    let from = 1;
+    for (;;) {
+      const page = (await g.get(`/api/streams/${encodeURIComponent(name)}/records?from=${from}&limit=1000`)).body as { records?: DeadLetterJson[]; next?: number };
+      recs.push(...(page.records ?? []));
+      if (!page.records?.length || page.next === undefined || page.next <= from) break;
+      from = page.next;
+    }
+    if (recs.length > 0) out.set(name, recs);
+  }
+  return out;
+}
+

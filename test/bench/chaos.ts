@@ -46,7 +46,9 @@
 // Printed: a line per fault, a progress line every 30 s, then per leg acknowledged, lost (must be
 // 0; runs of lost ids with their client, acknowledgement time or file) and duplicates (allowed), dead letters and why, starts and
 // kill -9s, the top warnings, and every finding: a gateway exit not caused by a kill -9 (with its
-// stderr), an error or fatal log line other than the full disk's own, a start not ready in 30 s.
+// stderr), an error or fatal log line other than the full disk's own, a start not ready in 30 s,
+// any dead letter (read from every `*-dlq` stream at the end, so those of every process of the run:
+// the load holds no record a destination refuses for good, so a dead letter is a bug).
 // --trace FILE writes the fault log and the gateway's file-source and store log lines there.
 // Exit code: 0 clean, 1 loss or finding, 2 not drained within --drain-minutes (lost unknown).
 // Not in `npm run bench` (it runs for minutes); run it alone, compiled:
@@ -63,7 +65,7 @@ import { writeConfig } from '../helpers/gateway-process.js';
 import { freeBytes } from '../helpers/small-fs.js';
 import type { UpstreamMode } from './chaos-upstream.js';
 import { createUpstream } from './chaos-upstreams.js';
-import { elapsed, exporterStatus, Gateway, type ExporterJson } from './chaos-gateway.js';
+import { allDeadLetters, elapsed, exporterStatus, Gateway, type DeadLetterJson, type ExporterJson } from './chaos-gateway.js';
 import { hostileClient, LogFile, Publishers, sleep } from './chaos-load.js';
 import { mulberry32 } from '../helpers/prng.js';
 import { CloudBroker } from './chaos-cloud.js';
@@ -391,13 +393,27 @@ async function main(): Promise<number> {
   const drainS = (Date.now() - drainStart) / 1000;
   await upstream.collect?.();
   left = missing();
-  // Dead letters: what they are, and why.
-  let deadLetters: Array<{ payload?: string; attrs?: Record<string, string> }> = [];
-  if (g.gw && (st?.deadLetters ?? 0) > 0) {
-    const r = await g.get('/api/streams/archive-dlq/records?from=1&limit=1000').catch(() => undefined);
-    deadLetters = (r?.body as { records?: typeof deadLetters } | undefined)?.records ?? [];
+  // Dead letters: what they are, and why. Read from the dead-letter streams (durable: those of every
+  // process of the run), not from the exporters' counters (since the last start only).
+  let deadLetters: DeadLetterJson[] = [];
+  let dlqStreams: string[] = [];
+  if (g.gw) {
+    const all = await allDeadLetters(g).catch((err: Error) => {
+      g.findings.push({ at: elapsed(t0), what: 'the dead-letter streams could not be read', detail: err.message });
+      return new Map<string, DeadLetterJson[]>();
+    });
+    deadLetters = [...all.values()].flat();
+    dlqStreams = [...all].map(([n, r]) => `${n} ${r.length}`);
   }
   const inDlq = deadLetterIds(deadLetters);
+  // The chaos load sends only records every destination accepts (no poison, none over a limit): a
+  // dead letter is a retry budget spent on a fault of the chaos (an outage, a failing shard), a bug.
+  if (deadLetters.length > 0)
+    g.findings.push({
+      at: elapsed(t0),
+      what: `${deadLetters.length} records dead-lettered: the chaos load has none a destination refuses for good`,
+      detail: [...new Set(deadLetters.map((d) => d.attrs?.error ?? '?'))].slice(0, 5).join('\n'),
+    });
   const stopCode = await g.stop();
   if (stopCode !== 0 && stopCode !== null) g.findings.push({ at: elapsed(t0), what: `graceful stop exited ${stopCode}`, detail: '' });
   await upstream.down();
@@ -440,7 +456,7 @@ async function main(): Promise<number> {
   console.log(upstream.describe());
   console.log(`gateway: ${g.starts} starts, ${g.kills} kill -9, disk-full phases ${diskPhases} (reported full ${diskFullReported})`);
   console.log(
-    `dead letters: ${st?.deadLetters ?? '?'}${deadLetters.length ? `; errors: ${[...new Set(deadLetters.map((d) => d.attrs?.error ?? '?'))].slice(0, 5).join(' | ')}` : ''}`,
+    `dead letters: ${deadLetters.length} in the dead-letter streams${dlqStreams.length ? ` (${dlqStreams.join(', ')})` : ''}, ${st?.deadLetters ?? '?'} since the last start${deadLetters.length ? `; errors: ${[...new Set(deadLetters.map((d) => d.attrs?.error ?? '?'))].slice(0, 5).join(' | ')}` : ''}`,
   );
   const lost = lostByLeg.reduce((n, l) => n + l.lost.length, lostLines.length);
   console.log(`LOST: ${lost}${lost ? ' <-- BROKEN PROMISE' : ''}; per leg (duplicates allowed: at least once):`);
@@ -456,7 +472,7 @@ async function main(): Promise<number> {
   for (const f of g.findings) console.log(`  [${f.at}] ${f.what}\n    ${f.detail.replace(/\n/g, '\n    ')}`);
   const acked = Object.fromEntries(legs.map((leg) => [leg.key, leg.sender.ackedCount]));
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'chaos', seed, minutes, published: pubs.next, acked: pubs.ackedCount, ackedByLeg: acked, lines: file?.next ?? 0, cloudAcked: cloudPubs?.ackedCount ?? 0, lost, drained, duplicates, deadLetters: st?.deadLetters ?? null, starts: g.starts, kills: g.kills, findings: g.findings.length })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'chaos', seed, minutes, published: pubs.next, acked: pubs.ackedCount, ackedByLeg: acked, lines: file?.next ?? 0, cloudAcked: cloudPubs?.ackedCount ?? 0, lost, drained, duplicates, deadLetters: deadLetters.length, starts: g.starts, kills: g.kills, findings: g.findings.length })}`,
   );
   if (g.findings.length > 0) return 1;
   if (!drained) return 2; // what is missing may still be on its way: lost unknown
