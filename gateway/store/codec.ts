@@ -12,6 +12,8 @@
 //   'D'                           -> u64: the highest lastSeq of a dropped stream (drop.ts): a stream
 //                                    defined anew starts after it, so no id <stream>:<seq> repeats
 //   'V'                           -> format version
+//   'I'                           -> the store's id: 16 random hex digits written with the format
+//                                    version when the database is made (identity.ts)
 // Segment value: magic 'G', version 1, count:u32, then `count` records:
 //   receivedAt:f64 flags:u8 topicLen:u16 payloadLen:u32 [keyLen:u16] [attrCount:u16]
 //   topic payload [key] [attrs: (keyLen:u16 valueLen:u32 key value)*]
@@ -24,6 +26,7 @@ export const KEY_HWM = 0x48; // 'H'
 export const KEY_META = 0x4d; // 'M'
 export const KEY_FORMAT = 0x56; // 'V'
 export const KEY_DROP_FLOOR = 0x44; // 'D'
+export const KEY_STORE_ID = 0x49; // 'I'
 /** Never written: deleted by the store's write check (write-check.ts). */
 export const KEY_WRITE_CHECK = 0x57; // 'W'
 export const FORMAT_VERSION = 1;

@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { Level } from 'level';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { FORMAT_VERSION, KEY_FORMAT, readU64, u64 } from './codec.js';
+import { newStoreIdOp } from './identity.js';
 
 export type Db = Level<Buffer, Buffer>;
 
@@ -16,7 +17,8 @@ export function newDb(path: string): Db {
 
 /**
  * Open db (the database at path) and check its format: a new database gets the current format
- * version; one written in another format is closed again and refused.
+ * version and, in the same write, a store id (identity.ts); one written in another format is
+ * closed again and refused.
  */
 export async function openChecked(db: Db, path: string): Promise<void> {
   try {
@@ -58,7 +60,8 @@ export async function openChecked(db: Db, path: string): Promise<void> {
     );
   }
   const fmt = await db.get(Buffer.from([KEY_FORMAT]));
-  if (fmt === undefined) await db.put(Buffer.from([KEY_FORMAT]), u64(FORMAT_VERSION), { sync: true });
+  // No format version: the database was made by this open (every version writes it at once).
+  if (fmt === undefined) await db.batch([{ type: 'put', key: Buffer.from([KEY_FORMAT]), value: u64(FORMAT_VERSION) }, newStoreIdOp()], { sync: true });
   else if (readU64(fmt, 0) !== FORMAT_VERSION) {
     await db.close();
     throw ERRORS.GH_STORE_OPEN(

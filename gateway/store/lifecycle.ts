@@ -50,6 +50,8 @@ export interface LifecycleDeps {
   setReopening(on: boolean): void;
   /** The ttl sweep (LevelLocalStreams.sweep). */
   sweep(): Promise<void>;
+  /** Reads what the store keeps of itself (its id: identity.ts), once its streams are scanned; a close waits for it. */
+  afterScan(): Promise<void>;
   /** GH_STORE_CLOSED, naming the store's path. */
   closedError(): GatehouseError;
 }
@@ -141,6 +143,7 @@ export class StoreLifecycle {
       // partial-head accounting, which is not persisted.
       if (s.consumers.size > 0) await d.retention.reclaim(s, []);
     }
+    await d.afterScan();
     d.setState('open');
     await d.guard.start();
     this.sweepTimer = setInterval(() => {

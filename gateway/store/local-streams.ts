@@ -29,7 +29,8 @@ import { Retention } from './retention.js';
 import type { StreamState } from './state.js';
 import { checkStreamOptions, definedNames, definedStream, stateIn, streamInfo } from './stream-registry.js';
 import { dropStreams, readDropFloor } from './drop.js';
-import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoredRecord, StreamInfo, StreamOptions } from './types.js';
+import { readStoreIdentity } from './identity.js';
+import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoredRecord, StreamInfo, StreamOptions } from './types.js';
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -65,6 +66,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly size: RecordSize = { bytes: 0, encoded: 0 };
   /** The highest lastSeq of a dropped stream (drop.ts): a stream defined afresh starts after it. */
   private dropFloor = 0;
+  /** The store's id (identity.ts), read at open. */
+  private storeIdentity: StoreIdentity | undefined;
 
   constructor(
     private readonly options: StoreOptions,
@@ -154,6 +157,9 @@ export class LevelLocalStreams implements LocalStreams {
         this.reopening = on;
       },
       sweep: () => this.sweep(),
+      afterScan: async () => {
+        this.storeIdentity ??= await readStoreIdentity(this.db, (ops, sync) => this.write(ops, sync), this.log);
+      },
       closedError: () => this.closedError(),
     });
   }
@@ -184,6 +190,11 @@ export class LevelLocalStreams implements LocalStreams {
   async open(waitForSpace?: WaitForSpace): Promise<void> {
     await this.lifecycle.open(waitForSpace);
     this.dropFloor = await readDropFloor(this.db);
+  }
+
+  identity(): StoreIdentity {
+    if (!this.storeIdentity) throw this.closedError();
+    return this.storeIdentity;
   }
 
   close(): Promise<void> {

@@ -68,6 +68,17 @@ export interface ReadOptions {
   maxBytes?: number;
 }
 
+/**
+ * The store's id (identity.ts): made with the database, so a store made anew (its directory deleted,
+ * re-created) has another, and its sequences restarting never pass for the old store's.
+ */
+export interface StoreIdentity {
+  /** 16 hex digits. */
+  id: string;
+  /** The database was made before store ids (round 30 and older): its id was given at this open. */
+  adopted: boolean;
+}
+
 export interface LocalStreams {
   open(): Promise<void>;
   /** Flush pending group commits, then close the database. */
@@ -82,6 +93,8 @@ export interface LocalStreams {
   /** Create or update a stream's options. Idempotent. */
   defineStream(options: StreamOptions): Promise<void>;
   streamNames(): string[];
+  /** The store's id, known once open (identity.ts). Optional: in-memory test stores. */
+  identity?(): StoreIdentity;
   /**
    * Streams found on disk that no defineStream named (left by a config or a rule update that no
    * longer names them), by name: their info() once defined. Optional: in-memory test stores.
