@@ -65,6 +65,8 @@ const RETIRE_CHECK_MS = 1000;
 export interface ExporterSetDeps extends RuntimeDeps {
   streams: LocalStreams;
   dataDir: string;
+  /** The gateway's installation id (upstream/installation-id.ts), for nats message ids and s3 keys. */
+  installationId?: () => Promise<string>;
   /** The config's gatewayId, for destinations that name the gateway (s3 keys). */
   gatewayId?: string;
   factories?: DestinationFactories;
@@ -209,6 +211,7 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
         logger,
         registry: deps.registry,
         dataDir: deps.dataDir,
+        ...(deps.installationId === undefined ? {} : { installationId: deps.installationId }),
         ...(deps.gatewayId === undefined ? {} : { gatewayId: deps.gatewayId }),
         ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }),
       },

@@ -32,6 +32,8 @@ export interface AdminParts {
   probation?: { current(): ProbationInfo | undefined };
   /** The scheduled jobs (control plane), for GET /api/jobs. */
   jobs?: { status(): JobStatus[] };
+  /** The installation id (upstream/installation-id.ts), once known, for GET /api/overview. */
+  installationId?: () => string | undefined;
 }
 
 export function buildAdminSource(gw: AdminParts, stopping: () => boolean, version: string): AdminSource {
@@ -100,6 +102,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       const last = rates[rates.length - 1];
       return {
         gatewayId: gw.config.gatewayId,
+        // What tells this gateway's records apart upstream (nats message ids, s3 keys); null until known.
+        installationId: gw.installationId?.() ?? null,
         version,
         health: source.health(),
         rates,

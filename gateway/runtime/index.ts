@@ -21,6 +21,8 @@ import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
+import { lazyInstallationId } from '../upstream/installation-id.js';
+import { readMachineFingerprint, type ReadMachineFingerprint } from '../upstream/machine.js';
 import {
   BrokerSource,
   ControlSource,
@@ -68,6 +70,11 @@ export interface GatewayOptions {
   signal?: AbortSignal;
   /** Told when the start begins (true) and ends (false) waiting for disk space. */
   onStoreWait?: (waiting: boolean) => void;
+  /**
+   * Reads the fingerprint of the machine the installation id is bound to (upstream/machine.ts;
+   * default: this machine's). Tests give two "machines" through it.
+   */
+  machineFingerprint?: ReadMachineFingerprint;
 }
 
 export interface Gateway {
@@ -168,6 +175,18 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     owned.release();
   };
   try {
+    // The installation id of nats message ids and s3 keys, bound to this store and machine: made
+    // anew (one warning) when either is not the one it was made with (upstream/installation-id.ts).
+    // Resolved now, so the warning comes at the start and an upgrade's store adopts it at once; a
+    // failure (a full disk) is tried again at the first send that needs it.
+    const storeIdentity = streams.identity?.();
+    const installationId = lazyInstallationId(
+      config.dataDir,
+      storeIdentity && { store: storeIdentity, machine: opts.machineFingerprint ?? (() => readMachineFingerprint()), log: logger.child({ c: 'upstream' }) },
+    );
+    await installationId().catch((err: unknown) =>
+      logger.warn({ err: errorMessage(err) }, 'the installation id could not be read or kept (tried again at the first nats or s3 send)'),
+    );
     for (const [name, s] of Object.entries(config.streams)) await streams.defineStream(toStreamOptions(name, s));
 
     // Sources, created but not reading. The broker is also an output (republish, serial echo, control).
@@ -201,6 +220,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       ...deps,
       streams,
       dataDir: config.dataDir,
+      installationId,
       gatewayId: config.gatewayId,
       uplinkKbps: config.uplink.bandwidthKbps,
       reserveBytes: config.store.reserveBytes,
@@ -302,7 +322,19 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     control.jobs.on('run', (e: JobRunEvent) => activity.jobRun(e.job, e.result, e.error));
 
     let stopping = false;
-    const parts = { config, streams, broker, rules, serial: serial.bridge, sources, exporters, activity, startedAt, startedMono };
+    const parts = {
+      config,
+      streams,
+      broker,
+      rules,
+      serial: serial.bridge,
+      sources,
+      exporters,
+      activity,
+      startedAt,
+      startedMono,
+      installationId: installationId.known,
+    };
     const source = config.admin.enabled
       ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs }, () => stopping, opts.version)
       : undefined;

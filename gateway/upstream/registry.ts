@@ -19,6 +19,11 @@ import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinat
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export; the installation id: installation-id.ts). */
   dataDir?: string;
+  /**
+   * The gateway's installation id (nats message ids, s3 keys), bound to its store and machine
+   * (installation-id.ts); absent, the destination reads or makes the one kept in dataDir.
+   */
+  installationId?: () => Promise<string>;
   /** The config's gatewayId (s3 keys' ${gatewayId}; default the host name). */
   gatewayId?: string;
   /** Free bytes to leave on disk (store.reserveBytes): the file destination refuses to eat them. */

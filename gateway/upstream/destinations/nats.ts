@@ -19,11 +19,17 @@ import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, n
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 
-/** `dataDir`: where the installation id of the message ids is kept (installation-id.ts); absent, one per process. */
 /** A publish's own timeout, in ackTimeoutMs (the send's is ackTimeoutMs of silence): see send(). */
 const PUBLISH_TIMEOUT_FACTOR = 6;
 
-export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { dataDir?: string | undefined }): Destination {
+/**
+ * `installationId`: the message ids' installation id, a gateway's (bound to its store and machine:
+ * installation-id.ts); else the one kept in `dataDir`, or without one, one per process.
+ */
+export function createNatsDestination(
+  o: NatsOptions,
+  deps: RuntimeDeps & { dataDir?: string | undefined; installationId?: (() => Promise<string>) | undefined },
+): Destination {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
   const target = `nats:${servers.map(withoutCredentials).join(',')}/${o.stream}`;
@@ -50,7 +56,7 @@ export function createNatsDestination(o: NatsOptions, deps: RuntimeDeps & { data
   let connError: string | undefined;
   let connOptions: ConnectionOptions | undefined;
   /** The message ids' installation id (installation-id.ts), read or made at the first send. */
-  const installationId = lazyInstallationId(deps.dataDir);
+  const installationId = deps.installationId ?? lazyInstallationId(deps.dataDir);
 
   // The nats client (~0.5 MiB of JS) loads when a NATS destination starts, not with the gateway.
   let lib: typeof import('nats');

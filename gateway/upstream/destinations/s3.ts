@@ -40,7 +40,7 @@ export const s3OptionsSchema = z.lazy(() =>
         .min(1)
         .default(S3_DEFAULT_KEY_TEMPLATE)
         .describe(
-          'Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record\'s receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch; ${gatewayId} is the config\'s gatewayId and ${installationId} 16 hex digits made once per data dir (<dataDir>/installation-id) (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). ".gz" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object, and ${installationId} when other gateways write to the same bucket and prefix (gateway ids are often shared: raspberrypi).',
+          "Object key after the prefix. ${timestamp:yyyy|MM|dd|HH|mm} are UTC parts of the first record's receivedAt (as Firehose partitions); ${stream}, ${firstSeq}, ${lastSeq}, ${records} come from the batch; ${gatewayId} is the config's gatewayId and ${installationId} the gateway's installation id, 16 hex digits kept in <dataDir>/installation-id (made anew when the store is made anew or the data dir is on another machine) (the Firehose-style !{timestamp:yyyy} and {stream} forms are still read, deprecated). \".gz\" is appended when gzip is on. Keep ${stream}, ${firstSeq} and ${lastSeq} in it so a retried batch overwrites its own object, and ${installationId} when other gateways write to the same bucket and prefix (gateway ids are often shared: raspberrypi).",
         ),
       gzip: z.boolean().default(false).describe('Gzip each object (Content-Encoding: gzip, key suffix .gz).'),
       payloadFormat: z
@@ -214,10 +214,14 @@ export function ndjsonLine(r: StoredRecord, format: 'auto' | 'base64' | 'utf8'):
 }
 
 /**
- * `gatewayId` (default: the host name, as the config's) and `dataDir` (where the installation id
- * is kept; absent: one per process) fill the key's ${gatewayId} and ${installationId}.
+ * `gatewayId` (default: the host name, as the config's) and `installationId` (a gateway's, bound to
+ * its store and machine: installation-id.ts; else the one kept in `dataDir`, or without one, one per
+ * process) fill the key's ${gatewayId} and ${installationId}.
  */
-export function createS3Destination(o: S3Options, deps: RuntimeDeps & { dataDir?: string | undefined; gatewayId?: string | undefined }): Destination {
+export function createS3Destination(
+  o: S3Options,
+  deps: RuntimeDeps & { dataDir?: string | undefined; gatewayId?: string | undefined; installationId?: (() => Promise<string>) | undefined },
+): Destination {
   const suffix = o.gzip ? '.gz' : '';
   const target = `s3://${o.bucket}/${o.prefix}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
   const keyParts = compileS3KeyTemplate(o.keyTemplate, (m) => deps.logger.warn({ component: 'destination', kind: 's3', target }, m));
@@ -226,7 +230,7 @@ export function createS3Destination(o: S3Options, deps: RuntimeDeps & { dataDir?
       { component: 'destination', kind: 's3', target },
       `the key template '${o.keyTemplate}' has no \${installationId}: another gateway writing to the same bucket and prefix with the same template replaces this one's objects of the same stream, sequences and time partition (lost without a word) unless the rest of the key tells them apart (\${gatewayId} does only if every gateway id is unique: cloned Raspberry Pi images all say raspberrypi)`,
     );
-  const installationId = lazyInstallationId(deps.dataDir);
+  const installationId = deps.installationId ?? lazyInstallationId(deps.dataDir);
   const gatewayId = deps.gatewayId ?? hostGatewayId();
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
