@@ -160,7 +160,10 @@ export async function allDeadLetters(g: Gateway): Promise<Map<string, DeadLetter
     const recs: DeadLetterJson[] = [];
     let from = 1;
     for (;;) {
-      const page = (await g.get(`/api/streams/${encodeURIComponent(name)}/records?from=${from}&limit=1000`)).body as { records?: DeadLetterJson[]; next?: number };
+      const page = (await g.get(`/api/streams/${encodeURIComponent(name)}/records?from=${from}&limit=1000`)).body as {
+        records?: DeadLetterJson[];
+        next?: number;
+      };
       recs.push(...(page.records ?? []));
       if (!page.records?.length || page.next === undefined || page.next <= from) break;
       from = page.next;
@@ -169,4 +172,3 @@ export async function allDeadLetters(g: Gateway): Promise<Map<string, DeadLetter
   }
   return out;
 }
-
