@@ -231,7 +231,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     },
     async send(records, signal) {
       const c = client;
-      if (!c?.connected) {
+      // (A connection ended by the bridge itself, below, is `connected` until its close event.)
+      if (!c?.connected || c.stream?.destroyed) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: notConnectedReason(connError) });
         const why = connError;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `upstream MQTT broker not connected${why ? ` (${why})` : ''}` }, { where: target, hint: connectHint(why) });
@@ -302,6 +303,24 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       const cut = !c.connected && !signal.aborted;
       // Unacknowledged (a cut, or no PUBACK in time): the loop resends those records itself.
       if (!signal.aborted) forgetStored(c, callbacks);
+      // No PUBACK for ackTimeoutMs on a link still up: the connection is ended, and the loop's
+      // resend goes on a new one. Left up, a PUBACK arriving late for a forgotten PUBLISH would be
+      // matched by its message id alone, and mqtt.js hands ids out again (1..65535, in turn, the
+      // forgotten ones included): once the counter came round, a late PUBACK would acknowledge a
+      // newer PUBLISH still in the socket's queue, and that record would be checkpointed without the
+      // broker ever having it. A new connection gets no PUBACK for the old one's PUBLISHes; and what
+      // was still queued behind the silence (a stuck broker, a half-open TCP link) goes with it
+      // instead of being sent twice.
+      let unanswered = 0;
+      for (let i = 0; i < results.length; i++) if (results[i] === undefined) unanswered++; // (holes: not .some())
+      if (!signal.aborted && c.connected && unanswered > 0) {
+        connError = `no PUBACK for ${o.ackTimeoutMs} ms: the bridge ended the connection and reconnects`;
+        log.warn(
+          { ackTimeoutMs: o.ackTimeoutMs, unacknowledged: unanswered },
+          `upstream MQTT: no PUBACK for ${o.ackTimeoutMs} ms (ackTimeoutMs) on a connection still up: ending it and reconnecting, so that late PUBACKs cannot acknowledge newer PUBLISHes; the records are sent again`,
+        );
+        c.stream?.destroy();
+      }
       // The link dropped under the send. After other records' PUBACKs it is the link's state: an
       // outage (DISCONNECTED, never counted). Before any PUBACK it may be a record the broker will
       // not take (a broker drops a client whose PUBLISH exceeds its packet size limit or its ACL,
