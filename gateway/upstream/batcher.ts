@@ -1,6 +1,8 @@
-// The exporter's in-memory window over its stream: records read but not yet behind the
-// checkpoint, in sequence order. Bounded by the exporter (it reads only while the window is
-// smaller than about one batch of undelivered records), so it never grows with the backlog.
+// The exporter's in-memory window over its stream: the undelivered records read past the
+// checkpoint, in sequence order (delivered ones are dropped from it at once: only the first
+// undelivered record's sequence moves the checkpoint). Bounded by the window (window.ts reads while
+// it holds less than two batches of new records and two of held ones), so it never grows with the
+// backlog.
 import { performance } from 'node:perf_hooks';
 import type { StoredRecord } from '../store/types.js';
 
@@ -25,10 +27,20 @@ export interface Entry {
   /** performance.now() before which a parked record is not tried again: its own backoff after a
    * counted failure (outcomes.ts), so that the records behind it go on meanwhile. 0: no wait. */
   notBefore: number;
+  /** Sends in a row that throttled it (code THROTTLED: nothing against the record) at a destination
+   * that rebatches (Destination.rebatch): it is held in the window on a backoff of its own
+   * (notBefore) and joins later batches beside new records, never queued as a retry of its send
+   * alone (outcomes.ts). 0: not held. */
+  held: number;
 }
 
 export function newEntry(rec: StoredRecord, seenAt: number): Entry {
-  return { rec, bytes: rec.payload.length, attempts: 0, done: false, deadError: undefined, seenAt, mark: -1, parked: false, notBefore: 0 };
+  return { rec, bytes: rec.payload.length, attempts: 0, done: false, deadError: undefined, seenAt, mark: -1, parked: false, notBefore: 0, held: 0 };
+}
+
+/** Held (throttled, rebatched) and not parked: what the window's held bound counts. */
+export function isHeld(e: Entry): boolean {
+  return e.held > 0 && !e.parked && !e.done && e.deadError === undefined;
 }
 
 export interface BatchLimits {
@@ -50,9 +62,15 @@ export interface BatchLimits {
  * read ahead of a stuck checkpoint, each accepted one is evidence). When only waiting entries are
  * left, the oldest whose backoff is over goes (a storm ends when it is accepted); none while every
  * one is within its backoff (the loop sleeps until parkedDueAt, or until new records arrive).
+ *
+ * Held entries (throttled at a destination that rebatches) go once their own backoff is over, in
+ * order with the others, but at most half a batch of them while new records are waiting to fill
+ * the rest: a failing Kinesis shard's records never crowd the other shards' out of the batches.
  */
 export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: Entry[], accepted = 0, now = performance.now()): boolean {
   out.length = 0;
+  const heldMax = heldShare(window, limits.maxRecords);
+  let held = 0;
   let bytes = 0;
   let waiting: Entry | undefined;
   /** The oldest waiting entry whose backoff is over. */
@@ -69,8 +87,11 @@ export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: En
       if (out.length === 0) out.push(e);
       return true;
     }
+    // Within its own backoff, or its share of the batch taken: the records behind it go.
+    if (e.held > 0 && (e.notBefore > now || held >= heldMax)) continue;
     if (out.length >= limits.maxRecords) return true;
     if (out.length > 0 && (waiting !== undefined || bytes + e.bytes > limits.maxBytes)) return true;
+    if (e.held > 0) held++;
     bytes += e.bytes;
     out.push(e);
   }
@@ -78,15 +99,28 @@ export function takeBatch(window: readonly Entry[], limits: BatchLimits, out: En
   return waiting !== undefined || out.length >= limits.maxRecords || bytes >= limits.maxBytes;
 }
 
+/** How many held entries a batch takes: half of it, or more when fewer new records can fill the rest. */
+function heldShare(window: readonly Entry[], maxRecords: number): number {
+  let held = 0;
+  let fresh = 0;
+  for (const e of window) {
+    if (e.done || e.deadError !== undefined || e.parked) continue;
+    if (e.held > 0) held++;
+    else if (++fresh >= maxRecords) break;
+  }
+  if (held === 0) return 0;
+  return Math.max(Math.ceil(maxRecords / 2), maxRecords - fresh);
+}
+
 /**
- * When the first parked entry's own backoff ends (performance.now() ms), or undefined when no entry
+ * When the first parked or held entry's own backoff ends (performance.now() ms), or undefined when no entry
  * is parked. Called after takeBatch() found nothing to send, so every parked entry was within its
  * backoff then; a backoff that has ended since (time passes between the two calls) still counts,
  * as a time in the past: the loop must wake for it, not wait for new records that may never come.
  */
 export function parkedDueAt(window: readonly Entry[]): number | undefined {
   let at: number | undefined;
-  for (const e of window) if (e.parked && !e.done && e.deadError === undefined && (at === undefined || e.notBefore < at)) at = e.notBefore;
+  for (const e of window) if ((e.parked || e.held > 0) && !e.done && e.deadError === undefined && (at === undefined || e.notBefore < at)) at = e.notBefore;
   return at;
 }
 
@@ -98,15 +132,21 @@ export function parkedCount(window: readonly Entry[]): number {
   return n;
 }
 
-/** Count and bytes of entries not yet done (the window bound). */
-export function pendingLoad(window: readonly Entry[]): { records: number; bytes: number } {
+/** Count and bytes of entries not yet done (the window bound), and of the held ones among them. */
+export function pendingLoad(window: readonly Entry[]): { records: number; bytes: number; heldRecords: number; heldBytes: number } {
   let records = 0;
   let bytes = 0;
+  let heldRecords = 0;
+  let heldBytes = 0;
   for (const e of window) {
     if (!e.done) {
       records++;
       bytes += e.bytes;
+      if (isHeld(e)) {
+        heldRecords++;
+        heldBytes += e.bytes;
+      }
     }
   }
-  return { records, bytes };
+  return { records, bytes, heldRecords, heldBytes };
 }

@@ -6,10 +6,20 @@
 //
 // Choices (see docs/upstream.md):
 // - Partial failure: only the failed records are resent; records after a failed one that were
-//   delivered are remembered in the window and not resent (unless the process restarts before
-//   the checkpoint passes them: at-least-once, duplicates possible).
+//   delivered are not resent (unless the process restarts before the checkpoint passes them:
+//   at-least-once, duplicates possible); the window drops them at once (only the first undelivered
+//   record's sequence moves the checkpoint).
 // - A retry resends exactly the failed records of the previous batch (no new records join it),
-//   so destinations can keep a batch identity (the HTTP request id) across retries.
+//   so destinations can keep a batch identity (the HTTP request id) across retries. Except for
+//   throttled records (code THROTTLED) at a destination that keeps none (Destination.rebatch:
+//   Kinesis, Firehose; a Kinesis InternalFailure with no record of its partition key accepted is
+//   THROTTLED): they are held in the window, each on a backoff of its own, and join later batches
+//   beside new records (at most half a batch of them while new ones wait), so one failing shard
+//   does not hold back the others. They spend no budget, are never split or parked for it; the
+//   loop keeps its pace while a send accepts others, and slows down (ThrottlePacer, backoff) when
+//   nothing is accepted. The window holds at most HELD_BATCHES batches of them (their bytes under
+//   two batches') and reads at most SPAN_BATCHES batches past the first undelivered record
+//   (window.ts); beyond, nothing new is read and only they go, as without rebatching.
 // - Retry budget: maxAttempts (default 10; 0 = forever) failures per record, counted only with
 //   evidence that the record is at fault; then the record is dead-lettered with its error.
 //   Transport failures (send() throws: connection refused, timeout, 502/503/504) and throttling
@@ -146,6 +156,7 @@ class ExporterLoop implements Exporter {
       destKind: this.dest.kind,
       onOversize: () => this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }),
       gaps: this.gaps,
+      rebatch: this.dest.rebatch === true,
     });
     this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
     // The bucket refills by elapsed time: on the monotonic clock, so an NTP step back does not stop it.
@@ -352,7 +363,9 @@ class ExporterLoop implements Exporter {
     while (!full && !this.stopping) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) break;
-      const need = this.limits.maxRecords - pendingLoad(this.win.entries).records;
+      // Held records (throttled, on their own backoff) do not fill the batch: wait for new ones.
+      const load = pendingLoad(this.win.entries);
+      const need = this.limits.maxRecords - (load.records - load.heldRecords);
       await this.win.waitFor(this.win.nextReadSeq + Math.max(0, need - 1), remaining, this.stopAc.signal);
       if (this.stopping) break;
       await this.win.fill();

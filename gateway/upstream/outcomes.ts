@@ -61,6 +61,7 @@ const NO_WAIT: SendVerdict = { backoff: false, outage: false, setup: false, wake
 const FAILED: SendVerdict = { backoff: true, outage: false, setup: false, wake: false };
 const OUTAGE: SendVerdict = { backoff: true, outage: true, setup: false, wake: false };
 const SETUP: SendVerdict = { backoff: true, outage: false, setup: true, wake: false };
+const HELD: SendVerdict = { backoff: true, outage: false, setup: false, wake: true };
 
 export class ExportOutcomes {
   /** Entries of the last batch still to be retried (retry mode when non-empty). */
@@ -150,6 +151,9 @@ export class ExportOutcomes {
       // so a fleet with bad credentials does not call the service every few seconds.
       return isSetupFault(results) ? SETUP : OUTAGE;
     }
+    // Whether every record of the send was already held (throttled before): their failing again is
+    // their shard's state, already paced by their own backoff, not the stream's.
+    const onlyHeld = batch.every((e) => e.held > 0);
     let okRecords = 0;
     let okBytes = 0;
     let permanent = 0;
@@ -185,7 +189,14 @@ export class ExportOutcomes {
       metrics.records.inc(lbl, okRecords);
       metrics.bytes.inc(lbl, okBytes);
     }
-    if (throttled) this.d.pacer.throttled();
+    // Records throttled at a destination that rebatches are held (hold()): with others accepted in
+    // the same send, the service throttles where they go (a Kinesis shard), not the stream, so the
+    // loop keeps its pace and they keep theirs (each on its own backoff); with nothing accepted the
+    // loop slows down as for any throttling, unless the send carried only held records (a failing
+    // shard's, retried alone while no new record was there to go beside them: the loop's pause
+    // would only delay the new records that come next; the backoff paces it, new records end it).
+    const rebatch = this.d.dest.rebatch === true;
+    if (throttled && !(rebatch && (okRecords > 0 || onlyHeld))) this.d.pacer.throttled();
     else if (okRecords === batch.length) this.d.pacer.clean();
     if (retryable > 0) metrics.errors.inc({ exporter: name, kind: 'retryable' }, retryable);
     if (permanent > 0) metrics.errors.inc({ exporter: name, kind: 'permanent' }, permanent);
@@ -216,13 +227,22 @@ export class ExportOutcomes {
         // Throttling and a link lost mid-send are the destination's state, not the record's: they
         // do not spend the budget.
         e.mark = this.exportedRecords;
-        this.retryOne(e, r.error, false);
+        if (rebatch && r.code === 'THROTTLED') this.hold(e);
+        else this.retryOne(e, r.error, false);
       } else {
         e.attempts++;
         e.deadError = r.error;
       }
     }
-    if (faults.length === 0) return retryable === 0 ? NO_WAIT : linkLost > 0 ? OUTAGE : FAILED;
+    if (faults.length === 0) {
+      if (retryable === 0) return NO_WAIT;
+      if (linkLost > 0) return OUTAGE;
+      if (this.retrySet.length > 0) return FAILED;
+      // Only held records failed: with others accepted the loop goes on at once (the held records
+      // wait out their own backoff, the new records behind them go); with nothing accepted it backs
+      // off, until new records arrive to go beside them.
+      return okRecords > 0 ? NO_WAIT : HELD;
+    }
     return this.recordFaults(batch, results, faults, okRecords > 0, throttled, resent);
   }
 
@@ -304,9 +324,27 @@ export class ExportOutcomes {
     this.splitUntilSeq = Math.max(this.splitUntilSeq, batch[batch.length - 1]!.rec.seq);
   }
 
+  /**
+   * Hold a throttled record in the window (a destination that rebatches): it joins a later batch
+   * beside new records once its own backoff is over (initialMs doubling per throttled send in a
+   * row, up to maxMs, full jitter), is never queued to be resent alone, and spends no budget.
+   */
+  private hold(e: Entry): void {
+    e.held++;
+    const { initialMs, maxMs } = this.d.options.backoff;
+    e.notBefore = performance.now() + fullJitterDelay(e.held - 1, initialMs, maxMs, this.d.random);
+    this.retries++;
+    this.d.metrics.retries.inc({ exporter: this.d.name });
+  }
+
   /** Count a retry; `spendBudget`: the failure is the record's (dead-lettered at maxAttempts);
    * `queue`: resend it next (retry mode), else it waits in the window (split, parked). */
   private retryOne(e: Entry, msg: string, spendBudget = true, queue = true): void {
+    // Resent as today's failed records are (or parked, split): no longer held on a backoff of its own.
+    if (e.held > 0) {
+      e.held = 0;
+      e.notBefore = 0;
+    }
     if (spendBudget) e.attempts++;
     if (spendBudget && this.d.options.maxAttempts > 0 && e.attempts >= this.d.options.maxAttempts) {
       e.deadError = `${msg} (gave up after ${e.attempts} attempts)`;

@@ -28,6 +28,15 @@ export interface Destination {
   readonly target: string;
   readonly limits: DestinationLimits;
   /**
+   * A record that failed may be resent in a later batch together with records never sent: the
+   * destination keeps no batch identity across retries (Kinesis PutRecords, Firehose
+   * PutRecordBatch). Then a record throttled (code THROTTLED) in a send is held in the window on a
+   * backoff of its own and joins the next batches, so one failing Kinesis shard does not hold back
+   * the others' records (outcomes.ts). Unset: a retry resends exactly the failed records of the
+   * previous send (the HTTP destination keeps its request id across retries).
+   */
+  readonly rebatch?: boolean;
+  /**
    * Never called beside stop(): the exporter's stop() waits for its start (Exporter.stop), so a
    * destination need not handle a stop during its start (the MQTT one does not).
    */

@@ -1,10 +1,13 @@
-// The exporter's window over its stream, read side: the records read but not yet behind the
+// The exporter's window over its stream, read side: the undelivered records read past the
 // checkpoint, in sequence order, and the next sequence to read. It reads ahead at most two batches
-// of undelivered records, marks records over the destination's per-record limit for the
-// dead-letter stream, and sleeps on the store until more records arrive (never polls). A read that
-// does not continue at the next sequence (records retention dropped, records the store cannot
-// return) goes to read-gaps.ts, which skips only what is provably gone and otherwise holds the
-// position (`stalled`: the exporter backs off). Batches are cut by batcher.ts, results applied by
+// of new records (plus, at a destination that rebatches, a bounded number of held ones:
+// throttled records waiting to join later batches), marks records over the destination's
+// per-record limit for the dead-letter stream, and sleeps on the store until more records arrive
+// (never polls). Delivered records are dropped from it at once, wherever they are: only the first
+// undelivered one's sequence is needed to move the checkpoint. A read that does not continue at the
+// next sequence (records retention dropped, records the store cannot return) goes to
+// read-gaps.ts, which skips only what is provably gone and otherwise holds the position
+// (`stalled`: the exporter backs off). Batches are cut by batcher.ts, results applied by
 // outcomes.ts.
 import { performance } from 'node:perf_hooks';
 import type { LocalStreams } from '../store/types.js';
@@ -25,7 +28,26 @@ export interface StreamWindowDeps {
   onOversize: () => void;
   /** Reads that do not continue at nextReadSeq. */
   gaps: ReadGaps;
+  /** The destination rebatches held records (Destination.rebatch): the window may read further
+   * past a record it holds (SPAN_BATCHES). */
+  rebatch: boolean;
 }
+
+/**
+ * How far past the first undelivered record a window of a destination that rebatches reads, in
+ * batches (the records in between are delivered: they cost nothing in memory). A kill -9 resends
+ * at most this many delivered records; past it the window reads nothing more, and only held
+ * records go, until the first of them is delivered.
+ */
+export const SPAN_BATCHES = 64;
+
+/**
+ * How many held records (throttled, waiting to join later batches) the window keeps, in batches
+ * (batch.maxRecords); their payload bytes are bounded by 2 batches (batch.maxBytes). While one
+ * shard of n fails, the others' records keep flowing for about HELD_BATCHES * n batches (or
+ * SPAN_BATCHES, the lower), then only the held records go until the shard takes them.
+ */
+export const HELD_BATCHES = 16;
 
 export class StreamWindow {
   /** Records read and not yet behind the checkpoint. */
@@ -40,10 +62,19 @@ export class StreamWindow {
     return this.d.gaps.stall !== undefined;
   }
 
-  /** The window also holds delivered records behind a failed one; capped at a few batches, plus
-   * room for the single-record probes sent past a parked record (batcher.ts). */
+  /** Sequences from the first undelivered record read to the next one to read: the delivered
+   * records among them are the ones a restart would resend. */
+  get span(): number {
+    return this.entries.length === 0 ? 0 : this.nextReadSeq - this.entries[0]!.rec.seq;
+  }
+
+  /** How far past its first undelivered record the window reads: a few batches, plus room for the
+   * single-record probes sent past a parked record (batcher.ts); SPAN_BATCHES at a destination that
+   * rebatches while no record is parked. */
   private get cap(): number {
-    return this.d.limits.maxRecords * 4 + this.d.maxAttempts;
+    const { limits, maxAttempts, rebatch } = this.d;
+    if (rebatch && parkedCount(this.entries) === 0) return limits.maxRecords * SPAN_BATCHES + maxAttempts;
+    return limits.maxRecords * 4 + maxAttempts;
   }
 
   /**
@@ -52,17 +83,22 @@ export class StreamWindow {
    * Else records sent while they wait could fill the window and leave none to give it: held for ever.
    */
   get nearCap(): boolean {
-    return this.entries.length >= this.cap - this.d.maxAttempts;
+    return this.span >= this.cap - this.d.maxAttempts;
   }
 
   /** How many records and bytes fill() would read now (none: `records` <= 0 or `bytes` <= 0). */
   private want(): { records: number; bytes: number } {
     const { limits } = this.d;
-    // Up to two batches of undelivered records: the one being sent and the next (read ahead).
+    // Up to two batches of new records: the one being sent and the next (read ahead). Held records
+    // (throttled, waiting to join later batches) are not among them, so a failing shard's records
+    // do not stop the others' from being read; but from HELD_BATCHES of them (or two batches of
+    // their bytes) on, nothing more is read: only they go (as only the failed records of a send went before rebatching), and the
+    // window stays bounded (docs/upstream.md, "One failing shard").
     const load = pendingLoad(this.entries);
-    if (this.entries.length >= this.cap) return { records: 0, bytes: 0 };
-    const records = 2 * limits.maxRecords - load.records;
-    const bytes = 2 * limits.maxBytes - load.bytes;
+    if (this.span >= this.cap) return { records: 0, bytes: 0 };
+    if (load.heldRecords >= HELD_BATCHES * limits.maxRecords || load.heldBytes >= 2 * limits.maxBytes) return { records: 0, bytes: 0 };
+    const records = Math.min(2 * limits.maxRecords - (load.records - load.heldRecords), this.cap - this.span);
+    const bytes = 2 * limits.maxBytes - (load.bytes - load.heldBytes);
     // Parked records alone fill the two batches (two with batch.maxRecords 1, two records over
     // batch.maxBytes): one more record, a probe, whose acceptance is the evidence they wait for.
     // Without it they were resent for ever and every record behind them held. A run of parked
@@ -128,12 +164,16 @@ export class StreamWindow {
     }
   }
 
-  /** Drop the done prefix of the window; returns the highest sequence the checkpoint may reach. */
+  /**
+   * Drop the done entries of the window, wherever they are (the checkpoint needs only the first
+   * undone entry's sequence; a delivered record behind a failed one would hold its payload for
+   * nothing); returns the highest sequence the checkpoint may reach.
+   */
   dropDone(): number {
     const w = this.entries;
-    let i = 0;
-    while (i < w.length && w[i]!.done) i++;
-    if (i > 0) w.splice(0, i);
+    let j = 0;
+    for (let i = 0; i < w.length; i++) if (!w[i]!.done) w[j++] = w[i]!;
+    w.length = j;
     return w.length > 0 ? w[0]!.rec.seq - 1 : this.nextReadSeq - 1;
   }
 }

@@ -577,13 +577,15 @@ export async function kinesisThrottlingProxy(
 /**
  * A proxy in front of kinesalite playing a shard in trouble: until heal(), every record `fails`
  * picks (by its partition key, as a failing shard's, or by its data) is refused with a per-record
- * InternalFailure, the others of the call really stored (kinesalite never fails a record, so this
- * thin double sits over the real peer). `refused` counts the refusals of each record (its data).
+ * `errorCode` (InternalFailure, or ProvisionedThroughputExceededException for a hot shard), the
+ * others of the call really stored (kinesalite never fails a record, so this thin double sits over
+ * the real peer). `refused` counts the refusals of each record (its data).
  */
 export async function kinesisInternalFailureProxy(
   t: TestContext,
   target: string,
   fails: (r: { key: string; data: string }) => boolean,
+  errorCode = 'InternalFailure',
 ): Promise<{ url: string; refused: Map<string, number>; heal(): void }> {
   const refused = new Map<string, number>();
   let failing = true;
@@ -608,7 +610,7 @@ export async function kinesisInternalFailureProxy(
         const records = call.Records.map((_, i) => {
           if (!bad[i]) return stored[j++];
           refused.set(datas[i]!, (refused.get(datas[i]!) ?? 0) + 1);
-          return { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal service failure.' };
+          return { ErrorCode: errorCode, ErrorMessage: errorCode === 'InternalFailure' ? 'Internal service failure.' : 'Rate exceeded for shard.' };
         });
         const out = Buffer.from(JSON.stringify({ FailedRecordCount: bad.filter(Boolean).length, Records: records }));
         res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1', 'Content-Length': out.length });

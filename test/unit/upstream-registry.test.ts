@@ -83,3 +83,20 @@ test('nats with createStream and a subject template without a literal head is re
   assert.doesNotThrow(() => createDestination({ type: 'nats', subject: 'site.${stream}', createStream: true } as { type: 'nats' }, testDeps()));
   assert.doesNotThrow(() => createDestination({ type: 'nats', subject: '${stream}' } as { type: 'nats' }, testDeps()));
 });
+
+test('only Kinesis and Firehose rebatch throttled records (no batch identity across retries); http keeps its request id, the others have no such partial failure', () => {
+  const deps = { ...testDeps(), dataDir: '/var/lib/gatehouse' };
+  const blocks: Array<[Record<string, unknown>, boolean]> = [
+    [{ type: 'kinesis', streamName: 's', region: 'us-east-1' }, true],
+    [{ type: 'firehose', deliveryStreamName: 'd', region: 'us-east-1' }, true],
+    [{ type: 'http', url: 'http://127.0.0.1:1/' }, false],
+    [{ type: 'file' }, false],
+    [{ type: 's3', bucket: 'archive', region: 'us-east-1' }, false],
+    [{ type: 'mqtt', url: 'mqtt://127.0.0.1:1', clientId: 'c' }, false],
+    [{ type: 'nats', servers: ['nats://127.0.0.1:1'] }, false],
+  ];
+  for (const [block, rebatch] of blocks) {
+    const d = createDestination(block as { type: 'file' }, deps);
+    assert.equal(d.rebatch === true, rebatch, `${d.kind}.rebatch`);
+  }
+});

@@ -77,6 +77,8 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
     kind: 'firehose',
     target,
     limits,
+    // PutRecordBatch keeps no batch identity: a throttled record may go in any later call.
+    rebatch: true,
     async start() {
       sdk ??= await import('@aws-sdk/client-firehose');
       client ??= new sdk.FirehoseClient(await awsClientConfig(o, ca));

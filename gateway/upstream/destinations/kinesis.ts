@@ -175,6 +175,8 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
     kind: 'kinesis',
     target,
     limits,
+    // PutRecords keeps no batch identity: a throttled record may go in any later call.
+    rebatch: true,
     async start() {
       sdk ??= await import('@aws-sdk/client-kinesis');
       client ??= new sdk.KinesisClient(await awsClientConfig(o, ca));
