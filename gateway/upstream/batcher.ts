@@ -1,8 +1,8 @@
 // The exporter's in-memory window over its stream: the undelivered records read past the
 // checkpoint, in sequence order (delivered ones are dropped from it at once: only the first
 // undelivered record's sequence moves the checkpoint). Bounded by the window (window.ts reads while
-// it holds less than two batches of new records and two of held ones), so it never grows with the
-// backlog.
+// it holds less than two batches of new records and a bounded number of held ones), so it never
+// grows with the backlog.
 import { performance } from 'node:perf_hooks';
 import type { StoredRecord } from '../store/types.js';
 
@@ -113,8 +113,8 @@ function heldShare(window: readonly Entry[], maxRecords: number): number {
 }
 
 /**
- * When the first parked or held entry's own backoff ends (performance.now() ms), or undefined when no entry
- * is parked. Called after takeBatch() found nothing to send, so every parked entry was within its
+ * When the first parked or held entry's own backoff ends (performance.now() ms), or undefined when
+ * no entry is parked or held. Called after takeBatch() found nothing to send, so every parked entry was within its
  * backoff then; a backoff that has ended since (time passes between the two calls) still counts,
  * as a time in the past: the loop must wake for it, not wait for new records that may never come.
  */

@@ -92,8 +92,9 @@ export class StreamWindow {
     // Up to two batches of new records: the one being sent and the next (read ahead). Held records
     // (throttled, waiting to join later batches) are not among them, so a failing shard's records
     // do not stop the others' from being read; but from HELD_BATCHES of them (or two batches of
-    // their bytes) on, nothing more is read: only they go (as only the failed records of a send went before rebatching), and the
-    // window stays bounded (docs/upstream.md, "One failing shard").
+    // their bytes) on, nothing more is read: only they go, as only the failed records of a send
+    // went before rebatching, and the window stays bounded (docs/upstream.md, "One failing shard").
+    // Nor does a read go past the cap (span).
     const load = pendingLoad(this.entries);
     if (this.span >= this.cap) return { records: 0, bytes: 0 };
     if (load.heldRecords >= HELD_BATCHES * limits.maxRecords || load.heldBytes >= 2 * limits.maxBytes) return { records: 0, bytes: 0 };
@@ -117,7 +118,7 @@ export class StreamWindow {
     return w.records > 0 && w.bytes > 0;
   }
 
-  /** Read more records while the window holds less than two batches of undelivered records. */
+  /** Read more records while the window holds less than two batches of new records (want()). */
   async fill(): Promise<void> {
     const { streams, stream } = this.d;
     const { records: wantRecords, bytes: wantBytes } = this.want();
