@@ -30,6 +30,7 @@ import type { StreamState } from './state.js';
 import { checkStreamOptions, definedNames, definedStream, stateIn, streamInfo } from './stream-registry.js';
 import { dropStreams, readDropFloor } from './drop.js';
 import { readStoreIdentity } from './identity.js';
+import { trimThrough, type Trimmed } from './trim.js';
 import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoredRecord, StreamInfo, StreamOptions } from './types.js';
 
 export class LevelLocalStreams implements LocalStreams {
@@ -283,6 +284,23 @@ export class LevelLocalStreams implements LocalStreams {
       },
       names,
       options,
+    );
+  }
+
+  async trimThrough(stream: string, through: number): Promise<Trimmed> {
+    const s = this.stream(stream);
+    return trimThrough(
+      {
+        db: () => this.db,
+        head: this.head,
+        commits: this.commits,
+        write: (ops, sync) => this.write(ops, sync),
+        sync: this.sync,
+        reclaim: (st) => this.retention.reclaim(st, []),
+        deleted: (st, bytes) => this.compactor.deleted(st, bytes),
+      },
+      s,
+      through,
     );
   }
 

@@ -102,6 +102,12 @@ export interface LocalStreams {
   undefinedStreams?(): StreamInfo[];
   hasStream(name: string): boolean;
   /**
+   * Remove the records with seq <= through, whatever their consumers delivered (trim.ts): the dead
+   * letters an operator sent again or purged. One write: a kill -9 leaves all of them or none.
+   * Resolves with the records and bytes that were held. Optional: in-memory test stores.
+   */
+  trimThrough?(stream: string, through: number): Promise<{ records: number; bytes: number }>;
+  /**
    * Undefine streams that hold nothing (a retired rule exporter's stream and its empty dead-letter
    * stream), all or none, in one write with their keys, `options.metaKeys` and the drop floor
    * (drop.ts): GH_STREAM_IN_USE while one holds records, has appends pending, consumers other than
