@@ -274,6 +274,24 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: 'a store bug: report it with the log lines around it. Restarting the gateway rebuilds the store counters from disk; the exporter resumes by itself once reads agree',
   },
+  GH_NOT_DEAD_LETTERS: {
+    group: 'upstream',
+    meaning: 'A redrive or purge named a stream that is not a dead-letter stream: removing records from a live stream would lose acknowledged data',
+    message: "local stream '{stream}' is not a dead-letter stream: {reason}",
+    hint: 'name a dead-letter stream (`gatehouse streams dead-letters` lists them, e.g. archive-dlq); records of a live stream leave it only once exported',
+  },
+  GH_REDRIVE_TARGET: {
+    group: 'upstream',
+    meaning: 'Dead letters cannot be sent again to the stream they came from (it no longer exists, or no exporter sends it) or to the stream named with ?to=',
+    message: "cannot redrive the dead letters of '{stream}' into '{target}': {reason}",
+    hint: 'name a stream an exporter sends with ?to=STREAM (`gatehouse streams redrive DLQ --to STREAM`), e.g. the stream the rule action writes now; nothing was moved',
+  },
+  GH_DEAD_LETTERS_BUSY: {
+    group: 'upstream',
+    meaning: 'A redrive or purge of a dead-letter stream was refused because another one of the same stream is running',
+    message: "a {running} of '{stream}' is running",
+    hint: 'wait for it to end (its answer says what it moved), then try again',
+  },
   // serial
   GH_SERIAL_OPEN: {
     group: 'serial',

@@ -14,17 +14,33 @@ const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
   ['/api/sources', ['GET', 'HEAD']],
   ['/api/jobs', ['GET', 'HEAD']],
   ['/api/events', ['GET', 'HEAD']],
+  ['/api/dead-letters', ['GET', 'HEAD']],
 ]);
 
-/** `/api/streams/{name}/records`, the one route with a parameter. */
+/** `/api/streams/{name}/records`: read (GET), or purge a dead-letter stream (DELETE ?through=SEQ). */
 export const RECORDS_ROUTE = /^\/api\/streams\/([^/]+)\/records$/;
+/** Every dead-letter stream summed up (dead-letter-routes.ts). */
+export const DEAD_LETTERS_PATH = '/api/dead-letters';
+/** `/api/streams/{dlq}/redrive` (POST) and `/api/streams/{dlq}/dead-letters` (GET). */
+export const REDRIVE_ROUTE = /^\/api\/streams\/([^/]+)\/redrive$/;
+export const DEAD_LETTERS_ROUTE = /^\/api\/streams\/([^/]+)\/dead-letters$/;
 
-/** The routes listed in a 404's hint: the status page, the fixed ones, the records route. */
-export const KNOWN_ROUTES: readonly string[] = ['/ (the status page)', ...ROUTES.keys(), '/api/streams/{name}/records?from=N&limit=N'];
+/** The routes listed in a 404's hint: the status page, the fixed ones, the routes with a stream name. */
+export const KNOWN_ROUTES: readonly string[] = [
+  '/ (the status page)',
+  ...ROUTES.keys(),
+  '/api/streams/{name}/records?from=N&limit=N',
+  'DELETE /api/streams/{dlq}/records?through=SEQ',
+  '/api/streams/{dlq}/dead-letters',
+  'POST /api/streams/{dlq}/redrive',
+];
 
 /** The methods a known path takes (for 405 and its `Allow` header), undefined for an unknown path. */
 export function allowedMethods(path: string): readonly string[] | undefined {
-  return ROUTES.get(path) ?? (RECORDS_ROUTE.test(path) ? ['GET', 'HEAD'] : undefined);
+  if (RECORDS_ROUTE.test(path)) return ['GET', 'HEAD', 'DELETE'];
+  if (REDRIVE_ROUTE.test(path)) return ['POST'];
+  if (DEAD_LETTERS_ROUTE.test(path)) return ['GET', 'HEAD'];
+  return ROUTES.get(path);
 }
 
 /**

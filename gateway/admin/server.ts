@@ -23,6 +23,8 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
+import { deadLetterRoute } from './dead-letter-routes.js';
+import type { DeadLetterOps } from './dead-letters.js';
 import { HttpError, RECORDS_MAX_LIMIT, errorReply, parseIntParam, readBody, rejectedBody, sendJson, streamRecords } from './replies.js';
 
 export interface AdminOptions {
@@ -67,6 +69,8 @@ export interface AdminSource {
   events?(): unknown[];
   /** Everything the status page shows, in one call. */
   overview?(): unknown;
+  /** Dead letters: list, redrive, purge (dead-letter-routes.ts). */
+  deadLetters?: DeadLetterOps;
 }
 
 export interface AdminServer {
@@ -217,6 +221,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/jobs' && method === 'GET') return sendJson(res, 200, { jobs: source.jobs?.() ?? [] });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
+    const dead = await deadLetterRoute(method, path, url, source.deadLetters);
+    if (dead) return sendJson(res, dead[0], dead[1]);
     throw notRouted(req.method, path);
   }
 

@@ -34,10 +34,19 @@ function fmtBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+const DEAD_LETTER_COMMANDS = new Set(['dead-letters', 'redrive', 'purge']);
+
 export async function runStreams(argv: string[], io: CliIO): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub !== undefined && DEAD_LETTER_COMMANDS.has(sub)) {
+    return (await import('./dead-letters.js')).runDeadLettersCommand(sub as 'dead-letters' | 'redrive' | 'purge', rest, io);
+  }
   const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.`);
+    writeLine(
+      io.stdout,
+      `usage: ${USAGE}\n       gatehouse streams dead-letters|redrive|purge ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.`,
+    );
     return 0;
   }
   const target = await resolveAdmin(values.admin, values.config, values.token);

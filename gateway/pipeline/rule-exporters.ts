@@ -59,7 +59,7 @@ export async function forgetRuleExporter(streams: Pick<LocalStreams, 'deleteMeta
 export function warnDeadLetters(log: Logger, dlq: string, records: number, stream: string): void {
   log.warn(
     { stream: dlq, records, of: stream },
-    `dead-letter stream '${dlq}' of the retired exporter of '${stream}' holds ${records} records its destination refused: it stays (bounded by deadLetterMaxBytes, oldest dropped first); read them with GET /api/streams/${dlq}/records (docs/upstream.md, "Dead letters")`,
+    `dead-letter stream '${dlq}' of the retired exporter of '${stream}' holds ${records} records its destination refused: it stays (bounded by deadLetterMaxBytes, oldest dropped first); read them with GET /api/streams/${dlq}/records or 'gatehouse streams dead-letters ${dlq}', send them again with 'gatehouse streams redrive ${dlq} --to STREAM' or clear them with 'gatehouse streams purge ${dlq} --through SEQ': emptied, it goes (docs/upstream.md, "Dead letters")`,
   );
 }
 

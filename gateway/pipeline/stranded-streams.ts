@@ -13,7 +13,7 @@ import { isInternalStream } from './rule-input-log.js';
 import { RULE_EXPORTER_PREFIX, warnDeadLetters } from './rule-exporters.js';
 
 /** The default dead-letter stream of an upstream rule action's stream (`<kind>-<hash>-dlq`). */
-const RULE_ACTION_DLQ = new RegExp(`${RULE_ACTION_STREAM.source.slice(0, -1)}-dlq$`);
+export const RULE_ACTION_DLQ = new RegExp(`${RULE_ACTION_STREAM.source.slice(0, -1)}-dlq$`);
 
 export interface StrandedStream {
   stream: string;

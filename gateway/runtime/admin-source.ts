@@ -2,7 +2,10 @@
 // Gateway object of index.ts), so the admin server is built before that object and nothing
 // imports back into index.ts.
 import { isInternalStream } from '../pipeline/rule-input-log.js';
-import { localOnlyStreams, undrainedRecords } from '../pipeline/stranded-streams.js';
+import { RULE_ACTION_DLQ, localOnlyStreams, undrainedRecords } from '../pipeline/stranded-streams.js';
+import { createDeadLetterOps } from '../admin/dead-letters.js';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { AdminSource } from '../admin/server.js';
 import { statusPageFiles } from '../admin/status-page.js';
 import type { GatehouseConfig } from '../config/index.js';
@@ -34,6 +37,9 @@ export interface AdminParts {
   jobs?: { status(): JobStatus[] };
   /** The installation id (upstream/installation-id.ts), once known, for GET /api/overview. */
   installationId?: () => string | undefined;
+  /** For the dead-letter routes (redrive, purge): their counters and log lines. */
+  registry?: Registry;
+  logger?: Logger;
 }
 
 export function buildAdminSource(gw: AdminParts, stopping: () => boolean, version: string): AdminSource {
@@ -118,6 +124,19 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       };
     },
     staticFiles: () => statusPageFiles(),
+    ...(gw.registry && gw.logger
+      ? {
+          deadLetters: createDeadLetterOps({
+            streams: gw.streams,
+            exporters: gw.exporters,
+            configured: new Set(Object.keys(gw.config.streams)),
+            retiredDeadLetters: RULE_ACTION_DLQ,
+            isInternal: isInternalStream,
+            registry: gw.registry,
+            logger: gw.logger,
+          }),
+        }
+      : {}),
   };
   return source;
 }

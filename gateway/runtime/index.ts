@@ -336,7 +336,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       installationId: installationId.known,
     };
     const source = config.admin.enabled
-      ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs }, () => stopping, opts.version)
+      ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs, registry, logger }, () => stopping, opts.version)
       : undefined;
     let admin: AdminServer | undefined;
     if (early && source) {

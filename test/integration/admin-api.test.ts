@@ -390,7 +390,7 @@ test('HTTP methods: HEAD on every GET route (monitors, load balancers), 405 name
     ['/healthz', 'POST', 'GET, HEAD'],
     ['/api/rules', 'POST', 'GET, HEAD, PUT'],
     ['/api/rules/rollback', 'GET', 'POST'],
-    ['/api/streams/archive/records', 'PUT', 'GET, HEAD'],
+    ['/api/streams/archive/records', 'PUT', 'GET, HEAD, DELETE'], // DELETE: a dead-letter stream's purge
   ];
   for (const [path, method, allow] of cases) {
     const res = await fetch(`${base(gw)}${path}`, { method });

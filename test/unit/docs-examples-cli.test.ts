@@ -61,7 +61,7 @@ async function help(argv: string[]): Promise<{ code: number; text: string }> {
 }
 
 /** Commands whose first argument is a subcommand with its own options. */
-const WITH_SUBCOMMANDS = new Set(['rules', 'simulate', 'opcua']);
+const WITH_SUBCOMMANDS = new Set(['rules', 'simulate', 'opcua', 'streams']);
 /** `gatehouse <word>` in code that is not a command: a log message the docs quote. */
 const NOT_COMMANDS = new Set(['started']);
 
@@ -76,7 +76,7 @@ test('every `gatehouse ...` command line in README.md and docs/ names a command 
         if (NOT_COMMANDS.has(command)) continue;
         const rest = m[2]!.trim().split(/\s+/);
         const argv = [command];
-        if (WITH_SUBCOMMANDS.has(command) && /^[a-z]+$/.test(rest[0] ?? '')) argv.push(rest[0]!);
+        if (WITH_SUBCOMMANDS.has(command) && /^[a-z][a-z-]*$/.test(rest[0] ?? '')) argv.push(rest[0]!);
         const key = argv.join(' ');
         if (!helps.has(key)) helps.set(key, await help(argv));
         const h = helps.get(key)!;
@@ -101,7 +101,7 @@ test('every `gatehouse ...` command line in README.md and docs/ names a command 
 async function listedCommands(): Promise<string[][]> {
   const { text } = await help([]);
   const commands: string[][] = [];
-  for (const m of text.split('commands:\n')[1]!.matchAll(/^ {2}([a-z][a-z-]*)(?: ([a-z]+(?:\|[a-z]+)*)(?= |$))?/gm)) {
+  for (const m of text.split('commands:\n')[1]!.matchAll(/^ {2}([a-z][a-z-]*)(?: ([a-z][a-z-]*(?:\|[a-z][a-z-]*)*)(?= |$))?/gm)) {
     if (m[2] === undefined) commands.push([m[1]!]);
     else for (const sub of m[2].split('|')) commands.push([m[1]!, sub]);
   }
