@@ -19,7 +19,7 @@ import type { AppendRecord, LocalStreams, StoredRecord } from '../store/types.js
 
 /** The attributes an exporter gives a dead letter (upstream/outcomes.ts): dropped when it is sent again. */
 const DEAD_LETTER_ATTRS: ReadonlySet<string> = new Set(['error', 'sourceStream', 'sourceSeq', 'destination', 'attempts']);
-/** The attribute a redriven record carries: the id it had when its destination refused it (`<stream>:<seq>`). */
+/** The attribute a redriven record carries: the id it had when its destination first refused it (`<stream>:<seq>`). */
 export const REDRIVEN_ATTR = 'redrivenFrom';
 /** Records per chunk of a redrive or a scan, and the payload bytes one read aims at. */
 const CHUNK_RECORDS = 500;
@@ -129,7 +129,8 @@ function attrNumber(v: string | undefined): number | null {
 export function redrivenRecord(r: StoredRecord): AppendRecord {
   const attrs: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.attrs ?? {})) if (!DEAD_LETTER_ATTRS.has(k) && k !== REDRIVEN_ATTR) attrs[k] = v;
-  attrs[REDRIVEN_ATTR] = `${r.attrs?.sourceStream ?? r.stream}:${r.attrs?.sourceSeq ?? r.seq}`;
+  // Refused again and redriven again: it keeps the id of its first refusal.
+  attrs[REDRIVEN_ATTR] = r.attrs?.[REDRIVEN_ATTR] ?? `${r.attrs?.sourceStream ?? r.stream}:${r.attrs?.sourceSeq ?? r.seq}`;
   const out: AppendRecord = { topic: r.topic, payload: r.payload, receivedAt: r.receivedAt, attrs };
   if (r.key !== undefined) out.key = r.key;
   return out;
