@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -18,6 +18,7 @@ import { redrivenRecord } from '../../gateway/admin/dead-letters.js';
 import { startFirehoseReceiver, type FirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { metricValue, tempDir, waitUntil } from '../helpers/index.js';
+import { freeBytes, mountSmallFs, smallFsSkip, writeFiller } from '../helpers/small-fs.js';
 
 const TOKEN = 'dead-letters-token-0123';
 
@@ -30,7 +31,7 @@ interface Rig {
   restart(): Promise<Gateway>;
 }
 
-async function rig(t: TestContext, rules: string, exporters: string): Promise<Rig> {
+async function rig(t: TestContext, rules: string, exporters: string, extra = '', dataDir?: string): Promise<Rig> {
   const rx = await startFirehoseReceiver();
   t.after(() => rx.close());
   rx.rejectWhen((records) => records.some((b) => b.toString().includes('"bad"')), 400);
@@ -40,7 +41,7 @@ async function rig(t: TestContext, rules: string, exporters: string): Promise<Ri
   const file = join(dir, 'g.yaml');
   await writeFile(
     file,
-    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nadmin: { token: ${TOKEN} }\nrulesFile: ${JSON.stringify(rulesFile)}\nstreams: { up: { maxBytes: 1048576 } }\nexporters: ${exporters.replaceAll('RX', rx.url)}\n`,
+    `dataDir: ${JSON.stringify(dataDir ?? join(dir, 'data'))}\nadmin: { token: ${TOKEN} }\nrulesFile: ${JSON.stringify(rulesFile)}\nstreams: { up: { maxBytes: 1048576 } }\nexporters: ${exporters.replaceAll('RX', rx.url)}\n${extra}`,
   );
   const registry = new Registry();
   const logs: Rig['logs'] = [];
@@ -253,4 +254,49 @@ test('a redriven record keeps topic, payload, key, receivedAt and its own attrib
     key: 'd1',
     attrs: { 'mqtt5.contentType': 'json', redrivenFrom: 'up:42' },
   });
+});
+
+const MiB = 1024 * 1024;
+
+test('a redrive on a full disk is refused with nothing moved (503 GH_STORE_DISK_FULL); once space is freed it goes', { skip: smallFsSkip() }, async (t) => {
+  const root = await mountSmallFs(t, 16);
+  const r = await rig(t, UP_RULES, UP_EXPORTER, 'store: { reserveBytes: 3145728, diskProbeMs: 50, ballastBytes: 0 }\n', join(root, 'data'));
+  await publish(r.gw, 'dev/d1/data', ['{"bad":1}', '{"bad":2}', '{"bad":3}']);
+  await waitUntil(() => r.gw.streams.info('up-dlq').records === 3, '3 dead letters', 20_000);
+  r.rx.rejectWhen(() => false);
+  const filler = join(root, 'filler');
+  await writeFiller(filler, freeBytes(root) - 2 * MiB);
+  await waitUntil(() => r.gw.streams.diskState!().writable === false, 'the store under its reserve', 10_000);
+  const full = await call(r, 'POST', '/api/streams/up-dlq/redrive');
+  assert.equal(full.status, 503, JSON.stringify(full.body));
+  assert.equal(full.body.error?.code, 'GH_STORE_DISK_FULL');
+  assert.match(full.body.error?.message ?? '', /nothing was moved/);
+  assert.equal(r.gw.streams.info('up-dlq').records, 3, 'the dead letters stay');
+  assert.equal(r.gw.streams.info('up').lastSeq, 3, 'nothing appended');
+  await unlink(filler);
+  await waitUntil(() => r.gw.streams.diskState!().writable, 'the store writable again', 10_000);
+  const done = await call(r, 'POST', '/api/streams/up-dlq/redrive');
+  assert.equal(done.status, 200, JSON.stringify(done.body));
+  assert.equal(done.body.redriven, 3);
+  await waitUntil(() => r.rx.uniqueRecords().length === 3, 'the 3 redriven records arrive', 15_000);
+});
+
+test('a dead letter redriven, refused again and redriven again keeps the id of its first refusal', () => {
+  const first = redrivenRecord({
+    stream: 'up-dlq',
+    seq: 1,
+    topic: 't',
+    payload: Buffer.from('x'),
+    receivedAt: 1,
+    attrs: { error: 'e', sourceStream: 'up', sourceSeq: '42' },
+  });
+  const again = redrivenRecord({
+    stream: 'up-dlq',
+    seq: 9,
+    topic: 't',
+    payload: Buffer.from('x'),
+    receivedAt: 1,
+    attrs: { ...first.attrs, error: 'e', sourceStream: 'up', sourceSeq: '77' },
+  });
+  assert.deepEqual(again.attrs, { redrivenFrom: 'up:42' });
 });
