@@ -33,6 +33,8 @@ export interface DeadLetterParts {
   streams: LocalStreams;
   /** The running exporters: their streams (sources, never dead letters) and every dead-letter stream they write. */
   exporters: { status(): ReadonlyArray<{ name: string; stream: string }>; streamsUsed(): Set<string> };
+  /** An exporter's dead-letter stream (its deadLetterStream option; default `<stream>-dlq`). */
+  deadLetterStreamOf?(exporter: { name: string; stream: string }): string;
   /** Streams the config defines (`streams:`). */
   configured: ReadonlySet<string>;
   /** A dead-letter stream that goes once emptied: a retired rule action's (`<kind>-<hash>-dlq`). */
@@ -172,11 +174,12 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     return streams.streamNames().filter((n) => notDeadLetters(n) === undefined);
   }
 
-  /** The exporters writing there under the default name (one named with deadLetterStream is not told apart). */
+  /** The exporters writing their dead letters there. */
   function exportersOf(name: string): string[] {
+    const of = p.deadLetterStreamOf ?? ((e: { stream: string }) => `${e.stream}-dlq`);
     return p.exporters
       .status()
-      .filter((e) => `${e.stream}-dlq` === name)
+      .filter((e) => of(e) === name)
       .map((e) => e.name);
   }
 

@@ -129,6 +129,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
           deadLetters: createDeadLetterOps({
             streams: gw.streams,
             exporters: gw.exporters,
+            // A configured exporter's deadLetterStream; a rule action's exporter uses the default.
+            deadLetterStreamOf: (e) => gw.config.exporters?.find((o) => o.name === e.name)?.deadLetterStream ?? `${e.stream}-dlq`,
             configured: new Set(Object.keys(gw.config.streams)),
             retiredDeadLetters: RULE_ACTION_DLQ,
             isInternal: isInternalStream,

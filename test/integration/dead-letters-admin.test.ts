@@ -300,3 +300,15 @@ test('a dead letter redriven, refused again and redriven again keeps the id of i
   });
   assert.deepEqual(again.attrs, { redrivenFrom: 'up:42' });
 });
+
+test('a dead-letter stream named with deadLetterStream is one: listed with its exporter, purged', async (t) => {
+  const r = await rig(t, UP_RULES, UP_EXPORTER.replace('stream: up,', 'stream: up, deadLetterStream: refused,'));
+  await publish(r.gw, 'dev/d1/data', ['{"bad":1}', '{"bad":2}']);
+  await waitUntil(() => r.gw.streams.hasStream('refused') && r.gw.streams.info('refused').records === 2, '2 dead letters in refused', 20_000);
+  const listed = await call(r, 'GET', '/api/dead-letters');
+  assert.deepEqual(
+    (listed.body.deadLetters as Array<{ stream: string; exporters: string[]; records: number }>).map((d) => [d.stream, d.exporters, d.records]),
+    [['refused', ['e'], 2]],
+  );
+  assert.equal((await call(r, 'DELETE', '/api/streams/refused/records?through=last')).body.purged, 2);
+});
