@@ -16,18 +16,14 @@ import type { Registry } from 'prom-client';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
 import type { AppendRecord, LocalStreams, StoredRecord } from '../store/types.js';
+import { deadLetterChunks, summarize, type DeadLetterSummary } from './dead-letter-summary.js';
+
+export type { DeadLetterSummary, ErrorGroup } from './dead-letter-summary.js';
 
 /** The attributes an exporter gives a dead letter (upstream/outcomes.ts): dropped when it is sent again. */
 const DEAD_LETTER_ATTRS: ReadonlySet<string> = new Set(['error', 'sourceStream', 'sourceSeq', 'destination', 'attempts']);
 /** The attribute a redriven record carries: the id it had when its destination first refused it (`<stream>:<seq>`). */
 export const REDRIVEN_ATTR = 'redrivenFrom';
-/** Records per chunk of a redrive or a scan, and the payload bytes one read aims at. */
-const CHUNK_RECORDS = 500;
-const CHUNK_BYTES = 1024 * 1024;
-/** Error groups listed per dead-letter stream; the rest are counted in `otherErrors`. */
-const MAX_ERROR_GROUPS = 20;
-/** Longest error text a group keeps (a destination's answer may be long). */
-const MAX_ERROR_CHARS = 500;
 
 export interface DeadLetterParts {
   streams: LocalStreams;
@@ -43,39 +39,6 @@ export interface DeadLetterParts {
   isInternal(name: string): boolean;
   registry: Registry;
   logger: Logger;
-}
-
-export interface ErrorGroup {
-  error: string;
-  count: number;
-  /** The first dead letter with this error. */
-  example: {
-    seq: number;
-    topic: string;
-    receivedAt: string;
-    sourceStream: string | null;
-    sourceSeq: number | null;
-    destination: string | null;
-    attempts: number | null;
-  };
-}
-
-export interface DeadLetterSummary {
-  stream: string;
-  /** The exporters whose dead letters go there; empty for one a retired exporter left. */
-  exporters: string[];
-  records: number;
-  bytes: number;
-  firstSeq: number;
-  lastSeq: number;
-  oldestAt: string | null;
-  /** Dead letters its drop-oldest bound pushed out (deadLetterMaxBytes). */
-  droppedRecords: number;
-  /** Dead letters by the stream they came from. */
-  sources: Record<string, number>;
-  errors: ErrorGroup[];
-  /** Dead letters whose error is not among `errors` (more than MAX_ERROR_GROUPS distinct errors). */
-  otherErrors: number;
 }
 
 export interface RedriveOptions {
@@ -120,11 +83,6 @@ export interface DeadLetterOps {
 
 function badRequest(reason: string, hint?: string): GatehouseError {
   return ERRORS.GH_ADMIN_BAD_REQUEST({ reason }, hint === undefined ? {} : { hint });
-}
-
-function attrNumber(v: string | undefined): number | null {
-  const n = v === undefined ? Number.NaN : Number(v);
-  return Number.isSafeInteger(n) ? n : null;
 }
 
 /** The record to append again: topic, payload, key and receivedAt as they were, the dead-letter attributes dropped. */
@@ -196,65 +154,6 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     return through;
   }
 
-  /** Dead letters of `name` from its first through `end`, a chunk at a time (at most `max`). */
-  async function* chunks(name: string, end: number, max = Number.POSITIVE_INFINITY): AsyncGenerator<StoredRecord[]> {
-    let next = streams.info(name).firstSeq;
-    let seen = 0;
-    while (next <= end && seen < max) {
-      const recs = (await streams.read(name, next, { limit: Math.min(CHUNK_RECORDS, max - seen), maxBytes: CHUNK_BYTES })).filter((r) => r.seq <= end);
-      if (recs.length === 0) return;
-      seen += recs.length;
-      next = (recs[recs.length - 1] as StoredRecord).seq + 1;
-      yield recs;
-    }
-  }
-
-  async function summary(name: string): Promise<DeadLetterSummary> {
-    const info = streams.info(name);
-    const sources: Record<string, number> = {};
-    const groups = new Map<string, ErrorGroup>();
-    let otherErrors = 0;
-    for await (const recs of chunks(name, info.lastSeq)) {
-      for (const r of recs) {
-        const src = r.attrs?.sourceStream ?? '(unknown)';
-        sources[src] = (sources[src] ?? 0) + 1;
-        const error = (r.attrs?.error ?? '(no error attribute)').slice(0, MAX_ERROR_CHARS);
-        const g = groups.get(error);
-        if (g) g.count++;
-        else if (groups.size >= MAX_ERROR_GROUPS) otherErrors++;
-        else {
-          groups.set(error, {
-            error,
-            count: 1,
-            example: {
-              seq: r.seq,
-              topic: r.topic,
-              receivedAt: new Date(r.receivedAt).toISOString(),
-              sourceStream: r.attrs?.sourceStream ?? null,
-              sourceSeq: attrNumber(r.attrs?.sourceSeq),
-              destination: r.attrs?.destination ?? null,
-              attempts: attrNumber(r.attrs?.attempts),
-            },
-          });
-        }
-      }
-    }
-    const now = streams.info(name);
-    return {
-      stream: name,
-      exporters: exportersOf(name),
-      records: now.records,
-      bytes: now.bytes,
-      firstSeq: now.firstSeq,
-      lastSeq: now.lastSeq,
-      oldestAt: now.oldestAt === undefined ? null : new Date(now.oldestAt).toISOString(),
-      droppedRecords: now.droppedRecords,
-      sources,
-      errors: [...groups.values()].sort((a, b) => b.count - a.count),
-      otherErrors,
-    };
-  }
-
   /** Why dead letters cannot go into `target`, or undefined. */
   function targetProblem(dlq: string, target: string): string | undefined {
     if (target === dlq) return 'it is the dead-letter stream itself';
@@ -276,7 +175,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
       throw ERRORS.GH_REDRIVE_TARGET({ stream: name, target, reason: `${problem}${first}` }, { where: name });
     };
     if (to !== undefined) return check(to, undefined);
-    for await (const recs of chunks(name, end, max)) {
+    for await (const recs of deadLetterChunks(streams, name, end, max)) {
       for (const r of recs) {
         const src = r.attrs?.sourceStream;
         if (src === undefined) {
@@ -334,10 +233,10 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     async list(name) {
       if (name !== undefined) {
         deadLetterStream(name);
-        return [await summary(name)];
+        return [await summarize(streams, name, exportersOf(name))];
       }
       const out: DeadLetterSummary[] = [];
-      for (const n of deadLetterNames()) out.push(await summary(n));
+      for (const n of deadLetterNames()) out.push(await summarize(streams, n, exportersOf(n)));
       return out;
     },
 
@@ -358,7 +257,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
         const to: Record<string, number> = {};
         let moved = 0;
         let through = streams.info(name).firstSeq - 1;
-        for await (const recs of chunks(name, end, max)) {
+        for await (const recs of deadLetterChunks(streams, name, end, max)) {
           const targets = recs.map((r) => options.to ?? (r.attrs?.sourceStream as string));
           // One group commit for the chunk; each append resolves once on disk.
           const results = await Promise.allSettled(recs.map((r, i) => streams.append(targets[i] as string, redrivenRecord(r))));

@@ -385,44 +385,13 @@ export function prefixBytes(value: Buffer, n: number): number {
   return sum;
 }
 
-/** What stays of a segment once its first records are cut off (trim.ts). */
-export interface SegmentRest {
-  /** A segment value holding the records after the first n, byte for byte as they were. */
-  value: Buffer;
-  count: number;
-  /** Accounted bytes of the records kept, and of those cut off. */
-  bytes: number;
-  cutBytes: number;
-  minAt: number;
-  maxAt: number;
-}
-
-/** The segment without its first n records (0 < n < count): its header, then the bytes of the rest unchanged. */
-export function segmentRest(value: Buffer, n: number): SegmentRest {
-  const count = segmentCount(value);
+/**
+ * The offset after the record of a segment value starting at `off`; its accounted bytes in
+ * `out.bytes`. Throws GH_STORE_CORRUPT for a record that overruns the value (trim.ts).
+ */
+export function skipRecord(value: Buffer, off: number, out: { bytes: number }, seq: number): number {
   const walk = { bytes: 0, rec: undefined as StoredRecord | undefined };
-  let off = SEG_HEADER;
-  let from = SEG_HEADER;
-  let bytes = 0;
-  let cutBytes = 0;
-  let minAt = Infinity;
-  let maxAt = -Infinity;
-  for (let i = 0; i < count; i++) {
-    if (i === n) from = off;
-    const start = off;
-    off = walkRecord(value, off, walk, false, '', i);
-    const at = value.readDoubleBE(start);
-    if (i < n) cutBytes += walk.bytes;
-    else {
-      bytes += walk.bytes;
-      if (at < minAt) minAt = at;
-      if (at > maxAt) maxAt = at;
-    }
-  }
-  if (off !== value.length) throw corrupt('trailing bytes');
-  const out = Buffer.allocUnsafe(SEG_HEADER + value.length - from);
-  value.copy(out, 0, 0, SEG_HEADER);
-  out.writeUInt32BE(count - n, 2);
-  value.copy(out, SEG_HEADER, from);
-  return { value: out, count: count - n, bytes, cutBytes, minAt, maxAt };
+  const next = walkRecord(value, off, walk, false, '', seq);
+  out.bytes = walk.bytes;
+  return next;
 }

@@ -10,7 +10,7 @@
 // (what a redrive appended elsewhere first is then there twice, never lost).
 import type { Level } from 'level';
 import { ERRORS } from '../../core/errors.js';
-import { hwmKey, segmentKey, segmentRest, u64 } from './codec.js';
+import { SEG_HEADER, hwmKey, segmentCount, segmentKey, skipRecord, u64 } from './codec.js';
 import type { GroupCommitter } from './committer.js';
 import type { BatchOp, HeadOps } from './head.js';
 import type { StreamState } from './state.js';
@@ -100,4 +100,46 @@ export async function trimThrough(d: TrimDeps, s: StreamState, through: number):
     d.commits.release();
     d.commits.wakeFull(s);
   }
+}
+
+/** What stays of a segment once its first records are cut off. */
+interface SegmentRest {
+  /** A segment value holding the records after the first n, byte for byte as they were. */
+  value: Buffer;
+  count: number;
+  /** Accounted bytes of the records kept, and of those cut off. */
+  bytes: number;
+  cutBytes: number;
+  minAt: number;
+  maxAt: number;
+}
+
+/** The segment without its first n records (0 < n < count): its header, then the bytes of the rest unchanged. */
+function segmentRest(value: Buffer, n: number): SegmentRest {
+  const count = segmentCount(value);
+  const walk = { bytes: 0 };
+  let off = SEG_HEADER;
+  let from = SEG_HEADER;
+  let bytes = 0;
+  let cutBytes = 0;
+  let minAt = Infinity;
+  let maxAt = -Infinity;
+  for (let i = 0; i < count; i++) {
+    if (i === n) from = off;
+    const start = off;
+    off = skipRecord(value, off, walk, i);
+    const at = value.readDoubleBE(start);
+    if (i < n) cutBytes += walk.bytes;
+    else {
+      bytes += walk.bytes;
+      if (at < minAt) minAt = at;
+      if (at > maxAt) maxAt = at;
+    }
+  }
+  if (off !== value.length) throw ERRORS.GH_STORE_CORRUPT({ what: 'a stream segment', reason: 'it does not decode: trailing bytes' });
+  const out = Buffer.allocUnsafe(SEG_HEADER + value.length - from);
+  value.copy(out, 0, 0, SEG_HEADER);
+  out.writeUInt32BE(count - n, 2);
+  value.copy(out, SEG_HEADER, from);
+  return { value: out, count: count - n, bytes, cutBytes, minAt, maxAt };
 }
