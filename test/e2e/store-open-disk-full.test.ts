@@ -129,6 +129,10 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   const streams = await fetch(`${adminUrl(first)}/api/streams`);
   assert.equal(streams.status, 503);
   assert.equal(((await streams.json()) as { error: { code: string } }).error.code, 'GH_STORE_DISK_FULL');
+  // The dead-letter routes too (not a 405 naming the method it was sent with).
+  const redrive = await fetch(`${adminUrl(first)}/api/streams/archive-dlq/redrive`, { method: 'POST' });
+  assert.equal(redrive.status, 503);
+  assert.equal(((await redrive.json()) as { error: { code: string } }).error.code, 'GH_STORE_DISK_FULL');
   assert.equal(first.proc.exitCode, null, 'still running while the disk is full');
   const t0 = performance.now();
   first.proc.kill('SIGTERM');
