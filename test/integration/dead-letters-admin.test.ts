@@ -41,7 +41,7 @@ async function rig(t: TestContext, rules: string, exporters: string, extra = '',
   const file = join(dir, 'g.yaml');
   await writeFile(
     file,
-    `dataDir: ${JSON.stringify(dataDir ?? join(dir, 'data'))}\nadmin: { token: ${TOKEN} }\nrulesFile: ${JSON.stringify(rulesFile)}\nstreams: { up: { maxBytes: 1048576 } }\nexporters: ${exporters.replaceAll('RX', rx.url)}\n${extra}`,
+    `dataDir: ${JSON.stringify(dataDir ?? join(dir, 'data'))}\nadmin: { token: ${TOKEN} }\nrulesFile: ${JSON.stringify(rulesFile)}\nstreams: { up: { maxBytes: 1048576 }, tiny: { maxBytes: 64 } }\nexporters: ${exporters.replaceAll('RX', rx.url)}\n${extra}`,
   );
   const registry = new Registry();
   const logs: Rig['logs'] = [];
@@ -311,4 +311,24 @@ test('a dead-letter stream named with deadLetterStream is one: listed with its e
     [['refused', ['e'], 2]],
   );
   assert.equal((await call(r, 'DELETE', '/api/streams/refused/records?through=last')).body.purged, 2);
+});
+
+test('an append that fails midway stops the redrive with its error and what it moved; the rest stay in the dead-letter stream', async (t) => {
+  const r = await rig(t, UP_RULES, UP_EXPORTER.replace(/]$/, ', { name: small, stream: tiny, destination: { type: http, url: "RX" } }]'));
+  // The third is larger than the 64 bytes tiny holds at most (topic, payload and redrivenFrom).
+  await publish(r.gw, 'dev/d1/data', ['{"bad":1}']);
+  await publish(r.gw, 'dev/d1/data', ['{"bad":2}']);
+  await publish(r.gw, 'dev/d1/data', [JSON.stringify({ bad: 3, pad: 'x'.repeat(60) })]);
+  await waitUntil(() => r.gw.streams.info('up-dlq').records === 3, '3 dead letters', 20_000);
+  r.rx.rejectWhen(() => false);
+  const res = await call(r, 'POST', '/api/streams/up-dlq/redrive?to=tiny');
+  assert.equal(res.status, 409, JSON.stringify(res.body));
+  assert.equal(res.body.error?.code, 'GH_RECORD_TOO_LARGE');
+  assert.match(res.body.error?.message ?? '', /^redrive of 'up-dlq' stopped after 2 dead letters \(through seq 2, the rest stay in it/);
+  assert.deepEqual(
+    (await r.gw.streams.read('up-dlq', 1)).map((x) => x.seq),
+    [3],
+  );
+  assert.equal(await metricValue(r.registry, 'gatehouse_dead_letters_redriven_total', { stream: 'up-dlq' }), 2);
+  await waitUntil(() => r.rx.uniqueRecords().length === 2, 'the 2 redriven records arrive', 15_000);
 });
