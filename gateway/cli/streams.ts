@@ -6,8 +6,8 @@ import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
 /** The exporter status as sent by /api/streams (fields newer than the gateway may be missing). */
-type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall' | 'lastError' | 'setupFault'> &
-  Partial<Pick<ExporterStatus, 'skipped' | 'readStall' | 'setupFault'>> & {
+type ExporterRow = Omit<ExporterStatus, 'skipped' | 'readStall' | 'lastError' | 'setupFault' | 'held' | 'heldBack'> &
+  Partial<Pick<ExporterStatus, 'skipped' | 'readStall' | 'setupFault' | 'held' | 'heldBack'>> & {
     // `since`: optional, a gateway older than this CLI does not send it.
     lastError: (Omit<NonNullable<ExporterStatus['lastError']>, 'since'> & { since?: string }) | undefined;
   };
@@ -95,7 +95,7 @@ export function destinationText(d: { kind: string; target: string }): string {
   return d.target.startsWith(`${d.kind}:`) ? d.target : `${d.kind} ${d.target}`;
 }
 
-/** One exporter's line: state, checkpoint, backlog, dead letters, records held alone, last error. */
+/** One exporter's line: state, checkpoint, backlog, dead letters, records held alone or held (throttled), last error. */
 export function describeExporter(e: ExporterRow): string {
   // An error followed by a successful export is history: said as such, not as the state. (A
   // gateway before round 11 has no `current`: compare the times then.)
@@ -107,7 +107,22 @@ export function describeExporter(e: ExporterRow): string {
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
   // A removed or changed upstream rule action's exporter: goes once its backlog is exported (docs/upstream.md).
   const retiring = e.retiring ? ' RETIRING (no rule appends to its stream any more: it stops once the backlog is exported)' : '';
-  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}${retiring}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${gapText(e)}${err}`;
+  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}${retiring}: exported through seq ${e.lastExportedSeq}${at}, ${e.exportedRecords} records, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${heldText(e)}${gapText(e)}${err}`;
+}
+
+/**
+ * Records held (throttled at a destination that rebatches: one failing Kinesis shard; docs/upstream.md,
+ * "One failing shard"): they join later batches while the others' records go, until the window
+ * reaches its bound; from then on only they go and the whole stream waits (said in capitals, as a
+ * held position is: the backlog grows until the destination takes them).
+ */
+function heldText(e: ExporterRow): string {
+  // Optional: a gateway older than this CLI does not send them.
+  const held = e.held ?? 0;
+  if (held <= 0) return '';
+  const what = `${held} held (throttled by the destination, e.g. one failing Kinesis shard: nothing counted against them`;
+  if (e.heldBack) return `, ${what}), HELD BACK: the window is full of them, nothing more is read until the destination takes them (the backlog grows)`;
+  return `, ${what}; they join later batches while the other records go)`;
 }
 
 /** Records passed without sending, and a position held because the store counts records it does not return (docs/upstream.md, "Gaps in a stream"). */

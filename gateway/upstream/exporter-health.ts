@@ -1,11 +1,11 @@
 // What an exporter reports about itself: its last error (when the run of errors began, whether it
 // is still current, logged at once then once a minute), its status document (/api/streams), its
-// backlog and its gauges (backlog records and age, failing since). Apart from exporter.ts (the
+// backlog and its gauges (backlog records and age, failing since, held records). Apart from exporter.ts (the
 // loop: read, batch, linger, send, advance): none of it is on the send path; the loop notes its
 // errors here and asks for the status and the gauges.
 import type { RateLog } from '../../core/rate-log.js';
 import type { LocalStreams, StreamInfo } from '../store/types.js';
-import { parkedCount } from './batcher.js';
+import { parkedCount, pendingLoad } from './batcher.js';
 import type { CheckpointWriter } from './checkpoint.js';
 import type { ExportOutcomes } from './outcomes.js';
 import type { ReadGaps } from './read-gaps.js';
@@ -97,6 +97,8 @@ export class ExporterHealth {
       retries: out.retries,
       deadLetters: out.deadLetters,
       parked: parkedCount(win.entries),
+      held: pendingLoad(win.entries).heldRecords,
+      heldBack: win.heldBack,
       outage,
       setupFault,
       skipped: { retention: gaps.retention, unreadable: gaps.unreadable },
@@ -112,6 +114,7 @@ export class ExporterHealth {
     const b = this.backlog();
     metrics.backlogRecords.set({ exporter: name }, b.records);
     metrics.backlogAge.set({ exporter: name }, b.ageSeconds);
+    metrics.heldRecords.set({ exporter: name }, pendingLoad(this.d.win.entries).heldRecords);
     const e = this.lastError;
     metrics.failingSince.set({ exporter: name }, e && e.okSends === this.d.out.sendsOk ? e.since / 1000 : 0);
   }

@@ -30,6 +30,14 @@ export interface ExporterStatus {
   /** Records held alone after failing a send by themselves (HTTP 500 with nothing else accepted):
    * resent after other records go through, dead-lettered after maxAttempts such failures. */
   parked: number;
+  /** Records held now: throttled at a destination that rebatches (Kinesis, Firehose: one failing
+   * shard), waiting in the window to join later batches beside new records (docs/upstream.md,
+   * "One failing shard"). Nothing is counted against them. */
+  held: number;
+  /** The held records filled the window's bound (16 batches of them, two batches of their bytes,
+   * or 64 batches read past the first undelivered record): nothing more is read and only they go;
+   * the records behind them wait in the stream (the backlog grows) until the destination takes them. */
+  heldBack: boolean;
   /** The last send failed with nothing accepted and nothing counted against its records (the
    * destination unreachable, or a 500 storm: docs/upstream.md item 7); false once a send goes through. */
   outage: boolean;
@@ -68,6 +76,7 @@ export interface ExporterMetrics {
   backlogRecords: Gauge<'exporter'>;
   backlogAge: Gauge<'exporter'>;
   failingSince: Gauge<'exporter'>;
+  heldRecords: Gauge<'exporter'>;
   batchRecords: Histogram<string>;
   sendSeconds: Histogram<string>;
 }
@@ -98,6 +107,12 @@ export function exporterMetrics(registry: Registry): ExporterMetrics {
       registry,
       'gatehouse_export_failing_since_timestamp_seconds',
       'Unix time the current run of export errors began (no send went through since; lastError.since); 0 while the last send went through',
+      ['exporter'],
+    ),
+    heldRecords: gauge(
+      registry,
+      'gatehouse_export_held_records',
+      'Records held in the window: throttled at a destination that rebatches (one failing Kinesis shard), waiting to join later batches',
       ['exporter'],
     ),
     batchRecords: histogram(registry, 'gatehouse_export_batch_records', 'Records per send', [], { buckets: [1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000] }),

@@ -97,7 +97,7 @@ export class StreamWindow {
     // Nor does a read go past the cap (span).
     const load = pendingLoad(this.entries);
     if (this.span >= this.cap) return { records: 0, bytes: 0 };
-    if (load.heldRecords >= HELD_BATCHES * limits.maxRecords || load.heldBytes >= 2 * limits.maxBytes) return { records: 0, bytes: 0 };
+    if (this.heldFull(load)) return { records: 0, bytes: 0 };
     const records = Math.min(2 * limits.maxRecords - (load.records - load.heldRecords), this.cap - this.span);
     const bytes = 2 * limits.maxBytes - (load.bytes - load.heldBytes);
     // Parked records alone fill the two batches (two with batch.maxRecords 1, two records over
@@ -110,6 +110,23 @@ export class StreamWindow {
     const fewParked = load.records <= 2 * limits.maxRecords && load.bytes <= 2 * Math.max(limits.maxBytes, this.d.maxRecordBytes);
     if (full && load.records > 0 && fewParked && parkedCount(this.entries) === load.records) return { records: 1, bytes: 1 };
     return { records, bytes };
+  }
+
+  /** The held records reached their bound: HELD_BATCHES batches of them, or two batches of their bytes. */
+  private heldFull(load: { heldRecords: number; heldBytes: number }): boolean {
+    const { limits } = this.d;
+    return load.heldRecords >= HELD_BATCHES * limits.maxRecords || load.heldBytes >= 2 * limits.maxBytes;
+  }
+
+  /**
+   * Records are held and the window is at its bound (their count or bytes, or the span): nothing
+   * more is read, only the held records go, and the records behind them wait in the stream until
+   * the destination takes the held ones (status() heldBack: what an operator must see, since from
+   * here a failing shard holds the whole stream back again and the backlog grows).
+   */
+  get heldBack(): boolean {
+    const load = pendingLoad(this.entries);
+    return load.heldRecords > 0 && (this.heldFull(load) || this.span >= this.cap);
   }
 
   /** fill() would read the next records if there were any. */

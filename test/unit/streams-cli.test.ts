@@ -20,6 +20,8 @@ function row(over: Partial<ExporterStatus>): ExporterStatus {
     retries: 40,
     deadLetters: 0,
     parked: 7,
+    held: 0,
+    heldBack: false,
     outage: true,
     setupFault: false,
     skipped: { retention: 0, unreadable: 0 },
@@ -143,4 +145,23 @@ test("the destination is shown once: a target that already names its kind is not
 test('the exporter of a removed or changed upstream rule action says it is retiring, and when it goes', () => {
   assert.match(describeExporter(row({ retiring: true })), /backoff RETIRING \(no rule appends to its stream any more: it stops once the backlog is exported\)/);
   assert.doesNotMatch(describeExporter(row({})), /RETIRING/);
+});
+
+test('records held at a destination that rebatches (one failing Kinesis shard): the line counts them, and says in capitals when the window is full of them', () => {
+  const base = { destination: { kind: 'kinesis', target: 'kinesis:eu-west-1/fleet' }, parked: 0, outage: false, state: 'running' as const, lastExportedSeq: 1 };
+  const flowing = describeExporter(row({ ...base, held: 12 }));
+  assert.match(
+    flowing,
+    /, 12 held \(throttled by the destination, e\.g\. one failing Kinesis shard: nothing counted against them; they join later batches while the other records go\)/,
+  );
+  assert.doesNotMatch(flowing, /HELD BACK|held alone/);
+  const full = describeExporter(row({ ...base, held: 160, heldBack: true }));
+  assert.match(
+    full,
+    /, 160 held \(throttled by the destination, e\.g\. one failing Kinesis shard: nothing counted against them\), HELD BACK: the window is full of them, nothing more is read until the destination takes them \(the backlog grows\)/,
+  );
+  // None held, or a gateway older than this CLI (no `held`): the line says nothing of them.
+  assert.doesNotMatch(describeExporter(row(base)), / held \(|HELD BACK/);
+  const { held: _h, heldBack: _b, ...old } = row(base);
+  assert.doesNotMatch(describeExporter(old), / held \(|HELD BACK/);
 });
