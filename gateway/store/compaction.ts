@@ -86,6 +86,17 @@ export class Compactor {
     }
   }
 
+  /**
+   * After a stream holding physBytes of records was dropped (drop.ts): the periodic check no longer
+   * sees it (it left the store's streams), so its range is queued now, as a tick would.
+   */
+  dropped(s: StreamState, physBytes: number): void {
+    if (physBytes <= 0 || this.stopped) return;
+    this.deletesSinceTick = true;
+    s.deletedSinceCompaction += physBytes;
+    this.request(s, TICK_COMPACT_AT);
+  }
+
   /** The periodic check (all: after open, every stream; else those with deletes since their last compaction). */
   tick(streams: Iterable<StreamState>, all = false): void {
     for (const [s, min] of this.deferred) this.request(s, min);

@@ -10,6 +10,12 @@
 // there (and its exporter retires again after the restart) or it is gone with its options; never
 // a stream without its options holding records, or options without their stream's checkpoint.
 //
+// A stream holding records is dropped only when the caller says how many (DropOptions.records,
+// an operator's DELETE /api/streams/{name}?records=N): its segments are deleted in the same one
+// batch, so a kill -9 leaves it whole (listed with every record) or gone, never a stream trimmed
+// part way or a segment without its high-water mark. Its consumers' checkpoints go with it (the
+// caller checked that no exporter reads it: they are what an exporter removed from the config left).
+//
 // The drop floor ('D', codec.ts): the highest lastSeq of any stream dropped. A stream defined
 // afresh (no key on disk) starts after it, and its new consumers at it: the same name defined
 // again (a rule update bringing an action back) never reuses a sequence, so a record id
@@ -35,6 +41,8 @@ export interface DropDeps {
   write(ops: BatchOp[], sync: boolean): Promise<void>;
   sync: boolean;
   metrics: Pick<StoreMetrics, 'forget'>;
+  /** Told of the record bytes of a stream dropped with its records (compaction.ts gives their disk space back). */
+  deleted?(s: StreamState, bytes: number): void;
   floor(): number;
   setFloor(floor: number): void;
 }
@@ -46,16 +54,19 @@ export async function readDropFloor(db: Db): Promise<number> {
 }
 
 /** Why `s` cannot be dropped now, or undefined. */
-function refusal(s: StreamState, consumer: string | undefined): string | undefined {
-  if (s.physRecords > 0) return `it holds ${s.records} records`;
+function refusal(s: StreamState, options: DropOptions): string | undefined {
+  if (options.records === undefined ? s.physRecords > 0 : s.records !== options.records) {
+    return options.records === undefined ? `it holds ${s.records} records` : `it holds ${s.records} records, not ${options.records}`;
+  }
   if (s.pend !== undefined || s.reserved > 0 || s.fullWaiters.length > 0) return 'appends to it are pending';
-  const others = [...s.consumers.keys()].filter((c) => c !== consumer);
+  // Dropped with its records: the checkpoints of every consumer go with it (no exporter reads it).
+  const others = options.records === undefined ? [...s.consumers.keys()].filter((c) => c !== options.consumer) : [];
   if (others.length > 0) return `consumers read it (${others.join(', ')})`;
   if (s.seqWaiters.length > 0) return 'a reader waits for its next record';
   return undefined;
 }
 
-/** Every key of the stream on disk: segments (none while it holds no records; a malformed one stays otherwise), checkpoints, high-water mark, tally. */
+/** Every key of the stream on disk: segments (those held when dropped with its records), checkpoints, high-water mark, tally. */
 async function keysOf(db: Db, s: StreamState): Promise<Buffer[]> {
   const cp = checkpointPrefix(s.name);
   const keys = [...(await db.keys({ gte: s.prefix, lt: s.end }).all()), ...(await db.keys({ gte: cp, lt: prefixEnd(cp) }).all())];
@@ -65,14 +76,15 @@ async function keysOf(db: Db, s: StreamState): Promise<Buffer[]> {
 
 /**
  * Drop `names` (names not known are skipped), all or none: GH_STREAM_IN_USE for the first that
- * holds records, has appends pending, consumers other than `options.consumer`, or readers waiting.
+ * holds records (other than `options.records` of them), has appends pending, consumers other than
+ * `options.consumer` (any consumer, with `options.records`), or readers waiting.
  */
 export async function dropStreams(d: DropDeps, names: readonly string[], options: DropOptions): Promise<string[]> {
   await d.commits.acquire();
   try {
     const states = names.flatMap((n) => d.streams.get(n) ?? []);
     for (const s of states) {
-      const reason = refusal(s, options.consumer);
+      const reason = refusal(s, options);
       if (reason !== undefined) throw ERRORS.GH_STREAM_IN_USE({ stream: s.name, reason }, { where: s.name });
     }
     const ops: BatchOp[] = [];
@@ -88,6 +100,14 @@ export async function dropStreams(d: DropDeps, names: readonly string[], options
     for (const s of states) {
       d.streams.delete(s.name);
       d.metrics.forget(s.name);
+      const bytes = s.physBytes;
+      if (bytes > 0) {
+        // Its whole key range is deleted now: compaction gives the space back (from seq 0 to its end).
+        s.headSeq = 0;
+        s.physRecords = 0;
+        s.physBytes = 0;
+        d.deleted?.(s, bytes);
+      }
     }
     return states.map((s) => s.name);
   } finally {

@@ -277,6 +277,7 @@ export class LevelLocalStreams implements LocalStreams {
         write: (ops, sync) => this.write(ops, sync),
         sync: this.sync,
         metrics: this.metrics,
+        deleted: (st, bytes) => this.compactor.dropped(st, bytes),
         floor: () => this.dropFloor,
         setFloor: (floor) => {
           this.dropFloor = floor;

@@ -186,6 +186,12 @@ export interface DropOptions {
   consumer?: string;
   /** Meta keys deleted in the same write (a rule exporter's kept options). */
   metaKeys?: readonly string[];
+  /**
+   * Drop a stream holding records: it must hold exactly this many now (GH_STREAM_IN_USE saying how
+   * many otherwise). Its records and every consumer's checkpoint go in the same write; the caller
+   * made sure no exporter reads it. Pending appends and waiting readers still refuse it.
+   */
+  records?: number;
 }
 import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';
