@@ -173,6 +173,19 @@ export const ERROR_CATALOGUE = {
     message: 'the store cannot {what}: {reason}',
     hint: 'free space on the filesystem of the data directory (the gateway resumes by itself), or lower store.reserveBytes',
   },
+  GH_STREAM_USED: {
+    group: 'store',
+    meaning: 'An operator asked to drop a local stream that something still uses: the config, an exporter, a rule, or the gateway itself',
+    message: "local stream '{stream}' is used: {reason}",
+    hint: 'stop what uses it first (the hint of the error says how), then drop it; nothing was removed',
+  },
+  GH_STREAM_DROP_COUNT: {
+    group: 'store',
+    meaning:
+      'An operator asked to drop a local stream holding records without confirming how many (?records=N), or with another number than it holds: those records would never reach upstream',
+    message: "local stream '{stream}' holds {held} records{given}",
+    hint: 'read what it holds (GET /api/streams, `gatehouse streams`), then confirm that number: ?records=N (`gatehouse streams drop NAME --records N`); nothing was removed',
+  },
   // rules
   GH_SQL_SYNTAX: {
     group: 'rules',

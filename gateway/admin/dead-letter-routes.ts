@@ -25,7 +25,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   GH_STORE_CLOSED: 503,
 };
 
-function streamName(encoded: string | undefined): string {
+export function streamName(encoded: string | undefined): string {
   try {
     return decodeURIComponent(encoded ?? '');
   } catch {

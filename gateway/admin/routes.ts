@@ -24,6 +24,8 @@ export const DEAD_LETTERS_PATH = '/api/dead-letters';
 /** `/api/streams/{dlq}/redrive` (POST) and `/api/streams/{dlq}/dead-letters` (GET). */
 export const REDRIVE_ROUTE = /^\/api\/streams\/([^/]+)\/redrive$/;
 export const DEAD_LETTERS_ROUTE = /^\/api\/streams\/([^/]+)\/dead-letters$/;
+/** `/api/streams/{name}`: drop a stream nothing uses (DELETE ?records=N, stream-drop-route.ts). */
+export const STREAM_ROUTE = /^\/api\/streams\/([^/]+)$/;
 
 /** The routes listed in a 404's hint: the status page, the fixed ones, the routes with a stream name. */
 export const KNOWN_ROUTES: readonly string[] = [
@@ -33,6 +35,7 @@ export const KNOWN_ROUTES: readonly string[] = [
   'DELETE /api/streams/{dlq}/records?through=SEQ',
   '/api/streams/{dlq}/dead-letters',
   'POST /api/streams/{dlq}/redrive',
+  'DELETE /api/streams/{name}?records=N',
 ];
 
 /** The methods a known path takes (for 405 and its `Allow` header), undefined for an unknown path. */
@@ -40,6 +43,7 @@ export function allowedMethods(path: string): readonly string[] | undefined {
   if (RECORDS_ROUTE.test(path)) return ['GET', 'HEAD', 'DELETE'];
   if (REDRIVE_ROUTE.test(path)) return ['POST'];
   if (DEAD_LETTERS_ROUTE.test(path)) return ['GET', 'HEAD'];
+  if (STREAM_ROUTE.test(path)) return ['DELETE'];
   return ROUTES.get(path);
 }
 

@@ -25,6 +25,8 @@ import { ERRORS, errorMessage } from '../../core/errors.js';
 import type { StoredRecord } from '../store/types.js';
 import { deadLetterRoute } from './dead-letter-routes.js';
 import type { DeadLetterOps } from './dead-letters.js';
+import { streamDropRoute } from './stream-drop-route.js';
+import type { StreamDropOps } from './stream-drop.js';
 import { HttpError, RECORDS_MAX_LIMIT, errorReply, parseIntParam, readBody, rejectedBody, sendJson, streamRecords } from './replies.js';
 
 export interface AdminOptions {
@@ -71,6 +73,8 @@ export interface AdminSource {
   overview?(): unknown;
   /** Dead letters: list, redrive, purge (dead-letter-routes.ts). */
   deadLetters?: DeadLetterOps;
+  /** Drop a stream nothing uses (stream-drop-route.ts). */
+  streamDrop?: StreamDropOps;
 }
 
 export interface AdminServer {
@@ -223,6 +227,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
     const dead = await deadLetterRoute(method, path, url, source.deadLetters);
     if (dead) return sendJson(res, dead[0], dead[1]);
+    const drop = await streamDropRoute(method, path, url, source.streamDrop);
+    if (drop) return sendJson(res, drop[0], drop[1]);
     throw notRouted(req.method, path);
   }
 

@@ -19,6 +19,7 @@ commands:
   status [--admin URL | --config FILE]    the running gateway in a few lines (or what its start waits for)
   streams [--admin URL | --config FILE]   list local streams and exporters of the running gateway
   streams dead-letters|redrive|purge ...   list dead letters with their errors, send them again, clear them
+  streams drop NAME [--records N]   drop a stream nothing uses any more, with the N records it holds
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts
   sources [--admin URL | --config FILE]   list configured sources of the running gateway: state, summary, last error
   passwd [PASSWORD]                 hash a password for broker.users (reads stdin when omitted)

@@ -41,11 +41,12 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
   if (sub !== undefined && DEAD_LETTER_COMMANDS.has(sub)) {
     return (await import('./dead-letters.js')).runDeadLettersCommand(sub as 'dead-letters' | 'redrive' | 'purge', rest, io);
   }
+  if (sub === 'drop') return (await import('./stream-drop.js')).runStreamDrop(rest, io);
   const { values } = parseCliArgs(argv, ADMIN_COMMAND_OPTIONS, USAGE);
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\n       gatehouse streams dead-letters|redrive|purge ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.`,
+      `usage: ${USAGE}\n       gatehouse streams dead-letters|redrive|purge|drop ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.\nA stream nothing uses any more: 'drop NAME --records N' drops it with the N records it holds (never sent).`,
     );
     return 0;
   }

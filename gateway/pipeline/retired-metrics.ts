@@ -9,14 +9,15 @@ import type { Metric, Registry } from 'prom-client';
 type Labels = Record<string, string | number>;
 
 export interface RetiredSeries {
-  exporter: string;
+  /** Absent: only the streams' series (a stream an operator dropped, admin/stream-drop.ts). */
+  exporter?: string;
   streams: ReadonlySet<string>;
   /** The destination's series, unless another exporter still sends to it. */
   destination?: { kind: string; target: string };
 }
 
 function matches(labelNames: readonly string[], labels: Labels, r: RetiredSeries): boolean {
-  if (labelNames.includes('exporter') && labels.exporter === r.exporter) return true;
+  if (r.exporter !== undefined && labelNames.includes('exporter') && labels.exporter === r.exporter) return true;
   if (labelNames.includes('stream') && r.streams.has(String(labels.stream))) return true;
   const d = r.destination;
   return d !== undefined && labelNames.includes('kind') && labelNames.includes('target') && labels.kind === d.kind && labels.target === d.target;

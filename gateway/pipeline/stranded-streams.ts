@@ -119,8 +119,8 @@ export async function reportStrandedStreams(
     log.warn(
       { stream: name, records, bytes, oldestAgeSeconds },
       ruleAction
-        ? `stream '${name}' of an upstream rule action holds ${records} records no exporter sends, and its destination is unknown (no kept options, no stored rule set names it): read them with GET /api/streams/${name}/records or \`gatehouse streams\` (docs/upstream.md, "Streams no exporter drains")`
-        : `stream '${name}' holds ${records} records no exporter sends: add an exporter for it, mark it localOnly if it is only read locally, or read them with GET /api/streams/${name}/records (docs/upstream.md, "Streams no exporter drains")`,
+        ? `stream '${name}' of an upstream rule action holds ${records} records no exporter sends, and its destination is unknown (no kept options, no stored rule set names it): read them with GET /api/streams/${name}/records or \`gatehouse streams\`, and drop it once they are not needed: \`gatehouse streams drop ${name} --records ${info.records}\` (docs/upstream.md, "Streams no exporter drains")`
+        : `stream '${name}' holds ${records} records no exporter sends: add an exporter for it, mark it localOnly if it is only read locally, read them with GET /api/streams/${name}/records, or drop it once they are not needed: \`gatehouse streams drop ${name} --records ${info.records}\` (docs/upstream.md, "Streams no exporter drains")`,
     );
   }
   return out;

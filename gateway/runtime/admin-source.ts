@@ -4,6 +4,7 @@
 import { isInternalStream } from '../pipeline/rule-input-log.js';
 import { RULE_ACTION_DLQ, localOnlyStreams, undrainedRecords } from '../pipeline/stranded-streams.js';
 import { createDeadLetterOps } from '../admin/dead-letters.js';
+import { createStreamDropOps } from '../admin/stream-drop.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AdminSource } from '../admin/server.js';
@@ -126,21 +127,31 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
     staticFiles: () => statusPageFiles(),
     ...(gw.registry && gw.logger
       ? {
-          deadLetters: createDeadLetterOps({
-            streams: gw.streams,
-            exporters: gw.exporters,
-            // A configured exporter's deadLetterStream; a rule action's exporter uses the default.
-            deadLetterStreamOf: (e) => gw.config.exporters?.find((o) => o.name === e.name)?.deadLetterStream ?? `${e.stream}-dlq`,
-            configured: new Set(Object.keys(gw.config.streams)),
-            retiredDeadLetters: RULE_ACTION_DLQ,
-            isInternal: isInternalStream,
-            registry: gw.registry,
-            logger: gw.logger,
-          }),
+          ...deadLetterAndDropOps(gw, gw.registry, gw.logger),
         }
       : {}),
   };
   return source;
+}
+
+/** The dead-letter routes and the stream drop: both know which streams something still uses. */
+function deadLetterAndDropOps(gw: AdminParts, registry: Registry, logger: Logger): Pick<AdminSource, 'deadLetters' | 'streamDrop'> {
+  const parts = {
+    streams: gw.streams,
+    exporters: gw.exporters,
+    // A configured exporter's deadLetterStream; a rule action's exporter uses the default.
+    deadLetterStreamOf: (e: { name: string; stream: string }) => gw.config.exporters?.find((o) => o.name === e.name)?.deadLetterStream ?? `${e.stream}-dlq`,
+    configured: new Set(Object.keys(gw.config.streams)),
+    isInternal: isInternalStream,
+    registry,
+    logger,
+  };
+  const streamDrop = createStreamDropOps({
+    ...parts,
+    activeRuleSet: () => gw.rules.activeDefinition(),
+  });
+  const deadLetters = createDeadLetterOps({ ...parts, retiredDeadLetters: RULE_ACTION_DLQ });
+  return { deadLetters, streamDrop };
 }
 
 /** GET /api/rules: the rule set holder's status and the probation running now (null when none). */

@@ -100,6 +100,7 @@ export function waitingSource(opts: WaitingSourceOptions): AdminSource {
     rollbackRules: async () => refuse(),
     events: refuse,
     deadLetters: { list: async () => refuse(), redrive: async () => refuse(), purge: async () => refuse() },
+    streamDrop: { usedBy: () => undefined, drop: async () => refuse() },
     // The status page: what the start waits for, in place of the figures of a running gateway.
     overview() {
       const w = wait();
