@@ -35,6 +35,12 @@ export interface DeadLetterParts {
   configured: ReadonlySet<string>;
   /** A dead-letter stream that goes once emptied: a retired rule action's (`<kind>-<hash>-dlq`). */
   retiredDeadLetters: RegExp;
+  /**
+   * Whether nothing uses the stream (admin/stream-drop.ts usedBy): a dead-letter stream no exporter
+   * or rule writes, emptied, goes too (one an exporter removed from the config left). Absent: only
+   * those retiredDeadLetters names.
+   */
+  unused?(name: string): boolean;
   /** The gateway's own streams ($rule-inputs). */
   isInternal(name: string): boolean;
   registry: Registry;
@@ -60,7 +66,7 @@ export interface RedriveResult {
   /** The dead-letter stream now: its first sequence held and what it holds. */
   firstSeq: number;
   records: number;
-  /** The dead-letter stream went away (a retired rule action's, emptied). */
+  /** The dead-letter stream went away (emptied, and no exporter or rule writes it any more). */
   dropped: boolean;
 }
 
@@ -189,21 +195,22 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     }
   }
 
-  /** A retired rule action's dead-letter stream, emptied, goes (store.dropStreams) with its series. */
+  /** A dead-letter stream nothing writes any more (a retired rule action's, one a removed exporter left), emptied, goes (store.dropStreams) with its series. */
   async function dropIfRetired(name: string): Promise<boolean> {
-    if (!p.retiredDeadLetters.test(name) || p.exporters.streamsUsed().has(name) || p.configured.has(name)) return false;
+    if (p.exporters.streamsUsed().has(name) || p.configured.has(name)) return false;
+    if (!(p.unused ? p.unused(name) : p.retiredDeadLetters.test(name))) return false;
     if (!streams.dropStreams || streams.info(name).records > 0) return false;
     try {
       const dropped = await streams.dropStreams([name]);
       if (dropped.length === 0) return false;
     } catch (err) {
       // Appended to meanwhile, or read: it stays, and the next start's sweep drops it once empty.
-      log.debug({ err, stream: name }, 'an emptied dead-letter stream of a retired rule action was not dropped');
+      log.debug({ err, stream: name }, 'an emptied dead-letter stream nothing writes any more was not dropped');
       return false;
     }
     redriven.remove({ stream: name });
     purged.remove({ stream: name });
-    log.info({ stream: name }, 'dead-letter stream of a retired rule action emptied: dropped');
+    log.info({ stream: name }, 'dead-letter stream nothing writes any more emptied: dropped');
     return true;
   }
 

@@ -139,7 +139,7 @@ async function redrive(
 }
 
 function after(r: { stream: string; firstSeq: number; records: number; dropped: boolean }): string {
-  if (r.dropped) return `${r.stream} is empty and went with its retired rule action`;
+  if (r.dropped) return `${r.stream} is empty and was dropped (no exporter or rule writes it any more)`;
   return r.records === 0 ? `${r.stream} is empty` : `${r.stream} holds ${r.records} (from seq ${r.firstSeq})`;
 }
 

@@ -103,8 +103,11 @@ export async function reportStrandedStreams(
   const out: StrandedStream[] = [];
   for (const info of streamsOnDisk(streams)) {
     const name = info.name;
-    if (RULE_ACTION_DLQ.test(name) && !streams.hasStream(name) && info.records > 0) {
-      // Dead letters of a retired rule exporter: kept, listed (defined as below), said once.
+    if (name.endsWith('-dlq') && !streams.hasStream(name) && info.records > 0) {
+      // Dead letters of a retired rule exporter, or of an exporter removed from the config: kept,
+      // defined as below so that the dead-letter routes (list, redrive, purge) see them, said once.
+      // Before, one a removed exporter left was not defined: GET /api/dead-letters did not list it
+      // and its redrive and purge answered 404.
       await streams.defineStream({ name, maxBytes: Math.max(READ_ONLY_MAX_BYTES, info.bytes), onFull: 'reject' });
       warnDeadLetters(log, name, info.records, name.slice(0, -'-dlq'.length));
       continue;

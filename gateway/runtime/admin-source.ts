@@ -150,7 +150,9 @@ function deadLetterAndDropOps(gw: AdminParts, registry: Registry, logger: Logger
     ...parts,
     activeRuleSet: () => gw.rules.activeDefinition(),
   });
-  const deadLetters = createDeadLetterOps({ ...parts, retiredDeadLetters: RULE_ACTION_DLQ });
+  // A dead-letter stream emptied goes when nothing uses it: a retired rule action's, or one an
+  // exporter removed from the config left (found on disk only).
+  const deadLetters = createDeadLetterOps({ ...parts, retiredDeadLetters: RULE_ACTION_DLQ, unused: (name) => streamDrop.usedBy(name) === undefined });
   return { deadLetters, streamDrop };
 }
 

@@ -224,3 +224,34 @@ test('a stream removed from the config is dropped with the records it holds once
     [],
   );
 });
+
+test('the dead letters of an exporter removed from the config are listed, purgeable, and their stream goes once emptied', async (t) => {
+  const r = await rig(t, V1_CONFIG, V1_RULES);
+  await publish(
+    r.gw,
+    'side/a',
+    Array.from({ length: 4 }, (_, i) => JSON.stringify({ bad: true, i })),
+  );
+  await waitUntil(() => r.gw.streams.info('side-dlq').records === 4, '4 dead letters in side-dlq', 20_000);
+  await r.restart(V2_CONFIG, rulesV(2));
+
+  const target = ['--admin', r.admin, '--token', TOKEN];
+  const list = await cli(['streams', 'dead-letters', ...target]);
+  assert.equal(list.code, 0, list.err);
+  assert.match(list.out, /^side-dlq \(no exporter writes it any more\): 4 dead letters, seq 1\.\.4, .*from side 4\n {2}4 x .*400/m);
+  const one = await r.call('GET', '/api/streams/side-dlq/dead-letters');
+  assert.equal(one.status, 200);
+  // Nothing uses it, but it holds dead letters: a drop also needs the count.
+  const noCount = await r.call('DELETE', '/api/streams/side-dlq');
+  assert.equal(noCount.status, 409);
+
+  const purge = await cli(['streams', 'purge', 'side-dlq', '--through', 'last', ...target]);
+  assert.equal(purge.code, 0, purge.err);
+  assert.equal(purge.out, 'purged 4 dead letters of side-dlq through seq 4; side-dlq is empty and was dropped (no exporter or rule writes it any more)\n');
+  assert.equal(r.gw.streams.hasStream('side-dlq'), false);
+  const none = await r.call('GET', '/api/dead-letters');
+  assert.equal(
+    none.body.deadLetters.some((d) => d.stream === 'side-dlq'),
+    false,
+  );
+});
