@@ -145,7 +145,9 @@ export function createStreamDropOps(p: StreamDropParts): StreamDropOps {
       }
       if (!p.streams.dropStreams) throw ERRORS.GH_INTERNAL({ reason: 'this store cannot drop streams (no dropStreams)' });
       // GH_STREAM_IN_USE when appends are pending or its count changed meanwhile: nothing removed.
-      await p.streams.dropStreams([name], { records: held });
+      const gone = await p.streams.dropStreams([name], { records: held });
+      // Another drop of it got there first (two requests at once): that one counts the records.
+      if (!gone.includes(name)) throw ERRORS.GH_STREAM_UNKNOWN({ stream: name }, { hint: 'it was dropped meanwhile' });
       // Its series (store, exporters', dead letters') go; then the count of what went with it.
       await removeRetiredSeries(p.registry, { streams: new Set([name]) });
       if (held > 0) {
