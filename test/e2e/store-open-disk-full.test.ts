@@ -133,6 +133,10 @@ test('a store that cannot open on a full disk is waited for: healthz 503, a stop
   const redrive = await fetch(`${adminUrl(first)}/api/streams/archive-dlq/redrive`, { method: 'POST' });
   assert.equal(redrive.status, 503);
   assert.equal(((await redrive.json()) as { error: { code: string } }).error.code, 'GH_STORE_DISK_FULL');
+  // And a stream drop (not a 405 naming DELETE, the method it was sent with).
+  const drop = await fetch(`${adminUrl(first)}/api/streams/archive?records=0`, { method: 'DELETE' });
+  assert.equal(drop.status, 503);
+  assert.equal(((await drop.json()) as { error: { code: string } }).error.code, 'GH_STORE_DISK_FULL');
   assert.equal(first.proc.exitCode, null, 'still running while the disk is full');
   const t0 = performance.now();
   first.proc.kill('SIGTERM');
