@@ -12,9 +12,9 @@
 // given one at its first open by this version, and said to be adopted, so the installation id made
 // with it is kept (its sequences run on) rather than taken for a new store's.
 import { randomBytes } from 'node:crypto';
+import type { Level } from 'level';
 import type { Logger } from 'pino';
 import { KEY_STORE_ID } from './codec.js';
-import type { Db } from './database.js';
 import type { BatchOp } from './head.js';
 import type { StoreIdentity } from './types.js';
 
@@ -32,7 +32,11 @@ export function newStoreIdOp(id = randomBytes(8).toString('hex')): BatchOp {
  * first start after an upgrade) is logged and the id used for this run only: the next start adopts
  * again with another id, which is safe (the installation id then changes, see installation-id.ts).
  */
-export async function readStoreIdentity(db: Db, write: (ops: BatchOp[], sync: boolean) => Promise<void>, log: Logger): Promise<StoreIdentity> {
+export async function readStoreIdentity(
+  db: Pick<Level<Buffer, Buffer>, 'get'>,
+  write: (ops: BatchOp[], sync: boolean) => Promise<void>,
+  log: Logger,
+): Promise<StoreIdentity> {
   const found = (await db.get(ID_KEY))?.toString('utf8');
   if (found !== undefined && VALID.test(found)) return { id: found, adopted: false };
   const id = randomBytes(8).toString('hex');
