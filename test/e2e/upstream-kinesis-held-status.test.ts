@@ -90,17 +90,33 @@ test("kinesis e2e: while one partition key's shard fails, /api/streams, gatehous
   // 600 more: the window reads 64 batches past dev1's first record (seq 2), then only the held records go.
   await pub.publish(gw.current.mqttUrl, 600, 100);
   const full = await waitHeld(gw.current, () => proxy.refused.size, true, 'held back at the window bound, held = records refused');
-  // The span: read up to 64 batches of 5 (+ maxAttempts 3) past seq 2, i.e. through seq 324 (one
-  // client publishes: stream order is publish order), of which dev1's are seqs 2, 8, ..., 320: 54
-  // (before 16 batches of them, 80).
+  // The span: read up to 64 batches of 5 (+ maxAttempts 3) past seq 2, i.e. through seq 324, of
+  // which about one in six is dev1's: ~54, held back by the span before the held bound (16 batches
+  // of them, 80). (Not exactly 54: the publisher keeps several publishes in flight, so the stream's
+  // order is not quite the round robin of devices; held = the proxy's distinct refusals, waitHeld.)
   const lastRead = 2 + MAX_RECORDS * 64 + 3 - 1;
   t.diagnostic(`held back with ${full.held} records held (proxy refused ${proxy.refused.size} distinct records); ${pub.acked.length} published`);
-  assert.equal(full.held, Math.floor((lastRead + 4) / 6), `dev1's records among the ${lastRead} read`);
+  const expected = Math.floor((lastRead + 4) / 6);
+  assert.ok(Math.abs(full.held - expected) <= 4, `about ${expected} of dev1's records among the ${lastRead} read: ${full.held}`);
+  assert.ok(full.held < 16 * MAX_RECORDS, `held back by the span, below the held bound of ${16 * MAX_RECORDS}: ${full.held}`);
   assert.equal(full.deadLetters, 0, 'held records spend no budget');
-  await waitUntil(async () => ((await heldGauge(gw.current)) === full.held ? true : undefined), `gatehouse_export_held_records at ${full.held}`, 15_000, 200);
+  // The gauge is refreshed every few seconds, and a record read before the window stopped may still
+  // be refused after `full` was read: the gauge must come to what the status says then.
+  const settled = await waitUntil(
+    async () => {
+      const now = await held(gw.current);
+      return now.heldBack && now.held === proxy.refused.size && (await heldGauge(gw.current)) === now.held ? now : undefined;
+    },
+    'gatehouse_export_held_records at the held records of the status',
+    15_000,
+    200,
+  );
   const cli = await runCaptured(main, ['streams', '--admin', gw.current.adminUrl]);
   assert.equal(cli.code, 0, cli.err);
-  assert.match(cli.out, new RegExp(`-> ${EXPORTER} .*, ${full.held} held \\(throttled by the destination.*\\), HELD BACK: the window is full of them`));
+  assert.match(
+    cli.out,
+    new RegExp(`-> ${EXPORTER} .*, (${settled.held}|${settled.held + 1}) held \\(throttled by the destination.*\\), HELD BACK: the window is full of them`),
+  );
 
   proxy.heal();
   const done = await waitAllArrived(sink, pub.acked);
