@@ -19,6 +19,7 @@ import type { Registry } from 'prom-client';
 import { ERRORS } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
 import type { RuleSetDefinition } from '../../rules/index.js';
+import { streamsWrittenByRules } from '../config/checks.js';
 import { upstreamStreamsOf } from '../pipeline/actions/upstream.js';
 import { removeRetiredSeries } from '../pipeline/retired-metrics.js';
 import type { LocalStreams, StreamInfo } from '../store/types.js';
@@ -52,18 +53,6 @@ export interface StreamDropOps {
   usedBy(name: string): { reason: string; hint: string } | undefined;
   /** Drop `name`; `records`: how many it holds, confirmed by the operator (required when it holds any). */
   drop(name: string, records: number | undefined): Promise<StreamDropResult>;
-}
-
-/** The streams the `stream` actions of a rule set append to, by rule (action and errorAction). */
-function streamActionsOf(def: RuleSetDefinition): Array<{ rule: string; stream: string }> {
-  const out: Array<{ rule: string; stream: string }> = [];
-  for (const rule of def.rules) {
-    for (const action of [...rule.actions, ...(rule.errorAction ? [rule.errorAction] : [])]) {
-      const o = (action as Record<string, unknown>).stream as { name?: unknown } | undefined;
-      if (o && typeof o === 'object' && typeof o.name === 'string') out.push({ rule: rule.name, stream: o.name });
-    }
-  }
-  return out;
 }
 
 export function createStreamDropOps(p: StreamDropParts): StreamDropOps {
@@ -106,7 +95,7 @@ export function createStreamDropOps(p: StreamDropParts): StreamDropOps {
     }
     const definition = p.activeRuleSet();
     if (definition) {
-      const rule = streamActionsOf(definition).find((a) => a.stream === name)?.rule;
+      const rule = streamsWrittenByRules(definition).get(name);
       if (rule !== undefined || upstreamStreamsOf([definition]).has(name)) {
         return {
           reason: `${rule !== undefined ? `rule '${rule}'` : 'an upstream action'} of the active rule set (version ${definition.version}) appends to it`,
