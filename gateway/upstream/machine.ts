@@ -6,7 +6,8 @@
 // What is read, each skipped when absent or not readable (never an error):
 // - /etc/machine-id: kept by a disk image clone (so it alone never finds one), but made anew by an
 //   OS installed afresh or an image prepared to be cloned (systemd's "first boot"); read-only root
-//   file systems may make a transient one at each boot: a new installation id at each start there;
+//   file systems may make a transient one at each boot: so it counts only where the hardware says
+//   nothing (machineChanges);
 // - the Raspberry Pi's `Serial` (/proc/cpuinfo; else the device tree's serial-number, as other ARM
 //   boards and arm64 kernels without the line have it): the board's, never the same on two boards;
 // - /sys/class/dmi/id/product_uuid (PCs; often readable by root only): the board's or the VM's;
@@ -14,8 +15,9 @@
 //   veth, VLAN or tunnel) that are permanent (addr_assign_type 0: not random nor set by software,
 //   as a container's or Wi-Fi privacy address), as a set.
 // The choice: a spurious change costs one batch that may arrive twice (a new id is always safe);
-// a missed clone costs records lost without a word. So any single id (machine-id, serial,
-// product_uuid) read at both times and different means another machine; the MACs mean another
+// a missed clone costs records lost without a word. So a board id (serial, product_uuid) read at
+// both times and different means another machine, machine-id too unless the hardware says it is
+// the same board (a board id equal, or a MAC in common); the MACs mean another
 // machine only when none of the recorded ones is still there (every interface replaced): a USB
 // Wi-Fi dongle plugged in or pulled out later, or one network card of two replaced, keeps the id,
 // while a clone on other hardware has none of the original's. Something not readable now (a
@@ -41,6 +43,8 @@ export interface MachineFingerprint {
 export type ReadMachineFingerprint = () => Promise<MachineFingerprint>;
 
 const SINGLE = ['machineId', 'cpuSerial', 'productUuid'] as const;
+/** The ids of the hardware (machine-id is the operating system's). */
+const BOARD = ['cpuSerial', 'productUuid'] as const;
 const LABELS: Record<(typeof SINGLE)[number] | 'macs', string> = {
   machineId: 'machine-id',
   cpuSerial: 'CPU serial',
@@ -93,10 +97,23 @@ export async function readMachineFingerprint(root = '/'): Promise<MachineFingerp
 /**
  * What tells `now` apart from the machine `recorded` was taken on (empty: the same machine, as far
  * as what both say goes): the labels of the ids that differ.
+ *
+ * The board's ids (the Pi's serial, DMI product_uuid) and the MACs are the hardware's; machine-id
+ * is the operating system's. A changed machine-id counts only when the hardware says nothing of
+ * its own (no board id read at both times, no MAC in common): where it does say "the same board",
+ * a new machine-id is the OS's, not another machine's (a read-only root making a transient one at
+ * each boot, systemd's first boot after an image was prepared, an OS installed afresh beside a kept
+ * data partition), and replacing the id there at every start would send a batch twice each boot.
+ * A clone on other hardware still differs by its serial, product_uuid or MACs.
  */
 export function machineChanges(recorded: MachineFingerprint, now: MachineFingerprint): string[] {
-  const out: string[] = SINGLE.filter((k) => recorded[k] !== undefined && now[k] !== undefined && recorded[k] !== now[k]).map((k) => LABELS[k]);
-  if (recorded.macs.length > 0 && now.macs.length > 0 && !recorded.macs.some((m) => now.macs.includes(m))) out.push(LABELS.macs);
+  const bothRead = (k: (typeof SINGLE)[number]): boolean => recorded[k] !== undefined && now[k] !== undefined;
+  const out: string[] = BOARD.filter((k) => bothRead(k) && recorded[k] !== now[k]).map((k) => LABELS[k]);
+  const macsRead = recorded.macs.length > 0 && now.macs.length > 0;
+  const macInCommon = recorded.macs.some((m) => now.macs.includes(m));
+  if (macsRead && !macInCommon) out.push(LABELS.macs);
+  const sameBoard = BOARD.some((k) => bothRead(k) && recorded[k] === now[k]) || macInCommon;
+  if (bothRead('machineId') && recorded.machineId !== now.machineId && (out.length > 0 || !sameBoard)) out.unshift(LABELS.machineId);
   return out;
 }
 

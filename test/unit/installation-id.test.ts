@@ -96,9 +96,37 @@ test('installation id: new when the machine differs (a cloned SD card on another
   assert.equal(warned.length, 1);
 });
 
-test('machine fingerprint: any single id differing, or no MAC address in common, is another machine', () => {
+test('installation id: kept when machine-id is made anew at each boot on the same board (a read-only root)', async (t) => {
+  const dir = await tempDir(t);
+  const store = await storeIdentity(dir);
+  const warned: Warned[] = [];
+  const id = await installationId(dir, binding(store, PI_A, warned));
+  for (const boot of ['bbbbbbbbbbbbbbb1', 'ccccccccccccccc1', 'ddddddddddddddd1']) {
+    assert.equal(await installationId(dir, binding(store, { ...PI_A, machineId: boot }, warned)), id, `boot with machine-id ${boot}`);
+  }
+  assert.equal(warned.length, 0);
+  // A PC whose board id is not readable (product_uuid is root's) and whose machine-id is renewed: its MACs say the same.
+  const pc: MachineFingerprint = { machineId: 'eeeeeeeeeeeeeee1', macs: ['eeeeeeeeeeeeeee3'] };
+  const other = await tempDir(t);
+  const pcId = await installationId(other, binding(await storeIdentity(other), pc, warned));
+  assert.equal(await installationId(other, binding(await storeIdentity(other), { ...pc, machineId: 'fffffffffffffff1' }, warned)), pcId);
+  assert.equal(warned.length, 0);
+});
+
+test('machine fingerprint: a board id differing, no MAC address in common, or machine-id differing where the hardware says nothing, is another machine', () => {
   assert.deepEqual(machineChanges(PI_A, PI_A), []);
-  assert.deepEqual(machineChanges(PI_A, { ...PI_A, machineId: 'ddddddddddddddd1' }), ['machine-id']);
+  assert.deepEqual(machineChanges(PI_A, { ...PI_A, machineId: 'ddddddddddddddd1' }), [], "machine-id renewed on the same board: the OS's, not another machine");
+  assert.deepEqual(
+    machineChanges({ machineId: 'aaaaaaaaaaaaaaa1', macs: [] }, { machineId: 'ddddddddddddddd1', macs: [] }),
+    ['machine-id'],
+    'nothing of the hardware readable',
+  );
+  assert.deepEqual(machineChanges(PI_A, { machineId: 'ddddddddddddddd1', macs: [] }), ['machine-id'], 'the hardware not readable now');
+  assert.deepEqual(
+    machineChanges(PI_A, { ...PI_B, machineId: 'ddddddddddddddd1' }),
+    ['machine-id', 'CPU serial', 'MAC addresses'],
+    'a new OS on other hardware',
+  );
   assert.deepEqual(machineChanges(PI_A, { macs: [PI_A.macs[1]!, 'eeeeeeeeeeeeeee1'] }), [], 'one card of two replaced');
   assert.deepEqual(machineChanges(PI_A, { macs: [] }), [], 'nothing readable is no evidence');
   assert.deepEqual(machineChanges(PI_A, { macs: ['eeeeeeeeeeeeeee1'] }), ['MAC addresses']);
