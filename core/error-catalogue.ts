@@ -186,6 +186,13 @@ export const ERROR_CATALOGUE = {
     message: "local stream '{stream}' holds {held} records{given}",
     hint: 'read what it holds (GET /api/streams, `gatehouse streams`), then confirm that number: ?records=N (`gatehouse streams drop NAME --records N`); nothing was removed',
   },
+  GH_STREAM_BUSY: {
+    group: 'store',
+    meaning:
+      'An operator asked for a redrive, purge or drop of a local stream while another of them runs on the same stream: they run one at a time, so none moves or removes what another is working on',
+    message: "cannot {operation} local stream '{stream}': a {running} of it is running (started {since}{progress})",
+    hint: 'wait for it to end (GET /api/dead-letters shows a running redrive and how far it got), then try again; nothing was done',
+  },
   // rules
   GH_SQL_SYNTAX: {
     group: 'rules',
@@ -298,12 +305,6 @@ export const ERROR_CATALOGUE = {
     meaning: 'Dead letters cannot be sent again to the stream they came from (it no longer exists, or no exporter sends it) or to the stream named with ?to=',
     message: "cannot redrive the dead letters of '{stream}' into '{target}': {reason}",
     hint: 'name a stream an exporter sends with ?to=STREAM (`gatehouse streams redrive DLQ --to STREAM`), e.g. the stream the rule action writes now; nothing was moved',
-  },
-  GH_DEAD_LETTERS_BUSY: {
-    group: 'upstream',
-    meaning: 'A redrive or purge of a dead-letter stream was refused because another one of the same stream is running',
-    message: "a {running} of '{stream}' is running",
-    hint: 'wait for it to end (its answer says what it moved), then try again',
   },
   // serial
   GH_SERIAL_OPEN: {

@@ -17,7 +17,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   GH_STREAM_UNKNOWN: 404,
   GH_NOT_DEAD_LETTERS: 409,
   GH_REDRIVE_TARGET: 409,
-  GH_DEAD_LETTERS_BUSY: 409,
+  // Another redrive, purge or drop of the stream runs: nothing done.
+  GH_STREAM_BUSY: 409,
   GH_RECORD_TOO_LARGE: 409,
   // Retry later: nothing of what was not moved is lost.
   GH_STORE_DISK_FULL: 503,

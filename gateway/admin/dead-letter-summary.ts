@@ -2,6 +2,7 @@
 // deadLetterMaxBytes holds), and summed up for GET /api/dead-letters and `gatehouse streams
 // dead-letters`: what one holds, the streams its records came from, its errors grouped.
 import type { LocalStreams, StoredRecord } from '../store/types.js';
+import type { RunningOperation } from './stream-operations.js';
 
 /** Records per chunk of a redrive or a scan, and the payload bytes one read aims at. */
 const CHUNK_RECORDS = 500;
@@ -42,6 +43,8 @@ export interface DeadLetterSummary {
   errors: ErrorGroup[];
   /** Dead letters whose error is not among `errors` (more than MAX_ERROR_GROUPS distinct errors). */
   otherErrors: number;
+  /** The redrive, purge or drop of it running now (the admin API's list), null when none. */
+  running?: RunningOperation | null;
 }
 
 function attrNumber(v: string | undefined): number | null {

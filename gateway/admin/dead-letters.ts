@@ -11,12 +11,16 @@
 // appends are on disk. A kill -9 between the two leaves a chunk in both streams: sent twice, never
 // lost. It stops at the dead-letter stream's last record at the start, so a record its destination
 // refuses again (dead-lettered once more while the redrive runs) is not sent round in a loop.
+//
+// One operation at a time per stream (stream-operations.ts): a second redrive, a purge or a drop
+// of the stream while a redrive runs is refused (GH_STREAM_BUSY), never interleaved with it.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
 import type { AppendRecord, LocalStreams, StoredRecord } from '../store/types.js';
 import { deadLetterChunks, summarize, type DeadLetterSummary } from './dead-letter-summary.js';
+import { createStreamOperations, type StreamOperations } from './stream-operations.js';
 
 export type { DeadLetterSummary, ErrorGroup } from './dead-letter-summary.js';
 
@@ -43,6 +47,8 @@ export interface DeadLetterParts {
   unused?(name: string): boolean;
   /** The gateway's own streams ($rule-inputs). */
   isInternal(name: string): boolean;
+  /** The operations running per stream, shared with the stream drop (default: this module's own). */
+  operations?: StreamOperations;
   registry: Registry;
   logger: Logger;
 }
@@ -112,8 +118,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     ['stream'],
   );
   const purged = counter(p.registry, 'gatehouse_dead_letters_purged_total', 'Dead letters removed by a purge, by dead-letter stream', ['stream']);
-  /** The redrive or purge running per dead-letter stream. */
-  const busy = new Map<string, 'redrive' | 'purge'>();
+  const operations = p.operations ?? createStreamOperations();
 
   /** Why `name` is not a dead-letter stream, or undefined when it is one. */
   function notDeadLetters(name: string): string | undefined {
@@ -214,17 +219,6 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     return true;
   }
 
-  async function exclusive<T>(name: string, what: 'redrive' | 'purge', run: () => Promise<T>): Promise<T> {
-    const running = busy.get(name);
-    if (running !== undefined) throw ERRORS.GH_DEAD_LETTERS_BUSY({ stream: name, running }, { where: name });
-    busy.set(name, what);
-    try {
-      return await run();
-    } finally {
-      busy.delete(name);
-    }
-  }
-
   function trimmer(): NonNullable<LocalStreams['trimThrough']> {
     if (!streams.trimThrough) throw ERRORS.GH_INTERNAL({ reason: 'this store cannot remove records (no trimThrough)' });
     return streams.trimThrough.bind(streams);
@@ -240,16 +234,16 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
     async list(name) {
       if (name !== undefined) {
         deadLetterStream(name);
-        return [await summarize(streams, name, exportersOf(name))];
+        return [{ ...(await summarize(streams, name, exportersOf(name))), running: operations.running(name) ?? null }];
       }
       const out: DeadLetterSummary[] = [];
-      for (const n of deadLetterNames()) out.push(await summarize(streams, n, exportersOf(n)));
+      for (const n of deadLetterNames()) out.push({ ...(await summarize(streams, n, exportersOf(n))), running: operations.running(n) ?? null });
       return out;
     },
 
     redrive(name, options) {
       deadLetterStream(name);
-      return exclusive(name, 'redrive', async () => {
+      return operations.exclusive(name, 'redrive', async (running) => {
         const trim = trimmer();
         const end = endOf(name, options.through);
         const max = options.limit ?? Number.POSITIVE_INFINITY;
@@ -264,6 +258,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
         const to: Record<string, number> = {};
         let moved = 0;
         let through = streams.info(name).firstSeq - 1;
+        running.redriven = 0;
         for await (const recs of deadLetterChunks(streams, name, end, max)) {
           const targets = recs.map((r) => options.to ?? (r.attrs?.sourceStream as string));
           // One group commit for the chunk; each append resolves once on disk.
@@ -275,6 +270,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
             await trim(name, last);
             through = last;
             moved += ok;
+            running.redriven = moved;
             redriven.inc({ stream: name }, ok);
             for (let i = 0; i < ok; i++) to[targets[i] as string] = (to[targets[i] as string] ?? 0) + 1;
           }
@@ -299,7 +295,7 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
 
     purge(name, throughArg) {
       deadLetterStream(name);
-      return exclusive(name, 'purge', async () => {
+      return operations.exclusive(name, 'purge', async () => {
         const trim = trimmer();
         const through = endOf(name, throughArg === 'last' ? undefined : throughArg);
         const r = await trim(name, through);

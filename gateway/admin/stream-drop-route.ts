@@ -15,6 +15,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   GH_STREAM_DROP_COUNT: 409,
   // Appends pending, or its count changed between the check and the drop: nothing removed.
   GH_STREAM_IN_USE: 409,
+  // A redrive or purge of it runs (stream-operations.ts): nothing removed.
+  GH_STREAM_BUSY: 409,
   GH_STORE_DISK_FULL: 503,
   GH_STORE_CLOSED: 503,
 };

@@ -14,6 +14,9 @@
 // (GH_STREAM_DROP_COUNT): they never reach upstream, so the operator confirms what they read.
 // The store drops it with its records in one write (store/drop.ts): a kill -9 leaves it whole or
 // gone. Pending appends refuse it there (GH_STREAM_IN_USE).
+//
+// One operation at a time per stream (stream-operations.ts): a drop while a redrive or purge of
+// the stream runs is refused (GH_STREAM_BUSY).
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ERRORS } from '../../core/errors.js';
@@ -23,6 +26,7 @@ import { streamsWrittenByRules } from '../config/checks.js';
 import { upstreamStreamsOf } from '../pipeline/actions/upstream.js';
 import { removeRetiredSeries } from '../pipeline/retired-metrics.js';
 import type { LocalStreams, StreamInfo } from '../store/types.js';
+import { createStreamOperations, type StreamOperations } from './stream-operations.js';
 
 export interface StreamDropParts {
   streams: LocalStreams;
@@ -36,6 +40,8 @@ export interface StreamDropParts {
   activeRuleSet(): RuleSetDefinition | undefined;
   /** The gateway's own streams ($rule-inputs). */
   isInternal(name: string): boolean;
+  /** The operations running per stream, shared with the dead-letter routes (default: this module's own). */
+  operations?: StreamOperations;
   registry: Registry;
   logger: Logger;
 }
@@ -112,45 +118,51 @@ export function createStreamDropOps(p: StreamDropParts): StreamDropOps {
     return p.streams.undefinedStreams?.().find((i) => i.name === name);
   }
 
+  const operations = p.operations ?? createStreamOperations();
+
   return {
     usedBy,
-    async drop(name, expected) {
-      const info = infoOf(name);
-      if (!info) {
-        throw ERRORS.GH_STREAM_UNKNOWN({ stream: name }, { hint: `known streams: ${p.streams.streamNames().join(', ') || '(none)'}` });
-      }
-      const use = usedBy(name);
-      if (use) throw ERRORS.GH_STREAM_USED({ stream: name, reason: use.reason }, { where: name, hint: use.hint });
-      const held = info.records;
-      if ((held > 0 && expected === undefined) || (expected !== undefined && expected !== held)) {
-        const given = expected === undefined ? ': say how many you expect to throw away with ?records=N' : `, not ${expected}`;
-        throw ERRORS.GH_STREAM_DROP_COUNT(
-          { stream: name, held, given },
-          {
-            where: name,
-            hint: `its records never reach upstream once dropped: read them first (GET /api/streams/${encodeURIComponent(name)}/records), then confirm with ?records=${held}`,
-          },
-        );
-      }
-      if (!p.streams.dropStreams) throw ERRORS.GH_INTERNAL({ reason: 'this store cannot drop streams (no dropStreams)' });
-      // GH_STREAM_IN_USE when appends are pending or its count changed meanwhile: nothing removed.
-      const gone = await p.streams.dropStreams([name], { records: held });
-      // Another drop of it got there first (two requests at once): that one counts the records.
-      if (!gone.includes(name)) throw ERRORS.GH_STREAM_UNKNOWN({ stream: name }, { hint: 'it was dropped meanwhile' });
-      // Its series (store, exporters', dead letters') go; then the count of what went with it.
-      await removeRetiredSeries(p.registry, { streams: new Set([name]) });
-      if (held > 0) {
-        const total = (totals.get(name) ?? 0) + held;
-        totals.set(name, total);
-        dropped.inc({ stream: name }, total);
-        log.warn(
-          { stream: name, records: held, bytes: info.bytes },
-          `stream '${name}' dropped by an operator with the ${held} records it held: they will never reach upstream`,
-        );
-      } else {
-        log.info({ stream: name }, `empty stream '${name}' dropped by an operator`);
-      }
-      return { stream: name, dropped: true, records: held, bytes: info.bytes };
+    drop(name, expected) {
+      return operations.exclusive(name, 'drop', () => dropNow(name, expected));
     },
   };
+
+  async function dropNow(name: string, expected: number | undefined): Promise<StreamDropResult> {
+    const info = infoOf(name);
+    if (!info) {
+      throw ERRORS.GH_STREAM_UNKNOWN({ stream: name }, { hint: `known streams: ${p.streams.streamNames().join(', ') || '(none)'}` });
+    }
+    const use = usedBy(name);
+    if (use) throw ERRORS.GH_STREAM_USED({ stream: name, reason: use.reason }, { where: name, hint: use.hint });
+    const held = info.records;
+    if ((held > 0 && expected === undefined) || (expected !== undefined && expected !== held)) {
+      const given = expected === undefined ? ': say how many you expect to throw away with ?records=N' : `, not ${expected}`;
+      throw ERRORS.GH_STREAM_DROP_COUNT(
+        { stream: name, held, given },
+        {
+          where: name,
+          hint: `its records never reach upstream once dropped: read them first (GET /api/streams/${encodeURIComponent(name)}/records), then confirm with ?records=${held}`,
+        },
+      );
+    }
+    if (!p.streams.dropStreams) throw ERRORS.GH_INTERNAL({ reason: 'this store cannot drop streams (no dropStreams)' });
+    // GH_STREAM_IN_USE when appends are pending or its count changed meanwhile: nothing removed.
+    const gone = await p.streams.dropStreams([name], { records: held });
+    // Dropped meanwhile by what the lock does not cover (an emptied dead-letter stream a retiring exporter drops): that one counted.
+    if (!gone.includes(name)) throw ERRORS.GH_STREAM_UNKNOWN({ stream: name }, { hint: 'it was dropped meanwhile' });
+    // Its series (store, exporters', dead letters') go; then the count of what went with it.
+    await removeRetiredSeries(p.registry, { streams: new Set([name]) });
+    if (held > 0) {
+      const total = (totals.get(name) ?? 0) + held;
+      totals.set(name, total);
+      dropped.inc({ stream: name }, total);
+      log.warn(
+        { stream: name, records: held, bytes: info.bytes },
+        `stream '${name}' dropped by an operator with the ${held} records it held: they will never reach upstream`,
+      );
+    } else {
+      log.info({ stream: name }, `empty stream '${name}' dropped by an operator`);
+    }
+    return { stream: name, dropped: true, records: held, bytes: info.bytes };
+  }
 }

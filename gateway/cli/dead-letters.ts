@@ -147,7 +147,10 @@ function after(r: { stream: string; firstSeq: number; records: number; dropped: 
 export function describeDeadLetters(s: DeadLetterSummary): string {
   const of = s.exporters.length > 0 ? ` (of ${s.exporters.join(', ')})` : ' (no exporter writes it any more)';
   const dropped = s.droppedRecords > 0 ? `, ${s.droppedRecords} older ones dropped (deadLetterMaxBytes)` : '';
-  if (s.records === 0) return `${s.stream}${of}: empty${dropped}`;
+  // A redrive, purge or drop of it running now (another one is refused until it ends).
+  const r = s.running;
+  const running = r ? `\n  ${r.operation} running since ${r.startedAt}${r.redriven === undefined ? '' : `: ${r.redriven} moved so far`}` : '';
+  if (s.records === 0) return `${s.stream}${of}: empty${dropped}${running}`;
   const from = Object.entries(s.sources)
     .map(([src, n]) => `${src} ${n}`)
     .join(', ');
@@ -160,5 +163,5 @@ export function describeDeadLetters(s: DeadLetterSummary): string {
     );
   }
   if (s.otherErrors > 0) lines.push(`  ${s.otherErrors} x other errors`);
-  return lines.join('\n');
+  return lines.join('\n') + running;
 }

@@ -5,6 +5,7 @@ import { isInternalStream } from '../pipeline/rule-input-log.js';
 import { RULE_ACTION_DLQ, localOnlyStreams, undrainedRecords } from '../pipeline/stranded-streams.js';
 import { createDeadLetterOps } from '../admin/dead-letters.js';
 import { createStreamDropOps } from '../admin/stream-drop.js';
+import { createStreamOperations } from '../admin/stream-operations.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AdminSource } from '../admin/server.js';
@@ -143,6 +144,8 @@ function deadLetterAndDropOps(gw: AdminParts, registry: Registry, logger: Logger
     deadLetterStreamOf: (e: { name: string; stream: string }) => gw.config.exporters?.find((o) => o.name === e.name)?.deadLetterStream ?? `${e.stream}-dlq`,
     configured: new Set(Object.keys(gw.config.streams)),
     isInternal: isInternalStream,
+    // One redrive, purge or drop at a time per stream, across both.
+    operations: createStreamOperations(),
     registry,
     logger,
   };
