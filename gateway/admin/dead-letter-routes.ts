@@ -51,8 +51,17 @@ async function answer<T>(run: () => Promise<T>): Promise<[number, T]> {
   }
 }
 
-/** The answer of a dead-letter route, or undefined when the request is not one of them. */
-export async function deadLetterRoute(method: string, path: string, url: URL, ops: DeadLetterOps | undefined): Promise<[number, unknown] | undefined> {
+/**
+ * The answer of a dead-letter route, or undefined when the request is not one of them. `clientGone`
+ * aborts when the request's client went away: a redrive stops at its next chunk boundary.
+ */
+export async function deadLetterRoute(
+  method: string,
+  path: string,
+  url: URL,
+  ops: DeadLetterOps | undefined,
+  clientGone?: AbortSignal,
+): Promise<[number, unknown] | undefined> {
   if (!ops) return undefined;
   if (path === DEAD_LETTERS_PATH && method === 'GET') return answer(async () => ({ deadLetters: await ops.list() }));
   const one = DEAD_LETTERS_ROUTE.exec(path);
@@ -72,6 +81,7 @@ export async function deadLetterRoute(method: string, path: string, url: URL, op
         ...(through === undefined || through === 'last' ? {} : { through }),
         ...(limit === undefined ? {} : { limit }),
         ...(to === undefined ? {} : { to }),
+        ...(clientGone === undefined ? {} : { signal: clientGone }),
       }),
     );
   }

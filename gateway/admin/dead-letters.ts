@@ -13,7 +13,10 @@
 // refuses again (dead-lettered once more while the redrive runs) is not sent round in a loop.
 //
 // One operation at a time per stream (stream-operations.ts): a second redrive, a purge or a drop
-// of the stream while a redrive runs is refused (GH_STREAM_BUSY), never interleaved with it.
+// of the stream while a redrive runs is refused (GH_STREAM_BUSY), never interleaved with it. A
+// redrive whose client went away (the CLI killed, a proxy's timeout) stops at the next chunk
+// boundary, where every dead letter is in exactly one of the two streams, and logs how far it
+// got: nobody reads its answer, and the operator who sends it again finds the rest where it was.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
@@ -60,6 +63,8 @@ export interface RedriveOptions {
   limit?: number;
   /** Append to this stream instead of each record's sourceStream. */
   to?: string;
+  /** Aborted when the request's client went away: the redrive stops at the next chunk boundary. */
+  signal?: AbortSignal;
 }
 
 export interface RedriveResult {
@@ -259,7 +264,13 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
         let moved = 0;
         let through = streams.info(name).firstSeq - 1;
         running.redriven = 0;
+        let gone = false;
         for await (const recs of deadLetterChunks(streams, name, end, max)) {
+          // A chunk boundary: every dead letter so far appended and removed, the rest untouched.
+          if (options.signal?.aborted) {
+            gone = true;
+            break;
+          }
           const targets = recs.map((r) => options.to ?? (r.attrs?.sourceStream as string));
           // One group commit for the chunk; each append resolves once on disk.
           const results = await Promise.allSettled(recs.map((r, i) => streams.append(targets[i] as string, redrivenRecord(r))));
@@ -288,7 +299,12 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
           }
         }
         const dropped = moved > 0 ? await dropIfRetired(name) : false;
-        log.info({ stream: name, redriven: moved, to, through }, 'dead letters redriven');
+        if (gone) {
+          log.warn(
+            { stream: name, redriven: moved, to, through, left: streams.info(name).records },
+            'redrive of dead letters stopped: its client went away (the rest stay in the dead-letter stream; redrive again to send them)',
+          );
+        } else log.info({ stream: name, redriven: moved, to, through }, 'dead letters redriven');
         return { stream: name, redriven: moved, to, through, ...after(name, dropped) };
       });
     },

@@ -143,6 +143,15 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     return given.length === tokenBuf.length && timingSafeEqual(given, tokenBuf);
   };
 
+  /** Aborted when the client goes away (its socket closed) before its answer was sent: a redrive stops at a chunk boundary. */
+  function clientGone(res: ServerResponse): AbortSignal {
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    return gone.signal;
+  }
+
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = requestUrl(req.url);
     const path = url.pathname;
@@ -225,7 +234,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     if (path === '/api/jobs' && method === 'GET') return sendJson(res, 200, { jobs: source.jobs?.() ?? [] });
     if (path === '/api/events' && method === 'GET') return sendJson(res, 200, { events: source.events?.() ?? [] });
     if (path === '/api/overview' && method === 'GET' && source.overview) return sendJson(res, 200, source.overview());
-    const dead = await deadLetterRoute(method, path, url, source.deadLetters);
+    const dead = await deadLetterRoute(method, path, url, source.deadLetters, clientGone(res));
     if (dead) return sendJson(res, dead[0], dead[1]);
     const drop = await streamDropRoute(method, path, url, source.streamDrop);
     if (drop) return sendJson(res, drop[0], drop[1]);

@@ -24,7 +24,8 @@ exporter then sends it. Fix what made the destination refuse them first.
   --to STREAM      append them to STREAM instead (an exported stream: e.g. when the one they came
                    from was dropped with its retired rule action)
 Works in steps of ${1000} dead letters, each one request; every target stream is checked before a
-step moves anything.`;
+step moves anything. Stopped (Ctrl-C, a lost connection), the gateway ends the step at its next
+chunk of 500: what went is out of DLQ, the rest is in it; run the command again to send the rest.`;
 
 const PURGE_HELP = `usage: ${PURGE_USAGE}
 Removes the dead letters of DLQ through SEQ (read them first: gatehouse streams dead-letters DLQ,

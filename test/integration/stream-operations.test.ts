@@ -1,12 +1,14 @@
 // The operator's operations on one stream under concurrency and disconnects (gateway/admin/
-// stream-operations.ts, dead-letters.ts, stream-drop.ts): two at once on one dead-letter stream.
-// The real in-process gateway with
+// stream-operations.ts, dead-letters.ts, stream-drop.ts): two at once on one dead-letter stream,
+// a redrive whose client goes away. The real in-process gateway with
 // an admin token, real HTTP requests, real mqtt.js publishers, and two real Firehose-protocol
 // receivers: `rx` refuses the records marked "bad" (HTTP 400: dead-lettered), `rx2` receives the
 // redriven ones and is held (HTTP 503, retried) to keep a redrive running, the stream it sends
 // (`slow`, 8 KiB) full, so its appends wait for space until it is released.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import mqtt from 'mqtt';
@@ -168,4 +170,40 @@ test('a second redrive, a purge and a drop of a dead-letter stream while a redri
   // Once it ended, the next operation on the stream runs (here: it is gone, emptied).
   const after = await r.call('POST', '/api/streams/up-dlq/redrive?to=slow');
   assert.deepEqual([after.status, after.body.error?.code], [404, 'GH_STREAM_UNKNOWN']);
+});
+
+test('a redrive whose client goes away stops at the next chunk boundary: each dead letter is in the dead-letter stream or was redriven, never both, never neither', async (t) => {
+  const r = await deadLetters(t);
+  // A real client that destroys its socket mid-redrive (the CLI killed, a proxy's timeout).
+  const req = http.request(`${r.admin}/api/streams/up-dlq/redrive?to=slow`, { method: 'POST', headers: auth });
+  req.on('error', () => undefined); // the destroy below: the client expects no answer
+  req.end();
+  const [socket] = (await once(req, 'socket')) as [import('node:net').Socket];
+  await waitUntil(() => running(r, 'up-dlq'), 'the redrive shows as running', 15_000);
+  const closed = once(socket, 'close');
+  req.destroy();
+  await closed;
+  // One more round trip: the server has turned its loop since the close reached it.
+  assert.equal((await running(r, 'up-dlq'))?.operation, 'redrive');
+  r.rx2.rejectWhen(() => false);
+
+  const line = await waitUntil(() => r.logs.find((l) => /^redrive of dead letters stopped: its client went away/.test(l.msg)), 'the stop logged', 60_000);
+  assert.equal(line.level, 40);
+  assert.equal(line.redriven, 500, 'the chunk under way when it went away, no more');
+  assert.equal(line.left, DEAD - 500);
+  await waitUntil(async () => (await running(r, 'up-dlq')) === null, 'no operation runs', 5000);
+  const left = (await r.gw.streams.read('up-dlq', 1, { limit: DEAD })).map((x) => idOf(x.payload));
+  assert.equal(left.length, DEAD - 500);
+  await waitUntil(() => received(r.rx2).ids.size === 500, 'the 500 redriven records at rx2', 30_000);
+  const got = received(r.rx2);
+  assert.equal(got.total, 500);
+  // Exactly one of the two places for each dead letter.
+  for (const id of left) assert.ok(!got.ids.has(id), `dead letter ${id} in both`);
+  assert.equal(new Set([...left, ...got.ids]).size, DEAD, 'every dead letter is somewhere');
+
+  // The operator sends it again: the rest goes, none twice.
+  const rest = await r.call('POST', '/api/streams/up-dlq/redrive?to=slow');
+  assert.deepEqual([rest.status, rest.body.redriven], [200, DEAD - 500], JSON.stringify(rest.body));
+  await waitUntil(() => received(r.rx2).ids.size === DEAD, `${DEAD} at rx2`, 60_000);
+  assert.equal(received(r.rx2).total, DEAD);
 });
