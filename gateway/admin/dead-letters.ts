@@ -52,6 +52,8 @@ export interface DeadLetterParts {
   isInternal(name: string): boolean;
   /** The operations running per stream, shared with the stream drop (default: this module's own). */
   operations?: StreamOperations;
+  /** Runs `work` while no rule-set update runs (stream-drop.ts): an emptied stream's check and drop, as one step. */
+  withoutRuleUpdate?<T>(work: () => Promise<T>): Promise<T>;
   registry: Registry;
   logger: Logger;
 }
@@ -206,7 +208,11 @@ export function createDeadLetterOps(p: DeadLetterParts): DeadLetterOps {
   }
 
   /** A dead-letter stream nothing writes any more (a retired rule action's, one a removed exporter left), emptied, goes (store.dropStreams) with its series. */
-  async function dropIfRetired(name: string): Promise<boolean> {
+  function dropIfRetired(name: string): Promise<boolean> {
+    return p.withoutRuleUpdate ? p.withoutRuleUpdate(() => dropIfUnused(name)) : dropIfUnused(name);
+  }
+
+  async function dropIfUnused(name: string): Promise<boolean> {
     if (p.exporters.streamsUsed().has(name) || p.configured.has(name)) return false;
     if (!(p.unused ? p.unused(name) : p.retiredDeadLetters.test(name))) return false;
     if (!streams.dropStreams || streams.info(name).records > 0) return false;

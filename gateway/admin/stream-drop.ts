@@ -15,8 +15,11 @@
 // The store drops it with its records in one write (store/drop.ts): a kill -9 leaves it whole or
 // gone. Pending appends refuse it there (GH_STREAM_IN_USE).
 //
-// One operation at a time per stream (stream-operations.ts): a drop while a redrive or purge of
-// the stream runs is refused (GH_STREAM_BUSY).
+// The check and the drop are one step with respect to rule-set changes (withoutRuleUpdate: the
+// rule host's queue of updates): a rule update adding a stream action that writes the stream,
+// landing between the two, was validated against the stream still there and then appended to a
+// stream gone. And one operation at a time per stream (stream-operations.ts): a drop while a
+// redrive or purge of the stream runs is refused (GH_STREAM_BUSY).
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ERRORS } from '../../core/errors.js';
@@ -40,6 +43,11 @@ export interface StreamDropParts {
   activeRuleSet(): RuleSetDefinition | undefined;
   /** The gateway's own streams ($rule-inputs). */
   isInternal(name: string): boolean;
+  /**
+   * Runs `work` while no rule-set update (apply, rollback, toggle) runs, and none starts before it
+   * ends (the rule host's queue of updates). Absent: `work` runs as it is.
+   */
+  withoutRuleUpdate?<T>(work: () => Promise<T>): Promise<T>;
   /** The operations running per stream, shared with the dead-letter routes (default: this module's own). */
   operations?: StreamOperations;
   registry: Registry;
@@ -119,11 +127,12 @@ export function createStreamDropOps(p: StreamDropParts): StreamDropOps {
   }
 
   const operations = p.operations ?? createStreamOperations();
+  const withoutRuleUpdate = p.withoutRuleUpdate ?? (<T>(work: () => Promise<T>) => work());
 
   return {
     usedBy,
     drop(name, expected) {
-      return operations.exclusive(name, 'drop', () => dropNow(name, expected));
+      return operations.exclusive(name, 'drop', () => withoutRuleUpdate(() => dropNow(name, expected)));
     },
   };
 

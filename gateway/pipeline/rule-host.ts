@@ -409,6 +409,18 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     return p;
   }
 
+  /**
+   * Run `work` between two updates: none runs while it does, and one asked for meanwhile waits
+   * for it. A stream drop (admin/stream-drop.ts) checks that no rule writes the stream and drops it
+   * as one step, so an update adding a rule that writes it comes before (the drop is refused) or
+   * after (the update is refused: the stream is gone), never between.
+   */
+  whileNoUpdate<T>(work: () => Promise<T>): Promise<T> {
+    const p = this.queue.then(work, work);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
   private report(s: RuleUpdateStatus): RuleUpdateStatus {
     this.lastUpdate = s;
     this.emit('status', s);

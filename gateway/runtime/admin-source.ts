@@ -146,6 +146,8 @@ function deadLetterAndDropOps(gw: AdminParts, registry: Registry, logger: Logger
     isInternal: isInternalStream,
     // One redrive, purge or drop at a time per stream, across both.
     operations: createStreamOperations(),
+    // A stream's check that nothing uses it and its drop as one step with respect to rule updates.
+    withoutRuleUpdate: <T>(work: () => Promise<T>) => gw.rules.whileNoUpdate(work),
     registry,
     logger,
   };

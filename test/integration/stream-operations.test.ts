@@ -1,6 +1,6 @@
 // The operator's operations on one stream under concurrency and disconnects (gateway/admin/
 // stream-operations.ts, dead-letters.ts, stream-drop.ts): two at once on one dead-letter stream,
-// a redrive whose client goes away. The real in-process gateway with
+// a redrive whose client goes away, a drop racing a rule update. The real in-process gateway with
 // an admin token, real HTTP requests, real mqtt.js publishers, and two real Firehose-protocol
 // receivers: `rx` refuses the records marked "bad" (HTTP 400: dead-lettered), `rx2` receives the
 // redriven ones and is held (HTTP 503, retried) to keep a redrive running, the stream it sends
@@ -206,4 +206,52 @@ test('a redrive whose client goes away stops at the next chunk boundary: each de
   assert.deepEqual([rest.status, rest.body.redriven], [200, DEAD - 500], JSON.stringify(rest.body));
   await waitUntil(() => received(r.rx2).ids.size === DEAD, `${DEAD} at rx2`, 60_000);
   assert.equal(received(r.rx2).total, DEAD);
+});
+
+const OLD = 20_000;
+const WITH_OLD = (r: Rig) =>
+  `streams: { up: { maxBytes: 4194304 }, slow: { maxBytes: 8192 }, old: { maxBytes: 16777216 } }\nexporters: [${EXPORTER('s', 'slow', r.rx2.url, 50)}]\n`;
+const rulesKeepingOld = `version: 2\nrules:\n  - { name: up, sql: "SELECT * FROM 'dev/+/data'", actions: [{ stream: { name: up } }] }\n  - { name: keep_old, sql: "SELECT * FROM 'k/+'", actions: [{ stream: { name: old } }] }\n`;
+
+test('a drop and a rule update adding a rule that writes the stream, sent together: one comes first and the other is refused; no publish is acknowledged into a stream gone', async (t) => {
+  const r = await rig(t, WITH_OLD, RULES);
+  // Enough records that the drop's one write takes a while: the window the update fell into.
+  for (let i = 0; i < OLD; i += 1000) {
+    await Promise.all(
+      Array.from({ length: 1000 }, (_, k) =>
+        r.gw.streams.append('old', { topic: 'old/a', payload: Buffer.from(JSON.stringify({ old: i + k })), receivedAt: Date.now() }),
+      ),
+    );
+  }
+  await r.restart(V2(r), RULES); // `old` is no longer in the config: found on disk, nothing uses it
+  assert.equal(r.gw.streams.info('old').records, OLD);
+
+  const [drop, put] = await Promise.all([
+    r.call('DELETE', `/api/streams/old?records=${OLD}`),
+    r.call('PUT', '/api/rules', rulesKeepingOld, { ...auth, 'content-type': 'application/yaml' }),
+  ]);
+  // The update comes before the drop (the drop is refused: a rule writes it) or after it (the
+  // update is refused: the stream is gone), never between. Before, both answered 200 and the new
+  // rule appended to a stream gone: every QoS 1 publish it matched refused (no PUBACK) for good.
+  if (drop.status === 200) {
+    assert.deepEqual([put.status, put.body.error?.code], [400, 'GH_RULESET_INVALID'], JSON.stringify(put.body));
+    assert.match(put.body.error?.message ?? '', /^rule keep_old: GH_STREAM_UNKNOWN: local stream 'old' is not defined/);
+    assert.equal(r.gw.streams.hasStream('old'), false);
+  } else {
+    assert.deepEqual([drop.status, drop.body.error?.code, put.status], [409, 'GH_STREAM_USED', 200], JSON.stringify([drop.body, put.body]));
+    assert.match(drop.body.error?.message ?? '', /rule 'keep_old' of the active rule set \(version 2\)/);
+  }
+  // A publish the active rules match is acknowledged: stored where its rule writes, or matched by none.
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${r.gw.broker.addresses()[0]!.port}`, { reconnectPeriod: 0 });
+  t.after(() => c.end(true));
+  let acked = false;
+  const outcome = await Promise.race([
+    c.publishAsync('k/1', '{"kept":1}', { qos: 1 }).then(() => {
+      acked = true;
+      return 'acknowledged';
+    }),
+    waitUntil(() => acked || r.logs.some((l) => /gateway refused a client publish/.test(l.msg)), 'an answer to the publish', 15_000).then(() => 'refused'),
+  ]);
+  assert.equal(outcome, 'acknowledged');
+  if (drop.status !== 200) assert.equal(r.gw.streams.info('old').records, OLD + 1, 'stored in the stream the new rule writes');
 });
