@@ -306,6 +306,14 @@ export const ERROR_CATALOGUE = {
     message: "cannot redrive the dead letters of '{stream}' into '{target}': {reason}",
     hint: 'name a stream an exporter sends with ?to=STREAM (`gatehouse streams redrive DLQ --to STREAM`), e.g. the stream the rule action writes now; nothing was moved',
   },
+  GH_DEAD_LETTERS_BUSY: {
+    group: 'upstream',
+    meaning: 'A redrive or purge of a dead-letter stream was refused because another one of the same stream is running',
+    message: "a {running} of '{stream}' is running",
+    hint: 'wait for it to end (its answer says what it moved), then try again',
+    reserved:
+      'released in round 31; since round 32 one lock covers redrive, purge and drop and answers GH_STREAM_BUSY (409) instead: kept so a script that matched this code finds what it meant',
+  },
   // serial
   GH_SERIAL_OPEN: {
     group: 'serial',
