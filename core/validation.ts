@@ -2,6 +2,7 @@
 // what was expected and what was found. Config files, rule sets, destination options and serial
 // link options all validate through here, so every part reports problems the same way.
 import type { z } from './zod.js';
+import { closestName } from './closest-name.js';
 import { ERROR_CATALOGUE, GatehouseError, type ErrorCode } from './errors.js';
 
 export interface ConfigProblem {
@@ -65,6 +66,22 @@ function schemaAt(schema: z.core.$ZodType | undefined, path: readonly PropertyKe
   return s;
 }
 
+/** The keys the mapping at `path` takes (every branch's, for a union of mappings such as a destination). */
+function keysAt(schema: z.core.$ZodType | undefined, path: readonly PropertyKey[]): string[] {
+  const s = unwrapSchema(path.length ? schemaAt(schema, path) : schema);
+  if (!s) return [];
+  const def = s._zod.def as { type: string; shape?: Record<string, unknown>; options?: z.core.$ZodType[] };
+  if (def.type === 'object') return Object.keys(def.shape ?? {});
+  if (def.type === 'union') return [...new Set(def.options?.flatMap((o) => keysAt(o, [])) ?? [])];
+  return [];
+}
+
+/** An unknown key's problem, naming the option it is nearest to when one is within 2 edits. */
+function unknownKey(key: string, known: readonly string[]): string {
+  const near = closestName(key, known);
+  return near ? `unknown key '${key}' (did you mean '${near}'?)` : `unknown key '${key}' (not an option here: misspelt or misplaced?)`;
+}
+
 const KIND: Record<string, string> = {
   string: 'a string',
   number: 'a number',
@@ -95,18 +112,21 @@ function missingKey(issue: z.core.$ZodIssue, schema: z.core.$ZodType | undefined
  */
 export function zodProblems(error: z.ZodError, prefix = '', schema?: z.core.$ZodType): ConfigProblem[] {
   const out: ConfigProblem[] = [];
-  const visit = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[]): void => {
+  // `prefix` is the path shown (it may start with a name the schema does not have, e.g.
+  // "destination"); `base` is the same place in `schema`, where an unknown key's neighbours are found.
+  const visit = (issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[], base: PropertyKey[]): void => {
     for (const issue of issues) {
       const path = [...prefix, ...issue.path];
+      const inSchema = [...base, ...issue.path];
       if (issue.code === 'invalid_union' && issue.errors.length > 0) {
         // Report the branch with the fewest problems: usually the one the user meant.
         const best = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
-        visit(best, path);
+        visit(best, path, inSchema);
         continue;
       }
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys)
-          out.push({ path: [...path, key].map(String).join('.'), message: `unknown key '${key}' (not an option here: misspelt or misplaced?)` });
+        const known = keysAt(schema, inSchema);
+        for (const key of issue.keys) out.push({ path: [...path, key].map(String).join('.'), message: unknownKey(key, known) });
         continue;
       }
       // A record key (a stream's name) that fails its own check: zod says only 'Invalid key in record';
@@ -126,7 +146,7 @@ export function zodProblems(error: z.ZodError, prefix = '', schema?: z.core.$Zod
       out.push(problem);
     }
   };
-  visit(error.issues, prefix ? prefix.split('.') : []);
+  visit(error.issues, prefix ? prefix.split('.') : [], []);
   return out;
 }
 

@@ -7,6 +7,7 @@ import { arityError, canonical, semantic, V2, type Compiled, type CompilerContex
 import { EvalContext } from './context.js';
 import { CLOUD_FUNCTIONS, type SqlFunctionDef } from './functions/index.js';
 import { keyPart, toStr, type Value } from './values.js';
+import { closestName } from '../../core/closest-name.js';
 
 /**
  * The aggregates of windowed rules (rules/windows/aggregates.ts, which imports this compiler, so the
@@ -27,31 +28,6 @@ export const WINDOW_AGGREGATES: ReadonlySet<string> = new Set([
   'collect',
   'percentile',
 ]);
-
-/** The known name within 2 edits of `name` (a misspelt function), if exactly one is closest. */
-function closestName(name: string, names: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const n of names) {
-    if (Math.abs(n.length - name.length) >= bestD) continue;
-    const d = editDistance(name, n);
-    if (d < bestD) {
-      best = n;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
 
 export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call' }>, scope: Scope): Compiled {
   const lname = e.name.toLowerCase();

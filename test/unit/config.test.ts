@@ -150,6 +150,53 @@ test('check-config: a misspelt key anywhere in the configuration is refused with
   }
 });
 
+test('check-config: a misspelt key is refused naming the option it is nearest to (in a list, a map, a destination, a rule set)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'near.yaml');
+  await writeFile(
+    file,
+    [
+      'broker:',
+      '  maxConections: 10',
+      '  listeners: [{ port: 0, maxConnection: 5 }]',
+      'streams:',
+      '  archive: { maxbytes: 1000 }',
+      'admn: { port: 0 }',
+      'rules:',
+      '  version: 1',
+      '  rules: [{ name: r, sqll: "SELECT * FROM \'#\'", actions: [{ stream: { name: archive } }] }]',
+      '',
+    ].join('\n'),
+  );
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  for (const [path, near] of [
+    ['broker.maxConections', 'maxConnections'],
+    ['broker.listeners.0.maxConnection', 'maxConnections'],
+    ['streams.archive.maxbytes', 'maxBytes'],
+    ['admn', 'admin'],
+  ]) {
+    const key = path.split('.').at(-1) as string;
+    assert.ok(err.text().includes(`${path}: unknown key '${key}' (did you mean '${near}'?)`), `${path}: ${err.text()}`);
+  }
+  const rules = join(dir, 'rules.yaml');
+  await writeFile(rules, 'version: 1\nrules: [{ name: r, sqll: "SELECT * FROM \'#\'", actions: [{ stream: { name: archive } }] }]\n');
+  const rulesErr = sink();
+  assert.notEqual(await main(['rules', 'check', rules], { stdout: sink().stream, stderr: rulesErr.stream }), 0);
+  assert.match(rulesErr.text(), /unknown key 'sqll' \(did you mean 'sql'\?\)/);
+  const dest = join(dir, 'dest.yaml');
+  await writeFile(dest, 'exporters:\n  - { name: a, stream: archive, destination: { type: file, gzipp: true } }\n');
+  const destErr = sink();
+  assert.equal(await main(['check-config', dest], { stdout: sink().stream, stderr: destErr.stream }), 1);
+  assert.match(destErr.text(), /exporters\.0\.destination\.gzipp: unknown key 'gzipp' \(did you mean 'gzip'\?\)/);
+  // Nothing near: the key is still named, with the general advice.
+  const far = join(dir, 'far.yaml');
+  await writeFile(far, 'broker: { zzzzzz: 1 }\n');
+  const farErr = sink();
+  assert.equal(await main(['check-config', far], { stdout: sink().stream, stderr: farErr.stream }), 1);
+  assert.match(farErr.text(), /broker\.zzzzzz: unknown key 'zzzzzz' \(not an option here: misspelt or misplaced\?\)/);
+});
+
 test('every object in the configuration schema refuses unknown keys (destinations validate their own)', async () => {
   const { z } = await import('../../core/zod.js');
   const { configSchema } = await import('../../gateway/config/full-schema.js');
