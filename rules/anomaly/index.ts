@@ -1,5 +1,6 @@
 // Public entry of the anomaly detectors: factory with validated params, metadata for docs and
 // --help, snapshot restore, and the RCF explanation variant.
+import { closestName } from '../../core/closest-name.js';
 import { ERRORS } from '../../core/errors.js';
 import type { Detector, DetectorInfo, ParamValue, RcfExplanation, StatefulDetector } from './types.js';
 import { resolveParams } from './params.js';
@@ -41,11 +42,15 @@ const BUILDERS: Record<string, (p: ReturnType<typeof resolveParams>) => Stateful
 function infoOf(name: string): DetectorInfo {
   const info = DETECTORS.find((d) => d.name === name);
   if (!info) {
+    const near = closestName(
+      name,
+      DETECTORS.map((d) => d.name),
+    );
     throw ERRORS.GH_DETECTOR_PARAM(
-      { reason: `unknown detector '${name}'` },
+      { reason: `unknown detector '${name}'${near ? ` (did you mean '${near}'?)` : ''}` },
       {
         where: 'detector name',
-        hint: `use one of ${DETECTORS.map((d) => d.name).join(', ')}, e.g. rcf`,
+        hint: `use one of ${DETECTORS.map((d) => d.name).join(', ')}, e.g. ${near ?? 'rcf'}`,
       },
     );
   }

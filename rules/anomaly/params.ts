@@ -1,5 +1,6 @@
 // Parameter validation shared by every detector: one place that turns user input (numbers, or
 // strings from the CLI / SQL) into checked values, with errors that say what is allowed.
+import { closestName } from '../../core/closest-name.js';
 import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { DetectorInfo, DetectorParams, ParamSpec, ParamValue } from './types.js';
 
@@ -36,16 +37,19 @@ function checkOne(info: DetectorInfo, spec: ParamSpec, raw: ParamValue): ParamVa
   return v;
 }
 
-/** Fill defaults and validate; unknown keys are an error naming the known ones. */
+/** Fill defaults and validate; unknown keys are an error naming the known ones (and the nearest). */
 export function resolveParams(info: DetectorInfo, given: Readonly<Record<string, ParamValue>>): DetectorParams {
   const out: DetectorParams = {};
   for (const key of Object.keys(given)) {
     if (!info.params.some((p) => p.name === key)) {
+      const names = info.params.map((p) => p.name);
+      const near = info.params.find((p) => p.name === closestName(key, names));
+      const eg = near ?? info.params[0];
       throw ERRORS.GH_DETECTOR_PARAM(
-        { reason: `${info.name}: unknown param '${key}'` },
+        { reason: `${info.name}: unknown param '${key}'${near ? ` (did you mean '${near.name}'?)` : ''}` },
         {
           where: `detector ${info.name}`,
-          hint: `known params: ${info.params.map((p) => p.name).join(', ')}; e.g. ${info.params[0] ? example(info.params[0]) : ''}`,
+          hint: `known params: ${names.join(', ')}; e.g. ${eg ? example(eg) : ''}`,
         },
       );
     }

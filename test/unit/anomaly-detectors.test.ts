@@ -242,8 +242,11 @@ test('param validation names the param, the allowed range and an example', () =>
     ['rcf', { subSampleSize: 'lots' }, /subSampleSize=lots/],
     ['zscore', { window: 2.5 }, /window=2.5 .*integer/],
     ['ewma', { alpha: 2 }, /alpha=2 .*\[0, 1\]/],
-    ['rcf', { numberOfTree: 10 }, /unknown param 'numberOfTree'/],
-    ['nope', {}, /unknown detector 'nope'/],
+    ['rcf', { numberOfTree: 10 }, /unknown param 'numberOfTree' \(did you mean 'numberOfTrees'\?\)/],
+    ['zscore', { windw: 10 }, /unknown param 'windw' \(did you mean 'window'\?\)/],
+    ['zscore', { bogus: 10 }, /unknown param 'bogus'$/],
+    ['zscor', {}, /unknown detector 'zscor' \(did you mean 'zscore'\?\)/],
+    ['nope', {}, /unknown detector 'nope'$/],
   ];
   for (const [name, params, re] of cases) {
     assert.throws(
