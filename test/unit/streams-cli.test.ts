@@ -3,7 +3,7 @@
 // others go through: its tries count).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeExporter } from '../../gateway/cli/streams.js';
+import { describeExporter, describeStream } from '../../gateway/cli/streams.js';
 import type { ExporterStatus } from '../../gateway/upstream/status.js';
 
 function row(over: Partial<ExporterStatus>): ExporterStatus {
@@ -164,4 +164,11 @@ test('records held at a destination that rebatches (one failing Kinesis shard): 
   assert.doesNotMatch(describeExporter(row(base)), / held \(|HELD BACK/);
   const { held: _h, heldBack: _b, ...old } = row(base);
   assert.doesNotMatch(describeExporter(old), / held \(|HELD BACK/);
+});
+
+test('one record is said as one: "1 record held", "1 record" exported, "1 append refused" (it read "1 records")', () => {
+  const one = describeStream({ name: 'alerts', firstSeq: 1, lastSeq: 1, records: 1, bytes: 190, rejectedAppends: 1, exporters: [] }, Date.now());
+  assert.match(one, /^alerts: seq 1\.\.1, 1 record held \(1 appended\), 190 B, 1 append refused \(/);
+  assert.match(describeExporter(row({ exportedRecords: 1 })), /exported through seq 0, 1 record, backlog 30/);
+  assert.match(describeExporter(row({ exportedRecords: 2 })), /exported through seq 0, 2 records, backlog 30/);
 });
