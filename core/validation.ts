@@ -105,12 +105,27 @@ function missingKey(issue: z.core.$ZodIssue, schema: z.core.$ZodType | undefined
   return description ? `missing: ${description} (${kind} is required)` : `missing: this key is required (${kind})`;
 }
 
+/** The schema a ZodError thrown by parseOptions came from, so zodProblems can use it when not given. */
+const SCHEMA_OF = new WeakMap<z.ZodError, z.core.$ZodType>();
+
+/**
+ * `schema.parse(input)` for options read where only the error travels on (a rule action's options:
+ * the rule set reports it): the ZodError thrown remembers its schema, so the problem names a
+ * missing key by its description and an unknown key's nearest option, as a config file's do.
+ */
+export function parseOptions<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input, { reportInput: true });
+  if (result.success) return result.data;
+  SCHEMA_OF.set(result.error, schema);
+  throw result.error;
+}
+
 /**
  * Flatten zod issues into ConfigProblems (union errors contribute their closest branch; an unknown
  * key is one problem at its own path). `prefix` is prepended to every path (e.g. "destination").
  * `schema`, the one validated against, lets a missing key be named with its description.
  */
-export function zodProblems(error: z.ZodError, prefix = '', schema?: z.core.$ZodType): ConfigProblem[] {
+export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodType | undefined = SCHEMA_OF.get(error)): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   // `prefix` is the path shown (it may start with a name the schema does not have, e.g.
   // "destination"); `base` is the same place in `schema`, where an unknown key's neighbours are found.

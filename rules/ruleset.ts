@@ -83,7 +83,7 @@ function describeError(err: unknown): { where: string; message: string; code?: s
     return {
       where: '',
       message: zodProblems(err)
-        .map((p) => `${p.path === '(root)' ? 'options' : p.path}: ${p.message}`)
+        .map((p) => `${p.path === '(root)' ? 'options' : p.path}: ${p.message}${p.found ? ` (found ${p.found})` : ''}`)
         .join('; '),
     };
   }

@@ -246,6 +246,33 @@ test('rules check: actions copied from AWS IoT are taken where they mean the sam
   assert.match(r.err, /rule qos_two \(actions\[0\]\.republish\): qos: qos is 0 or 1/);
 });
 
+test("an action's misspelt option names the one it is nearest to, the option then missing by what it is, and a wrong value by what was found", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'typos.yaml');
+  await writeFile(
+    file,
+    [
+      'version: 1',
+      'rules:',
+      '  - name: a',
+      "    sql: SELECT * FROM 'x'",
+      "    actions: [{ republish: { topik: out } }, { stream: { nam: archive } }, { republish: { topic: out, qos: '1' } }]",
+      '',
+    ].join('\n'),
+  );
+  const r = await run(rulesCheck, [file]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /rule a \(actions\[0\]\.republish\): topic: missing: Target topic.*\(a string is required\); topik: unknown key 'topik' \(did you mean 'topic'\?\)/,
+  );
+  assert.match(
+    r.err,
+    /rule a \(actions\[1\]\.stream\): name: missing: Local stream to append to \(a string is required\); nam: unknown key 'nam' \(did you mean 'name'\?\)/,
+  );
+  assert.match(r.err, /rule a \(actions\[2\]\.republish\): qos: qos is 0 or 1 .*\(found string "1"\)/);
+});
+
 test('a rule without FROM (AWS IoT Basic Ingest only): rules check names it, rules eval runs it on any topic', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'ingest.yaml');

@@ -2,6 +2,7 @@
 // The published message re-enters the rules through the republish source (pipeline/sources/republish.ts).
 import { z } from '../../../core/zod.js';
 import { ERRORS } from '../../../core/errors.js';
+import { parseOptions } from '../../../core/validation.js';
 import type { MessageProperties } from '../../../core/message.js';
 import { ActionFailedOn, evalContextOf, type Action, type ActionContext, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
 import { compileHeaders, republishHeadersSchema } from './republish-headers.js';
@@ -41,7 +42,7 @@ export const MAX_REPUBLISH_HOPS = 8;
 
 export function republishAction(publisher: Publisher): ActionFactory {
   return (options, tools) => {
-    const o = republishOptionsSchema.parse(options);
+    const o = parseOptions(republishOptionsSchema, options);
     // AWS IoT: a topic beginning with $ (a reserved one: $aws/things/t1/shadow/update) is written
     // with $$; the rest is the template.
     const lead = o.topic.startsWith('$$') ? '$' : '';

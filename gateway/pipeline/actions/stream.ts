@@ -2,6 +2,7 @@
 // for the append's commit. The record keeps the source topic, receivedAt and MQTT 5 properties.
 import { z } from '../../../core/zod.js';
 import { ERRORS } from '../../../core/errors.js';
+import { parseOptions } from '../../../core/validation.js';
 import type { AppendRecord } from '../../store/types.js';
 import { propertiesToAttrs } from '../../store/mqtt5-attrs.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate } from '../../../rules/index.js';
@@ -19,7 +20,7 @@ export const streamOptionsSchema = z.strictObject({
 
 export function streamAction(appender: StreamAppender): ActionFactory {
   return (options, tools) => {
-    const o = streamOptionsSchema.parse(options);
+    const o = parseOptions(streamOptionsSchema, options);
     const key = o.partitionKey !== undefined ? (tools.compileTemplate(o.partitionKey) as CompiledTemplate) : undefined;
     const action: Action = {
       kind: 'stream',
