@@ -2,6 +2,7 @@
 // aggregate calls in SELECT / HAVING / ORDER BY are replaced by slot reads, their arguments are
 // compiled to run per event, and the rest is compiled to run per output row against a
 // WindowEvalContext (the group's last message + aggregate values + window bounds).
+import { closestName } from '../../core/closest-name.js';
 import type { Expr, SelectItem, SelectQuery } from '../sql/ast.js';
 import { arityError, type Compiled, type CompiledQuery, type CompilerHooks, type CompilerTools } from '../sql/compile-types.js';
 import { truthy } from '../sql/values.js';
@@ -119,6 +120,17 @@ export function compileWindowClauses(q: SelectQuery, tools: CompilerTools): Comp
   const groupBy = q.groupBy ?? [];
   const windows = groupBy.filter((g): g is Extract<Expr, { kind: 'call' }> => g.kind === 'call' && WINDOW_FUNCTIONS.has(g.name.toLowerCase()));
   if (windows.length === 0) {
+    // A misspelt window (HOPINGWINDOW) is a group key to the parser: name it rather than say the
+    // GROUP BY has no window, which its author can see it has.
+    for (const g of groupBy) {
+      const near = g.kind === 'call' ? closestName(g.name, WINDOW_FUNCTIONS) : undefined;
+      if (g.kind === 'call' && near)
+        throw semantic(
+          `${g.name}() is not a window function: did you mean ${near.toUpperCase()}()?`,
+          g.pos,
+          'the windows: TUMBLINGWINDOW, HOPPINGWINDOW, SLIDINGWINDOW, SESSIONWINDOW, COUNTWINDOW (docs/windows.md)',
+        );
+    }
     const p = groupBy[0]?.pos ?? q.having?.pos ?? q.orderBy?.[0]?.expr.pos ?? q.limit?.pos ?? q.timestampBy?.pos ?? q.pos;
     const clause = groupBy.length ? 'GROUP BY' : q.having ? 'HAVING' : q.orderBy ? 'ORDER BY' : q.limit ? 'LIMIT' : 'TIMESTAMP BY';
     throw semantic(

@@ -771,6 +771,9 @@ test('window SQL errors are clear and positioned', () => {
     ["SELECT a FROM 'x' GROUP BY COUNTWINDOW(2), TUMBLINGWINDOW(ss, 1)", /one window function/],
     ["SELECT a FROM 'x' TIMESTAMP BY ts", /TIMESTAMP BY is not supported yet without a window/],
     ["SELECT a FROM 'x' TIMESTAMP BY ts LATENESS(5)", /expected a time unit/],
+    // a misspelt window is named, not taken for a group key ("GROUP BY ... without a window function")
+    ["SELECT count(*) FROM 'x' GROUP BY area, HOPINGWINDOW(mi, 10, 5)", /HOPINGWINDOW\(\) is not a window function: did you mean HOPPINGWINDOW\(\)\?/],
+    ["SELECT count(*) FROM 'x' GROUP BY area", /GROUP BY is not supported yet without a window function/],
   ];
   for (const [sql, re] of cases) {
     assert.throws(
