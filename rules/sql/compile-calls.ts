@@ -47,7 +47,8 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
         e.pos,
         'add GROUP BY with a window, e.g. GROUP BY TUMBLINGWINDOW(ss, 10) (docs/windows.md)',
       );
-    const near = closestName(lname, cx.functions.keys());
+    // The window aggregates are names too (cont(*) means count(*), not cos()).
+    const near = closestName(lname, [...WINDOW_AGGREGATES, ...cx.functions.keys()]);
     throw semantic(`unknown function ${e.name}()`, e.pos, `${near ? `did you mean ${near}()? ` : ''}see docs/rules-sql.md for the function list`);
   }
   if (def.since === V2) cx.needV2(`${def.name}()`, e.pos);

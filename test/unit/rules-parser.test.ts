@@ -207,6 +207,9 @@ test('a misspelt function name is answered with the closest one; a statement end
     ["SELECT uper(name) AS n FROM 'a/b'", /did you mean upper\(\)\?/],
     ["SELECT regex_matches(name, 'x') AS n FROM 'a/b'", /did you mean regexp_matches\(\)\?/],
     ["SELECT timestmp() AS n FROM 'a/b'", /did you mean timestamp\(\)\?/],
+    // an aggregate of a windowed rule is a name too: cont(*) is count(*), not cos()
+    ["SELECT cont(*) AS n FROM 'a/b' GROUP BY TUMBLINGWINDOW(ss, 10)", /did you mean count\(\)\?/],
+    ["SELECT avgg(t) AS n FROM 'a/b' GROUP BY TUMBLINGWINDOW(ss, 10)", /did you mean avg\(\)\?/],
   ] as const) {
     const e = failure(sql);
     assert.equal(e.code, 'GH_SQL_SEMANTIC');
