@@ -278,7 +278,8 @@ export abstract class ExprParser {
       this.expectKw('BY');
       partitionBy.push(...this.parseExprList());
     }
-    this.expectPunct(')');
+    // OVER takes PARTITION BY or nothing: a word there is most often PARTITION misspelt.
+    this.expectPunct(')', 'write OVER (PARTITION BY key, ...) for one detector per key, or OVER () for one for the rule');
     return { partitionBy, pos };
   }
 

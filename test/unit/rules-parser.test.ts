@@ -216,6 +216,8 @@ test('a misspelt function name is answered with the closest one; a statement end
     assert.match(e.hint ?? '', near, e.describe());
   }
   assert.doesNotMatch(failure("SELECT zzzzzz(1) AS n FROM 'a/b'").hint ?? '', /did you mean/);
+  // OVER takes PARTITION BY or nothing: a misspelt PARTITION gets the form, not the grammar page
+  assert.match(failure("SELECT zscore(t) OVER (PARTITON BY topic()) AS n FROM 'a/b'").hint ?? '', /OVER \(PARTITION BY key, \.\.\.\).*OVER \(\)/);
   assert.match(failure("SELECT * FROM 'a/b' WHERE temp >").hint ?? '', /ends too early/);
   assert.match(failure('SELECT * FROM').hint ?? '', /topic filter the rule reads after FROM/);
 });
