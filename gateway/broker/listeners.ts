@@ -124,7 +124,7 @@ export function listen(b: BoundListener, index: number): Promise<void> {
             where: `broker.listeners.${index}`,
             hint:
               err.code === 'EADDRINUSE'
-                ? 'another process (a mosquitto service?) uses this port: stop it or choose another port'
+                ? `another process (a mosquitto service?) uses this port (ss -ltnp 'sport = :${b.options.port}' names it): stop it, or choose another port (broker.listeners[${index}].port${index === 0 ? '; --mqtt-port N' : ''})`
                 : err.code === 'EACCES'
                   ? 'ports below 1024 need privileges: use 1883/8883 or grant CAP_NET_BIND_SERVICE'
                   : 'check the host address exists on this machine',

@@ -80,6 +80,11 @@ test('start: a config error exits 78 with the reason; bad arguments exit 2; a po
   const busy = await start(['--mqtt-port', String(port), '--admin-port', '0', '--data-dir', join(dir, 'data')]);
   assert.equal(busy.code, 1, busy.stderr);
   assert.match(busy.stderr, /GH_BROKER_LISTEN/);
+  // how to fix: where the port is set (the flag it came from too) and how to find the process holding it
+  assert.match(
+    busy.stderr,
+    new RegExp(`ss -ltnp 'sport = :${port}' names it\\): stop it, or choose another port \\(broker\\.listeners\\[0\\]\\.port; --mqtt-port N\\)`),
+  );
 });
 
 test('start: a data directory written in a store format this version does not read exits 78', async (t) => {
