@@ -136,3 +136,24 @@ export function certificateNotVerified(message: string): boolean {
     message,
   );
 }
+
+/**
+ * Why a server's certificate and key did not load as a pair, in words that say which file is wrong:
+ * the two swapped (the commonest slip: the key given as cert), a cert file that holds no PEM
+ * certificate, a key file that holds no PEM private key, a key of another certificate; else
+ * OpenSSL's message. Before, each of these was "no start line" or "key values mismatch" alone.
+ */
+export function tlsPairProblem(cert: Buffer | string, key: Buffer | string, err: unknown): string {
+  const c = cert.toString();
+  const k = key.toString();
+  const certIsKey = /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(c);
+  const keyIsCert = PEM_CERT.test(k);
+  const openssl = errorMessage(err);
+  if (certIsKey && keyIsCert) return `cert and key are swapped: the cert file holds a private key and the key file a certificate (${openssl})`;
+  if (!PEM_CERT.test(c))
+    return `the cert file is not a PEM certificate (no BEGIN CERTIFICATE block${certIsKey ? '; it holds a private key' : ''}) (${openssl})`;
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k))
+    return `the key file is not a PEM private key (no BEGIN ... PRIVATE KEY block${keyIsCert ? '; it holds a certificate' : ''}) (${openssl})`;
+  if (/key values mismatch/i.test(openssl)) return `the key is not the certificate's own: they are not one key pair (${openssl})`;
+  return `the files do not load as a pair: ${openssl}`;
+}

@@ -9,6 +9,7 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { nodeTls } from '../../core/tls-modules.js';
+import { tlsPairProblem } from '../../core/tls-files.js';
 import { ERRORS } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
@@ -89,7 +90,7 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
       );
     } catch (err) {
       throw ERRORS.GH_BROKER_TLS(
-        { listener: name, reason: `the files do not load as a pair: ${(err as Error).message}` },
+        { listener: name, reason: tlsPairProblem(cert, key, err) },
         { where, hint: 'cert and key must be PEM files of the same key pair', cause: err },
       );
     }

@@ -14,7 +14,7 @@ import { sourceKind } from '../pipeline/sources/registry.js';
 import { loadPublicKeys } from '../control/signing.js';
 import { resolvePemList } from '../control/verify.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { readClientTlsFiles, type ClientTlsContext, type TlsFilePaths } from '../../core/tls-files.js';
+import { readClientTlsFiles, tlsPairProblem, type ClientTlsContext, type TlsFilePaths } from '../../core/tls-files.js';
 import { sourceTlsContext } from '../pipeline/sources/mqtt/files.js';
 import { listenerName } from '../broker/options.js';
 
@@ -76,14 +76,13 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   for (const { where, listener, code, files } of tlsBlocks) {
     if (problems.some((p) => p.where?.startsWith(where))) continue;
     await collect(() => {
+      const cert = readFileSync(files.cert);
+      const key = readFileSync(files.key);
       try {
-        createSecureContext({ cert: readFileSync(files.cert), key: readFileSync(files.key), ...(files.ca ? { ca: readFileSync(files.ca) } : {}) });
+        createSecureContext({ cert, key, ...(files.ca ? { ca: readFileSync(files.ca) } : {}) });
       } catch (err) {
         // the wording of the start (broker listeners, admin API), from the catalogue (docs/errors.md)
-        throw ERRORS[code](
-          { listener, reason: `the files do not load as a pair: ${(err as Error).message}` },
-          { where, hint: 'cert and key must be PEM files of the same key pair' },
-        );
+        throw ERRORS[code]({ listener, reason: tlsPairProblem(cert, key, err) }, { where, hint: 'cert and key must be PEM files of the same key pair' });
       }
     });
   }

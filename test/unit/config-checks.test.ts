@@ -166,7 +166,21 @@ test("check-config loads TLS files as start does: a certificate with another pai
   const r = await checkConfig(file);
   assert.equal(r.code, 1);
   // worded as at start and as docs/errors.md lists it (the catalogue's template)
-  assert.match(r.err, /GH_BROKER_TLS: cannot load TLS files of mqtts: the files do not load as a pair: .*key values mismatch \(at broker\.listeners\.0\.tls\)/);
+  assert.match(
+    r.err,
+    /GH_BROKER_TLS: cannot load TLS files of mqtts: the key is not the certificate's own: they are not one key pair \(.*key values mismatch\) \(at broker\.listeners\.0\.tls\)/,
+  );
+  // which file is wrong, not OpenSSL's "no start line": the two swapped, a key given for both, a certificate for both
+  for (const [cert, key, said] of [
+    ['a.key', 'a.crt', /cert and key are swapped: the cert file holds a private key and the key file a certificate/],
+    ['a.key', 'a.key', /the cert file is not a PEM certificate \(no BEGIN CERTIFICATE block; it holds a private key\)/],
+    ['a.crt', 'a.crt', /the key file is not a PEM private key \(no BEGIN \.\.\. PRIVATE KEY block; it holds a certificate\)/],
+  ] as const) {
+    await writeFile(file, `broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: ${cert}, key: ${key} } }]\n`);
+    const bad = await checkConfig(file);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, new RegExp(`GH_BROKER_TLS: cannot load TLS files of mqtts: ${said.source}`), `${cert} + ${key}: ${bad.err}`);
+  }
   await writeFile(file, 'broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: a.key } }]\n');
   assert.equal((await checkConfig(file)).code, 0);
 });
