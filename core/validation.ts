@@ -66,6 +66,26 @@ function schemaAt(schema: z.core.$ZodType | undefined, path: readonly PropertyKe
   return s;
 }
 
+/**
+ * YAML's (and JSON's) typing slips, said in the file's words: an unquoted 12345 or true where a
+ * string belongs (a gateway id, a token) is read as a number or a boolean, and a quoted "false" or
+ * "30" where a boolean or number belongs is a string. zod says only "expected string, received number".
+ */
+function yamlTypeSlip(issue: z.core.$ZodIssue): string | undefined {
+  if (issue.code !== 'invalid_type' || !('input' in issue)) return undefined;
+  const input = issue.input;
+  // Not the value as read: YAML has already changed it (007 is 7, a 20-digit id lost its last digits).
+  if (issue.expected === 'string' && (typeof input === 'number' || typeof input === 'boolean'))
+    return `a string is expected; unquoted, this value was read as a ${typeof input}: write it in quotes, as in the file ('...')`;
+  if (typeof input !== 'string') return undefined;
+  const text = input.trim();
+  if (issue.expected === 'boolean' && (text === 'true' || text === 'false'))
+    return `true or false is expected, without quotes: the quotes make "${input}" a string (write ${text})`;
+  if ((issue.expected === 'number' || issue.expected === 'int') && text !== '' && Number.isFinite(Number(text)))
+    return `a number is expected, without quotes: the quotes make "${input}" a string (write ${text})`;
+  return undefined;
+}
+
 /** The keys the mapping at `path` takes (every branch's, for a union of mappings such as a destination). */
 function keysAt(schema: z.core.$ZodType | undefined, path: readonly PropertyKey[]): string[] {
   const s = unwrapSchema(path.length ? schemaAt(schema, path) : schema);
@@ -147,11 +167,13 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       // A record key (a stream's name) that fails its own check: zod says only 'Invalid key in record';
       // the key's own messages say what a key may be.
       const missing = missingKey(issue, schema);
+      const slip = missing ? undefined : yamlTypeSlip(issue);
       const message =
         missing ??
+        slip ??
         (issue.code === 'invalid_key' && issue.issues.length > 0 ? `${issue.message}: ${issue.issues.map((i) => i.message).join('; ')}` : issue.message);
       const problem: ConfigProblem = { path: path.length ? path.map(String).join('.') : '(root)', message };
-      if (missing) {
+      if (missing || slip) {
         out.push(problem);
         continue;
       }

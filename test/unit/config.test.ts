@@ -255,8 +255,22 @@ test('paths in a config file are relative to its folder (file source globs, cont
   await writeFile(file, 'exporters:\n  - { name: up, stream: archive, destination: { type: mqtt, url: "mqtt://h:1883", clientId: c, password: 739155 } }\n');
   const num = sink();
   assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: num.stream }), 1);
-  assert.match(num.text(), /exporters\.0\.destination\.password: .*expected string, received number \(found a number \(not shown\)\)/);
+  assert.match(num.text(), /exporters\.0\.destination\.password: a string is expected; unquoted, this value was read as a number: write it in quotes/);
   assert.doesNotMatch(num.text(), /739155/);
+});
+
+test('check-config: a value YAML typed otherwise than meant says so in YAML words (quote it, or drop the quotes), not "expected string, received number"', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'types.yaml');
+  await writeFile(file, 'gatewayId: 12345\nbroker: { allowAnonymous: "false", maxConnections: "500", listeners: [{ port: "1883x" }] }\n');
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  const text = err.text();
+  assert.match(text, /gatewayId: a string is expected; unquoted, this value was read as a number: write it in quotes, as in the file/);
+  assert.match(text, /broker\.allowAnonymous: true or false is expected, without quotes: the quotes make "false" a string \(write false\)/);
+  assert.match(text, /broker\.maxConnections: a number is expected, without quotes: the quotes make "500" a string \(write 500\)/);
+  // a string that is no number is not taken for a quoting slip
+  assert.match(text, /broker\.listeners\.0\.port: Invalid input: expected number, received string \(found string "1883x"\)/);
 });
 
 test("a destination's client files (mqtt caFile/certFile/keyFile, nats credsFile and tls.*) are relative to the config folder, and check-config names a missing one", async (t) => {
