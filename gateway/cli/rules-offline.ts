@@ -100,6 +100,10 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     if (!query.where(c)) return none('the WHERE clause is not true for this message');
   }
   if (query.windowed) return evalWindowed(query, query.windowed, c, io, none);
+  // A JSON payload typed with a slip ('{"temp":1' without its brace) reads as no fields at all:
+  // the output alone ({}) would not say why. (A payload not meant as JSON, read with encode(*), is left alone.)
+  if (!query.passthrough && c.isNonJson() && /^\s*[[{]/.test(values.payload!))
+    io.stderr.write('note: the payload is not valid JSON, so every field it names is undefined (as in the gateway for a non-JSON payload): check --payload\n');
   const out = serializeOutput(query.select(c), query.sqlVersion);
   if (out === undefined) {
     // A VALUE array under 2015-10-08 is no output too (V1 cannot output a top-level array): say so.

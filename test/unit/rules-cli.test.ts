@@ -327,3 +327,15 @@ test('rules check: a rule without its sql says the key is missing and what it ho
   assert.equal(r.code, 1);
   assert.match(r.err, /rule a \(rules\.0\.sql\): missing: AWS IoT SQL statement, e\.g\. SELECT \* FROM 'sensors\/#' \(a string is required\)/);
 });
+
+test('rules eval: a JSON payload typed with a slip is named on stderr, not only printed as {}; a payload not meant as JSON is left alone', async () => {
+  const slip = await run(runRulesEval, ['--sql', "SELECT temp FROM 't'", '--topic', 't', '--payload', '{"temp":1']);
+  assert.equal(slip.code, 0);
+  assert.equal(slip.out, '{}\n');
+  assert.match(slip.err, /^note: the payload is not valid JSON, so every field it names is undefined .*check --payload\n$/);
+  const raw = await run(runRulesEval, ['--sql', "SELECT encode(*, 'base64') AS b FROM 't'", '--topic', 't', '--payload', 'raw']);
+  assert.equal(raw.out, '{"b":"cmF3"}\n');
+  assert.equal(raw.err, '');
+  const good = await run(runRulesEval, ['--sql', "SELECT temp FROM 't'", '--topic', 't', '--payload', '{"temp":1}']);
+  assert.equal(good.err, '');
+});
