@@ -51,6 +51,17 @@ export async function openChecked(db: Db, path: string): Promise<void> {
         },
       );
     }
+    if (/lock .*LOCK: (Resource temporarily unavailable|already held by process)/i.test(detail)) {
+      // The commonest case: a second `npm start` (or a gateway under systemd and one by hand) on one
+      // data directory. Say so, not "check that the directory is writable".
+      throw ERRORS.GH_STORE_OPEN(
+        { dir: path, reason: `another process holds its LOCK: a gateway already runs on this data directory (${detail})` },
+        {
+          hint: `stop that gateway (fuser -v ${path}/LOCK names its process; systemctl status gatehouse if it is the service), or start this one with another --data-dir`,
+          cause: err,
+        },
+      );
+    }
     throw ERRORS.GH_STORE_OPEN(
       { dir: path, reason: detail },
       {

@@ -32,6 +32,13 @@ test('a store held by another process (its LOCK) stays a failure a restart may c
   let caught: unknown;
   await openChecked(refusingDb(`IO error: lock ${path}/LOCK: already held by process`), path).catch((e: unknown) => (caught = e));
   assert.ok(isGatehouseError(caught, 'GH_STORE_OPEN'), String(caught));
-  assert.match(caught.hint ?? '', /no other gatehouse process uses it/);
+  // what: another gateway runs on it (a second npm start); how: which process, or another --data-dir
+  assert.match(caught.message, /another process holds its LOCK: a gateway already runs on this data directory/);
+  assert.match(caught.hint ?? '', /fuser -v \/var\/lib\/gatehouse\/store\/LOCK names its process.*another --data-dir/);
   assert.equal(restartCannotFix(caught), false);
+  // LevelDB's other wording of a held lock (this machine's: fcntl's EAGAIN)
+  let again: unknown;
+  await openChecked(refusingDb(`IO error: lock ${path}/LOCK: Resource temporarily unavailable`), path).catch((e: unknown) => (again = e));
+  assert.ok(isGatehouseError(again, 'GH_STORE_OPEN'), String(again));
+  assert.match(again.message, /a gateway already runs on this data directory/);
 });
