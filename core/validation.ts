@@ -179,7 +179,11 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       }
       // A secret given in the wrong form (a plain password where a hash belongs) must not be
       // echoed into the journal: say what kind of value it was, not the value.
-      if ('input' in issue) problem.found = SECRET_KEY.test(String(path.at(-1) ?? '')) ? describeSecret(issue.input) : describeFound(issue.input);
+      // A check across a block's keys (requestCert needs ca) has the whole block as its input:
+      // "found an object" would say nothing its message does not.
+      const blockCheck = issue.code === 'custom' && typeof issue.input === 'object' && issue.input !== null && !Array.isArray(issue.input);
+      if ('input' in issue && !blockCheck)
+        problem.found = SECRET_KEY.test(String(path.at(-1) ?? '')) ? describeSecret(issue.input) : describeFound(issue.input);
       out.push(problem);
     }
   };

@@ -355,3 +355,15 @@ test('the configuration reference states the bounds a value must keep, as the re
   // zod's safe-integer range of an .int() is no bound a user meets: not shown
   assert.doesNotMatch(docs, /9007199254740991/);
 });
+
+test('check-config: a check across a block (tls.requestCert needs ca) says its message without "(found an object)"', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'c.pem'), '');
+  await writeFile(join(dir, 'k.pem'), '');
+  const file = join(dir, 'mtls.yaml');
+  await writeFile(file, 'broker:\n  listeners: [{ port: 8883, tls: { cert: c.pem, key: k.pem, requestCert: true } }]\n');
+  const err = sink();
+  assert.equal(await main(['check-config', file], { stdout: sink().stream, stderr: err.stream }), 1);
+  assert.match(err.text(), /broker\.listeners\.0\.tls\.requestCert: needs ca: the CA that issued your client certificates/);
+  assert.doesNotMatch(err.text(), /found an object/);
+});
