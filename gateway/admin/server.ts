@@ -21,7 +21,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { Counter } from '../../core/prom-client.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
-import { ERRORS, errorMessage } from '../../core/errors.js';
+import { ERRORS } from '../../core/errors.js';
+import { tlsPairProblem } from '../../core/tls-files.js';
 import type { StoredRecord } from '../store/types.js';
 import { deadLetterRoute } from './dead-letter-routes.js';
 import type { DeadLetterOps } from './dead-letters.js';
@@ -302,8 +303,11 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
           handler,
         );
       } catch (err) {
-        // A key of another certificate, or a file that is not PEM.
-        throw ERRORS.GH_ADMIN_TLS({ listener: 'admin', reason: `the files do not load as a pair: ${errorMessage(err)}` }, { where: 'admin.tls', cause: err });
+        // The two swapped, a key of another certificate, or a file that is not PEM: said as the broker's listeners say it.
+        throw ERRORS.GH_ADMIN_TLS(
+          { listener: 'admin', reason: tlsPairProblem(material.cert, material.key, err) },
+          { where: 'admin.tls', hint: 'cert and key must be PEM files of the same key pair', cause: err },
+        );
       }
       servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
       plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });

@@ -221,3 +221,30 @@ test('admin.tls: a client cannot renegotiate (a full handshake of server CPU per
   });
   assert.notEqual(outcome, 'ok');
 });
+
+test('admin.tls: a key of another certificate at start is refused saying so (as the broker listeners do), not with OpenSSL words alone', {
+  skip,
+}, async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, 'a'));
+  await mkdir(join(dir, 'b'));
+  const a = opensslSelfSigned(join(dir, 'a'), 30, 'admin', OTHER_NAME);
+  const b = opensslSelfSigned(join(dir, 'b'), 30, 'admin', OTHER_NAME);
+  const port = await freePort(t);
+  const file = join(dir, 'g.yaml');
+  await writeFile(
+    file,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nadmin:\n  port: ${port}\n  token: ${TOKEN}\n  tls: { cert: ${JSON.stringify(a.cert)}, key: ${JSON.stringify(b.key)} }\n`,
+  );
+  const config = await loadConfig(file, { mqttPort: 0 });
+  const deps = testDeps();
+  await assert.rejects(
+    startGateway(config, { logger: deps.logger, registry: createMetricsRegistry('test', 'gw-test'), version: 'test' }),
+    (err: GatehouseError) => {
+      assert.equal(err.code, 'GH_ADMIN_TLS');
+      assert.match(err.message, /the key is not the certificate's own/);
+      assert.match(err.hint ?? '', /same key pair/);
+      return true;
+    },
+  );
+});
