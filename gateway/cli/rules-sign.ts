@@ -14,8 +14,8 @@ import { compileRuleSet } from '../../rules/index.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 
 const USAGE =
-  'gatehouse rules sign FILE --key PRIVATE_KEY.pem --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]\n' +
-  '       gatehouse rules sign --rollback-to VERSION --version N --targets ID[,ID...|*] --key PRIVATE_KEY.pem [--expires-in 7d] [--out ENVELOPE.json]';
+  'gatehouse rules sign FILE --key PREFIX.key --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]\n' +
+  '       gatehouse rules sign --rollback-to VERSION --version N --targets ID[,ID...|*] --key PREFIX.key [--expires-in 7d] [--out ENVELOPE.json]';
 
 const HELP = `usage: ${USAGE}
 Prints (or writes) the signed update envelope to publish on <prefix>/<id>/rules/set (or PUT to /api/rules).

@@ -11,8 +11,8 @@ const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload '
        gatehouse rules list     [--admin URL | --config FILE] [--token T] [--json]
        gatehouse rules apply FILE [--force] [--probation] [--admin URL | --config FILE] [--token T]
        gatehouse rules rollback [--admin URL | --config FILE] [--token T]
-       gatehouse rules sign FILE --key PRIVATE_KEY.pem --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]
-       gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PRIVATE_KEY.pem
+       gatehouse rules sign FILE --key PREFIX.key --targets ID[,ID...|*] [--version N] [--expires-in 7d] [--key-id ID] [--out ENVELOPE.json]
+       gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PREFIX.key
        gatehouse rules keygen --out PREFIX [--force]`;
 
 const ADMIN_FLAGS = `--admin URL   the gateway's admin API (default http://127.0.0.1:9883)
