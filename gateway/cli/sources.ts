@@ -55,6 +55,7 @@ interface ModbusDevice {
   valuesPerSecond?: number;
   lastError?: string | null;
   lastErrorAt?: string | null;
+  tagErrors?: Record<string, string>;
 }
 interface ModbusDetails {
   endpoint?: string;
@@ -110,10 +111,23 @@ export function describeSource(s: SourceStatus): string[] {
     lines.push(`  ${link.name ?? '?'} (${link.path ?? '?'}) ${link.state ?? '?'}: last error${at}: ${link.lastError}`);
   }
   // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop).
+  // One that answers but refuses tags (an exception response: an address it does not have) is
+  // not failing, and its tags were in --json only: the running source read nothing of them.
   for (const dev of s.kind === 'modbus' ? ((d as ModbusDetails).devices ?? []) : []) {
     const devErr = lastErrorOf(dev as Record<string, unknown>);
     if (dev.state === 'failing' && devErr) lines.push(`  ${dev.name ?? '?'}: ${devErr}`);
+    else lines.push(...tagErrorLines(dev));
   }
+  return lines;
+}
+
+/** Tag errors shown per device; the rest counted (all of them: --json, the API's tagErrors). */
+const TAG_ERRORS_SHOWN = 5;
+
+function tagErrorLines(dev: ModbusDevice): string[] {
+  const errors = Object.entries(dev.tagErrors ?? {});
+  const lines = errors.slice(0, TAG_ERRORS_SHOWN).map(([tag, err]) => `  ${dev.name ?? '?'} tag ${tag}: ${err}`);
+  if (errors.length > TAG_ERRORS_SHOWN) lines.push(`  ${dev.name ?? '?'}: ${errors.length - TAG_ERRORS_SHOWN} more tags with errors (--json lists them)`);
   return lines;
 }
 
@@ -157,10 +171,12 @@ function present(...items: Array<string | null | undefined | false>): string[] {
 function modbusSummary(d: ModbusDetails): string[] {
   const devices = d.devices ?? [];
   const failing = devices.filter((x) => x.state === 'failing').length;
+  const tagErrors = devices.reduce((n, x) => n + (x.state === 'failing' ? 0 : Object.keys(x.tagErrors ?? {}).length), 0);
   const reads = devices.map((x) => x.lastGoodRead).filter((x): x is string => typeof x === 'string');
   return present(
     d.endpoint,
     `${plural(devices.length, 'device')}${failing ? ` (${failing} failing)` : ''}`,
+    tagErrors ? `${plural(tagErrors, 'tag')} with errors` : null,
     `${rate(devices.reduce((sum, x) => sum + (x.valuesPerSecond ?? 0), 0))} values/s`,
     lastGood(reads.sort().at(-1)),
     d.reconnects ? plural(d.reconnects, 'reconnect') : null,

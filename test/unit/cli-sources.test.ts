@@ -39,6 +39,54 @@ test('modbus: endpoint, devices and how many fail, values/s, the latest good rea
   ]);
 });
 
+test('modbus: a device that answers but refuses tags (exception responses) lists each tag with its error, five at most', () => {
+  // Before, such a source read `running ... no good read yet` and the refusal was in --json only.
+  const refused =
+    'exception 0x02 illegal data address: input 30001 looks like the register number of a device manual (30001 is input address 0): addresses are zero-based protocol addresses, so write address: 0';
+  const tagErrors: Record<string, string> = { volts: refused };
+  for (let i = 1; i <= 6; i++) tagErrors[`t${i}`] = 'exception 0x02 illegal data address';
+  const lines = describeSource({
+    kind: 'modbus',
+    name: 'meter',
+    state: 'running',
+    details: {
+      endpoint: 'tcp://10.0.0.5:502',
+      connected: true,
+      devices: [
+        {
+          name: 'm1',
+          state: 'waiting',
+          lastGoodRead: null,
+          valuesPerSecond: 0,
+          lastError: `device 'm1' (unit 1) input 30001+2: ${refused}`,
+          lastErrorAt: T1,
+          tagErrors,
+        },
+        // A failing device's tags all carry the poll's error: its one line says it.
+        {
+          name: 'm2',
+          state: 'failing',
+          lastGoodRead: null,
+          valuesPerSecond: 0,
+          lastError: 'no response (timed out)',
+          lastErrorAt: T2,
+          tagErrors: { a: 'no response (timed out)' },
+        },
+      ],
+    },
+  });
+  assert.deepEqual(lines, [
+    'meter (modbus) running: tcp://10.0.0.5:502; 2 devices (1 failing); 7 tags with errors; 0 values/s; no good read yet',
+    `  m1 tag volts: ${refused}`,
+    '  m1 tag t1: exception 0x02 illegal data address',
+    '  m1 tag t2: exception 0x02 illegal data address',
+    '  m1 tag t3: exception 0x02 illegal data address',
+    '  m1 tag t4: exception 0x02 illegal data address',
+    '  m1: 2 more tags with errors (--json lists them)',
+    `  m2: last error at ${T2}: no response (timed out)`,
+  ]);
+});
+
 test('opcua: endpoint, security mode when not None, tags and how many have errors, values read, values/s, last good read, gaps; its error while it is down', () => {
   const details = {
     endpoint: 'opc.tcp://line1:4840',
