@@ -230,12 +230,59 @@ test('an exception response is surfaced on its tag while the other tags keep bei
     (source.status().details as { devices: { lastErrorAt: string | null }[] }).devices[0]!.lastErrorAt ?? '',
     /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
   );
+  assert.doesNotMatch(d.tagErrors.missing ?? '', /register number/, 'address 100 is no register number of a manual');
   assert.equal(d.tagErrors.good, undefined);
   assert.equal((await payloads(intake, 'modbus/exc/d/first')).at(-1)?.value, 7);
   assert.equal(d.groups[0]!.requests, 3, 'the refused merged request was split per tag');
   assert.ok(d.readErrors.exception! >= 1);
   assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'exception' })) >= 1);
   assert.equal(source.status().state, 'running');
+});
+
+test("a tag at a manual's register number (input 30001, holding 40001) refused with 0x02 says the zero-based address to write", async (t) => {
+  // The most common Modbus setup mistake: the register numbers of a device manual written as
+  // addresses. The device refuses them (0x02); the tag's error, the device's lastError and the log
+  // say which address was meant (docs/industrial.md, Addresses).
+  const peer = await modbusTcpPeer(t, 100);
+  peer.input.writeUInt16BE(7, 0);
+  const intake = await storeIntake(t);
+  const lines: Array<Record<string, unknown>> = [];
+  const { default: pino } = await import('pino');
+  const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const { source } = await startSource(
+    t,
+    {
+      type: 'modbus',
+      name: 'ref',
+      tcp: { host: '127.0.0.1', port: peer.port },
+      ...FAST,
+      devices: [
+        {
+          name: 'meter',
+          groups: [
+            {
+              intervalMs: 30,
+              tags: [
+                { name: 'ok', area: 'input', address: 0 },
+                { name: 'volts', area: 'input', address: 30001, type: 'float32' },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    intake,
+    { logger },
+  );
+  await waitUntil(() => details(source).devices[0]!.tagErrors.volts !== undefined, 'the refused tag has its error');
+  const fix =
+    'input 30001 looks like the register number of a device manual (30001 is input address 0): addresses are zero-based protocol addresses, so write address: 0';
+  assert.equal(details(source).devices[0]!.tagErrors.volts, `exception 0x02 illegal data address: ${fix}`);
+  const dev = (source.status().details as { devices: { lastError: string | null }[] }).devices[0]!;
+  assert.ok(dev.lastError?.endsWith(fix), dev.lastError ?? 'no lastError');
+  await waitUntil(() => lines.some((l) => l.msg === 'modbus exception response'), 'the exception logged');
+  assert.ok(String(lines.find((l) => l.msg === 'modbus exception response')!.err).endsWith(fix));
+  assert.equal((await payloads(intake, 'modbus/ref/meter/ok')).at(-1)?.value, 7, 'the other tag is read');
 });
 
 test('writes through the command topic with the tag encoding, acknowledged with the device response', async (t) => {

@@ -12,7 +12,7 @@ import type { Intake } from '../../contract.js';
 import { errorMessage } from '../../../../core/errors.js';
 import type { RateLog } from '../../../../core/rate-log.js';
 import { backoffMs, type IndustrialMetrics } from '../industrial-metrics.js';
-import { type ModbusLink, ModbusRequestError, type ReadResult } from './link.js';
+import { type ModbusLink, ModbusRequestError, referenceNumberHint, type ReadResult } from './link.js';
 import type { ModbusOptions } from './options.js';
 import { splitRequest, type ReadRequest } from './planner.js';
 import {
@@ -95,7 +95,11 @@ export class GroupPoll {
           values.push({ tag: t, value: decodeTag(t, req, res) });
         }
       } catch (err) {
-        const e = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
+        const raw = err instanceof ModbusRequestError ? err : new ModbusRequestError('protocol', errorMessage(err));
+        // A lone tag refused at an address like 30001 or 40001 gets the fix with its error (a
+        // merged request is split first, so the refused tag is read alone before it gets one).
+        const hint = raw.exceptionCode === 2 && req.tags.length === 1 ? referenceNumberHint(req.area, req.address, req.count) : '';
+        const e = hint ? new ModbusRequestError(raw.kind, raw.message + hint, raw.exceptionCode) : raw;
         const where = `device '${d.device.name}' (unit ${d.device.unitId}) ${req.area} ${req.address}+${req.count}`;
         this.countError(d, e.kind, `${where}: ${e.message}`);
         if (e.kind === 'exception' && GATEWAY_NO_ANSWER.has(e.exceptionCode as number)) {

@@ -40,6 +40,21 @@ export function exceptionText(code: number): string {
   return `exception 0x${code.toString(16).padStart(2, '0')} ${EXCEPTION_NAMES[code] ?? 'unknown'}`;
 }
 
+/** The first address of each table's register numbers in a device manual (Modicon convention: 10001, 30001, 40001). */
+const REFERENCE_BASE: Partial<Record<Area, number>> = { discrete: 10001, input: 30001, holding: 40001 };
+
+/**
+ * Why a device refused an address with 0x02, when the address looks like a manual's register
+ * number rather than a protocol address (input 30001, holding 40001: the most common Modbus
+ * setup mistake, the device then answers every poll with 0x02), and what to write instead; ''
+ * otherwise. Coils (00001..) are left out: a small coil address is as likely right as not.
+ */
+export function referenceNumberHint(area: Area, address: number, size: number): string {
+  const base = REFERENCE_BASE[area];
+  if (base === undefined || address < base || address + size - 1 > base + 9998) return '';
+  return `: ${area} ${address} looks like the register number of a device manual (${base} is ${area} address 0): addresses are zero-based protocol addresses, so write address: ${address - base}`;
+}
+
 export type LinkTarget =
   | { kind: 'tcp'; host: string; port: number }
   | { kind: 'rtu'; path: string; baudRate: number; dataBits: number; parity: 'none' | 'even' | 'odd'; stopBits: number };
