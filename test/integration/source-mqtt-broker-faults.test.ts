@@ -4,8 +4,9 @@
 // - a broker that goes away: the status says since when the source has had no connection (the
 //   last error's time moves at each reconnect attempt), and nothing once it is back;
 // - a URL that names no MQTT broker (an HTTP port, a plain port with mqtts://, a server that never
-//   answers the CONNECT): lastError says which and what to check, not only mqtt-packet's "Invalid
-//   header flag bits, must be 0x0 for puback packet" or "connack timeout";
+//   answers the CONNECT, a port nothing listens on, a host that does not resolve): lastError says
+//   which and what to check, not only mqtt-packet's "Invalid header flag bits, must be 0x0 for
+//   puback packet", "connack timeout" or Node's "connect ECONNREFUSED";
 // - a connection dropped as soon as it is up, again and again (here: a message the store refuses at
 //   every redelivery): the reconnect backoff grows to reconnectMaxMs instead of starting over at each
 //   CONNACK, which reconnected (and had the broker redeliver, and the rules run again) ~15 times a
@@ -150,7 +151,12 @@ test('mqtt source: a URL that names no MQTT broker says what to check (an HTTP p
 }, async (t) => {
   const http = await notABroker(t, true);
   const silent = await notABroker(t, false);
+  const closed = await freePort(t);
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    // A mistyped port or a broker not running: Node's 'connect ECONNREFUSED ...' alone, before.
+    [`mqtt://127.0.0.1:${closed}`, {}, /ECONNREFUSED 127\.0\.0\.1:\d+\. Fix: nothing takes connections at the host and port of url: check them/],
+    // A host name that does not resolve (.invalid never does: RFC 6761).
+    ['mqtt://broker.example.invalid:1883', {}, /(ENOTFOUND|EAI_AGAIN).*\. Fix: the host name in url does not resolve: check url and the gateway's DNS/],
     [`mqtt://127.0.0.1:${http}`, {}, /Fix: what answers at url does not speak MQTT \(an HTTP or TLS port\?\)/],
     [`mqtts://127.0.0.1:${http}`, { rejectUnauthorized: false }, /Fix: the server does not answer in TLS: use mqtt:\/\/ for a plain port/],
     [

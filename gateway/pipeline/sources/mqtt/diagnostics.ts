@@ -22,6 +22,13 @@ export function connectFix(message: string, beforeConnack = false): string | und
   // mqtt-packet's parse errors: before the CONNACK, what answers is no MQTT broker (an HTTP or a TLS port).
   if (beforeConnack && /invalid header flag bits|malformed|packet too short|cannot parse|invalid (connack|protocol)|not supported/i.test(message))
     return "what answers at url does not speak MQTT (an HTTP or TLS port?): check the URL's scheme and port (mqtts:// for TLS, ws:// or wss:// with the path for a WebSocket listener)";
+  // The socket's own failures (mqtt.js passes Node's message on: 'connect ECONNREFUSED 127.0.0.1:1884'):
+  // before, the refused port of a mistyped url was shown with no word of what to check.
+  if (/ECONNREFUSED/.test(message))
+    return 'nothing takes connections at the host and port of url: check them (1883 for mqtt://, 8883 for mqtts://) and that the broker runs; the source retries by itself';
+  if (/ENOTFOUND|EAI_AGAIN/.test(message)) return "the host name in url does not resolve: check url and the gateway's DNS; the source retries by itself";
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH/.test(message))
+    return 'the broker at url cannot be reached: check the host in url, the network and its firewall (the broker port must be open to the gateway); the source retries by itself';
   if (!/Connection refused/i.test(message)) return undefined;
   const refused = connectRefusal(message);
   if (refused === 'credentials')
