@@ -7,11 +7,16 @@
 import { z } from './zod.js';
 
 /** The option of an MQTT broker URL (an MQTT source's, the MQTT bridge's): mqtt://, mqtts://, ws:// or wss:// and a host, and nothing mqtt.js would misread. */
+const MQTT_URL = /^(mqtts?|wss?):\/\/[^\s/]+/;
+
 export function mqttBrokerUrlSchema(broker: string) {
   return z
     .string()
-    .regex(/^(mqtts?|wss?):\/\/[^\s/]+/, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
+    .regex(MQTT_URL, 'must be mqtt://, mqtts://, ws:// or wss:// followed by a host')
     .superRefine((url, ctx) => {
+      // A URL without its scheme ('127.0.0.1:1883') is the regex's problem alone: parsed as a URL
+      // it also drew 'not a valid URL: the port must be a number', which sent the user to the port.
+      if (!MQTT_URL.test(url)) return;
       const p = brokerUrlProblem(url, broker);
       if (p) ctx.addIssue({ code: 'custom', message: p });
     });

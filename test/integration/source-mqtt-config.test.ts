@@ -44,6 +44,14 @@ test('mqtt source: a URL with a port out of range, not a number or 0 is refused 
   }
 });
 
+test('mqtt source: a URL without its scheme is one problem, the scheme to write, not a second one about its port', async (t) => {
+  const r = await checkConfigText(t, config('127.0.0.1:1883'));
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.err, /\(1 problem\)/, r.err);
+  assert.match(r.err, /sources\.0\.url: must be mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/ followed by a host/);
+  assert.doesNotMatch(r.err, /the port must be a number/);
+});
+
 test("mqtt source: a subscription with qos: 2 (Telegraf's, Node-RED's option) is refused saying QoS is 0 or 1 and why", async (t) => {
   const r = await checkConfigText(t, config('mqtt://127.0.0.1:1883').replace('topics: [{ filter: "cmd/site1/#"', 'topics: [{ qos: 2, filter: "cmd/site1/#"'));
   assert.equal(r.code, 1, r.out);
