@@ -228,7 +228,7 @@ export function createS3Destination(
   if (!keyParts.some((p) => typeof p === 'object' && 'field' in p && p.field === 'installationId'))
     deps.logger.warn(
       { component: 'destination', kind: 's3', target },
-      `the key template '${o.keyTemplate}' has no \${installationId}: another gateway writing to the same bucket and prefix with the same template replaces this one's objects of the same stream, sequences and time partition (lost without a word) unless the rest of the key tells them apart (\${gatewayId} does only if every gateway id is unique: cloned Raspberry Pi images all say raspberrypi)`,
+      `the key template '${o.keyTemplate}' has no \${installationId}: another gateway writing to the same bucket and prefix with the same template replaces this one's objects of the same stream, sequences and time partition (lost without a word) unless the rest of the key tells them apart (\${gatewayId} does only if every gateway id is unique: cloned Raspberry Pi images all say raspberrypi). Fix: add \${installationId} to keyTemplate (the default key has it), or give each gateway a prefix of its own`,
     );
   const installationId = deps.installationId ?? lazyInstallationId(deps.dataDir);
   const gatewayId = deps.gatewayId ?? hostGatewayId();
