@@ -28,6 +28,7 @@ commands:
   simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices
   opcua browse --endpoint URL [--node ID]   list OPC UA nodes (ids, types, values) to configure an opcua source
   errors                            list every error code
+  --version                         print the version: 0.1.0+<commit>, the commit the build was made from
 
 Run 'gatehouse <command> --help' for a command's options.`;
 

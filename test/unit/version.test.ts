@@ -27,3 +27,9 @@ test('gatehouse --version is package.json version plus the commit the build was 
   // a commit of this checkout
   assert.equal(execFileSync('git', ['cat-file', '-t', hash], { cwd: repoRoot }).toString().trim(), 'commit');
 });
+
+test('gatehouse --help lists --version (docs/upgrading.md tells to run it; the help named every command but it)', async () => {
+  const run = await runCaptured(main, ['--help']);
+  assert.equal(run.code, 0);
+  assert.match(run.out, /^ {2}--version +print the version: 0\.1\.0\+<commit>, the commit the build was made from$/m);
+});
