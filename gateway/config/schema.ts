@@ -113,7 +113,7 @@ export const configBaseSchema = z
     streams: z
       .record(z.string().regex(NAME, 'a stream name is 1 to 64 letters, digits, _ . - starting with a letter or digit'), streamDefaultsSchema.prefault({}))
       .default({ archive: { maxBytes: 256 * KiB * KiB, onFull: 'reject', localOnly: false } })
-      .describe('Local streams by name, each { maxBytes, ttl, onFull }. Default: one stream `archive`.'),
+      .describe('Local streams by name, each { maxBytes, ttl, onFull, localOnly }. Default: one stream `archive`.'),
     rules: z
       .unknown()
       .optional()
