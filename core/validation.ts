@@ -182,8 +182,18 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       // A check across a block's keys (requestCert needs ca) has the whole block as its input:
       // "found an object" would say nothing its message does not.
       const blockCheck = issue.code === 'custom' && typeof issue.input === 'object' && issue.input !== null && !Array.isArray(issue.input);
-      if ('input' in issue && !blockCheck)
-        problem.found = SECRET_KEY.test(String(path.at(-1) ?? '')) ? describeSecret(issue.input) : describeFound(issue.input);
+      const secret = SECRET_KEY.test(String(path.at(-1) ?? ''));
+      if ('input' in issue && !blockCheck) problem.found = secret ? describeSecret(issue.input) : describeFound(issue.input);
+      // One value where a list is needed (`paths: /var/log/*.log`, `publicKeys: ops.pub`, as
+      // Kinesis Agent's filePattern and many tools take one): say how to write it as a list.
+      if (
+        issue.code === 'invalid_type' &&
+        issue.expected === 'array' &&
+        !secret &&
+        'input' in issue &&
+        ['string', 'number', 'boolean'].includes(typeof issue.input)
+      )
+        problem.message += `: a list is needed even for one entry: write ${String(path.at(-1) ?? 'it')}: [${JSON.stringify(issue.input)}]`;
       out.push(problem);
     }
   };

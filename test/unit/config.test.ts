@@ -57,6 +57,21 @@ test('an invalid file is refused with every problem: key path, expected, found',
   });
 });
 
+test("one value where a list is needed (a file source's paths, control.publicKeys) says how to write the list", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'one.yaml');
+  await writeFile(file, 'sources:\n  - { type: file, name: web, paths: /var/log/app/*.log }\ncontrol: { publicKeys: ops.pub }\n');
+  await assert.rejects(loadConfig(file), (err: unknown) => {
+    assert.ok(isGatehouseError(err, 'GH_CONFIG_INVALID'));
+    assert.match(
+      err.message,
+      /sources\.0\.paths: Invalid input: expected array, received string: a list is needed even for one entry: write paths: \["\/var\/log\/app\/\*\.log"\] \(found string/,
+    );
+    assert.match(err.message, /control\.publicKeys: .*: write publicKeys: \["ops\.pub"\]/);
+    return true;
+  });
+});
+
 test('YAML syntax errors name the line', () => {
   assert.throws(
     () => parseConfigText('a: [1, 2\nb: c', 'x.yaml'),
