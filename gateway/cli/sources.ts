@@ -222,8 +222,14 @@ function fileSummary(d: FileDetails): string[] {
   const fileErr = files.find((f) => f.lastError);
   const error =
     d.lastError ?? (fileErr ? `${fileErr.path}: ${fileErr.lastError}` : unreadable[0] ? `${unreadable[0].path}: ${unreadable[0].error}` : undefined);
+  // Nothing matched: a folder that does not exist is no error (it is picked up when it appears),
+  // so a typo in paths showed as a healthy source with 0 files and no word of why.
+  const none =
+    files.length === 0 && unreadable.length === 0 && !d.lastError
+      ? ': no file matches its paths yet (check them for a typo: a folder that does not exist is no error, it is watched for)'
+      : '';
   return present(
-    `${plural(files.length, 'file')} tracked${states ? ` (${states})` : ''}`,
+    `${plural(files.length, 'file')} tracked${states ? ` (${states})` : ''}${none}`,
     `lag ${files.reduce((sum, f) => sum + (f.lagBytes ?? 0), 0)} bytes`,
     `${(d.vanished ?? []).length} vanished`,
     unreadable.length ? `${unreadable.length} unreadable` : null,

@@ -185,6 +185,12 @@ test('file: files tracked and their states, lag bytes, vanished and unreadable c
   );
 });
 
+test('file: a source whose paths match nothing (a typo, a folder not there yet) says so instead of looking healthy with 0 files', () => {
+  assert.deepEqual(describeSource({ kind: 'file', name: 'web', state: 'running', details: { files: [], unreadable: [], vanished: [] } }), [
+    'web (file) running: 0 files tracked: no file matches its paths yet (check them for a typo: a folder that does not exist is no error, it is watched for); lag 0 bytes; 0 vanished',
+  ]);
+});
+
 test('a kind this command does not know: its scalar details as they are', () => {
   assert.deepEqual(describeSource({ kind: 'can', name: 'bus0', state: 'failed', details: { port: 'can0', frames: 3, lastError: 'down', nested: { a: 1 } } }), [
     'bus0 (can) failed: port can0; frames 3',
