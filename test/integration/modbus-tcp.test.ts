@@ -358,6 +358,14 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   assert.equal(peer.holding.readInt16BE(24), 214);
   assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 4, refused: 4, failed: 0 });
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_writes_total', { outcome: 'refused' }), 4);
+  // A command naming a device or tag the source does not have says which, and the names it has
+  // (before: "unknown device 'plc' or tag 'setpiont'", whichever of the two was wrong).
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 9, device: 'plc', tag: 'setpiont', value: 1 });
+  assert.equal((await reply).error, "device 'plc' has no tag 'setpiont': its writable tags are 'setpoint', 'speed', 'run'");
+  reply = bus.next('cmd/w/reply');
+  bus.send('cmd/w', { id: 10, device: 'plc2', tag: 'setpoint', value: 1 });
+  assert.equal((await reply).error, "unknown device 'plc2': the devices of this source are 'plc'");
 });
 
 test('server killed and restarted mid-poll: reconnects by itself, nothing committed is lost', async (t) => {

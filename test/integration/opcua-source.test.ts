@@ -246,6 +246,10 @@ test('writes a node through the command topic and replies with the server status
   reply = bus.next('cmd/ua/reply');
   bus.send('cmd/ua', { id: 'b', tag: 'speed', value: 1 });
   assert.match(String((await reply).error), /not a writable item/);
+  // A typo in the tag names the items that can be written (before: told to set writable: true on it).
+  reply = bus.next('cmd/ua/reply');
+  bus.send('cmd/ua', { id: 'b2', tag: 'setpiont', value: 1 });
+  assert.match(String((await reply).error), /^source '[^']+' has no item named 'setpiont'; its writable items are '[a-z]+'(, '[a-z]+')*$/);
   // node-opcua would send 1.5 to an Int16 node as 1: refused instead, nothing written.
   reply = bus.next('cmd/ua/reply', 10_000);
   bus.send('cmd/ua', { id: 'c', tag: 'mode', value: 1.5 });
@@ -258,7 +262,7 @@ test('writes a node through the command topic and replies with the server status
   bus.send('cmd/ua', { id: 'd', tag: 'mode', value: 3 });
   assert.equal((await reply).ok, true);
   assert.equal(peer.values.Mode, 3);
-  assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 2, refused: 2, failed: 0 });
+  assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 2, refused: 3, failed: 0 });
 });
 
 test('gatehouse opcua browse lists node ids, data types and values; PKI under --data-dir', async (t) => {

@@ -100,6 +100,13 @@ export class CommandQueue {
     }
   }
 
+  /** Which of device and tag is unknown, and the names to write instead (a typo in a command is the likeliest cause). */
+  private unknownTarget(device: string, tag: string, dev: (typeof this.devices)[number] | undefined): string {
+    if (!dev) return `unknown device '${device}': the devices of this source are ${this.devices.map((d) => `'${d.device.name}'`).join(', ') || 'none'}`;
+    const writable = [...dev.tags.values()].filter((t) => t.tag.writable).map((t) => `'${t.tag.name}'`);
+    return `device '${dev.device.name}' has no tag '${tag}': its writable tags are ${writable.join(', ') || 'none (set writable: true on a coil or holding tag)'}`;
+  }
+
   private onCommand(payload: Buffer): void {
     let cmd: { id?: unknown; device?: unknown; tag?: unknown; value?: unknown };
     try {
@@ -111,7 +118,7 @@ export class CommandQueue {
     const base = { id: cmd.id, device: String(cmd.device ?? ''), tag: String(cmd.tag ?? ''), value: cmd.value };
     const dev = this.devices.find((d) => d.device.name === cmd.device);
     const tag = dev?.tags.get(base.tag)?.tag;
-    if (!dev || !tag) return this.reply(base, { ok: false, error: `unknown device '${base.device}' or tag '${base.tag}'` });
+    if (!dev || !tag) return this.reply(base, { ok: false, error: this.unknownTarget(base.device, base.tag, dev) });
     if (!tag.writable || (tag.area !== 'coil' && tag.area !== 'holding'))
       return this.reply(base, {
         ok: false,

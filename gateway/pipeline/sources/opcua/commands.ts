@@ -70,8 +70,16 @@ export class OpcuaCommands {
     }
     const base = { id: cmd.id, tag: String(cmd.tag ?? ''), value: cmd.value };
     const item = this.items.get(base.tag);
-    if (!item?.writable)
-      return this.reply(base, 'refused', { error: `tag '${base.tag}' is not a writable item of source '${this.opts.name}' (set writable: true)` });
+    if (!item?.writable) {
+      // A typo in the tag was told to set writable: true on an item it does not have.
+      const writable = [...this.items.values()].filter((i) => i.writable).map((i) => `'${i.name}'`);
+      const names = `; its writable items are ${writable.join(', ') || 'none'}`;
+      return this.reply(base, 'refused', {
+        error: item
+          ? `tag '${base.tag}' is not a writable item of source '${this.opts.name}' (set writable: true on it)${names}`
+          : `source '${this.opts.name}' has no item named '${base.tag}'${names}`,
+      });
+    }
     const session = this.session();
     if (!session) return this.reply(base, 'refused', { error: 'no OPC UA session (reconnecting); write refused' });
     if (this.inFlight >= MAX_IN_FLIGHT) return this.reply(base, 'refused', { error: `too many writes in flight (${MAX_IN_FLIGHT})` });
