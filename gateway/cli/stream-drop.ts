@@ -1,7 +1,7 @@
 // `gatehouse streams drop NAME [--records N]`: drop a local stream nothing uses any more from the
 // running gateway (admin API: DELETE /api/streams/{name}?records=N). A stream holding records goes
 // only with --records saying how many it holds now: they never reach upstream.
-import { GatehouseError } from '../../core/errors.js';
+import { GatehouseError, isGatehouseError } from '../../core/errors.js';
 import type { StreamDropResult } from '../admin/stream-drop.js';
 import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
@@ -18,6 +18,20 @@ stream of the config, one an exporter sends or puts its dead letters in, one a r
 the gateway's own streams.
   --records N      the records you expect to throw away: exactly what it holds now`;
 
+/**
+ * The API's refusal of a count says how to confirm in its own terms (?records=N); the user of
+ * this command confirms with --records N: said so, with the command line to run.
+ */
+function inCliTerms(err: unknown, name: string): unknown {
+  if (!isGatehouseError(err, 'GH_STREAM_DROP_COUNT')) return err;
+  const held = /holds (\d+) records/.exec(err.message)?.[1];
+  return new GatehouseError('GH_STREAM_DROP_COUNT', err.message.replace(/\?records=N\b/g, '--records N'), {
+    hint: held
+      ? `its records never reach upstream once dropped: read them first (GET /api/streams/${encodeURIComponent(name)}/records), then confirm with: gatehouse streams drop ${name} --records ${held}`
+      : err.hint?.replace(/\?records=(\w+)/g, '--records $1'),
+  });
+}
+
 export async function runStreamDrop(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseCliArgs(argv, { ...ADMIN_COMMAND_OPTIONS, records: { type: 'string' } }, DROP_USAGE, true);
   const v = values as { help?: boolean; admin?: string; config?: string; token?: string; json?: boolean; records?: string };
@@ -33,7 +47,9 @@ export async function runStreamDrop(argv: string[], io: CliIO): Promise<number> 
   }
   const target = await resolveAdmin(v.admin, v.config, v.token);
   const query = v.records === undefined ? '' : `?records=${Number(v.records)}`;
-  const r = (await adminRequest(target, 'DELETE', `/api/streams/${encodeURIComponent(name)}${query}`)) as StreamDropResult;
+  const r = (await adminRequest(target, 'DELETE', `/api/streams/${encodeURIComponent(name)}${query}`).catch((err: unknown) => {
+    throw inCliTerms(err, name);
+  })) as StreamDropResult;
   writeLine(
     io.stdout,
     v.json

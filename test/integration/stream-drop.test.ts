@@ -190,6 +190,13 @@ test('a stream removed from the config is dropped with the records it holds once
   const refused = await cli(['streams', 'drop', 'old', '--records', '3', ...target]);
   assert.equal(refused.code, 1);
   assert.match(refused.err, /GH_STREAM_DROP_COUNT.*holds 30 records, not 3/);
+  // Said in the command's terms (--records), not the API's (?records=): the line to run.
+  assert.match(refused.err, /then confirm with: gatehouse streams drop old --records 30\n$/);
+  const noCountCli = await cli(['streams', 'drop', 'old', ...target]);
+  assert.equal(noCountCli.code, 1);
+  assert.match(noCountCli.err, /holds 30 records: say how many you expect to throw away with --records N/);
+  assert.match(noCountCli.err, /gatehouse streams drop old --records 30/);
+  assert.doesNotMatch(noCountCli.err, /\?records=/);
   assert.equal(r.gw.streams.info('old').records, 30);
   const usage = await cli(['streams', 'drop', 'old', '--records', 'x', ...target]);
   assert.equal(usage.code, 2);
