@@ -289,7 +289,18 @@ export class DiskGuard {
     if (to === 'ok') this.o.log.info({ from, freeBytes: this.free, path: this.o.path }, 'store writable again: data appends resume');
     else
       this.o.log.error(
-        { condition: to, reason, freeBytes: this.free, reserveBytes: this.o.reserveBytes, path: this.o.path },
+        // The journal's first word of a full disk: what to do, as the refused appends' error says it.
+        {
+          condition: to,
+          reason,
+          freeBytes: this.free,
+          reserveBytes: this.o.reserveBytes,
+          path: this.o.path,
+          fix:
+            to === 'low-space'
+              ? `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`
+              : `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
+        },
         'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns',
       );
   }

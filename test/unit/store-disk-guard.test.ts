@@ -83,6 +83,11 @@ test('low space: refused under the reserve, resumes only above reserve + 1/8, on
   assert.match(r.guard.state().reason ?? '', /under the reserve/);
   const err = r.guard.refusal('archive');
   assert.ok(isGatehouseError(err, 'GH_STORE_DISK_FULL'));
+  // The error line says what to do, as the refused appends' error does.
+  assert.match(
+    String((r.lines.find((l) => l.level === 50) as { fix?: string } | undefined)?.fix),
+    /^free space on the filesystem of .+ \(the gateway resumes by itself once at least \d+ bytes are free\), or lower store\.reserveBytes$/,
+  );
   assert.equal(await metricValue(r.registry, 'gatehouse_store_refused_appends_total'), 1);
   assert.equal(await metricValue(r.registry, 'gatehouse_store_writable'), 0);
   // Hovering just above the reserve does not flap.
@@ -128,6 +133,7 @@ test('write error: everything refused until there is room and the reopen succeed
   assert.equal(r.reopens(), 2);
   assert.equal(r.guard.writable, true);
   assert.equal(r.lines.filter((l) => l.level >= 50).length, 1, 'one error line for the whole episode');
+  assert.match(String((r.lines.find((l) => l.level === 50) as { fix?: string }).fix), /^free space on the filesystem of .+: the store reopens by itself$/);
 });
 
 test('write error on a disk the backlog filled: reopened with room for the log replay, then low space (checkpoints and deletes go through) until the reserve is back', async () => {
