@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createServer as createTlsServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
-import { tempDir, waitUntil, which } from '../helpers/index.js';
+import { freePort, tempDir, waitUntil, which } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const noOpenssl = which('openssl') ? false : 'openssl is not installed';
@@ -57,6 +57,21 @@ test('mqtt: an untrusted certificate names caFile, an unknown host names url', {
 
 test('nats: an unknown host names servers', { timeout: 60_000 }, async (t) => {
   await lastErrorOf(t, { type: 'nats', servers: 'nats://hub.no-such-host.invalid:4222', stream: 'UP', subject: 'up.${stream}' }, DNS_FIX('servers'));
+});
+
+const REFUSED_FIX = (option: string) =>
+  new RegExp(
+    `(ECONNREFUSED|CONNECTION_REFUSED).*Fix: nothing takes connections at that host and port: check the destination's ${option} \\(its port\\) and that the server runs there`,
+  );
+
+test('a port nothing listens on (a typo in it, the server not running) names the option to check: http url, mqtt url, nats servers', {
+  timeout: 60_000,
+}, async (t) => {
+  const port = await freePort(t);
+  await lastErrorOf(t, { type: 'http', url: `http://127.0.0.1:${port}/`, timeoutMs: 3000 }, REFUSED_FIX('url'));
+  const mqtt = { type: 'mqtt', clientId: 'gh-hint', connectTimeoutMs: 3000, reconnectMinMs: 50, reconnectMaxMs: 200 };
+  await lastErrorOf(t, { ...mqtt, url: `mqtt://127.0.0.1:${port}` }, REFUSED_FIX('url'));
+  await lastErrorOf(t, { type: 'nats', servers: `nats://127.0.0.1:${port}`, stream: 'UP', subject: 'up.${stream}' }, REFUSED_FIX('servers'));
 });
 
 test('kinesis: an unknown host names endpoint', { timeout: 60_000 }, async (t) => {

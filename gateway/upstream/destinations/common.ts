@@ -221,12 +221,17 @@ const DNS_FAIL = /ENOTFOUND|EAI_AGAIN/;
 
 /**
  * What to check when a connection failed on the server's certificate (`ca`: the option that
- * trusts a private CA) or on its host name (`address`: the option naming it); undefined otherwise.
+ * trusts a private CA), on its host name or on a port nothing listens on (`address`: the option
+ * naming them); undefined otherwise.
  */
 export function networkHint(why: string | undefined, options: { ca: string; address: string }): string | undefined {
   if (why === undefined) return undefined;
   if (certificateNotVerified(why))
     return `the server's certificate does not verify: for a server certified by a private CA set the destination's ${options.ca} to that CA's PEM, else check its certificate (expired, another name)`;
   if (DNS_FAIL.test(why)) return `the host name does not resolve: check the destination's ${options.address} and the gateway's DNS`;
+  // A port nothing listens on (a typo in it, the server not running): before, 'check the broker
+  // URL and network' or 'check that the NATS server is reachable', as for any outage.
+  if (/ECONNREFUSED|CONNECTION_REFUSED/.test(why))
+    return `nothing takes connections at that host and port: check the destination's ${options.address} (its port) and that the server runs there`;
   return undefined;
 }
