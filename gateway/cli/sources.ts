@@ -102,8 +102,11 @@ export function describeSource(s: SourceStatus): string[] {
   const lines = [`${s.name} (${s.kind}) ${s.state}: ${summary(s.kind, d, s.state).join('; ')}`];
   // A file source's error is in its summary; a subscription the broker refused makes a connected MQTT source unhealthy.
   const refused = s.kind === 'mqtt' && s.state === 'connected' && ((d as MqttDetails).subscriptions ?? []).some((x) => x.qos === null);
+  // Messages it dropped (not taken: unmatched, too large, an invalid topic) say why in the last
+  // error, which a connected source's line left out: only the count showed.
+  const dropped = s.kind === 'mqtt' && ((d as MqttDetails).dropped ?? 0) > 0 && /was dropped/.test(lastErrorOf(d) ?? '');
   const err = lastErrorOf(d);
-  if (s.kind !== 'file' && err && (!HEALTHY_STATES.has(s.state) || refused)) lines.push(`  ${err}`);
+  if (s.kind !== 'file' && err && (!HEALTHY_STATES.has(s.state) || refused || dropped)) lines.push(`  ${err}`);
   // Each serial link that is not open, with why (the device unplugged, no permission on the port).
   for (const link of s.kind === 'serial' ? ((d as SerialDetails).links ?? []) : []) {
     if (link.state === 'open' || !link.lastError) continue;

@@ -120,6 +120,11 @@ test('mqtt source: a subscription an earlier configuration left in the persisten
   const d = details(s);
   assert.equal(d.dropped, 1, JSON.stringify(d));
   assert.match(d.lastError?.message ?? '', /old\/1.*matches none of the configured topics/);
+  // ...and what to do about it (before: no word of how to end the left-over subscription).
+  assert.match(
+    d.lastError?.message ?? '',
+    /Fix: add a filter for it to topics if it is wanted; else end that subscription: give the source a new clientId, or clear its session on the broker$/,
+  );
   // Acknowledged, not left for the broker to deliver again at each reconnect.
   await s.stop();
   const again = source(t, peer.url, deps, dir, { topics: [{ filter: 'new/#', localPrefix: 'down/' }] });

@@ -136,6 +136,33 @@ test('mqtt: a subscription the broker refused makes a connected source show its 
   ]);
 });
 
+test('mqtt: a connected source that dropped messages says why (the last error), not only how many', () => {
+  const why =
+    "a message on 'old/1' was dropped: it matches none of the configured topics (a subscription an earlier configuration left in the broker's persistent session for this clientId). Fix: add a filter for it to topics if it is wanted; else end that subscription: give the source a new clientId, or clear its session on the broker";
+  const status = (dropped: number, message: string) => ({
+    kind: 'mqtt',
+    name: 'cloud',
+    state: 'connected',
+    details: {
+      url: 'mqtt://broker.lan:1883',
+      clientId: 'site1',
+      subscriptions: [{ filter: 'new/#', qos: 1 }],
+      received: 2,
+      acknowledged: 1,
+      refused: 0,
+      dropped,
+      lastMessageAt: T2,
+      lastError: { at: T2, message },
+    },
+  });
+  assert.deepEqual(describeSource(status(1, why)), [
+    `cloud (mqtt) connected: mqtt://broker.lan:1883; client site1; new/# (QoS 1); 2 received, 1 acknowledged, 0 refused, 1 dropped; last message ${T2}`,
+    `  last error at ${T2}: ${why}`,
+  ]);
+  // An earlier connection error of a source connected again stays out of its line.
+  assert.equal(describeSource(status(0, 'mqtt://broker.lan:1883: connect ECONNREFUSED')).length, 1);
+});
+
 test('mqtt: a source without a connection says since when (the status shows it, not only the last error)', () => {
   const lines = describeSource({
     kind: 'mqtt',

@@ -39,7 +39,7 @@ export class TopicMapper {
       return { topic: m.prefix + rest === '' ? topic : m.prefix + rest };
     }
     return {
-      notTaken: `a message on '${topic}' was dropped: it matches none of the configured topics (a subscription an earlier configuration left in the broker's persistent session for this clientId)`,
+      notTaken: `a message on '${topic}' was dropped: it matches none of the configured topics (a subscription an earlier configuration left in the broker's persistent session for this clientId). Fix: add a filter for it to topics if it is wanted; else end that subscription: give the source a new clientId, or clear its session on the broker`,
       why: 'unmatched',
     };
   }
