@@ -4,7 +4,7 @@
 import { GatehouseError } from '../../core/errors.js';
 import type { DeadLetterSummary, PurgeResult, RedriveResult } from '../admin/dead-letters.js';
 import { ADMIN_COMMAND_OPTIONS, adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
-import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { counted, parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const TARGET = '[--admin URL | --config FILE] [--token T] [--json]';
 export const DEAD_LETTERS_USAGE = `gatehouse streams dead-letters [STREAM] ${TARGET}`;
@@ -155,12 +155,14 @@ export function describeDeadLetters(s: DeadLetterSummary): string {
   const from = Object.entries(s.sources)
     .map(([src, n]) => `${src} ${n}`)
     .join(', ');
-  const lines = [`${s.stream}${of}: ${s.records} dead letters, seq ${s.firstSeq}..${s.lastSeq}, oldest ${s.oldestAt ?? '-'}, from ${from}${dropped}`];
+  const lines = [
+    `${s.stream}${of}: ${counted(s.records, 'dead letter')}, seq ${s.firstSeq}..${s.lastSeq}, oldest ${s.oldestAt ?? '-'}, from ${from}${dropped}`,
+  ];
   for (const g of s.errors) {
     const e = g.example;
     const id = e.sourceStream === null ? '' : `, was ${e.sourceStream}:${e.sourceSeq ?? '?'}`;
     lines.push(
-      `  ${g.count} x ${g.error}\n      e.g. seq ${e.seq}: topic ${e.topic}, received ${e.receivedAt}${id}, ${e.destination ?? '?'}, ${e.attempts ?? '?'} attempts`,
+      `  ${g.count} x ${g.error}\n      e.g. seq ${e.seq}: topic ${e.topic}, received ${e.receivedAt}${id}, ${e.destination ?? '?'}, ${e.attempts === null ? '? attempts' : counted(e.attempts, 'attempt')}`,
     );
   }
   if (s.otherErrors > 0) lines.push(`  ${s.otherErrors} x other errors`);

@@ -31,3 +31,8 @@ export function portArg(value: string | undefined, flag: string): number | undef
 export function writeLine(stream: NodeJS.WritableStream, line: string): void {
   stream.write(`${line}\n`);
 }
+
+/** '1 record', '2 records': a count with its noun (the CLI said '1 records held', '1 attempts'). */
+export function counted(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -1,6 +1,6 @@
 // `gatehouse streams`: local streams and their exporters, from the running gateway.
 import type { ExporterStatus } from '../upstream/status.js';
-import { parseCliArgs, writeLine, type CliIO } from './io.js';
+import { counted, parseCliArgs, writeLine, type CliIO } from './io.js';
 import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
@@ -76,7 +76,7 @@ export function describeStream(s: StreamRow, now: number): string {
   const dropped = s.droppedRecords ?? 0;
   const droppedText = dropped > 0 ? `, ${dropped} dropped by retention (onFull/ttl) before export` : '';
   const refused = s.rejectedAppends ?? 0;
-  const refusedText = refused > 0 ? `, ${plural(refused, 'append')} refused (the stream was full for store.appendTimeoutMs)` : '';
+  const refusedText = refused > 0 ? `, ${counted(refused, 'append')} refused (the stream was full for store.appendTimeoutMs)` : '';
   const exportedAll = s.exporters.length > 0 && s.exporters.every((e) => e.lastExportedSeq >= s.lastSeq);
   if (s.records === 0) {
     return `${s.name}: empty: ${s.lastSeq} appended${droppedText}${refusedText}${s.lastSeq > 0 && exportedAll && dropped === 0 ? ', all exported and reclaimed' : ''}`;
@@ -84,12 +84,7 @@ export function describeStream(s: StreamRow, now: number): string {
   // Optional: a gateway older than this CLI does not send them.
   const of = s.maxBytes ? ` of ${fmtBytes(s.maxBytes)} (${Math.floor((100 * s.bytes) / s.maxBytes)}%${s.onFull ? `, onFull ${s.onFull}` : ''})` : '';
   const oldest = s.oldestAt ? `, oldest ${Math.max(0, Math.round((now - Date.parse(s.oldestAt)) / 1000))} s old` : '';
-  return `${s.name}: seq ${s.firstSeq}..${s.lastSeq}, ${plural(s.records, 'record')} held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}${of}${oldest}${refusedText}`;
-}
-
-/** "1 record", "2 records": a line read by a person says it as a person would. */
-function plural(n: number, one: string): string {
-  return `${n} ${n === 1 ? one : `${one}s`}`;
+  return `${s.name}: seq ${s.firstSeq}..${s.lastSeq}, ${counted(s.records, 'record')} held (${s.lastSeq} appended)${droppedText}, ${fmtBytes(s.bytes)}${of}${oldest}${refusedText}`;
 }
 
 /**
@@ -113,7 +108,7 @@ export function describeExporter(e: ExporterRow): string {
   const at = e.lastExportAt ? ` at ${new Date(e.lastExportAt).toISOString()}` : '';
   // A removed or changed upstream rule action's exporter: goes once its backlog is exported (docs/upstream.md).
   const retiring = e.retiring ? ' RETIRING (no rule appends to its stream any more: it stops once the backlog is exported)' : '';
-  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}${retiring}: exported through seq ${e.lastExportedSeq}${at}, ${plural(e.exportedRecords, 'record')}, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${heldText(e)}${gapText(e)}${err}`;
+  return `  -> ${e.name} (${destinationText(e.destination)}) ${e.state}${retiring}: exported through seq ${e.lastExportedSeq}${at}, ${counted(e.exportedRecords, 'record')}, backlog ${e.backlog.records} (${e.backlog.ageSeconds}s), dead letters ${e.deadLetters}${parkedText(e)}${heldText(e)}${gapText(e)}${err}`;
 }
 
 /**

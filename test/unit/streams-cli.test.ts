@@ -172,3 +172,39 @@ test('one record is said as one: "1 record held", "1 record" exported, "1 append
   assert.match(describeExporter(row({ exportedRecords: 1 })), /exported through seq 0, 1 record, backlog 30/);
   assert.match(describeExporter(row({ exportedRecords: 2 })), /exported through seq 0, 2 records, backlog 30/);
 });
+
+test("one of a thing is said in the singular: '1 record held', '1 record' exported, '1 dead letter', '1 attempt' (before: '1 records held', '1 attempts')", async () => {
+  const { describeStream } = await import('../../gateway/cli/streams.js');
+  const { describeDeadLetters } = await import('../../gateway/cli/dead-letters.js');
+  assert.equal(
+    describeStream({ name: 'a', firstSeq: 3, lastSeq: 3, records: 1, bytes: 10, exporters: [] }, 0),
+    'a: seq 3..3, 1 record held (3 appended), 10 B',
+  );
+  assert.match(describeExporter(row({ exportedRecords: 1 })), /, 1 record, backlog /);
+  assert.match(describeExporter(row({ exportedRecords: 2 })), /, 2 records, backlog /);
+  const example = {
+    seq: 1,
+    topic: 'dev/dev0/data',
+    receivedAt: '2026-12-06T20:14:03.117Z',
+    sourceStream: 'archive',
+    sourceSeq: 152,
+    destination: 'http:http://127.0.0.1:8080/',
+    attempts: 1,
+  };
+  const summary: Parameters<typeof describeDeadLetters>[0] = {
+    stream: 'archive-dlq',
+    exporters: ['archive-http'],
+    records: 1,
+    bytes: 120,
+    firstSeq: 1,
+    lastSeq: 1,
+    oldestAt: '2026-12-06T20:14:03.117Z',
+    droppedRecords: 0,
+    sources: { archive: 1 },
+    errors: [{ error: 'GH_EXPORT_PERMANENT: HTTP 413 from http://127.0.0.1:8080/', count: 1, example }],
+    otherErrors: 0,
+  };
+  const text = describeDeadLetters(summary);
+  assert.match(text, /^archive-dlq \(of archive-http\): 1 dead letter, seq 1\.\.1, /);
+  assert.match(text, /, 1 attempt$/);
+});
