@@ -74,7 +74,10 @@ export async function runDeadLettersCommand(sub: 'dead-letters' | 'redrive' | 'p
       });
     const target = await resolveAdmin(v.admin, v.config, v.token);
     const r = (await adminRequest(target, 'DELETE', `${path(name as string, 'records')}?through=${through}`)) as PurgeResult;
-    writeLine(io.stdout, v.json ? JSON.stringify(r, null, 2) : `purged ${r.purged} dead letters of ${r.stream} through seq ${r.through}; ${after(r)}`);
+    writeLine(
+      io.stdout,
+      v.json ? JSON.stringify(r, null, 2) : `purged ${counted(r.purged, 'dead letter')} of ${r.stream} through seq ${r.through}; ${after(r)}`,
+    );
     return 0;
   }
   const target = await resolveAdmin(v.admin, v.config, v.token);
@@ -133,7 +136,7 @@ async function redrive(
     io.stdout,
     json
       ? JSON.stringify(total, null, 2)
-      : `redrove ${total.redriven} dead letters of ${name}${where ? ` (${where})` : ''}${total.redriven > 0 ? ` through seq ${total.through}` : ''}; ${after(total)}`,
+      : `redrove ${counted(total.redriven, 'dead letter')} of ${name}${where ? ` (${where})` : ''}${total.redriven > 0 ? ` through seq ${total.through}` : ''}; ${after(total)}`,
   );
   if (failure !== undefined) throw failure;
   return 0;
