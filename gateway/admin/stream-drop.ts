@@ -86,8 +86,9 @@ export function createStreamDropOps(p: StreamDropParts): StreamDropOps {
     }
     if (p.configured.has(name)) {
       return {
-        reason: 'it is defined under streams in the config',
-        hint: 'remove it from streams in the config (and the exporters and rules naming it), restart the gateway, then drop it',
+        // A config without streams: gets the default 'archive' (config/schema.ts): not "defined" by its author.
+        reason: `it is defined under streams in the config${name === 'archive' ? " (or is the default 'archive' stream of a config that defines no streams)" : ''}`,
+        hint: 'remove it from streams in the config (and the exporters and rules naming it; a config without streams: gets archive, its rule and exporter by default), restart the gateway, then drop it',
       };
     }
     const exporters = p.exporters.status();
