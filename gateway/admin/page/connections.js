@@ -78,6 +78,29 @@ export function renderFiles(o) {
         ),
       );
     }
+    // The source's own error (a scan that failed), which no file row carries; or nothing matched:
+    // a folder that does not exist is no error (it is picked up when it appears), so a typo in
+    // paths showed as 'No file sources configured.'. Worded as `gatehouse sources` words them.
+    const none = (d.files ?? []).length === 0 && (d.unreadable ?? []).length === 0 && (d.vanished ?? []).length === 0;
+    if (d.lastError || none) {
+      rows.push(
+        h(
+          'tr',
+          { 'data-file-source': src.name },
+          h('th', { scope: 'row' }, '–'),
+          h('td', null, src.name),
+          h('td', null, h('span', { class: d.lastError ? 'badge bad' : 'badge warn' }, d.lastError ? 'problem' : 'no file')),
+          h('td', { colspan: '5' }, ''),
+          h(
+            'td',
+            { class: 'error-text' },
+            d.lastError
+              ? `last error: ${d.lastError}`
+              : 'no file matches its paths yet (check them for a typo: a folder that does not exist is no error, it is watched for)',
+          ),
+        ),
+      );
+    }
     for (const u of [
       ...(d.unreadable ?? []),
       ...(d.vanished ?? []).map((v) => ({ path: v.path, error: `disappeared with ${v.unreadBytes ?? 'unknown'} unread bytes` })),

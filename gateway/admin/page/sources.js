@@ -1,6 +1,7 @@
 // Status page: the configured sources other than tailed files (Modbus, OPC UA, MQTT subscriptions
 // on another broker): state, a one-line summary of each kind's details, and each source's error
 // below the table (current while the source is not connected, greyed once it has recovered).
+// gateway/cli/sources.ts (`gatehouse sources`) words the same: keep the two in step.
 import { $, emptyRow, h } from './dom.js';
 import { fmtInt, fmtRate, fmtTime } from './format.js';
 
@@ -28,11 +29,15 @@ function lastGood(at) {
 function modbusSummary(d) {
   const devices = d.devices ?? [];
   const failing = devices.filter((x) => x.state === 'failing').length;
+  // Tags a device answering refuses (an exception: an address it does not have); a failing
+  // device's are left out: its one error below says why nothing is read.
+  const tagErrors = devices.reduce((n, x) => n + (x.state === 'failing' ? 0 : Object.keys(x.tagErrors ?? {}).length), 0);
   const reads = devices.map((x) => x.lastGoodRead).filter(Boolean);
   const rate = devices.reduce((sum, x) => sum + (x.valuesPerSecond ?? 0), 0);
   return parts(
     h('code', null, d.endpoint ?? ''),
     `${plural(devices.length, 'device')}${failing ? ` (${fmtInt(failing)} failing)` : ''}`,
+    tagErrors ? `${plural(tagErrors, 'tag')} with errors` : null,
     `${fmtRate(rate)} values/s`,
     lastGood(reads.sort().at(-1)),
     d.reconnects ? plural(d.reconnects, 'reconnect') : null,
@@ -94,6 +99,31 @@ function errorItem(key, label, err, current) {
   );
 }
 
+/** Tag errors listed per device; the rest counted (all of them: GET /api/sources, the device's tagErrors). */
+const TAG_ERRORS_SHOWN = 5;
+
+/** A device that answers but refuses tags: one item a tag, as `gatehouse sources` lists them. */
+function tagErrorItems(source, dev) {
+  const errors = Object.entries(dev.tagErrors ?? {});
+  const items = errors
+    .slice(0, TAG_ERRORS_SHOWN)
+    .map(([tag, message]) => errorItem(`${source}/${dev.name}/${tag}`, `${source} / ${dev.name} tag ${tag}`, { message }, true));
+  if (errors.length > TAG_ERRORS_SHOWN) {
+    const more = errors.length - TAG_ERRORS_SHOWN;
+    items.push(
+      h(
+        'li',
+        { class: 'source-error-item current', 'data-source-error': `${source}/${dev.name}/more` },
+        h('strong', null, `${source} / ${dev.name}: `),
+        `${plural(more, 'more tag')} with errors (`,
+        h('a', { href: '/api/sources' }, '/api/sources'),
+        ' lists them)',
+      ),
+    );
+  }
+  return items;
+}
+
 export function renderSources(o) {
   const rows = [];
   const errItems = [];
@@ -104,8 +134,11 @@ export function renderSources(o) {
     const stateClass = STATE_CLASS[s.state] ?? '';
     const refused = s.kind === 'mqtt' && s.state === 'connected' && (d.subscriptions ?? []).some((x) => x.qos === null);
     const err = lastErrorOf(d);
+    // Messages it dropped (acknowledged, not taken: unmatched, too large, an invalid topic) say why
+    // in the last error, which is no earlier error of a connection since recovered.
+    const dropped = s.kind === 'mqtt' && (d.dropped ?? 0) > 0 && /was dropped/.test(err?.message ?? '');
     // Current while the source is not connected (or a subscription is refused); else recovered since.
-    const current = err !== undefined && (stateClass !== 'ok' || refused);
+    const current = err !== undefined && (stateClass !== 'ok' || refused || dropped);
     rows.push(
       h(
         'tr',
@@ -117,9 +150,11 @@ export function renderSources(o) {
       ),
     );
     if (err) errItems.push(errorItem(s.name, current ? s.name : `${s.name}: earlier error (connected since)`, err, current));
-    // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop).
+    // A Modbus device that stops answering while the link is up (a wrong unit id, a PLC in stop);
+    // one that answers but refuses tags is not failing, and its tags were in the API only.
     for (const dev of s.kind === 'modbus' ? (d.devices ?? []) : []) {
       if (dev.state === 'failing' && dev.lastError) errItems.push(errorItem(`${s.name}/${dev.name}`, `${s.name} / ${dev.name}`, lastErrorOf(dev), true));
+      else errItems.push(...tagErrorItems(s.name, dev));
     }
   }
   $('sources-body').replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No Modbus, OPC UA or MQTT sources configured.')]));
