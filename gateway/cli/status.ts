@@ -24,7 +24,7 @@ interface Starting {
 export interface Overview {
   gatewayId: string;
   version: string;
-  health: { ok: boolean; status?: string; reason?: string; uptimeSeconds?: number };
+  health: { ok: boolean; status?: string; reason?: string; fix?: string; uptimeSeconds?: number };
   starting?: Starting;
   current?: { in: number; out: number };
   clients?: unknown[];
@@ -121,6 +121,8 @@ export function describeStatus(o: Overview): string[] {
     streamsToWatch: ReturnType<typeof streamsToWatch>;
   };
   const lines = [`${head}, up ${o.health.uptimeSeconds ?? 0}s${o.health.reason ? `: ${o.health.reason}` : ''}`];
+  // A store not writable (low space, a failed write): what to free, where and how much.
+  if (o.health.fix) lines.push(`  what to do: ${o.health.fix}`);
   lines.push(
     `  ingest ${fmtRate(sum.rates.in)} msgs/s, export ${fmtRate(sum.rates.out)} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open`,
   );

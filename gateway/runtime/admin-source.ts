@@ -62,6 +62,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         ok,
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+        // What to free, where and how much: the reason alone left a monitor's reader to guess.
+        ...(disk && !disk.writable && disk.fix ? { fix: disk.fix } : {}),
         ...(disk ? { store: { writable: disk.writable, condition: disk.condition, freeBytes: disk.freeBytes ?? null, reserveBytes: disk.reserveBytes } } : {}),
         uptimeSeconds: Math.round((monotonicNow() - gw.startedMono) / 1000),
         gatewayId: gw.config.gatewayId,

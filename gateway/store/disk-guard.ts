@@ -22,6 +22,8 @@ export interface DiskState {
   condition: DiskCondition;
   /** Human reason when not writable (healthz, status). */
   reason: string | undefined;
+  /** What to do while not writable (what to free, where, how much): the error line's and the refusals' fix, for healthz and status. */
+  fix: string | undefined;
   /** Free bytes (for unprivileged users) at the last probe; undefined before the first. */
   freeBytes: number | undefined;
   reserveBytes: number;
@@ -176,7 +178,7 @@ export class DiskGuard {
       { what: 'take writes until it is reopened', reason: this.reason ?? 'a write failed' },
       {
         where,
-        hint: `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
+        hint: this.fixFor('write-error'),
       },
     );
   }
@@ -186,6 +188,7 @@ export class DiskGuard {
       writable: this.writable,
       condition: this.condition,
       reason: this.reason,
+      fix: this.condition === 'ok' ? undefined : this.fixFor(this.condition),
       freeBytes: this.free,
       reserveBytes: this.o.reserveBytes,
       since: this.since,
@@ -199,9 +202,16 @@ export class DiskGuard {
       { what: 'take data appends', reason: this.reason ?? 'disk full' },
       {
         where,
-        hint: `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`,
+        hint: this.fixFor('low-space'),
       },
     );
+  }
+
+  /** What to do about a condition: one wording for the error line, the refusals, healthz and status. */
+  private fixFor(condition: Exclude<DiskCondition, 'ok'>): string {
+    return condition === 'low-space'
+      ? `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`
+      : `free space on the filesystem of ${this.o.path}: the store reopens by itself`;
   }
 
   /** A store write failed: count it; an I/O error makes the store unwritable until recovered. */
@@ -296,10 +306,7 @@ export class DiskGuard {
           freeBytes: this.free,
           reserveBytes: this.o.reserveBytes,
           path: this.o.path,
-          fix:
-            to === 'low-space'
-              ? `free space on the filesystem of ${this.o.path} (the gateway resumes by itself once at least ${resumeAt(this.o.reserveBytes)} bytes are free), or lower store.reserveBytes`
-              : `free space on the filesystem of ${this.o.path}: the store reopens by itself`,
+          fix: this.fixFor(to),
         },
         'store not writable: data appends are refused (no PUBACK, no serial ACK) until space returns',
       );
