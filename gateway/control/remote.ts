@@ -229,7 +229,8 @@ export class RemoteControl extends EventEmitter {
     this.refused.inc({ reason });
     // Through the holder: the last update attempt there too (/api/rules, `rules list`, the events),
     // and back here as a status event (counted, logged, published).
-    this.deps.rules.reportRefused({ state: 'rejected', version, source, at: Date.now(), errors: [{ rule: '', where: '', message }], code });
+    // The whole payload was refused, no one rule or place in it: no empty rule and where for the office to read.
+    this.deps.rules.reportRefused({ state: 'rejected', version, source, at: Date.now(), errors: [{ message }], code });
   }
 
   /** The local broker refused a publish on a control topic before it reached us. */
@@ -309,7 +310,9 @@ export class RemoteControl extends EventEmitter {
     try {
       ({ bytes, signed } = this.deps.verifier.unwrap(payload, 'remote', kind === 'set' ? 'update' : 'rollback'));
     } catch (err) {
-      this.refuse(source, errorMessage(err), 'signature', err instanceof GatehouseError ? err.code : 'GH_RULESET_SIGNATURE');
+      // The version it says it carries, unverified: the office tells which of its updates was refused.
+      const claimed = claimedVersion(payload);
+      this.refuse(source, errorMessage(err), 'signature', err instanceof GatehouseError ? err.code : 'GH_RULESET_SIGNATURE', claimed);
       return;
     }
     if (!signed && !looksLikeDocument(bytes)) {
@@ -393,7 +396,11 @@ function lastUpdateOf(rules: RuleSetTarget): RuleUpdateStatus | undefined {
 function claimedVersion(payload: Buffer): number | undefined {
   try {
     const text = parseEnvelope(payload).bytes.toString('utf8').trimStart();
-    if (!text.startsWith('{')) return undefined;
+    if (!text.startsWith('{')) {
+      // A YAML rule set: its top-level `version: N` line, read without parsing YAML that nothing verified.
+      const m = /^version:[ \t]*(\d{1,15})[ \t]*(?:#.*)?$/m.exec(text);
+      return m ? Number(m[1]) : undefined;
+    }
     const v = (JSON.parse(text) as { version?: unknown }).version;
     return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
   } catch {

@@ -14,7 +14,8 @@ export interface RuleUpdateStatus {
   fromVersion?: number;
   source: string;
   at: number;
-  errors: Array<{ rule: string; where: string; message: string }>;
+  /** rule and where are left out when no one rule or place is concerned (a refused signature, a payload too large). */
+  errors: Array<{ rule?: string; where?: string; message: string }>;
   /** When rejected: the error code of the refusal (GH_RULESET_INVALID, GH_RULESET_STALE, GH_RULESET_SIGNATURE, ...). */
   code?: ErrorCode;
   /** Applied on probation: the probation monitor watches it and rolls it back if it fails at run time. */

@@ -142,10 +142,10 @@ test('remote update applied, idempotent, older refused, bad SQL, failing at star
   s = await update(gw, c, v(3, "SELECT * FROM 'data/#' WHERE temp >>> 3"));
   assert.equal(s.state, 'rejected');
   assert.equal(s.errors[0]!.rule, 'keep');
-  assert.match(s.errors[0]!.where, /line 1, column \d+/);
+  assert.match(s.errors[0]!.where ?? '', /line 1, column \d+/);
   const bad = await retainedStatus(t, u, (x) => x.version === 3);
   assert.equal(bad.state, 'rejected');
-  assert.match(bad.errors[0]!.where, /line 1, column/);
+  assert.match(bad.errors[0]!.where ?? '', /line 1, column/);
 
   // Compiles, but fails when started: the stream does not exist. The old set keeps running.
   s = await update(gw, c, v(4, undefined, 'no_such_stream'));
@@ -185,6 +185,19 @@ test('unsigned remote updates are refused unless allowUnsigned, with a message s
   assert.equal(s.state, 'rejected');
   assert.match(s.errors[0]!.message, /GH_RULESET_SIGNATURE/);
   assert.match(s.errors[0]!.message, /allowUnsigned: true/);
+  // The version it says it carries (it read null), and no empty rule and where: the whole update was refused.
+  assert.equal(s.version, 2);
+  assert.deepEqual(Object.keys(s.errors[0]!), ['message']);
+  // A YAML rule set's version is read too (from its version line: nothing unverified is parsed).
+  const yaml = await update(
+    gw,
+    c,
+    '# from the office\nversion: 7   # seventh\nrules:\n  - name: keep\n    sql: "SELECT * FROM \'data/#\'"\n    actions: [{ stream: { name: archive } }]\n',
+  );
+  assert.equal(yaml.state, 'rejected');
+  assert.equal(yaml.code, 'GH_RULESET_SIGNATURE');
+  assert.equal(yaml.version, 7);
+  assert.deepEqual(Object.keys(yaml.errors[0]!), ['message']);
   assert.equal(gw.rules.activeDefinition()?.version, 1);
   // The admin API still accepts a local unsigned update.
   const admin = `http://127.0.0.1:${gw.admin!.address().port}`;
