@@ -24,6 +24,27 @@ Validates a rule set file (YAML or JSON): shape, every rule's SQL, every action'
 Lists every error; exit 1 on errors, 0 with a summary otherwise.
 `;
 
+/**
+ * An error as every command words it (main.ts: `gatehouse X: CODE: message (at where). Fix: hint`),
+ * the catalogue's hint when the error carries none; these two return their exit code instead of
+ * throwing to main, and printed 'CODE at where: message' or no command and no fix.
+ */
+function sayError(io: CliIO, err: unknown): void {
+  if (err instanceof GatehouseError) {
+    const hint = err.hint ?? ERROR_CATALOGUE[err.code].hint;
+    io.stderr.write(`gatehouse rules: ${err.code}: ${err.message}${err.where ? ` (at ${err.where})` : ''}${hint ? `. Fix: ${hint}` : ''}\n`);
+  } else {
+    io.stderr.write(`gatehouse rules: ${errorMessage(err)}\n`);
+  }
+}
+
+/** A bad argument: the error line, then the usage (exit 2). */
+function badArgs(io: CliIO, message: string, usage: string, sub: 'eval' | 'check'): number {
+  sayError(io, new GatehouseError('GH_ARG_INVALID', message, { hint: `see the usage below (gatehouse rules ${sub} --help)` }));
+  io.stderr.write(`\n${usage}`);
+  return 2;
+}
+
 /** Compact one-line rendering of an output payload: JSON compacted (10.0 stays 10.0), other bytes as UTF-8. */
 function renderOutput(out: Buffer, passthrough: boolean): string {
   const text = out.toString('utf8');
@@ -47,8 +68,7 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
       allowPositionals: false,
     }));
   } catch (err) {
-    io.stderr.write(`GH_ARG_INVALID: ${errorMessage(err)}\n${EVAL_USAGE}`);
-    return 2;
+    return badArgs(io, errorMessage(err), EVAL_USAGE, 'eval');
   }
   if (values.help) {
     io.stdout.write(EVAL_USAGE);
@@ -56,23 +76,23 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   }
   const missing = (['sql', 'topic', 'payload'] as const).filter((k) => values[k] === undefined);
   if (missing.length) {
-    io.stderr.write(`GH_ARG_INVALID: missing --${missing.join(', --')}\n${EVAL_USAGE}`);
-    return 2;
+    return badArgs(io, `missing --${missing.join(', --')}`, EVAL_USAGE, 'eval');
   }
   const version = values['sql-version'] ?? '2016-03-23';
   if (version !== '2016-03-23' && version !== '2015-10-08') {
-    io.stderr.write(`GH_ARG_INVALID: --sql-version must be 2016-03-23 or 2015-10-08, got '${version}'\n`);
+    sayError(
+      io,
+      new GatehouseError('GH_ARG_INVALID', `--sql-version must be 2016-03-23 or 2015-10-08, got '${version}'`, {
+        hint: 'give --sql-version 2016-03-23 (the default) or 2015-10-08',
+      }),
+    );
     return 2;
   }
   let query: CompiledQuery;
   try {
     query = compileSql(values.sql!, { sqlVersion: version as SqlVersion });
   } catch (err) {
-    if (err instanceof GatehouseError) {
-      io.stderr.write(`${err.code} at ${err.where ?? 'unknown position'}: ${err.message}${err.hint ? `\n  hint: ${err.hint}` : ''}\n`);
-    } else {
-      io.stderr.write(`${errorMessage(err)}\n`);
-    }
+    sayError(io, err);
     return 2;
   }
   const topic = values.topic!;
@@ -190,16 +210,14 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
     positionals = r.positionals;
     help = r.values.help === true;
   } catch (err) {
-    io.stderr.write(`GH_ARG_INVALID: ${errorMessage(err)}\n${CHECK_USAGE}`);
-    return 2;
+    return badArgs(io, errorMessage(err), CHECK_USAGE, 'check');
   }
   if (help) {
     io.stdout.write(CHECK_USAGE);
     return 0;
   }
   if (positionals.length !== 1) {
-    io.stderr.write(`GH_ARG_INVALID: expected exactly one FILE\n${CHECK_USAGE}`);
-    return 2;
+    return badArgs(io, 'expected exactly one FILE', CHECK_USAGE, 'check');
   }
   const file = positionals[0]!;
   try {
@@ -214,12 +232,7 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
     return 0;
   } catch (caught) {
     const err = caught instanceof GatehouseError && caught.code === 'GH_RULESET_INVALID' ? ((await configGivenAsRuleSet(file)) ?? caught) : caught;
-    if (err instanceof GatehouseError) {
-      const hint = err.hint ?? ERROR_CATALOGUE[err.code].hint;
-      io.stderr.write(`${err.code}: ${err.message}${err.where ? ` (at ${err.where})` : ''}. Fix: ${hint}\n`);
-    } else {
-      io.stderr.write(`${errorMessage(err)}\n`);
-    }
+    sayError(io, err);
     return 1;
   }
 }

@@ -56,7 +56,9 @@ test('rules check: a rule set file with a YAML syntax error gives its position o
   assert.equal(checked.code, 1);
   assert.match(
     checked.err,
-    new RegExp(`^GH_RULESET_INVALID: rule set file ${file} has 1 error:\n  - it is not valid YAML/JSON: Missing closing "quote \\(at ${file}:6:1\\)\\. Fix: `),
+    new RegExp(
+      `^gatehouse rules: GH_RULESET_INVALID: rule set file ${file} has 1 error:\n  - it is not valid YAML/JSON: Missing closing "quote \\(at ${file}:6:1\\)\\. Fix: `,
+    ),
   );
   assert.equal(positions(checked.err, 6, 1), 1, checked.err);
 });

@@ -46,7 +46,8 @@ test('rules eval of a call with the wrong number of arguments: exit 2, the posit
   assert.equal(r.out, '');
   assert.equal(
     r.err,
-    'GH_SQL_SEMANTIC at line 1, column 8: abs() takes 1 argument, got 2\n  hint: call it as abs(x) (docs/rules-sql.md, the AWS IoT SQL function reference)\n',
+    // The form of every command: `gatehouse X: CODE: message (at where). Fix: hint` (it read 'CODE at where: message', the hint on a line of its own).
+    'gatehouse rules: GH_SQL_SEMANTIC: abs() takes 1 argument, got 2 (at line 1, column 8). Fix: call it as abs(x) (docs/rules-sql.md, the AWS IoT SQL function reference)\n',
   );
 });
 
@@ -113,13 +114,22 @@ test('rules eval: SQL errors exit 2 with line, column and message on stderr', as
   const r = await run(runRulesEval, ['--sql', "SELECT a FROM 'x' WHERE", '--topic', 'x', '--payload', '{}']);
   assert.equal(r.code, 2);
   assert.equal(r.out, '');
-  assert.match(r.err, /GH_SQL_SYNTAX at line 1, column 24: expected an expression/);
+  assert.match(r.err, /^gatehouse rules: GH_SQL_SYNTAX: expected an expression, found end of statement \(at line 1, column 24\)\. Fix: /);
   const s = await run(runRulesEval, ['--sql', "SELECT nope() FROM 'x'", '--topic', 'x', '--payload', '{}']);
   assert.equal(s.code, 2);
-  assert.match(s.err, /line 1, column 8: unknown function nope/);
+  assert.match(s.err, /^gatehouse rules: GH_SQL_SEMANTIC: unknown function nope.* \(at line 1, column 8\)\. Fix: /);
   const a = await run(runRulesEval, ['--sql', "SELECT * FROM 'x'"]);
   assert.equal(a.code, 2);
-  assert.match(a.err, /missing --topic, --payload/);
+  assert.match(
+    a.err,
+    /^gatehouse rules: GH_ARG_INVALID: missing --topic, --payload\. Fix: see the usage below \(gatehouse rules eval --help\)\n\nUsage: gatehouse rules eval /,
+  );
+  const sv = await run(runRulesEval, ['--sql', "SELECT * FROM 'x'", '--topic', 'x', '--payload', '{}', '--sql-version', '3']);
+  assert.equal(sv.code, 2);
+  assert.equal(
+    sv.err,
+    "gatehouse rules: GH_ARG_INVALID: --sql-version must be 2016-03-23 or 2015-10-08, got '3'. Fix: give --sql-version 2016-03-23 (the default) or 2015-10-08\n",
+  );
   const h = await run(runRulesEval, ['--help']);
   assert.equal(h.code, 0);
   assert.match(h.out, /Usage: gatehouse rules eval/);
@@ -177,7 +187,7 @@ test('rules check: a serial action without its link is listed under its rule and
   assert.equal(r.code, 1);
   assert.equal(
     r.err,
-    `GH_RULESET_INVALID: ${file} has 1 error:\n` +
+    `gatehouse rules: GH_RULESET_INVALID: ${file} has 1 error:\n` +
       "  - rule cmd (actions[0].serial, actions.serial.link): GH_ACTION_FAILED: action 'serial' of rule 'cmd' failed: it needs 'link', the name of a serial link (fix: write { serial: { link: 'uart0' } }). " +
       'Fix: fix each listed rule; nothing of this rule set was applied\n',
   );
@@ -312,12 +322,15 @@ test('rules check on a gateway configuration says to use check-config (one error
   assert.equal(r.code, 1);
   assert.equal(
     r.err,
-    'GH_RULESET_INVALID: docs/examples/fleet.yaml has 1 error:\n  - it holds a gateway configuration (dataDir, rulesFile, streams, exporters), not a rule set (version, rules) (at docs/examples/fleet.yaml). Fix: check it with `gatehouse check-config docs/examples/fleet.yaml` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)\n',
+    'gatehouse rules: GH_RULESET_INVALID: docs/examples/fleet.yaml has 1 error:\n  - it holds a gateway configuration (dataDir, rulesFile, streams, exporters), not a rule set (version, rules) (at docs/examples/fleet.yaml). Fix: check it with `gatehouse check-config docs/examples/fleet.yaml` (it checks the rule set it names too); a rule set file holds version: and rules: (docs/examples/fleet-rules.yaml)\n',
   );
   // A missing file says how to fix it too.
   const missing = await run(rulesCheck, ['/nonexistent/rules.yaml']);
   assert.equal(missing.code, 1);
-  assert.match(missing.err, /^GH_CONFIG_READ: cannot read the rule set file \/nonexistent\/rules\.yaml: ENOENT.* \(at \/nonexistent\/rules\.yaml\)\. Fix: /);
+  assert.match(
+    missing.err,
+    /^gatehouse rules: GH_CONFIG_READ: cannot read the rule set file \/nonexistent\/rules\.yaml: ENOENT.* \(at \/nonexistent\/rules\.yaml\)\. Fix: /,
+  );
 });
 
 test('rules check: a rule without its sql says the key is missing and what it holds', async (t) => {
