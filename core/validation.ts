@@ -96,8 +96,13 @@ function keysAt(schema: z.core.$ZodType | undefined, path: readonly PropertyKey[
   return [];
 }
 
+/** The keys a mapping schema takes (every branch's, for a union): what an unknown key is compared with. */
+export function schemaKeys(schema: z.core.$ZodType): string[] {
+  return keysAt(schema, []);
+}
+
 /** An unknown key's problem, naming the option it is nearest to when one is within 2 edits. */
-function unknownKey(key: string, known: readonly string[]): string {
+export function unknownKey(key: string, known: readonly string[]): string {
   const near = closestName(key, known);
   return near ? `unknown key '${key}' (did you mean '${near}'?)` : `unknown key '${key}' (not an option here: misspelt or misplaced?)`;
 }

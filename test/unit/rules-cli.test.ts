@@ -352,3 +352,37 @@ test('rules eval: a JSON payload typed with a slip is named on stderr, not only 
   const good = await run(runRulesEval, ['--sql', "SELECT temp FROM 't'", '--topic', 't', '--payload', '{"temp":1}']);
   assert.equal(good.err, '');
 });
+
+test('rules check: a misspelt option of an upstream action is named at its place in the action with the option meant, as config and republish do', async (t) => {
+  const dir = await tempDir(t);
+  const check = async (action: string): Promise<string> => {
+    const file = join(dir, 'up.yaml');
+    await writeFile(file, `version: 1\nrules:\n  - name: r\n    sql: SELECT * FROM 'a/#'\n    actions: [ { ${action} } ]\n`);
+    const r = await run(rulesCheck, [file]);
+    assert.equal(r.code, 1, action);
+    return r.err;
+  };
+  // The action's own keys (it read "destination.exportr: ... not an option here": the destination knew only its own).
+  const own = await check("http: { url: 'http://127.0.0.1:9/', exportr: { batch: {} }, partitionKy: x, strem: {} }");
+  assert.match(own, /- http\.exportr: unknown key 'exportr' \(did you mean 'exporter'\?\)/);
+  assert.match(own, /- http\.partitionKy: unknown key 'partitionKy' \(did you mean 'partitionKey'\?\)/);
+  assert.match(own, /- http\.strem: unknown key 'strem' \(did you mean 'stream'\?\)/);
+  // Inside exporter and stream (they read "batc: ... not an option here" with no place in the action).
+  assert.match(
+    await check('firehose: { deliveryStreamName: d, region: eu-west-1, exporter: { batc: {} } }'),
+    /- firehose\.exporter\.batc: unknown key 'batc' \(did you mean 'batch'\?\)/,
+  );
+  assert.match(
+    await check('s3: { bucket: logs, region: eu-west-1, stream: { maxByte: 5 } }'),
+    /- s3\.stream\.maxByte: unknown key 'maxByte' \(did you mean 'maxBytes'\?\)/,
+  );
+  assert.match(
+    await check("http: { url: 'http://127.0.0.1:9/', exporter: { batch: { maxRecord: 5 } } }"),
+    /- http\.exporter\.batch\.maxRecord: unknown key 'maxRecord' \(did you mean 'maxRecords'\?\)/,
+  );
+  // The destination's keys, with its other problems in the same list, named in the action (not destination.*).
+  const dest = await check('kinesis: { streamNmae: s, region: eu-west-1 }');
+  assert.match(dest, /- kinesis\.streamNmae: unknown key 'streamNmae' \(did you mean 'streamName'\?\)\n\s+- kinesis\.streamName: missing: /);
+  assert.match(await check("mqtt: { url: 'mqtt://127.0.0.1:1', clientId: c, topc: a }"), /- mqtt\.topc: unknown key 'topc' \(did you mean 'topic/);
+  assert.match(await check("nats: { servers: ['nats://127.0.0.1:4222'], subjct: a }"), /- nats\.subjct: unknown key 'subjct' \(did you mean 'subject'\?\)/);
+});

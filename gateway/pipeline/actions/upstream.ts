@@ -16,13 +16,19 @@
 // set creates neither.
 import { createHash } from 'node:crypto';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS } from '../../../core/errors.js';
+import { ERRORS, isGatehouseError } from '../../../core/errors.js';
+import type { z } from '../../../core/zod.js';
+import { schemaKeys, unknownKey, zodProblems, type ConfigProblem } from '../../../core/validation.js';
 import type { LocalStreams, StreamOptions } from '../../store/types.js';
 import { streamDefaultsSchema, toStreamOptions } from '../../store/options.js';
 import { createDestination, exporterOptionsSchema, DESTINATION_TYPES, type DestinationType, type ExporterOptions } from '../../upstream/index.js';
 import { destinationConfigError } from '../../upstream/destinations/common.js';
+import { destinationSchemas } from '../../upstream/registry.js';
 import { evalContextOf, type Action, type ActionFactory, type CompiledTemplate, type RuleSetDefinition } from '../../../rules/index.js';
 import type { ExporterSet } from '../exporters.js';
+
+const DOCS_HINT =
+  "see docs/rules-sql.md (Actions) for an upstream action's options: its destination's (docs/configuration.md, Destination options), partitionKey, stream and exporter";
 
 export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'firehose', 'http', 's3', 'mqtt', 'nats'];
 
@@ -106,6 +112,44 @@ function streamNameOf(kind: DestinationType, block: Record<string, unknown>): st
 
 type ActionOptions = Record<string, unknown> & { partitionKey?: unknown; stream?: unknown; exporter?: unknown };
 
+/** The action's own keys beside its destination's (destinationBlock takes them out). */
+const ACTION_KEYS = ['partitionKey', 'stream', 'exporter', 'roleArn'];
+
+/**
+ * The keys of an action's options that no option has, each with the option it is nearest to among
+ * the action's and its destination's (the destination alone knew only its own: `exportr` was 'not
+ * an option here', `destination.exportr`, in an action that has no destination key).
+ */
+function unknownActionKeys(kind: DestinationType, options: Record<string, unknown>): ConfigProblem[] {
+  const known = [
+    ...schemaKeys(destinationSchemas[kind]),
+    ...ACTION_KEYS,
+    ...Object.keys(ACTION_RENAMES[kind] ?? {}),
+    ...Object.keys(AWS_RENAMES[kind] ?? {}),
+    ...Object.keys(AWS_ONLY[kind] ?? {}),
+  ].filter((k) => k !== 'type');
+  return Object.keys(options)
+    .filter((k) => !known.includes(k))
+    .map((k) => ({ path: `${kind}.${k}`, message: unknownKey(k, known) }));
+}
+
+/**
+ * The action's `stream` or `exporter` options parsed, a problem named at its place in the action
+ * (`kinesis.exporter.batc`), an unknown key with the option it is nearest to: zod's error alone
+ * said 'batc: ... not an option here'.
+ */
+function parseNested<S extends z.ZodType>(kind: DestinationType, key: 'stream' | 'exporter', schema: S, input: unknown): z.output<S> {
+  const r = schema.safeParse(input, { reportInput: true });
+  if (r.success) return r.data;
+  throw destinationConfigError(`${kind} action`, zodProblems(r.error, `${kind}.${key}`, schema), {
+    where: `${kind}.${key}`,
+    hint:
+      key === 'stream'
+        ? 'see docs/configuration.md (streams) for the options of a stream'
+        : 'see docs/configuration.md (exporters) for the options of an exporter',
+  });
+}
+
 /** The stream and exporter (both named after the destination block) an action with these options uses. */
 function actionStreamOf(
   block: { type: DestinationType } & Record<string, unknown>,
@@ -115,8 +159,13 @@ function actionStreamOf(
   const name = streamNameOf(block.type, block);
   return {
     name,
-    stream: toStreamOptions(name, streamDefaultsSchema.parse(stream ?? {})),
-    exporter: exporterOptionsSchema.parse({ ...(typeof exporter === 'object' && exporter ? exporter : {}), name, stream: name, destination: block }),
+    stream: toStreamOptions(name, parseNested(block.type, 'stream', streamDefaultsSchema, stream ?? {})),
+    exporter: parseNested(block.type, 'exporter', exporterOptionsSchema, {
+      ...(typeof exporter === 'object' && exporter ? exporter : {}),
+      name,
+      stream: name,
+      destination: block,
+    }),
   };
 }
 
@@ -204,9 +253,20 @@ export function upstreamActionFactories(deps: UpstreamActionDeps): Map<string, A
           { action: kind, rule: tools.rule, reason: "stream is the action's local stream options ({ maxBytes, ttl, onFull }), not a name" },
           { hint: OWN_STREAM_NAME[kind] ? `name the ${kind} stream with ${OWN_STREAM_NAME[kind]}: NAME` : 'see docs/rules-sql.md (Actions)' },
         );
-      const block = destinationBlock(kind, options as Record<string, unknown>);
-      // Constructing the destination validates its options (nothing connects until start()).
-      const probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir });
+      // A misspelt key is named with the option meant, and every problem of the destination with it.
+      const unknown = unknownActionKeys(kind, options as Record<string, unknown>);
+      const known = Object.fromEntries(Object.entries(options as Record<string, unknown>).filter(([k]) => !unknown.some((p) => p.path === `${kind}.${k}`)));
+      const block = destinationBlock(kind, known);
+      // Constructing the destination validates its options (nothing connects until start()); its
+      // problems are named at their place in the action (kinesis.region), not under `destination`.
+      let probe: ReturnType<typeof createDestination>;
+      try {
+        probe = createDestination(block, { logger: deps.logger, registry: deps.registry, dataDir: deps.dataDir, where: kind });
+      } catch (err) {
+        if (unknown.length === 0 || !isGatehouseError(err, 'GH_DESTINATION_CONFIG')) throw err;
+        throw destinationConfigError(`${kind} action`, [...unknown, ...((err.details as ConfigProblem[] | undefined) ?? [])], { where: kind, hint: err.hint });
+      }
+      if (unknown.length > 0) throw destinationConfigError(`${kind} action`, unknown, { where: kind, hint: DOCS_HINT });
       const { name, stream: streamOptions, exporter: exporterOptions } = actionStreamOf(block, stream, exporter);
       const key = partitionKey !== undefined ? (tools.compileTemplate(partitionKey) as CompiledTemplate) : undefined;
       const action: Action = {
