@@ -39,6 +39,8 @@ export interface OpcuaPeerOptions {
   holdLogin?: (user: string) => Promise<void>;
   /** Listen on this port (a peer run by hand, restarted as a process); default a free one. */
   port?: number;
+  /** Reject a client certificate the server has not seen (default: accept and trust it, as a test server can). */
+  rejectUnknownClients?: boolean;
 }
 
 export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptions = {}, dir?: string): Promise<OpcuaPeer> {
@@ -62,7 +64,10 @@ export async function opcuaPeer(t: TestContext | undefined, opts: OpcuaPeerOptio
       return server?.currentChannelCount ?? 0;
     },
     async start() {
-      const serverCertificateManager = new OPCUACertificateManager({ rootFolder: join(root, 'pki'), automaticallyAcceptUnknownCertificate: true });
+      const serverCertificateManager = new OPCUACertificateManager({
+        rootFolder: join(root, 'pki'),
+        automaticallyAcceptUnknownCertificate: !opts.rejectUnknownClients,
+      });
       const s = new OPCUAServer({
         port,
         resourcePath: '/UA/Test',

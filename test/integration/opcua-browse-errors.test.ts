@@ -38,7 +38,7 @@ test('opcua browse with a security mode the server does not offer: stderr is our
   assert.equal(r.stdout, '');
   assert.equal(
     r.stderr,
-    `gatehouse opcua: GH_SOURCE_CONNECT: the OPC UA server at ${peer.endpoint} offers no endpoint with securityMode / securityPolicy SignAndEncrypt / Basic256Sha256; it offers None / None (at ${peer.endpoint}). Fix: set securityMode and securityPolicy (opcua browse: --security-mode) to a pair the server offers, or enable that security on the server\n`,
+    `gatehouse opcua: GH_SOURCE_CONNECT: cannot reach ${peer.endpoint}: the server offers no endpoint with securityMode / securityPolicy SignAndEncrypt / Basic256Sha256; it offers None / None (at ${peer.endpoint}). Fix: set securityMode and securityPolicy (opcua browse: --security-mode) to a pair the server offers, or enable that security on the server\n`,
   );
   // --verbose: node-opcua's lines too, each prefixed, and not the probe's certificate mismatch
   const verbose = await browse(t, ['--endpoint', peer.endpoint, '--security-mode', 'SignAndEncrypt', '--verbose']);
@@ -53,7 +53,7 @@ test('opcua browse of an endpoint where nothing listens: stderr is our one error
   assert.equal(r.code, 1, r.stderr);
   assert.equal(
     r.stderr,
-    `gatehouse opcua: GH_SOURCE_CONNECT: cannot connect to the OPC UA server at ${endpoint}: nothing accepts connections at that host and port (connect ECONNREFUSED ${endpoint.slice('opc.tcp://'.length, endpoint.lastIndexOf('/UA'))}) (at ${endpoint}). Fix: check that the OPC UA server runs and the port of the endpoint URL\n`,
+    `gatehouse opcua: GH_SOURCE_CONNECT: cannot reach ${endpoint}: nothing accepts connections at that host and port (connect ECONNREFUSED ${endpoint.slice('opc.tcp://'.length, endpoint.lastIndexOf('/UA'))}) (at ${endpoint}). Fix: check that the OPC UA server runs and the port of the endpoint URL\n`,
   );
 });
 

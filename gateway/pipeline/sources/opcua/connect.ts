@@ -5,6 +5,7 @@
 // and every step is bounded by a timeout.
 import { mkdir, readFile } from 'node:fs/promises';
 import { GatehouseError } from '../../../../core/errors.js';
+import { classifyConnectFailure, connectError } from './connect-errors.js';
 
 // node-opcua is an optional install, loaded on first use only.
 export type OpcuaModule = typeof import('node-opcua-client');
@@ -18,7 +19,8 @@ export async function loadOpcua(): Promise<{ ua: OpcuaModule; certs: Certificate
     const [ua, certs] = await Promise.all([import('node-opcua-client'), import('node-opcua-certificate-manager')]);
     return { ua, certs };
   } catch (err) {
-    throw new GatehouseError('GH_SOURCE_UNAVAILABLE', 'OPC UA sources need the optional package node-opcua-client, which is not installed', {
+    // (an OPC UA source is refused earlier by its preflight, which names it: this is `gatehouse opcua`)
+    throw new GatehouseError('GH_SOURCE_UNAVAILABLE', 'OPC UA needs the optional package node-opcua-client, which is not installed', {
       hint: 'run `npm install node-opcua-client` in the gateway folder (about 33 MB), then start again',
       cause: err,
     });
@@ -42,23 +44,30 @@ function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string, s
     timer = setTimeout(
       () =>
         reject(
-          new GatehouseError('GH_SOURCE_CONNECT', `${what} at ${endpoint} did not finish within ${ms} ms`, {
-            where: endpoint,
-            hint: 'check the endpoint URL, the network and the server',
-          }),
+          connectError(
+            endpoint,
+            `the ${what} did not finish within ${ms} ms`,
+            'check the endpoint URL (host and port of the OPC UA server: it answers at once), the network, and connectTimeoutMs (opcua browse: --timeout)',
+          ),
         ),
       ms,
     );
   });
-  return Promise.race([untilAborted(p, signal, `${what} at ${endpoint}`), t]).finally(() => clearTimeout(timer));
+  return Promise.race([untilAborted(p, signal, endpoint, `the ${what}`), t]).finally(() => clearTimeout(timer));
+}
+
+/** Why a step was given up on (the source stops, or its session was lost): no fault of the server. */
+function givenUpError(endpoint: string, what: string, signal: AbortSignal): GatehouseError {
+  return connectError(
+    endpoint,
+    `${what} was given up: ${String(signal.reason ?? 'aborted')}`,
+    'none needed: the source was stopping or reconnecting (it retries by itself)',
+  );
 }
 
 /** Throws what untilAborted rejects with if `signal` has aborted already. */
 function givenUp(signal: AbortSignal | undefined, endpoint: string): void {
-  if (signal?.aborted)
-    throw new GatehouseError('GH_SOURCE_CONNECT', `connect at ${endpoint} given up: ${String(signal.reason ?? 'aborted')}`, {
-      where: `connect at ${endpoint}`,
-    });
+  if (signal?.aborted) throw givenUpError(endpoint, 'the connect', signal);
 }
 
 /**
@@ -66,12 +75,12 @@ function givenUp(signal: AbortSignal | undefined, endpoint: string): void {
  * what `p` does is given up on, not awaited (its rejection, later, is swallowed). The caller
  * closes what it created, which ends `p` too.
  */
-export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, endpoint: string, what: string): Promise<T> {
   if (!signal) return p;
   p.catch(() => undefined);
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new GatehouseError('GH_SOURCE_CONNECT', `${what} given up: ${String(signal.reason ?? 'aborted')}`, { where: what }));
+    onAbort = () => reject(givenUpError(endpoint, what, signal));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -140,53 +149,15 @@ export async function openSession(
     await client.createDefaultCertificate();
     givenUp(signal, o.endpoint);
     await bounded(client.connect(o.endpoint), o.timeoutMs, 'connect', o.endpoint, signal);
-    const identity = await userIdentity(ua, o.auth);
+    const identity = await userIdentity(ua, o.auth, o.endpoint);
     const session = await bounded(client.createSession(identity), o.timeoutMs, 'session creation', o.endpoint, signal);
     return { client, session };
   } catch (err) {
     await closeQuietly(client, undefined, 2000);
     if (err instanceof GatehouseError) throw err;
     if (/Cannot find an Endpoint matching/.test((err as Error).message)) throw await noSuchEndpoint(ua, manager, o, err);
-    const unreachable = unreachableError(err, o.endpoint);
-    if (unreachable) throw unreachable;
-    // node-opcua's texts span lines ("...server X .\nPlease check...\nErr = (...)"): one line for
-    // the status page, `gatehouse sources` and the log.
-    const why = (err as Error).message.replace(/\s*\n\s*/g, ' ');
-    throw new GatehouseError('GH_SOURCE_CONNECT', `cannot open an OPC UA session at ${o.endpoint}: ${why}`, {
-      where: o.endpoint,
-      hint: `check the endpoint, the security mode/policy and the login; an untrusted server certificate lands in ${o.pkiDir}/rejected (move it to trusted/certs)`,
-      cause: err,
-    });
+    throw await classifyConnectFailure(err, o, Math.min(o.timeoutMs, 3000));
   }
-}
-
-/** What a socket error code says of an endpoint, and how to fix it. */
-const SOCKET_ERRORS: Record<string, { what: string; hint: string }> = {
-  ECONNREFUSED: { what: 'nothing accepts connections at that host and port', hint: 'check that the OPC UA server runs and the port of the endpoint URL' },
-  ECONNRESET: { what: 'the connection was reset', hint: 'check that this port is the OPC UA server, not another service or a proxy' },
-  ENOTFOUND: { what: 'the host name does not resolve', hint: 'check the host of the endpoint URL (DNS, /etc/hosts), or use its IP address' },
-  EAI_AGAIN: { what: 'the host name could not be resolved now (DNS)', hint: 'check the DNS servers, or use the IP address in the endpoint URL' },
-  EHOSTUNREACH: { what: 'the host cannot be reached', hint: 'check the address of the endpoint URL, the network and the routes' },
-  ENETUNREACH: { what: 'the network of that host cannot be reached', hint: 'check the address of the endpoint URL, the network and the routes' },
-  ETIMEDOUT: { what: 'the connection timed out', hint: 'check the address of the endpoint URL and that no firewall drops the port' },
-};
-
-/**
- * A connect that failed at the socket (no server, a wrong host): node-opcua said "The connection
- * may have been rejected by server, Err = (getaddrinfo ENOTFOUND x)", or a few lines advising to
- * check the server: the code, what it means and its fix instead. Undefined for other failures.
- */
-function unreachableError(err: unknown, endpoint: string): GatehouseError | undefined {
-  const text = err instanceof Error ? err.message : String(err);
-  const inner = /Err = \((.*)\)\s*$/s.exec(text)?.[1]?.trim() ?? text;
-  const code = Object.keys(SOCKET_ERRORS).find((c) => new RegExp(`\\b${c}\\b`).test(inner));
-  if (code === undefined) return undefined;
-  const e = SOCKET_ERRORS[code]!;
-  return new GatehouseError('GH_SOURCE_CONNECT', `cannot connect to the OPC UA server at ${endpoint}: ${e.what} (${inner.replace(/\s+/g, ' ')})`, {
-    where: endpoint,
-    hint: e.hint,
-    cause: err,
-  });
 }
 
 /**
@@ -215,27 +186,20 @@ async function noSuchEndpoint(ua: OpcuaModule, manager: CertificateManager, o: C
   } finally {
     await closeQuietly(probe, undefined, 2000);
   }
-  return new GatehouseError(
-    'GH_SOURCE_CONNECT',
-    `the OPC UA server at ${o.endpoint} offers no endpoint with securityMode / securityPolicy ${wanted}; it offers ${offered}`,
-    {
-      where: o.endpoint,
-      hint: 'set securityMode and securityPolicy (opcua browse: --security-mode) to a pair the server offers, or enable that security on the server',
-      cause,
-    },
+  return connectError(
+    o.endpoint,
+    `the server offers no endpoint with securityMode / securityPolicy ${wanted}; it offers ${offered}`,
+    'set securityMode and securityPolicy (opcua browse: --security-mode) to a pair the server offers, or enable that security on the server',
+    cause,
   );
 }
 
-async function userIdentity(ua: OpcuaModule, auth: ConnectOptions['auth']): Promise<import('node-opcua-client').UserIdentityInfo> {
+async function userIdentity(ua: OpcuaModule, auth: ConnectOptions['auth'], endpoint: string): Promise<import('node-opcua-client').UserIdentityInfo> {
   if (auth.type === 'username') return { type: ua.UserTokenType.UserName, userName: auth.username, password: auth.password };
   if (auth.type === 'certificate') {
     const pem = await readFile(auth.certFile, 'utf8');
     const b64 = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/.exec(pem)?.[1];
-    if (!b64)
-      throw new GatehouseError('GH_SOURCE_CONNECT', `${auth.certFile} holds no PEM certificate`, {
-        where: auth.certFile,
-        hint: 'give a PEM (BEGIN CERTIFICATE) user certificate',
-      });
+    if (!b64) throw connectError(endpoint, `auth.certFile ${auth.certFile} holds no PEM certificate`, 'give a PEM (BEGIN CERTIFICATE) user certificate');
     const privateKey = await readFile(auth.keyFile, 'utf8');
     return { type: ua.UserTokenType.Certificate, certificateData: Buffer.from(b64.replace(/\s+/g, ''), 'base64'), privateKey };
   }

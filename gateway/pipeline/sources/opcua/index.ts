@@ -2,7 +2,7 @@
 // optional install, ~33 MB on disk, ~110 MB RSS) only when an OPC UA source is configured.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { GatehouseError } from '../../../../core/errors.js';
+import { ERRORS } from '../../../../core/errors.js';
 import type { SourceKind } from '../kind.js';
 import type { Source } from '../../contract.js';
 import { opcuaOptionsSchema, type OpcuaOptions } from './options.js';
@@ -16,9 +16,8 @@ export const opcuaKind: SourceKind<typeof opcuaOptionsSchema> = {
     try {
       createRequire(import.meta.url).resolve('node-opcua-client');
     } catch (err) {
-      throw new GatehouseError(
-        'GH_SOURCE_UNAVAILABLE',
-        `OPC UA source '${options.name}' needs the optional package node-opcua-client, which is not installed`,
+      throw ERRORS.GH_SOURCE_UNAVAILABLE(
+        { source: options.name, package: 'node-opcua-client' },
         {
           where: `sources.${options.name}`,
           hint: 'run `npm install node-opcua-client` in the gateway folder (about 33 MB), or set enabled: false on the source',

@@ -220,7 +220,10 @@ export class OpcuaSource implements Source {
     session.on('keepalive_failure', onLost('session keepalive failed'));
     let keepaliveMs = 0;
     for (const sub of this.opts.subscriptions)
-      keepaliveMs = Math.max(keepaliveMs, await untilAborted(this.subscribe(session, sub, life), ended.signal, `subscription '${sub.name}'`));
+      keepaliveMs = Math.max(
+        keepaliveMs,
+        await untilAborted(this.subscribe(session, sub, life), ended.signal, this.opts.endpoint, `subscription '${sub.name}'`),
+      );
     this.lastActivity = this.mono();
     this.markConnected();
     const watchdogMs = 3 * keepaliveMs + 2000;
