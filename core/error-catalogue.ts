@@ -360,7 +360,8 @@ export const ERROR_CATALOGUE = {
   },
   GH_SOURCE_CONNECT: {
     group: 'industrial sources',
-    meaning: 'An industrial source could not reach its device or server (unreachable, refused, security mismatch)',
+    meaning:
+      'An industrial source could not reach its device or server (unreachable, refused, timed out, security mismatch, its login or a certificate refused)',
     message: 'cannot reach {endpoint}: {reason}',
     hint: 'check the endpoint, the network, the security settings and the login',
   },

@@ -6,7 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { freePort, tempDir, waitUntil } from '../helpers/index.js';
@@ -134,4 +134,22 @@ test("a server that does not trust the gateway's certificate (Sign, SignAndEncry
     );
     assert.ok(existsSync(own), `${own} exists`);
   }
+});
+
+test('a server that accepts the connection and never answers: every security mode says the connect did not finish, and names connectTimeoutMs', async (t) => {
+  const held = new Set<Socket>();
+  const silent = createServer((socket) => {
+    held.add(socket);
+    socket.on('close', () => held.delete(socket));
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    silent.close();
+    for (const socket of held) socket.destroy();
+  });
+  const endpoint = `opc.tcp://127.0.0.1:${(silent.address() as { port: number }).port}/UA/Test`;
+  const errors = await byMode(t, () => ({ endpoint, connectTimeoutMs: 300 }));
+  // Before: "connect at <endpoint> did not finish within 300 ms", its fix naming no option.
+  const expected = `GH_SOURCE_CONNECT: cannot reach ${endpoint}: the connect did not finish within 300 ms (at ${endpoint}). Fix: check the endpoint URL (host and port of the OPC UA server: it answers at once), the network, and connectTimeoutMs (opcua browse: --timeout)`;
+  assert.deepEqual(errors, { None: expected, Sign: expected, SignAndEncrypt: expected });
 });
