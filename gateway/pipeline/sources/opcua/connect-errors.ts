@@ -52,19 +52,24 @@ function hostPort(endpoint: string): { host: string; port: number } | undefined 
 /**
  * Open a TCP connection to the endpoint's host and port and close it: the socket error's text
  * (`connect ECONNREFUSED ...`, `getaddrinfo ENOTFOUND ...`), or undefined when it connects (or
- * takes longer than `ms`). Used only after node-opcua lost the socket error.
+ * takes longer than `ms`, or `signal` aborts: a stop does not wait for it). Used only after
+ * node-opcua lost the socket error.
  */
-function probe(endpoint: string, ms: number): Promise<string | undefined> {
+function probe(endpoint: string, ms: number, signal: AbortSignal | undefined): Promise<string | undefined> {
   const at = hostPort(endpoint);
   if (!at) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const socket = tcpConnect(at);
     const done = (text: string | undefined): void => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       resolve(text);
     };
-    const timer = setTimeout(() => done(undefined), ms);
+    const onAbort = (): void => done(undefined);
+    const timer = setTimeout(onAbort, ms);
+    if (signal?.aborted) return done(undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => done(undefined));
     socket.once('error', (err) => done(err.message));
   });
@@ -81,9 +86,9 @@ function statusName(text: string): string | undefined {
 /**
  * The GH_SOURCE_CONNECT of a connect or session creation that failed (not a timeout, not a stop:
  * those are made where they happen). `probeMs` bounds the TCP probe made when node-opcua lost the
- * socket's error.
+ * socket's error; `signal` (the source's stop) ends it at once.
  */
-export async function classifyConnectFailure(err: unknown, o: ConnectFacts, probeMs: number): Promise<GatehouseError> {
+export async function classifyConnectFailure(err: unknown, o: ConnectFacts, probeMs: number, signal?: AbortSignal): Promise<GatehouseError> {
   // node-opcua's texts span lines ("...server X .\nPlease check...\nErr = (...)"): one line for the
   // status page, `gatehouse sources` and the log.
   const text = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ').trim();
@@ -97,7 +102,7 @@ export async function classifyConnectFailure(err: unknown, o: ConnectFacts, prob
   // "premature disconnection 4" (a stopped server, an unknown host, a port of another service
   // alike), so the socket is tried again to name the cause as securityMode None does.
   if (/premature disconnection|collect server's certificate|disconnected by third party|Connection aborted/i.test(text)) {
-    const socketText = await probe(o.endpoint, probeMs);
+    const socketText = await probe(o.endpoint, probeMs, signal);
     const again = socketText === undefined ? undefined : socketError(socketText, o.endpoint, err);
     if (again) return again;
     return connectError(

@@ -156,7 +156,7 @@ export async function openSession(
     await closeQuietly(client, undefined, 2000);
     if (err instanceof GatehouseError) throw err;
     if (/Cannot find an Endpoint matching/.test((err as Error).message)) throw await noSuchEndpoint(ua, manager, o, err);
-    throw await classifyConnectFailure(err, o, Math.min(o.timeoutMs, 3000));
+    throw await classifyConnectFailure(err, o, Math.min(o.timeoutMs, 3000), signal);
   }
 }
 
