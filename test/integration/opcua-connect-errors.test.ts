@@ -88,6 +88,21 @@ test('a port of another service (it closes each connection): every security mode
   assert.deepEqual(errors, { None: expected, Sign: expected, SignAndEncrypt: expected });
 });
 
+test('a port of a service that answers something else (an HTTP server): every security mode says the same as for one that closes', async (t) => {
+  const other = createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => other.close(() => resolve())));
+  const endpoint = `opc.tcp://127.0.0.1:${(other.address() as { port: number }).port}/UA/Test`;
+  const errors = await byMode(t, () => ({ endpoint }));
+  const expected = `GH_SOURCE_CONNECT: cannot reach ${endpoint}: the server closed the connection before the OPC UA handshake finished (at ${endpoint}). Fix: check that this port is the OPC UA server (not another service or a proxy) and that it takes one more client (its connection limit)`;
+  // Before: None said "cannot open an OPC UA session: The connection may have been rejected by
+  // server, Err = (ERROR in waiting for data on socket(timeout was = 60000 ms) hadErrortrue )".
+  assert.deepEqual(errors, { None: expected, Sign: expected, SignAndEncrypt: expected });
+});
+
 test('a wrong password: every security mode says the server refused the login of that user, and which options to check', async (t) => {
   const peer = await opcuaPeer(t, { secure: true, users: { op: 'secret' } }, join(await tempDir(t, 'gatehouse-opcua-srv-'), 'server'));
   const errors = await byMode(t, () => ({ endpoint: peer.endpoint, trustUnknownServer: true, auth: { type: 'username', username: 'op', password: 'wrong' } }));

@@ -100,8 +100,10 @@ export async function classifyConnectFailure(err: unknown, o: ConnectFacts, prob
 
   // The connection ended before the handshake: with Sign/SignAndEncrypt node-opcua says only
   // "premature disconnection 4" (a stopped server, an unknown host, a port of another service
-  // alike), so the socket is tried again to name the cause as securityMode None does.
-  if (/premature disconnection|collect server's certificate|disconnected by third party|Connection aborted/i.test(text)) {
+  // alike), so the socket is tried again to name the cause as securityMode None does. With None,
+  // a service that closes at once is "disconnected by third party", one that answers something
+  // else (an HTTP server) "ERROR in waiting for data on socket".
+  if (/premature disconnection|collect server's certificate|disconnected by third party|Connection aborted|ERROR in waiting for data on socket/i.test(text)) {
     const socketText = await probe(o.endpoint, probeMs, signal);
     const again = socketText === undefined ? undefined : socketError(socketText, o.endpoint, err);
     if (again) return again;
