@@ -57,6 +57,18 @@ test('opcua browse of an endpoint where nothing listens: stderr is our one error
   );
 });
 
+test('opcua browse --security-mode SignAndEncrypt of an endpoint where nothing listens: the same line as with None', async (t) => {
+  const endpoint = `opc.tcp://127.0.0.1:${await freePort(t)}/UA/Test`;
+  const r = await browse(t, ['--endpoint', endpoint, '--security-mode', 'SignAndEncrypt', '--timeout', '5000']);
+  assert.equal(r.code, 1, r.stderr);
+  // Before: "cannot open an OPC UA session at ...: Fail to connect to server at ... to collect
+  // server's certificate (in findEndpoint) (err =premature disconnection 4)".
+  assert.equal(
+    r.stderr,
+    `gatehouse opcua: GH_SOURCE_CONNECT: cannot reach ${endpoint}: nothing accepts connections at that host and port (connect ECONNREFUSED ${endpoint.slice('opc.tcp://'.length, endpoint.lastIndexOf('/UA'))}) (at ${endpoint}). Fix: check that the OPC UA server runs and the port of the endpoint URL\n`,
+  );
+});
+
 test("the gateway's OPC UA source refused for its security: node-opcua's lines at debug only, and no certificate mismatch of the endpoint probe", async (t) => {
   const dataDir = await tempDir(t, 'gatehouse-opcua-data-');
   const peer = await opcuaPeer(t, {}, join(dataDir, 'server'));
