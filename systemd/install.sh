@@ -20,7 +20,8 @@ for arg in "$@"; do
     --uninstall) mode=uninstall ;;
     --purge) purge=yes ;;
     --no-modules) modules=no ;;
-    --help|-h) sed -n '2,10p' "$0"; exit 0 ;;
+    # The comment block at the top, up to the first line of code.
+    --help|-h) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -72,6 +72,18 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
   assert.ok(!existsSync(join(root, 'var/lib/gatehouse')));
   assert.ok(!existsSync(join(root, 'etc/gatehouse')));
   assert.equal(install(root, '--bogus').code, 2);
+  // --help is the usage comment at the top of the script, all of it and nothing else: it printed a
+  // line past it, `set -euo pipefail`.
+  const help = install(root, '--help');
+  assert.equal(help.code, 0, help.out);
+  const lines = help.out.trimEnd().split('\n');
+  assert.match(lines[0]!, /^# Install \(or uninstall\) Gatehouse/);
+  assert.match(lines.at(-1)!, /--no-modules/);
+  assert.deepEqual(
+    lines.filter((l) => !l.startsWith('#')),
+    [],
+    'only the comment block',
+  );
 });
 
 test('the starter config passes check-config', () => {
