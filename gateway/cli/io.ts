@@ -1,5 +1,6 @@
 // CLI plumbing shared by every subcommand.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { closestName } from '../../core/closest-name.js';
 import { GatehouseError } from '../../core/errors.js';
 
 export interface CliIO {
@@ -14,8 +15,21 @@ export function parseCliArgs<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (err) {
-    throw new GatehouseError('GH_ARG_INVALID', (err as Error).message, { hint: `usage: ${usage}` });
+    throw new GatehouseError('GH_ARG_INVALID', withOptionGuess((err as Error).message, Object.keys(options)), { hint: `usage: ${usage}` });
   }
+}
+
+/**
+ * An unknown option named with the one it is nearest to, as a misspelt config key is: node's
+ * "Unknown option '--confg'" left the user to compare it letter by letter with the usage line.
+ */
+function withOptionGuess(message: string, names: string[]): string {
+  const m = /^Unknown option '--?([^']+)'/.exec(message);
+  if (!m) return message;
+  const guess = closestName(m[1]!, names);
+  if (guess === undefined) return message;
+  const flag = guess.length === 1 ? `-${guess}` : `--${guess}`;
+  return message.replace(/^(Unknown option '[^']+')/, `$1 (did you mean ${flag}?)`);
 }
 
 /** Parse a flag value as a TCP port. */

@@ -110,3 +110,20 @@ test("opcua browse with an --endpoint that is not opc.tcp:// says so (it said '-
   assert.equal(none.code, 2);
   assert.match(none.err, /GH_ARG_INVALID: --endpoint opc\.tcp:\/\/HOST:PORT is required\. Fix: usage: gatehouse opcua browse/);
 });
+
+test('a misspelt option is named with the one it is nearest to; one near none is named alone', async () => {
+  // Before: "Unknown option '--confg'" and the usage line, to be compared letter by letter.
+  for (const [argv, flag] of [
+    [['start', '--confg', 'gw.yaml'], '--config'],
+    [['streams', '--admn', 'http://127.0.0.1:1'], '--admin'],
+    [['rules', 'list', '--tokn', 't'], '--token'],
+    [['opcua', 'browse', '--endpont', 'opc.tcp://127.0.0.1:1'], '--endpoint'],
+  ] as const) {
+    const r = await runCaptured(main, [...argv]);
+    assert.equal(r.code, 2, argv.join(' '));
+    assert.match(r.err, new RegExp(`GH_ARG_INVALID: Unknown option '${argv.at(-2)}' \\(did you mean ${flag}\\?\\)\\. Fix: usage: `), argv.join(' '));
+  }
+  const far = await runCaptured(main, ['start', '--bogus']);
+  assert.equal(far.code, 2);
+  assert.match(far.err, /GH_ARG_INVALID: Unknown option '--bogus'\. Fix: usage: gatehouse start /);
+});
