@@ -9,6 +9,22 @@ import { parseCliArgs, writeLine } from './io.js';
 const USAGE =
   'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--timeout MS] [--json] [--verbose]';
 
+// What --help prints below the usage line: every other command says what it does and what its
+// options mean; this one printed the usage line alone.
+const HELP = `Lists the children of an OPC UA node (default the Objects folder, ns=0;i=85): node id, class, and
+for a variable its data type and current value, to find the node ids of an opcua source's items.
+  --endpoint URL        the server's endpoint URL (required)
+  --node ID             the node to list, e.g. 'ns=2;s=Line1' (quoted: ';' ends a shell command)
+  --security-mode M     None (default), Sign or SignAndEncrypt (policy Basic256Sha256)
+  --user NAME --password PW   log in with a user name (default: anonymous)
+  --data-dir DIR        the client certificate and trust list go under DIR/opcua/pki
+                        (default ./gatehouse-data: the gateway's own, so the server trusts one certificate)
+  --trust-server        accept a server certificate not in the trust list (else it lands in rejected/)
+  --timeout MS          connect and session timeout (default 10000)
+  --json                the rows as JSON on stdout
+  --verbose             node-opcua's own messages on stderr
+Exit codes: 0 listed, 1 no session with the server (the error says why), 2 bad arguments or a node it cannot browse.`;
+
 export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === '--help' || sub === '-h' || sub === undefined) {
@@ -34,7 +50,7 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     USAGE,
   );
   if (values.help) {
-    writeLine(io.stdout, `usage: ${USAGE}`);
+    writeLine(io.stdout, `usage: ${USAGE}\n${HELP}`);
     return 0;
   }
   if (!values.endpoint) throw new GatehouseError('GH_ARG_INVALID', '--endpoint opc.tcp://HOST:PORT is required', { hint: `usage: ${USAGE}` });
@@ -42,6 +58,13 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     throw new GatehouseError('GH_ARG_INVALID', `--endpoint '${values.endpoint.slice(0, 80)}' is not an opc.tcp:// URL`, {
       where: '--endpoint',
       hint: "e.g. --endpoint opc.tcp://192.168.1.20:4840 (the server's endpoint URL, as its documentation or UaExpert shows it)",
+    });
+  // (a word or 0 was taken as it came: 'connect ... did not finish within NaN ms', exit 1)
+  const timeoutMs = Number(values.timeout ?? 10_000);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1)
+    throw new GatehouseError('GH_ARG_INVALID', `--timeout must be a whole number of milliseconds, 1 or more, got '${values.timeout}'`, {
+      where: '--timeout',
+      hint: 'e.g. --timeout 10000 (the default: 10 s)',
     });
   const mode = (values['security-mode'] ?? 'None') as 'None' | 'Sign' | 'SignAndEncrypt';
   if (!['None', 'Sign', 'SignAndEncrypt'].includes(mode))
@@ -78,7 +101,7 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
     auth: values.user ? { type: 'username', username: values.user, password: values.password ?? '' } : { type: 'anonymous' },
     pkiDir,
     trustUnknownServer: values['trust-server'] === true,
-    timeoutMs: Number(values.timeout ?? 10_000),
+    timeoutMs,
   }).catch(async (err: unknown) => {
     await pki.dispose().catch(() => undefined);
     throw err;

@@ -127,3 +127,17 @@ test('a misspelt option is named with the one it is nearest to; one near none is
   assert.equal(far.code, 2);
   assert.match(far.err, /GH_ARG_INVALID: Unknown option '--bogus'\. Fix: usage: gatehouse start /);
 });
+
+test('opcua browse --timeout takes a whole number of milliseconds: a word or 0 is refused before connecting (exit 2)', async () => {
+  // Before: the browse connected and failed with 'did not finish within NaN ms', exit 1.
+  for (const value of ['abc', '0', '1.5']) {
+    const r = await runCaptured(main, ['opcua', 'browse', '--endpoint', 'opc.tcp://127.0.0.1:1', '--timeout', value, '--data-dir', '/nonexistent/never-made']);
+    assert.equal(r.code, 2, `${value}: ${r.err}`);
+    assert.match(
+      r.err,
+      new RegExp(
+        `GH_ARG_INVALID: --timeout must be a whole number of milliseconds, 1 or more, got '${value.replace('.', '\\.')}' \\(at --timeout\\)\\. Fix: e\\.g\\. --timeout 10000`,
+      ),
+    );
+  }
+});

@@ -38,6 +38,22 @@ test('--help works on every command and subcommand: usage on stdout, exit 0', as
   }
 });
 
+test('opcua browse --help says what it does and what each option of its usage line means', async () => {
+  // Before: the usage line alone, with nothing on --trust-server, --data-dir or --timeout's default.
+  const { code, out } = await runCaptured(main, ['opcua', 'browse', '--help']);
+  assert.equal(code, 0);
+  const [usage, ...rest] = out.trimEnd().split('\n');
+  assert.match(usage!, /^usage: gatehouse opcua browse /);
+  assert.match(rest[0]!, /^Lists the children of an OPC UA node/);
+  for (const flag of usage!.match(/--[a-z-]+/g) ?? []) {
+    assert.ok(
+      rest.some((l) => new RegExp(`^ {2}(--[a-z-]+ [A-Z]+ )?${flag}\\b`).test(l)),
+      `${flag} is explained on a line of its own:\n${out}`,
+    );
+  }
+  assert.match(out, /--timeout MS {10}connect and session timeout \(default 10000\)/);
+});
+
 test("rules list|apply|rollback --help print that subcommand's usage and flags, not the whole rules usage", async () => {
   for (const sub of ['list', 'apply', 'rollback']) {
     const { code, out } = await runCaptured(main, ['rules', sub, '--help']);
