@@ -2,6 +2,7 @@
 // commands (passwd, detect, rules eval) start fast on a Pi.
 // First: mqtt-packet must get its debug instances through it (see the module).
 import '../broker/quiet-debug.js';
+import { closestName } from '../../core/closest-name.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import type { CliIO, Command } from './io.js';
 import { writeLine } from './io.js';
@@ -12,7 +13,7 @@ const USAGE = `gatehouse: edge gateway runtime (MQTT broker, serial bridge, AWS 
 usage: gatehouse <command> [options]
 
 commands:
-  start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N]   run the gateway
+  start [--config FILE] [--data-dir DIR] [--mqtt-port N] [--admin-port N] [--log-level LEVEL]   run the gateway
   check-config FILE                 validate a configuration file (and its rule set) without starting
   import-agent-config AGENT.json [--out FILE]   convert a Kinesis Agent configuration into a Gatehouse one
   config-docs                       print every configuration key with its default (Markdown)
@@ -27,7 +28,7 @@ commands:
   detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
   simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices
   opcua browse --endpoint URL [--node ID]   list OPC UA nodes (ids, types, values) to configure an opcua source
-  errors                            list every error code
+  errors [--markdown]               list every error code (--markdown: docs/errors.md)
   --version                         print the version: 0.1.0+<commit>, the commit the build was made from
 
 Run 'gatehouse <command> --help' for a command's options.`;
@@ -66,7 +67,9 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   }
   const load = COMMANDS[name];
   if (!load) {
-    writeLine(io.stderr, `gatehouse: unknown command '${name}'\n\n${USAGE}`);
+    // Named with the command it is nearest to ('stream': streams), as a misspelt option is.
+    const guess = closestName(name, Object.keys(COMMANDS));
+    writeLine(io.stderr, `gatehouse: unknown command '${name}'${guess ? ` (did you mean ${guess}?)` : ''}\n\n${USAGE}`);
     return 2;
   }
   try {

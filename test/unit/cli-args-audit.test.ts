@@ -141,3 +141,15 @@ test('opcua browse --timeout takes a whole number of milliseconds: a word or 0 i
     );
   }
 });
+
+test('a misspelt command is named with the one it is nearest to, and the overview lists what start and errors take', async () => {
+  const r = await runCaptured(main, ['stream']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /^gatehouse: unknown command 'stream' \(did you mean streams\?\)\n\n/);
+  const far = await runCaptured(main, ['frobnicate']);
+  assert.match(far.err, /^gatehouse: unknown command 'frobnicate'\n\n/);
+  // The overview's start line left out --log-level, its errors line --markdown (both in their --help).
+  const help = await runCaptured(main, ['--help']);
+  assert.match(help.out, /\n {2}start \[--config FILE\] \[--data-dir DIR\] \[--mqtt-port N\] \[--admin-port N\] \[--log-level LEVEL\] /);
+  assert.match(help.out, /\n {2}errors \[--markdown\] /);
+});
