@@ -12,6 +12,18 @@ export interface ConfigProblem {
   found?: string;
 }
 
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** The string values an issue accepts: an enum's, or a discriminated union's options. */
+function choicesOf(issue: z.core.$ZodIssue): string[] | undefined {
+  if (issue.code === 'invalid_value') return issue.values.filter((v): v is string => typeof v === 'string');
+  const options = (issue as { options?: unknown }).options;
+  if (issue.code === 'invalid_union' && Array.isArray(options)) return options.filter((v): v is string => typeof v === 'string');
+  return undefined;
+}
+
 function describeFound(input: unknown): string {
   if (input === undefined) return 'nothing';
   if (input === null) return 'null';
@@ -186,9 +198,19 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       // echoed into the journal: say what kind of value it was, not the value.
       // A check across a block's keys (requestCert needs ca) has the whole block as its input:
       // "found an object" would say nothing its message does not.
-      const blockCheck = issue.code === 'custom' && typeof issue.input === 'object' && issue.input !== null && !Array.isArray(issue.input);
+      // A key's check that zod runs on its block (a discriminator: framing.type, a source's type) has
+      // the block as its input and the key in its path: what was found is the key's value, not 'an
+      // object' ({ type: crc16 } read 'expected line | cobs | slip | crc (found an object)').
+      const key = issue.path.at(-1);
+      const ofKey = 'input' in issue && isPlainObject(issue.input) && typeof key === 'string' && Object.hasOwn(issue.input, key) ? issue.input[key] : undefined;
+      const input = ofKey ?? ('input' in issue ? issue.input : undefined);
+      const blockCheck = ofKey === undefined && issue.code === 'custom' && isPlainObject(issue.input);
       const secret = SECRET_KEY.test(String(path.at(-1) ?? ''));
-      if ('input' in issue && !blockCheck) problem.found = secret ? describeSecret(issue.input) : describeFound(issue.input);
+      if ('input' in issue && !blockCheck) problem.found = secret ? describeSecret(input) : describeFound(input);
+      // A misspelt choice (type: kinesiss, int16 for i16) is named with the choice it is nearest to.
+      const choices = choicesOf(issue);
+      const near = !secret && typeof input === 'string' && choices ? closestName(input, choices) : undefined;
+      if (near !== undefined && near !== input) problem.message += ` (did you mean '${near}'?)`;
       // One value where a list is needed (`paths: /var/log/*.log`, `publicKeys: ops.pub`, as
       // Kinesis Agent's filePattern and many tools take one): say how to write it as a list.
       if (

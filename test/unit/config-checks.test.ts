@@ -458,3 +458,25 @@ test('a required key left out is named as missing with what it is (its descripti
   assert.match(r.err, /serial\.0\.codec\.columns: missing: Column names, in order \(a list is required\)/);
   assert.match(r.err, /sources\.0\.dataProcessingOptions\.0\.customFieldNames: missing: /);
 });
+
+test('a misspelt type or choice says what was written and the choice it is nearest to, not "found an object"', async (t) => {
+  // Before: 'serial.0.framing.type: Invalid discriminator value. Expected ... (found an object)', the
+  // object being the framing block, and no word of which choice was meant.
+  const r = await checkConfigText(
+    t,
+    `serial:
+  - { name: a, path: /dev/ttyUSB0, framing: { type: crc16 } }
+  - { name: b, path: /dev/ttyUSB1, framing: { type: cobs }, codec: { type: struct, fields: [{ name: t, type: int16 }] } }
+sources:
+  - { type: modbuss, name: m }
+exporters:
+  - { name: x, stream: archive, destination: { type: kinesiss, streamName: s } }
+`,
+  );
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /\n {2}- serial\.0\.framing\.type: .*'line' \| 'cobs' \| 'slip' \| 'crc' \(did you mean 'crc'\?\) \(found string "crc16"\)\n/);
+  assert.match(r.err, /\n {2}- serial\.1\.codec\.fields\.0\.type: .* \(did you mean 'i16'\?\) \(found string "int16"\)\n/);
+  assert.match(r.err, /\n {2}- sources\.0\.type: unknown source type "modbuss".* \(did you mean 'modbus'\?\) \(found string "modbuss"\)/);
+  assert.match(r.err, /\n {2}- exporters\.0\.destination\.type: .* \(did you mean 'kinesis'\?\) \(found string "kinesiss"\)\n/);
+  assert.doesNotMatch(r.err, /found an object/);
+});
