@@ -18,7 +18,7 @@ for a variable its data type and current value, to find the node ids of an opcua
   --security-mode M     None (default), Sign or SignAndEncrypt (policy Basic256Sha256)
   --user NAME --password PW   log in with a user name (default: anonymous)
   --data-dir DIR        the client certificate and trust list go under DIR/opcua/pki
-                        (default ./gatehouse-data: the gateway's own, so the server trusts one certificate)
+                        (default ./gatehouse-data, where npm start keeps the gateway's)
   --trust-server        accept a server certificate not in the trust list (else it lands in rejected/)
   --timeout MS          connect and session timeout (default 10000)
   --json                the rows as JSON on stdout
