@@ -207,6 +207,10 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       const blockCheck = ofKey === undefined && issue.code === 'custom' && isPlainObject(issue.input);
       const secret = SECRET_KEY.test(String(path.at(-1) ?? ''));
       if ('input' in issue && !blockCheck) problem.found = secret ? describeSecret(input) : describeFound(input);
+      // A block switched on or off with a bare true/false (ack: true, admin: false): its switch is
+      // its `enabled` key, so say the line to write rather than 'expected object, received boolean'.
+      if (issue.code === 'invalid_type' && issue.expected === 'object' && typeof input === 'boolean' && keysAt(schema, inSchema).includes('enabled'))
+        problem.message += `: write ${String(path.at(-1) ?? 'it')}: { enabled: ${input} }`;
       // A misspelt choice (type: kinesiss, int16 for i16) is named with the choice it is nearest to.
       const choices = choicesOf(issue);
       const near = !secret && typeof input === 'string' && choices ? closestName(input, choices) : undefined;

@@ -480,3 +480,11 @@ exporters:
   assert.match(r.err, /\n {2}- exporters\.0\.destination\.type: .* \(did you mean 'kinesis'\?\) \(found string "kinesiss"\)\n/);
   assert.doesNotMatch(r.err, /found an object/);
 });
+
+test('a block given a bare true or false (ack: true, admin: false) is answered with the line to write, its enabled key', async (t) => {
+  // Before: 'Invalid input: expected object, received boolean (found boolean true)' alone.
+  const r = await checkConfigText(t, 'admin: false\nserial:\n  - { name: c, path: /dev/ttyUSB2, framing: { type: crc }, ack: true }\n');
+  assert.equal(r.code, 1, r.err);
+  assert.match(r.err, /\n {2}- serial\.0\.ack: .*: write ack: \{ enabled: true \} \(found boolean true\)/);
+  assert.match(r.err, /\n {2}- admin: .*: write admin: \{ enabled: false \} \(found boolean false\)/);
+});
