@@ -140,6 +140,13 @@ test('serial devices plugged in after boot stay reachable: the USB serial driver
   const root = await tempDir(t);
   const r = install(root);
   assert.equal(r.code, 0, r.out);
+  // The unit's Documentation= is a file the installer lays down (`systemctl help gatehouse`): it
+  // named a web address the project has nowhere else.
+  const docs = [...readFileSync(join(root, 'etc/systemd/system/gatehouse.service'), 'utf8').matchAll(/^Documentation=(.*)$/gm)].flatMap((m) =>
+    m[1]!.split(' '),
+  );
+  assert.deepEqual(docs, ['file:/opt/gatehouse/README.md']);
+  assert.ok(existsSync(join(root, 'opt/gatehouse/README.md')), 'the README is installed');
   const conf = readFileSync(join(root, 'etc/modules-load.d/gatehouse.conf'), 'utf8');
   const modules = conf.split('\n').filter((l) => l && !l.startsWith('#'));
   assert.deepEqual(modules, ['usbserial', 'cdc_acm']);
