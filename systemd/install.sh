@@ -89,6 +89,8 @@ for part in bin dist gateway/admin/page package.json package-lock.json README.md
   mkdir -p "$(dirname "$prefix/$part")"
   cp -R "$src/$part" "$prefix/$part"
 done
+# The compiled tests and benches (over half of dist) are never run from an installation: an SD card keeps them for nothing.
+rm -rf "${prefix:?}/dist/test"
 if [ "$modules" = yes ] && [ -d "$src/node_modules" ]; then
   rm -rf "$prefix/node_modules"
   # Copy the contents ("/."), so a node_modules that is a symlink becomes a real folder here and

@@ -32,6 +32,10 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
   ]) {
     assert.ok(existsSync(join(root, p)), `${p} installed`);
   }
+  assert.ok(
+    !existsSync(join(root, 'opt/gatehouse/dist/test')),
+    'the compiled tests and benches are not installed (over half of dist, for nothing on an SD card)',
+  );
   assert.match(first.out, /wrote starter config/);
   // `gatehouse` on PATH: the README, the docs and the installer's own messages say
   // `gatehouse check-config /etc/gatehouse/gatehouse.yaml`, which was 'command not found'.
