@@ -217,13 +217,7 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       if (near !== undefined && near !== input) problem.message += ` (did you mean '${near}'?)`;
       // One value where a list is needed (`paths: /var/log/*.log`, `publicKeys: ops.pub`, as
       // Kinesis Agent's filePattern and many tools take one): say how to write it as a list.
-      if (
-        issue.code === 'invalid_type' &&
-        issue.expected === 'array' &&
-        !secret &&
-        'input' in issue &&
-        ['string', 'number', 'boolean'].includes(typeof issue.input)
-      )
+      if (issue.code === 'invalid_type' && issue.expected === 'array' && !secret && 'input' in issue && ['string', 'number'].includes(typeof issue.input))
         problem.message += `: a list is needed even for one entry: write ${String(path.at(-1) ?? 'it')}: [${JSON.stringify(issue.input)}]`;
       out.push(problem);
     }

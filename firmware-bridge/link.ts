@@ -286,7 +286,8 @@ class Link implements SerialLink {
     } catch (err) {
       // A frame that can never decode is acknowledged (header mode: its SEQ is readable), so it
       // can't block the firmware's buffer. In field mode the SEQ was inside the payload: no answer.
-      return this.decodeError(errorMessage(err), seq);
+      // The log line names the code in its own field: the detail does not say it again.
+      return this.decodeError(errorMessage(err).replace(/^GH_CODEC_INVALID: /, ''), seq);
     }
     if (ack.mode === 'field') {
       seq = ack.fieldSeq(obj);

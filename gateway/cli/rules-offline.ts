@@ -7,7 +7,7 @@ import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, 
 import type { ActionRegistry, CompiledQuery, SqlVersion, WindowedQuery } from '../../rules/index.js';
 import type { CliIO } from './io.js';
 
-const EVAL_USAGE = `Usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
+const EVAL_USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
 
 Evaluates one AWS IoT SQL statement against one message and prints the payload each action would
 receive, one line, as compact JSON. Prints nothing when FROM does not match or WHERE is false.
@@ -18,7 +18,7 @@ its FROM, as the gateway does; a rule without FROM runs on any TOPIC.
 Exit codes: 0 ok, 2 SQL error or bad arguments.
 `;
 
-const CHECK_USAGE = `Usage: gatehouse rules check FILE
+const CHECK_USAGE = `usage: gatehouse rules check FILE
 
 Validates a rule set file (YAML or JSON): shape, every rule's SQL, every action's options.
 Lists every error; exit 1 on errors, 0 with a summary otherwise.

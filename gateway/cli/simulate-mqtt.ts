@@ -5,7 +5,7 @@ import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { runMqttFleet, type MqttFleetOptions } from '../simulate/mqtt-fleet.js';
 import type { CliIO } from './io.js';
 
-const HELP = `Usage: gatehouse simulate mqtt [options]
+const HELP = `usage: gatehouse simulate mqtt [options]
 
 Play a fleet of MQTT devices publishing JSON telemetry, then print a summary.
 

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { createSimulatedDevice, type SimCodec, type SimFraming } from '../../firmware-bridge/simulator.js';
 import type { CliIO } from './io.js';
 
-const HELP = `Usage: gatehouse simulate serial --port PATH [options]
+const HELP = `usage: gatehouse simulate serial --port PATH [options]
 
 Play a device on a serial port (a socat pty end, a USB-serial adapter, ...).
 

@@ -143,7 +143,7 @@ test('serial ack, header mode: short, empty and non-DATA frames are decode error
   assert.match(details[1]!, /^empty frame/);
   assert.match(details[2]!, /^frame of unknown kind 0x5a \(seq 11\)/);
   assert.match(details[3]!, /^ACK frame \(kind 0x06, seq 5\) from the device/);
-  assert.match(details[4]!, /^GH_CODEC_INVALID: json codec: frame is not valid JSON: /);
+  assert.match(details[4]!, /^json codec: frame is not valid JSON: /, "the code is the line's own field, not said again in its detail");
   assert.deepEqual(
     warned.map((l) => l.seq),
     [undefined, undefined, 11, undefined, 8],

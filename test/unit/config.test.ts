@@ -382,3 +382,14 @@ test('check-config: a check across a block (tls.requestCert needs ca) says its m
   assert.match(err.text(), /broker\.listeners\.0\.tls\.requestCert: needs ca: the CA that issued your client certificates/);
   assert.doesNotMatch(err.text(), /found an object/);
 });
+
+test('a boolean where a list is needed gets no list to write (listeners: true is no list of one)', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'g.yaml');
+  await writeFile(file, 'broker:\n  listeners: true\n');
+  await assert.rejects(loadConfig(file), (err: Error) => {
+    assert.match(err.message, /broker\.listeners: /);
+    assert.doesNotMatch(err.message, /write listeners: \[true\]/);
+    return true;
+  });
+});

@@ -122,7 +122,7 @@ test('rules eval: SQL errors exit 2 with line, column and message on stderr', as
   assert.equal(a.code, 2);
   assert.match(
     a.err,
-    /^gatehouse rules: GH_ARG_INVALID: missing --topic, --payload\. Fix: see the usage below \(gatehouse rules eval --help\)\n\nUsage: gatehouse rules eval /,
+    /^gatehouse rules: GH_ARG_INVALID: missing --topic, --payload\. Fix: see the usage below \(gatehouse rules eval --help\)\n\nusage: gatehouse rules eval /,
   );
   const sv = await run(runRulesEval, ['--sql', "SELECT * FROM 'x'", '--topic', 'x', '--payload', '{}', '--sql-version', '3']);
   assert.equal(sv.code, 2);
@@ -132,7 +132,7 @@ test('rules eval: SQL errors exit 2 with line, column and message on stderr', as
   );
   const h = await run(runRulesEval, ['--help']);
   assert.equal(h.code, 0);
-  assert.match(h.out, /Usage: gatehouse rules eval/);
+  assert.match(h.out, /usage: gatehouse rules eval/);
 });
 
 test('rules check validates a file, listing every error', async (t) => {
