@@ -46,6 +46,14 @@ export { hashPassword, verifyPassword } from './password.js';
 export type { PublishRefusal, TopicGuard } from './hooks.js';
 export type { BrokerPublishPacket } from './internal-bus.js';
 
+/**
+ * The broker's bounded warnings (refused connections, failed logins, bans, takeovers, protocol
+ * errors, shed sockets...): the first at once, then one a minute per kind with the number it stands
+ * for. A fleet retrying over a limit or a device with a wrong password does so for hours, and the
+ * journal is on the SD card: 10 s (until round 32) was 360 lines an hour per kind.
+ */
+export const WARN_LOG_MS = 60_000;
+
 export interface ClientInfo {
   id: string;
   user: string | undefined;
@@ -133,7 +141,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     throttle: createThrottleNotes(stats, log),
     v5Answer: refusalAnswer,
   });
-  const rateLog = rateLimitedLog(log, 'warn', 10_000, monotonic);
+  const rateLog = rateLimitedLog(log, 'warn', WARN_LOG_MS, monotonic);
   const refusedListeners = new Set<(r: PublishRefusal) => void>();
   const publishRefused = (r: PublishRefusal): void => {
     for (const l of refusedListeners) {

@@ -11,6 +11,8 @@ import { PublishBucket, type PublishRateLimits, type ThrottleNotes } from './rat
 /** Waiting publishes per client beyond maxInflight. aedes reads no more from a socket until every
  * packet of the last read chunk is handled, so this is bounded by one chunk; the cap is a guard. */
 export const MAX_WAITING = 65_536;
+/** At most one refused-publish warning per this interval (monotonic ms). */
+export const REJECT_LOG_MS = 60_000;
 
 export interface CommitDeps {
   stats: BrokerStats;
@@ -40,6 +42,8 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const { stats, log, monotonic, maxInflight, sink } = deps;
   const notes = deps.throttle;
   let lastRejectLog = -Infinity;
+  /** Refusals since the last warning (its `suppressed`). */
+  let rejectsUnlogged = 0;
   /** Wills handed over and not yet answered, and who waits for them (willsAnswered). */
   let willsPending = 0;
   let willWaiters: Array<() => void> = [];
@@ -63,14 +67,21 @@ export function createCommitWindow(deps: CommitDeps): CommitWindow {
   const logRejection = (st: ConnState, err: unknown, topic: string, qos: number): void => {
     stats.publishRejected++;
     const t = monotonic();
-    // one warning per second at most: a failing store would otherwise flood the log
-    if (t - lastRejectLog >= 1000) {
+    // one warning a minute at most, with the number it stands for: a full stream or disk refuses
+    // every publish for hours while the upstream is down, and the journal is on the SD card (once a
+    // second was 3,600 lines an hour; docs/benchmarks.md, round 32)
+    if (t - lastRejectLog >= REJECT_LOG_MS) {
       lastRejectLog = t;
+      const suppressed = rejectsUnlogged;
+      rejectsUnlogged = 0;
       // what the client was told: a 3.1.1 client nothing (its connection is closed), QoS 0 nothing,
       // an MQTT 5 client a negative PUBACK/PUBREC (deps.v5Answer: the reason codes live in v5/)
       const answer = qos > 0 && st.client.version === 5 ? deps.v5Answer(err) : 'no PUBACK sent';
-      log.warn({ err: errorMessage(err), topic, client: st.client.id, rejectedTotal: stats.publishRejected }, `gateway refused a client publish (${answer})`);
-    }
+      log.warn(
+        { err: errorMessage(err), topic, client: st.client.id, rejectedTotal: stats.publishRejected, ...(suppressed > 0 ? { suppressed } : {}) },
+        `gateway refused a client publish (${answer})`,
+      );
+    } else rejectsUnlogged++;
   };
 
   function submit(st: ConnState, msg: Message, cb: (err?: Error | null) => void): void {

@@ -67,7 +67,7 @@ test("a listener at its own maxConnections refuses the next client; the broker's
 test('the connection-limit warnings name the CONNACK the refused client was sent: 0x03 to MQTT 3.1.1, 0x88 to MQTT 5', async (t) => {
   // Both lines said "(CONNACK 0x03)" whatever the client; an MQTT 5 client is sent 0x88 (Server unavailable).
   const { logger, lines } = capturedLogger();
-  let clock = 1_000_000; // the broker's monotonic clock, moved past the warnings' 10 s bound so each refusal is logged
+  let clock = 1_000_000; // the broker's monotonic clock, moved past the warnings' one-minute bound so each refusal is logged
   const deps = { ...testDeps(), logger, monotonic: () => clock };
   const broker = await createBroker(
     {
@@ -86,8 +86,18 @@ test('the connection-limit warnings name the CONNACK the refused client was sent
 
   await client(t, lan, { clientId: 'a' });
   assert.equal((await refusal(lan, { clientId: 'v5-lan', protocolVersion: 5 })).code, 0x88);
+  // A fleet retrying over the limit for hours: the bound was 10 s until round 32 (360 lines an hour
+  // per kind); a minute now, as the exporters' and sources' warnings.
   clock += 10_001;
+  assert.equal((await refusal(lan, { clientId: 'v311-lan-early' })).code, 3);
+  assert.equal(logged("listener's connection limit reached").length, 1, '10 s later: still one line');
+  clock += 50_000;
   assert.equal((await refusal(lan, { clientId: 'v311-lan' })).code, 3);
+  assert.equal(
+    lines.filter((l) => String(l.msg).startsWith("listener's connection limit reached")).at(-1)?.suppressed,
+    1,
+    'the line counts the refusal it did not log',
+  );
   assert.deepEqual(logged("listener's connection limit reached"), [
     "listener's connection limit reached, refusing client (CONNACK 0x88)",
     "listener's connection limit reached, refusing client (CONNACK 0x03)",
@@ -95,7 +105,7 @@ test('the connection-limit warnings name the CONNACK the refused client was sent
 
   await client(t, local, { clientId: 'b' }); // the broker is full: maxConnections 2
   assert.equal((await refusal(local, { clientId: 'v311-local' })).code, 3);
-  clock += 10_001;
+  clock += 60_001;
   assert.equal((await refusal(local, { clientId: 'v5-local', protocolVersion: 5 })).code, 0x88);
   assert.deepEqual(logged('connection limit reached'), [
     'connection limit reached, refusing client (CONNACK 0x03)',
