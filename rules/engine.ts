@@ -24,8 +24,12 @@ import { RuleCounterBook, type RuleTotals } from './rule-counters.js';
 /** AWS IoT Basic Ingest: a publish to `$aws/rules/<rule>/<topic>` runs that one rule on `<topic>`. */
 const BASIC_INGEST = '$aws/rules/';
 
-/** At most one log line per rule and kind of failure in this long (rateLog). */
-const FAILURE_LOG_INTERVAL_MS = 5000;
+/**
+ * At most one log line per rule and kind of failure in this long (rateLog). A minute, as the
+ * exporters', sources' and broker's: a device sending what a rule cannot evaluate, or a full stream,
+ * fails every message for hours, and 5 s was 720 lines an hour per rule in a journal on an SD card.
+ */
+export const FAILURE_LOG_INTERVAL_MS = 60_000;
 /**
  * Why evaluating a rule threw. A RangeError for the call stack comes from a payload nested too
  * deep for a recursive step (serialising the output, a deep copy): say that, not V8's words.
