@@ -15,6 +15,7 @@ import { EvalContext, RuleActionContext } from './sql/context.js';
 import { serializeOutput, type WindowEmission } from './sql/compiler.js';
 import { StatefulRules, statefulOptionsSchema, type StatefulOptions } from './windows/host.js';
 import { realTimers, type Timers } from './windows/clock.js';
+import { clocksOf } from '../core/clock.js';
 import type { StateStore } from './windows/state.js';
 import type { InputLog } from './windows/input-log.js';
 import { ActionRunner } from './action-runner.js';
@@ -103,8 +104,9 @@ class Engine implements RuleEngine {
   private readonly log: Logger;
   /**
    * Per-message failures (an action or an evaluation), logged at most once per rule, action and
-   * 5 s with the count suppressed: a full disk refusing every append, or a flood of bad payloads,
-   * would otherwise write a log line per message to the disk that is already in trouble.
+   * minute with the count suppressed: a full disk refusing every append, or a flood of bad payloads,
+   * would otherwise write a log line per message to the disk that is already in trouble. On the
+   * monotonic clock: the wall clock stepped back (NTP after a boot without RTC) muted it for the step.
    */
   private readonly rateLog: RateLog;
   /** Runs the actions of an output and the error action of their failures (action-runner.ts). */
@@ -119,7 +121,7 @@ class Engine implements RuleEngine {
     opts: RuleEngineOptions = {},
   ) {
     this.log = deps.logger.child({ component: 'rules' });
-    this.rateLog = rateLimitedLog(this.log, 'warn', FAILURE_LOG_INTERVAL_MS, deps.now);
+    this.rateLog = rateLimitedLog(this.log, 'warn', FAILURE_LOG_INTERVAL_MS, clocksOf(deps).monotonic);
     this.runner = new ActionRunner(this.rateLog);
     this.set = ruleSet;
     this.stateful = new StatefulRules({

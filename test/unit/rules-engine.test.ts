@@ -525,10 +525,11 @@ test('a failure on every message (a full disk refusing each append) logs one lin
   const lines: Array<Record<string, unknown>> = [];
   const logger = pino({ level: 'warn' }, { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) });
   let now = 0;
+  let wall = Date.UTC(2026, 11, 7);
   const rec = new Recorder();
   const registry = createActionRegistry({ republish: republishAction(rec), stream: streamAction(rec) });
   const def: RuleSetDefinition = { version: 1, rules: [{ name: 'r', sql: "SELECT * FROM 'a'", enabled: true, actions: [{ stream: { name: 'out' } }] }] };
-  const engine = createRuleEngine(compileRuleSet(def, registry), { logger, registry: new Registry(), now: () => now });
+  const engine = createRuleEngine(compileRuleSet(def, registry), { logger, registry: new Registry(), now: () => wall, monotonic: () => now });
   rec.failStream = true;
   for (let i = 0; i < 100; i++) await engine.handle(msg('a', '{}'))?.catch(() => undefined);
   assert.equal(lines.filter((l) => l.msg === 'rule action failed').length, 1);
@@ -541,5 +542,11 @@ test('a failure on every message (a full disk refusing each append) logs one lin
   const failed = lines.filter((l) => l.msg === 'rule action failed');
   assert.equal(failed.length, 2);
   assert.equal(failed[1]?.suppressed, 100);
+  // The wall clock stepped back a year (NTP after a boot without RTC): a minute later the next line
+  // still appears (on the wall clock, the rate limit muted it for the year).
+  wall -= 365 * 86_400_000;
+  now += 60_000;
+  await engine.handle(msg('a', '{}'))?.catch(() => undefined);
+  assert.equal(lines.filter((l) => l.msg === 'rule action failed').length, 3, 'a minute after a wall clock step back: the next line');
   engine.close();
 });
