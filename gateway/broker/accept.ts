@@ -49,7 +49,7 @@ export interface AcceptDeps {
 }
 
 export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
-  const { options, stats, log, rateLog, aedes, v5, states, live, sockets, authGuard, preConnect, pendingOf, maxPacketBytes, stopping, publishRefused } = deps;
+  const { options, stats, rateLog, aedes, v5, states, live, sockets, authGuard, preConnect, pendingOf, maxPacketBytes, stopping, publishRefused } = deps;
   const countConnectTimeout = (ip: string | undefined): void => {
     stats.connectTimeouts++;
     rateLog('connect-timeout', { ip, connectTimeoutMs: options.connectTimeoutMs }, 'socket sent no CONNECT in time: closed');
@@ -153,7 +153,9 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
       },
       onOverflow: (c, messages, bytes) => {
         stats.slowConsumerDisconnects++;
-        log.warn(
+        // bounded as the drain timeout's line (hooks.ts): a reconnecting slow subscriber repeats it
+        rateLog(
+          'slow-queue',
           { client: c.id, ip: st.ip, queuedMessages: messages, queuedBytes: bytes, ...options.outbound },
           'slow subscriber: outgoing queue full, disconnecting',
         );

@@ -91,7 +91,10 @@ export function createAedesHooks(deps: HookDeps): AedesHooks {
     }
     if (err.message === 'drain timeout') {
       stats.slowConsumerDisconnects++;
-      log.warn(
+      // bounded (one line a minute, with the count): a subscriber on a slow link that reconnects
+      // is disconnected again every few seconds for as long as the traffic lasts
+      deps.rateLog(
+        'slow-drain',
         { client: client?.id, ip: states.get(client)?.ip, drainTimeoutMs: options.drainTimeoutMs },
         'slow subscriber: socket full for drainTimeoutMs, disconnected',
       );

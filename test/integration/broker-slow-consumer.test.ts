@@ -9,20 +9,22 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { createBroker, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { metricValue, testDeps, waitUntil, withTimeout } from '../helpers/index.js';
+import { capturedLogger } from '../helpers/industrial.js';
 
 async function start(
   t: TestContext,
   limits: BrokerOptionsInput = { drainTimeoutMs: 600_000, outbound: { maxQueueMessages: 200, maxQueueBytes: 512 * 1024 } },
+  logger?: RuntimeDeps['logger'],
 ): Promise<{ broker: Broker; deps: RuntimeDeps; url: string }> {
-  const deps = testDeps();
+  const deps = logger ? { ...testDeps(), logger } : testDeps();
   const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }], ...limits }, { ...deps, onPublish: () => Promise.resolve() });
   await broker.start();
   t.after(() => broker.stop());
   return { broker, deps, url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}` };
 }
 
-async function pausedSubscriber(t: TestContext, url: string, filter: string, qos: 0 | 1): Promise<MqttClient> {
-  const sub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: `slow-${qos}` });
+async function pausedSubscriber(t: TestContext, url: string, filter: string, qos: 0 | 1, clientId = `slow-${qos}`): Promise<MqttClient> {
+  const sub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId });
   t.after(() => sub.endAsync(true).catch(() => undefined));
   await sub.subscribeAsync(filter, { qos });
   // Stop reading: nothing more is taken from the socket, so the TCP windows and then the broker's buffers fill.
@@ -100,4 +102,27 @@ test('a paused subscriber within the queue limits is disconnected after drainTim
     'the drain timeout to disconnect the subscriber',
   );
   await waitUntil(() => !broker.clients().some((c) => c.id === 'slow-1'), 'the slow subscriber to be gone', 5000);
+});
+
+test('a slow subscriber disconnected again and again (a dashboard on a slow link reconnecting) is one warning a minute, not a line per disconnect', async (t) => {
+  // Each disconnect was a warning of its own: under steady traffic a reconnecting slow subscriber
+  // wrote one every few seconds for hours to the journal on the SD card (round 32).
+  const { logger, lines } = capturedLogger();
+  const { deps, url } = await start(t, { drainTimeoutMs: 300, outbound: { maxQueueMessages: 100_000, maxQueueBytes: 256 * 1024 * 1024 } }, logger);
+  const pub = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'pub-again' });
+  t.after(() => pub.endAsync(true));
+  const payload = Buffer.alloc(64 * 1024, 7);
+  for (let round = 1; round <= 3; round++) {
+    await pausedSubscriber(t, url, 'big/#', 1, `slow-again-${round}`);
+    await withTimeout(
+      (async () => {
+        while ((await metricValue(deps.registry, 'gatehouse_mqtt_slow_consumer_disconnects_total')) < round)
+          await pub.publishAsync('big/x', payload, { qos: 1 });
+      })(),
+      60_000,
+      `disconnect ${round} of the slow subscriber`,
+    );
+  }
+  const warned = lines.filter((l) => String(l.msg).startsWith('slow subscriber'));
+  assert.equal(warned.length, 1, `three disconnects, one line: ${JSON.stringify(warned)}`);
 });
