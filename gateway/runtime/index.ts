@@ -21,7 +21,7 @@ import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
-import { lazyInstallationId } from '../upstream/installation-id.js';
+import { lazyInstallationId, storeFolderIdentity } from '../upstream/installation-id.js';
 import { readMachineFingerprint, type ReadMachineFingerprint } from '../upstream/machine.js';
 import {
   BrokerSource,
@@ -182,7 +182,12 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     const storeIdentity = streams.identity?.();
     const installationId = lazyInstallationId(
       config.dataDir,
-      storeIdentity && { store: storeIdentity, machine: opts.machineFingerprint ?? (() => readMachineFingerprint()), log: logger.child({ c: 'upstream' }) },
+      storeIdentity && {
+        store: storeIdentity,
+        machine: opts.machineFingerprint ?? (() => readMachineFingerprint()),
+        log: logger.child({ c: 'upstream' }),
+        folder: await storeFolderIdentity(storePath),
+      },
     );
     await installationId().catch((err: unknown) =>
       logger.warn({ err: errorMessage(err) }, 'the installation id could not be read or kept (tried again at the first nats or s3 send)'),

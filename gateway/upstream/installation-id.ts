@@ -19,7 +19,14 @@
 //   1, and gets a new installation id, else JetStream dropped its records as the old ones'
 //   duplicates and S3 replaced the old objects of the same hour;
 // - the machine (machine.ts): a data dir copied to another machine (a cloned SD card image, a
-//   backup restored on a second box) gets a new id there, else both sent the same ids.
+//   backup restored on a second box) gets a new id there, else both sent the same ids;
+// - the store's folder (round 32, storeFolderIdentity): a backup restored on the same machine
+//   (the folder moved aside, the copy put back) keeps the store id and the machine, but its
+//   sequences go back to the backup's, and the old id named new records with the numbers of
+//   records already sent (JetStream dropped them as duplicates, S3 replaced objects). A folder
+//   made by a restore or a copy is not the one the id was made with: the file system gives it
+//   another birth time (no tool can set one) or, where none is kept, another inode. A copy put
+//   back over the live folder's own files is not seen: docs/upgrading.md says to delete the id.
 // A new id is always safe: the records already sent under the old one may arrive again under the
 // new one (at least once), never lost; keeping it across a new sequence space loses records without
 // a word. So when in doubt, a new id, with one warning saying why.
@@ -31,7 +38,7 @@
 // The file: `{"id":...,"store":...,"machine":{...}}`, or the id alone (round 30's, and one made
 // outside a gateway); a round 30 gateway reading the first makes itself a new id: safe.
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { StoreIdentity } from '../store/types.js';
@@ -53,6 +60,20 @@ export interface InstallationBinding {
   machine: ReadMachineFingerprint;
   /** Where the warning goes when a new id replaces the one in the file. */
   log: Logger;
+  /** The store folder's identity (storeFolderIdentity); absent: not checked (a test's store, a stat that failed). */
+  folder?: string;
+}
+
+/**
+ * The identity of a folder as its file system knows it: its birth time where the file system keeps
+ * one (ext4, btrfs, xfs, tmpfs, vfat with statx: stable across reboots, new for a folder made by a
+ * restore or a copy, and settable by no tool), else its inode (stable across reboots on the file
+ * systems without birth times that a data dir lives on). Undefined when it cannot be read.
+ */
+export async function storeFolderIdentity(path: string): Promise<string | undefined> {
+  const st = await stat(path, { bigint: true }).catch(() => undefined);
+  if (!st) return undefined;
+  return st.birthtimeNs > 0n ? `born:${st.birthtimeNs}` : `inode:${st.ino}`;
 }
 
 /** The file's content. `store` and `machine` absent: a round 30 file, or one made outside a gateway. */
@@ -60,6 +81,8 @@ interface IdRecord {
   id: string;
   store?: string;
   machine?: MachineFingerprint;
+  /** The store folder's identity when the id was made or first bound to it (round 32). */
+  folder?: string;
 }
 
 /** Resolutions running, by file: concurrent calls in one process share one (and so one id). */
@@ -86,9 +109,9 @@ async function resolveId(dataDir: string, file: string, binding: InstallationBin
   const found = await readRecord(file);
   if (!binding) return found?.id ?? (await make(dataDir, file, {}));
   const machine = await binding.machine();
-  const bound = { store: binding.store.id, machine };
+  const bound: Omit<IdRecord, 'id'> = { store: binding.store.id, machine, ...(binding.folder === undefined ? {} : { folder: binding.folder }) };
   if (!found) return make(dataDir, file, bound);
-  const why = replacedBecause(found, binding.store, machine);
+  const why = replacedBecause(found, binding.store, machine, binding.folder);
   if (why) {
     const id = randomBytes(8).toString('hex');
     await replace(dataDir, file, { id, ...bound });
@@ -99,12 +122,24 @@ async function resolveId(dataDir: string, file: string, binding: InstallationBin
     return id;
   }
   // Kept: bound to this store (an upgrade's first start) and to what this machine says now.
-  const next: IdRecord = { id: found.id, ...bound, ...(found.machine ? { machine: mergeMachine(found.machine, machine) } : {}) };
-  if (found.store !== next.store || !found.machine || !sameFingerprint(found.machine, next.machine as MachineFingerprint)) await replace(dataDir, file, next);
+  // (A file from before round 32 has no folder: the one it is beside now is recorded, as an upgrade's store id is.)
+  const next: IdRecord = {
+    id: found.id,
+    ...bound,
+    ...(found.machine ? { machine: mergeMachine(found.machine, machine) } : {}),
+    ...(bound.folder === undefined && found.folder !== undefined ? { folder: found.folder } : {}),
+  };
+  if (found.store !== next.store || found.folder !== next.folder || !found.machine || !sameFingerprint(found.machine, next.machine as MachineFingerprint))
+    await replace(dataDir, file, next);
   return found.id;
 }
 
-function replacedBecause(found: IdRecord, store: StoreIdentity, machine: MachineFingerprint): { reason: 'store' | 'machine'; text: string } | undefined {
+function replacedBecause(
+  found: IdRecord,
+  store: StoreIdentity,
+  machine: MachineFingerprint,
+  folder: string | undefined,
+): { reason: 'store' | 'machine' | 'folder'; text: string } | undefined {
   const storeText =
     'the store under the data dir is not the one it was made with (made anew: <dataDir>/store deleted or replaced), so its sequences restarted at 1 and the old id would name new records with the sequences of old ones (NATS JetStream drops them as duplicates, S3 replaces the old objects)';
   // A round 30 file: kept with the store it was made with (adopted at this start), not with a newer one.
@@ -115,6 +150,11 @@ function replacedBecause(found: IdRecord, store: StoreIdentity, machine: Machine
     return {
       reason: 'machine',
       text: `the data dir was made on another machine (its ${changes.join(', ')} differ: a copied disk image or a restored backup), where the same id names records of the same sequences`,
+    };
+  if (found.folder !== undefined && folder !== undefined && found.folder !== folder)
+    return {
+      reason: 'folder',
+      text: "the store folder is not the one it was made with (a backup restored, or the data dir copied, or moved to another file system), so its sequences may have gone back to the copy's and the old id would name new records with the numbers of records already sent (NATS JetStream drops them as duplicates, S3 replaces the objects)",
     };
   return undefined;
 }
@@ -140,12 +180,13 @@ async function readRecord(file: string): Promise<IdRecord | undefined> {
     return undefined;
   }
   if (typeof o !== 'object' || o === null) return undefined;
-  const { id, store, machine } = o as Record<string, unknown>;
+  const { id, store, machine, folder } = o as Record<string, unknown>;
   if (typeof id !== 'string' || !VALID.test(id)) return undefined;
   if (store !== undefined && (typeof store !== 'string' || !VALID.test(store))) return undefined;
   const fp = machine === undefined ? undefined : parseMachine(machine);
   if (machine !== undefined && fp === undefined) return undefined;
-  return { id, ...(store === undefined ? {} : { store }), ...(fp ? { machine: fp } : {}) };
+  if (folder !== undefined && typeof folder !== 'string') return undefined;
+  return { id, ...(store === undefined ? {} : { store }), ...(fp ? { machine: fp } : {}), ...(folder === undefined ? {} : { folder }) };
 }
 
 /** A temp file beside `file` holding `record`, fsynced. */

@@ -10,7 +10,7 @@
 // no second machine here).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, rm, writeFile } from 'node:fs/promises';
+import { cp, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { connect, type NatsConnection } from 'nats';
@@ -138,6 +138,40 @@ test('nats: a data dir copied to a second machine: both gateways go on from the 
   await Promise.all([delivered(a, 4), delivered(b, 4)]);
   assert.deepEqual((await hub(nc)).map((m) => m.data).sort(), ['a-1', 'a-2', 'a-3', 'a-4', 'b-3', 'b-4'], "the copy's records acknowledged as duplicates");
   assert.notEqual(await overviewId(b), await overviewId(a));
+});
+
+test('nats: a backup of the data dir put back on the same machine: the records numbered again from the backup sequences are stored in JetStream, not dropped as duplicates', {
+  skip,
+}, async (t) => {
+  const { nc, destination } = await natsSetup(t);
+  const dir = await tempDir(t);
+  const file = await configIn(dir, destination);
+  const first = await start(t, file);
+  const before = await overviewId(first);
+  await publish(first, ['old-1', 'old-2']);
+  await delivered(first, 2);
+  await first.stop();
+  // The backup docs/upgrading.md describes: the gateway stopped, its data folder copied.
+  const backup = await tempDir(t);
+  await cp(join(dir, 'data'), join(backup, 'data'), { recursive: true });
+  const second = await start(t, file);
+  assert.equal(await overviewId(second), before, 'a restart keeps the id');
+  await publish(second, ['old-3', 'old-4']);
+  await delivered(second, 4);
+  await second.stop();
+  // The restore: the live folder moved aside, the backup put back (same machine, same store id).
+  await rename(join(dir, 'data'), join(dir, 'data.broken'));
+  await cp(join(backup, 'data'), join(dir, 'data'), { recursive: true });
+  const restored = await start(t, file);
+  assert.equal(restored.streams.info('archive').lastSeq, 2, "the sequences went back to the backup's");
+  await publish(restored, ['new-3', 'new-4']);
+  await delivered(restored, 4);
+  assert.deepEqual(
+    (await hub(nc)).map((m) => m.data).sort(),
+    ['new-3', 'new-4', 'old-1', 'old-2', 'old-3', 'old-4'],
+    'the new records 3 and 4 acknowledged as duplicates of the old 3 and 4, never stored',
+  );
+  assert.notEqual(await overviewId(restored), before);
 });
 
 test('s3: after <dataDir>/store is deleted, the new objects do not replace the old ones of the same hour', async (t) => {

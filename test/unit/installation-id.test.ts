@@ -7,13 +7,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import type { StoreIdentity } from '../../gateway/store/types.js';
-import { installationId, readInstallationId, type InstallationBinding } from '../../gateway/upstream/installation-id.js';
+import { installationId, readInstallationId, storeFolderIdentity, type InstallationBinding } from '../../gateway/upstream/installation-id.js';
 import { machineChanges, readMachineFingerprint, type MachineFingerprint } from '../../gateway/upstream/machine.js';
 import { tempDir } from '../helpers/index.js';
 import { round30Store, storeIdentity } from '../helpers/store-identity.js';
@@ -181,4 +181,60 @@ test('installation id: concurrent first calls agree on one id, in one process an
   const got = await racers(t, other, 4);
   assert.equal(new Set(got).size, 1, got.join(' '));
   assert.equal(await readInstallationId(other), got[0]);
+});
+
+/** A folder made again at `path` (as a restore makes it) whose identity differs from `before` (birth times are on a ~4 ms clock tick). */
+async function madeAgain(path: string, before: string | undefined): Promise<string | undefined> {
+  for (let i = 0; i < 10_000; i++) {
+    await mkdir(path);
+    const now = await storeFolderIdentity(path);
+    if (now !== before) return now;
+    await rm(path, { recursive: true });
+  }
+  throw new Error(`the folder ${path} came back with its old identity 10,000 times`);
+}
+
+test('installation id: new when the store folder is a backup put back on the same machine (same store id, same machine, sequences gone back)', async (t) => {
+  const dir = await tempDir(t);
+  const store = await storeIdentity(dir);
+  const storeDir = join(dir, 'store');
+  await mkdir(storeDir, { recursive: true });
+  await writeFile(join(storeDir, 'data'), 'records 1..630');
+  const folder = await storeFolderIdentity(storeDir);
+  assert.match(folder ?? '', /^(born|inode):\d+$/);
+  const warned: Warned[] = [];
+  const id = await installationId(dir, { ...binding(store, PI_A, warned), folder });
+  // Restarts, and a rename within the file system (the folder itself moved): kept.
+  assert.equal(await installationId(dir, { ...binding(store, PI_A, warned), folder: await storeFolderIdentity(storeDir) }), id);
+  await rename(storeDir, join(dir, 'store-moved'));
+  assert.equal(await storeFolderIdentity(join(dir, 'store-moved')), folder, 'a rename keeps the folder');
+  await rename(join(dir, 'store-moved'), storeDir);
+  assert.equal(warned.length, 0);
+  // The restore docs/upgrading.md describes: the live folder moved aside, the backup's copy put back.
+  await rename(storeDir, join(dir, 'store.broken'));
+  const restored = await madeAgain(storeDir, folder);
+  await cp(join(dir, 'store.broken', 'data'), join(storeDir, 'data'));
+  const again = await installationId(dir, { ...binding(store, PI_A, warned), folder: restored });
+  assert.notEqual(again, id, 'the restored store numbers new records with seqs the old id already named');
+  assert.equal(warned.length, 1);
+  assert.equal(warned[0]!.reason, 'folder');
+  assert.match(warned[0]!.msg, /store folder is not the one it was made with \(a backup restored/);
+  // From then on, kept.
+  assert.equal(await installationId(dir, { ...binding(store, PI_A, warned), folder: restored }), again);
+  assert.equal(warned.length, 1);
+});
+
+test('installation id: a file from before round 32 (no folder) is kept and bound to the folder it is beside', async (t) => {
+  const dir = await tempDir(t);
+  const store = await storeIdentity(dir);
+  const id = await installationId(dir, binding(store, PI_A));
+  assert.doesNotMatch(await readFile(join(dir, 'installation-id'), 'utf8'), /"folder"/);
+  const storeDir = join(dir, 'store');
+  await mkdir(storeDir, { recursive: true });
+  const folder = await storeFolderIdentity(storeDir);
+  assert.equal(await installationId(dir, { ...binding(store, PI_A), folder }), id);
+  assert.match(await readFile(join(dir, 'installation-id'), 'utf8'), /"folder":"(born|inode):\d+"/);
+  // Without a folder to check (a stat that failed), the recorded one stays.
+  assert.equal(await installationId(dir, binding(store, PI_A)), id);
+  assert.match(await readFile(join(dir, 'installation-id'), 'utf8'), /"folder":/);
 });
