@@ -6,7 +6,6 @@
 // TLS handshake failures. createBroker (index.ts) creates these hooks once, before listening.
 import type { Socket } from 'node:net';
 import type { Aedes, Client } from 'aedes';
-import type { Logger } from 'pino';
 import type { RateLog } from '../../core/rate-log.js';
 import type { AuthGuard } from './auth-guard.js';
 import { capPacketLength, certThumbprint, ConnState, logProtocolError, type ClientInternals } from './connection.js';
@@ -23,7 +22,6 @@ import { sniffProtocol } from './v5/sniff.js';
 export interface AcceptDeps {
   options: BrokerOptions;
   stats: BrokerStats;
-  log: Logger;
   /** Bounded-rate warnings (floods, bans, timeouts). */
   rateLog: RateLog;
   /** Serves the 3.1.1/3.1 connections. */

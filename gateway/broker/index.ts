@@ -254,7 +254,6 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   const listenerHooks = createListenerHooks({
     options,
     stats,
-    log,
     rateLog,
     aedes,
     v5,
