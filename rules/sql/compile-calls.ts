@@ -40,7 +40,6 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
   if (!def) {
     if (CLOUD_FUNCTIONS.has(lname))
       throw semantic(`${e.name}() calls an AWS cloud service and is not available on the gateway`, e.pos, 'compute the value upstream or remove the call');
-    if (lname === 'md2') throw semantic('md2() is not available in this Node.js build (OpenSSL 3 disabled MD2)', e.pos, 'use md5() or sha256()');
     if (WINDOW_AGGREGATES.has(lname))
       throw semantic(
         `${e.name}() is an aggregate: it needs a window`,
