@@ -38,8 +38,8 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
   }
   const def: SqlFunctionDef | undefined = cx.functions.get(lname);
   if (!def) {
-    if (CLOUD_FUNCTIONS.has(lname))
-      throw semantic(`${e.name}() calls an AWS cloud service and is not available on the gateway`, e.pos, 'compute the value upstream or remove the call');
+    const cloud = CLOUD_FUNCTIONS.get(lname);
+    if (cloud) throw semantic(`${e.name}() ${cloud.reason}`, e.pos, cloud.hint);
     if (WINDOW_AGGREGATES.has(lname))
       throw semantic(
         `${e.name}() is an aggregate: it needs a window`,

@@ -11,15 +11,50 @@ import { registerWindowFunctions } from '../../windows/context.js';
 
 export * from './types.js';
 
-/** AWS functions that call cloud services: refused with a clear message instead of "unknown function". */
-export const CLOUD_FUNCTIONS = new Set([
-  'aws_lambda',
-  'get_dynamodb',
-  'get_secret',
-  'get_thing_shadow',
-  'get_registry_data',
-  'machinelearning_predict',
-  'accountid',
+/**
+ * AWS functions the gateway cannot run, each with what it needs that a gateway does not have: refused
+ * when the rule compiles (`rules check` names the function, the reason and what to write instead)
+ * rather than "unknown function", which reads as a typo.
+ */
+const CLOUD = ': only the AWS IoT cloud service reaches it, not a gateway';
+export const CLOUD_FUNCTIONS: ReadonlyMap<string, { reason: string; hint: string }> = new Map([
+  [
+    'aws_lambda',
+    { reason: `calls an AWS Lambda function${CLOUD}`, hint: 'send the data upstream (a kinesis, firehose, http or mqtt action) and call the function there' },
+  ],
+  [
+    'get_dynamodb',
+    {
+      reason: `reads an Amazon DynamoDB table${CLOUD}`,
+      hint: 'enrich the data upstream, or put the values the rule needs in the rule (a CASE or an object literal)',
+    },
+  ],
+  [
+    'get_secret',
+    {
+      reason: `reads a secret from AWS Secrets Manager${CLOUD}`,
+      hint: "put the credential in the destination's options (an http destination's accessKey), not in the rule",
+    },
+  ],
+  [
+    'get_thing_shadow',
+    {
+      reason: `reads a thing's shadow from the AWS IoT Device Shadow service${CLOUD}`,
+      hint: 'read the shadow upstream, or have the device publish the state it needs',
+    },
+  ],
+  [
+    'get_registry_data',
+    { reason: `reads the AWS IoT thing registry${CLOUD}`, hint: 'enrich the data upstream, or put the attributes the rule needs in the rule' },
+  ],
+  ['machinelearning_predict', { reason: `calls an Amazon Machine Learning model${CLOUD}`, hint: 'send the data upstream and predict there' }],
+  [
+    'accountid',
+    {
+      reason: 'names the AWS account that owns the rule: a rule on a gateway belongs to no AWS account',
+      hint: "write the account id as a string literal ('123456789012')",
+    },
+  ],
 ]);
 
 /** A fresh registry with the built-in functions; callers may add their own (windows, anomaly). */
