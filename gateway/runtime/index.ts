@@ -21,7 +21,7 @@ import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
-import { lazyInstallationId, storeFolderIdentity } from '../upstream/installation-id.js';
+import { lazyInstallationId, storeFolderIdentity, storeLockIdentity } from '../upstream/installation-id.js';
 import { readMachineFingerprint, type ReadMachineFingerprint } from '../upstream/machine.js';
 import {
   BrokerSource,
@@ -187,6 +187,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
         machine: opts.machineFingerprint ?? (() => readMachineFingerprint()),
         log: logger.child({ c: 'upstream' }),
         folder: await storeFolderIdentity(storePath),
+        lockFile: await storeLockIdentity(storePath),
       },
     );
     await installationId().catch((err: unknown) =>

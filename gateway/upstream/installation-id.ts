@@ -25,8 +25,13 @@
 //   sequences go back to the backup's, and the old id named new records with the numbers of
 //   records already sent (JetStream dropped them as duplicates, S3 replaced objects). A folder
 //   made by a restore or a copy is not the one the id was made with: the file system gives it
-//   another birth time (no tool can set one) or, where none is kept, another inode. A copy put
-//   back over the live folder's own files is not seen: docs/upgrading.md says to delete the id.
+//   another birth time (no tool can set one) or, where none is kept, another inode;
+// - the store's LOCK file (round 33, storeLockIdentity): a backup extracted over the live folder's
+//   own files keeps the folder, but not its files. LevelDB makes LOCK at the store's first open
+//   and never deletes or rewrites it, so its birth time (or inode) stays the same for the store's
+//   life; tar, cp and rsync put back a file of their own making (a new birth time), whatever
+//   times they restore. A copy written into the live files in place (cp without --remove-destination
+//   over a LOCK that is still there) keeps it and is not seen: docs/upgrading.md says to delete the id.
 // A new id is always safe: the records already sent under the old one may arrive again under the
 // new one (at least once), never lost; keeping it across a new sequence space loses records without
 // a word. So when in doubt, a new id, with one warning saying why.
@@ -62,6 +67,8 @@ export interface InstallationBinding {
   log: Logger;
   /** The store folder's identity (storeFolderIdentity); absent: not checked (a test's store, a stat that failed). */
   folder?: string;
+  /** The identity of the store's LOCK file (storeLockIdentity); absent: not checked. */
+  lockFile?: string;
 }
 
 /**
@@ -76,6 +83,15 @@ export async function storeFolderIdentity(path: string): Promise<string | undefi
   return st.birthtimeNs > 0n ? `born:${st.birthtimeNs}` : `inode:${st.ino}`;
 }
 
+/**
+ * The identity of the store's LOCK file (as storeFolderIdentity's): LevelDB creates it at the
+ * store's first open and never deletes or rewrites it, so it changes only when the store's files
+ * are put back from a copy (a backup extracted over the live folder). Read after the store opened.
+ */
+export function storeLockIdentity(storePath: string): Promise<string | undefined> {
+  return storeFolderIdentity(join(storePath, 'LOCK'));
+}
+
 /** The file's content. `store` and `machine` absent: a round 30 file, or one made outside a gateway. */
 interface IdRecord {
   id: string;
@@ -83,6 +99,8 @@ interface IdRecord {
   machine?: MachineFingerprint;
   /** The store folder's identity when the id was made or first bound to it (round 32). */
   folder?: string;
+  /** The store's LOCK file's identity when the id was made or first bound to it (round 33). */
+  lockFile?: string;
 }
 
 /** Resolutions running, by file: concurrent calls in one process share one (and so one id). */
@@ -109,9 +127,14 @@ async function resolveId(dataDir: string, file: string, binding: InstallationBin
   const found = await readRecord(file);
   if (!binding) return found?.id ?? (await make(dataDir, file, {}));
   const machine = await binding.machine();
-  const bound: Omit<IdRecord, 'id'> = { store: binding.store.id, machine, ...(binding.folder === undefined ? {} : { folder: binding.folder }) };
+  const bound: Omit<IdRecord, 'id'> = {
+    store: binding.store.id,
+    machine,
+    ...(binding.folder === undefined ? {} : { folder: binding.folder }),
+    ...(binding.lockFile === undefined ? {} : { lockFile: binding.lockFile }),
+  };
   if (!found) return make(dataDir, file, bound);
-  const why = replacedBecause(found, binding.store, machine, binding.folder);
+  const why = replacedBecause(found, binding.store, machine, binding.folder, binding.lockFile);
   if (why) {
     const id = randomBytes(8).toString('hex');
     await replace(dataDir, file, { id, ...bound });
@@ -122,14 +145,22 @@ async function resolveId(dataDir: string, file: string, binding: InstallationBin
     return id;
   }
   // Kept: bound to this store (an upgrade's first start) and to what this machine says now.
-  // (A file from before round 32 has no folder: the one it is beside now is recorded, as an upgrade's store id is.)
+  // (A file from before round 32 has no folder, one from before round 33 no LOCK file: the ones it
+  // is beside now are recorded, as an upgrade's store id is.)
   const next: IdRecord = {
     id: found.id,
     ...bound,
     ...(found.machine ? { machine: mergeMachine(found.machine, machine) } : {}),
     ...(bound.folder === undefined && found.folder !== undefined ? { folder: found.folder } : {}),
+    ...(bound.lockFile === undefined && found.lockFile !== undefined ? { lockFile: found.lockFile } : {}),
   };
-  if (found.store !== next.store || found.folder !== next.folder || !found.machine || !sameFingerprint(found.machine, next.machine as MachineFingerprint))
+  if (
+    found.store !== next.store ||
+    found.folder !== next.folder ||
+    found.lockFile !== next.lockFile ||
+    !found.machine ||
+    !sameFingerprint(found.machine, next.machine as MachineFingerprint)
+  )
     await replace(dataDir, file, next);
   return found.id;
 }
@@ -139,7 +170,8 @@ function replacedBecause(
   store: StoreIdentity,
   machine: MachineFingerprint,
   folder: string | undefined,
-): { reason: 'store' | 'machine' | 'folder'; text: string } | undefined {
+  lockFile: string | undefined,
+): { reason: 'store' | 'machine' | 'folder' | 'restored'; text: string } | undefined {
   const storeText =
     'the store under the data dir is not the one it was made with (made anew: <dataDir>/store deleted or replaced), so its sequences restarted at 1 and the old id would name new records with the sequences of old ones (NATS JetStream drops them as duplicates, S3 replaces the old objects)';
   // A round 30 file: kept with the store it was made with (adopted at this start), not with a newer one.
@@ -155,6 +187,11 @@ function replacedBecause(
     return {
       reason: 'folder',
       text: "the store folder is not the one it was made with (a backup restored, or the data dir copied, or moved to another file system), so its sequences may have gone back to the copy's and the old id would name new records with the numbers of records already sent (NATS JetStream drops them as duplicates, S3 replaces the objects)",
+    };
+  if (found.lockFile !== undefined && lockFile !== undefined && found.lockFile !== lockFile)
+    return {
+      reason: 'restored',
+      text: "the store's files are not the ones it was made with (its LOCK file was made again: a backup extracted over the live folder), so its sequences may have gone back to the copy's and the old id would name new records with the numbers of records already sent (NATS JetStream drops them as duplicates, S3 replaces the objects)",
     };
   return undefined;
 }
@@ -180,13 +217,20 @@ async function readRecord(file: string): Promise<IdRecord | undefined> {
     return undefined;
   }
   if (typeof o !== 'object' || o === null) return undefined;
-  const { id, store, machine, folder } = o as Record<string, unknown>;
+  const { id, store, machine, folder, lockFile } = o as Record<string, unknown>;
   if (typeof id !== 'string' || !VALID.test(id)) return undefined;
   if (store !== undefined && (typeof store !== 'string' || !VALID.test(store))) return undefined;
   const fp = machine === undefined ? undefined : parseMachine(machine);
   if (machine !== undefined && fp === undefined) return undefined;
   if (folder !== undefined && typeof folder !== 'string') return undefined;
-  return { id, ...(store === undefined ? {} : { store }), ...(fp ? { machine: fp } : {}), ...(folder === undefined ? {} : { folder }) };
+  if (lockFile !== undefined && typeof lockFile !== 'string') return undefined;
+  return {
+    id,
+    ...(store === undefined ? {} : { store }),
+    ...(fp ? { machine: fp } : {}),
+    ...(folder === undefined ? {} : { folder }),
+    ...(lockFile === undefined ? {} : { lockFile }),
+  };
 }
 
 /** A temp file beside `file` holding `record`, fsynced. */

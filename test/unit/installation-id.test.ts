@@ -13,7 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import type { StoreIdentity } from '../../gateway/store/types.js';
-import { installationId, readInstallationId, storeFolderIdentity, type InstallationBinding } from '../../gateway/upstream/installation-id.js';
+import {
+  installationId,
+  readInstallationId,
+  storeFolderIdentity,
+  storeLockIdentity,
+  type InstallationBinding,
+} from '../../gateway/upstream/installation-id.js';
 import { machineChanges, readMachineFingerprint, type MachineFingerprint } from '../../gateway/upstream/machine.js';
 import { tempDir } from '../helpers/index.js';
 import { round30Store, storeIdentity } from '../helpers/store-identity.js';
@@ -237,4 +243,43 @@ test('installation id: a file from before round 32 (no folder) is kept and bound
   // Without a folder to check (a stat that failed), the recorded one stays.
   assert.equal(await installationId(dir, binding(store, PI_A)), id);
   assert.match(await readFile(join(dir, 'installation-id'), 'utf8'), /"folder":/);
+});
+
+test("installation id: new when the store's LOCK file was made again (a backup extracted over the live folder); a file from before round 33 is bound to the LOCK beside it", async (t) => {
+  const dir = await tempDir(t);
+  const store = await storeIdentity(dir);
+  const storeDir = join(dir, 'store');
+  await mkdir(storeDir, { recursive: true });
+  await writeFile(join(storeDir, 'LOCK'), '');
+  const folder = await storeFolderIdentity(storeDir);
+  const lockFile = await storeLockIdentity(storeDir);
+  assert.match(lockFile ?? '', /^(born|inode):\d+$/);
+  const warned: Warned[] = [];
+  // Made before round 33: no LOCK file recorded; kept and bound to the one beside it.
+  const id = await installationId(dir, { ...binding(store, PI_A, warned), folder });
+  assert.doesNotMatch(await readFile(join(dir, 'installation-id'), 'utf8'), /"lockFile"/);
+  assert.equal(await installationId(dir, { ...binding(store, PI_A, warned), folder, lockFile }), id);
+  assert.match(await readFile(join(dir, 'installation-id'), 'utf8'), /"lockFile":"(born|inode):\d+"/);
+  // Restarts (LevelDB opens the same LOCK, written to by nobody): kept.
+  assert.equal(await installationId(dir, { ...binding(store, PI_A, warned), folder, lockFile: await storeLockIdentity(storeDir) }), id);
+  assert.equal(warned.length, 0);
+  // tar extracting a backup over the live files: the folder stays, LOCK is made again.
+  await run('tar', ['-C', storeDir, '-cf', join(dir, 'b.tar'), 'LOCK']);
+  let restored = lockFile;
+  for (let i = 0; i < 10_000 && restored === lockFile; i++) {
+    await run('tar', ['-C', storeDir, '-xf', join(dir, 'b.tar')]);
+    restored = await storeLockIdentity(storeDir);
+  }
+  assert.equal(await storeFolderIdentity(storeDir), folder, 'the folder is the same');
+  assert.notEqual(restored, lockFile);
+  const again = await installationId(dir, { ...binding(store, PI_A, warned), folder, lockFile: restored });
+  assert.notEqual(again, id);
+  assert.equal(warned.length, 1);
+  assert.equal(warned[0]!.reason, 'restored');
+  assert.match(warned[0]!.msg, /its LOCK file was made again: a backup extracted over the live folder/);
+  // From then on, kept; without a LOCK to check (a stat that failed), the recorded one stays.
+  assert.equal(await installationId(dir, { ...binding(store, PI_A, warned), folder, lockFile: restored }), again);
+  assert.equal(await installationId(dir, { ...binding(store, PI_A, warned), folder }), again);
+  assert.match(await readFile(join(dir, 'installation-id'), 'utf8'), /"lockFile":/);
+  assert.equal(warned.length, 1);
 });
