@@ -150,9 +150,9 @@ fi
 #    now, and the unit would then fail at its next start (exit 78, not restarted) instead of running
 config_ok=yes
 if ! command -v node >/dev/null 2>&1; then
-  say "node not found on PATH: config not checked (run 'gatehouse check-config $etc/gatehouse.yaml')"
-elif check_out=$(node "$src/bin/gatehouse.js" check-config "$etc/gatehouse.yaml" 2>&1); then
-  say "check-config $etc/gatehouse.yaml: ok"
+  say "node not found on PATH: config not checked (run 'gatehouse check-config $etc/gatehouse.yaml --data-dir $state')"
+elif check_out=$(node "$src/bin/gatehouse.js" check-config "$etc/gatehouse.yaml" --data-dir "$state" 2>&1); then
+  say "check-config $etc/gatehouse.yaml --data-dir $state: ok"
 else
   config_ok=no
   say "WARNING: $etc/gatehouse.yaml does not pass check-config with this version; the gateway will not start with it:"

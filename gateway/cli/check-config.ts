@@ -17,21 +17,22 @@ import { parseCliArgs, writeLine, type CliIO } from './io.js';
 import { readClientTlsFiles, tlsPairProblem, type ClientTlsContext, type TlsFilePaths } from '../../core/tls-files.js';
 import { sourceTlsContext } from '../pipeline/sources/mqtt/files.js';
 import { listenerName } from '../broker/options.js';
+import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning, dataDirSummary } from './data-dir.js';
 
-const USAGE = 'gatehouse check-config FILE';
+const USAGE = 'gatehouse check-config FILE [--data-dir DIR]';
 
 export async function runCheckConfig(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseCliArgs(argv, { help: { type: 'boolean', short: 'h' } }, USAGE, true);
+  const { values, positionals } = parseCliArgs(argv, { ...DATA_DIR_OPTION, help: { type: 'boolean', short: 'h' } }, USAGE, true);
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nValidates the file (every problem listed with its key path), the security rules, and the rule set (SQL, actions, streams). Warnings (valid but probably unintended, e.g. a stream that rules write and nothing exports) go to stderr. Exit 0 when valid, 1 otherwise.`,
+      `usage: ${USAGE}\nValidates the file (every problem listed with its key path), the security rules, and the rule set (SQL, actions, streams). Warnings (valid but probably unintended, e.g. a stream that rules write and nothing exports) go to stderr. Exit 0 when valid, 1 otherwise.\nThe data directory is checked as start would use it (a file in its place is a problem) and named with whether it holds a store: give the --data-dir start is given (the systemd unit's: check-config FILE --data-dir /var/lib/gatehouse).\n${DATA_DIR_HELP}`,
     );
     return 0;
   }
   const file = positionals[0];
   if (!file || positionals.length > 1) throw new GatehouseError('GH_ARG_INVALID', 'expected exactly one FILE', { hint: `usage: ${USAGE}` });
-  const config = await loadConfig(file, {}, false);
+  const config = await loadConfig(file, dataDirOverride(values['data-dir']), false);
   // Every check past the schema runs, and all their problems are listed at once.
   const problems: GatehouseError[] = [...configProblems(config), ...configFileProblems(config)];
   const collect = async <T>(fn: () => T | Promise<T>): Promise<T | undefined> => {
@@ -130,14 +131,18 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   // Sources: a kind may check its optional libraries (OPC UA) without loading them.
   const sources = (config.sources ?? []) as Array<{ type: string; enabled: boolean }>;
   for (const s of sources) if (s.enabled) await collect(() => sourceKind(s.type)?.preflight?.(s));
+  // The data directory as start would use it: a file in its way is start's exit 78.
+  const dataDir = await collect(() => dataDirSummary(config.dataDir));
   const failed = combineProblems(problems, file);
   if (failed || compiled === undefined) throw failed;
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
   for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);
+  const overridden = values['data-dir'] !== undefined ? await dataDirOverrideWarning(file, config.dataDir) : undefined;
+  if (overridden) writeLine(io.stderr, `${file}: warning: ${overridden.message}`);
   writeLine(
     io.stdout,
-    `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s), ${sources.length} source(s); data in ${config.dataDir}`,
+    `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s), ${sources.length} source(s); ${dataDir}`,
   );
   return 0;
 }

@@ -1,7 +1,6 @@
 // `gatehouse start`: run the gateway until SIGINT/SIGTERM, then stop gracefully; SIGHUP reloads.
 import pino from 'pino';
-import { loadConfig, readConfigFile, type GatehouseConfig } from '../config/index.js';
-import { dirname, resolve } from 'node:path';
+import { loadConfig, type GatehouseConfig } from '../config/index.js';
 import { checkConfigFiles } from '../config/checks.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway, type Gateway } from '../runtime/index.js';
@@ -11,6 +10,7 @@ import { startProcessIdleMemoryRelease } from '../runtime/idle-memory.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
+import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning } from './data-dir.js';
 import { safeLogDestination } from './log-destination.js';
 import { EXIT_CONFIG, restartCannotFix } from './exit-codes.js';
 
@@ -26,6 +26,7 @@ the port of its first listener (broker.listeners[0]; the others keep theirs), --
 admin.port, --log-level log.level (fatal, error, warn, info, debug, trace, silent); port 0 picks
 a free port, named in the log. With no config file, every publish is archived to the local
 stream 'archive' and exported to NDJSON files.
+${DATA_DIR_HELP}
 SIGINT/SIGTERM stop it gracefully (stop accepting, flush commits, close the store); a second
 signal ends the process at once, by that signal (a shell shows 130 for SIGINT, 143 for SIGTERM).
 A store that cannot open because the disk is full (LevelDB replays its log when it opens) is
@@ -137,19 +138,10 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
   };
 }
 
-/**
- * `--data-dir` wins over the file's dataDir. The systemd unit passes `--data-dir /var/lib/gatehouse`,
- * so a dataDir set in the file (data on an SSD rather than the SD card) is not used: say so.
- */
+/** Said once at start: the data is not where the file says (data-dir.ts). */
 async function warnDataDirOverride(logger: pino.Logger, file: string, dataDir: string): Promise<void> {
-  const raw = (await readConfigFile(file).catch(() => undefined)) as { dataDir?: unknown } | undefined;
-  if (typeof raw?.dataDir !== 'string') return;
-  const fileDataDir = resolve(dirname(resolve(file)), raw.dataDir);
-  if (fileDataDir === dataDir) return;
-  logger.warn(
-    { dataDir, fileDataDir },
-    `--data-dir ${dataDir} wins over dataDir ${fileDataDir} in ${file}: the data is in ${dataDir}. Under the systemd unit (which passes --data-dir /var/lib/gatehouse), move it with 'sudo systemctl edit gatehouse' (ExecStart= with your --data-dir, and ReadWritePaths= for that folder)`,
-  );
+  const w = await dataDirOverrideWarning(file, dataDir);
+  if (w) logger.warn({ dataDir, fileDataDir: w.fileDataDir }, w.message);
 }
 
 export async function runStart(argv: string[], io: CliIO): Promise<number> {
@@ -157,7 +149,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     argv,
     {
       config: { type: 'string', short: 'c' },
-      'data-dir': { type: 'string' },
+      ...DATA_DIR_OPTION,
       'mqtt-port': { type: 'string' },
       'admin-port': { type: 'string' },
       'log-level': { type: 'string' },
@@ -174,7 +166,7 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
     throw new GatehouseError('GH_ARG_INVALID', `--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`, { hint: 'e.g. --log-level debug' });
   }
   const overrides = {
-    ...(values['data-dir'] !== undefined ? { dataDir: values['data-dir'] } : {}),
+    ...dataDirOverride(values['data-dir']),
     ...(values['mqtt-port'] !== undefined ? { mqttPort: portArg(values['mqtt-port'], '--mqtt-port') } : {}),
     ...(values['admin-port'] !== undefined ? { adminPort: portArg(values['admin-port'], '--admin-port') } : {}),
   };

@@ -55,7 +55,8 @@ test('install.sh stages program, config, unit and state dir; is idempotent; unin
   assert.equal(readFileSync(join(root, 'etc/gatehouse/gatehouse.yaml'), 'utf8'), 'gatewayId: mine\n');
   // The kept config is checked by the version being installed: one it refuses is said, with the
   // errors, before a restart would find it (the unit would fail with exit 78).
-  assert.match(second.out, /check-config .*etc\/gatehouse\/gatehouse\.yaml: ok/);
+  // With the unit's --data-dir (the staged state folder here): the data directory it checks and names.
+  assert.ok(second.out.includes(`check-config ${join(root, 'etc/gatehouse/gatehouse.yaml')} --data-dir ${join(root, 'var/lib/gatehouse')}: ok`), second.out);
   await writeFile(join(root, 'etc/gatehouse/gatehouse.yaml'), 'gatewayId: mine\nbroker:\n  port: 1883\n');
   const refused = install(root);
   assert.equal(refused.code, 0, refused.out);
