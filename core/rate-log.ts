@@ -1,14 +1,14 @@
 // A log line at a bounded rate: the first event of a kind is logged at once, then at most one
 // line per interval carrying how many were suppressed. A flood (bad clients, a full disk refusing
 // every append) costs a counter increment, never a flood of log lines (on an SD card, the log is a
-// disk write). Used by the broker, the rules engine and the Modbus source.
+// disk write). Used by the broker, the rules engine, the sources, the exporters and the admin API.
 import type { Logger } from 'pino';
 import { monotonicNow } from './clock.js';
 
 export type RateLog = (key: string, fields: Record<string, unknown>, msg: string) => void;
 
 /** `clock`: a monotonic clock (RuntimeDeps.monotonic): a wall clock stepped back would mute the key for the size of the step. */
-export function rateLimitedLog(log: Logger, level: 'info' | 'warn', intervalMs: number, clock: () => number = monotonicNow): RateLog {
+export function rateLimitedLog(log: Logger, level: 'debug' | 'info' | 'warn', intervalMs: number, clock: () => number = monotonicNow): RateLog {
   const last = new Map<string, { at: number; suppressed: number }>();
   return (key, fields, msg) => {
     const t = clock();

@@ -17,18 +17,19 @@
 // refused client still sends is read and dropped (not kept) for at most LINGER_MS, because closing a
 // socket with unread input makes the kernel reset it, which can erase the 400 before the client
 // reads it. The answers are counted; a scanner must not fill the log, so at most one debug line per
-// LOG_EVERY_MS.
+// LOG_EVERY_MS, with the count since (`suppressed`), as the API's refusals (server.ts).
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { counter } from '../../core/metrics.js';
 import { ERRORS } from '../../core/errors.js';
+import { rateLimitedLog } from '../../core/rate-log.js';
 
 /** Content type of a TLS handshake record: the first byte of every TLS connection (RFC 8446 5.1). */
 const TLS_HANDSHAKE = 0x16;
 /** How long a refused client may keep sending (its request body) after the 400 before it is cut. */
 const LINGER_MS = 2000;
-const LOG_EVERY_MS = 10_000;
+const LOG_EVERY_MS = 60_000;
 
 export interface PlainHttpOptions {
   /** A connection silent this long before its first byte is closed. */
@@ -96,15 +97,11 @@ export function answerPlainHttp(server: Server, options: PlainHttpOptions): Plai
     'gatehouse_admin_plain_http_total',
     'Connections to the HTTPS admin API (admin.tls) that did not open with a TLS handshake (plain HTTP, other bytes): answered 400 and closed',
   );
-  let lastLog = -Infinity;
+  const plainLog = rateLimitedLog(logger, 'debug', LOG_EVERY_MS, options.monotonic);
 
   const refuse = (socket: Socket, first: number): void => {
     answered.inc();
-    const now = options.monotonic();
-    if (now - lastLog >= LOG_EVERY_MS) {
-      lastLog = now;
-      logger.debug({ remote: socket.remoteAddress, firstByte: first }, 'admin API: plain HTTP (not TLS) on the HTTPS port answered 400');
-    }
+    plainLog('plain-http', { remote: socket.remoteAddress, firstByte: first }, 'admin API: plain HTTP (not TLS) on the HTTPS port answered 400');
     const linger = setTimeout(() => socket.destroy(), LINGER_MS);
     socket.once('close', () => clearTimeout(linger));
     socket.on('data', () => {}); // read and drop: see LINGER_MS

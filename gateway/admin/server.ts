@@ -21,6 +21,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Counter } from '../../core/prom-client.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
+import { rateLimitedLog } from '../../core/rate-log.js';
 import { ERRORS } from '../../core/errors.js';
 import { tlsPairProblem } from '../../core/tls-files.js';
 import type { StoredRecord } from '../store/types.js';
@@ -91,6 +92,13 @@ export interface AdminServer {
 const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 /** Connections open at once (admin.maxConnections). */
 const DEFAULT_MAX_CONNECTIONS = 64;
+/**
+ * The refusals' warnings (a Host or Origin refused, a connection over maxConnections closed): one
+ * line a minute per kind, with the count since (`suppressed`), as the broker's bounded warnings. A
+ * hostile page retrying in a loop, or a scraper fleet past the bound, wrote one every 10 s until
+ * round 33: 360 an hour in a journal on the SD card.
+ */
+export const ADMIN_REFUSAL_LOG_EVERY_MS = 60_000;
 
 /** The answer to a request no route took: 405 naming the methods the path takes (`Allow`), or 404 for an unknown path. */
 function notRouted(sentMethod: string | undefined, path: string): HttpError {
@@ -129,8 +137,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   let server: Server | undefined;
   let servedTls: ServedTls | undefined;
   let plainHttp: PlainHttpGuard | undefined;
-  let lastRefusalLog = -Infinity;
-  let lastDropLog = -Infinity;
+  // on the monotonic clock: a wall clock stepped back would mute it for the size of the step
+  const refusalLog = rateLimitedLog(logger, 'warn', ADMIN_REFUSAL_LOG_EVERY_MS, clocksOf(deps).monotonic);
   // A stop during the start: counted, so the start sees it after each wait; the start in progress,
   // so the stop closes what it opened.
   let stops = 0;
@@ -161,11 +169,11 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     const verdict = checkRequestOrigin(req, allowedHosts);
     if (verdict) {
       refused.inc({ reason: verdict.reason });
-      const now = performance.now(); // monotonic: a wall clock step must not mute this rate limit
-      if (now - lastRefusalLog >= 10_000) {
-        lastRefusalLog = now; // at most one line per 10 s: a hostile page may retry in a loop
-        logger.warn({ reason: verdict.reason, host: req.headers.host, origin: req.headers.origin, method, path }, 'admin API request refused');
-      }
+      refusalLog(
+        `refused:${verdict.reason}`,
+        { reason: verdict.reason, host: req.headers.host, origin: req.headers.origin, method, path },
+        'admin API request refused',
+      );
       throw new HttpError(verdict.status, 'GH_ADMIN_FORBIDDEN', verdict.message, verdict.hint);
     }
     if (path === '/healthz') {
@@ -321,11 +329,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     server.on('drop', () => {
       dropped.inc();
-      const at = performance.now();
-      if (at - lastDropLog >= 10_000) {
-        lastDropLog = at;
-        logger.warn({ maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
-      }
+      refusalLog('dropped', { maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
     });
     server.listen(options.port, options.host);
     try {
