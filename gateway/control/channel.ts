@@ -9,6 +9,10 @@ import { ERRORS, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
 import { withoutCredentials } from '../../core/broker-url.js';
 import { SizeLimit, withSizeLimit } from '../../core/mqtt-size-guard.js';
+import { rateLimitedLog } from '../../core/rate-log.js';
+import { clocksOf } from '../../core/clock.js';
+import { connectRefusal } from '../../core/mqtt-client-hints.js';
+import { certificateNotVerified } from '../../core/tls-files.js';
 
 /** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
 const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
@@ -22,6 +26,26 @@ const REFUSAL_CLOSE_MS = 2000;
 
 /** How long a stop waits for the control broker to acknowledge what was published before it. */
 const STOP_GRACE_MS = 2000;
+
+/**
+ * The client's error, one line a minute per error with the count since (`suppressed`), as the
+ * MQTT bridge's: while the control broker is down, each reconnect failed with a line of its own
+ * (once a minute only at the default reconnectMaxMs; 720 an hour at reconnectMaxMs 5000).
+ */
+const ERROR_LOG_EVERY_MS = 60_000;
+
+/** What to check for the control client's error `why`, naming the control.upstream option. */
+export function controlErrorHint(why: string): string {
+  const tail = '; the gateway keeps reconnecting (reconnectMinMs doubling up to reconnectMaxMs)';
+  const refused = connectRefusal(why);
+  if (refused === 'credentials')
+    return `the control broker refused the login: check control.upstream.username and password (or cert and key) and the broker's ACL${tail}`;
+  if (refused === 'clientId') return `the control broker refused the client id: check control.upstream.clientId${tail}`;
+  if (certificateNotVerified(why))
+    return `the control broker's certificate does not verify: set control.upstream.ca to the PEM of the CA that signed it, else check its certificate (expired, another name than control.upstream.url's host)${tail}`;
+  if (/ENOTFOUND|EAI_AGAIN/.test(why)) return `the host name does not resolve: check control.upstream.url and the gateway's DNS${tail}`;
+  return `check control.upstream.url (scheme, host, port) and that the control broker runs there and is reachable${tail}`;
+}
 
 export type ControlHandler = (topic: string, payload: Buffer) => void;
 
@@ -106,6 +130,8 @@ export interface UpstreamChannelDeps extends RuntimeDeps {
 
 export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
   const log = deps.logger;
+  // on the monotonic clock: a wall clock stepped back would mute it for the size of the step
+  const errorLog = rateLimitedLog(log, 'warn', ERROR_LOG_EVERY_MS, clocksOf(deps).monotonic);
   // What the channel is called in logs and statuses: the retained status topic is read by anyone
   // subscribed on the control broker, so a password written into the URL stays out of it.
   const shown = withoutCredentials(opts.url);
@@ -260,7 +286,11 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         if ('error' in r && r.error !== lastTlsError) log.warn({ url: shown, err: r.error }, 'control channel: TLS files not reloaded');
         lastTlsError = 'error' in r ? r.error : undefined;
       });
-      c.on('error', (err) => log.warn({ err: errorMessage(err), url: shown }, 'control channel error'));
+      // The first failure at once, with its reason and what to check; then once a minute per error.
+      c.on('error', (err) => {
+        const why = errorMessage(err);
+        errorLog(why, { err: why, url: shown, hint: controlErrorHint(why) }, 'control channel error');
+      });
       c.on('offline', () => log.warn({ url: shown, retryInMs: delay }, 'control channel offline'));
       // Connects (manualConnect) through the guard of maxPayloadBytes.
       size?.attach(c);
