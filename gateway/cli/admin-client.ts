@@ -15,6 +15,19 @@ import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'nod
 import { loadConfig } from '../config/index.js';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 
+/**
+ * What ADMIN_COMMAND_OPTIONS mean, in the --help of every command that talks to the running
+ * gateway: only the rules commands said it, so `status --help` left a user refused for the token
+ * (401) without GATEHOUSE_ADMIN_TOKEN or --config's admin.token.
+ */
+export const ADMIN_FLAGS_HELP = `  --admin URL      the gateway's admin API (default http://127.0.0.1:9883)
+  --config FILE    read the admin address, admin.token and admin.tls's certificate from the
+                   gateway's config file
+  --token T        admin bearer token (else GATEHOUSE_ADMIN_TOKEN, else admin.token of --config)`;
+
+/** --json, for the commands whose answer it prints as the API gave it. */
+export const JSON_FLAG_HELP = '  --json           print the admin API answer, as JSON, instead of text';
+
 /** The options of every command that talks to the running gateway (streams, jobs): parseCliArgs' shape. */
 export const ADMIN_COMMAND_OPTIONS = {
   admin: { type: 'string' },

@@ -3,7 +3,7 @@
 // GET /api/dead-letters, POST /api/streams/{dlq}/redrive, DELETE /api/streams/{dlq}/records).
 import { GatehouseError } from '../../core/errors.js';
 import type { DeadLetterSummary, PurgeResult, RedriveResult } from '../admin/dead-letters.js';
-import { ADMIN_COMMAND_OPTIONS, adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
 import { counted, parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const TARGET = '[--admin URL | --config FILE] [--token T] [--json]';
@@ -13,7 +13,9 @@ export const PURGE_USAGE = `gatehouse streams purge DLQ --through SEQ|last ${TAR
 
 const DEAD_LETTERS_HELP = `usage: ${DEAD_LETTERS_USAGE}
 Lists the dead-letter streams (or the one named): how many dead letters each holds, the oldest,
-the streams they came from, and their errors grouped with a count and one example each.`;
+the streams they came from, and their errors grouped with a count and one example each.
+${ADMIN_FLAGS_HELP}
+${JSON_FLAG_HELP}`;
 
 const REDRIVE_HELP = `usage: ${REDRIVE_USAGE}
 Sends dead letters again: each is appended to the stream it came from (its sourceStream attribute)
@@ -25,12 +27,16 @@ exporter then sends it. Fix what made the destination refuse them first.
                    from was dropped with its retired rule action)
 Works in steps of ${1000} dead letters, each one request; every target stream is checked before a
 step moves anything. Stopped (Ctrl-C, a lost connection), the gateway ends the step at its next
-chunk of 500: what went is out of DLQ, the rest is in it; run the command again to send the rest.`;
+chunk of 500: what went is out of DLQ, the rest is in it; run the command again to send the rest.
+${ADMIN_FLAGS_HELP}
+${JSON_FLAG_HELP}`;
 
 const PURGE_HELP = `usage: ${PURGE_USAGE}
 Removes the dead letters of DLQ through SEQ (read them first: gatehouse streams dead-letters DLQ,
 GET /api/streams/DLQ/records), or every one held now with --through last. Only dead-letter
-streams: a live stream's records leave it once exported.`;
+streams: a live stream's records leave it once exported.
+${ADMIN_FLAGS_HELP}
+${JSON_FLAG_HELP}`;
 
 /** Dead letters per redrive request: each answers within the CLI's deadline (admin-client.ts). */
 const REDRIVE_STEP = 1000;

@@ -2,7 +2,7 @@
 // next run, counts since start.
 import type { JobStatus } from '../control/jobs.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse jobs [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -11,7 +11,7 @@ export async function runJobs(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows each scheduled job (jobs: in the config): its schedule, last run (start time, result, duration, error), next run and runs since start.`,
+      `usage: ${USAGE}\nShows each scheduled job (jobs: in the config): its schedule, last run (start time, result, duration, error), next run and runs since start.\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { runRulesEval, runRulesCheck } from './rules-offline.js';
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { ERRORS, GatehouseError, fileErrorReason } from '../../core/errors.js';
-import { adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
+import { ADMIN_FLAGS_HELP, adminGet, adminRequest, resolveAdmin, type AdminTarget } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
@@ -15,18 +15,14 @@ const USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload '
        gatehouse rules sign --rollback-to VERSION --version N --targets ID --key PREFIX.key
        gatehouse rules keygen --out PREFIX [--force]`;
 
-const ADMIN_FLAGS = `--admin URL   the gateway's admin API (default http://127.0.0.1:9883)
---config FILE read the admin address and admin.token from the gateway's config file
---token T     admin bearer token (else GATEHOUSE_ADMIN_TOKEN, else admin.token of --config)`;
-
 const LIST_USAGE = 'gatehouse rules list [--admin URL | --config FILE] [--token T] [--json]';
 const LIST_HELP = `usage: ${LIST_USAGE}
 
 Shows the running gateway's active rule set version, its probation if any, the outcome of the last
 update attempt (applied, rejected, rolled back: when, from where, why) and each rule with its
 counters (matched, emitted, errors, action failures) and SQL.
---json        the whole GET /api/rules document
-${ADMIN_FLAGS}`;
+  --json           the whole GET /api/rules document
+${ADMIN_FLAGS_HELP}`;
 
 const APPLY_USAGE = 'gatehouse rules apply FILE [--force] [--probation] [--admin URL | --config FILE] [--token T]';
 const APPLY_HELP = `usage: ${APPLY_USAGE}
@@ -34,17 +30,17 @@ const APPLY_HELP = `usage: ${APPLY_USAGE}
 Sends the rule set FILE (YAML or JSON) to the running gateway, which validates it and swaps it in
 whole or refuses it (the running one is kept). Prints the outcome and version; each error of a
 refused set on stderr. Exit 0 applied (or unchanged), 1 rejected.
---force       apply even when the version is not above the active one
---probation   roll back by itself to the last good set if a new or changed rule fails at run time
-              during control.probation
-${ADMIN_FLAGS}`;
+  --force          apply even when the version is not above the active one
+  --probation      roll back by itself to the last good set if a new or changed rule fails at run
+                   time during control.probation
+${ADMIN_FLAGS_HELP}`;
 
 const ROLLBACK_USAGE = 'gatehouse rules rollback [--admin URL | --config FILE] [--token T]';
 const ROLLBACK_HELP = `usage: ${ROLLBACK_USAGE}
 
 Makes the running gateway go back to its last good rule set (the last confirmed one).
 Prints the outcome and version. Exit 0 rolled back, 1 refused (e.g. no earlier set kept).
-${ADMIN_FLAGS}`;
+${ADMIN_FLAGS_HELP}`;
 
 const remoteOptions = {
   admin: { type: 'string' },

@@ -3,7 +3,7 @@
 // while its start waits for disk space to open the store, what it waits for and what to do.
 import { SOURCE_UP_STATES } from '../pipeline/contract.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse status [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -146,7 +146,7 @@ export async function runStatus(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows the running gateway in a few lines (what the status page shows): health, uptime, rates, clients, links, streams and backlog, sources, rule set; while its start waits for disk space to open the store, what it waits for since when, free vs needed bytes and what to do. Exit 0 when the gateway answers healthy, 1 when it answers unhealthy (degraded, starting, stopping) or cannot be reached.`,
+      `usage: ${USAGE}\nShows the running gateway in a few lines (what the status page shows): health, uptime, rates, clients, links, streams and backlog, sources, rule set; while its start waits for disk space to open the store, what it waits for since when, free vs needed bytes and what to do. Exit 0 when the gateway answers healthy, 1 when it answers unhealthy (degraded, starting, stopping) or cannot be reached.\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }

@@ -3,7 +3,7 @@
 // only with --records saying how many it holds now: they never reach upstream.
 import { GatehouseError, isGatehouseError } from '../../core/errors.js';
 import type { StreamDropResult } from '../admin/stream-drop.js';
-import { ADMIN_COMMAND_OPTIONS, adminRequest, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminRequest, resolveAdmin } from './admin-client.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
 
 export const DROP_USAGE = 'gatehouse streams drop NAME [--records N] [--admin URL | --config FILE] [--token T] [--json]';
@@ -16,7 +16,9 @@ what it holds now ('gatehouse streams' shows it): those records are thrown away,
 counted in gatehouse_stream_discarded_records_total. Refused, with who uses it and what to do, for a
 stream of the config, one an exporter sends or puts its dead letters in, one a rule writes, and
 the gateway's own streams.
-  --records N      the records you expect to throw away: exactly what it holds now`;
+  --records N      the records you expect to throw away: exactly what it holds now
+${ADMIN_FLAGS_HELP}
+${JSON_FLAG_HELP}`;
 
 /**
  * The API's refusal of a count says how to confirm in its own terms (?records=N); the user of

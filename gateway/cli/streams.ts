@@ -1,7 +1,7 @@
 // `gatehouse streams`: local streams and their exporters, from the running gateway.
 import type { ExporterStatus } from '../upstream/status.js';
 import { counted, parseCliArgs, writeLine, type CliIO } from './io.js';
-import { ADMIN_COMMAND_OPTIONS, adminGet, resolveAdmin } from './admin-client.js';
+import { ADMIN_COMMAND_OPTIONS, ADMIN_FLAGS_HELP, JSON_FLAG_HELP, adminGet, resolveAdmin } from './admin-client.js';
 
 const USAGE = 'gatehouse streams [--admin URL | --config FILE] [--token T] [--json]';
 
@@ -46,7 +46,7 @@ export async function runStreams(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\n       gatehouse streams dead-letters|redrive|purge|drop ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.\nA stream nothing uses any more: 'drop NAME --records N' drops it with the N records it holds (never sent).`,
+      `usage: ${USAGE}\n       gatehouse streams dead-letters|redrive|purge|drop ... (--help on each)\nShows each local stream (sequence range, records, bytes) and each exporter's checkpoint, backlog and last error.\nDead letters: 'dead-letters [STREAM]' lists them with their errors grouped, 'redrive DLQ' sends them again, 'purge DLQ --through SEQ' clears them.\nA stream nothing uses any more: 'drop NAME --records N' drops it with the N records it holds (never sent).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }

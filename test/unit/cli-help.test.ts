@@ -69,6 +69,25 @@ test("rules list|apply|rollback --help print that subcommand's usage and flags, 
   assert.doesNotMatch(err, /usage: usage:|rules eval/);
 });
 
+test('every command that talks to the running gateway explains --admin, --config, --token and --json in its --help', async () => {
+  // Only rules list|apply|rollback did: `status --help` showed `[--token T]` alone, and a user
+  // refused for the token (401) learnt nothing of GATEHOUSE_ADMIN_TOKEN or --config's admin.token.
+  const all = [...commands, ['streams', 'dead-letters'], ['streams', 'redrive'], ['streams', 'purge'], ['streams', 'drop']];
+  let checked = 0;
+  for (const argv of all) {
+    const { out } = await runCaptured(main, [...argv, '--help']);
+    const usage = out.split('\n')[0]!;
+    if (!usage.includes('--admin URL')) continue;
+    checked++;
+    const name = argv.join(' ');
+    assert.match(out, /^ {2}--admin URL {2,}the gateway's admin API \(default http:\/\/127\.0\.0\.1:9883\)$/m, `${name}:\n${out}`);
+    assert.match(out, /^ {2}--config FILE {2,}read the admin address, admin\.token/m, `${name}:\n${out}`);
+    assert.match(out, /^ {2}--token T {2,}.*GATEHOUSE_ADMIN_TOKEN/m, `${name}:\n${out}`);
+    if (usage.includes('--json')) assert.match(out, /^ {2}--json {2,}\S/m, `${name}:\n${out}`);
+  }
+  assert.equal(checked, 11, 'status, streams (and its 4), jobs, sources, rules list|apply|rollback');
+});
+
 test('start --help says which setting each flag overrides (--mqtt-port only the first listener) and the log levels', async () => {
   const { code, out } = await runCaptured(main, ['start', '--help']);
   assert.equal(code, 0);
