@@ -19,10 +19,13 @@ const USAGE =
 
 const HELP = `usage: ${USAGE}
 Prints (or writes) the signed update envelope to publish on <prefix>/<id>/rules/set (or PUT to /api/rules).
+--key          the private key file (PREFIX.key of 'gatehouse rules keygen'; the gateways hold PREFIX.pub in control.publicKeys)
 --targets      gateway ids or control.groups names the update is for, or '*' for every gateway that trusts the key
 --version      document version; must be above the highest the gateway ever accepted (default: the rule set's version)
 --expires-in   how long the document may be applied (default 7d)
---rollback-to  a rollback to the gateway's last good rule set, which must have this version`;
+--rollback-to  a rollback to the gateway's last good rule set, which must have this version
+--key-id       a name for the key, put in the envelope (keyId) and named when a gateway refuses the signature; a gateway tries each key of control.publicKeys whatever it says
+--out          write the envelope to this file instead of stdout`;
 
 function arg(name: string, value: string | undefined): string {
   if (value === undefined || value === '') throw new GatehouseError('GH_ARG_INVALID', `--${name} is required`, { hint: USAGE });

@@ -69,6 +69,16 @@ test("rules list|apply|rollback --help print that subcommand's usage and flags, 
   assert.doesNotMatch(err, /usage: usage:|rules eval/);
 });
 
+test('rules sign --help explains each option of its usage lines (--key, --key-id and --out were not)', async () => {
+  const { code, out } = await runCaptured(main, ['rules', 'sign', '--help']);
+  assert.equal(code, 0);
+  const usage = out.split('\n').filter((l) => /^(usage: | {7})gatehouse rules sign/.test(l));
+  assert.equal(usage.length, 2, out);
+  for (const flag of new Set(usage.join(' ').match(/--[a-z-]+/g) ?? [])) {
+    assert.match(out, new RegExp(`^${flag} {2,}\\S`, 'm'), `${flag} is explained on a line of its own:\n${out}`);
+  }
+});
+
 test('every command that talks to the running gateway explains --admin, --config, --token and --json in its --help', async () => {
   // Only rules list|apply|rollback did: `status --help` showed `[--token T]` alone, and a user
   // refused for the token (401) learnt nothing of GATEHOUSE_ADMIN_TOKEN or --config's admin.token.
