@@ -11,7 +11,7 @@ import { withoutCredentials } from '../../core/broker-url.js';
 import { SizeLimit, withSizeLimit } from '../../core/mqtt-size-guard.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { clocksOf } from '../../core/clock.js';
-import { connectRefusal } from '../../core/mqtt-client-hints.js';
+import { STABLE_MS, connectRefusal } from '../../core/mqtt-client-hints.js';
 import { certificateNotVerified } from '../../core/tls-files.js';
 
 /** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
@@ -23,6 +23,15 @@ const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
 
 /** A close this soon after the CONNACK, with a publish unacknowledged, looks like a refused publish. */
 const REFUSAL_CLOSE_MS = 2000;
+
+/**
+ * Connections closed within STABLE_MS of their CONNACK, this many in a row (none a refused publish),
+ * are named: most often another client with this client id takes the session over (two gateways with
+ * one gatewayId: a cloned SD card keeps the host name), and each reconnect takes it back.
+ */
+const QUICK_CLOSES_NAMED = 3;
+/** That line at most once an hour (with the count since): a fight backed off to reconnectMaxMs may flare again. */
+const QUICK_CLOSES_LOG_EVERY_MS = 3_600_000;
 
 /** How long a stop waits for the control broker to acknowledge what was published before it. */
 const STOP_GRACE_MS = 2000;
@@ -131,7 +140,9 @@ export interface UpstreamChannelDeps extends RuntimeDeps {
 export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
   const log = deps.logger;
   // on the monotonic clock: a wall clock stepped back would mute it for the size of the step
-  const errorLog = rateLimitedLog(log, 'warn', ERROR_LOG_EVERY_MS, clocksOf(deps).monotonic);
+  const monotonic = clocksOf(deps).monotonic;
+  const errorLog = rateLimitedLog(log, 'warn', ERROR_LOG_EVERY_MS, monotonic);
+  const quickCloseLog = rateLimitedLog(log, 'warn', QUICK_CLOSES_LOG_EVERY_MS, monotonic);
   // What the channel is called in logs and statuses: the retained status topic is read by anyone
   // subscribed on the control broker, so a password written into the URL stays out of it.
   const shown = withoutCredentials(opts.url);
@@ -143,6 +154,10 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   // Counted: a start sees a stop that came while it loaded mqtt.js (it then connects nothing).
   let stops = 0;
   let delay = opts.reconnectMinMs;
+  /** When the connection up now got its CONNACK (monotonic ms); undefined while down. */
+  let upSince: number | undefined;
+  /** Connections closed soon after their CONNACK, in a row. */
+  let quickCloses = 0;
   const refusedListeners: Array<(r: PublishRefusal) => void> = [];
   const size = deps.maxPayloadBytes === undefined ? undefined : new SizeLimit(deps.maxPayloadBytes, 4);
 
@@ -198,8 +213,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       client = c;
       c.on('message', onMessage);
       c.on('connect', (connack) => {
-        delay = opts.reconnectMinMs;
-        c.options.reconnectPeriod = delay;
+        upSince = monotonic();
         log.info({ url: shown, sessionPresent: connack.sessionPresent }, 'control channel connected');
         // Re-subscribe even with a session present: cheap, and covers a broker that lost it.
         const topics = [...handlers.keys()];
@@ -275,9 +289,31 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       });
       let lastTlsError: string | undefined;
       c.on('close', () => {
-        // Double the delay before the next reconnect attempt (mqtt.js reads it when scheduling).
-        delay = Math.min(opts.reconnectMaxMs, delay * 2);
+        // The backoff starts over only after a connection that lasted (STABLE_MS, as the MQTT
+        // bridge's): one the broker closes soon after its CONNACK doubles the delay like a failed
+        // attempt. Reset at each connect, two gateways with one client id took the session from
+        // each other every 2 x reconnectMinMs for as long as both ran, two log lines each time.
+        const upMs = upSince === undefined ? undefined : monotonic() - upSince;
+        upSince = undefined;
+        if (upMs !== undefined && upMs >= STABLE_MS) {
+          delay = opts.reconnectMinMs;
+          quickCloses = 0;
+        } else delay = Math.min(opts.reconnectMaxMs, delay * 2);
+        // (mqtt.js reads reconnectPeriod when it schedules the reconnect.)
         c.options.reconnectPeriod = delay;
+        if (upMs !== undefined && upMs < STABLE_MS && suspect === undefined && ++quickCloses >= QUICK_CLOSES_NAMED) {
+          quickCloseLog(
+            'quick-closes',
+            {
+              url: shown,
+              clientId: clientOptions.clientId,
+              closes: quickCloses,
+              retryInMs: delay,
+              hint: `give each gateway its own gatewayId (this one is ${deps.gatewayId}: a cloned SD card keeps the host name it defaults to), or its own control.upstream.clientId; else look in the control broker's log for why it closes the connection`,
+            },
+            `control channel: the broker closes the connection soon after each connect (${quickCloses} in a row): another client with this client id (${clientOptions.clientId}) probably takes the session over at each reconnect; reconnects back off (reconnectMinMs doubling up to reconnectMaxMs)`,
+          );
+        }
         // The reconnect takes its TLS options from c.options: a client certificate renewed on
         // disk is presented at the next handshake (core/tls-files.ts).
         if (opts.ca === undefined && opts.cert === undefined && opts.key === undefined) return;

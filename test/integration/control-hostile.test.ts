@@ -138,7 +138,7 @@ async function startSite(t: TestContext, url: string) {
     file,
     `gatewayId: ${ID}\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  allowUnsigned: true\n  upstream: { url: '${url}', reconnectMinMs: 200 }\n`,
   );
-  const lines: Array<{ msg: string; level: number; topics?: string[]; topic?: string; hint?: string }> = [];
+  const lines: Array<{ msg: string; level: number; time?: number; topics?: string[]; topic?: string; hint?: string }> = [];
   const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as { msg: string; level: number }) });
   const registry = createMetricsRegistry('test', ID);
   const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), { logger, registry, version: 'test' });
@@ -215,4 +215,31 @@ test('a rules file nested 10,000 deep is refused naming the file at start, at ea
     'the fixed file reloads',
     15_000,
   );
+});
+
+test('two gateways with one gatewayId (a cloned SD card keeps the host name) on one control broker: the session takeover fight backs off instead of reconnecting every reconnectMinMs, and is named once each with the fix', async (t) => {
+  const url = await startOffice(t, "[{ topic: 'gatehouse/#', access: readwrite }]");
+  const a = await startSite(t, url);
+  const b = await startSite(t, url);
+  // Each connect of one takes the session (client id gatehouse-control-site7) of the other, whose
+  // reconnect takes it back. Before: the backoff started over at each connect, so both came back
+  // every 2 x reconnectMinMs (200 ms here) for as long as both ran, with 2 log lines each time.
+  const named = (l: { msg: string }): boolean => /closes the connection soon after each connect/.test(l.msg);
+  for (const site of [a, b]) {
+    const said = await waitUntil(() => site.lines.find(named), 'the fight is named', 20_000);
+    assert.equal(said.level, 40);
+    assert.match(said.hint ?? '', /gatewayId .*site7.*control\.upstream\.clientId/);
+  }
+  // Backed off: the waits between one gateway's connects double (200 ms doubling up to reconnectMaxMs).
+  const connectTimes = (lines: Array<{ msg: string; time?: number }>): number[] =>
+    lines.filter((l) => l.msg === 'control channel connected').map((l) => l.time ?? 0);
+  await waitUntil(() => connectTimes(a.lines).length >= 6 || undefined, '6 connects of one gateway', 40_000);
+  const times = connectTimes(a.lines);
+  const lastGap = times[5]! - times[4]!;
+  assert.ok(
+    lastGap >= 1500,
+    `the 5th and 6th connects ${lastGap} ms apart (${times.map((x) => x - times[0]!).join(', ')}): the takeover fight did not back off`,
+  );
+  assert.equal(a.lines.filter(named).length, 1, 'named once');
+  assert.equal(b.lines.filter(named).length, 1, 'named once');
 });
