@@ -166,6 +166,20 @@ export const ERROR_CATALOGUE = {
     message: 'corrupt data in {what}: {reason}',
     hint: 'restore the data directory from a backup, or remove the damaged stream',
   },
+  GH_STORE_REPAIRED: {
+    group: 'store',
+    meaning:
+      "The store's LevelDB database was found damaged at start (LevelDB's 'Corruption', a missing CURRENT, MANIFEST or table file: an SD card's bad block, a power cut) and was repaired with LevelDB's RepairDB: the gateway runs on what could be read; the files RepairDB set aside are in <store>/lost/. Logged at error level, shown by /healthz and `gatehouse status` until the gateway stops",
+    message: 'the local stream store at {dir} was damaged ({reason}) and has been repaired: {outcome}',
+    hint: 'the records recovered are sent upstream as usual (some may be sent twice); records in an unreadable part are lost: compare what upstream received with the devices if that matters. Delete <store>/lost/ once looked at. A store damaged again soon means a failing SD card: replace it',
+  },
+  GH_STORE_DAMAGED: {
+    group: 'store',
+    meaning:
+      "The store's LevelDB database is damaged and LevelDB's repair failed or did not make it open: `gatehouse start` exits 65, which the systemd unit does not restart (starting again would fail the same way)",
+    message: 'the local stream store at {dir} is damaged and could not be repaired: {reason}',
+    hint: 'move the store folder aside (the error names the command) and start again: a new, empty store is made; the folder moved aside keeps what it held',
+  },
   GH_STORE_DISK_FULL: {
     group: 'store',
     meaning:

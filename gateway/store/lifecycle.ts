@@ -18,6 +18,7 @@ import type { BatchOp } from './head.js';
 import { openWhenSpace, type WaitForSpace } from './open-wait.js';
 import type { StoreOptions } from './options.js';
 import type { Retention } from './retention.js';
+import type { RepairReport } from './repair.js';
 import { scanStreams } from './scan.js';
 import type { SpaceBallast } from './space-ballast.js';
 import type { StreamState } from './state.js';
@@ -54,6 +55,8 @@ export interface LifecycleDeps {
   afterScan(): Promise<void>;
   /** GH_STORE_CLOSED, naming the store's path. */
   closedError(): GatehouseError;
+  /** The database was damaged and repaired at this open (repair.ts): told once its streams are scanned. */
+  repaired(report: RepairReport): void;
 }
 
 /**
@@ -120,12 +123,25 @@ export class StoreLifecycle {
   private async doOpen(waitForSpace: WaitForSpace | undefined): Promise<void> {
     const d = this.d;
     let attempt = 0;
+    let repair: RepairReport | undefined;
     await d.ballast.load();
     const openDb = async (): Promise<void> => {
       // A fresh handle for each retry: the failed one is not reused.
       // Room for the log replay: the ballast first, else the tables a failed compaction left.
       const makeRoom = async (): Promise<number> => (await d.ballast.release()) || (await deleteOrphans(d));
-      d.setDb(await openMakingRoom(attempt++ > 0 ? newDb(d.options.path) : d.db(), d.options.path, makeRoom));
+      d.setDb(
+        await openMakingRoom(attempt++ > 0 ? newDb(d.options.path) : d.db(), d.options.path, makeRoom, {
+          mono: d.mono,
+          repaired: (r) => {
+            repair = r;
+          },
+          afterRepairFailed: (err) =>
+            d.log.warn(
+              { err: (err as Error).message, path: d.options.path },
+              'the writes after the repair (the tallies deleted, a new store id) failed: the open goes on',
+            ),
+        }),
+      );
     };
     const { path, reserveBytes } = d.options;
     const wait: WaitForSpace | undefined = waitForSpace && {
@@ -144,6 +160,8 @@ export class StoreLifecycle {
       if (s.consumers.size > 0) await d.retention.reclaim(s, []);
     }
     await d.afterScan();
+    // After the scan: the report says what each stream holds after the repair.
+    if (repair) d.repaired(repair);
     d.setState('open');
     await d.guard.start();
     this.sweepTimer = setInterval(() => {

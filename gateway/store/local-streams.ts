@@ -31,7 +31,8 @@ import { checkStreamOptions, definedNames, definedStream, stateIn, streamInfo } 
 import { dropStreams, readDropFloor } from './drop.js';
 import { readStoreIdentity } from './identity.js';
 import { trimThrough, type Trimmed } from './trim.js';
-import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoredRecord, StreamInfo, StreamOptions } from './types.js';
+import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoreRepair, StoredRecord, StreamInfo, StreamOptions } from './types.js';
+import type { RepairReport } from './repair.js';
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -69,6 +70,8 @@ export class LevelLocalStreams implements LocalStreams {
   private dropFloor = 0;
   /** The store's id (identity.ts), read at open. */
   private storeIdentity: StoreIdentity | undefined;
+  /** A damaged database repaired at this open (repair.ts). */
+  private repair: StoreRepair | undefined;
 
   constructor(
     private readonly options: StoreOptions,
@@ -162,7 +165,43 @@ export class LevelLocalStreams implements LocalStreams {
         this.storeIdentity ??= await readStoreIdentity(this.db, (ops, sync) => this.write(ops, sync), this.log);
       },
       closedError: () => this.closedError(),
+      repaired: (report) => this.repairedAtOpen(report),
     });
+  }
+
+  /** Say loudly what a repair at open did and what the store holds after it (GH_STORE_REPAIRED). */
+  private repairedAtOpen(report: RepairReport): void {
+    const streams = [...this.streams.values()]
+      .map((s) => ({ name: s.name, records: s.physRecords, firstSeq: s.physRecords > 0 ? s.headSeq : s.lastSeq + 1, lastSeq: s.lastSeq }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    this.repair = { ...report, streams };
+    this.metrics.repairs.inc();
+    const lostTables = report.tablesBefore - report.tablesAfter;
+    const outcome =
+      `${streams.reduce((n, s) => n + s.records, 0)} records held after it (${streams.map((s) => `${s.name} ${s.records}`).join(', ') || 'no stream'}); ` +
+      `${report.lostFiles.length} file(s) set aside in ${report.lostDir} (${report.lostBytes} bytes)` +
+      (lostTables > 0 ? `, ${lostTables} table file(s) unreadable: the records they held are lost` : '');
+    const err = ERRORS.GH_STORE_REPAIRED({ dir: this.options.path, reason: report.reason, outcome });
+    this.log.error(
+      {
+        code: err.code,
+        path: this.options.path,
+        reason: report.reason,
+        lostDir: report.lostDir,
+        lostFiles: report.lostFiles,
+        lostBytes: report.lostBytes,
+        tablesBefore: report.tablesBefore,
+        tablesAfter: report.tablesAfter,
+        streams,
+        ms: report.ms,
+        hint: err.hint,
+      },
+      err.message,
+    );
+  }
+
+  repaired(): StoreRepair | undefined {
+    return this.repair;
   }
 
   diskState(): DiskState {

@@ -11,6 +11,8 @@ export interface StoreMetrics {
   /** Compactions of a stream's deleted range (compaction.ts) and the disk bytes they gave back. */
   compactions: Counter<string>;
   compactedBytes: Counter<string>;
+  /** Damaged databases repaired at open (repair.ts): 1 for the run that repaired it. */
+  repairs: Counter<string>;
   countersFor(stream: string): StreamCounters;
   /** Remove a dropped stream's series (drop.ts); its gauges go with its state, at the next scrape. */
   forget(stream: string): void;
@@ -29,6 +31,7 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
     'gatehouse_stream_backlog_records',
     'gatehouse_store_compactions_total',
     'gatehouse_store_compacted_bytes_total',
+    'gatehouse_store_repairs_total',
   ];
   // A store reopened on the same registry (restart in tests, reload) replaces its old metrics.
   for (const n of names) registry.removeSingleMetric(n);
@@ -112,9 +115,16 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
     help: 'Disk bytes of deleted records given back by those compactions (LevelDB estimate)',
     registers,
   });
+  const repairs = new Counter({
+    name: 'gatehouse_store_repairs_total',
+    help: "Damaged store databases repaired at start with LevelDB's RepairDB (GH_STORE_REPAIRED in the log; files set aside in <store>/lost/)",
+    registers,
+  });
+  repairs.inc(0);
 
   return {
     batchRecords,
+    repairs,
     commitSeconds,
     corruptSegments,
     compactions,

@@ -26,7 +26,8 @@ export async function scanStreams(db: Db, stateFor: (name: string) => StreamStat
  * high-water mark comes with its first commit. Stopped or killed before that, it was reopened with
  * the checkpoint and no mark: its sequences started at 1 again, below the checkpoint, and every
  * record appended after the restart counted as delivered, never exported (chaos seed 72 --actions:
- * 28,383 acknowledged records). Such a stream (no record held) starts at its checkpoint again.
+ * 28,383 acknowledged records). Such a stream (no record held) starts at its checkpoint again; so
+ * does one holding records below its checkpoint (a repaired store that lost its newest table).
  */
 async function scanCheckpoints(db: Db, stateFor: (name: string) => StreamState): Promise<void> {
   const highest = new Map<StreamState, number>();
@@ -44,8 +45,10 @@ async function scanCheckpoints(db: Db, stateFor: (name: string) => StreamState):
     s.lastSeq = Math.max(s.lastSeq, readU64(v, 0));
   }
   for (const [s, cp] of highest) {
-    if (cp <= s.lastSeq || s.physRecords > 0) continue;
+    if (cp <= s.lastSeq) continue;
     s.lastSeq = cp;
-    s.seqBase = cp;
+    // With records held it is a damaged store's (repair.ts: the newest segments and the mark were
+    // in a lost table): sequences at or below the checkpoint would count as delivered, never sent.
+    if (s.physRecords === 0) s.seqBase = cp;
   }
 }

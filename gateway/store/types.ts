@@ -170,6 +170,11 @@ export interface LocalStreams {
    */
   diskState?(): DiskState;
   /**
+   * The repair of a damaged database at this run's open (repair.ts; GH_STORE_REPAIRED), for the
+   * process's lifetime: /healthz and `gatehouse status` show it. Optional: in-memory test stores.
+   */
+  repaired?(): StoreRepair | undefined;
+  /**
    * Undefined while no append waits for a commit; else resolves just after the pending appends are
    * cut for their write (committer.ts afterCut). Background readers (exporters) await it before a
    * batch's CPU work, so their event-loop pauses fall where no acknowledgement waits on them.
@@ -179,6 +184,12 @@ export interface LocalStreams {
 }
 
 export type { DiskState, DiskCondition } from './disk-guard.js';
+export type { RepairReport } from './repair.js';
+
+/** A repair at open (repair.ts) and what each stream held once the store was open after it. */
+export interface StoreRepair extends RepairReport {
+  streams: Array<{ name: string; records: number; firstSeq: number; lastSeq: number }>;
+}
 
 /** What goes with the streams LocalStreams.dropStreams drops. */
 export interface DropOptions {
@@ -195,3 +206,4 @@ export interface DropOptions {
 }
 import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';
+import type { RepairReport } from './repair.js';
