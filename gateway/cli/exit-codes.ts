@@ -2,7 +2,8 @@
 // apart a failure a restart may cure (a port still held, a disk that is not mounted yet: exit 1,
 // systemd restarts the unit) from one it cannot (the configuration, or what it names, is wrong:
 // exit 78, EX_CONFIG of sysexits.h; the unit's RestartPreventExitStatus leaves it failed with the
-// reason in the journal instead of restarting it every few seconds for ever).
+// reason in the journal instead of restarting it every few seconds for ever), and a damaged store
+// that LevelDB's repair could not open (exit 65, EX_DATAERR: not restarted either).
 import { GatehouseError, type ErrorCode } from '../../core/errors.js';
 
 export const EXIT_OK = 0;
@@ -12,6 +13,8 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 /** `start`: a restart cannot fix it (sysexits.h EX_CONFIG; systemd shows "status=78/CONFIG"). */
 export const EXIT_CONFIG = 78;
+/** `start`: the store is damaged and its repair failed (sysexits.h EX_DATAERR; systemd shows "status=65/DATAERR"). */
+export const EXIT_DATA = 65;
 
 /**
  * Codes that, at start, come from the configuration or the files and packages it names: starting
@@ -34,6 +37,16 @@ const CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'GH_TEMPLATE_INVALID',
   'GH_DETECTOR_PARAM',
 ]);
+
+/**
+ * The exit code of a failed `start` that starting again cannot fix: EXIT_DATA for a damaged store
+ * its repair could not open (GH_STORE_DAMAGED), EXIT_CONFIG for restartCannotFix; else undefined
+ * (exit 1, restarted).
+ */
+export function cannotFixExitCode(err: unknown): number | undefined {
+  if (err instanceof GatehouseError && err.code === 'GH_STORE_DAMAGED') return EXIT_DATA;
+  return restartCannotFix(err) ? EXIT_CONFIG : undefined;
+}
 
 /** True for an error of `start` that starting again cannot fix (exit EXIT_CONFIG). */
 export function restartCannotFix(err: unknown): boolean {

@@ -12,7 +12,7 @@ import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning } from './data-dir.js';
 import { safeLogDestination } from './log-destination.js';
-import { EXIT_CONFIG, restartCannotFix } from './exit-codes.js';
+import { EXIT_DATA, cannotFixExitCode } from './exit-codes.js';
 
 /** pino's levels, as log.level takes them (config/schema.ts). */
 const LOG_LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -315,14 +315,17 @@ function selfStopWatchdog(ms: number, logger: pino.Logger): NodeJS.Timeout {
 
 /**
  * A start that failed: an error a restart cannot fix (the configuration, a file it names, a data
- * directory of a newer version) is told on stderr and ends with EXIT_CONFIG, which the systemd
+ * directory of a newer version; a damaged store its repair could not open: EXIT_DATA) is told on
+ * stderr and ends with EXIT_CONFIG or EXIT_DATA, which the systemd
  * unit does not restart (RestartPreventExitStatus); any other is thrown (exit 1: restarted).
  */
 function cannotStart(err: unknown, io: CliIO): number {
-  if (!restartCannotFix(err)) throw err;
+  const code = cannotFixExitCode(err);
+  if (code === undefined) throw err;
   writeLine(io.stderr, `gatehouse start: ${errorMessage(err)}`);
-  writeLine(io.stderr, `gatehouse start: exit ${EXIT_CONFIG} (configuration error): starting again cannot fix this; fix it, then start again`);
-  return EXIT_CONFIG;
+  const what = code === EXIT_DATA ? 'damaged data' : 'configuration error';
+  writeLine(io.stderr, `gatehouse start: exit ${code} (${what}): starting again cannot fix this; fix it, then start again`);
+  return code;
 }
 
 /**

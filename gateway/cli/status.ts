@@ -24,7 +24,7 @@ interface Starting {
 export interface Overview {
   gatewayId: string;
   version: string;
-  health: { ok: boolean; status?: string; reason?: string; fix?: string; uptimeSeconds?: number };
+  health: { ok: boolean; status?: string; reason?: string; fix?: string; notice?: string; uptimeSeconds?: number };
   starting?: Starting;
   current?: { in: number; out: number };
   clients?: unknown[];
@@ -123,6 +123,8 @@ export function describeStatus(o: Overview): string[] {
   const lines = [`${head}, up ${o.health.uptimeSeconds ?? 0}s${o.health.reason ? `: ${o.health.reason}` : ''}`];
   // A store not writable (low space, a failed write): what to free, where and how much.
   if (o.health.fix) lines.push(`  what to do: ${o.health.fix}`);
+  // A damaged store repaired at start: records may be lost (GH_STORE_REPAIRED).
+  if (o.health.notice) lines.push(`  NOTICE: ${o.health.notice}`);
   lines.push(
     `  ingest ${fmtRate(sum.rates.in)} msgs/s, export ${fmtRate(sum.rates.out)} records/s; ${sum.clients} MQTT client(s); serial links ${sum.links.open}/${sum.links.total} open`,
   );

@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import type { AdminSource } from '../admin/server.js';
 import { statusPageFiles } from '../admin/status-page.js';
 import type { GatehouseConfig } from '../config/index.js';
-import type { LocalStreams } from '../store/types.js';
+import type { LocalStreams, StoreRepair } from '../store/types.js';
 import type { Broker } from '../broker/index.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
 import type { ExporterSet } from '../pipeline/exporters.js';
@@ -58,13 +58,27 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       else if (!listening) reasons.push('the MQTT broker is not listening');
       if (disk && !disk.writable) reasons.push(`store not writable (${disk.condition}): ${disk.reason ?? 'disk full'}`);
       const ok = reasons.length === 0;
+      // A damaged store repaired at start (store/repair.ts): the gateway works (not a 503), but
+      // records may be lost, so it is said for as long as this process runs.
+      const repair = gw.streams.repaired?.();
       return {
         ok,
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
         // What to free, where and how much: the reason alone left a monitor's reader to guess.
         ...(disk && !disk.writable && disk.fix ? { fix: disk.fix } : {}),
-        ...(disk ? { store: { writable: disk.writable, condition: disk.condition, freeBytes: disk.freeBytes ?? null, reserveBytes: disk.reserveBytes } } : {}),
+        ...(repair ? { notice: repairNotice(repair) } : {}),
+        ...(disk
+          ? {
+              store: {
+                writable: disk.writable,
+                condition: disk.condition,
+                freeBytes: disk.freeBytes ?? null,
+                reserveBytes: disk.reserveBytes,
+                ...(repair ? { repaired: repairFields(repair) } : {}),
+              },
+            }
+          : {}),
         uptimeSeconds: Math.round((monotonicNow() - gw.startedMono) / 1000),
         gatewayId: gw.config.gatewayId,
       };
@@ -135,6 +149,31 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       : {}),
   };
   return source;
+}
+
+/** The repair of /healthz's store: when, why, what was set aside, what each stream holds after it. */
+function repairFields(r: StoreRepair): Record<string, unknown> {
+  return {
+    code: 'GH_STORE_REPAIRED',
+    at: new Date(r.at).toISOString(),
+    reason: r.reason,
+    lostDir: r.lostDir,
+    lostFiles: r.lostFiles.length,
+    lostBytes: r.lostBytes,
+    unreadableTables: Math.max(0, r.tablesBefore - r.tablesAfter),
+    records: r.streams.reduce((n, s) => n + s.records, 0),
+  };
+}
+
+/** One line for /healthz and `gatehouse status`. */
+function repairNotice(r: StoreRepair): string {
+  const unreadable = Math.max(0, r.tablesBefore - r.tablesAfter);
+  return (
+    `the store was damaged and repaired at start (${new Date(r.at).toISOString()}, GH_STORE_REPAIRED in the log): ${r.reason}; ` +
+    `${r.streams.reduce((n, s) => n + s.records, 0)} records held after it` +
+    (unreadable > 0 ? `, ${unreadable} unreadable table file(s): the records they held are lost` : '') +
+    `; files set aside in ${r.lostDir} (delete it once looked at)`
+  );
 }
 
 /** The dead-letter routes and the stream drop: both know which streams something still uses. */

@@ -15,7 +15,7 @@ import { repoRoot, tempDir } from '../helpers/index.js';
 import { cliCommand } from '../helpers/gateway-process.js';
 import { newDb } from '../../gateway/store/database.js';
 import { KEY_FORMAT, u64 } from '../../gateway/store/codec.js';
-import { EXIT_CONFIG, EXIT_USAGE } from '../../gateway/cli/exit-codes.js';
+import { EXIT_CONFIG, EXIT_DATA, EXIT_USAGE } from '../../gateway/cli/exit-codes.js';
 
 async function start(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const { cmd, args: base } = cliCommand();
@@ -102,9 +102,9 @@ test('start: a data directory written in a store format this version does not re
 test('the systemd unit does not restart on the codes a restart cannot fix, and README tables them', () => {
   const unit = readFileSync(join(repoRoot, 'systemd', 'gatehouse.service'), 'utf8');
   const prevent = /^RestartPreventExitStatus=(.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? [];
-  assert.deepEqual(prevent.sort(), [String(EXIT_USAGE), String(EXIT_CONFIG)].sort());
+  assert.deepEqual(prevent.sort(), [String(EXIT_USAGE), String(EXIT_CONFIG), String(EXIT_DATA)].sort());
   assert.match(unit, /^StartLimitIntervalSec=\d+/m);
   assert.match(unit, /^StartLimitBurst=\d+/m);
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-  for (const code of ['0', '1', '2', '78', '130, 143']) assert.match(readme, new RegExp(`^\\| ${code} \\|`, 'm'), `README exit code table has ${code}`);
+  for (const code of ['0', '1', '2', '65', '78', '130, 143']) assert.match(readme, new RegExp(`^\\| ${code} \\|`, 'm'), `README exit code table has ${code}`);
 });
