@@ -160,18 +160,17 @@ function repairFields(r: StoreRepair): Record<string, unknown> {
     lostDir: r.lostDir,
     lostFiles: r.lostFiles.length,
     lostBytes: r.lostBytes,
-    unreadableTables: Math.max(0, r.tablesBefore - r.tablesAfter),
+    tablesSetAside: r.tablesSetAside,
     records: r.streams.reduce((n, s) => n + s.records, 0),
   };
 }
 
 /** One line for /healthz and `gatehouse status`. */
 function repairNotice(r: StoreRepair): string {
-  const unreadable = Math.max(0, r.tablesBefore - r.tablesAfter);
   return (
     `the store was damaged and repaired at start (${new Date(r.at).toISOString()}, GH_STORE_REPAIRED in the log): ${r.reason}; ` +
     `${r.streams.reduce((n, s) => n + s.records, 0)} records held after it` +
-    (unreadable > 0 ? `, ${unreadable} unreadable table file(s): the records they held are lost` : '') +
+    (r.tablesSetAside > 0 ? `, ${r.tablesSetAside} table file(s) it could not read whole: records they held may be lost` : '') +
     `; files set aside in ${r.lostDir} (delete it once looked at)`
   );
 }

@@ -176,11 +176,10 @@ export class LevelLocalStreams implements LocalStreams {
       .sort((a, b) => (a.name < b.name ? -1 : 1));
     this.repair = { ...report, streams };
     this.metrics.repairs.inc();
-    const lostTables = report.tablesBefore - report.tablesAfter;
     const outcome =
       `${streams.reduce((n, s) => n + s.records, 0)} records held after it (${streams.map((s) => `${s.name} ${s.records}`).join(', ') || 'no stream'}); ` +
       `${report.lostFiles.length} file(s) set aside in ${report.lostDir} (${report.lostBytes} bytes)` +
-      (lostTables > 0 ? `, ${lostTables} table file(s) unreadable: the records they held are lost` : '');
+      (report.tablesSetAside > 0 ? `, ${report.tablesSetAside} of them table file(s) it could not read whole: records they held may be lost` : '');
     const err = ERRORS.GH_STORE_REPAIRED({ dir: this.options.path, reason: report.reason, outcome });
     this.log.error(
       {
@@ -190,8 +189,7 @@ export class LevelLocalStreams implements LocalStreams {
         lostDir: report.lostDir,
         lostFiles: report.lostFiles,
         lostBytes: report.lostBytes,
-        tablesBefore: report.tablesBefore,
-        tablesAfter: report.tablesAfter,
+        tablesSetAside: report.tablesSetAside,
         streams,
         ms: report.ms,
         hint: err.hint,

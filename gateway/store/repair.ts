@@ -35,9 +35,11 @@ export interface RepairReport {
   /** Files in lostDir after the repair, and their bytes. */
   lostFiles: string[];
   lostBytes: number;
-  /** Table files (.ldb/.sst) before and after: fewer after means a table was unreadable. */
-  tablesBefore: number;
-  tablesAfter: number;
+  /**
+   * Table files (.ldb/.sst) RepairDB set aside in lostDir: it could not read some or all of their
+   * entries (what it could read it copied into a new table), so records they held may be lost.
+   */
+  tablesSetAside: number;
   ms: number;
 }
 
@@ -79,7 +81,6 @@ export function isDamage(detail: string): boolean {
 
 /** Run LevelDB's RepairDB on the (closed) database at path, and say what it did. */
 export async function repairDatabase(path: string, reason: string, mono: () => number): Promise<RepairReport> {
-  const before = (await names(path)).filter((f) => TABLE.test(f)).length;
   const t0 = mono();
   const at = Date.now();
   await (Level as unknown as { repair(location: string): Promise<void> }).repair(path);
@@ -88,8 +89,8 @@ export async function repairDatabase(path: string, reason: string, mono: () => n
   const lostFiles = (await names(lostDir)).sort();
   let lostBytes = 0;
   for (const f of lostFiles) lostBytes += (await stat(join(lostDir, f)).catch(() => ({ size: 0 }))).size;
-  const tablesAfter = (await names(path)).filter((f) => TABLE.test(f)).length;
-  return { at, reason, lostDir, lostFiles, lostBytes, tablesBefore: before, tablesAfter, ms };
+  const tablesSetAside = lostFiles.filter((f) => TABLE.test(f)).length;
+  return { at, reason, lostDir, lostFiles, lostBytes, tablesSetAside, ms };
 }
 
 /**
