@@ -9,9 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
+import { chromium } from 'playwright-core';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { cliCommand, spawnGatewayLogged, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
@@ -64,6 +66,22 @@ test('a store with CURRENT zeroed: the gateway repairs it, says so (log, healthz
   const status = spawnSync(cmd, [...args, 'status', '--admin', again.adminUrl], { encoding: 'utf8' });
   assert.equal(status.status, 0, status.stderr);
   assert.match(status.stdout, /^ {2}NOTICE: the store was damaged and repaired at start/m);
+
+  // The status page: the notice above the figures, the health badge amber (in Chromium where installed).
+  if (!existsSync('/usr/bin/chromium')) t.diagnostic('status page in a browser not checked: needs the Debian package chromium');
+  else {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    try {
+      const tab = await browser.newPage();
+      await tab.goto(`${again.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+      const notice = tab.locator('#notice');
+      await notice.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match((await notice.textContent()) ?? '', /^the store was damaged and repaired at start/);
+      assert.equal(await tab.locator('#health').getAttribute('class'), 'badge warn');
+    } finally {
+      await browser.close();
+    }
+  }
 
   // Every record acknowledged before the damage reaches the export files.
   await waitUntil(

@@ -9,7 +9,11 @@ export function renderHeader(o) {
   const health = $('health');
   const status = o.health?.status ?? (o.health?.ok ? 'ok' : 'degraded');
   setText('health', status);
-  health.className = `badge ${o.health?.ok ? 'ok' : 'bad'}`;
+  // A notice (a damaged store repaired at start) leaves the gateway healthy, but not unremarked.
+  const notice = o.health?.notice ?? '';
+  health.className = `badge ${o.health?.ok ? (notice ? 'warn' : 'ok') : 'bad'}`;
+  setText('notice', notice);
+  $('notice').hidden = notice === '';
   setText('updated', fmtTime(Date.now()));
   document.title = `${o.gatewayId ?? 'Gatehouse'} · ${fmtRate(o.current?.in ?? 0)} msgs/s · Gatehouse`;
 }
