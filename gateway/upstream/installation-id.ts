@@ -133,7 +133,21 @@ async function resolveId(dataDir: string, file: string, binding: InstallationBin
     ...(binding.folder === undefined ? {} : { folder: binding.folder }),
     ...(binding.lockFile === undefined ? {} : { lockFile: binding.lockFile }),
   };
-  if (!found) return make(dataDir, file, bound);
+  if (!found) {
+    // A file there that is not a record: damaged at rest (an SD card; it is only ever replaced
+    // whole). Made anew, which is safe (a duplicate upstream at worst), but said: it was silent.
+    const damaged = await stat(file).then(
+      (st) => st.size,
+      () => undefined,
+    );
+    const id = await make(dataDir, file, bound);
+    if (damaged !== undefined)
+      binding.log.warn(
+        { installationId: id, reason: 'damaged', file, bytes: damaged },
+        `the installation id file ${file} was damaged (${damaged} bytes that are not an id): a new id ${id} is made; records already delivered under the old id may arrive upstream again under the new one (at least once: a duplicate, never a loss)`,
+      );
+    return id;
+  }
   const why = replacedBecause(found, binding.store, machine, binding.folder, binding.lockFile);
   if (why) {
     const id = randomBytes(8).toString('hex');

@@ -283,3 +283,28 @@ test("installation id: new when the store's LOCK file was made again (a backup e
   assert.match(await readFile(join(dir, 'installation-id'), 'utf8'), /"lockFile":/);
   assert.equal(warned.length, 1);
 });
+
+test('installation id: a damaged id file (garbage, or emptied) is made anew with one warning saying so; a missing one without', async (t) => {
+  const dir = await tempDir(t);
+  const warned: Warned[] = [];
+  const store = await storeIdentity(dir);
+  const id = await installationId(dir, binding(store, PI_A, warned));
+  assert.equal(warned.length, 0, 'a first start: no warning');
+  for (const damage of [Buffer.from([0x17, 0xff, 0x00, 0x42]), Buffer.alloc(0)]) {
+    await writeFile(join(dir, 'installation-id'), damage);
+    const fresh = await installationId(dir, binding(store, PI_A, warned));
+    assert.notEqual(fresh, id);
+    assert.equal(await readInstallationId(dir), fresh, 'written whole in place of the damaged one');
+    const w = warned.pop();
+    assert.ok(w, 'one warning');
+    assert.equal(w.reason, 'damaged');
+    assert.equal(w.installationId, fresh);
+    assert.match(
+      w.msg,
+      new RegExp(`installation id file .*installation-id was damaged \\(${damage.length} bytes that are not an id\\): a new id ${fresh} is made`),
+    );
+  }
+  await rm(join(dir, 'installation-id'));
+  await installationId(dir, binding(store, PI_A, warned));
+  assert.equal(warned.length, 0);
+});
