@@ -11,7 +11,7 @@ import type { Registry } from 'prom-client';
 import type { AdminSource } from '../admin/server.js';
 import { statusPageFiles } from '../admin/status-page.js';
 import type { GatehouseConfig } from '../config/index.js';
-import type { LocalStreams, StoreRepair } from '../store/types.js';
+import type { LocalStreams, LogDrop, StoreRepair } from '../store/types.js';
 import type { Broker } from '../broker/index.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
 import type { ExporterSet } from '../pipeline/exporters.js';
@@ -61,13 +61,15 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       // A damaged store repaired at start (store/repair.ts): the gateway works (not a 503), but
       // records may be lost, so it is said for as long as this process runs.
       const repair = gw.streams.repaired?.();
+      const dropped = gw.streams.logDropped?.();
+      const notices = [repair ? repairNotice(repair) : '', dropped ? droppedNotice(dropped) : ''].filter((n) => n !== '');
       return {
         ok,
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
         // What to free, where and how much: the reason alone left a monitor's reader to guess.
         ...(disk && !disk.writable && disk.fix ? { fix: disk.fix } : {}),
-        ...(repair ? { notice: repairNotice(repair) } : {}),
+        ...(notices.length > 0 ? { notice: notices.join('; and ') } : {}),
         ...(disk
           ? {
               store: {
@@ -76,6 +78,7 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
                 freeBytes: disk.freeBytes ?? null,
                 reserveBytes: disk.reserveBytes,
                 ...(repair ? { repaired: repairFields(repair) } : {}),
+                ...(dropped ? { logDropped: { code: 'GH_STORE_CORRUPT', at: new Date(dropped.at).toISOString(), bytes: dropped.bytes } } : {}),
               },
             }
           : {}),
@@ -173,6 +176,11 @@ function repairNotice(r: StoreRepair): string {
     (r.tablesSetAside > 0 ? `, ${r.tablesSetAside} table file(s) it could not read whole: records they held may be lost` : '') +
     `; files set aside in ${r.lostDir} (delete it once looked at)`
   );
+}
+
+/** One line for /healthz and `gatehouse status`: LevelDB dropped part of a damaged write-ahead log at start. */
+function droppedNotice(d: LogDrop & { at: number }): string {
+  return `LevelDB dropped ${d.bytes} bytes of its damaged write-ahead log when the store opened (${new Date(d.at).toISOString()}, GH_STORE_CORRUPT in the log): the records in them are lost`;
 }
 
 /** The dead-letter routes and the stream drop: both know which streams something still uses. */

@@ -8,7 +8,7 @@ import { Level } from 'level';
 import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import { FORMAT_VERSION, KEY_FORMAT, readU64, u64 } from './codec.js';
 import { newStoreIdOp } from './identity.js';
-import { afterRepairOps, damageBeforeOpen, isDamage, repairDatabase, type RepairReport } from './repair.js';
+import { afterDamageOps, damageBeforeOpen, isDamage, repairDatabase, type RepairReport } from './repair.js';
 
 export type Db = Level<Buffer, Buffer>;
 
@@ -177,7 +177,7 @@ export async function openRepairing(db: Db, path: string, hooks: RepairHooks): P
       throw unrepairable(path, `${reason}; after LevelDB's repair it is still refused: ${still}`, again);
     }
     try {
-      await fresh.batch(await afterRepairOps(fresh), { sync: true });
+      await fresh.batch(await afterDamageOps(fresh), { sync: true });
     } catch (writeErr) {
       hooks.afterRepairFailed?.(writeErr);
     }

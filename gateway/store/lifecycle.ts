@@ -18,7 +18,7 @@ import type { BatchOp } from './head.js';
 import { openWhenSpace, type WaitForSpace } from './open-wait.js';
 import type { StoreOptions } from './options.js';
 import type { Retention } from './retention.js';
-import type { RepairReport } from './repair.js';
+import { afterDamageOps, logDroppedAtOpen, type LogDrop, type RepairReport } from './repair.js';
 import { scanStreams } from './scan.js';
 import type { SpaceBallast } from './space-ballast.js';
 import type { StreamState } from './state.js';
@@ -57,6 +57,8 @@ export interface LifecycleDeps {
   closedError(): GatehouseError;
   /** The database was damaged and repaired at this open (repair.ts): told once its streams are scanned. */
   repaired(report: RepairReport): void;
+  /** LevelDB dropped bytes of a damaged write-ahead log at this open (repair.ts): told once its streams are scanned. */
+  logDropped(drop: LogDrop): void;
 }
 
 /**
@@ -152,6 +154,16 @@ export class StoreLifecycle {
       },
     };
     await openWhenSpace(openDb, { path, reserveBytes, log: d.log, now: d.now, mono: d.mono }, wait);
+    const dropped = await logDroppedAtOpen(path, repair !== undefined);
+    // Not after a repair: its own open did these writes already.
+    if (dropped && !repair) {
+      const db = d.db();
+      await db
+        .batch(await afterDamageOps(db), { sync: true })
+        .catch((err: unknown) =>
+          d.log.warn({ err: (err as Error).message, path }, 'the writes after a damaged log (the tallies deleted, a new store id) failed: the open goes on'),
+        );
+    }
     const t0 = d.mono();
     const found = await scanStreams(d.db(), (name) => stateIn(d.streams, name), d.log);
     for (const s of d.streams.values()) {
@@ -162,6 +174,7 @@ export class StoreLifecycle {
     await d.afterScan();
     // After the scan: the report says what each stream holds after the repair.
     if (repair) d.repaired(repair);
+    if (dropped) d.logDropped(dropped);
     d.setState('open');
     await d.guard.start();
     this.sweepTimer = setInterval(() => {

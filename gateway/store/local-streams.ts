@@ -32,7 +32,7 @@ import { dropStreams, readDropFloor } from './drop.js';
 import { readStoreIdentity } from './identity.js';
 import { trimThrough, type Trimmed } from './trim.js';
 import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoreRepair, StoredRecord, StreamInfo, StreamOptions } from './types.js';
-import type { RepairReport } from './repair.js';
+import type { LogDrop, RepairReport } from './repair.js';
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -72,6 +72,8 @@ export class LevelLocalStreams implements LocalStreams {
   private storeIdentity: StoreIdentity | undefined;
   /** A damaged database repaired at this open (repair.ts). */
   private repair: StoreRepair | undefined;
+  /** Bytes of a damaged write-ahead log LevelDB dropped at this open (repair.ts). */
+  private dropped: (LogDrop & { at: number }) | undefined;
 
   constructor(
     private readonly options: StoreOptions,
@@ -166,6 +168,7 @@ export class LevelLocalStreams implements LocalStreams {
       },
       closedError: () => this.closedError(),
       repaired: (report) => this.repairedAtOpen(report),
+      logDropped: (drop) => this.logDroppedAtOpen(drop),
     });
   }
 
@@ -200,6 +203,26 @@ export class LevelLocalStreams implements LocalStreams {
 
   repaired(): StoreRepair | undefined {
     return this.repair;
+  }
+
+  /** Say loudly what LevelDB dropped of a damaged write-ahead log (GH_STORE_CORRUPT): acknowledged records may be in it. */
+  private logDroppedAtOpen(drop: LogDrop): void {
+    this.dropped = { ...drop, at: Date.now() };
+    this.metrics.logDroppedBytes.inc(drop.bytes);
+    const err = ERRORS.GH_STORE_CORRUPT(
+      {
+        what: "LevelDB's write-ahead log",
+        reason: `${drop.bytes} bytes of it did not check and were dropped when the store opened (${drop.lines.join('; ')})`,
+      },
+      {
+        hint: `the records in those bytes are lost (written before the damage: an SD card, a power cut); the rest of the store is open and sent on as usual. LevelDB's own lines are in ${this.options.path}/LOG. A store damaged again soon means a failing SD card: replace it`,
+      },
+    );
+    this.log.error({ code: err.code, path: this.options.path, bytes: drop.bytes, lines: drop.lines, hint: err.hint }, err.message);
+  }
+
+  logDropped(): (LogDrop & { at: number }) | undefined {
+    return this.dropped;
   }
 
   diskState(): DiskState {

@@ -13,6 +13,8 @@ export interface StoreMetrics {
   compactedBytes: Counter<string>;
   /** Damaged databases repaired at open (repair.ts): 1 for the run that repaired it. */
   repairs: Counter<string>;
+  /** Bytes of a damaged write-ahead log LevelDB dropped at open (repair.ts logDroppedAtOpen). */
+  logDroppedBytes: Counter<string>;
   countersFor(stream: string): StreamCounters;
   /** Remove a dropped stream's series (drop.ts); its gauges go with its state, at the next scrape. */
   forget(stream: string): void;
@@ -32,6 +34,7 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
     'gatehouse_store_compactions_total',
     'gatehouse_store_compacted_bytes_total',
     'gatehouse_store_repairs_total',
+    'gatehouse_store_log_dropped_bytes_total',
   ];
   // A store reopened on the same registry (restart in tests, reload) replaces its old metrics.
   for (const n of names) registry.removeSingleMetric(n);
@@ -121,10 +124,17 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
     registers,
   });
   repairs.inc(0);
+  const logDroppedBytes = new Counter({
+    name: 'gatehouse_store_log_dropped_bytes_total',
+    help: 'Bytes of a damaged LevelDB write-ahead log dropped when the store opened (GH_STORE_CORRUPT in the log): the records in them are lost',
+    registers,
+  });
+  logDroppedBytes.inc(0);
 
   return {
     batchRecords,
     repairs,
+    logDroppedBytes,
     commitSeconds,
     corruptSegments,
     compactions,

@@ -175,6 +175,11 @@ export interface LocalStreams {
    */
   repaired?(): StoreRepair | undefined;
   /**
+   * Bytes of a damaged write-ahead log LevelDB dropped at this run's open (repair.ts; GH_STORE_CORRUPT),
+   * with LevelDB's lines and when (epoch ms), for the process's lifetime. Optional: in-memory test stores.
+   */
+  logDropped?(): (LogDrop & { at: number }) | undefined;
+  /**
    * Undefined while no append waits for a commit; else resolves just after the pending appends are
    * cut for their write (committer.ts afterCut). Background readers (exporters) await it before a
    * batch's CPU work, so their event-loop pauses fall where no acknowledgement waits on them.
@@ -184,7 +189,7 @@ export interface LocalStreams {
 }
 
 export type { DiskState, DiskCondition } from './disk-guard.js';
-export type { RepairReport } from './repair.js';
+export type { LogDrop, RepairReport } from './repair.js';
 
 /** A repair at open (repair.ts) and what each stream held once the store was open after it. */
 export interface StoreRepair extends RepairReport {
@@ -206,4 +211,4 @@ export interface DropOptions {
 }
 import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';
-import type { RepairReport } from './repair.js';
+import type { LogDrop, RepairReport } from './repair.js';

@@ -7,7 +7,7 @@
 // back. (store-corrupt.test.ts covers a segment VALUE that does not decode.)
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -178,8 +178,9 @@ test('the LOCK file deleted: opened as it is, no repair', async (t) => {
   await store.defineStream(STREAM);
   assert.deepEqual(await readAll(store), range(1, 400));
   assert.equal(store.repaired?.(), undefined);
-  assert.equal(lines.filter((l) => l.code === 'GH_STORE_REPAIRED').length, 0);
+  assert.equal(lines.filter((l) => l.code === 'GH_STORE_REPAIRED' || l.code === 'GH_STORE_CORRUPT').length, 0);
   assert.equal(await metricValue(deps.registry, 'gatehouse_store_repairs_total'), 0);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_store_log_dropped_bytes_total'), 0);
 });
 
 test("a checkpoint above a stream's last record held (its newest table lost) is where its sequences go on", async (t) => {
@@ -204,4 +205,56 @@ test("a checkpoint above a stream's last record held (its newest table lost) is 
     (await store.read('archive', 51)).map((r) => r.seq),
     [51],
   );
+});
+
+/** A store of 2,000 records still in LevelDB's write-ahead log (closed, never reopened): its path and the log's. */
+async function storeInItsLog(t: TestContext): Promise<{ path: string; log: string }> {
+  const path = join(await tempDir(t), 'store');
+  const s = await openLocalStreams({ path }, capture().deps);
+  await s.defineStream(STREAM);
+  await appendRange(s, 1, 2000);
+  await s.close();
+  const logs = (await readdir(path)).filter((f) => f.endsWith('.log'));
+  assert.equal(logs.length, 1);
+  const log = join(path, logs[0] as string);
+  assert.ok((await stat(log)).size > 600_000, 'the records are in the log');
+  return { path, log };
+}
+
+test('a write-ahead log with bytes overwritten in its middle: what LevelDB dropped is said (GH_STORE_CORRUPT) and counted; the rest is read back', async (t) => {
+  const { path, log } = await storeInItsLog(t);
+  const fh = await open(log, 'r+');
+  await fh.write(randomBytes(100), 0, 100, 300_000);
+  await fh.close();
+  const { deps, lines } = capture();
+  const store = await openLocalStreams({ path }, deps);
+  t.after(() => store.close());
+  await store.defineStream(STREAM);
+  const line = lines.find((l) => l.code === 'GH_STORE_CORRUPT');
+  assert.ok(line, `a GH_STORE_CORRUPT line: ${lines.map((l) => l.msg).join(' | ')}`);
+  assert.equal(line.level, 50);
+  assert.match(
+    String(line.msg),
+    /^corrupt data in LevelDB's write-ahead log: \d+ bytes of it did not check and were dropped when the store opened \(.*\.log: dropping \d+ bytes; Corruption: checksum mismatch/,
+  );
+  const bytes = await metricValue(deps.registry, 'gatehouse_store_log_dropped_bytes_total');
+  assert.ok(bytes >= 100, `bytes dropped counted: ${bytes}`);
+  assert.equal(store.logDropped?.()?.bytes, bytes);
+  const seqs = await readAll(store);
+  assert.ok(seqs.length > 1000 && seqs.length < 2000, `the records outside the damaged block: ${seqs.length}`);
+  assert.equal(store.info('archive').records, seqs.length, 'the counters are what is read back');
+  assert.equal(store.repaired?.(), undefined, 'not a repair: LevelDB opened it');
+});
+
+test('a write-ahead log cut in the middle of a record (a torn tail): the records before the cut read back, no error (LevelDB takes it for a crash in a write)', async (t) => {
+  const { path, log } = await storeInItsLog(t);
+  await truncate(log, 300_000);
+  const { deps, lines } = capture();
+  const store = await openLocalStreams({ path }, deps);
+  t.after(() => store.close());
+  await store.defineStream(STREAM);
+  const seqs = await readAll(store);
+  assert.ok(seqs.length > 500 && seqs.length < 2000, `${seqs.length} records before the cut`);
+  assert.deepEqual(seqs, range(1, seqs.length), 'the first ones, in order, without a gap');
+  assert.equal(lines.filter((l) => l.code === 'GH_STORE_CORRUPT' || l.code === 'GH_STORE_REPAIRED').length, 0);
 });
