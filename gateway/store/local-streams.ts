@@ -32,7 +32,8 @@ import { dropStreams, readDropFloor } from './drop.js';
 import { readStoreIdentity } from './identity.js';
 import { trimThrough, type Trimmed } from './trim.js';
 import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoreRepair, StoredRecord, StreamInfo, StreamOptions } from './types.js';
-import type { LogDrop, RepairReport } from './repair.js';
+import type { LogDrop } from './repair.js';
+import { DamageReports } from './damage-report.js';
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -70,10 +71,8 @@ export class LevelLocalStreams implements LocalStreams {
   private dropFloor = 0;
   /** The store's id (identity.ts), read at open. */
   private storeIdentity: StoreIdentity | undefined;
-  /** A damaged database repaired at this open (repair.ts). */
-  private repair: StoreRepair | undefined;
-  /** Bytes of a damaged write-ahead log LevelDB dropped at this open (repair.ts). */
-  private dropped: (LogDrop & { at: number }) | undefined;
+  /** What was damaged at open and what was done (damage-report.ts). */
+  private readonly damage: DamageReports;
 
   constructor(
     private readonly options: StoreOptions,
@@ -139,6 +138,7 @@ export class LevelLocalStreams implements LocalStreams {
       this.sync,
     );
     this.meta = new MetaArea({ db: () => this.db, write: (ops, sync) => this.write(ops, sync), commits: this.commits, ensureOpen: () => this.ensureOpen() });
+    this.damage = new DamageReports(options.path, this.log, this.metrics);
     this.lifecycle = new StoreLifecycle({
       options,
       log: this.log,
@@ -167,62 +167,17 @@ export class LevelLocalStreams implements LocalStreams {
         this.storeIdentity ??= await readStoreIdentity(this.db, (ops, sync) => this.write(ops, sync), this.log);
       },
       closedError: () => this.closedError(),
-      repaired: (report) => this.repairedAtOpen(report),
-      logDropped: (drop) => this.logDroppedAtOpen(drop),
+      repaired: (report) => this.damage.repaired(report, this.streams.values()),
+      logDropped: (drop) => this.damage.logDropped(drop),
     });
   }
 
-  /** Say loudly what a repair at open did and what the store holds after it (GH_STORE_REPAIRED). */
-  private repairedAtOpen(report: RepairReport): void {
-    const streams = [...this.streams.values()]
-      .map((s) => ({ name: s.name, records: s.physRecords, firstSeq: s.physRecords > 0 ? s.headSeq : s.lastSeq + 1, lastSeq: s.lastSeq }))
-      .sort((a, b) => (a.name < b.name ? -1 : 1));
-    this.repair = { ...report, streams };
-    this.metrics.repairs.inc();
-    const outcome =
-      `${streams.reduce((n, s) => n + s.records, 0)} records held after it (${streams.map((s) => `${s.name} ${s.records}`).join(', ') || 'no stream'}); ` +
-      `${report.lostFiles.length} file(s) set aside in ${report.lostDir} (${report.lostBytes} bytes)` +
-      (report.tablesSetAside > 0 ? `, ${report.tablesSetAside} of them table file(s) it could not read whole: records they held may be lost` : '');
-    const err = ERRORS.GH_STORE_REPAIRED({ dir: this.options.path, reason: report.reason, outcome });
-    this.log.error(
-      {
-        code: err.code,
-        path: this.options.path,
-        reason: report.reason,
-        lostDir: report.lostDir,
-        lostFiles: report.lostFiles,
-        lostBytes: report.lostBytes,
-        tablesSetAside: report.tablesSetAside,
-        streams,
-        ms: report.ms,
-        hint: err.hint,
-      },
-      err.message,
-    );
-  }
-
   repaired(): StoreRepair | undefined {
-    return this.repair;
-  }
-
-  /** Say loudly what LevelDB dropped of a damaged write-ahead log (GH_STORE_CORRUPT): acknowledged records may be in it. */
-  private logDroppedAtOpen(drop: LogDrop): void {
-    this.dropped = { ...drop, at: Date.now() };
-    this.metrics.logDroppedBytes.inc(drop.bytes);
-    const err = ERRORS.GH_STORE_CORRUPT(
-      {
-        what: "LevelDB's write-ahead log",
-        reason: `${drop.bytes} bytes of it did not check and were dropped when the store opened (${drop.lines.join('; ')})`,
-      },
-      {
-        hint: `the records in those bytes are lost (written before the damage: an SD card, a power cut); the rest of the store is open and sent on as usual. LevelDB's own lines are in ${this.options.path}/LOG. A store damaged again soon means a failing SD card: replace it`,
-      },
-    );
-    this.log.error({ code: err.code, path: this.options.path, bytes: drop.bytes, lines: drop.lines, hint: err.hint }, err.message);
+    return this.damage.repair;
   }
 
   logDropped(): (LogDrop & { at: number }) | undefined {
-    return this.dropped;
+    return this.damage.dropped;
   }
 
   diskState(): DiskState {
