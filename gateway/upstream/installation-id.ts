@@ -205,7 +205,7 @@ function replacedBecause(
   if (found.lockFile !== undefined && lockFile !== undefined && found.lockFile !== lockFile)
     return {
       reason: 'restored',
-      text: "the store's files are not the ones it was made with (its LOCK file was made again: a backup extracted over the live folder), so its sequences may have gone back to the copy's and the old id would name new records with the numbers of records already sent (NATS JetStream drops them as duplicates, S3 replaces the objects)",
+      text: "the store's files are not the ones it was made with (its LOCK file was made again: a backup extracted over the live folder, or the LOCK file deleted), so its sequences may have gone back to the copy's and the old id would name new records with the numbers of records already sent (NATS JetStream drops them as duplicates, S3 replaces the objects)",
     };
   return undefined;
 }
