@@ -23,25 +23,9 @@ import { Level } from 'level';
 import { KEY_HWM } from './codec.js';
 import type { BatchOp } from './head.js';
 import { newStoreIdOp } from './identity.js';
+import type { LogDrop, RepairReport } from './types.js';
 
-/** What a repair did: the log line, /healthz and `gatehouse status` say it. */
-export interface RepairReport {
-  /** Epoch ms (wall time, shown only) when the repair ran. */
-  at: number;
-  /** LevelDB's refusal (or the missing CURRENT) that started it, one line. */
-  reason: string;
-  /** Where RepairDB moved the files it could not use and the ones it replaced. */
-  lostDir: string;
-  /** Files in lostDir after the repair, and their bytes. */
-  lostFiles: string[];
-  lostBytes: number;
-  /**
-   * Table files (.ldb/.sst) RepairDB set aside in lostDir: it could not read some or all of their
-   * entries (what it could read it copied into a new table), so records they held may be lost.
-   */
-  tablesSetAside: number;
-  ms: number;
-}
+export type { LogDrop, RepairReport };
 
 const TABLE = /^\d+\.(ldb|sst)$/;
 const LEVELDB_FILE = /^(\d+\.(ldb|sst|log)|MANIFEST-\d+)$/;
@@ -91,14 +75,6 @@ export async function repairDatabase(path: string, reason: string, mono: () => n
   for (const f of lostFiles) lostBytes += (await stat(join(lostDir, f)).catch(() => ({ size: 0 }))).size;
   const tablesSetAside = lostFiles.filter((f) => TABLE.test(f)).length;
   return { at, reason, lostDir, lostFiles, lostBytes, tablesSetAside, ms };
-}
-
-/** What LevelDB's open dropped of a damaged write-ahead log (its LOG file says; nothing else does). */
-export interface LogDrop {
-  /** Bytes dropped, summed over LevelDB's lines. */
-  bytes: number;
-  /** LevelDB's lines, without their time and thread: "<file>: dropping N bytes; Corruption: ...". */
-  lines: string[];
 }
 
 // The open's "(ignoring error) <dir>/000003.log: dropping N bytes; ..." and RepairDB's "Log #3: dropping N bytes; ...".

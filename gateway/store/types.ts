@@ -189,7 +189,32 @@ export interface LocalStreams {
 }
 
 export type { DiskState, DiskCondition } from './disk-guard.js';
-export type { LogDrop, RepairReport } from './repair.js';
+/** What a repair did: the log line, /healthz and `gatehouse status` say it. */
+export interface RepairReport {
+  /** Epoch ms (wall time, shown only) when the repair ran. */
+  at: number;
+  /** LevelDB's refusal (or the missing CURRENT) that started it, one line. */
+  reason: string;
+  /** Where RepairDB moved the files it could not use and the ones it replaced. */
+  lostDir: string;
+  /** Files in lostDir after the repair, and their bytes. */
+  lostFiles: string[];
+  lostBytes: number;
+  /**
+   * Table files (.ldb/.sst) RepairDB set aside in lostDir: it could not read some or all of their
+   * entries (what it could read it copied into a new table), so records they held may be lost.
+   */
+  tablesSetAside: number;
+  ms: number;
+}
+
+/** What LevelDB's open dropped of a damaged write-ahead log (its LOG file says; nothing else does). */
+export interface LogDrop {
+  /** Bytes dropped, summed over LevelDB's lines. */
+  bytes: number;
+  /** LevelDB's lines, without their time and thread: "<file>: dropping N bytes; Corruption: ...". */
+  lines: string[];
+}
 
 /** A repair at open (repair.ts) and what each stream held once the store was open after it. */
 export interface StoreRepair extends RepairReport {
@@ -211,4 +236,3 @@ export interface DropOptions {
 }
 import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';
-import type { LogDrop, RepairReport } from './repair.js';
