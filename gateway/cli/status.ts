@@ -24,7 +24,7 @@ interface Starting {
 export interface Overview {
   gatewayId: string;
   version: string;
-  health: { ok: boolean; status?: string; reason?: string; fix?: string; notice?: string; uptimeSeconds?: number };
+  health: { ok: boolean; status?: string; reason?: string; warning?: string; fix?: string; notice?: string; uptimeSeconds?: number };
   starting?: Starting;
   current?: { in: number; out: number };
   clients?: unknown[];
@@ -121,7 +121,9 @@ export function describeStatus(o: Overview): string[] {
     streamsToWatch: ReturnType<typeof streamsToWatch>;
   };
   const lines = [`${head}, up ${o.health.uptimeSeconds ?? 0}s${o.health.reason ? `: ${o.health.reason}` : ''}`];
-  // A store not writable (low space, a failed write): what to free, where and how much.
+  // Healthy but worth knowing: a slow disk (store commits slow on average: PUBACKs late).
+  if (o.health.warning) lines.push(`  warning: ${o.health.warning}`);
+  // A store not writable (low space, a failed write), or a stalled disk: what to do.
   if (o.health.fix) lines.push(`  what to do: ${o.health.fix}`);
   // A damaged store repaired at start: records may be lost (GH_STORE_REPAIRED).
   if (o.health.notice) lines.push(`  NOTICE: ${o.health.notice}`);

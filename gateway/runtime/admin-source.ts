@@ -57,18 +57,30 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       if (stopping()) reasons.push('the gateway is stopping');
       else if (!listening) reasons.push('the MQTT broker is not listening');
       if (disk && !disk.writable) reasons.push(`store not writable (${disk.condition}): ${disk.reason ?? 'disk full'}`);
+      // A commit in flight for seconds (a stalled SD card): no acknowledgement is sent meanwhile, so
+      // not healthy; a slow disk (acknowledgements late, still sent) is a warning (store/slow-disk.ts).
+      const commit = gw.streams.commitHealth?.();
+      if (commit?.stalled)
+        reasons.push(
+          `store commit in flight for ${((commit.inFlightMs ?? 0) / 1000).toFixed(1)} s: the disk has not completed a write (fsync) since, no acknowledgement is sent meanwhile`,
+        );
+      const slow = commit?.slow && commit.lastMinute ? commit.lastMinute : undefined;
       const ok = reasons.length === 0;
       // A damaged store repaired at start (store/repair.ts): the gateway works (not a 503), but
       // records may be lost, so it is said for as long as this process runs.
       const repair = gw.streams.repaired?.();
       const dropped = gw.streams.logDropped?.();
       const notices = [repair ? repairNotice(repair) : '', dropped ? droppedNotice(dropped) : ''].filter((n) => n !== '');
+      const fix = disk && !disk.writable && disk.fix ? disk.fix : commit?.stalled ? commit.hint : undefined;
       return {
         ok,
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+        ...(slow
+          ? { warning: `store commits are slow: ${slow.meanMs} ms on average over the last minute (slowest ${slow.maxMs} ms); acknowledgements wait for them` }
+          : {}),
         // What to free, where and how much: the reason alone left a monitor's reader to guess.
-        ...(disk && !disk.writable && disk.fix ? { fix: disk.fix } : {}),
+        ...(fix ? { fix } : slow && commit ? { fix: commit.hint } : {}),
         ...(notices.length > 0 ? { notice: notices.join('; and ') } : {}),
         ...(disk
           ? {
@@ -79,6 +91,16 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
                 reserveBytes: disk.reserveBytes,
                 ...(repair ? { repaired: repairFields(repair) } : {}),
                 ...(dropped ? { logDropped: { code: 'GH_STORE_CORRUPT', at: new Date(dropped.at).toISOString(), bytes: dropped.bytes } } : {}),
+                ...(commit
+                  ? {
+                      commit: {
+                        inFlightMs: commit.inFlightMs === undefined ? null : Math.round(commit.inFlightMs),
+                        stalled: commit.stalled,
+                        slow: commit.slow,
+                        lastMinute: commit.lastMinute ?? null,
+                      },
+                    }
+                  : {}),
               },
             }
           : {}),

@@ -23,6 +23,7 @@ import { isDiskFullError, isStorageWriteError, storeWriteError } from './disk-gu
 import type { BatchOp, HeadOps, HeadPlan } from './head.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StoreOptions } from './options.js';
+import type { SlowDiskWatch } from './slow-disk.js';
 import { newBatch, type PendingBatch, type Reject, type Resolve, type StreamState, type WaitingAppend } from './state.js';
 import type { AppendRecord, StreamOptions } from './types.js';
 
@@ -73,6 +74,8 @@ export class GroupCommitter {
     private readonly onWriteError: (err: unknown) => void = () => undefined,
     /** Set after a failed write until the store is reopened: batches admitted before it fail too. */
     private readonly refuseWrites: () => Error | undefined = () => undefined,
+    /** Told when each commit's write starts and ends: a stalled or slow disk is seen and said (slow-disk.ts). */
+    private readonly watch?: Pick<SlowDiskWatch, 'started' | 'ended'>,
   ) {
     this.sync = options.durability === 'fsync';
     this.pacer = new CommitPacer(options.commitDelayMs ?? (this.sync ? DEFAULT_COMMIT_DELAY_MS : 0));
@@ -337,11 +340,13 @@ export class GroupCommitter {
       if (refused) throw refused;
       const t0 = performance.now();
       this.pacer.writeStarts(total);
+      this.watch?.started();
       let t1: number;
       try {
         await this.db().batch(ops, { sync: this.sync });
       } finally {
         t1 = this.pacer.writeEnded();
+        this.watch?.ended();
         this.commits++;
       }
       this.metrics.commitSeconds.observe((t1 - t0) / 1e3);

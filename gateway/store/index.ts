@@ -8,6 +8,7 @@ import type { WaitForSpace } from './open-wait.js';
 export type * from './types.js';
 export { isDiskFullError, isStorageWriteError } from './disk-guard.js';
 export type { OpenWait, WaitForSpace } from './open-wait.js';
+export type { CommitHealth, CommitWindow } from './slow-disk.js';
 export {
   parseDuration,
   storeOptionsSchema,

@@ -18,6 +18,7 @@ import { findOrphanTables } from './orphan-tables.js';
 import { GroupCommitter } from './committer.js';
 import { DiskGuard, type DiskState, storeWriteError } from './disk-guard.js';
 import { SpaceBallast } from './space-ballast.js';
+import { SlowDiskWatch, type CommitHealth } from './slow-disk.js';
 import { logBytesOf, type WaitForSpace } from './open-wait.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { HeadOps, type BatchOp } from './head.js';
@@ -53,6 +54,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly retention: Retention;
   /** Free space and write health: data appends are refused while it says not writable. */
   private readonly guard: DiskGuard;
+  /** How long the disk takes to complete commits: a stall or a slow disk is said (slow-disk.ts). */
+  private readonly slowDisk: SlowDiskWatch;
   /** Room given up to reopen on a full disk (space-ballast.ts). */
   private readonly ballast: SpaceBallast;
   /** Gives back the disk space of deleted records (compaction.ts). */
@@ -119,6 +122,7 @@ export class LevelLocalStreams implements LocalStreams {
       orphanBytes: async () => (await findOrphanTables(options.path)).reduce((n, o) => n + o.bytes, 0),
       checkWrites: () => this.writeCheck.ifWritten(),
     });
+    this.slowDisk = new SlowDiskWatch({ log: this.log, monotonic: this.mono, path: options.path, registry: deps.registry });
     this.commits = new GroupCommitter(
       () => this.db,
       this.head,
@@ -127,6 +131,7 @@ export class LevelLocalStreams implements LocalStreams {
       options,
       (err) => this.guard.writeFailed(err),
       () => (this.guard.failed ? this.guard.failedError(this.options.path) : undefined),
+      this.slowDisk,
     );
     this.retention = new Retention(
       this.head,
@@ -184,6 +189,10 @@ export class LevelLocalStreams implements LocalStreams {
     return this.guard.state();
   }
 
+  commitHealth(): CommitHealth {
+    return this.slowDisk.state();
+  }
+
   /** Every write but the group commit goes through here, so the guard sees its I/O errors. */
   private async write(ops: BatchOp[], sync: boolean): Promise<void> {
     if (this.guard.failed && !this.reopening) throw this.guard.failedError(this.options.path);
@@ -214,7 +223,8 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   close(): Promise<void> {
-    return this.lifecycle.close();
+    // The close flushes what is pending first: no commit starts after it (the stall timer goes).
+    return this.lifecycle.close().finally(() => this.slowDisk.stop());
   }
 
   refuseWaitingForSpace(): number {

@@ -49,7 +49,8 @@ export function createStoreMetrics(registry: Registry, streams: () => Iterable<S
   const commitSeconds = new Histogram({
     name: 'gatehouse_store_commit_seconds',
     help: 'Latency of one group commit write (including fsync with durability fsync)',
-    buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    // 5 and 10 s: an SD card's stalls (docs/store.md, "A slow disk") are seconds, not +Inf
+    buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers,
   });
   const corruptSegments = new Counter({

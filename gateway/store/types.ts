@@ -180,6 +180,12 @@ export interface LocalStreams {
    */
   logDropped?(): (LogDrop & { at: number }) | undefined;
   /**
+   * How long the disk takes to complete the group commits (slow-disk.ts): a commit in flight for
+   * seconds (a stall: no acknowledgement meanwhile), the last minute's mean and slowest. Optional:
+   * in-memory test stores.
+   */
+  commitHealth?(): CommitHealth;
+  /**
    * Undefined while no append waits for a commit; else resolves just after the pending appends are
    * cut for their write (committer.ts afterCut). Background readers (exporters) await it before a
    * batch's CPU work, so their event-loop pauses fall where no acknowledgement waits on them.
@@ -236,3 +242,4 @@ export interface DropOptions {
 }
 import type { MetaValue } from '../../core/message.js';
 import type { DiskState } from './disk-guard.js';
+import type { CommitHealth } from './slow-disk.js';
