@@ -90,7 +90,7 @@ export class SlowDiskWatch {
     this.hint =
       `the disk of ${o.path} is slow to complete writes (fsync): an SD card wearing out or busy with its own garbage collection; ` +
       'acknowledgements (PUBACK, serial ACK) wait for it, nothing is lost. Check the kernel log for I/O errors (dmesg), ' +
-      'put the data directory on a better card (A1/A2, industrial) or an SSD, or raise store.commitDelayMs for fewer, larger commits';
+      'and put the data directory on a better card (A1/A2, industrial) or an SSD';
     if (o.registry) {
       const self = this;
       o.registry.removeSingleMetric(IN_FLIGHT_METRIC);
