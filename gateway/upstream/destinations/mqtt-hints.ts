@@ -22,7 +22,7 @@ export function connectHint(why: string | undefined): string {
   if (refused === 'credentials')
     return `the broker refused the credentials: check the destination's username/password or client certificate (certFile/keyFile) and the broker's ACL${tail}`;
   if (why !== undefined && /another client/.test(why))
-    return `give each gateway its own clientId (a second gateway with this config, a cloned SD card), else check the broker's log for why it closed the connection${tail}`;
+    return `give each gateway its own clientId (a second gateway with this config, a cloned SD card: \${installationId} in clientId is filled with each gateway's own id, e.g. gw-\${installationId}), else check the broker's log for why it closed the connection${tail}`;
   if (refused === 'clientId') return `the broker refused the client id: check the destination's clientId${tail}`;
   const net = networkHint(why, { ca: 'caFile', address: 'url' });
   if (net) return `${net}${tail}`;

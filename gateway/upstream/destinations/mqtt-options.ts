@@ -36,7 +36,13 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
   z
     .strictObject({
       url: mqttBrokerUrlSchema('remote broker').describe('Upstream broker URL: mqtt://, mqtts://, ws:// or wss://.'),
-      clientId: z.string().min(1).max(128).describe('Stable client id: the persistent session (and queued QoS 1 messages) is tied to it.'),
+      clientId: z
+        .string()
+        .min(1)
+        .max(128)
+        .describe(
+          "Stable client id: the persistent session (and queued QoS 1 messages) is tied to it. ${gatewayId} (the config's gatewayId) and ${installationId} (the gateway's installation id, 16 hex digits kept in <dataDir>/installation-id, made anew on another machine) are filled in, as mosquitto's bridge fills %h: gateways flashed from one SD card image share the config and the host name, so give them e.g. gw-${installationId}; with one client id they take the session from each other at every connect.",
+        ),
       username: z.string().optional().describe('User name.'),
       password: z.string().optional().describe('Password. Never logged or shown in status.'),
       caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss).'),

@@ -8,15 +8,21 @@
 // hold `gatehouse-bridged` (set when a message arrived through a bridge) or whose topic matches
 // a `neverForward` filter is acknowledged without sending, so a message bridged down is never
 // bridged back up.
+//
+// The clientId may hold ${gatewayId} and ${installationId} (as mosquitto's bridge takes %h): one
+// config for a fleet flashed from one SD card image gives each gateway its own client id, where a
+// fixed one had them take the session from each other at every connect (docs/destinations.md, "A
+// fleet from one image").
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../../core/tls-files.js';
 import { persistentClientOptions } from '../../../core/mqtt-client.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
-import type { RuntimeDeps } from '../../../core/deps.js';
+import { hostGatewayId, type RuntimeDeps } from '../../../core/deps.js';
 import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, destinationMetrics, sendOutcome, shortError } from './common.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
+import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
 import { publishFailure } from './mqtt-refusals.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
@@ -36,10 +42,25 @@ const MQTT_DESTINATION_TLS: ClientTlsContext = {
   code: 'GH_DESTINATION_CONFIG',
 };
 
-export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeDeps): Destination {
+/**
+ * `gatewayId` (default: the host name, as the config's) and `installationId` (a gateway's, bound to
+ * its store and machine: installation-id.ts; else the one kept in `dataDir`) fill the clientId's
+ * ${gatewayId} and ${installationId}.
+ */
+export function createMqttBridgeDestination(
+  o: MqttBridgeOptions,
+  deps: RuntimeDeps & { dataDir?: string | undefined; gatewayId?: string | undefined; installationId?: (() => Promise<string>) | undefined },
+): Destination {
+  const idParts = compileTemplate(o.clientId, ['gatewayId', 'installationId'], 'mqtt.clientId');
+  const gatewayId = deps.gatewayId ?? hostGatewayId();
+  const needsInstallation = idParts.some((p) => typeof p === 'object' && p.field === 'installationId');
+  const installationId = needsInstallation ? (deps.installationId ?? lazyInstallationId(deps.dataDir)) : undefined;
+  /** The client id the broker sees: the template filled (${installationId} once known, at start). */
+  let clientId = needsInstallation ? undefined : renderTemplate(idParts, () => gatewayId);
   const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
   const never = o.neverForward.map(compileFilter);
-  const target = `mqtt:${withoutCredentials(o.url)} (${o.clientId})`;
+  // The client id as configured, ${gatewayId} filled: the target (a metrics label) stays one through an installation id made anew.
+  const target = `mqtt:${withoutCredentials(o.url)} (${renderTemplate(idParts, (f) => (f === 'gatewayId' ? gatewayId : '${installationId}'))})`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'mqtt', target });
@@ -49,6 +70,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
   // own warning carries the same reason.
   const errorLog = rateLimitedLog(log, 'warn', 60_000, clocksOf(deps).monotonic);
   let client: MqttClient | undefined;
+  let mqttConnect: typeof import('mqtt')['connect'] | undefined;
   let stopping = false;
   let attempts = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -100,8 +122,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     lastTlsError = 'error' in r ? r.error : undefined;
   }
 
-  function clientOptions(): IClientOptions {
-    const co = persistentClientOptions({ ...o, sessionExpirySec: o.sessionExpirySec ?? DEFAULT_BRIDGE_SESSION_EXPIRY_SEC });
+  function clientOptions(id: string): IClientOptions {
+    const co = persistentClientOptions({ ...o, clientId: id, sessionExpirySec: o.sessionExpirySec ?? DEFAULT_BRIDGE_SESSION_EXPIRY_SEC });
     // Files are read and checked at start (a bad path or pair is a config error naming the option)
     // and read again before each reconnect (refreshTls).
     const { ca, cert, key } = readClientTlsFiles({ ca: o.caFile, cert: o.certFile, key: o.keyFile }, MQTT_DESTINATION_TLS);
@@ -116,7 +138,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     if (o.protocolVersion === 5) {
       // the record's own MQTT 5 properties go upstream as v5 properties, with our two marks added
       const p = attrsToProperties(r.attrs);
-      opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: o.clientId } };
+      opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: clientId ?? o.clientId } };
     }
     return opts;
   }
@@ -162,6 +184,56 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
     for (const [id, entry] of Object.entries(c.outgoing)) if (callbacks.has(entry.cb)) c.removeOutgoingMessage(Number(id));
   }
 
+  /** The client id filled, or undefined (connError says why) while the installation id cannot be kept. */
+  async function resolveClientId(): Promise<string | undefined> {
+    if (clientId !== undefined || installationId === undefined) return clientId;
+    try {
+      const installation = await installationId();
+      clientId = renderTemplate(idParts, (f) => (f === 'gatewayId' ? gatewayId : installation));
+    } catch (err) {
+      connError = `cannot keep the installation id (the clientId's \${installationId}) in ${INSTALLATION_ID_FILE} of the data dir: ${shortError(err)}`;
+      errorLog('installation-id', { err: shortError(err) }, 'upstream MQTT: the client id cannot be made (tried again at each send)');
+    }
+    return clientId;
+  }
+
+  /** Connect with client id `id`, unless stopped or connected meanwhile (the id may have been awaited). */
+  function connectClient(id: string | undefined): void {
+    if (id === undefined || mqttConnect === undefined || stopping || client) return;
+    const c = mqttConnect(o.url, clientOptions(id));
+    client = c;
+    c.on('connect', (connack) => {
+      connectedAt = performance.now();
+      closeReason = undefined;
+      connError = undefined;
+      maxPacket = connack.properties?.maximumPacketSize;
+      log.info({ clientId, sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
+    });
+    c.on('disconnect', (packet) => {
+      closeReason = packet.reasonCode;
+    });
+    c.on('close', () => {
+      if (connectedAt !== undefined) {
+        const upMs = performance.now() - connectedAt;
+        connectedAt = undefined;
+        // The reconnect backoff starts over only after a connection that lasted: one the broker
+        // closes at once (another client with this clientId takes the session over, and back)
+        // backs off to reconnectMaxMs instead of a takeover fight of several connects a second.
+        if (upMs >= STABLE_MS) attempts = 0;
+        // Why, as far as the broker said (with the network error, if any: connError since the CONNACK).
+        if (!stopping) connError = closedReason(closeReason, connError);
+      }
+      const d = disconnected;
+      disconnected = deferred();
+      d.resolve();
+      scheduleReconnect();
+    });
+    c.on('error', (err) => {
+      connError = shortError(err);
+      errorLog(connError, { err: connError }, 'upstream MQTT error');
+    });
+  }
+
   return {
     kind: 'mqtt',
     target,
@@ -170,43 +242,14 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       if (client) return;
       stopping = false;
       // mqtt.js loads when an MQTT destination starts, not with every gateway.
-      const { connect } = await import('mqtt');
+      mqttConnect ??= (await import('mqtt')).connect;
       generatePacket ??= (await import('mqtt-packet')).generate;
       if (client) return;
       if (expiryIgnored) log.warn({ fix: expiryIgnored.hint }, expiryIgnored.message);
       expiryIgnored = undefined;
-      const c = connect(o.url, clientOptions());
-      client = c;
-      c.on('connect', (connack) => {
-        connectedAt = performance.now();
-        closeReason = undefined;
-        connError = undefined;
-        maxPacket = connack.properties?.maximumPacketSize;
-        log.info({ sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
-      });
-      c.on('disconnect', (packet) => {
-        closeReason = packet.reasonCode;
-      });
-      c.on('close', () => {
-        if (connectedAt !== undefined) {
-          const upMs = performance.now() - connectedAt;
-          connectedAt = undefined;
-          // The reconnect backoff starts over only after a connection that lasted: one the broker
-          // closes at once (another client with this clientId takes the session over, and back)
-          // backs off to reconnectMaxMs instead of a takeover fight of several connects a second.
-          if (upMs >= STABLE_MS) attempts = 0;
-          // Why, as far as the broker said (with the network error, if any: connError since the CONNACK).
-          if (!stopping) connError = closedReason(closeReason, connError);
-        }
-        const d = disconnected;
-        disconnected = deferred();
-        d.resolve();
-        scheduleReconnect();
-      });
-      c.on('error', (err) => {
-        connError = shortError(err);
-        errorLog(connError, { err: connError }, 'upstream MQTT error');
-      });
+      // A client id holding ${installationId} waits for it (read at the gateway's start already);
+      // one that cannot be kept (a full disk) is tried again at each send, which fails retryable meanwhile.
+      connectClient(await resolveClientId());
     },
     async stop() {
       stopping = true;
@@ -237,6 +280,8 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
       if (!clean) c.stream?.destroy();
     },
     async send(records, signal) {
+      // Started without a client id (the installation id could not be kept): try again.
+      if (client === undefined && !stopping && mqttConnect !== undefined && clientId === undefined) connectClient(await resolveClientId());
       const c = client;
       // (A connection ended by the bridge itself, below, is `connected` until its close event.)
       if (!c?.connected || c.stream?.destroyed) {
@@ -338,7 +383,7 @@ export function createMqttBridgeDestination(o: MqttBridgeOptions, deps: RuntimeD
           results[i] = c.connected
             ? { ok: false, retryable: true, error: 'no PUBACK in time', code: 'TIMEOUT' }
             : cut && acked === 0
-              ? { ok: false, retryable: true, error: cutOffError(records.length, topics[i]!, closeReason, o.clientId), code: 'CUT_OFF' }
+              ? { ok: false, retryable: true, error: cutOffError(records.length, topics[i]!, closeReason, clientId ?? o.clientId), code: 'CUT_OFF' }
               : { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' };
       }
       metrics.calls.inc({ kind: 'mqtt', target, ...sendOutcome(results) });
