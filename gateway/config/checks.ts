@@ -10,6 +10,7 @@ import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
 import { bridgeSessionExpiryIgnored } from '../upstream/destinations/mqtt-options.js';
 import { selfBridgeWarning } from './self-bridge.js';
+import { imageHostNameWarning } from './fleet-identity.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 import { isLoopback } from '../broker/options.js';
 
@@ -170,6 +171,9 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
       hint: `leave topic out (the default is ${config.control.prefix}/${config.gatewayId}/heartbeat) or pick a topic outside ${base}/`,
     });
   }
+  // A gatewayId that every board flashed from one image has (the host name it defaults to), with a control broker.
+  const shared = imageHostNameWarning(config);
+  if (shared) warnings.push(shared);
   // A bearer token sent over plain HTTP beyond loopback can be read by anyone on the path, and
   // with it the rules can be replaced (PUT /api/rules).
   if (config.admin.enabled && !isLoopback(config.admin.host) && config.admin.tls === undefined) {

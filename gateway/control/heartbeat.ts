@@ -8,6 +8,8 @@ import type { LocalStreams } from '../store/types.js';
 
 export interface HeartbeatSources {
   gatewayId: string;
+  /** The installation id once known: gateways sharing a gatewayId (a cloned SD card) are told apart by it. */
+  installationId?: () => string | undefined;
   /** Software version. */
   version: string;
   /** Wall time of the start (epoch ms). */
@@ -24,6 +26,8 @@ export interface HeartbeatSources {
 
 export interface HeartbeatReport {
   gatewayId: string;
+  /** The gateway's installation id (16 hex digits, <dataDir>/installation-id), when known. */
+  installationId?: string;
   version: string;
   at: string;
   uptimeSeconds: number;
@@ -109,8 +113,10 @@ export class HeartbeatCollector {
         rejected: i.rejectedAppends,
       };
     });
+    const installationId = src.installationId?.();
     return {
       gatewayId: src.gatewayId,
+      ...(installationId === undefined ? {} : { installationId }),
       version: src.version,
       at: new Date(now).toISOString(),
       uptimeSeconds: Math.round((mono - this.startedMono) / 1000),

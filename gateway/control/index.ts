@@ -15,6 +15,7 @@ import { RemoteControl, controlTopics } from './remote.js';
 import { ProbationMonitor } from './probation.js';
 import type { ControlOptions, JobOptions } from './options.js';
 import type { UpdateVerifier } from './verify.js';
+import { imageHostNameWarning } from '../config/fleet-identity.js';
 
 export {
   controlOptionsSchema,
@@ -41,6 +42,8 @@ export interface ControlPlaneDeps extends RuntimeDeps {
   /** Monotonic ms of the start (the heartbeat's uptime; core/clock.ts). */
   startedMono?: number;
   dataDir: string;
+  /** The installation id once known (upstream/installation-id.ts): heartbeats and the status document carry it. */
+  installationId?: () => string | undefined;
   control: ControlOptions;
   jobs: readonly JobOptions[];
   rules: RuleSetTarget;
@@ -69,6 +72,9 @@ type PublishRefusalListener = Parameters<NonNullable<LocalBrokerPort['onPublishR
 export async function startControlPlane(deps: ControlPlaneDeps): Promise<ControlPlane> {
   const { control, logger } = deps;
   const log = logger.child({ c: 'control' });
+  // Gateways flashed from one SD card image answer to one gatewayId on the control broker: said at each start.
+  const shared = imageHostNameWarning({ gatewayId: deps.gatewayId, control });
+  if (shared) log.warn({ where: shared.where, fix: shared.hint }, shared.message);
   const channel = control.upstream
     ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId, maxPayloadBytes: control.maxPayloadBytes })
     : localChannel(deps.local);
@@ -101,6 +107,7 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
       logger: log,
       registry: deps.registry,
       gatewayId: deps.gatewayId,
+      ...(deps.installationId ? { installationId: deps.installationId } : {}),
       rules: deps.rules,
       channel,
       verifier: deps.verifier,
@@ -120,6 +127,7 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
   }
   const heartbeat = new HeartbeatCollector({
     gatewayId: deps.gatewayId,
+    ...(deps.installationId ? { installationId: deps.installationId } : {}),
     version: deps.version,
     startedAt: deps.startedAt,
     ...(deps.startedMono !== undefined ? { startedMono: deps.startedMono } : {}),

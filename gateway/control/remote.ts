@@ -41,6 +41,8 @@ export function controlTopics(prefix: string, gatewayId: string): ControlTopics 
 /** The retained status document. */
 export interface ControlStatus {
   gatewayId: string;
+  /** The gateway's installation id, when known: gateways sharing a gatewayId (a cloned SD card) overwrite this retained document, and it tells which wrote it. */
+  installationId?: string;
   activeVersion: number | null;
   /** The last confirmed set before the active one: where a rollback (operator or automatic) goes. */
   lastGoodVersion: number | null;
@@ -65,6 +67,8 @@ export interface ControlStatus {
 
 export interface RemoteControlDeps extends RuntimeDeps {
   gatewayId: string;
+  /** The installation id once known (the status document carries it). */
+  installationId?: () => string | undefined;
   rules: RuleSetTarget;
   channel: ControlChannel;
   verifier: UpdateVerifier;
@@ -190,8 +194,10 @@ export class RemoteControl extends EventEmitter {
   /** The status document for an update outcome. */
   statusDocument(s: RuleUpdateStatus): ControlStatus {
     const st = this.deps.rules.status() as { activeVersion: number | null; lastGoodVersion: number | null; appliedAt: string | null };
+    const installationId = this.deps.installationId?.();
     return {
       gatewayId: this.deps.gatewayId,
+      ...(installationId === undefined ? {} : { installationId }),
       activeVersion: st.activeVersion,
       lastGoodVersion: st.lastGoodVersion,
       acceptedVersion: this.accepted.version,

@@ -312,6 +312,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       startedAt,
       startedMono,
       dataDir: config.dataDir,
+      installationId: installationId.known,
       control: config.control,
       jobs: config.jobs,
       rules,

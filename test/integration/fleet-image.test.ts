@@ -28,7 +28,7 @@ const machine = (n: number): MachineFingerprint => ({ cpuSerial: `${n}`.repeat(1
 
 interface Site {
   gw: Gateway;
-  lines: Array<{ msg: string; clientId?: string }>;
+  lines: Array<{ msg: string; level: number; clientId?: string; fix?: string }>;
 }
 
 async function startSite(t: TestContext, file: string, fingerprint: MachineFingerprint): Promise<Site> {
@@ -190,4 +190,49 @@ test('a fleet from one SD card image: three clones of a gateway that ran once, o
       keys.some((k) => k.includes(`raspberrypi-${id}-archive-3-`)),
       `an object of ${id}: ${keys.join(' ')}`,
     );
+});
+
+test("a fleet from one SD card image on one control broker: each clone is told at start that its gatewayId (raspberrypi) is every clone's, with the fix; the office tells their status documents and heartbeats apart by the installation id", {
+  skip,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const seen: Array<{ topic: string; installationId?: string; retained: boolean }> = [];
+  const office = await mqtt.connectAsync(broker.url, { clientId: 'office', clean: true, reconnectPeriod: 0 });
+  t.after(() => office.endAsync());
+  office.on('message', (topic, payload, packet) => {
+    seen.push({ topic, ...(JSON.parse(payload.toString()) as { installationId?: string }), retained: packet.retain });
+  });
+  await office.subscribeAsync('gatehouse/raspberrypi/#', { qos: 1 });
+  // The operator's one config: the host name left as gatewayId's default (set here: this machine's is not raspberrypi).
+  const configIn = async (dir: string): Promise<string> => {
+    const file = join(dir, 'gatehouse.yaml');
+    await writeFile(
+      file,
+      `gatewayId: raspberrypi\ndataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\ncontrol:\n  allowUnsigned: true\n  upstream: { url: '${broker.url}', reconnectMinMs: 200 }\njobs:\n  - { name: hb, schedule: '*/1 * * * * *', type: heartbeat }\n`,
+    );
+    return file;
+  };
+  const golden = await tempDir(t);
+  const goldenSite = await startSite(t, await configIn(golden), machine(1));
+  await waitUntil(() => seen.find((m) => m.topic.endsWith('/heartbeat')), "the golden gateway's heartbeat", 10_000);
+  await goldenSite.gw.stop();
+  const dirs: string[] = [];
+  for (let n = 0; n < 2; n++) {
+    const dir = await tempDir(t);
+    await cp(join(golden, 'data'), join(dir, 'data'), { recursive: true });
+    dirs.push(dir);
+  }
+  const sites = await Promise.all(dirs.map(async (dir, i) => startSite(t, await configIn(dir), machine(i + 2))));
+  const ids = await Promise.all(sites.map((s) => overviewId(s.gw)));
+  for (const s of sites) {
+    const said = s.lines.find((l) => /is the host name an OS image gives every board/.test(l.msg));
+    assert.ok(said, 'the clash is named at start');
+    assert.equal(said.level, 40);
+    assert.match(said.msg, /gatewayId 'raspberrypi'.*one retained status topic that each overwrites/);
+    assert.match(said.fix ?? '', /hostnamectl set-hostname/);
+  }
+  // Both clones' status documents (published at each connect) and heartbeats reach the office under
+  // one topic each; the installation id says whose each is.
+  for (const kind of ['/rules/status', '/heartbeat'])
+    for (const id of ids) await waitUntil(() => seen.find((m) => m.topic.endsWith(kind) && !m.retained && m.installationId === id), `${kind} of ${id}`, 30_000);
 });

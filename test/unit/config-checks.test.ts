@@ -488,3 +488,15 @@ test('a block given a bare true or false (ack: true, admin: false) is answered w
   assert.match(r.err, /\n {2}- serial\.0\.ack: .*: write ack: \{ enabled: true \} \(found boolean true\)/);
   assert.match(r.err, /\n {2}- admin: .*: write admin: \{ enabled: false \} \(found boolean false\)/);
 });
+
+test('a gatewayId that OS images give every board (raspberrypi) with a control broker is a warning naming the clash and the fix; another gatewayId, or no control broker, is not', async (t) => {
+  const control = "control: { upstream: { url: 'mqtt://127.0.0.1:1883' } }\n";
+  const warned = await checkConfigText(t, `gatewayId: raspberrypi\n${control}`);
+  assert.equal(warned.code, 0, warned.err);
+  assert.match(
+    warned.err,
+    /warning: gatewayId 'raspberrypi' is the host name an OS image gives every board it is flashed on: .*the control client id 'gatehouse-control-raspberrypi'.* \(at gatewayId\)\. Fix: give each gateway its own host name/,
+  );
+  assert.doesNotMatch((await checkConfigText(t, `gatewayId: depot-7\n${control}`)).err, /warning/);
+  assert.doesNotMatch((await checkConfigText(t, 'gatewayId: raspberrypi\n')).err, /warning/);
+});
