@@ -1,8 +1,8 @@
 // A fleet flashed from one SD card image: one "golden" gateway runs once with traffic, stops, and
 // its data dir (store, installation id) is copied to three more boxes, which start at once with
 // the same config (gatewayId raspberrypi, the Pi OS host name every clone keeps). Real in-process
-// gateways, real mqtt.js publishers, real mosquitto (the MQTT bridge's upstream), nats-server -js
-// and s3rver. Each clone is another machine through a test double of its machine fingerprint
+// gateways, real mqtt.js publishers, real mosquitto (the MQTT bridge's upstream), nats-server -js,
+// s3rver, kinesalite and a Firehose HTTP endpoint receiver (test/helpers/firehose-receiver.ts). Each clone is another machine through a test double of its machine fingerprint
 // (GatewayOptions.machineFingerprint: there is one machine here); the data dirs sit at different
 // paths only because the clones share this machine.
 import { test, type TestContext } from 'node:test';
@@ -14,15 +14,19 @@ import pino from 'pino';
 import { connect, type NatsConnection } from 'nats';
 import { S3Client, ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { KinesisClient, CreateStreamCommand, DescribeStreamCommand, GetShardIteratorCommand, GetRecordsCommand } from '@aws-sdk/client-kinesis';
+import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import type { MachineFingerprint } from '../../gateway/upstream/machine.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
-import { startMosquitto, startNats, startS3rver } from '../helpers/peers.js';
+import { startKinesalite, startMosquitto, startNats, startS3rver } from '../helpers/peers.js';
 
 const skip = needBinary('mosquitto', 'mosquitto') ?? needBinary('nats-server', 'nats-server');
 const S3_CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+const EXPORTERS = ['up-mqtt', 'up-nats', 'up-s3', 'up-http', 'up-kinesis'];
 
 const machine = (n: number): MachineFingerprint => ({ cpuSerial: `${n}`.repeat(16), macs: [`${n}`.repeat(12)] });
 
@@ -51,7 +55,7 @@ async function publish(gw: Gateway, payloads: string[]): Promise<void> {
 }
 
 async function delivered(gw: Gateway, n: number): Promise<void> {
-  for (const name of ['up-mqtt', 'up-nats', 'up-s3'])
+  for (const name of EXPORTERS)
     await waitUntil(
       () => (gw.streams.info('archive').consumers.find((c) => c.name === name)?.checkpoint ?? 0) >= n || undefined,
       `${n} delivered by ${name}`,
@@ -80,12 +84,28 @@ async function natsIds(nc: NatsConnection): Promise<Map<string, string>> {
   return out;
 }
 
-test('a fleet from one SD card image: three clones of a gateway that ran once, on one config, deliver every record to mosquitto, JetStream and S3, each under its own client id and installation id, without taking the MQTT session from each other', {
+test('a fleet from one SD card image: three clones of a gateway that ran once, on one config, deliver every record to mosquitto, JetStream, S3, a Firehose HTTP endpoint and Kinesis, each under its own client id and installation id, without taking the MQTT session from each other', {
   skip,
 }, async (t) => {
   const broker = await startMosquitto(t);
   const nats = await startNats(t);
   const s3 = await startS3rver(t, ['fleet']);
+  const kinesalite = await startKinesalite(t);
+  const receiver = await startFirehoseReceiver();
+  t.after(() => receiver.close());
+  const kinesis = new KinesisClient({
+    region: 'us-east-1',
+    endpoint: kinesalite.url,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    requestHandler: new NodeHttpHandler(),
+  });
+  t.after(() => kinesis.destroy());
+  await kinesis.send(new CreateStreamCommand({ StreamName: 'fleet', ShardCount: 1 }));
+  await waitUntil(
+    async () => (await kinesis.send(new DescribeStreamCommand({ StreamName: 'fleet' }))).StreamDescription?.StreamStatus === 'ACTIVE' || undefined,
+    'kinesis stream active',
+    10_000,
+  );
   const nc = await connect({ servers: nats.url });
   t.after(() => nc.close());
   const s3c = new S3Client({
@@ -117,6 +137,13 @@ test('a fleet from one SD card image: three clones of a gateway that ran once, o
     },
     { name: 'up-nats', stream: 'archive', batch, destination: { type: 'nats', servers: nats.url, stream: 'HUB', createStream: true, ackTimeoutMs: 2000 } },
     { name: 'up-s3', stream: 'archive', batch, destination: { type: 's3', bucket: 'fleet', endpoint: s3.url, forcePathStyle: true, ...S3_CREDS } },
+    { name: 'up-http', stream: 'archive', batch, destination: { type: 'http', url: receiver.url } },
+    {
+      name: 'up-kinesis',
+      stream: 'archive',
+      batch,
+      destination: { type: 'kinesis', streamName: 'fleet', region: 'us-east-1', endpoint: kinesalite.url, accessKeyId: 'x', secretAccessKey: 'y' },
+    },
   ];
   const configIn = async (dir: string): Promise<string> => {
     const file = join(dir, 'gatehouse.yaml');
@@ -190,6 +217,29 @@ test('a fleet from one SD card image: three clones of a gateway that ran once, o
       keys.some((k) => k.includes(`raspberrypi-${id}-archive-3-`)),
       `an object of ${id}: ${keys.join(' ')}`,
     );
+  // The Firehose HTTP endpoint: every record (a batch's request id is random: no clone's taken for another's retry).
+  assert.deepEqual([...new Set(receiver.accepted.flatMap((r) => r.records.map((b) => b.toString())))].sort(), expected);
+  assert.equal(receiver.accepted.filter((r) => r.duplicate).length, 0);
+  // Kinesis: every record.
+  const shard = await kinesis.send(new DescribeStreamCommand({ StreamName: 'fleet' }));
+  let iterator = (
+    await kinesis.send(
+      new GetShardIteratorCommand({ StreamName: 'fleet', ShardId: shard.StreamDescription!.Shards![0]!.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }),
+    )
+  ).ShardIterator;
+  const inKinesis = new Set<string>();
+  await waitUntil(
+    async () => {
+      const r = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator }));
+      iterator = r.NextShardIterator;
+      for (const rec of r.Records ?? []) inKinesis.add(Buffer.from(rec.Data!).toString());
+      return inKinesis.size >= expected.length || undefined;
+    },
+    'every record in kinesalite',
+    20_000,
+    100,
+  );
+  assert.deepEqual([...inKinesis].sort(), expected);
 });
 
 test("a fleet from one SD card image on one control broker: each clone is told at start that its gatewayId (raspberrypi) is every clone's, with the fix; the office tells their status documents and heartbeats apart by the installation id", {
