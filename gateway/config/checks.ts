@@ -10,7 +10,7 @@ import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
 import { bridgeSessionExpiryIgnored } from '../upstream/destinations/mqtt-options.js';
 import { selfBridgeWarning } from './self-bridge.js';
-import { imageHostNameWarning } from './fleet-identity.js';
+import { imageHostNameWarning, sharedBridgeClientIdWarning } from './fleet-identity.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 import { isLoopback } from '../broker/options.js';
 
@@ -206,6 +206,8 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
     if (ignored) warnings.push({ where: `exporters.${i}.destination.sessionExpirySec`, ...ignored });
     const self = selfBridgeWarning(`MQTT destination of exporter '${e.name}'`, d, config.broker.listeners);
     if (self) warnings.push({ where: `exporters.${i}.destination.url`, ...self });
+    const cloned = d.type === 'mqtt' ? sharedBridgeClientIdWarning(`MQTT destination of exporter '${e.name}'`, config.gatewayId, d.clientId) : undefined;
+    if (cloned) warnings.push({ where: `exporters.${i}.destination.clientId`, ...cloned });
   }
   // Both again for a rule's mqtt action: the same bridge destination, exported from a stream of its own.
   for (const a of mqttActionsOf(ruleSet)) {
@@ -214,6 +216,8 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
     if (ignored) warnings.push({ where: `rule ${a.rule}, ${a.at}.sessionExpirySec`, ...ignored });
     const self = selfBridgeWarning(subject, { ...a.options, type: 'mqtt' }, config.broker.listeners);
     if (self) warnings.push({ where: `rule ${a.rule}, ${a.at}.url`, ...self });
+    const cloned = sharedBridgeClientIdWarning(subject, config.gatewayId, a.options.clientId);
+    if (cloned) warnings.push({ where: `rule ${a.rule}, ${a.at}.clientId`, ...cloned });
   }
   // Two filters of one MQTT source that can match the same topic: a broker may send the message
   // once per matching subscription (mosquitto does for MQTT 5), and each copy goes through the rules.

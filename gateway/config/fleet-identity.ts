@@ -22,3 +22,17 @@ export function imageHostNameWarning(config: Pick<GatehouseConfig, 'gatewayId' |
     hint: "give each gateway its own host name before Gatehouse starts there (sudo hostnamectl set-hostname NAME, or Raspberry Pi Imager's hostname setting per card: gatewayId defaults to it), or set gatewayId in each gateway's config (docs/destinations.md, A fleet from one image)",
   };
 }
+
+/**
+ * The warning for an MQTT bridge (an exporter's destination, a rule's mqtt action) whose clientId
+ * every board flashed from one image shares: a gatewayId such images give every board, and a
+ * clientId without ${installationId} (${gatewayId} is that shared name there). Each board's
+ * connect takes the session from the others. undefined otherwise.
+ */
+export function sharedBridgeClientIdWarning(subject: string, gatewayId: string, clientId: unknown): { message: string; hint: string } | undefined {
+  if (!IMAGE_HOST_NAMES.includes(gatewayId.toLowerCase()) || typeof clientId !== 'string' || clientId.includes('${installationId}')) return undefined;
+  return {
+    message: `${subject}: gatewayId '${gatewayId}' is the host name an OS image gives every board it is flashed on, and clientId '${clientId}' names no board: gateways made from one SD card image all connect with it, and each connect takes the session from the others (the broker closes their connections; delivery crawls)`,
+    hint: "put ${installationId} in clientId (e.g. gw-${installationId}: each gateway's own, docs/destinations.md, A fleet from one image), or give each gateway its own clientId",
+  };
+}

@@ -20,7 +20,8 @@ import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import type { MachineFingerprint } from '../../gateway/upstream/machine.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
-import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { freePort, needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
 import { startKinesalite, startMosquitto, startNats, startS3rver } from '../helpers/peers.js';
 
 const skip = needBinary('mosquitto', 'mosquitto') ?? needBinary('nats-server', 'nats-server');
@@ -199,6 +200,8 @@ test('a fleet from one SD card image: three clones of a gateway that ran once, o
       `clone ${i} connected ${connects.length} times: ${connects.map((l) => l.clientId).join(', ')}`,
     );
   }
+  // gw-${installationId} is each board's own: no warning of a shared client id.
+  for (const s of sites) assert.equal(s.lines.filter((l) => /names no board/.test(l.msg)).length, 0);
   // JetStream: every record, none dropped as a duplicate of another clone's (same sequences).
   const hub = await natsIds(nc);
   assert.deepEqual([...hub.keys()].sort(), expected);
@@ -285,4 +288,22 @@ test("a fleet from one SD card image on one control broker: each clone is told a
   // one topic each; the installation id says whose each is.
   for (const kind of ['/rules/status', '/heartbeat'])
     for (const id of ids) await waitUntil(() => seen.find((m) => m.topic.endsWith(kind) && !m.retained && m.installationId === id), `${kind} of ${id}`, 30_000);
+});
+
+test('an MQTT bridge with a fixed clientId on a gateway named raspberrypi says at its start that every board flashed from the image shares it, with the fix', async (t) => {
+  const lines: Site['lines'] = [];
+  const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Site['lines'][number]) });
+  // Nothing listens there: the warning comes before any connect.
+  const dest = createMqttBridgeDestination(mqttBridgeOptionsSchema.parse({ url: `mqtt://127.0.0.1:${await freePort(t)}`, clientId: 'gateway-site1' }), {
+    logger,
+    registry: createMetricsRegistry('test', 'raspberrypi'),
+    gatewayId: 'raspberrypi',
+  });
+  await dest.start();
+  t.after(() => dest.stop());
+  const said = lines.filter((l) => /names no board/.test(l.msg));
+  assert.equal(said.length, 1);
+  assert.equal(said[0]!.level, 40);
+  assert.match(said[0]!.msg, /clientId 'gateway-site1' names no board: gateways made from one SD card image all connect with it/);
+  assert.match(said[0]!.fix ?? '', /gw-\$\{installationId\}/);
 });

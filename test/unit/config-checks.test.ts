@@ -500,3 +500,17 @@ test('a gatewayId that OS images give every board (raspberrypi) with a control b
   assert.doesNotMatch((await checkConfigText(t, `gatewayId: depot-7\n${control}`)).err, /warning/);
   assert.doesNotMatch((await checkConfigText(t, 'gatewayId: raspberrypi\n')).err, /warning/);
 });
+
+test("an MQTT bridge whose clientId every board flashed from one image shares (gatewayId raspberrypi, no ${installationId}) is a warning with the fix, for an exporter as for a rule's mqtt action; gw-${installationId} is not", async (t) => {
+  const bridge = (clientId: string): string =>
+    `gatewayId: raspberrypi\nrules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ mqtt: { url: 'mqtt://127.0.0.1:1883', clientId: '${clientId}' } }] }] }\nexporters: [{ name: cloud, stream: archive, destination: { type: mqtt, url: 'mqtt://127.0.0.1:1884', clientId: '${clientId}' } }]\n`;
+  const warned = await checkConfigText(t, bridge('gateway-site1'));
+  assert.equal(warned.code, 0, warned.err);
+  assert.match(
+    warned.err,
+    /warning: MQTT destination of exporter 'cloud': gatewayId 'raspberrypi' is the host name an OS image gives every board it is flashed on, and clientId 'gateway-site1' names no board: .* \(at exporters\.0\.destination\.clientId\)\. Fix: put \$\{installationId\} in clientId/,
+  );
+  assert.match(warned.err, /warning: MQTT action of rule 'up': .*clientId 'gateway-site1' names no board.* \(at rule up, actions\[0\]\.mqtt\.clientId\)/);
+  assert.doesNotMatch((await checkConfigText(t, bridge('gw-${installationId}'))).err, /names no board/);
+  assert.doesNotMatch((await checkConfigText(t, bridge('gateway-site1').replace('raspberrypi', 'depot-7'))).err, /names no board/);
+});

@@ -23,6 +23,7 @@ import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
+import { sharedBridgeClientIdWarning } from '../../config/fleet-identity.js';
 import { publishFailure } from './mqtt-refusals.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
@@ -87,6 +88,8 @@ export function createMqttBridgeDestination(
   let disconnected: { promise: Promise<void>; resolve: () => void } = deferred();
   /** A sessionExpirySec MQTT 3.1.1 cannot carry: said once, at the first start (check-config says it too). */
   let expiryIgnored = bridgeSessionExpiryIgnored(`MQTT destination ${target}`, o);
+  /** A client id every board flashed from one image shares (check-config says it too): said once, at the first start. */
+  let sharedClientId = sharedBridgeClientIdWarning(`MQTT destination ${target}`, gatewayId, o.clientId);
 
   function deferred(): { promise: Promise<void>; resolve: () => void } {
     let resolve!: () => void;
@@ -247,6 +250,8 @@ export function createMqttBridgeDestination(
       if (client) return;
       if (expiryIgnored) log.warn({ fix: expiryIgnored.hint }, expiryIgnored.message);
       expiryIgnored = undefined;
+      if (sharedClientId) log.warn({ fix: sharedClientId.hint }, sharedClientId.message);
+      sharedClientId = undefined;
       // A client id holding ${installationId} waits for it (read at the gateway's start already);
       // one that cannot be kept (a full disk) is tried again at each send, which fails retryable meanwhile.
       connectClient(await resolveClientId());
