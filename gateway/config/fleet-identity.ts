@@ -9,7 +9,7 @@
 import type { GatehouseConfig } from './schema.js';
 
 /** Host names that OS images for single-board computers ship with, the same on every board. */
-export const IMAGE_HOST_NAMES: readonly string[] = ['raspberrypi', 'ubuntu', 'debian', 'dietpi', 'orangepi', 'beaglebone', 'localhost'];
+export const IMAGE_HOST_NAMES: readonly string[] = ['raspberrypi', 'ubuntu', 'debian', 'dietpi', 'orangepi', 'beaglebone'];
 
 /** The warning for `gatewayId` shared by every board an image is flashed on, with a control broker; undefined otherwise. */
 export function imageHostNameWarning(config: Pick<GatehouseConfig, 'gatewayId' | 'control'>): { where: string; message: string; hint: string } | undefined {
