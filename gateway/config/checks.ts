@@ -8,9 +8,9 @@ import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
-import { bridgeSessionExpiryIgnored } from '../upstream/destinations/mqtt-options.js';
+import { bridgeSessionExpiryIgnored, sharedBridgeClientIdWarning } from '../upstream/destinations/mqtt-options.js';
 import { selfBridgeWarning } from './self-bridge.js';
-import { imageHostNameWarning, sharedBridgeClientIdWarning } from './fleet-identity.js';
+import { imageHostNameWarning } from '../control/fleet-identity.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 import { isLoopback } from '../broker/options.js';
 

@@ -15,7 +15,7 @@ import { RemoteControl, controlTopics } from './remote.js';
 import { ProbationMonitor } from './probation.js';
 import type { ControlOptions, JobOptions } from './options.js';
 import type { UpdateVerifier } from './verify.js';
-import { imageHostNameWarning } from '../config/fleet-identity.js';
+import { imageHostNameWarning } from './fleet-identity.js';
 
 export {
   controlOptionsSchema,

@@ -5,6 +5,7 @@
 import { z } from '../../../core/zod.js';
 import { mqttBrokerUrlSchema } from '../../../core/broker-url.js';
 import { validFilter } from '../../../core/topic-filter.js';
+import { isImageHostName } from '../../../core/image-host-names.js';
 
 const MiB = 1024 * 1024;
 
@@ -126,5 +127,19 @@ export function bridgeSessionExpiryIgnored(
   return {
     message: `${subject}: sessionExpirySec ${String(o.sessionExpirySec)} is not sent with protocolVersion 4 (MQTT 3.1.1 has no session expiry): the broker keeps the bridge's session as long as it is configured to (mosquitto: persistent_client_expiration, forever by default; AWS IoT Core: 1 hour by default); records are not lost for it (each stays in the stream until its PUBACK)`,
     hint: 'set protocolVersion: 5 for the broker to keep the session that long, or leave sessionExpirySec out and set the expiry on the broker',
+  };
+}
+
+/**
+ * The warning for an MQTT bridge (an exporter's destination, a rule's mqtt action) whose clientId
+ * every board flashed from one image shares: a gatewayId such images give every board, and a
+ * clientId without ${installationId} (${gatewayId} is that shared name there). Each board's
+ * connect takes the session from the others. undefined otherwise.
+ */
+export function sharedBridgeClientIdWarning(subject: string, gatewayId: string, clientId: unknown): { message: string; hint: string } | undefined {
+  if (!isImageHostName(gatewayId) || typeof clientId !== 'string' || clientId.includes('${installationId}')) return undefined;
+  return {
+    message: `${subject}: gatewayId '${gatewayId}' is the host name an OS image gives every board it is flashed on, and clientId '${clientId}' names no board: gateways made from one SD card image all connect with it, and each connect takes the session from the others (the broker closes their connections; delivery crawls)`,
+    hint: "put ${installationId} in clientId (e.g. gw-${installationId}: each gateway's own, docs/destinations.md, A fleet from one image), or give each gateway its own clientId",
   };
 }

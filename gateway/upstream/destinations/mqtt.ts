@@ -23,13 +23,12 @@ import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
-import { sharedBridgeClientIdWarning } from '../../config/fleet-identity.js';
 import { publishFailure } from './mqtt-refusals.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
 import { clocksOf } from '../../../core/clock.js';
-import { DEFAULT_BRIDGE_SESSION_EXPIRY_SEC, bridgeSessionExpiryIgnored, type MqttBridgeOptions } from './mqtt-options.js';
+import { DEFAULT_BRIDGE_SESSION_EXPIRY_SEC, bridgeSessionExpiryIgnored, sharedBridgeClientIdWarning, type MqttBridgeOptions } from './mqtt-options.js';
 import { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
 
 // The options schema (mqtt-options.ts) and the topic matching (mqtt-topics.ts), where tests and the registry import them from.
