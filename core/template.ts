@@ -111,3 +111,28 @@ export function legacyNote(source: string, pieces: readonly TemplatePiece[], whe
   }
   return old.length === 0 ? undefined : `${where}: ${old.join(', ')} is deprecated template syntax; write '${modern}'`;
 }
+
+/**
+ * A template compiled once into literal text and named fields, so rendering per use is a few string
+ * concatenations (no regex per message): destination templates (`${stream}`), MQTT client ids
+ * (`gw-${installationId}`).
+ */
+export type TemplatePart = string | { field: string };
+
+/** The parts of scanned `pieces` when every placeholder names one of `allowed`; else the first placeholder that does not. */
+export function fieldParts(pieces: readonly TemplatePiece[], allowed: readonly string[]): TemplatePart[] | { unknown: string } {
+  const parts: TemplatePart[] = [];
+  for (const p of pieces) {
+    if (typeof p === 'string') parts.push(p);
+    else if (allowed.includes(p.body)) parts.push({ field: p.body });
+    else return { unknown: p.body };
+  }
+  return parts;
+}
+
+/** The text of compiled `parts`, each field's value from `value`. */
+export function renderTemplate(parts: readonly TemplatePart[], value: (field: string) => string): string {
+  let s = '';
+  for (const p of parts) s += typeof p === 'string' ? p : value(p.field);
+  return s;
+}

@@ -8,6 +8,7 @@ import { combineProblems } from '../../core/validation.js';
 import type { GatehouseConfig } from './schema.js';
 import { MQTT_SOURCE_FILES } from '../pipeline/sources/mqtt/files.js';
 import { sessionExpiryIgnored } from '../pipeline/sources/mqtt/options.js';
+import { sharedSourceClientIdWarning } from '../pipeline/sources/mqtt/client-id.js';
 import { bridgeSessionExpiryIgnored, sharedBridgeClientIdWarning } from '../upstream/destinations/mqtt-options.js';
 import { selfBridgeWarning } from './self-bridge.js';
 import { imageHostNameWarning } from '../control/fleet-identity.js';
@@ -198,6 +199,9 @@ export function configWarnings(config: GatehouseConfig, ruleSet: unknown, export
   for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
     const ignored = src.type === 'mqtt' ? sessionExpiryIgnored(src) : undefined;
     if (ignored) warnings.push({ where: `sources.${i}.sessionExpirySec`, ...ignored });
+    // A clientId every board flashed from one image shares: one session, its messages split between them.
+    const cloned = src.type === 'mqtt' && src.enabled !== false ? sharedSourceClientIdWarning(src, config.gatewayId) : undefined;
+    if (cloned) warnings.push({ where: `sources.${i}.clientId`, ...cloned });
   }
   // The same for an MQTT bridge destination (its own default is MQTT 5); and one that bridges to this gateway itself.
   for (const [i, e] of (config.exporters ?? []).entries()) {

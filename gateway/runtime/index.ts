@@ -216,6 +216,9 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       logger: logger.child({ c: 'sources' }),
       registry,
       dataDir: config.dataDir,
+      // An MQTT source's clientId may hold ${gatewayId} and ${installationId}.
+      gatewayId: config.gatewayId,
+      installationId,
       publish: (topic, payload) => void broker.publish({ topic, payload, qos: 0 }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
     });

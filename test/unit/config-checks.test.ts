@@ -514,3 +514,23 @@ test("an MQTT bridge whose clientId every board flashed from one image shares (g
   assert.doesNotMatch((await checkConfigText(t, bridge('gw-${installationId}'))).err, /names no board/);
   assert.doesNotMatch((await checkConfigText(t, bridge('gateway-site1').replace('raspberrypi', 'depot-7'))).err, /names no board/);
 });
+
+test('an MQTT source whose clientId every board flashed from one image shares (gatewayId raspberrypi, no ${installationId}) is a warning naming the split session and the fix; src-${installationId} is not; an unknown placeholder is an error', async (t) => {
+  const source = (clientId: string, gatewayId = 'raspberrypi'): string =>
+    `gatewayId: ${gatewayId}\nsources: [{ type: mqtt, name: cmds, url: 'mqtt://127.0.0.1:1884', clientId: '${clientId}', topics: [{ filter: 'cmd/#' }] }]\n`;
+  const warned = await checkConfigText(t, source('site1-cmds'));
+  assert.equal(warned.code, 0, warned.err);
+  assert.match(
+    warned.err,
+    /warning: MQTT source 'cmds': gatewayId 'raspberrypi' is the host name an OS image gives every board it is flashed on, and clientId 'site1-cmds' names no board: .*the broker splits the messages queued for it between them.* \(at sources\.0\.clientId\)\. Fix: put \$\{installationId\} in clientId \(e\.g\. src-\$\{installationId\}/,
+  );
+  assert.doesNotMatch((await checkConfigText(t, source('src-${installationId}'))).err, /names no board/);
+  assert.doesNotMatch((await checkConfigText(t, source('site1-cmds', 'depot-7'))).err, /names no board/);
+  const bad = await checkConfigText(t, source('src-${hostname}'));
+  assert.equal(bad.code, 1, bad.err);
+  assert.match(
+    bad.err,
+    /sources\.0\.clientId: unknown placeholder '\$\{hostname\}' in clientId 'src-\$\{hostname\}': use only \$\{gatewayId\} and \$\{installationId\}/,
+  );
+  assert.match((await checkConfigText(t, source('src-${installationId'))).err, /sources\.0\.clientId: .*unclosed \$\{/);
+});

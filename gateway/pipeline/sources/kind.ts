@@ -14,6 +14,13 @@ export const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export interface SourceDeps extends RuntimeDeps {
   /** The gateway's data folder (certificates, trust lists and other per-source files live below it). */
   dataDir: string;
+  /** The config's gatewayId (default: the host name), for a client id's ${gatewayId}. */
+  gatewayId?: string;
+  /**
+   * The gateway's installation id (upstream/installation-id.ts: bound to its store and machine), for
+   * a client id's ${installationId}; absent: the one kept in dataDir.
+   */
+  installationId?: () => Promise<string>;
   /** Publish on the local broker (QoS 0, not durable), for sources whose readings MQTT subscribers also see. */
   publish?: (topic: string, payload: Buffer) => void;
   /** Subscribe on the local broker (command topics for downlink writes); returns an unsubscribe. */

@@ -4,10 +4,13 @@ import { certificateNotVerified } from '../../../core/tls-files.js';
 import type { Counter, Registry } from 'prom-client';
 import { counter } from '../../../core/metrics.js';
 import { ERRORS, isGatehouseError, type GatehouseError, type GatehouseErrorOptions } from '../../../core/errors.js';
-import { legacyNote, scanTemplate, type TemplatePiece } from '../../../core/template.js';
+import { fieldParts, legacyNote, scanTemplate, type TemplatePart, type TemplatePiece } from '../../../core/template.js';
 import { formatProblems, type ConfigProblem } from '../../../core/validation.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
+
+// The compiled form and its rendering live in core/template.ts (the MQTT source's clientId uses them too).
+export { renderTemplate, type TemplatePart } from '../../../core/template.js';
 
 /** Metrics every cloud destination reports; created once per registry and shared by label. */
 export interface DestinationMetrics {
@@ -151,13 +154,6 @@ export function chunkIndexes<T = StoredRecord>(
 }
 
 /**
- * A `${name}` template (core/template.ts syntax; the deprecated `{name}` is still read) compiled
- * once into literal and field parts, so rendering per record is a few string concatenations (no
- * regex per message). Unknown names fail at construction; `warn` hears about deprecated forms.
- */
-export type TemplatePart = string | { field: string };
-
-/**
  * GH_DESTINATION_CONFIG in docs/errors.md's words, '<source> is invalid (N problems):' and one line
  * per problem with its key, as the registry's validation of the options says them.
  */
@@ -178,36 +174,28 @@ export function scanDestinationTemplate(template: string, where: string): Templa
   }
 }
 
+/**
+ * A `${name}` template (core/template.ts syntax; the deprecated `{name}` is still read) compiled
+ * once into literal and field parts (core/template.ts renderTemplate renders it). Unknown names
+ * fail at construction; `warn` hears about deprecated forms.
+ */
 export function compileTemplate(template: string, allowed: readonly string[], where: string, warn?: (msg: string) => void): TemplatePart[] {
   const pieces = scanDestinationTemplate(template, where);
-  const parts: TemplatePart[] = [];
-  for (const p of pieces) {
-    if (typeof p === 'string') {
-      parts.push(p);
-      continue;
-    }
-    if (!allowed.includes(p.body)) {
-      const list = allowed.map((a) => `\${${a}}`).join(', ');
-      throw destinationConfigError(
-        `${where.split('.')[0]} destination`,
-        [{ path: where, message: `unknown field '\${${p.body}}' in template '${template}'` }],
-        {
-          where,
-          hint: `use only ${list}`,
-        },
-      );
-    }
-    parts.push({ field: p.body });
+  const parts = fieldParts(pieces, allowed);
+  if ('unknown' in parts) {
+    const list = allowed.map((a) => `\${${a}}`).join(', ');
+    throw destinationConfigError(
+      `${where.split('.')[0]} destination`,
+      [{ path: where, message: `unknown field '\${${parts.unknown}}' in template '${template}'` }],
+      {
+        where,
+        hint: `use only ${list}`,
+      },
+    );
   }
   const note = legacyNote(template, pieces, where);
   if (note !== undefined) warn?.(note);
   return parts;
-}
-
-export function renderTemplate(parts: readonly TemplatePart[], value: (field: string) => string): string {
-  let s = '';
-  for (const p of parts) s += typeof p === 'string' ? p : value(p.field);
-  return s;
 }
 
 /** Error text for a status field: first line only, bounded, never a stack. */

@@ -2,6 +2,8 @@
 // source load only when one is configured.
 import type { SourceKind } from '../kind.js';
 import { mqttSourceSchema, sessionExpiryIgnored } from './options.js';
+import { sharedSourceClientIdWarning } from './client-id.js';
+import { hostGatewayId } from '../../../../core/deps.js';
 
 export { mqttSourceSchema, type MqttSourceOptions } from './options.js';
 export { MQTT_SOURCE_FILES } from './files.js';
@@ -13,6 +15,8 @@ export const mqttSourceKind: SourceKind<typeof mqttSourceSchema> = {
     // Once per start (sources are created at start; a reload does not change them): check-config says it too.
     const ignored = sessionExpiryIgnored(options);
     if (ignored) deps.logger.warn({ fix: ignored.hint }, ignored.message);
+    const shared = sharedSourceClientIdWarning(options, deps.gatewayId ?? hostGatewayId());
+    if (shared) deps.logger.warn({ fix: shared.hint }, shared.message);
     const { MqttSubscribeSource } = await import('./source.js');
     return new MqttSubscribeSource(options, deps);
   },

@@ -5,6 +5,7 @@ import { z } from '../../../../core/zod.js';
 import { validFilter } from '../../../../core/topic-filter.js';
 import { sourceBaseSchema } from '../kind.js';
 import { mqttBrokerUrlSchema } from '../../../../core/broker-url.js';
+import { compileClientId } from './client-id.js';
 
 const topicSchema = z.strictObject({
   filter: z
@@ -45,7 +46,13 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
     .string()
     .min(1)
     .max(128)
-    .describe('Stable client id: the persistent session (subscriptions and QoS 1 messages queued while the gateway is offline) is tied to it.'),
+    .superRefine((v, ctx) => {
+      const parts = compileClientId(v);
+      if ('problem' in parts) ctx.addIssue({ code: 'custom', message: parts.problem });
+    })
+    .describe(
+      "Stable client id: the persistent session (subscriptions and QoS 1 messages queued while the gateway is offline) is tied to it. ${gatewayId} (the config's gatewayId) and ${installationId} (the gateway's installation id, 16 hex digits kept in <dataDir>/installation-id, made anew on another machine or with a new store) are filled in: gateways flashed from one SD card image share the config and the host name, so give them e.g. src-${installationId}; with one client id they share one session, take it from each other at every connect, and the broker splits the messages between them.",
+    ),
   username: z.string().optional().describe('User name.'),
   password: z.string().optional().describe('Password. Never logged or shown in status.'),
   caFile: z.string().optional().describe('CA bundle to verify the broker (mqtts/wss); relative to the config file.'),

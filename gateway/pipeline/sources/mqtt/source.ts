@@ -14,9 +14,14 @@
 // Every message carries the MQTT 5 user property `gatehouse-bridged: source:<name>` (a record
 // attribute once stored), so the MQTT bridge destination never sends it back up: a subscription
 // and a bridge covering the same topics cannot loop.
+//
+// The clientId may hold ${gatewayId} and ${installationId} (client-id.ts): a fleet flashed from one
+// SD card image shares the config, and a fixed one put every board in one session, whose messages
+// the broker split between them.
 import type { IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { errorMessage } from '../../../../core/errors.js';
+import { INSTALLATION_ID_FILE, sourceClientId, type SourceClientId } from './identity.js';
 import { refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
@@ -95,6 +100,8 @@ export class MqttSubscribeSource implements Source {
   private readonly topics: TopicMapper;
   private readonly acks = new AckPipeline(ACK_WINDOW);
   private readonly size: SizeLimit;
+  /** The client id the broker sees: the template filled (${installationId} once known, at start). */
+  private readonly clientId: SourceClientId;
 
   constructor(
     private readonly o: MqttSourceOptions,
@@ -107,23 +114,50 @@ export class MqttSubscribeSource implements Source {
     this.target = withoutCredentials(o.url);
     this.topics = new TopicMapper(o.topics);
     this.size = new SizeLimit(o.maxMessageBytes, o.protocolVersion);
+    this.clientId = sourceClientId(o, deps);
   }
 
   async start(intake: Intake): Promise<void> {
-    if (this.client) return;
+    if (this.client || this.reconnectTimer) return;
     this.intake = intake;
     this.stopping = false;
     this.attempts = 0;
     this.downSince = new Date(this.clocks.now()).toISOString();
+    await this.identifyAndOpen(intake);
+  }
+
+  /**
+   * Connect once the client id is filled: a clientId holding ${installationId} waits for it (read
+   * at the gateway's start already); while it cannot be kept (a full disk), tried again after the backoff.
+   */
+  private async identifyAndOpen(intake: Intake): Promise<void> {
+    let id: string | undefined;
+    try {
+      id = await this.clientId.resolve();
+    } catch (err) {
+      const why = `cannot keep the installation id (the clientId's \${installationId}) in ${INSTALLATION_ID_FILE} of the data dir: ${errorMessage(err)}`;
+      this.fail(`${why}; tried again after the reconnect backoff`, 'installation-id');
+    }
+    if (this.stopping || this.client) return;
+    if (id !== undefined) return this.open(intake, id);
+    this.state = 'retrying';
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.stopping) this.identifyAndOpen(intake).catch((err: unknown) => this.fail(`${this.target}: ${errorMessage(err)}`));
+    }, this.backoffDelay());
+  }
+
+  /** Connect as `clientId` and subscribe at each connection. */
+  private async open(intake: Intake, clientId: string): Promise<void> {
     const configured = new Set(this.o.topics.map((t) => t.filter));
-    const earlier = await readSubscribed(intake, this.o.clientId);
+    const earlier = await readSubscribed(intake, clientId);
     this.stale = earlier.filter((f) => !configured.has(f));
     this.remembered = JSON.stringify(earlier);
     // mqtt.js loads when an MQTT source starts, not with every gateway.
     const { connect } = await import('mqtt');
     // Stopped (or started again) while this start waited: connect nothing nobody would end.
     if (this.stopping || this.client) return;
-    const c = connect(this.o.url, sourceClientOptions(this.o));
+    const c = connect(this.o.url, sourceClientOptions({ ...this.o, clientId }));
     this.client = c;
     this.state = 'connecting';
     c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
@@ -137,10 +171,7 @@ export class MqttSubscribeSource implements Source {
       const now = this.clocks.monotonic();
       this.quietConnect = this.connectLoggedAt !== undefined && now - this.connectLoggedAt < REPEAT_LOG_MS;
       if (!this.quietConnect) this.connectLoggedAt = now;
-      this.deps.logger[this.quietConnect ? 'debug' : 'info'](
-        { url: this.target, clientId: this.o.clientId, sessionPresent: connack.sessionPresent },
-        'MQTT source connected',
-      );
+      this.deps.logger[this.quietConnect ? 'debug' : 'info']({ url: this.target, clientId, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
       // A new session holds no subscription of an earlier configuration.
       if (!connack.sessionPresent) this.stale = [];
       this.unsubscribeStale(c);
@@ -198,7 +229,7 @@ export class MqttSubscribeSource implements Source {
       state: this.state,
       details: {
         url: this.target,
-        clientId: this.o.clientId,
+        clientId: this.clientId.shown(),
         subscriptions: this.granted.length > 0 ? this.granted : this.o.topics.map((t) => ({ filter: t.filter, qos: null })),
         ...this.counts,
         lastMessageAt: this.lastMessageAt ?? null,
@@ -222,7 +253,7 @@ export class MqttSubscribeSource implements Source {
       this.fail(mapped.notTaken, mapped.why);
     } else {
       try {
-        committed = this.intake!.submit(remoteMessage(packet, mapped.topic, this.name, this.o.clientId, this.clocks.now()));
+        committed = this.intake!.submit(remoteMessage(packet, mapped.topic, this.name, this.clientId.shown(), this.clocks.now()));
       } catch (err) {
         committed = Promise.reject(err);
       }
@@ -337,7 +368,7 @@ export class MqttSubscribeSource implements Source {
     const json = JSON.stringify(filters);
     if (!intake || json === this.remembered) return;
     this.remembered = json;
-    writeSubscribed(intake, this.o.clientId, filters).catch((err: unknown) => {
+    writeSubscribed(intake, this.clientId.shown(), filters).catch((err: unknown) => {
       // Written again at the next connection.
       this.remembered = '';
       this.deps.logger.debug({ err: errorMessage(err) }, 'MQTT source: the subscribed filters were not written');
@@ -349,10 +380,6 @@ export class MqttSubscribeSource implements Source {
     if (this.stopping || this.reconnectTimer || !c) return;
     this.state = 'retrying';
     this.metrics.connected.set({ source: this.name }, 0);
-    // Exponential backoff with full jitter, capped (as the MQTT bridge destination).
-    const cap = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** Math.min(this.attempts, 20));
-    const delay = Math.max(50, Math.floor(Math.random() * cap));
-    this.attempts++;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.stopping || c !== this.client || c.connected) return;
@@ -360,7 +387,14 @@ export class MqttSubscribeSource implements Source {
       this.state = 'connecting';
       this.metrics.reconnects.inc({ source: this.name });
       c.reconnect();
-    }, delay);
+    }, this.backoffDelay());
+  }
+
+  /** Exponential backoff with full jitter, capped (as the MQTT bridge destination); reset by a connection that lasted STABLE_MS. */
+  private backoffDelay(): number {
+    const cap = Math.min(this.o.reconnectMaxMs, this.o.reconnectMinMs * 2 ** Math.min(this.attempts, 20));
+    this.attempts++;
+    return Math.max(50, Math.floor(Math.random() * cap));
   }
 
   /** Read the TLS files again before a reconnect: a renewed client certificate is presented (core/tls-files.ts). */
