@@ -6,6 +6,7 @@ import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/in
 import { buildActionRegistry } from '../pipeline/actions/index.js';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import pino from 'pino';
 import { Registry } from '../../core/prom-client.js';
@@ -144,5 +145,11 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     io.stdout,
     `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s), ${sources.length} source(s); ${dataDir}`,
   );
+  // Where each file exporter writes (a relative dir is the data dir's: loadConfig resolved it).
+  for (const e of config.exporters ?? (config.streams.archive ? defaultExporters() : [])) {
+    const d = e.destination as { type?: unknown; dir?: unknown };
+    if (d.type === 'file')
+      writeLine(io.stdout, `${file}: exporter '${e.name}' writes its files under ${typeof d.dir === 'string' ? d.dir : join(config.dataDir, 'export')}`);
+  }
   return 0;
 }

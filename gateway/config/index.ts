@@ -166,7 +166,8 @@ async function entrySchemasFor(raw: Record<string, unknown>): Promise<Partial<En
 /**
  * Read (optional) file, apply overrides, validate, check. Relative paths in the file (dataDir,
  * rulesFile, TLS files) are resolved against the file's folder, as users expect from a config file;
- * --data-dir on the command line against the working directory.
+ * --data-dir on the command line against the working directory; a file destination's dir against
+ * the data dir.
  */
 export async function loadConfig(
   file: string | undefined,
@@ -197,6 +198,13 @@ export async function loadConfig(
   const schema = withEntries(await entrySchemasFor(withPaths));
   const config = validateConfig(schema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
   config.dataDir = resolve(config.dataDir);
+  // A file destination's relative dir is the data dir's, as its default <dataDir>/export is: not the
+  // config folder's (read-only under the systemd unit, ProtectSystem=strict), nor the working
+  // directory's (the data dir under the unit, where `npm start` runs elsewhere).
+  for (const { destination } of config.exporters ?? []) {
+    const d = destination as { type?: unknown; dir?: unknown };
+    if (d.type === 'file' && typeof d.dir === 'string') d.dir = resolve(config.dataDir, d.dir);
+  }
   // One rule for every path in a config file: relative to the file's folder.
   for (const l of config.broker.listeners) {
     if (!l.tls) continue;

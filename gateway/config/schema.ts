@@ -105,7 +105,7 @@ export const configBaseSchema = z
       .min(1)
       .default('./gatehouse-data')
       .describe(
-        "Folder holding the store and default file exports. Relative paths in a config file (dataDir, rulesFile, TLS and credential files of listeners, control and destinations, public keys, file-source globs) are resolved against the config file's folder; --data-dir, and this default when the file names no dataDir, against the working directory.",
+        "Folder holding the store and default file exports. Relative paths in a config file (dataDir, rulesFile, TLS and credential files of listeners, control and destinations, public keys, file-source globs) are resolved against the config file's folder; --data-dir, and this default when the file names no dataDir, against the working directory; a file destination's dir against this folder (dir: out is <dataDir>/out).",
       ),
     log: logOptionsSchema.prefault({}),
     broker: brokerOptionsSchema.prefault({}),

@@ -110,7 +110,13 @@ export function parseExporterOptions(input: unknown): ExporterOptions {
 
 // ---- file destination -------------------------------------------------------------------------
 export const fileDestinationSchema = z.strictObject({
-  dir: z.string().min(1).optional().describe('Output folder (default "<dataDir>/export"); files go under YYYY/MM/DD/HH/ (UTC) below it.'),
+  dir: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'Output folder (default "<dataDir>/export"); files go under YYYY/MM/DD/HH/ (UTC) below it. A relative dir is resolved against the data dir (dir: out is <dataDir>/out), not the config file\'s folder (read-only under the systemd unit) nor the working directory; check-config names the folder.',
+    ),
   gzip: z.boolean().default(false).describe('Gzip files (each batch is one gzip member, so a file is always readable up to its last batch).'),
   gzipLevel: z
     .number()

@@ -13,7 +13,7 @@
 // batch is its own gzip member: a file is always decodable (gunzip reads concatenated members)
 // up to its last complete batch, even after a crash.
 import { mkdir, open, statfs, truncate, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { clocksOf } from '../../../core/clock.js';
@@ -313,8 +313,9 @@ export class FileDestination implements Destination {
   }
 }
 
-/** Options arrive validated (registry.ts); `dir` defaults to <dataDir>/export. */
+/** Options arrive validated (registry.ts); `dir` defaults to <dataDir>/export, and a relative one is the data dir's (as loadConfig resolves it). */
 export function createFileDestination(options: FileDestinationOptions, deps: RuntimeDeps & { dataDir?: string; reserveBytes?: number }): FileDestination {
-  const dir = options.dir ?? join(deps.dataDir ?? './gatehouse-data', 'export');
+  const dataDir = deps.dataDir ?? './gatehouse-data';
+  const dir = options.dir === undefined ? join(dataDir, 'export') : resolve(dataDir, options.dir);
   return new FileDestination({ ...options, dir }, deps);
 }
