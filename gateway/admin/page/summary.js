@@ -9,9 +9,15 @@ export function renderHeader(o) {
   const health = $('health');
   const status = o.health?.status ?? (o.health?.ok ? 'ok' : 'degraded');
   setText('health', status);
-  // A notice (a damaged store repaired at start) leaves the gateway healthy, but not unremarked.
+  // A warning (a slow disk: acknowledgements late, still sent) or a notice (a damaged store repaired
+  // at start) leaves the gateway healthy, but not unremarked: amber, under the header, as
+  // `gatehouse status` prints them. The fix of a healthy gateway is the warning's (what to do).
   const notice = o.health?.notice ?? '';
-  health.className = `badge ${o.health?.ok ? (notice ? 'warn' : 'ok') : 'bad'}`;
+  const fix = o.health?.ok && o.health?.fix ? ` What to do: ${o.health.fix}.` : '';
+  const warning = o.health?.warning ? `${o.health.warning}.${fix}` : '';
+  health.className = `badge ${o.health?.ok ? (notice || warning ? 'warn' : 'ok') : 'bad'}`;
+  setText('warning', warning);
+  $('warning').hidden = warning === '';
   setText('notice', notice);
   $('notice').hidden = notice === '';
   setText('updated', fmtTime(Date.now()));
