@@ -13,35 +13,12 @@ import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import pino from 'pino';
-import { loadConfig } from '../../gateway/config/index.js';
-import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
-import type { MachineFingerprint } from '../../gateway/upstream/machine.js';
-import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import type { Gateway } from '../../gateway/runtime/index.js';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { machine, startSite, type Site } from '../helpers/fleet.js';
 import { startMosquitto } from '../helpers/peers.js';
 
 const skip = needBinary('mosquitto', 'mosquitto');
-
-const machine = (n: number): MachineFingerprint => ({ cpuSerial: `${n}`.repeat(16), macs: [`${n}`.repeat(12)] });
-
-interface Site {
-  gw: Gateway;
-  lines: Array<{ msg: string; level: number; clientId?: string; fix?: string }>;
-}
-
-async function startSite(t: TestContext, file: string, fingerprint: MachineFingerprint): Promise<Site> {
-  const lines: Site['lines'] = [];
-  const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Site['lines'][number]) });
-  const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), {
-    logger,
-    registry: createMetricsRegistry('test', 'raspberrypi'),
-    version: 'test',
-    machineFingerprint: async () => fingerprint,
-  });
-  t.after(() => gw.stop());
-  return { gw, lines };
-}
 
 /** The source's status details once it is connected and subscribed. */
 async function subscribedAs(gw: Gateway): Promise<string> {

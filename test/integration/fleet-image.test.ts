@@ -5,7 +5,7 @@
 // s3rver, kinesalite and a Firehose HTTP endpoint receiver (test/helpers/firehose-receiver.ts). Each clone is another machine through a test double of its machine fingerprint
 // (GatewayOptions.machineFingerprint: there is one machine here); the data dirs sit at different
 // paths only because the clones share this machine.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,11 +16,10 @@ import { S3Client, ListObjectsV2Command, GetObjectCommand } from '@aws-sdk/clien
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { KinesisClient, CreateStreamCommand, DescribeStreamCommand, GetShardIteratorCommand, GetRecordsCommand } from '@aws-sdk/client-kinesis';
 import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
-import { loadConfig } from '../../gateway/config/index.js';
-import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
-import type { MachineFingerprint } from '../../gateway/upstream/machine.js';
+import type { Gateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { freePort, needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { machine, startSite, type Site } from '../helpers/fleet.js';
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from '../../gateway/upstream/destinations/mqtt.js';
 import { startKinesalite, startMosquitto, startNats, startS3rver } from '../helpers/peers.js';
 
@@ -28,26 +27,6 @@ const skip = needBinary('mosquitto', 'mosquitto') ?? needBinary('nats-server', '
 const S3_CREDS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
 const EXPORTERS = ['up-mqtt', 'up-nats', 'up-s3', 'up-http', 'up-kinesis'];
-
-const machine = (n: number): MachineFingerprint => ({ cpuSerial: `${n}`.repeat(16), macs: [`${n}`.repeat(12)] });
-
-interface Site {
-  gw: Gateway;
-  lines: Array<{ msg: string; level: number; clientId?: string; fix?: string }>;
-}
-
-async function startSite(t: TestContext, file: string, fingerprint: MachineFingerprint): Promise<Site> {
-  const lines: Site['lines'] = [];
-  const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Site['lines'][number]) });
-  const gw = await startGateway(await loadConfig(file, { mqttPort: 0, adminPort: 0 }), {
-    logger,
-    registry: createMetricsRegistry('test', 'raspberrypi'),
-    version: 'test',
-    machineFingerprint: async () => fingerprint,
-  });
-  t.after(() => gw.stop());
-  return { gw, lines };
-}
 
 async function publish(gw: Gateway, payloads: string[]): Promise<void> {
   const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`, { reconnectPeriod: 0 });

@@ -7,18 +7,7 @@ import { EvalContext } from '../../rules/sql/context.js';
 import { compileTemplate } from '../../rules/sql/template.js';
 import type { Message } from '../../core/message.js';
 import type { SqlVersion } from '../../rules/types.js';
-
-function msg(payload: string | Buffer, topic = 'a/b', extra: Partial<Message> = {}): Message {
-  return {
-    topic,
-    payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
-    qos: 0,
-    source: { kind: 'mqtt', id: 'dev-1', ip: '10.0.0.7', principal: 'alice' },
-    receivedAt: 1_700_000_000_123,
-    traceId: 'trace-1',
-    ...extra,
-  };
-}
+import { sqlMessage as msg } from '../helpers/rules-sql.js';
 
 /** Raw output text, or undefined when there is no output. */
 function runRaw(sql: string, payload: string | Buffer = '{}', opts: { topic?: string; v?: SqlVersion; extra?: Partial<Message> } = {}): string | undefined {
