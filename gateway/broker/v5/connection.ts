@@ -17,6 +17,7 @@ import { RC, withoutProblemInformation } from './codes.js';
 import { connackProperties, grantedExpiry, grantedKeepalive, refusalBeforeAuth, refusedAuthCode, roomForNewSession } from './connect.js';
 import { Inbound } from './inbound.js';
 import { Outbound, writeBatched } from './outbound.js';
+import { propertiesProblem, type PropertiesProblem } from './properties.js';
 import { NEVER_EXPIRES, type Session } from './session.js';
 import { handleSubscribe, handleUnsubscribe, reauthorizeSubscriptions } from './subscribe.js';
 import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.js';
@@ -86,7 +87,7 @@ export class V5Connection implements V5ConnectionHandle {
       } catch (err) {
         // a bug here must cost this connection, never the gateway
         ctx.stats.protocolErrors++;
-        ctx.log.error({ err: (err as Error).message, client: this.clientId }, 'MQTT 5 connection failed');
+        ctx.log.error({ err: (err as Error).message, stack: (err as Error).stack, client: this.clientId }, 'MQTT 5 connection failed');
         return void socket.destroy();
       }
       // QoS 0 floods queue behind the commit window: stop reading until it drains
@@ -154,6 +155,9 @@ export class V5Connection implements V5ConnectionHandle {
   private onPacket(p: Packet): void {
     if (this.ending) return;
     this.keepaliveTimer?.refresh();
+    // a property the parser read as null or as an array goes no further (properties.ts)
+    const bad = propertiesProblem(p);
+    if (bad) return this.refuseProperties(p, bad);
     if (p.cmd === 'connect') return this.onConnect(p);
     if (!this.session) {
       if (this.connecting && !this.closed) {
@@ -194,6 +198,17 @@ export class V5Connection implements V5ConnectionHandle {
         this.protocolError(`unexpected ${p.cmd} packet`);
         return this.disconnect(RC.PROTOCOL_ERROR, `unexpected ${p.cmd} packet`);
     }
+  }
+
+  /** A packet with malformed or repeated properties: CONNACK (a first CONNECT) or DISCONNECT with the reason code, then close. */
+  private refuseProperties(p: Packet, bad: PropertiesProblem): void {
+    this.protocolError(bad.why);
+    if (p.cmd === 'connect' && !this.session && !this.connecting) {
+      this.ending = true;
+      this.write({ cmd: 'connack', reasonCode: bad.reasonCode, sessionPresent: false, properties: { reasonString: bad.why } });
+      return void this.socket.end();
+    }
+    this.disconnect(bad.reasonCode, bad.why);
   }
 
   private onConnect(p: IConnectPacket): void {

@@ -123,7 +123,17 @@ export class Outbound {
     const p: IPublishPacket = { cmd: 'publish', topic, payload: m.payload, qos: m.qos, retain: m.retain, dup };
     if (packetId !== undefined) p.messageId = packetId;
     if (Object.keys(props).length > 0) p.properties = props;
-    const buf = mqttPacket.generate(p, { protocolVersion: 5 });
+    let buf: Buffer;
+    try {
+      buf = mqttPacket.generate(p, { protocolVersion: 5 });
+    } catch {
+      // a message that cannot be encoded (properties.ts refuses such publishes from clients; this
+      // is for what came another way): dropped and counted, never thrown into the router, where
+      // it closed the connection that routed it or, after an asynchronous commit, stopped the gateway
+      if (newAlias) this.aliases.delete(m.topic);
+      this.stats.v5Dropped++;
+      return;
+    }
     if (buf.length > this.limits.maximumPacketSize) {
       // [MQTT-3.1.2-25]: not sent, and treated as delivered
       if (newAlias) this.aliases.delete(m.topic);
