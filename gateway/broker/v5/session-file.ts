@@ -13,6 +13,7 @@
 // reaching AWS IoT Basic Ingest topics, acl.ts reservedSubscription) is dropped with a warning.
 import type { Logger } from 'pino';
 import { monotonicOf, wallOf, type Clocks } from '../../../core/clock.js';
+import { validFilter } from '../../../core/topic-filter.js';
 import { reservedSubscription } from '../acl.js';
 import { decodeProps, encodeProps } from '../props-json.js';
 import { StateJournal, type JournalStats, type StateRecord } from '../state-journal.js';
@@ -64,7 +65,7 @@ export class SessionFile implements SessionPersistence {
   private loaded = false;
 
   constructor(
-    file: string,
+    private readonly file: string,
     private readonly sessions: Map<string, Session>,
     private readonly opts: SessionFileOptions,
   ) {
@@ -191,7 +192,14 @@ export class SessionFile implements SessionPersistence {
     const report = await this.journal.load(this, apply, legacy);
     const now = this.opts.clocks.now();
     const out: Array<{ session: Session; left: number }> = [];
+    const damaged = new DamagedRecords();
     for (const [id, l] of byId) {
+      if (!Number.isInteger(l.e) || l.e < 0 || l.e > NEVER_EXPIRES) {
+        damaged.note(id, `session expiry ${String(l.e)}`);
+        this.held.set(id, { session: new Session(id), meta: '', subs: new Map(), msgs: new Set() });
+        this.marked.add(id);
+        continue;
+      }
       // a session connected when the gateway stopped counts as disconnected from the last write
       const since = l.d ?? report.savedAt ?? now;
       const left = l.e === NEVER_EXPIRES ? Infinity : since + l.e * 1000 - now;
@@ -205,7 +213,13 @@ export class SessionFile implements SessionPersistence {
       s.expiryInterval = l.e;
       s.disconnectedAt = since;
       const h: Held = { session: s, meta: JSON.stringify({ s: id, e: l.e, d: l.d }), subs: new Map(), msgs: new Set() };
-      for (const e of l.subs.values()) {
+      for (const stored of l.subs.values()) {
+        const e = soundSub(stored);
+        if (typeof e === 'string') {
+          damaged.note(id, e);
+          this.marked.add(id);
+          continue;
+        }
         const entry: SubEntry = { ...e, levels: e.topicFilter.split('/') };
         h.subs.set(e.filter, entry);
         const refused = reservedSubscription(e.filter);
@@ -215,9 +229,16 @@ export class SessionFile implements SessionPersistence {
           this.marked.add(id);
         }
       }
-      for (const [n, m] of [...l.msgs].sort((a, b) => a[0] - b[0])) {
+      for (const [n, stored] of [...l.msgs].sort((a, b) => a[0] - b[0])) {
+        if (!Number.isSafeInteger(n)) continue;
         this.nextNumber = Math.max(this.nextNumber, n + 1);
         h.msgs.add(n);
+        const m = soundMsg(stored);
+        if (typeof m === 'string') {
+          damaged.note(id, m);
+          this.marked.add(id);
+          continue;
+        }
         if (m.expiresAt !== undefined && m.expiresAt !== null && m.expiresAt <= now) {
           this.marked.add(id);
           continue;
@@ -236,6 +257,7 @@ export class SessionFile implements SessionPersistence {
       this.sessions.set(id, s);
       out.push({ session: s, left });
     }
+    damaged.report(this.opts.log, this.file, this.opts.stats);
     await this.journal.start();
     this.loaded = true;
     // what changed above (subscriptions dropped, messages expired, sessions expired) is written
@@ -250,4 +272,58 @@ export class SessionFile implements SessionPersistence {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Records of the files that parse but are not what this broker writes (a bit flipped in a key, a
+ * value of another type: a damaged disk, a file edited by hand): each is left out, and they are
+ * logged once with the first few and counted with the torn lines. One of them stopped the start:
+ * a subscription without its topicFilter threw in load(), and the gateway did not start.
+ */
+class DamagedRecords {
+  count = 0;
+  private readonly examples: string[] = [];
+
+  note(clientId: string, why: string): void {
+    this.count++;
+    if (this.examples.length < 3) this.examples.push(`${clientId}: ${why}`);
+  }
+
+  report(log: Logger, file: string, stats: JournalStats | undefined): void {
+    if (this.count === 0) return;
+    if (stats) stats.stateTornLines += this.count;
+    log.warn(
+      { file, ignoredRecords: this.count, examples: this.examples, code: 'GH_BROKER_STATE_FILE' },
+      `mqtt5-sessions state: ${this.count} damaged record(s) left out (${this.examples.join('; ')})`,
+    );
+  }
+}
+
+const QOS = new Set<unknown>([0, 1, 2]);
+
+/** A stored subscription as the broker can route it, or why not. */
+function soundSub(e: StoredSub): StoredSub | string {
+  if (typeof e.topicFilter !== 'string' || !validFilter(e.topicFilter)) return `subscription '${String(e.filter)}' without a valid topic filter`;
+  if (!QOS.has(e.qos)) return `subscription '${e.filter}' with QoS ${String(e.qos)}`;
+  const id = Number.isInteger(e.id) && (e.id as number) > 0 && (e.id as number) <= 268_435_455 ? e.id : undefined;
+  return {
+    filter: e.filter,
+    topicFilter: e.topicFilter,
+    share: typeof e.share === 'string' ? e.share : undefined,
+    qos: e.qos,
+    nl: e.nl === true,
+    rap: e.rap === true,
+    rh: e.rh === 1 || e.rh === 2 ? e.rh : 0,
+    id,
+  };
+}
+
+/** A stored queued message as the broker can send it, or why not. */
+function soundMsg(m: StoredMsg): StoredMsg | string {
+  if (typeof m.topic !== 'string' || m.topic === '') return `queued message without a topic`;
+  if (typeof m.payload !== 'string') return `queued message on '${m.topic}' without a payload`;
+  if (!QOS.has(m.qos)) return `queued message on '${m.topic}' with QoS ${String(m.qos)}`;
+  const subIds = Array.isArray(m.subIds) && m.subIds.every((n) => Number.isInteger(n) && n > 0 && n <= 268_435_455) ? m.subIds : undefined;
+  const expiresAt = typeof m.expiresAt === 'number' ? m.expiresAt : undefined;
+  return { ...m, retain: m.retain === true, subIds, expiresAt };
 }
