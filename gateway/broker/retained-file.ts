@@ -55,11 +55,11 @@ export class RetainedFile {
   private loaded = false;
 
   constructor(
-    file: string,
-    log: Logger,
+    private readonly file: string,
+    private readonly log: Logger,
     private readonly clocks: Clocks = clocksOf({}),
     flushDelayMs = FLUSH_DELAY_MS,
-    stats: JournalStats = { stateTornLines: 0, stateCorruptFiles: 0, stateWriteErrors: 0 },
+    private readonly stats: JournalStats = { stateTornLines: 0, stateCorruptFiles: 0, stateWriteErrors: 0 },
   ) {
     this.journal = new StateJournal({ file, kind: 'mqtt-retained', log, stats, now: () => this.clocks.now(), flushDelayMs });
   }
@@ -104,12 +104,20 @@ export class RetainedFile {
     const now = this.clocks.now();
     // each message's record as parsed, so the packets below need no second parse
     const parsed = new Map<string, StoredRetained>();
+    const ignored: string[] = [];
     const apply = (r: StateRecord, line: string | undefined): void => {
       if (typeof r.topic !== 'string') return;
       const before = this.byTopic.get(r.topic);
       if (before) this.bytes -= before.line.length + 1;
       this.byTopic.delete(r.topic);
       if (r.deleted === true || typeof r.payload !== 'string') return;
+      const damage = damaged(r, r.topic);
+      if (damage !== undefined) {
+        // left out, and deleted in the files at the next write (see damaged())
+        ignored.push(damage);
+        this.marked.add(r.topic);
+        return;
+      }
       const expiry = typeof r.messageExpiry === 'number' ? r.messageExpiry : undefined;
       if (expiry !== undefined && expiry <= now) return;
       const text = line ?? JSON.stringify(r);
@@ -131,6 +139,13 @@ export class RetainedFile {
       }
     };
     await this.journal.load(this, apply, legacy);
+    if (ignored.length > 0) {
+      this.stats.stateTornLines += ignored.length;
+      this.log.warn(
+        { file: this.file, ignoredRecords: ignored.length, examples: ignored.slice(0, 3), code: 'GH_BROKER_STATE_FILE' },
+        `mqtt-retained state: ${ignored.length} damaged record(s) left out (${ignored.slice(0, 3).join('; ')})`,
+      );
+    }
     await this.journal.start();
     this.loaded = true;
     if (this.marked.size > 0) this.journal.touch();
@@ -168,4 +183,19 @@ export class RetainedFile {
   async close(): Promise<void> {
     await this.journal.close();
   }
+}
+
+/**
+ * Why a retained record that parses is not what the broker writes (a damaged disk, a hand edit), or
+ * undefined. A QoS that is no 0, 1 or 2 went to every subscriber of the topic at SUBSCRIBE, where
+ * writing it failed: each '#' subscriber's connection was lost at once, for as long as the message
+ * was retained (found by test/e2e/fuzz-state-files.test.ts).
+ */
+function damaged(r: StateRecord, topic: string): string | undefined {
+  if (topic === '' || topic.includes('+') || topic.includes('#')) return `topic '${topic}' is no topic name`;
+  if (r.qos !== 0 && r.qos !== 1 && r.qos !== 2) return `'${topic}' with QoS ${JSON.stringify(r.qos)}`;
+  if (r.properties !== undefined && (typeof r.properties !== 'object' || r.properties === null || Array.isArray(r.properties)))
+    return `'${topic}' with properties ${JSON.stringify(r.properties)}`;
+  if (r.messageExpiry !== undefined && typeof r.messageExpiry !== 'number') return `'${topic}' with messageExpiry ${JSON.stringify(r.messageExpiry)}`;
+  return undefined;
 }
