@@ -1,5 +1,7 @@
 // The admin API's routes and the methods each takes: the 404 hint, the 405 `Allow` header and the
 // request path as sent. The handlers are in server.ts.
+import { ERRORS } from '../../core/errors.js';
+import { HttpError } from './replies.js';
 
 /** Every fixed route and its methods; HEAD is taken wherever GET is (RFC 9110 9.3.2). */
 const ROUTES: ReadonlyMap<string, readonly string[]> = new Map([
@@ -54,5 +56,12 @@ export function allowedMethods(path: string): readonly string[] | undefined {
  */
 export function requestUrl(target: string | undefined): URL {
   const t = target ?? '/';
-  return t.startsWith('/') ? new URL(`http://admin.local${t}`) : new URL(t, 'http://admin.local');
+  try {
+    return t.startsWith('/') ? new URL(`http://admin.local${t}`) : new URL(t, 'http://admin.local');
+  } catch {
+    // a target that is no URL ('http://a:b:c/', 'http://[::1/x': node's HTTP parser lets them
+    // through) is the client's error: it was a 500 GH_INTERNAL and an error line in the log per
+    // request (found by test/e2e/fuzz-admin.test.ts)
+    throw HttpError.of(400, ERRORS.GH_ADMIN_BAD_REQUEST({ reason: `request target ${JSON.stringify(t.slice(0, 200))} is not a URL` }));
+  }
 }
