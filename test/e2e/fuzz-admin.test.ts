@@ -27,7 +27,7 @@ import { tempDir, withTimeout } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { capturingLogger, fuzzer, fuzzSettings } from '../helpers/fuzz.js';
 
-const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 5000);
+const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 4000);
 const f = fuzzer(SEED);
 const { rnd, int, pick } = f;
 const TOKEN = 'fuzz-admin-token-0123456789';

@@ -28,7 +28,7 @@ import { ERROR_CATALOGUE } from '../../core/error-catalogue.js';
 import { repoRoot, tempDir, waitUntil, withTimeout } from '../helpers/index.js';
 import { capturingLogger, fuzzer, fuzzSettings } from '../helpers/fuzz.js';
 
-const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 4000);
+const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 3000);
 const f = fuzzer(SEED);
 const { rnd, pick } = f;
 const CLI = join(repoRoot, 'bin', 'gatehouse.js');

@@ -23,7 +23,7 @@ import { waitUntil } from '../helpers/index.js';
 import { fileRig } from '../helpers/file-rig.js';
 import { fuzzer, fuzzSettings } from '../helpers/fuzz.js';
 
-const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 5000);
+const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 4000);
 const f = fuzzer(SEED);
 const { rnd, int, pick } = f;
 

@@ -33,7 +33,7 @@ import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { tempDir, withTimeout, metricValue } from '../helpers/index.js';
 import { capturingLogger, fuzzer, fuzzSettings, heapAfterGc, recordClientBytes, splitMqttPackets } from '../helpers/fuzz.js';
 
-const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 8000);
+const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 5000);
 const f = fuzzer(SEED);
 const { rnd, int, pick } = f;
 const MAX_SESSIONS = 24;

@@ -21,7 +21,7 @@ import { createBroker, type Broker } from '../../gateway/broker/index.js';
 import { tempDir, waitUntil, withTimeout } from '../helpers/index.js';
 import { capturingLogger, fuzzer, fuzzSettings } from '../helpers/fuzz.js';
 
-const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 8000);
+const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 4000);
 const f = fuzzer(SEED);
 const { rnd, int, pick } = f;
 const FILES = ['mqtt5-sessions.json', 'mqtt5-sessions.json.journal', 'mqtt-retained.json', 'mqtt-retained.json.journal'];
