@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { writeFile, open as openFile } from 'node:fs/promises';
-import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import mqtt from 'mqtt';
 import { loadConfig, validateConfig, parseConfigText } from '../../gateway/config/index.js';
@@ -30,6 +30,7 @@ import { tempDir, testDeps, withTimeout } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { PINGREQ } from '../helpers/mqtt-raw.js';
 import { mulberry32 } from '../helpers/prng.js';
+import { recordClientBytes } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202) >>> 0;
 const DURATION_MS = Number(process.env.FUZZ_MS ?? 30_000);
@@ -74,37 +75,22 @@ function mutate(src: Buffer): Buffer {
 
 /** Record the client->broker bytes of a real mqtt.js session through a TCP proxy. */
 async function recordSession(port: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const proxy = createServer((inbound) => {
-    const out = netConnect(port, '127.0.0.1');
-    inbound.on('data', (d: Buffer) => {
-      chunks.push(Buffer.from(d));
-      out.write(d);
+  const bytes = await recordClientBytes(port, async (proxyPort) => {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${proxyPort}`, {
+      reconnectPeriod: 0,
+      clientId: 'fuzz-rec',
+      username: 'rec',
+      password: 'pw',
+      will: { topic: 'fuzz/will', payload: Buffer.from('gone'), qos: 1, retain: false },
     });
-    out.on('data', (d: Buffer) => inbound.write(d));
-    inbound.on('close', () => out.end());
-    out.on('close', () => inbound.destroy());
-    inbound.on('error', () => undefined);
-    out.on('error', () => undefined);
+    await c.subscribeAsync(['fuzz/#', 'fuzz/+/x'], { qos: 1 });
+    await c.publishAsync('fuzz/a', 'q0', { qos: 0 });
+    await c.publishAsync('fuzz/b', '{"v":1}', { qos: 1 });
+    await c.publishAsync('fuzz/c', Buffer.from([1, 2, 3]), { qos: 2 });
+    await c.unsubscribeAsync('fuzz/+/x');
+    await c.endAsync();
   });
-  proxy.listen(0, '127.0.0.1');
-  await once(proxy, 'listening');
-  const p = (proxy.address() as { port: number }).port;
-  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${p}`, {
-    reconnectPeriod: 0,
-    clientId: 'fuzz-rec',
-    username: 'rec',
-    password: 'pw',
-    will: { topic: 'fuzz/will', payload: Buffer.from('gone'), qos: 1, retain: false },
-  });
-  await c.subscribeAsync(['fuzz/#', 'fuzz/+/x'], { qos: 1 });
-  await c.publishAsync('fuzz/a', 'q0', { qos: 0 });
-  await c.publishAsync('fuzz/b', '{"v":1}', { qos: 1 });
-  await c.publishAsync('fuzz/c', Buffer.from([1, 2, 3]), { qos: 2 });
-  await c.unsubscribeAsync('fuzz/+/x');
-  await c.endAsync();
-  await new Promise<void>((r) => proxy.close(() => r()));
-  return Buffer.concat([...chunks, PINGREQ]);
+  return Buffer.concat([bytes, PINGREQ]);
 }
 
 /** Send bytes on a fresh socket, half-close, wait (bounded) for the broker to close it. */
