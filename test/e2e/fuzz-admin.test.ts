@@ -18,14 +18,13 @@ import { writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { once } from 'node:events';
-import mqtt from 'mqtt';
 import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { ERROR_CATALOGUE } from '../../core/error-catalogue.js';
-import { tempDir, withTimeout } from '../helpers/index.js';
+import { tempDir } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
-import { capturingLogger, fuzzer, fuzzSettings } from '../helpers/fuzz.js';
+import { capturingLogger, fuzzer, fuzzSettings, startWitness, storedWitnessIds } from '../helpers/fuzz.js';
 
 const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 4000);
 const f = fuzzer(SEED);
@@ -165,16 +164,7 @@ test('fuzz admin API: raw HTTP and HTTPS requests, plain bytes on the HTTPS port
   const ports = { plain: plain.admin!.address().port, tls: tls.admin!.address().port };
 
   const port = plain.broker.addresses()[0]!.port;
-  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, clientId: 'witness-device' });
-  t.after(() => device.endAsync(true));
-  const acked: number[] = [];
-  let stop = false;
-  const witness = (async () => {
-    for (let i = 0; !stop; i++) {
-      await device.publishAsync(`witness/${i % 5}`, JSON.stringify({ id: i }), { qos: 1 });
-      acked.push(i);
-    }
-  })();
+  const witness = await startWitness(t, `mqtt://127.0.0.1:${port}`);
 
   const codes = new Set(Object.keys(ERROR_CATALOGUE));
   const unexpected: string[] = [];
@@ -184,7 +174,7 @@ test('fuzz admin API: raw HTTP and HTTPS requests, plain bytes on the HTTPS port
   /** [from, to) ranges of device ids acknowledged while a fuzzed rule set may have been in force. */
   const excused: Array<[number, number]> = [];
   while (Date.now() < deadline && unexpected.length === 0) {
-    const fromId = acked.length;
+    const fromId = witness.acked.length;
     let applied = false;
     await Promise.all(
       Array.from({ length: 6 }, async () => {
@@ -219,15 +209,16 @@ test('fuzz admin API: raw HTTP and HTTPS requests, plain bytes on the HTTPS port
         });
         assert.ok(restore.ok, `restoring the witness rule: ${restore.status} ${await restore.text()}`);
       }
-      excused.push([fromId, acked.length + 1]);
+      excused.push([fromId, witness.acked.length + 1]);
     }
     const failed = lines.filter((l) => l.msg === 'admin API request failed');
     if (failed.length > 0)
       unexpected.push(`logged: ${String((failed[0]!.err as { message?: string })?.message)} ${JSON.stringify(failed[0]!.err).slice(0, 500)}`);
   }
-  stop = true;
-  await withTimeout(witness, 10_000, 'the device publishes to finish');
-  console.log(`# fuzz-admin requests: ${JSON.stringify(counts)}; statuses ${JSON.stringify(Object.fromEntries(statuses))}; device PUBACKed ${acked.length}`);
+  await witness.stop();
+  console.log(
+    `# fuzz-admin requests: ${JSON.stringify(counts)}; statuses ${JSON.stringify(Object.fromEntries(statuses))}; device PUBACKed ${witness.acked.length}`,
+  );
   assert.deepEqual(unexpected.slice(0, 3), [], 'no 500, no error outside the catalogue');
 
   // No hang: both ports still answer.
@@ -241,15 +232,9 @@ test('fuzz admin API: raw HTTP and HTTPS requests, plain bytes on the HTTPS port
 
   // No loss: every PUBACKed device message is in the archive stream (but while a fuzzed rule set
   // that parsed was in force: without the witness rule, a publish is acknowledged with nothing to store).
-  const stored = new Set<number>();
-  for (let from = 1; ; ) {
-    const recs = await plain.streams.read('archive', from, { limit: 500 });
-    if (recs.length === 0) break;
-    for (const r of recs) if (r.topic.startsWith('witness/')) stored.add((JSON.parse(r.payload.toString('utf8')) as { id: number }).id);
-    from = recs[recs.length - 1]!.seq + 1;
-  }
-  const missing = acked.filter((id) => !stored.has(id) && !excused.some(([a, b]) => id >= a && id < b));
+  const stored = await storedWitnessIds(plain.streams);
+  const missing = witness.acked.filter((id) => !stored.has(id) && !excused.some(([a, b]) => id >= a && id < b));
   if (excused.length > 0) t.diagnostic(`${excused.length} fuzzed rule sets were applied; the ids acknowledged meanwhile are excused`);
   assert.equal(missing.length, 0, `PUBACKed but not stored: ${missing.slice(0, 10).join(', ')}`);
-  assert.ok(acked.length > 0);
+  assert.ok(witness.acked.length > 0);
 });

@@ -26,7 +26,7 @@ import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
 import { ERROR_CATALOGUE } from '../../core/error-catalogue.js';
 import { repoRoot, tempDir, waitUntil, withTimeout } from '../helpers/index.js';
-import { capturingLogger, fuzzer, fuzzSettings } from '../helpers/fuzz.js';
+import { capturingLogger, fuzzer, fuzzSettings, startWitness, storedWitnessIds } from '../helpers/fuzz.js';
 
 const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 3000);
 const f = fuzzer(SEED);
@@ -82,16 +82,7 @@ test('fuzz control: mutated and re-signed update documents on the control topics
   });
   await office.subscribeAsync('gatehouse/fzc/rules/status', { qos: 1 });
 
-  const device = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'witness-device' });
-  t.after(() => device.endAsync(true));
-  const acked: number[] = [];
-  let stop = false;
-  const witness = (async () => {
-    for (let i = 0; !stop; i++) {
-      await device.publishAsync(`witness/${i % 5}`, JSON.stringify({ id: i }), { qos: 1 });
-      acked.push(i);
-    }
-  })();
+  const witness = await startWitness(t, url);
 
   /** One fuzzed payload and the topic it goes to. */
   const fuzzCase = (): [string, Buffer] => {
@@ -119,7 +110,7 @@ test('fuzz control: mutated and re-signed update documents on the control topics
   let cases = 0;
   const deadline = Date.now() + DURATION_MS;
   while (Date.now() < deadline && unexpected.length === 0) {
-    const fromId = acked.length;
+    const fromId = witness.acked.length;
     const seen = statuses.length;
     const batch = Array.from({ length: 4 }, fuzzCase);
     for (const [topic, payload] of batch) await office.publishAsync(topic, payload, { qos: 1 });
@@ -134,18 +125,17 @@ test('fuzz control: mutated and re-signed update documents on the control topics
       const n = statuses.length;
       await office.publishAsync('gatehouse/fzc/rules/set', restore, { qos: 1 });
       await waitUntil(() => statuses.slice(n).some((s) => s.state === 'applied' && s.version === version), 'the witness rule set back', 10_000, 10);
-      excused.push([fromId, acked.length + 1]);
+      excused.push([fromId, witness.acked.length + 1]);
     }
     const errors = lines.filter((l) => Number(l.level) >= 50);
     if (errors.length > 0) unexpected.push(`logged as an error: ${JSON.stringify(errors[0]).slice(0, 500)}`);
   }
-  stop = true;
-  await withTimeout(witness, 10_000, 'the device publishes to finish');
+  await witness.stop();
   const byState = new Map<string, number>();
   for (const s of statuses)
     byState.set(`${String(s.state)} ${String(s.code ?? '')}`.trim(), (byState.get(`${String(s.state)} ${String(s.code ?? '')}`.trim()) ?? 0) + 1);
   console.log(
-    `# fuzz-control cases: ${cases}; statuses ${JSON.stringify(Object.fromEntries(byState))}; device PUBACKed ${acked.length}; excused windows ${excused.length}`,
+    `# fuzz-control cases: ${cases}; statuses ${JSON.stringify(Object.fromEntries(byState))}; device PUBACKed ${witness.acked.length}; excused windows ${excused.length}`,
   );
   assert.deepEqual(unexpected.slice(0, 3), [], 'statuses with catalogue codes, nothing logged as an error');
 
@@ -158,16 +148,10 @@ test('fuzz control: mutated and re-signed update documents on the control topics
   t.after(() => fresh.endAsync(true));
   await withTimeout(fresh.publishAsync('witness/after', '{"id":-1}', { qos: 1 }), 5000, 'a PUBACK after the fuzz');
 
-  const stored = new Set<number>();
-  for (let from = 1; ; ) {
-    const recs = await gw.streams.read('archive', from, { limit: 500 });
-    if (recs.length === 0) break;
-    for (const r of recs) if (r.topic.startsWith('witness/')) stored.add((JSON.parse(r.payload.toString('utf8')) as { id: number }).id);
-    from = recs[recs.length - 1]!.seq + 1;
-  }
-  const missing = acked.filter((id) => !stored.has(id) && !excused.some(([a, b]) => id >= a && id < b));
+  const stored = await storedWitnessIds(gw.streams);
+  const missing = witness.acked.filter((id) => !stored.has(id) && !excused.some(([a, b]) => id >= a && id < b));
   assert.equal(missing.length, 0, `PUBACKed but not stored: ${missing.slice(0, 10).join(', ')}`);
-  assert.ok(acked.length > 0);
+  assert.ok(witness.acked.length > 0);
   assert.ok(
     statuses.some((s) => s.state === 'rejected'),
     'some fuzzed documents were refused',

@@ -31,7 +31,7 @@ import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { tempDir, withTimeout, metricValue } from '../helpers/index.js';
-import { capturingLogger, fuzzer, fuzzSettings, heapAfterGc, recordClientBytes, splitMqttPackets } from '../helpers/fuzz.js';
+import { capturingLogger, fuzzer, fuzzSettings, heapAfterGc, recordClientBytes, splitMqttPackets, startWitness, storedWitnessIds } from '../helpers/fuzz.js';
 
 const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261207, 5000);
 const f = fuzzer(SEED);
@@ -289,19 +289,10 @@ test('fuzz MQTT 5: mutated and structured-random v5 sessions; no crash, no hang,
   const packets = splitMqttPackets(Buffer.concat([session, AUTH]));
   assert.ok(packets.length >= 9, `recorded ${packets.length} packets`);
 
-  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'witness-device' });
-  t.after(() => device.endAsync(true));
-  const acked: number[] = [];
-  let stop = false;
-  const witness = (async () => {
-    for (let i = 0; !stop; i++) {
-      await device.publishAsync(`witness/${i % 5}`, JSON.stringify({ id: i }), {
-        qos: 1,
-        properties: { userProperties: { n: String(i) }, messageExpiryInterval: 60, topicAlias: 1 + (i % 2) },
-      });
-      acked.push(i);
-    }
-  })();
+  const witness = await startWitness(t, `mqtt://127.0.0.1:${port}`, { protocolVersion: 5 }, (i) => ({
+    qos: 1,
+    properties: { userProperties: { n: String(i) }, messageExpiryInterval: 60, topicAlias: 1 + (i % 2) },
+  }));
 
   const heapBefore = heapAfterGc();
   const counts = { recorded: 0, packetLevel: 0, structured: 0 };
@@ -338,10 +329,9 @@ test('fuzz MQTT 5: mutated and structured-random v5 sessions; no crash, no hang,
       break;
     }
   }
-  stop = true;
-  await withTimeout(witness, 10_000, 'the device publishes to finish');
+  await witness.stop();
   const total = counts.recorded + counts.packetLevel + counts.structured;
-  console.log(`# fuzz-mqtt5 cases tried: ${total} ${JSON.stringify(counts)}; device messages PUBACKed: ${acked.length}`);
+  console.log(`# fuzz-mqtt5 cases tried: ${total} ${JSON.stringify(counts)}; device messages PUBACKed: ${witness.acked.length}`);
 
   const failed = lines.filter(
     (l) => l.msg === 'MQTT 5 connection failed' || (typeof l.level === 'number' && l.level >= 50 && l.msg !== 'MQTT 5 connection failed'),
@@ -367,23 +357,10 @@ test('fuzz MQTT 5: mutated and structured-random v5 sessions; no crash, no hang,
   await withTimeout(fresh3.publishAsync('witness/after', '{"id":-2}', { qos: 1 }), 5000, 'a 3.1.1 PUBACK after the fuzz');
 
   // No loss: every PUBACKed device message is in the archive stream.
-  const stored = new Set<number>();
-  for (let from = 1; ; ) {
-    const recs = await gw.streams.read('archive', from, { limit: 500 });
-    if (recs.length === 0) break;
-    for (const r of recs) {
-      if (!r.topic.startsWith('witness/')) continue;
-      try {
-        stored.add((JSON.parse(r.payload.toString('utf8')) as { id: number }).id);
-      } catch {
-        // a fuzzed publish to witness/... with junk: not the device's
-      }
-    }
-    from = recs[recs.length - 1]!.seq + 1;
-  }
-  const missing = acked.filter((id) => !stored.has(id));
+  const stored = await storedWitnessIds(gw.streams);
+  const missing = witness.acked.filter((id) => !stored.has(id));
   assert.equal(missing.length, 0, `PUBACKed but not stored: ${missing.slice(0, 10).join(', ')}`);
-  assert.ok(acked.length > 0, 'the device made progress during the fuzz');
+  assert.ok(witness.acked.length > 0, 'the device made progress during the fuzz');
 
   // Bounded state: the session table, and the heap once the fuzz clients are gone.
   const sessions = await metricValue(registry, 'gatehouse_mqtt5_sessions');

@@ -30,7 +30,7 @@ import { tempDir, testDeps, withTimeout } from '../helpers/index.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { PINGREQ } from '../helpers/mqtt-raw.js';
 import { mulberry32 } from '../helpers/prng.js';
-import { recordClientBytes } from '../helpers/fuzz.js';
+import { recordClientBytes, startWitness, storedWitnessIds } from '../helpers/fuzz.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202) >>> 0;
 const DURATION_MS = Number(process.env.FUZZ_MS ?? 30_000);
@@ -216,16 +216,7 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
   const session = await recordSession(port);
 
   // The device: QoS 1 publishes for the whole run; every PUBACKed id must be stored.
-  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, clientId: 'witness-device' });
-  t.after(() => device.endAsync(true));
-  const acked: number[] = [];
-  let stop = false;
-  const witness = (async () => {
-    for (let i = 0; !stop; i++) {
-      await device.publishAsync(`witness/${i % 5}`, JSON.stringify({ id: i }), { qos: 1 });
-      acked.push(i);
-    }
-  })();
+  const witness = await startWitness(t, `mqtt://127.0.0.1:${port}`);
 
   const serialOut = pty ? await openFile(pty.dev0, 'w') : undefined;
   t.after(() => serialOut?.close());
@@ -255,7 +246,7 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
       rnd() < 0.8
         ? JSON.stringify({ version: ++version, rules: [WITNESS_RULE, { name: 'f', sql: randomSql(), actions: [{ stream: { name: 'archive' } }] }] })
         : mutate(Buffer.from(JSON.stringify({ version: ++version, rules: [] }))).toString('latin1');
-    const fromId = acked.length;
+    const fromId = witness.acked.length;
     const res = await fetch(`${admin}/api/rules`, { method: 'PUT', body });
     if (res.status >= 500) unexpected.push(`PUT /api/rules -> ${res.status}: ${await res.text()}`);
     else await res.arrayBuffer();
@@ -267,7 +258,7 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
       // be higher) and excuse exactly the ids acknowledged in that window.
       const restore = await fetch(`${admin}/api/rules?force=1`, { method: 'PUT', body: JSON.stringify({ version: ++version, rules: [WITNESS_RULE] }) });
       assert.ok(restore.ok, `restoring the witness rule: ${restore.status} ${await restore.text()}`);
-      excused.push([fromId, acked.length + 1]);
+      excused.push([fromId, witness.acked.length + 1]);
     }
 
     for (let i = 0; i < 10; i++) {
@@ -316,10 +307,9 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
     }
     if (unexpected.length) break;
   }
-  stop = true;
-  await withTimeout(witness, 10_000, 'the device publishes to finish');
+  await witness.stop();
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  console.log(`# fuzz cases tried: ${total} ${JSON.stringify(counts)}; device messages PUBACKed: ${acked.length}`);
+  console.log(`# fuzz cases tried: ${total} ${JSON.stringify(counts)}; device messages PUBACKed: ${witness.acked.length}`);
   assert.deepEqual(unexpected.slice(0, 3), [], 'every refusal is a GatehouseError, decoders never throw');
 
   // No hang: a fresh client gets a PUBACK.
@@ -328,24 +318,11 @@ test('fuzz: mutated MQTT, SQL, serial bytes and config documents; no crash, no h
   await withTimeout(fresh.publishAsync('witness/after', '{"id":-1}', { qos: 1 }), 5000, 'a PUBACK after the fuzz');
 
   // No loss: every PUBACKed device message is in the archive stream.
-  const stored = new Set<number>();
-  for (let from = 1; ; ) {
-    const recs = await gw.streams.read('archive', from, { limit: 500 });
-    if (recs.length === 0) break;
-    for (const r of recs) {
-      if (!r.topic.startsWith('witness/')) continue;
-      try {
-        stored.add((JSON.parse(r.payload.toString('utf8')) as { id: number }).id);
-      } catch {
-        // a fuzzed publish to witness/... with junk: not the device's
-      }
-    }
-    from = recs[recs.length - 1]!.seq + 1;
-  }
+  const stored = await storedWitnessIds(gw.streams);
   const isExcused = (id: number): boolean => excused.some(([a, b]) => id >= a && id < b);
-  const missing = acked.filter((id) => !stored.has(id) && !isExcused(id));
+  const missing = witness.acked.filter((id) => !stored.has(id) && !isExcused(id));
   if (excused.length > 0)
-    t.diagnostic(`${excused.length} fuzzed rule sets without the witness rule were applied; ${acked.filter(isExcused).length} ids excused`);
+    t.diagnostic(`${excused.length} fuzzed rule sets without the witness rule were applied; ${witness.acked.filter(isExcused).length} ids excused`);
   assert.equal(missing.length, 0, `PUBACKed but not stored: ${missing.slice(0, 10).join(', ')}`);
-  assert.ok(acked.length > 0, 'the device made progress during the fuzz');
+  assert.ok(witness.acked.length > 0, 'the device made progress during the fuzz');
 });

@@ -7,7 +7,11 @@ import { once } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import pino, { type Logger } from 'pino';
+import type { TestContext } from 'node:test';
+import mqtt, { type IClientOptions, type IClientPublishOptions } from 'mqtt';
+import type { LocalStreams } from '../../gateway/store/types.js';
 import { mulberry32 } from './prng.js';
+import { withTimeout } from './index.js';
 
 /** The campaign's seed and length: FUZZ_SEED and FUZZ_MS override the CI defaults. */
 export function fuzzSettings(defaultSeed: number, defaultMs: number): { seed: number; ms: number } {
@@ -181,4 +185,60 @@ export function heapAfterGc(): number {
   }
   for (let i = 0; i < 3; i++) gcFn();
   return process.memoryUsage().heapUsed;
+}
+
+/** A device publishing QoS 1 `{"id":i}` to witness/<i % 5> while the fuzz runs: every id PUBACKed must be stored. */
+export interface Witness {
+  /** The ids PUBACKed so far, in order. */
+  readonly acked: number[];
+  /** Stop publishing; resolves when the publish in flight is answered (bounded). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The witness device of the fuzz tests, on an mqtt.js client of its own (ended at the test's end).
+ * `options` go to the client (e.g. protocolVersion 5), `publishOptions(i)` to each publish.
+ */
+export async function startWitness(
+  t: TestContext,
+  url: string,
+  options: IClientOptions = {},
+  publishOptions: (i: number) => IClientPublishOptions = () => ({ qos: 1 }),
+): Promise<Witness> {
+  const device = await mqtt.connectAsync(url, { reconnectPeriod: 0, clientId: 'witness-device', ...options });
+  t.after(() => device.endAsync(true));
+  const acked: number[] = [];
+  let stopped = false;
+  const loop = (async () => {
+    for (let i = 0; !stopped; i++) {
+      await device.publishAsync(`witness/${i % 5}`, JSON.stringify({ id: i }), publishOptions(i));
+      acked.push(i);
+    }
+  })();
+  return {
+    acked,
+    stop: async () => {
+      stopped = true;
+      await withTimeout(loop, 10_000, 'the device publishes to finish');
+    },
+  };
+}
+
+/** The witness ids stored in `stream` (a fuzzed publish to witness/... with junk is not the device's: left out). */
+export async function storedWitnessIds(streams: Pick<LocalStreams, 'read'>, stream = 'archive'): Promise<Set<number>> {
+  const stored = new Set<number>();
+  for (let from = 1; ; ) {
+    const recs = await streams.read(stream, from, { limit: 500 });
+    if (recs.length === 0) break;
+    for (const r of recs) {
+      if (!r.topic.startsWith('witness/')) continue;
+      try {
+        stored.add((JSON.parse(r.payload.toString('utf8')) as { id: number }).id);
+      } catch {
+        // junk a fuzzer published to witness/...
+      }
+    }
+    from = recs[recs.length - 1]!.seq + 1;
+  }
+  return stored;
 }
