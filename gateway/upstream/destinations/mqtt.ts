@@ -21,8 +21,9 @@ import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
-import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
+import { OK, compileTemplate, destinationMetrics, sendOutcome, shortError } from './common.js';
+import { INSTALLATION_ID_FILE } from '../installation-id.js';
+import { renderClientId, templatedClientId } from '../client-id.js';
 import { publishFailure } from './mqtt-refusals.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
@@ -53,14 +54,12 @@ export function createMqttBridgeDestination(
 ): Destination {
   const idParts = compileTemplate(o.clientId, ['gatewayId', 'installationId'], 'mqtt.clientId');
   const gatewayId = deps.gatewayId ?? hostGatewayId();
-  const needsInstallation = idParts.some((p) => typeof p === 'object' && p.field === 'installationId');
-  const installationId = needsInstallation ? (deps.installationId ?? lazyInstallationId(deps.dataDir)) : undefined;
   /** The client id the broker sees: the template filled (${installationId} once known, at start). */
-  let clientId = needsInstallation ? undefined : renderTemplate(idParts, () => gatewayId);
+  const templated = templatedClientId(idParts, { ...deps, gatewayId });
   const maps: CompiledMap[] = o.topics.map((m) => ({ levels: compileFilter(m.local), strip: m.stripPrefix, prefix: m.remotePrefix }));
   const never = o.neverForward.map(compileFilter);
   // The client id as configured, ${gatewayId} filled: the target (a metrics label) stays one through an installation id made anew.
-  const target = `mqtt:${withoutCredentials(o.url)} (${renderTemplate(idParts, (f) => (f === 'gatewayId' ? gatewayId : '${installationId}'))})`;
+  const target = `mqtt:${withoutCredentials(o.url)} (${renderClientId(idParts, { gatewayId })})`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'mqtt', target });
@@ -140,7 +139,7 @@ export function createMqttBridgeDestination(
     if (o.protocolVersion === 5) {
       // the record's own MQTT 5 properties go upstream as v5 properties, with our two marks added
       const p = attrsToProperties(r.attrs);
-      opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: clientId ?? o.clientId } };
+      opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: templated.known() ?? o.clientId } };
     }
     return opts;
   }
@@ -188,15 +187,14 @@ export function createMqttBridgeDestination(
 
   /** The client id filled, or undefined (connError says why) while the installation id cannot be kept. */
   async function resolveClientId(): Promise<string | undefined> {
-    if (clientId !== undefined || installationId === undefined) return clientId;
+    if (templated.known() !== undefined) return templated.known();
     try {
-      const installation = await installationId();
-      clientId = renderTemplate(idParts, (f) => (f === 'gatewayId' ? gatewayId : installation));
+      await templated.resolve();
     } catch (err) {
       connError = `cannot keep the installation id (the clientId's \${installationId}) in ${INSTALLATION_ID_FILE} of the data dir: ${shortError(err)}`;
       errorLog('installation-id', { err: shortError(err) }, 'upstream MQTT: the client id cannot be made (tried again at each send)');
     }
-    return clientId;
+    return templated.known();
   }
 
   /** Connect with client id `id`, unless stopped or connected meanwhile (the id may have been awaited). */
@@ -209,7 +207,7 @@ export function createMqttBridgeDestination(
       closeReason = undefined;
       connError = undefined;
       maxPacket = connack.properties?.maximumPacketSize;
-      log.info({ clientId, sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
+      log.info({ clientId: templated.known(), sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
     });
     c.on('disconnect', (packet) => {
       closeReason = packet.reasonCode;
@@ -285,7 +283,7 @@ export function createMqttBridgeDestination(
     },
     async send(records, signal) {
       // Started without a client id (the installation id could not be kept): try again.
-      if (client === undefined && !stopping && mqttConnect !== undefined && clientId === undefined) connectClient(await resolveClientId());
+      if (client === undefined && !stopping && mqttConnect !== undefined && templated.known() === undefined) connectClient(await resolveClientId());
       const c = client;
       // (A connection ended by the bridge itself, below, is `connected` until its close event.)
       if (!c?.connected || c.stream?.destroyed) {
@@ -387,7 +385,7 @@ export function createMqttBridgeDestination(
           results[i] = c.connected
             ? { ok: false, retryable: true, error: 'no PUBACK in time', code: 'TIMEOUT' }
             : cut && acked === 0
-              ? { ok: false, retryable: true, error: cutOffError(records.length, topics[i]!, closeReason, clientId ?? o.clientId), code: 'CUT_OFF' }
+              ? { ok: false, retryable: true, error: cutOffError(records.length, topics[i]!, closeReason, templated.known() ?? o.clientId), code: 'CUT_OFF' }
               : { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' };
       }
       metrics.calls.inc({ kind: 'mqtt', target, ...sendOutcome(results) });

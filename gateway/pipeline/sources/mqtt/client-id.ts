@@ -5,7 +5,7 @@
 // between them, so each board gets only some of the commands sent down. `src-${installationId}`
 // gives each board a session of its own. No mqtt.js here: the schema (options.ts) checks the
 // template at load, source.ts renders it at start.
-import { fieldParts, renderTemplate, scanTemplate, type TemplatePart } from '../../../../core/template.js';
+import { fieldParts, scanTemplate, type TemplatePart } from '../../../../core/template.js';
 import { isGatehouseError } from '../../../../core/errors.js';
 import { isImageHostName } from '../../../../core/image-host-names.js';
 
@@ -25,16 +25,6 @@ export function compileClientId(template: string): TemplatePart[] | { problem: s
   if ('unknown' in parts)
     return { problem: `unknown placeholder '\${${parts.unknown}}' in clientId '${template}': use only \${gatewayId} and \${installationId}` };
   return parts;
-}
-
-/** The clientId holds ${installationId}: rendering it waits for the gateway's installation id. */
-export function needsInstallationId(parts: readonly TemplatePart[]): boolean {
-  return parts.some((p) => typeof p === 'object' && p.field === 'installationId');
-}
-
-/** The client id the broker sees. */
-export function renderClientId(parts: readonly TemplatePart[], ids: { gatewayId: string; installationId?: string | undefined }): string {
-  return renderTemplate(parts, (f) => (f === 'gatewayId' ? ids.gatewayId : (ids.installationId ?? '${installationId}')));
 }
 
 /**
