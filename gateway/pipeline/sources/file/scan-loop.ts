@@ -20,6 +20,8 @@ export interface ScanLoopDeps {
   budget: OpenBudget;
   scanIntervalMs: number;
   stopping(): boolean;
+  /** The intake does not accept writes (a full store, which may last hours): reads wait for it. */
+  intakeHeld(): boolean;
   /** A read failed (logged and counted; retried at the next scan). */
   readFailed(t: FileTracker, err: unknown): void;
 }
@@ -34,6 +36,8 @@ export class ScanLoop {
   /** A tick was asked for while one ran: run one more after it (with a rescan if one was asked). */
   private tickAgain = false;
   private scanAgain = false;
+  /** Checks of open files a tick stopped waiting for (the intake held): stop() waits for them. */
+  private readonly checksLeft = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: ScanLoopDeps) {}
 
@@ -106,7 +110,16 @@ export class ScanLoop {
     if (scan) await scanner.discover(await scanner.scan(), false);
     await budget.admit();
     const open = [...files.trackers.values()].filter((t) => t.fh);
-    await Promise.all(open.map((t) => t.check().catch((err: unknown) => this.deps.readFailed(t, err))));
+    const checks = Promise.all(open.map((t) => t.check().catch((err: unknown) => this.deps.readFailed(t, err))));
+    // While the intake does not accept writes, a check waits in its read for as long as that lasts
+    // (a full disk: hours). The tick does not wait with it: the next look must still find renames,
+    // deletions and new files (a tick held there held every later look of the source, the scan a
+    // rotation's watch events asked for included). The check goes on (one per file at a time:
+    // FileTracker.check) and stop() waits for it.
+    if (!(await settledOrHeld(checks, () => this.deps.intakeHeld()))) {
+      this.checksLeft.add(checks);
+      void checks.finally(() => this.checksLeft.delete(checks));
+    }
   }
 
   /** No more looks (the caller marked the source stopping first); resolves when the running one ended. */
@@ -116,5 +129,21 @@ export class ScanLoop {
     for (const w of this.watchers) w.close();
     this.watchers = [];
     await this.ticking;
+    await Promise.all(this.checksLeft);
+  }
+}
+
+/** True once `work` settled; false as soon as `held()` is (looked at every 200 ms while it runs). */
+async function settledOrHeld(work: Promise<unknown>, held: () => boolean): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const heldNow = new Promise<false>((resolve) => {
+    timer = setInterval(() => {
+      if (held()) resolve(false);
+    }, 200);
+  });
+  try {
+    return await Promise.race([work.then(() => true), heldNow]);
+  } finally {
+    clearInterval(timer);
   }
 }

@@ -197,6 +197,7 @@ export class FileSource implements Source {
       budget: this.budget,
       scanIntervalMs: options.scanIntervalMs,
       stopping: () => this.stopped,
+      intakeHeld: () => this.intake?.accepting() === false,
       readFailed: (t, err) => this.readFailed(t, err),
     });
   }

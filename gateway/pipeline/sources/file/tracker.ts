@@ -92,6 +92,8 @@ export class FileTracker {
   private pumping: Promise<void> | undefined;
   /** pump() was called while a read ran: read again after it. */
   private pumpAgain = false;
+  /** The check running (check): one at a time. */
+  private checking: Promise<void> | undefined;
   /** Emitted chunks not settled yet (committed, or refused and rewound): see allSettled. */
   private readonly unsettled = new Set<Promise<void>>();
   /**
@@ -340,10 +342,20 @@ export class FileTracker {
    * Periodic check: truncation, rename/delete of the path, the partial-line timeout, and
    * retirement of a detached file once it is drained and quiet.
    */
-  async check(): Promise<void> {
+  check(): Promise<void> {
+    // One check at a time: a tick does not wait for a check whose read waits for a held intake
+    // (scan-loop.ts), and the next ticks' checks of this file are that one, not more behind it.
+    this.checking ??= this.checkOnce().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async checkOnce(): Promise<void> {
     if (!this.fh) return;
     await this.pump();
-    if (!this.fh) return;
+    // (A check the tick stopped waiting for may end after the source's stop.)
+    if (!this.fh || this.ctx.stopping()) return;
     if (!this.detached) {
       const lookAt = this.ctx.now();
       const st = await stat(this.path, { bigint: true }).catch(() => undefined);
@@ -352,7 +364,7 @@ export class FileTracker {
         await this.detach(st ? 'renamed' : 'deleted');
         // Drained now, not at the next look: the file now at the path waits for it (rotation-order.ts).
         await this.pump();
-        if (!this.fh) return;
+        if (!this.fh || this.ctx.stopping()) return;
       }
     }
     const now = this.ctx.monotonic();
