@@ -295,6 +295,13 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: 'the record goes to the dead-letter stream; fix its size or content',
   },
+  GH_UPSTREAM_PROXY: {
+    group: 'upstream',
+    meaning:
+      "The site's HTTP proxy between a destination and its endpoint refused the call (407: credentials, 403: a port or host its rules forbid), is down, or closed the connection: the records wait in the local stream (never dead-lettered for it) and go out once the proxy lets them",
+    message: '{reason}',
+    hint: "check network.proxy (or HTTPS_PROXY / the destination's proxy) and the proxy's own log; docs/upstream.md#through-a-proxy",
+  },
   GH_DESTINATION_CONFIG: {
     group: 'upstream',
     meaning: 'A destination is misconfigured',

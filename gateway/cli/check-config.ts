@@ -11,6 +11,7 @@ import { createSecureContext } from 'node:tls';
 import pino from 'pino';
 import { Registry } from '../../core/prom-client.js';
 import { createDestination } from '../upstream/index.js';
+import { describeRoute, proxyIgnoredWarning } from '../upstream/proxy.js';
 import { sourceKind } from '../pipeline/sources/registry.js';
 import { loadPublicKeys } from '../control/signing.js';
 import { resolvePemList } from '../control/verify.js';
@@ -59,9 +60,16 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
           return c;
         });
   // Build (not start) every configured destination: each validates its own options.
-  const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir };
-  for (const [i, e] of (config.exporters ?? []).entries())
-    await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
+  const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir, network: { proxy: config.network.proxy } };
+  const routes: string[] = [];
+  const proxyWarnings: string[] = [];
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    const d = await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
+    // How each HTTP-based exporter reaches its endpoint: the proxy (never its password), or direct and why.
+    if (d?.route) routes.push(`exporter '${e.name}' (${d.kind}) goes ${describeRoute(d.route)}`);
+    const ignored = d && proxyIgnoredWarning(d.kind, quiet.network);
+    if (ignored) proxyWarnings.push(`exporter '${e.name}': ${ignored}`);
+  }
   // TLS listeners and the admin API: the files must also make a TLS context (a cert and key of the
   // same pair), as at start.
   const tlsBlocks: Array<{
@@ -139,6 +147,7 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
   for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);
+  for (const w of proxyWarnings) writeLine(io.stderr, `${file}: warning: ${w}`);
   const overridden = values['data-dir'] !== undefined ? await dataDirOverrideWarning(file, config.dataDir) : undefined;
   if (overridden) writeLine(io.stderr, `${file}: warning: ${overridden.message}`);
   writeLine(
@@ -151,5 +160,6 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     if (d.type === 'file')
       writeLine(io.stdout, `${file}: exporter '${e.name}' writes its files under ${typeof d.dir === 'string' ? d.dir : join(config.dataDir, 'export')}`);
   }
+  for (const r of routes) writeLine(io.stdout, `${file}: ${r}`);
   return 0;
 }

@@ -235,6 +235,8 @@ export async function loadConfig(
     config.admin.tls.cert = resolve(base, config.admin.tls.cert);
     config.admin.tls.key = resolve(base, config.admin.tls.key);
   }
+  // The proxy's password file: read when the destinations are built, from the data directory under systemd.
+  if (config.network.proxy.passwordFile !== undefined) config.network.proxy.passwordFile = resolve(base, config.network.proxy.passwordFile);
   const up = config.control.upstream;
   if (up) for (const k of ['ca', 'cert', 'key'] as const) if (up[k] !== undefined) up[k] = resolve(base, up[k]);
   // Destinations' client files (TLS, NATS credentials): the destination reads them at start and

@@ -9,6 +9,7 @@ import type { LocalStreams, StreamOptions } from '../store/types.js';
 import { errorMessage } from '../../core/errors.js';
 import { forgetRuleExporter, rememberRuleExporter, RULE_EXPORTER_PREFIX, warnDeadLetters } from './rule-exporters.js';
 import { removeRetiredSeries } from './retired-metrics.js';
+import { proxyIgnoredWarning, type ProxySettings } from '../upstream/proxy.js';
 import {
   createDestination,
   createExporter,
@@ -74,6 +75,8 @@ export interface ExporterSetDeps extends RuntimeDeps {
   uplinkKbps?: number;
   /** store.reserveBytes, for destinations writing files. */
   reserveBytes?: number;
+  /** The config's network.proxy, for the HTTP-based destinations (upstream/proxy.ts). */
+  network?: ProxySettings;
 }
 
 export async function createExporterSet(options: ExporterOptions[], deps: ExporterSetDeps): Promise<ExporterSet> {
@@ -214,9 +217,13 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
         ...(deps.installationId === undefined ? {} : { installationId: deps.installationId }),
         ...(deps.gatewayId === undefined ? {} : { gatewayId: deps.gatewayId }),
         ...(deps.reserveBytes === undefined ? {} : { reserveBytes: deps.reserveBytes }),
+        ...(deps.network === undefined ? {} : { network: deps.network }),
       },
       factories,
     );
+    // MQTT and NATS connections do not go through the site's proxy: said at start, where it is configured.
+    const ignored = proxyIgnoredWarning(destination.kind, deps.network);
+    if (ignored) logger.warn({ exporter: o.name }, `exporter '${o.name}': ${ignored}`);
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
 

@@ -233,6 +233,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       gatewayId: config.gatewayId,
       uplinkKbps: config.uplink.bandwidthKbps,
       reserveBytes: config.store.reserveBytes,
+      network: { proxy: config.network.proxy },
     });
     const actions = buildActionRegistry({
       mode: 'live',

@@ -3,6 +3,7 @@
 // destination's own schema when the factory in registry.ts builds it, so each destination module
 // owns its options. The lead composes these pieces into the config file schema.
 import { z } from '../../core/zod.js';
+import { destinationProxyOption } from './proxy-options.js';
 
 export const DESTINATION_TYPES = ['file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];
@@ -194,5 +195,6 @@ export const httpDestinationSchema = z.strictObject({
     .describe(
       "PEM file of the CA certificate(s) to verify an https url's certificate against, in place of the system's CAs: a receiver whose certificate a private CA issued (relative to the config file; read at start).",
     ),
+  proxy: destinationProxyOption(),
 });
 export type HttpDestinationOptions = z.infer<typeof httpDestinationSchema>;

@@ -7,6 +7,7 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import { ERRORS } from '../../core/errors.js';
 import { validateConfig } from '../../core/validation.js';
 import type { Destination } from './types.js';
+import type { ProxySettings } from './proxy.js';
 import { fileDestinationSchema, httpDestinationSchema, type DestinationType } from './options.js';
 import { createFileDestination } from './destinations/file.js';
 import { createHttpDestination } from './destinations/http.js';
@@ -30,6 +31,8 @@ export interface DestinationDeps extends RuntimeDeps {
   reserveBytes?: number;
   /** Where the block sits in the configuration, for problem paths (default "destination"). */
   where?: string;
+  /** The config's network.proxy and the environment to read (HTTP-based destinations: proxy.ts). */
+  network?: ProxySettings;
 }
 
 /** Builds a destination from a raw `{ type, ...options }` block (validating it first). */

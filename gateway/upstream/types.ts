@@ -1,6 +1,7 @@
 // Contract between the exporter loop (gateway/upstream/exporter.ts) and destinations.
 // A destination only sends; batching, checkpoints, retries, backoff and dead letters are the loop's.
 import type { StoredRecord } from '../store/types.js';
+import type { Route } from './proxy.js';
 
 export interface DestinationLimits {
   /** Max records per send() call. */
@@ -36,6 +37,8 @@ export interface Destination {
    * previous send (the HTTP destination keeps its request id across retries).
    */
   readonly rebatch?: boolean;
+  /** HTTP-based destinations: direct, or through which proxy (proxy.ts; check-config prints it). */
+  readonly route?: Route;
   /**
    * Never called beside stop(): the exporter's stop() waits for its start (Exporter.stop), so a
    * destination need not handle a stop during its start (the MQTT one does not).

@@ -10,6 +10,7 @@ import { ERRORS } from '../../../core/errors.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 import { awsCallReason, classifyAwsError } from './aws-common.js';
 import { OK, chunkIndexes, failAll, networkHint, type DestinationMetrics } from './common.js';
+import { ProxyFault, proxyError, proxyFaultOf } from '../proxy-agent.js';
 
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
@@ -45,6 +46,8 @@ export interface AwsBatchCall {
   target: string;
   /** Service and operation for messages, e.g. "Kinesis PutRecords". */
   operation: string;
+  /** The proxy the calls go through (scheme://host:port), if any: its faults are GH_UPSTREAM_PROXY. */
+  proxy?: string | undefined;
   /** Limits of ONE call (the service's), which chunking respects. */
   limits: DestinationLimits;
   metrics: DestinationMetrics;
@@ -111,10 +114,31 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
         { where: target, cause: err, details: { code: 'TIMEOUT' }, hint: 'the service or the network to it is slow; the call is retried with backoff' },
       );
     }
+    // The site's proxy refused the call, is down or hung up: held (never dead-lettered), with what
+    // to fix. A 407 is a proxy's answer whatever carried it (a plain http endpoint's request goes
+    // to the proxy as is; its refusal comes back as the response).
+    const status = (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+    const fault =
+      call.proxy === undefined
+        ? undefined
+        : (proxyFaultOf(err, call.proxy, target) ??
+          (status === 407 ? new ProxyFault('refused', call.proxy, target, 'HTTP 407 Proxy Authentication Required', 407) : undefined));
+    if (fault) {
+      const reason = signal.aborted ? 'other' : fault.status === 407 || fault.status === 401 || fault.status === 403 ? 'auth' : 'network';
+      metrics.calls.inc({ kind, target, outcome: 'retryable', reason });
+      throw proxyError(fault, target, err);
+    }
     const c = classifyAwsError(err);
     if (c.retryable) {
       const net = networkHint(c.message, { ca: 'caFile', address: 'endpoint (or region)' });
-      const hint = c.setup ? SETUP_HINT : c.missing ? missingHint(kind) : net && `${net}; records wait in the local stream`;
+      // Through a proxy, a 401 may be the proxy's (tinyproxy answers a wrong proxy password so).
+      const hint = c.setup
+        ? call.proxy
+          ? `${SETUP_HINT}; the calls go through the proxy ${call.proxy}: check its user and password too`
+          : SETUP_HINT
+        : c.missing
+          ? missingHint(kind)
+          : net && `${net}; records wait in the local stream`;
       metrics.calls.inc({ kind, target, outcome: 'retryable', reason: signal.aborted ? 'other' : awsCallReason(err, c) });
       throw ERRORS.GH_EXPORT_RETRYABLE(
         { reason: `${label} failed: ${c.message}` },

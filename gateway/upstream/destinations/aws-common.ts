@@ -7,6 +7,9 @@ import { Readable, Transform } from 'node:stream';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { z } from '../../../core/zod.js';
 import { shortError, type CallFailureReason } from './common.js';
+import { destinationProxyOption } from '../proxy-options.js';
+import { routeFor, type ProxySettings, type Route } from '../proxy.js';
+import { proxyAgents } from '../proxy-agent.js';
 
 /** Options every AWS destination accepts. Credentials default to the SDK's provider chain. (A function: built with the schema that uses it.) */
 export const awsConnectionShape = () => ({
@@ -49,6 +52,7 @@ export const awsConnectionShape = () => ({
     .describe(
       'Attempts the AWS SDK makes itself per call. Default 1: the exporter loop already retries with backoff and jitter, and SDK retries would multiply them.',
     ),
+  proxy: destinationProxyOption(),
 });
 
 export interface AwsConnectionOptions {
@@ -60,6 +64,16 @@ export interface AwsConnectionOptions {
   caFile?: string | undefined;
   requestTimeoutMs: number;
   sdkMaxAttempts: number;
+  proxy?: false | string | undefined;
+}
+
+/**
+ * The route (direct or through the site's proxy, proxy.ts) of an AWS destination: its endpoint, or
+ * the service's regional endpoint (https://<service>.<region>.amazonaws.com) that NO_PROXY entries
+ * such as .amazonaws.com are matched against.
+ */
+export function awsRoute(o: AwsConnectionOptions, service: string, settings: ProxySettings | undefined): Route {
+  return routeFor(new URL(o.endpoint ?? `https://${service}.${o.region}.amazonaws.com`), o.proxy, settings);
 }
 
 /** Both keys or neither: checked in each schema's superRefine. */
@@ -90,7 +104,12 @@ export function awsCa(o: AwsConnectionOptions, subject: string): Buffer | undefi
  * destination starts (here and in each destination's start()): a gateway that exports to files
  * does not carry three AWS clients in memory (~30 MiB on a Pi).
  */
-export async function awsClientConfig(o: AwsConnectionOptions, ca: Buffer | undefined, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+export async function awsClientConfig(
+  o: AwsConnectionOptions,
+  ca: Buffer | undefined,
+  extra: Record<string, unknown> = {},
+  route: Route = { kind: 'direct', why: '' },
+): Promise<Record<string, unknown>> {
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   type Handle = InstanceType<typeof NodeHttpHandler>['handle'];
   // The SDK collects a response body whole, however long: an endpoint that is not the service (a
@@ -104,13 +123,15 @@ export async function awsClientConfig(o: AwsConnectionOptions, ca: Buffer | unde
       return out;
     }
   }
+  // Through the site's proxy: the SDK does not read HTTPS_PROXY itself, its handler takes agents.
+  const agents = route.kind === 'proxy' ? await proxyAgents(route, { keepAlive: true, ca }) : undefined;
   const cfg: Record<string, unknown> = {
     region: o.region,
     maxAttempts: o.sdkMaxAttempts,
     requestHandler: new BoundedHandler({
       requestTimeout: o.requestTimeoutMs,
       connectionTimeout: Math.min(o.requestTimeoutMs, 10_000),
-      ...(ca ? { httpsAgent: new (nodeHttps().Agent)({ keepAlive: true, ca }) } : {}),
+      ...(agents ? { httpAgent: agents.http, httpsAgent: agents.https } : ca ? { httpsAgent: new (nodeHttps().Agent)({ keepAlive: true, ca }) } : {}),
     }),
     ...extra,
   };

@@ -7,7 +7,8 @@ import { z } from '../../../core/zod.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { awsCa, awsClientConfig, awsConnectionShape, awsRoute, checkCredentialPair } from './aws-common.js';
+import { logRoute, type ProxySettings } from '../proxy.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { destinationMetrics } from './common.js';
 
@@ -56,7 +57,7 @@ function recordFailure(code: string, message: string | undefined): RecordResult 
   return { ok: false, retryable: true, error, code };
 }
 
-export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps): Destination {
+export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps & { network?: ProxySettings | undefined }): Destination {
   const sep = o.recordSeparator ? Buffer.from(o.recordSeparator, 'utf8') : undefined;
   const sepLen = sep?.length ?? 0;
   const target = `firehose:${o.region}/${o.deliveryStreamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
@@ -69,6 +70,8 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
   const hard: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const ca = awsCa(o, 'Firehose destination');
+  // Direct or through the site's proxy (a proxy URL that is none, a password file unreadable: a config error here, at check-config too).
+  const route = awsRoute(o, 'firehose', deps.network);
   const log = deps.logger.child({ component: 'destination', kind: 'firehose', target });
   let client: FirehoseClient | undefined;
   let sdk: FirehoseSdk | undefined;
@@ -77,11 +80,15 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
     kind: 'firehose',
     target,
     limits,
+    route,
     // PutRecordBatch keeps no batch identity: a throttled record may go in any later call.
     rebatch: true,
     async start() {
       sdk ??= await import('@aws-sdk/client-firehose');
-      client ??= new sdk.FirehoseClient(await awsClientConfig(o, ca));
+      if (!client) {
+        client = new sdk.FirehoseClient(await awsClientConfig(o, ca, {}, route));
+        logRoute(log, route);
+      }
     },
     async stop() {
       client?.destroy();
@@ -94,6 +101,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps)
           kind: 'firehose',
           target,
           operation: 'Firehose PutRecordBatch',
+          proxy: route.kind === 'proxy' ? route.safe : undefined,
           timeoutMs: o.requestTimeoutMs,
           limits: hard,
           metrics,

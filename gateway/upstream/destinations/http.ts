@@ -18,6 +18,8 @@ import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
 import { destinationMetrics, httpStatusReason, networkHint, type DestinationMetrics } from './common.js';
+import { logRoute, routeFor, type ProxySettings, type Route } from '../proxy.js';
+import { ProxyFault, findProxyFault, proxyAgents, proxyError, proxyFaultOf } from '../proxy-agent.js';
 
 const gzipAsync = promisify(gzip);
 /** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
@@ -63,7 +65,11 @@ export class HttpDestination implements Destination {
   readonly target: string;
   readonly limits: DestinationLimits;
   private readonly url: URL;
-  private readonly agent: http.Agent;
+  /** Direct, or through the site's proxy (proxy.ts): decided here, the proxy's agent made at start. */
+  readonly route: Route;
+  private agent: http.Agent;
+  private readonly ca: Buffer | undefined;
+  private readonly log: RuntimeDeps['logger'];
   private readonly headers: Record<string, string>;
   /** Batch identity -> request id, kept while that batch is retried. */
   private pending: { key: string; id: string } | undefined;
@@ -72,10 +78,12 @@ export class HttpDestination implements Destination {
 
   constructor(
     private readonly options: HttpDestinationOptions,
-    deps: RuntimeDeps,
+    deps: RuntimeDeps & { network?: ProxySettings | undefined },
   ) {
     this.url = new URL(options.url);
     this.target = safeTarget(this.url);
+    this.route = routeFor(this.url, options.proxy, deps.network);
+    this.log = deps.logger;
     this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
     const isHttps = this.url.protocol === 'https:';
@@ -88,6 +96,7 @@ export class HttpDestination implements Destination {
         code: 'GH_DESTINATION_CONFIG',
       },
     );
+    this.ca = ca;
     this.agent = isHttps
       ? new (nodeHttps().Agent)({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized, ...(ca ? { ca } : {}) })
       : new nodeHttp.Agent({ keepAlive: true, maxSockets: 4 });
@@ -102,7 +111,14 @@ export class HttpDestination implements Destination {
     if (options.gzip) this.headers['Content-Encoding'] = 'gzip';
   }
 
-  async start(): Promise<void> {}
+  async start(): Promise<void> {
+    if (this.route.kind === 'proxy') {
+      const agents = await proxyAgents(this.route, { keepAlive: true, maxSockets: 4, ca: this.ca, rejectUnauthorized: this.options.rejectUnauthorized });
+      this.agent.destroy();
+      this.agent = this.url.protocol === 'https:' ? agents.https : agents.http;
+    }
+    logRoute(this.log.child({ component: 'destination', kind: 'http', target: this.target }), this.route);
+  }
 
   async stop(): Promise<void> {
     this.agent.destroy();
@@ -131,7 +147,14 @@ export class HttpDestination implements Destination {
     try {
       reply = await this.post(buf, requestId, signal);
     } catch (err) {
-      const reason = signal.aborted ? 'other' : (err as { cause?: unknown }).cause instanceof NoResponse ? 'timeout' : 'network';
+      const fault = findProxyFault(err);
+      const reason = signal.aborted
+        ? 'other'
+        : fault?.status === 407 || fault?.status === 401 || fault?.status === 403
+          ? 'auth'
+          : (err as { cause?: unknown }).cause instanceof NoResponse
+            ? 'timeout'
+            : 'network';
       this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable', reason });
       throw err;
     }
@@ -185,6 +208,11 @@ export class HttpDestination implements Destination {
       }
       return { ok: true };
     }
+    // 407 is a proxy's answer (an endpoint never gives it): to an http url the request goes to the
+    // proxy as is, and its refusal comes back as the response (an https url's CONNECT refused
+    // fails in the agent: post()).
+    if (status === 407 && this.route.kind === 'proxy')
+      throw proxyError(new ProxyFault('refused', this.route.safe, this.url.host, 'HTTP 407 Proxy Authentication Required', 407), this.target);
     const error = `HTTP ${status} from ${this.target}${detail ? `: ${detail}` : ''}`;
     // 429 and 503 may say when to come back (Retry-After): the loop waits that long (up to maxMs)
     // instead of knocking again after initialMs.
@@ -240,6 +268,8 @@ export class HttpDestination implements Destination {
     return new Promise<Reply>((resolve, reject) => {
       const fail = (err: unknown): void => {
         clearTimeout(deadline);
+        const fault = this.route.kind === 'proxy' ? proxyFaultOf(err, this.route.safe, this.url.host) : undefined;
+        if (fault) return reject(proxyError(fault, this.target, err));
         const why = err instanceof Error ? err.message : String(err);
         const net = networkHint(why, { ca: 'caFile', address: 'url' });
         reject(

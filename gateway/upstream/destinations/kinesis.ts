@@ -10,7 +10,8 @@ import type { RuntimeDeps } from '../../../core/deps.js';
 import { ERRORS } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { awsCa, awsClientConfig, awsConnectionShape, awsRoute, checkCredentialPair } from './aws-common.js';
+import { logRoute, type ProxySettings } from '../proxy.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { aggregateBatch, DEFAULT_AGGREGATE_MAX_BYTES } from './kinesis-agg.js';
 import { compileTemplate, destinationMetrics, renderTemplate, type TemplatePart } from './common.js';
@@ -85,7 +86,7 @@ function recordFailure(code: string, message: string | undefined, keyAccepted = 
   return { ok: false, retryable: true, error, code };
 }
 
-export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): Destination {
+export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps & { network?: ProxySettings | undefined }): Destination {
   const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
   const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
   const keyParts: TemplatePart[] | undefined =
@@ -97,6 +98,8 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
   const aggregateMaxBytes = Math.min(DEFAULT_AGGREGATE_MAX_BYTES, o.maxRecordBytes);
   const metrics = destinationMetrics(deps.registry);
   const ca = awsCa(o, 'Kinesis destination');
+  // Direct or through the site's proxy (a proxy URL that is none, a password file unreadable: a config error here, at check-config too).
+  const route = awsRoute(o, 'kinesis', deps.network);
   let client: KinesisClient | undefined;
   let sdk: KinesisSdk | undefined;
 
@@ -119,6 +122,7 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
         kind: 'kinesis',
         target,
         operation: 'Kinesis PutRecords',
+        proxy: route.kind === 'proxy' ? route.safe : undefined,
         timeoutMs: o.requestTimeoutMs,
         limits: callLimits,
         metrics,
@@ -175,11 +179,15 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps): 
     kind: 'kinesis',
     target,
     limits,
+    route,
     // PutRecords keeps no batch identity: a throttled record may go in any later call.
     rebatch: true,
     async start() {
       sdk ??= await import('@aws-sdk/client-kinesis');
-      client ??= new sdk.KinesisClient(await awsClientConfig(o, ca));
+      if (!client) {
+        client = new sdk.KinesisClient(await awsClientConfig(o, ca, {}, route));
+        logRoute(log, route);
+      }
     },
     async stop() {
       client?.destroy();

@@ -13,7 +13,8 @@ import type { ConfigProblem } from '../../../core/validation.js';
 import { legacyNote } from '../../../core/template.js';
 import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits } from '../types.js';
-import { awsCa, awsClientConfig, awsConnectionShape, checkCredentialPair } from './aws-common.js';
+import { awsCa, awsClientConfig, awsConnectionShape, awsRoute, checkCredentialPair } from './aws-common.js';
+import { logRoute, type ProxySettings } from '../proxy.js';
 import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
 import { destinationConfigError, destinationMetrics, scanDestinationTemplate, shortError } from './common.js';
 import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
@@ -220,7 +221,12 @@ export function ndjsonLine(r: StoredRecord, format: 'auto' | 'base64' | 'utf8'):
  */
 export function createS3Destination(
   o: S3Options,
-  deps: RuntimeDeps & { dataDir?: string | undefined; gatewayId?: string | undefined; installationId?: (() => Promise<string>) | undefined },
+  deps: RuntimeDeps & {
+    network?: ProxySettings | undefined;
+    dataDir?: string | undefined;
+    gatewayId?: string | undefined;
+    installationId?: (() => Promise<string>) | undefined;
+  },
 ): Destination {
   const suffix = o.gzip ? '.gz' : '';
   const target = `s3://${o.bucket}/${o.prefix}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
@@ -235,6 +241,8 @@ export function createS3Destination(
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
   const metrics = destinationMetrics(deps.registry);
   const ca = awsCa(o, 'S3 destination');
+  // Direct or through the site's proxy (a proxy URL that is none, a password file unreadable: a config error here, at check-config too).
+  const route = awsRoute(o, 's3', deps.network);
   const log = deps.logger.child({ component: 'destination', kind: 's3', target });
   let client: S3Client | undefined;
   let sdk: S3Sdk | undefined;
@@ -243,9 +251,13 @@ export function createS3Destination(
     kind: 's3',
     target,
     limits,
+    route,
     async start() {
       sdk ??= await import('@aws-sdk/client-s3');
-      client ??= new sdk.S3Client(await awsClientConfig(o, ca, { forcePathStyle: o.forcePathStyle }));
+      if (!client) {
+        client = new sdk.S3Client(await awsClientConfig(o, ca, { forcePathStyle: o.forcePathStyle }, route));
+        logRoute(log, route);
+      }
     },
     async stop() {
       client?.destroy();
@@ -276,6 +288,7 @@ export function createS3Destination(
           kind: 's3',
           target,
           operation: 'S3 PutObject',
+          proxy: route.kind === 'proxy' ? route.safe : undefined,
           timeoutMs: o.requestTimeoutMs,
           limits,
           metrics,

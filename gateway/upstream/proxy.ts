@@ -1,0 +1,223 @@
+// Which way an HTTP-based destination (kinesis, firehose, s3, http) reaches its endpoint: directly
+// or through the site's proxy. Sources, first that applies: the destination's own `proxy` (false:
+// direct; a URL: that proxy), the config's network.proxy (url, username, passwordFile, noProxy),
+// the environment as curl reads it (https_proxy/HTTPS_PROXY for an https endpoint,
+// http_proxy/HTTP_PROXY for an http one, else all_proxy/ALL_PROXY; no_proxy/NO_PROXY). The route is
+// decided once, when the destination is built, and check-config prints it (describeRoute).
+//
+// NO_PROXY is matched here, with curl's rules, not by the proxy-from-env package: that package
+// reads process.env only (the config's noProxy list could not be given to it), and it takes an
+// entry without a leading dot as the exact host only, where curl (and the site's other tools) take
+// `plant.local` to cover `historian.plant.local` too.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { GatehouseError } from '../../core/errors.js';
+import type { Logger } from 'pino';
+import type { NetworkProxyOptions } from './proxy-options.js';
+
+/** The endpoint goes through a proxy. */
+export interface ProxyRoute {
+  kind: 'proxy';
+  /** The proxy URL, credentials included: only for the agent, never printed. */
+  url: URL;
+  /** scheme://host:port of the proxy: what logs, status and errors show. */
+  safe: string;
+  /** Where it was configured (network.proxy.url, HTTPS_PROXY, destination.proxy...). */
+  from: string;
+  /** The proxy authenticates this gateway (Basic): a user was given. */
+  auth: boolean;
+}
+
+/** The endpoint is reached directly; `why` says so in words (no proxy configured, a noProxy match...). */
+export interface DirectRoute {
+  kind: 'direct';
+  why: string;
+  /** No proxy is configured anywhere (nothing worth a log line at start). */
+  none?: true;
+}
+
+export type Route = ProxyRoute | DirectRoute;
+
+/** What the destinations get from the gateway to decide their route (DestinationDeps). */
+export interface ProxySettings {
+  /** The config's network.proxy (absent: as if empty). */
+  proxy?: NetworkProxyOptions | undefined;
+  /** The environment to read (default process.env): tests give their own. */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
+}
+
+/** scheme://host:port of a proxy URL: no user, password, path or query. */
+export function safeProxy(url: URL): string {
+  return `${url.protocol}//${url.host}`;
+}
+
+/** A variable of the environment, lower case first as curl reads them, then upper case. */
+function envVar(env: Readonly<Record<string, string | undefined>>, name: string): { name: string; value: string } | undefined {
+  for (const n of [name.toLowerCase(), name.toUpperCase()]) {
+    const v = env[n]?.trim();
+    if (v) return { name: n, value: v };
+  }
+  return undefined;
+}
+
+/** The port a URL connects to (its default when the URL names none). */
+function portOf(url: URL): number {
+  if (url.port) return Number(url.port);
+  return url.protocol === 'https:' ? 443 : 80;
+}
+
+/**
+ * The noProxy entry that `endpoint` matches, if any (curl's rules): '*' matches all; host:port
+ * only that port; an IP address itself; a name itself and its subdomains ('.name' and '*.name'
+ * only its subdomains). Case and a trailing dot are ignored; an IPv6 address in brackets or bare.
+ */
+export function noProxyMatch(endpoint: URL, entries: readonly string[]): string | undefined {
+  const host = endpoint.hostname
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
+  const port = portOf(endpoint);
+  for (const raw of entries) {
+    const entry = raw.trim().toLowerCase();
+    if (!entry) continue;
+    if (entry === '*') return raw;
+    let name = entry;
+    let entryPort: number | undefined;
+    // host:port, [v6]:port; a bare IPv6 address has colons but no port.
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry) ?? (isIP(entry) === 6 ? null : /^([^:]+):(\d+)$/.exec(entry));
+    if (m) {
+      name = m[1]!;
+      entryPort = m[2] === undefined ? undefined : Number(m[2]);
+    }
+    if (entryPort !== undefined && entryPort !== port) continue;
+    name = name.replace(/\.$/, '');
+    if (isIP(name) !== 0) {
+      if (name === host) return raw;
+      continue;
+    }
+    const subOnly = name.startsWith('.') || name.startsWith('*.');
+    const base = name.replace(/^\*?\./, '');
+    if ((!subOnly && host === base) || host.endsWith(`.${base}`)) return raw;
+  }
+  return undefined;
+}
+
+/** A URL of the environment or config parsed as a proxy URL (http or https), or a config error. */
+function parseProxyUrl(value: string, from: string): URL {
+  // curl takes a proxy without scheme as http://: so does the environment's (HTTPS_PROXY=proxy:3128).
+  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new GatehouseError('GH_CONFIG_INVALID', `${from} is not a URL`, {
+      where: from,
+      hint: 'give the proxy as http://host:port (or http://user:password@host:port)',
+    });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new GatehouseError('GH_CONFIG_INVALID', `${from} is a ${url.protocol.slice(0, -1)} proxy (${safeProxy(url)}): only HTTP proxies are supported`, {
+      where: from,
+      hint: 'give an HTTP proxy (http://host:port, which tunnels https with CONNECT); SOCKS proxies are not supported',
+    });
+  return url;
+}
+
+/** The first line of the password file, or a config error naming it (never its content). */
+function readPasswordFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new GatehouseError('GH_CONFIG_INVALID', `network.proxy.passwordFile ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      where: 'network.proxy.passwordFile',
+      hint: "give a file the gateway user can read, holding the password on its first line (relative paths are the config file folder's)",
+    });
+  }
+  return text.split(/\r?\n/, 1)[0] ?? '';
+}
+
+/**
+ * The route to `endpoint` of a destination whose own `proxy` option is `own`, given the gateway's
+ * settings. Throws GH_CONFIG_INVALID for a proxy URL that is none or a password file that cannot be read.
+ */
+export function routeFor(endpoint: URL, own: false | string | undefined, settings: ProxySettings = {}): Route {
+  if (own === false) return { kind: 'direct', why: "the destination's proxy: false" };
+  const env = settings.env ?? process.env;
+  const net = settings.proxy ?? {};
+  if (typeof own === 'string') return proxyRoute(parseProxyUrl(own, 'destination.proxy'), 'destination.proxy', {});
+  let url: URL;
+  let from: string;
+  if (net.url !== undefined) {
+    url = parseProxyUrl(net.url, 'network.proxy.url');
+    from = 'network.proxy.url';
+  } else {
+    const scheme = endpoint.protocol === 'https:' ? 'https_proxy' : 'http_proxy';
+    const v = envVar(env, scheme) ?? envVar(env, 'all_proxy');
+    if (!v) return { kind: 'direct', why: `no proxy configured (network.proxy.url, ${scheme.toUpperCase()}, ALL_PROXY: none set)`, none: true };
+    url = parseProxyUrl(v.value, `the environment's ${v.name}`);
+    from = v.name;
+  }
+  const noProxy = net.noProxy ?? envVar(env, 'no_proxy')?.value.split(/[,\s]+/) ?? [];
+  const hit = noProxyMatch(endpoint, noProxy);
+  if (hit !== undefined)
+    return {
+      kind: 'direct',
+      why: `${endpoint.host} matches '${hit.trim()}' of ${net.noProxy ? 'network.proxy.noProxy' : 'NO_PROXY'} (the proxy ${safeProxy(url)} is not used)`,
+    };
+  return proxyRoute(url, from, net);
+}
+
+/** The proxy route of `url`, with network.proxy's username and passwordFile in place of the url's own. */
+function proxyRoute(url: URL, from: string, net: NetworkProxyOptions): ProxyRoute {
+  const withAuth = new URL(url.href);
+  if (net.username !== undefined) withAuth.username = encodeURIComponent(net.username);
+  if (net.passwordFile !== undefined) withAuth.password = encodeURIComponent(readPasswordFile(net.passwordFile));
+  return { kind: 'proxy', url: withAuth, safe: safeProxy(withAuth), from, auth: withAuth.username !== '' };
+}
+
+/** The route in words for check-config and the start's log line: never the password. */
+export function describeRoute(route: Route): string {
+  if (route.kind === 'direct') return `direct (${route.why})`;
+  const user = route.url.username ? ` as user ${decodeURIComponent(route.url.username)}` : '';
+  return `through the proxy ${route.safe}${user} (from ${route.from})`;
+}
+
+/**
+ * The start's log line of a destination's route (never the password): which proxy it uses, or
+ * that it goes direct although one is configured (noProxy, proxy: false). Nothing when no proxy
+ * is configured anywhere.
+ */
+export function logRoute(log: Logger, route: Route): void {
+  if (route.kind === 'direct' && route.none) return;
+  log.info({ route: describeRoute(route) }, `upstream ${describeRoute(route)}`);
+}
+
+/**
+ * The proxy configured for the gateway (network.proxy.url, else HTTPS_PROXY, ALL_PROXY or
+ * HTTP_PROXY of the environment), as scheme://host:port with where it was set; undefined when none.
+ * For the warning that MQTT and NATS connections do not use it.
+ */
+export function configuredProxy(settings: ProxySettings = {}): string | undefined {
+  const env = settings.env ?? process.env;
+  if (settings.proxy?.url !== undefined) return `${safeProxyText(settings.proxy.url)} (network.proxy.url)`;
+  const v = envVar(env, 'https_proxy') ?? envVar(env, 'all_proxy') ?? envVar(env, 'http_proxy');
+  return v ? `${safeProxyText(v.value)} (${v.name})` : undefined;
+}
+
+/** safeProxy of a URL's text; a text that is no URL says so without repeating it (it may hold a password). */
+function safeProxyText(text: string): string {
+  try {
+    return safeProxy(new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`));
+  } catch {
+    return '(a proxy URL that does not parse)';
+  }
+}
+
+/** The warning for an MQTT or NATS destination (`kind`) while a proxy is configured, or undefined. */
+export function proxyIgnoredWarning(kind: string, settings: ProxySettings = {}): string | undefined {
+  if (kind !== 'mqtt' && kind !== 'nats') return undefined;
+  const proxy = configuredProxy(settings);
+  if (proxy === undefined) return undefined;
+  return `the ${kind} destination connects directly: only the HTTP-based destinations (kinesis, firehose, s3, http) use the proxy ${proxy}; where the site allows no direct connection, its broker or server is unreachable (docs/upstream.md#through-a-proxy)`;
+}

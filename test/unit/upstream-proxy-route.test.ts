@@ -1,0 +1,101 @@
+// Which way a destination's endpoint goes (gateway/upstream/proxy.ts): the environment as curl
+// reads it, the config's network.proxy, the destination's own proxy, NO_PROXY with curl's rules;
+// and that what is printed never holds the password. (No network: the routes are only decided here;
+// test/integration/upstream-proxy.test.ts sends through a real tinyproxy.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/index.js';
+import { configuredProxy, describeRoute, noProxyMatch, proxyIgnoredWarning, routeFor, type Route } from '../../gateway/upstream/proxy.js';
+import { isGatehouseError } from '../../core/errors.js';
+
+const https = new URL('https://kinesis.eu-west-1.amazonaws.com');
+const http = new URL('http://ingest.plant.local:8080/firehose');
+
+function via(r: Route): string {
+  assert.equal(r.kind, 'proxy', describeRoute(r));
+  return r.kind === 'proxy' ? `${r.safe} ${r.from}` : '';
+}
+
+test('the environment: https_proxy/HTTPS_PROXY for an https endpoint, http_proxy/HTTP_PROXY for an http one, ALL_PROXY else; lower case first; no scheme means http', () => {
+  const env = { HTTPS_PROXY: 'http://upper:3128', https_proxy: 'lower:3128', HTTP_PROXY: 'http://plain:8080' };
+  assert.equal(via(routeFor(https, undefined, { env })), 'http://lower:3128 https_proxy');
+  assert.equal(via(routeFor(http, undefined, { env })), 'http://plain:8080 HTTP_PROXY');
+  assert.equal(via(routeFor(http, undefined, { env: { ALL_PROXY: 'http://all:1' } })), 'http://all:1 ALL_PROXY');
+  const none = routeFor(https, undefined, { env: { HTTP_PROXY: 'http://plain:8080' } });
+  assert.equal(none.kind, 'direct', 'HTTP_PROXY is not for https endpoints (curl)');
+  assert.match(describeRoute(none), /^direct \(no proxy configured/);
+});
+
+test('network.proxy.url wins over the environment; its noProxy replaces NO_PROXY; username and passwordFile fill the credentials', async (t) => {
+  const dir = await tempDir(t);
+  const pw = join(dir, 'pw');
+  await writeFile(pw, 'p@ss:w/rd\nignored second line\n');
+  const env = { HTTPS_PROXY: 'http://env:1' };
+  const r = routeFor(https, undefined, { proxy: { url: 'http://proxy.plant.local:3128', username: 'gw', passwordFile: pw }, env });
+  assert.equal(via(r), 'http://proxy.plant.local:3128 network.proxy.url');
+  assert.ok(r.kind === 'proxy' && decodeURIComponent(r.url.password) === 'p@ss:w/rd' && r.url.username === 'gw');
+  assert.equal(describeRoute(r), 'through the proxy http://proxy.plant.local:3128 as user gw (from network.proxy.url)');
+  assert.ok(!describeRoute(r).includes('p@ss'));
+  const listed = routeFor(https, undefined, { proxy: { url: 'http://proxy:3128', noProxy: ['.amazonaws.com'] }, env: {} });
+  assert.equal(listed.kind, 'direct');
+  // Without noProxy in the config, the environment's NO_PROXY still applies (to the config's url too)...
+  assert.equal(routeFor(https, undefined, { proxy: { url: 'http://proxy:3128' }, env: { NO_PROXY: 'amazonaws.com' } }).kind, 'direct');
+  // ...and a noProxy of the config replaces it (here: an empty list, everything through the proxy).
+  assert.equal(routeFor(https, undefined, { proxy: { url: 'http://proxy:3128', noProxy: [] }, env: { NO_PROXY: 'amazonaws.com' } }).kind, 'proxy');
+  assert.match(describeRoute(listed), /matches '\.amazonaws\.com' of network\.proxy\.noProxy \(the proxy http:\/\/proxy:3128 is not used\)/);
+  assert.throws(
+    () => routeFor(https, undefined, { proxy: { url: 'http://proxy:3128', passwordFile: join(dir, 'missing') } }),
+    (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID') && e.where === 'network.proxy.passwordFile',
+  );
+});
+
+test("a destination's proxy: false goes direct whatever is configured; a URL is used as is (no noProxy check)", () => {
+  const settings = { proxy: { url: 'http://proxy:3128', noProxy: ['*'] }, env: { HTTPS_PROXY: 'http://env:1' } };
+  assert.match(describeRoute(routeFor(https, false, settings)), /^direct \(the destination's proxy: false\)$/);
+  assert.equal(via(routeFor(https, 'http://u:secret@own:9000', settings)), 'http://own:9000 destination.proxy');
+  assert.equal(describeRoute(routeFor(https, 'http://u:secret@own:9000', settings)), 'through the proxy http://own:9000 as user u (from destination.proxy)');
+});
+
+test("NO_PROXY with curl's rules: a name covers its subdomains, .name only them, host:port only that port, IPs exactly, * all", () => {
+  const m = (url: string, list: string[]): string | undefined => noProxyMatch(new URL(url), list);
+  assert.equal(m('https://historian.plant.local', ['plant.local']), 'plant.local');
+  assert.equal(m('https://plant.local', ['plant.local']), 'plant.local');
+  assert.equal(m('https://plant.local', ['.plant.local']), undefined);
+  assert.equal(m('https://a.plant.local', ['*.plant.local']), '*.plant.local');
+  assert.equal(m('https://notplant.local', ['plant.local']), undefined, 'a suffix that is no subdomain');
+  assert.equal(m('http://10.0.0.5:8080/x', ['10.0.0.5:8080']), '10.0.0.5:8080');
+  assert.equal(m('http://10.0.0.5:9090/x', ['10.0.0.5:8080']), undefined);
+  assert.equal(m('https://10.0.0.5', ['10.0.0.5:443']), '10.0.0.5:443', "the scheme's default port");
+  assert.equal(m('https://10.0.0.50', ['10.0.0.5']), undefined);
+  assert.equal(m('https://[::1]:8443', ['::1']), '::1');
+  assert.equal(m('https://[::1]:8443', ['[::1]:8443']), '[::1]:8443');
+  assert.equal(m('https://Example.COM.', [' EXAMPLE.com ']), ' EXAMPLE.com ');
+  assert.equal(m('https://anything', ['*']), '*');
+  const env = { HTTPS_PROXY: 'http://p:1', no_proxy: 'localhost, .plant.local,10.1.2.3' };
+  assert.equal(routeFor(new URL('https://s3.plant.local'), undefined, { env }).kind, 'direct');
+  assert.equal(routeFor(https, undefined, { env }).kind, 'proxy');
+});
+
+test('a proxy URL that is none or not HTTP is a config error naming where it came from (a SOCKS proxy is not supported)', () => {
+  for (const [settings, where] of [
+    [{ env: { HTTPS_PROXY: 'socks5://p:1080' } }, "the environment's HTTPS_PROXY"],
+    [{ proxy: { url: 'http://[bad' } }, 'network.proxy.url'],
+  ] as const)
+    assert.throws(
+      () => routeFor(https, undefined, settings),
+      (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID') && e.where === where,
+    );
+});
+
+test('configuredProxy and the MQTT/NATS warning: named without the password, only when a proxy is configured', () => {
+  assert.equal(configuredProxy({ env: {} }), undefined);
+  assert.equal(configuredProxy({ env: { HTTPS_PROXY: 'http://gw:secret@p:3128' } }), 'http://p:3128 (HTTPS_PROXY)');
+  assert.equal(configuredProxy({ proxy: { url: 'http://gw:secret@q:1' }, env: { HTTPS_PROXY: 'http://p:3128' } }), 'http://q:1 (network.proxy.url)');
+  assert.equal(proxyIgnoredWarning('kinesis', { env: { HTTPS_PROXY: 'http://p:1' } }), undefined);
+  assert.equal(proxyIgnoredWarning('nats', { env: {} }), undefined);
+  const w = proxyIgnoredWarning('nats', { env: { HTTPS_PROXY: 'http://gw:secret@p:3128' } }) ?? '';
+  assert.match(w, /^the nats destination connects directly/);
+  assert.ok(!w.includes('secret'));
+});
