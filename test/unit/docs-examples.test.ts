@@ -77,6 +77,7 @@ const CONFIG_KEYS = new Set([
   'rulesFile',
   'exporters',
   'uplink',
+  'network',
   'serial',
   'sources',
   'admin',
