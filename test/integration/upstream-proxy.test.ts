@@ -49,8 +49,8 @@ function loggedDeps(network: ProxySettings): { deps: RuntimeDeps; log: () => str
   return { deps, log: () => text };
 }
 
-/** A TLS front (certificate of its own CA) for the receiver: an https endpoint, reached through a CONNECT tunnel. */
-async function tlsFront(t: TestContext, rx: FirehoseReceiver): Promise<{ url: string; port: number; ca: string }> {
+/** A TLS front (certificate of its own CA) for a local peer (`rx`, or the peer on `rx.port`): an https endpoint, reached through a CONNECT tunnel. */
+async function tlsFront(t: TestContext, rx: { port: number }): Promise<{ url: string; port: number; ca: string }> {
   const files = opensslSelfSigned(await tempDir(t));
   const server = createTlsServer({ cert: await readFile(files.cert), key: await readFile(files.key) }, (s) => {
     const back = netConnect(rx.port, '127.0.0.1');
@@ -149,6 +149,41 @@ test('kinesis, s3 and http (Firehose HTTP) with HTTP_PROXY in the environment: e
   );
   // The start says which proxy each destination uses.
   assert.equal((log().match(/upstream through the proxy http:\/\/127\.0\.0\.1:\d+ \(from HTTP_PROXY\)/g) ?? []).length, 3, log());
+});
+
+test('kinesis and s3 at https endpoints (as AWS is reached): the AWS SDK through CONNECT tunnels, the endpoint verified against caFile through the tunnel', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const kin = await startKinesalite(t);
+  const s3 = await startS3rver(t, ['archive']);
+  const ksink = await kinesisSink(t, kin.url, 'k', 1);
+  const ssink = await s3Sink(t, s3.url, 'archive');
+  const kinTls = await tlsFront(t, kin);
+  const s3Tls = await tlsFront(t, s3);
+  const { deps } = loggedDeps({ env: { HTTPS_PROXY: proxy.url } });
+  const streams = await openStreams(t);
+  await append(streams, 10);
+  const endpoint = (u: string): string => u.replace(/\/$/, '');
+  await startExporter(t, streams, { type: 'kinesis', streamName: 'k', endpoint: endpoint(kinTls.url), caFile: kinTls.ca, ...creds }, deps, { name: 'k' });
+  await startExporter(t, streams, { type: 's3', bucket: 'archive', endpoint: endpoint(s3Tls.url), caFile: s3Tls.ca, forcePathStyle: true, ...creds }, deps, {
+    name: 's',
+  });
+  await waitUntil(async () => (await ksink.read()).length >= 10 && (await ssink.read()).length >= 10, 'both exported', 30_000, 50);
+  assertAll(
+    (await ksink.read()).map((a) => a.i),
+    10,
+    'kinesis over https',
+  );
+  assertAll(
+    (await ssink.read()).map((a) => a.i),
+    10,
+    's3 over https',
+  );
+  const reqs = await proxy.requests();
+  assert.ok(reqs.includes(`CONNECT 127.0.0.1:${kinTls.port} HTTP/1.1`), `kinesis through a tunnel: ${reqs.join(' | ')}`);
+  assert.ok(reqs.includes(`CONNECT 127.0.0.1:${s3Tls.port} HTTP/1.1`), 's3 through a tunnel');
 });
 
 test('an https endpoint through a CONNECT tunnel with Basic auth (network.proxy url, username, passwordFile); a wrong password is GH_UPSTREAM_PROXY (the CONNECT refused: tinyproxy says 401, others 407), held, never in the status or log, and once fixed every record goes out once', {
