@@ -9,7 +9,7 @@
 import { hostGatewayId } from '../../core/deps.js';
 import { z } from '../../core/zod.js';
 import { brokerOptionsSchema } from '../broker/options.js';
-import { storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
+import { slowDiskThresholdsProblem, storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
 import type { SerialLinkOptionsSchema } from '../../firmware-bridge/options.js';
 import { controlOptionsSchema, jobsOptionsSchema } from '../control/options.js';
@@ -110,7 +110,14 @@ export const configBaseSchema = z
       ),
     log: logOptionsSchema.prefault({}),
     broker: brokerOptionsSchema.prefault({}),
-    store: storeOptionsSchema.omit({ path: true }).prefault({}).describe('The local stream store (LevelDB under <dataDir>/store).'),
+    store: storeOptionsSchema
+      .omit({ path: true })
+      .superRefine((o, ctx) => {
+        const problem = slowDiskThresholdsProblem(o);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['slowCommitMeanMs'] });
+      })
+      .prefault({})
+      .describe('The local stream store (LevelDB under <dataDir>/store).'),
     streams: z
       .record(z.string().regex(NAME, 'a stream name is 1 to 64 letters, digits, _ . - starting with a letter or digit'), streamDefaultsSchema.prefault({}))
       .default({ archive: { maxBytes: 256 * KiB * KiB, onFull: 'reject', localOnly: false } })

@@ -122,7 +122,14 @@ export class LevelLocalStreams implements LocalStreams {
       orphanBytes: async () => (await findOrphanTables(options.path)).reduce((n, o) => n + o.bytes, 0),
       checkWrites: () => this.writeCheck.ifWritten(),
     });
-    this.slowDisk = new SlowDiskWatch({ log: this.log, monotonic: this.mono, path: options.path, registry: deps.registry });
+    this.slowDisk = new SlowDiskWatch({
+      log: this.log,
+      monotonic: this.mono,
+      path: options.path,
+      registry: deps.registry,
+      stallMs: options.commitStallMs,
+      slowMeanMs: options.slowCommitMeanMs,
+    });
     this.commits = new GroupCommitter(
       () => this.db,
       this.head,

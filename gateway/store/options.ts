@@ -91,8 +91,40 @@ export const storeOptionsSchema = z
         "A file of this size kept in the store's directory (GATEHOUSE-SPACE-BALLAST) and deleted when a LevelDB write failed on a full disk and too little is free to reopen the database (a compaction outgrew the reserve): the store reopens and frees its delivered backlog by itself. Written once free space is under 1 GiB and leaves room for it above reserveBytes + 1/8 (again after it was given up). 0 disables it",
       ),
     diskProbeMs: z.number().int().min(50).default(500).describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
+    // The slow-disk thresholds (slow-disk.ts, docs/store.md "A slow disk"): an SD card's stalls of
+    // seconds and a worn card's slow flushes are said; a known-slow medium (a USB stick) may move
+    // them up, an industrial SSD down. Below 100 ms a stall is an ordinary busy flush on any card.
+    commitStallMs: z
+      .number()
+      .int()
+      .refine((v) => v === 0 || (v >= 100 && v <= 3_600_000), { message: 'a stall threshold is 0 (off) or 100 to 3600000 ms' })
+      .default(5_000)
+      .describe(
+        'A group commit in flight this long (ms; 0, or 100 to 3600000) is a stall of the disk: logged (at most once a minute), counted in gatehouse_store_commit_stalls_total, and /healthz answers 503 degraded while it lasts (no acknowledgement is sent meanwhile). 0 disables the stall watch (the gauge gatehouse_store_commit_in_flight_seconds stays)',
+      ),
+    slowCommitMeanMs: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(100)
+      .describe(
+        'When the commits of the last minute took this long (ms) or more on average, the disk is slow: one warning per such minute, and /healthz stays 200 with a `warning`. Below commitStallMs when both are on. 0 disables the warning',
+      ),
   })
   .strict();
+
+/**
+ * What is wrong with the slow-disk thresholds taken together (a mean of commits at or above the
+ * stall threshold would only ever be said after a stall), or undefined. The config schema's store
+ * section checks it (a schema with a refinement can no longer be `omit`ted).
+ */
+export function slowDiskThresholdsProblem(o: { commitStallMs?: number | undefined; slowCommitMeanMs?: number | undefined }): string | undefined {
+  const stall = o.commitStallMs ?? 5_000;
+  const mean = o.slowCommitMeanMs ?? 100;
+  if (stall > 0 && mean > 0 && mean >= stall)
+    return `slowCommitMeanMs (${mean}) must be below commitStallMs (${stall}): a minute of commits that slow on average is stalls, said as such`;
+  return undefined;
+}
 
 export type StoreOptions = z.output<typeof storeOptionsSchema>;
 /** What callers may pass: defaults filled in by the factory. */

@@ -3,20 +3,23 @@
 // flush, stalls for seconds now and then (wear levelling, garbage collection), and a worn one gets
 // slower for good. Acknowledgements wait for the flush, so a slow card is slow PUBACKs, and a
 // stalled one is no PUBACK at all: what users must be able to SEE (docs/store.md, "A slow disk").
+// The two thresholds are the store's options commitStallMs and slowCommitMeanMs (options.ts;
+// defaults STALL_MS and SLOW_MEAN_MS here), each 0 to turn its watch off.
 //   - a stall: a commit in flight for STALL_MS or more. Logged once when it passes STALL_MS (at most
 //     one such warning a minute, with the count of others) and once when it completes, with how
 //     long it took; /healthz answers 503 `degraded` while it lasts (acknowledgements have stopped).
 //   - a slow disk: the commits of the last minute with commits took SLOW_MEAN_MS or more on average.
 //     One warning per such minute (what to do: a better card, or the data dir on other storage);
 //     /healthz stays 200 with a `warning` (acknowledgements still flow, only late).
-// Nothing per append: two clock reads per commit, a timer armed at most once per STALL_MS.
+// Nothing per append: two clock reads per commit, a timer armed at most once per STALL_MS (none
+// with the stall watch off).
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
 
-/** A commit in flight this long is a stall (no flush completed: acknowledgements have stopped). */
+/** A commit in flight this long is a stall (no flush completed: acknowledgements have stopped): store.commitStallMs's default. */
 export const STALL_MS = 5_000;
-/** A minute of commits that took this long on average is a slow disk. */
+/** A minute of commits that took this long on average is a slow disk: store.slowCommitMeanMs's default. */
 export const SLOW_MEAN_MS = 100;
 /** The window of the slow-disk figure, and the least time between two stall warnings. */
 export const WINDOW_MS = 60_000;
@@ -34,11 +37,11 @@ export interface CommitWindow {
 export interface CommitHealth {
   /** How long the commit being written has been in flight (ms); undefined when none is. */
   inFlightMs: number | undefined;
-  /** A commit has been in flight for STALL_MS or more. */
+  /** A commit has been in flight for the stall threshold (store.commitStallMs) or more; never with the watch off. */
   stalled: boolean;
   /** The last window (a minute or more) that held commits; undefined before the first is over. */
   lastMinute: CommitWindow | undefined;
-  /** lastMinute's mean is SLOW_MEAN_MS or more. */
+  /** lastMinute's mean is the slow threshold (store.slowCommitMeanMs) or more; never with the warning off. */
   slow: boolean;
   /** What the operator can do about a slow or stalled disk (healthz fix, the warnings' hint). */
   hint: string;
@@ -52,7 +55,9 @@ export interface SlowDiskOptions {
   path: string;
   /** Where the gauge of the commit in flight goes (gatehouse_store_commit_in_flight_seconds). */
   registry?: Registry;
+  /** store.commitStallMs: 0 = no stall watch (never stalled, no timer, nothing counted). */
   stallMs?: number;
+  /** store.slowCommitMeanMs: 0 = no slow-disk warning (the last minute's figures are still kept). */
   slowMeanMs?: number;
   windowMs?: number;
 }
@@ -90,14 +95,18 @@ export class SlowDiskWatch {
     this.hint =
       `the disk of ${o.path} is slow to complete writes (fsync): an SD card wearing out or busy with its own garbage collection; ` +
       'acknowledgements (PUBACK, serial ACK) wait for it, nothing is lost. Check the kernel log for I/O errors (dmesg), ' +
-      'and put the data directory on a better card (A1/A2, industrial) or an SSD';
+      'and put the data directory on a better card (A1/A2, industrial) or an SSD; on a medium known to be this slow (a USB stick), ' +
+      'store.commitStallMs and store.slowCommitMeanMs move the thresholds';
     if (o.registry) {
       const self = this;
       o.registry.removeSingleMetric(IN_FLIGHT_METRIC);
       o.registry.removeSingleMetric(STALLS_METRIC);
       this.stallCounter = new Counter({
         name: STALLS_METRIC,
-        help: `Group commits that were in flight for ${this.stallMs / 1000} s or more (the disk stalled: no acknowledgement meanwhile)`,
+        help:
+          this.stallMs > 0
+            ? `Group commits that were in flight for ${this.stallMs / 1000} s or more (store.commitStallMs: the disk stalled, no acknowledgement meanwhile)`
+            : 'Group commits that were in flight for store.commitStallMs or more: always 0, the stall watch is off (commitStallMs 0)',
         registers: [o.registry],
       });
       new Gauge({
@@ -115,7 +124,7 @@ export class SlowDiskWatch {
   started(): void {
     this.since = this.o.monotonic();
     this.writes++;
-    if (this.timer === undefined) this.arm(this.stallMs);
+    if (this.timer === undefined && this.stallMs > 0) this.arm(this.stallMs);
   }
 
   /** The write started last ended (written or failed). */
@@ -143,9 +152,9 @@ export class SlowDiskWatch {
     const inFlightMs = this.since === undefined ? undefined : now - this.since;
     return {
       inFlightMs,
-      stalled: inFlightMs !== undefined && inFlightMs >= this.stallMs,
+      stalled: this.stallMs > 0 && inFlightMs !== undefined && inFlightMs >= this.stallMs,
       lastMinute: this.last,
-      slow: this.last !== undefined && this.last.meanMs >= this.slowMeanMs,
+      slow: this.isSlow(this.last),
       hint: this.hint,
     };
   }
@@ -158,7 +167,7 @@ export class SlowDiskWatch {
   private closeWindow(now: number): void {
     if (this.count > 0) {
       this.last = { commits: this.count, meanMs: Math.round(this.sumMs / this.count), maxMs: Math.round(this.maxMs) };
-      if (this.last.meanMs >= this.slowMeanMs) {
+      if (this.isSlow(this.last)) {
         this.o.log.warn(
           { commits: this.last.commits, meanMs: this.last.meanMs, maxMs: this.last.maxMs, path: this.o.path, hint: this.hint },
           `store commits are slow: ${this.last.meanMs} ms on average over the last minute (slowest ${this.last.maxMs} ms); acknowledgements wait for them`,
@@ -169,6 +178,10 @@ export class SlowDiskWatch {
     this.count = 0;
     this.sumMs = 0;
     this.maxMs = 0;
+  }
+
+  private isSlow(w: CommitWindow | undefined): boolean {
+    return this.slowMeanMs > 0 && w !== undefined && w.meanMs >= this.slowMeanMs;
   }
 
   private arm(ms: number): void {

@@ -110,3 +110,59 @@ test('a stalled disk: devices stay connected, the admin API answers and says so,
   assert.equal(missing.count, 0, `PUBACKed but not stored: ${missing.some.join(' ')}`);
   assert.ok(fleet.acked > 10_000, `acked ${fleet.acked}`);
 });
+
+// store.commitStallMs moved down (an industrial SSD's operator wants to know within a second): the
+// same stand-in stall makes /healthz 503 after ~1 s instead of 5 s, the stall warning says so, and
+// the gateway is healthy again once the disk completes the write.
+test('store.commitStallMs 1000: a stalled disk makes /healthz 503 after one second, not five, and the stall line comes as soon', {
+  skip: slowCardSkip,
+  timeout: 60_000,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-slow-disk-knob-');
+  const so = await buildSlowCard(dir);
+  const stallFile = join(dir, 'stall');
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nstore: { commitStallMs: 1000, slowCommitMeanMs: 50 }\n`);
+  const gw = await startGatewayProcess(config, [], 20_000, [], slowCardEnv(so, { baseMs: 1, stallFile }));
+  t.after(() => gw.kill9());
+  const fleet = await startAckedFleet(gw.mqttUrl, 2, 200, 100, 10, 'knob');
+  t.after(() => fleet.stop(0));
+  await waitUntil(() => fleet.acked >= 100, 'PUBACKs before the stall', 10_000);
+  assert.equal((await timedJson(`${gw.adminUrl}/healthz`)).status, 200);
+
+  await writeFile(stallFile, '');
+  const stallStart = performance.now();
+  const degraded = await waitUntil(
+    async () => {
+      const h = await timedJson(`${gw.adminUrl}/healthz`);
+      return h.status === 503 ? h : undefined;
+    },
+    'healthz 503 during the stall',
+    10_000,
+    50,
+  );
+  const after = performance.now() - stallStart;
+  // (the commit held may have started a few ms before the stall file was made)
+  assert.ok(after >= 900, `degraded only after 1 s of a commit in flight, not ${after.toFixed(0)} ms`);
+  assert.ok(after < 3_500, `degraded after ${after.toFixed(0)} ms: the default 5 s threshold, not commitStallMs 1000`);
+  assert.match(String(degraded.body.reason), /store commit in flight for \d+\.\d s/);
+  assert.match(String(degraded.body.fix), /store\.commitStallMs/);
+  const line = await waitUntil(() => gw.logs.find((l) => String(l.msg).startsWith('store commit stalled: in flight for')), 'the stall warning', 5_000);
+  assert.ok(Number(line.inFlightMs) >= 1_000 && Number(line.inFlightMs) < 3_500, JSON.stringify(line));
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  assert.match(metrics, /# HELP gatehouse_store_commit_stalls_total Group commits that were in flight for 1 s or more/);
+
+  await rm(stallFile);
+  await waitUntil(async () => (await timedJson(`${gw.adminUrl}/healthz`)).status === 200, 'healthz ok after the stall', 10_000);
+  await fleet.stop();
+  assert.equal(fleet.outstanding(), 0, 'every publish was answered');
+  // The export catches up (what a stop leaves in the store is exported at the next start)
+  await waitUntil(
+    async () => /^gatehouse_stream_backlog_records\{stream="archive",consumer="[^"]+"\} 0$/m.test(await (await fetch(`${gw.adminUrl}/metrics`)).text()),
+    'the export caught up',
+    20_000,
+    100,
+  );
+  assert.equal(await gw.stop(), 0);
+  const missing = missingAcked(fleet.ackedSeqs, await exportedSeqs(join(dir, 'data', 'export')));
+  assert.equal(missing.count, 0, `PUBACKed but not exported: ${missing.some.join(' ')}`);
+});

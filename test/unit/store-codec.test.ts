@@ -163,6 +163,8 @@ test('option schemas fill defaults and report bad values', () => {
     reserveBytes: 32 * 1024 * 1024,
     ballastBytes: 16 * 1024 * 1024,
     diskProbeMs: 500,
+    commitStallMs: 5000,
+    slowCommitMeanMs: 100,
   });
   assert.equal(storeOptionsSchema.safeParse({ path: '/x', durability: 'never' }).success, false);
   assert.equal(storeOptionsSchema.safeParse({}).success, false);
