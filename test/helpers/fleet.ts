@@ -8,8 +8,12 @@ import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { startGateway, type Gateway } from '../../gateway/runtime/index.js';
 import type { MachineFingerprint } from '../../gateway/upstream/machine.js';
 
-/** Board n's fingerprint: a serial and a MAC address of its own. */
-export const machine = (n: number): MachineFingerprint => ({ cpuSerial: `${n}`.repeat(16), macs: [`${n}`.repeat(12)] });
+/**
+ * Board n's fingerprint: a serial and a MAC address of its own, as readMachineFingerprint gives them
+ * (hashed: 16 hex digits each). A MAC of 12 digits, as it was, is no fingerprint the installation id
+ * file takes back: each clone's id file read as damaged at its next start, and a new id was made.
+ */
+export const machine = (n: number): MachineFingerprint => ({ cpuSerial: `${n}`.repeat(16), macs: [`${n}`.repeat(16)] });
 
 export interface Site {
   gw: Gateway;
