@@ -1,11 +1,14 @@
 // The control channel: where control topics are subscribed and status/heartbeats published.
 // Either the local broker (default) or a dedicated mqtt.js connection to an upstream broker
 // (persistent session, QoS 1, reconnect with doubling backoff), so updates published while the
-// gateway was offline are delivered when it reconnects.
+// gateway was offline are delivered when it reconnects. Its client id may hold ${gatewayId} and
+// ${installationId} (as the MQTT bridge's and the MQTT source's: upstream/client-id.ts): boards
+// flashed from one SD card image share the config, and gatehouse-control-${installationId} gives
+// each a session of its own (docs/remote-control.md, "A fleet from one image").
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../core/tls-files.js';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { ERRORS, errorMessage } from '../../core/errors.js';
+import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
 import { withoutCredentials } from '../../core/broker-url.js';
 import { SizeLimit, withSizeLimit } from '../../core/mqtt-size-guard.js';
@@ -13,6 +16,12 @@ import { rateLimitedLog } from '../../core/rate-log.js';
 import { clocksOf } from '../../core/clock.js';
 import { STABLE_MS, connectRefusal } from '../../core/mqtt-client-hints.js';
 import { certificateNotVerified } from '../../core/tls-files.js';
+import { compileClientIdTemplate } from '../../core/client-id-template.js';
+import { templatedClientId } from '../upstream/client-id.js';
+import { INSTALLATION_ID_FILE } from '../upstream/installation-id.js';
+
+/** control.upstream.clientId's default. */
+const DEFAULT_CLIENT_ID = 'gatehouse-control-${gatewayId}';
 
 /** Where the control broker's TLS files sit in the configuration, for readClientTlsFiles. */
 const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
@@ -135,6 +144,9 @@ export interface UpstreamChannelDeps extends RuntimeDeps {
    * skipped as it arrives and reported through onRefused, not read whole into memory first.
    */
   maxPayloadBytes?: number;
+  /** Fills a clientId's ${installationId} (the gateway's: upstream/installation-id.ts); absent: the one kept in dataDir. */
+  installationId?: (() => Promise<string>) | undefined;
+  dataDir?: string | undefined;
 }
 
 export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
@@ -160,6 +172,13 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   let quickCloses = 0;
   const refusedListeners: Array<(r: PublishRefusal) => void> = [];
   const size = deps.maxPayloadBytes === undefined ? undefined : new SizeLimit(deps.maxPayloadBytes, 4);
+  const idParts = compileClientIdTemplate(opts.clientId ?? DEFAULT_CLIENT_ID);
+  // The schema checked it (options.ts): only a caller that skipped the schema gets here.
+  if ('problem' in idParts)
+    throw new GatehouseError('GH_CONFIG_INVALID', `control.upstream.clientId: ${idParts.problem}`, { where: 'control.upstream.clientId' });
+  const clientId = templatedClientId(idParts, { gatewayId: deps.gatewayId, installationId: deps.installationId, dataDir: deps.dataDir });
+  /** The wait before the next try to read the installation id (a full disk at start), while it cannot be kept. */
+  let idRetry: NodeJS.Timeout | undefined;
 
   const onMessage = (topic: string, payload: Buffer, packet: IPublishPacket): void => {
     const cut = size?.cut(packet);
@@ -176,6 +195,32 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
     }
   };
 
+  /**
+   * A clientId holding ${installationId} waits for it (read at the gateway's start already); while it
+   * cannot be kept (a full disk), tried again after the reconnect delay. Publishes meanwhile are
+   * queued by mqtt.js, as while offline.
+   */
+  const fillAndConnect = async (c: MqttClient, go: (id: string) => void): Promise<void> => {
+    let id: string | undefined;
+    try {
+      id = await clientId.resolve();
+    } catch (err) {
+      const why = `cannot keep the installation id (control.upstream.clientId's \${installationId}) in ${INSTALLATION_ID_FILE} of the data dir: ${errorMessage(err)}`;
+      errorLog(
+        'installation-id',
+        { err: why, url: shown, retryInMs: delay, hint: "free space on the data directory's filesystem; the gateway tries again" },
+        'control channel error',
+      );
+    }
+    if (client !== c) return; // stopped meanwhile
+    if (id !== undefined) return go(id);
+    idRetry = setTimeout(() => {
+      idRetry = undefined;
+      void fillAndConnect(c, go);
+    }, delay);
+    delay = Math.min(opts.reconnectMaxMs, delay * 2);
+  };
+
   return {
     kind: shown,
     connected: () => client?.connected === true,
@@ -189,8 +234,11 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
     async start() {
       const stopsBefore = stops;
       const clientOptions: IClientOptions = {
-        clientId: opts.clientId ?? `gatehouse-control-${deps.gatewayId}`,
+        // Filled before the connect (below) when it waits for the installation id.
+        clientId: clientId.shown(),
         clean: false,
+        // Connected below, once the client id is known (and through the size guard, if any).
+        manualConnect: true,
         protocolVersion: 4,
         keepalive: opts.keepaliveSeconds,
         reconnectPeriod: opts.reconnectMinMs,
@@ -214,7 +262,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       c.on('message', onMessage);
       c.on('connect', (connack) => {
         upSince = monotonic();
-        log.info({ url: shown, sessionPresent: connack.sessionPresent }, 'control channel connected');
+        log.info({ url: shown, clientId: clientOptions.clientId, sessionPresent: connack.sessionPresent }, 'control channel connected');
         // Re-subscribe even with a session present: cheap, and covers a broker that lost it.
         const topics = [...handlers.keys()];
         if (topics.length) {
@@ -309,7 +357,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
               clientId: clientOptions.clientId,
               closes: quickCloses,
               retryInMs: delay,
-              hint: `give each gateway its own gatewayId (this one is ${deps.gatewayId}: a cloned SD card keeps the host name it defaults to), or its own control.upstream.clientId; else look in the control broker's log for why it closes the connection`,
+              hint: `give each gateway its own gatewayId (this one is ${deps.gatewayId}: a cloned SD card keeps the host name it defaults to), or its own control.upstream.clientId (gatehouse-control-\${installationId}); else look in the control broker's log for why it closes the connection`,
             },
             `control channel: the broker closes the connection soon after each connect (${quickCloses} in a row): another client with this client id (${clientOptions.clientId}) probably takes the session over at each reconnect; reconnects back off (reconnectMinMs doubling up to reconnectMaxMs)`,
           );
@@ -328,11 +376,21 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         errorLog(why, { err: why, url: shown, hint: controlErrorHint(why) }, 'control channel error');
       });
       c.on('offline', () => log.warn({ url: shown, retryInMs: delay }, 'control channel offline'));
-      // Connects (manualConnect) through the guard of maxPayloadBytes.
-      size?.attach(c);
+      // Connects (manualConnect) through the guard of maxPayloadBytes, as the client id it has then.
+      const go = (id: string): void => {
+        clientOptions.clientId = id;
+        c.options.clientId = id;
+        if (size) size.attach(c);
+        else c.connect();
+      };
+      const known = clientId.known();
+      if (known !== undefined) go(known);
+      else void fillAndConnect(c, go);
     },
     async stop() {
       stops++;
+      clearTimeout(idRetry);
+      idRetry = undefined;
       const c = client;
       client = undefined;
       if (!c) return;

@@ -44,6 +44,8 @@ export interface ControlPlaneDeps extends RuntimeDeps {
   dataDir: string;
   /** The installation id once known (upstream/installation-id.ts): heartbeats and the status document carry it. */
   installationId?: () => string | undefined;
+  /** Reads (or makes) the installation id: control.upstream.clientId's ${installationId} waits for it. Absent: the one kept in dataDir. */
+  loadInstallationId?: () => Promise<string>;
   control: ControlOptions;
   jobs: readonly JobOptions[];
   rules: RuleSetTarget;
@@ -76,7 +78,15 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
   const shared = imageHostNameWarning({ gatewayId: deps.gatewayId, control });
   if (shared) log.warn({ where: shared.where, fix: shared.hint }, shared.message);
   const channel = control.upstream
-    ? upstreamChannel(control.upstream, { logger: log, registry: deps.registry, gatewayId: deps.gatewayId, maxPayloadBytes: control.maxPayloadBytes })
+    ? upstreamChannel(control.upstream, {
+        logger: log,
+        registry: deps.registry,
+        gatewayId: deps.gatewayId,
+        maxPayloadBytes: control.maxPayloadBytes,
+        // control.upstream.clientId's ${installationId}
+        installationId: deps.loadInstallationId,
+        dataDir: deps.dataDir,
+      })
     : localChannel(deps.local);
   const topics = controlTopics(control.prefix, deps.gatewayId);
   // Filled at scrape time: an unreachable control broker (down, wrong password, or refusing the

@@ -3,6 +3,7 @@
 import { z } from '../../core/zod.js';
 import { cronProblem } from './cron-problem.js';
 import { brokerUrlProblem } from '../../core/broker-url.js';
+import { compileClientIdTemplate } from '../../core/client-id-template.js';
 
 const KiB = 1024;
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -25,8 +26,14 @@ export const controlUpstreamSchema = z
       .string()
       .min(1)
       .max(128)
+      .superRefine((id, ctx) => {
+        const parts = compileClientIdTemplate(id);
+        if ('problem' in parts) ctx.addIssue({ code: 'custom', message: parts.problem });
+      })
       .optional()
-      .describe('MQTT client id (default gatehouse-control-<gatewayId>); stable, so the persistent session keeps updates sent while offline.'),
+      .describe(
+        'MQTT client id (default gatehouse-control-<gatewayId>); stable, so the persistent session keeps updates sent while offline. ${gatewayId} and ${installationId} are filled in: gatehouse-control-${installationId} gives each board flashed from one SD card image a session of its own (docs/remote-control.md#a-fleet-from-one-image).',
+      ),
     ca: z.string().min(1).optional().describe('PEM file of the CA that signed the upstream broker certificate.'),
     cert: z.string().min(1).optional().describe('PEM client certificate file (mutual TLS).'),
     key: z.string().min(1).optional().describe('PEM client key file (mutual TLS).'),

@@ -317,6 +317,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       startedMono,
       dataDir: config.dataDir,
       installationId: installationId.known,
+      // control.upstream.clientId may hold ${installationId} (gatehouse-control-${installationId}).
+      loadInstallationId: installationId,
       control: config.control,
       jobs: config.jobs,
       rules,

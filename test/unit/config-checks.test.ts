@@ -501,6 +501,26 @@ test('a gatewayId that OS images give every board (raspberrypi) with a control b
   assert.doesNotMatch((await checkConfigText(t, 'gatewayId: raspberrypi\n')).err, /warning/);
 });
 
+test('control.upstream.clientId: without ${installationId} on an image host name, the warning says each board takes the session from the others and puts ${installationId} in the fix; with it, the sessions are apart and only the shared topics are said; an unknown placeholder is an error', async (t) => {
+  const control = (clientId: string): string => `gatewayId: raspberrypi\ncontrol: { upstream: { url: 'mqtt://127.0.0.1:1883', clientId: '${clientId}' } }\n`;
+  const fixed = await checkConfigText(t, control('ctl-${gatewayId}'));
+  assert.equal(fixed.code, 0, fixed.err);
+  assert.match(
+    fixed.err,
+    /warning: gatewayId 'raspberrypi' .*the control client id 'ctl-raspberrypi' whose session each takes from the others.* \(at gatewayId\)\. Fix: .*put \$\{installationId\} in control\.upstream\.clientId \(gatehouse-control-\$\{installationId\}/,
+  );
+  const own = await checkConfigText(t, control('gatehouse-control-${installationId}'));
+  assert.equal(own.code, 0, own.err);
+  assert.match(own.err, /warning: gatewayId 'raspberrypi' .*each reading the rule updates and rollbacks sent to the others.*their control sessions are apart/);
+  assert.doesNotMatch(own.err, /takes from the others|put \$\{installationId\} in control/);
+  const bad = await checkConfigText(t, control('ctl-${host}'));
+  assert.equal(bad.code, 1, bad.err);
+  assert.match(
+    bad.err,
+    /control\.upstream\.clientId: unknown placeholder '\$\{host\}' in clientId 'ctl-\$\{host\}': use only \$\{gatewayId\} and \$\{installationId\}/,
+  );
+});
+
 test("an MQTT bridge whose clientId every board flashed from one image shares (gatewayId raspberrypi, no ${installationId}) is a warning with the fix, for an exporter as for a rule's mqtt action; gw-${installationId} is not", async (t) => {
   const bridge = (clientId: string): string =>
     `gatewayId: raspberrypi\nrules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ mqtt: { url: 'mqtt://127.0.0.1:1883', clientId: '${clientId}' } }] }] }\nexporters: [{ name: cloud, stream: archive, destination: { type: mqtt, url: 'mqtt://127.0.0.1:1884', clientId: '${clientId}' } }]\n`;

@@ -5,27 +5,11 @@
 // between them, so each board gets only some of the commands sent down. `src-${installationId}`
 // gives each board a session of its own. No mqtt.js here: the schema (options.ts) checks the
 // template at load, source.ts renders it at start.
-import { fieldParts, scanTemplate, type TemplatePart } from '../../../../core/template.js';
-import { isGatehouseError } from '../../../../core/errors.js';
+import { compileClientIdTemplate } from '../../../../core/client-id-template.js';
 import { isImageHostName } from '../../../../core/image-host-names.js';
 
-/** The placeholders a source's clientId may hold. */
-export const CLIENT_ID_FIELDS = ['gatewayId', 'installationId'] as const;
-
-/** The clientId compiled; a malformed template or an unknown placeholder is the problem's text. */
-export function compileClientId(template: string): TemplatePart[] | { problem: string } {
-  let parts: ReturnType<typeof fieldParts>;
-  try {
-    // No legacy `{name}` form: braces in a client id are its own characters.
-    parts = fieldParts(scanTemplate(template), CLIENT_ID_FIELDS);
-  } catch (err) {
-    if (!isGatehouseError(err, 'GH_TEMPLATE_INVALID')) throw err;
-    return { problem: err.message };
-  }
-  if ('unknown' in parts)
-    return { problem: `unknown placeholder '\${${parts.unknown}}' in clientId '${template}': use only \${gatewayId} and \${installationId}` };
-  return parts;
-}
+/** The clientId compiled (the control channel's is compiled alike); a malformed template or an unknown placeholder is the problem's text. */
+export const compileClientId = compileClientIdTemplate;
 
 /**
  * The warning for a source whose clientId every board flashed from one image shares: a gatewayId
