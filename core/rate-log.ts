@@ -8,7 +8,7 @@ import { monotonicNow } from './clock.js';
 export type RateLog = (key: string, fields: Record<string, unknown>, msg: string) => void;
 
 /** `clock`: a monotonic clock (RuntimeDeps.monotonic): a wall clock stepped back would mute the key for the size of the step. */
-export function rateLimitedLog(log: Logger, level: 'debug' | 'info' | 'warn', intervalMs: number, clock: () => number = monotonicNow): RateLog {
+export function rateLimitedLog(log: Logger, level: 'debug' | 'info' | 'warn' | 'error', intervalMs: number, clock: () => number = monotonicNow): RateLog {
   const last = new Map<string, { at: number; suppressed: number }>();
   return (key, fields, msg) => {
     const t = clock();

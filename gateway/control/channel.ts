@@ -155,6 +155,11 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   const monotonic = clocksOf(deps).monotonic;
   const errorLog = rateLimitedLog(log, 'warn', ERROR_LOG_EVERY_MS, monotonic);
   const quickCloseLog = rateLimitedLog(log, 'warn', QUICK_CLOSES_LOG_EVERY_MS, monotonic);
+  // Lines that come per reconnect or per message, each at most once a minute with the count since:
+  // 'offline' came at every failed reconnect (720 an hour at reconnectMaxMs 5000), the refused
+  // subscription at every reconnect, a handler's throw at every message.
+  const offlineLog = rateLimitedLog(log, 'warn', ERROR_LOG_EVERY_MS, monotonic);
+  const faultLog = rateLimitedLog(log, 'error', ERROR_LOG_EVERY_MS, monotonic);
   // What the channel is called in logs and statuses: the retained status topic is read by anyone
   // subscribed on the control broker, so a password written into the URL stays out of it.
   const shown = withoutCredentials(opts.url);
@@ -190,7 +195,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       try {
         h(topic, payload);
       } catch (err) {
-        log.error({ err: errorMessage(err), topic }, 'control handler threw');
+        faultLog(`handler ${topic}`, { err: errorMessage(err), topic }, 'control handler threw');
       }
     }
   };
@@ -276,7 +281,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
             // heartbeats go out, but no update from the office ever arrives. Said, with the fix,
             // and gatehouse_control_channel_connected shows 0.
             refused = topics;
-            log.error(
+            faultLog(
+              'suback',
               {
                 err: errorMessage(err),
                 url: shown,
@@ -292,7 +298,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
             try {
               l();
             } catch (err) {
-              log.error({ err: errorMessage(err) }, 'control channel reconnect listener threw');
+              faultLog('reconnect listener', { err: errorMessage(err) }, 'control channel reconnect listener threw');
             }
           }
         }
@@ -375,7 +381,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         const why = errorMessage(err);
         errorLog(why, { err: why, url: shown, hint: controlErrorHint(why) }, 'control channel error');
       });
-      c.on('offline', () => log.warn({ url: shown, retryInMs: delay }, 'control channel offline'));
+      c.on('offline', () => offlineLog('offline', { url: shown, retryInMs: delay }, 'control channel offline'));
       // Connects (manualConnect) through the guard of maxPayloadBytes, as the client id it has then.
       const go = (id: string): void => {
         clientOptions.clientId = id;

@@ -16,6 +16,8 @@ import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { ERRORS, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
 import { counter } from '../../core/metrics.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
+import { clocksOf } from '../../core/clock.js';
 import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
 import type { LocalStreams } from '../store/types.js';
 import { AcceptedVersion } from './accepted.js';
@@ -99,6 +101,9 @@ interface Waiting {
   source: string;
 }
 
+/** The least time between two lines of one kind that repeats per control message (with the count since). */
+const LOG_EVERY_MS = 60_000;
+
 /** Emits 'status' (ControlStatus) for every update attempt it reports, whatever its source. */
 export class RemoteControl extends EventEmitter {
   readonly topics: ControlTopics;
@@ -108,6 +113,10 @@ export class RemoteControl extends EventEmitter {
   private readonly updates: Counter<'result'>;
   private readonly refused: Counter<'reason'>;
   private readonly accepted: AcceptedVersion;
+  /** Lines that repeat per control message: at most one a minute per kind, with `suppressed` (core/rate-log.ts). */
+  private readonly refusedLog: RateLog;
+  private readonly statusLog: RateLog;
+  private readonly failedLog: RateLog;
   /** One remote update at a time: check, apply, record the accepted version. */
   private chain: Promise<void> = Promise.resolve();
   private unsubscribeRefusals: (() => void) | undefined;
@@ -116,7 +125,14 @@ export class RemoteControl extends EventEmitter {
   private readonly onStatus = (s: RuleUpdateStatus): void => {
     this.updates.inc({ result: s.state });
     if (s.state === 'rejected' && s.source.startsWith('mqtt')) {
-      this.deps.logger.warn({ source: s.source, version: s.version, errors: s.errors.map((e) => e.message) }, 'remote rule update refused');
+      // One line a minute per refusal code, with the count since: whoever may publish on the
+      // control topics (any local client when control.publishers is not set) refused 60 updates,
+      // 60 warnings; each refusal still has its status document and its count in the metrics.
+      this.refusedLog(
+        s.code ?? 'refused',
+        { source: s.source, version: s.version, code: s.code, errors: s.errors.map((e) => e.message) },
+        'remote rule update refused',
+      );
     }
     this.publishStatus(s);
   };
@@ -130,6 +146,10 @@ export class RemoteControl extends EventEmitter {
     this.updates = updatesCounter(deps);
     this.refused = refusedCounter(deps);
     this.accepted = new AcceptedVersion(deps.meta);
+    const monotonic = clocksOf(deps).monotonic;
+    this.refusedLog = rateLimitedLog(deps.logger, 'warn', LOG_EVERY_MS, monotonic);
+    this.statusLog = rateLimitedLog(deps.logger, 'warn', LOG_EVERY_MS, monotonic);
+    this.failedLog = rateLimitedLog(deps.logger, 'error', LOG_EVERY_MS, monotonic);
   }
 
   /** Highest update document version accepted so far. */
@@ -223,7 +243,7 @@ export class RemoteControl extends EventEmitter {
 
   private sendStatus(body: string): void {
     this.deps.channel.publish(this.topics.status, body, { qos: 1, retain: true }).catch((err: unknown) => {
-      this.deps.logger.warn({ err: errorMessage(err), topic: this.topics.status }, 'could not publish the rule status');
+      this.statusLog('status', { err: errorMessage(err), topic: this.topics.status }, 'could not publish the rule status');
     });
   }
 
@@ -307,7 +327,7 @@ export class RemoteControl extends EventEmitter {
         this.waiting.splice(i, 1);
         return this.handle(kind, payload, source);
       })
-      .catch((err: unknown) => this.deps.logger.error({ err: errorMessage(err) }, 'remote control update failed'));
+      .catch((err: unknown) => this.failedLog('failed', { err: errorMessage(err) }, 'remote control update failed'));
   }
 
   private async handle(kind: 'set' | 'rollback', payload: Buffer, source: string): Promise<void> {

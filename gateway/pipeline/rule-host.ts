@@ -11,6 +11,8 @@
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
+import { clocksOf } from '../../core/clock.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
@@ -90,10 +92,18 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    */
   private loading: Promise<void> | undefined;
 
+  /**
+   * 'rule set rejected', one line a minute per source with the count since (core/rate-log.ts): a
+   * client publishing bad rule sets on the control topic made one line each (each refusal keeps its
+   * status document, its metric, and the admin API's and CLI's answer).
+   */
+  private readonly rejectedLog: RateLog;
+
   constructor(private readonly deps: RuleHostDeps) {
     super();
     this.registry = deps.actions;
     this.verifier = deps.verifier ?? defaultVerifier(deps.registry);
+    this.rejectedLog = rateLimitedLog(deps.logger, 'warn', 60_000, clocksOf(deps).monotonic);
   }
 
   private readonly verifier: UpdateVerifier;
@@ -176,7 +186,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         const applied: RuleUpdateStatus = { state: 'applied', version: compiled.version, source: opts.source, at: Date.now(), errors: [] };
         return this.report(opts.probation ? { ...applied, probation: true } : applied);
       } catch (err) {
-        this.deps.logger.warn({ err: errorMessage(err), source: opts.source }, 'rule set rejected');
+        this.rejectedLog(opts.source, { err: errorMessage(err), source: opts.source }, 'rule set rejected');
         return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
