@@ -58,7 +58,7 @@ import { ReadGaps } from './read-gaps.js';
 import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
 import { CheckpointWriter } from './checkpoint.js';
 import { ExportOutcomes, retryAfterOf } from './outcomes.js';
-import { rateLimitedLog } from '../../core/rate-log.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import { ExporterHealth } from './exporter-health.js';
 import { sendBatch } from './send.js';
 import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
@@ -119,6 +119,14 @@ class ExporterLoop implements Exporter {
   /** The last send was refused for the setup (credentials, an ACL), nothing counted (status()). */
   private setupFault = false;
   private readonly retryBackoff: RetryBackoff;
+  /**
+   * The sends failed as a whole (an outage or a setup fault) since the last one that went through,
+   * and since when (monotonic): the send that ends the run says so once, with how long and how
+   * many (the errors in between are one line a minute, exporter-health.ts). At most one such line
+   * a minute (a link flapping), with the count of those left out.
+   */
+  private down: { since: number; sends: number } | undefined;
+  private readonly upLog: RateLog;
 
   private stopAc = new AbortController();
   private sendAc: AbortController | undefined;
@@ -139,6 +147,7 @@ class ExporterLoop implements Exporter {
     this.now = deps.now ?? Date.now;
     this.metrics = exporterMetrics(deps.registry);
     const errorLog = rateLimitedLog(deps.logger, 'warn', ERROR_LOG_MS, clocksOf(deps).monotonic);
+    this.upLog = rateLimitedLog(deps.logger, 'info', ERROR_LOG_MS, clocksOf(deps).monotonic);
     const l = this.dest.limits;
     this.limits = {
       maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
@@ -331,7 +340,9 @@ class ExporterLoop implements Exporter {
           (err: unknown) => err,
         );
     const results = await this.send(batch);
+    const okBefore = this.out.sendsOk;
     const verdict = this.out.handleResults(batch, results, this.win.entries, this.win.nextReadSeq);
+    this.noteDown(verdict.outage || verdict.setup, this.out.sendsOk > okBefore);
     this.outage = verdict.outage;
     this.setupFault = verdict.setup;
     const prefetchErr = await prefetch;
@@ -341,6 +352,19 @@ class ExporterLoop implements Exporter {
     if (verdict.backoff || !dlOk) await this.backoff(retryAfterOf(results), verdict.wake && dlOk);
     // While a record is parked, the sends accepted between its tries do not reset the backoff.
     else if (parkedCount(this.win.entries) === 0) this.retryBackoff.reset();
+  }
+
+  /** Count a send failed as a whole; the first that goes through after such sends says the outage ended. */
+  private noteDown(failed: boolean, through: boolean): void {
+    const mono = clocksOf(this.deps).monotonic;
+    if (failed) {
+      this.down ??= { since: mono(), sends: 0 };
+      this.down.sends++;
+    } else if (through && this.down) {
+      const { since, sends } = this.down;
+      this.down = undefined;
+      this.upLog('resumed', { exporter: this.name, downMs: Math.round(mono() - since), failedSends: sends }, 'export resumed');
+    }
   }
 
   /** The next batch from the window, within the limits (narrowed while isolating a failing batch). */
