@@ -7,6 +7,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import type { FileSet } from './file-set.js';
 import type { FileScanner } from './scanner.js';
 import type { OpenBudget } from './open-budget.js';
@@ -24,7 +25,13 @@ export interface ScanLoopDeps {
   intakeHeld(): boolean;
   /** A read failed (logged and counted; retried at the next scan). */
   readFailed(t: FileTracker, err: unknown): void;
+  /** A look at an open file read it without an error (the end of its failing reads, if they were). */
+  readWorks(t: FileTracker): void;
+  monotonic(): number;
 }
+
+/** A failing look is logged at most this often per error (the first at once, the end at once). */
+const SCAN_LOG_EVERY_MS = 60_000;
 
 export class ScanLoop {
   /** The last look that failed (what /api/sources shows). */
@@ -38,8 +45,20 @@ export class ScanLoop {
   private scanAgain = false;
   /** Checks of open files a tick stopped waiting for (the intake held): stop() waits for them. */
   private readonly checksLeft = new Set<Promise<unknown>>();
+  /**
+   * Looks failing since (monotonic), and how many: the first is logged at once, then one line a
+   * minute per error with the count, and one when a look works again. A line per look was one a
+   * scanIntervalMs (every second by default) and per watch event for as long as it lasted (a new
+   * file whose first bytes read EIO on a failing card fails every look).
+   */
+  private failing: { since: number; failures: number } | undefined;
+  private readonly scanLog: RateLog;
+  private readonly scanWorksLog: RateLog;
 
-  constructor(private readonly deps: ScanLoopDeps) {}
+  constructor(private readonly deps: ScanLoopDeps) {
+    this.scanLog = rateLimitedLog(deps.logger, 'error', SCAN_LOG_EVERY_MS, deps.monotonic);
+    this.scanWorksLog = rateLimitedLog(deps.logger, 'info', SCAN_LOG_EVERY_MS, deps.monotonic);
+  }
 
   /** Watch the globs' folders and look at scanIntervalMs (the first tick is the caller's). */
   start(folders: string[]): void {
@@ -89,10 +108,22 @@ export class ScanLoop {
       return this.ticking;
     }
     this.ticking = this.doTick(scan)
-      .catch((err: unknown) => {
-        this.lastError = err instanceof Error ? err.message : String(err);
-        this.deps.logger.error({ err }, `file source ${this.deps.name}: scan failed`);
-      })
+      .then(
+        () => this.scanWorked(),
+        (err: unknown) => {
+          this.lastError = err instanceof Error ? err.message : String(err);
+          const mono = this.deps.monotonic;
+          this.failing ??= { since: mono(), failures: 0 };
+          this.failing.failures++;
+          const { since, failures } = this.failing;
+          // Keyed by the error's code (EIO), else its message: another fault shows at once.
+          this.scanLog(
+            (err as NodeJS.ErrnoException | undefined)?.code ?? this.lastError,
+            { err, failures, failingMs: Math.round(mono() - since) },
+            `file source ${this.deps.name}: scan failed`,
+          );
+        },
+      )
       .finally(() => {
         this.ticking = undefined;
         if (this.tickAgain && !this.deps.stopping()) {
@@ -104,13 +135,29 @@ export class ScanLoop {
     return this.ticking;
   }
 
+  /** A look went through: the end of the failing ones, if they were. */
+  private scanWorked(): void {
+    const f = this.failing;
+    if (!f) return;
+    this.failing = undefined;
+    const failingMs = Math.round(this.deps.monotonic() - f.since);
+    this.scanWorksLog('works', { failures: f.failures, failingMs }, `file source ${this.deps.name}: scans work again`);
+  }
+
   private async doTick(scan: boolean): Promise<void> {
     if (this.deps.stopping()) return;
     const { files, scanner, budget } = this.deps;
     if (scan) await scanner.discover(await scanner.scan(), false);
     await budget.admit();
     const open = [...files.trackers.values()].filter((t) => t.fh);
-    const checks = Promise.all(open.map((t) => t.check().catch((err: unknown) => this.deps.readFailed(t, err))));
+    const checks = Promise.all(
+      open.map((t) =>
+        t.check().then(
+          () => this.deps.readWorks(t),
+          (err: unknown) => this.deps.readFailed(t, err),
+        ),
+      ),
+    );
     // While the intake does not accept writes, a check waits in its read for as long as that lasts
     // (a full disk: hours). The tick does not wait with it: the next look must still find renames,
     // deletions and new files (a tick held there held every later look of the source, the scan a

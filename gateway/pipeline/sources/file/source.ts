@@ -14,6 +14,7 @@ import { basename, dirname } from 'node:path';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { clocksOf } from '../../../../core/clock.js';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import type { FileSourceOptions } from './options.js';
 import { compileGlob, nameMatcher, type CompiledGlob } from './glob.js';
 import { LineSplitter, type SplitRecord } from './splitter.js';
@@ -40,6 +41,8 @@ import { csvFields } from './parsers/converters.js';
 
 /** At most one commit a second for keys of retired files a failed commit left in the store (stateFailed). */
 const STALE_COMMIT_MIN_MS = 1000;
+/** A file's failing reads are logged at most this often (the first at once, the end at once). */
+const READ_LOG_EVERY_MS = 60_000;
 
 export class FileSource implements Source {
   readonly kind = 'file';
@@ -74,6 +77,15 @@ export class FileSource implements Source {
   private staleCommitAt = -Infinity;
   private started = false;
   private state = 'stopped';
+  /**
+   * Files whose reads fail, since when (monotonic) and how often: the first failure is logged at
+   * once, then one line a minute per file and error with the count, and one when a read works
+   * again. A line per failure was one per scan and per write event for each file (EIO on a failing
+   * card: every second for every file, for as long as the card lasts); the counter counts each.
+   */
+  private readonly failing = new WeakMap<FileTracker, { since: number; failures: number }>();
+  private readonly readLog: RateLog;
+  private readonly readWorksLog: RateLog;
 
   constructor(
     private readonly options: FileSourceOptions,
@@ -83,6 +95,8 @@ export class FileSource implements Source {
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.globs = options.paths.map((p) => compileGlob(p));
     this.metrics = fileMetrics(deps.registry);
+    this.readLog = rateLimitedLog(deps.logger, 'warn', READ_LOG_EVERY_MS, this.mono);
+    this.readWorksLog = rateLimitedLog(deps.logger, 'info', READ_LOG_EVERY_MS, this.mono);
     const count = (c: FileCounter, n?: number): void => this.count(c, n);
     const excluded = nameMatcher(options.exclude);
     this.encoder = new RecordEncoder(options, count);
@@ -199,6 +213,8 @@ export class FileSource implements Source {
       stopping: () => this.stopped,
       intakeHeld: () => this.intake?.accepting() === false,
       readFailed: (t, err) => this.readFailed(t, err),
+      readWorks: (t) => this.readWorks(t),
+      monotonic: this.mono,
     });
   }
 
@@ -318,7 +334,27 @@ export class FileSource implements Source {
   private readFailed(t: FileTracker, err: unknown): void {
     t.lastError = err instanceof Error ? err.message : String(err);
     this.count('readErrors');
-    this.deps.logger.warn({ file: t.path, code: 'GH_FILE_UNREADABLE', err }, `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`);
+    let f = this.failing.get(t);
+    if (!f) this.failing.set(t, (f = { since: this.mono(), failures: 0 }));
+    f.failures++;
+    const errno = (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+    this.readLog(
+      `${t.path} ${errno}`,
+      { file: t.path, code: 'GH_FILE_UNREADABLE', err, failures: f.failures, failingMs: Math.round(this.mono() - f.since) },
+      `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`,
+    );
+  }
+
+  /** A look at a file read it without an error: the end of its failing reads, if they were. */
+  private readWorks(t: FileTracker): void {
+    const f = this.failing.get(t);
+    if (!f) return;
+    this.failing.delete(t);
+    this.readWorksLog(
+      t.path,
+      { file: t.path, failures: f.failures, failingMs: Math.round(this.mono() - f.since) },
+      `file source ${this.name}: reads of ${t.path} work again`,
+    );
   }
 
   private submit(t: FileTracker, r: SplitRecord): Promise<void> | undefined {

@@ -1,0 +1,87 @@
+// A file source on a failing card, its log bounded: a read that fails was a warning per scan and per
+// write event for each file (EIO on a worn SD card: every scanIntervalMs, for as long as the card
+// lasts), and a new file whose first bytes read EIO failed every look ('scan failed', an error
+// line per scan). Now each is logged at its first failure, then once a minute per file and error
+// with the count (`suppressed`, `failures`), and once when it ends ('... work again', with
+// `failures` and `failingMs`); gatehouse_file_read_errors_total still counts every failure.
+// The card is a stand-in: test/helpers/eio-read.c, an LD_PRELOAD shim compiled here with gcc that
+// fails the reads of files whose path contains '/bad-' while a flag file exists (no failing card
+// exists where the tests run). The gateway runs as `gatehouse start` (bin/gatehouse.js).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
+
+const run = promisify(execFile);
+const skip = needBinary('gcc', 'gcc');
+
+async function counter(gw: GatewayProcess, name: string): Promise<number> {
+  const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name}\\{source="tail"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+const lines = (gw: GatewayProcess, msg: RegExp): Record<string, unknown>[] => gw.logs.filter((l) => msg.test(String(l.msg)));
+
+test('EIO on a tailed file and on a new file: one line when the reads or the scans start failing, one when they work again, with the count; every failure counted', {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-eio-');
+  const so = join(dir, 'eio-read.so');
+  await run('gcc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-O2', '-o', so, join(repoRoot, 'test', 'helpers', 'eio-read.c'), '-ldl']);
+  const logs = join(dir, 'logs');
+  await mkdir(logs);
+  const bad = join(logs, 'bad-1.log');
+  await writeFile(bad, 'one\n');
+  await writeFile(join(logs, 'good.log'), 'g1\n');
+  const flag = join(dir, 'eio-on');
+  const config = await writeConfig(
+    dir,
+    [
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'sources:',
+      '  - type: file',
+      '    name: tail',
+      `    paths: [${JSON.stringify(join(logs, '*.log'))}]`,
+      '    initialPosition: start_of_file',
+      '    topic: logs/{stem}',
+      '    scanIntervalMs: 50',
+      '',
+    ].join('\n'),
+  );
+  const gw = await startGatewayProcess(config, [], 20_000, [], { LD_PRELOAD: so, GH_EIO_MATCH: '/bad-', GH_EIO_FLAG: flag, UV_USE_IO_URING: '0' });
+  t.after(() => gw.kill9());
+  await waitUntil(async () => (await counter(gw, 'gatehouse_file_lines_total')) === 2, 'both files read', 10_000);
+
+  // The tailed file's reads fail: at every look (every 50 ms) and at each write event.
+  await writeFile(flag, '');
+  await appendFile(bad, 'two\n');
+  await waitUntil(async () => (await counter(gw, 'gatehouse_file_read_errors_total')) >= 20, 'twenty failed reads', 20_000);
+  const readFailed = /read of .*bad-1\.log failed/;
+  assert.equal(lines(gw, readFailed).length, 1, `one line for ${await counter(gw, 'gatehouse_file_read_errors_total')} failed reads`);
+  await rm(flag);
+  const works = await waitUntil(() => lines(gw, /reads of .*bad-1\.log work again/)[0], 'the reads work again', 10_000);
+  await waitUntil(async () => (await counter(gw, 'gatehouse_file_lines_total')) === 3, 'the line written while the card failed, read', 10_000);
+  assert.equal(works.failures, await counter(gw, 'gatehouse_file_read_errors_total'), 'the line counts every failure the counter counts');
+  assert.ok(Number(works.failures) >= 20);
+  assert.equal(lines(gw, readFailed).length, 1);
+
+  // A new file whose first bytes read EIO: every look fails, for as long as the fault lasts. No
+  // counter counts looks: the fault is held for 1.5 s, ~30 looks at scanIntervalMs 50 (a window
+  // to measure in, not a wait for an event).
+  await writeFile(flag, '');
+  await writeFile(join(logs, 'bad-2.log'), 'new\n');
+  await waitUntil(() => lines(gw, /scan failed/).length > 0, 'the first failed scan', 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  assert.equal(lines(gw, /scan failed/).length, 1, 'one line for the failing looks');
+  await rm(flag);
+  const back = await waitUntil(() => lines(gw, /scans work again/)[0], 'the scans work again', 10_000);
+  assert.ok(Number(back.failures) >= 10, `failures ${String(back.failures)}`);
+  assert.ok(Number(back.failingMs) >= 1_500, `failingMs ${String(back.failingMs)}`);
+  await waitUntil(async () => (await counter(gw, 'gatehouse_file_lines_total')) === 4, 'the new file read', 10_000);
+  assert.equal(lines(gw, /scan failed/).length, 1);
+});
