@@ -369,7 +369,10 @@ export function createMqttBridgeDestination(
       for (let i = 0; i < results.length; i++) if (results[i] === undefined) unanswered++; // (holes: not .some())
       if (!signal.aborted && c.connected && unanswered > 0) {
         connError = `no PUBACK for ${o.ackTimeoutMs} ms: the bridge ended the connection and reconnects`;
-        log.warn(
+        // At most a line a minute with the count: a broker that takes PUBLISHes and never answers
+        // makes this at every send (ackTimeoutMs 10 s: 360 lines an hour, each send a connection).
+        errorLog(
+          'no PUBACK',
           { ackTimeoutMs: o.ackTimeoutMs, unacknowledged: unanswered },
           `upstream MQTT: no PUBACK for ${o.ackTimeoutMs} ms (ackTimeoutMs) on a connection still up: ending it and reconnecting, so that late PUBACKs cannot acknowledge newer PUBLISHes; the records are sent again`,
         );
