@@ -11,6 +11,20 @@ import type { DestinationLimits, RecordResult } from '../types.js';
 import { awsCallReason, classifyAwsError } from './aws-common.js';
 import { OK, chunkIndexes, failAll, networkHint, type DestinationMetrics } from './common.js';
 import { ProxyFault, proxyError, proxyFaultOf } from '../proxy-agent.js';
+import { rateLimitedLog, type RateLog } from '../../../core/rate-log.js';
+
+/**
+ * A destination's whole-call refusals, at most a line a minute per error code with the count
+ * (`suppressed`): every call of a stream the service refuses (a validation the records all fail)
+ * made a line, one per batch for as long as it lasted; the metrics and each record's dead letter
+ * carry every one. Keyed by the destination's logger (one per destination, made once).
+ */
+const rejectLogs = new WeakMap<Logger, RateLog>();
+function rejectLog(log: Logger): RateLog {
+  let r = rejectLogs.get(log);
+  if (!r) rejectLogs.set(log, (r = rateLimitedLog(log, 'warn', 60_000)));
+  return r;
+}
 
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
@@ -153,7 +167,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
     }
     metrics.calls.inc({ kind, target, outcome: 'permanent', reason: awsCallReason(err, c) });
     metrics.recordFailures.inc({ kind, target, code: c.code }, idx.length);
-    call.log.warn({ code: c.code, err: c.message, call: label }, `${call.operation}: the service rejected a whole call`);
+    rejectLog(call.log)(c.code, { code: c.code, err: c.message, call: label }, `${call.operation}: the service rejected a whole call`);
     failAll(results, idx, permanentResult(c.code, `${label} rejected: ${c.message}`, target));
     return;
   }
