@@ -13,6 +13,21 @@ import { decodeSegment, parseSegmentKey, seqKey, type DecodeLimits } from './cod
 import type { StoreMetrics } from './metrics.js';
 import type { StreamState } from './state.js';
 import type { ReadOptions, StoredRecord } from './types.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
+
+/**
+ * Damaged segments are logged at the first read that meets each, then at most once a minute per
+ * segment with the count (`suppressed`); gatehouse_store_corrupt_segments_total counts every read.
+ * A segment is met again at each read of its range until reclaim deletes it: an exporter held at
+ * a damaged last segment (no later record yet) retried it at every backoff, and each admin read of
+ * the range (GET /api/streams/S/records) made an error line. Keyed by the store's logger (one per store).
+ */
+const corruptLogs = new WeakMap<Logger, RateLog>();
+function corruptLog(log: Logger): RateLog {
+  let r = corruptLogs.get(log);
+  if (!r) corruptLogs.set(log, (r = rateLimitedLog(log, 'error', 60_000)));
+  return r;
+}
 
 /** Most segments per fetch, and the value bytes one fetch aims at (at least one segment). */
 const MAX_FETCH_SEGMENTS = 64;
@@ -64,7 +79,8 @@ export async function readRecords(
           // segment that does not decode, counted and logged, never silently.
           corruptKey = k;
           metrics.corruptSegments.inc({ stream });
-          log.error(
+          corruptLog(log)(
+            `${stream} ${k.toString('hex')}`,
             { code: 'GH_STORE_CORRUPT', stream, key: k.toString('hex') },
             'corrupt store data: skipping a malformed segment key (its records cannot be located)',
           );
@@ -83,7 +99,8 @@ export async function readRecords(
           // Rule: a segment that does not decode is logged, counted and skipped; readers move
           // past it and reclaim deletes it like any other segment.
           metrics.corruptSegments.inc({ stream });
-          log.error(
+          corruptLog(log)(
+            `${stream} ${k.toString('hex')}`,
             { code: 'GH_STORE_CORRUPT', err, stream, key: k.toString('hex'), firstSeq: h.firstSeq, count: h.count },
             'corrupt store data: skipping a segment that does not decode',
           );
