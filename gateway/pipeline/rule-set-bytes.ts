@@ -10,6 +10,20 @@ import type { RuleUpdateStatus } from '../control/rule-set-target.js';
 import type { UpdateOrigin, UpdateVerifier } from '../control/verify.js';
 import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
 import { yamlSyntaxProblem, type SyntaxProblem } from '../../rules/syntax-position.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
+
+/**
+ * Refusals of a rule set's bytes, at most a line a minute per source and code with the count
+ * (`suppressed`): a client publishing unsigned updates on the control topics (or a script PUTting
+ * to the admin API) made one per message; each refusal still gets its status, and signature
+ * failures their counter. Keyed by the rule host's logger (one per gateway).
+ */
+const refusedLogs = new WeakMap<Logger, { warn: RateLog; error: RateLog }>();
+function refusedLog(log: Logger): { warn: RateLog; error: RateLog } {
+  let r = refusedLogs.get(log);
+  if (!r) refusedLogs.set(log, (r = { warn: rateLimitedLog(log, 'warn', 60_000), error: rateLimitedLog(log, 'error', 60_000) }));
+  return r;
+}
 
 // Loaded with the first rule set sent as text (admin API, control plane): not at start.
 const yaml = lazyPackage<typeof import('yaml')>('yaml', 'rule sets sent as JSON/YAML text');
@@ -41,14 +55,14 @@ export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin:
   try {
     bytes = verifier.unwrap(body, origin).bytes;
   } catch (err) {
-    log.warn({ err: errorMessage(err), source }, 'rule set refused');
+    refusedLog(log).warn(`${source} ${codeOf(err)}`, { err: errorMessage(err), source }, 'rule set refused');
     return { ok: false, errors: errorsOf(err), code: codeOf(err) };
   }
   let yamlParser: typeof import('yaml');
   try {
     yamlParser = yaml();
   } catch (err) {
-    log.error({ err: errorMessage(err), source }, 'rule set refused');
+    refusedLog(log).error(`${source} ${codeOf(err)}`, { err: errorMessage(err), source }, 'rule set refused');
     return { ok: false, errors: errorsOf(err), code: codeOf(err) };
   }
   const text = bytes.toString('utf8');
