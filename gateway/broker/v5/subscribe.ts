@@ -132,7 +132,8 @@ async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void
       );
     }
   } catch (err) {
-    ctx.log.warn({ err: (err as Error).message, filter: e.filter }, 'reading retained messages failed');
+    // Per SUBSCRIBE while it lasts: the broker's bounded log (once a minute per kind, with the count).
+    ctx.rateLog('retained-read-failed', { err: (err as Error).message, filter: e.filter }, 'reading retained messages failed');
   }
 }
 
