@@ -19,7 +19,7 @@ import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/in
 import type { ActionRegistry, CompiledRuleSet, RuleCounters, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
-import { codeOf, errorsOf, readRuleSetBytes } from './rule-set-bytes.js';
+import { codeOf, errorsOf, readRuleSetBytes, refusedLogs, type RefusedLogs } from './rule-set-bytes.js';
 import { sweepRuleState } from './rule-state-sweep.js';
 import { builtInYields, reportConfiguredVsStored, reportStoredRefused } from './configured-vs-stored.js';
 import { declaredVersion, rollbackTarget, sameOrStale, toggledRuleSet } from './rule-update-checks.js';
@@ -98,12 +98,14 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * status document, its metric, and the admin API's and CLI's answer).
    */
   private readonly rejectedLog: RateLog;
+  private readonly refusedLogs: RefusedLogs;
 
   constructor(private readonly deps: RuleHostDeps) {
     super();
     this.registry = deps.actions;
     this.verifier = deps.verifier ?? defaultVerifier(deps.registry);
     this.rejectedLog = rateLimitedLog(deps.logger, 'warn', 60_000, clocksOf(deps).monotonic);
+    this.refusedLogs = refusedLogs(deps.logger, clocksOf(deps).monotonic);
   }
 
   private readonly verifier: UpdateVerifier;
@@ -199,7 +201,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
    * `force: true` inside the (signed) document also forces an older version.
    */
   async applyFromBytes(body: Buffer, _contentType: string | undefined, source: string, opts: ApplyBytesOptions = {}): Promise<RuleUpdateStatus> {
-    const read = readRuleSetBytes(body, this.verifier, opts.origin ?? 'admin', this.deps.logger, source);
+    const read = readRuleSetBytes(body, this.verifier, opts.origin ?? 'admin', this.refusedLogs, source);
     if (!read.ok) return this.report({ state: 'rejected', version: undefined, source, at: Date.now(), errors: read.errors, code: read.code });
     return this.apply(read.def, { source, force: opts.force === true || read.force, probation: opts.probation === true });
   }

@@ -16,13 +16,15 @@ import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
  * Refusals of a rule set's bytes, at most a line a minute per source and code with the count
  * (`suppressed`): a client publishing unsigned updates on the control topics (or a script PUTting
  * to the admin API) made one per message; each refusal still gets its status, and signature
- * failures their counter. Keyed by the rule host's logger (one per gateway).
+ * failures their counter. The rule host makes them once (refusedLogs).
  */
-const refusedLogs = new WeakMap<Logger, { warn: RateLog; error: RateLog }>();
-function refusedLog(log: Logger): { warn: RateLog; error: RateLog } {
-  let r = refusedLogs.get(log);
-  if (!r) refusedLogs.set(log, (r = { warn: rateLimitedLog(log, 'warn', 60_000), error: rateLimitedLog(log, 'error', 60_000) }));
-  return r;
+export interface RefusedLogs {
+  warn: RateLog;
+  error: RateLog;
+}
+
+export function refusedLogs(log: Logger, monotonic?: () => number): RefusedLogs {
+  return { warn: rateLimitedLog(log, 'warn', 60_000, monotonic), error: rateLimitedLog(log, 'error', 60_000, monotonic) };
 }
 
 // Loaded with the first rule set sent as text (admin API, control plane): not at start.
@@ -50,19 +52,19 @@ export type RuleSetBytes = { ok: true; def: unknown; force: boolean } | { ok: fa
  * A top-level `force: true` inside the (signed) document forces an older version. Refusals of the
  * signature or of a missing parser are logged here (with `source`); unparsable text is not.
  */
-export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin: UpdateOrigin, log: Logger, source: string): RuleSetBytes {
+export function readRuleSetBytes(body: Buffer, verifier: UpdateVerifier, origin: UpdateOrigin, refused: RefusedLogs, source: string): RuleSetBytes {
   let bytes: Buffer;
   try {
     bytes = verifier.unwrap(body, origin).bytes;
   } catch (err) {
-    refusedLog(log).warn(`${source} ${codeOf(err)}`, { err: errorMessage(err), source }, 'rule set refused');
+    refused.warn(`${source} ${codeOf(err)}`, { err: errorMessage(err), source }, 'rule set refused');
     return { ok: false, errors: errorsOf(err), code: codeOf(err) };
   }
   let yamlParser: typeof import('yaml');
   try {
     yamlParser = yaml();
   } catch (err) {
-    refusedLog(log).error(`${source} ${codeOf(err)}`, { err: errorMessage(err), source }, 'rule set refused');
+    refused.error(`${source} ${codeOf(err)}`, { err: errorMessage(err), source }, 'rule set refused');
     return { ok: false, errors: errorsOf(err), code: codeOf(err) };
   }
   const text = bytes.toString('utf8');

@@ -7,6 +7,7 @@
 // the meta area in meta-area.ts; stream lookup, definition checks and info in stream-registry.ts.
 import type { MetaValue } from '../../core/message.js';
 import type { Logger } from 'pino';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
@@ -39,6 +40,8 @@ import { DamageReports } from './damage-report.js';
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
   private readonly log: Logger;
+  /** Damaged segments met by reads, bounded (reader.ts readRecords). */
+  private readonly corruptLog: RateLog;
   private readonly now: () => number;
   private readonly mono: () => number;
   private readonly metrics: StoreMetrics;
@@ -85,6 +88,7 @@ export class LevelLocalStreams implements LocalStreams {
     // ttl is by record age (receivedAt, wall time), so retention takes the wall clock; the open's
     // duration in the log is elapsed time.
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
+    this.corruptLog = rateLimitedLog(this.log, 'error', 60_000, this.mono);
     this.sync = options.durability === 'fsync';
     this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
@@ -373,7 +377,7 @@ export class LevelLocalStreams implements LocalStreams {
   // ---- reads -------------------------------------------------------------------------------
 
   async read(stream: string, fromSeq: number, options: ReadOptions = {}): Promise<StoredRecord[]> {
-    return readRecords(this.db, this.stream(stream), fromSeq, options, this.metrics, this.log);
+    return readRecords(this.db, this.stream(stream), fromSeq, options, this.metrics, this.corruptLog);
   }
 
   async firstHeld(stream: string, fromSeq: number): Promise<number | undefined> {

@@ -7,27 +7,12 @@
 // sized by what the limit still needs (a fixed nextv(16) used to copy up to 16 whole segments,
 // i.e. up to 16 MiB of 1 MiB segments, out of LevelDB to return 500 records).
 import type { Level } from 'level';
-import type { Logger } from 'pino';
 import { ERRORS } from '../../core/errors.js';
 import { decodeSegment, parseSegmentKey, seqKey, type DecodeLimits } from './codec.js';
 import type { StoreMetrics } from './metrics.js';
 import type { StreamState } from './state.js';
 import type { ReadOptions, StoredRecord } from './types.js';
-import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
-
-/**
- * Damaged segments are logged at the first read that meets each, then at most once a minute per
- * segment with the count (`suppressed`); gatehouse_store_corrupt_segments_total counts every read.
- * A segment is met again at each read of its range until reclaim deletes it: an exporter held at
- * a damaged last segment (no later record yet) retried it at every backoff, and each admin read of
- * the range (GET /api/streams/S/records) made an error line. Keyed by the store's logger (one per store).
- */
-const corruptLogs = new WeakMap<Logger, RateLog>();
-function corruptLog(log: Logger): RateLog {
-  let r = corruptLogs.get(log);
-  if (!r) corruptLogs.set(log, (r = rateLimitedLog(log, 'error', 60_000)));
-  return r;
-}
+import type { RateLog } from '../../core/rate-log.js';
 
 /** Most segments per fetch, and the value bytes one fetch aims at (at least one segment). */
 const MAX_FETCH_SEGMENTS = 64;
@@ -39,7 +24,14 @@ export async function readRecords(
   fromSeq: number,
   options: ReadOptions,
   metrics: StoreMetrics,
-  log: Logger,
+  /**
+   * Damaged segments: logged at the first read that meets each, then at most once a minute per
+   * segment with the count (`suppressed`); gatehouse_store_corrupt_segments_total counts every read.
+   * A segment is met again at each read of its range until reclaim deletes it: an exporter held at
+   * a damaged last segment (no later record yet) retried it at every backoff, and each admin read of
+   * the range (GET /api/streams/S/records) made an error line. The store's (LocalStreams.corruptLog).
+   */
+  corruptLog: RateLog,
 ): Promise<StoredRecord[]> {
   const stream = s.name;
   const out: StoredRecord[] = [];
@@ -79,7 +71,7 @@ export async function readRecords(
           // segment that does not decode, counted and logged, never silently.
           corruptKey = k;
           metrics.corruptSegments.inc({ stream });
-          corruptLog(log)(
+          corruptLog(
             `${stream} ${k.toString('hex')}`,
             { code: 'GH_STORE_CORRUPT', stream, key: k.toString('hex') },
             'corrupt store data: skipping a malformed segment key (its records cannot be located)',
@@ -99,7 +91,7 @@ export async function readRecords(
           // Rule: a segment that does not decode is logged, counted and skipped; readers move
           // past it and reclaim deletes it like any other segment.
           metrics.corruptSegments.inc({ stream });
-          corruptLog(log)(
+          corruptLog(
             `${stream} ${k.toString('hex')}`,
             { code: 'GH_STORE_CORRUPT', err, stream, key: k.toString('hex'), firstSeq: h.firstSeq, count: h.count },
             'corrupt store data: skipping a segment that does not decode',

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createDestination } from '../../gateway/upstream/registry.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
-import { sendAwsBatch, type AwsBatchCall } from '../../gateway/upstream/destinations/aws-batch.js';
+import { awsRejectLog, sendAwsBatch, type AwsBatchCall } from '../../gateway/upstream/destinations/aws-batch.js';
 import { destinationMetrics } from '../../gateway/upstream/destinations/common.js';
 import type { StoredRecord } from '../../gateway/store/types.js';
 import { freePort, metricValue, testDeps } from '../helpers/index.js';
@@ -95,6 +95,7 @@ test('aws destinations: a whole call the SDK failed is counted under its reason'
       limits: { maxRecords: 10, maxRecordBytes: 100, maxBatchBytes: 1000 },
       metrics: destinationMetrics(deps.registry),
       log: deps.logger,
+      rejectLog: awsRejectLog(deps.logger),
       size: () => 1,
       tooLarge: () => 'too large',
       entryFailure: () => ({ ok: false, retryable: true, error: 'x' }),

@@ -4,7 +4,7 @@
 // is covered by upstream-kinesis.test.ts (kinesalite), upstream-firehose and upstream-s3 (s3rver).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sendAwsBatch, type AwsBatchCall, type AwsEntryOutcome } from '../../gateway/upstream/destinations/aws-batch.js';
+import { awsRejectLog, sendAwsBatch, type AwsBatchCall, type AwsEntryOutcome } from '../../gateway/upstream/destinations/aws-batch.js';
 import { destinationMetrics } from '../../gateway/upstream/destinations/common.js';
 import { isGatehouseError } from '../../core/errors.js';
 import { metricValue, testDeps } from '../helpers/index.js';
@@ -19,6 +19,7 @@ function call(sizes: number[], answer: (idx: readonly number[]) => readonly AwsE
     limits: { maxRecords: 3, maxRecordBytes: 100, maxBatchBytes: 150 },
     metrics: destinationMetrics(deps.registry),
     log: deps.logger,
+    rejectLog: awsRejectLog(deps.logger),
     size: (i) => sizes[i]!,
     tooLarge: (i, bytes) => `item ${i} of ${bytes} bytes is too large`,
     entryFailure: (code, message) => ({ ok: false, retryable: true, error: `${code}: ${message ?? ''}`, code: code === 'Slow' ? 'THROTTLED' : code }),

@@ -13,19 +13,6 @@ import { OK, chunkIndexes, failAll, networkHint, type DestinationMetrics } from 
 import { ProxyFault, proxyError, proxyFaultOf } from '../proxy-agent.js';
 import { rateLimitedLog, type RateLog } from '../../../core/rate-log.js';
 
-/**
- * A destination's whole-call refusals, at most a line a minute per error code with the count
- * (`suppressed`): every call of a stream the service refuses (a validation the records all fail)
- * made a line, one per batch for as long as it lasted; the metrics and each record's dead letter
- * carry every one. Keyed by the destination's logger (one per destination, made once).
- */
-const rejectLogs = new WeakMap<Logger, RateLog>();
-function rejectLog(log: Logger): RateLog {
-  let r = rejectLogs.get(log);
-  if (!r) rejectLogs.set(log, (r = rateLimitedLog(log, 'warn', 60_000)));
-  return r;
-}
-
 const SETUP_HINT =
   "the service refused this gateway's setup, not the records: check the destination's credentials (accessKeyId/secretAccessKey or the AWS provider chain) and their permissions, its region and endpoint, and the gateway clock; records wait in the local stream and go out once it is fixed";
 
@@ -66,6 +53,13 @@ export interface AwsBatchCall {
   limits: DestinationLimits;
   metrics: DestinationMetrics;
   log: Logger;
+  /**
+   * The destination's whole-call refusals, at most a line a minute per error code with the count
+   * (`suppressed`): every call of a stream the service refuses (a validation the records all fail)
+   * made a line, one per batch for as long as it lasted; the metrics and each record's dead letter
+   * carry every one. Made once per destination (awsRejectLog).
+   */
+  rejectLog: RateLog;
   /** Bytes item i costs in a call (payload plus what the call adds: key, separator...). */
   size(i: number): number;
   /** Why item i (of `bytes`) is too large, for its dead-letter error. */
@@ -87,6 +81,11 @@ export function permanentResult(code: string, reason: string, where: string): Re
 }
 
 /** Send `count` items as calls within limits; returns one result per item. */
+/** The rate log of a destination's whole-call refusals (AwsBatchCall.rejectLog). */
+export function awsRejectLog(log: Logger, monotonic?: () => number): RateLog {
+  return rateLimitedLog(log, 'warn', 60_000, monotonic);
+}
+
 export async function sendAwsBatch(call: AwsBatchCall, count: number, signal: AbortSignal): Promise<RecordResult[]> {
   const { kind, target, metrics } = call;
   const results: RecordResult[] = new Array(count);
@@ -167,7 +166,7 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
     }
     metrics.calls.inc({ kind, target, outcome: 'permanent', reason: awsCallReason(err, c) });
     metrics.recordFailures.inc({ kind, target, code: c.code }, idx.length);
-    rejectLog(call.log)(c.code, { code: c.code, err: c.message, call: label }, `${call.operation}: the service rejected a whole call`);
+    call.rejectLog(c.code, { code: c.code, err: c.message, call: label }, `${call.operation}: the service rejected a whole call`);
     failAll(results, idx, permanentResult(c.code, `${label} rejected: ${c.message}`, target));
     return;
   }

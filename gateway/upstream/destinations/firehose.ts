@@ -9,7 +9,7 @@ import { ERRORS } from '../../../core/errors.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsCa, awsClientConfig, awsConnectionShape, awsRoute, checkCredentialPair } from './aws-common.js';
 import { logRoute, type ProxySettings } from '../proxy.js';
-import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
+import { sendAwsBatch, type AwsEntryOutcome, awsRejectLog } from './aws-batch.js';
 import { destinationMetrics } from './common.js';
 
 const KiB = 1024;
@@ -73,6 +73,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps 
   // Direct or through the site's proxy (a proxy URL that is none, a password file unreadable: a config error here, at check-config too).
   const route = awsRoute(o, 'firehose', deps.network);
   const log = deps.logger.child({ component: 'destination', kind: 'firehose', target });
+  const rejectLog = awsRejectLog(log, deps.monotonic);
   let client: FirehoseClient | undefined;
   let sdk: FirehoseSdk | undefined;
 
@@ -106,6 +107,7 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps 
           limits: hard,
           metrics,
           log,
+          rejectLog,
           size: (i) => records[i]!.payload.length + sepLen,
           tooLarge: (i) => `record of ${records[i]!.payload.length} bytes (+${sepLen} separator) exceeds the Firehose limit of ${hard.maxRecordBytes} bytes`,
           entryFailure: recordFailure,

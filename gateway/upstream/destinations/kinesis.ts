@@ -12,7 +12,7 @@ import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { awsCa, awsClientConfig, awsConnectionShape, awsRoute, checkCredentialPair } from './aws-common.js';
 import { logRoute, type ProxySettings } from '../proxy.js';
-import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
+import { sendAwsBatch, type AwsEntryOutcome, awsRejectLog } from './aws-batch.js';
 import { aggregateBatch, DEFAULT_AGGREGATE_MAX_BYTES } from './kinesis-agg.js';
 import { compileTemplate, destinationMetrics, renderTemplate, type TemplatePart } from './common.js';
 
@@ -89,6 +89,7 @@ function recordFailure(code: string, message: string | undefined, keyAccepted = 
 export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps & { network?: ProxySettings | undefined }): Destination {
   const target = `kinesis:${o.region}/${o.streamName}${o.endpoint ? ` @ ${o.endpoint}` : ''}`;
   const log = deps.logger.child({ component: 'destination', kind: 'kinesis', target });
+  const rejectLog = awsRejectLog(log, deps.monotonic);
   const keyParts: TemplatePart[] | undefined =
     o.partitionKey === undefined ? undefined : compileTemplate(o.partitionKey, KEY_FIELDS, 'kinesis.partitionKey', (m) => log.warn(m));
   // Limits of one PutRecords call (in Kinesis records), and what the loop may hand to send():
@@ -127,6 +128,7 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps & 
         limits: callLimits,
         metrics,
         log,
+        rejectLog,
         size: (i) => data[i]!.length + Buffer.byteLength(keys[i]!),
         tooLarge: (i) => `record of ${data[i]!.length} bytes exceeds the Kinesis limit of ${callLimits.maxRecordBytes} bytes (data + partition key)`,
         entryFailure: recordFailure,

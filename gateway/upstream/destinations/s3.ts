@@ -15,7 +15,7 @@ import type { StoredRecord } from '../../store/types.js';
 import { recordId, type Destination, type DestinationLimits } from '../types.js';
 import { awsCa, awsClientConfig, awsConnectionShape, awsRoute, checkCredentialPair } from './aws-common.js';
 import { logRoute, type ProxySettings } from '../proxy.js';
-import { sendAwsBatch, type AwsEntryOutcome } from './aws-batch.js';
+import { sendAwsBatch, type AwsEntryOutcome, awsRejectLog } from './aws-batch.js';
 import { destinationConfigError, destinationMetrics, scanDestinationTemplate, shortError } from './common.js';
 import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
 
@@ -244,6 +244,7 @@ export function createS3Destination(
   // Direct or through the site's proxy (a proxy URL that is none, a password file unreadable: a config error here, at check-config too).
   const route = awsRoute(o, 's3', deps.network);
   const log = deps.logger.child({ component: 'destination', kind: 's3', target });
+  const rejectLog = awsRejectLog(log, deps.monotonic);
   let client: S3Client | undefined;
   let sdk: S3Sdk | undefined;
 
@@ -293,6 +294,7 @@ export function createS3Destination(
           limits,
           metrics,
           log,
+          rejectLog,
           size: (i) => records[i]!.payload.length,
           tooLarge: (i) => `record of ${records[i]!.payload.length} bytes exceeds s3.maxRecordBytes ${o.maxRecordBytes}`,
           // PutObject has no per-entry results: the object is stored whole or not at all.
