@@ -109,7 +109,6 @@ export class FileScanner {
         files.markUnreadable(path, fh.message);
         continue;
       }
-      files.unreadable.delete(path);
       let size: number;
       let mtimeMs: number;
       let fp: Fingerprint;
@@ -126,9 +125,16 @@ export class FileScanner {
         mtimeMs = Number(st.mtimeMs);
         fp = await fingerprint(fh, Math.min(size, this.options.fingerprintBytes));
         copied = firstRun ? undefined : await this.copiedFrom(fh, key, size);
+      } catch (err) {
+        // Its first bytes cannot be read (EIO on a failing card): unreadable, looked at again at the
+        // next scan, and this scan goes on with the other files. (The error ended the scan: no other
+        // new file was found, nor any open one checked, until this one could be read.)
+        files.markUnreadable(path, err instanceof Error ? err.message : String(err));
+        continue;
       } finally {
         await fh.close();
       }
+      files.unreadable.delete(path);
       const [dev, ino] = key.split(':') as [string, string];
       let offset = firstRun && this.options.initialPosition === 'end_of_file' ? size : 0;
       if (!firstRun) {
