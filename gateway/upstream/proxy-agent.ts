@@ -74,6 +74,8 @@ export interface ProxyAgentOptions {
   /** Private CA of an https endpoint (caFile), used in the TLS handshake through the tunnel. */
   ca?: Buffer | undefined;
   rejectUnauthorized?: boolean;
+  /** The error a tunnel's fault is thrown as (default: the ProxyFault itself); the MQTT over WebSocket connections want GH_UPSTREAM_PROXY. */
+  wrapFault?: ((fault: ProxyFault) => Error) | undefined;
 }
 
 /** An agent for http endpoints and one for https endpoints, both through `route`'s proxy. */
@@ -84,6 +86,7 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
   type ConnectOpts = Parameters<InstanceType<typeof HttpsProxyAgent>['connect']>[1];
   const targetOf = (opts: ConnectOpts): string => `${opts.host}:${opts.port}`;
 
+  const wrap = o.wrapFault ?? ((fault: ProxyFault): Error => fault);
   const endpointTls = { ...(o.ca ? { ca: o.ca } : {}), ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }) };
 
   class TunnelAgent extends HttpsProxyAgent<string> {
@@ -100,14 +103,14 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
         // are the proxy connection's (an https:// proxy has a certificate of its own).
         socket = await super.connect(req, { ...opts, ...endpointTls });
       } catch (err) {
-        throw connectFault(err, safe, targetOf(opts));
+        throw wrap(connectFault(err, safe, targetOf(opts)));
       } finally {
         req.off('proxyConnect', onConnect);
       }
       if (answer !== undefined && answer.statusCode !== 200) {
         // The "socket" returned replays the proxy's answer: never handed to the request.
         socket.destroy();
-        throw new ProxyFault('refused', safe, targetOf(opts), `HTTP ${answer.statusCode} ${answer.statusText}`.trim(), answer.statusCode);
+        throw wrap(new ProxyFault('refused', safe, targetOf(opts), `HTTP ${answer.statusCode} ${answer.statusText}`.trim(), answer.statusCode));
       }
       return socket;
     }

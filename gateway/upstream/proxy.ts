@@ -141,11 +141,11 @@ function readPasswordFile(path: string): string {
  * The route to `endpoint` of a destination whose own `proxy` option is `own`, given the gateway's
  * settings. Throws GH_CONFIG_INVALID for a proxy URL that is none or a password file that cannot be read.
  */
-export function routeFor(endpoint: URL, own: false | string | undefined, settings: ProxySettings = {}): Route {
-  if (own === false) return { kind: 'direct', why: "the destination's proxy: false" };
+export function routeFor(endpoint: URL, own: false | string | undefined, settings: ProxySettings = {}, ownName = 'destination.proxy'): Route {
+  if (own === false) return { kind: 'direct', why: ownName === 'destination.proxy' ? "the destination's proxy: false" : `${ownName}: false` };
   const env = settings.env ?? process.env;
   const net = settings.proxy ?? {};
-  if (typeof own === 'string') return proxyRoute(parseProxyUrl(own, 'destination.proxy'), 'destination.proxy', {});
+  if (typeof own === 'string') return proxyRoute(parseProxyUrl(own, ownName), ownName, {});
   let url: URL;
   let from: string;
   if (net.url !== undefined) {
@@ -176,6 +176,20 @@ function proxyRoute(url: URL, from: string, net: NetworkProxyOptions): ProxyRout
   return { kind: 'proxy', url: withAuth, safe: safeProxy(withAuth), from, auth: withAuth.username !== '' };
 }
 
+/**
+ * The route of an MQTT connection to `brokerUrl` (mqtt://, mqtts://, ws://, wss://): as an https
+ * endpoint's for TLS (mqtts, wss: HTTPS_PROXY), an http one's otherwise (HTTP_PROXY), ALL_PROXY
+ * else, NO_PROXY matched on the broker's host and port (1883, 8883, 80, 443 when the URL names none).
+ * `ownName` names the connection's own proxy option (exporters.N.destination.proxy, control.upstream.proxy...).
+ */
+export function mqttRouteFor(brokerUrl: string, own: false | string | undefined, settings: ProxySettings = {}, ownName = 'destination.proxy'): Route {
+  const u = new URL(brokerUrl);
+  const scheme = u.protocol.slice(0, -1);
+  const secure = scheme === 'mqtts' || scheme === 'wss' || scheme === 'ssl' || scheme === 'tls';
+  const port = u.port || { mqtt: '1883', tcp: '1883', mqtts: '8883', ssl: '8883', tls: '8883', ws: '80', wss: '443' }[scheme] || '1883';
+  return routeFor(new URL(`${secure ? 'https' : 'http'}://${u.host.replace(/:\d+$/, '')}:${port}`), own, settings, ownName);
+}
+
 /** The route in words for check-config and the start's log line: never the password. */
 export function describeRoute(route: Route): string {
   if (route.kind === 'direct') return `direct (${route.why})`;
@@ -196,7 +210,7 @@ export function logRoute(log: Logger, route: Route): void {
 /**
  * The proxy configured for the gateway (network.proxy.url, else HTTPS_PROXY, ALL_PROXY or
  * HTTP_PROXY of the environment), as scheme://host:port with where it was set; undefined when none.
- * For the warning that MQTT and NATS connections do not use it.
+ * For the warning that NATS connections do not use it.
  */
 export function configuredProxy(settings: ProxySettings = {}): string | undefined {
   const env = settings.env ?? process.env;
@@ -214,10 +228,10 @@ function safeProxyText(text: string): string {
   }
 }
 
-/** The warning for an MQTT or NATS destination (`kind`) while a proxy is configured, or undefined. */
+/** The warning for a NATS destination (`kind`) while a proxy is configured (NATS has no way through it here), or undefined. */
 export function proxyIgnoredWarning(kind: string, settings: ProxySettings = {}): string | undefined {
-  if (kind !== 'mqtt' && kind !== 'nats') return undefined;
+  if (kind !== 'nats') return undefined;
   const proxy = configuredProxy(settings);
   if (proxy === undefined) return undefined;
-  return `the ${kind} destination connects directly: only the HTTP-based destinations (kinesis, firehose, s3, http) use the proxy ${proxy}; where the site allows no direct connection, its broker or server is unreachable (docs/upstream.md#through-a-proxy)`;
+  return `the ${kind} destination connects directly: only the HTTP-based and MQTT destinations (kinesis, firehose, s3, http, mqtt) use the proxy ${proxy}; where the site allows no direct connection, its server is unreachable (docs/upstream.md#through-a-proxy)`;
 }

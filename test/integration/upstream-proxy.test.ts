@@ -10,10 +10,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect as netConnect } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
 import { Writable } from 'node:stream';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import mqtt from 'mqtt';
 import { join } from 'node:path';
@@ -24,8 +22,8 @@ import { startKinesalite, startS3rver } from '../helpers/peers.js';
 import { startFirehoseReceiver, type FirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { kinesisSink, s3Sink } from '../helpers/upstream-e2e.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
-import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
+import { tlsFront } from '../helpers/tls-front.js';
 import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import type { ProxySettings } from '../../gateway/upstream/proxy.js';
@@ -47,27 +45,6 @@ function loggedDeps(network: ProxySettings): { deps: RuntimeDeps; log: () => str
   // network rides along: createDestination reads it (DestinationDeps), RuntimeDeps does not name it.
   const deps = { logger: pino({ level: 'debug' }, sink), registry: new Registry(), network };
   return { deps, log: () => text };
-}
-
-/** A TLS front (certificate of its own CA) for a local peer (`rx`, or the peer on `rx.port`): an https endpoint, reached through a CONNECT tunnel. */
-async function tlsFront(t: TestContext, rx: { port: number }): Promise<{ url: string; port: number; ca: string }> {
-  const files = opensslSelfSigned(await tempDir(t));
-  const server = createTlsServer({ cert: await readFile(files.cert), key: await readFile(files.key) }, (s) => {
-    const back = netConnect(rx.port, '127.0.0.1');
-    s.pipe(back).pipe(s);
-    s.on('error', () => back.destroy());
-    back.on('error', () => s.destroy());
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const sockets = new Set<import('node:net').Socket>();
-  server.on('secureConnection', (s) => sockets.add(s));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  const port = (server.address() as { port: number }).port;
-  return { url: `https://127.0.0.1:${port}/`, port, ca: files.cert };
 }
 
 async function receiver(t: TestContext): Promise<FirehoseReceiver> {
@@ -392,7 +369,7 @@ test('NO_PROXY: a listed endpoint goes direct (the proxy never sees it), the oth
   assert.match(log(), /upstream direct \(the destination's proxy: false\)/);
 });
 
-test("from a user's seat (HTTP_PROXY with the password and NO_PROXY in the environment, as a systemd drop-in gives them): check-config names each exporter's route, the start logs it, records go out, the password appears nowhere; an MQTT exporter is warned about", {
+test("from a user's seat (HTTP_PROXY with the password and NO_PROXY in the environment, as a systemd drop-in gives them): check-config names each exporter's route, the start logs it, records go out, the password appears nowhere; a NATS exporter is warned about", {
   skip,
   timeout: 90_000,
 }, async (t) => {
@@ -410,6 +387,7 @@ test("from a user's seat (HTTP_PROXY with the password and NO_PROXY in the envir
       `  - { name: cloud, stream: up, destination: { type: http, url: "${cloud.url}" }, batch: { lingerMs: 20 } }`,
       `  - { name: local, stream: up, destination: { type: http, url: "${local.url}" }, batch: { lingerMs: 20 } }`,
       '  - { name: bridge, stream: up, destination: { type: mqtt, url: "mqtt://127.0.0.1:9", clientId: "gw-${installationId}" } }',
+      '  - { name: events, stream: up, destination: { type: nats, servers: ["nats://127.0.0.1:9"], stream: GH } }',
       '',
     ].join('\n'),
   );
@@ -425,7 +403,13 @@ test("from a user's seat (HTTP_PROXY with the password and NO_PROXY in the envir
     checked.stdout,
     new RegExp(`exporter 'local' \\(http\\) goes direct \\(127\\.0\\.0\\.1:${local.port} matches '127\\.0\\.0\\.1:${local.port}' of NO_PROXY`),
   );
-  assert.match(checked.stderr, /warning: exporter 'bridge': the mqtt destination connects directly: only the HTTP-based destinations/);
+  // The MQTT bridge goes through the proxy too (upstream-proxy-mqtt.test.ts); NATS has no way through it.
+  assert.match(
+    checked.stdout,
+    new RegExp(`exporter 'bridge' \\(mqtt\\) goes through the proxy http://127\\.0\\.0\\.1:${proxy.port} as user gw \\(from HTTP_PROXY\\)`),
+  );
+  assert.match(checked.stderr, /warning: exporter 'events': the nats destination connects directly: only the HTTP-based and MQTT destinations/);
+  assert.doesNotMatch(checked.stderr, /exporter 'bridge'.*connects directly/);
   assert.ok(!`${checked.stdout}${checked.stderr}`.includes(PASSWORD), 'check-config never prints the password');
 
   const gw = await startGatewayProcess(config, [], 20_000, [], env);
@@ -448,8 +432,8 @@ test("from a user's seat (HTTP_PROXY with the password and NO_PROXY in the envir
     'the start logs the proxy',
   );
   assert.ok(
-    msgs.some((m) => /^exporter 'bridge': the mqtt destination connects directly/.test(m)),
-    'and warns of the MQTT exporter',
+    msgs.some((m) => /^exporter 'events': the nats destination connects directly/.test(m)),
+    'and warns of the NATS exporter',
   );
   const status = await (await fetch(`${gw.adminUrl}/api/streams`)).text();
   assert.ok(!JSON.stringify(gw.logs).includes(PASSWORD) && !status.includes(PASSWORD), 'the password in neither the log nor the status');

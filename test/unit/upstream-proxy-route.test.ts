@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/index.js';
-import { configuredProxy, describeRoute, noProxyMatch, proxyIgnoredWarning, routeFor, type Route } from '../../gateway/upstream/proxy.js';
+import { configuredProxy, describeRoute, mqttRouteFor, noProxyMatch, proxyIgnoredWarning, routeFor, type Route } from '../../gateway/upstream/proxy.js';
 import { isGatehouseError } from '../../core/errors.js';
 
 const https = new URL('https://kinesis.eu-west-1.amazonaws.com');
@@ -94,8 +94,22 @@ test('configuredProxy and the MQTT/NATS warning: named without the password, onl
   assert.equal(configuredProxy({ env: { HTTPS_PROXY: 'http://gw:secret@p:3128' } }), 'http://p:3128 (HTTPS_PROXY)');
   assert.equal(configuredProxy({ proxy: { url: 'http://gw:secret@q:1' }, env: { HTTPS_PROXY: 'http://p:3128' } }), 'http://q:1 (network.proxy.url)');
   assert.equal(proxyIgnoredWarning('kinesis', { env: { HTTPS_PROXY: 'http://p:1' } }), undefined);
+  assert.equal(proxyIgnoredWarning('mqtt', { env: { HTTPS_PROXY: 'http://p:1' } }), undefined, 'MQTT goes through the proxy now');
   assert.equal(proxyIgnoredWarning('nats', { env: {} }), undefined);
   const w = proxyIgnoredWarning('nats', { env: { HTTPS_PROXY: 'http://gw:secret@p:3128' } }) ?? '';
   assert.match(w, /^the nats destination connects directly/);
   assert.ok(!w.includes('secret'));
+});
+
+test("an MQTT connection's route: mqtts and wss take HTTPS_PROXY, mqtt and ws HTTP_PROXY; NO_PROXY on the broker's default port; its own option named", () => {
+  const env = { HTTPS_PROXY: 'http://secure:3128', HTTP_PROXY: 'http://plain:3128', NO_PROXY: 'broker.plant.local:1883' };
+  const via = (url: string, own?: false | string): string => describeRoute(mqttRouteFor(url, own, { env }, 'control.upstream.proxy'));
+  assert.match(via('mqtts://abc-ats.iot.eu-west-1.amazonaws.com'), /proxy http:\/\/secure:3128 \(from HTTPS_PROXY\)/);
+  assert.match(via('wss://abc-ats.iot.eu-west-1.amazonaws.com/mqtt'), /proxy http:\/\/secure:3128/);
+  assert.match(via('ws://cloud.example.com/mqtt'), /proxy http:\/\/plain:3128 \(from HTTP_PROXY\)/);
+  // 1883 is mqtt://'s port when the URL names none: the NO_PROXY entry with that port matches it, not mqtts's 8883.
+  assert.match(via('mqtt://broker.plant.local'), /^direct \(broker\.plant\.local:1883 matches 'broker\.plant\.local:1883' of NO_PROXY/);
+  assert.match(via('mqtts://broker.plant.local'), /through the proxy http:\/\/secure:3128/);
+  assert.equal(via('mqtts://x.example.com', false), 'direct (control.upstream.proxy: false)');
+  assert.match(via('mqtt://x.example.com', 'http://other:8080'), /proxy http:\/\/other:8080 \(from control\.upstream\.proxy\)/);
 });

@@ -6,6 +6,7 @@ import { z } from '../../../core/zod.js';
 import { mqttBrokerUrlSchema } from '../../../core/broker-url.js';
 import { validFilter } from '../../../core/topic-filter.js';
 import { isImageHostName } from '../../../core/image-host-names.js';
+import { destinationProxyOption } from '../proxy-options.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,6 +51,7 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
       certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core).'),
       keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
       rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
+      proxy: destinationProxyOption(),
       protocolVersion: z
         .union([z.literal(4), z.literal(5)])
         .default(5)

@@ -16,6 +16,9 @@
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../../core/tls-files.js';
 import { persistentClientOptions } from '../../../core/mqtt-client.js';
 import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
+import { logRoute, mqttRouteFor, type ProxySettings } from '../proxy.js';
+import { mqttConnector, proxyErrorOf, type MqttConnect } from '../mqtt-tunnel.js';
+import type { GatehouseError } from '../../../core/errors.js';
 import { hostGatewayId, type RuntimeDeps } from '../../../core/deps.js';
 import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
@@ -50,7 +53,12 @@ const MQTT_DESTINATION_TLS: ClientTlsContext = {
  */
 export function createMqttBridgeDestination(
   o: MqttBridgeOptions,
-  deps: RuntimeDeps & { dataDir?: string | undefined; gatewayId?: string | undefined; installationId?: (() => Promise<string>) | undefined },
+  deps: RuntimeDeps & {
+    dataDir?: string | undefined;
+    gatewayId?: string | undefined;
+    installationId?: (() => Promise<string>) | undefined;
+    network?: ProxySettings | undefined;
+  },
 ): Destination {
   const idParts = compileTemplate(o.clientId, ['gatewayId', 'installationId'], 'mqtt.clientId');
   const gatewayId = deps.gatewayId ?? hostGatewayId();
@@ -68,8 +76,10 @@ export function createMqttBridgeDestination(
   // line of its own, ~240 an hour in the journal for an outage of hours (round 32). The exporter's
   // own warning carries the same reason.
   const errorLog = rateLimitedLog(log, 'warn', 60_000, clocksOf(deps).monotonic);
+  // Direct or through the site's proxy (proxy.ts; an HTTP CONNECT tunnel: mqtt-tunnel.ts), decided here, printed by check-config.
+  const route = mqttRouteFor(o.url, o.proxy, deps.network);
   let client: MqttClient | undefined;
-  let mqttConnect: typeof import('mqtt')['connect'] | undefined;
+  let mqttConnect: MqttConnect | undefined;
   let stopping = false;
   let attempts = 0;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -79,6 +89,8 @@ export function createMqttBridgeDestination(
   let generatePacket: typeof import('mqtt-packet')['generate'] | undefined;
   /** The client's last error (a refused CONNACK, TLS, DNS...) while not connected, for send()'s error; cleared on connect. */
   let connError: string | undefined;
+  /** The proxy's fault (GH_UPSTREAM_PROXY) when it is connError's: send() throws it as is. */
+  let proxyFault: GatehouseError | undefined;
   /** When the current connection was accepted (performance.now()), and the reason code of the broker's DISCONNECT (MQTT 5). */
   let connectedAt: number | undefined;
   let closeReason: number | undefined;
@@ -200,12 +212,13 @@ export function createMqttBridgeDestination(
   /** Connect with client id `id`, unless stopped or connected meanwhile (the id may have been awaited). */
   function connectClient(id: string | undefined): void {
     if (id === undefined || mqttConnect === undefined || stopping || client) return;
-    const c = mqttConnect(o.url, clientOptions(id));
+    const c = mqttConnect(clientOptions(id));
     client = c;
     c.on('connect', (connack) => {
       connectedAt = performance.now();
       closeReason = undefined;
       connError = undefined;
+      proxyFault = undefined;
       maxPacket = connack.properties?.maximumPacketSize;
       log.info({ clientId: templated.known(), sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
     });
@@ -230,7 +243,15 @@ export function createMqttBridgeDestination(
     });
     c.on('error', (err) => {
       connError = shortError(err);
-      errorLog(connError, { err: connError }, 'upstream MQTT error');
+      proxyFault = proxyErrorOf(err);
+      // A proxy's fault is logged once a minute per kind (refused, unreachable...), never with the password (not in its text).
+      if (proxyFault)
+        errorLog(
+          `proxy ${String((proxyFault.details as { fault?: string } | undefined)?.fault)}`,
+          { err: connError, code: proxyFault.code },
+          'upstream MQTT: the proxy did not open the tunnel',
+        );
+      else errorLog(connError, { err: connError }, 'upstream MQTT error');
     });
   }
 
@@ -238,11 +259,13 @@ export function createMqttBridgeDestination(
     kind: 'mqtt',
     target,
     limits,
+    route,
     async start() {
       if (client) return;
       stopping = false;
       // mqtt.js loads when an MQTT destination starts, not with every gateway.
-      mqttConnect ??= (await import('mqtt')).connect;
+      mqttConnect ??= await mqttConnector(o.url, route, target);
+      logRoute(log, route);
       generatePacket ??= (await import('mqtt-packet')).generate;
       if (client) return;
       if (expiryIgnored) log.warn({ fix: expiryIgnored.hint }, expiryIgnored.message);
@@ -288,6 +311,8 @@ export function createMqttBridgeDestination(
       // (A connection ended by the bridge itself, below, is `connected` until its close event.)
       if (!c?.connected || c.stream?.destroyed) {
         metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: notConnectedReason(connError) });
+        // The proxy refused the tunnel or is down: its own code and hint (held, never dead-lettered, as for the HTTP destinations).
+        if (proxyFault) throw proxyFault;
         const why = connError;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `upstream MQTT broker not connected${why ? ` (${why})` : ''}` }, { where: target, hint: connectHint(why) });
       }

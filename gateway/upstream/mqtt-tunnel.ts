@@ -1,0 +1,189 @@
+// MQTT connections (the bridge destination, the MQTT source, the control channel) through the
+// site's HTTP proxy: mqtt:// and mqtts:// in an HTTP CONNECT tunnel (TLS inside the tunnel, with
+// the connection's own ca, cert, key and the broker's host name as servername), ws:// and wss://
+// through https-proxy-agent's tunnel agent (as a browser behind a proxy does: CONNECT, then the
+// WebSocket upgrade inside). AWS IoT devices behind a proxy do the same (Greengrass's networkProxy).
+//
+// mqtt.js calls its stream builder at every (re)connect and wants a stream at once (it writes the
+// CONNECT packet into it straight away): TunnelStream is that stream, joined to the tunnel's socket
+// once the proxy said 200 (mqtt.js's own SOCKS support works the same way). A refused CONNECT
+// (407, 403), a proxy down or hanging up destroys the stream with GH_UPSTREAM_PROXY (a GatehouseError
+// has a `code`: mqtt.js emits the client's 'error' only for errors with one), so the connection's
+// own error handling, status and backoff see it as any other connect failure.
+import { Duplex } from 'node:stream';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import type { GatehouseError } from '../../core/errors.js';
+import { ProxyFault, proxyAgents, proxyError } from './proxy-agent.js';
+import type { ProxyRoute, Route } from './proxy.js';
+
+/** The stream mqtt.js gets at once: what it writes waits (corked) until the tunnel is open. */
+class TunnelStream extends Duplex {
+  private socket: Socket | undefined;
+  private flowing = false;
+  /** Called at destroy: ends the CONNECT request or the tunnel being set up. */
+  abort: (() => void) | undefined;
+
+  constructor() {
+    super({ autoDestroy: false });
+    this.cork();
+  }
+
+  /** The tunnel is open (and TLS up, for mqtts): join it. */
+  start(socket: Socket): void {
+    if (this.destroyed) {
+      socket.destroy();
+      return;
+    }
+    this.socket = socket;
+    if (!this.flowing) socket.pause();
+    socket.on('data', (chunk: Buffer) => {
+      this.flowing = this.push(chunk);
+      if (!this.flowing) socket.pause();
+    });
+    socket.on('end', () => this.push(null));
+    socket.on('error', (err) => this.destroy(err));
+    socket.on('close', () => this.destroy());
+    this.uncork();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    // Only reached after start(): the stream is corked until then.
+    if (!this.socket) return done(new Error('tunnel not open'));
+    this.socket.write(chunk, done);
+  }
+
+  override _read(): void {
+    this.flowing = true;
+    this.socket?.resume();
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.abort?.();
+    this.socket?.destroy();
+    done(err);
+  }
+}
+
+/** The Proxy-Authorization header of a route whose URL holds a user (Basic), else none. */
+function proxyAuthorization(url: URL): Record<string, string> {
+  if (!url.username) return {};
+  const creds = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return { 'Proxy-Authorization': `Basic ${Buffer.from(creds).toString('base64')}` };
+}
+
+/** A connection cut, from its error text. */
+const CUT = /ended before|socket hang up|ECONNRESET|EPIPE/i;
+
+export interface TunnelTarget {
+  host: string;
+  port: number;
+  /** TLS inside the tunnel (mqtts): the connection's own options (ca, cert, key, rejectUnauthorized). */
+  tls?: ConnectionOptions | undefined;
+}
+
+/**
+ * A stream to `target` through `route`'s proxy (an HTTP CONNECT tunnel), at once; joined when the
+ * proxy answers 200 (and TLS is up). Its faults destroy it with GH_UPSTREAM_PROXY for `where`.
+ */
+export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: string): Duplex {
+  const stream = new TunnelStream();
+  const authority = `${isIP(target.host) === 6 ? `[${target.host}]` : target.host}:${target.port}`;
+  const fail = (fault: ProxyFault, cause?: unknown): void => {
+    stream.destroy(proxyError(fault, where, cause));
+  };
+  const request = route.url.protocol === 'https:' ? https.request : http.request;
+  const req = request({
+    host: route.url.hostname.replace(/^\[|\]$/g, ''),
+    port: route.url.port || (route.url.protocol === 'https:' ? 443 : 80),
+    method: 'CONNECT',
+    path: authority,
+    headers: { Host: authority, ...proxyAuthorization(route.url) },
+    agent: false,
+  });
+  let tunnel: Socket | undefined;
+  stream.abort = () => {
+    req.destroy();
+    tunnel?.destroy();
+  };
+  req.once('connect', (res: http.IncomingMessage, socket: Socket, head: Buffer) => {
+    tunnel = socket;
+    if (res.statusCode !== 200) {
+      socket.destroy();
+      return fail(new ProxyFault('refused', route.safe, authority, `HTTP ${res.statusCode} ${res.statusMessage ?? ''}`.trim(), res.statusCode));
+    }
+    // Bytes of the broker's that came with the proxy's answer (none for MQTT: the client speaks first).
+    if (head.length > 0) socket.unshift(head);
+    if (!target.tls) return stream.start(socket);
+    const servername = isIP(target.host) === 0 ? target.host : undefined;
+    const secure = tlsConnect({ ...target.tls, socket, ...(servername ? { servername } : {}) });
+    tunnel = secure;
+    // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it would direct.
+    secure.once('error', (err) => stream.destroy(err));
+    secure.once('secureConnect', () => {
+      secure.removeAllListeners('error');
+      stream.start(secure);
+    });
+  });
+  req.once('error', (err) => {
+    const why = err.message;
+    fail(new ProxyFault(CUT.test(why) ? 'closed' : 'unreachable', route.safe, authority, why), err);
+  });
+  req.end();
+  return stream;
+}
+
+/** The error mqtt.js passes on for a fault of the proxy: GH_UPSTREAM_PROXY, or undefined for any other. */
+export function proxyErrorOf(err: unknown): GatehouseError | undefined {
+  return (err as { code?: unknown } | undefined)?.code === 'GH_UPSTREAM_PROXY' ? (err as GatehouseError) : undefined;
+}
+
+/** Connects a client with the given options (mqtt.js's connect, the URL bound). */
+export type MqttConnect = (options: IClientOptions) => MqttClient;
+
+/**
+ * mqtt.connect bound to `url`, through `route`'s proxy when it has one: mqtt.js (and, for ws:// and
+ * wss://, the proxy agent) loaded now, when the connection starts, not with every gateway. `where`
+ * names the connection in the errors (the destination's target, "control channel"...).
+ */
+export async function mqttConnector(url: string, route: Route, where: string): Promise<MqttConnect> {
+  const mqtt = await import('mqtt');
+  if (route.kind === 'direct') return (options) => mqtt.connect(url, options);
+  const u = new URL(url);
+  const scheme = u.protocol.slice(0, -1);
+  if (scheme === 'ws' || scheme === 'wss') {
+    // The tunnel agent of the HTTP destinations: CONNECT, then (wss) TLS with the request's own
+    // options, which mqtt.js copies from the client's (ca, cert, key, rejectUnauthorized).
+    const { https: agent } = await proxyAgents(route, { keepAlive: false, wrapFault: (fault) => proxyError(fault, where) });
+    return (options) => mqtt.connect(url, { ...options, wsOptions: { ...options.wsOptions, agent } });
+  }
+  const secure = scheme === 'mqtts' || scheme === 'ssl' || scheme === 'tls';
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  const port = u.port ? Number(u.port) : secure ? 8883 : 1883;
+  // The builder reads the client's options at each connect: TLS files read again before a reconnect are used.
+  const build = (client: MqttClient): Duplex => {
+    const co = client.options;
+    const tls: ConnectionOptions | undefined = secure
+      ? {
+          ...(co.ca === undefined ? {} : { ca: co.ca as ConnectionOptions['ca'] }),
+          ...(co.cert === undefined ? {} : { cert: co.cert as ConnectionOptions['cert'] }),
+          ...(co.key === undefined ? {} : { key: co.key as ConnectionOptions['key'] }),
+          rejectUnauthorized: co.rejectUnauthorized !== false,
+        }
+      : undefined;
+    return tunnelStream(route, { host, port, tls }, where);
+  };
+  return (options) => {
+    // What mqtt.connect takes from the URL (credentials: as it does, the URL's over the options').
+    const opts: IClientOptions = { ...options, protocol: secure ? 'mqtts' : 'mqtt', host, hostname: host, port };
+    if (u.username) opts.username = decodeURIComponent(u.username);
+    if (u.password) opts.password = decodeURIComponent(u.password);
+    const client = new mqtt.MqttClient(build, opts);
+    // As mqtt.connect: an 'error' nobody listens to must not throw (the callers add their own).
+    client.on('error', () => {});
+    return client;
+  };
+}
