@@ -11,7 +11,7 @@ import { createSecureContext } from 'node:tls';
 import pino from 'pino';
 import { Registry } from '../../core/prom-client.js';
 import { createDestination } from '../upstream/index.js';
-import { describeRoute, proxyIgnoredWarning } from '../upstream/proxy.js';
+import { describeRoute, mqttRouteFor, proxyIgnoredWarning } from '../upstream/proxy.js';
 import { sourceKind } from '../pipeline/sources/registry.js';
 import { loadPublicKeys } from '../control/signing.js';
 import { resolvePemList } from '../control/verify.js';
@@ -69,6 +69,19 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     if (d?.route) routes.push(`exporter '${e.name}' (${d.kind}) goes ${describeRoute(d.route)}`);
     const ignored = d && proxyIgnoredWarning(d.kind, quiet.network);
     if (ignored) proxyWarnings.push(`exporter '${e.name}': ${ignored}`);
+  }
+  // The MQTT sources and the control channel: their way to their brokers, as the exporters'.
+  const ownProxy = (v: unknown): false | string | undefined => (v === false || typeof v === 'string' ? v : undefined);
+  for (const [i, src] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    if (src.type !== 'mqtt' || src.enabled === false || typeof src.url !== 'string' || !URL.canParse(src.url)) continue;
+    const url = src.url;
+    const r = await collect(() => mqttRouteFor(url, ownProxy(src.proxy), quiet.network, `sources.${i}.proxy`));
+    if (r) routes.push(`MQTT source '${String(src.name)}' goes ${describeRoute(r)}`);
+  }
+  const controlUp = config.control.upstream;
+  if (controlUp) {
+    const r = await collect(() => mqttRouteFor(controlUp.url, controlUp.proxy, quiet.network, 'control.upstream.proxy'));
+    if (r) routes.push(`the control channel goes ${describeRoute(r)}`);
   }
   // TLS listeners and the admin API: the files must also make a TLS context (a cert and key of the
   // same pair), as at start.

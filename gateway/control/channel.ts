@@ -19,6 +19,8 @@ import { certificateNotVerified } from '../../core/tls-files.js';
 import { compileClientIdTemplate } from '../../core/client-id-template.js';
 import { templatedClientId } from '../upstream/client-id.js';
 import { INSTALLATION_ID_FILE } from '../upstream/installation-id.js';
+import { logRoute, mqttRouteFor, type ProxySettings } from '../upstream/proxy.js';
+import { mqttConnector, proxyErrorOf } from '../upstream/mqtt-tunnel.js';
 
 /** control.upstream.clientId's default. */
 const DEFAULT_CLIENT_ID = 'gatehouse-control-${gatewayId}';
@@ -147,6 +149,8 @@ export interface UpstreamChannelDeps extends RuntimeDeps {
   /** Fills a clientId's ${installationId} (the gateway's: upstream/installation-id.ts); absent: the one kept in dataDir. */
   installationId?: (() => Promise<string>) | undefined;
   dataDir?: string | undefined;
+  /** The config's network.proxy and the environment: the channel's way to its broker (upstream/proxy.ts). */
+  network?: ProxySettings | undefined;
 }
 
 export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChannelDeps): ControlChannel {
@@ -182,6 +186,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
   if ('problem' in idParts)
     throw new GatehouseError('GH_CONFIG_INVALID', `control.upstream.clientId: ${idParts.problem}`, { where: 'control.upstream.clientId' });
   const clientId = templatedClientId(idParts, { gatewayId: deps.gatewayId, installationId: deps.installationId, dataDir: deps.dataDir });
+  // Direct or through the site's proxy (an HTTP CONNECT tunnel: upstream/mqtt-tunnel.ts); a proxy URL that is none throws here (a config error).
+  const route = mqttRouteFor(opts.url, opts.proxy, deps.network, 'control.upstream.proxy');
   /** The wait before the next try to read the installation id (a full disk at start), while it cannot be kept. */
   let idRetry: NodeJS.Timeout | undefined;
 
@@ -258,11 +264,17 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       if (cert) clientOptions.cert = cert;
       if (key) clientOptions.key = key;
       // mqtt.js loads when the control channel starts (control enabled), not with every gateway.
-      const { connect } = await import('mqtt');
+      const connect = await mqttConnector(
+        opts.url,
+        route,
+        'control channel',
+        'the channel reconnects at its backoff; updates wait in its session on the broker',
+      );
+      logRoute(log, route);
       // Stopped while mqtt.js loaded: the stop found no client. Connected now, the client stayed
       // connected (and reconnecting) after the stop returned.
       if (stops !== stopsBefore) return;
-      const c = connect(opts.url, size && deps.maxPayloadBytes !== undefined ? withSizeLimit(clientOptions, deps.maxPayloadBytes) : clientOptions);
+      const c = connect(size && deps.maxPayloadBytes !== undefined ? withSizeLimit(clientOptions, deps.maxPayloadBytes) : clientOptions);
       client = c;
       c.on('message', onMessage);
       c.on('connect', (connack) => {
@@ -379,7 +391,15 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
       // The first failure at once, with its reason and what to check; then once a minute per error.
       c.on('error', (err) => {
         const why = errorMessage(err);
-        errorLog(why, { err: why, url: shown, hint: controlErrorHint(why) }, 'control channel error');
+        // The proxy's faults (GH_UPSTREAM_PROXY, with their own hint) once a minute per kind, whatever their text.
+        const proxied = proxyErrorOf(err);
+        if (proxied)
+          errorLog(
+            `proxy ${String((proxied.details as { fault?: string } | undefined)?.fault)}`,
+            { err: why, url: shown, code: proxied.code },
+            'control channel error',
+          );
+        else errorLog(why, { err: why, url: shown, hint: controlErrorHint(why) }, 'control channel error');
       });
       c.on('offline', () => offlineLog('offline', { url: shown, retryInMs: delay }, 'control channel offline'));
       // Connects (manualConnect) through the guard of maxPayloadBytes, as the client id it has then.

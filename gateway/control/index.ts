@@ -16,6 +16,7 @@ import { ProbationMonitor } from './probation.js';
 import type { ControlOptions, JobOptions } from './options.js';
 import type { UpdateVerifier } from './verify.js';
 import { imageHostNameWarning } from './fleet-identity.js';
+import type { ProxySettings } from '../upstream/proxy.js';
 
 export {
   controlOptionsSchema,
@@ -37,6 +38,8 @@ export { controlTopicGuard } from './topic-guard.js';
 
 export interface ControlPlaneDeps extends RuntimeDeps {
   gatewayId: string;
+  /** The config's network.proxy and the environment (control.upstream through the site's proxy: upstream/proxy.ts). */
+  network?: ProxySettings | undefined;
   version: string;
   startedAt: number;
   /** Monotonic ms of the start (the heartbeat's uptime; core/clock.ts). */
@@ -86,6 +89,8 @@ export async function startControlPlane(deps: ControlPlaneDeps): Promise<Control
         // control.upstream.clientId's ${installationId}
         installationId: deps.loadInstallationId,
         dataDir: deps.dataDir,
+        // control.upstream's way to its broker: direct or through the site's proxy.
+        ...(deps.network === undefined ? {} : { network: deps.network }),
       })
     : localChannel(deps.local);
   const topics = controlTopics(control.prefix, deps.gatewayId);

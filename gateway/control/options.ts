@@ -4,6 +4,7 @@ import { z } from '../../core/zod.js';
 import { cronProblem } from './cron-problem.js';
 import { brokerUrlProblem } from '../../core/broker-url.js';
 import { compileClientIdTemplate } from '../../core/client-id-template.js';
+import { destinationProxyOption } from '../upstream/proxy-options.js';
 
 const KiB = 1024;
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -38,6 +39,9 @@ export const controlUpstreamSchema = z
     cert: z.string().min(1).optional().describe('PEM client certificate file (mutual TLS).'),
     key: z.string().min(1).optional().describe('PEM client key file (mutual TLS).'),
     rejectUnauthorized: z.boolean().default(true).describe('Verify the upstream broker certificate (keep true outside tests).'),
+    proxy: destinationProxyOption().describe(
+      "The control channel's proxy to its broker (an HTTP CONNECT tunnel): false connects directly (whatever network.proxy and the environment say), a URL goes through that proxy (user:password@ allowed, no noProxy check). Default: the gateway's network.proxy, or the environment (HTTPS_PROXY for mqtts/wss, HTTP_PROXY for mqtt/ws, NO_PROXY).",
+    ),
     keepaliveSeconds: z.number().int().min(5).max(3600).default(60).describe('MQTT keepalive.'),
     reconnectMinMs: z.number().int().min(100).default(1000).describe('First reconnect delay; doubles per failed attempt.'),
     reconnectMaxMs: z.number().int().min(1000).default(60_000).describe('Largest reconnect delay.'),

@@ -221,6 +221,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       installationId,
       publish: (topic, payload) => void broker.publish({ topic, payload, qos: 0 }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
+      // An MQTT source's way to its broker: direct or through the site's proxy (upstream/proxy.ts).
+      network: { proxy: config.network.proxy },
     });
 
     // Exporters exist before the rules: upstream rule actions (kinesis, http, ...) add their own.
@@ -320,6 +322,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       // control.upstream.clientId may hold ${installationId} (gatehouse-control-${installationId}).
       loadInstallationId: installationId,
       control: config.control,
+      // control.upstream through the site's proxy (upstream/proxy.ts).
+      network: { proxy: config.network.proxy },
       jobs: config.jobs,
       rules,
       streams,

@@ -89,11 +89,11 @@ export interface TunnelTarget {
  * A stream to `target` through `route`'s proxy (an HTTP CONNECT tunnel), at once; joined when the
  * proxy answers 200 (and TLS is up). Its faults destroy it with GH_UPSTREAM_PROXY for `where`.
  */
-export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: string): Duplex {
+export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: string, waiting?: string): Duplex {
   const stream = new TunnelStream();
   const authority = `${isIP(target.host) === 6 ? `[${target.host}]` : target.host}:${target.port}`;
   const fail = (fault: ProxyFault, cause?: unknown): void => {
-    stream.destroy(proxyError(fault, where, cause));
+    stream.destroy(proxyError(fault, where, cause, waiting));
   };
   const request = route.url.protocol === 'https:' ? https.request : http.request;
   const req = request({
@@ -147,9 +147,10 @@ export type MqttConnect = (options: IClientOptions) => MqttClient;
 /**
  * mqtt.connect bound to `url`, through `route`'s proxy when it has one: mqtt.js (and, for ws:// and
  * wss://, the proxy agent) loaded now, when the connection starts, not with every gateway. `where`
- * names the connection in the errors (the destination's target, "control channel"...).
+ * names the connection in the errors (the destination's target, "control channel"...), `waiting`
+ * what becomes of the data while the proxy does not let it through (proxyError's hint).
  */
-export async function mqttConnector(url: string, route: Route, where: string): Promise<MqttConnect> {
+export async function mqttConnector(url: string, route: Route, where: string, waiting?: string): Promise<MqttConnect> {
   const mqtt = await import('mqtt');
   if (route.kind === 'direct') return (options) => mqtt.connect(url, options);
   const u = new URL(url);
@@ -157,7 +158,7 @@ export async function mqttConnector(url: string, route: Route, where: string): P
   if (scheme === 'ws' || scheme === 'wss') {
     // The tunnel agent of the HTTP destinations: CONNECT, then (wss) TLS with the request's own
     // options, which mqtt.js copies from the client's (ca, cert, key, rejectUnauthorized).
-    const { https: agent } = await proxyAgents(route, { keepAlive: false, wrapFault: (fault) => proxyError(fault, where) });
+    const { https: agent } = await proxyAgents(route, { keepAlive: false, wrapFault: (fault) => proxyError(fault, where, undefined, waiting) });
     return (options) => mqtt.connect(url, { ...options, wsOptions: { ...options.wsOptions, agent } });
   }
   const secure = scheme === 'mqtts' || scheme === 'ssl' || scheme === 'tls';
@@ -174,7 +175,7 @@ export async function mqttConnector(url: string, route: Route, where: string): P
           rejectUnauthorized: co.rejectUnauthorized !== false,
         }
       : undefined;
-    return tunnelStream(route, { host, port, tls }, where);
+    return tunnelStream(route, { host, port, tls }, where, waiting);
   };
   return (options) => {
     // What mqtt.connect takes from the URL (credentials: as it does, the URL's over the options').

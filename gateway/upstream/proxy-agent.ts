@@ -131,9 +131,10 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
 /**
  * GH_UPSTREAM_PROXY for `fault` on the way to `where` (a destination's target), with what to fix.
  * A refusal for credentials (407) or the proxy's rules (403) is the setup's (retried at the normal
- * pace, details.setup); the proxy down or hanging up is an outage (retried as one).
+ * pace, details.setup); the proxy down or hanging up is an outage (retried as one). `waiting` says
+ * what becomes of the data meanwhile (a source's or the control channel's words differ).
  */
-export function proxyError(fault: ProxyFault, where: string, cause?: unknown): GatehouseError {
+export function proxyError(fault: ProxyFault, where: string, cause?: unknown, waiting = 'records wait in the local stream'): GatehouseError {
   // A CONNECT refused 401 is a refusal of the credentials too (tinyproxy answers so; the endpoint was not reached).
   const credentials = fault.status === 407 || fault.status === 401;
   const setup = fault.kind === 'refused' && (credentials || fault.status === 403);
@@ -153,7 +154,7 @@ export function proxyError(fault: ProxyFault, where: string, cause?: unknown): G
       where,
       ...(cause === undefined ? {} : { cause }),
       details: { proxy: fault.proxy, fault: fault.kind, ...(fault.status === undefined ? {} : { status: fault.status }), ...(setup ? { setup: true } : {}) },
-      hint: `${hint}; records wait in the local stream`,
+      hint: `${hint}; ${waiting}`,
     },
   );
 }

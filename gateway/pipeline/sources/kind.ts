@@ -2,6 +2,7 @@
 // from the registry that lists the kinds: kinds import this file, the registry imports the kinds,
 // so there is no import cycle.
 import { z } from '../../../core/zod.js';
+import type { ProxySettings } from '../../upstream/proxy.js';
 import type { RuntimeDeps } from '../../../core/deps.js';
 import type { Source } from '../contract.js';
 
@@ -23,6 +24,8 @@ export interface SourceDeps extends RuntimeDeps {
   installationId?: () => Promise<string>;
   /** Publish on the local broker (QoS 0, not durable), for sources whose readings MQTT subscribers also see. */
   publish?: (topic: string, payload: Buffer) => void;
+  /** The config's network.proxy and the environment to read: an MQTT source's way to its broker (upstream/proxy.ts). */
+  network?: ProxySettings;
   /** Subscribe on the local broker (command topics for downlink writes); returns an unsubscribe. */
   subscribe?: (filter: string, handler: (topic: string, payload: Buffer) => void) => () => void;
 }

@@ -6,6 +6,7 @@ import { validFilter } from '../../../../core/topic-filter.js';
 import { sourceBaseSchema } from '../kind.js';
 import { mqttBrokerUrlSchema } from '../../../../core/broker-url.js';
 import { compileClientId } from './client-id.js';
+import { destinationProxyOption } from '../../../upstream/proxy-options.js';
 
 const topicSchema = z.strictObject({
   filter: z
@@ -59,6 +60,9 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
   certFile: z.string().optional().describe('Client certificate file (mutual TLS, e.g. AWS IoT Core); read again before each reconnect.'),
   keyFile: z.string().optional().describe('Client private key file (mutual TLS).'),
   rejectUnauthorized: z.boolean().default(true).describe('Verify the broker certificate. Only turn off for testing.'),
+  proxy: destinationProxyOption().describe(
+    "This source's proxy to its broker (an HTTP CONNECT tunnel): false connects directly (whatever network.proxy and the environment say), a URL goes through that proxy (user:password@ allowed, no noProxy check). Default: the gateway's network.proxy, or the environment (HTTPS_PROXY for mqtts/wss, HTTP_PROXY for mqtt/ws, NO_PROXY).",
+  ),
   protocolVersion: z
     .union([z.literal(4), z.literal(5)])
     .default(4)

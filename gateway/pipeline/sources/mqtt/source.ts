@@ -36,6 +36,8 @@ import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import { SizeLimit } from '../../../../core/mqtt-size-guard.js';
 import { sourceClientOptions } from './client-options.js';
+import { logRoute, mqttRouteFor, type Route } from '../../../upstream/proxy.js';
+import { mqttConnector, proxyErrorOf } from '../../../upstream/mqtt-tunnel.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -102,6 +104,9 @@ export class MqttSubscribeSource implements Source {
   private readonly size: SizeLimit;
   /** The client id the broker sees: the template filled (${installationId} once known, at start). */
   private readonly clientId: SourceClientId;
+  /** Direct or through the site's proxy (upstream/proxy.ts, mqtt-tunnel.ts): check-config prints it, the first start logs it. */
+  readonly route: Route;
+  private routeLogged = false;
 
   constructor(
     private readonly o: MqttSourceOptions,
@@ -115,6 +120,7 @@ export class MqttSubscribeSource implements Source {
     this.topics = new TopicMapper(o.topics);
     this.size = new SizeLimit(o.maxMessageBytes, o.protocolVersion);
     this.clientId = sourceClientId(o, deps);
+    this.route = mqttRouteFor(o.url, o.proxy, deps.network, `sources.${o.name}.proxy`);
   }
 
   async start(intake: Intake): Promise<void> {
@@ -153,11 +159,18 @@ export class MqttSubscribeSource implements Source {
     const earlier = await readSubscribed(intake, clientId);
     this.stale = earlier.filter((f) => !configured.has(f));
     this.remembered = JSON.stringify(earlier);
-    // mqtt.js loads when an MQTT source starts, not with every gateway.
-    const { connect } = await import('mqtt');
+    // mqtt.js loads when an MQTT source starts, not with every gateway; through the site's proxy when the route says so.
+    const connect = await mqttConnector(
+      this.o.url,
+      this.route,
+      `MQTT source ${this.name}`,
+      "the source reconnects at its backoff; the broker keeps the session's messages meanwhile",
+    );
+    if (!this.routeLogged) logRoute(this.deps.logger.child({ source: this.name }), this.route);
+    this.routeLogged = true;
     // Stopped (or started again) while this start waited: connect nothing nobody would end.
     if (this.stopping || this.client) return;
-    const c = connect(this.o.url, sourceClientOptions({ ...this.o, clientId }));
+    const c = connect(sourceClientOptions({ ...this.o, clientId }));
     this.client = c;
     this.state = 'connecting';
     c.handleMessage = (packet, done) => this.onPublish(c, packet, done);
@@ -195,7 +208,9 @@ export class MqttSubscribeSource implements Source {
       this.scheduleReconnect();
     });
     c.on('error', (err) => {
-      this.fail(`${this.target}: ${errorMessage(err)}`);
+      // The proxy's faults (GH_UPSTREAM_PROXY) logged once a minute per kind, whatever their text.
+      const proxied = proxyErrorOf(err);
+      this.fail(`${this.target}: ${errorMessage(err)}`, proxied ? `proxy ${String((proxied.details as { fault?: string } | undefined)?.fault)}` : undefined);
       // On a connection that is up, an error is a malformed packet (a socket error closes it anyway):
       // mqtt.js reads on from a broken stream, so drop it [MQTT-4.8.0-1]; the broker redelivers.
       if (c === this.client && c.connected) {

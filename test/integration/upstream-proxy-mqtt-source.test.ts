@@ -1,0 +1,161 @@
+// The MQTT source and the control channel through the site's HTTP proxy: a real tinyproxy, a real
+// mosquitto (the office's broker), a real store behind the source (test/helpers/store-intake.ts).
+// tinyproxy's log of the CONNECT proves the connection went through it; with the proxy down the
+// source gets nothing while the broker keeps the session's messages, and stores them once it is back.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import mqtt from 'mqtt';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { startMosquitto } from '../helpers/peers.js';
+import { readAll, storeIntake } from '../helpers/store-intake.js';
+import { subscribed } from '../helpers/mqtt-source-rig.js';
+import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
+import { openLocalStreams } from '../../gateway/store/index.js';
+import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
+import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.js';
+import { upstreamChannel } from '../../gateway/control/channel.js';
+import { controlUpstreamSchema } from '../../gateway/control/options.js';
+import type { ProxySettings } from '../../gateway/upstream/proxy.js';
+
+const skip = tinyproxySkip ?? needBinary('mosquitto', 'mosquitto');
+
+/** A logger whose lines the test reads. */
+function keptLog(): { logger: pino.Logger; text: () => string } {
+  let text = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), text: () => text };
+}
+
+async function sourceRig(t: TestContext, brokerUrl: string, network: ProxySettings) {
+  const dir = await tempDir(t);
+  const { logger, text } = keptLog();
+  const deps = { logger, registry: new Registry() };
+  const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
+  t.after(() => store.close());
+  await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
+  const intake = storeIntake(store, 'down', 'cloud');
+  const options = mqttSourceSchema.parse({
+    type: 'mqtt',
+    name: 'cloud',
+    url: brokerUrl,
+    clientId: 'gh-source-proxy',
+    reconnectMinMs: 50,
+    reconnectMaxMs: 300,
+    topics: [{ filter: 'cloud/#', stripPrefix: 'cloud/', localPrefix: 'downlink/' }],
+  });
+  const source = new MqttSubscribeSource(options, { ...deps, dataDir: dir, network });
+  t.after(() => source.stop());
+  return { store, intake, source, log: text };
+}
+
+test('the MQTT source through HTTP_PROXY: messages from the remote broker stored; the proxy down then up: messages sent meanwhile stored after, none lost', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const broker = await startMosquitto(t);
+  const { store, intake, source, log } = await sourceRig(t, broker.url, { env: { HTTP_PROXY: proxy.url } });
+  const office = await mqtt.connectAsync(broker.url, { clientId: 'office', reconnectPeriod: 100 });
+  t.after(() => office.endAsync(true));
+  await source.start(intake);
+  await subscribed(source);
+  assert.ok((await proxy.requests()).includes(`CONNECT 127.0.0.1:${broker.port} HTTP/1.1`), 'the source connected through the proxy');
+  assert.match(log(), /upstream through the proxy http:\/\/127\.0\.0\.1:\d+ \(from HTTP_PROXY\)/);
+  for (let i = 0; i < 3; i++) await office.publishAsync(`cloud/cmd/${i}`, `c${i}`, { qos: 1 });
+  await waitUntil(async () => (await readAll(store, 'down')).length >= 3, 'three stored', 10_000);
+
+  await proxy.down();
+  await waitUntil(() => source.status().state !== 'connected', 'the source lost its connection with the proxy', 10_000);
+  // Sent while the gateway cannot reach its broker: queued in the source's session on the broker.
+  for (let i = 3; i < 8; i++) await office.publishAsync(`cloud/cmd/${i}`, `c${i}`, { qos: 1 });
+  await waitUntil(() => /GH_UPSTREAM_PROXY/.test(JSON.stringify(source.status().details)), 'GH_UPSTREAM_PROXY in the status', 10_000);
+  assert.equal((await readAll(store, 'down')).length, 3, 'nothing came while the proxy was down');
+  await proxy.up();
+  const recs = await waitUntil(
+    async () => {
+      const r = await readAll(store, 'down');
+      return r.length >= 8 ? r : undefined;
+    },
+    'all eight stored',
+    20_000,
+  );
+  assert.deepEqual(
+    [...new Set(recs.map((r) => r.payload.toString()))].sort(),
+    [...Array(8).keys()].map((i) => `c${i}`),
+  );
+  assert.ok((await proxy.requests()).filter((r) => r.startsWith('CONNECT')).length >= 2, 'the reconnect went through the proxy too');
+});
+
+test('the MQTT source refused by the proxy (407) says GH_UPSTREAM_PROXY in its status, once in the log; NO_PROXY: direct', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const proxy = await startTinyproxy(t, { user: { name: 'gw', password: 'right-one' } });
+  const broker = await startMosquitto(t);
+  const refused = await sourceRig(t, broker.url, { proxy: { url: `http://gw:wrong-one@127.0.0.1:${proxy.port}` }, env: {} });
+  await refused.source.start(refused.intake);
+  await waitUntil(async () => (await proxy.requests()).filter((r) => r.startsWith('CONNECT')).length >= 4, 'several CONNECTs refused', 20_000);
+  const details = JSON.stringify(refused.source.status().details);
+  assert.match(details, /GH_UPSTREAM_PROXY.*HTTP 40[17]/);
+  assert.ok(!details.includes('wrong-one') && !refused.log().includes('wrong-one'), 'the password in neither status nor log');
+  assert.equal(
+    refused
+      .log()
+      .split('\n')
+      .filter((l) => l.includes('GH_UPSTREAM_PROXY')).length,
+    1,
+    'one log line for the refusals',
+  );
+  await refused.source.stop();
+
+  const before = (await proxy.requests()).length;
+  const direct = await sourceRig(t, broker.url, { env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' } });
+  await direct.source.start(direct.intake);
+  await subscribed(direct.source);
+  assert.equal((await proxy.requests()).length, before, 'no CONNECT for a broker NO_PROXY names');
+});
+
+test('the control channel through network.proxy: connected and subscribed through the tunnel, its messages flow both ways', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const broker = await startMosquitto(t);
+  const { logger, text } = keptLog();
+  const opts = controlUpstreamSchema.parse({ url: broker.url, clientId: 'gh-control-proxy', reconnectMinMs: 100, reconnectMaxMs: 1000 });
+  const channel = upstreamChannel(opts, { logger, registry: new Registry(), gatewayId: 'gw1', network: { proxy: { url: proxy.url }, env: {} } });
+  t.after(() => channel.stop());
+  const got: string[] = [];
+  channel.subscribe('gatehouse/gw1/rules/set', (_topic, payload) => got.push(payload.toString()));
+  await channel.start();
+  await waitUntil(() => channel.connected(), 'the control channel connected', 10_000);
+  assert.ok((await proxy.requests()).includes(`CONNECT 127.0.0.1:${broker.port} HTTP/1.1`), 'through the proxy');
+  assert.match(text(), /upstream through the proxy http:\/\/127\.0\.0\.1:\d+ \(from network\.proxy\.url\)/);
+  const office = await mqtt.connectAsync(broker.url, { clientId: 'office-control' });
+  t.after(() => office.endAsync(true));
+  const heard: string[] = [];
+  office.on('message', (_topic, payload) => heard.push(payload.toString()));
+  await office.subscribeAsync('gatehouse/gw1/status', { qos: 1 });
+  // An update from the office reaches the gateway through the tunnel (the subscription is made at connect)...
+  await waitUntil(
+    async () => {
+      await office.publishAsync('gatehouse/gw1/rules/set', 'update-1', { qos: 1 });
+      return got.includes('update-1');
+    },
+    'the update through the tunnel',
+    10_000,
+    200,
+  );
+  // ...and the gateway's answer reaches the office.
+  await channel.publish('gatehouse/gw1/status', 'applied', { qos: 1, retain: false });
+  await waitUntil(() => heard.includes('applied'), 'the status at the office', 10_000);
+});
