@@ -1,5 +1,6 @@
 // The MQTT source and the control channel through the site's HTTP proxy: a real tinyproxy, a real
-// mosquitto (the office's broker), a real store behind the source (test/helpers/store-intake.ts).
+// mosquitto (the office's broker), a real store behind the source (test/helpers/store-intake.ts),
+// a whole gateway (in process) applying a signed rule update that came through the tunnel.
 // tinyproxy's log of the CONNECT proves the connection went through it; with the proxy down the
 // source gets nothing while the broker keeps the session's messages, and stores them once it is back.
 import { test, type TestContext } from 'node:test';
@@ -20,6 +21,15 @@ import { MqttSubscribeSource } from '../../gateway/pipeline/sources/mqtt/source.
 import { upstreamChannel } from '../../gateway/control/channel.js';
 import { controlUpstreamSchema } from '../../gateway/control/options.js';
 import type { ProxySettings } from '../../gateway/upstream/proxy.js';
+import { spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { loadConfig } from '../../gateway/config/index.js';
+import { startGateway } from '../../gateway/runtime/index.js';
+import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
+import { generateSigningKeys, makeEnvelope, signRuleSetBytes } from '../../gateway/control/signing.js';
+import { buildUpdateDocument } from '../../gateway/control/document.js';
+import type { ControlStatus } from '../../gateway/control/remote.js';
+import { cliCommand, writeConfig } from '../helpers/gateway-process.js';
 
 const skip = tinyproxySkip ?? needBinary('mosquitto', 'mosquitto');
 
@@ -158,4 +168,79 @@ test('the control channel through network.proxy: connected and subscribed throug
   // ...and the gateway's answer reaches the office.
   await channel.publish('gatehouse/gw1/status', 'applied', { qos: 1, retain: false });
   await waitUntil(() => heard.includes('applied'), 'the status at the office', 10_000);
+});
+
+test("a gateway whose only way out is network.proxy: check-config names the MQTT source's and the control channel's routes; a signed rule update sent on the office broker is applied through the tunnel", {
+  skip,
+  timeout: 90_000,
+}, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const broker = await startMosquitto(t);
+  const dir = await tempDir(t);
+  const keys = generateSigningKeys();
+  const pub = join(dir, 'ops.pub');
+  await writeFile(pub, keys.publicKeyPem);
+  const config = await writeConfig(
+    dir,
+    [
+      'gatewayId: site7',
+      `dataDir: ${JSON.stringify(join(dir, 'data'))}`,
+      'exporters: []',
+      `network: { proxy: { url: "${proxy.url}" } }`,
+      'sources:',
+      `  - { type: mqtt, name: office, url: "${broker.url}", clientId: gh-office-src, topics: [{ filter: "cmd/#" }] }`,
+      'control:',
+      `  publicKeys: [${JSON.stringify(pub)}]`,
+      `  upstream: { url: "${broker.url}", reconnectMinMs: 200 }`,
+      'rules:',
+      '  version: 1',
+      '  rules: [{ name: keep, sql: "SELECT * FROM \'data/#\'", actions: [{ stream: { name: archive } }] }]',
+      '',
+    ].join('\n'),
+  );
+  const { cmd, args } = cliCommand();
+  const checked = spawnSync(cmd, [...args, 'check-config', config], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } });
+  assert.equal(checked.status, 0, checked.stderr);
+  const via = `through the proxy http://127\\.0\\.0\\.1:${proxy.port} \\(from network\\.proxy\\.url\\)`;
+  assert.match(checked.stdout, new RegExp(`MQTT source 'office' goes ${via}`));
+  assert.match(checked.stdout, new RegExp(`the control channel goes ${via}`));
+  assert.doesNotMatch(checked.stderr, /connects directly/, 'no warning for MQTT connections');
+
+  const gw = await startGateway(await loadConfig(config, { mqttPort: 0, adminPort: 0 }), {
+    logger: pino({ level: 'silent' }),
+    registry: createMetricsRegistry('test', 'site7'),
+    version: 'test',
+  });
+  t.after(() => gw.stop());
+  await waitUntil(() => gw.control.channel.connected(), 'the control channel connected', 15_000);
+  const connects = (await proxy.requests()).filter((r) => r === `CONNECT 127.0.0.1:${broker.port} HTTP/1.1`);
+  assert.ok(connects.length >= 2, `the source and the control channel each through the proxy (${connects.length} CONNECTs)`);
+
+  const now = new Date();
+  const ruleSet = {
+    version: 2,
+    rules: [
+      { name: 'keep', sql: "SELECT * FROM 'data/#'", actions: [{ stream: { name: 'archive' } }] },
+      { name: 'more', sql: "SELECT * FROM 'more/#'", actions: [{ stream: { name: 'archive' } }] },
+    ],
+  };
+  const bytes = buildUpdateDocument({ targets: ['site7'], version: 2, issuedAt: now, expiresAt: new Date(now.getTime() + 3600_000), ruleSet });
+  const office = await mqtt.connectAsync(broker.url, { clientId: 'office-ops' });
+  t.after(() => office.endAsync(true));
+  const statuses: ControlStatus[] = [];
+  office.on('message', (_topic, payload) => statuses.push(JSON.parse(payload.toString()) as ControlStatus));
+  await office.subscribeAsync('gatehouse/site7/rules/status', { qos: 1 });
+  const envelope = makeEnvelope(bytes, signRuleSetBytes(bytes, keys.privateKeyPem), 'ops');
+  // Sent again until applied: connected() comes at the CONNACK, the control subscription just after
+  // (a first session has nothing queued for a message sent before it). A copy after the first is refused as not newer.
+  await waitUntil(
+    async () => {
+      if (!statuses.some((st) => st.version === 2 && st.state === 'applied')) await office.publishAsync('gatehouse/site7/rules/set', envelope, { qos: 1 });
+      return statuses.some((st) => st.version === 2 && st.state === 'applied');
+    },
+    'the update applied (status on the office broker)',
+    15_000,
+    500,
+  );
+  assert.equal(gw.rules.activeDefinition()?.version, 2);
 });
