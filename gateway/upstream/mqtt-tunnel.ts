@@ -118,8 +118,10 @@ export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: str
     // Bytes of the broker's that came with the proxy's answer (none for MQTT: the client speaks first).
     if (head.length > 0) socket.unshift(head);
     if (!target.tls) return stream.start(socket);
+    // host: the name or address the certificate is checked against. Without it node takes the
+    // socket's own host, the proxy's: a broker given by its IP address was checked against the proxy's name.
     const servername = isIP(target.host) === 0 ? target.host : undefined;
-    const secure = tlsConnect({ ...target.tls, socket, ...(servername ? { servername } : {}) });
+    const secure = tlsConnect({ ...target.tls, socket, host: target.host, ...(servername ? { servername } : {}) });
     tunnel = secure;
     // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it would direct.
     secure.once('error', (err) => stream.destroy(err));

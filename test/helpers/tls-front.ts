@@ -9,9 +9,12 @@ import { createServer as createTlsServer } from 'node:tls';
 import { tempDir } from './index.js';
 import { opensslSelfSigned } from './tls-fixture.js';
 
-/** A TLS front (certificate of its own CA) for a local peer (`rx`, or the peer on `rx.port`): an https endpoint, reached through a CONNECT tunnel. */
-export async function tlsFront(t: TestContext, rx: { port: number }): Promise<{ url: string; port: number; ca: string }> {
-  const files = opensslSelfSigned(await tempDir(t));
+/**
+ * A TLS front (certificate of its own CA) for a local peer (`rx`, or the peer on `rx.port`): an https
+ * endpoint, reached through a CONNECT tunnel. `san`: the certificate's names (default 127.0.0.1 and localhost).
+ */
+export async function tlsFront(t: TestContext, rx: { port: number }, san?: string): Promise<{ url: string; port: number; ca: string }> {
+  const files = opensslSelfSigned(await tempDir(t), 1, 'cert', san);
   const server = createTlsServer({ cert: await readFile(files.cert), key: await readFile(files.key) }, (s) => {
     const back = netConnect(rx.port, '127.0.0.1');
     s.pipe(back).pipe(s);

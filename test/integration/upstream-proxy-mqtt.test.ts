@@ -184,3 +184,29 @@ test('the proxy down, then up: the bridge reconnects through it, nothing lost; N
   assert.equal((await proxy.requests()).length, before, 'no CONNECT for a broker NO_PROXY names');
   assert.match(direct.log(), /upstream direct \(127\.0\.0\.1:\d+ matches '127\.0\.0\.1' of NO_PROXY/);
 });
+
+test("mqtts:// to an IP address through the proxy: the broker certificate is checked against that address inside the tunnel; without caFile held with a hint naming caFile (the broker's fault, not the proxy's)", {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const proxy = await startTinyproxy(t);
+  const broker = await startMosquitto(t);
+  // A certificate for the address alone, and the proxy named localhost: the check must be against the broker's address, not the proxy's host.
+  const front = await tlsFront(t, broker, 'IP:127.0.0.1');
+  const got = await subscriber(t, broker.url);
+  const { deps } = loggedDeps({ env: { HTTPS_PROXY: `http://localhost:${proxy.port}` } });
+  const streams = await openStreams(t);
+  await append(streams, 5);
+  const untrusted = await startExporter(t, streams, bridge(`mqtts://127.0.0.1:${front.port}`), deps);
+  await waitUntil(() => /certificate/i.test(JSON.stringify(untrusted.status().lastError)), 'a certificate error', 20_000, 20);
+  const st = JSON.stringify(untrusted.status().lastError);
+  assert.doesNotMatch(st, /GH_UPSTREAM_PROXY/, 'the proxy let the tunnel through: not its fault');
+  assert.match(st, /caFile/);
+  assert.equal(got().length, 0);
+  await untrusted.stop();
+  // The front's certificate names 127.0.0.1 (an IP SAN): checked against the address, through the tunnel.
+  await startExporter(t, streams, bridge(`mqtts://127.0.0.1:${front.port}`, { caFile: front.ca }), deps);
+  await waitUntil(() => new Set(got()).size >= 5, 'all 5 at the broker', 20_000, 20);
+  assertAll(got(), 5, 'mqtts to an IP address through the proxy');
+  assert.ok((await proxy.requests()).includes(`CONNECT 127.0.0.1:${front.port} HTTP/1.1`));
+});
