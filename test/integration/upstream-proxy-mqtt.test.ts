@@ -210,3 +210,26 @@ test("mqtts:// to an IP address through the proxy: the broker certificate is che
   assertAll(got(), 5, 'mqtts to an IP address through the proxy');
   assert.ok((await proxy.requests()).includes(`CONNECT 127.0.0.1:${front.port} HTTP/1.1`));
 });
+
+test("a proxy whose rules forbid the broker's port (403, tinyproxy's ConnectPort): held as GH_UPSTREAM_PROXY naming ConnectPort; through a proxy allowing the port, delivered", {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  const broker = await startMosquitto(t);
+  const strict = await startTinyproxy(t, { connectPorts: [443] });
+  const allowing = await startTinyproxy(t, { connectPorts: [443, broker.port] });
+  const got = await subscriber(t, broker.url);
+  const streams = await openStreams(t);
+  await append(streams, 5);
+  const refused = await startExporter(t, streams, bridge(broker.url, { proxy: strict.url }), loggedDeps({ env: {} }).deps);
+  await waitUntil(() => /HTTP 403/.test(JSON.stringify(refused.status().lastError)), 'the 403', 20_000, 20);
+  const st = refused.status();
+  assert.match(JSON.stringify(st.lastError), /GH_UPSTREAM_PROXY.*ConnectPort/);
+  assert.equal(st.deadLetters, 0);
+  assert.equal(got().length, 0);
+  await refused.stop();
+  await startExporter(t, streams, bridge(broker.url, { proxy: allowing.url }), loggedDeps({ env: {} }).deps);
+  await waitUntil(() => new Set(got()).size >= 5, 'all 5 at the broker', 20_000, 20);
+  assertAll(got(), 5, 'through the proxy allowing the port');
+  assert.ok((await allowing.requests()).includes(`CONNECT 127.0.0.1:${broker.port} HTTP/1.1`));
+});
