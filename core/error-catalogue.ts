@@ -298,9 +298,9 @@ export const ERROR_CATALOGUE = {
   GH_UPSTREAM_PROXY: {
     group: 'upstream',
     meaning:
-      "The site's HTTP proxy between a destination and its endpoint refused the call (407: credentials, 403: a port or host its rules forbid), is down, or closed the connection: the records wait in the local stream (never dead-lettered for it) and go out once the proxy lets them",
+      "The site's HTTP proxy between the gateway and an endpoint or broker (a destination's, an MQTT source's, the control channel's) refused the call or the tunnel (407: credentials, 403: a port or host its rules forbid), is down, or closed the connection: the records wait in the local stream (never dead-lettered for it) and go out once the proxy lets them; messages for the gateway wait in its session on the broker",
     message: '{reason}',
-    hint: "check network.proxy (or HTTPS_PROXY / the destination's proxy) and the proxy's own log; docs/upstream.md#through-a-proxy",
+    hint: "check network.proxy (or HTTPS_PROXY / the connection's own proxy option) and the proxy's own log; docs/upstream.md#through-a-proxy",
   },
   GH_DESTINATION_CONFIG: {
     group: 'upstream',
