@@ -123,14 +123,19 @@ export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: str
     const servername = isIP(target.host) === 0 ? target.host : undefined;
     const secure = tlsConnect({ ...target.tls, socket, host: target.host, ...(servername ? { servername } : {}) });
     tunnel = secure;
-    // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it would direct.
-    secure.once('error', (err) => stream.destroy(err));
+    // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it
+    // would direct. `on`, not `once`: a second error with no listener would be thrown (a crash).
+    const tlsFailed = (err: Error): void => {
+      stream.destroy(err);
+    };
+    secure.on('error', tlsFailed);
     secure.once('secureConnect', () => {
-      secure.removeAllListeners('error');
+      secure.off('error', tlsFailed);
       stream.start(secure);
     });
   });
-  req.once('error', (err) => {
+  // `on`: the request may fail again while it is torn down (an abort after a first error).
+  req.on('error', (err) => {
     const why = err.message;
     fail(new ProxyFault(CUT.test(why) ? 'closed' : 'unreachable', route.safe, authority, why), err);
   });

@@ -6,6 +6,8 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
@@ -232,4 +234,47 @@ test("a proxy whose rules forbid the broker's port (403, tinyproxy's ConnectPort
   await waitUntil(() => new Set(got()).size >= 5, 'all 5 at the broker', 20_000, 20);
   assertAll(got(), 5, 'through the proxy allowing the port');
   assert.ok((await allowing.requests()).includes(`CONNECT 127.0.0.1:${broker.port} HTTP/1.1`));
+});
+
+test('a proxy that takes the connection and never answers the CONNECT: each connect ends at connectTimeoutMs, its socket closed (none left open), records held, then delivered through a working proxy', {
+  skip,
+  timeout: 60_000,
+}, async (t) => {
+  // A stand-in for a hung proxy (no real one hangs on demand): a TCP server that reads and never answers.
+  const open = new Set<Socket>();
+  let accepted = 0;
+  const hung = createServer((s) => {
+    accepted++;
+    open.add(s);
+    s.on('close', () => open.delete(s));
+    s.on('error', () => undefined);
+    s.resume(); // reads (and drops) the CONNECT: a paused socket would never see the client's end
+  });
+  hung.listen(0, '127.0.0.1');
+  await once(hung, 'listening');
+  t.after(() => {
+    for (const s of open) s.destroy();
+    return new Promise<void>((r) => hung.close(() => r()));
+  });
+  const hungUrl = `http://127.0.0.1:${(hung.address() as { port: number }).port}`;
+  const broker = await startMosquitto(t);
+  const got = await subscriber(t, broker.url);
+  const streams = await openStreams(t);
+  await append(streams, 5);
+  const stuck = await startExporter(
+    t,
+    streams,
+    bridge(broker.url, { proxy: hungUrl, connectTimeoutMs: 300, reconnectMaxMs: 100 }),
+    loggedDeps({ env: {} }).deps,
+  );
+  await waitUntil(() => accepted >= 4, 'several connects to the hung proxy', 20_000, 20);
+  assert.ok(open.size <= 2, `the timed-out tunnels' sockets are closed (${open.size} open after ${accepted} connects)`);
+  assert.equal(stuck.status().deadLetters, 0);
+  assert.equal(got().length, 0);
+  await stuck.stop();
+  await waitUntil(() => open.size === 0, 'no socket left to the hung proxy after the stop', 5000, 20);
+  const proxy = await startTinyproxy(t);
+  await startExporter(t, streams, bridge(broker.url, { proxy: proxy.url }), loggedDeps({ env: {} }).deps);
+  await waitUntil(() => new Set(got()).size >= 5, 'all 5 at the broker', 20_000, 20);
+  assertAll(got(), 5, 'after the hung proxy');
 });
