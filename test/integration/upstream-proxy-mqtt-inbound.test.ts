@@ -6,14 +6,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { Registry } from 'prom-client';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 import { readAll, storeIntake } from '../helpers/store-intake.js';
 import { subscribed } from '../helpers/mqtt-source-rig.js';
+import { loggedDeps } from '../helpers/logged-deps.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
 import { openLocalStreams } from '../../gateway/store/index.js';
 import { mqttSourceSchema } from '../../gateway/pipeline/sources/mqtt/options.js';
@@ -33,22 +32,9 @@ import { cliCommand, writeConfig } from '../helpers/gateway-process.js';
 
 const skip = tinyproxySkip ?? needBinary('mosquitto', 'mosquitto');
 
-/** A logger whose lines the test reads. */
-function keptLog(): { logger: pino.Logger; text: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, sink), text: () => text };
-}
-
 async function sourceRig(t: TestContext, brokerUrl: string, network: ProxySettings) {
   const dir = await tempDir(t);
-  const { logger, text } = keptLog();
-  const deps = { logger, registry: new Registry() };
+  const { deps, log: text } = loggedDeps(network);
   const store = await openLocalStreams({ path: join(dir, 'store'), durability: 'os' }, deps);
   t.after(() => store.close());
   await store.defineStream({ name: 'down', maxBytes: 1 << 26, onFull: 'reject' });
@@ -62,7 +48,7 @@ async function sourceRig(t: TestContext, brokerUrl: string, network: ProxySettin
     reconnectMaxMs: 300,
     topics: [{ filter: 'cloud/#', stripPrefix: 'cloud/', localPrefix: 'downlink/' }],
   });
-  const source = new MqttSubscribeSource(options, { ...deps, dataDir: dir, network });
+  const source = new MqttSubscribeSource(options, { ...deps, dataDir: dir });
   t.after(() => source.stop());
   return { store, intake, source, log: text };
 }
@@ -140,9 +126,10 @@ test('the control channel through network.proxy: connected and subscribed throug
 }, async (t) => {
   const proxy = await startTinyproxy(t);
   const broker = await startMosquitto(t);
-  const { logger, text } = keptLog();
+  const network = { proxy: { url: proxy.url }, env: {} };
+  const { deps, log: text } = loggedDeps(network);
   const opts = controlUpstreamSchema.parse({ url: broker.url, clientId: 'gh-control-proxy', reconnectMinMs: 100, reconnectMaxMs: 1000 });
-  const channel = upstreamChannel(opts, { logger, registry: new Registry(), gatewayId: 'gw1', network: { proxy: { url: proxy.url }, env: {} } });
+  const channel = upstreamChannel(opts, { ...deps, gatewayId: 'gw1' });
   t.after(() => channel.stop());
   const got: string[] = [];
   channel.subscribe('gatehouse/gw1/rules/set', (_topic, payload) => got.push(payload.toString()));

@@ -9,35 +9,17 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
 import { tlsFront } from '../helpers/tls-front.js';
-import type { RuntimeDeps } from '../../core/deps.js';
-import type { ProxySettings } from '../../gateway/upstream/proxy.js';
+import { loggedDeps } from '../helpers/logged-deps.js';
 import { ID_PROPERTY } from '../../gateway/upstream/destinations/mqtt.js';
 
 const skip = tinyproxySkip ?? needBinary('mosquitto', 'mosquitto') ?? needBinary('openssl', 'openssl');
 const PASSWORD = 'mqtt-pr0xy-s3cret-QwE';
-
-/** Deps whose log is kept (to look for the password and the proxy lines in it), destinations seeing `network`. */
-function loggedDeps(network: ProxySettings): { deps: RuntimeDeps; log: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  // network rides along: createDestination reads it (DestinationDeps), RuntimeDeps does not name it.
-  const deps = { logger: pino({ level: 'debug' }, sink), registry: new Registry(), network };
-  return { deps, log: () => text };
-}
 
 /**
  * The record of each message on up/# at the broker (a direct MQTT 5 subscriber, QoS 1): its seq in

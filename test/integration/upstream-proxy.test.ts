@@ -10,13 +10,10 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Writable } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import mqtt from 'mqtt';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Registry } from 'prom-client';
 import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { startKinesalite, startS3rver } from '../helpers/peers.js';
 import { startFirehoseReceiver, type FirehoseReceiver } from '../helpers/firehose-receiver.js';
@@ -24,28 +21,13 @@ import { kinesisSink, s3Sink } from '../helpers/upstream-e2e.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
 import { tlsFront } from '../helpers/tls-front.js';
+import { loggedDeps } from '../helpers/logged-deps.js';
 import { cliCommand, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import type { RuntimeDeps } from '../../core/deps.js';
-import type { ProxySettings } from '../../gateway/upstream/proxy.js';
 import type { Exporter } from '../../gateway/upstream/exporter.js';
 
 const skip = tinyproxySkip ?? needBinary('openssl', 'openssl');
 const PASSWORD = 'pr0xy-s3cret-XyZ';
 const creds = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
-/** Deps whose log is kept (to look for the password in it) and whose destinations see `network`. */
-function loggedDeps(network: ProxySettings): { deps: RuntimeDeps; log: () => string } {
-  let text = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      text += chunk.toString();
-      done();
-    },
-  });
-  // network rides along: createDestination reads it (DestinationDeps), RuntimeDeps does not name it.
-  const deps = { logger: pino({ level: 'debug' }, sink), registry: new Registry(), network };
-  return { deps, log: () => text };
-}
 
 async function receiver(t: TestContext): Promise<FirehoseReceiver> {
   const rx = await startFirehoseReceiver();
