@@ -10,7 +10,7 @@ import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
@@ -119,6 +119,10 @@ test('a proxy refusing the credentials (407): records held as GH_UPSTREAM_PROXY,
   assert.match(JSON.stringify(st.lastError), /GH_UPSTREAM_PROXY/);
   assert.match(JSON.stringify(st.lastError), /HTTP 40[17]/);
   assert.ok(!JSON.stringify(st).includes('wrong-password'), 'the password is not in the status');
+  assert.ok(
+    (await metricValue(deps.registry, 'gatehouse_destination_calls_total', { kind: 'mqtt', outcome: 'retryable', reason: 'auth' })) >= 1,
+    'counted as auth, as a refused CONNECT of the HTTP destinations',
+  );
   const lines = log()
     .split('\n')
     .filter((l) => l.includes('the proxy did not open the tunnel'));

@@ -310,7 +310,9 @@ export function createMqttBridgeDestination(
       const c = client;
       // (A connection ended by the bridge itself, below, is `connected` until its close event.)
       if (!c?.connected || c.stream?.destroyed) {
-        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: notConnectedReason(connError) });
+        // A proxy refusing the credentials or the port (details.setup) counts as auth, as for the HTTP destinations.
+        const setup = (proxyFault?.details as { setup?: boolean } | undefined)?.setup === true;
+        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: setup ? 'auth' : notConnectedReason(connError) });
         // The proxy refused the tunnel or is down: its own code and hint (held, never dead-lettered, as for the HTTP destinations).
         if (proxyFault) throw proxyFault;
         const why = connError;
