@@ -10,6 +10,7 @@ import type { ReadContent } from './rotated-away.js';
 import type { FileCounter } from './metrics.js';
 import { topicFor } from './records.js';
 import { writtenAt } from './rotation-order.js';
+import { permissionHint } from './permission-hint.js';
 
 const MAX_VANISHED = 50;
 const NONE: ReadonlySet<FileTracker> = new Set();
@@ -191,10 +192,9 @@ export class FileSet {
   markUnreadable(path: string, why: string): void {
     if (!this.unreadable.has(path)) {
       this.deps.count('readErrors');
-      this.deps.logger.warn(
-        { file: path, code: 'GH_FILE_UNREADABLE', error: why },
-        `file source ${this.deps.name}: cannot read ${path}: ${why} (check its permissions and type: only regular files are tailed)`,
-      );
+      // EACCES: who the gateway runs as and who may read the path (permission-hint.ts)
+      const hint = why.includes('EACCES') ? permissionHint(path) : 'check its permissions and type: only regular files are tailed';
+      this.deps.logger.warn({ file: path, code: 'GH_FILE_UNREADABLE', error: why }, `file source ${this.deps.name}: cannot read ${path}: ${why} (${hint})`);
       if (this.unreadable.size >= MAX_UNREADABLE) this.unreadable.delete(this.unreadable.keys().next().value!);
     }
     this.unreadable.set(path, why);

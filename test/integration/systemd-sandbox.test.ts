@@ -1,0 +1,264 @@
+// The installed gateway as systemd/gatehouse.service runs it (test/helpers/unit-sandbox.ts: user
+// gatehouse, read-only system but /var/lib/gatehouse, PrivateTmp, ProtectHome, UMask=0027, no
+// capabilities), used as a user would: every feature that writes or reads something, traced with
+// strace. Nothing may be written outside the data dir, no socket family outside the unit's
+// RestrictAddressFamilies, and the operators' commands work as the docs say.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import mqtt from 'mqtt';
+import { freePort, repoRoot, tempDir, waitUntil, which } from '../helpers/index.js';
+import { startNats, startS3rver } from '../helpers/peers.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { asUser, readTrace, sandboxIds, stageInstall, startUnit, straceSkip, unitLogLine, unitSandboxSkip } from '../helpers/unit-sandbox.js';
+
+const skip =
+  unitSandboxSkip ??
+  straceSkip ??
+  (which('socat') ? undefined : "needs 'socat' (Debian package socat)") ??
+  (which('nats-server') ? undefined : "needs 'nats-server'");
+const TOKEN = 'unit-sandbox-admin-token-0123456789';
+const CLI = join(repoRoot, 'bin', 'gatehouse.js');
+
+/** The group id of a host group (the sandbox's /etc/group is an overlay of the host's: same ids for existing groups). */
+function gid(name: string): number {
+  return Number(execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2]);
+}
+
+/** The archive stream's last sequence and its exporters' counts (GET /api/streams). */
+async function archive(port: number): Promise<{ lastSeq: number; exporters: Array<{ name: string; exportedRecords: number }> } | undefined> {
+  const body = JSON.parse((await api(port, '/api/streams')).body) as {
+    streams: Array<{ name: string; lastSeq: number; exporters: Array<{ name: string; exportedRecords: number }> }>;
+  };
+  return body.streams.find((s) => s.name === 'archive');
+}
+
+async function api(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return { status: res.status, body: await res.text() };
+}
+
+/** The served certificate's fingerprint on a new TLS connection. */
+function servedFingerprint(port: number, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost' }, () => {
+      const fp = s.getPeerX509Certificate()?.fingerprint256 ?? '';
+      s.destroy();
+      resolve(fp);
+    });
+    s.once('error', reject);
+  });
+}
+
+test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP and TLS, a reload of renewed certificates, a serial link, a tailed /var/log file, a signed rule update, cron jobs, file, S3 and NATS exports, the admin API, operators' commands, a store repaired at start: nothing written outside /var/lib/gatehouse", {
+  skip,
+  timeout: 120_000,
+}, async (t) => {
+  const stage = await stageInstall(t);
+  const etc = join(stage.root, 'etc/gatehouse');
+  const [mqttPort, tlsPort, adminPort] = [await freePort(t), await freePort(t), await freePort(t)];
+  const s3 = await startS3rver(t, ['unit']);
+  const nats = await startNats(t);
+  const keys = await tempDir(t);
+
+  // TLS files as docs/broker.md says: the key the gateway's user reads (owner gatehouse, 0600; the
+  // sandbox's gatehouse user does not exist yet: group-readable by gatehouse instead, set below).
+  mkdirSync(join(etc, 'tls'));
+  const first = opensslSelfSigned(keys, 1, 'first');
+  copyFileSync(first.cert, join(etc, 'tls/cert.pem'));
+  copyFileSync(first.key, join(etc, 'tls/key.pem'));
+  const gatehouse = sandboxIds(stage, 'gatehouse');
+  chownSync(join(etc, 'tls/key.pem'), gatehouse.uid, gatehouse.gid);
+  chmodSync(join(etc, 'tls/key.pem'), 0o600);
+  // A signed rule update's key pair (gatehouse rules keygen), the public key in /etc/gatehouse.
+  execFileSync(process.execPath, [CLI, 'rules', 'keygen', '--out', join(keys, 'office')]);
+  copyFileSync(join(keys, 'office.pub'), join(etc, 'office.pub'));
+  // The serial port: a socat pty pair, the gateway's end root:dialout 0660 as a ttyUSB's node is.
+  const tty = spawn('socat', [`pty,raw,echo=0,link=${join(stage.out, 'device')}`, `pty,raw,echo=0,link=${join(stage.out, 'tty-gw')}`], { stdio: 'ignore' });
+  t.after(() => tty.kill('SIGKILL'));
+  mkdirSync(stage.out, { recursive: true });
+  const gwTty = await waitUntil(() => {
+    try {
+      return realpathSync(join(stage.out, 'tty-gw'));
+    } catch {
+      return undefined;
+    }
+  }, 'socat made the pty pair');
+  chownSync(gwTty, 0, gid('dialout'));
+  chmodSync(gwTty, 0o660);
+  // A log file under /var/log as rsyslog makes them: root:adm 0640.
+  const varLog = join(stage.varUpper, 'log');
+  mkdirSync(varLog, { recursive: true });
+  const appLog = join(varLog, 'app.log');
+  writeFileSync(appLog, '{"line":1}\n');
+  chownSync(appLog, 0, gid('adm'));
+  chmodSync(appLog, 0o640);
+
+  const config = {
+    gatewayId: 'site7',
+    broker: {
+      listeners: [
+        { host: '127.0.0.1', port: mqttPort },
+        { host: '127.0.0.1', port: tlsPort, tls: { cert: '/etc/gatehouse/tls/cert.pem', key: '/etc/gatehouse/tls/key.pem' } },
+      ],
+    },
+    streams: { archive: { maxBytes: 16777216, onFull: 'reject' } },
+    rules: { version: 1, rules: [{ name: 'archive_all', sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: 'archive' } }] }] },
+    exporters: [
+      { name: 'files', stream: 'archive', batch: { lingerMs: 0 }, destination: { type: 'file', gzip: true } },
+      {
+        name: 's3',
+        stream: 'archive',
+        batch: { lingerMs: 0 },
+        destination: { type: 's3', bucket: 'unit', endpoint: s3.url, forcePathStyle: true, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      },
+      { name: 'nats', stream: 'archive', batch: { lingerMs: 0 }, destination: { type: 'nats', servers: nats.url, stream: 'UNIT', createStream: true } },
+    ],
+    serial: [{ name: 'tank', path: '/var/unit-sandbox/tty-gw', framing: { type: 'line' }, codec: { type: 'json' }, topic: 'fleet/serial/${link}' }],
+    sources: [{ type: 'file', name: 'applog', paths: ['/var/log/app.log'], initialPosition: 'start_of_file', topic: 'fleet/file/{name}' }],
+    jobs: [
+      { name: 'hb', schedule: '* * * * * *', type: 'heartbeat' },
+      { name: 'sweep', schedule: '* * * * * *', type: 'sweep' },
+    ],
+    control: { publicKeys: ['/etc/gatehouse/office.pub'] },
+    admin: { host: '127.0.0.1', port: adminPort, token: TOKEN },
+  };
+  writeFileSync(join(etc, 'gatehouse.yaml'), JSON.stringify(config, null, 2));
+
+  const unit = startUnit(t, stage, { trace: true });
+  await unitLogLine(unit, 'gatehouse started');
+
+  // Devices: MQTT 3.1.1 over TCP, MQTT 5 over TLS, QoS 1: PUBACK once stored.
+  const v3 = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'truck-3', reconnectPeriod: 0 });
+  t.after(() => v3.endAsync(true));
+  await v3.publishAsync('fleet/truck-3', '{"temp":1}', { qos: 1 });
+  const v5 = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, {
+    clientId: 'truck-5',
+    protocolVersion: 5,
+    ca: readFileSync(first.cert),
+    servername: 'localhost',
+    reconnectPeriod: 0,
+  });
+  t.after(() => v5.endAsync(true));
+  await v5.publishAsync('fleet/truck-5', '{"temp":2}', { qos: 1 });
+  // The heartbeat job publishes on the local broker.
+  const heartbeat = new Promise<Record<string, unknown>>((resolve) =>
+    v3.once('message', (_t, p) => resolve(JSON.parse(p.toString()) as Record<string, unknown>)),
+  );
+  await v3.subscribeAsync('gatehouse/site7/heartbeat', { qos: 1 });
+  assert.equal((await heartbeat).gatewayId, 'site7', 'the cron job ran');
+
+  // A renewed certificate, written into the read-only /etc/gatehouse from outside (the renewal
+  // agent), read again on `systemctl reload` (SIGHUP).
+  const renewed = opensslSelfSigned(keys, 2, 'renewed');
+  copyFileSync(renewed.key, join(etc, 'tls/key.pem'));
+  copyFileSync(renewed.cert, join(etc, 'tls/cert.pem'));
+  await unit.signal('SIGHUP');
+  await unitLogLine(unit, /^TLS certificate reloaded/);
+  assert.equal(await servedFingerprint(tlsPort, readFileSync(renewed.cert, 'utf8')), new X509Certificate(readFileSync(renewed.cert)).fingerprint256);
+
+  // The serial device sends a line; the tailed log file gets one.
+  writeFileSync(join(stage.out, 'device'), '{"level":42}\n');
+  appendFileSync(appLog, '{"line":2}\n');
+
+  // A signed rule update on the control topic (made by the CLI, as an office would).
+  const rulesFile = join(keys, 'rules-2.json');
+  writeFileSync(
+    rulesFile,
+    JSON.stringify({
+      version: 2,
+      rules: [...config.rules.rules, { name: 'second', sql: "SELECT * FROM 'more/#'", actions: [{ stream: { name: 'archive' } }] }],
+    }),
+  );
+  const envelope = execFileSync(
+    process.execPath,
+    [CLI, 'rules', 'sign', rulesFile, '--key', join(keys, 'office.key'), '--targets', 'site7', '--version', '2'],
+    { encoding: 'utf8' },
+  );
+  await v3.publishAsync('gatehouse/site7/rules/set', envelope.trim(), { qos: 1 });
+  await unitLogLine(unit, (l) => l.msg === 'rule set applied' && l.version === 2);
+
+  // Every record exported by the three destinations; the serial and file records among them.
+  const streams = await waitUntil(
+    async () => {
+      const a = await archive(adminPort);
+      return a && a.lastSeq >= 3 && a.exporters.every((e) => e.exportedRecords >= 3) ? a : undefined;
+    },
+    'the 3 records (2 MQTT, serial) exported to files, S3 and NATS (the log file is not readable yet)',
+    20_000,
+    100,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify(unit.logs.filter((l) => Number(l.level) >= 40))}`);
+  });
+  assert.ok(streams);
+
+  // The admin API, status page and metrics.
+  assert.equal((await api(adminPort, '/')).status, 200);
+  assert.match((await api(adminPort, '/metrics')).body, /gatehouse_store_commits_total|gatehouse_/);
+  assert.equal((await api(adminPort, '/healthz')).status, 200);
+
+  // Operators. pi (not in group gatehouse) cannot read the config (0640 root:gatehouse: it holds
+  // the token and password hashes), so status --config is refused with what to do; --token works.
+  const piStatus = asUser(unit, 'pi', ['gatehouse', 'status', '--config', '/etc/gatehouse/gatehouse.yaml']);
+  assert.notEqual(piStatus.code, 0);
+  assert.match(piStatus.out, /GH_CONFIG_READ/);
+  const piToken = asUser(unit, 'pi', ['gatehouse', 'status', '--admin', `http://127.0.0.1:${adminPort}`, '--token', TOKEN]);
+  assert.equal(piToken.code, 0, piToken.out);
+  // ops (in group gatehouse) reads it: status, check-config with the unit's data dir.
+  const opsStatus = asUser(unit, 'ops', ['gatehouse', 'status', '--config', '/etc/gatehouse/gatehouse.yaml']);
+  assert.equal(opsStatus.code, 0, opsStatus.out);
+  assert.match(opsStatus.out, /site7/);
+  // check-config reads every file the config names: as ops it cannot read the TLS key (the
+  // gateway user's alone, as docs/broker.md makes it); as the gateway's user, what the unit reads.
+  const opsCheck = asUser(unit, 'ops', ['gatehouse', 'check-config', '/etc/gatehouse/gatehouse.yaml', '--data-dir', '/var/lib/gatehouse']);
+  assert.equal(opsCheck.code, 1, opsCheck.out);
+  assert.match(opsCheck.out, /key\.pem cannot be read \(EACCES\)/);
+  const asGateway = asUser(unit, 'gatehouse', ['gatehouse', 'check-config', '/etc/gatehouse/gatehouse.yaml', '--data-dir', '/var/lib/gatehouse']);
+  assert.equal(asGateway.code, 0, asGateway.out);
+  // the export files, made with UMask=0027, are the group's to read
+  const exported = asUser(unit, 'ops', ['bash', '-c', 'zcat /var/lib/gatehouse/export/*/*/*/*/*.ndjson.gz | wc -l']);
+  assert.equal(exported.code, 0, exported.out);
+  assert.ok(Number(exported.stdout.trim()) >= 3, exported.out);
+
+  assert.equal(await unit.stop(), 0, 'a graceful stop');
+
+  // The log file of group adm was refused, and the warning says who the gateway runs as, the
+  // file's owner and mode, and the unit's drop-in that gives it the group.
+  const refusedLog = unit.logs.find((l) => l.code === 'GH_FILE_UNREADABLE');
+  assert.ok(refusedLog, 'the file source said it could not read /var/log/app.log');
+  assert.match(String(refusedLog.msg), /the gateway runs as gatehouse \(groups gatehouse, dialout\); \/var\/log\/app\.log is root:adm, mode 0640/);
+  assert.match(String(refusedLog.msg), /SupplementaryGroups=adm/);
+
+  // Started again with that drop-in (SupplementaryGroups=adm), on a damaged store (CURRENT cut
+  // short: an SD card, a power cut): repaired, and the file's two lines read.
+  writeFileSync(join(stage.root, 'var/lib/gatehouse/store/CURRENT'), 'MANIFEST-0');
+  const again = startUnit(t, stage, { trace: true, dropIn: { supplementaryGroups: [...stage.unit.supplementaryGroups, 'adm'] } });
+  await unitLogLine(again, 'gatehouse started');
+  await waitUntil(async () => ((await archive(adminPort))?.lastSeq ?? 0) >= 5 || undefined, 'the two lines of /var/log/app.log stored', 10_000, 100);
+  assert.ok(!again.logs.some((l) => l.code === 'GH_FILE_UNREADABLE'), 'read with the drop-in');
+  assert.ok(
+    again.logs.some((l) => l.code === 'GH_STORE_REPAIRED' || /repaired/.test(String(l.msg))),
+    JSON.stringify(again.logs.slice(0, 8)),
+  );
+  assert.equal(await again.stop(), 0);
+
+  // (the serial link opens its port, a device node, read-write)
+  const trace = readTrace(stage, ['/var/lib/gatehouse/', '/var/unit-sandbox/tty-gw']);
+  assert.ok(trace.lines > 1000, `strace saw the gateway (${trace.lines} lines)`);
+  assert.deepEqual(trace.outside, [], 'nothing written outside /var/lib/gatehouse');
+  assert.deepEqual(
+    [...trace.families].filter((f) => !['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK'].includes(f)),
+    [],
+    'socket families within RestrictAddressFamilies',
+  );
+  // The one refusal: the log file of group adm, before the drop-in gave the unit that group.
+  assert.deepEqual(
+    trace.refused.filter((r) => !/^openat\(AT_FDCWD, "\/var\/log\/app\.log", O_RDONLY\|O_CLOEXEC\) = -1 EACCES/.test(r.line)),
+    [],
+    'no other EROFS, EACCES or EPERM',
+  );
+});
