@@ -3,6 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { ERRORS, fileErrorReason } from '../../core/errors.js';
+import { fileAccess } from '../../core/file-access.js';
 import { lazyPackage } from '../../core/lazy-package.js';
 import { MAX_RULE_SET_DEPTH, nestsDeeperThan } from '../../rules/yaml-depth.js';
 import { jsonSyntaxProblem, positionIn, yamlSyntaxProblem } from '../../rules/syntax-position.js';
@@ -82,6 +83,22 @@ export function jsonNestsDeeperThan(text: string, limit: number): { line: number
   return undefined;
 }
 
+/**
+ * A config file this user may not read: who runs, who may read it, and how an operator gets in.
+ * install.sh makes it root:gatehouse 0640 (it holds password hashes, the admin token, upstream
+ * credentials): an operator's `gatehouse status --config` or `check-config` was told to "check
+ * the path and the file permissions".
+ */
+function unreadableConfigHint(path: string): string {
+  const a = fileAccess(path);
+  const group = a.group && a.group !== 'root' ? `, or as a member of its group (sudo adduser ${a.user} ${a.group}, then log in again)` : '';
+  return (
+    `this command ${a.text}. The gateway reads it through the group (sudo chgrp gatehouse ${path} && sudo chmod 640 ${path}, as install.sh makes it); ` +
+    `an operator runs the command with sudo${group}; the admin commands (status, streams, rules...) ` +
+    'also take --admin URL with --token or GATEHOUSE_ADMIN_TOKEN instead of --config'
+  );
+}
+
 export async function readConfigFile(path: string): Promise<unknown> {
   let text: string;
   try {
@@ -91,7 +108,7 @@ export async function readConfigFile(path: string): Promise<unknown> {
       { what: 'config file', file: path, reason: fileErrorReason(err) },
       {
         where: path,
-        hint: 'check the path and the file permissions',
+        hint: (err as NodeJS.ErrnoException).code === 'EACCES' ? unreadableConfigHint(path) : 'check the path and the file permissions',
         cause: err,
       },
     );

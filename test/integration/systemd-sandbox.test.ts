@@ -206,6 +206,10 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
   const piStatus = asUser(unit, 'pi', ['gatehouse', 'status', '--config', '/etc/gatehouse/gatehouse.yaml']);
   assert.notEqual(piStatus.code, 0);
   assert.match(piStatus.out, /GH_CONFIG_READ/);
+  // ... saying who runs, who may read it and the ways in (it said "check the path and the file permissions")
+  assert.match(piStatus.out, /this command runs as pi \(groups pi\); \/etc\/gatehouse\/gatehouse\.yaml is root:gatehouse, mode 0640/);
+  assert.match(piStatus.out, /with sudo, or as a member of its group \(sudo adduser pi gatehouse, then log in again\)/);
+  assert.match(piStatus.out, /--token or GATEHOUSE_ADMIN_TOKEN/);
   const piToken = asUser(unit, 'pi', ['gatehouse', 'status', '--admin', `http://127.0.0.1:${adminPort}`, '--token', TOKEN]);
   assert.equal(piToken.code, 0, piToken.out);
   // ops (in group gatehouse) reads it: status, check-config with the unit's data dir.

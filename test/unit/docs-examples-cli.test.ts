@@ -71,7 +71,7 @@ test('every `gatehouse ...` command line in README.md and docs/ names a command 
   let checked = 0;
   for (const doc of await docs()) {
     for (const { line, code } of codeOf(doc)) {
-      for (const m of code.matchAll(/(?:^|[\s(;&|$])(?:npx |sudo )?(?:\.\/bin\/)?gatehouse(?:\.js)? ([a-z][a-z-]*)([^|;&#`]*)/g)) {
+      for (const m of code.matchAll(/(?:^|[\s(;&|$])(?:npx |sudo (?:-u gatehouse )?)?(?:\.\/bin\/)?gatehouse(?:\.js)? ([a-z][a-z-]*)([^|;&#`]*)/g)) {
         const command = m[1]!;
         if (NOT_COMMANDS.has(command)) continue;
         const rest = m[2]!.trim().split(/\s+/);
