@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -250,6 +250,10 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
   );
   assert.equal(await again.stop(), 0);
 
+  // HOME is the data dir (useradd --home-dir /var/lib/gatehouse): nothing but the gateway's own
+  // files there, no npm, node or other cache (.cache, .npm).
+  const dotted = readdirSync(join(stage.root, 'var/lib/gatehouse')).filter((n) => n.startsWith('.'));
+  assert.deepEqual(dotted, [], 'no dot-files in HOME');
   // (the serial link opens its port, a device node, read-write)
   const trace = readTrace(stage, ['/var/lib/gatehouse/', '/var/unit-sandbox/tty-gw']);
   assert.ok(trace.lines > 1000, `strace saw the gateway (${trace.lines} lines)`);
