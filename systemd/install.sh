@@ -148,11 +148,23 @@ fi
 
 # 7. the config, checked by the version being installed: a key an older version took may be refused
 #    now, and the unit would then fail at its next start (exit 78, not restarted) instead of running
+#    Checked as the unit's user (installed, not DESTDIR): it reads the config and every file the
+#    config names (TLS keys, rule files) as the gateway will; run by root it passed a key only root
+#    could read, and the start then failed. The installed copy is run when it has its modules (the
+#    checkout may be in a home folder that user cannot read), from / for the same reason.
 config_ok=yes
+check_as=()
+check_prog="$src/bin/gatehouse.js"
+check_who=""
+if [ -z "$destdir" ] && id "$user" >/dev/null 2>&1 && command -v runuser >/dev/null 2>&1; then
+  check_as=(runuser -u "$user" --)
+  check_who=" as $user"
+  [ -d "$prefix/node_modules" ] && check_prog="$prefix/bin/gatehouse.js"
+fi
 if ! command -v node >/dev/null 2>&1; then
-  say "node not found on PATH: config not checked (run 'gatehouse check-config $etc/gatehouse.yaml --data-dir $state')"
-elif check_out=$(node "$src/bin/gatehouse.js" check-config "$etc/gatehouse.yaml" --data-dir "$state" 2>&1); then
-  say "check-config $etc/gatehouse.yaml --data-dir $state: ok"
+  say "node not found on PATH: config not checked (run 'sudo -u $user gatehouse check-config $etc/gatehouse.yaml --data-dir $state')"
+elif check_out=$(cd / && ${check_as[@]+"${check_as[@]}"} node "$check_prog" check-config "$etc/gatehouse.yaml" --data-dir "$state" 2>&1); then
+  say "check-config $etc/gatehouse.yaml --data-dir $state$check_who: ok"
 else
   config_ok=no
   say "WARNING: $etc/gatehouse.yaml does not pass check-config with this version; the gateway will not start with it:"

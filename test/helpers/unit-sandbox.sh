@@ -50,6 +50,15 @@ mkdir -p "$work/out" /var/unit-sandbox
 mount --bind "$work/out" /var/unit-sandbox
 [ -L /usr/local/bin/gatehouse ] || ln -s /opt/gatehouse/bin/gatehouse.js /usr/local/bin/gatehouse
 
+# SANDBOX_INSTALL=install.sh: the installer run for real (no DESTDIR) over the staged folders,
+# as `sudo systemd/install.sh --no-modules` on a gateway: its user, ownership, unit and config check
+# (WORK/out/install.log). modprobe is /bin/true here: no driver is loaded into the host's kernel.
+if [ -n "${SANDBOX_INSTALL:-}" ]; then
+  probe=$(command -v modprobe || true)
+  [ -n "$probe" ] && mount --bind /bin/true "$probe"
+  bash "$SANDBOX_INSTALL" --no-modules >"$work/out/install.log" 2>&1 || echo "install.sh exited $?" >>"$work/out/install.log"
+fi
+
 # 2. users (in the overlay's /etc/passwd: nothing to remove from the host afterwards)
 if ! getent passwd gatehouse >/dev/null; then
   # install.sh's own useradd line, and its dialout membership

@@ -103,6 +103,19 @@ export function sandboxIds(stage: StagedInstall, user: string): { uid: number; g
   return { uid: Number(uid), gid: Number(gid) };
 }
 
+/**
+ * systemd/install.sh run for real (no DESTDIR, --no-modules) in the sandbox, over the staged
+ * folders, as root: the user, the ownership and the config check it makes on a gateway. Its output.
+ */
+export function runInstaller(stage: StagedInstall): string {
+  const r = spawnSync('unshare', sandboxArgs(stage, 'true'), {
+    encoding: 'utf8',
+    env: { ...process.env, SANDBOX_INSTALL: join(repoRoot, 'systemd', 'install.sh') },
+  });
+  if (r.status !== 0) throw new Error(`unit-sandbox.sh: ${r.stdout}${r.stderr}`);
+  return readFileSync(join(stage.out, 'install.log'), 'utf8');
+}
+
 /** systemd's PATH for services (systemd.exec(5), "Environment variables in spawned processes"). */
 const SYSTEMD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 

@@ -14,7 +14,7 @@ import mqtt from 'mqtt';
 import { freePort, repoRoot, tempDir, waitUntil, which } from '../helpers/index.js';
 import { startNats, startS3rver } from '../helpers/peers.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
-import { asUser, readTrace, sandboxIds, stageInstall, startUnit, straceSkip, unitLogLine, unitSandboxSkip } from '../helpers/unit-sandbox.js';
+import { asUser, readTrace, runInstaller, sandboxIds, stageInstall, startUnit, straceSkip, unitLogLine, unitSandboxSkip } from '../helpers/unit-sandbox.js';
 
 const skip =
   unitSandboxSkip ??
@@ -269,4 +269,36 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
     [],
     'no other EROFS, EACCES or EPERM',
   );
+});
+
+test("install.sh checks the config as the unit's user: a TLS key only root can read is a warning, not an ok followed by a start that fails (exit 78)", {
+  skip: unitSandboxSkip ?? (which('openssl') ? undefined : "needs 'openssl'"),
+}, async (t) => {
+  const stage = await stageInstall(t);
+  const etc = join(stage.root, 'etc/gatehouse');
+  const keys = await tempDir(t);
+  const pair = opensslSelfSigned(keys, 1, 'gw');
+  mkdirSync(join(etc, 'tls'));
+  copyFileSync(pair.cert, join(etc, 'tls/cert.pem'));
+  copyFileSync(pair.key, join(etc, 'tls/key.pem'));
+  chmodSync(join(etc, 'tls/key.pem'), 0o600); // root's, as openssl run with sudo leaves it
+  writeFileSync(
+    join(etc, 'gatehouse.yaml'),
+    'broker:\n  listeners:\n    - { host: 127.0.0.1, port: 8883, tls: { cert: /etc/gatehouse/tls/cert.pem, key: /etc/gatehouse/tls/key.pem } }\n',
+  );
+  // A config kept from before (written as root:root 0640, not by the installer): the unit cannot read it.
+  const kept = runInstaller(stage);
+  assert.match(kept, /created system user gatehouse/, kept);
+  assert.match(kept, /WARNING: \/etc\/gatehouse\/gatehouse\.yaml does not pass check-config/, kept);
+  assert.match(kept, /GH_CONFIG_READ: .*this command runs as gatehouse .*gatehouse\.yaml is root:root, mode 0640/, kept);
+  const gatehouse = sandboxIds(stage, 'gatehouse');
+  chownSync(join(etc, 'gatehouse.yaml'), 0, gatehouse.gid);
+  // Its group fixed: the key only root can read is what is refused now (run by root, the check passed it).
+  const refused = runInstaller(stage);
+  assert.match(refused, /WARNING: \/etc\/gatehouse\/gatehouse\.yaml does not pass check-config/, refused);
+  assert.match(refused, /key\.pem cannot be read \(EACCES\)/, refused);
+  // the key given to the gateway's user, as docs/broker.md says: then it passes, checked as that user
+  chownSync(join(etc, 'tls/key.pem'), gatehouse.uid, gatehouse.gid);
+  const ok = runInstaller(stage);
+  assert.match(ok, /check-config \/etc\/gatehouse\/gatehouse\.yaml --data-dir \/var\/lib\/gatehouse as gatehouse: ok/, ok);
 });
