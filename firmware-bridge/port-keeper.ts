@@ -210,7 +210,11 @@ export class PortKeeper {
 export function openHint(reason: string): string {
   if (/no such file|ENOENT/i.test(reason))
     return 'the device is not there: check it is plugged in and the path (prefer /dev/serial/by-id/...); the link retries by itself';
-  if (/permission denied|EACCES|EPERM/i.test(reason))
+  // EPERM is the devices cgroup (systemd's DeviceAllow=), not the file's mode: under the unit a pty
+  // was told to join the dialout group the gateway's user is already in.
+  if (/operation not permitted|EPERM/i.test(reason))
+    return "the device's class is not allowed to the gateway: the systemd unit allows ttyS, ttyUSB, ttyACM and ttyAMA (a driver loaded after the unit started: restart it); another class, a pty (/dev/pts) or a vendor driver's tty, needs 'sudo systemctl edit gatehouse' with [Service] DeviceAllow=char-NAME rw, NAME from /proc/devices (docs/firmware-bridge.md#under-the-systemd-unit); the link retries by itself";
+  if (/permission denied|EACCES/i.test(reason))
     return "the gateway user may not open it: add the user to the dialout group (or the device's group); the link retries by itself";
   if (/cannot lock|resource temporarily unavailable|EBUSY|EAGAIN/i.test(reason))
     return 'another process holds the port open (a terminal program, ModemManager, another gateway or serial link): stop it; the link retries by itself';

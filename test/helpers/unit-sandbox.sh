@@ -21,9 +21,10 @@
 #   - every mount is then read-only (ProtectSystem=strict) except /var/lib/gatehouse
 #     (ReadWritePaths), /tmp, /var/tmp and the API file systems /proc, /sys, /dev.
 # Then CMD runs (as root: the caller drops to the unit's user with setpriv, see unit-sandbox.ts).
-# Not emulated here: seccomp (SystemCallArchitectures, RestrictAddressFamilies: the caller traces
-# socket() with strace instead), the devices cgroup (DevicePolicy/DeviceAllow), ProtectKernel*,
-# ProtectClock, RestrictNamespaces, the journal (stdout is a pipe).
+# DevicePolicy=closed and DeviceAllow= are a devices cgroup the caller puts CMD in (cgroup v1).
+# Not emulated: seccomp (SystemCallArchitectures, RestrictAddressFamilies: the caller traces
+# socket() with strace instead), ProtectKernel*, ProtectClock, RestrictNamespaces, the journal
+# (stdout is a pipe).
 set -euo pipefail
 stage=$1
 work=$2

@@ -7,7 +7,7 @@
 // setpriv and overlayfs (unitSandboxSkip says what is missing).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
@@ -40,6 +40,9 @@ export interface UnitSettings {
   workingDirectory: string;
   umask: string;
   limitNoFile: number;
+  /** DevicePolicy= and the DeviceAllow= lines ("char-ttyUSB rw"). */
+  devicePolicy: string;
+  deviceAllow: string[];
 }
 
 /** Reads the settings from a unit file (one ExecStart without quotes, as ours is). */
@@ -65,8 +68,48 @@ export function parseUnit(text: string): UnitSettings {
     workingDirectory: one('WorkingDirectory'),
     umask: one('UMask'),
     limitNoFile: Number(one('LimitNOFILE')),
+    devicePolicy: one('DevicePolicy'),
+    deviceAllow: all('DeviceAllow'),
   };
 }
+
+/** cgroup v1's devices controller, where DevicePolicy= and DeviceAllow= are emulated (else not). */
+const DEVICES_CGROUP = '/sys/fs/cgroup/devices';
+export const devicesEmulated: boolean = existsSync(join(DEVICES_CGROUP, 'devices.allow'));
+
+/**
+ * The devices cgroup rules systemd writes for DevicePolicy=closed plus DeviceAllow=: the pseudo
+ * devices it always allows (/dev/null, zero, full, random, urandom, tty, ptmx), and each
+ * char-NAME group of /proc/devices (a group not there now is left out, as systemd does).
+ */
+export function deviceRules(u: UnitSettings): string[] {
+  if (u.devicePolicy !== 'closed') throw new Error(`DevicePolicy=${u.devicePolicy} is not emulated`);
+  const rules = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm'];
+  const text = readFileSync('/proc/devices', 'utf8');
+  const chars = text.slice(0, text.indexOf('Block devices:'));
+  for (const line of u.deviceAllow) {
+    const [what, access = 'rwm'] = line.split(/\s+/);
+    const m = /^char-(.+)$/.exec(what!);
+    if (!m) throw new Error(`DeviceAllow=${line} is not emulated`);
+    for (const dev of chars.matchAll(/^\s*(\d+) (\S+)$/gm)) if (dev[2] === m[1]) rules.push(`c ${dev[1]}:* ${access}`);
+  }
+  return rules;
+}
+
+/** A devices cgroup with the unit's rules (removeCgroup once its processes are gone). */
+function deviceCgroup(u: UnitSettings): string {
+  const dir = join(DEVICES_CGROUP, `gatehouse-unit-${process.pid}-${++cgroups}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'devices.deny'), 'a');
+  for (const rule of deviceRules(u)) writeFileSync(join(dir, 'devices.allow'), rule);
+  return dir;
+}
+
+async function removeCgroup(dir: string): Promise<void> {
+  await waitUntil(() => readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim() === '' || undefined, `${dir} empty`, 10_000);
+  rmdirSync(dir);
+}
+let cgroups = 0;
 
 /** A root staged by install.sh (DESTDIR, --no-modules) and the sandbox's scratch folder. */
 export interface StagedInstall {
@@ -158,6 +201,9 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
  */
 export function startUnit(t: TestContext, stage: StagedInstall, opts: { trace?: boolean; dropIn?: Partial<UnitSettings> } = {}): UnitProcess {
   const u = { ...stage.unit, ...opts.dropIn };
+  // DevicePolicy/DeviceAllow: the sandbox's shell joins the cgroup before it execs (all below inherit it)
+  const cgroup = devicesEmulated ? deviceCgroup(u) : undefined;
+  const joinDevices = cgroup ? `echo $$ > ${q(join(cgroup, 'cgroup.procs'))} && ` : '';
   const env = { PATH: SYSTEMD_PATH, HOME: '/var/lib/gatehouse', USER: u.user, LOGNAME: u.user, SHELL: '/usr/sbin/nologin', ...u.environment };
   // systemd sets the groups of User= from the group database plus SupplementaryGroups= ($groups,
   // made in the sandbox: the user and its groups exist only there).
@@ -180,7 +226,7 @@ export function startUnit(t: TestContext, stage: StagedInstall, opts: { trace?: 
   const [setpriv, ...rest] = traced.slice(traced.indexOf('setpriv'));
   const prefix = traced.slice(0, traced.indexOf('setpriv'));
   const command = [...prefix.map(q), setpriv!, groups, ...rest.map(q)].join(' ');
-  const inner = `umask ${u.umask} && ulimit -n $(( $(ulimit -Hn) < ${u.limitNoFile} ? $(ulimit -Hn) : ${u.limitNoFile} )) && cd ${q(u.workingDirectory)} && exec ${command}`;
+  const inner = `${joinDevices}umask ${u.umask} && ulimit -n $(( $(ulimit -Hn) < ${u.limitNoFile} ? $(ulimit -Hn) : ${u.limitNoFile} )) && cd ${q(u.workingDirectory)} && exec ${command}`;
   const proc = spawn('unshare', sandboxArgs(stage, inner), { stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
@@ -224,6 +270,7 @@ export function startUnit(t: TestContext, stage: StagedInstall, opts: { trace?: 
       }
       await exited;
     }
+    if (cgroup) await removeCgroup(cgroup);
   });
   return {
     proc,
