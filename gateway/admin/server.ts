@@ -8,6 +8,7 @@
 // clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts), and a plain
 // HTTP request to it gets a 400 saying to use https:// (protocol-sniff.ts).
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { PRIVILEGED_PORT_HINT } from '../../core/privileged-port.js';
 import { nodeHttp } from '../../core/node-http.js';
 import { nodeHttps } from '../../core/tls-modules.js';
 import { ADMIN_TLS, SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
@@ -337,7 +338,14 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     } catch (err) {
       throw ERRORS.GH_ADMIN_LISTEN(
         { host: options.host, port: options.port, reason: (err as Error).message },
-        { where: 'admin', hint: 'choose another admin.port (or --admin-port), or stop the process holding it', cause: err },
+        {
+          where: 'admin',
+          hint:
+            (err as NodeJS.ErrnoException).code === 'EACCES'
+              ? PRIVILEGED_PORT_HINT
+              : 'choose another admin.port (or --admin-port), or stop the process holding it',
+          cause: err,
+        },
       );
     }
     if (stops !== stopsBefore) return; // the stop, waiting for this start, closes the server

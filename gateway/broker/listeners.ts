@@ -8,6 +8,7 @@
 // device out of a TLS listener.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { PRIVILEGED_PORT_HINT } from '../../core/privileged-port.js';
 import { nodeTls } from '../../core/tls-modules.js';
 import { tlsPairProblem } from '../../core/tls-files.js';
 import { ERRORS } from '../../core/errors.js';
@@ -127,7 +128,7 @@ export function listen(b: BoundListener, index: number): Promise<void> {
               err.code === 'EADDRINUSE'
                 ? `another process (a mosquitto service?) uses this port (ss -ltnp 'sport = :${b.options.port}' names it): stop it, or choose another port (broker.listeners[${index}].port${index === 0 ? '; --mqtt-port N' : ''})`
                 : err.code === 'EACCES'
-                  ? 'ports below 1024 need privileges: use 1883/8883 or grant CAP_NET_BIND_SERVICE'
+                  ? PRIVILEGED_PORT_HINT
                   : 'check the host address exists on this machine',
             cause: err,
           },

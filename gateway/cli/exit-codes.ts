@@ -19,7 +19,7 @@ export const EXIT_DATA = 65;
 /**
  * Codes that, at start, come from the configuration or the files and packages it names: starting
  * again with the same files fails the same way. Not here: a listener's port in use or an address
- * not there yet (GH_BROKER_LISTEN, GH_ADMIN_LISTEN), a store locked by another process
+ * not there yet (GH_BROKER_LISTEN, GH_ADMIN_LISTEN, but for a port below 1024: restartCannotFix), a store locked by another process
  * (GH_STORE_OPEN but for permissions and format), a full disk (waited for): those may pass by themselves.
  */
 const CONFIG_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -55,5 +55,8 @@ export function restartCannotFix(err: unknown): boolean {
   // A data directory written by a gatehouse whose store format this one does not read, or one
   // the gateway's user may not write (store/database.ts).
   const details = err.details as { storeFormat?: unknown; permission?: unknown } | undefined;
-  return err.code === 'GH_STORE_OPEN' && (typeof details?.storeFormat === 'number' || details?.permission === true);
+  if (err.code === 'GH_STORE_OPEN' && (typeof details?.storeFormat === 'number' || details?.permission === true)) return true;
+  // A port below 1024 without CAP_NET_BIND_SERVICE (EACCES): the unit has no capabilities, and
+  // restarting it every 5 s for ever (exit 1) never binds it.
+  return (err.code === 'GH_BROKER_LISTEN' || err.code === 'GH_ADMIN_LISTEN') && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'EACCES';
 }

@@ -43,6 +43,9 @@ export interface UnitSettings {
   /** DevicePolicy= and the DeviceAllow= lines ("char-ttyUSB rw"). */
   devicePolicy: string;
   deviceAllow: string[];
+  /** AmbientCapabilities= and CapabilityBoundingSet= (CAP_... names; empty in the unit). */
+  ambientCapabilities: string[];
+  capabilityBoundingSet: string[];
 }
 
 /** Reads the settings from a unit file (one ExecStart without quotes, as ours is). */
@@ -70,6 +73,8 @@ export function parseUnit(text: string): UnitSettings {
     limitNoFile: Number(one('LimitNOFILE')),
     devicePolicy: one('DevicePolicy'),
     deviceAllow: all('DeviceAllow'),
+    ambientCapabilities: all('AmbientCapabilities').flatMap((l) => l.split(/\s+/).filter((c) => c)),
+    capabilityBoundingSet: all('CapabilityBoundingSet').flatMap((l) => l.split(/\s+/).filter((c) => c)),
   };
 }
 
@@ -175,6 +180,18 @@ export interface UnitProcess {
   stop(): Promise<number | null>;
 }
 
+/**
+ * setpriv's capability options for AmbientCapabilities= within CapabilityBoundingSet= (the unit's
+ * are empty: none at all); an ambient capability outside the bounding set is not kept, as with systemd.
+ */
+function capabilityArgs(u: UnitSettings): string[] {
+  const name = (c: string): string => c.replace(/^CAP_/, '').toLowerCase();
+  const bounding = u.capabilityBoundingSet.map(name);
+  const ambient = u.ambientCapabilities.map(name).filter((c) => bounding.includes(c));
+  const plus = (caps: string[]): string => ['-all', ...caps.map((c) => `+${c}`)].join(',');
+  return [`--inh-caps=${plus(ambient)}`, ...(ambient.length ? [`--ambient-caps=${plus(ambient)}`] : []), `--bounding-set=${plus(bounding)}`];
+}
+
 /** Runs a command line inside the staged root's sandbox (a namespace of its own), as root. */
 function sandboxArgs(stage: StagedInstall, inner: string): string[] {
   return [
@@ -211,8 +228,7 @@ export function startUnit(t: TestContext, stage: StagedInstall, opts: { trace?: 
     'setpriv',
     `--reuid=${u.user}`,
     `--regid=${u.group}`,
-    '--inh-caps=-all',
-    '--bounding-set=-all',
+    ...capabilityArgs(u),
     '--no-new-privs',
     '--',
     'env',

@@ -336,3 +336,25 @@ test("install.sh checks the config as the unit's user: a TLS key only root can r
   const ok = runInstaller(stage);
   assert.match(ok, /check-config \/etc\/gatehouse\/gatehouse\.yaml --data-dir \/var\/lib\/gatehouse as gatehouse: ok/, ok);
 });
+
+test('a listener on a port below 1024 under the unit (no capabilities): refused with the drop-in that grants CAP_NET_BIND_SERVICE, which then binds it', {
+  skip: unitSandboxSkip,
+}, async (t) => {
+  const stage = await stageInstall(t);
+  const port = 883; // below 1024: nothing on this machine listens there (the test asserts the bind)
+  writeFileSync(join(stage.root, 'etc/gatehouse/gatehouse.yaml'), `broker: { listeners: [{ host: 127.0.0.1, port: ${port} }] }\nadmin: { enabled: false }\n`);
+  const refused = startUnit(t, stage);
+  // exit 78 (EX_CONFIG, RestartPreventExitStatus): it was 1, restarted every 5 s to fail the same way
+  assert.equal(await refused.exited, 78, JSON.stringify(refused.logs.slice(-3)));
+  const text = `${refused.stderr()}${JSON.stringify(refused.logs)}`;
+  assert.match(text, /GH_BROKER_LISTEN/);
+  // it said "grant CAP_NET_BIND_SERVICE": under the unit, two lines of a drop-in
+  assert.match(text, /AmbientCapabilities=CAP_NET_BIND_SERVICE and CapabilityBoundingSet=CAP_NET_BIND_SERVICE/);
+  const granted = startUnit(t, stage, { dropIn: { ambientCapabilities: ['CAP_NET_BIND_SERVICE'], capabilityBoundingSet: ['CAP_NET_BIND_SERVICE'] } });
+  const started = await unitLogLine(granted, 'gatehouse started');
+  assert.deepEqual(
+    (started.mqtt as Array<{ port: number }>).map((l) => l.port),
+    [port],
+  );
+  assert.equal(await granted.stop(), 0);
+});
