@@ -180,6 +180,13 @@ export const ERROR_CATALOGUE = {
     message: 'the local stream store at {dir} is damaged and could not be repaired: {reason}',
     hint: 'move the store folder aside (the error names the command) and start again: a new, empty store is made; the folder moved aside keeps what it held',
   },
+  GH_STORE_IN_RAM: {
+    group: 'store',
+    meaning:
+      "The data directory is on tmpfs or ramfs, or on an overlay written to one (Raspberry Pi OS's overlay file system): the store and what it acknowledges live in memory and are lost at the next reboot or power cut. A warning at start and in check-config; the gateway runs",
+    message: 'the data directory {dir} is on {on} (RAM)',
+    hint: "put the data directory on a disk partition (a writable partition mounted there, or the overlay turned off); under the systemd unit, another folder with 'sudo systemctl edit gatehouse' (ExecStart= with --data-dir, ReadWritePaths= for it)",
+  },
   GH_STORE_DISK_FULL: {
     group: 'store',
     meaning:

@@ -20,6 +20,7 @@ import { readClientTlsFiles, tlsPairProblem, type ClientTlsContext, type TlsFile
 import { sourceTlsContext } from '../pipeline/sources/mqtt/files.js';
 import { listenerName } from '../broker/options.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning, dataDirSummary } from './data-dir.js';
+import { ramDataDirWarning } from './data-dir-ram.js';
 
 const USAGE = 'gatehouse check-config FILE [--data-dir DIR]';
 
@@ -163,6 +164,8 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   for (const w of proxyWarnings) writeLine(io.stderr, `${file}: warning: ${w}`);
   const overridden = values['data-dir'] !== undefined ? await dataDirOverrideWarning(file, config.dataDir) : undefined;
   if (overridden) writeLine(io.stderr, `${file}: warning: ${overridden.message}`);
+  const inRam = ramDataDirWarning(config.dataDir);
+  if (inRam) writeLine(io.stderr, `${file}: warning: ${inRam}`);
   writeLine(
     io.stdout,
     `${file}: OK: ${config.broker.listeners.length} listener(s), ${Object.keys(config.streams).length} stream(s), ${compiled.rules.length} rule(s) (version ${compiled.version}), ${exporters} exporter(s), ${config.serial.length} serial link(s), ${sources.length} source(s); ${dataDir}`,

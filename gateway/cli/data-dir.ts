@@ -3,7 +3,7 @@
 // /var/lib/gatehouse to start) it checked and named ./gatehouse-data of the working directory.
 // Also what check-config reads of the data directory: only what it can see without writing or
 // opening the store (a running gateway holds the store's lock), so it is safe beside a running
-// gateway and under another user (install.sh runs it as root).
+// gateway and under another user (install.sh runs it as the unit's user, an operator as root).
 import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { readConfigFile } from '../config/index.js';

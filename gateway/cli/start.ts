@@ -12,6 +12,7 @@ import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning } from './data-dir.js';
 import { safeLogDestination } from './log-destination.js';
+import { ramDataDirWarning } from './data-dir-ram.js';
 import { EXIT_DATA, cannotFixExitCode } from './exit-codes.js';
 
 /** pino's levels, as log.level takes them (config/schema.ts). */
@@ -186,6 +187,8 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   warnOldNode(logger);
   noteProcessSettings(logger);
   if (values['data-dir'] !== undefined && values.config !== undefined) await warnDataDirOverride(logger, values.config, config.dataDir);
+  const inRam = ramDataDirWarning(config.dataDir);
+  if (inRam) logger.warn({ dataDir: config.dataDir, code: 'GH_STORE_IN_RAM' }, inRam);
   const registry = createMetricsRegistry(VERSION, config.gatewayId);
   logDestination.registerMetrics(registry);
   // Signal listeners from before start, one per signal for the whole life: without a listener a

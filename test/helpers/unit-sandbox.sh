@@ -41,6 +41,14 @@ done
 mkdir -p /etc/gatehouse /var/lib/gatehouse /opt/gatehouse /usr/local/bin
 mount --bind "$stage/etc/gatehouse" /etc/gatehouse
 mount --bind "$stage/var/lib/gatehouse" /var/lib/gatehouse
+# SANDBOX_DATA=overlay-ram: the data dir as Raspberry Pi OS's overlay file system leaves it, an
+# overlay of the staged folder whose writes go to a tmpfs (RAM)
+if [ "${SANDBOX_DATA:-}" = overlay-ram ]; then
+  mkdir -p "$work/ram"
+  mount -t tmpfs sandbox-ram "$work/ram"
+  mkdir "$work/ram/up" "$work/ram/wk"
+  mount -t overlay sandbox-data -o "lowerdir=$stage/var/lib/gatehouse,upperdir=$work/ram/up,workdir=$work/ram/wk" /var/lib/gatehouse
+fi
 mount --bind "$stage/opt/gatehouse" /opt/gatehouse
 # MODULES: the checkout's node_modules (install.sh --no-modules stages none), read-only at
 # /opt/gatehouse/node_modules where install.sh copies them

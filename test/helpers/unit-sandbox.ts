@@ -216,7 +216,11 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
  * Starts the unit's ExecStart in the sandbox. trace: strace -ff of file and socket calls into
  * stage.out/trace.<pid> (readTrace).
  */
-export function startUnit(t: TestContext, stage: StagedInstall, opts: { trace?: boolean; dropIn?: Partial<UnitSettings> } = {}): UnitProcess {
+export function startUnit(
+  t: TestContext,
+  stage: StagedInstall,
+  opts: { trace?: boolean; dropIn?: Partial<UnitSettings> /** 'overlay-ram': the data dir in RAM (unit-sandbox.sh) */; data?: 'overlay-ram' } = {},
+): UnitProcess {
   const u = { ...stage.unit, ...opts.dropIn };
   // DevicePolicy/DeviceAllow: the sandbox's shell joins the cgroup before it execs (all below inherit it)
   const cgroup = devicesEmulated ? deviceCgroup(u) : undefined;
@@ -243,7 +247,10 @@ export function startUnit(t: TestContext, stage: StagedInstall, opts: { trace?: 
   const prefix = traced.slice(0, traced.indexOf('setpriv'));
   const command = [...prefix.map(q), setpriv!, groups, ...rest.map(q)].join(' ');
   const inner = `${joinDevices}umask ${u.umask} && ulimit -n $(( $(ulimit -Hn) < ${u.limitNoFile} ? $(ulimit -Hn) : ${u.limitNoFile} )) && cd ${q(u.workingDirectory)} && exec ${command}`;
-  const proc = spawn('unshare', sandboxArgs(stage, inner), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn('unshare', sandboxArgs(stage, inner), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(opts.data ? { SANDBOX_DATA: opts.data } : {}) },
+  });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   createInterface({ input: proc.stdout! }).on('line', (line) => {

@@ -14,6 +14,7 @@ import mqtt from 'mqtt';
 import { freePort, repoRoot, tempDir, waitUntil, which } from '../helpers/index.js';
 import { startNats, startS3rver } from '../helpers/peers.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { ramBacking } from '../../gateway/cli/data-dir-ram.js';
 import {
   asUser,
   devicesEmulated,
@@ -142,6 +143,8 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
 
   const unit = startUnit(t, stage, { trace: true });
   await unitLogLine(unit, 'gatehouse started');
+  // the staged data dir is on this machine's disk: no RAM warning (unless /tmp is a tmpfs here)
+  if (!ramBacking(stage.root)) assert.ok(!unit.logs.some((l) => l.code === 'GH_STORE_IN_RAM'), 'no RAM warning for a disk');
 
   // Devices: MQTT 3.1.1 over TCP, MQTT 5 over TLS, QoS 1: PUBACK once stored.
   const v3 = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'truck-3', reconnectPeriod: 0 });
@@ -357,4 +360,22 @@ test('a listener on a port below 1024 under the unit (no capabilities): refused 
     [port],
   );
   assert.equal(await granted.stop(), 0);
+});
+
+test("a data directory in RAM (Raspberry Pi OS's overlay file system, writes to tmpfs) is said at start and by check-config: acknowledged data would not survive a reboot", {
+  skip: unitSandboxSkip,
+}, async (t) => {
+  const stage = await stageInstall(t);
+  writeFileSync(
+    join(stage.root, 'etc/gatehouse/gatehouse.yaml'),
+    `broker: { listeners: [{ host: 127.0.0.1, port: ${await freePort(t)} }] }\nadmin: { enabled: false }\n`,
+  );
+  const unit = startUnit(t, stage, { data: 'overlay-ram' });
+  const warned = await unitLogLine(unit, (l) => l.code === 'GH_STORE_IN_RAM');
+  assert.match(String(warned.msg), /the data directory \/var\/lib\/gatehouse is on an overlay written to tmpfs \(RAM\)/);
+  await unitLogLine(unit, 'gatehouse started');
+  const check = asUser(unit, 'gatehouse', ['gatehouse', 'check-config', '/etc/gatehouse/gatehouse.yaml', '--data-dir', '/var/lib/gatehouse']);
+  assert.equal(check.code, 0, check.out);
+  assert.match(check.out, /warning: the data directory \/var\/lib\/gatehouse is on an overlay written to tmpfs \(RAM\)/);
+  assert.equal(await unit.stop(), 0);
 });
