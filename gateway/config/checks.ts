@@ -14,6 +14,7 @@ import { selfBridgeWarning } from './self-bridge.js';
 import { imageHostNameWarning } from '../control/fleet-identity.js';
 import { deliveredFilter, filtersOverlap } from '../../core/topic-filter.js';
 import { isLoopback } from '../broker/options.js';
+import { fileAccess } from '../../core/file-access.js';
 
 /** Paths in the config are resolved against the config file's folder (see loadConfig). */
 const PATH_RULE = "relative paths are resolved against the config file's folder";
@@ -25,7 +26,12 @@ function mustRead(path: string, where: string, what: string): void {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new GatehouseError('GH_CONFIG_INVALID', `${what} ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, {
       where,
-      hint: `fix the path (${PATH_RULE}) or the file's permissions`,
+      hint:
+        code === 'EACCES'
+          ? // who runs and who may read it: under the unit a key made by root (openssl run with sudo) is
+            // root's 0600, and a check run by an operator cannot read what the gateway's user can
+            `this command ${fileAccess(path).text}: the gateway's user must read it (a key: sudo chown gatehouse: ${path} && sudo chmod 600 ${path}); check as that user: sudo -u gatehouse gatehouse check-config ...`
+          : `fix the path (${PATH_RULE}) or the file's permissions`,
     });
   }
 }

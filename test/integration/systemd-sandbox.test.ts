@@ -234,6 +234,9 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
   const opsCheck = asUser(unit, 'ops', ['gatehouse', 'check-config', '/etc/gatehouse/gatehouse.yaml', '--data-dir', '/var/lib/gatehouse']);
   assert.equal(opsCheck.code, 1, opsCheck.out);
   assert.match(opsCheck.out, /key\.pem cannot be read \(EACCES\)/);
+  // ... saying who may read it and how to check as the gateway's user (it said "fix the path or the file's permissions")
+  assert.match(opsCheck.out, /this command runs as ops \(groups ops, gatehouse\); \/etc\/gatehouse\/tls\/key\.pem is gatehouse:gatehouse, mode 0600/);
+  assert.match(opsCheck.out, /sudo -u gatehouse gatehouse check-config/);
   const asGateway = asUser(unit, 'gatehouse', ['gatehouse', 'check-config', '/etc/gatehouse/gatehouse.yaml', '--data-dir', '/var/lib/gatehouse']);
   assert.equal(asGateway.code, 0, asGateway.out);
   // the export files, made with UMask=0027, are the group's to read
