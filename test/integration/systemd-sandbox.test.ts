@@ -382,3 +382,40 @@ test("a data directory in RAM (Raspberry Pi OS's overlay file system, writes to 
   assert.match(check.out, /warning: the data directory \/var\/lib\/gatehouse is on an overlay written to tmpfs \(RAM\)/);
   assert.equal(await unit.stop(), 0);
 });
+
+test("AWS credentials of the SDK's shared profile, under the unit: the gatehouse user's HOME, /var/lib/gatehouse/.aws/credentials (ProtectHome= hides /root's)", {
+  skip: unitSandboxSkip,
+}, async (t) => {
+  const stage = await stageInstall(t);
+  const s3 = await startS3rver(t, ['creds']);
+  const adminPort = await freePort(t);
+  const mqttPort = await freePort(t);
+  // as an operator would write it: sudo install -d -o gatehouse -g gatehouse -m 0700 /var/lib/gatehouse/.aws, the file 0600
+  const gatehouse = sandboxIds(stage, 'gatehouse');
+  const aws = join(stage.root, 'var/lib/gatehouse/.aws');
+  mkdirSync(aws, { mode: 0o700 });
+  writeFileSync(join(aws, 'credentials'), '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n', { mode: 0o600 });
+  for (const p of [aws, join(aws, 'credentials')]) chownSync(p, gatehouse.uid, gatehouse.gid);
+  const config = {
+    broker: { listeners: [{ host: '127.0.0.1', port: mqttPort }] },
+    admin: { host: '127.0.0.1', port: adminPort, token: TOKEN },
+    exporters: [
+      { name: 's3', stream: 'archive', batch: { lingerMs: 0 }, destination: { type: 's3', bucket: 'creds', endpoint: s3.url, forcePathStyle: true } },
+    ],
+  };
+  writeFileSync(join(stage.root, 'etc/gatehouse/gatehouse.yaml'), JSON.stringify(config));
+  const unit = startUnit(t, stage);
+  await unitLogLine(unit, 'gatehouse started');
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'd', reconnectPeriod: 0 });
+  t.after(() => device.endAsync(true));
+  await device.publishAsync('fleet/d', '{"n":1}', { qos: 1 });
+  await waitUntil(
+    async () => ((await archive(adminPort))?.exporters[0]?.exportedRecords ?? 0) >= 1 || undefined,
+    'the record in S3, signed with the profile',
+    15_000,
+    100,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify(unit.logs.filter((l) => Number(l.level) >= 40))}`);
+  });
+  assert.equal(await unit.stop(), 0);
+});
