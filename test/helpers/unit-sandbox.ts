@@ -7,7 +7,7 @@
 // setpriv and overlayfs (unitSandboxSkip says what is missing).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
@@ -214,12 +214,13 @@ const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * Starts the unit's ExecStart in the sandbox. trace: strace -ff of file and socket calls into
- * stage.out/trace.<pid> (readTrace).
+ * stage.out/trace.<pid> (unit-sandbox-trace.ts). dropIn: settings a drop-in changes. data
+ * 'overlay-ram': the data dir an overlay written to tmpfs (unit-sandbox.sh SANDBOX_DATA).
  */
 export function startUnit(
   t: TestContext,
   stage: StagedInstall,
-  opts: { trace?: boolean; dropIn?: Partial<UnitSettings> /** 'overlay-ram': the data dir in RAM (unit-sandbox.sh) */; data?: 'overlay-ram' } = {},
+  opts: { trace?: boolean; dropIn?: Partial<UnitSettings>; data?: 'overlay-ram' } = {},
 ): UnitProcess {
   const u = { ...stage.unit, ...opts.dropIn };
   // DevicePolicy/DeviceAllow: the sandbox's shell joins the cgroup before it execs (all below inherit it)
@@ -241,11 +242,11 @@ export function startUnit(
     ...u.execStart,
   ];
   const traced = opts.trace ? ['strace', '-ff', '-qq', '-e', 'trace=%file,socket', '-e', 'signal=none', '-o', '/var/unit-sandbox/trace', ...drop] : drop;
-  // LimitNOFILE: at most the hard limit this machine allows (a container may cap it lower).
   const groups = `"--groups=$(id -Gn ${q(u.user)} | tr ' ' ,)${u.supplementaryGroups.map((g) => `,${g}`).join('')}"`;
   const [setpriv, ...rest] = traced.slice(traced.indexOf('setpriv'));
   const prefix = traced.slice(0, traced.indexOf('setpriv'));
   const command = [...prefix.map(q), setpriv!, groups, ...rest.map(q)].join(' ');
+  // LimitNOFILE: at most the hard limit this machine allows (a container may cap it lower).
   const inner = `${joinDevices}umask ${u.umask} && ulimit -n $(( $(ulimit -Hn) < ${u.limitNoFile} ? $(ulimit -Hn) : ${u.limitNoFile} )) && cd ${q(u.workingDirectory)} && exec ${command}`;
   const proc = spawn('unshare', sandboxArgs(stage, inner), {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -373,49 +374,4 @@ export function asUser(u: UnitProcess, user: string, argv: string[], env: Record
     { encoding: 'utf8', timeout: 30_000 },
   );
   return { code: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
-}
-
-/** One traced call that wrote, or failed for want of a right, outside what the unit may write. */
-export interface TraceFinding {
-  pid: string;
-  line: string;
-}
-
-/** File-writing calls (by their flags or name) whose path is outside `writable`, and every EROFS / EACCES / EPERM. */
-export function readTrace(
-  stage: StagedInstall,
-  writable: readonly string[] = ['/var/lib/gatehouse/'],
-): {
-  outside: TraceFinding[];
-  refused: TraceFinding[];
-  families: Set<string>;
-  lines: number;
-} {
-  const outside: TraceFinding[] = [];
-  const refused: TraceFinding[] = [];
-  const families = new Set<string>();
-  let lines = 0;
-  const writes =
-    /^(open|openat|creat|mkdir|mkdirat|rename|renameat2?|unlink|unlinkat|rmdir|symlink|symlinkat|link|linkat|chmod|fchmodat|chown|fchownat|lchown|truncate|utimensat|mknod|mknodat)\(/;
-  for (const f of readdirSync(stage.out).filter((n) => n.startsWith('trace.'))) {
-    const pid = f.slice('trace.'.length);
-    for (const line of readFileSync(join(stage.out, f), 'utf8').split('\n')) {
-      if (!line) continue;
-      lines++;
-      const fam = /^socket\((AF_[A-Z0-9]+)/.exec(line);
-      if (fam) families.add(fam[1]!);
-      if (/= -1 (EROFS|EACCES|EPERM) /.test(line)) refused.push({ pid, line });
-      if (!writes.test(line)) continue;
-      if (/^open/.test(line) && !/O_WRONLY|O_RDWR|O_CREAT|O_TRUNC/.test(line)) continue;
-      const paths = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
-      const bad = paths.filter((p) => p.startsWith('/') && !writable.some((w) => p.startsWith(w) || `${p}/` === w) && !isDevice(p));
-      if (bad.length) outside.push({ pid, line });
-    }
-  }
-  return { outside, refused, families, lines };
-}
-
-/** Devices a write to is no file-system write (/dev/null, ttys, the pty). */
-function isDevice(p: string): boolean {
-  return p.startsWith('/dev/') || p.startsWith('/proc/') || p.startsWith('/sys/');
 }

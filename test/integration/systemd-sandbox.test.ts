@@ -15,10 +15,10 @@ import { freePort, repoRoot, tempDir, waitUntil, which } from '../helpers/index.
 import { startNats, startS3rver } from '../helpers/peers.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { ramBacking } from '../../gateway/cli/data-dir-ram.js';
+import { readTrace } from '../helpers/unit-sandbox-trace.js';
 import {
   asUser,
   devicesEmulated,
-  readTrace,
   runInstaller,
   sandboxIds,
   stageInstall,
@@ -90,9 +90,9 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
   execFileSync(process.execPath, [CLI, 'rules', 'keygen', '--out', join(keys, 'office')]);
   copyFileSync(join(keys, 'office.pub'), join(etc, 'office.pub'));
   // The serial port: a socat pty pair, the gateway's end root:dialout 0660 as a ttyUSB's node is.
+  mkdirSync(stage.out, { recursive: true });
   const tty = spawn('socat', [`pty,raw,echo=0,link=${join(stage.out, 'device')}`, `pty,raw,echo=0,link=${join(stage.out, 'tty-gw')}`], { stdio: 'ignore' });
   t.after(() => tty.kill('SIGKILL'));
-  mkdirSync(stage.out, { recursive: true });
   const gwTty = await waitUntil(() => {
     try {
       return realpathSync(join(stage.out, 'tty-gw'));
