@@ -157,9 +157,12 @@ check_as=()
 check_prog="$src/bin/gatehouse.js"
 check_who=""
 if [ -z "$destdir" ] && id "$user" >/dev/null 2>&1 && command -v runuser >/dev/null 2>&1; then
-  check_as=(runuser -u "$user" --)
-  check_who=" as $user"
-  [ -d "$prefix/node_modules" ] && check_prog="$prefix/bin/gatehouse.js"
+  if [ -d "$prefix/node_modules" ]; then check_prog="$prefix/bin/gatehouse.js"; fi
+  # a program that user cannot read (a checkout in a home folder, --no-modules) is run by root
+  if runuser -u "$user" -- test -r "$check_prog"; then
+    check_as=(runuser -u "$user" --)
+    check_who=" as $user"
+  fi
 fi
 if ! command -v node >/dev/null 2>&1; then
   say "node not found on PATH: config not checked (run 'sudo -u $user gatehouse check-config $etc/gatehouse.yaml --data-dir $state')"
