@@ -7,8 +7,9 @@
 // setpriv and overlayfs (unitSandboxSkip says what is missing).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, realpathSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
 import { repoRoot, tempDir, waitUntil, which } from './index.js';
@@ -22,6 +23,24 @@ function sandboxSkip(): string | undefined {
   const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'true']);
   if (r.status !== 0) return `unshare --mount fails here (${String(r.stderr)}): a container without CAP_SYS_ADMIN`;
   if (!readFileSync('/proc/filesystems', 'utf8').includes('overlay')) return 'needs overlayfs (modprobe overlay)';
+  // the overlays' upper layers go in the temp folder: one on overlayfs itself (a container's root) cannot hold them
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-unit-probe-'));
+  try {
+    const probe = spawnSync('unshare', [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      `mkdir "$1/u" "$1/w" "$1/m" && mount -t overlay probe -o "lowerdir=/etc,upperdir=$1/u,workdir=$1/w" "$1/m"`,
+      'sh',
+      dir,
+    ]);
+    if (probe.status !== 0) return `an overlay with its upper layer in ${tmpdir()} cannot be mounted here (${String(probe.stderr).trim()})`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   return undefined;
 }
 
