@@ -77,8 +77,8 @@ test("the installed gateway under the unit's restrictions: MQTT 3.1.1/5 over TCP
   const nats = await startNats(t);
   const keys = await tempDir(t);
 
-  // TLS files as docs/broker.md says: the key the gateway's user reads (owner gatehouse, 0600; the
-  // sandbox's gatehouse user does not exist yet: group-readable by gatehouse instead, set below).
+  // TLS files as docs/broker.md says: the key the gateway's user's alone (sudo chown gatehouse:
+  // key.pem && sudo chmod 600 key.pem; the user is the sandbox's, made by sandboxIds).
   mkdirSync(join(etc, 'tls'));
   const first = opensslSelfSigned(keys, 1, 'first');
   copyFileSync(first.cert, join(etc, 'tls/cert.pem'));
