@@ -8,6 +8,7 @@ import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import type { Area } from './options.js';
 import { ERRORS } from '../../../../core/errors.js';
 import { StrayAnswers, outOfStepText } from './stray-answers.js';
+import { RtuLine } from './rtu-line.js';
 
 /** out-of-step: Modbus TCP, an answer with another transaction id came and none to the request (stray-answers.ts). */
 export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol' | 'out-of-step';
@@ -141,6 +142,8 @@ function openError(endpoint: string, reason: string): string {
 export class ModbusLink {
   private client: ModbusRTU | null = null;
   private strays: StrayAnswers | undefined;
+  /** RTU: the bytes the line brought between requests (rtu-line.ts). */
+  private line: RtuLine | undefined;
   private closed = true;
   private onLost: ((reason: string) => void) | null = null;
   /**
@@ -198,6 +201,7 @@ export class ModbusLink {
     }
     client.setTimeout(this.timeoutMs);
     this.strays = t.kind === 'tcp' ? new StrayAnswers(client) : undefined;
+    this.line = t.kind === 'rtu' ? new RtuLine(client) : undefined;
     this.closed = false;
     // modbus-serial emits 'close' on socket end / port loss; 'error' events must be handled or they throw.
     const c = client as unknown as NodeJS.EventEmitter;
@@ -242,13 +246,22 @@ export class ModbusLink {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
+  /** RTU: ms of silence still owed before the next request: after the last answer, and after the last byte the line brought. */
+  private quietLeft(): number {
+    const lastByte = this.line && this.line.lastByteAt > 0 ? this.line.lastByteAt + this.interFrameMs() : 0;
+    return Math.max(this.quietUntil, lastByte) - performance.now();
+  }
+
   private async call<T>(what: string, fn: (client: ModbusRTU, cb: (err: unknown, value: T) => void) => void): Promise<T> {
     // (A timer counts from the event loop's cached time, and may end before the silence has.)
-    for (let quiet = this.quietUntil - performance.now(); quiet > 0; quiet = this.quietUntil - performance.now()) await sleep(Math.ceil(quiet));
+    for (let quiet = this.quietLeft(); quiet > 0; quiet = this.quietLeft()) await sleep(Math.ceil(quiet));
     const client = this.client;
     if (!client || !this.isOpen) throw new ModbusRequestError('connection', `${this.describe()} is not open`);
+    // RTU: what came before the request cannot be its answer (rtu-line.ts).
+    this.line?.dropUnread();
     const strays = this.strays;
     const mark = strays?.begin();
+    const sentAt = performance.now();
     const p = new Promise<T>((resolve, reject) => {
       try {
         fn(client, (err, value) => (err ? reject(classify(err)) : resolve(value)));
@@ -277,6 +290,11 @@ export class ModbusLink {
         // 0's value published as register 10's). The bus stays quiet for one more timeout instead, so
         // a late answer lands on the request that gave up on it (the library drops it there).
         if (e.kind === 'timeout' && this.target.kind === 'rtu') await sleep(this.timeoutMs);
+        // RTU, a frame that is no answer (noise taken for one, a damaged CRC): the answer may still
+        // be coming, within the request's timeout. Sent at once, the next request of that unit,
+        // function and length took it for its own (holding 0's value stored as holding 10's); the
+        // line stays quiet until then, and what came meanwhile is dropped (rtu-line.ts).
+        if (e.kind === 'protocol' && this.target.kind === 'rtu') this.quietUntil = Math.max(this.quietUntil, sentAt + this.timeoutMs);
         throw e;
       },
     );

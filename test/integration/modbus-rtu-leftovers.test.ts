@@ -1,0 +1,94 @@
+// Modbus RTU over a socat pty pair with a raw device (test/helpers/modbus-raw.ts) whose answers
+// leave bytes on the line that no request takes: an answer sent twice in one burst (a repeater, a
+// converter or a firmware bug on the bus), an answer that follows noise the master took for a
+// damaged answer. Such a frame is whole, with a good CRC: it must never be taken for the answer to
+// the next request of the same unit, function and length (found by fuzzing: fuzz-modbus.test.ts).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
+import { waitUntil } from '../helpers/index.js';
+import { sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { crc16, rawRtuDevice, registerValue, type Hostile } from '../helpers/modbus-raw.js';
+import { socatSkip, startSocat } from '../helpers/socat.js';
+
+/** A source polling holding 0 and holding 10 of unit 1 in one group (two requests of one length) behind `hostile`: the values each tag stored. */
+async function pollThrough(t: TestContext, hostile: Hostile, polls: number): Promise<{ h0: unknown[]; h10: unknown[] }> {
+  const cable = await startSocat(t);
+  const dev = await rawRtuDevice(t, cable.dev0);
+  dev.hostile = hostile;
+  const intake = await storeIntake(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'bus',
+      rtu: { path: cable.dev1, baudRate: 38400 },
+      timeoutMs: 200,
+      retries: 0,
+      devices: [
+        {
+          name: 'd',
+          groups: [
+            {
+              name: 'a',
+              intervalMs: 20,
+              tags: [
+                { name: 'h0', area: 'holding', address: 0 },
+                { name: 'h10', area: 'holding', address: 10 },
+              ],
+            },
+          ],
+        },
+      ],
+    }),
+    sourceDeps(t),
+  );
+  await source.start(intake);
+  t.after(() => source.stop());
+  const values = async (tag: string): Promise<unknown[]> =>
+    (await intake.records()).filter((r) => r.topic === `modbus/bus/d/${tag}`).map((r) => JSON.parse(r.payload.toString()).value as unknown);
+  await waitUntil(async () => (await values('h10')).length >= polls, `${polls} polls of the group`, 20_000);
+  return { h0: await values('h0'), h10: await values('h10') };
+}
+
+const readsHolding0 = (req: Buffer): boolean => req[1] === 3 && req.readUInt16BE(2) === 0;
+
+test('an RTU answer sent twice in one burst is never taken for the answer to the next request', { skip: socatSkip }, async (t) => {
+  let doubled = 0;
+  const { h0, h10 } = await pollThrough(
+    t,
+    (req, _tid, right) => {
+      if (!readsHolding0(req)) return { chunks: [{ bytes: right, delayMs: 0 }] };
+      doubled++;
+      return { chunks: [{ bytes: Buffer.concat([right, right]), delayMs: 0 }] };
+    },
+    30,
+  );
+  assert.ok(doubled >= 30, `${doubled} answers sent twice`);
+  assert.deepEqual([...new Set(h0)], [registerValue(1, 0)], 'h0 only ever reads holding 0');
+  assert.deepEqual([...new Set(h10)], [registerValue(1, 10)], "h10 only ever reads holding 10 (never the second copy of holding 0's answer)");
+});
+
+test('an RTU answer that follows noise taken for a damaged answer is never taken for the answer to the next request', { skip: socatSkip }, async (t) => {
+  // Noise of an answer's length that starts as one (unit 1, function 3): the library reads it as
+  // holding 0's answer with a bad CRC; the real answer follows 10 ms later, well within the timeout.
+  // The device takes 30 ms to answer holding 10 (it is still busy with holding 0 when that request comes).
+  const noise = Buffer.from([1, 3, 0xff, 0xff, 0xff, 0xff, 0xff]);
+  assert.notEqual(crc16(noise.subarray(0, 5)), noise.readUInt16LE(5), 'the noise is no frame');
+  let noisy = 0;
+  const { h10 } = await pollThrough(
+    t,
+    (req, _tid, right) => {
+      if (!readsHolding0(req)) return { chunks: [{ bytes: right, delayMs: 30 }] };
+      noisy++;
+      return {
+        chunks: [
+          { bytes: noise, delayMs: 0 },
+          { bytes: right, delayMs: 10 },
+        ],
+      };
+    },
+    15,
+  );
+  assert.ok(noisy >= 15, `${noisy} answers after noise`);
+  assert.deepEqual([...new Set(h10)], [registerValue(1, 10)], "h10 only ever reads holding 10 (never holding 0's answer that came after the noise)");
+});
