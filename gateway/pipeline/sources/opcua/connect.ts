@@ -16,7 +16,13 @@ type SecureChannel = import('node-opcua-client').ClientSecureChannelLayer;
 
 export async function loadOpcua(): Promise<{ ua: OpcuaModule; certs: CertificateManagerModule }> {
   try {
-    const [ua, certs] = await Promise.all([import('node-opcua-client'), import('node-opcua-certificate-manager')]);
+    const [ua, certs, { guardSocketData }] = await Promise.all([
+      import('node-opcua-client'),
+      import('node-opcua-certificate-manager'),
+      import('./transport-guard.js'),
+    ]);
+    // a throw in node-opcua's socket 'data' handler ends that connection, not the process
+    guardSocketData(ua.StatusCodes.BadTcpInternalError);
     return { ua, certs };
   } catch (err) {
     // (an OPC UA source is refused earlier by its preflight, which names it: this is `gatehouse opcua`)
