@@ -92,24 +92,32 @@ export interface RawTcpDevice extends RawDevice {
   readonly port: number;
 }
 
-function sendAll(sent: Sent, write: (b: Buffer) => void, end: () => void, alive: () => boolean): void {
-  let at = 0;
-  let waited = false;
-  const next = (): void => {
-    while (at < sent.chunks.length && alive()) {
-      const c = sent.chunks[at]!;
-      if (c.delayMs > 0 && !waited) {
-        waited = true;
-        setTimeout(next, c.delayMs).unref();
-        return;
+/**
+ * Writes the answers of one connection in turn, as a device does (one answer on the line at a
+ * time): an answer's delayed chunks hold the answers after it. Else a late chunk of one answer
+ * came between the bytes of later ones, and made frames no device sends (a cut frame completed by
+ * another answer's first bytes: a well-formed frame with wrong data, which no master can tell).
+ */
+class AnswerQueue {
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly write: (b: Buffer) => void,
+    private readonly end: () => void,
+    private readonly alive: () => boolean,
+  ) {}
+
+  send(sent: Sent): void {
+    this.tail = this.tail.then(async () => {
+      for (const c of sent.chunks) {
+        if (!this.alive()) return;
+        if (c.delayMs > 0) await new Promise((r) => setTimeout(r, c.delayMs).unref());
+        if (!this.alive()) return;
+        this.write(c.bytes);
       }
-      waited = false;
-      write(c.bytes);
-      at++;
-    }
-    if (sent.close && alive()) end();
-  };
-  next();
+      if (sent.close && this.alive()) this.end();
+    });
+  }
 }
 
 /** A Modbus TCP server answering each request through `hostile`. */
@@ -121,6 +129,11 @@ export async function rawTcpDevice(t: TestContext, hostile: Hostile): Promise<Ra
     s.on('close', () => sockets.delete(s));
     s.on('error', () => undefined);
     let pending = Buffer.alloc(0);
+    const queue = new AnswerQueue(
+      (b) => s.write(b),
+      () => s.destroy(),
+      () => !s.destroyed,
+    );
     s.on('data', (d: Buffer) => {
       pending = Buffer.concat([pending, d]);
       while (pending.length >= 6) {
@@ -130,13 +143,7 @@ export async function rawTcpDevice(t: TestContext, hostile: Hostile): Promise<Ra
         const req = Buffer.from(pending.subarray(6, 6 + len));
         pending = pending.subarray(6 + len);
         requests++;
-        const sent = hostile(req, tid, withMbap(tid, rightAnswer(req)));
-        sendAll(
-          sent,
-          (b) => s.write(b),
-          () => s.destroy(),
-          () => !s.destroyed,
-        );
+        queue.send(hostile(req, tid, withMbap(tid, rightAnswer(req))));
       }
     });
   });
@@ -175,6 +182,11 @@ export async function rawRtuDevice(t: TestContext, path: string): Promise<RawDev
   port.on('error', () => undefined);
   let pending = Buffer.alloc(0);
   let requests = 0;
+  const queue = new AnswerQueue(
+    (b) => port.write(b),
+    () => undefined,
+    () => port.isOpen,
+  );
   const device = {
     hostile: undefined as Hostile | undefined,
     get requests() {
@@ -196,13 +208,7 @@ export async function rawRtuDevice(t: TestContext, path: string): Promise<RawDev
       pending = pending.subarray(len);
       requests++;
       const right = withCrc(rightAnswer(req));
-      const sent = device.hostile ? device.hostile(req, undefined, right) : { chunks: [{ bytes: right, delayMs: 0 }] };
-      sendAll(
-        sent,
-        (b) => port.write(b),
-        () => undefined,
-        () => port.isOpen,
-      );
+      queue.send(device.hostile ? device.hostile(req, undefined, right) : { chunks: [{ bytes: right, delayMs: 0 }] });
     }
   });
   async function close(): Promise<void> {
