@@ -174,7 +174,10 @@ function rtuRequestLength(buf: Buffer): number | undefined {
 }
 
 /** A Modbus RTU device (every unit id) on `path`, the device end of a socat pair, answering through `hostile`. */
-export async function rawRtuDevice(t: TestContext, path: string): Promise<RawDevice & { hostile: Hostile | undefined }> {
+export async function rawRtuDevice(
+  t: TestContext,
+  path: string,
+): Promise<RawDevice & { hostile: Hostile | undefined /** Bytes on the line now, outside any answer (noise). */; write(b: Buffer): void }> {
   const { SerialPort } = await import('serialport');
   const { hangUpAware } = await import('../../core/serial-binding.js');
   const port = new SerialPort(hangUpAware({ path, baudRate: 38400, autoOpen: false }));
@@ -189,6 +192,9 @@ export async function rawRtuDevice(t: TestContext, path: string): Promise<RawDev
   );
   const device = {
     hostile: undefined as Hostile | undefined,
+    write(b: Buffer): void {
+      if (port.isOpen) port.write(b);
+    },
     get requests() {
       return requests;
     },

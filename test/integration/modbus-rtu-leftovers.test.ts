@@ -6,7 +6,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
-import { waitUntil } from '../helpers/index.js';
+import { waitUntil, withTimeout } from '../helpers/index.js';
 import { sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { crc16, rawRtuDevice, registerValue, type Hostile } from '../helpers/modbus-raw.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
@@ -91,4 +91,33 @@ test('an RTU answer that follows noise taken for a damaged answer is never taken
   );
   assert.ok(noisy >= 15, `${noisy} answers after noise`);
   assert.deepEqual([...new Set(h10)], [registerValue(1, 10)], "h10 only ever reads holding 10 (never holding 0's answer that came after the noise)");
+});
+
+test('a line that never falls silent (noise every 2 ms) delays each request by at most a timeout: polling goes on, stop() returns', {
+  skip: socatSkip,
+}, async (t) => {
+  const cable = await startSocat(t);
+  const dev = await rawRtuDevice(t, cable.dev0);
+  dev.hostile = () => ({ chunks: [] }); // no answers: only the noise
+  const noise = setInterval(() => dev.write(Buffer.from([0xff])), 2);
+  t.after(() => clearInterval(noise));
+  const intake = await storeIntake(t);
+  const source = await modbusKind.create(
+    modbusOptionsSchema.parse({
+      type: 'modbus',
+      name: 'bus',
+      // 300 baud: a frame ends after 129 ms of silence, which the noise never leaves
+      rtu: { path: cable.dev1, baudRate: 300 },
+      timeoutMs: 100,
+      retries: 0,
+      backoff: { initialMs: 10, maxMs: 10 },
+      devices: [{ name: 'd', groups: [{ name: 'a', intervalMs: 10, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
+    }),
+    sourceDeps(t),
+  );
+  await source.start(intake);
+  t.after(() => withTimeout(source.stop(), 3000, 'stop()').catch(() => undefined));
+  const before = dev.requests;
+  await waitUntil(() => dev.requests >= before + 5, 'five more requests through the noise', 10_000);
+  await withTimeout(source.stop(), 2000, 'stop() returns on a noisy line');
 });

@@ -246,15 +246,21 @@ export class ModbusLink {
     return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
-  /** RTU: ms of silence still owed before the next request: after the last answer, and after the last byte the line brought. */
-  private quietLeft(): number {
-    const lastByte = this.line && this.line.lastByteAt > 0 ? this.line.lastByteAt + this.interFrameMs() : 0;
+  /**
+   * RTU: ms of silence still owed before the next request: after the last answer, and after the
+   * last byte the line brought, but for no longer than timeoutMs from `since` (when the request
+   * began to wait): a line that never falls silent (noise on an unbiased bus, another master)
+   * delays each request, never holds the poll loop (and stop()) for good.
+   */
+  private quietLeft(since: number): number {
+    const lastByte = this.line && this.line.lastByteAt > 0 ? Math.min(this.line.lastByteAt + this.interFrameMs(), since + this.timeoutMs) : 0;
     return Math.max(this.quietUntil, lastByte) - performance.now();
   }
 
   private async call<T>(what: string, fn: (client: ModbusRTU, cb: (err: unknown, value: T) => void) => void): Promise<T> {
     // (A timer counts from the event loop's cached time, and may end before the silence has.)
-    for (let quiet = this.quietLeft(); quiet > 0; quiet = this.quietLeft()) await sleep(Math.ceil(quiet));
+    const since = performance.now();
+    for (let quiet = this.quietLeft(since); quiet > 0; quiet = this.quietLeft(since)) await sleep(Math.ceil(quiet));
     const client = this.client;
     if (!client || !this.isOpen) throw new ModbusRequestError('connection', `${this.describe()} is not open`);
     // RTU: what came before the request cannot be its answer (rtu-line.ts).
