@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg, cpus } from 'node:os';
+import { memoryCgroupUnavailable } from '../helpers/cgroup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const compiled = import.meta.url.endsWith('.js');
@@ -122,6 +123,18 @@ const BENCHES: Bench[] = [
     // Short by default (3 min, upstream down 30 s every 90 s); an hour with BENCH_FULL=1.
     args: full ? ['--minutes', '60'] : ['--minutes', '3', '--down-every', '1.5', '--down-for', '0.5', '--sample-seconds', '30'],
     timeoutS: full ? 4200 : 600,
+  },
+  {
+    name: 'low-memory',
+    what: 'the gateway as installed under cgroup memory limits (MemoryMax=): OOM kills, peak charge, acked/s, PUBACK p99, catch-up, lost',
+    // Short by default (128 MiB, the default configuration's loads, 10 s each); every limit and load with BENCH_FULL=1.
+    args: [],
+    env: full ? { LOWMEM_SECONDS: '20' } : { LOWMEM_LIMITS: '128', LOWMEM_LOADS: 'idle,steady,flat,backlog', LOWMEM_SECONDS: '10' },
+    missing: () => {
+      const why = memoryCgroupUnavailable();
+      return why ? `no memory cgroup can be made: ${why}` : undefined;
+    },
+    timeoutS: full ? 3600 : 600,
   },
   {
     name: 'nab',
