@@ -5,7 +5,7 @@ import { checkConfigFiles } from '../config/checks.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import { startGateway, type Gateway } from '../runtime/index.js';
 import { reloadConfig, rulesJsonOf } from '../runtime/reload.js';
-import { applyProcessMemorySettings } from '../runtime/process-memory.js';
+import { applyProcessMemorySettings, processMemory, smallMemoryWarning } from '../runtime/process-memory.js';
 import { startProcessIdleMemoryRelease } from '../runtime/idle-memory.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
 import { parseCliArgs, portArg, writeLine, type CliIO } from './io.js';
@@ -226,7 +226,11 @@ export async function runStart(argv: string[], io: CliIO): Promise<number> {
   process.on('SIGHUP', () => onHup());
   let gateway: Gateway;
   const memory = await applyProcessMemorySettings();
-  logger.debug(memory, 'process memory settings');
+  // What a small machine's user checks first (a MemoryMax= that took effect, V8's heap limit beside it)
+  const available = processMemory();
+  logger.info({ ...available, ...memory }, `memory: ${available.memoryMiB} MiB (${available.memoryFrom}), V8 heap limit ${available.heapLimitMiB} MiB`);
+  const small = smallMemoryWarning(available);
+  if (small) logger.warn(available, small);
   try {
     gateway = await startGateway(config, {
       logger,

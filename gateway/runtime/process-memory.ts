@@ -13,14 +13,58 @@
 // 2. mqtt-packet's number cache: on its first packet it builds 65,536 two-byte Buffers (one per
 //    packet id, ~6 MiB of old space) that every major GC then marks. Without it, writing a packet
 //    id takes one 2-byte slice of Node's buffer pool.
+// 3. What memory the process has, said in the start log (nothing is set from it). A cgroup limit
+//    (systemd's MemoryMax=, a container's) is what process.constrainedMemory() reports, else the
+//    machine's RAM. V8 sized its heap when node started, from that same figure (node passes the
+//    smaller of the two): a quarter of it, but never under 256 MiB of old space, so on anything
+//    up to 1 GiB the heap limit is ~280 MiB with --max-semi-space-size=8, above a 128 MiB
+//    MemoryMax. It cannot be lowered once the process runs (--max-old-space-size set then is
+//    ignored), and lowering it on node's command line does not help: the gateway's heap follows
+//    its live set (factor 1.2 above), and what outgrew a small limit in the low-memory bench was
+//    live (retained messages, window groups, offline sessions' queues), which a lower heap limit
+//    turns from the kernel's OOM kill into V8's own fatal "heap out of memory" (docs/benchmarks.md,
+//    round 34). So the log names the limit, and warns below the smallest one that held the
+//    default configuration's traffic.
+import os from 'node:os';
 import v8 from 'node:v8';
 
 /** The old space may grow to (1 + this / 100) x its live size before V8 marks it again. */
 export const HEAP_GROWING_PERCENT = 20;
 
+/**
+ * Below this much memory (a cgroup limit or RAM) the default configuration was OOM-killed under
+ * traffic in the low-memory bench (docs/benchmarks.md, round 34): `gatehouse start` warns.
+ */
+export const SMALLEST_MEMORY_MIB = 96;
+
 export interface ProcessMemorySettings {
   heapGrowingPercent: number | 'node flag';
   packetNumberCache: false;
+}
+
+export interface ProcessMemory {
+  /** What the process may use, MiB: its cgroup's limit when there is one below the RAM, else the RAM. */
+  memoryMiB: number;
+  memoryFrom: 'cgroup limit' | 'RAM';
+  /** V8's heap limit (old and young generations), MiB, as node sized it at start. */
+  heapLimitMiB: number;
+}
+
+/** The memory this process may use, and the heap limit V8 took from it. */
+export function processMemory(constrained: number = process.constrainedMemory?.() ?? 0, total: number = os.totalmem()): ProcessMemory {
+  // without a limit, cgroup v1 reports a huge number (2^63 rounded to a page) and v2 'max' reads as 0
+  const limited = constrained > 0 && constrained < total;
+  return {
+    memoryMiB: Math.round((limited ? constrained : total) / 1048576),
+    memoryFrom: limited ? 'cgroup limit' : 'RAM',
+    heapLimitMiB: Math.round(v8.getHeapStatistics().heap_size_limit / 1048576),
+  };
+}
+
+/** The start log's warning when the process has less memory than the gateway was measured to need, else undefined. */
+export function smallMemoryWarning(m: ProcessMemory): string | undefined {
+  if (m.memoryMiB >= SMALLEST_MEMORY_MIB) return undefined;
+  return `this process may use ${m.memoryMiB} MiB (${m.memoryFrom}): below ${SMALLEST_MEMORY_MIB} MiB the gateway is OOM-killed under traffic; give it more (systemd MemoryMax=, README "Small machines")`;
 }
 
 export async function applyProcessMemorySettings(execArgv: readonly string[] = process.execArgv): Promise<ProcessMemorySettings> {

@@ -56,3 +56,24 @@ console.log(Object.keys(require('mqtt-packet/numbers').cache).length);
 `);
   assert.equal(Number(out), 65536);
 });
+
+test('the memory the process may use: a cgroup limit below the RAM, else the RAM (no limit reads as 2^63 in cgroup v1, 0 in v2)', async () => {
+  const { processMemory } = (await import(moduleUrl)) as typeof import('../../gateway/runtime/process-memory.js');
+  const GiB = 1024 ** 3;
+  assert.deepEqual({ ...processMemory(128 * 1048576, 8 * GiB), heapLimitMiB: 0 }, { memoryMiB: 128, memoryFrom: 'cgroup limit', heapLimitMiB: 0 });
+  assert.equal(processMemory(2 ** 63, 0.5 * GiB).memoryMiB, 512);
+  assert.equal(processMemory(2 ** 63, 0.5 * GiB).memoryFrom, 'RAM');
+  assert.equal(processMemory(0, 0.5 * GiB).memoryFrom, 'RAM');
+  // a limit above the RAM limits nothing
+  assert.equal(processMemory(4 * GiB, 1 * GiB).memoryMiB, 1024);
+  // V8's own figure, as node sized it for this process
+  assert.ok(processMemory().heapLimitMiB > 0);
+});
+
+test('a warning below the smallest memory the gateway was measured to work in, none at or above it', async () => {
+  const { smallMemoryWarning, SMALLEST_MEMORY_MIB } = (await import(moduleUrl)) as typeof import('../../gateway/runtime/process-memory.js');
+  const w = smallMemoryWarning({ memoryMiB: SMALLEST_MEMORY_MIB - 1, memoryFrom: 'cgroup limit', heapLimitMiB: 280 });
+  assert.match(w ?? '', new RegExp(`may use ${SMALLEST_MEMORY_MIB - 1} MiB \\(cgroup limit\\).*MemoryMax=`));
+  assert.equal(smallMemoryWarning({ memoryMiB: SMALLEST_MEMORY_MIB, memoryFrom: 'cgroup limit', heapLimitMiB: 280 }), undefined);
+  assert.equal(smallMemoryWarning({ memoryMiB: 512, memoryFrom: 'RAM', heapLimitMiB: 280 }), undefined);
+});
