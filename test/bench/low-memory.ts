@@ -21,6 +21,7 @@
 //   LOWMEM_LIMITS=96,128,160,256 (MiB)  LOWMEM_LOADS=idle,steady,flat,backlog,sessions,retained,windows
 //   LOWMEM_SECONDS=20 (traffic per load)  LOWMEM_NODE_FLAGS='--max-old-space-size=64' (more node flags)
 //   LOWMEM_GATEWAY=/other/clone/bin/gatehouse.js (another build: a before/after comparison)
+//   LOWMEM_CONFIG="$(cat small.yaml)" (YAML keys added to the gateway's configuration, e.g. README "Small machines")
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -331,6 +332,7 @@ rules:
       ...(rules ? ['rulesFile: rules.yaml'] : []),
       'exporters:',
       `  - { name: up, stream: archive, destination: { type: http, url: ${JSON.stringify(rx.url)}, timeoutMs: 5000 } }`,
+      ...(process.env.LOWMEM_CONFIG ? [process.env.LOWMEM_CONFIG] : []),
       '',
     ].join('\n'),
   );
