@@ -19,12 +19,13 @@
 //    smaller of the two): a quarter of it, but never under 256 MiB of old space, so on anything
 //    up to 1 GiB the heap limit is ~280 MiB with --max-semi-space-size=8, above a 128 MiB
 //    MemoryMax. It cannot be lowered once the process runs (--max-old-space-size set then is
-//    ignored), and lowering it on node's command line does not help: the gateway's heap follows
-//    its live set (factor 1.2 above), and what outgrew a small limit in the low-memory bench was
-//    live (retained messages, window groups, offline sessions' queues), which a lower heap limit
-//    turns from the kernel's OOM kill into V8's own fatal "heap out of memory" (docs/benchmarks.md,
-//    round 34). So the log names the limit, and warns below the smallest one that held the
-//    default configuration's traffic.
+//    ignored), only on node's command line, and it is not lowered there: what outgrew a small
+//    limit in the low-memory bench was live state the configuration allows (retained messages,
+//    offline sessions' queues, window groups), which a lower heap limit saved 6-22 MiB of but
+//    turned from a kernel OOM kill at the cgroup's limit into V8's fatal "heap out of memory"
+//    earlier (a start on 20,000 retained messages aborted with 64 MiB of old space under a 256
+//    MiB limit it ran in otherwise; docs/benchmarks.md, round 34). So the log names the limit and
+//    V8's heap limit, and warns below the smallest limit the default configuration's traffic fits in.
 import os from 'node:os';
 import v8 from 'node:v8';
 
@@ -32,8 +33,10 @@ import v8 from 'node:v8';
 export const HEAP_GROWING_PERCENT = 20;
 
 /**
- * Below this much memory (a cgroup limit or RAM) the default configuration was OOM-killed under
- * traffic in the low-memory bench (docs/benchmarks.md, round 34): `gatehouse start` warns.
+ * Below this much memory (a cgroup limit or RAM) `gatehouse start` warns. The default
+ * configuration's anonymous memory (heap, buffers, LevelDB) peaked at 67-73 MiB catching up a
+ * backlog in the low-memory bench, and node's own code (35-50 MiB of mapped files) is charged to the
+ * same limit where the gateway is the machine's only node process (docs/benchmarks.md, round 34).
  */
 export const SMALLEST_MEMORY_MIB = 96;
 
@@ -64,7 +67,7 @@ export function processMemory(constrained: number = process.constrainedMemory?.(
 /** The start log's warning when the process has less memory than the gateway was measured to need, else undefined. */
 export function smallMemoryWarning(m: ProcessMemory): string | undefined {
   if (m.memoryMiB >= SMALLEST_MEMORY_MIB) return undefined;
-  return `this process may use ${m.memoryMiB} MiB (${m.memoryFrom}): below ${SMALLEST_MEMORY_MIB} MiB the gateway is OOM-killed under traffic; give it more (systemd MemoryMax=, README "Small machines")`;
+  return `this process may use ${m.memoryMiB} MiB (${m.memoryFrom}): below ${SMALLEST_MEMORY_MIB} MiB the default configuration's traffic does not fit with node's own code, and the kernel kills the gateway; give it more (systemd MemoryMax=, README "Small machines")`;
 }
 
 export async function applyProcessMemorySettings(execArgv: readonly string[] = process.execArgv): Promise<ProcessMemorySettings> {

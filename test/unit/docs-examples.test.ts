@@ -75,6 +75,7 @@ const CONFIG_KEYS = new Set([
   'streams',
   'rules',
   'rulesFile',
+  'ruleState',
   'exporters',
   'uplink',
   'network',
