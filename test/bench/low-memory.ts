@@ -519,7 +519,7 @@ const f0 = (n: number | undefined): string => (n === undefined || Number.isNaN(n
 function row(r: Run): string {
   const outcome =
     r.kills > 0 ? `OOM-killed x${r.kills}` : r.otherExits.length ? `exited ${r.otherExits.join(',')}` : r.note.startsWith('did not start') ? 'no start' : 'up';
-  return `| ${r.limitMiB} | ${r.load} | ${outcome} | ${f0(r.peakChargeMiB)} | ${f0(r.peakRssMiB)} | ${f0(r.peakAnonMiB)} | ${f0(r.heapLimitMiB)} | ${r.failcnt} | ${f0(r.ackedPerS)} | ${r.p99Ms.toFixed(1)} | ${f0(r.catchUpPerS)} | ${r.acked} | ${r.lost} | ${r.note.trim()} |`;
+  return `| ${r.limitMiB} | ${r.load} | ${outcome} | ${f0(r.peakChargeMiB)} | ${f0(r.peakRssMiB)} | ${f0(r.peakAnonMiB)} | ${f0(r.heapLimitMiB)} | ${r.failcnt} | ${f0(r.ackedPerS)} | ${Number.isNaN(r.p99Ms) ? '-' : r.p99Ms.toFixed(1)} | ${f0(r.catchUpPerS)} | ${r.acked} | ${r.lost} | ${r.note.trim()} |`;
 }
 
 async function main(): Promise<void> {
