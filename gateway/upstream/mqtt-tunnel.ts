@@ -12,9 +12,11 @@
 // own error handling, status and backoff see it as any other connect failure.
 import { Duplex } from 'node:stream';
 import http from 'node:http';
-import https from 'node:https';
 import { isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+// node:tls and node:https when a tunnel needs them: this module loads with the MQTT connections'
+// code, and a gateway with no TLS anywhere does not load them (test/integration/idle-lazy.test.ts).
+import { nodeHttps, nodeTls } from '../../core/tls-modules.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { GatehouseError } from '../../core/errors.js';
 import { ProxyFault, proxyAgents, proxyError } from './proxy-agent.js';
@@ -95,7 +97,7 @@ export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: str
   const fail = (fault: ProxyFault, cause?: unknown): void => {
     stream.destroy(proxyError(fault, where, cause, waiting));
   };
-  const request = route.url.protocol === 'https:' ? https.request : http.request;
+  const request = route.url.protocol === 'https:' ? nodeHttps().request : http.request;
   const req = request({
     host: route.url.hostname.replace(/^\[|\]$/g, ''),
     port: route.url.port || (route.url.protocol === 'https:' ? 443 : 80),
@@ -121,7 +123,7 @@ export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: str
     // host: the name or address the certificate is checked against. Without it node takes the
     // socket's own host, the proxy's: a broker given by its IP address was checked against the proxy's name.
     const servername = isIP(target.host) === 0 ? target.host : undefined;
-    const secure = tlsConnect({ ...target.tls, socket, host: target.host, ...(servername ? { servername } : {}) });
+    const secure = nodeTls().connect({ ...target.tls, socket, host: target.host, ...(servername ? { servername } : {}) });
     tunnel = secure;
     // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it
     // would direct. `on`, not `once`: a second error with no listener would be thrown (a crash).
