@@ -6,6 +6,7 @@
 // keeps the schedule, the replay and the emission marker, the host (host.ts) the live rules.
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
+import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import type { CompiledQuery } from '../sql/compile-types.js';
 import type { CompiledRule, CompiledRuleSet } from '../ruleset.js';
 import type { InputJournal } from './journal.js';
@@ -24,16 +25,35 @@ export interface Live extends Position {
   marker: { inFlight: boolean; wanted: boolean };
 }
 
+/** A failing checkpoint is said at once, then at most once a minute per error with the count. */
+const FAIL_LOG_EVERY_MS = 60_000;
+
 export class RuleCheckpoints {
   readonly checkpoints = { ok: 0, failed: 0 };
   readonly restores = { ok: 0, failed: 0 };
+  /**
+   * 'rule state checkpoint failed' came at every checkpoint of every stateful rule for as long as
+   * the store refused writes (a card failing writes with EIO: 40 lines in 2 s at
+   * checkpointIntervalMs 50, 360 an hour per rule at the default 10 s). Now: the first failure at
+   * once, then one line a minute per error (`suppressed`), and one line when checkpoints are
+   * written again (`failures`, `failingMs`). checkpoints.failed (the metric) counts each.
+   */
+  private readonly failLog: RateLog;
+  private readonly worksLog: RateLog;
+  /** Since when (monotonic) checkpoints fail and how many failed since; undefined while they work. */
+  private failing: { since: number; failures: number } | undefined;
 
   constructor(
     private readonly store: StateStore | undefined,
     /** Durable mode only: checkpoints record their position and rounds reclaim the log. */
     private readonly journal: InputJournal | undefined,
     private readonly log: Logger,
-  ) {}
+    /** Elapsed time (the host's timers' monotonic clock): paces the failure lines. */
+    private readonly monotonic: () => number,
+  ) {
+    this.failLog = rateLimitedLog(log, 'warn', FAIL_LOG_EVERY_MS, monotonic);
+    this.worksLog = rateLimitedLog(log, 'info', FAIL_LOG_EVERY_MS, monotonic);
+  }
 
   /**
    * Write the state of every rule that changed since its last checkpoint. The snapshots are taken
@@ -86,11 +106,29 @@ export class RuleCheckpoints {
       if (written) written.bytes += snapshot.length;
       await store.put(entry.key, snapshot);
       this.checkpoints.ok++;
+      const f = this.failing;
+      if (f) {
+        this.failing = undefined;
+        this.worksLog(
+          'works',
+          { rule: entry.rule.name, failures: f.failures, failingMs: Math.round(this.monotonic() - f.since) },
+          'rule state checkpoints work again',
+        );
+      }
       return true;
     } catch (err) {
       entry.dirty = true;
       this.checkpoints.failed++;
-      this.log.warn({ rule: entry.rule.name, err: errorMessage(err) }, 'rule state checkpoint failed');
+      this.failing ??= { since: this.monotonic(), failures: 0 };
+      this.failing.failures++;
+      const message = errorMessage(err);
+      // Keyed by the error's code (its first line when it has none): another fault still shows at once.
+      const code = (err as { code?: unknown } | undefined)?.code;
+      this.failLog(
+        typeof code === 'string' ? code : message.split('\n', 1)[0]!.slice(0, 120),
+        { rule: entry.rule.name, err: message, failures: this.failing.failures },
+        'rule state checkpoint failed',
+      );
       return false;
     }
   }

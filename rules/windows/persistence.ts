@@ -72,7 +72,7 @@ export class StatePersistence {
     if (j) this.heldTimers = new Map();
     // The input log filling up: checkpoint now (after the handle() that appended), so it is reclaimed.
     if (j) j.onPressure = () => queueMicrotask(() => void (this.stopped ? undefined : this.checkpoint()));
-    this.states = new RuleCheckpoints(deps.store, j, deps.log);
+    this.states = new RuleCheckpoints(deps.store, j, deps.log, () => deps.timers.monotonic?.() ?? deps.timers.now());
   }
 
   /**
