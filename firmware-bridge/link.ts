@@ -18,11 +18,15 @@ import { MAX_FIELD_SEQ } from './protocol.js';
 import { compileTopic, type TopicTemplate } from './topic.js';
 import { WriteQueue } from './writer.js';
 import { RateLimitedLog } from './rate-log.js';
+import { rateLimitedLog, type RateLog } from '../core/rate-log.js';
 import { HeldFrameWatch } from './held-frame.js';
 import { Downlink } from './downlink.js';
 
 export type { SerialLinkState, SerialLinkStatus, SubscribeFn, SerialLinkDeps, SerialLink } from './link-types.js';
 import type { SerialLinkState, SerialLinkStatus, SerialLinkDeps, SerialLink } from './link-types.js';
+
+/** The port's own lines (lost, reopened, a reopen failing) at most once a minute per kind after the first. */
+const PORT_LOG_EVERY_MS = 60_000;
 
 class Link implements SerialLink {
   readonly name: string;
@@ -36,6 +40,14 @@ class Link implements SerialLink {
   /** Commands to the device (downlink.ts). */
   private readonly downlink: Downlink;
   private readonly errLog: RateLimitedLog;
+  /**
+   * The port's losses, reopens and first failed reopens, each kind at once, then at most once a
+   * minute (`suppressed`): a USB adapter on a bad cable dropping every few seconds made two or three
+   * lines per flap (17 lines in 8 flaps: 'serial port lost' and 'serial link open' each time).
+   */
+  private readonly portLog: { warn: RateLog; info: RateLog };
+  /** Monotonic ms when the port was lost; undefined while open (and before the first open). */
+  private lostAt: number | undefined;
   private readonly held: HeldFrameWatch;
   /** Wall time: receivedAt, lastErrorAt, openedAt and lastFrameAt (status). */
   private readonly now: () => number;
@@ -94,6 +106,10 @@ class Link implements SerialLink {
     all.paused.set(l, 0);
     this.held = new HeldFrameWatch(o);
     this.errLog = new RateLimitedLog(deps.logger, o.errorLog.max, o.errorLog.intervalMs, { link: o.name }, this.mono);
+    this.portLog = {
+      warn: rateLimitedLog(deps.logger, 'warn', PORT_LOG_EVERY_MS, this.mono),
+      info: rateLimitedLog(deps.logger, 'info', PORT_LOG_EVERY_MS, this.mono),
+    };
     // Replies: a committed window of maxInFlight frames being ACKed while the next one is read.
     this.writer = new WriteQueue(
       o.writeQueue,
@@ -186,15 +202,21 @@ class Link implements SerialLink {
     port.on('data', this.onData);
     this.writer.attach(port);
     this.setState('open');
-    this.deps.logger.info({ link: o.name, path: o.path, baudRate: o.baudRate }, 'serial link open');
+    const lostAt = this.lostAt;
+    this.lostAt = undefined;
+    const fields = { link: o.name, path: o.path, baudRate: o.baudRate };
+    // The first open at once; a reopen after a loss says how long the port was away (bounded: a flapping port).
+    if (lostAt === undefined) this.deps.logger.info(fields, 'serial link open');
+    else this.portLog.info('open', { ...fields, downMs: Math.round(this.mono() - lostAt), reconnects: this.st.reconnects }, 'serial link open');
   }
 
   private portOpenFailed(err: GatehouseError, attempt: number): void {
     const o = this.options;
     const msg = errorMessage(err);
     this.noteError(msg);
-    // The first failure in a row is worth a warning; the retries after it only at debug level.
-    if (attempt === 0) this.deps.logger.warn({ link: o.name, path: o.path }, msg);
+    // The first failure in a row is worth a warning (once a minute per error for a port that
+    // keeps coming back: one run of failures per loss); the retries after it only at debug level.
+    if (attempt === 0) this.portLog.warn(`open:${msg}`, { link: o.name, path: o.path }, msg);
     else this.deps.logger.debug({ link: o.name, path: o.path }, msg);
     this.setState('retrying');
   }
@@ -204,10 +226,11 @@ class Link implements SerialLink {
     // the next open starts a fresh decoder. The crc decoder may still find whole frames in it.
     if (this.decoder.buffered > 0) for (const f of this.decoder.flush()) this.onFrame(f);
     this.noteError(`${this.options.path}: ${err.message}`);
-    this.deps.logger.warn({ link: this.name, path: this.options.path, err: err.message }, 'serial port lost, retrying');
     this.writer.detach('lost its port');
     this.st.reconnects++;
     this.m.reconnects.inc();
+    this.lostAt = this.mono();
+    this.portLog.warn('lost', { link: this.name, path: this.options.path, err: err.message, reconnects: this.st.reconnects }, 'serial port lost, retrying');
     this.setState('retrying');
   }
 
