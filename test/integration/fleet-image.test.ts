@@ -7,7 +7,7 @@
 // paths only because the clones share this machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, writeFile } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import pino from 'pino';
@@ -67,7 +67,10 @@ async function natsIds(nc: NatsConnection): Promise<Map<string, string>> {
 test('a fleet from one SD card image: three clones of a gateway that ran once, on one config, deliver every record to mosquitto, JetStream, S3, a Firehose HTTP endpoint and Kinesis, each under its own client id and installation id, without taking the MQTT session from each other', {
   skip,
 }, async (t) => {
-  const broker = await startMosquitto(t);
+  // mosquitto's own log, read for the connections each client id made (the gateway's 'upstream MQTT
+  // connected' line is said at most once a minute after the first).
+  const brokerLog = join(await tempDir(t), 'mosquitto.log');
+  const broker = await startMosquitto(t, [`log_dest file ${brokerLog}`, 'log_type notice']);
   const nats = await startNats(t);
   const s3 = await startS3rver(t, ['fleet']);
   const kinesalite = await startKinesalite(t);
@@ -171,14 +174,20 @@ test('a fleet from one SD card image: three clones of a gateway that ran once, o
     assert.deepEqual([...new Set(mine.map((m) => m.bridged))], [`gw-${id}`], `clone ${i}'s records name its client id`);
   }
   // One connection each, kept: no session taken over (with one client id each connect closed another's).
+  // Counted at mosquitto: its 'New client connected from ... as <client id>' lines.
+  const brokerConnects = (await readFile(brokerLog, 'utf8')).split('\n').filter((l) => /New client connected from .* as gw-/.test(l));
   for (const [i, s] of sites.entries()) {
+    const mine = brokerConnects.filter((l) => l.includes(` as gw-${ids[i]} `));
+    assert.equal(mine.length, 1, `clone ${i} connected ${mine.length} times:\n${brokerConnects.join('\n')}`);
     const connects = s.lines.filter((l) => l.msg === 'upstream MQTT connected');
     assert.deepEqual(
       connects.map((l) => l.clientId),
       [`gw-${ids[i]}`],
-      `clone ${i} connected ${connects.length} times: ${connects.map((l) => l.clientId).join(', ')}`,
+      `clone ${i} said ${connects.length} connects: ${connects.map((l) => l.clientId).join(', ')}`,
     );
   }
+  // The golden gateway's one connection, and the three clones': no other (a takeover reconnects).
+  assert.equal(brokerConnects.length, 4, brokerConnects.join('\n'));
   // gw-${installationId} is each board's own: no warning of a shared client id.
   for (const s of sites) assert.equal(s.lines.filter((l) => /names no board/.test(l.msg)).length, 0);
   // JetStream: every record, none dropped as a duplicate of another clone's (same sequences).
@@ -227,7 +236,10 @@ test('a fleet from one SD card image: three clones of a gateway that ran once, o
 test("a fleet from one SD card image on one control broker: each clone is told at start that its gatewayId (raspberrypi) is every clone's, with the fix; the office tells their status documents and heartbeats apart by the installation id", {
   skip,
 }, async (t) => {
-  const broker = await startMosquitto(t);
+  // mosquitto's own log, read for the connections each client id made (the gateway's 'upstream MQTT
+  // connected' line is said at most once a minute after the first).
+  const brokerLog = join(await tempDir(t), 'mosquitto.log');
+  const broker = await startMosquitto(t, [`log_dest file ${brokerLog}`, 'log_type notice']);
   const seen: Array<{ topic: string; installationId?: string; retained: boolean }> = [];
   const office = await mqtt.connectAsync(broker.url, { clientId: 'office', clean: true, reconnectPeriod: 0 });
   t.after(() => office.endAsync());

@@ -2,7 +2,9 @@
 // a half-open link): each send ends its connection after ackTimeoutMs and the records go again on a
 // new one. Its warning came at every send (ackTimeoutMs 10 s: 360 lines an hour); now the first at
 // once, then one a minute with the count (`suppressed`), and the exporter's 'export resumed' says
-// when PUBACKs come again, with how long and how many sends failed. No real broker does this on
+// when PUBACKs come again, with how long and how many sends failed. Its 'upstream MQTT connected'
+// came at every new connection too (one per send): now the first connect, then a reconnect at most
+// once a minute with downMs and the count of connects. No real broker does this on
 // purpose: the peer is a small node:net server (as upstream-mqtt-unacked-audit.test.ts), CONNACK
 // for CONNECT, PINGRESP for PINGREQ, PUBACKs only when the test says so. The clock of the rate is
 // a counter the test moves.
@@ -66,9 +68,17 @@ test('a broker that never PUBACKs: 8 sends cut off make one warning, a minute la
   const cut = (): Record<string, unknown>[] => lines.filter((l) => /no PUBACK for 100 ms/.test(l.msg)) as unknown as Record<string, unknown>[];
   await waitUntil(() => connections >= 9, 'eight connections cut off for want of a PUBACK', 30_000);
   assert.equal(cut().length, 1, `one warning for ${connections - 1} sends cut off`);
+  // 'upstream MQTT connected': the first connect, then the first reconnect (downMs, connects); not one per connection.
+  const connected = (): Record<string, unknown>[] => lines.filter((l) => l.msg === 'upstream MQTT connected') as unknown as Record<string, unknown>[];
+  assert.equal(connected().length, 2, `the first connect and the first reconnect for ${connections} connections`);
+  assert.equal(connected()[1]!.connects, 2);
+  assert.equal(typeof connected()[1]!.downMs, 'number');
   clock.t += 61_000;
   await waitUntil(() => cut().length === 2, 'the reminder a minute later', 20_000);
   assert.ok(Number(cut()[1]!.suppressed) >= 7, `suppressed ${String(cut()[1]!.suppressed)}`);
+  await waitUntil(() => connected().length === 3, 'a reconnect a minute later said', 20_000);
+  assert.ok(Number(connected()[2]!.suppressed) >= 6, `suppressed ${String(connected()[2]!.suppressed)}`);
+  assert.ok(Number(connected()[2]!.connects) >= 9);
 
   ack = true;
   await waitUntil(async () => (await streams.getCheckpoint('up', 'cloud')) === 3, 'the 3 records acknowledged', 30_000);

@@ -76,6 +76,14 @@ export function createMqttBridgeDestination(
   // line of its own, ~240 an hour in the journal for an outage of hours (round 32). The exporter's
   // own warning carries the same reason.
   const errorLog = rateLimitedLog(log, 'warn', 60_000, clocksOf(deps).monotonic);
+  // 'upstream MQTT connected': the first connect at once, a reconnect at most once a minute (with
+  // downMs since the connection before closed, the count of connects, `suppressed`). A broker that
+  // takes the connection and never PUBACKs made one per send (the bridge ends the connection after
+  // ackTimeoutMs): 8 in 8 sends; a connection lost now and then is still said when it comes back.
+  const connectedLog = rateLimitedLog(log, 'info', 60_000, clocksOf(deps).monotonic);
+  let connects = 0;
+  /** When (monotonic) the last connection closed; undefined before the first connect. */
+  let closedAt: number | undefined;
   // Direct or through the site's proxy (proxy.ts; an HTTP CONNECT tunnel: mqtt-tunnel.ts), decided here, printed by check-config.
   const route = mqttRouteFor(o.url, o.proxy, deps.network);
   let client: MqttClient | undefined;
@@ -220,7 +228,10 @@ export function createMqttBridgeDestination(
       connError = undefined;
       proxyFault = undefined;
       maxPacket = connack.properties?.maximumPacketSize;
-      log.info({ clientId: templated.known(), sessionPresent: connack.sessionPresent }, 'upstream MQTT connected');
+      connects++;
+      const fields = { clientId: templated.known(), sessionPresent: connack.sessionPresent };
+      if (closedAt === undefined) log.info(fields, 'upstream MQTT connected');
+      else connectedLog('reconnected', { ...fields, downMs: Math.round(clocksOf(deps).monotonic() - closedAt), connects }, 'upstream MQTT connected');
     });
     c.on('disconnect', (packet) => {
       closeReason = packet.reasonCode;
@@ -229,6 +240,7 @@ export function createMqttBridgeDestination(
       if (connectedAt !== undefined) {
         const upMs = performance.now() - connectedAt;
         connectedAt = undefined;
+        closedAt = clocksOf(deps).monotonic();
         // The reconnect backoff starts over only after a connection that lasted: one the broker
         // closes at once (another client with this clientId takes the session over, and back)
         // backs off to reconnectMaxMs instead of a takeover fight of several connects a second.
