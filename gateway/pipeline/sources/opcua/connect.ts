@@ -44,7 +44,7 @@ export interface ConnectOptions {
   sessionTimeoutMs?: number;
 }
 
-function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string, signal?: AbortSignal): Promise<T> {
+export function bounded<T>(p: Promise<T>, ms: number, what: string, endpoint: string, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(

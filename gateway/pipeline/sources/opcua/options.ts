@@ -91,7 +91,12 @@ export const opcuaOptionsSchema = sourceBaseSchema
       .boolean()
       .default(false)
       .describe('Accept (and store as trusted) a server certificate seen for the first time: convenient on a closed network, unsafe elsewhere'),
-    connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Bound of connect + session creation'),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe('Bound of each step of a connection: the connect, the session creation, each subscription creation and its monitored items creation'),
     sessionTimeoutMs: z.number().int().min(1000).default(60_000).describe('Requested session timeout'),
     backoff: z
       .strictObject({

@@ -11,6 +11,7 @@ import { errorMessage } from '../../../../core/errors.js';
 import { clocksOf } from '../../../../core/clock.js';
 import { backoffMs, industrialMetrics, type IndustrialMetrics } from '../industrial-metrics.js';
 import {
+  bounded,
   certificateManager,
   closeQuietly,
   openSession,
@@ -222,7 +223,7 @@ export class OpcuaSource implements Source {
     for (const sub of this.opts.subscriptions)
       keepaliveMs = Math.max(
         keepaliveMs,
-        await untilAborted(this.subscribe(session, sub, life), ended.signal, this.opts.endpoint, `subscription '${sub.name}'`),
+        await untilAborted(this.subscribe(session, sub, life, ended.signal), ended.signal, this.opts.endpoint, `subscription '${sub.name}'`),
       );
     this.lastActivity = this.mono();
     this.markConnected();
@@ -268,19 +269,28 @@ export class OpcuaSource implements Source {
     this.metrics.connected.set({ kind: KIND, source: this.name }, 1);
   }
 
-  /** Create one subscription and its monitored items; returns its keepalive period (ms). */
-  private async subscribe(session: OpcuaSession, sub: OpcuaOptions['subscriptions'][number], life: SessionLife): Promise<number> {
+  /**
+   * Create one subscription and its monitored items; returns its keepalive period (ms). Each request
+   * is bounded by connectTimeoutMs, as the connect and the session's creation are: a server that
+   * opened the session and then held the subscription's creation kept the source there for
+   * node-opcua's transaction timeout (measured: values 19 s after the hold, connectTimeoutMs 1 s).
+   */
+  private async subscribe(session: OpcuaSession, sub: OpcuaOptions['subscriptions'][number], life: SessionLife, signal: AbortSignal): Promise<number> {
     const ua = this.ua;
     const readings = this.readings;
+    const step = <T>(p: Promise<T>, what: string): Promise<T> => bounded(p, this.connect.timeoutMs, what, this.opts.endpoint, signal);
     const keepAliveCount = Math.max(1, Math.min(10, Math.ceil(5000 / sub.publishingIntervalMs)));
-    const subscription = await session.createSubscription2({
-      requestedPublishingInterval: sub.publishingIntervalMs,
-      requestedMaxKeepAliveCount: keepAliveCount,
-      requestedLifetimeCount: keepAliveCount * 6,
-      maxNotificationsPerPublish: 0,
-      publishingEnabled: true,
-      priority: 1,
-    });
+    const subscription = await step(
+      session.createSubscription2({
+        requestedPublishingInterval: sub.publishingIntervalMs,
+        requestedMaxKeepAliveCount: keepAliveCount,
+        requestedLifetimeCount: keepAliveCount * 6,
+        maxNotificationsPerPublish: 0,
+        publishingEnabled: true,
+        priority: 1,
+      }),
+      `creation of subscription '${sub.name}'`,
+    );
     subscription.on('keepalive', () => life.activity());
     subscription.on('received_notifications', () => life.activity());
     subscription.on('terminated', () => life.lose(`subscription '${sub.name}' terminated`));
@@ -292,18 +302,29 @@ export class OpcuaSource implements Source {
       // Chunks keep a request within the server's per-call limits.
       for (let i = 0; i < items.length; i += 1000) {
         const chunk = items.slice(i, i + 1000);
-        const group = await subscription.monitorItems(
+        // The group's 'changed' listener is on before its items are created: a value the server
+        // sends at once (the initial one) could otherwise be handled before the code after an
+        // awaited monitorItems() ran, and a tag that does not change was never read.
+        const group = ua.ClientMonitoredItemGroup.create(
+          subscription,
           chunk.map((it) => ({ nodeId: it.nodeId, attributeId: ua.AttributeIds.Value })),
           params,
           ua.TimestampsToReturn.Both,
         );
-        group.monitoredItems.forEach((mi, k) => readings.monitored(chunk[k] as OpcuaItem, mi.statusCode));
         group.on('changed', (_mi, dataValue, index) => {
           // A late value of a torn-down session is still the server's value: committed, but it is
           // no sign of life of the current session.
           life.activity();
           readings.onValue(sub.name, chunk[index] as OpcuaItem, dataValue);
         });
+        await step(
+          new Promise<void>((resolve, reject) => {
+            group.once('initialized', () => resolve());
+            group.once('terminated', (err?: Error) => reject(err ?? new Error('monitored items terminated')));
+          }),
+          `creation of the monitored items of subscription '${sub.name}'`,
+        );
+        group.monitoredItems.forEach((mi, k) => readings.monitored(chunk[k] as OpcuaItem, mi.statusCode));
       }
     }
     return subscription.publishingInterval * subscription.maxKeepAliveCount;
