@@ -74,6 +74,8 @@ export interface ProxyAgentOptions {
   /** Private CA of an https endpoint (caFile), used in the TLS handshake through the tunnel. */
   ca?: Buffer | undefined;
   rejectUnauthorized?: boolean;
+  /** At most this long for the proxy's answer to a CONNECT (the caller's request or connection timeout); none: as long as the proxy holds it. */
+  connectTimeoutMs?: number | undefined;
   /** The error a tunnel's fault is thrown as (default: the ProxyFault itself); the MQTT over WebSocket connections want GH_UPSTREAM_PROXY. */
   wrapFault?: ((fault: ProxyFault) => Error) | undefined;
 }
@@ -96,15 +98,30 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
         answer = c;
       };
       req.once('proxyConnect', onConnect);
+      // The package waits for the proxy's answer to the CONNECT with no bound of its own, and a
+      // request given up before it has a socket (the http destination's timeoutMs, the SDK's
+      // connectionTimeout) says so to nobody: its connection to a proxy that never answers stayed
+      // open, one more per retry, each counted in the agent's maxSockets (the http destination sent
+      // nothing more after 4). Bounded here by the caller's own timeout: the signal is read by
+      // net.connect in the synchronous part of super.connect, so it is set for that call alone.
+      // (An https:// proxy's tls.connect takes no signal: there the proxy's own timeout ends it.)
+      const giveUp = new AbortController();
+      const timer = o.connectTimeoutMs === undefined ? undefined : setTimeout(() => giveUp.abort(), o.connectTimeoutMs);
       let socket: Socket;
       try {
         // The endpoint's TLS options go with the handshake through the tunnel: the package keeps no
         // agent-level options for it (its constructor resets them), and those of its constructor
         // are the proxy connection's (an https:// proxy has a certificate of its own).
-        socket = await super.connect(req, { ...opts, ...endpointTls });
+        this.connectOpts.signal = giveUp.signal;
+        const connecting = super.connect(req, { ...opts, ...endpointTls });
+        delete this.connectOpts.signal;
+        socket = await connecting;
       } catch (err) {
-        throw wrap(connectFault(err, safe, targetOf(opts)));
+        const why = giveUp.signal.aborted ? new Error(`no answer to the CONNECT within ${o.connectTimeoutMs} ms`) : err;
+        throw wrap(connectFault(why, safe, targetOf(opts)));
       } finally {
+        delete this.connectOpts.signal;
+        clearTimeout(timer);
         req.off('proxyConnect', onConnect);
       }
       if (answer !== undefined && answer.statusCode !== 200) {

@@ -124,13 +124,15 @@ export async function awsClientConfig(
     }
   }
   // Through the site's proxy: the SDK does not read HTTPS_PROXY itself, its handler takes agents.
-  const agents = route.kind === 'proxy' ? await proxyAgents(route, { keepAlive: true, ca }) : undefined;
+  // A CONNECT the proxy never answers ends with the SDK's connectionTimeout (the request it was for).
+  const connectionTimeout = Math.min(o.requestTimeoutMs, 10_000);
+  const agents = route.kind === 'proxy' ? await proxyAgents(route, { keepAlive: true, ca, connectTimeoutMs: connectionTimeout }) : undefined;
   const cfg: Record<string, unknown> = {
     region: o.region,
     maxAttempts: o.sdkMaxAttempts,
     requestHandler: new BoundedHandler({
       requestTimeout: o.requestTimeoutMs,
-      connectionTimeout: Math.min(o.requestTimeoutMs, 10_000),
+      connectionTimeout,
       ...(agents ? { httpAgent: agents.http, httpsAgent: agents.https } : ca ? { httpsAgent: new (nodeHttps().Agent)({ keepAlive: true, ca }) } : {}),
     }),
     ...extra,

@@ -113,7 +113,14 @@ export class HttpDestination implements Destination {
 
   async start(): Promise<void> {
     if (this.route.kind === 'proxy') {
-      const agents = await proxyAgents(this.route, { keepAlive: true, maxSockets: 4, ca: this.ca, rejectUnauthorized: this.options.rejectUnauthorized });
+      const agents = await proxyAgents(this.route, {
+        keepAlive: true,
+        maxSockets: 4,
+        ca: this.ca,
+        rejectUnauthorized: this.options.rejectUnauthorized,
+        // The request's own bound: a CONNECT the proxy never answers ends with the request it was for.
+        connectTimeoutMs: this.options.timeoutMs,
+      });
       this.agent.destroy();
       this.agent = this.url.protocol === 'https:' ? agents.https : agents.http;
     }
