@@ -19,7 +19,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { nodeHttps, nodeTls } from '../../core/tls-modules.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { GatehouseError } from '../../core/errors.js';
-import { ProxyFault, proxyAgents, proxyError } from './proxy-agent.js';
+import { ProxyFault, type ProxyAgentOptions, proxyAgents, proxyError } from './proxy-agent.js';
 import type { ProxyRoute, Route } from './proxy.js';
 
 /** The stream mqtt.js gets at once: what it writes waits (corked) until the tunnel is open. */
@@ -167,8 +167,15 @@ export async function mqttConnector(url: string, route: Route, where: string, wa
   if (scheme === 'ws' || scheme === 'wss') {
     // The tunnel agent of the HTTP destinations: CONNECT, then (wss) TLS with the request's own
     // options, which mqtt.js copies from the client's (ca, cert, key, rejectUnauthorized).
-    const { https: agent } = await proxyAgents(route, { keepAlive: false, wrapFault: (fault) => proxyError(fault, where, undefined, waiting) });
-    return (options) => mqtt.connect(url, { ...options, wsOptions: { ...options.wsOptions, agent } });
+    // connectTimeoutMs (read by the agent at each CONNECT) is the connection's: ws gives up its
+    // handshake without a word to the agent, which kept its connection to a proxy that never
+    // answered open, one more per reconnect.
+    const agentOptions: ProxyAgentOptions = { keepAlive: false, wrapFault: (fault) => proxyError(fault, where, undefined, waiting) };
+    const { https: agent } = await proxyAgents(route, agentOptions);
+    return (options) => {
+      agentOptions.connectTimeoutMs = options.connectTimeout ?? 30_000;
+      return mqtt.connect(url, { ...options, wsOptions: { ...options.wsOptions, agent } });
+    };
   }
   const secure = scheme === 'mqtts' || scheme === 'ssl' || scheme === 'tls';
   const host = u.hostname.replace(/^\[|\]$/g, '');

@@ -42,6 +42,22 @@ const cases: Array<[string, Record<string, unknown>]> = [
     'kinesis (https:// endpoint, tunnel agent)',
     { type: 'kinesis', streamName: 'k', endpoint: 'https://127.0.0.1:9', accessKeyId: 'x', secretAccessKey: 'y', region: 'us-east-1', requestTimeoutMs: 150 },
   ],
+  [
+    'mqtt bridge (mqtt://, tunnel stream)',
+    { type: 'mqtt', url: 'mqtt://127.0.0.1:9', clientId: 'gw-hung', topics: [{ local: '#' }], connectTimeoutMs: 150, reconnectMinMs: 10, reconnectMaxMs: 20 },
+  ],
+  [
+    'mqtt bridge (ws://, tunnel agent)',
+    {
+      type: 'mqtt',
+      url: 'ws://127.0.0.1:9/mqtt',
+      clientId: 'gw-hung',
+      topics: [{ local: '#' }],
+      connectTimeoutMs: 150,
+      reconnectMinMs: 10,
+      reconnectMaxMs: 20,
+    },
+  ],
 ];
 
 for (const [name, destination] of cases)
