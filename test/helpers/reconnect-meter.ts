@@ -35,8 +35,8 @@ export interface Meter {
   maxListenerWarnings(): number;
   /** Stop watching process warnings. */
   close(): void;
-  /** The readings as a table (one line each). */
-  table(label: string): string;
+  /** The readings as lines of a table, one each. */
+  table(label: string): string[];
 }
 
 /** A meter of this process; `emitters()` the long-lived emitters whose listeners count (a client, a destination's agent). */
@@ -68,9 +68,7 @@ export function reconnectMeter(emitters: () => EventEmitter[] = () => []): Meter
       process.off('warning', onWarning);
     },
     table(label) {
-      return readings
-        .map((r) => `${label} at ${r.at}: fds ${r.fds} sockets ${r.sockets} timers ${r.timers} listeners ${r.listeners} heap ${r.heapKb} KB`)
-        .join('\n');
+      return readings.map((r) => `${label} at ${r.at}: fds ${r.fds} sockets ${r.sockets} timers ${r.timers} listeners ${r.listeners} heap ${r.heapKb} KB`);
     },
   };
 }

@@ -72,7 +72,7 @@ for (const [name, destination] of cases)
     const exporter = await startExporter(t, streams, destination, deps);
     await waitUntil(() => proxy.taken() >= ATTEMPTS, `${ATTEMPTS} attempts through the proxy`, 60_000, 10);
     const r = meter.read(ATTEMPTS);
-    t.diagnostic(`${name}: ${proxy.taken()} connections taken, ${proxy.open()} still open; ${meter.table('hung proxy')}`);
+    t.diagnostic(`${name}: ${proxy.taken()} connections taken, ${proxy.open()} still open; ${meter.table('hung proxy').join('; ')}`);
     // The one in flight (and its successor, opened as the last closes) may be open: not one per attempt.
     await waitUntil(() => proxy.open() <= 2, 'at most the attempt in flight open', 5000, 10).catch(() => {});
     assert.ok(proxy.open() <= 2, `connections left open to the hung proxy: ${proxy.open()} of ${proxy.taken()}`);
