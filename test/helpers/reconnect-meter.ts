@@ -85,5 +85,16 @@ export function countingDeps(network: ProxySettings) {
       done();
     },
   });
-  return { deps: { logger: pino({ level: 'debug' }, sink), registry: new Registry(), network }, count: (msg: string) => counts.get(msg) ?? 0, counts };
+  // A monotonic clock the test moves a minute on (passMinute): lines bounded to one a minute per kind
+  // (core/rate-log.ts: 'upstream MQTT connected' after the first) are said again at each reconnect.
+  let skew = 0;
+  const monotonic = (): number => performance.now() + skew;
+  return {
+    deps: { logger: pino({ level: 'debug' }, sink), registry: new Registry(), network, monotonic },
+    count: (msg: string) => counts.get(msg) ?? 0,
+    counts,
+    passMinute: (): void => {
+      skew += 61_000;
+    },
+  };
 }
