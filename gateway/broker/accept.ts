@@ -21,8 +21,6 @@ import { sniffProtocol } from './v5/sniff.js';
 
 export interface AcceptDeps {
   options: BrokerOptions;
-  /** A retained message read for a SUBSCRIBE was replaced since: not sent (persistence.ts). */
-  retainedSuperseded(topic: string, payload: unknown): boolean;
   stats: BrokerStats;
   /** Bounded-rate warnings (floods, bans, timeouts). */
   rateLog: RateLog;
@@ -148,7 +146,6 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
       );
     });
     boundOutbound(client as unknown as DeliverInternals, options.outbound, {
-      retainedSuperseded: deps.retainedSuperseded,
       onDrop: () => {
         stats.outboundDropped++;
       },

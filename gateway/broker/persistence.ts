@@ -44,11 +44,6 @@ export interface BrokerPersistence {
   persistentSessions: PersistentSessions;
   /** The retained messages of the last run into aedes' store, without noting them again (they are in the file). */
   loadRetained(): Promise<void>;
-  /**
-   * Was the retained message of `topic` with this payload (the store's own Buffer) replaced or
-   * cleared since a SUBSCRIBE's delivery read it? It is not sent then (see below).
-   */
-  retainedSuperseded(topic: string, payload: unknown): boolean;
 }
 
 export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersistence {
@@ -78,24 +73,6 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
     retainedBound.loaded(loaded.topic, retainedBytes(loaded.topic, loaded.payload, loaded.properties), loaded.messageExpiry);
     return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
   };
-  // The retained messages a SUBSCRIBE matches are sent paced (outbound.ts, v5/subscribe.ts), read
-  // from the store as they go through a stream that reads a few ahead: one read, then replaced by
-  // a retained publish that went to the subscriber live, arrived after it and took the topic back
-  // to the older value. While such a delivery is in progress the topics stored are kept here with
-  // their payload (the store's own Buffer: no copy), and a message read before is left out. At
-  // most maxRetainedMessages topics (past it, not kept: the guard is best effort); emptied when no
-  // delivery is in progress.
-  const changed = new Map<string, unknown>();
-  let deliveries = 0;
-  const retainedStream = persistence.createRetainedStreamCombi.bind(persistence);
-  persistence.createRetainedStreamCombi = (patterns) => {
-    const stream = retainedStream(patterns);
-    deliveries++;
-    stream.once('close', () => {
-      if (--deliveries === 0) changed.clear();
-    });
-    return stream;
-  };
   // aedes 1.x calls it promise style (no callback): the result is passed through either way.
   persistence.storeRetained = (packet, cb) => {
     const p = packet as unknown as { topic: string; payload?: Buffer | string; properties?: unknown; messageExpiry?: number };
@@ -103,7 +80,6 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
       if (cb) return cb(null);
       return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
     }
-    if (deliveries > 0 && (changed.has(p.topic) || changed.size < options.maxRetainedMessages)) changed.set(p.topic, p.payload);
     retained?.note(packet as Parameters<RetainedFile['note']>[0]);
     return storeRetained(packet, cb);
   };
@@ -118,9 +94,6 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
       // (Promise style, as aedes 1.x calls it: the callback style waits for a 'ready' event that an
       // awaited setup() never emits.)
       for (const packet of (await retained?.load()) ?? []) await storeLoaded(packet);
-    },
-    retainedSuperseded(topic, payload) {
-      return changed.has(topic) && changed.get(topic) !== payload;
     },
   };
 }

@@ -106,26 +106,13 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
   for (const e of retainedFor) void sendRetained(conn, e);
 }
 
-/**
- * Retained messages for a new subscription, after its SUBACK, paced: each waits while the session's
- * queue holds half of mqtt5.maxQueuedMessages or of outbound.maxQueueBytes (the other half is for
- * live messages), and goes once the client has read enough. All of them were queued at once: past
- * mqtt5.maxQueuedMessages (1,000) they were dropped, so a SUBSCRIBE to `devices/+/state` over 20,000
- * retained messages got ~1,000. The set is read from the store as sent (a lazy stream), so memory
- * holds the queue's half, not the matching set. A client that stops reading fills its socket and is
- * disconnected after drainTimeoutMs, which ends this.
- */
+/** Retained messages for a new subscription, after its SUBACK. */
 async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void> {
   const ctx = conn.ctx;
   const session = conn.session;
-  const markMessages = Math.max(1, Math.floor(ctx.options.mqtt5.maxQueuedMessages / 2));
-  const markBytes = Math.floor(ctx.options.outbound.maxQueueBytes / 2);
   try {
     for await (const r of ctx.retained(e.topicFilter)) {
-      while (!conn.isClosed() && session.link && session.queue.length > 0 && (session.queue.length >= markMessages || session.queueBytes >= markBytes))
-        await session.link.pumped();
-      if (conn.isClosed() || !session.link) return;
-      if (ctx.retainedSuperseded(r.topic, r.payload)) continue;
+      if (conn.isClosed()) return;
       if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.monotonic()) continue;
       const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
       ctx.deliver(
