@@ -102,16 +102,14 @@ export class RetainedFile {
   /** The retained messages of the last run, expired ones left out (no file: none). */
   async load(): Promise<RetainedPacket[]> {
     const now = this.clocks.now();
-    // each message as aedes gets it, made as its record is read (no second parse, and no record
-    // kept: the line is kept for the files, the packet's Buffer for aedes' store)
-    const packets = new Map<string, RetainedPacket>();
+    // each message's record as parsed, so the packets below need no second parse
+    const parsed = new Map<string, StoredRetained>();
     const ignored: string[] = [];
     const apply = (r: StateRecord, line: string | undefined): void => {
       if (typeof r.topic !== 'string') return;
       const before = this.byTopic.get(r.topic);
       if (before) this.bytes -= before.line.length + 1;
       this.byTopic.delete(r.topic);
-      packets.delete(r.topic);
       if (r.deleted === true || typeof r.payload !== 'string') return;
       const damage = damaged(r, r.topic);
       if (damage !== undefined) {
@@ -124,17 +122,7 @@ export class RetainedFile {
       if (expiry !== undefined && expiry <= now) return;
       const text = line ?? JSON.stringify(r);
       this.byTopic.set(r.topic, { line: text, expiry: expiry === undefined ? undefined : monotonicOf(expiry, this.clocks) });
-      const packet: RetainedPacket = {
-        cmd: 'publish',
-        topic: r.topic,
-        payload: Buffer.from(r.payload, 'base64'),
-        qos: r.qos as 0 | 1 | 2,
-        retain: true,
-        dup: false,
-      };
-      const properties = decodeProps(r.properties);
-      if (properties) packet.properties = properties;
-      packets.set(r.topic, packet);
+      parsed.set(r.topic, r as unknown as StoredRetained);
       this.bytes += text.length + 1;
     };
     const legacy = (doc: unknown): void => {
@@ -163,12 +151,14 @@ export class RetainedFile {
     if (this.marked.size > 0) this.journal.touch();
     const out: RetainedPacket[] = [];
     for (const [topic, { expiry }] of this.byTopic) {
-      const packet = packets.get(topic);
-      if (!packet) continue;
+      const r = parsed.get(topic);
+      if (!r) continue;
+      const packet: RetainedPacket = { cmd: 'publish', topic: r.topic, payload: Buffer.from(r.payload, 'base64'), qos: r.qos, retain: true, dup: false };
+      const properties = decodeProps(r.properties);
+      if (properties) packet.properties = properties;
       if (expiry !== undefined) packet.messageExpiry = expiry;
       out.push(packet);
     }
-    packets.clear();
     return out;
   }
 
