@@ -78,7 +78,9 @@ test('NATS down at start: 8 failed connects make one line, a minute later one wi
   const seen = gate.accepted();
   await waitUntil(() => named(lines, failed).length === 2, 'the reminder a minute later', 30_000);
   const reminder = named(lines, failed)[1]!;
-  assert.ok(Number(reminder.suppressed) >= seen - 1, `suppressed ${String(reminder.suppressed)} of ${seen} attempts`);
+  // (Attempts go one at a time: when `seen` was read, one the gate took may not have failed yet, and
+  // the reminder may be that one's line: the first line and the reminder are not suppressed.)
+  assert.ok(Number(reminder.suppressed) >= seen - 2, `suppressed ${String(reminder.suppressed)} of ${seen} attempts`);
   assert.ok(Number(reminder.attempts) >= seen, 'the reminder counts every attempt');
 
   gate.shut = false;
