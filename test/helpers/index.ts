@@ -34,11 +34,27 @@ export async function tempDir(t: TestContext, prefix = 'gatehouse-test-'): Promi
  * timeout (CI, round 12). What cannot be removed now is removed at exit, when the writers are gone.
  */
 export async function removeTempDir(dir: string): Promise<void> {
+  // Swept again at exit even when removed now: a writer whose after-hook runs later (a gateway's
+  // stop writing its state files, a child killed after this hook) can make the dir again after a
+  // remove that succeeded; those were the gatehouse-e2e-tail-* and gatehouse-fuzz-admin-* dirs left
+  // in /tmp by CI runs (round 34).
+  sweepAtExit(dir);
   try {
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
   } catch {
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    // left for the sweep at exit, when the writers are gone
   }
+}
+
+/** Dirs to remove again when this test process exits (one exit listener for all of them). */
+const sweptAtExit = new Set<string>();
+function sweepAtExit(dir: string): void {
+  if (sweptAtExit.size === 0) {
+    process.once('exit', () => {
+      for (const d of sweptAtExit) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  sweptAtExit.add(dir);
 }
 
 /**
