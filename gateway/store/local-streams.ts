@@ -3,24 +3,23 @@
 // after a failed write and closing live in lifecycle.ts; consumers, checkpoints, reclaim
 // and the ttl sweep in retention.ts; the append path and the structural lock in committer.ts;
 // work on the oldest segments in head.ts; the binary format in codec.ts; the database handle
-// (open, format check, compaction) in database.ts; reads and waiting for a sequence in reader.ts;
-// the meta area in meta-area.ts; stream lookup, definition checks and info in stream-registry.ts.
+// (open, format check, compaction) in database.ts; the disk guard, ballast, slow-disk watch,
+// compactor and write check, built and tied to each other, in disk-watch.ts; reads and waiting
+// for a sequence in reader.ts; the meta area in meta-area.ts; stream lookup, definition checks and
+// info in stream-registry.ts; the errors of calls turned down before the database in refusals.ts.
 import type { MetaValue } from '../../core/message.js';
 import type { Logger } from 'pino';
 import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
-import { ERRORS, type GatehouseError } from '../../core/errors.js';
+import type { GatehouseError } from '../../core/errors.js';
 import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { measureRecord, type RecordSize } from './codec.js';
 import { compactAll, newDb, type Db } from './database.js';
-import { Compactor } from './compaction.js';
-import { WriteCheck } from './write-check.js';
-import { findOrphanTables } from './orphan-tables.js';
 import { GroupCommitter } from './committer.js';
-import { DiskGuard, type DiskState, storeWriteError } from './disk-guard.js';
-import { SpaceBallast } from './space-ballast.js';
-import { SlowDiskWatch, type CommitHealth } from './slow-disk.js';
-import { logBytesOf, type WaitForSpace } from './open-wait.js';
+import { storeWriteError, type DiskState } from './disk-guard.js';
+import type { CommitHealth } from './slow-disk.js';
+import type { WaitForSpace } from './open-wait.js';
+import { diskWatch, type DiskWatch } from './disk-watch.js';
 import { firstHeldSeq, readRecords, waitForSeq } from './reader.js';
 import { HeadOps, type BatchOp } from './head.js';
 import { StoreLifecycle, type StoreState } from './lifecycle.js';
@@ -36,6 +35,7 @@ import { trimThrough, type Trimmed } from './trim.js';
 import type { AppendRecord, DropOptions, LocalStreams, ReadOptions, StoreIdentity, StoreRepair, StoredRecord, StreamInfo, StreamOptions } from './types.js';
 import type { LogDrop } from './repair.js';
 import { DamageReports } from './damage-report.js';
+import { overMaxBytes, refusedAtStop, storeClosed, storeNotOpen } from './refusals.js';
 
 export class LevelLocalStreams implements LocalStreams {
   private db: Db;
@@ -55,16 +55,8 @@ export class LevelLocalStreams implements LocalStreams {
   private readonly commits: GroupCommitter;
   /** Consumers, checkpoints, reclaim and ttl: the deletes at the oldest end of each stream. */
   private readonly retention: Retention;
-  /** Free space and write health: data appends are refused while it says not writable. */
-  private readonly guard: DiskGuard;
-  /** How long the disk takes to complete commits: a stall or a slow disk is said (slow-disk.ts). */
-  private readonly slowDisk: SlowDiskWatch;
-  /** Room given up to reopen on a full disk (space-ballast.ts). */
-  private readonly ballast: SpaceBallast;
-  /** Gives back the disk space of deleted records (compaction.ts). */
-  private readonly compactor: Compactor;
-  /** Whether LevelDB still takes writes after work in its own thread (write-check.ts). */
-  private readonly writeCheck: WriteCheck;
+  /** Guard, ballast, slow-disk watch, compactor, write check (disk-watch.ts): data appends are refused while the guard says not writable. */
+  private readonly disk: DiskWatch;
   /** Writes made through write() (the group commits count their own). */
   private writesMade = 0;
   /** The meta area (meta-area.ts). */
@@ -92,57 +84,32 @@ export class LevelLocalStreams implements LocalStreams {
     this.sync = options.durability === 'fsync';
     this.db = newDb(options.path);
     this.metrics = createStoreMetrics(deps.registry, () => this.streams.values());
-    const canWrite = (): boolean => this.state === 'open' && !this.guard.failed && !this.reopening;
-    this.writeCheck = new WriteCheck({
+    this.disk = diskWatch({
+      options,
+      log: this.log,
+      registry: deps.registry,
+      metrics: this.metrics,
+      mono: this.mono,
       db: () => this.db,
-      canRun: canWrite,
+      open: () => this.state === 'open' && !this.reopening,
       writes: () => this.writesMade + this.commits.commits,
-      failed: (err) => this.guard.writeFailed(err),
+      reopen: () => this.lifecycle.reopen(),
     });
-    this.compactor = new Compactor(
-      () => this.db,
-      this.log,
-      canWrite,
-      this.metrics,
-      () => void this.writeCheck.now(),
-    );
     this.head = new HeadOps(
       () => this.db,
       this.log,
       this.mono,
-      (s, bytes) => this.compactor.deleted(s, bytes),
+      (s, bytes) => this.disk.compactor.deleted(s, bytes),
     );
-    this.ballast = new SpaceBallast({ dir: options.path, bytes: options.ballastBytes, log: this.log, registry: deps.registry });
-    this.guard = new DiskGuard({
-      path: options.path,
-      reserveBytes: options.reserveBytes,
-      probeMs: options.diskProbeMs,
-      log: this.log,
-      registry: deps.registry,
-      recover: () => this.lifecycle.reopen(),
-      ballast: this.ballast,
-      // The logs replayed into tables, and a margin for the manifest and table overhead.
-      reopenNeeds: async () => (await logBytesOf(options.path)) + 1024 * 1024,
-      orphanBytes: async () => (await findOrphanTables(options.path)).reduce((n, o) => n + o.bytes, 0),
-      checkWrites: () => this.writeCheck.ifWritten(),
-    });
-    this.slowDisk = new SlowDiskWatch({
-      log: this.log,
-      monotonic: this.mono,
-      path: options.path,
-      registry: deps.registry,
-      stallMs: options.commitStallMs,
-      slowMeanMs: options.slowCommitMeanMs,
-    });
     this.commits = new GroupCommitter(
       () => this.db,
       this.head,
       this.metrics,
       this.log,
       options,
-      (err) => this.guard.writeFailed(err),
-      () => (this.guard.failed ? this.guard.failedError(this.options.path) : undefined),
-      this.slowDisk,
+      (err) => this.disk.guard.writeFailed(err),
+      () => (this.disk.guard.failed ? this.disk.guard.failedError(this.options.path) : undefined),
+      this.disk.slowDisk,
     );
     this.retention = new Retention(
       this.head,
@@ -161,10 +128,10 @@ export class LevelLocalStreams implements LocalStreams {
       now: this.now,
       mono: this.mono,
       streams: this.streams,
-      ballast: this.ballast,
-      guard: this.guard,
+      ballast: this.disk.ballast,
+      guard: this.disk.guard,
       retention: this.retention,
-      compactor: this.compactor,
+      compactor: this.disk.compactor,
       commits: this.commits,
       sync: this.sync,
       db: () => this.db,
@@ -197,21 +164,21 @@ export class LevelLocalStreams implements LocalStreams {
   }
 
   diskState(): DiskState {
-    return this.guard.state();
+    return this.disk.guard.state();
   }
 
   commitHealth(): CommitHealth {
-    return this.slowDisk.state();
+    return this.disk.slowDisk.state();
   }
 
   /** Every write but the group commit goes through here, so the guard sees its I/O errors. */
   private async write(ops: BatchOp[], sync: boolean): Promise<void> {
-    if (this.guard.failed && !this.reopening) throw this.guard.failedError(this.options.path);
+    if (this.disk.guard.failed && !this.reopening) throw this.disk.guard.failedError(this.options.path);
     this.writesMade++;
     try {
       await this.db.batch(ops, { sync });
     } catch (err) {
-      this.guard.writeFailed(err);
+      this.disk.guard.writeFailed(err);
       // Typed, with the LevelDB error as cause: before, a checkpoint written as a compaction hit
       // ENOSPC reached its caller as a bare LEVEL_IO_ERROR.
       throw storeWriteError(err, 'store write');
@@ -235,41 +202,24 @@ export class LevelLocalStreams implements LocalStreams {
 
   close(): Promise<void> {
     // The close flushes what is pending first: no commit starts after it (the stall timer goes).
-    return this.lifecycle.close().finally(() => this.slowDisk.stop());
+    return this.lifecycle.close().finally(() => this.disk.slowDisk.stop());
   }
 
   refuseWaitingForSpace(): number {
-    const refused = (s: StreamState): GatehouseError =>
-      ERRORS.GH_STREAM_FULL(
-        {
-          stream: s.name,
-          held: s.bytes,
-          maxBytes: (s.options as StreamOptions).maxBytes,
-          pending: s.reserved,
-          reason: 'the gateway is stopping, so an append waiting for space is refused',
-        },
-        { where: s.name, hint: 'the device resends it after the restart (it was not acknowledged)' },
-      );
     // And the appends that would wait from now on: a closed client's QoS 0 publishes and will are
     // committed once its in-flight ones settle, i.e. right after the refusals below; into a full
     // stream they waited again, and the stop for shutdownTimeoutMs.
-    this.commits.refuseSpaceWaits(refused);
-    return this.lifecycle.refuseHeld(refused);
+    this.commits.refuseSpaceWaits(refusedAtStop);
+    return this.lifecycle.refuseHeld(refusedAtStop);
   }
 
   private closedError(): GatehouseError {
-    return ERRORS.GH_STORE_CLOSED(
-      { state: 'closed' },
-      {
-        where: this.options.path,
-        hint: 'the gateway is shutting down; retry after restart',
-      },
-    );
+    return storeClosed(this.options.path);
   }
 
   private ensureOpen(): void {
     if (this.state !== 'open') {
-      if (this.state === 'new') throw ERRORS.GH_STORE_CLOSED({ state: 'not open yet' }, { hint: 'await open() first' });
+      if (this.state === 'new') throw storeNotOpen();
       throw this.closedError();
     }
   }
@@ -313,7 +263,7 @@ export class LevelLocalStreams implements LocalStreams {
         write: (ops, sync) => this.write(ops, sync),
         sync: this.sync,
         metrics: this.metrics,
-        deleted: (st, bytes) => this.compactor.dropped(st, bytes),
+        deleted: (st, bytes) => this.disk.compactor.dropped(st, bytes),
         floor: () => this.dropFloor,
         setFloor: (floor) => {
           this.dropFloor = floor;
@@ -334,7 +284,7 @@ export class LevelLocalStreams implements LocalStreams {
         write: (ops, sync) => this.write(ops, sync),
         sync: this.sync,
         reclaim: (st) => this.retention.reclaim(st, []),
-        deleted: (st, bytes) => this.compactor.deleted(st, bytes),
+        deleted: (st, bytes) => this.disk.compactor.deleted(st, bytes),
       },
       s,
       through,
@@ -359,18 +309,8 @@ export class LevelLocalStreams implements LocalStreams {
     const opts = s.options as StreamOptions;
     const bytes = size.bytes;
     const encoded = size.encoded;
-    if (!this.guard.writable) return Promise.reject(this.guard.refusal(stream));
-    if (bytes > opts.maxBytes) {
-      return Promise.reject(
-        ERRORS.GH_RECORD_TOO_LARGE(
-          { what: `a record of ${bytes} bytes`, limit: `the maxBytes ${opts.maxBytes} of stream '${stream}'` },
-          {
-            where: `${stream} ${record.topic}`,
-            hint: `raise streams.${stream}.maxBytes or limit the payload size`,
-          },
-        ),
-      );
-    }
+    if (!this.disk.guard.writable) return Promise.reject(this.disk.guard.refusal(stream));
+    if (bytes > opts.maxBytes) return Promise.reject(overMaxBytes(stream, record.topic, bytes, opts.maxBytes));
     return this.commits.submit(s, record, bytes, encoded);
   }
 
@@ -455,6 +395,6 @@ export class LevelLocalStreams implements LocalStreams {
     this.ensureOpen();
     await compactAll(this.db);
     // LevelDB says nothing of a compaction that failed (a full disk): ask with a write, so the job fails and the store reopens.
-    if (!(await this.writeCheck.now())) throw this.guard.failedError(this.options.path);
+    if (!(await this.disk.writeCheck.now())) throw this.disk.guard.failedError(this.options.path);
   }
 }
