@@ -4,7 +4,8 @@
 // gateway was offline are delivered when it reconnects. Its client id may hold ${gatewayId} and
 // ${installationId} (as the MQTT bridge's and the MQTT source's: upstream/client-id.ts): boards
 // flashed from one SD card image share the config, and gatehouse-control-${installationId} gives
-// each a session of its own (docs/remote-control.md, "A fleet from one image").
+// each a session of its own (docs/remote-control.md, "A fleet from one image"). The channel's
+// interface and the local channel: local-channel.ts.
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../core/tls-files.js';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -21,6 +22,10 @@ import { templatedClientId } from '../upstream/client-id.js';
 import { INSTALLATION_ID_FILE } from '../upstream/installation-id.js';
 import { logRoute, mqttRouteFor, type ProxySettings } from '../upstream/proxy.js';
 import { mqttConnector, proxyErrorOf } from '../upstream/mqtt-tunnel.js';
+import type { ControlChannel, ControlHandler, PublishRefusal } from './local-channel.js';
+import { watchRefusedPublish } from './refused-publish.js';
+
+export { localChannel, type ControlChannel, type ControlHandler, type LocalBrokerPort, type PublishRefusal } from './local-channel.js';
 
 /** control.upstream.clientId's default. */
 const DEFAULT_CLIENT_ID = 'gatehouse-control-${gatewayId}';
@@ -31,9 +36,6 @@ const CONTROL_UPSTREAM_TLS: ClientTlsContext = {
   subject: 'control broker',
   code: 'GH_CONFIG_INVALID',
 };
-
-/** A close this soon after the CONNACK, with a publish unacknowledged, looks like a refused publish. */
-const REFUSAL_CLOSE_MS = 2000;
 
 /**
  * Connections closed within STABLE_MS of their CONNACK, this many in a row (none a refused publish),
@@ -65,78 +67,6 @@ export function controlErrorHint(why: string): string {
     return `the control broker's certificate does not verify: set control.upstream.ca to the PEM of the CA that signed it, else check its certificate (expired, another name than control.upstream.url's host)${tail}`;
   if (/ENOTFOUND|EAI_AGAIN/.test(why)) return `the host name does not resolve: check control.upstream.url and the gateway's DNS${tail}`;
   return `check control.upstream.url (scheme, host, port) and that the control broker runs there and is reachable${tail}`;
-}
-
-export type ControlHandler = (topic: string, payload: Buffer) => void;
-
-export interface ControlChannel {
-  /** 'local' or the upstream URL (for logs and status). */
-  readonly kind: string;
-  /** False while an upstream connection is down (heartbeats are skipped then, not queued). */
-  connected(): boolean;
-  /** Control topics the broker refused to subscribe us to at the last (re)connect (its ACL): none arrive. */
-  refusedTopics(): readonly string[];
-  /** Connect (upstream). A stop() while it runs wins: it then resolves without connecting. */
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  /** Subscribe (QoS 1 upstream) to one exact topic; the handler gets every message on it. */
-  subscribe(topic: string, handler: ControlHandler): void;
-  /**
-   * Publish; resolves when handed to the broker (upstream: PUBACK for QoS 1). `ingest` (local
-   * channel only): also hand the message to the rules, so an archive rule and the MQTT bridge
-   * exporter carry it upstream (heartbeats), as if a client had published it.
-   */
-  publish(topic: string, payload: Buffer | string, opts: { qos: 0 | 1; retain: boolean; ingest?: boolean }): Promise<void>;
-  /**
-   * Called after each reconnect (upstream; never on the local broker): the broker may have lost
-   * what the gateway published retained before (restarted without persistence, a fail-over node).
-   */
-  onReconnect(listener: () => void): void;
-  /** Upstream: messages over maxPayloadBytes, skipped unread (too-large), as the local broker's onPublishRefused. */
-  onRefused?(listener: (r: PublishRefusal) => void): void;
-}
-
-export interface LocalBrokerPort {
-  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
-  /** Publish to local subscribers. */
-  publish(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void>;
-  /** Hand a message to the rules (durable once resolved), or undefined when no rule takes it. */
-  ingest(packet: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void> | undefined;
-  /** Publishes the broker refused before delivery (control payloads over broker.maxPayloadBytes get a status). */
-  onPublishRefused?(listener: (r: PublishRefusal) => void): () => void;
-}
-
-/** A client publish the local broker refused before delivery (the broker's PublishRefusal, structurally). */
-export interface PublishRefusal {
-  topic: string;
-  reason: 'too-large' | 'denied';
-  bytes: number;
-  client: string;
-  /** too-large: the limit it exceeded (broker.maxPayloadBytes). */
-  maxPayloadBytes?: number;
-}
-
-export function localChannel(broker: LocalBrokerPort): ControlChannel {
-  const unsubs: Array<() => void> = [];
-  return {
-    kind: 'local',
-    connected: () => true,
-    refusedTopics: () => [],
-    onReconnect() {},
-    async start() {},
-    async stop() {
-      for (const u of unsubs.splice(0)) u();
-    },
-    subscribe(topic, handler) {
-      unsubs.push(broker.subscribe(topic, handler));
-    },
-    publish(topic, payload, opts) {
-      const packet = { topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: opts.qos, retain: opts.retain };
-      const done = broker.publish(packet);
-      const durable = opts.ingest ? broker.ingest(packet) : undefined;
-      return durable === undefined ? done : Promise.all([done, durable]).then(() => undefined);
-    },
-  };
 }
 
 export interface UpstreamChannelDeps extends RuntimeDeps {
@@ -258,6 +188,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         ...(opts.username !== undefined ? { username: opts.username } : {}),
         ...(opts.password !== undefined ? { password: opts.password } : {}),
       };
+      /** The client as the ACL hints name it (its client id is known once connecting). */
+      const who = (): string => `${opts.username ?? 'no user name'}, client id ${clientOptions.clientId}`;
       // Read and checked (a bad path or pair is a config error naming the key), again before each reconnect.
       const { ca, cert, key } = readClientTlsFiles({ ca: opts.ca, cert: opts.cert, key: opts.key }, CONTROL_UPSTREAM_TLS);
       if (ca) clientOptions.ca = ca;
@@ -299,7 +231,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
                 err: errorMessage(err),
                 url: shown,
                 topics,
-                hint: `allow this client (${opts.username ?? 'no user name'}, client id ${clientOptions.clientId}) to subscribe to these topics in the control broker's ACL or policy; the gateway subscribes again at each reconnect`,
+                hint: `allow this client (${who()}) to subscribe to these topics in the control broker's ACL or policy; the gateway subscribes again at each reconnect`,
               },
               'control channel: the broker refused the subscription to the control topics: updates and rollbacks from the office do not arrive',
             );
@@ -316,43 +248,8 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         }
         connectedBefore = true;
       });
-      // A broker that disconnects a client for a publish its ACL or policy refuses (AWS IoT,
-      // Gatehouse's broker) closed the connection at each reconnect while the queued status went
-      // out, and mqtt.js subscribes only once what it queued is acknowledged: no update arrived,
-      // and the log said only 'offline'. Two such closes in a row on one topic are named, once.
-      let connackAt: number | undefined;
-      let inFlight: string | undefined;
-      let suspect: { topic: string; closes: number } | undefined;
-      c.on('packetreceive', (p) => {
-        if (p.cmd === 'connack') connackAt = Date.now();
-        if (p.cmd === 'connack' || p.cmd === 'puback') inFlight = undefined;
-      });
-      c.on('packetsend', (p) => {
-        if (p.cmd === 'publish' && p.qos > 0) inFlight = p.topic;
-      });
-      c.on('connect', () => {
-        if (suspect && suspect.closes >= 2) log.info({ url: shown, topic: suspect.topic }, 'control channel: the broker took the publish it refused before');
-        suspect = undefined;
-      });
-      c.on('close', () => {
-        const refusedAt = connackAt !== undefined && Date.now() - connackAt < REFUSAL_CLOSE_MS ? inFlight : undefined;
-        connackAt = undefined;
-        inFlight = undefined;
-        if (refusedAt === undefined) suspect = undefined;
-        else {
-          suspect = { topic: refusedAt, closes: suspect?.topic === refusedAt ? suspect.closes + 1 : 1 };
-          if (suspect.closes === 2) {
-            log.error(
-              {
-                url: shown,
-                topic: refusedAt,
-                hint: `allow this client (${opts.username ?? 'no user name'}, client id ${clientOptions.clientId}) to publish on ${refusedAt} (and the heartbeat topic) in the control broker's ACL or policy`,
-              },
-              'control channel: the broker closes the connection right after the gateway publishes there (twice in a row): its ACL or policy probably refuses it; the gateway subscribes to the control topics once that publish is acknowledged, so updates from the office do not arrive',
-            );
-          }
-        }
-      });
+      // A close for a publish the broker refuses, named (refused-publish.ts): before the close below, which reads it.
+      const refusals = watchRefusedPublish(c, log, shown, who);
       let lastTlsError: string | undefined;
       c.on('close', () => {
         // The backoff starts over only after a connection that lasted (STABLE_MS, as the MQTT
@@ -367,7 +264,7 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
         } else delay = Math.min(opts.reconnectMaxMs, delay * 2);
         // (mqtt.js reads reconnectPeriod when it schedules the reconnect.)
         c.options.reconnectPeriod = delay;
-        if (upMs !== undefined && upMs < STABLE_MS && suspect === undefined && ++quickCloses >= QUICK_CLOSES_NAMED) {
+        if (upMs !== undefined && upMs < STABLE_MS && !refusals.suspected() && ++quickCloses >= QUICK_CLOSES_NAMED) {
           quickCloseLog(
             'quick-closes',
             {

@@ -11,7 +11,7 @@ export class ControlSource extends InternalSource {
 
   private submitted = 0;
 
-  /** What control/channel.ts LocalBrokerPort.ingest calls. */
+  /** What control/local-channel.ts LocalBrokerPort.ingest calls. */
   readonly ingest = (p: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean }): Promise<void> | undefined => {
     this.submitted++;
     const msg: Message = {
