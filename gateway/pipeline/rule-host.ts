@@ -7,10 +7,12 @@
 // passes (confirm()); an update replacing an unconfirmed set leaves the last good set where it was,
 // so a rollback never lands on a set that was never confirmed, however many updates were stacked.
 // How the slots and the engine's state are kept in the store: rule-host-store.ts. What an update,
-// a rollback or a toggle is turned down for before anything is swapped: rule-update-checks.ts.
+// a rollback or a toggle is turned down for before anything is swapped: rule-update-checks.ts. The
+// order of updates, and their refusal once stopping: rule-update-queue.ts. The status view and a
+// refused toggle's errors: rule-host-status.ts.
 import { EventEmitter } from 'node:events';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { GatehouseError, errorMessage } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
 import { clocksOf } from '../../core/clock.js';
 import type { LocalStreams } from '../store/types.js';
@@ -32,6 +34,8 @@ import {
   type PersistedRuleSet,
   type RuleStateOptions,
 } from './rule-host-store.js';
+import { UpdateQueue } from './rule-update-queue.js';
+import { statusView, toggleErrors } from './rule-host-status.js';
 
 export type { PersistedRuleSet, RuleUpdateStatus };
 
@@ -77,15 +81,8 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   private lastGood: PersistedRuleSet | undefined;
   private lastUpdate: RuleUpdateStatus | undefined;
   private readonly registry;
-  /** Serialises apply/rollback so two updates never interleave. */
-  private queue: Promise<unknown> = Promise.resolve();
-  /**
-   * stop() began: updates asked for from then on are refused (GH_STORE_CLOSED). stop() waits for
-   * the updates queued before it, and only those: a later one (a SIGHUP reload or a PUT /api/rules
-   * while the gateway stopped) ran beside the final checkpoint and after it, on the stopped engine
-   * (the window timers of its rules started again) and on a store being closed.
-   */
-  private stopping = false;
+  /** Updates one at a time, refused once stop() began (rule-update-queue.ts). */
+  private readonly updates = new UpdateQueue();
   /**
    * loadInitial() in progress, waited for by stop(): a stop during it found no engine, and the
    * load then started one (its window timers, checkpoints and metrics) that no stop ended.
@@ -192,7 +189,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'rejected', version, source: opts.source, at: Date.now(), errors: errorsOf(err), code: codeOf(err) });
       }
     };
-    return this.serial(run, opts.source, () => declaredVersion(def));
+    return this.updates.serial(run, opts.source, () => declaredVersion(def));
   }
 
   /**
@@ -242,7 +239,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
         return this.report({ state: 'rejected', version: target.definition.version, source, at: Date.now(), errors, code: codeOf(err) });
       }
     };
-    return this.serial(run, source, () => this.lastGood?.definition.version);
+    return this.updates.serial(run, source, () => this.lastGood?.definition.version);
   }
 
   reportRefused(s: RuleUpdateStatus & { state: 'rejected' }): void {
@@ -250,24 +247,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   }
 
   status(): Record<string, unknown> {
-    const counters = this.engine?.counters() ?? new Map();
-    const set = this.engine?.ruleSet();
-    return {
-      activeVersion: this.active?.definition.version ?? null,
-      appliedAt: this.active ? new Date(this.active.appliedAt).toISOString() : null,
-      source: this.active?.source ?? null,
-      lastGoodVersion: this.lastGood?.definition.version ?? null,
-      /** False while the active set is on probation (applied on probation, not confirmed yet). */
-      activeConfirmed: this.active ? this.active.unconfirmed !== true : null,
-      lastUpdate: this.lastUpdate ? { ...this.lastUpdate, at: new Date(this.lastUpdate.at).toISOString() } : null,
-      rules: (set?.rules ?? []).map((r) => ({
-        name: r.name,
-        sql: r.definition.sql,
-        enabled: r.enabled,
-        actions: r.actions.map((a) => a.kind),
-        ...(counters.get(r.name) ?? {}),
-      })),
-    };
+    return statusView(this.active, this.lastGood, this.lastUpdate, this.engine);
   }
 
   /**
@@ -296,18 +276,10 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       } catch (err) {
         // The job that asked logs it (once per change of error, jobs.ts), not this at every run.
         this.deps.logger.debug({ err: errorMessage(err), source }, 'rule toggle rejected');
-        // The plain message: the job's own error (GH_JOB_FAILED) says where and what to do.
-        // A rule set refusal lists its issues (details): each one, not the whole list as one message.
-        const errors =
-          err instanceof GatehouseError
-            ? Array.isArray(err.details)
-              ? errorsOf(err).map((e) => ({ rule: e.rule || name, where: e.where || source, message: e.message }))
-              : [{ rule: name, where: source, message: err.message }]
-            : errorsOf(err);
-        return { state: 'rejected', version, source, at: Date.now(), errors, code: codeOf(err) };
+        return { state: 'rejected', version, source, at: Date.now(), errors: toggleErrors(err, name, source), code: codeOf(err) };
       }
     };
-    return this.serial(run, source, () => this.active?.definition.version);
+    return this.updates.serial(run, source, () => this.active?.definition.version);
   }
 
   /**
@@ -326,7 +298,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
       }
       return this.report(s);
     };
-    return this.serial(run, source, () => version);
+    return this.updates.serial(run, source, () => version);
   }
 
   activeDefinition(): RuleSetDefinition | undefined {
@@ -346,9 +318,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true; // no update is queued from here on (serial): the queue below is the last one
+    this.updates.close(); // no update is queued from here on (serial): the queue below is the last one
     await this.loading;
-    await this.queue.catch(() => undefined);
+    await this.updates.drained();
     // Final checkpoint of window/detector state, then timers stop.
     await this.engine?.stop();
   }
@@ -399,38 +371,9 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
     await sweepRuleState(this.deps.streams, [this.active?.definition, this.lastGood?.definition], this.registry, this.deps.logger);
   }
 
-  /**
-   * Updates run one at a time, in order (a failed one does not stop the next). Once stop() began,
-   * refused at once (not reported: the control plane has stopped, and the last update attempt
-   * stays the last one that ran): nothing would run it, and the store is closing.
-   */
-  private serial(run: () => Promise<RuleUpdateStatus>, source: string, version: () => number | undefined): Promise<RuleUpdateStatus> {
-    if (this.stopping) {
-      const message = 'the gateway is stopping: nothing was changed; send the update again once it runs';
-      return Promise.resolve({
-        state: 'rejected',
-        version: version(),
-        source,
-        at: Date.now(),
-        errors: [{ rule: '', where: '', message }],
-        code: 'GH_STORE_CLOSED',
-      });
-    }
-    const p = this.queue.then(run, run);
-    this.queue = p;
-    return p;
-  }
-
-  /**
-   * Run `work` between two updates: none runs while it does, and one asked for meanwhile waits
-   * for it. A stream drop (admin/stream-drop.ts) checks that no rule writes the stream and drops it
-   * as one step, so an update adding a rule that writes it comes before (the drop is refused) or
-   * after (the update is refused: the stream is gone), never between.
-   */
+  /** Run `work` between two updates (rule-update-queue.ts): a stream drop (admin/stream-drop.ts). */
   whileNoUpdate<T>(work: () => Promise<T>): Promise<T> {
-    const p = this.queue.then(work, work);
-    this.queue = p.catch(() => undefined);
-    return p;
+    return this.updates.whileNoUpdate(work);
   }
 
   private report(s: RuleUpdateStatus): RuleUpdateStatus {
