@@ -10,7 +10,8 @@
 // GH_CONTROL_REPLAY. Updates are handled one at a time here (check, then apply the set and record
 // the version in one store write), at most maxPending wait (beyond, the oldest waiting gives way: the newest win); every refusal is a
 // `rejected` status, a log line and a counter. An applied update goes on probation (probation.ts):
-// rolled back by the gateway itself if its new or changed rules fail at run time.
+// rolled back by the gateway itself if its new or changed rules fail at run time. The status
+// document: status-document.ts; what is read of a payload before it is verified: payload-peek.ts.
 import { EventEmitter } from 'node:events';
 import type { Counter } from 'prom-client';
 import type { RuntimeDeps } from '../../core/deps.js';
@@ -22,11 +23,14 @@ import type { RuleSetTarget, RuleUpdateStatus } from './rule-set-target.js';
 import type { LocalStreams } from '../store/types.js';
 import { AcceptedVersion } from './accepted.js';
 import type { ControlChannel, PublishRefusal } from './channel.js';
-import { DocumentRefused, checkBinding, isUpdateDocument, parseUpdateDocument, type RefusalReason, type UpdateDocument } from './document.js';
+import { DocumentRefused, checkBinding, parseUpdateDocument, type RefusalReason, type UpdateDocument } from './document.js';
 import type { ControlOptions } from './options.js';
 import type { ProbationInfo } from './probation.js';
-import { parseEnvelope } from './signing.js';
 import type { UpdateVerifier } from './verify.js';
+import { lastUpdateOf, statusDocument, type ControlStatus } from './status-document.js';
+import { claimedVersion, looksLikeDocument } from './payload-peek.js';
+
+export type { ControlStatus };
 
 export interface ControlTopics {
   set: string;
@@ -38,33 +42,6 @@ export interface ControlTopics {
 export function controlTopics(prefix: string, gatewayId: string): ControlTopics {
   const base = `${prefix}/${gatewayId}`;
   return { set: `${base}/rules/set`, rollback: `${base}/rules/rollback`, status: `${base}/rules/status`, heartbeat: `${base}/heartbeat` };
-}
-
-/** The retained status document. */
-export interface ControlStatus {
-  gatewayId: string;
-  /** The gateway's installation id, when known: gateways sharing a gatewayId (a cloned SD card) overwrite this retained document, and it tells which wrote it. */
-  installationId?: string;
-  activeVersion: number | null;
-  /** The last confirmed set before the active one: where a rollback (operator or automatic) goes. */
-  lastGoodVersion: number | null;
-  /** Highest update document version ever accepted (replays at or below it are refused). */
-  acceptedVersion: number;
-  state: RuleUpdateStatus['state'];
-  /** The attempted set; for rolled-back, the version the gateway went back to. */
-  version: number | null;
-  /** Rolled-back only: the version that was running before. */
-  fromVersion?: number;
-  source: string;
-  errors: RuleUpdateStatus['errors'];
-  /** The error code of a refusal or of an automatic rollback (GH_RULESET_RUNTIME_FAILURE); absent otherwise. */
-  code?: RuleUpdateStatus['code'];
-  /** The probation running now (the active set, watched until endsAt), null when none. */
-  probation: ProbationInfo | null;
-  /** When the active set was applied (ISO), null when none. */
-  appliedAt: string | null;
-  /** When this attempt happened (ISO). */
-  at: string;
 }
 
 export interface RemoteControlDeps extends RuntimeDeps {
@@ -213,24 +190,13 @@ export class RemoteControl extends EventEmitter {
 
   /** The status document for an update outcome. */
   statusDocument(s: RuleUpdateStatus): ControlStatus {
-    const st = this.deps.rules.status() as { activeVersion: number | null; lastGoodVersion: number | null; appliedAt: string | null };
-    const installationId = this.deps.installationId?.();
-    return {
+    return statusDocument(s, {
       gatewayId: this.deps.gatewayId,
-      ...(installationId === undefined ? {} : { installationId }),
-      activeVersion: st.activeVersion,
-      lastGoodVersion: st.lastGoodVersion,
+      installationId: this.deps.installationId?.(),
       acceptedVersion: this.accepted.version,
-      state: s.state,
-      version: s.version ?? null,
-      ...(s.fromVersion === undefined ? {} : { fromVersion: s.fromVersion }),
-      source: s.source,
-      errors: s.errors,
-      ...(s.code ? { code: s.code } : {}),
-      probation: this.deps.probation?.current() ?? null,
-      appliedAt: st.appliedAt,
-      at: new Date(s.at).toISOString(),
-    };
+      rules: this.deps.rules,
+      probation: this.deps.probation?.current(),
+    });
   }
 
   private publishStatus(s: RuleUpdateStatus): void {
@@ -406,41 +372,5 @@ export class RemoteControl extends EventEmitter {
   /** Remote updates go on probation unless control.probation.seconds is 0. */
   private onProbation(): boolean {
     return this.opts.probation.seconds > 0;
-  }
-}
-
-/** The rule holder's last reported outcome (its status's lastUpdate), with `at` in epoch ms. */
-function lastUpdateOf(rules: RuleSetTarget): RuleUpdateStatus | undefined {
-  const last = (rules.status() as { lastUpdate?: (Omit<RuleUpdateStatus, 'at'> & { at: string }) | null }).lastUpdate;
-  return last ? { ...last, at: Date.parse(last.at) } : undefined;
-}
-
-/**
- * The version a payload says it carries (an envelope's document, a bare document or rule set), read
- * without checking its signature: only to tell the office which of its updates gave way.
- */
-function claimedVersion(payload: Buffer): number | undefined {
-  try {
-    const text = parseEnvelope(payload).bytes.toString('utf8').trimStart();
-    if (!text.startsWith('{')) {
-      // A YAML rule set: its top-level `version: N` line, read without parsing YAML that nothing verified.
-      const m = /^version:[ \t]*(\d{1,15})[ \t]*(?:#.*)?$/m.exec(text);
-      return m ? Number(m[1]) : undefined;
-    }
-    const v = (JSON.parse(text) as { version?: unknown }).version;
-    return typeof v === 'number' && Number.isSafeInteger(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Unsigned payloads may still be update documents (checked the same way, without a signature). */
-function looksLikeDocument(bytes: Buffer): boolean {
-  const text = bytes.toString('utf8').trimStart();
-  if (!text.startsWith('{')) return false;
-  try {
-    return isUpdateDocument(JSON.parse(text));
-  } catch {
-    return false;
   }
 }
