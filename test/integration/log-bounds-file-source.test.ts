@@ -4,20 +4,16 @@
 // line per scan, and no other file looked at). Now each is logged at its first failure, then once a minute per file and error
 // with the count (`suppressed`, `failures`), and once when it ends ('... work again', with
 // `failures` and `failingMs`); gatehouse_file_read_errors_total still counts every failure.
-// The card is a stand-in: test/helpers/eio-read.c, an LD_PRELOAD shim compiled here with gcc that
-// fails the reads of files whose path contains '/bad-' while a flag file exists (no failing card
-// exists where the tests run). The gateway runs as `gatehouse start` (bin/gatehouse.js).
+// The card is a stand-in: test/helpers/eio-shim.c, an LD_PRELOAD shim compiled here with gcc that
+// fails (GH_EIO_OPS read) the reads of files whose path contains '/bad-' while a flag file exists
+// (no failing card exists where the tests run). The gateway runs as `gatehouse start` (bin/gatehouse.js).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
-import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
-
-const run = promisify(execFile);
-const skip = needBinary('gcc', 'gcc');
+import { tempDir, waitUntil } from '../helpers/index.js';
+import { buildEioShim, eioEnv, eioSkip } from '../helpers/eio-shim.js';
 
 async function counter(gw: GatewayProcess, name: string): Promise<number> {
   const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
@@ -27,12 +23,11 @@ async function counter(gw: GatewayProcess, name: string): Promise<number> {
 const lines = (gw: GatewayProcess, msg: RegExp): Record<string, unknown>[] => gw.logs.filter((l) => msg.test(String(l.msg)));
 
 test('EIO on a tailed file and on a new file: one line when the reads or the scans start failing, one when they work again, with the count; every failure counted', {
-  skip,
+  skip: eioSkip,
   timeout: 90_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-eio-');
-  const so = join(dir, 'eio-read.so');
-  await run('gcc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-O2', '-o', so, join(repoRoot, 'test', 'helpers', 'eio-read.c'), '-ldl']);
+  const so = await buildEioShim(dir);
   const logs = join(dir, 'logs');
   await mkdir(logs);
   const bad = join(logs, 'bad-1.log');
@@ -53,7 +48,7 @@ test('EIO on a tailed file and on a new file: one line when the reads or the sca
       '',
     ].join('\n'),
   );
-  const gw = await startGatewayProcess(config, [], 20_000, [], { LD_PRELOAD: so, GH_EIO_MATCH: '/bad-', GH_EIO_FLAG: flag, UV_USE_IO_URING: '0' });
+  const gw = await startGatewayProcess(config, [], 20_000, [], eioEnv(so, { ops: 'read', match: '/bad-', flag }));
   t.after(() => gw.kill9());
   await waitUntil(async () => (await counter(gw, 'gatehouse_file_lines_total')) === 2, 'both files read', 10_000);
 

@@ -4,24 +4,19 @@
 // minute per error with the count, and 'rule state checkpoints work again' with failures and
 // failingMs. The store's own 'group commit failed' is measured here too: on EIO it is a debug line
 // (the disk guard says 'store not writable' once), 0 lines at info in 20 refused publishes.
-// The card is a stand-in:
-// test/helpers/eio-write.c, an LD_PRELOAD shim compiled here with gcc that fails writes and
-// flushes of files under the store while a flag file exists (no failing card exists where the tests
-// run). The gateway runs as `gatehouse start` (bin/gatehouse.js), a window rule checkpointing every
+// The card is a stand-in: test/helpers/eio-shim.c, an LD_PRELOAD shim compiled here with gcc
+// that fails (GH_EIO_OPS write) writes and flushes of files under the store while a flag file
+// exists (no failing card exists where the tests run). The gateway runs as `gatehouse start` (bin/gatehouse.js), a window rule checkpointing every
 // 50 ms, MQTT clients publishing at QoS 1: every publish is PUBACKed only once stored, and what is
 // refused while the card fails is refused, never PUBACKed and lost.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import mqtt from 'mqtt';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
-import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
-
-const run = promisify(execFile);
-const skip = needBinary('gcc', 'gcc');
+import { tempDir, waitUntil } from '../helpers/index.js';
+import { buildEioShim, eioEnv, eioSkip } from '../helpers/eio-shim.js';
 
 const lines = (gw: GatewayProcess, msg: RegExp): Record<string, unknown>[] => gw.logs.filter((l) => msg.test(String(l.msg)));
 
@@ -41,12 +36,11 @@ async function publish(c: mqtt.MqttClient, v: number): Promise<string> {
 }
 
 test('EIO on the store: one checkpoint-failed line for every failed checkpoint, one when they work again; no group commit line at info; every PUBACKed publish stored, every refused one refused', {
-  skip,
+  skip: eioSkip,
   timeout: 120_000,
 }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-eiow-');
-  const so = join(dir, 'eio-write.so');
-  await run('gcc', ['-std=c11', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-O2', '-o', so, join(repoRoot, 'test', 'helpers', 'eio-write.c'), '-ldl']);
+  const so = await buildEioShim(dir);
   const flag = join(dir, 'eio-on');
   await writeFile(
     join(dir, 'rules.yaml'),
@@ -76,7 +70,7 @@ test('EIO on the store: one checkpoint-failed line for every failed checkpoint, 
       '',
     ].join('\n'),
   );
-  const gw = await startGatewayProcess(config, [], 20_000, [], { LD_PRELOAD: so, GH_EIO_MATCH: '/data/store/', GH_EIO_FLAG: flag, UV_USE_IO_URING: '0' });
+  const gw = await startGatewayProcess(config, [], 20_000, [], eioEnv(so, { ops: 'write', match: '/data/store/', flag }));
   t.after(() => gw.kill9());
   const c = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'p', reconnectPeriod: 100, protocolVersion: 5 });
   t.after(() => c.endAsync(true));
