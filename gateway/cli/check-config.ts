@@ -11,7 +11,8 @@ import { createSecureContext } from 'node:tls';
 import pino from 'pino';
 import { Registry } from '../../core/prom-client.js';
 import { createDestination } from '../upstream/index.js';
-import { describeRoute, mqttRouteFor, proxyIgnoredWarning } from '../upstream/proxy.js';
+import { describeRoute, mqttRouteFor } from '../upstream/proxy.js';
+import { routeLines, type ServerRoute } from '../upstream/destinations/nats-routes.js';
 import { sourceKind } from '../pipeline/sources/registry.js';
 import { loadPublicKeys } from '../control/signing.js';
 import { resolvePemList } from '../control/verify.js';
@@ -63,13 +64,13 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   // Build (not start) every configured destination: each validates its own options.
   const quiet = { logger: pino({ level: 'silent' }), registry: new Registry(), dataDir: config.dataDir, network: { proxy: config.network.proxy } };
   const routes: string[] = [];
-  const proxyWarnings: string[] = [];
   for (const [i, e] of (config.exporters ?? []).entries()) {
     const d = await collect(() => createDestination(e.destination, { ...quiet, where: `exporters.${i}.destination` }));
-    // How each HTTP-based exporter reaches its endpoint: the proxy (never its password), or direct and why.
-    if (d?.route) routes.push(`exporter '${e.name}' (${d.kind}) goes ${describeRoute(d.route)}`);
-    const ignored = d && proxyIgnoredWarning(d.kind, quiet.network);
-    if (ignored) proxyWarnings.push(`exporter '${e.name}': ${ignored}`);
+    // How each exporter reaches its endpoint: the proxy (never its password), or direct and why; a
+    // NATS destination whose servers go different ways, per server.
+    const perServer = d && 'serverRoutes' in d ? routeLines(d.serverRoutes as readonly ServerRoute[]) : undefined;
+    if (perServer) for (const line of perServer) routes.push(`exporter '${e.name}' (${d!.kind}) goes ${line}`);
+    else if (d?.route) routes.push(`exporter '${e.name}' (${d.kind}) goes ${describeRoute(d.route)}`);
   }
   // The MQTT sources and the control channel: their way to their brokers, as the exporters'.
   const ownProxy = (v: unknown): false | string | undefined => (v === false || typeof v === 'string' ? v : undefined);
@@ -161,7 +162,6 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const exporters = config.exporters?.length ?? (config.streams.archive ? 1 : 0);
   const exported = (config.exporters ?? (config.streams.archive ? defaultExporters() : [])).map((e) => e.stream);
   for (const w of configWarnings(config, def, exported)) writeLine(io.stderr, `${file}: warning: ${w.message} (at ${w.where}). Fix: ${w.hint}`);
-  for (const w of proxyWarnings) writeLine(io.stderr, `${file}: warning: ${w}`);
   const overridden = values['data-dir'] !== undefined ? await dataDirOverrideWarning(file, config.dataDir) : undefined;
   if (overridden) writeLine(io.stderr, `${file}: warning: ${overridden.message}`);
   const inRam = ramDataDirWarning(config.dataDir);

@@ -9,7 +9,7 @@ import type { LocalStreams, StreamOptions } from '../store/types.js';
 import { errorMessage } from '../../core/errors.js';
 import { forgetRuleExporter, rememberRuleExporter, RULE_EXPORTER_PREFIX, warnDeadLetters } from './rule-exporters.js';
 import { removeRetiredSeries } from './retired-metrics.js';
-import { proxyIgnoredWarning, type ProxySettings } from '../upstream/proxy.js';
+import type { ProxySettings } from '../upstream/proxy.js';
 import {
   createDestination,
   createExporter,
@@ -221,9 +221,6 @@ export async function createExporterSet(options: ExporterOptions[], deps: Export
       },
       factories,
     );
-    // MQTT and NATS connections do not go through the site's proxy: said at start, where it is configured.
-    const ignored = proxyIgnoredWarning(destination.kind, deps.network);
-    if (ignored) logger.warn({ exporter: o.name }, `exporter '${o.name}': ${ignored}`);
     return createExporter(o, { logger, registry: deps.registry, streams: deps.streams, destination, ...(uplink ? { uplink } : {}) });
   }
 

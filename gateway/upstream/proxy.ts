@@ -190,6 +190,38 @@ export function mqttRouteFor(brokerUrl: string, own: false | string | undefined,
   return routeFor(new URL(`${secure ? 'https' : 'http'}://${u.host.replace(/:\d+$/, '')}:${port}`), own, settings, ownName);
 }
 
+/** The port of a NATS server URL (nats://host:port, tls://host:port, host:port) when it names none. */
+const NATS_PORT = 4222;
+
+/**
+ * The host (no brackets) and port of a NATS server URL as the nats client reads it (any scheme
+ * dropped, 4222 when it names none): what a tunnel is opened to, and the key its connection finds
+ * its route by (nats-transport.ts).
+ */
+export function natsHostPort(server: string): { host: string; port: number } {
+  const rest = server.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const u = new URL(`http://${rest}`);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : NATS_PORT };
+}
+
+/**
+ * The route of a NATS connection to `server` (nats://, tls://, host:port): as an https endpoint's
+ * when the connection is TLS (`secure`: a tls:// URL or the destination's tls files: HTTPS_PROXY),
+ * an http one's otherwise (HTTP_PROXY), ALL_PROXY else, NO_PROXY matched on the server's host and
+ * port (4222 when the URL names none), as the MQTT connections' (mqttRouteFor).
+ */
+export function natsRouteFor(
+  server: string,
+  secure: boolean,
+  own: false | string | undefined,
+  settings: ProxySettings = {},
+  ownName = 'destination.proxy',
+): Route {
+  const { host, port } = natsHostPort(server);
+  const tls = secure || /^tls:\/\//i.test(server.trim());
+  return routeFor(new URL(`${tls ? 'https' : 'http'}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`), own, settings, ownName);
+}
+
 /** The route in words for check-config and the start's log line: never the password. */
 export function describeRoute(route: Route): string {
   if (route.kind === 'direct') return `direct (${route.why})`;
@@ -205,33 +237,4 @@ export function describeRoute(route: Route): string {
 export function logRoute(log: Logger, route: Route): void {
   if (route.kind === 'direct' && route.none) return;
   log.info({ route: describeRoute(route) }, `upstream ${describeRoute(route)}`);
-}
-
-/**
- * The proxy configured for the gateway (network.proxy.url, else HTTPS_PROXY, ALL_PROXY or
- * HTTP_PROXY of the environment), as scheme://host:port with where it was set; undefined when none.
- * For the warning that NATS connections do not use it.
- */
-export function configuredProxy(settings: ProxySettings = {}): string | undefined {
-  const env = settings.env ?? process.env;
-  if (settings.proxy?.url !== undefined) return `${safeProxyText(settings.proxy.url)} (network.proxy.url)`;
-  const v = envVar(env, 'https_proxy') ?? envVar(env, 'all_proxy') ?? envVar(env, 'http_proxy');
-  return v ? `${safeProxyText(v.value)} (${v.name})` : undefined;
-}
-
-/** safeProxy of a URL's text; a text that is no URL says so without repeating it (it may hold a password). */
-function safeProxyText(text: string): string {
-  try {
-    return safeProxy(new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`));
-  } catch {
-    return '(a proxy URL that does not parse)';
-  }
-}
-
-/** The warning for a NATS destination (`kind`) while a proxy is configured (NATS has no way through it here), or undefined. */
-export function proxyIgnoredWarning(kind: string, settings: ProxySettings = {}): string | undefined {
-  if (kind !== 'nats') return undefined;
-  const proxy = configuredProxy(settings);
-  if (proxy === undefined) return undefined;
-  return `the ${kind} destination connects directly: only the HTTP-based and MQTT destinations (kinesis, firehose, s3, http, mqtt) use the proxy ${proxy}; where the site allows no direct connection, its server is unreachable (docs/upstream.md#through-a-proxy)`;
 }

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/index.js';
-import { configuredProxy, describeRoute, mqttRouteFor, noProxyMatch, proxyIgnoredWarning, routeFor, type Route } from '../../gateway/upstream/proxy.js';
+import { describeRoute, mqttRouteFor, natsHostPort, natsRouteFor, noProxyMatch, routeFor, type Route } from '../../gateway/upstream/proxy.js';
+import { routeLines, serverRoutes } from '../../gateway/upstream/destinations/nats-routes.js';
 import { isGatehouseError } from '../../core/errors.js';
 
 const https = new URL('https://kinesis.eu-west-1.amazonaws.com');
@@ -89,16 +90,31 @@ test('a proxy URL that is none or not HTTP is a config error naming where it cam
     );
 });
 
-test('configuredProxy and the MQTT/NATS warning: named without the password, only when a proxy is configured', () => {
-  assert.equal(configuredProxy({ env: {} }), undefined);
-  assert.equal(configuredProxy({ env: { HTTPS_PROXY: 'http://gw:secret@p:3128' } }), 'http://p:3128 (HTTPS_PROXY)');
-  assert.equal(configuredProxy({ proxy: { url: 'http://gw:secret@q:1' }, env: { HTTPS_PROXY: 'http://p:3128' } }), 'http://q:1 (network.proxy.url)');
-  assert.equal(proxyIgnoredWarning('kinesis', { env: { HTTPS_PROXY: 'http://p:1' } }), undefined);
-  assert.equal(proxyIgnoredWarning('mqtt', { env: { HTTPS_PROXY: 'http://p:1' } }), undefined, 'MQTT goes through the proxy now');
-  assert.equal(proxyIgnoredWarning('nats', { env: {} }), undefined);
-  const w = proxyIgnoredWarning('nats', { env: { HTTPS_PROXY: 'http://gw:secret@p:3128' } }) ?? '';
-  assert.match(w, /^the nats destination connects directly/);
-  assert.ok(!w.includes('secret'));
+test("a NATS server's route: tls:// or tls files take HTTPS_PROXY, nats:// HTTP_PROXY; NO_PROXY on the server's port (4222 when none); its own option named", () => {
+  const env = { HTTPS_PROXY: 'http://gw:secret@secure:3128', HTTP_PROXY: 'http://plain:3128', NO_PROXY: 'nats.plant.local:4222' };
+  const via = (server: string, secure = false, own?: false | string): string => describeRoute(natsRouteFor(server, secure, own, { env }));
+  assert.match(via('tls://connect.ngs.global'), /^through the proxy http:\/\/secure:3128 as user gw \(from HTTPS_PROXY\)$/);
+  assert.match(via('nats://connect.ngs.global', true), /proxy http:\/\/secure:3128/, 'tls files: a TLS connection');
+  assert.match(via('nats://connect.ngs.global:4222'), /^through the proxy http:\/\/plain:3128 \(from HTTP_PROXY\)$/);
+  assert.match(via('connect.ngs.global'), /proxy http:\/\/plain:3128/, 'host alone, no scheme');
+  // 4222 is the port when the URL names none: the NO_PROXY entry with that port matches it.
+  assert.match(via('nats://nats.plant.local'), /^direct \(nats\.plant\.local:4222 matches 'nats\.plant\.local:4222' of NO_PROXY/);
+  assert.match(via('nats://nats.plant.local:4223'), /through the proxy http:\/\/plain:3128/);
+  assert.equal(via('nats://x.example.com', false, false), "direct (the destination's proxy: false)");
+  assert.match(via('nats://u:p@x.example.com', false, 'http://other:8080'), /proxy http:\/\/other:8080 \(from destination\.proxy\)/);
+  assert.deepEqual(natsHostPort('nats://user:pw@NATS.example.com'), { host: 'nats.example.com', port: 4222 });
+  assert.deepEqual(natsHostPort('tls://[::1]:4333'), { host: '::1', port: 4333 });
+  // One line for servers going the same way; per server (never with the URL's credentials) when they differ.
+  const same = serverRoutes(['nats://a.example.com', 'nats://b.example.com'], {}, { env });
+  assert.deepEqual(routeLines(same), ['through the proxy http://plain:3128 (from HTTP_PROXY)']);
+  const mixed = routeLines(serverRoutes(['nats://u:pw@a.example.com', 'nats://nats.plant.local'], {}, { env }));
+  assert.equal(mixed.length, 2);
+  assert.match(mixed[0]!, /^to nats:\/\/a\.example\.com through the proxy http:\/\/plain:3128/);
+  assert.match(mixed[1]!, /^to nats:\/\/nats\.plant\.local direct \(/);
+  assert.ok(!mixed.join('').includes('pw'));
+  // The start says nothing when no proxy is configured anywhere; check-config always says it.
+  assert.deepEqual(routeLines(serverRoutes(['nats://a'], {}, { env: {} }), true), []);
+  assert.match(routeLines(serverRoutes(['nats://a'], {}, { env: {} }))[0]!, /^direct \(no proxy configured/);
 });
 
 test("an MQTT connection's route: mqtts and wss take HTTPS_PROXY, mqtt and ws HTTP_PROXY; NO_PROXY on the broker's default port; its own option named", () => {

@@ -1,9 +1,10 @@
 // The NATS destination's options (destinations.nats in the config): servers (each URL checked as
 // the nats client would read it), the subject template, the JetStream stream and createStream,
-// credentials and TLS files, timeouts and batch limits, each with its .describe()
+// credentials and TLS files, the proxy, timeouts and batch limits, each with its .describe()
 // (docs/configuration.md); and the subjects they name (topicToSubject, streamSubjects: the schema
 // checks what createStream would capture). Apart from nats.ts (the connection and the sends).
 import { z } from '../../../core/zod.js';
+import { destinationProxyOption } from '../proxy-options.js';
 
 const MiB = 1024 * 1024;
 
@@ -85,6 +86,15 @@ export const natsOptionsSchema = z.lazy(() =>
           'How long a send waits without any JetStream acknowledgement (each one starts the wait again, so a slow uplink delivering a batch for longer is not cut off) before its records not yet acknowledged are reported retryable; one publish waits at most 6 times as long.',
         ),
       reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
+      connectTimeoutMs: z
+        .number()
+        .int()
+        .positive()
+        .default(5000)
+        .describe(
+          "Bound of one connection attempt: the TCP connection (through the proxy: the CONNECT's answer too), the server's INFO, TLS and the server's answer to the client's CONNECT; a server or proxy that holds it longer is given up and tried again, its connection closed.",
+        ),
+      proxy: destinationProxyOption(),
       maxRecords: z.number().int().min(1).max(10_000).default(500).describe('Records published concurrently per batch.'),
       maxRecordBytes: z
         .number()

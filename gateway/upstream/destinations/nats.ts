@@ -2,7 +2,8 @@
 // id "<installation>:<stream>:<seq>" (Nats-Msg-Id; the installation id: ../installation-id.ts), so JetStream drops resends of
 // a record within the stream's duplicate window, and only those. The connection is made in the
 // background: start() never blocks on the network, and send() throws (retryable) while
-// disconnected. What its errors mean: nats-errors.ts.
+// disconnected. What its errors mean: nats-errors.ts. Through the site's proxy where one is
+// configured (nats-routes.ts, nats-transport.ts), as the other destinations.
 import { readFile } from 'node:fs/promises';
 import type { ConnectionOptions, JetStreamClient, NatsConnection, PubAck } from 'nats';
 import type { RuntimeDeps } from '../../../core/deps.js';
@@ -16,9 +17,17 @@ import { rateLimitedLog } from '../../../core/rate-log.js';
 import { clocksOf } from '../../../core/clock.js';
 import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
 import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
+import type { ProxySettings } from '../proxy.js';
+import { routeLines, routedOptions, serverRoutes, type ServerRoute } from './nats-routes.js';
 
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
+
+/** The kind of a proxy's fault (refused, unreachable, closed) and its status: what its log lines are keyed by. */
+function proxyFaultKind(fault: GatehouseError): string {
+  const d = fault.details as { fault?: string; status?: number } | undefined;
+  return `${d?.fault ?? '?'}${d?.status === undefined ? '' : ` ${d.status}`}`;
+}
 
 /** A publish's own timeout, in ackTimeoutMs (the send's is ackTimeoutMs of silence): see send(). */
 const PUBLISH_TIMEOUT_FACTOR = 6;
@@ -29,12 +38,14 @@ const PUBLISH_TIMEOUT_FACTOR = 6;
  */
 export function createNatsDestination(
   o: NatsOptions,
-  deps: RuntimeDeps & { dataDir?: string | undefined; installationId?: (() => Promise<string>) | undefined },
-): Destination {
+  deps: RuntimeDeps & { dataDir?: string | undefined; installationId?: (() => Promise<string>) | undefined; network?: ProxySettings | undefined },
+): Destination & { serverRoutes: readonly ServerRoute[] } {
   const servers = Array.isArray(o.servers) ? o.servers : [o.servers];
   // Strip any user:pass@ from URLs shown in status.
   const target = `nats:${servers.map(withoutCredentials).join(',')}/${o.stream}`;
   const limits: DestinationLimits = { maxRecords: o.maxRecords, maxRecordBytes: o.maxRecordBytes, maxBatchBytes: o.maxBatchBytes };
+  // Direct or through the site's proxy, per server (a CONNECT tunnel: nats-transport.ts), decided here, printed by check-config.
+  const routes = serverRoutes(servers, o, deps.network);
   const metrics = destinationMetrics(deps.registry);
   const log = deps.logger.child({ component: 'destination', kind: 'nats', target });
   const mono = clocksOf(deps).monotonic;
@@ -74,6 +85,8 @@ export function createNatsDestination(
   let streamReady: Promise<void> | undefined;
   /** Why the last connection attempt failed or the connection dropped, for send()'s error; cleared on connect. */
   let connError: string | undefined;
+  /** The proxy's fault (GH_UPSTREAM_PROXY) when it is connError's: send() throws it as is. */
+  let proxyFault: GatehouseError | undefined;
   let connOptions: ConnectionOptions | undefined;
   /** The message ids' installation id (installation-id.ts), read or made at the first send. */
   const installationId = deps.installationId ?? lazyInstallationId(deps.dataDir);
@@ -81,8 +94,9 @@ export function createNatsDestination(
   // The nats client (~0.5 MiB of JS) loads when a NATS destination starts, not with the gateway.
   let lib: typeof import('nats');
 
-  async function connectOptions(): Promise<ConnectionOptions> {
+  async function connectOptions(mine: number): Promise<ConnectionOptions> {
     lib ??= await import('nats');
+    const { installTransport } = await import('./nats-transport.js');
     const { credsAuthenticator } = lib;
     const co: ConnectionOptions = {
       servers,
@@ -90,7 +104,8 @@ export function createNatsDestination(
       reconnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: o.reconnectWaitMs,
-      timeout: 5000,
+      // Each attempt, the proxy's answer to the CONNECT included: a hung one is closed (nats-transport.ts).
+      timeout: o.connectTimeoutMs,
       // Keep reconnecting through authorization errors: by default the client gives up for good
       // after the same auth error twice, and a server whose authorization was wrong for a moment
       // (a reload, a rotation) left this destination disconnected until the gateway restarted.
@@ -103,7 +118,17 @@ export function createNatsDestination(
     }
     if (o.token !== undefined) co.token = o.token;
     if (o.tls) co.tls = { ...o.tls };
-    return co;
+    return routedOptions(co, routes, target, (fault) => proxyReport(fault, mine), installTransport);
+  }
+
+  /** A tunnel's outcome (nats-transport.ts): the proxy's fault, kept for send(), or none once a tunnel opened. */
+  function proxyReport(fault: GatehouseError | undefined, mine: number): void {
+    if (mine !== epoch) return;
+    proxyFault = fault;
+    if (!fault) return;
+    connError = fault.message;
+    // The client's own reconnects (first connects: firstConnect says it): once a minute per kind of fault.
+    if (nc) downLog(`proxy ${proxyFaultKind(fault)}`, { err: fault.message, code: fault.code }, 'NATS: the proxy did not open the tunnel; reconnecting');
   }
 
   async function watchStatus(c: NatsConnection): Promise<void> {
@@ -121,6 +146,7 @@ export function createNatsDestination(
       } else if (s.type === 'reconnect') {
         connected = true;
         connError = undefined;
+        proxyFault = undefined;
         upLog('reconnect', { ...cameUp() }, 'NATS reconnected');
       } else if (s.type === 'error') {
         // A permissions violation is about a subject (each refused publish, named in its record's
@@ -203,6 +229,7 @@ export function createNatsDestination(
         js = c.jetstream({ timeout: o.ackTimeoutMs });
         connected = true;
         connError = undefined;
+        proxyFault = undefined;
         firstAttempts = 0;
         void watchStatus(c);
         watchClosed(c);
@@ -213,12 +240,15 @@ export function createNatsDestination(
       (err: unknown) => {
         if (mine !== epoch) return;
         const code = (err as NatsErrorLike | undefined)?.code;
-        connError = code !== undefined && NATS_CODES[code] !== undefined ? NATS_CODES[code] : shortError(err);
+        // The client's own timeout of an attempt whose tunnel the proxy never opened is the proxy's fault too (reported by the transport).
+        const fault = code === 'GH_UPSTREAM_PROXY' ? (err as GatehouseError) : proxyFault;
+        proxyFault = fault;
+        connError = fault ? fault.message : code !== undefined && NATS_CODES[code] !== undefined ? NATS_CODES[code] : shortError(err);
         wentDown();
         down!.attempts++;
-        // Keyed by the reason: another fault (the server back with the credentials refused) shows at once.
+        // Keyed by the reason (a proxy's fault by its kind): another fault (the server back with the credentials refused) shows at once.
         downLog(
-          `connect ${connError}`,
+          fault ? `connect proxy ${proxyFaultKind(fault)}` : `connect ${connError}`,
           { err: connError, attempts: down!.attempts, downMs: Math.round(mono() - down!.since) },
           'NATS connection failed; retrying',
         );
@@ -235,11 +265,14 @@ export function createNatsDestination(
     kind: 'nats',
     target,
     limits,
+    route: routes[0]!.route,
+    serverRoutes: routes,
     async start() {
       if (started) return;
       started = true;
       const mine = ++epoch;
-      const co = await connectOptions();
+      for (const line of routeLines(routes, true)) log.info({ route: line }, `upstream ${line}`);
+      const co = await connectOptions(mine);
       // stop() ran while the options were read: it ended this start.
       if (mine !== epoch) return;
       connOptions = co;
@@ -249,6 +282,7 @@ export function createNatsDestination(
       epoch++;
       started = false;
       down = undefined;
+      proxyFault = undefined;
       connOptions = undefined;
       if (retryTimer) clearTimeout(retryTimer);
       retryTimer = undefined;
@@ -269,7 +303,16 @@ export function createNatsDestination(
     },
     async send(records, signal) {
       if (!nc || !js || !connected || nc.isClosed()) {
-        metrics.calls.inc({ kind: 'nats', target, outcome: 'retryable', reason: natsCallReason(connError, 'network') });
+        // A proxy refusing the credentials or the port (details.setup) counts as auth, as for the other destinations.
+        const setup = (proxyFault?.details as { setup?: boolean } | undefined)?.setup === true;
+        metrics.calls.inc({
+          kind: 'nats',
+          target,
+          outcome: 'retryable',
+          reason: setup ? 'auth' : proxyFault ? 'network' : natsCallReason(connError, 'network'),
+        });
+        // The proxy refused the tunnel or is down: its own code and hint (held, never dead-lettered).
+        if (proxyFault) throw proxyFault;
         const why = connError;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `NATS is not connected${why ? ` (${why})` : ''}` }, { where: target, hint: notConnectedHint(why) });
       }
