@@ -11,15 +11,15 @@
 // has a `code`: mqtt.js emits the client's 'error' only for errors with one), so the connection's
 // own error handling, status and backoff see it as any other connect failure.
 import { Duplex } from 'node:stream';
-import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 // node:tls and node:https when a tunnel needs them: this module loads with the MQTT connections'
 // code, and a gateway with no TLS anywhere does not load them (test/integration/idle-lazy.test.ts).
-import { nodeHttps, nodeTls } from '../../core/tls-modules.js';
+import { nodeTls } from '../../core/tls-modules.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { GatehouseError } from '../../core/errors.js';
-import { ProxyFault, type ProxyAgentOptions, proxyAgents, proxyError } from './proxy-agent.js';
+import { type ProxyAgentOptions, type ProxyFault, proxyAgents, proxyError } from './proxy-agent.js';
+import { openTunnel } from './proxy-tunnel.js';
 import type { ProxyRoute, Route } from './proxy.js';
 
 /** The stream mqtt.js gets at once: what it writes waits (corked) until the tunnel is open. */
@@ -70,16 +70,6 @@ class TunnelStream extends Duplex {
   }
 }
 
-/** The Proxy-Authorization header of a route whose URL holds a user (Basic), else none. */
-function proxyAuthorization(url: URL): Record<string, string> {
-  if (!url.username) return {};
-  const creds = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-  return { 'Proxy-Authorization': `Basic ${Buffer.from(creds).toString('base64')}` };
-}
-
-/** A connection cut, from its error text. */
-const CUT = /ended before|socket hang up|ECONNRESET|EPIPE/i;
-
 export interface TunnelTarget {
   host: string;
   port: number;
@@ -88,60 +78,48 @@ export interface TunnelTarget {
 }
 
 /**
- * A stream to `target` through `route`'s proxy (an HTTP CONNECT tunnel), at once; joined when the
- * proxy answers 200 (and TLS is up). Its faults destroy it with GH_UPSTREAM_PROXY for `where`.
+ * A stream to `target` through `route`'s proxy (an HTTP CONNECT tunnel, proxy-tunnel.ts), at once;
+ * joined when the proxy answers 200 (and TLS is up). Its faults destroy it with GH_UPSTREAM_PROXY
+ * for `where`. `answerWithinMs`: how long the proxy has to answer the CONNECT; without that bound a
+ * proxy that accepts and never answers showed only as mqtt.js's "connack timeout", which blames the
+ * broker behind it.
  */
-export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: string, waiting?: string): Duplex {
+export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: string, waiting?: string, answerWithinMs?: number): Duplex {
   const stream = new TunnelStream();
-  const authority = `${isIP(target.host) === 6 ? `[${target.host}]` : target.host}:${target.port}`;
-  const fail = (fault: ProxyFault, cause?: unknown): void => {
-    stream.destroy(proxyError(fault, where, cause, waiting));
-  };
-  const request = route.url.protocol === 'https:' ? nodeHttps().request : http.request;
-  const req = request({
-    host: route.url.hostname.replace(/^\[|\]$/g, ''),
-    port: route.url.port || (route.url.protocol === 'https:' ? 443 : 80),
-    method: 'CONNECT',
-    path: authority,
-    headers: { Host: authority, ...proxyAuthorization(route.url) },
-    agent: false,
-  });
-  let tunnel: Socket | undefined;
+  const tunnel = openTunnel(route, target.host, target.port);
+  const timer =
+    answerWithinMs === undefined ? undefined : setTimeout(() => tunnel.abort(`no answer to the CONNECT within ${answerWithinMs} ms`), answerWithinMs);
+  let secure: Socket | undefined;
   stream.abort = () => {
-    req.destroy();
-    tunnel?.destroy();
+    clearTimeout(timer);
+    tunnel.abort('the connection was given up');
+    secure?.destroy();
   };
-  req.once('connect', (res: http.IncomingMessage, socket: Socket, head: Buffer) => {
-    tunnel = socket;
-    if (res.statusCode !== 200) {
-      socket.destroy();
-      return fail(new ProxyFault('refused', route.safe, authority, `HTTP ${res.statusCode} ${res.statusMessage ?? ''}`.trim(), res.statusCode));
-    }
-    // Bytes of the broker's that came with the proxy's answer (none for MQTT: the client speaks first).
-    if (head.length > 0) socket.unshift(head);
-    if (!target.tls) return stream.start(socket);
-    // host: the name or address the certificate is checked against. Without it node takes the
-    // socket's own host, the proxy's: a broker given by its IP address was checked against the proxy's name.
-    const servername = isIP(target.host) === 0 ? target.host : undefined;
-    const secure = nodeTls().connect({ ...target.tls, socket, host: target.host, ...(servername ? { servername } : {}) });
-    tunnel = secure;
-    // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it
-    // would direct. `on`, not `once`: a second error with no listener would be thrown (a crash).
-    const tlsFailed = (err: Error): void => {
-      stream.destroy(err);
-    };
-    secure.on('error', tlsFailed);
-    secure.once('secureConnect', () => {
-      secure.off('error', tlsFailed);
-      stream.start(secure);
-    });
-  });
-  // `on`: the request may fail again while it is torn down (an abort after a first error).
-  req.on('error', (err) => {
-    const why = err.message;
-    fail(new ProxyFault(CUT.test(why) ? 'closed' : 'unreachable', route.safe, authority, why), err);
-  });
-  req.end();
+  tunnel.socket.then(
+    (socket) => {
+      clearTimeout(timer);
+      if (!target.tls) return stream.start(socket);
+      // host: the name or address the certificate is checked against. Without it node takes the
+      // socket's own host, the proxy's: a broker given by its IP address was checked against the proxy's name.
+      const servername = isIP(target.host) === 0 ? target.host : undefined;
+      const tls = nodeTls().connect({ ...target.tls, socket, host: target.host, ...(servername ? { servername } : {}) });
+      secure = tls;
+      // A certificate refused is the broker's fault, not the proxy's: the stream fails with it as it
+      // would direct. `on`, not `once`: a second error with no listener would be thrown (a crash).
+      const tlsFailed = (err: Error): void => {
+        stream.destroy(err);
+      };
+      tls.on('error', tlsFailed);
+      tls.once('secureConnect', () => {
+        tls.off('error', tlsFailed);
+        stream.start(tls);
+      });
+    },
+    (fault: ProxyFault) => {
+      clearTimeout(timer);
+      stream.destroy(proxyError(fault, where, fault, waiting));
+    },
+  );
   return stream;
 }
 
@@ -191,7 +169,9 @@ export async function mqttConnector(url: string, route: Route, where: string, wa
           rejectUnauthorized: co.rejectUnauthorized !== false,
         }
       : undefined;
-    return tunnelStream(route, { host, port, tls }, where, waiting);
+    // The proxy's answer well within the connection's own connect timeout, which then still ends
+    // the attempt for a broker that says nothing inside the tunnel (mqtt.js's "connack timeout").
+    return tunnelStream(route, { host, port, tls }, where, waiting, Math.round(0.8 * (co.connectTimeout ?? 30_000)));
   };
   return (options) => {
     // What mqtt.connect takes from the URL (credentials: as it does, the URL's over the options').

@@ -1,7 +1,7 @@
 // A raw HTTP CONNECT tunnel through the site's proxy: the socket to host:port once the proxy said
 // 200, for a client that speaks on the socket itself and upgrades it to TLS when it wants (NATS
 // reads the server's INFO in clear first: destinations/nats-transport.ts). The MQTT connections
-// have their own stream around the same request (mqtt-tunnel.ts: mqtt.js wants a stream at once).
+// wrap it in a stream given at once (mqtt-tunnel.ts: mqtt.js writes its CONNECT straight away).
 // Its faults are ProxyFaults (proxy-agent.ts): the caller turns them into GH_UPSTREAM_PROXY.
 import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
