@@ -102,14 +102,16 @@ export class RetainedFile {
   /** The retained messages of the last run, expired ones left out (no file: none). */
   async load(): Promise<RetainedPacket[]> {
     const now = this.clocks.now();
-    // each message's record as parsed, so the packets below need no second parse
-    const parsed = new Map<string, StoredRetained>();
-    const ignored: string[] = [];
+    // each message as aedes gets it, made as its record is read: the record (its payload as
+    // base64 text) is dropped at once, the line kept for the files, the packet's Buffer for aedes
+    const packets = new Map<string, RetainedPacket>();
+    let ignored: string[] = [];
     const apply = (r: StateRecord, line: string | undefined): void => {
       if (typeof r.topic !== 'string') return;
       const before = this.byTopic.get(r.topic);
       if (before) this.bytes -= before.line.length + 1;
       this.byTopic.delete(r.topic);
+      packets.delete(r.topic);
       if (r.deleted === true || typeof r.payload !== 'string') return;
       const damage = damaged(r, r.topic);
       if (damage !== undefined) {
@@ -122,8 +124,18 @@ export class RetainedFile {
       if (expiry !== undefined && expiry <= now) return;
       const text = line ?? JSON.stringify(r);
       this.byTopic.set(r.topic, { line: text, expiry: expiry === undefined ? undefined : monotonicOf(expiry, this.clocks) });
-      parsed.set(r.topic, r as unknown as StoredRetained);
       this.bytes += text.length + 1;
+      const packet: RetainedPacket = {
+        cmd: 'publish',
+        topic: r.topic,
+        payload: Buffer.from(r.payload, 'base64'),
+        qos: r.qos as 0 | 1 | 2,
+        retain: true,
+        dup: false,
+      };
+      const properties = decodeProps(r.properties);
+      if (properties) packet.properties = properties;
+      packets.set(r.topic, packet);
     };
     const legacy = (doc: unknown): void => {
       // the whole-file JSON of earlier versions: { savedAt, retained: StoredRetained[] }
@@ -138,7 +150,15 @@ export class RetainedFile {
         );
       }
     };
-    await this.journal.load(this, apply, legacy);
+    // a corrupt snapshot found after some of its records were applied: none of it is kept
+    const discard = (): void => {
+      this.byTopic.clear();
+      this.marked.clear();
+      this.bytes = 0;
+      packets.clear();
+      ignored = [];
+    };
+    await this.journal.load(this, apply, legacy, discard);
     if (ignored.length > 0) {
       this.stats.stateTornLines += ignored.length;
       this.log.warn(
@@ -151,11 +171,8 @@ export class RetainedFile {
     if (this.marked.size > 0) this.journal.touch();
     const out: RetainedPacket[] = [];
     for (const [topic, { expiry }] of this.byTopic) {
-      const r = parsed.get(topic);
-      if (!r) continue;
-      const packet: RetainedPacket = { cmd: 'publish', topic: r.topic, payload: Buffer.from(r.payload, 'base64'), qos: r.qos, retain: true, dup: false };
-      const properties = decodeProps(r.properties);
-      if (properties) packet.properties = properties;
+      const packet = packets.get(topic);
+      if (!packet) continue;
       if (expiry !== undefined) packet.messageExpiry = expiry;
       out.push(packet);
     }

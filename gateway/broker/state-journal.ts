@@ -18,13 +18,17 @@
 //   as a new snapshot (streamed in 64 KiB chunks, the event loop served between them, fsynced,
 //   atomic rename) and a new journal is started. Both carry a generation number: a journal whose
 //   generation is not the snapshot's (a kill between the two renames) is older and ignored.
-// Loading replays the snapshot then the journal. A torn last journal line (kill -9 or power cut in
-// the middle of a write) is ignored with a warning and counted, as is everything after the first
-// line that does not parse; a snapshot that does not parse is set aside as `<file>.corrupt` and the
-// broker starts without that state (logged with GH_BROKER_STATE_FILE).
-import { access, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+// Loading replays the snapshot then the journal, each read once, line by line in 64 KiB chunks
+// (state-lines.ts: never whole, and a FIFO or a file replaced meanwhile is not read twice), each
+// record applied as it is read. A torn last journal line (kill -9 or power cut in the middle of a
+// write) is ignored with a warning and counted, as is everything after the first line that does
+// not parse; a snapshot with a line that does not parse is set aside as `<file>.corrupt` and the
+// broker starts without that state (logged with GH_BROKER_STATE_FILE): what was applied of it
+// before that line is taken back (the owner's discard).
+import { access, open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
+import { StateLines, StateReadError } from './state-lines.js';
 
 /** What the journal asks of the state it keeps. */
 export interface JournalOwner {
@@ -102,108 +106,137 @@ export class StateJournal {
 
   /**
    * Replay the snapshot (or the old whole-file JSON: `legacy`) and the journal into the owner;
-   * then start() opens the journal.
+   * then start() opens the journal. Each file is read once, line by line (state-lines.ts), each
+   * record applied as it is read: a snapshot found corrupt after some of its records were applied
+   * is taken back with `discard` (the owner empties what it loaded), so nothing of it is applied.
    */
-  async load(owner: JournalOwner, apply: (rec: StateRecord, line: string) => void, legacy: (doc: unknown) => void): Promise<LoadReport> {
+  async load(owner: JournalOwner, apply: (rec: StateRecord, line: string) => void, legacy: (doc: unknown) => void, discard: () => void): Promise<LoadReport> {
     this.owner = owner;
     const { file, kind, log } = this.opts;
     let savedAt: number | undefined;
     let compact = false;
     let haveSnapshot = false;
-    const raw = await readOrUndefined(file, log, kind);
-    if (raw !== undefined) {
+    const snapshot = await linesOrUndefined(file, log, kind);
+    if (snapshot !== undefined) {
       haveSnapshot = true;
-      this.snapshotBytes = Buffer.byteLength(raw);
-      const firstNl = raw.indexOf('\n');
-      const header = parseOrUndefined(firstNl < 0 ? raw : raw.slice(0, firstNl));
       try {
+        const first = await snapshot.next();
+        const header = first === undefined ? undefined : parseOrUndefined(first);
         if (header?.gatehouse === kind) {
           if (header.v !== FORMAT_VERSION) throw new Error(`format version ${String(header.v)}, this gateway reads ${FORMAT_VERSION}`);
-          const lines = raw.slice(firstNl + 1).split('\n');
-          if (lines.at(-1) === '') lines.pop();
-          const records = parseLines(lines);
-          if (typeof records === 'number') throw new Error(`line ${records + 2} is not a JSON object`);
-          for (let i = 0; i < lines.length; i++) apply(records[i]!, lines[i]!);
+          const bad = await eachRecord(snapshot, 2, apply);
+          if (bad !== undefined) throw new Error(`line ${bad.n} is not a JSON object`);
           this.gen = typeof header.gen === 'number' ? header.gen : 0;
           savedAt = typeof header.savedAt === 'number' ? header.savedAt : undefined;
+          this.snapshotBytes = snapshot.bytes;
         } else {
-          // the whole-file JSON of earlier versions (generation 0): rewritten as a snapshot below
+          // the whole-file JSON of earlier versions (generation 0), read whole (once, at the upgrade):
+          // rewritten as a snapshot below
+          const rest = first === undefined ? '' : await snapshot.rest();
+          const raw = first === undefined ? '' : snapshot.ended ? `${first}\n${rest}` : first;
+          this.snapshotBytes = Buffer.byteLength(raw);
           const doc = JSON.parse(raw) as { savedAt?: unknown };
           if (typeof doc !== 'object' || doc === null) throw new Error('not a JSON object');
           legacy(doc);
           savedAt = typeof doc.savedAt === 'number' ? doc.savedAt : undefined;
           compact = true;
-          // A version before the snapshot reads it as corrupt and writes its empty file over it: the
-          // file as it wrote it is kept beside, to put back after a rollback (docs/upgrading.md). A
-          // copy kept before is never replaced (a rollback that did not put it back, then this
-          // upgrade again, would replace it with the older version's empty file).
-          const first = `${file}${ROLLBACK_SUFFIX}`;
-          const kept = (await exists(first)) ? `${first}.${this.opts.now()}` : first;
-          try {
-            await writeAtomically(`${kept}.tmp`, kept, raw);
-            log.info(
-              { file, kind, kept },
-              `broker state file in the format of an earlier version: rewritten as snapshot + journal; the file as that version wrote it is kept as ${kept} (after a rollback to it, stopped: put it back as ${file})`,
-            );
-          } catch (err) {
+          await this.keepForRollback(raw);
+        }
+      } catch (err) {
+        discard();
+        await snapshot.close();
+        if (err instanceof StateReadError) {
+          // as a file that cannot be opened: the owner starts empty, and a new snapshot replaces it
+          log.warn({ err: errorMessage(err), file, code: 'GH_BROKER_STATE_FILE' }, `cannot read ${kind} state: starting without it`);
+          haveSnapshot = false;
+        } else {
+          this.opts.stats.stateCorruptFiles++;
+          log.error(
+            { err: errorMessage(err), file, code: 'GH_BROKER_STATE_FILE', setAside: `${file}.corrupt` },
+            `${kind} state file is corrupt: starting without it (kept as ${file}.corrupt for inspection)`,
+          );
+          await rename(file, `${file}.corrupt`).catch(() => undefined);
+          // nothing of it is applied (discarded above): the owner starts empty, and the journal
+          // beside it is skipped (its changes apply to that snapshot); a generation of its own so
+          // that journal is never read with the next snapshot
+          this.gen = Math.floor(this.opts.now() / 1000);
+          this.mustCompact = true;
+          return { savedAt: undefined, journalRecords: 0 };
+        }
+      }
+      await snapshot.close();
+    }
+    let journalRecords = 0;
+    const journal = await linesOrUndefined(this.journalFile, log, kind);
+    if (journal !== undefined) {
+      try {
+        const first = await journal.next();
+        const header = first === undefined ? undefined : parseOrUndefined(first);
+        if (header?.gatehouse !== `${kind}-journal` || header.gen !== this.gen || (!haveSnapshot && this.gen !== 0)) {
+          // older than the snapshot (a kill between a compaction's two renames), or not ours
+          log.info({ file: this.journalFile, gen: header?.gen, snapshotGen: this.gen }, 'broker state journal older than its snapshot: ignored');
+          compact = true;
+        } else {
+          const torn = await eachRecord(journal, 2, (rec, line) => {
+            if (typeof rec.at === 'number') savedAt = rec.at;
+            else {
+              apply(rec, line);
+              journalRecords++;
+            }
+          });
+          if (torn !== undefined) {
+            // this line and every one after it (read to count them, not parsed)
+            let ignored = torn.after.filter((l) => l !== '').length + (torn.line === '' ? 0 : 1);
+            for (let rest = await journal.next(); rest !== undefined; rest = await journal.next()) if (rest !== '') ignored++;
+            this.opts.stats.stateTornLines += ignored;
             log.warn(
-              { file, kind, err: errorMessage(err), code: 'GH_BROKER_STATE_FILE' },
-              `broker state file in the format of an earlier version: rewritten as snapshot + journal; no copy of it for a rollback could be written to ${kept}: keep a copy of ${file} yourself (docs/upgrading.md)`,
+              { file: this.journalFile, line: torn.n, ignoredLines: ignored, code: 'GH_BROKER_STATE_FILE' },
+              `${kind} journal: line ${torn.n} is torn or corrupt (a kill -9 or power cut during a write): it and the ${ignored - 1} line(s) after it are ignored`,
             );
+            compact = true;
           }
         }
       } catch (err) {
-        this.opts.stats.stateCorruptFiles++;
-        log.error(
-          { err: errorMessage(err), file, code: 'GH_BROKER_STATE_FILE', setAside: `${file}.corrupt` },
-          `${kind} state file is corrupt: starting without it (kept as ${file}.corrupt for inspection)`,
+        if (!(err instanceof StateReadError)) throw err;
+        // what was read is applied (a prefix of the changes, as a torn end gives); the rest is lost
+        log.warn(
+          { err: errorMessage(err), file: this.journalFile, code: 'GH_BROKER_STATE_FILE' },
+          `cannot read the rest of the ${kind} journal: starting with the changes read before it`,
         );
-        await rename(file, `${file}.corrupt`).catch(() => undefined);
-        // nothing of it was applied (every line is parsed first): the owner starts empty, and the
-        // journal beside it is skipped (its changes apply to that snapshot); a generation of its own
-        // so that journal is never read with the next snapshot
-        this.gen = Math.floor(this.opts.now() / 1000);
-        this.mustCompact = true;
-        return { savedAt: undefined, journalRecords: 0 };
-      }
-    }
-    let journalRecords = 0;
-    const journal = await readOrUndefined(this.journalFile, log, kind);
-    if (journal !== undefined) {
-      this.journalBytes = Buffer.byteLength(journal);
-      const lines = journal.split('\n');
-      const header = parseOrUndefined(lines[0]!);
-      if (header?.gatehouse !== `${kind}-journal` || header.gen !== this.gen || (!haveSnapshot && this.gen !== 0)) {
-        // older than the snapshot (a kill between a compaction's two renames), or not ours
-        log.info({ file: this.journalFile, gen: header?.gen, snapshotGen: this.gen }, 'broker state journal older than its snapshot: ignored');
         compact = true;
-      } else {
-        for (let i = 1; i < lines.length; i++) {
-          const line = lines[i]!;
-          if (line === '' && i === lines.length - 1) break;
-          const rec = parseOrUndefined(line);
-          if (rec === undefined) {
-            const ignored = lines.slice(i).filter((l) => l !== '').length;
-            this.opts.stats.stateTornLines += ignored;
-            log.warn(
-              { file: this.journalFile, line: i + 1, ignoredLines: ignored, code: 'GH_BROKER_STATE_FILE' },
-              `${kind} journal: line ${i + 1} is torn or corrupt (a kill -9 or power cut during a write): it and the ${ignored - 1} line(s) after it are ignored`,
-            );
-            compact = true;
-            break;
-          }
-          if (typeof rec.at === 'number') savedAt = rec.at;
-          else {
-            apply(rec, line);
-            journalRecords++;
-          }
-        }
+      } finally {
+        this.journalBytes = journal.bytes;
+        await journal.close();
       }
     } else if (haveSnapshot) {
       compact = true; // a journal is always made with its snapshot: start one
     }
-    this.mustCompact = compact || raw === undefined;
+    this.mustCompact = compact || !haveSnapshot;
     return { savedAt, journalRecords };
+  }
+
+  /**
+   * A version before the snapshot reads it as corrupt and writes its empty file over it: the file
+   * as it wrote it is kept beside, to put back after a rollback (docs/upgrading.md). A copy kept
+   * before is never replaced (a rollback that did not put it back, then this upgrade again, would
+   * replace it with the older version's empty file).
+   */
+  private async keepForRollback(raw: string): Promise<void> {
+    const { file, kind, log } = this.opts;
+    const first = `${file}${ROLLBACK_SUFFIX}`;
+    const kept = (await exists(first)) ? `${first}.${this.opts.now()}` : first;
+    try {
+      await writeAtomically(`${kept}.tmp`, kept, raw);
+      log.info(
+        { file, kind, kept },
+        `broker state file in the format of an earlier version: rewritten as snapshot + journal; the file as that version wrote it is kept as ${kept} (after a rollback to it, stopped: put it back as ${file})`,
+      );
+    } catch (err) {
+      log.warn(
+        { err: errorMessage(err), file, kind, code: 'GH_BROKER_STATE_FILE' },
+        `broker state file in the format of an earlier version: rewritten as snapshot + journal; no copy of it for a rollback could be written to ${kept}: keep a copy of ${file} yourself (docs/upgrading.md)`,
+      );
+    }
   }
 
   /**
@@ -357,9 +390,10 @@ async function writeAtomically(tmp: string, file: string, text: string): Promise
   await rename(tmp, file);
 }
 
-async function readOrUndefined(file: string, log: Logger, kind: string): Promise<string | undefined> {
+/** The file's lines, or undefined: no file (or one that cannot be opened: logged, started without it). */
+async function linesOrUndefined(file: string, log: Logger, kind: string): Promise<StateLines | undefined> {
   try {
-    return await readFile(file, 'utf8');
+    return await StateLines.open(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
       log.warn({ err: errorMessage(err), file, code: 'GH_BROKER_STATE_FILE' }, `cannot read ${kind} state: starting without it`);
@@ -367,19 +401,58 @@ async function readOrUndefined(file: string, log: Logger, kind: string): Promise
   }
 }
 
+/** Characters of lines parsed by one JSON.parse (one call per line took ~2x longer over 50,000 small records). */
+const BATCH_CHARS = 64 * 1024;
+
 /**
- * Every line parsed (one JSON.parse of them all: 50,000 lines took ~2x longer one by one), or the
- * index of the first line that is not a JSON object.
+ * The records of `lines` (the first numbered `n`) handed to `each` in order, parsed a batch of
+ * lines at a time; undefined at the end, or the first line that is not a JSON object (its number,
+ * its text, and the lines of its batch after it; the lines after those are not read).
  */
+async function eachRecord(
+  lines: StateLines,
+  n: number,
+  each: (rec: StateRecord, line: string) => void,
+): Promise<{ n: number; line: string; after: string[] } | undefined> {
+  const batch: string[] = [];
+  let chars = 0;
+  for (;;) {
+    const line = await lines.next();
+    if (line !== undefined) {
+      batch.push(line);
+      chars += line.length;
+      if (chars < BATCH_CHARS) continue;
+    }
+    const records = parseLines(batch);
+    const good = typeof records === 'number' ? records : batch.length;
+    if (typeof records === 'number') {
+      for (let i = 0; i < good; i++) each(parseOrUndefined(batch[i]!)!, batch[i]!);
+      return { n: n + good, line: batch[good]!, after: batch.slice(good + 1) };
+    }
+    for (let i = 0; i < good; i++) each(records[i]!, batch[i]!);
+    if (line === undefined) return undefined;
+    n += batch.length;
+    batch.length = 0;
+    chars = 0;
+  }
+}
+
+/** Every line parsed (one JSON.parse of them all), or the index of the first that is not a JSON object. */
 function parseLines(lines: string[]): StateRecord[] | number {
+  if (lines.length === 0) return [];
   try {
     const all = JSON.parse(`[${lines.join(',')}]`) as unknown[];
     if (all.length === lines.length && all.every((v) => typeof v === 'object' && v !== null && !Array.isArray(v))) return all as StateRecord[];
   } catch {
     // one of them is not JSON: found below
   }
-  for (let i = 0; i < lines.length; i++) if (parseOrUndefined(lines[i]!) === undefined) return i;
-  return lines.length; // an empty line, or two records on one: not reached with lines this file wrote
+  const out: StateRecord[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const rec = parseOrUndefined(lines[i]!);
+    if (rec === undefined) return i;
+    out.push(rec);
+  }
+  return out;
 }
 
 function parseOrUndefined(line: string): StateRecord | undefined {

@@ -189,7 +189,8 @@ export class SessionFile implements SessionPersistence {
         byId.set(st.clientId, { e: st.expiryInterval, d: st.disconnectedAt, subs: new Map((st.subs ?? []).map((e) => [e.filter, e])), msgs });
       }
     };
-    const report = await this.journal.load(this, apply, legacy);
+    // (a corrupt snapshot found after some of its records were read: none of it is kept)
+    const report = await this.journal.load(this, apply, legacy, () => byId.clear());
     const now = this.opts.clocks.now();
     const out: Array<{ session: Session; left: number }> = [];
     const damaged = new DamagedRecords();
