@@ -215,3 +215,17 @@ test('MQTT 5 sessions: a snapshot corrupt after a session was read restores none
   assert.equal(corrupt.sessions.size, 0);
   assert.ok(logs.some((l) => l.code === 'GH_BROKER_STATE_FILE' && /line 4 is not a JSON object/.test(String(l.err))));
 });
+
+test('a journal that cannot be read after its open (EISDIR): warned, the snapshot kept, a new snapshot and journal to be written', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'mqtt-retained.json');
+  await writeFile(file, `${header(4)}${rec('a')}\n`);
+  await mkdir(`${file}.journal`);
+  const j = journalOf(file);
+  const report = await j.load();
+  assert.deepEqual(report, { savedAt: 1, journalRecords: 0 });
+  assert.deepEqual([...j.applied.keys()], ['a']);
+  assert.equal(j.discards(), 0);
+  assert.match(String(j.logs[0]!.msg), /cannot read the rest of the mqtt-retained journal/);
+  assert.equal(j.logs[0]!.code, 'GH_BROKER_STATE_FILE');
+});
