@@ -8,7 +8,7 @@ import type { GatehouseError } from '../../../core/errors.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { describeRoute, natsHostPort, natsRouteFor, type ProxyRoute, type ProxySettings, type Route } from '../proxy.js';
 import type { NatsOptions } from './nats-options.js';
-import type { NatsRouting, RoutedOptions } from './nats-transport.js';
+import { routeKey, type NatsRouting, type RoutedOptions } from './nats-transport.js';
 
 /** A server of the destination (without credentials) and its route. */
 export interface ServerRoute {
@@ -30,11 +30,6 @@ export function routeLines(routes: readonly ServerRoute[], quiet = false): strin
   const words = new Set(routes.map((r) => describeRoute(r.route)));
   if (words.size <= 1) return [...words];
   return routes.map((r) => `to ${r.server} ${describeRoute(r.route)}`);
-}
-
-/** The key of a server in NatsRouting.routes: its host (lower case, no brackets) and port, as the client parses it. */
-export function routeKey(host: string, port: number): string {
-  return `${host.toLowerCase()}:${port}`;
 }
 
 /** The client's jitter on top of reconnectTimeWait (its defaults: 100 ms, 1 s with TLS), kept with the delay handler below. */

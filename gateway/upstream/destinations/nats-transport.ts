@@ -26,7 +26,6 @@ import type { GatehouseError } from '../../../core/errors.js';
 import { proxyError, type ProxyFault } from '../proxy-agent.js';
 import { openTunnel, type Tunnel } from '../proxy-tunnel.js';
 import type { ProxyRoute } from '../proxy.js';
-import { routeKey } from './nats-routes.js';
 
 /** The key of a connection's NatsRouting in its options (copied by the client's option parsing: a string, not a symbol). */
 export const ROUTING = 'gatehouseRouting';
@@ -39,6 +38,11 @@ export interface NatsRouting {
   where: string;
   /** Each tunnel's outcome: the proxy's fault (GH_UPSTREAM_PROXY), or undefined once a tunnel is open. */
   report(fault: GatehouseError | undefined): void;
+}
+
+/** The key of a server in NatsRouting.routes: its host (lower case, no brackets) and port, as the client parses it. */
+export function routeKey(host: string, port: number): string {
+  return `${host.toLowerCase()}:${port}`;
 }
 
 export type RoutedOptions = ConnectionOptions & { [ROUTING]?: NatsRouting };
