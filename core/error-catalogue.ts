@@ -309,6 +309,13 @@ export const ERROR_CATALOGUE = {
     message: '{reason}',
     hint: "check network.proxy (or HTTPS_PROXY / the connection's own proxy option) and the proxy's own log; docs/upstream.md#through-a-proxy",
   },
+  GH_UPSTREAM_CERT_EXPIRED: {
+    group: 'upstream',
+    meaning:
+      "An upstream connection (a destination's, an MQTT source's, the control channel's) failed while the client certificate it presents, or the CA bundle it verifies the server with, is past its notAfter by the gateway's clock: the server refuses an expired client certificate in the TLS handshake (often with a bare alert or reset). The certificate is never refused locally (a wrong clock until NTP); the records wait in the local stream and go out once the renewed certificate is presented",
+    message: '{reason}',
+    hint: 'renew the certificate, write the new file and run `systemctl reload gatehouse` (SIGHUP): the next reconnect presents it; if the certificate is not really expired, check the clock (timedatectl); docs/security.md#certificate-expiry',
+  },
   GH_DESTINATION_CONFIG: {
     group: 'upstream',
     meaning: 'A destination is misconfigured',

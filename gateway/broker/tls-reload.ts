@@ -14,7 +14,7 @@
 // past, at start, at every reload and once a day. A certificate is never refused for its dates: a
 // Pi without a real-time clock may run on a wrong wall clock until NTP steps it, and refusing a
 // good certificate then would lock every device out.
-import { X509Certificate, constants as cryptoConstants } from 'node:crypto';
+import { constants as cryptoConstants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import { nodeTls } from '../../core/tls-modules.js';
@@ -23,14 +23,10 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { changedTlsFiles } from '../../core/tls-files.js';
+import { DAY_MS, certificateNotAfter, certificateValidity, expiryState } from '../../core/cert-expiry.js';
 
-/**
- * Warn this many days before a served certificate's notAfter, or in the last third of its lifetime
- * when that is shorter: a 24 h certificate (step-ca) is renewed every 16 h or so, and warning about
- * it from its first minute would only teach operators to ignore the warning.
- */
-export const EXPIRY_WARN_DAYS = 14;
-const DAY_MS = 86_400_000;
+// The warning window and the parsing of dates are shared with the upstream certificates' watch.
+export { EXPIRY_WARN_DAYS, certificateNotAfter, certificateValidity } from '../../core/cert-expiry.js';
 
 /**
  * Options of every server TLS context (broker listeners, admin HTTPS), at start and at each reload
@@ -102,23 +98,6 @@ export async function readTlsMaterial(files: TlsFiles, listener: string, where: 
   const key = await readOne(kind, files.key, listener, `${where}.key`);
   const ca = files.ca !== undefined ? await readOne(kind, files.ca, listener, `${where}.ca`) : undefined;
   return ca ? { cert, key, ca } : { cert, key };
-}
-
-/** The certificate's validity (the first certificate of a chain file: the leaf), or undefined when it does not parse. */
-export function certificateValidity(cert: Buffer): { notBefore: Date; notAfter: Date } | undefined {
-  try {
-    const x = new X509Certificate(cert);
-    const from = Date.parse(x.validFrom);
-    const to = Date.parse(x.validTo);
-    return Number.isNaN(from) || Number.isNaN(to) ? undefined : { notBefore: new Date(from), notAfter: new Date(to) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The certificate's notAfter, or undefined when it does not parse. */
-export function certificateNotAfter(cert: Buffer): Date | undefined {
-  return certificateValidity(cert)?.notAfter;
 }
 
 export interface ServedTlsDeps {
@@ -229,17 +208,16 @@ export class ServedTls {
   private watchExpiry(l: TlsListener): Date | undefined {
     const validity = certificateValidity(l.material.cert);
     if (validity === undefined) return undefined;
-    const { notBefore, notAfter } = validity;
-    const warnMs = Math.min(EXPIRY_WARN_DAYS * DAY_MS, (notAfter.getTime() - notBefore.getTime()) / 3);
+    const { notAfter } = validity;
     this.expiry.set({ listener: l.name }, Math.floor(notAfter.getTime() / 1000));
-    const left = notAfter.getTime() - this.deps.now();
+    const { state, leftMs: left } = expiryState(validity, this.deps.now());
     const fix = 'renew it, write the new files and run `systemctl reload gatehouse` (SIGHUP): no restart needed';
-    if (left <= 0) {
+    if (state === 'expired') {
       this.deps.logger.error(
         { listener: l.name, notAfter: notAfter.toISOString(), file: l.files.cert, fix },
         'TLS certificate has expired: clients that check it refuse to connect',
       );
-    } else if (left < warnMs) {
+    } else if (state === 'expiring') {
       this.deps.logger.warn(
         {
           listener: l.name,

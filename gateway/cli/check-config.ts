@@ -22,6 +22,7 @@ import { sourceTlsContext } from '../pipeline/sources/mqtt/files.js';
 import { listenerName } from '../broker/options.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning, dataDirSummary } from './data-dir.js';
 import { ramDataDirWarning } from './data-dir-ram.js';
+import { certificateLines } from './cert-lines.js';
 
 const USAGE = 'gatehouse check-config FILE [--data-dir DIR]';
 
@@ -177,5 +178,9 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
       writeLine(io.stdout, `${file}: exporter '${e.name}' writes its files under ${typeof d.dir === 'string' ? d.dir : join(config.dataDir, 'export')}`);
   }
   for (const r of routes) writeLine(io.stdout, `${file}: ${r}`);
+  // Each certificate's notAfter; one near or past it a warning (never a problem: a wrong clock must not fail the check).
+  const certs = certificateLines(config);
+  for (const w of certs.warnings) writeLine(io.stderr, `${file}: warning: ${w}`);
+  for (const l of certs.info) writeLine(io.stdout, `${file}: ${l}`);
   return 0;
 }

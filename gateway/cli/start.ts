@@ -34,7 +34,8 @@ A store that cannot open because the disk is full (LevelDB replays its log when 
 waited for: free space is checked every 5 s and the start goes on once there is room; /healthz
 answers 503 with the reason meanwhile, and SIGINT/SIGTERM stop it at once (exit 0).
 SIGHUP (systemctl reload gatehouse) reloads the TLS listeners' certificate files (renewed
-certificates are served to new connections) and reads the config file again: a changed rule set is applied
+certificates are served to new connections), reads the expiry of the certificates the upstream
+connections present or trust again (a renewed one's warning goes) and reads the config file again: a changed rule set is applied
 (or refused, the running one kept); other changed settings are named in a warning and take
 effect at the next restart. An invalid file is logged and changes nothing. A SIGHUP during
 the start is held: the reload runs once the start completes.
@@ -92,6 +93,8 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
     try {
       await gateway.broker.reloadTls();
       await gateway.admin?.reloadTls();
+      // The upstream connections' certificates: a renewed one's date read, its warning gone (upstream/cert-watch.ts).
+      await gateway.certs.check();
     } catch (err) {
       logger.error({ err: errorMessage(err) }, 'reload: TLS certificates could not be reloaded; the running ones are kept');
     }

@@ -18,6 +18,7 @@ import type { ExporterSet } from '../pipeline/exporters.js';
 import type { RuleHost } from '../pipeline/rule-host.js';
 import type { SourceSet } from '../pipeline/sources/index.js';
 import type { Activity } from './activity.js';
+import type { CertExpiryEntry } from '../upstream/cert-watch.js';
 import { monotonicNow } from '../../core/clock.js';
 import type { JobStatus, ProbationInfo } from '../control/index.js';
 
@@ -39,6 +40,8 @@ export interface AdminParts {
   jobs?: { status(): JobStatus[] };
   /** The installation id (upstream/installation-id.ts), once known, for GET /api/overview. */
   installationId?: () => string | undefined;
+  /** The upstream certificates' expiry (upstream/cert-watch.ts): those near or past it are a warning of /healthz. */
+  certs?: { attention(): CertExpiryEntry[]; all(): CertExpiryEntry[] };
   /** For the dead-letter routes (redrive, purge): their counters and log lines. */
   registry?: Registry;
   logger?: Logger;
@@ -72,13 +75,18 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       const dropped = gw.streams.logDropped?.();
       const notices = [repair ? repairNotice(repair) : '', dropped ? droppedNotice(dropped) : ''].filter((n) => n !== '');
       const fix = disk && !disk.writable && disk.fix ? disk.fix : commit?.stalled ? commit.hint : undefined;
+      // Certificates of upstream connections near or past their notAfter: a warning, never a 503 (a wrong clock must not fail health).
+      const certs = gw.certs?.attention() ?? [];
+      const warnings = [
+        slow ? `store commits are slow: ${slow.meanMs} ms on average over the last minute (slowest ${slow.maxMs} ms); acknowledgements wait for them` : '',
+        ...certs.map((c) => `${c.message ?? c.file}: renew it, then \`systemctl reload gatehouse\``),
+      ].filter((w) => w !== '');
       return {
         ok,
         status: stopping() ? 'stopping' : ok ? 'ok' : 'degraded',
         ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
-        ...(slow
-          ? { warning: `store commits are slow: ${slow.meanMs} ms on average over the last minute (slowest ${slow.maxMs} ms); acknowledgements wait for them` }
-          : {}),
+        ...(warnings.length > 0 ? { warning: warnings.join('; ') } : {}),
+        ...(certs.length > 0 ? { certificates: certs.map(certificateFields) } : {}),
         // What to free, where and how much: the reason alone left a monitor's reader to guess.
         ...(fix ? { fix } : slow && commit ? { fix: commit.hint } : {}),
         ...(notices.length > 0 ? { notice: notices.join('; and ') } : {}),
@@ -164,6 +172,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         rules: rulesStatus(gw),
         jobs: gw.jobs?.status() ?? [],
         events: gw.activity.recent(),
+        // Every certificate of an upstream connection and its notAfter (those near or past it are also health's).
+        certificates: gw.certs?.all() ?? [],
       };
     },
     staticFiles: () => statusPageFiles(),
@@ -174,6 +184,21 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       : {}),
   };
   return source;
+}
+
+/** A certificate near or past its date, in /healthz and /api/overview (`gatehouse status` prints them). */
+function certificateFields(c: CertExpiryEntry): Record<string, unknown> {
+  return {
+    use: c.use,
+    kind: c.kind,
+    connection: c.connection,
+    file: c.file,
+    where: c.where,
+    notAfter: c.notAfter,
+    state: c.state,
+    message: c.message,
+    fix: c.fix,
+  };
 }
 
 /** The repair of /healthz's store: when, why, what was set aside, what each stream holds after it. */

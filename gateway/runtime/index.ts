@@ -45,6 +45,8 @@ import {
   type SourceEntry,
 } from '../pipeline/index.js';
 import { buildAdminSource } from './admin-source.js';
+import { CertWatch } from '../upstream/cert-watch.js';
+import { clientCertificates } from '../upstream/client-certs.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
 import { ownedMetrics } from './owned-metrics.js';
@@ -91,6 +93,8 @@ export interface Gateway {
   readonly activity: Activity;
   /** Remote rule updates and scheduled jobs. */
   readonly control: ControlPlane;
+  /** The expiry of the certificates the gateway presents or trusts upstream (read again on SIGHUP). */
+  readonly certs: CertWatch;
   /** Wall time (epoch ms) of the start: shown, never subtracted from (the wall clock is stepped). */
   readonly startedAt: number;
   /** Monotonic ms (core/clock.ts monotonicNow) of the start: uptime = monotonicNow() - startedMono. */
@@ -282,6 +286,11 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     // Whatever holds records no exporter drains is said once, here (pipeline/stranded-streams.ts).
     await reportStrandedStreams(streams, new Set(exporters.status().map((e) => e.stream)), localOnlyStreams(config.streams), exportersLog);
     rules.on('status', () => void retireUnused().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'retiring unused rule exporters')));
+    // Client certificates and CA bundles of upstream connections: expiry gauges and warnings (upstream/cert-watch.ts).
+    const certs = new CertWatch(clientCertificates(config), { logger: logger.child({ c: 'tls' }), registry, now: Date.now });
+    await certs.start();
+    cleanup.push(async () => certs.stop());
+
     // Pushed before the start: one failing partway leaves the ones started before it running.
     cleanup.push(() => exporters.stop());
     await exporters.start();
@@ -351,6 +360,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       startedAt,
       startedMono,
       installationId: installationId.known,
+      certs,
     };
     const source = config.admin.enabled
       ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs, registry, logger }, () => stopping, opts.version)
@@ -383,6 +393,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       await rules.stop();
       await streams.close();
       activity.stop();
+      certs.stop();
       await admin?.stop();
       owned.release();
       logger.info('stopped');

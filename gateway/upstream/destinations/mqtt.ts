@@ -28,6 +28,7 @@ import { OK, compileTemplate, destinationMetrics, sendOutcome, shortError } from
 import { INSTALLATION_ID_FILE } from '../installation-id.js';
 import { renderClientId, templatedClientId } from '../client-id.js';
 import { publishFailure } from './mqtt-refusals.js';
+import { expiredCertificateError, expiredCertificateReason, heldTlsFiles } from '../cert-expired.js';
 import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
@@ -263,7 +264,11 @@ export function createMqttBridgeDestination(
           { err: connError, code: proxyFault.code },
           'upstream MQTT: the proxy did not open the tunnel',
         );
-      else errorLog(connError, { err: connError }, 'upstream MQTT error');
+      else {
+        // An expired client certificate's refusal is a TLS alert or a reset: the log line says which file and date.
+        const expired = expiredCertificateReason('upstream MQTT', heldTlsFiles(o, c.options), connError, Date.now());
+        errorLog(connError, { err: connError, ...(expired ? { code: 'GH_UPSTREAM_CERT_EXPIRED', reason: expired } : {}) }, 'upstream MQTT error');
+      }
     });
   }
 
@@ -324,10 +329,13 @@ export function createMqttBridgeDestination(
       if (!c?.connected || c.stream?.destroyed) {
         // A proxy refusing the credentials or the port (details.setup) counts as auth, as for the HTTP destinations.
         const setup = (proxyFault?.details as { setup?: boolean } | undefined)?.setup === true;
-        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: setup ? 'auth' : notConnectedReason(connError) });
+        const why = connError;
+        // A client certificate (or CA) past its date, as this gateway's clock reads it: said so, not a bare TLS alert or reset.
+        const expired = proxyFault ? undefined : expiredCertificateError('upstream MQTT broker not connected', heldTlsFiles(o, c?.options), why, target);
+        metrics.calls.inc({ kind: 'mqtt', target, outcome: 'retryable', reason: setup || expired ? 'auth' : notConnectedReason(connError) });
         // The proxy refused the tunnel or is down: its own code and hint (held, never dead-lettered, as for the HTTP destinations).
         if (proxyFault) throw proxyFault;
-        const why = connError;
+        if (expired) throw expired;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `upstream MQTT broker not connected${why ? ` (${why})` : ''}` }, { where: target, hint: connectHint(why) });
       }
       const results: RecordResult[] = new Array(records.length);

@@ -1,0 +1,45 @@
+// What `gatehouse check-config` says of the certificates a configuration names: each one's notAfter
+// (the served ones: broker listeners and the admin API; the upstream ones: client certificates and
+// CA bundles, upstream/client-certs.ts), and a warning for one near or past it, by the rule the
+// running gateway warns with (core/cert-expiry.ts). Never a problem: a wrong clock must not fail
+// the check (nor the start).
+import { readFileSync } from 'node:fs';
+import type { GatehouseConfig } from '../config/index.js';
+import { listenerName } from '../broker/options.js';
+import { describeLeft, earliestValidity, expiryState } from '../../core/cert-expiry.js';
+import { clientCertificates } from '../upstream/client-certs.js';
+import { RENEW_FIX, expiryLine } from '../upstream/cert-watch.js';
+
+export interface CertLines {
+  /** One line per certificate read: what it is, its file, its notAfter. */
+  info: string[];
+  /** One per certificate near or past its notAfter. */
+  warnings: string[];
+}
+
+/** The lines for every certificate file of `config` that reads (a missing one is already a problem of the check). */
+export function certificateLines(config: GatehouseConfig, now = Date.now()): CertLines {
+  const served = [
+    ...config.broker.listeners.flatMap((l, i) =>
+      l.tls ? [{ what: `the certificate listener ${listenerName(config.broker.listeners, i)} serves`, file: l.tls.cert }] : [],
+    ),
+    ...(config.admin.tls ? [{ what: 'the certificate the admin API serves', file: config.admin.tls.cert }] : []),
+  ];
+  const upstream = clientCertificates(config).filter((c) => !c.optional);
+  const out: CertLines = { info: [], warnings: [] };
+  for (const c of [...served, ...upstream]) {
+    let v: ReturnType<typeof earliestValidity>;
+    try {
+      v = earliestValidity(readFileSync(c.file));
+    } catch {
+      continue;
+    }
+    if (v === undefined) continue;
+    const { state, leftMs } = expiryState(v, now);
+    out.info.push(
+      `${c.what} (${c.file}) ${state === 'expired' ? 'expired on' : 'is valid until'} ${v.notAfter.toISOString()} (${describeLeft(leftMs)})${v.count > 1 ? `, the first to expire of its ${v.count}` : ''}`,
+    );
+    if (state !== 'ok') out.warnings.push(`${expiryLine(c, v.notAfter, state, leftMs)}. Fix: ${RENEW_FIX}`);
+  }
+  return out;
+}

@@ -1,0 +1,149 @@
+// The expiry of every certificate the gateway presents or trusts upstream (client-certs.ts lists
+// them), watched as the served ones are (gateway/broker/tls-reload.ts, core/cert-expiry.ts): read
+// at start, at each SIGHUP (a renewal agent runs `systemctl reload gatehouse` after writing the new
+// files; the clients take them at their next reconnect: core/tls-files.ts) and once a day; each
+// file's notAfter a gauge, gatehouse_tls_cert_expiry_timestamp_seconds{use,kind,connection}, and a
+// warning in the log when it is near (14 days, or the last third of a short lifetime) or past.
+// status() lists the near and past ones for /healthz, /api/overview, the status page and
+// `gatehouse status`.
+//
+// Never enforced (a Pi on a wrong clock until NTP): an expired certificate is still presented, and
+// when the server then refuses the handshake, the connection's error says the certificate expired
+// (expiredCertificateReason) rather than a bare reset.
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { Gauge } from '../../core/prom-client.js';
+import { errorMessage } from '../../core/errors.js';
+import { DAY_MS, describeLeft, earliestValidity, expiryState, type ExpiryState } from '../../core/cert-expiry.js';
+import type { ClientCertificate } from './client-certs.js';
+
+/** What to do, for every line and status entry about an upstream certificate near or past its date. */
+export const RENEW_FIX =
+  'renew it (a new certificate from its CA), write the new file and run `systemctl reload gatehouse` (SIGHUP): it is used from the next connection on, no restart needed';
+
+export interface CertExpiryEntry {
+  use: ClientCertificate['use'];
+  kind: ClientCertificate['kind'];
+  connection: string;
+  file: string;
+  where: string;
+  /** The notAfter (ISO) of the certificate of the file that expires first; null when the file does not read or holds none. */
+  notAfter: string | null;
+  subject?: string;
+  state: ExpiryState | 'unreadable';
+  /** A person's line: "the client certificate of exporter 'plant' (/etc/...) expires on ... (in 3 day(s))". */
+  message?: string;
+  fix?: string;
+}
+
+export interface CertWatchDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Wall clock (epoch ms): expiry is a calendar date. */
+  now: () => number;
+}
+
+/** One line about a certificate near or past its notAfter (log, status, check-config). */
+export function expiryLine(c: Pick<ClientCertificate, 'what' | 'file'>, notAfter: Date, state: ExpiryState, leftMs: number): string {
+  const date = notAfter.toISOString();
+  if (state === 'expired') return `${c.what} (${c.file}) expired on ${date} (${describeLeft(leftMs)}, by this gateway's clock)`;
+  return `${c.what} (${c.file}) expires on ${date} (${describeLeft(leftMs)})`;
+}
+
+export class CertWatch {
+  private readonly gauge: Gauge<'use' | 'kind' | 'connection'>;
+  private readonly entries = new Map<ClientCertificate, CertExpiryEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly certs: readonly ClientCertificate[],
+    private readonly deps: CertWatchDeps,
+  ) {
+    this.gauge = new Gauge({
+      name: 'gatehouse_tls_cert_expiry_timestamp_seconds',
+      help: 'notAfter (epoch seconds) of a certificate the gateway presents (use="client") or trusts (use="ca": the bundle\'s first to expire) for an upstream connection (kind: exporter, source, control); alert before it passes, renew, then reload',
+      labelNames: ['use', 'kind', 'connection'],
+      registers: [deps.registry],
+    });
+  }
+
+  /** Read every file, publish the gauges, warn of near and past expiry; again once a day. */
+  async start(): Promise<void> {
+    if (this.certs.length === 0) return;
+    await this.check();
+    this.timer = setInterval(() => void this.check(), DAY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Read the files again (SIGHUP): a renewed certificate's new date, its warning gone. One at a time. */
+  check(): Promise<CertExpiryEntry[]> {
+    const run = this.queue.then(async () => {
+      for (const c of this.certs) this.entries.set(c, await this.checkOne(c));
+      return [...this.entries.values()];
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Every watched certificate as last read. */
+  all(): CertExpiryEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** The certificates near or past their notAfter (status, /healthz): nothing when all are fine. */
+  attention(): CertExpiryEntry[] {
+    return this.all().filter((e) => e.state === 'expiring' || e.state === 'expired');
+  }
+
+  private async checkOne(c: ClientCertificate): Promise<CertExpiryEntry> {
+    const base = { use: c.use, kind: c.kind, connection: c.connection, file: c.file, where: c.where };
+    const labels = { use: c.use, kind: c.kind, connection: c.connection };
+    let pem: Buffer;
+    try {
+      pem = await readFile(c.file);
+    } catch (err) {
+      // A missing file is the connection's own error (check-config, its start); no gauge for it.
+      this.gauge.remove(labels);
+      if (!c.optional) this.deps.logger.debug({ file: c.file, err: errorMessage(err) }, 'certificate expiry: file not read');
+      return { ...base, notAfter: null, state: 'unreadable' };
+    }
+    const v = earliestValidity(pem);
+    if (v === undefined) {
+      this.gauge.remove(labels);
+      return { ...base, notAfter: null, state: 'unreadable' };
+    }
+    this.gauge.set(labels, Math.floor(v.notAfter.getTime() / 1000));
+    const { state, leftMs } = expiryState(v, this.deps.now());
+    const out: CertExpiryEntry = { ...base, notAfter: v.notAfter.toISOString(), subject: v.subject, state };
+    if (state === 'ok') {
+      const before = this.entries.get(c)?.state;
+      if (before === 'expiring' || before === 'expired')
+        this.deps.logger.info(
+          { use: c.use, kind: c.kind, connection: c.connection, file: c.file, notAfter: out.notAfter },
+          `TLS certificate renewed: ${c.what}`,
+        );
+      return out;
+    }
+    const message = expiryLine(c, v.notAfter, state, leftMs);
+    const fields = { use: c.use, kind: c.kind, connection: c.connection, file: c.file, subject: v.subject, notAfter: out.notAfter, fix: RENEW_FIX };
+    if (state === 'expired') {
+      this.deps.logger.error(
+        fields,
+        `TLS certificate has expired: ${message}; ${c.use === 'client' ? 'the server refuses the connection' : 'the server certificates it issued no longer verify'}`,
+      );
+    } else {
+      this.deps.logger.warn(
+        { ...fields, daysLeft: Math.floor(leftMs / DAY_MS), hoursLeft: Math.floor(leftMs / 3_600_000) },
+        `TLS certificate expires soon: ${message}`,
+      );
+    }
+    return { ...out, message, fix: RENEW_FIX };
+  }
+}

@@ -1,0 +1,70 @@
+// Every certificate the gateway presents or trusts for a connection it makes, as the configuration
+// names them: the exporters' destinations (mqtt: caFile and certFile; nats: tls.caFile and
+// tls.certFile; http, kinesis, firehose, s3: caFile), the MQTT sources' (caFile, certFile), the
+// OPC UA sources' (the user certificate of a certificate login, and the application certificate
+// node-opcua made in the PKI folder, once it is there) and the control channel's (control.upstream.ca
+// and cert). cert-watch.ts watches their expiry; check-config prints it.
+//
+// One entry per file and use: a label set per configured connection (bounded by the config).
+import { join } from 'node:path';
+import type { GatehouseConfig } from '../config/index.js';
+import { destinationFiles } from '../config/checks.js';
+
+export type CertUse = 'client' | 'ca';
+export type ConnectionKind = 'exporter' | 'source' | 'control';
+
+export interface ClientCertificate {
+  /** client: a certificate the gateway presents; ca: a bundle it trusts to verify the server. */
+  use: CertUse;
+  kind: ConnectionKind;
+  /** The exporter's or source's name; 'upstream' for the control channel. */
+  connection: string;
+  file: string;
+  /** The file's key path in the configuration (exporters.0.destination.certFile). */
+  where: string;
+  /** Who it is, for a person: "the client certificate of exporter 'plant'". */
+  what: string;
+  /** The file may be absent (the OPC UA application certificate before the first connect): no word about it then. */
+  optional?: boolean;
+}
+
+function whose(kind: ConnectionKind, connection: string): string {
+  return kind === 'control' ? 'the control channel' : `${kind} '${connection}'`;
+}
+
+function entry(use: CertUse, kind: ConnectionKind, connection: string, file: string, where: string, optional = false): ClientCertificate {
+  const what = `the ${use === 'client' ? 'client certificate' : 'CA bundle'} of ${whose(kind, connection)}`;
+  return { use, kind, connection, file, where, what, ...(optional ? { optional } : {}) };
+}
+
+/** The certificates of the configuration's upstream connections (enabled sources only), in config order. */
+export function clientCertificates(config: GatehouseConfig): ClientCertificate[] {
+  const out: ClientCertificate[] = [];
+  for (const [i, e] of (config.exporters ?? []).entries()) {
+    for (const f of destinationFiles(e.destination as Record<string, unknown>)) {
+      const use = /(^|\.)caFile$/.test(f.path) ? 'ca' : /(^|\.)certFile$/.test(f.path) ? 'client' : undefined;
+      if (use) out.push(entry(use, 'exporter', e.name, f.holder[f.key] as string, `exporters.${i}.destination.${f.path}`));
+    }
+  }
+  for (const [i, s] of ((config.sources ?? []) as Array<Record<string, unknown>>).entries()) {
+    if (s.enabled === false) continue;
+    const name = String(s.name);
+    const at = `sources.${i}`;
+    if (s.type === 'mqtt') {
+      if (typeof s.caFile === 'string') out.push(entry('ca', 'source', name, s.caFile, `${at}.caFile`));
+      if (typeof s.certFile === 'string') out.push(entry('client', 'source', name, s.certFile, `${at}.certFile`));
+    } else if (s.type === 'opcua') {
+      const auth = s.auth as { type?: string; certFile?: string } | undefined;
+      if (auth?.type === 'certificate' && typeof auth.certFile === 'string') out.push(entry('client', 'source', name, auth.certFile, `${at}.auth.certFile`));
+      // The application certificate node-opcua makes on the first connect (connect.ts), in the PKI folder.
+      const pki = typeof s.pkiDir === 'string' ? s.pkiDir : join(config.dataDir, 'opcua', 'pki');
+      const own = entry('client', 'source', name, join(pki, 'own', 'certs', 'client_certificate.pem'), `${at}.pkiDir`, true);
+      // Two certificates the source presents: the user's (auth) and the application's; one label set each.
+      out.push({ ...own, use: 'client', connection: `${name}/application`, what: `the OPC UA application certificate of source '${name}'` });
+    }
+  }
+  const up = config.control.upstream;
+  if (up?.ca !== undefined) out.push(entry('ca', 'control', 'upstream', up.ca, 'control.upstream.ca'));
+  if (up?.cert !== undefined) out.push(entry('client', 'control', 'upstream', up.cert, 'control.upstream.cert'));
+  return out;
+}
