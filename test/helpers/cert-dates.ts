@@ -1,0 +1,74 @@
+// Certificates with chosen dates, made by the installed openssl: a CA (self-signed) and the
+// certificates it issues, valid from and until any moment, past ones included. `openssl x509 -days`
+// cannot date a certificate in the past and `req -not_before/-not_after` needs OpenSSL 3.4+, so
+// `openssl ca -startdate/-enddate` (3.0 has it) signs them, with a throwaway database in `dir`.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+function openssl(args: string[]): void {
+  execFileSync('openssl', args, { stdio: 'ignore' });
+}
+
+/** openssl ca's date form: YYYYMMDDHHMMSSZ (UTC). */
+function asn1Time(d: Date): string {
+  return `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+}
+
+export interface TestCa {
+  dir: string;
+  cert: string;
+  key: string;
+  /** A certificate this CA signs for `cn`, valid from `notBefore` until `notAfter`: dir/<name>.pem and .key. */
+  issue(name: string, cn: string, notBefore: Date, notAfter: Date, san?: string): { cert: string; key: string };
+}
+
+/** A CA in `dir` (dir/<name>-ca.pem, -ca.key), valid for 10 years from a year ago. */
+export function testCa(dir: string, name = 'test'): TestCa {
+  const cert = join(dir, `${name}-ca.pem`);
+  const key = join(dir, `${name}-ca.key`);
+  openssl(['req', '-x509', ...EC, '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${name} CA`]);
+  const db = join(dir, `${name}-ca.db`);
+  const conf = join(dir, `${name}-ca.cnf`);
+  writeFileSync(db, '');
+  writeFileSync(`${db}.serial`, '01\n');
+  writeFileSync(
+    conf,
+    [
+      '[ca]',
+      'default_ca = d',
+      '[d]',
+      `database = ${db}`,
+      `new_certs_dir = ${dir}`,
+      `serial = ${db}.serial`,
+      'default_md = sha256',
+      'policy = p',
+      'unique_subject = no',
+      'copy_extensions = copy',
+      '[p]',
+      'commonName = supplied',
+      '',
+    ].join('\n'),
+  );
+  return {
+    dir,
+    cert,
+    key,
+    issue(n, cn, notBefore, notAfter, san) {
+      const out = { cert: join(dir, `${n}.pem`), key: join(dir, `${n}.key`) };
+      const csr = join(dir, `${n}.csr`);
+      openssl(['req', ...EC, '-keyout', out.key, '-out', csr, '-subj', `/CN=${cn}`, ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
+      openssl(
+        ['ca', '-batch', '-config', conf, '-cert', cert, '-keyfile', key, '-in', csr, '-out', out.cert, '-notext'].concat([
+          '-startdate',
+          asn1Time(notBefore),
+          '-enddate',
+          asn1Time(notAfter),
+        ]),
+      );
+      return out;
+    },
+  };
+}
