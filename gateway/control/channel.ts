@@ -7,9 +7,10 @@
 // each a session of its own (docs/remote-control.md, "A fleet from one image"). The channel's
 // interface and the local channel: local-channel.ts.
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../core/tls-files.js';
+import { expiredCertificateReason, heldTlsFiles } from '../upstream/cert-expired.js';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { RuntimeDeps } from '../../core/deps.js';
-import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
+import { ERRORS, ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { ControlUpstreamOptions } from './options.js';
 import { withoutCredentials } from '../../core/broker-url.js';
 import { SizeLimit, withSizeLimit } from '../../core/mqtt-size-guard.js';
@@ -296,7 +297,12 @@ export function upstreamChannel(opts: ControlUpstreamOptions, deps: UpstreamChan
             { err: why, url: shown, code: proxied.code },
             'control channel error',
           );
-        else errorLog(why, { err: why, url: shown, hint: controlErrorHint(why) }, 'control channel error');
+        else {
+          // A client certificate (or CA) past its date by this gateway's clock: the line names it (not a bare TLS alert or reset).
+          const expired = expiredCertificateReason('control channel', heldTlsFiles({ caFile: opts.ca, certFile: opts.cert }, c.options), why, Date.now());
+          const hint = expired ? `${expired}; ${ERROR_CATALOGUE.GH_UPSTREAM_CERT_EXPIRED.hint}` : controlErrorHint(why);
+          errorLog(why, { err: why, url: shown, hint, ...(expired ? { code: 'GH_UPSTREAM_CERT_EXPIRED' } : {}) }, 'control channel error');
+        }
       });
       c.on('offline', () => offlineLog('offline', { url: shown, retryInMs: delay }, 'control channel offline'));
       // Connects (manualConnect) through the guard of maxPayloadBytes, as the client id it has then.

@@ -45,7 +45,7 @@ function expiredOf(held: { file: string; pem: unknown } | undefined, now: number
  */
 export function expiredCertificateReason(subject: string, files: HeldTlsFiles, why: string | undefined, now: number): string | undefined {
   if (why !== undefined && NOT_TLS.test(why)) return undefined;
-  const tail = why ? ` (the connection failed: ${why})` : '';
+  const tail = why ? ` (the connection failed: ${why.trim()})` : '';
   const client = expiredOf(files.cert, now);
   if (client)
     return `${subject}: the client certificate ${client.file} expired on ${client.notAfter.toISOString()} (${describeLeft(client.leftMs)}, by this gateway's clock): the server refuses it in the TLS handshake; renew it${tail}`;

@@ -70,6 +70,10 @@ test('upstream client certificates: near and past expiry said everywhere an oper
     `dataDir: ${JSON.stringify(join(dir, 'data'))}
 streams: { up: { maxBytes: 16777216 } }
 rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
+sources:
+  - { type: mqtt, name: cloud, url: "mqtts://127.0.0.1:${broker.port}", clientId: gw-cmds, caFile: ${JSON.stringify(ca.cert)}, certFile: ${JSON.stringify(files.exp)}, keyFile: ${JSON.stringify(files.expKey)}, reconnectMinMs: 50, reconnectMaxMs: 300, topics: [{ filter: "cmd/#", qos: 1 }] }
+control:
+  upstream: { url: "mqtts://127.0.0.1:${broker.port}", clientId: gw-control, ca: ${JSON.stringify(ca.cert)}, cert: ${JSON.stringify(files.exp)}, key: ${JSON.stringify(files.expKey)}, reconnectMinMs: 100, reconnectMaxMs: 1000 }
 exporters:
   - { name: plant-soon, stream: up, backoff: { initialMs: 50, maxMs: 300 }, destination: ${destination('gw-soon', files.soon, files.soonKey)} }
   - { name: plant-expired, stream: up, backoff: { initialMs: 50, maxMs: 300 }, destination: ${destination('gw-expired', files.exp, files.expKey)} }
@@ -122,6 +126,8 @@ exporters:
     [
       ['plant-soon', 'client', 'expiring'],
       ['plant-expired', 'client', 'expired'],
+      ['cloud', 'client', 'expired'],
+      ['upstream', 'client', 'expired'],
     ],
   );
   // `gatehouse status`: the warning line.
@@ -155,6 +161,30 @@ exporters:
     20_000,
     100,
   );
+  // The MQTT source's status and the control channel's log line say it too.
+  type Source = { name: string; state?: string; details?: { lastError?: { message: string } | null } };
+  const source = async (): Promise<Source | undefined> =>
+    (await getJson<{ sources: Source[] }>(`${gw.adminUrl}/api/sources`)).sources.find((x) => x.name === 'cloud');
+  const sourceFailing = await waitUntil(
+    async () => {
+      const x = await source();
+      return /GH_UPSTREAM_CERT_EXPIRED/.test(x?.details?.lastError?.message ?? '') ? x : undefined;
+    },
+    "the MQTT source's error",
+    20_000,
+    100,
+  );
+  assert.match(
+    sourceFailing.details!.lastError!.message,
+    new RegExp(`MQTT source 'cloud': the client certificate ${files.exp} expired on ${iso(now - DAY)}.*Fix: renew the certificate`),
+  );
+  const control = await waitUntil(
+    () => gw.logs.find((l) => l.msg === 'control channel error' && l.code === 'GH_UPSTREAM_CERT_EXPIRED'),
+    "the control channel's error",
+    20_000,
+    100,
+  );
+  assert.match(String(control.hint), new RegExp(`^control channel: the client certificate ${files.exp} expired on ${iso(now - DAY)}`));
 
   // Renewal: new files in place, then SIGHUP (systemctl reload gatehouse).
   await copyFile(renewedSoon.cert, files.soon);
@@ -175,4 +205,5 @@ exporters:
     20_000,
     100,
   );
+  await waitUntil(async () => (await source())?.state === 'connected', 'the MQTT source connects with the renewed certificate', 20_000, 100);
 });

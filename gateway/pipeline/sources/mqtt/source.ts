@@ -20,7 +20,7 @@
 // the broker split between them.
 import type { IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
-import { errorMessage } from '../../../../core/errors.js';
+import { ERROR_CATALOGUE, errorMessage } from '../../../../core/errors.js';
 import { INSTALLATION_ID_FILE, sourceClientId, type SourceClientId } from './identity.js';
 import { refreshTlsFiles } from '../../../../core/tls-files.js';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
@@ -38,6 +38,7 @@ import { SizeLimit } from '../../../../core/mqtt-size-guard.js';
 import { sourceClientOptions } from './client-options.js';
 import { logRoute, mqttRouteFor, type Route } from '../../../upstream/proxy.js';
 import { mqttConnector, proxyErrorOf } from '../../../upstream/mqtt-tunnel.js';
+import { expiredCertificateReason, heldTlsFiles } from '../../../upstream/cert-expired.js';
 
 /** mqtt.js' own packet writer (MqttClient._sendPacket): what it sends its PUBACKs with. */
 type SendPacket = (packet: { cmd: 'puback'; messageId: number; reasonCode: number }, cb: () => void) => void;
@@ -210,7 +211,13 @@ export class MqttSubscribeSource implements Source {
     c.on('error', (err) => {
       // The proxy's faults (GH_UPSTREAM_PROXY) logged once a minute per kind, whatever their text.
       const proxied = proxyErrorOf(err);
-      this.fail(`${this.target}: ${errorMessage(err)}`, proxied ? `proxy ${String((proxied.details as { fault?: string } | undefined)?.fault)}` : undefined);
+      // A client certificate (or CA) past its date by this gateway's clock: said so, not a bare TLS alert or reset.
+      const expired = proxied
+        ? undefined
+        : expiredCertificateReason(`MQTT source '${this.name}'`, heldTlsFiles(this.o, c.options), errorMessage(err), this.clocks.now());
+      if (expired) this.fail(`${this.target}: GH_UPSTREAM_CERT_EXPIRED: ${expired}`, 'GH_UPSTREAM_CERT_EXPIRED', ERROR_CATALOGUE.GH_UPSTREAM_CERT_EXPIRED.hint);
+      else
+        this.fail(`${this.target}: ${errorMessage(err)}`, proxied ? `proxy ${String((proxied.details as { fault?: string } | undefined)?.fault)}` : undefined);
       // On a connection that is up, an error is a malformed packet (a socket error closes it anyway):
       // mqtt.js reads on from a broken stream, so drop it [MQTT-4.8.0-1]; the broker redelivers.
       if (c === this.client && c.connected) {
@@ -428,8 +435,8 @@ export class MqttSubscribeSource implements Source {
    * what makes two errors the same (default: the message; one per kind for per-message errors
    * that name their topic, so a stream of them logs once a minute too).
    */
-  private fail(message: string, key = message): void {
-    const fix = connectFix(message, this.state !== 'connected');
+  private fail(message: string, key = message, known?: string): void {
+    const fix = known ?? connectFix(message, this.state !== 'connected');
     this.lastError = { at: new Date(this.clocks.now()).toISOString(), message: fix ? `${message}. Fix: ${fix}` : message };
     this.metrics.errors.inc({ source: this.name });
     this.warn(key, { err: message, ...(fix ? { fix } : {}) }, 'MQTT source');
