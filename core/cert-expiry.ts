@@ -88,3 +88,20 @@ export function describeLeft(leftMs: number): string {
         : `${Math.floor(abs / 60_000)} minute(s)`;
   return leftMs > 0 ? `in ${n}` : `${n} ago`;
 }
+
+/** Run `check` once a day (unref'd: it never holds the process up); stop() ends it. Certificates are checked at start, at each reload and so. */
+export function everyDay(check: () => void): { stop(): void } {
+  const timer = setInterval(check, DAY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+/** Runs the works it is given one at a time, in order (two SIGHUPs in a row must not interleave reads and swaps); a failed one does not stop the next. */
+export function oneAtATime(): <T>(work: () => Promise<T>) => Promise<T> {
+  let queue: Promise<unknown> = Promise.resolve();
+  return <T>(work: () => Promise<T>): Promise<T> => {
+    const run = queue.then(work);
+    queue = run.catch(() => undefined);
+    return run;
+  };
+}

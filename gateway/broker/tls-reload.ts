@@ -23,7 +23,7 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { changedTlsFiles } from '../../core/tls-files.js';
-import { DAY_MS, certificateNotAfter, certificateValidity, expiryState } from '../../core/cert-expiry.js';
+import { DAY_MS, certificateNotAfter, certificateValidity, everyDay, expiryState, oneAtATime } from '../../core/cert-expiry.js';
 
 // The warning window and the parsing of dates are shared with the upstream certificates' watch.
 export { EXPIRY_WARN_DAYS, certificateNotAfter, certificateValidity } from '../../core/cert-expiry.js';
@@ -111,9 +111,9 @@ export interface ServedTlsDeps {
 export class ServedTls {
   private readonly expiry: Gauge<'listener'>;
   private readonly reloads: Counter<'listener' | 'outcome'>;
-  private timer: NodeJS.Timeout | undefined;
+  private daily: { stop(): void } | undefined;
   /** Reloads run one at a time (two SIGHUPs in a row must not interleave reads and swaps). */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly serial = oneAtATime();
 
   constructor(
     private readonly listeners: readonly TlsListener[],
@@ -139,26 +139,23 @@ export class ServedTls {
   start(): void {
     if (this.listeners.length === 0) return;
     for (const l of this.listeners) this.watchExpiry(l);
-    this.timer = setInterval(() => {
+    this.daily = everyDay(() => {
       for (const l of this.listeners) this.watchExpiry(l);
-    }, DAY_MS);
-    this.timer.unref();
+    });
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.daily?.stop();
+    this.daily = undefined;
   }
 
   /** Read every TLS listener's files again and swap in those that changed (SIGHUP). */
   reload(): Promise<TlsReloadOutcome[]> {
-    const run = this.queue.then(async () => {
+    return this.serial(async () => {
       const out: TlsReloadOutcome[] = [];
       for (const l of this.listeners) out.push(await this.reloadOne(l));
       return out;
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   /** The served certificates' expiry (status, tests). */

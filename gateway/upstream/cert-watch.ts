@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Gauge } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
-import { DAY_MS, describeLeft, earliestValidity, expiryState, type ExpiryState } from '../../core/cert-expiry.js';
+import { DAY_MS, describeLeft, earliestValidity, everyDay, expiryState, oneAtATime, type ExpiryState } from '../../core/cert-expiry.js';
 import type { ClientCertificate } from './client-certs.js';
 
 /** What to do, for every line and status entry about an upstream certificate near or past its date. */
@@ -54,8 +54,9 @@ export function expiryLine(c: Pick<ClientCertificate, 'what' | 'file'>, notAfter
 export class CertWatch {
   private readonly gauge: Gauge<'use' | 'kind' | 'connection'>;
   private readonly entries = new Map<ClientCertificate, CertExpiryEntry>();
-  private timer: NodeJS.Timeout | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private daily: { stop(): void } | undefined;
+  /** Checks run one at a time (the daily one and a SIGHUP's). */
+  private readonly serial = oneAtATime();
 
   constructor(
     private readonly certs: readonly ClientCertificate[],
@@ -73,23 +74,20 @@ export class CertWatch {
   async start(): Promise<void> {
     if (this.certs.length === 0) return;
     await this.check();
-    this.timer = setInterval(() => void this.check(), DAY_MS);
-    this.timer.unref();
+    this.daily = everyDay(() => void this.check());
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    this.daily?.stop();
+    this.daily = undefined;
   }
 
   /** Read the files again (SIGHUP): a renewed certificate's new date, its warning gone. One at a time. */
   check(): Promise<CertExpiryEntry[]> {
-    const run = this.queue.then(async () => {
+    return this.serial(async () => {
       for (const c of this.certs) this.entries.set(c, await this.checkOne(c));
       return [...this.entries.values()];
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   /** Every watched certificate as last read. */
