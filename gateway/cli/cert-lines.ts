@@ -1,13 +1,13 @@
 // What `gatehouse check-config` says of the certificates a configuration names: each one's notAfter
 // (the served ones: broker listeners and the admin API; the upstream ones: client certificates and
-// CA bundles, upstream/client-certs.ts), and a warning for one near or past it, by the rule the
+// CA bundles, config/client-certs.ts), and a warning for one near or past it, by the rule the
 // running gateway warns with (core/cert-expiry.ts). Never a problem: a wrong clock must not fail
 // the check (nor the start).
 import { readFileSync } from 'node:fs';
 import type { GatehouseConfig } from '../config/index.js';
 import { listenerName } from '../broker/options.js';
 import { describeLeft, earliestValidity, expiryState } from '../../core/cert-expiry.js';
-import { clientCertificates } from '../upstream/client-certs.js';
+import { clientCertificates } from '../config/client-certs.js';
 import { RENEW_FIX, expiryLine } from '../upstream/cert-watch.js';
 
 export interface CertLines {

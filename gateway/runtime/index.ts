@@ -46,7 +46,7 @@ import {
 } from '../pipeline/index.js';
 import { buildAdminSource } from './admin-source.js';
 import { CertWatch } from '../upstream/cert-watch.js';
-import { clientCertificates } from '../upstream/client-certs.js';
+import { clientCertificates } from '../config/client-certs.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
 import { ownedMetrics } from './owned-metrics.js';

@@ -1,4 +1,4 @@
-// The expiry of every certificate the gateway presents or trusts upstream (client-certs.ts lists
+// The expiry of every certificate the gateway presents or trusts upstream (config/client-certs.ts lists
 // them), watched as the served ones are (gateway/broker/tls-reload.ts, core/cert-expiry.ts): read
 // at start, at each SIGHUP (a renewal agent runs `systemctl reload gatehouse` after writing the new
 // files; the clients take them at their next reconnect: core/tls-files.ts) and once a day; each
@@ -16,9 +16,27 @@ import type { Registry } from 'prom-client';
 import { Gauge } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
 import { DAY_MS, describeLeft, earliestValidity, everyDay, expiryState, oneAtATime, type ExpiryState } from '../../core/cert-expiry.js';
-import type { ClientCertificate } from './client-certs.js';
 
 /** What to do, for every line and status entry about an upstream certificate near or past its date. */
+/** The certificates of the upstream connections a configuration names: config/client-certs.ts. */
+export type CertUse = 'client' | 'ca';
+export type ConnectionKind = 'exporter' | 'source' | 'control';
+
+export interface ClientCertificate {
+  /** client: a certificate the gateway presents; ca: a bundle it trusts to verify the server. */
+  use: CertUse;
+  kind: ConnectionKind;
+  /** The exporter's or source's name; 'upstream' for the control channel. */
+  connection: string;
+  file: string;
+  /** The file's key path in the configuration (exporters.0.destination.certFile). */
+  where: string;
+  /** Who it is, for a person: "the client certificate of exporter 'plant'". */
+  what: string;
+  /** The file may be absent (the OPC UA application certificate before the first connect): no word about it then. */
+  optional?: boolean;
+}
+
 export const RENEW_FIX =
   'renew it (a new certificate from its CA), write the new file and run `systemctl reload gatehouse` (SIGHUP): it is used from the next connection on, no restart needed';
 

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { CertWatch } from '../../gateway/upstream/cert-watch.js';
 import { expiredCertificateReason } from '../../gateway/upstream/cert-expired.js';
-import type { ClientCertificate } from '../../gateway/upstream/client-certs.js';
+import type { ClientCertificate } from '../../gateway/upstream/cert-watch.js';
 import { needBinary, tempDir } from '../helpers/index.js';
 import { testCa } from '../helpers/cert-dates.js';
 

@@ -8,7 +8,26 @@ import type { GatehouseError } from '../../../core/errors.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { describeRoute, natsHostPort, natsRouteFor, type ProxyRoute, type ProxySettings, type Route } from '../proxy.js';
 import type { NatsOptions } from './nats-options.js';
-import { routeKey, type NatsRouting, type RoutedOptions } from './nats-transport.js';
+
+/** The key of a connection's NatsRouting in its options (copied by the client's option parsing: a string, not a symbol). */
+export const ROUTING = 'gatehouseRouting';
+
+/** How a connection's servers are reached, and where its proxy's faults go. */
+export interface NatsRouting {
+  /** The proxy route of each server reached through a proxy, by routeKey(host, port); a server not here is dialled directly. */
+  routes: ReadonlyMap<string, ProxyRoute>;
+  /** Names the connection in the errors (the destination's target). */
+  where: string;
+  /** Each tunnel's outcome: the proxy's fault (GH_UPSTREAM_PROXY), or undefined once a tunnel is open. */
+  report(fault: GatehouseError | undefined): void;
+}
+
+/** The key of a server in NatsRouting.routes: its host (lower case, no brackets) and port, as the client parses it. */
+export function routeKey(host: string, port: number): string {
+  return `${host.toLowerCase()}:${port}`;
+}
+
+export type RoutedOptions = ConnectionOptions & { [ROUTING]?: NatsRouting };
 
 /** A server of the destination (without credentials) and its route. */
 export interface ServerRoute {

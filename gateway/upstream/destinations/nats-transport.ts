@@ -22,30 +22,10 @@ import type { TLSSocket } from 'node:tls';
 import type { ConnectionOptions } from 'nats';
 import { setTransportFactory } from 'nats/lib/nats-base-client/transport.js';
 import { NodeTransport, nodeResolveHost } from 'nats/lib/src/node_transport.js';
-import type { GatehouseError } from '../../../core/errors.js';
 import { proxyError, type ProxyFault } from '../proxy-agent.js';
 import { openTunnel, type Tunnel } from '../proxy-tunnel.js';
 import type { ProxyRoute } from '../proxy.js';
-
-/** The key of a connection's NatsRouting in its options (copied by the client's option parsing: a string, not a symbol). */
-export const ROUTING = 'gatehouseRouting';
-
-/** How a connection's servers are reached, and where its proxy's faults go. */
-export interface NatsRouting {
-  /** The proxy route of each server reached through a proxy, by routeKey(host, port); a server not here is dialled directly. */
-  routes: ReadonlyMap<string, ProxyRoute>;
-  /** Names the connection in the errors (the destination's target). */
-  where: string;
-  /** Each tunnel's outcome: the proxy's fault (GH_UPSTREAM_PROXY), or undefined once a tunnel is open. */
-  report(fault: GatehouseError | undefined): void;
-}
-
-/** The key of a server in NatsRouting.routes: its host (lower case, no brackets) and port, as the client parses it. */
-export function routeKey(host: string, port: number): string {
-  return `${host.toLowerCase()}:${port}`;
-}
-
-export type RoutedOptions = ConnectionOptions & { [ROUTING]?: NatsRouting };
+import { ROUTING, routeKey, type NatsRouting, type RoutedOptions } from './nats-routes.js';
 
 /** A server as the client hands it to its transport. */
 interface ServerAddress {

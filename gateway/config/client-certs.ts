@@ -7,26 +7,9 @@
 //
 // One entry per file and use: a label set per configured connection (bounded by the config).
 import { join } from 'node:path';
-import type { GatehouseConfig } from '../config/index.js';
-import { destinationFiles } from '../config/checks.js';
-
-export type CertUse = 'client' | 'ca';
-export type ConnectionKind = 'exporter' | 'source' | 'control';
-
-export interface ClientCertificate {
-  /** client: a certificate the gateway presents; ca: a bundle it trusts to verify the server. */
-  use: CertUse;
-  kind: ConnectionKind;
-  /** The exporter's or source's name; 'upstream' for the control channel. */
-  connection: string;
-  file: string;
-  /** The file's key path in the configuration (exporters.0.destination.certFile). */
-  where: string;
-  /** Who it is, for a person: "the client certificate of exporter 'plant'". */
-  what: string;
-  /** The file may be absent (the OPC UA application certificate before the first connect): no word about it then. */
-  optional?: boolean;
-}
+import type { ClientCertificate, CertUse, ConnectionKind } from '../upstream/cert-watch.js';
+import { destinationFiles } from './checks.js';
+import type { GatehouseConfig } from './index.js';
 
 function whose(kind: ConnectionKind, connection: string): string {
   return kind === 'control' ? 'the control channel' : `${kind} '${connection}'`;
