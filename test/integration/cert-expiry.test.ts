@@ -194,11 +194,7 @@ exporters:
   gw.proc.kill('SIGHUP');
   // Every certificate's line: the check reads them one after the other (the source's and the control
   // channel's, the same renewed file, after the exporters'); /healthz read sooner still lists those.
-  await waitUntil(
-    () => ['plant-expired', 'plant-soon', 'cloud', 'upstream'].every((c) => logged(/^TLS certificate renewed/, c)),
-    'renewed lines',
-    10_000,
-  );
+  await waitUntil(() => ['plant-expired', 'plant-soon', 'cloud', 'upstream'].every((c) => logged(/^TLS certificate renewed/, c)), 'renewed lines', 10_000);
   const after = await getJson<Health>(`${gw.adminUrl}/healthz`);
   assert.equal(after.certificates, undefined, JSON.stringify(after));
   assert.equal(after.warning, undefined);
