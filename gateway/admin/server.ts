@@ -31,6 +31,7 @@ import type { DeadLetterOps } from './dead-letters.js';
 import { streamDropRoute } from './stream-drop-route.js';
 import type { StreamDropOps } from './stream-drop.js';
 import { HttpError, RECORDS_MAX_LIMIT, errorReply, parseIntParam, readBody, rejectedBody, sendJson, streamRecords } from './replies.js';
+import { urlHost } from '../../core/bind-host.js';
 
 export interface AdminOptions {
   host: string;
@@ -337,7 +338,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
     } catch (err) {
       throw ERRORS.GH_ADMIN_LISTEN(
-        { host: options.host, port: options.port, reason: (err as Error).message },
+        { host: urlHost(options.host), port: options.port, reason: (err as Error).message },
         {
           where: 'admin',
           hint:

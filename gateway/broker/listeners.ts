@@ -14,6 +14,7 @@ import { tlsPairProblem } from '../../core/tls-files.js';
 import { ERRORS } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
+import { urlHost } from '../../core/bind-host.js';
 
 export interface BoundListener {
   name: string;
@@ -121,7 +122,7 @@ export function listen(b: BoundListener, index: number): Promise<void> {
     const onError = (err: NodeJS.ErrnoException): void => {
       reject(
         ERRORS.GH_BROKER_LISTEN(
-          { host: b.options.host, port: b.options.port, reason: err.code ?? err.message },
+          { host: urlHost(b.options.host), port: b.options.port, reason: err.code ?? err.message },
           {
             where: `broker.listeners.${index}`,
             hint:
@@ -129,7 +130,7 @@ export function listen(b: BoundListener, index: number): Promise<void> {
                 ? `another process (a mosquitto service?) uses this port (ss -ltnp 'sport = :${b.options.port}' names it): stop it, or choose another port (broker.listeners[${index}].port${index === 0 ? '; --mqtt-port N' : ''})`
                 : err.code === 'EACCES'
                   ? PRIVILEGED_PORT_HINT
-                  : 'check the host address exists on this machine',
+                  : "check the host address is one of this machine's (`ip -br addr` lists them)",
             cause: err,
           },
         ),

@@ -3,6 +3,7 @@
 import { z } from '../../core/zod.js';
 import { ERRORS } from '../../core/errors.js';
 import { validFilter } from '../../core/topic-filter.js';
+import { bindHostSchema, urlHost } from '../../core/bind-host.js';
 
 const tlsSchema = z
   .strictObject({
@@ -21,7 +22,10 @@ const tlsSchema = z
 
 export const listenerSchema = z.strictObject({
   name: z.string().min(1).optional().describe('Name shown in clients() and metrics; default "mqtt" / "mqtts" (with an index when repeated).'),
-  host: z.string().default('127.0.0.1').describe('Address to bind. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.'),
+  host: bindHostSchema(
+    '127.0.0.1',
+    "Address to bind: IPv4 or IPv6 ('::1', 'fd00::2'; '::' is every address of both families), or a host name. Anything other than loopback needs users (allowAnonymous: false) or mutual TLS.",
+  ),
   port: z.number().int().min(0).max(65535).default(1883).describe('TCP port; 0 picks a free port (tests).'),
   tls: tlsSchema.optional(),
   maxConnections: z
@@ -194,7 +198,9 @@ export const brokerOptionsSchema = z
     listeners: z
       .array(listenerSchema)
       .min(1)
-      .default([{ host: '127.0.0.1', port: 1883 }])
+      // prefault (parsed like a written value), not default: the host's transform (core/bind-host.ts)
+      // would keep a default out of docs/configuration.md
+      .prefault([{ host: '127.0.0.1', port: 1883 }])
       .describe('Where the broker listens. Each listener is plain TCP, or TLS when `tls` is set.'),
     allowAnonymous: z
       .boolean()
@@ -355,7 +361,7 @@ export function checkBrokerSecurity(options: BrokerOptions): void {
     if (isLoopback(l.host)) return;
     if (l.tls?.requestCert && l.tls.ca) return;
     throw ERRORS.GH_CONFIG_INSECURE(
-      { what: `broker listener ${l.host}:${l.port}`, unprotected: 'while anonymous clients are allowed' },
+      { what: `broker listener ${urlHost(l.host)}:${l.port}`, unprotected: 'while anonymous clients are allowed' },
       {
         where: `broker.listeners.${i}.host`,
         hint:

@@ -4,6 +4,7 @@
 // listener on that port. Port 0 (any free port) never clashes.
 import { GatehouseError } from '../../core/errors.js';
 import type { GatehouseConfig } from './schema.js';
+import { urlHost } from '../../core/bind-host.js';
 
 interface Endpoint {
   label: string;
@@ -36,7 +37,7 @@ export function listenerClashes(config: GatehouseConfig): GatehouseError[] {
     problems.push(
       new GatehouseError(
         'GH_CONFIG_INVALID',
-        `${a.label} (${a.host}:${a.port}) and ${b.label} (${b.host}:${b.port}) would take the same port: the second could not listen`,
+        `${a.label} (${urlHost(a.host)}:${a.port}) and ${b.label} (${urlHost(b.host)}:${b.port}) would take the same port: the second could not listen`,
         {
           where: b.where,
           hint: wildcard

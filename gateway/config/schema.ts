@@ -8,6 +8,7 @@
 // footprint"); full-schema.ts has the complete schema, for docs and checks.
 import { hostGatewayId } from '../../core/deps.js';
 import { z } from '../../core/zod.js';
+import { bindHostSchema } from '../../core/bind-host.js';
 import { brokerOptionsSchema } from '../broker/options.js';
 import { slowDiskThresholdsProblem, storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
@@ -22,7 +23,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 export const adminOptionsSchema = z
   .strictObject({
     enabled: z.boolean().default(true).describe('Serve the admin HTTP API and status page.'),
-    host: z.string().default('127.0.0.1').describe('Address to bind. Beyond loopback, `token` is required.'),
+    host: bindHostSchema(
+      '127.0.0.1',
+      "Address to bind: IPv4 or IPv6 ('::1'; '::' is every address of both families), or a host name. Beyond loopback, `token` is required.",
+    ),
     port: z.number().int().min(0).max(65535).default(9883).describe('TCP port of the admin API (0 picks a free port).'),
     token: z.string().min(16).optional().describe('Bearer token required on every route but /healthz (required when host is not loopback).'),
     tls: z

@@ -4,6 +4,7 @@
 // the records go round for ever (seen: one publish appended again each second, without end).
 // check-config's warning (checks.ts).
 import { isLoopback } from '../broker/options.js';
+import { urlHost } from '../../core/bind-host.js';
 
 /** Addresses a listener binds that also answer on loopback. */
 const ANY_ADDRESS = new Set(['0.0.0.0', '::', '[::]']);
@@ -30,7 +31,7 @@ export function ownListenerOf(url: string, listeners: readonly ListenerLike[]): 
     if (l.port !== port) continue;
     const bound = l.host.trim().toLowerCase();
     if (bound === host || (isLoopback(host) && (isLoopback(bound) || ANY_ADDRESS.has(bound))))
-      return `${l.name ?? (l.tls ? 'mqtts' : 'mqtt')} ${l.host}:${l.port}`;
+      return `${l.name ?? (l.tls ? 'mqtts' : 'mqtt')} ${urlHost(l.host)}:${l.port}`;
   }
   return undefined;
 }
