@@ -18,6 +18,7 @@ import type { PendingDeadline, PreConnectGuard } from './preconnect.js';
 import { makeParserStrict, type StrictParserInternals } from './strict.js';
 import type { V5Layer } from './v5/context.js';
 import { sniffProtocol } from './v5/sniff.js';
+import { peerAddress } from './peer-address.js';
 
 export interface AcceptDeps {
   options: BrokerOptions;
@@ -67,14 +68,16 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
     }
     // A banned address is closed at accept: no parser, no CONNECT, no password check. This is
     // what keeps a wrong-password flood cheap once it is banned (thousands of attempts a second).
-    if (authGuard.banned(socket.remoteAddress, undefined) === 'address') {
+    // (one form per address: peer-address.ts)
+    const ip = peerAddress(socket);
+    if (authGuard.banned(ip, undefined) === 'address') {
       stats.authBannedAttempts++;
-      rateLog('banned-accept', { ip: socket.remoteAddress, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
+      rateLog('banned-accept', { ip, refused: stats.authBannedAttempts }, 'connection from a banned address: closed at accept');
       socket.destroy();
       return false;
     }
     sockets.add(socket);
-    preConnect.admit(socket, socket.remoteAddress, tls ? tlsDeadline : undefined);
+    preConnect.admit(socket, ip, tls ? tlsDeadline : undefined);
     socket.once('close', () => {
       sockets.delete(socket);
       preConnect.release(socket);
@@ -99,13 +102,13 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
         if (level === 5) v5.handle(socket, listener);
         else handle311(socket, listener);
       },
-      () => countConnectTimeout(socket.remoteAddress),
+      () => countConnectTimeout(peerAddress(socket)),
     );
   }
 
   function handle311(socket: Socket, listener: string): void {
     const client = aedes.handle(socket) as ClientInternals;
-    const st = new ConnState(client, listener, socket.remoteAddress);
+    const st = new ConnState(client, listener, peerAddress(socket));
     st.certThumbprint = certThumbprint(socket);
     // aedes' keep alive timer (made at CONNECT), restarted while the rate limit holds publishes
     st.refreshKeepalive = () => (client as ClientInternals & { _keepaliveTimer?: NodeJS.Timeout | null })._keepaliveTimer?.refresh();

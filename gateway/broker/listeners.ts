@@ -15,6 +15,7 @@ import { ERRORS } from '../../core/errors.js';
 import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
 import { urlHost } from '../../core/bind-host.js';
+import { peerAddress } from './peer-address.js';
 
 export interface BoundListener {
   name: string;
@@ -107,7 +108,7 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
     });
     // node only reports a handshake timeout here and leaves the socket open: close it
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      const ip = socket.remoteAddress;
+      const ip = peerAddress(socket);
       socket.destroy();
       hooks.onTlsError(err, ip);
     });

@@ -4,6 +4,7 @@
 import type { Packet } from 'mqtt-packet';
 import { GatehouseError } from '../../../core/errors.js';
 import type { AcceptedConnection } from './types.js';
+import { peerAddress } from '../peer-address.js';
 
 /**
  * A client broke the protocol after its CONNACK (Receive Maximum exceeded, a bad topic alias, an
@@ -14,7 +15,7 @@ export function clientFault(conn: AcceptedConnection, reasonCode: number, why: s
   conn.ctx.stats.protocolErrors++;
   conn.ctx.rateLog(
     'protocol-error',
-    { ip: conn.socket.remoteAddress, client: conn.clientId, reasonCode, err: why },
+    { ip: peerAddress(conn.socket), client: conn.clientId, reasonCode, err: why },
     'MQTT 5 protocol error: closing the connection',
   );
   conn.disconnect(reasonCode, why);

@@ -21,6 +21,7 @@ import { propertiesProblem, type PropertiesProblem } from './properties.js';
 import { NEVER_EXPIRES, type Session } from './session.js';
 import { handleSubscribe, handleUnsubscribe, reauthorizeSubscriptions } from './subscribe.js';
 import type { AcceptedConnection, V5Context, V5ConnectionHandle } from './types.js';
+import { peerAddress } from '../peer-address.js';
 
 type Will = NonNullable<IConnectPacket['will']>;
 /** Packets held behind a CONNECT until its CONNACK (one socket read holds at most ~32,768). */
@@ -50,7 +51,7 @@ export class V5Connection implements V5ConnectionHandle {
   clientId = '';
 
   get ip(): string | undefined {
-    return this.socket.remoteAddress;
+    return peerAddress(this.socket);
   }
 
   constructor(
@@ -69,7 +70,7 @@ export class V5Connection implements V5ConnectionHandle {
       else ctx.stats.strictProtocolLevel++;
       ctx.rateLog(
         `strict-${v}`,
-        { ip: socket.remoteAddress, client: this.clientId, violation: v },
+        { ip: peerAddress(socket), client: this.clientId, violation: v },
         'malformed MQTT 5 string (invalid UTF-8 or U+0000): closing the connection',
       );
     });
@@ -115,7 +116,7 @@ export class V5Connection implements V5ConnectionHandle {
     this.ctx.stats.protocolErrors++;
     this.ctx.rateLog(
       'protocol-error',
-      { ip: this.socket.remoteAddress, client: this.clientId || undefined, err: why },
+      { ip: peerAddress(this.socket), client: this.clientId || undefined, err: why },
       'MQTT 5 protocol error: closing the connection',
     );
   }
@@ -223,7 +224,7 @@ export class V5Connection implements V5ConnectionHandle {
     const props = p.properties ?? {};
     this.problemInformation = props.requestProblemInformation !== false;
     // an authentication method, a will topic over maxTopicLength (connect.ts)
-    const refusal = refusalBeforeAuth(ctx, p, this.socket.remoteAddress);
+    const refusal = refusalBeforeAuth(ctx, p, peerAddress(this.socket));
     if (refusal) {
       this.write(refusal);
       return void this.socket.end();
@@ -232,7 +233,7 @@ export class V5Connection implements V5ConnectionHandle {
     this.clientId = assigned ?? p.clientId;
     // a stand-in aedes client so the 3.1.1 hooks (users, limits, ACL, commit window) serve v5 too
     this.client = { id: this.clientId, version: 5, conn: this.socket } as unknown as Client;
-    const st = new ConnState(this.client, this.listener, this.socket.remoteAddress);
+    const st = new ConnState(this.client, this.listener, peerAddress(this.socket));
     st.certThumbprint = certThumbprint(this.socket);
     // restarted while the rate limit holds publishes (their socket is not read meanwhile)
     st.refreshKeepalive = () => this.keepaliveTimer?.refresh();
