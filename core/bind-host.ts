@@ -1,4 +1,5 @@
-// The address a listener binds (broker.listeners[].host, admin.host). An IPv6 address is written
+// The address a listener binds (broker.listeners[].host, admin.host), and a host the gateway
+// dials given apart from its port (a Modbus TCP device's tcp.host). An IPv6 address is written
 // as it is (`::1`, `fd00::2`, `::` for every address of both families): in brackets (`[::1]`, as
 // in a URL) check-config said OK and `start` failed with "cannot listen on [fd00::2]:1883:
 // ENOTFOUND", since the brackets go to the resolver as part of a name. The brackets are taken off
@@ -14,7 +15,7 @@ export function unbracketed(host: string): string {
   return m && isIP(m[1]!) === 6 ? m[1]! : host;
 }
 
-/** Why `host` cannot be bound, or undefined. */
+/** Why `host` cannot be bound or dialled, or undefined. */
 export function bindHostProblem(host: string): string | undefined {
   const h = unbracketed(host);
   if (isIP(h) !== 0) return undefined;
@@ -23,6 +24,18 @@ export function bindHostProblem(host: string): string | undefined {
   if (h.includes(':') || h.includes('[') || h.includes(']'))
     return `not an IPv4 or IPv6 address: write an IPv6 address as it is, without a port (e.g. '::1', 'fd00::2', or '::' for every address)`;
   return undefined; // a host name (localhost, the Pi's name): the resolver's, at start
+}
+
+/** A host option (a device's, a server's): an address or a name, brackets taken off an IPv6 address, no port in it. */
+export function hostSchema() {
+  return z
+    .string()
+    .min(1)
+    .superRefine((host, ctx) => {
+      const p = bindHostProblem(host);
+      if (p) ctx.addIssue({ code: 'custom', message: p });
+    })
+    .transform(unbracketed);
 }
 
 /** The schema of a bind address with its default. */

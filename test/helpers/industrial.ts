@@ -134,7 +134,8 @@ export interface ModbusTcpPeer {
   tamper: ((answer: Buffer) => Buffer) | undefined;
 }
 
-export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<ModbusTcpPeer> {
+/** `host`: the address it listens on ('::1' for the IPv6 tests). */
+export async function modbusTcpPeer(t: TestContext, registers = 200, host = '127.0.0.1'): Promise<ModbusTcpPeer> {
   const holding = Buffer.alloc(registers * 2);
   const input = Buffer.alloc(registers * 2);
   const coils = Buffer.alloc(Math.ceil(registers / 8));
@@ -210,7 +211,7 @@ export async function modbusTcpPeer(t: TestContext, registers = 200): Promise<Mo
       mbap.writeUInt8(request.unitId, 6);
       cb(Buffer.concat([mbap, pdu]));
     });
-    s.listen(at, '127.0.0.1');
+    s.listen(at, host);
     await once(s, 'listening');
     const addr = s.address();
     port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -9,6 +9,7 @@ import type { Area } from './options.js';
 import { ERRORS } from '../../../../core/errors.js';
 import { StrayAnswers, outOfStepText } from './stray-answers.js';
 import { RtuLine } from './rtu-line.js';
+import { urlHost } from '../../../../core/bind-host.js';
 
 /** out-of-step: Modbus TCP, an answer with another transaction id came and none to the request (stray-answers.ts). */
 export type ErrorKind = 'timeout' | 'exception' | 'connection' | 'protocol' | 'out-of-step';
@@ -165,7 +166,7 @@ export class ModbusLink {
   }
 
   describe(): string {
-    return this.target.kind === 'tcp' ? `tcp://${this.target.host}:${this.target.port}` : `rtu:${this.target.path}@${this.target.baudRate}`;
+    return this.target.kind === 'tcp' ? `tcp://${urlHost(this.target.host)}:${this.target.port}` : `rtu:${this.target.path}@${this.target.baudRate}`;
   }
 
   /** Silent interval between RTU frames (3.5 characters of 11 bits, at least 2 ms); 0 on TCP. */

@@ -6,6 +6,7 @@ import { z } from '../../../../core/zod.js';
 import { sourceBaseSchema } from '../kind.js';
 import { BYTE_ORDERS, DATA_TYPES, registerCount, type DataType } from './codec.js';
 import { topicProblems } from '../topic-template.js';
+import { hostSchema } from '../../../../core/bind-host.js';
 
 export const AREAS = ['coil', 'discrete', 'holding', 'input'] as const;
 export type Area = (typeof AREAS)[number];
@@ -92,7 +93,9 @@ export const modbusOptionsSchema = sourceBaseSchema
     type: z.literal('modbus').describe('modbus: a Modbus TCP endpoint or RTU bus polled by the gateway (docs/industrial.md)'),
     tcp: z
       .strictObject({
-        host: z.string().min(1).describe('Host name or address of the Modbus TCP server (or TCP gateway)'),
+        host: hostSchema().describe(
+          "Host name or address of the Modbus TCP server (or TCP gateway); an IPv6 address as it is or in brackets ('fd00::10', '[fd00::10]'), without the port",
+        ),
         port: z.number().int().min(1).max(65535).default(502).describe('TCP port'),
       })
       .strict()
