@@ -16,13 +16,15 @@ type SecureChannel = import('node-opcua-client').ClientSecureChannelLayer;
 
 export async function loadOpcua(): Promise<{ ua: OpcuaModule; certs: CertificateManagerModule }> {
   try {
-    const [ua, certs, { guardSocketData }] = await Promise.all([
+    const [ua, certs, { guardSocketData, unbracketEndpointHosts }] = await Promise.all([
       import('node-opcua-client'),
       import('node-opcua-certificate-manager'),
       import('./transport-guard.js'),
     ]);
     // a throw in node-opcua's socket 'data' handler ends that connection, not the process
     guardSocketData(ua.StatusCodes.BadTcpInternalError);
+    // opc.tcp://[fd00::10]:4840 dialled as fd00::10, not as the name '[fd00::10]'
+    unbracketEndpointHosts();
     return { ua, certs };
   } catch (err) {
     // (an OPC UA source is refused earlier by its preflight, which names it: this is `gatehouse opcua`)

@@ -1,12 +1,13 @@
-// A guard around node-opcua's client transport. ClientTCP_transport._on_socket_data (node-opcua-
-// transport 2.182) feeds the socket's bytes to its packet assembler inside the socket's 'data'
-// handler, so what is thrown there is an uncaught exception: the gateway stops. The assembler
-// throws for a server that sends its ACK and, in the same TCP segment, a chunk whose header says
-// more than the receive buffer or less than a header: the ACK installs a new assembler and removes
-// the old one's listeners, and the old one, going on with the rest of the segment, emits 'error'
-// with no listener (found by fuzzing the source with a server answering damaged messages). The
-// guard ends that connection the way the assembler's own errors do (premature termination: the
-// connect or the session fails with the error, the source retries), and the process goes on.
+// Guards around node-opcua's client transport (the second, unbracketEndpointHosts: IPv6 endpoint
+// hosts, below). ClientTCP_transport._on_socket_data (node-opcua-transport 2.182) feeds the
+// socket's bytes to its packet assembler inside the socket's 'data' handler, so what is thrown
+// there is an uncaught exception: the gateway stops. The assembler throws for a server that sends
+// its ACK and, in the same TCP segment, a chunk whose header says more than the receive buffer or
+// less than a header: the ACK installs a new assembler and removes the old one's listeners, and the
+// old one, going on with the rest of the segment, emits 'error' with no listener (found by fuzzing
+// the source with a server answering damaged messages). The guard ends that connection the way the
+// assembler's own errors do (premature termination: the connect or the session fails with the
+// error, the source retries), and the process goes on.
 //
 // The transport is the copy node-opcua-client itself loads (resolved from its folder). With a
 // node-opcua whose transport differs (no such method), nothing is guarded.
@@ -46,5 +47,39 @@ export function guardSocketData(statusCode: unknown): boolean {
     }
   };
   proto[GUARDED] = true;
+  return true;
+}
+
+const UNBRACKETED = Symbol.for('gatehouse.opcua.endpoint-host');
+
+type ParseEndpointUrl = ((url: string) => { hostname: string }) & { [UNBRACKETED]?: true };
+
+/**
+ * node-opcua-transport 2.182's parseEndpointUrl takes the host from WHATWG URL, whose hostname
+ * keeps an IPv6 address's brackets: `opc.tcp://[fd00::10]:4840` was dialled as the name
+ * '[fd00::10]' (getaddrinfo ENOTFOUND), so no server could be reached by its IPv6 address. The
+ * brackets are taken off its answer (what Node's url.parse, which it used before, gave). Every
+ * caller (the client's socket, reverse connect) uses the host to dial or listen. Installed once
+ * per process, in the copy node-opcua-client loads; true when in place.
+ */
+export function unbracketEndpointHosts(): boolean {
+  let tools: { parseEndpointUrl?: ParseEndpointUrl };
+  try {
+    const requireFromClient = createRequire(import.meta.resolve('node-opcua-client'));
+    // tools.js beside the package's entry (a relative require: the package's exports map lists no such path)
+    tools = createRequire(requireFromClient.resolve('node-opcua-transport'))('./tools.js') as typeof tools;
+  } catch {
+    return false;
+  }
+  const original = tools.parseEndpointUrl;
+  if (typeof original !== 'function') return false;
+  if (original[UNBRACKETED]) return true;
+  const unbracketed: ParseEndpointUrl = (url) => {
+    const ep = original(url);
+    const h = ep.hostname;
+    return typeof h === 'string' && h.startsWith('[') && h.endsWith(']') ? { ...ep, hostname: h.slice(1, -1) } : ep;
+  };
+  unbracketed[UNBRACKETED] = true;
+  tools.parseEndpointUrl = unbracketed;
   return true;
 }
