@@ -128,6 +128,20 @@ export function proxyErrorOf(err: unknown): GatehouseError | undefined {
   return (err as { code?: unknown } | undefined)?.code === 'GH_UPSTREAM_PROXY' ? (err as GatehouseError) : undefined;
 }
 
+/**
+ * mqtt.js 5 builds a WebSocket URL as `${protocol}://${hostname}:${port}${path}` from a hostname
+ * it took out of the brackets: ws://[fd00::1]:8080/mqtt became 'ws://fd00::1:8080/mqtt', which
+ * `new WebSocket` refuses (Invalid URL), thrown out of mqtt.connect: the gateway did not start.
+ * The URL it connects to is built again with the brackets.
+ */
+function withWsBrackets(options: IClientOptions): IClientOptions {
+  return {
+    ...options,
+    transformWsUrl: (built, opts) =>
+      opts.hostname !== undefined && isIP(opts.hostname) === 6 ? `${opts.protocol}://[${opts.hostname}]:${opts.port}${opts.path ?? ''}` : built,
+  };
+}
+
 /** Connects a client with the given options (mqtt.js's connect, the URL bound). */
 export type MqttConnect = (options: IClientOptions) => MqttClient;
 
@@ -139,10 +153,11 @@ export type MqttConnect = (options: IClientOptions) => MqttClient;
  */
 export async function mqttConnector(url: string, route: Route, where: string, waiting?: string): Promise<MqttConnect> {
   const mqtt = await import('mqtt');
-  if (route.kind === 'direct') return (options) => mqtt.connect(url, options);
   const u = new URL(url);
   const scheme = u.protocol.slice(0, -1);
-  if (scheme === 'ws' || scheme === 'wss') {
+  const ws = scheme === 'ws' || scheme === 'wss';
+  if (route.kind === 'direct') return (options) => mqtt.connect(url, ws ? withWsBrackets(options) : options);
+  if (ws) {
     // The tunnel agent of the HTTP destinations: CONNECT, then (wss) TLS with the request's own
     // options, which mqtt.js copies from the client's (ca, cert, key, rejectUnauthorized).
     // connectTimeoutMs (read by the agent at each CONNECT) is the connection's: ws gives up its
@@ -152,7 +167,7 @@ export async function mqttConnector(url: string, route: Route, where: string, wa
     const { https: agent } = await proxyAgents(route, agentOptions);
     return (options) => {
       agentOptions.connectTimeoutMs = options.connectTimeout ?? 30_000;
-      return mqtt.connect(url, { ...options, wsOptions: { ...options.wsOptions, agent } });
+      return mqtt.connect(url, withWsBrackets({ ...options, wsOptions: { ...options.wsOptions, agent } }));
     };
   }
   const secure = scheme === 'mqtts' || scheme === 'ssl' || scheme === 'tls';
