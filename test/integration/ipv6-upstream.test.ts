@@ -2,7 +2,7 @@
 // WebSocket server listening on ::1 only, the gateway's bridge (ws://[::1]:port, directly and
 // through a proxy on [::1]) and an MQTT source subscribed there. The other upstreams on [::1]
 // (http, kinesis, s3, mqtt://, mqtts://, nats://, the control channel, the proxy) were tried by hand
-// and needed nothing (docs/upstream.md#ipv6). Skips only where the machine has no IPv6 loopback.
+// and needed nothing (README.md, "IPv6 sites"). Skips only where the machine has no IPv6 loopback.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
