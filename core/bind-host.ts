@@ -56,3 +56,36 @@ export function bindHostSchema(defaultHost: string, description: string) {
 export function urlHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
+
+/**
+ * An IPv6 address written into a URL without its brackets (`mqtt://fd00::30:1883`), which no URL
+ * parser reads as meant: the refusal said "the port must be a number" or "must be a URL". Says
+ * how to write it, or undefined.
+ */
+export function ipv6UrlProblem(url: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)((?:[^@/?#]*@)?)([^/?#]*)(.*)$/is.exec(url.trim());
+  if (!m) return undefined;
+  const [, scheme, user, hostPort, rest] = m as unknown as [string, string, string, string, string];
+  if (hostPort.includes('[') || hostPort.split(':').length < 3) return undefined;
+  // 'fd00::30:1883' is an address by itself too: both readings are offered, the one with a port first
+  const colon = hostPort.lastIndexOf(':');
+  const host = hostPort.slice(0, colon);
+  const port = hostPort.slice(colon + 1);
+  const readings: string[] = [];
+  if (isIP(host) === 6 && host !== '::' && /^\d{1,5}$/.test(port) && Number(port) <= 65535) readings.push(`[${host}]:${port}`);
+  if (isIP(hostPort) === 6) readings.push(`[${hostPort}]`);
+  if (readings.length === 0) return undefined;
+  const [first, other] = readings.map((r) => `'${scheme}${user}${r}${rest}'`);
+  return `an IPv6 address in a URL goes in brackets: ${first}${other ? ` (or ${other}, if all of it is the address)` : ''}`;
+}
+
+/** `schema` (a URL's), preceded by ipv6UrlProblem's check: an IPv6 address without brackets gets that refusal alone. */
+export function bracketedUrl<T extends z.ZodType<string, string>>(schema: T) {
+  return z
+    .string()
+    .superRefine((url, ctx) => {
+      const p = ipv6UrlProblem(url);
+      if (p) ctx.addIssue({ code: 'custom', message: p, abort: true });
+    })
+    .pipe(schema);
+}

@@ -5,6 +5,7 @@
 // connection in logs, statuses and the retained control status topic, which any subscriber of that
 // broker reads: a password in it must not travel there.
 import { z } from './zod.js';
+import { ipv6UrlProblem } from './bind-host.js';
 
 /** The option of an MQTT broker URL (an MQTT source's, the MQTT bridge's): mqtt://, mqtts://, ws:// or wss:// and a host, and nothing mqtt.js would misread. */
 const MQTT_URL = /^(mqtts?|wss?):\/\/[^\s/]+/;
@@ -28,6 +29,8 @@ export function brokerUrlProblem(url: string, broker: string): string | undefine
   try {
     u = new URL(url);
   } catch {
+    const v6 = ipv6UrlProblem(url);
+    if (v6) return v6;
     return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
   }
   if (u.port === '0') return `port 0 cannot be connected to: give the port of the ${broker} (1883, 8883 for TLS)`;

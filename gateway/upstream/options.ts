@@ -4,6 +4,7 @@
 // owns its options. The lead composes these pieces into the config file schema.
 import { z } from '../../core/zod.js';
 import { destinationProxyOption } from './proxy-options.js';
+import { bracketedUrl } from '../../core/bind-host.js';
 
 export const DESTINATION_TYPES = ['file', 'http', 'kinesis', 'firehose', 's3', 'mqtt', 'nats'] as const;
 export type DestinationType = (typeof DESTINATION_TYPES)[number];
@@ -162,7 +163,7 @@ export type FileDestinationOptions = z.infer<typeof fileDestinationSchema>;
 
 // ---- http destination (Firehose HTTP endpoint delivery protocol v1.0) --------------------------
 export const httpDestinationSchema = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }).describe('Endpoint URL (http or https), e.g. https://ingest.example.com/firehose.'),
+  url: bracketedUrl(z.url({ protocol: /^https?$/ })).describe('Endpoint URL (http or https), e.g. https://ingest.example.com/firehose.'),
   accessKey: z.string().max(4096).optional().describe('Sent verbatim as X-Amz-Firehose-Access-Key; never logged or shown in status.'),
   commonAttributes: z.record(z.string(), z.string()).optional().describe('Sent as X-Amz-Firehose-Common-Attributes: {"commonAttributes": {...}}.'),
   gzip: z.boolean().default(false).describe('Gzip request bodies (Content-Encoding: gzip).'),

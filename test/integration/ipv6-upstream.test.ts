@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { tempDir, waitUntil } from '../helpers/index.js';
+import { checkConfigText } from '../helpers/check-config.js';
 import { jsonWatcher, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { noIpv6Loopback } from '../helpers/ipv6.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
@@ -101,4 +102,39 @@ exporters:
   await device.publishAsync('fleet/d1/engine', JSON.stringify({ temp: 96.5 }), { qos: 1 });
   await waitUntil(() => peer.published.some((p) => p.client === 'gw-bridge' && p.topic === 'fleet/d1/engine'), 'the record bridged through the proxy', 15_000);
   assert.ok((await proxy.requests()).includes(`CONNECT [::1]:${peer.port} HTTP/1.1`), (await proxy.requests()).join('\n'));
+});
+
+test('an IPv6 address written into a URL without brackets is refused by check-config, each saying how to write it (the OPC UA endpoint passed and failed at every connect)', async (t) => {
+  const config = `
+admin: { enabled: false }
+control: { upstream: { url: "mqtt://fd00::30:1883" } }
+sources:
+  - { name: ua, type: opcua, endpoint: "opc.tcp://fd00::10:4840/UA", subscriptions: [{ items: [{ nodeId: "ns=1;s=a", name: a }] }] }
+  - { name: src, type: mqtt, url: "mqtts://fd00::30:8883", clientId: y, topics: [{ filter: "a/#" }] }
+`;
+  const first = await checkConfigText(t, config);
+  assert.equal(first.code, 1);
+  for (const want of [
+    "control.upstream.url: an IPv6 address in a URL goes in brackets: 'mqtt://[fd00::30]:1883'",
+    "sources.0.endpoint: an IPv6 address in a URL goes in brackets: 'opc.tcp://[fd00::10]:4840/UA'",
+    "sources.1.url: an IPv6 address in a URL goes in brackets: 'mqtts://[fd00::30]:8883'",
+  ])
+    assert.ok(first.err.includes(want), `${want}\n${first.err}`);
+  const destinations = await checkConfigText(
+    t,
+    `
+admin: { enabled: false }
+exporters:
+  - { name: h, stream: archive, destination: { type: http, url: "http://fd00::20:8080/firehose" } }
+  - { name: k, stream: archive, destination: { type: kinesis, streamName: s, endpoint: "http://::1:4567" } }
+  - { name: m, stream: archive, destination: { type: mqtt, url: "mqtt://fd00::30", clientId: x } }
+`,
+  );
+  assert.equal(destinations.code, 1);
+  for (const want of [
+    "exporters.0.destination.url: an IPv6 address in a URL goes in brackets: 'http://[fd00::20]:8080/firehose'",
+    "exporters.1.destination.endpoint: an IPv6 address in a URL goes in brackets: 'http://[::1]:4567'",
+    "exporters.2.destination.url: an IPv6 address in a URL goes in brackets: 'mqtt://[fd00::30]'",
+  ])
+    assert.ok(destinations.err.includes(want), `${want}\n${destinations.err}`);
 });

@@ -10,13 +10,15 @@ import { shortError, type CallFailureReason } from './common.js';
 import { destinationProxyOption } from '../proxy-options.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
 import { proxyAgents } from '../proxy-agent.js';
+import { bracketedUrl } from '../../../core/bind-host.js';
 
 /** Options every AWS destination accepts. Credentials default to the SDK's provider chain. (A function: built with the schema that uses it.) */
 export const awsConnectionShape = () => ({
   region: z.string().min(1).default('us-east-1').describe('AWS region of the service (e.g. eu-west-1).'),
-  endpoint: z
+  endpoint: bracketedUrl(
     // 'localhost:4567' (the scheme forgotten) is a URL of scheme 'localhost:': only http(s) is an endpoint.
-    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4567' })
+    z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL, e.g. http://127.0.0.1:4567' }),
+  )
     .optional()
     .describe('Endpoint override for a local or compatible service (kinesalite, s3rver, MinIO, a VPC endpoint). Default: the AWS endpoint of the region.'),
   accessKeyId: z

@@ -2,6 +2,7 @@
 import { z } from '../../../../core/zod.js';
 import { sourceBaseSchema } from '../kind.js';
 import { topicProblems } from '../topic-template.js';
+import { ipv6UrlProblem } from '../../../../core/bind-host.js';
 
 export const OPCUA_TOPIC_PLACEHOLDERS = ['source', 'subscription', 'tag', 'nodeId'] as const;
 
@@ -74,7 +75,12 @@ export const opcuaOptionsSchema = sourceBaseSchema
     endpoint: z
       .string()
       .regex(/^opc\.tcp:\/\/.+/, "an endpoint URL like 'opc.tcp://host:4840'")
-      .describe('Server endpoint URL'),
+      // opc.tcp://fd00::10:4840 passed and failed at each connect ('Invalid endpoint url')
+      .superRefine((url, ctx) => {
+        const p = ipv6UrlProblem(url);
+        if (p) ctx.addIssue({ code: 'custom', message: p });
+      })
+      .describe("Server endpoint URL (an IPv6 address in brackets: 'opc.tcp://[fd00::10]:4840')"),
     securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None').describe('Message security mode'),
     securityPolicy: z.enum(['None', 'Basic256Sha256']).default('None').describe('Security policy (Basic256Sha256 with Sign or SignAndEncrypt)'),
     auth: authSchema
