@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { GatehouseError } from '../../core/errors.js';
 import type { CliIO } from './io.js';
 import { parseCliArgs, writeLine } from './io.js';
+import { ipv6UrlProblem } from '../../core/bind-host.js';
 
 const USAGE =
   'gatehouse opcua browse --endpoint opc.tcp://HOST:PORT [--node ID] [--security-mode None|Sign|SignAndEncrypt] [--user NAME --password PW] [--data-dir DIR] [--trust-server] [--timeout MS] [--json] [--verbose]';
@@ -59,6 +60,8 @@ export async function runOpcua(argv: string[], io: CliIO): Promise<number> {
       where: '--endpoint',
       hint: "e.g. --endpoint opc.tcp://192.168.1.20:4840 (the server's endpoint URL, as its documentation or UaExpert shows it)",
     });
+  const v6 = ipv6UrlProblem(values.endpoint);
+  if (v6) throw new GatehouseError('GH_ARG_INVALID', `--endpoint '${values.endpoint.slice(0, 80)}': ${v6}`, { where: '--endpoint', hint: `usage: ${USAGE}` });
   // (a word or 0 was taken as it came: 'connect ... did not finish within NaN ms', exit 1)
   const timeoutMs = Number(values.timeout ?? 10_000);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1)

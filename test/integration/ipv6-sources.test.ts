@@ -12,6 +12,8 @@ import { waitUntil } from '../helpers/index.js';
 import { modbusTcpPeer, sourceDeps, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
 import { noIpv6Loopback } from '../helpers/ipv6.js';
+import { runCaptured } from '../helpers/cli-capture.js';
+import { main } from '../../gateway/cli/main.js';
 
 const noV6 = await noIpv6Loopback();
 
@@ -79,4 +81,23 @@ test('an OPC UA server is subscribed to at opc.tcp://[::1]:port (node-opcua dial
   );
   const value = (await intake.records()).find((r) => r.topic === 'opcua/ua/speed')!;
   assert.equal(JSON.parse(value.payload.toString()).value, 1.5);
+});
+
+test("gatehouse opcua browse at opc.tcp://[::1]:port lists the server's nodes; written without brackets, it says how to write it", {
+  skip: noV6,
+}, async (t) => {
+  const peer = await opcuaPeer(t, {}, join(pki, 'server'));
+  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const r = await runCaptured(main, ['opcua', 'browse', '--endpoint', `opc.tcp://[::1]:${peer.port}/UA/Test`, '--data-dir', dataDir, '--trust-server']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /ns=1;s=Speed\s+Variable\s+1:Speed\s+Double = 1\.5/);
+  // before: 'cannot open an OPC UA session: The connection may have been rejected by server, Err = (Invalid endpoint url ...)'
+  const bare = await runCaptured(main, ['opcua', 'browse', '--endpoint', `opc.tcp://::1:${peer.port}/UA/Test`, '--data-dir', dataDir]).catch((e: Error) => ({
+    code: 1,
+    out: '',
+    err: String(e),
+  }));
+  assert.notEqual(bare.code, 0);
+  assert.ok(bare.err.includes(`an IPv6 address in a URL goes in brackets: 'opc.tcp://[::1]:${peer.port}/UA/Test'`), bare.err);
 });
