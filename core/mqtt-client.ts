@@ -2,6 +2,7 @@
 // destination, the MQTT source): a stable client id and a kept session (clean: false, and MQTT 5's
 // session expiry), so QoS 1 messages survive a disconnect; reconnects are the caller's own backoff
 // (mqtt.js would retry at a fixed interval). TLS files are the caller's (core/tls-files.ts).
+import { isIP } from 'node:net';
 import type { IClientOptions } from 'mqtt';
 
 export interface PersistentClientSettings {
@@ -29,4 +30,19 @@ export function persistentClientOptions(o: PersistentClientSettings): IClientOpt
   if (o.username !== undefined) co.username = o.username;
   if (o.password !== undefined) co.password = o.password;
   return co;
+}
+
+/**
+ * mqtt.js 5 builds a WebSocket URL as `${protocol}://${hostname}:${port}${path}` from a hostname
+ * it took out of the brackets: ws://[fd00::1]:8080/mqtt became 'ws://fd00::1:8080/mqtt', which
+ * `new WebSocket` refuses (Invalid URL), thrown out of mqtt.connect: the gateway did not start.
+ * The URL it connects to is built again with the brackets (a ws:// or wss:// connection: the
+ * option is not read for the others).
+ */
+export function withWsBrackets(options: IClientOptions): IClientOptions {
+  return {
+    ...options,
+    transformWsUrl: (built, opts) =>
+      opts.hostname !== undefined && isIP(opts.hostname) === 6 ? `${opts.protocol}://[${opts.hostname}]:${opts.port}${opts.path ?? ''}` : built,
+  };
 }

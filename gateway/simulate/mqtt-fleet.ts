@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ERRORS, errorMessage } from '../../core/errors.js';
+import { withWsBrackets } from '../../core/mqtt-client.js';
 
 export interface MqttFleetOptions {
   url: string;
@@ -105,7 +106,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 function connectDevice(url: string, options: IClientOptions, signal: AbortSignal | undefined): Promise<MqttClient | undefined> {
   if (signal?.aborted) return Promise.resolve(undefined);
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(url, options);
+    // (ws://[fd00::1]:8080: core/mqtt-client.ts)
+    const c = mqtt.connect(url, withWsBrackets(options));
     const settle = (): void => {
       c.off('connect', onConnect);
       c.off('end', onConnect);

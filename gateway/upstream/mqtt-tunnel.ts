@@ -17,6 +17,7 @@ import type { ConnectionOptions } from 'node:tls';
 // code, and a gateway with no TLS anywhere does not load them (test/integration/idle-lazy.test.ts).
 import { nodeTls } from '../../core/tls-modules.js';
 import type { IClientOptions, MqttClient } from 'mqtt';
+import { withWsBrackets } from '../../core/mqtt-client.js';
 import type { GatehouseError } from '../../core/errors.js';
 import { type ProxyAgentOptions, type ProxyFault, proxyAgents, proxyError } from './proxy-agent.js';
 import { openTunnel } from './proxy-tunnel.js';
@@ -126,20 +127,6 @@ export function tunnelStream(route: ProxyRoute, target: TunnelTarget, where: str
 /** The error mqtt.js passes on for a fault of the proxy: GH_UPSTREAM_PROXY, or undefined for any other. */
 export function proxyErrorOf(err: unknown): GatehouseError | undefined {
   return (err as { code?: unknown } | undefined)?.code === 'GH_UPSTREAM_PROXY' ? (err as GatehouseError) : undefined;
-}
-
-/**
- * mqtt.js 5 builds a WebSocket URL as `${protocol}://${hostname}:${port}${path}` from a hostname
- * it took out of the brackets: ws://[fd00::1]:8080/mqtt became 'ws://fd00::1:8080/mqtt', which
- * `new WebSocket` refuses (Invalid URL), thrown out of mqtt.connect: the gateway did not start.
- * The URL it connects to is built again with the brackets.
- */
-function withWsBrackets(options: IClientOptions): IClientOptions {
-  return {
-    ...options,
-    transformWsUrl: (built, opts) =>
-      opts.hostname !== undefined && isIP(opts.hostname) === 6 ? `${opts.protocol}://[${opts.hostname}]:${opts.port}${opts.path ?? ''}` : built,
-  };
 }
 
 /** Connects a client with the given options (mqtt.js's connect, the URL bound). */

@@ -11,6 +11,8 @@ import { Aedes } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { tempDir, waitUntil } from '../helpers/index.js';
 import { checkConfigText } from '../helpers/check-config.js';
+import { runCaptured } from '../helpers/cli-capture.js';
+import { main } from '../../gateway/cli/main.js';
 import { jsonWatcher, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { noIpv6Loopback } from '../helpers/ipv6.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
@@ -137,4 +139,12 @@ exporters:
     "exporters.2.destination.url: an IPv6 address in a URL goes in brackets: 'mqtt://[fd00::30]'",
   ])
     assert.ok(destinations.err.includes(want), `${want}\n${destinations.err}`);
+});
+
+test('gatehouse simulate mqtt --url ws://[::1]:port sends its devices there (mqtt.js: Invalid URL)', { skip: noV6 }, async (t) => {
+  const peer = await wsBrokerOnV6(t);
+  const r = await runCaptured(main, ['simulate', 'mqtt', '--url', `ws://[::1]:${peer.port}`, '--devices', '2', '--rate', '10', '--count', '4']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /sent 4, acked 4, errors 0/);
+  await waitUntil(() => peer.published.length === 4, 'the 4 publishes at the broker');
 });
