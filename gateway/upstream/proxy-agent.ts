@@ -8,6 +8,7 @@
 // as if the endpoint had given it: an AWS client then sees a 403 and blames its own credentials,
 // or a 407 it takes for a bad request (dead-lettering every record). The subclass here fails the
 // request with a ProxyFault instead, as it does when the proxy is down or hangs up on the CONNECT.
+import { urlHost } from '../../core/bind-host.js';
 import type http from 'node:http';
 import type { Socket } from 'node:net';
 import { ERRORS, type GatehouseError } from '../../core/errors.js';
@@ -86,7 +87,8 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
   const base = { keepAlive: o.keepAlive, ...(o.maxSockets === undefined ? {} : { maxSockets: o.maxSockets }) };
   const { safe } = route;
   type ConnectOpts = Parameters<InstanceType<typeof HttpsProxyAgent>['connect']>[1];
-  const targetOf = (opts: ConnectOpts): string => `${opts.host}:${opts.port}`;
+  // An IPv6 address in brackets, as in the CONNECT line (it read '::1:443').
+  const targetOf = (opts: ConnectOpts): string => `${urlHost(String(opts.host).replace(/^\[|\]$/g, ''))}:${opts.port}`;
 
   const wrap = o.wrapFault ?? ((fault: ProxyFault): Error => fault);
   const endpointTls = { ...(o.ca ? { ca: o.ca } : {}), ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }) };

@@ -148,3 +148,33 @@ test('gatehouse simulate mqtt --url ws://[::1]:port sends its devices there (mqt
   assert.match(r.out, /sent 4, acked 4, errors 0/);
   await waitUntil(() => peer.published.length === 4, 'the 4 publishes at the broker');
 });
+
+test('a CONNECT to an IPv6 address the proxy refuses names it as [addr]:port in the exporter status (it read ::1:9)', {
+  skip: noV6 ?? tinyproxySkip,
+}, async (t) => {
+  const proxy = await startTinyproxy(t, { connectPorts: [443] });
+  const dir = await tempDir(t);
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}
+streams: { up: { maxBytes: 16777216 } }
+rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
+exporters:
+  - { name: bridge, stream: up, destination: { type: mqtt, url: "ws://[::1]:9/mqtt", clientId: gw-bridge, protocolVersion: 4, proxy: "${proxy.url}" } }
+`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const device = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'dev', reconnectPeriod: 0 });
+  t.after(() => device.endAsync(true));
+  await device.publishAsync('fleet/d1/engine', JSON.stringify({ temp: 96.5 }), { qos: 1 });
+  const said = await waitUntil(
+    async () => {
+      const body = JSON.stringify(await (await fetch(`${gw.adminUrl}/api/streams`)).json());
+      return /GH_UPSTREAM_PROXY/.test(body) ? body : undefined;
+    },
+    "the proxy's refusal in the exporter status",
+    15_000,
+  );
+  assert.match(said, /refused \[::1\]:9: HTTP 403/, said);
+});
