@@ -10,7 +10,7 @@
 // entry without a leading dot as the exact host only, where curl (and the site's other tools) take
 // `plant.local` to cover `historian.plant.local` too.
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from 'pino';
 import type { NetworkProxyOptions } from './proxy-options.js';
@@ -69,7 +69,9 @@ function portOf(url: URL): number {
 /**
  * The noProxy entry that `endpoint` matches, if any (curl's rules): '*' matches all; host:port
  * only that port; an IP address itself; a name itself and its subdomains ('.name' and '*.name'
- * only its subdomains). Case and a trailing dot are ignored; an IPv6 address in brackets or bare.
+ * only its subdomains); an address range in CIDR ('10.0.0.0/8', 'fd00::/8', as curl since 7.86:
+ * a site's NO_PROXY often holds its LAN's ranges) the IP addresses in it. Case and a trailing dot
+ * are ignored; an IPv6 address in brackets or bare, in any of its spellings (fd00:0:0::2 is fd00::2).
  */
 export function noProxyMatch(endpoint: URL, entries: readonly string[]): string | undefined {
   const host = endpoint.hostname
@@ -91,8 +93,13 @@ export function noProxyMatch(endpoint: URL, entries: readonly string[]): string 
     }
     if (entryPort !== undefined && entryPort !== port) continue;
     name = name.replace(/\.$/, '');
+    const cidr = /^\[?([^\]/]+)\]?\/(\d{1,3})$/.exec(name);
+    if (cidr) {
+      if (inRange(host, cidr[1]!, Number(cidr[2]))) return raw;
+      continue;
+    }
     if (isIP(name) !== 0) {
-      if (name === host) return raw;
+      if (inRange(host, name)) return raw;
       continue;
     }
     const subOnly = name.startsWith('.') || name.startsWith('*.');
@@ -100,6 +107,18 @@ export function noProxyMatch(endpoint: URL, entries: readonly string[]): string 
     if ((!subOnly && host === base) || host.endsWith(`.${base}`)) return raw;
   }
   return undefined;
+}
+
+/** Is `host` (an IP address, else never) the address `base`, or within base/prefix? Any spelling of either. */
+function inRange(host: string, base: string, prefix?: number): boolean {
+  const family = isIP(base);
+  if (family === 0 || isIP(host) !== family) return false;
+  const type = family === 6 ? 'ipv6' : 'ipv4';
+  if (prefix !== undefined && prefix > (family === 6 ? 128 : 32)) return false;
+  const list = new BlockList();
+  if (prefix === undefined) list.addAddress(base, type);
+  else list.addSubnet(base, prefix, type);
+  return list.check(host, type);
 }
 
 /** A URL of the environment or config parsed as a proxy URL (http or https), or a config error. */

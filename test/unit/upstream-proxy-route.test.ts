@@ -59,7 +59,7 @@ test("a destination's proxy: false goes direct whatever is configured; a URL is 
   assert.equal(describeRoute(routeFor(https, 'http://u:secret@own:9000', settings)), 'through the proxy http://own:9000 as user u (from destination.proxy)');
 });
 
-test("NO_PROXY with curl's rules: a name covers its subdomains, .name only them, host:port only that port, IPs exactly, * all", () => {
+test("NO_PROXY with curl's rules: a name covers its subdomains, .name only them, host:port only that port, IPs exactly or by CIDR range, * all", () => {
   const m = (url: string, list: string[]): string | undefined => noProxyMatch(new URL(url), list);
   assert.equal(m('https://historian.plant.local', ['plant.local']), 'plant.local');
   assert.equal(m('https://plant.local', ['plant.local']), 'plant.local');
@@ -74,6 +74,16 @@ test("NO_PROXY with curl's rules: a name covers its subdomains, .name only them,
   assert.equal(m('https://[::1]:8443', ['[::1]:8443']), '[::1]:8443');
   assert.equal(m('https://Example.COM.', [' EXAMPLE.com ']), ' EXAMPLE.com ');
   assert.equal(m('https://anything', ['*']), '*');
+  // CIDR ranges (curl >= 7.86; a site's NO_PROXY often holds its LAN's: 10.0.0.0/8 went through the proxy)
+  assert.equal(m('https://10.20.30.40', ['10.0.0.0/8']), '10.0.0.0/8');
+  assert.equal(m('https://11.0.0.1', ['10.0.0.0/8']), undefined);
+  assert.equal(m('https://[fd00::2]:8443', ['fd00::/8']), 'fd00::/8');
+  assert.equal(m('https://[fe80::1]', ['fd00::/8']), undefined);
+  assert.equal(m('https://[fd00::2]', ['[fd00::]/64']), '[fd00::]/64');
+  assert.equal(m('https://10.0.0.1', ['fd00::/8']), undefined, 'another family');
+  assert.equal(m('https://plant.local', ['10.0.0.0/8']), undefined, 'a name is not in a range');
+  assert.equal(m('https://10.0.0.1', ['10.0.0.0/33']), undefined, 'a prefix too long matches nothing');
+  assert.equal(m('https://[fd00::2]', ['fd00:0:0::2']), 'fd00:0:0::2', 'an address in another spelling');
   const env = { HTTPS_PROXY: 'http://p:1', no_proxy: 'localhost, .plant.local,10.1.2.3' };
   assert.equal(routeFor(new URL('https://s3.plant.local'), undefined, { env }).kind, 'direct');
   assert.equal(routeFor(https, undefined, { env }).kind, 'proxy');
