@@ -22,6 +22,8 @@ import { peerAddress } from './peer-address.js';
 
 export interface AcceptDeps {
   options: BrokerOptions;
+  /** A retained message read for a SUBSCRIBE was replaced since: not sent (persistence.ts). */
+  retainedSuperseded(topic: string, payload: unknown): boolean;
   stats: BrokerStats;
   /** Bounded-rate warnings (floods, bans, timeouts). */
   rateLog: RateLog;
@@ -149,6 +151,7 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
       );
     });
     boundOutbound(client as unknown as DeliverInternals, options.outbound, {
+      retainedSuperseded: deps.retainedSuperseded,
       onDrop: () => {
         stats.outboundDropped++;
       },

@@ -185,7 +185,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   });
   const isConnected = (id: string): boolean => aedes.clients[id] !== undefined;
   // aedes' store: retained messages bounded and mirrored to a file, session queues and persistent sessions bounded (persistence.ts)
-  const { persistence, retained, persistentSessions, loadRetained } = createBrokerPersistence({
+  const { persistence, retained, persistentSessions, loadRetained, retainedSuperseded } = createBrokerPersistence({
     options,
     stats,
     log,
@@ -236,6 +236,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     sessionFile: deps.sessionFile,
     onConnectReceived: connectReceived,
     rateLog,
+    retainedSuperseded,
   });
 
   aedes.on('client', (client) => persistentSessions.connected(client));
@@ -266,6 +267,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     maxPacketBytes,
     stopping: () => stopping !== undefined,
     publishRefused,
+    retainedSuperseded,
   });
   const bound: BoundListener[] = await createListeners(
     options.listeners,

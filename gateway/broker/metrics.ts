@@ -48,6 +48,8 @@ export class BrokerStats {
   retainedBytes = 0;
   /** Retained publishes delivered but not retained (maxRetainedMessages / maxRetainedBytes). */
   retainedRefused = 0;
+  /** SUBSCRIBEs whose retained messages are being sent now, paced (persistence.ts). */
+  retainedDeliveries = 0;
   /** PUBLISH topics and SUBSCRIBE filters refused for their length (maxTopicLength). */
   topicTooLong = 0;
   /** CONNECTs refused for the length of their client id (maxClientIdLength). */
@@ -289,6 +291,14 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
     'MQTT 3.1.1 disconnected persistent sessions removed (the one disconnected longest ago) to make room for a new one when maxPersistentSessions are held',
     () => s.sessionsEvicted,
   );
+  new Gauge({
+    name: 'gatehouse_mqtt_retained_deliveries',
+    help: 'Subscriptions whose matching retained messages are being sent now, at the pace the subscriber reads them (each ends at its last message, or when its connection closes)',
+    registers: [registry],
+    collect() {
+      this.set(s.retainedDeliveries);
+    },
+  });
   new Gauge({
     name: 'gatehouse_mqtt_retained_messages',
     help: "Retained messages held by the broker for clients (broker.maxRetainedMessages; the gateway's own rule status is not counted)",

@@ -12,7 +12,14 @@
 // - over half of either limit, QoS 0 deliveries are dropped (counted);
 // - a QoS 1/2 delivery that would exceed a limit disconnects the subscriber (a log line, a
 //   counter): its persistent session, if any, keeps what it had not acknowledged;
-// - a subscriber whose socket stays full for drainTimeoutMs is disconnected by aedes.
+// - a subscriber whose socket stays full for drainTimeoutMs is disconnected by aedes;
+// - the retained messages a SUBSCRIBE matches are paced, not dropped: aedes pipes them from the
+//   store (a lazy stream) through client.deliverQoS and reads the next one when its callback runs,
+//   so that callback is held while the queue is at half its soft bound (the rest is for live
+//   messages) and called once the socket has taken enough. Handed over at once, as before, a
+//   SUBSCRIBE over more retained messages than maxQueueMessages disconnected a client that read
+//   fine (QoS 1 retained) or lost it the rest (QoS 0), on every try. A client that stops reading
+//   holds the delivery (memory: the queue) until drainTimeoutMs disconnects it.
 import type { Socket } from 'node:net';
 import type { AedesPublishPacket, Client } from 'aedes';
 import { payloadBytes } from './session-queues.js';
@@ -24,6 +31,14 @@ export interface OutboundLimits {
 
 type DeliverFn = (packet: AedesPublishPacket, cb: () => void) => void;
 
+/**
+ * A retained message aedes sends at SUBSCRIBE (lib/handlers/subscribe.js, completeSubscribe:
+ * `packet.brokerId = null`, "should not be deduped"); every other packet carries a broker id.
+ */
+function retainedAtSubscribe(packet: AedesPublishPacket): boolean {
+  return (packet as { brokerId?: unknown }).brokerId === null;
+}
+
 /** aedes internals wrapped here (not in its typings). */
 export type DeliverInternals = Client & { deliver0: DeliverFn; deliverQoS: DeliverFn; conn: Socket };
 
@@ -32,6 +47,8 @@ export interface OutboundHooks {
   onDrop(client: Client): void;
   /** The queue overflowed with a QoS 1/2 message: the subscriber is being disconnected. */
   onOverflow(client: Client, queuedMessages: number, queuedBytes: number): void;
+  /** A retained message read for a SUBSCRIBE was replaced since: not sent (persistence.ts). */
+  retainedSuperseded(topic: string, payload: unknown): boolean;
 }
 
 /** Bytes a delivery holds while queued (payload, topic, header estimate). */
@@ -44,12 +61,34 @@ export function boundOutbound(client: DeliverInternals, limits: OutboundLimits, 
   const softBytes = Math.max(1, Math.floor(limits.maxQueueBytes / 2));
   let messages = 0;
   let bytes = 0;
+  // retained deliveries wait below this (half the soft bound): at most one per SUBSCRIBE in progress
+  const retainedMessages = Math.max(1, Math.floor(softMessages / 2));
+  const retainedBytes = Math.max(1, Math.floor(softBytes / 2));
+  let held: (() => void)[] = [];
+  // overflowed, or the connection closed: every delivery is let through at once (a retained
+  // delivery held for a client gone ends, and its stream is closed)
   let overflowed = false;
+
+  const release = (): void => {
+    if (held.length === 0 || messages >= retainedMessages || bytes >= retainedBytes) return;
+    const go = held;
+    held = [];
+    for (const f of go) f();
+  };
 
   const wrap = (deliver: DeliverFn, alwaysQos0: boolean): DeliverFn =>
     function deliverBounded(packet, cb) {
       if (overflowed) return cb();
+      // aedes' deliverQoS sends a QoS 0 packet through deliver0: counted there, once
+      if (!alwaysQos0 && packet.qos === 0) return client.deliver0(packet, cb);
+      const retained = retainedAtSubscribe(packet);
+      if (retained && hooks.retainedSuperseded(packet.topic, packet.payload)) return cb();
       const size = sizeOf(packet);
+      // (an empty queue takes any message: a retained one larger than the mark goes alone)
+      if (messages > 0 && (messages >= retainedMessages || bytes + size > retainedBytes) && retained) {
+        held.push(() => deliverBounded(packet, cb));
+        return;
+      }
       const droppable = alwaysQos0 || packet.qos === 0;
       if (droppable && (messages >= softMessages || bytes + size > softBytes)) {
         hooks.onDrop(client);
@@ -66,10 +105,24 @@ export function boundOutbound(client: DeliverInternals, limits: OutboundLimits, 
       deliver.call(client, packet, () => {
         messages--;
         bytes -= size;
+        release();
       });
       cb();
     };
 
+  // Every held delivery ends: at a completion that takes the queue below the mark (the socket
+  // took enough), or here when the connection closes (a client gone, taken over, disconnected as
+  // slow, or the broker's stop): each is let through to cb() at once and aedes reads on to the
+  // end of its stream, sending nothing more. (A completion always comes: written, failed, or the
+  // socket's drain, its drainTimeoutMs, or the client's close.)
+  const closed = (): void => {
+    overflowed = true;
+    const go = held;
+    held = [];
+    for (const f of go) f();
+  };
+  if (client.conn.destroyed) closed();
+  else client.conn.once('close', closed);
   client.deliver0 = wrap(client.deliver0, true);
   client.deliverQoS = wrap(client.deliverQoS, false);
 }

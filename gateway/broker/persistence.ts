@@ -44,6 +44,11 @@ export interface BrokerPersistence {
   persistentSessions: PersistentSessions;
   /** The retained messages of the last run into aedes' store, without noting them again (they are in the file). */
   loadRetained(): Promise<void>;
+  /**
+   * Was the retained message of `topic` with this payload (the store's own Buffer) replaced or
+   * cleared since a SUBSCRIBE's delivery read it? It is not sent then (see below).
+   */
+  retainedSuperseded(topic: string, payload: unknown): boolean;
 }
 
 export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersistence {
@@ -52,6 +57,18 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
   // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
   const persistence = memoryPersistence();
   const retained = d.retainedFile ? new RetainedFile(d.retainedFile, log, clocks, undefined, stats) : undefined;
+  // The retained messages a SUBSCRIBE matches are sent paced (outbound.ts, v5/subscribe.ts), read
+  // from the store as they go through a stream that reads a few ahead: one read, then replaced by
+  // a retained publish that went to the subscriber live, arrived after it and took the topic back
+  // to the older value. While such a delivery is in progress the topics stored are kept here with
+  // their payload (the store's own Buffer: no copy), and a message read before is left out. At
+  // most maxRetainedMessages topics (past it, not kept: the guard is best effort); emptied when no
+  // delivery is in progress. Each delivery's stream closes at its end: its last message, or its
+  // connection's close (v5: the loop returns; 3.1.1: aedes reads the rest, sending nothing).
+  const changed = new Map<string, unknown>();
+  const noteChanged = (topic: string, payload: unknown): void => {
+    if (stats.retainedDeliveries > 0 && (changed.has(topic) || changed.size < options.maxRetainedMessages)) changed.set(topic, payload);
+  };
   // the messages loaded from the file go to aedes without being noted again (they are in the file)
   const storeRetained = persistence.storeRetained.bind(persistence);
   const retainedBound = new RetainedBound({
@@ -62,6 +79,8 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
     rateLog,
     monotonic,
     drop: (topic) => {
+      // (a delivery in progress that read it before does not send it: below)
+      noteChanged(topic, undefined);
       const clear = { cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false } as const;
       retained?.note(clear);
       // (aedes' memory store does not fail; a failure would leave the message, counted no longer)
@@ -73,6 +92,15 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
     retainedBound.loaded(loaded.topic, retainedBytes(loaded.topic, loaded.payload, loaded.properties), loaded.messageExpiry);
     return (storeRetained as unknown as (packet: RetainedPacket) => Promise<void>)(packet);
   };
+  const retainedStream = persistence.createRetainedStreamCombi.bind(persistence);
+  persistence.createRetainedStreamCombi = (patterns) => {
+    const stream = retainedStream(patterns);
+    stats.retainedDeliveries++;
+    stream.once('close', () => {
+      if (--stats.retainedDeliveries === 0) changed.clear();
+    });
+    return stream;
+  };
   // aedes 1.x calls it promise style (no callback): the result is passed through either way.
   persistence.storeRetained = (packet, cb) => {
     const p = packet as unknown as { topic: string; payload?: Buffer | string; properties?: unknown; messageExpiry?: number };
@@ -80,6 +108,7 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
       if (cb) return cb(null);
       return Promise.resolve() as unknown as ReturnType<typeof storeRetained>;
     }
+    noteChanged(p.topic, p.payload);
     retained?.note(packet as Parameters<RetainedFile['note']>[0]);
     return storeRetained(packet, cb);
   };
@@ -94,6 +123,9 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
       // (Promise style, as aedes 1.x calls it: the callback style waits for a 'ready' event that an
       // awaited setup() never emits.)
       for (const packet of (await retained?.load()) ?? []) await storeLoaded(packet);
+    },
+    retainedSuperseded(topic, payload) {
+      return changed.has(topic) && changed.get(topic) !== payload;
     },
   };
 }

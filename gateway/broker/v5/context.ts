@@ -35,6 +35,8 @@ export interface V5LayerDeps {
   onConnectReceived(socket: Socket): void;
   /** Bounded-rate warnings (rate-log.ts). */
   rateLog: RateLog;
+  /** A retained message read for a SUBSCRIBE was replaced since (persistence.ts). */
+  retainedSuperseded(topic: string, payload: unknown): boolean;
 }
 
 export interface V5Layer {
@@ -166,6 +168,7 @@ export function createV5Layer(deps: V5LayerDeps): V5Layer {
       const p = (aedes as Aedes & { persistence: { createRetainedStreamCombi(patterns: string[]): AsyncIterable<RoutedPacket> } }).persistence;
       return p.createRetainedStreamCombi([filter]);
     },
+    retainedSuperseded: deps.retainedSuperseded,
     deliver,
     released(conn) {
       conns.delete(conn);

@@ -35,6 +35,8 @@ export class Outbound {
   private readonly aliases = new Map<string, number>();
   private blocked = false;
   private drainTimer: NodeJS.Timeout | undefined;
+  /** Retained deliveries at SUBSCRIBE waiting for the queue to go down (subscribe.ts). */
+  private waiters: (() => void)[] = [];
   closed = false;
 
   constructor(
@@ -59,7 +61,11 @@ export class Outbound {
       this.blocked = true;
       this.socket.once('drain', this.onDrain);
       if (this.limits.drainTimeoutMs > 0) {
-        this.drainTimer = setTimeout(() => this.socket.destroy(), this.limits.drainTimeoutMs);
+        this.drainTimer = setTimeout(() => {
+          // counted as a 3.1.1 subscriber's drain timeout is (hooks.ts)
+          this.stats.slowConsumerDisconnects++;
+          this.socket.destroy();
+        }, this.limits.drainTimeoutMs);
         this.drainTimer.unref();
       }
     }
@@ -84,11 +90,30 @@ export class Outbound {
     this.pump();
   }
 
+  /** Resolves at the next pump() or at close(). */
+  pumped(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
   /** Send queued messages while the client's receive window and the socket allow. */
   pump(): void {
     const s = this.session;
     // a connection taken over keeps its socket a moment: it must not send the session's messages
-    if (s.link !== this) return;
+    if (s.link !== this) return this.wake();
+    this.send();
+    this.wake();
+  }
+
+  private send(): void {
+    const s = this.session;
     while (!this.closed && !this.blocked && s.queue.length > 0) {
       const m = s.queue[0]!;
       if (m.expiresAt !== undefined && m.expiresAt <= this.now()) {
@@ -170,6 +195,7 @@ export class Outbound {
 
   close(): void {
     this.closed = true;
+    this.wake();
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.socket.removeListener('drain', this.onDrain);
   }

@@ -57,6 +57,10 @@ export function outMsgBytes(m: OutMsg): number {
 /** What a session needs from the connection it is attached to. */
 export interface SessionLink {
   pump(): void;
+  /** Resolves at the next pump (the queue may have room again) or when the connection closes. */
+  pumped(): Promise<void>;
+  /** The connection closed: pumped() resolves at once (a wait on it would spin). */
+  readonly closed: boolean;
 }
 
 /** Session expiry 0xFFFFFFFF: the session never expires. */

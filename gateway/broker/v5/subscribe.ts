@@ -9,7 +9,7 @@ import { reservedSubscription } from '../acl.js';
 import { RC, clientFault } from './codes.js';
 import { topicForLog, utf8LengthOver } from '../identifier-limits.js';
 import { forwardProperties, fit } from './router.js';
-import type { PublishProperties, SubEntry } from './session.js';
+import type { PublishProperties, SessionLink, SubEntry } from './session.js';
 import type { AcceptedConnection } from './types.js';
 
 export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): void {
@@ -106,13 +106,37 @@ export function handleSubscribe(conn: AcceptedConnection, p: ISubscribePacket): 
   for (const e of retainedFor) void sendRetained(conn, e);
 }
 
-/** Retained messages for a new subscription, after its SUBACK. */
+/**
+ * Retained messages for a new subscription, after its SUBACK, paced: each waits while the session's
+ * queue holds half of mqtt5.maxQueuedMessages or of outbound.maxQueueBytes (the other half is for
+ * live messages), and goes once the client has read enough. All of them were queued at once: past
+ * mqtt5.maxQueuedMessages (1,000) they were dropped, so a SUBSCRIBE to `devices/+/state` over 20,000
+ * retained messages got ~1,230 of them. The set is read from the store as sent (a lazy stream), so
+ * memory holds the queue's half, not the matching set.
+ *
+ * The delivery goes on while the subscription is still the session's and the session is connected
+ * (a takeover that keeps the session goes on with the new connection) and ends, its stream closed,
+ * when the session's connection closes (a client gone, or disconnected as slow after drainTimeoutMs
+ * with its socket full), at an UNSUBSCRIBE or a new SUBSCRIBE to the same filter (which starts its
+ * own), or at the broker's stop. Each of these wakes the wait (Outbound.pumped: the next pump or
+ * the link's close), so no wait outlives them.
+ */
 async function sendRetained(conn: AcceptedConnection, e: SubEntry): Promise<void> {
   const ctx = conn.ctx;
   const session = conn.session;
+  const markMessages = Math.max(1, Math.floor(ctx.options.mqtt5.maxQueuedMessages / 2));
+  const markBytes = Math.max(1, Math.floor(ctx.options.outbound.maxQueueBytes / 2));
+  const link = (): SessionLink | undefined =>
+    session.subs.get(e.filter) === e && session.link !== undefined && !session.link.closed && !ctx.stopping() ? session.link : undefined;
   try {
     for await (const r of ctx.retained(e.topicFilter)) {
-      if (conn.isClosed()) return;
+      let l = link();
+      while (l && session.queue.length > 0 && (session.queue.length >= markMessages || session.queueBytes >= markBytes)) {
+        await l.pumped();
+        l = link();
+      }
+      if (!l) return;
+      if (ctx.retainedSuperseded(r.topic, r.payload)) continue;
       if (r.messageExpiry !== undefined && r.messageExpiry <= ctx.monotonic()) continue;
       const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : r.payload;
       ctx.deliver(
@@ -153,6 +177,8 @@ export function handleUnsubscribe(conn: AcceptedConnection, p: IUnsubscribePacke
   }
   conn.write({ cmd: 'unsuback', messageId: p.messageId!, granted: codes } as Packet);
   conn.ctx.sessions.changed(session);
+  // a retained delivery waiting on the queue for a filter removed here ends (sendRetained)
+  session.link?.pump();
 }
 
 /**

@@ -66,6 +66,8 @@ export interface V5Context {
   newSession(clientId: string): Session;
   route(packet: RoutedPacket): void;
   retained(filter: string): AsyncIterable<RoutedPacket>;
+  /** A retained message read for a SUBSCRIBE was replaced since: not sent (persistence.ts). */
+  retainedSuperseded(topic: string, payload: unknown): boolean;
   deliver(s: Session, msg: OutMsg): void;
   released(conn: V5ConnectionHandle): void;
   stopping(): boolean;
