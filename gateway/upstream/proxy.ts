@@ -11,6 +11,7 @@
 // `plant.local` to cover `historian.plant.local` too.
 import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
+import { ipv6UrlProblem } from '../../core/bind-host.js';
 import { GatehouseError } from '../../core/errors.js';
 import type { Logger } from 'pino';
 import type { NetworkProxyOptions } from './proxy-options.js';
@@ -129,9 +130,11 @@ function parseProxyUrl(value: string, from: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new GatehouseError('GH_CONFIG_INVALID', `${from} is not a URL`, {
+    // http://fd00::1:3128 (the environment's variables are not checked by the config's schema)
+    const v6 = ipv6UrlProblem(text);
+    throw new GatehouseError('GH_CONFIG_INVALID', `${from} is not a URL${v6 ? `: ${v6}` : ''}`, {
       where: from,
-      hint: 'give the proxy as http://host:port (or http://user:password@host:port)',
+      hint: 'give the proxy as http://host:port (or http://user:password@host:port; an IPv6 address in brackets: http://[fd00::1]:3128)',
     });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')

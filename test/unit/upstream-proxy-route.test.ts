@@ -98,6 +98,11 @@ test('a proxy URL that is none or not HTTP is a config error naming where it cam
       () => routeFor(https, undefined, settings),
       (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID') && e.where === where,
     );
+  // An IPv6 address without brackets (the environment's variables pass no schema): says how to write it.
+  assert.throws(
+    () => routeFor(https, undefined, { env: { HTTPS_PROXY: 'http://fd00::1:3128' } }),
+    (e: unknown) => isGatehouseError(e, 'GH_CONFIG_INVALID') && e.message.includes("'http://[fd00::1]:3128'"),
+  );
 });
 
 test("a NATS server's route: tls:// or tls files take HTTPS_PROXY, nats:// HTTP_PROXY; NO_PROXY on the server's port (4222 when none); its own option named", () => {
