@@ -33,11 +33,16 @@ import { eachRecord, linesOrUndefined, parseOrUndefined, type StateRecord } from
 
 /** What the journal asks of the state it keeps. */
 export interface JournalOwner {
-  /** One line (JSON, no newline) for each change marked since the last call; clears the marks. */
-  collect(): string[];
   /**
-   * The whole live state, one line each. Starting it (the first next()) clears the marks: the
-   * snapshot reads every key after that, so a change marked before is in it.
+   * One line (JSON, no newline) for each change marked since the last call; clears the marks. The
+   * lines may be made as they are iterated (the journal writes them in chunks, serving the event
+   * loop between them): what a line holds is the key's value when it is made.
+   */
+  collect(): Iterable<string>;
+  /**
+   * The whole live state, one line each, made as it is iterated (never the whole as one string).
+   * Starting it (the first next()) clears the marks: the snapshot reads every key after that, so a
+   * change marked before is in it.
    */
   snapshot(): Iterable<string>;
   /** Bytes the live state takes in a snapshot, or undefined: the size of the last snapshot. */
@@ -278,15 +283,16 @@ export class StateJournal {
   /** Append what changed as one batch; compact when the journal outgrew the live state. */
   private async flush(): Promise<void> {
     if (!this.fh || !this.owner) return;
-    const lines = this.owner.collect();
-    if (lines.length === 0) return;
-    const text = `{"at":${this.opts.now()}}\n${lines.join('\n')}\n`;
+    const lines = this.owner.collect()[Symbol.iterator]();
+    const first = lines.next();
+    if (first.done === true) return;
     try {
-      const buf = Buffer.from(text);
-      await this.fh.write(buf);
-      this.journalBytes += buf.length;
+      // (a batch is written in chunks as a snapshot is: its lines made one by one, not the whole
+      // batch as one string; a kill in the middle leaves a prefix of it, as a torn write did)
+      const bytes = await writeLines(this.fh, `{"at":${this.opts.now()}}\n${first.value}\n`, { [Symbol.iterator]: () => lines });
+      this.journalBytes += bytes;
       this.written.batches++;
-      this.written.bytes += buf.length;
+      this.written.bytes += bytes;
     } catch (err) {
       return this.failed(err);
     }
@@ -323,16 +329,7 @@ export class StateJournal {
     let out: FileHandle | undefined;
     try {
       out = await open(tmp, 'w');
-      let bytes = 0;
-      let chunk = `${JSON.stringify({ gatehouse: kind, v: FORMAT_VERSION, gen, savedAt: this.opts.now() })}\n`;
-      for (const line of this.owner.snapshot()) {
-        chunk += `${line}\n`;
-        if (chunk.length >= CHUNK_BYTES) {
-          bytes += (await out.write(chunk)).bytesWritten;
-          chunk = '';
-        }
-      }
-      bytes += (await out.write(chunk)).bytesWritten;
+      const bytes = await writeLines(out, `${JSON.stringify({ gatehouse: kind, v: FORMAT_VERSION, gen, savedAt: this.opts.now() })}\n`, this.owner.snapshot());
       await out.sync();
       await out.close();
       out = undefined;
@@ -371,6 +368,25 @@ export class StateJournal {
     await this.fh?.close().catch(() => undefined);
     this.fh = undefined;
   }
+}
+
+/**
+ * `head`, then each of `lines` and a newline, written to `fh` in chunks of ~CHUNK_BYTES: a line is
+ * made (by the owner's iterator) only when the chunk before it is written, and the event loop is
+ * served between chunks. Returns the bytes written.
+ */
+async function writeLines(fh: FileHandle, head: string, lines: Iterable<string>): Promise<number> {
+  let bytes = 0;
+  let chunk = head;
+  for (const line of lines) {
+    chunk += `${line}\n`;
+    if (chunk.length >= CHUNK_BYTES) {
+      bytes += (await fh.write(chunk)).bytesWritten;
+      chunk = '';
+    }
+  }
+  if (chunk !== '') bytes += (await fh.write(chunk)).bytesWritten;
+  return bytes;
 }
 
 async function exists(file: string): Promise<boolean> {
