@@ -15,26 +15,24 @@
 // fleet from one image").
 import { readClientTlsFiles, refreshTlsFiles, type ClientTlsContext } from '../../../core/tls-files.js';
 import { persistentClientOptions } from '../../../core/mqtt-client.js';
-import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { logRoute, mqttRouteFor, type ProxySettings } from '../proxy.js';
 import { mqttConnector, proxyErrorOf, type MqttConnect } from '../mqtt-tunnel.js';
 import type { GatehouseError } from '../../../core/errors.js';
 import { hostGatewayId, type RuntimeDeps } from '../../../core/deps.js';
-import { attrsToProperties } from '../../store/mqtt5-attrs.js';
 import { ERRORS } from '../../../core/errors.js';
-import type { StoredRecord } from '../../store/types.js';
-import { recordId, type Destination, type DestinationLimits, type RecordResult } from '../types.js';
+import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import { OK, compileTemplate, destinationMetrics, sendOutcome, shortError } from './common.js';
 import { INSTALLATION_ID_FILE } from '../installation-id.js';
 import { renderClientId, templatedClientId } from '../client-id.js';
-import { publishFailure } from './mqtt-refusals.js';
+import { forgetStored, publishOne, publishSize, unansweredResult, type GeneratePacket, type SendEnd } from './mqtt-publish.js';
 import { expiredCertificateError, expiredCertificateReason, heldTlsFiles } from '../cert-expired.js';
-import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, cutOffError, notConnectedReason } from './mqtt-hints.js';
+import { STABLE_MS, STOP_GRACE_MS, closedReason, connectHint, notConnectedReason } from './mqtt-hints.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
 import { clocksOf } from '../../../core/clock.js';
 import { DEFAULT_BRIDGE_SESSION_EXPIRY_SEC, bridgeSessionExpiryIgnored, sharedBridgeClientIdWarning, type MqttBridgeOptions } from './mqtt-options.js';
-import { BRIDGED_PROPERTY, ID_PROPERTY, cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
+import { cameThroughBridge, compileFilter, matchFilter, remoteTopic, type CompiledMap } from './mqtt-topics.js';
 
 // The options schema (mqtt-options.ts) and the topic matching (mqtt-topics.ts), where tests and the registry import them from.
 export { mqttBridgeOptionsSchema, type MqttBridgeOptions } from './mqtt-options.js';
@@ -95,7 +93,7 @@ export function createMqttBridgeDestination(
   /** Maximum Packet Size the broker announced in its CONNACK (MQTT 5), if any. */
   let maxPacket: number | undefined;
   // mqtt-packet (loaded with mqtt.js at start: after gateway/broker/quiet-debug.ts hooked its debug) sizes a PUBLISH exactly.
-  let generatePacket: typeof import('mqtt-packet')['generate'] | undefined;
+  let generatePacket: GeneratePacket | undefined;
   /** The client's last error (a refused CONNACK, TLS, DNS...) while not connected, for send()'s error; cleared on connect. */
   let connError: string | undefined;
   /** The proxy's fault (GH_UPSTREAM_PROXY) when it is connError's: send() throws it as is. */
@@ -153,57 +151,6 @@ export function createMqttBridgeDestination(
     if (cert) co.cert = cert;
     if (key) co.key = key;
     return co;
-  }
-
-  function publishOptions(r: StoredRecord): IClientPublishOptions {
-    const opts: IClientPublishOptions = { qos: 1, retain: o.retain };
-    if (o.protocolVersion === 5) {
-      // the record's own MQTT 5 properties go upstream as v5 properties, with our two marks added
-      const p = attrsToProperties(r.attrs);
-      opts.properties = { ...p, userProperties: { ...p?.userProperties, [ID_PROPERTY]: recordId(r), [BRIDGED_PROPERTY]: templated.known() ?? o.clientId } };
-    }
-    return opts;
-  }
-
-  /**
-   * Bytes of the record's PUBLISH packet, exactly (mqtt-packet, as mqtt.js writes it) when it may
-   * come near `limit`; below half of it a cheap lower bound is enough (no second encoding per record).
-   */
-  function publishSize(r: StoredRecord, topic: string, limit: number): number {
-    const rough = r.payload.length + Buffer.byteLength(topic);
-    if (rough < limit / 2) return rough;
-    if (generatePacket === undefined) return rough;
-    const opts = publishOptions(r);
-    return generatePacket(
-      { cmd: 'publish', topic, payload: r.payload, qos: 1, messageId: 1, retain: o.retain, dup: false, properties: opts.properties },
-      { protocolVersion: 5 },
-    ).length;
-  }
-
-  function publishOne(c: MqttClient, r: StoredRecord, topic: string, callbacks: Set<unknown>): Promise<RecordResult> {
-    const opts = publishOptions(r);
-    return new Promise<RecordResult>((resolve) => {
-      const done = (err?: Error): void => {
-        if (!err) return resolve(OK);
-        const res = publishFailure(err, topic, o);
-        // A refusal with a reason code (an ACL, a quota) is the broker's verdict on this record: counted by it.
-        if (res.code !== 'PUBLISH_FAILED') metrics.recordFailures.inc({ kind: 'mqtt', target, code: res.code });
-        resolve(res);
-      };
-      callbacks.add(done);
-      c.publish(topic, r.payload, opts, done);
-    });
-  }
-
-  /**
-   * Drop the client's stored copies of a send's unacknowledged PUBLISHes (cut off, or no PUBACK in
-   * time; mqtt.js keeps them to resend at the reconnect): the loop resends those records itself. A
-   * copy the broker will not take (over its packet size limit) would cut every new connection before
-   * anything else; and mqtt.js replays its copies one at a time, each waiting for its PUBACK, before
-   * any new PUBLISH, while they grew with every timed-out retry of a broker that stopped answering.
-   */
-  function forgetStored(c: MqttClient, callbacks: Set<unknown>): void {
-    for (const [id, entry] of Object.entries(c.outgoing)) if (callbacks.has(entry.cb)) c.removeOutgoingMessage(Number(id));
   }
 
   /** The client id filled, or undefined (connError says why) while the installation id cannot be kept. */
@@ -338,6 +285,10 @@ export function createMqttBridgeDestination(
         if (expired) throw expired;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `upstream MQTT broker not connected${why ? ` (${why})` : ''}` }, { where: target, hint: connectHint(why) });
       }
+      // The client id is filled once connected (the gatehouse-bridged mark of each PUBLISH).
+      const bridgedId = templated.known() ?? o.clientId;
+      // A refusal with a reason code (an ACL, a quota) is the broker's verdict on its record: counted by it.
+      const refused = (code: string): void => metrics.recordFailures.inc({ kind: 'mqtt', target, code });
       const results: RecordResult[] = new Array(records.length);
       const pending: Promise<void>[] = [];
       /** This send's publish callbacks (to find its stored copies); `settled`: results are final. */
@@ -361,7 +312,7 @@ export function createMqttBridgeDestination(
         }
         // The broker drops the connection on a PUBLISH over its Maximum Packet Size: resent after
         // each reconnect, such a record would cut the link forever and hold every record behind it.
-        const size = maxPacket === undefined ? 0 : publishSize(r, topic, maxPacket);
+        const size = maxPacket === undefined ? 0 : publishSize(r, topic, maxPacket, o, bridgedId, generatePacket);
         if (maxPacket !== undefined && size > maxPacket) {
           results[i] = {
             ok: false,
@@ -374,7 +325,7 @@ export function createMqttBridgeDestination(
         }
         topics[i] = topic;
         pending.push(
-          publishOne(c, r, topic, callbacks).then((res) => {
+          publishOne(c, r, topic, o, bridgedId, callbacks, refused).then((res) => {
             if (settled) return;
             results[i] = res;
             if (res.ok) {
@@ -425,18 +376,10 @@ export function createMqttBridgeDestination(
         );
         c.stream?.destroy();
       }
-      // The link dropped under the send. After other records' PUBACKs it is the link's state: an
-      // outage (DISCONNECTED, never counted). Before any PUBACK it may be a record the broker will
-      // not take (a broker drops a client whose PUBLISH exceeds its packet size limit or its ACL,
-      // and says nothing: mqtt-hints.ts cutOffError): record-level, so the loop isolates the records as for an HTTP 500 and counts
-      // a failure only with evidence (docs/upstream.md, item 7); a plain disconnect counts nothing.
-      for (let i = 0; i < results.length; i++) {
-        if (results[i] === undefined)
-          results[i] = c.connected
-            ? { ok: false, retryable: true, error: 'no PUBACK in time', code: 'TIMEOUT' }
-            : cut && acked === 0
-              ? { ok: false, retryable: true, error: cutOffError(records.length, topics[i]!, closeReason, templated.known() ?? o.clientId), code: 'CUT_OFF' }
-              : { ok: false, retryable: true, error: 'disconnected before PUBACK', code: 'DISCONNECTED' };
+      // Those left without a PUBACK: TIMEOUT, CUT_OFF or DISCONNECTED (mqtt-publish.ts unansweredResult).
+      if (unanswered > 0) {
+        const end: SendEnd = { connected: c.connected, cutBeforeAck: cut && acked === 0, count: records.length, closeReason, clientId: bridgedId };
+        for (let i = 0; i < results.length; i++) if (results[i] === undefined) results[i] = unansweredResult(end, topics[i]);
       }
       metrics.calls.inc({ kind: 'mqtt', target, ...sendOutcome(results) });
       return results;
