@@ -18,7 +18,7 @@
 // The clientId may hold ${gatewayId} and ${installationId} (client-id.ts): a fleet flashed from one
 // SD card image shares the config, and a fixed one put every board in one session, whose messages
 // the broker split between them.
-import type { IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
 import { clocksOf, type Clocks } from '../../../../core/clock.js';
 import { ERROR_CATALOGUE, errorMessage } from '../../../../core/errors.js';
 import { INSTALLATION_ID_FILE, sourceClientId, type SourceClientId } from './identity.js';
@@ -30,7 +30,7 @@ import { mqttSourceMetrics, type MqttSourceMetrics } from './metrics.js';
 import type { MqttSourceOptions } from './options.js';
 import { TopicMapper, tooLargeMessage } from './topics.js';
 import { remoteMessage } from './message.js';
-import { readSubscribed, writeSubscribed } from './session.js';
+import { SessionSubscriptions } from './subscriptions.js';
 import { STABLE_MS, closedMessage, connectFix } from './diagnostics.js';
 import { withoutCredentials } from '../../../../core/broker-url.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
@@ -71,7 +71,6 @@ export class MqttSubscribeSource implements Source {
   private attempts = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly counts: Counts = { received: 0, acknowledged: 0, refused: 0, dropped: 0 };
-  private granted: Array<{ filter: string; qos: number | null }> = [];
   private lastError: { at: string; message: string } | undefined;
   private lastMessageAt: string | undefined;
   /** Since when the source has had no connection (wall time, ISO): set at start and at a close, cleared at CONNACK. */
@@ -93,10 +92,8 @@ export class MqttSubscribeSource implements Source {
   private disconnectReason: number | undefined;
   /** The source itself drops the connection (a refused message): its close is not the broker's doing. */
   private dropping = false;
-  /** Filters an earlier configuration subscribed to in this session, not configured now: unsubscribed at the next connection (session.ts). */
-  private stale: string[] = [];
-  /** What the store says the session holds (JSON of the filters), to write it only when it changes. */
-  private remembered = '';
+  /** The session's subscriptions: granted, refused, left by an earlier configuration (subscriptions.ts). */
+  private readonly subscriptions: SessionSubscriptions;
   private readonly clocks: Clocks;
   private readonly metrics: MqttSourceMetrics;
   private readonly target: string;
@@ -122,6 +119,16 @@ export class MqttSubscribeSource implements Source {
     this.size = new SizeLimit(o.maxMessageBytes, o.protocolVersion);
     this.clientId = sourceClientId(o, deps);
     this.route = mqttRouteFor(o.url, o.proxy, deps.network, `sources.${o.name}.proxy`);
+    this.subscriptions = new SessionSubscriptions({
+      o,
+      name: this.name,
+      target: this.target,
+      logger: deps.logger,
+      metrics: this.metrics,
+      fail: (message, key) => this.fail(message, key),
+      current: (c) => c === this.client,
+      quiet: () => this.quietConnect,
+    });
   }
 
   async start(intake: Intake): Promise<void> {
@@ -156,10 +163,7 @@ export class MqttSubscribeSource implements Source {
 
   /** Connect as `clientId` and subscribe at each connection. */
   private async open(intake: Intake, clientId: string): Promise<void> {
-    const configured = new Set(this.o.topics.map((t) => t.filter));
-    const earlier = await readSubscribed(intake, clientId);
-    this.stale = earlier.filter((f) => !configured.has(f));
-    this.remembered = JSON.stringify(earlier);
+    await this.subscriptions.load(intake, clientId);
     // mqtt.js loads when an MQTT source starts, not with every gateway; through the site's proxy when the route says so.
     const connect = await mqttConnector(
       this.o.url,
@@ -186,12 +190,8 @@ export class MqttSubscribeSource implements Source {
       this.quietConnect = this.connectLoggedAt !== undefined && now - this.connectLoggedAt < REPEAT_LOG_MS;
       if (!this.quietConnect) this.connectLoggedAt = now;
       this.deps.logger[this.quietConnect ? 'debug' : 'info']({ url: this.target, clientId, sessionPresent: connack.sessionPresent }, 'MQTT source connected');
-      // A new session holds no subscription of an earlier configuration.
-      if (!connack.sessionPresent) this.stale = [];
-      this.unsubscribeStale(c);
-      // Subscribed at every connection: a broker that lost the session (restarted without
-      // persistence, session expired) has lost the subscriptions too.
-      this.subscribe(c);
+      // Subscribed at every connection (and what an earlier configuration left, unsubscribed).
+      this.subscriptions.connected(c, connack.sessionPresent);
     });
     // MQTT 5: the broker says why it closes (0x8E: another client took the session over).
     c.on('disconnect', (packet) => {
@@ -252,7 +252,7 @@ export class MqttSubscribeSource implements Source {
       details: {
         url: this.target,
         clientId: this.clientId.shown(),
-        subscriptions: this.granted.length > 0 ? this.granted : this.o.topics.map((t) => ({ filter: t.filter, qos: null })),
+        subscriptions: this.subscriptions.shown(),
         ...this.counts,
         lastMessageAt: this.lastMessageAt ?? null,
         downSince: this.downSince ?? null,
@@ -337,64 +337,6 @@ export class MqttSubscribeSource implements Source {
   private committed(): void {
     this.counts.acknowledged++;
     this.metrics.messages.inc({ source: this.name, result: 'acknowledged' });
-  }
-
-  private subscribe(c: MqttClient): void {
-    // MQTT 5: Retain Handling 1, retained messages only for a subscription the session does not
-    // hold yet, so a retained command is not replayed at every reconnect. (MQTT 3.1.1 has no such
-    // option: the broker resends retained messages at each of these subscriptions.)
-    const rh = this.o.protocolVersion === 5 ? { rh: 1 as const } : {};
-    const wanted = Object.fromEntries(this.o.topics.map((t) => [t.filter, { qos: t.qos, ...rh }]));
-    c.subscribe(wanted, (err, grants?: ISubscriptionGrant[], suback?: { granted: unknown[] }) => {
-      // mqtt.js fails the whole call when the SUBACK refuses any filter (0x80 and up); the SUBACK
-      // still gives one code per filter, in the order asked, so the granted ones are known too.
-      const codes = err ? (suback?.granted as number[] | undefined) : grants?.map((g) => g.qos);
-      const asked = grants ?? [];
-      if (!codes || codes.length !== asked.length) {
-        // The connection closed before the SUBACK (the source dropped it after a refused message,
-        // or the broker closed it): the close says so, and the next connection subscribes again.
-        if (c !== this.client || !c.connected) return;
-        return this.fail(`subscribing on ${this.target} failed: ${errorMessage(err)}`, 'subscribe-failed');
-      }
-      const all = asked.map((g, i) => ({ filter: g.topic, code: codes[i]! }));
-      this.granted = all.map((g) => ({ filter: g.filter, qos: g.code >= 0x80 ? null : g.code }));
-      const refused = all.filter((g) => g.code >= 0x80);
-      this.metrics.refusedSubscriptions.set({ source: this.name }, refused.length);
-      for (const g of refused) {
-        this.fail(`the broker refused the subscription to '${g.filter}' (reason 0x${g.code.toString(16)}): check the user's ACL on ${this.target}`);
-      }
-      if (refused.length === 0) this.deps.logger[this.quietConnect ? 'debug' : 'info']({ subscriptions: this.granted }, 'MQTT source subscribed');
-      this.remember();
-    });
-  }
-
-  /** Unsubscribe the filters an earlier configuration left in the session (kept to try again at the next connection if it fails). */
-  private unsubscribeStale(c: MqttClient): void {
-    const stale = this.stale;
-    if (stale.length === 0) return;
-    c.unsubscribe(stale, (err) => {
-      if (err) return this.fail(`unsubscribing ${stale.join(', ')} (no longer in topics) on ${this.target} failed: ${errorMessage(err)}`);
-      this.stale = this.stale.filter((f) => !stale.includes(f));
-      this.deps.logger.info(
-        { filters: stale },
-        'MQTT source: unsubscribed the filters no longer in topics (left in the persistent session by an earlier configuration)',
-      );
-      this.remember();
-    });
-  }
-
-  /** Write what the session holds (the configured filters, and those still to unsubscribe) when it changed. */
-  private remember(): void {
-    const intake = this.intake;
-    const filters = [...this.o.topics.map((t) => t.filter), ...this.stale];
-    const json = JSON.stringify(filters);
-    if (!intake || json === this.remembered) return;
-    this.remembered = json;
-    writeSubscribed(intake, this.clientId.shown(), filters).catch((err: unknown) => {
-      // Written again at the next connection.
-      this.remembered = '';
-      this.deps.logger.debug({ err: errorMessage(err) }, 'MQTT source: the subscribed filters were not written');
-    });
   }
 
   private scheduleReconnect(): void {
