@@ -42,40 +42,28 @@
 // nothing where records are counted), outcomes.ts (per-record results, retries, dead letters,
 // isolation), batcher.ts (the window's batches), checkpoint.ts (checkpoint written behind),
 // backoff.ts / rate-limit.ts (pacing), exporter-health.ts (last error, status, backlog, gauges),
-// send.ts (one send: abortable, its results checked); this file is the loop: read, batch, linger,
-// send, advance.
+// send.ts (one send: abortable, its results checked), exporter-parts.ts (all of them built and tied
+// to each other); this file is the loop: read, batch, linger, send, advance.
 import { clocksOf } from '../../core/clock.js';
 import { performance } from 'node:perf_hooks';
-import type { RuntimeDeps } from '../../core/deps.js';
-import { ERRORS, type GatehouseError, errorMessage } from '../../core/errors.js';
-import type { LocalStreams, StoredRecord } from '../store/types.js';
+import { ERRORS, errorMessage } from '../../core/errors.js';
+import type { LocalStreams } from '../store/types.js';
 import type { Destination, RecordResult } from './types.js';
 import type { ExporterOptions } from './options.js';
-import { RetryBackoff, sleep, ThrottlePacer } from './backoff.js';
+import { sleep, type RetryBackoff, type ThrottlePacer } from './backoff.js';
 import { parkedCount, parkedDueAt, pendingLoad, takeBatch, type BatchLimits, type Entry } from './batcher.js';
-import { StreamWindow } from './window.js';
-import { ReadGaps } from './read-gaps.js';
-import { TokenBucket, type BandwidthLimiter } from './rate-limit.js';
-import { CheckpointWriter } from './checkpoint.js';
-import { ExportOutcomes, retryAfterOf } from './outcomes.js';
-import { rateLimitedLog, type RateLog } from '../../core/rate-log.js';
-import { ExporterHealth } from './exporter-health.js';
+import type { StreamWindow } from './window.js';
+import type { TokenBucket } from './rate-limit.js';
+import type { CheckpointWriter } from './checkpoint.js';
+import { retryAfterOf, type ExportOutcomes } from './outcomes.js';
+import type { RateLog } from '../../core/rate-log.js';
+import type { ExporterHealth } from './exporter-health.js';
 import { sendBatch } from './send.js';
-import { exporterMetrics, type ExporterState, type ExporterStatus } from './status.js';
+import type { ExporterMetrics, ExporterState, ExporterStatus } from './status.js';
+import { buildExporterParts, type ExporterDeps } from './exporter-parts.js';
 
-/** A failing export logs its error at most this often (the first at once). */
-const ERROR_LOG_MS = 60_000;
-
-export interface ExporterDeps extends RuntimeDeps {
-  streams: LocalStreams;
-  destination: Destination;
-  /** Replaces the default dead-letter stream append; must be durable when it resolves. */
-  deadLetter?: (rec: StoredRecord, error: string) => Promise<void>;
-  /** Shared uplink cap (priority between exporters); see rate-limit.ts. */
-  uplink?: BandwidthLimiter;
-  /** Random source for jitter (tests). */
-  random?: () => number;
-}
+// The exporter's deps are declared with its parts (exporter-parts.ts), imported from here.
+export type { ExporterDeps } from './exporter-parts.js';
 
 export interface Exporter {
   readonly name: string;
@@ -98,7 +86,7 @@ class ExporterLoop implements Exporter {
   private readonly dest: Destination;
   private readonly streams: LocalStreams;
   private readonly now: () => number;
-  private readonly metrics;
+  private readonly metrics: ExporterMetrics;
   private readonly limits: BatchLimits;
   private readonly dlqName: string;
   private readonly ownBucket: TokenBucket | undefined;
@@ -111,8 +99,6 @@ class ExporterLoop implements Exporter {
   private readonly ckpt: CheckpointWriter;
   /** The records read and not yet behind the checkpoint (window.ts). */
   private readonly win: StreamWindow;
-  /** Reads that skip sequences or find none where the store counts some (read-gaps.ts). */
-  private readonly gaps: ReadGaps;
   private batch: Entry[] = [];
   /** The last send failed as a whole (destination unreachable): backoff capped at outageMaxMs. */
   private outage = false;
@@ -145,53 +131,19 @@ class ExporterLoop implements Exporter {
     this.dest = deps.destination;
     this.streams = deps.streams;
     this.now = deps.now ?? Date.now;
-    this.metrics = exporterMetrics(deps.registry);
-    const errorLog = rateLimitedLog(deps.logger, 'warn', ERROR_LOG_MS, clocksOf(deps).monotonic);
-    this.upLog = rateLimitedLog(deps.logger, 'info', ERROR_LOG_MS, clocksOf(deps).monotonic);
-    const l = this.dest.limits;
-    this.limits = {
-      maxRecords: Math.max(1, Math.min(options.batch.maxRecords, l.maxRecords)),
-      maxBytes: Math.max(1, Math.min(options.batch.maxBytes, l.maxBatchBytes)),
-    };
-    // A run of reads the store cannot serve is logged by read-gaps.ts, once; here it is the last error.
-    const onStall = (err: GatehouseError): void => this.health.noteError(err.describe(), false);
-    this.gaps = new ReadGaps({ ...deps, stream: this.stream, exporter: this.name, metrics: this.metrics, now: this.now, onStall });
-    this.win = new StreamWindow({
-      streams: this.streams,
-      stream: this.stream,
-      limits: this.limits,
-      maxAttempts: options.maxAttempts,
-      maxRecordBytes: l.maxRecordBytes,
-      destKind: this.dest.kind,
-      onOversize: () => this.metrics.errors.inc({ exporter: this.name, kind: 'permanent' }),
-      gaps: this.gaps,
-      rebatch: this.dest.rebatch === true,
-    });
-    this.dlqName = options.deadLetterStream ?? `${options.stream}-dlq`;
-    // The bucket refills by elapsed time: on the monotonic clock, so an NTP step back does not stop it.
-    this.ownBucket = options.bandwidthKbps > 0 ? new TokenBucket(options.bandwidthKbps, clocksOf(deps).monotonic) : undefined;
-    this.pacer = new ThrottlePacer(options.backoff.initialMs, options.backoff.maxMs);
-    this.retryBackoff = new RetryBackoff(options.backoff, deps.random ?? Math.random);
-    this.ckpt = new CheckpointWriter(this.streams, this.stream, this.name, options.backoff.initialMs, (err) =>
-      this.health.noteError(`checkpoint write failed: ${errorMessage(err)}`),
-    );
-    this.out = new ExportOutcomes({
-      name: this.name,
-      options,
-      metrics: this.metrics,
-      pacer: this.pacer,
-      logger: deps.logger,
-      now: this.now,
-      streams: this.streams,
-      dest: this.dest,
-      dlqName: this.dlqName,
-      sink: deps,
-      noteError: (message) => this.health.noteError(message, true, true),
-      rateLog: errorLog,
-      random: deps.random ?? Math.random,
-    });
-    const { metrics, now, out, win, gaps, ckpt } = this;
-    this.health = new ExporterHealth(options, deps, { metrics, now, errorLog, out, win, gaps, ckpt });
+    // The window, checkpoint, outcomes, pacing and health, built and tied to each other (exporter-parts.ts).
+    const p = buildExporterParts(options, deps, this.now);
+    this.metrics = p.metrics;
+    this.limits = p.limits;
+    this.dlqName = p.dlqName;
+    this.ownBucket = p.ownBucket;
+    this.pacer = p.pacer;
+    this.retryBackoff = p.retryBackoff;
+    this.ckpt = p.ckpt;
+    this.win = p.win;
+    this.out = p.out;
+    this.health = p.health;
+    this.upLog = p.upLog;
   }
 
   private get checkpoint(): number {
