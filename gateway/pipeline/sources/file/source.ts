@@ -9,12 +9,13 @@
 // content), open-budget.ts (maxOpenFiles, idle-close, reopen), inflight.ts (maxInFlightBytes),
 // records.ts (record -> message), status.ts (what /api/sources shows), tracker.ts (one file) and
 // read-loop.ts (its reads), rotated-away.ts (content rotated away between two looks at a file),
-// scan-loop.ts (when the source looks: watch events, the rescan interval, one look at a time).
+// scan-loop.ts (when the source looks: watch events, the rescan interval, one look at a time),
+// read-failures.ts (a file's failing reads: its error, counted, logged), csv-header.ts (the first
+// CSV header read, saved in the state, and each file's header checked against it).
 import { basename, dirname } from 'node:path';
 import type { Intake, Source, SourceStatus } from '../../contract.js';
 import type { SourceDeps } from '../kind.js';
 import { clocksOf } from '../../../../core/clock.js';
-import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
 import type { FileSourceOptions } from './options.js';
 import { compileGlob, nameMatcher, type CompiledGlob } from './glob.js';
 import { LineSplitter, type SplitRecord } from './splitter.js';
@@ -37,12 +38,11 @@ import { DirListings } from './dir-listings.js';
 import { RotationOrder } from './rotation-order.js';
 import { checkTruncated } from './truncation.js';
 import { multiLineStartRegExp } from './parsers/regex.js';
-import { csvFields } from './parsers/converters.js';
+import { ReadFailures } from './read-failures.js';
+import { CsvHeader } from './csv-header.js';
 
 /** At most one commit a second for keys of retired files a failed commit left in the store (stateFailed). */
 const STALE_COMMIT_MIN_MS = 1000;
-/** A file's failing reads are logged at most this often (the first at once, the end at once). */
-const READ_LOG_EVERY_MS = 60_000;
 
 export class FileSource implements Source {
   readonly kind = 'file';
@@ -65,9 +65,8 @@ export class FileSource implements Source {
   private readonly listings = new DirListings();
   /** The last state commit submitted, until the store wrote (or refused) it: chunks read meanwhile wait for it (stateWritten). */
   private stateWriting: Promise<void> | undefined;
-  /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), and the configured field names. */
-  private header: string | undefined;
-  private readonly csv: { fields: string[]; delimiter: string } | undefined;
+  /** CSVTOJSON with skipHeaderLines: the first header line read (saved in the state), each file's checked against it. */
+  private readonly headers: CsvHeader;
   /** When the source looks at its files (watch events, the rescan interval, one look at a time). */
   private readonly loop: ScanLoop;
   /** A path's lines in the order written across a rotation: the file at a path read after the one rotated away. */
@@ -77,15 +76,8 @@ export class FileSource implements Source {
   private staleCommitAt = -Infinity;
   private started = false;
   private state = 'stopped';
-  /**
-   * Files whose reads fail, since when (monotonic) and how often: the first failure is logged at
-   * once, then one line a minute per file and error with the count, and one when a read works
-   * again. A line per failure was one per scan and per write event for each file (EIO on a failing
-   * card: every second for every file, for as long as the card lasts); the counter counts each.
-   */
-  private readonly failing = new WeakMap<FileTracker, { since: number; failures: number }>();
-  private readonly readLog: RateLog;
-  private readonly readWorksLog: RateLog;
+  /** Files whose reads fail: their errors kept, counted and logged at most once a minute each (read-failures.ts). */
+  private readonly reads: ReadFailures;
 
   constructor(
     private readonly options: FileSourceOptions,
@@ -95,9 +87,9 @@ export class FileSource implements Source {
     ({ now: this.now, monotonic: this.mono } = clocksOf(deps));
     this.globs = options.paths.map((p) => compileGlob(p));
     this.metrics = fileMetrics(deps.registry);
-    this.readLog = rateLimitedLog(deps.logger, 'warn', READ_LOG_EVERY_MS, this.mono);
-    this.readWorksLog = rateLimitedLog(deps.logger, 'info', READ_LOG_EVERY_MS, this.mono);
     const count = (c: FileCounter, n?: number): void => this.count(c, n);
+    this.reads = new ReadFailures({ name: this.name, logger: deps.logger, monotonic: this.mono, count });
+    this.headers = new CsvHeader(options, { name: this.name, logger: deps.logger, count });
     const excluded = nameMatcher(options.exclude);
     this.encoder = new RecordEncoder(options, count);
     this.inflight = new InFlight(
@@ -105,8 +97,6 @@ export class FileSource implements Source {
       () => this.intake!.accepting(),
       () => this.stopped,
     );
-    const csv = options.dataProcessingOptions.find((o) => o.optionName === 'CSVTOJSON');
-    this.csv = csv && options.skipHeaderLines > 0 ? { fields: csv.customFieldNames, delimiter: csv.delimiter } : undefined;
     this.order = new RotationOrder({
       writtenAt: (path) => this.files.writtenAt(path),
       holdNotOpenMs: options.rotateWaitMs,
@@ -116,7 +106,7 @@ export class FileSource implements Source {
         return open < options.maxOpenFiles;
       },
       monotonic: () => this.mono(),
-      read: (t) => void t.pump().catch((err: unknown) => this.readFailed(t, err)),
+      read: (t) => void t.pump().catch((err: unknown) => this.reads.failed(t, err)),
       orderGivenUp: (newer, older, code) => {
         // (A file detached in place keeps the path it was renamed away from: named by its identity too.)
         const olderName = older.path === newer.path ? `the file rotated away from it (identity ${older.key})` : older.path;
@@ -152,7 +142,7 @@ export class FileSource implements Source {
             maxLineBytes: options.maxLineBytes,
             skipHeaderLines: options.skipHeaderLines,
             ...(startRe ? { isRecordStart: (l: Buffer) => startRe.test(l.toString(options.encoding)) } : {}),
-            ...(this.csv ? { keepHeader: true } : {}),
+            ...(this.headers.checked ? { keepHeader: true } : {}),
           },
           offset,
           headersLeft,
@@ -163,7 +153,7 @@ export class FileSource implements Source {
         if (event === 'rewind') this.count('rewinds');
         this.deps.logger.info({ file: t.path, event, ...detail }, `file source ${this.name}: ${t.path} ${event}`);
       },
-      headerSeen: (t, line) => this.headerSeen(t, line),
+      headerSeen: (t, line) => this.headers.seen(t, line),
       isTracked: (key) => this.files.trackers.has(key),
       readUpTo: (fp, offset, key, head) => this.files.readUpTo(fp, offset, key, head),
       rotatedAway: (t, since, except) => this.readRotatedAway(t, since, except),
@@ -192,7 +182,7 @@ export class FileSource implements Source {
     this.writer = new StateWriter({
       trackers: this.files.trackers,
       readContent: this.files.readContent,
-      header: () => this.header,
+      header: () => this.headers.first,
       now: () => this.now(),
     });
     this.budget = new OpenBudget(this.files, {
@@ -200,7 +190,7 @@ export class FileSource implements Source {
       closeIdleMs: options.closeIdleMs,
       now: this.now,
       stopping: () => this.stopped,
-      readFailed: (t, err) => this.readFailed(t, err),
+      readFailed: (t, err) => this.reads.failed(t, err),
       commitState: () => this.commitState(),
     });
     this.loop = new ScanLoop({
@@ -212,8 +202,8 @@ export class FileSource implements Source {
       scanIntervalMs: options.scanIntervalMs,
       stopping: () => this.stopped,
       intakeHeld: () => this.intake?.accepting() === false,
-      readFailed: (t, err) => this.readFailed(t, err),
-      readWorks: (t) => this.readWorks(t),
+      readFailed: (t, err) => this.reads.failed(t, err),
+      readWorks: (t) => this.reads.works(t),
       monotonic: this.mono,
     });
   }
@@ -264,32 +254,6 @@ export class FileSource implements Source {
     return found.map((f) => ({ path: f.path, fp: f.fp, offset: f.offset }));
   }
 
-  /**
-   * A file's CSV header line (the last line skipped by skipHeaderLines, with CSVTOJSON): rows are
-   * mapped to customFieldNames by position, so a header that is not the first one the source read
-   * (a column added, removed or moved in a new file or after a rotation), or whose column count is
-   * not that of customFieldNames, maps them to the wrong names. Warned once per file and counted.
-   */
-  private headerSeen(t: FileTracker, line: Buffer): void {
-    if (!this.csv) return;
-    const text = line.toString(this.options.encoding);
-    this.header ??= text; // saved with the offsets (the emit that follows commits the state)
-    const columns = (csvFields(text, this.csv.delimiter) ?? text.split(this.csv.delimiter)).length;
-    const expected =
-      text !== this.header
-        ? `the first header read (${this.header})`
-        : columns !== this.csv.fields.length
-          ? `customFieldNames (${this.csv.fields.length} names: ${this.csv.fields.join(this.csv.delimiter)})`
-          : undefined;
-    if (expected === undefined || t.headerChanged) return;
-    t.headerChanged = true;
-    this.count('headerChanges');
-    this.deps.logger.warn(
-      { file: t.path, code: 'GH_FILE_HEADER_CHANGED', header: text, expected },
-      `file source ${this.name}: ${t.path}: header line ${text} differs from ${expected}; its rows are mapped to customFieldNames by position (update customFieldNames and the rules using them, or tail each layout with its own source)`,
-    );
-  }
-
   private count(c: FileCounter, n = 1): void {
     this.metrics[c].inc({ source: this.name }, n);
   }
@@ -304,7 +268,7 @@ export class FileSource implements Source {
     if (state) {
       saved.push(...state.files);
       savedAt = state.at;
-      this.header = state.header;
+      this.headers.first = state.header;
       for (const r of state.read ?? []) this.files.readUpTo(r.fp, r.offset, r.key);
     }
     const resume = new Resume(this.files, { globs: this.globs, fingerprintBytes: this.options.fingerprintBytes });
@@ -329,32 +293,6 @@ export class FileSource implements Source {
     if (!(state instanceof Error)) return { state, firstRun };
     this.deps.logger.warn({ err: state }, `file source ${this.name}: saved offsets unreadable, starting over`);
     return { state: undefined, firstRun };
-  }
-
-  private readFailed(t: FileTracker, err: unknown): void {
-    t.lastError = err instanceof Error ? err.message : String(err);
-    this.count('readErrors');
-    let f = this.failing.get(t);
-    if (!f) this.failing.set(t, (f = { since: this.mono(), failures: 0 }));
-    f.failures++;
-    const errno = (err as NodeJS.ErrnoException | undefined)?.code ?? 'error';
-    this.readLog(
-      `${t.path} ${errno}`,
-      { file: t.path, code: 'GH_FILE_UNREADABLE', err, failures: f.failures, failingMs: Math.round(this.mono() - f.since) },
-      `file source ${this.name}: read of ${t.path} failed (retried at the next scan)`,
-    );
-  }
-
-  /** A look at a file read it without an error: the end of its failing reads, if they were. */
-  private readWorks(t: FileTracker): void {
-    const f = this.failing.get(t);
-    if (!f) return;
-    this.failing.delete(t);
-    this.readWorksLog(
-      t.path,
-      { file: t.path, failures: f.failures, failingMs: Math.round(this.mono() - f.since) },
-      `file source ${this.name}: reads of ${t.path} work again`,
-    );
   }
 
   private submit(t: FileTracker, r: SplitRecord): Promise<void> | undefined {
