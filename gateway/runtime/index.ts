@@ -8,7 +8,6 @@
 // First: mqtt-packet must get its debug instances through it (see the module).
 import '../broker/quiet-debug.js';
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Broker } from '../broker/index.js';
@@ -17,7 +16,7 @@ import { toStreamOptions } from '../store/options.js';
 import type { LocalStreams } from '../store/types.js';
 import { createAdminServer, type AdminServer, type AdminSource } from '../admin/server.js';
 import type { SerialBridge } from '../../firmware-bridge/index.js';
-import { ERRORS, GatehouseError, errorMessage } from '../../core/errors.js';
+import { errorMessage } from '../../core/errors.js';
 import { monotonicNow } from '../../core/clock.js';
 import { DEFAULT_RULE_SET, defaultExporters, type GatehouseConfig } from '../config/index.js';
 import { exporterOptionsSchema } from '../upstream/options.js';
@@ -45,6 +44,7 @@ import {
   type SourceEntry,
 } from '../pipeline/index.js';
 import { buildAdminSource } from './admin-source.js';
+import { makeDataDir } from './data-dir.js';
 import { CertWatch } from '../upstream/cert-watch.js';
 import { clientCertificates } from '../config/client-certs.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
@@ -103,36 +103,6 @@ export interface Gateway {
   stop(): Promise<void>;
 }
 
-/**
- * The data directory, made if missing. One that cannot be made (a file in the way, no permission,
- * a read-only filesystem) is the configuration's to fix: GH_CONFIG_INVALID (start exits 78); a
- * full or failing disk is the store's (GH_STORE_OPEN, exit 1).
- */
-async function makeDataDir(dir: string): Promise<void> {
-  try {
-    // no access for others (stored telemetry, retained messages, sessions), as the systemd unit's
-    // StateDirectoryMode=0750; an existing directory keeps its mode
-    await mkdir(dir, { recursive: true, mode: 0o750 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    if (code === 'ENOSPC' || code === 'EIO') {
-      throw ERRORS.GH_STORE_OPEN(
-        { dir, reason: `cannot make the data directory: ${errorMessage(err)}` },
-        {
-          where: 'dataDir',
-          hint: 'free space on that filesystem or check the disk',
-          cause: err,
-        },
-      );
-    }
-    throw new GatehouseError('GH_CONFIG_INVALID', `the data directory ${dir} cannot be made (${code})`, {
-      where: 'dataDir',
-      hint: `set dataDir (or --data-dir) to a directory the gateway's user may write (under systemd: /var/lib/gatehouse, the unit's ReadWritePaths), or move what is at that path away`,
-      cause: err,
-    });
-  }
-}
-
 export async function startGateway(config: GatehouseConfig, opts: GatewayOptions): Promise<Gateway> {
   const { logger } = opts;
   // Every metric the gateway declares goes through this handle, and off the registry again when
@@ -140,6 +110,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
   const owned = ownedMetrics(opts.registry);
   const registry = owned.registry;
   const deps = { logger, registry };
+  // Made if missing; a failure says whether the configuration or the disk is to fix (data-dir.ts).
   await makeDataDir(config.dataDir);
   const openingMono = monotonicNow();
   const storePath = join(config.dataDir, 'store');
