@@ -11,11 +11,12 @@ import { ERRORS, GatehouseError } from '../../../core/errors.js';
 import type { StoredRecord } from '../../store/types.js';
 import { INSTALLATION_ID_FILE, lazyInstallationId } from '../installation-id.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
-import { OK, compileTemplate, destinationConfigError, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
+import { OK, compileTemplate, destinationMetrics, renderTemplate, sendOutcome, shortError } from './common.js';
 import { withoutCredentials } from '../../../core/broker-url.js';
 import { rateLimitedLog } from '../../../core/rate-log.js';
 import { clocksOf } from '../../../core/clock.js';
-import { streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
+import { topicToSubject, type NatsOptions } from './nats-options.js';
+import { ensureJetStream } from './nats-stream.js';
 import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
 import type { ProxySettings } from '../proxy.js';
 import { routeLines, routedOptions, serverRoutes, type ServerRoute } from './nats-routes.js';
@@ -186,27 +187,9 @@ export function createNatsDestination(
     );
   }
 
+  /** The JetStream stream checked (or made: nats-stream.ts) once per connection; a failure is tried again at the next send. */
   function ensureStream(): Promise<void> {
-    streamReady ??= (async () => {
-      const jsm = await nc!.jetstreamManager({ timeout: o.ackTimeoutMs });
-      try {
-        await jsm.streams.info(o.stream);
-      } catch (err) {
-        const e = err as NatsErrorLike;
-        const missing = e.api_error?.err_code === 10059 || e.code === '404';
-        if (!missing) throw err;
-        if (!o.createStream) {
-          throw destinationConfigError('nats destination', [{ path: 'nats.stream', message: `JetStream stream '${o.stream}' does not exist` }], {
-            where: 'nats.stream',
-            hint: `create it (nats stream add ${o.stream} --subjects '${streamSubjects(o.subject)[0]}') or set createStream: true`,
-            // The gateway's setup (as a missing Kinesis stream): retried at the normal pace, not as an outage.
-            details: { setup: true },
-          });
-        }
-        await jsm.streams.add({ name: o.stream, subjects: streamSubjects(o.subject), duplicate_window: lib.nanos(o.duplicateWindowMs) });
-        log.info({ stream: o.stream, subjects: streamSubjects(o.subject) }, 'created JetStream stream');
-      }
-    })().catch((err: unknown) => {
+    streamReady ??= ensureJetStream(nc!, o, lib.nanos, log).catch((err: unknown) => {
       streamReady = undefined;
       throw err;
     });
