@@ -15,11 +15,12 @@
 // modified since that look; the tracker asks the source to read them (ctx.rotatedAway) before the
 // state that moves its own look forward is committed. Unread content whose copy is gone is
 // reported (ctx.lost), never dropped silently.
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { LineSplitter, SplitRecord } from './splitter.js';
 import type { SavedFile, TrackerContext } from './tracker-context.js';
 import { fingerprintOf, identityKey, MAX_HEAD_BYTES, type Fingerprint } from './identity.js';
 import { PROBE_BYTES, readAvailable } from './read-loop.js';
+import { checkFile } from './tracker-check.js';
 import type { ReadContent } from './rotated-away.js';
 
 /** Reads of a file failing without progress: since when (monotonic ms), at which offset, the last error's code. */
@@ -340,53 +341,15 @@ export class FileTracker {
 
   /**
    * Periodic check: truncation, rename/delete of the path, the partial-line timeout, and
-   * retirement of a detached file once it is drained and quiet.
+   * retirement of a detached file once it is drained and quiet (tracker-check.ts).
    */
   check(): Promise<void> {
     // One check at a time: a tick does not wait for a check whose read waits for a held intake
     // (scan-loop.ts), and the next ticks' checks of this file are that one, not more behind it.
-    this.checking ??= this.checkOnce().finally(() => {
+    this.checking ??= checkFile(this).finally(() => {
       this.checking = undefined;
     });
     return this.checking;
-  }
-
-  private async checkOnce(): Promise<void> {
-    if (!this.fh) return;
-    await this.pump();
-    // (A check the tick stopped waiting for may end after the source's stop.)
-    if (!this.fh || this.ctx.stopping()) return;
-    if (!this.detached) {
-      const lookAt = this.ctx.now();
-      const st = await stat(this.path, { bigint: true }).catch(() => undefined);
-      if (st && identityKey(st.dev, st.ino) === this.key) this.pathSeenAt = lookAt;
-      else {
-        await this.detach(st ? 'renamed' : 'deleted');
-        // Drained now, not at the next look: the file now at the path waits for it (rotation-order.ts).
-        await this.pump();
-        if (!this.fh || this.ctx.stopping()) return;
-      }
-    }
-    const now = this.ctx.monotonic();
-    if (this.behindSince === undefined && this.size > this.committedOffset) this.behindSince = now;
-    const quietFor = now - this.lastGrowthAt;
-    const atEnd = this.splitter.readOffset >= this.size;
-    if (atEnd && this.splitter.heldBytes > 0) {
-      const timeout = this.detached ? Math.min(this.ctx.rotateWaitMs, this.ctx.partialLineTimeoutMs || this.ctx.rotateWaitMs) : this.ctx.partialLineTimeoutMs;
-      if (timeout > 0 && quietFor >= timeout) {
-        this.emit(this.splitter.flush(), 0);
-      }
-    }
-    // Retired only once every record read from it is committed: a refusal that comes later (a full
-    // `reject` stream refuses after a wait) rewinds the reader, which must still be there to read again.
-    const committed = this.committedOffset >= this.splitter.readOffset;
-    if (this.detached && atEnd && committed && quietFor >= this.ctx.rotateWaitMs && this.splitter.heldBytes === 0) {
-      await this.close();
-      // Its content stays known: a later rename or copy of it is not read again.
-      const known = this.readContent();
-      this.ctx.readUpTo(known.fp, this.splitter.readOffset, this.key, known.head);
-      this.ctx.retire(this);
-    }
   }
 
   /**
