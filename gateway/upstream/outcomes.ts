@@ -1,36 +1,27 @@
 // What an exporter does with the per-record results of a send: count the delivered, retry the
 // retryable (spending the retry budget only with evidence that the record is at fault), dead-letter
 // the permanent and the records out of budget, split a batch that failed as a whole, and append
-// dead letters durably before the checkpoint passes them. The rules are in the behaviour contract
-// at the top of exporter.ts.
+// dead letters durably before the checkpoint passes them (each written by dead-letters.ts). The
+// rules are in the behaviour contract at the top of exporter.ts.
 import type { RuntimeDeps } from '../../core/deps.js';
-import type { RateLog } from '../../core/rate-log.js';
 import { GatehouseError, errorMessage } from '../../core/errors.js';
-import type { LocalStreams, StoredRecord } from '../store/types.js';
 import { performance } from 'node:perf_hooks';
 import { fullJitterDelay, type ThrottlePacer } from './backoff.js';
 import type { BatchLimits, Entry } from './batcher.js';
 import type { ExporterOptions } from './options.js';
 import type { ExporterMetrics } from './status.js';
-import type { Destination, RecordResult } from './types.js';
+import type { RecordResult } from './types.js';
+import { appendDeadLetter, type DeadLetterDeps } from './dead-letters.js';
 
-export interface OutcomeDeps {
-  name: string;
+/** With the dead-letter writing's (dead-letters.ts: name, streams, dest, dlqName, sink, rateLog). */
+export interface OutcomeDeps extends DeadLetterDeps {
   options: ExporterOptions;
   metrics: ExporterMetrics;
   pacer: ThrottlePacer;
   logger: RuntimeDeps['logger'];
   now: () => number;
-  streams: LocalStreams;
-  dest: Destination;
-  dlqName: string;
-  /** The exporter's deps: deadLetter, when set, replaces the default dead-letter stream append
-   * (called as their method). */
-  sink: { deadLetter?: (rec: StoredRecord, error: string) => Promise<void> };
   /** Record an error for status() and the log. */
   noteError: (message: string) => void;
-  /** The exporter's rate-limited log: a destination refusing every record would log a line per record. */
-  rateLog: RateLog;
   /** Random source of the jitter of a parked record's own backoff (tests). */
   random: () => number;
 }
@@ -364,7 +355,7 @@ export class ExportOutcomes {
     for (const e of window) {
       if (e.done || e.deadError === undefined) continue;
       try {
-        await this.deadLetter(e, e.deadError);
+        await appendDeadLetter(e, e.deadError, this.d);
       } catch (err) {
         this.d.noteError(`dead-letter append to '${this.d.dlqName}' failed: ${errorMessage(err)}`);
         return false;
@@ -375,32 +366,8 @@ export class ExportOutcomes {
     }
     return true;
   }
-
-  private async deadLetter(e: Entry, error: string): Promise<void> {
-    const rec = e.rec;
-    const { dest } = this.d;
-    // At once, then once a minute with how many were suppressed: the status, the metrics and the
-    // dead-letter stream (each record with its error) have every one.
-    this.d.rateLog('dead-lettered', { exporter: this.d.name, stream: rec.stream, seq: rec.seq, attempts: e.attempts, error }, 'record dead-lettered');
-    const sink = this.d.sink;
-    if (sink.deadLetter) {
-      await sink.deadLetter(rec, error);
-      return;
-    }
-    const attrs: Record<string, string> = {
-      ...rec.attrs,
-      error,
-      sourceStream: rec.stream,
-      sourceSeq: String(rec.seq),
-      destination: `${dest.kind}:${dest.target}`,
-      attempts: String(e.attempts),
-    };
-    const dl = { topic: rec.topic, payload: rec.payload, receivedAt: rec.receivedAt, attrs };
-    await this.d.streams.append(this.d.dlqName, rec.key === undefined ? dl : { ...dl, key: rec.key });
-  }
 }
 
-/** A whole send refused because of the gateway's setup, as destinations mark it (details.setup). */
 /** The longest wait a failed send's destination asked for (HTTP Retry-After), in ms; 0 when none. */
 export function retryAfterOf(results: readonly RecordResult[] | Error): number {
   if (results instanceof Error) {
@@ -412,6 +379,7 @@ export function retryAfterOf(results: readonly RecordResult[] | Error): number {
   return max;
 }
 
+/** A whole send refused because of the gateway's setup, as destinations mark it (details.setup). */
 function isSetupFault(err: Error): boolean {
   return err instanceof GatehouseError && (err.details as { setup?: unknown } | undefined)?.setup === true;
 }
