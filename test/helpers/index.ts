@@ -70,6 +70,30 @@ export function freePort(t?: TestContext): Promise<number> {
 }
 
 /**
+ * A TCP server on 127.0.0.1 that takes connections and never answers (a mock: no real proxy or
+ * server hangs on demand): its port, how many connections it took and how many are open now (what
+ * a client that gives up must close). Closed with its connections when `t` ends.
+ */
+export async function hungServer(t: TestContext): Promise<{ port: number; open: () => number; taken: () => number }> {
+  const sockets = new Set<Socket>();
+  let taken = 0;
+  const server = createServer((s) => {
+    taken++;
+    sockets.add(s);
+    s.on('error', () => {});
+    s.once('close', () => sockets.delete(s));
+    s.resume();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { port: (server.address() as AddressInfo).port, open: () => sockets.size, taken: () => taken };
+}
+
+/**
  * A TCP server on 127.0.0.1 that accepts and never says anything (a hung broker or gateway, the port
  * of a service that waits for its client to speak first); it and its connections closed when `t`
  * ends. `sockets`: the connections it accepted, in order.

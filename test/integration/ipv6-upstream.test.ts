@@ -13,7 +13,7 @@ import { tempDir, waitUntil } from '../helpers/index.js';
 import { checkConfigText } from '../helpers/check-config.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { main } from '../../gateway/cli/main.js';
-import { jsonWatcher, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { type GatewayProcess, jsonWatcher, startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { noIpv6Loopback } from '../helpers/ipv6.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
 import mqtt from 'mqtt';
@@ -82,11 +82,8 @@ sources:
   assert.deepEqual(watcher.got.find(([topic]) => topic === 'local/valve')?.[1], { open: true });
 });
 
-test('the MQTT bridge over ws://[::1]:port through the HTTP proxy: CONNECT [::1]:port, then the WebSocket upgrade', {
-  skip: noV6 ?? tinyproxySkip,
-}, async (t) => {
-  const peer = await wsBrokerOnV6(t);
-  const proxy = await startTinyproxy(t);
+/** A gateway process whose MQTT bridge goes to `url` through the proxy at `proxyUrl`, with one record published to it. */
+async function bridgeThroughProxy(t: TestContext, url: string, proxyUrl: string): Promise<GatewayProcess> {
   const dir = await tempDir(t);
   const config = await writeConfig(
     dir,
@@ -94,7 +91,7 @@ test('the MQTT bridge over ws://[::1]:port through the HTTP proxy: CONNECT [::1]
 streams: { up: { maxBytes: 16777216 } }
 rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
 exporters:
-  - { name: bridge, stream: up, destination: { type: mqtt, url: "ws://[::1]:${peer.port}/mqtt", clientId: gw-bridge, protocolVersion: 4, proxy: "${proxy.url}" } }
+  - { name: bridge, stream: up, destination: { type: mqtt, url: "${url}", clientId: gw-bridge, protocolVersion: 4, proxy: "${proxyUrl}" } }
 `,
   );
   const gw = await startGatewayProcess(config);
@@ -102,6 +99,15 @@ exporters:
   const device = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'dev', reconnectPeriod: 0 });
   t.after(() => device.endAsync(true));
   await device.publishAsync('fleet/d1/engine', JSON.stringify({ temp: 96.5 }), { qos: 1 });
+  return gw;
+}
+
+test('the MQTT bridge over ws://[::1]:port through the HTTP proxy: CONNECT [::1]:port, then the WebSocket upgrade', {
+  skip: noV6 ?? tinyproxySkip,
+}, async (t) => {
+  const peer = await wsBrokerOnV6(t);
+  const proxy = await startTinyproxy(t);
+  await bridgeThroughProxy(t, `ws://[::1]:${peer.port}/mqtt`, proxy.url);
   await waitUntil(() => peer.published.some((p) => p.client === 'gw-bridge' && p.topic === 'fleet/d1/engine'), 'the record bridged through the proxy', 15_000);
   assert.ok((await proxy.requests()).includes(`CONNECT [::1]:${peer.port} HTTP/1.1`), (await proxy.requests()).join('\n'));
 });
@@ -153,21 +159,7 @@ test('a CONNECT to an IPv6 address the proxy refuses names it as [addr]:port in 
   skip: noV6 ?? tinyproxySkip,
 }, async (t) => {
   const proxy = await startTinyproxy(t, { connectPorts: [443] });
-  const dir = await tempDir(t);
-  const config = await writeConfig(
-    dir,
-    `dataDir: ${JSON.stringify(join(dir, 'data'))}
-streams: { up: { maxBytes: 16777216 } }
-rules: { version: 1, rules: [{ name: up, sql: "SELECT * FROM 'fleet/#'", actions: [{ stream: { name: up } }] }] }
-exporters:
-  - { name: bridge, stream: up, destination: { type: mqtt, url: "ws://[::1]:9/mqtt", clientId: gw-bridge, protocolVersion: 4, proxy: "${proxy.url}" } }
-`,
-  );
-  const gw = await startGatewayProcess(config);
-  t.after(() => gw.kill9());
-  const device = await mqtt.connectAsync(gw.mqttUrl, { clientId: 'dev', reconnectPeriod: 0 });
-  t.after(() => device.endAsync(true));
-  await device.publishAsync('fleet/d1/engine', JSON.stringify({ temp: 96.5 }), { qos: 1 });
+  const gw = await bridgeThroughProxy(t, 'ws://[::1]:9/mqtt', proxy.url);
   const said = await waitUntil(
     async () => {
       const body = JSON.stringify(await (await fetch(`${gw.adminUrl}/api/streams`)).json());

@@ -8,32 +8,16 @@
 // demand); it counts the connections the gateway keeps open to it.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Socket } from 'node:net';
-import { once } from 'node:events';
-import { waitUntil } from '../helpers/index.js';
+import { hungServer, waitUntil } from '../helpers/index.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { countingDeps, reconnectMeter } from '../helpers/reconnect-meter.js';
 
 const ATTEMPTS = Number(process.env.RECONNECTS ?? 12);
 
-/** A "proxy" that accepts and never answers: the connections open now, and how many it took. */
+/** A "proxy" that accepts and never answers: its URL, the connections open now, and how many it took. */
 async function hungProxy(t: TestContext): Promise<{ url: string; open: () => number; taken: () => number }> {
-  const sockets = new Set<Socket>();
-  let taken = 0;
-  const server = createServer((s) => {
-    taken++;
-    sockets.add(s);
-    s.on('error', () => {});
-    s.once('close', () => sockets.delete(s));
-    s.resume();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, open: () => sockets.size, taken: () => taken };
+  const s = await hungServer(t);
+  return { url: `http://127.0.0.1:${s.port}`, open: s.open, taken: s.taken };
 }
 
 const cases: Array<[string, Record<string, unknown>]> = [

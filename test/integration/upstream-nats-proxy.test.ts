@@ -9,11 +9,10 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { metricValue, needBinary, tempDir, waitUntil, which } from '../helpers/index.js';
+import { hungServer, metricValue, needBinary, tempDir, waitUntil, which } from '../helpers/index.js';
 import { portOpen, startNats } from '../helpers/peers.js';
 import { onRestartablePort } from '../helpers/ports.js';
 import { append, assertHeld, openStreams, startExporter } from '../helpers/exporter-rig.js';
@@ -214,26 +213,6 @@ test('the proxy down, then up: records held (GH_UPSTREAM_PROXY, the server up al
   assert.equal(await connects(proxy, server.port), before, 'no CONNECT for a server NO_PROXY names');
   assert.match(direct.log(), /upstream direct \(127\.0\.0\.1:\d+ matches '127\.0\.0\.1' of NO_PROXY/);
 });
-
-/** A TCP server that takes connections and never answers (a mock: no real proxy or server hangs on demand): its address, how many it took and how many are open. */
-async function hungServer(t: TestContext): Promise<{ port: number; open: () => number; taken: () => number }> {
-  const sockets = new Set<Socket>();
-  let taken = 0;
-  const server = createServer((s) => {
-    taken++;
-    sockets.add(s);
-    s.on('error', () => {});
-    s.once('close', () => sockets.delete(s));
-    s.resume();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    return new Promise<void>((r) => server.close(() => r()));
-  });
-  return { port: (server.address() as { port: number }).port, open: () => sockets.size, taken: () => taken };
-}
 
 test('a proxy that takes the connection and never answers the CONNECT: each attempt given up at connectTimeoutMs with its connection closed (not one left open per attempt), the error says so; a server that never sends its INFO, direct, the same', {
   timeout: 60_000,
