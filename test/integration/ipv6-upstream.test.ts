@@ -136,6 +136,7 @@ exporters:
   - { name: h, stream: archive, destination: { type: http, url: "http://fd00::20:8080/firehose" } }
   - { name: k, stream: archive, destination: { type: kinesis, streamName: s, endpoint: "http://::1:4567" } }
   - { name: m, stream: archive, destination: { type: mqtt, url: "mqtt://fd00::30", clientId: x } }
+  - { name: n, stream: archive, destination: { type: nats, servers: ["nats://fd00::40:4222", "fd00::41:4222"] } }
 `,
   );
   assert.equal(destinations.code, 1);
@@ -143,6 +144,8 @@ exporters:
     "exporters.0.destination.url: an IPv6 address in a URL goes in brackets: 'http://[fd00::20]:8080/firehose'",
     "exporters.1.destination.endpoint: an IPv6 address in a URL goes in brackets: 'http://[::1]:4567'",
     "exporters.2.destination.url: an IPv6 address in a URL goes in brackets: 'mqtt://[fd00::30]'",
+    "exporters.3.destination.servers.0: an IPv6 address in a URL goes in brackets: 'nats://[fd00::40]:4222'",
+    "exporters.3.destination.servers.1: an IPv6 address in a URL goes in brackets: '[fd00::41]:4222'",
   ])
     assert.ok(destinations.err.includes(want), `${want}\n${destinations.err}`);
 });

@@ -3,6 +3,7 @@
 // credentials and TLS files, the proxy, timeouts and batch limits, each with its .describe()
 // (docs/configuration.md); and the subjects they name (topicToSubject, streamSubjects: the schema
 // checks what createStream would capture). Apart from nats.ts (the connection and the sends).
+import { ipv6UrlProblem } from '../../../core/bind-host.js';
 import { z } from '../../../core/zod.js';
 import { destinationProxyOption } from '../proxy-options.js';
 
@@ -17,9 +18,13 @@ function natsServerProblem(server: string): string | undefined {
   const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(server);
   if (m && !['nats', 'tls', 'ws', 'wss'].includes(m[1]!.toLowerCase())) return `scheme '${m[1]}://' is not a NATS one: use nats://, tls://, ws:// or wss://`;
   let u: URL;
+  const url = m ? server : `nats://${server}`;
   try {
-    u = new URL(m ? server : `nats://${server}`);
+    u = new URL(url);
   } catch {
+    // nats://fd00::1:4222 (or fd00::1:4222 alone): an IPv6 address goes in brackets
+    const v6 = ipv6UrlProblem(url);
+    if (v6) return m ? v6 : v6.replaceAll("'nats://", "'");
     return 'not a valid URL: the port must be a number from 1 to 65535, and @ : / in a user name or password percent-encoded (%40 %3A %2F)';
   }
   if (u.port === '0') return 'port 0 cannot be connected to: give the port of the NATS server (4222)';
