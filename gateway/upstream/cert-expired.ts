@@ -6,6 +6,7 @@
 // (GH_UPSTREAM_CERT_EXPIRED). Nothing is refused locally: the dates are read from the bytes the
 // client holds (the ones its next handshake presents), by the wall clock, only once a connection
 // has failed.
+import { readFile } from 'node:fs/promises';
 import { ERRORS, type GatehouseError } from '../../core/errors.js';
 import { certificateNotVerified } from '../../core/tls-files.js';
 import { describeLeft, earliestValidity } from '../../core/cert-expiry.js';
@@ -55,14 +56,44 @@ export function expiredCertificateReason(subject: string, files: HeldTlsFiles, w
   return undefined;
 }
 
-/** GH_UPSTREAM_CERT_EXPIRED for `where` (a destination's target), or undefined when no certificate it holds has expired. */
+/**
+ * GH_UPSTREAM_CERT_EXPIRED for `where` (a destination's target), or undefined when no certificate it
+ * holds has expired. `hint`: what to do when it is not the catalogue's (a client that reads its files
+ * only when it is made takes a renewed one at a restart, not at a SIGHUP).
+ */
 export function expiredCertificateError(
   subject: string,
   files: HeldTlsFiles,
   why: string | undefined,
   where: string,
   now = Date.now(),
+  hint?: string,
 ): GatehouseError | undefined {
   const reason = expiredCertificateReason(subject, files, why, now);
-  return reason === undefined ? undefined : ERRORS.GH_UPSTREAM_CERT_EXPIRED({ reason }, { where });
+  return reason === undefined ? undefined : ERRORS.GH_UPSTREAM_CERT_EXPIRED({ reason }, { where, ...(hint === undefined ? {} : { hint }) });
 }
+
+/**
+ * expiredCertificateError for a client that reads its files (caFile, certFile) at each connect (the
+ * NATS client): the bytes on disk are the ones its next handshake presents, so they are read here,
+ * once a send found it not connected. A file that cannot be read says nothing.
+ */
+export async function expiredOnDiskError(
+  subject: string,
+  o: { caFile?: string | undefined; certFile?: string | undefined } | undefined,
+  why: string | undefined,
+  where: string,
+): Promise<GatehouseError | undefined> {
+  if (o === undefined || (o.caFile === undefined && o.certFile === undefined)) return undefined;
+  const read = (file: string | undefined): Promise<Buffer | undefined> =>
+    file === undefined ? Promise.resolve(undefined) : readFile(file).catch(() => undefined);
+  const [cert, ca] = await Promise.all([read(o.certFile), read(o.caFile)]);
+  return expiredCertificateError(subject, heldTlsFiles(o, { cert, ca }), why, where);
+}
+
+/**
+ * What to do about an expired file of a client that reads it only when it is made (the HTTP-based
+ * destinations): a SIGHUP does not rebuild it, a restart does (docs/security.md#certificate-expiry).
+ */
+export const RESTART_TO_RENEW_HINT =
+  "write the renewed file (or the CA's current certificate) in its place and restart the gateway (`systemctl restart gatehouse`): this destination reads it when it starts; if the certificate is not really expired, check the clock (timedatectl); the records wait in the local stream; docs/security.md#certificate-expiry";

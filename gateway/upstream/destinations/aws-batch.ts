@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { ERRORS } from '../../../core/errors.js';
 import type { DestinationLimits, RecordResult } from '../types.js';
 import { awsCallReason, classifyAwsError } from './aws-common.js';
+import { RESTART_TO_RENEW_HINT, expiredCertificateError, heldTlsFiles } from '../cert-expired.js';
 import { OK, chunkIndexes, failAll, networkHint, type DestinationMetrics } from './common.js';
 import { ProxyFault, proxyError, proxyFaultOf } from '../proxy-agent.js';
 import { rateLimitedLog, type RateLog } from '../../../core/rate-log.js';
@@ -49,6 +50,9 @@ export interface AwsBatchCall {
   operation: string;
   /** The proxy the calls go through (scheme://host:port), if any: its faults are GH_UPSTREAM_PROXY. */
   proxy?: string | undefined;
+  /** The private CA (caFile) and the bytes the client holds (read when it was made): a CA past its date is named (cert-expired.ts). */
+  caFile?: string | undefined;
+  ca?: Buffer | undefined;
   /** Limits of ONE call (the service's), which chunking respects. */
   limits: DestinationLimits;
   metrics: DestinationMetrics;
@@ -142,6 +146,22 @@ async function sendCall(call: AwsBatchCall, idx: readonly number[], results: Rec
       throw proxyError(fault, target, err);
     }
     const c = classifyAwsError(err);
+    // No answer (no HTTP status) because the server's certificate did not verify against a CA bundle past its date: said so.
+    const expired =
+      status === undefined
+        ? expiredCertificateError(
+            `${label} failed`,
+            heldTlsFiles({ caFile: call.caFile }, { ca: call.ca }),
+            c.message,
+            target,
+            Date.now(),
+            RESTART_TO_RENEW_HINT,
+          )
+        : undefined;
+    if (expired) {
+      metrics.calls.inc({ kind, target, outcome: 'retryable', reason: signal.aborted ? 'other' : 'auth' });
+      throw expired;
+    }
     if (c.retryable) {
       const net = networkHint(c.message, { ca: 'caFile', address: 'endpoint (or region)' });
       // Through a proxy, a 401 may be the proxy's (tinyproxy answers a wrong proxy password so).

@@ -103,6 +103,8 @@ export function createFirehoseDestination(o: FirehoseOptions, deps: RuntimeDeps 
           target,
           operation: 'Firehose PutRecordBatch',
           proxy: route.kind === 'proxy' ? route.safe : undefined,
+          caFile: o.caFile,
+          ca,
           timeoutMs: o.requestTimeoutMs,
           limits: hard,
           metrics,

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS } from '../../../core/errors.js';
+import { ERRORS, isGatehouseError } from '../../../core/errors.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
@@ -20,6 +20,7 @@ import type { HttpDestinationOptions } from '../options.js';
 import { destinationMetrics, httpStatusReason, networkHint, type DestinationMetrics } from './common.js';
 import { logRoute, routeFor, type ProxySettings, type Route } from '../proxy.js';
 import { ProxyFault, findProxyFault, proxyAgents, proxyError, proxyFaultOf } from '../proxy-agent.js';
+import { RESTART_TO_RENEW_HINT, expiredCertificateError, heldTlsFiles } from '../cert-expired.js';
 
 const gzipAsync = promisify(gzip);
 /** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
@@ -159,9 +160,11 @@ export class HttpDestination implements Destination {
         ? 'other'
         : fault?.status === 407 || fault?.status === 401 || fault?.status === 403
           ? 'auth'
-          : (err as { cause?: unknown }).cause instanceof NoResponse
-            ? 'timeout'
-            : 'network';
+          : isGatehouseError(err, 'GH_UPSTREAM_CERT_EXPIRED')
+            ? 'auth'
+            : (err as { cause?: unknown }).cause instanceof NoResponse
+              ? 'timeout'
+              : 'network';
       this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable', reason });
       throw err;
     }
@@ -278,6 +281,16 @@ export class HttpDestination implements Destination {
         const fault = this.route.kind === 'proxy' ? proxyFaultOf(err, this.route.safe, this.url.host) : undefined;
         if (fault) return reject(proxyError(fault, this.target, err));
         const why = err instanceof Error ? err.message : String(err);
+        // The CA bundle held (read at start) past its date, the server's certificate not verifying against it: said so.
+        const expired = expiredCertificateError(
+          `POST ${this.target} failed`,
+          heldTlsFiles({ caFile: this.options.caFile }, { ca: this.ca }),
+          why,
+          this.target,
+          Date.now(),
+          RESTART_TO_RENEW_HINT,
+        );
+        if (expired) return reject(expired);
         const net = networkHint(why, { ca: 'caFile', address: 'url' });
         reject(
           ERRORS.GH_EXPORT_RETRYABLE(

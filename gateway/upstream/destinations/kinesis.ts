@@ -124,6 +124,8 @@ export function createKinesisDestination(o: KinesisOptions, deps: RuntimeDeps & 
         target,
         operation: 'Kinesis PutRecords',
         proxy: route.kind === 'proxy' ? route.safe : undefined,
+        caFile: o.caFile,
+        ca,
         timeoutMs: o.requestTimeoutMs,
         limits: callLimits,
         metrics,

@@ -20,6 +20,7 @@ import { ensureJetStream } from './nats-stream.js';
 import { JS_API_PERMISSION_HINT, NATS_CODES, describeNatsCode, natsCallReason, notConnectedHint, recordFailure, type NatsErrorLike } from './nats-errors.js';
 import type { ProxySettings } from '../proxy.js';
 import { routeLines, routedOptions, serverRoutes, type ServerRoute } from './nats-routes.js';
+import { expiredOnDiskError } from '../cert-expired.js';
 
 // The options schema and the subject naming (nats-options.ts), where tests and the registry import them from.
 export { natsOptionsSchema, streamSubjects, topicToSubject, type NatsOptions } from './nats-options.js';
@@ -288,15 +289,18 @@ export function createNatsDestination(
       if (!nc || !js || !connected || nc.isClosed()) {
         // A proxy refusing the credentials or the port (details.setup) counts as auth, as for the other destinations.
         const setup = (proxyFault?.details as { setup?: boolean } | undefined)?.setup === true;
+        const why = connError;
+        // A client certificate (or CA) past its date, by this gateway's clock: said so, not a bare TIMEOUT (the client reads the files at each connect).
+        const expired = proxyFault ? undefined : await expiredOnDiskError('NATS is not connected', o.tls, why, target);
         metrics.calls.inc({
           kind: 'nats',
           target,
           outcome: 'retryable',
-          reason: setup ? 'auth' : proxyFault ? 'network' : natsCallReason(connError, 'network'),
+          reason: setup || expired ? 'auth' : proxyFault ? 'network' : natsCallReason(connError, 'network'),
         });
         // The proxy refused the tunnel or is down: its own code and hint (held, never dead-lettered).
         if (proxyFault) throw proxyFault;
-        const why = connError;
+        if (expired) throw expired;
         throw ERRORS.GH_EXPORT_RETRYABLE({ reason: `NATS is not connected${why ? ` (${why})` : ''}` }, { where: target, hint: notConnectedHint(why) });
       }
       try {

@@ -290,6 +290,8 @@ export function createS3Destination(
           target,
           operation: 'S3 PutObject',
           proxy: route.kind === 'proxy' ? route.safe : undefined,
+          caFile: o.caFile,
+          ca,
           timeoutMs: o.requestTimeoutMs,
           limits,
           metrics,
