@@ -115,6 +115,11 @@ async function startTlsNats(t: TestContext, dir: string, server: { cert: string;
   return port;
 }
 
+/** The NATS destination of these tests: tls://127.0.0.1:port with the given tls files, quick retries. */
+function natsOverTls(port: number, tls: Record<string, string>): Record<string, unknown> {
+  return { type: 'nats', servers: `tls://127.0.0.1:${port}`, stream: 'GH', createStream: true, reconnectWaitMs: 100, ackTimeoutMs: 2000, tls };
+}
+
 test("nats destination: a client certificate past its date is named in the exporter's error; renewed in place, the records get out", {
   skip: opensslSkip ?? needBinary('nats-server', 'nats-server'),
   timeout: 90_000,
@@ -133,15 +138,7 @@ test("nats destination: a client certificate past its date is named in the expor
   const port = await startTlsNats(t, dir, server, ca.cert, true);
   const streams = await openStreams(t);
   await append(streams, 4);
-  const exporter = await startExporter(t, streams, {
-    type: 'nats',
-    servers: `tls://127.0.0.1:${port}`,
-    stream: 'GH',
-    createStream: true,
-    reconnectWaitMs: 100,
-    ackTimeoutMs: 2000,
-    tls: { caFile: ca.cert, certFile: cert, keyFile: key },
-  });
+  const exporter = await startExporter(t, streams, natsOverTls(port, { caFile: ca.cert, certFile: cert, keyFile: key }));
   await assertHeldBy(exporter, streams, 4, /GH_UPSTREAM_CERT_EXPIRED/);
   t.diagnostic(`expired client certificate: ${exporter.status().lastError!.message}`);
   assert.match(
@@ -171,15 +168,7 @@ test("nats destination: a CA bundle (tls.caFile) past its date is named in the e
   const port = await startTlsNats(t, dir, server, ca.cert, false);
   const streams = await openStreams(t);
   await append(streams, 2);
-  const exporter = await startExporter(t, streams, {
-    type: 'nats',
-    servers: `tls://127.0.0.1:${port}`,
-    stream: 'GH',
-    createStream: true,
-    reconnectWaitMs: 100,
-    ackTimeoutMs: 2000,
-    tls: { caFile },
-  });
+  const exporter = await startExporter(t, streams, natsOverTls(port, { caFile }));
   await assertHeldBy(exporter, streams, 2, /GH_UPSTREAM_CERT_EXPIRED/);
   t.diagnostic(`expired CA: ${exporter.status().lastError!.message}`);
   assert.match(exporter.status().lastError!.message, new RegExp(`the CA bundle ${caFile} holds a certificate that expired on ${iso(now - DAY)} `));
