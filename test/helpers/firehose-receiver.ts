@@ -12,6 +12,9 @@
 //
 // recordRequests: false keeps only counters (benchmarks: no per-request retention).
 import http from 'node:http';
+import https from 'node:https';
+import { readFile } from 'node:fs/promises';
+import type { TestContext } from 'node:test';
 import { EventEmitter, once } from 'node:events';
 import { gunzipSync } from 'node:zlib';
 import type { Socket } from 'node:net';
@@ -206,4 +209,28 @@ export async function startFirehoseReceiver(options: FirehoseReceiverOptions = {
     await rx.up();
   });
   return rx;
+}
+
+/**
+ * A minimal https Firehose-protocol receiver serving `cert`/`key` (a private CA's server certificate,
+ * one past its date...): answers every request 200 with its requestId and counts the records. For
+ * the TLS tests of the http destination; the full receiver above speaks plain http.
+ */
+export async function startHttpsFirehoseReceiver(t: TestContext, cert: string, key: string): Promise<{ url: string; records: () => number }> {
+  let records = 0;
+  const server = https.createServer({ cert: await readFile(cert), key: await readFile(key) }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { requestId: string; records: unknown[] };
+      records += body.records.length;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ requestId: body.requestId, timestamp: Date.now() }));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  server.on('connection', (s) => t.after(() => s.destroy()));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}/firehose`, records: () => records };
 }

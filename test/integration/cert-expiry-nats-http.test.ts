@@ -11,7 +11,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:https';
 import { connect } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { CreateStreamCommand, KinesisClient } from '@aws-sdk/client-kinesis';
@@ -23,6 +22,7 @@ import { freePort, needBinary, tempDir, waitUntil, which } from '../helpers/inde
 import { testCa, type TestCa } from '../helpers/cert-dates.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { startKinesalite } from '../helpers/peers.js';
+import { startHttpsFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import type { Exporter } from '../../gateway/upstream/exporter.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 
@@ -179,26 +179,6 @@ test("nats destination: a CA bundle (tls.caFile) past its date is named in the e
   );
 });
 
-/** An https Firehose-protocol receiver with `cert`/`key`; counts the records it takes. */
-async function receiver(t: TestContext, cert: string, key: string): Promise<{ url: string; records: () => number }> {
-  let records = 0;
-  const server = createServer({ cert: await readFile(cert), key: await readFile(key) }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { requestId: string; records: unknown[] };
-      records += body.records.length;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ requestId: body.requestId, timestamp: Date.now() }));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  server.on('connection', (s) => t.after(() => s.destroy()));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `https://127.0.0.1:${(server.address() as { port: number }).port}/firehose`, records: () => records };
-}
-
 test("http destination: a CA bundle past its date is named in the exporter's error (not another CA, not a refused port); the current CA file and a restart get the records out", {
   skip: opensslSkip,
   timeout: 90_000,
@@ -210,7 +190,7 @@ test("http destination: a CA bundle past its date is named in the exporter's err
   const oldCa = caCopy(ca, 'old-ca', new Date(now - 400 * DAY), new Date(now - DAY));
   const caFile = join(dir, 'ca-bundle.pem');
   await copyFile(oldCa, caFile);
-  const rx = await receiver(t, server.cert, server.key);
+  const rx = await startHttpsFirehoseReceiver(t, server.cert, server.key);
   const streams = await openStreams(t);
   await append(streams, 5);
 

@@ -4,13 +4,12 @@
 // openssl certificate (Debian package openssl), a real store and exporter, the real check-config.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:https';
-import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { startHttpsFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 import { main } from '../../gateway/cli/main.js';
@@ -21,23 +20,8 @@ const skip = needBinary('openssl', 'openssl');
 async function tlsReceiver(t: TestContext): Promise<{ url: string; cert: string; key: string; records: () => number }> {
   const dir = await tempDir(t);
   const files = opensslSelfSigned(dir);
-  let records = 0;
-  const server = createServer({ cert: await readFile(files.cert), key: await readFile(files.key) }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString()) as { requestId: string; records: unknown[] };
-      records += body.records.length;
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ requestId: body.requestId, timestamp: Date.now() }));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  server.on('connection', (s) => t.after(() => s.destroy()));
-  const port = (server.address() as { port: number }).port;
-  return { url: `https://127.0.0.1:${port}/firehose`, cert: files.cert, key: files.key, records: () => records };
+  const rx = await startHttpsFirehoseReceiver(t, files.cert, files.key);
+  return { ...rx, cert: files.cert, key: files.key };
 }
 
 test('http destination with caFile: a receiver certified by a private CA is verified and gets the records; without it the backlog is held with the certificate error', {
