@@ -170,8 +170,8 @@ interface Entry {
 
 export class JobScheduler extends EventEmitter {
   private readonly entries: Entry[] = [];
-  private readonly runs: Counter<'job' | 'result'>;
-  private readonly seconds: Histogram<'job'>;
+  private readonly runs: Counter<'name' | 'result'>;
+  private readonly seconds: Histogram<'name'>;
   private readonly inflight = new Set<Promise<void>>();
   private stepTimer: NodeJS.Timeout | undefined;
 
@@ -181,11 +181,13 @@ export class JobScheduler extends EventEmitter {
   ) {
     super();
     const r = deps.registry;
-    this.runs = counter(r, 'gatehouse_job_runs_total', 'Scheduled job ticks by job and result (ok, failed, skipped: previous run still going)', [
-      'job',
+    // The job's label is `name`, not `job`: Prometheus' scrape target carries its own `job` label,
+    // and one from the target renames the gateway's to exported_job (docs/monitoring.md).
+    this.runs = counter(r, 'gatehouse_job_runs_total', 'Scheduled job ticks by job name and result (ok, failed, skipped: previous run still going)', [
+      'name',
       'result',
     ]);
-    this.seconds = histogram(r, 'gatehouse_job_duration_seconds', 'Scheduled job run time', ['job'], { buckets: [0.01, 0.1, 1, 10, 60] });
+    this.seconds = histogram(r, 'gatehouse_job_duration_seconds', 'Scheduled job run time, by job name', ['name'], { buckets: [0.01, 0.1, 1, 10, 60] });
   }
 
   start(): void {
@@ -332,7 +334,7 @@ export class JobScheduler extends EventEmitter {
     const { now, monotonic } = clocksOf(this.deps);
     const at = new Date(now()).toISOString();
     if (entry.running) {
-      this.runs.inc({ job: job.name, result: 'skipped' });
+      this.runs.inc({ name: job.name, result: 'skipped' });
       // Once per run that outlasts its ticks (at debug for the ticks after): a run held for an hour
       // by a job every few seconds wrote a warning at each tick.
       const first = entry.last?.result !== 'skipped';
@@ -350,14 +352,14 @@ export class JobScheduler extends EventEmitter {
       try {
         await this.deps.run(job);
         const durationMs = monotonic() - t0;
-        this.runs.inc({ job: job.name, result: 'ok' });
-        this.seconds.observe({ job: job.name }, durationMs / 1000);
+        this.runs.inc({ name: job.name, result: 'ok' });
+        this.seconds.observe({ name: job.name }, durationMs / 1000);
         this.deps.logger.debug({ job: job.name, durationMs }, 'job done');
         e = { job: job.name, type: job.type, result: 'ok', durationMs };
       } catch (err) {
         const durationMs = monotonic() - t0;
-        this.runs.inc({ job: job.name, result: 'failed' });
-        this.seconds.observe({ job: job.name }, durationMs / 1000);
+        this.runs.inc({ name: job.name, result: 'failed' });
+        this.seconds.observe({ name: job.name }, durationMs / 1000);
         const error = errorMessage(err);
         // Once per change: a job failing the same way at every run (every few seconds, say) would
         // fill the journal with the same line; the status page and /api/jobs keep the last error,

@@ -266,3 +266,26 @@ export async function startMosquitto(t: TestContext, extraConfig: readonly strin
     dir,
   );
 }
+
+/**
+ * Prometheus (Debian's `prometheus` package) scraping `targets` (host:port) every second as job
+ * `gatehouse` and evaluating `ruleFiles` every second, its TSDB in a temp dir. `url` is its HTTP API.
+ */
+export async function startPrometheus(t: TestContext, targets: readonly string[], ruleFiles: readonly string[]): Promise<Peer> {
+  const dir = await peerDataDir('gatehouse-prometheus-');
+  const conf = join(dir, 'prometheus.yml');
+  const config = {
+    global: { scrape_interval: '1s', evaluation_interval: '1s' },
+    rule_files: ruleFiles,
+    scrape_configs: [{ job_name: 'gatehouse', static_configs: [{ targets }] }],
+  };
+  return childPeer(
+    t,
+    'http',
+    'prometheus',
+    (port) => [`--config.file=${conf}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`],
+    // JSON is YAML: no YAML library needed for the peer's config
+    () => writeFile(conf, JSON.stringify(config)),
+    dir,
+  );
+}

@@ -332,8 +332,8 @@ test('GET /api/jobs and /api/overview: each scheduled job with its schedule, zon
   assert.deepEqual(ghost.runs, { ok: 0, failed: 1, skipped: 0 });
   // The same counts as the metric.
   const metrics = await (await fetch(`${base(gw)}/metrics`)).text();
-  assert.match(metrics, /gatehouse_job_runs_total\{[^}]*job="nightly"[^}]*result="skipped"[^}]*\} 1/);
-  assert.match(metrics, /gatehouse_job_runs_total\{[^}]*job="ghost-on"[^}]*result="failed"[^}]*\} 1/);
+  assert.match(metrics, /gatehouse_job_runs_total\{[^}]*name="nightly"[^}]*result="skipped"[^}]*\} 1/);
+  assert.match(metrics, /gatehouse_job_runs_total\{[^}]*name="ghost-on"[^}]*result="failed"[^}]*\} 1/);
   // The overview (the status page's one call) carries the same list.
   assert.deepEqual(await jobsOf('/api/overview'), jobs);
   assert.equal((await call(`${base(gw)}/api/jobs`, { method: 'POST' })).status, 405);

@@ -670,7 +670,7 @@ test('a job toggle that is refused or changes nothing leaves the retained rule s
     // The catalogue's message of GH_JOB_FAILED ('{reason}'), the job named, its fix.
     assert.match(e.error ?? '', /^GH_JOB_FAILED: rule toggle refused: .*no rule named 'ghost'.* \(at jobs\.ghost-off\)\. Fix: fix jobs\.ghost-off\.rule/);
   }
-  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_job_runs_total', { job: 'ghost-off', result: 'failed' }), 2);
+  assert.equal(await metricValue(registries.get(gw)!, 'gatehouse_job_runs_total', { name: 'ghost-off', result: 'failed' }), 2);
   const ghost = gw.control.jobs.status().find((j) => j.name === 'ghost-off')!;
   assert.equal(ghost.lastRun?.result, 'failed');
   assert.match(ghost.lastError?.message ?? '', /no rule named 'ghost'/);

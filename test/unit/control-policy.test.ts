@@ -169,7 +169,7 @@ test('a scheduled job runs on its cron schedule', async (t) => {
   assert.equal(e.job, 'tick');
   assert.equal(e.result, 'ok');
   assert.equal(runs, 1);
-  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'tick', result: 'ok' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { name: 'tick', result: 'ok' }), 1);
   assert.ok(s.status()[0]!.nextRun, 'next run is known');
 });
 
@@ -190,7 +190,7 @@ test('a job never overlaps itself: ticks during a run are skipped and counted', 
   t.after(() => s.stop());
   await nextRun(s, 'slow', 'skipped');
   assert.equal(started, 1, 'the second tick did not start a second run');
-  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'slow', result: 'skipped' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { name: 'slow', result: 'skipped' }), 1);
   const ok = nextRun(s, 'slow', 'ok');
   release();
   assert.equal((await ok).result, 'ok');
@@ -212,7 +212,7 @@ test('a failing job is logged and counted, and keeps its schedule', async (t) =>
   const failed = await nextRun(s, 'flaky', 'failed');
   assert.match(failed.error ?? '', /disk on fire/);
   await nextRun(s, 'flaky', 'ok');
-  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'flaky', result: 'failed' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { name: 'flaky', result: 'failed' }), 1);
   await assert.rejects(s.runNow('nope'), (err: unknown) => isGatehouseError(err, 'GH_ARG_INVALID'));
 });
 
@@ -354,5 +354,5 @@ test('status(): each job with its schedule, last run (wall-clock start, monotoni
   assert.deepEqual(recovered.lastRun, { at: '2027-03-01T09:00:00.000Z', result: 'ok', durationMs: 250 });
   assert.deepEqual(recovered.lastError, { at: '2027-03-01T10:00:00.000Z', message: 'no rule named verbose' });
   assert.deepEqual(recovered.runs, { ok: 1, failed: 1, skipped: 0 });
-  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { job: 'off', result: 'failed' }), 1);
+  assert.equal(await metricValue(deps.registry, 'gatehouse_job_runs_total', { name: 'off', result: 'failed' }), 1);
 });
