@@ -179,7 +179,7 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   }
   for (const r of routes) writeLine(io.stdout, `${file}: ${r}`);
   // Each certificate's notAfter; one near or past it a warning (never a problem: a wrong clock must not fail the check).
-  const certs = certificateLines(config);
+  const certs = certificateLines(config, compiled.definition);
   for (const w of certs.warnings) writeLine(io.stderr, `${file}: warning: ${w}`);
   for (const l of certs.info) writeLine(io.stdout, `${file}: ${l}`);
   return 0;

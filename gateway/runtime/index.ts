@@ -45,8 +45,8 @@ import {
 } from '../pipeline/index.js';
 import { buildAdminSource } from './admin-source.js';
 import { makeDataDir } from './data-dir.js';
-import { CertWatch } from '../upstream/cert-watch.js';
-import { clientCertificates } from '../config/client-certs.js';
+import type { CertWatch } from '../upstream/cert-watch.js';
+import { watchCertificates } from './certificates.js';
 import { switchableSource, waitingSource } from './waiting-admin.js';
 import { Activity } from './activity.js';
 import { ownedMetrics } from './owned-metrics.js';
@@ -257,9 +257,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     // Whatever holds records no exporter drains is said once, here (pipeline/stranded-streams.ts).
     await reportStrandedStreams(streams, new Set(exporters.status().map((e) => e.stream)), localOnlyStreams(config.streams), exportersLog);
     rules.on('status', () => void retireUnused().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'retiring unused rule exporters')));
-    // Client certificates and CA bundles of upstream connections: expiry gauges and warnings (upstream/cert-watch.ts).
-    const certs = new CertWatch(clientCertificates(config), { logger: logger.child({ c: 'tls' }), registry, now: Date.now });
-    await certs.start();
+    // Client certificates and CA bundles of upstream connections and rule actions: expiry gauges and warnings (runtime/certificates.ts).
+    const certs = await watchCertificates(config, rules, deps);
     cleanup.push(async () => certs.stop());
 
     // Pushed before the start: one failing partway leaves the ones started before it running.

@@ -4,8 +4,9 @@
 // files; the clients take them at their next reconnect: core/tls-files.ts) and once a day; each
 // file's notAfter a gauge, gatehouse_tls_cert_expiry_timestamp_seconds{use,kind,connection}, and a
 // warning in the log when it is near (14 days, or the last third of a short lifetime) or past.
-// status() lists the near and past ones for /healthz, /api/overview, the status page and
-// `gatehouse status`.
+// attention() lists the near and past ones for /healthz, /api/overview, the status page and
+// `gatehouse status`. The upstream rule actions' own destinations (kind 'rule') come and go with
+// the running rule set: setRuleCertificates() swaps them, the series of a rule gone removed.
 //
 // Never enforced (a Pi on a wrong clock until NTP): an expired certificate is still presented, and
 // when the server then refuses the handshake, the connection's error says the certificate expired
@@ -20,13 +21,13 @@ import { DAY_MS, describeLeft, earliestValidity, everyDay, expiryState, oneAtATi
 /** What to do, for every line and status entry about an upstream certificate near or past its date. */
 /** The certificates of the upstream connections a configuration names: config/client-certs.ts. */
 export type CertUse = 'client' | 'ca';
-export type ConnectionKind = 'exporter' | 'source' | 'control';
+export type ConnectionKind = 'exporter' | 'source' | 'control' | 'rule';
 
 export interface ClientCertificate {
   /** client: a certificate the gateway presents; ca: a bundle it trusts to verify the server. */
   use: CertUse;
   kind: ConnectionKind;
-  /** The exporter's or source's name; 'upstream' for the control channel. */
+  /** The exporter's or source's name; 'upstream' for the control channel; '<rule>/actions.<i>.<kind>' for a rule action. */
   connection: string;
   file: string;
   /** The file's key path in the configuration (exporters.0.destination.certFile). */
@@ -69,11 +70,19 @@ export function expiryLine(c: Pick<ClientCertificate, 'what' | 'file'>, notAfter
   return `${c.what} (${c.file}) expires on ${date} (${describeLeft(leftMs)})`;
 }
 
+/** A certificate's series: its labels, one entry each (a rule set replaced keeps the state of an action it kept). */
+function keyOf(c: Pick<ClientCertificate, 'use' | 'kind' | 'connection'>): string {
+  return `${c.use}\u0000${c.kind}\u0000${c.connection}`;
+}
+
 export class CertWatch {
   private readonly gauge: Gauge<'use' | 'kind' | 'connection'>;
-  private readonly entries = new Map<ClientCertificate, CertExpiryEntry>();
+  private readonly entries = new Map<string, CertExpiryEntry>();
+  /** The running rule set's upstream actions' certificates (config/client-certs.ts ruleActionCertificates). */
+  private ruleCerts: readonly ClientCertificate[] = [];
   private daily: { stop(): void } | undefined;
-  /** Checks run one at a time (the daily one and a SIGHUP's). */
+  private started = false;
+  /** Checks run one at a time (the daily one, a SIGHUP's, a rule set's). */
   private readonly serial = oneAtATime();
 
   constructor(
@@ -82,7 +91,7 @@ export class CertWatch {
   ) {
     this.gauge = new Gauge({
       name: 'gatehouse_tls_cert_expiry_timestamp_seconds',
-      help: 'notAfter (epoch seconds) of a certificate the gateway presents (use="client") or trusts (use="ca": the bundle\'s first to expire) for an upstream connection (kind: exporter, source, control); alert before it passes, renew, then reload',
+      help: 'notAfter (epoch seconds) of a certificate the gateway presents (use="client") or trusts (use="ca": the bundle\'s first to expire) for an upstream connection (kind: exporter, source, control, rule: an upstream rule action\'s own destination); alert before it passes, renew, then reload',
       labelNames: ['use', 'kind', 'connection'],
       registers: [deps.registry],
     });
@@ -90,12 +99,12 @@ export class CertWatch {
 
   /** Read every file, publish the gauges, warn of near and past expiry; again once a day. */
   async start(): Promise<void> {
-    if (this.certs.length === 0) return;
+    this.started = true;
     await this.check();
-    this.daily = everyDay(() => void this.check());
   }
 
   stop(): void {
+    this.started = false;
     this.daily?.stop();
     this.daily = undefined;
   }
@@ -103,9 +112,44 @@ export class CertWatch {
   /** Read the files again (SIGHUP): a renewed certificate's new date, its warning gone. One at a time. */
   check(): Promise<CertExpiryEntry[]> {
     return this.serial(async () => {
-      for (const c of this.certs) this.entries.set(c, await this.checkOne(c));
+      for (const c of this.watched()) this.entries.set(keyOf(c), await this.checkOne(c));
+      this.everyDayWhileWatching();
       return [...this.entries.values()];
     });
+  }
+
+  /**
+   * The certificates of the rule set that runs now (at start, then at each install: a remote
+   * update, the admin API, a SIGHUP, a rollback): those of actions no longer there lose their
+   * entry and series (no series left for a rule that is gone), the new ones are read. Before
+   * start() they are only kept (start reads them).
+   */
+  setRuleCertificates(certs: readonly ClientCertificate[]): Promise<void> {
+    return this.serial(async () => {
+      const next = new Set(certs.map(keyOf));
+      for (const old of this.ruleCerts) {
+        if (next.has(keyOf(old))) continue;
+        this.entries.delete(keyOf(old));
+        this.gauge.remove({ use: old.use, kind: old.kind, connection: old.connection });
+      }
+      this.ruleCerts = certs;
+      if (!this.started) return;
+      for (const c of certs) this.entries.set(keyOf(c), await this.checkOne(c));
+      this.everyDayWhileWatching();
+    });
+  }
+
+  private watched(): ClientCertificate[] {
+    return [...this.certs, ...this.ruleCerts];
+  }
+
+  /** The daily check runs while there is something to watch: an idle gateway without certificates has no timer. */
+  private everyDayWhileWatching(): void {
+    if (this.started && this.watched().length > 0) this.daily ??= everyDay(() => void this.check());
+    else {
+      this.daily?.stop();
+      this.daily = undefined;
+    }
   }
 
   /** Every watched certificate as last read. */
@@ -139,7 +183,7 @@ export class CertWatch {
     const { state, leftMs } = expiryState(v, this.deps.now());
     const out: CertExpiryEntry = { ...base, notAfter: v.notAfter.toISOString(), subject: v.subject, state };
     if (state === 'ok') {
-      const before = this.entries.get(c)?.state;
+      const before = this.entries.get(keyOf(c))?.state;
       if (before === 'expiring' || before === 'expired')
         this.deps.logger.info(
           { use: c.use, kind: c.kind, connection: c.connection, file: c.file, notAfter: out.notAfter },

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { CertWatch } from '../../gateway/upstream/cert-watch.js';
+import { ruleActionCertificates } from '../../gateway/config/client-certs.js';
 import { expiredCertificateReason } from '../../gateway/upstream/cert-expired.js';
 import type { ClientCertificate } from '../../gateway/upstream/cert-watch.js';
 import { needBinary, tempDir } from '../helpers/index.js';
@@ -115,4 +116,33 @@ test('an upstream connection that failed is said to be an expired certificate on
     expiredCertificateReason('bridge', caFiles, 'certificate has expired', now)!,
     /the CA bundle .*old\.pem holds a certificate that expired on 2026-12-06/,
   );
+});
+
+test("the certificates of a rule set's upstream actions: each labelled by rule and action, errorAction and nats' tls included, refused options skipped", () => {
+  const certs = ruleActionCertificates({
+    version: 1,
+    rules: [
+      {
+        name: 'alerts',
+        sql: "SELECT * FROM 'a/#'",
+        actions: [{ republish: { topic: 'x' } }, { mqtt: { url: 'mqtts://h:8883', caFile: '/c/ca.pem', certFile: '/c/a.pem', keyFile: '/c/a.key' } }],
+        errorAction: { nats: { servers: ['tls://h:4222'], subject: 'e', tls: { caFile: '/c/nca.pem', certFile: '/c/n.pem', keyFile: '/c/n.key' } } },
+      },
+      // An AWS option that means something else here: the set is refused with it, so never watched.
+      { name: 'copied', sql: "SELECT * FROM 'b/#'", actions: [{ http: { url: 'https://h/', caFile: '/c/h.pem', headers: [] } }] },
+      { name: 'lake', sql: "SELECT * FROM 'c/#'", actions: [{ s3: { bucket: 'b', region: 'eu-west-1', caFile: '/c/s3.pem' } }] },
+    ],
+  });
+  assert.deepEqual(
+    certs.map((c) => [c.use, c.kind, c.connection, c.file, c.where]),
+    [
+      ['ca', 'rule', 'alerts/actions.1.mqtt', '/c/ca.pem', 'rules.0.actions.1.mqtt.caFile'],
+      ['client', 'rule', 'alerts/actions.1.mqtt', '/c/a.pem', 'rules.0.actions.1.mqtt.certFile'],
+      ['ca', 'rule', 'alerts/errorAction.nats', '/c/nca.pem', 'rules.0.errorAction.nats.tls.caFile'],
+      ['client', 'rule', 'alerts/errorAction.nats', '/c/n.pem', 'rules.0.errorAction.nats.tls.certFile'],
+      ['ca', 'rule', 'lake/actions.0.s3', '/c/s3.pem', 'rules.2.actions.0.s3.caFile'],
+    ],
+  );
+  assert.equal(certs[1]!.what, "the client certificate of the mqtt action at actions.1 of rule 'alerts'");
+  assert.deepEqual(ruleActionCertificates(undefined), []);
 });

@@ -94,8 +94,11 @@ const ACTION_RENAMES: Partial<Record<DestinationType, Record<string, string>>> =
 /** How each kind names its own stream, for an action that gave `stream` a name. */
 const OWN_STREAM_NAME: Partial<Record<DestinationType, string>> = { nats: 'jetStream', kinesis: 'streamName', firehose: 'deliveryStreamName' };
 
-/** The destination block of an action's options: its own options without the local stream's, exporter's and record key's. */
-function destinationBlock(kind: DestinationType, options: Record<string, unknown>): { type: DestinationType } & Record<string, unknown> {
+/**
+ * The destination block of an action's options: its own options without the local stream's,
+ * exporter's and record key's (the certificates it names are watched: config/client-certs.ts).
+ */
+export function destinationBlock(kind: DestinationType, options: Record<string, unknown>): { type: DestinationType } & Record<string, unknown> {
   const { partitionKey: _k, stream: _s, exporter: _e, roleArn: _roleArn, ...destination } = options;
   for (const [ours, theirs] of Object.entries(ACTION_RENAMES[kind] ?? {})) {
     if (ours in destination) {
