@@ -126,6 +126,8 @@ export class CertWatch {
    */
   setRuleCertificates(certs: readonly ClientCertificate[]): Promise<void> {
     return this.serial(async () => {
+      // The new set's read first, then the gone ones' taken off: one step as seen from outside.
+      if (this.started) for (const c of certs) this.entries.set(keyOf(c), await this.checkOne(c));
       const next = new Set(certs.map(keyOf));
       for (const old of this.ruleCerts) {
         if (next.has(keyOf(old))) continue;
@@ -133,8 +135,6 @@ export class CertWatch {
         this.gauge.remove({ use: old.use, kind: old.kind, connection: old.connection });
       }
       this.ruleCerts = certs;
-      if (!this.started) return;
-      for (const c of certs) this.entries.set(keyOf(c), await this.checkOne(c));
       this.everyDayWhileWatching();
     });
   }
