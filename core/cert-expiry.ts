@@ -77,6 +77,37 @@ export function expiryState(v: { notBefore: Date; notAfter: Date }, now: number)
   return { state: leftMs <= 0 ? 'expired' : leftMs < warnMs ? 'expiring' : 'ok', leftMs };
 }
 
+/**
+ * A watched certificate as last read, for /healthz, /api/overview, the status page and `gatehouse
+ * status`: one list for those the gateway presents or trusts upstream (use client, ca:
+ * gateway/upstream/cert-watch.ts) and those it serves (use served: gateway/broker/tls-reload.ts).
+ */
+export interface CertExpiryEntry {
+  /** client: presented upstream; ca: trusted to verify an upstream server; served: a broker listener's or the admin API's. */
+  use: 'client' | 'ca' | 'served';
+  /** exporter, source, control, rule (upstream); listener, admin (served). */
+  kind: 'exporter' | 'source' | 'control' | 'rule' | 'listener' | 'admin';
+  /** The exporter's, source's, rule action's or listener's name; 'upstream' for the control channel, 'admin' for the admin API. */
+  connection: string;
+  file: string;
+  /** The file's key path in the configuration (exporters.0.destination.certFile, broker.listeners.1.tls.cert). */
+  where: string;
+  /** The notAfter (ISO) of the certificate of the file that expires first; null when the file does not read or holds none. */
+  notAfter: string | null;
+  subject?: string;
+  state: ExpiryState | 'unreadable';
+  /** A person's line: "the client certificate of exporter 'plant' (/etc/...) expires on ... (in 3 day(s))". */
+  message?: string;
+  fix?: string;
+}
+
+/** One line about a certificate near or past its notAfter (log, status, check-config); `what` says whose it is. */
+export function expiryLine(c: { what: string; file: string }, notAfter: Date, state: ExpiryState, leftMs: number): string {
+  const date = notAfter.toISOString();
+  if (state === 'expired') return `${c.what} (${c.file}) expired on ${date} (${describeLeft(leftMs)}, by this gateway's clock)`;
+  return `${c.what} (${c.file}) expires on ${date} (${describeLeft(leftMs)})`;
+}
+
 /** "in 3 days", "in 5 hours", "2 days ago": how far the notAfter is, for a line a person reads. */
 export function describeLeft(leftMs: number): string {
   const abs = Math.abs(leftMs);

@@ -12,6 +12,7 @@ import { PRIVILEGED_PORT_HINT } from '../../core/privileged-port.js';
 import { nodeHttp } from '../../core/node-http.js';
 import { nodeHttps } from '../../core/tls-modules.js';
 import { ADMIN_TLS, SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
+import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
 import { answerPlainHttp, type PlainHttpGuard } from './protocol-sniff.js';
 import { KNOWN_ROUTES, RECORDS_ROUTE, allowedMethods, requestUrl } from './routes.js';
@@ -89,6 +90,8 @@ export interface AdminServer {
   address(): { host: string; port: number; tls: boolean };
   /** Read admin.tls's files again and serve them to new connections when they changed (SIGHUP). */
   reloadTls(): Promise<TlsReloadOutcome[]>;
+  /** The certificate admin.tls serves, as last read (none without admin.tls). */
+  servedCertificates(): CertExpiryEntry[];
 }
 
 const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -273,6 +276,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
     async reloadTls() {
       return servedTls ? servedTls.reload() : [];
     },
+    servedCertificates: () => servedTls?.expiryEntries() ?? [],
     async stop() {
       stops++;
       // A start still reading the TLS files or binding ends first. Before, a stop then found no

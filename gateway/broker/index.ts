@@ -35,6 +35,7 @@ import { closeClientsWithWills } from './close-clients.js';
 import { createThrottleNotes } from './rate-limit.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
+import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
@@ -84,8 +85,8 @@ export interface Broker {
   onPublishRefused(listener: (r: PublishRefusal) => void): () => void;
   /** Read every TLS listener's files again and swap in those that changed (SIGHUP; tls-reload.ts). */
   reloadTls(): Promise<TlsReloadOutcome[]>;
-  /** The certificates TLS listeners serve, with their notAfter. */
-  tlsCertificates(): Array<{ listener: string; notAfter: string | undefined }>;
+  /** The certificates TLS listeners serve, as last read (their notAfter, near or past it or not). */
+  servedCertificates(): CertExpiryEntry[];
 }
 
 export type BrokerDeps = RuntimeDeps & {
@@ -396,7 +397,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     },
 
     reloadTls: () => tls.reload(),
-    tlsCertificates: () => tls.certificates(),
+    servedCertificates: () => tls.expiryEntries(),
 
     onPublishRefused(listener) {
       refusedListeners.add(listener);

@@ -11,9 +11,11 @@
 // Expiry is watched, never enforced: the served certificate's notAfter is a gauge
 // (gatehouse_broker_tls_cert_expiry_timestamp_seconds, gatehouse_admin_tls_..., as blackbox_exporter's
 // probe_ssl_earliest_cert_expiry) and a warning in the log when it is near (EXPIRY_WARN_DAYS) or
-// past, at start, at every reload and once a day. A certificate is never refused for its dates: a
-// Pi without a real-time clock may run on a wrong wall clock until NTP steps it, and refusing a
-// good certificate then would lock every device out.
+// past, at start, at every reload and once a day; expiryEntries() lists each one as last read (use
+// 'served'), beside the upstream ones in /healthz, /api/overview, the status page and `gatehouse
+// status`. A certificate is never refused for its dates: a Pi without a real-time clock may run on
+// a wrong wall clock until NTP steps it, and refusing a good certificate then would lock every
+// device out.
 import { constants as cryptoConstants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
@@ -23,7 +25,16 @@ import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { changedTlsFiles } from '../../core/tls-files.js';
-import { DAY_MS, certificateNotAfter, certificateValidity, everyDay, expiryState, oneAtATime } from '../../core/cert-expiry.js';
+import {
+  DAY_MS,
+  certificateNotAfter,
+  certificateValidity,
+  everyDay,
+  expiryLine,
+  expiryState,
+  oneAtATime,
+  type CertExpiryEntry,
+} from '../../core/cert-expiry.js';
 
 // The warning window and the parsing of dates are shared with the upstream certificates' watch.
 export { EXPIRY_WARN_DAYS, certificateNotAfter, certificateValidity } from '../../core/cert-expiry.js';
@@ -70,6 +81,8 @@ export interface TlsListener {
 
 /** Whose certificates: names the metrics, the error code and the key path in errors. */
 export interface TlsKind {
+  /** The kind of its entries in /healthz's certificates (use 'served'). */
+  kind: 'listener' | 'admin';
   /** Metric name prefix: gatehouse_broker_tls, gatehouse_admin_tls. */
   metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls';
   code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS';
@@ -77,8 +90,8 @@ export interface TlsKind {
   where(index: number): string;
 }
 
-export const BROKER_TLS: TlsKind = { metrics: 'gatehouse_broker_tls', code: 'GH_BROKER_TLS', where: (i) => `broker.listeners.${i}.tls` };
-export const ADMIN_TLS: TlsKind = { metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', where: () => 'admin.tls' };
+export const BROKER_TLS: TlsKind = { kind: 'listener', metrics: 'gatehouse_broker_tls', code: 'GH_BROKER_TLS', where: (i) => `broker.listeners.${i}.tls` };
+export const ADMIN_TLS: TlsKind = { kind: 'admin', metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', where: () => 'admin.tls' };
 
 function tlsError(kind: TlsKind, listener: string, reason: string, where: string, cause: unknown): GatehouseError {
   return ERRORS[kind.code]({ listener, reason }, { where, cause });
@@ -112,6 +125,8 @@ export class ServedTls {
   private readonly expiry: Gauge<'listener'>;
   private readonly reloads: Counter<'listener' | 'outcome'>;
   private daily: { stop(): void } | undefined;
+  /** Each listener's certificate as last read (start, reload, the daily check), for expiryEntries(). */
+  private readonly entries = new Map<string, CertExpiryEntry>();
   /** Reloads run one at a time (two SIGHUPs in a row must not interleave reads and swaps). */
   private readonly serial = oneAtATime();
 
@@ -158,9 +173,9 @@ export class ServedTls {
     });
   }
 
-  /** The served certificates' expiry (status, tests). */
-  certificates(): Array<{ listener: string; notAfter: string | undefined }> {
-    return this.listeners.map((l) => ({ listener: l.name, notAfter: certificateNotAfter(l.material.cert)?.toISOString() }));
+  /** The served certificates as last read, near or past their notAfter or not (/healthz lists those that are). */
+  expiryEntries(): CertExpiryEntry[] {
+    return [...this.entries.values()];
   }
 
   private async reloadOne(l: TlsListener): Promise<TlsReloadOutcome> {
@@ -201,14 +216,28 @@ export class ServedTls {
     return notAfter ? { listener: l.name, outcome, notAfter: notAfter.toISOString() } : { listener: l.name, outcome };
   }
 
-  /** Set the listener's expiry gauge and warn when its certificate is near or past its notAfter. */
+  /** Set the listener's expiry gauge and entry, and warn when its certificate is near or past its notAfter. */
   private watchExpiry(l: TlsListener): Date | undefined {
     const validity = certificateValidity(l.material.cert);
-    if (validity === undefined) return undefined;
+    if (validity === undefined) {
+      this.entries.delete(l.name);
+      return undefined;
+    }
     const { notAfter } = validity;
     this.expiry.set({ listener: l.name }, Math.floor(notAfter.getTime() / 1000));
     const { state, leftMs: left } = expiryState(validity, this.deps.now());
     const fix = 'renew it, write the new files and run `systemctl reload gatehouse` (SIGHUP): no restart needed';
+    const what = this.kind === ADMIN_TLS ? 'the certificate the admin API serves' : `the certificate listener ${l.name} serves`;
+    const entry: CertExpiryEntry = {
+      use: 'served',
+      kind: this.kind.kind,
+      connection: l.name,
+      file: l.files.cert,
+      where: `${this.kind.where(l.index)}.cert`,
+      notAfter: notAfter.toISOString(),
+      state,
+    };
+    this.entries.set(l.name, state === 'ok' ? entry : { ...entry, message: expiryLine({ what, file: l.files.cert }, notAfter, state, left), fix });
     if (state === 'expired') {
       this.deps.logger.error(
         { listener: l.name, notAfter: notAfter.toISOString(), file: l.files.cert, fix },

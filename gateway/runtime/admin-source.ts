@@ -18,7 +18,7 @@ import type { ExporterSet } from '../pipeline/exporters.js';
 import type { RuleHost } from '../pipeline/rule-host.js';
 import type { SourceSet } from '../pipeline/sources/index.js';
 import type { Activity } from './activity.js';
-import type { CertExpiryEntry } from '../upstream/cert-watch.js';
+import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 import { monotonicNow } from '../../core/clock.js';
 import type { JobStatus, ProbationInfo } from '../control/index.js';
 
@@ -41,7 +41,9 @@ export interface AdminParts {
   /** The installation id (upstream/installation-id.ts), once known, for GET /api/overview. */
   installationId?: () => string | undefined;
   /** The upstream certificates' expiry (upstream/cert-watch.ts): those near or past it are a warning of /healthz. */
-  certs?: { attention(): CertExpiryEntry[]; all(): CertExpiryEntry[] };
+  certs?: { all(): CertExpiryEntry[] };
+  /** The certificates the broker's TLS listeners and the admin API serve (broker/tls-reload.ts), listed with the upstream ones. */
+  served?: () => CertExpiryEntry[];
   /** For the dead-letter routes (redrive, purge): their counters and log lines. */
   registry?: Registry;
   logger?: Logger;
@@ -75,8 +77,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       const dropped = gw.streams.logDropped?.();
       const notices = [repair ? repairNotice(repair) : '', dropped ? droppedNotice(dropped) : ''].filter((n) => n !== '');
       const fix = disk && !disk.writable && disk.fix ? disk.fix : commit?.stalled ? commit.hint : undefined;
-      // Certificates of upstream connections near or past their notAfter: a warning, never a 503 (a wrong clock must not fail health).
-      const certs = gw.certs?.attention() ?? [];
+      // Certificates near or past their notAfter (upstream and served): a warning, never a 503 (a wrong clock must not fail health).
+      const certs = allCertificates(gw).filter((c) => c.state === 'expiring' || c.state === 'expired');
       const warnings = [
         slow ? `store commits are slow: ${slow.meanMs} ms on average over the last minute (slowest ${slow.maxMs} ms); acknowledgements wait for them` : '',
         ...certs.map((c) => `${c.message ?? c.file}: renew it, then \`systemctl reload gatehouse\``),
@@ -172,8 +174,8 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
         rules: rulesStatus(gw),
         jobs: gw.jobs?.status() ?? [],
         events: gw.activity.recent(),
-        // Every certificate of an upstream connection and its notAfter (those near or past it are also health's).
-        certificates: gw.certs?.all() ?? [],
+        // Every watched certificate, upstream and served, and its notAfter (those near or past it are also health's).
+        certificates: allCertificates(gw),
       };
     },
     staticFiles: () => statusPageFiles(),
@@ -184,6 +186,11 @@ export function buildAdminSource(gw: AdminParts, stopping: () => boolean, versio
       : {}),
   };
   return source;
+}
+
+/** The one list: the upstream connections' and rule actions' certificates, then those the listeners and the admin API serve. */
+function allCertificates(gw: AdminParts): CertExpiryEntry[] {
+  return [...(gw.certs?.all() ?? []), ...(gw.served?.() ?? [])];
 }
 
 /** A certificate near or past its date, in /healthz and /api/overview (`gatehouse status` prints them). */

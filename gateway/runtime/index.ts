@@ -318,6 +318,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
     control.jobs.on('run', (e: JobRunEvent) => activity.jobRun(e.job, e.result, e.error));
 
     let stopping = false;
+    let admin: AdminServer | undefined;
     const parts = {
       config,
       streams,
@@ -331,11 +332,12 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       startedMono,
       installationId: installationId.known,
       certs,
+      // The served ones beside them in /healthz: the broker's TLS listeners', the admin API's once it runs.
+      served: () => [...broker.servedCertificates(), ...(admin?.servedCertificates() ?? [])],
     };
     const source = config.admin.enabled
       ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs, registry, logger }, () => stopping, opts.version)
       : undefined;
-    let admin: AdminServer | undefined;
     if (early && source) {
       early.use(source);
       admin = early.admin;

@@ -16,7 +16,10 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Gauge } from '../../core/prom-client.js';
 import { errorMessage } from '../../core/errors.js';
-import { DAY_MS, describeLeft, earliestValidity, everyDay, expiryState, oneAtATime, type ExpiryState } from '../../core/cert-expiry.js';
+import { DAY_MS, earliestValidity, everyDay, expiryLine, expiryState, oneAtATime, type CertExpiryEntry } from '../../core/cert-expiry.js';
+
+// The entry and the line are the served certificates' too (core/cert-expiry.ts).
+export { expiryLine, type CertExpiryEntry } from '../../core/cert-expiry.js';
 
 /** What to do, for every line and status entry about an upstream certificate near or past its date. */
 /** The certificates of the upstream connections a configuration names: config/client-certs.ts. */
@@ -41,33 +44,11 @@ export interface ClientCertificate {
 export const RENEW_FIX =
   'renew it (a new certificate from its CA), write the new file and run `systemctl reload gatehouse` (SIGHUP): it is used from the next connection on, no restart needed';
 
-export interface CertExpiryEntry {
-  use: ClientCertificate['use'];
-  kind: ClientCertificate['kind'];
-  connection: string;
-  file: string;
-  where: string;
-  /** The notAfter (ISO) of the certificate of the file that expires first; null when the file does not read or holds none. */
-  notAfter: string | null;
-  subject?: string;
-  state: ExpiryState | 'unreadable';
-  /** A person's line: "the client certificate of exporter 'plant' (/etc/...) expires on ... (in 3 day(s))". */
-  message?: string;
-  fix?: string;
-}
-
 export interface CertWatchDeps {
   logger: Logger;
   registry: Registry;
   /** Wall clock (epoch ms): expiry is a calendar date. */
   now: () => number;
-}
-
-/** One line about a certificate near or past its notAfter (log, status, check-config). */
-export function expiryLine(c: Pick<ClientCertificate, 'what' | 'file'>, notAfter: Date, state: ExpiryState, leftMs: number): string {
-  const date = notAfter.toISOString();
-  if (state === 'expired') return `${c.what} (${c.file}) expired on ${date} (${describeLeft(leftMs)}, by this gateway's clock)`;
-  return `${c.what} (${c.file}) expires on ${date} (${describeLeft(leftMs)})`;
 }
 
 /** A certificate's series: its labels, one entry each (a rule set replaced keeps the state of an action it kept). */
@@ -155,11 +136,6 @@ export class CertWatch {
   /** Every watched certificate as last read. */
   all(): CertExpiryEntry[] {
     return [...this.entries.values()];
-  }
-
-  /** The certificates near or past their notAfter (status, /healthz): nothing when all are fine. */
-  attention(): CertExpiryEntry[] {
-    return this.all().filter((e) => e.state === 'expiring' || e.state === 'expired');
   }
 
   private async checkOne(c: ClientCertificate): Promise<CertExpiryEntry> {
