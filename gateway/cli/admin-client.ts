@@ -14,6 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'node:tls';
 import { loadConfig } from '../config/index.js';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage, type ErrorCode } from '../../core/errors.js';
+import { DATE_ERRORS, pinnedDespiteDates } from './admin-pinned-dates.js';
 
 /**
  * What ADMIN_COMMAND_OPTIONS mean, in the --help of every command that talks to the running
@@ -149,16 +150,31 @@ interface RawResponse {
   text: string;
 }
 
-/** One request; rejects on a connection, TLS or timeout failure (the caller words it). */
-function send(target: AdminTarget, method: string, path: string, headers: Record<string, string>, body?: string | Buffer): Promise<RawResponse> {
+/**
+ * One request; rejects on a connection, TLS or timeout failure (the caller words it).
+ * `despiteDates`: the pinned certificate is taken outside its dates (admin-pinned-dates.ts).
+ */
+function send(
+  target: AdminTarget,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: string | Buffer,
+  despiteDates = false,
+): Promise<RawResponse> {
   const url = new URL(`${target.url}${path}`);
   const secure = url.protocol === 'https:';
   const pinned = target.pinned ?? [];
   // agent: false, no shared agent: a reused connection or TLS session skips the identity check,
   // and the CLI makes a request or two per run.
   const options: RequestOptions & Record<string, unknown> = { method, headers, agent: false };
-  if (secure) {
-    if (target.ca?.length) options.ca = [...rootCertificates, ...target.ca.map((b) => b.toString())];
+  const ca = target.ca?.length ? [...rootCertificates, ...target.ca.map((b) => b.toString())] : undefined;
+  if (secure && despiteDates) {
+    // Its own connection, no agent (none pools it either): the socket is checked before the request is written.
+    delete options.agent;
+    options.createConnection = pinnedDespiteDates(pinned, ca);
+  } else if (secure) {
+    if (ca) options.ca = ca;
     options.checkServerIdentity = (host: string, cert: PeerCertificate): Error | undefined =>
       pinned.includes(cert.fingerprint256) ? undefined : checkServerIdentity(host, cert);
   }
@@ -208,6 +224,12 @@ function unreachableHint(target: AdminTarget, err: Error & { code?: string; time
   // A chain that verifies, for another name: trust is not the problem, the name in the URL is.
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
     return 'the certificate is trusted but made for other names (its altnames above): put one of them in --admin https://NAME:PORT, or run the CLI with --config FILE (it accepts admin.tls.cert whatever names it carries)';
+  // Outside its dates by this machine's clock (--config takes its own certificate whatever they are: admin-pinned-dates.ts).
+  if (DATE_ERRORS.has(code)) {
+    if (target.pinned?.length)
+      return 'the admin API serves a certificate outside its dates that is not the admin.tls.cert of --config: check that the URL is this gateway, and its certificate files';
+    return `the admin API's certificate is ${code === 'CERT_HAS_EXPIRED' ? 'past its notAfter' : 'not valid yet'} by this machine's clock (or the clock is wrong: timedatectl): renew admin.tls.cert and run \`systemctl reload gatehouse\`; meanwhile run the CLI with --config FILE on the gateway's machine: it takes admin.tls.cert whatever its dates (docs/security.md#certificate-expiry)`;
+  }
   if (/CERT|SELF_SIGNED|ISSUER|UNABLE_TO_VERIFY/.test(code)) {
     // --config already trusts admin.tls.cert: what is missing is the CA that issued it (or the gateway serves another certificate).
     if (target.pinned?.length)
@@ -266,17 +288,18 @@ export async function adminRequest(
   accept: number[] = [],
 ): Promise<unknown> {
   let res: RawResponse;
+  const headers = {
+    ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
+    ...(contentType ? { 'content-type': contentType } : {}),
+  };
   try {
-    res = await send(
-      target,
-      method,
-      path,
-      {
-        ...(target.token ? { authorization: `Bearer ${target.token}` } : {}),
-        ...(contentType ? { 'content-type': contentType } : {}),
-      },
-      body,
-    );
+    try {
+      res = await send(target, method, path, headers, body);
+    } catch (err) {
+      // The certificate --config names, refused for its dates only: taken (the gateway says it expired, /healthz).
+      if (!target.pinned?.length || !DATE_ERRORS.has(String((err as { code?: unknown }).code))) throw err;
+      res = await send(target, method, path, headers, body, true);
+    }
   } catch (err) {
     const e = err as Error & { code?: string };
     throw new GatehouseError(
