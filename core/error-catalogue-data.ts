@@ -170,4 +170,18 @@ export const DATA_ERRORS = {
     message: "rule '{rule}' of rule set {version} failed {failures} times in {evaluations} evaluations during its probation (last error: {reason})",
     hint: 'fix the rule for the payloads it meets (see the last error) and send it again as a new version; control.probation sets the criterion',
   },
+  GH_PROTO_DESCRIPTOR: {
+    group: 'rules',
+    meaning:
+      "The Protobuf descriptor of a decode(*, 'proto', bucket, key, file, type) cannot be used: its file (<protoDescriptorDir>/<bucket>/<key>) is missing, unreadable or too large, is not a FileDescriptorSet, or lacks the named .proto file or message type. With literal arguments the rule set is refused when it compiles; otherwise the message goes to the rule's error action",
+    message: '{reason}',
+    hint: 'write the descriptor with `protoc --include_imports --descriptor_set_out=<key> <file>.proto` and put it at <protoDescriptorDir>/<bucket>/<key> (docs/rules-sql.md#protobuf-payloads)',
+  },
+  GH_PROTO_DECODE: {
+    group: 'rules',
+    meaning:
+      "A payload given to decode(*, 'proto', ...) is not a message of the named type (or not base64 text of one), or it is larger or nested deeper than the bounds: the rule is not evaluated for that message, which goes to the rule's error action (as AWS IoT fails the rule)",
+    message: 'cannot decode {what} as {type}: {reason}',
+    hint: 'check that the device sends that message type (protoc --decode=<type> <file>.proto < payload shows what the bytes hold); give the rule an errorAction to keep what does not decode',
+  },
 } as const satisfies Record<string, ErrorSpec>;

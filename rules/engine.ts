@@ -6,7 +6,7 @@
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import { rateLimitedLog, type RateLog } from '../core/rate-log.js';
-import { errorMessage } from '../core/errors.js';
+import { GatehouseError, errorMessage } from '../core/errors.js';
 import type { RuntimeDeps } from '../core/deps.js';
 import { counter } from '../core/metrics.js';
 import type { Message } from '../core/message.js';
@@ -37,6 +37,8 @@ export const FAILURE_LOG_INTERVAL_MS = 60_000;
  */
 function evaluationFailure(err: unknown): string {
   if (err instanceof RangeError && /call stack/i.test(err.message)) return 'the payload is nested too deeply to evaluate (call stack exceeded)';
+  // A function's own error (decode 'proto': GH_PROTO_DECODE, GH_PROTO_DESCRIPTOR) keeps its code in the reason.
+  if (err instanceof GatehouseError) return `${err.code}: ${err.message}`;
   return errorMessage(err);
 }
 

@@ -3,7 +3,16 @@
 import { z } from '../core/zod.js';
 import { GatehouseError, errorMessage } from '../core/errors.js';
 import { zodProblems } from '../core/validation.js';
-import type { Action, ActionConfig, ActionFactoryTools, ActionRegistry, RuleCounters, RuleDefinition, RuleSetDefinition } from './types.js';
+import type {
+  Action,
+  ActionConfig,
+  ActionFactoryTools,
+  ActionRegistry,
+  ProtoDescriptorSource,
+  RuleCounters,
+  RuleDefinition,
+  RuleSetDefinition,
+} from './types.js';
 import { compileSql, type CompiledQuery, type CompilerHooks } from './sql/compiler.js';
 import { createFunctionRegistry, type FunctionRegistry } from './sql/functions/index.js';
 import { compileTemplate } from './sql/template.js';
@@ -43,6 +52,8 @@ export interface CompiledRuleSet {
 
 export interface CompileRuleSetExtras {
   functions?: FunctionRegistry;
+  /** Where decode(*, 'proto', ...) reads descriptors (unused when `functions` is given: that registry has its own). */
+  protoDescriptors?: ProtoDescriptorSource;
   hooks?: CompilerHooks;
   options?: Partial<RuleSetCompileOptions>;
   /** Name used in error messages (e.g. the file path). */
@@ -126,7 +137,7 @@ export function compileRuleSet(def: RuleSetDefinition | unknown, registry: Actio
   const source = extras.source ?? 'rule set';
   const valid = parseRuleSet(def, source);
   const opts = ruleSetCompileOptionsSchema.parse(extras.options ?? {});
-  const functions = extras.functions ?? createFunctionRegistry();
+  const functions = extras.functions ?? createFunctionRegistry({ protoDescriptors: extras.protoDescriptors });
   const issues: RuleSetIssue[] = [];
   const rules: CompiledRule[] = [];
   for (const r of valid.rules) {

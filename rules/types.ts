@@ -63,6 +63,20 @@ export type ActionFactory = (options: Record<string, unknown>, tools: ActionFact
 /** Registry of action kinds, filled by the gateway (stream, republish, serial, kinesis...). */
 export type ActionRegistry = Map<string, ActionFactory>;
 
+/**
+ * Where decode(*, 'proto', bucket, key, file, type) reads its descriptor: AWS reads the object
+ * s3://bucket/key, the gateway a file of its own folder (gateway/pipeline/proto-descriptors.ts,
+ * `protoDescriptorDir`). Handed to the rule set compiler by the gateway (rules/ reads no files).
+ * Synchronous: it is called when a rule compiles (the rule set compiler is synchronous) and, for a
+ * rule whose descriptor arguments are not literals, the first time a message needs that file.
+ */
+export interface ProtoDescriptorSource {
+  /** The file's bytes, read now. Throws GH_PROTO_DESCRIPTOR: missing, unreadable, too large, a name that leaves the folder. */
+  read(bucket: string, key: string): Buffer;
+  /** The file it reads for bucket and key, for messages. */
+  pathOf(bucket: string, key: string): string;
+}
+
 export interface RuleCounters {
   matched: number;
   emitted: number;

@@ -1,4 +1,5 @@
 // `gatehouse check-config FILE`: validate a configuration and its rule set without starting.
+import { protoDescriptorDirOf, protoDescriptorFolder } from '../pipeline/proto-descriptors.js';
 import { configProblems, loadConfig, DEFAULT_RULE_SET, defaultExporters } from '../config/index.js';
 import { combineProblems } from '../../core/validation.js';
 import { configFileProblems, configWarnings } from '../config/checks.js';
@@ -58,7 +59,10 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     def === undefined
       ? undefined
       : await collect(async () => {
-          const c = compileRuleSet(def, registry, { source: config.rulesFile ?? `${file} (rules)` });
+          const c = compileRuleSet(def, registry, {
+            source: config.rulesFile ?? `${file} (rules)`,
+            protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),
+          });
           await validateRuleSet(c, config.rulesFile ?? `${file} (rules)`);
           return c;
         });

@@ -1,13 +1,30 @@
 // `gatehouse rules eval` and `gatehouse rules check`: evaluate one statement, validate a rule set
 // file, offline. The rules engine itself stays in rules/; this is only its command-line face.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ERROR_CATALOGUE, GatehouseError, errorMessage } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
-import { compactJson, compileRuleSet, compileSql, EvalContext, loadRuleSetFile, rulesetError, serializeOutput, topicMatches } from '../../rules/index.js';
+import {
+  compactJson,
+  compileRuleSet,
+  compileSql,
+  createFunctionRegistry,
+  EvalContext,
+  loadRuleSetFile,
+  rulesetError,
+  serializeOutput,
+  topicMatches,
+} from '../../rules/index.js';
+import { protoDescriptorFolder } from '../pipeline/proto-descriptors.js';
 import type { ActionRegistry, CompiledQuery, SqlVersion, WindowedQuery } from '../../rules/index.js';
 import type { CliIO } from './io.js';
 
-const EVAL_USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC --payload 'PAYLOAD' [--clientid ID] [--sql-version 2016-03-23|2015-10-08]
+/** A gateway started in this folder without --data-dir keeps its descriptors here (./gatehouse-data/proto). */
+const DEFAULT_PROTO_DIR = 'gatehouse-data/proto';
+
+const EVAL_USAGE = `usage: gatehouse rules eval --sql 'SQL' --topic TOPIC (--payload 'PAYLOAD' | --payload-file FILE) [--clientid ID]
+                           [--sql-version 2016-03-23|2015-10-08] [--proto-dir DIR]
 
 Evaluates one AWS IoT SQL statement against one message and prints the payload each action would
 receive, one line, as compact JSON. Prints nothing when FROM does not match or WHERE is false.
@@ -15,12 +32,18 @@ A windowed rule gets this one message: a per-event window (COUNTWINDOW(1), SLIDI
 row; a window that emits on close prints nothing (stderr says so).
 A TOPIC of AWS IoT Basic Ingest, $aws/rules/<rule>/<topic>, runs the statement on <topic> whatever
 its FROM, as the gateway does; a rule without FROM runs on any TOPIC.
-Exit codes: 0 ok, 2 SQL error or bad arguments.
+--payload-file reads the payload's bytes from FILE (a binary payload: Protobuf, a Sparkplug B NDATA).
+--proto-dir is the folder of decode(*, 'proto', bucket, key, ...)'s descriptors, <DIR>/<bucket>/<key>
+(default ${DEFAULT_PROTO_DIR}, a gateway's in this folder; a gateway reads protoDescriptorDir).
+Exit codes: 0 ok, 1 the statement failed on this message (a gateway would count a rule error and
+give the message to the rule's errorAction), 2 SQL error or bad arguments.
 `;
 
-const CHECK_USAGE = `usage: gatehouse rules check FILE
+const CHECK_USAGE = `usage: gatehouse rules check FILE [--proto-dir DIR]
 
-Validates a rule set file (YAML or JSON): shape, every rule's SQL, every action's options.
+Validates a rule set file (YAML or JSON): shape, every rule's SQL, every action's options, and the
+descriptor and message type each decode(*, 'proto', ...) names, read from <DIR>/<bucket>/<key>
+(default ${DEFAULT_PROTO_DIR}; check-config reads the configuration's protoDescriptorDir).
 Lists every error; exit 1 on errors, 0 with a summary otherwise.
 `;
 
@@ -52,7 +75,16 @@ function renderOutput(out: Buffer, passthrough: boolean): string {
 }
 
 export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
-  let values: { sql?: string; topic?: string; payload?: string; clientid?: string; 'sql-version'?: string; help?: boolean };
+  let values: {
+    sql?: string;
+    topic?: string;
+    payload?: string;
+    'payload-file'?: string;
+    clientid?: string;
+    'sql-version'?: string;
+    'proto-dir'?: string;
+    help?: boolean;
+  };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -60,8 +92,10 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
         sql: { type: 'string' },
         topic: { type: 'string' },
         payload: { type: 'string' },
+        'payload-file': { type: 'string' },
         clientid: { type: 'string' },
         'sql-version': { type: 'string' },
+        'proto-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -74,10 +108,21 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(EVAL_USAGE);
     return 0;
   }
-  const missing = (['sql', 'topic', 'payload'] as const).filter((k) => values[k] === undefined);
+  const missing: string[] = (['sql', 'topic'] as const).filter((k) => values[k] === undefined);
+  if (values.payload === undefined && values['payload-file'] === undefined) missing.push('payload');
   if (missing.length) {
     return badArgs(io, `missing --${missing.join(', --')}`, EVAL_USAGE, 'eval');
   }
+  if (values.payload !== undefined && values['payload-file'] !== undefined) {
+    return badArgs(io, 'give --payload or --payload-file, not both', EVAL_USAGE, 'eval');
+  }
+  let payload: Buffer;
+  try {
+    payload = values.payload !== undefined ? Buffer.from(values.payload, 'utf8') : readFileSync(values['payload-file']!);
+  } catch (err) {
+    return badArgs(io, `cannot read --payload-file ${values['payload-file']}: ${errorMessage(err)}`, EVAL_USAGE, 'eval');
+  }
+  const payloadText = payload.toString('utf8');
   const version = values['sql-version'] ?? '2016-03-23';
   if (version !== '2016-03-23' && version !== '2015-10-08') {
     sayError(
@@ -90,7 +135,8 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   }
   let query: CompiledQuery;
   try {
-    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion });
+    const protoDescriptors = protoDescriptorFolder(resolve(values['proto-dir'] ?? DEFAULT_PROTO_DIR));
+    query = compileSql(values.sql!, { sqlVersion: version as SqlVersion, functions: createFunctionRegistry({ protoDescriptors }) });
   } catch (err) {
     sayError(io, err);
     return 2;
@@ -109,7 +155,7 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
     return none(`topic '${topic}' does not match the FROM filter '${query.topicFilter}'`);
   const msg: Message = {
     topic: ingest ? ingest[1]! : topic,
-    payload: Buffer.from(values.payload!, 'utf8'),
+    payload,
     qos: 0,
     source: { kind: 'mqtt', id: values.clientid ?? 'gatehouse-cli', ip: '127.0.0.1' },
     receivedAt: Date.now(),
@@ -122,9 +168,17 @@ export async function runRulesEval(argv: string[], io: CliIO): Promise<number> {
   if (query.windowed) return evalWindowed(query, query.windowed, c, io, none);
   // A JSON payload typed with a slip ('{"temp":1' without its brace) reads as no fields at all:
   // the output alone ({}) would not say why. (A payload not meant as JSON, read with encode(*), is left alone.)
-  if (!query.passthrough && c.isNonJson() && /^\s*[[{]/.test(values.payload!))
+  if (!query.passthrough && c.isNonJson() && /^\s*[[{]/.test(payloadText))
     io.stderr.write('note: the payload is not valid JSON, so every field it names is undefined (as in the gateway for a non-JSON payload): check --payload\n');
-  const out = serializeOutput(query.select(c), query.sqlVersion);
+  let out: Buffer | undefined;
+  try {
+    out = serializeOutput(query.select(c), query.sqlVersion);
+  } catch (err) {
+    // A function's own failure (decode 'proto': GH_PROTO_DECODE): in a gateway, GH_RULE_EVAL and the error action.
+    if (!(err instanceof GatehouseError)) throw err;
+    sayError(io, err);
+    return 1;
+  }
   if (out === undefined) {
     // A VALUE array under 2015-10-08 is no output too (V1 cannot output a top-level array): say so.
     const v1Value = query.sqlVersion === '2015-10-08' && /^\s*(?:SET\b[\s\S]*?\b)?SELECT\s+VALUE\b/i.test(values.sql!);
@@ -205,10 +259,17 @@ async function configGivenAsRuleSet(file: string): Promise<GatehouseError | unde
 export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionRegistry): Promise<number> {
   let positionals: string[];
   let help = false;
+  let protoDir = DEFAULT_PROTO_DIR;
   try {
-    const r = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    const r = parseArgs({
+      args: argv,
+      options: { help: { type: 'boolean', short: 'h' }, 'proto-dir': { type: 'string' } },
+      allowPositionals: true,
+      strict: true,
+    });
     positionals = r.positionals;
     help = r.values.help === true;
+    protoDir = r.values['proto-dir'] ?? DEFAULT_PROTO_DIR;
   } catch (err) {
     return badArgs(io, errorMessage(err), CHECK_USAGE, 'check');
   }
@@ -222,7 +283,7 @@ export async function runRulesCheck(argv: string[], io: CliIO, registry: ActionR
   const file = positionals[0]!;
   try {
     const def = await loadRuleSetFile(file);
-    const set = compileRuleSet(def, registry, { source: file });
+    const set = compileRuleSet(def, registry, { source: file, protoDescriptors: protoDescriptorFolder(resolve(protoDir)) });
     const enabled = set.rules.filter((r) => r.enabled).length;
     io.stdout.write(`${file}: OK, rule set version ${set.version}, ${set.rules.length} rule${set.rules.length === 1 ? '' : 's'} (${enabled} enabled)\n`);
     // A rule without FROM matches no topic: say so, in case FROM was forgotten rather than meant.

@@ -1,6 +1,6 @@
 // Load a configuration: file (optional) + command-line overrides -> validated config with defaults,
 // plus the cross-section checks a schema alone cannot express.
-import { resolve, dirname, isAbsolute } from 'node:path';
+import { resolve, dirname, isAbsolute, join } from 'node:path';
 import { ERRORS, GatehouseError } from '../../core/errors.js';
 import { combineProblems } from '../../core/validation.js';
 import { checkBrokerSecurity, isLoopback } from '../broker/options.js';
@@ -195,9 +195,13 @@ export async function loadConfig(
   const withPaths: Record<string, unknown> = { ...raw };
   if (typeof withPaths.dataDir === 'string' && !isAbsolute(withPaths.dataDir)) withPaths.dataDir = resolve(base, withPaths.dataDir);
   if (typeof withPaths.rulesFile === 'string' && !isAbsolute(withPaths.rulesFile)) withPaths.rulesFile = resolve(base, withPaths.rulesFile);
+  if (typeof withPaths.protoDescriptorDir === 'string' && !isAbsolute(withPaths.protoDescriptorDir)) {
+    withPaths.protoDescriptorDir = resolve(base, withPaths.protoDescriptorDir);
+  }
   const schema = withEntries(await entrySchemasFor(withPaths));
   const config = validateConfig(schema, applyOverrides(withPaths, overrides), file ?? 'the default configuration');
   config.dataDir = resolve(config.dataDir);
+  config.protoDescriptorDir ??= join(config.dataDir, 'proto');
   // A file destination's relative dir is the data dir's, as its default <dataDir>/export is: not the
   // config folder's (read-only under the systemd unit, ProtectSystem=strict), nor the working
   // directory's (the data dir under the unit, where `npm start` runs elsewhere).

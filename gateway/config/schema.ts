@@ -131,6 +131,13 @@ export const configBaseSchema = z
       .optional()
       .describe('The rule set { version, rules: [...] } (validated by the rules engine). Default: one rule archiving every publish to `archive`.'),
     rulesFile: z.string().min(1).optional().describe('Read the rule set from this YAML/JSON file instead of `rules`.'),
+    protoDescriptorDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Folder of the Protobuf descriptors of decode(*, 'proto', bucket, key, file, type) (AWS reads s3://bucket/key): the file <protoDescriptorDir>/<bucket>/<key>. Default <dataDir>/proto (docs/rules-sql.md#protobuf-payloads).",
+      ),
     ruleState: statefulOptionsSchema
       .extend({
         inputLog: z

@@ -18,7 +18,7 @@ import { clocksOf } from '../../core/clock.js';
 import type { LocalStreams } from '../store/types.js';
 import type { Message } from '../../core/message.js';
 import { compileRuleSet, loadRuleSetFile, validateRuleSet } from '../../rules/index.js';
-import type { ActionRegistry, CompiledRuleSet, RuleCounters, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
+import type { ActionRegistry, CompiledRuleSet, ProtoDescriptorSource, RuleCounters, RuleEngine, RuleSetDefinition } from '../../rules/index.js';
 import { defaultVerifier, type UpdateVerifier } from '../control/verify.js';
 import type { ApplyBytesOptions, MetaWrites, RollbackOptions, RuleSetTarget, RuleUpdateStatus } from '../control/rule-set-target.js';
 import { codeOf, errorsOf, readRuleSetBytes, refusedLogs, type RefusedLogs } from './rule-set-bytes.js';
@@ -48,6 +48,8 @@ export interface RuleHostDeps extends RuntimeDeps {
   verifier?: UpdateVerifier;
   /** Config `ruleState`: checkpoint interval, bounds, input log size. */
   ruleState?: RuleStateOptions;
+  /** Where decode(*, 'proto', ...) reads descriptors (protoDescriptorDir); read again at each compile. */
+  protoDescriptors?: ProtoDescriptorSource;
   /**
    * The set the gateway runs when the config names none (DEFAULT_RULE_SET). Nobody wrote it, so a
    * stored copy of it does not outrank a set a user wrote with the same version (at start, or as
@@ -113,7 +115,7 @@ export class RuleHost extends EventEmitter implements RuleSetTarget {
 
   /** Compile + validate without applying (check-config, dry runs). */
   async check(def: unknown, source: string): Promise<CompiledRuleSet> {
-    const compiled = compileRuleSet(def, this.registry, { source });
+    const compiled = compileRuleSet(def, this.registry, { source, protoDescriptors: this.deps.protoDescriptors });
     await validateRuleSet(compiled, source);
     return compiled;
   }

@@ -43,6 +43,7 @@ import {
   type RuleUpdateStatus,
   type SourceEntry,
 } from '../pipeline/index.js';
+import { protoDescriptorDirOf, protoDescriptorFolder } from '../pipeline/proto-descriptors.js';
 import { buildAdminSource } from './admin-source.js';
 import { makeDataDir } from './data-dir.js';
 import type { CertWatch } from '../upstream/cert-watch.js';
@@ -229,6 +230,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       actions,
       verifier,
       ruleState: config.ruleState,
+      protoDescriptors: protoDescriptorFolder(protoDescriptorDirOf(config)),
       builtInDefault: DEFAULT_RULE_SET,
       // The streams and exporters of the set's upstream actions (kinesis, http, ...), created before it runs.
       beforeInstall: (definition) => exporters.activate(upstreamStreamsOf([definition])),

@@ -8,6 +8,7 @@ import { EvalContext } from './context.js';
 import { CLOUD_FUNCTIONS, type SqlFunctionDef } from './functions/index.js';
 import { keyPart, toStr, type Value } from './values.js';
 import { closestName } from '../../core/closest-name.js';
+import { GatehouseError } from '../../core/errors.js';
 
 /**
  * The aggregates of windowed rules (rules/windows/aggregates.ts, which imports this compiler, so the
@@ -53,10 +54,20 @@ export function compileCall(cx: CompilerContext, e: Extract<Expr, { kind: 'call'
   if (def.since === V2) cx.needV2(`${def.name}()`, e.pos);
   const n = e.args.length;
   if (n < def.minArgs || n > def.maxArgs) throw arityError(def, n, e.pos);
-  const problem = def.check?.(e.args, cx.sqlVersion);
+  let problem: string | undefined;
+  try {
+    problem = def.check?.(e.args, cx.sqlVersion);
+  } catch (err) {
+    // A check's own error (decode 'proto': GH_PROTO_DESCRIPTOR) with the position of the call.
+    if (err instanceof GatehouseError && !err.where) {
+      throw new GatehouseError(err.code, err.message, { where: `line ${e.pos.line}, column ${e.pos.column}`, hint: err.hint, cause: err });
+    }
+    throw err;
+  }
   if (problem) throw semantic(problem, e.pos);
+  const rawStar = typeof def.rawStar === 'function' ? def.rawStar(e.args) : def.rawStar === true;
   const argFns: Compiled[] = e.args.map((a) => {
-    if (a.kind === 'star' && def.rawStar && scope === 'root') return (c: EvalContext) => c.message.payload;
+    if (a.kind === 'star' && rawStar && scope === 'root') return (c: EvalContext) => c.message.payload;
     return cx.compileExpr(a, scope);
   });
   // One argument array per call site, refilled per evaluation (no per-message allocation).

@@ -16,7 +16,8 @@
 //     a `state` are listed in `CompiledQuery.stateSites` for checkpoints.
 // Evaluation contract: WHERE is evaluated first and cannot see SELECT aliases; field references
 // read the payload parsed once per message (EvalContext.root()); functions never throw, they
-// return Undefined on bad input.
+// return Undefined on bad input, except decode(*, 'proto', ...) on bytes that are not its message
+// (GH_PROTO_DECODE: the message goes to the rule's error action, as AWS fails the rule).
 //
 // The work is split by concern: compile-expr.ts (expressions, operators, CAST, CASE), compile-calls.ts
 // (plain, stateful and analytic OVER calls), compile-select.ts (SELECT lists, nested SELECT, output

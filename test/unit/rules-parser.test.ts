@@ -222,11 +222,12 @@ test('a misspelt function name is answered with the closest one; a statement end
   assert.match(failure('SELECT * FROM').hint ?? '', /topic filter the rule reads after FROM/);
 });
 
-test("AWS's Protobuf decode(*, 'proto', ...) is refused with its reason, not as a wrong argument count", () => {
-  const e = failure("SELECT VALUE decode(*, 'proto', 'bucket', 'key.desc', 'file', 'Msg') FROM 'a/b'");
-  assert.equal(e.code, 'GH_SQL_SEMANTIC');
-  assert.match(e.message, /Protobuf descriptor from Amazon S3/);
+test("decode's argument counts: 2 for 'base64', 6 for AWS's Protobuf form (its files: rules-proto.test.ts); other schemes refused", () => {
+  // Without a descriptor folder (as here) the Protobuf form compiles on its arguments alone.
+  assert.ok(compileSql("SELECT VALUE decode(*, 'proto', 'bucket', 'key.desc', 'file', 'Msg') FROM 'a/b'"));
+  assert.match(failure("SELECT decode(*, 'proto', 'bucket') AS y FROM 'a/b'").message, /takes 6 arguments/);
   assert.match(failure("SELECT decode(x, 'base64', 1) AS y FROM 'a/b'").message, /takes 2 arguments \(value, 'base64'\), got 3/);
+  assert.match(failure("SELECT decode(x, 'hex') AS y FROM 'a/b'").message, /supports the 'base64' and 'proto' schemes/);
 });
 
 test('FROM is optional, as in AWS IoT, for a rule reached only through Basic Ingest; not for one keeping state', () => {

@@ -1,7 +1,10 @@
-// Hash and encoding functions.
+// Hash and encoding functions; decode's Protobuf form is in proto.ts.
 import { createHash } from 'node:crypto';
 import { define, type FunctionRegistry, type SqlFunctionDef } from './types.js';
-import { toStr } from '../values.js';
+import { toStr, type Value } from '../values.js';
+import type { Expr } from '../ast.js';
+import { ERRORS } from '../../../core/errors.js';
+import { ProtoDecoder } from './proto.js';
 import { md2Hex } from './md2.js';
 
 function hashFn(name: string, algo: string): SqlFunctionDef {
@@ -18,21 +21,57 @@ function hashFn(name: string, algo: string): SqlFunctionDef {
 }
 
 function schemeCheck(fn: string) {
-  return (args: import('../ast.js').Expr[]): string | undefined => {
+  return (args: Expr[]): string | undefined => {
     const s = args[1];
-    // AWS's decode(*, 'proto', bucket, key, file, message) reads the descriptor set from S3.
-    if (fn === 'decode' && s?.kind === 'literal' && typeof s.value === 'string' && s.value.toLowerCase() === 'proto') {
-      return "decode(*, 'proto', ...) reads its Protobuf descriptor from Amazon S3, which the gateway does not reach: decode Protobuf upstream, or send base64 and decode(x, 'base64')";
-    }
     if (s && s.kind === 'literal' && (typeof s.value !== 'string' || s.value.toLowerCase() !== 'base64')) {
-      return `${fn}() supports only the 'base64' scheme`;
+      return fn === 'decode' ? "decode() supports the 'base64' and 'proto' schemes" : `${fn}() supports only the 'base64' scheme`;
     }
     if (args.length !== 2) return `${fn}() takes 2 arguments (value, 'base64'), got ${args.length}`;
     return undefined;
   };
 }
 
-export function registerHash(reg: FunctionRegistry): void {
+const isProto = (e: Expr | undefined): boolean => e?.kind === 'literal' && typeof e.value === 'string' && e.value.toLowerCase() === 'proto';
+
+const PROTO_ARGS = ['bucket', 'descriptor file', '.proto file name', 'message type'] as const;
+
+/**
+ * decode(x, 'proto', bucket, key, file, type): 6 arguments, the last four strings; with all four
+ * literal, the descriptor is read and the type looked up now, so a rule set naming a missing file
+ * or type is refused when it compiles (GH_PROTO_DESCRIPTOR, thrown by ProtoDecoder.resolve).
+ */
+function decodeCheck(proto: ProtoDecoder) {
+  const base64 = schemeCheck('decode');
+  return (args: Expr[]): string | undefined => {
+    if (!isProto(args[1])) return base64(args);
+    if (args.length !== 6) {
+      return `decode(x, 'proto', bucket, key, file, type) takes 6 arguments (the data, 'proto', the bucket, the descriptor file, the .proto file name, the message type), got ${args.length}`;
+    }
+    const lits: string[] = [];
+    for (let i = 2; i < 6; i++) {
+      const a = args[i]!;
+      if (a.kind !== 'literal') continue;
+      if (typeof a.value !== 'string' || a.value === '') return `decode(x, 'proto', ...): the ${PROTO_ARGS[i - 2]} must be a non-empty string`;
+      lits.push(a.value);
+    }
+    // No source (rules sign, the state sweep): the arguments' shape only; the gateway checks the files.
+    if (lits.length === 4 && proto.source) proto.resolve(lits[0]!, lits[1]!, lits[2]!, lits[3]!);
+    return undefined;
+  };
+}
+
+/** The Protobuf form at run time (its descriptor arguments evaluated): resolved (cached), then decoded. */
+function decodeProto(proto: ProtoDecoder, a: Value[]): Value {
+  for (let i = 2; i < 6; i++) {
+    const v = a[i];
+    if (typeof v !== 'string' || v === '') {
+      throw ERRORS.GH_PROTO_DESCRIPTOR({ reason: `decode(x, 'proto', ...): the ${PROTO_ARGS[i - 2]} is ${v === '' ? 'empty' : `not a string (${typeof v})`}` });
+    }
+  }
+  return proto.decode(proto.resolve(a[2] as string, a[3] as string, a[4] as string, a[5] as string), a[0]);
+}
+
+export function registerHash(reg: FunctionRegistry, proto: ProtoDecoder = new ProtoDecoder(undefined)): void {
   const defs: SqlFunctionDef[] = [
     {
       // OpenSSL 3 has no MD2 by default: ours (md2.ts), so md2() runs on every build.
@@ -70,13 +109,17 @@ export function registerHash(reg: FunctionRegistry): void {
     {
       name: 'decode',
       minArgs: 2,
-      // AWS's Protobuf form has 6 arguments: the check refuses it with its own reason.
+      // AWS's Protobuf form has 6 arguments (proto.ts).
       maxArgs: 6,
       since: '2016-03-23',
+      // The Protobuf form decodes the payload's bytes; the base64 form reads * as before (its JSON value).
+      rawStar: (args) => isProto(args[1]),
       pure: true,
-      check: schemeCheck('decode'),
+      check: decodeCheck(proto),
       impl: (_c, a) => {
-        if (typeof a[1] !== 'string' || a[1].toLowerCase() !== 'base64') return undefined;
+        const scheme = typeof a[1] === 'string' ? a[1].toLowerCase() : undefined;
+        if (scheme === 'proto' && a.length === 6) return decodeProto(proto, a);
+        if (scheme !== 'base64') return undefined;
         const s = toStr(a[0]);
         if (s === undefined || !/^[A-Za-z0-9+/\r\n]*={0,2}\s*$/.test(s)) return null;
         const text = Buffer.from(s, 'base64').toString('utf8');

@@ -8,6 +8,8 @@ import { registerTime } from './time.js';
 import { registerMisc } from './misc.js';
 import { registerAnomaly } from './anomaly.js';
 import { registerWindowFunctions } from '../../windows/context.js';
+import { ProtoDecoder } from './proto.js';
+import type { ProtoDescriptorSource } from '../../types.js';
 
 export * from './types.js';
 
@@ -57,12 +59,20 @@ export const CLOUD_FUNCTIONS: ReadonlyMap<string, { reason: string; hint: string
   ],
 ]);
 
-/** A fresh registry with the built-in functions; callers may add their own (windows, anomaly). */
-export function createFunctionRegistry(): FunctionRegistry {
+export interface FunctionRegistryOptions {
+  /** Where decode(*, 'proto', bucket, key, ...) reads descriptors (the gateway's folder); without it such a rule compiles unchecked and fails when it runs. */
+  protoDescriptors?: ProtoDescriptorSource;
+}
+
+/**
+ * A fresh registry with the built-in functions; callers may add their own (windows, anomaly). The
+ * Protobuf descriptors it reads are cached in it: a registry per compiled rule set.
+ */
+export function createFunctionRegistry(opts: FunctionRegistryOptions = {}): FunctionRegistry {
   const reg: FunctionRegistry = new Map();
   registerMath(reg);
   registerString(reg);
-  registerHash(reg);
+  registerHash(reg, new ProtoDecoder(opts.protoDescriptors));
   registerMqtt(reg);
   registerTime(reg);
   registerMisc(reg);

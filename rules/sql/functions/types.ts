@@ -46,11 +46,17 @@ interface BaseDef {
   maxArgs: number;
   /** First SQL version that has it (AWS marks several functions "2016-03-23 and later"). */
   since?: SqlVersion;
-  /** Passes `*` as the raw payload Buffer (encode(*, 'base64')) instead of the parsed JSON. */
-  rawStar?: boolean;
+  /**
+   * Passes `*` as the raw payload Buffer (encode(*, 'base64')) instead of the parsed JSON; a
+   * function of the call's arguments when it depends on them (decode(*, 'proto', ...) only).
+   */
+  rawStar?: boolean | ((args: Expr[]) => boolean);
   /** Evaluates without touching the payload/message (eligible for constant folding when args are literals). */
   pure?: boolean;
-  /** Literal-argument validation at compile time; return an error message to refuse the rule. */
+  /**
+   * Literal-argument validation at compile time; return an error message to refuse the rule
+   * (GH_SQL_SEMANTIC), or throw a GatehouseError of its own code (the call's position is added).
+   */
   check?(args: Expr[], sqlVersion: SqlVersion): string | undefined;
 }
 
