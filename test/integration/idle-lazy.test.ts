@@ -69,6 +69,8 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['AWS SDK', '/node_modules/@aws-sdk/'],
   ['modbus-serial', '/node_modules/modbus-serial/'],
   ['node-opcua', '/node_modules/node-opcua'],
+  // Loaded when a rule decoding Protobuf compiles (test/unit/rules-proto-lazy.test.ts).
+  ['protobufjs (decode proto)', '/node_modules/protobufjs/'],
   // No TLS listener, TLS client or https endpoint: node:tls and node:https (~0.8-1.5 MiB of RSS) stay
   // out, also through prom-client's index (its Pushgateway requires https: core/prom-client.ts).
   ['node:tls', 'builtin:tls'],
