@@ -13,6 +13,7 @@
 // loading: heapUsed is the steadier column. Run with the shipped V8 flags (bin/gatehouse.js).
 //
 // Run: node dist/test/bench/footprint.js   (needs --expose-gc in the children: added here)
+//      FOOTPRINT_ONLY=protobufjs node dist/test/bench/footprint.js   (the default start, and that on-demand row)
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -62,6 +63,10 @@ const ON_DEMAND: Part[] = [
   { name: 'sources: file source runtime', imports: ['../../gateway/pipeline/sources/file/source.js'] },
   { name: 'modbus-serial (a modbus source)', imports: ['modbus-serial'] },
   { name: 'node-opcua-client (an opcua source; optional install)', imports: ['node-opcua-client'] },
+  {
+    name: "protobufjs (a rule with decode(*, 'proto', ...))",
+    imports: ['protobufjs/light.js', 'protobufjs/ext/descriptor.js', 'protobufjs/ext/protojson.js', '../../rules/sql/functions/proto.js'],
+  },
   { name: 'mqtt (MQTT bridge destination, upstream control)', imports: ['mqtt'] },
   { name: 'nats (NATS destination)', imports: ['nats'] },
   { name: '@aws-sdk/client-kinesis (+ HTTP handler)', imports: ['@aws-sdk/client-kinesis', '@smithy/node-http-handler'] },
@@ -176,7 +181,9 @@ async function main(): Promise<void> {
   lines.push(row(['**total after start (before idle)**', total.rss.toFixed(1), total.heap.toFixed(1)]));
   lines.push('', 'Loaded only when configured (each on top of the default start modules):', '');
   lines.push(row(['part', 'RSS MiB', 'heapUsed MiB']), row(['---', '---:', '---:']));
-  for (const part of ON_DEMAND) {
+  // FOOTPRINT_ONLY=protobufjs: only the on-demand rows whose name holds it (one part measured again).
+  const only = process.env.FOOTPRINT_ONLY;
+  for (const part of ON_DEMAND.filter((p) => only === undefined || p.name.includes(only))) {
     const steps = await run({ mode: 'on-demand', base: DEFAULT_PARTS, part });
     const s = steps.at(-1)!;
     lines.push(row([part.name, s.error ? `not installed (${s.error})` : signed(s.rssMiB), s.error ? '' : signed(s.heapMiB)]));

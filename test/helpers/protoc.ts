@@ -48,6 +48,7 @@ export const KITCHEN_PROTO = `syntax = "proto3";
 package test.kitchen;
 import "common.proto";
 enum Mode { MODE_UNSET = 0; AUTO = 1; MANUAL = 2; }
+enum Verbose { VERBOSE_UNSET = 0; A_VALUE_WITH_A_NAME_FAR_LONGER_THAN_ITS_ONE_BYTE = 1; }
 message Reading {
   string device_id = 1;
   double temp = 2;
@@ -72,6 +73,7 @@ message Reading {
   optional int32 maybe = 19;
   repeated float floats = 20;
   map<string, float> float_map = 21;
+  repeated Verbose verbose = 22;
 }
 message Deep {
   Deep child = 1;

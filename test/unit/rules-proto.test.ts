@@ -220,7 +220,9 @@ test('a file that is not a FileDescriptorSet, or one written without --include_i
   throwsCode(() => compile('noimports.desc'), 'GH_PROTO_DESCRIPTOR', /do not resolve/);
 });
 
-test('a payload that is not that message, too large or nested too deep fails the evaluation with GH_PROTO_DECODE', { skip: skipProtoc }, async (t) => {
+test('a payload that is not that message, too large, too large once decoded or nested too deep fails the evaluation with GH_PROTO_DECODE', {
+  skip: skipProtoc,
+}, async (t) => {
   const ws = await kitchen(t);
   const sql = `SELECT ${KITCHEN} AS r FROM 'a/b'`;
   // A JSON text is not a Reading (wire type 3 in '{').
@@ -231,6 +233,14 @@ test('a payload that is not that message, too large or nested too deep fails the
   // Larger than AWS's 128 KiB: refused before decoding.
   const big = ws.encode('kitchen.proto', 'test.kitchen.Reading', `raw: "${'x'.repeat(PROTO_MAX_PAYLOAD_BYTES)}"`);
   throwsCode(() => run(ws, sql, big), 'GH_PROTO_DECODE', /larger than 131072 bytes/);
+  // 30,000 bytes whose JSON is over 1 MiB (a packed enum of one byte each, named in 48 characters).
+  const wordy = ws.encode(
+    'kitchen.proto',
+    'test.kitchen.Reading',
+    `verbose: [${Array(30_000).fill('A_VALUE_WITH_A_NAME_FAR_LONGER_THAN_ITS_ONE_BYTE').join(', ')}]`,
+  );
+  assert.ok(wordy.length < 31_000);
+  throwsCode(() => run(ws, sql, wordy), 'GH_PROTO_DECODE', /its JSON form has 15\d{5} characters, more than 1048576/);
   // Nested 150 deep (protoc writes it; protobufjs stops at 100 levels).
   let text = 'n: 1';
   for (let i = 0; i < 150; i++) text = `child { ${text} }`;
@@ -268,4 +278,50 @@ test('a well-known type gets its JSON form: google.protobuf.Timestamp as an RFC 
   await ws.describe('b', 'ts.desc', 'ts.proto');
   const bytes = ws.encode('ts.proto', 't.E', 'at { seconds: 1700000000 nanos: 5000000 }');
   assert.deepEqual(run(ws, "SELECT VALUE decode(*, 'proto', 'b', 'ts.desc', 'ts', 'E') FROM 'a/b'", bytes), { at: '2023-11-14T22:13:20.005Z' });
+});
+
+test('a proto2 message (as Sparkplug B) gets the same canonical JSON: names, 64-bit, enums, bytes, NaN, floats, maps; a closed enum drops a number it does not name', {
+  skip: skipProtoc,
+}, async (t) => {
+  const ws = await protoWorkspace(t, {
+    'p2.proto': `syntax = "proto2";
+package p2;
+enum Kind { K_ZERO = 0; K_ONE = 1; }
+message Inner { optional string s = 1; }
+message Rec {
+  optional int64 big = 1;
+  optional Kind kind = 2;
+  optional bytes raw = 3;
+  optional double d = 4;
+  optional float f = 5;
+  optional Inner inner = 6;
+  repeated uint64 ids = 7;
+  map<string, Inner> by = 8;
+  optional string snake_case_name = 9;
+  optional int32 zero = 10;
+}
+`,
+  });
+  await ws.describe('b', 'p2.desc', 'p2.proto');
+  const sql = "SELECT VALUE decode(*, 'proto', 'b', 'p2.desc', 'p2', 'Rec') FROM 'a/b'";
+  const bytes = ws.encode(
+    'p2.proto',
+    'p2.Rec',
+    'big: -5 kind: K_ONE raw: "\\001" d: nan f: 0.1 inner { s: "x" } ids: [1, 18446744073709551615] by { key: "a" value { s: "y" } } snake_case_name: "z" zero: 0',
+  );
+  assert.deepEqual(run(ws, sql, bytes), {
+    big: '-5',
+    kind: 'K_ONE',
+    raw: 'AQ==',
+    d: 'NaN',
+    f: 0.1,
+    inner: { s: 'x' },
+    ids: ['1', '18446744073709551615'],
+    by: { a: { s: 'y' } },
+    snakeCaseName: 'z',
+    // proto2 `optional`: set, so written at its default.
+    zero: 0,
+  });
+  // kind = 7: not a Kind (proto2 enums are closed: an unknown field, dropped).
+  assert.deepEqual(run(ws, sql, Buffer.from([0x10, 0x07, 0x50, 0x01])), { zero: 1 });
 });
