@@ -11,7 +11,7 @@ import { compileSql, evaluateQuery } from '../../rules/sql/compiler.js';
 import { EvalContext } from '../../rules/sql/context.js';
 import { createFunctionRegistry } from '../../rules/sql/functions/index.js';
 import { compileRuleSet } from '../../rules/ruleset.js';
-import { PROTO_MAX_PAYLOAD_BYTES } from '../../rules/sql/functions/proto.js';
+import { PROTO_MAX_PAYLOAD_BYTES, PROTO_UNUSABLE_RETRY_MS, ProtoDecoder } from '../../rules/sql/functions/proto.js';
 import { protoDescriptorFolder } from '../../gateway/pipeline/proto-descriptors.js';
 import { isGatehouseError } from '../../core/errors.js';
 import { sqlMessage } from '../helpers/rules-sql.js';
@@ -324,4 +324,32 @@ message Rec {
   });
   // kind = 7: not a Kind (proto2 enums are closed: an unknown field, dropped).
   assert.deepEqual(run(ws, sql, Buffer.from([0x10, 0x07, 0x50, 0x01])), { zero: 1 });
+});
+
+test('a descriptor that does not parse is read again only after 10 s (a rule naming it per message does not parse it per message); a missing one at once', {
+  skip: skipProtoc,
+}, async (t) => {
+  const ws = await kitchen(t);
+  let now = 1_000;
+  let reads = 0;
+  const folder = protoDescriptorFolder(ws.descriptors);
+  const read = (b: string, k: string): Buffer => {
+    reads++;
+    return folder.read(b, k);
+  };
+  const decoder = new ProtoDecoder({ pathOf: folder.pathOf, read }, () => now);
+  const bad = join(ws.descriptors, 'plant', 'late.desc');
+  await writeFile(bad, 'not a descriptor set');
+  throwsCode(() => decoder.resolve('plant', 'late.desc', 'kitchen', 'Reading'), 'GH_PROTO_DESCRIPTOR', /is not a Protobuf FileDescriptorSet/);
+  await ws.describe('plant', 'late.desc', 'kitchen.proto');
+  now += PROTO_UNUSABLE_RETRY_MS - 1;
+  throwsCode(() => decoder.resolve('plant', 'late.desc', 'kitchen', 'Reading'), 'GH_PROTO_DESCRIPTOR', /is not a Protobuf FileDescriptorSet/);
+  assert.equal(reads, 1, 'not read again within 10 s');
+  now += 1;
+  assert.equal(decoder.resolve('plant', 'late.desc', 'kitchen', 'Reading').name, 'test.kitchen.Reading');
+  assert.equal(reads, 2);
+  // A missing file is looked at again by the next call.
+  throwsCode(() => decoder.resolve('plant', 'gone.desc', 'kitchen', 'Reading'), 'GH_PROTO_DESCRIPTOR', /does not exist/);
+  await ws.describe('plant', 'gone.desc', 'kitchen.proto');
+  assert.equal(decoder.resolve('plant', 'gone.desc', 'kitchen', 'Reading').name, 'test.kitchen.Reading');
 });

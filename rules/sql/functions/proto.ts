@@ -18,6 +18,7 @@
 // throws; the others return Undefined on bad input).
 import { basename } from 'node:path';
 import { ERRORS, errorMessage } from '../../../core/errors.js';
+import { monotonicNow } from '../../../core/clock.js';
 import { lazyPackage } from '../../../core/lazy-package.js';
 import type { ProtoDescriptorSource } from '../../types.js';
 import type { Value } from '../values.js';
@@ -29,6 +30,8 @@ export const PROTO_MAX_PAYLOAD_BYTES = 128 * 1024;
 export const PROTO_MAX_JSON_CHARS = 1024 * 1024;
 /** Descriptor sets and resolved types kept per compiled rule set (cleared when full). */
 const MAX_CACHED = 64;
+/** A descriptor file that does not parse is read again after this long (a rule naming it per message). */
+export const PROTO_UNUSABLE_RETRY_MS = 10_000;
 
 // The parts of protobufjs used here (its own typings declare far more, spread over three entry points).
 interface PbType extends ReflectedType {
@@ -131,6 +134,33 @@ function kindOf(v: unknown): string {
   return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
+/** The FileDescriptorSet in `bytes` (the file `path`), its types resolved. Throws GH_PROTO_DESCRIPTOR. */
+function parseSet(bytes: Buffer, path: string): { root: PbRoot; files: FileDescriptor[] } {
+  const notASet = (why: string) =>
+    ERRORS.GH_PROTO_DESCRIPTOR(
+      { reason: `${path} is not a Protobuf FileDescriptorSet (${why})` },
+      {
+        hint: 'write it with `protoc --include_imports --descriptor_set_out=FILE.desc FILE.proto` (a .proto file itself, or the output of --encode, is not one)',
+      },
+    );
+  let set: FileDescriptorSet;
+  try {
+    set = descriptorExt().FileDescriptorSet.decode(bytes);
+  } catch (err) {
+    throw notASet(errorMessage(err));
+  }
+  const files = set.file ?? [];
+  if (files.length === 0 || files.some((f) => !f.name)) throw notASet(files.length === 0 ? 'it describes no .proto file' : 'a file in it has no name');
+  try {
+    return { root: light().Root.fromDescriptor(set).resolveAll(), files };
+  } catch (err) {
+    throw ERRORS.GH_PROTO_DESCRIPTOR(
+      { reason: `the types of ${path} do not resolve: ${errorMessage(err)}` },
+      { hint: 'write it again with protoc --include_imports, so that the files it imports are in it' },
+    );
+  }
+}
+
 /**
  * Descriptor sets and message types of one compiled rule set: a rule set compiled again (an update,
  * a restart, a SIGHUP with a changed rule set) reads its descriptor files again, so a changed .desc
@@ -139,13 +169,24 @@ function kindOf(v: unknown): string {
 export class ProtoDecoder {
   private readonly sets = new Map<string, LoadedSet>();
   private readonly types = new Map<string, ResolvedProtoType>();
+  /**
+   * A file read but not usable (not a FileDescriptorSet, types that do not resolve), by bucket and
+   * key, until when (monotonic ms): a rule whose descriptor is named per message would otherwise read
+   * and parse up to 1 MiB for every message. A missing file is not kept (a stat says so cheaply).
+   */
+  private readonly unusable = new Map<string, { error: Error; until: number }>();
 
-  constructor(readonly source: ProtoDescriptorSource | undefined) {}
+  constructor(
+    readonly source: ProtoDescriptorSource | undefined,
+    private readonly now: () => number = monotonicNow,
+  ) {}
 
   private load(bucket: string, key: string): LoadedSet {
     const id = `${bucket}\0${key}`;
     const known = this.sets.get(id);
     if (known) return known;
+    const bad = this.unusable.get(id);
+    if (bad && this.now() < bad.until) throw bad.error;
     if (!this.source) {
       throw ERRORS.GH_PROTO_DESCRIPTOR(
         { reason: `no folder is set for Protobuf descriptors, so s3://${bucket}/${key} cannot be read` },
@@ -153,33 +194,18 @@ export class ProtoDecoder {
       );
     }
     const path = this.source.pathOf(bucket, key);
+    // Missing, unreadable, too large: thrown as it is, and looked at again by the next message.
     const bytes = this.source.read(bucket, key);
-    const notASet = (why: string) =>
-      ERRORS.GH_PROTO_DESCRIPTOR(
-        { reason: `${path} is not a Protobuf FileDescriptorSet (${why})` },
-        {
-          hint: 'write it with `protoc --include_imports --descriptor_set_out=FILE.desc FILE.proto` (a .proto file itself, or the output of --encode, is not one)',
-        },
-      );
-    let set: FileDescriptorSet;
+    let loaded: LoadedSet;
     try {
-      set = descriptorExt().FileDescriptorSet.decode(bytes);
+      loaded = { ...parseSet(bytes, path), path };
     } catch (err) {
-      throw notASet(errorMessage(err));
+      if (this.unusable.size >= MAX_CACHED) this.unusable.clear();
+      this.unusable.set(id, { error: err as Error, until: this.now() + PROTO_UNUSABLE_RETRY_MS });
+      throw err;
     }
-    const files = set.file ?? [];
-    if (files.length === 0 || files.some((f) => !f.name)) throw notASet(files.length === 0 ? 'it describes no .proto file' : 'a file in it has no name');
-    let root: PbRoot;
-    try {
-      root = light().Root.fromDescriptor(set).resolveAll();
-    } catch (err) {
-      throw ERRORS.GH_PROTO_DESCRIPTOR(
-        { reason: `the types of ${path} do not resolve: ${errorMessage(err)}` },
-        { hint: 'write it again with protoc --include_imports, so that the files it imports are in it' },
-      );
-    }
+    this.unusable.delete(id);
     if (this.sets.size >= MAX_CACHED) this.sets.clear();
-    const loaded = { root, files, path };
     this.sets.set(id, loaded);
     return loaded;
   }
@@ -203,7 +229,12 @@ export class ProtoDecoder {
     const Type = light().Type;
     let found: PbType | undefined;
     for (const c of candidates) {
-      const t = set.root.lookup(c);
+      let t: unknown;
+      try {
+        t = set.root.lookup(c);
+      } catch {
+        t = undefined; // a name protobufjs cannot parse is no type of the file
+      }
       if (t instanceof Type) {
         found = t;
         break;
