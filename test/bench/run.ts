@@ -76,6 +76,13 @@ const BENCHES: Bench[] = [
     timeoutS: 240,
   },
   { name: 'rules', what: 'rules engine messages/s', args: [], timeoutS: 120 },
+  {
+    name: 'rules-proto',
+    what: "decode(*, 'proto', ...) per message: a Sparkplug B NDATA of 20 metrics against the same data as JSON",
+    args: [],
+    missing: () => (onPath('protoc') ? undefined : "needs 'protoc' (Debian package protobuf-compiler)"),
+    timeoutS: 120,
+  },
   { name: 'windows', what: 'windowed and analytic rules messages/s', args: [], timeoutS: 120 },
   {
     name: 'window-state',
