@@ -1,6 +1,7 @@
 // Options of one serial link (zod schema with defaults and descriptions; gateway/config/schema.ts
 // composes it into the config file schema). Inferred types are exported next to each schema.
 import { z } from '../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../core/timer-delay.js';
 import { compileTopic } from './topic.js';
 
 const maxFrameBytes = z
@@ -137,13 +138,25 @@ export const SerialLinkOptionsSchema = z
     ack: AckSchema.describe('Acknowledged mode'),
     reconnect: z
       .strictObject({
-        initialMs: z.number().int().min(10).default(500).describe('First retry delay after the port fails or disappears'),
-        maxMs: z.number().int().min(10).default(10000).describe('Retry delay cap (exponential backoff with jitter)'),
-        watchMs: z.number().int().min(50).default(1000).describe('How often the device path is checked (gone, or now naming another device)'),
+        initialMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(500).describe('First retry delay after the port fails or disappears'),
+        maxMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(10000).describe('Retry delay cap (exponential backoff with jitter)'),
+        watchMs: z
+          .number()
+          .int()
+          .min(50)
+          .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+          .default(1000)
+          .describe('How often the device path is checked (gone, or now naming another device)'),
       })
       .default({ initialMs: 500, maxMs: 10000, watchMs: 1000 })
       .describe('Reconnect behaviour'),
-    frameTimeoutMs: z.number().int().min(10).default(1000).describe('A partial frame idle this long is counted as truncated and dropped'),
+    frameTimeoutMs: z
+      .number()
+      .int()
+      .min(10)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+      .default(1000)
+      .describe('A partial frame idle this long is counted as truncated and dropped'),
     maxInFlight: z.number().int().min(1).default(256).describe('Frames handed on but not yet committed before reading pauses (backpressure)'),
     writeQueue: z.number().int().min(1).default(64).describe('Pending downlink writes before write() rejects'),
     errorLog: z

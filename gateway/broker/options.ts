@@ -1,6 +1,7 @@
 // Broker options (zod): listeners, authentication, ACL, limits. The lead composes this schema
 // into the config file schema; defaults and .describe() texts feed the generated defaults doc.
 import { z } from '../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../core/timer-delay.js';
 import { ERRORS } from '../../core/errors.js';
 import { validFilter } from '../../core/topic-filter.js';
 import { bindHostSchema, urlHost } from '../../core/bind-host.js';
@@ -292,6 +293,7 @@ export const brokerOptionsSchema = z
       .number()
       .int()
       .min(100)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(5_000)
       .describe('A connection must send CONNECT within this time (after the TLS handshake), else it is closed and counted.'),
     maxPendingConnections: z
@@ -320,6 +322,7 @@ export const brokerOptionsSchema = z
       .number()
       .int()
       .min(0)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(30_000)
       .describe('A subscriber whose socket stays full this long is disconnected (0 = only the outbound limits apply). Publishers never wait for it.'),
     mqtt5: mqtt5Schema.prefault({}),

@@ -8,6 +8,7 @@
 // footprint"); full-schema.ts has the complete schema, for docs and checks.
 import { hostGatewayId } from '../../core/deps.js';
 import { z } from '../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../core/timer-delay.js';
 import { bindHostSchema } from '../../core/bind-host.js';
 import { brokerOptionsSchema } from '../broker/options.js';
 import { slowDiskThresholdsProblem, storeOptionsSchema, streamDefaultsSchema } from '../store/options.js';
@@ -183,6 +184,7 @@ export const configBaseSchema = z
       .number()
       .int()
       .min(0)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(20_000)
       .describe('On SIGTERM/SIGINT, how long to wait for in-flight commits and exports before closing anyway.'),
   })

@@ -1,6 +1,7 @@
 // Options of the control plane: the MQTT control channel for remote rule updates (`control`) and
 // the scheduled jobs (`jobs`). The lead composes these into the config file schema.
 import { z } from '../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../core/timer-delay.js';
 import { cronProblem } from './cron-problem.js';
 import { brokerUrlProblem } from '../../core/broker-url.js';
 import { compileClientIdTemplate } from '../../core/client-id-template.js';
@@ -43,8 +44,8 @@ export const controlUpstreamSchema = z
       "The control channel's proxy to its broker (an HTTP CONNECT tunnel): false connects directly (whatever network.proxy and the environment say), a URL goes through that proxy (user:password@ allowed, no noProxy check). Default: the gateway's network.proxy, or the environment (HTTPS_PROXY for mqtts/wss, HTTP_PROXY for mqtt/ws, NO_PROXY).",
     ),
     keepaliveSeconds: z.number().int().min(5).max(3600).default(60).describe('MQTT keepalive.'),
-    reconnectMinMs: z.number().int().min(100).default(1000).describe('First reconnect delay; doubles per failed attempt.'),
-    reconnectMaxMs: z.number().int().min(1000).default(60_000).describe('Largest reconnect delay.'),
+    reconnectMinMs: z.number().int().min(100).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(1000).describe('First reconnect delay; doubles per failed attempt.'),
+    reconnectMaxMs: z.number().int().min(1000).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(60_000).describe('Largest reconnect delay.'),
   })
   .strict()
   .refine((u) => (u.cert === undefined) === (u.key === undefined), { message: 'cert and key go together (mutual TLS needs both)', path: ['cert'] })

@@ -1,6 +1,7 @@
 // Options of the local stream store and of each stream (zod schemas; the lead composes them into
 // the config file schema and generates the defaults documentation from the descriptions).
 import { z } from '../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../core/timer-delay.js';
 import type { StreamOptions } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -49,6 +50,7 @@ export const storeOptionsSchema = z
       .number()
       .int()
       .nonnegative()
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(30_000)
       .describe("How long an append to a full stream with onFull 'reject' waits for space before failing with GH_STREAM_FULL"),
     maxPendingBytes: z
@@ -65,7 +67,7 @@ export const storeOptionsSchema = z
       .describe(
         'Commit pacing (default 7 with durability fsync, 0 with os): while appends keep arriving concurrently, the group commit waits until its oldest append is this old (ms) before its one write + fsync, so a steady stream makes few full commits (at most ~1000/commitDelayMs fsyncs/s) instead of many tiny ones. A lone writer (nothing arrived during the last commit) and a full-speed stream (the previous commit took longer than this) commit at once. Bounds the added PUBACK latency; 0 = commit on the next event-loop turn',
       ),
-    sweepIntervalMs: z.number().int().positive().default(60_000).describe('Interval of the ttl sweep timer'),
+    sweepIntervalMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG).default(60_000).describe('Interval of the ttl sweep timer'),
     tallyEveryBytes: z
       .number()
       .int()
@@ -90,7 +92,13 @@ export const storeOptionsSchema = z
       .describe(
         "A file of this size kept in the store's directory (GATEHOUSE-SPACE-BALLAST) and deleted when a LevelDB write failed on a full disk and too little is free to reopen the database (a compaction outgrew the reserve): the store reopens and frees its delivered backlog by itself. Written once free space is under 1 GiB and leaves room for it above reserveBytes + 1/8 (again after it was given up). 0 disables it",
       ),
-    diskProbeMs: z.number().int().min(50).default(500).describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
+    diskProbeMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+      .default(500)
+      .describe('How often free space is probed (statfs) and, after a failed write, recovery is tried'),
     // The slow-disk thresholds (slow-disk.ts, docs/store.md "A slow disk"): an SD card's stalls of
     // seconds and a worn card's slow flushes are said; a known-slow medium (a USB stick) may move
     // them up, an industrial SSD down. Below 100 ms a stall is an ordinary busy flush on any card.

@@ -3,6 +3,7 @@
 // destination's own schema when the factory in registry.ts builds it, so each destination module
 // owns its options. The lead composes these pieces into the config file schema.
 import { z } from '../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../core/timer-delay.js';
 import { destinationProxyOption } from './proxy-options.js';
 import { bracketedUrl } from '../../core/bind-host.js';
 
@@ -39,12 +40,25 @@ export const batchOptionsSchema = z
 
 export const backoffOptionsSchema = z
   .strictObject({
-    initialMs: z.number().int().min(1).default(200).describe('Backoff cap of the first retry (full jitter: the wait is random in [0, cap]).'),
-    maxMs: z.number().int().min(1).default(30_000).describe('Upper bound of the backoff cap; the cap doubles per consecutive failure up to this.'),
+    initialMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+      .default(200)
+      .describe('Backoff cap of the first retry (full jitter: the wait is random in [0, cap]).'),
+    maxMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+      .default(30_000)
+      .describe('Upper bound of the backoff cap; the cap doubles per consecutive failure up to this.'),
     outageMaxMs: z
       .number()
       .int()
       .min(1)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(3000)
       .describe(
         'Upper bound of the backoff cap while the destination is unreachable (the whole send failed: connection refused, timeout, 502/503/504, disk full): low, so export resumes within seconds of its return; full jitter still spreads a fleet. The lower of this and maxMs applies.',
@@ -92,6 +106,7 @@ export const exporterOptionsSchema = z.strictObject({
     .number()
     .int()
     .min(0)
+    .max(MAX_TIMER_MS, TIMER_TOO_LONG)
     .default(5000)
     .describe('On stop, how long an in-flight send may finish before it is aborted (aborted records stay unexported).'),
   isolatePermanent: z
@@ -171,6 +186,7 @@ export const httpDestinationSchema = z.strictObject({
     .number()
     .int()
     .min(100)
+    .max(MAX_TIMER_MS, TIMER_TOO_LONG)
     .default(30_000)
     .describe(
       'Request timeout: of silence on the connection, and of the whole reply once the batch is sent (a reply trickled byte by byte times out too); a timed-out request is retried with the same request id.',

@@ -1,6 +1,7 @@
 // Time source for windows and checkpoints: the real clock and timers in production, a manual one
 // in tests (advance 15 minutes in a microsecond, deterministically).
 import { monotonicNow } from '../../core/clock.js';
+import { MAX_TIMER_MS } from '../../core/timer-delay.js';
 
 export interface Timers {
   /** The wall clock (epoch ms). */
@@ -15,7 +16,7 @@ export interface Timers {
  * Node's longest timer (2^31 - 1 ms, ~24.8 days): a longer delay is taken as 1 ms, with a warning,
  * so a 30-day window would fire, find nothing due and re-arm at once, for good.
  */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { MAX_TIMER_MS };
 
 /**
  * Real timers (unref'd: a pending window close never keeps the process alive). `now` is the wall

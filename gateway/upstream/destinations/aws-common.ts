@@ -6,6 +6,7 @@ import { nodeHttps } from '../../../core/tls-modules.js';
 import { Readable, Transform } from 'node:stream';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import { z } from '../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../core/timer-delay.js';
 import { shortError, type CallFailureReason } from './common.js';
 import { destinationProxyOption } from '../proxy-options.js';
 import { routeFor, type ProxySettings, type Route } from '../proxy.js';
@@ -41,6 +42,7 @@ export const awsConnectionShape = () => ({
     .number()
     .int()
     .positive()
+    .max(MAX_TIMER_MS, TIMER_TOO_LONG)
     .default(30_000)
     .describe(
       'Timeout of one call: of silence on its connection, and of the whole call beyond the time its upload takes at 64 kbit/s (a reply trickled byte by byte times out too). A timed-out call is retried by the exporter loop.',

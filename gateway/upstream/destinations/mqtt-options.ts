@@ -3,6 +3,7 @@
 // batch limits, each with its .describe() (docs/configuration.md). Apart from mqtt.ts (the
 // bridge's connection and sends): the schema is read by config validation and the docs generator.
 import { z } from '../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../core/timer-delay.js';
 import { mqttBrokerUrlSchema } from '../../../core/broker-url.js';
 import { validFilter } from '../../../core/topic-filter.js';
 import { isImageHostName } from '../../../core/image-host-names.js';
@@ -84,13 +85,20 @@ export const mqttBridgeOptionsSchema = z.lazy(() =>
         .number()
         .int()
         .positive()
+        .max(MAX_TIMER_MS, TIMER_TOO_LONG)
         .default(10_000)
         .describe(
           'How long a send waits without any PUBACK (the wait starts again at each PUBACK of the send, so a slow uplink delivering a batch for minutes is not cut off) before its records not yet acknowledged are reported retryable.',
         ),
-      connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
-      reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
-      reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
+      connectTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG).default(10_000).describe('Time to wait for CONNACK.'),
+      reconnectMinMs: z
+        .number()
+        .int()
+        .positive()
+        .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+        .default(500)
+        .describe('First reconnect delay; doubles per failure (full jitter).'),
+      reconnectMaxMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG).default(30_000).describe('Cap of the reconnect delay.'),
       maxRecords: z.number().int().min(1).max(65_000).default(200).describe('Records published concurrently per batch (QoS 1 in flight).'),
       maxRecordBytes: z
         .number()

@@ -5,6 +5,7 @@
 // checks what createStream would capture). Apart from nats.ts (the connection and the sends).
 import { ipv6UrlProblem } from '../../../core/bind-host.js';
 import { z } from '../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../core/timer-delay.js';
 import { destinationProxyOption } from '../proxy-options.js';
 
 const MiB = 1024 * 1024;
@@ -86,15 +87,23 @@ export const natsOptionsSchema = z.lazy(() =>
         .number()
         .int()
         .positive()
+        .max(MAX_TIMER_MS, TIMER_TOO_LONG)
         .default(5000)
         .describe(
           'How long a send waits without any JetStream acknowledgement (each one starts the wait again, so a slow uplink delivering a batch for longer is not cut off) before its records not yet acknowledged are reported retryable; one publish waits at most 6 times as long.',
         ),
-      reconnectWaitMs: z.number().int().positive().default(2000).describe('Wait between reconnect attempts (the client adds jitter).'),
+      reconnectWaitMs: z
+        .number()
+        .int()
+        .positive()
+        .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+        .default(2000)
+        .describe('Wait between reconnect attempts (the client adds jitter).'),
       connectTimeoutMs: z
         .number()
         .int()
         .positive()
+        .max(MAX_TIMER_MS, TIMER_TOO_LONG)
         .default(5000)
         .describe(
           "Bound of one connection attempt: the TCP connection (through the proxy: the CONNECT's answer too), the server's INFO, TLS and the server's answer to the client's CONNECT; a server or proxy that holds it longer is given up and tried again, its connection closed.",

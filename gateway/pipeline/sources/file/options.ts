@@ -2,6 +2,7 @@
 // Agent's flow settings where one exists (initialPosition, multiLineStartPattern, skipHeaderLines,
 // dataProcessingOptions), so an agent.json flow maps one to one.
 import { z } from '../../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../../core/timer-delay.js';
 import { sourceBaseSchema } from '../kind.js';
 import { logMatchRegExp, multiLineStartRegExp, regexProblem } from './parsers/regex.js';
 
@@ -116,6 +117,7 @@ export const fileSourceSchema = sourceBaseSchema
       .number()
       .int()
       .min(0)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(10_000)
       .describe('A last line without newline is emitted after this long without growth, with partialLineMarker appended (0 = wait forever).'),
     partialLineMarker: z.string().default(' [partial]').describe('Appended to a line emitted without its newline (timeout) and to a cut line.'),
@@ -128,7 +130,13 @@ export const fileSourceSchema = sourceBaseSchema
       .describe(
         'Files read at once; more matching files wait (reported in status). A file read to its end and committed hands its slot to a waiting file: at once when it did not grow while open (rotated files, a backfill), after closeIdleMs for a live file.',
       ),
-    scanIntervalMs: z.number().int().min(50).default(1000).describe('Rescan of the globs and stat of every file (backstop to fs.watch events).'),
+    scanIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+      .default(1000)
+      .describe('Rescan of the globs and stat of every file (backstop to fs.watch events).'),
     readChunkBytes: z
       .number()
       .int()
@@ -159,6 +167,7 @@ export const fileSourceSchema = sourceBaseSchema
       .number()
       .int()
       .min(0)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(5000)
       .describe(
         'A renamed or deleted file is read through its open handle until it has been quiet this long (writers keep writing to it until they reopen), then closed.',
@@ -167,6 +176,7 @@ export const fileSourceSchema = sourceBaseSchema
       .number()
       .int()
       .min(1000)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(60_000)
       .describe(
         'A file that grew while open (a live file), at its end with no growth for this long, is closed while other files wait for a slot (reopened when it grows). A file that did not grow while open gives its slot up at its end without waiting.',

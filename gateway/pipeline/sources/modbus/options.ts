@@ -3,6 +3,7 @@
 // serial bus (several unit ids polled in turn). Config validation refuses register maps whose
 // tags overlap or run past the 16-bit address space, naming the device and the tag.
 import { z } from '../../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../../core/timer-delay.js';
 import { sourceBaseSchema } from '../kind.js';
 import { BYTE_ORDERS, DATA_TYPES, registerCount, type DataType } from './codec.js';
 import { topicProblems } from '../topic-template.js';
@@ -67,7 +68,7 @@ const groupSchema = z
       .regex(/^[A-Za-z0-9_.-]{1,64}$/)
       .default('default')
       .describe('Poll group name (in topics in per-group mode)'),
-    intervalMs: z.number().int().min(10).default(1000).describe('Poll interval of this group'),
+    intervalMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(1000).describe('Poll interval of this group'),
     report: z
       .enum(['change', 'poll'])
       .default('poll')
@@ -118,7 +119,7 @@ export const modbusOptionsSchema = sourceBaseSchema
       .strict()
       .optional()
       .describe('Modbus RTU serial bus (exactly one of tcp and rtu); devices on it are polled in turn'),
-    timeoutMs: z.number().int().min(10).default(1000).describe('Per-request response timeout'),
+    timeoutMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(1000).describe('Per-request response timeout'),
     retries: z
       .number()
       .int()
@@ -128,8 +129,14 @@ export const modbusOptionsSchema = sourceBaseSchema
       .describe('Extra attempts of a request that timed out before it counts as failed (a device already failing is probed with one attempt per backoff)'),
     backoff: z
       .strictObject({
-        initialMs: z.number().int().min(10).default(500).describe('First reconnect / device retry delay'),
-        maxMs: z.number().int().min(10).default(30_000).describe('Largest reconnect / device retry delay (doubling from initialMs)'),
+        initialMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(500).describe('First reconnect / device retry delay'),
+        maxMs: z
+          .number()
+          .int()
+          .min(10)
+          .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+          .default(30_000)
+          .describe('Largest reconnect / device retry delay (doubling from initialMs)'),
       })
       .strict()
       .default({ initialMs: 500, maxMs: 30_000 })

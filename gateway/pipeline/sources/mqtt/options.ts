@@ -2,6 +2,7 @@
 // site broker) and take what arrives into the pipeline, acknowledged (PUBACK) only once committed.
 // zod only: loaded with the config; mqtt.js loads when such a source starts.
 import { z } from '../../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../../core/timer-delay.js';
 import { validFilter } from '../../../../core/topic-filter.js';
 import { sourceBaseSchema } from '../kind.js';
 import { mqttBrokerUrlSchema } from '../../../../core/broker-url.js';
@@ -86,9 +87,15 @@ export const mqttSourceSchema = sourceBaseSchema.extend({
       'Largest message payload taken (bytes; default 256 KiB, as broker.maxPayloadBytes: a republish of a bigger one would fail). A bigger message is dropped unread, acknowledged (so the broker does not send it again) and counted in gatehouse_mqtt_source_messages_dropped_total{reason="too-large"}; with protocolVersion 5 the CONNECT asks the broker not to send it at all (Maximum Packet Size: this plus 64 KiB for topic and properties).',
     ),
   keepaliveSec: z.number().int().min(0).max(65_535).default(30).describe('MQTT keepalive.'),
-  connectTimeoutMs: z.number().int().positive().default(10_000).describe('Time to wait for CONNACK.'),
-  reconnectMinMs: z.number().int().positive().default(500).describe('First reconnect delay; doubles per failure (full jitter).'),
-  reconnectMaxMs: z.number().int().positive().default(30_000).describe('Cap of the reconnect delay.'),
+  connectTimeoutMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG).default(10_000).describe('Time to wait for CONNACK.'),
+  reconnectMinMs: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_TIMER_MS, TIMER_TOO_LONG)
+    .default(500)
+    .describe('First reconnect delay; doubles per failure (full jitter).'),
+  reconnectMaxMs: z.number().int().positive().max(MAX_TIMER_MS, TIMER_TOO_LONG).default(30_000).describe('Cap of the reconnect delay.'),
   topics: z.array(topicSchema).min(1).describe('What to subscribe to, and the local topic each message gets.'),
 });
 

@@ -1,5 +1,6 @@
 // Options of a `type: opcua` source (zod only: loaded with the config; node-opcua is not).
 import { z } from '../../../../core/zod.js';
+import { MAX_TIMER_MS, TIMER_TOO_LONG } from '../../../../core/timer-delay.js';
 import { sourceBaseSchema } from '../kind.js';
 import { topicProblems } from '../topic-template.js';
 import { ipv6UrlProblem } from '../../../../core/bind-host.js';
@@ -101,13 +102,14 @@ export const opcuaOptionsSchema = sourceBaseSchema
       .number()
       .int()
       .min(100)
+      .max(MAX_TIMER_MS, TIMER_TOO_LONG)
       .default(10_000)
       .describe('Bound of each step of a connection: the connect, the session creation, each subscription creation and its monitored items creation'),
     sessionTimeoutMs: z.number().int().min(1000).default(60_000).describe('Requested session timeout'),
     backoff: z
       .strictObject({
-        initialMs: z.number().int().min(10).default(1000).describe('First reconnect delay'),
-        maxMs: z.number().int().min(10).default(30_000).describe('Largest reconnect delay (doubling)'),
+        initialMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(1000).describe('First reconnect delay'),
+        maxMs: z.number().int().min(10).max(MAX_TIMER_MS, TIMER_TOO_LONG).default(30_000).describe('Largest reconnect delay (doubling)'),
       })
       .strict()
       .default({ initialMs: 1000, maxMs: 30_000 })
