@@ -109,10 +109,16 @@ export class ContextModel {
     this.counts.fill(0);
   }
 
-  /** Find (or claim) the slot of a context key; evicts the least recently used way. */
+  /**
+   * Find (or claim) the slot of a context key; evicts the least recently used way. The tick is a
+   * u32 that wraps (after 2^32 points: 10 days at 5,000/s), so recency is the age tick - used
+   * mod 2^32, not the raw tick: compared raw, the ways touched just after the wrap looked the
+   * oldest and were evicted first, and the stale ones from before it stayed for another 2^32.
+   */
   private find(key: number, tick: number): number {
     const base = (key % this.buckets) * WAYS;
     let victim = -1;
+    let victimAge = -1;
     for (let w = 0; w < WAYS; w++) {
       const i = base + w;
       if (this.keys[i] === key) {
@@ -120,7 +126,11 @@ export class ContextModel {
         return i;
       }
       // prefer an empty way, else the least recently used one
-      if (victim < 0 || (this.keys[victim] !== 0 && (this.keys[i] === 0 || this.used[i]! < this.used[victim]!))) victim = i;
+      const age = (tick - this.used[i]!) >>> 0;
+      if (victim < 0 || (this.keys[victim] !== 0 && (this.keys[i] === 0 || age > victimAge))) {
+        victim = i;
+        victimAge = age;
+      }
     }
     this.keys[victim] = key;
     this.used[victim] = tick;
