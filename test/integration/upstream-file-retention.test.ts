@@ -1,11 +1,14 @@
 // The file destination's maxTotalBytes on real parts (LevelDB store, exporter loop, real files):
 // an export folder nobody empties grew for ever, one file per hour or per maxFileBytes, until the
-// disk was full (churn audit, round 19). With maxTotalBytes the oldest closed files go first.
+// disk was full (churn audit, round 19). With maxTotalBytes the oldest closed files go first, also
+// once a stream's sequences pass 10^12 and the names' 12 zero-padded digits become 13.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { Level } from 'level';
 import { openLocalStreams } from '../../gateway/store/index.js';
+import { KEY_DROP_FLOOR, u64 } from '../../gateway/store/codec.js';
 import type { LocalStreams } from '../../gateway/store/types.js';
 import { createExporter } from '../../gateway/upstream/exporter.js';
 import { parseExporterOptions } from '../../gateway/upstream/options.js';
@@ -115,4 +118,47 @@ test('file export: without maxTotalBytes nothing is deleted (as before)', async 
   for (const f of files) lines += (await readFile(join(exportDir, f), 'utf8')).split('\n').filter(Boolean).length;
   assert.equal(lines, 100);
   assert.equal(await metricValue(deps.registry, 'gatehouse_export_files_deleted_total'), 0);
+});
+
+test('file export: maxTotalBytes across a stream past 10^12 records, whose file names have 13 digits of sequence, still deletes the oldest', async (t) => {
+  const dataDir = await tempDir(t);
+  const deps = testDeps();
+  // The stream starts 200 records before 10^12: the store's drop floor (drop.ts), as a store that
+  // dropped such a stream leaves it.
+  const FLOOR = 1e12 - 200;
+  const seed = new Level<Buffer, Buffer>(join(dataDir, 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await seed.put(Buffer.from([KEY_DROP_FLOOR]), u64(FLOOR));
+  await seed.close();
+  const streams = await openStore(join(dataDir, 'db'), deps);
+  t.after(() => streams.close());
+  const exporter = exporterFor(streams, deps, { type: 'file', maxFileBytes: 2048, maxTotalBytes: MAX_TOTAL }, dataDir);
+  t.after(() => exporter.stop());
+  await exporter.start();
+  const N = 400;
+  for (let i = 0; i < N; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, (_, k) =>
+        streams.append('archive', { topic: 't', payload: Buffer.from(JSON.stringify({ i: i + k, pad: 'p'.repeat(40) })), receivedAt: Date.now() }),
+      ),
+    );
+  }
+  await waitUntil(() => exporter.status().lastExportedSeq === FLOOR + N, 'all exported');
+  await exporter.stop();
+  const exportDir = join(dataDir, 'export');
+  const exports = await listFiles(exportDir);
+  assert.ok(
+    exports.some((f) => /-1000000000\d{3}-\d+\.ndjson$/.test(f)),
+    `files past 10^12 are named with 13 digits: ${exports.join(', ')}`,
+  );
+  const total = await totalBytes(exportDir, exports);
+  assert.ok(total <= MAX_TOTAL, `export files hold ${total} bytes, over maxTotalBytes ${MAX_TOTAL} (${exports.join(', ')})`);
+  const seqs: number[] = [];
+  for (const f of exports) for (const l of (await readFile(join(exportDir, f), 'utf8')).split('\n')) if (l) seqs.push((JSON.parse(l) as { seq: number }).seq);
+  seqs.sort((a, b) => a - b);
+  assert.equal(seqs.at(-1), FLOOR + N, 'the last record is kept');
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: seqs.length }, (_, i) => FLOOR + N - seqs.length + 1 + i),
+    'the files kept hold the newest records, without a gap',
+  );
 });

@@ -3,13 +3,18 @@
 // ("export folder ... is full"), the stream filled and publishes were refused. With maxTotalBytes,
 // each time a file is closed (and at start) the export files under dir are listed and the oldest
 // closed ones deleted until their total fits; the file being written is never deleted. Only files
-// the destination writes are touched (<stream>-<12-digit seq>-<epoch ms>.ndjson[.gz] under the
-// four numeric partition levels); empty partition folders left behind are removed.
+// the destination writes are touched (<stream>-<seq, 12 digits or more>-<epoch ms>.ndjson[.gz]
+// under the four numeric partition levels); empty partition folders left behind are removed.
 import { readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
-/** An export file's name: stream, 12-digit first sequence, epoch ms (file.ts openFile). */
-const EXPORT_FILE = /-(\d{12})-(\d{1,15})\.ndjson(?:\.gz)?$/;
+/**
+ * An export file's name: stream, first sequence (zero-padded to 12 digits, more past 10^12), epoch
+ * ms (file.ts openFile). Exactly 12 was matched: the files of a stream past 10^12 records (231 days
+ * at 50,000/s, 6 years at 5,000) were no export files to the retention, kept for ever and not
+ * counted, and the disk filled as with no maxTotalBytes.
+ */
+const EXPORT_FILE = /-(\d{12,16})-(\d{1,15})\.ndjson(?:\.gz)?$/;
 /** YYYY, MM, DD, HH (file.ts partitionOf). */
 const PARTITION_LEVELS = [/^\d{4}$/, /^\d{2}$/, /^\d{2}$/, /^\d{2}$/];
 
@@ -51,7 +56,7 @@ export async function listExportFiles(dir: string): Promise<ExportFile[]> {
       const path = join(dir, partition, e.name);
       const st = await stat(path).catch(() => undefined);
       if (!st) continue;
-      out.push({ path, bytes: st.size, order: `${partition}/${m[2]!.padStart(15, '0')}/${m[1]}` });
+      out.push({ path, bytes: st.size, order: `${partition}/${m[2]!.padStart(15, '0')}/${m[1]!.padStart(16, '0')}` });
     }
   }
   return out.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));

@@ -1,5 +1,5 @@
 // File destination: NDJSON files under time-partitioned folders (UTC write time)
-//   <dir>/YYYY/MM/DD/HH/<stream>-<firstSeq, 12 digits>-<epochMs>.ndjson[.gz]
+//   <dir>/YYYY/MM/DD/HH/<stream>-<firstSeq, 12 digits (more past 10^12)>-<epochMs>.ndjson[.gz]
 // rotated by size (maxFileBytes) and age (maxFileAgeMs) and whenever the hour folder changes.
 //
 // One line per record, built into one Buffer per batch by ndjson.ts (the format is stated there).
