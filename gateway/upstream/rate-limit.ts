@@ -8,6 +8,7 @@
 // A batch larger than the bucket may go when the bucket is full; the bucket then runs into debt
 // that later sends wait out, so the long-run rate holds without splitting batches.
 import { monotonicNow } from '../../core/clock.js';
+import { MAX_TIMER_MS } from '../../core/timer-delay.js';
 
 export interface BandwidthLimiter {
   /** Resolves when `bytes` may be sent; rejects when signal aborts. */
@@ -87,6 +88,12 @@ export class TokenBucket implements BandwidthLimiter {
   }
 
   private schedule(): void {
+    if (this.waiters.length === 0) {
+      // The last waiter gave up (an exporter stopping): no timer left behind (it could be days).
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      return;
+    }
     if (this.timer) return;
     this.drain();
   }
@@ -101,7 +108,9 @@ export class TokenBucket implements BandwidthLimiter {
       w.resolve();
     }
     if (this.waiters.length > 0) {
-      const waitMs = Math.max(1, Math.ceil((1 - this.tokens) / this.bytesPerMs));
+      // A debt of a large batch at a low cap can take longer than a timer holds (~24.8 days: past
+      // it Node fires at once, and drain() would re-arm every millisecond): armed in steps.
+      const waitMs = Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil((1 - this.tokens) / this.bytesPerMs)));
       this.timer = setTimeout(() => this.drain(), waitMs);
     }
   }

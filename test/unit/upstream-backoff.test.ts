@@ -86,6 +86,29 @@ test('uplink waiters can be aborted', async () => {
   assert.equal(up.waiting, 0);
 });
 
+test('token bucket: a debt longer than a timer holds (~24.8 days) is waited out in steps, not re-armed every millisecond', async () => {
+  // 0.001 kbit/s = 0.125 bytes/s: a 1 MB batch leaves a debt of ~93 days.
+  const bucket = new TokenBucket(0.001, () => 0);
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    if (w.name === 'TimeoutOverflowWarning') warnings.push(w.message);
+  };
+  process.on('warning', onWarning);
+  const ac = new AbortController();
+  try {
+    await bucket.acquire(1_000_000, 0);
+    const p = bucket.acquire(10, 0, ac.signal);
+    // A timer past the bound is taken as 1 ms with a warning emitted on a later tick.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    ac.abort(new Error('stopping'));
+    await assert.rejects(p, /stopping/);
+  } finally {
+    process.off('warning', onWarning);
+  }
+  assert.deepEqual(warnings, []);
+});
+
 test('takeBatch: count, bytes, skips done and dead entries, reports fullness', () => {
   const mk = (seq: number, size: number) => newEntry({ stream: 's', seq, topic: 't', payload: Buffer.alloc(size), receivedAt: 0 }, 0);
   const w = [mk(1, 10), mk(2, 10), mk(3, 10), mk(4, 10)];
@@ -178,4 +201,9 @@ test('ndjson line: id; payload (JSON), payloadText (other UTF-8) or payloadBase6
 test('partitions are UTC YYYY/MM/DD/HH', () => {
   assert.equal(partitionOf(Date.UTC(2024, 0, 2, 3, 59, 59)), '2024/01/02/03');
   assert.equal(partitionOf(Date.UTC(2024, 11, 31, 23, 0, 0)), '2024/12/31/23');
+  // Across years and leap days, for as long as the appliance runs: folders sort by time.
+  assert.equal(partitionOf(Date.UTC(2100, 0, 1, 0, 0, 0)), '2100/01/01/00');
+  assert.equal(partitionOf(Date.UTC(2100, 1, 28, 23, 59, 59) + 1000), '2100/03/01/00', '2100 is no leap year');
+  assert.equal(partitionOf(Date.UTC(2028, 1, 28, 23, 59, 59) + 1000), '2028/02/29/00');
+  assert.equal(partitionOf(Date.UTC(9999, 11, 31, 23, 0, 0)), '9999/12/31/23');
 });
