@@ -34,7 +34,8 @@ import type { BrokerStats } from './metrics.js';
 import type { BrokerOptions } from './options.js';
 
 type Sub = { clientId: string };
-type Client = { id: string };
+/** aedes' Client: its id, and the next packet id it gives (aedes/lib/qos-packet.js). */
+type Client = { id: string; _nextId?: number };
 /** A queued packet: aedes-persistence's Packet (a copy per subscriber), as aedes reads it back. */
 export interface QueuedPacket {
   cmd?: string;
@@ -83,10 +84,39 @@ export interface SessionQueues {
 interface Queue {
   packets: QueuedPacket[];
   bytes: number;
+  /** How many packets of the queue hold each packet id (those given one: delivered, in flight). */
+  ids: Map<number, number>;
+}
+
+/** `delta` packets of `q` hold packet id `id` (none: undefined). */
+function countId(q: Queue, id: number | undefined, delta: number): void {
+  if (id === undefined) return;
+  const n = (q.ids.get(id) ?? 0) + delta;
+  if (n > 0) q.ids.set(id, n);
+  else q.ids.delete(id);
 }
 
 /** Not a broker id aedes makes (those are uuids): marks a PUBREL in the outgoing queue. */
 const PUBREL_BROKER_ID = '\u0000pubrel';
+
+/**
+ * A packet id no packet of the queue holds (`held`: its counts), from the client's next id on,
+ * and the client's next id moved past it. aedes gives ids 1..65535 in turn without skipping those still in flight
+ * (aedes/lib/qos-packet.js): after 65,535 deliveries an id held by a client that had not PUBACKed
+ * it went to a new message, whose PUBACK then cleared the older one from the session (the first
+ * of its id, outgoingClearMessageId), so at the reconnect the message never acknowledged was not
+ * sent again and the one acknowledged was. Undefined when all 65,535 are held (the caller keeps
+ * the id aedes gave).
+ */
+function freeId(client: Client, held: ReadonlyMap<number, number>): number | undefined {
+  let id = client._nextId ?? 1;
+  for (let n = 0; n < 65535; n++, id = id >= 65535 ? 1 : id + 1) {
+    if (held.has(id)) continue;
+    client._nextId = id >= 65535 ? 1 : id + 1;
+    return id;
+  }
+  return undefined;
+}
 
 /** Payload bytes of a packet's payload (aedes keeps a string payload as given). */
 export function payloadBytes(p: Buffer | string | undefined): number {
@@ -147,8 +177,11 @@ export function installSessionQueues(persistence: AedesPersistence, deps: Sessio
     if (q) {
       q.packets.push(copy);
       q.bytes += size(copy);
+      countId(q, copy.messageId, 1);
     } else {
-      outgoing.set(id, { packets: [copy], bytes: size(copy) });
+      const ids = new Map<number, number>();
+      if (copy.messageId !== undefined) ids.set(copy.messageId, 1);
+      outgoing.set(id, { packets: [copy], bytes: size(copy), ids });
       stats.queuedClients = outgoing.size;
     }
   };
@@ -159,6 +192,7 @@ export function installSessionQueues(persistence: AedesPersistence, deps: Sessio
   const removeAt = (id: string, q: Queue, i: number): QueuedPacket => {
     const [removed] = q.packets.splice(i, 1) as [QueuedPacket];
     q.bytes -= size(removed);
+    countId(q, removed.messageId, -1);
     if (q.packets.length === 0) {
       outgoing.delete(id);
       stats.queuedClients = outgoing.size;
@@ -198,10 +232,20 @@ export function installSessionQueues(persistence: AedesPersistence, deps: Sessio
     const q = outgoing.get(client.id);
     if (q === undefined) throw noSuchPacket();
     const list = q.packets;
+    // A delivery given an id another packet of the session still holds (aedes' ids wrapped past
+    // 65,535): another id, before aedes writes the packet (it writes this object once this resolves).
+    // The count finds most ids free at once; the walk tells a resend (its own packet holds the id).
+    const id = packet.messageId;
+    if (packet.cmd !== 'pubrel' && id !== undefined && q.ids.has(id)) {
+      const taken = list.some((held) => held.messageId === id && !(held.brokerId === packet.brokerId && held.brokerCounter === packet.brokerCounter));
+      if (taken) packet.messageId = freeId(client, q.ids) ?? id;
+    }
     for (let i = 0; i < list.length; i++) {
       const held = list[i] as QueuedPacket;
       if (held.brokerId === packet.brokerId) {
         if (held.brokerCounter === packet.brokerCounter) {
+          countId(q, held.messageId, -1);
+          countId(q, packet.messageId, 1);
           held.messageId = packet.messageId;
           return;
         }
