@@ -5,6 +5,7 @@
 // failed-authentication bans and the bound on password checks waiting (auth-guard.ts), then the
 // connection limits (broker and listener); an accepted client gets its ACL, rate limits and
 // message source. A refusal is an error with the CONNACK return code aedes sends.
+import type { Socket } from 'node:net';
 import type { Client } from 'aedes';
 import type { MessageSource } from '../../core/message.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
@@ -19,6 +20,7 @@ import type { BrokerOptions } from './options.js';
 import { DUMMY_HASH, verifyPassword } from './password.js';
 import { publishRateLimitsByUser } from './rate-limit.js';
 import { connackName } from './connack-codes.js';
+import { certificateIdentity, listenerIdentities, type ListenerIdentity } from './cert-identity.js';
 
 type AuthError = GatehouseError & { returnCode: number };
 export type AuthCallback = (err: AuthError | null, ok: boolean | null) => void;
@@ -63,6 +65,7 @@ export function createAuthenticate(
   const { maxConnections, maxTopicLength } = options;
   const rateLimitsOf = publishRateLimitsByUser(options);
   const listenerCaps = listenerConnectionCaps(options.listeners);
+  const identities = listenerIdentities(options.listeners);
 
   function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>, cb: AuthCallback): void {
     const st = states.get(client);
@@ -82,6 +85,9 @@ export function createAuthenticate(
       return cb(authError(2, ERRORS.GH_CLIENT_ID_TOO_LONG({ bytes: idBytes, maxClientIdLength: options.maxClientIdLength })), null);
     }
     if (st.willTopicTooLong !== undefined) return refuseWill(st, st.willTopicTooLong, cb);
+    // a listener whose certificates name their clients (tls.identity): the CONNECT's user name and password are not read
+    const identity = identities.get(st.listener);
+    if (identity) return acceptCertificate(st, identity, cb);
     const anonymous = username === undefined || username === '';
     if (anonymous || (usersByName.size === 0 && options.allowAnonymous)) {
       // With no users configured, a user name proves nothing: the client is anonymous.
@@ -145,6 +151,38 @@ export function createAuthenticate(
     cb(authError(5, ERRORS.GH_TOPIC_TOO_LONG({ bytes, maxTopicLength })), null);
   }
 
+  /**
+   * A client on a tls.identity listener: its certificate's identity is its user name. Refused
+   * (counted as an authentication failure, not as a ban: the CA vouched for this certificate)
+   * when the certificate has none, or when the client id must be it and is not.
+   */
+  function acceptCertificate(st: ConnState, how: ListenerIdentity, cb: AuthCallback): void {
+    const cert = certificateIdentity((st.client as { conn?: Socket }).conn, how.mode);
+    if (cert?.identity === undefined) {
+      stats.authFailures++;
+      const what = how.mode === 'cn' ? 'a common name (CN)' : 'a subject';
+      deps.rateLog(
+        'cert-no-identity',
+        { listener: st.listener, ip: st.ip, client: st.client.id, subject: cert?.subject, identity: how.mode, failures: stats.authFailures },
+        `client certificate without ${what}, which its listener takes as the user name (tls.identity: ${how.mode}): ${connackSent(st.client, 5)}`,
+      );
+      return cb(
+        authError(5, ERRORS.GH_AUTH_FAILED({ reason: `the client certificate has no ${what}, the user name on this listener (tls.identity: ${how.mode})` })),
+        null,
+      );
+    }
+    if (how.clientIdMustMatch && st.client.id !== cert.identity) {
+      stats.authFailures++;
+      deps.rateLog(
+        'cert-client-id',
+        { listener: st.listener, ip: st.ip, client: topicForLog(st.client.id), identity: cert.identity, failures: stats.authFailures },
+        `client id is not its certificate's identity (tls.clientIdMustMatchIdentity): ${connackSent(st.client, 2)}`,
+      );
+      return cb(authError(2, ERRORS.GH_CLIENT_ID_REJECTED({ reason: `the client id must be its certificate's identity '${cert.identity}'` })), null);
+    }
+    return accept(st, cert.identity, cb);
+  }
+
   function failed(st: ConnState, user: string | undefined): void {
     stats.authFailures++;
     deps.rateLog('auth-failed', { user, ip: st.ip, failures: stats.authFailures }, 'MQTT authentication failed');
@@ -203,7 +241,7 @@ export function createAuthenticate(
     st.rateLimits = rateLimitsOf(user);
     const source: MessageSource = { kind: 'mqtt', id: client.id };
     if (st.ip !== undefined) source.ip = st.ip;
-    // principal(): the user name; for a mutual-TLS client without one, its certificate's thumbprint (as AWS IoT).
+    // principal(): the user name (on a tls.identity listener, the certificate's); for a mutual-TLS client without one, its certificate's thumbprint (as AWS IoT).
     const principal = user ?? st.certThumbprint;
     if (principal !== undefined) source.principal = principal;
     st.source = source;

@@ -128,7 +128,7 @@ export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void 
   mirrorCounter(
     registry,
     'gatehouse_mqtt_auth_failures_total',
-    'CONNECTs refused for a wrong user name/password or anonymous access not allowed',
+    'CONNECTs refused for a wrong user name/password, anonymous access not allowed, or a client certificate without the identity its listener takes (tls.identity)',
     () => s.authFailures,
   );
   const acl = new Counter({

@@ -12,12 +12,30 @@ const tlsSchema = z
     key: z.string().min(1).describe('Path to the PEM private key file of this listener.'),
     ca: z.string().min(1).optional().describe('Path to a PEM CA bundle used to verify client certificates (with requestCert).'),
     requestCert: z.boolean().default(false).describe('Require clients to present a certificate signed by `ca` (mutual TLS); unverified clients are refused.'),
+    identity: z
+      .enum(['none', 'cn', 'subject'])
+      .default('none')
+      .describe(
+        "What a verified client certificate gives the client (with requestCert): none, anonymous unless it sends a user name and password; cn, its subject's common name is its user name (the ACL's %u, acl.users, principal(), clients list), as mosquitto's use_identity_as_username; subject, its whole subject (RFC 2253: 'CN=dev1,O=Acme'), as use_subject_as_username. With cn or subject the CONNECT's user name and password are ignored and no password is needed; a certificate without a CN is refused (CONNACK 0x05).",
+      ),
+    clientIdMustMatchIdentity: z
+      .boolean()
+      .default(false)
+      .describe(
+        "With identity cn or subject: a CONNECT whose client id is not the certificate's identity is refused (CONNACK 0x02; MQTT 5: 0x85), as an AWS IoT policy allowing iot:Connect on client/${iot:Connection.Thing.ThingName}: a device cannot take over another's client id or session.",
+      ),
   })
   // without a ca, node verifies client certificates against its public root CAs: a certificate
   // bought from any of them would pass (mosquitto refuses require_certificate without cafile)
   .refine((t) => !t.requestCert || t.ca !== undefined, {
     path: ['requestCert'],
     message: 'needs ca: the CA that issued your client certificates (without it any certificate from a public CA would be accepted)',
+  })
+  // an identity is of client certificates: without requestCert there are none
+  .refine((t) => t.requestCert || t.identity === 'none', { path: ['identity'], message: "needs requestCert: true (the identity is the client certificate's)" })
+  .refine((t) => !t.clientIdMustMatchIdentity || t.identity !== 'none', {
+    path: ['clientIdMustMatchIdentity'],
+    message: "needs identity: cn or subject (the client id is compared with the certificate's identity)",
   })
   .describe('TLS for this listener; omit for plain TCP.');
 
