@@ -50,9 +50,9 @@ export const EDGE_ERRORS = {
   },
   GH_BROKER_TLS: {
     group: 'broker',
-    meaning: 'TLS certificate or key files could not be loaded',
+    meaning: 'TLS certificate, key, CA or CRL files could not be loaded',
     message: 'cannot load TLS files of {listener}: {reason}',
-    hint: "check the listener's tls.cert and tls.key (PEM files of one key pair), tls.ca, and their permissions",
+    hint: "check the listener's tls.cert and tls.key (PEM files of one key pair), tls.ca, tls.crl, and their permissions",
   },
   GH_AUTH_FAILED: {
     group: 'broker',

@@ -19,6 +19,7 @@ import { makeParserStrict, type StrictParserInternals } from './strict.js';
 import type { V5Layer } from './v5/context.js';
 import { sniffProtocol } from './v5/sniff.js';
 import { peerAddress } from './peer-address.js';
+import { countTlsFailure, tlsFailureReason } from './tls-failures.js';
 
 export interface AcceptDeps {
   options: BrokerOptions;
@@ -170,12 +171,19 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
   return {
     onAccept,
     onSocket,
-    onTlsError: (err, ip) => {
+    onTlsError: (err, ip, listener, certError) => {
       // only when a socket escaped the pending deadline (index.ts: handshakeTimeoutMs)
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return countConnectTimeout(ip);
       stats.protocolErrors++;
-      // a device speaking plain MQTT to the TLS port, or not trusting the certificate, shows here
-      rateLog('tls-failed', { ip, err: err.message, code: err.code }, 'TLS handshake failed: connection closed');
+      const reason = tlsFailureReason(err.code, certError);
+      countTlsFailure(stats, listener, reason);
+      // a device speaking plain MQTT to the TLS port, or not trusting the certificate, shows here;
+      // one line per reason at a bounded rate: a revoked device is not hidden by others' noise
+      rateLog(
+        `tls-failed:${reason}`,
+        { ip, listener, reason, certError, err: err.message, code: err.code },
+        certError ? `TLS handshake failed: client certificate refused (${certError}), connection closed` : 'TLS handshake failed: connection closed',
+      );
     },
   };
 }

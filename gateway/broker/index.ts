@@ -36,6 +36,7 @@ import { createThrottleNotes } from './rate-limit.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
 import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
 import type { CertExpiryEntry } from '../../core/cert-expiry.js';
+import { closeRevoked } from './revoked.js';
 import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
 import { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type BrokerOptionsInput } from './options.js';
@@ -286,7 +287,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
   }
   const tls = new ServedTls(
     bound.flatMap((b): TlsListener[] => (b.tlsListener ? [b.tlsListener] : [])),
-    { logger: log, registry: deps.registry, now },
+    { logger: log, registry: deps.registry, now, onCrlReloaded: (name, crls) => closeRevoked(live, name, crls, stats.revokedClosed, log) },
   );
   let started = false;
   /** The start's listen loop, once it began (settled: stop() waits for it, never rejects). */

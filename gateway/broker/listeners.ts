@@ -16,6 +16,7 @@ import { listenerName, type ListenerOptions } from './options.js';
 import { SERVER_TLS_OPTIONS, readTlsMaterial, type TlsListener } from './tls-reload.js';
 import { urlHost } from '../../core/bind-host.js';
 import { peerAddress } from './peer-address.js';
+import { loadCrls } from './crl-load.js';
 
 export interface BoundListener {
   name: string;
@@ -34,8 +35,12 @@ export interface ListenerHooks {
    * given to onAccept: the same socket on plain listeners, the TCP socket under the TLS one.
    */
   onSocket(socket: Socket, listener: string, accepted: Socket): void;
-  /** A TLS handshake failed or timed out (the socket is closed); ip: the peer when still known. */
-  onTlsError(err: Error & { code?: string }, ip: string | undefined): void;
+  /**
+   * A TLS handshake failed or timed out (the socket is closed); ip: the peer when still known;
+   * certError: why its client certificate was refused (OpenSSL's verify result: CERT_REVOKED,
+   * CRL_HAS_EXPIRED, ...), when it was.
+   */
+  onTlsError(err: Error & { code?: string }, ip: string | undefined, listener: string, certError: string | undefined): void;
 }
 
 export interface ListenerSettings {
@@ -62,9 +67,10 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
       continue;
     }
     const where = `broker.listeners.${i}.tls`;
-    const files = { cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca };
+    const files = { cert: l.tls.cert, key: l.tls.key, ca: l.tls.ca, crl: l.tls.crl };
     const material = await readTlsMaterial(files, name, where);
-    const { cert, key, ca } = material;
+    const { cert, key, ca, crl } = material;
+    const crls = loadCrls(material, name, where);
     // TCP sockets accepted and not yet through the handshake, to hand the TLS socket's owner
     // its TCP socket (node links them only through internals)
     const handshaking = new Map<string, Socket>();
@@ -76,6 +82,8 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
           cert,
           key,
           ...(ca ? { ca } : {}),
+          // node sets X509_V_FLAG_CRL_CHECK with it: the leaf's CA must have a CRL, a revoked serial fails
+          ...(crl ? { crl } : {}),
           requestCert: l.tls.requestCert,
           rejectUnauthorized: l.tls.requestCert,
           handshakeTimeout: settings.handshakeTimeoutMs,
@@ -107,12 +115,16 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
       });
     });
     // node only reports a handshake timeout here and leaves the socket open: close it
+    // A client certificate that does not verify passes OpenSSL's handshake (node's verify callback
+    // accepts all) and node then destroys the socket: the error is a 'socket hang up', and why is
+    // only in the socket's authorizationError (CERT_REVOKED, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, ...).
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
       const ip = peerAddress(socket);
+      const certError = (socket as TLSSocket & { authorizationError?: string | null }).authorizationError ?? undefined;
       socket.destroy();
-      hooks.onTlsError(err, ip);
+      hooks.onTlsError(err, ip, name, typeof certError === 'string' ? certError : undefined);
     });
-    out.push({ name, options: l, server, tls: true, tlsListener: { name, index: i, files, server: server as TlsServer, material } });
+    out.push({ name, options: l, server, tls: true, tlsListener: { name, index: i, files, server: server as TlsServer, material, crls } });
   }
   return out;
 }

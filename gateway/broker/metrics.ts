@@ -2,6 +2,7 @@
 // scrape time through collect(), so a publish costs an integer add, not a labelled inc().
 import type { Registry } from 'prom-client';
 import { Counter, Gauge } from '../../core/prom-client.js';
+import { registerTlsFailureMetrics } from './tls-failures.js';
 
 export class BrokerStats {
   clients = 0;
@@ -85,6 +86,9 @@ export class BrokerStats {
   v5Sessions = 0;
   /** MQTT 5: disconnected sessions removed to make room for a new one (mqtt5.maxSessions reached). */
   v5SessionsEvicted = 0;
+  /** Mutual TLS (tls-failures.ts): failed handshakes by `listener\0reason`, clients closed for a reloaded CRL by listener. */
+  readonly tlsFailures = new Map<string, number>();
+  readonly revokedClosed = new Map<string, number>();
 }
 
 /** A counter mirroring a monotonically growing number read at scrape time. */
@@ -105,6 +109,7 @@ function mirrorCounter(registry: Registry, name: string, help: string, read: () 
 }
 
 export function registerBrokerMetrics(registry: Registry, s: BrokerStats): void {
+  registerTlsFailureMetrics(registry, s);
   new Gauge({
     name: 'gatehouse_mqtt_clients',
     help: 'MQTT clients currently connected (authenticated)',

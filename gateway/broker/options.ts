@@ -12,6 +12,13 @@ const tlsSchema = z
     key: z.string().min(1).describe('Path to the PEM private key file of this listener.'),
     ca: z.string().min(1).optional().describe('Path to a PEM CA bundle used to verify client certificates (with requestCert).'),
     requestCert: z.boolean().default(false).describe('Require clients to present a certificate signed by `ca` (mutual TLS); unverified clients are refused.'),
+    crl: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Path to a PEM file of certificate revocation lists (`openssl ca -gencrl`), one for each CA in `ca` that issues client certificates (with requestCert): a revoked certificate fails the handshake. Read again on SIGHUP (connected clients whose certificate it revokes are disconnected). Past a CRL's nextUpdate OpenSSL refuses every certificate of its CA: renew it before (gatehouse_broker_tls_crl_next_update_timestamp_seconds).",
+      ),
     identity: z
       .enum(['none', 'cn', 'subject'])
       .default('none')
@@ -31,7 +38,8 @@ const tlsSchema = z
     path: ['requestCert'],
     message: 'needs ca: the CA that issued your client certificates (without it any certificate from a public CA would be accepted)',
   })
-  // an identity is of client certificates: without requestCert there are none
+  // a CRL and an identity are of client certificates: without requestCert there are none
+  .refine((t) => t.requestCert || t.crl === undefined, { path: ['crl'], message: 'needs requestCert: true (a CRL revokes client certificates)' })
   .refine((t) => t.requestCert || t.identity === 'none', { path: ['identity'], message: "needs requestCert: true (the identity is the client certificate's)" })
   .refine((t) => !t.clientIdMustMatchIdentity || t.identity !== 'none', {
     path: ['clientIdMustMatchIdentity'],

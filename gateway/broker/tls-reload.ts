@@ -35,6 +35,9 @@ import {
   oneAtATime,
   type CertExpiryEntry,
 } from '../../core/cert-expiry.js';
+import { loadCrls, CrlWatch } from './crl-load.js';
+import type { LoadedCrls } from './crl-load.js';
+import type { ParsedCrl } from './crl.js';
 
 // The warning window and the parsing of dates are shared with the upstream certificates' watch.
 export { EXPIRY_WARN_DAYS, certificateNotAfter, certificateValidity } from '../../core/cert-expiry.js';
@@ -51,6 +54,8 @@ export interface TlsFiles {
   cert: string;
   key: string;
   ca?: string | undefined;
+  /** Broker listeners: their CRLs (tls.crl). */
+  crl?: string | undefined;
 }
 
 /** The bytes of one listener's TLS files, as last loaded. */
@@ -58,6 +63,7 @@ export interface TlsMaterial {
   cert: Buffer;
   key: Buffer;
   ca?: Buffer;
+  crl?: Buffer;
 }
 
 export interface TlsReloadOutcome {
@@ -77,6 +83,8 @@ export interface TlsListener {
   files: TlsFiles;
   server: TlsServer;
   material: TlsMaterial;
+  /** The CRLs of material.crl, read (crl-load.ts). */
+  crls?: LoadedCrls | undefined;
 }
 
 /** Whose certificates: names the metrics, the error code and the key path in errors. */
@@ -110,7 +118,8 @@ export async function readTlsMaterial(files: TlsFiles, listener: string, where: 
   const cert = await readOne(kind, files.cert, listener, `${where}.cert`);
   const key = await readOne(kind, files.key, listener, `${where}.key`);
   const ca = files.ca !== undefined ? await readOne(kind, files.ca, listener, `${where}.ca`) : undefined;
-  return ca ? { cert, key, ca } : { cert, key };
+  const crl = files.crl !== undefined ? await readOne(kind, files.crl, listener, `${where}.crl`) : undefined;
+  return { cert, key, ...(ca ? { ca } : {}), ...(crl ? { crl } : {}) };
 }
 
 export interface ServedTlsDeps {
@@ -118,6 +127,8 @@ export interface ServedTlsDeps {
   registry: Registry;
   /** Wall clock (epoch ms): expiry is a calendar date. */
   now: () => number;
+  /** A listener's CRLs were loaded again (changed on SIGHUP): the broker closes the connections they revoke. */
+  onCrlReloaded?(listener: string, crls: readonly ParsedCrl[]): void;
 }
 
 /** The certificates a set of TLS servers serve: reloaded on SIGHUP, their expiry watched. */
@@ -129,6 +140,7 @@ export class ServedTls {
   private readonly entries = new Map<string, CertExpiryEntry>();
   /** Reloads run one at a time (two SIGHUPs in a row must not interleave reads and swaps). */
   private readonly serial = oneAtATime();
+  private readonly crlWatch: CrlWatch | undefined;
 
   constructor(
     private readonly listeners: readonly TlsListener[],
@@ -148,6 +160,7 @@ export class ServedTls {
       labelNames: ['listener', 'outcome'],
       registers: [deps.registry],
     });
+    if (kind === BROKER_TLS) this.crlWatch = new CrlWatch(deps);
   }
 
   /** Publish the expiry gauges, warn of near expiry, and check again once a day. */
@@ -183,14 +196,18 @@ export class ServedTls {
     const log = this.deps.logger;
     let next: TlsMaterial;
     // Which files changed: a renewed CA bundle alone (mutual TLS) is a reload too.
-    let changed: Array<'ca' | 'cert' | 'key'>;
+    let changed: Array<'ca' | 'cert' | 'key' | 'crl'>;
+    let crls: LoadedCrls | undefined;
     try {
       next = await readTlsMaterial(l.files, l.name, where, this.kind);
       changed = changedTlsFiles(l.material, next);
+      if (!sameBytes(l.material.crl, next.crl)) changed.push('crl');
       if (changed.length === 0) return this.done(l, 'unchanged');
+      // A CRL that does not parse, or is no CRL of the listener's CAs, is refused (crl-load.ts).
+      crls = loadCrls(next, l.name, where);
       // createSecureContext is what setSecureContext runs: a key that does not match the
       // certificate, or a file that is not PEM, throws here and nothing is swapped.
-      const ctx = { ...SERVER_TLS_OPTIONS, cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}) };
+      const ctx = { ...SERVER_TLS_OPTIONS, cert: next.cert, key: next.key, ...(next.ca ? { ca: next.ca } : {}), ...(next.crl ? { crl: next.crl } : {}) };
       nodeTls().createSecureContext(ctx);
       l.server.setSecureContext(ctx);
     } catch (err) {
@@ -202,6 +219,9 @@ export class ServedTls {
       return { ...this.done(l, 'refused'), error };
     }
     l.material = next;
+    l.crls = crls;
+    // a changed CRL (or CA bundle) may revoke clients connected now: checked once at their handshake
+    if (crls && (changed.includes('crl') || changed.includes('ca'))) this.deps.onCrlReloaded?.(l.name, crls.list);
     const notAfter = certificateNotAfter(next.cert);
     log.info(
       { listener: l.name, changed, notAfter: notAfter?.toISOString() },
@@ -218,6 +238,7 @@ export class ServedTls {
 
   /** Set the listener's expiry gauge and entry, and warn when its certificate is near or past its notAfter. */
   private watchExpiry(l: TlsListener): Date | undefined {
+    this.crlWatch?.check(l);
     const validity = certificateValidity(l.material.cert);
     if (validity === undefined) {
       this.entries.delete(l.name);
@@ -258,4 +279,8 @@ export class ServedTls {
     }
     return notAfter;
   }
+}
+
+function sameBytes(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.equals(b);
 }

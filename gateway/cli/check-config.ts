@@ -24,6 +24,8 @@ import { listenerName } from '../broker/options.js';
 import { DATA_DIR_HELP, DATA_DIR_OPTION, dataDirOverride, dataDirOverrideWarning, dataDirSummary } from './data-dir.js';
 import { ramDataDirWarning } from './data-dir-ram.js';
 import { certificateLines } from './cert-lines.js';
+import { loadCrls } from '../broker/crl-load.js';
+import { mutualTlsLines } from './mtls-lines.js';
 
 const USAGE = 'gatehouse check-config FILE [--data-dir DIR]';
 
@@ -96,7 +98,7 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     where: string;
     listener: string;
     code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS';
-    files: { cert: string; key: string; ca?: string | undefined };
+    files: { cert: string; key: string; ca?: string | undefined; crl?: string | undefined };
   }> = [
     ...config.broker.listeners.flatMap((l, i) =>
       l.tls ? [{ where: `broker.listeners.${i}.tls`, listener: listenerName(config.broker.listeners, i), code: 'GH_BROKER_TLS' as const, files: l.tls }] : [],
@@ -108,12 +110,15 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
     await collect(() => {
       const cert = readFileSync(files.cert);
       const key = readFileSync(files.key);
+      const ca = files.ca ? readFileSync(files.ca) : undefined;
       try {
-        createSecureContext({ cert, key, ...(files.ca ? { ca: readFileSync(files.ca) } : {}) });
+        createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
       } catch (err) {
         // the wording of the start (broker listeners, admin API), from the catalogue (docs/errors.md)
         throw ERRORS[code]({ listener, reason: tlsPairProblem(cert, key, err) }, { where, hint: 'cert and key must be PEM files of the same key pair' });
       }
+      // a CRL that does not parse, or is of none of the listener's CAs, fails the start too
+      if (files.crl) loadCrls({ crl: readFileSync(files.crl), ...(ca ? { ca } : {}) }, listener, where);
     });
   }
   // TLS clients (MQTT sources, MQTT bridge destinations, the control broker): the files must load
@@ -186,5 +191,9 @@ export async function runCheckConfig(argv: string[], io: CliIO): Promise<number>
   const certs = certificateLines(config, compiled.definition);
   for (const w of certs.warnings) writeLine(io.stderr, `${file}: warning: ${w}`);
   for (const l of certs.info) writeLine(io.stdout, `${file}: ${l}`);
+  // Mutual-TLS listeners: who their clients are, their CRLs and when those need renewing.
+  const mtls = mutualTlsLines(config);
+  for (const w of mtls.warnings) writeLine(io.stderr, `${file}: warning: ${w}`);
+  for (const l of mtls.info) writeLine(io.stdout, `${file}: ${l}`);
   return 0;
 }

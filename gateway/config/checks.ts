@@ -84,6 +84,7 @@ export function configFileProblems(config: GatehouseConfig): GatehouseError[] {
     check(l.tls.cert, `broker.listeners.${i}.tls.cert`, 'the TLS certificate');
     check(l.tls.key, `broker.listeners.${i}.tls.key`, 'the TLS private key');
     if (l.tls.ca !== undefined) check(l.tls.ca, `broker.listeners.${i}.tls.ca`, 'the TLS CA bundle');
+    if (l.tls.crl !== undefined) check(l.tls.crl, `broker.listeners.${i}.tls.crl`, 'the TLS CRL file');
   }
   if (config.admin.tls) {
     check(config.admin.tls.cert, 'admin.tls.cert', 'the admin API TLS certificate');

@@ -215,6 +215,7 @@ export async function loadConfig(
     l.tls.cert = resolve(base, l.tls.cert);
     l.tls.key = resolve(base, l.tls.key);
     if (l.tls.ca !== undefined) l.tls.ca = resolve(base, l.tls.ca);
+    if (l.tls.crl !== undefined) l.tls.crl = resolve(base, l.tls.crl);
   }
   // File sources: a relative glob is relative to the config file's folder too (under systemd the
   // working directory is the data directory, so a relative pattern would silently match nothing).

@@ -23,6 +23,30 @@ MC4CAQAwBQYDK2VwBCIEIEaAe25xVnUnRIVy3mPWFZkGffejXCzW663vyAzEUysn
 -----END PRIVATE KEY-----
 `;
 
+// A device CA (ed25519, valid to 2126) and its CRL (nothing revoked, nextUpdate 2126-11-01), for
+// examples of a mutual-TLS listener's tls.ca and tls.crl (docs-examples.test.ts). Made once with:
+//   openssl req -x509 -newkey ed25519 -nodes -keyout ca.key -out ca.pem -days 36500 -subj "/CN=gatehouse-docs-fixture devices CA"
+//   openssl ca -config ca.cnf -cert ca.pem -keyfile ca.key -gencrl -crl_lastupdate 20261201000000Z -crl_nextupdate 21261101000000Z -out crl.pem
+export const FIXTURE_DEVICE_CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBbzCCASGgAwIBAgIUNZaVplOinj9oGMFz+C/u7SsvNnAwBQYDK2VwMCwxKjAo
+BgNVBAMMIWdhdGVob3VzZS1kb2NzLWZpeHR1cmUgZGV2aWNlcyBDQTAgFw0yNjEy
+MDcxMTQyMzlaGA8yMTI2MTExMzExNDIzOVowLDEqMCgGA1UEAwwhZ2F0ZWhvdXNl
+LWRvY3MtZml4dHVyZSBkZXZpY2VzIENBMCowBQYDK2VwAyEAcxwzOSByFZI8VdSh
+gDq3lLoeZkymhl2gO3vZw40J1MOjUzBRMB0GA1UdDgQWBBRnySonb5hAqtBGzd6R
+0F0NX4aMgTAfBgNVHSMEGDAWgBRnySonb5hAqtBGzd6R0F0NX4aMgTAPBgNVHRMB
+Af8EBTADAQH/MAUGAytlcANBACEmqL2TbDLobgKgkocAuYLJZmJban0uLHlxo56i
+HmBr4XfMZp+qi3xTN/XvTZKM+0oH+pSKzwN9NPjaIprfPg8=
+-----END CERTIFICATE-----
+`;
+
+export const FIXTURE_CRL_PEM = `-----BEGIN X509 CRL-----
+MIG0MGgCAQEwBQYDK2VwMCwxKjAoBgNVBAMMIWdhdGVob3VzZS1kb2NzLWZpeHR1
+cmUgZGV2aWNlcyBDQRcNMjYxMjAxMDAwMDAwWhgPMjEyNjExMDEwMDAwMDBaoA4w
+DDAKBgNVHRQEAwIBATAFBgMrZXADQQDLl+ZNcfdu6dRg4DqhFCPNvGQehblxRZf5
+xmwTcU7OtwC9WrcCcWUgDLwO/5knt37SpN+TAQDZBFyqXcw4VOIA
+-----END X509 CRL-----
+`;
+
 /**
  * A self-signed EC (P-256) certificate for 127.0.0.1/localhost (or the names `san` lists), valid
  * `days`, made by openssl as dir/<name>.pem and dir/<name>.key (tests that connect over TLS; they

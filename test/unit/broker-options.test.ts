@@ -86,17 +86,18 @@ test('a TLS listener requiring client certificates without a ca is refused at tl
   assert.equal(brokerOptionsSchema.safeParse({ listeners: [{ port: 8883, tls: { cert: '/c.pem', key: '/k.pem' } }] }).success, true);
 });
 
-test('tls.identity needs client certificates (requestCert); clientIdMustMatchIdentity needs an identity', () => {
+test('tls.crl and tls.identity need client certificates (requestCert); clientIdMustMatchIdentity needs an identity', () => {
   const base = { cert: '/c.pem', key: '/k.pem' };
   const mtls = { ...base, ca: '/ca.pem', requestCert: true };
   const issue = (tls: Record<string, unknown>): { path: unknown; message: string } | undefined => {
     const r = brokerOptionsSchema.safeParse({ listeners: [{ port: 8883, tls }] });
     return r.success ? undefined : { path: r.error.issues[0]?.path, message: r.error.issues[0]?.message ?? '' };
   };
+  assert.deepEqual(issue({ ...base, crl: '/crl.pem' })?.path, ['listeners', 0, 'tls', 'crl']);
   assert.deepEqual(issue({ ...base, identity: 'cn' })?.path, ['listeners', 0, 'tls', 'identity']);
   assert.deepEqual(issue({ ...mtls, clientIdMustMatchIdentity: true })?.path, ['listeners', 0, 'tls', 'clientIdMustMatchIdentity']);
   assert.match(issue({ ...mtls, identity: 'uid' })?.message ?? '', /cn|subject/);
-  assert.equal(issue({ ...mtls, identity: 'subject', clientIdMustMatchIdentity: true }), undefined);
+  assert.equal(issue({ ...mtls, crl: '/crl.pem', identity: 'subject', clientIdMustMatchIdentity: true }), undefined);
   const parsed = brokerOptionsSchema.parse({ listeners: [{ port: 8883, tls: mtls }] });
   assert.equal(parsed.listeners[0]?.tls?.identity, 'none', "default: today's behaviour, a certificate gives no user name");
   assert.equal(parsed.listeners[0]?.tls?.clientIdMustMatchIdentity, false);

@@ -16,7 +16,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { main } from '../../gateway/cli/main.js';
 import { repoRoot, tempDir } from '../helpers/index.js';
-import { FIXTURE_CERT_PEM, FIXTURE_KEY_PEM } from '../helpers/tls-fixture.js';
+import { FIXTURE_CERT_PEM, FIXTURE_CRL_PEM, FIXTURE_DEVICE_CA_PEM, FIXTURE_KEY_PEM } from '../helpers/tls-fixture.js';
 import { docsDescriptors, skipProtoc } from '../helpers/protoc.js';
 
 interface Block {
@@ -122,9 +122,14 @@ test('every YAML example in README.md and docs/ passes the CLI checks as written
           ? (generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }) as string)
           : /key\.pem$|\.key$/.test(m[0])
             ? FIXTURE_KEY_PEM
-            : /\.pem$|\.crt$/.test(m[0])
-              ? FIXTURE_CERT_PEM
-              : 'placeholder\n';
+            : // a listener's CRL (tls.crl) must be one of its CA's (tls.ca: devices-ca.pem)
+              /crl\.pem$/.test(m[0])
+              ? FIXTURE_CRL_PEM
+              : /devices-ca\.pem$/.test(m[0])
+                ? FIXTURE_DEVICE_CA_PEM
+                : /\.pem$|\.crt$/.test(m[0])
+                  ? FIXTURE_CERT_PEM
+                  : 'placeholder\n';
       await writeFile(m[0], content);
     }
     const doc = parseYaml(text) as Record<string, unknown>;
