@@ -221,6 +221,18 @@ const CASES: AlertCase[] = [
     summary: `${INSTANCE}: a certificate the gateway serves (mqtts) expires within 14 days`,
   },
   {
+    alert: 'GatehouseBrokerCrlExpiresSoon',
+    // 2 days to its nextUpdate; another listener's CRL with 5 days stays quiet
+    series: [
+      [on('gatehouse_broker_tls_crl_next_update_timestamp_seconds', 'listener="mqtts"'), '172800x100'],
+      [on('gatehouse_broker_tls_crl_next_update_timestamp_seconds', 'listener="lan"'), '432000x100'],
+    ],
+    quietAt: '30m',
+    firesAt: '70m',
+    labels: { listener: 'mqtts' },
+    summary: `${INSTANCE}: the CRL of listener mqtts reaches its nextUpdate within 3 days`,
+  },
+  {
     alert: 'GatehouseLogNotWritten',
     series: [[on('gatehouse_log_write_failures_total'), '0 0 4 4']],
     quietAt: '1m',
@@ -235,6 +247,19 @@ const CASES: AlertCase[] = [
     severity: 'info',
     labels: { scope: 'address' },
     summary: `${INSTANCE}: MQTT clients were banned for repeated wrong passwords (address)`,
+  },
+  {
+    alert: 'GatehouseRevokedCertificateTried',
+    // an unknown CA's attempts do not fire it
+    series: [
+      [on('gatehouse_broker_tls_handshake_failures_total', 'listener="mqtts",reason="revoked"'), '0 0 1 1'],
+      [on('gatehouse_broker_tls_handshake_failures_total', 'listener="mqtts",reason="unknown_ca"'), '0 3 6 9'],
+    ],
+    quietAt: '1m',
+    firesAt: '3m',
+    severity: 'info',
+    labels: { listener: 'mqtts', reason: 'revoked' },
+    summary: `${INSTANCE}: a revoked client certificate tried listener mqtts`,
   },
 ];
 
