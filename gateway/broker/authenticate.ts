@@ -39,6 +39,12 @@ export interface AuthenticateDeps {
   authGuard: AuthGuard;
   /** Bounded-rate warnings (floods, bans). */
   rateLog: RateLog;
+  /**
+   * Whether the listener's CRL revokes this client's certificate now (tls.crl, as last reloaded):
+   * a handshake done before a reload, its CONNECT after, is refused (revoked.ts closes those
+   * already connected).
+   */
+  certificateRevoked?(st: ConnState): boolean;
 }
 
 /** A refusal aedes turns into a CONNACK with `returnCode` (2 id rejected, 3 unavailable, 4 bad credentials, 5 not authorized). */
@@ -85,6 +91,7 @@ export function createAuthenticate(
       return cb(authError(2, ERRORS.GH_CLIENT_ID_TOO_LONG({ bytes: idBytes, maxClientIdLength: options.maxClientIdLength })), null);
     }
     if (st.willTopicTooLong !== undefined) return refuseWill(st, st.willTopicTooLong, cb);
+    if (deps.certificateRevoked?.(st)) return refuseRevoked(st, cb);
     // a listener whose certificates name their clients (tls.identity): the CONNECT's user name and password are not read
     const identity = identities.get(st.listener);
     if (identity) return acceptCertificate(st, identity, cb);
@@ -181,6 +188,16 @@ export function createAuthenticate(
       return cb(authError(2, ERRORS.GH_CLIENT_ID_REJECTED({ reason: `the client id must be its certificate's identity '${cert.identity}'` })), null);
     }
     return accept(st, cert.identity, cb);
+  }
+
+  function refuseRevoked(st: ConnState, cb: AuthCallback): void {
+    stats.revokedClosed.set(st.listener, (stats.revokedClosed.get(st.listener) ?? 0) + 1);
+    deps.rateLog(
+      'cert-revoked',
+      { listener: st.listener, ip: st.ip, client: topicForLog(st.client.id) },
+      `CONNECT over a handshake made before its certificate was revoked (tls.crl reloaded): ${connackSent(st.client, 5)}`,
+    );
+    cb(authError(5, ERRORS.GH_AUTH_FAILED({ reason: 'its client certificate is revoked (tls.crl)' })), null);
   }
 
   function failed(st: ConnState, user: string | undefined): void {

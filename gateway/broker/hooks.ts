@@ -54,6 +54,8 @@ export interface HookDeps {
   onPublishRefused(r: PublishRefusal): void;
   /** The client sent CONNECT: it leaves the pre-CONNECT limits. */
   onConnectReceived(client: Client): void;
+  /** authenticate.ts: the listener's CRL revokes this client's certificate now. */
+  certificateRevoked?(st: ConnState): boolean;
 }
 
 export interface AedesHooks {

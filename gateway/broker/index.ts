@@ -184,6 +184,8 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     topicGuard: deps.topicGuard,
     onPublishRefused: publishRefused,
     onConnectReceived: (client) => connectReceived((client as DeliverInternals).conn),
+    // (tls is made below, with the listeners; CONNECTs come only after they listen)
+    certificateRevoked: (st) => tls.revoked(st.listener, (st.client as DeliverInternals).conn),
   });
   const isConnected = (id: string): boolean => aedes.clients[id] !== undefined;
   // aedes' store: retained messages bounded and mirrored to a file, session queues and persistent sessions bounded (persistence.ts)

@@ -63,7 +63,7 @@ export function registerTlsFailureMetrics(registry: Registry, s: TlsFailureStats
   });
   new Counter({
     name: 'gatehouse_broker_tls_revoked_disconnects_total',
-    help: 'Connected clients closed because a CRL loaded on SIGHUP (tls.crl) revokes their certificate, by listener',
+    help: 'Clients closed, or refused at CONNECT over a handshake made before, because a CRL loaded on SIGHUP (tls.crl) revokes their certificate, by listener',
     labelNames: ['listener'],
     registers: [registry],
     collect() {

@@ -18,7 +18,7 @@
 // device out.
 import { constants as cryptoConstants } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Server as TlsServer } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { nodeTls } from '../../core/tls-modules.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -37,7 +37,7 @@ import {
 } from '../../core/cert-expiry.js';
 import { loadCrls, CrlWatch } from './crl-load.js';
 import type { LoadedCrls } from './crl-load.js';
-import type { ParsedCrl } from './crl.js';
+import { isRevoked, type ParsedCrl } from './crl.js';
 
 // The warning window and the parsing of dates are shared with the upstream certificates' watch.
 export { EXPIRY_WARN_DAYS, certificateNotAfter, certificateValidity } from '../../core/cert-expiry.js';
@@ -189,6 +189,15 @@ export class ServedTls {
   /** The served certificates as last read, near or past their notAfter or not (/healthz lists those that are). */
   expiryEntries(): CertExpiryEntry[] {
     return [...this.entries.values()];
+  }
+
+  /** Does the listener's CRL, as last loaded, revoke the certificate of this client socket? */
+  revoked(listener: string, socket: unknown): boolean {
+    const crls = this.listeners.find((l) => l.name === listener)?.crls;
+    const tls = socket as Partial<TLSSocket> | undefined;
+    if (!crls || typeof tls?.getPeerCertificate !== 'function') return false;
+    const raw = tls.getPeerCertificate().raw;
+    return raw !== undefined && isRevoked(crls.list, raw);
   }
 
   private async reloadOne(l: TlsListener): Promise<TlsReloadOutcome> {

@@ -1,7 +1,8 @@
 // Revoked device certificates (tls.crl, as mosquitto's crlfile): a revoked certificate fails the
 // handshake (counted by reason), a CRL reloaded as on SIGHUP (broker.reloadTls, what the SIGHUP
 // handler runs) refuses the next handshake and closes the open connection of a certificate it
-// newly revokes (a resumed TLS session is no way around it), a CRL file that does not parse or is
+// newly revokes (a resumed TLS session is no way around it, nor a handshake made before the reload
+// whose CONNECT comes after), a CRL file that does not parse or is
 // of another CA is refused (the running one kept), and a CRL past its nextUpdate fails every
 // handshake of its CA, said in the log and the gauge. Real clients (mosquitto_pub, mqtt.js, node's
 // TLS client), certificates and CRLs from `openssl ca -revoke` / `-gencrl`.
@@ -18,6 +19,7 @@ import { capturingLogger } from '../helpers/fuzz.js';
 import { metricValue, needBinary, tempDir, testDeps, waitForEvent, waitUntil, withTimeout } from '../helpers/index.js';
 import { deviceCa, type DeviceCa } from '../helpers/device-ca.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+import { connectPacket } from '../helpers/mqtt-raw.js';
 import { checkConfigFile } from '../helpers/check-config.js';
 
 const skip = needBinary('openssl', 'openssl') ?? needBinary('mosquitto_pub', 'mosquitto-clients');
@@ -73,6 +75,8 @@ function device(r: Rig, d: { cert: string; key: string }, clientId: string, prot
     'the CONNACK',
   );
 }
+
+const pair = (d: { cert: string; key: string }): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(d.cert), key: readFileSync(d.key) });
 
 const failures = (r: Rig, reason: string): Promise<number> => metricValue(r.registry, 'gatehouse_broker_tls_handshake_failures_total', { reason });
 
@@ -133,6 +137,14 @@ test('tls.crl: a revoked certificate fails the handshake; a reloaded CRL refuses
   assert.ok(first.session, 'the server gave a session ticket');
   assert.equal((await tlsSession(r, dev1, first.session)).reused, true, 'resumed before the reload');
 
+  // a handshake of dev1 done before the reload, its CONNECT after
+  const late = tlsConnect({ host: '127.0.0.1', port: r.port, ca: readFileSync(s.server.cert), servername: 'localhost', ...pair(dev1) });
+  late.on('error', () => undefined);
+  t.after(() => late.destroy());
+  const lateBytes: Buffer[] = [];
+  late.on('data', (b: Buffer) => lateBytes.push(b));
+  await waitForEvent(late, 'secureConnect', 10_000);
+
   // dev1 stolen: revoked, a new CRL written and read again (SIGHUP)
   s.ca.revoke('dev1');
   s.ca.crl(s.crl);
@@ -149,6 +161,11 @@ test('tls.crl: a revoked certificate fails the handshake; a reloaded CRL refuses
     r.broker.clients().map((c) => c.id),
     ['dev3'],
   );
+
+  late.write(connectPacket('dev1-late'));
+  await waitUntil(() => Buffer.concat(lateBytes).length >= 4, 'the CONNACK of the late CONNECT');
+  assert.deepEqual([...Buffer.concat(lateBytes).subarray(0, 4)], [0x20, 0x02, 0x00, 0x05], 'CONNACK not authorized: its certificate is revoked now');
+  assert.equal(await metricValue(r.registry, 'gatehouse_broker_tls_revoked_disconnects_total', { listener: 'mqtts' }), 2);
 
   assert.notEqual(await mosquittoPub(r, dev1), 0, 'the next handshake is refused');
   const resumed = await tlsSession(r, dev1, first.session);
