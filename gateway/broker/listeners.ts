@@ -114,10 +114,10 @@ export async function createListeners(listeners: readonly ListenerOptions[], hoo
         if (handshaking.get(k) === raw) handshaking.delete(k);
       });
     });
-    // node only reports a handshake timeout here and leaves the socket open: close it
-    // A client certificate that does not verify passes OpenSSL's handshake (node's verify callback
-    // accepts all) and node then destroys the socket: the error is a 'socket hang up', and why is
-    // only in the socket's authorizationError (CERT_REVOKED, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, ...).
+    // node leaves the socket of a handshake timeout open here: close it. A client certificate that
+    // does not verify passes OpenSSL's handshake (node's verify callback accepts all) and node then
+    // destroys the socket: the error is a 'socket hang up', and why is only in the socket's
+    // authorizationError (CERT_REVOKED, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, CRL_HAS_EXPIRED, ...).
     server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
       const ip = peerAddress(socket);
       const certError = (socket as TLSSocket & { authorizationError?: string | null }).authorizationError ?? undefined;

@@ -2,11 +2,12 @@
 //
 // Short-lived certificates (step-ca's 24 h, ACME's 90 days) are renewed by an agent that writes
 // new files and then runs `systemctl reload gatehouse` (SIGHUP), as it would for mosquitto or
-// nginx. reload() reads every TLS listener's cert, key and ca again and, when they changed, swaps
-// them in with tls.Server.setSecureContext (an https.Server is one too): new handshakes get the
-// new certificate, connected clients keep their sessions. Files that do not load (unreadable, not
-// PEM, a key that does not match the certificate) are refused with the kind's error code
-// (GH_BROKER_TLS, GH_ADMIN_TLS) and the running certificate is kept.
+// nginx. reload() reads every TLS listener's cert, key, ca and crl again and, when they changed,
+// swaps them in with tls.Server.setSecureContext (an https.Server is one too): new handshakes get
+// the new certificate, connected clients keep their sessions (but those a new CRL revokes:
+// revoked.ts). Files that do not load (unreadable, not PEM, a key that does not match the
+// certificate, a CRL of none of the listener's CAs: crl-load.ts) are refused with the kind's
+// error code (GH_BROKER_TLS, GH_ADMIN_TLS) and the running certificate is kept.
 //
 // Expiry is watched, never enforced: the served certificate's notAfter is a gauge
 // (gatehouse_broker_tls_cert_expiry_timestamp_seconds, gatehouse_admin_tls_..., as blackbox_exporter's
@@ -35,8 +36,7 @@ import {
   oneAtATime,
   type CertExpiryEntry,
 } from '../../core/cert-expiry.js';
-import { loadCrls, CrlWatch } from './crl-load.js';
-import type { LoadedCrls } from './crl-load.js';
+import { loadCrls, CrlWatch, type LoadedCrls } from './crl-load.js';
 import { isRevoked, type ParsedCrl } from './crl.js';
 
 // The warning window and the parsing of dates are shared with the upstream certificates' watch.
