@@ -6,18 +6,16 @@
 // with (errors and their statuses, JSON replies, body and query limits, records) is in replies.ts.
 // With admin.tls it serves HTTPS only (the bearer token and the API never cross the network in
 // clear); its certificate is reloaded on SIGHUP like the broker's (tls-reload.ts), and a plain
-// HTTP request to it gets a 400 saying to use https:// (protocol-sniff.ts).
+// HTTP request to it gets a 400 saying to use https:// (http/plain-http-sniff.ts). The server's
+// timeouts, connection bound and TLS are http/server.ts's, shared with the http sources.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { PRIVILEGED_PORT_HINT } from '../../core/privileged-port.js';
-import { nodeHttp } from '../../core/node-http.js';
-import { nodeHttps } from '../../core/tls-modules.js';
-import { ADMIN_TLS, SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, type TlsReloadOutcome } from '../broker/tls-reload.js';
+import { ADMIN_TLS, type ServedTls, type TlsReloadOutcome } from '../broker/tls-reload.js';
+import { createHardenedServer, listenOn } from '../http/server.js';
 import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 import { checkRequestOrigin, hostAllowList } from './origin-guard.js';
-import { answerPlainHttp, type PlainHttpGuard } from './protocol-sniff.js';
 import { KNOWN_ROUTES, RECORDS_ROUTE, allowedMethods, requestUrl } from './routes.js';
 import { isLoopback } from '../broker/options.js';
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { Counter } from '../../core/prom-client.js';
@@ -25,7 +23,6 @@ import type { RuntimeDeps } from '../../core/deps.js';
 import { clocksOf } from '../../core/clock.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { ERRORS } from '../../core/errors.js';
-import { tlsPairProblem } from '../../core/tls-files.js';
 import type { StoredRecord } from '../store/types.js';
 import { deadLetterRoute } from './dead-letter-routes.js';
 import type { DeadLetterOps } from './dead-letters.js';
@@ -141,7 +138,7 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
   const maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   let server: Server | undefined;
   let servedTls: ServedTls | undefined;
-  let plainHttp: PlainHttpGuard | undefined;
+  let closeServer: (() => Promise<void>) | undefined;
   // on the monotonic clock: a wall clock stepped back would mute it for the size of the step
   const refusalLog = rateLimitedLog(logger, 'warn', ADMIN_REFUSAL_LOG_EVERY_MS, clocksOf(deps).monotonic);
   // A stop during the start: counted, so the start sees it after each wait; the start in progress,
@@ -284,12 +281,8 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
       // and the start waited for ever for its 'listening' (HTTP).
       await starting;
       if (!server) return;
-      const s = server;
       server = undefined;
-      servedTls?.stop();
-      plainHttp?.close(); // its connections, also those closeAllConnections does not know (before or in a handshake)
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
+      await closeServer?.();
     },
     address() {
       const a = server?.address() as AddressInfo | null | undefined;
@@ -299,47 +292,40 @@ export function createAdminServer(options: AdminOptions, deps: RuntimeDeps & { s
 
   /** start(): `stopsBefore` tells whether a stop came since it began (it then returns, serving nothing). */
   async function listen(stopsBefore: number): Promise<void> {
-    // node checks these timeouts every connectionsCheckingInterval (30 s by default): a client
-    // trickling its headers was answered 408 10 to 40 s after it connected, not at 10 s.
-    const httpOptions = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 };
-    if (options.tls) {
-      const files = options.tls;
-      const material = await readTlsMaterial(files, 'admin', 'admin.tls', ADMIN_TLS);
-      if (stops !== stopsBefore) return;
-      const firstByteTimeoutMs = options.firstByteTimeoutMs ?? httpOptions.headersTimeout;
-      // node:https only when admin.tls is set (idle footprint: docs/benchmarks.md).
-      const { createServer: createHttpsServer } = nodeHttps();
-      let https: ReturnType<typeof createHttpsServer>;
-      try {
-        // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
-        https = createHttpsServer(
-          { ...httpOptions, ...SERVER_TLS_OPTIONS, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key },
-          handler,
-        );
-      } catch (err) {
-        // The two swapped, a key of another certificate, or a file that is not PEM: said as the broker's listeners say it.
-        throw ERRORS.GH_ADMIN_TLS(
-          { listener: 'admin', reason: tlsPairProblem(material.cert, material.key, err) },
-          { where: 'admin.tls', hint: 'cert and key must be PEM files of the same key pair', cause: err },
-        );
-      }
-      servedTls = new ServedTls([{ name: 'admin', index: 0, files, server: https, material }], { logger, registry, now: clocksOf(deps).now }, ADMIN_TLS);
-      plainHttp = answerPlainHttp(https, { firstByteTimeoutMs, registry, logger, monotonic: clocksOf(deps).monotonic });
-      server = https;
-    } else {
-      server = nodeHttp.createServer(httpOptions, handler);
-    }
-    server.keepAliveTimeout = 5000;
-    // Every socket holds a file descriptor, shared with the broker and the store (LevelDB's
-    // tables): a flood of connections is closed at accept beyond the bound, not kept.
-    server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    server.on('drop', () => {
-      dropped.inc();
-      refusalLog('dropped', { maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
-    });
-    server.listen(options.port, options.host);
+    const hardened = await createHardenedServer(
+      {
+        name: 'admin',
+        tls: options.tls ? { files: options.tls, kind: ADMIN_TLS, index: 0 } : undefined,
+        maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        onDrop: () => {
+          dropped.inc();
+          refusalLog('dropped', { maxConnections: server?.maxConnections }, 'admin API: admin.maxConnections connections open, a new one was closed');
+        },
+        firstByteTimeoutMs: options.firstByteTimeoutMs,
+        plainHttp: {
+          what: 'admin API',
+          metric: {
+            name: 'gatehouse_admin_plain_http_total',
+            help: 'Connections to the HTTPS admin API (admin.tls) that did not open with a TLS handshake (plain HTTP, other bytes): answered 400 and closed',
+          },
+          answer: (url) =>
+            ERRORS.GH_ADMIN_PLAIN_HTTP(
+              { url },
+              {
+                hint: `use ${url} (https://, not http://; or a name the admin certificate carries); the CLI trusts the certificate with --config FILE (it reads admin.tls.cert), or GATEHOUSE_ADMIN_CA=<PEM file of the CA that issued it>`,
+              },
+            ),
+        },
+      },
+      handler,
+      { logger, registry, now: clocksOf(deps).now, monotonic: clocksOf(deps).monotonic },
+    );
+    if (stops !== stopsBefore) return;
+    closeServer = hardened.close;
+    servedTls = hardened.servedTls;
+    server = hardened.server;
     try {
-      await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+      await listenOn(server, options.port, options.host);
     } catch (err) {
       throw ERRORS.GH_ADMIN_LISTEN(
         { host: urlHost(options.host), port: options.port, reason: (err as Error).message },

@@ -1,4 +1,4 @@
-// TLS certificates of the broker's listeners and of the admin API, renewed under a running gateway.
+// TLS certificates of the broker's listeners, of the admin API and of http sources, renewed under a running gateway.
 //
 // Short-lived certificates (step-ca's 24 h, ACME's 90 days) are renewed by an agent that writes
 // new files and then runs `systemctl reload gatehouse` (SIGHUP), as it would for mosquitto or
@@ -23,7 +23,8 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { nodeTls } from '../../core/tls-modules.js';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from '../../core/prom-client.js';
+import type { Counter, Gauge } from 'prom-client';
+import { counter, gauge } from '../../core/metrics.js';
 import { ERRORS, errorMessage, type GatehouseError } from '../../core/errors.js';
 import { changedTlsFiles } from '../../core/tls-files.js';
 import {
@@ -91,15 +92,23 @@ export interface TlsListener {
 export interface TlsKind {
   /** The kind of its entries in /healthz's certificates (use 'served'). */
   kind: 'listener' | 'admin';
-  /** Metric name prefix: gatehouse_broker_tls, gatehouse_admin_tls. */
+  /** Metric name prefix: gatehouse_broker_tls, gatehouse_admin_tls, gatehouse_http_source_tls. */
   metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls';
   code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS';
+  /** Who serves the certificates, in the metrics' help: 'a TLS listener', 'the admin API'. */
+  whose: string;
   /** The config key path of a listener's tls block. */
   where(index: number): string;
 }
 
-export const BROKER_TLS: TlsKind = { kind: 'listener', metrics: 'gatehouse_broker_tls', code: 'GH_BROKER_TLS', where: (i) => `broker.listeners.${i}.tls` };
-export const ADMIN_TLS: TlsKind = { kind: 'admin', metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', where: () => 'admin.tls' };
+export const BROKER_TLS: TlsKind = {
+  kind: 'listener',
+  metrics: 'gatehouse_broker_tls',
+  code: 'GH_BROKER_TLS',
+  whose: 'a TLS listener',
+  where: (i) => `broker.listeners.${i}.tls`,
+};
+export const ADMIN_TLS: TlsKind = { kind: 'admin', metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', whose: 'the admin API', where: () => 'admin.tls' };
 
 function tlsError(kind: TlsKind, listener: string, reason: string, where: string, cause: unknown): GatehouseError {
   return ERRORS[kind.code]({ listener, reason }, { where, cause });
@@ -147,19 +156,19 @@ export class ServedTls {
     private readonly deps: ServedTlsDeps,
     private readonly kind: TlsKind = BROKER_TLS,
   ) {
-    const whose = kind === BROKER_TLS ? 'a TLS listener' : 'the admin API';
-    this.expiry = new Gauge({
-      name: `${kind.metrics}_cert_expiry_timestamp_seconds`,
-      help: `notAfter of the certificate ${whose} serves (epoch seconds); alert before it passes and renew, then reload`,
-      labelNames: ['listener'],
-      registers: [deps.registry],
-    });
-    this.reloads = new Counter({
-      name: `${kind.metrics}_reloads_total`,
-      help: `TLS file reloads of ${whose} (SIGHUP), by outcome: reloaded, unchanged, refused`,
-      labelNames: ['listener', 'outcome'],
-      registers: [deps.registry],
-    });
+    // Declared idempotently: several http sources serve TLS, one ServedTls each, on one registry.
+    this.expiry = gauge(
+      deps.registry,
+      `${kind.metrics}_cert_expiry_timestamp_seconds`,
+      `notAfter of the certificate ${kind.whose} serves (epoch seconds); alert before it passes and renew, then reload`,
+      ['listener'],
+    );
+    this.reloads = counter(
+      deps.registry,
+      `${kind.metrics}_reloads_total`,
+      `TLS file reloads of ${kind.whose} (SIGHUP), by outcome: reloaded, unchanged, refused`,
+      ['listener', 'outcome'],
+    );
     if (kind === BROKER_TLS) this.crlWatch = new CrlWatch(deps);
   }
 

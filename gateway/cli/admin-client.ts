@@ -322,7 +322,7 @@ export async function adminRequest(
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw notTheAdminApi(target, method, path, res);
   const e = typeof json === 'object' && json !== null ? (json as { error?: { code?: string; message?: string; hint?: string } }).error : undefined;
   // An http:// URL to a gateway that serves HTTPS (admin.tls): its answer says what to use
-  // (admin/protocol-sniff.ts). An error even where the caller takes a 400 as a result (rules apply).
+  // (http/plain-http-sniff.ts). An error even where the caller takes a 400 as a result (rules apply).
   if (res.status === 400 && e?.code === 'GH_ADMIN_PLAIN_HTTP')
     throw new GatehouseError('GH_ADMIN_PLAIN_HTTP', e.message ?? text, { hint: e.hint ?? ERROR_CATALOGUE.GH_ADMIN_PLAIN_HTTP.hint });
   if ((res.status < 200 || res.status > 299) && !accept.includes(res.status)) {

@@ -1,4 +1,4 @@
-// Fuzz the plain-HTTP sniff of the HTTPS admin port (gateway/admin/protocol-sniff.ts: the first
+// Fuzz the plain-HTTP sniff of the HTTPS admin port (gateway/http/plain-http-sniff.ts: the first
 // byte tells a TLS handshake from a plain HTTP request), for a bounded time with a deterministic,
 // printed seed (FUZZ_SEED, FUZZ_MS override): a real ClientHello (recorded from node's TLS client)
 // and real HTTP request starts, mutated as bytes, written whole, in pieces or a byte at a time

@@ -5,7 +5,7 @@
 //   percent-encoding, unicode, very long), methods, headers (Host, Origin, Authorization, Content-Type,
 //   Content-Length against the body, Transfer-Encoding), query strings of every route, bodies (rule
 //   sets mutated as bytes and as JSON); mutated bytes of real requests;
-// - the same over HTTPS (admin.tls) beside bytes that are no TLS at all (protocol-sniff.ts).
+// - the same over HTTPS (admin.tls) beside bytes that are no TLS at all (http/plain-http-sniff.ts).
 //
 // Meanwhile a real device publishes QoS 1. Asserts: no crash (the test process is the gateway), no
 // answer 500 or 'admin API request failed' (an error that is not a GatehouseError), every error

@@ -1,8 +1,9 @@
-// Plain HTTP on the admin API's HTTPS port (admin.tls) gets an answer instead of a dropped
-// connection. Why: node's TLS server drops bytes that are not a TLS handshake, so `curl
-// http://gw:9883/` got an empty reply and a browser "connection reset", with no clue that the port
-// speaks HTTPS. nginx answers such a client `400 The plain HTTP request was sent to HTTPS port`;
-// we answer 400 in the API's error shape (GH_ADMIN_PLAIN_HTTP) with the https:// URL to use.
+// Plain HTTP on an HTTPS port of ours (the admin API's admin.tls, an http source's tls) gets an
+// answer instead of a dropped connection. Why: node's TLS server drops bytes that are not a TLS
+// handshake, so `curl http://gw:9883/` got an empty reply and a browser "connection reset", with no
+// clue that the port speaks HTTPS. nginx answers such a client `400 The plain HTTP request was sent
+// to HTTPS port`; we answer 400 in the server's error shape (the admin API's GH_ADMIN_PLAIN_HTTP,
+// an http source's GH_HTTP_SOURCE_REQUEST) with the https:// URL to use.
 //
 // How: every TLS connection opens with a handshake record, whose first byte is its content type 22
 // (0x16); an HTTP request opens with a method's letter. Only that first byte is read. A TLS client's
@@ -17,12 +18,12 @@
 // refused client still sends is read and dropped (not kept) for at most LINGER_MS, because closing a
 // socket with unread input makes the kernel reset it, which can erase the 400 before the client
 // reads it. The answers are counted; a scanner must not fill the log, so at most one debug line per
-// LOG_EVERY_MS, with the count since (`suppressed`), as the API's refusals (server.ts).
+// LOG_EVERY_MS, with the count since (`suppressed`), as the admin API's refusals (admin/server.ts).
 import type { Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { counter } from '../../core/metrics.js';
-import { ERRORS } from '../../core/errors.js';
+import type { GatehouseError } from '../../core/errors.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 
 /** Content type of a TLS handshake record: the first byte of every TLS connection (RFC 8446 5.1). */
@@ -38,6 +39,12 @@ export interface PlainHttpOptions {
   logger: Logger;
   /** Monotonic clock (ms) for the log rate limit. */
   monotonic: () => number;
+  /** The error a plain HTTP client is answered with, given the https:// URL it should use. */
+  answer: (url: string) => GatehouseError;
+  /** The counter of those answers (gatehouse_admin_plain_http_total) and its help. */
+  metric: { name: string; help: string; labels?: Record<string, string> };
+  /** Who serves, in the log lines: 'admin API', "http source 'shelly'". */
+  what: string;
 }
 
 export interface PlainHttpGuard {
@@ -51,14 +58,8 @@ function urlOf(socket: Socket): string {
   return `https://${host.includes(':') ? `[${host}]` : host}:${socket.localPort ?? ''}/`;
 }
 
-function answer(socket: Socket): string {
-  const url = urlOf(socket);
-  const err = ERRORS.GH_ADMIN_PLAIN_HTTP(
-    { url },
-    {
-      hint: `use ${url} (https://, not http://; or a name the admin certificate carries); the CLI trusts the certificate with --config FILE (it reads admin.tls.cert), or GATEHOUSE_ADMIN_CA=<PEM file of the CA that issued it>`,
-    },
-  );
+function answerText(socket: Socket, answer: PlainHttpOptions['answer']): string {
+  const err = answer(urlOf(socket));
   const body = JSON.stringify({ error: err.toJSON() });
   return [
     'HTTP/1.1 400 Bad Request',
@@ -89,23 +90,20 @@ export function answerPlainHttp(server: Server, options: PlainHttpOptions): Plai
   const listeners = server.listeners('connection') as Array<(this: Server, socket: Socket) => void>;
   const tlsListener = listeners[0];
   if (listeners.length !== 1 || tlsListener === undefined) {
-    logger.warn({ listeners: listeners.length }, 'admin API: plain HTTP on the HTTPS port will not be answered (unexpected TLS server)');
+    logger.warn({ listeners: listeners.length }, `${options.what}: plain HTTP on the HTTPS port will not be answered (unexpected TLS server)`);
     return guard;
   }
-  const answered = counter(
-    options.registry,
-    'gatehouse_admin_plain_http_total',
-    'Connections to the HTTPS admin API (admin.tls) that did not open with a TLS handshake (plain HTTP, other bytes): answered 400 and closed',
-  );
+  const labels = options.metric.labels ?? {};
+  const answered = counter(options.registry, options.metric.name, options.metric.help, Object.keys(labels));
   const plainLog = rateLimitedLog(logger, 'debug', LOG_EVERY_MS, options.monotonic);
 
   const refuse = (socket: Socket, first: number): void => {
-    answered.inc();
-    plainLog('plain-http', { remote: socket.remoteAddress, firstByte: first }, 'admin API: plain HTTP (not TLS) on the HTTPS port answered 400');
+    answered.inc(labels);
+    plainLog('plain-http', { remote: socket.remoteAddress, firstByte: first }, `${options.what}: plain HTTP (not TLS) on the HTTPS port answered 400`);
     const linger = setTimeout(() => socket.destroy(), LINGER_MS);
     socket.once('close', () => clearTimeout(linger));
     socket.on('data', () => {}); // read and drop: see LINGER_MS
-    socket.end(answer(socket));
+    socket.end(answerText(socket, options.answer));
   };
 
   server.removeListener('connection', tlsListener);
