@@ -1,4 +1,4 @@
-// Error codes of upstream destinations and the sources beside the broker (serial, industrial, files): a section of the error catalogue (error-catalogue.ts, where the
+// Error codes of upstream destinations and the sources beside the broker (serial, industrial, files, http): a section of the error catalogue (error-catalogue.ts, where the
 // rules of the catalogue are). A code never changes meaning once released; add new ones at the END
 // of their group.
 import type { ErrorSpec } from './error-spec.js';
@@ -145,5 +145,46 @@ export const LINKS_ERRORS = {
     meaning: "A CSV file's header line differs from the first header the source read (a column added, removed or moved): CSVTOJSON maps its rows by position",
     message: '{path}: header line {header} differs from {expected}; its rows are mapped to customFieldNames by position',
     hint: 'update customFieldNames (and the rules using them) to the new columns, or tail files of each layout with their own source; warned once per file',
+  },
+  // http sources
+  GH_HTTP_SOURCE_LISTEN: {
+    group: 'http sources',
+    meaning: 'An http source could not bind its address (the port taken, a privileged port, an address the host does not have)',
+    message: "http source '{source}' cannot listen on {host}:{port}: {reason}",
+    hint: 'choose another port for the source, or stop the process holding it',
+  },
+  GH_HTTP_SOURCE_TLS: {
+    group: 'http sources',
+    meaning: "An http source's TLS certificate or key files could not be loaded (at start, or at a SIGHUP reload: the running certificate is then kept)",
+    message: 'cannot load TLS files of {listener}: {reason}',
+    hint: "check the source's tls.cert and tls.key (PEM files of one key pair) and their permissions",
+  },
+  GH_HTTP_SOURCE_REQUEST: {
+    group: 'http sources',
+    meaning:
+      'A request to an http source was refused as malformed, before anything was submitted: an unknown path (404), another method than POST (405), a topic that is not a valid MQTT topic name, an unknown query parameter, an NDJSON body with a line that is not JSON (400), a compressed body (415), plain HTTP on its HTTPS port',
+    message: '{reason}',
+    hint: 'POST the payload to /topics/<topic> (docs/http-source.md); nothing of the request was taken: fix it and send it again',
+  },
+  GH_HTTP_SOURCE_UNAUTHORIZED: {
+    group: 'http sources',
+    meaning:
+      "A request to an http source was refused for its credentials: none or wrong (401), a topic its credential's topics do not allow (403), or its address banned after repeated failures (429); not counted as data",
+    message: '{reason}',
+    hint: "send 'Authorization: Bearer <token>' or Basic credentials the source's auth lists, on a topic they allow (docs/http-source.md#auth)",
+  },
+  GH_HTTP_SOURCE_TOO_LARGE: {
+    group: 'http sources',
+    meaning:
+      'A request to an http source was over maxBodyBytes, or an NDJSON body over maxBatchMessages lines: answered 413, its body not read further, nothing submitted',
+    message: '{reason}',
+    hint: "send smaller requests (Telegraf: metric_batch_size; Fluent Bit: a smaller buffer), or raise the source's maxBodyBytes / maxBatchMessages",
+  },
+  GH_HTTP_SOURCE_BUSY: {
+    group: 'http sources',
+    meaning:
+      'An http source refused a request for now (503 with Retry-After): maxInFlight requests were waiting for their commits (a slow or full disk), or the gateway is stopping; nothing of it was submitted',
+    message: '{reason}',
+    hint: 'send it again after Retry-After seconds (HTTP clients with retries do); if it lasts, see the store (gatehouse status, /healthz) or raise maxInFlight',
   },
 } as const satisfies Record<string, ErrorSpec>;

@@ -91,10 +91,10 @@ export interface TlsListener {
 /** Whose certificates: names the metrics, the error code and the key path in errors. */
 export interface TlsKind {
   /** The kind of its entries in /healthz's certificates (use 'served'). */
-  kind: 'listener' | 'admin';
+  kind: 'listener' | 'admin' | 'source';
   /** Metric name prefix: gatehouse_broker_tls, gatehouse_admin_tls, gatehouse_http_source_tls. */
-  metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls';
-  code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS';
+  metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls' | 'gatehouse_http_source_tls';
+  code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS' | 'GH_HTTP_SOURCE_TLS';
   /** Who serves the certificates, in the metrics' help: 'a TLS listener', 'the admin API'. */
   whose: string;
   /** The config key path of a listener's tls block. */
@@ -109,6 +109,10 @@ export const BROKER_TLS: TlsKind = {
   where: (i) => `broker.listeners.${i}.tls`,
 };
 export const ADMIN_TLS: TlsKind = { kind: 'admin', metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', whose: 'the admin API', where: () => 'admin.tls' };
+/** An http source's (pipeline/sources/http): the listener label is the source's name, `where` names it as the other sources' errors do. */
+export function httpSourceTls(source: string): TlsKind {
+  return { kind: 'source', metrics: 'gatehouse_http_source_tls', code: 'GH_HTTP_SOURCE_TLS', whose: 'an http source', where: () => `sources.${source}.tls` };
+}
 
 function tlsError(kind: TlsKind, listener: string, reason: string, where: string, cause: unknown): GatehouseError {
   return ERRORS[kind.code]({ listener, reason }, { where, cause });

@@ -21,7 +21,7 @@ export async function runSources(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
+      `usage: ${USAGE}\nShows each configured source (sources: in the config: file, modbus, opcua, mqtt, http): its name, kind, state and a summary (as on the status page), and its last error while it is not healthy; a built-in source (the serial links, the embedded broker) only while it is not running. --json prints the API body (every built-in source included).\n${ADMIN_FLAGS_HELP}\n${JSON_FLAG_HELP}`,
     );
     return 0;
   }
@@ -146,6 +146,8 @@ function summary(kind: string, d: Record<string, unknown>, state: string): strin
       return fileSummary(d as FileDetails);
     case 'serial':
       return serialSummary(d as SerialDetails);
+    case 'http':
+      return httpSummary(d as HttpDetails);
     default:
       return genericSummary(d);
   }
@@ -247,6 +249,28 @@ function serialSummary(d: SerialDetails): string[] {
 }
 
 /** A kind this command does not know yet: its scalar details, as they are. */
+interface HttpDetails {
+  url?: string;
+  auth?: string;
+  messages?: number;
+  inFlight?: number;
+  bannedAddresses?: number;
+  requests?: Record<string, number>;
+}
+
+function httpSummary(d: HttpDetails): string[] {
+  const req = d.requests ?? {};
+  const refused = Object.entries(req).reduce((n, [k, v]) => (k === 'accepted' || k === 'client-gone' ? n : n + v), 0);
+  return present(
+    d.url,
+    `auth ${d.auth ?? '–'}`,
+    `${d.messages ?? 0} messages committed`,
+    `${req.accepted ?? 0} requests answered 200, ${refused} refused`,
+    d.inFlight ? `${d.inFlight} in flight` : null,
+    d.bannedAddresses ? plural(d.bannedAddresses, 'address banned', 'addresses banned') : null,
+  );
+}
+
 function genericSummary(d: Record<string, unknown>): string[] {
   return Object.entries(d)
     .filter(([k, v]) => k !== 'lastError' && ['string', 'number', 'boolean'].includes(typeof v))

@@ -93,6 +93,9 @@ function onReload(gateway: Gateway, started: GatehouseConfig, readConfig: () => 
     try {
       await gateway.broker.reloadTls();
       await gateway.admin?.reloadTls();
+      await gateway.sources.reloadTls((err, s) =>
+        logger.error({ source: s.name, err }, 'reload: TLS certificates of a source could not be reloaded; the running ones are kept'),
+      );
       // The upstream connections' certificates: a renewed one's date read, its warning gone (upstream/cert-watch.ts).
       await gateway.certs.check();
     } catch (err) {

@@ -69,7 +69,10 @@ export async function createHardenedServer(
 ): Promise<HardenedServer> {
   const httpOptions = {
     ...HTTP_SERVER_LIMITS,
-    ...(options.requestTimeoutMs !== undefined ? { requestTimeout: options.requestTimeoutMs } : {}),
+    // node refuses a headers timeout over the request timeout
+    ...(options.requestTimeoutMs !== undefined
+      ? { requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(HTTP_SERVER_LIMITS.headersTimeout, options.requestTimeoutMs) }
+      : {}),
   };
   let server: Server;
   let servedTls: ServedTls | undefined;

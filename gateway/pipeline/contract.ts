@@ -67,4 +67,6 @@ export interface Source {
   start(intake: Intake): Promise<void>;
   stop(): Promise<void>;
   status(): SourceStatus;
+  /** Optional: read its TLS files again and serve them to new connections when they changed (SIGHUP; the http source). */
+  reloadTls?(): Promise<unknown>;
 }

@@ -197,6 +197,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       installationId,
       publish: (topic, payload) => void broker.publish({ topic, payload, qos: 0 }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
+      maxTopicLength: config.broker.maxTopicLength,
       // An MQTT source's way to its broker: direct or through the site's proxy (upstream/proxy.ts).
       network: { proxy: config.network.proxy },
     });

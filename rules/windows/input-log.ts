@@ -51,7 +51,8 @@ export interface InputLog {
   readonly maxBytes?: number;
 }
 
-const KINDS: SourceKind[] = ['mqtt', 'serial', 'file', 'internal'];
+// Appended only: the index is what older logs hold. (modbus and opcua are not listed: read back as mqtt.)
+const KINDS: SourceKind[] = ['mqtt', 'serial', 'file', 'internal', 'http'];
 const ABSENT = 0xffff;
 
 function strLen(s: string | undefined): number {

@@ -64,6 +64,9 @@ const LAZY: ReadonlyArray<[string, string]> = [
   ['file source', '/gateway/pipeline/sources/file/'],
   ['modbus source', '/gateway/pipeline/sources/modbus/'],
   ['opcua source', '/gateway/pipeline/sources/opcua/'],
+  // its files.ts (the paths the config resolves) is the config loader's, as mqtt/files.ts
+  ['http source', '/gateway/pipeline/sources/http/source.'],
+  ['http source options', '/gateway/pipeline/sources/http/options.'],
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
   ['AWS SDK', '/node_modules/@aws-sdk/'],
@@ -107,6 +110,9 @@ sources:
   - type: file
     name: logs
     paths: ['${join(dir, '*.log')}']
+  - type: http
+    name: devices
+    port: 0
 jobs:
   - name: hb
     schedule: '*/5 * * * *'
@@ -119,6 +125,7 @@ jobs:
     ['serial links (firmware bridge)', '/firmware-bridge/link.'],
     ['source kinds registry', '/gateway/pipeline/sources/registry.'],
     ['file source', '/gateway/pipeline/sources/file/'],
+    ['http source', '/gateway/pipeline/sources/http/source.'],
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }

@@ -1,5 +1,5 @@
 // Status page: the configured sources other than tailed files (Modbus, OPC UA, MQTT subscriptions
-// on another broker): state, a one-line summary of each kind's details, and each source's error
+// on another broker, HTTP posts): state, a one-line summary of each kind's details, and each source's error
 // below the table (current while the source is not connected, greyed once it has recovered).
 // gateway/cli/sources.ts (`gatehouse sources`) words the same: keep the two in step.
 import { $, emptyRow, h } from './dom.js';
@@ -73,13 +73,26 @@ function mqttSummary(d, state) {
   );
 }
 
+function httpSummary(d) {
+  const req = d.requests ?? {};
+  const refused = Object.entries(req).reduce((n, [k, v]) => (k === 'accepted' || k === 'client-gone' ? n : n + v), 0);
+  return parts(
+    h('code', null, d.url ?? ''),
+    `auth ${d.auth ?? '–'}`,
+    `${fmtInt(d.messages ?? 0)} messages committed`,
+    `${fmtInt(req.accepted ?? 0)} requests answered 200, ${fmtInt(refused)} refused`,
+    d.inFlight ? `${fmtInt(d.inFlight)} in flight` : null,
+    d.bannedAddresses ? plural(d.bannedAddresses, 'address banned', 'addresses banned') : null,
+  );
+}
+
 /** A kind this page does not know yet: its scalar details, as they are. */
 function genericSummary(d) {
   const scalars = Object.entries(d).filter(([k, v]) => k !== 'lastError' && ['string', 'number', 'boolean'].includes(typeof v));
   return parts(...scalars.slice(0, 5).map(([k, v]) => `${k} ${typeof v === 'number' ? fmtInt(v) : v}`));
 }
 
-const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary };
+const SUMMARY = { modbus: modbusSummary, opcua: opcuaSummary, mqtt: mqttSummary, http: httpSummary };
 
 /** lastError as {at, message}: an MQTT source gives both in lastError, Modbus and OPC UA the time in lastErrorAt. */
 function lastErrorOf(d) {

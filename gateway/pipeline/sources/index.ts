@@ -90,6 +90,11 @@ export class SourceSet {
     }
   }
 
+  /** SIGHUP: the sources that serve TLS (http) read their files again; one that fails does not stop the others. */
+  async reloadTls(log?: (err: string, s: Source) => void): Promise<void> {
+    for (const s of this.started) if (s.reloadTls) await s.reloadTls().catch((err: unknown) => log?.(errorMessage(err), s));
+  }
+
   status(): SourceStatus[] {
     return this.sources.map((s) => s.status());
   }

@@ -26,6 +26,8 @@ export interface SourceDeps extends RuntimeDeps {
   publish?: (topic: string, payload: Buffer) => void;
   /** The config's network.proxy and the environment to read: an MQTT source's way to its broker (upstream/proxy.ts). */
   network?: ProxySettings;
+  /** The broker's maxTopicLength: the longest topic a source that names topics from outside (http) takes. */
+  maxTopicLength?: number;
   /** Subscribe on the local broker (command topics for downlink writes); returns an unsubscribe. */
   subscribe?: (filter: string, handler: (topic: string, payload: Buffer) => void) => () => void;
 }

@@ -3,11 +3,12 @@
 // loaded with the config) and a lazy factory (its heavy libraries, e.g. node-opcua, are imported
 // only when a source of that kind is configured, so the idle gateway does not pay for them).
 //
-// Config shape: `sources: [{ type: 'file' | 'modbus' | 'opcua' | 'mqtt' | ..., name: 'meter-1', ...options }]`.
+// Config shape: `sources: [{ type: 'file' | 'modbus' | 'opcua' | 'mqtt' | 'http' | ..., name: 'meter-1', ...options }]`.
 // `name` is unique across all sources; it names the source in /api/sources, metrics and logs, and
 // namespaces the source's durable meta keys (Intake.commitMeta).
 import { z } from '../../../core/zod.js';
 import { fileSourceKind } from './file/index.js';
+import { httpSourceKind } from './http/index.js';
 import { sourceBaseSchema, type SourceKind } from './kind.js';
 import { modbusKind } from './modbus/index.js';
 import { mqttSourceKind } from './mqtt/index.js';
@@ -21,6 +22,7 @@ export const SOURCE_KINDS: readonly SourceKind[] = [
   modbusKind as unknown as SourceKind,
   opcuaKind as unknown as SourceKind,
   mqttSourceKind as unknown as SourceKind,
+  httpSourceKind as unknown as SourceKind,
 ];
 
 export function sourcesSchema(): z.ZodType {

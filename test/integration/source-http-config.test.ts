@@ -1,0 +1,39 @@
+// `gatehouse check-config` on http sources (the real CLI, in process): credentials required beyond
+// loopback, the TLS and token files named by key path when missing, a certificate and key of two
+// pairs said with GH_HTTP_SOURCE_TLS, as at start; a good one passes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { tempDir } from '../helpers/index.js';
+import { checkConfigText } from '../helpers/check-config.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+
+const base = 'broker: { listeners: [{ host: 127.0.0.1, port: 0 }] }\nadmin: { enabled: false }\n';
+
+test('check-config: an http source beyond loopback without credentials is refused at sources.0.auth', async (t) => {
+  const r = await checkConfigText(t, `${base}sources:\n  - { type: http, name: lan, host: 0.0.0.0, port: 8080 }\n`);
+  assert.notEqual(r.code, 0, r.out + r.err);
+  assert.match(r.out + r.err, /sources\.0\.auth.*needs credentials/s);
+});
+
+test('check-config: missing TLS and token files are named by key; a cert and key of two pairs is GH_HTTP_SOURCE_TLS', async (t) => {
+  const dir = await tempDir(t);
+  const missing = await checkConfigText(
+    t,
+    `${base}sources:\n  - type: http\n    name: lan\n    host: "::"\n    port: 8443\n    tls: { cert: ${join(dir, 'no.crt')}, key: ${join(dir, 'no.key')} }\n    auth: { tokens: [{ name: a, tokenFile: ${join(dir, 'no.token')} }] }\n`,
+  );
+  assert.notEqual(missing.code, 0);
+  for (const key of ['sources.0.tls.cert', 'sources.0.tls.key', 'sources.0.auth.tokens.0.tokenFile'])
+    assert.match(missing.out + missing.err, new RegExp(key.replaceAll('.', '\\.')), key);
+  const a = opensslSelfSigned(dir, 1, 'a');
+  const b = opensslSelfSigned(dir, 1, 'b');
+  await writeFile(join(dir, 'token'), 'f3b1c2d4e5f60718293a4b5c6d7e8f90\n');
+  const yaml = (key: string) =>
+    `${base}sources:\n  - type: http\n    name: lan\n    host: "::"\n    port: 8443\n    tls: { cert: ${a.cert}, key: ${key} }\n    auth: { tokens: [{ name: a, tokenFile: ${join(dir, 'token')} }] }\n`;
+  const mixed = await checkConfigText(t, yaml(b.key));
+  assert.notEqual(mixed.code, 0);
+  assert.match(mixed.out + mixed.err, /GH_HTTP_SOURCE_TLS/);
+  const good = await checkConfigText(t, yaml(a.key));
+  assert.equal(good.code, 0, good.out + good.err);
+});
