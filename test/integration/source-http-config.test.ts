@@ -1,11 +1,18 @@
 // `gatehouse check-config` on http sources (the real CLI, in process): credentials required beyond
 // loopback, the TLS and token files named by key path when missing, a certificate and key of two
-// pairs said with GH_HTTP_SOURCE_TLS, as at start; a good one passes.
+// pairs said with GH_HTTP_SOURCE_TLS, as at start; a good one passes. And the certificate of a
+// running gateway's http source renewed with SIGHUP (systemctl reload), as the broker's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
-import { tempDir } from '../helpers/index.js';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { X509Certificate } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
+import { freePort, tempDir, waitUntil } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { post } from '../helpers/http-post.js';
 import { checkConfigText } from '../helpers/check-config.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
@@ -36,4 +43,36 @@ test('check-config: missing TLS and token files are named by key; a cert and key
   assert.match(mixed.out + mixed.err, /GH_HTTP_SOURCE_TLS/);
   const good = await checkConfigText(t, yaml(a.key));
   assert.equal(good.code, 0, good.out + good.err);
+});
+
+test('an http source with tls in a gateway: SIGHUP serves the renewed certificate to new connections, the source keeps running', async (t) => {
+  const dir = await tempDir(t);
+  const a = opensslSelfSigned(dir, 1, 'a');
+  const b = opensslSelfSigned(dir, 30, 'b');
+  const cert = join(dir, 'http.crt');
+  const key = join(dir, 'http.key');
+  await copyFile(a.cert, cert);
+  await copyFile(a.key, key);
+  const port = await freePort(t);
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nsources:\n  - { type: http, name: lan, port: ${port}, tls: { cert: http.crt, key: http.key } }\n`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const served = async (): Promise<string> => {
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    await once(s, 'secureConnect');
+    const fp = s.getPeerCertificate().fingerprint256;
+    s.destroy();
+    return fp;
+  };
+  const fingerprint = (pem: string) => new X509Certificate(readFileSync(pem)).fingerprint256;
+  assert.equal(await served(), fingerprint(a.cert));
+  await copyFile(b.cert, cert);
+  await copyFile(b.key, key);
+  gw.proc.kill('SIGHUP');
+  await waitUntil(async () => ((await served()) === fingerprint(b.cert) ? true : undefined), 'the renewed certificate served', 10_000, 50);
+  const r = await post(port, '/topics/after-reload', 'x', { ca: readFileSync(b.cert) });
+  assert.equal(r.status, 200);
 });
