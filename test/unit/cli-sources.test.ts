@@ -248,3 +248,26 @@ test('a serial link that does not open is listed with its error (the built-in se
     `  gone (/dev/ttyNOPE0) retrying: last error at ${T1}: GH_SERIAL_OPEN: cannot open /dev/ttyNOPE0`,
   ]);
 });
+
+test('http: its URL, auth, messages committed, requests answered 200 and refused, in flight and banned addresses when there are', () => {
+  const lines = describeSource({
+    kind: 'http',
+    name: 'devices',
+    state: 'running',
+    details: {
+      url: 'https://[::]:8443/topics/',
+      host: '::',
+      port: 8443,
+      tls: true,
+      auth: '1 token(s), 1 user(s)',
+      inFlight: 2,
+      messages: 120,
+      bytes: 4000,
+      requests: { accepted: 20, 'client-gone': 1, unauthorized: 3, 'too-large': 1 },
+      bannedAddresses: 1,
+    },
+  });
+  assert.deepEqual(lines, [
+    'devices (http) running: https://[::]:8443/topics/; auth 1 token(s), 1 user(s); 120 messages committed; 20 requests answered 200, 4 refused; 2 in flight; 1 address banned',
+  ]);
+});
