@@ -380,6 +380,16 @@ test('input log records: every message field the rules read survives the round t
   };
   const rec = { seq: 9, topic: m.topic, payload: encodeInput({ no: 42, at: 77, message: m }), receivedAt: m.receivedAt };
   assert.deepEqual(decodeInput(rec), { no: 42, at: 77, message: m });
+  // an http source's message keeps its kind (clientid() is 'n/a' for it, as before the crash)
+  const http: Message = {
+    topic: 'shelly/1',
+    payload: Buffer.from('{}'),
+    qos: 1,
+    source: { kind: 'http', id: 'devices', ip: '::1', principal: 'shelly-fleet' },
+    receivedAt: 5,
+    properties: { contentType: 'application/json', userProperties: { event: 'up' } },
+  };
+  assert.deepEqual(decodeInput({ seq: 2, topic: http.topic, payload: encodeInput({ no: 2, at: 5, message: http }), receivedAt: 5 }).message, http);
   const bare: Message = { topic: 't', payload: Buffer.alloc(0), qos: 0, source: { kind: 'mqtt', id: '' }, receivedAt: 1 };
   assert.deepEqual(decodeInput({ seq: 1, topic: 't', payload: encodeInput({ no: 1, at: 1, message: bare }), receivedAt: 1 }).message, bare);
   assert.throws(
