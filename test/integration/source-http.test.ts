@@ -331,3 +331,20 @@ test('http source on :: (IPv6, dual stack): posts over ::1 and 127.0.0.1; source
     ],
   );
 });
+
+test('http source: a body trickled past requestTimeoutMs is cut (408), nothing of it submitted, its place among maxInFlight given back', async (t) => {
+  const { port, intake, source } = await httpRig(t, { requestTimeoutMs: 1000, maxInFlight: 1 });
+  const s = connect(port, '127.0.0.1');
+  let text = '';
+  s.on('data', (d) => {
+    text += d.toString();
+  });
+  s.on('error', () => undefined);
+  const closed = new Promise((r) => s.once('close', r));
+  s.write('POST /topics/trickle HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
+  await withTimeout(closed, 5000, 'the trickling client cut');
+  assert.match(text, /^HTTP\/1.1 408/);
+  assert.equal(intake.messages.length, 0);
+  await waitUntil(() => ((source.status().details as { inFlight: number }).inFlight === 0 ? true : undefined), 'its place given back');
+  assert.equal((await post(port, '/topics/next', 'x')).status, 200);
+});
