@@ -348,3 +348,14 @@ test('http source: a body trickled past requestTimeoutMs is cut (408), nothing o
   await waitUntil(() => ((source.status().details as { inFlight: number }).inFlight === 0 ? true : undefined), 'its place given back');
   assert.equal((await post(port, '/topics/next', 'x')).status, 200);
 });
+
+test('http source: stop() during password checks ends: the requests cut while their credentials were checked are not waited for', async (t) => {
+  const { port, source, intake } = await httpRig(t, { auth: { users: [{ username: 'u', password: hashPassword('pw-0123456789') }] } });
+  const basic = { authorization: `Basic ${Buffer.from('u:pw-0123456789').toString('base64')}` };
+  // Four scrypt checks (two run at once, two wait): tens of ms each, time for the stop to cut them.
+  const posts = Array.from({ length: 4 }, () => post(port, '/topics/a', 'x', { headers: basic }).catch(() => undefined));
+  await waitUntil(() => ((source.status().details as { inFlight: number }).inFlight === 4 ? true : undefined), 'four requests in their checks');
+  await withTimeout(source.stop(), 5000, 'stop');
+  await Promise.all(posts);
+  assert.equal(intake.messages.length, 0);
+});

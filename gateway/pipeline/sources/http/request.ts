@@ -133,6 +133,8 @@ export type BodyResult = { body: Buffer } | { tooLarge: true } | { gone: true };
  * reading at once: `tooLarge` (the caller answers 413 and closes). The client gone first: `gone`.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyResult> {
+  // Cut while its credentials were checked (a stop, the client gone): its events are past, none would come.
+  if (req.destroyed) return Promise.resolve({ gone: true });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve({ tooLarge: true });
   return new Promise((resolve) => {
