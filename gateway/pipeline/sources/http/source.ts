@@ -305,8 +305,8 @@ export class HttpSource implements Source {
     this.metrics.messages.inc({ source: this.name }, payloads.length);
     this.metrics.bytes.inc({ source: this.name }, bytes);
     if (this.options.publishLocal && this.deps.publish) for (const p of payloads) this.deps.publish(topic, p);
-    // Gone: its connection closed, or half-closed (an HTTP client never ends its side while it waits
-    // for an answer; node keeps such a socket open to write into it).
+    // Gone: its connection closed, or its side ended (node's server, httpAllowHalfOpen off, ends a
+    // connection whose client ended its side: no answer can reach it).
     const socket = res.socket;
     if (res.destroyed || !socket || socket.destroyed || socket.readableEnded) return this.count('client-gone');
     this.count('accepted');
