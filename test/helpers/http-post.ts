@@ -129,7 +129,7 @@ export async function httpRig(
   await store.defineStream({ name: 'in', maxBytes: 1 << 26, onFull: 'reject' });
   const intake = heldIntake(store, 'in');
   const options = httpSourceSchema.parse({ type: 'http', name: 'devices', port: 0, ...extra });
-  const auth = await HttpAuth.create(options, () => performance.now());
+  const auth = HttpAuth.create(options, () => performance.now());
   const source = new HttpSource(options, { ...deps, dataDir: dir }, auth);
   t.after(() => source.stop());
   await source.start(intake);

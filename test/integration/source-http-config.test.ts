@@ -12,7 +12,9 @@ import { X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { freePort, tempDir, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
-import { post } from '../helpers/http-post.js';
+import { httpRig, post } from '../helpers/http-post.js';
+import { createServer, type AddressInfo } from 'node:net';
+import type { GatehouseError } from '../../core/errors.js';
 import { checkConfigText } from '../helpers/check-config.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
@@ -43,6 +45,29 @@ test('check-config: missing TLS and token files are named by key; a cert and key
   assert.match(mixed.out + mixed.err, /GH_HTTP_SOURCE_TLS/);
   const good = await checkConfigText(t, yaml(a.key));
   assert.equal(good.code, 0, good.out + good.err);
+  // a token file holding a short token: said by check-config, as the start would
+  await writeFile(join(dir, 'token'), 'short\n');
+  const short = await checkConfigText(t, yaml(a.key));
+  assert.notEqual(short.code, 0);
+  assert.match(
+    short.out + short.err,
+    /sources\.lan\.auth\.tokens\.0\.tokenFile.*shorter than 16 characters|shorter than 16 characters.*sources\.lan\.auth\.tokens\.0\.tokenFile/s,
+  );
+});
+
+test('an http source on a port something else holds: GH_HTTP_SOURCE_LISTEN naming the source and the port, the source failed', async (t) => {
+  const holder = createServer();
+  holder.listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  t.after(() => holder.close());
+  const port = (holder.address() as AddressInfo).port;
+  const err = await httpRig(t, { port }).then(
+    () => undefined,
+    (e: unknown) => e as GatehouseError,
+  );
+  assert.equal(err?.code, 'GH_HTTP_SOURCE_LISTEN');
+  assert.match(err.message, new RegExp(`http source 'devices' cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+  assert.equal(err.where, 'sources.devices.port');
 });
 
 test('an http source with tls in a gateway: SIGHUP serves the renewed certificate to new connections, the source keeps running', async (t) => {

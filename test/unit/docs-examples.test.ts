@@ -114,8 +114,8 @@ test('every YAML example in README.md and docs/ passes the CLI checks as written
     for (const m of text.matchAll(new RegExp(`${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/etc/gatehouse/[^\\s'",}\\]]+`, 'g'))) {
       await mkdir(dirname(m[0]), { recursive: true });
       // A rule set file must parse, TLS files must load (check-config builds a TLS context, also
-      // for TLS clients: AWS IoT's device.pem.crt / private.pem.key names); their contents are not
-      // the example's subject.
+      // for TLS clients: AWS IoT's device.pem.crt / private.pem.key names), a token file hold a
+      // token; their contents are not the example's subject.
       const content = /rules[^/]*\.ya?ml$/.test(m[0])
         ? 'version: 1\nrules: []\n'
         : /\.pub$/.test(m[0])
@@ -129,7 +129,9 @@ test('every YAML example in README.md and docs/ passes the CLI checks as written
                 ? FIXTURE_DEVICE_CA_PEM
                 : /\.pem$|\.crt$/.test(m[0])
                   ? FIXTURE_CERT_PEM
-                  : 'placeholder\n';
+                  : /\.token$/.test(m[0])
+                    ? `${'0123456789abcdef'.repeat(3)}\n` // an http source's token file: 16+ characters (check-config reads it)
+                    : 'placeholder\n';
       await writeFile(m[0], content);
     }
     const doc = parseYaml(text) as Record<string, unknown>;

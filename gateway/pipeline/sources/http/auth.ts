@@ -11,12 +11,11 @@
 //   in a minute the address is banned (429) for 60 s, doubling up to an hour.
 // - No credentials configured (loopback only, options.ts): every request is anonymous, any topic.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { GatehouseError } from '../../../../core/errors.js';
 import { matchTopic } from '../../../../core/topic-filter.js';
 import { AuthGuard } from '../../../broker/auth-guard.js';
 import { DUMMY_HASH, verifyPassword } from '../../../broker/password.js';
 import type { HttpSourceOptions } from './options.js';
+import { readTokenFile } from './token-file.js';
 
 const VERIFIED_TTL_MS = 5 * 60_000;
 const MAX_VERIFIED = 256;
@@ -60,31 +59,12 @@ export class HttpAuth {
   }
 
   /** Read the token files (the first line of each) and hold only their hashes. */
-  static async create(options: HttpSourceOptions, monotonic: () => number): Promise<HttpAuth> {
+  static create(options: HttpSourceOptions, monotonic: () => number): HttpAuth {
     const tokens: Token[] = [];
     for (const [i, t] of options.auth.tokens.entries()) {
       let hash: Buffer;
       if (t.sha256 !== undefined) hash = Buffer.from(t.sha256, 'hex');
-      else {
-        const where = `sources.${options.name}.auth.tokens.${i}.tokenFile`;
-        let text: string;
-        try {
-          text = await readFile(t.tokenFile as string, 'utf8');
-        } catch (err) {
-          throw new GatehouseError('GH_CONFIG_INVALID', `cannot read the token file ${t.tokenFile}: ${(err as Error).message}`, {
-            where,
-            hint: 'check the path (relative to the config file) and that the gateway user may read it',
-            cause: err,
-          });
-        }
-        const token = text.split(/\r?\n/)[0]?.trim() ?? '';
-        if (token.length < 16)
-          throw new GatehouseError('GH_CONFIG_INVALID', `the token in ${t.tokenFile} is ${token.length === 0 ? 'empty' : 'shorter than 16 characters'}`, {
-            where,
-            hint: 'write a random token of 16+ characters in it, e.g. `openssl rand -hex 24 > FILE`',
-          });
-        hash = sha256(token);
-      }
+      else hash = sha256(readTokenFile(t.tokenFile as string, `sources.${options.name}.auth.tokens.${i}.tokenFile`));
       tokens.push({ hash, credential: credentialOf(t.name, t.topics) });
     }
     return new HttpAuth(tokens, options, monotonic);
