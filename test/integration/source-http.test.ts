@@ -267,6 +267,20 @@ test('http source: maxInFlight requests waiting on commits: one more is 503 with
   assert.equal((await readAll(rig.store, 'in')).length, 1);
 });
 
+test('http source: a commit held past stopDrainMs does not hold the stop: its request is closed unanswered, never a 200', async (t) => {
+  const { port, intake, source } = await httpRig(t, { stopDrainMs: 300 });
+  intake.hold();
+  const submitted = intake.nextSubmit();
+  const held = post(port, '/topics/held', 'x').then(
+    (r) => r.status,
+    (e: Error) => e.message,
+  );
+  await withTimeout(submitted, 5000, 'the submit');
+  await withTimeout(source.stop(), 5000, 'stop');
+  assert.match(String(await held), /socket hang up|ECONNRESET/);
+  intake.release(); // the commit goes on (the gateway's own drain): the client, unanswered, sends it again
+});
+
 test('http source: slow headers are cut at requestTimeoutMs (408), connections over maxConnections closed at accept, garbage answered 400: the server keeps serving', async (t) => {
   const { port, deps } = await httpRig(t, { requestTimeoutMs: 1000, maxConnections: 3 });
   const slow = connect(port, '127.0.0.1');

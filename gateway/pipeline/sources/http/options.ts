@@ -95,6 +95,14 @@ export const httpSourceSchema = sourceBaseSchema
       .min(1000)
       .default(30_000)
       .describe('A request whose headers and body take longer to arrive is answered 408 and closed (slow clients).'),
+    stopDrainMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(5000)
+      .describe(
+        "At a stop, how long requests whose messages were submitted may wait for their commits and 200s; then their connections are closed unanswered (their clients send them again) and the gateway's own drain (shutdownTimeoutMs) waits for the commits.",
+      ),
     publishLocal: z
       .boolean()
       .default(false)

@@ -13,7 +13,8 @@
 //
 // stop(): the listener closes, idle connections are closed, requests still being read are cut
 // (nothing of them was submitted), and it resolves once every submitted request's commits settled
-// and its answer was written (the contract's drain), then closes what is left.
+// and its answer was written (the contract's drain), or after stopDrainMs with those left
+// abandoned (closed unanswered: sent again), then closes what is left.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ERRORS, GatehouseError, errorMessage } from '../../../../core/errors.js';
@@ -148,7 +149,20 @@ export class HttpSource implements Source {
       server.server.close(); // no new connections; resolved below by close()
       server.server.closeIdleConnections();
       for (const req of this.reading) req.destroy();
-      await Promise.allSettled([...this.serving]);
+      // Bounded: a commit a full 'reject' stream holds would hold the stop for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        Promise.allSettled([...this.serving]).then(() => true),
+        new Promise<false>((r) => {
+          timer = setTimeout(() => r(false), this.options.stopDrainMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained)
+        this.deps.logger.warn(
+          { unanswered: this.serving.size, stopDrainMs: this.options.stopDrainMs },
+          'http source stopped with requests still waiting for their commits: closed unanswered (their clients send them again)',
+        );
       await server.close();
     }
     this.intake = undefined;
