@@ -89,7 +89,7 @@ export function encodingRefusal(encoding: string | undefined): Refusal | undefin
   );
 }
 
-/** NDJSON (one JSON document per line): Telegraf's and Fluent Bit's json_lines, jq -c. */
+/** NDJSON (one JSON document per line): Fluent Bit's json_lines, Fluentd's http output, jq -c. */
 export function isNdjson(contentType: string | undefined): boolean {
   const t = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
   return (
