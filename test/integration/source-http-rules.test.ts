@@ -1,0 +1,54 @@
+// What a rule sees of an http source's message, in a real gateway process with a rule writing to a
+// stream read back through the admin API: clientid() 'n/a' (as AWS IoT for a message that did not
+// come over MQTT), sourceip() the client's address, principal() the credential's name, a query
+// parameter as a user property, the request's Content-Type as the content type.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, tempDir } from '../helpers/index.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { post } from '../helpers/http-post.js';
+
+const TOKEN = 'rules-token-0123456789abcdef';
+
+test("an http source's message in the rules: clientid(), sourceip(), principal(), user properties, content type", async (t) => {
+  const dir = await tempDir(t);
+  const port = await freePort(t);
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    [
+      'version: 1',
+      'rules:',
+      '  - name: shelly',
+      '    sql: >-',
+      '      SELECT temp, topic(2) AS device, clientid() AS c, sourceip() AS ip, principal() AS p,',
+      "      get_user_properties('event')[0] AS event, get_mqtt_property('content_type') AS ct FROM 'shelly/#'",
+      '    actions: [{ stream: { name: archive } }]',
+      '',
+    ].join('\n'),
+  );
+  const sha = createHash('sha256').update(TOKEN).digest('hex');
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\nsources:\n  - { type: http, name: devices, port: ${port}, auth: { tokens: [{ name: shelly-fleet, sha256: "${sha}" }] } }\n`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const r = await post(port, '/topics/shelly/kitchen?event=up', '{"temp":21.5}', {
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+  });
+  assert.equal(r.status, 200, r.body);
+  const res = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records`)).json()) as { records: Array<{ topic: string; payload: string }> };
+  assert.equal(res.records.length, 1);
+  assert.deepEqual(JSON.parse(res.records[0]!.payload), {
+    temp: 21.5,
+    device: 'kitchen',
+    c: 'n/a',
+    ip: '127.0.0.1',
+    p: 'shelly-fleet',
+    event: 'up',
+    ct: 'application/json',
+  });
+});
