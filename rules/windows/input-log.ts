@@ -51,8 +51,10 @@ export interface InputLog {
   readonly maxBytes?: number;
 }
 
-// Appended only: the index is what older logs hold. (modbus and opcua are not listed: read back as mqtt.)
-const KINDS: SourceKind[] = ['mqtt', 'serial', 'file', 'internal', 'http'];
+// Appended only: the index is what older logs hold. modbus and opcua were missing before round 36
+// (written as index 0 and read back as mqtt: their clientid() became the source's name, not 'n/a');
+// a version before them reads their index as internal.
+const KINDS: SourceKind[] = ['mqtt', 'serial', 'file', 'internal', 'http', 'modbus', 'opcua'];
 const ABSENT = 0xffff;
 
 function strLen(s: string | undefined): number {

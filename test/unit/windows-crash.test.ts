@@ -390,6 +390,13 @@ test('input log records: every message field the rules read survives the round t
     properties: { contentType: 'application/json', userProperties: { event: 'up' } },
   };
   assert.deepEqual(decodeInput({ seq: 2, topic: http.topic, payload: encodeInput({ no: 2, at: 5, message: http }), receivedAt: 5 }).message, http);
+  // every source kind keeps its kind: a Modbus or OPC UA poll's message read back as mqtt had
+  // clientid() = the source's name after a crash replay (it is 'n/a' for them)
+  const kinds: Message['source']['kind'][] = ['mqtt', 'serial', 'file', 'modbus', 'opcua', 'http', 'internal'];
+  for (const kind of kinds) {
+    const m: Message = { topic: 'plant/x', payload: Buffer.from('{}'), qos: 1, source: { kind, id: 'src' }, receivedAt: 7 };
+    assert.equal(decodeInput({ seq: 3, topic: m.topic, payload: encodeInput({ no: 3, at: 7, message: m }), receivedAt: 7 }).message.source.kind, kind);
+  }
   const bare: Message = { topic: 't', payload: Buffer.alloc(0), qos: 0, source: { kind: 'mqtt', id: '' }, receivedAt: 1 };
   assert.deepEqual(decodeInput({ seq: 1, topic: 't', payload: encodeInput({ no: 1, at: 1, message: bare }), receivedAt: 1 }).message, bare);
   assert.throws(
