@@ -15,59 +15,14 @@
 // itself rather than holding the file (round 34's hang was an unbounded wait).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import mqtt, { type MqttClient } from 'mqtt';
-import { createBroker, type Broker, type BrokerOptionsInput } from '../../gateway/broker/index.js';
-import type { RuntimeDeps } from '../../core/deps.js';
-import { metricValue, testDeps, waitUntil } from '../helpers/index.js';
+import type { MqttClient } from 'mqtt';
+import { metricValue, waitUntil } from '../helpers/index.js';
+import { closedOf, connectClient as connect, retainSet, startBroker as start, within } from '../helpers/retained-broker.js';
 
 const N = Number(process.env.RETAINED_N ?? 5_000);
 const DELIVERIES = 'gatehouse_mqtt_retained_deliveries';
 const SLOW = 'gatehouse_mqtt_slow_consumer_disconnects_total';
 const v = (protocolVersion: 4 | 5): string => (protocolVersion === 4 ? '3.1.1' : '5');
-
-/** The promise, or a failure naming `what` after `ms`. */
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function start(t: TestContext, opts: BrokerOptionsInput = {}): Promise<{ broker: Broker; deps: RuntimeDeps; url: string }> {
-  const deps = testDeps();
-  const broker = await createBroker({ listeners: [{ host: '127.0.0.1', port: 0 }], ...opts }, { ...deps, onPublish: () => Promise.resolve() });
-  await broker.start();
-  t.after(() => within(10_000, 'broker stop', broker.stop()));
-  return { broker, deps, url: `mqtt://127.0.0.1:${broker.addresses()[0]!.port}` };
-}
-
-/**
- * `count` retained messages on ret/<i>, half at QoS 0 and half at QoS 1, payload `v<i>.0` padded to
- * `bytes`: through the broker's own publish (stored as a client's are; a client's publishes are
- * held to maxPublishRatePerClient, 1,000/s, which made the set take 20 s).
- */
-async function retainSet(broker: Broker, count: number, bytes: number): Promise<void> {
-  const pad = 'x'.repeat(Math.max(0, bytes - 12));
-  for (let i = 0; i < count; i++)
-    await within(
-      10_000,
-      `retain ret/${i}`,
-      broker.publish({ topic: `ret/${i}`, payload: Buffer.from(`v${i}.0 ${pad}`), qos: i % 2 === 0 ? 0 : 1, retain: true }),
-    );
-}
-
-async function connect(t: TestContext, url: string, opts: mqtt.IClientOptions): Promise<MqttClient> {
-  const c = await within(10_000, `connect ${opts.clientId}`, mqtt.connectAsync(url, { reconnectPeriod: 0, ...opts }));
-  t.after(() => within(10_000, `end ${opts.clientId}`, c.endAsync(true)).catch(() => undefined));
-  return c;
-}
-
-const closedOf = (c: MqttClient): Promise<void> => new Promise<void>((resolve) => c.once('close', () => resolve()));
 
 for (const protocolVersion of [4, 5] as const) {
   for (const qos of [0, 1] as const) {
