@@ -5,7 +5,7 @@
 // connection over aedes (its state, packet size cap, strict parser, bounded outgoing queue), and
 // TLS handshake failures. createBroker (index.ts) creates these hooks once, before listening.
 import type { Socket } from 'node:net';
-import type { Aedes, Client } from 'aedes';
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import type { RateLog } from '../../core/rate-log.js';
 import type { AuthGuard } from './auth-guard.js';
 import { capPacketLength, certThumbprint, ConnState, logProtocolError, type ClientInternals } from './connection.js';
@@ -25,6 +25,8 @@ export interface AcceptDeps {
   options: BrokerOptions;
   /** A retained message read for a SUBSCRIBE was replaced since: not sent (persistence.ts). */
   retainedSuperseded(topic: string, payload: unknown): boolean;
+  /** A retained message sent at a 3.1.1 SUBSCRIBE is still wanted: its filter was not unsubscribed or subscribed again (retained-subscribe.ts). */
+  retainedWanted(packet: AedesPublishPacket): boolean;
   stats: BrokerStats;
   /** Bounded-rate warnings (floods, bans, timeouts). */
   rateLog: RateLog;
@@ -153,6 +155,7 @@ export function createListenerHooks(deps: AcceptDeps): ListenerHooks {
     });
     boundOutbound(client as unknown as DeliverInternals, options.outbound, {
       retainedSuperseded: deps.retainedSuperseded,
+      retainedWanted: deps.retainedWanted,
       onDrop: () => {
         stats.outboundDropped++;
       },

@@ -28,6 +28,7 @@ import { noteTakeover, type ConnState } from './connection.js';
 import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
 import { AuthGuard } from './auth-guard.js';
 import type { DeliverInternals } from './outbound.js';
+import { RetainedSubscribe } from './retained-subscribe.js';
 import { PreConnectGuard } from './preconnect.js';
 import { rateLimitedLog } from '../../core/rate-log.js';
 import { createCommitWindow, MAX_WAITING } from './inflight.js';
@@ -218,6 +219,10 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     authorizeForward: hooks.authorizeForward,
   }) as AedesInternals;
 
+  // the retained messages a 3.1.1 SUBSCRIBE matches, sent for aedes, ended by an UNSUBSCRIBE (retained-subscribe.ts)
+  const retainedSubscribe = new RetainedSubscribe(persistence.createRetainedStreamCombi.bind(persistence), rateLog);
+  retainedSubscribe.install(aedes, persistence);
+
   // a 3.1.1 CONNECT whose client id is connected closes that connection (aedes, [MQTT-3.1.4-2])
   const registerClient = aedes.registerClient.bind(aedes);
   aedes.registerClient = (client) => {
@@ -272,6 +277,7 @@ export async function createBroker(input: BrokerOptions | BrokerOptionsInput, de
     stopping: () => stopping !== undefined,
     publishRefused,
     retainedSuperseded,
+    retainedWanted: (packet) => retainedSubscribe.wanted(packet),
   });
   const bound: BoundListener[] = await createListeners(
     options.listeners,

@@ -13,13 +13,14 @@
 // - a QoS 1/2 delivery that would exceed a limit disconnects the subscriber (a log line, a
 //   counter): its persistent session, if any, keeps what it had not acknowledged;
 // - a subscriber whose socket stays full for drainTimeoutMs is disconnected by aedes;
-// - the retained messages a SUBSCRIBE matches are paced, not dropped: aedes pipes them from the
-//   store (a lazy stream) through client.deliverQoS and reads the next one when its callback runs,
-//   so that callback is held while the queue is at half its soft bound (the rest is for live
-//   messages) and called once the socket has taken enough. Handed over at once, as before, a
-//   SUBSCRIBE over more retained messages than maxQueueMessages disconnected a client that read
-//   fine (QoS 1 retained) or lost it the rest (QoS 0), on every try. A client that stops reading
-//   holds the delivery (memory: the queue) until drainTimeoutMs disconnects it.
+// - the retained messages a SUBSCRIBE matches are paced, not dropped: they are read from the store
+//   (a lazy stream) and handed to client.deliverQoS one at a time, the next when its callback runs
+//   (retained-subscribe.ts), so that callback is held while the queue is at half its soft bound
+//   (the rest is for live messages) and called once the socket has taken enough. Handed over at
+//   once, as before, a SUBSCRIBE over more retained messages than maxQueueMessages disconnected a
+//   client that read fine (QoS 1 retained) or lost it the rest (QoS 0), on every try. A client
+//   that stops reading holds the delivery (memory: the queue) until drainTimeoutMs disconnects it;
+//   one whose filter is unsubscribed or subscribed again is not sent (retainedWanted).
 import type { Socket } from 'node:net';
 import type { AedesPublishPacket, Client } from 'aedes';
 import { payloadBytes } from './session-queues.js';
@@ -49,6 +50,8 @@ export interface OutboundHooks {
   onOverflow(client: Client, queuedMessages: number, queuedBytes: number): void;
   /** A retained message read for a SUBSCRIBE was replaced since: not sent (persistence.ts). */
   retainedSuperseded(topic: string, payload: unknown): boolean;
+  /** A retained message sent at SUBSCRIBE whose filter was unsubscribed or subscribed again since: not sent (retained-subscribe.ts). */
+  retainedWanted(packet: AedesPublishPacket): boolean;
 }
 
 /** Bytes a delivery holds while queued (payload, topic, header estimate). */
@@ -82,7 +85,7 @@ export function boundOutbound(client: DeliverInternals, limits: OutboundLimits, 
       // aedes' deliverQoS sends a QoS 0 packet through deliver0: counted there, once
       if (!alwaysQos0 && packet.qos === 0) return client.deliver0(packet, cb);
       const retained = retainedAtSubscribe(packet);
-      if (retained && hooks.retainedSuperseded(packet.topic, packet.payload)) return cb();
+      if (retained && (hooks.retainedSuperseded(packet.topic, packet.payload) || !hooks.retainedWanted(packet))) return cb();
       const size = sizeOf(packet);
       // (an empty queue takes any message: a retained one larger than the mark goes alone)
       if (messages > 0 && (messages >= retainedMessages || bytes + size > retainedBytes) && retained) {
@@ -112,9 +115,9 @@ export function boundOutbound(client: DeliverInternals, limits: OutboundLimits, 
 
   // Every held delivery ends: at a completion that takes the queue below the mark (the socket
   // took enough), or here when the connection closes (a client gone, taken over, disconnected as
-  // slow, or the broker's stop): each is let through to cb() at once and aedes reads on to the
-  // end of its stream, sending nothing more. (A completion always comes: written, failed, or the
-  // socket's drain, its drainTimeoutMs, or the client's close.)
+  // slow, or the broker's stop): each is let through to cb() at once, sending nothing, and its
+  // delivery stops reading its stream (retained-subscribe.ts). (A completion always comes:
+  // written, failed, or the socket's drain, its drainTimeoutMs, or the client's close.)
   const closed = (): void => {
     overflowed = true;
     const go = held;

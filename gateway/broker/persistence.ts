@@ -57,14 +57,14 @@ export function createBrokerPersistence(d: BrokerPersistenceDeps): BrokerPersist
   // aedes' own in-memory store, with every retained store mirrored to a file when one is given.
   const persistence = memoryPersistence();
   const retained = d.retainedFile ? new RetainedFile(d.retainedFile, log, clocks, undefined, stats) : undefined;
-  // The retained messages a SUBSCRIBE matches are sent paced (outbound.ts, v5/subscribe.ts), read
-  // from the store as they go through a stream that reads a few ahead: one read, then replaced by
-  // a retained publish that went to the subscriber live, arrived after it and took the topic back
-  // to the older value. While such a delivery is in progress the topics stored are kept here with
+  // The retained messages a SUBSCRIBE matches are sent paced (outbound.ts, retained-subscribe.ts,
+  // v5/subscribe.ts), read from the store as they go through a stream that reads a few ahead: one
+  // read, then replaced by a retained publish that went to the subscriber live, arrived after it
+  // and took the topic back to the older value. While such a delivery is in progress the topics stored are kept here with
   // their payload (the store's own Buffer: no copy), and a message read before is left out. At
   // most maxRetainedMessages topics (past it, not kept: the guard is best effort); emptied when no
-  // delivery is in progress. Each delivery's stream closes at its end: its last message, or its
-  // connection's close (v5: the loop returns; 3.1.1: aedes reads the rest, sending nothing).
+  // delivery is in progress. Each delivery's stream closes at its end: its last message, its
+  // connection's close, an UNSUBSCRIBE or a new SUBSCRIBE of its filter (its loop returns).
   const changed = new Map<string, unknown>();
   const noteChanged = (topic: string, payload: unknown): void => {
     if (stats.retainedDeliveries > 0 && (changed.has(topic) || changed.size < options.maxRetainedMessages)) changed.set(topic, payload);
