@@ -11,7 +11,8 @@
 //
 // Here the 'subscribe' event claims the call that follows: that call gets an empty stream (aedes
 // pipes nothing) and the delivery is run here, through the same client.deliverQoS (the paced,
-// bounded one of outbound.ts) with the packet aedes would have made. Each packet is remembered
+// bounded one of outbound.ts) with the packet aedes would have made (but at most at the QoS the
+// SUBSCRIBE granted, which aedes did not check for a wildcard filter). Each packet is remembered
 // with its delivery (outbound.ts asks wanted() before it sends one, a held one too), and a delivery
 // ends, its stream closed, when:
 // - an UNSUBSCRIBE or a SUBSCRIBE naming its filter arrives (seen at the parser, before aedes
@@ -52,8 +53,8 @@ const DELIVERY = Symbol('retained delivery');
 
 interface Delivery {
   client: ClientInternals;
-  /** The filters still wanted, with their levels (matchTopic). */
-  filters: Map<string, string[]>;
+  /** The filters still wanted: their levels (matchTopic) and the QoS their SUBSCRIBE granted. */
+  filters: Map<string, { levels: string[]; qos: number }>;
   /** How many it started with: while all are there, every message of the stream is wanted. */
   started: number;
   /** Its stream from the store (piped to deliverQoS), destroyed when it ends. */
@@ -69,7 +70,7 @@ interface ClientDeliveries {
 export class RetainedSubscribe {
   private readonly byClient = new Map<Client, ClientDeliveries>();
   /** The SUBSCRIBE whose retained stream aedes opens next (same synchronous run). */
-  private claim: { client: ClientInternals; filters: string[] } | undefined;
+  private claim: { client: ClientInternals; subs: { topic: string; qos: number }[] } | undefined;
 
   constructor(
     private readonly open: OpenRetained,
@@ -84,9 +85,9 @@ export class RetainedSubscribe {
 
   /** aedes' 'subscribe': the granted filters (qos 128 is a refusal), as completeSubscribe lists them. */
   subscribed(subs: Subscription[], client: Client): void {
-    const filters = subs.filter((s) => (s.qos as number) !== 128).map((s) => s.topic);
-    if (filters.length === 0) return;
-    this.claim = { client: client as ClientInternals, filters };
+    const granted = subs.filter((s) => (s.qos as number) !== 128).map((s) => ({ topic: s.topic, qos: s.qos as number }));
+    if (granted.length === 0) return;
+    this.claim = { client: client as ClientInternals, subs: granted };
     // (aedes opens the stream in this run; a claim it did not take is not left for another)
     queueMicrotask(() => (this.claim = undefined));
   }
@@ -95,12 +96,13 @@ export class RetainedSubscribe {
   private take(patterns: string[]): Readable | undefined {
     const claim = this.claim;
     this.claim = undefined;
-    if (!claim || claim.filters.length !== patterns.length || claim.filters.some((f, i) => f !== patterns[i])) return undefined;
+    if (!claim || claim.subs.length !== patterns.length || claim.subs.some((s, i) => s.topic !== patterns[i])) return undefined;
     const { client } = claim;
     const mine = this.deliveriesOf(client);
     // a SUBSCRIBE whose arrival another one's handling overtook: the older delivery ends here
     for (const d of mine.deliveries) this.drop(d, patterns);
-    const d = { client, filters: new Map(patterns.map((f) => [f, f.split('/')])), started: patterns.length } as Delivery;
+    const filters = new Map(claim.subs.map((s) => [s.topic, { levels: s.topic.split('/'), qos: s.qos }]));
+    const d = { client, filters, started: patterns.length } as Delivery;
     mine.deliveries.add(d);
     this.run(d);
     return Readable.from([]);
@@ -109,7 +111,7 @@ export class RetainedSubscribe {
   /** Is this retained packet (outbound.ts: one sent at SUBSCRIBE) still wanted by its delivery? */
   wanted(packet: AedesPublishPacket): boolean {
     const d = (packet as { [DELIVERY]?: Delivery })[DELIVERY];
-    return d === undefined || wants(d, packet.topic);
+    return d === undefined || granted(d, packet.topic) >= 0;
   }
 
   /**
@@ -129,7 +131,8 @@ export class RetainedSubscribe {
           this.end(d);
           return cb();
         }
-        if (!wants(d, r.topic)) return cb();
+        const qos = granted(d, r.topic);
+        if (qos < 0) return cb();
         // what aedes' completeSubscribe makes (aedes-packet's Packet, then brokerId = null: "should
         // not be deduped"; outbound.ts knows a retained message at SUBSCRIBE by that null)
         const packet = {
@@ -138,7 +141,9 @@ export class RetainedSubscribe {
           brokerCounter: ++broker.counter,
           topic: r.topic,
           payload: r.payload ?? Buffer.alloc(0),
-          qos: r.qos ?? 0,
+          // at most the QoS granted ([MQTT-3.8.4-6]): aedes lowered it only for a filter that is
+          // the topic itself, so a QoS 0 subscription to ret/# got a message retained at 1 at 1
+          qos: Math.min(r.qos ?? 0, qos),
           retain: true,
           dup: false,
           messageId: undefined,
@@ -194,9 +199,18 @@ export class RetainedSubscribe {
   }
 }
 
-/** A topic the delivery's stream yields is wanted while a filter that matches it remains. */
-function wants(d: Delivery, topic: string): boolean {
-  if (d.filters.size === d.started) return true;
-  for (const levels of d.filters.values()) if (matchTopic(levels, topic)) return true;
-  return false;
+/**
+ * The QoS a topic the delivery's stream yields goes at (the highest its matching filters were
+ * granted), or -1 when no filter that matches it remains (not sent).
+ */
+function granted(d: Delivery, topic: string): number {
+  const all = d.filters.size === d.started;
+  let qos = -1;
+  for (const f of d.filters.values()) {
+    // (one filter left of one: the stream yields only what it matches)
+    if (d.started === 1 || matchTopic(f.levels, topic)) qos = Math.max(qos, f.qos);
+  }
+  // all there: the store matched it ('#' yields topics starting with '$', which matchTopic refuses)
+  if (qos < 0 && all) for (const f of d.filters.values()) qos = Math.max(qos, f.qos);
+  return qos;
 }

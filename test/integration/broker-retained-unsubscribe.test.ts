@@ -188,3 +188,26 @@ test('MQTT 3.1.1: an UNSUBSCRIBE ends a retained delivery held by a subscriber t
     'the subscriber is still connected',
   );
 });
+
+test('MQTT 3.1.1: a retained message comes at most at the QoS its wildcard SUBSCRIBE granted', async (t) => {
+  // [MQTT-3.8.4-6]: the minimum of the message's QoS and the QoS granted. aedes lowered it only for a
+  // filter that is the topic itself: a QoS 0 subscription to q/# got the message retained at 1 at 1.
+  const { broker, url } = await startBroker(t);
+  for (const q of [0, 1, 2] as const)
+    await within(10_000, `retain q/${q}`, broker.publish({ topic: `q/${q}`, payload: Buffer.from(`at ${q}`), qos: q, retain: true }));
+  for (const sub of [0, 1, 2] as const) {
+    const c = await connectClient(t, url, { clientId: `qos-${sub}`, protocolVersion: 4 });
+    const got = new Map<string, number>();
+    const all = new Promise<void>((resolve) =>
+      c.on('packetreceive', (p) => {
+        if (p.cmd !== 'publish') return;
+        got.set(p.topic, p.qos);
+        if (got.size === 3) resolve();
+      }),
+    );
+    await within(10_000, `SUBACK of q/# at ${sub}`, c.subscribeAsync('q/#', { qos: sub }));
+    await within(10_000, `the 3 retained messages at ${sub}`, all);
+    assert.deepEqual(Object.fromEntries(got), { 'q/0': 0, 'q/1': Math.min(1, sub), 'q/2': Math.min(2, sub) }, `each at the minimum of its QoS and ${sub}`);
+    await within(10_000, `end ${sub}`, c.endAsync(true));
+  }
+});
