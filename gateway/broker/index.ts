@@ -11,7 +11,7 @@
 // listeners.ts, accept.ts (each accepted socket: admission, routing to aedes (3.1.1) or the v5
 // layer, the 3.1.1 connection's set-up), acl.ts, metrics.ts, persistence.ts (aedes' store:
 // retained messages and sessions, bounded), internal-bus.ts (the gateway's own publishes and
-// subscriptions); this file wires them and is the broker's public surface.
+// subscriptions); contract.ts holds the public surface (Broker, BrokerDeps, ClientInfo) this file makes.
 // First: mqtt-packet must get its debug instances through it (see the module).
 import './quiet-debug.js';
 import type { EventEmitter } from 'node:events';
@@ -19,13 +19,11 @@ import type { Socket } from 'node:net';
 import { Aedes, type Client } from 'aedes';
 import { createBrokerPersistence } from './persistence.js';
 import { QOS2_PENDING_MAX } from './session-queues.js';
-import { createOrderedPublish, subscribeInternal, type BrokerPublishPacket } from './internal-bus.js';
-import type { RuntimeDeps } from '../../core/deps.js';
-import type { Message } from '../../core/message.js';
+import { createOrderedPublish, subscribeInternal } from './internal-bus.js';
 import { ERRORS, errorMessage } from '../../core/errors.js';
 import { clocksOf } from '../../core/clock.js';
 import { noteTakeover, type ConnState } from './connection.js';
-import { createAedesHooks, type PublishRefusal, type TopicGuard } from './hooks.js';
+import { createAedesHooks, type PublishRefusal } from './hooks.js';
 import { AuthGuard } from './auth-guard.js';
 import type { DeliverInternals } from './outbound.js';
 import { RetainedSubscribe } from './retained-subscribe.js';
@@ -35,8 +33,8 @@ import { createCommitWindow, MAX_WAITING } from './inflight.js';
 import { closeClientsWithWills } from './close-clients.js';
 import { createThrottleNotes } from './rate-limit.js';
 import { address, createListeners, listen, type BoundListener } from './listeners.js';
-import { ServedTls, type TlsListener, type TlsReloadOutcome } from './tls-reload.js';
-import type { CertExpiryEntry } from '../../core/cert-expiry.js';
+import { ServedTls, type TlsListener } from './tls-reload.js';
+import type { Broker, BrokerDeps, ClientInfo } from './contract.js';
 import { closeRevoked } from './revoked.js';
 import { createListenerHooks } from './accept.js';
 import { BrokerStats, registerBrokerMetrics } from './metrics.js';
@@ -48,6 +46,7 @@ export { brokerOptionsSchema, checkBrokerSecurity, type BrokerOptions, type Brok
 export { hashPassword, verifyPassword } from './password.js';
 export type { PublishRefusal, TopicGuard } from './hooks.js';
 export type { BrokerPublishPacket } from './internal-bus.js';
+export type { Broker, BrokerDeps, ClientInfo } from './contract.js';
 
 /**
  * The broker's bounded warnings (refused connections, failed logins, bans, takeovers, protocol
@@ -56,60 +55,6 @@ export type { BrokerPublishPacket } from './internal-bus.js';
  * journal is on the SD card: 10 s (until round 32) was 360 lines an hour per kind.
  */
 export const WARN_LOG_MS = 60_000;
-
-export interface ClientInfo {
-  id: string;
-  user: string | undefined;
-  ip: string | undefined;
-  connectedAt: number;
-  listener: string;
-  protocolVersion: number;
-  /** Its publishes wait for its rate budget now (broker.maxPublishRatePerClient / maxPublishBytesPerSecPerClient): its socket is read more slowly. */
-  throttled: boolean;
-  /** Times its publishes had to wait for its rate budget on this connection, and for how long in all. */
-  throttles: number;
-  throttledSeconds: number;
-}
-
-export interface Broker {
-  /** Listen on every configured listener. A stop() while it runs wins: it then resolves without listening. */
-  start(): Promise<void>;
-  /** Stop accepting, close every client, close aedes. Idempotent; during a start, it waits for the state files' loading. */
-  stop(): Promise<void>;
-  /** Publish to subscribers from inside the gateway (rule republish). Does not call onPublish. */
-  publish(packet: BrokerPublishPacket): Promise<void>;
-  /** Internal subscription (e.g. serial downlink command topics). Returns unsubscribe. */
-  subscribe(filter: string, handler: (topic: string, payload: Buffer) => void): () => void;
-  clients(): ClientInfo[];
-  /** Actually bound addresses (port 0 resolved). */
-  addresses(): { name: string; host: string; port: number; tls: boolean }[];
-  /** Be told of client publishes refused before the gateway saw them (too large, reserved topic). Returns unsubscribe. */
-  onPublishRefused(listener: (r: PublishRefusal) => void): () => void;
-  /** Read every TLS listener's files again and swap in those that changed (SIGHUP; tls-reload.ts). */
-  reloadTls(): Promise<TlsReloadOutcome[]>;
-  /** The certificates TLS listeners serve, as last read (their notAfter, near or past it or not). */
-  servedCertificates(): CertExpiryEntry[];
-}
-
-export type BrokerDeps = RuntimeDeps & {
-  /**
-   * Called for every client publish (and will) after the ACL and size checks. For QoS 1/2 the
-   * PUBACK/PUBREC waits for the returned promise; a rejection means no ack and a disconnect.
-   */
-  onPublish(msg: Message): Promise<void> | undefined;
-  /** File keeping MQTT 5 sessions (with a session expiry) across restarts; none: memory only. */
-  sessionFile?: string;
-  /** File keeping retained messages across restarts (retained-file.ts); none: memory only. */
-  retainedFile?: string;
-  /** Topics reserved for the gateway or some users (control topics); checked after the ACL. */
-  topicGuard?: TopicGuard;
-  /**
-   * Topics of the gateway's own retained state (its rule status, `<prefix>/<gatewayId>/rules/status`),
-   * which only the gateway publishes (topicGuard refuses clients there): outside
-   * maxRetainedMessages / maxRetainedBytes, which bound what clients retain (retained-bound.ts).
-   */
-  gatewayStateTopics?: readonly string[];
-};
 
 /** aedes internals we rely on (not in its typings): the client table. */
 type AedesInternals = Aedes & { clients: Record<string, Client | undefined>; registerClient(client: Client): void };
