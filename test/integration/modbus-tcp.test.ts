@@ -282,7 +282,10 @@ test("a tag at a manual's register number (input 30001, holding 40001) refused w
   assert.ok(dev.lastError?.endsWith(fix), dev.lastError ?? 'no lastError');
   await waitUntil(() => lines.some((l) => l.msg === 'modbus exception response'), 'the exception logged');
   assert.ok(String(lines.find((l) => l.msg === 'modbus exception response')!.err).endsWith(fix));
-  assert.equal((await payloads(intake, 'modbus/ref/meter/ok')).at(-1)?.value, 7, 'the other tag is read');
+  // the other tag's reading is committed after the split request's answers: waited for, not assumed
+  // done by the time the refused tag has its error (1 CI run in ~30 under load read nothing yet)
+  const ok = await waitUntil(async () => (await payloads(intake, 'modbus/ref/meter/ok')).at(-1), 'the other tag is read', 10_000);
+  assert.equal(ok.value, 7, 'the other tag is read');
 });
 
 test('writes through the command topic with the tag encoding, acknowledged with the device response', async (t) => {
