@@ -4,9 +4,8 @@
 // fuzzing: fuzz-modbus.test.ts); the failures are all counted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
-import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { storeIntake } from '../helpers/industrial.js';
+import { oneTagDevice, startModbus, tcpOptions, untilReadErrors } from '../helpers/modbus-source.js';
 import { rawTcpDevice } from '../helpers/modbus-raw.js';
 
 test('a device that fails every other request is logged once a minute, each failure counted', async (t) => {
@@ -17,30 +16,20 @@ test('a device that fails every other request is logged once a minute, each fail
     return { chunks: [{ bytes: right, delayMs: 0 }] };
   });
   const intake = await storeIntake(t);
-  const { logger, lines } = capturedLogger();
-  const deps = sourceDeps(t, { logger });
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'flaky',
-      tcp: { host: '127.0.0.1', port: dev.port },
+  const { deps, logs } = await startModbus(
+    t,
+    tcpOptions('flaky', dev.port, {
       timeoutMs: 50,
       retries: 0,
       backoff: { initialMs: 10, maxMs: 10 },
       devices: [
-        { name: 'plc', unitId: 1, groups: [{ intervalMs: 10, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] },
-        { name: 'meter', unitId: 2, groups: [{ intervalMs: 10, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] },
+        { ...oneTagDevice(10, 'plc', 'h0'), unitId: 1 },
+        { ...oneTagDevice(10, 'meter', 'h0'), unitId: 2 },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'plc', error: 'timeout' }).then((v) => v >= 10),
-    '10 timeouts of unit 1, each after an answer',
-    15_000,
-  );
-  const down = lines.filter((l) => l.msg === 'modbus device not answering, retrying with backoff');
+  await untilReadErrors(deps, { device: 'plc', error: 'timeout' }, 10, '10 timeouts of unit 1, each after an answer', 15_000);
+  const down = logs.filter((l) => l.msg === 'modbus device not answering, retrying with backoff');
   assert.equal(down.length, 1, `one line for ten runs of failures: ${JSON.stringify(down)}`);
 });

@@ -4,41 +4,35 @@
 // device's fault, not the connection's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
-import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, localBus, modbusTcpPeer, sourceDeps, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
+import { localBus, modbusTcpPeer, storeIntake, tcpProxy } from '../helpers/industrial.js';
+import {
+  countOf as count,
+  deviceStatus,
+  modbusDetails as details,
+  oneTagDevice,
+  readErrors,
+  startModbus,
+  tcpOptions,
+  untilReadErrors,
+} from '../helpers/modbus-source.js';
 
-async function startSource(
-  t: import('node:test').TestContext,
-  raw: unknown,
-  intake: StoreIntake,
-): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps>; logs: { msg: string }[] }> {
-  const { logger, lines: logs } = capturedLogger();
-  const deps = sourceDeps(t, { logger });
-  const source = await modbusKind.create(modbusOptionsSchema.parse(raw), deps);
-  await source.start(intake);
-  t.after(() => source.stop());
-  return { source, deps, logs };
-}
-
-const details = (source: Source): { gaps: number; reconnects: number; devices: { name: string; state: string }[] } => source.status().details as never;
-const count = async (intake: StoreIntake, topic: string): Promise<number> => (await intake.records()).filter((r) => r.topic === topic).length;
+/** Timeouts of 200 ms, no retry: an outage shows within a second. */
+const QUICK = { timeoutMs: 200, retries: 0 };
+/** A TCP gateway in front of a live unit 1 and a dead (or failing) unit 2, both polled with `group`. */
+const gatewayUnits = (group: Record<string, unknown>): Record<string, unknown>[] => [
+  { name: 'live', unitId: 1, groups: [group] },
+  { name: 'dead', unitId: 2, groups: [group] },
+];
+const holdingN = { name: 'n', area: 'holding', address: 0 };
+const restored = (logs: { msg: string }[]): number => logs.filter((l) => l.msg === 'modbus connection restored').length;
 
 test('a server that accepts connections but never answers is one outage: retrying, no gap and no "restored" until it answers again', async (t) => {
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { source, deps, logs } = await startSource(
+  const { source, deps, logs } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'm',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      timeoutMs: 200,
-      retries: 0,
-      backoff: { initialMs: 50, maxMs: 100 },
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+    tcpOptions('m', peer.port, { ...QUICK, backoff: { initialMs: 50, maxMs: 100 }, devices: [oneTagDevice()] }),
     intake,
   );
   await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= 3, 'polling');
@@ -48,10 +42,10 @@ test('a server that accepts connections but never answers is one outage: retryin
   await waitUntil(() => details(source).reconnects >= 3, 'reconnected to the silent server 3 times', 15_000);
   assert.equal(details(source).gaps, 0, 'no gap is closed while the server does not answer');
   assert.equal(source.status().state, 'retrying');
-  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 0, 'nothing was restored');
+  assert.equal(restored(logs), 0, 'nothing was restored');
   // Connected to the device means answered by it: a socket the server accepted and never answers on is not.
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 0);
-  assert.equal((source.status().details as { connected: boolean }).connected, false);
+  assert.equal(details(source).connected, false);
   const n = await count(intake, 'modbus/m/d/n');
   peer.mute(false);
   await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= n + 3, 'values flow again', 10_000);
@@ -60,7 +54,7 @@ test('a server that accepts connections but never answers is one outage: retryin
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 1);
   assert.equal(details(source).gaps, 1, 'one outage, one gap');
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 1);
-  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 1);
+  assert.equal(restored(logs), 1);
   const gapMs = 1000 * (await metricValue(deps.registry, 'gatehouse_industrial_gap_seconds_total'));
   assert.ok(gapMs >= 0.5 * outageMs && gapMs <= outageMs + 100, `gap ${gapMs.toFixed(0)} ms for an outage of ${outageMs.toFixed(0)} ms`);
 });
@@ -69,58 +63,41 @@ test('a server that never answered since the start is not connected: connecting,
   const peer = await modbusTcpPeer(t);
   peer.mute(true);
   const intake = await storeIntake(t);
-  const { source, deps, logs } = await startSource(
+  const { source, deps, logs } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'm',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      timeoutMs: 200,
-      retries: 0,
-      backoff: { initialMs: 50, maxMs: 100 },
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+    tcpOptions('m', peer.port, { ...QUICK, backoff: { initialMs: 50, maxMs: 100 }, devices: [oneTagDevice()] }),
     intake,
   );
   // Sockets open, not a value read: connecting, then retrying (each timeout replaces the socket), never running.
   const seen = new Set<string>();
   await waitUntil(
     () => {
-      const s = source.status();
-      seen.add(`${s.state} connected=${(s.details as { connected: boolean }).connected}`);
+      seen.add(`${source.status().state} connected=${details(source).connected}`);
       return details(source).reconnects >= 2;
     },
     'reconnected to the silent server twice',
     15_000,
   );
   assert.deepEqual([...seen].sort(), ['connecting connected=false', 'retrying connected=false']);
-  assert.equal((source.status().details as { connected: boolean }).connected, false);
+  assert.equal(details(source).connected, false);
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 0);
   peer.mute(false);
   await waitUntil(async () => (await count(intake, 'modbus/m/d/n')) >= 1, 'values once it answers', 10_000);
   assert.equal(source.status().state, 'running');
-  assert.equal((source.status().details as { connected: boolean }).connected, true);
+  assert.equal(details(source).connected, true);
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_connected'), 1);
   // Nothing was lost that had been read: no gap, no "restored".
   assert.equal(details(source).gaps, 0);
-  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 0);
+  assert.equal(restored(logs), 0);
 });
 
 test('a connection the device keeps closing is counted each time and logged at a bounded rate', async (t) => {
   const peer = await modbusTcpPeer(t);
   const proxy = await tcpProxy(t, peer.port);
   const intake = await storeIntake(t);
-  const { source, deps, logs } = await startSource(
+  const { source, deps, logs } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'm',
-      tcp: { host: '127.0.0.1', port: proxy.port },
-      timeoutMs: 200,
-      retries: 0,
-      backoff: { initialMs: 20, maxMs: 100 },
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+    tcpOptions('m', proxy.port, { ...QUICK, backoff: { initialMs: 20, maxMs: 100 }, devices: [oneTagDevice()] }),
     intake,
   );
   // A device closing after each answer, or a second master taking the PLC's one connection.
@@ -134,7 +111,7 @@ test('a connection the device keeps closing is counted each time and logged at a
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 5);
   // One line of each within the minute (the next carries how many it stands for), not five.
   assert.equal(logs.filter((l) => l.msg === 'modbus connection lost, reconnecting').length, 1);
-  assert.equal(logs.filter((l) => l.msg === 'modbus connection restored').length, 1);
+  assert.equal(restored(logs), 1);
 });
 
 test('a dead unit id behind a TCP gateway backs off without cycling the connection or slowing the live unit', async (t) => {
@@ -142,32 +119,16 @@ test('a dead unit id behind a TCP gateway backs off without cycling the connecti
   peer.silentUnits.add(2);
   const intake = await storeIntake(t);
   const startedAt = performance.now();
-  const group = { intervalMs: 50, tags: [{ name: 'n', area: 'holding', address: 0 }] };
-  const { source, deps } = await startSource(
+  const { source, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'gw',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      timeoutMs: 200,
-      retries: 0,
-      backoff: { initialMs: 500, maxMs: 10_000 },
-      devices: [
-        { name: 'live', unitId: 1, groups: [group] },
-        { name: 'dead', unitId: 2, groups: [group] },
-      ],
-    },
+    tcpOptions('gw', peer.port, { ...QUICK, backoff: { initialMs: 500, maxMs: 10_000 }, devices: gatewayUnits({ intervalMs: 50, tags: [holdingN] }) }),
     intake,
   );
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 3),
-    '3 timeouts of the dead unit (doubling backoff: 0.5 s, then 1 s)',
-    15_000,
-  );
-  const timeouts = await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' });
+  await untilReadErrors(deps, { device: 'dead', error: 'timeout' }, 3, '3 timeouts of the dead unit (doubling backoff: 0.5 s, then 1 s)', 15_000);
+  const timeouts = await readErrors(deps, { device: 'dead', error: 'timeout' });
   assert.ok(timeouts <= 4, `the dead unit backs off (${timeouts} timeouts)`);
-  assert.equal(details(source).devices.find((d) => d.name === 'dead')?.state, 'failing');
-  assert.equal(details(source).devices.find((d) => d.name === 'live')?.state, 'ok');
+  assert.equal(deviceStatus(source, 'dead')?.state, 'failing');
+  assert.equal(deviceStatus(source, 'live')?.state, 'ok');
   // The gateway answers for unit 1 all along: its connection was never lost.
   assert.equal(details(source).gaps, 0, 'no gap');
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 0);
@@ -193,64 +154,43 @@ test('a TCP gateway answering 0x0B for a dead unit id: that device backs off and
   };
   const intake = await storeIntake(t);
   const startedAt = performance.now();
-  const group = { intervalMs: 50, tags: [{ name: 'n', area: 'holding', address: 0 }] };
-  const { source, deps } = await startSource(
+  const { source, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'gw',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      timeoutMs: 200,
-      retries: 0,
-      backoff: { initialMs: 500, maxMs: 10_000 },
-      devices: [
-        { name: 'live', unitId: 1, groups: [group] },
-        { name: 'dead', unitId: 2, groups: [group] },
-      ],
-    },
+    tcpOptions('gw', peer.port, { ...QUICK, backoff: { initialMs: 500, maxMs: 10_000 }, devices: gatewayUnits({ intervalMs: 50, tags: [holdingN] }) }),
     intake,
   );
   await waitUntil(async () => performance.now() - startedAt > 2000 && (await count(intake, 'modbus/gw/live/n')) > 0, '2 s of polling');
   // Polled every 50 ms it answered 40 times in 2 s; backed off (0.5 s, 1 s, 2 s) 3 or 4.
   assert.ok(deadRequests >= 2 && deadRequests <= 4, `the dead unit backs off (${deadRequests} requests in 2 s)`);
-  const dead = (source.status().details as { devices: { name: string; state: string; tagErrors: Record<string, string> }[] }).devices.find(
-    (d) => d.name === 'dead',
-  );
+  const dead = deviceStatus(source, 'dead');
   assert.equal(dead?.state, 'failing');
   assert.equal(dead?.tagErrors.n, 'exception 0x0b gateway target device failed to respond');
-  assert.equal(details(source).devices.find((d) => d.name === 'live')?.state, 'ok');
+  assert.equal(deviceStatus(source, 'live')?.state, 'ok');
   assert.equal(details(source).reconnects, 0, 'the gateway answered: its connection is kept');
   assert.equal(source.status().state, 'running');
-  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'exception' })) >= 2);
+  assert.ok((await readErrors(deps, { device: 'dead', error: 'exception' })) >= 2);
 });
 
 test('a device already failing is probed once per backoff, not with every retry (each retry holds the line)', async (t) => {
   const peer = await modbusTcpPeer(t);
   peer.silentUnits.add(2);
   const intake = await storeIntake(t);
-  const { deps } = await startSource(
+  const { deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'gw',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('gw', peer.port, {
       timeoutMs: 100,
       retries: 2,
       backoff: { initialMs: 50, maxMs: 50 },
       devices: [
         // Read once at the start: every later request is the dead unit's.
-        { name: 'live', unitId: 1, groups: [{ intervalMs: 600_000, tags: [{ name: 'n', area: 'holding', address: 0 }] }] },
-        { name: 'dead', unitId: 2, groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] },
+        { name: 'live', unitId: 1, groups: [{ intervalMs: 600_000, tags: [holdingN] }] },
+        { name: 'dead', unitId: 2, groups: [{ intervalMs: 20, tags: [holdingN] }] },
       ],
-    },
+    }),
     intake,
   );
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 6),
-    '6 failed polls of the dead unit',
-    15_000,
-  );
-  const failed = await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' });
+  await untilReadErrors(deps, { device: 'dead', error: 'timeout' }, 6, '6 failed polls of the dead unit', 15_000);
+  const failed = await readErrors(deps, { device: 'dead', error: 'timeout' });
   const deadRequests = peer.requests - 1;
   // The first failure takes 1 + 2 retries; each probe after it one request (3 each: 3 x failed).
   assert.ok(deadRequests <= 3 + (failed - 1) + 1, `${deadRequests} requests for ${failed} failed polls`);
@@ -261,41 +201,18 @@ test('polls that fall in an outage or in a device backoff are not counted as ove
   peer.silentUnits.add(2);
   const intake = await storeIntake(t);
   // A timeout (200 ms) shorter than the interval: the dead unit's timeouts make no overrun either.
-  const group = { intervalMs: 300, tags: [{ name: 'n', area: 'holding', address: 0 }] };
-  const { source, deps } = await startSource(
+  const { source, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'o',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      timeoutMs: 200,
-      retries: 0,
-      backoff: { initialMs: 400, maxMs: 800 },
-      devices: [
-        { name: 'live', unitId: 1, groups: [group] },
-        { name: 'dead', unitId: 2, groups: [group] },
-      ],
-    },
+    tcpOptions('o', peer.port, { ...QUICK, backoff: { initialMs: 400, maxMs: 800 }, devices: gatewayUnits({ intervalMs: 300, tags: [holdingN] }) }),
     intake,
   );
-  const overruns = (): Record<string, number> =>
-    Object.fromEntries(
-      (source.status().details as { devices: { name: string; groups: { overruns: number }[] }[] }).devices.map((d) => [d.name, d.groups[0]!.overruns]),
-    );
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 3),
-    '3 timeouts of the dead unit, 0.4 then 0.8 s apart',
-    15_000,
-  );
+  const overruns = (): Record<string, number> => Object.fromEntries(details(source).devices.map((d) => [d.name, d.groups[0]!.overruns]));
+  await untilReadErrors(deps, { device: 'dead', error: 'timeout' }, 3, '3 timeouts of the dead unit, 0.4 then 0.8 s apart', 15_000);
   await peer.kill();
   await waitUntil(() => source.status().state === 'retrying', 'the outage noticed');
   const since = await count(intake, 'modbus/o/live/n');
   // The outage lasts four refused connects (0.4 + 0.8 + 0.8 s of backoff): about 7 polls' worth.
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: '*', error: 'connection' }).then((v) => v >= 4),
-    '4 refused connects',
-    10_000,
-  );
+  await untilReadErrors(deps, { device: '*', error: 'connection' }, 4, '4 refused connects', 10_000);
   await peer.restart();
   await waitUntil(async () => (await count(intake, 'modbus/o/live/n')) >= since + 3, 'values flow again', 10_000);
   // An overrun is a poll the link had no time for; these were the outage's and the backoff's (counted as such).
@@ -308,16 +225,11 @@ test('a write to a dead unit id behind a TCP gateway times out without cutting t
   peer.silentUnits.add(2);
   const intake = await storeIntake(t);
   const bus = localBus();
-  const { logger } = capturedLogger();
-  const deps = sourceDeps(t, { logger, ...bus.deps });
-  const tags = [{ name: 'n', area: 'holding', address: 0, writable: true }];
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'w',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      timeoutMs: 200,
-      retries: 0,
+  const tags = [{ ...holdingN, writable: true }];
+  const { source, deps } = await startModbus(
+    t,
+    tcpOptions('w', peer.port, {
+      ...QUICK,
       commands: { topic: 'cmd/w' },
       devices: [
         { name: 'live', unitId: 1, groups: [{ intervalMs: 50, tags }] },
@@ -325,14 +237,10 @@ test('a write to a dead unit id behind a TCP gateway times out without cutting t
         { name: 'dead', unitId: 2, groups: [{ intervalMs: 600_000, tags }] },
       ],
     }),
-    deps,
+    intake,
+    bus.deps,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'dead', error: 'timeout' }).then((v) => v >= 1),
-    'the first poll of the dead unit timed out',
-  );
+  await untilReadErrors(deps, { device: 'dead', error: 'timeout' }, 1, 'the first poll of the dead unit timed out');
   await waitUntil(async () => (await count(intake, 'modbus/w/live/n')) >= 3, 'the live unit answers after it');
   const reply = bus.next('cmd/w/reply', 5000);
   bus.send('cmd/w', { id: 'x', device: 'dead', tag: 'n', value: 1 });

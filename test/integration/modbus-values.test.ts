@@ -2,25 +2,19 @@
 // reads NaN (a sensor fault, an unset register at power-up) under report by exception.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
+import { modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
-
-async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
-  return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
-}
+import { localBus, modbusTcpPeer, storeIntake } from '../helpers/industrial.js';
+import { deviceStatus, modbusDetails, oneTagDevice, payloads, readErrors, startModbus, tcpOptions, untilReadErrors } from '../helpers/modbus-source.js';
 
 test('report by exception: a float that was NaN is reported again once it reads a number, and NaN is reported once, not every poll', async (t) => {
   const peer = await modbusTcpPeer(t);
   peer.holding.writeFloatBE(Number.NaN, 0);
   peer.holding.writeFloatBE(Number.NaN, 8); // register 4
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'f',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { deps } = await startModbus(
+    t,
+    tcpOptions('f', peer.port, {
       timeoutMs: 300,
       retries: 0,
       devices: [
@@ -40,10 +34,8 @@ test('report by exception: a float that was NaN is reported again once it reads 
         },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
   await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= 10), '10 polls');
   // NaN has no JSON number: the value is null, once (NaN !== NaN must not count as a change).
   assert.deepEqual(
@@ -68,25 +60,15 @@ test('report by exception: a float that was NaN is reported again once it reads 
 test('a store refusing every commit is counted per poll and logged at a bounded rate, not once per poll', async (t) => {
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { logger, lines } = capturedLogger();
-  const deps = sourceDeps(t, { logger });
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'c',
-      tcp: { host: '127.0.0.1', port: peer.port },
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    }),
-    deps,
-  );
   intake.failing = true;
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'commit' }).then((v) => v >= 30),
-    '30 polls not committed',
-    10_000,
+  const { deps, logs: lines } = await startModbus(
+    t,
+    tcpOptions('c', peer.port, {
+      devices: [oneTagDevice()],
+    }),
+    intake,
   );
+  await untilReadErrors(deps, { error: 'commit' }, 30, '30 polls not committed', 10_000);
   const warned = lines.filter((l) => l.msg === 'modbus poll not committed; values are read again next poll').length;
   assert.ok(warned >= 1 && warned <= 2, `${warned} warnings for 30 refused commits`);
   intake.failing = false;
@@ -97,12 +79,9 @@ test('report by exception in group mode: a tag the device keeps refusing is repo
   const peer = await modbusTcpPeer(t);
   peer.holding.writeUInt16BE(7, 0);
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'g',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { deps } = await startModbus(
+    t,
+    tcpOptions('g', peer.port, {
       publish: 'group',
       devices: [
         {
@@ -121,11 +100,9 @@ test('report by exception in group mode: a tag the device keeps refusing is repo
         },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'exception' }).then((v) => v >= 20), '20 polls');
+  await untilReadErrors(deps, { error: 'exception' }, 20, '20 polls');
   const first = await payloads(intake, 'modbus/g/d/rbe');
   assert.equal(first.length, 1, `one message for 20 unchanged polls, got ${first.length}`);
   assert.deepEqual(first[0]!.values, { level: 7 });
@@ -140,13 +117,9 @@ test('report by exception in group mode: a tag the device keeps refusing is repo
 test('a tag whose every read fails a length or CRC check is logged (rate-limited), not only counted', async (t) => {
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { logger, lines } = capturedLogger();
-  const deps = sourceDeps(t, { logger });
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'p',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { deps, logs: lines } = await startModbus(
+    t,
+    tcpOptions('p', peer.port, {
       devices: [
         {
           name: 'd',
@@ -163,14 +136,9 @@ test('a tag whose every read fails a length or CRC check is logged (rate-limited
         },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'protocol' }).then((v) => v >= 20),
-    '20 failed reads of the tag',
-  );
+  await untilReadErrors(deps, { error: 'protocol' }, 20, '20 failed reads of the tag');
   const logged = lines.filter((l) => l.msg === 'modbus protocol error');
   assert.ok(logged.length >= 1 && logged.length <= 2, `${logged.length} log lines for 20 protocol errors`);
   assert.deepEqual((logged[0] as unknown as { tags: string[] }).tags, ['far']);
@@ -182,23 +150,18 @@ test('a flood of refused writes is answered and counted one by one, and logged a
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
   const bus = localBus();
-  const { logger, lines } = capturedLogger();
-  const deps = sourceDeps(t, { logger, ...bus.deps });
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'w',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { source, logs: lines } = await startModbus(
+    t,
+    tcpOptions('w', peer.port, {
       commands: { topic: 'cmd/w' },
       devices: [{ name: 'd', groups: [{ tags: [{ name: 'sp', area: 'holding', address: 0, type: 'int16', writable: true }] }] }],
     }),
-    deps,
+    intake,
+    bus.deps,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
   for (let i = 0; i < 30; i++) bus.send('cmd/w', { id: i, device: 'd', tag: 'sp', value: 1.5 });
   await waitUntil(() => bus.published.filter((p) => p.topic === 'cmd/w/reply').length === 30, '30 replies');
-  assert.equal((source.status().details as { writes: { refused: number } }).writes.refused, 30);
+  assert.equal(modbusDetails(source).writes.refused, 30);
   const logged = lines.filter((l) => l.msg === 'modbus write not done').length;
   assert.ok(logged >= 1 && logged <= 2, `${logged} log lines for 30 refused writes`);
 });
@@ -219,12 +182,9 @@ test('an answer whose byte count does not match the read is a protocol error on 
     return out;
   };
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'b',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { source, deps } = await startModbus(
+    t,
+    tcpOptions('b', peer.port, {
       devices: [
         {
           name: 'd',
@@ -243,16 +203,10 @@ test('an answer whose byte count does not match the read is a protocol error on 
         },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'protocol' }).then((v) => v >= 9),
-    'three polls of three refused answers',
-  );
-  const device = (source.status().details as { devices: { state: string; tagErrors: Record<string, string>; readErrors: Record<string, number> }[] })
-    .devices[0];
+  await untilReadErrors(deps, { error: 'protocol' }, 9, 'three polls of three refused answers');
+  const device = deviceStatus(source);
   assert.deepEqual(
     (await intake.records()).map((r) => r.topic),
     [],
@@ -279,20 +233,15 @@ test('an answer from another unit id is a protocol error that names both unit id
     return out;
   };
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'u',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { source, deps } = await startModbus(
+    t,
+    tcpOptions('u', peer.port, {
       devices: [{ name: 'd', unitId: 1, groups: [{ intervalMs: 20, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'protocol' }).then((v) => v >= 1), 'a refused answer');
-  const device = (source.status().details as { devices: { tagErrors: Record<string, string> }[] }).devices[0];
+  await untilReadErrors(deps, { error: 'protocol' }, 1, 'a refused answer');
+  const device = deviceStatus(source);
   assert.equal(device?.tagErrors.h0, 'answer from unit 2 to a request to unit 1 (two devices with one unit id, or a gateway mapping unit ids wrongly)');
   assert.equal((await intake.records()).length, 0);
 });
@@ -301,12 +250,9 @@ test('a write whose echo names another value or address is answered ok: false (t
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
   const bus = localBus();
-  const deps = sourceDeps(t, bus.deps);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'e',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { source } = await startModbus(
+    t,
+    tcpOptions('e', peer.port, {
       commands: { topic: 'cmd/e' },
       devices: [
         {
@@ -322,10 +268,9 @@ test('a write whose echo names another value or address is answered ok: false (t
         },
       ],
     }),
-    deps,
+    intake,
+    bus.deps,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
   await waitUntil(async () => (await intake.records()).length > 0, 'connected and polling');
   // A faulty device (or a gateway mixing answers up): the FC6 echo says value 8 at address 5.
   peer.tamper = (answer) => {
@@ -340,7 +285,7 @@ test('a write whose echo names another value or address is answered ok: false (t
   const r = await reply;
   assert.equal(r.ok, false);
   assert.equal(r.error, "the device's echo names address 5, value 8, not address 4, value 7: the write may not have been done as asked (read the tag back)");
-  assert.equal((source.status().details as { writes: { failed: number } }).writes.failed, 1);
+  assert.equal(modbusDetails(source).writes.failed, 1);
   // A true echo (the coil, FC5) is still ok.
   reply = bus.next('cmd/e/reply');
   bus.send('cmd/e', { id: 2, device: 'd', tag: 'run', value: true });
@@ -356,26 +301,22 @@ test('a wildcard command topic holds its default reply topic: a reply is not tak
     bus.deps.publish?.(topic, payload);
     if (bus.published.length < 1000) bus.send(topic, JSON.parse(payload.toString()));
   };
-  const deps = sourceDeps(t, { publish, subscribe: bus.deps.subscribe });
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'r',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { source } = await startModbus(
+    t,
+    tcpOptions('r', peer.port, {
       commands: { topic: 'cmd/#' },
       devices: [{ name: 'd', groups: [{ tags: [{ name: 'sp', area: 'holding', address: 0, writable: true }] }] }],
     }),
-    deps,
+    intake,
+    { publish, subscribe: bus.deps.subscribe },
   );
-  await source.start(intake);
-  t.after(() => source.stop());
   await waitUntil(async () => (await intake.records()).length > 0, 'connected and polling');
   const reply = bus.next('cmd/reply');
   bus.send('cmd/d', { id: 1, device: 'nope', tag: 'sp', value: 1 });
   assert.equal((await reply).ok, false);
   await new Promise((r) => setImmediate(r));
   assert.equal(bus.published.filter((p) => p.topic === 'cmd/reply').length, 1, 'one reply');
-  assert.equal((source.status().details as { writes: { refused: number } }).writes.refused, 1);
+  assert.equal(modbusDetails(source).writes.refused, 1);
   // Replies on the command topic itself are refused by the config.
   const same = modbusOptionsSchema.safeParse({
     type: 'modbus',
@@ -401,27 +342,19 @@ test('an answer with another transaction id (a device or TCP gateway answering o
     return out;
   };
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'x',
-      tcp: { host: '127.0.0.1', port: peer.port },
+  const { source, deps } = await startModbus(
+    t,
+    tcpOptions('x', peer.port, {
       timeoutMs: 100,
       devices: [{ name: 'd', unitId: 1, groups: [{ intervalMs: 20, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'out-of-step' }).then((v) => v >= 2),
-    'two answers out of step',
-  );
-  const device = (source.status().details as { devices: { tagErrors: Record<string, string>; readErrors: Record<string, number> }[] }).devices[0];
+  await untilReadErrors(deps, { error: 'out-of-step' }, 2, 'two answers out of step');
+  const device = deviceStatus(source);
   assert.match(device?.tagErrors.h0 ?? '', /answer with transaction id \d+ while the request with id \d+ waited/);
   assert.equal(device?.readErrors.timeout, 0, 'not a timeout: the device answered');
-  assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }), 0);
+  assert.equal(await readErrors(deps, { error: 'timeout' }), 0);
   peer.tamper = undefined;
   await waitUntil(async () => (await payloads(intake, 'modbus/x/d/h0')).length > 0, 'a value once the ids match');
   assert.equal((await payloads(intake, 'modbus/x/d/h0'))[0]?.value, 7);
