@@ -95,9 +95,17 @@ export function localBus(): {
   };
 }
 
+/** A parsed log line: its message, and the fields the source logged with it. */
+export interface LogLine {
+  msg: string;
+  suppressed?: number;
+  lib?: string;
+  [field: string]: unknown;
+}
+
 /** A pino logger (warn and above, or `level`) whose lines are kept, parsed, for a test to count. */
-export function capturedLogger(level = 'warn'): { logger: SourceDeps['logger']; lines: { msg: string; suppressed?: number; lib?: string }[] } {
-  const lines: { msg: string; suppressed?: number; lib?: string }[] = [];
+export function capturedLogger(level = 'warn'): { logger: SourceDeps['logger']; lines: LogLine[] } {
+  const lines: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line) as { msg: string });

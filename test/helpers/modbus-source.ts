@@ -6,9 +6,7 @@ import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/
 import type { Source } from '../../gateway/pipeline/contract.js';
 import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
 import { metricValue, waitUntil } from './index.js';
-import { capturedLogger, sourceDeps, type StoreIntake } from './industrial.js';
-
-export type LogLine = ReturnType<typeof capturedLogger>['lines'][number];
+import { capturedLogger, type LogLine, sourceDeps, type StoreIntake } from './industrial.js';
 
 export interface ModbusRun {
   source: Source;
@@ -47,6 +45,9 @@ export interface ModbusDeviceStatus {
   tagErrors: Record<string, string>;
   readErrors: Record<string, number>;
   groups: { requests: number; overruns: number }[];
+  lastGoodRead: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
 }
 
 /** What status().details holds for a Modbus source (the fields these tests read). */
@@ -54,8 +55,11 @@ export interface ModbusDetails {
   connected: boolean;
   gaps: number;
   reconnects: number;
-  writes: { refused: number; failed: number };
+  writes: { ok: number; refused: number; failed: number };
   devices: ModbusDeviceStatus[];
+  /** The connection's last error and its time. */
+  lastError: string | null;
+  lastErrorAt: string | null;
 }
 
 // details is a record for every kind; the Modbus kind fills it with these fields.

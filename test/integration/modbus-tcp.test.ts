@@ -3,37 +3,20 @@
 // mid-poll, a half-open peer that stops answering, an unreachable host, exception responses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
-import type { Source } from '../../gateway/pipeline/contract.js';
 import { freePort, metricValue, waitUntil } from '../helpers/index.js';
-import { localBus, modbusTcpPeer, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { localBus, modbusTcpPeer, storeIntake } from '../helpers/industrial.js';
+import {
+  deviceStatus,
+  modbusDetails as details,
+  oneTagDevice,
+  payloads,
+  readErrors,
+  startModbus,
+  tcpOptions,
+  untilReadErrors,
+} from '../helpers/modbus-source.js';
 
 const FAST = { timeoutMs: 300, retries: 0, backoff: { initialMs: 50, maxMs: 400 } };
-
-async function startSource(
-  t: import('node:test').TestContext,
-  raw: unknown,
-  intake: StoreIntake,
-  extra = {},
-): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
-  const deps = sourceDeps(t, extra);
-  const source = await modbusKind.create(modbusOptionsSchema.parse(raw), deps);
-  await source.start(intake);
-  t.after(() => source.stop());
-  return { source, deps };
-}
-
-async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
-  return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
-}
-
-function details(source: Source): {
-  devices: { readErrors: Record<string, number>; tagErrors: Record<string, string>; groups: { requests: number }[] }[];
-  reconnects: number;
-  gaps: number;
-} {
-  return source.status().details as never;
-}
 
 test('reads every table and type with its byte order, merges adjacent tags into few requests, commits values', async (t) => {
   const peer = await modbusTcpPeer(t);
@@ -50,12 +33,9 @@ test('reads every table and type with its byte order, merges adjacent tags into 
   peer.coils[0] = 0b101;
   peer.discrete[0] = 0b10;
   const intake = await storeIntake(t);
-  const { source } = await startSource(
+  const { source } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'm1',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('m1', peer.port, {
       ...FAST,
       devices: [
         {
@@ -81,7 +61,7 @@ test('reads every table and type with its byte order, merges adjacent tags into 
           ],
         },
       ],
-    },
+    }),
     intake,
   );
   await waitUntil(async () => (await payloads(intake, 'modbus/m1/meter/door')).length >= 2, 'two polls committed');
@@ -97,10 +77,10 @@ test('reads every table and type with its byte order, merges adjacent tags into 
   assert.equal(await last('valve'), false);
   assert.equal(await last('door'), true);
   // 7 holding tags in one request, plus input, coils, discrete: 4 requests per poll.
-  assert.equal(details(source).devices[0]!.groups[0]!.requests, 4);
+  assert.equal(deviceStatus(source)!.groups[0]!.requests, 4);
   const st = source.status();
   assert.equal(st.state, 'running');
-  assert.ok((st.details as { devices: { lastGoodRead: string | null }[] }).devices[0]!.lastGoodRead);
+  assert.ok(deviceStatus(source)!.lastGoodRead);
 });
 
 test('defaults follow the mode: publish group without topic publishes per group; coils and discrete inputs without type read as bool', async (t) => {
@@ -109,12 +89,9 @@ test('defaults follow the mode: publish group without topic publishes per group;
   peer.coils[0] = 0b1;
   peer.discrete[0] = 0b1;
   const intake = await storeIntake(t);
-  await startSource(
+  await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'dflt',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('dflt', peer.port, {
       ...FAST,
       publish: 'group',
       devices: [
@@ -133,7 +110,7 @@ test('defaults follow the mode: publish group without topic publishes per group;
           ],
         },
       ],
-    },
+    }),
     intake,
   );
   await waitUntil(async () => (await payloads(intake, 'modbus/dflt/d/g')).length >= 1, 'a group message on modbus/dflt/d/g');
@@ -145,12 +122,9 @@ test('report by exception: unchanged values are not committed again; a change be
   const peer = await modbusTcpPeer(t);
   peer.holding.writeUInt16BE(100, 0);
   const intake = await storeIntake(t);
-  const { deps } = await startSource(
+  const { deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'rbe',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('rbe', peer.port, {
       ...FAST,
       topic: 'plant/${device}/${group}',
       publish: 'group',
@@ -171,7 +145,7 @@ test('report by exception: unchanged values are not committed again; a change be
           ],
         },
       ],
-    },
+    }),
     intake,
   );
   await waitUntil(() => metricValue(deps.registry, 'gatehouse_industrial_values_total').then((v) => v >= 20), '10 polls');
@@ -191,15 +165,13 @@ test('an exception response is surfaced on its tag while the other tags keep bei
   const intake = await storeIntake(t);
   // good (98) and missing (100, past the device's 100 registers) are merged into one request
   // (mergeGap 2): the device refuses it, the source splits it and pins the exception on 'missing'.
-  const lines: Array<Record<string, unknown>> = [];
-  const { default: pino } = await import('pino');
-  const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
-  const { source, deps } = await startSource(
+  const {
+    source,
+    deps,
+    logs: lines,
+  } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'exc',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('exc', peer.port, {
       ...FAST,
       mergeGap: 2,
       devices: [
@@ -217,25 +189,21 @@ test('an exception response is surfaced on its tag while the other tags keep bei
           ],
         },
       ],
-    },
+    }),
     intake,
-    { logger },
   );
   await waitUntil(async () => (await payloads(intake, 'modbus/exc/d/good')).length >= 3, 'good tag read 3 times');
   // Refused on every poll, logged once (a minute): the tag's error and the counters carry the rest.
   assert.equal(lines.filter((l) => l.msg === 'modbus exception response').length, 1);
-  const d = details(source).devices[0]!;
+  const d = deviceStatus(source)!;
   assert.match(d.tagErrors.missing ?? '', /0x02 illegal data address/);
-  assert.match(
-    (source.status().details as { devices: { lastErrorAt: string | null }[] }).devices[0]!.lastErrorAt ?? '',
-    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/,
-  );
+  assert.match(deviceStatus(source)!.lastErrorAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   assert.doesNotMatch(d.tagErrors.missing ?? '', /register number/, 'address 100 is no register number of a manual');
   assert.equal(d.tagErrors.good, undefined);
   assert.equal((await payloads(intake, 'modbus/exc/d/first')).at(-1)?.value, 7);
   assert.equal(d.groups[0]!.requests, 3, 'the refused merged request was split per tag');
   assert.ok(d.readErrors.exception! >= 1);
-  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'exception' })) >= 1);
+  assert.ok((await readErrors(deps, { error: 'exception' })) >= 1);
   assert.equal(source.status().state, 'running');
 });
 
@@ -246,15 +214,9 @@ test("a tag at a manual's register number (input 30001, holding 40001) refused w
   const peer = await modbusTcpPeer(t, 100);
   peer.input.writeUInt16BE(7, 0);
   const intake = await storeIntake(t);
-  const lines: Array<Record<string, unknown>> = [];
-  const { default: pino } = await import('pino');
-  const logger = pino({ level: 'warn' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
-  const { source } = await startSource(
+  const { source, logs: lines } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'ref',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('ref', peer.port, {
       ...FAST,
       devices: [
         {
@@ -270,15 +232,14 @@ test("a tag at a manual's register number (input 30001, holding 40001) refused w
           ],
         },
       ],
-    },
+    }),
     intake,
-    { logger },
   );
-  await waitUntil(() => details(source).devices[0]!.tagErrors.volts !== undefined, 'the refused tag has its error');
+  await waitUntil(() => deviceStatus(source)!.tagErrors.volts !== undefined, 'the refused tag has its error');
   const fix =
     'input 30001 looks like the register number of a device manual (30001 is input address 0): addresses are zero-based protocol addresses, so write address: 0';
-  assert.equal(details(source).devices[0]!.tagErrors.volts, `exception 0x02 illegal data address: ${fix}`);
-  const dev = (source.status().details as { devices: { lastError: string | null }[] }).devices[0]!;
+  assert.equal(deviceStatus(source)!.tagErrors.volts, `exception 0x02 illegal data address: ${fix}`);
+  const dev = deviceStatus(source)!;
   assert.ok(dev.lastError?.endsWith(fix), dev.lastError ?? 'no lastError');
   await waitUntil(() => lines.some((l) => l.msg === 'modbus exception response'), 'the exception logged');
   assert.ok(String(lines.find((l) => l.msg === 'modbus exception response')!.err).endsWith(fix));
@@ -292,12 +253,9 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
   const bus = localBus();
-  const { source, deps } = await startSource(
+  const { source, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'w',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('w', peer.port, {
       ...FAST,
       commands: { topic: 'cmd/w' },
       devices: [
@@ -316,7 +274,7 @@ test('writes through the command topic with the tag encoding, acknowledged with 
           ],
         },
       ],
-    },
+    }),
     intake,
     bus.deps,
   );
@@ -359,7 +317,7 @@ test('writes through the command topic with the tag encoding, acknowledged with 
   bus.send('cmd/w', { id: 8, device: 'plc', tag: 'speed', value: 21.4 });
   assert.equal((await reply).ok, true);
   assert.equal(peer.holding.readInt16BE(24), 214);
-  assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 4, refused: 4, failed: 0 });
+  assert.deepEqual(details(source).writes, { ok: 4, refused: 4, failed: 0 });
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_writes_total', { outcome: 'refused' }), 4);
   // A command naming a device or tag the source does not have says which, and the names it has
   // (before: "unknown device 'plc' or tag 'setpiont'", whichever of the two was wrong).
@@ -377,15 +335,12 @@ test('server killed and restarted mid-poll: reconnects by itself, nothing commit
   let counter = 0;
   const tick = setInterval(() => peer.holding.writeUInt16BE(++counter % 65536, 0), 5);
   t.after(() => clearInterval(tick));
-  const { source, deps } = await startSource(
+  const { source, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'k',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('k', peer.port, {
       ...FAST,
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+      devices: [oneTagDevice()],
+    }),
     intake,
   );
   await waitUntil(async () => (await intake.records()).length >= 5, '5 values committed');
@@ -404,25 +359,18 @@ test('server killed and restarted mid-poll: reconnects by itself, nothing commit
 test('half-open peer (stops answering, socket open): timeouts, reconnect, recovery once it answers again', async (t) => {
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { source, deps } = await startSource(
+  const { source, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'h',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('h', peer.port, {
       ...FAST,
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+      devices: [oneTagDevice()],
+    }),
     intake,
   );
   await waitUntil(async () => (await intake.records()).length >= 3, 'polling');
   const mutedAt = Date.now();
   peer.mute(true);
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }).then((v) => v >= 2),
-    'timeouts counted',
-    10_000,
-  );
+  await untilReadErrors(deps, { error: 'timeout' }, 2, 'timeouts counted', 10_000);
   const n = (await intake.records()).length;
   const mutedMs = Date.now() - mutedAt;
   peer.mute(false);
@@ -439,43 +387,34 @@ test('an unreachable host is a retrying state with counted errors and never bloc
   const dead = await freePort(t);
   const peer = await modbusTcpPeer(t);
   const intake = await storeIntake(t);
-  const { source: bad, deps } = await startSource(
+  const { source: bad, deps } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'bad',
-      tcp: { host: '127.0.0.1', port: dead },
+    tcpOptions('bad', dead, {
       ...FAST,
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+      devices: [oneTagDevice()],
+    }),
     intake,
     // The wall clock the error time is taken from (nothing else of this source reads it: it never connects).
     { now: () => Date.UTC(2026, 0, 2, 3, 4, 5) },
   );
-  await startSource(
+  await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'good',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('good', peer.port, {
       ...FAST,
-      devices: [{ name: 'd', groups: [{ intervalMs: 20, tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+      devices: [oneTagDevice()],
+    }),
     intake,
   );
   await waitUntil(async () => (await payloads(intake, 'modbus/good/d/n')).length >= 5, 'the good source reads');
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { source: 'bad', error: 'connection' }).then((v) => v >= 2),
-    'connection errors counted',
-  );
+  await untilReadErrors(deps, { source: 'bad', error: 'connection' }, 2, 'connection errors counted');
   assert.equal(bad.status().state, 'retrying');
   // What, where and how to fix, with a stable code.
   assert.match(
-    String((bad.status().details as { lastError: string }).lastError),
+    String(details(bad).lastError),
     new RegExp(`^GH_SOURCE_CONNECT: cannot reach tcp://127\\.0\\.0\\.1:${dead}: .*\\(at tcp://127\\.0\\.0\\.1:${dead}\\)\\. Fix: check the host and port`),
   );
   // With its time (the status page shows both), from the source's wall clock.
-  assert.equal((bad.status().details as { lastErrorAt: string | null }).lastErrorAt, '2026-01-02T03:04:05.000Z');
+  assert.equal(details(bad).lastErrorAt, '2026-01-02T03:04:05.000Z');
   await bad.stop(); // stops promptly while retrying
   assert.equal(bad.status().state, 'stopped');
 });
@@ -485,19 +424,16 @@ test('values not committed (store refusing) are not counted as read and are repo
   peer.holding.writeUInt16BE(9, 0);
   const intake = await storeIntake(t);
   intake.failing = true;
-  const { source } = await startSource(
+  const { source } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'c',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('c', peer.port, {
       ...FAST,
       devices: [{ name: 'd', groups: [{ intervalMs: 20, report: 'change', tags: [{ name: 'n', area: 'holding', address: 0 }] }] }],
-    },
+    }),
     intake,
   );
-  await waitUntil(() => details(source).devices[0]!.readErrors.commit! >= 2, 'commit failures counted');
-  assert.equal((source.status().details as { devices: { lastGoodRead: unknown }[] }).devices[0]!.lastGoodRead, null);
+  await waitUntil(() => deviceStatus(source)!.readErrors.commit! >= 2, 'commit failures counted');
+  assert.equal(deviceStatus(source)!.lastGoodRead, null);
   intake.failing = false;
   await waitUntil(async () => (await payloads(intake, 'modbus/c/d/n')).length === 1, 'the unchanged value is committed once the store accepts');
 });
@@ -510,12 +446,9 @@ test('publish group: a device that stops answering at the first request of a pol
   peer.holding.writeUInt16BE(5, 0);
   peer.holding.writeUInt16BE(6, 2 * 150);
   const intake = await storeIntake(t);
-  const { source } = await startSource(
+  const { source } = await startModbus(
     t,
-    {
-      type: 'modbus',
-      name: 'm',
-      tcp: { host: '127.0.0.1', port: peer.port },
+    tcpOptions('m', peer.port, {
       ...FAST,
       publish: 'group',
       devices: [
@@ -534,12 +467,12 @@ test('publish group: a device that stops answering at the first request of a pol
           ],
         },
       ],
-    },
+    }),
     intake,
   );
   await waitUntil(async () => (await payloads(intake, 'modbus/m/d/g')).length >= 1, 'a first poll');
   assert.deepEqual((await payloads(intake, 'modbus/m/d/g'))[0]!.values, { a: 5, b: 6 });
-  assert.equal(details(source).devices[0]!.groups[0]!.requests, 2, 'two requests per poll');
+  assert.equal(deviceStatus(source)!.groups[0]!.requests, 2, 'two requests per poll');
   peer.silentUnits.add(1);
   // The first poll that read nothing (a poll already past 'a' when the unit went silent times out
   // at 'b' instead, and reads 'a').
@@ -548,10 +481,10 @@ test('publish group: a device that stops answering at the first request of a pol
   const first = (await failed())[0]!;
   assert.deepEqual(Object.keys(first.errors as Record<string, string>).sort(), ['a', 'b'], `errors of ${JSON.stringify(first)}`);
   assert.match((first.errors as Record<string, string>).b ?? '', /not read: .*timed out/);
-  assert.match(details(source).devices[0]!.tagErrors.b ?? '', /not read: .*timed out/);
+  assert.match(deviceStatus(source)!.tagErrors.b ?? '', /not read: .*timed out/);
   // Answering again, both tags read and their errors end.
   peer.silentUnits.delete(1);
   await waitUntil(async () => (await payloads(intake, 'modbus/m/d/g')).at(-1)?.errors === undefined, 'a poll without errors', 10_000);
   assert.deepEqual((await payloads(intake, 'modbus/m/d/g')).at(-1)!.values, { a: 5, b: 6 });
-  assert.deepEqual(details(source).devices[0]!.tagErrors, {});
+  assert.deepEqual(deviceStatus(source)!.tagErrors, {});
 });
