@@ -17,12 +17,12 @@
 // after GC bounded.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import type { Source } from '../../gateway/pipeline/contract.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { type LogLine, storeIntake, type StoreIntake } from '../helpers/industrial.js';
 import { fuzzer, fuzzSettings, heapAfterGc, type Fuzzer } from '../helpers/fuzz.js';
 import { bitValue, rawRtuDevice, rawTcpDevice, registerValue, withCrc, withMbap, type Hostile, type Sent } from '../helpers/modbus-raw.js';
+import { rtuOptions, startModbus, tcpOptions } from '../helpers/modbus-source.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 
 const { seed: SEED, ms: DURATION_MS } = fuzzSettings(20261208, 3000);
@@ -233,28 +233,14 @@ interface Campaign {
   intake: StoreIntake;
   source: Source;
   registry: Parameters<typeof metricValue>[0];
-  lines: ReturnType<typeof capturedLogger>['lines'];
+  lines: LogLine[];
 }
 
-async function startSource(t: TestContext, link: object): Promise<Campaign> {
+/** The source under fuzz over `link` (tcpOptions or rtuOptions of 'fz'): timeouts of 100 ms, one retry, a short backoff. */
+async function startSource(t: TestContext, link: (rest: Record<string, unknown>) => Record<string, unknown>): Promise<Campaign> {
   const intake = await storeIntake(t);
-  const { logger, lines } = capturedLogger();
-  const deps = sourceDeps(t, { logger });
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'fz',
-      ...link,
-      timeoutMs: 100,
-      retries: 1,
-      backoff: { initialMs: 10, maxMs: 40 },
-      devices: DEVICES,
-    }),
-    deps,
-  );
-  await source.start(intake);
-  t.after(() => source.stop());
-  return { intake, source, registry: deps.registry, lines };
+  const { source, deps, logs } = await startModbus(t, link({ timeoutMs: 100, retries: 1, backoff: { initialMs: 10, maxMs: 40 }, devices: DEVICES }), intake);
+  return { intake, source, registry: deps.registry, lines: logs };
 }
 
 /** The exchanges (when, request, what was sent), those before a wrong value printed with it. */
@@ -329,7 +315,7 @@ test(`fuzz: a Modbus TCP device answering garbage (seed ${SEED})`, async (t) => 
   const f = fuzzer(SEED);
   let hostile: Hostile | undefined;
   const dev = await rawTcpDevice(t, (req, tid, right) => (hostile ? hostile(req, tid, right) : { chunks: [{ bytes: right, delayMs: 0 }] }));
-  const c = await startSource(t, { tcp: { host: '127.0.0.1', port: dev.port } });
+  const c = await startSource(t, (rest) => tcpOptions('fz', dev.port, rest));
   await waitUntil(async () => (await checkValues(c.intake, 'tcp')).size === EXPECTED.size, 'every tag read once from a good device');
   await campaign(c, (h) => (hostile = h), traced(hostileTcp(f)), 'tcp');
   assert.ok(dev.requests > 0);
@@ -339,7 +325,7 @@ test(`fuzz: a Modbus RTU bus answering garbage (seed ${SEED})`, { skip: socatSki
   const f = fuzzer(SEED ^ 0x5eed);
   const cable = await startSocat(t);
   const dev = await rawRtuDevice(t, cable.dev0);
-  const c = await startSource(t, { rtu: { path: cable.dev1, baudRate: 38400 } });
+  const c = await startSource(t, (rest) => rtuOptions('fz', cable.dev1, rest));
   await waitUntil(async () => (await checkValues(c.intake, 'rtu')).size === EXPECTED.size, 'every tag read once from a good device');
   await campaign(c, (h) => (dev.hostile = h), traced(hostileRtu(f)), 'rtu');
   assert.ok(dev.requests > 0);

@@ -1,6 +1,7 @@
 // The Modbus source under test, as the Modbus tests start and read it: one rig for the files that
-// test it against a jsmodbus peer or a raw device (modbus-outage, modbus-values, modbus-tcp,
-// modbus-flaky-log), so that each test says only its options and what it checks.
+// test it against a jsmodbus peer or a raw device, over TCP or a socat pty pair (modbus-outage,
+// modbus-values, modbus-tcp, modbus-flaky-log, modbus-rtu*, e2e/fuzz-modbus), so that each test
+// says only its options and what it checks.
 import type { TestContext } from 'node:test';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import type { Source } from '../../gateway/pipeline/contract.js';
@@ -18,6 +19,11 @@ export interface ModbusRun {
 /** A Modbus TCP source's options: `name` polling 127.0.0.1:`port`, with the rest of its options. */
 export function tcpOptions(name: string, port: number, rest: Record<string, unknown>): Record<string, unknown> {
   return { type: 'modbus', name, tcp: { host: '127.0.0.1', port }, ...rest };
+}
+
+/** A Modbus RTU source's options: `name` on the serial port `path` (a socat pty's end) at `baudRate`. */
+export function rtuOptions(name: string, path: string, rest: Record<string, unknown>, baudRate = 38400): Record<string, unknown> {
+  return { type: 'modbus', name, rtu: { path, baudRate }, ...rest };
 }
 
 /**
@@ -84,6 +90,9 @@ export async function untilReadErrors(deps: SourceDeps, labels: Record<string, s
 export async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
   return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
 }
+
+/** The committed values of `topic` (a tag's records), in order. */
+export const valuesOf = async (intake: StoreIntake, topic: string): Promise<unknown[]> => (await payloads(intake, topic)).map((p) => p.value);
 
 /** How many records of `topic` are committed. */
 export const countOf = async (intake: StoreIntake, topic: string): Promise<number> => (await intake.records()).filter((r) => r.topic === topic).length;

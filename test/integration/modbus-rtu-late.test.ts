@@ -4,9 +4,9 @@
 // request: it must never be taken for it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
-import { metricValue, waitUntil } from '../helpers/index.js';
-import { modbusRtuBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { waitUntil } from '../helpers/index.js';
+import { modbusRtuBus, storeIntake } from '../helpers/industrial.js';
+import { rtuOptions, startModbus, untilReadErrors, valuesOf } from '../helpers/modbus-source.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 
 test('a late RTU answer is never taken for the answer to the next request', { skip: socatSkip }, async (t) => {
@@ -15,12 +15,9 @@ test('a late RTU answer is never taken for the answer to the next request', { sk
   bus.units.get(1)!.holding.writeUInt16BE(111, 0);
   bus.units.get(1)!.holding.writeUInt16BE(222, 20); // register 10
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'bus',
-      rtu: { path: cable.dev1, baudRate: 38400 },
+  const { deps } = await startModbus(
+    t,
+    rtuOptions('bus', cable.dev1, {
       timeoutMs: 100,
       retries: 0,
       backoff: { initialMs: 10, maxMs: 10 },
@@ -34,20 +31,14 @@ test('a late RTU answer is never taken for the answer to the next request', { sk
         },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  const values = async (tag: string): Promise<unknown[]> =>
-    (await intake.records()).filter((r) => r.topic === `modbus/bus/d/${tag}`).map((r) => JSON.parse(r.payload.toString()).value as unknown);
+  const values = (tag: string): Promise<unknown[]> => valuesOf(intake, `modbus/bus/d/${tag}`);
   await waitUntil(async () => (await values('a')).length >= 3 && (await values('b')).length >= 3, 'both groups read', 10_000);
   // The next answer comes 150 ms late: after the 100 ms timeout, while the next request (whose
   // own answer takes 80 ms) waits.
   bus.delayAnswers(1, [150, 80]);
-  await waitUntil(
-    () => metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { error: 'timeout' }).then((v) => v >= 1),
-    'the slow answer timed out',
-  );
+  await untilReadErrors(deps, { error: 'timeout' }, 1, 'the slow answer timed out');
   const [na, nb] = [(await values('a')).length, (await values('b')).length];
   await waitUntil(async () => (await values('a')).length >= na + 20 && (await values('b')).length >= nb + 20, '20 more polls of each', 15_000);
   assert.deepEqual([...new Set(await values('a'))], [111], 'tag a only ever reads register 0');

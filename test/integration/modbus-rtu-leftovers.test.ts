@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
 import { waitUntil, withTimeout } from '../helpers/index.js';
 import { sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { rtuOptions, startModbus, valuesOf } from '../helpers/modbus-source.js';
 import { crc16, rawRtuDevice, registerValue, type Hostile } from '../helpers/modbus-raw.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 
@@ -17,11 +18,9 @@ async function pollThrough(t: TestContext, hostile: Hostile, polls: number): Pro
   const dev = await rawRtuDevice(t, cable.dev0);
   dev.hostile = hostile;
   const intake = await storeIntake(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'bus',
-      rtu: { path: cable.dev1, baudRate: 38400 },
+  await startModbus(
+    t,
+    rtuOptions('bus', cable.dev1, {
       timeoutMs: 200,
       retries: 0,
       devices: [
@@ -40,12 +39,9 @@ async function pollThrough(t: TestContext, hostile: Hostile, polls: number): Pro
         },
       ],
     }),
-    sourceDeps(t),
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  const values = async (tag: string): Promise<unknown[]> =>
-    (await intake.records()).filter((r) => r.topic === `modbus/bus/d/${tag}`).map((r) => JSON.parse(r.payload.toString()).value as unknown);
+  const values = (tag: string): Promise<unknown[]> => valuesOf(intake, `modbus/bus/d/${tag}`);
   await waitUntil(async () => (await values('h10')).length >= polls, `${polls} polls of the group`, 20_000);
   return { h0: await values('h0'), h10: await values('h10') };
 }
@@ -103,16 +99,20 @@ test('a line that never falls silent (noise every 2 ms) delays each request by a
   t.after(() => clearInterval(noise));
   const intake = await storeIntake(t);
   const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'bus',
+    modbusOptionsSchema.parse(
       // 300 baud: a frame ends after 129 ms of silence, which the noise never leaves
-      rtu: { path: cable.dev1, baudRate: 300 },
-      timeoutMs: 100,
-      retries: 0,
-      backoff: { initialMs: 10, maxMs: 10 },
-      devices: [{ name: 'd', groups: [{ name: 'a', intervalMs: 10, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
-    }),
+      rtuOptions(
+        'bus',
+        cable.dev1,
+        {
+          timeoutMs: 100,
+          retries: 0,
+          backoff: { initialMs: 10, maxMs: 10 },
+          devices: [{ name: 'd', groups: [{ name: 'a', intervalMs: 10, tags: [{ name: 'h0', area: 'holding', address: 0 }] }] }],
+        },
+        300,
+      ),
+    ),
     sourceDeps(t),
   );
   await source.start(intake);

@@ -3,12 +3,10 @@
 // polled in turn, a unit id nobody answers, garbage on the line, and the cable pulled and replugged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/modbus/index.js';
-import { metricValue, waitUntil } from '../helpers/index.js';
-import { modbusRtuBus, sourceDeps, storeIntake } from '../helpers/industrial.js';
+import { waitUntil } from '../helpers/index.js';
+import { modbusRtuBus, storeIntake } from '../helpers/industrial.js';
+import { countOf, modbusDetails, readErrors, rtuOptions, startModbus, valuesOf } from '../helpers/modbus-source.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
-
-type Dev = { name: string; state: string; readErrors: Record<string, number> };
 
 test('several unit ids on one RTU bus polled in turn; a missing unit and garbage on the line never block the others', { skip: socatSkip }, async (t) => {
   const cable = await startSocat(t);
@@ -16,12 +14,9 @@ test('several unit ids on one RTU bus polled in turn; a missing unit and garbage
   bus.units.get(1)!.holding.writeUInt16BE(111, 0);
   bus.units.get(2)!.holding.writeFloatBE(2.5, 0);
   const intake = await storeIntake(t);
-  const deps = sourceDeps(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'bus',
-      rtu: { path: cable.dev1, baudRate: 38400 },
+  const { source, deps } = await startModbus(
+    t,
+    rtuOptions('bus', cable.dev1, {
       timeoutMs: 200,
       retries: 0,
       backoff: { initialMs: 100, maxMs: 400 },
@@ -31,15 +26,12 @@ test('several unit ids on one RTU bus polled in turn; a missing unit and garbage
         { name: 'ghost', unitId: 3, groups: [{ intervalMs: 50, tags: [{ name: 'x', area: 'holding', address: 0 }] }] },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
-  const count = async (topic: string): Promise<number> => (await intake.records()).filter((r) => r.topic === topic).length;
+  const count = (topic: string): Promise<number> => countOf(intake, topic);
   await waitUntil(async () => (await count('modbus/bus/meter1/v')) >= 5 && (await count('modbus/bus/meter2/f')) >= 5, 'both units read', 10_000);
-  const rec = (await intake.records()).find((r) => r.topic === 'modbus/bus/meter2/f')!;
-  assert.equal(JSON.parse(rec.payload.toString()).value, 2.5);
-  const devices = (): Dev[] => (source.status().details as { devices: Dev[] }).devices;
+  assert.equal((await valuesOf(intake, 'modbus/bus/meter2/f'))[0], 2.5);
+  const devices = () => modbusDetails(source).devices;
   await waitUntil(() => devices()[2]!.readErrors.timeout! >= 1, 'the ghost unit times out');
   assert.equal(devices()[2]!.state, 'failing');
   assert.equal(devices()[0]!.state, 'ok');
@@ -50,27 +42,23 @@ test('several unit ids on one RTU bus polled in turn; a missing unit and garbage
   await waitUntil(async () => (await count('modbus/bus/meter1/v')) >= before + 5, 'reads continue after garbage', 10_000);
   const errs = devices()[0]!.readErrors.protocol! + devices()[0]!.readErrors.timeout!;
   assert.ok(errs >= 1, `the garbage was noticed and counted on meter1 (${JSON.stringify(devices()[0]!.readErrors)})`);
-  assert.ok((await metricValue(deps.registry, 'gatehouse_industrial_read_errors_total', { device: 'ghost', error: 'timeout' })) >= 1);
+  assert.ok((await readErrors(deps, { device: 'ghost', error: 'timeout' })) >= 1);
 });
 
 test('RTU cable pulled and replugged: the port is reopened with backoff and polling resumes', { skip: socatSkip }, async (t) => {
   const cable = await startSocat(t);
   const bus = await modbusRtuBus(t, cable.dev0, [5]);
   const intake = await storeIntake(t);
-  const source = await modbusKind.create(
-    modbusOptionsSchema.parse({
-      type: 'modbus',
-      name: 'plug',
-      rtu: { path: cable.dev1, baudRate: 38400 },
+  const { source } = await startModbus(
+    t,
+    rtuOptions('plug', cable.dev1, {
       timeoutMs: 200,
       retries: 0,
       backoff: { initialMs: 50, maxMs: 300 },
       devices: [{ name: 'd', unitId: 5, groups: [{ intervalMs: 30, tags: [{ name: 'v', area: 'holding', address: 0 }] }] }],
     }),
-    sourceDeps(t),
+    intake,
   );
-  await source.start(intake);
-  t.after(() => source.stop());
   await waitUntil(async () => (await intake.records()).length >= 3, 'polling', 10_000);
   await bus.close();
   await cable.stop();
@@ -79,5 +67,5 @@ test('RTU cable pulled and replugged: the port is reopened with backoff and poll
   await cable.restart();
   await bus.reopen();
   await waitUntil(async () => (await intake.records()).length >= n + 3, 'polling resumes', 15_000);
-  assert.ok((source.status().details as { reconnects: number }).reconnects >= 1);
+  assert.ok(modbusDetails(source).reconnects >= 1);
 });
