@@ -7,6 +7,7 @@ import { modbusKind, modbusOptionsSchema } from '../../gateway/pipeline/sources/
 import type { Source } from '../../gateway/pipeline/contract.js';
 import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
 import { metricValue, waitUntil } from './index.js';
+export { countOf, payloads, valuesOf } from './committed.js';
 import { capturedLogger, type LogLine, sourceDeps, type StoreIntake } from './industrial.js';
 
 export interface ModbusRun {
@@ -85,14 +86,3 @@ export const readErrors = (deps: SourceDeps, labels: Record<string, string>): Pr
 export async function untilReadErrors(deps: SourceDeps, labels: Record<string, string>, atLeast: number, what: string, timeoutMs?: number): Promise<void> {
   await waitUntil(() => readErrors(deps, labels).then((v) => v >= atLeast), what, timeoutMs);
 }
-
-/** The committed payloads of `topic`, parsed, in order. */
-export async function payloads(intake: StoreIntake, topic: string): Promise<Record<string, unknown>[]> {
-  return (await intake.records()).filter((r) => r.topic === topic).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
-}
-
-/** The committed values of `topic` (a tag's records), in order. */
-export const valuesOf = async (intake: StoreIntake, topic: string): Promise<unknown[]> => (await payloads(intake, topic)).map((p) => p.value);
-
-/** How many records of `topic` are committed. */
-export const countOf = async (intake: StoreIntake, topic: string): Promise<number> => (await intake.records()).filter((r) => r.topic === topic).length;

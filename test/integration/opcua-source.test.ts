@@ -2,17 +2,17 @@
 // values committed to a real store: payload fields, Bad status codes, refused nodes, a server
 // restart (session and every subscription rebuilt by themselves, gap reported), secure channel
 // with user login, and writes through the command topic.
-import { test, before, after } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
-import type { Source } from '../../gateway/pipeline/contract.js';
+import type { SourceDeps } from '../../gateway/pipeline/sources/kind.js';
 import { metricValue, tempDir, waitUntil } from '../helpers/index.js';
-import { localBus, sourceDeps, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
+import { capturedLogger, localBus, storeIntake, tcpProxy, type StoreIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
+import { opcuaDetails, startOpcua, tagPayloads, type OpcuaRun } from '../helpers/opcua-source.js';
 import { runCaptured } from '../helpers/cli-capture.js';
 
 // Key generation is the slow part of an OPC UA start (seconds per RSA key on a busy machine): the
@@ -26,30 +26,10 @@ after(() => rm(shared, { recursive: true, force: true }));
 const serverPki = (): string => join(shared, 'server');
 const clientPki = (): string => join(shared, 'client');
 
-async function startSource(
-  t: import('node:test').TestContext,
-  raw: Record<string, unknown>,
-  intake: StoreIntake,
-  extra = {},
-): Promise<{ source: Source; deps: ReturnType<typeof sourceDeps> }> {
-  // The data dir is removed only after the source stopped (it writes its PKI there).
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const deps = sourceDeps(t, { dataDir, ...extra });
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({ type: 'opcua', name: 'ua', pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }),
-    deps,
-  );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  return { source, deps };
-}
-
-async function values(intake: StoreIntake, tag: string): Promise<Record<string, unknown>[]> {
-  return (await intake.records()).filter((r) => r.topic === `opcua/ua/${tag}`).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
-}
+/** A source 'ua' with this file's defaults (the shared client PKI, a short backoff, a 5 s connect timeout) under `raw`. */
+const startSource = (t: TestContext, raw: Record<string, unknown>, intake: StoreIntake, extra: Partial<SourceDeps> = {}): Promise<OpcuaRun> =>
+  startOpcua(t, { pkiDir: clientPki(), backoff: { initialMs: 100, maxMs: 500 }, connectTimeoutMs: 5000, ...raw }, intake, extra);
+const values = (intake: StoreIntake, tag: string): Promise<Record<string, unknown>[]> => tagPayloads(intake, tag);
 
 const items = [
   { nodeId: 'ns=1;s=Speed', name: 'speed', samplingIntervalMs: 50 },
@@ -70,7 +50,7 @@ test('subscribes, commits values with timestamps and status codes, flags refused
   assert.ok(typeof speed.serverTimestamp === 'string');
   assert.ok('sourceTimestamp' in speed);
   assert.equal((await values(intake, 'label'))[0]!.value, 'line-1');
-  const d = source.status().details as { tagErrors: Record<string, string>; badStatus: number };
+  const d = opcuaDetails(source);
   assert.match(d.tagErrors.nope ?? '', /BadNodeIdUnknown/);
   peer.values.Count = 42;
   await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 42), 'the change is committed', 10_000);
@@ -86,7 +66,7 @@ test('an Uncertain value is sent with its status and counted as uncertain_status
   const level = { nodeId: 'ns=1;s=Level', name: 'level', samplingIntervalMs: 50 };
   const { source, deps } = await startSource(t, { endpoint: peer.endpoint, subscriptions: [{ publishingIntervalMs: 100, items: [level] }] }, intake);
   await waitUntil(async () => (await values(intake, 'level')).some((v) => v.statusCode === 'Good'), 'a Good value', 20_000);
-  const goodRead = (source.status().details as { lastGoodRead: string | null }).lastGoodRead;
+  const goodRead = opcuaDetails(source).lastGoodRead;
   assert.ok(goodRead, 'the Good value is a good read');
   peer.uncertain.add('Level');
   peer.values.Level = 4.5;
@@ -95,7 +75,7 @@ test('an Uncertain value is sent with its status and counted as uncertain_status
     'the Uncertain value is sent',
     10_000,
   );
-  const d = source.status().details as { badStatus: number; uncertainStatus: number; tagErrors: Record<string, string>; lastGoodRead: string | null };
+  const d = opcuaDetails(source);
   assert.ok(d.uncertainStatus >= 1);
   assert.equal(d.badStatus, 0, 'an Uncertain value is not a Bad one');
   assert.match(d.tagErrors.level ?? '', /uncertain status UncertainLastUsableValue/);
@@ -130,7 +110,7 @@ test('server restart: the session and every subscription come back by themselves
     'both subscriptions deliver again',
     30_000,
   );
-  const d = source.status().details as { reconnects: number; gaps: number; lastGap: { ms: number } | null };
+  const d = opcuaDetails(source);
   assert.equal(d.reconnects, 1);
   assert.equal(d.gaps, 1, 'one outage, one gap');
   assert.ok(d.lastGap && d.lastGap.ms > 0);
@@ -154,7 +134,7 @@ test('a server that stops answering (connection open, nothing flows) is detected
   peer.values.Count = 99;
   proxy.mute(false);
   await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 99), 'values flow again', 30_000);
-  const d = source.status().details as { reconnects: number; gaps: number; lastError: string };
+  const d = opcuaDetails(source);
   assert.equal(d.reconnects, 1);
   assert.equal(d.gaps, 1, 'one outage, one gap');
 });
@@ -169,9 +149,7 @@ test("one gap per outage: the torn-down session's close ends with its connection
   const peer = await opcuaPeer(t, {}, serverPki());
   const proxy = await tcpProxy(t, peer.port);
   const intake = await storeIntake(t);
-  const lines: Array<Record<string, unknown>> = [];
-  const { default: pino } = await import('pino');
-  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const { logger, lines } = capturedLogger('debug');
   const { source, deps } = await startSource(
     t,
     { endpoint: `opc.tcp://127.0.0.1:${proxy.port}/UA/Test`, connectTimeoutMs: 2000, subscriptions: [{ publishingIntervalMs: 100, items: items.slice(0, 2) }] },
@@ -185,7 +163,7 @@ test("one gap per outage: the torn-down session's close ends with its connection
   peer.values.Count = 99;
   proxy.mute(false);
   await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 99), 'values flow again', 30_000);
-  const restored = source.status().details as { reconnects: number; gaps: number };
+  const restored = opcuaDetails(source);
   assert.deepEqual([restored.reconnects, restored.gaps], [1, 1]);
   // The first session's connection was destroyed by its teardown, before the reconnection: only
   // the restored session's is open.
@@ -199,7 +177,7 @@ test("one gap per outage: the torn-down session's close ends with its connection
   );
   peer.values.Count = 100;
   await waitUntil(async () => (await values(intake, 'count')).some((v) => v.value === 100), 'the restored session still delivers', 10_000);
-  const d = source.status().details as { reconnects: number; gaps: number };
+  const d = opcuaDetails(source);
   assert.deepEqual([d.reconnects, d.gaps], [1, 1], 'exactly one gap for the one outage');
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_gaps_total'), 1);
 });
@@ -220,9 +198,9 @@ test('Basic256Sha256 SignAndEncrypt with user/password; PKI under <dataDir>/opcu
   assert.ok(existsSync(join(deps.dataDir, 'opcua', 'pki', 'own')), 'application certificate under the data dir');
   assert.equal(source.status().state, 'running');
   const { source: wrong } = await startSource(t, { ...secure, name: 'wrong', auth: { type: 'username', username: 'op', password: 'nope' } }, intake);
-  await waitUntil(() => wrong.status().state === 'retrying' && (wrong.status().details as { lastError: string | null }).lastError, 'refused login', 30_000);
-  assert.match(String((wrong.status().details as { lastError: string }).lastError), /session|Bad/i);
-  assert.match((wrong.status().details as { lastErrorAt: string | null }).lastErrorAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  await waitUntil(() => wrong.status().state === 'retrying' && opcuaDetails(wrong).lastError, 'refused login', 30_000);
+  assert.match(String(opcuaDetails(wrong).lastError), /session|Bad/i);
+  assert.match(opcuaDetails(wrong).lastErrorAt ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 });
 
 test('writes a node through the command topic and replies with the server status code', async (t) => {
@@ -262,7 +240,7 @@ test('writes a node through the command topic and replies with the server status
   bus.send('cmd/ua', { id: 'd', tag: 'mode', value: 3 });
   assert.equal((await reply).ok, true);
   assert.equal(peer.values.Mode, 3);
-  assert.deepEqual((source.status().details as { writes: Record<string, number> }).writes, { ok: 2, refused: 3, failed: 0 });
+  assert.deepEqual(opcuaDetails(source).writes, { ok: 2, refused: 3, failed: 0 });
 });
 
 test('gatehouse opcua browse lists node ids, data types and values; PKI under --data-dir', async (t) => {

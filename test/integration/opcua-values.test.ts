@@ -6,10 +6,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { opcuaKind, opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
+import { opcuaOptionsSchema } from '../../gateway/pipeline/sources/opcua/index.js';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { capturedLogger, localBus, sourceDeps, storeIntake, type StoreIntake } from '../helpers/industrial.js';
+import { localBus, storeIntake } from '../helpers/industrial.js';
 import { opcuaPeer } from '../helpers/opcua-server.js';
+import { opcuaDetails, startOpcua, tagPayloads as values } from '../helpers/opcua-source.js';
 
 let shared = '';
 before(async () => {
@@ -17,22 +18,20 @@ before(async () => {
 });
 after(() => rm(shared, { recursive: true, force: true }));
 
-async function values(intake: StoreIntake, tag: string): Promise<Record<string, unknown>[]> {
-  return (await intake.records()).filter((r) => r.topic === `opcua/ua/${tag}`).map((r) => JSON.parse(r.payload.toString()) as Record<string, unknown>);
-}
+/** The options every source of this file has: the shared client PKI, and `rest`. */
+const withPki = (rest: Record<string, unknown>): Record<string, unknown> => ({ pkiDir: join(shared, 'client'), ...rest });
+/** The server: its own port, the shared server PKI (key generation is the slow part of a start). */
+const peerOf = (t: import('node:test').TestContext) => opcuaPeer(t, {}, join(shared, 'server'));
 
 test('Int64 and UInt64 values are published as numbers (exact decimal strings beyond 2^53), never as [high, low] words', async (t) => {
-  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const peer = await peerOf(t);
   peer.values.Big = [0xffffffff, 0xfffffffb]; // -5
   peer.values.UBig = [0, 7];
   const intake = await storeIntake(t);
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
+  await startOpcua(
+    t,
+    withPki({
       endpoint: peer.endpoint,
-      pkiDir: join(shared, 'client'),
       backoff: { initialMs: 100, maxMs: 500 },
       subscriptions: [
         {
@@ -44,13 +43,8 @@ test('Int64 and UInt64 values are published as numbers (exact decimal strings be
         },
       ],
     }),
-    sourceDeps(t, { dataDir }),
+    intake,
   );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
   await waitUntil(async () => (await values(intake, 'big')).length >= 1 && (await values(intake, 'ubig')).length >= 1, 'first values', 20_000);
   assert.equal((await values(intake, 'big'))[0]!.value, -5);
   assert.equal((await values(intake, 'ubig'))[0]!.value, 7);
@@ -63,27 +57,20 @@ test('Int64 and UInt64 values are published as numbers (exact decimal strings be
 });
 
 test('writes to an Int64 node are exact over the whole documented range (+-(2^53 - 1)), negatives included', async (t) => {
-  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const peer = await peerOf(t);
   const intake = await storeIntake(t);
   const bus = localBus();
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
+  await startOpcua(
+    t,
+    withPki({
       endpoint: peer.endpoint,
-      pkiDir: join(shared, 'client'),
       backoff: { initialMs: 100, maxMs: 500 },
       commands: { topic: 'cmd/ua' },
       subscriptions: [{ publishingIntervalMs: 100, items: [{ nodeId: 'ns=1;s=Big', name: 'big', writable: true }] }],
     }),
-    sourceDeps(t, { dataDir, ...bus.deps }),
+    intake,
+    bus.deps,
   );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
   await waitUntil(async () => (await values(intake, 'big')).length >= 1, 'subscribed', 20_000);
   const cases: [number, number[]][] = [
     [-5, [0xffffffff, 0xfffffffb]],
@@ -102,77 +89,59 @@ test('writes to an Int64 node are exact over the whole documented range (+-(2^53
 });
 
 test('a store refusing every commit is counted per value and logged at a bounded rate, not once per value', async (t) => {
-  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const peer = await peerOf(t);
   const intake = await storeIntake(t);
-  const { logger, lines } = capturedLogger();
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
+  intake.failing = true;
+  const { source, logs: lines } = await startOpcua(
+    t,
+    withPki({
       endpoint: peer.endpoint,
-      pkiDir: join(shared, 'client'),
       subscriptions: [{ publishingIntervalMs: 50, items: [{ nodeId: 'ns=1;s=Count', name: 'count', samplingIntervalMs: 10 }] }],
     }),
-    sourceDeps(t, { dataDir, logger }),
+    intake,
   );
-  intake.failing = true;
-  await source.start(intake);
   const tick = setInterval(() => (peer.values.Count = (peer.values.Count as number) + 1), 10);
-  t.after(async () => {
-    clearInterval(tick);
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  await waitUntil(() => (source.status().details as { commitErrors: number }).commitErrors >= 30, '30 values not committed', 20_000);
+  t.after(() => clearInterval(tick));
+  await waitUntil(() => opcuaDetails(source).commitErrors >= 30, '30 values not committed', 20_000);
   const warned = lines.filter((l) => l.msg === 'opcua value not committed').length;
   assert.ok(warned >= 1 && warned <= 2, `${warned} warnings for 30 refused commits`);
 });
 
 test('a Bad value is committed and counted but is no good read: lastGoodRead stays at the last Good one', async (t) => {
-  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const peer = await peerOf(t);
   const intake = await storeIntake(t);
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
   let tick = 0;
-  const deps = sourceDeps(t, { dataDir, now: () => Date.UTC(2026, 0, 1) + ++tick * 1000 }); // every reading of the wall clock a second later
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
+  const { source, deps } = await startOpcua(
+    t,
+    withPki({
       endpoint: peer.endpoint,
-      pkiDir: join(shared, 'client'),
       subscriptions: [{ publishingIntervalMs: 50, items: [{ nodeId: 'ns=1;s=Count', name: 'count', samplingIntervalMs: 20 }] }],
     }),
-    deps,
+    intake,
+    { now: () => Date.UTC(2026, 0, 1) + ++tick * 1000 }, // every reading of the wall clock a second later
   );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  const lastGoodRead = (): string | null => (source.status().details as { lastGoodRead: string | null }).lastGoodRead;
+  const lastGoodRead = (): string | null => opcuaDetails(source).lastGoodRead;
   await waitUntil(async () => (await values(intake, 'count')).length >= 1 && lastGoodRead(), 'a Good value committed', 20_000);
   const good = lastGoodRead();
   peer.bad.add('Count');
   await waitUntil(async () => (await values(intake, 'count')).some((v) => v.statusCode === 'BadDeviceFailure'), 'the Bad value committed', 10_000);
-  await waitUntil(() => (source.status().details as { inFlight: number }).inFlight === 0, 'its commit settled');
+  await waitUntil(() => opcuaDetails(source).inFlight === 0, 'its commit settled');
   assert.equal(lastGoodRead(), good, 'a Bad value is no good read');
   assert.equal(await metricValue(deps.registry, 'gatehouse_industrial_last_good_read_timestamp_seconds'), Date.parse(good as string) / 1000);
 });
 
 test('a value over maxValueBytes (a huge string node) is dropped, counted and shown on its tag; the next one that fits is sent', async (t) => {
-  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const peer = await peerOf(t);
   peer.values.Label = 'x'.repeat(300_000);
   const intake = await storeIntake(t);
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const { logger, lines } = capturedLogger();
-  const deps = sourceDeps(t, { dataDir, logger });
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
+  const {
+    source,
+    deps,
+    logs: lines,
+  } = await startOpcua(
+    t,
+    withPki({
       endpoint: peer.endpoint,
-      pkiDir: join(shared, 'client'),
       backoff: { initialMs: 100, maxMs: 500 },
       subscriptions: [
         {
@@ -184,13 +153,8 @@ test('a value over maxValueBytes (a huge string node) is dropped, counted and sh
         },
       ],
     }),
-    deps,
+    intake,
   );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
   await waitUntil(
     () => metricValue(deps.registry, 'gatehouse_industrial_dropped_total', { reason: 'too_large' }).then((v) => v >= 1),
     'the big value dropped',
@@ -198,14 +162,14 @@ test('a value over maxValueBytes (a huge string node) is dropped, counted and sh
   );
   await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'the other tag still read');
   assert.equal((await values(intake, 'label')).length, 0, 'nothing of the 300 KB value in the store');
-  const details = source.status().details as { tagErrors: Record<string, string>; dropped: number };
+  const details = opcuaDetails(source);
   assert.match(details.tagErrors.label ?? '', /^value of 300\d{3} bytes over maxValueBytes \(262144\): dropped$/);
   assert.ok(details.dropped >= 1);
   assert.equal(lines.filter((l) => l.msg.startsWith('opcua value too large')).length, 1);
   peer.values.Label = 'line-2';
   await waitUntil(async () => (await values(intake, 'label')).length >= 1, 'a value that fits', 10_000);
   assert.equal((await values(intake, 'label'))[0]!.value, 'line-2');
-  assert.equal((source.status().details as { tagErrors: Record<string, string> }).tagErrors.label, undefined);
+  assert.equal(opcuaDetails(source).tagErrors.label, undefined);
 });
 
 test('a node id the client cannot read is refused by the config, and one that gets through is a tag error: the other items are read', async (t) => {
@@ -216,15 +180,12 @@ test('a node id the client cannot read is refused by the config, and one that ge
   for (const ok of ['ns=2;s=Line1.Speed', 'i=2258', 'ns=3;g=09087e75-8e5e-499b-954f-f2a9603db28a', 'ns=1;b=AQID', 'Server_ServerStatus_CurrentTime'])
     assert.equal(opcuaOptionsSchema.safeParse(item(ok)).success, true, ok);
   // A bare name is let through as a standard node's name; 'Speed' is none.
-  const peer = await opcuaPeer(t, {}, join(shared, 'server'));
+  const peer = await peerOf(t);
   const intake = await storeIntake(t);
-  const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-opcua-data-'));
-  const source = await opcuaKind.create(
-    opcuaOptionsSchema.parse({
-      type: 'opcua',
-      name: 'ua',
+  const { source } = await startOpcua(
+    t,
+    withPki({
       endpoint: peer.endpoint,
-      pkiDir: join(shared, 'client'),
       backoff: { initialMs: 100, maxMs: 500 },
       subscriptions: [
         {
@@ -236,16 +197,11 @@ test('a node id the client cannot read is refused by the config, and one that ge
         },
       ],
     }),
-    sourceDeps(t, { dataDir }),
+    intake,
   );
-  await source.start(intake);
-  t.after(async () => {
-    await source.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
   await waitUntil(async () => (await values(intake, 'speed')).length >= 1, 'the valid item read', 20_000);
   assert.equal(source.status().state, 'running');
-  const details = source.status().details as { tagErrors: Record<string, string>; reconnects: number };
+  const details = opcuaDetails(source);
   assert.match(details.tagErrors.bare ?? '', /^monitored item refused: not a node id the client can read \(.*Speed\): fix the nodeId/);
   assert.equal(details.reconnects, 0);
 });
