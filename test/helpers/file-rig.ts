@@ -4,7 +4,8 @@
 // intake stop accepting writes (as a full disk does) so the reader lags behind deterministically.
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { copyFileSync, truncateSync } from 'node:fs';
+import { copyFile, mkdir, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -206,4 +207,19 @@ export interface FileStatus {
 
 export function fileStatuses(r: FileRig): FileStatus[] {
   return (r.source.status().details?.files ?? []) as FileStatus[];
+}
+
+/** A path in the rig's logs folder (where its default glob logs/*.log looks). */
+export const logPath = (r: FileRig, name: string): string => join(r.dir, 'logs', name);
+
+/** logrotate's copytruncate, in its two steps: `file` copied to `copy`, then truncated in place. */
+export async function copytruncate(file: string, copy: string): Promise<void> {
+  await copyFile(file, copy);
+  await truncate(file, 0);
+}
+
+/** copytruncate as one synchronous block (the source, in this process, gets no turn in between). */
+export function copytruncateSync(file: string, copy: string): void {
+  copyFileSync(file, copy);
+  truncateSync(file, 0);
 }

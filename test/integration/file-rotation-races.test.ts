@@ -9,9 +9,8 @@ import { metaEntries } from '../../core/message.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { metricValue, waitUntil } from '../helpers/index.js';
-import { expectExactly, fileRig, fileStatuses, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
+import { copytruncateSync, expectExactly, fileRig, fileStatuses, logPath, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
 import { encodeFile, fileName, HEAD_NAME, STATE_KEY, type SavedHead } from '../../gateway/pipeline/sources/file/state.js';
 import { identityKey } from '../../gateway/pipeline/sources/file/identity.js';
 import { committedState, decodeCommitted } from '../helpers/file-state.js';
@@ -30,9 +29,16 @@ async function caughtUp(r: FileRig, what: string): Promise<void> {
   );
 }
 
+/** Waits for `want.length` lines (`what`) and every file read to its end, then checks the lines are exactly `want`, none twice. */
+async function readExactly(r: FileRig, want: string[], what: string): Promise<void> {
+  await waitLines(r, want.length, what);
+  await caughtUp(r, 'every file read');
+  expectExactly(await r.lines(), want);
+}
+
 async function idleRig(t: Parameters<typeof fileRig>[0], paths = ['logs/*.log']): Promise<{ r: FileRig; file: string; log: (n: string) => string }> {
   const r = await fileRig(t, { scanIntervalMs: 60_000, paths });
-  const log = (n: string): string => join(r.dir, 'logs', n);
+  const log = (n: string): string => logPath(r, n);
   const file = log('app.log');
   writeFileSync(file, numbered(0, 100));
   await r.source.start(r.intake);
@@ -53,32 +59,25 @@ test('rename and create twice within one scan: the file created and rotated away
   renameSync(log('app.log.1'), log('app.log.2'));
   renameSync(file, log('app.log.1'));
   writeFileSync(file, numbered(150, 200));
-  await waitLines(r, 200, 'all 200 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 200));
+  await readExactly(r, range(0, 200), 'all 200 lines');
   assert.deepEqual(r.source.status().details?.vanished, []);
 });
 
 test('copytruncate twice within one scan: the content between the two truncations is read from the newer copy, nothing twice', async (t) => {
   const { r, file, log } = await idleRig(t);
   appendFileSync(file, numbered(100, 120));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(120, 150));
   renameSync(log('app.log.1'), log('app.log.2'));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(150, 170));
-  await waitLines(r, 170, 'all 170 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 170));
+  await readExactly(r, range(0, 170), 'all 170 lines');
 });
 
 test('copytruncate twice, the second copy made but its truncation not yet done when the first is seen: nothing twice', async (t) => {
   const { r, file, log } = await idleRig(t);
   appendFileSync(file, numbered(100, 120));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(120, 150));
   renameSync(log('app.log.1'), log('app.log.2'));
   // logrotate's second run has copied the file, not truncated it yet: the copy is the live content.
@@ -89,9 +88,7 @@ test('copytruncate twice, the second copy made but its truncation not yet done w
   // Now the truncate of the second run, and more lines.
   truncateSync(file, 0);
   appendFileSync(file, numbered(150, 170));
-  await waitLines(r, 170, 'all 170 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 170));
+  await readExactly(r, range(0, 170), 'all 170 lines');
 });
 
 test('copytruncate again while the copy of the first one is being read: the second copy is read, nothing twice', async (t) => {
@@ -99,33 +96,28 @@ test('copytruncate again while the copy of the first one is being read: the seco
   // The store stops taking writes: the source sees the first truncation, then waits before reading its copy.
   r.accepting = false;
   appendFileSync(file, numbered(100, 120));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(120, 150));
   await waitUntil(() => (fileStatuses(r).some((f) => f.path === file && f.truncations === 1) ? true : undefined), 'the first truncation seen');
   // The second copytruncate while the first copy waits to be read.
   appendFileSync(file, numbered(150, 160));
   renameSync(log('app.log.1'), log('app.log.2'));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(160, 170));
   r.accepting = true;
-  await waitLines(r, 170, 'all 170 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 170));
+  await readExactly(r, range(0, 170), 'all 170 lines');
 });
 
 test('copytruncate of a file that was empty at the last look: the copied lines are read from the copy', async (t) => {
   const r = await fileRig(t, { scanIntervalMs: 60_000 });
-  const log = (n: string): string => join(r.dir, 'logs', n);
+  const log = (n: string): string => logPath(r, n);
   const file = log('app.log');
   writeFileSync(file, '');
   await r.source.start(r.intake);
   await waitUntil(() => (fileStatuses(r).some((f) => f.path === file && f.state === 'open') ? true : undefined), 'the empty file open');
   // Written, copied and truncated before the source read any of it: no first bytes to compare.
   appendFileSync(file, numbered(0, 50));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(50, 60));
   await waitLines(r, 60, 'all 60 lines').catch(async (err: unknown) => {
     t.diagnostic(JSON.stringify({ lines: (await r.lines()).length, status: fileStatuses(r), logs: r.logs.map((l) => l.msg) }));
@@ -148,51 +140,40 @@ test('rotated twice within one scan with a glob matching the rotated names: ever
   appendFileSync(file, numbered(200, 220));
   renameSync(log('app.log.2'), log('app.log.3'));
   renameSync(log('app.log.1'), log('app.log.2'));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(220, 250));
   for (const n of [3, 2, 1]) renameSync(log(`app.log.${n}`), log(`app.log.${n + 1}`));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(250, 270));
-  await waitLines(r, 270, 'all 270 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 270));
+  await readExactly(r, range(0, 270), 'all 270 lines');
 });
 
 test('copytruncate twice while stopped, and a copy of the live content made while stopped: read once at restart', async (t) => {
   const { r, file, log } = await idleRig(t);
   await r.source.stop();
   appendFileSync(file, numbered(100, 120));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(120, 150));
   renameSync(log('app.log.1'), log('app.log.2'));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(150, 170));
   // A third run of logrotate copied the file and was stopped before its truncate.
   renameSync(log('app.log.2'), log('app.log.3'));
   renameSync(log('app.log.1'), log('app.log.2'));
   copyFileSync(file, log('app.log.1'));
   await r.restart();
-  await waitLines(r, 170, 'all 170 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 170));
+  await readExactly(r, range(0, 170), 'all 170 lines');
   // Its truncate, later.
   truncateSync(file, 0);
   appendFileSync(file, numbered(170, 180));
-  await waitLines(r, 180, 'all 180 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 180));
+  await readExactly(r, range(0, 180), 'all 180 lines');
 });
 
 test('two saved states for one copy (its own at 0, the truncated file it was copied from further on): the copy is read once, from the further offset', async (t) => {
   const { r, file, log } = await idleRig(t);
   await r.source.stop();
   // copytruncate while stopped: the copy holds the 100 lines read and committed from app.log.
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(100, 130));
   // A run killed just after it began to track the copy on its own, from its start, left a second
   // state for it (at 0, nothing read yet); the state of app.log still says 100 lines were read.
@@ -204,9 +185,7 @@ test('two saved states for one copy (its own at 0, the truncated file it was cop
   const second = { path: log('app.log.1'), dev: String(copy.dev), ino: String(copy.ino), fp: { hash: '', len: 0 }, offset: 0, headersLeft: 0 };
   await r.intake.commitMeta(STATE_KEY, () => [[fileName(identityKey(second.dev, second.ino)), encodeFile(second)]]);
   await r.restart();
-  await waitLines(r, 130, 'all 130 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 130));
+  await readExactly(r, range(0, 130), 'all 130 lines');
 });
 
 test('the rotated copy of unread lines compressed before it was read (reader behind): the loss is reported with its size', async (t) => {
@@ -217,14 +196,11 @@ test('the rotated copy of unread lines compressed before it was read (reader beh
   const size = statSync(file).size;
   await waitUntil(() => (fileStatuses(r).some((f) => f.size === size) ? true : undefined), 'the source saw the file grow');
   // copytruncate with compress and no delaycompress: the copy is gone (app.log.1.gz is excluded).
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(120, 150));
   renameSync(log('app.log.1'), log('app.log.1.gz'));
   r.accepting = true;
-  await waitLines(r, 130, 'the lines after the rotation');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), [...range(0, 100), ...range(120, 150)]);
+  await readExactly(r, [...range(0, 100), ...range(120, 150)], 'the lines after the rotation');
   const lost = Buffer.byteLength(numbered(100, 120));
   const vanished = r.source.status().details?.vanished as Array<{ path: string; unreadBytes: number | null }>;
   assert.deepEqual(
@@ -241,12 +217,10 @@ test('the rotated copy of unread lines compressed before it was read (reader beh
 test('copytruncate twice within one scan, the first copy deleted (rotate 1): the newer copy is read, the possible loss reported', async (t) => {
   const { r, file, log } = await idleRig(t);
   appendFileSync(file, numbered(100, 120));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(120, 150));
   unlinkSync(log('app.log.1'));
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(150, 170));
   await waitLines(r, 150, 'the lines still on disk');
   await caughtUp(r, 'every file read');
@@ -297,9 +271,7 @@ test('copytruncate whose copy appears only after the truncation was seen, with l
   };
   truncateSync(file, 0);
   appendFileSync(file, numbered(110, 120));
-  await waitLines(r, 120, 'all 120 lines');
-  await caughtUp(r, 'every file read');
-  expectExactly(await r.lines(), range(0, 120));
+  await readExactly(r, range(0, 120), 'all 120 lines');
   assert.deepEqual(r.source.status().details?.vanished, [], 'nothing reported lost');
 });
 
@@ -346,7 +318,7 @@ test('copytruncate while the source is mid-file between two chunks, and the new 
   // 64 KiB chunks over 1 MiB of old content: the source stops between two chunks of it (the
   // window: it looks for a truncation only every 16 chunks, or after a wait for room).
   const r = await fileRig(t, { scanIntervalMs: 60_000, readChunkBytes: 64 * 1024 });
-  const log = (n: string): string => join(r.dir, 'logs', n);
+  const log = (n: string): string => logPath(r, n);
   const file = log('app.log');
   const old = numbered(0, 20_000, 'old');
   const oldBytes = Buffer.byteLength(old);
@@ -362,8 +334,7 @@ test('copytruncate while the source is mid-file between two chunks, and the new 
   await r.source.start(r.intake);
   await waitUntil(() => ((fileStatuses(r)[0]?.bytesRead ?? 0) >= 128 * 1024 ? true : undefined), 'two chunks read', 10_000, 5);
   // copytruncate, and the writer (faster than the source) writes new content past its position.
-  copyFileSync(file, log('app.log.1'));
-  truncateSync(file, 0);
+  copytruncateSync(file, log('app.log.1'));
   appendFileSync(file, numbered(0, 30_000, 'new'));
   const total = 20_000 + 30_000;
   release();

@@ -7,14 +7,20 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { waitUntil } from '../helpers/index.js';
 import { readAll } from '../helpers/store-intake.js';
-import { expectExactly, fileRig as rig, fileStatuses, numbered, range, waitLines } from '../helpers/file-rig.js';
+import { copytruncate, expectExactly, fileRig as rig, fileStatuses, logPath, numbered, range, waitLines, type FileRig } from '../helpers/file-rig.js';
+
+/** logs/app.log written with lines 0..n-1 and the source started on it; waits until `until` lines are read (`what`). The file's path. */
+async function startOnAppLog(r: FileRig, n: number, what: string, until = n): Promise<string> {
+  const file = logPath(r, 'app.log');
+  await writeFile(file, numbered(0, n));
+  await r.source.start(r.intake);
+  await waitLines(r, until, what);
+  return file;
+}
 
 test('reads existing and appended lines in order, with the topic template and the file as source', async (t) => {
   const r = await rig(t, { topic: 'logs/{name}/{stem}' });
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, '100 lines');
+  const file = await startOnAppLog(r, 100, '100 lines');
   await appendFile(file, numbered(100, 250));
   const lines = await waitLines(r, 250, '250 lines');
   assert.deepEqual(lines, range(0, 250));
@@ -29,13 +35,13 @@ test('reads existing and appended lines in order, with the topic template and th
 
 test('initialPosition end_of_file skips what exists at first start only', async (t) => {
   const r = await rig(t, { initialPosition: 'END_OF_FILE' as 'end_of_file' });
-  const file = join(r.dir, 'logs', 'app.log');
+  const file = logPath(r, 'app.log');
   await writeFile(file, numbered(0, 50, 'old'));
   await r.source.start(r.intake);
   await appendFile(file, numbered(0, 10, 'new'));
   await waitLines(r, 10, 'new lines');
   // A file created while running is read from its start.
-  await writeFile(join(r.dir, 'logs', 'b.log'), numbered(0, 5, 'b'));
+  await writeFile(logPath(r, 'b.log'), numbered(0, 5, 'b'));
   const lines = await waitLines(r, 15, 'b lines');
   expectExactly(lines, [...range(0, 10, 'new'), ...range(0, 5, 'b')]);
 });
@@ -57,13 +63,10 @@ test('globs with ** pick up new files in new folders while running; compressed f
 
 test('rename-and-create rotation: the old file is read to its end, the new one from its start', async (t) => {
   const r = await rig(t, {});
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 50, 'first lines');
+  const file = await startOnAppLog(r, 100, 'first lines', 50);
   // Writer still appends to the renamed file (it has not reopened yet), then switches.
-  await rename(file, join(r.dir, 'logs', 'app.log.1'));
-  await appendFile(join(r.dir, 'logs', 'app.log.1'), numbered(100, 150));
+  await rename(file, logPath(r, 'app.log.1'));
+  await appendFile(logPath(r, 'app.log.1'), numbered(100, 150));
   await writeFile(file, numbered(150, 300));
   const lines = await waitLines(r, 300, 'all lines');
   await waitUntil(() => (r.source.status().details!.files as unknown[]).length === 1, 'old file retired');
@@ -72,14 +75,10 @@ test('rename-and-create rotation: the old file is read to its end, the new one f
 
 test('copytruncate: the lines written before the truncation are read from the copy, then the file from 0', async (t) => {
   const r = await rig(t, { scanIntervalMs: 60_000 });
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, 'first lines');
+  const file = await startOnAppLog(r, 100, 'first lines');
   await r.source.stop(); // nothing read between now and the rotation
   await appendFile(file, numbered(100, 200));
-  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
-  await truncate(file, 0);
+  await copytruncate(file, logPath(r, 'app.log.1'));
   await appendFile(file, numbered(200, 260));
   await r.restart({ scanIntervalMs: 50 });
   const lines = await waitLines(r, 260, 'all lines');
@@ -88,13 +87,9 @@ test('copytruncate: the lines written before the truncation are read from the co
 
 test('copytruncate seen while the file is empty, then a stop and a second copytruncate: the second copy is read from the committed offset, not again from its start', async (t) => {
   const r = await rig(t, {});
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, 'first');
+  const file = await startOnAppLog(r, 100, 'first');
   await appendFile(file, numbered(100, 120));
-  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
-  await truncate(file, 0);
+  await copytruncate(file, logPath(r, 'app.log.1'));
   // The truncation is seen while the file is empty: its new fingerprint has no bytes yet.
   await waitUntil(() => ((r.source.status().details?.files as Array<{ truncations: number }>)?.[0]?.truncations ? true : undefined), 'truncation seen');
   await appendFile(file, numbered(120, 150));
@@ -103,9 +98,8 @@ test('copytruncate seen while the file is empty, then a stop and a second copytr
   // copytruncate while stopped: the committed offset must come with the fingerprint of what it read.
   await r.source.stop();
   await appendFile(file, numbered(150, 170));
-  await rename(join(r.dir, 'logs', 'app.log.1'), join(r.dir, 'logs', 'app.log.2'));
-  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
-  await truncate(file, 0);
+  await rename(logPath(r, 'app.log.1'), logPath(r, 'app.log.2'));
+  await copytruncate(file, logPath(r, 'app.log.1'));
   await appendFile(file, numbered(170, 180));
   await r.restart();
   const lines = await waitLines(r, 180, 'after the restart');
@@ -114,13 +108,9 @@ test('copytruncate seen while the file is empty, then a stop and a second copytr
 
 test('copytruncate while running, truncated in place, deleted and re-created', async (t) => {
   const r = await rig(t, {});
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, 'first');
+  const file = await startOnAppLog(r, 100, 'first');
   await appendFile(file, numbered(100, 120));
-  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
-  await truncate(file, 0);
+  await copytruncate(file, logPath(r, 'app.log.1'));
   await appendFile(file, numbered(120, 200));
   await waitLines(r, 200, 'after copytruncate');
   // Truncated in place (nothing unread): reading restarts at 0.
@@ -136,13 +126,10 @@ test('copytruncate while running, truncated in place, deleted and re-created', a
 
 test('restart resumes exactly after the last committed line (no loss, no re-read), also after a rename while stopped', async (t) => {
   const r = await rig(t, {});
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 1000));
-  await r.source.start(r.intake);
-  await waitLines(r, 1000, 'first');
+  const file = await startOnAppLog(r, 1000, 'first');
   await r.source.stop();
   await appendFile(file, numbered(1000, 1100));
-  await rename(file, join(r.dir, 'logs', 'app.log.1'));
+  await rename(file, logPath(r, 'app.log.1'));
   await writeFile(file, numbered(1100, 1200));
   await r.restart();
   const lines = await waitLines(r, 1200, 'after restart');
@@ -151,7 +138,7 @@ test('restart resumes exactly after the last committed line (no loss, no re-read
 
 test('a refused submit rewinds to the last committed offset: nothing is skipped', async (t) => {
   const r = await rig(t, {});
-  const file = join(r.dir, 'logs', 'app.log');
+  const file = logPath(r, 'app.log');
   r.intake.failNext(3);
   await writeFile(file, numbered(0, 50));
   await r.source.start(r.intake);
@@ -162,7 +149,7 @@ test('a refused submit rewinds to the last committed offset: nothing is skipped'
 
 test('a partial last line waits for its newline, then is emitted with a marker after the timeout', async (t) => {
   const r = await rig(t, { partialLineTimeoutMs: 300 });
-  const file = join(r.dir, 'logs', 'app.log');
+  const file = logPath(r, 'app.log');
   await writeFile(file, 'complete\nhalf a li');
   await r.source.start(r.intake);
   await waitLines(r, 1, 'complete line');
@@ -175,7 +162,7 @@ test('a partial last line waits for its newline, then is emitted with a marker a
 
 test('a 100 MB single line is cut at maxLineBytes with bounded memory, counted; later lines are intact', async (t) => {
   const r = await rig(t, { maxLineBytes: 64 * 1024 });
-  const file = join(r.dir, 'logs', 'big.log');
+  const file = logPath(r, 'big.log');
   const fh = await open(file, 'w');
   const block = Buffer.alloc(1 << 20, 0x61);
   for (let i = 0; i < 100; i++) await fh.write(block);
@@ -196,8 +183,8 @@ test('binary garbage and invalid UTF-8 pass through as bytes, counted; a FIFO ma
   const r = await rig(t, {});
   // (Not opening with NUL: NULs at a file's start are the hole copytruncate leaves, dropped.)
   const garbage = Buffer.from([0xff, 0x00, 0xfe, 0xc3, 0x28, 0x0a, 0x80, 0x81, 0x0a]);
-  await writeFile(join(r.dir, 'logs', 'bin.log'), Buffer.concat([garbage, Buffer.from('ok\n')]));
-  execFileSync('mkfifo', [join(r.dir, 'logs', 'pipe.log')]);
+  await writeFile(logPath(r, 'bin.log'), Buffer.concat([garbage, Buffer.from('ok\n')]));
+  execFileSync('mkfifo', [logPath(r, 'pipe.log')]);
   await r.source.start(r.intake);
   await waitLines(r, 3, 'three records');
   const recs = await readAll(r.store, 'logs');
@@ -206,7 +193,7 @@ test('binary garbage and invalid UTF-8 pass through as bytes, counted; a FIFO ma
   const st = r.source.status().details!;
   const f = (st.files as Array<{ invalidUtf8: number }>)[0]!;
   assert.equal(f.invalidUtf8, 2);
-  assert.deepEqual(st.unreadable, [{ path: join(r.dir, 'logs', 'pipe.log'), error: 'not a regular file' }]);
+  assert.deepEqual(st.unreadable, [{ path: logPath(r, 'pipe.log'), error: 'not a regular file' }]);
 });
 
 test('CSVTOJSON with skipHeaderLines: rows with the wrong number of fields are counted, missing ones null', async (t) => {
@@ -216,7 +203,7 @@ test('CSVTOJSON with skipHeaderLines: rows with the wrong number of fields are c
     dataProcessingOptions: [{ optionName: 'CSVTOJSON', customFieldNames: ['ts', 'temp', 'unit'] }],
   });
   await r.source.start(r.intake);
-  await writeFile(join(r.dir, 'logs', 'plc.csv'), 'ts,temp,unit\n1,20.5,C\n2,21\n3,22,C,extra\n');
+  await writeFile(logPath(r, 'plc.csv'), 'ts,temp,unit\n1,20.5,C\n2,21\n3,22,C,extra\n');
   const lines = await waitLines(r, 3, 'three rows');
   assert.deepEqual(
     lines.map((l) => JSON.parse(l) as unknown),
@@ -239,7 +226,7 @@ test('multi-line records by multiLineStartPattern, SINGLELINE then LOGTOJSON wit
       { optionName: 'LOGTOJSON', logFormat: 'COMMONAPACHELOG', matchPattern: '^\\[SEQUENCE=(\\d+)\\] (.*)$', customFieldNames: ['seq', 'text'] },
     ],
   });
-  await writeFile(join(r.dir, 'logs', 'm.log'), '[SEQUENCE=1] first\n  continued\n[SEQUENCE=2] second\n  more\n  and more\n');
+  await writeFile(logPath(r, 'm.log'), '[SEQUENCE=1] first\n  continued\n[SEQUENCE=2] second\n  more\n  and more\n');
   await r.source.start(r.intake);
   const lines = await waitLines(r, 2, 'two records');
   assert.deepEqual(
@@ -253,7 +240,7 @@ test('multi-line records by multiLineStartPattern, SINGLELINE then LOGTOJSON wit
 
 test('maxOpenFiles bounds open files; waiting files are read once idle ones are closed', async (t) => {
   const r = await rig(t, { maxOpenFiles: 2, closeIdleMs: 1000 });
-  for (let i = 0; i < 5; i++) await writeFile(join(r.dir, 'logs', `f${i}.log`), numbered(0, 10, `f${i}`));
+  for (let i = 0; i < 5; i++) await writeFile(logPath(r, `f${i}.log`), numbered(0, 10, `f${i}`));
   await r.source.start(r.intake);
   let maxOpen = 0;
   const lines = await waitUntil(
@@ -281,7 +268,7 @@ test('a backfill beyond maxOpenFiles: a file read to its end and committed hands
   const r = await rig(t, { maxOpenFiles: 8, scanIntervalMs: 600_000, paths: ['logs/app.log.*'] });
   const expected: string[] = [];
   for (let i = 1; i <= files; i++) {
-    await writeFile(join(r.dir, 'logs', `app.log.${i}`), numbered(0, 5, `f${i}`));
+    await writeFile(logPath(r, `app.log.${i}`), numbered(0, 5, `f${i}`));
     expected.push(...range(0, 5, `f${i}`));
   }
   await r.source.start(r.intake);
@@ -330,30 +317,27 @@ test('a backfill beyond maxOpenFiles: a file read to its end and committed hands
 test('a file without read permission is reported unreadable; the others are read', async (t) => {
   if (process.getuid?.() === 0) return t.skip('runs as root, which can read any file: the FIFO case above covers an unreadable entry');
   const r = await rig(t, {});
-  await writeFile(join(r.dir, 'logs', 'ok.log'), 'fine\n');
-  await writeFile(join(r.dir, 'logs', 'secret.log'), 'hidden\n', { mode: 0o000 });
+  await writeFile(logPath(r, 'ok.log'), 'fine\n');
+  await writeFile(logPath(r, 'secret.log'), 'hidden\n', { mode: 0o000 });
   await r.source.start(r.intake);
   await waitLines(r, 1, 'the readable file');
   const st = r.source.status().details!;
   assert.deepEqual(
     (st.unreadable as Array<{ path: string }>).map((u) => u.path),
-    [join(r.dir, 'logs', 'secret.log')],
+    [logPath(r, 'secret.log')],
   );
   assert.deepEqual(await r.lines(), ['fine']);
 });
 
 test('files rotated away while stopped before any of their lines were committed are found and read once', async (t) => {
   const r = await rig(t, {});
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, 'first file');
+  const file = await startOnAppLog(r, 100, 'first file');
   await r.source.stop();
   // Two rotations while stopped: the second file is rotated away before the gateway saw it.
-  await rename(file, join(r.dir, 'logs', 'app.log.1'));
+  await rename(file, logPath(r, 'app.log.1'));
   await writeFile(file, numbered(100, 200));
-  await rename(join(r.dir, 'logs', 'app.log.1'), join(r.dir, 'logs', 'app.log.2'));
-  await rename(file, join(r.dir, 'logs', 'app.log.1'));
+  await rename(logPath(r, 'app.log.1'), logPath(r, 'app.log.2'));
+  await rename(file, logPath(r, 'app.log.1'));
   await writeFile(file, numbered(200, 300));
   await r.restart();
   const lines = await waitLines(r, 300, 'all three files');
@@ -364,11 +348,8 @@ test('files rotated away while stopped before any of their lines were committed 
 
 test('copytruncate whose copy ends before what was read (lines written between the copy and the truncate were read from the file): the copy is not read again', async (t) => {
   const r = await rig(t, { scanIntervalMs: 60_000 });
-  const file = join(r.dir, 'logs', 'app.log');
-  await writeFile(file, numbered(0, 100));
-  await r.source.start(r.intake);
-  await waitLines(r, 100, 'first lines');
-  await copyFile(file, join(r.dir, 'logs', 'app.log.1'));
+  const file = await startOnAppLog(r, 100, 'first lines');
+  await copyFile(file, logPath(r, 'app.log.1'));
   await appendFile(file, numbered(100, 110));
   await waitLines(r, 110, 'lines written after the copy');
   await truncate(file, 0);
