@@ -33,6 +33,21 @@ exporters:
 `;
 }
 
+/** A gatehouse.yaml in a temp dir (`dir`, beside the files it names): check() writes `yaml` to it and checks it. */
+export async function configIn(t: TestContext): Promise<{ dir: string; file: string; check(yaml: string): Promise<CliRun> }> {
+  const dir = await tempDir(t);
+  const file = join(dir, 'gatehouse.yaml');
+  return {
+    dir,
+    file,
+    async check(yaml) {
+      await writeFile(file, yaml);
+      return checkConfigFile(file);
+    },
+  };
+}
+
+/** `gatehouse check-config` on `yaml`, written to a gatehouse.yaml of its own. */
 export async function checkConfigText(t: TestContext, yaml: string): Promise<CliRun> {
   const dir = await tempDir(t);
   const file = join(dir, 'gatehouse.yaml');

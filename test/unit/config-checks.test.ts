@@ -2,17 +2,14 @@
 // a stream that rules write while nothing exports it (it would fill up, then refuse publishes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { needBinary, tempDir } from '../helpers/index.js';
-import { checkConfigFile as checkConfig, checkConfigText } from '../helpers/check-config.js';
+import { needBinary } from '../helpers/index.js';
+import { checkConfigText, configIn } from '../helpers/check-config.js';
 
 test('a missing rulesFile is named with its key and the path rule', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(file, 'rulesFile: rules/missing.yaml\n');
-  const r = await checkConfig(file);
+  const { check } = await configIn(t);
+  const r = await check('rulesFile: rules/missing.yaml\n');
   assert.equal(r.code, 1);
   assert.match(r.err, /GH_CONFIG_INVALID/);
   assert.match(r.err, /rules\/missing\.yaml does not exist/);
@@ -21,20 +18,16 @@ test('a missing rulesFile is named with its key and the path rule', async (t) =>
 });
 
 test('TLS files that do not exist fail check-config, not only start', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(file, 'broker:\n  listeners:\n    - { host: 127.0.0.1, port: 8883, tls: { cert: tls/cert.pem, key: tls/key.pem } }\n');
-  const r = await checkConfig(file);
+  const { check } = await configIn(t);
+  const r = await check('broker:\n  listeners:\n    - { host: 127.0.0.1, port: 8883, tls: { cert: tls/cert.pem, key: tls/key.pem } }\n');
   assert.equal(r.code, 1);
   assert.match(r.err, /the TLS certificate .*tls\/cert\.pem does not exist/);
   assert.match(r.err, /broker\.listeners\.0\.tls\.cert/);
 });
 
 test("the admin API's TLS files are checked and resolved against the config file's folder", async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(file, 'admin:\n  tls: { cert: tls/admin.pem, key: tls/admin.key }\n');
-  const r = await checkConfig(file);
+  const { dir, check } = await configIn(t);
+  const r = await check('admin:\n  tls: { cert: tls/admin.pem, key: tls/admin.key }\n');
   assert.equal(r.code, 1);
   assert.match(r.err, /the admin API TLS certificate .*tls\/admin\.pem does not exist/);
   assert.match(r.err, /admin\.tls\.cert/);
@@ -42,13 +35,10 @@ test("the admin API's TLS files are checked and resolved against the config file
 });
 
 test("an MQTT source's TLS files are checked and resolved against the config file's folder", async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(
-    file,
+  const { dir, check } = await configIn(t);
+  const r = await check(
     "sources:\n  - { type: mqtt, name: cloud, url: 'mqtts://iot.example:8883', clientId: gw1, caFile: tls/ca.pem, topics: [{ filter: 'cmd/#' }] }\n",
   );
-  const r = await checkConfig(file);
   assert.equal(r.code, 1);
   assert.match(r.err, /the CA bundle of the MQTT source .*tls\/ca\.pem does not exist/);
   assert.match(r.err, /sources\.0\.caFile/);
@@ -56,79 +46,64 @@ test("an MQTT source's TLS files are checked and resolved against the config fil
 });
 
 test('a stream that rules write and nothing exports is a warning; localOnly silences it', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const rules = 'rules:\n  version: 1\n  rules:\n    - { name: keep, sql: "SELECT * FROM \'a/#\'", actions: [{ stream: { name: alerts } }] }\n';
-  await writeFile(file, `streams: { archive: {}, alerts: {} }\n${rules}`);
-  const warned = await checkConfig(file);
+  const warned = await check(`streams: { archive: {}, alerts: {} }\n${rules}`);
   assert.equal(warned.code, 0, warned.err);
   assert.match(warned.err, /warning: rule 'keep' writes stream 'alerts', but no exporter exports it/);
   assert.match(warned.err, /localOnly: true/);
 
-  await writeFile(file, `streams: { archive: {}, alerts: { localOnly: true } }\n${rules}`);
-  const quiet = await checkConfig(file);
+  const quiet = await check(`streams: { archive: {}, alerts: { localOnly: true } }\n${rules}`);
   assert.equal(quiet.code, 0, quiet.err);
   assert.doesNotMatch(quiet.err, /warning/);
 
   // The default config: archive is written by the default rule and exported by the default exporter.
-  await writeFile(file, 'gatewayId: gw1\n');
-  const dflt = await checkConfig(file);
+  const dflt = await check('gatewayId: gw1\n');
   assert.equal(dflt.code, 0, dflt.err);
   assert.doesNotMatch(dflt.err, /warning/);
 });
 
 test('a job that enables or disables a rule the rule set does not have is a warning, naming the rules it has', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const rules = 'rules:\n  version: 1\n  rules:\n    - { name: archive_all, sql: "SELECT * FROM \'#\'", actions: [{ stream: { name: archive } }] }\n';
   const jobs = (rule: string): string =>
     `jobs:\n  - { name: hb, schedule: '* * * * *', type: heartbeat }\n  - { name: night-off, schedule: '0 22 * * *', type: disable-rule, rule: ${rule} }\n`;
-  await writeFile(file, `${rules}${jobs('verbose_debug')}`);
-  const warned = await checkConfig(file);
+  const warned = await check(`${rules}${jobs('verbose_debug')}`);
   assert.equal(warned.code, 0, warned.err);
   assert.match(warned.err, /warning: job 'night-off' \(disable-rule\) names rule 'verbose_debug', which the rule set does not have/);
   assert.match(warned.err, /at jobs\.1\.rule/);
   assert.match(warned.err, /archive_all/);
 
-  await writeFile(file, `${rules}${jobs('archive_all')}`);
-  const quiet = await checkConfig(file);
+  const quiet = await check(`${rules}${jobs('archive_all')}`);
   assert.equal(quiet.code, 0, quiet.err);
   assert.doesNotMatch(quiet.err, /warning/);
 });
 
 test("a heartbeat on one of the gateway's control topics is a warning naming what goes wrong; its own heartbeat topic is not", async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const hb = (topic: string): string => `gatewayId: site7\njobs:\n  - { name: hb, schedule: '* * * * *', type: heartbeat, topic: ${topic} }\n`;
-  await writeFile(file, hb('gatehouse/site7/rules/set'));
-  const set = await checkConfig(file);
+  const set = await check(hb('gatehouse/site7/rules/set'));
   assert.equal(set.code, 0, set.err);
   assert.match(
     set.err,
     /warning: heartbeat job 'hb' publishes on the control topic gatehouse\/site7\/rules\/set: the gateway takes each report for a rule update/,
   );
   assert.match(set.err, /at jobs\.0\.topic\)\. Fix: leave topic out \(the default is gatehouse\/site7\/heartbeat\)/);
-  await writeFile(file, hb('gatehouse/site7/rules/status'));
-  assert.match((await checkConfig(file)).err, /status readers get heartbeats/);
-  await writeFile(file, hb('gatehouse/site7/heartbeat'));
-  assert.doesNotMatch((await checkConfig(file)).err, /warning/);
+  assert.match((await check(hb('gatehouse/site7/rules/status'))).err, /status readers get heartbeats/);
+  assert.doesNotMatch((await check(hb('gatehouse/site7/heartbeat'))).err, /warning/);
 });
 
 test('job problems say what was found at the key they name (not the whole job or list)', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(file, "jobs:\n  - { name: x, schedule: '0 22 * * *', type: disable-rule }\n  - { name: x, schedule: '* * * * *', type: sweep }\n");
-  const r = await checkConfig(file);
+  const { check } = await configIn(t);
+  const r = await check("jobs:\n  - { name: x, schedule: '0 22 * * *', type: disable-rule }\n  - { name: x, schedule: '* * * * *', type: sweep }\n");
   assert.equal(r.code, 1);
   assert.match(r.err, /jobs\.0\.rule: a disable-rule job needs rule: <rule name> \(found nothing\)/);
   assert.match(r.err, /jobs\.1\.name: duplicate job name 'x' \(found string "x"\)/);
 });
 
 test('check-config lists every problem past the schema in one run (cross-section, destinations, rules)', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(
-    file,
+  const { check } = await configIn(t);
+  const r = await check(
     [
       'streams: { a: {} }',
       'exporters:',
@@ -139,7 +114,6 @@ test('check-config lists every problem past the schema in one run (cross-section
       '',
     ].join('\n'),
   );
-  const r = await checkConfig(file);
   assert.equal(r.code, 1);
   assert.match(r.err, /has 4 problems:/);
   assert.match(r.err, /exporters\.0\.stream: GH_CONFIG_INVALID: exporter 'x' exports stream 'nosuch'/);
@@ -151,7 +125,7 @@ test('check-config lists every problem past the schema in one run (cross-section
 });
 
 test("check-config loads TLS files as start does: a certificate with another pair's key is refused", { skip: needBinary('openssl', 'openssl') }, async (t) => {
-  const dir = await tempDir(t);
+  const { dir, check } = await configIn(t);
   for (const n of ['a', 'b']) {
     execFileSync(
       'openssl',
@@ -161,9 +135,7 @@ test("check-config loads TLS files as start does: a certificate with another pai
       },
     );
   }
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(file, 'broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: b.key } }]\n');
-  const r = await checkConfig(file);
+  const r = await check('broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: b.key } }]\n');
   assert.equal(r.code, 1);
   // worded as at start and as docs/errors.md lists it (the catalogue's template)
   assert.match(
@@ -176,19 +148,17 @@ test("check-config loads TLS files as start does: a certificate with another pai
     ['a.key', 'a.key', /the cert file is not a PEM certificate \(no BEGIN CERTIFICATE block; it holds a private key\)/],
     ['a.crt', 'a.crt', /the key file is not a PEM private key \(no BEGIN \.\.\. PRIVATE KEY block; it holds a certificate\)/],
   ] as const) {
-    await writeFile(file, `broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: ${cert}, key: ${key} } }]\n`);
-    const bad = await checkConfig(file);
+    const bad = await check(`broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: ${cert}, key: ${key} } }]\n`);
     assert.equal(bad.code, 1);
     assert.match(bad.err, new RegExp(`GH_BROKER_TLS: cannot load TLS files of mqtts: ${said.source}`), `${cert} + ${key}: ${bad.err}`);
   }
-  await writeFile(file, 'broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: a.key } }]\n');
-  assert.equal((await checkConfig(file)).code, 0);
+  assert.equal((await check('broker:\n  listeners: [{ host: 127.0.0.1, port: 8883, tls: { cert: a.crt, key: a.key } }]\n')).code, 0);
 });
 
 test("TLS clients' files (MQTT source, MQTT bridge, control broker) must load as start loads them: a CA that is a key, a certificate with another pair's key", {
   skip: needBinary('openssl', 'openssl'),
 }, async (t) => {
-  const dir = await tempDir(t);
+  const { dir, check } = await configIn(t);
   for (const n of ['a', 'b']) {
     execFileSync(
       'openssl',
@@ -196,25 +166,19 @@ test("TLS clients' files (MQTT source, MQTT bridge, control broker) must load as
       { stdio: 'ignore' },
     );
   }
-  const file = join(dir, 'gatehouse.yaml');
   const source = (files: string): string =>
     `sources:\n  - { type: mqtt, name: cloud, url: 'mqtts://iot.example:8883', clientId: gw1, ${files}, topics: [{ filter: 'cmd/#' }] }\n`;
-  await writeFile(file, source('caFile: a.key'));
-  let r = await checkConfig(file);
+  let r = await check(source('caFile: a.key'));
   assert.equal(r.code, 1);
   assert.match(r.err, /GH_CONFIG_INVALID: MQTT source 'cloud': caFile .*a\.key holds no PEM certificate \(at sources\.0\.caFile\)/);
-  await writeFile(file, source('caFile: a.crt, certFile: a.crt, keyFile: b.key'));
-  r = await checkConfig(file);
+  r = await check(source('caFile: a.crt, certFile: a.crt, keyFile: b.key'));
   assert.equal(r.code, 1);
   assert.match(r.err, /certFile .*a\.crt and keyFile .*b\.key do not load as a pair: .*key values mismatch \(at sources\.0\.certFile\)/);
-  await writeFile(file, source('certFile: a.crt'));
-  assert.match((await checkConfig(file)).err, /certFile and keyFile go together \(mutual TLS\) \(at sources\.0\.keyFile\)/);
-  await writeFile(file, source('caFile: a.crt, certFile: a.crt, keyFile: a.key'));
-  r = await checkConfig(file);
+  assert.match((await check(source('certFile: a.crt'))).err, /certFile and keyFile go together \(mutual TLS\) \(at sources\.0\.keyFile\)/);
+  r = await check(source('caFile: a.crt, certFile: a.crt, keyFile: a.key'));
   assert.equal(r.code, 0, r.err);
   // The MQTT bridge destination and the control broker are TLS clients too: same check, their keys.
-  await writeFile(
-    file,
+  r = await check(
     [
       'exporters:',
       "  - { name: up, stream: archive, destination: { type: mqtt, url: 'mqtts://iot.example:8883', clientId: gw1, caFile: a.key, certFile: a.crt, keyFile: a.key } }",
@@ -223,7 +187,6 @@ test("TLS clients' files (MQTT source, MQTT bridge, control broker) must load as
       '',
     ].join('\n'),
   );
-  r = await checkConfig(file);
   assert.equal(r.code, 1);
   assert.match(r.err, /exporters\.0\.destination\.caFile: GH_DESTINATION_CONFIG: MQTT destination of exporter 'up': caFile .*a\.key holds no PEM certificate/);
   assert.match(
@@ -233,32 +196,26 @@ test("TLS clients' files (MQTT source, MQTT bridge, control broker) must load as
 });
 
 test("an MQTT source's overlapping filters are a warning (a broker may deliver a message once per subscription); disjoint ones are not", async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const source = (topics: string): string => `sources:\n  - { type: mqtt, name: cloud, url: 'mqtt://broker.lan', clientId: gw1, topics: [${topics}] }\n`;
-  await writeFile(file, source("{ filter: 'cmd/site1/#' }, { filter: 'cmd/site1/valves/+' }"));
-  let r = await checkConfig(file);
+  let r = await check(source("{ filter: 'cmd/site1/#' }, { filter: 'cmd/site1/valves/+' }"));
   assert.equal(r.code, 0, r.err);
   assert.match(
     r.err,
     /warning: MQTT source 'cloud': filters 'cmd\/site1\/#' and 'cmd\/site1\/valves\/\+' can match the same topic: .* \(at sources\.0\.topics\.1\.filter\)\. Fix: subscribe to filters that do not overlap/,
   );
   // A shared subscription delivers the topics of its inner filter: it overlaps like that filter.
-  await writeFile(file, source("{ filter: '$share/gw/cmd/site1/#' }, { filter: 'cmd/site1/valves/+' }"));
-  r = await checkConfig(file);
+  r = await check(source("{ filter: '$share/gw/cmd/site1/#' }, { filter: 'cmd/site1/valves/+' }"));
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /filters '\$share\/gw\/cmd\/site1\/#' and 'cmd\/site1\/valves\/\+' can match the same topic/);
-  await writeFile(file, source("{ filter: 'cmd/site1/#' }, { filter: 'cfg/site1/+' }, { filter: 'cmd/site2/+' }, { filter: '$share/gw/cfg/site2/#' }"));
-  r = await checkConfig(file);
+  r = await check(source("{ filter: 'cmd/site1/#' }, { filter: 'cfg/site1/+' }, { filter: 'cmd/site2/+' }, { filter: '$share/gw/cfg/site2/#' }"));
   assert.equal(r.code, 0, r.err);
   assert.doesNotMatch(r.err, /can match the same topic/);
 });
 
 test('two readers of one serial port (serial links, Modbus RTU sources) are a config error naming both (the second would wait for the port forever)', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(
-    file,
+  const { check } = await configIn(t);
+  const r = await check(
     [
       'serial:',
       '  - { name: meter, path: /dev/ttyUSB0, framing: { type: line }, codec: { type: json } }',
@@ -267,7 +224,6 @@ test('two readers of one serial port (serial links, Modbus RTU sources) are a co
       '',
     ].join('\n'),
   );
-  const r = await checkConfig(file);
   assert.equal(r.code, 1, r.err);
   assert.match(
     r.err,
@@ -275,8 +231,7 @@ test('two readers of one serial port (serial links, Modbus RTU sources) are a co
   );
   assert.doesNotMatch(r.err, /valve/);
   // A Modbus RTU source on a serial link's port, too.
-  await writeFile(
-    file,
+  const rtu = await check(
     [
       'serial:',
       '  - { name: meter, path: /dev/ttyUSB0, framing: { type: line }, codec: { type: json } }',
@@ -285,14 +240,12 @@ test('two readers of one serial port (serial links, Modbus RTU sources) are a co
       '',
     ].join('\n'),
   );
-  const rtu = await checkConfig(file);
   assert.equal(rtu.code, 1, rtu.err);
   assert.match(rtu.err, /serial link 'meter' and Modbus source 'plc' both open \/dev\/ttyUSB0 \(at sources\.0\.rtu\.path\)/);
 });
 
 test('two s3 exporters on one bucket and prefix with a keyTemplate without ${stream} are a config error (their objects would overwrite each other)', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const config = (template: string, prefix2 = ''): string =>
     [
       'streams: { a: {}, b: {} }',
@@ -302,25 +255,20 @@ test('two s3 exporters on one bucket and prefix with a keyTemplate without ${str
       `  - { name: eb, stream: b, destination: { type: s3, bucket: archive${prefix2}, keyTemplate: "${template}" } }`,
       '',
     ].join('\n');
-  await writeFile(file, config('${timestamp:yyyy}/${firstSeq}-${lastSeq}.ndjson'));
-  const r = await checkConfig(file);
+  const r = await check(config('${timestamp:yyyy}/${firstSeq}-${lastSeq}.ndjson'));
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /exporters 'ea' and 'eb' write to s3 bucket 'archive' under one prefix with a keyTemplate without \$\{stream\}/);
   // Apart by prefix, or with ${stream} in the keys: fine.
-  await writeFile(file, config('${timestamp:yyyy}/${firstSeq}-${lastSeq}.ndjson', ', prefix: other/'));
-  assert.equal((await checkConfig(file)).code, 0);
-  await writeFile(file, config('${stream}/${firstSeq}-${lastSeq}.ndjson'));
-  assert.equal((await checkConfig(file)).code, 0);
+  assert.equal((await check(config('${timestamp:yyyy}/${firstSeq}-${lastSeq}.ndjson', ', prefix: other/'))).code, 0);
+  assert.equal((await check(config('${stream}/${firstSeq}-${lastSeq}.ndjson'))).code, 0);
 });
 
 test('two listeners that would take the same address and port are a config error naming both (start failed with EADDRINUSE blaming another process)', async (t) => {
   // Found by following the installer's starter config: adding `{ host: 0.0.0.0, port: 1883 }` next
   // to `{ host: 127.0.0.1, port: 1883 }` passed check-config, and start then failed with
   // "another process (a mosquitto service?) uses this port": it was the gateway's own listener.
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
-  await writeFile(
-    file,
+  const { check } = await configIn(t);
+  const r = await check(
     [
       'broker:',
       '  listeners:',
@@ -332,15 +280,13 @@ test('two listeners that would take the same address and port are a config error
       '',
     ].join('\n'),
   );
-  const r = await checkConfig(file);
   assert.equal(r.code, 1, r.err);
   assert.match(r.err, /broker\.listeners\.0 \(127\.0\.0\.1:1883\) and broker\.listeners\.1 \(0\.0\.0\.0:1883\) would take the same port/);
   assert.match(r.err, /broker\.listeners\.1\.port: GH_CONFIG_INVALID/);
   assert.match(r.err, /0\.0\.0\.0 .*loopback/);
   assert.match(r.err, /broker\.listeners\.2 \(127\.0\.0\.1:9883\) and admin \(127\.0\.0\.1:9883\)/);
   // Two addresses of their own on one port, or port 0 (any free port), are no clash.
-  await writeFile(
-    file,
+  const ok = await check(
     [
       'broker:',
       '  listeners:',
@@ -351,7 +297,6 @@ test('two listeners that would take the same address and port are a config error
       '',
     ].join('\n'),
   );
-  const ok = await checkConfig(file);
   assert.equal(ok.code, 0, ok.err);
 });
 
@@ -370,13 +315,11 @@ test('an admin API beyond loopback without admin.tls is a warning (its bearer to
 });
 
 test('two MQTT connections with one clientId on one broker (two sources, a source and the bridge) are a config error naming both', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const src = (name: string, url: string, clientId: string, filter: string): string =>
     `  - { type: mqtt, name: ${name}, url: '${url}', clientId: ${clientId}, topics: [{ filter: '${filter}' }] }`;
   // A copied block: same broker (the default port written or not, credentials or not), same clientId.
-  await writeFile(
-    file,
+  const r = await check(
     [
       'sources:',
       src('cloud', 'mqtt://gw:pw@Broker.lan', 'site1-down', 'cmd/site1/#'),
@@ -384,15 +327,13 @@ test('two MQTT connections with one clientId on one broker (two sources, a sourc
       '',
     ].join('\n'),
   );
-  const r = await checkConfig(file);
   assert.equal(r.code, 1, r.err);
   assert.match(
     r.err,
     /GH_CONFIG_INVALID: MQTT source 'cloud' and MQTT source 'cloud2' both connect to broker\.lan:1883 with clientId 'site1-down': .* \(at sources\.1\.clientId\)\. Fix: give each connection its own clientId/,
   );
   // A source and the MQTT bridge destination.
-  await writeFile(
-    file,
+  const b = await check(
     [
       'streams: { up: { maxBytes: 1048576 } }',
       'exporters:',
@@ -402,12 +343,10 @@ test('two MQTT connections with one clientId on one broker (two sources, a sourc
       '',
     ].join('\n'),
   );
-  const b = await checkConfig(file);
   assert.equal(b.code, 1, b.err);
   assert.match(b.err, /MQTT source 'cloud' and exporter 'bridge' both connect to iot\.example\.com:8883 with clientId 'site1'/);
   // Another broker, or another clientId: fine.
-  await writeFile(
-    file,
+  const ok = await check(
     [
       'sources:',
       src('cloud', 'mqtt://broker.lan', 'site1-down', 'cmd/site1/#'),
@@ -416,33 +355,27 @@ test('two MQTT connections with one clientId on one broker (two sources, a sourc
       '',
     ].join('\n'),
   );
-  const ok = await checkConfig(file);
   assert.equal(ok.code, 0, ok.err);
 });
 
 test('an MQTT 5 source with sessionExpirySec 0 is a warning (the session ends at each disconnect: what comes meanwhile is lost)', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   const source = (extra: string): string =>
     `sources:\n  - { type: mqtt, name: cloud, url: 'mqtt://broker.lan', clientId: gw1, protocolVersion: 5${extra}, topics: [{ filter: 'cmd/#' }] }\n`;
-  await writeFile(file, source(', sessionExpirySec: 0'));
-  let r = await checkConfig(file);
+  let r = await check(source(', sessionExpirySec: 0'));
   assert.equal(r.code, 0, r.err);
   assert.match(
     r.err,
     /warning: MQTT source 'cloud': with sessionExpirySec 0 the broker ends the session at each disconnect: .* \(at sources\.0\.sessionExpirySec\)\. Fix: leave sessionExpirySec out/,
   );
-  await writeFile(file, source(''));
-  r = await checkConfig(file);
+  r = await check(source(''));
   assert.doesNotMatch(r.err, /sessionExpirySec/);
 });
 
 test('a required key left out is named as missing with what it is (its description), not "Invalid input: expected string, received undefined"', async (t) => {
-  const dir = await tempDir(t);
-  const file = join(dir, 'gatehouse.yaml');
+  const { check } = await configIn(t);
   // docs/firmware-bridge.md: "csv needs columns"; a serial link needs its path; a CSVTOJSON its field names.
-  await writeFile(
-    file,
+  const r = await check(
     [
       'serial:',
       '  - { name: u, codec: { type: csv } }',
@@ -451,7 +384,6 @@ test('a required key left out is named as missing with what it is (its descripti
       '',
     ].join('\n'),
   );
-  const r = await checkConfig(file);
   assert.equal(r.code, 1);
   assert.doesNotMatch(r.err, /received undefined/);
   assert.match(r.err, /serial\.0\.path: missing: Device path, e\.g\. \/dev\/ttyUSB0 .*\(a string is required\)/);
