@@ -3,6 +3,7 @@
 // the check that a fault no record is to blame for holds the backlog (nothing dead-lettered, the
 // checkpoint where it was, a last error saying what to fix).
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { openLocalStreams } from '../../gateway/store/index.js';
@@ -66,4 +67,23 @@ export async function assertHeld(exporter: Exporter, streams: LocalStreams, n: n
   assert.match(st.lastError?.message ?? '', fix, 'the last error says what to check');
   // Waiting for someone to fix the setup, not for the destination to return: the normal pace (maxMs).
   assert.equal(st.outage, false, 'a setup fault is retried at the normal pace, not as an outage');
+}
+
+/**
+ * Every record of a range arrived (duplicates allowed: at least once): the distinct values of
+ * `got` (a seq or an `i` per message received) are exactly first..first + n - 1.
+ */
+export function assertAll(got: number[], n: number, what: string, first = 1): void {
+  assert.deepEqual(
+    [...new Set(got)].sort((a, b) => a - b),
+    [...Array(n).keys()].map((i) => i + first),
+    `${what}: every record arrived`,
+  );
+}
+
+/** A file in a temp dir holding `password` and a newline (as an editor leaves it), for network.proxy.passwordFile. */
+export async function passwordFile(t: TestContext, password: string, name = 'proxy-password'): Promise<string> {
+  const file = join(await tempDir(t), name);
+  await writeFile(file, `${password}\n`);
+  return file;
 }

@@ -8,14 +8,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { hungServer, metricValue, needBinary, tempDir, waitUntil, which } from '../helpers/index.js';
 import { portOpen, startNats } from '../helpers/peers.js';
 import { onRestartablePort } from '../helpers/ports.js';
-import { append, assertHeld, openStreams, startExporter } from '../helpers/exporter-rig.js';
+import { append, assertAll, assertHeld, openStreams, passwordFile, startExporter } from '../helpers/exporter-rig.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
 import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 import { loggedDeps } from '../helpers/logged-deps.js';
@@ -56,15 +55,6 @@ async function seqsIn(nc: NatsConnection, stream = 'GH'): Promise<number[]> {
     out.push(Number(m.header.get('Nats-Msg-Id').split(':').pop()));
   }
   return out;
-}
-
-/** Records of seq 1..n each arrived (duplicates allowed: at least once). */
-function assertAll(got: number[], n: number, what: string): void {
-  assert.deepEqual(
-    [...new Set(got)].sort((a, b) => a - b),
-    [...Array(n).keys()].map((i) => i + 1),
-    `${what}: every record arrived`,
-  );
 }
 
 const connects = async (proxy: { requests(): Promise<string[]> }, port: number): Promise<number> =>
@@ -114,10 +104,7 @@ test('through a proxy with Basic credentials (network.proxy username and passwor
 }, async (t) => {
   const proxy = await startTinyproxy(t, { user: { name: 'gw', password: PASSWORD } });
   const server = await startNats(t);
-  const dir = await tempDir(t);
-  const passwordFile = join(dir, 'proxy-password');
-  await writeFile(passwordFile, `${PASSWORD}\n`);
-  const { deps, log } = loggedDeps({ proxy: { url: proxy.url, username: 'gw', passwordFile }, env: {} });
+  const { deps, log } = loggedDeps({ proxy: { url: proxy.url, username: 'gw', passwordFile: await passwordFile(t, PASSWORD) }, env: {} });
   const streams = await openStreams(t);
   await append(streams, 10);
   const exporter = await startExporter(t, streams, nats(server.url), deps);

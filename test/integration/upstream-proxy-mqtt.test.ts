@@ -5,14 +5,12 @@
 // the proxy down nothing is exported while the broker is up.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { metricValue, needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { metricValue, needBinary, waitUntil } from '../helpers/index.js';
 import { startMosquitto } from '../helpers/peers.js';
-import { append, openStreams, startExporter } from '../helpers/exporter-rig.js';
+import { append, assertAll, openStreams, passwordFile, startExporter } from '../helpers/exporter-rig.js';
 import { startTinyproxy, tinyproxySkip } from '../helpers/tinyproxy.js';
 import { tlsFront } from '../helpers/tls-front.js';
 import { loggedDeps } from '../helpers/logged-deps.js';
@@ -35,15 +33,6 @@ async function subscriber(t: TestContext, url: string): Promise<() => number[]> 
   });
   await c.subscribeAsync('up/#', { qos: 1 });
   return () => got;
-}
-
-/** Records of seq 1..n each arrived (duplicates allowed: at least once). */
-function assertAll(got: number[], n: number, what: string): void {
-  assert.deepEqual(
-    [...new Set(got)].sort((a, b) => a - b),
-    [...Array(n).keys()].map((i) => i + 1),
-    `${what}: every record arrived`,
-  );
 }
 
 const bridge = (url: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -83,10 +72,7 @@ test('mqtts:// through a proxy with Basic credentials (network.proxy username an
   const broker = await startMosquitto(t);
   const front = await tlsFront(t, broker);
   const got = await subscriber(t, broker.url);
-  const dir = await tempDir(t);
-  const passwordFile = join(dir, 'proxy-password');
-  await writeFile(passwordFile, `${PASSWORD}\n`);
-  const { deps, log } = loggedDeps({ proxy: { url: proxy.url, username: 'gw', passwordFile }, env: {} });
+  const { deps, log } = loggedDeps({ proxy: { url: proxy.url, username: 'gw', passwordFile: await passwordFile(t, PASSWORD) }, env: {} });
   const streams = await openStreams(t);
   await append(streams, 10);
   // The front's certificate names localhost and 127.0.0.1: the host name is the servername checked inside the tunnel.
