@@ -4,6 +4,7 @@
 // waits on the condition, and quiet() periods remain only where the check is that nothing arrives.
 import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
 import { assert, fails, quiet, waitFor, type ConformanceTest, type Ctx } from './harness.js';
+import { pahoCommonTests } from './paho-common.js';
 import type { Received } from './raw-client.js';
 
 const sub = (topic: string, qos: 0 | 1 | 2 = 2, o: { nl?: boolean; rap?: boolean; rh?: number } = {}) => ({
@@ -33,6 +34,8 @@ async function cleanRetained(ctx: Ctx): Promise<void> {
   for (const m of c.messages) if (m.retain) await c.publish(m.topic, '', 0, { retain: true });
   await c.disconnect();
 }
+
+const common = pahoCommonTests(sub);
 
 export const paho5Tests: Record<string, ConformanceTest> = {
   async basic(ctx) {
@@ -118,16 +121,7 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     assert([2, 3].includes(a.count()), `expected 2 or 3 queued, got ${a.count()}`);
   },
 
-  async overlapping_subscriptions(ctx) {
-    const a = ctx.client('a');
-    await connect(ctx, a);
-    await a.subscribe([sub(ctx.wild[6]!, 2), sub(ctx.wild[0]!, 1)]);
-    await a.publish(ctx.topics[3]!, 'overlapping topic filters', 2);
-    await waitFor(() => a.count() >= 2, 1000);
-    const q = a.messages.map((m) => m.qos).sort();
-    assert(a.count() === 1 ? q[0] === 2 : a.count() === 2 && q[0] === 1 && q[1] === 2, `got qos ${q}`);
-    await a.disconnect();
-  },
+  overlapping_subscriptions: common.overlapping_subscriptions,
 
   async keepalive(ctx) {
     const a = ctx.client('a');
@@ -161,25 +155,9 @@ export const paho5Tests: Record<string, ConformanceTest> = {
     await b.disconnect();
   },
 
-  async subscribe_failure(ctx) {
-    const a = ctx.client('a');
-    await connect(ctx, a);
-    const ack = await a.subscribe([sub(ctx.target.noSubscribe)]);
-    assert(ack.granted[0] === 0x80, `SUBACK ${JSON.stringify(ack.granted)}`);
-    await a.disconnect();
-  },
+  subscribe_failure: common.subscribe_failure,
 
-  async dollar_topics(ctx) {
-    const b = ctx.client('b');
-    await connect(ctx, b, { clean: true, keepalive: 0 });
-    await b.subscribe([sub(ctx.wild[5]!)]);
-    await quiet(200);
-    b.clear();
-    await b.publish(`$${ctx.topics[1]!}`, '', 1).catch(() => undefined);
-    await quiet(200);
-    assert(b.count() === 0, 'a wildcard subscription received a $ topic');
-    await b.disconnect();
-  },
+  dollar_topics: common.dollar_topics,
 
   async unsubscribe(ctx) {
     const a = ctx.client('a');
