@@ -5,35 +5,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type BrowserContext } from 'playwright-core';
+import mqtt from 'mqtt';
 import { freePort, needBinary, waitUntil } from '../helpers/index.js';
-import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { openStatusPage, pageRig } from '../helpers/status-page-rig.js';
 import { post } from '../helpers/http-post.js';
 
 test('status page in Chromium: an http source row; publishLocal reaches an MQTT subscriber', {
   skip: needBinary('chromium', 'chromium'),
   timeout: 90_000,
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-http-'));
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  let client: MqttClient | undefined;
-  t.after(async () => {
-    await client?.endAsync(true).catch(() => undefined);
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const r = await pageRig(t, 'gatehouse-statuspage-http-');
+  const { dir } = r;
   const port = await freePort(t);
   const config = await writeConfig(
     dir,
     `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nsources:\n  - { type: http, name: devices, port: ${port}, publishLocal: true }\n`,
   );
-  gw = await startGatewayProcess(config);
-  client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `http-dash-${process.pid}`, reconnectPeriod: 0 });
+  const gw = (r.gw = await startGatewayProcess(config));
+  const client = (r.client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `http-dash-${process.pid}`, reconnectPeriod: 0 }));
   const seen: Array<[string, string]> = [];
   client.on('message', (topic, payload) => seen.push([topic, payload.toString()]));
   await client.subscribeAsync('shelly/#', { qos: 0 });
@@ -46,15 +36,7 @@ test('status page in Chromium: an http source row; publishLocal reaches an MQTT 
     ['shelly/hall', '{"t":19}'],
   ]);
 
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  const { page, pageErrors } = await openStatusPage(r);
   const row = page.locator('tr[data-source="devices"]');
   await row.locator('.summary', { hasText: '2 requests answered 200, 1 refused' }).waitFor({ timeout: 20_000 });
   assert.equal(await row.locator('.badge').textContent(), 'running');

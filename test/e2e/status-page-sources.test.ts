@@ -7,13 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type BrowserContext } from 'playwright-core';
+import mqtt from 'mqtt';
 import { freePort, needBinary } from '../helpers/index.js';
 import { modbusTcpPeer } from '../helpers/industrial.js';
-import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
+import { openStatusPage, pageRig } from '../helpers/status-page-rig.js';
 
 const skip = needBinary('chromium', 'chromium');
 
@@ -21,16 +19,8 @@ test('status page in Chromium: refused Modbus tags, a file source matching nothi
   skip,
   timeout: 90_000,
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-said-'));
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  let client: MqttClient | undefined;
-  t.after(async () => {
-    await client?.endAsync(true).catch(() => undefined);
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const r = await pageRig(t, 'gatehouse-statuspage-said-');
+  const { dir } = r;
   // 200 input registers: addresses 300 to 306 get exception 0x02 (illegal data address).
   const peer = await modbusTcpPeer(t);
   peer.input.writeUInt16BE(7, 0);
@@ -67,16 +57,8 @@ test('status page in Chromium: refused Modbus tags, a file source matching nothi
       '',
     ].join('\n'),
   );
-  gw = await startGatewayProcess(config, ['--mqtt-port', String(mqttPort)]);
-  context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  r.gw = await startGatewayProcess(config, ['--mqtt-port', String(mqttPort)]);
+  const { page, pageErrors } = await openStatusPage(r);
 
   // The device answers but refuses 7 tags: the count on the source's row, as the CLI's line has it.
   await page.locator('tr[data-source="plc-1"] .summary', { hasText: '7 tags with errors' }).waitFor({ timeout: 20_000 });
@@ -105,7 +87,7 @@ test('status page in Chromium: refused Modbus tags, a file source matching nothi
   // A message over maxMessageBytes, dropped while connected: why, as a current error, not 'earlier error'.
   await page.locator('tr[data-source="local"] .badge.ok', { hasText: 'connected' }).waitFor({ timeout: 15_000 });
   assert.equal(await page.locator('[data-source-error="local"]').count(), 0, 'no error before the drop');
-  client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `status-page-big-${process.pid}`, reconnectPeriod: 0 });
+  const client = (r.client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `status-page-big-${process.pid}`, reconnectPeriod: 0 }));
   await client.publishAsync('cmd/valve1/set', 'x'.repeat(100), { qos: 1 });
   await page.locator('tr[data-source="local"] .summary', { hasText: '1 received, 0 acknowledged, 0 refused, 1 dropped' }).waitFor({ timeout: 10_000 });
   const dropped = page.locator('[data-source-error="local"].current');

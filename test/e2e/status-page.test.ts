@@ -6,26 +6,15 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdtemp, rm, stat, mkdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { stat, mkdir, readFile } from 'node:fs/promises';
+import mqtt from 'mqtt';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { freePort, needBinary, repoRoot } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { firstPage, launchBrowser, openStatusPage, pageRig } from '../helpers/status-page-rig.js';
 import { findPageDir, loadPageFiles } from '../../gateway/admin/status-page.js';
 
 const skip = needBinary('chromium', 'chromium');
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 // Functions given to page.waitForFunction run in the browser; the project compiles without the DOM
 // lib, so declare the little of it they use.
@@ -43,16 +32,6 @@ async function waitForShownAbove(page: Page, selector: string, above: number, ti
     { timeout },
   );
   return (await handle.jsonValue()) as number;
-}
-
-/** Debian's Chromium, headless, with a fresh profile under `profileDir`. */
-async function launchBrowser(profileDir: string): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(profileDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  });
 }
 
 /** Number shown in an element, tolerant of locale digit grouping ("1,234"); NaN when absent. */
@@ -105,20 +84,12 @@ test('status page files are found from the source tree and reference nothing ext
 });
 
 test('status page in Chromium: live figures while a client publishes, exporter error, unreachable banner', { skip, timeout: 120_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-'));
+  const r = await pageRig(t, 'gatehouse-statuspage-');
+  const { dir } = r;
   const keep = process.env.STATUS_PAGE_SCREENSHOT;
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  let client: MqttClient | undefined;
   let publishing: NodeJS.Timeout | undefined;
-  // One cleanup, in order: stop publishing, close the browser, stop the gateway, then remove files.
-  t.after(async () => {
-    clearInterval(publishing);
-    await client?.endAsync(true).catch(() => undefined);
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  // One cleanup, in order: stop publishing, then the rig's (the client, the browser, the gateway, the files).
+  r.before = () => clearInterval(publishing);
 
   const closedPort = await freePort(t); // nothing listens here: the exporter's sends fail
   const config = await writeConfig(
@@ -134,18 +105,15 @@ test('status page in Chromium: live figures while a client publishes, exporter e
       '',
     ].join('\n'),
   );
-  gw = await startGatewayProcess(config);
+  const gw = (r.gw = await startGatewayProcess(config));
 
-  context = await launchBrowser(join(dir, 'chromium-profile'));
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors: string[] = [];
+  const { page, pageErrors } = await firstPage(await launchBrowser(r));
   const foreign: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
-  page.on('request', (r) => {
-    if (!r.url().startsWith(gw!.adminUrl)) foreign.push(r.url());
+  page.on('request', (req) => {
+    if (!req.url().startsWith(gw.adminUrl)) foreign.push(req.url());
   });
 
   await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
@@ -163,11 +131,10 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   assert.equal(await shownNumber(page, '#rate-in'), 0);
 
   // A real client publishes QoS 1 telemetry steadily (load generation, not synchronisation).
-  client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `status-page-${process.pid}`, reconnectPeriod: 0 });
+  const client = (r.client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `status-page-${process.pid}`, reconnectPeriod: 0 }));
   let sent = 0;
   publishing = setInterval(() => {
-    for (let i = 0; i < 5; i++)
-      client!.publishAsync(`site/pump${i}/telemetry`, JSON.stringify({ n: sent++, pressure: 3.2 }), { qos: 1 }).catch(() => undefined);
+    for (let i = 0; i < 5; i++) client.publishAsync(`site/pump${i}/telemetry`, JSON.stringify({ n: sent++, pressure: 3.2 }), { qos: 1 }).catch(() => undefined);
   }, 20);
 
   // Live ingest rate and stream sequence change on the page while the client publishes.
@@ -220,7 +187,7 @@ test('status page in Chromium: live figures while a client publishes, exporter e
   // The gateway goes away: a clear banner says so.
   clearInterval(publishing);
   await client.endAsync(true);
-  client = undefined;
+  r.client = undefined;
   await gw.stop();
   const banner = page.locator('#banner');
   await banner.waitFor({ state: 'visible', timeout: 15_000 });
@@ -235,14 +202,8 @@ test('status page in Chromium: live figures while a client publishes, exporter e
 });
 
 test('status page in Chromium: the scheduled jobs with their last run, result, next run, counts and error', { skip, timeout: 90_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-jobs-'));
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  t.after(async () => {
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const r = await pageRig(t, 'gatehouse-statuspage-jobs-');
+  const { dir } = r;
   // Every second: a sweep that works, and a toggle of a rule the set does not have (fails each run).
   const config = await writeConfig(
     dir,
@@ -256,12 +217,8 @@ test('status page in Chromium: the scheduled jobs with their last run, result, n
       '',
     ].join('\n'),
   );
-  gw = await startGatewayProcess(config);
-  context = await launchBrowser(join(dir, 'chromium-profile'));
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  r.gw = await startGatewayProcess(config);
+  const { page, pageErrors } = await openStatusPage(r);
   await page.getByRole('heading', { level: 2, name: 'Scheduled jobs' }).waitFor({ timeout: 10_000 });
 
   // The sweep has run: ok, with its start time and a next run; the counts go up.
@@ -297,16 +254,8 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
   skip,
   timeout: 90_000,
 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-sources-'));
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  let client: MqttClient | undefined;
-  t.after(async () => {
-    await client?.endAsync(true).catch(() => undefined);
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const r = await pageRig(t, 'gatehouse-statuspage-sources-');
+  const { dir } = r;
   const closedPort = await freePort(t); // nothing listens here: the "cloud" broker and the PLC are down
   const mqttPort = await freePort(t); // the gateway's own broker, which the "local" source subscribes to
   const config = await writeConfig(
@@ -350,13 +299,9 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
     ].join('\n'),
   );
   // The later --mqtt-port wins over the helper's --mqtt-port 0: the config had to name the port.
-  gw = await startGatewayProcess(config, ['--mqtt-port', String(mqttPort)]);
+  const gw = (r.gw = await startGatewayProcess(config, ['--mqtt-port', String(mqttPort)]));
   assert.equal(gw.mqttPort, mqttPort);
-  context = await launchBrowser(join(dir, 'chromium-profile'));
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors: string[] = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${gw.adminUrl}/`, { waitUntil: 'load', timeout: 20_000 });
+  const { page, pageErrors } = await openStatusPage(r);
   await page.getByRole('heading', { level: 2, name: 'Sources' }).waitFor({ timeout: 10_000 });
   const headings = await page.locator('h2').allTextContents();
   assert.deepEqual(
@@ -380,7 +325,7 @@ test('status page in Chromium: the Sources section (MQTT subscriptions, Modbus, 
   assert.match(localText, /client status-page-self/);
   assert.match(localText, /no message yet/);
   // A command published on the broker reaches the source, is committed and acknowledged.
-  client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `status-page-cmd-${process.pid}`, reconnectPeriod: 0 });
+  const client = (r.client = await mqtt.connectAsync(gw.mqttUrl, { clientId: `status-page-cmd-${process.pid}`, reconnectPeriod: 0 }));
   await client.publishAsync('cmd/valve1/set', '{"open":true}', { qos: 1 });
   await page.locator('tr[data-source="local"] .summary', { hasText: '1 received, 1 acknowledged, 0 refused, 0 dropped' }).waitFor({ timeout: 10_000 });
   assert.match((await page.locator('tr[data-source="local"] .summary time').getAttribute('datetime')) ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -460,23 +405,13 @@ async function visibleBox(locator: Locator): Promise<{ x: number; y: number; wid
 
 /** The gateway CLI with `admin.token`, and a browser for it: both ended, and their folder removed, after the test. */
 async function gatewayWithToken(t: TestContext, token: string): Promise<{ gw: GatewayProcess; browser: () => Promise<BrowserContext> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-statuspage-token-'));
-  let gw: GatewayProcess | undefined;
-  let context: BrowserContext | undefined;
-  t.after(async () => {
-    await context?.close().catch(() => undefined);
-    await gw?.kill9().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  });
+  const r = await pageRig(t, 'gatehouse-statuspage-token-');
   const config = await writeConfig(
-    dir,
-    [`dataDir: ${JSON.stringify(join(dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'),
+    r.dir,
+    [`dataDir: ${JSON.stringify(join(r.dir, 'data'))}`, 'log: { level: info }', `admin: { token: ${JSON.stringify(token)} }`, ''].join('\n'),
   );
-  gw = await startGatewayProcess(config);
-  return {
-    gw,
-    browser: async () => (context = await launchBrowser(join(dir, 'chromium-profile'))),
-  };
+  const gw = (r.gw = await startGatewayProcess(config));
+  return { gw, browser: () => launchBrowser(r) };
 }
 
 test('status page with admin.token: asks for the token once, keeps it for the tab, re-asks when refused', { skip, timeout: 90_000 }, async (t) => {
