@@ -82,25 +82,32 @@ async function delivered(gw: Gateway, n: number): Promise<void> {
   await waitUntil(() => (gw.streams.info('archive').consumers.find((c) => c.name === 'up')?.checkpoint ?? 0) >= n || undefined, `${n} delivered`, 15_000, 20);
 }
 
-async function natsSetup(t: TestContext): Promise<{ nc: NatsConnection; destination: Record<string, unknown> }> {
+/** A nats-server -js, a connection of the test's to it, and a gateway config in a temp dir exporting to its stream HUB. */
+async function natsSetup(t: TestContext): Promise<{ nc: NatsConnection; destination: Record<string, unknown>; dir: string; file: string }> {
   const peer = await startNats(t);
   const nc = await connect({ servers: peer.url });
   t.after(() => nc.close());
-  return { nc, destination: { type: 'nats', servers: peer.url, stream: 'HUB', createStream: true, reconnectWaitMs: 100, ackTimeoutMs: 2000 } };
+  const destination = { type: 'nats', servers: peer.url, stream: 'HUB', createStream: true, reconnectWaitMs: 100, ackTimeoutMs: 2000 };
+  const dir = await tempDir(t);
+  return { nc, destination, dir, file: await configIn(dir, destination) };
+}
+
+/** One run of the gateway on `file`: started, `payloads` published, `total` records delivered in all, stopped; its installation id. */
+async function runOnce(t: TestContext, file: string, payloads: string[], total = payloads.length): Promise<string> {
+  const gw = await start(t, file);
+  const id = await overviewId(gw);
+  await publish(gw, payloads);
+  await delivered(gw, total);
+  await gw.stop();
+  return id;
 }
 
 test('nats: after <dataDir>/store is deleted, the new records (sequences from 1 again) are stored in JetStream, not dropped as duplicates', {
   skip,
 }, async (t) => {
-  const { nc, destination } = await natsSetup(t);
-  const dir = await tempDir(t);
-  const file = await configIn(dir, destination);
-  const first = await start(t, file);
-  const before = await overviewId(first);
+  const { nc, dir, file } = await natsSetup(t);
+  const before = await runOnce(t, file, ['old-1', 'old-2', 'old-3']);
   assert.match(before, /^[0-9a-f]{16}$/);
-  await publish(first, ['old-1', 'old-2', 'old-3']);
-  await delivered(first, 3);
-  await first.stop();
   // The operator's "reset", within JetStream's duplicate window (2 min).
   await rm(join(dir, 'data', 'store'), { recursive: true });
   const second = await start(t, file);
@@ -124,13 +131,8 @@ test('nats: after <dataDir>/store is deleted, the new records (sequences from 1 
 test('nats: a data dir copied to a second machine: both gateways go on from the same sequences, and JetStream stores the records of both', {
   skip,
 }, async (t) => {
-  const { nc, destination } = await natsSetup(t);
-  const dir = await tempDir(t);
-  const file = await configIn(dir, destination);
-  const original = await start(t, file, MACHINE_A);
-  await publish(original, ['a-1', 'a-2']);
-  await delivered(original, 2);
-  await original.stop();
+  const { nc, destination, dir, file } = await natsSetup(t);
+  await runOnce(t, file, ['a-1', 'a-2']); // on MACHINE_A
   // The SD card image, cloned after the gateway ran once, in a second box.
   const copy = await tempDir(t);
   await cp(join(dir, 'data'), join(copy, 'data'), { recursive: true });
@@ -147,22 +149,12 @@ test('nats: a data dir copied to a second machine: both gateways go on from the 
 test('nats: a backup of the data dir put back on the same machine: the records numbered again from the backup sequences are stored in JetStream, not dropped as duplicates', {
   skip,
 }, async (t) => {
-  const { nc, destination } = await natsSetup(t);
-  const dir = await tempDir(t);
-  const file = await configIn(dir, destination);
-  const first = await start(t, file);
-  const before = await overviewId(first);
-  await publish(first, ['old-1', 'old-2']);
-  await delivered(first, 2);
-  await first.stop();
+  const { nc, dir, file } = await natsSetup(t);
+  const before = await runOnce(t, file, ['old-1', 'old-2']);
   // The backup docs/upgrading.md describes: the gateway stopped, its data folder copied.
   const backup = await tempDir(t);
   await cp(join(dir, 'data'), join(backup, 'data'), { recursive: true });
-  const second = await start(t, file);
-  assert.equal(await overviewId(second), before, 'a restart keeps the id');
-  await publish(second, ['old-3', 'old-4']);
-  await delivered(second, 4);
-  await second.stop();
+  assert.equal(await runOnce(t, file, ['old-3', 'old-4'], 4), before, 'a restart keeps the id');
   // The restore: the live folder moved aside, the backup put back (same machine, same store id).
   await rename(join(dir, 'data'), join(dir, 'data.broken'));
   await cp(join(backup, 'data'), join(dir, 'data'), { recursive: true });
@@ -181,22 +173,12 @@ test('nats: a backup of the data dir put back on the same machine: the records n
 test('nats: a backup extracted over the live data dir (tar, the folder kept): the records numbered again from the backup sequences are stored in JetStream, not dropped as duplicates', {
   skip: skip || tarSkip,
 }, async (t) => {
-  const { nc, destination } = await natsSetup(t);
-  const dir = await tempDir(t);
-  const file = await configIn(dir, destination);
-  const first = await start(t, file);
-  const before = await overviewId(first);
-  await publish(first, ['old-1', 'old-2']);
-  await delivered(first, 2);
-  await first.stop();
+  const { nc, dir, file } = await natsSetup(t);
+  const before = await runOnce(t, file, ['old-1', 'old-2']);
   // A backup as an operator makes one: the gateway stopped, the data folder archived with tar.
   const backup = join(await tempDir(t), 'data.tar');
   await run('tar', ['-C', join(dir, 'data'), '-cf', backup, '.']);
-  const second = await start(t, file);
-  assert.equal(await overviewId(second), before, 'a restart keeps the id');
-  await publish(second, ['old-3', 'old-4']);
-  await delivered(second, 4);
-  await second.stop();
+  assert.equal(await runOnce(t, file, ['old-3', 'old-4'], 4), before, 'a restart keeps the id');
   // One more restart: its open moves the log holding old-3 and old-4 into a table the backup's
   // MANIFEST does not name (the restored LevelDB deletes it), so the restore takes them back.
   await (await start(t, file)).stop();
@@ -235,10 +217,7 @@ test('s3: after <dataDir>/store is deleted, the new objects do not replace the o
     for (const Key of keys) out.set(Key, await (await admin.send(new GetObjectCommand({ Bucket: 'archive', Key }))).Body!.transformToString());
     return out;
   };
-  const first = await start(t, file);
-  await publish(first, ['"old-1"', '"old-2"']);
-  await delivered(first, 2);
-  await first.stop();
+  await runOnce(t, file, ['"old-1"', '"old-2"']);
   const old = await objects();
   assert.equal(old.size, 2);
   await rm(join(dir, 'data', 'store'), { recursive: true });
