@@ -34,6 +34,18 @@ async function startInProcess(t: TestContext, yaml: string, logger = testDeps().
   return gw;
 }
 
+/** A gateway that takes signed updates (the public key of a fresh signing pair in control.publicKeys, `control` more control keys, rules RULES_V1), and the pair. */
+async function signedGateway(t: TestContext, control = ''): Promise<{ gw: Gateway; keys: ReturnType<typeof generateSigningKeys> }> {
+  const d = await tempDir(t);
+  const keys = generateSigningKeys();
+  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
+  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${control}${RULES_V1}`);
+  return { gw, keys };
+}
+
+/** An mqtt.js client of the gateway's own broker, ended after the test. */
+const localClient = (t: TestContext, gw: Gateway): Promise<MqttClient> => client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+
 async function client(t: TestContext, url: string): Promise<MqttClient> {
   const c = await mqtt.connectAsync(url, { reconnectPeriod: 0 });
   t.after(() => c.endAsync(true));
@@ -100,11 +112,8 @@ test('check-config: a control.upstream.url whose port is not a number, out of ra
 });
 
 test('every refused remote update has the code of its refusal in the status (replay, signature, target, expired, too large)', async (t) => {
-  const d = await tempDir(t);
-  const keys = generateSigningKeys();
-  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
-  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n  maxPayloadBytes: 4096\n${RULES_V1}`);
-  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const { gw, keys } = await signedGateway(t, '  maxPayloadBytes: 4096\n');
+  const c = await localClient(t, gw);
   const set = `gatehouse/${ID}/rules/set`;
   const doc2 = signedDoc(keys.privateKeyPem, { version: 2 });
   assert.equal((await update(gw, c, set, doc2)).state, 'applied');
@@ -207,10 +216,7 @@ test('upstream control broker that lost its retained messages: the gateway publi
 });
 
 test('PUT /api/rules (gatehouse rules apply) with a signed rollback document says to roll back, instead of listing its fields as unknown rule set keys', async (t) => {
-  const d = await tempDir(t);
-  const keys = generateSigningKeys();
-  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
-  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
+  const { gw, keys } = await signedGateway(t);
   const res = await fetch(`http://127.0.0.1:${gw.admin!.address().port}/api/rules`, {
     method: 'PUT',
     body: signedDoc(keys.privateKeyPem, { version: 14, rollbackTo: 1 }),
@@ -326,11 +332,8 @@ test('killed between a failed probation and its rollback: the next start rolls t
 });
 
 test('a signed document refused for its binding (replay, other target, expired, not the last good) names its version in the status', async (t) => {
-  const d = await tempDir(t);
-  const keys = generateSigningKeys();
-  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
-  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
-  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const { gw, keys } = await signedGateway(t);
+  const c = await localClient(t, gw);
   const set = `gatehouse/${ID}/rules/set`;
   const doc2 = signedDoc(keys.privateKeyPem, { version: 2 });
   assert.equal((await update(gw, c, set, doc2)).state, 'applied');
@@ -346,11 +349,8 @@ test('a signed document refused for its binding (replay, other target, expired, 
 });
 
 test('after a rollback from a probation, a signed rollback to another version is told there is no set to go back to, not to roll back to the running set (refused again, a version spent)', async (t) => {
-  const d = await tempDir(t);
-  const keys = generateSigningKeys();
-  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
-  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
-  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const { gw, keys } = await signedGateway(t);
+  const c = await localClient(t, gw);
   const rollback = `gatehouse/${ID}/rules/rollback`;
   assert.equal((await update(gw, c, `gatehouse/${ID}/rules/set`, signedDoc(keys.privateKeyPem, { version: 2 }))).state, 'applied');
   let s = await update(gw, c, rollback, signedDoc(keys.privateKeyPem, { version: 3, rollbackTo: 1 }));
@@ -375,11 +375,8 @@ test('after a rollback from a probation, a signed rollback to another version is
 });
 
 test('the fix a signature refusal suggests is a command that runs as written (rules sign needs --targets)', async (t) => {
-  const d = await tempDir(t);
-  const keys = generateSigningKeys();
-  await writeFile(join(d, 'ops.pub'), keys.publicKeyPem);
-  const gw = await startInProcess(t, `control:\n  publicKeys: [${JSON.stringify(join(d, 'ops.pub'))}]\n${RULES_V1}`);
-  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const { gw } = await signedGateway(t);
+  const c = await localClient(t, gw);
   const set = `gatehouse/${ID}/rules/set`;
   for (const payload of ['{"version":2,"rules":[]}', signedDoc(generateSigningKeys().privateKeyPem, { version: 2 })]) {
     const s = await update(gw, c, set, payload);
@@ -417,7 +414,7 @@ test('upgrade: a stored set the new version refuses is published as rejected at 
   });
   let stopped = false;
   t.after(() => (stopped ? undefined : gw.stop()));
-  const c = await client(t, `mqtt://127.0.0.1:${gw.broker.addresses()[0]!.port}`);
+  const c = await localClient(t, gw);
   const retained = new Promise<ControlStatus>((resolve) => c.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString()) as ControlStatus)));
   await c.subscribeAsync(STATUS, { qos: 1 });
   const s = await withTimeout(retained, 5000, 'the retained status');
