@@ -285,7 +285,13 @@ test('the proxy down, then up: nothing goes out while it is down (the endpoint i
   // Down: 5 more wait; the endpoint is up all along.
   await proxy.down();
   await append(streams, 5);
-  await waitUntil(() => exporter.status().retries >= 2, 'sends failing on the proxy', 15_000);
+  // The first failure may be a kept-alive socket to the proxy cut by its stop ('socket hang up');
+  // while it stays down every attempt is refused: wait for that state, then check what it says.
+  await waitUntil(
+    () => exporter.status().retries >= 2 && /ECONNREFUSED/.test(exporter.status().lastError?.message ?? ''),
+    'sends refused by the proxy that is down',
+    15_000,
+  );
   let st = exporter.status();
   assert.match(st.lastError?.message ?? '', /GH_UPSTREAM_PROXY: proxy http:\/\/127\.0\.0\.1:\d+ unreachable: .*ECONNREFUSED/);
   assert.match(st.lastError?.message ?? '', /Fix: nothing answers at the proxy/);
