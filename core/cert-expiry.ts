@@ -83,9 +83,9 @@ export function expiryState(v: { notBefore: Date; notAfter: Date }, now: number)
  * gateway/upstream/cert-watch.ts) and those it serves (use served: gateway/broker/tls-reload.ts).
  */
 export interface CertExpiryEntry {
-  /** client: presented upstream; ca: trusted to verify an upstream server; served: a broker listener's or the admin API's. */
+  /** client: presented upstream; ca: trusted to verify an upstream server; served: a broker listener's, an http source's or the admin API's. */
   use: 'client' | 'ca' | 'served';
-  /** exporter, source, control, rule (upstream); listener, admin (served). */
+  /** exporter, source, control, rule (upstream); listener, source (an http source's tls), admin (served). */
   kind: 'exporter' | 'source' | 'control' | 'rule' | 'listener' | 'admin';
   /** The exporter's, source's, rule action's or listener's name; 'upstream' for the control channel, 'admin' for the admin API. */
   connection: string;

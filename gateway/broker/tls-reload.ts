@@ -270,7 +270,12 @@ export class ServedTls {
     this.expiry.set({ listener: l.name }, Math.floor(notAfter.getTime() / 1000));
     const { state, leftMs: left } = expiryState(validity, this.deps.now());
     const fix = 'renew it, write the new files and run `systemctl reload gatehouse` (SIGHUP): no restart needed';
-    const what = this.kind === ADMIN_TLS ? 'the certificate the admin API serves' : `the certificate listener ${l.name} serves`;
+    const what =
+      this.kind === ADMIN_TLS
+        ? 'the certificate the admin API serves'
+        : this.kind.kind === 'source'
+          ? `the certificate http source '${l.name}' serves`
+          : `the certificate listener ${l.name} serves`;
     const entry: CertExpiryEntry = {
       use: 'served',
       kind: this.kind.kind,

@@ -1,5 +1,5 @@
 // What `gatehouse check-config` says of the certificates a configuration names: each one's notAfter
-// (the served ones: broker listeners and the admin API; the upstream ones: client certificates and
+// (the served ones: broker listeners, http sources and the admin API; the upstream ones: client certificates and
 // CA bundles, config/client-certs.ts; and those of the rule set's upstream actions), and a warning for one near or past it, by the rule the
 // running gateway warns with (core/cert-expiry.ts). Never a problem: a wrong clock must not fail
 // the check (nor the start).
@@ -26,6 +26,11 @@ export function certificateLines(config: GatehouseConfig, rules?: RuleSetDefinit
   const served = [
     ...config.broker.listeners.flatMap((l, i) =>
       l.tls ? [{ what: `the certificate listener ${listenerName(config.broker.listeners, i)} serves`, file: l.tls.cert }] : [],
+    ),
+    ...((config.sources ?? []) as Array<{ type?: string; name?: string; enabled?: boolean; tls?: { cert?: unknown } }>).flatMap((s) =>
+      s.type === 'http' && s.enabled !== false && typeof s.tls?.cert === 'string'
+        ? [{ what: `the certificate http source '${s.name}' serves`, file: s.tls.cert }]
+        : [],
     ),
     ...(config.admin.tls ? [{ what: 'the certificate the admin API serves', file: config.admin.tls.cert }] : []),
   ];

@@ -19,6 +19,7 @@
 //   unreachable device is a state, not a start failure); `stop()` stops reading, then resolves
 //   once every submit it made has settled or been abandoned, and is idempotent.
 import type { Message, MetaValue } from '../../core/message.js';
+import type { CertExpiryEntry } from '../../core/cert-expiry.js';
 
 export interface Intake {
   /** Run the rules on a message; resolves once everything durable it derived is committed. */
@@ -69,4 +70,6 @@ export interface Source {
   status(): SourceStatus;
   /** Optional: read its TLS files again and serve them to new connections when they changed (SIGHUP; the http source). */
   reloadTls?(): Promise<unknown>;
+  /** Optional: the certificates it serves (the http source's tls.cert), for /healthz's `certificates` (use 'served'). */
+  servedCertificates?(): CertExpiryEntry[];
 }

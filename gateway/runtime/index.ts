@@ -335,8 +335,8 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       startedMono,
       installationId: installationId.known,
       certs,
-      // The served ones beside them in /healthz: the broker's TLS listeners', the admin API's once it runs.
-      served: () => [...broker.servedCertificates(), ...(admin?.servedCertificates() ?? [])],
+      // The served ones beside them in /healthz: the broker's TLS listeners', http sources', the admin API's once it runs.
+      served: () => [...broker.servedCertificates(), ...sources.servedCertificates(), ...(admin?.servedCertificates() ?? [])],
     };
     const source = config.admin.enabled
       ? buildAdminSource({ ...parts, probation: control.probation, jobs: control.jobs, registry, logger }, () => stopping, opts.version)

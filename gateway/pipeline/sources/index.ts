@@ -4,6 +4,7 @@
 // statuses (GET /api/sources, /api/overview) and `gatehouse_source_up{kind,name}` in /metrics.
 import { GatehouseError, errorMessage } from '../../../core/errors.js';
 import { gauge } from '../../../core/metrics.js';
+import type { CertExpiryEntry } from '../../../core/cert-expiry.js';
 import { SOURCE_UP_STATES, type Source, type SourceStatus } from '../contract.js';
 import type { Ingest } from '../ingest.js';
 import type { SourceDeps } from './registry.js';
@@ -93,6 +94,11 @@ export class SourceSet {
   /** SIGHUP: the sources that serve TLS (http) read their files again; one that fails does not stop the others. */
   async reloadTls(log?: (err: string, s: Source) => void): Promise<void> {
     for (const s of this.started) if (s.reloadTls) await s.reloadTls().catch((err: unknown) => log?.(errorMessage(err), s));
+  }
+
+  /** The certificates started sources serve (http sources' tls), beside the broker's and the admin API's in /healthz. */
+  servedCertificates(): CertExpiryEntry[] {
+    return this.started.flatMap((s) => s.servedCertificates?.() ?? []);
   }
 
   status(): SourceStatus[] {

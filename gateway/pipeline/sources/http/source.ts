@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { ERRORS, GatehouseError, errorMessage } from '../../../../core/errors.js';
 import type { Message, MessageProperties } from '../../../../core/message.js';
 import { clocksOf } from '../../../../core/clock.js';
+import type { CertExpiryEntry } from '../../../../core/cert-expiry.js';
 import { PRIVILEGED_PORT_HINT } from '../../../../core/privileged-port.js';
 import { urlHost } from '../../../../core/bind-host.js';
 import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
@@ -171,6 +172,11 @@ export class HttpSource implements Source {
 
   async reloadTls(): Promise<TlsReloadOutcome[]> {
     return this.server?.servedTls ? this.server.servedTls.reload() : [];
+  }
+
+  /** Its certificate as last read (start, SIGHUP, the daily check), for /healthz beside the broker's and the admin API's. */
+  servedCertificates(): CertExpiryEntry[] {
+    return this.server?.servedTls?.expiryEntries() ?? [];
   }
 
   status(): SourceStatus {
