@@ -162,7 +162,7 @@ export const LINKS_ERRORS = {
   GH_HTTP_SOURCE_REQUEST: {
     group: 'http sources',
     meaning:
-      'A request to an http source was refused as malformed, before anything was submitted: an unknown path (404), another method than POST (405), a topic that is not a valid MQTT topic name, an unknown query parameter, an NDJSON body with a line that is not JSON (400), a compressed body (415), plain HTTP on its HTTPS port',
+      'A request to an http source was refused as malformed, before anything was submitted: an unknown path (404), another method than POST (405), a topic that is not a valid MQTT topic name, an unknown query parameter, an NDJSON body with a line that is not JSON or a compressed body that does not decode (400), a Content-Encoding other than gzip or deflate (415), plain HTTP on its HTTPS port',
     message: '{reason}',
     hint: 'POST the payload to /topics/<topic> (docs/http-source.md); nothing of the request was taken: fix it and send it again',
   },
@@ -176,7 +176,7 @@ export const LINKS_ERRORS = {
   GH_HTTP_SOURCE_TOO_LARGE: {
     group: 'http sources',
     meaning:
-      'A request to an http source was over maxBodyBytes, or an NDJSON body over maxBatchMessages lines: answered 413, its body not read further, nothing submitted',
+      'A request to an http source was over maxBodyBytes (as sent, or once decoded: a gzip or deflate body is decoded under the same bound), or an NDJSON body over maxBatchMessages lines: answered 413, its body not read further, nothing submitted',
     message: '{reason}',
     hint: "send smaller requests (Telegraf: metric_batch_size; Fluent Bit: a smaller buffer), or raise the source's maxBodyBytes / maxBatchMessages",
   },

@@ -103,7 +103,7 @@ test('http source: wrong path 404 naming the route, wrong method 405 with Allow,
     const r = await post(port, path, 'x');
     assert.equal(r.status, 400, `${path}: ${r.body}`);
   }
-  const gz = await post(port, '/topics/a', 'x', { headers: { 'content-encoding': 'gzip' } });
+  const gz = await post(port, '/topics/a', 'x', { headers: { 'content-encoding': 'br' } });
   assert.equal(gz.status, 415);
   assert.equal(intake.messages.length, 0);
   assert.equal(await metricValue(deps.registry, 'gatehouse_http_source_requests_total', { outcome: 'bad-request' }), 10);

@@ -79,7 +79,7 @@ export const httpSourceSchema = sourceBaseSchema
       .min(1)
       .max(64 * 1024 * 1024)
       .default(1024 * 1024)
-      .describe('Largest request body in bytes: a larger one is answered 413 and not read further.'),
+      .describe('Largest request body in bytes, as sent and once decoded (gzip, deflate): a larger one is answered 413 and not read nor decoded further.'),
     maxBatchMessages: z.number().int().min(1).default(1000).describe('Most lines of an NDJSON body (one message each); more is answered 413.'),
     maxInFlight: z
       .number()

@@ -1,8 +1,6 @@
-// What an http source reads of a request: its target (POST /topics/<topic>?qos=1), its body under
-// a byte bound, and an NDJSON body's lines. Everything is checked before anything is submitted,
+// What an http source reads of a request: its target (POST /topics/<topic>?qos=1) and an NDJSON
+// body's lines (its body: body.ts). Everything is checked before anything is submitted,
 // so a refused request leaves nothing behind (an NDJSON body is all or nothing).
-import type { IncomingMessage } from 'node:http';
-
 export const ROUTE = 'POST /topics/<topic>';
 
 /** A refusal before anything was submitted: the HTTP status, what the client is told, the counter's outcome. */
@@ -78,17 +76,6 @@ export function topicProblem(topic: string, maxTopicLength: number): string | un
   return undefined;
 }
 
-/** A body in a Content-Encoding this source does not decode (gzip from Fluent Bit's compress): refused, never stored compressed. */
-export function encodingRefusal(encoding: string | undefined): Refusal | undefined {
-  const e = (encoding ?? '').trim().toLowerCase();
-  if (e === '' || e === 'identity') return undefined;
-  return refuse(
-    415,
-    'bad-request',
-    `Content-Encoding ${e.slice(0, 40)} is not taken: send the body uncompressed (Fluent Bit: no compress; Telegraf: content_encoding = "identity")`,
-  );
-}
-
 /** NDJSON (one JSON document per line): Fluent Bit's json_lines, Fluentd's http output, jq -c. */
 export function isNdjson(contentType: string | undefined): boolean {
   const t = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
@@ -124,44 +111,4 @@ export function ndjsonLines(body: Buffer, maxLines: number): Buffer[] | Refusal 
   }
   if (out.length === 0) return refuse(400, 'bad-request', 'the NDJSON body holds no line');
   return out;
-}
-
-export type BodyResult = { body: Buffer } | { tooLarge: true } | { gone: true };
-
-/**
- * Read the body up to maxBytes. Over it (said by Content-Length or found while reading), stop
- * reading at once: `tooLarge` (the caller answers 413 and closes). The client gone first: `gone`.
- */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<BodyResult> {
-  // Cut while its credentials were checked (a stop, the client gone): its events are past, none would come.
-  if (req.destroyed) return Promise.resolve({ gone: true });
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.resolve({ tooLarge: true });
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (r: BodyResult): void => {
-      if (done) return;
-      done = true;
-      req.removeListener('data', onData);
-      resolve(r);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        chunks.length = 0;
-        req.pause();
-        finish({ tooLarge: true });
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.once('end', () => finish({ body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) }));
-    req.once('error', () => finish({ gone: true }));
-    req.once('close', () => {
-      if (!req.complete) finish({ gone: true });
-    });
-  });
 }

@@ -32,7 +32,8 @@ import type { SourceDeps } from '../kind.js';
 import { topicAllowed, type HttpAuth } from './auth.js';
 import type { HttpSourceOptions } from './options.js';
 import { errorBody, httpSourceMetrics, sendJson, type AnswerOptions, type HttpSourceMetrics, type Outcome } from './replies.js';
-import { encodingRefusal, isNdjson, ndjsonLines, parseTarget, readBody, type Refusal } from './request.js';
+import { isNdjson, ndjsonLines, parseTarget, type Refusal } from './request.js';
+import { bodyEncoding, readBody } from './body.js';
 
 /** The broker's default maxTopicLength, when the gateway does not pass its own. */
 const DEFAULT_MAX_TOPIC_LENGTH = 1024;
@@ -240,8 +241,8 @@ export class HttpSource implements Source {
     if (this.stopping || !intake) return this.busy(res, 'the gateway is stopping: send it again later');
     const target = parseTarget(req.method, req.url, this.maxTopicLength);
     if ('status' in target) return this.refuse(res, target, true);
-    const encoding = encodingRefusal(req.headers['content-encoding']);
-    if (encoding) return this.refuse(res, encoding, true);
+    const encoding = bodyEncoding(req.headers['content-encoding']);
+    if ('status' in encoding) return this.refuse(res, encoding, true);
     if (this.inFlight >= o.maxInFlight) return this.busy(res, `${o.maxInFlight} requests are waiting for their commits (maxInFlight): send it again later`);
     this.inFlight++;
     this.reading.add(req);
@@ -263,10 +264,21 @@ export class HttpSource implements Source {
         const reason = `${credential.name ?? 'this credential'} may not post to ${JSON.stringify(target.topic.slice(0, 200))}`;
         return this.answerError(res, 403, 'forbidden', ERRORS.GH_HTTP_SOURCE_UNAUTHORIZED({ reason }), { close: true });
       }
-      const read = await readBody(req, o.maxBodyBytes);
+      const read = await readBody(req, o.maxBodyBytes, encoding.encoding);
       if ('gone' in read) return this.count('aborted');
-      if ('tooLarge' in read)
-        return this.refuse(res, { status: 413, outcome: 'too-large', reason: `the body is over maxBodyBytes (${o.maxBodyBytes}): nothing was taken` }, true);
+      if ('tooLarge' in read) {
+        const what =
+          read.decoded !== undefined
+            ? `the ${encoding.encoding} body decodes to more than maxBodyBytes (${o.maxBodyBytes}): decoding stopped at ${read.decoded} bytes`
+            : `the body is over maxBodyBytes (${o.maxBodyBytes})`;
+        return this.refuse(res, { status: 413, outcome: 'too-large', reason: `${what}: nothing was taken` }, true);
+      }
+      if ('corrupt' in read)
+        return this.refuse(
+          res,
+          { status: 400, outcome: 'bad-request', reason: `the ${encoding.encoding} body does not decode (${read.corrupt.slice(0, 120)}): nothing was taken` },
+          true,
+        );
       this.reading.delete(req);
       const payloads = isNdjson(req.headers['content-type']) ? ndjsonLines(read.body, o.maxBatchMessages) : [read.body];
       if (!Array.isArray(payloads)) return this.refuse(res, payloads, false);
