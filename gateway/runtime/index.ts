@@ -195,7 +195,7 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       // An MQTT source's clientId may hold ${gatewayId} and ${installationId}.
       gatewayId: config.gatewayId,
       installationId,
-      publish: (topic, payload) => void broker.publish({ topic, payload, qos: 0 }).catch(() => undefined),
+      publish: (topic, payload, o) => void broker.publish({ topic, payload, qos: 0, ...(o?.retain ? { retain: true } : {}) }).catch(() => undefined),
       subscribe: (filter, handler) => broker.subscribe(filter, handler),
       maxTopicLength: config.broker.maxTopicLength,
       // An MQTT source's way to its broker: direct or through the site's proxy (upstream/proxy.ts).

@@ -3,7 +3,7 @@
 // each answer is the one the comment under it shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort, needBinary, repoRoot, tempDir } from '../helpers/index.js';
@@ -42,4 +42,30 @@ test("docs/http-source.md 'Try it': the config starts and the curl examples answ
   const archive = streams.streams.find((s) => s.name === 'archive');
   assert.ok(archive, 'the archive stream');
   assert.equal(archive.lastSeq ?? archive.appended, 3, JSON.stringify(archive));
+});
+
+test("docs/http-source.md 'Retained': a subscriber started after the POST gets the reading at once, as the page shows", {
+  skip: needBinary('curl', 'curl') ?? needBinary('mosquitto_sub', 'mosquitto-clients'),
+}, async (t) => {
+  const page = await readFile(join(repoRoot, 'docs', 'http-source.md'), 'utf8');
+  const yaml = blockAfter(page, '### Retained', 'yaml');
+  const sh = blockAfter(page, '### Retained', 'sh');
+  const port = await freePort(t);
+  const dir = await tempDir(t);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\n${yaml.replace('port: 8080', `port: ${port}`)}`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const mqttPort = new URL(gw.mqttUrl).port;
+  const lines = sh.split('\n').filter((l) => l.trim() !== '');
+  const commands = lines.filter((l) => !l.startsWith('#'));
+  const expected = lines.filter((l) => l.startsWith('# ')).map((l) => l.slice(2));
+  assert.equal(commands.length, 2);
+  for (const [i, c] of commands.entries()) {
+    const run = c.replaceAll('127.0.0.1:8080', `127.0.0.1:${port}`).replace('-p 1883', `-p ${mqttPort}`).replace('-C 1', '-C 1 -W 10');
+    // mosquitto_sub in the background (async): the gateway is another process, but keep this one's loop free
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-ec', run], { encoding: 'utf8', timeout: 15_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    assert.equal(out.trimEnd(), expected[i], c);
+  }
 });

@@ -22,8 +22,11 @@ export interface SourceDeps extends RuntimeDeps {
    * a client id's ${installationId}; absent: the one kept in dataDir.
    */
   installationId?: () => Promise<string>;
-  /** Publish on the local broker (QoS 0, not durable), for sources whose readings MQTT subscribers also see. */
-  publish?: (topic: string, payload: Buffer) => void;
+  /**
+   * Publish on the local broker (QoS 0, not durable), for sources whose readings MQTT subscribers
+   * also see; `retain` (an http source's ?retain=true) is kept within the broker's retained bounds.
+   */
+  publish?: (topic: string, payload: Buffer, options?: { retain?: boolean }) => void;
   /** The config's network.proxy and the environment to read: an MQTT source's way to its broker (upstream/proxy.ts). */
   network?: ProxySettings;
   /** The broker's maxTopicLength: the longest topic a source that names topics from outside (http) takes. */

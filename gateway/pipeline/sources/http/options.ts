@@ -106,7 +106,9 @@ export const httpSourceSchema = sourceBaseSchema
     publishLocal: z
       .boolean()
       .default(false)
-      .describe('Also publish each committed message on the embedded broker (QoS 0, not retained) for MQTT subscribers such as dashboards.'),
+      .describe(
+        'Also publish each committed message on the embedded broker (QoS 0) for MQTT subscribers such as dashboards; retained when the request says ?retain=true (refused 400 without publishLocal).',
+      ),
   })
   .superRefine((o, ctx) => {
     if (!loopbackHost(o.host) && o.auth.tokens.length === 0 && o.auth.users.length === 0)

@@ -20,14 +20,25 @@ export interface Target {
   topic: string;
   /** The query's other parameters (ChirpStack's ?event=up): the message's MQTT 5 user properties. */
   params: Record<string, string> | undefined;
+  /** ?retain=true (AWS IoT's): published retained on the local broker (publishLocal only). */
+  retain: boolean;
+}
+
+/** What parseTarget needs of the source's options. */
+export interface TargetOptions {
+  maxTopicLength: number;
+  /** The source publishes on the local broker: ?retain=true is taken only then. */
+  publishLocal: boolean;
 }
 
 /**
  * The MQTT topic a request posts to and its query's parameters, or why it is refused. `qos` is
- * AWS IoT's (0 or 1, ignored: every message is committed before the 200), `retain` is refused,
- * any other parameter is kept as a user property of the message (get_user_properties('event')).
+ * AWS IoT's (0 or 1, ignored: every message is committed before the 200), `retain` is AWS IoT's
+ * too (true: the local broker keeps the last one, so only with publishLocal), any other parameter
+ * is kept as a user property of the message (get_user_properties('event')).
  */
-export function parseTarget(method: string | undefined, rawUrl: string | undefined, maxTopicLength: number): Target | Refusal {
+export function parseTarget(method: string | undefined, rawUrl: string | undefined, o: TargetOptions): Target | Refusal {
+  const { maxTopicLength } = o;
   let raw = rawUrl ?? '/';
   // absolute-form (a client through a proxy): http://host:port/topics/x
   const abs = /^https?:\/\/[^/]*/i.exec(raw);
@@ -46,6 +57,7 @@ export function parseTarget(method: string | undefined, rawUrl: string | undefin
   if (problem) return refuse(400, 'bad-request', problem);
   const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
   let params: Record<string, string> | undefined;
+  let retain = false;
   for (const [k, v] of query) {
     if (k === 'qos') {
       // AWS IoT's ?qos=: every message taken here is committed before the 200, whatever it says.
@@ -53,15 +65,26 @@ export function parseTarget(method: string | undefined, rawUrl: string | undefin
         return refuse(400, 'bad-request', `qos=${v.slice(0, 20)}: give 0 or 1 (or nothing); every message is committed before the 200 either way`);
       continue;
     }
-    if (k === 'retain')
-      return refuse(400, 'bad-request', 'retain is not taken by this source: the message is stored, and publishLocal publishes it unretained');
+    if (k === 'retain') {
+      const r = v.toLowerCase();
+      if (r !== 'true' && r !== 'false') return refuse(400, 'bad-request', `retain=${v.slice(0, 20)}: give true or false`);
+      retain = r === 'true';
+      // Retained where? The message is stored and goes upstream either way; only the local broker keeps a last value.
+      if (retain && !o.publishLocal)
+        return refuse(
+          400,
+          'bad-request',
+          'retain=true needs publishLocal: true on this source: the local broker keeps the last retained message for MQTT subscribers that come later, and without publishLocal nothing is published there (the message is stored and sent upstream either way)',
+        );
+      continue;
+    }
     params ??= {};
     if (Object.keys(params).length >= MAX_PARAMS) return refuse(400, 'bad-request', `more than ${MAX_PARAMS} query parameters`);
     if (k.length > MAX_PARAM_CHARS || v.length > MAX_PARAM_CHARS)
       return refuse(400, 'bad-request', `query parameter '${k.slice(0, 50)}' or its value is over ${MAX_PARAM_CHARS} characters`);
     params[k] = v;
   }
-  return { topic, params };
+  return { topic, params, retain };
 }
 
 /** Why a topic cannot be posted to (MQTT topic name rules), or undefined. */

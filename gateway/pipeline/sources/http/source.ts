@@ -32,7 +32,7 @@ import type { SourceDeps } from '../kind.js';
 import { topicAllowed, type HttpAuth } from './auth.js';
 import type { HttpSourceOptions } from './options.js';
 import { errorBody, httpSourceMetrics, sendJson, type AnswerOptions, type HttpSourceMetrics, type Outcome } from './replies.js';
-import { isNdjson, ndjsonLines, parseTarget, type Refusal } from './request.js';
+import { isNdjson, ndjsonLines, parseTarget, type Refusal, type Target } from './request.js';
 import { bodyEncoding, readBody } from './body.js';
 
 /** The broker's default maxTopicLength, when the gateway does not pass its own. */
@@ -239,7 +239,7 @@ export class HttpSource implements Source {
     const o = this.options;
     const intake = this.intake;
     if (this.stopping || !intake) return this.busy(res, 'the gateway is stopping: send it again later');
-    const target = parseTarget(req.method, req.url, this.maxTopicLength);
+    const target = parseTarget(req.method, req.url, { maxTopicLength: this.maxTopicLength, publishLocal: o.publishLocal });
     if ('status' in target) return this.refuse(res, target, true);
     const encoding = bodyEncoding(req.headers['content-encoding']);
     if ('status' in encoding) return this.refuse(res, encoding, true);
@@ -282,7 +282,7 @@ export class HttpSource implements Source {
       this.reading.delete(req);
       const payloads = isNdjson(req.headers['content-type']) ? ndjsonLines(read.body, o.maxBatchMessages) : [read.body];
       if (!Array.isArray(payloads)) return this.refuse(res, payloads, false);
-      await this.commit(res, req, target.topic, target.params, payloads, credential.name);
+      await this.commit(res, req, target, payloads, credential.name);
     } finally {
       this.inFlight--;
     }
@@ -292,8 +292,7 @@ export class HttpSource implements Source {
   private async commit(
     res: ServerResponse,
     req: IncomingMessage,
-    topic: string,
-    params: Record<string, string> | undefined,
+    { topic, params, retain }: Target,
     payloads: Buffer[],
     principal: string | undefined,
   ): Promise<void> {
@@ -309,6 +308,7 @@ export class HttpSource implements Source {
         topic,
         payload,
         qos: 1,
+        ...(retain ? { retain: true } : {}),
         source: { kind: 'http', id: this.name, ...(ip ? { ip } : {}), ...(principal ? { principal } : {}) },
         receivedAt,
         ...(properties ? { properties } : {}),
@@ -336,7 +336,9 @@ export class HttpSource implements Source {
     this.bytes += bytes;
     this.metrics.messages.inc({ source: this.name }, payloads.length);
     this.metrics.bytes.inc({ source: this.name }, bytes);
-    if (this.options.publishLocal && this.deps.publish) for (const p of payloads) this.deps.publish(topic, p);
+    // After the commit, as AWS IoT's: a retained one replaces the broker's last value of the topic
+    // (an NDJSON batch: its last line), within broker.maxRetainedMessages / maxRetainedBytes.
+    if (this.options.publishLocal && this.deps.publish) for (const p of payloads) this.deps.publish(topic, p, retain ? { retain: true } : undefined);
     // Gone: its connection closed, or its side ended (node's server, httpAllowHalfOpen off, ends a
     // connection whose client ended its side: no answer can reach it).
     const socket = res.socket;
