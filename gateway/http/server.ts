@@ -2,7 +2,7 @@
 // the admin API learned in the field, in one place:
 // - header and request timeouts checked every second (node's default check runs every 30 s: a
 //   client trickling its headers was answered 408 10 to 40 s after it connected, not at 10 s), a
-//   16 KiB header cap, keep-alive 5 s;
+//   16 KiB header cap and at most MAX_HEADER_FIELDS header fields (431), keep-alive 5 s;
 // - a bound on open connections (each holds a file descriptor, shared with the broker and the
 //   store's LevelDB tables): one more is closed at accept, and counted by the caller (onDrop);
 // - with TLS: the files read with the kind's error code, a pair that does not load said as the
@@ -23,6 +23,16 @@ import { answerPlainHttp, type PlainHttpGuard, type PlainHttpOptions } from './p
 
 /** The timeouts and header cap of every server (node's own defaults are minutes, checked every 30 s). */
 export const HTTP_SERVER_LIMITS = { requestTimeout: 30_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1000 } as const;
+/**
+ * Header fields a request may have; one more is answered 431 and closed. Node's 16 KiB cap
+ * (maxHeaderSize) counts only the names' and values' bytes, not ': ' and CRLF: 4,000 fields of 8
+ * bytes on the wire (32 KiB) passed it, and node kept about 1,000 of them per request (measured
+ * ~123 KiB of heap per connection held, ~16 MiB for an http source's 128 connections). With 100
+ * (Apache's LimitRequestFields), ~23 KiB. curl, Telegraf, Fluent Bit and ChirpStack send fewer
+ * than 20, a proxy adds a few. Node's maxHeadersCount drops the fields past it without a word (a
+ * Content-Encoding past it would leave a gzip body taken as is): refused here instead.
+ */
+export const MAX_HEADER_FIELDS = 100;
 /** An idle keep-alive connection is closed after this long. */
 export const KEEP_ALIVE_TIMEOUT_MS = 5000;
 
@@ -74,6 +84,13 @@ export async function createHardenedServer(
       ? { requestTimeout: options.requestTimeoutMs, headersTimeout: Math.min(HTTP_SERVER_LIMITS.headersTimeout, options.requestTimeoutMs) }
       : {}),
   };
+  // Node keeps rawHeaders a batch past maxHeadersCount (it truncates `headers` only): more than the cap were sent.
+  const guarded = (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.rawHeaders.length / 2 <= MAX_HEADER_FIELDS) return handler(req, res);
+    const text = `more than ${MAX_HEADER_FIELDS} header fields\n`;
+    res.writeHead(431, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+    res.end(text);
+  };
   let server: Server;
   let servedTls: ServedTls | undefined;
   let plainHttp: PlainHttpGuard | undefined;
@@ -89,7 +106,7 @@ export async function createHardenedServer(
       // A handshake that stalls is dropped as soon as a silent connection is (node's default: 120 s).
       https = createHttpsServer(
         { ...httpOptions, ...SERVER_TLS_OPTIONS, handshakeTimeout: firstByteTimeoutMs, cert: material.cert, key: material.key },
-        handler,
+        guarded,
       );
     } catch (err) {
       // The two swapped, a key of another certificate, or a file that is not PEM: said as the broker's listeners say it.
@@ -102,8 +119,9 @@ export async function createHardenedServer(
     plainHttp = answerPlainHttp(https, { ...options.plainHttp, firstByteTimeoutMs, registry: deps.registry, logger: deps.logger, monotonic: deps.monotonic });
     server = https;
   } else {
-    server = nodeHttp.createServer(httpOptions, handler);
+    server = nodeHttp.createServer(httpOptions, guarded);
   }
+  server.maxHeadersCount = MAX_HEADER_FIELDS;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
   server.maxConnections = options.maxConnections;
   server.on('drop', () => options.onDrop());
