@@ -13,7 +13,7 @@ import { loadConfig } from '../../gateway/config/index.js';
 import { startGateway } from '../../gateway/runtime/index.js';
 import { createMetricsRegistry } from '../../gateway/metrics/registry.js';
 import { freePort, metricValue, tempDir, testDeps } from '../helpers/index.js';
-import { post } from '../helpers/http-post.js';
+import { httpRig, post } from '../helpers/http-post.js';
 
 async function client(t: TestContext, url: string): Promise<MqttClient> {
   const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
@@ -95,4 +95,14 @@ sources:
   assert.equal(await metricValue(registry, 'gatehouse_http_source_messages_total', { source: 'plain' }), 0);
   // retain=false asks for nothing to retain: taken without publishLocal
   assert.equal((await post(plain, '/topics/shelly/kitchen?retain=false', '{"t":22}')).status, 200);
+});
+
+test('http source ?retain=true: the message submitted carries the retain flag (rules and the input log see it as an MQTT retained publish)', async (t) => {
+  const { port, intake } = await httpRig(t, { publishLocal: true });
+  assert.equal((await post(port, '/topics/a?retain=true', '1')).status, 200);
+  assert.equal((await post(port, '/topics/a?retain=false', '2')).status, 200);
+  assert.deepEqual(
+    intake.messages.map((m) => m.retain),
+    [true, undefined],
+  );
 });
