@@ -65,13 +65,15 @@ export function readBody(req: IncomingMessage, maxBytes: number, encoding?: Body
         decoder.on('error', () => undefined); // a write after its destroy, or its last error
         decoder.destroy();
       }
-      if (!('body' in r)) chunks.length = 0;
+      if (!('body' in r)) {
+        chunks.length = 0;
+        req.pause(); // not read further: the refusal closes the connection
+      }
       resolve(r);
     };
     const keep = (chunk: Buffer): boolean => {
       size += chunk.length;
       if (size > maxBytes) {
-        req.pause();
         finish(decoder ? { tooLarge: true, decoded: size } : { tooLarge: true, received });
         return false;
       }
@@ -85,7 +87,6 @@ export function readBody(req: IncomingMessage, maxBytes: number, encoding?: Body
         return;
       }
       if (received > maxBytes) {
-        req.pause();
         finish({ tooLarge: true, received });
         return;
       }
