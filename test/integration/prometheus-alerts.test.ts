@@ -16,7 +16,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { startPrometheus } from '../helpers/peers.js';
-import { ADMIN_TLS } from '../../gateway/broker/tls-reload.js';
+import { ADMIN_TLS, httpSourceTls } from '../../gateway/broker/tls-reload.js';
 
 const run = promisify(execFile);
 const skip = needBinary('promtool', 'prometheus') ?? needBinary('prometheus', 'prometheus');
@@ -221,6 +221,19 @@ const CASES: AlertCase[] = [
     summary: `${INSTANCE}: a certificate the gateway serves (mqtts) expires within 14 days`,
   },
   {
+    // an http source's certificate (its own gauge, the listener label the source's name): devices
+    // posting over HTTPS refuse an expired one as MQTT clients do
+    alert: 'GatehouseServedCertificateExpiresSoon',
+    series: [
+      [on(`${httpSourceTls('devices').metrics}_cert_expiry_timestamp_seconds`, 'listener="devices"'), '864000x100'],
+      [on(`${httpSourceTls('lan').metrics}_cert_expiry_timestamp_seconds`, 'listener="lan"'), '1728000x100'],
+    ],
+    quietAt: '30m',
+    firesAt: '70m',
+    labels: { listener: 'devices' },
+    summary: `${INSTANCE}: a certificate the gateway serves (devices) expires within 14 days`,
+  },
+  {
     alert: 'GatehouseBrokerCrlExpiresSoon',
     // 2 days to its nextUpdate; another listener's CRL with 5 days stays quiet
     series: [
@@ -386,8 +399,9 @@ test("every metric the shipped rules read is one a gateway exports, and promtool
   t.after(() => gw.stop());
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   const exported = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
-  // the admin API's certificate gauge exists only with admin.tls; its name is the code's
+  // the admin API's and an http source's certificate gauges exist only with their tls; their names are the code's
   exported.add(`${ADMIN_TLS.metrics}_cert_expiry_timestamp_seconds`);
+  exported.add(`${httpSourceTls('any').metrics}_cert_expiry_timestamp_seconds`);
   const rules = await ruleFile();
   const read = new Set(rules.groups.flatMap((g) => g.rules.flatMap((r) => [...r.expr.matchAll(/\bgatehouse_[a-z0-9_]+/g)].map((m) => m[0]))));
   assert.ok(read.size >= 15, `the rules read ${read.size} metrics`);
