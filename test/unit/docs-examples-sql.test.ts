@@ -11,7 +11,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../../gateway/cli/main.js';
 import { repoRoot } from '../helpers/index.js';
@@ -80,6 +81,8 @@ interface Example {
   where: string;
   argv: string[];
   expected: string[];
+  /** The block's `protoc --encode` lines before it: they write the payload file it reads. */
+  encodes: string[];
 }
 
 /** `gatehouse rules eval` commands of ```sh blocks, with the `# ...` lines after each as its output. */
@@ -89,6 +92,7 @@ function evalExamples(file: string, text: string): Example[] {
   for (let i = 0; i < lines.length; i++) {
     if (lines[i]!.trim() !== '```sh') continue;
     let current: Example | null = null;
+    const encodes: string[] = [];
     for (i++; i < lines.length && lines[i]!.trim() !== '```'; i++) {
       const start = i;
       let line = lines[i]!;
@@ -98,9 +102,10 @@ function evalExamples(file: string, text: string): Example[] {
         continue;
       }
       current = null;
+      if (/\bprotoc --encode=/.test(line)) encodes.push(line);
       const words = shellWords(line);
       if (words[0] === 'gatehouse' && words[1] === 'rules' && words[2] === 'eval') {
-        current = { where: `${file}:${start + 1}`, argv: words.slice(1), expected: [] };
+        current = { where: `${file}:${start + 1}`, argv: words.slice(1), expected: [], encodes: [...encodes] };
         out.push(current);
       }
     }
@@ -111,7 +116,26 @@ function evalExamples(file: string, text: string): Example[] {
 test('every `gatehouse rules eval` in a shell block of README.md and docs/ prints the output the page shows', async (t) => {
   const examples = (await pages()).flatMap((p) => evalExamples(p.file, p.text));
   assert.ok(examples.length >= 4, `found only ${examples.length} rules eval examples`);
+  // A Protobuf example: its descriptors made by protoc (the pages' .proto files, in the folder
+  // beside them: src/), its payload written by the block's `protoc --encode` line run there, and
+  // --proto-dir and --payload-file pointed at them.
+  const protoExamples = examples.filter((ex) => ex.argv.includes('--payload-file'));
+  const protoDir =
+    skipProtoc || protoExamples.length === 0
+      ? undefined
+      : await docsDescriptors(
+          t,
+          (await pages()).map((p) => p.text),
+        );
   for (const ex of examples) {
+    if (ex.argv.includes('--payload-file')) {
+      if (!protoDir) continue;
+      const src = join(dirname(protoDir), 'src');
+      for (const line of ex.encodes) execFileSync('sh', ['-ec', line], { cwd: src });
+      const at = (flag: string) => ex.argv.indexOf(flag) + 1;
+      if (at('--proto-dir') > 0) ex.argv[at('--proto-dir')] = protoDir;
+      ex.argv[at('--payload-file')] = join(src, ex.argv[at('--payload-file')]!);
+    }
     const r = await cli(ex.argv);
     assert.equal(r.code, 0, `${ex.where}: exit ${r.code}\n${r.stderr}`);
     assert.deepEqual(r.stdout.trimEnd().split('\n').filter(Boolean), ex.expected, `${ex.where}: gatehouse ${ex.argv.join(' ')}`);
