@@ -23,7 +23,7 @@ commands:
   streams drop NAME [--records N]   drop a stream nothing uses any more, with the N records it holds
   jobs [--admin URL | --config FILE]      list scheduled jobs of the running gateway: last run, next run, counts
   sources [--admin URL | --config FILE]   list configured sources of the running gateway: state, summary, last error
-  passwd [PASSWORD]                 hash a password for broker.users (reads stdin when omitted)
+  passwd [PASSWORD]                 hash a password for broker.users or an http source's auth.users (reads stdin when omitted)
   rules eval|check|list|apply|rollback|sign|keygen ...   evaluate, validate, sign and manage rule sets
   detect [--detector NAME] [--param k=v ...] --input FILE.csv   score a time series with an anomaly detector
   simulate serial|mqtt ...          play a serial device or a fleet of MQTT devices

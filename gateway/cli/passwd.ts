@@ -1,4 +1,4 @@
-// `gatehouse passwd`: hash a password for broker.users[].password.
+// `gatehouse passwd`: hash a password for broker.users[].password (and an http source's auth.users[].password).
 import { hashPassword } from '../broker/password.js';
 import { GatehouseError } from '../../core/errors.js';
 import { parseCliArgs, writeLine, type CliIO } from './io.js';
@@ -61,7 +61,7 @@ export async function runPasswd(argv: string[], io: CliIO): Promise<number> {
   if (values.help) {
     writeLine(
       io.stdout,
-      `usage: ${USAGE}\nPrints a scrypt hash to put in broker.users[].password. Passing the password as an argument leaves it in shell history: prefer stdin.`,
+      `usage: ${USAGE}\nPrints a scrypt hash to put in broker.users[].password, or an http source's auth.users[].password. Passing the password as an argument leaves it in shell history: prefer stdin.`,
     );
     return 0;
   }
