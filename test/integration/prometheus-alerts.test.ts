@@ -13,7 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
+import { freePort, needBinary, repoRoot, tempDir, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { startPrometheus } from '../helpers/peers.js';
 import { ADMIN_TLS, httpSourceTls } from '../../gateway/broker/tls-reload.js';
@@ -262,6 +262,19 @@ const CASES: AlertCase[] = [
     summary: `${INSTANCE}: MQTT clients were banned for repeated wrong passwords (address)`,
   },
   {
+    alert: 'GatehouseHttpSourceAddressBanned',
+    // requests refused (429) from a banned address; other refusals (401) stay quiet
+    series: [
+      [on('gatehouse_http_source_requests_total', 'source="devices",outcome="banned"'), '0 0 2 3'],
+      [on('gatehouse_http_source_requests_total', 'source="devices",outcome="unauthorized"'), '0 5 10 15'],
+    ],
+    quietAt: '1m',
+    firesAt: '3m',
+    severity: 'info',
+    labels: { source: 'devices', outcome: 'banned' },
+    summary: `${INSTANCE}: http source devices refused requests from an address banned for repeated failed authentications`,
+  },
+  {
     alert: 'GatehouseRevokedCertificateTried',
     // an unknown CA's attempts do not fire it
     series: [
@@ -395,7 +408,12 @@ test('a real Prometheus scraping a real gateway evaluates every shipped rule wit
 
 test("every metric the shipped rules read is one a gateway exports, and promtool's lint of /metrics finds only prom-client's names", { skip }, async (t) => {
   const dir = await tempDir(t, 'gatehouse-prom-names-');
-  const gw = await startGatewayProcess(undefined, ['--data-dir', join(dir, 'data')]);
+  // with an http source, whose metrics exist only with one
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nsources:\n  - { type: http, name: devices, port: ${await freePort(t)} }\n`,
+  );
+  const gw = await startGatewayProcess(config);
   t.after(() => gw.stop());
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   const exported = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, tempDir } from '../helpers/index.js';
+import { freePort, tempDir, waitUntil } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 import { post } from '../helpers/http-post.js';
 
@@ -51,4 +51,26 @@ test("an http source's message in the rules: clientid(), sourceip(), principal()
     event: 'up',
     ct: 'application/json',
   });
+});
+
+test('an http source that bans an address says so in the log with the address, as the broker does (before: a 429 and a count, no word of who)', async (t) => {
+  const dir = await tempDir(t);
+  const port = await freePort(t);
+  const sha = createHash('sha256').update(TOKEN).digest('hex');
+  const config = await writeConfig(
+    dir,
+    `dataDir: ${JSON.stringify(join(dir, 'data'))}\nexporters: []\nsources:\n  - { type: http, name: devices, port: ${port}, auth: { maxFailures: 2, tokens: [{ name: shelly-fleet, sha256: "${sha}" }] } }\n`,
+  );
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const wrong = { headers: { authorization: 'Bearer wrong-token-0123456789' } };
+  assert.equal((await post(port, '/topics/shelly/1', 'x', wrong)).status, 401);
+  assert.equal(gw.logs.filter((l) => String(l.msg).includes('temporary ban')).length, 0, 'one failure bans nobody');
+  assert.equal((await post(port, '/topics/shelly/1', 'x', wrong)).status, 401);
+  assert.equal((await post(port, '/topics/shelly/1', 'x', { headers: { authorization: `Bearer ${TOKEN}` } })).status, 429);
+  const line = await waitUntil(() => gw.logs.find((l) => String(l.msg).includes('temporary ban')), 'the ban logged', 10_000, 20);
+  assert.equal(line.msg, 'http source: repeated failed authentication: temporary ban (429)');
+  assert.equal(line.ip, '127.0.0.1');
+  assert.equal(line.source, 'devices');
+  assert.equal(line.level, 40);
 });

@@ -29,7 +29,7 @@ export interface Credential {
 
 export type AuthOutcome =
   | { ok: true; credential: Credential }
-  | { ok: false; status: 401 | 429 | 503; reason: string; outcome: 'unauthorized' | 'banned' | 'busy' };
+  | { ok: false; status: 401 | 429 | 503; reason: string; outcome: 'unauthorized' | 'banned' | 'busy'; newlyBanned?: true };
 
 const sha256 = (b: string | Buffer): Buffer => createHash('sha256').update(b).digest();
 
@@ -94,12 +94,13 @@ export class HttpAuth {
       this.guard.succeeded(address, undefined);
       return { ok: true, credential: found };
     }
-    this.guard.failed(address, undefined);
+    const banned = this.guard.failed(address, undefined).length > 0;
     return {
       ok: false,
       status: 401,
       outcome: 'unauthorized',
       reason: header ? 'the credentials are not valid' : 'credentials required: Authorization: Bearer <token> or Basic',
+      ...(banned ? { newlyBanned: true as const } : {}),
     };
   }
 

@@ -251,6 +251,13 @@ export class HttpSource implements Source {
       const address = peerAddress(req.socket);
       const auth = await this.auth.check(req.headers.authorization, address);
       if (!auth.ok) {
+        // as the broker's bans: the log names the address (a device with an old password, or someone guessing)
+        if (auth.newlyBanned)
+          this.log(
+            'ban',
+            { ip: address, maxFailures: o.auth.maxFailures, bannedNow: this.auth.bannedCount() },
+            'http source: repeated failed authentication: temporary ban (429)',
+          );
         const err = ERRORS.GH_HTTP_SOURCE_UNAUTHORIZED({ reason: auth.reason });
         if (auth.status === 401)
           return this.answerError(res, 401, auth.outcome, err, {
