@@ -16,6 +16,8 @@ export interface ChaosConfigParts {
   destination: Record<string, unknown>;
   /** The gateway's end of the serial leg's pty pair (absent: no serial link). */
   serialPath?: string | undefined;
+  /** The http source's port (absent: no http source). */
+  httpPort?: number | undefined;
 }
 
 export function chaosConfig(o: ChaosConfigParts) {
@@ -50,6 +52,8 @@ export function chaosConfig(o: ChaosConfigParts) {
             },
           ]
         : []),
+      // Anonymous on loopback; Retry-After 1 s: the devices wait it out (chaos-http.ts).
+      ...(o.httpPort ? [{ type: 'http', name: 'devices', host: '127.0.0.1', port: o.httpPort, retryAfterSeconds: 1 }] : []),
     ],
     rules: { version: 1, rules: [{ name: 'all', sql: "SELECT * FROM '#'", actions: [{ stream: { name: 'archive' } }] }] },
     exporters: [

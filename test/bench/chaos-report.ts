@@ -11,7 +11,7 @@ export interface AckedSender {
 }
 
 export interface AckLeg {
-  /** Printed name: 'MQTT', 'MQTT 5', 'cloud', 'serial'. */
+  /** Printed name: 'MQTT', 'MQTT 5', 'cloud', 'serial', 'http'. */
   name: string;
   key: ChaosKey;
   sender: AckedSender;
@@ -41,7 +41,7 @@ export function missingOf(leg: AckLeg, upstream: ChaosSink): number[] {
 export function deadLetterIds(deadLetters: Array<{ payload?: string }>): Set<string> {
   const ids = new Set<string>();
   for (const d of deadLetters) {
-    const m = /"(id|v|f|d|s)":(\d+)/.exec(d.payload ?? '');
+    const m = /"(id|v|f|d|s|h)":(\d+)/.exec(d.payload ?? '');
     if (m) ids.add(`${m[1]}:${m[2]}`);
   }
   return ids;

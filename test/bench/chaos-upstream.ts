@@ -7,7 +7,8 @@
 //   down   not listening (every connection dropped)
 // Record data is the payload: `{"id":N,...}` from the MQTT publishers, `{"f":N,...}` a log line,
 // `{"d":N,...}` a command the cloud published to the MQTT source's broker, `{"v":N,...}` from the
-// MQTT 5 publishers, `{"deviceId":...,"s":N,...}` a serial device's reading.
+// MQTT 5 publishers, `{"deviceId":...,"s":N,...}` a serial device's reading, `{"h":N,...}` a
+// reading an http device POSTed.
 import http from 'node:http';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -85,9 +86,10 @@ export class ChaosTally {
 
 /**
  * The id key of each leg's payloads: `id` the MQTT 3.1.1 publishers, `v` the MQTT 5 ones, `f` a
- * log line, `d` a cloud command, `s` a serial reading. Looked for in this order.
+ * log line, `d` a cloud command, `s` a serial reading, `h` a reading POSTed to the http source.
+ * Looked for in this order.
  */
-export const CHAOS_KEYS = ['id', 'v', 'f', 'd', 's'] as const;
+export const CHAOS_KEYS = ['id', 'v', 'f', 'd', 's', 'h'] as const;
 export type ChaosKey = (typeof CHAOS_KEYS)[number];
 
 /** What every ChaosSink counts the same way: the receptions of each id, in a ChaosTally. */

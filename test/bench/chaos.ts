@@ -28,6 +28,9 @@
 // - a serial link in acknowledged mode (chaos-serial.ts; --serial-rate readings/s, --no-serial, or
 //   left out when socat is not installed): a device on a socat pty pair owned by this process (it
 //   outlives each kill -9) sends readings with unique ids and resends each until ACKed;
+// - http devices (chaos-http.ts; --http-devices, 0 to leave them out, at --http-rate readings/s in
+//   total) POSTing to an http source over keep-alive, one reading or an NDJSON batch of up to 50
+//   per request, each request sent again until it is answered 200 (what counts as acknowledged);
 // - control-plane changes every 20-60 s (chaos-control.ts; --no-control): SIGHUP with the config
 //   unchanged or harmlessly edited, or PUT /api/rules with an equivalent rule set (renamed,
 //   reformatted, split in two) that still routes every message into the exported stream; with
@@ -72,6 +75,7 @@ import { CloudBroker } from './chaos-cloud.js';
 import { chaosConfig } from './chaos-config.js';
 import { PtyPair, SerialDevice } from './chaos-serial.js';
 import { ControlChanges } from './chaos-control.js';
+import { HttpDevices } from './chaos-http.js';
 import { type AckLeg, deadLetterIds, missingOf, printLegLosses, runs } from './chaos-report.js';
 
 const MiB = 1024 * 1024;
@@ -95,6 +99,8 @@ async function main(): Promise<number> {
       'v5-clients': { type: 'string', default: '4' },
       'serial-rate': { type: 'string', default: '50' },
       'no-serial': { type: 'boolean', default: false },
+      'http-devices': { type: 'string', default: '6' },
+      'http-rate': { type: 'string', default: '150' },
       'no-control': { type: 'boolean', default: false },
       'tmpfs-mib': { type: 'string', default: '64' },
       'kill-every': { type: 'string', default: '45' },
@@ -112,6 +118,8 @@ async function main(): Promise<number> {
   const v5Clients = Number(values['v5-clients']);
   const v5Rate = v5Clients > 0 ? Math.max(1, Math.round(rate / 4)) : 0;
   const serialRate = values['no-serial'] ? 0 : Number(values['serial-rate']);
+  const httpDevices = Number(values['http-devices']);
+  const httpRate = httpDevices > 0 ? Number(values['http-rate']) : 0;
   const between = (a: number, b: number): number => a + rnd() * (b - a);
   if (process.getuid?.() !== 0) {
     console.log('chaos: needs root (it mounts a tmpfs for the data dir)');
@@ -135,7 +143,14 @@ async function main(): Promise<number> {
   const upstreamDir = join(work, 'upstream');
   await mkdir(upstreamDir);
   const made = await createUpstream(values.upstream, {
-    capacities: { id: capacity(rate), f: capacity(Number(values.lines)), d: cloudCapacity, v: capacity(v5Rate), s: capacity(serialRate) },
+    capacities: {
+      id: capacity(rate),
+      f: capacity(Number(values.lines)),
+      d: cloudCapacity,
+      v: capacity(v5Rate),
+      s: capacity(serialRate),
+      h: capacity(httpRate),
+    },
     rnd,
     dir: upstreamDir,
   });
@@ -165,6 +180,7 @@ async function main(): Promise<number> {
   if (serialRate > 0 && !pty) console.log('chaos: socat is not installed (Debian package socat): the serial leg is left out');
   const mqttPort = await freePort();
   const adminPort = await freePort();
+  const httpPort = httpRate > 0 ? await freePort() : undefined;
   const reserve = 8 * MiB;
   const configObj = chaosConfig({
     dataDir: join(root, 'data'),
@@ -174,6 +190,7 @@ async function main(): Promise<number> {
     cloudUrl: cloud?.url,
     destination: upstream.destination(),
     serialPath: pty?.dev1,
+    httpPort,
   });
   const config = await writeConfig(work, JSON.stringify(configObj, null, 2));
   const t0 = Date.now();
@@ -187,7 +204,7 @@ async function main(): Promise<number> {
   };
   console.log(
     `chaos: seed ${seed}, ${minutes} min, ${rate} QoS 1 msgs/s from ${values.clients} clients, ${withFile ? `a log file at ${values.lines} lines/s with rotations` : 'no file source'}, ` +
-      `${cloud ? `${cloudRate} QoS 1 commands/s through a cloud broker, ` : ''}${v5Rate ? `${v5Rate} msgs/s from ${v5Clients} MQTT 5 clients, ` : ''}${pty ? `${serialRate} serial readings/s, ` : ''}${values['no-control'] ? '' : 'control-plane changes, '}upstream ${upstream.kind}, data dir on a ${values['tmpfs-mib']} MiB tmpfs, kill -9 every ~${values['kill-every']} s`,
+      `${cloud ? `${cloudRate} QoS 1 commands/s through a cloud broker, ` : ''}${v5Rate ? `${v5Rate} msgs/s from ${v5Clients} MQTT 5 clients, ` : ''}${pty ? `${serialRate} serial readings/s, ` : ''}${httpPort ? `${httpRate} readings/s POSTed by ${httpDevices} http devices, ` : ''}${values['no-control'] ? '' : 'control-plane changes, '}upstream ${upstream.kind}, data dir on a ${values['tmpfs-mib']} MiB tmpfs, kill -9 every ~${values['kill-every']} s`,
   );
   // A first start that fails is a finding, not the end of the run: the loop starts it again, and
   // the run's end unmounts the tmpfs and stops the peers (a throw here left them behind).
@@ -214,6 +231,9 @@ async function main(): Promise<number> {
   v5Pubs?.start();
   const device = pty ? new SerialDevice(pty.dev0, serialRate, capacity(serialRate), t0) : undefined;
   device?.start();
+  // Its own sequence (single or batch, the batch's size): the other legs' schedule stays.
+  const httpDevs = httpPort ? new HttpDevices(httpPort, httpDevices, httpRate, capacity(httpRate), t0, mulberry32(seed * 104_729 + 3)) : undefined;
+  httpDevs?.start();
   const control = values['no-control']
     ? undefined
     : new ControlChanges(config, configObj, g.findings, t0, values.actions ? upstream.action?.bind(upstream) : undefined);
@@ -232,6 +252,7 @@ async function main(): Promise<number> {
       : []),
     ...(cloudPubs ? [{ name: 'cloud (PUBACKed by the cloud broker)', key: 'd' as const, sender: cloudPubs }] : []),
     ...(device ? [{ name: 'serial (ACKed)', key: 's' as const, sender: device }] : []),
+    ...(httpDevs ? [{ name: 'http (answered 200)', key: 'h' as const, sender: httpDevs, whoSent: (i: number) => `http dev${httpDevs.deviceOf[i]}` }] : []),
   ];
 
   // The schedule: times of the next event of each kind.
@@ -346,7 +367,7 @@ async function main(): Promise<number> {
       lastSample = now;
       const st = await exporterStatus(g).catch(() => undefined);
       log(
-        `published ${pubs.next}, PUBACKed ${pubs.ackedCount}${v5Pubs ? `, MQTT 5 PUBACKed ${v5Pubs.ackedCount}` : ''}, lines written ${file?.next ?? 0}${cloudPubs ? `, cloud PUBACKed ${cloudPubs.ackedCount}` : ''}${device ? `, serial ACKed ${device.ackedCount}` : ''}, upstream got ${upstream.records} records, backlog ${st?.backlog.records ?? '?'}, dead letters ${st?.deadLetters ?? '?'}`,
+        `published ${pubs.next}, PUBACKed ${pubs.ackedCount}${v5Pubs ? `, MQTT 5 PUBACKed ${v5Pubs.ackedCount}` : ''}, lines written ${file?.next ?? 0}${cloudPubs ? `, cloud PUBACKed ${cloudPubs.ackedCount}` : ''}${device ? `, serial ACKed ${device.ackedCount}` : ''}${httpDevs ? `, http 200'd ${httpDevs.ackedCount}` : ''}, upstream got ${upstream.records} records, backlog ${st?.backlog.records ?? '?'}, dead letters ${st?.deadLetters ?? '?'}`,
       );
     }
   }
@@ -360,6 +381,7 @@ async function main(): Promise<number> {
   const v5InflightLeft = (await v5Pubs?.stop()) ?? 0;
   const cloudInflightLeft = (await cloudPubs?.stop()) ?? 0;
   const serialUnacked = (await device?.stop()) ?? 0;
+  const httpUnacked = (await httpDevs?.stop()) ?? 0;
   file?.stop();
   const onDisk = file ? await file.idsOnDisk() : { ids: [], bad: 0, where: new Map<number, string>() };
   const missing = (): { legs: number[][]; lines: number[] } => ({
@@ -450,6 +472,10 @@ async function main(): Promise<number> {
   if (device && pty)
     console.log(
       `serial: ${device.next} readings sent, ${device.ackedCount} ACKed, ${device.resent} resends, ${device.naks} NAKs, ${serialUnacked} never ACKed, ${device.reopens} port reopens, ${pty.restarts} socat restarts`,
+    );
+  if (httpDevs)
+    console.log(
+      `http: ${httpDevs.next} readings generated, ${httpDevs.ackedCount} answered 200, ${httpDevs.requests} requests (${httpDevs.retries} retries, ${httpDevs.batches} NDJSON batches answered 200), not 200: ${[...httpDevs.refusals].map(([k, n]) => `${n} x ${k}`).join(', ') || 'none'}, ${httpDevs.skipped} not generated (queue full), ${httpUnacked} never answered 200`,
     );
   if (control)
     console.log(
