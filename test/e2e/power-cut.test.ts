@@ -32,32 +32,11 @@ import { duplicatesAndMissing, linesOnDisk, startWriter, tailIntoLogsYaml } from
 import { readAll } from '../helpers/store-intake.js';
 import { writeFile } from 'node:fs/promises';
 import { cutPower, loopDisk, powerCutSkip } from '../helpers/power-cut.js';
-import { gatewayOn, publish, publishKey, publishThenCut, readExports, emptyHeld, throughGateway, type Held, type Payload } from '../helpers/power-cut-flow.js';
+import { gatewayOn, heldOnDisk as onDisk, publish, publishKey, publishThenCut, readExports, emptyHeld, throughGateway } from '../helpers/power-cut-flow.js';
 import { socatSkip, startSocat } from '../helpers/socat.js';
 import { createSimulatedDevice, simulatorLinkOptions } from '../../firmware-bridge/simulator.js';
 
 const skip = powerCutSkip();
-/** What the disk holds after the cut, read with the store opened on it (no gateway): the archive stream, then the export files. */
-async function onDisk(dataDir: string, key: (p: Payload) => string = publishKey): Promise<Held> {
-  const found = emptyHeld();
-  const streams = await openLocalStreams({ path: join(dataDir, 'store') }, testDeps());
-  try {
-    // As the gateway's config defines it (the default archive stream).
-    await streams.defineStream({ name: 'archive', maxBytes: 256 * 1024 * 1024, onFull: 'reject' });
-    for (let from = 1; ; ) {
-      const recs = await streams.read('archive', from, { limit: 1000 });
-      if (recs.length === 0) break;
-      for (const r of recs) found.held.add(key(JSON.parse(r.payload.toString('utf8')) as Payload));
-      found.inStream += recs.length;
-      from = recs[recs.length - 1]!.seq + 1;
-    }
-  } finally {
-    await streams.close();
-  }
-  await readExports(dataDir, key, found);
-  return found;
-}
-
 test('three power cuts in full flow (durability fsync, default config), each restart on the disk the last one left: every message that got a PUBACK in any of them is on the disk, in the stream or an exported file', {
   skip,
   timeout: 240_000,

@@ -1,13 +1,15 @@
 // What the power-cut tests and bench run on a gateway (test/helpers/power-cut.ts makes the disk and
 // the cut): MQTT publishers at QoS 1 that record each PUBACK, and the reading of what a disk holds
-// (the archive stream and the export files) against those PUBACKs.
+// (the archive stream and the export files, with the store opened on a copy or through a gateway
+// started on it) against those PUBACKs.
 import { readdir, readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import mqtt from 'mqtt';
+import { openLocalStreams } from '../../gateway/store/index.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from './gateway-process.js';
-import { waitUntil } from './index.js';
+import { testDeps, waitUntil } from './index.js';
 import { cutPower, type Cleanups, type LoopDisk } from './power-cut.js';
 
 /** QoS 1 publishes each publisher keeps in flight. */
@@ -91,6 +93,27 @@ export async function readExports(dataDir: string, key: (p: Payload) => string, 
       }
     }
   }
+}
+
+/** What the disk holds after the cut, read with the store opened on it (no gateway): the archive stream, then the export files. */
+export async function heldOnDisk(dataDir: string, key: (p: Payload) => string = publishKey): Promise<Held> {
+  const found = emptyHeld();
+  const streams = await openLocalStreams({ path: join(dataDir, 'store') }, testDeps());
+  try {
+    // As the gateway's config defines it (the default archive stream).
+    await streams.defineStream({ name: 'archive', maxBytes: 256 * 1024 * 1024, onFull: 'reject' });
+    for (let from = 1; ; ) {
+      const recs = await streams.read('archive', from, { limit: 1000 });
+      if (recs.length === 0) break;
+      for (const r of recs) found.held.add(key(JSON.parse(r.payload.toString('utf8')) as Payload));
+      found.inStream += recs.length;
+      from = recs[recs.length - 1]!.seq + 1;
+    }
+  } finally {
+    await streams.close();
+  }
+  await readExports(dataDir, key, found);
+  return found;
 }
 
 /**
