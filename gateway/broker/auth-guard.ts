@@ -66,6 +66,11 @@ export class AuthGuard {
     return undefined;
   }
 
+  /** Milliseconds left of this address's ban (0: none): an HTTP 429's Retry-After. */
+  banLeftMs(address: string): number {
+    return Math.max(0, (this.records.get(`a:${address}`)?.bannedUntil ?? 0) - this.now());
+  }
+
   /** Record a failure; returns the scopes newly banned by it (for the log and counters). */
   failed(address: string | undefined, user: string | undefined): BanScope[] {
     const out: BanScope[] = [];

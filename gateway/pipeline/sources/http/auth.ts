@@ -29,7 +29,15 @@ export interface Credential {
 
 export type AuthOutcome =
   | { ok: true; credential: Credential }
-  | { ok: false; status: 401 | 429 | 503; reason: string; outcome: 'unauthorized' | 'banned' | 'busy'; newlyBanned?: true };
+  | {
+      ok: false;
+      status: 401 | 429 | 503;
+      reason: string;
+      outcome: 'unauthorized' | 'banned' | 'busy';
+      newlyBanned?: true;
+      /** A 429's Retry-After: what is left of the ban (bans double up to an hour; a fixed 60 s had a device come back early). */
+      retryAfterSeconds?: number;
+    };
 
 const sha256 = (b: string | Buffer): Buffer => createHash('sha256').update(b).digest();
 
@@ -87,7 +95,13 @@ export class HttpAuth {
   async check(header: string | undefined, address: string | undefined): Promise<AuthOutcome> {
     if (this.anonymous) return { ok: true, credential: this.anonymous };
     if (this.guard.banned(address, undefined))
-      return { ok: false, status: 429, outcome: 'banned', reason: `too many failed authentications from ${address ?? 'this address'}: try again later` };
+      return {
+        ok: false,
+        status: 429,
+        outcome: 'banned',
+        reason: `too many failed authentications from ${address ?? 'this address'}: try again later`,
+        retryAfterSeconds: Math.max(1, Math.ceil(this.guard.banLeftMs(address ?? '') / 1000)),
+      };
     const found = await this.find(header ?? '');
     if (found === 'busy') return { ok: false, status: 503, outcome: 'busy', reason: 'too many password checks waiting: try again later' };
     if (found) {

@@ -264,7 +264,7 @@ export class HttpSource implements Source {
             close: true,
             headers: { 'www-authenticate': 'Bearer realm="gatehouse", Basic realm="gatehouse"' },
           });
-        return this.answerError(res, auth.status, auth.outcome, err, { close: true, retryAfterSeconds: auth.status === 429 ? 60 : o.retryAfterSeconds });
+        return this.answerError(res, auth.status, auth.outcome, err, { close: true, retryAfterSeconds: auth.retryAfterSeconds ?? o.retryAfterSeconds });
       }
       const { credential } = auth;
       if (!topicAllowed(credential, target.topic)) {
