@@ -383,7 +383,12 @@ export async function startGateway(config: GatehouseConfig, opts: GatewayOptions
       control,
       stop: () => (stopped ??= stopAll()),
     };
-    logger.info({ mqtt: broker.addresses(), admin: admin?.address(), dataDir: config.dataDir, version: opts.version }, 'gatehouse started');
+    // http sources' URLs beside the broker's and the admin API's addresses (a port 0 is found here)
+    const http = configured.flatMap((s) => (s.kind === 'http' ? [{ name: s.name, url: (s.status().details as { url?: string } | undefined)?.url }] : []));
+    logger.info(
+      { mqtt: broker.addresses(), admin: admin?.address(), ...(http.length > 0 ? { http } : {}), dataDir: config.dataDir, version: opts.version },
+      'gatehouse started',
+    );
     return gateway;
   } catch (err) {
     await unwind();

@@ -74,3 +74,18 @@ test('an http source that bans an address says so in the log with the address, a
   assert.equal(line.source, 'devices');
   assert.equal(line.level, 40);
 });
+
+test("an http source on port 0: the start's 'gatehouse started' line gives its URL with the port it took, and a POST there is taken", async (t) => {
+  const dir = await tempDir(t);
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nsources:\n  - { type: http, name: devices, port: 0 }\n`);
+  const gw = await startGatewayProcess(config);
+  t.after(() => gw.kill9());
+  const started = gw.logs.find((l) => l.msg === 'gatehouse started') as { http?: Array<{ name: string; url: string }> } | undefined;
+  assert.ok(started?.http, 'the started line names the http sources');
+  assert.equal(started.http.length, 1);
+  assert.equal(started.http[0]!.name, 'devices');
+  const m = /^http:\/\/127\.0\.0\.1:(\d+)\/topics\/$/.exec(started.http[0]!.url);
+  assert.ok(m && Number(m[1]) > 0, started.http[0]!.url);
+  const r = await post(Number(m[1]), '/topics/shelly/kitchen', '{"temp":21.5}');
+  assert.equal(r.status, 200, r.body);
+});
