@@ -204,7 +204,9 @@ export function zodProblems(error: z.ZodError, prefix = '', schema: z.core.$ZodT
       const key = issue.path.at(-1);
       const ofKey = 'input' in issue && isPlainObject(issue.input) && typeof key === 'string' && Object.hasOwn(issue.input, key) ? issue.input[key] : undefined;
       const input = ofKey ?? ('input' in issue ? issue.input : undefined);
-      const blockCheck = ofKey === undefined && issue.code === 'custom' && isPlainObject(issue.input);
+      // The same for a check on a block key whose value is a block (an http source's auth, defaulted
+      // to {}): 'needs credentials ... (found an object)' read as if an object were wrong.
+      const blockCheck = issue.code === 'custom' && isPlainObject(ofKey ?? issue.input);
       const secret = SECRET_KEY.test(String(path.at(-1) ?? ''));
       if ('input' in issue && !blockCheck) problem.found = secret ? describeSecret(input) : describeFound(input);
       // A block switched on or off with a bare true/false (ack: true, admin: false): its switch is

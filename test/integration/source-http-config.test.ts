@@ -24,6 +24,8 @@ test('check-config: an http source beyond loopback without credentials is refuse
   const r = await checkConfigText(t, `${base}sources:\n  - { type: http, name: lan, host: 0.0.0.0, port: 8080 }\n`);
   assert.notEqual(r.code, 0, r.out + r.err);
   assert.match(r.out + r.err, /sources\.0\.auth.*needs credentials/s);
+  // the check is on the auth block: '(found an object)' after it read as if a block were wrong
+  assert.doesNotMatch(r.out + r.err, /found an object/);
 });
 
 test('check-config: missing TLS and token files are named by key; a cert and key of two pairs is GH_HTTP_SOURCE_TLS', async (t) => {
