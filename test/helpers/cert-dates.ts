@@ -6,14 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+/** An EC P-256 key made with the request (openssl req). */
+export const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-function openssl(args: string[]): void {
+export function openssl(args: string[]): void {
   execFileSync('openssl', args, { stdio: 'ignore' });
 }
 
 /** openssl ca's date form: YYYYMMDDHHMMSSZ (UTC). */
-function asn1Time(d: Date): string {
+export function asn1Time(d: Date): string {
   return `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
 }
 

@@ -2,20 +2,9 @@
 // one (`openssl ca`, a database of issued certificates): it issues device certificates with any
 // subject (one without a CN too), revokes them (`openssl ca -revoke`) and writes CRLs (`openssl ca
 // -gencrl`, with chosen lastUpdate/nextUpdate for expired ones). For the mutual-TLS listener tests.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { stdio: 'ignore' });
-}
-
-/** openssl ca's date form: YYYYMMDDHHMMSSZ (UTC). */
-function asn1Time(d: Date): string {
-  return `${d.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
-}
+import { EC, asn1Time, openssl } from './cert-dates.js';
 
 export interface DeviceCa {
   /** The CA certificate (tls.ca). */
