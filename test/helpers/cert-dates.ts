@@ -26,15 +26,29 @@ export interface TestCa {
   issue(name: string, cn: string, notBefore: Date, notAfter: Date, san?: string): { cert: string; key: string };
 }
 
-/** A CA in `dir` (dir/<name>-ca.pem, -ca.key), valid for 10 years from a year ago. */
-export function testCa(dir: string, name = 'test'): TestCa {
+/** What `openssl ca` needs of a CA: its certificate and key, a database, a serial and a config. */
+export interface CaFiles {
+  cert: string;
+  key: string;
+  conf: string;
+  /** The database file (a CRL number beside it when `crl`). */
+  db: string;
+}
+
+/**
+ * A self-signed CA `name` in `dir` (dir/<name>-ca.pem, -ca.key) valid `days`, with the database
+ * and config `openssl ca` signs (and, with `crl`, revokes and writes CRLs) from: `ca` lines go
+ * to the config's CA section, `policy` lines to its subject policy.
+ */
+export function caDatabase(dir: string, name: string, o: { days: number; ca: string[]; policy: string[]; crl?: boolean }): CaFiles {
   const cert = join(dir, `${name}-ca.pem`);
   const key = join(dir, `${name}-ca.key`);
-  openssl(['req', '-x509', ...EC, '-keyout', key, '-out', cert, '-days', '3650', '-subj', `/CN=${name} CA`]);
+  openssl(['req', '-x509', ...EC, '-keyout', key, '-out', cert, '-days', String(o.days), '-subj', `/CN=${name} CA`]);
   const db = join(dir, `${name}-ca.db`);
   const conf = join(dir, `${name}-ca.cnf`);
   writeFileSync(db, '');
   writeFileSync(`${db}.serial`, '01\n');
+  if (o.crl) writeFileSync(`${db}.crlnumber`, '01\n');
   writeFileSync(
     conf,
     [
@@ -44,15 +58,22 @@ export function testCa(dir: string, name = 'test'): TestCa {
       `database = ${db}`,
       `new_certs_dir = ${dir}`,
       `serial = ${db}.serial`,
+      ...(o.crl ? [`crlnumber = ${db}.crlnumber`] : []),
       'default_md = sha256',
       'policy = p',
       'unique_subject = no',
-      'copy_extensions = copy',
+      ...o.ca,
       '[p]',
-      'commonName = supplied',
+      ...o.policy,
       '',
     ].join('\n'),
   );
+  return { cert, key, conf, db };
+}
+
+/** A CA in `dir` (dir/<name>-ca.pem, -ca.key), valid for 10 years from a year ago. */
+export function testCa(dir: string, name = 'test'): TestCa {
+  const { cert, key, conf } = caDatabase(dir, name, { days: 3650, ca: ['copy_extensions = copy'], policy: ['commonName = supplied'] });
   return {
     dir,
     cert,

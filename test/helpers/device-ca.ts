@@ -1,10 +1,5 @@
-// A private CA for device certificates, made by the installed openssl the way an operator runs
-// one (`openssl ca`, a database of issued certificates): it issues device certificates with any
-// subject (one without a CN too), revokes them (`openssl ca -revoke`) and writes CRLs (`openssl ca
-// -gencrl`, with chosen lastUpdate/nextUpdate for expired ones). For the mutual-TLS listener tests.
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EC, asn1Time, openssl } from './cert-dates.js';
+import { EC, asn1Time, caDatabase, openssl } from './cert-dates.js';
 
 export interface DeviceCa {
   /** The CA certificate (tls.ca). */
@@ -19,36 +14,12 @@ export interface DeviceCa {
 
 /** A CA `name` in `dir` (dir/<name>-ca.pem), valid a year. */
 export function deviceCa(dir: string, name = 'devices'): DeviceCa {
-  const cert = join(dir, `${name}-ca.pem`);
-  const key = join(dir, `${name}-ca.key`);
-  openssl(['req', '-x509', ...EC, '-keyout', key, '-out', cert, '-days', '365', '-subj', `/CN=${name} CA`]);
-  const db = join(dir, `${name}-ca.db`);
-  const conf = join(dir, `${name}-ca.cnf`);
-  writeFileSync(db, '');
-  writeFileSync(`${db}.serial`, '01\n');
-  writeFileSync(`${db}.crlnumber`, '01\n');
-  writeFileSync(
-    conf,
-    [
-      '[ca]',
-      'default_ca = d',
-      '[d]',
-      `database = ${db}`,
-      `new_certs_dir = ${dir}`,
-      `serial = ${db}.serial`,
-      `crlnumber = ${db}.crlnumber`,
-      'default_md = sha256',
-      'default_days = 30',
-      'default_crl_days = 7',
-      'policy = p',
-      'unique_subject = no',
-      '[p]',
-      'commonName = optional',
-      'organizationName = optional',
-      'organizationalUnitName = optional',
-      '',
-    ].join('\n'),
-  );
+  const { cert, key, conf } = caDatabase(dir, name, {
+    days: 365,
+    crl: true,
+    ca: ['default_days = 30', 'default_crl_days = 7'],
+    policy: ['commonName = optional', 'organizationName = optional', 'organizationalUnitName = optional'],
+  });
   const ca = ['-config', conf, '-cert', cert, '-keyfile', key];
   return {
     cert,
