@@ -5,9 +5,9 @@
 // records every module it imports, plus the CommonJS module cache at exit; read after a clean stop.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tempDir } from '../helpers/index.js';
 import { startGatewayProcess, writeConfig } from '../helpers/gateway-process.js';
 
@@ -43,12 +43,20 @@ process.on('exit', () => {
   return ['--import', pathToFileURL(register).href];
 }
 
+/**
+ * tsc's modules, one file per source module, so a URL names the module (bin/gatehouse.js runs
+ * dist/bundle/ otherwise: scripts/bundle.mjs; its own test is below).
+ */
+const UNBUNDLED = { GATEHOUSE_BUNDLE: '0' };
+/** dist/bundle/chunks, from this test's place in dist/test/integration. */
+const BUNDLE_CHUNKS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bundle', 'chunks');
+
 /** Start the gateway (config file or the default), stop it, and return the module URLs it loaded. */
-async function modulesLoaded(t: TestContext, configYaml: string | undefined): Promise<string[]> {
+async function modulesLoaded(t: TestContext, configYaml: string | undefined, env: Record<string, string> = UNBUNDLED): Promise<string[]> {
   const dir = await tempDir(t, 'gatehouse-idle-lazy-');
   const out = join(dir, 'modules.txt');
   const config = configYaml === undefined ? undefined : await writeConfig(dir, configYaml);
-  const gw = await startGatewayProcess(config, ['--data-dir', join(dir, 'data')], 30_000, await traceArgs(dir, out));
+  const gw = await startGatewayProcess(config, ['--data-dir', join(dir, 'data')], 30_000, await traceArgs(dir, out), env);
   assert.equal(await gw.stop(), 0, 'the gateway stops cleanly');
   return (await readFile(out, 'utf8')).split('\n').filter(Boolean);
 }
@@ -129,4 +137,37 @@ jobs:
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }
+});
+
+// What ships: bin/gatehouse.js runs dist/bundle/ (scripts/bundle.mjs), our modules joined by esbuild
+// with a split point at every dynamic import, the packages outside it. The same parts stay out: the
+// packages and builtins above by their URLs, our lazily imported modules by their chunks' names.
+test('the bundled CLI loads the bundle, and none of the parts the default configuration does not use', async (t) => {
+  const chunks = await readdir(BUNDLE_CHUNKS).catch(() => undefined);
+  if (!chunks) {
+    t.skip('no dist/bundle (built without esbuild): the CLI runs the modules tested above');
+    return;
+  }
+  const urls = await modulesLoaded(t, undefined, {});
+  assert.ok(loadedAny(urls, '/dist/bundle/main.js'), 'bin/gatehouse.js runs the bundle');
+  assert.equal(loadedAny(urls, '/dist/gateway/'), undefined, "no module of tsc's output is loaded beside the bundle");
+  assert.ok(loadedAny(urls, '/node_modules/aedes/'), 'packages stay outside the bundle');
+  // The chunks that start at a lazily imported module (chunkNames 'chunks/[name]-[hash]').
+  const lazyChunks: ReadonlyArray<[string, string]> = [
+    ['source kinds registry', 'registry'],
+    ['serial links (firmware bridge)', 'link'],
+    ['opcua source', 'opcua'],
+  ];
+  for (const [what, name] of lazyChunks) {
+    assert.ok(
+      chunks.some((c) => c.startsWith(`${name}-`)),
+      `the bundle has a chunk for ${what}`,
+    );
+  }
+  const lazy: Array<[string, string]> = [
+    ...LAZY.filter(([, f]) => f.startsWith('builtin:') || f.startsWith('/node_modules/')),
+    ...lazyChunks.map(([w, n]) => [w, `/dist/bundle/chunks/${n}-`] as [string, string]),
+  ];
+  const loaded = lazy.map(([what, fragment]) => [what, loadedAny(urls, fragment)] as const).filter(([, url]) => url !== undefined);
+  assert.deepEqual(loaded, [], `loaded by the default configuration: ${loaded.map(([w, u]) => `${w} (${u})`).join(', ')}`);
 });
