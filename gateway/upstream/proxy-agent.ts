@@ -74,6 +74,9 @@ export interface ProxyAgentOptions {
   maxSockets?: number;
   /** Private CA of an https endpoint (caFile), used in the TLS handshake through the tunnel. */
   ca?: Buffer | undefined;
+  /** Client certificate and key of an https endpoint that wants mutual TLS (the webhook destination's certFile, keyFile). */
+  cert?: Buffer | undefined;
+  key?: Buffer | undefined;
   rejectUnauthorized?: boolean;
   /** At most this long for the proxy's answer to a CONNECT (the caller's request or connection timeout); none: as long as the proxy holds it. */
   connectTimeoutMs?: number | undefined;
@@ -91,7 +94,10 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
   const targetOf = (opts: ConnectOpts): string => `${urlHost(String(opts.host).replace(/^\[|\]$/g, ''))}:${opts.port}`;
 
   const wrap = o.wrapFault ?? ((fault: ProxyFault): Error => fault);
-  const endpointTls = { ...(o.ca ? { ca: o.ca } : {}), ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }) };
+  const endpointTls = {
+    ...(o.ca ? { ca: o.ca } : {}),
+    ...(o.cert && o.key ? { cert: o.cert, key: o.key } : {}),
+    ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }) };
 
   class TunnelAgent extends HttpsProxyAgent<string> {
     override async connect(req: http.ClientRequest, opts: ConnectOpts): Promise<Socket> {

@@ -5,22 +5,20 @@
 //
 // Request ids: a batch keeps its request id while it is retried (the exporter resends exactly
 // the failed batch), so receivers can deduplicate; any other batch gets a new UUID.
-import type http from 'node:http';
-import { nodeHttp } from '../../../core/node-http.js';
-import { nodeHttps } from '../../../core/tls-modules.js';
-import { randomUUID } from 'node:crypto';
 import { gzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { RuntimeDeps } from '../../../core/deps.js';
-import { ERRORS, isGatehouseError } from '../../../core/errors.js';
+import { ERRORS } from '../../../core/errors.js';
 import { readClientTlsFiles } from '../../../core/tls-files.js';
 import type { StoredRecord } from '../../store/types.js';
 import type { Destination, DestinationLimits, RecordResult } from '../types.js';
 import type { HttpDestinationOptions } from '../options.js';
-import { destinationMetrics, httpStatusReason, networkHint, type DestinationMetrics } from './common.js';
-import { logRoute, routeFor, type ProxySettings, type Route } from '../proxy.js';
-import { ProxyFault, findProxyFault, proxyAgents, proxyError, proxyFaultOf } from '../proxy-agent.js';
-import { RESTART_TO_RENEW_HINT, expiredCertificateError, heldTlsFiles } from '../cert-expired.js';
+import { destinationMetrics, httpStatusReason, type DestinationMetrics } from './common.js';
+import { routeFor, type ProxySettings, type Route } from '../proxy.js';
+import { BatchIds, HttpExchange, retryAfterText, safeTarget, type HttpReply } from './http-exchange.js';
+
+// Were defined here; the webhook destination shares them (http-exchange.ts).
+export { parseRetryAfter, safeTarget } from './http-exchange.js';
 
 const gzipAsync = promisify(gzip);
 /** Answers that say the gateway's setup (access key, url) is wrong, whatever the records. */
@@ -31,36 +29,6 @@ const NOT_THE_PROTOCOL =
 /** Largest response body read (the protocol's responses are tiny). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
-interface Reply {
-  status: number;
-  body: string;
-  /** Location header of a redirect. */
-  location?: string | undefined;
-  /** Retry-After header (seconds or an HTTP date), in ms from now. */
-  retryAfterMs?: number | undefined;
-  /** The body passed MAX_RESPONSE_BYTES: read no further (body holds its start). */
-  oversized?: boolean;
-}
-
-/** Retry-After (RFC 9110 10.2.3: delay-seconds or an HTTP-date) in ms from `now`; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (value === undefined) return undefined;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** ' (Retry-After 30 s)' for an error message. */
-function retryAfterText(ms: number | undefined): string {
-  return ms === undefined ? '' : ` (Retry-After ${Math.round(ms / 1000)} s)`;
-}
-
-/** URL without user info or query string: safe for status pages and logs. */
-export function safeTarget(url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}`;
-}
-
 export class HttpDestination implements Destination {
   readonly kind = 'http';
   readonly target: string;
@@ -68,12 +36,10 @@ export class HttpDestination implements Destination {
   private readonly url: URL;
   /** Direct, or through the site's proxy (proxy.ts): decided here, the proxy's agent made at start. */
   readonly route: Route;
-  private agent: http.Agent;
-  private readonly ca: Buffer | undefined;
-  private readonly log: RuntimeDeps['logger'];
+  private readonly exchange: HttpExchange;
   private readonly headers: Record<string, string>;
-  /** Batch identity -> request id, kept while that batch is retried. */
-  private pending: { key: string; id: string } | undefined;
+  /** The request id of the batch being sent, kept while that batch is retried. */
+  private readonly ids = new BatchIds();
   /** The metrics every destination reports (common.ts). */
   private readonly metrics: DestinationMetrics;
 
@@ -84,12 +50,10 @@ export class HttpDestination implements Destination {
     this.url = new URL(options.url);
     this.target = safeTarget(this.url);
     this.route = routeFor(this.url, options.proxy, deps.network);
-    this.log = deps.logger;
     this.metrics = destinationMetrics(deps.registry);
     this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
-    const isHttps = this.url.protocol === 'https:';
     // A private CA: checked as the handshake will use it (a key or a missing file is a config error naming caFile).
-    const { ca } = readClientTlsFiles(
+    const tls = readClientTlsFiles(
       { ca: options.caFile },
       {
         where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' },
@@ -97,10 +61,21 @@ export class HttpDestination implements Destination {
         code: 'GH_DESTINATION_CONFIG',
       },
     );
-    this.ca = ca;
-    this.agent = isHttps
-      ? new (nodeHttps().Agent)({ keepAlive: true, maxSockets: 4, rejectUnauthorized: options.rejectUnauthorized, ...(ca ? { ca } : {}) })
-      : new nodeHttp.Agent({ keepAlive: true, maxSockets: 4 });
+    this.exchange = new HttpExchange(
+      {
+        url: this.url,
+        target: this.target,
+        route: this.route,
+        timeoutMs: options.timeoutMs,
+        rejectUnauthorized: options.rejectUnauthorized,
+        tls,
+        files: { caFile: options.caFile },
+        kind: 'http',
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+        retryNote: 'the batch is retried with the same request id',
+      },
+      deps.logger,
+    );
     this.headers = {
       'Content-Type': 'application/json',
       'X-Amz-Firehose-Protocol-Version': '1.0',
@@ -113,31 +88,15 @@ export class HttpDestination implements Destination {
   }
 
   async start(): Promise<void> {
-    if (this.route.kind === 'proxy') {
-      const agents = await proxyAgents(this.route, {
-        keepAlive: true,
-        maxSockets: 4,
-        ca: this.ca,
-        rejectUnauthorized: this.options.rejectUnauthorized,
-        // The request's own bound: a CONNECT the proxy never answers ends with the request it was for.
-        connectTimeoutMs: this.options.timeoutMs,
-      });
-      this.agent.destroy();
-      this.agent = this.url.protocol === 'https:' ? agents.https : agents.http;
-    }
-    logRoute(this.log.child({ component: 'destination', kind: 'http', target: this.target }), this.route);
+    await this.exchange.start();
   }
 
   async stop(): Promise<void> {
-    this.agent.destroy();
+    this.exchange.stop();
   }
 
   async send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]> {
-    const first = records[0]!;
-    const last = records[records.length - 1]!;
-    const key = `${first.stream}:${first.seq}:${last.seq}:${records.length}`;
-    if (this.pending?.key !== key) this.pending = { key, id: randomUUID() };
-    const requestId = this.pending.id;
+    const requestId = this.ids.idFor(records);
 
     // Build the body as one string: no intermediate objects per record.
     let body = `{"requestId":"${requestId}","timestamp":${Date.now()},"records":[`;
@@ -150,22 +109,12 @@ export class HttpDestination implements Destination {
     let buf = Buffer.from(body, 'utf8');
     if (this.options.gzip) buf = await gzipAsync(buf);
 
-    let reply: Reply;
+    let reply: HttpReply;
     let verdict: RecordResult;
     try {
-      reply = await this.post(buf, requestId, signal);
+      reply = await this.exchange.request('POST', { ...this.headers, 'X-Amz-Firehose-Request-Id': requestId }, buf, signal);
     } catch (err) {
-      const fault = findProxyFault(err);
-      const reason = signal.aborted
-        ? 'other'
-        : fault?.status === 407 || fault?.status === 401 || fault?.status === 403
-          ? 'auth'
-          : isGatehouseError(err, 'GH_UPSTREAM_CERT_EXPIRED')
-            ? 'auth'
-            : (err as { cause?: unknown }).cause instanceof NoResponse
-              ? 'timeout'
-              : 'network';
-      this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable', reason });
+      this.metrics.calls.inc({ kind: 'http', target: this.target, outcome: 'retryable', reason: this.exchange.failureReason(err, signal) });
       throw err;
     }
     try {
@@ -175,7 +124,7 @@ export class HttpDestination implements Destination {
       throw err;
     }
     this.count(verdict, records.length, reply.status);
-    if (verdict.ok) this.pending = undefined;
+    if (verdict.ok) this.ids.delivered();
     const out: RecordResult[] = new Array(records.length);
     out.fill(verdict);
     return out;
@@ -191,7 +140,7 @@ export class HttpDestination implements Destination {
     this.metrics.recordFailures.inc({ ...lbl, code: verdict.code ?? 'HTTP_ERROR' }, records);
   }
 
-  private judge(reply: Reply, requestId: string): RecordResult {
+  private judge(reply: HttpReply, requestId: string): RecordResult {
     const { status } = reply;
     const detail = errorDetail(reply.body);
     if (status === 200) {
@@ -221,8 +170,7 @@ export class HttpDestination implements Destination {
     // 407 is a proxy's answer (an endpoint never gives it): to an http url the request goes to the
     // proxy as is, and its refusal comes back as the response (an https url's CONNECT refused
     // fails in the agent: post()).
-    if (status === 407 && this.route.kind === 'proxy')
-      throw proxyError(new ProxyFault('refused', this.route.safe, this.url.host, 'HTTP 407 Proxy Authentication Required', 407), this.target);
+    this.exchange.throwIfProxyRefused(status);
     const error = `HTTP ${status} from ${this.target}${detail ? `: ${detail}` : ''}`;
     // 429 and 503 may say when to come back (Retry-After): the loop waits that long (up to maxMs)
     // instead of knocking again after initialMs.
@@ -272,97 +220,7 @@ export class HttpDestination implements Destination {
     // 413 (too large), 400 and every other 4xx (and odd 1xx/3xx) will not get better by retrying.
     return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}`, code: status === 413 ? 'TOO_LARGE' : undefined };
   }
-
-  private post(body: Buffer, requestId: string, signal: AbortSignal): Promise<Reply> {
-    const mod = this.url.protocol === 'https:' ? nodeHttps() : nodeHttp;
-    return new Promise<Reply>((resolve, reject) => {
-      const fail = (err: unknown): void => {
-        clearTimeout(deadline);
-        const fault = this.route.kind === 'proxy' ? proxyFaultOf(err, this.route.safe, this.url.host) : undefined;
-        if (fault) return reject(proxyError(fault, this.target, err));
-        const why = err instanceof Error ? err.message : String(err);
-        // The CA bundle held (read at start) past its date, the server's certificate not verifying against it: said so.
-        const expired = expiredCertificateError(
-          `POST ${this.target} failed`,
-          heldTlsFiles({ caFile: this.options.caFile }, { ca: this.ca }),
-          why,
-          this.target,
-          Date.now(),
-          RESTART_TO_RENEW_HINT,
-        );
-        if (expired) return reject(expired);
-        const net = networkHint(why, { ca: 'caFile', address: 'url' });
-        reject(
-          ERRORS.GH_EXPORT_RETRYABLE(
-            { reason: `POST ${this.target} failed: ${why}` },
-            {
-              where: this.target,
-              cause: err,
-              hint: `${net ?? 'check that the endpoint is reachable'}; the batch is retried with the same request id`,
-            },
-          ),
-        );
-      };
-      const req = mod.request(
-        this.url,
-        {
-          method: 'POST',
-          agent: this.agent,
-          headers: { ...this.headers, 'X-Amz-Firehose-Request-Id': requestId, 'Content-Length': String(body.length) },
-          timeout: this.options.timeoutMs,
-          signal,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          const reply = (oversized: boolean): void => {
-            clearTimeout(deadline);
-            const retryAfter = res.headers['retry-after'];
-            resolve({
-              status: res.statusCode ?? 0,
-              body: Buffer.concat(chunks).toString('utf8'),
-              location: res.headers.location,
-              retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, Date.now()),
-              oversized,
-            });
-          };
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size <= MAX_RESPONSE_BYTES) {
-              chunks.push(c);
-              return;
-            }
-            // An endless or huge body: judge by what came (status, the start of the body) now
-            // instead of reading on until timeoutMs; the connection is not reused.
-            chunks.push(c.subarray(0, c.length - (size - MAX_RESPONSE_BYTES)));
-            res.destroy();
-            reply(true);
-          });
-          res.on('end', () => reply(false));
-          res.on('error', fail);
-        },
-      );
-      req.on('timeout', () => req.destroy(new NoResponse(`no response within ${this.options.timeoutMs} ms`)));
-      // The socket timeout above only bounds silence: an endpoint (or proxy) trickling its answer a
-      // byte at a time would hold the send, and the exporter, for as long as it trickles. timeoutMs
-      // also bounds the whole answer, counted from when the body is sent (a slow uplink may take
-      // longer than timeoutMs to upload a batch; the idle timeout covers a stalled upload).
-      let deadline: NodeJS.Timeout | undefined;
-      req.on('finish', () => {
-        deadline = setTimeout(() => {
-          const err = new NoResponse(`no response within ${this.options.timeoutMs} ms`);
-          req.destroy(err);
-          fail(err);
-        }, this.options.timeoutMs);
-      });
-      req.on('error', fail);
-      req.end(body);
-    });
-  }
 }
-
-/** No (complete) answer within timeoutMs: the reason 'timeout' of a failed call. */
-class NoResponse extends Error {}
 
 /** errorMessage of a protocol error body, shortened; never echoes request headers. */
 function errorDetail(body: string): string {
