@@ -97,7 +97,8 @@ export async function proxyAgents(route: ProxyRoute, o: ProxyAgentOptions): Prom
   const endpointTls = {
     ...(o.ca ? { ca: o.ca } : {}),
     ...(o.cert && o.key ? { cert: o.cert, key: o.key } : {}),
-    ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }) };
+    ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
+  };
 
   class TunnelAgent extends HttpsProxyAgent<string> {
     override async connect(req: http.ClientRequest, opts: ConnectOpts): Promise<Socket> {

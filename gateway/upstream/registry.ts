@@ -16,6 +16,8 @@ import { createFirehoseDestination, firehoseOptionsSchema } from './destinations
 import { createS3Destination, s3OptionsSchema } from './destinations/s3.js';
 import { createNatsDestination, natsOptionsSchema } from './destinations/nats.js';
 import { createMqttBridgeDestination, mqttBridgeOptionsSchema } from './destinations/mqtt.js';
+import { createWebhookDestination } from './destinations/webhook.js';
+import { webhookOptionsSchema } from './destinations/webhook-options.js';
 
 export interface DestinationDeps extends RuntimeDeps {
   /** Gateway data directory (file destination default: <dataDir>/export; the installation id: installation-id.ts). */
@@ -81,6 +83,7 @@ export const destinationSchemas = {
   s3: s3OptionsSchema,
   nats: natsOptionsSchema,
   mqtt: mqttBridgeOptionsSchema,
+  webhook: webhookOptionsSchema,
 } as const satisfies Record<DestinationType, z.ZodType>;
 
 /** Built-in factories; copy or extend it (no global mutation needed). */
@@ -92,6 +95,7 @@ export const destinationFactories: DestinationFactories = {
   s3: destinationKind(destinationSchemas.s3, 's3', createS3Destination),
   nats: destinationKind(destinationSchemas.nats, 'nats', createNatsDestination),
   mqtt: destinationKind(destinationSchemas.mqtt, 'mqtt', createMqttBridgeDestination),
+  webhook: destinationKind(destinationSchemas.webhook, 'webhook', createWebhookDestination),
 };
 
 /** Build the destination of an exporter's `destination` block. */

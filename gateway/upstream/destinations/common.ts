@@ -85,6 +85,7 @@ export function recordCodeReason(code: string | undefined): CallFailureReason {
     case 'UNMAPPED':
     case 'NO_STREAM':
     case 'TOPIC_INVALID':
+    case 'UNENCODABLE':
       return 'client';
     default:
       return 'server';

@@ -1,0 +1,126 @@
+// A record as one line of InfluxDB line protocol (format: influx of the webhook destination):
+//   measurement,tag=v,tag2=v2 field=1.5,on=true,state="ok" 1700000000000000000
+// from a JSON object payload, per the options (webhook-options.ts). Escaping is the line protocol's
+// (docs.influxdata.com, "Line protocol", special characters): a measurement escapes comma and
+// space; tag keys, tag values and field keys comma, equals sign and space; a string field value
+// double quote and backslash. A line break cannot be written anywhere but inside a string field,
+// where it is written as the two characters \n (the protocol has no escape for it). A record that
+// cannot become a line (not a JSON object, no field, a bad time) gets the reason instead: the
+// destination dead-letters it alone.
+import type { StoredRecord } from '../../store/types.js';
+import type { InfluxOptions } from './webhook-options.js';
+
+type Unit = 's' | 'ms' | 'us' | 'ns';
+const NS_PER: Record<Unit, bigint> = { s: 1_000_000_000n, ms: 1_000_000n, us: 1_000n, ns: 1n };
+
+const escapeMeasurement = (s: string): string => s.replace(/[, ]/g, '\\$&');
+const escapeKey = (s: string): string => s.replace(/[, =]/g, '\\$&');
+const escapeString = (s: string): string => s.replace(/[\\"]/g, '\\$&').replace(/\r?\n|\r/g, '\\n');
+const LINE_BREAK = /[\r\n]/;
+
+export type InfluxLine = { line: string } | { error: string };
+
+/** A number of `unit`s since the epoch, in ns (exact for integers; sub-unit fractions rounded). */
+function toNs(value: number, unit: Unit): bigint {
+  const whole = Math.trunc(value);
+  const frac = value - whole;
+  return BigInt(whole) * NS_PER[unit] + BigInt(Math.round(frac * Number(NS_PER[unit])));
+}
+
+/** The point's time in ns, or why it has none. */
+function timeOf(rec: StoredRecord, obj: Record<string, unknown>, o: InfluxOptions): bigint | string {
+  if (o.time === undefined) return BigInt(rec.receivedAt) * NS_PER.ms;
+  const v = obj[o.time];
+  if (typeof v === 'number' && Number.isFinite(v)) return toNs(v, o.timeUnit);
+  if (typeof v === 'string') {
+    const ms = Date.parse(v);
+    if (!Number.isNaN(ms)) return BigInt(ms) * NS_PER.ms;
+    return `its time key '${o.time}' holds ${JSON.stringify(v.slice(0, 40))}, not an ISO 8601 time`;
+  }
+  return v === undefined ? `it has no time key '${o.time}'` : `its time key '${o.time}' holds ${typeof v}, not a number or an ISO 8601 string`;
+}
+
+function measurementOf(rec: StoredRecord, obj: Record<string, unknown>, o: InfluxOptions): string | { error: string } {
+  if (o.measurement !== undefined) return o.measurement;
+  if (o.measurementKey !== undefined) {
+    const v = obj[o.measurementKey];
+    if (typeof v === 'string' && v !== '') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+    return { error: `its measurementKey '${o.measurementKey}' is ${v === undefined ? 'missing' : 'not a string'}` };
+  }
+  if (o.measurementTopicLevel !== undefined) {
+    const level = rec.topic.split('/')[o.measurementTopicLevel - 1];
+    if (level === undefined || level === '') return { error: `its topic ${rec.topic} has no level ${o.measurementTopicLevel} (measurementTopicLevel)` };
+    return level;
+  }
+  return rec.topic;
+}
+
+/** A scalar as a field value, or undefined for what is not one (null, objects, arrays). */
+function fieldValue(v: unknown): string | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'string') return `"${escapeString(v)}"`;
+  return undefined;
+}
+
+/** A scalar as a tag value ('' and non-scalars: no tag). */
+function tagValue(v: unknown): string | undefined {
+  if (typeof v === 'string') return v === '' ? undefined : v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return undefined;
+}
+
+/** The line of `rec` (no newline), or why it cannot be one. */
+export function influxLine(rec: StoredRecord, o: InfluxOptions): InfluxLine {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(rec.payload.toString('utf8'));
+  } catch {
+    return { error: 'the payload is not JSON (format influx takes a JSON object of fields)' };
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+    return { error: `the payload is a JSON ${Array.isArray(obj) ? 'array' : obj === null ? 'null' : typeof obj}, not an object of fields` };
+  const payload = obj as Record<string, unknown>;
+
+  const measurement = measurementOf(rec, payload, o);
+  if (typeof measurement !== 'string') return measurement;
+  if (LINE_BREAK.test(measurement) || measurement.startsWith('#'))
+    return { error: `its measurement ${JSON.stringify(measurement)} holds a line break or starts with # (a comment line)` };
+
+  const tags = new Map<string, string>();
+  for (const [name, level] of Object.entries(o.topicTags)) {
+    const v = rec.topic.split('/')[level - 1];
+    if (v) tags.set(name, v);
+  }
+  for (const k of o.tags) {
+    const v = tagValue(payload[k]);
+    if (v !== undefined) tags.set(k, v);
+  }
+  const skip = new Set<string>([...o.tags, ...(o.time === undefined ? [] : [o.time]), ...(o.measurementKey === undefined ? [] : [o.measurementKey])]);
+  // InfluxDB refuses a field or tag named time (the point's own): left out of the default fields.
+  const keys = o.fields ?? Object.keys(payload).filter((k) => !skip.has(k) && k !== 'time');
+  const fields: string[] = [];
+  for (const k of keys) {
+    const v = fieldValue(payload[k]);
+    if (v === undefined) continue;
+    if (LINE_BREAK.test(k)) return { error: `its field key ${JSON.stringify(k)} holds a line break` };
+    fields.push(`${escapeKey(k)}=${v}`);
+  }
+  if (fields.length === 0)
+    return {
+      error: o.fields
+        ? `none of its fields ${o.fields.join(', ')} holds a number, boolean or string`
+        : 'it has no number, boolean or string key to write as a field (a point needs one)',
+    };
+
+  const ns = timeOf(rec, payload, o);
+  if (typeof ns === 'string') return { error: ns };
+
+  let line = escapeMeasurement(measurement);
+  for (const [k, v] of [...tags].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (LINE_BREAK.test(k) || LINE_BREAK.test(v)) return { error: `its tag ${JSON.stringify(k)} holds a line break` };
+    line += `,${escapeKey(k)}=${escapeKey(v)}`;
+  }
+  return { line: `${line} ${fields.join(',')} ${ns / NS_PER[o.precision]}` };
+}

@@ -1,0 +1,219 @@
+// Webhook destination: batches POSTed (or PUT) to the user's own HTTP endpoint, as AWS IoT's HTTP
+// action, Fluent Bit's and Telegraf's http outputs and Node-RED's http request do: a webhook, a
+// REST API, InfluxDB or VictoriaMetrics (line protocol). The body is NDJSON, a JSON array or line
+// protocol (webhook-body.ts); any 2xx delivers the batch (its body is not read for meaning).
+//
+// At least once: a batch keeps its id (idempotencyHeader, default Idempotency-Key) while it is
+// retried, so a receiver that keeps the ids it took can drop a batch it already has; without that,
+// a batch whose 2xx was lost (timeout, reset) arrives twice.
+import { readFileSync } from 'node:fs';
+import { gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import type { RuntimeDeps } from '../../../core/deps.js';
+import { ERRORS } from '../../../core/errors.js';
+import { readClientTlsFiles } from '../../../core/tls-files.js';
+import type { StoredRecord } from '../../store/types.js';
+import type { Destination, DestinationLimits, RecordResult } from '../types.js';
+import { destinationConfigError, destinationMetrics, httpStatusReason, sendOutcome, type DestinationMetrics } from './common.js';
+import { routeFor, type ProxySettings, type Route } from '../proxy.js';
+import { BatchIds, HttpExchange, retryAfterText, safeTarget, type HttpReply } from './http-exchange.js';
+import type { WebhookOptions } from './webhook-options.js';
+import { CONTENT_TYPES, WebhookEncoder } from './webhook-body.js';
+
+const gzipAsync = promisify(gzip);
+/** Largest response body read: only its start is ever shown (an error names the first 200 bytes). */
+const MAX_RESPONSE_BYTES = 16 * 1024;
+/** How much of a refusal's body an error shows. */
+const BODY_SHOWN = 200;
+
+/** The first line of a secret file, or GH_DESTINATION_CONFIG naming its key (never its content). */
+function readSecretFile(path: string, where: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw destinationConfigError(
+      'webhook destination',
+      [{ path: where, message: `${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }],
+      { where, hint: "give a file the gateway's user can read, holding the secret on its first line" },
+    );
+  }
+  const line = text.split(/\r?\n/, 1)[0] ?? '';
+  if (line === '')
+    throw destinationConfigError('webhook destination', [{ path: where, message: `${path} is empty (the secret is its first line)` }], { where });
+  return line;
+}
+
+/** The start of a refusal's body, on one line, for an error message. */
+function bodyStart(body: string): string {
+  const flat = body.replace(/\s+/g, ' ').trim();
+  return flat.length > BODY_SHOWN ? `${flat.slice(0, BODY_SHOWN)}...` : flat;
+}
+
+export class WebhookDestination implements Destination {
+  readonly kind = 'webhook';
+  readonly target: string;
+  readonly limits: DestinationLimits;
+  readonly route: Route;
+  private readonly url: URL;
+  private readonly exchange: HttpExchange;
+  private readonly headers: Record<string, string>;
+  private readonly encoder: WebhookEncoder;
+  private readonly ids = new BatchIds();
+  private readonly metrics: DestinationMetrics;
+
+  constructor(
+    private readonly options: WebhookOptions,
+    deps: RuntimeDeps & { network?: ProxySettings | undefined },
+  ) {
+    this.url = new URL(options.url);
+    this.target = safeTarget(this.url);
+    this.route = routeFor(this.url, options.proxy, deps.network);
+    this.metrics = destinationMetrics(deps.registry);
+    this.limits = { maxRecords: options.maxRecords, maxRecordBytes: options.maxRecordBytes, maxBatchBytes: options.maxBatchBytes };
+    this.encoder = new WebhookEncoder(options);
+    // A private CA, a client certificate and its key: checked as the handshake will use them.
+    const tls = readClientTlsFiles(
+      { ca: options.caFile, cert: options.certFile, key: options.keyFile },
+      {
+        where: { ca: 'destination.caFile', cert: 'destination.certFile', key: 'destination.keyFile' },
+        subject: 'webhook destination',
+        code: 'GH_DESTINATION_CONFIG',
+      },
+    );
+    this.exchange = new HttpExchange(
+      {
+        url: this.url,
+        target: this.target,
+        route: this.route,
+        timeoutMs: options.timeoutMs,
+        rejectUnauthorized: options.rejectUnauthorized,
+        tls,
+        files: { caFile: options.caFile, certFile: options.certFile },
+        kind: 'webhook',
+        maxResponseBytes: MAX_RESPONSE_BYTES,
+        retryNote: `the batch is retried with the same ${options.idempotencyHeader}`,
+      },
+      deps.logger,
+    );
+    this.headers = { ...options.headers };
+    for (const [name, file] of Object.entries(options.headerFiles)) this.headers[name] = readSecretFile(file, `destination.headerFiles.${name}`);
+    const { auth } = options;
+    if (auth?.type === 'bearer') {
+      this.headers.Authorization = `Bearer ${auth.token ?? readSecretFile(auth.tokenFile!, 'destination.auth.tokenFile')}`;
+    } else if (auth?.type === 'basic') {
+      const password = auth.password ?? readSecretFile(auth.passwordFile!, 'destination.auth.passwordFile');
+      this.headers.Authorization = `Basic ${Buffer.from(`${auth.username}:${password}`).toString('base64')}`;
+    }
+    this.headers['Content-Type'] = CONTENT_TYPES[options.format];
+    if (options.compression === 'gzip') this.headers['Content-Encoding'] = 'gzip';
+  }
+
+  async start(): Promise<void> {
+    await this.exchange.start();
+  }
+
+  async stop(): Promise<void> {
+    this.exchange.stop();
+  }
+
+  async send(records: readonly StoredRecord[], signal: AbortSignal): Promise<RecordResult[]> {
+    const lbl = { kind: 'webhook', target: this.target };
+    const { body, refused } = this.encoder.encode(records);
+    const out: RecordResult[] = new Array(records.length);
+    for (const [i, why] of refused) {
+      out[i] = { ok: false, retryable: false, code: 'UNENCODABLE', error: `GH_EXPORT_PERMANENT: record not written as ${this.options.format}: ${why}` };
+    }
+    if (refused.size > 0) this.metrics.recordFailures.inc({ ...lbl, code: 'UNENCODABLE' }, refused.size);
+    if (refused.size === records.length) return out;
+
+    const batchId = this.ids.idFor(records);
+    const buf = this.options.compression === 'gzip' ? await gzipAsync(body) : body;
+    let reply: HttpReply;
+    try {
+      reply = await this.exchange.request(this.options.method, { ...this.headers, [this.options.idempotencyHeader]: batchId }, buf, signal);
+    } catch (err) {
+      this.metrics.calls.inc({ ...lbl, outcome: 'retryable', reason: this.exchange.failureReason(err, signal) });
+      throw err;
+    }
+    let verdict: RecordResult;
+    try {
+      verdict = this.judge(reply);
+    } catch (err) {
+      this.metrics.calls.inc({ ...lbl, outcome: 'retryable', reason: httpStatusReason(reply.status) });
+      throw err;
+    }
+    // One object for every sent record: the loop reads a whole-batch 413 by that (outcomes.ts).
+    for (let i = 0; i < records.length; i++) if (!refused.has(i)) out[i] = verdict;
+    if (verdict.ok) {
+      this.ids.delivered();
+      this.metrics.calls.inc({ ...lbl, outcome: sendOutcome(out).outcome });
+    } else {
+      this.metrics.calls.inc({ ...lbl, outcome: verdict.retryable ? 'retryable' : 'permanent', reason: httpStatusReason(reply.status) });
+      this.metrics.recordFailures.inc({ ...lbl, code: verdict.code ?? 'HTTP_ERROR' }, records.length - refused.size);
+    }
+    return out;
+  }
+
+  /** What an answer means for the batch; thrown: the whole send failed for a reason no record is to blame for. */
+  private judge(reply: HttpReply): RecordResult {
+    const { status, retryAfterMs } = reply;
+    if (status >= 200 && status < 300) return { ok: true };
+    this.exchange.throwIfProxyRefused(status);
+    const detail = bodyStart(reply.body);
+    const error = `HTTP ${status} from ${this.options.method} ${this.target}${detail ? `: ${detail}` : ''}`;
+    if (status === 429) return { ok: false, retryable: true, error: `${error}${retryAfterText(retryAfterMs)}`, code: 'THROTTLED', retryAfterMs };
+    // The endpoint (or a proxy in front of it) is down: an outage, retried without spending the records' budget.
+    if (status === 502 || status === 503 || status === 504)
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `${error}${status === 503 ? retryAfterText(retryAfterMs) : ''}` },
+        {
+          where: this.target,
+          hint: 'the endpoint is unavailable; records wait in the local stream',
+          ...(status === 503 && retryAfterMs !== undefined ? { details: { retryAfterMs } } : {}),
+        },
+      );
+    // The gateway's setup is wrong, not the records: every record would get the same answer, so
+    // the backlog waits with a hint (nothing dead-lettered) and goes out once it is fixed.
+    if (status === 401 || status === 403 || status === 404 || status === 405 || status === 407)
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: error },
+        {
+          where: this.target,
+          details: { setup: true },
+          hint:
+            status === 404 || status === 405
+              ? `the endpoint refused the url or the method, not the records: check the destination's url (its path) and method (${this.options.method}); records wait in the local stream`
+              : "the endpoint refused the credentials, not the records: check the destination's auth and headers (the token, user, API key, and any proxy in between); records wait in the local stream",
+        },
+      );
+    // POSTs are not followed: the body and the credentials would go where the config did not say.
+    if (status >= 300 && status < 400)
+      throw ERRORS.GH_EXPORT_RETRYABLE(
+        { reason: `${error}${reply.location ? ` (redirects to ${reply.location.split('?', 1)[0]})` : ''}` },
+        {
+          where: this.target,
+          details: { setup: true },
+          hint: "the endpoint redirects: set the destination's url to the address it points to (redirects are not followed); records wait in the local stream",
+        },
+      );
+    // A broken endpoint and a record it chokes on look the same: resent, split, and counted against
+    // a record only with evidence that it is at fault (outcomes.ts).
+    if (status === 408 || status >= 500) return { ok: false, retryable: true, error };
+    // The body is over the receiver's limit: the loop splits the batch and keeps later ones under half its bytes.
+    if (status === 413)
+      return {
+        ok: false,
+        retryable: false,
+        code: 'TOO_LARGE',
+        error: `GH_EXPORT_PERMANENT: ${error} (the request body is over the receiver's limit: the batch is split; set the exporter's batch.maxBytes, or the destination's maxBatchBytes, under that limit)`,
+      };
+    // 400, 422 and the other 4xx: the receiver refuses the data (or its format): not better on a retry.
+    return { ok: false, retryable: false, error: `GH_EXPORT_PERMANENT: ${error}` };
+  }
+}
+
+/** Options arrive validated (registry.ts). */
+export function createWebhookDestination(options: WebhookOptions, deps: RuntimeDeps): WebhookDestination {
+  return new WebhookDestination(options, deps);
+}
