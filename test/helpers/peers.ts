@@ -289,3 +289,39 @@ export async function startPrometheus(t: TestContext, targets: readonly string[]
     dir,
   );
 }
+
+/**
+ * InfluxDB 1.x (Debian's `influxdb` package, influxd) on a free port, its meta, data and WAL in a
+ * temp dir, no reporting, its RPC (backup) port left to the kernel. `url` is its HTTP API (/write, /query).
+ */
+export async function startInfluxdb(t: TestContext): Promise<Peer> {
+  const dir = await peerDataDir('gatehouse-influxdb-');
+  const conf = join(dir, 'influxdb.conf');
+  const config = (port: number): string =>
+    [
+      'reporting-disabled = true',
+      'bind-address = "127.0.0.1:0"',
+      '[meta]',
+      `  dir = "${dir}/meta"`,
+      '[data]',
+      `  dir = "${dir}/data"`,
+      `  wal-dir = "${dir}/wal"`,
+      '  query-log-enabled = false',
+      '[http]',
+      `  bind-address = "127.0.0.1:${port}"`,
+      '  log-enabled = false',
+      '[monitor]',
+      '  store-enabled = false',
+      '[continuous_queries]',
+      '  enabled = false',
+      '',
+    ].join('\n');
+  return childPeer(
+    t,
+    'http',
+    'influxd',
+    () => ['-config', conf],
+    (port) => writeFile(conf, config(port)),
+    dir,
+  );
+}

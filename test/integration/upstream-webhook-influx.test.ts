@@ -1,0 +1,61 @@
+// The webhook destination's format influx against a real InfluxDB 1.x (Debian's `influxdb`, its
+// /write endpoint): records of a real store written as line protocol by a real exporter, then read
+// back with InfluxQL (/query): each point's measurement, tags, fields and time as configured.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { needBinary, waitUntil } from '../helpers/index.js';
+import { openStreams, startExporter } from '../helpers/exporter-rig.js';
+import { startInfluxdb } from '../helpers/peers.js';
+
+const skip = needBinary('influxd', 'influxdb');
+
+/** An InfluxQL statement's first series: its columns and rows. */
+async function query(url: string, q: string): Promise<{ columns: string[]; values: unknown[][] } | undefined> {
+  const res = await fetch(`${url}/query?db=plant&epoch=ms&q=${encodeURIComponent(q)}`, { method: 'POST' });
+  assert.equal(res.status, 200, await res.clone().text());
+  const body = (await res.json()) as { results: Array<{ series?: Array<{ columns: string[]; values: unknown[][] }>; error?: string }> };
+  assert.equal(body.results[0]?.error, undefined);
+  return body.results[0]?.series?.[0];
+}
+
+test('webhook influx: points written to InfluxDB /write read back with their measurement, tags, fields and time', { skip, timeout: 90_000 }, async (t) => {
+  const influx = await startInfluxdb(t);
+  await query(influx.url, 'CREATE DATABASE plant');
+  const streams = await openStreams(t);
+  const exporter = await startExporter(t, streams, {
+    type: 'webhook',
+    url: `${influx.url}/write?db=plant&precision=ms`,
+    format: 'influx',
+    compression: 'gzip',
+    influx: { measurementTopicLevel: 3, topicTags: { truck: 2 }, tags: ['site'], time: 'ts', precision: 'ms' },
+  });
+  const base = Date.UTC(2026, 0, 2, 3, 4, 5);
+  for (let i = 0; i < 10; i++) {
+    const payload = {
+      site: i % 2 === 0 ? 'north side' : 'south,east',
+      temp: 90 + i / 2,
+      running: i !== 3,
+      state: `s"${i}"`,
+      ts: new Date(base + i * 1000).toISOString(),
+    };
+    await streams.append('up', { topic: `fleet/truck${i % 3}/engine`, payload: Buffer.from(JSON.stringify(payload)), receivedAt: Date.now() });
+  }
+  await waitUntil(() => exporter.status().lastExportedSeq === 10, 'all 10 written', 30_000);
+  assert.equal(exporter.status().deadLetters, 0, exporter.status().lastError?.message);
+  const all = await query(influx.url, 'SELECT * FROM engine ORDER BY time');
+  assert.ok(all, 'the measurement engine exists');
+  const col = (row: unknown[], name: string): unknown => row[all.columns.indexOf(name)];
+  assert.deepEqual([...all.columns].sort(), ['running', 'site', 'state', 'temp', 'time', 'truck']);
+  assert.equal(all.values.length, 10);
+  all.values.forEach((row, i) => {
+    assert.equal(col(row, 'time'), base + i * 1000, `point ${i}: its time from the ts key`);
+    assert.equal(col(row, 'temp'), 90 + i / 2);
+    assert.equal(col(row, 'running'), i !== 3);
+    assert.equal(col(row, 'state'), `s"${i}"`);
+    assert.equal(col(row, 'site'), i % 2 === 0 ? 'north side' : 'south,east', 'a tag with a space and a comma, escaped');
+    assert.equal(col(row, 'truck'), `truck${i % 3}`);
+  });
+  // Tags are tags (indexed), not fields: a GROUP BY on them works.
+  const byTruck = await query(influx.url, "SELECT count(temp) FROM engine WHERE truck = 'truck0'");
+  assert.equal(byTruck?.values[0]?.[1], 4);
+});
