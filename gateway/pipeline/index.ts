@@ -62,7 +62,7 @@ export const PUBLISH_PATH = [
 export const EXPORT_PATH = [
   createExporterSet, // one loop per configured exporter, plus the ones upstream actions add
   createExporter, //    read from the checkpoint, batch, send, retry with backoff, dead-letter, checkpoint
-  createDestination, // kinesis, firehose, s3, http, mqtt, nats, file
+  createDestination, // kinesis, firehose, s3, http, webhook, mqtt, nats, file
 ] as const;
 
 export type { Intake, Source, SourceStatus } from './contract.js';

@@ -1,5 +1,5 @@
 // Options of the site's HTTP(S) proxy: the config's top-level `network.proxy` (every HTTP-based
-// destination: kinesis, firehose, s3, http; the MQTT connections: mqtt-tunnel.ts; the NATS
+// destination: kinesis, firehose, s3, http, webhook; the MQTT connections: mqtt-tunnel.ts; the NATS
 // connections: destinations/nats-transport.ts) and each such
 // destination's (source's, control channel's) own `proxy` (false: direct; a URL: that proxy). Resolution (which proxy a destination's endpoint goes through) is proxy.ts's.
 import { z } from '../../core/zod.js';
@@ -18,7 +18,7 @@ export const networkOptionsSchema = z
         url: proxyUrl()
           .optional()
           .describe(
-            'The proxy the HTTP-based destinations (kinesis, firehose, s3, http), the MQTT connections (the mqtt destination, MQTT sources, the control channel) and the NATS destinations go through: http://host:port (CONNECT tunnels for https endpoints and every MQTT and NATS connection, absolute requests for http ones), user:password@ allowed. Default: the environment, as curl reads it (https_proxy/HTTPS_PROXY for https endpoints, mqtts/wss brokers and NATS over TLS, http_proxy/HTTP_PROXY for http ones, mqtt/ws brokers and plain NATS, else ALL_PROXY); none set: direct.',
+            'The proxy the HTTP-based destinations (kinesis, firehose, s3, http, webhook), the MQTT connections (the mqtt destination, MQTT sources, the control channel) and the NATS destinations go through: http://host:port (CONNECT tunnels for https endpoints and every MQTT and NATS connection, absolute requests for http ones), user:password@ allowed. Default: the environment, as curl reads it (https_proxy/HTTPS_PROXY for https endpoints, mqtts/wss brokers and NATS over TLS, http_proxy/HTTP_PROXY for http ones, mqtt/ws brokers and plain NATS, else ALL_PROXY); none set: direct.',
           ),
         username: z.string().min(1).optional().describe("The proxy's user (Basic authentication), in place of one in the url."),
         passwordFile: z
@@ -45,7 +45,7 @@ export const networkOptionsSchema = z
 export type NetworkOptions = z.output<typeof networkOptionsSchema>;
 export type NetworkProxyOptions = NetworkOptions['proxy'];
 
-/** A destination's `proxy` option (kinesis, firehose, s3, http, mqtt, nats); an MQTT source's and the control channel's too. */
+/** A destination's `proxy` option (kinesis, firehose, s3, http, webhook, mqtt, nats); an MQTT source's and the control channel's too. */
 export const destinationProxyOption = () =>
   z
     .union([z.literal(false), proxyUrl()])

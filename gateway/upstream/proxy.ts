@@ -1,4 +1,4 @@
-// Which way an HTTP-based destination (kinesis, firehose, s3, http) reaches its endpoint: directly
+// Which way an HTTP-based destination (kinesis, firehose, s3, http, webhook) reaches its endpoint: directly
 // or through the site's proxy. Sources, first that applies: the destination's own `proxy` (false:
 // direct; a URL: that proxy), the config's network.proxy (url, username, passwordFile, noProxy),
 // the environment as curl reads it (https_proxy/HTTPS_PROXY for an https endpoint,
