@@ -15,6 +15,9 @@ import { startFirehoseReceiver } from '../helpers/firehose-receiver.js';
 import { startKinesalite } from '../helpers/peers.js';
 import { tempDir, testDeps, waitUntil } from '../helpers/index.js';
 import { Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { httpRig } from '../helpers/http-post.js';
+import { readAll } from '../helpers/store-intake.js';
 
 async function gatewayWith(t: import('node:test').TestContext, rulesYaml: string): Promise<Gateway> {
   const dir = await tempDir(t);
@@ -46,6 +49,49 @@ test('http action: records reach a Firehose-protocol endpoint through a durable 
   const stream = gw.streams.streamNames().find((n) => n.startsWith('http-'));
   assert.ok(stream, 'a local stream backs the action');
   assert.equal(gw.exporters.status().find((e) => e.name === stream)?.destination.kind, 'http');
+});
+
+test("webhook action in AWS IoT's HTTP action form (headers as key/value pairs) reaches another gateway's http source, which checks the token", async (t) => {
+  // The receiver: a real http source over a real store (http-post.ts), taking only this bearer token.
+  const token = 'webhook-action-token-0123456789';
+  const rx = await httpRig(t, { auth: { tokens: [{ name: 'edge', sha256: createHash('sha256').update(token).digest('hex') }] } });
+  const url = `http://127.0.0.1:${rx.port}/topics/hot/readings`;
+  const gw = await gatewayWith(
+    t,
+    `rules:\n  version: 1\n  rules:\n    - name: hot\n      sql: "SELECT temp, topic(2) AS truck FROM 'fleet/+/engine' WHERE temp > 104"\n      actions:\n        - webhook: { url: "${url}", records: payload, headers: [{ key: Authorization, value: "Bearer ${token}" }], exporter: { batch: { lingerMs: 20 } } }\n`,
+  );
+  await publish(gw, 20);
+  await waitUntil(async () => (await readAll(rx.store, 'in')).length >= 15, '15 hot readings at the receiver', 15_000);
+  const got = (await readAll(rx.store, 'in')).map((m) => ({ topic: m.topic, ...(JSON.parse(m.payload.toString()) as { temp: number; truck: string }) }));
+  assert.equal(got.length, 15);
+  assert.ok(got.every((r) => r.topic === 'hot/readings' && r.temp > 104 && /^truck\d$/.test(r.truck)));
+  const stream = gw.streams.streamNames().find((n) => n.startsWith('webhook-'));
+  assert.ok(stream, 'a local stream backs the action');
+  assert.equal(gw.exporters.status().find((e) => e.name === stream)?.destination.kind, 'webhook');
+});
+
+test("AWS IoT's HTTP action options that mean nothing here are refused with what to write, and a header template is refused", async (t) => {
+  const dir = await tempDir(t);
+  const check = async (action: string): Promise<string> => {
+    const file = join(dir, 'rules.yaml');
+    await writeFile(file, `version: 1\nrules:\n  - name: a\n    sql: "SELECT * FROM 'x'"\n    actions: [${action}]\n`);
+    let err = '';
+    const sink = (into: 'err' | 'out') =>
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          if (into === 'err') err += c.toString();
+          cb();
+        },
+      });
+    assert.equal(await main(['rules', 'check', file], { stdout: sink('out'), stderr: sink('err') }), 1, action);
+    return err;
+  };
+  assert.match(await check("{ http: { url: 'https://example.com/in', headers: [{ key: a, value: b }] } }"), /write `webhook` instead of `http`/);
+  assert.match(await check("{ webhook: { url: 'https://example.com/in', confirmationUrl: 'https://example.com' } }"), /confirmationUrl.*no confirmation URL/);
+  assert.match(
+    await check("{ webhook: { url: 'https://example.com/in', headers: [{ key: X-Device, value: '${topic(2)}' }] } }"),
+    /headers\.0\.value.*substitution template/,
+  );
 });
 
 test('kinesis action with a partition key template: records land in kinesalite', async (t) => {

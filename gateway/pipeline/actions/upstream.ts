@@ -1,4 +1,6 @@
-// Rule actions named as in AWS IoT (`kinesis`, `firehose`, `http`, `s3`) plus `mqtt` and `nats`:
+// Rule actions named as in AWS IoT (`kinesis`, `firehose`, `http`, `s3`) plus `mqtt`, `nats` and
+// `webhook` (what AWS IoT's HTTP action is: a POST to the user's own endpoint; `http` here speaks the
+// Firehose HTTP endpoint protocol):
 // shorthand for "append to a local stream that is exported to that destination", so every upstream
 // action is durable (the source's PUBACK waits for the append) and goes through the exporter loop
 // (batching, retries, dead letters).
@@ -30,7 +32,7 @@ import type { ExporterSet } from '../exporters.js';
 const DOCS_HINT =
   "see docs/rules-sql.md (Actions) for an upstream action's options: its destination's (docs/configuration.md, Destination options), partitionKey, stream and exporter";
 
-export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'firehose', 'http', 's3', 'mqtt', 'nats'];
+export const UPSTREAM_ACTION_KINDS: readonly DestinationType[] = ['kinesis', 'firehose', 'http', 's3', 'mqtt', 'nats', 'webhook'];
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
@@ -48,6 +50,9 @@ function stableJson(v: unknown): string {
  * appends to a stream exported in batches): a rule copied from AWS is refused with what to write.
  * Options with the same meaning under another name are renamed (AWS_RENAMES).
  */
+const HTTP_IS_FIREHOSE = 'the http action speaks the Firehose HTTP endpoint protocol (batches, docs/upstream.md)';
+const USE_WEBHOOK =
+  "For AWS IoT's HTTP action (a POST to your own endpoint, with headers and auth), write `webhook` instead of `http` (docs/destinations.md, webhook)";
 const AWS_ONLY: Partial<Record<DestinationType, Record<string, string>>> = {
   s3: {
     bucketName: "AWS's bucketName is `bucket` here",
@@ -55,17 +60,49 @@ const AWS_ONLY: Partial<Record<DestinationType, Record<string, string>>> = {
     cannedAcl: 'objects get the bucket default ACL (no cannedAcl)',
   },
   http: {
-    headers: 'the http action speaks the Firehose HTTP endpoint protocol (batches, docs/upstream.md); give the receiver an access key with `accessKey`',
-    confirmationUrl: 'the http action speaks the Firehose HTTP endpoint protocol (docs/upstream.md): no confirmation URL',
-    auth: 'the http action authenticates with `accessKey` (docs/upstream.md)',
+    headers: `${HTTP_IS_FIREHOSE}; give the receiver an access key with \`accessKey\`. ${USE_WEBHOOK}`,
+    confirmationUrl: `${HTTP_IS_FIREHOSE}: no confirmation URL. ${USE_WEBHOOK}`,
+    auth: `${HTTP_IS_FIREHOSE}: it authenticates with \`accessKey\`. ${USE_WEBHOOK}`,
+  },
+  webhook: {
+    confirmationUrl: "the endpoint is the gateway owner's (its url in the rule set, signed when rule updates are): no confirmation URL",
+    enableBatching: 'records are always batched (exporter.batch; maxRecords: 1 sends one per request)',
+    batchConfig: 'batches are set with exporter.batch (maxRecords, maxBytes, lingerMs)',
   },
   firehose: { batchMode: 'records are always batched (exporter.batch)' },
 };
 const AWS_RENAMES: Partial<Record<DestinationType, Record<string, string>>> = { firehose: { separator: 'recordSeparator' } };
 
+/**
+ * AWS IoT's HTTP action lists headers as `[{ key, value }]`; the webhook destination takes a map.
+ * Their values are fixed here (a batch of many messages has one request): a substitution template
+ * would be sent as its text, so it is refused with what to do instead.
+ */
+function awsHeaders(list: unknown[]): Record<string, unknown> | unknown[] {
+  const map: Record<string, unknown> = {};
+  const problems: ConfigProblem[] = [];
+  list.forEach((h, i) => {
+    const { key, value } = (h && typeof h === 'object' ? h : {}) as { key?: unknown; value?: unknown };
+    if (typeof key !== 'string' || typeof value !== 'string') {
+      problems.push({ path: `webhook.headers.${i}`, message: "a header in AWS IoT's form is { key: <name>, value: <text> }" });
+    } else if (value.includes('${')) {
+      problems.push({
+        path: `webhook.headers.${i}.value`,
+        message: `the header ${key} holds a substitution template (${value}): headers are sent once per batch of many messages, so they are fixed text here; put per-message values in the SELECT`,
+      });
+    } else {
+      map[key] = value;
+    }
+  });
+  if (problems.length > 0)
+    throw destinationConfigError('webhook action', problems, { hint: "see docs/rules-sql.md (Actions) for AWS IoT's options and Gatehouse's" });
+  return map;
+}
+
 /** Rename AWS's spelling of an option that means the same; refuse AWS options that mean something else. */
 function fromAwsOptions(kind: DestinationType, destination: Record<string, unknown>): Record<string, unknown> {
   const out = { ...destination };
+  if (kind === 'webhook' && Array.isArray(out.headers)) out.headers = awsHeaders(out.headers);
   for (const [aws, ours] of Object.entries(AWS_RENAMES[kind] ?? {})) {
     if (aws in out && !(ours in out)) {
       out[ours] = out[aws];
