@@ -45,6 +45,7 @@ import { type DiskProbe, latencyFloor, probeDisk, quantile } from './disk-floor.
 import { shippedLauncher } from './launcher.js';
 import { type LoopSnapshot, startLoopWatch } from './loop-watch.js';
 import { type IdleFigures, idleRss, type PiRow, print, printFrontier, type Variant } from './pi-report.js';
+import { cliIdle, formatCliIdle } from './cli-idle.js';
 
 interface Sample {
   cpuUs: number;
@@ -404,13 +405,17 @@ async function main(): Promise<void> {
   }
   if (delays) printFrontier(rows, seconds);
   else print(rows, idle, seconds, disk);
+  // The in-process gateway above runs tsc's modules; the CLI runs dist/bundle (cli-idle.ts).
+  // BENCH_CLI_IDLE=0: skip (two starts of the CLI, up to BENCH_SETTLE_S each).
+  const cli = !delays && variants.includes('gateway') && process.env.BENCH_CLI_IDLE !== '0' ? [await cliIdle('bundle'), await cliIdle('modules')] : [];
+  if (cli.length > 0) process.stdout.write(formatCliIdle(cli));
   const bare5 = rows.find((r) => r.broker === 'bare' && r.run === '5000/s');
   const floor = disk ? latencyFloor(disk, bare5?.p50 ?? 0) : undefined;
   const diskJson = disk
     ? { fsyncP50: quantile(disk.syncMs, 0.5), fsyncP99: quantile(disk.syncMs, 0.99), floorP50: floor!.p50, floorP99: floor!.p99 }
     : undefined;
   console.log(
-    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB, idleCpuMsPerS: i.idleCpuMsPerS, ...(i.afterRuns ? { afterRunsRssMiB: i.afterRuns.rss / MiB, afterRunsWaitedS: i.afterRuns.waitedS } : {}) })), ...(diskJson ? { disk: diskJson } : {}) })}`,
+    `BENCH_JSON ${JSON.stringify({ bench: 'pi', rows, cliIdle: cli, idle: idle.map((i) => ({ broker: i.broker, rssMiB: idleRss(i.phases) / MiB, idleCpuMsPerS: i.idleCpuMsPerS, ...(i.afterRuns ? { afterRunsRssMiB: i.afterRuns.rss / MiB, afterRunsWaitedS: i.afterRuns.waitedS } : {}) })), ...(diskJson ? { disk: diskJson } : {}) })}`,
   );
 }
 

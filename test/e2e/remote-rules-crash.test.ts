@@ -121,7 +121,8 @@ control:
 rules: ${JSON.stringify(ruleSet(1))}
 `,
   );
-  const first = await startGatewayProcess(config, [], 20_000, await cutArgs(dir, cut.when, cut.key, cut.nth));
+  // GATEHOUSE_BUNDLE=0: the cut patches tsc's store module, which the CLI then runs (its bundle has its own copy).
+  const first = await startGatewayProcess(config, [], 20_000, await cutArgs(dir, cut.when, cut.key, cut.nth), { GATEHOUSE_BUNDLE: '0' });
   t.after(() => first.kill9());
   const exited = once(first.proc, 'exit');
   const o1 = await office(t, first);
