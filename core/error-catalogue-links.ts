@@ -187,4 +187,17 @@ export const LINKS_ERRORS = {
     message: '{reason}',
     hint: 'send it again after Retry-After seconds (HTTP clients with retries do); if it lasts, see the store (gatehouse status, /healthz) or raise maxInFlight',
   },
+  // syslog sources
+  GH_SYSLOG_SOURCE_LISTEN: {
+    group: 'syslog sources',
+    meaning: 'A syslog source could not bind one of its addresses (udp, tcp or tls: the port taken, a privileged port such as 514, an address the host does not have)',
+    message: "syslog source '{source}' cannot listen on {transport} {host}:{port}: {reason}",
+    hint: 'choose another port (5514, 6514), stop the process holding it (a local rsyslogd with imudp/imtcp), or grant CAP_NET_BIND_SERVICE for 514',
+  },
+  GH_SYSLOG_SOURCE_TLS: {
+    group: 'syslog sources',
+    meaning: "A syslog source's TLS certificate or key files could not be loaded (at start, or at a SIGHUP reload: the running certificate is then kept)",
+    message: 'cannot load TLS files of {listener}: {reason}',
+    hint: "check the source's tls.cert and tls.key (PEM files of one key pair) and their permissions",
+  },
 } as const satisfies Record<string, ErrorSpec>;

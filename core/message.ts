@@ -2,13 +2,13 @@
 // the rules engine consumes it. JSON is parsed lazily by the rules engine, once, only when a
 // rule needs payload fields, so the payload stays a Buffer here.
 
-export type SourceKind = 'mqtt' | 'serial' | 'file' | 'modbus' | 'opcua' | 'http' | 'internal';
+export type SourceKind = 'mqtt' | 'serial' | 'file' | 'modbus' | 'opcua' | 'http' | 'syslog' | 'internal';
 
 export interface MessageSource {
   kind: SourceKind;
   /** MQTT client id, serial link name, file path, http source name, or rule name for internal republishes. */
   id: string;
-  /** Remote address of an MQTT or HTTP client (sourceip()). */
+  /** Remote address of an MQTT, HTTP or syslog client (sourceip()). */
   ip?: string;
   /** Authenticated user name, or an http source's credential name (principal()). */
   principal?: string;

@@ -93,8 +93,10 @@ export interface TlsKind {
   /** The kind of its entries in /healthz's certificates (use 'served'). */
   kind: 'listener' | 'admin' | 'source';
   /** Metric name prefix: gatehouse_broker_tls, gatehouse_admin_tls, gatehouse_http_source_tls. */
-  metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls' | 'gatehouse_http_source_tls';
-  code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS' | 'GH_HTTP_SOURCE_TLS';
+  metrics: 'gatehouse_broker_tls' | 'gatehouse_admin_tls' | 'gatehouse_http_source_tls' | 'gatehouse_syslog_source_tls';
+  code: 'GH_BROKER_TLS' | 'GH_ADMIN_TLS' | 'GH_HTTP_SOURCE_TLS' | 'GH_SYSLOG_SOURCE_TLS';
+  /** A source's: its kind's word in the expiry warning ('http source', 'syslog source'). */
+  sourceKind?: string;
   /** Who serves the certificates, in the metrics' help: 'a TLS listener', 'the admin API'. */
   whose: string;
   /** The config key path of a listener's tls block. */
@@ -111,7 +113,25 @@ export const BROKER_TLS: TlsKind = {
 export const ADMIN_TLS: TlsKind = { kind: 'admin', metrics: 'gatehouse_admin_tls', code: 'GH_ADMIN_TLS', whose: 'the admin API', where: () => 'admin.tls' };
 /** An http source's (pipeline/sources/http): the listener label is the source's name, `where` names it as the other sources' errors do. */
 export function httpSourceTls(source: string): TlsKind {
-  return { kind: 'source', metrics: 'gatehouse_http_source_tls', code: 'GH_HTTP_SOURCE_TLS', whose: 'an http source', where: () => `sources.${source}.tls` };
+  return {
+    kind: 'source',
+    metrics: 'gatehouse_http_source_tls',
+    code: 'GH_HTTP_SOURCE_TLS',
+    whose: 'an http source',
+    sourceKind: 'http source',
+    where: () => `sources.${source}.tls`,
+  };
+}
+/** A syslog source's (pipeline/sources/syslog), as an http source's. */
+export function syslogSourceTls(source: string): TlsKind {
+  return {
+    kind: 'source',
+    metrics: 'gatehouse_syslog_source_tls',
+    code: 'GH_SYSLOG_SOURCE_TLS',
+    whose: 'a syslog source',
+    sourceKind: 'syslog source',
+    where: () => `sources.${source}.tls`,
+  };
 }
 
 function tlsError(kind: TlsKind, listener: string, reason: string, where: string, cause: unknown): GatehouseError {
@@ -274,7 +294,7 @@ export class ServedTls {
       this.kind === ADMIN_TLS
         ? 'the certificate the admin API serves'
         : this.kind.kind === 'source'
-          ? `the certificate http source '${l.name}' serves`
+          ? `the certificate ${this.kind.sourceKind ?? 'source'} '${l.name}' serves`
           : `the certificate listener ${l.name} serves`;
     const entry: CertExpiryEntry = {
       use: 'served',

@@ -1,0 +1,108 @@
+// The sockets of a syslog source: a UDP socket, a TCP server, a TLS server (its certificate read
+// with the syslog source's error code, reloaded on SIGHUP with its expiry watched by the broker's
+// ServedTls, as an http source's). Binding failures are GH_SYSLOG_SOURCE_LISTEN naming the transport.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { ERRORS } from '../../../../core/errors.js';
+import { urlHost } from '../../../../core/bind-host.js';
+import { PRIVILEGED_PORT_HINT } from '../../../../core/privileged-port.js';
+import { nodeTls } from '../../../../core/tls-modules.js';
+import { tlsPairProblem } from '../../../../core/tls-files.js';
+import { SERVER_TLS_OPTIONS, ServedTls, readTlsMaterial, syslogSourceTls, type ServedTlsDeps } from '../../../broker/tls-reload.js';
+import type { Transport } from './metrics.js';
+import type { SyslogSourceOptions } from './options.js';
+
+function listenError(source: string, transport: Transport, host: string, port: number, err: unknown) {
+  return ERRORS.GH_SYSLOG_SOURCE_LISTEN(
+    { source, transport, host: urlHost(host), port, reason: (err as Error).message },
+    {
+      where: `sources.${source}.${transport}.port`,
+      ...((err as NodeJS.ErrnoException).code === 'EACCES' ? { hint: PRIVILEGED_PORT_HINT } : {}),
+      cause: err,
+    },
+  );
+}
+
+/** A bound UDP socket; its port. */
+export async function bindUdp(source: string, host: string, port: number): Promise<{ socket: UdpSocket; port: number }> {
+  const socket = createSocket({ type: isIP(host) === 6 || host === '::' ? 'udp6' : 'udp4' });
+  try {
+    socket.bind(port, host);
+    await Promise.race([once(socket, 'listening'), once(socket, 'error').then(([e]) => Promise.reject(e as Error))]);
+  } catch (err) {
+    socket.close();
+    throw listenError(source, 'udp', host, port, err);
+  }
+  return { socket, port: socket.address().port };
+}
+
+async function listen(server: Server, source: string, transport: Transport, host: string, port: number): Promise<number> {
+  try {
+    server.listen(port, host);
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e as Error))]);
+  } catch (err) {
+    server.close();
+    throw listenError(source, transport, host, port, err);
+  }
+  return (server.address() as AddressInfo).port;
+}
+
+export interface StreamHandlers {
+  /** A raw connection (before a TLS handshake): false closes it (allow). */
+  admit(socket: Socket, transport: Transport): boolean;
+  /** A connection ready for syslog (TLS: after its handshake). */
+  accept(socket: Socket, transport: Transport): void;
+  /** One more than maxConnections, closed at accept. */
+  dropped(transport: Transport): void;
+  tlsFailed(): void;
+}
+
+export async function listenTcp(o: SyslogSourceOptions, h: StreamHandlers): Promise<{ server: Server; port: number }> {
+  const l = o.tcp!;
+  const server = createServer((socket) => {
+    if (h.admit(socket, 'tcp')) h.accept(socket, 'tcp');
+  });
+  server.maxConnections = o.maxConnections;
+  server.on('drop', () => h.dropped('tcp'));
+  return { server, port: await listen(server, o.name, 'tcp', l.host, l.port) };
+}
+
+export async function listenTls(o: SyslogSourceOptions, h: StreamHandlers, deps: ServedTlsDeps): Promise<{ server: TlsServer; port: number; servedTls: ServedTls }> {
+  const l = o.tls!;
+  const kind = syslogSourceTls(o.name);
+  const files = { cert: l.cert, key: l.key };
+  const material = await readTlsMaterial(files, o.name, kind.where(0), kind);
+  let server: TlsServer;
+  try {
+    // a handshake that stalls holds a connection: bounded as a message begun and not ended
+    server = nodeTls().createServer({ ...SERVER_TLS_OPTIONS, cert: material.cert, key: material.key, handshakeTimeout: o.messageTimeoutMs });
+  } catch (err) {
+    throw ERRORS.GH_SYSLOG_SOURCE_TLS(
+      { listener: o.name, reason: tlsPairProblem(material.cert, material.key, err) },
+      { where: kind.where(0), hint: 'cert and key must be PEM files of the same key pair', cause: err },
+    );
+  }
+  server.on('connection', (raw: Socket) => {
+    if (!h.admit(raw, 'tls')) raw.destroy();
+  });
+  server.on('secureConnection', (socket: TLSSocket) => h.accept(socket, 'tls'));
+  server.on('tlsClientError', (_err, socket) => {
+    h.tlsFailed();
+    socket.destroy();
+  });
+  server.maxConnections = o.maxConnections;
+  server.on('drop', () => h.dropped('tls'));
+  const port = await listen(server, o.name, 'tls', l.host, l.port);
+  const servedTls = new ServedTls([{ name: o.name, index: 0, files, server, material }], deps, kind);
+  return { server, port, servedTls };
+}
+
+/** Close a server (no new connections); resolves once its connections are gone too. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((r) => {
+    if (!server.listening) return r();
+    server.close(() => r());
+  });
+}

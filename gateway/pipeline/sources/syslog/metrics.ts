@@ -1,0 +1,111 @@
+// Counters of syslog sources (gatehouse_syslog_source_*, as the http source's gatehouse_http_source_*),
+// and the same counts per source for its status (GET /api/sources, `gatehouse sources`).
+import type { Counter, Registry } from 'prom-client';
+import { counter } from '../../../../core/metrics.js';
+import type { SyslogFormat } from './parse.js';
+
+export type Transport = 'udp' | 'tcp' | 'tls';
+
+/**
+ * Why a message read was not committed: busy (a datagram while maxInFlight messages wait for their
+ * commits, or the store refuses), denied (a datagram from a sender not in `allow`), refused (its
+ * commit refused: a datagram, or any message for a reason other than a full or closed store),
+ * stopped (a stream's message still being retried when the gateway stopped).
+ */
+export type DropReason = 'busy' | 'denied' | 'refused' | 'stopped';
+
+/** What became of a TCP or TLS connection: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed. */
+export type ConnectionOutcome = 'accepted' | 'denied' | 'dropped' | 'idle-timeout' | 'message-timeout' | 'tls-failed';
+
+export interface SyslogMetrics {
+  messages: Counter<'source' | 'transport' | 'format'>;
+  bytes: Counter<'source'>;
+  dropped: Counter<'source' | 'reason'>;
+  truncated: Counter<'source'>;
+  invalidUtf8: Counter<'source'>;
+  connections: Counter<'source' | 'transport' | 'outcome'>;
+  retries: Counter<'source'>;
+}
+
+export function syslogMetrics(registry: Registry): SyslogMetrics {
+  return {
+    messages: counter(
+      registry,
+      'gatehouse_syslog_source_messages_total',
+      "Messages of syslog sources committed, by transport and format (rfc5424, rfc3164, unknown: kept whole, its parse failed)",
+      ['source', 'transport', 'format'],
+    ),
+    bytes: counter(registry, 'gatehouse_syslog_source_bytes_total', 'Bytes of the messages syslog sources read (as framed, before a cut)', ['source']),
+    dropped: counter(
+      registry,
+      'gatehouse_syslog_source_dropped_total',
+      'Messages syslog sources read and did not commit, by reason: busy (a datagram while the intake was full), denied (a datagram from a sender not allowed), refused (its commit refused), stopped (being retried at a stop)',
+      ['source', 'reason'],
+    ),
+    truncated: counter(registry, 'gatehouse_syslog_source_truncated_total', 'Messages over maxMessageBytes (cut, kept) or cut short by their connection', ['source']),
+    invalidUtf8: counter(registry, 'gatehouse_syslog_source_invalid_utf8_total', 'Messages that were not valid UTF-8 (kept, the bad bytes as U+FFFD)', ['source']),
+    connections: counter(
+      registry,
+      'gatehouse_syslog_source_connections_total',
+      'TCP and TLS connections to syslog sources by outcome: accepted, denied (allow), dropped (maxConnections), idle-timeout, message-timeout, tls-failed',
+      ['source', 'transport', 'outcome'],
+    ),
+    retries: counter(
+      registry,
+      'gatehouse_syslog_source_commit_retries_total',
+      'Commits of stream (TCP, TLS) messages the store refused for now (full, closed) and tried again, reading paused meanwhile',
+      ['source'],
+    ),
+  };
+}
+
+/** The counts a source's status shows. */
+export class SyslogCounts {
+  committed = 0;
+  bytes = 0;
+  truncated = 0;
+  invalidUtf8 = 0;
+  retries = 0;
+  readonly formats: Record<SyslogFormat, number> = { rfc5424: 0, rfc3164: 0, unknown: 0 };
+  readonly dropped: Partial<Record<DropReason, number>> = {};
+  readonly connections: Partial<Record<ConnectionOutcome, number>> = {};
+
+  constructor(
+    private readonly metrics: SyslogMetrics,
+    private readonly source: string,
+  ) {}
+
+  read(format: SyslogFormat, bytes: number, truncated: boolean, invalidUtf8: boolean): void {
+    this.formats[format]++;
+    this.bytes += bytes;
+    this.metrics.bytes.inc({ source: this.source }, bytes);
+    if (truncated) {
+      this.truncated++;
+      this.metrics.truncated.inc({ source: this.source });
+    }
+    if (invalidUtf8) {
+      this.invalidUtf8++;
+      this.metrics.invalidUtf8.inc({ source: this.source });
+    }
+  }
+
+  commit(transport: Transport, format: SyslogFormat): void {
+    this.committed++;
+    this.metrics.messages.inc({ source: this.source, transport, format });
+  }
+
+  drop(reason: DropReason): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    this.metrics.dropped.inc({ source: this.source, reason });
+  }
+
+  connection(transport: Transport, outcome: ConnectionOutcome): void {
+    this.connections[outcome] = (this.connections[outcome] ?? 0) + 1;
+    this.metrics.connections.inc({ source: this.source, transport, outcome });
+  }
+
+  retry(): void {
+    this.retries++;
+    this.metrics.retries.inc({ source: this.source });
+  }
+}

@@ -1,0 +1,376 @@
+// A `type: syslog` source: RFC 5424 and RFC 3164 messages over UDP, TCP and TLS, each parsed
+// (parse.ts) into a JSON message on a templated topic (message.ts) and handed to the intake.
+//
+// Flow. Syslog has no acknowledgement (RELP has; not taken here), so what the source can promise
+// differs by transport (docs/syslog-source.md, "What is promised"):
+// - UDP: a datagram is submitted as it comes; while maxInFlight messages wait for their commits
+//   it is dropped and counted (busy), as is one whose commit is refused. The kernel's receive
+//   buffer overflowing is not seen here (netstat -su: receive buffer errors).
+// - TCP, TLS: each read chunk's frames are submitted (the intake's group commit takes them in
+//   batches); past maxInFlight uncommitted messages, or while the store refuses commits (full,
+//   closed), every stream stops reading, so the sender's own queue (rsyslog's action queue) holds
+//   what follows. A message whose commit the store refuses for now is tried again every second
+//   until it is committed or the gateway stops.
+// - stop(): the listeners close, every connection is told the gateway closes it (FIN: rsyslog sees
+//   it before its next send, and queues) and is read for up to stopDrainMs more, then closed; the
+//   submits are waited for (stopDrainMs again).
+import type { Socket as UdpSocket, RemoteInfo } from 'node:dgram';
+import { BlockList, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import { ERRORS, GatehouseError, errorMessage } from '../../../../core/errors.js';
+import { clocksOf } from '../../../../core/clock.js';
+import type { CertExpiryEntry } from '../../../../core/cert-expiry.js';
+import { urlHost } from '../../../../core/bind-host.js';
+import { rateLimitedLog, type RateLog } from '../../../../core/rate-log.js';
+import type { Message } from '../../../../core/message.js';
+import type { ServedTls, TlsReloadOutcome } from '../../../broker/tls-reload.js';
+import { peerAddress, plainAddress } from '../../../broker/peer-address.js';
+import type { Intake, Source, SourceStatus } from '../../contract.js';
+import type { SourceDeps } from '../kind.js';
+import { topicRenderer } from '../topic-template.js';
+import { SyslogFramer } from './framing.js';
+import { bindUdp, closeServer, listenTcp, listenTls, type StreamHandlers } from './listeners.js';
+import { syslogMessage, topicVars, type Sender } from './message.js';
+import { SyslogCounts, syslogMetrics, type DropReason, type Transport } from './metrics.js';
+import { cidr, type SyslogSourceOptions } from './options.js';
+import { parseSyslog, type SyslogFormat } from './parse.js';
+
+/** Refusals of a commit that pass by themselves: a stream's message is tried again. */
+const STORE_REFUSALS: ReadonlySet<string> = new Set(['GH_STORE_DISK_FULL', 'GH_STREAM_FULL', 'GH_STORE_CLOSED']);
+const RETRY_MS = 1000;
+const LOG_EVERY_MS = 60_000;
+
+interface Connection {
+  socket: Socket;
+  sender: Sender;
+  framer: SyslogFramer;
+  paused: boolean;
+  messageTimer: NodeJS.Timeout | undefined;
+  finished: boolean;
+}
+
+export class SyslogSource implements Source {
+  readonly kind = 'syslog';
+  readonly name: string;
+  private state = 'stopped';
+  private intake: Intake | undefined;
+  private udp: UdpSocket | undefined;
+  private tcp: Server | undefined;
+  private tls: { server: TlsServer; servedTls: ServedTls } | undefined;
+  private readonly addresses: Partial<Record<Transport, string>> = {};
+  private readonly connections = new Set<Connection>();
+  private readonly pending = new Set<Promise<void>>();
+  private inFlight = 0;
+  /** Monotonic time until which streams stay paused (the store refused a commit). */
+  private holdUntil = 0;
+  private resumeTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private stops = 0;
+  private starting: Promise<void> | undefined;
+  private lastError: string | undefined;
+  private readonly allow: BlockList | undefined;
+  private readonly counts: SyslogCounts;
+  private readonly render: (vars: Readonly<Record<string, string>>) => string;
+  private readonly log: RateLog;
+  private readonly clocks: ReturnType<typeof clocksOf>;
+
+  constructor(
+    private readonly options: SyslogSourceOptions,
+    private readonly deps: SourceDeps,
+  ) {
+    this.name = options.name;
+    this.counts = new SyslogCounts(syslogMetrics(deps.registry), options.name);
+    this.clocks = clocksOf(deps);
+    this.log = rateLimitedLog(deps.logger, 'warn', LOG_EVERY_MS, this.clocks.monotonic);
+    this.render = topicRenderer(options.topic);
+    if (options.allow.length > 0) {
+      const list = new BlockList();
+      for (const c of options.allow) {
+        const [address, prefix, family] = cidr(c)!;
+        list.addSubnet(address, prefix, family);
+      }
+      this.allow = list;
+    }
+  }
+
+  start(intake: Intake): Promise<void> {
+    const run = this.listen(intake, this.stops);
+    this.starting = run.catch(() => undefined);
+    return run;
+  }
+
+  private async listen(intake: Intake, stopsBefore: number): Promise<void> {
+    const o = this.options;
+    this.stopping = false;
+    this.state = 'starting';
+    this.intake = intake;
+    const handlers: StreamHandlers = {
+      admit: (socket, transport) => this.admit(socket, transport),
+      accept: (socket, transport) => this.accept(socket, transport),
+      dropped: (transport) => {
+        this.counts.connection(transport, 'dropped');
+        this.log('dropped', { maxConnections: o.maxConnections }, 'syslog source: maxConnections connections open, a new one was closed');
+      },
+      tlsFailed: () => this.counts.connection('tls', 'tls-failed'),
+    };
+    try {
+      if (o.udp) {
+        const { socket, port } = await bindUdp(o.name, o.udp.host, o.udp.port);
+        this.udp = socket;
+        socket.on('message', (msg, rinfo) => this.datagram(msg, rinfo));
+        socket.on('error', (err) => this.log('udp-error', { err: errorMessage(err) }, 'syslog source: UDP socket error'));
+        this.addresses.udp = `${urlHost(o.udp.host)}:${port}`;
+      }
+      if (o.tcp) {
+        const { server, port } = await listenTcp(o, handlers);
+        this.tcp = server;
+        this.addresses.tcp = `${urlHost(o.tcp.host)}:${port}`;
+      }
+      if (o.tls) {
+        const { server, port, servedTls } = await listenTls(o, handlers, { logger: this.deps.logger, registry: this.deps.registry, now: this.clocks.now });
+        this.tls = { server, servedTls };
+        this.addresses.tls = `${urlHost(o.tls.host)}:${port}`;
+        servedTls.start();
+      }
+    } catch (err) {
+      this.state = 'failed';
+      this.lastError = errorMessage(err);
+      await this.closeListeners();
+      this.intake = undefined;
+      throw err;
+    }
+    if (this.stops !== stopsBefore) return; // the stop, waiting for this start, closes them
+    this.state = 'running';
+    this.deps.logger.info({ ...this.addresses, allow: o.allow.length || 'any' }, 'syslog source listening');
+  }
+
+  async stop(): Promise<void> {
+    this.stops++;
+    this.stopping = true;
+    await this.starting;
+    const o = this.options;
+    const closing = this.closeListeners();
+    // Said to every sender (FIN) and read on for a while: rsyslog sees it before its next send and queues.
+    for (const c of this.connections) {
+      c.socket.setTimeout(0);
+      c.socket.end();
+    }
+    await this.within(o.stopDrainMs, () => this.connections.size === 0, Promise.all([...this.connections].map((c) => new Promise((r) => c.socket.once('close', r)))));
+    for (const c of this.connections) c.socket.destroy();
+    await closing;
+    const drained = await this.within(o.stopDrainMs, () => this.pending.size === 0, Promise.allSettled([...this.pending]));
+    if (!drained) this.deps.logger.warn({ pending: this.pending.size }, 'syslog source stopped with messages still waiting for their commits');
+    clearTimeout(this.resumeTimer);
+    this.intake = undefined;
+    if (this.state !== 'failed') this.state = 'stopped';
+  }
+
+  private async within(ms: number, done: () => boolean, all: Promise<unknown>): Promise<boolean> {
+    if (done()) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const ok = await Promise.race([all.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)))]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  private async closeListeners(): Promise<void> {
+    this.udp?.close();
+    this.udp = undefined;
+    const servers = [this.tcp, this.tls?.server].filter((s): s is Server => s !== undefined);
+    this.tls?.servedTls.stop();
+    this.tcp = undefined;
+    this.tls = undefined;
+    await Promise.all(servers.map(closeServer));
+  }
+
+  async reloadTls(): Promise<TlsReloadOutcome[]> {
+    return this.tls ? this.tls.servedTls.reload() : [];
+  }
+
+  servedCertificates(): CertExpiryEntry[] {
+    return this.tls?.servedTls.expiryEntries() ?? [];
+  }
+
+  status(): SourceStatus {
+    const c = this.counts;
+    return {
+      kind: this.kind,
+      name: this.name,
+      state: this.state,
+      details: {
+        listening: { ...this.addresses },
+        allow: this.options.allow,
+        connections: this.connections.size,
+        inFlight: this.inFlight,
+        messages: c.committed,
+        bytes: c.bytes,
+        formats: { ...c.formats },
+        parseFailures: c.formats.unknown,
+        truncated: c.truncated,
+        invalidUtf8: c.invalidUtf8,
+        dropped: { ...c.dropped },
+        connectionOutcomes: { ...c.connections },
+        commitRetries: c.retries,
+        ...(this.lastError ? { lastError: this.lastError } : {}),
+      },
+    };
+  }
+
+  private allowed(address: string | undefined): boolean {
+    if (!this.allow) return true;
+    if (!address) return false;
+    return this.allow.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
+  }
+
+  /** Streams stop reading while this holds: too many commits waiting, or the store refusing. */
+  private held(): boolean {
+    return this.inFlight >= this.options.maxInFlight || this.clocks.monotonic() < this.holdUntil;
+  }
+
+  private datagram(msg: Buffer, rinfo: RemoteInfo): void {
+    const address = plainAddress(rinfo.address) ?? rinfo.address;
+    if (!this.allowed(address)) return this.counts.drop('denied');
+    const sender: Sender = { address, port: rinfo.port, transport: 'udp' };
+    const truncated = msg.length > this.options.maxMessageBytes;
+    const bytes = truncated ? msg.subarray(0, this.options.maxMessageBytes) : msg;
+    if (this.stopping || this.held() || !this.intake?.accepting()) {
+      this.log('busy', { inFlight: this.inFlight }, 'syslog source: a datagram came while the intake was full: dropped (UDP has no acknowledgement)');
+      return this.counts.drop('busy');
+    }
+    this.take(bytes, msg.length, sender, truncated);
+  }
+
+  private admit(socket: Socket, transport: Transport): boolean {
+    if (!this.stopping && this.allowed(peerAddress(socket))) return true;
+    this.counts.connection(transport, 'denied');
+    socket.destroy();
+    return false;
+  }
+
+  private accept(socket: Socket, transport: Transport): void {
+    if (this.stopping) return void socket.destroy();
+    const o = this.options;
+    const c: Connection = {
+      socket,
+      sender: { address: peerAddress(socket) ?? '', port: socket.remotePort ?? 0, transport },
+      framer: new SyslogFramer(o.maxMessageBytes),
+      paused: false,
+      messageTimer: undefined,
+      finished: false,
+    };
+    this.connections.add(c);
+    this.counts.connection(transport, 'accepted');
+    socket.setTimeout(o.idleTimeoutMs, () => this.cut(c, 'idle-timeout'));
+    socket.on('data', (chunk: Buffer) => this.read(c, chunk));
+    socket.on('end', () => this.finish(c));
+    socket.on('close', () => {
+      this.finish(c);
+      this.connections.delete(c);
+    });
+    socket.on('error', (err) => this.log(`socket-error:${transport}`, { err: errorMessage(err), ip: c.sender.address }, 'syslog source: connection error'));
+    if (this.held()) this.pause(c);
+  }
+
+  private read(c: Connection, chunk: Buffer): void {
+    const frames = c.framer.push(chunk);
+    for (const f of frames) this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
+    // A message begun must end within messageTimeoutMs (a slow sender holding a connection).
+    if (frames.length > 0 || !c.framer.begun) {
+      clearTimeout(c.messageTimer);
+      c.messageTimer = undefined;
+    }
+    if (c.framer.begun && !c.messageTimer && !c.paused) c.messageTimer = setTimeout(() => this.cut(c, 'message-timeout'), this.options.messageTimeoutMs);
+    if (this.held()) this.pause(c);
+  }
+
+  private cut(c: Connection, why: 'idle-timeout' | 'message-timeout'): void {
+    this.counts.connection(c.sender.transport, why);
+    this.log(why, { ip: c.sender.address, transport: c.sender.transport }, `syslog source: connection closed (${why})`);
+    c.socket.destroy();
+  }
+
+  /** The connection ended: a last message without its LF (or cut short) is kept. */
+  private finish(c: Connection): void {
+    if (c.finished) return;
+    c.finished = true;
+    clearTimeout(c.messageTimer);
+    const f = c.framer.end();
+    if (f) this.take(f.bytes, f.bytes.length, c.sender, f.truncated);
+  }
+
+  private pause(c: Connection): void {
+    if (c.paused || c.finished) return;
+    c.paused = true;
+    c.socket.pause();
+    // waiting on the gateway is not the sender's silence
+    c.socket.setTimeout(0);
+    clearTimeout(c.messageTimer);
+    c.messageTimer = undefined;
+    this.scheduleResume();
+  }
+
+  private scheduleResume(): void {
+    if (this.resumeTimer || this.holdUntil <= this.clocks.monotonic()) return;
+    this.resumeTimer = setTimeout(
+      () => {
+        this.resumeTimer = undefined;
+        this.resume();
+      },
+      Math.max(1, this.holdUntil - this.clocks.monotonic()),
+    );
+  }
+
+  private resume(): void {
+    if (this.held()) return this.scheduleResume();
+    for (const c of this.connections) {
+      if (!c.paused || c.finished) continue;
+      c.paused = false;
+      if (!this.stopping) c.socket.setTimeout(this.options.idleTimeoutMs);
+      c.socket.resume();
+    }
+  }
+
+  private take(bytes: Buffer, size: number, from: Sender, truncated: boolean): void {
+    const now = this.clocks.now();
+    const { record, invalidUtf8 } = parseSyslog(bytes, new Date(now));
+    this.counts.read(record.format, size, truncated, invalidUtf8);
+    if (record.format === 'unknown')
+      this.log('unknown', { ip: from.address, transport: from.transport }, 'syslog source: a message that is neither RFC 5424 nor RFC 3164: kept whole (format unknown)');
+    const message = syslogMessage(record, from, this.render(topicVars(record, from, this.name)), this.name, now, truncated);
+    const intake = this.intake;
+    if (!intake) return this.counts.drop('stopped');
+    this.inFlight++;
+    const delivered: Promise<void> = this.deliver(intake, message, from.transport, record.format).finally(() => {
+      this.inFlight--;
+      this.pending.delete(delivered);
+      if (!this.held()) this.resume();
+    });
+    this.pending.add(delivered);
+  }
+
+  /** Submit until committed; a stream's message refused for now (store full, closed) is tried again, reading paused meanwhile. */
+  private async deliver(intake: Intake, message: Message, transport: Transport, format: SyslogFormat): Promise<void> {
+    for (;;) {
+      try {
+        await intake.submit(message);
+        this.counts.commit(transport, format);
+        if (this.options.publishLocal) this.deps.publish?.(message.topic, message.payload);
+        return;
+      } catch (err) {
+        const e = err instanceof GatehouseError ? err : ERRORS.GH_INTERNAL({ reason: errorMessage(err) });
+        this.lastError = e.message;
+        const again = transport !== 'udp' && STORE_REFUSALS.has(e.code);
+        if (!again || this.stopping) {
+          const reason: DropReason = again ? 'stopped' : 'refused';
+          this.log(`refused:${e.code}`, { err: e.message, transport }, 'syslog source: a commit was refused: message dropped (counted)');
+          return this.counts.drop(reason);
+        }
+        this.counts.retry();
+        this.log(`retry:${e.code}`, { err: e.message }, 'syslog source: the store refused a commit: streams paused, tried again every second');
+        this.holdUntil = this.clocks.monotonic() + RETRY_MS;
+        for (const c of this.connections) this.pause(c);
+        await new Promise((r) => setTimeout(r, RETRY_MS));
+      }
+    }
+  }
+}
