@@ -1,0 +1,164 @@
+// rsyslog (Debian `rsyslog`) forwarding to a syslog source of a real gateway process, as in a
+// cabinet: logger -> rsyslogd (imtcp) -> omfwd TCP with a disk-less action queue retrying for ever
+// -> the gateway's syslog source -> a rule -> a local stream. The gateway is stopped mid-flow and
+// started again: what rsyslog queued while it was down arrives, and every message sent reaches the
+// stream at least once. Also the framings (octet-counted, traditional LF) and TLS (gtls driver,
+// Debian `rsyslog-gnutls`).
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { needBinary, tempDir, waitUntil } from '../helpers/index.js';
+import { restartablePort } from '../helpers/ports.js';
+import { startGatewayProcess, writeConfig, type GatewayProcess } from '../helpers/gateway-process.js';
+import { opensslSelfSigned } from '../helpers/tls-fixture.js';
+
+const skip = needBinary('rsyslogd', 'rsyslog') ?? needBinary('logger', 'bsdutils');
+const GTLS = '/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so';
+const skipTls = skip ?? (existsSync(GTLS) || existsSync(GTLS.replace('x86_64', 'aarch64')) ? undefined : "needs rsyslog's gtls driver: install the Debian package 'rsyslog-gnutls'");
+
+/** rsyslogd -n with this config body (its work directory and input on `inPort` added), stopped after the test. */
+async function rsyslogd(t: TestContext, dir: string, inPort: number, action: string): Promise<ChildProcess> {
+  const work = join(dir, 'rsyslog-work');
+  await mkdir(work, { recursive: true });
+  const conf = join(dir, 'rsyslog.conf');
+  await writeFile(
+    conf,
+    `global(workDirectory="${work}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="${inPort}")
+${action}
+`,
+  );
+  const proc = spawn('rsyslogd', ['-n', '-f', conf, '-i', join(dir, 'rsyslogd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  t.after(() => {
+    if (proc.exitCode === null) proc.kill('SIGTERM');
+  });
+  t.diagnostic(`rsyslogd pid ${proc.pid}`);
+  await waitUntil(() => (proc.exitCode !== null ? Promise.reject(new Error(`rsyslogd exited: ${stderr}`)) : existsSync(join(dir, 'rsyslogd.pid'))), 'rsyslogd started', 10_000);
+  return proc;
+}
+
+/** A logger sending each line written to it to rsyslog's input, over one TCP connection. */
+function lineSender(t: TestContext, inPort: number): { send(line: string): void; close(): Promise<void> } {
+  const proc = spawn('logger', ['--tcp', '--server', '127.0.0.1', '--port', String(inPort), '-t', 'seq', '--rfc5424'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  t.after(() => {
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  });
+  return {
+    send: (line) => proc.stdin!.write(`${line}\n`),
+    close: () =>
+      new Promise((r) => {
+        proc.once('exit', () => r());
+        proc.stdin!.end();
+      }),
+  };
+}
+
+async function gateway(dir: string, syslog: string): Promise<GatewayProcess> {
+  await writeFile(join(dir, 'rules.yaml'), "version: 1\nrules:\n  - name: all\n    sql: SELECT * FROM 'syslog/#'\n    actions: [{ stream: { name: archive } }]\n");
+  const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\nsources:\n  - ${syslog}\n`);
+  return startGatewayProcess(config);
+}
+
+/** The `n=<seq>` of every record in the archive stream. */
+async function archived(gw: GatewayProcess): Promise<number[]> {
+  const out: number[] = [];
+  for (let from = 1; ; ) {
+    const res = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=${from}&limit=1000`)).json()) as {
+      records: Array<{ seq: number; payload: string }>;
+    };
+    if (res.records.length === 0) return out;
+    for (const r of res.records) {
+      const m = /n=(\d+)/.exec(String((JSON.parse(r.payload) as { message?: string }).message));
+      if (m) out.push(Number(m[1]));
+    }
+    from = res.records[res.records.length - 1]!.seq + 1;
+  }
+}
+
+const missing = (got: number[], n: number): number[] => {
+  const have = new Set(got);
+  return Array.from({ length: n }, (_, i) => i).filter((i) => !have.has(i));
+};
+
+async function restartMidFlow(t: TestContext, framing: 'octet-counted' | 'traditional'): Promise<void> {
+  const dir = await tempDir(t, 'gatehouse-rsyslog-');
+  const [gwPort, inPort] = [await restartablePort(t), await restartablePort(t)];
+  const syslog = `{ type: syslog, name: cabinet, tcp: { port: ${gwPort} } }`;
+  let gw = await gateway(dir, syslog);
+  t.after(() => gw.kill9());
+  await rsyslogd(
+    t,
+    dir,
+    inPort,
+    `action(type="omfwd" target="127.0.0.1" port="${gwPort}" protocol="tcp" TCP_Framing="${framing}" template="RSYSLOG_SyslogProtocol23Format"
+  queue.type="LinkedList" queue.size="100000" action.resumeRetryCount="-1" action.resumeInterval="1")`,
+  );
+  const sender = lineSender(t, inPort);
+  let n = 0;
+  const flow = setInterval(() => sender.send(`n=${n++}`), 5);
+  t.after(() => clearInterval(flow));
+  await waitUntil(async () => (await archived(gw)).length >= 50, 'the flow reaches the stream', 15_000, 100);
+  assert.equal(await gw.stop(), 0, 'a clean stop mid-flow');
+  const downAt = n;
+  // sent while the gateway is down: rsyslog queues them
+  await waitUntil(() => n >= downAt + 200, 'more sent while down', 10_000, 20);
+  gw = await gateway(dir, syslog);
+  await waitUntil(() => n >= downAt + 400, 'more sent after the start', 10_000, 20);
+  clearInterval(flow);
+  const total = n;
+  await sender.close();
+  const got = await waitUntil(
+    async () => {
+      const g = await archived(gw);
+      return missing(g, total).length === 0 ? g : undefined;
+    },
+    `every one of the messages sent reaches the stream (rsyslog retries)`,
+    30_000,
+    250,
+  ).catch(async (e: Error) => {
+    throw new Error(`${e.message}; missing: ${JSON.stringify(missing(await archived(gw), total).slice(0, 50))}`);
+  });
+  t.diagnostic(`${total} sent (${downAt} before the stop), ${got.length} records (${got.length - total} duplicates)`);
+}
+
+test('rsyslog omfwd TCP octet-counted: the gateway restarted mid-flow, every message sent arrives (at least once)', { skip }, (t) => restartMidFlow(t, 'octet-counted'));
+
+test('rsyslog omfwd TCP traditional (LF) framing: the gateway restarted mid-flow, every message sent arrives (at least once)', { skip }, (t) =>
+  restartMidFlow(t, 'traditional'),
+);
+
+test('rsyslog omfwd over TLS (gtls) to a tls listener: committed, with the sender address and RFC 5424 fields', { skip: skipTls }, async (t) => {
+  const dir = await tempDir(t, 'gatehouse-rsyslog-tls-');
+  const { cert, key } = opensslSelfSigned(dir);
+  const [gwPort, inPort] = [await restartablePort(t), await restartablePort(t)];
+  const gw = await gateway(dir, `{ type: syslog, name: cabinet, tls: { port: ${gwPort}, cert: ${JSON.stringify(cert)}, key: ${JSON.stringify(key)} } }`);
+  t.after(() => gw.kill9());
+  await rsyslogd(
+    t,
+    dir,
+    inPort,
+    `global(DefaultNetstreamDriverCAFile="${cert}")
+action(type="omfwd" target="127.0.0.1" port="${gwPort}" protocol="tcp" StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost"
+  TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format" action.resumeRetryCount="-1" action.resumeInterval="1")`,
+  );
+  const sender = lineSender(t, inPort);
+  for (let i = 0; i < 5; i++) sender.send(`n=${i}`);
+  await sender.close();
+  const got = await waitUntil(async () => {
+    const g = await archived(gw);
+    return missing(g, 5).length === 0 ? g : undefined;
+  }, 'the five over TLS', 20_000, 200);
+  assert.equal(got.length, 5);
+  const rec = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=1&limit=1`)).json()) as { records: Array<{ topic: string; payload: string }> };
+  const p = JSON.parse(rec.records[0]!.payload) as Record<string, unknown>;
+  assert.deepEqual([p.format, p.appName, p.transport, p.sender], ['rfc5424', 'seq', 'tls', '127.0.0.1']);
+  assert.match(rec.records[0]!.topic, /^syslog\/[^/]+\/seq$/);
+});
