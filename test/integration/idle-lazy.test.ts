@@ -75,6 +75,8 @@ const LAZY: ReadonlyArray<[string, string]> = [
   // its files.ts (the paths the config resolves) is the config loader's, as mqtt/files.ts
   ['http source', '/gateway/pipeline/sources/http/source.'],
   ['http source options', '/gateway/pipeline/sources/http/options.'],
+  ['syslog source', '/gateway/pipeline/sources/syslog/source.'],
+  ['syslog source options', '/gateway/pipeline/sources/syslog/options.'],
   ['mqtt.js (MQTT bridge destination, upstream control channel)', '/node_modules/mqtt/'],
   ['nats', '/node_modules/nats/'],
   ['AWS SDK', '/node_modules/@aws-sdk/'],
@@ -121,6 +123,10 @@ sources:
   - type: http
     name: devices
     port: 0
+  - type: syslog
+    name: cabinet
+    udp: { port: 0 }
+    tcp: { port: 0 }
 jobs:
   - name: hb
     schedule: '*/5 * * * *'
@@ -134,6 +140,7 @@ jobs:
     ['source kinds registry', '/gateway/pipeline/sources/registry.'],
     ['file source', '/gateway/pipeline/sources/file/'],
     ['http source', '/gateway/pipeline/sources/http/source.'],
+    ['syslog source', '/gateway/pipeline/sources/syslog/source.'],
   ] as const) {
     assert.ok(loadedAny(urls, fragment), `${what} is loaded when configured`);
   }
