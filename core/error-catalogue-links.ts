@@ -190,7 +190,8 @@ export const LINKS_ERRORS = {
   // syslog sources
   GH_SYSLOG_SOURCE_LISTEN: {
     group: 'syslog sources',
-    meaning: 'A syslog source could not bind one of its addresses (udp, tcp or tls: the port taken, a privileged port such as 514, an address the host does not have)',
+    meaning:
+      'A syslog source could not bind one of its addresses (udp, tcp or tls: the port taken, a privileged port such as 514, an address the host does not have)',
     message: "syslog source '{source}' cannot listen on {transport} {host}:{port}: {reason}",
     hint: 'choose another port (5514, 6514), stop the process holding it (a local rsyslogd with imudp/imtcp), or grant CAP_NET_BIND_SERVICE for 514',
   },

@@ -148,6 +148,8 @@ function summary(kind: string, d: Record<string, unknown>, state: string): strin
       return serialSummary(d as SerialDetails);
     case 'http':
       return httpSummary(d as HttpDetails);
+    case 'syslog':
+      return syslogSummary(d as SyslogDetails);
     default:
       return genericSummary(d);
   }
@@ -268,6 +270,29 @@ function httpSummary(d: HttpDetails): string[] {
     `${req.accepted ?? 0} requests answered 200, ${refused} refused`,
     d.inFlight ? `${d.inFlight} in flight` : null,
     d.bannedAddresses ? plural(d.bannedAddresses, 'address banned', 'addresses banned') : null,
+  );
+}
+
+interface SyslogDetails {
+  listening?: Record<string, string>;
+  connections?: number;
+  messages?: number;
+  parseFailures?: number;
+  truncated?: number;
+  dropped?: Record<string, number>;
+}
+
+function syslogSummary(d: SyslogDetails): string[] {
+  const dropped = Object.entries(d.dropped ?? {}).filter(([, n]) => n > 0);
+  return present(
+    Object.entries(d.listening ?? {})
+      .map(([transport, at]) => `${transport} ${at}`)
+      .join(', '),
+    `${d.messages ?? 0} messages committed`,
+    d.connections ? plural(d.connections, 'connection') : null,
+    d.parseFailures ? `${d.parseFailures} neither RFC 5424 nor 3164 (kept as format unknown)` : null,
+    d.truncated ? `${d.truncated} cut at maxMessageBytes` : null,
+    dropped.length > 0 ? `dropped: ${dropped.map(([why, n]) => `${n} ${why}`).join(', ')}` : null,
   );
 }
 

@@ -17,7 +17,9 @@ import { opensslSelfSigned } from '../helpers/tls-fixture.js';
 
 const skip = needBinary('rsyslogd', 'rsyslog') ?? needBinary('logger', 'bsdutils');
 const GTLS = '/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so';
-const skipTls = skip ?? (existsSync(GTLS) || existsSync(GTLS.replace('x86_64', 'aarch64')) ? undefined : "needs rsyslog's gtls driver: install the Debian package 'rsyslog-gnutls'");
+const skipTls =
+  skip ??
+  (existsSync(GTLS) || existsSync(GTLS.replace('x86_64', 'aarch64')) ? undefined : "needs rsyslog's gtls driver: install the Debian package 'rsyslog-gnutls'");
 
 /** rsyslogd -n with this config body (its work directory and input on `inPort` added), stopped after the test. */
 async function rsyslogd(t: TestContext, dir: string, inPort: number, action: string): Promise<ChildProcess> {
@@ -41,7 +43,11 @@ ${action}
     if (proc.exitCode === null) proc.kill('SIGTERM');
   });
   t.diagnostic(`rsyslogd pid ${proc.pid}`);
-  await waitUntil(() => (proc.exitCode !== null ? Promise.reject(new Error(`rsyslogd exited: ${stderr}`)) : existsSync(join(dir, 'rsyslogd.pid'))), 'rsyslogd started', 10_000);
+  await waitUntil(
+    () => (proc.exitCode !== null ? Promise.reject(new Error(`rsyslogd exited: ${stderr}`)) : existsSync(join(dir, 'rsyslogd.pid'))),
+    'rsyslogd started',
+    10_000,
+  );
   return proc;
 }
 
@@ -62,7 +68,10 @@ function lineSender(t: TestContext, inPort: number): { send(line: string): void;
 }
 
 async function gateway(dir: string, syslog: string): Promise<GatewayProcess> {
-  await writeFile(join(dir, 'rules.yaml'), "version: 1\nrules:\n  - name: all\n    sql: SELECT * FROM 'syslog/#'\n    actions: [{ stream: { name: archive } }]\n");
+  await writeFile(
+    join(dir, 'rules.yaml'),
+    "version: 1\nrules:\n  - name: all\n    sql: SELECT * FROM 'syslog/#'\n    actions: [{ stream: { name: archive } }]\n",
+  );
   const config = await writeConfig(dir, `dataDir: ${JSON.stringify(join(dir, 'data'))}\nrulesFile: rules.yaml\nexporters: []\nsources:\n  - ${syslog}\n`);
   return startGatewayProcess(config);
 }
@@ -129,7 +138,9 @@ async function restartMidFlow(t: TestContext, framing: 'octet-counted' | 'tradit
   t.diagnostic(`${total} sent (${downAt} before the stop), ${got.length} records (${got.length - total} duplicates)`);
 }
 
-test('rsyslog omfwd TCP octet-counted: the gateway restarted mid-flow, every message sent arrives (at least once)', { skip }, (t) => restartMidFlow(t, 'octet-counted'));
+test('rsyslog omfwd TCP octet-counted: the gateway restarted mid-flow, every message sent arrives (at least once)', { skip }, (t) =>
+  restartMidFlow(t, 'octet-counted'),
+);
 
 test('rsyslog omfwd TCP traditional (LF) framing: the gateway restarted mid-flow, every message sent arrives (at least once)', { skip }, (t) =>
   restartMidFlow(t, 'traditional'),
@@ -152,12 +163,19 @@ action(type="omfwd" target="127.0.0.1" port="${gwPort}" protocol="tcp" StreamDri
   const sender = lineSender(t, inPort);
   for (let i = 0; i < 5; i++) sender.send(`n=${i}`);
   await sender.close();
-  const got = await waitUntil(async () => {
-    const g = await archived(gw);
-    return missing(g, 5).length === 0 ? g : undefined;
-  }, 'the five over TLS', 20_000, 200);
+  const got = await waitUntil(
+    async () => {
+      const g = await archived(gw);
+      return missing(g, 5).length === 0 ? g : undefined;
+    },
+    'the five over TLS',
+    20_000,
+    200,
+  );
   assert.equal(got.length, 5);
-  const rec = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=1&limit=1`)).json()) as { records: Array<{ topic: string; payload: string }> };
+  const rec = (await (await fetch(`${gw.adminUrl}/api/streams/archive/records?from=1&limit=1`)).json()) as {
+    records: Array<{ topic: string; payload: string }>;
+  };
   const p = JSON.parse(rec.records[0]!.payload) as Record<string, unknown>;
   assert.deepEqual([p.format, p.appName, p.transport, p.sender], ['rfc5424', 'seq', 'tls', '127.0.0.1']);
   assert.match(rec.records[0]!.topic, /^syslog\/[^/]+\/seq$/);

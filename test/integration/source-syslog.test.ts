@@ -17,7 +17,11 @@ const skip = needBinary('logger', 'bsdutils');
 
 test('logger --udp --rfc5424 with structured data: committed as JSON with every field, on syslog/<host>/<app>', { skip }, async (t) => {
   const rig = await syslogRig(t);
-  await logger(rig.udp, ['--udp', '--rfc5424', '-t', 'pump-ctl', '-i', '-p', 'local3.warning', '--sd-id', 'zoo@123', '--sd-param', 'tiger="hungry"', '--msgid', 'ALARM'], 'tank 3 low');
+  await logger(
+    rig.udp,
+    ['--udp', '--rfc5424', '-t', 'pump-ctl', '-i', '-p', 'local3.warning', '--sd-id', 'zoo@123', '--sd-param', 'tiger="hungry"', '--msgid', 'ALARM'],
+    'tank 3 low',
+  );
   const [m] = await waitUntil(async () => ((await rig.committed()).length === 1 ? rig.committed() : undefined), 'the message committed');
   const host = hostname();
   assert.equal(m!.topic, `syslog/${host}/pump-ctl`);
@@ -202,9 +206,15 @@ test('TLS (RFC 5425): octet-counted messages over TLS; new files read on reloadT
   s.end(`${Buffer.byteLength(m)} ${m}`);
   const got = await waitUntil(async () => ((await rig.committed()).length === 1 ? rig.committed() : undefined), 'committed');
   assert.deepEqual([got[0]!.message, got[0]!.transport, got[0]!.topic], ['over tls', 'tls', 'syslog/gw/app']);
-  assert.deepEqual((await rig.source.reloadTls()).map((o) => o.outcome), ['unchanged']);
+  assert.deepEqual(
+    (await rig.source.reloadTls()).map((o) => o.outcome),
+    ['unchanged'],
+  );
   opensslSelfSigned(dir, 2); // new files at the same paths
-  assert.deepEqual((await rig.source.reloadTls()).map((o) => o.outcome), ['reloaded']);
+  assert.deepEqual(
+    (await rig.source.reloadTls()).map((o) => o.outcome),
+    ['reloaded'],
+  );
   assert.equal(rig.source.servedCertificates().length, 1);
 });
 

@@ -37,7 +37,9 @@ test('RFC 5424: NILVALUEs everywhere, a zone offset, escapes in SD values, a BOM
   assert.deepEqual(r.structuredData, {});
   const e = p(
     Buffer.concat([
-      Buffer.from('<34>1 2003-10-11T22:14:15.003+02:00 mymachine.example.com su - ID47 [exampleSDID@32473 iut="3" eventSource="Appli\\"cation\\]" x="a\\\\b\\c" ip="1" ip="2"] '),
+      Buffer.from(
+        '<34>1 2003-10-11T22:14:15.003+02:00 mymachine.example.com su - ID47 [exampleSDID@32473 iut="3" eventSource="Appli\\"cation\\]" x="a\\\\b\\c" ip="1" ip="2"] ',
+      ),
       Buffer.from([0xef, 0xbb, 0xbf]),
       Buffer.from("'su root' failed for lonvick on /dev/pts/8"),
     ]),

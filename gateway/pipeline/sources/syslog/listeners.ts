@@ -69,7 +69,11 @@ export async function listenTcp(o: SyslogSourceOptions, h: StreamHandlers): Prom
   return { server, port: await listen(server, o.name, 'tcp', l.host, l.port) };
 }
 
-export async function listenTls(o: SyslogSourceOptions, h: StreamHandlers, deps: ServedTlsDeps): Promise<{ server: TlsServer; port: number; servedTls: ServedTls }> {
+export async function listenTls(
+  o: SyslogSourceOptions,
+  h: StreamHandlers,
+  deps: ServedTlsDeps,
+): Promise<{ server: TlsServer; port: number; servedTls: ServedTls }> {
   const l = o.tls!;
   const kind = syslogSourceTls(o.name);
   const files = { cert: l.cert, key: l.key };

@@ -32,7 +32,7 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
     messages: counter(
       registry,
       'gatehouse_syslog_source_messages_total',
-      "Messages of syslog sources committed, by transport and format (rfc5424, rfc3164, unknown: kept whole, its parse failed)",
+      'Messages of syslog sources committed, by transport and format (rfc5424, rfc3164, unknown: kept whole, its parse failed)',
       ['source', 'transport', 'format'],
     ),
     bytes: counter(registry, 'gatehouse_syslog_source_bytes_total', 'Bytes of the messages syslog sources read (as framed, before a cut)', ['source']),
@@ -42,8 +42,12 @@ export function syslogMetrics(registry: Registry): SyslogMetrics {
       'Messages syslog sources read and did not commit, by reason: busy (a datagram while the intake was full), denied (a datagram from a sender not allowed), refused (its commit refused), stopped (being retried at a stop)',
       ['source', 'reason'],
     ),
-    truncated: counter(registry, 'gatehouse_syslog_source_truncated_total', 'Messages over maxMessageBytes (cut, kept) or cut short by their connection', ['source']),
-    invalidUtf8: counter(registry, 'gatehouse_syslog_source_invalid_utf8_total', 'Messages that were not valid UTF-8 (kept, the bad bytes as U+FFFD)', ['source']),
+    truncated: counter(registry, 'gatehouse_syslog_source_truncated_total', 'Messages over maxMessageBytes (cut, kept) or cut short by their connection', [
+      'source',
+    ]),
+    invalidUtf8: counter(registry, 'gatehouse_syslog_source_invalid_utf8_total', 'Messages that were not valid UTF-8 (kept, the bad bytes as U+FFFD)', [
+      'source',
+    ]),
     connections: counter(
       registry,
       'gatehouse_syslog_source_connections_total',

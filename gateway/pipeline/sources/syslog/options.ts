@@ -55,9 +55,7 @@ export const syslogSourceSchema = sourceBaseSchema
         `Topic of each message: \${${SYSLOG_TOPIC_VOCABULARY.join('} ${')}} (severity and facility by name; a field the message lacks is '-'; '/', '+', '#' in a value become '_').`,
       ),
     allow: z
-      .array(
-        z.string().refine((c) => cidr(c) !== undefined, { message: "an address or a CIDR range ('192.168.10.0/24', 'fd00::/8', '10.0.0.7')" }),
-      )
+      .array(z.string().refine((c) => cidr(c) !== undefined, { message: "an address or a CIDR range ('192.168.10.0/24', 'fd00::/8', '10.0.0.7')" }))
       .default([])
       .describe('Senders taken (addresses or CIDR ranges); empty: any. Others are dropped and counted. A UDP sender address can be forged.'),
     maxMessageBytes: z

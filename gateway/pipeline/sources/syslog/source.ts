@@ -155,7 +155,11 @@ export class SyslogSource implements Source {
       c.socket.setTimeout(0);
       c.socket.end();
     }
-    await this.within(o.stopDrainMs, () => this.connections.size === 0, Promise.all([...this.connections].map((c) => new Promise((r) => c.socket.once('close', r)))));
+    await this.within(
+      o.stopDrainMs,
+      () => this.connections.size === 0,
+      Promise.all([...this.connections].map((c) => new Promise((r) => c.socket.once('close', r)))),
+    );
     for (const c of this.connections) c.socket.destroy();
     await closing;
     const drained = await this.within(o.stopDrainMs, () => this.pending.size === 0, Promise.allSettled([...this.pending]));
@@ -335,7 +339,11 @@ export class SyslogSource implements Source {
     const { record, invalidUtf8 } = parseSyslog(bytes, new Date(now));
     this.counts.read(record.format, size, truncated, invalidUtf8);
     if (record.format === 'unknown')
-      this.log('unknown', { ip: from.address, transport: from.transport }, 'syslog source: a message that is neither RFC 5424 nor RFC 3164: kept whole (format unknown)');
+      this.log(
+        'unknown',
+        { ip: from.address, transport: from.transport },
+        'syslog source: a message that is neither RFC 5424 nor RFC 3164: kept whole (format unknown)',
+      );
     const message = syslogMessage(record, from, this.render(topicVars(record, from, this.name)), this.name, now, truncated);
     const intake = this.intake;
     if (!intake) return this.counts.drop('stopped');
